@@ -1,0 +1,182 @@
+//! Errors, one type per stage: [`TensorError`] for an op applied to tensors (eager or
+//! traced), [`ExportError`] for `ferrex::export`, [`RunError`] for running an exported
+//! program. Each message is a sentence a user can act on.
+
+use std::fmt;
+
+/// Where in the user's source an op was called (from `#[track_caller]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceLocation {
+    pub file: &'static str,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl SourceLocation {
+    pub fn from_caller(loc: &'static std::panic::Location<'static>) -> SourceLocation {
+        SourceLocation {
+            file: loc.file(),
+            line: loc.line(),
+            column: loc.column(),
+        }
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// What an op's meta function or kernel reports: the reason, without the op or place
+/// (the dispatcher adds those).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OpError(pub String);
+
+impl OpError {
+    pub fn new(msg: impl Into<String>) -> OpError {
+        OpError(msg.into())
+    }
+}
+
+/// Returns early with an [`OpError`] built from a format string.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! op_bail {
+    ($($t:tt)*) => { return Err($crate::error::OpError(format!($($t)*))) };
+}
+
+/// An error from applying ops to tensors.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TensorError {
+    /// An op rejected its arguments (shapes, dtypes, values).
+    #[error("{op} at {at}: {message}")]
+    Op {
+        op: String,
+        message: String,
+        at: SourceLocation,
+    },
+    /// Tensor data was read while tracing, where only shapes and dtypes are known.
+    #[error(
+        "{access} at {at} reads the data of a traced tensor; during export only its dtype and \
+         shape are known. Express the computation with tensor ops (or `cond!` for a branch)"
+    )]
+    DataDependent {
+        access: &'static str,
+        at: SourceLocation,
+    },
+    /// A traced tensor outlived its export, or came from another one.
+    #[error("{at}: a traced tensor is used outside the `ferrex::export` call that created it")]
+    StaleTrace { at: SourceLocation },
+    /// Data given to a constructor does not fit the requested shape.
+    #[error("{what}: {message}")]
+    Construct { what: &'static str, message: String },
+    /// A tensor's data was requested as another element type.
+    #[error("{at}: the tensor holds {actual}, not {requested}")]
+    DTypeMismatch {
+        requested: crate::DType,
+        actual: crate::DType,
+        at: SourceLocation,
+    },
+}
+
+/// An error from `ferrex::export`.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// An op failed while tracing `forward`.
+    #[error("export failed while tracing forward: {0}")]
+    Op(TensorError),
+    /// `forward` read tensor data, branched on it, or otherwise needed a value that only
+    /// exists at run time.
+    #[error(
+        "export failed: {access} reads tensor data at {location}{code}\n  \
+             the exported graph cannot depend on values known only at run time; \
+             use tensor ops, or `cond!` for a data-dependent branch"
+    )]
+    DataDependent {
+        access: &'static str,
+        location: SourceLocation,
+        code: CodeSnippet,
+    },
+    /// `forward` panicked while tracing.
+    #[error("export failed: forward panicked while tracing: {0}")]
+    Panicked(String),
+    /// `ferrex::export` was called while another export was tracing on this thread.
+    #[error("export failed: ferrex::export was called inside the forward of another export")]
+    Nested,
+    /// A parameter was mutated in forward; parameters are read-only in an exported program.
+    #[error(
+        "export failed: forward mutates parameter `{0}`; only buffers and inputs may be mutated"
+    )]
+    ParameterMutated(String),
+    /// A tensor appears twice among the inputs and model state.
+    #[error("export failed: `{0}` and `{1}` are the same tensor; pass distinct tensors")]
+    AliasedInputs(String, String),
+    /// A model tensor was not an eager tensor when export started.
+    #[error("export failed: `{name}` is not a plain tensor: {reason}")]
+    BadState { name: String, reason: String },
+    /// forward returned something that is not a traced tensor or a size.
+    #[error("export failed: output {index} of forward is {what}; outputs must be tensors computed by forward or sizes")]
+    BadOutput { index: usize, what: String },
+    /// The exported graph failed verification (a bug in ferrex: please report it).
+    #[error("export failed: the exported graph is invalid: {0}")]
+    Verify(String),
+}
+
+/// The source text of a line, printed after a location when the model's macro recorded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeSnippet(pub Option<String>);
+
+impl fmt::Display for CodeSnippet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(code) => write!(f, ", code: {code}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error from running an exported program.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("expected {expected} inputs, got {got}")]
+    InputCount { expected: usize, got: usize },
+    #[error("input `{name}`: expected a tensor, got {got}")]
+    NotATensor { name: String, got: String },
+    #[error("input `{name}`: expected {expected}, got {got}")]
+    InputValue {
+        name: String,
+        expected: String,
+        got: String,
+    },
+    #[error("input `{name}`: expected dtype {expected}, got {got}")]
+    InputDType {
+        name: String,
+        expected: crate::DType,
+        got: crate::DType,
+    },
+    #[error("input `{name}`: expected {expected} dimensions, got {got}")]
+    InputRank {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{name}.size()[{dim}]: expected {expected}, got {got}")]
+    InputSize {
+        name: String,
+        dim: usize,
+        expected: String,
+        got: i64,
+    },
+    #[error("Guard failed: {guard}; {detail}")]
+    Guard { guard: String, detail: String },
+    #[error("running the exported program failed at node `{node}`: {source}")]
+    Kernel {
+        node: String,
+        #[source]
+        source: TensorError,
+    },
+    #[error("the exported program is malformed: {0}")]
+    Malformed(String),
+}

@@ -1,0 +1,137 @@
+//! # ferrex — `torch.export` for Rust
+//!
+//! Annotate a model with `#[export_module]`; `ferrex::export` traces its `forward` once
+//! into an [`ExportedProgram`]: one static, functional graph of ATen-level ops with its
+//! signature (parameters, buffers, constants, user inputs, outputs). The program prints
+//! like PyTorch's, and runs without the model's source.
+//!
+//! ```
+//! use ferrex::prelude::*;
+//!
+//! #[export_module]
+//! struct MyModule {
+//!     lin: nn::Linear,
+//! }
+//!
+//! #[export_module]
+//! impl MyModule {
+//!     fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+//!         F::relu_(self.lin.forward(&(x + y)))
+//!     }
+//! }
+//!
+//! let m = MyModule { lin: nn::Linear::new(100, 10) };
+//! let ep = ferrex::export(&m, (Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
+//! assert_eq!(
+//!     ep.op_targets(),
+//!     ["aten::add.Tensor", "aten::t.default", "aten::addmm.default", "aten::relu.default"]
+//! );
+//! let out = ep.module().call((Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
+//! assert_eq!(out[0].shape(), [8, 10]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where things live: `tensor` (the [`Tensor`] handle, dtypes, storage), `symbolic`
+//! (sizes as [`SymInt`]), `ops` (the op registry: schema, meta, kernel, decomposition),
+//! `module` (the traits the macro implements), `trace` (export), `graph` (the IR),
+//! `passes`, `program` ([`ExportedProgram`], printing, the interpreter), `nn` (layers).
+
+// Generated code names `::ferrex::…`; this makes those paths work inside ferrex itself.
+extern crate self as ferrex;
+
+pub mod error;
+pub mod graph;
+pub mod module;
+pub mod nn;
+pub mod ops;
+pub mod passes;
+pub mod program;
+pub mod symbolic;
+pub mod tensor;
+pub mod trace;
+
+pub use error::{ExportError, RunError, SourceLocation, TensorError};
+pub use ferrex_macros::export_module;
+pub use module::{Forward, Module, ModuleExt};
+pub use program::{ExportGraphSignature, ExportedProgram};
+pub use symbolic::SymInt;
+pub use tensor::{manual_seed, DType, Tensor};
+pub use trace::{export, ExportOptions, Exporter};
+
+/// What a model file needs: `use ferrex::prelude::*;`.
+pub mod prelude {
+    pub use crate::nn;
+    pub use crate::nn::functional as F;
+    pub use crate::{export_module, DType, Forward, Module, ModuleExt, SymInt, Tensor};
+}
+
+/// Support for generated code. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::module::{
+        visit_buffer, visit_constant, visit_parameter, ModuleVisitor, SourceLine,
+    };
+
+    /// Autoref specialisation: a field whose type is a [`crate::Module`] is visited as a
+    /// submodule; any other field is configuration and skipped.
+    pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+    pub trait ViaModule {
+        fn __ferrex_visit(&self, name: &str, v: &mut dyn ModuleVisitor);
+    }
+
+    impl<T: crate::Module + ?Sized> ViaModule for &Probe<'_, T> {
+        fn __ferrex_visit(&self, name: &str, v: &mut dyn ModuleVisitor) {
+            v.submodule(name, &ModuleRef(self.0))
+        }
+    }
+
+    pub trait ViaConfig {
+        fn __ferrex_visit(&self, _name: &str, _v: &mut dyn ModuleVisitor) {}
+    }
+
+    impl<T: ?Sized> ViaConfig for Probe<'_, T> {}
+
+    /// Lets an unsized module be passed as `&dyn Module`.
+    struct ModuleRef<'a, T: ?Sized>(&'a T);
+
+    impl<T: crate::Module + ?Sized> crate::Module for ModuleRef<'_, T> {
+        fn visit(&self, v: &mut dyn ModuleVisitor) {
+            self.0.visit(v)
+        }
+        fn type_name(&self) -> &'static str {
+            self.0.type_name()
+        }
+        fn source_lines(&self) -> &'static [SourceLine] {
+            self.0.source_lines()
+        }
+    }
+
+    /// Source lines of a type's annotated impl block, implemented by `#[export_module]`
+    /// on the impl.
+    pub trait HasSources {
+        const SOURCES: &'static [SourceLine];
+    }
+
+    /// Autoref specialisation over [`HasSources`], for the struct's `Module` impl, which
+    /// cannot know whether the impl block is annotated.
+    pub struct SourceProbe<T: ?Sized>(pub core::marker::PhantomData<T>);
+
+    pub trait ViaSources {
+        fn __ferrex_sources(&self) -> &'static [SourceLine];
+    }
+
+    impl<T: HasSources + ?Sized> ViaSources for &SourceProbe<T> {
+        fn __ferrex_sources(&self) -> &'static [SourceLine] {
+            T::SOURCES
+        }
+    }
+
+    pub trait NoSources {
+        fn __ferrex_sources(&self) -> &'static [SourceLine] {
+            &[]
+        }
+    }
+
+    impl<T: ?Sized> NoSources for SourceProbe<T> {}
+}

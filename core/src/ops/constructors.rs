@@ -1,0 +1,242 @@
+//! Tensor constructors: `zeros`, `ones`, `full`, `arange`, `randn`, `rand`. Called while
+//! tracing, they record a node (so symbolic sizes stay symbolic).
+
+use super::util::concrete;
+use super::{OpArgs, OpDef, Value};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::SymInt;
+use crate::tensor::{with_default_generator, DType, Element, Storage, TensorMeta};
+
+fn sizes_of(args: &OpArgs) -> Result<Vec<SymInt>, OpError> {
+    let sizes = args.int_list(0)?;
+    if let Some(neg) = sizes.iter().find(|s| s.hint() < 0) {
+        op_bail!(
+            "Trying to create tensor with negative dimension {neg}: {}",
+            crate::symbolic::format_sizes(&sizes)
+        );
+    }
+    Ok(sizes)
+}
+
+/// The dtype argument sits right after the positional ones.
+fn filled_meta(
+    args: &OpArgs,
+    dtype_arg: usize,
+    default: DType,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(default);
+    Ok(vec![TensorMeta::new(dtype, sizes_of(args)?)])
+}
+
+fn zeros_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    filled_meta(args, 1, DType::DEFAULT_FLOAT)
+}
+
+fn zeros_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &zeros_meta(args)?[0];
+    Ok(vec![Storage::full(&concrete(&m.sizes), 0.0, m.dtype)])
+}
+
+fn ones_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &zeros_meta(args)?[0];
+    Ok(vec![Storage::full(&concrete(&m.sizes), 1.0, m.dtype)])
+}
+
+/// `full`'s dtype follows its fill value when none is given.
+fn fill_dtype(v: &Value) -> DType {
+    match v {
+        Value::Bool(_) => DType::Bool,
+        Value::Int(_) => DType::I64,
+        _ => DType::DEFAULT_FLOAT,
+    }
+}
+
+fn full_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    filled_meta(args, 2, fill_dtype(&args.get(1)))
+}
+
+fn full_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &full_meta(args)?[0];
+    Ok(vec![Storage::full(
+        &concrete(&m.sizes),
+        args.float(1)?,
+        m.dtype,
+    )])
+}
+
+pub static ZEROS: OpDef = OpDef::new(
+    "aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    zeros_meta,
+    zeros_kernel,
+);
+pub static ONES: OpDef = OpDef::new(
+    "aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    zeros_meta,
+    ones_kernel,
+);
+pub static FULL: OpDef = OpDef::new(
+    "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    full_meta,
+    full_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// arange
+
+struct Range {
+    start: Value,
+    end: Value,
+    step: Value,
+    dtype_arg: usize,
+}
+
+fn range_of(args: &OpArgs) -> Range {
+    if args.op.name() == "aten::arange.default" {
+        Range {
+            start: Value::Int(SymInt::Int(0)),
+            end: args.get(0),
+            step: Value::Int(SymInt::Int(1)),
+            dtype_arg: 1,
+        }
+    } else {
+        Range {
+            start: args.get(0),
+            end: args.get(1),
+            step: args.get(2),
+            dtype_arg: 3,
+        }
+    }
+}
+
+fn arange_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let r = range_of(args);
+    let all_int = [&r.start, &r.end, &r.step]
+        .iter()
+        .all(|v| matches!(v, Value::Int(_)));
+    let dtype = args.opt_dtype(r.dtype_arg)?.unwrap_or(if all_int {
+        DType::I64
+    } else {
+        DType::DEFAULT_FLOAT
+    });
+    let len = match (&r.start, &r.end, &r.step) {
+        (Value::Int(a), Value::Int(b), Value::Int(s)) => {
+            let s = s.hint();
+            if s == 0 {
+                op_bail!("step must be nonzero");
+            }
+            if s > 0 {
+                b.sub(a)
+                    .add(&SymInt::Int(s - 1))
+                    .floor_div(s)
+                    .max(&SymInt::Int(0))
+            } else {
+                SymInt::Int(((a.hint() - b.hint() - s - 1) / -s).max(0))
+            }
+        }
+        _ => {
+            let f = |v: &Value| match v {
+                Value::Int(i) => Ok(i.hint() as f64),
+                Value::Float(x) => Ok(*x),
+                _ => Err(OpError::new("arange bounds must be numbers")),
+            };
+            let (a, b, s) = (f(&r.start)?, f(&r.end)?, f(&r.step)?);
+            if s == 0.0 {
+                op_bail!("step must be nonzero");
+            }
+            SymInt::Int(((b - a) / s).ceil().max(0.0) as i64)
+        }
+    };
+    Ok(vec![TensorMeta::new(dtype, vec![len])])
+}
+
+fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &arange_meta(args)?[0];
+    let r = range_of(args);
+    let num = |v: &Value| match v {
+        Value::Int(i) => i.hint() as f64,
+        Value::Float(x) => *x,
+        _ => 0.0,
+    };
+    let (start, step) = (num(&r.start), num(&r.step));
+    let n = m.sizes[0].hint().max(0) as usize;
+    let data: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
+    Storage::from_vec(&[n], data)
+        .map(|s| vec![s.cast(m.dtype)])
+        .ok_or_else(|| OpError::new("arange: invalid length"))
+}
+
+pub static ARANGE: OpDef = OpDef::new(
+    "aten::arange(Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    arange_meta,
+    arange_kernel,
+);
+pub static ARANGE_START_STEP: OpDef = OpDef::new(
+    "aten::arange.start_step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    arange_meta,
+    arange_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// random
+
+fn random_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = filled_meta(args, 1, DType::DEFAULT_FLOAT)?;
+    if !m[0].dtype.is_float() {
+        op_bail!(
+            "random tensors must have a floating dtype, got {}",
+            m[0].dtype
+        );
+    }
+    Ok(m)
+}
+
+fn random_kernel(
+    args: &OpArgs,
+    sample: fn(&mut crate::tensor::Generator) -> f64,
+) -> Result<Vec<Storage>, OpError> {
+    let m = &random_meta(args)?[0];
+    let shape = concrete(&m.sizes);
+    let n: usize = shape.iter().product();
+    let data: Vec<f64> = with_default_generator(|g| (0..n).map(|_| sample(g)).collect());
+    let s = match m.dtype {
+        DType::F64 => Storage::from_vec(&shape, data),
+        _ => Storage::from_vec(
+            &shape,
+            data.into_iter()
+                .map(<f32 as Element>::from_f64)
+                .collect::<Vec<f32>>(),
+        ),
+    };
+    s.map(|s| vec![s])
+        .ok_or_else(|| OpError::new("invalid shape"))
+}
+
+fn randn_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    random_kernel(args, crate::tensor::Generator::normal)
+}
+
+fn rand_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    random_kernel(args, crate::tensor::Generator::uniform)
+}
+
+pub static RANDN: OpDef = OpDef::new(
+    "aten::randn(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    random_meta,
+    randn_kernel,
+);
+pub static RAND: OpDef = OpDef::new(
+    "aten::rand(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    random_meta,
+    rand_kernel,
+);
+
+pub static OPS: &[&OpDef] = &[
+    &ZEROS,
+    &ONES,
+    &FULL,
+    &ARANGE,
+    &ARANGE_START_STEP,
+    &RANDN,
+    &RAND,
+];

@@ -1,0 +1,473 @@
+//! Matrix products: `mm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
+//! Floating-point products go through matrixmultiply directly on the strided data.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
+
+use super::util::{broadcast_shapes, concrete};
+use super::{OpArgs, OpDef, Value};
+use crate::error::OpError;
+use crate::symbolic::SymInt;
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+
+// ---------------------------------------------------------------------------------------
+// GEMM kernels
+
+/// A floating element type with a matrixmultiply GEMM.
+pub(crate) trait Gemm:
+    Element + std::ops::Mul<Output = Self> + std::ops::Add<Output = Self>
+{
+    /// `c = alpha * a @ b + beta * c`.
+    fn gemm(
+        alpha: Self,
+        a: ArrayView2<Self>,
+        b: ArrayView2<Self>,
+        beta: Self,
+        c: ArrayViewMut2<Self>,
+    );
+}
+
+macro_rules! float_gemm {
+    ($t:ty, $f:path) => {
+        impl Gemm for $t {
+            fn gemm(
+                alpha: $t,
+                a: ArrayView2<$t>,
+                b: ArrayView2<$t>,
+                beta: $t,
+                mut c: ArrayViewMut2<$t>,
+            ) {
+                let (m, k) = a.dim();
+                let n = b.dim().1;
+                if m == 0 || n == 0 {
+                    return;
+                }
+                if k == 0 {
+                    c.mapv_inplace(|v| v * beta);
+                    return;
+                }
+                let (rsa, csa) = (a.strides()[0], a.strides()[1]);
+                let (rsb, csb) = (b.strides()[0], b.strides()[1]);
+                let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+                // SAFETY: the pointers and strides come from live ndarray views of shapes
+                // [m, k], [k, n] and [m, n] (checked by the callers' meta functions), so
+                // every index matrixmultiply forms is inside its view; `c` is a unique
+                // mutable view and does not alias `a` or `b`.
+                unsafe {
+                    $f(
+                        m,
+                        k,
+                        n,
+                        alpha,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        beta,
+                        c.as_mut_ptr(),
+                        rsc,
+                        csc,
+                    );
+                }
+            }
+        }
+    };
+}
+
+float_gemm!(f32, matrixmultiply::sgemm);
+float_gemm!(f64, matrixmultiply::dgemm);
+
+/// Integer products, exact (no float rounding).
+fn int_gemm<T: Element>(
+    alpha: i64,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    beta: i64,
+    mut c: ArrayViewMut2<T>,
+) {
+    let (m, k) = a.dim();
+    let n = b.dim().1;
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc: i64 = 0;
+            for p in 0..k {
+                acc = acc.wrapping_add(
+                    (a[[i, p]].to_f64() as i64).wrapping_mul(b[[p, j]].to_f64() as i64),
+                );
+            }
+            let prev = c[[i, j]].to_f64() as i64;
+            c[[i, j]] =
+                T::from_f64((alpha.wrapping_mul(acc)).wrapping_add(beta.wrapping_mul(prev)) as f64);
+        }
+    }
+}
+
+/// Batched `alpha * a @ b + beta * init` for rank ≥ 2 operands whose batch dims are
+/// already broadcast to `batch`; `init` (if any) is broadcast to the output.
+fn batched<T: Element>(
+    a: &Storage,
+    b: &Storage,
+    batch: &[usize],
+    init: Option<&Storage>,
+    alpha: f64,
+    beta: f64,
+    gemm: impl Fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>),
+) -> Result<Storage, OpError> {
+    let a = a.typed::<T>();
+    let b = b.typed::<T>();
+    let (m, k) = (a.shape()[a.ndim() - 2], a.shape()[a.ndim() - 1]);
+    let n = b.shape()[b.ndim() - 1];
+    let mut a_shape = batch.to_vec();
+    a_shape.extend([m, k]);
+    let mut b_shape = batch.to_vec();
+    b_shape.extend([k, n]);
+    let mut out_shape = batch.to_vec();
+    out_shape.extend([m, n]);
+    let av = a
+        .broadcast(IxDyn(&a_shape))
+        .ok_or_else(|| OpError(format!("cannot broadcast {:?} to {:?}", a.shape(), a_shape)))?;
+    let bv = b
+        .broadcast(IxDyn(&b_shape))
+        .ok_or_else(|| OpError(format!("cannot broadcast {:?} to {:?}", b.shape(), b_shape)))?;
+    let mut out = match init {
+        Some(s) => {
+            let s = s.typed::<T>();
+            let v = s.broadcast(IxDyn(&out_shape)).ok_or_else(|| {
+                OpError(format!(
+                    "cannot broadcast {:?} to {:?}",
+                    s.shape(),
+                    out_shape
+                ))
+            })?;
+            v.to_owned()
+        }
+        None => ndarray::ArrayD::<T>::default(IxDyn(&out_shape)),
+    };
+    let nb: usize = batch.iter().product();
+    let a3 = av
+        .to_shape((nb, m, k))
+        .map_err(|e| OpError(e.to_string()))?;
+    let b3 = bv
+        .to_shape((nb, k, n))
+        .map_err(|e| OpError(e.to_string()))?;
+    {
+        let mut o3 = out
+            .view_mut()
+            .into_shape_with_order((nb, m, n))
+            .map_err(|e| OpError(e.to_string()))?;
+        for i in 0..nb {
+            gemm(
+                T::from_f64(alpha),
+                a3.index_axis(Axis(0), i),
+                b3.index_axis(Axis(0), i),
+                T::from_f64(if init.is_some() { beta } else { 0.0 }),
+                o3.index_axis_mut(Axis(0), i),
+            );
+        }
+    }
+    Ok(T::wrap(out.into_shared()))
+}
+
+/// Dispatches [`batched`] on the dtype.
+fn batched_any(
+    dtype: DType,
+    a: &Storage,
+    b: &Storage,
+    batch: &[usize],
+    init: Option<&Storage>,
+    alpha: f64,
+    beta: f64,
+) -> Result<Storage, OpError> {
+    match dtype {
+        DType::F32 => batched::<f32>(a, b, batch, init, alpha, beta, f32::gemm),
+        DType::F64 => batched::<f64>(a, b, batch, init, alpha, beta, f64::gemm),
+        DType::I64 => batched::<i64>(a, b, batch, init, alpha, beta, int_gemm),
+        DType::I32 => batched::<i32>(a, b, batch, init, alpha, beta, |al, x, y, be, c| {
+            int_gemm(al as i64, x, y, be as i64, c)
+        }),
+        DType::Bool => Err(OpError::new(
+            "matrix products are not implemented for bool tensors",
+        )),
+    }
+}
+
+fn same_dtype(a: &TensorMeta, b: &TensorMeta, op: &str) -> Result<DType, OpError> {
+    if a.dtype != b.dtype {
+        return Err(OpError(format!(
+            "expected {op}'s operands to have the same dtype, but got {} and {}",
+            a.dtype, b.dtype
+        )));
+    }
+    Ok(a.dtype)
+}
+
+fn check_inner(k1: &SymInt, k2: &SymInt, a: &TensorMeta, b: &TensorMeta) -> Result<(), OpError> {
+    if k1.same_as(k2) || k1.sym_eq(k2) {
+        return Ok(());
+    }
+    Err(OpError(format!(
+        "mat1 and mat2 shapes cannot be multiplied ({} and {})",
+        shape_text(a),
+        shape_text(b)
+    )))
+}
+
+fn shape_text(m: &TensorMeta) -> String {
+    let parts: Vec<String> = m.sizes.iter().map(|s| s.to_string()).collect();
+    parts.join("x")
+}
+
+// ---------------------------------------------------------------------------------------
+// mm / addmm
+
+fn mm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (args.meta(0)?, args.meta(1)?);
+    if a.rank() != 2 || b.rank() != 2 {
+        return Err(OpError(format!(
+            "mm expects 2-D tensors, got {}-D and {}-D",
+            a.rank(),
+            b.rank()
+        )));
+    }
+    let dtype = same_dtype(&a, &b, "mm")?;
+    check_inner(&a.sizes[1], &b.sizes[0], &a, &b)?;
+    Ok(vec![TensorMeta::new(
+        dtype,
+        vec![a.sizes[0].clone(), b.sizes[1].clone()],
+    )])
+}
+
+fn mm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let dtype = args.meta(0)?.dtype;
+    Ok(vec![batched_any(
+        dtype,
+        &args.storage(0)?,
+        &args.storage(1)?,
+        &[],
+        None,
+        1.0,
+        0.0,
+    )?])
+}
+
+fn addmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let bias = args.meta(0)?;
+    let args12 = [args.get(1), args.get(2)];
+    let out = mm_meta(&OpArgs::new(&MM, &args12))?;
+    same_dtype(&bias, &out[0], "addmm")?;
+    let b = broadcast_shapes(&bias.sizes, &out[0].sizes)?;
+    if b.len() != 2 || !b.iter().zip(&out[0].sizes).all(|(x, y)| x.same_as(y)) {
+        return Err(OpError(format!(
+            "addmm: the bias of shape {} does not broadcast to the product's shape {}",
+            crate::symbolic::format_sizes(&bias.sizes),
+            crate::symbolic::format_sizes(&out[0].sizes)
+        )));
+    }
+    Ok(out)
+}
+
+fn addmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (beta, alpha) = (args.float(3)?, args.float(4)?);
+    let out = addmm_meta(args)?;
+    let bias = args.storage(0)?;
+    let init = if beta == 0.0 { None } else { Some(&bias) };
+    Ok(vec![batched_any(
+        out[0].dtype,
+        &args.storage(1)?,
+        &args.storage(2)?,
+        &[],
+        init,
+        alpha,
+        beta,
+    )?])
+}
+
+pub static MM: OpDef = OpDef::new(
+    "aten::mm(Tensor self, Tensor mat2) -> Tensor",
+    mm_meta,
+    mm_kernel,
+);
+pub static ADDMM: OpDef = OpDef::new(
+    "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor",
+    addmm_meta,
+    addmm_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// matmul
+
+/// The shapes `matmul` works on: both operands lifted to rank ≥ 2, the broadcast batch,
+/// and which dims to drop afterwards (from 1-D operands).
+struct MatmulPlan {
+    a_sizes: Vec<SymInt>,
+    b_sizes: Vec<SymInt>,
+    batch: Vec<SymInt>,
+    out: Vec<SymInt>,
+}
+
+fn matmul_plan(a: &TensorMeta, b: &TensorMeta) -> Result<MatmulPlan, OpError> {
+    if a.rank() == 0 || b.rank() == 0 {
+        return Err(OpError(format!(
+            "both arguments to matmul need to be at least 1D, but they are {}D and {}D",
+            a.rank(),
+            b.rank()
+        )));
+    }
+    let mut a_sizes = a.sizes.clone();
+    let mut b_sizes = b.sizes.clone();
+    if a.rank() == 1 {
+        a_sizes.insert(0, SymInt::Int(1));
+    }
+    if b.rank() == 1 {
+        b_sizes.push(SymInt::Int(1));
+    }
+    let (ra, rb) = (a_sizes.len(), b_sizes.len());
+    check_inner(&a_sizes[ra - 1], &b_sizes[rb - 2], a, b)?;
+    let batch = broadcast_shapes(&a_sizes[..ra - 2], &b_sizes[..rb - 2])?;
+    let mut out = batch.clone();
+    if a.rank() > 1 {
+        out.push(a_sizes[ra - 2].clone());
+    }
+    if b.rank() > 1 {
+        out.push(b_sizes[rb - 1].clone());
+    }
+    Ok(MatmulPlan {
+        a_sizes,
+        b_sizes,
+        batch,
+        out,
+    })
+}
+
+fn matmul_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (args.meta(0)?, args.meta(1)?);
+    let dtype = same_dtype(&a, &b, "matmul")?;
+    Ok(vec![TensorMeta::new(dtype, matmul_plan(&a, &b)?.out)])
+}
+
+/// `a @ b` on eager storage, for any ranks matmul accepts.
+fn matmul_storage(a: &Storage, b: &Storage) -> Result<Storage, OpError> {
+    let (am, bm) = (
+        TensorMeta::from_shape(a.dtype(), a.shape()),
+        TensorMeta::from_shape(b.dtype(), b.shape()),
+    );
+    let plan = matmul_plan(&am, &bm)?;
+    let a2 = reshape_view(a, &concrete(&plan.a_sizes))?;
+    let b2 = reshape_view(b, &concrete(&plan.b_sizes))?;
+    let out = batched_any(a.dtype(), &a2, &b2, &concrete(&plan.batch), None, 1.0, 0.0)?;
+    reshape_view(&out, &concrete(&plan.out))
+}
+
+/// Reshapes without copying when the layout allows it.
+fn reshape_view(s: &Storage, shape: &[usize]) -> Result<Storage, OpError> {
+    if s.shape() == shape {
+        return Ok(s.clone());
+    }
+    super::shape::reshape_storage(s, shape)
+}
+
+fn matmul_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    matmul_meta(args)?;
+    Ok(vec![matmul_storage(&args.storage(0)?, &args.storage(1)?)?])
+}
+
+pub static MATMUL: OpDef = OpDef::new(
+    "aten::matmul(Tensor self, Tensor other) -> Tensor",
+    matmul_meta,
+    matmul_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// linear
+
+fn linear_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, w) = (args.meta(0)?, args.meta(1)?);
+    if w.rank() != 2 {
+        return Err(OpError(format!(
+            "linear: weight must be 2-D, got {}-D",
+            w.rank()
+        )));
+    }
+    if x.rank() == 0 {
+        return Err(OpError::new("linear: input must be at least 1-D"));
+    }
+    let dtype = same_dtype(&x, &w, "linear")?;
+    let (in_x, in_w) = (&x.sizes[x.rank() - 1], &w.sizes[1]);
+    if !(in_x.same_as(in_w) || in_x.sym_eq(in_w)) {
+        return Err(OpError(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({} and {}x{})",
+            shape_text(&TensorMeta::new(
+                dtype,
+                vec![x.numel().floor_div(in_x.hint().max(1)), in_x.clone()]
+            )),
+            w.sizes[1],
+            w.sizes[0]
+        )));
+    }
+    let mut out = x.sizes[..x.rank() - 1].to_vec();
+    out.push(w.sizes[0].clone());
+    if let Some(bias) = args.opt_tensor(2)? {
+        let b = bias.meta().map_err(|e| OpError(e.to_string()))?;
+        same_dtype(&x, &b, "linear")?;
+        broadcast_shapes(&b.sizes, &out)?;
+    }
+    Ok(vec![TensorMeta::new(dtype, out)])
+}
+
+fn linear_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let out = linear_meta(args)?;
+    let x = args.storage(0)?;
+    let w = args.storage(1)?;
+    let wt = super::shape::transpose_storage(&w, 0, 1);
+    let y = matmul_storage(&x, &wt)?;
+    match args.opt_tensor(2)? {
+        None => Ok(vec![y]),
+        Some(_) => {
+            let b = args.storage(2)?;
+            let shape = concrete(&out[0].sizes);
+            Ok(vec![super::elementwise::binary_numeric(
+                &y,
+                &b,
+                &shape,
+                out[0].dtype,
+                |p, q| p + q,
+                |p, q| Ok(p.wrapping_add(q)),
+            )?])
+        }
+    }
+}
+
+/// `linear(x, w, b)` = `addmm(b, x, t(w))` for 2-D input with a bias, otherwise
+/// `matmul(x, t(w)) (+ b)`, as PyTorch decomposes it.
+fn linear_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let x = args.tensor(0)?;
+    let w = args.tensor(1)?;
+    let bias = args.opt_tensor(2)?;
+    let wt = w.t();
+    let out = match (&bias, x.dim()) {
+        (Some(b), 2) => b.addmm(&x, &wt),
+        (Some(b), _) => x.matmul(&wt) + b,
+        (None, _) => x.matmul(&wt),
+    };
+    Ok(vec![out])
+}
+
+pub static LINEAR: OpDef = OpDef::new(
+    "aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor",
+    linear_meta,
+    linear_kernel,
+)
+.with_decomposition(linear_decomposition)
+.composite_implicit();
+
+pub static OPS: &[&OpDef] = &[&MM, &ADDMM, &MATMUL, &LINEAR];
+
+/// Argument helper for callers building `linear` calls.
+pub(crate) fn linear_args(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Vec<Value> {
+    vec![
+        Value::Tensor(x.clone()),
+        Value::Tensor(w.clone()),
+        b.map(|b| Value::Tensor(b.clone())).unwrap_or(Value::None),
+    ]
+}

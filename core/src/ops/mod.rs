@@ -1,0 +1,476 @@
+//! The op registry: one [`OpDef`] per ATen overload, holding its schema, meta function
+//! (dtype and symbolic-shape inference), eager kernel and optional decomposition. Ops
+//! live in one file per family; adding an op touches one place.
+//!
+//! [`dispatch`] is the single entry point every tensor method goes through: it records a
+//! node when tracing and runs the kernel otherwise.
+
+pub mod activation;
+pub mod constructors;
+pub mod elementwise;
+pub mod linalg;
+pub mod reduction;
+pub mod schema;
+pub mod shape;
+mod util;
+
+pub use schema::{Schema, SchemaArg};
+pub use util::{broadcast_shapes, normalize_dim};
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use crate::error::{OpError, SourceLocation, TensorError};
+use crate::symbolic::SymInt;
+use crate::tensor::{DType, Storage, Tensor, TensorMeta, TensorState};
+
+/// An argument of an op call.
+#[derive(Clone, Debug)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(SymInt),
+    Float(f64),
+    Str(String),
+    DType(DType),
+    IntList(Vec<SymInt>),
+    FloatList(Vec<f64>),
+    Tensor(Tensor),
+    TensorList(Vec<Tensor>),
+    /// `Tensor?[]`, as `aten::index.Tensor` takes.
+    OptTensorList(Vec<Option<Tensor>>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (None, None) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a.same_as(b),
+            (Float(a), Float(b)) => a == b,
+            (Str(a), Str(b)) => a == b,
+            (DType(a), DType(b)) => a == b,
+            (IntList(a), IntList(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+            }
+            (FloatList(a), FloatList(b)) => a == b,
+            (Tensor(a), Tensor(b)) => a.same_tensor(b),
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    /// Calls `f` on every tensor inside.
+    pub fn for_each_tensor(&self, mut f: impl FnMut(&Tensor)) {
+        match self {
+            Value::Tensor(t) => f(t),
+            Value::TensorList(ts) => ts.iter().for_each(f),
+            Value::OptTensorList(ts) => ts.iter().flatten().for_each(f),
+            _ => {}
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "a bool",
+            Value::Int(_) => "an int",
+            Value::Float(_) => "a float",
+            Value::Str(_) => "a string",
+            Value::DType(_) => "a dtype",
+            Value::IntList(_) => "an int list",
+            Value::FloatList(_) => "a float list",
+            Value::Tensor(_) => "a tensor",
+            Value::TensorList(_) => "a tensor list",
+            Value::OptTensorList(_) => "an optional-tensor list",
+        }
+    }
+}
+
+pub type MetaFn = fn(&OpArgs) -> Result<Vec<TensorMeta>, OpError>;
+pub type KernelFn = fn(&OpArgs) -> Result<Vec<Storage>, OpError>;
+/// A decomposition writes the op in terms of other ops, through the public tensor API,
+/// so that it can be traced (`run_decompositions`) or run eagerly.
+pub type DecompFn = fn(&OpArgs) -> Result<Vec<Tensor>, OpError>;
+
+/// Everything about one ATen overload.
+pub struct OpDef {
+    /// The ATen schema, `aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor`.
+    pub schema: &'static str,
+    pub meta: MetaFn,
+    pub kernel: KernelFn,
+    pub decomposition: Option<DecompFn>,
+    /// For an in-place op (`relu_`): the functional op that functionalization puts in
+    /// its place; argument 0 is the mutated one.
+    pub functional: Option<&'static OpDef>,
+    /// Traced through its decomposition rather than recorded, as PyTorch does for
+    /// CompositeImplicitAutograd ops (`linear` → `t` + `addmm`); the op stays registered
+    /// for graphs that contain it and for eager calls.
+    pub decompose_when_tracing: bool,
+    parsed: OnceLock<Result<Schema, String>>,
+}
+
+impl OpDef {
+    pub const fn new(schema: &'static str, meta: MetaFn, kernel: KernelFn) -> OpDef {
+        OpDef {
+            schema,
+            meta,
+            kernel,
+            decomposition: None,
+            functional: None,
+            decompose_when_tracing: false,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    pub const fn with_decomposition(mut self, d: DecompFn) -> OpDef {
+        self.decomposition = Some(d);
+        self
+    }
+
+    /// Marks the op as traced through its decomposition (see `decompose_when_tracing`).
+    pub const fn composite_implicit(mut self) -> OpDef {
+        self.decompose_when_tracing = true;
+        self
+    }
+
+    /// Declares this op the in-place form of `functional` (same meta and kernel).
+    pub const fn inplace_of(mut self, functional: &'static OpDef) -> OpDef {
+        self.functional = Some(functional);
+        self
+    }
+
+    /// The parsed schema; a malformed schema is an error, reported by [`register`] and
+    /// by the registry's own test.
+    pub fn parsed(&self) -> Result<&Schema, OpError> {
+        self.parsed
+            .get_or_init(|| schema::parse(self.schema))
+            .as_ref()
+            .map_err(|e| OpError(e.clone()))
+    }
+
+    /// `aten::add.Tensor`.
+    pub fn name(&self) -> String {
+        match self.parsed() {
+            Ok(s) => s.qualified_name(),
+            Err(_) => self
+                .schema
+                .split('(')
+                .next()
+                .unwrap_or(self.schema)
+                .to_string(),
+        }
+    }
+
+    /// The base name used to name graph nodes: `add`, `addmm`, `relu_`.
+    pub fn base_name(&self) -> String {
+        let name = self.parsed().map(|s| s.name.clone()).unwrap_or_default();
+        name.rsplit("::").next().unwrap_or(&name).to_string()
+    }
+
+    /// How many tensors the op returns (a list return counts as one, unknown length).
+    pub fn num_returns(&self) -> usize {
+        self.parsed().map(|s| s.returns.len()).unwrap_or(1)
+    }
+}
+
+impl std::fmt::Debug for OpDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpDef({})", self.name())
+    }
+}
+
+/// The arguments of one call, with ATen's defaults filled in on access.
+pub struct OpArgs<'a> {
+    pub op: &'static OpDef,
+    pub values: &'a [Value],
+}
+
+impl<'a> OpArgs<'a> {
+    pub fn new(op: &'static OpDef, values: &'a [Value]) -> OpArgs<'a> {
+        OpArgs { op, values }
+    }
+
+    fn arg_name(&self, i: usize) -> String {
+        self.op
+            .parsed()
+            .ok()
+            .and_then(|s| s.args.get(i).map(|a| a.name.clone()))
+            .unwrap_or_else(|| format!("#{i}"))
+    }
+
+    /// Argument `i`, or its schema default, or `None`.
+    pub fn get(&self, i: usize) -> Value {
+        if let Some(v) = self.values.get(i) {
+            return v.clone();
+        }
+        self.op
+            .parsed()
+            .ok()
+            .and_then(|s| s.args.get(i).and_then(|a| a.default.clone()))
+            .unwrap_or(Value::None)
+    }
+
+    fn wrong(&self, i: usize, want: &str, got: &Value) -> OpError {
+        OpError(format!(
+            "argument `{}` must be {want}, got {}",
+            self.arg_name(i),
+            got.kind()
+        ))
+    }
+
+    pub fn tensor(&self, i: usize) -> Result<Tensor, OpError> {
+        match self.get(i) {
+            Value::Tensor(t) => Ok(t),
+            v => Err(self.wrong(i, "a tensor", &v)),
+        }
+    }
+
+    pub fn opt_tensor(&self, i: usize) -> Result<Option<Tensor>, OpError> {
+        match self.get(i) {
+            Value::Tensor(t) => Ok(Some(t)),
+            Value::None => Ok(None),
+            v => Err(self.wrong(i, "a tensor or None", &v)),
+        }
+    }
+
+    pub fn tensor_list(&self, i: usize) -> Result<Vec<Tensor>, OpError> {
+        match self.get(i) {
+            Value::TensorList(t) => Ok(t),
+            Value::Tensor(t) => Ok(vec![t]),
+            v => Err(self.wrong(i, "a tensor list", &v)),
+        }
+    }
+
+    /// The meta of tensor argument `i`.
+    pub fn meta(&self, i: usize) -> Result<TensorMeta, OpError> {
+        self.tensor(i)?.meta().map_err(|e| OpError(e.to_string()))
+    }
+
+    /// The eager data of tensor argument `i` (kernels only).
+    pub fn storage(&self, i: usize) -> Result<Storage, OpError> {
+        self.tensor(i)?.storage_or_op_error()
+    }
+
+    pub fn int(&self, i: usize) -> Result<SymInt, OpError> {
+        match self.get(i) {
+            Value::Int(v) => Ok(v),
+            Value::Bool(b) => Ok(SymInt::Int(b as i64)),
+            v => Err(self.wrong(i, "an int", &v)),
+        }
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<SymInt>, OpError> {
+        match self.get(i) {
+            Value::None => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// A concrete int (kernels, and metas of args that are never symbolic).
+    pub fn i64(&self, i: usize) -> Result<i64, OpError> {
+        Ok(self.int(i)?.hint())
+    }
+
+    pub fn float(&self, i: usize) -> Result<f64, OpError> {
+        match self.get(i) {
+            Value::Float(v) => Ok(v),
+            Value::Int(v) => Ok(v.hint() as f64),
+            Value::Bool(b) => Ok(b as i64 as f64),
+            v => Err(self.wrong(i, "a number", &v)),
+        }
+    }
+
+    pub fn opt_float(&self, i: usize) -> Result<Option<f64>, OpError> {
+        match self.get(i) {
+            Value::None => Ok(None),
+            _ => self.float(i).map(Some),
+        }
+    }
+
+    pub fn bool(&self, i: usize) -> Result<bool, OpError> {
+        match self.get(i) {
+            Value::Bool(b) => Ok(b),
+            Value::Int(v) => Ok(v.hint() != 0),
+            v => Err(self.wrong(i, "a bool", &v)),
+        }
+    }
+
+    pub fn int_list(&self, i: usize) -> Result<Vec<SymInt>, OpError> {
+        match self.get(i) {
+            Value::IntList(v) => Ok(v),
+            Value::Int(v) => Ok(vec![v]),
+            v => Err(self.wrong(i, "an int list", &v)),
+        }
+    }
+
+    pub fn opt_int_list(&self, i: usize) -> Result<Option<Vec<SymInt>>, OpError> {
+        match self.get(i) {
+            Value::None => Ok(None),
+            _ => self.int_list(i).map(Some),
+        }
+    }
+
+    pub fn opt_str(&self, i: usize) -> Result<Option<String>, OpError> {
+        match self.get(i) {
+            Value::None => Ok(None),
+            Value::Str(s) => Ok(Some(s)),
+            v => Err(self.wrong(i, "a string", &v)),
+        }
+    }
+
+    pub fn opt_dtype(&self, i: usize) -> Result<Option<DType>, OpError> {
+        match self.get(i) {
+            Value::None => Ok(None),
+            Value::DType(d) => Ok(Some(d)),
+            v => Err(self.wrong(i, "a dtype", &v)),
+        }
+    }
+}
+
+impl Tensor {
+    fn storage_or_op_error(&self) -> Result<Storage, OpError> {
+        match self.state() {
+            TensorState::Eager(s) => Ok(s),
+            TensorState::Traced(_) => Err(OpError::new("a kernel received a traced tensor")),
+            TensorState::Failed(e) => Err(OpError(e.to_string())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry
+
+fn builtin_ops() -> Vec<&'static OpDef> {
+    let mut all = Vec::new();
+    all.extend_from_slice(elementwise::OPS);
+    all.extend_from_slice(activation::OPS);
+    all.extend_from_slice(linalg::OPS);
+    all.extend_from_slice(reduction::OPS);
+    all.extend_from_slice(shape::OPS);
+    all.extend_from_slice(constructors::OPS);
+    all
+}
+
+fn registry() -> &'static RwLock<HashMap<String, &'static OpDef>> {
+    static REGISTRY: OnceLock<RwLock<HashMap<String, &'static OpDef>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        RwLock::new(
+            builtin_ops()
+                .into_iter()
+                .map(|op| (op.name(), op))
+                .collect(),
+        )
+    })
+}
+
+/// Looks an op up by its qualified name (`aten::add.Tensor`).
+pub fn lookup(name: &str) -> Option<&'static OpDef> {
+    let name = if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{name}.default")
+    };
+    registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&name)
+        .copied()
+}
+
+/// Every registered op, sorted by name.
+pub fn all_ops() -> Vec<&'static OpDef> {
+    let mut ops: Vec<&'static OpDef> = registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .copied()
+        .collect();
+    ops.sort_by_key(|o| o.name());
+    ops
+}
+
+/// Registers an op at run time (custom ops). Its schema must parse and its name must be
+/// new. The definition lives for the rest of the program.
+pub fn register(op: OpDef) -> Result<&'static OpDef, OpError> {
+    let name = op.parsed()?.qualified_name();
+    let mut reg = registry().write().unwrap_or_else(|e| e.into_inner());
+    if reg.contains_key(&name) {
+        return Err(OpError(format!(
+            "an op named `{name}` is already registered"
+        )));
+    }
+    let op: &'static OpDef = Box::leak(Box::new(op));
+    reg.insert(name, op);
+    Ok(op)
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch
+
+/// Applies `op` to `args`: records a graph node while a trace is active, runs the eager
+/// kernel otherwise. Never panics: a failure becomes a failed tensor carrying the error.
+pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec<Tensor> {
+    let n_out = op.num_returns().max(1);
+    // Propagate the first failure among the inputs.
+    let mut failure = None;
+    let mut any_traced = false;
+    for v in &args {
+        v.for_each_tensor(|t| match t.state() {
+            TensorState::Failed(e) if failure.is_none() => failure = Some((*e).clone()),
+            TensorState::Traced(_) => any_traced = true,
+            _ => {}
+        });
+    }
+    if let Some(e) = failure {
+        return vec![Tensor::failed(e); n_out];
+    }
+    if crate::trace::is_tracing() {
+        return crate::trace::record_call(op, args, at);
+    }
+    if any_traced {
+        return vec![Tensor::failed(TensorError::StaleTrace { at }); n_out];
+    }
+    match run_eager(op, &args) {
+        Ok(out) => out,
+        Err(e) => vec![
+            Tensor::failed(TensorError::Op {
+                op: op.name(),
+                message: e.0,
+                at
+            });
+            n_out
+        ],
+    }
+}
+
+/// The first output of [`dispatch`].
+pub fn dispatch1(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Tensor {
+    dispatch(op, args, at)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| {
+            Tensor::failed(TensorError::Op {
+                op: op.name(),
+                message: "the op returned no tensor".into(),
+                at,
+            })
+        })
+}
+
+/// Runs the eager kernel of `op` after checking the arguments with its meta function.
+pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpError> {
+    let op_args = OpArgs::new(op, args);
+    let metas = (op.meta)(&op_args)?;
+    let out = (op.kernel)(&op_args)?;
+    if !op.parsed()?.returns_list() && out.len() != metas.len() {
+        return Err(OpError(format!(
+            "kernel returned {} tensors, meta promised {}",
+            out.len(),
+            metas.len()
+        )));
+    }
+    Ok(out.into_iter().map(Tensor::from_storage).collect())
+}

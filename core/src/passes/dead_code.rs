@@ -1,0 +1,27 @@
+//! Dead-code elimination: calls whose results nobody reads are dropped (every op in the
+//! graph is functional after functionalization, so none has a side effect).
+
+use crate::graph::{Graph, NodeId, NodeKind};
+
+pub fn eliminate_dead_code(graph: &mut Graph) {
+    let n = graph.nodes.len();
+    let mut live = vec![false; n];
+    for i in (0..n).rev() {
+        let node = &graph.nodes[i];
+        let keep = match node.kind {
+            NodeKind::Placeholder | NodeKind::Output { .. } => true,
+            _ => live[i],
+        };
+        if keep {
+            live[i] = true;
+            for input in node.inputs() {
+                live[input.0] = true;
+            }
+        }
+    }
+    if live.iter().all(|&l| l) {
+        return;
+    }
+    let order: Vec<NodeId> = (0..n).filter(|&i| live[i]).map(NodeId).collect();
+    graph.reorder(&order);
+}

@@ -1,0 +1,56 @@
+//! Naming: placeholders get their signature names (`p_lin_weight`, `b_count`, `x`); call
+//! nodes are named after their op (`add`, `add_1`, `t`, `addmm`), multi-output
+//! projections `getitem`, `getitem_1`. Names that are Python builtins get a suffix
+//! (`sum_1`, `slice_1`), as in PyTorch, so graphs compare line by line.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::graph::{Graph, NodeKind};
+
+const PYTHON_RESERVED: &[&str] = &[
+    "abs", "all", "any", "bool", "dict", "float", "id", "input", "int", "iter", "len", "list",
+    "map", "max", "min", "next", "object", "pow", "range", "round", "set", "slice", "sum", "type",
+    "zip", "and", "as", "del", "from", "global", "if", "import", "in", "is", "lambda", "not", "or",
+    "pass", "return", "while", "with",
+];
+
+pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
+    let mut used: HashSet<String> = HashSet::new();
+    let mut counters: HashMap<String, usize> = HashMap::new();
+    let mut next_placeholder = placeholder_names.iter();
+    for node in &mut graph.nodes {
+        let base = match &node.kind {
+            NodeKind::Placeholder => match next_placeholder.next() {
+                Some(name) => name.clone(),
+                None => "arg".to_string(),
+            },
+            NodeKind::Call { op, .. } => op.base_name(),
+            NodeKind::GetItem { .. } => "getitem".to_string(),
+            NodeKind::Output { .. } => "output".to_string(),
+        };
+        let name = unique(&base, &mut used, &mut counters);
+        node.name = name;
+    }
+}
+
+fn unique(base: &str, used: &mut HashSet<String>, counters: &mut HashMap<String, usize>) -> String {
+    let mut candidate = base.to_string();
+    if PYTHON_RESERVED.contains(&base) {
+        let c = counters.entry(base.to_string()).or_insert(0);
+        *c = (*c).max(1);
+    }
+    if let Some(&c) = counters.get(base) {
+        if c > 0 {
+            candidate = format!("{base}_{c}");
+        }
+    }
+    while used.contains(&candidate) {
+        let c = counters.entry(base.to_string()).or_insert(0);
+        *c += 1;
+        candidate = format!("{base}_{c}");
+    }
+    let c = counters.entry(base.to_string()).or_insert(0);
+    *c += 1;
+    used.insert(candidate.clone());
+    candidate
+}

@@ -1,0 +1,195 @@
+//! Printing an [`ExportedProgram`]: the same information as PyTorch's print — every node
+//! with its dtype and shape, the source comment, the signature, the range constraints —
+//! in Rust-flavoured syntax.
+
+use std::fmt::{self, Write};
+
+use super::ExportedProgram;
+use crate::graph::{Arg, Graph, Node, NodeKind};
+use crate::symbolic::format_sizes;
+
+/// A float as Python prints it (`1.0`, `0.5`, `1e-05`, `inf`).
+pub(crate) fn python_float(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == v.trunc() && v.abs() < 1e16 {
+        return format!("{v:.1}");
+    }
+    let abs = v.abs();
+    if !(1e-4..1e16).contains(&abs) {
+        let s = format!("{v:e}");
+        if let Some((mantissa, exp)) = s.split_once('e') {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("+", exp),
+            };
+            return format!("{mantissa}e{sign}{digits:0>2}");
+        }
+        return s;
+    }
+    format!("{v}")
+}
+
+fn arg_text(graph: &Graph, a: &Arg) -> String {
+    let name = |id: &crate::graph::NodeId| graph.node(*id).name.clone();
+    match a {
+        Arg::Node(n) => name(n),
+        Arg::NodeList(ns) => format!("[{}]", ns.iter().map(name).collect::<Vec<_>>().join(", ")),
+        Arg::OptNodeList(ns) => format!(
+            "[{}]",
+            ns.iter()
+                .map(|n| n.as_ref().map(name).unwrap_or_else(|| "None".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Arg::None => "None".into(),
+        Arg::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Arg::Int(i) => i.to_string(),
+        Arg::Float(f) => python_float(*f),
+        Arg::Str(s) => format!("{s:?}"),
+        Arg::DType(d) => d.to_string(),
+        Arg::IntList(l) => format_sizes(l),
+        Arg::FloatList(l) => format!(
+            "[{}]",
+            l.iter()
+                .map(|f| python_float(*f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `aten::addmm.default(p_lin_bias, add, t)`; keyword-only arguments as `name=value`,
+/// trailing arguments left at their defaults omitted.
+pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Call { op, args } => {
+            let schema = op.parsed().ok();
+            let mut parts = Vec::new();
+            for (i, a) in args.iter().enumerate() {
+                let decl = schema.and_then(|s| s.args.get(i));
+                let text = arg_text(graph, a);
+                match decl {
+                    Some(d) if d.kwarg_only => parts.push(format!("{}={text}", d.name)),
+                    _ => parts.push(text),
+                }
+            }
+            format!("{}({})", op.name(), parts.join(", "))
+        }
+        NodeKind::GetItem { source, index } => format!("{}[{index}]", graph.node(*source).name),
+        _ => String::new(),
+    }
+}
+
+fn meta_text(node: &Node) -> String {
+    match node.meta.len() {
+        1 => node.meta[0].to_string(),
+        _ => format!(
+            "({})",
+            node.meta
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+impl ExportedProgram {
+    /// The graph as code, indented by `indent` spaces.
+    pub fn graph_code(&self, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        let mut out = String::new();
+        let g = &self.graph;
+        let params: Vec<String> = g
+            .placeholders()
+            .map(|(_, n)| format!("{}: {}", n.name, meta_text(n)))
+            .collect();
+        let _ = writeln!(out, "{pad}fn forward({}) {{", params.join(", "));
+        let mut last_source: Option<(&str, u32)> = None;
+        let mut first_group = true;
+        for node in &g.nodes {
+            match &node.kind {
+                NodeKind::Placeholder => {}
+                NodeKind::Output { args } => {
+                    let names: Vec<String> = args.iter().map(|a| arg_text(g, a)).collect();
+                    let tuple = if names.len() == 1 {
+                        format!("({},)", names[0])
+                    } else {
+                        format!("({})", names.join(", "))
+                    };
+                    let _ = writeln!(out, "{pad}    return {tuple};");
+                }
+                _ => {
+                    if let Some(at) = node.source {
+                        if last_source != Some((at.file, at.line)) {
+                            if !first_group {
+                                let _ = writeln!(out);
+                            }
+                            first_group = false;
+                            last_source = Some((at.file, at.line));
+                            match self.source_line(at.file, at.line) {
+                                Some(l) => {
+                                    let _ = writeln!(
+                                        out,
+                                        "{pad}    // File: {}:{} in {}, code: {}",
+                                        at.file, at.line, l.function, l.code
+                                    );
+                                }
+                                None => {
+                                    let _ =
+                                        writeln!(out, "{pad}    // File: {}:{}", at.file, at.line);
+                                }
+                            }
+                        }
+                    }
+                    let _ = writeln!(
+                        out,
+                        "{pad}    let {}: {} = {};",
+                        node.name,
+                        meta_text(node),
+                        call_text(g, node)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "{pad}}}");
+        out
+    }
+}
+
+impl fmt::Display for ExportedProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "ExportedProgram:")?;
+        write!(f, "{}", self.graph_code(4))?;
+        writeln!(f)?;
+        writeln!(f, "Graph signature:")?;
+        for line in self.signature.to_string().lines() {
+            if line.is_empty() {
+                writeln!(f)?;
+            } else {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(f, "Range constraints: {}", self.range_constraints)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_float;
+
+    #[test]
+    fn floats_print_like_python() {
+        assert_eq!(python_float(1.0), "1.0");
+        assert_eq!(python_float(0.5), "0.5");
+        assert_eq!(python_float(1e-5), "1e-05");
+        assert_eq!(python_float(-2.5), "-2.5");
+        assert_eq!(python_float(f64::INFINITY), "inf");
+    }
+}

@@ -1,0 +1,198 @@
+//! [`ExportedProgram`]: the graph, its signature, the model's state, range constraints;
+//! printed by `Display`, run by [`ExportedProgram::module`].
+
+mod display;
+mod run;
+mod signature;
+
+pub use run::ExportedModule;
+pub use signature::{
+    ArgumentSpec, ConstantValue, ExportGraphSignature, InputKind, InputSpec, OutputKind, OutputSpec,
+};
+
+use std::fmt;
+
+use crate::graph::Graph;
+use crate::module::SourceLine;
+use crate::symbolic::{Expr, Guard};
+use crate::tensor::Tensor;
+
+/// Tensors by name, in insertion order (a state dict, or the constants).
+#[derive(Clone, Debug, Default)]
+pub struct TensorMap {
+    entries: Vec<(String, Tensor)>,
+}
+
+impl TensorMap {
+    pub fn insert(&mut self, name: String, t: Tensor) {
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(e) => e.1 = t,
+            None => self.entries.push((name, t)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.entries.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The values a symbol (or derived size) may take: `VR[lower, upper]`, `None` = `int_oo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueRange {
+    pub lower: i64,
+    pub upper: Option<i64>,
+}
+
+impl ValueRange {
+    pub fn contains(&self, v: i64) -> bool {
+        v >= self.lower && self.upper.is_none_or(|u| v <= u)
+    }
+}
+
+impl fmt::Display for ValueRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.upper {
+            Some(u) => write!(f, "VR[{}, {u}]", self.lower),
+            None => write!(f, "VR[{}, int_oo]", self.lower),
+        }
+    }
+}
+
+/// The ranges of the program's symbolic sizes.
+#[derive(Clone, Debug, Default)]
+pub struct RangeConstraints {
+    pub entries: Vec<(Expr, ValueRange)>,
+}
+
+impl fmt::Display for RangeConstraints {
+    /// `{s0: VR[0, int_oo], s1: VR[4, 18]}`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{")?;
+        for (i, (e, r)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{e}: {r}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+/// A model captured as one functional graph of ATen-level ops, with everything needed to
+/// run it without the model's source.
+#[derive(Clone, Debug)]
+pub struct ExportedProgram {
+    graph: Graph,
+    signature: ExportGraphSignature,
+    state_dict: TensorMap,
+    constants: TensorMap,
+    range_constraints: RangeConstraints,
+    guards: Vec<Guard>,
+    sources: Vec<SourceLine>,
+    arg_names: Vec<String>,
+    model_name: String,
+}
+
+impl ExportedProgram {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        graph: Graph,
+        signature: ExportGraphSignature,
+        state_dict: TensorMap,
+        constants: TensorMap,
+        range_constraints: RangeConstraints,
+        guards: Vec<Guard>,
+        sources: Vec<SourceLine>,
+        arg_names: Vec<String>,
+        model_name: String,
+    ) -> ExportedProgram {
+        ExportedProgram {
+            graph,
+            signature,
+            state_dict,
+            constants,
+            range_constraints,
+            guards,
+            sources,
+            arg_names,
+            model_name,
+        }
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// What each graph input and output is.
+    pub fn graph_signature(&self) -> &ExportGraphSignature {
+        &self.signature
+    }
+
+    /// Parameters and persistent buffers, by their dotted names.
+    pub fn state_dict(&self) -> &TensorMap {
+        &self.state_dict
+    }
+
+    /// Constant tensors (constant fields, lifted constants, non-persistent buffers).
+    pub fn constants(&self) -> &TensorMap {
+        &self.constants
+    }
+
+    /// The ranges of the symbolic sizes.
+    pub fn range_constraints(&self) -> &RangeConstraints {
+        &self.range_constraints
+    }
+
+    /// The size guards the program relies on.
+    pub fn guards(&self) -> &[Guard] {
+        &self.guards
+    }
+
+    /// The name of the exported model's type.
+    pub fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    /// The names of forward's parameters.
+    pub fn arg_names(&self) -> &[String] {
+        &self.arg_names
+    }
+
+    /// The op targets of the call nodes, in order (`aten::add.Tensor`, …).
+    pub fn op_targets(&self) -> Vec<String> {
+        self.graph
+            .nodes
+            .iter()
+            .filter_map(|n| n.op().map(|o| o.name()))
+            .collect()
+    }
+
+    /// A callable that runs the program with the eager kernels (the reference
+    /// interpreter), checking inputs against the program first.
+    pub fn module(&self) -> ExportedModule<'_> {
+        ExportedModule::new(self)
+    }
+
+    pub(crate) fn source_line(&self, file: &str, line: u32) -> Option<&SourceLine> {
+        self.sources
+            .iter()
+            .find(|l| l.file == file && l.line == line)
+    }
+}

@@ -1,0 +1,381 @@
+//! The reference interpreter: runs an exported graph with the eager kernels, after
+//! checking the inputs against the program (count, dtype, rank, sizes, guards).
+
+use std::collections::HashMap;
+
+use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
+use crate::error::RunError;
+use crate::graph::{Arg, NodeKind};
+use crate::module::{ForwardArgs, InputLeaf, LeafValue};
+use crate::ops::{run_eager, Value};
+use crate::symbolic::{Expr, SymInt, Symbol};
+use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
+
+/// An exported program as a callable (`ep.module().call((x, y))`).
+pub struct ExportedModule<'p> {
+    program: &'p ExportedProgram,
+}
+
+/// Symbol values bound from the inputs of one call.
+#[derive(Default)]
+struct Bindings {
+    values: HashMap<Symbol, i64>,
+}
+
+impl Bindings {
+    fn eval(&self, e: &Expr) -> Option<i64> {
+        e.eval(&|s| self.values.get(&s).copied())
+    }
+
+    fn eval_sym(&self, s: &SymInt) -> Option<i64> {
+        match s {
+            SymInt::Int(v) => Some(*v),
+            SymInt::Sym { expr, .. } => self.eval(expr),
+        }
+    }
+}
+
+fn leaf_storage(leaf: &InputLeaf) -> Result<(Tensor, Storage), RunError> {
+    match &leaf.value {
+        LeafValue::Tensor(t) => match t.state() {
+            TensorState::Eager(s) => Ok((t.clone(), s)),
+            TensorState::Traced(_) => Err(RunError::NotATensor {
+                name: leaf.path.clone(),
+                got: "a traced tensor".into(),
+            }),
+            TensorState::Failed(e) => Err(RunError::NotATensor {
+                name: leaf.path.clone(),
+                got: format!("a failed tensor ({e})"),
+            }),
+        },
+        other => Err(RunError::NotATensor {
+            name: leaf.path.clone(),
+            got: other.describe(),
+        }),
+    }
+}
+
+fn constant_matches(c: &ConstantValue, v: &LeafValue) -> bool {
+    match (c, v) {
+        (ConstantValue::Int(a), LeafValue::Int(b)) => a == b,
+        (ConstantValue::Float(a), LeafValue::Float(b)) => a == b,
+        (ConstantValue::Bool(a), LeafValue::Bool(b)) => a == b,
+        (ConstantValue::Str(a), LeafValue::Str(b)) => a == b,
+        (ConstantValue::None, LeafValue::None) => true,
+        _ => false,
+    }
+}
+
+impl<'p> ExportedModule<'p> {
+    pub(crate) fn new(program: &'p ExportedProgram) -> Self {
+        ExportedModule { program }
+    }
+
+    /// Runs the program on `args` (a tuple, as for `export`) and returns the user
+    /// outputs, flattened. Mutated buffers are updated in the program's state; mutated
+    /// inputs in the caller's tensors.
+    pub fn call<A: ForwardArgs>(&self, args: A) -> Result<Vec<Tensor>, RunError> {
+        let names: Vec<&str> = self.program.arg_names.iter().map(String::as_str).collect();
+        let mut leaves = Vec::new();
+        args.flatten_named(&names, &mut leaves);
+        self.call_flat(&leaves)
+    }
+
+    /// Runs the program on already-flattened inputs.
+    pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
+        let p = self.program;
+        let graph = &p.graph;
+        let specs = &p.signature.input_specs;
+        let user_specs: Vec<_> = specs
+            .iter()
+            .filter(|s| s.kind == InputKind::UserInput)
+            .collect();
+        if leaves.len() != user_specs.len() {
+            return Err(RunError::InputCount {
+                expected: user_specs.len(),
+                got: leaves.len(),
+            });
+        }
+
+        // Match placeholders (in graph order) to values; check user tensors.
+        let placeholder_ids: Vec<_> = graph.placeholders().map(|(id, _)| id).collect();
+        let mut env: Vec<Option<Vec<Storage>>> = vec![None; graph.nodes.len()];
+        let mut bindings = Bindings::default();
+        let mut deferred: Vec<(String, usize, SymInt, i64)> = Vec::new();
+        let mut user_tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut next_placeholder = placeholder_ids.iter();
+        let mut user_leaves = leaves.iter();
+        for spec in specs {
+            let leaf = if spec.kind == InputKind::UserInput {
+                user_leaves.next()
+            } else {
+                None
+            };
+            if let ArgumentSpec::Constant { name, value } = &spec.arg {
+                let leaf = leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+                if !constant_matches(value, &leaf.value) {
+                    return Err(RunError::InputValue {
+                        name: name.clone(),
+                        expected: format!("{value} (the value the program was exported with)"),
+                        got: leaf.value.describe(),
+                    });
+                }
+                continue;
+            }
+            let id = *next_placeholder
+                .next()
+                .ok_or_else(|| RunError::Malformed("fewer placeholders than input specs".into()))?;
+            let storage = match spec.kind {
+                InputKind::UserInput => {
+                    let leaf =
+                        leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+                    let (tensor, storage) = leaf_storage(leaf)?;
+                    let name = spec.arg.name().to_string();
+                    self.check_input(
+                        &name,
+                        &graph.node(id).meta[0],
+                        &storage,
+                        &mut bindings,
+                        &mut deferred,
+                    )?;
+                    user_tensors.insert(name, tensor);
+                    storage
+                }
+                _ => {
+                    let target = spec.target.as_deref().unwrap_or_default();
+                    let t = p
+                        .state_dict
+                        .get(target)
+                        .or_else(|| p.constants.get(target))
+                        .ok_or_else(|| RunError::Malformed(format!("no tensor for `{target}`")))?;
+                    t.try_storage()
+                        .map_err(|e| RunError::Malformed(e.to_string()))?
+                }
+            };
+            env[id.0] = Some(vec![storage]);
+        }
+        self.check_deferred(&bindings, &deferred)?;
+        self.check_guards(&bindings)?;
+
+        // Free each value after its last use.
+        let mut last_use = vec![0usize; graph.nodes.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for input in n.inputs() {
+                last_use[input.0] = i;
+            }
+        }
+
+        let value_of = |env: &Vec<Option<Vec<Storage>>>, a: &Arg| -> Result<Value, RunError> {
+            let get = |id: &crate::graph::NodeId| -> Result<Tensor, RunError> {
+                env[id.0]
+                    .as_ref()
+                    .and_then(|v| v.first().cloned())
+                    .map(Tensor::from_storage)
+                    .ok_or_else(|| {
+                        RunError::Malformed(format!(
+                            "`{}` is read before it is computed",
+                            graph.node(*id).name
+                        ))
+                    })
+            };
+            Ok(match a {
+                Arg::Node(n) => Value::Tensor(get(n)?),
+                Arg::NodeList(ns) => {
+                    Value::TensorList(ns.iter().map(get).collect::<Result<_, _>>()?)
+                }
+                Arg::OptNodeList(ns) => Value::OptTensorList(
+                    ns.iter()
+                        .map(|n| n.as_ref().map(get).transpose())
+                        .collect::<Result<_, _>>()?,
+                ),
+                Arg::None => Value::None,
+                Arg::Bool(b) => Value::Bool(*b),
+                Arg::Int(i) => Value::Int(SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()))),
+                Arg::Float(f) => Value::Float(*f),
+                Arg::Str(s) => Value::Str(s.clone()),
+                Arg::DType(d) => Value::DType(*d),
+                Arg::IntList(l) => Value::IntList(
+                    l.iter()
+                        .map(|i| SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint())))
+                        .collect(),
+                ),
+                Arg::FloatList(l) => Value::FloatList(l.clone()),
+            })
+        };
+
+        let mut outputs = Vec::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            match &node.kind {
+                NodeKind::Placeholder => {}
+                NodeKind::Call { op, args } => {
+                    let values = args
+                        .iter()
+                        .map(|a| value_of(&env, a))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let out = run_eager(op, &values).map_err(|e| RunError::Kernel {
+                        node: node.name.clone(),
+                        source: crate::error::TensorError::Op {
+                            op: op.name(),
+                            message: e.0,
+                            at: node.source.unwrap_or(crate::error::SourceLocation {
+                                file: "<graph>",
+                                line: 0,
+                                column: 0,
+                            }),
+                        },
+                    })?;
+                    let storages = out
+                        .iter()
+                        .map(|t| {
+                            t.try_storage()
+                                .map_err(|e| RunError::Malformed(e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    env[i] = Some(storages);
+                }
+                NodeKind::GetItem { source, index } => {
+                    let v = env[source.0]
+                        .as_ref()
+                        .and_then(|v| v.get(*index).cloned())
+                        .ok_or_else(|| {
+                            RunError::Malformed(format!(
+                                "`{}` has no output {index}",
+                                graph.node(*source).name
+                            ))
+                        })?;
+                    env[i] = Some(vec![v]);
+                }
+                NodeKind::Output { args } => {
+                    for a in args {
+                        outputs.push(match a {
+                            Arg::Int(s) => {
+                                let v = bindings.eval_sym(s).unwrap_or(s.hint());
+                                Tensor::scalar(v)
+                            }
+                            other => match value_of(&env, other)? {
+                                Value::Tensor(t) => t,
+                                _ => Tensor::scalar(0i64),
+                            },
+                        });
+                    }
+                }
+            }
+            for input in node.inputs() {
+                if last_use[input.0] == i && !graph.node(input).is_placeholder() {
+                    env[input.0] = None;
+                }
+            }
+        }
+
+        // Write mutations back; return the user outputs.
+        let mut user_outputs = Vec::new();
+        for (spec, value) in p.signature.output_specs.iter().zip(outputs) {
+            match spec.kind {
+                OutputKind::UserOutput => user_outputs.push(value),
+                OutputKind::BufferMutation => {
+                    let target = spec.target.as_deref().unwrap_or_default();
+                    if let Some(buf) = p.state_dict.get(target).or_else(|| p.constants.get(target))
+                    {
+                        buf.set_state(value.state());
+                    }
+                }
+                OutputKind::UserInputMutation => {
+                    let target = spec.target.as_deref().unwrap_or_default();
+                    if let Some(t) = user_tensors.get(target) {
+                        t.set_state(value.state());
+                    }
+                }
+            }
+        }
+        Ok(user_outputs)
+    }
+
+    fn check_input(
+        &self,
+        name: &str,
+        expected: &TensorMeta,
+        s: &Storage,
+        bindings: &mut Bindings,
+        deferred: &mut Vec<(String, usize, SymInt, i64)>,
+    ) -> Result<(), RunError> {
+        if s.dtype() != expected.dtype {
+            return Err(RunError::InputDType {
+                name: name.into(),
+                expected: expected.dtype,
+                got: s.dtype(),
+            });
+        }
+        if s.shape().len() != expected.rank() {
+            return Err(RunError::InputRank {
+                name: name.into(),
+                expected: expected.rank(),
+                got: s.shape().len(),
+            });
+        }
+        for (dim, (want, &got)) in expected.sizes.iter().zip(s.shape()).enumerate() {
+            let got = got as i64;
+            match want {
+                SymInt::Int(v) if *v != got => {
+                    return Err(RunError::InputSize {
+                        name: name.into(),
+                        dim,
+                        expected: v.to_string(),
+                        got,
+                    })
+                }
+                SymInt::Int(_) => {}
+                SymInt::Sym { expr, .. } => match expr.as_linear() {
+                    Some((sym, 1, 0)) if !bindings.values.contains_key(&sym) => {
+                        bindings.values.insert(sym, got);
+                    }
+                    _ => deferred.push((name.into(), dim, want.clone(), got)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn check_deferred(
+        &self,
+        bindings: &Bindings,
+        deferred: &[(String, usize, SymInt, i64)],
+    ) -> Result<(), RunError> {
+        for (name, dim, want, got) in deferred {
+            if let Some(v) = bindings.eval_sym(want) {
+                if v != *got {
+                    return Err(RunError::InputSize {
+                        name: name.clone(),
+                        dim: *dim,
+                        expected: format!("{want} = {v}"),
+                        got: *got,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_guards(&self, bindings: &Bindings) -> Result<(), RunError> {
+        for (expr, range) in &self.program.range_constraints.entries {
+            if let Some(v) = bindings.eval(expr) {
+                if !range.contains(v) {
+                    return Err(RunError::Guard {
+                        guard: format!("{expr} in {range}"),
+                        detail: format!("got {v}"),
+                    });
+                }
+            }
+        }
+        for g in &self.program.guards {
+            if let (Some(l), Some(r)) = (bindings.eval(&g.lhs), bindings.eval(&g.rhs)) {
+                if !g.op.eval(l, r) {
+                    return Err(RunError::Guard {
+                        guard: g.to_string(),
+                        detail: format!("got {l} {} {r}", g.op.negate().symbol()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

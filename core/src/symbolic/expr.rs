@@ -1,0 +1,341 @@
+//! Integer expressions over size symbols: polynomials with integer coefficients whose
+//! atoms are symbols or opaque terms (floor division, modulo, min, max) that could not be
+//! simplified further. Canonical form, so structural equality is semantic equality for the
+//! linear and polynomial cases that shapes produce.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A size symbol (`s0`, `s1`, …). Its range and example value live in the shape
+/// environment of the trace that created it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Symbol(pub u32);
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// An atom of a monomial.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Atom {
+    Sym(Symbol),
+    /// `floor(e / d)` with `d > 0`, where it did not simplify.
+    FloorDiv(Arc<Expr>, i64),
+    /// `e mod d` with `d > 0`.
+    Mod(Arc<Expr>, i64),
+    Min(Arc<Expr>, Arc<Expr>),
+    Max(Arc<Expr>, Arc<Expr>),
+}
+
+/// A product of atoms, sorted (atoms may repeat: `s0*s0`).
+pub type Monomial = Vec<Atom>;
+
+/// A polynomial: a map from monomials to non-zero coefficients; the empty monomial is
+/// the constant term.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Expr {
+    terms: BTreeMap<Monomial, i64>,
+}
+
+impl Expr {
+    pub fn constant(c: i64) -> Expr {
+        let mut e = Expr::default();
+        if c != 0 {
+            e.terms.insert(Vec::new(), c);
+        }
+        e
+    }
+
+    pub fn symbol(s: Symbol) -> Expr {
+        Expr::atom(Atom::Sym(s))
+    }
+
+    fn atom(a: Atom) -> Expr {
+        let mut e = Expr::default();
+        e.terms.insert(vec![a], 1);
+        e
+    }
+
+    /// The value if the expression has no symbols.
+    pub fn as_constant(&self) -> Option<i64> {
+        match self.terms.len() {
+            0 => Some(0),
+            1 => self.terms.get(&Vec::new()).copied(),
+            _ => None,
+        }
+    }
+
+    /// The constant term.
+    pub fn constant_term(&self) -> i64 {
+        self.terms.get(&Vec::new()).copied().unwrap_or(0)
+    }
+
+    /// If the expression is `a*s + b` for one symbol `s`, returns `(s, a, b)`.
+    pub fn as_linear(&self) -> Option<(Symbol, i64, i64)> {
+        let mut found = None;
+        for (mono, &c) in &self.terms {
+            match mono.as_slice() {
+                [] => {}
+                [Atom::Sym(s)] if found.is_none() => found = Some((*s, c)),
+                _ => return None,
+            }
+        }
+        found.map(|(s, a)| (s, a, self.constant_term()))
+    }
+
+    /// All symbols that occur in the expression.
+    pub fn symbols(&self) -> Vec<Symbol> {
+        let mut out = Vec::new();
+        self.collect_symbols(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_symbols(&self, out: &mut Vec<Symbol>) {
+        for mono in self.terms.keys() {
+            for atom in mono {
+                match atom {
+                    Atom::Sym(s) => out.push(*s),
+                    Atom::FloorDiv(e, _) | Atom::Mod(e, _) => e.collect_symbols(out),
+                    Atom::Min(a, b) | Atom::Max(a, b) => {
+                        a.collect_symbols(out);
+                        b.collect_symbols(out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Evaluates with the given symbol values; `None` if a symbol has no value.
+    pub fn eval(&self, value: &dyn Fn(Symbol) -> Option<i64>) -> Option<i64> {
+        let mut total: i64 = 0;
+        for (mono, &c) in &self.terms {
+            let mut prod = c;
+            for atom in mono {
+                let v = match atom {
+                    Atom::Sym(s) => value(*s)?,
+                    Atom::FloorDiv(e, d) => e.eval(value)?.div_euclid(*d),
+                    Atom::Mod(e, d) => e.eval(value)?.rem_euclid(*d),
+                    Atom::Min(a, b) => a.eval(value)?.min(b.eval(value)?),
+                    Atom::Max(a, b) => a.eval(value)?.max(b.eval(value)?),
+                };
+                prod = prod.checked_mul(v)?;
+            }
+            total = total.checked_add(prod)?;
+        }
+        Some(total)
+    }
+
+    pub fn add(&self, other: &Expr) -> Expr {
+        let mut out = self.clone();
+        for (mono, &c) in &other.terms {
+            out.add_term(mono.clone(), c);
+        }
+        out
+    }
+
+    fn add_term(&mut self, mono: Monomial, c: i64) {
+        let entry = self.terms.entry(mono).or_insert(0);
+        *entry += c;
+        if *entry == 0 {
+            self.terms.retain(|_, v| *v != 0);
+        }
+    }
+
+    pub fn neg(&self) -> Expr {
+        Expr {
+            terms: self.terms.iter().map(|(m, c)| (m.clone(), -c)).collect(),
+        }
+    }
+
+    pub fn sub(&self, other: &Expr) -> Expr {
+        self.add(&other.neg())
+    }
+
+    pub fn mul(&self, other: &Expr) -> Expr {
+        let mut out = Expr::default();
+        for (m1, c1) in &self.terms {
+            for (m2, c2) in &other.terms {
+                let mut mono = m1.clone();
+                mono.extend(m2.iter().cloned());
+                mono.sort();
+                out.add_term(mono, c1 * c2);
+            }
+        }
+        out
+    }
+
+    pub fn scale(&self, k: i64) -> Expr {
+        self.mul(&Expr::constant(k))
+    }
+
+    /// `floor(self / d)` for `d > 0`: exact when every non-constant coefficient is a
+    /// multiple of `d` (`floor((3*s + 2) / 3) = s`); otherwise an opaque atom.
+    pub fn floor_div(&self, d: i64) -> Expr {
+        if d == 1 {
+            return self.clone();
+        }
+        let divisible = self.terms.iter().all(|(m, c)| m.is_empty() || c % d == 0);
+        if divisible {
+            let mut out = Expr::default();
+            for (m, &c) in &self.terms {
+                if m.is_empty() {
+                    out.add_term(Vec::new(), c.div_euclid(d));
+                } else {
+                    out.add_term(m.clone(), c / d);
+                }
+            }
+            return out;
+        }
+        Expr::atom(Atom::FloorDiv(Arc::new(self.clone()), d))
+    }
+
+    /// `self / divisor` when the divisor is a single monomial (a constant times symbols)
+    /// that divides every term exactly; `None` otherwise.
+    pub fn div_exact(&self, divisor: &Expr) -> Option<Expr> {
+        if divisor.terms.len() != 1 {
+            return None;
+        }
+        let (dmono, &dc) = divisor.terms.iter().next()?;
+        if dc == 0 {
+            return None;
+        }
+        let mut out = Expr::default();
+        for (mono, &c) in &self.terms {
+            if c % dc != 0 {
+                return None;
+            }
+            let mut rest = mono.clone();
+            for atom in dmono {
+                let pos = rest.iter().position(|a| a == atom)?;
+                rest.remove(pos);
+            }
+            out.add_term(rest, c / dc);
+        }
+        Some(out)
+    }
+
+    /// `self mod d` for `d > 0`.
+    pub fn modulo(&self, d: i64) -> Expr {
+        if let Some(c) = self.as_constant() {
+            return Expr::constant(c.rem_euclid(d));
+        }
+        let divisible = self.terms.iter().all(|(m, c)| m.is_empty() || c % d == 0);
+        if divisible {
+            return Expr::constant(self.constant_term().rem_euclid(d));
+        }
+        Expr::atom(Atom::Mod(Arc::new(self.clone()), d))
+    }
+
+    pub fn min(&self, other: &Expr) -> Expr {
+        if self == other {
+            return self.clone();
+        }
+        let (a, b) = order(self, other);
+        Expr::atom(Atom::Min(Arc::new(a), Arc::new(b)))
+    }
+
+    pub fn max(&self, other: &Expr) -> Expr {
+        if self == other {
+            return self.clone();
+        }
+        let (a, b) = order(self, other);
+        Expr::atom(Atom::Max(Arc::new(a), Arc::new(b)))
+    }
+}
+
+fn order(a: &Expr, b: &Expr) -> (Expr, Expr) {
+    if a <= b {
+        (a.clone(), b.clone())
+    } else {
+        (b.clone(), a.clone())
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Sym(s) => write!(f, "{s}"),
+            Atom::FloorDiv(e, d) => write!(f, "(({e}) // {d})"),
+            Atom::Mod(e, d) => write!(f, "Mod({e}, {d})"),
+            Atom::Min(a, b) => write!(f, "Min({a}, {b})"),
+            Atom::Max(a, b) => write!(f, "Max({a}, {b})"),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    /// Prints like sympy does in PyTorch's graphs: highest-degree terms first, the
+    /// constant last (`3*s0 + 1`, `s0 - 2`, `s0*s1`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.terms.is_empty() {
+            return write!(f, "0");
+        }
+        let mut terms: Vec<(&Monomial, i64)> = self.terms.iter().map(|(m, c)| (m, *c)).collect();
+        terms.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+        for (i, (mono, c)) in terms.iter().enumerate() {
+            let c = *c;
+            let (sign, mag) = if c < 0 { ("-", -c) } else { ("+", c) };
+            if i == 0 {
+                if c < 0 {
+                    write!(f, "-")?;
+                }
+            } else {
+                write!(f, " {sign} ")?;
+            }
+            if mono.is_empty() {
+                write!(f, "{mag}")?;
+                continue;
+            }
+            if mag != 1 {
+                write!(f, "{mag}*")?;
+            }
+            for (j, atom) in mono.iter().enumerate() {
+                if j > 0 {
+                    write!(f, "*")?;
+                }
+                write!(f, "{atom}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(i: u32) -> Expr {
+        Expr::symbol(Symbol(i))
+    }
+
+    #[test]
+    fn linear_arithmetic_and_printing() {
+        let e = s(0).scale(3).add(&Expr::constant(1));
+        assert_eq!(e.to_string(), "3*s0 + 1");
+        assert_eq!(s(0).sub(&Expr::constant(2)).to_string(), "s0 - 2");
+        assert_eq!(e.as_linear(), Some((Symbol(0), 3, 1)));
+        // (3*s0 + 1 - 1 + 3 - 1) // 3 == s0 — the length of y[1::3].
+        let len = e
+            .sub(&Expr::constant(1))
+            .add(&Expr::constant(2))
+            .floor_div(3);
+        assert_eq!(len, s(0));
+    }
+
+    #[test]
+    fn products_and_cancellation() {
+        let p = s(0).mul(&s(1));
+        assert_eq!(p.to_string(), "s0*s1");
+        assert_eq!(p.sub(&s(1).mul(&s(0))).as_constant(), Some(0));
+        assert_eq!(
+            s(0).floor_div(2).eval(&|_| Some(7)),
+            Some(3),
+            "opaque floor division still evaluates"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Symbolic sizes: [`SymInt`] is a concrete integer or an expression over size symbols
+//! carrying its example value (the *hint*). Arithmetic stays symbolic; comparisons
+//! answer from the hint and record a guard in the active trace, so that the exported
+//! program is valid exactly for the inputs the guards admit.
+
+mod expr;
+
+pub use expr::{Atom, Expr, Monomial, Symbol};
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A size: a plain integer or a symbolic expression with its example value.
+#[derive(Clone, Debug)]
+pub enum SymInt {
+    Int(i64),
+    Sym { expr: Arc<Expr>, hint: i64 },
+}
+
+/// A comparison recorded as a guard: `lhs op rhs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn eval(self, a: i64, b: i64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+        }
+    }
+
+    pub fn negate(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Ge,
+            CmpOp::Le => CmpOp::Gt,
+            CmpOp::Gt => CmpOp::Le,
+            CmpOp::Ge => CmpOp::Lt,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A fact about sizes that the traced program relies on: `lhs op rhs`, true for the
+/// example inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Guard {
+    pub lhs: Expr,
+    pub op: CmpOp,
+    pub rhs: Expr,
+}
+
+impl fmt::Display for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.lhs, self.op.symbol(), self.rhs)
+    }
+}
+
+impl SymInt {
+    /// A symbolic value; collapses to `Int` when the expression is constant.
+    pub fn from_expr(expr: Expr, hint: i64) -> SymInt {
+        match expr.as_constant() {
+            Some(c) => SymInt::Int(c),
+            None => SymInt::Sym {
+                expr: Arc::new(expr),
+                hint,
+            },
+        }
+    }
+
+    /// The example value.
+    pub fn hint(&self) -> i64 {
+        match self {
+            SymInt::Int(v) => *v,
+            SymInt::Sym { hint, .. } => *hint,
+        }
+    }
+
+    /// The value if it is not symbolic.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            SymInt::Int(v) => Some(*v),
+            SymInt::Sym { .. } => None,
+        }
+    }
+
+    pub fn is_symbolic(&self) -> bool {
+        matches!(self, SymInt::Sym { .. })
+    }
+
+    pub fn expr(&self) -> Expr {
+        match self {
+            SymInt::Int(v) => Expr::constant(*v),
+            SymInt::Sym { expr, .. } => (**expr).clone(),
+        }
+    }
+
+    fn binary(
+        &self,
+        other: &SymInt,
+        int: impl Fn(i64, i64) -> i64,
+        sym: impl Fn(&Expr, &Expr) -> Expr,
+    ) -> SymInt {
+        match (self, other) {
+            (SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(int(*a, *b)),
+            _ => SymInt::from_expr(
+                sym(&self.expr(), &other.expr()),
+                int(self.hint(), other.hint()),
+            ),
+        }
+    }
+
+    pub fn add(&self, other: &SymInt) -> SymInt {
+        self.binary(other, |a, b| a.saturating_add(b), Expr::add)
+    }
+
+    pub fn sub(&self, other: &SymInt) -> SymInt {
+        self.binary(other, |a, b| a.saturating_sub(b), Expr::sub)
+    }
+
+    pub fn mul(&self, other: &SymInt) -> SymInt {
+        self.binary(other, |a, b| a.saturating_mul(b), Expr::mul)
+    }
+
+    /// Floor division by a positive constant.
+    pub fn floor_div(&self, d: i64) -> SymInt {
+        let d = d.max(1);
+        match self {
+            SymInt::Int(a) => SymInt::Int(a.div_euclid(d)),
+            SymInt::Sym { expr, hint } => SymInt::from_expr(expr.floor_div(d), hint.div_euclid(d)),
+        }
+    }
+
+    /// Exact division (`numel / known sizes` when inferring a `-1` in `view`); `None`
+    /// when it does not divide.
+    pub fn div_exact(&self, other: &SymInt) -> Option<SymInt> {
+        match (self, other) {
+            (_, SymInt::Int(0)) => None,
+            (SymInt::Int(a), SymInt::Int(b)) => (a % b == 0).then(|| SymInt::Int(a / b)),
+            _ => {
+                let e = self.expr().div_exact(&other.expr())?;
+                let (h, d) = (self.hint(), other.hint());
+                Some(SymInt::from_expr(e, if d == 0 { 0 } else { h / d }))
+            }
+        }
+    }
+
+    /// Remainder by a positive constant.
+    pub fn modulo(&self, d: i64) -> SymInt {
+        let d = d.max(1);
+        match self {
+            SymInt::Int(a) => SymInt::Int(a.rem_euclid(d)),
+            SymInt::Sym { expr, hint } => SymInt::from_expr(expr.modulo(d), hint.rem_euclid(d)),
+        }
+    }
+
+    pub fn min(&self, other: &SymInt) -> SymInt {
+        self.binary(other, i64::min, Expr::min)
+    }
+
+    pub fn max(&self, other: &SymInt) -> SymInt {
+        self.binary(other, i64::max, Expr::max)
+    }
+
+    /// Compares, answering from the hints; when symbolic, the outcome is recorded as a
+    /// guard in the active trace (the program is then only valid where it holds).
+    pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
+        let result = op.eval(self.hint(), other.hint());
+        if self.is_symbolic() || other.is_symbolic() {
+            let (op, lhs, rhs) = if result {
+                (op, self.expr(), other.expr())
+            } else {
+                (op.negate(), self.expr(), other.expr())
+            };
+            crate::trace::record_guard(Guard { lhs, op, rhs });
+        }
+        result
+    }
+
+    pub fn sym_eq(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Eq, other)
+    }
+
+    /// Forces a concrete value: for a symbolic size this specialises the program to the
+    /// example value (an equality guard).
+    pub fn guard_int(&self) -> i64 {
+        if let SymInt::Sym { hint, .. } = self {
+            self.compare(CmpOp::Eq, &SymInt::Int(*hint));
+        }
+        self.hint()
+    }
+
+    /// Structural equality, without recording a guard.
+    pub fn same_as(&self, other: &SymInt) -> bool {
+        match (self, other) {
+            (SymInt::Int(a), SymInt::Int(b)) => a == b,
+            _ => self.expr() == other.expr(),
+        }
+    }
+}
+
+impl From<i64> for SymInt {
+    fn from(v: i64) -> SymInt {
+        SymInt::Int(v)
+    }
+}
+
+impl From<usize> for SymInt {
+    fn from(v: usize) -> SymInt {
+        SymInt::Int(v as i64)
+    }
+}
+
+impl From<i32> for SymInt {
+    fn from(v: i32) -> SymInt {
+        SymInt::Int(v as i64)
+    }
+}
+
+impl PartialEq<i64> for SymInt {
+    fn eq(&self, other: &i64) -> bool {
+        self.compare(CmpOp::Eq, &SymInt::Int(*other))
+    }
+}
+
+impl fmt::Display for SymInt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SymInt::Int(v) => write!(f, "{v}"),
+            SymInt::Sym { expr, .. } => write!(f, "{expr}"),
+        }
+    }
+}
+
+/// Formats a list of sizes as `[8, s0, 3*s1 + 1]`.
+pub fn format_sizes(sizes: &[SymInt]) -> String {
+    let parts: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}

@@ -1,0 +1,560 @@
+//! The tensor API: op methods, constructors and operator overloads. Every method is
+//! `#[track_caller]`, so a recorded graph node knows the user's file, line and column.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::panic::Location;
+
+use crate::error::SourceLocation;
+use crate::ops::{
+    activation, constructors, dispatch, dispatch1, elementwise, linalg, reduction, shape, OpDef,
+    Value,
+};
+use crate::symbolic::SymInt;
+
+use super::{DType, Tensor};
+
+#[track_caller]
+fn here() -> SourceLocation {
+    SourceLocation::from_caller(Location::caller())
+}
+
+/// A tensor or a plain number, where an op accepts either (`x + y`, `x + 1.0`).
+#[derive(Clone, Debug)]
+pub enum Operand {
+    Tensor(Tensor),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl From<Operand> for Value {
+    fn from(o: Operand) -> Value {
+        match o {
+            Operand::Tensor(t) => Value::Tensor(t),
+            Operand::Int(i) => Value::Int(SymInt::Int(i)),
+            Operand::Float(f) => Value::Float(f),
+            Operand::Bool(b) => Value::Bool(b),
+        }
+    }
+}
+
+impl From<&Tensor> for Operand {
+    fn from(t: &Tensor) -> Operand {
+        Operand::Tensor(t.clone())
+    }
+}
+impl From<Tensor> for Operand {
+    fn from(t: Tensor) -> Operand {
+        Operand::Tensor(t)
+    }
+}
+impl From<f64> for Operand {
+    fn from(v: f64) -> Operand {
+        Operand::Float(v)
+    }
+}
+impl From<f32> for Operand {
+    fn from(v: f32) -> Operand {
+        Operand::Float(v as f64)
+    }
+}
+impl From<i64> for Operand {
+    fn from(v: i64) -> Operand {
+        Operand::Int(v)
+    }
+}
+impl From<i32> for Operand {
+    fn from(v: i32) -> Operand {
+        Operand::Int(v as i64)
+    }
+}
+impl From<usize> for Operand {
+    fn from(v: usize) -> Operand {
+        Operand::Int(v as i64)
+    }
+}
+impl From<bool> for Operand {
+    fn from(v: bool) -> Operand {
+        Operand::Bool(v)
+    }
+}
+
+/// Anything that lists sizes: `[2, 3]`, `vec![n, 4]`, `&[usize]`, `Vec<SymInt>`.
+pub trait IntoSizes {
+    fn into_sizes(self) -> Vec<SymInt>;
+}
+
+impl<T: Into<SymInt> + Copy, const N: usize> IntoSizes for [T; N] {
+    fn into_sizes(self) -> Vec<SymInt> {
+        self.iter().map(|&s| s.into()).collect()
+    }
+}
+impl<T: Into<SymInt> + Copy> IntoSizes for &[T] {
+    fn into_sizes(self) -> Vec<SymInt> {
+        self.iter().map(|&s| s.into()).collect()
+    }
+}
+impl<T: Into<SymInt>> IntoSizes for Vec<T> {
+    fn into_sizes(self) -> Vec<SymInt> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+impl IntoSizes for &[SymInt] {
+    fn into_sizes(self) -> Vec<SymInt> {
+        self.to_vec()
+    }
+}
+impl IntoSizes for &Vec<SymInt> {
+    fn into_sizes(self) -> Vec<SymInt> {
+        self.clone()
+    }
+}
+
+fn t(x: &Tensor) -> Value {
+    Value::Tensor(x.clone())
+}
+
+fn int(v: i64) -> Value {
+    Value::Int(SymInt::Int(v))
+}
+
+fn ints(v: &[i64]) -> Value {
+    Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
+}
+
+impl Tensor {
+    /// Runs an in-place op: the result replaces this tensor's value in every alias.
+    #[track_caller]
+    fn inplace(&self, op: &'static OpDef, mut rest: Vec<Value>) -> Tensor {
+        rest.insert(0, t(self));
+        let out = dispatch1(op, rest, here());
+        self.set_state(out.state());
+        self.clone()
+    }
+
+    // ----- constructors ------------------------------------------------------------
+
+    /// Zeros of the default float type (f32).
+    #[track_caller]
+    pub fn zeros(size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &constructors::ZEROS,
+            vec![Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    /// Zeros of `dtype`.
+    #[track_caller]
+    pub fn zeros_dtype(size: impl IntoSizes, dtype: DType) -> Tensor {
+        let args = vec![Value::IntList(size.into_sizes()), Value::DType(dtype)];
+        dispatch1(&constructors::ZEROS, args, here())
+    }
+
+    /// Ones of the default float type (f32).
+    #[track_caller]
+    pub fn ones(size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &constructors::ONES,
+            vec![Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    /// Ones of `dtype`.
+    #[track_caller]
+    pub fn ones_dtype(size: impl IntoSizes, dtype: DType) -> Tensor {
+        let args = vec![Value::IntList(size.into_sizes()), Value::DType(dtype)];
+        dispatch1(&constructors::ONES, args, here())
+    }
+
+    /// A tensor filled with `value`; its dtype follows the value (f32, i64 or bool).
+    #[track_caller]
+    pub fn full(size: impl IntoSizes, value: impl Into<Operand>) -> Tensor {
+        let args = vec![Value::IntList(size.into_sizes()), value.into().into()];
+        dispatch1(&constructors::FULL, args, here())
+    }
+
+    /// `0, 1, …, end - 1` as i64.
+    #[track_caller]
+    pub fn arange(end: impl Into<SymInt>) -> Tensor {
+        dispatch1(&constructors::ARANGE, vec![Value::Int(end.into())], here())
+    }
+
+    /// `start, start + step, …` below `end` (i64 when all are integers, else f32).
+    #[track_caller]
+    pub fn arange_step(
+        start: impl Into<Operand>,
+        end: impl Into<Operand>,
+        step: impl Into<Operand>,
+    ) -> Tensor {
+        let args = vec![start.into().into(), end.into().into(), step.into().into()];
+        dispatch1(&constructors::ARANGE_START_STEP, args, here())
+    }
+
+    /// Standard-normal samples from the default generator (see [`crate::manual_seed`]).
+    #[track_caller]
+    pub fn randn(size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &constructors::RANDN,
+            vec![Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    /// Uniform samples in `[0, 1)` from the default generator.
+    #[track_caller]
+    pub fn rand(size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &constructors::RAND,
+            vec![Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    // ----- elementwise ---------------------------------------------------------------
+
+    /// `self + other` (broadcasting, with type promotion).
+    #[track_caller]
+    pub fn add(&self, other: impl Into<Operand>) -> Tensor {
+        dispatch1(
+            &elementwise::ADD_TENSOR,
+            vec![t(self), other.into().into()],
+            here(),
+        )
+    }
+
+    /// `self + alpha * other`.
+    #[track_caller]
+    pub fn add_scaled(&self, other: impl Into<Operand>, alpha: f64) -> Tensor {
+        let args = vec![t(self), other.into().into(), Value::Float(alpha)];
+        dispatch1(&elementwise::ADD_TENSOR, args, here())
+    }
+
+    #[track_caller]
+    pub fn sub(&self, other: impl Into<Operand>) -> Tensor {
+        dispatch1(
+            &elementwise::SUB_TENSOR,
+            vec![t(self), other.into().into()],
+            here(),
+        )
+    }
+
+    #[track_caller]
+    pub fn mul(&self, other: impl Into<Operand>) -> Tensor {
+        dispatch1(
+            &elementwise::MUL_TENSOR,
+            vec![t(self), other.into().into()],
+            here(),
+        )
+    }
+
+    /// True division (integers give floats).
+    #[track_caller]
+    pub fn div(&self, other: impl Into<Operand>) -> Tensor {
+        dispatch1(
+            &elementwise::DIV_TENSOR,
+            vec![t(self), other.into().into()],
+            here(),
+        )
+    }
+
+    /// Division with `"trunc"` or `"floor"` rounding.
+    #[track_caller]
+    pub fn div_rounding(&self, other: impl Into<Operand>, rounding_mode: &str) -> Tensor {
+        let args = vec![
+            t(self),
+            other.into().into(),
+            Value::Str(rounding_mode.into()),
+        ];
+        dispatch1(&elementwise::DIV_TENSOR_MODE, args, here())
+    }
+
+    /// In-place `self += other`.
+    #[track_caller]
+    pub fn add_(&self, other: impl Into<Operand>) -> Tensor {
+        self.inplace(&elementwise::ADD_, vec![other.into().into()])
+    }
+
+    /// In-place `self -= other`.
+    #[track_caller]
+    pub fn sub_(&self, other: impl Into<Operand>) -> Tensor {
+        self.inplace(&elementwise::SUB_, vec![other.into().into()])
+    }
+
+    /// In-place `self *= other`.
+    #[track_caller]
+    pub fn mul_(&self, other: impl Into<Operand>) -> Tensor {
+        self.inplace(&elementwise::MUL_, vec![other.into().into()])
+    }
+
+    /// In-place `self /= other`.
+    #[track_caller]
+    pub fn div_(&self, other: impl Into<Operand>) -> Tensor {
+        self.inplace(&elementwise::DIV_, vec![other.into().into()])
+    }
+
+    #[track_caller]
+    pub fn neg(&self) -> Tensor {
+        dispatch1(&elementwise::NEG, vec![t(self)], here())
+    }
+
+    #[track_caller]
+    pub fn sin(&self) -> Tensor {
+        dispatch1(&elementwise::SIN, vec![t(self)], here())
+    }
+
+    #[track_caller]
+    pub fn cos(&self) -> Tensor {
+        dispatch1(&elementwise::COS, vec![t(self)], here())
+    }
+
+    #[track_caller]
+    pub fn exp(&self) -> Tensor {
+        dispatch1(&elementwise::EXP, vec![t(self)], here())
+    }
+
+    #[track_caller]
+    pub fn relu(&self) -> Tensor {
+        dispatch1(&activation::RELU, vec![t(self)], here())
+    }
+
+    /// In-place relu.
+    #[track_caller]
+    pub fn relu_(&self) -> Tensor {
+        self.inplace(&activation::RELU_, vec![])
+    }
+
+    // ----- linear algebra ------------------------------------------------------------
+
+    /// Matrix product of two 2-D tensors.
+    #[track_caller]
+    pub fn mm(&self, other: &Tensor) -> Tensor {
+        dispatch1(&linalg::MM, vec![t(self), t(other)], here())
+    }
+
+    /// `self + mat1 @ mat2` (self broadcast to the product's shape).
+    #[track_caller]
+    pub fn addmm(&self, mat1: &Tensor, mat2: &Tensor) -> Tensor {
+        dispatch1(&linalg::ADDMM, vec![t(self), t(mat1), t(mat2)], here())
+    }
+
+    /// `beta * self + alpha * (mat1 @ mat2)`.
+    #[track_caller]
+    pub fn addmm_scaled(&self, mat1: &Tensor, mat2: &Tensor, beta: f64, alpha: f64) -> Tensor {
+        let args = vec![
+            t(self),
+            t(mat1),
+            t(mat2),
+            Value::Float(beta),
+            Value::Float(alpha),
+        ];
+        dispatch1(&linalg::ADDMM, args, here())
+    }
+
+    /// `self @ other` with NumPy semantics (1-D operands, batch broadcasting).
+    #[track_caller]
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        dispatch1(&linalg::MATMUL, vec![t(self), t(other)], here())
+    }
+
+    // ----- reductions ----------------------------------------------------------------
+
+    /// Sum of all elements.
+    #[track_caller]
+    pub fn sum(&self) -> Tensor {
+        dispatch1(&reduction::SUM, vec![t(self)], here())
+    }
+
+    /// Sum over `dims`.
+    #[track_caller]
+    pub fn sum_dim(&self, dims: &[i64], keepdim: bool) -> Tensor {
+        dispatch1(
+            &reduction::SUM_DIM,
+            vec![t(self), ints(dims), Value::Bool(keepdim)],
+            here(),
+        )
+    }
+
+    /// Mean of all elements.
+    #[track_caller]
+    pub fn mean(&self) -> Tensor {
+        dispatch1(&reduction::MEAN, vec![t(self)], here())
+    }
+
+    /// Mean over `dims`.
+    #[track_caller]
+    pub fn mean_dim(&self, dims: &[i64], keepdim: bool) -> Tensor {
+        dispatch1(
+            &reduction::MEAN_DIM,
+            vec![t(self), ints(dims), Value::Bool(keepdim)],
+            here(),
+        )
+    }
+
+    // ----- shapes and views ----------------------------------------------------------
+
+    /// Transpose of a tensor with at most 2 dims (a view).
+    #[track_caller]
+    pub fn t(&self) -> Tensor {
+        dispatch1(&shape::T, vec![t(self)], here())
+    }
+
+    /// Swaps two dims (a view).
+    #[track_caller]
+    pub fn transpose(&self, dim0: i64, dim1: i64) -> Tensor {
+        dispatch1(
+            &shape::TRANSPOSE,
+            vec![t(self), int(dim0), int(dim1)],
+            here(),
+        )
+    }
+
+    /// Reorders the dims (a view).
+    #[track_caller]
+    pub fn permute(&self, dims: &[i64]) -> Tensor {
+        dispatch1(&shape::PERMUTE, vec![t(self), ints(dims)], here())
+    }
+
+    /// Reshapes; one size may be `-1`.
+    #[track_caller]
+    pub fn view(&self, size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &shape::VIEW,
+            vec![t(self), Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    /// Reshapes (copying if needed); one size may be `-1`.
+    #[track_caller]
+    pub fn reshape(&self, size: impl IntoSizes) -> Tensor {
+        dispatch1(
+            &shape::RESHAPE,
+            vec![t(self), Value::IntList(size.into_sizes())],
+            here(),
+        )
+    }
+
+    /// Inserts a dim of size 1.
+    #[track_caller]
+    pub fn unsqueeze(&self, dim: i64) -> Tensor {
+        dispatch1(&shape::UNSQUEEZE, vec![t(self), int(dim)], here())
+    }
+
+    /// `self[start:end:step]` along `dim` (Python slicing: negative and out-of-range
+    /// bounds are clamped; `None` means the start or end).
+    #[track_caller]
+    pub fn slice(
+        &self,
+        dim: i64,
+        start: Option<impl Into<SymInt>>,
+        end: Option<impl Into<SymInt>>,
+        step: i64,
+    ) -> Tensor {
+        let opt = |v: Option<SymInt>| v.map(Value::Int).unwrap_or(Value::None);
+        let mut args = vec![
+            t(self),
+            int(dim),
+            opt(start.map(Into::into)),
+            opt(end.map(Into::into)),
+        ];
+        if step != 1 {
+            args.push(int(step));
+        }
+        dispatch1(&shape::SLICE, args, here())
+    }
+
+    /// `self[start..]` along `dim`.
+    #[track_caller]
+    pub fn slice_from(&self, dim: i64, start: impl Into<SymInt>) -> Tensor {
+        self.slice(dim, Some(start), None::<i64>, 1)
+    }
+
+    /// A copy with its own data (`aten::clone`). `Clone::clone` aliases instead.
+    #[track_caller]
+    pub fn copy(&self) -> Tensor {
+        dispatch1(&shape::CLONE, vec![t(self)], here())
+    }
+
+    /// Calls an op by its registry entry with explicit arguments (custom ops, tests).
+    #[track_caller]
+    pub fn call_op(op: &'static OpDef, args: Vec<Value>) -> Vec<Tensor> {
+        dispatch(op, args, here())
+    }
+}
+
+/// `linear` from the functional API.
+#[track_caller]
+pub(crate) fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    dispatch1(&linalg::LINEAR, linalg::linear_args(x, w, b), here())
+}
+
+// ----- operator overloads -------------------------------------------------------------
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident) => {
+        impl<R: Into<Operand>> $trait<R> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: R) -> Tensor {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl<R: Into<Operand>> $trait<R> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: R) -> Tensor {
+                Tensor::$method(&self, rhs)
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add);
+binary_operator!(Sub, sub);
+binary_operator!(Mul, mul);
+binary_operator!(Div, div);
+
+macro_rules! scalar_lhs {
+    ($($t:ty),*) => {$(
+        impl Add<&Tensor> for $t {
+            type Output = Tensor;
+            #[track_caller]
+            fn add(self, rhs: &Tensor) -> Tensor { rhs.add(self) }
+        }
+        impl Add<Tensor> for $t {
+            type Output = Tensor;
+            #[track_caller]
+            fn add(self, rhs: Tensor) -> Tensor { rhs.add(self) }
+        }
+        impl Mul<&Tensor> for $t {
+            type Output = Tensor;
+            #[track_caller]
+            fn mul(self, rhs: &Tensor) -> Tensor { rhs.mul(self) }
+        }
+        impl Mul<Tensor> for $t {
+            type Output = Tensor;
+            #[track_caller]
+            fn mul(self, rhs: Tensor) -> Tensor { rhs.mul(self) }
+        }
+    )*};
+}
+
+scalar_lhs!(f64, f32, i64, i32);
+
+impl Neg for &Tensor {
+    type Output = Tensor;
+    #[track_caller]
+    fn neg(self) -> Tensor {
+        Tensor::neg(self)
+    }
+}
+
+impl Neg for Tensor {
+    type Output = Tensor;
+    #[track_caller]
+    fn neg(self) -> Tensor {
+        Tensor::neg(&self)
+    }
+}

@@ -1,0 +1,342 @@
+//! [`Tensor`]: one type for eager and traced values.
+//!
+//! A `Tensor` is a shared handle, like a PyTorch tensor object: `Clone` aliases it, and
+//! in-place ops (`relu_`, `add_`) update every alias. Its state is
+//! - eager: a [`Storage`] (ndarray data);
+//! - traced: a node of the active export's graph plus its [`TensorMeta`];
+//! - failed: the first error of the computation that produced it. Ops on a failed tensor
+//!   propagate the error, and every fallible accessor (`to_vec`, `item`, `try_storage`,
+//!   `export`, `call`) returns it, so shape errors never panic.
+
+mod dtype;
+mod format;
+mod methods;
+mod random;
+mod storage;
+
+pub use dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
+pub(crate) use methods::linear;
+pub use methods::{IntoSizes, Operand};
+pub use random::{manual_seed, with_default_generator, Generator};
+pub use storage::{convert, Element, Storage};
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::error::{SourceLocation, TensorError};
+use crate::graph::NodeId;
+use crate::symbolic::{format_sizes, SymInt};
+
+/// The dtype and (symbolic) sizes of a tensor: everything tracing knows about it.
+#[derive(Clone, Debug)]
+pub struct TensorMeta {
+    pub dtype: DType,
+    pub sizes: Vec<SymInt>,
+}
+
+impl TensorMeta {
+    pub fn new(dtype: DType, sizes: Vec<SymInt>) -> TensorMeta {
+        TensorMeta { dtype, sizes }
+    }
+
+    pub fn from_shape(dtype: DType, shape: &[usize]) -> TensorMeta {
+        TensorMeta {
+            dtype,
+            sizes: shape.iter().map(|&s| SymInt::from(s)).collect(),
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// The number of elements, symbolic when a size is.
+    pub fn numel(&self) -> SymInt {
+        self.sizes.iter().fold(SymInt::Int(1), |acc, s| acc.mul(s))
+    }
+
+    /// The concrete shape, if no size is symbolic.
+    pub fn static_shape(&self) -> Option<Vec<usize>> {
+        self.sizes
+            .iter()
+            .map(|s| s.as_int().map(|v| v as usize))
+            .collect()
+    }
+
+    /// Structural equality of dtype and sizes (no guards recorded).
+    pub fn same_as(&self, other: &TensorMeta) -> bool {
+        self.dtype == other.dtype
+            && self.sizes.len() == other.sizes.len()
+            && self
+                .sizes
+                .iter()
+                .zip(&other.sizes)
+                .all(|(a, b)| a.same_as(b))
+    }
+}
+
+impl std::fmt::Display for TensorMeta {
+    /// `f32[8, 100]`, `f32[s0, s1 - 2]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.dtype, format_sizes(&self.sizes))
+    }
+}
+
+/// A traced value: a node of the active trace.
+#[derive(Clone, Debug)]
+pub(crate) struct Traced {
+    pub trace: u64,
+    pub node: NodeId,
+    pub meta: TensorMeta,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum TensorState {
+    Eager(Storage),
+    Traced(Traced),
+    Failed(Arc<TensorError>),
+}
+
+/// A tensor: eager data, a traced value during export, or a propagated error.
+#[derive(Clone)]
+pub struct Tensor {
+    cell: Arc<RwLock<TensorState>>,
+}
+
+impl Tensor {
+    pub(crate) fn from_state(state: TensorState) -> Tensor {
+        Tensor {
+            cell: Arc::new(RwLock::new(state)),
+        }
+    }
+
+    /// Wraps eager storage.
+    pub fn from_storage(storage: Storage) -> Tensor {
+        Tensor::from_state(TensorState::Eager(storage))
+    }
+
+    pub(crate) fn failed(err: TensorError) -> Tensor {
+        Tensor::from_state(TensorState::Failed(Arc::new(err)))
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, TensorState> {
+        self.cell.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, TensorState> {
+        self.cell.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> TensorState {
+        self.read().clone()
+    }
+
+    pub(crate) fn set_state(&self, state: TensorState) {
+        *self.write() = state;
+    }
+
+    /// Whether two handles are the same tensor (aliases).
+    pub fn same_tensor(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+    }
+
+    /// An address identifying this tensor handle (Rust's counterpart of Python's `id(x)`).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.cell) as *const u8 as usize
+    }
+
+    /// Whether this tensor is a traced value of an export in progress.
+    pub fn is_traced(&self) -> bool {
+        matches!(&*self.read(), TensorState::Traced(_))
+    }
+
+    /// The error this tensor carries, if a computation producing it failed.
+    pub fn error(&self) -> Option<TensorError> {
+        match &*self.read() {
+            TensorState::Failed(e) => Some((**e).clone()),
+            _ => None,
+        }
+    }
+
+    /// Ok when the tensor holds a value (eager or traced), the error otherwise.
+    pub fn check(&self) -> Result<&Tensor, TensorError> {
+        match self.error() {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    /// Dtype and sizes.
+    pub fn meta(&self) -> Result<TensorMeta, TensorError> {
+        match &*self.read() {
+            TensorState::Eager(s) => Ok(TensorMeta::from_shape(s.dtype(), s.shape())),
+            TensorState::Traced(t) => Ok(t.meta.clone()),
+            TensorState::Failed(e) => Err((**e).clone()),
+        }
+    }
+
+    /// The element type (`F32` for a failed tensor, whose value is an error).
+    pub fn dtype(&self) -> DType {
+        self.meta().map(|m| m.dtype).unwrap_or(DType::F32)
+    }
+
+    /// The number of dimensions (0 for a failed tensor).
+    pub fn dim(&self) -> usize {
+        self.meta().map(|m| m.rank()).unwrap_or(0)
+    }
+
+    /// The sizes, symbolic while tracing with dynamic shapes.
+    pub fn sizes(&self) -> Vec<SymInt> {
+        self.meta().map(|m| m.sizes).unwrap_or_default()
+    }
+
+    /// The size of dimension `d` (negative counts from the end); 0 when out of range.
+    #[track_caller]
+    pub fn size(&self, d: i64) -> SymInt {
+        let sizes = self.sizes();
+        match crate::ops::normalize_dim(d, sizes.len()) {
+            Ok(d) => sizes[d].clone(),
+            Err(_) => SymInt::Int(0),
+        }
+    }
+
+    /// The concrete shape. For a symbolic size this specialises the export to the
+    /// example value (recording a guard), as `int(x.shape[0])` does in PyTorch.
+    pub fn shape(&self) -> Vec<usize> {
+        self.sizes()
+            .iter()
+            .map(|s| s.guard_int().max(0) as usize)
+            .collect()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> SymInt {
+        self.meta().map(|m| m.numel()).unwrap_or(SymInt::Int(0))
+    }
+
+    /// The eager data, or why there is none (traced: data-dependent; failed: its error).
+    #[track_caller]
+    pub fn try_storage(&self) -> Result<Storage, TensorError> {
+        self.storage_for(
+            "try_storage",
+            SourceLocation::from_caller(std::panic::Location::caller()),
+        )
+    }
+
+    pub(crate) fn storage_for(
+        &self,
+        access: &'static str,
+        at: SourceLocation,
+    ) -> Result<Storage, TensorError> {
+        match &*self.read() {
+            TensorState::Eager(s) => Ok(s.clone()),
+            TensorState::Traced(_) => {
+                let err = TensorError::DataDependent { access, at };
+                crate::trace::record_data_access(access, at);
+                Err(err)
+            }
+            TensorState::Failed(e) => Err((**e).clone()),
+        }
+    }
+
+    /// The elements in row-major order as `T` (converted when the dtype differs).
+    #[track_caller]
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, TensorError> {
+        let at = SourceLocation::from_caller(std::panic::Location::caller());
+        Ok(self.storage_for("to_vec", at)?.to_vec())
+    }
+
+    /// The single element of a one-element tensor.
+    #[track_caller]
+    pub fn item<T: Element>(&self) -> Result<T, TensorError> {
+        let at = SourceLocation::from_caller(std::panic::Location::caller());
+        let s = self.storage_for("item", at)?;
+        if s.len() != 1 {
+            return Err(TensorError::Op {
+                op: "item".into(),
+                message: format!(
+                    "a tensor with {} elements cannot be converted to a scalar",
+                    s.len()
+                ),
+                at,
+            });
+        }
+        Ok(s.to_vec::<T>().into_iter().next().unwrap_or_default())
+    }
+
+    /// The data as an ndarray of `T` (the tensor's own dtype).
+    #[track_caller]
+    pub fn to_ndarray<T: Element>(&self) -> Result<ndarray::ArrayD<T>, TensorError> {
+        let at = SourceLocation::from_caller(std::panic::Location::caller());
+        let s = self.storage_for("to_ndarray", at)?;
+        if s.dtype() != T::DTYPE {
+            return Err(TensorError::DTypeMismatch {
+                requested: T::DTYPE,
+                actual: s.dtype(),
+                at,
+            });
+        }
+        let data = s.to_vec::<T>();
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(s.shape()), data).map_err(|e| {
+            TensorError::Construct {
+                what: "to_ndarray",
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// A tensor from row-major data and a shape.
+    pub fn from_vec<T: Element>(
+        data: Vec<T>,
+        shape: impl AsRef<[usize]>,
+    ) -> Result<Tensor, TensorError> {
+        let shape = shape.as_ref();
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(TensorError::Construct {
+                what: "Tensor::from_vec",
+                message: format!(
+                    "{} elements do not fill shape {:?} ({} elements)",
+                    data.len(),
+                    shape,
+                    n
+                ),
+            });
+        }
+        Storage::from_vec(shape, data)
+            .map(Tensor::from_storage)
+            .ok_or(TensorError::Construct {
+                what: "Tensor::from_vec",
+                message: format!("invalid shape {shape:?}"),
+            })
+    }
+
+    /// A one-dimensional tensor holding a copy of `data`.
+    pub fn from_slice<T: Element>(data: &[T]) -> Tensor {
+        Tensor::from_storage(T::wrap(
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[data.len()]), data.to_vec())
+                .map(|a| a.into_shared())
+                .unwrap_or_else(|_| {
+                    ndarray::ArcArray::from_elem(ndarray::IxDyn(&[0]), T::default())
+                }),
+        ))
+    }
+
+    /// A tensor from an ndarray (no copy).
+    pub fn from_ndarray<T: Element>(a: ndarray::ArrayD<T>) -> Tensor {
+        Tensor::from_storage(T::wrap(a.into_shared()))
+    }
+
+    /// A zero-dimensional tensor.
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        Tensor::from_storage(T::wrap(ndarray::ArcArray::from_elem(
+            ndarray::IxDyn(&[]),
+            v,
+        )))
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,179 @@
+//! Eager storage: one ndarray per dtype. `ArcArray` makes clones and strided views
+//! (transpose, permute, slice) share the data instead of copying it.
+
+use ndarray::{ArcArray, ArrayD, IxDyn};
+
+use super::dtype::DType;
+
+/// Eager tensor data.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Bool(ArcArray<bool, IxDyn>),
+    I32(ArcArray<i32, IxDyn>),
+    I64(ArcArray<i64, IxDyn>),
+    F32(ArcArray<f32, IxDyn>),
+    F64(ArcArray<f64, IxDyn>),
+}
+
+/// Applies an expression to the array inside a [`Storage`], whatever its dtype.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_storage {
+    ($s:expr, $a:ident => $body:expr) => {
+        match $s {
+            $crate::tensor::Storage::Bool($a) => $body,
+            $crate::tensor::Storage::I32($a) => $body,
+            $crate::tensor::Storage::I64($a) => $body,
+            $crate::tensor::Storage::F32($a) => $body,
+            $crate::tensor::Storage::F64($a) => $body,
+        }
+    };
+}
+
+/// Maps the array inside a [`Storage`] to a new array of the same dtype.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! map_storage {
+    ($s:expr, $a:ident => $body:expr) => {
+        match $s {
+            $crate::tensor::Storage::Bool($a) => $crate::tensor::Storage::Bool($body),
+            $crate::tensor::Storage::I32($a) => $crate::tensor::Storage::I32($body),
+            $crate::tensor::Storage::I64($a) => $crate::tensor::Storage::I64($body),
+            $crate::tensor::Storage::F32($a) => $crate::tensor::Storage::F32($body),
+            $crate::tensor::Storage::F64($a) => $crate::tensor::Storage::F64($body),
+        }
+    };
+}
+
+/// An element type that a [`Storage`] can hold.
+pub trait Element: Copy + Default + Send + Sync + std::fmt::Debug + PartialOrd + 'static {
+    const DTYPE: DType;
+    fn wrap(a: ArcArray<Self, IxDyn>) -> Storage;
+    /// The array inside `s` if it holds this element type.
+    fn unwrap(s: Storage) -> Option<ArcArray<Self, IxDyn>>;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! element {
+    ($t:ty, $variant:ident, $from:expr, $to:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            fn wrap(a: ArcArray<Self, IxDyn>) -> Storage {
+                Storage::$variant(a)
+            }
+            fn unwrap(s: Storage) -> Option<ArcArray<Self, IxDyn>> {
+                match s {
+                    Storage::$variant(a) => Some(a),
+                    _ => None,
+                }
+            }
+            fn from_f64(v: f64) -> Self {
+                let f: fn(f64) -> $t = $from;
+                f(v)
+            }
+            fn to_f64(self) -> f64 {
+                let f: fn($t) -> f64 = $to;
+                f(self)
+            }
+        }
+    };
+}
+
+element!(bool, Bool, |v| v != 0.0, |b| if b { 1.0 } else { 0.0 });
+element!(i32, I32, |v| v as i32, |v| v as f64);
+element!(i64, I64, |v| v as i64, |v| v as f64);
+element!(f32, F32, |v| v as f32, |v| v as f64);
+element!(f64, F64, |v| v, |v| v);
+
+impl Storage {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Bool(_) => DType::Bool,
+            Storage::I32(_) => DType::I32,
+            Storage::I64(_) => DType::I64,
+            Storage::F32(_) => DType::F32,
+            Storage::F64(_) => DType::F64,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        with_storage!(self, a => a.shape())
+    }
+
+    pub fn len(&self) -> usize {
+        with_storage!(self, a => a.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A storage of `shape` filled with `value` converted to `dtype`.
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Storage {
+        fn fill<T: Element>(shape: &[usize], v: f64) -> Storage {
+            T::wrap(ArcArray::from_elem(IxDyn(shape), T::from_f64(v)))
+        }
+        match dtype {
+            DType::Bool => fill::<bool>(shape, value),
+            DType::I32 => fill::<i32>(shape, value),
+            DType::I64 => fill::<i64>(shape, value),
+            DType::F32 => fill::<f32>(shape, value),
+            DType::F64 => fill::<f64>(shape, value),
+        }
+    }
+
+    /// Converts every element to `dtype` (`aten::_to_copy`); no copy when it already is.
+    pub fn cast(&self, dtype: DType) -> Storage {
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        fn conv<S: Element, T: Element>(a: &ArcArray<S, IxDyn>) -> ArcArray<T, IxDyn> {
+            a.map(|&v| convert::<S, T>(v)).into_shared()
+        }
+        with_storage!(self, a => match dtype {
+            DType::Bool => Storage::Bool(conv(a)),
+            DType::I32 => Storage::I32(conv(a)),
+            DType::I64 => Storage::I64(conv(a)),
+            DType::F32 => Storage::F32(conv(a)),
+            DType::F64 => Storage::F64(conv(a)),
+        })
+    }
+
+    /// The elements in row-major order, converted to f64.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        with_storage!(self, a => a.iter().map(|v| v.to_f64()).collect())
+    }
+
+    /// The elements in row-major order, as `T` (converted when the dtype differs).
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        with_storage!(self, a => a.iter().map(|&v| convert(v)).collect())
+    }
+
+    /// A standard-layout (row-major contiguous) copy, or `self` when it already is.
+    pub fn contiguous(&self) -> Storage {
+        map_storage!(self, a => if a.is_standard_layout() { a.clone() } else { a.as_standard_layout().into_owned().into_shared() })
+    }
+
+    /// The data as an array of `T`, converting when the dtype differs.
+    pub fn typed<T: Element>(&self) -> ArcArray<T, IxDyn> {
+        match T::unwrap(self.cast(T::DTYPE)) {
+            Some(a) => a,
+            // `cast` always yields `T::DTYPE`; this arm only keeps the function total.
+            None => ArcArray::from_elem(IxDyn(self.shape()), T::default()),
+        }
+    }
+
+    /// Builds a storage from row-major data.
+    pub fn from_vec<T: Element>(shape: &[usize], data: Vec<T>) -> Option<Storage> {
+        ArrayD::from_shape_vec(IxDyn(shape), data)
+            .ok()
+            .map(|a| T::wrap(a.into_shared()))
+    }
+}
+
+/// Converts one element between element types as PyTorch's `to(dtype)` does
+/// (float → int truncates toward zero; anything → bool is `!= 0`).
+pub fn convert<S: Element, T: Element>(v: S) -> T {
+    T::from_f64(v.to_f64())
+}

@@ -1,0 +1,524 @@
+//! `ferrex::export`: trace a model's forward once and build its [`ExportedProgram`].
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::{TraceIssue, TraceState};
+use crate::error::{CodeSnippet, ExportError, SourceLocation, TensorError};
+use crate::graph::{Arg, Node, NodeId, NodeKind};
+use crate::module::{
+    Collector, Forward, ForwardArgs, LeafValue, OutputLeaf, Outputs, SourceLine, StateKind,
+};
+use crate::passes;
+use crate::program::{
+    ArgumentSpec, ConstantValue, ExportGraphSignature, ExportedProgram, InputKind, InputSpec,
+    OutputKind, OutputSpec, RangeConstraints, TensorMap,
+};
+use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
+
+/// Options of an export. (Dynamic shapes join here.)
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {}
+
+/// Exports `model` traced with the example `args`: one static, functional graph of
+/// ATen-level ops, its signature, and the model's state.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[export_module]
+/// struct Double {}
+///
+/// #[export_module]
+/// impl Double {
+///     fn forward(&self, x: &Tensor) -> Tensor {
+///         x * 2.0
+///     }
+/// }
+///
+/// let ep = ferrex::export(&Double {}, (Tensor::ones([2, 3]),))?;
+/// assert_eq!(ep.graph().nodes.len(), 3); // x, mul, output
+/// let out = ep.module().call((Tensor::ones([2, 3]),))?;
+/// assert_eq!(out[0].to_vec::<f32>()?, vec![2.0; 6]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export<M: Forward>(model: &M, args: M::Args) -> Result<ExportedProgram, ExportError> {
+    Exporter::new(model, args).run()
+}
+
+/// An export with options: `Exporter::new(&model, args).run()`.
+pub struct Exporter<'m, M: Forward> {
+    model: &'m M,
+    args: M::Args,
+    #[allow(dead_code)]
+    options: ExportOptions,
+}
+
+/// The role of a placeholder, decided when it is created.
+struct Role {
+    kind: InputKind,
+    /// State-dict / constants key, or the user input's name.
+    name: String,
+    persistent: Option<bool>,
+    /// The handle whose value the placeholder stands for (mutations are read off it).
+    tensor: Tensor,
+    storage: Storage,
+    node: NodeId,
+}
+
+/// Puts every tensor that tracing touched back to its eager value, whatever happens,
+/// and ends the trace.
+struct Restore {
+    entries: Vec<(Tensor, TensorState)>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for (t, s) in self.entries.drain(..) {
+            t.set_state(s);
+        }
+        let _ = super::end();
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without message".to_string()
+    }
+}
+
+impl<'m, M: Forward> Exporter<'m, M> {
+    pub fn new(model: &'m M, args: M::Args) -> Self {
+        Exporter {
+            model,
+            args,
+            options: ExportOptions::default(),
+        }
+    }
+
+    pub fn options(mut self, options: ExportOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn run(self) -> Result<ExportedProgram, ExportError> {
+        let Exporter { model, args, .. } = self;
+        if super::begin().is_none() {
+            return Err(ExportError::Nested);
+        }
+        let mut restore = Restore {
+            entries: Vec::new(),
+        };
+
+        // Model state becomes placeholders: parameters, buffers, constants, in that order.
+        let collected = Collector::collect(model);
+        let mut roles: Vec<Role> = Vec::new();
+        let rank = |k: StateKind| match k {
+            StateKind::Parameter => 0,
+            StateKind::Buffer { .. } => 1,
+            StateKind::Constant => 2,
+        };
+        let mut state = collected.tensors.clone();
+        state.sort_by_key(|e| rank(e.kind));
+        for e in state {
+            let storage = eager_storage(&e.tensor, &e.name)?;
+            restore
+                .entries
+                .push((e.tensor.clone(), TensorState::Eager(storage.clone())));
+            let (kind, persistent) = match e.kind {
+                StateKind::Parameter => (InputKind::Parameter, None),
+                StateKind::Buffer { persistent } => (InputKind::Buffer, Some(persistent)),
+                StateKind::Constant => (InputKind::ConstantTensor, None),
+            };
+            let node = placeholder(&e.tensor, &storage)?;
+            roles.push(Role {
+                kind,
+                name: e.name,
+                persistent,
+                tensor: e.tensor,
+                storage,
+                node,
+            });
+        }
+
+        // User inputs.
+        let mut leaves = Vec::new();
+        args.flatten_named(model.arg_names(), &mut leaves);
+        let mut user_roles = Vec::new();
+        let mut constant_inputs = Vec::new();
+        for (position, leaf) in leaves.iter().enumerate() {
+            match &leaf.value {
+                LeafValue::Tensor(t) => {
+                    if let Some((other, _)) = restore.entries.iter().find(|(o, _)| o.same_tensor(t))
+                    {
+                        let other_name = roles
+                            .iter()
+                            .chain(user_roles.iter())
+                            .find(|r: &&Role| r.tensor.same_tensor(other))
+                            .map(|r| r.name.clone())
+                            .unwrap_or_default();
+                        return Err(ExportError::AliasedInputs(other_name, leaf.path.clone()));
+                    }
+                    let storage = eager_storage(t, &leaf.path)?;
+                    restore
+                        .entries
+                        .push((t.clone(), TensorState::Eager(storage.clone())));
+                    let node = placeholder(t, &storage)?;
+                    user_roles.push(Role {
+                        kind: InputKind::UserInput,
+                        name: leaf.path.clone(),
+                        persistent: None,
+                        tensor: t.clone(),
+                        storage,
+                        node,
+                    });
+                }
+                other => constant_inputs.push((position, leaf.path.clone(), constant_of(other))),
+            }
+        }
+
+        // Trace.
+        let output = catch_unwind(AssertUnwindSafe(|| model.forward_args(args)))
+            .map_err(|p| ExportError::Panicked(panic_message(&*p)))?;
+        let mut out_leaves = Vec::new();
+        output.flatten_outputs(&mut out_leaves);
+        drop(output);
+
+        // Read mutations off the handles before they are restored.
+        let mut mutations: Vec<(OutputKind, NodeId, String)> = Vec::new();
+        for r in roles.iter().chain(user_roles.iter()) {
+            match r.tensor.state() {
+                TensorState::Traced(t) if t.node != r.node => match r.kind {
+                    InputKind::Buffer => {
+                        mutations.push((OutputKind::BufferMutation, t.node, r.name.clone()))
+                    }
+                    InputKind::UserInput => {
+                        mutations.push((OutputKind::UserInputMutation, t.node, r.name.clone()))
+                    }
+                    _ => return Err(ExportError::ParameterMutated(r.name.clone())),
+                },
+                TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
+                _ => {}
+            }
+        }
+        let user_outputs = out_leaves
+            .iter()
+            .map(output_arg)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let trace = super::end().ok_or(ExportError::Nested)?;
+        drop(restore);
+        report_issues(&trace, &collected.sources)?;
+
+        build_program(BuildInput {
+            trace,
+            roles,
+            user_roles,
+            constant_inputs,
+            mutations,
+            user_outputs,
+            sources: collected.sources,
+            arg_names: model.arg_names().iter().map(|s| s.to_string()).collect(),
+            model_name: model.type_name().to_string(),
+        })
+    }
+}
+
+fn eager_storage(t: &Tensor, name: &str) -> Result<Storage, ExportError> {
+    match t.state() {
+        TensorState::Eager(s) => Ok(s),
+        TensorState::Traced(_) => Err(ExportError::BadState {
+            name: name.to_string(),
+            reason: "it is a traced tensor of another export".into(),
+        }),
+        TensorState::Failed(e) => Err(ExportError::BadState {
+            name: name.to_string(),
+            reason: format!("it holds the error of an earlier computation: {e}"),
+        }),
+    }
+}
+
+fn placeholder(t: &Tensor, s: &Storage) -> Result<NodeId, ExportError> {
+    super::add_placeholder(t, TensorMeta::from_shape(s.dtype(), s.shape()))
+        .ok_or(ExportError::Nested)
+}
+
+fn constant_of(v: &LeafValue) -> ConstantValue {
+    match v {
+        LeafValue::Int(i) => ConstantValue::Int(*i),
+        LeafValue::Float(f) => ConstantValue::Float(*f),
+        LeafValue::Bool(b) => ConstantValue::Bool(*b),
+        LeafValue::Str(s) => ConstantValue::Str(s.clone()),
+        LeafValue::None | LeafValue::Tensor(_) => ConstantValue::None,
+    }
+}
+
+/// An output leaf as a graph argument (traced tensors only; eager ones become constants).
+enum UserOutput {
+    Arg(Arg),
+    Lift(Tensor),
+    Constant(ConstantValue),
+}
+
+fn output_arg(leaf: &OutputLeaf) -> Result<UserOutput, ExportError> {
+    Ok(match leaf {
+        OutputLeaf::Tensor(t) => match t.state() {
+            TensorState::Traced(tr) => UserOutput::Arg(Arg::Node(tr.node)),
+            TensorState::Eager(_) => UserOutput::Lift(t.clone()),
+            TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
+        },
+        OutputLeaf::Size(s) => UserOutput::Arg(super::symint_arg(s)),
+        OutputLeaf::Float(f) => UserOutput::Constant(ConstantValue::Float(*f)),
+        OutputLeaf::Bool(b) => UserOutput::Constant(ConstantValue::Bool(*b)),
+        OutputLeaf::None => UserOutput::Constant(ConstantValue::None),
+    })
+}
+
+/// The code of a source line, when a module's macro recorded it.
+pub(crate) fn code_at(sources: &[SourceLine], at: SourceLocation) -> CodeSnippet {
+    CodeSnippet(
+        sources
+            .iter()
+            .find(|l| l.file == at.file && l.line == at.line)
+            .map(|l| l.code.to_string()),
+    )
+}
+
+fn report_issues(trace: &TraceState, sources: &[SourceLine]) -> Result<(), ExportError> {
+    // Data-dependence is the root cause when both occur: report it first.
+    for issue in &trace.issues {
+        if let TraceIssue::DataAccess { access, at } = issue {
+            return Err(ExportError::DataDependent {
+                access,
+                location: *at,
+                code: code_at(sources, *at),
+            });
+        }
+    }
+    if let Some(TraceIssue::Op(e)) = trace.issues.first() {
+        return Err(match e {
+            TensorError::DataDependent { access, at } => ExportError::DataDependent {
+                access,
+                location: *at,
+                code: code_at(sources, *at),
+            },
+            other => ExportError::Op(other.clone()),
+        });
+    }
+    Ok(())
+}
+
+struct BuildInput {
+    trace: TraceState,
+    roles: Vec<Role>,
+    user_roles: Vec<Role>,
+    constant_inputs: Vec<(usize, String, ConstantValue)>,
+    mutations: Vec<(OutputKind, NodeId, String)>,
+    user_outputs: Vec<UserOutput>,
+    sources: Vec<SourceLine>,
+    arg_names: Vec<String>,
+    model_name: String,
+}
+
+fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
+    let BuildInput {
+        trace,
+        roles,
+        user_roles,
+        constant_inputs,
+        mutations,
+        user_outputs,
+        sources,
+        arg_names,
+        model_name,
+    } = b;
+    let mut graph = trace.graph;
+
+    // Eager tensors returned directly become lifted constants too.
+    let mut lifted: Vec<(NodeId, Storage)> = trace
+        .lifted
+        .iter()
+        .map(|l| (l.node, l.storage.clone()))
+        .collect();
+    // (kind, graph argument, mutated target, value of a constant output)
+    type OutputEntry = (OutputKind, Arg, Option<String>, Option<ConstantValue>);
+    let mut outputs: Vec<OutputEntry> = mutations
+        .into_iter()
+        .map(|(k, node, target)| (k, Arg::Node(node), Some(target), None))
+        .collect();
+    for o in user_outputs {
+        match o {
+            UserOutput::Arg(a) => outputs.push((OutputKind::UserOutput, a, None, None)),
+            UserOutput::Lift(t) => {
+                let storage = t.try_storage().map_err(ExportError::Op)?;
+                let node = graph.push(Node {
+                    name: String::new(),
+                    kind: NodeKind::Placeholder,
+                    meta: vec![TensorMeta::from_shape(storage.dtype(), storage.shape())],
+                    source: None,
+                });
+                lifted.push((node, storage));
+                outputs.push((OutputKind::UserOutput, Arg::Node(node), None, None));
+            }
+            UserOutput::Constant(c) => {
+                outputs.push((OutputKind::UserOutput, Arg::None, None, Some(c)))
+            }
+        }
+    }
+    let output_node = graph.push(Node {
+        name: "output".into(),
+        kind: NodeKind::Output {
+            args: outputs.iter().map(|(_, a, _, _)| a.clone()).collect(),
+        },
+        meta: Vec::new(),
+        source: None,
+    });
+
+    // Placeholders first — state, lifted constants, user inputs — then the calls.
+    let mut order: Vec<NodeId> = roles.iter().map(|r| r.node).collect();
+    order.extend(lifted.iter().map(|(n, _)| *n));
+    order.extend(user_roles.iter().map(|r| r.node));
+    for (i, n) in graph.nodes.iter().enumerate() {
+        if !n.is_placeholder() && NodeId(i) != output_node {
+            order.push(NodeId(i));
+        }
+    }
+    order.push(output_node);
+    graph.reorder(&order);
+
+    // Placeholder names and signature, in graph order.
+    let mut placeholder_names = Vec::new();
+    let mut input_specs = Vec::new();
+    let mut state_dict = TensorMap::default();
+    let mut constants = TensorMap::default();
+    let spec_name = |prefix: &str, target: &str| format!("{prefix}{}", target.replace('.', "_"));
+    for r in &roles {
+        let (prefix, name) = match r.kind {
+            InputKind::Parameter => ("p_", r.name.clone()),
+            InputKind::Buffer => ("b_", r.name.clone()),
+            _ => ("c_", r.name.clone()),
+        };
+        let node_name = spec_name(prefix, &name);
+        placeholder_names.push(node_name.clone());
+        input_specs.push(InputSpec {
+            kind: r.kind,
+            arg: ArgumentSpec::Tensor { name: node_name },
+            target: Some(r.name.clone()),
+            persistent: r.persistent,
+        });
+        let copy = Tensor::from_storage(r.storage.clone());
+        match (r.kind, r.persistent) {
+            (InputKind::Parameter, _) | (InputKind::Buffer, Some(true)) => {
+                state_dict.insert(r.name.clone(), copy)
+            }
+            _ => constants.insert(r.name.clone(), copy),
+        }
+    }
+    for (i, (_, storage)) in lifted.iter().enumerate() {
+        let target = format!("lifted_tensor_{i}");
+        let node_name = spec_name("c_", &target);
+        placeholder_names.push(node_name.clone());
+        input_specs.push(InputSpec {
+            kind: InputKind::ConstantTensor,
+            arg: ArgumentSpec::Tensor { name: node_name },
+            target: Some(target.clone()),
+            persistent: None,
+        });
+        constants.insert(target, Tensor::from_storage(storage.clone()));
+    }
+    let mut user_specs = Vec::new();
+    for r in &user_roles {
+        placeholder_names.push(r.name.clone());
+        user_specs.push((
+            r.name.clone(),
+            InputSpec {
+                kind: InputKind::UserInput,
+                arg: ArgumentSpec::Tensor {
+                    name: r.name.clone(),
+                },
+                target: None,
+                persistent: None,
+            },
+        ));
+    }
+    // Non-tensor inputs keep their place among the user inputs.
+    for (position, name, value) in constant_inputs {
+        let spec = InputSpec {
+            kind: InputKind::UserInput,
+            arg: ArgumentSpec::Constant {
+                name: name.clone(),
+                value,
+            },
+            target: None,
+            persistent: None,
+        };
+        user_specs.insert(position.min(user_specs.len()), (name, spec));
+    }
+    input_specs.extend(user_specs.into_iter().map(|(_, s)| s));
+
+    passes::functionalize(&mut graph);
+    passes::eliminate_dead_code(&mut graph);
+    passes::assign_names(&mut graph, &placeholder_names);
+    passes::verify(&graph).map_err(ExportError::Verify)?;
+
+    // Output specs after naming.
+    let out_args = graph.outputs().to_vec();
+    let mut output_specs = Vec::new();
+    for (i, ((kind, _, target, constant), arg)) in outputs.iter().zip(out_args.iter()).enumerate() {
+        let spec_arg = match arg {
+            Arg::Node(n) => ArgumentSpec::Tensor {
+                name: graph.node(*n).name.clone(),
+            },
+            Arg::Int(s) => match s.as_int() {
+                Some(v) => ArgumentSpec::Constant {
+                    name: format!("output_{i}"),
+                    value: ConstantValue::Int(v),
+                },
+                None => ArgumentSpec::SymInt {
+                    name: s.to_string(),
+                },
+            },
+            _ => ArgumentSpec::Constant {
+                name: format!("output_{i}"),
+                value: constant.clone().unwrap_or(ConstantValue::None),
+            },
+        };
+        output_specs.push(OutputSpec {
+            kind: *kind,
+            arg: spec_arg,
+            target: target.clone(),
+        });
+    }
+
+    // Keep the source lines the graph refers to.
+    let mut used_sources = BTreeMap::new();
+    for n in &graph.nodes {
+        if let Some(at) = n.source {
+            if let Some(l) = sources
+                .iter()
+                .find(|l| l.file == at.file && l.line == at.line)
+            {
+                used_sources.insert((l.file.to_string(), l.line), *l);
+            }
+        }
+    }
+
+    Ok(ExportedProgram::new(
+        graph,
+        ExportGraphSignature {
+            input_specs,
+            output_specs,
+        },
+        state_dict,
+        constants,
+        RangeConstraints::default(),
+        trace.guards,
+        used_sources.into_values().collect(),
+        arg_names,
+        model_name,
+    ))
+}

@@ -1,0 +1,206 @@
+//! `#[export_module]` on an impl block: implements `ferrex::Forward` for the block's
+//! `forward`, and `HasSources` with the block's source lines.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItem, ItemImpl, Pat, ReturnType, Type};
+
+/// The arguments of `#[export_module(...)]`: `strict = false`.
+pub struct ModuleArgs {
+    #[allow(dead_code)] // read by the strict-mode analysis
+    pub strict: bool,
+}
+
+impl Parse for ModuleArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut strict = true;
+        if input.is_empty() {
+            return Ok(ModuleArgs { strict });
+        }
+        let key: syn::Ident = input.parse()?;
+        if key != "strict" {
+            return Err(syn::Error::new(
+                key.span(),
+                "expected `strict = true` or `strict = false`",
+            ));
+        }
+        input.parse::<syn::Token![=]>()?;
+        let v: syn::LitBool = input.parse()?;
+        strict = v.value;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after `strict = …`"));
+        }
+        Ok(ModuleArgs { strict })
+    }
+}
+
+/// How one parameter of `forward` is carried in the `Args` tuple and passed back.
+struct Param {
+    name: String,
+    tuple_ty: Type,
+    pass: TokenStream,
+}
+
+fn strip_ref_target(ty: &Type) -> Type {
+    // `&[T]` is carried as `Vec<T>`, `&str` as `String`; deref coercion passes them back.
+    match ty {
+        Type::Slice(s) => {
+            let elem = &s.elem;
+            syn::parse_quote!(::std::vec::Vec<#elem>)
+        }
+        Type::Path(p) if p.path.is_ident("str") => syn::parse_quote!(::std::string::String),
+        other => other.clone(),
+    }
+}
+
+fn option_of_ref(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+        return None;
+    };
+    match a.args.first()? {
+        syn::GenericArgument::Type(Type::Reference(r)) => Some(strip_ref_target(&r.elem)),
+        _ => None,
+    }
+}
+
+fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
+    let mut out = Vec::new();
+    let mut has_receiver = false;
+    for (i, arg) in f.sig.inputs.iter().enumerate() {
+        match arg {
+            FnArg::Receiver(r) => {
+                if r.reference.is_none() {
+                    return Err(syn::Error::new(r.span(), "forward takes `&self`"));
+                }
+                has_receiver = true;
+            }
+            FnArg::Typed(pt) => {
+                let name = match &*pt.pat {
+                    Pat::Ident(id) => id.ident.to_string(),
+                    _ => format!("arg{i}"),
+                };
+                let idx = syn::Index::from(out.len());
+                let (tuple_ty, pass) = match &*pt.ty {
+                    Type::Reference(r) if r.mutability.is_some() => {
+                        (strip_ref_target(&r.elem), quote!(&mut __args.#idx))
+                    }
+                    Type::Reference(r) => (strip_ref_target(&r.elem), quote!(&__args.#idx)),
+                    ty => match option_of_ref(ty) {
+                        Some(inner) => (
+                            syn::parse_quote!(::core::option::Option<#inner>),
+                            quote!(__args.#idx.as_ref()),
+                        ),
+                        None => (ty.clone(), quote!(__args.#idx)),
+                    },
+                };
+                out.push(Param {
+                    name,
+                    tuple_ty,
+                    pass,
+                });
+            }
+        }
+    }
+    if !has_receiver {
+        return Err(syn::Error::new(
+            f.sig.span(),
+            "forward takes `&self` as its first parameter",
+        ));
+    }
+    Ok(out)
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_else(|| ty.to_token_stream().to_string()),
+        _ => ty.to_token_stream().to_string(),
+    }
+}
+
+pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
+    let mut errors: Vec<syn::Error> = Vec::new();
+    if let Err(e) = syn::parse2::<ModuleArgs>(attr) {
+        errors.push(e);
+    }
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.push(syn::Error::new(
+            path.span(),
+            "#[export_module] goes on the inherent impl block that defines `forward`, not on a trait impl",
+        ));
+    }
+    let self_ty = &item.self_ty;
+    let type_str = type_name(self_ty);
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+
+    // Source lines of every method, for the printed graph's comments.
+    let mut entries = Vec::new();
+    for it in &item.items {
+        if let ImplItem::Fn(f) = it {
+            let function = format!("{type_str}::{}", f.sig.ident);
+            for (line, code) in crate::source::lines_of(f.to_token_stream()) {
+                if code.is_empty() {
+                    continue;
+                }
+                let line = line as u32;
+                entries.push(quote! {
+                    ::ferrex::__private::SourceLine { file: #file, line: #line, function: #function, code: #code }
+                });
+            }
+        }
+    }
+
+    let forward = item.items.iter().find_map(|it| match it {
+        ImplItem::Fn(f) if f.sig.ident == "forward" => Some(f),
+        _ => None,
+    });
+    let forward_impl = match forward.map(params_of) {
+        Some(Ok(params)) => {
+            let tys = params.iter().map(|p| &p.tuple_ty);
+            let names = params.iter().map(|p| &p.name);
+            let passes = params.iter().map(|p| &p.pass);
+            let output = match &forward.map(|f| &f.sig.output) {
+                Some(ReturnType::Type(_, ty)) => ty.to_token_stream(),
+                _ => quote!(()),
+            };
+            quote! {
+                impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
+                    type Args = (#(#tys,)*);
+                    type Output = #output;
+                    fn arg_names(&self) -> &'static [&'static str] {
+                        &[#(#names),*]
+                    }
+                    #[allow(unused_variables, unused_mut)]
+                    fn forward_args(&self, mut __args: Self::Args) -> Self::Output {
+                        self.forward(#(#passes),*)
+                    }
+                }
+            }
+        }
+        Some(Err(e)) => {
+            errors.push(e);
+            quote!()
+        }
+        None => quote!(),
+    };
+    let errors = errors.iter().map(syn::Error::to_compile_error);
+    quote! {
+        #item
+        #(#errors)*
+        #forward_impl
+        impl #impl_generics ::ferrex::__private::HasSources for #self_ty #where_clause {
+            const SOURCES: &'static [::ferrex::__private::SourceLine] = &[#(#entries),*];
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Examples of ferrex live in `examples/`; this crate only hosts them.
