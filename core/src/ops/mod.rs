@@ -6,9 +6,15 @@
 //! node when tracing and runs the kernel otherwise.
 
 pub mod activation;
+pub mod attention;
+pub mod comparison;
 pub mod constructors;
+pub mod conv;
 pub mod elementwise;
+pub mod indexing;
 pub mod linalg;
+pub mod normalization;
+pub mod pooling;
 pub mod reduction;
 pub mod schema;
 pub mod shape;
@@ -351,6 +357,12 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
     all.extend_from_slice(constructors::OPS);
+    all.extend_from_slice(comparison::OPS);
+    all.extend_from_slice(indexing::OPS);
+    all.extend_from_slice(conv::OPS);
+    all.extend_from_slice(pooling::OPS);
+    all.extend_from_slice(normalization::OPS);
+    all.extend_from_slice(attention::OPS);
     all
 }
 

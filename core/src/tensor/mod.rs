@@ -11,6 +11,9 @@
 mod dtype;
 mod format;
 mod methods;
+mod methods_math;
+mod methods_nn;
+mod methods_shape;
 mod random;
 mod storage;
 

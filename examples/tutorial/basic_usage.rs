@@ -1,13 +1,9 @@
-//! The torch.export tutorial, in Rust. Each section prints what its PyTorch counterpart
-//! prints; run with `cargo run --release --example tutorial`.
+//! Basic Usage: export `MyModule`, print the program, run it.
 
 use ferrex::prelude::*;
 
-// ---------------------------------------------------------------------------------------
-// Basic Usage
-
 #[export_module]
-struct MyModule {
+pub struct MyModule {
     lin: nn::Linear,
 }
 
@@ -18,8 +14,7 @@ impl MyModule {
     }
 }
 
-fn basic_usage() -> Result<(), Box<dyn std::error::Error>> {
-    println!("== Basic Usage ==\n");
+pub fn run() -> crate::SectionResult {
     let m = MyModule {
         lin: nn::Linear::new(100, 10),
     };
@@ -29,13 +24,9 @@ fn basic_usage() -> Result<(), Box<dyn std::error::Error>> {
         .call((Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
     println!("{}\n", out[0]);
     println!("{exported_mod}");
+    println!(
+        "Graph signature (typed):\n{:#?}",
+        exported_mod.graph_signature().input_specs[0]
+    );
     Ok(())
-}
-
-fn main() {
-    ferrex::manual_seed(0);
-    if let Err(e) = basic_usage() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
 }

@@ -1,0 +1,5 @@
+//! Normalisation: batch norm (inference), layer norm, group norm.
+
+use super::OpDef;
+
+pub static OPS: &[&OpDef] = &[];

@@ -1,0 +1,2 @@
+//! Tensor methods for layers: convolution, pooling, normalisation, attention,
+//! embedding, upsampling.

@@ -1,0 +1,19 @@
+//! The torch.export tutorial, in Rust: `cargo run --release --example tutorial`.
+//! One file per section; each prints what its PyTorch counterpart prints.
+
+mod basic_usage;
+
+type SectionResult = Result<(), Box<dyn std::error::Error>>;
+
+fn main() {
+    ferrex::manual_seed(0);
+    let sections: &[(&str, fn() -> SectionResult)] = &[("Basic Usage", basic_usage::run)];
+    for (title, run) in sections {
+        println!("==================== {title} ====================\n");
+        if let Err(e) = run() {
+            eprintln!("error in section {title}: {e}");
+            std::process::exit(1);
+        }
+        println!();
+    }
+}

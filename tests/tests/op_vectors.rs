@@ -1,0 +1,300 @@
+//! Every registered op against the cases PyTorch 2.15 computed
+//! (`tests/data/op_vectors.json`, copied from `shared/reference/pytorch-2.15/`).
+//!
+//! Shapes and dtypes must match exactly, integers and bools exactly, floats within
+//! `atol + rtol * |expected|` with rtol = 1e-5 and atol = 1e-6 (the absolute term only
+//! matters for results near zero, where a relative bound means nothing).
+
+use ferrex::ops::{lookup, run_eager, Value};
+use ferrex::{DType, SymInt, Tensor};
+use serde_json::Value as Json;
+
+const RTOL: f64 = 1e-5;
+const ATOL: f64 = 1e-6;
+
+fn cases() -> Vec<Json> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/op_vectors.json"))
+            .expect("tests/data/op_vectors.json is part of the repository");
+    let doc: Json = serde_json::from_str(&text).expect("op_vectors.json parses");
+    doc["cases"].as_array().cloned().unwrap_or_default()
+}
+
+fn float_of(v: &Json) -> f64 {
+    match v {
+        Json::Null => f64::NAN,
+        Json::String(s) if s == "inf" => f64::INFINITY,
+        Json::String(s) if s == "-inf" => f64::NEG_INFINITY,
+        other => other.as_f64().unwrap_or(f64::NAN),
+    }
+}
+
+fn tensor_of(t: &Json) -> Tensor {
+    let dtype = DType::from_short_name(t["dtype"].as_str().unwrap_or("f32")).expect("known dtype");
+    let shape: Vec<usize> = t["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data = t["data"].as_array().unwrap();
+    let r = match dtype {
+        DType::F32 => Tensor::from_vec(data.iter().map(|v| float_of(v) as f32).collect(), &shape),
+        DType::F64 => Tensor::from_vec(data.iter().map(float_of).collect(), &shape),
+        DType::I64 => Tensor::from_vec(data.iter().map(|v| v.as_i64().unwrap()).collect(), &shape),
+        DType::I32 => Tensor::from_vec(
+            data.iter().map(|v| v.as_i64().unwrap() as i32).collect(),
+            &shape,
+        ),
+        DType::Bool => {
+            Tensor::from_vec(data.iter().map(|v| v.as_bool().unwrap()).collect(), &shape)
+        }
+    };
+    r.expect("case tensor fits its shape")
+}
+
+fn value_of(v: &Json) -> Value {
+    if v.is_null() {
+        return Value::None;
+    }
+    let obj = v.as_object().expect("an argument is an object or null");
+    if let Some(t) = obj.get("tensor") {
+        return Value::Tensor(tensor_of(t));
+    }
+    if let Some(ts) = obj.get("tensors") {
+        return Value::TensorList(ts.as_array().unwrap().iter().map(tensor_of).collect());
+    }
+    if let Some(i) = obj.get("int") {
+        return Value::Int(SymInt::Int(i.as_i64().unwrap()));
+    }
+    if let Some(f) = obj.get("float") {
+        return Value::Float(float_of(f));
+    }
+    if let Some(b) = obj.get("bool") {
+        return Value::Bool(b.as_bool().unwrap());
+    }
+    if let Some(s) = obj.get("str") {
+        return Value::Str(s.as_str().unwrap().to_string());
+    }
+    if let Some(d) = obj.get("dtype") {
+        if obj.len() == 1 {
+            return Value::DType(DType::from_short_name(d.as_str().unwrap()).expect("known dtype"));
+        }
+        return Value::Tensor(tensor_of(v));
+    }
+    if let Some(l) = obj.get("list") {
+        let items: Vec<Value> = l.as_array().unwrap().iter().map(value_of).collect();
+        if items.iter().all(|i| matches!(i, Value::Int(_))) {
+            return Value::IntList(
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::Int(s) => s,
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+            );
+        }
+        if items
+            .iter()
+            .all(|i| matches!(i, Value::Float(_) | Value::Int(_)))
+        {
+            return Value::FloatList(
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::Float(f) => f,
+                        Value::Int(s) => s.hint() as f64,
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+            );
+        }
+        if items.iter().all(|i| matches!(i, Value::Tensor(_))) {
+            return Value::TensorList(
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::Tensor(t) => t,
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+            );
+        }
+        return Value::OptTensorList(
+            items
+                .into_iter()
+                .map(|i| match i {
+                    Value::Tensor(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    panic!("unknown argument encoding: {v}")
+}
+
+fn expected_tensors(out: &Json) -> Vec<Json> {
+    if let Some(t) = out.get("tensor") {
+        return vec![t.clone()];
+    }
+    if let Some(ts) = out.get("tensors") {
+        return ts.as_array().unwrap().clone();
+    }
+    panic!("unknown output encoding: {out}")
+}
+
+/// Compares one result; `Err` says how it differs.
+fn compare(got: &Tensor, want: &Json) -> Result<(), String> {
+    let dtype = DType::from_short_name(want["dtype"].as_str().unwrap()).unwrap();
+    let shape: Vec<usize> = want["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    if got.dtype() != dtype {
+        return Err(format!("dtype {} != {}", got.dtype(), dtype));
+    }
+    if got.shape() != shape {
+        return Err(format!("shape {:?} != {:?}", got.shape(), shape));
+    }
+    let data = want["data"].as_array().unwrap();
+    let vals = got.to_vec::<f64>().map_err(|e| e.to_string())?;
+    for (i, (g, w)) in vals.iter().zip(data).enumerate() {
+        let ok = match dtype {
+            DType::F32 | DType::F64 => {
+                let w = float_of(w);
+                (g.is_nan() && w.is_nan()) || g == &w || (g - w).abs() <= ATOL + RTOL * w.abs()
+            }
+            DType::Bool => (*g != 0.0) == w.as_bool().unwrap(),
+            _ => *g as i64 == w.as_i64().unwrap(),
+        };
+        if !ok {
+            return Err(format!("element {i}: got {g}, expected {w}"));
+        }
+    }
+    Ok(())
+}
+
+fn run_case(case: &Json) -> Result<(), String> {
+    let name = case["op"].as_str().unwrap();
+    let op = lookup(name).ok_or_else(|| format!("{name} is not registered"))?;
+    let schema = op.parsed().map_err(|e| e.to_string())?;
+    let mut values: Vec<Value> = case["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(value_of)
+        .collect();
+    if let Some(kwargs) = case["kwargs"].as_object() {
+        for (k, v) in kwargs {
+            let pos = schema
+                .position(k)
+                .ok_or_else(|| format!("{name} has no argument `{k}`"))?;
+            while values.len() <= pos {
+                let i = values.len();
+                values.push(schema.args[i].default.clone().unwrap_or(Value::None));
+            }
+            values[pos] = value_of(v);
+        }
+    }
+    let out = run_eager(op, &values).map_err(|e| format!("{name}: {e}"))?;
+    let want = expected_tensors(&case["out"]);
+    if out.len() != want.len() {
+        return Err(format!(
+            "{name}: {} outputs, expected {}",
+            out.len(),
+            want.len()
+        ));
+    }
+    for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+        compare(g, w).map_err(|e| format!("{name} output {i}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn registered_ops_match_pytorch() {
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    let mut unregistered = std::collections::BTreeSet::new();
+    for case in cases() {
+        let name = case["op"].as_str().unwrap_or_default().to_string();
+        if lookup(&name).is_none() {
+            unregistered.insert(name);
+            continue;
+        }
+        match run_case(&case) {
+            Ok(()) => passed += 1,
+            Err(e) => failures.push(e),
+        }
+    }
+    println!("op vectors: {passed} passed, {} failed", failures.len());
+    println!(
+        "op vectors: {} overloads not registered yet: {unregistered:?}",
+        unregistered.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+    assert!(passed > 0);
+}
+
+#[test]
+fn every_registered_op_has_a_case_or_is_internal() {
+    // Every registered overload is either covered by a PyTorch case or listed here with
+    // the reason it has none (its eager behaviour is then tested elsewhere).
+    let without_case: &[(&str, &str)] = &[
+        (
+            "aten::add_.Tensor",
+            "in-place form of add.Tensor; tests/tests/basic_usage.rs",
+        ),
+        ("aten::sub_.Tensor", "in-place form of sub.Tensor"),
+        ("aten::mul_.Tensor", "in-place form of mul.Tensor"),
+        ("aten::div_.Tensor", "in-place form of div.Tensor"),
+        (
+            "aten::relu_.default",
+            "in-place form of relu; the tutorial's MyModule",
+        ),
+        (
+            "aten::mean.default",
+            "mean over all dims; tests/tests/basic_usage.rs",
+        ),
+        (
+            "aten::randn.default",
+            "random; tests/tests/basic_usage.rs checks moments",
+        ),
+        (
+            "aten::rand.default",
+            "random; tests/tests/basic_usage.rs checks range",
+        ),
+    ];
+    let covered: std::collections::BTreeSet<String> = cases()
+        .iter()
+        .map(|c| c["op"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let missing: Vec<String> = ferrex::ops::all_ops()
+        .iter()
+        .map(|o| o.name())
+        .filter(|n| !covered.contains(n) && !without_case.iter().any(|(w, _)| w == n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "registered ops with no PyTorch case and no stated reason: {missing:?}"
+    );
+}
+
+#[test]
+fn every_schema_parses() {
+    for op in ferrex::ops::all_ops() {
+        assert!(
+            op.parsed().is_ok(),
+            "{}: {:?}",
+            op.schema,
+            op.parsed().err()
+        );
+    }
+}
