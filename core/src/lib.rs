@@ -135,3 +135,8 @@ pub mod __private {
 
     impl<T: ?Sized> NoSources for SourceProbe<T> {}
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
