@@ -180,3 +180,69 @@ pub enum RunError {
     #[error("the exported program is malformed: {0}")]
     Malformed(String),
 }
+
+/// An error from loading or saving weights.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read or write `{path}`: {message}")]
+    Io { path: String, message: String },
+    #[error("`{path}` is not a valid safetensors file: {message}")]
+    Format { path: String, message: String },
+    #[error("tensor `{name}` has dtype {dtype}, which ferrex does not support (f32, f64, i64, i32, bool)")]
+    UnsupportedDType { name: String, dtype: String },
+    #[error("tensor `{name}` cannot be saved: {message}")]
+    NotEager { name: String, message: String },
+    /// The state dict does not fit the model; every problem is listed.
+    #[error("{}", state_dict_mismatch_text(.missing, .unexpected, .mismatched))]
+    StateDictMismatch {
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+        /// `(key, the model's meta, the file's meta)`
+        mismatched: Vec<(String, String, String)>,
+    },
+}
+
+impl LoadError {
+    pub(crate) fn with_path(self, path: &std::path::Path) -> LoadError {
+        match self {
+            LoadError::Format { message, .. } => LoadError::Format {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+fn state_dict_mismatch_text(
+    missing: &[String],
+    unexpected: &[String],
+    mismatched: &[(String, String, String)],
+) -> String {
+    let mut parts = vec!["Error(s) in loading state_dict:".to_string()];
+    if !missing.is_empty() {
+        parts.push(format!(
+            "  Missing key(s) in state_dict: {}.",
+            quote_list(missing)
+        ));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "  Unexpected key(s) in state_dict: {}.",
+            quote_list(unexpected)
+        ));
+    }
+    for (k, model, file) in mismatched {
+        parts.push(format!(
+            "  size mismatch for {k}: copying a param with shape {file} from checkpoint, the shape in current model is {model}."
+        ));
+    }
+    parts.join("\n")
+}
+
+fn quote_list(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -46,11 +46,12 @@ pub mod nn;
 pub mod ops;
 pub mod passes;
 pub mod program;
+pub mod serialize;
 pub mod symbolic;
 pub mod tensor;
 pub mod trace;
 
-pub use error::{ExportError, RunError, SourceLocation, TensorError};
+pub use error::{ExportError, LoadError, RunError, SourceLocation, TensorError};
 pub use ferrex_macros::export_module;
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};

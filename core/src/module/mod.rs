@@ -4,8 +4,10 @@
 //! into leaves (PyTorch's pytree).
 
 mod io;
+mod state;
 
 pub use io::{ForwardArgs, InputLeaf, Inputs, LeafValue, OutputLeaf, Outputs};
+pub use state::LoadReport;
 
 use crate::tensor::Tensor;
 
@@ -272,6 +274,34 @@ pub trait ModuleExt: Module {
                 StateKind::Parameter | StateKind::Buffer { persistent: true }
             )
         })
+    }
+
+    /// Copies tensors by name into the module (PyTorch's `load_state_dict`). Shapes must
+    /// match; with `strict`, missing and unexpected keys are errors too. Nothing is
+    /// written unless the whole load succeeds.
+    fn load_state_dict(
+        &self,
+        entries: &[(String, Tensor)],
+        strict: bool,
+    ) -> Result<LoadReport, crate::error::LoadError> {
+        state::load_state_dict(self.as_dyn(), entries, strict)
+    }
+
+    /// Loads a safetensors file (as written by `safetensors.torch.save_file(model.state_dict(), path)`).
+    fn load_safetensors(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        strict: bool,
+    ) -> Result<LoadReport, crate::error::LoadError> {
+        state::load_safetensors(self.as_dyn(), path, strict)
+    }
+
+    /// Saves the state dict (parameters and persistent buffers) to a safetensors file.
+    fn save_safetensors(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::error::LoadError> {
+        state::save_safetensors(self.as_dyn(), path)
     }
 
     #[doc(hidden)]

@@ -1,0 +1,5 @@
+//! Models of the zoo.
+
+pub mod mlp;
+
+pub use mlp::Mlp;
