@@ -5,9 +5,12 @@ mod basic_usage;
 
 type SectionResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A section's title and the function that runs it.
+type Section = (&'static str, fn() -> SectionResult);
+
 fn main() {
     ferrex::manual_seed(0);
-    let sections: &[(&str, fn() -> SectionResult)] = &[("Basic Usage", basic_usage::run)];
+    let sections: &[Section] = &[("Basic Usage", basic_usage::run)];
     for (title, run) in sections {
         println!("==================== {title} ====================\n");
         if let Err(e) = run() {

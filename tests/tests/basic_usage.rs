@@ -449,7 +449,7 @@ impl BadShapes {
 
 #[test]
 fn shape_errors_are_values_with_locations() {
-    let bad = Tensor::ones([2, 3]).add(&Tensor::ones([4]));
+    let bad = Tensor::ones([2, 3]).add(Tensor::ones([4]));
     let err = bad.error().expect("the add failed");
     assert!(
         err.to_string()
@@ -548,7 +548,7 @@ fn mean_and_inplace_ops_eagerly() {
     let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 6.0], [2, 2]).unwrap();
     assert_eq!(x.mean().item::<f32>().unwrap(), 3.0);
     let alias = x.clone();
-    x.sub_(1.0).div_(2.0).add_(&Tensor::ones([2]));
+    x.sub_(1.0).div_(2.0).add_(Tensor::ones([2]));
     assert_eq!(
         alias.to_vec::<f32>().unwrap(),
         [1.0, 1.5, 2.0, 3.5],
