@@ -2,7 +2,11 @@
 //! names and default initialisation; `functional` (imported as `F`) holds the functional
 //! forms.
 
+mod container;
 pub mod functional;
+mod layers;
 mod linear;
 
+pub use container::{Layer, Sequential};
+pub use layers::{Dropout, Identity, ReLU};
 pub use linear::Linear;
