@@ -119,9 +119,34 @@ pub enum ExportError {
     /// forward returned something that is not a traced tensor or a size.
     #[error("export failed: output {index} of forward is {what}; outputs must be tensors computed by forward or sizes")]
     BadOutput { index: usize, what: String },
+    /// The guards the trace needed do not hold for every size the dynamic shapes allow.
+    #[error("{}", constraint_violation_text(.dims, .violations, .fixes))]
+    ConstraintViolation {
+        dims: Vec<String>,
+        violations: Vec<String>,
+        /// Suggested `Dim` declarations, in Rust.
+        fixes: Vec<String>,
+    },
+    /// The dynamic-shapes specification does not fit the inputs.
+    #[error("export failed: {0}")]
+    DynamicShapes(String),
     /// The exported graph failed verification (a bug in ferrex: please report it).
     #[error("export failed: the exported graph is invalid: {0}")]
     Verify(String),
+}
+
+fn constraint_violation_text(dims: &[String], violations: &[String], fixes: &[String]) -> String {
+    let mut out = format!("Constraints violated ({})!", dims.join(", "));
+    for v in violations {
+        out.push_str(&format!("\n  - {v}"));
+    }
+    if !fixes.is_empty() {
+        out.push_str("\nSuggested fixes:");
+        for f in fixes {
+            out.push_str(&format!("\n  {f}"));
+        }
+    }
+    out
 }
 
 /// The source text of a line, printed after a location when the model's macro recorded it.
@@ -169,7 +194,7 @@ pub enum RunError {
         expected: String,
         got: i64,
     },
-    #[error("Guard failed: {guard}; {detail}")]
+    #[error("Guard failed: {guard}, {detail}")]
     Guard { guard: String, detail: String },
     #[error("running the exported program failed at node `{node}`: {source}")]
     Kernel {

@@ -52,23 +52,38 @@ pub mod tensor;
 pub mod trace;
 
 pub use error::{ExportError, LoadError, RunError, SourceLocation, TensorError};
-pub use ferrex_macros::export_module;
+pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
 pub use symbolic::SymInt;
 pub use tensor::{manual_seed, DType, Tensor};
-pub use trace::{export, ExportOptions, Exporter};
+pub use trace::{export, Dim, DynamicShapes, Exporter};
 
 /// What a model file needs: `use ferrex::prelude::*;`.
 pub mod prelude {
     pub use crate::nn;
     pub use crate::nn::functional as F;
-    pub use crate::{export_module, DType, Forward, Module, ModuleExt, SymInt, Tensor};
+    pub use crate::{export_fn, export_module, DType, Forward, Module, ModuleExt, SymInt, Tensor};
 }
 
 /// Support for generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    /// Implemented by the marker that `#[ferrex::export_fn]` puts beside a helper; a strict
+    /// `forward` that calls a free function with a tensor requires it (see
+    /// `macros/src/analysis/opaque_call.rs`).
+    #[diagnostic::on_unimplemented(
+        message = "graph break: this function receives a tensor, but it is not a `#[ferrex::export_fn]`",
+        label = "strict export cannot see into this call",
+        note = "strict export proves forward free of graph breaks by reading its code, and the body of this function is not checked",
+        note = "mark the function `#[ferrex::export_fn]` (its body is then checked like forward's), or make it a method of the `#[export_module]` impl block",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the call runs"
+    )]
+    pub trait ExportFn {}
+
+    /// Compiles only for the marker of a `#[ferrex::export_fn]`.
+    pub const fn assert_export_fn<T: ExportFn + ?Sized>() {}
+
     pub use crate::module::{
         visit_buffer, visit_constant, visit_parameter, ModuleVisitor, SourceLine,
     };

@@ -2,6 +2,7 @@
 //! One file per section; each prints what its PyTorch counterpart prints.
 
 mod basic_usage;
+mod dynamic_shapes;
 
 type SectionResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -10,7 +11,10 @@ type Section = (&'static str, fn() -> SectionResult);
 
 fn main() {
     ferrex::manual_seed(0);
-    let sections: &[Section] = &[("Basic Usage", basic_usage::run)];
+    let sections: &[Section] = &[
+        ("Basic Usage", basic_usage::run),
+        ("Constraints/Dynamic Shapes", dynamic_shapes::run),
+    ];
     for (title, run) in sections {
         println!("==================== {title} ====================\n");
         if let Err(e) = run() {

@@ -14,7 +14,7 @@ use std::fmt;
 
 use crate::graph::Graph;
 use crate::module::SourceLine;
-use crate::symbolic::{Expr, Guard};
+use crate::symbolic::{Expr, Guard, ShapeEnv};
 use crate::tensor::Tensor;
 
 /// Tensors by name, in insertion order (a state dict, or the constants).
@@ -104,6 +104,7 @@ pub struct ExportedProgram {
     constants: TensorMap,
     range_constraints: RangeConstraints,
     guards: Vec<Guard>,
+    shape_env: ShapeEnv,
     sources: Vec<SourceLine>,
     arg_names: Vec<String>,
     model_name: String,
@@ -118,6 +119,7 @@ impl ExportedProgram {
         constants: TensorMap,
         range_constraints: RangeConstraints,
         guards: Vec<Guard>,
+        shape_env: ShapeEnv,
         sources: Vec<SourceLine>,
         arg_names: Vec<String>,
         model_name: String,
@@ -129,6 +131,7 @@ impl ExportedProgram {
             constants,
             range_constraints,
             guards,
+            shape_env,
             sources,
             arg_names,
             model_name,
@@ -160,9 +163,14 @@ impl ExportedProgram {
         &self.range_constraints
     }
 
-    /// The size guards the program relies on.
+    /// The size guards the program checks when it runs, beyond the range constraints.
     pub fn guards(&self) -> &[Guard] {
         &self.guards
+    }
+
+    /// The size symbols: their `Dim`s, ranges and the input dims they come from.
+    pub fn shape_env(&self) -> &ShapeEnv {
+        &self.shape_env
     }
 
     /// The name of the exported model's type.

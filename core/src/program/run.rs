@@ -325,8 +325,18 @@ impl<'p> ExportedModule<'p> {
                 }
                 SymInt::Int(_) => {}
                 SymInt::Sym { expr, .. } => match expr.as_linear() {
-                    Some((sym, 1, 0)) if !bindings.values.contains_key(&sym) => {
-                        bindings.values.insert(sym, got);
+                    // The first input dim that is `a*s + b` binds `s`.
+                    Some((sym, a, b)) if !bindings.values.contains_key(&sym) => {
+                        if a == 0 || (got - b) % a != 0 {
+                            return Err(RunError::Guard {
+                                guard: format!(
+                                    "{name}.size()[{dim}] == {}",
+                                    self.program.shape_env.render(expr)
+                                ),
+                                detail: format!("but got {got}, which is not of that form"),
+                            });
+                        }
+                        bindings.values.insert(sym, (got - b) / a);
                     }
                     _ => deferred.push((name.into(), dim, want.clone(), got)),
                 },
@@ -343,11 +353,12 @@ impl<'p> ExportedModule<'p> {
         for (name, dim, want, got) in deferred {
             if let Some(v) = bindings.eval_sym(want) {
                 if v != *got {
-                    return Err(RunError::InputSize {
-                        name: name.clone(),
-                        dim: *dim,
-                        expected: format!("{want} = {v}"),
-                        got: *got,
+                    return Err(RunError::Guard {
+                        guard: format!(
+                            "{name}.size()[{dim}] == {}",
+                            self.program.shape_env.render(&want.expr())
+                        ),
+                        detail: format!("but got {got} and {v}"),
                     });
                 }
             }
@@ -356,12 +367,20 @@ impl<'p> ExportedModule<'p> {
     }
 
     fn check_guards(&self, bindings: &Bindings) -> Result<(), RunError> {
+        let env = &self.program.shape_env;
         for (expr, range) in &self.program.range_constraints.entries {
             if let Some(v) = bindings.eval(expr) {
-                if !range.contains(v) {
+                let text = env.render(expr);
+                if v < range.lower {
                     return Err(RunError::Guard {
-                        guard: format!("{expr} in {range}"),
-                        detail: format!("got {v}"),
+                        guard: format!("{text} >= {}", range.lower),
+                        detail: format!("but got {v}"),
+                    });
+                }
+                if let Some(u) = range.upper.filter(|u| v > *u) {
+                    return Err(RunError::Guard {
+                        guard: format!("{text} <= {u}"),
+                        detail: format!("but got {v}"),
                     });
                 }
             }
@@ -370,8 +389,13 @@ impl<'p> ExportedModule<'p> {
             if let (Some(l), Some(r)) = (bindings.eval(&g.lhs), bindings.eval(&g.rhs)) {
                 if !g.op.eval(l, r) {
                     return Err(RunError::Guard {
-                        guard: g.to_string(),
-                        detail: format!("got {l} {} {r}", g.op.negate().symbol()),
+                        guard: format!(
+                            "{} {} {}",
+                            env.render(&g.lhs),
+                            g.op.symbol(),
+                            env.render(&g.rhs)
+                        ),
+                        detail: format!("but got {l} and {r}"),
                     });
                 }
             }

@@ -86,6 +86,36 @@ impl Expr {
         found.map(|(s, a)| (s, a, self.constant_term()))
     }
 
+    /// The expression as `Σ coeff·symbol + constant` if it is linear in plain symbols.
+    pub fn linear_terms(&self) -> Option<(Vec<(Symbol, i64)>, i64)> {
+        let mut terms = Vec::new();
+        for (mono, &c) in &self.terms {
+            match mono.as_slice() {
+                [] => {}
+                [Atom::Sym(s)] => terms.push((*s, c)),
+                _ => return None,
+            }
+        }
+        Some((terms, self.constant_term()))
+    }
+
+    /// Replaces symbols by expressions.
+    pub fn substitute(&self, f: &dyn Fn(Symbol) -> Option<Expr>) -> Expr {
+        let mut out = Expr::default();
+        for (mono, &c) in &self.terms {
+            let mut term = Expr::constant(c);
+            for atom in mono {
+                let factor = match atom {
+                    Atom::Sym(s) => f(*s).unwrap_or_else(|| Expr::symbol(*s)),
+                    other => Expr::atom(other.clone()),
+                };
+                term = term.mul(&factor);
+            }
+            out = out.add(&term);
+        }
+        out
+    }
+
     /// All symbols that occur in the expression.
     pub fn symbols(&self) -> Vec<Symbol> {
         let mut out = Vec::new();
@@ -256,22 +286,52 @@ fn order(a: &Expr, b: &Expr) -> (Expr, Expr) {
     }
 }
 
-impl fmt::Display for Atom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Names symbols when printing (`s0`, or `x.size()[1]` in error messages).
+pub type SymbolNames<'a> = &'a dyn Fn(Symbol) -> String;
+
+struct WithNames<'a, T>(&'a T, SymbolNames<'a>);
+
+impl Atom {
+    fn fmt_with(&self, f: &mut fmt::Formatter<'_>, names: SymbolNames<'_>) -> fmt::Result {
         match self {
-            Atom::Sym(s) => write!(f, "{s}"),
-            Atom::FloorDiv(e, d) => write!(f, "(({e}) // {d})"),
-            Atom::Mod(e, d) => write!(f, "Mod({e}, {d})"),
-            Atom::Min(a, b) => write!(f, "Min({a}, {b})"),
-            Atom::Max(a, b) => write!(f, "Max({a}, {b})"),
+            Atom::Sym(s) => write!(f, "{}", names(*s)),
+            Atom::FloorDiv(e, d) => write!(f, "(({}) // {d})", WithNames(&**e, names)),
+            Atom::Mod(e, d) => write!(f, "Mod({}, {d})", WithNames(&**e, names)),
+            Atom::Min(a, b) => write!(
+                f,
+                "Min({}, {})",
+                WithNames(&**a, names),
+                WithNames(&**b, names)
+            ),
+            Atom::Max(a, b) => write!(
+                f,
+                "Max({}, {})",
+                WithNames(&**a, names),
+                WithNames(&**b, names)
+            ),
         }
     }
 }
 
-impl fmt::Display for Expr {
-    /// Prints like sympy does in PyTorch's graphs: highest-degree terms first, the
-    /// constant last (`3*s0 + 1`, `s0 - 2`, `s0*s1`).
+impl fmt::Display for WithNames<'_, Expr> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_with(f, self.1)
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_with(f, &|s| s.to_string())
+    }
+}
+
+impl Expr {
+    /// Prints with symbols named by `names`.
+    pub fn to_string_with(&self, names: SymbolNames<'_>) -> String {
+        WithNames(self, names).to_string()
+    }
+
+    fn fmt_with(&self, f: &mut fmt::Formatter<'_>, names: SymbolNames<'_>) -> fmt::Result {
         if self.terms.is_empty() {
             return write!(f, "0");
         }
@@ -298,10 +358,18 @@ impl fmt::Display for Expr {
                 if j > 0 {
                     write!(f, "*")?;
                 }
-                write!(f, "{atom}")?;
+                atom.fmt_with(f, names)?;
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Expr {
+    /// Prints like sympy does in PyTorch's graphs: highest-degree terms first, the
+    /// constant last (`3*s0 + 1`, `s0 - 2`, `s0*s1`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_with(f, &|s| s.to_string())
     }
 }
 

@@ -3,9 +3,11 @@
 //! answer from the hint and record a guard in the active trace, so that the exported
 //! program is valid exactly for the inputs the guards admit.
 
+mod env;
 mod expr;
 
-pub use expr::{Atom, Expr, Monomial, Symbol};
+pub use env::{ShapeEnv, SymbolInfo, SymbolSource};
+pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames};
 
 use std::fmt;
 use std::sync::Arc;
@@ -242,6 +244,103 @@ impl From<i32> for SymInt {
 impl PartialEq<i64> for SymInt {
     fn eq(&self, other: &i64) -> bool {
         self.compare(CmpOp::Eq, &SymInt::Int(*other))
+    }
+}
+
+impl PartialEq for SymInt {
+    fn eq(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Eq, other)
+    }
+}
+
+/// `x.size(0) <= 16` answers from the example value and records the guard, like a
+/// comparison on a SymInt in PyTorch.
+impl PartialOrd<i64> for SymInt {
+    fn partial_cmp(&self, other: &i64) -> Option<std::cmp::Ordering> {
+        self.hint().partial_cmp(other)
+    }
+    fn lt(&self, other: &i64) -> bool {
+        self.compare(CmpOp::Lt, &SymInt::Int(*other))
+    }
+    fn le(&self, other: &i64) -> bool {
+        self.compare(CmpOp::Le, &SymInt::Int(*other))
+    }
+    fn gt(&self, other: &i64) -> bool {
+        self.compare(CmpOp::Gt, &SymInt::Int(*other))
+    }
+    fn ge(&self, other: &i64) -> bool {
+        self.compare(CmpOp::Ge, &SymInt::Int(*other))
+    }
+}
+
+impl PartialOrd for SymInt {
+    fn partial_cmp(&self, other: &SymInt) -> Option<std::cmp::Ordering> {
+        self.hint().partial_cmp(&other.hint())
+    }
+    fn lt(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Lt, other)
+    }
+    fn le(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Le, other)
+    }
+    fn gt(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Gt, other)
+    }
+    fn ge(&self, other: &SymInt) -> bool {
+        self.compare(CmpOp::Ge, other)
+    }
+}
+
+macro_rules! symint_ops {
+    ($($trait:ident $method:ident $impl_fn:ident),*) => {$(
+        impl std::ops::$trait<i64> for SymInt {
+            type Output = SymInt;
+            fn $method(self, rhs: i64) -> SymInt {
+                SymInt::$impl_fn(&self, &SymInt::Int(rhs))
+            }
+        }
+        impl std::ops::$trait<i64> for &SymInt {
+            type Output = SymInt;
+            fn $method(self, rhs: i64) -> SymInt {
+                SymInt::$impl_fn(self, &SymInt::Int(rhs))
+            }
+        }
+        impl std::ops::$trait<SymInt> for SymInt {
+            type Output = SymInt;
+            fn $method(self, rhs: SymInt) -> SymInt {
+                SymInt::$impl_fn(&self, &rhs)
+            }
+        }
+        impl std::ops::$trait<&SymInt> for &SymInt {
+            type Output = SymInt;
+            fn $method(self, rhs: &SymInt) -> SymInt {
+                SymInt::$impl_fn(self, rhs)
+            }
+        }
+    )*};
+}
+
+symint_ops!(Add add add, Sub sub sub, Mul mul mul);
+
+/// Floor division by a positive constant (`//` in Python).
+impl std::ops::Div<i64> for SymInt {
+    type Output = SymInt;
+    fn div(self, rhs: i64) -> SymInt {
+        self.floor_div(rhs)
+    }
+}
+
+impl std::ops::Div<i64> for &SymInt {
+    type Output = SymInt;
+    fn div(self, rhs: i64) -> SymInt {
+        self.floor_div(rhs)
+    }
+}
+
+impl std::ops::Rem<i64> for &SymInt {
+    type Output = SymInt;
+    fn rem(self, rhs: i64) -> SymInt {
+        self.modulo(rhs)
     }
 }
 

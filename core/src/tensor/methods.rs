@@ -84,24 +84,19 @@ pub trait IntoSizes {
     fn into_sizes(self) -> Vec<SymInt>;
 }
 
-impl<T: Into<SymInt> + Copy, const N: usize> IntoSizes for [T; N] {
+impl<T: Into<SymInt>, const N: usize> IntoSizes for [T; N] {
     fn into_sizes(self) -> Vec<SymInt> {
-        self.iter().map(|&s| s.into()).collect()
+        self.into_iter().map(Into::into).collect()
     }
 }
-impl<T: Into<SymInt> + Copy> IntoSizes for &[T] {
+impl<T: Into<SymInt> + Clone> IntoSizes for &[T] {
     fn into_sizes(self) -> Vec<SymInt> {
-        self.iter().map(|&s| s.into()).collect()
+        self.iter().map(|s| s.clone().into()).collect()
     }
 }
 impl<T: Into<SymInt>> IntoSizes for Vec<T> {
     fn into_sizes(self) -> Vec<SymInt> {
         self.into_iter().map(Into::into).collect()
-    }
-}
-impl IntoSizes for &[SymInt] {
-    fn into_sizes(self) -> Vec<SymInt> {
-        self.to_vec()
     }
 }
 impl IntoSizes for &Vec<SymInt> {

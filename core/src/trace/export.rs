@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::constraints;
+use super::dynamic::{Dim, DynamicShapes};
 use super::{TraceIssue, TraceState};
 use crate::error::{CodeSnippet, ExportError, SourceLocation, TensorError};
 use crate::graph::{Arg, Node, NodeId, NodeKind};
@@ -14,11 +16,8 @@ use crate::program::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, ExportedProgram, InputKind, InputSpec,
     OutputKind, OutputSpec, RangeConstraints, TensorMap,
 };
+use crate::symbolic::{Expr, ShapeEnv, SymInt, Symbol, SymbolInfo, SymbolSource};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
-
-/// Options of an export. (Dynamic shapes join here.)
-#[derive(Clone, Debug, Default)]
-pub struct ExportOptions {}
 
 /// Exports `model` traced with the example `args`: one static, functional graph of
 /// ATen-level ops, its signature, and the model's state.
@@ -46,12 +45,12 @@ pub fn export<M: Forward>(model: &M, args: M::Args) -> Result<ExportedProgram, E
     Exporter::new(model, args).run()
 }
 
-/// An export with options: `Exporter::new(&model, args).run()`.
+/// An export with options:
+/// `Exporter::new(&model, args).dynamic_shapes(shapes).run()`.
 pub struct Exporter<'m, M: Forward> {
     model: &'m M,
     args: M::Args,
-    #[allow(dead_code)]
-    options: ExportOptions,
+    dynamic_shapes: DynamicShapes,
 }
 
 /// The role of a placeholder, decided when it is created.
@@ -96,17 +95,22 @@ impl<'m, M: Forward> Exporter<'m, M> {
         Exporter {
             model,
             args,
-            options: ExportOptions::default(),
+            dynamic_shapes: DynamicShapes::default(),
         }
     }
 
-    pub fn options(mut self, options: ExportOptions) -> Self {
-        self.options = options;
+    /// Declares which input dims are dynamic; all others are static.
+    pub fn dynamic_shapes(mut self, shapes: DynamicShapes) -> Self {
+        self.dynamic_shapes = shapes;
         self
     }
 
     pub fn run(self) -> Result<ExportedProgram, ExportError> {
-        let Exporter { model, args, .. } = self;
+        let Exporter {
+            model,
+            args,
+            dynamic_shapes,
+        } = self;
         if super::begin().is_none() {
             return Err(ExportError::Nested);
         }
@@ -148,6 +152,17 @@ impl<'m, M: Forward> Exporter<'m, M> {
         // User inputs.
         let mut leaves = Vec::new();
         args.flatten_named(model.arg_names(), &mut leaves);
+        for (name, _) in &dynamic_shapes.inputs {
+            if !leaves.iter().any(|l| &l.path == name) {
+                let known: Vec<&str> = leaves.iter().map(|l| l.path.as_str()).collect();
+                return Err(ExportError::DynamicShapes(format!(
+                    "dynamic_shapes names `{name}`, which is not an input (inputs: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut env = ShapeEnv::default();
+        let mut input_sizes: Vec<Expr> = Vec::new();
         let mut user_roles = Vec::new();
         let mut constant_inputs = Vec::new();
         for (position, leaf) in leaves.iter().enumerate() {
@@ -167,7 +182,19 @@ impl<'m, M: Forward> Exporter<'m, M> {
                     restore
                         .entries
                         .push((t.clone(), TensorState::Eager(storage.clone())));
-                    let node = placeholder(t, &storage)?;
+                    let meta = symbolic_meta(
+                        &leaf.path,
+                        &storage,
+                        dynamic_shapes.dims_of(&leaf.path),
+                        &mut env,
+                    )?;
+                    input_sizes.extend(
+                        meta.sizes
+                            .iter()
+                            .filter(|s| s.is_symbolic())
+                            .map(SymInt::expr),
+                    );
+                    let node = super::add_placeholder(t, meta).ok_or(ExportError::Nested)?;
                     user_roles.push(Role {
                         kind: InputKind::UserInput,
                         name: leaf.path.clone(),
@@ -213,6 +240,14 @@ impl<'m, M: Forward> Exporter<'m, M> {
         let trace = super::end().ok_or(ExportError::Nested)?;
         drop(restore);
         report_issues(&trace, &collected.sources)?;
+        let report = constraints::check(&env, &trace.guards, &input_sizes);
+        if !report.violations.is_empty() {
+            return Err(ExportError::ConstraintViolation {
+                dims: report.dims,
+                violations: report.violations,
+                fixes: report.fixes,
+            });
+        }
 
         build_program(BuildInput {
             trace,
@@ -222,6 +257,9 @@ impl<'m, M: Forward> Exporter<'m, M> {
             mutations,
             user_outputs,
             sources: collected.sources,
+            shape_env: env,
+            ranges: report.ranges,
+            runtime_guards: report.runtime_guards,
             arg_names: model.arg_names().iter().map(|s| s.to_string()).collect(),
             model_name: model.type_name().to_string(),
         })
@@ -240,6 +278,82 @@ fn eager_storage(t: &Tensor, name: &str) -> Result<Storage, ExportError> {
             reason: format!("it holds the error of an earlier computation: {e}"),
         }),
     }
+}
+
+/// The meta of an input, with a symbol for every dim `dynamic_shapes` marks dynamic.
+fn symbolic_meta(
+    name: &str,
+    s: &Storage,
+    dims: &[(usize, Dim)],
+    env: &mut ShapeEnv,
+) -> Result<TensorMeta, ExportError> {
+    let mut meta = TensorMeta::from_shape(s.dtype(), s.shape());
+    for (d, dim) in dims {
+        let size = *s.shape().get(*d).ok_or_else(|| {
+            ExportError::DynamicShapes(format!(
+                "dynamic_shapes gives dim {d} of `{name}`, which has only {} dims",
+                s.shape().len()
+            ))
+        })? as i64;
+        let (root, scale, offset) = dim.root_and_map();
+        if (size - offset) % scale != 0 {
+            return Err(ExportError::DynamicShapes(format!(
+                "{name}.size()[{d}] = {size} cannot be {dim} for any integer `{}`",
+                root.name
+            )));
+        }
+        let value = (size - offset) / scale;
+        let symbol = match env.symbols.iter_mut().find(|i| i.dim_name == root.name) {
+            Some(info) => {
+                if info.hint != value {
+                    return Err(ExportError::DynamicShapes(format!(
+                        "{name}.size()[{d}] = {size} gives `{}` = {value}, but another input gives it {}",
+                        root.name, info.hint
+                    )));
+                }
+                info.sources.push(SymbolSource {
+                    input: name.to_string(),
+                    dim: *d,
+                    scale,
+                    offset,
+                });
+                info.symbol
+            }
+            None => {
+                let (min, max) = (root.min.unwrap_or(0), root.max);
+                if value < min || max.is_some_and(|m| value > m) {
+                    let range = match max {
+                        Some(m) => format!("[{min}, {m}]"),
+                        None => format!("[{min}, int_oo]"),
+                    };
+                    return Err(ExportError::DynamicShapes(format!(
+                        "{name}.size()[{d}] = {size}: `{}` = {value} is not in its range {range}",
+                        root.name
+                    )));
+                }
+                let symbol = Symbol(env.symbols.len() as u32);
+                env.symbols.push(SymbolInfo {
+                    symbol,
+                    dim_name: root.name.clone(),
+                    min,
+                    max,
+                    hint: value,
+                    sources: vec![SymbolSource {
+                        input: name.to_string(),
+                        dim: *d,
+                        scale,
+                        offset,
+                    }],
+                });
+                symbol
+            }
+        };
+        let expr = Expr::symbol(symbol)
+            .scale(scale)
+            .add(&Expr::constant(offset));
+        meta.sizes[*d] = SymInt::from_expr(expr, size);
+    }
+    Ok(meta)
 }
 
 fn placeholder(t: &Tensor, s: &Storage) -> Result<NodeId, ExportError> {
@@ -320,6 +434,9 @@ struct BuildInput {
     mutations: Vec<(OutputKind, NodeId, String)>,
     user_outputs: Vec<UserOutput>,
     sources: Vec<SourceLine>,
+    shape_env: ShapeEnv,
+    ranges: RangeConstraints,
+    runtime_guards: Vec<crate::symbolic::Guard>,
     arg_names: Vec<String>,
     model_name: String,
 }
@@ -333,6 +450,9 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         mutations,
         user_outputs,
         sources,
+        shape_env,
+        ranges,
+        runtime_guards,
         arg_names,
         model_name,
     } = b;
@@ -515,8 +635,9 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         },
         state_dict,
         constants,
-        RangeConstraints::default(),
-        trace.guards,
+        ranges,
+        runtime_guards,
+        shape_env,
         used_sources.into_values().collect(),
         arg_names,
         model_name,

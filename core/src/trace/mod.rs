@@ -2,9 +2,12 @@
 //! this thread records a node here instead of computing. Size comparisons record guards;
 //! reads of tensor data record data-dependence errors with their source location.
 
+mod constraints;
+mod dynamic;
 mod export;
 
-pub use export::{export, ExportOptions, Exporter};
+pub use dynamic::{Dim, DynamicShapes};
+pub use export::{export, Exporter};
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
