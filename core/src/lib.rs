@@ -39,6 +39,7 @@
 // Generated code names `::ferrex::…`; this makes those paths work inside ferrex itself.
 extern crate self as ferrex;
 
+pub mod control_flow;
 pub mod error;
 pub mod graph;
 pub mod module;

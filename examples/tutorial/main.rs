@@ -2,6 +2,7 @@
 //! One file per section; each prints what its PyTorch counterpart prints.
 
 mod basic_usage;
+mod control_flow;
 mod dynamic_shapes;
 
 type SectionResult = Result<(), Box<dyn std::error::Error>>;
@@ -13,6 +14,7 @@ fn main() {
     ferrex::manual_seed(0);
     let sections: &[Section] = &[
         ("Basic Usage", basic_usage::run),
+        ("Control Flow Ops", control_flow::run),
         ("Constraints/Dynamic Shapes", dynamic_shapes::run),
     ];
     for (title, run) in sections {

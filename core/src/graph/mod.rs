@@ -56,6 +56,14 @@ pub enum NodeKind {
     Call { op: &'static OpDef, args: Vec<Arg> },
     /// Output `index` of a multi-output call.
     GetItem { source: NodeId, index: usize },
+    /// `cond(pred, true_graph, false_graph, operands)`: runs one of two subgraphs (indices
+    /// into `Graph::subgraphs`) on the operands, by the one-element tensor `pred`.
+    Cond {
+        pred: Arg,
+        true_graph: usize,
+        false_graph: usize,
+        operands: Vec<Arg>,
+    },
     /// The graph's outputs.
     Output { args: Vec<Arg> },
 }
@@ -80,6 +88,11 @@ impl Node {
                 args.iter().flat_map(Arg::nodes).collect()
             }
             NodeKind::GetItem { source, .. } => vec![*source],
+            NodeKind::Cond { pred, operands, .. } => pred
+                .nodes()
+                .into_iter()
+                .chain(operands.iter().flat_map(Arg::nodes))
+                .collect(),
         }
     }
 
@@ -96,10 +109,19 @@ impl Node {
     }
 }
 
-/// A graph: nodes in topological order; the last node is the output.
+/// A graph: nodes in topological order; the last node is the output. Higher-order
+/// nodes (`cond`) refer to subgraphs by index.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
+    pub subgraphs: Vec<Subgraph>,
+}
+
+/// A named subgraph (`true_graph_0`).
+#[derive(Clone, Debug)]
+pub struct Subgraph {
+    pub name: String,
+    pub graph: Graph,
 }
 
 impl Graph {
@@ -158,6 +180,10 @@ impl Graph {
                     args.iter_mut().for_each(|a| a.remap(&remap))
                 }
                 NodeKind::GetItem { source, .. } => *source = remap(*source),
+                NodeKind::Cond { pred, operands, .. } => {
+                    pred.remap(&remap);
+                    operands.iter_mut().for_each(|a| a.remap(&remap));
+                }
                 NodeKind::Placeholder => {}
             }
             nodes.push(node);

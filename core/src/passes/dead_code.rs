@@ -4,6 +4,9 @@
 use crate::graph::{Graph, NodeId, NodeKind};
 
 pub fn eliminate_dead_code(graph: &mut Graph) {
+    for sub in &mut graph.subgraphs {
+        eliminate_dead_code(&mut sub.graph);
+    }
     let n = graph.nodes.len();
     let mut live = vec![false; n];
     for i in (0..n).rev() {

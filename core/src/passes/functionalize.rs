@@ -6,6 +6,9 @@
 use crate::graph::{Graph, NodeKind};
 
 pub fn functionalize(graph: &mut Graph) {
+    for sub in &mut graph.subgraphs {
+        functionalize(&mut sub.graph);
+    }
     for node in &mut graph.nodes {
         if let NodeKind::Call { op, .. } = &mut node.kind {
             if let Some(functional) = op.functional {

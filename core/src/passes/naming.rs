@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::graph::{Graph, NodeKind};
+use crate::graph::{Arg, Graph, NodeKind};
 
 const PYTHON_RESERVED: &[&str] = &[
     "abs", "all", "any", "bool", "dict", "float", "id", "input", "int", "iter", "len", "list",
@@ -26,10 +26,40 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
             },
             NodeKind::Call { op, .. } => op.base_name(),
             NodeKind::GetItem { .. } => "getitem".to_string(),
+            NodeKind::Cond { .. } => "cond".to_string(),
             NodeKind::Output { .. } => "output".to_string(),
         };
         let name = unique(&base, &mut used, &mut counters);
         node.name = name;
+    }
+    // Subgraphs are named by the cond nodes that use them, in order; their placeholders
+    // after the values passed in.
+    let mut jobs = Vec::new();
+    for node in &graph.nodes {
+        if let NodeKind::Cond {
+            true_graph,
+            false_graph,
+            operands,
+            ..
+        } = &node.kind
+        {
+            let names: Vec<String> = operands
+                .iter()
+                .map(|a| match a {
+                    Arg::Node(n) => graph.nodes[n.0].name.clone(),
+                    _ => "arg".to_string(),
+                })
+                .collect();
+            jobs.push((*true_graph, *false_graph, names));
+        }
+    }
+    for (k, (t, f, names)) in jobs.into_iter().enumerate() {
+        for (index, prefix) in [(t, "true_graph"), (f, "false_graph")] {
+            if let Some(sub) = graph.subgraphs.get_mut(index) {
+                sub.name = format!("{prefix}_{k}");
+                assign_names(&mut sub.graph, &names);
+            }
+        }
     }
 }
 

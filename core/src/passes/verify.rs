@@ -53,6 +53,39 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
                     ));
                 }
             }
+            NodeKind::Cond {
+                true_graph,
+                false_graph,
+                operands,
+                ..
+            } => {
+                seen_call = true;
+                for index in [*true_graph, *false_graph] {
+                    let sub = graph
+                        .subgraphs
+                        .get(index)
+                        .ok_or_else(|| format!("`{}` names missing subgraph {index}", node.name))?;
+                    verify(&sub.graph).map_err(|e| format!("in {}: {e}", sub.name))?;
+                    let n_inputs = sub.graph.placeholders().count();
+                    if n_inputs != operands.len() {
+                        return Err(format!(
+                            "`{}` passes {} operands to {}, which takes {n_inputs}",
+                            node.name,
+                            operands.len(),
+                            sub.name
+                        ));
+                    }
+                    if sub.graph.outputs().len() != node.meta.len() {
+                        return Err(format!(
+                            "{} returns {} values, `{}` expects {}",
+                            sub.name,
+                            sub.graph.outputs().len(),
+                            node.name,
+                            node.meta.len()
+                        ));
+                    }
+                }
+            }
             NodeKind::Output { .. } if i != last => {
                 return Err("the output node is not last".into())
             }

@@ -81,6 +81,32 @@ pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
             format!("{}({})", op.name(), parts.join(", "))
         }
         NodeKind::GetItem { source, index } => format!("{}[{index}]", graph.node(*source).name),
+        NodeKind::Cond {
+            pred,
+            true_graph,
+            false_graph,
+            operands,
+        } => {
+            let sub = |i: &usize| {
+                graph
+                    .subgraphs
+                    .get(*i)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default()
+            };
+            let ops: Vec<String> = operands.iter().map(|a| arg_text(graph, a)).collect();
+            let ops = if ops.len() == 1 {
+                format!("({},)", ops[0])
+            } else {
+                format!("({})", ops.join(", "))
+            };
+            format!(
+                "cond({}, {}, {}, {ops})",
+                arg_text(graph, pred),
+                sub(true_graph),
+                sub(false_graph)
+            )
+        }
         _ => String::new(),
     }
 }
@@ -102,14 +128,19 @@ fn meta_text(node: &Node) -> String {
 impl ExportedProgram {
     /// The graph as code, indented by `indent` spaces.
     pub fn graph_code(&self, indent: usize) -> String {
-        let pad = " ".repeat(indent);
         let mut out = String::new();
-        let g = &self.graph;
+        self.write_graph(&mut out, &self.graph, "forward", indent);
+        out
+    }
+
+    /// One graph as `fn name(...) { ... }`, then its subgraphs.
+    fn write_graph(&self, out: &mut String, g: &Graph, fn_name: &str, indent: usize) {
+        let pad = " ".repeat(indent);
         let params: Vec<String> = g
             .placeholders()
             .map(|(_, n)| format!("{}: {}", n.name, meta_text(n)))
             .collect();
-        let _ = writeln!(out, "{pad}fn forward({}) {{", params.join(", "));
+        let _ = writeln!(out, "{pad}fn {fn_name}({}) {{", params.join(", "));
         let mut last_source: Option<(&str, u32)> = None;
         let mut first_group = true;
         for node in &g.nodes {
@@ -147,18 +178,26 @@ impl ExportedProgram {
                             }
                         }
                     }
-                    let _ = writeln!(
-                        out,
-                        "{pad}    let {}: {} = {};",
-                        node.name,
-                        meta_text(node),
-                        call_text(g, node)
-                    );
+                    if matches!(node.kind, NodeKind::Cond { .. }) {
+                        let _ =
+                            writeln!(out, "{pad}    let {} = {};", node.name, call_text(g, node));
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "{pad}    let {}: {} = {};",
+                            node.name,
+                            meta_text(node),
+                            call_text(g, node)
+                        );
+                    }
                 }
             }
         }
         let _ = writeln!(out, "{pad}}}");
-        out
+        for sub in &g.subgraphs {
+            let _ = writeln!(out);
+            self.write_graph(out, &sub.graph, &sub.name, indent);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
 use crate::error::RunError;
-use crate::graph::{Arg, NodeKind};
+use crate::graph::{Arg, Graph, NodeId, NodeKind};
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
 use crate::ops::{run_eager, Value};
 use crate::symbolic::{Expr, SymInt, Symbol};
@@ -100,6 +100,7 @@ impl<'p> ExportedModule<'p> {
         // Match placeholders (in graph order) to values; check user tensors.
         let placeholder_ids: Vec<_> = graph.placeholders().map(|(id, _)| id).collect();
         let mut env: Vec<Option<Vec<Storage>>> = vec![None; graph.nodes.len()];
+        #[allow(unused_mut)]
         let mut bindings = Bindings::default();
         let mut deferred: Vec<(String, usize, SymInt, i64)> = Vec::new();
         let mut user_tensors: HashMap<String, Tensor> = HashMap::new();
@@ -157,115 +158,18 @@ impl<'p> ExportedModule<'p> {
         self.check_deferred(&bindings, &deferred)?;
         self.check_guards(&bindings)?;
 
-        // Free each value after its last use.
-        let mut last_use = vec![0usize; graph.nodes.len()];
-        for (i, n) in graph.nodes.iter().enumerate() {
-            for input in n.inputs() {
-                last_use[input.0] = i;
-            }
-        }
-
-        let value_of = |env: &Vec<Option<Vec<Storage>>>, a: &Arg| -> Result<Value, RunError> {
-            let get = |id: &crate::graph::NodeId| -> Result<Tensor, RunError> {
+        let inputs: Vec<Storage> = placeholder_ids
+            .iter()
+            .map(|id| {
                 env[id.0]
-                    .as_ref()
-                    .and_then(|v| v.first().cloned())
-                    .map(Tensor::from_storage)
+                    .take()
+                    .and_then(|v| v.into_iter().next())
                     .ok_or_else(|| {
-                        RunError::Malformed(format!(
-                            "`{}` is read before it is computed",
-                            graph.node(*id).name
-                        ))
+                        RunError::Malformed(format!("no value for `{}`", graph.node(*id).name))
                     })
-            };
-            Ok(match a {
-                Arg::Node(n) => Value::Tensor(get(n)?),
-                Arg::NodeList(ns) => {
-                    Value::TensorList(ns.iter().map(get).collect::<Result<_, _>>()?)
-                }
-                Arg::OptNodeList(ns) => Value::OptTensorList(
-                    ns.iter()
-                        .map(|n| n.as_ref().map(get).transpose())
-                        .collect::<Result<_, _>>()?,
-                ),
-                Arg::None => Value::None,
-                Arg::Bool(b) => Value::Bool(*b),
-                Arg::Int(i) => Value::Int(SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()))),
-                Arg::Float(f) => Value::Float(*f),
-                Arg::Str(s) => Value::Str(s.clone()),
-                Arg::DType(d) => Value::DType(*d),
-                Arg::IntList(l) => Value::IntList(
-                    l.iter()
-                        .map(|i| SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint())))
-                        .collect(),
-                ),
-                Arg::FloatList(l) => Value::FloatList(l.clone()),
             })
-        };
-
-        let mut outputs = Vec::new();
-        for (i, node) in graph.nodes.iter().enumerate() {
-            match &node.kind {
-                NodeKind::Placeholder => {}
-                NodeKind::Call { op, args } => {
-                    let values = args
-                        .iter()
-                        .map(|a| value_of(&env, a))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let out = run_eager(op, &values).map_err(|e| RunError::Kernel {
-                        node: node.name.clone(),
-                        source: crate::error::TensorError::Op {
-                            op: op.name(),
-                            message: e.0,
-                            at: node.source.unwrap_or(crate::error::SourceLocation {
-                                file: "<graph>",
-                                line: 0,
-                                column: 0,
-                            }),
-                        },
-                    })?;
-                    let storages = out
-                        .iter()
-                        .map(|t| {
-                            t.try_storage()
-                                .map_err(|e| RunError::Malformed(e.to_string()))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    env[i] = Some(storages);
-                }
-                NodeKind::GetItem { source, index } => {
-                    let v = env[source.0]
-                        .as_ref()
-                        .and_then(|v| v.get(*index).cloned())
-                        .ok_or_else(|| {
-                            RunError::Malformed(format!(
-                                "`{}` has no output {index}",
-                                graph.node(*source).name
-                            ))
-                        })?;
-                    env[i] = Some(vec![v]);
-                }
-                NodeKind::Output { args } => {
-                    for a in args {
-                        outputs.push(match a {
-                            Arg::Int(s) => {
-                                let v = bindings.eval_sym(s).unwrap_or(s.hint());
-                                Tensor::scalar(v)
-                            }
-                            other => match value_of(&env, other)? {
-                                Value::Tensor(t) => t,
-                                _ => Tensor::scalar(0i64),
-                            },
-                        });
-                    }
-                }
-            }
-            for input in node.inputs() {
-                if last_use[input.0] == i && !graph.node(input).is_placeholder() {
-                    env[input.0] = None;
-                }
-            }
-        }
+            .collect::<Result<_, _>>()?;
+        let outputs = run_graph(graph, inputs, &bindings)?;
 
         // Write mutations back; return the user outputs.
         let mut user_outputs = Vec::new();
@@ -402,4 +306,166 @@ impl<'p> ExportedModule<'p> {
         }
         Ok(())
     }
+}
+
+fn value_of(
+    graph: &Graph,
+    env: &[Option<Vec<Storage>>],
+    bindings: &Bindings,
+    a: &Arg,
+) -> Result<Value, RunError> {
+    let get = |id: &NodeId| -> Result<Tensor, RunError> {
+        env[id.0]
+            .as_ref()
+            .and_then(|v| v.first().cloned())
+            .map(Tensor::from_storage)
+            .ok_or_else(|| {
+                RunError::Malformed(format!(
+                    "`{}` is read before it is computed",
+                    graph.node(*id).name
+                ))
+            })
+    };
+    let int = |i: &SymInt| SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()));
+    Ok(match a {
+        Arg::Node(n) => Value::Tensor(get(n)?),
+        Arg::NodeList(ns) => Value::TensorList(ns.iter().map(get).collect::<Result<_, _>>()?),
+        Arg::OptNodeList(ns) => Value::OptTensorList(
+            ns.iter()
+                .map(|n| n.as_ref().map(get).transpose())
+                .collect::<Result<_, _>>()?,
+        ),
+        Arg::None => Value::None,
+        Arg::Bool(b) => Value::Bool(*b),
+        Arg::Int(i) => Value::Int(int(i)),
+        Arg::Float(f) => Value::Float(*f),
+        Arg::Str(s) => Value::Str(s.clone()),
+        Arg::DType(d) => Value::DType(*d),
+        Arg::IntList(l) => Value::IntList(l.iter().map(int).collect()),
+        Arg::FloatList(l) => Value::FloatList(l.clone()),
+    })
+}
+
+fn kernel_error(node: &crate::graph::Node, op: String, message: String) -> RunError {
+    RunError::Kernel {
+        node: node.name.clone(),
+        source: crate::error::TensorError::Op {
+            op,
+            message,
+            at: node.source.unwrap_or(crate::error::SourceLocation {
+                file: "<graph>",
+                line: 0,
+                column: 0,
+            }),
+        },
+    }
+}
+
+fn storage_of(t: &Tensor) -> Result<Storage, RunError> {
+    t.try_storage()
+        .map_err(|e| RunError::Malformed(e.to_string()))
+}
+
+/// Runs one graph (the program's, or a `cond` branch) on its placeholders' values and
+/// returns its outputs. Each intermediate value is freed after its last use.
+fn run_graph(
+    graph: &Graph,
+    inputs: Vec<Storage>,
+    bindings: &Bindings,
+) -> Result<Vec<Tensor>, RunError> {
+    let mut env: Vec<Option<Vec<Storage>>> = vec![None; graph.nodes.len()];
+    let mut inputs = inputs.into_iter();
+    for (id, _) in graph.placeholders() {
+        env[id.0] = Some(vec![inputs.next().ok_or_else(|| {
+            RunError::Malformed("a graph received fewer inputs than it has placeholders".into())
+        })?]);
+    }
+    let mut last_use = vec![0usize; graph.nodes.len()];
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for input in n.inputs() {
+            last_use[input.0] = i;
+        }
+    }
+    let mut outputs = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        match &node.kind {
+            NodeKind::Placeholder => {}
+            NodeKind::Call { op, args } => {
+                let values = args
+                    .iter()
+                    .map(|a| value_of(graph, &env, bindings, a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = run_eager(op, &values).map_err(|e| kernel_error(node, op.name(), e.0))?;
+                env[i] = Some(out.iter().map(storage_of).collect::<Result<Vec<_>, _>>()?);
+            }
+            NodeKind::GetItem { source, index } => {
+                let v = env[source.0]
+                    .as_ref()
+                    .and_then(|v| v.get(*index).cloned())
+                    .ok_or_else(|| {
+                        RunError::Malformed(format!(
+                            "`{}` has no output {index}",
+                            graph.node(*source).name
+                        ))
+                    })?;
+                env[i] = Some(vec![v]);
+            }
+            NodeKind::Cond {
+                pred,
+                true_graph,
+                false_graph,
+                operands,
+            } => {
+                let pred = match value_of(graph, &env, bindings, pred)? {
+                    Value::Tensor(t) => t,
+                    _ => {
+                        return Err(RunError::Malformed(
+                            "a cond predicate is not a tensor".into(),
+                        ))
+                    }
+                };
+                let take = pred
+                    .to_vec::<bool>()
+                    .map_err(|e| kernel_error(node, "cond".into(), e.to_string()))?;
+                let branch = if take.first().copied().unwrap_or(false) {
+                    true_graph
+                } else {
+                    false_graph
+                };
+                let sub = graph.subgraphs.get(*branch).ok_or_else(|| {
+                    RunError::Malformed(format!("`{}` names a missing subgraph", node.name))
+                })?;
+                let mut values = Vec::new();
+                for a in operands {
+                    match value_of(graph, &env, bindings, a)? {
+                        Value::Tensor(t) => values.push(storage_of(&t)?),
+                        _ => {
+                            return Err(RunError::Malformed(
+                                "a cond operand is not a tensor".into(),
+                            ))
+                        }
+                    }
+                }
+                let out = run_graph(&sub.graph, values, bindings)?;
+                env[i] = Some(out.iter().map(storage_of).collect::<Result<Vec<_>, _>>()?);
+            }
+            NodeKind::Output { args } => {
+                for a in args {
+                    outputs.push(match a {
+                        Arg::Int(s) => Tensor::scalar(bindings.eval_sym(s).unwrap_or(s.hint())),
+                        other => match value_of(graph, &env, bindings, other)? {
+                            Value::Tensor(t) => t,
+                            _ => Tensor::scalar(0i64),
+                        },
+                    });
+                }
+            }
+        }
+        for input in node.inputs() {
+            if last_use[input.0] == i {
+                env[input.0] = None;
+            }
+        }
+    }
+    Ok(outputs)
 }

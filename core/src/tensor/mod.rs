@@ -12,6 +12,7 @@ mod dtype;
 mod format;
 mod methods;
 mod methods_math;
+mod methods_mutation;
 mod methods_nn;
 mod methods_shape;
 mod random;
@@ -88,6 +89,8 @@ impl std::fmt::Display for TensorMeta {
 #[derive(Clone, Debug)]
 pub(crate) struct Traced {
     pub trace: u64,
+    /// The (sub)graph the node belongs to: 0 for the top level, one id per `cond!` branch.
+    pub scope: u32,
     pub node: NodeId,
     pub meta: TensorMeta,
 }

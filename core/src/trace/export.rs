@@ -209,8 +209,18 @@ impl<'m, M: Forward> Exporter<'m, M> {
         }
 
         // Trace.
-        let output = catch_unwind(AssertUnwindSafe(|| model.forward_args(args)))
-            .map_err(|p| ExportError::Panicked(panic_message(&*p)))?;
+        let output = match catch_unwind(AssertUnwindSafe(|| model.forward_args(args))) {
+            Ok(output) => output,
+            Err(p) => {
+                // A panic after a read of tensor data (`x.item::<f32>().unwrap()` in a
+                // non-strict forward) is caused by the read: report the read, with its
+                // file, line and code.
+                if let Some(trace) = super::end() {
+                    report_issues(&trace, &collected.sources)?;
+                }
+                return Err(ExportError::Panicked(panic_message(&*p)));
+            }
+        };
         let mut out_leaves = Vec::new();
         output.flatten_outputs(&mut out_leaves);
         drop(output);

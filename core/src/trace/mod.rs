@@ -35,9 +35,32 @@ pub(crate) struct LiftedConstant {
     pub node: NodeId,
 }
 
+/// A subgraph being traced (a `cond!` branch): its graph, its scope id, and the outer
+/// values it captured, each with the placeholder standing for it inside.
+pub(crate) struct Frame {
+    pub graph: Graph,
+    pub scope: u32,
+    pub captures: Vec<Capture>,
+}
+
+/// An outer value used inside a subgraph.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The tensor handle (identifies the value across branches).
+    pub(crate) tensor: Tensor,
+    /// Its node in the parent frame.
+    pub(crate) outer: NodeId,
+    /// The placeholder inside this frame.
+    pub(crate) inner: NodeId,
+}
+
 pub(crate) struct TraceState {
     pub id: u64,
+    /// The top-level graph (scope 0).
     pub graph: Graph,
+    /// Subgraphs being traced, innermost last.
+    pub frames: Vec<Frame>,
+    next_scope: u32,
     pub lifted: Vec<LiftedConstant>,
     pub guards: Vec<Guard>,
     pub issues: Vec<TraceIssue>,
@@ -72,6 +95,8 @@ pub(crate) fn begin() -> Option<u64> {
         *slot = Some(TraceState {
             id,
             graph: Graph::default(),
+            frames: Vec::new(),
+            next_scope: 1,
             lifted: Vec::new(),
             guards: Vec::new(),
             issues: Vec::new(),
@@ -89,18 +114,188 @@ pub(crate) fn end() -> Option<TraceState> {
 /// Adds a placeholder for a tensor with `meta` and makes `tensor` trace to it.
 pub(crate) fn add_placeholder(tensor: &Tensor, meta: TensorMeta) -> Option<NodeId> {
     with_state(|s| {
-        let node = s.graph.push(Node {
-            name: String::new(),
-            kind: NodeKind::Placeholder,
-            meta: vec![meta.clone()],
-            source: None,
-        });
+        let scope = s.scope();
+        let node = s.current().push(placeholder_node(meta.clone()));
         tensor.set_state(TensorState::Traced(Traced {
             trace: s.id,
+            scope,
             node,
             meta,
         }));
         node
+    })
+}
+
+fn placeholder_node(meta: TensorMeta) -> Node {
+    Node {
+        name: String::new(),
+        kind: NodeKind::Placeholder,
+        meta: vec![meta],
+        source: None,
+    }
+}
+
+impl TraceState {
+    /// The graph ops are recorded into now.
+    pub fn current(&mut self) -> &mut Graph {
+        match self.frames.last_mut() {
+            Some(f) => &mut f.graph,
+            None => &mut self.graph,
+        }
+    }
+
+    /// The scope id of the current graph (0 at top level).
+    pub fn scope(&self) -> u32 {
+        self.frames.last().map(|f| f.scope).unwrap_or(0)
+    }
+
+    fn scope_of_frame(&self, depth: usize) -> u32 {
+        if depth == 0 {
+            0
+        } else {
+            self.frames[depth - 1].scope
+        }
+    }
+
+    /// The node standing for `value` (a traced tensor of an enclosing scope, or the root
+    /// graph's node of a lifted constant) inside frame `depth` (0 = root), capturing it
+    /// through every frame in between.
+    fn capture(
+        &mut self,
+        depth: usize,
+        tensor: &Tensor,
+        scope: u32,
+        node: NodeId,
+        meta: &TensorMeta,
+    ) -> NodeId {
+        if self.scope_of_frame(depth) == scope || depth == 0 {
+            return node;
+        }
+        let frame = depth - 1;
+        if let Some(c) = self.frames[frame]
+            .captures
+            .iter()
+            .find(|c| c.tensor.same_tensor(tensor))
+        {
+            return c.inner;
+        }
+        let outer = self.capture(depth - 1, tensor, scope, node, meta);
+        let inner = self.frames[frame]
+            .graph
+            .push(placeholder_node(meta.clone()));
+        self.frames[frame].captures.push(Capture {
+            tensor: tensor.clone(),
+            outer,
+            inner,
+        });
+        inner
+    }
+}
+
+/// Starts tracing a subgraph whose inputs are `operands`: returns traced tensors for
+/// them inside the subgraph.
+pub(crate) fn begin_subgraph(operands: &[TensorMeta]) -> Option<Vec<Tensor>> {
+    with_state(|s| {
+        let scope = s.next_scope;
+        s.next_scope += 1;
+        let mut graph = Graph::default();
+        let mut inputs = Vec::new();
+        for meta in operands {
+            let node = graph.push(placeholder_node(meta.clone()));
+            inputs.push(Tensor::from_state(TensorState::Traced(Traced {
+                trace: s.id,
+                scope,
+                node,
+                meta: meta.clone(),
+            })));
+        }
+        s.frames.push(Frame {
+            graph,
+            scope,
+            captures: Vec::new(),
+        });
+        inputs
+    })
+}
+
+/// Ends the innermost subgraph, whose outputs are `outputs`.
+pub(crate) fn end_subgraph(outputs: Vec<Arg>) -> Option<Frame> {
+    with_state(|s| {
+        let mut frame = s.frames.pop()?;
+        frame.graph.push(Node {
+            name: "output".into(),
+            kind: NodeKind::Output { args: outputs },
+            meta: Vec::new(),
+            source: None,
+        });
+        Some(frame)
+    })
+    .flatten()
+}
+
+/// Adds two subgraphs to the current graph; returns their indices.
+pub(crate) fn add_subgraphs(
+    a: crate::graph::Subgraph,
+    b: crate::graph::Subgraph,
+) -> Option<(usize, usize)> {
+    with_state(|s| {
+        let g = s.current();
+        g.subgraphs.push(a);
+        g.subgraphs.push(b);
+        (g.subgraphs.len() - 2, g.subgraphs.len() - 1)
+    })
+}
+
+/// Records an op failure found outside `record_call` (higher-order ops).
+pub(crate) fn record_op_error(e: TensorError) {
+    record_issue(TraceIssue::Op(e));
+}
+
+/// A traced tensor as an argument of the current graph (capturing it if it belongs to
+/// an enclosing one).
+pub(crate) fn arg_of(t: &Tensor, at: SourceLocation) -> Result<Arg, TensorError> {
+    with_state(|s| to_arg(s, &Value::Tensor(t.clone()), at))
+        .unwrap_or(Err(TensorError::StaleTrace { at }))
+}
+
+/// Records a call of a higher-order op (`cond`) whose outputs have `metas`, returning
+/// traced tensors for them (through `getitem` nodes).
+pub(crate) fn record_node(
+    kind: NodeKind,
+    metas: Vec<TensorMeta>,
+    at: SourceLocation,
+) -> Option<Vec<Tensor>> {
+    with_state(|s| {
+        let scope = s.scope();
+        let id = s.id;
+        let g = s.current();
+        let node = g.push(Node {
+            name: String::new(),
+            kind,
+            meta: metas.clone(),
+            source: Some(at),
+        });
+        metas
+            .iter()
+            .enumerate()
+            .map(|(index, meta)| {
+                let item = g.push(Node {
+                    name: String::new(),
+                    kind: NodeKind::GetItem {
+                        source: node,
+                        index,
+                    },
+                    meta: vec![meta.clone()],
+                    source: Some(at),
+                });
+                Tensor::from_state(TensorState::Traced(Traced {
+                    trace: id,
+                    scope,
+                    node: item,
+                    meta: meta.clone(),
+                }))
+            })
+            .collect()
     })
 }
 
@@ -124,25 +319,39 @@ fn record_issue(issue: TraceIssue) {
 /// eager tensors are lifted to constant placeholders.
 fn to_arg(s: &mut TraceState, v: &Value, at: SourceLocation) -> Result<Arg, TensorError> {
     let node_of = |s: &mut TraceState, t: &Tensor| -> Result<NodeId, TensorError> {
+        let depth = s.frames.len();
         match t.state() {
-            TensorState::Traced(tr) if tr.trace == s.id => Ok(tr.node),
+            TensorState::Traced(tr) if tr.trace == s.id => {
+                let active = tr.scope == 0 || s.frames.iter().any(|f| f.scope == tr.scope);
+                if !active {
+                    return Err(TensorError::Op {
+                        op: "cond".into(),
+                        message: "a tensor computed inside a cond! branch is used outside it; return it from the branch instead".into(),
+                        at,
+                    });
+                }
+                if tr.scope == s.scope() {
+                    Ok(tr.node)
+                } else {
+                    Ok(s.capture(depth, t, tr.scope, tr.node, &tr.meta))
+                }
+            }
             TensorState::Traced(_) => Err(TensorError::StaleTrace { at }),
             TensorState::Eager(storage) => {
-                if let Some(l) = s.lifted.iter().find(|l| l.tensor.same_tensor(t)) {
-                    return Ok(l.node);
-                }
-                let node = s.graph.push(Node {
-                    name: String::new(),
-                    kind: NodeKind::Placeholder,
-                    meta: vec![TensorMeta::from_shape(storage.dtype(), storage.shape())],
-                    source: None,
-                });
-                s.lifted.push(LiftedConstant {
-                    tensor: t.clone(),
-                    storage,
-                    node,
-                });
-                Ok(node)
+                let meta = TensorMeta::from_shape(storage.dtype(), storage.shape());
+                let root = match s.lifted.iter().find(|l| l.tensor.same_tensor(t)) {
+                    Some(l) => l.node,
+                    None => {
+                        let node = s.graph.push(placeholder_node(meta.clone()));
+                        s.lifted.push(LiftedConstant {
+                            tensor: t.clone(),
+                            storage,
+                            node,
+                        });
+                        node
+                    }
+                };
+                Ok(s.capture(depth, t, 0, root, &meta))
             }
             TensorState::Failed(e) => Err((*e).clone()),
         }
@@ -202,7 +411,9 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
             .iter()
             .map(|v| to_arg(s, v, at))
             .collect::<Result<Vec<_>, _>>()?;
-        let node = s.graph.push(Node {
+        let (id, scope) = (s.id, s.scope());
+        let g = s.current();
+        let node = g.push(Node {
             name: String::new(),
             kind: NodeKind::Call {
                 op,
@@ -213,7 +424,8 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
         });
         let traced = |node, meta| {
             Tensor::from_state(TensorState::Traced(Traced {
-                trace: s.id,
+                trace: id,
+                scope,
                 node,
                 meta,
             }))
@@ -224,7 +436,7 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
         }
         let mut out = Vec::with_capacity(metas.len());
         for (index, meta) in metas.iter().enumerate() {
-            let item = s.graph.push(Node {
+            let item = g.push(Node {
                 name: String::new(),
                 kind: NodeKind::GetItem {
                     source: node,

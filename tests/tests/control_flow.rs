@@ -1,0 +1,220 @@
+//! `cond!`: data-dependent branches as one `cond` node with two subgraphs, and the
+//! limits the tutorial lists, each checked.
+
+use ferrex::cond;
+use ferrex::prelude::*;
+use ferrex::program::InputKind;
+
+#[export_module]
+struct Bad1Fixed {}
+
+#[export_module]
+impl Bad1Fixed {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        cond!(x.sum().gt(0.0), |x| x.sin(), |x| x.cos(), [x])
+    }
+}
+
+fn body(code: &str) -> Vec<String> {
+    code.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//") && !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn cond_exports_one_node_with_two_subgraphs() {
+    let ep = ferrex::export(&Bad1Fixed {}, (Tensor::randn([3, 3]),)).unwrap();
+    assert_eq!(
+        body(&ep.graph_code(0)),
+        [
+            "fn forward(x: f32[3, 3]) {",
+            "let sum_1: f32[] = aten::sum.default(x);",
+            "let gt: bool[] = aten::gt.Scalar(sum_1, 0.0);",
+            "let cond = cond(gt, true_graph_0, false_graph_0, (x,));",
+            "let getitem: f32[3, 3] = cond[0];",
+            "return (getitem,);",
+            "}",
+            "fn true_graph_0(x: f32[3, 3]) {",
+            "let sin: f32[3, 3] = aten::sin.default(x);",
+            "return (sin,);",
+            "}",
+            "fn false_graph_0(x: f32[3, 3]) {",
+            "let cos: f32[3, 3] = aten::cos.default(x);",
+            "return (cos,);",
+            "}",
+        ]
+    );
+    let ones = ep.module().call((Tensor::ones([3, 3]),)).unwrap();
+    assert_eq!(ones[0].to_vec::<f32>().unwrap(), vec![1f32.sin(); 9]);
+    let minus = ep.module().call((Tensor::full([3, 3], -1.0),)).unwrap();
+    assert_eq!(minus[0].to_vec::<f32>().unwrap(), vec![(-1f32).cos(); 9]);
+}
+
+#[test]
+fn cond_runs_eagerly() {
+    let m = Bad1Fixed {};
+    assert_eq!(
+        m.forward(&Tensor::ones([2])).to_vec::<f32>().unwrap(),
+        vec![1f32.sin(); 2]
+    );
+    assert_eq!(
+        m.forward(&Tensor::full([2], -1.0)).to_vec::<f32>().unwrap(),
+        vec![(-1f32).cos(); 2]
+    );
+}
+
+#[export_module]
+struct WithParams {
+    lin: nn::Linear,
+    #[buffer]
+    scale: Tensor,
+}
+
+#[export_module]
+impl WithParams {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let bias = y * 2.0;
+        cond!(
+            x.mean().gt(0.0),
+            |x| (self.lin.forward(&x), x.mul(&self.scale)),
+            |x| (self.lin.forward(&x).neg(), x.add(&bias)),
+            [x]
+        )
+    }
+}
+
+#[test]
+fn branches_capture_parameters_and_outer_values_as_operands() {
+    let m = WithParams {
+        lin: nn::Linear::new(4, 4),
+        scale: Tensor::full([4], 3.0),
+    };
+    let ep = ferrex::export(&m, (Tensor::ones([2, 4]), Tensor::ones([4]))).unwrap();
+    let code = ep.graph_code(0);
+    // Operands: x, then what either branch read from outside, in first-use order.
+    assert!(
+        code.contains("let cond = cond(gt, true_graph_0, false_graph_0, (x, p_lin_weight, p_lin_bias, b_scale, mul));"),
+        "{code}"
+    );
+    assert!(
+        code.contains("fn true_graph_0(x: f32[2, 4], p_lin_weight: f32[4, 4], p_lin_bias: f32[4], b_scale: f32[4], mul: f32[4]) {"),
+        "{code}"
+    );
+    assert!(
+        code.contains("let getitem_1: f32[2, 4] = cond[1];"),
+        "{code}"
+    );
+    let kinds: Vec<InputKind> = ep
+        .graph_signature()
+        .input_specs
+        .iter()
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            InputKind::Parameter,
+            InputKind::Parameter,
+            InputKind::Buffer,
+            InputKind::UserInput,
+            InputKind::UserInput
+        ]
+    );
+    for sign in [1.0, -1.0] {
+        let x = Tensor::full([2, 4], sign);
+        let y = Tensor::randn([4]);
+        let (a, b) = m.forward(&x, &y);
+        let out = ep.module().call((x, y)).unwrap();
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), a.to_vec::<f32>().unwrap());
+        assert_eq!(out[1].to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+    }
+}
+
+#[export_module]
+struct Mismatch {}
+
+const MISMATCH_LINE: u32 = line!() + 5;
+
+#[export_module]
+impl Mismatch {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        cond!(
+            x.sum().gt(0.0),
+            |x| x.sin(),
+            |x| x.sum_dim(&[0], false),
+            [x]
+        )
+    }
+}
+
+#[test]
+fn branches_must_agree_on_metadata() {
+    let err = ferrex::export(&Mismatch {}, (Tensor::ones([3, 2]),)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "export failed while tracing forward: cond at tests/tests/control_flow.rs:{MISMATCH_LINE}:9: both \
+             branches must return tensors with the same metadata, but the true branch returns \
+             (f32[3, 2]) and the false branch returns (f32[2])"
+        )
+    );
+}
+
+#[export_module]
+struct BadPred {}
+
+#[export_module]
+impl BadPred {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        cond!(x.gt(0.0), |x| x.sin(), |x| x.cos(), [x])
+    }
+}
+
+#[export_module]
+struct Mutates {}
+
+#[export_module]
+impl Mutates {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        cond!(x.sum().gt(0.0), |x| x.add_(1.0), |x| x.cos(), [x])
+    }
+}
+
+#[test]
+fn predicates_have_one_element_and_branches_do_not_mutate() {
+    let err = ferrex::export(&BadPred {}, (Tensor::ones([3]),))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the predicate must be a tensor with one element, got [3]"),
+        "{err}"
+    );
+    let err = ferrex::export(&Mutates {}, (Tensor::ones([3]),))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the true branch mutates its operand 0; branches may not mutate their inputs"),
+        "{err}"
+    );
+}
+
+#[export_module]
+struct ShapePredicate {}
+
+#[export_module]
+impl ShapePredicate {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let pred = x.dim() > 2 && x.size(2) > 10;
+        cond!(pred, |x| x.cos(), |y| y.sin(), [x])
+    }
+}
+
+#[test]
+fn a_bool_predicate_picks_the_branch_at_export_time() {
+    // ExportDB's cond_predicate: the shapes decide, so only the taken branch is traced.
+    let ep = ferrex::export(&ShapePredicate {}, (Tensor::randn([6, 4, 3]),)).unwrap();
+    assert_eq!(ep.op_targets(), ["aten::sin.default"]);
+    assert!(ep.graph().subgraphs.is_empty());
+}
