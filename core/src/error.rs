@@ -217,6 +217,33 @@ pub enum LoadError {
     UnsupportedDType { name: String, dtype: String },
     #[error("tensor `{name}` cannot be saved: {message}")]
     NotEager { name: String, message: String },
+    /// A saved program (`ferrex::load`) is damaged or not a ferrex program; `message`
+    /// names the entry of the archive and what is wrong in it.
+    #[error("`{path}` is not a valid ferrex program: {message}")]
+    Program { path: String, message: String },
+    /// The program was saved by a newer ferrex, in a format this one cannot read.
+    #[error(
+        "`{path}` was saved in program format version {found}, but this ferrex reads \
+         versions up to {supported}; load it with a newer ferrex"
+    )]
+    NewerVersion {
+        path: String,
+        found: String,
+        supported: String,
+    },
+    /// The program calls an op that is not registered in this process.
+    #[error(
+        "`{path}`: node `{node}` calls `{op}`, which is not a registered op; register the \
+         custom op (`ferrex::ops::register`) before loading the program"
+    )]
+    UnknownOp {
+        path: String,
+        op: String,
+        node: String,
+    },
+    /// The program cannot be written in the saved format.
+    #[error("the program cannot be saved: {0}")]
+    Unsavable(String),
     /// The state dict does not fit the model; every problem is listed.
     #[error("{}", state_dict_mismatch_text(.missing, .unexpected, .mismatched))]
     StateDictMismatch {

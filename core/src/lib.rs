@@ -56,6 +56,7 @@ pub use error::{ExportError, LoadError, RunError, SourceLocation, TensorError};
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
+pub use serialize::program::{load, save};
 pub use symbolic::SymInt;
 pub use tensor::{manual_seed, DType, Tensor};
 pub use trace::{export, Dim, DynamicShapes, Exporter};

@@ -3,7 +3,11 @@
 
 mod basic_usage;
 mod control_flow;
+mod custom_ops;
+mod decompositions;
 mod dynamic_shapes;
+mod graph_breaks;
+mod non_strict;
 
 type SectionResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -14,8 +18,12 @@ fn main() {
     ferrex::manual_seed(0);
     let sections: &[Section] = &[
         ("Basic Usage", basic_usage::run),
+        ("Graph Break", graph_breaks::run),
+        ("Non-Strict Export", non_strict::run),
         ("Control Flow Ops", control_flow::run),
         ("Constraints/Dynamic Shapes", dynamic_shapes::run),
+        ("Custom Ops", custom_ops::run),
+        ("Decompositions", decompositions::run),
     ];
     for (title, run) in sections {
         println!("==================== {title} ====================\n");

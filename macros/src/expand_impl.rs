@@ -1,5 +1,7 @@
 //! `#[export_module]` on an impl block: implements `ferrex::Forward` for the block's
-//! `forward`, and `HasSources` with the block's source lines.
+//! `forward`, and `HasSources` with the block's source lines. In strict mode it first runs
+//! the graph-break analysis (`analysis/`), whose errors are emitted beside the unchanged
+//! item and the generated impls.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -9,7 +11,6 @@ use syn::{FnArg, ImplItem, ItemImpl, Pat, ReturnType, Type};
 
 /// The arguments of `#[export_module(...)]`: `strict = false`.
 pub struct ModuleArgs {
-    #[allow(dead_code)] // read by the strict-mode analysis
     pub strict: bool,
 }
 
@@ -131,9 +132,13 @@ fn type_name(ty: &Type) -> String {
 
 pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
     let mut errors: Vec<syn::Error> = Vec::new();
-    if let Err(e) = syn::parse2::<ModuleArgs>(attr) {
-        errors.push(e);
-    }
+    let strict = match syn::parse2::<ModuleArgs>(attr) {
+        Ok(args) => args.strict,
+        Err(e) => {
+            errors.push(e);
+            true
+        }
+    };
     if let Some((_, path, _)) = &item.trait_ {
         errors.push(syn::Error::new(
             path.span(),
@@ -165,6 +170,20 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
         ImplItem::Fn(f) if f.sig.ident == "forward" => Some(f),
         _ => None,
     });
+    // Strict mode: the proof that forward captures into one graph.
+    let mut checks = TokenStream::new();
+    let mut forward_mut_self = false;
+    if strict {
+        let report = crate::analysis::analyze_impl(&item);
+        forward_mut_self = forward.is_some_and(|f| {
+            f.sig
+                .receiver()
+                .is_some_and(|r| r.mutability.is_some() && r.reference.is_some())
+        });
+        errors.extend(report.errors);
+        checks = crate::analysis::checks(&report.callees);
+    }
+
     let forward_impl = match forward.map(params_of) {
         Some(Ok(params)) => {
             let tys = params.iter().map(|p| &p.tuple_ty);
@@ -173,6 +192,13 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
             let output = match &forward.map(|f| &f.sig.output) {
                 Some(ReturnType::Type(_, ty)) => ty.to_token_stream(),
                 _ => quote!(()),
+            };
+            // `&mut self` is reported by the analysis; the adapter must not add a second
+            // error for it.
+            let call = if forward_mut_self {
+                quote!(::core::unreachable!("forward takes `&mut self`"))
+            } else {
+                quote!(self.forward(#(#passes),*))
             };
             quote! {
                 impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
@@ -183,7 +209,7 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
                     }
                     #[allow(unused_variables, unused_mut)]
                     fn forward_args(&self, mut __args: Self::Args) -> Self::Output {
-                        self.forward(#(#passes),*)
+                        #call
                     }
                 }
             }
@@ -194,13 +220,14 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
         }
         None => quote!(),
     };
-    let errors = errors.iter().map(syn::Error::to_compile_error);
+    let errors = crate::expand_fn::combine(errors);
     quote! {
         #item
-        #(#errors)*
+        #errors
         #forward_impl
         impl #impl_generics ::ferrex::__private::HasSources for #self_ty #where_clause {
             const SOURCES: &'static [::ferrex::__private::SourceLine] = &[#(#entries),*];
         }
+        #checks
     }
 }

@@ -3,10 +3,17 @@
 //!
 //! `#[export_module]` on a struct implements `ferrex::Module` (parameters, buffers,
 //! constants, submodules, configuration); on the `impl` block that defines `forward` it
-//! implements `ferrex::Forward` and records the block's source lines for the printed
-//! graph. Each stage is its own file: `model.rs` parses into a small typed model,
-//! `expand_struct.rs` / `expand_impl.rs` generate code, `source.rs` rebuilds source lines.
+//! implements `ferrex::Forward`, records the block's source lines for the printed graph,
+//! and — in strict mode, the default — proves that `forward` captures into one graph.
+//! `#[export_fn]` marks a free helper that forward may call; its body is checked too.
+//!
+//! Each stage is its own file: `model.rs` parses into a small typed model,
+//! `expand_struct.rs` / `expand_impl.rs` / `expand_fn.rs` generate code, `source.rs`
+//! rebuilds source lines, and `analysis/` is the strict-mode proof: a walker over the
+//! syn AST (`analysis/mod.rs`) and one file per graph-break rule.
 
+mod analysis;
+mod expand_fn;
 mod expand_impl;
 mod expand_struct;
 mod model;
@@ -25,6 +32,43 @@ use proc_macro::TokenStream;
 ///
 /// `#[module]` forces a field to be treated as a submodule (needed for generic fields),
 /// `#[config]` as configuration.
+///
+/// # Strict mode: graph breaks are compile errors
+///
+/// On the impl block, `forward` — and every method of the block it calls, and every
+/// `#[export_fn]` helper — must capture into one graph, or the build fails with an error
+/// on the offending expression that says why and how to fix it. All graph breaks of a body
+/// are reported, and the item is still emitted so the rest of the crate type-checks.
+///
+/// Rejected (the tutorial's "Graph Break" cases):
+/// - **data_branch** — `if` / `while` / `match` / match guard / `for` bound on tensor
+///   data (`if x.sum().item::<f32>()? > 0.0`, `if x.gt(0.0).any()`). Fix: `cond!`, which
+///   the error writes out with your condition and branches, or a condition on sizes.
+/// - **data_access** — reading tensor data: `item`, `to_vec`, `to_ndarray`,
+///   `try_storage`, `as_slice`, `data`, `data_mut`, `x[i]`. Fix: tensor ops; `x.size(d)`.
+/// - **opaque_call** — a call that receives a tensor and is neither a ferrex op
+///   (`x.op(..)`, `F::`, `nn::`, `Tensor::`), a method of this block, nor an
+///   `#[export_fn]` helper.
+/// - **pointer_identity** — `x.id()`, pointer casts, `std::ptr::eq`, `{:p}`.
+/// - **panic_on_data** — `panic!` / `assert!` / `unreachable!` depending on tensor data
+///   (asserts on sizes are allowed: they become guards).
+/// - **early_return** — `?` and `return Err(..)`.
+/// - **catch_unwind** — `std::panic::catch_unwind` (try/except).
+/// - **unsafe_block**, **static_mut**, **interior_mutability** (`Cell`, `RefCell`, locks
+///   and atomics on `self`), **mut_self** (`&mut self`).
+/// - **tensor_format** — `{}` / `{:?}` of a tensor, `dbg!(x)`, `x.to_string()`.
+///
+/// Allowed: branches and loops on constants, configuration fields, `dim()` and sizes
+/// (sizes become guards); `for` over submodule lists; iterator adaptors and closures;
+/// shadowing; helper methods; `Option`, tuple and struct inputs.
+///
+/// # Non-strict
+///
+/// `#[export_module(strict = false)]` skips the proof: `ferrex::export` traces whatever
+/// forward runs. Writes into tensors are recorded as in-place ops; values that do not
+/// depend on tensors (an address, a counter) become constants; control flow that does not
+/// depend on tensor data is traced through; reading tensor data fails the export with
+/// the file, line and code of the read.
 #[proc_macro_attribute]
 pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
@@ -44,6 +88,36 @@ pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         Err(e) => {
             let mut out = e.to_compile_error();
+            out.extend(item2);
+            out.into()
+        }
+    }
+}
+
+/// Marks a free function that a strict `forward` may call with tensors.
+///
+/// Its body is checked by the same rules as `forward` (see [`macro@export_module`]), and a
+/// hidden marker beside it lets annotated bodies call it: calling an unmarked function
+/// with a tensor from a strict `forward` is a compile error that names the call.
+///
+/// ```text
+/// #[ferrex::export_fn]
+/// fn gelu_ish(x: &Tensor) -> Tensor {
+///     x * (x * 1.702).sigmoid()
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn export_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = proc_macro2::TokenStream::from(attr);
+    let item2 = proc_macro2::TokenStream::from(item);
+    match syn::parse2::<syn::ItemFn>(item2.clone()) {
+        Ok(f) => expand_fn::expand(attr, f).into(),
+        Err(_) => {
+            let err = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "#[ferrex::export_fn] goes on a free function",
+            );
+            let mut out = err.to_compile_error();
             out.extend(item2);
             out.into()
         }

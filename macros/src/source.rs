@@ -78,3 +78,18 @@ pub fn lines_of(tokens: TokenStream) -> BTreeMap<usize, String> {
     }
     out
 }
+
+/// The source text of `tokens` on one line: spacing restored from columns, lines joined
+/// by a space. Tokens without a location (generated code) are printed by `quote`.
+pub fn text_of(tokens: TokenStream) -> String {
+    let text = lines_of(tokens.clone())
+        .into_values()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.is_empty() {
+        tokens.to_string()
+    } else {
+        text
+    }
+}

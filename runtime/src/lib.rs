@@ -1,9 +1,283 @@
-//! `ferrex-runtime` will hold the fast path for exported programs: an execution plan
-//! compiled once from an `ExportedProgram` (memory planning, weight prepacking, fused
-//! elementwise chains, GEMM/GEMV selection, threads), loadable without the model's source.
+//! `ferrex-runtime`: the fast path for exported programs. [`compile`] turns an
+//! [`ExportedProgram`] into a [`CompiledProgram`] once; [`CompiledProgram::call`] then
+//! runs it with the same inputs, checks and results as `ep.module().call`, faster.
+//! [`load`] reads a program saved with `ferrex::save` and compiles it, with no model
+//! source needed.
 //!
-//! Until that lands, `ferrex::ExportedProgram::module()` (the reference interpreter in
-//! `ferrex`) is the way to run a program.
+//! ```
+//! use ferrex::prelude::*;
+//!
+//! #[export_module]
+//! struct Mlp {
+//!     fc1: nn::Linear,
+//!     fc2: nn::Linear,
+//! }
+//!
+//! #[export_module]
+//! impl Mlp {
+//!     fn forward(&self, x: &Tensor) -> Tensor {
+//!         self.fc2.forward(&self.fc1.forward(x).relu())
+//!     }
+//! }
+//!
+//! let m = Mlp { fc1: nn::Linear::new(16, 32), fc2: nn::Linear::new(32, 4) };
+//! let ep = ferrex::export(&m, (Tensor::randn([8, 16]),))?;
+//! let compiled = ferrex_runtime::compile(&ep)?;
+//! // addmm + relu runs as one GEMM with a fused epilogue; nothing falls back.
+//! assert!(compiled.stats().fallback_ops.is_empty());
+//!
+//! let x = Tensor::randn([8, 16]);
+//! let fast = compiled.call((x.copy(),))?;
+//! let reference = ep.module().call((x,))?;
+//! let (a, b) = (fast[0].to_vec::<f32>()?, reference[0].to_vec::<f32>()?);
+//! assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs())));
+//!
+//! // Input errors are the interpreter's, word for word.
+//! let err = compiled.call((Tensor::randn([8, 15]),)).unwrap_err();
+//! assert_eq!(err.to_string(), "x.size()[1]: expected 16, got 15");
+//!
+//! // Saved and loaded back without `Mlp`:
+//! let path = std::env::temp_dir().join(format!("mlp-doc-{}.pt2", std::process::id()));
+//! ferrex::save(&ep, &path)?;
+//! let loaded = ferrex_runtime::load(&path)?;
+//! assert_eq!(loaded.call((Tensor::ones([8, 16]),))?[0].shape(), [8, 4]);
+//! # std::fs::remove_file(&path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What the plan does
+//!
+//! - **Constant folding and prepacking.** Parameters, constants and buffers the program
+//!   does not mutate are frozen at compile time; nodes computed only from them (`t`,
+//!   `narrow` of a weight) are computed once, and weights of matrix products are stored
+//!   transposed and contiguous (`[n, k]`), as the GEMV loop reads them. Convolution
+//!   weights are stored as `[c_out, c_in·kh·kw]`, and inference batch norms become a
+//!   per-channel scale and shift.
+//! - **Matrix products** (`addmm`, `mm`, `matmul` with a 2-D right operand, `linear`)
+//!   run through matrixmultiply (threaded, `MATMUL_NUM_THREADS`), except products of at
+//!   most four rows with a prepacked weight, which take a GEMV path (AVX2 + FMA, chosen
+//!   at run time with `is_x86_feature_detected!`, or a portable 16-accumulator loop).
+//!   `conv2d` (groups = 1) is im2col + GEMM, samples split over threads.
+//! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
+//!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
+//!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `erf`, `clamp`, `hardtanh`, `leaky_relu`,
+//!   `pow` by a number and inference `batch_norm` are grouped while each intermediate
+//!   value has one user, and run as one pass in chunks of 256 elements, without
+//!   intermediate tensors. A chain that starts at a GEMM or convolution output runs in
+//!   place on it, right after it (an epilogue: bias + `relu`, batch norm + `relu`, …).
+//!   Large outputs are split over threads.
+//! - **Memory planning.** Every planned output has a buffer slot; slots are reused as
+//!   soon as every value in them is dead, and keep their capacity between calls.
+//!   Reshapes (`view`, `reshape`, `flatten`, `unsqueeze`, `squeeze.dim`, `clone`) of a
+//!   planned buffer are free.
+//! - **Everything else** runs the registry's eager kernel, exactly as the interpreter
+//!   does, so every program `ep.module()` runs, the runtime runs, with the same results
+//!   (within float rounding: the fused and matrix kernels sum in another order).
+//!   `cond` branches are compiled as plans of their own.
+//!
+//! The compiled program shares the exported program's buffers: a buffer the program
+//! mutates is updated in place, as `ep.module().call` does. Parameters and constants are
+//! read once, at compile time; compile again after changing them.
 
-/// Re-exported so that users of the runtime name one crate.
-pub use ferrex::ExportedProgram;
+mod exec;
+mod fused;
+mod kernels;
+mod plan;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ferrex::module::{ForwardArgs, InputLeaf};
+use ferrex::program::{InputKind, OutputKind};
+use ferrex::tensor::{Storage, Tensor};
+
+pub use ferrex::{ExportedProgram, LoadError, RunError};
+
+use exec::Arena;
+use plan::Plan;
+
+/// Why a program could not be compiled (or loaded and compiled).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The program's graph or signature is inconsistent.
+    #[error("the exported program cannot be compiled: {0}")]
+    Malformed(String),
+    /// Loading the saved program failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// What a compiled plan specialised, for inspection and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Matrix products run by the GEMM/GEMV kernels.
+    pub gemm: usize,
+    /// Convolutions run by the im2col kernel.
+    pub conv: usize,
+    /// Elementwise chains run as fused steps (not counting epilogues).
+    pub fused_groups: usize,
+    /// Elementwise ops inside fused steps and epilogues.
+    pub fused_ops: usize,
+    /// Reshapes of planned buffers (no copy).
+    pub reshapes: usize,
+    /// `cond` nodes (their branches are counted too).
+    pub conds: usize,
+    /// Values computed at compile time.
+    pub folded_constants: usize,
+    /// Ops run by the registry's eager kernels, in plan order.
+    pub fallback_ops: Vec<String>,
+    /// Reusable buffers, and their preallocated size in bytes.
+    pub buffer_slots: usize,
+    pub buffer_bytes: usize,
+}
+
+/// An exported program compiled into an execution plan. `Send + Sync`: calls from
+/// several threads are fine (a call that finds the buffers in use allocates its own).
+pub struct CompiledProgram {
+    program: ExportedProgram,
+    plan: Plan,
+    arena: Mutex<Option<Arena>>,
+}
+
+impl std::fmt::Debug for CompiledProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledProgram")
+            .field("model", &self.program.model_name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Compiles a program into an execution plan (see the crate docs for what it does).
+pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
+    let program = ep.clone();
+    let sig = program.graph_signature();
+    let mutated: Vec<&str> = sig
+        .output_specs
+        .iter()
+        .filter(|s| s.kind == OutputKind::BufferMutation)
+        .filter_map(|s| s.target.as_deref())
+        .collect();
+    // One entry per placeholder (input specs without a placeholder are constants the
+    // call checks).
+    let mut frozen: Vec<Option<Storage>> = Vec::new();
+    for spec in &sig.input_specs {
+        if matches!(spec.arg, ferrex::program::ArgumentSpec::Constant { .. }) {
+            continue;
+        }
+        let state = spec
+            .target
+            .as_deref()
+            .filter(|_| spec.kind != InputKind::UserInput);
+        frozen.push(match state {
+            Some(t) if !(spec.kind == InputKind::Buffer && mutated.contains(&t)) => {
+                let tensor = program
+                    .state_dict()
+                    .get(t)
+                    .or_else(|| program.constants().get(t))
+                    .ok_or_else(|| CompileError::Malformed(format!("no tensor for `{t}`")))?;
+                Some(
+                    tensor
+                        .try_storage()
+                        .map_err(|e| CompileError::Malformed(format!("`{t}`: {e}")))?,
+                )
+            }
+            _ => None,
+        });
+    }
+    let placeholders = program.graph().placeholders().count();
+    if frozen.len() != placeholders {
+        return Err(CompileError::Malformed(format!(
+            "the graph has {placeholders} placeholders but the signature lists {} inputs",
+            frozen.len()
+        )));
+    }
+    let plan = plan::compile_graph(program.graph(), &frozen)?;
+    let arena = Arena::for_plan(&plan);
+    Ok(CompiledProgram {
+        program,
+        plan,
+        arena: Mutex::new(Some(arena)),
+    })
+}
+
+/// Loads a program saved with `ferrex::save` and compiles it.
+pub fn load(path: impl AsRef<Path>) -> Result<CompiledProgram, CompileError> {
+    let ep = ferrex::load(path)?;
+    compile(&ep)
+}
+
+impl CompiledProgram {
+    /// Runs the program on `args` (a tuple, as for `export` and `ep.module().call`) and
+    /// returns the user outputs, flattened. Inputs are checked first, with the
+    /// interpreter's checks and messages.
+    pub fn call<A: ForwardArgs>(&self, args: A) -> Result<Vec<Tensor>, RunError> {
+        self.call_flat(&self.program.flatten_inputs(args))
+    }
+
+    /// Runs the program on already-flattened inputs.
+    pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
+        let mut checked = self.program.check_inputs(leaves)?;
+        let inputs = std::mem::take(&mut checked.placeholders);
+        let outputs = match self.arena.try_lock() {
+            Ok(mut guard) => {
+                let arena = guard.get_or_insert_with(|| Arena::for_plan(&self.plan));
+                self.plan.run(inputs, &checked.bindings, arena)?
+            }
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let mut guard = p.into_inner();
+                let arena = guard.get_or_insert_with(|| Arena::for_plan(&self.plan));
+                self.plan.run(inputs, &checked.bindings, arena)?
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let mut arena = Arena::for_plan(&self.plan);
+                self.plan.run(inputs, &checked.bindings, &mut arena)?
+            }
+        };
+        Ok(self.program.finish_call(checked, outputs))
+    }
+
+    /// Runs the program like [`CompiledProgram::call`] and returns, beside the outputs,
+    /// the wall time of each top-level step (named by its node), to see where a call
+    /// spends its time.
+    pub fn profile<A: ForwardArgs>(
+        &self,
+        args: A,
+    ) -> Result<(Vec<Tensor>, Vec<(String, std::time::Duration)>), RunError> {
+        let mut checked = self
+            .program
+            .check_inputs(&self.program.flatten_inputs(args))?;
+        let inputs = std::mem::take(&mut checked.placeholders);
+        let mut arena = Arena::for_plan(&self.plan);
+        let mut profile = Vec::new();
+        let outputs =
+            self.plan
+                .run_profiled(inputs, &checked.bindings, &mut arena, Some(&mut profile))?;
+        Ok((self.program.finish_call(checked, outputs), profile))
+    }
+
+    /// The program this plan runs.
+    pub fn program(&self) -> &ExportedProgram {
+        &self.program
+    }
+
+    /// What the plan specialised and what falls back.
+    pub fn stats(&self) -> PlanStats {
+        let mut s = PlanStats::default();
+        plan::stats(&self.plan, &mut s);
+        s
+    }
+
+    /// The plan, one step per line (`addmm: gemm/gemv, prepacked weight + bias + relu ->
+    /// slot 0`).
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        plan::describe(&self.plan, "", &mut out);
+        out
+    }
+}
+
+/// Whether this CPU runs the AVX2 + FMA kernels (detected at run time).
+pub fn uses_avx2() -> bool {
+    kernels::has_avx2_fma()
+}

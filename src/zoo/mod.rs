@@ -1,5 +1,9 @@
 //! Models of the zoo.
 
+pub mod lenet;
 pub mod mlp;
+pub mod transformer;
 
+pub use lenet::LeNet;
 pub use mlp::Mlp;
+pub use transformer::TransformerBlock;

@@ -5,10 +5,10 @@ use ferrex::prelude::*;
 #[test]
 fn sequential_names_layers_by_position_and_exports() {
     let seq = nn::Sequential::new()
-        .add(nn::Linear::new(4, 8))
-        .add(nn::ReLU::default())
-        .add(nn::Dropout::new(0.1))
-        .add(nn::Linear::new(8, 2));
+        .append(nn::Linear::new(4, 8))
+        .append(nn::ReLU::default())
+        .append(nn::Dropout::new(0.1))
+        .append(nn::Linear::new(8, 2));
     let names: Vec<String> = seq.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "0.bias", "3.weight", "3.bias"]);
     let x = Tensor::randn([5, 4]);

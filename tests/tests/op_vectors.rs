@@ -260,6 +260,14 @@ fn every_registered_op_has_a_case_or_is_internal() {
             "in-place form of relu; the tutorial's MyModule",
         ),
         (
+            "aten::index_put.default",
+            "element writes in non-strict forward; tests/tests/non_strict.rs",
+        ),
+        (
+            "aten::index_put_.default",
+            "in-place form of index_put; tests/tests/non_strict.rs",
+        ),
+        (
             "aten::mean.default",
             "mean over all dims; tests/tests/basic_usage.rs",
         ),
@@ -270,6 +278,26 @@ fn every_registered_op_has_a_case_or_is_internal() {
         (
             "aten::rand.default",
             "random; tests/tests/basic_usage.rs checks range",
+        ),
+        (
+            "aten::layer_norm.default",
+            "composite of native_layer_norm (which has a case); tests/tests/ops_shape_nn.rs",
+        ),
+        (
+            "aten::group_norm.default",
+            "composite of native_group_norm (which has a case); tests/tests/ops_shape_nn.rs",
+        ),
+        (
+            "aten::batch_norm.default",
+            "composite of _native_batch_norm_legit_no_training; tests/tests/ops_shape_nn.rs",
+        ),
+        (
+            "aten::softmax.int",
+            "composite over _softmax (which has cases); tests/tests/ops_math.rs",
+        ),
+        (
+            "aten::log_softmax.int",
+            "composite over _log_softmax (which has cases); tests/tests/ops_math.rs",
         ),
     ];
     let covered: std::collections::BTreeSet<String> = cases()

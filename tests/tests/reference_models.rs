@@ -124,3 +124,18 @@ fn unreadable_files_are_errors() {
     assert!(matches!(err, LoadError::Format { .. }), "{err}");
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn lenet_with_pytorch_weights_gives_pytorch_outputs() {
+    let m = ferrex_examples::zoo::LeNet::new();
+    let report = m
+        .load_safetensors(data("lenet.weights.safetensors"), true)
+        .unwrap();
+    assert!(report.missing_keys.is_empty() && report.unexpected_keys.is_empty());
+    assert_eq!(m.bn1.num_batches_tracked.dtype(), DType::I64);
+    let io = io("lenet");
+    let (x, want) = (get(&io, "x"), get(&io, "output"));
+    assert_close(&m.forward(x), want, 1e-5);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    assert_close(&ep.module().call((x.copy(),)).unwrap()[0], want, 1e-5);
+}

@@ -31,7 +31,7 @@ impl Sequential {
     }
 
     /// Appends a layer (builder style).
-    pub fn add(mut self, layer: impl Layer + 'static) -> Sequential {
+    pub fn append(mut self, layer: impl Layer + 'static) -> Sequential {
         self.layers.push(Box::new(layer));
         self
     }

@@ -20,3 +20,295 @@ pub fn relu_(x: Tensor) -> Tensor {
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
     crate::tensor::linear(x, weight, bias)
 }
+
+// ----- activations and softmax (ops in `ops/activation.rs`, `ops/reduction.rs`) -------
+
+/// `1 / (1 + exp(-x))`.
+#[track_caller]
+pub fn sigmoid(x: &Tensor) -> Tensor {
+    x.sigmoid()
+}
+
+#[track_caller]
+pub fn tanh(x: &Tensor) -> Tensor {
+    x.tanh()
+}
+
+/// `x * sigmoid(x)`.
+#[track_caller]
+pub fn silu(x: &Tensor) -> Tensor {
+    x.silu()
+}
+
+/// GELU with `approximate` `"none"` (exact, PyTorch's default) or `"tanh"`.
+#[track_caller]
+pub fn gelu(x: &Tensor, approximate: &str) -> Tensor {
+    x.gelu(approximate)
+}
+
+/// `x * tanh(softplus(x))`.
+#[track_caller]
+pub fn mish(x: &Tensor) -> Tensor {
+    x.mish()
+}
+
+/// `x * relu6(x + 3) / 6`.
+#[track_caller]
+pub fn hardswish(x: &Tensor) -> Tensor {
+    x.hardswish()
+}
+
+/// `relu6(x + 3) / 6`.
+#[track_caller]
+pub fn hardsigmoid(x: &Tensor) -> Tensor {
+    x.hardsigmoid()
+}
+
+/// `x` for `x > 0`, else `negative_slope * x` (PyTorch's default slope is 0.01).
+#[track_caller]
+pub fn leaky_relu(x: &Tensor, negative_slope: f64) -> Tensor {
+    x.leaky_relu(negative_slope)
+}
+
+/// `x` for `x > 0`, else `alpha * (exp(x) - 1)` (PyTorch's default alpha is 1).
+#[track_caller]
+pub fn elu(x: &Tensor, alpha: f64) -> Tensor {
+    x.elu(alpha)
+}
+
+/// Clamps into `[min_val, max_val]` (PyTorch's defaults are -1 and 1).
+#[track_caller]
+pub fn hardtanh(x: &Tensor, min_val: f64, max_val: f64) -> Tensor {
+    x.hardtanh(min_val, max_val)
+}
+
+/// `min(max(x, 0), 6)`, recorded as `hardtanh(x, 0, 6)` as in PyTorch.
+#[track_caller]
+pub fn relu6(x: &Tensor) -> Tensor {
+    x.hardtanh(0.0, 6.0)
+}
+
+/// `log(1 + exp(beta * x)) / beta`, linear where `beta * x > threshold` (PyTorch's
+/// defaults are 1 and 20).
+#[track_caller]
+pub fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Tensor {
+    x.softplus(beta, threshold)
+}
+
+/// `exp(x) / sum(exp(x))` along `dim`.
+#[track_caller]
+pub fn softmax(x: &Tensor, dim: i64) -> Tensor {
+    x.softmax(dim)
+}
+
+/// `log(softmax(x))` along `dim`, computed stably.
+#[track_caller]
+pub fn log_softmax(x: &Tensor, dim: i64) -> Tensor {
+    x.log_softmax(dim)
+}
+
+// ----- convolution, pooling, normalisation, attention (ops in `ops/conv.rs`,
+// `ops/pooling.rs`, `ops/normalization.rs`, `ops/attention.rs`, `ops/indexing.rs`) ------
+
+/// A failed tensor for an option the functional form does not support.
+#[track_caller]
+fn unsupported(op: &str, message: String) -> Tensor {
+    Tensor::failed(crate::error::TensorError::Op {
+        op: op.to_string(),
+        message,
+        at: crate::error::SourceLocation::from_caller(std::panic::Location::caller()),
+    })
+}
+
+/// 1-D convolution (`[N, C, L]` input, `[O, C/groups, k]` weight).
+#[track_caller]
+pub fn conv1d(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: &[i64],
+    padding: &[i64],
+    dilation: &[i64],
+    groups: i64,
+) -> Tensor {
+    input.conv1d(weight, bias, stride, padding, dilation, groups)
+}
+
+/// 2-D convolution (`[N, C, H, W]` input, `[O, C/groups, kh, kw]` weight).
+#[track_caller]
+pub fn conv2d(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: &[i64],
+    padding: &[i64],
+    dilation: &[i64],
+    groups: i64,
+) -> Tensor {
+    input.conv2d(weight, bias, stride, padding, dilation, groups)
+}
+
+/// 2-D max pooling; `stride` `None` means `kernel_size`.
+#[track_caller]
+pub fn max_pool2d(
+    input: &Tensor,
+    kernel_size: &[i64],
+    stride: Option<&[i64]>,
+    padding: &[i64],
+    dilation: &[i64],
+    ceil_mode: bool,
+) -> Tensor {
+    input.max_pool2d(
+        kernel_size,
+        stride.unwrap_or(&[]),
+        padding,
+        dilation,
+        ceil_mode,
+    )
+}
+
+/// 2-D average pooling; `stride` `None` means `kernel_size`.
+#[track_caller]
+pub fn avg_pool2d(
+    input: &Tensor,
+    kernel_size: &[i64],
+    stride: Option<&[i64]>,
+    padding: &[i64],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: Option<i64>,
+) -> Tensor {
+    input.avg_pool2d(
+        kernel_size,
+        stride.unwrap_or(&[]),
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+}
+
+/// Average pooling to a fixed output size `[oh, ow]`.
+#[track_caller]
+pub fn adaptive_avg_pool2d(input: &Tensor, output_size: &[i64]) -> Tensor {
+    input.adaptive_avg_pool2d(output_size)
+}
+
+/// Layer norm over the trailing `normalized_shape` dims.
+#[track_caller]
+pub fn layer_norm(
+    input: &Tensor,
+    normalized_shape: &[i64],
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Tensor {
+    input.layer_norm(normalized_shape, weight, bias, eps)
+}
+
+/// Group norm with `num_groups` groups of channels.
+#[track_caller]
+pub fn group_norm(
+    input: &Tensor,
+    num_groups: i64,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Tensor {
+    input.group_norm(num_groups, weight, bias, eps)
+}
+
+/// Batch norm (PyTorch's argument order); only inference (`training = false`) is
+/// supported.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm(
+    input: &Tensor,
+    running_mean: Option<&Tensor>,
+    running_var: Option<&Tensor>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Tensor {
+    input.batch_norm(
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        training,
+        momentum,
+        eps,
+    )
+}
+
+/// The rows of `weight` picked by the integer tensor `input`.
+#[track_caller]
+pub fn embedding(input: &Tensor, weight: &Tensor) -> Tensor {
+    Tensor::embedding(weight, input)
+}
+
+/// Pads `input`: `pad` lists `(left, right)` pairs from the last dim backwards. Only
+/// `mode = "constant"` is supported; `value` defaults to 0.
+#[track_caller]
+pub fn pad(input: &Tensor, pad: &[i64], mode: &str, value: Option<f64>) -> Tensor {
+    if mode != "constant" {
+        return unsupported(
+            "pad",
+            format!("padding mode \"{mode}\" is not supported (only \"constant\")"),
+        );
+    }
+    input.pad(pad, value.unwrap_or(0.0))
+}
+
+/// Resizes a `[N, C, H, W]` input to `size` or by `scale_factor` (exactly one). Only
+/// `mode = "nearest"` is supported.
+#[track_caller]
+pub fn interpolate(
+    input: &Tensor,
+    size: Option<&[i64]>,
+    scale_factor: Option<&[f64]>,
+    mode: &str,
+) -> Tensor {
+    if mode != "nearest" {
+        return unsupported(
+            "interpolate",
+            format!("interpolation mode \"{mode}\" is not supported (only \"nearest\")"),
+        );
+    }
+    // One value stands for every spatial dim, as in PyTorch.
+    let size = size.map(|s| {
+        if s.len() == 1 {
+            vec![s[0]; 2]
+        } else {
+            s.to_vec()
+        }
+    });
+    let scale = scale_factor.map(|s| {
+        if s.len() == 1 {
+            vec![s[0]; 2]
+        } else {
+            s.to_vec()
+        }
+    });
+    input.upsample_nearest2d(size.as_deref(), scale.as_deref())
+}
+
+/// `softmax(query @ keyᵀ * scale + attn_mask) @ value`; `dropout_p` must be 0.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn scaled_dot_product_attention(
+    query: &Tensor,
+    key: &Tensor,
+    value: &Tensor,
+    attn_mask: Option<&Tensor>,
+    dropout_p: f64,
+    is_causal: bool,
+    scale: Option<f64>,
+    enable_gqa: bool,
+) -> Tensor {
+    query.scaled_dot_product_attention(
+        key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa,
+    )
+}

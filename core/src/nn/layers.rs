@@ -48,3 +48,61 @@ impl Dropout {
         x.clone()
     }
 }
+
+/// GELU (`approximate = "none"` or `"tanh"`).
+#[export_module]
+#[derive(Clone, Debug)]
+pub struct GELU {
+    pub approximate: String,
+}
+
+impl Default for GELU {
+    fn default() -> GELU {
+        GELU {
+            approximate: "none".into(),
+        }
+    }
+}
+
+#[export_module]
+impl GELU {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        F::gelu(x, &self.approximate)
+    }
+}
+
+/// `x * sigmoid(x)`.
+#[export_module]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SiLU {}
+
+#[export_module]
+impl SiLU {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        F::silu(x)
+    }
+}
+
+/// `tanh(x)`.
+#[export_module]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tanh {}
+
+#[export_module]
+impl Tanh {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        F::tanh(x)
+    }
+}
+
+/// `1 / (1 + exp(-x))`.
+#[export_module]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sigmoid {}
+
+#[export_module]
+impl Sigmoid {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        F::sigmoid(x)
+    }
+}

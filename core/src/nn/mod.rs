@@ -1,12 +1,23 @@
 //! Layers, defined with `#[export_module]` like user models, with PyTorch's parameter
-//! names and default initialisation; `functional` (imported as `F`) holds the functional
-//! forms.
+//! and buffer names and default initialisation; `functional` (imported as `F`) holds the
+//! functional forms.
 
+mod attention;
 mod container;
+mod conv;
+mod embedding;
 pub mod functional;
+mod init;
 mod layers;
 mod linear;
+mod norm;
+mod pooling;
 
+pub use attention::MultiheadAttention;
 pub use container::{Layer, Sequential};
-pub use layers::{Dropout, Identity, ReLU};
+pub use conv::{Conv1d, Conv2d};
+pub use embedding::Embedding;
+pub use layers::{Dropout, Identity, ReLU, SiLU, Sigmoid, Tanh, GELU};
 pub use linear::Linear;
+pub use norm::{BatchNorm2d, GroupNorm, LayerNorm};
+pub use pooling::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};

@@ -1,5 +1,308 @@
-//! Attention: `scaled_dot_product_attention`.
+//! Attention: `scaled_dot_product_attention` (PyTorch's math path: an optional additive
+//! or boolean mask, `is_causal`, `scale`, grouped-query heads with `enable_gqa`; dropout
+//! only with `dropout_p = 0`). The eager kernel runs both products through the shared
+//! [`Gemm`] kernels and the softmax in f64; the decomposition spells the same math with
+//! `matmul`, `mul`, `softmax`.
 
-use super::OpDef;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
 
-pub static OPS: &[&OpDef] = &[];
+use super::linalg::Gemm;
+use super::util::{broadcast_shapes, concrete, meta_of, sizes_match, with_float_dtype};
+use super::{OpArgs, OpDef};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::{format_sizes, SymInt};
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+
+/// The validated shapes of a call.
+struct SdpaPlan {
+    out: TensorMeta,
+    /// Broadcast batch dims of the output.
+    batch: Vec<SymInt>,
+    /// `Hq / Hkv` for grouped-query attention (1 otherwise).
+    kv_repeat: usize,
+    scale: f64,
+    mask: Option<TensorMeta>,
+}
+
+fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
+    let (q, k, v) = (args.meta(0)?, args.meta(1)?, args.meta(2)?);
+    if !q.dtype.is_float() {
+        op_bail!(
+            "scaled_dot_product_attention: expected a floating query, got {}",
+            q.dtype
+        );
+    }
+    if k.dtype != q.dtype || v.dtype != q.dtype {
+        op_bail!(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: {} key.dtype: {} and value.dtype: {} instead.",
+            q.dtype,
+            k.dtype,
+            v.dtype
+        );
+    }
+    if q.rank() < 2 || k.rank() < 2 || v.rank() < 2 {
+        op_bail!(
+            "scaled_dot_product_attention: query, key and value must be at least 2-D, got {}, {} and {}",
+            format_sizes(&q.sizes),
+            format_sizes(&k.sizes),
+            format_sizes(&v.sizes)
+        );
+    }
+    let dropout = args.float(4)?;
+    if dropout != 0.0 {
+        op_bail!("scaled_dot_product_attention: only dropout_p=0.0 is supported, got {dropout}");
+    }
+    let is_causal = args.bool(5)?;
+    let mask = match args.opt_tensor(3)? {
+        Some(m) => Some(meta_of(&m)?),
+        None => None,
+    };
+    if is_causal && mask.is_some() {
+        op_bail!("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
+    }
+    let (rq, rk, rv) = (q.rank(), k.rank(), v.rank());
+    let e = &q.sizes[rq - 1];
+    if !sizes_match(e, &k.sizes[rk - 1]) {
+        op_bail!(
+            "scaled_dot_product_attention: the last dims of query and key must match, got {} and {}",
+            format_sizes(&q.sizes),
+            format_sizes(&k.sizes)
+        );
+    }
+    if !sizes_match(&k.sizes[rk - 2], &v.sizes[rv - 2]) {
+        op_bail!(
+            "scaled_dot_product_attention: key and value must have the same sequence length, got {} and {}",
+            format_sizes(&k.sizes),
+            format_sizes(&v.sizes)
+        );
+    }
+    let mut bk = k.sizes[..rk - 2].to_vec();
+    let mut bv = v.sizes[..rv - 2].to_vec();
+    let bq = q.sizes[..rq - 2].to_vec();
+    let mut kv_repeat = 1;
+    if args.bool(7)? && rq >= 3 && rk >= 3 && rv >= 3 {
+        let hq = q.sizes[rq - 3].hint();
+        let (hk, hv) = (k.sizes[rk - 3].hint(), v.sizes[rv - 3].hint());
+        if hk != hq {
+            if hk <= 0 || hq % hk != 0 || hv != hk {
+                op_bail!(
+                    "scaled_dot_product_attention: number of heads in key/value must divide number of heads in query, got {hq} and {hk}/{hv}"
+                );
+            }
+            kv_repeat = (hq / hk) as usize;
+            let hq = &q.sizes[rq - 3];
+            for b in [&mut bk, &mut bv] {
+                if let Some(h) = b.last_mut() {
+                    *h = hq.clone();
+                }
+            }
+        }
+    }
+    let batch = broadcast_shapes(&broadcast_shapes(&bq, &bk)?, &bv)?;
+    let (l, s) = (q.sizes[rq - 2].clone(), k.sizes[rk - 2].clone());
+    if let Some(m) = &mask {
+        if m.dtype != DType::Bool && m.dtype != q.dtype {
+            op_bail!(
+                "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: {} and  query.dtype: {} instead.",
+                m.dtype,
+                q.dtype
+            );
+        }
+        let mut scores = batch.clone();
+        scores.extend([l.clone(), s.clone()]);
+        let b = broadcast_shapes(&m.sizes, &scores)?;
+        if b.len() != scores.len() || !b.iter().zip(&scores).all(|(x, y)| x.same_as(y)) {
+            op_bail!(
+                "scaled_dot_product_attention: attn_mask of shape {} does not broadcast to the attention scores' shape {}",
+                format_sizes(&m.sizes),
+                format_sizes(&scores)
+            );
+        }
+    }
+    let scale = match args.opt_float(6)? {
+        Some(s) => s,
+        None => 1.0 / (e.hint().max(1) as f64).sqrt(),
+    };
+    let mut out = batch.clone();
+    out.extend([l, v.sizes[rv - 1].clone()]);
+    Ok(SdpaPlan {
+        out: TensorMeta::new(q.dtype, out),
+        batch,
+        kv_repeat,
+        scale,
+        mask,
+    })
+}
+
+fn sdpa_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![sdpa_plan(args)?.out])
+}
+
+/// `s` broadcast to `shape`, as row-major values of `T`.
+fn flat<T: Element>(s: &Storage, shape: &[usize]) -> Result<Vec<T>, OpError> {
+    let a = s.typed::<T>();
+    let b = a.broadcast(IxDyn(shape)).ok_or_else(|| {
+        OpError(format!(
+            "scaled_dot_product_attention: cannot broadcast {:?} to {:?}",
+            a.shape(),
+            shape
+        ))
+    })?;
+    Ok(b.iter().copied().collect())
+}
+
+/// Repeats each head (dim -3) `n` times, as `repeat_interleave` does.
+fn repeat_heads(s: &Storage, n: usize) -> Storage {
+    if n == 1 {
+        return s.clone();
+    }
+    let r = s.shape().len();
+    let idx: Vec<usize> = (0..s.shape()[r - 3] * n).map(|h| h / n).collect();
+    crate::map_storage!(s, a => a.select(Axis(r - 3), &idx).into_shared())
+}
+
+fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpError> {
+    let batch = concrete(&plan.batch);
+    let nb: usize = batch.iter().product();
+    let (q, k, v) = (args.storage(0)?, args.storage(1)?, args.storage(2)?);
+    let (k, v) = (
+        repeat_heads(&k, plan.kv_repeat),
+        repeat_heads(&v, plan.kv_repeat),
+    );
+    let (rq, rk, rv) = (q.shape().len(), k.shape().len(), v.shape().len());
+    let (l, e) = (q.shape()[rq - 2], q.shape()[rq - 1]);
+    let s = k.shape()[rk - 2];
+    let ev = v.shape()[rv - 1];
+    let with = |a: usize, b: usize| {
+        let mut sh = batch.clone();
+        sh.extend([a, b]);
+        sh
+    };
+    let qd = flat::<T>(&q, &with(l, e))?;
+    let kd = flat::<T>(&k, &with(s, e))?;
+    let vd = flat::<T>(&v, &with(s, ev))?;
+    // The mask as additive f64 terms over [batch, L, S].
+    let mask: Option<Vec<f64>> = match &plan.mask {
+        None => None,
+        Some(m) => {
+            let st = args.storage(3)?;
+            Some(if m.dtype == DType::Bool {
+                flat::<bool>(&st, &with(l, s))?
+                    .into_iter()
+                    .map(|keep| if keep { 0.0 } else { f64::NEG_INFINITY })
+                    .collect()
+            } else {
+                flat::<f64>(&st.cast(DType::F64), &with(l, s))?
+            })
+        }
+    };
+    let causal = args.bool(5)?;
+    let err = |e: ndarray::ShapeError| OpError(format!("scaled_dot_product_attention: {e}"));
+    let mut out = vec![T::default(); nb * l * ev];
+    let mut scores = vec![T::default(); l * s];
+    let mut row = vec![0.0f64; s];
+    for b in 0..nb {
+        let qb = ArrayView2::from_shape((l, e), &qd[b * l * e..(b + 1) * l * e]).map_err(err)?;
+        let kb = ArrayView2::from_shape((s, e), &kd[b * s * e..(b + 1) * s * e]).map_err(err)?;
+        let vb = ArrayView2::from_shape((s, ev), &vd[b * s * ev..(b + 1) * s * ev]).map_err(err)?;
+        {
+            let sm = ArrayViewMut2::from_shape((l, s), &mut scores[..]).map_err(err)?;
+            T::gemm(
+                T::from_f64(plan.scale),
+                qb,
+                kb.reversed_axes(),
+                T::from_f64(0.0),
+                sm,
+            );
+        }
+        for i in 0..l {
+            for j in 0..s {
+                let mut x = scores[i * s + j].to_f64();
+                if let Some(m) = &mask {
+                    x += m[(b * l + i) * s + j];
+                }
+                if causal && j > i {
+                    x = f64::NEG_INFINITY;
+                }
+                row[j] = x;
+            }
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for x in row.iter_mut() {
+                *x = (*x - max).exp();
+                sum += *x;
+            }
+            for j in 0..s {
+                scores[i * s + j] = T::from_f64(row[j] / sum);
+            }
+        }
+        let p = ArrayView2::from_shape((l, s), &scores[..]).map_err(err)?;
+        let ob = ArrayViewMut2::from_shape((l, ev), &mut out[b * l * ev..(b + 1) * l * ev])
+            .map_err(err)?;
+        T::gemm(T::from_f64(1.0), p, vb, T::from_f64(0.0), ob);
+    }
+    Storage::from_vec(&with(l, ev), out)
+        .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))
+}
+
+fn sdpa_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let plan = sdpa_plan(args)?;
+    Ok(vec![
+        with_float_dtype!(plan.out.dtype, "scaled_dot_product_attention", T => {
+            sdpa_typed::<T>(args, &plan)?
+        }),
+    ])
+}
+
+/// PyTorch's math path: `softmax((q * √scale) @ (k * √scale)ᵀ + mask) @ v`, with the
+/// causal mask as `-inf` above the diagonal and grouped heads repeated.
+fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let plan = sdpa_plan(args)?;
+    let (q, mut k, mut v) = (args.tensor(0)?, args.tensor(1)?, args.tensor(2)?);
+    if plan.kv_repeat > 1 {
+        let n = plan.kv_repeat as i64;
+        let interleave = |t: &Tensor| -> Result<Tensor, OpError> {
+            let sizes = meta_of(t)?.sizes;
+            let r = sizes.len();
+            let mut wide = sizes.clone();
+            wide.insert(r - 2, SymInt::Int(n));
+            let mut merged = sizes.clone();
+            merged[r - 3] = merged[r - 3].mul(&SymInt::Int(n));
+            Ok(t.unsqueeze(-3).expand(&wide).reshape(&merged))
+        };
+        k = interleave(&k)?;
+        v = interleave(&v)?;
+    }
+    let factor = plan.scale.sqrt();
+    let scores = (&q * factor).matmul(&(k.transpose(-2, -1) * factor));
+    let scores = if args.bool(5)? {
+        let sizes = meta_of(&scores)?.sizes;
+        let (l, s) = (
+            sizes[sizes.len() - 2].clone(),
+            sizes[sizes.len() - 1].clone(),
+        );
+        let keep = Tensor::ones_dtype(vec![l, s], DType::Bool).tril(0);
+        let neg = Tensor::full([0usize; 0], f64::NEG_INFINITY);
+        Tensor::where_(&keep, &scores, &neg)
+    } else {
+        match args.opt_tensor(3)? {
+            Some(m) if meta_of(&m)?.dtype == DType::Bool => {
+                let neg = Tensor::full([0usize; 0], f64::NEG_INFINITY);
+                Tensor::where_(&m, &scores, &neg)
+            }
+            Some(m) => scores + m,
+            None => scores,
+        }
+    };
+    Ok(vec![scores.softmax(-1).matmul(&v)])
+}
+
+pub static SCALED_DOT_PRODUCT_ATTENTION: OpDef = OpDef::new(
+    "aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor",
+    sdpa_meta,
+    sdpa_kernel,
+)
+.with_decomposition(sdpa_decomposition);
+
+pub static OPS: &[&OpDef] = &[&SCALED_DOT_PRODUCT_ATTENTION];

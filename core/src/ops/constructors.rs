@@ -1,5 +1,6 @@
-//! Tensor constructors: `zeros`, `ones`, `full`, `arange`, `randn`, `rand`. Called while
-//! tracing, they record a node (so symbolic sizes stay symbolic).
+//! Tensor constructors: `zeros`, `ones`, `full`, `arange`, `randn`, `rand`, `full_like`,
+//! `ones_like`, `eye`. Called while tracing, they record a node (so symbolic sizes stay
+//! symbolic).
 
 use super::util::concrete;
 use super::{OpArgs, OpDef, Value};
@@ -231,6 +232,74 @@ pub static RAND: OpDef = OpDef::new(
     rand_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// full_like / ones_like / eye
+
+fn like_meta(args: &OpArgs, dtype_arg: usize) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(m.dtype);
+    Ok(vec![TensorMeta::new(dtype, m.sizes)])
+}
+
+fn full_like_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    like_meta(args, 2)
+}
+
+fn full_like_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &full_like_meta(args)?[0];
+    Ok(vec![Storage::full(
+        &concrete(&m.sizes),
+        args.float(1)?,
+        m.dtype,
+    )])
+}
+
+fn ones_like_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    like_meta(args, 1)
+}
+
+fn ones_like_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &ones_like_meta(args)?[0];
+    Ok(vec![Storage::full(&concrete(&m.sizes), 1.0, m.dtype)])
+}
+
+pub static FULL_LIKE: OpDef = OpDef::new(
+    "aten::full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    full_like_meta,
+    full_like_kernel,
+);
+pub static ONES_LIKE: OpDef = OpDef::new(
+    "aten::ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
+    ones_like_meta,
+    ones_like_kernel,
+);
+
+fn eye_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let n = args.int(0)?;
+    if n.hint() < 0 {
+        op_bail!("n must be greater or equal to 0, got {n}");
+    }
+    let dtype = args.opt_dtype(1)?.unwrap_or(DType::DEFAULT_FLOAT);
+    Ok(vec![TensorMeta::new(dtype, vec![n.clone(), n])])
+}
+
+fn eye_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &eye_meta(args)?[0];
+    let n = m.sizes[0].hint().max(0) as usize;
+    let data: Vec<f64> = (0..n * n)
+        .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
+        .collect();
+    Storage::from_vec(&[n, n], data)
+        .map(|s| vec![s.cast(m.dtype)])
+        .ok_or_else(|| OpError::new("eye: invalid size"))
+}
+
+pub static EYE: OpDef = OpDef::new(
+    "aten::eye(SymInt n, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    eye_meta,
+    eye_kernel,
+);
+
 pub static OPS: &[&OpDef] = &[
     &ZEROS,
     &ONES,
@@ -239,4 +308,7 @@ pub static OPS: &[&OpDef] = &[
     &ARANGE_START_STEP,
     &RANDN,
     &RAND,
+    &FULL_LIKE,
+    &ONES_LIKE,
+    &EYE,
 ];

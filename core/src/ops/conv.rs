@@ -1,5 +1,340 @@
-//! Convolutions (`conv1d`, `conv2d`) as im2col + GEMM.
+//! Convolutions (`conv1d`, `conv2d`) as im2col + GEMM: for each sample and group the
+//! receptive fields are unrolled into a `[C/g * kh * kw, OH * OW]` matrix, which the
+//! weights `[O/g, C/g * kh * kw]` multiply through the shared [`Gemm`] kernels. A 1-D
+//! convolution is a 2-D one of height 1.
 
-use super::OpDef;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
-pub static OPS: &[&OpDef] = &[];
+use super::linalg::Gemm;
+use super::util::{concrete, expand_param, meta_of, with_float_dtype};
+use super::{OpArgs, OpDef};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::{format_sizes, SymInt};
+use crate::tensor::{Element, Storage, TensorMeta};
+
+/// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`).
+#[derive(Clone, Debug)]
+pub(crate) struct ConvGeometry {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// The validated shapes of a call: output meta, geometry and whether the input is
+/// unbatched.
+struct ConvPlan {
+    out: TensorMeta,
+    geom: ConvGeometry,
+}
+
+/// `(in + 2 * pad - dilation * (k - 1) - 1) / stride + 1`, symbolic in `in`.
+fn out_size(input: &SymInt, k: i64, stride: i64, pad: i64, dilation: i64) -> SymInt {
+    input
+        .add(&SymInt::Int(2 * pad - dilation * (k - 1) - 1))
+        .floor_div(stride)
+        .add(&SymInt::Int(1))
+}
+
+fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
+    let x = args.meta(0)?;
+    let w = args.meta(1)?;
+    let name = format!("conv{nd}d");
+    if !x.dtype.is_float() {
+        op_bail!("\"{name}\" not implemented for '{}'", x.dtype);
+    }
+    if x.dtype != w.dtype {
+        op_bail!(
+            "Input type ({}) and weight type ({}) should be the same",
+            x.dtype,
+            w.dtype
+        );
+    }
+    if w.rank() != nd + 2 {
+        op_bail!(
+            "{name}: expected a {}-D weight, but got weight of size {}",
+            nd + 2,
+            format_sizes(&w.sizes)
+        );
+    }
+    let unbatched = x.rank() == nd + 1;
+    if !(unbatched || x.rank() == nd + 2) {
+        op_bail!(
+            "Expected {}D (unbatched) or {}D (batched) input to {name}, but got input of size: {}",
+            nd + 1,
+            nd + 2,
+            format_sizes(&x.sizes)
+        );
+    }
+    let mut xs = x.sizes.clone();
+    if unbatched {
+        xs.insert(0, SymInt::Int(1));
+    }
+    let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
+    let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
+    let dilation = expand_param(&args.int_list(5)?, nd, "dilation")?;
+    let groups = args.i64(6)?;
+    if stride.iter().any(|&s| s <= 0) {
+        op_bail!("non-positive stride is not supported");
+    }
+    if pad.iter().any(|&p| p < 0) {
+        op_bail!("negative padding is not supported");
+    }
+    if dilation.iter().any(|&d| d <= 0) {
+        op_bail!("dilation should be greater than zero");
+    }
+    if groups <= 0 {
+        op_bail!("non-positive groups is not supported");
+    }
+    let (c_in, c_out, cg) = (&xs[1], w.sizes[0].hint(), w.sizes[1].hint());
+    if c_in.hint() != cg * groups {
+        op_bail!(
+            "Given groups={groups}, weight of size {}, expected input{} to have {} channels, but got {} channels instead",
+            format_sizes(&w.sizes),
+            format_sizes(&x.sizes),
+            cg * groups,
+            c_in
+        );
+    }
+    if c_out % groups != 0 {
+        op_bail!("Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead", format_sizes(&w.sizes));
+    }
+    if let Some(b) = args.opt_tensor(2)? {
+        let b = meta_of(&b)?;
+        if b.rank() != 1 || b.sizes[0].hint() != c_out {
+            op_bail!(
+                "Given weight of size {}, expected bias to be 1-dimensional with {c_out} elements, but got bias of size {} instead",
+                format_sizes(&w.sizes),
+                format_sizes(&b.sizes)
+            );
+        }
+        if b.dtype != x.dtype {
+            op_bail!(
+                "Input type ({}) and bias type ({}) should be the same",
+                x.dtype,
+                b.dtype
+            );
+        }
+    }
+    let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
+    for i in 0..nd {
+        let k = w.sizes[2 + i].hint();
+        let padded = xs[2 + i].hint() + 2 * pad[i];
+        if padded < dilation[i] * (k - 1) + 1 {
+            op_bail!(
+                "Calculated padded input size per channel: ({padded}). Kernel size: ({k}). Kernel size can't be greater than actual input size"
+            );
+        }
+        out_sizes.push(out_size(&xs[2 + i], k, stride[i], pad[i], dilation[i]));
+    }
+    let hint = |s: &SymInt| s.hint().max(0) as usize;
+    // In 2-D form: a 1-D convolution gets a leading spatial dim of size 1.
+    let two = |v: &[i64], one: i64| -> [usize; 2] {
+        if nd == 1 {
+            [one as usize, v[0] as usize]
+        } else {
+            [v[0] as usize, v[1] as usize]
+        }
+    };
+    let geom = ConvGeometry {
+        batch: hint(&xs[0]),
+        c_in: hint(c_in),
+        h: if nd == 1 { 1 } else { hint(&xs[2]) },
+        w: hint(&xs[1 + nd]),
+        c_out: c_out as usize,
+        kh: if nd == 1 { 1 } else { hint(&w.sizes[2]) },
+        kw: hint(&w.sizes[1 + nd]),
+        stride: two(&stride, 1),
+        pad: two(&pad, 0),
+        dilation: two(&dilation, 1),
+        groups: groups as usize,
+        oh: if nd == 1 { 1 } else { hint(&out_sizes[2]) },
+        ow: hint(&out_sizes[1 + nd]),
+    };
+    if unbatched {
+        out_sizes.remove(0);
+    }
+    Ok(ConvPlan {
+        out: TensorMeta::new(x.dtype, out_sizes),
+        geom,
+    })
+}
+
+/// Unrolls the receptive fields of one group of one sample: `x` is `[cg, h, w]`
+/// row-major, `cols` receives `[cg * kh * kw, oh * ow]` row-major.
+fn im2col<T: Element>(x: &[T], g: &ConvGeometry, cg: usize, cols: &mut [T]) {
+    let (h, w, oh, ow) = (g.h, g.w, g.oh, g.ow);
+    let l = oh * ow;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.pad;
+    let [dh, dw] = g.dilation;
+    let zero = T::default();
+    // The output columns whose input column `ox * sw + off` lies in `[0, w)`.
+    let valid = |off: i64| -> (usize, usize) {
+        let s = sw as i64;
+        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+        let hi = if (w as i64) <= off {
+            0
+        } else {
+            ((w as i64 - off + s - 1) / s).min(ow as i64)
+        };
+        let lo = lo.min(ow as i64) as usize;
+        (lo, (hi as usize).max(lo))
+    };
+    for c in 0..cg {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst_row = &mut cols[row * l..(row + 1) * l];
+                let off = (kj * dw) as i64 - pw as i64;
+                let (lo, hi) = valid(off);
+                for oy in 0..oh {
+                    let dst = &mut dst_row[oy * ow..(oy + 1) * ow];
+                    let iy = (oy * sh + ki * dh) as i64 - ph as i64;
+                    if iy < 0 || iy >= h as i64 {
+                        dst.fill(zero);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                    dst[..lo].fill(zero);
+                    dst[hi..].fill(zero);
+                    if hi > lo {
+                        let start = (lo as i64 * sw as i64 + off) as usize;
+                        if sw == 1 {
+                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                        } else {
+                            for (k, d) in dst[lo..hi].iter_mut().enumerate() {
+                                *d = src[start + k * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The convolution of row-major `x` `[n, c, h, w]` with `weight` `[o, c/g, kh, kw]`,
+/// plus `bias`; returns `[n, o, oh, ow]` row-major.
+pub(crate) fn conv2d_forward<T: Gemm>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeometry,
+) -> Result<Vec<T>, OpError> {
+    let cg = g.c_in / g.groups;
+    let og = g.c_out / g.groups;
+    let k = cg * g.kh * g.kw;
+    let l = g.oh * g.ow;
+    let mut out = vec![T::default(); g.batch * g.c_out * l];
+    if let Some(b) = bias {
+        for (o, chunk) in out.chunks_mut(l.max(1)).enumerate() {
+            if l > 0 {
+                chunk.fill(b[o % g.c_out]);
+            }
+        }
+    }
+    let beta = T::from_f64(if bias.is_some() { 1.0 } else { 0.0 });
+    let direct = g.kh == 1
+        && g.kw == 1
+        && g.stride == [1, 1]
+        && g.pad == [0, 0]
+        && g.oh == g.h
+        && g.ow == g.w;
+    let mut cols = if direct {
+        Vec::new()
+    } else {
+        vec![T::default(); k * l]
+    };
+    let err = |e: ndarray::ShapeError| OpError(format!("conv: {e}"));
+    for n in 0..g.batch {
+        for gi in 0..g.groups {
+            let x_off = (n * g.c_in + gi * cg) * g.h * g.w;
+            let xg = &x[x_off..x_off + cg * g.h * g.w];
+            let b_mat = if direct {
+                ArrayView2::from_shape((k, l), xg).map_err(err)?
+            } else {
+                im2col(xg, g, cg, &mut cols);
+                ArrayView2::from_shape((k, l), &cols[..]).map_err(err)?
+            };
+            let w_mat = ArrayView2::from_shape((og, k), &weight[gi * og * k..(gi + 1) * og * k])
+                .map_err(err)?;
+            let o_off = (n * g.c_out + gi * og) * l;
+            let o_mat =
+                ArrayViewMut2::from_shape((og, l), &mut out[o_off..o_off + og * l]).map_err(err)?;
+            T::gemm(T::from_f64(1.0), w_mat, b_mat, beta, o_mat);
+        }
+    }
+    Ok(out)
+}
+
+fn conv_kernel(args: &OpArgs, nd: usize) -> Result<Vec<Storage>, OpError> {
+    let plan = conv_plan(args, nd)?;
+    let g = &plan.geom;
+    let shape = concrete(&plan.out.sizes);
+    let x = args.storage(0)?;
+    let w = args.storage(1)?;
+    let b = match args.opt_tensor(2)? {
+        Some(_) => Some(args.storage(2)?),
+        None => None,
+    };
+    let out = with_float_dtype!(plan.out.dtype, "conv", T => {
+        let x = x.typed::<T>();
+        let x = x.as_standard_layout();
+        let w = w.typed::<T>();
+        let w = w.as_standard_layout();
+        let b = b.map(|b| b.typed::<T>().as_standard_layout().into_owned());
+        let slice = |a: &ndarray::ArrayViewD<'_, T>| -> Result<Vec<T>, OpError> {
+            Ok(a.as_slice().map(<[T]>::to_vec).unwrap_or_else(|| a.iter().copied().collect()))
+        };
+        let xs = x.as_slice().ok_or_else(|| OpError::new("conv: input layout"))?;
+        let ws = w.as_slice().ok_or_else(|| OpError::new("conv: weight layout"))?;
+        let bs = match &b {
+            Some(b) => Some(slice(&b.view())?),
+            None => None,
+        };
+        let data = conv2d_forward::<T>(xs, ws, bs.as_deref(), g)?;
+        Storage::from_vec(&shape, data).ok_or_else(|| OpError::new("conv: output shape"))?
+    });
+    Ok(vec![out])
+}
+
+fn conv1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![conv_plan(args, 1)?.out])
+}
+
+fn conv1d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    conv_kernel(args, 1)
+}
+
+fn conv2d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![conv_plan(args, 2)?.out])
+}
+
+fn conv2d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    conv_kernel(args, 2)
+}
+
+pub static CONV1D: OpDef = OpDef::new(
+    "aten::conv1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] dilation=1, SymInt groups=1) -> Tensor",
+    conv1d_meta,
+    conv1d_kernel,
+);
+pub static CONV2D: OpDef = OpDef::new(
+    "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] dilation=1, SymInt groups=1) -> Tensor",
+    conv2d_meta,
+    conv2d_kernel,
+);
+
+pub static OPS: &[&OpDef] = &[&CONV1D, &CONV2D];

@@ -1,10 +1,11 @@
 //! Elementwise arithmetic and math: broadcasting binary ops with PyTorch's type
-//! promotion, and unary math functions.
+//! promotion, unary math functions, and dtype conversion (`_to_copy`).
 
 use ndarray::{ArcArray, IxDyn, Zip};
 
 use super::{util::broadcast_shapes, OpArgs, OpDef, Value};
 use crate::error::OpError;
+use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{
     result_type, DType, Element, PromotionOperand, ScalarKind, Storage, TensorMeta,
@@ -20,7 +21,7 @@ pub(crate) enum Operand {
 }
 
 impl Operand {
-    fn promotion(&self) -> PromotionOperand {
+    pub(crate) fn promotion(&self) -> PromotionOperand {
         match self {
             Operand::Tensor(m) => PromotionOperand::Tensor {
                 dtype: m.dtype,
@@ -82,7 +83,8 @@ pub(crate) fn promote_and_broadcast(
     Ok((dtype, shape))
 }
 
-fn broadcast_view<'a, T>(
+/// `a` broadcast to `shape`, or an error naming both shapes.
+pub(crate) fn broadcast_view<'a, T>(
     a: &'a ArcArray<T, IxDyn>,
     shape: &[usize],
 ) -> Result<ndarray::ArrayView<'a, T, IxDyn>, OpError> {
@@ -309,6 +311,159 @@ pub static DIV_: OpDef = OpDef::new(
 .inplace_of(&DIV_TENSOR);
 
 // ---------------------------------------------------------------------------------------
+// Binary math
+
+/// Rejects a bool result type, for ops PyTorch does not implement on bool.
+fn reject_bool(args: &OpArgs, dtype: DType) -> Result<(), OpError> {
+    if dtype == DType::Bool {
+        op_bail!(
+            "{} is not implemented for bool tensors",
+            args.op.base_name()
+        );
+    }
+    Ok(())
+}
+
+fn binary_no_bool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
+    reject_bool(args, dtype)?;
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// Binary ops whose result is floating even for integer inputs (`atan2`).
+fn binary_float_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
+    Ok(vec![TensorMeta::new(float_unary_dtype(dtype), sizes)])
+}
+
+/// `max`/`min` of two floats where a NaN operand wins, as `torch.maximum` does.
+fn nan_propagating(x: f64, y: f64, pick: fn(f64, f64) -> f64) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else {
+        pick(x, y)
+    }
+}
+
+fn maximum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(
+        args,
+        |x, y| nan_propagating(x, y, f64::max),
+        |x, y| Ok(x.max(y)),
+    )
+}
+
+fn minimum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(
+        args,
+        |x, y| nan_propagating(x, y, f64::min),
+        |x, y| Ok(x.min(y)),
+    )
+}
+
+fn atan2_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    // The meta promotes to a float type, so the integer path is never taken.
+    binary_kernel(args, f64::atan2, |_, _| {
+        Err(OpError::new("atan2 computes in a floating-point type"))
+    })
+}
+
+/// Python's modulo: the result has the sign of the divisor.
+fn remainder_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(
+        args,
+        |x, y| {
+            let m = x % y;
+            if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+                m + y
+            } else {
+                m
+            }
+        },
+        |x, y| {
+            if y == 0 {
+                op_bail!("ZeroDivisionError: integer remainder by zero");
+            }
+            let m = x.wrapping_rem(y);
+            Ok(if m != 0 && ((y < 0) != (m < 0)) {
+                m + y
+            } else {
+                m
+            })
+        },
+    )
+}
+
+/// Integer power as PyTorch computes it: wrapping, and a negative exponent gives
+/// `1 / base` truncated (0 unless the base is 1 or -1).
+fn int_pow(base: i64, exp: i64) -> i64 {
+    if exp < 0 {
+        return match base {
+            1 => 1,
+            -1 if exp % 2 == 0 => 1,
+            -1 => -1,
+            _ => 0,
+        };
+    }
+    let (mut result, mut b, mut e) = (1i64, base, exp as u64);
+    while e > 0 {
+        if e & 1 == 1 {
+            result = result.wrapping_mul(b);
+        }
+        b = b.wrapping_mul(b);
+        e >>= 1;
+    }
+    result
+}
+
+fn pow_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(args, f64::powf, |x, y| Ok(int_pow(x, y)))
+}
+
+fn pow_scalar_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let out = binary_no_bool_meta(args)?;
+    if !out[0].dtype.is_float() {
+        if let Value::Int(e) = args.get(1) {
+            if e.hint() < 0 {
+                op_bail!("Integers to negative integer powers are not allowed.");
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub static MAXIMUM: OpDef = OpDef::new(
+    "aten::maximum(Tensor self, Tensor other) -> Tensor",
+    binary_meta,
+    maximum_kernel,
+);
+pub static MINIMUM: OpDef = OpDef::new(
+    "aten::minimum(Tensor self, Tensor other) -> Tensor",
+    binary_meta,
+    minimum_kernel,
+);
+pub static ATAN2: OpDef = OpDef::new(
+    "aten::atan2(Tensor self, Tensor other) -> Tensor",
+    binary_float_meta,
+    atan2_kernel,
+);
+pub static REMAINDER_TENSOR: OpDef = OpDef::new(
+    "aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor",
+    binary_no_bool_meta,
+    remainder_kernel,
+);
+pub static POW_TENSOR_TENSOR: OpDef = OpDef::new(
+    "aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor",
+    binary_no_bool_meta,
+    pow_kernel,
+);
+pub static POW_TENSOR_SCALAR: OpDef = OpDef::new(
+    "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor",
+    pow_scalar_meta,
+    pow_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
 // Unary math
 
 fn same_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
@@ -342,10 +497,178 @@ fn exp_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![unary_numeric(&args.storage(0)?, f64::exp, None)])
 }
 
+/// Same dtype as the input, which must not be bool (`abs`, `floor`, …).
+fn same_no_bool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    reject_bool(args, m.dtype)?;
+    Ok(vec![m])
+}
+
+/// The error function, to about 1e-15 relative (Rust's `f64::erf` is unstable): a
+/// series of positive terms near zero, a continued fraction for `erfc` in the tails.
+pub(crate) fn erf(x: f64) -> f64 {
+    let ax = x.abs();
+    if ax.is_nan() {
+        return f64::NAN;
+    }
+    let r = if ax >= 6.0 {
+        1.0
+    } else if ax < 2.5 {
+        // erf(x) = 2/sqrt(pi) exp(-x^2) sum_n (2x^2)^n x / (2n+1)!!
+        let x2 = ax * ax;
+        let (mut term, mut sum) = (ax, ax);
+        let mut n = 0.0;
+        while term > sum * 1e-17 {
+            n += 1.0;
+            term *= 2.0 * x2 / (2.0 * n + 1.0);
+            sum += term;
+        }
+        std::f64::consts::FRAC_2_SQRT_PI * (-x2).exp() * sum
+    } else {
+        // erfc(x) = exp(-x^2) / sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + …)))),
+        // evaluated with the modified Lentz method.
+        const TINY: f64 = 1e-300;
+        let (mut f, mut c, mut d) = (ax, ax, 0.0);
+        for n in 1..300 {
+            let a = n as f64 / 2.0;
+            d = ax + a * d;
+            d = 1.0 / if d == 0.0 { TINY } else { d };
+            c = ax + a / c;
+            if c == 0.0 {
+                c = TINY;
+            }
+            let delta = c * d;
+            f *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        1.0 - (-ax * ax).exp() / (std::f64::consts::PI.sqrt() * f)
+    };
+    r.copysign(x)
+}
+
+/// `1 / (1 + exp(-x))`.
+pub(crate) fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn abs_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &args.storage(0)?,
+        f64::abs,
+        Some(i64::wrapping_abs),
+    )])
+}
+
+fn floor_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &args.storage(0)?,
+        f64::floor,
+        Some(|x| x),
+    )])
+}
+
+fn ceil_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &args.storage(0)?,
+        f64::ceil,
+        Some(|x| x),
+    )])
+}
+
+/// Half to even, as `torch.round`.
+fn round_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &args.storage(0)?,
+        f64::round_ties_even,
+        Some(|x| x),
+    )])
+}
+
+/// -1, 0 or 1; NaN gives 0, as PyTorch's `(0 < x) - (x < 0)`.
+fn sign_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let sign = |x: f64| (0.0 < x) as i32 as f64 - (x < 0.0) as i32 as f64;
+    Ok(vec![unary_numeric(
+        &args.storage(0)?,
+        sign,
+        Some(i64::signum),
+    )])
+}
+
+/// Ops whose integer inputs promote to the default float type: one kernel each from a
+/// function of `f64`.
+macro_rules! float_unary_ops {
+    ($($name:ident = $schema:literal, $f:expr;)*) => {$(
+        pub static $name: OpDef = OpDef::new($schema, float_meta, {
+            fn kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+                Ok(vec![unary_numeric(&args.storage(0)?, $f, None)])
+            }
+            kernel
+        });
+    )*};
+}
+
 pub static NEG: OpDef = OpDef::new("aten::neg(Tensor self) -> Tensor", same_meta, neg_kernel);
 pub static SIN: OpDef = OpDef::new("aten::sin(Tensor self) -> Tensor", float_meta, sin_kernel);
 pub static COS: OpDef = OpDef::new("aten::cos(Tensor self) -> Tensor", float_meta, cos_kernel);
 pub static EXP: OpDef = OpDef::new("aten::exp(Tensor self) -> Tensor", float_meta, exp_kernel);
+pub static ABS: OpDef = OpDef::new(
+    "aten::abs(Tensor self) -> Tensor",
+    same_no_bool_meta,
+    abs_kernel,
+);
+pub static FLOOR: OpDef = OpDef::new(
+    "aten::floor(Tensor self) -> Tensor",
+    same_no_bool_meta,
+    floor_kernel,
+);
+pub static CEIL: OpDef = OpDef::new(
+    "aten::ceil(Tensor self) -> Tensor",
+    same_no_bool_meta,
+    ceil_kernel,
+);
+pub static ROUND: OpDef = OpDef::new(
+    "aten::round(Tensor self) -> Tensor",
+    same_no_bool_meta,
+    round_kernel,
+);
+pub static SIGN: OpDef = OpDef::new("aten::sign(Tensor self) -> Tensor", same_meta, sign_kernel);
+
+float_unary_ops! {
+    TAN = "aten::tan(Tensor self) -> Tensor", f64::tan;
+    TANH = "aten::tanh(Tensor self) -> Tensor", f64::tanh;
+    SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", sigmoid;
+    ERF = "aten::erf(Tensor self) -> Tensor", erf;
+    EXPM1 = "aten::expm1(Tensor self) -> Tensor", f64::exp_m1;
+    LOG = "aten::log(Tensor self) -> Tensor", f64::ln;
+    SQRT = "aten::sqrt(Tensor self) -> Tensor", f64::sqrt;
+    RSQRT = "aten::rsqrt(Tensor self) -> Tensor", |x: f64| 1.0 / x.sqrt();
+    RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", |x: f64| 1.0 / x;
+    LOG1P = "aten::log1p(Tensor self) -> Tensor", f64::ln_1p;
+}
+
+// ---------------------------------------------------------------------------------------
+// dtype conversion
+
+fn to_copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let dtype = args.opt_dtype(1)?.unwrap_or(m.dtype);
+    Ok(vec![TensorMeta::new(dtype, m.sizes)])
+}
+
+/// Float to integer truncates toward zero; anything to bool is `!= 0`.
+fn to_copy_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let s = args.storage(0)?;
+    let dtype = args.opt_dtype(1)?.unwrap_or(s.dtype());
+    Ok(vec![s.cast(dtype)])
+}
+
+pub static _TO_COPY: OpDef = OpDef::new(
+    "aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor",
+    to_copy_meta,
+    to_copy_kernel,
+);
 
 pub static OPS: &[&OpDef] = &[
     &ADD_TENSOR,
@@ -357,8 +680,30 @@ pub static OPS: &[&OpDef] = &[
     &DIV_TENSOR,
     &DIV_TENSOR_MODE,
     &DIV_,
+    &MAXIMUM,
+    &MINIMUM,
+    &ATAN2,
+    &REMAINDER_TENSOR,
+    &POW_TENSOR_TENSOR,
+    &POW_TENSOR_SCALAR,
     &NEG,
     &SIN,
     &COS,
     &EXP,
+    &ABS,
+    &FLOOR,
+    &CEIL,
+    &ROUND,
+    &SIGN,
+    &TAN,
+    &TANH,
+    &SIGMOID,
+    &ERF,
+    &EXPM1,
+    &LOG,
+    &SQRT,
+    &RSQRT,
+    &RECIPROCAL,
+    &LOG1P,
+    &_TO_COPY,
 ];

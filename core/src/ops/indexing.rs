@@ -1,5 +1,384 @@
-//! Indexing and gathering: `index_select`, `gather`, `index.Tensor`, `embedding`.
+//! Indexing: `index_select`, `gather`, `index.Tensor` (advanced indexing with
+//! `Tensor?[]`) and `embedding`. Indices are checked against the sizes before any data is
+//! read: an out-of-range index is an error, never a panic.
 
-use super::OpDef;
+use ndarray::{ArcArray, ArrayD, Axis, IxDyn};
 
-pub static OPS: &[&OpDef] = &[];
+use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
+use super::{OpArgs, OpDef, Value};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::SymInt;
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+
+fn check_index_dtype(m: &TensorMeta, op: &str) -> Result<(), OpError> {
+    if !matches!(m.dtype, DType::I64 | DType::I32) {
+        op_bail!(
+            "{op}(): Expected dtype int32/int64 for index, but got {}",
+            m.dtype
+        );
+    }
+    Ok(())
+}
+
+/// The indices of an index tensor, each checked to lie in `[-len, len)` when
+/// `allow_negative`, else `[0, len)`, and made non-negative.
+fn checked_indices(
+    s: &Storage,
+    len: usize,
+    allow_negative: bool,
+    what: &str,
+) -> Result<Vec<usize>, OpError> {
+    let n = len as i64;
+    s.to_vec::<i64>()
+        .into_iter()
+        .map(|i| {
+            let lo = if allow_negative { -n } else { 0 };
+            if i < lo || i >= n {
+                op_bail!("{what}: index {i} is out of bounds for dimension with size {len}");
+            }
+            Ok(if i < 0 { (i + n) as usize } else { i as usize })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// index_select
+
+fn index_select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let idx = args.meta(2)?;
+    check_index_dtype(&idx, "index_select")?;
+    if idx.rank() > 1 {
+        op_bail!("index_select(): Index is supposed to be a vector");
+    }
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    let mut sizes = m.sizes.clone();
+    if m.rank() == 0 {
+        // A 0-dim source takes a one-element index and stays 0-dim.
+        return Ok(vec![m]);
+    }
+    sizes[d] = idx.numel();
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn index_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    index_select_meta(args)?;
+    let s = args.storage(0)?;
+    let r = s.shape().len();
+    let d = normalize_dim(args.i64(1)?, r)?;
+    let idx = args.storage(2)?;
+    if r == 0 {
+        checked_indices(&idx, 1, false, "index_select(): index out of range in self")?;
+        return Ok(vec![s]);
+    }
+    let ids = checked_indices(
+        &idx,
+        s.shape()[d],
+        false,
+        "index_select(): index out of range in self",
+    )?;
+    Ok(vec![
+        crate::map_storage!(&s, x => x.select(Axis(d), &ids).into_shared()),
+    ])
+}
+
+pub static INDEX_SELECT: OpDef = OpDef::new(
+    "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor",
+    index_select_meta,
+    index_select_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// gather
+
+fn gather_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let idx = args.meta(2)?;
+    if idx.dtype != DType::I64 {
+        op_bail!("gather(): Expected dtype int64 for index");
+    }
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    if idx.rank().max(1) != m.rank().max(1) {
+        op_bail!("Index tensor must have the same number of dimensions as input tensor");
+    }
+    for (k, (i, s)) in idx.sizes.iter().zip(&m.sizes).enumerate() {
+        if k != d && i.hint() > s.hint() {
+            op_bail!(
+                "Size does not match at dimension {k} expected index {} to be smaller than self {} apart from dimension {d}",
+                crate::symbolic::format_sizes(&idx.sizes),
+                crate::symbolic::format_sizes(&m.sizes)
+            );
+        }
+    }
+    Ok(vec![TensorMeta::new(m.dtype, idx.sizes)])
+}
+
+fn gather_typed<T: Element>(
+    x: &ArcArray<T, IxDyn>,
+    index: &ArcArray<i64, IxDyn>,
+    d: usize,
+) -> Result<ArcArray<T, IxDyn>, OpError> {
+    if x.ndim() == 0 {
+        let v = x.iter().next().copied().unwrap_or_default();
+        for &i in index.iter() {
+            if i != 0 && i != -1 {
+                op_bail!("gather(): index {i} is out of bounds for dimension 0 with size 1");
+            }
+        }
+        return Ok(index.map(|_| v).into_shared());
+    }
+    let len = x.shape()[d] as i64;
+    let mut out = ArrayD::from_elem(IxDyn(index.shape()), T::default());
+    let mut pos = vec![0usize; x.ndim()];
+    for (at, &i) in index.indexed_iter() {
+        if i < -len || i >= len {
+            op_bail!("index {i} is out of bounds for dimension {d} with size {len}");
+        }
+        for (k, p) in pos.iter_mut().enumerate() {
+            *p = at[k];
+        }
+        pos[d] = if i < 0 {
+            (i + len) as usize
+        } else {
+            i as usize
+        };
+        out[&at] = x[pos.as_slice()];
+    }
+    Ok(out.into_shared())
+}
+
+fn gather_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    gather_meta(args)?;
+    let s = args.storage(0)?;
+    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
+    let idx = args.storage(2)?.typed::<i64>();
+    Ok(vec![
+        with_dtype!(s.dtype(), T => T::wrap(gather_typed(&s.typed::<T>(), &idx, d)?)),
+    ])
+}
+
+pub static GATHER: OpDef = OpDef::new(
+    "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
+    gather_meta,
+    gather_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// index.Tensor
+
+/// Argument `i` as `Tensor?[]` (a plain tensor list is accepted too).
+fn opt_tensor_list(args: &OpArgs, i: usize) -> Result<Vec<Option<Tensor>>, OpError> {
+    match args.get(i) {
+        Value::OptTensorList(v) => Ok(v),
+        Value::TensorList(v) => Ok(v.into_iter().map(Some).collect()),
+        Value::Tensor(t) => Ok(vec![Some(t)]),
+        _ => Err(OpError::new(
+            "argument `indices` must be a list of optional tensors",
+        )),
+    }
+}
+
+/// How `self[indices]` maps to the result: the indexed dims, the broadcast shape of the
+/// index tensors, and where that shape goes in the result.
+struct IndexPlan {
+    /// For each dim of `self`: whether an index tensor applies to it.
+    indexed: Vec<bool>,
+    broadcast: Vec<SymInt>,
+    /// The dim of the result where the broadcast dims start.
+    at: usize,
+    out: Vec<SymInt>,
+}
+
+/// The indices with bool masks replaced by their (eager) positions, one index tensor per
+/// mask dim, as PyTorch's `nonzero` expansion does. A traced mask has a data-dependent
+/// shape and is an error.
+fn expand_masks(indices: Vec<Option<Tensor>>) -> Result<Vec<Option<Tensor>>, OpError> {
+    let mut out = Vec::with_capacity(indices.len());
+    for t in indices {
+        let Some(t) = t else {
+            out.push(None);
+            continue;
+        };
+        if meta_of(&t)?.dtype != DType::Bool {
+            out.push(Some(t));
+            continue;
+        }
+        let s = t.storage_or_op_error().map_err(|_| {
+            OpError::new(
+                "indexing with a bool mask gives a data-dependent shape, which cannot be traced",
+            )
+        })?;
+        let a = s.typed::<bool>();
+        let mut coords: Vec<Vec<i64>> = vec![Vec::new(); a.ndim()];
+        for (at, &v) in a.indexed_iter() {
+            if v {
+                for (k, c) in coords.iter_mut().enumerate() {
+                    c.push(at[k] as i64);
+                }
+            }
+        }
+        for c in coords {
+            out.push(Some(Tensor::from_slice(&c)));
+        }
+    }
+    Ok(out)
+}
+
+fn index_plan(self_meta: &TensorMeta, indices: &[Option<Tensor>]) -> Result<IndexPlan, OpError> {
+    if indices.len() > self_meta.rank() {
+        op_bail!(
+            "too many indices for tensor of dimension {} (got {})",
+            self_meta.rank(),
+            indices.len()
+        );
+    }
+    let mut indexed = vec![false; self_meta.rank()];
+    let mut broadcast: Vec<SymInt> = Vec::new();
+    for (d, t) in indices.iter().enumerate() {
+        if let Some(t) = t {
+            let m = meta_of(t)?;
+            if !matches!(m.dtype, DType::I64 | DType::I32) {
+                op_bail!("tensors used as indices must be long, int, byte or bool tensors");
+            }
+            indexed[d] = true;
+            broadcast = broadcast_shapes(&broadcast, &m.sizes).map_err(|_| {
+                OpError::new("shape mismatch: indexing tensors could not be broadcast together")
+            })?;
+        }
+    }
+    let first = indexed.iter().position(|&b| b);
+    let last = indexed.iter().rposition(|&b| b);
+    let (Some(first), Some(last)) = (first, last) else {
+        // No index tensor: the result is the tensor itself.
+        return Ok(IndexPlan {
+            indexed,
+            broadcast,
+            at: 0,
+            out: self_meta.sizes.clone(),
+        });
+    };
+    let adjacent = indexed[first..=last].iter().all(|&b| b);
+    let rest: Vec<SymInt> = self_meta
+        .sizes
+        .iter()
+        .zip(&indexed)
+        .filter(|(_, &b)| !b)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let at = if adjacent { first } else { 0 };
+    let mut out = rest[..at].to_vec();
+    out.extend(broadcast.iter().cloned());
+    out.extend_from_slice(&rest[at..]);
+    Ok(IndexPlan {
+        indexed,
+        broadcast,
+        at,
+        out,
+    })
+}
+
+fn index_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let indices = expand_masks(opt_tensor_list(args, 1)?)?;
+    let plan = index_plan(&m, &indices)?;
+    Ok(vec![TensorMeta::new(m.dtype, plan.out)])
+}
+
+fn index_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let s = args.storage(0)?;
+    let m = TensorMeta::from_shape(s.dtype(), s.shape());
+    let indices = expand_masks(opt_tensor_list(args, 1)?)?;
+    let plan = index_plan(&m, &indices)?;
+    if !plan.indexed.iter().any(|&b| b) {
+        return Ok(vec![s]);
+    }
+    let shape = s.shape().to_vec();
+    let bshape = concrete(&plan.broadcast);
+    let nb: usize = bshape.iter().product();
+    // Broadcast every index tensor and check it against its dim.
+    let mut cols: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (d, t) in indices.iter().enumerate() {
+        if let Some(t) = t {
+            let st = t.storage_or_op_error()?.typed::<i64>();
+            let b = st.broadcast(IxDyn(&bshape)).ok_or_else(|| {
+                OpError::new("shape mismatch: indexing tensors could not be broadcast together")
+            })?;
+            let b = Storage::I64(b.to_owned().into_shared());
+            let ids = checked_indices(&b, shape[d], true, &format!("index: dim {d}"))?;
+            cols.push((d, ids));
+        }
+    }
+    // Move the indexed dims first: then each broadcast position selects one sub-block.
+    let mut perm: Vec<usize> = cols.iter().map(|(d, _)| *d).collect();
+    perm.extend((0..shape.len()).filter(|d| !plan.indexed[*d]));
+    let rest: Vec<usize> = perm[cols.len()..].iter().map(|&d| shape[d]).collect();
+    let rest_n: usize = rest.iter().product();
+    let out = with_dtype!(s.dtype(), T => {
+        let x = s.typed::<T>();
+        let xp = x.view().permuted_axes(IxDyn(&perm));
+        let mut data: Vec<T> = Vec::with_capacity(nb * rest_n);
+        let mut view;
+        for b in 0..nb {
+            view = xp.view();
+            for (_, ids) in &cols {
+                view = view.index_axis_move(Axis(0), ids[b]);
+            }
+            data.extend(view.iter().copied());
+        }
+        let mut full_shape = bshape.clone();
+        full_shape.extend_from_slice(&rest);
+        let arr = ArrayD::from_shape_vec(IxDyn(&full_shape), data)
+            .map_err(|e| OpError(e.to_string()))?;
+        // Put the broadcast dims where they belong.
+        let nbd = bshape.len();
+        let mut order: Vec<usize> = (nbd..nbd + plan.at).collect();
+        order.extend(0..nbd);
+        order.extend(nbd + plan.at..full_shape.len());
+        T::wrap(arr.permuted_axes(IxDyn(&order)).into_shared())
+    });
+    Ok(vec![out])
+}
+
+pub static INDEX_TENSOR: OpDef = OpDef::new(
+    "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
+    index_meta,
+    index_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// embedding
+
+fn embedding_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let w = args.meta(0)?;
+    let idx = args.meta(1)?;
+    if w.rank() != 2 {
+        op_bail!("'weight' must be 2-D");
+    }
+    check_index_dtype(&idx, "embedding")?;
+    let mut sizes = idx.sizes.clone();
+    sizes.push(w.sizes[1].clone());
+    Ok(vec![TensorMeta::new(w.dtype, sizes)])
+}
+
+fn embedding_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let out = embedding_meta(args)?;
+    let w = args.storage(0)?;
+    let ids = checked_indices(
+        &args.storage(1)?,
+        w.shape()[0],
+        false,
+        "embedding: index out of range in self",
+    )?;
+    let shape = concrete(&out[0].sizes);
+    let rows = crate::map_storage!(&w, x => x.select(Axis(0), &ids).into_shared());
+    Ok(vec![super::shape::reshape_storage(&rows, &shape)?])
+}
+
+pub static EMBEDDING: OpDef = OpDef::new(
+    "aten::embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, bool sparse=False) -> Tensor",
+    embedding_meta,
+    embedding_kernel,
+);
+
+pub static OPS: &[&OpDef] = &[&INDEX_SELECT, &GATHER, &INDEX_TENSOR, &EMBEDDING];

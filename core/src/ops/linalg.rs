@@ -1,4 +1,4 @@
-//! Matrix products: `mm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
+//! Matrix products: `mm`, `bmm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
 //! Floating-point products go through matrixmultiply directly on the strided data.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
@@ -251,6 +251,43 @@ fn mm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     )?])
 }
 
+fn bmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (args.meta(0)?, args.meta(1)?);
+    if a.rank() != 3 || b.rank() != 3 {
+        return Err(OpError(format!(
+            "batch1 must be a 3D tensor and batch2 must be a 3D tensor, got {}-D and {}-D",
+            a.rank(),
+            b.rank()
+        )));
+    }
+    let dtype = same_dtype(&a, &b, "bmm")?;
+    if !(a.sizes[0].same_as(&b.sizes[0]) || a.sizes[0].sym_eq(&b.sizes[0])) {
+        return Err(OpError(format!(
+            "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
+            a.sizes[0], a.sizes[2], b.sizes[0], b.sizes[1]
+        )));
+    }
+    check_inner(&a.sizes[2], &b.sizes[1], &a, &b)?;
+    Ok(vec![TensorMeta::new(
+        dtype,
+        vec![a.sizes[0].clone(), a.sizes[1].clone(), b.sizes[2].clone()],
+    )])
+}
+
+fn bmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let out = bmm_meta(args)?;
+    let batch = [out[0].sizes[0].hint().max(0) as usize];
+    Ok(vec![batched_any(
+        out[0].dtype,
+        &args.storage(0)?,
+        &args.storage(1)?,
+        &batch,
+        None,
+        1.0,
+        0.0,
+    )?])
+}
+
 fn addmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     let bias = args.meta(0)?;
     let args12 = [args.get(1), args.get(2)];
@@ -287,6 +324,11 @@ pub static MM: OpDef = OpDef::new(
     "aten::mm(Tensor self, Tensor mat2) -> Tensor",
     mm_meta,
     mm_kernel,
+);
+pub static BMM: OpDef = OpDef::new(
+    "aten::bmm(Tensor self, Tensor mat2) -> Tensor",
+    bmm_meta,
+    bmm_kernel,
 );
 pub static ADDMM: OpDef = OpDef::new(
     "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor",
@@ -461,7 +503,7 @@ pub static LINEAR: OpDef = OpDef::new(
 .with_decomposition(linear_decomposition)
 .composite_implicit();
 
-pub static OPS: &[&OpDef] = &[&MM, &ADDMM, &MATMUL, &LINEAR];
+pub static OPS: &[&OpDef] = &[&MM, &BMM, &ADDMM, &MATMUL, &LINEAR];
 
 /// Argument helper for callers building `linear` calls.
 pub(crate) fn linear_args(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Vec<Value> {

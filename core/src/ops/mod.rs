@@ -10,9 +10,11 @@ pub mod attention;
 pub mod comparison;
 pub mod constructors;
 pub mod conv;
+pub mod custom;
 pub mod elementwise;
 pub mod indexing;
 pub mod linalg;
+pub mod mutation;
 pub mod normalization;
 pub mod pooling;
 pub mod reduction;
@@ -20,6 +22,7 @@ pub mod schema;
 pub mod shape;
 mod util;
 
+pub use custom::{custom_op, CustomOpBuilder};
 pub use schema::{Schema, SchemaArg};
 pub use util::{broadcast_shapes, normalize_dim};
 
@@ -115,6 +118,9 @@ pub struct OpDef {
     /// CompositeImplicitAutograd ops (`linear` → `t` + `addmm`); the op stays registered
     /// for graphs that contain it and for eager calls.
     pub decompose_when_tracing: bool,
+    /// For custom ops written with tensor methods: the eager implementation, run by
+    /// `kernel` (see `custom::CustomOpBuilder`).
+    pub implementation: Option<DecompFn>,
     parsed: OnceLock<Result<Schema, String>>,
 }
 
@@ -127,6 +133,7 @@ impl OpDef {
             decomposition: None,
             functional: None,
             decompose_when_tracing: false,
+            implementation: None,
             parsed: OnceLock::new(),
         }
     }
@@ -363,6 +370,7 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(pooling::OPS);
     all.extend_from_slice(normalization::OPS);
     all.extend_from_slice(attention::OPS);
+    all.extend_from_slice(mutation::OPS);
     all
 }
 

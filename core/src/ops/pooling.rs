@@ -1,5 +1,454 @@
-//! Pooling: `max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, nearest upsampling.
+//! Pooling and resampling: `max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`,
+//! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
+//! kernel works plane by plane on row-major data, accumulating sums in f64.
 
-use super::OpDef;
+use super::util::{concrete, expand_param, opt_float_list, with_float_dtype};
+use super::{OpArgs, OpDef};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::{format_sizes, CmpOp, SymInt};
+use crate::tensor::{Element, Storage, TensorMeta};
 
-pub static OPS: &[&OpDef] = &[];
+/// The leading sizes (batch and channels, as given) and the spatial sizes of a 3-D or
+/// 4-D pooling input.
+fn split_input(m: &TensorMeta, op: &str) -> Result<(Vec<SymInt>, [SymInt; 2]), OpError> {
+    if m.rank() != 3 && m.rank() != 4 {
+        op_bail!(
+            "{op}: Expected 3D or 4D (batch mode) tensor for input, but got: {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    let r = m.rank();
+    Ok((
+        m.sizes[..r - 2].to_vec(),
+        [m.sizes[r - 2].clone(), m.sizes[r - 1].clone()],
+    ))
+}
+
+/// Pooling output size along one dim, as PyTorch's `pooling_output_shape`.
+fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt {
+    let span = SymInt::Int(2 * p - d * (k - 1) - 1 + if ceil { s - 1 } else { 0 });
+    let mut out = input.add(&span).floor_div(s).add(&SymInt::Int(1));
+    // With ceil_mode the last window must start inside the input or left padding.
+    let last_start = out.sub(&SymInt::Int(1)).mul(&SymInt::Int(s));
+    if ceil && last_start.compare(CmpOp::Ge, &input.add(&SymInt::Int(p))) {
+        out = out.sub(&SymInt::Int(1));
+    }
+    out
+}
+
+/// Window parameters of a 2-D pooling call.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+}
+
+fn window(
+    args: &OpArgs,
+    op: &str,
+    dilation_arg: Option<usize>,
+    ceil_arg: usize,
+) -> Result<(Window, bool), OpError> {
+    let k = expand_param(&args.int_list(1)?, 2, "kernel_size")?;
+    let stride = args.int_list(2)?;
+    let s = if stride.is_empty() {
+        k.clone()
+    } else {
+        expand_param(&stride, 2, "stride")?
+    };
+    let p = expand_param(&args.int_list(3)?, 2, "padding")?;
+    let d = match dilation_arg {
+        Some(i) => expand_param(&args.int_list(i)?, 2, "dilation")?,
+        None => vec![1, 1],
+    };
+    if k.iter().any(|&v| v <= 0) {
+        op_bail!("{op}: kernel_size must be greater than zero, but got {k:?}");
+    }
+    if s.iter().any(|&v| v <= 0) {
+        op_bail!("{op}: stride must be greater than zero, but got {s:?}");
+    }
+    if d.iter().any(|&v| v <= 0) {
+        op_bail!("{op}: dilation must be greater than zero, but got {d:?}");
+    }
+    // Padding is at most half the effective (dilated) kernel.
+    let half = |i: usize| ((k[i] - 1) * d[i] + 1) / 2;
+    if (0..2).any(|i| p[i] < 0 || p[i] > half(i)) {
+        op_bail!(
+            "{op}: pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation={}",
+            p[0],
+            k[0],
+            d[0]
+        );
+    }
+    let two = |v: &[i64]| [v[0] as usize, v[1] as usize];
+    Ok((
+        Window {
+            k: two(&k),
+            s: two(&s),
+            p: two(&p),
+            d: two(&d),
+        },
+        args.bool(ceil_arg)?,
+    ))
+}
+
+fn pool_meta(
+    args: &OpArgs,
+    op: &str,
+    dilation_arg: Option<usize>,
+    ceil_arg: usize,
+) -> Result<(TensorMeta, Window), OpError> {
+    let m = args.meta(0)?;
+    if !m.dtype.is_float() {
+        op_bail!("\"{op}\" not implemented for '{}'", m.dtype);
+    }
+    let (mut sizes, [h, w]) = split_input(&m, op)?;
+    let (win, ceil) = window(args, op, dilation_arg, ceil_arg)?;
+    let oh = pooled(
+        &h,
+        win.k[0] as i64,
+        win.s[0] as i64,
+        win.p[0] as i64,
+        win.d[0] as i64,
+        ceil,
+    );
+    let ow = pooled(
+        &w,
+        win.k[1] as i64,
+        win.s[1] as i64,
+        win.p[1] as i64,
+        win.d[1] as i64,
+        ceil,
+    );
+    if oh.hint() <= 0 || ow.hint() <= 0 {
+        op_bail!(
+            "Given input size: ({}x{}x{}). Calculated output size: ({}x{}x{}). Output size is too small",
+            sizes[sizes.len() - 1],
+            h,
+            w,
+            sizes[sizes.len() - 1],
+            oh,
+            ow
+        );
+    }
+    sizes.extend([oh, ow]);
+    Ok((TensorMeta::new(m.dtype, sizes), win))
+}
+
+/// A per-plane computation: `(input, h, w, output, oh, ow)`.
+type PlaneFn<'a> = dyn Fn(&[f64], usize, usize, &mut [f64], usize, usize) + 'a;
+
+/// Runs `f(plane_in, plane_out)` over every `[h, w]` → `[oh, ow]` plane, on row-major
+/// copies, in the float type of the tensor.
+fn per_plane(x: &Storage, out_shape: &[usize], op: &str, f: &PlaneFn) -> Result<Storage, OpError> {
+    let r = x.shape().len();
+    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let (oh, ow) = (out_shape[r - 2], out_shape[r - 1]);
+    let planes: usize = x.shape()[..r - 2].iter().product();
+    Ok(with_float_dtype!(x.dtype(), op, T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src: Vec<f64> = a.iter().map(|v| v.to_f64()).collect();
+        let mut out = vec![0.0f64; planes * oh * ow];
+        let mut buf = vec![0.0f64; oh * ow];
+        for p in 0..planes {
+            f(&src[p * h * w..(p + 1) * h * w], h, w, &mut buf, oh, ow);
+            out[p * oh * ow..(p + 1) * oh * ow].copy_from_slice(&buf);
+        }
+        let data: Vec<T> = out.into_iter().map(T::from_f64).collect();
+        Storage::from_vec(out_shape, data).ok_or_else(|| OpError(format!("{op}: output shape")))?
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// max_pool2d
+
+fn max_pool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![pool_meta(args, "max_pool2d", Some(4), 5)?.0])
+}
+
+fn max_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (m, win) = pool_meta(args, "max_pool2d", Some(4), 5)?;
+    let shape = concrete(&m.sizes);
+    let f = move |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best = f64::NEG_INFINITY;
+                for ki in 0..win.k[0] {
+                    let iy = (oy * win.s[0] + ki * win.d[0]) as i64 - win.p[0] as i64;
+                    if iy < 0 || iy >= h as i64 {
+                        continue;
+                    }
+                    for kj in 0..win.k[1] {
+                        let ix = (ox * win.s[1] + kj * win.d[1]) as i64 - win.p[1] as i64;
+                        if ix < 0 || ix >= w as i64 {
+                            continue;
+                        }
+                        let v = x[iy as usize * w + ix as usize];
+                        // NaN propagates, as in PyTorch.
+                        if v > best || v.is_nan() {
+                            best = v;
+                            if v.is_nan() {
+                                break;
+                            }
+                        }
+                    }
+                    if best.is_nan() {
+                        break;
+                    }
+                }
+                out[oy * ow + ox] = best;
+            }
+        }
+    };
+    Ok(vec![per_plane(
+        &args.storage(0)?,
+        &shape,
+        "max_pool2d",
+        &f,
+    )?])
+}
+
+pub static MAX_POOL2D: OpDef = OpDef::new(
+    "aten::max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor",
+    max_pool_meta,
+    max_pool_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// avg_pool2d
+
+fn avg_pool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let out = pool_meta(args, "avg_pool2d", None, 4)?.0;
+    if let Some(d) = args.opt_int(6)? {
+        if d.hint() == 0 {
+            op_bail!("divisor must be not zero");
+        }
+    }
+    Ok(vec![out])
+}
+
+fn avg_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (m, win) = pool_meta(args, "avg_pool2d", None, 4)?;
+    let shape = concrete(&m.sizes);
+    let count_include_pad = args.bool(5)?;
+    let divisor = args.opt_int(6)?.map(|d| d.hint());
+    if divisor == Some(0) {
+        op_bail!("divisor must be not zero");
+    }
+    let f = move |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
+        let (ph, pw) = (win.p[0] as i64, win.p[1] as i64);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                // The window, clipped to the padded input, then to the input.
+                let y0 = (oy * win.s[0]) as i64 - ph;
+                let x0 = (ox * win.s[1]) as i64 - pw;
+                let y1 = (y0 + win.k[0] as i64).min(h as i64 + ph);
+                let x1 = (x0 + win.k[1] as i64).min(w as i64 + pw);
+                let pool = (y1 - y0) * (x1 - x0);
+                let (y0, x0) = (y0.max(0), x0.max(0));
+                let (y1, x1) = (y1.min(h as i64), x1.min(w as i64));
+                let mut sum = 0.0;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        sum += x[iy as usize * w + ix as usize];
+                    }
+                }
+                let div = match divisor {
+                    Some(d) => d,
+                    None if count_include_pad => pool,
+                    None => (y1 - y0) * (x1 - x0),
+                };
+                out[oy * ow + ox] = sum / div as f64;
+            }
+        }
+    };
+    Ok(vec![per_plane(
+        &args.storage(0)?,
+        &shape,
+        "avg_pool2d",
+        &f,
+    )?])
+}
+
+pub static AVG_POOL2D: OpDef = OpDef::new(
+    "aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor",
+    avg_pool_meta,
+    avg_pool_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// adaptive_avg_pool2d
+
+fn adaptive_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    if !m.dtype.is_float() {
+        op_bail!("\"adaptive_avg_pool2d\" not implemented for '{}'", m.dtype);
+    }
+    let (mut sizes, _) = split_input(&m, "adaptive_avg_pool2d")?;
+    let out = args.int_list(1)?;
+    if out.len() != 2 {
+        op_bail!("adaptive_avg_pool2d: output_size must be 2");
+    }
+    if out.iter().any(|s| s.hint() < 0) {
+        op_bail!(
+            "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but received {}",
+            format_sizes(&out)
+        );
+    }
+    sizes.extend(out);
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn adaptive_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let shape = concrete(&adaptive_meta(args)?[0].sizes);
+    let f = |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
+        for oy in 0..oh {
+            let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
+            for ox in 0..ow {
+                let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
+                let mut sum = 0.0;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        sum += x[iy * w + ix];
+                    }
+                }
+                out[oy * ow + ox] = sum / ((y1 - y0) * (x1 - x0)) as f64;
+            }
+        }
+    };
+    Ok(vec![per_plane(
+        &args.storage(0)?,
+        &shape,
+        "adaptive_avg_pool2d",
+        &f,
+    )?])
+}
+
+pub static ADAPTIVE_AVG_POOL2D: OpDef = OpDef::new(
+    "aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
+    adaptive_meta,
+    adaptive_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// upsample_nearest2d.vec
+
+/// The output sizes and the scales (`None` when the sizes were given) of an upsample.
+fn upsample_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
+    let m = args.meta(0)?;
+    if m.rank() != 4 {
+        op_bail!(
+            "upsample_nearest2d: Expected a 4D input tensor, but got {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    let output_size = args.opt_int_list(1)?;
+    let scales = opt_float_list(args, 2)?;
+    let (out, scales) = match (output_size, scales) {
+        (Some(o), None) => {
+            if o.len() != 2 {
+                op_bail!(
+                    "upsample_nearest2d: output_size must have 2 elements, got {}",
+                    o.len()
+                );
+            }
+            ([o[0].clone(), o[1].clone()], [None, None])
+        }
+        (None, Some(s)) => {
+            if s.len() != 2 {
+                op_bail!(
+                    "upsample_nearest2d: scale_factors must have 2 elements, got {}",
+                    s.len()
+                );
+            }
+            let size = |input: &SymInt, f: f64| -> SymInt {
+                if f.fract() == 0.0 && f >= 0.0 {
+                    input.mul(&SymInt::Int(f as i64))
+                } else {
+                    SymInt::Int((input.guard_int() as f64 * f).floor() as i64)
+                }
+            };
+            (
+                [size(&m.sizes[2], s[0]), size(&m.sizes[3], s[1])],
+                [Some(s[0]), Some(s[1])],
+            )
+        }
+        (Some(_), Some(_)) => {
+            op_bail!("Must specify exactly one of output_size and scale_factors")
+        }
+        (None, None) => op_bail!("Must specify exactly one of output_size and scale_factors"),
+    };
+    if out.iter().chain(&m.sizes[2..]).any(|s| s.hint() <= 0) {
+        op_bail!(
+            "Input and output sizes should be greater than 0, but got input (H: {}, W: {}) output (H: {}, W: {})",
+            m.sizes[2],
+            m.sizes[3],
+            out[0],
+            out[1]
+        );
+    }
+    let mut sizes = m.sizes[..2].to_vec();
+    sizes.extend(out);
+    Ok((TensorMeta::new(m.dtype, sizes), scales))
+}
+
+fn upsample_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![upsample_plan(args)?.0])
+}
+
+/// PyTorch's `nearest_idx`: the source index of output index `o`, computed in f32.
+fn nearest_idx(o: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
+    if output == input {
+        o
+    } else if output == 2 * input {
+        o >> 1
+    } else {
+        let s = match scale {
+            Some(s) if s > 0.0 => (1.0 / s) as f32,
+            _ => input as f32 / output as f32,
+        };
+        ((o as f32 * s).floor() as usize).min(input - 1)
+    }
+}
+
+fn upsample_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (m, scales) = upsample_plan(args)?;
+    let shape = concrete(&m.sizes);
+    let s = args.storage(0)?;
+    let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
+    let rows: Vec<usize> = (0..oh).map(|o| nearest_idx(o, h, oh, scales[0])).collect();
+    let cols: Vec<usize> = (0..ow).map(|o| nearest_idx(o, w, ow, scales[1])).collect();
+    let out = crate::map_storage!(&s, a => {
+        let a = a.as_standard_layout();
+        let src = a.as_slice().unwrap_or(&[]);
+        let planes = shape[0] * shape[1];
+        let mut data = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            for &y in &rows {
+                data.extend(cols.iter().map(|&x| plane[y * w + x]));
+            }
+        }
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data)
+            .map_err(|e| OpError(e.to_string()))?
+            .into_shared()
+    });
+    Ok(vec![out])
+}
+
+pub static UPSAMPLE_NEAREST2D_VEC: OpDef = OpDef::new(
+    "aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor",
+    upsample_meta,
+    upsample_kernel,
+);
+
+pub static OPS: &[&OpDef] = &[
+    &MAX_POOL2D,
+    &AVG_POOL2D,
+    &ADAPTIVE_AVG_POOL2D,
+    &UPSAMPLE_NEAREST2D_VEC,
+];

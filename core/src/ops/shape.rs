@@ -1,13 +1,15 @@
 //! Shape and view ops: `t`, `transpose`, `permute`, `view`, `reshape`, `unsqueeze`,
-//! `slice`, `clone`. Views share the eager data (strided ndarray views) instead of copying.
+//! `slice`, `clone`, `expand`, `squeeze`, `flatten`, `select`, `narrow`, `repeat`,
+//! `flip`, `roll`, `tril`/`triu`, `cat`, `stack`, `split`, `chunk`, `constant_pad_nd`.
+//! Views share the eager data (strided ndarray views) instead of copying.
 
-use ndarray::{Axis, IxDyn, Slice};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
-use super::util::{normalize_dim, normalize_dims};
+use super::util::{concrete, meta_of, normalize_dim, normalize_dims, sizes_match, with_dtype};
 use super::{OpArgs, OpDef};
 use crate::error::OpError;
-use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Storage, TensorMeta};
+use crate::symbolic::{format_sizes, CmpOp, SymInt};
+use crate::tensor::{result_type, DType, Element, PromotionOperand, Storage, TensorMeta};
 use crate::{map_storage, op_bail};
 
 /// Swaps two axes without copying.
@@ -99,12 +101,39 @@ fn permute_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-pub static T: OpDef = OpDef::new("aten::t(Tensor(a) self) -> Tensor(a)", t_meta, t_kernel);
+/// `t` and `transpose` are `permute`s in the Core ATen opset.
+fn transpose_as_permute(
+    args: &OpArgs,
+    a: i64,
+    b: i64,
+) -> Result<Vec<crate::tensor::Tensor>, OpError> {
+    let x = args.tensor(0)?;
+    let rank = x.dim();
+    if rank < 2 {
+        return Ok(vec![x.copy()]);
+    }
+    let (a, b) = (normalize_dim(a, rank)?, normalize_dim(b, rank)?);
+    let mut perm: Vec<i64> = (0..rank as i64).collect();
+    perm.swap(a, b);
+    Ok(vec![x.permute(&perm)])
+}
+
+fn t_decomposition(args: &OpArgs) -> Result<Vec<crate::tensor::Tensor>, OpError> {
+    transpose_as_permute(args, 0, 1)
+}
+
+fn transpose_decomposition(args: &OpArgs) -> Result<Vec<crate::tensor::Tensor>, OpError> {
+    transpose_as_permute(args, args.i64(1)?, args.i64(2)?)
+}
+
+pub static T: OpDef = OpDef::new("aten::t(Tensor(a) self) -> Tensor(a)", t_meta, t_kernel)
+    .with_decomposition(t_decomposition);
 pub static TRANSPOSE: OpDef = OpDef::new(
     "aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
     transpose_meta,
     transpose_kernel,
-);
+)
+.with_decomposition(transpose_decomposition);
 pub static PERMUTE: OpDef = OpDef::new(
     "aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)",
     permute_meta,
@@ -140,7 +169,18 @@ fn infer_shape(m: &TensorMeta, requested: &[SymInt]) -> Result<Vec<SymInt>, OpEr
     };
     match infer {
         Some(i) => {
-            let inferred = numel.div_exact(&known).ok_or_else(invalid)?;
+            // Where the sizes do not divide symbolically, specialise (with guards), as
+            // PyTorch does when it cannot prove the division exact.
+            let inferred = match numel.div_exact(&known) {
+                Some(v) => v,
+                None => {
+                    let (n, k) = (numel.guard_int(), known.guard_int());
+                    if k == 0 || n % k != 0 {
+                        return Err(invalid());
+                    }
+                    SymInt::Int(n / k)
+                }
+            };
             out[i] = inferred;
         }
         None => {
@@ -300,6 +340,856 @@ pub static CLONE: OpDef = OpDef::new(
     clone_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// expand
+
+fn expand_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let size = args.int_list(1)?;
+    if size.len() < m.rank() {
+        op_bail!(
+            "expand({}{}, size={}): the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({})",
+            m.dtype,
+            format_sizes(&m.sizes),
+            format_sizes(&size),
+            size.len(),
+            m.rank()
+        );
+    }
+    let lead = size.len() - m.rank();
+    let mut out = Vec::with_capacity(size.len());
+    for (i, s) in size.iter().enumerate() {
+        if i < lead {
+            if s.hint() < 0 {
+                op_bail!(
+                    "The expanded size of the tensor ({s}) isn't allowed in a leading, non-existing dimension {i}"
+                );
+            }
+            out.push(s.clone());
+            continue;
+        }
+        let cur = &m.sizes[i - lead];
+        let size = if s.as_int() == Some(-1) || cur.same_as(s) {
+            cur.clone()
+        } else if s.hint() < 0 {
+            op_bail!("The expanded size of the tensor ({s}) is invalid at dimension {i}");
+        } else if cur.as_int() == Some(1) || (cur.hint() == 1 && cur.sym_eq(&SymInt::Int(1))) {
+            s.clone()
+        } else if cur.sym_eq(s) {
+            cur.clone()
+        } else {
+            op_bail!(
+                "The expanded size of the tensor ({s}) must match the existing size ({cur}) at non-singleton dimension {i}.  Target sizes: {}.  Tensor sizes: {}",
+                format_sizes(&size),
+                format_sizes(&m.sizes)
+            );
+        };
+        out.push(size);
+    }
+    Ok(vec![TensorMeta::new(m.dtype, out)])
+}
+
+fn expand_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let shape = concrete(&expand_meta(args)?[0].sizes);
+    let s = args.storage(0)?;
+    if s.shape() == shape.as_slice() {
+        return Ok(vec![s]);
+    }
+    // ndarray has no owned broadcast (zero strides), so the expansion is materialised.
+    Ok(vec![map_storage!(&s, x => x
+        .broadcast(IxDyn(&shape))
+        .ok_or_else(|| OpError(format!("cannot expand {:?} to {:?}", x.shape(), shape)))?
+        .to_owned()
+        .into_shared())])
+}
+
+pub static EXPAND: OpDef = OpDef::new(
+    "aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)",
+    expand_meta,
+    expand_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// squeeze.dim
+
+/// Whether a size is 1; a symbolic size is taken as not 1 (size-oblivious) unless its
+/// example is 1, in which case the equality is guarded.
+fn is_one(s: &SymInt) -> bool {
+    match s.as_int() {
+        Some(v) => v == 1,
+        None => s.hint() == 1 && s.sym_eq(&SymInt::Int(1)),
+    }
+}
+
+fn squeeze_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = args.meta(0)?;
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    if m.rank() > 0 && is_one(&m.sizes[d]) {
+        m.sizes.remove(d);
+    }
+    Ok(vec![m])
+}
+
+fn squeeze_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let s = args.storage(0)?;
+    let r = s.shape().len();
+    let d = normalize_dim(args.i64(1)?, r)?;
+    if r == 0 || s.shape()[d] != 1 {
+        return Ok(vec![s]);
+    }
+    Ok(vec![
+        map_storage!(&s, x => x.clone().index_axis_move(Axis(d), 0)),
+    ])
+}
+
+pub static SQUEEZE_DIM: OpDef = OpDef::new(
+    "aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)",
+    squeeze_meta,
+    squeeze_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// flatten.using_ints
+
+fn flatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    if m.rank() == 0 {
+        return Ok(vec![TensorMeta::new(m.dtype, vec![SymInt::Int(1)])]);
+    }
+    let start = normalize_dim(args.i64(1)?, m.rank())?;
+    let end = normalize_dim(args.i64(2)?, m.rank())?;
+    if start > end {
+        op_bail!("flatten() has invalid args: start_dim cannot come after end_dim");
+    }
+    let merged = m.sizes[start..=end]
+        .iter()
+        .fold(SymInt::Int(1), |acc, s| acc.mul(s));
+    let mut sizes = m.sizes[..start].to_vec();
+    sizes.push(merged);
+    sizes.extend_from_slice(&m.sizes[end + 1..]);
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn flatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let shape = concrete(&flatten_meta(args)?[0].sizes);
+    Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
+}
+
+pub static FLATTEN: OpDef = OpDef::new(
+    "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
+    flatten_meta,
+    flatten_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// select.int / narrow
+
+/// Checks `index` against a dim of size `len` and returns it made non-negative. Only
+/// the bound that can fail is compared (and guarded, when symbolic).
+fn check_index(len: &SymInt, index: &SymInt, dim: usize, what: &str) -> Result<SymInt, OpError> {
+    let fits = if index.hint() >= 0 {
+        index.compare(CmpOp::Lt, len)
+    } else {
+        index.add(len).compare(CmpOp::Ge, &SymInt::Int(0))
+    };
+    if !fits {
+        op_bail!(
+            "{what}(): index {index} out of range for tensor of size {len} at dimension {dim}"
+        );
+    }
+    Ok(if index.hint() < 0 {
+        index.add(len)
+    } else {
+        index.clone()
+    })
+}
+
+fn select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = args.meta(0)?;
+    if m.rank() == 0 {
+        op_bail!("select() cannot be applied to a 0-dim tensor.");
+    }
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    check_index(&m.sizes[d], &args.int(2)?, d, "select")?;
+    m.sizes.remove(d);
+    Ok(vec![m])
+}
+
+fn select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    select_meta(args)?;
+    let s = args.storage(0)?;
+    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
+    let len = SymInt::Int(s.shape()[d] as i64);
+    let i = check_index(&len, &args.int(2)?, d, "select")?.hint() as usize;
+    Ok(vec![
+        map_storage!(&s, x => x.clone().index_axis_move(Axis(d), i)),
+    ])
+}
+
+pub static SELECT_INT: OpDef = OpDef::new(
+    "aten::select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)",
+    select_meta,
+    select_kernel,
+);
+
+/// The non-negative start of `narrow` along a dim of size `len`.
+fn narrow_bounds(len: &SymInt, start: &SymInt, length: &SymInt) -> Result<SymInt, OpError> {
+    let start = if start.hint() < 0 {
+        let wrapped = start.add(len);
+        if wrapped.compare(CmpOp::Lt, &SymInt::Int(0)) {
+            op_bail!(
+                "start out of range (expected to be in range of [-{len}, {len}], but got {start})"
+            );
+        }
+        wrapped
+    } else {
+        start.clone()
+    };
+    if length.hint() < 0 {
+        op_bail!("narrow(): length must be non-negative.");
+    }
+    // `start + length <= len` also bounds `start` itself.
+    if start.add(length).compare(CmpOp::Gt, len) {
+        op_bail!("start ({start}) + length ({length}) exceeds dimension size ({len}).");
+    }
+    Ok(start)
+}
+
+fn narrow_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = args.meta(0)?;
+    if m.rank() == 0 {
+        op_bail!("narrow() cannot be applied to a 0-dim tensor.");
+    }
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    let length = args.int(3)?;
+    narrow_bounds(&m.sizes[d], &args.int(2)?, &length)?;
+    m.sizes[d] = length;
+    Ok(vec![m])
+}
+
+fn narrow_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    narrow_meta(args)?;
+    let s = args.storage(0)?;
+    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
+    let len = SymInt::Int(s.shape()[d] as i64);
+    let length = args.i64(3)?;
+    let start = narrow_bounds(&len, &args.int(2)?, &SymInt::Int(length))?.hint();
+    Ok(vec![slice_along(&s, d, start as usize, length as usize)])
+}
+
+/// `s[start:start + len]` along `d`, sharing the data.
+fn slice_along(s: &Storage, d: usize, start: usize, len: usize) -> Storage {
+    let slice = Slice::from(start..start + len);
+    map_storage!(s, x => {
+        let mut v = x.clone();
+        v.slice_axis_inplace(Axis(d), slice);
+        v
+    })
+}
+
+pub static NARROW: OpDef = OpDef::new(
+    "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)",
+    narrow_meta,
+    narrow_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// repeat
+
+fn repeat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let reps = args.int_list(1)?;
+    if reps.len() < m.rank() {
+        op_bail!(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
+        );
+    }
+    if let Some(r) = reps.iter().find(|r| r.hint() < 0) {
+        op_bail!(
+            "Trying to create tensor with negative dimension {r}: {}",
+            format_sizes(&reps)
+        );
+    }
+    let lead = reps.len() - m.rank();
+    let sizes = reps
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i < lead {
+                r.clone()
+            } else {
+                m.sizes[i - lead].mul(r)
+            }
+        })
+        .collect();
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn repeat_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let out = concrete(&repeat_meta(args)?[0].sizes);
+    let s = args.storage(0)?;
+    let reps: Vec<usize> = args
+        .int_list(1)?
+        .iter()
+        .map(|r| r.hint() as usize)
+        .collect();
+    let lead = reps.len() - s.shape().len();
+    // View the input as [1, d0, 1, d1, …], broadcast to [r0, d0, r1, d1, …], then merge.
+    let mut src = Vec::with_capacity(2 * reps.len());
+    let mut dst = Vec::with_capacity(2 * reps.len());
+    for (i, &r) in reps.iter().enumerate() {
+        let d = if i < lead { 1 } else { s.shape()[i - lead] };
+        src.extend([1, d]);
+        dst.extend([r, d]);
+    }
+    let lifted = reshape_storage(&s, &src)?;
+    let tiled = map_storage!(&lifted, x => x
+        .broadcast(IxDyn(&dst))
+        .ok_or_else(|| OpError::new("repeat: cannot broadcast"))?
+        .to_owned()
+        .into_shared());
+    Ok(vec![reshape_storage(&tiled, &out)?])
+}
+
+pub static REPEAT: OpDef = OpDef::new(
+    "aten::repeat(Tensor self, SymInt[] repeats) -> Tensor",
+    repeat_meta,
+    repeat_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// flip / roll
+
+fn flip_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let dims: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+    normalize_dims(&dims, m.rank())?;
+    Ok(vec![m])
+}
+
+fn flip_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let s = args.storage(0)?;
+    let dims: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+    let dims = normalize_dims(&dims, s.shape().len())?;
+    if s.shape().is_empty() {
+        return Ok(vec![s]);
+    }
+    Ok(vec![map_storage!(&s, x => {
+        let mut v = x.clone();
+        for &d in &dims {
+            v.invert_axis(Axis(d));
+        }
+        v
+    })])
+}
+
+pub static FLIP: OpDef = OpDef::new(
+    "aten::flip(Tensor self, int[] dims) -> Tensor",
+    flip_meta,
+    flip_kernel,
+);
+
+/// The (shift, dim) pairs of a roll; `None` for the dim means the flattened tensor.
+fn roll_pairs(args: &OpArgs, rank: usize) -> Result<Vec<(i64, Option<usize>)>, OpError> {
+    let shifts: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+    let dims: Vec<i64> = args.int_list(2)?.iter().map(SymInt::hint).collect();
+    if dims.is_empty() {
+        if shifts.len() != 1 {
+            op_bail!(
+                "shifts and dimensions must align. shifts: {}, dims:0",
+                shifts.len()
+            );
+        }
+        return Ok(vec![(shifts[0], None)]);
+    }
+    if shifts.len() != dims.len() {
+        op_bail!(
+            "shifts and dimensions must align. shifts: {}, dims:{}",
+            shifts.len(),
+            dims.len()
+        );
+    }
+    shifts
+        .iter()
+        .zip(&dims)
+        .map(|(&s, &d)| Ok((s, Some(normalize_dim(d, rank)?))))
+        .collect()
+}
+
+fn roll_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    roll_pairs(args, m.rank())?;
+    Ok(vec![m])
+}
+
+fn roll_along<T: Element>(x: ArcArray<T, IxDyn>, d: usize, shift: i64) -> ArcArray<T, IxDyn> {
+    let n = x.shape()[d];
+    if n == 0 {
+        return x;
+    }
+    let s = shift.rem_euclid(n as i64) as usize;
+    if s == 0 {
+        return x;
+    }
+    let tail = x.slice_axis(Axis(d), Slice::from(n - s..));
+    let head = x.slice_axis(Axis(d), Slice::from(..n - s));
+    match ndarray::concatenate(Axis(d), &[tail, head]) {
+        Ok(a) => a.into_shared(),
+        // The two parts differ only along `d`, so concatenation cannot fail.
+        Err(_) => x,
+    }
+}
+
+fn roll_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let s = args.storage(0)?;
+    let shape = s.shape().to_vec();
+    let pairs = roll_pairs(args, shape.len())?;
+    let mut out = s.clone();
+    for (shift, dim) in pairs {
+        out = match dim {
+            Some(d) => map_storage!(&out, x => roll_along(x.clone(), d, shift)),
+            None => {
+                let flat = reshape_storage(&out, &[out.len()])?;
+                let rolled = map_storage!(&flat, x => roll_along(x.clone(), 0, shift));
+                reshape_storage(&rolled, &shape)?
+            }
+        };
+    }
+    Ok(vec![out])
+}
+
+pub static ROLL: OpDef = OpDef::new(
+    "aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor",
+    roll_meta,
+    roll_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// tril / triu
+
+fn tri_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    if m.rank() < 2 {
+        op_bail!(
+            "{}: input tensor must have at least 2 dimensions",
+            args.op.base_name()
+        );
+    }
+    Ok(vec![m])
+}
+
+/// Zeroes the elements of each trailing matrix for which `drop(col - row)` holds.
+fn tri_mask<T: Element>(x: &ArcArray<T, IxDyn>, drop: impl Fn(i64) -> bool) -> ArcArray<T, IxDyn> {
+    let r = x.ndim();
+    let (m, n) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let mut out = x.as_standard_layout().into_owned();
+    if let Some(data) = out.as_slice_mut() {
+        for (k, v) in data.iter_mut().enumerate() {
+            let (i, j) = ((k / n) % m, k % n);
+            if drop(j as i64 - i as i64) {
+                *v = T::default();
+            }
+        }
+    }
+    out.into_shared()
+}
+
+fn tril_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    tri_meta(args)?;
+    let k = args.i64(1)?;
+    let s = args.storage(0)?;
+    Ok(vec![map_storage!(&s, x => tri_mask(x, |d| d > k))])
+}
+
+fn triu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    tri_meta(args)?;
+    let k = args.i64(1)?;
+    let s = args.storage(0)?;
+    Ok(vec![map_storage!(&s, x => tri_mask(x, |d| d < k))])
+}
+
+pub static TRIL: OpDef = OpDef::new(
+    "aten::tril(Tensor self, int diagonal=0) -> Tensor",
+    tri_meta,
+    tril_kernel,
+);
+pub static TRIU: OpDef = OpDef::new(
+    "aten::triu(Tensor self, int diagonal=0) -> Tensor",
+    tri_meta,
+    triu_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// cat / stack
+
+/// PyTorch still skips 1-D empty tensors in `cat` whatever the other shapes are.
+fn legacy_empty(m: &TensorMeta) -> bool {
+    m.rank() == 1 && m.sizes[0].as_int() == Some(0)
+}
+
+/// The promoted dtype of a list of tensors.
+fn list_dtype(metas: &[TensorMeta]) -> DType {
+    let ops: Vec<PromotionOperand> = metas
+        .iter()
+        .map(|m| PromotionOperand::Tensor {
+            dtype: m.dtype,
+            rank: m.rank(),
+        })
+        .collect();
+    result_type(&ops)
+}
+
+fn list_metas(args: &OpArgs, what: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let ts = args.tensor_list(0)?;
+    if ts.is_empty() {
+        op_bail!("{what}(): expected a non-empty list of Tensors");
+    }
+    ts.iter().map(meta_of).collect()
+}
+
+/// The output meta of `cat` and the dim it concatenates along (`None` when every input
+/// is a legacy empty tensor).
+fn cat_plan(args: &OpArgs) -> Result<(TensorMeta, Option<usize>), OpError> {
+    let metas = list_metas(args, "torch.cat")?;
+    let dtype = list_dtype(&metas);
+    if let Some(i) = metas.iter().position(|m| m.rank() == 0) {
+        op_bail!("zero-dimensional tensor (at position {i}) cannot be concatenated");
+    }
+    let Some(first) = metas.iter().position(|m| !legacy_empty(m)) else {
+        return Ok((TensorMeta::new(dtype, vec![SymInt::Int(0)]), None));
+    };
+    let base = &metas[first];
+    let d = normalize_dim(args.i64(1)?, base.rank())?;
+    let mut sizes = base.sizes.clone();
+    for (i, m) in metas.iter().enumerate().skip(first + 1) {
+        if legacy_empty(m) {
+            continue;
+        }
+        if m.rank() != base.rank() {
+            op_bail!(
+                "Tensors must have same number of dimensions: got {} and {}",
+                base.rank(),
+                m.rank()
+            );
+        }
+        for (k, (a, b)) in base.sizes.iter().zip(&m.sizes).enumerate() {
+            if k != d && !sizes_match(a, b) {
+                op_bail!(
+                    "Sizes of tensors must match except in dimension {d}. Expected size {a} but got size {b} for tensor number {i} in the list."
+                );
+            }
+        }
+        sizes[d] = sizes[d].add(&m.sizes[d]);
+    }
+    Ok((TensorMeta::new(dtype, sizes), Some(d)))
+}
+
+fn cat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![cat_plan(args)?.0])
+}
+
+/// Concatenates storages (already of one rank) along `d` in `dtype`.
+fn concat_storages(parts: &[Storage], d: usize, dtype: DType) -> Result<Storage, OpError> {
+    with_dtype!(dtype, T => {
+        let arrays: Vec<ArcArray<T, IxDyn>> = parts.iter().map(|p| p.typed::<T>()).collect();
+        let views: Vec<ArrayViewD<T>> = arrays.iter().map(|a| a.view()).collect();
+        let out: ArrayD<T> = ndarray::concatenate(Axis(d), &views)
+            .map_err(|e| OpError(format!("cat: {e}")))?;
+        Ok(T::wrap(out.into_shared()))
+    })
+}
+
+fn cat_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (out, dim) = cat_plan(args)?;
+    let Some(d) = dim else {
+        return Ok(vec![Storage::full(&[0], 0.0, out.dtype)]);
+    };
+    let parts: Vec<Storage> = args
+        .tensor_list(0)?
+        .iter()
+        .map(|t| t.storage_or_op_error())
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|s| !(s.shape().len() == 1 && s.shape()[0] == 0))
+        .collect();
+    Ok(vec![concat_storages(&parts, d, out.dtype)?])
+}
+
+pub static CAT: OpDef = OpDef::new(
+    "aten::cat(Tensor[] tensors, int dim=0) -> Tensor",
+    cat_meta,
+    cat_kernel,
+);
+
+fn stack_plan(args: &OpArgs) -> Result<(TensorMeta, usize), OpError> {
+    if args.tensor_list(0)?.is_empty() {
+        op_bail!("stack expects a non-empty TensorList");
+    }
+    let metas = list_metas(args, "stack")?;
+    let base = &metas[0];
+    for (i, m) in metas.iter().enumerate().skip(1) {
+        let same = m.rank() == base.rank()
+            && base
+                .sizes
+                .iter()
+                .zip(&m.sizes)
+                .all(|(a, b)| sizes_match(a, b));
+        if !same {
+            op_bail!(
+                "stack expects each tensor to be equal size, but got {} at entry 0 and {} at entry {i}",
+                format_sizes(&base.sizes),
+                format_sizes(&m.sizes)
+            );
+        }
+    }
+    let d = normalize_dim(args.i64(1)?, base.rank() + 1)?;
+    let mut sizes = base.sizes.clone();
+    sizes.insert(d, SymInt::Int(metas.len() as i64));
+    Ok((TensorMeta::new(list_dtype(&metas), sizes), d))
+}
+
+fn stack_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![stack_plan(args)?.0])
+}
+
+fn stack_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (out, d) = stack_plan(args)?;
+    let parts: Vec<Storage> = args
+        .tensor_list(0)?
+        .iter()
+        .map(|t| {
+            let s = t.storage_or_op_error()?;
+            Ok(map_storage!(&s, x => x.clone().insert_axis(Axis(d))))
+        })
+        .collect::<Result<_, OpError>>()?;
+    Ok(vec![concat_storages(&parts, d, out.dtype)?])
+}
+
+pub static STACK: OpDef = OpDef::new(
+    "aten::stack(Tensor[] tensors, int dim=0) -> Tensor",
+    stack_meta,
+    stack_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// split / chunk
+
+/// The lengths of the pieces of a dim of size `len` cut every `size` elements (the last
+/// one may be shorter). The number of pieces follows the example sizes; when they are
+/// symbolic, guards pin it.
+fn split_lengths(len: &SymInt, size: &SymInt) -> Result<Vec<SymInt>, OpError> {
+    let (l, s) = (len.hint(), size.hint());
+    if s < 0 {
+        op_bail!("split expects split_size be non-negative, but got split_size={s}");
+    }
+    if s == 0 {
+        if l != 0 {
+            op_bail!(
+                "split_size can only be 0 if dimension size is 0, but got dimension size of {l}"
+            );
+        }
+        return Ok(vec![len.clone()]);
+    }
+    let n = ((l + s - 1) / s).max(1);
+    let before_last = size.mul(&SymInt::Int(n - 1));
+    if len.is_symbolic() || size.is_symbolic() {
+        // The number of pieces is fixed by the example: record why.
+        len.compare(CmpOp::Gt, &before_last);
+        len.compare(CmpOp::Le, &size.mul(&SymInt::Int(n)));
+    }
+    let mut out = vec![size.clone(); (n - 1) as usize];
+    out.push(len.sub(&before_last));
+    Ok(out)
+}
+
+fn split_plan(args: &OpArgs, chunked: bool) -> Result<(TensorMeta, usize, Vec<SymInt>), OpError> {
+    let m = args.meta(0)?;
+    if m.rank() == 0 {
+        op_bail!(
+            "{}() cannot be applied to a 0-dim tensor.",
+            args.op.base_name()
+        );
+    }
+    let d = normalize_dim(args.i64(2)?, m.rank())?;
+    let len = &m.sizes[d];
+    let lengths = if chunked {
+        let chunks = args.i64(1)?;
+        if chunks <= 0 {
+            op_bail!("chunk expects `chunks` to be greater than 0, got: {chunks}");
+        }
+        if len.hint() == 0 {
+            // Zero-sized pieces: as many as asked for.
+            vec![len.clone(); chunks as usize]
+        } else {
+            let size = len.add(&SymInt::Int(chunks - 1)).floor_div(chunks);
+            split_lengths(len, &size)?
+        }
+    } else {
+        split_lengths(len, &args.int(1)?)?
+    };
+    Ok((m, d, lengths))
+}
+
+fn split_metas(args: &OpArgs, chunked: bool) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d, lengths) = split_plan(args, chunked)?;
+    Ok(lengths
+        .into_iter()
+        .map(|l| {
+            let mut sizes = m.sizes.clone();
+            sizes[d] = l;
+            TensorMeta::new(m.dtype, sizes)
+        })
+        .collect())
+}
+
+fn split_storages(args: &OpArgs, chunked: bool) -> Result<Vec<Storage>, OpError> {
+    let (_, d, lengths) = split_plan(args, chunked)?;
+    let s = args.storage(0)?;
+    let mut start = 0;
+    Ok(lengths
+        .iter()
+        .map(|l| {
+            let l = l.hint().max(0) as usize;
+            let piece = slice_along(&s, d, start, l);
+            start += l;
+            piece
+        })
+        .collect())
+}
+
+fn split_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    split_metas(args, false)
+}
+
+fn split_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    split_storages(args, false)
+}
+
+fn chunk_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    split_metas(args, true)
+}
+
+fn chunk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    split_storages(args, true)
+}
+
+pub static SPLIT_TENSOR: OpDef = OpDef::new(
+    "aten::split.Tensor(Tensor(a -> *) self, SymInt split_size, int dim=0) -> Tensor(a)[]",
+    split_meta,
+    split_kernel,
+);
+pub static CHUNK: OpDef = OpDef::new(
+    "aten::chunk(Tensor(a -> *) self, int chunks, int dim=0) -> Tensor(a)[]",
+    chunk_meta,
+    chunk_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// constant_pad_nd
+
+fn pad_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let pad = args.int_list(1)?;
+    if pad.len() % 2 != 0 {
+        op_bail!(
+            "Length of pad must be even but instead it equals {}",
+            pad.len()
+        );
+    }
+    if pad.len() / 2 > m.rank() {
+        op_bail!(
+            "Length of pad should be no more than twice the number of dimensions of the input. Pad length is {} while the input has {} dimensions.",
+            pad.len(),
+            m.rank()
+        );
+    }
+    let mut sizes = m.sizes.clone();
+    for i in 0..pad.len() / 2 {
+        let d = m.rank() - 1 - i;
+        let (l, r) = (&pad[2 * i], &pad[2 * i + 1]);
+        let out = m.sizes[d].add(l).add(r);
+        if out.hint() < 0 {
+            op_bail!(
+                "The input size {}, plus negative padding {l} and {r} resulted in a negative output size, which is invalid. Check dimension {d} of your input.",
+                m.sizes[d]
+            );
+        }
+        sizes[d] = out;
+    }
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn pad_typed<T: Element>(
+    x: &ArcArray<T, IxDyn>,
+    out_shape: &[usize],
+    pads: &[(i64, i64)],
+    fill: T,
+) -> ArcArray<T, IxDyn> {
+    let mut out = ArrayD::from_elem(IxDyn(out_shape), fill);
+    let mut src = x.view();
+    let mut dst = out.view_mut();
+    for (d, &(left, _)) in pads.iter().enumerate() {
+        let (n_in, n_out) = (x.shape()[d] as i64, out_shape[d] as i64);
+        let src_start = (-left).max(0);
+        let dst_start = left.max(0);
+        let len = (n_in - src_start).min(n_out - dst_start).max(0);
+        src.slice_axis_inplace(
+            Axis(d),
+            Slice::from(src_start as usize..(src_start + len) as usize),
+        );
+        dst.slice_axis_inplace(
+            Axis(d),
+            Slice::from(dst_start as usize..(dst_start + len) as usize),
+        );
+    }
+    dst.assign(&src);
+    out.into_shared()
+}
+
+fn pad_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let out = pad_meta(args)?;
+    let shape = concrete(&out[0].sizes);
+    let s = args.storage(0)?;
+    let pad: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+    let rank = shape.len();
+    let mut pads = vec![(0i64, 0i64); rank];
+    for i in 0..pad.len() / 2 {
+        pads[rank - 1 - i] = (pad[2 * i], pad[2 * i + 1]);
+    }
+    let value = args.float(2)?;
+    Ok(vec![with_dtype!(s.dtype(), T => {
+        T::wrap(pad_typed(&s.typed::<T>(), &shape, &pads, T::from_f64(value)))
+    })])
+}
+
+pub static CONSTANT_PAD_ND: OpDef = OpDef::new(
+    "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor",
+    pad_meta,
+    pad_kernel,
+);
+
 pub static OPS: &[&OpDef] = &[
-    &T, &TRANSPOSE, &PERMUTE, &VIEW, &RESHAPE, &UNSQUEEZE, &SLICE, &CLONE,
+    &T,
+    &TRANSPOSE,
+    &PERMUTE,
+    &VIEW,
+    &RESHAPE,
+    &UNSQUEEZE,
+    &SLICE,
+    &CLONE,
+    &EXPAND,
+    &SQUEEZE_DIM,
+    &FLATTEN,
+    &SELECT_INT,
+    &NARROW,
+    &REPEAT,
+    &FLIP,
+    &ROLL,
+    &TRIL,
+    &TRIU,
+    &CAT,
+    &STACK,
+    &SPLIT_TENSOR,
+    &CHUNK,
+    &CONSTANT_PAD_ND,
 ];

@@ -77,3 +77,93 @@ pub fn broadcast_shapes(a: &[SymInt], b: &[SymInt]) -> Result<Vec<SymInt>, OpErr
 pub fn concrete(sizes: &[SymInt]) -> Vec<usize> {
     sizes.iter().map(|s| s.hint().max(0) as usize).collect()
 }
+
+/// Whether two sizes are equal: structurally, or (symbolic) by a recorded guard.
+pub(crate) fn sizes_match(a: &SymInt, b: &SymInt) -> bool {
+    a.same_as(b) || a.sym_eq(b)
+}
+
+/// A per-spatial-dim parameter (`kernel_size`, `stride`, …) given as one value or one
+/// per dim, expanded to `n` concrete values.
+pub(crate) fn expand_param(list: &[SymInt], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
+    match list.len() {
+        1 => Ok(vec![list[0].hint(); n]),
+        l if l == n => Ok(list.iter().map(SymInt::hint).collect()),
+        l => Err(OpError(format!(
+            "{name} must either be a single int, or a tuple of {n} ints, got {l} values"
+        ))),
+    }
+}
+
+/// Argument `i` as an optional list of floats (`float[]?`); ints are accepted too.
+pub(crate) fn opt_float_list(args: &super::OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
+    use super::Value;
+    match args.get(i) {
+        Value::None => Ok(None),
+        Value::FloatList(v) => Ok(Some(v)),
+        Value::IntList(v) => Ok(Some(v.iter().map(|s| s.hint() as f64).collect())),
+        Value::Float(f) => Ok(Some(vec![f])),
+        Value::Int(v) => Ok(Some(vec![v.hint() as f64])),
+        _ => Err(OpError(format!(
+            "argument {i} must be a list of floats or None"
+        ))),
+    }
+}
+
+/// The meta of a tensor, with its error as an [`OpError`].
+pub(crate) fn meta_of(t: &crate::tensor::Tensor) -> Result<crate::tensor::TensorMeta, OpError> {
+    t.meta().map_err(|e| OpError(e.to_string()))
+}
+
+/// Runs `$body` with `$T` naming the element type of `$dtype`.
+macro_rules! with_dtype {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::tensor::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+            $crate::tensor::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::tensor::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::tensor::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::tensor::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_dtype;
+
+/// Runs `$body` with `$T` naming the floating element type of `$dtype`; other dtypes
+/// are an error naming `$what`.
+macro_rules! with_float_dtype {
+    ($dtype:expr, $what:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::tensor::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::tensor::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            d => {
+                return Err($crate::error::OpError(format!(
+                    "\"{}\" not implemented for '{}'",
+                    $what, d
+                )))
+            }
+        }
+    };
+}
+pub(crate) use with_float_dtype;

@@ -6,6 +6,7 @@ use std::fmt::{self, Write};
 
 use super::ExportedProgram;
 use crate::graph::{Arg, Graph, Node, NodeKind};
+use crate::ops::Value;
 use crate::symbolic::format_sizes;
 
 /// A float as Python prints it (`1.0`, `0.5`, `1e-05`, `inf`).
@@ -63,14 +64,42 @@ fn arg_text(graph: &Graph, a: &Arg) -> String {
     }
 }
 
+/// Whether a recorded argument equals a schema default.
+fn is_default(a: &Arg, d: &Value) -> bool {
+    match (a, d) {
+        (Arg::None, Value::None) => true,
+        (Arg::Bool(x), Value::Bool(y)) => x == y,
+        (Arg::Int(x), Value::Int(y)) => x.same_as(y),
+        (Arg::Float(x), Value::Float(y)) => x == y,
+        (Arg::Float(x), Value::Int(y)) => y.as_int().is_some_and(|y| *x == y as f64),
+        (Arg::Int(x), Value::Float(y)) => x.as_int().is_some_and(|x| x as f64 == *y),
+        (Arg::Str(x), Value::Str(y)) => x == y,
+        (Arg::IntList(x), Value::IntList(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.same_as(b))
+        }
+        _ => false,
+    }
+}
+
 /// `aten::addmm.default(p_lin_bias, add, t)`; keyword-only arguments as `name=value`,
 /// trailing arguments left at their defaults omitted.
 pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
     match &node.kind {
         NodeKind::Call { op, args } => {
             let schema = op.parsed().ok();
+            // Trailing arguments left at their schema defaults are not printed.
+            let mut shown = args.len();
+            while shown > 0 {
+                let default = schema
+                    .and_then(|s| s.args.get(shown - 1))
+                    .and_then(|d| d.default.as_ref());
+                match default {
+                    Some(d) if is_default(&args[shown - 1], d) => shown -= 1,
+                    _ => break,
+                }
+            }
             let mut parts = Vec::new();
-            for (i, a) in args.iter().enumerate() {
+            for (i, a) in args.iter().take(shown).enumerate() {
                 let decl = schema.and_then(|s| s.args.get(i));
                 let text = arg_text(graph, a);
                 match decl {

@@ -1,11 +1,13 @@
 //! [`ExportedProgram`]: the graph, its signature, the model's state, range constraints;
 //! printed by `Display`, run by [`ExportedProgram::module`].
 
+mod decompose;
 mod display;
 mod run;
 mod signature;
 
-pub use run::ExportedModule;
+pub use decompose::DecompositionTable;
+pub use run::{Bindings, CheckedInputs, ExportedModule};
 pub use signature::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, InputKind, InputSpec, OutputKind, OutputSpec,
 };
@@ -196,6 +198,11 @@ impl ExportedProgram {
     /// interpreter), checking inputs against the program first.
     pub fn module(&self) -> ExportedModule<'_> {
         ExportedModule::new(self)
+    }
+
+    /// The source lines of the model's annotated impls (for the printed comments).
+    pub(crate) fn sources(&self) -> &[SourceLine] {
+        &self.sources
     }
 
     pub(crate) fn source_line(&self, file: &str, line: u32) -> Option<&SourceLine> {

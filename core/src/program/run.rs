@@ -17,21 +17,89 @@ pub struct ExportedModule<'p> {
 }
 
 /// Symbol values bound from the inputs of one call.
-#[derive(Default)]
-struct Bindings {
+#[derive(Clone, Debug, Default)]
+pub struct Bindings {
     values: HashMap<Symbol, i64>,
 }
 
 impl Bindings {
-    fn eval(&self, e: &Expr) -> Option<i64> {
+    /// The value of `e`, if every symbol in it is bound.
+    pub fn eval(&self, e: &Expr) -> Option<i64> {
         e.eval(&|s| self.values.get(&s).copied())
     }
 
-    fn eval_sym(&self, s: &SymInt) -> Option<i64> {
+    /// The value of `s`, if it is an integer or every symbol in it is bound.
+    pub fn eval_sym(&self, s: &SymInt) -> Option<i64> {
         match s {
             SymInt::Int(v) => Some(*v),
             SymInt::Sym { expr, .. } => self.eval(expr),
         }
+    }
+
+    /// The value the interpreter gives `s`: bound, or else its example value.
+    pub fn value(&self, s: &SymInt) -> i64 {
+        self.eval_sym(s).unwrap_or(s.hint())
+    }
+}
+
+/// The inputs of one call after they were checked against the program
+/// ([`ExportedProgram::check_inputs`]): what a runner needs to run the graph.
+#[derive(Debug)]
+pub struct CheckedInputs {
+    /// The value of every placeholder of the program's graph, in graph order (state
+    /// read from the program, user inputs from the call).
+    pub placeholders: Vec<Storage>,
+    /// The symbol values bound by the input sizes.
+    pub bindings: Bindings,
+    /// The user input tensors by name, for writing back input mutations.
+    user_tensors: HashMap<String, Tensor>,
+}
+
+impl ExportedProgram {
+    /// Flattens call arguments (a tuple, as for `export`) into named leaves, as
+    /// `ep.module().call` does.
+    pub fn flatten_inputs<A: ForwardArgs>(&self, args: A) -> Vec<InputLeaf> {
+        let names: Vec<&str> = self.arg_names.iter().map(String::as_str).collect();
+        let mut leaves = Vec::new();
+        args.flatten_named(&names, &mut leaves);
+        leaves
+    }
+
+    /// Checks one call's inputs against the program — count, constants, dtype, rank,
+    /// static sizes, symbol bindings, range constraints and guards — and gathers the
+    /// value of every placeholder. Every runner of the program (the interpreter,
+    /// `ferrex-runtime`) checks through this, so their errors are the same.
+    pub fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs, RunError> {
+        ExportedModule::new(self).check_inputs(leaves)
+    }
+
+    /// Ends a call: writes mutated buffers back into the program's state and mutated
+    /// inputs into the caller's tensors, and returns the user outputs. `outputs` are the
+    /// graph's outputs, in the order of the output specs.
+    pub fn finish_call(&self, inputs: CheckedInputs, outputs: Vec<Tensor>) -> Vec<Tensor> {
+        let mut user_outputs = Vec::new();
+        for (spec, value) in self.signature.output_specs.iter().zip(outputs) {
+            match spec.kind {
+                OutputKind::UserOutput => user_outputs.push(value),
+                OutputKind::BufferMutation => {
+                    let target = spec.target.as_deref().unwrap_or_default();
+                    if let Some(buf) = self
+                        .state_dict
+                        .get(target)
+                        .or_else(|| self.constants.get(target))
+                    {
+                        buf.set_state(value.state());
+                    }
+                }
+                OutputKind::UserInputMutation => {
+                    let target = spec.target.as_deref().unwrap_or_default();
+                    if let Some(t) = inputs.user_tensors.get(target) {
+                        t.set_state(value.state());
+                    }
+                }
+            }
+        }
+        user_outputs
     }
 }
 
@@ -75,14 +143,18 @@ impl<'p> ExportedModule<'p> {
     /// outputs, flattened. Mutated buffers are updated in the program's state; mutated
     /// inputs in the caller's tensors.
     pub fn call<A: ForwardArgs>(&self, args: A) -> Result<Vec<Tensor>, RunError> {
-        let names: Vec<&str> = self.program.arg_names.iter().map(String::as_str).collect();
-        let mut leaves = Vec::new();
-        args.flatten_named(&names, &mut leaves);
-        self.call_flat(&leaves)
+        self.call_flat(&self.program.flatten_inputs(args))
     }
 
     /// Runs the program on already-flattened inputs.
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
+        let mut checked = self.check_inputs(leaves)?;
+        let inputs = std::mem::take(&mut checked.placeholders);
+        let outputs = run_graph(&self.program.graph, inputs, &checked.bindings)?;
+        Ok(self.program.finish_call(checked, outputs))
+    }
+
+    fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs, RunError> {
         let p = self.program;
         let graph = &p.graph;
         let specs = &p.signature.input_specs;
@@ -169,29 +241,11 @@ impl<'p> ExportedModule<'p> {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let outputs = run_graph(graph, inputs, &bindings)?;
-
-        // Write mutations back; return the user outputs.
-        let mut user_outputs = Vec::new();
-        for (spec, value) in p.signature.output_specs.iter().zip(outputs) {
-            match spec.kind {
-                OutputKind::UserOutput => user_outputs.push(value),
-                OutputKind::BufferMutation => {
-                    let target = spec.target.as_deref().unwrap_or_default();
-                    if let Some(buf) = p.state_dict.get(target).or_else(|| p.constants.get(target))
-                    {
-                        buf.set_state(value.state());
-                    }
-                }
-                OutputKind::UserInputMutation => {
-                    let target = spec.target.as_deref().unwrap_or_default();
-                    if let Some(t) = user_tensors.get(target) {
-                        t.set_state(value.state());
-                    }
-                }
-            }
-        }
-        Ok(user_outputs)
+        Ok(CheckedInputs {
+            placeholders: inputs,
+            bindings,
+            user_tensors,
+        })
     }
 
     fn check_input(

@@ -5,9 +5,11 @@
 
 mod env;
 mod expr;
+mod parse;
 
 pub use env::{ShapeEnv, SymbolInfo, SymbolSource};
 pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames};
+pub use parse::{parse_expr, parse_symint, ParseExprError};
 
 use std::fmt;
 use std::sync::Arc;

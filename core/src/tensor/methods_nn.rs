@@ -1,2 +1,336 @@
 //! Tensor methods for layers: convolution, pooling, normalisation, attention,
-//! embedding, upsampling.
+//! embedding, upsampling, and batched matrix products.
+
+use crate::ops::{
+    attention, conv, dispatch, dispatch1, indexing, linalg, normalization, pooling, Value,
+};
+use crate::symbolic::SymInt;
+
+use super::methods_shape::{here, int, ints, opt_t, t};
+use super::{IntoSizes, Tensor};
+
+/// The first three outputs of a multi-output op.
+fn three(mut out: Vec<Tensor>) -> (Tensor, Tensor, Tensor) {
+    while out.len() < 3 {
+        let first = out
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Tensor::scalar(0.0f32));
+        out.push(first);
+    }
+    let c = out.remove(2);
+    let b = out.remove(1);
+    (out.remove(0), b, c)
+}
+
+fn floats(v: &[f64]) -> Value {
+    Value::FloatList(v.to_vec())
+}
+
+impl Tensor {
+    // ----- matrix products -----------------------------------------------------------
+
+    /// Batched matrix product of `[b, n, m]` and `[b, m, p]` tensors.
+    #[track_caller]
+    pub fn bmm(&self, mat2: &Tensor) -> Tensor {
+        dispatch1(&linalg::BMM, vec![t(self), t(mat2)], here())
+    }
+
+    // ----- convolution ---------------------------------------------------------------
+
+    /// 1-D convolution of `[N, C, L]` (or `[C, L]`) with `weight` `[O, C/groups, k]`.
+    /// `stride`, `padding`, `dilation` take one value or one per spatial dim.
+    #[track_caller]
+    pub fn conv1d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        groups: i64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            t(weight),
+            opt_t(bias),
+            ints(stride),
+            ints(padding),
+            ints(dilation),
+            int(groups),
+        ];
+        dispatch1(&conv::CONV1D, args, here())
+    }
+
+    /// 2-D convolution of `[N, C, H, W]` (or `[C, H, W]`) with `weight`
+    /// `[O, C/groups, kh, kw]`.
+    #[track_caller]
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        groups: i64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            t(weight),
+            opt_t(bias),
+            ints(stride),
+            ints(padding),
+            ints(dilation),
+            int(groups),
+        ];
+        dispatch1(&conv::CONV2D, args, here())
+    }
+
+    // ----- pooling and resampling ----------------------------------------------------
+
+    /// Max over windows of the last two dims; an empty `stride` means `kernel_size`.
+    #[track_caller]
+    pub fn max_pool2d(
+        &self,
+        kernel_size: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        ceil_mode: bool,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            ints(kernel_size),
+            ints(stride),
+            ints(padding),
+            ints(dilation),
+            Value::Bool(ceil_mode),
+        ];
+        dispatch1(&pooling::MAX_POOL2D, args, here())
+    }
+
+    /// Mean over windows of the last two dims; an empty `stride` means `kernel_size`.
+    #[track_caller]
+    pub fn avg_pool2d(
+        &self,
+        kernel_size: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+        ceil_mode: bool,
+        count_include_pad: bool,
+        divisor_override: Option<i64>,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            ints(kernel_size),
+            ints(stride),
+            ints(padding),
+            Value::Bool(ceil_mode),
+            Value::Bool(count_include_pad),
+            divisor_override.map(int).unwrap_or(Value::None),
+        ];
+        dispatch1(&pooling::AVG_POOL2D, args, here())
+    }
+
+    /// Mean pooling to a fixed `[oh, ow]` output.
+    #[track_caller]
+    pub fn adaptive_avg_pool2d(&self, output_size: impl IntoSizes) -> Tensor {
+        let args = vec![t(self), Value::IntList(output_size.into_sizes())];
+        dispatch1(&pooling::ADAPTIVE_AVG_POOL2D, args, here())
+    }
+
+    /// Nearest-neighbour upsampling of `[N, C, H, W]` to `output_size`, or by
+    /// `scale_factors` (exactly one of them).
+    #[track_caller]
+    pub fn upsample_nearest2d(
+        &self,
+        output_size: Option<&[i64]>,
+        scale_factors: Option<&[f64]>,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            output_size.map(ints).unwrap_or(Value::None),
+            scale_factors.map(floats).unwrap_or(Value::None),
+        ];
+        dispatch1(&pooling::UPSAMPLE_NEAREST2D_VEC, args, here())
+    }
+
+    // ----- normalisation -------------------------------------------------------------
+
+    /// Layer norm over the trailing `normalized_shape` dims: `(out, mean, rstd)`, the
+    /// statistics keeping the normalised dims as size 1 (`aten::native_layer_norm`).
+    #[track_caller]
+    pub fn native_layer_norm(
+        &self,
+        normalized_shape: impl IntoSizes,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> (Tensor, Tensor, Tensor) {
+        let args = vec![
+            t(self),
+            Value::IntList(normalized_shape.into_sizes()),
+            opt_t(weight),
+            opt_t(bias),
+            Value::Float(eps),
+        ];
+        three(dispatch(&normalization::NATIVE_LAYER_NORM, args, here()))
+    }
+
+    /// Layer norm over the trailing `normalized_shape` dims (`aten::layer_norm`).
+    #[track_caller]
+    pub fn layer_norm(
+        &self,
+        normalized_shape: impl IntoSizes,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            Value::IntList(normalized_shape.into_sizes()),
+            opt_t(weight),
+            opt_t(bias),
+            Value::Float(eps),
+        ];
+        dispatch1(&normalization::LAYER_NORM, args, here())
+    }
+
+    /// Group norm of an input seen as `[n, c, hxw]`: `(out, mean, rstd)`, the statistics
+    /// `[n, group]` (`aten::native_group_norm`).
+    #[track_caller]
+    #[allow(clippy::too_many_arguments)]
+    pub fn native_group_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        n: impl Into<SymInt>,
+        c: impl Into<SymInt>,
+        hxw: impl Into<SymInt>,
+        group: i64,
+        eps: f64,
+    ) -> (Tensor, Tensor, Tensor) {
+        let args = vec![
+            t(self),
+            opt_t(weight),
+            opt_t(bias),
+            int(n),
+            int(c),
+            int(hxw),
+            int(group),
+            Value::Float(eps),
+        ];
+        three(dispatch(&normalization::NATIVE_GROUP_NORM, args, here()))
+    }
+
+    /// Group norm: channels (dim 1) split into `num_groups` groups (`aten::group_norm`).
+    #[track_caller]
+    pub fn group_norm(
+        &self,
+        num_groups: i64,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            int(num_groups),
+            opt_t(weight),
+            opt_t(bias),
+            Value::Float(eps),
+        ];
+        dispatch1(&normalization::GROUP_NORM, args, here())
+    }
+
+    /// Batch norm with running statistics (inference):
+    /// `(out, empty, empty)` as `aten::_native_batch_norm_legit_no_training` returns.
+    #[track_caller]
+    pub fn native_batch_norm_legit_no_training(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f64,
+        eps: f64,
+    ) -> (Tensor, Tensor, Tensor) {
+        let args = vec![
+            t(self),
+            opt_t(weight),
+            opt_t(bias),
+            t(running_mean),
+            t(running_var),
+            Value::Float(momentum),
+            Value::Float(eps),
+        ];
+        three(dispatch(
+            &normalization::NATIVE_BATCH_NORM_LEGIT_NO_TRAINING,
+            args,
+            here(),
+        ))
+    }
+
+    /// Batch norm over dim 1 (`aten::batch_norm`); only inference (`training = false`,
+    /// running statistics given) is supported.
+    #[track_caller]
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        training: bool,
+        momentum: f64,
+        eps: f64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            opt_t(weight),
+            opt_t(bias),
+            opt_t(running_mean),
+            opt_t(running_var),
+            Value::Bool(training),
+            Value::Float(momentum),
+            Value::Float(eps),
+            Value::Bool(true),
+        ];
+        dispatch1(&normalization::BATCH_NORM, args, here())
+    }
+
+    // ----- attention and embedding ---------------------------------------------------
+
+    /// `softmax(self @ keyᵀ * scale + mask) @ value` with `self` the query
+    /// (`aten::scaled_dot_product_attention`); `dropout_p` must be 0.
+    #[track_caller]
+    #[allow(clippy::too_many_arguments)]
+    pub fn scaled_dot_product_attention(
+        &self,
+        key: &Tensor,
+        value: &Tensor,
+        attn_mask: Option<&Tensor>,
+        dropout_p: f64,
+        is_causal: bool,
+        scale: Option<f64>,
+        enable_gqa: bool,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            t(key),
+            t(value),
+            opt_t(attn_mask),
+            Value::Float(dropout_p),
+            Value::Bool(is_causal),
+            scale.map(Value::Float).unwrap_or(Value::None),
+            Value::Bool(enable_gqa),
+        ];
+        dispatch1(&attention::SCALED_DOT_PRODUCT_ATTENTION, args, here())
+    }
+
+    /// The rows of `weight` (`[num_embeddings, dim]`) listed by the integer `indices`
+    /// (`aten::embedding`): the result has shape `indices.shape + [dim]`.
+    #[track_caller]
+    pub fn embedding(weight: &Tensor, indices: &Tensor) -> Tensor {
+        dispatch1(&indexing::EMBEDDING, vec![t(weight), t(indices)], here())
+    }
+}

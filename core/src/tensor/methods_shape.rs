@@ -1,2 +1,202 @@
 //! Tensor methods for shapes and indexing: expand, squeeze, flatten, select, narrow,
-//! cat, stack, split, chunk, flip, roll, pad, gather, index_select, …
+//! cat, stack, split, chunk, flip, roll, pad, gather, index_select, …, and the `*_like`
+//! and `eye` constructors.
+
+use std::borrow::Borrow;
+use std::panic::Location;
+
+use crate::error::SourceLocation;
+use crate::ops::{constructors, dispatch, dispatch1, indexing, shape, Value};
+use crate::symbolic::SymInt;
+
+use super::{DType, IntoSizes, Operand, Tensor};
+
+#[track_caller]
+pub(super) fn here() -> SourceLocation {
+    SourceLocation::from_caller(Location::caller())
+}
+
+pub(super) fn t(x: &Tensor) -> Value {
+    Value::Tensor(x.clone())
+}
+
+pub(super) fn opt_t(x: Option<&Tensor>) -> Value {
+    x.map(t).unwrap_or(Value::None)
+}
+
+pub(super) fn int(v: impl Into<SymInt>) -> Value {
+    Value::Int(v.into())
+}
+
+pub(super) fn ints(v: &[i64]) -> Value {
+    Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
+}
+
+fn list<T: Borrow<Tensor>>(tensors: &[T]) -> Value {
+    Value::TensorList(tensors.iter().map(|x| x.borrow().clone()).collect())
+}
+
+impl Tensor {
+    // ----- views and reshapes --------------------------------------------------------
+
+    /// Broadcasts size-1 dims (and new leading dims) to `size`; `-1` keeps a dim.
+    #[track_caller]
+    pub fn expand(&self, size: impl IntoSizes) -> Tensor {
+        let args = vec![t(self), Value::IntList(size.into_sizes())];
+        dispatch1(&shape::EXPAND, args, here())
+    }
+
+    /// Removes `dim` if its size is 1 (`aten::squeeze.dim`).
+    #[track_caller]
+    pub fn squeeze_dim(&self, dim: i64) -> Tensor {
+        dispatch1(&shape::SQUEEZE_DIM, vec![t(self), int(dim)], here())
+    }
+
+    /// Merges dims `start_dim..=end_dim` into one.
+    #[track_caller]
+    pub fn flatten(&self, start_dim: i64, end_dim: i64) -> Tensor {
+        let args = vec![t(self), int(start_dim), int(end_dim)];
+        dispatch1(&shape::FLATTEN, args, here())
+    }
+
+    /// `self[..., index, ...]` along `dim`, which disappears (negative counts from the end).
+    #[track_caller]
+    pub fn select(&self, dim: i64, index: impl Into<SymInt>) -> Tensor {
+        let args = vec![t(self), int(dim), int(index)];
+        dispatch1(&shape::SELECT_INT, args, here())
+    }
+
+    /// `length` elements of `dim` from `start` (a view).
+    #[track_caller]
+    pub fn narrow(&self, dim: i64, start: impl Into<SymInt>, length: impl Into<SymInt>) -> Tensor {
+        let args = vec![t(self), int(dim), int(start), int(length)];
+        dispatch1(&shape::NARROW, args, here())
+    }
+
+    /// Tiles the tensor `repeats[i]` times along each dim (extra leading repeats add dims).
+    #[track_caller]
+    pub fn repeat(&self, repeats: impl IntoSizes) -> Tensor {
+        let args = vec![t(self), Value::IntList(repeats.into_sizes())];
+        dispatch1(&shape::REPEAT, args, here())
+    }
+
+    /// Reverses the order of elements along `dims`.
+    #[track_caller]
+    pub fn flip(&self, dims: &[i64]) -> Tensor {
+        dispatch1(&shape::FLIP, vec![t(self), ints(dims)], here())
+    }
+
+    /// Rotates elements along `dims` by `shifts`; with no dims, the flattened tensor.
+    #[track_caller]
+    pub fn roll(&self, shifts: &[i64], dims: &[i64]) -> Tensor {
+        let args = vec![t(self), ints(shifts), ints(dims)];
+        dispatch1(&shape::ROLL, args, here())
+    }
+
+    /// The lower triangle of the last two dims (`col - row <= diagonal`), zeros elsewhere.
+    #[track_caller]
+    pub fn tril(&self, diagonal: i64) -> Tensor {
+        dispatch1(&shape::TRIL, vec![t(self), int(diagonal)], here())
+    }
+
+    /// The upper triangle of the last two dims (`col - row >= diagonal`), zeros elsewhere.
+    #[track_caller]
+    pub fn triu(&self, diagonal: i64) -> Tensor {
+        dispatch1(&shape::TRIU, vec![t(self), int(diagonal)], here())
+    }
+
+    // ----- joining and splitting -----------------------------------------------------
+
+    /// Concatenates along `dim` (`torch.cat`): `Tensor::cat(&[&a, &b], 0)`.
+    #[track_caller]
+    pub fn cat<T: Borrow<Tensor>>(tensors: &[T], dim: i64) -> Tensor {
+        dispatch1(&shape::CAT, vec![list(tensors), int(dim)], here())
+    }
+
+    /// Stacks equal-shaped tensors along a new dim `dim` (`torch.stack`).
+    #[track_caller]
+    pub fn stack<T: Borrow<Tensor>>(tensors: &[T], dim: i64) -> Tensor {
+        dispatch1(&shape::STACK, vec![list(tensors), int(dim)], here())
+    }
+
+    /// Pieces of `split_size` along `dim` (the last may be smaller).
+    #[track_caller]
+    pub fn split(&self, split_size: impl Into<SymInt>, dim: i64) -> Vec<Tensor> {
+        let args = vec![t(self), int(split_size), int(dim)];
+        dispatch(&shape::SPLIT_TENSOR, args, here())
+    }
+
+    /// `chunks` pieces (or fewer) of equal size along `dim` (the last may be smaller).
+    #[track_caller]
+    pub fn chunk(&self, chunks: i64, dim: i64) -> Vec<Tensor> {
+        let args = vec![t(self), int(chunks), int(dim)];
+        dispatch(&shape::CHUNK, args, here())
+    }
+
+    /// Pads with `value` (`aten::constant_pad_nd`): `pad` lists `(left, right)` pairs from
+    /// the last dim backwards; negative pads crop.
+    #[track_caller]
+    pub fn pad(&self, pad: impl IntoSizes, value: f64) -> Tensor {
+        let args = vec![
+            t(self),
+            Value::IntList(pad.into_sizes()),
+            Value::Float(value),
+        ];
+        dispatch1(&shape::CONSTANT_PAD_ND, args, here())
+    }
+
+    // ----- indexing ------------------------------------------------------------------
+
+    /// The entries of `dim` listed in the 1-D integer tensor `index`.
+    #[track_caller]
+    pub fn index_select(&self, dim: i64, index: &Tensor) -> Tensor {
+        let args = vec![t(self), int(dim), t(index)];
+        dispatch1(&indexing::INDEX_SELECT, args, here())
+    }
+
+    /// `out[i][j] = self[index[i][j]][j]` (for `dim = 0`), `index` an i64 tensor.
+    #[track_caller]
+    pub fn gather(&self, dim: i64, index: &Tensor) -> Tensor {
+        let args = vec![t(self), int(dim), t(index)];
+        dispatch1(&indexing::GATHER, args, here())
+    }
+
+    /// Advanced indexing, `self[i, :, j]` as `x.index(&[Some(&i), None, Some(&j)])`:
+    /// integer (or eager bool) index tensors broadcast together; `None` keeps a dim.
+    #[track_caller]
+    pub fn index(&self, indices: &[Option<&Tensor>]) -> Tensor {
+        let list = Value::OptTensorList(indices.iter().map(|i| i.cloned()).collect());
+        dispatch1(&indexing::INDEX_TENSOR, vec![t(self), list], here())
+    }
+
+    // ----- constructors --------------------------------------------------------------
+
+    /// A tensor of this one's shape and dtype filled with `fill_value`.
+    #[track_caller]
+    pub fn full_like(&self, fill_value: impl Into<Operand>) -> Tensor {
+        let args = vec![t(self), fill_value.into().into()];
+        dispatch1(&constructors::FULL_LIKE, args, here())
+    }
+
+    /// Ones of this tensor's shape and dtype.
+    #[track_caller]
+    pub fn ones_like(&self) -> Tensor {
+        dispatch1(&constructors::ONES_LIKE, vec![t(self)], here())
+    }
+
+    /// The `n × n` identity matrix (f32).
+    #[track_caller]
+    pub fn eye(n: impl Into<SymInt>) -> Tensor {
+        dispatch1(&constructors::EYE, vec![int(n)], here())
+    }
+
+    /// The `n × n` identity matrix of `dtype`.
+    #[track_caller]
+    pub fn eye_dtype(n: impl Into<SymInt>, dtype: DType) -> Tensor {
+        dispatch1(
+            &constructors::EYE,
+            vec![int(n), Value::DType(dtype)],
+            here(),
+        )
+    }
+}

@@ -233,6 +233,27 @@ pub(crate) fn end_subgraph(outputs: Vec<Arg>) -> Option<Frame> {
     .flatten()
 }
 
+/// Runs `f` with every node it records attributed to `at` (a decomposition's nodes take
+/// the location of the call they replace).
+pub(crate) fn with_location<R>(at: SourceLocation, f: impl FnOnce() -> R) -> R {
+    let previous = with_state(|s| s.location_override.replace(at)).flatten();
+    let out = f();
+    with_state(|s| s.location_override = previous);
+    out
+}
+
+/// Ends the top-level graph with an output node.
+pub(crate) fn push_output(args: Vec<Arg>) -> Option<NodeId> {
+    with_state(|s| {
+        s.graph.push(Node {
+            name: "output".into(),
+            kind: NodeKind::Output { args },
+            meta: Vec::new(),
+            source: None,
+        })
+    })
+}
+
 /// Adds two subgraphs to the current graph; returns their indices.
 pub(crate) fn add_subgraphs(
     a: crate::graph::Subgraph,

@@ -1,0 +1,101 @@
+//! Writes into tensor elements, recorded as in-place ops: `x.set_item_(&[0, 0], 3.0)`
+//! (Python's `x[0, 0] = 3`), `index_put_` / `index_put` (ATen's), and `data()` (PyTorch's
+//! `.data`). While exporting, a write is an `aten::index_put_` node; functionalization
+//! makes it `index_put`, and a written input becomes a USER_INPUT_MUTATION output, so the
+//! exported program writes into the caller's tensor as the model did.
+
+use std::panic::Location;
+
+use crate::error::SourceLocation;
+use crate::ops::{dispatch1, mutation, Value};
+use crate::symbolic::SymInt;
+
+use super::{Operand, Tensor};
+
+#[track_caller]
+fn here() -> SourceLocation {
+    SourceLocation::from_caller(Location::caller())
+}
+
+impl Tensor {
+    /// PyTorch's `.data`: this tensor (an alias; ferrex has no autograd to detach from).
+    /// Strict export rejects it as a graph break, as `torch.export` does; non-strict
+    /// export records what is done through it.
+    pub fn data(&self) -> Tensor {
+        self.clone()
+    }
+
+    /// `self[indices] = values` in place (`aten::index_put_`): `indices` are integer
+    /// tensors for the leading dimensions, broadcast together; `values` broadcast to the
+    /// selected elements. With `accumulate`, values are added instead.
+    #[track_caller]
+    pub fn index_put_(&self, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Tensor {
+        let out = dispatch1(
+            &mutation::INDEX_PUT_,
+            put_args(self, indices, values, accumulate),
+            here(),
+        );
+        self.set_state(out.state());
+        self.clone()
+    }
+
+    /// The functional form of [`Tensor::index_put_`]: a new tensor, `self` unchanged.
+    #[track_caller]
+    pub fn index_put(&self, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Tensor {
+        dispatch1(
+            &mutation::INDEX_PUT,
+            put_args(self, indices, values, accumulate),
+            here(),
+        )
+    }
+
+    /// `self[i, j, …] = value` in place, like Python's `x[0, 0] = 3`: writes one element
+    /// (or, with fewer indices than dimensions, the sub-tensor there). Negative indices
+    /// count from the end. Recorded as `aten::index_put_`.
+    ///
+    /// ```
+    /// use ferrex::Tensor;
+    /// let x = Tensor::zeros([2, 2]);
+    /// x.set_item_(&[0, 1], 3.0);
+    /// assert_eq!(x.to_vec::<f32>()?, vec![0.0, 3.0, 0.0, 0.0]);
+    /// # Ok::<(), ferrex::TensorError>(())
+    /// ```
+    #[track_caller]
+    pub fn set_item_(&self, index: &[i64], value: impl Into<Operand>) -> Tensor {
+        let at = here();
+        let scalar = |v: Value| {
+            dispatch1(
+                &crate::ops::constructors::FULL,
+                vec![Value::IntList(Vec::<SymInt>::new()), v],
+                at,
+            )
+        };
+        let indices: Vec<Tensor> = index
+            .iter()
+            .map(|&i| scalar(Value::Int(SymInt::Int(i))))
+            .collect();
+        let values = match value.into() {
+            Operand::Tensor(t) => t,
+            other => scalar(other.into()),
+        };
+        let out = dispatch1(
+            &mutation::INDEX_PUT_,
+            put_args(self, &indices, &values, false),
+            at,
+        );
+        self.set_state(out.state());
+        self.clone()
+    }
+}
+
+fn put_args(x: &Tensor, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Vec<Value> {
+    let mut args = vec![
+        Value::Tensor(x.clone()),
+        Value::OptTensorList(indices.iter().cloned().map(Some).collect()),
+        Value::Tensor(values.clone()),
+    ];
+    if accumulate {
+        args.push(Value::Bool(true));
+    }
+    args
+}

@@ -1,0 +1,214 @@
+//! Rule: control flow on tensor data (`if`, `while`, `match`, guards, loop bounds) — the
+//! tutorial's `Bad1`. While exporting, tensors have a dtype and a shape but no values,
+//! so the graph could only hold one of the paths.
+
+use quote::ToTokens;
+use syn::{Expr, Stmt};
+
+use super::{graph_break, text};
+
+/// The construct whose condition depends on tensor data.
+#[derive(Clone, Copy)]
+pub enum Construct {
+    If,
+    IfLet,
+    While,
+    Match,
+    Guard,
+    ForBound,
+    LetElse,
+}
+
+pub fn error<T: ToTokens>(
+    cond: T,
+    construct: Construct,
+    tensors: &[String],
+    cond_suggestion: Option<String>,
+) -> syn::Error {
+    let headline = match construct {
+        Construct::If => "this `if` branches on tensor data",
+        Construct::IfLet => "this `if let` branches on tensor data",
+        Construct::While => "this `while` loop runs for as long as tensor data says",
+        Construct::Match => "this `match` branches on tensor data",
+        Construct::Guard => "this match guard branches on tensor data",
+        Construct::ForBound => "this `for` loop runs as many times as tensor data says",
+        Construct::LetElse => "this `let … else` branches on tensor data",
+    };
+    let of = match tensors {
+        [] => "tensor values".to_string(),
+        names => format!(
+            "the values of {}",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let subject = match construct {
+        Construct::Match | Construct::IfLet | Construct::LetElse => "the matched value",
+        Construct::ForBound => "the range",
+        _ => "the condition",
+    };
+    let why = format!(
+        "{subject} depends on {of}; while exporting, tensors have a dtype and a shape \
+         but no values, so the graph cannot record which way to go"
+    );
+    let t = tensors
+        .iter()
+        .find(|n| !n.starts_with("self."))
+        .map_or("x", String::as_str);
+    let mut fixes = Vec::new();
+    match construct {
+        Construct::If
+        | Construct::Match
+        | Construct::Guard
+        | Construct::IfLet
+        | Construct::LetElse => {
+            match cond_suggestion {
+                Some(s) => fixes.push(format!(
+                    "keep both branches in the graph with `cond!`: `{s}`"
+                )),
+                None => fixes.push(format!(
+                    "keep both branches in the graph with \
+                     `cond!(pred, |{t}| then_branch, |{t}| else_branch, [{t}])`, where `pred` is a \
+                     one-element bool tensor (`{t}.sum().gt(0.0)`)"
+                )),
+            }
+            fixes.push(format!(
+                "or decide on shapes instead (`{t}.size(0) > 4`, `{t}.dim() == 2`): conditions \
+                 on sizes are known while exporting and become guards of the program"
+            ));
+        }
+        Construct::While | Construct::ForBound => fixes.push(format!(
+            "loop a fixed number of times, or as many times as a size says \
+             (`for i in 0..{t}.size(0)`): sizes are known while exporting and become guards"
+        )),
+    }
+    graph_break(cond, headline, &why, &fixes)
+}
+
+/// The predicate of the suggested `cond!`: `x.sum().item::<f32>()… > 0.0` becomes
+/// `x.sum().gt(0.0)`; a condition that already is a tensor is kept; anything else is a
+/// placeholder that says what it must be.
+pub fn predicate(cond: &Expr, is_tensor: bool) -> String {
+    let cond = strip_parens(cond);
+    if is_tensor {
+        return text(cond);
+    }
+    if let Expr::Binary(b) = cond {
+        let op = match b.op {
+            syn::BinOp::Gt(_) => Some(("gt", "lt")),
+            syn::BinOp::Ge(_) => Some(("ge", "le")),
+            syn::BinOp::Lt(_) => Some(("lt", "gt")),
+            syn::BinOp::Le(_) => Some(("le", "ge")),
+            syn::BinOp::Eq(_) => Some(("eq", "eq")),
+            syn::BinOp::Ne(_) => Some(("ne", "ne")),
+            _ => None,
+        };
+        if let Some((op, flipped)) = op {
+            // The other side: a number, or another read (`&t`, a tensor operand).
+            let operand = |e: &Expr| match item_receiver(e) {
+                Some(t) => format!("&{}", text(t)),
+                None => text(e),
+            };
+            if let Some(t) = item_receiver(&b.left) {
+                return format!("{}.{op}({})", text(t), operand(&b.right));
+            }
+            if let Some(t) = item_receiver(&b.right) {
+                return format!("{}.{flipped}({})", text(t), operand(&b.left));
+            }
+        }
+    }
+    format!("/* {} as a one-element bool tensor */", text(cond))
+}
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        Expr::Group(g) => strip_parens(&g.expr),
+        other => other,
+    }
+}
+
+/// `t.item::<f32>()` (through `.unwrap()`, `.unwrap_or(..)`, `.expect(..)`, `?`): `t`.
+fn item_receiver(e: &Expr) -> Option<&Expr> {
+    match strip_parens(e) {
+        Expr::MethodCall(m) if m.method == "item" && m.args.is_empty() => Some(&m.receiver),
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "unwrap" | "unwrap_or" | "unwrap_or_default" | "unwrap_or_else" | "expect"
+            ) =>
+        {
+            item_receiver(&m.receiver)
+        }
+        Expr::Try(t) => item_receiver(&t.expr),
+        Expr::Cast(c) => item_receiver(&c.expr),
+        _ => None,
+    }
+}
+
+/// A branch as the body of a closure: its value expression, or the whole block.
+pub fn branch_text(stmts: &[Stmt]) -> String {
+    match stmts {
+        [Stmt::Expr(Expr::Return(r), _)] => r.expr.as_ref().map(|e| text(&**e)).unwrap_or_default(),
+        [Stmt::Expr(e, None)] => text(e),
+        many => {
+            let body: Vec<String> = many.iter().map(text).collect();
+            format!("{{ {} }}", body.join(" "))
+        }
+    }
+}
+
+/// `cond!(pred, |ops| then, |ops| else, [ops])`.
+pub fn cond_call(pred: &str, ops: &[String], then: &str, otherwise: &str) -> String {
+    let params = ops.join(", ");
+    format!("cond!({pred}, |{params}| {then}, |{params}| {otherwise}, [{params}])")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pred(src: &str, is_tensor: bool) -> String {
+        predicate(&syn::parse_str(src).expect("an expression"), is_tensor)
+    }
+
+    #[test]
+    fn item_comparisons_become_tensor_comparisons() {
+        assert_eq!(
+            pred("x.sum().item::<f32>().unwrap() > 0.0", false),
+            "x.sum().gt(0.0)"
+        );
+        assert_eq!(
+            pred("0.5 <= x.mean().item::<f32>()?", false),
+            "x.mean().ge(0.5)"
+        );
+        assert_eq!(
+            pred(
+                "a.item::<f32>().unwrap() == b.item::<f32>().unwrap()",
+                false
+            ),
+            "a.eq(&b)"
+        );
+    }
+
+    #[test]
+    fn tensor_conditions_are_kept_and_others_are_placeholders() {
+        assert_eq!(pred("x.gt(0.0).any()", true), "x.gt(0.0).any()");
+        assert_eq!(
+            pred("f(x) > 0.0", false),
+            "/* f(x) > 0.0 as a one-element bool tensor */"
+        );
+    }
+
+    #[test]
+    fn cond_call_lists_the_operands() {
+        let ops = vec!["x".to_string(), "y".to_string()];
+        assert_eq!(
+            cond_call("p", &ops, "x + y", "x - y"),
+            "cond!(p, |x, y| x + y, |x, y| x - y, [x, y])"
+        );
+    }
+}

@@ -1,0 +1,1616 @@
+//! Strict mode: the compile-time proof that `forward` captures into one graph.
+//!
+//! The walker reads the syn AST of `forward`, of every method of the annotated impl that
+//! it calls (`self.m(..)`, `Self::m(..)`), and of `#[ferrex::export_fn]` helpers. It keeps
+//! a scope of bindings, each with a [`Kind`]: a tensor, a container of tensors, a value
+//! derived from tensor *data*, the model, something unknown (a field), or a plain value
+//! (config, sizes). Tensor-ness comes from parameter types, from ferrex ops (every method
+//! of a tensor that is not a data accessor returns a tensor) and from unmistakable uses.
+//!
+//! Each rule is one file with one diagnostic: `data_branch`, `data_access`,
+//! `opaque_call`, `pointer_identity`, `panic_on_data`, `early_return`, `catch_unwind`,
+//! `unsafe_block`, `static_mut`, `interior_mutability`, `mut_self`, `tensor_format`.
+//! All graph breaks are collected, not only the first.
+
+mod catch_unwind;
+mod data_access;
+mod data_branch;
+mod early_return;
+mod interior_mutability;
+mod kind;
+mod mut_self;
+pub mod opaque_call;
+mod panic_on_data;
+mod pointer_identity;
+mod static_mut;
+mod tensor_format;
+mod unsafe_block;
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::punctuated::Punctuated;
+use syn::{
+    BinOp, Block, Expr, ExprClosure, ExprIf, ExprMethodCall, FnArg, ImplItem, ImplItemFn, ItemFn,
+    ItemImpl, Pat, ReturnType, Signature, Stmt, Token,
+};
+
+pub use kind::Kind;
+pub use opaque_call::{checks, Callee};
+
+/// What the analysis found: the graph breaks, and the free functions that receive tensors
+/// (checked for `#[ferrex::export_fn]` by the generated code).
+#[derive(Default)]
+pub struct Report {
+    pub errors: Vec<syn::Error>,
+    pub callees: Vec<Callee>,
+}
+
+/// Analyses `forward` of an annotated impl and the methods it calls.
+pub fn analyze_impl(item: &ItemImpl) -> Report {
+    let methods: HashMap<String, &ImplItemFn> = item
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            ImplItem::Fn(f) => Some((f.sig.ident.to_string(), f)),
+            _ => None,
+        })
+        .collect();
+    let mut w = Walker::new(&methods);
+    if methods.contains_key("forward") {
+        w.queue.push("forward".to_string());
+    }
+    while let Some(name) = w.queue.pop() {
+        if !w.analysed.insert(name.clone()) {
+            continue;
+        }
+        if let Some(f) = methods.get(&name) {
+            w.function(&f.sig, &f.block);
+        }
+    }
+    w.finish()
+}
+
+/// Analyses the body of a `#[ferrex::export_fn]` helper.
+pub fn analyze_fn(item: &ItemFn) -> Report {
+    let methods = HashMap::new();
+    let mut w = Walker::new(&methods);
+    w.function(&item.sig, &item.block);
+    w.finish()
+}
+
+/// A graph-break error spanning `node`: what breaks the graph, why, and the fixes.
+pub(crate) fn graph_break<T: ToTokens>(
+    node: T,
+    headline: &str,
+    why: &str,
+    fixes: &[String],
+) -> syn::Error {
+    let mut msg = format!("graph break: {headline}\n{why}");
+    for fix in fixes {
+        msg.push_str("\nhelp: ");
+        msg.push_str(fix);
+    }
+    syn::Error::new_spanned(node, msg)
+}
+
+/// The fix that always applies: non-strict export.
+pub(crate) fn non_strict_fix(what_it_does: &str) -> String {
+    format!("or export with `#[export_module(strict = false)]`, which {what_it_does}")
+}
+
+/// The source text of a node on one line.
+pub(crate) fn text<T: ToTokens>(node: &T) -> String {
+    crate::source::text_of(node.to_token_stream())
+}
+
+#[derive(Clone, Copy)]
+struct Binding {
+    kind: Kind,
+    /// For a closure or a local fn: the kind of what calling it returns.
+    returns: Option<Kind>,
+}
+
+const TENSOR_ROOTS: &[&str] = &[
+    "F",
+    "nn",
+    "functional",
+    "ferrex",
+    "Tensor",
+    "SymInt",
+    "DType",
+    "Operand",
+];
+
+/// Methods of a tensor that give its sizes, dtype or identity, not its data.
+const SHAPE_METHODS: &[&str] = &[
+    "dim",
+    "ndim",
+    "rank",
+    "size",
+    "sizes",
+    "shape",
+    "numel",
+    "dtype",
+    "meta",
+    "is_traced",
+    "same_tensor",
+    "error",
+    "check",
+    "len",
+    "is_empty",
+    "stride",
+    "strides",
+    "is_contiguous",
+    "device",
+];
+
+/// Tensor ops that return several tensors (a list or a tuple).
+const LIST_OPS: &[&str] = &[
+    "chunk",
+    "split",
+    "split_with_sizes",
+    "unbind",
+    "tensor_split",
+    "max_dim",
+    "min_dim",
+    "sort",
+    "topk",
+    "var_mean",
+    "std_mean",
+    "aminmax",
+    "broadcast_tensors",
+    "meshgrid",
+    "unique",
+    "call_op",
+];
+
+/// Methods of a container that answer about its structure, not its items.
+const STRUCTURE_METHODS: &[&str] = &[
+    "len",
+    "is_empty",
+    "is_some",
+    "is_none",
+    "is_ok",
+    "is_err",
+    "count",
+    "capacity",
+    "contains_key",
+];
+
+/// Methods of a container that give one of its items.
+const ITEM_METHODS: &[&str] = &[
+    "get",
+    "first",
+    "last",
+    "unwrap",
+    "expect",
+    "unwrap_or",
+    "unwrap_or_else",
+    "unwrap_or_default",
+    "next",
+    "pop",
+    "remove",
+    "swap_remove",
+    "pop_front",
+    "pop_back",
+    "into_inner",
+    "nth",
+    "cloned",
+    "copied",
+];
+
+/// Methods of a container that add items to it.
+const PUSH_METHODS: &[&str] = &[
+    "push",
+    "push_back",
+    "push_front",
+    "insert",
+    "extend",
+    "append",
+];
+
+struct Walker<'a> {
+    methods: &'a HashMap<String, &'a ImplItemFn>,
+    queue: Vec<String>,
+    analysed: HashSet<String>,
+    scopes: Vec<HashMap<String, Binding>>,
+    errors: Vec<syn::Error>,
+    callees: Vec<Callee>,
+    /// Inside the condition of a branch: a data read there is reported as the branch.
+    in_cond: usize,
+    in_unsafe: usize,
+    /// Accesses to a `static mut` found inside the current `unsafe` block.
+    static_accesses: usize,
+    /// The function being walked, for the messages.
+    function: String,
+    /// Names brought in by `use` inside a body: calls through them cannot be checked
+    /// from outside the body.
+    body_uses: HashSet<String>,
+}
+
+impl<'a> Walker<'a> {
+    fn new(methods: &'a HashMap<String, &'a ImplItemFn>) -> Self {
+        Walker {
+            methods,
+            queue: Vec::new(),
+            analysed: HashSet::new(),
+            scopes: Vec::new(),
+            errors: Vec::new(),
+            callees: Vec::new(),
+            in_cond: 0,
+            in_unsafe: 0,
+            static_accesses: 0,
+            function: String::new(),
+            body_uses: HashSet::new(),
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        self.callees
+            .retain(|c| !self.body_uses.contains(&c.first_segment()));
+        Report {
+            errors: self.errors,
+            callees: self.callees,
+        }
+    }
+
+    // ----- scopes ----------------------------------------------------------------------
+
+    fn lookup(&self, name: &str) -> Option<Binding> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn bind(&mut self, name: String, kind: Kind) {
+        self.bind_full(
+            name,
+            Binding {
+                kind,
+                returns: None,
+            },
+        );
+    }
+
+    fn bind_full(&mut self, name: String, b: Binding) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name, b);
+        }
+    }
+
+    /// Reassignment (`x = …`) changes the binding where it lives.
+    fn rebind(&mut self, name: &str, kind: Kind) {
+        for s in self.scopes.iter_mut().rev() {
+            if let Some(b) = s.get_mut(name) {
+                b.kind = kind;
+                return;
+            }
+        }
+    }
+
+    fn scoped<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.scopes.push(HashMap::new());
+        let r = f(self);
+        self.scopes.pop();
+        r
+    }
+
+    /// Binds the names of a pattern matched against a value of kind `k`.
+    fn bind_pat(&mut self, pat: &Pat, k: Kind) {
+        match pat {
+            Pat::Ident(p) => {
+                self.bind(p.ident.to_string(), k);
+                if let Some((_, sub)) = &p.subpat {
+                    self.bind_pat(sub, k);
+                }
+            }
+            Pat::Type(p) => {
+                let declared = kind::of_type(&p.ty);
+                let k = if declared == Kind::Maybe { k } else { declared };
+                self.bind_pat(&p.pat, k);
+            }
+            Pat::Reference(p) => self.bind_pat(&p.pat, k),
+            Pat::Paren(p) => self.bind_pat(&p.pat, k),
+            Pat::Or(p) => p.cases.iter().for_each(|c| self.bind_pat(c, k)),
+            Pat::Tuple(p) => {
+                for (i, e) in p.elems.iter().enumerate() {
+                    let ek = match k {
+                        Kind::EnumItem if i == 0 => Kind::Plain,
+                        other => other.item(),
+                    };
+                    self.bind_pat(e, ek);
+                }
+            }
+            Pat::TupleStruct(p) => p.elems.iter().for_each(|e| self.bind_pat(e, k.item())),
+            Pat::Struct(p) => p
+                .fields
+                .iter()
+                .for_each(|f| self.bind_pat(&f.pat, k.item())),
+            Pat::Slice(p) => p.elems.iter().for_each(|e| self.bind_pat(e, k.item())),
+            _ => {}
+        }
+    }
+
+    // ----- functions -------------------------------------------------------------------
+
+    fn function(&mut self, sig: &Signature, block: &Block) {
+        let outer = std::mem::replace(&mut self.function, sig.ident.to_string());
+        self.scopes.push(HashMap::new());
+        for arg in &sig.inputs {
+            match arg {
+                FnArg::Receiver(r) => {
+                    if r.mutability.is_some() && r.reference.is_some() {
+                        self.errors.push(mut_self::error(r, &sig.ident));
+                    }
+                    self.bind("self".into(), Kind::Module);
+                }
+                FnArg::Typed(pt) => {
+                    let k = kind::of_type(&pt.ty);
+                    self.bind_pat(&pt.pat, k);
+                }
+            }
+        }
+        self.stmts(&block.stmts);
+        self.scopes.pop();
+        self.function = outer;
+    }
+
+    fn returns_of(sig: &Signature) -> Kind {
+        match &sig.output {
+            ReturnType::Default => Kind::Plain,
+            ReturnType::Type(_, ty) => kind::of_type(ty),
+        }
+    }
+
+    // ----- statements ------------------------------------------------------------------
+
+    fn block(&mut self, b: &Block) -> Kind {
+        self.scoped(|w| w.stmts(&b.stmts))
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) -> Kind {
+        let mut last = Kind::Plain;
+        for (i, s) in stmts.iter().enumerate() {
+            last = match s {
+                Stmt::Local(l) => {
+                    self.local(l);
+                    Kind::Plain
+                }
+                Stmt::Item(item) => {
+                    self.item(item);
+                    Kind::Plain
+                }
+                Stmt::Expr(Expr::If(e), semi) => {
+                    let k = self.expr_if(e, Some(&stmts[i + 1..]));
+                    if semi.is_some() {
+                        Kind::Plain
+                    } else {
+                        k
+                    }
+                }
+                Stmt::Expr(e, semi) => {
+                    let k = self.expr(e);
+                    if semi.is_some() {
+                        Kind::Plain
+                    } else {
+                        k
+                    }
+                }
+                Stmt::Macro(m) => {
+                    self.mac(&m.mac);
+                    Kind::Plain
+                }
+            };
+        }
+        last
+    }
+
+    fn local(&mut self, l: &syn::Local) {
+        let Some(init) = &l.init else {
+            self.bind_pat(&l.pat, Kind::Plain);
+            return;
+        };
+        let value = self.value_expr(&init.expr);
+        if let Some((_, diverge)) = &init.diverge {
+            if value.is_data_like() {
+                self.errors.push(data_branch::error(
+                    &init.expr,
+                    data_branch::Construct::LetElse,
+                    &self.tensor_names(&init.expr),
+                    None,
+                ));
+            }
+            self.expr(diverge);
+        }
+        // `let (a, b) = (e1, e2)`: element by element.
+        if let (Pat::Tuple(p), Expr::Tuple(t)) = (strip_pat_type(&l.pat), &*init.expr) {
+            if p.elems.len() == t.elems.len() {
+                let kinds: Vec<Kind> = t.elems.iter().map(|e| self.peek_kind(e)).collect();
+                for (pe, k) in p.elems.iter().zip(kinds) {
+                    self.bind_pat(pe, k);
+                }
+                return;
+            }
+        }
+        // A closure: remember what calling it returns.
+        if let (Pat::Ident(p), Expr::Closure(_)) = (&l.pat, &*init.expr) {
+            self.bind_full(
+                p.ident.to_string(),
+                Binding {
+                    kind: Kind::Plain,
+                    returns: Some(value),
+                },
+            );
+            return;
+        }
+        self.bind_pat(&l.pat, value);
+    }
+
+    /// The kind of a closure is what calling it returns; any other expression is walked.
+    fn value_expr(&mut self, e: &Expr) -> Kind {
+        match e {
+            Expr::Closure(c) => self.closure(c, &[]),
+            other => self.expr(other),
+        }
+    }
+
+    /// The kind of an expression already walked (for tuple destructuring): paths and
+    /// literals only, anything else by a walk that discards its errors.
+    fn peek_kind(&mut self, e: &Expr) -> Kind {
+        let saved = (self.errors.len(), self.callees.len());
+        let k = self.expr(e);
+        self.errors.truncate(saved.0);
+        self.callees.truncate(saved.1);
+        k
+    }
+
+    fn item(&mut self, item: &syn::Item) {
+        match item {
+            syn::Item::Static(s) if matches!(s.mutability, syn::StaticMutability::Mut(_)) => {
+                self.errors.push(static_mut::declared(s, &self.function));
+            }
+            syn::Item::Fn(f) => {
+                // A local fn is part of the body: analysed here, callable by name.
+                let returns = Self::returns_of(&f.sig);
+                self.bind_full(
+                    f.sig.ident.to_string(),
+                    Binding {
+                        kind: Kind::Plain,
+                        returns: Some(returns),
+                    },
+                );
+                let saved = std::mem::take(&mut self.scopes);
+                self.function(&f.sig, &f.block);
+                self.scopes = saved;
+            }
+            syn::Item::Use(u) => collect_use_names(&u.tree, &mut self.body_uses),
+            _ => {}
+        }
+    }
+
+    // ----- expressions -----------------------------------------------------------------
+
+    fn cond(&mut self, e: &Expr) -> Kind {
+        self.in_cond += 1;
+        let k = self.expr(e);
+        self.in_cond -= 1;
+        k
+    }
+
+    fn exprs<'e>(&mut self, es: impl IntoIterator<Item = &'e Expr>) -> Kind {
+        es.into_iter()
+            .map(|e| self.value_expr(e))
+            .fold(Kind::Plain, Kind::join)
+    }
+
+    fn expr(&mut self, e: &Expr) -> Kind {
+        match e {
+            Expr::Lit(_) => Kind::Plain,
+            Expr::Path(p) => self.path_expr(p),
+            Expr::Paren(p) => self.expr(&p.expr),
+            Expr::Group(g) => self.expr(&g.expr),
+            Expr::Reference(r) => self.expr(&r.expr),
+            // `-x`, `!b`, `*r`: the kind of the operand.
+            Expr::Unary(u) => self.expr(&u.expr),
+            Expr::Binary(b) => self.binary(b),
+            Expr::Assign(a) => self.assign(&a.left, &a.right, None),
+            Expr::Field(f) => {
+                let base = self.expr(&f.base);
+                match base {
+                    Kind::Module | Kind::Maybe => Kind::Maybe,
+                    Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
+                    Kind::Tensor => Kind::Plain,
+                    other => other,
+                }
+            }
+            Expr::Index(ix) => self.index(ix),
+            Expr::MethodCall(m) => self.method_call(m),
+            Expr::Call(c) => self.call(c),
+            Expr::Macro(m) => self.mac(&m.mac),
+            Expr::Block(b) => self.block(&b.block),
+            Expr::Unsafe(u) => self.unsafe_block(u),
+            Expr::Const(c) => self.block(&c.block),
+            Expr::If(i) => self.expr_if(i, None),
+            Expr::Match(m) => self.expr_match(m),
+            Expr::While(wl) => {
+                let k = self.cond(&wl.cond);
+                if k.is_data_like() && !matches!(&*wl.cond, Expr::Let(_)) {
+                    self.errors.push(data_branch::error(
+                        &wl.cond,
+                        data_branch::Construct::While,
+                        &self.tensor_names(&wl.cond),
+                        None,
+                    ));
+                }
+                self.scoped(|w| {
+                    if let Expr::Let(l) = &*wl.cond {
+                        let sk = w.expr(&l.expr);
+                        w.bind_pat(&l.pat, sk);
+                    }
+                    w.stmts(&wl.body.stmts)
+                });
+                Kind::Plain
+            }
+            Expr::Loop(l) => {
+                self.block(&l.body);
+                Kind::Maybe
+            }
+            Expr::ForLoop(f) => {
+                let it = self.expr(&f.expr);
+                if it == Kind::Data {
+                    self.errors.push(data_branch::error(
+                        &f.expr,
+                        data_branch::Construct::ForBound,
+                        &self.tensor_names(&f.expr),
+                        None,
+                    ));
+                }
+                self.scoped(|w| {
+                    w.bind_pat(&f.pat, it.item());
+                    w.stmts(&f.body.stmts)
+                });
+                Kind::Plain
+            }
+            Expr::Let(l) => {
+                // `if let` / `while let` chains: the scrutinee decides the branch.
+                let k = self.expr(&l.expr);
+                if k == Kind::Data {
+                    self.errors.push(data_branch::error(
+                        &l.expr,
+                        data_branch::Construct::IfLet,
+                        &self.tensor_names(&l.expr),
+                        None,
+                    ));
+                }
+                self.bind_pat(&l.pat, k);
+                Kind::Plain
+            }
+            Expr::Closure(c) => {
+                self.closure(c, &[]);
+                Kind::Plain
+            }
+            Expr::Try(t) => {
+                self.errors
+                    .push(early_return::question_mark(t, &self.function));
+                self.expr(&t.expr)
+            }
+            Expr::Return(r) => {
+                if let Some(v) = &r.expr {
+                    if is_err_call(v) {
+                        self.errors
+                            .push(early_return::return_err(r, &self.function));
+                    }
+                    self.expr(v);
+                }
+                Kind::Plain
+            }
+            Expr::Break(b) => {
+                if let Some(v) = &b.expr {
+                    self.expr(v);
+                }
+                Kind::Plain
+            }
+            Expr::Cast(c) => {
+                let k = self.expr(&c.expr);
+                if matches!(&*c.ty, syn::Type::Ptr(_))
+                    && (k.holds_tensor() || k == Kind::Module || k == Kind::Maybe)
+                {
+                    self.errors
+                        .push(pointer_identity::error(c, pointer_identity::What::Cast));
+                    return Kind::Plain;
+                }
+                // `n as f64`: a number, derived from data if its operand is.
+                if k == Kind::Data {
+                    Kind::Data
+                } else {
+                    Kind::Plain
+                }
+            }
+            Expr::RawAddr(r) => {
+                if let Some(name) = static_name(&r.expr) {
+                    self.errors
+                        .push(static_mut::access(&r.expr, &name, false, &self.function));
+                    return Kind::Plain;
+                }
+                let k = self.expr(&r.expr);
+                if k.holds_tensor() {
+                    self.errors
+                        .push(pointer_identity::error(r, pointer_identity::What::RawAddr));
+                }
+                Kind::Plain
+            }
+            Expr::Tuple(t) => self.exprs(&t.elems).container().join(Kind::Plain),
+            Expr::Array(a) => self.exprs(&a.elems).container(),
+            Expr::Repeat(r) => {
+                self.expr(&r.len);
+                self.expr(&r.expr).container()
+            }
+            Expr::Struct(s) => {
+                let k = self.exprs(s.fields.iter().map(|f| &f.expr));
+                if let Some(rest) = &s.rest {
+                    self.expr(rest);
+                }
+                k.container()
+            }
+            Expr::Range(r) => {
+                let a = r.start.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+                let b = r.end.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+                if a == Kind::Data || b == Kind::Data {
+                    Kind::Data
+                } else {
+                    Kind::Plain
+                }
+            }
+            Expr::Async(a) => self.block(&a.block),
+            Expr::Await(a) => self.expr(&a.base),
+            Expr::TryBlock(t) => self.block(&t.block),
+            Expr::Yield(y) => {
+                if let Some(v) = &y.expr {
+                    self.expr(v);
+                }
+                Kind::Plain
+            }
+            _ => Kind::Plain,
+        }
+    }
+
+    fn path_expr(&mut self, p: &syn::ExprPath) -> Kind {
+        if p.qself.is_some() || p.path.segments.len() != 1 {
+            return Kind::Plain;
+        }
+        let ident = &p.path.segments[0].ident;
+        let name = ident.to_string();
+        if name == "self" {
+            return Kind::Module;
+        }
+        if let Some(b) = self.lookup(&name) {
+            return b.kind;
+        }
+        if self.in_unsafe > 0 && is_static_name(&name) {
+            self.static_accesses += 1;
+            self.errors
+                .push(static_mut::access(p, &name, false, &self.function));
+        }
+        Kind::Plain
+    }
+
+    fn binary(&mut self, b: &syn::ExprBinary) -> Kind {
+        match b.op {
+            BinOp::AddAssign(_)
+            | BinOp::SubAssign(_)
+            | BinOp::MulAssign(_)
+            | BinOp::DivAssign(_)
+            | BinOp::RemAssign(_)
+            | BinOp::BitXorAssign(_)
+            | BinOp::BitAndAssign(_)
+            | BinOp::BitOrAssign(_)
+            | BinOp::ShlAssign(_)
+            | BinOp::ShrAssign(_) => self.assign(&b.left, &b.right, Some(())),
+            BinOp::Eq(_)
+            | BinOp::Ne(_)
+            | BinOp::Lt(_)
+            | BinOp::Le(_)
+            | BinOp::Gt(_)
+            | BinOp::Ge(_) => {
+                let l = self.expr(&b.left);
+                let r = self.expr(&b.right);
+                l.compare(r)
+            }
+            BinOp::And(_) | BinOp::Or(_) => {
+                let l = self.expr(&b.left);
+                let r = self.expr(&b.right);
+                l.compare(r)
+            }
+            _ => {
+                let l = self.expr(&b.left);
+                let r = self.expr(&b.right);
+                l.arith(r)
+            }
+        }
+    }
+
+    fn assign(&mut self, left: &Expr, right: &Expr, compound: Option<()>) -> Kind {
+        let r = self.value_expr(right);
+        match strip(left) {
+            Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+                let name = p.path.segments[0].ident.to_string();
+                match self.lookup(&name) {
+                    Some(b) => {
+                        let k = if compound.is_some() {
+                            b.kind.arith(r)
+                        } else {
+                            r
+                        };
+                        self.rebind(&name, k);
+                    }
+                    None if self.in_unsafe > 0 && is_static_name(&name) => {
+                        self.static_accesses += 1;
+                        self.errors
+                            .push(static_mut::access(left, &name, true, &self.function));
+                    }
+                    None => {}
+                }
+            }
+            Expr::Index(ix) => {
+                let base = self.expr(&ix.expr);
+                self.expr(&ix.index);
+                if base.is_tensor() {
+                    self.report_access(
+                        data_access::Access::IndexWrite {
+                            index: text(&ix.index),
+                            value: text(right),
+                        },
+                        left,
+                        &ix.expr,
+                    );
+                }
+            }
+            other => {
+                self.expr(other);
+            }
+        }
+        Kind::Plain
+    }
+
+    fn index(&mut self, ix: &syn::ExprIndex) -> Kind {
+        let base = self.expr(&ix.expr);
+        let i = self.expr(&ix.index);
+        match base {
+            Kind::Tensor => {
+                self.report_access(data_access::Access::Index, ix, &ix.expr);
+                Kind::Data
+            }
+            Kind::Tensors | Kind::Enumerated => Kind::Tensor,
+            other if i == Kind::Data => other.join(Kind::Data),
+            other => other,
+        }
+    }
+
+    /// A data read: reported on its own, or, inside a branch condition, as the branch.
+    fn report_access<T: ToTokens>(&mut self, access: data_access::Access, node: T, tensor: &Expr) {
+        if self.in_cond > 0 {
+            return;
+        }
+        let names = self.tensor_names(tensor);
+        self.errors.push(data_access::error(
+            node,
+            access,
+            names.first().map(String::as_str),
+        ));
+    }
+
+    fn unsafe_block(&mut self, u: &syn::ExprUnsafe) -> Kind {
+        let saved = self.static_accesses;
+        self.static_accesses = 0;
+        self.in_unsafe += 1;
+        let k = self.block(&u.block);
+        self.in_unsafe -= 1;
+        if self.static_accesses == 0 {
+            self.errors.push(unsafe_block::error(u, &self.function));
+        }
+        self.static_accesses = saved;
+        k
+    }
+
+    // ----- branches --------------------------------------------------------------------
+
+    fn expr_if(&mut self, e: &ExprIf, rest: Option<&[Stmt]>) -> Kind {
+        self.scoped(|w| {
+            let is_let = matches!(&*e.cond, Expr::Let(_));
+            let k = w.cond(&e.cond);
+            if k.is_data_like() && !is_let {
+                let suggestion = w.cond_suggestion(e, k, rest);
+                w.errors.push(data_branch::error(
+                    &e.cond,
+                    data_branch::Construct::If,
+                    &w.tensor_names(&e.cond),
+                    Some(suggestion),
+                ));
+            }
+            let t = w.block(&e.then_branch);
+            let f = match &e.else_branch {
+                Some((_, other)) => match &**other {
+                    Expr::If(i) => w.expr_if(i, None),
+                    other => w.expr(other),
+                },
+                None => Kind::Plain,
+            };
+            t.join(f)
+        })
+    }
+
+    fn expr_match(&mut self, m: &syn::ExprMatch) -> Kind {
+        let k = self.cond(&m.expr);
+        if k == Kind::Data {
+            self.errors.push(data_branch::error(
+                &m.expr,
+                data_branch::Construct::Match,
+                &self.tensor_names(&m.expr),
+                None,
+            ));
+        }
+        let mut out = Kind::Plain;
+        for arm in &m.arms {
+            out = out.join(self.scoped(|w| {
+                w.bind_pat(&arm.pat, k.item());
+                if let Some((_, guard)) = &arm.guard {
+                    let g = w.cond(guard);
+                    if g.is_data_like() {
+                        let names = w.tensor_names(guard);
+                        let ops: Vec<String> = w.tensor_idents(guard.to_token_stream());
+                        let pred = data_branch::predicate(guard, g == Kind::Tensor);
+                        let suggestion =
+                            data_branch::cond_call(&pred, &ops, "then_branch", "else_branch");
+                        w.errors.push(data_branch::error(
+                            guard,
+                            data_branch::Construct::Guard,
+                            &names,
+                            Some(suggestion),
+                        ));
+                    }
+                }
+                w.value_expr(&arm.body)
+            }));
+        }
+        out
+    }
+
+    /// `cond!(pred, |ops| then, |ops| else, [ops])` written with the user's own code.
+    fn cond_suggestion(&mut self, e: &ExprIf, k: Kind, rest: Option<&[Stmt]>) -> String {
+        let pred = data_branch::predicate(&e.cond, k == Kind::Tensor);
+        let then_text = data_branch::branch_text(&e.then_branch.stmts);
+        let (else_text, else_tokens) = match (&e.else_branch, rest) {
+            (Some((_, other)), _) => match &**other {
+                Expr::Block(b) => (
+                    data_branch::branch_text(&b.block.stmts),
+                    b.block.to_token_stream(),
+                ),
+                other => (text(other), other.to_token_stream()),
+            },
+            // `if c { return a; } b`: the rest of the body is the false branch.
+            (None, Some(rest)) if ends_with_return(&e.then_branch) && !rest.is_empty() => {
+                match rest {
+                    [Stmt::Expr(tail, None)] | [Stmt::Expr(tail @ Expr::Return(_), _)] => {
+                        (data_branch::branch_text(rest), tail.to_token_stream())
+                    }
+                    _ => (
+                        "{ /* the rest of the function */ }".to_string(),
+                        TokenStream::new(),
+                    ),
+                }
+            }
+            _ => (String::new(), TokenStream::new()),
+        };
+        let mut ops = self.tensor_idents(e.then_branch.to_token_stream());
+        for o in self.tensor_idents(else_tokens) {
+            if !ops.contains(&o) {
+                ops.push(o);
+            }
+        }
+        if ops.is_empty() {
+            ops = self.tensor_idents(e.cond.to_token_stream());
+        }
+        let else_text = if else_text.is_empty() {
+            // No else branch: the false branch hands the operands back unchanged.
+            match ops.as_slice() {
+                [one] => format!("{one}.clone()"),
+                many => format!("({})", many.join(", ")),
+            }
+        } else {
+            else_text
+        };
+        data_branch::cond_call(&pred, &ops, &then_text, &else_text)
+    }
+
+    /// The tensors a condition reads, by name (`x`, `self.w`), for the messages.
+    fn tensor_names(&self, e: &Expr) -> Vec<String> {
+        let mut out = self.tensor_idents(e.to_token_stream());
+        // `self.field` receivers of tensor ops count too.
+        let mut fields = Vec::new();
+        self_fields(e.to_token_stream(), &mut fields);
+        for f in fields {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// The tensor an expression is about, for the messages (`x` for `&x`).
+    fn first_tensor_name(&self, e: &Expr) -> String {
+        self.tensor_names(e)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| text(e))
+    }
+
+    /// Identifiers in `tokens` bound to tensors, in order of appearance.
+    fn tensor_idents(&self, tokens: TokenStream) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_idents(tokens, &mut out);
+        out
+    }
+
+    fn collect_idents(&self, tokens: TokenStream, out: &mut Vec<String>) {
+        let mut prev_dot = false;
+        for tt in tokens {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) => {
+                    let name = i.to_string();
+                    if !prev_dot
+                        && !out.contains(&name)
+                        && self.lookup(&name).is_some_and(|b| b.kind.holds_tensor())
+                    {
+                        out.push(name);
+                    }
+                    prev_dot = false;
+                }
+                proc_macro2::TokenTree::Group(g) => {
+                    self.collect_idents(g.stream(), out);
+                    prev_dot = false;
+                }
+                proc_macro2::TokenTree::Punct(p) => prev_dot = p.as_char() == '.',
+                proc_macro2::TokenTree::Literal(_) => prev_dot = false,
+            }
+        }
+    }
+
+    // ----- calls -----------------------------------------------------------------------
+
+    /// Walks call arguments; closures get `hints` as the kinds of their parameters.
+    fn args(
+        &mut self,
+        args: &Punctuated<Expr, Token![,]>,
+        hints: &[Kind],
+    ) -> (Vec<Kind>, Option<Kind>) {
+        let mut kinds = Vec::new();
+        let mut closure = None;
+        for a in args {
+            match a {
+                Expr::Closure(c) => {
+                    let k = self.closure(c, hints);
+                    closure = Some(closure.map_or(k, |c: Kind| c.join(k)));
+                    kinds.push(Kind::Plain);
+                }
+                other => kinds.push(self.expr(other)),
+            }
+        }
+        (kinds, closure)
+    }
+
+    fn closure(&mut self, c: &ExprClosure, hints: &[Kind]) -> Kind {
+        self.scoped(|w| {
+            for (i, p) in c.inputs.iter().enumerate() {
+                let k = hints
+                    .get(i)
+                    .or(hints.last())
+                    .copied()
+                    .unwrap_or(Kind::Maybe);
+                w.bind_pat(p, k);
+            }
+            w.expr(&c.body)
+        })
+    }
+
+    fn method_call(&mut self, m: &ExprMethodCall) -> Kind {
+        let name = m.method.to_string();
+        let recv = self.expr(&m.receiver);
+        let nargs = m.args.len();
+
+        // Model attributes mutated through interior mutability.
+        if rooted_at_self_field(&m.receiver) && interior_mutability::is_mutation(&name, nargs) {
+            self.errors
+                .push(interior_mutability::error(m, &text(&m.receiver)));
+        }
+
+        match recv {
+            Kind::Tensor => {
+                let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
+                if data_access::is_data_read(&name) {
+                    self.report_access(
+                        data_access::Access::Method(name, text(&m.receiver)),
+                        m,
+                        &m.receiver,
+                    );
+                    return Kind::Data;
+                }
+                if name == "data" && nargs == 0 {
+                    self.report_access(data_access::Access::DataAlias, m, &m.receiver);
+                    return Kind::Tensor;
+                }
+                if pointer_identity::is_pointer_method(&name) {
+                    self.errors.push(pointer_identity::error(
+                        m,
+                        pointer_identity::What::Method(name),
+                    ));
+                    return Kind::Plain;
+                }
+                if name == "to_string" {
+                    self.errors
+                        .push(tensor_format::to_string(m, &text(&m.receiver)));
+                    return Kind::Plain;
+                }
+                if SHAPE_METHODS.contains(&name.as_str()) {
+                    return Kind::Plain;
+                }
+                if LIST_OPS.contains(&name.as_str()) {
+                    return Kind::Tensors;
+                }
+                closure.map_or(Kind::Tensor, |k| Kind::Tensor.join(k))
+            }
+            Kind::Module => self.self_method(m, &name),
+            Kind::Tensors | Kind::Enumerated | Kind::EnumItem => {
+                let item = recv.item();
+                if is_fold(&name) {
+                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
+                    let (_, closure) = self.args(&m.args, &[init, item]);
+                    return init.join(closure.unwrap_or(Kind::Plain));
+                }
+                let (_, closure) = self.args(&m.args, &[item]);
+                if STRUCTURE_METHODS.contains(&name.as_str()) {
+                    return Kind::Plain;
+                }
+                if PUSH_METHODS.contains(&name.as_str()) {
+                    return Kind::Plain;
+                }
+                if name == "enumerate" {
+                    return Kind::Enumerated;
+                }
+                if let Some(k) = closure {
+                    return if matches!(
+                        name.as_str(),
+                        "filter" | "take_while" | "skip_while" | "inspect" | "for_each"
+                    ) {
+                        recv
+                    } else {
+                        k.container()
+                    };
+                }
+                if ITEM_METHODS.contains(&name.as_str()) {
+                    return Kind::Tensor;
+                }
+                recv
+            }
+            Kind::Maybe => {
+                if is_fold(&name) {
+                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
+                    let (_, closure) = self.args(&m.args, &[init, Kind::Maybe]);
+                    return init.join(closure.unwrap_or(Kind::Plain));
+                }
+                let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
+                if data_access::is_unmistakable_read(&name) {
+                    self.report_access(
+                        data_access::Access::Method(name, text(&m.receiver)),
+                        m,
+                        &m.receiver,
+                    );
+                    return Kind::Data;
+                }
+                if name == "forward" {
+                    return Kind::Tensor;
+                }
+                if SHAPE_METHODS.contains(&name.as_str())
+                    || STRUCTURE_METHODS.contains(&name.as_str())
+                {
+                    return Kind::Plain;
+                }
+                if let Some(k) = closure {
+                    return k.container().join(Kind::Maybe);
+                }
+                if kinds.iter().any(|k| k.is_tensor()) {
+                    // `self.w.matmul(x)`: a tensor op on a parameter.
+                    return Kind::Tensor;
+                }
+                Kind::Maybe
+            }
+            Kind::Data => {
+                self.args(&m.args, &[Kind::Data]);
+                Kind::Data
+            }
+            Kind::Plain => {
+                if is_fold(&name) {
+                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
+                    let (_, closure) = self.args(&m.args, &[init, Kind::Plain]);
+                    return init.join(closure.unwrap_or(Kind::Plain));
+                }
+                let (kinds, closure) = self.args(&m.args, &[Kind::Plain]);
+                let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
+                if PUSH_METHODS.contains(&name.as_str()) && arg_kind.holds_tensor() {
+                    // `outs.push(y)`: `outs` now holds tensors.
+                    if let Some(n) = local_name(&m.receiver) {
+                        self.rebind(&n, Kind::Tensors);
+                    }
+                    return Kind::Plain;
+                }
+                if let Some(k) = closure {
+                    return k.container();
+                }
+                if arg_kind == Kind::Data {
+                    return Kind::Data;
+                }
+                Kind::Plain
+            }
+        }
+    }
+
+    /// `self.m(..)`: a method of the annotated impl (analysed too), or an opaque call.
+    fn self_method(&mut self, m: &ExprMethodCall, name: &str) -> Kind {
+        let (kinds, _) = self.args(&m.args, &[Kind::Maybe]);
+        if let Some(f) = self.methods.get(name) {
+            self.queue.push(name.to_string());
+            return Self::returns_of(&f.sig);
+        }
+        if kinds.iter().any(|k| k.holds_tensor()) {
+            self.errors.push(opaque_call::method_error(m, name));
+        }
+        Kind::Maybe
+    }
+
+    fn call(&mut self, c: &syn::ExprCall) -> Kind {
+        let Expr::Path(p) = strip(&c.func) else {
+            // `(self.f)(x)`, `make()(x)`: walk and judge by the arguments.
+            self.expr(&c.func);
+            let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+            return kinds.into_iter().fold(Kind::Maybe, Kind::join);
+        };
+        let path = &p.path;
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let last = segs.last().cloned().unwrap_or_default();
+        let first = segs.first().cloned().unwrap_or_default();
+
+        if catch_unwind::is_catch_unwind(&last) {
+            self.errors.push(catch_unwind::error(c, &self.function));
+            self.args(&c.args, &[]);
+            return Kind::Plain;
+        }
+
+        // A closure or local fn of the body.
+        if segs.len() == 1 && p.qself.is_none() {
+            if let Some(b) = self.lookup(&first) {
+                self.args(&c.args, &[Kind::Maybe]);
+                return b.returns.unwrap_or(Kind::Maybe);
+            }
+        }
+
+        let (kinds, closure) = self.args(&c.args, &[Kind::Maybe]);
+        let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
+        let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
+
+        if pointer_identity::is_pointer_fn(&segs) && (gets_tensor || arg_kind == Kind::Maybe) {
+            self.errors.push(pointer_identity::error(
+                c,
+                pointer_identity::What::Function(segs.join("::")),
+            ));
+            return Kind::Plain;
+        }
+        if p.qself.is_some() {
+            if gets_tensor {
+                self.errors
+                    .push(opaque_call::assoc_error(c, &text(&c.func)));
+            }
+            return Kind::Maybe;
+        }
+        // `Self::m(..)`.
+        if first == "Self" && segs.len() == 2 {
+            if let Some(f) = self.methods.get(&last) {
+                self.queue.push(last.clone());
+                return Self::returns_of(&f.sig);
+            }
+            if gets_tensor {
+                self.errors
+                    .push(opaque_call::assoc_error(c, &text(&c.func)));
+            }
+            return Kind::Maybe;
+        }
+        // ferrex ops and layers.
+        if TENSOR_ROOTS.contains(&first.as_str()) {
+            return if matches!(first.as_str(), "SymInt" | "DType") {
+                Kind::Plain
+            } else if LIST_OPS.contains(&last.as_str()) {
+                Kind::Tensors
+            } else {
+                Kind::Tensor
+            };
+        }
+        // Constructors: `Some(x)`, `Ok(x)`, `Pair(a, b)`, `Out::new(a, b)`, `Box::new(x)`.
+        let ctor = starts_upper(&last)
+            || (segs.len() >= 2
+                && starts_upper(&segs[segs.len() - 2])
+                && matches!(last.as_str(), "new" | "from" | "default"));
+        if ctor {
+            return arg_kind
+                .container()
+                .join(closure.unwrap_or(Kind::Plain).container());
+        }
+        // Standard library functions (`std::mem::take`, `std::cmp::max`, `drop`).
+        if matches!(first.as_str(), "std" | "core" | "alloc") || is_std_free_fn(&segs) {
+            return if arg_kind == Kind::Data {
+                Kind::Data
+            } else if gets_tensor {
+                arg_kind
+            } else {
+                Kind::Plain
+            };
+        }
+        // An associated function of some other type: its body is not visible.
+        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
+            if gets_tensor {
+                self.errors
+                    .push(opaque_call::assoc_error(c, &text(&c.func)));
+            }
+            return Kind::Maybe;
+        }
+        // A free function: it must be a `#[ferrex::export_fn]`, checked by the generated
+        // code (the macro cannot see other items).
+        if gets_tensor {
+            if let Some(callee) = Callee::new(path) {
+                if !self.callees.iter().any(|c| c.same_path(&callee)) {
+                    self.callees.push(callee);
+                }
+            }
+            return Kind::Maybe;
+        }
+        if arg_kind == Kind::Data {
+            Kind::Data
+        } else {
+            Kind::Maybe
+        }
+    }
+
+    // ----- macros ----------------------------------------------------------------------
+
+    fn mac(&mut self, mac: &syn::Macro) -> Kind {
+        let name = mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        let parsed = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated);
+        let args: Vec<Expr> = match parsed {
+            Ok(p) => p.into_iter().collect(),
+            Err(_) => {
+                // `vec![x; n]` and friends.
+                if let Ok(r) = mac.parse_body::<VecRepeat>() {
+                    self.expr(&r.len);
+                    return self.expr(&r.elem).container();
+                }
+                return Kind::Maybe;
+            }
+        };
+        match name.as_str() {
+            "cond" | "map" => {
+                for a in &args {
+                    match a {
+                        Expr::Closure(c) => {
+                            self.closure(c, &[Kind::Tensor]);
+                        }
+                        other => {
+                            self.expr(other);
+                        }
+                    }
+                }
+                Kind::Tensor
+            }
+            "vec" => self.exprs(&args).container(),
+            "matches" => args.first().map_or(Kind::Plain, |e| {
+                let k = self.expr(e);
+                if k == Kind::Data {
+                    Kind::Data
+                } else {
+                    Kind::Plain
+                }
+            }),
+            "addr_of" | "addr_of_mut" => {
+                if let Some(e) = args.first() {
+                    if let Some(n) = static_name(e) {
+                        self.errors.push(static_mut::access(
+                            e,
+                            &n,
+                            name == "addr_of_mut",
+                            &self.function,
+                        ));
+                    } else if self.expr(e).holds_tensor() {
+                        self.errors.push(pointer_identity::error(
+                            mac,
+                            pointer_identity::What::Function(name.clone()),
+                        ));
+                    }
+                }
+                Kind::Plain
+            }
+            "assert" | "debug_assert" => {
+                if let Some((cond, msg)) = args.split_first() {
+                    let k = self.cond(cond);
+                    if k.is_data_like() {
+                        self.errors.push(panic_on_data::error(
+                            cond,
+                            &name,
+                            &self.tensor_names(cond),
+                        ));
+                    }
+                    self.format_args(msg, &name);
+                }
+                Kind::Plain
+            }
+            "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
+                if args.len() >= 2 {
+                    let a = self.cond(&args[0]);
+                    let b = self.cond(&args[1]);
+                    if a.compare(b) == Kind::Data {
+                        let mut names = self.tensor_names(&args[0]);
+                        names.extend(self.tensor_names(&args[1]));
+                        self.errors.push(panic_on_data::error(mac, &name, &names));
+                    }
+                    self.format_args(&args[2..], &name);
+                }
+                Kind::Plain
+            }
+            "panic" | "unreachable" | "todo" | "unimplemented" => {
+                let data = self.format_args(&args, &name);
+                if data {
+                    self.errors.push(panic_on_data::error(mac, &name, &[]));
+                }
+                Kind::Plain
+            }
+            "write" | "writeln" => {
+                if let Some((dest, rest)) = args.split_first() {
+                    self.expr(dest);
+                    self.format_args(rest, &name);
+                }
+                Kind::Plain
+            }
+            "format" | "print" | "println" | "eprint" | "eprintln" | "format_args" | "trace"
+            | "debug" | "info" | "warn" | "error" | "log" => {
+                self.format_args(&args, &name);
+                Kind::Plain
+            }
+            "dbg" => {
+                for a in &args {
+                    if self.expr(a).holds_tensor() {
+                        let name = self.first_tensor_name(a);
+                        self.errors.push(tensor_format::error(a, &name, "dbg!"));
+                    }
+                }
+                Kind::Plain
+            }
+            _ => {
+                let k = self.exprs(&args);
+                if k == Kind::Data {
+                    Kind::Data
+                } else {
+                    Kind::Maybe
+                }
+            }
+        }
+    }
+
+    /// Checks the arguments of a formatting macro (format string first). Returns whether
+    /// an argument is derived from tensor data.
+    fn format_args(&mut self, args: &[Expr], mac: &str) -> bool {
+        let Some((fmt, rest)) = args.split_first() else {
+            return false;
+        };
+        let mut data = false;
+        let mac_name = format!("{mac}!");
+        if let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) = fmt
+        {
+            for (name, spec) in tensor_format::placeholders(&s.value()) {
+                if let Some(name) = name {
+                    if let Some(b) = self.lookup(&name) {
+                        if b.kind.holds_tensor() {
+                            if spec == "p" {
+                                self.errors.push(pointer_identity::error(
+                                    s,
+                                    pointer_identity::What::Format,
+                                ));
+                            } else {
+                                self.errors.push(tensor_format::error(s, &name, &mac_name));
+                            }
+                        } else if b.kind == Kind::Data {
+                            data = true;
+                        }
+                    }
+                }
+            }
+        } else {
+            self.expr(fmt);
+        }
+        let positional_p: Vec<bool> = match fmt {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => tensor_format::placeholders(&s.value())
+                .into_iter()
+                .filter(|(n, _)| n.is_none())
+                .map(|(_, spec)| spec == "p")
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (i, a) in rest.iter().enumerate() {
+            let value = match a {
+                Expr::Assign(named) => &*named.right,
+                other => other,
+            };
+            let k = self.expr(value);
+            if k.holds_tensor() || k == Kind::Module {
+                if positional_p.get(i).copied().unwrap_or(false) {
+                    self.errors.push(pointer_identity::error(
+                        value,
+                        pointer_identity::What::Format,
+                    ));
+                } else if k.holds_tensor() {
+                    let name = self.first_tensor_name(value);
+                    self.errors
+                        .push(tensor_format::error(value, &name, &mac_name));
+                }
+            } else if k == Kind::Data {
+                data = true;
+            }
+        }
+        data
+    }
+}
+
+/// `vec![elem; len]`.
+struct VecRepeat {
+    elem: Expr,
+    len: Expr,
+}
+
+impl syn::parse::Parse for VecRepeat {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let elem = input.parse()?;
+        input.parse::<Token![;]>()?;
+        let len = input.parse()?;
+        Ok(VecRepeat { elem, len })
+    }
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        Expr::Reference(r) => strip(&r.expr),
+        other => other,
+    }
+}
+
+fn strip_pat_type(p: &Pat) -> &Pat {
+    match p {
+        Pat::Type(t) => strip_pat_type(&t.pat),
+        other => other,
+    }
+}
+
+fn starts_upper(s: &str) -> bool {
+    s.trim_start_matches("r#")
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase())
+}
+
+/// `COUNTER`, `CACHE_SIZE`: how a `static` is named.
+fn is_static_name(s: &str) -> bool {
+    s.len() > 1
+        && s.chars().any(|c| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn static_name(e: &Expr) -> Option<String> {
+    match strip(e) {
+        Expr::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?.ident.to_string();
+            is_static_name(&last).then_some(last)
+        }
+        _ => None,
+    }
+}
+
+fn local_name(e: &Expr) -> Option<String> {
+    match strip(e) {
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            Some(p.path.segments[0].ident.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `self.field`, `self.a.b`: a model attribute.
+fn rooted_at_self_field(e: &Expr) -> bool {
+    match strip(e) {
+        Expr::Field(f) => match strip(&f.base) {
+            Expr::Path(p) => p.path.is_ident("self"),
+            other => rooted_at_self_field(other),
+        },
+        _ => false,
+    }
+}
+
+/// `self.w` occurrences in tokens, as text.
+fn self_fields(tokens: TokenStream, out: &mut Vec<String>) {
+    let toks: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    for (i, tt) in toks.iter().enumerate() {
+        match tt {
+            proc_macro2::TokenTree::Ident(id) if id == "self" => {
+                if let (
+                    Some(proc_macro2::TokenTree::Punct(p)),
+                    Some(proc_macro2::TokenTree::Ident(f)),
+                ) = (toks.get(i + 1), toks.get(i + 2))
+                {
+                    let is_call = matches!(toks.get(i + 3), Some(proc_macro2::TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis);
+                    if p.as_char() == '.' && !is_call {
+                        let s = format!("self.{f}");
+                        if !out.contains(&s) {
+                            out.push(s);
+                        }
+                    }
+                }
+            }
+            proc_macro2::TokenTree::Group(g) => self_fields(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+fn is_fold(name: &str) -> bool {
+    matches!(name, "fold" | "try_fold" | "rfold")
+}
+
+/// Free functions of the standard prelude.
+fn is_std_free_fn(segs: &[String]) -> bool {
+    segs.len() == 1 && matches!(segs[0].as_str(), "drop" | "identity")
+}
+
+fn is_err_call(e: &Expr) -> bool {
+    match strip(e) {
+        Expr::Call(c) => {
+            matches!(strip(&c.func), Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Err"))
+        }
+        _ => false,
+    }
+}
+
+fn ends_with_return(b: &Block) -> bool {
+    matches!(b.stmts.last(), Some(Stmt::Expr(Expr::Return(_), _)))
+}
+
+fn collect_use_names(tree: &syn::UseTree, out: &mut HashSet<String>) {
+    match tree {
+        syn::UseTree::Path(p) => collect_use_names(&p.tree, out),
+        syn::UseTree::Name(n) => {
+            out.insert(n.ident.to_string());
+        }
+        syn::UseTree::Rename(r) => {
+            out.insert(r.rename.to_string());
+        }
+        syn::UseTree::Glob(_) => {
+            out.insert("*".into());
+        }
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| collect_use_names(t, out)),
+    }
+}

@@ -1,0 +1,155 @@
+//! Rule: opaque calls that receive a tensor — functions and methods that are neither
+//! ferrex ops, methods of the annotated impl, nor `#[ferrex::export_fn]` helpers (the
+//! tutorial's `Bad3`: calling an unsupported function).
+//!
+//! The macro sees one item, so whether a free function is an `export_fn` is decided by
+//! the compiler: `#[export_fn]` puts a hidden marker type with the function's name beside
+//! it (types and functions live in different namespaces), and each annotated body
+//! checks its callees with
+//!
+//! ```text
+//! const _: () = {
+//!     use path::to::helper as __ferrex_callee;      // the fn, and the marker if any
+//!     const _: () = {
+//!         mod not_an_export_fn { pub struct helper {} }
+//!         use not_an_export_fn::*;                  // fallback, shadowed by ...
+//!         use __ferrex_callee as helper;            // ... the marker, when it exists
+//!         fn check() { assert_export_fn::<helper>() }
+//!     };
+//! };
+//! ```
+//!
+//! An explicit import shadows a glob import, so `helper` names the marker when the
+//! function is marked, and the fallback type otherwise, which does not implement
+//! `ExportFn`: the trait's `#[diagnostic::on_unimplemented]` message, spanned on the
+//! call, tells the user what to do.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+
+use super::{graph_break, non_strict_fix};
+
+fn fixes(name: &str, method: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if method {
+        out.push(format!(
+            "move `{name}` into this `#[export_module]` impl block: the methods that forward \
+             calls there are checked too"
+        ));
+    } else {
+        out.push(format!(
+            "make `{name}` a free function marked `#[ferrex::export_fn]`, or a method of this \
+             `#[export_module]` impl block: its body is then checked too"
+        ));
+    }
+    out.push(non_strict_fix(
+        "traces whatever the call runs (values that do not depend on tensors become constants)",
+    ));
+    out
+}
+
+const WHY: &str = "strict export proves forward free of graph breaks by reading its code, and \
+                   cannot see into this call";
+
+/// `self.m(x)` where `m` is not a method of the annotated impl.
+pub fn method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Error {
+    graph_break(
+        call,
+        &format!("`self.{name}(…)` passes a tensor to a method outside this impl block"),
+        WHY,
+        &fixes(name, true),
+    )
+}
+
+/// `Type::f(x)` of a type other than ferrex's.
+pub fn assoc_error(call: &syn::ExprCall, callee: &str) -> syn::Error {
+    graph_break(
+        &call.func,
+        &format!("`{callee}` receives a tensor, but its body is not visible to strict export"),
+        WHY,
+        &fixes(callee, false),
+    )
+}
+
+/// A free function called with a tensor, to be checked for `#[ferrex::export_fn]`.
+pub struct Callee {
+    /// The path without generic arguments.
+    path: syn::Path,
+    name: syn::Ident,
+    span: Span,
+}
+
+impl Callee {
+    pub fn new(path: &syn::Path) -> Option<Callee> {
+        let mut path = path.clone();
+        for seg in path.segments.iter_mut() {
+            seg.arguments = syn::PathArguments::None;
+        }
+        let last = path.segments.last()?;
+        let name = syn::Ident::new(
+            last.ident.to_string().trim_start_matches("r#"),
+            Span::call_site(),
+        );
+        let span = last.ident.span();
+        Some(Callee { path, name, span })
+    }
+
+    pub fn first_segment(&self) -> String {
+        self.path
+            .segments
+            .first()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn same_path(&self, other: &Callee) -> bool {
+        self.path.to_token_stream().to_string() == other.path.to_token_stream().to_string()
+    }
+}
+
+/// The compile-time checks that every callee is a `#[ferrex::export_fn]`.
+pub fn checks(callees: &[Callee]) -> TokenStream {
+    let mut out = TokenStream::new();
+    for c in callees {
+        let path = &c.path;
+        let name = &c.name;
+        let at_call = syn::Ident::new(&name.to_string(), c.span);
+        let check = quote_spanned! {c.span=>
+            ::ferrex::__private::assert_export_fn::<#at_call>();
+        };
+        out.extend(quote! {
+            const _: () = {
+                #[allow(unused_imports)]
+                use #path as __ferrex_callee;
+                const _: () = {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types, dead_code, non_snake_case)]
+                    mod not_an_export_fn {
+                        pub struct #name {}
+                    }
+                    #[allow(unused_imports)]
+                    use not_an_export_fn::*;
+                    #[allow(unused_imports)]
+                    use __ferrex_callee as #name;
+                    #[allow(dead_code)]
+                    fn __ferrex_check() {
+                        #check
+                    }
+                };
+            };
+        });
+    }
+    out
+}
+
+/// What `#[ferrex::export_fn]` emits beside the function: the marker type.
+pub fn marker(vis: &syn::Visibility, ident: &syn::Ident) -> TokenStream {
+    let name = syn::Ident::new(ident.to_string().trim_start_matches("r#"), ident.span());
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+        #[diagnostic::do_not_recommend]
+        impl ::ferrex::__private::ExportFn for #name {}
+    }
+}

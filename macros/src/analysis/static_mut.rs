@@ -1,0 +1,37 @@
+//! Rule: `static mut` in forward. Global state read or written while tracing would be
+//! frozen into the graph as a constant.
+
+use quote::ToTokens;
+
+use super::{graph_break, non_strict_fix};
+
+fn fixes() -> Vec<String> {
+    vec![
+        "keep the state in a `#[buffer]` of the model and update it with an in-place op \
+         (`self.calls.add_(1.0)`): the update is exported as a BUFFER_MUTATION output"
+            .to_string(),
+        "or pass the value as an input of forward".to_string(),
+        non_strict_fix("specialises the value seen while tracing as a constant"),
+    ]
+}
+
+pub fn access<T: ToTokens>(node: T, name: &str, write: bool, function: &str) -> syn::Error {
+    let verb = if write { "writes" } else { "uses" };
+    graph_break(
+        node,
+        &format!("`{function}` {verb} the global `static mut {name}`"),
+        "a graph holds no global state: the value seen while exporting would be frozen in as \
+         a constant",
+        &fixes(),
+    )
+}
+
+pub fn declared(s: &syn::ItemStatic, function: &str) -> syn::Error {
+    graph_break(
+        s,
+        &format!("`{function}` declares the global `static mut {}`", s.ident),
+        "a graph holds no global state: the value seen while exporting would be frozen in as \
+         a constant",
+        &fixes(),
+    )
+}

@@ -1,0 +1,55 @@
+//! `#[ferrex::export_fn]` on a free function: the strict-mode analysis of its body, and
+//! the marker that lets annotated bodies call it (see `analysis/opaque_call.rs`).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn};
+
+use crate::analysis;
+
+pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
+    let mut errors = Vec::new();
+    if !attr.is_empty() {
+        errors.push(syn::Error::new(
+            attr.span(),
+            "#[ferrex::export_fn] takes no arguments",
+        ));
+    }
+    let receiver = item.sig.inputs.iter().find_map(|a| match a {
+        FnArg::Receiver(r) => Some(r),
+        _ => None,
+    });
+    if let Some(r) = receiver {
+        errors.push(syn::Error::new(
+            r.span(),
+            "#[ferrex::export_fn] goes on free functions; a method that forward calls belongs \
+             in the `#[export_module]` impl block, where it is checked too",
+        ));
+        let errors = errors.iter().map(syn::Error::to_compile_error);
+        return quote! { #item #(#errors)* };
+    }
+    let report = analysis::analyze_fn(&item);
+    errors.extend(report.errors);
+    let checks = analysis::checks(&report.callees);
+    let marker = analysis::opaque_call::marker(&item.vis, &item.sig.ident);
+    let errors = combine(errors);
+    quote! {
+        #item
+        #errors
+        #marker
+        #checks
+    }
+}
+
+/// All errors as one `compile_error!` group, each at its own span.
+pub fn combine(errors: Vec<syn::Error>) -> TokenStream {
+    let mut it = errors.into_iter();
+    let Some(mut first) = it.next() else {
+        return TokenStream::new();
+    };
+    for e in it {
+        first.combine(e);
+    }
+    first.to_compile_error()
+}

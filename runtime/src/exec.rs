@@ -1,0 +1,608 @@
+//! Running a [`Plan`]: values live in an environment indexed by node; planned outputs
+//! in the arena's reusable f32 slots; everything else as eager storages.
+
+use std::borrow::Cow;
+
+use ferrex::error::{SourceLocation, TensorError};
+use ferrex::graph::Arg;
+use ferrex::ops::{run_eager, Value};
+use ferrex::program::Bindings;
+use ferrex::symbolic::SymInt;
+use ferrex::tensor::{Storage, Tensor};
+use ferrex::RunError;
+
+use crate::fused::{Access, Input};
+use crate::kernels::{self, ConvGeom, Mat, GEMV_MAX_ROWS};
+use crate::plan::{
+    node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
+};
+
+/// The reusable buffers of a plan (and of its `cond` branches).
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    slots: Vec<Vec<f32>>,
+    subs: Vec<Arena>,
+}
+
+impl Arena {
+    /// Buffers of the planned sizes (the example input's), allocated once.
+    pub(crate) fn for_plan(plan: &Plan) -> Arena {
+        Arena {
+            slots: plan.slot_sizes.iter().map(|&n| vec![0f32; n]).collect(),
+            subs: plan.subplans.iter().map(Arena::for_plan).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Val {
+    Empty,
+    Store(Storage),
+    Slot { slot: usize, shape: Vec<usize> },
+    Multi(Vec<Storage>),
+}
+
+fn kernel_error(info: &NodeInfo, message: impl Into<String>) -> RunError {
+    RunError::Kernel {
+        node: info.name.clone(),
+        source: TensorError::Op {
+            op: info.op.clone(),
+            message: message.into(),
+            at: info.source.unwrap_or(SourceLocation {
+                file: "<graph>",
+                line: 0,
+                column: 0,
+            }),
+        },
+    }
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    bindings: &'a Bindings,
+    env: Vec<Val>,
+}
+
+/// Per-step wall times of one call, when profiling.
+pub(crate) type Profile = Vec<(String, std::time::Duration)>;
+
+impl Run<'_> {
+    fn sizes(&self, sizes: &[SymInt]) -> Result<Vec<usize>, String> {
+        sizes
+            .iter()
+            .map(|s| {
+                let v = self.bindings.value(s);
+                usize::try_from(v).map_err(|_| format!("size {s} evaluates to {v}"))
+            })
+            .collect()
+    }
+
+    /// The eager storage of a value (a planned buffer is copied out).
+    fn storage(&self, v: V, arena: &Arena) -> Result<Storage, RunError> {
+        let missing = || {
+            RunError::Malformed(format!(
+                "`{}` is read before it is computed",
+                node_name(self.plan, v)
+            ))
+        };
+        match self.env.get(v).ok_or_else(missing)? {
+            Val::Store(s) => Ok(s.clone()),
+            Val::Multi(m) => m.first().cloned().ok_or_else(missing),
+            Val::Slot { slot, shape } => {
+                let n: usize = shape.iter().product();
+                let data = arena
+                    .slots
+                    .get(*slot)
+                    .and_then(|b| b.get(..n))
+                    .ok_or_else(missing)?;
+                Storage::from_vec(shape, data.to_vec()).ok_or_else(missing)
+            }
+            Val::Empty => Err(missing()),
+        }
+    }
+
+    /// The f32 data (row-major) and shape of an operand.
+    fn data<'s>(
+        &'s self,
+        o: Operand,
+        arena: &'s Arena,
+    ) -> Result<(Cow<'s, [f32]>, Vec<usize>), String> {
+        let from_storage = |s: &'s Storage| -> Result<(Cow<'s, [f32]>, Vec<usize>), String> {
+            match s {
+                Storage::F32(a) => Ok((
+                    match a.as_slice() {
+                        Some(x) => Cow::Borrowed(x),
+                        None => Cow::Owned(a.iter().copied().collect()),
+                    },
+                    a.shape().to_vec(),
+                )),
+                other => Err(format!("expected an f32 tensor, got {}", other.dtype())),
+            }
+        };
+        match o {
+            Operand::Const(c) => from_storage(
+                self.plan
+                    .consts
+                    .get(c)
+                    .ok_or_else(|| format!("constant {c} is missing"))?,
+            ),
+            Operand::Val(v) => match self.env.get(v) {
+                Some(Val::Store(s)) => from_storage(s),
+                Some(Val::Slot { slot, shape }) => {
+                    let n: usize = shape.iter().product();
+                    let data =
+                        arena
+                            .slots
+                            .get(*slot)
+                            .and_then(|b| b.get(..n))
+                            .ok_or_else(|| {
+                                format!(
+                                    "buffer slot {slot} is smaller than `{}`",
+                                    node_name(self.plan, v)
+                                )
+                            })?;
+                    Ok((Cow::Borrowed(data), shape.clone()))
+                }
+                _ => Err(format!(
+                    "`{}` is read before it is computed",
+                    node_name(self.plan, v)
+                )),
+            },
+        }
+    }
+
+    fn value(&self, a: &Arg, arena: &Arena) -> Result<Value, RunError> {
+        let tensor =
+            |id: &ferrex::graph::NodeId| self.storage(id.0, arena).map(Tensor::from_storage);
+        let int = |i: &SymInt| SymInt::Int(self.bindings.value(i));
+        Ok(match a {
+            Arg::Node(n) => Value::Tensor(tensor(n)?),
+            Arg::NodeList(ns) => {
+                Value::TensorList(ns.iter().map(tensor).collect::<Result<_, _>>()?)
+            }
+            Arg::OptNodeList(ns) => Value::OptTensorList(
+                ns.iter()
+                    .map(|n| n.as_ref().map(tensor).transpose())
+                    .collect::<Result<_, _>>()?,
+            ),
+            Arg::None => Value::None,
+            Arg::Bool(b) => Value::Bool(*b),
+            Arg::Int(i) => Value::Int(int(i)),
+            Arg::Float(f) => Value::Float(*f),
+            Arg::Str(s) => Value::Str(s.clone()),
+            Arg::DType(d) => Value::DType(*d),
+            Arg::IntList(l) => Value::IntList(l.iter().map(int).collect()),
+            Arg::FloatList(l) => Value::FloatList(l.clone()),
+        })
+    }
+
+    /// Runs an epilogue in place on `buf`.
+    fn epilogue(
+        &self,
+        e: &Epilogue,
+        shape: &[usize],
+        buf: &mut [f32],
+        arena: &Arena,
+    ) -> Result<(), String> {
+        let data = e
+            .inputs
+            .iter()
+            .map(|o| self.data(*o, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inputs = data
+            .iter()
+            .map(|(d, s)| {
+                Access::of(s, shape)
+                    .map(|access| Input { data: d, access })
+                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        e.prog.run(&inputs, shape, buf)
+    }
+
+    fn gemm(
+        &self,
+        step: &Step,
+        g: &crate::plan::GemmStep,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (a, a_shape) = self.data(g.a, arena)?;
+        let k = a_shape.last().copied().unwrap_or(1);
+        let m: usize = a_shape[..a_shape.len().saturating_sub(1)].iter().product();
+        let b_dyn;
+        let (b, n) = match &g.b {
+            GemmB::Packed { bt, k: bk, n } => {
+                if *bk != k {
+                    return Err(format!(
+                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {bk}x{n})"
+                    ));
+                }
+                let (data, _) = self.data(Operand::Const(*bt), arena)?;
+                (data, *n)
+            }
+            GemmB::Dynamic(o) => {
+                b_dyn = self.data(*o, arena)?;
+                let (data, shape) = b_dyn;
+                if shape.len() != 2 || shape[0] != k {
+                    return Err(format!(
+                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {})",
+                        shape
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join("x")
+                    ));
+                }
+                (data, shape[1])
+            }
+        };
+        let shape = self.sizes(&step.sizes)?;
+        if shape.iter().product::<usize>() != m * n || shape.last().copied().unwrap_or(1) != n {
+            return Err(format!(
+                "the product of {a_shape:?} and a [{k}, {n}] matrix is not {shape:?}"
+            ));
+        }
+        let len = m * n;
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let out = &mut buf[..len];
+        let beta = match g.init {
+            Some((init, beta)) => {
+                let (d, s) = self.data(init, arena)?;
+                let access = Access::of(&s, &[m, n]).ok_or_else(|| {
+                    format!("the bias of shape {s:?} does not broadcast to [{m}, {n}]")
+                })?;
+                let prog = crate::fused::FusedProgram {
+                    instrs: vec![crate::fused::Instr::Load { dst: 0, input: 0 }],
+                    n_regs: 1,
+                    out: 0,
+                    label: String::new(),
+                };
+                prog.run(&[Input { data: &d, access }], &[m, n], out)?;
+                if beta != 1.0 {
+                    out.iter_mut().for_each(|v| *v *= beta);
+                }
+                1.0
+            }
+            None => 0.0,
+        };
+        match &g.b {
+            GemmB::Packed { .. } if m <= GEMV_MAX_ROWS => {
+                if beta == 0.0 {
+                    out.fill(0.0);
+                }
+                kernels::gemv(g.alpha, &a, m, k, &b, n, out)?;
+            }
+            GemmB::Packed { .. } => {
+                let am = Mat {
+                    data: &a,
+                    rows: m,
+                    cols: k,
+                    rs: k,
+                    cs: 1,
+                };
+                let bm = Mat {
+                    data: &b,
+                    rows: k,
+                    cols: n,
+                    rs: 1,
+                    cs: k,
+                };
+                kernels::sgemm(g.alpha, am, bm, beta, out)?;
+            }
+            GemmB::Dynamic(_) => {
+                let am = Mat {
+                    data: &a,
+                    rows: m,
+                    cols: k,
+                    rs: k,
+                    cs: 1,
+                };
+                let bm = Mat {
+                    data: &b,
+                    rows: k,
+                    cols: n,
+                    rs: n,
+                    cs: 1,
+                };
+                kernels::sgemm(g.alpha, am, bm, beta, out)?;
+            }
+        }
+        if let Some(e) = &g.epilogue {
+            self.epilogue(e, &shape, out, arena)?;
+        }
+        Ok(shape)
+    }
+
+    fn conv(
+        &self,
+        c: &crate::plan::ConvStep,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(c.x, arena)?;
+        if xs.len() != 4 || xs[1] != c.c_in {
+            return Err(format!(
+                "expected an input of shape [N, {}, H, W], got {xs:?}",
+                c.c_in
+            ));
+        }
+        let dim = |i: usize, k, s, p, d| {
+            ConvGeom::out_dim(xs[i], k, s, p, d).ok_or_else(|| {
+                format!(
+                    "the kernel ({}x{}) does not fit the padded input {xs:?}",
+                    c.kh, c.kw
+                )
+            })
+        };
+        let g = ConvGeom {
+            c_in: c.c_in,
+            h: xs[2],
+            w: xs[3],
+            c_out: c.c_out,
+            kh: c.kh,
+            kw: c.kw,
+            stride: c.stride,
+            pad: c.pad,
+            dilation: c.dilation,
+            oh: dim(2, c.kh, c.stride[0], c.pad[0], c.dilation[0])?,
+            ow: dim(3, c.kw, c.stride[1], c.pad[1], c.dilation[1])?,
+        };
+        let shape = vec![xs[0], c.c_out, g.oh, g.ow];
+        let len: usize = shape.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let (w, _) = self.data(Operand::Const(c.weight), arena)?;
+        let bias = match c.bias {
+            Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
+            None => None,
+        };
+        kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, &mut buf[..len])?;
+        if let Some(e) = &c.epilogue {
+            self.epilogue(e, &shape, &mut buf[..len], arena)?;
+        }
+        Ok(shape)
+    }
+
+    fn fused(
+        &self,
+        step: &Step,
+        prog: &crate::fused::FusedProgram,
+        inputs: &[Operand],
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let shape = self.sizes(&step.sizes)?;
+        let len: usize = shape.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let data = inputs
+            .iter()
+            .map(|o| self.data(*o, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ins = data
+            .iter()
+            .map(|(d, s)| {
+                Access::of(s, &shape)
+                    .map(|access| Input { data: d, access })
+                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        prog.run(&ins, &shape, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    fn step(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {
+        let info = &step.info;
+        match &step.kind {
+            Kind::Fallback { op, args } => {
+                let values = args
+                    .iter()
+                    .map(|a| self.value(a, arena))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = run_eager(op, &values).map_err(|e| kernel_error(info, e.0))?;
+                let mut storages = out
+                    .iter()
+                    .map(|t| {
+                        t.try_storage()
+                            .map_err(|e| RunError::Malformed(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.env[step.out] = if storages.len() == 1 {
+                    Val::Store(storages.remove(0))
+                } else {
+                    Val::Multi(storages)
+                };
+            }
+            Kind::GetItem { src, index } => {
+                let v = match &self.env[*src] {
+                    Val::Multi(m) => m.get(*index).cloned(),
+                    Val::Store(s) if *index == 0 => Some(s.clone()),
+                    Val::Slot { .. } if *index == 0 => Some(self.storage(*src, arena)?),
+                    _ => None,
+                };
+                let v = v.ok_or_else(|| {
+                    RunError::Malformed(format!(
+                        "`{}` has no output {index}",
+                        node_name(self.plan, *src)
+                    ))
+                })?;
+                self.env[step.out] = Val::Store(v);
+            }
+            Kind::Cond {
+                pred,
+                branches,
+                operands,
+            } => {
+                let pred = match self.value(pred, arena)? {
+                    Value::Tensor(t) => t,
+                    _ => {
+                        return Err(RunError::Malformed(
+                            "a cond predicate is not a tensor".into(),
+                        ))
+                    }
+                };
+                let take = pred.to_vec::<bool>().map_err(|e| {
+                    kernel_error(
+                        &NodeInfo {
+                            op: "cond".into(),
+                            ..info.clone()
+                        },
+                        e.to_string(),
+                    )
+                })?;
+                let b = if take.first().copied().unwrap_or(false) {
+                    branches[0]
+                } else {
+                    branches[1]
+                };
+                let sub = self.plan.subplans.get(b).ok_or_else(|| {
+                    RunError::Malformed(format!("`{}` names a missing subgraph", info.name))
+                })?;
+                let mut values = Vec::with_capacity(operands.len());
+                for o in operands {
+                    values.push(match o {
+                        Operand::Val(v) => self.storage(*v, arena)?,
+                        Operand::Const(c) => {
+                            self.plan.consts.get(*c).cloned().ok_or_else(|| {
+                                RunError::Malformed(format!("constant {c} is missing"))
+                            })?
+                        }
+                    });
+                }
+                let sub_arena = arena
+                    .subs
+                    .get_mut(b)
+                    .ok_or_else(|| RunError::Malformed("a branch has no buffers".into()))?;
+                let out = sub.run(values, self.bindings, sub_arena)?;
+                self.env[step.out] = Val::Multi(
+                    out.iter()
+                        .map(|t| {
+                            t.try_storage()
+                                .map_err(|e| RunError::Malformed(e.to_string()))
+                        })
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            Kind::Alias { src, sizes } => {
+                let shape = self.sizes(sizes).map_err(|e| kernel_error(info, e))?;
+                match &self.env[*src] {
+                    Val::Slot { slot, shape: old }
+                        if old.iter().product::<usize>() == shape.iter().product::<usize>() =>
+                    {
+                        self.env[step.out] = Val::Slot { slot: *slot, shape };
+                    }
+                    _ => {
+                        return Err(kernel_error(
+                            info,
+                            format!("cannot view `{}` as {shape:?}", node_name(self.plan, *src)),
+                        ))
+                    }
+                }
+            }
+            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } => {
+                let slot = step
+                    .slot
+                    .ok_or_else(|| RunError::Malformed(format!("`{}` has no buffer", info.name)))?;
+                if slot >= arena.slots.len() {
+                    arena.slots.resize_with(slot + 1, Vec::new);
+                }
+                // The output buffer is taken out while the inputs (other slots) are read.
+                let mut buf = std::mem::take(&mut arena.slots[slot]);
+                let shape = match &step.kind {
+                    Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
+                    Kind::Conv(c) => self.conv(c, &mut buf, arena),
+                    Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
+                    _ => Ok(Vec::new()),
+                };
+                arena.slots[slot] = buf;
+                let shape = shape.map_err(|e| kernel_error(info, e))?;
+                let epilogue = match &step.kind {
+                    Kind::Gemm(g) => g.epilogue.as_ref(),
+                    Kind::Conv(c) => c.epilogue.as_ref(),
+                    _ => None,
+                };
+                if let Some(e) = epilogue {
+                    self.env[e.value] = Val::Slot {
+                        slot,
+                        shape: shape.clone(),
+                    };
+                }
+                self.env[step.out] = Val::Slot { slot, shape };
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// Runs the plan on the values of its placeholders.
+    pub(crate) fn run(
+        &self,
+        inputs: Vec<Storage>,
+        bindings: &Bindings,
+        arena: &mut Arena,
+    ) -> Result<Vec<Tensor>, RunError> {
+        self.run_profiled(inputs, bindings, arena, None)
+    }
+
+    /// [`Plan::run`], recording each step's wall time into `profile`.
+    pub(crate) fn run_profiled(
+        &self,
+        inputs: Vec<Storage>,
+        bindings: &Bindings,
+        arena: &mut Arena,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        let mut run = Run {
+            plan: self,
+            bindings,
+            env: vec![Val::Empty; self.n_values],
+        };
+        let constant = |c: usize| {
+            self.consts
+                .get(c)
+                .cloned()
+                .ok_or_else(|| RunError::Malformed(format!("constant {c} is missing")))
+        };
+        for (v, c) in &self.const_values {
+            run.env[*v] = Val::Store(constant(*c)?);
+        }
+        for (v, cs) in &self.const_multi {
+            run.env[*v] = Val::Multi(cs.iter().map(|c| constant(*c)).collect::<Result<_, _>>()?);
+        }
+        for (v, source) in &self.inputs {
+            run.env[*v] = Val::Store(match source {
+                InputSource::Frozen(c) => constant(*c)?,
+                InputSource::Runtime(k) => inputs.get(*k).cloned().ok_or_else(|| {
+                    RunError::Malformed(
+                        "a graph received fewer inputs than it has placeholders".into(),
+                    )
+                })?,
+            });
+        }
+        for step in &self.steps {
+            let start = profile.is_some().then(std::time::Instant::now);
+            run.step(step, arena)?;
+            if let (Some(p), Some(start)) = (profile.as_deref_mut(), start) {
+                p.push((step.info.name.clone(), start.elapsed()));
+            }
+            for v in &step.free_after {
+                run.env[*v] = Val::Empty;
+            }
+        }
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        for a in &self.outputs {
+            outputs.push(match a {
+                Arg::Node(n) => Tensor::from_storage(run.storage(n.0, arena)?),
+                Arg::Int(s) => Tensor::scalar(bindings.value(s)),
+                _ => Tensor::scalar(0i64),
+            });
+        }
+        Ok(outputs)
+    }
+}

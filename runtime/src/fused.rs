@@ -1,0 +1,557 @@
+//! Fused elementwise chains: a small register program evaluated over the output in
+//! chunks of [`CHUNK`] elements, so a chain like `add → mul → gelu` makes one pass over
+//! memory and no intermediate tensors. Inputs broadcast to the output shape.
+
+use crate::kernels::{num_threads, split_ranges};
+
+/// Elements per register.
+pub(crate) const CHUNK: usize = 256;
+
+/// Outputs smaller than this run on one thread.
+const PAR_MIN_ELEMS: usize = 1 << 16;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum UnOp {
+    Neg,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Abs,
+    Sin,
+    Cos,
+    Reciprocal,
+    Erf,
+    LeakyRelu(f64),
+    /// `clamp(x, lo, hi)`; NaN stays NaN, as in PyTorch.
+    Clamp(Option<f64>, Option<f64>),
+    PowScalar(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// An operand: a register or a constant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Src {
+    Reg(usize),
+    Const(f32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Instr {
+    /// Register `dst` = the chunk of input `input`, broadcast to the output.
+    Load {
+        dst: usize,
+        input: usize,
+    },
+    /// Register `dst` = the chunk of the output buffer itself (an in-place epilogue).
+    LoadOut {
+        dst: usize,
+    },
+    Unary {
+        dst: usize,
+        op: UnOp,
+        a: usize,
+    },
+    Binary {
+        dst: usize,
+        op: BinOp,
+        a: Src,
+        b: Src,
+    },
+}
+
+/// A fused chain: `instrs` compute register `out` from the inputs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FusedProgram {
+    pub instrs: Vec<Instr>,
+    pub n_regs: usize,
+    pub out: usize,
+    /// The ops, for the plan's description (`add+relu`).
+    pub label: String,
+}
+
+/// How an input is read for each output element.
+#[derive(Clone, Debug)]
+pub(crate) enum Access {
+    /// Same number of elements in the same order.
+    Same,
+    /// One element for all.
+    Scalar,
+    /// Broadcast: per output dim, the input's stride (0 where broadcast).
+    Strided(Vec<usize>),
+}
+
+impl Access {
+    /// How an input of `shape` (contiguous) broadcasts to `out`; `None` if it does not.
+    pub(crate) fn of(shape: &[usize], out: &[usize]) -> Option<Access> {
+        if shape.len() > out.len() {
+            return None;
+        }
+        let numel: usize = shape.iter().product();
+        let out_numel: usize = out.iter().product();
+        let lead = out.len() - shape.len();
+        for (i, &d) in shape.iter().enumerate() {
+            if d != 1 && d != out[lead + i] {
+                return None;
+            }
+        }
+        if numel == out_numel {
+            return Some(Access::Same);
+        }
+        if numel == 1 {
+            return Some(Access::Scalar);
+        }
+        let mut strides = vec![0; out.len()];
+        let mut s = 1;
+        for i in (0..shape.len()).rev() {
+            if shape[i] != 1 {
+                strides[lead + i] = s;
+            }
+            s *= shape[i];
+        }
+        Some(Access::Strided(strides))
+    }
+}
+
+/// An input of a fused run: its data and how it broadcasts.
+pub(crate) struct Input<'a> {
+    pub data: &'a [f32],
+    pub access: Access,
+}
+
+fn gather(input: &Input, out_shape: &[usize], start: usize, dst: &mut [f32]) {
+    match &input.access {
+        Access::Same => dst.copy_from_slice(&input.data[start..start + dst.len()]),
+        Access::Scalar => dst.fill(input.data.first().copied().unwrap_or(0.0)),
+        Access::Strided(strides) => {
+            let rank = out_shape.len();
+            // The multi-index of `start`, then an odometer over the innermost dim.
+            let mut idx = vec![0usize; rank];
+            let mut rem = start;
+            for d in (0..rank).rev() {
+                let size = out_shape[d].max(1);
+                idx[d] = rem % size;
+                rem /= size;
+            }
+            let mut offset: usize = idx.iter().zip(strides).map(|(i, s)| i * s).sum();
+            let inner = out_shape.last().copied().unwrap_or(1).max(1);
+            let inner_stride = strides.last().copied().unwrap_or(0);
+            let mut done = 0;
+            while done < dst.len() {
+                let pos = idx.last().copied().unwrap_or(0);
+                let run = (inner - pos).min(dst.len() - done);
+                let out = &mut dst[done..done + run];
+                match inner_stride {
+                    0 => out.fill(input.data[offset]),
+                    1 => out.copy_from_slice(&input.data[offset..offset + run]),
+                    s => out
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, o)| *o = input.data[offset + i * s]),
+                }
+                done += run;
+                // Advance the odometer by `run` elements.
+                offset += run * inner_stride;
+                if rank == 0 {
+                    break;
+                }
+                idx[rank - 1] += run;
+                let mut d = rank - 1;
+                while idx[d] >= out_shape[d].max(1) && d > 0 {
+                    offset -= idx[d] * strides[d];
+                    idx[d] = 0;
+                    d -= 1;
+                    idx[d] += 1;
+                    offset += strides[d];
+                }
+            }
+        }
+    }
+}
+
+/// `Φ`-style `erfc(|x|)` with fractional error below 1.2e-7 (Numerical Recipes'
+/// Chebyshev fit), evaluated in f64.
+fn erfc_abs(z: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.5 * z);
+    t * (-z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+        .exp()
+}
+
+fn erf(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    let c = erfc_abs(x.abs());
+    if x >= 0.0 {
+        1.0 - c
+    } else {
+        c - 1.0
+    }
+}
+
+/// `x * Φ(x)`: `1 + erf(x/√2)` is `2 - erfc` or `erfc` of `|x|/√2`, computed without
+/// cancellation.
+fn gelu(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    let c = erfc_abs(x.abs() * std::f64::consts::FRAC_1_SQRT_2);
+    let one_plus_erf = if x >= 0.0 { 2.0 - c } else { c };
+    0.5 * x * one_plus_erf
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
+    macro_rules! map {
+        ($f:expr) => {
+            for (d, &x) in dst.iter_mut().zip(a) {
+                *d = $f(x);
+            }
+        };
+    }
+    macro_rules! map64 {
+        ($f:expr) => {
+            for (d, &x) in dst.iter_mut().zip(a) {
+                *d = $f(x as f64) as f32;
+            }
+        };
+    }
+    match op {
+        UnOp::Neg => map!(|x: f32| -x),
+        UnOp::Relu => map!(|x: f32| if x < 0.0 { 0.0 } else { x }),
+        UnOp::Abs => map!(f32::abs),
+        UnOp::Sigmoid => map64!(sigmoid),
+        UnOp::Tanh => map64!(f64::tanh),
+        UnOp::Gelu => map64!(gelu),
+        UnOp::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            map64!(|x: f64| 0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh()))
+        }
+        UnOp::Silu => map64!(|x: f64| x * sigmoid(x)),
+        UnOp::Exp => map64!(f64::exp),
+        UnOp::Log => map64!(f64::ln),
+        UnOp::Sqrt => map64!(f64::sqrt),
+        UnOp::Rsqrt => map64!(|x: f64| 1.0 / x.sqrt()),
+        UnOp::Sin => map64!(f64::sin),
+        UnOp::Cos => map64!(f64::cos),
+        UnOp::Reciprocal => map64!(|x: f64| 1.0 / x),
+        UnOp::Erf => map64!(erf),
+        UnOp::LeakyRelu(s) => map64!(|x: f64| if x > 0.0 { x } else { x * s }),
+        UnOp::Clamp(lo, hi) => map64!(|x: f64| {
+            if x.is_nan() {
+                return x;
+            }
+            let x = lo.map_or(x, |lo| if x < lo { lo } else { x });
+            hi.map_or(x, |hi| if x > hi { hi } else { x })
+        }),
+        UnOp::PowScalar(e) => map64!(|x: f64| x.powf(e)),
+    }
+}
+
+fn binary(op: BinOp, a: Src, b: Src, regs: &[[f32; CHUNK]], n: usize, dst: &mut [f32]) {
+    let f = |x: f32, y: f32| match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+    };
+    match (a, b) {
+        (Src::Reg(x), Src::Reg(y)) => {
+            for ((d, &p), &q) in dst[..n].iter_mut().zip(&regs[x][..n]).zip(&regs[y][..n]) {
+                *d = f(p, q);
+            }
+        }
+        (Src::Reg(x), Src::Const(c)) => {
+            for (d, &p) in dst[..n].iter_mut().zip(&regs[x][..n]) {
+                *d = f(p, c);
+            }
+        }
+        (Src::Const(c), Src::Reg(y)) => {
+            for (d, &q) in dst[..n].iter_mut().zip(&regs[y][..n]) {
+                *d = f(c, q);
+            }
+        }
+        (Src::Const(c), Src::Const(e)) => dst[..n].fill(f(c, e)),
+    }
+}
+
+impl FusedProgram {
+    /// Evaluates elements `range` of the output (of shape `out_shape`) into `out`, which
+    /// holds exactly those elements.
+    fn run_range(
+        &self,
+        inputs: &[Input],
+        out_shape: &[usize],
+        start: usize,
+        out: &mut [f32],
+        regs: &mut [[f32; CHUNK]],
+    ) {
+        let mut pos = 0;
+        while pos < out.len() {
+            let n = CHUNK.min(out.len() - pos);
+            for ins in &self.instrs {
+                match *ins {
+                    Instr::Load { dst, input } => {
+                        gather(&inputs[input], out_shape, start + pos, &mut regs[dst][..n])
+                    }
+                    Instr::LoadOut { dst } => regs[dst][..n].copy_from_slice(&out[pos..pos + n]),
+                    Instr::Unary { dst, op, a } => {
+                        let src = regs[a];
+                        unary(op, &src[..n], &mut regs[dst][..n]);
+                    }
+                    Instr::Binary { dst, op, a, b } => {
+                        let mut tmp = [0f32; CHUNK];
+                        binary(op, a, b, regs, n, &mut tmp);
+                        regs[dst][..n].copy_from_slice(&tmp[..n]);
+                    }
+                }
+            }
+            out[pos..pos + n].copy_from_slice(&regs[self.out][..n]);
+            pos += n;
+        }
+    }
+
+    /// Evaluates the program over the whole output `out` (of shape `out_shape`),
+    /// splitting large outputs over threads. Inputs must broadcast to `out_shape` and
+    /// hold the elements their access reads (checked: an error names the problem).
+    pub(crate) fn run(
+        &self,
+        inputs: &[Input],
+        out_shape: &[usize],
+        out: &mut [f32],
+    ) -> Result<(), String> {
+        let numel: usize = out_shape.iter().product();
+        if out.len() < numel {
+            return Err("the output buffer is smaller than the output".into());
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            let needed = match &input.access {
+                Access::Same => numel,
+                Access::Scalar => 1,
+                Access::Strided(s) => {
+                    s.iter()
+                        .zip(out_shape)
+                        .map(|(s, d)| s * d.saturating_sub(1))
+                        .sum::<usize>()
+                        + 1
+                }
+            };
+            if numel > 0 && input.data.len() < needed {
+                return Err(format!(
+                    "fused input {i} holds {} elements, {needed} needed",
+                    input.data.len()
+                ));
+            }
+        }
+        for ins in &self.instrs {
+            let regs = match *ins {
+                Instr::Load { dst, input } => {
+                    if input >= inputs.len() {
+                        return Err(format!("fused input {input} is missing"));
+                    }
+                    vec![dst]
+                }
+                Instr::LoadOut { dst } => vec![dst],
+                Instr::Unary { dst, a, .. } => vec![dst, a],
+                Instr::Binary { dst, a, b, .. } => {
+                    let mut r = vec![dst];
+                    for s in [a, b] {
+                        if let Src::Reg(x) = s {
+                            r.push(x);
+                        }
+                    }
+                    r
+                }
+            };
+            if regs.iter().any(|&r| r >= self.n_regs) {
+                return Err("a fused program names a missing register".into());
+            }
+        }
+        if self.out >= self.n_regs {
+            return Err("a fused program names a missing register".into());
+        }
+        let out = &mut out[..numel];
+        let threads = num_threads();
+        if threads > 1 && numel >= PAR_MIN_ELEMS {
+            // Chunk-aligned pieces, one per thread.
+            let chunks = numel.div_ceil(CHUNK);
+            let ranges = split_ranges(chunks, threads);
+            std::thread::scope(|s| {
+                let mut rest = &mut *out;
+                let mut start = 0;
+                for r in ranges {
+                    let len = (r.end * CHUNK).min(numel) - start;
+                    let (piece, tail) = rest.split_at_mut(len);
+                    rest = tail;
+                    let begin = start;
+                    start += len;
+                    s.spawn(move || {
+                        let mut regs = vec![[0f32; CHUNK]; self.n_regs];
+                        self.run_range(inputs, out_shape, begin, piece, &mut regs);
+                    });
+                }
+            });
+            return Ok(());
+        }
+        let mut regs = vec![[0f32; CHUNK]; self.n_regs];
+        self.run_range(inputs, out_shape, 0, out, &mut regs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_access_reads_the_right_elements() {
+        // bias [3] over [2, 3]; channel [2, 1, 1] over [1, 2, 2, 2].
+        let bias = [1.0, 2.0, 3.0];
+        let input = Input {
+            data: &bias,
+            access: Access::of(&[3], &[2, 3]).unwrap(),
+        };
+        let mut dst = [0f32; 6];
+        gather(&input, &[2, 3], 0, &mut dst);
+        assert_eq!(dst, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let mut dst = [0f32; 4];
+        gather(&input, &[2, 3], 2, &mut dst);
+        assert_eq!(dst, [3.0, 1.0, 2.0, 3.0]);
+        let ch = [10.0, 20.0];
+        let input = Input {
+            data: &ch,
+            access: Access::of(&[2, 1, 1], &[1, 2, 2, 2]).unwrap(),
+        };
+        let mut dst = [0f32; 8];
+        gather(&input, &[1, 2, 2, 2], 0, &mut dst);
+        assert_eq!(dst, [10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0]);
+        // A column [2, 1] over [2, 3].
+        let col = [5.0, 6.0];
+        let input = Input {
+            data: &col,
+            access: Access::of(&[2, 1], &[2, 3]).unwrap(),
+        };
+        let mut dst = [0f32; 5];
+        gather(&input, &[2, 3], 1, &mut dst);
+        assert_eq!(dst, [5.0, 5.0, 6.0, 6.0, 6.0]);
+        assert!(Access::of(&[4], &[2, 3]).is_none());
+    }
+
+    #[test]
+    fn gelu_and_erf_are_accurate() {
+        for i in -400..=400 {
+            let x = i as f64 / 50.0;
+            // erf via its Taylor series where it converges fast.
+            if x.abs() < 2.0 {
+                let mut term = x;
+                let mut sum = x;
+                for n in 1..60 {
+                    term *= -x * x / n as f64;
+                    sum += term / (2 * n + 1) as f64;
+                }
+                let want = sum * 2.0 / std::f64::consts::PI.sqrt();
+                assert!((erf(x) - want).abs() < 2e-7, "erf({x})");
+            }
+            let g = gelu(x);
+            let want = 0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2));
+            assert!((g - want).abs() < 1e-6, "gelu({x})");
+        }
+    }
+
+    #[test]
+    fn a_chain_runs_in_one_pass_and_in_place() {
+        // out = relu(x * 2 + b), then an in-place epilogue: out = -out.
+        let prog = FusedProgram {
+            instrs: vec![
+                Instr::Load { dst: 0, input: 0 },
+                Instr::Binary {
+                    dst: 1,
+                    op: BinOp::Mul,
+                    a: Src::Reg(0),
+                    b: Src::Const(2.0),
+                },
+                Instr::Load { dst: 2, input: 1 },
+                Instr::Binary {
+                    dst: 3,
+                    op: BinOp::Add,
+                    a: Src::Reg(1),
+                    b: Src::Reg(2),
+                },
+                Instr::Unary {
+                    dst: 4,
+                    op: UnOp::Relu,
+                    a: 3,
+                },
+            ],
+            n_regs: 5,
+            out: 4,
+            label: String::new(),
+        };
+        let n = 1000;
+        let x: Vec<f32> = (0..n).map(|i| i as f32 / 100.0 - 5.0).collect();
+        let b = [0.5f32, -0.5];
+        let shape = [n / 2, 2];
+        let inputs = [
+            Input {
+                data: &x,
+                access: Access::Same,
+            },
+            Input {
+                data: &b,
+                access: Access::of(&[2], &shape).unwrap(),
+            },
+        ];
+        let mut out = vec![0f32; n];
+        prog.run(&inputs, &shape, &mut out).unwrap();
+        for i in 0..n {
+            assert_eq!(out[i], (x[i] * 2.0 + b[i % 2]).max(0.0));
+        }
+        let neg = FusedProgram {
+            instrs: vec![
+                Instr::LoadOut { dst: 0 },
+                Instr::Unary {
+                    dst: 1,
+                    op: UnOp::Neg,
+                    a: 0,
+                },
+            ],
+            n_regs: 2,
+            out: 1,
+            label: String::new(),
+        };
+        let before = out.clone();
+        neg.run(&[], &shape, &mut out).unwrap();
+        assert!(out.iter().zip(&before).all(|(a, b)| *a == -b));
+        // A bad program is an error, not a panic.
+        let bad = FusedProgram {
+            instrs: vec![Instr::Load { dst: 0, input: 3 }],
+            n_regs: 1,
+            out: 0,
+            label: String::new(),
+        };
+        assert!(bad.run(&[], &shape, &mut out).is_err());
+    }
+}

@@ -1,0 +1,620 @@
+//! `ferrex-runtime`: compiled plans give the interpreter's results (within float
+//! rounding) and the interpreter's input errors, for the tutorial's model, the zoo,
+//! `cond!`, dynamic shapes, buffer and input mutation; and the plan specialises what it
+//! should (GEMM/GEMV, fused epilogues, convolutions) rather than falling back.
+
+use ferrex::cond;
+use ferrex::prelude::*;
+use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
+use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+
+/// Same shape and dtype, and every element within `tol` (relative above 1).
+fn assert_close(got: &Tensor, want: &Tensor, tol: f64) {
+    assert_eq!(got.shape(), want.shape(), "shapes differ");
+    assert_eq!(got.dtype(), want.dtype(), "dtypes differ");
+    let (a, b) = (got.to_vec::<f64>().unwrap(), want.to_vec::<f64>().unwrap());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()) || (x.is_nan() && y.is_nan()),
+            "element {i}: runtime {x} vs interpreter {y}"
+        );
+    }
+}
+
+/// Runs `args` through the interpreter and the compiled plan; outputs must agree.
+fn check_same<A: ferrex::module::ForwardArgs + Clone>(ep: &ExportedProgram, args: A) {
+    let compiled = ferrex_runtime::compile(ep).unwrap();
+    let want = ep.module().call(args.clone()).unwrap();
+    let got = compiled.call(args).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_close(g, w, 1e-5);
+    }
+}
+
+/// Both runners reject `args` with the same message.
+fn same_error<A: ferrex::module::ForwardArgs + Clone>(
+    ep: &ExportedProgram,
+    compiled: &ferrex_runtime::CompiledProgram,
+    args: A,
+) -> String {
+    let a = ep.module().call(args.clone()).unwrap_err().to_string();
+    let b = compiled.call(args).unwrap_err().to_string();
+    assert_eq!(a, b);
+    a
+}
+
+// ---------------------------------------------------------------------------------------
+// The tutorial's MyModule
+
+#[export_module]
+struct MyModule {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl MyModule {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        F::relu_(self.lin.forward(&(x + y)))
+    }
+}
+
+#[test]
+fn tutorial_module_matches_the_interpreter_and_fuses() {
+    let m = MyModule {
+        lin: nn::Linear::new(100, 10),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([8, 100]), Tensor::randn([8, 100]))).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+    assert_eq!(stats.gemm, 1);
+    // `add` is a fused step feeding the product; `relu` runs as its epilogue.
+    assert_eq!(stats.fused_groups, 1);
+    assert!(
+        compiled.describe().contains("+ bias + relu"),
+        "{}",
+        compiled.describe()
+    );
+    for _ in 0..3 {
+        check_same(&ep, (Tensor::randn([8, 100]), Tensor::randn([8, 100])));
+    }
+    // The eager model agrees too.
+    let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+    let eager = m.forward(&x, &y);
+    let out = compiled.call((x, y)).unwrap();
+    assert_close(&out[0], &eager, 1e-5);
+}
+
+#[test]
+fn input_errors_are_the_interpreters() {
+    let m = MyModule {
+        lin: nn::Linear::new(100, 10),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([8, 100]), Tensor::randn([8, 100]))).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8, 100]),)),
+        "expected 2 inputs, got 1"
+    );
+    assert_eq!(
+        same_error(
+            &ep,
+            &compiled,
+            (Tensor::randn([8, 100]), Tensor::randn([8, 99]))
+        ),
+        "y.size()[1]: expected 100, got 99"
+    );
+    assert_eq!(
+        same_error(
+            &ep,
+            &compiled,
+            (Tensor::randn([8, 100]), Tensor::randn([8, 100, 1]))
+        ),
+        "input `y`: expected 2 dimensions, got 3"
+    );
+    assert_eq!(
+        same_error(
+            &ep,
+            &compiled,
+            (
+                Tensor::randn([8, 100]),
+                Tensor::zeros([8, 100]).to_dtype(DType::F64)
+            )
+        ),
+        "input `y`: expected dtype f32, got f64"
+    );
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8, 100]), 3i64)),
+        "input `y`: expected a tensor, got the int 3"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The zoo
+
+#[test]
+fn mlp_matches_at_every_batch_size_gemv_and_gemm() {
+    ferrex::manual_seed(1);
+    let model = Mlp::new(20, [64, 32], 5);
+    for batch in [1, 3, 4, 5, 64] {
+        let ep = ferrex::export(&model, (Tensor::randn([batch, 20]),)).unwrap();
+        let compiled = ferrex_runtime::compile(&ep).unwrap();
+        let stats = compiled.stats();
+        assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+        assert_eq!(stats.gemm, 3);
+        // The two hidden layers' relus are epilogues; the transposes are folded.
+        assert_eq!(stats.fused_ops, 2, "{}", compiled.describe());
+        assert_eq!(stats.folded_constants, 3);
+        for _ in 0..2 {
+            check_same(&ep, (Tensor::randn([batch, 20]),));
+        }
+    }
+}
+
+#[test]
+fn one_row_linear_takes_the_gemv_path_and_matches() {
+    #[export_module]
+    struct Wide {
+        fc: nn::Linear,
+    }
+
+    #[export_module]
+    impl Wide {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            self.fc.forward(x)
+        }
+    }
+
+    let m = Wide {
+        fc: nn::Linear::new(784, 512),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([1, 784]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(compiled.stats().gemm, 1);
+    let x = Tensor::randn([1, 784]);
+    let got = compiled.call((x.copy(),)).unwrap();
+    // An independent reference: the dot products in f64.
+    let w = m.fc.weight.to_vec::<f32>().unwrap();
+    let b = m.fc.bias.as_ref().unwrap().to_vec::<f32>().unwrap();
+    let xs = x.to_vec::<f32>().unwrap();
+    let want: Vec<f64> = (0..512)
+        .map(|j| {
+            b[j] as f64
+                + (0..784)
+                    .map(|k| xs[k] as f64 * w[j * 784 + k] as f64)
+                    .sum::<f64>()
+        })
+        .collect();
+    let got = got[0].to_vec::<f64>().unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+    }
+    check_same(&ep, (Tensor::randn([1, 784]),));
+}
+
+#[test]
+fn lenet_matches_with_convolutions_and_batch_norm_epilogues() {
+    ferrex::manual_seed(2);
+    let mut model = LeNet::new();
+    // Non-trivial running statistics, so the folded batch norm is really tested.
+    model.bn1.running_mean = Tensor::randn([6]);
+    model.bn1.running_var = Tensor::rand([6]) + 0.5;
+    for batch in [1, 2, 8] {
+        let ep = ferrex::export(&model, (Tensor::randn([batch, 1, 28, 28]),)).unwrap();
+        let compiled = ferrex_runtime::compile(&ep).unwrap();
+        let stats = compiled.stats();
+        assert_eq!(stats.conv, 2, "{}", compiled.describe());
+        assert_eq!(stats.gemm, 2, "{}", compiled.describe());
+        assert!(
+            compiled
+                .describe()
+                .contains("conv2d im2col+gemm, prepacked weight + batch_norm+relu"),
+            "{}",
+            compiled.describe()
+        );
+        // Only the pooling runs eagerly (and flatten, a view of its eager output).
+        assert!(
+            stats
+                .fallback_ops
+                .iter()
+                .all(|o| o == "aten::max_pool2d.default" || o == "aten::flatten.using_ints"),
+            "{:?}",
+            stats.fallback_ops
+        );
+        check_same(&ep, (Tensor::randn([batch, 1, 28, 28]),));
+    }
+}
+
+#[test]
+fn transformer_block_matches() {
+    ferrex::manual_seed(3);
+    let model = TransformerBlock::new(32, 4, 64);
+    let ep = ferrex::export(&model, (Tensor::randn([2, 10, 32]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert_eq!(stats.gemm, 6, "{}", compiled.describe());
+    // The linear1 bias + gelu run as one epilogue.
+    assert!(
+        compiled.describe().contains("+ add+gelu"),
+        "{}",
+        compiled.describe()
+    );
+    for _ in 0..2 {
+        check_same(&ep, (Tensor::randn([2, 10, 32]),));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cond!
+
+#[export_module]
+struct SinOrCos {}
+
+#[export_module]
+impl SinOrCos {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        cond!(x.sum().gt(0.0), |x| x.sin(), |x| x.cos(), [x])
+    }
+}
+
+#[export_module]
+struct WithParams {
+    lin: nn::Linear,
+    #[buffer]
+    scale: Tensor,
+}
+
+#[export_module]
+impl WithParams {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let bias = y * 2.0;
+        cond!(
+            x.mean().gt(0.0),
+            |x| (self.lin.forward(&x).relu(), x.mul(&self.scale)),
+            |x| (self.lin.forward(&x).neg(), x.add(&bias)),
+            [x]
+        )
+    }
+}
+
+#[test]
+fn cond_branches_run_as_compiled_subplans() {
+    let ep = ferrex::export(&SinOrCos {}, (Tensor::randn([3, 3]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(compiled.stats().conds, 1);
+    for sign in [1.0, -1.0] {
+        check_same(&ep, (Tensor::full([3, 3], sign),));
+    }
+    let got = compiled.call((Tensor::ones([3, 3]),)).unwrap();
+    assert_eq!(got[0].to_vec::<f32>().unwrap(), vec![1f32.sin(); 9]);
+
+    let m = WithParams {
+        lin: nn::Linear::new(4, 4),
+        scale: Tensor::full([4], 3.0),
+    };
+    let ep = ferrex::export(&m, (Tensor::ones([2, 4]), Tensor::ones([4]))).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    // Captured weights are constants of the branches: their products are GEMMs too.
+    assert!(compiled.stats().gemm >= 2, "{}", compiled.describe());
+    for sign in [1.0, -1.0] {
+        let x = Tensor::randn([2, 4]).abs() * sign;
+        let y = Tensor::randn([4]);
+        check_same(&ep, (x.copy(), y.copy()));
+        let (a, b) = m.forward(&x, &y);
+        let out = compiled.call((x, y)).unwrap();
+        assert_close(&out[0], &a, 1e-5);
+        assert_close(&out[1], &b, 1e-5);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dynamic shapes
+
+#[export_module]
+struct SliceRelu {}
+
+#[export_module]
+impl SliceRelu {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        (x.slice_from(1, 2).relu() * 2.0 + 1.0).tanh()
+    }
+}
+
+#[export_module]
+struct MatMul {}
+
+#[export_module]
+impl MatMul {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        x.matmul(y)
+    }
+}
+
+#[export_module]
+struct Derived2 {}
+
+#[export_module]
+impl Derived2 {
+    fn forward(&self, z: &Tensor, y: &Tensor) -> Tensor {
+        z.slice_from(0, 1) + y.slice(0, Some(1), None::<i64>, 3)
+    }
+}
+
+#[test]
+fn dynamic_shapes_run_at_every_size_with_the_same_guards() {
+    let shapes = DynamicShapes::new().input(
+        "x",
+        [
+            (0, Dim::new("inp1_dim0")),
+            (1, Dim::new("inp1_dim1").min(4).max(18)),
+        ],
+    );
+    let ep = Exporter::new(&SliceRelu {}, (Tensor::randn([10, 10, 2]),))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    // One compiled plan, any admitted size; buffers grow as needed.
+    for shape in [[5, 5, 2], [3, 6, 2], [40, 18, 2], [1, 4, 2], [10, 10, 2]] {
+        check_same(&ep, (Tensor::randn(shape),));
+    }
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8, 1, 2]),)),
+        "Guard failed: x.size()[1] >= 4, but got 1"
+    );
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8, 20, 2]),)),
+        "Guard failed: x.size()[1] <= 18, but got 20"
+    );
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8, 8, 3]),)),
+        "x.size()[2]: expected 2, got 3"
+    );
+
+    let inner = Dim::new("inner_dim");
+    let shapes = DynamicShapes::new()
+        .input("x", [(0, Dim::new("inp2_dim0")), (1, inner.clone())])
+        .input("y", [(0, inner), (1, Dim::new("inp3_dim1"))]);
+    let ep = Exporter::new(&MatMul {}, (Tensor::randn([4, 8]), Tensor::randn([8, 2])))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(compiled.stats().gemm, 1);
+    for (m, k, n) in [(2, 16, 4), (1, 3, 7), (9, 1, 1), (33, 70, 20)] {
+        check_same(&ep, (Tensor::randn([m, k]), Tensor::randn([k, n])));
+    }
+    assert_eq!(
+        same_error(
+            &ep,
+            &compiled,
+            (Tensor::randn([4, 8]), Tensor::randn([4, 2]))
+        ),
+        "Guard failed: y.size()[0] == x.size()[1], but got 4 and 8"
+    );
+
+    let dx = Dim::new("dx").min(3).max(6);
+    let shapes = DynamicShapes::new()
+        .input("z", [(0, &dx + 1)])
+        .input("y", [(0, &dx * 3 + 1)]);
+    let ep = Exporter::new(&Derived2 {}, (Tensor::randn([4]), Tensor::randn([10])))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    for d in 3..=6 {
+        check_same(&ep, (Tensor::randn([d + 1]), Tensor::randn([3 * d + 1])));
+    }
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([4]), Tensor::randn([11]))),
+        "Guard failed: y.size()[0] == 3*z.size()[0] - 2, but got 11 and 10"
+    );
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([8]), Tensor::randn([22]))),
+        "Guard failed: z.size()[0] <= 7, but got 8"
+    );
+}
+
+#[test]
+fn dynamic_batch_mlp_switches_between_gemv_and_gemm() {
+    ferrex::manual_seed(4);
+    let model = Mlp::new(20, [64, 32], 5);
+    let ep = Exporter::new(&model, (Tensor::randn([8, 20]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("batch").max(1024))]))
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert!(compiled.stats().fallback_ops.is_empty());
+    for batch in [1, 2, 4, 5, 8, 100, 3] {
+        check_same(&ep, (Tensor::randn([batch, 20]),));
+    }
+    assert_eq!(
+        same_error(&ep, &compiled, (Tensor::randn([2000, 20]),)),
+        "Guard failed: x.size()[0] <= 1024, but got 2000"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// State: buffers, constants, mutation
+
+#[export_module]
+struct Block {
+    lin: nn::Linear,
+    #[buffer]
+    scale: Tensor,
+}
+
+#[export_module]
+impl Block {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.lin.forward(x).relu();
+        x + h * &self.scale
+    }
+}
+
+#[export_module]
+struct Stack {
+    blocks: Vec<Block>,
+    #[buffer(persistent = false)]
+    shift: Tensor,
+    offset: Tensor,
+}
+
+#[export_module]
+impl Stack {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let mut h = x - &self.shift;
+        for block in &self.blocks {
+            h = block.forward(&h);
+        }
+        let out = h.softmax(-1) + &self.offset;
+        (out, h.sum())
+    }
+}
+
+#[test]
+fn buffers_and_constants_are_folded_and_agree() {
+    let m = Stack {
+        blocks: (0..3)
+            .map(|i| Block {
+                lin: nn::Linear::new(6, 6),
+                scale: Tensor::full([6], 0.5 + i as f64),
+            })
+            .collect(),
+        shift: Tensor::full([6], 0.25),
+        offset: Tensor::from_slice(&[1.0f32, -1.0, 0.5, 0.0, 2.0, 3.0]),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 6]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert_eq!(stats.gemm, 3);
+    assert!(stats.fallback_ops.iter().any(|o| o.contains("softmax")));
+    for _ in 0..3 {
+        check_same(&ep, (Tensor::randn([4, 6]),));
+    }
+}
+
+#[export_module]
+struct Counter {
+    #[buffer]
+    count: Tensor,
+}
+
+#[export_module]
+impl Counter {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.count.add_(1);
+        x * &self.count
+    }
+}
+
+#[test]
+fn mutated_buffers_are_shared_with_the_program_like_the_interpreter() {
+    let ep = ferrex::export(
+        &Counter {
+            count: Tensor::zeros([1]),
+        },
+        (Tensor::ones([3]),),
+    )
+    .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    // The count is the program's buffer: each call of either runner increments it.
+    let a = compiled.call((Tensor::ones([3]),)).unwrap();
+    let b = ep.module().call((Tensor::ones([3]),)).unwrap();
+    let c = compiled.call((Tensor::ones([3]),)).unwrap();
+    assert_eq!(a[0].to_vec::<f32>().unwrap(), [1.0; 3]);
+    assert_eq!(b[0].to_vec::<f32>().unwrap(), [2.0; 3]);
+    assert_eq!(c[0].to_vec::<f32>().unwrap(), [3.0; 3]);
+    assert_eq!(
+        ep.state_dict()
+            .get("count")
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        [3.0]
+    );
+}
+
+#[export_module]
+struct Doubler {}
+
+#[export_module]
+impl Doubler {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.mul_(2);
+        x + 1
+    }
+}
+
+#[test]
+fn mutated_inputs_are_written_back() {
+    let ep = ferrex::export(&Doubler {}, (Tensor::ones([2]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let x = Tensor::from_slice(&[1.0f32, 3.0]);
+    let out = compiled.call((x.clone(),)).unwrap();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [3.0, 7.0]);
+    assert_eq!(x.to_vec::<f32>().unwrap(), [2.0, 6.0]);
+}
+
+#[test]
+fn many_ops_fall_back_and_still_agree() {
+    #[export_module]
+    struct Mixed {
+        lin: nn::Linear,
+    }
+
+    #[export_module]
+    impl Mixed {
+        fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+            let h = self.lin.forward(x);
+            let (values, indices) = h.max_dim(1, false);
+            let s = (h.sigmoid() * h.exp().sqrt() - h.abs().neg()).silu();
+            let c = Tensor::cat(&[&s, &h.t().t()], 0).log_softmax(1);
+            (values + s.mean(), indices, c.clamp(Some(-3.0), Some(3.0)))
+        }
+    }
+
+    let m = Mixed {
+        lin: nn::Linear::new(5, 7),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([3, 5]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert!(!compiled.stats().fallback_ops.is_empty());
+    assert!(compiled.stats().fused_ops >= 6, "{}", compiled.describe());
+    for _ in 0..3 {
+        check_same(&ep, (Tensor::randn([3, 5]),));
+    }
+}
+
+#[test]
+fn concurrent_calls_are_safe_and_agree() {
+    ferrex::manual_seed(5);
+    let model = Mlp::new(20, [64, 32], 5);
+    let ep = ferrex::export(&model, (Tensor::randn([16, 20]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let inputs: Vec<Tensor> = (0..4).map(|_| Tensor::randn([16, 20])).collect();
+    let want: Vec<Vec<f32>> = inputs
+        .iter()
+        .map(|x| {
+            ep.module().call((x.copy(),)).unwrap()[0]
+                .to_vec::<f32>()
+                .unwrap()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (x, w) in inputs.iter().zip(&want) {
+            let compiled = &compiled;
+            s.spawn(move || {
+                for _ in 0..20 {
+                    let got = compiled.call((x.copy(),)).unwrap()[0]
+                        .to_vec::<f32>()
+                        .unwrap();
+                    for (a, b) in got.iter().zip(w) {
+                        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()));
+                    }
+                }
+            });
+        }
+    });
+}
