@@ -1,3 +1,185 @@
-//! `ferrex-exportdb` will hold the catalogue of example cases (one per supported or
-//! unsupported feature, tagged like PyTorch's ExportDB), its browser CLI and generated
-//! HTML. Each case doubles as a test.
+//! # ferrex ExportDB
+//!
+//! The catalogue of what `ferrex::export` supports and what it rejects, one small model
+//! per feature — the Rust counterpart of PyTorch's ExportDB. It carries every one of
+//! PyTorch's 36 cases under the same name and tags, and cases for Rust-only constructs
+//! (tagged `rust.*`).
+//!
+//! Each case lives in its own file, `src/cases/<name>.rs`: a doc comment that describes
+//! it, the model (a struct and its `#[export_module]` impl), its example inputs, and a
+//! [`Case`] registered with `inventory::submit!`. A case is
+//!
+//! - [`Verdict::Supported`] — it exports, and [`Case::run`] checks that the exported
+//!   program's outputs (and input mutations) equal the eager model's;
+//! - [`Verdict::NotSupported`] — rejected, either at compile time by strict export's
+//!   graph-break analysis (the code is a trybuild compile-fail program,
+//!   `ui/<name>.rs`, and its exact diagnostic `ui/<name>.stderr`), or at export time
+//!   with an error, which [`Case::run`] returns.
+//!
+//! ```
+//! let case = ferrex_exportdb::case("cond_predicate").expect("a case of the catalogue");
+//! assert!(case.tags.contains(&"torch.cond"));
+//! let exported = case.outcome().expect("cond_predicate is supported");
+//! assert_eq!(exported.program.op_targets(), ["aten::sin.default"]);
+//! ```
+//!
+//! Browse it with the `exportdb` binary: `cargo run -p ferrex-exportdb -- list`,
+//! `-- show <case>`, `-- tag <tag>`, `-- html <dir>`.
+
+mod cases;
+pub mod check;
+pub mod html;
+
+use std::fmt;
+
+pub use check::{DeepCopy, EagerCheck, Exported, Failure, Outcome};
+
+/// One case of the catalogue.
+pub struct Case {
+    /// The case's name, PyTorch's for the cases they share (`cond_predicate`).
+    pub name: &'static str,
+    /// PyTorch's tag names (`torch.cond`), and `rust.*` tags for Rust-only constructs.
+    pub tags: &'static [&'static str],
+    /// Whether ferrex exports it, and if not, how it is rejected.
+    pub verdict: Verdict,
+    /// The text of the case's file, `src/cases/<name>.rs` (its doc comment is the
+    /// description).
+    pub file: &'static str,
+    /// The model's code as shown in the catalogue: the case file for cases that
+    /// compile, the trybuild program `ui/<name>.rs` for cases rejected at compile time.
+    pub code: &'static str,
+    /// Runs the case: exports the model and, for a supported case, compares the exported
+    /// program with the eager model. For a case rejected at compile time it returns
+    /// [`Failure::CompileTime`] with the diagnostic.
+    pub run: fn() -> Outcome,
+}
+
+inventory::collect!(Case);
+
+/// What ferrex does with a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exports, and the exported program computes what the eager model computes.
+    Supported,
+    /// Rejected, with the error a user sees.
+    NotSupported(Rejection),
+}
+
+/// How an unsupported case is rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Strict export's graph-break analysis fails the build; `diagnostic` is the exact
+    /// compiler output (the trybuild `.stderr`).
+    CompileTime { diagnostic: &'static str },
+    /// The code compiles, and `ferrex::export` returns an error.
+    ExportTime,
+}
+
+impl Verdict {
+    pub fn is_supported(self) -> bool {
+        self == Verdict::Supported
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Supported => "SUPPORTED",
+            Verdict::NotSupported(Rejection::CompileTime { .. }) => {
+                "NOT SUPPORTED (rejected at compile time)"
+            }
+            Verdict::NotSupported(Rejection::ExportTime) => {
+                "NOT SUPPORTED (rejected at export time)"
+            }
+        })
+    }
+}
+
+/// The marker line that ends the part of a case file shown as its code; what follows
+/// is the catalogue entry.
+pub const ENTRY_MARKER: &str = "// ---- ExportDB entry ";
+
+impl Case {
+    /// The case's description: its file's doc comment (`//!` lines), one paragraph.
+    pub fn description(&self) -> String {
+        let mut paragraph = String::new();
+        for line in self.file.lines() {
+            let Some(text) = line.trim_start().strip_prefix("//!") else {
+                break;
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if !paragraph.is_empty() {
+                paragraph.push(' ');
+            }
+            paragraph.push_str(text);
+        }
+        paragraph
+    }
+
+    /// The code shown for the case: for a case that compiles, its file without the doc
+    /// comment (shown as the description) and without the catalogue entry; for a case
+    /// rejected at compile time, the whole trybuild program.
+    pub fn shown_code(&self) -> &'static str {
+        if let Verdict::NotSupported(Rejection::CompileTime { .. }) = self.verdict {
+            return self.code;
+        }
+        let code = self.code;
+        let mut start = 0;
+        for line in code.split_inclusive('\n') {
+            if line.trim_start().starts_with("//!") || (start > 0 && line.trim().is_empty()) {
+                start += line.len();
+            } else {
+                break;
+            }
+        }
+        let end = code.find(ENTRY_MARKER).unwrap_or(code.len());
+        code.get(start..end.max(start)).unwrap_or(code).trim_end()
+    }
+
+    /// The compiler's diagnostic, for a case rejected at compile time.
+    pub fn diagnostic(&self) -> Option<&'static str> {
+        match self.verdict {
+            Verdict::NotSupported(Rejection::CompileTime { diagnostic }) => Some(diagnostic),
+            _ => None,
+        }
+    }
+
+    /// Runs the case (see [`Case::run`](Case#structfield.run)).
+    pub fn outcome(&self) -> Outcome {
+        (self.run)()
+    }
+}
+
+/// Every case, sorted by name.
+pub fn cases() -> Vec<&'static Case> {
+    let mut all: Vec<&'static Case> = inventory::iter::<Case>.into_iter().collect();
+    all.sort_by_key(|c| c.name);
+    all
+}
+
+/// The case called `name`.
+pub fn case(name: &str) -> Option<&'static Case> {
+    inventory::iter::<Case>.into_iter().find(|c| c.name == name)
+}
+
+/// Every tag used by a case, sorted.
+pub fn tags() -> Vec<&'static str> {
+    let mut tags: Vec<&'static str> = cases()
+        .iter()
+        .flat_map(|c| c.tags.iter().copied())
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags
+}
+
+/// The cases carrying `tag`, sorted by name.
+pub fn cases_with_tag(tag: &str) -> Vec<&'static Case> {
+    cases()
+        .into_iter()
+        .filter(|c| c.tags.contains(&tag))
+        .collect()
+}

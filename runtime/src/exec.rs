@@ -367,6 +367,40 @@ impl Run<'_> {
         Ok(shape)
     }
 
+    fn max_pool(
+        &self,
+        x: Operand,
+        win: &kernels::PoolWindow,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        if xs.len() != 4 {
+            return Err(format!("expected a 4-D input, got {xs:?}"));
+        }
+        let dim = |i: usize, j: usize| {
+            ConvGeom::out_dim(xs[i], win.k[j], win.s[j], win.p[j], win.d[j])
+                .ok_or_else(|| format!("the pooling window does not fit the input {xs:?}"))
+        };
+        let (oh, ow) = (dim(2, 0)?, dim(3, 1)?);
+        let shape = vec![xs[0], xs[1], oh, ow];
+        let len: usize = shape.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        kernels::max_pool2d(
+            &x,
+            xs[0] * xs[1],
+            xs[2],
+            xs[3],
+            win,
+            oh,
+            ow,
+            &mut buf[..len],
+        )?;
+        Ok(shape)
+    }
+
     fn fused(
         &self,
         step: &Step,
@@ -394,6 +428,90 @@ impl Run<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         prog.run(&ins, &shape, &mut buf[..len])?;
         Ok(shape)
+    }
+
+    fn operand_storage(&self, o: &Operand, arena: &Arena) -> Result<Storage, RunError> {
+        match o {
+            Operand::Val(v) => self.storage(*v, arena),
+            Operand::Const(c) => self
+                .plan
+                .consts
+                .get(*c)
+                .cloned()
+                .ok_or_else(|| RunError::Malformed(format!("constant {c} is missing"))),
+        }
+    }
+
+    /// `map`: the body once per slice along dim 0 of the mapped tensors, the results
+    /// stacked along dim 0 (an empty result of the promised shape for no slices), as
+    /// the interpreter does it.
+    fn map(
+        &self,
+        step: &Step,
+        body: usize,
+        mapped: &[Operand],
+        operands: &[Operand],
+        arena: &mut Arena,
+    ) -> Result<Vec<Storage>, RunError> {
+        let sub = self.plan.subplans.get(body).ok_or_else(|| {
+            RunError::Malformed(format!("`{}` names a missing subgraph", step.info.name))
+        })?;
+        let xs = mapped
+            .iter()
+            .map(|o| self.operand_storage(o, arena).map(Tensor::from_storage))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rest = operands
+            .iter()
+            .map(|o| self.operand_storage(o, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = xs.first().map(|x| x.size(0).hint()).unwrap_or(0);
+        let metas = &step.metas;
+        let mut per_output: Vec<Vec<Tensor>> = vec![Vec::new(); metas.len()];
+        let sub_arena = arena
+            .subs
+            .get_mut(body)
+            .ok_or_else(|| RunError::Malformed("a map body has no buffers".into()))?;
+        let malformed = |e: ferrex::TensorError| RunError::Malformed(e.to_string());
+        for k in 0..n {
+            let mut values = xs
+                .iter()
+                .map(|x| x.select(0, k).try_storage().map_err(malformed))
+                .collect::<Result<Vec<_>, _>>()?;
+            values.extend(rest.iter().cloned());
+            for (j, out) in sub
+                .run(values, self.bindings, sub_arena)?
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(slot) = per_output.get_mut(j) {
+                    slot.push(out);
+                }
+            }
+        }
+        let mut stacked = Vec::with_capacity(per_output.len());
+        for (j, parts) in per_output.iter().enumerate() {
+            let t = if parts.is_empty() {
+                let meta = &metas[j];
+                let sizes: Vec<usize> = meta
+                    .sizes
+                    .iter()
+                    .map(|s| self.bindings.value(s).max(0) as usize)
+                    .collect();
+                Tensor::from_storage(Storage::full(&sizes, 0.0, meta.dtype))
+            } else {
+                Tensor::stack(parts, 0)
+            };
+            stacked.push(t.try_storage().map_err(|e| {
+                kernel_error(
+                    &NodeInfo {
+                        op: "map".into(),
+                        ..step.info.clone()
+                    },
+                    e.to_string(),
+                )
+            })?);
+        }
+        Ok(stacked)
     }
 
     fn step(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {
@@ -488,6 +606,14 @@ impl Run<'_> {
                         .collect::<Result<_, _>>()?,
                 );
             }
+            Kind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                let out = self.map(step, *body, mapped, operands, arena)?;
+                self.env[step.out] = Val::Multi(out);
+            }
             Kind::Alias { src, sizes } => {
                 let shape = self.sizes(sizes).map_err(|e| kernel_error(info, e))?;
                 match &self.env[*src] {
@@ -504,7 +630,7 @@ impl Run<'_> {
                     }
                 }
             }
-            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } => {
+            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } | Kind::MaxPool { .. } => {
                 let slot = step
                     .slot
                     .ok_or_else(|| RunError::Malformed(format!("`{}` has no buffer", info.name)))?;
@@ -517,6 +643,7 @@ impl Run<'_> {
                     Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
                     Kind::Conv(c) => self.conv(c, &mut buf, arena),
                     Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
+                    Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
                     _ => Ok(Vec::new()),
                 };
                 arena.slots[slot] = buf;

@@ -57,7 +57,8 @@
 //!   run through matrixmultiply (threaded, `MATMUL_NUM_THREADS`), except products of at
 //!   most four rows with a prepacked weight, which take a GEMV path (AVX2 + FMA, chosen
 //!   at run time with `is_x86_feature_detected!`, or a portable 16-accumulator loop).
-//!   `conv2d` (groups = 1) is im2col + GEMM, samples split over threads.
+//!   `conv2d` (groups = 1) is im2col + GEMM, samples split over threads; `max_pool2d`
+//!   (4-D, `ceil_mode = false`) has its own kernel, planes split over threads.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
 //!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `erf`, `clamp`, `hardtanh`, `leaky_relu`,
@@ -73,7 +74,7 @@
 //! - **Everything else** runs the registry's eager kernel, exactly as the interpreter
 //!   does, so every program `ep.module()` runs, the runtime runs, with the same results
 //!   (within float rounding: the fused and matrix kernels sum in another order).
-//!   `cond` branches are compiled as plans of their own.
+//!   `cond` branches and `map` bodies are compiled as plans of their own.
 //!
 //! The compiled program shares the exported program's buffers: a buffer the program
 //! mutates is updated in place, as `ep.module().call` does. Parameters and constants are
@@ -114,6 +115,8 @@ pub struct PlanStats {
     pub gemm: usize,
     /// Convolutions run by the im2col kernel.
     pub conv: usize,
+    /// Max poolings run by the runtime's kernel.
+    pub pools: usize,
     /// Elementwise chains run as fused steps (not counting epilogues).
     pub fused_groups: usize,
     /// Elementwise ops inside fused steps and epilogues.
@@ -122,6 +125,8 @@ pub struct PlanStats {
     pub reshapes: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
+    /// `map` nodes (their bodies are counted too).
+    pub maps: usize,
     /// Values computed at compile time.
     pub folded_constants: usize,
     /// Ops run by the registry's eager kernels, in plan order.

@@ -115,6 +115,17 @@ pub(crate) enum Kind {
         prog: FusedProgram,
         inputs: Vec<Operand>,
     },
+    MaxPool {
+        x: Operand,
+        win: crate::kernels::PoolWindow,
+    },
+    /// Runs subplan `body` once per slice along dim 0 of `mapped` (with `operands`
+    /// whole) and stacks the results, as the interpreter's `map`.
+    Map {
+        body: usize,
+        mapped: Vec<Operand>,
+        operands: Vec<Operand>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +134,8 @@ pub(crate) struct Step {
     pub out: V,
     /// The output's sizes (the node's meta), evaluated with the call's symbol values.
     pub sizes: Vec<SymInt>,
+    /// The metas of the node's outputs.
+    pub metas: Vec<TensorMeta>,
     /// The buffer slot of a planned output.
     pub slot: Option<usize>,
     pub info: NodeInfo,
@@ -279,6 +292,7 @@ impl<'g> Builder<'g> {
             op: match &n.kind {
                 NodeKind::Call { op, .. } => op.name(),
                 NodeKind::Cond { .. } => "cond".into(),
+                NodeKind::Map { .. } => "map".into(),
                 NodeKind::GetItem { .. } => "getitem".into(),
                 _ => String::new(),
             },
@@ -291,6 +305,7 @@ impl<'g> Builder<'g> {
             kind,
             out: v,
             sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
+            metas: self.graph.nodes[v].meta.clone(),
             slot: None,
             info: self.info(v),
             free_after: Vec::new(),
@@ -519,6 +534,33 @@ impl<'g> Builder<'g> {
         }))
     }
 
+    /// `max_pool2d` of a 4-D f32 input, `ceil_mode = false`.
+    fn try_max_pool(&self, v: V, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        let k = concrete_ints(args.get(1), 2, 1)?;
+        let s = match args.get(2) {
+            Some(Arg::IntList(l)) if l.is_empty() => k,
+            None => k,
+            a => concrete_ints(a, 2, 1)?,
+        };
+        let p = concrete_ints(args.get(3), 2, 0)?;
+        let d = concrete_ints(args.get(4), 2, 1)?;
+        if !matches!(args.get(5), None | Some(Arg::Bool(false))) {
+            return None;
+        }
+        let half = |i: usize| ((k[i].max(1) - 1) * d[i] + 1) / 2;
+        if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
+            return None;
+        }
+        Some(Kind::MaxPool {
+            x: self.operand(x),
+            win: crate::kernels::PoolWindow { k, s, p, d },
+        })
+    }
+
     /// The elementwise op of a call, when the fuser handles it: f32 in and out, numbers
     /// and f32 tensors as operands.
     fn elementwise(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Ew> {
@@ -705,6 +747,7 @@ impl<'g> Builder<'g> {
         }
         let special = match name.as_str() {
             "aten::conv2d.default" => self.try_conv(v, args),
+            "aten::max_pool2d.default" => self.try_max_pool(v, args),
             "aten::view.default"
             | "aten::reshape.default"
             | "aten::flatten.using_ints"
@@ -966,6 +1009,13 @@ fn reads(step: &Step) -> Vec<V> {
             r.extend(ops(operands));
             r
         }
+        Kind::Map {
+            mapped, operands, ..
+        } => {
+            let mut r = ops(mapped);
+            r.extend(ops(operands));
+            r
+        }
         Kind::Gemm(g) => {
             let mut r = ops(&[g.a]);
             if let GemmB::Dynamic(b) = g.b {
@@ -983,6 +1033,7 @@ fn reads(step: &Step) -> Vec<V> {
             r
         }
         Kind::Fused { inputs, .. } => ops(inputs),
+        Kind::MaxPool { x, .. } => ops(&[*x]),
     }
 }
 
@@ -1138,6 +1189,57 @@ pub(crate) fn compile_graph(
                 ));
                 b.place[v] = Some(Place::Multi);
             }
+            NodeKind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                let ops = |args: &[Arg]| -> Result<Vec<Operand>, CompileError> {
+                    args.iter()
+                        .map(|a| match a {
+                            Arg::Node(o) => Ok(b.operand(o.0)),
+                            _ => Err(CompileError::Malformed(format!(
+                                "an operand of `{}` is not a tensor",
+                                node.name
+                            ))),
+                        })
+                        .collect()
+                };
+                let (mapped, operands) = (ops(mapped)?, ops(operands)?);
+                // Slices are computed per call; whole operands may be constants.
+                let mut sub_frozen: Vec<Option<Storage>> = vec![None; mapped.len()];
+                sub_frozen.extend(operands.iter().map(|o| match o {
+                    Operand::Const(c) => b.plan.consts.get(*c).cloned(),
+                    Operand::Val(_) => None,
+                }));
+                let sub = graph.subgraphs.get(*body).ok_or_else(|| {
+                    CompileError::Malformed(format!(
+                        "`{}` names missing subgraph {body}",
+                        node.name
+                    ))
+                })?;
+                let plan = compile_graph(&sub.graph, &sub_frozen)?;
+                if plan.inputs.len() != sub_frozen.len() {
+                    return Err(CompileError::Malformed(format!(
+                        "`{}` passes {} values to {}, which takes {}",
+                        node.name,
+                        sub_frozen.len(),
+                        sub.name,
+                        plan.inputs.len()
+                    )));
+                }
+                b.plan.subplans.push(plan);
+                let body = b.plan.subplans.len() - 1;
+                b.steps[v] = Some(b.step(
+                    v,
+                    Kind::Map {
+                        body,
+                        mapped,
+                        operands,
+                    },
+                ));
+                b.place[v] = Some(Place::Multi);
+            }
             NodeKind::Output { .. } => {}
         }
     }
@@ -1182,7 +1284,11 @@ pub(crate) fn compile_graph(
     for (i, step) in steps.iter_mut().enumerate() {
         let planned = matches!(
             step.kind,
-            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } | Kind::Alias { .. }
+            Kind::Gemm(_)
+                | Kind::Conv(_)
+                | Kind::Fused { .. }
+                | Kind::Alias { .. }
+                | Kind::MaxPool { .. }
         );
         if planned {
             let owner = find(step.out);
@@ -1246,6 +1352,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Fallback { op, .. } => format!("eager {}", op.name()),
             Kind::GetItem { index, .. } => format!("getitem [{index}]"),
             Kind::Cond { .. } => "cond".to_string(),
+            Kind::Map { .. } => "map".to_string(),
             Kind::Alias { .. } => "reshape (no copy)".to_string(),
             Kind::Gemm(g) => format!(
                 "{}{}{}",
@@ -1258,6 +1365,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             ),
             Kind::Conv(c) => format!("conv2d im2col+gemm, prepacked weight{}", ep(&c.epilogue)),
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
+            Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::Cond { branches, .. } = &s.kind {
@@ -1266,6 +1374,12 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
                 if let Some(p) = plan.subplans.get(*b) {
                     describe(p, &format!("{indent}    "), out);
                 }
+            }
+        }
+        if let Kind::Map { body, .. } = &s.kind {
+            let _ = writeln!(out, "{indent}  body, per slice:");
+            if let Some(p) = plan.subplans.get(*body) {
+                describe(p, &format!("{indent}    "), out);
             }
         }
     }
@@ -1296,12 +1410,19 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
                 s.fused_ops += prog.label.split('+').count();
             }
             Kind::Alias { .. } => s.reshapes += 1,
+            Kind::MaxPool { .. } => s.pools += 1,
             Kind::Cond { branches, .. } => {
                 s.conds += 1;
                 for b in branches {
                     if let Some(p) = plan.subplans.get(*b) {
                         stats(p, s);
                     }
+                }
+            }
+            Kind::Map { body, .. } => {
+                s.maps += 1;
+                if let Some(p) = plan.subplans.get(*body) {
+                    stats(p, s);
                 }
             }
             Kind::GetItem { .. } => {}

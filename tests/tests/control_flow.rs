@@ -218,3 +218,82 @@ fn a_bool_predicate_picks_the_branch_at_export_time() {
     assert_eq!(ep.op_targets(), ["aten::sin.default"]);
     assert!(ep.graph().subgraphs.is_empty());
 }
+
+#[export_module]
+struct MapAdd {}
+
+#[export_module]
+impl MapAdd {
+    fn forward(&self, xs: &Tensor, y: &Tensor) -> Tensor {
+        ferrex::map!(|x, y| x + y, xs, [y])
+    }
+}
+
+#[test]
+fn map_exports_one_node_with_a_body_subgraph() {
+    // ExportDB's dynamic_shape_map, as PyTorch prints it (names included).
+    let ep = ferrex::export(&MapAdd {}, (Tensor::randn([3, 2]), Tensor::randn([2]))).unwrap();
+    assert_eq!(
+        body(&ep.graph_code(0)),
+        [
+            "fn forward(xs: f32[3, 2], y: f32[2]) {",
+            "let map_impl = map_impl(body_graph_0, [xs], [y]);",
+            "let getitem: f32[3, 2] = map_impl[0];",
+            "return (getitem,);",
+            "}",
+            "fn body_graph_0(xs: f32[2], y: f32[2]) {",
+            "let add: f32[2] = aten::add.Tensor(xs, y);",
+            "return (add,);",
+            "}",
+        ]
+    );
+    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]).unwrap();
+    let y = Tensor::from_slice(&[10.0f32, 20.0]);
+    let out = ep.module().call((xs.copy(), y.copy())).unwrap();
+    assert_eq!(
+        out[0].to_vec::<f32>().unwrap(),
+        [11.0, 22.0, 13.0, 24.0, 15.0, 26.0]
+    );
+    assert_eq!(
+        MapAdd {}.forward(&xs, &y).to_vec::<f32>().unwrap(),
+        [11.0, 22.0, 13.0, 24.0, 15.0, 26.0]
+    );
+}
+
+#[test]
+fn map_over_a_dynamic_dim_keeps_it_symbolic() {
+    use ferrex::{Dim, DynamicShapes, Exporter};
+    let ep = Exporter::new(&MapAdd {}, (Tensor::randn([3, 2]), Tensor::randn([2])))
+        .dynamic_shapes(DynamicShapes::new().input("xs", [(0, Dim::new("n"))]))
+        .run()
+        .unwrap();
+    assert!(ep
+        .graph_code(0)
+        .contains("let getitem: f32[s0, 2] = map_impl[0];"));
+    let out = ep
+        .module()
+        .call((Tensor::ones([5, 2]), Tensor::ones([2])))
+        .unwrap();
+    assert_eq!(out[0].shape(), [5, 2]);
+    // After decomposition the node and its body survive.
+    let core = ep.run_decompositions().unwrap();
+    assert_eq!(core.graph().subgraphs.len(), 1);
+}
+
+#[export_module]
+struct NoOperands {}
+
+#[export_module]
+impl NoOperands {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let one = Tensor::ones([2]);
+        cond!(x.sum().gt(0.0), || one.clone(), || one.neg(), [])
+    }
+}
+
+#[test]
+fn cond_without_operands() {
+    let ep = ferrex::export(&NoOperands {}, (Tensor::ones([3]),)).unwrap();
+    let out = ep.module().call((Tensor::full([3], -1.0),)).unwrap();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [-1.0, -1.0]);
+}

@@ -618,3 +618,58 @@ fn concurrent_calls_are_safe_and_agree() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// map!
+
+#[export_module]
+struct MapAdd {}
+
+#[export_module]
+impl MapAdd {
+    fn forward(&self, xs: &Tensor, y: &Tensor) -> Tensor {
+        ferrex::map!(|x, y| (x + y).relu() * 2.0, xs, [y])
+    }
+}
+
+#[export_module]
+struct MapLinear {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl MapLinear {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        ferrex::map!(|x| self.lin.forward(&x).tanh(), xs, [])
+    }
+}
+
+#[test]
+fn map_bodies_run_as_compiled_subplans() {
+    let ep = ferrex::export(&MapAdd {}, (Tensor::randn([3, 2]), Tensor::randn([2]))).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(compiled.stats().maps, 1, "{}", compiled.describe());
+    check_same(&ep, (Tensor::randn([3, 2]), Tensor::randn([2])));
+    let xs = Tensor::from_vec(vec![1.0f32, -2.0, 3.0, 4.0, 5.0, -6.0], [3, 2]).unwrap();
+    let out = compiled
+        .call((xs, Tensor::from_slice(&[1.0f32, 1.0])))
+        .unwrap();
+    assert_eq!(
+        out[0].to_vec::<f32>().unwrap(),
+        [4.0, 0.0, 8.0, 10.0, 12.0, 0.0]
+    );
+
+    let ep = Exporter::new(&MapAdd {}, (Tensor::randn([3, 2]), Tensor::randn([2])))
+        .dynamic_shapes(DynamicShapes::new().input("xs", [(0, Dim::new("n"))]))
+        .run()
+        .unwrap();
+    for n in [0, 1, 5] {
+        check_same(&ep, (Tensor::randn([n, 2]), Tensor::randn([2])));
+    }
+
+    let m = MapLinear {
+        lin: nn::Linear::new(4, 3),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([5, 4]),)).unwrap();
+    check_same(&ep, (Tensor::randn([5, 4]),));
+}

@@ -91,16 +91,16 @@ macro_rules! tuple_output {
 
 tuple_output!(2: A B, 3: A B C, 4: A B C D);
 
-fn error(at: SourceLocation, message: String) -> TensorError {
+pub(super) fn error_of(op: &str, at: SourceLocation, message: String) -> TensorError {
     TensorError::Op {
-        op: "cond".into(),
+        op: op.into(),
         message,
         at,
     }
 }
 
 /// Outputs that carry `err`, shaped like what `branch` would return.
-fn failed_like<O: BranchOutput>(err: TensorError, n: usize) -> O {
+pub(super) fn failed_like<O: BranchOutput>(err: TensorError, n: usize) -> O {
     O::from_tensors(vec![Tensor::failed(err); n.max(1)])
 }
 
@@ -126,7 +126,8 @@ pub fn cond<O: BranchOutput>(
     };
     if pred_meta.numel().as_int() != Some(1) {
         return failed_like(
-            error(
+            error_of(
+                "cond",
                 at,
                 format!(
                     "the predicate must be a tensor with one element, got {}",
@@ -153,13 +154,14 @@ pub fn cond<O: BranchOutput>(
 }
 
 /// A traced branch: its graph, captures, and output metas.
-struct Branch {
-    graph: Graph,
-    captures: Vec<Capture>,
-    metas: Vec<TensorMeta>,
+pub(super) struct Branch {
+    pub graph: Graph,
+    pub captures: Vec<Capture>,
+    pub metas: Vec<TensorMeta>,
 }
 
-fn trace_branch<O: BranchOutput>(
+pub(super) fn trace_branch<O: BranchOutput>(
+    op: &str,
     name: &str,
     f: impl FnOnce(&[Tensor]) -> O,
     metas: &[TensorMeta],
@@ -178,7 +180,8 @@ fn trace_branch<O: BranchOutput>(
                 out_metas.push(m);
             }
             Err(e) => {
-                problem.get_or_insert(error(
+                problem.get_or_insert(error_of(
+                    op,
                     at,
                     format!("output {i} of the {name} branch failed: {e}"),
                 ));
@@ -188,7 +191,7 @@ fn trace_branch<O: BranchOutput>(
     }
     for (i, (t, p)) in inputs.iter().zip(&placeholders).enumerate() {
         if node_of(t) != *p {
-            problem.get_or_insert(error(
+            problem.get_or_insert(error_of(op,
                 at,
                 format!("the {name} branch mutates its operand {i}; branches may not mutate their inputs"),
             ));
@@ -214,7 +217,7 @@ fn node_of(t: &Tensor) -> NodeId {
 
 /// Gives `branch` a placeholder for every capture in `all` (in that order, after the
 /// explicit operands), adding unused ones where it captured less.
-fn align_captures(branch: &mut Branch, all: &[Capture], n_operands: usize) {
+pub(super) fn align_captures(branch: &mut Branch, all: &[Capture], n_operands: usize) {
     let mut order: Vec<NodeId> = (0..n_operands).map(NodeId).collect();
     for c in all {
         let inner = match branch
@@ -255,8 +258,9 @@ fn trace_cond<O: BranchOutput>(
         .map(|t| t.meta())
         .collect::<Result<_, _>>()
         .map_err(|e| (e, 1))?;
-    let mut t = trace_branch("true", true_fn, &metas, at).map_err(|e| (e, 1))?;
-    let mut f = trace_branch("false", false_fn, &metas, at).map_err(|e| (e, t.metas.len()))?;
+    let mut t = trace_branch("cond", "true", true_fn, &metas, at).map_err(|e| (e, 1))?;
+    let mut f =
+        trace_branch("cond", "false", false_fn, &metas, at).map_err(|e| (e, t.metas.len()))?;
     let n = t.metas.len();
     let same =
         t.metas.len() == f.metas.len() && t.metas.iter().zip(&f.metas).all(|(a, b)| a.same_as(b));
@@ -268,7 +272,7 @@ fn trace_cond<O: BranchOutput>(
                 .join(", ")
         };
         return Err((
-            error(
+            error_of("cond",
                 at,
                 format!(
                     "both branches must return tensors with the same metadata, but the true branch returns ({}) and the false branch returns ({})",

@@ -2,8 +2,10 @@
 //! with both branches traced into subgraphs.
 
 mod cond;
+mod map;
 
 pub use cond::{cond, BranchOutput, CondPred};
+pub use map::map;
 
 /// `cond!(pred, |x| true_branch, |x| false_branch, [x])`: a data-dependent branch that
 /// exports as one `cond` node (PyTorch's `torch.cond`).
@@ -48,8 +50,46 @@ macro_rules! cond {
             &[$($crate::Tensor::clone(&$op)),*],
         )
     };
+    ($pred:expr, || $t:expr, || $f:expr, [] $(,)?) => {
+        $crate::control_flow::cond($pred, |_: &[$crate::Tensor]| $t, |_: &[$crate::Tensor]| $f, &[])
+    };
     ($pred:expr, $t:expr, $f:expr, [$($op:expr),* $(,)?] $(,)?) => {
         $crate::control_flow::cond($pred, $t, $f, &[$($crate::Tensor::clone(&$op)),*])
+    };
+}
+
+/// `map!(|x, y| body, xs, [y])`: applies the body to each slice of `xs` along dim 0
+/// (`x` is one slice; the operands `[y, …]` are passed whole) and stacks the results;
+/// exports as one `map_impl` node with the body as a subgraph (PyTorch's `map`).
+///
+/// ```
+/// use ferrex::prelude::*;
+/// use ferrex::map;
+///
+/// let xs = Tensor::ones([3, 2]);
+/// let y = Tensor::from_slice(&[1.0f32, 2.0]);
+/// let out = map!(|x, y| x + y, xs, [y]);
+/// assert_eq!(out.to_vec::<f32>()?, [2.0, 3.0, 2.0, 3.0, 2.0, 3.0]);
+/// # Ok::<(), ferrex::TensorError>(())
+/// ```
+#[macro_export]
+macro_rules! map {
+    (|$($a:ident),+ $(,)?| $body:expr, $xs:expr, [$($op:expr),* $(,)?] $(,)?) => {
+        $crate::control_flow::map(
+            |__ferrex_ops: &[$crate::Tensor]| {
+                let mut __ferrex_i = 0usize;
+                $(
+                    #[allow(unused_variables)]
+                    let $a = $crate::control_flow::__operand(__ferrex_ops, &mut __ferrex_i);
+                )+
+                $body
+            },
+            &$xs,
+            &[$($crate::Tensor::clone(&$op)),*],
+        )
+    };
+    (|$($a:ident),+ $(,)?| $body:expr, $xs:expr $(,)?) => {
+        $crate::map!(|$($a),+| $body, $xs, [])
     };
 }
 

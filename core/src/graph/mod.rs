@@ -64,6 +64,14 @@ pub enum NodeKind {
         false_graph: usize,
         operands: Vec<Arg>,
     },
+    /// `map_impl(body_graph, mapped, operands)`: runs the subgraph `body` once per slice
+    /// along dim 0 of the `mapped` tensors (the other operands passed whole) and stacks
+    /// the results along dim 0.
+    Map {
+        body: usize,
+        mapped: Vec<Arg>,
+        operands: Vec<Arg>,
+    },
     /// The graph's outputs.
     Output { args: Vec<Arg> },
 }
@@ -93,6 +101,9 @@ impl Node {
                 .into_iter()
                 .chain(operands.iter().flat_map(Arg::nodes))
                 .collect(),
+            NodeKind::Map {
+                mapped, operands, ..
+            } => mapped.iter().chain(operands).flat_map(Arg::nodes).collect(),
         }
     }
 
@@ -183,6 +194,14 @@ impl Graph {
                 NodeKind::Cond { pred, operands, .. } => {
                     pred.remap(&remap);
                     operands.iter_mut().for_each(|a| a.remap(&remap));
+                }
+                NodeKind::Map {
+                    mapped, operands, ..
+                } => {
+                    mapped
+                        .iter_mut()
+                        .chain(operands.iter_mut())
+                        .for_each(|a| a.remap(&remap));
                 }
                 NodeKind::Placeholder => {}
             }

@@ -27,38 +27,49 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
             NodeKind::Call { op, .. } => op.base_name(),
             NodeKind::GetItem { .. } => "getitem".to_string(),
             NodeKind::Cond { .. } => "cond".to_string(),
+            NodeKind::Map { .. } => "map_impl".to_string(),
             NodeKind::Output { .. } => "output".to_string(),
         };
         let name = unique(&base, &mut used, &mut counters);
         node.name = name;
     }
-    // Subgraphs are named by the cond nodes that use them, in order; their placeholders
-    // after the values passed in.
-    let mut jobs = Vec::new();
+    // Subgraphs are named by the cond / map nodes that use them, in order; their
+    // placeholders after the values passed in.
+    let name_of = |a: &Arg| match a {
+        Arg::Node(n) => graph.nodes[n.0].name.clone(),
+        _ => "arg".to_string(),
+    };
+    let mut jobs: Vec<(usize, String, Vec<String>)> = Vec::new();
+    let (mut conds, mut maps) = (0, 0);
     for node in &graph.nodes {
-        if let NodeKind::Cond {
-            true_graph,
-            false_graph,
-            operands,
-            ..
-        } = &node.kind
-        {
-            let names: Vec<String> = operands
-                .iter()
-                .map(|a| match a {
-                    Arg::Node(n) => graph.nodes[n.0].name.clone(),
-                    _ => "arg".to_string(),
-                })
-                .collect();
-            jobs.push((*true_graph, *false_graph, names));
+        match &node.kind {
+            NodeKind::Cond {
+                true_graph,
+                false_graph,
+                operands,
+                ..
+            } => {
+                let names: Vec<String> = operands.iter().map(name_of).collect();
+                jobs.push((*true_graph, format!("true_graph_{conds}"), names.clone()));
+                jobs.push((*false_graph, format!("false_graph_{conds}"), names));
+                conds += 1;
+            }
+            NodeKind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                let names: Vec<String> = mapped.iter().chain(operands).map(name_of).collect();
+                jobs.push((*body, format!("body_graph_{maps}"), names));
+                maps += 1;
+            }
+            _ => {}
         }
     }
-    for (k, (t, f, names)) in jobs.into_iter().enumerate() {
-        for (index, prefix) in [(t, "true_graph"), (f, "false_graph")] {
-            if let Some(sub) = graph.subgraphs.get_mut(index) {
-                sub.name = format!("{prefix}_{k}");
-                assign_names(&mut sub.graph, &names);
-            }
+    for (index, name, names) in jobs {
+        if let Some(sub) = graph.subgraphs.get_mut(index) {
+            sub.name = name;
+            assign_names(&mut sub.graph, &names);
         }
     }
 }

@@ -86,6 +86,27 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
                     }
                 }
             }
+            NodeKind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                seen_call = true;
+                let sub = graph
+                    .subgraphs
+                    .get(*body)
+                    .ok_or_else(|| format!("`{}` names missing subgraph {body}", node.name))?;
+                verify(&sub.graph).map_err(|e| format!("in {}: {e}", sub.name))?;
+                let n_inputs = sub.graph.placeholders().count();
+                if n_inputs != mapped.len() + operands.len() {
+                    return Err(format!(
+                        "`{}` passes {} values to {}, which takes {n_inputs}",
+                        node.name,
+                        mapped.len() + operands.len(),
+                        sub.name
+                    ));
+                }
+            }
             NodeKind::Output { .. } if i != last => {
                 return Err("the output node is not last".into())
             }

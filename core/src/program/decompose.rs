@@ -176,6 +176,45 @@ fn replay(
                 };
                 env[i] = Some(trace::record_node(kind, node.meta.clone(), at).ok_or_else(stale)?);
             }
+            NodeKind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                let mut metas = Vec::new();
+                let mut mapped_args = Vec::new();
+                let mut operand_args = Vec::new();
+                for (k, a) in mapped.iter().chain(operands).enumerate() {
+                    let t = match value_of(&env, a)? {
+                        Value::Tensor(t) => t,
+                        _ => return Err(stale()),
+                    };
+                    let mut meta = t.meta().map_err(ExportError::Op)?;
+                    let arg = trace::arg_of(&t, at).map_err(ExportError::Op)?;
+                    if k < mapped.len() {
+                        meta.sizes.remove(0);
+                        mapped_args.push(arg);
+                    } else {
+                        operand_args.push(arg);
+                    }
+                    metas.push(meta);
+                }
+                let sub = graph.subgraphs.get(*body).ok_or_else(stale)?;
+                let inputs = trace::begin_subgraph(&metas).ok_or_else(stale)?;
+                let outs = replay(&sub.graph, inputs, table)?;
+                let frame = trace::end_subgraph(outs).ok_or_else(stale)?;
+                let index = trace::add_subgraph(Subgraph {
+                    name: String::new(),
+                    graph: frame.graph,
+                })
+                .ok_or_else(stale)?;
+                let kind = NodeKind::Map {
+                    body: index,
+                    mapped: mapped_args,
+                    operands: operand_args,
+                };
+                env[i] = Some(trace::record_node(kind, node.meta.clone(), at).ok_or_else(stale)?);
+            }
             NodeKind::Output { args } => {
                 let mut outs = Vec::new();
                 for a in args {

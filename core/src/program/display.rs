@@ -136,6 +136,27 @@ pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
                 sub(false_graph)
             )
         }
+        NodeKind::Map {
+            body,
+            mapped,
+            operands,
+        } => {
+            let list = |args: &[Arg]| {
+                format!(
+                    "[{}]",
+                    args.iter()
+                        .map(|a| arg_text(graph, a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let name = graph
+                .subgraphs
+                .get(*body)
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            format!("map_impl({name}, {}, {})", list(mapped), list(operands))
+        }
         _ => String::new(),
     }
 }
@@ -207,7 +228,7 @@ impl ExportedProgram {
                             }
                         }
                     }
-                    if matches!(node.kind, NodeKind::Cond { .. }) {
+                    if matches!(node.kind, NodeKind::Cond { .. } | NodeKind::Map { .. }) {
                         let _ =
                             writeln!(out, "{pad}    let {} = {};", node.name, call_text(g, node));
                     } else {

@@ -503,6 +503,64 @@ fn run_graph(
                 let out = run_graph(&sub.graph, values, bindings)?;
                 env[i] = Some(out.iter().map(storage_of).collect::<Result<Vec<_>, _>>()?);
             }
+            NodeKind::Map {
+                body,
+                mapped,
+                operands,
+            } => {
+                let sub = graph.subgraphs.get(*body).ok_or_else(|| {
+                    RunError::Malformed(format!("`{}` names a missing subgraph", node.name))
+                })?;
+                let tensor_of = |a: &Arg| match value_of(graph, &env, bindings, a)? {
+                    Value::Tensor(t) => Ok(t),
+                    _ => Err(RunError::Malformed("a map operand is not a tensor".into())),
+                };
+                let xs = mapped
+                    .iter()
+                    .map(tensor_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let rest = operands
+                    .iter()
+                    .map(|a| tensor_of(a).and_then(|t| storage_of(&t)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let n = xs.first().map(|x| x.size(0).hint()).unwrap_or(0);
+                let mut per_output: Vec<Vec<Tensor>> = vec![Vec::new(); node.meta.len()];
+                for k in 0..n {
+                    let mut values = xs
+                        .iter()
+                        .map(|x| storage_of(&x.select(0, k)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    values.extend(rest.iter().cloned());
+                    for (j, out) in run_graph(&sub.graph, values, bindings)?
+                        .into_iter()
+                        .enumerate()
+                    {
+                        if let Some(slot) = per_output.get_mut(j) {
+                            slot.push(out);
+                        }
+                    }
+                }
+                let mut stacked = Vec::new();
+                for (j, parts) in per_output.iter().enumerate() {
+                    let t = if parts.is_empty() {
+                        // No slices: an empty result of the promised dtype and shape.
+                        let meta = &node.meta[j];
+                        let sizes: Vec<usize> = meta
+                            .sizes
+                            .iter()
+                            .map(|s| bindings.eval_sym(s).unwrap_or(s.hint()).max(0) as usize)
+                            .collect();
+                        Tensor::from_storage(Storage::full(&sizes, 0.0, meta.dtype))
+                    } else {
+                        Tensor::stack(parts, 0)
+                    };
+                    stacked.push(
+                        storage_of(&t)
+                            .map_err(|e| kernel_error(node, "map".into(), e.to_string()))?,
+                    );
+                }
+                env[i] = Some(stacked);
+            }
             NodeKind::Output { args } => {
                 for a in args {
                     outputs.push(match a {

@@ -16,8 +16,9 @@
 //! `ScalarType` codes) and sizes, symbolic ones as expressions with their example value
 //! (`{"as_expr": {"expr_str": "s0 + 1", "hint": {"as_int": 9}}}`). ferrex's own
 //! additions: every node carries its `name`; `getitem` projections are nodes
-//! (`_operator.getitem`); `cond` nodes (`higher_order::cond`) name their branches, which
-//! are listed in the graph's `subgraphs`; integer arguments may be size expressions.
+//! (`_operator.getitem`); `cond` nodes (`higher_order::cond`) name their branches and
+//! `map` nodes (`higher_order::map_impl`) their body, which are listed in the graph's
+//! `subgraphs`; integer arguments may be size expressions.
 //!
 //! The format is versioned (`schema_version`): a file whose major version is newer than
 //! [`FORMAT_VERSION`] is refused with [`LoadError::NewerVersion`]; newer minor versions
@@ -80,6 +81,7 @@ const WEIGHTS: &str = "data/weights/model.safetensors";
 const CONSTANTS: &str = "data/constants/model.safetensors";
 const GETITEM: &str = "_operator.getitem";
 const COND: &str = "higher_order::cond";
+const MAP: &str = "higher_order::map_impl";
 
 // ---------------------------------------------------------------------------------------
 // The JSON schema
@@ -530,6 +532,19 @@ impl Saver<'_> {
                     .map(|n| ArgumentJ::AsTensor(TensorArgJ { name: n.clone() }))
                     .collect()
             };
+            let tensors = |args: &[Arg]| -> Result<Vec<TensorArgJ>, LoadError> {
+                args.iter()
+                    .map(|a| match a {
+                        Arg::Node(n) => Ok(TensorArgJ {
+                            name: g.node(*n).name.clone(),
+                        }),
+                        _ => Err(LoadError::Unsavable(format!(
+                            "an operand of `{}` is not a tensor",
+                            node.name
+                        ))),
+                    })
+                    .collect()
+            };
             let (target, named) = match &node.kind {
                 NodeKind::Placeholder => {
                     if node.meta.len() != 1 {
@@ -579,6 +594,35 @@ impl Saver<'_> {
                         },
                     ],
                 ),
+                NodeKind::Map {
+                    body,
+                    mapped,
+                    operands,
+                } => {
+                    let body = g.subgraphs.get(*body).ok_or_else(|| {
+                        LoadError::Unsavable(format!(
+                            "`{}` names missing subgraph {body}",
+                            node.name
+                        ))
+                    })?;
+                    let named = vec![
+                        NamedArgumentJ {
+                            name: "body".into(),
+                            arg: ArgumentJ::AsGraph(GraphArgJ {
+                                name: body.name.clone(),
+                            }),
+                        },
+                        NamedArgumentJ {
+                            name: "mapped".into(),
+                            arg: ArgumentJ::AsTensors(tensors(mapped)?),
+                        },
+                        NamedArgumentJ {
+                            name: "operands".into(),
+                            arg: ArgumentJ::AsTensors(tensors(operands)?),
+                        },
+                    ];
+                    (MAP.to_string(), named)
+                }
                 NodeKind::Cond {
                     pred,
                     true_graph,
@@ -596,18 +640,7 @@ impl Saver<'_> {
                             name: s.name.clone(),
                         }))
                     };
-                    let ops = operands
-                        .iter()
-                        .map(|a| match a {
-                            Arg::Node(n) => Ok(TensorArgJ {
-                                name: g.node(*n).name.clone(),
-                            }),
-                            _ => Err(LoadError::Unsavable(format!(
-                                "an operand of `{}` is not a tensor",
-                                node.name
-                            ))),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let ops = tensors(operands)?;
                     let named = vec![
                         NamedArgumentJ {
                             name: "pred".into(),
@@ -1146,6 +1179,33 @@ impl Loader<'_> {
                         .iter()
                         .map(|t| self.node_ref(&t.name, ids, at).map(Arg::Node))
                         .collect::<Result<_, _>>()?,
+                })
+            }
+            MAP => {
+                let ArgumentJ::AsGraph(body) = required("body")? else {
+                    return Err(self.bad(at, "map's `body` must be `as_graph`"));
+                };
+                let body = subs.get(body.name.as_str()).copied().ok_or_else(|| {
+                    self.bad(
+                        at,
+                        format!(
+                            "the subgraph `{}` is not in this graph's subgraphs",
+                            body.name
+                        ),
+                    )
+                })?;
+                let list = |name: &str| -> Result<Vec<Arg>, LoadError> {
+                    let ArgumentJ::AsTensors(ts) = required(name)? else {
+                        return Err(self.bad(at, format!("map's `{name}` must be `as_tensors`")));
+                    };
+                    ts.iter()
+                        .map(|t| self.node_ref(&t.name, ids, at).map(Arg::Node))
+                        .collect()
+                };
+                Ok(NodeKind::Map {
+                    body,
+                    mapped: list("mapped")?,
+                    operands: list("operands")?,
                 })
             }
             target => {

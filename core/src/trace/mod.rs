@@ -267,6 +267,15 @@ pub(crate) fn add_subgraphs(
     })
 }
 
+/// Adds one subgraph to the current graph; returns its index.
+pub(crate) fn add_subgraph(g: crate::graph::Subgraph) -> Option<usize> {
+    with_state(|s| {
+        let graph = s.current();
+        graph.subgraphs.push(g);
+        graph.subgraphs.len() - 1
+    })
+}
+
 /// Records an op failure found outside `record_call` (higher-order ops).
 pub(crate) fn record_op_error(e: TensorError) {
     record_issue(TraceIssue::Op(e));

@@ -1,0 +1,3 @@
+//! One module per case; each registers itself with `inventory::submit!`.
+
+mod cond_predicate;

@@ -1,0 +1,5 @@
+fn main() {
+    for c in ferrex_exportdb::cases() {
+        println!("{}", c.name);
+    }
+}
