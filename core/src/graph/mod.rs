@@ -2,9 +2,9 @@
 //! projections of multi-output calls, and one output node.
 
 use crate::error::SourceLocation;
-use crate::ops::OpDef;
+use crate::ops::{OpDef, Value};
 use crate::symbolic::SymInt;
-use crate::tensor::{DType, TensorMeta};
+use crate::tensor::{DType, Tensor, TensorMeta};
 
 /// Index of a node in its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +35,34 @@ impl Arg {
             Arg::OptNodeList(ns) => ns.iter().flatten().copied().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The value this argument stands for in a call: nodes resolved by `node`, sizes by
+    /// `size` (the identity while tracing, the bound symbols when running).
+    pub fn to_value<E>(
+        &self,
+        node: &mut dyn FnMut(NodeId) -> Result<Tensor, E>,
+        size: &dyn Fn(&SymInt) -> SymInt,
+    ) -> Result<Value, E> {
+        Ok(match self {
+            Arg::Node(n) => Value::Tensor(node(*n)?),
+            Arg::NodeList(ns) => {
+                Value::TensorList(ns.iter().map(|n| node(*n)).collect::<Result<_, _>>()?)
+            }
+            Arg::OptNodeList(ns) => Value::OptTensorList(
+                ns.iter()
+                    .map(|n| n.map(&mut *node).transpose())
+                    .collect::<Result<_, _>>()?,
+            ),
+            Arg::None => Value::None,
+            Arg::Bool(b) => Value::Bool(*b),
+            Arg::Int(i) => Value::Int(size(i)),
+            Arg::Float(f) => Value::Float(*f),
+            Arg::Str(s) => Value::Str(s.clone()),
+            Arg::DType(d) => Value::DType(*d),
+            Arg::IntList(l) => Value::IntList(l.iter().map(size).collect()),
+            Arg::FloatList(l) => Value::FloatList(l.clone()),
+        })
     }
 
     fn remap(&mut self, f: &impl Fn(NodeId) -> NodeId) {

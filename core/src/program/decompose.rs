@@ -49,7 +49,7 @@ fn stale() -> ExportError {
 }
 
 fn value_of(env: &[Option<Vec<Tensor>>], a: &Arg) -> Result<Value, ExportError> {
-    let get = |id: &crate::graph::NodeId| -> Result<Tensor, ExportError> {
+    let mut get = |id: crate::graph::NodeId| -> Result<Tensor, ExportError> {
         env.get(id.0)
             .and_then(|v| v.as_ref())
             .and_then(|v| v.first().cloned())
@@ -57,23 +57,7 @@ fn value_of(env: &[Option<Vec<Tensor>>], a: &Arg) -> Result<Value, ExportError> 
                 ExportError::Verify(format!("node {} is read before it is computed", id.0))
             })
     };
-    Ok(match a {
-        Arg::Node(n) => Value::Tensor(get(n)?),
-        Arg::NodeList(ns) => Value::TensorList(ns.iter().map(get).collect::<Result<_, _>>()?),
-        Arg::OptNodeList(ns) => Value::OptTensorList(
-            ns.iter()
-                .map(|n| n.as_ref().map(get).transpose())
-                .collect::<Result<_, _>>()?,
-        ),
-        Arg::None => Value::None,
-        Arg::Bool(b) => Value::Bool(*b),
-        Arg::Int(i) => Value::Int(i.clone()),
-        Arg::Float(f) => Value::Float(*f),
-        Arg::Str(s) => Value::Str(s.clone()),
-        Arg::DType(d) => Value::DType(*d),
-        Arg::IntList(l) => Value::IntList(l.clone()),
-        Arg::FloatList(l) => Value::FloatList(l.clone()),
-    })
+    a.to_value(&mut get, &|i| i.clone())
 }
 
 /// Replays `graph`'s nodes in the active trace (its placeholders bound to `inputs`) and

@@ -368,7 +368,7 @@ fn value_of(
     bindings: &Bindings,
     a: &Arg,
 ) -> Result<Value, RunError> {
-    let get = |id: &NodeId| -> Result<Tensor, RunError> {
+    let mut get = |id: NodeId| -> Result<Tensor, RunError> {
         env[id.0]
             .as_ref()
             .and_then(|v| v.first().cloned())
@@ -376,27 +376,12 @@ fn value_of(
             .ok_or_else(|| {
                 RunError::Malformed(format!(
                     "`{}` is read before it is computed",
-                    graph.node(*id).name
+                    graph.node(id).name
                 ))
             })
     };
-    let int = |i: &SymInt| SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()));
-    Ok(match a {
-        Arg::Node(n) => Value::Tensor(get(n)?),
-        Arg::NodeList(ns) => Value::TensorList(ns.iter().map(get).collect::<Result<_, _>>()?),
-        Arg::OptNodeList(ns) => Value::OptTensorList(
-            ns.iter()
-                .map(|n| n.as_ref().map(get).transpose())
-                .collect::<Result<_, _>>()?,
-        ),
-        Arg::None => Value::None,
-        Arg::Bool(b) => Value::Bool(*b),
-        Arg::Int(i) => Value::Int(int(i)),
-        Arg::Float(f) => Value::Float(*f),
-        Arg::Str(s) => Value::Str(s.clone()),
-        Arg::DType(d) => Value::DType(*d),
-        Arg::IntList(l) => Value::IntList(l.iter().map(int).collect()),
-        Arg::FloatList(l) => Value::FloatList(l.clone()),
+    a.to_value(&mut get, &|i: &SymInt| {
+        SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()))
     })
 }
 

@@ -14,7 +14,7 @@ use crate::symbolic::SymInt;
 use super::{DType, Tensor};
 
 #[track_caller]
-fn here() -> SourceLocation {
+pub(super) fn here() -> SourceLocation {
     SourceLocation::from_caller(Location::caller())
 }
 
@@ -105,15 +105,20 @@ impl IntoSizes for &Vec<SymInt> {
     }
 }
 
-fn t(x: &Tensor) -> Value {
+/// Argument helpers shared by the `methods*.rs` files.
+pub(super) fn t(x: &Tensor) -> Value {
     Value::Tensor(x.clone())
 }
 
-fn int(v: i64) -> Value {
-    Value::Int(SymInt::Int(v))
+pub(super) fn opt_t(x: Option<&Tensor>) -> Value {
+    x.map(t).unwrap_or(Value::None)
 }
 
-fn ints(v: &[i64]) -> Value {
+pub(super) fn int(v: impl Into<SymInt>) -> Value {
+    Value::Int(v.into())
+}
+
+pub(super) fn ints(v: &[i64]) -> Value {
     Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
 }
 

@@ -5,31 +5,12 @@
 //! Comparisons are methods only (`x.lt(0.0)`, `x.eq(&y)`): Rust's `PartialOrd` and
 //! `PartialEq` return `bool`, not a tensor.
 
-use std::panic::Location;
-
-use crate::error::{SourceLocation, TensorError};
+use crate::error::TensorError;
 use crate::ops::{activation, comparison, dispatch, dispatch1, elementwise, reduction};
 use crate::ops::{OpDef, Value};
-use crate::symbolic::SymInt;
 
+use super::methods::{here, int, ints, t};
 use super::{DType, Operand, Tensor};
-
-#[track_caller]
-fn here() -> SourceLocation {
-    SourceLocation::from_caller(Location::caller())
-}
-
-fn t(x: &Tensor) -> Value {
-    Value::Tensor(x.clone())
-}
-
-fn int(v: i64) -> Value {
-    Value::Int(SymInt::Int(v))
-}
-
-fn ints(v: &[i64]) -> Value {
-    Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
-}
 
 /// Arguments with trailing `keepdim=False` left out, as PyTorch records them.
 fn with_keepdim(mut args: Vec<Value>, keepdim: bool) -> Vec<Value> {

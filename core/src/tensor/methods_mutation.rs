@@ -4,18 +4,11 @@
 //! makes it `index_put`, and a written input becomes a USER_INPUT_MUTATION output, so the
 //! exported program writes into the caller's tensor as the model did.
 
-use std::panic::Location;
-
-use crate::error::SourceLocation;
 use crate::ops::{dispatch1, mutation, Value};
 use crate::symbolic::SymInt;
 
+use super::methods::here;
 use super::{Operand, Tensor};
-
-#[track_caller]
-fn here() -> SourceLocation {
-    SourceLocation::from_caller(Location::caller())
-}
 
 impl Tensor {
     /// PyTorch's `.data`: this tensor (an alias; ferrex has no autograd to detach from).

@@ -6,7 +6,7 @@ use crate::ops::{
 };
 use crate::symbolic::SymInt;
 
-use super::methods_shape::{here, int, ints, opt_t, t};
+use super::methods::{here, int, ints, opt_t, t};
 use super::{IntoSizes, Tensor};
 
 /// The first three outputs of a multi-output op.

@@ -3,34 +3,12 @@
 //! and `eye` constructors.
 
 use std::borrow::Borrow;
-use std::panic::Location;
 
-use crate::error::SourceLocation;
 use crate::ops::{constructors, dispatch, dispatch1, indexing, shape, Value};
 use crate::symbolic::SymInt;
 
+use super::methods::{here, int, ints, t};
 use super::{DType, IntoSizes, Operand, Tensor};
-
-#[track_caller]
-pub(super) fn here() -> SourceLocation {
-    SourceLocation::from_caller(Location::caller())
-}
-
-pub(super) fn t(x: &Tensor) -> Value {
-    Value::Tensor(x.clone())
-}
-
-pub(super) fn opt_t(x: Option<&Tensor>) -> Value {
-    x.map(t).unwrap_or(Value::None)
-}
-
-pub(super) fn int(v: impl Into<SymInt>) -> Value {
-    Value::Int(v.into())
-}
-
-pub(super) fn ints(v: &[i64]) -> Value {
-    Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
-}
 
 fn list<T: Borrow<Tensor>>(tensors: &[T]) -> Value {
     Value::TensorList(tensors.iter().map(|x| x.borrow().clone()).collect())
