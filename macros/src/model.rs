@@ -110,16 +110,55 @@ fn role_of(attrs: &[Attribute], ty: &Type, errors: &mut Vec<syn::Error>) -> Fiel
 }
 
 /// Classifies the fields and strips the helper attributes from `item`.
+/// Whether `ty` mentions one of the struct's type parameters.
+fn mentions_generic(ty: &Type, params: &[syn::Ident]) -> bool {
+    struct Finder<'a> {
+        params: &'a [syn::Ident],
+        found: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            if let Some(first) = p.segments.first() {
+                if p.segments.len() == 1 && self.params.contains(&first.ident) {
+                    self.found = true;
+                }
+            }
+            syn::visit::visit_path(self, p);
+        }
+    }
+    let mut f = Finder {
+        params,
+        found: false,
+    };
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.found
+}
+
 pub fn parse_struct(item: &mut ItemStruct) -> (Vec<Field>, Vec<syn::Error>) {
     let mut errors = Vec::new();
     let mut fields = Vec::new();
+    let params: Vec<syn::Ident> = item
+        .generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .collect();
     let list: Vec<&mut syn::Field> = match &mut item.fields {
         Fields::Named(n) => n.named.iter_mut().collect(),
         Fields::Unnamed(u) => u.unnamed.iter_mut().collect(),
         Fields::Unit => Vec::new(),
     };
     for (i, f) in list.into_iter().enumerate() {
-        let role = role_of(&f.attrs, &f.ty, &mut errors);
+        let mut role = role_of(&f.attrs, &f.ty, &mut errors);
+        // A field of a generic type cannot be classified by its type at the definition:
+        // whether `M` is a module is only known per instantiation. Ask.
+        if matches!(role, FieldRole::Probe) && mentions_generic(&f.ty, &params) {
+            errors.push(syn::Error::new(
+                f.ty.span(),
+                "this field's type is generic, so #[export_module] cannot tell whether it is a submodule or configuration\n\
+                 help: mark it `#[module]` (and bound the parameter by `ferrex::Module`) or `#[config]`",
+            ));
+            role = FieldRole::Config;
+        }
         f.attrs.retain(|a| !is_helper(a));
         let (member, name) = match &f.ident {
             Some(id) => (
