@@ -29,10 +29,10 @@ pub fn my_custom_op() -> Result<&'static OpDef, OpError> {
     .clone()
 }
 
-#[export_module(strict = false)]
+#[export_module]
 pub struct CustomOpExample {}
 
-#[export_module(strict = false)]
+#[export_module]
 impl CustomOpExample {
     fn forward(&self, x: &Tensor) -> Tensor {
         let x = x.sin();

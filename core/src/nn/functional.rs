@@ -1,9 +1,12 @@
 //! Functional forms of the layers (`torch.nn.functional`), usually imported as `F`.
 
+use ferrex_macros::export_fn;
+
 use crate::tensor::Tensor;
 
 /// `max(x, 0)`.
 #[track_caller]
+#[export_fn]
 pub fn relu(x: &Tensor) -> Tensor {
     x.relu()
 }
@@ -11,79 +14,92 @@ pub fn relu(x: &Tensor) -> Tensor {
 /// In-place relu: `x` itself is updated and returned (PyTorch's `relu(x, inplace=True)`).
 /// Takes the tensor by value so it can wrap an expression, `F::relu_(lin.forward(&x))`.
 #[track_caller]
+#[export_fn]
 pub fn relu_(x: Tensor) -> Tensor {
     x.relu_()
 }
 
 /// `x @ weight.T + bias`.
 #[track_caller]
+#[export_fn]
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    crate::tensor::linear(x, weight, bias)
+    x.linear(weight, bias)
 }
 
 // ----- activations and softmax (ops in `ops/activation.rs`, `ops/reduction.rs`) -------
 
 /// `1 / (1 + exp(-x))`.
 #[track_caller]
+#[export_fn]
 pub fn sigmoid(x: &Tensor) -> Tensor {
     x.sigmoid()
 }
 
 #[track_caller]
+#[export_fn]
 pub fn tanh(x: &Tensor) -> Tensor {
     x.tanh()
 }
 
 /// `x * sigmoid(x)`.
 #[track_caller]
+#[export_fn]
 pub fn silu(x: &Tensor) -> Tensor {
     x.silu()
 }
 
 /// GELU with `approximate` `"none"` (exact, PyTorch's default) or `"tanh"`.
 #[track_caller]
+#[export_fn]
 pub fn gelu(x: &Tensor, approximate: &str) -> Tensor {
     x.gelu(approximate)
 }
 
 /// `x * tanh(softplus(x))`.
 #[track_caller]
+#[export_fn]
 pub fn mish(x: &Tensor) -> Tensor {
     x.mish()
 }
 
 /// `x * relu6(x + 3) / 6`.
 #[track_caller]
+#[export_fn]
 pub fn hardswish(x: &Tensor) -> Tensor {
     x.hardswish()
 }
 
 /// `relu6(x + 3) / 6`.
 #[track_caller]
+#[export_fn]
 pub fn hardsigmoid(x: &Tensor) -> Tensor {
     x.hardsigmoid()
 }
 
 /// `x` for `x > 0`, else `negative_slope * x` (PyTorch's default slope is 0.01).
 #[track_caller]
+#[export_fn]
 pub fn leaky_relu(x: &Tensor, negative_slope: f64) -> Tensor {
     x.leaky_relu(negative_slope)
 }
 
 /// `x` for `x > 0`, else `alpha * (exp(x) - 1)` (PyTorch's default alpha is 1).
 #[track_caller]
+#[export_fn]
 pub fn elu(x: &Tensor, alpha: f64) -> Tensor {
     x.elu(alpha)
 }
 
 /// Clamps into `[min_val, max_val]` (PyTorch's defaults are -1 and 1).
 #[track_caller]
+#[export_fn]
 pub fn hardtanh(x: &Tensor, min_val: f64, max_val: f64) -> Tensor {
     x.hardtanh(min_val, max_val)
 }
 
 /// `min(max(x, 0), 6)`, recorded as `hardtanh(x, 0, 6)` as in PyTorch.
 #[track_caller]
+#[export_fn]
 pub fn relu6(x: &Tensor) -> Tensor {
     x.hardtanh(0.0, 6.0)
 }
@@ -91,18 +107,21 @@ pub fn relu6(x: &Tensor) -> Tensor {
 /// `log(1 + exp(beta * x)) / beta`, linear where `beta * x > threshold` (PyTorch's
 /// defaults are 1 and 20).
 #[track_caller]
+#[export_fn]
 pub fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Tensor {
     x.softplus(beta, threshold)
 }
 
 /// `exp(x) / sum(exp(x))` along `dim`.
 #[track_caller]
+#[export_fn]
 pub fn softmax(x: &Tensor, dim: i64) -> Tensor {
     x.softmax(dim)
 }
 
 /// `log(softmax(x))` along `dim`, computed stably.
 #[track_caller]
+#[export_fn]
 pub fn log_softmax(x: &Tensor, dim: i64) -> Tensor {
     x.log_softmax(dim)
 }
@@ -122,6 +141,7 @@ fn unsupported(op: &str, message: String) -> Tensor {
 
 /// 1-D convolution (`[N, C, L]` input, `[O, C/groups, k]` weight).
 #[track_caller]
+#[export_fn]
 pub fn conv1d(
     input: &Tensor,
     weight: &Tensor,
@@ -136,6 +156,7 @@ pub fn conv1d(
 
 /// 2-D convolution (`[N, C, H, W]` input, `[O, C/groups, kh, kw]` weight).
 #[track_caller]
+#[export_fn]
 pub fn conv2d(
     input: &Tensor,
     weight: &Tensor,
@@ -150,6 +171,7 @@ pub fn conv2d(
 
 /// 2-D max pooling; `stride` `None` means `kernel_size`.
 #[track_caller]
+#[export_fn]
 pub fn max_pool2d(
     input: &Tensor,
     kernel_size: &[i64],
@@ -169,6 +191,7 @@ pub fn max_pool2d(
 
 /// 2-D average pooling; `stride` `None` means `kernel_size`.
 #[track_caller]
+#[export_fn]
 pub fn avg_pool2d(
     input: &Tensor,
     kernel_size: &[i64],
@@ -190,12 +213,14 @@ pub fn avg_pool2d(
 
 /// Average pooling to a fixed output size `[oh, ow]`.
 #[track_caller]
+#[export_fn]
 pub fn adaptive_avg_pool2d(input: &Tensor, output_size: &[i64]) -> Tensor {
     input.adaptive_avg_pool2d(output_size)
 }
 
 /// Layer norm over the trailing `normalized_shape` dims.
 #[track_caller]
+#[export_fn]
 pub fn layer_norm(
     input: &Tensor,
     normalized_shape: &[i64],
@@ -208,6 +233,7 @@ pub fn layer_norm(
 
 /// Group norm with `num_groups` groups of channels.
 #[track_caller]
+#[export_fn]
 pub fn group_norm(
     input: &Tensor,
     num_groups: i64,
@@ -222,6 +248,7 @@ pub fn group_norm(
 /// supported.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
+#[export_fn]
 pub fn batch_norm(
     input: &Tensor,
     running_mean: Option<&Tensor>,
@@ -245,6 +272,7 @@ pub fn batch_norm(
 
 /// The rows of `weight` picked by the integer tensor `input`.
 #[track_caller]
+#[export_fn]
 pub fn embedding(input: &Tensor, weight: &Tensor) -> Tensor {
     Tensor::embedding(weight, input)
 }
@@ -252,6 +280,7 @@ pub fn embedding(input: &Tensor, weight: &Tensor) -> Tensor {
 /// Pads `input`: `pad` lists `(left, right)` pairs from the last dim backwards. Only
 /// `mode = "constant"` is supported; `value` defaults to 0.
 #[track_caller]
+#[export_fn]
 pub fn pad(input: &Tensor, pad: &[i64], mode: &str, value: Option<f64>) -> Tensor {
     if mode != "constant" {
         return unsupported(
@@ -265,6 +294,7 @@ pub fn pad(input: &Tensor, pad: &[i64], mode: &str, value: Option<f64>) -> Tenso
 /// Resizes a `[N, C, H, W]` input to `size` or by `scale_factor` (exactly one). Only
 /// `mode = "nearest"` is supported.
 #[track_caller]
+#[export_fn]
 pub fn interpolate(
     input: &Tensor,
     size: Option<&[i64]>,
@@ -298,6 +328,7 @@ pub fn interpolate(
 /// `softmax(query @ keyᵀ * scale + attn_mask) @ value`; `dropout_p` must be 0.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
+#[export_fn]
 pub fn scaled_dot_product_attention(
     query: &Tensor,
     key: &Tensor,

@@ -477,17 +477,21 @@ impl Tensor {
         dispatch1(&shape::CLONE, vec![t(self)], here())
     }
 
+    /// `self @ weight.T + bias` (`F::linear`).
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        dispatch1(
+            &linalg::LINEAR,
+            linalg::linear_args(self, weight, bias),
+            here(),
+        )
+    }
+
     /// Calls an op by its registry entry with explicit arguments (custom ops, tests).
     #[track_caller]
     pub fn call_op(op: &'static OpDef, args: Vec<Value>) -> Vec<Tensor> {
         dispatch(op, args, here())
     }
-}
-
-/// `linear` from the functional API.
-#[track_caller]
-pub(crate) fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
-    dispatch1(&linalg::LINEAR, linalg::linear_args(x, w, b), here())
 }
 
 // ----- operator overloads -------------------------------------------------------------

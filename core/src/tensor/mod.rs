@@ -19,7 +19,6 @@ mod random;
 mod storage;
 
 pub use dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
-pub(crate) use methods::linear;
 pub use methods::{IntoSizes, Operand};
 pub use random::{manual_seed, with_default_generator, Generator};
 pub use storage::{convert, Element, Storage};
