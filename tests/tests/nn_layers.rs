@@ -58,3 +58,122 @@ fn linear_initialisation_follows_pytorch_bounds() {
     let ep = ferrex::export(&no_bias, (Tensor::ones([4, 3]),)).unwrap();
     assert_eq!(ep.op_targets(), ["aten::t.default", "aten::matmul.default"]);
 }
+
+/// Multi-head attention against a direct computation in f64 from the same weights:
+/// per head, softmax(q kᵀ / sqrt(d)) v, then the output projection.
+#[test]
+fn multihead_attention_matches_a_direct_computation() {
+    let (e, heads, batch, len) = (8usize, 2usize, 2usize, 3usize);
+    let mha = nn::MultiheadAttention::new(e, heads).batch_first(true);
+    // Non-zero biases so that every term is exercised.
+    let mha = nn::MultiheadAttention {
+        in_proj_bias: Tensor::randn([3 * e]),
+        ..mha
+    };
+    let x = Tensor::randn([batch, len, e]);
+    let got = mha.forward(&x, &x, &x).to_vec::<f32>().unwrap();
+
+    let w = mha.in_proj_weight.to_vec::<f32>().unwrap();
+    let b = mha.in_proj_bias.to_vec::<f32>().unwrap();
+    let wo = mha.out_proj.weight.to_vec::<f32>().unwrap();
+    let bo = mha.out_proj.bias.as_ref().unwrap().to_vec::<f32>().unwrap();
+    let xs = x.to_vec::<f32>().unwrap();
+    let d = e / heads;
+    // proj[which][n][l][j] = x[n][l] · w[which*e + j] + b[which*e + j]
+    let proj = |which: usize, n: usize, l: usize, j: usize| -> f64 {
+        let mut acc = b[which * e + j] as f64;
+        for k in 0..e {
+            acc += xs[(n * len + l) * e + k] as f64 * w[(which * e + j) * e + k] as f64;
+        }
+        acc
+    };
+    for n in 0..batch {
+        for l in 0..len {
+            let mut merged = vec![0.0f64; e];
+            for h in 0..heads {
+                let scores: Vec<f64> = (0..len)
+                    .map(|m| {
+                        (0..d)
+                            .map(|j| proj(0, n, l, h * d + j) * proj(1, n, m, h * d + j))
+                            .sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = exps.iter().sum();
+                for j in 0..d {
+                    merged[h * d + j] = (0..len)
+                        .map(|m| exps[m] / total * proj(2, n, m, h * d + j))
+                        .sum();
+                }
+            }
+            for o in 0..e {
+                let want = bo[o] as f64
+                    + (0..e)
+                        .map(|k| merged[k] * wo[o * e + k] as f64)
+                        .sum::<f64>();
+                let g = got[(n * len + l) * e + o] as f64;
+                assert!(
+                    (g - want).abs() < 1e-5 * (1.0 + want.abs()),
+                    "({n}, {l}, {o}): {g} vs {want}"
+                );
+            }
+        }
+    }
+    // Sequence-first layout gives the same numbers, transposed.
+    let seq_first = nn::MultiheadAttention {
+        batch_first: false,
+        in_proj_weight: mha.in_proj_weight.clone(),
+        in_proj_bias: mha.in_proj_bias.clone(),
+        out_proj: nn::Linear::from_weights(mha.out_proj.weight.clone(), mha.out_proj.bias.clone()),
+        embed_dim: e,
+        num_heads: heads,
+    };
+    let xt = x.transpose(0, 1);
+    let other = seq_first
+        .forward(&xt, &xt, &xt)
+        .transpose(0, 1)
+        .reshape([-1])
+        .to_vec::<f32>()
+        .unwrap();
+    for (a, b) in other.iter().zip(&got) {
+        assert!((a - b).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn layers_have_pytorch_names_and_defaults() {
+    let bn = nn::BatchNorm2d::new(4);
+    let names: Vec<String> = bn.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "weight",
+            "bias",
+            "running_mean",
+            "running_var",
+            "num_batches_tracked"
+        ]
+    );
+    assert_eq!(bn.running_var.to_vec::<f32>().unwrap(), [1.0; 4]);
+    let conv = nn::Conv2d::with_options(4, 8, [3, 3], [1, 1], [1, 1], [1, 1], 2, true);
+    assert_eq!(conv.weight.shape(), [8, 2, 3, 3]);
+    let bound = 1.0 / (2.0f32 * 9.0).sqrt();
+    assert!(conv
+        .weight
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .all(|v| v.abs() <= bound));
+    let ln = nn::LayerNorm::new(&[5]);
+    assert_eq!(ln.named_parameters().len(), 2);
+    let emb = nn::Embedding::new(10, 3);
+    let out = emb.forward(&Tensor::from_vec(vec![1i64, 9, 1], [3]).unwrap());
+    let rows = emb.weight.to_vec::<f32>().unwrap();
+    assert_eq!(out.to_vec::<f32>().unwrap()[..3], rows[3..6]);
+    let pooled = nn::AdaptiveAvgPool2d::new([1, 1]).forward(&Tensor::ones([1, 2, 4, 4]));
+    assert_eq!(pooled.shape(), [1, 2, 1, 1]);
+    let flat = nn::Flatten::default().forward(&Tensor::ones([2, 3, 4]));
+    assert_eq!(flat.shape(), [2, 12]);
+}
