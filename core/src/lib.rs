@@ -34,7 +34,9 @@
 //! Where things live: `tensor` (the [`Tensor`] handle, dtypes, storage), `symbolic`
 //! (sizes as [`SymInt`]), `ops` (the op registry: schema, meta, kernel, decomposition),
 //! `module` (the traits the macro implements), `trace` (export), `graph` (the IR),
-//! `passes`, `program` ([`ExportedProgram`], printing, the interpreter), `nn` (layers).
+//! `passes`, `program` ([`ExportedProgram`], printing, the interpreter), `nn` (layers),
+//! `serialize` (safetensors; [`save`] and [`load`] for whole programs as `.pt2` archives).
+//! The compiled fast path is the `ferrex-runtime` crate.
 
 // Generated code names `::ferrex::…`; this makes those paths work inside ferrex itself.
 extern crate self as ferrex;

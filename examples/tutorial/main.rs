@@ -6,8 +6,10 @@ mod control_flow;
 mod custom_ops;
 mod decompositions;
 mod dynamic_shapes;
+mod exportdb;
 mod graph_breaks;
 mod non_strict;
+mod running;
 
 type SectionResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -24,6 +26,8 @@ fn main() {
         ("Constraints/Dynamic Shapes", dynamic_shapes::run),
         ("Custom Ops", custom_ops::run),
         ("Decompositions", decompositions::run),
+        ("ExportDB", exportdb::run),
+        ("Running the Exported Program", running::run),
     ];
     for (title, run) in sections {
         println!("==================== {title} ====================\n");

@@ -46,6 +46,8 @@ pub enum Failure {
     Run { inputs: String, error: RunError },
     /// The exported program and the eager model disagree.
     Mismatch { inputs: String, detail: String },
+    /// The case could not be set up (a custom op failed to register).
+    Setup(String),
 }
 
 impl fmt::Display for Failure {
@@ -62,6 +64,7 @@ impl fmt::Display for Failure {
                     "the exported program disagrees with the eager model on {inputs}: {detail}"
                 )
             }
+            Failure::Setup(message) => write!(f, "the case could not be set up: {message}"),
         }
     }
 }

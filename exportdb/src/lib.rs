@@ -9,12 +9,12 @@
 //! it, the model (a struct and its `#[export_module]` impl), its example inputs, and a
 //! [`Case`] registered with `inventory::submit!`. A case is
 //!
-//! - [`Verdict::Supported`] — it exports, and [`Case::run`] checks that the exported
-//!   program's outputs (and input mutations) equal the eager model's;
+//! - [`Verdict::Supported`] — it exports, and [`Case::outcome`] checks that the
+//!   exported program's outputs (and input mutations) equal the eager model's;
 //! - [`Verdict::NotSupported`] — rejected, either at compile time by strict export's
 //!   graph-break analysis (the code is a trybuild compile-fail program,
 //!   `ui/<name>.rs`, and its exact diagnostic `ui/<name>.stderr`), or at export time
-//!   with an error, which [`Case::run`] returns.
+//!   with an error, which [`Case::outcome`] returns.
 //!
 //! ```
 //! let case = ferrex_exportdb::case("cond_predicate").expect("a case of the catalogue");
@@ -147,10 +147,82 @@ impl Case {
         }
     }
 
-    /// Runs the case (see [`Case::run`](Case#structfield.run)).
+    /// Runs the case: see the `run` field.
     pub fn outcome(&self) -> Outcome {
         (self.run)()
     }
+
+    /// Whether `outcome` is what the verdict says: a supported case exported and matched
+    /// the eager model; an unsupported one failed at the stage its verdict names.
+    pub fn behaves_as_declared(&self, outcome: &Outcome) -> bool {
+        matches!(
+            (self.verdict, outcome),
+            (Verdict::Supported, Ok(_))
+                | (
+                    Verdict::NotSupported(Rejection::ExportTime),
+                    Err(Failure::Export(_))
+                )
+                | (
+                    Verdict::NotSupported(Rejection::CompileTime { .. }),
+                    Err(Failure::CompileTime { .. })
+                )
+        )
+    }
+
+    /// A heading and a text for the result of running the case: the exported program
+    /// with its comparisons against the eager model, the compile-time diagnostic, or
+    /// the export error.
+    pub fn result_text(&self, outcome: &Outcome) -> ResultText {
+        let (heading, body) = match outcome {
+            Ok(exported) => {
+                let mut text = exported.program.to_string();
+                if !exported.checks.is_empty() {
+                    text.push('\n');
+                }
+                for check in &exported.checks {
+                    let diff = if check.max_abs_diff == 0.0 {
+                        "0".to_string()
+                    } else {
+                        format!("{:.1e}", check.max_abs_diff)
+                    };
+                    text.push_str(&format!(
+                        "checked against the eager model on {}: {} values, max |difference| {diff}\n",
+                        check.inputs, check.values
+                    ));
+                }
+                ("Exported program", text)
+            }
+            Err(Failure::CompileTime { diagnostic }) => (
+                "Compile-time diagnostic (strict export)",
+                diagnostic.trim_end().to_string(),
+            ),
+            Err(Failure::Export(e)) => ("Export error", e.to_string()),
+            Err(other) => {
+                let expected = match self.verdict {
+                    Verdict::Supported => "this case is supported, but running it failed",
+                    Verdict::NotSupported(Rejection::ExportTime) => {
+                        "this case should fail to export, but it failed otherwise"
+                    }
+                    Verdict::NotSupported(Rejection::CompileTime { .. }) => {
+                        "this case should be rejected at compile time"
+                    }
+                };
+                ("Unexpected result", format!("{expected}: {other}"))
+            }
+        };
+        ResultText {
+            heading: heading.to_string(),
+            body,
+        }
+    }
+}
+
+/// What running a case gave, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultText {
+    /// `Exported program`, `Export error`, `Compile-time diagnostic (strict export)`.
+    pub heading: String,
+    pub body: String,
 }
 
 /// Every case, sorted by name.

@@ -43,8 +43,10 @@ pub(crate) fn has_avx2_fma() -> bool {
 /// scoped thread costs tens of microseconds to start.
 pub(crate) const PAR_MIN_MACS: usize = 1 << 21;
 
-/// The same for convolutions and pooling, whose per-sample work is coarse.
-const PAR_MIN_CONV: usize = 1 << 19;
+/// The same for convolutions and pooling. Measured on the 2-core development machine
+/// (shared, so the second core is often busy): LeNet's convolutions at batch 8 (0.9M
+/// and 1.9M multiply-adds) ran slower on two threads than on one.
+const PAR_MIN_CONV: usize = 1 << 22;
 
 /// Splits `0..n` into at most `parts` contiguous ranges of nearly equal length.
 pub(crate) fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
@@ -448,14 +450,7 @@ fn conv_sample(
     out: &mut [f32],
 ) -> Result<(), String> {
     let (k, l) = (g.k(), g.l());
-    match bias {
-        Some(b) => {
-            for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(g.c_out) {
-                row.fill(b.get(o).copied().unwrap_or(0.0));
-            }
-        }
-        None => out.fill(0.0),
-    }
+    fill_bias(bias, g.c_out, l, out);
     let cols_mat = if g.direct() {
         Mat {
             data: x,
@@ -482,11 +477,19 @@ fn conv_sample(
         rs: k,
         cs: 1,
     };
-    sgemm(1.0, w, cols_mat, 1.0, out)
+    sgemm(
+        1.0,
+        w,
+        cols_mat,
+        if bias.is_some() { 1.0 } else { 0.0 },
+        out,
+    )
 }
 
 /// `out` (`[n, c_out, oh, ow]`) = conv2d(`x` `[n, c_in, h, w]`, `weight` `[c_out, c_in,
-/// kh, kw]`) + bias; samples are split over threads when the work is large.
+/// kh, kw]`) + bias: im2col + one GEMM per sample, samples split over `threads`.
+/// (One GEMM over the whole batch was measured slower: matrixmultiply then threads a
+/// product with few rows, and the scatter back costs a pass.)
 pub(crate) fn conv2d(
     x: &[f32],
     batch: usize,
@@ -494,6 +497,24 @@ pub(crate) fn conv2d(
     bias: Option<&[f32]>,
     g: &ConvGeom,
     out: &mut [f32],
+) -> Result<(), String> {
+    let work = batch * g.c_out * g.k() * g.l();
+    let threads = if work >= PAR_MIN_CONV {
+        num_threads()
+    } else {
+        1
+    };
+    conv2d_threads(x, batch, weight, bias, g, out, threads)
+}
+
+fn conv2d_threads(
+    x: &[f32],
+    batch: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    out: &mut [f32],
+    threads: usize,
 ) -> Result<(), String> {
     let (k, l) = (g.k(), g.l());
     let x_len = g.c_in * g.h * g.w;
@@ -507,54 +528,51 @@ pub(crate) fn conv2d(
     if o_len == 0 || batch == 0 {
         return Ok(());
     }
-    let threads = num_threads().min(batch);
-    let work = batch * g.c_out * k * l;
-    if threads > 1 && work >= PAR_MIN_CONV {
-        let per = batch.div_ceil(threads);
-        let results: Vec<Result<(), String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = out[..batch * o_len]
-                .chunks_mut(per * o_len)
-                .enumerate()
-                .map(|(t, out_part)| {
-                    s.spawn(move || {
-                        let mut cols = Vec::new();
-                        for (i, o) in out_part.chunks_mut(o_len).enumerate() {
-                            let n = t * per + i;
-                            conv_sample(
-                                &x[n * x_len..(n + 1) * x_len],
-                                weight,
-                                bias,
-                                g,
-                                &mut cols,
-                                o,
-                            )?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("a convolution worker thread failed".into()))
-                })
-                .collect()
-        });
-        return results.into_iter().collect();
+    let threads = threads.clamp(1, batch);
+    let per = batch.div_ceil(threads);
+    let run = |first: usize, part: &mut [f32]| -> Result<(), String> {
+        let mut cols = Vec::new();
+        for (i, o) in part.chunks_mut(o_len).enumerate() {
+            let n = first + i;
+            conv_sample(
+                &x[n * x_len..(n + 1) * x_len],
+                weight,
+                bias,
+                g,
+                &mut cols,
+                o,
+            )?;
+        }
+        Ok(())
+    };
+    if threads == 1 {
+        return run(0, &mut out[..batch * o_len]);
     }
-    let mut cols = Vec::new();
-    for n in 0..batch {
-        conv_sample(
-            &x[n * x_len..(n + 1) * x_len],
-            weight,
-            bias,
-            g,
-            &mut cols,
-            &mut out[n * o_len..(n + 1) * o_len],
-        )?;
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = out[..batch * o_len]
+            .chunks_mut(per * o_len)
+            .enumerate()
+            .map(|(t, part)| {
+                let run = &run;
+                s.spawn(move || run(t * per, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a convolution worker thread failed".into()))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Fills each of the `c_out` rows of length `l` with its bias (or zeros).
+fn fill_bias(bias: Option<&[f32]>, c_out: usize, l: usize, out: &mut [f32]) {
+    for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(c_out) {
+        row.fill(bias.and_then(|b| b.get(o)).copied().unwrap_or(0.0));
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -578,6 +596,31 @@ fn max_pool_plane(
     oh: usize,
     ow: usize,
 ) {
+    if oh > 0
+        && ow > 0
+        && win.p == [0, 0]
+        && win.d == [1, 1]
+        && (oh - 1) * win.s[0] + win.k[0] <= h
+        && (ow - 1) * win.s[1] + win.k[1] <= w
+    {
+        // No padding: every window is inside the plane.
+        let (k0, k1, s0, s1) = (win.k[0], win.k[1], win.s[0], win.s[1]);
+        for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
+            let rows = &x[oy * s0 * w..(oy * s0 + k0) * w];
+            for (ox, o) in out_row.iter_mut().enumerate() {
+                let mut best = f32::NEG_INFINITY;
+                let mut nan = false;
+                for r in rows.chunks_exact(w) {
+                    for &v in &r[ox * s1..ox * s1 + k1] {
+                        nan |= v.is_nan();
+                        best = if v > best { v } else { best };
+                    }
+                }
+                *o = if nan { f32::NAN } else { best };
+            }
+        }
+        return;
+    }
     for oy in 0..oh {
         for ox in 0..ow {
             let mut best = f32::NEG_INFINITY;

@@ -108,6 +108,10 @@ pub enum CompileError {
     Load(#[from] LoadError),
 }
 
+/// The wall time of each top-level step of one call, named by its node
+/// ([`CompiledProgram::profile`]).
+pub type StepTimes = Vec<(String, std::time::Duration)>;
+
 /// What a compiled plan specialised, for inspection and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanStats {
@@ -224,40 +228,41 @@ impl CompiledProgram {
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
         let mut checked = self.program.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
-        let outputs = match self.arena.try_lock() {
+        let outputs = self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?;
+        Ok(self.program.finish_call(checked, outputs))
+    }
+
+    /// Runs `f` with the plan's buffers, or with fresh ones while another call holds
+    /// them.
+    fn with_arena<T>(&self, f: impl FnOnce(&Plan, &mut Arena) -> T) -> T {
+        match self.arena.try_lock() {
             Ok(mut guard) => {
                 let arena = guard.get_or_insert_with(|| Arena::for_plan(&self.plan));
-                self.plan.run(inputs, &checked.bindings, arena)?
+                f(&self.plan, arena)
             }
             Err(std::sync::TryLockError::Poisoned(p)) => {
                 let mut guard = p.into_inner();
                 let arena = guard.get_or_insert_with(|| Arena::for_plan(&self.plan));
-                self.plan.run(inputs, &checked.bindings, arena)?
+                f(&self.plan, arena)
             }
             Err(std::sync::TryLockError::WouldBlock) => {
-                let mut arena = Arena::for_plan(&self.plan);
-                self.plan.run(inputs, &checked.bindings, &mut arena)?
+                f(&self.plan, &mut Arena::for_plan(&self.plan))
             }
-        };
-        Ok(self.program.finish_call(checked, outputs))
+        }
     }
 
     /// Runs the program like [`CompiledProgram::call`] and returns, beside the outputs,
     /// the wall time of each top-level step (named by its node), to see where a call
     /// spends its time.
-    pub fn profile<A: ForwardArgs>(
-        &self,
-        args: A,
-    ) -> Result<(Vec<Tensor>, Vec<(String, std::time::Duration)>), RunError> {
+    pub fn profile<A: ForwardArgs>(&self, args: A) -> Result<(Vec<Tensor>, StepTimes), RunError> {
         let mut checked = self
             .program
             .check_inputs(&self.program.flatten_inputs(args))?;
         let inputs = std::mem::take(&mut checked.placeholders);
-        let mut arena = Arena::for_plan(&self.plan);
         let mut profile = Vec::new();
-        let outputs =
-            self.plan
-                .run_profiled(inputs, &checked.bindings, &mut arena, Some(&mut profile))?;
+        let outputs = self.with_arena(|plan, arena| {
+            plan.run_profiled(inputs, &checked.bindings, arena, Some(&mut profile))
+        })?;
         Ok((self.program.finish_call(checked, outputs), profile))
     }
 

@@ -551,7 +551,7 @@ impl<'g> Builder<'g> {
         if !matches!(args.get(5), None | Some(Arg::Bool(false))) {
             return None;
         }
-        let half = |i: usize| ((k[i].max(1) - 1) * d[i] + 1) / 2;
+        let half = |i: usize| ((k[i].max(1) - 1) * d[i]).div_ceil(2);
         if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
             return None;
         }
