@@ -17,6 +17,8 @@ pub enum Construct {
     Guard,
     ForBound,
     LetElse,
+    /// An `if` whose branch `break`s or `continue`s: the loop's trip count is data.
+    LoopExit,
 }
 
 pub fn error<T: ToTokens>(
@@ -33,6 +35,7 @@ pub fn error<T: ToTokens>(
         Construct::Guard => "this match guard branches on tensor data",
         Construct::ForBound => "this `for` loop runs as many times as tensor data says",
         Construct::LetElse => "this `let … else` branches on tensor data",
+        Construct::LoopExit => "this `if` decides from tensor data when a loop stops",
     };
     let of = match tensors {
         [] => "tensor values".to_string(),
@@ -80,7 +83,7 @@ pub fn error<T: ToTokens>(
                  on sizes are known while exporting and become guards of the program"
             ));
         }
-        Construct::While | Construct::ForBound => fixes.push(format!(
+        Construct::While | Construct::ForBound | Construct::LoopExit => fixes.push(format!(
             "loop a fixed number of times, or as many times as a size says \
              (`for i in 0..{t}.size(0)`): sizes are known while exporting and become guards"
         )),

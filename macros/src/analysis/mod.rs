@@ -58,6 +58,9 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
         })
         .collect();
     let mut w = Walker::new(&methods);
+    if let syn::Type::Path(p) = &*item.self_ty {
+        w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
+    }
     if methods.contains_key("forward") {
         w.queue.push("forward".to_string());
     }
@@ -225,6 +228,8 @@ struct Walker<'a> {
     static_accesses: usize,
     /// The function being walked, for the messages.
     function: String,
+    /// The impl's self type by name (`MyModule`), so `MyModule::helper(x)` is `Self::helper(x)`.
+    self_name: Option<String>,
     /// Names brought in by `use` inside a body: calls through them cannot be checked
     /// from outside the body.
     body_uses: HashSet<String>,
@@ -243,6 +248,7 @@ impl<'a> Walker<'a> {
             in_unsafe: 0,
             static_accesses: 0,
             function: String::new(),
+            self_name: None,
             body_uses: HashSet::new(),
         }
     }
@@ -326,7 +332,17 @@ impl<'a> Walker<'a> {
                 .fields
                 .iter()
                 .for_each(|f| self.bind_pat(&f.pat, k.item())),
-            Pat::Slice(p) => p.elems.iter().for_each(|e| self.bind_pat(e, k.item())),
+            Pat::Slice(p) => p.elems.iter().for_each(|e| {
+                // `rest @ ..` binds the remaining elements: still a container.
+                let is_rest = match e {
+                    Pat::Rest(_) => true,
+                    Pat::Ident(i) => {
+                        matches!(i.subpat.as_ref().map(|(_, s)| &**s), Some(Pat::Rest(_)))
+                    }
+                    _ => false,
+                };
+                self.bind_pat(e, if is_rest { k } else { k.item() })
+            }),
             _ => {}
         }
     }
@@ -819,12 +835,25 @@ impl<'a> Walker<'a> {
             let is_let = matches!(&*e.cond, Expr::Let(_));
             let k = w.cond(&e.cond);
             if k.is_data_like() && !is_let {
-                let suggestion = w.cond_suggestion(e, k, rest);
+                // `break` / `continue` cannot move into a `cond!` branch: the loop itself
+                // depends on the data.
+                let exits_loop = loop_control(e.then_branch.to_token_stream())
+                    || e.else_branch
+                        .as_ref()
+                        .is_some_and(|(_, b)| loop_control(b.to_token_stream()));
+                let (construct, suggestion) = if exits_loop {
+                    (data_branch::Construct::LoopExit, None)
+                } else {
+                    (
+                        data_branch::Construct::If,
+                        Some(w.cond_suggestion(e, k, rest)),
+                    )
+                };
                 w.errors.push(data_branch::error(
                     &e.cond,
-                    data_branch::Construct::If,
+                    construct,
                     &w.tensor_names(&e.cond),
-                    Some(suggestion),
+                    suggestion,
                 ));
             }
             let t = w.block(&e.then_branch);
@@ -852,7 +881,13 @@ impl<'a> Walker<'a> {
         let mut out = Kind::Plain;
         for arm in &m.arms {
             out = out.join(self.scoped(|w| {
-                w.bind_pat(&arm.pat, k.item());
+                // A slice pattern takes the items itself (and `rest @ ..` the container).
+                let pk = if matches!(arm.pat, Pat::Slice(_)) {
+                    k
+                } else {
+                    k.item()
+                };
+                w.bind_pat(&arm.pat, pk);
                 if let Some((_, guard)) = &arm.guard {
                     let g = w.cond(guard);
                     if g.is_data_like() {
@@ -1210,8 +1245,9 @@ impl<'a> Walker<'a> {
             }
             return Kind::Maybe;
         }
-        // `Self::m(..)`.
-        if first == "Self" && segs.len() == 2 {
+        // `Self::m(..)`, or the same through the type's name.
+        let is_self = first == "Self" || self.self_name.as_deref() == Some(first.as_str());
+        if is_self && segs.len() == 2 {
             if let Some(f) = self.methods.get(&last) {
                 self.queue.push(last.clone());
                 return Self::returns_of(&f.sig);
@@ -1613,4 +1649,14 @@ fn collect_use_names(tree: &syn::UseTree, out: &mut HashSet<String>) {
         }
         syn::UseTree::Group(g) => g.items.iter().for_each(|t| collect_use_names(t, out)),
     }
+}
+
+/// Whether tokens contain `break` or `continue` (outside closures, which cannot hold them
+/// for an enclosing loop anyway).
+fn loop_control(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "break" || i == "continue",
+        proc_macro2::TokenTree::Group(g) => loop_control(g.stream()),
+        _ => false,
+    })
 }
