@@ -592,3 +592,24 @@ fn views_share_data_and_slices_follow_python() {
         "{err}"
     );
 }
+
+#[export_module]
+struct DrawsNoise {}
+
+#[export_module]
+impl DrawsNoise {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let _unused = Tensor::randn([2]);
+        x.sin()
+    }
+}
+
+#[test]
+fn unused_random_ops_are_kept_like_pytorch() {
+    // Drawing advances the generator, so the draw is part of the program.
+    let ep = ferrex::export(&DrawsNoise {}, (Tensor::ones([2]),)).unwrap();
+    assert_eq!(
+        ep.op_targets(),
+        ["aten::randn.default", "aten::sin.default"]
+    );
+}

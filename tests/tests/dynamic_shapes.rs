@@ -344,3 +344,29 @@ fn symbolic_sizes_build_tensors_and_are_outputs() {
     assert_eq!(out[0].shape(), [10]);
     assert_eq!(out[1].item::<i64>().unwrap(), 6);
 }
+
+#[test]
+fn a_size_can_be_an_operand_and_stays_symbolic() {
+    #[export_module]
+    struct AddLen {}
+
+    #[export_module]
+    impl AddLen {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            x + x.size(0)
+        }
+    }
+
+    let ep = Exporter::new(&AddLen {}, (Tensor::zeros([3]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
+        .run()
+        .unwrap();
+    assert!(
+        ep.graph_code(0)
+            .contains("let add: f32[s0] = aten::add.Tensor(x, s0);"),
+        "{}",
+        ep.graph_code(0)
+    );
+    let out = ep.module().call((Tensor::zeros([5]),)).unwrap();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [5.0; 5]);
+}

@@ -225,12 +225,14 @@ pub static RANDN: OpDef = OpDef::new(
     "aten::randn(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     random_meta,
     randn_kernel,
-);
+)
+.random();
 pub static RAND: OpDef = OpDef::new(
     "aten::rand(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     random_meta,
     rand_kernel,
-);
+)
+.random();
 
 // ---------------------------------------------------------------------------------------
 // full_like / ones_like / eye

@@ -121,6 +121,9 @@ pub struct OpDef {
     /// For custom ops written with tensor methods: the eager implementation, run by
     /// `kernel` (see `custom::CustomOpBuilder`).
     pub implementation: Option<DecompFn>,
+    /// Random ops: kept by dead-code elimination even when unused, because running them
+    /// advances the generator (as PyTorch keeps them).
+    pub nondeterministic: bool,
     parsed: OnceLock<Result<Schema, String>>,
 }
 
@@ -134,6 +137,7 @@ impl OpDef {
             functional: None,
             decompose_when_tracing: false,
             implementation: None,
+            nondeterministic: false,
             parsed: OnceLock::new(),
         }
     }
@@ -146,6 +150,12 @@ impl OpDef {
     /// Marks the op as traced through its decomposition (see `decompose_when_tracing`).
     pub const fn composite_implicit(mut self) -> OpDef {
         self.decompose_when_tracing = true;
+        self
+    }
+
+    /// Marks a random op (see `nondeterministic`).
+    pub const fn random(mut self) -> OpDef {
+        self.nondeterministic = true;
         self
     }
 

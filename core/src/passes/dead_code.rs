@@ -1,5 +1,6 @@
 //! Dead-code elimination: calls whose results nobody reads are dropped (every op in the
-//! graph is functional after functionalization, so none has a side effect).
+//! graph is functional after functionalization), except random ops, whose only effect
+//! may be to advance the generator.
 
 use crate::graph::{Graph, NodeId, NodeKind};
 
@@ -11,8 +12,9 @@ pub fn eliminate_dead_code(graph: &mut Graph) {
     let mut live = vec![false; n];
     for i in (0..n).rev() {
         let node = &graph.nodes[i];
-        let keep = match node.kind {
+        let keep = match &node.kind {
             NodeKind::Placeholder | NodeKind::Output { .. } => true,
+            NodeKind::Call { op, .. } if op.nondeterministic => true,
             _ => live[i],
         };
         if keep {

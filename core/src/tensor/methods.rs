@@ -23,6 +23,8 @@ pub(super) fn here() -> SourceLocation {
 pub enum Operand {
     Tensor(Tensor),
     Int(i64),
+    /// A size, symbolic while tracing with dynamic shapes (`x + x.size(0)`).
+    Size(SymInt),
     Float(f64),
     Bool(bool),
 }
@@ -32,6 +34,7 @@ impl From<Operand> for Value {
         match o {
             Operand::Tensor(t) => Value::Tensor(t),
             Operand::Int(i) => Value::Int(SymInt::Int(i)),
+            Operand::Size(s) => Value::Int(s),
             Operand::Float(f) => Value::Float(f),
             Operand::Bool(b) => Value::Bool(b),
         }
@@ -71,6 +74,16 @@ impl From<i32> for Operand {
 impl From<usize> for Operand {
     fn from(v: usize) -> Operand {
         Operand::Int(v as i64)
+    }
+}
+impl From<SymInt> for Operand {
+    fn from(v: SymInt) -> Operand {
+        Operand::Size(v)
+    }
+}
+impl From<&SymInt> for Operand {
+    fn from(v: &SymInt) -> Operand {
+        Operand::Size(v.clone())
     }
 }
 impl From<bool> for Operand {

@@ -117,7 +117,7 @@ pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> C
     let mut runtime_guards = Vec::new();
     let mut required: BTreeMap<Symbol, Required> = BTreeMap::new();
     let mut excluded: Vec<(Symbol, i64, String)> = Vec::new();
-    let mut narrowing: Vec<(Symbol, String)> = Vec::new();
+    let mut narrowing: Vec<(Symbol, String, i64, Option<i64>)> = Vec::new();
 
     for g in guards {
         let e = g.lhs.sub(&g.rhs);
@@ -145,7 +145,7 @@ pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> C
                             (Some(x), Some(y)) => Some(x.min(y)),
                             (x, y) => x.or(y),
                         };
-                        narrowing.push((*s, guard_text));
+                        narrowing.push((*s, guard_text, lo, hi));
                     }
                     Allowed::Not(v) => excluded.push((*s, v, guard_text)),
                     Allowed::Nothing => runtime_guards.push(g.clone()),
@@ -214,11 +214,29 @@ pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> C
             (Some(h), Some(m)) => Some(h.min(m)),
             (h, m) => h.or(m),
         };
-        let texts: Vec<&String> = narrowing
+        // The guards that narrow the declared range (not those it already implies).
+        let narrows = |lo: i64, hi: Option<i64>| {
+            lo > dmin
+                || match (hi, dmax) {
+                    (Some(h), Some(m)) => h < m,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                }
+        };
+        let mine: Vec<&(Symbol, String, i64, Option<i64>)> = narrowing
             .iter()
-            .filter(|(s, _)| *s == info.symbol)
-            .map(|(_, t)| t)
+            .filter(|(s, ..)| *s == info.symbol)
             .collect();
+        let narrowing_ones: Vec<&String> = mine
+            .iter()
+            .filter(|(_, _, lo, hi)| narrows(*lo, *hi))
+            .map(|(_, t, ..)| t)
+            .collect();
+        let texts: Vec<&String> = if narrowing_ones.is_empty() {
+            mine.iter().map(|(_, t, ..)| t).collect()
+        } else {
+            narrowing_ones
+        };
         if new_hi == Some(new_lo) {
             violations.push(format!(
                 "{} was marked dynamic, but the program specialised it to the constant {new_lo} (guard {}).",
