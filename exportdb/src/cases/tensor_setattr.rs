@@ -4,8 +4,8 @@
 //! extras (`Tagged`). Building it in `forward` is plain Rust, and the attribute's name
 //! (a `&str` input) is specialised while exporting, as PyTorch specialises it: a call
 //! with another name is rejected by the program's input check. The attribute itself is
-//! unused, so the graph is `x + 4`; PyTorch keeps the unused `randn` node, ferrex's
-//! dead-code pass drops it.
+//! unused, so the graph is `x + 4` after the `randn` that made it, which stays (as in
+//! PyTorch) because drawing advances the random generator.
 
 use std::collections::BTreeMap;
 
