@@ -1,7 +1,7 @@
 //! Attention: `scaled_dot_product_attention` (PyTorch's math path: an optional additive
 //! or boolean mask, `is_causal`, `scale`, grouped-query heads with `enable_gqa`; dropout
 //! only with `dropout_p = 0`). The eager kernel runs both products through the shared
-//! [`Gemm`] kernels and the softmax in f64; the decomposition spells the same math with
+//! `Gemm` kernels and the softmax in f64; the decomposition spells the same math with
 //! `matmul`, `mul`, `softmax`.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};

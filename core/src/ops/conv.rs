@@ -1,6 +1,6 @@
 //! Convolutions (`conv1d`, `conv2d`) as im2col + GEMM: for each sample and group the
 //! receptive fields are unrolled into a `[C/g * kh * kw, OH * OW]` matrix, which the
-//! weights `[O/g, C/g * kh * kw]` multiply through the shared [`Gemm`] kernels. A 1-D
+//! weights `[O/g, C/g * kh * kw]` multiply through the shared `Gemm` kernels. A 1-D
 //! convolution is a 2-D one of height 1.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
