@@ -59,7 +59,7 @@ pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
 pub use serialize::program::{load, save};
-pub use symbolic::SymInt;
+pub use symbolic::{SymBool, SymInt};
 pub use tensor::{manual_seed, DType, Tensor};
 pub use trace::{export, Dim, DynamicShapes, Exporter};
 

@@ -297,3 +297,55 @@ fn cond_without_operands() {
     let out = ep.module().call((Tensor::full([3], -1.0),)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [-1.0, -1.0]);
 }
+
+#[export_module]
+struct SizePredicate {}
+
+#[export_module]
+impl SizePredicate {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        cond!(x.size(0).sym_gt(2), |x, y| x + y, |x, y| x - y, [x, y])
+    }
+}
+
+#[test]
+fn a_symbolic_size_predicate_keeps_both_branches() {
+    use ferrex::{Dim, DynamicShapes, Exporter};
+    // ExportDB's cond_operands: the predicate stays symbolic instead of a guard.
+    let ep = Exporter::new(
+        &SizePredicate {},
+        (Tensor::randn([3, 2]), Tensor::randn([2])),
+    )
+    .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
+    .run()
+    .unwrap();
+    let code = body(&ep.graph_code(0));
+    assert!(
+        code.contains(
+            &"let scalar_tensor: i64[] = aten::scalar_tensor.default(s0 - 2, dtype=i64);"
+                .to_string()
+        ),
+        "{code:?}"
+    );
+    assert!(
+        code.contains(&"let cond = cond(gt, true_graph_0, false_graph_0, (x, y));".to_string()),
+        "{code:?}"
+    );
+    let big = ep
+        .module()
+        .call((Tensor::ones([4, 2]), Tensor::ones([2])))
+        .unwrap();
+    assert_eq!(big[0].to_vec::<f32>().unwrap(), [2.0; 8]);
+    let small = ep
+        .module()
+        .call((Tensor::ones([2, 2]), Tensor::ones([2])))
+        .unwrap();
+    assert_eq!(small[0].to_vec::<f32>().unwrap(), [0.0; 4]);
+    // Static sizes: the comparison is known, the branch picked at export time.
+    let ep = ferrex::export(
+        &SizePredicate {},
+        (Tensor::randn([3, 2]), Tensor::randn([2])),
+    )
+    .unwrap();
+    assert_eq!(ep.op_targets(), ["aten::add.Tensor"]);
+}

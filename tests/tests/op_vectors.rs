@@ -259,6 +259,10 @@ fn every_registered_op_has_a_case_or_is_internal() {
             "in-place form of index_put; tests/tests/non_strict.rs",
         ),
         (
+            "aten::scalar_tensor.default",
+            "symbolic-size predicates of cond!; tests/tests/control_flow.rs",
+        ),
+        (
             "aten::mean.default",
             "mean over all dims; tests/tests/basic_usage.rs",
         ),

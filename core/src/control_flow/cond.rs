@@ -4,14 +4,22 @@ use std::panic::Location;
 
 use crate::error::{SourceLocation, TensorError};
 use crate::graph::{Arg, Graph, Node, NodeId, NodeKind, Subgraph};
-use crate::symbolic::format_sizes;
-use crate::tensor::{Tensor, TensorMeta, TensorState};
+use crate::symbolic::{format_sizes, CmpOp, SymBool};
+use crate::tensor::{DType, Tensor, TensorMeta, TensorState};
 use crate::trace::{self, Capture};
 
-/// A `cond` predicate: a one-element tensor, or a bool known at export time.
+/// A `cond` predicate: a one-element tensor, a bool known at export time, or a
+/// symbolic comparison of sizes (`x.size(0).sym_gt(2)`).
 pub enum CondPred {
     Bool(bool),
     Tensor(Tensor),
+    Sym(SymBool),
+}
+
+impl From<SymBool> for CondPred {
+    fn from(b: SymBool) -> CondPred {
+        CondPred::Sym(b)
+    }
 }
 
 impl From<bool> for CondPred {
@@ -119,6 +127,26 @@ pub fn cond<O: BranchOutput>(
         CondPred::Bool(true) => return true_fn(operands),
         CondPred::Bool(false) => return false_fn(operands),
         CondPred::Tensor(t) => t,
+        // A comparison of sizes: constant ones pick the branch; symbolic ones become a
+        // one-element tensor computed from the sizes, so the graph keeps both branches.
+        CondPred::Sym(b) if !(b.is_symbolic() && trace::is_tracing()) => {
+            return if b.hint() {
+                true_fn(operands)
+            } else {
+                false_fn(operands)
+            };
+        }
+        CondPred::Sym(b) => trace::with_location(at, || {
+            let diff = Tensor::scalar_tensor(b.lhs.sub(&b.rhs), DType::I64);
+            match b.op {
+                CmpOp::Gt => diff.gt(0),
+                CmpOp::Ge => diff.ge(0),
+                CmpOp::Lt => diff.lt(0),
+                CmpOp::Le => diff.le(0),
+                CmpOp::Eq => diff.eq(0),
+                CmpOp::Ne => diff.ne(0),
+            }
+        }),
     };
     let pred_meta = match pred.meta() {
         Ok(m) => m,

@@ -10,8 +10,9 @@ pub use map::map;
 /// `cond!(pred, |x| true_branch, |x| false_branch, [x])`: a data-dependent branch that
 /// exports as one `cond` node (PyTorch's `torch.cond`).
 ///
-/// - `pred` is a one-element tensor (`x.sum().gt(0.0)`) or a `bool` computed from
-///   shapes (a `bool` picks the branch at export time, as PyTorch specialises it);
+/// - `pred` is a one-element tensor (`x.sum().gt(0.0)`), a `bool` computed from shapes
+///   (which picks the branch at export time, as PyTorch specialises it), or a symbolic
+///   comparison of sizes (`x.size(0).sym_gt(2)`), which keeps both branches;
 /// - the operands `[x, y, …]` are tensors, passed to the branches in order;
 /// - both branches return the same number of tensors with the same dtypes and shapes;
 /// - branches may read tensors of the enclosing scope (parameters, other values): they

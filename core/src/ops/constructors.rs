@@ -83,6 +83,27 @@ pub static FULL: OpDef = OpDef::new(
 );
 
 // ---------------------------------------------------------------------------------------
+// scalar_tensor
+
+fn scalar_tensor_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = args.opt_dtype(1)?.unwrap_or(DType::DEFAULT_FLOAT);
+    Ok(vec![TensorMeta::new(dtype, Vec::new())])
+}
+
+fn scalar_tensor_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &scalar_tensor_meta(args)?[0];
+    Ok(vec![Storage::full(&[], args.float(0)?, m.dtype)])
+}
+
+/// A zero-dim tensor holding a number — also a symbolic size, which keeps a size-based
+/// value in the graph instead of specialising it.
+pub static SCALAR_TENSOR: OpDef = OpDef::new(
+    "aten::scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
+    scalar_tensor_meta,
+    scalar_tensor_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
 // arange
 
 struct Range {
@@ -303,6 +324,7 @@ pub static EYE: OpDef = OpDef::new(
 );
 
 pub static OPS: &[&OpDef] = &[
+    &SCALAR_TENSOR,
     &ZEROS,
     &ONES,
     &FULL,

@@ -67,6 +67,28 @@ impl CmpOp {
     }
 }
 
+/// A comparison of sizes kept symbolic instead of answered (and guarded): PyTorch's
+/// `SymBool`. `cond!` accepts it as a predicate, so a branch on a dynamic size stays a
+/// `cond` node rather than specialising the program.
+#[derive(Clone, Debug)]
+pub struct SymBool {
+    pub lhs: SymInt,
+    pub op: CmpOp,
+    pub rhs: SymInt,
+}
+
+impl SymBool {
+    /// The value for the example sizes.
+    pub fn hint(&self) -> bool {
+        self.op.eval(self.lhs.hint(), self.rhs.hint())
+    }
+
+    /// Whether it depends on a symbol.
+    pub fn is_symbolic(&self) -> bool {
+        self.lhs.is_symbolic() || self.rhs.is_symbolic()
+    }
+}
+
 /// A fact about sizes that the traced program relies on: `lhs op rhs`, true for the
 /// example inputs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -201,6 +223,35 @@ impl SymInt {
             crate::trace::record_guard(Guard { lhs, op, rhs });
         }
         result
+    }
+
+    /// A comparison kept symbolic (no guard): for `cond!` predicates on sizes.
+    pub fn sym_cmp(&self, op: CmpOp, other: impl Into<SymInt>) -> SymBool {
+        SymBool {
+            lhs: self.clone(),
+            op,
+            rhs: other.into(),
+        }
+    }
+
+    /// `self > other`, kept symbolic (see [`SymBool`]).
+    pub fn sym_gt(&self, other: impl Into<SymInt>) -> SymBool {
+        self.sym_cmp(CmpOp::Gt, other)
+    }
+
+    /// `self >= other`, kept symbolic.
+    pub fn sym_ge(&self, other: impl Into<SymInt>) -> SymBool {
+        self.sym_cmp(CmpOp::Ge, other)
+    }
+
+    /// `self < other`, kept symbolic.
+    pub fn sym_lt(&self, other: impl Into<SymInt>) -> SymBool {
+        self.sym_cmp(CmpOp::Lt, other)
+    }
+
+    /// `self <= other`, kept symbolic.
+    pub fn sym_le(&self, other: impl Into<SymInt>) -> SymBool {
+        self.sym_cmp(CmpOp::Le, other)
     }
 
     pub fn sym_eq(&self, other: &SymInt) -> bool {

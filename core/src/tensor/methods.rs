@@ -188,6 +188,13 @@ impl Tensor {
         dispatch1(&constructors::FULL, args, here())
     }
 
+    /// A zero-dim tensor of `dtype` holding `value` — a number or a (symbolic) size.
+    #[track_caller]
+    pub fn scalar_tensor(value: impl Into<Operand>, dtype: DType) -> Tensor {
+        let args = vec![value.into().into(), Value::DType(dtype)];
+        dispatch1(&constructors::SCALAR_TENSOR, args, here())
+    }
+
     /// `0, 1, …, end - 1` as i64.
     #[track_caller]
     pub fn arange(end: impl Into<SymInt>) -> Tensor {

@@ -1,12 +1,11 @@
 //! `cond!` operands are a list of tensors matching the branches' parameters
 //! (`[x, y]` for `|x, y|`). PyTorch's example branches on `x.shape[0] > 2` with `x`'s
-//! first dimension dynamic, and keeps the symbolic predicate in its `cond` node.
-//! ferrex's `cond!` takes a `bool` or a one-element tensor: a comparison of a symbolic
-//! size is a `bool` answered from the example (3 > 2) and recorded as the guard
-//! `x.size()[0] > 2`, which the declared range `[0, int_oo]` does not satisfy, so the
-//! export fails with the violation and the suggested fix. Following the fix
-//! (`Dim::new("dim0_3").min(3)`) exports the true branch only; a tensor predicate
-//! keeps both branches in a `cond` node (see `cond_closed_over_variable`).
+//! first dimension dynamic, and keeps the symbolic predicate in its `cond` node. In
+//! ferrex, `x.size(0).sym_gt(2)` is that symbolic comparison (a `SymBool`): `cond!`
+//! records it as a one-element tensor computed from the size
+//! (`scalar_tensor(s0 - 2) > 0`) and keeps both branches, so the program takes the
+//! right one for every size. (A plain `x.size(0) > 2` is a `bool`: answered from the
+//! example and guarded, which specialises the program.)
 
 use ferrex::cond;
 use ferrex::prelude::*;
@@ -25,7 +24,7 @@ impl CondOperands {
             x - y
         }
         cond!(
-            x.size(0) > 2,
+            x.size(0).sym_gt(2),
             |x, y| true_fn(&x, &y),
             |x, y| false_fn(&x, &y),
             [x, y]
@@ -43,18 +42,27 @@ fn dynamic_shapes() -> DynamicShapes {
 
 // ---- ExportDB entry ------------------------------------------------------------------
 
-use crate::check::{export_only, Outcome};
-use crate::{Case, Rejection, Verdict};
+use crate::check::{export_and_compare, Outcome};
+use crate::{Case, Verdict};
 
 fn run() -> Outcome {
-    export_only(&CondOperands {}, example_inputs(), Some(dynamic_shapes()))
+    export_and_compare(
+        &CondOperands {},
+        example_inputs(),
+        Some(dynamic_shapes()),
+        // Both branches: a longer and a shorter first dimension than the example's.
+        vec![
+            (Tensor::randn([5, 2]), Tensor::randn([2])),
+            (Tensor::randn([2, 2]), Tensor::randn([2])),
+        ],
+    )
 }
 
 inventory::submit! {
     Case {
         name: "cond_operands",
         tags: &["torch.cond", "torch.dynamic-shape"],
-        verdict: Verdict::NotSupported(Rejection::ExportTime),
+        verdict: Verdict::Supported,
         file: include_str!("cond_operands.rs"),
         code: include_str!("cond_operands.rs"),
         run,
