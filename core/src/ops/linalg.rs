@@ -203,7 +203,7 @@ fn same_dtype(a: &TensorMeta, b: &TensorMeta, op: &str) -> Result<DType, OpError
 }
 
 fn check_inner(k1: &SymInt, k2: &SymInt, a: &TensorMeta, b: &TensorMeta) -> Result<(), OpError> {
-    if k1.same_as(k2) || k1.sym_eq(k2) {
+    if k1.sym_eq(k2) {
         return Ok(());
     }
     Err(OpError(format!(
@@ -261,7 +261,7 @@ fn bmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         )));
     }
     let dtype = same_dtype(&a, &b, "bmm")?;
-    if !(a.sizes[0].same_as(&b.sizes[0]) || a.sizes[0].sym_eq(&b.sizes[0])) {
+    if !a.sizes[0].sym_eq(&b.sizes[0]) {
         return Err(OpError(format!(
             "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
             a.sizes[0], a.sizes[2], b.sizes[0], b.sizes[1]
@@ -436,7 +436,7 @@ fn linear_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     }
     let dtype = same_dtype(&x, &w, "linear")?;
     let (in_x, in_w) = (&x.sizes[x.rank() - 1], &w.sizes[1]);
-    if !(in_x.same_as(in_w) || in_x.sym_eq(in_w)) {
+    if !in_x.sym_eq(in_w) {
         return Err(OpError(format!(
             "mat1 and mat2 shapes cannot be multiplied ({} and {}x{})",
             shape_text(&TensorMeta::new(

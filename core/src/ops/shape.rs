@@ -184,7 +184,7 @@ fn infer_shape(m: &TensorMeta, requested: &[SymInt]) -> Result<Vec<SymInt>, OpEr
             out[i] = inferred;
         }
         None => {
-            if !(known.same_as(&numel) || known.sym_eq(&numel)) {
+            if !known.sym_eq(&numel) {
                 return Err(invalid());
             }
         }

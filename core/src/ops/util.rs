@@ -78,9 +78,10 @@ pub fn concrete(sizes: &[SymInt]) -> Vec<usize> {
     sizes.iter().map(|s| s.hint().max(0) as usize).collect()
 }
 
-/// Whether two sizes are equal: structurally, or (symbolic) by a recorded guard.
+/// Whether two sizes are equal (for symbolic sizes, by a recorded guard unless their
+/// difference is constant).
 pub(crate) fn sizes_match(a: &SymInt, b: &SymInt) -> bool {
-    a.same_as(b) || a.sym_eq(b)
+    a.sym_eq(b)
 }
 
 /// A per-spatial-dim parameter (`kernel_size`, `stride`, …) given as one value or one

@@ -213,6 +213,13 @@ impl SymInt {
     /// Compares, answering from the hints; when symbolic, the outcome is recorded as a
     /// guard in the active trace (the program is then only valid where it holds).
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
+        if self.is_symbolic() || other.is_symbolic() {
+            // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare
+            // the same for every value of the symbols: no guard needed.
+            if let Some(d) = self.expr().sub(&other.expr()).as_constant() {
+                return op.eval(d, 0);
+            }
+        }
         let result = op.eval(self.hint(), other.hint());
         if self.is_symbolic() || other.is_symbolic() {
             let (op, lhs, rhs) = if result {

@@ -23,6 +23,26 @@ fn three(mut out: Vec<Tensor>) -> (Tensor, Tensor, Tensor) {
     (out.remove(0), b, c)
 }
 
+/// The arguments of `conv1d` / `conv2d`, in schema order.
+fn conv_args(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    spatial: [&[i64]; 3],
+    groups: i64,
+) -> Vec<Value> {
+    let [stride, padding, dilation] = spatial;
+    vec![
+        t(x),
+        t(weight),
+        opt_t(bias),
+        ints(stride),
+        ints(padding),
+        ints(dilation),
+        int(groups),
+    ]
+}
+
 fn floats(v: &[f64]) -> Value {
     Value::FloatList(v.to_vec())
 }
@@ -50,15 +70,7 @@ impl Tensor {
         dilation: &[i64],
         groups: i64,
     ) -> Tensor {
-        let args = vec![
-            t(self),
-            t(weight),
-            opt_t(bias),
-            ints(stride),
-            ints(padding),
-            ints(dilation),
-            int(groups),
-        ];
+        let args = conv_args(self, weight, bias, [stride, padding, dilation], groups);
         dispatch1(&conv::CONV1D, args, here())
     }
 
@@ -74,15 +86,7 @@ impl Tensor {
         dilation: &[i64],
         groups: i64,
     ) -> Tensor {
-        let args = vec![
-            t(self),
-            t(weight),
-            opt_t(bias),
-            ints(stride),
-            ints(padding),
-            ints(dilation),
-            int(groups),
-        ];
+        let args = conv_args(self, weight, bias, [stride, padding, dilation], groups);
         dispatch1(&conv::CONV2D, args, here())
     }
 

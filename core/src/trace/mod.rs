@@ -295,18 +295,41 @@ pub(crate) fn record_node(
     metas: Vec<TensorMeta>,
     at: SourceLocation,
 ) -> Option<Vec<Tensor>> {
-    with_state(|s| {
-        let scope = s.scope();
-        let id = s.id;
-        let g = s.current();
+    with_state(|s| s.push_node(kind, metas, at, true))
+}
+
+impl TraceState {
+    /// Adds a node to the current graph and returns traced tensors for its outputs:
+    /// the node itself, or with `project` one `getitem` node per output (PyTorch's form
+    /// for multi-output ops and higher-order ops).
+    fn push_node(
+        &mut self,
+        kind: NodeKind,
+        metas: Vec<TensorMeta>,
+        at: SourceLocation,
+        project: bool,
+    ) -> Vec<Tensor> {
+        let (id, scope) = (self.id, self.scope());
+        let g = self.current();
         let node = g.push(Node {
             name: String::new(),
             kind,
             meta: metas.clone(),
             source: Some(at),
         });
+        let traced = |node, meta| {
+            Tensor::from_state(TensorState::Traced(Traced {
+                trace: id,
+                scope,
+                node,
+                meta,
+            }))
+        };
+        if !project {
+            return metas.into_iter().take(1).map(|m| traced(node, m)).collect();
+        }
         metas
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(index, meta)| {
                 let item = g.push(Node {
@@ -318,15 +341,10 @@ pub(crate) fn record_node(
                     meta: vec![meta.clone()],
                     source: Some(at),
                 });
-                Tensor::from_state(TensorState::Traced(Traced {
-                    trace: id,
-                    scope,
-                    node: item,
-                    meta: meta.clone(),
-                }))
+                traced(item, meta)
             })
             .collect()
-    })
+    }
 }
 
 pub(crate) fn record_guard(guard: Guard) {
@@ -441,43 +459,12 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
             .iter()
             .map(|v| to_arg(s, v, at))
             .collect::<Result<Vec<_>, _>>()?;
-        let (id, scope) = (s.id, s.scope());
-        let g = s.current();
-        let node = g.push(Node {
-            name: String::new(),
-            kind: NodeKind::Call {
-                op,
-                args: graph_args,
-            },
-            meta: metas.clone(),
-            source: Some(at),
-        });
-        let traced = |node, meta| {
-            Tensor::from_state(TensorState::Traced(Traced {
-                trace: id,
-                scope,
-                node,
-                meta,
-            }))
-        };
         let multi = metas.len() != 1 || op.parsed().map(|p| p.returns_list()).unwrap_or(false);
-        if !multi {
-            return Ok(vec![traced(node, metas[0].clone())]);
-        }
-        let mut out = Vec::with_capacity(metas.len());
-        for (index, meta) in metas.iter().enumerate() {
-            let item = g.push(Node {
-                name: String::new(),
-                kind: NodeKind::GetItem {
-                    source: node,
-                    index,
-                },
-                meta: vec![meta.clone()],
-                source: Some(at),
-            });
-            out.push(traced(item, meta.clone()));
-        }
-        Ok(out)
+        let kind = NodeKind::Call {
+            op,
+            args: graph_args,
+        };
+        Ok(s.push_node(kind, metas, at, multi))
     });
     match recorded {
         Some(Ok(ts)) => ts,
