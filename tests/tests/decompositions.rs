@@ -4,17 +4,8 @@
 use ferrex::prelude::*;
 use ferrex::program::DecompositionTable;
 
-#[export_module]
-struct MyModule {
-    lin: nn::Linear,
-}
-
-#[export_module]
-impl MyModule {
-    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        F::relu_(self.lin.forward(&(x + y)))
-    }
-}
+mod common;
+use common::MyModule;
 
 #[test]
 fn my_module_decomposes_to_core_aten_like_pytorch() {

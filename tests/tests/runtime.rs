@@ -8,6 +8,9 @@ use ferrex::prelude::*;
 use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
+mod common;
+use common::{Block, MyModule};
+
 /// Same shape and dtype, and every element within `tol` (relative above 1).
 fn assert_close(got: &Tensor, want: &Tensor, tol: f64) {
     assert_eq!(got.shape(), want.shape(), "shapes differ");
@@ -46,18 +49,6 @@ fn same_error<A: ferrex::module::ForwardArgs + Clone>(
 
 // ---------------------------------------------------------------------------------------
 // The tutorial's MyModule
-
-#[export_module]
-struct MyModule {
-    lin: nn::Linear,
-}
-
-#[export_module]
-impl MyModule {
-    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        F::relu_(self.lin.forward(&(x + y)))
-    }
-}
 
 #[test]
 fn tutorial_module_matches_the_interpreter_and_fuses() {
@@ -433,21 +424,6 @@ fn dynamic_batch_mlp_switches_between_gemv_and_gemm() {
 
 // ---------------------------------------------------------------------------------------
 // State: buffers, constants, mutation
-
-#[export_module]
-struct Block {
-    lin: nn::Linear,
-    #[buffer]
-    scale: Tensor,
-}
-
-#[export_module]
-impl Block {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self.lin.forward(x).relu();
-        x + h * &self.scale
-    }
-}
 
 #[export_module]
 struct Stack {

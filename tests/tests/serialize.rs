@@ -11,6 +11,9 @@ use ferrex::program::{InputKind, OutputKind};
 use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter, LoadError};
 use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
+mod common;
+use common::{Block, MyModule};
+
 /// A fresh path in the temp dir, removed when dropped.
 struct TempPath(PathBuf);
 
@@ -85,18 +88,6 @@ fn runs_identically<A: ferrex::module::ForwardArgs + Clone>(
             .iter()
             .zip(&b)
             .all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y.abs())));
-    }
-}
-
-#[export_module]
-struct MyModule {
-    lin: nn::Linear,
-}
-
-#[export_module]
-impl MyModule {
-    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        F::relu_(self.lin.forward(&(x + y)))
     }
 }
 
@@ -307,21 +298,6 @@ fn dynamic_shapes_keep_their_ranges_and_guards() {
     let out = loaded.module().call((Tensor::randn([5, 2]),)).unwrap();
     assert_eq!(out[0].shape(), [10]);
     assert_eq!(out[1].item::<i64>().unwrap(), 6);
-}
-
-#[export_module]
-struct Block {
-    lin: nn::Linear,
-    #[buffer]
-    scale: Tensor,
-}
-
-#[export_module]
-impl Block {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self.lin.forward(x).relu();
-        x + h * &self.scale
-    }
 }
 
 #[export_module]
