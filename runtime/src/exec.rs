@@ -4,11 +4,13 @@
 use std::borrow::Cow;
 
 use ferrex::error::{SourceLocation, TensorError};
-use ferrex::graph::Arg;
+use std::cell::RefCell;
+
+use ferrex::graph::{call_higher_order, Arg, Argument, HigherOrderOp};
 use ferrex::ops::{run_eager, Value};
 use ferrex::program::Bindings;
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::{Storage, Tensor};
+use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
 use crate::fused::{Access, Input};
@@ -152,28 +154,8 @@ impl Run<'_> {
     }
 
     fn value(&self, a: &Arg, arena: &Arena) -> Result<Value, RunError> {
-        let tensor =
-            |id: &ferrex::graph::NodeId| self.storage(id.0, arena).map(Tensor::from_storage);
-        let int = |i: &SymInt| SymInt::Int(self.bindings.value(i));
-        Ok(match a {
-            Arg::Node(n) => Value::Tensor(tensor(n)?),
-            Arg::NodeList(ns) => {
-                Value::TensorList(ns.iter().map(tensor).collect::<Result<_, _>>()?)
-            }
-            Arg::OptNodeList(ns) => Value::OptTensorList(
-                ns.iter()
-                    .map(|n| n.as_ref().map(tensor).transpose())
-                    .collect::<Result<_, _>>()?,
-            ),
-            Arg::None => Value::None,
-            Arg::Bool(b) => Value::Bool(*b),
-            Arg::Int(i) => Value::Int(int(i)),
-            Arg::Float(f) => Value::Float(*f),
-            Arg::Str(s) => Value::Str(s.clone()),
-            Arg::DType(d) => Value::DType(*d),
-            Arg::IntList(l) => Value::IntList(l.iter().map(int).collect()),
-            Arg::FloatList(l) => Value::FloatList(l.clone()),
-        })
+        let value = a.try_map(|id| self.storage(id.0, arena).map(Tensor::from_storage))?;
+        Ok(value.map_sizes(|i| SymInt::Int(self.bindings.value(i))))
     }
 
     /// Runs an epilogue in place on `buf`.
@@ -442,76 +424,72 @@ impl Run<'_> {
         }
     }
 
-    /// `map`: the body once per slice along dim 0 of the mapped tensors, the results
-    /// stacked along dim 0 (an empty result of the promised shape for no slices), as
-    /// the interpreter does it.
-    fn map(
+    /// A higher-order op, run through its definition: each subplan runs in its own
+    /// buffers, taken out of the arena for the call.
+    fn higher_order(
         &self,
         step: &Step,
-        body: usize,
-        mapped: &[Operand],
-        operands: &[Operand],
+        op: &'static dyn HigherOrderOp,
+        args: &[Argument<Operand>],
+        subplans: &[usize],
         arena: &mut Arena,
     ) -> Result<Vec<Storage>, RunError> {
-        let sub = self.plan.subplans.get(body).ok_or_else(|| {
-            RunError::Malformed(format!("`{}` names a missing subgraph", step.info.name))
-        })?;
-        let xs = mapped
+        let values = args
             .iter()
-            .map(|o| self.operand_storage(o, arena).map(Tensor::from_storage))
+            .map(|a| a.try_map(|o| self.operand_storage(o, arena).map(Tensor::from_storage)))
             .collect::<Result<Vec<_>, _>>()?;
-        let rest = operands
+        let metas: Vec<TensorMeta> = step
+            .metas
             .iter()
-            .map(|o| self.operand_storage(o, arena))
-            .collect::<Result<Vec<_>, _>>()?;
-        let n = xs.first().map(|x| x.size(0).hint()).unwrap_or(0);
-        let metas = &step.metas;
-        let mut per_output: Vec<Vec<Tensor>> = vec![Vec::new(); metas.len()];
-        let sub_arena = arena
-            .subs
-            .get_mut(body)
-            .ok_or_else(|| RunError::Malformed("a map body has no buffers".into()))?;
-        let malformed = |e: ferrex::TensorError| RunError::Malformed(e.to_string());
-        for k in 0..n {
-            let mut values = xs
+            .map(|m| {
+                let sizes = m.sizes.iter().map(|s| SymInt::Int(self.bindings.value(s)));
+                TensorMeta::new(m.dtype, sizes.collect())
+            })
+            .collect();
+        let mut sub_arenas = Vec::with_capacity(subplans.len());
+        for i in subplans {
+            let a = arena
+                .subs
+                .get_mut(*i)
+                .ok_or_else(|| RunError::Malformed("a subgraph has no buffers".into()))?;
+            sub_arenas.push(RefCell::new(std::mem::take(a)));
+        }
+        let run = |k: usize, inputs: Vec<Tensor>| -> Result<Vec<Tensor>, RunError> {
+            let (Some(plan), Some(sub_arena)) = (
+                subplans.get(k).and_then(|i| self.plan.subplans.get(*i)),
+                sub_arenas.get(k),
+            ) else {
+                return Err(RunError::Malformed(format!(
+                    "`{}` names a missing subgraph",
+                    step.info.name
+                )));
+            };
+            let storages = inputs
                 .iter()
-                .map(|x| x.select(0, k).try_storage().map_err(malformed))
+                .map(|t| {
+                    t.try_storage()
+                        .map_err(|e| RunError::Malformed(e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            values.extend(rest.iter().cloned());
-            for (j, out) in sub
-                .run(values, self.bindings, sub_arena)?
-                .into_iter()
-                .enumerate()
-            {
-                if let Some(slot) = per_output.get_mut(j) {
-                    slot.push(out);
-                }
+            plan.run(storages, self.bindings, &mut sub_arena.borrow_mut())
+        };
+        let at = step.info.source.unwrap_or(SourceLocation {
+            file: "<graph>",
+            line: 0,
+            column: 0,
+        });
+        let out = call_higher_order(op, &values, &run, &metas, at);
+        for (i, a) in subplans.iter().zip(sub_arenas) {
+            if let Some(slot) = arena.subs.get_mut(*i) {
+                *slot = a.into_inner();
             }
         }
-        let mut stacked = Vec::with_capacity(per_output.len());
-        for (j, parts) in per_output.iter().enumerate() {
-            let t = if parts.is_empty() {
-                let meta = &metas[j];
-                let sizes: Vec<usize> = meta
-                    .sizes
-                    .iter()
-                    .map(|s| self.bindings.value(s).max(0) as usize)
-                    .collect();
-                Tensor::from_storage(Storage::full(&sizes, 0.0, meta.dtype))
-            } else {
-                Tensor::stack(parts, 0)
-            };
-            stacked.push(t.try_storage().map_err(|e| {
-                kernel_error(
-                    &NodeInfo {
-                        op: "map".into(),
-                        ..step.info.clone()
-                    },
-                    e.to_string(),
-                )
-            })?);
-        }
-        Ok(stacked)
+        out?.iter()
+            .map(|t| {
+                t.try_storage()
+                    .map_err(|e| kernel_error(&step.info, e.to_string()))
+            })
+            .collect()
     }
 
     fn step(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {
@@ -551,67 +529,8 @@ impl Run<'_> {
                 })?;
                 self.env[step.out] = Val::Store(v);
             }
-            Kind::Cond {
-                pred,
-                branches,
-                operands,
-            } => {
-                let pred = match self.value(pred, arena)? {
-                    Value::Tensor(t) => t,
-                    _ => {
-                        return Err(RunError::Malformed(
-                            "a cond predicate is not a tensor".into(),
-                        ))
-                    }
-                };
-                let take = pred.to_vec::<bool>().map_err(|e| {
-                    kernel_error(
-                        &NodeInfo {
-                            op: "cond".into(),
-                            ..info.clone()
-                        },
-                        e.to_string(),
-                    )
-                })?;
-                let b = if take.first().copied().unwrap_or(false) {
-                    branches[0]
-                } else {
-                    branches[1]
-                };
-                let sub = self.plan.subplans.get(b).ok_or_else(|| {
-                    RunError::Malformed(format!("`{}` names a missing subgraph", info.name))
-                })?;
-                let mut values = Vec::with_capacity(operands.len());
-                for o in operands {
-                    values.push(match o {
-                        Operand::Val(v) => self.storage(*v, arena)?,
-                        Operand::Const(c) => {
-                            self.plan.consts.get(*c).cloned().ok_or_else(|| {
-                                RunError::Malformed(format!("constant {c} is missing"))
-                            })?
-                        }
-                    });
-                }
-                let sub_arena = arena
-                    .subs
-                    .get_mut(b)
-                    .ok_or_else(|| RunError::Malformed("a branch has no buffers".into()))?;
-                let out = sub.run(values, self.bindings, sub_arena)?;
-                self.env[step.out] = Val::Multi(
-                    out.iter()
-                        .map(|t| {
-                            t.try_storage()
-                                .map_err(|e| RunError::Malformed(e.to_string()))
-                        })
-                        .collect::<Result<_, _>>()?,
-                );
-            }
-            Kind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                let out = self.map(step, *body, mapped, operands, arena)?;
+            Kind::HigherOrder { op, args, subplans } => {
+                let out = self.higher_order(step, *op, args, subplans, arena)?;
                 self.env[step.out] = Val::Multi(out);
             }
             Kind::Alias { src, sizes } => {
@@ -725,7 +644,7 @@ impl Plan {
         let mut outputs = Vec::with_capacity(self.outputs.len());
         for a in &self.outputs {
             outputs.push(match a {
-                Arg::Node(n) => Tensor::from_storage(run.storage(n.0, arena)?),
+                Arg::Tensor(n) => Tensor::from_storage(run.storage(n.0, arena)?),
                 Arg::Int(s) => Tensor::scalar(bindings.value(s)),
                 _ => Tensor::scalar(0i64),
             });

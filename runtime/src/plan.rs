@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ferrex::error::SourceLocation;
-use ferrex::graph::{Arg, Graph, NodeKind};
+use ferrex::graph::{Arg, Argument, Graph, HigherOrderOp, Node, NodeKind};
 use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, Tensor, TensorMeta};
@@ -98,11 +98,12 @@ pub(crate) enum Kind {
         src: V,
         index: usize,
     },
-    /// Runs subplan `branches[0]` (true) or `branches[1]` on the operands.
-    Cond {
-        pred: Arg,
-        branches: [usize; 2],
-        operands: Vec<Operand>,
+    /// A higher-order op (`cond`, `map_impl`), run through its definition with its
+    /// subgraphs compiled as subplans (indices into `Plan::subplans`).
+    HigherOrder {
+        op: &'static dyn HigherOrderOp,
+        args: Vec<Argument<Operand>>,
+        subplans: Vec<usize>,
     },
     /// A reshape of a planned buffer: same data, new sizes.
     Alias {
@@ -118,13 +119,6 @@ pub(crate) enum Kind {
     MaxPool {
         x: Operand,
         win: crate::kernels::PoolWindow,
-    },
-    /// Runs subplan `body` once per slice along dim 0 of `mapped` (with `operands`
-    /// whole) and stacks the results, as the interpreter's `map`.
-    Map {
-        body: usize,
-        mapped: Vec<Operand>,
-        operands: Vec<Operand>,
     },
 }
 
@@ -291,8 +285,7 @@ impl<'g> Builder<'g> {
             name: n.name.clone(),
             op: match &n.kind {
                 NodeKind::Call { op, .. } => op.name(),
-                NodeKind::Cond { .. } => "cond".into(),
-                NodeKind::Map { .. } => "map".into(),
+                NodeKind::HigherOrder { op, .. } => op.name().into(),
                 NodeKind::GetItem { .. } => "getitem".into(),
                 _ => String::new(),
             },
@@ -323,13 +316,13 @@ impl<'g> Builder<'g> {
                 self.const_of[id.0].map(|c| Tensor::from_storage(self.plan.consts[c].clone()))
             };
             let value = match a {
-                Arg::Node(n) => tensor(n).map(Value::Tensor),
-                Arg::NodeList(ns) => ns
+                Arg::Tensor(n) => tensor(n).map(Value::Tensor),
+                Arg::TensorList(ns) => ns
                     .iter()
                     .map(tensor)
                     .collect::<Option<_>>()
                     .map(Value::TensorList),
-                Arg::OptNodeList(ns) => ns
+                Arg::OptTensorList(ns) => ns
                     .iter()
                     .map(|n| match n {
                         Some(n) => tensor(n).map(Some),
@@ -422,7 +415,7 @@ impl<'g> Builder<'g> {
 
     fn node_arg(&self, a: Option<&Arg>) -> Option<V> {
         match a {
-            Some(Arg::Node(n)) => Some(n.0),
+            Some(Arg::Tensor(n)) => Some(n.0),
             _ => None,
         }
     }
@@ -458,7 +451,7 @@ impl<'g> Builder<'g> {
                 let w = f32_node(self, args.get(1))?;
                 let init = match args.get(2) {
                     None | Some(Arg::None) => None,
-                    Some(Arg::Node(n)) if self.is_f32(n.0) && rank(self, n.0) <= 1 => {
+                    Some(Arg::Tensor(n)) if self.is_f32(n.0) && rank(self, n.0) <= 1 => {
                         Some((self.operand(n.0), 1.0))
                     }
                     _ => return None,
@@ -501,7 +494,7 @@ impl<'g> Builder<'g> {
         }
         let bias = match args.get(2) {
             None | Some(Arg::None) => None,
-            Some(Arg::Node(n)) => {
+            Some(Arg::Tensor(n)) => {
                 let (b, shape) = f32_const(&self.plan.consts[self.const_of[n.0]?])?;
                 if shape != [wshape[0]] {
                     return None;
@@ -574,7 +567,7 @@ impl<'g> Builder<'g> {
         };
         let farg = |b: &Self, i: usize| -> Option<FArg> {
             match args.get(i) {
-                Some(Arg::Node(_)) => tensor(b, i).map(FArg::Op),
+                Some(Arg::Tensor(_)) => tensor(b, i).map(FArg::Op),
                 Some(a) => number(a).map(|x| FArg::Num(x as f32)),
                 None => None,
             }
@@ -663,7 +656,7 @@ impl<'g> Builder<'g> {
         let data = |b: &Self, i: usize| -> Option<Option<Vec<f32>>> {
             match args.get(i) {
                 None | Some(Arg::None) => Some(None),
-                Some(Arg::Node(n)) => {
+                Some(Arg::Tensor(n)) => {
                     let c = b.const_of[n.0]?;
                     f32_const(&b.plan.consts[c]).map(|(d, _)| Some(d))
                 }
@@ -709,6 +702,53 @@ impl<'g> Builder<'g> {
                 .collect(),
             Ew::Affine { x, .. } => vec![*x],
         }
+    }
+
+    /// A higher-order node: its subgraphs compiled as subplans, with the constants
+    /// passed to them whole (captured weights) frozen inside.
+    fn plan_higher_order(
+        &mut self,
+        node: &Node,
+        op: &'static dyn HigherOrderOp,
+        args: &[Arg],
+        subgraphs: &[usize],
+    ) -> Result<Kind, CompileError> {
+        let operands = args
+            .iter()
+            .map(|a| a.try_map(|n| Ok::<_, CompileError>(self.operand(n.0))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sub_frozen: Vec<Option<Storage>> = op
+            .subgraph_inputs(args)
+            .iter()
+            .zip(op.passes_whole(args))
+            .map(|(n, whole)| {
+                let c = self.const_of.get(n.0).copied().flatten().filter(|_| whole);
+                c.and_then(|c| self.plan.consts.get(c).cloned())
+            })
+            .collect();
+        let mut subplans = Vec::new();
+        for index in subgraphs {
+            let sub = self.graph.subgraphs.get(*index).ok_or_else(|| {
+                CompileError::Malformed(format!("`{}` names missing subgraph {index}", node.name))
+            })?;
+            let plan = compile_graph(&sub.graph, &sub_frozen)?;
+            if plan.inputs.len() != sub_frozen.len() {
+                return Err(CompileError::Malformed(format!(
+                    "`{}` passes {} values to {}, which takes {}",
+                    node.name,
+                    sub_frozen.len(),
+                    sub.name,
+                    plan.inputs.len()
+                )));
+            }
+            self.plan.subplans.push(plan);
+            subplans.push(self.plan.subplans.len() - 1);
+        }
+        Ok(Kind::HigherOrder {
+            op,
+            args: operands,
+            subplans,
+        })
     }
 
     fn plan_call(&mut self, v: V, op: &'static OpDef, args: &[Arg]) {
@@ -1004,17 +1044,12 @@ fn reads(step: &Step) -> Vec<V> {
     match &step.kind {
         Kind::Fallback { args, .. } => args.iter().flat_map(Arg::nodes).map(|n| n.0).collect(),
         Kind::GetItem { src, .. } | Kind::Alias { src, .. } => vec![*src],
-        Kind::Cond { pred, operands, .. } => {
-            let mut r: Vec<V> = pred.nodes().iter().map(|n| n.0).collect();
-            r.extend(ops(operands));
-            r
-        }
-        Kind::Map {
-            mapped, operands, ..
-        } => {
-            let mut r = ops(mapped);
-            r.extend(ops(operands));
-            r
+        Kind::HigherOrder { args, .. } => {
+            let operands: Vec<Operand> = args
+                .iter()
+                .flat_map(|a| a.tensors().into_iter().copied())
+                .collect();
+            ops(&operands)
         }
         Kind::Gemm(g) => {
             let mut r = ops(&[g.a]);
@@ -1140,104 +1175,13 @@ pub(crate) fn compile_graph(
                 }
                 b.place[v] = Some(Place::Storage);
             }
-            NodeKind::Cond {
-                pred,
-                true_graph,
-                false_graph,
-                operands,
+            NodeKind::HigherOrder {
+                op,
+                args,
+                subgraphs,
             } => {
-                let mut ops = Vec::new();
-                let mut sub_frozen = Vec::new();
-                for a in operands {
-                    let Arg::Node(o) = a else {
-                        return Err(CompileError::Malformed(format!(
-                            "an operand of `{}` is not a tensor",
-                            node.name
-                        )));
-                    };
-                    ops.push(b.operand(o.0));
-                    sub_frozen.push(b.const_of[o.0].map(|c| b.plan.consts[c].clone()));
-                }
-                let mut branches = [0; 2];
-                for (slot, index) in branches.iter_mut().zip([*true_graph, *false_graph]) {
-                    let sub = graph.subgraphs.get(index).ok_or_else(|| {
-                        CompileError::Malformed(format!(
-                            "`{}` names missing subgraph {index}",
-                            node.name
-                        ))
-                    })?;
-                    let plan = compile_graph(&sub.graph, &sub_frozen)?;
-                    if plan.inputs.len() != ops.len() {
-                        return Err(CompileError::Malformed(format!(
-                            "`{}` passes {} operands to {}, which takes {}",
-                            node.name,
-                            ops.len(),
-                            sub.name,
-                            plan.inputs.len()
-                        )));
-                    }
-                    b.plan.subplans.push(plan);
-                    *slot = b.plan.subplans.len() - 1;
-                }
-                b.steps[v] = Some(b.step(
-                    v,
-                    Kind::Cond {
-                        pred: pred.clone(),
-                        branches,
-                        operands: ops,
-                    },
-                ));
-                b.place[v] = Some(Place::Multi);
-            }
-            NodeKind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                let ops = |args: &[Arg]| -> Result<Vec<Operand>, CompileError> {
-                    args.iter()
-                        .map(|a| match a {
-                            Arg::Node(o) => Ok(b.operand(o.0)),
-                            _ => Err(CompileError::Malformed(format!(
-                                "an operand of `{}` is not a tensor",
-                                node.name
-                            ))),
-                        })
-                        .collect()
-                };
-                let (mapped, operands) = (ops(mapped)?, ops(operands)?);
-                // Slices are computed per call; whole operands may be constants.
-                let mut sub_frozen: Vec<Option<Storage>> = vec![None; mapped.len()];
-                sub_frozen.extend(operands.iter().map(|o| match o {
-                    Operand::Const(c) => b.plan.consts.get(*c).cloned(),
-                    Operand::Val(_) => None,
-                }));
-                let sub = graph.subgraphs.get(*body).ok_or_else(|| {
-                    CompileError::Malformed(format!(
-                        "`{}` names missing subgraph {body}",
-                        node.name
-                    ))
-                })?;
-                let plan = compile_graph(&sub.graph, &sub_frozen)?;
-                if plan.inputs.len() != sub_frozen.len() {
-                    return Err(CompileError::Malformed(format!(
-                        "`{}` passes {} values to {}, which takes {}",
-                        node.name,
-                        sub_frozen.len(),
-                        sub.name,
-                        plan.inputs.len()
-                    )));
-                }
-                b.plan.subplans.push(plan);
-                let body = b.plan.subplans.len() - 1;
-                b.steps[v] = Some(b.step(
-                    v,
-                    Kind::Map {
-                        body,
-                        mapped,
-                        operands,
-                    },
-                ));
+                let kind = b.plan_higher_order(node, *op, args, subgraphs)?;
+                b.steps[v] = Some(b.step(v, kind));
                 b.place[v] = Some(Place::Multi);
             }
             NodeKind::Output { .. } => {}
@@ -1351,8 +1295,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
         let what = match &s.kind {
             Kind::Fallback { op, .. } => format!("eager {}", op.name()),
             Kind::GetItem { index, .. } => format!("getitem [{index}]"),
-            Kind::Cond { .. } => "cond".to_string(),
-            Kind::Map { .. } => "map".to_string(),
+            Kind::HigherOrder { op, .. } => op.name().to_string(),
             Kind::Alias { .. } => "reshape (no copy)".to_string(),
             Kind::Gemm(g) => format!(
                 "{}{}{}",
@@ -1368,18 +1311,12 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
-        if let Kind::Cond { branches, .. } = &s.kind {
-            for (name, b) in ["true", "false"].iter().zip(branches) {
-                let _ = writeln!(out, "{indent}  {name} branch:");
+        if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
+            for (role, b) in op.subgraph_roles().iter().zip(subplans) {
+                let _ = writeln!(out, "{indent}  {role}:");
                 if let Some(p) = plan.subplans.get(*b) {
                     describe(p, &format!("{indent}    "), out);
                 }
-            }
-        }
-        if let Kind::Map { body, .. } = &s.kind {
-            let _ = writeln!(out, "{indent}  body, per slice:");
-            if let Some(p) = plan.subplans.get(*body) {
-                describe(p, &format!("{indent}    "), out);
             }
         }
     }
@@ -1411,18 +1348,16 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             }
             Kind::Alias { .. } => s.reshapes += 1,
             Kind::MaxPool { .. } => s.pools += 1,
-            Kind::Cond { branches, .. } => {
-                s.conds += 1;
-                for b in branches {
+            Kind::HigherOrder { op, subplans, .. } => {
+                match op.name() {
+                    "cond" => s.conds += 1,
+                    "map_impl" => s.maps += 1,
+                    _ => {}
+                }
+                for b in subplans {
                     if let Some(p) = plan.subplans.get(*b) {
                         stats(p, s);
                     }
-                }
-            }
-            Kind::Map { body, .. } => {
-                s.maps += 1;
-                if let Some(p) = plan.subplans.get(*body) {
-                    stats(p, s);
                 }
             }
             Kind::GetItem { .. } => {}

@@ -3,10 +3,12 @@
 use std::panic::Location;
 
 use crate::error::{SourceLocation, TensorError};
-use crate::graph::{Arg, Graph, Node, NodeId, NodeKind, Subgraph};
+use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind, Subgraph};
 use crate::symbolic::{format_sizes, CmpOp, SymBool};
 use crate::tensor::{DType, Tensor, TensorMeta, TensorState};
 use crate::trace::{self, Capture};
+
+use super::higher_order::{node_of_operand, COND};
 
 /// A `cond` predicate: a one-element tensor, a bool known at export time, or a
 /// symbolic comparison of sizes (`x.size(0).sym_gt(2)`).
@@ -121,7 +123,23 @@ pub fn cond<O: BranchOutput>(
     false_fn: impl FnOnce(&[Tensor]) -> O,
     operands: &[Tensor],
 ) -> O {
-    let at = SourceLocation::from_caller(Location::caller());
+    cond_at(
+        pred,
+        true_fn,
+        false_fn,
+        operands,
+        SourceLocation::from_caller(Location::caller()),
+    )
+}
+
+/// [`cond`] at a known source location (an interpreted `cond` node's).
+pub(super) fn cond_at<O: BranchOutput>(
+    pred: impl Into<CondPred>,
+    true_fn: impl FnOnce(&[Tensor]) -> O,
+    false_fn: impl FnOnce(&[Tensor]) -> O,
+    operands: &[Tensor],
+    at: SourceLocation,
+) -> O {
     let pred = match pred.into() {
         // A bool known at export time picks the branch: nothing to record.
         CondPred::Bool(true) => return true_fn(operands),
@@ -290,27 +308,8 @@ fn trace_cond<O: BranchOutput>(
     let mut f =
         trace_branch("cond", "false", false_fn, &metas, at).map_err(|e| (e, t.metas.len()))?;
     let n = t.metas.len();
-    let same =
-        t.metas.len() == f.metas.len() && t.metas.iter().zip(&f.metas).all(|(a, b)| a.same_as(b));
-    if !same {
-        let show = |ms: &[TensorMeta]| {
-            ms.iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Err((
-            error_of("cond",
-                at,
-                format!(
-                    "both branches must return tensors with the same metadata, but the true branch returns ({}) and the false branch returns ({})",
-                    show(&t.metas),
-                    show(&f.metas)
-                ),
-            ),
-            n,
-        ));
-    }
+    COND.meta(&metas, &[t.metas.clone(), f.metas.clone()])
+        .map_err(|message| (error_of("cond", at, message), n))?;
     // Captured outer values become extra operands of both branches.
     let mut all: Vec<Capture> = t.captures.clone();
     for c in &f.captures {
@@ -321,11 +320,11 @@ fn trace_cond<O: BranchOutput>(
     align_captures(&mut t, &all, operands.len());
     align_captures(&mut f, &all, operands.len());
     let pred_arg = trace::arg_of(pred, at).map_err(|e| (e, n))?;
-    let mut operand_args = Vec::new();
+    let mut operand_ids = Vec::new();
     for o in operands {
-        operand_args.push(trace::arg_of(o, at).map_err(|e| (e, n))?);
+        operand_ids.push(node_of_operand(o, at).map_err(|e| (e, n))?);
     }
-    operand_args.extend(all.iter().map(|c| Arg::Node(c.outer)));
+    operand_ids.extend(all.iter().map(|c| c.outer));
     let (ti, fi) = trace::add_subgraphs(
         Subgraph {
             name: String::new(),
@@ -337,11 +336,10 @@ fn trace_cond<O: BranchOutput>(
         },
     )
     .ok_or((TensorError::StaleTrace { at }, n))?;
-    let kind = NodeKind::Cond {
-        pred: pred_arg,
-        true_graph: ti,
-        false_graph: fi,
-        operands: operand_args,
+    let kind = NodeKind::HigherOrder {
+        op: &COND,
+        args: vec![pred_arg, Arg::TensorList(operand_ids)],
+        subgraphs: vec![ti, fi],
     };
     let outs = trace::record_node(kind, t.metas, at).ok_or((TensorError::StaleTrace { at }, n))?;
     Ok(O::from_tensors(outs))

@@ -2,9 +2,11 @@
 //! with both branches traced into subgraphs.
 
 mod cond;
+mod higher_order;
 mod map;
 
 pub use cond::{cond, BranchOutput, CondPred};
+pub use higher_order::{higher_order_ops, lookup_higher_order, Cond, Map, COND, MAP};
 pub use map::map;
 
 /// `cond!(pred, |x| true_branch, |x| false_branch, [x])`: a data-dependent branch that

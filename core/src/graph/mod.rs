@@ -2,76 +2,32 @@
 //! projections of multi-output calls, and one output node.
 
 use crate::error::SourceLocation;
-use crate::ops::{OpDef, Value};
-use crate::symbolic::SymInt;
-use crate::tensor::{DType, Tensor, TensorMeta};
+mod argument;
+mod higher_order;
+mod interpret;
+
+pub use argument::Argument;
+pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, RunSubgraph};
+pub use interpret::{interpret, Evaluator, RunSubgraphOf};
+
+use crate::ops::OpDef;
+use crate::tensor::TensorMeta;
 
 /// Index of a node in its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub usize);
 
-/// An argument of a call node.
-#[derive(Clone, Debug)]
-pub enum Arg {
-    Node(NodeId),
-    NodeList(Vec<NodeId>),
-    OptNodeList(Vec<Option<NodeId>>),
-    None,
-    Bool(bool),
-    Int(SymInt),
-    Float(f64),
-    Str(String),
-    DType(DType),
-    IntList(Vec<SymInt>),
-    FloatList(Vec<f64>),
-}
+/// An argument of a call node: tensors as the nodes that compute them.
+pub type Arg = Argument<NodeId>;
 
 impl Arg {
     /// The nodes this argument reads.
     pub fn nodes(&self) -> Vec<NodeId> {
-        match self {
-            Arg::Node(n) => vec![*n],
-            Arg::NodeList(ns) => ns.clone(),
-            Arg::OptNodeList(ns) => ns.iter().flatten().copied().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// The value this argument stands for in a call: nodes resolved by `node`, sizes by
-    /// `size` (the identity while tracing, the bound symbols when running).
-    pub fn to_value<E>(
-        &self,
-        node: &mut dyn FnMut(NodeId) -> Result<Tensor, E>,
-        size: &dyn Fn(&SymInt) -> SymInt,
-    ) -> Result<Value, E> {
-        Ok(match self {
-            Arg::Node(n) => Value::Tensor(node(*n)?),
-            Arg::NodeList(ns) => {
-                Value::TensorList(ns.iter().map(|n| node(*n)).collect::<Result<_, _>>()?)
-            }
-            Arg::OptNodeList(ns) => Value::OptTensorList(
-                ns.iter()
-                    .map(|n| n.map(&mut *node).transpose())
-                    .collect::<Result<_, _>>()?,
-            ),
-            Arg::None => Value::None,
-            Arg::Bool(b) => Value::Bool(*b),
-            Arg::Int(i) => Value::Int(size(i)),
-            Arg::Float(f) => Value::Float(*f),
-            Arg::Str(s) => Value::Str(s.clone()),
-            Arg::DType(d) => Value::DType(*d),
-            Arg::IntList(l) => Value::IntList(l.iter().map(size).collect()),
-            Arg::FloatList(l) => Value::FloatList(l.clone()),
-        })
+        self.tensors().into_iter().copied().collect()
     }
 
     fn remap(&mut self, f: &impl Fn(NodeId) -> NodeId) {
-        match self {
-            Arg::Node(n) => *n = f(*n),
-            Arg::NodeList(ns) => ns.iter_mut().for_each(|n| *n = f(*n)),
-            Arg::OptNodeList(ns) => ns.iter_mut().flatten().for_each(|n| *n = f(*n)),
-            _ => {}
-        }
+        self.for_each_tensor_mut(|n| *n = f(*n));
     }
 }
 
@@ -84,21 +40,12 @@ pub enum NodeKind {
     Call { op: &'static OpDef, args: Vec<Arg> },
     /// Output `index` of a multi-output call.
     GetItem { source: NodeId, index: usize },
-    /// `cond(pred, true_graph, false_graph, operands)`: runs one of two subgraphs (indices
-    /// into `Graph::subgraphs`) on the operands, by the one-element tensor `pred`.
-    Cond {
-        pred: Arg,
-        true_graph: usize,
-        false_graph: usize,
-        operands: Vec<Arg>,
-    },
-    /// `map_impl(body_graph, mapped, operands)`: runs the subgraph `body` once per slice
-    /// along dim 0 of the `mapped` tensors (the other operands passed whole) and stacks
-    /// the results along dim 0.
-    Map {
-        body: usize,
-        mapped: Vec<Arg>,
-        operands: Vec<Arg>,
+    /// A higher-order op (`cond`, `map_impl`): its arguments and its subgraphs (indices
+    /// into `Graph::subgraphs`, in the op's order: `cond`'s true then false branch).
+    HigherOrder {
+        op: &'static dyn HigherOrderOp,
+        args: Vec<Arg>,
+        subgraphs: Vec<usize>,
     },
     /// The graph's outputs.
     Output { args: Vec<Arg> },
@@ -120,18 +67,10 @@ impl Node {
     pub fn inputs(&self) -> Vec<NodeId> {
         match &self.kind {
             NodeKind::Placeholder => Vec::new(),
-            NodeKind::Call { args, .. } | NodeKind::Output { args } => {
-                args.iter().flat_map(Arg::nodes).collect()
-            }
+            NodeKind::Call { args, .. }
+            | NodeKind::Output { args }
+            | NodeKind::HigherOrder { args, .. } => args.iter().flat_map(Arg::nodes).collect(),
             NodeKind::GetItem { source, .. } => vec![*source],
-            NodeKind::Cond { pred, operands, .. } => pred
-                .nodes()
-                .into_iter()
-                .chain(operands.iter().flat_map(Arg::nodes))
-                .collect(),
-            NodeKind::Map {
-                mapped, operands, ..
-            } => mapped.iter().chain(operands).flat_map(Arg::nodes).collect(),
         }
     }
 
@@ -215,22 +154,12 @@ impl Graph {
         for old in order {
             let mut node = self.nodes[old.0].clone();
             match &mut node.kind {
-                NodeKind::Call { args, .. } | NodeKind::Output { args } => {
+                NodeKind::Call { args, .. }
+                | NodeKind::Output { args }
+                | NodeKind::HigherOrder { args, .. } => {
                     args.iter_mut().for_each(|a| a.remap(&remap))
                 }
                 NodeKind::GetItem { source, .. } => *source = remap(*source),
-                NodeKind::Cond { pred, operands, .. } => {
-                    pred.remap(&remap);
-                    operands.iter_mut().for_each(|a| a.remap(&remap));
-                }
-                NodeKind::Map {
-                    mapped, operands, ..
-                } => {
-                    mapped
-                        .iter_mut()
-                        .chain(operands.iter_mut())
-                        .for_each(|a| a.remap(&remap));
-                }
                 NodeKind::Placeholder => {}
             }
             nodes.push(node);

@@ -33,70 +33,8 @@ use crate::error::{OpError, SourceLocation, TensorError};
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta, TensorState};
 
-/// An argument of an op call.
-#[derive(Clone, Debug)]
-pub enum Value {
-    None,
-    Bool(bool),
-    Int(SymInt),
-    Float(f64),
-    Str(String),
-    DType(DType),
-    IntList(Vec<SymInt>),
-    FloatList(Vec<f64>),
-    Tensor(Tensor),
-    TensorList(Vec<Tensor>),
-    /// `Tensor?[]`, as `aten::index.Tensor` takes.
-    OptTensorList(Vec<Option<Tensor>>),
-}
-
-impl PartialEq for Value {
-    fn eq(&self, other: &Value) -> bool {
-        use Value::*;
-        match (self, other) {
-            (None, None) => true,
-            (Bool(a), Bool(b)) => a == b,
-            (Int(a), Int(b)) => a.same_as(b),
-            (Float(a), Float(b)) => a == b,
-            (Str(a), Str(b)) => a == b,
-            (DType(a), DType(b)) => a == b,
-            (IntList(a), IntList(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
-            }
-            (FloatList(a), FloatList(b)) => a == b,
-            (Tensor(a), Tensor(b)) => a.same_tensor(b),
-            _ => false,
-        }
-    }
-}
-
-impl Value {
-    /// Calls `f` on every tensor inside.
-    pub fn for_each_tensor(&self, mut f: impl FnMut(&Tensor)) {
-        match self {
-            Value::Tensor(t) => f(t),
-            Value::TensorList(ts) => ts.iter().for_each(f),
-            Value::OptTensorList(ts) => ts.iter().flatten().for_each(f),
-            _ => {}
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Value::None => "None",
-            Value::Bool(_) => "a bool",
-            Value::Int(_) => "an int",
-            Value::Float(_) => "a float",
-            Value::Str(_) => "a string",
-            Value::DType(_) => "a dtype",
-            Value::IntList(_) => "an int list",
-            Value::FloatList(_) => "a float list",
-            Value::Tensor(_) => "a tensor",
-            Value::TensorList(_) => "a tensor list",
-            Value::OptTensorList(_) => "an optional-tensor list",
-        }
-    }
-}
+/// An argument of an op call: tensors as [`Tensor`]s.
+pub type Value = crate::graph::Argument<Tensor>;
 
 pub type MetaFn = fn(&OpArgs) -> Result<Vec<TensorMeta>, OpError>;
 pub type KernelFn = fn(&OpArgs) -> Result<Vec<Storage>, OpError>;

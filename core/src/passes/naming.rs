@@ -26,8 +26,7 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
             },
             NodeKind::Call { op, .. } => op.base_name(),
             NodeKind::GetItem { .. } => "getitem".to_string(),
-            NodeKind::Cond { .. } => "cond".to_string(),
-            NodeKind::Map { .. } => "map_impl".to_string(),
+            NodeKind::HigherOrder { op, .. } => op.name().to_string(),
             NodeKind::Output { .. } => "output".to_string(),
         };
         let name = unique(&base, &mut used, &mut counters);
@@ -36,34 +35,29 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
     // Subgraphs are named by the cond / map nodes that use them, in order; their
     // placeholders after the values passed in.
     let name_of = |a: &Arg| match a {
-        Arg::Node(n) => graph.nodes[n.0].name.clone(),
+        Arg::Tensor(n) => graph.nodes[n.0].name.clone(),
         _ => "arg".to_string(),
     };
     let mut jobs: Vec<(usize, String, Vec<String>)> = Vec::new();
-    let (mut conds, mut maps) = (0, 0);
+    // Subgraphs are numbered per role (`true_graph_0`, `body_graph_0`), in graph order.
+    let mut counters_by_role: HashMap<&str, usize> = HashMap::new();
     for node in &graph.nodes {
-        match &node.kind {
-            NodeKind::Cond {
-                true_graph,
-                false_graph,
-                operands,
-                ..
-            } => {
-                let names: Vec<String> = operands.iter().map(name_of).collect();
-                jobs.push((*true_graph, format!("true_graph_{conds}"), names.clone()));
-                jobs.push((*false_graph, format!("false_graph_{conds}"), names));
-                conds += 1;
+        if let NodeKind::HigherOrder {
+            op,
+            args,
+            subgraphs,
+        } = &node.kind
+        {
+            let names: Vec<String> = op
+                .subgraph_inputs(args)
+                .into_iter()
+                .map(|n| name_of(&Arg::Tensor(n)))
+                .collect();
+            for (role, index) in op.subgraph_roles().iter().zip(subgraphs) {
+                let k = counters_by_role.entry(role).or_default();
+                jobs.push((*index, format!("{role}_{k}"), names.clone()));
+                *k += 1;
             }
-            NodeKind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                let names: Vec<String> = mapped.iter().chain(operands).map(name_of).collect();
-                jobs.push((*body, format!("body_graph_{maps}"), names));
-                maps += 1;
-            }
-            _ => {}
         }
     }
     for (index, name, names) in jobs {

@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use crate::graph::{Graph, NodeKind};
+use crate::graph::{Graph, Node, NodeKind};
+use crate::tensor::TensorMeta;
 
 pub fn verify(graph: &Graph) -> Result<(), String> {
     let mut names = HashSet::new();
@@ -53,59 +54,9 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
                     ));
                 }
             }
-            NodeKind::Cond {
-                true_graph,
-                false_graph,
-                operands,
-                ..
-            } => {
+            NodeKind::HigherOrder { .. } => {
                 seen_call = true;
-                for index in [*true_graph, *false_graph] {
-                    let sub = graph
-                        .subgraphs
-                        .get(index)
-                        .ok_or_else(|| format!("`{}` names missing subgraph {index}", node.name))?;
-                    verify(&sub.graph).map_err(|e| format!("in {}: {e}", sub.name))?;
-                    let n_inputs = sub.graph.placeholders().count();
-                    if n_inputs != operands.len() {
-                        return Err(format!(
-                            "`{}` passes {} operands to {}, which takes {n_inputs}",
-                            node.name,
-                            operands.len(),
-                            sub.name
-                        ));
-                    }
-                    if sub.graph.outputs().len() != node.meta.len() {
-                        return Err(format!(
-                            "{} returns {} values, `{}` expects {}",
-                            sub.name,
-                            sub.graph.outputs().len(),
-                            node.name,
-                            node.meta.len()
-                        ));
-                    }
-                }
-            }
-            NodeKind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                seen_call = true;
-                let sub = graph
-                    .subgraphs
-                    .get(*body)
-                    .ok_or_else(|| format!("`{}` names missing subgraph {body}", node.name))?;
-                verify(&sub.graph).map_err(|e| format!("in {}: {e}", sub.name))?;
-                let n_inputs = sub.graph.placeholders().count();
-                if n_inputs != mapped.len() + operands.len() {
-                    return Err(format!(
-                        "`{}` passes {} values to {}, which takes {n_inputs}",
-                        node.name,
-                        mapped.len() + operands.len(),
-                        sub.name
-                    ));
-                }
+                verify_higher_order(graph, node)?;
             }
             NodeKind::Output { .. } if i != last => {
                 return Err("the output node is not last".into())
@@ -115,6 +66,78 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
     }
     if !matches!(graph.nodes[last].kind, NodeKind::Output { .. }) {
         return Err("the graph does not end with an output node".into());
+    }
+    Ok(())
+}
+
+/// A higher-order node: its subgraphs exist and verify, take as many inputs as the node
+/// passes, and produce what the node's meta promises (the op's meta rule).
+fn verify_higher_order(graph: &Graph, node: &Node) -> Result<(), String> {
+    let NodeKind::HigherOrder {
+        op,
+        args,
+        subgraphs,
+    } = &node.kind
+    else {
+        return Ok(());
+    };
+    if subgraphs.len() != op.subgraph_roles().len() {
+        return Err(format!(
+            "`{}` has {} subgraphs, {} takes {}",
+            node.name,
+            subgraphs.len(),
+            op.name(),
+            op.subgraph_roles().len()
+        ));
+    }
+    let inputs = op.subgraph_inputs(args);
+    let input_metas: Vec<TensorMeta> = inputs
+        .iter()
+        .filter_map(|n| graph.nodes.get(n.0).and_then(|n| n.meta.first().cloned()))
+        .collect();
+    let mut outputs = Vec::new();
+    for index in subgraphs {
+        let sub = graph
+            .subgraphs
+            .get(*index)
+            .ok_or_else(|| format!("`{}` names missing subgraph {index}", node.name))?;
+        verify(&sub.graph).map_err(|e| format!("in {}: {e}", sub.name))?;
+        let n_inputs = sub.graph.placeholders().count();
+        if n_inputs != inputs.len() {
+            return Err(format!(
+                "`{}` passes {} values to {}, which takes {n_inputs}",
+                node.name,
+                inputs.len(),
+                sub.name
+            ));
+        }
+        let metas: Vec<TensorMeta> = sub
+            .graph
+            .outputs()
+            .iter()
+            .filter_map(|a| a.as_tensor())
+            .filter_map(|n| {
+                sub.graph
+                    .nodes
+                    .get(n.0)
+                    .and_then(|n| n.meta.first().cloned())
+            })
+            .collect();
+        if metas.len() != sub.graph.outputs().len() {
+            return Err(format!("{} returns a value that is not a tensor", sub.name));
+        }
+        outputs.push(metas);
+    }
+    let expected = op
+        .meta(&input_metas, &outputs)
+        .map_err(|e| format!("`{}`: {e}", node.name))?;
+    let same = expected.len() == node.meta.len()
+        && expected.iter().zip(&node.meta).all(|(a, b)| a.same_as(b));
+    if !same {
+        return Err(format!(
+            "`{}` records outputs that its subgraphs do not produce",
+            node.name
+        ));
     }
     Ok(())
 }

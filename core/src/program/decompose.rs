@@ -3,10 +3,13 @@
 //! Core ATen opset for the ops ferrex registers (`linear` → `permute` + `addmm`).
 
 use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec};
-use crate::error::{ExportError, TensorError};
-use crate::graph::{Arg, Graph, NodeKind, Subgraph};
+use crate::error::{ExportError, SourceLocation, TensorError};
+use crate::graph::{
+    call_higher_order, interpret, Arg, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
+};
 use crate::ops::{dispatch, OpArgs, OpDef, Value};
 use crate::passes;
+use crate::symbolic::SymInt;
 use crate::tensor::{Tensor, TensorState};
 use crate::trace;
 
@@ -48,178 +51,93 @@ fn stale() -> ExportError {
     ExportError::Verify("the trace ended while decomposing".into())
 }
 
-fn value_of(env: &[Option<Vec<Tensor>>], a: &Arg) -> Result<Value, ExportError> {
-    let mut get = |id: crate::graph::NodeId| -> Result<Tensor, ExportError> {
-        env.get(id.0)
-            .and_then(|v| v.as_ref())
-            .and_then(|v| v.first().cloned())
-            .ok_or_else(|| {
-                ExportError::Verify(format!("node {} is read before it is computed", id.0))
+/// Replays graphs in the active trace: values are traced tensors; an op the table
+/// selects runs its decomposition, any other op (and every higher-order op) records
+/// itself as it would in a user's `forward`.
+struct Decomposer<'t> {
+    table: &'t DecompositionTable,
+}
+
+fn location(node: &Node) -> SourceLocation {
+    node.source.unwrap_or(SourceLocation {
+        file: "<graph>",
+        line: 0,
+        column: 0,
+    })
+}
+
+impl Evaluator for Decomposer<'_> {
+    type Value = Tensor;
+    type Error = ExportError;
+
+    fn call(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        values: Vec<Value>,
+    ) -> Result<Vec<Tensor>, ExportError> {
+        let at = location(node);
+        if !self.table.selects(op) {
+            return Ok(dispatch(op, values, at));
+        }
+        // The ops a decomposition records are dispatched normally; a later pass picks up
+        // what they still contain.
+        let decompose = op.decomposition.ok_or_else(stale)?;
+        trace::with_location(at, || decompose(&OpArgs::new(op, &values))).map_err(|e| {
+            ExportError::Op(TensorError::Op {
+                op: op.name(),
+                message: format!("decomposition failed: {e}"),
+                at,
             })
-    };
-    a.to_value(&mut get, &|i| i.clone())
+        })
+    }
+
+    fn higher_order(
+        &self,
+        node: &Node,
+        op: &'static dyn HigherOrderOp,
+        args: Vec<Value>,
+        run: RunSubgraphOf<'_, Tensor, ExportError>,
+    ) -> Result<Vec<Tensor>, ExportError> {
+        call_higher_order(op, &args, run, &node.meta, location(node))
+    }
+
+    fn size(&self, s: &SymInt) -> SymInt {
+        s.clone()
+    }
+
+    fn malformed(&self, message: String) -> ExportError {
+        ExportError::Verify(message)
+    }
 }
 
 /// Replays `graph`'s nodes in the active trace (its placeholders bound to `inputs`) and
-/// returns the values of its outputs.
+/// returns its outputs as arguments of the new graph.
 fn replay(
     graph: &Graph,
     inputs: Vec<Tensor>,
     table: &DecompositionTable,
 ) -> Result<Vec<Arg>, ExportError> {
-    let mut env: Vec<Option<Vec<Tensor>>> = vec![None; graph.nodes.len()];
-    let mut inputs = inputs.into_iter();
-    for (id, _) in graph.placeholders() {
-        env[id.0] = Some(vec![inputs.next().ok_or_else(stale)?]);
-    }
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let at = node.source.unwrap_or(crate::error::SourceLocation {
-            file: "<graph>",
-            line: 0,
-            column: 0,
-        });
-        match &node.kind {
-            NodeKind::Placeholder => {}
-            NodeKind::Call { op, args } => {
-                let values = args
-                    .iter()
-                    .map(|a| value_of(&env, a))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = if table.selects(op) {
-                    let decompose = op.decomposition.ok_or_else(stale)?;
-                    trace::with_location(at, || decompose(&OpArgs::new(op, &values))).map_err(
-                        |e| {
-                            ExportError::Op(TensorError::Op {
-                                op: op.name(),
-                                message: format!("decomposition failed: {e}"),
-                                at,
-                            })
-                        },
-                    )?
-                } else {
-                    dispatch(op, values, at)
-                };
-                // Decompositions of decompositions: the ops recorded above were
-                // dispatched normally; a second pass picks up what they still contain.
-                env[i] = Some(out);
-            }
-            NodeKind::GetItem { source, index } => {
-                let v = env[source.0]
-                    .as_ref()
-                    .and_then(|v| v.get(*index).cloned())
-                    .ok_or_else(stale)?;
-                env[i] = Some(vec![v]);
-            }
-            NodeKind::Cond {
-                pred,
-                true_graph,
-                false_graph,
-                operands,
-            } => {
-                let pred = value_of(&env, pred)?;
-                let pred = match pred {
-                    Value::Tensor(t) => trace::arg_of(&t, at).map_err(ExportError::Op)?,
-                    _ => return Err(stale()),
-                };
-                let mut operand_tensors = Vec::new();
-                let mut operand_args = Vec::new();
-                for a in operands {
-                    match value_of(&env, a)? {
-                        Value::Tensor(t) => {
-                            operand_args.push(trace::arg_of(&t, at).map_err(ExportError::Op)?);
-                            operand_tensors.push(t);
-                        }
-                        _ => return Err(stale()),
-                    }
+    let at = graph
+        .nodes
+        .last()
+        .map(location)
+        .unwrap_or_else(|| location(&graph.nodes[0]));
+    let outputs = interpret(graph, inputs, &Decomposer { table })?;
+    outputs
+        .iter()
+        .map(|a| {
+            a.try_map(|t| {
+                if let TensorState::Failed(e) = t.state() {
+                    return Err(ExportError::Op((*e).clone()));
                 }
-                let metas = operand_tensors
-                    .iter()
-                    .map(|t| t.meta().map_err(ExportError::Op))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut branches = Vec::new();
-                for index in [true_graph, false_graph] {
-                    let sub = graph.subgraphs.get(*index).ok_or_else(stale)?;
-                    let inputs = trace::begin_subgraph(&metas).ok_or_else(stale)?;
-                    let outs = replay(&sub.graph, inputs, table)?;
-                    let frame = trace::end_subgraph(outs).ok_or_else(stale)?;
-                    branches.push(Subgraph {
-                        name: String::new(),
-                        graph: frame.graph,
-                    });
+                match trace::arg_of(t, at).map_err(ExportError::Op)? {
+                    Arg::Tensor(n) => Ok(n),
+                    _ => Err(stale()),
                 }
-                let (f, t) = (
-                    branches.pop().ok_or_else(stale)?,
-                    branches.pop().ok_or_else(stale)?,
-                );
-                let (ti, fi) = trace::add_subgraphs(t, f).ok_or_else(stale)?;
-                let kind = NodeKind::Cond {
-                    pred,
-                    true_graph: ti,
-                    false_graph: fi,
-                    operands: operand_args,
-                };
-                env[i] = Some(trace::record_node(kind, node.meta.clone(), at).ok_or_else(stale)?);
-            }
-            NodeKind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                let mut metas = Vec::new();
-                let mut mapped_args = Vec::new();
-                let mut operand_args = Vec::new();
-                for (k, a) in mapped.iter().chain(operands).enumerate() {
-                    let t = match value_of(&env, a)? {
-                        Value::Tensor(t) => t,
-                        _ => return Err(stale()),
-                    };
-                    let mut meta = t.meta().map_err(ExportError::Op)?;
-                    let arg = trace::arg_of(&t, at).map_err(ExportError::Op)?;
-                    if k < mapped.len() {
-                        meta.sizes.remove(0);
-                        mapped_args.push(arg);
-                    } else {
-                        operand_args.push(arg);
-                    }
-                    metas.push(meta);
-                }
-                let sub = graph.subgraphs.get(*body).ok_or_else(stale)?;
-                let inputs = trace::begin_subgraph(&metas).ok_or_else(stale)?;
-                let outs = replay(&sub.graph, inputs, table)?;
-                let frame = trace::end_subgraph(outs).ok_or_else(stale)?;
-                let index = trace::add_subgraph(Subgraph {
-                    name: String::new(),
-                    graph: frame.graph,
-                })
-                .ok_or_else(stale)?;
-                let kind = NodeKind::Map {
-                    body: index,
-                    mapped: mapped_args,
-                    operands: operand_args,
-                };
-                env[i] = Some(trace::record_node(kind, node.meta.clone(), at).ok_or_else(stale)?);
-            }
-            NodeKind::Output { args } => {
-                let mut outs = Vec::new();
-                for a in args {
-                    outs.push(match a {
-                        Arg::Node(_) => match value_of(&env, a)? {
-                            Value::Tensor(t) => {
-                                if let TensorState::Failed(e) = t.state() {
-                                    return Err(ExportError::Op((*e).clone()));
-                                }
-                                trace::arg_of(&t, at).map_err(ExportError::Op)?
-                            }
-                            _ => return Err(stale()),
-                        },
-                        other => other.clone(),
-                    });
-                }
-                return Ok(outs);
-            }
-        }
-    }
-    Err(ExportError::Verify("the graph has no output node".into()))
+            })
+        })
+        .collect()
 }
 
 fn has_selected(graph: &Graph, table: &DecompositionTable) -> bool {
@@ -359,7 +277,7 @@ impl ExportedProgram {
         let mut signature = self.signature.clone();
         signature.input_specs = input_specs;
         for (spec, arg) in signature.output_specs.iter_mut().zip(graph.outputs()) {
-            if let (ArgumentSpec::Tensor { name }, Arg::Node(n)) = (&mut spec.arg, arg) {
+            if let (ArgumentSpec::Tensor { name }, Arg::Tensor(n)) = (&mut spec.arg, arg) {
                 *name = graph.node(*n).name.clone();
             }
         }

@@ -38,9 +38,9 @@ pub(crate) fn python_float(v: f64) -> String {
 fn arg_text(graph: &Graph, a: &Arg) -> String {
     let name = |id: &crate::graph::NodeId| graph.node(*id).name.clone();
     match a {
-        Arg::Node(n) => name(n),
-        Arg::NodeList(ns) => format!("[{}]", ns.iter().map(name).collect::<Vec<_>>().join(", ")),
-        Arg::OptNodeList(ns) => format!(
+        Arg::Tensor(n) => name(n),
+        Arg::TensorList(ns) => format!("[{}]", ns.iter().map(name).collect::<Vec<_>>().join(", ")),
+        Arg::OptTensorList(ns) => format!(
             "[{}]",
             ns.iter()
                 .map(|n| n.as_ref().map(name).unwrap_or_else(|| "None".into()))
@@ -110,52 +110,22 @@ pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
             format!("{}({})", op.name(), parts.join(", "))
         }
         NodeKind::GetItem { source, index } => format!("{}[{index}]", graph.node(*source).name),
-        NodeKind::Cond {
-            pred,
-            true_graph,
-            false_graph,
-            operands,
+        NodeKind::HigherOrder {
+            op,
+            args,
+            subgraphs,
         } => {
-            let sub = |i: &usize| {
-                graph
-                    .subgraphs
-                    .get(*i)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default()
-            };
-            let ops: Vec<String> = operands.iter().map(|a| arg_text(graph, a)).collect();
-            let ops = if ops.len() == 1 {
-                format!("({},)", ops[0])
-            } else {
-                format!("({})", ops.join(", "))
-            };
-            format!(
-                "cond({}, {}, {}, {ops})",
-                arg_text(graph, pred),
-                sub(true_graph),
-                sub(false_graph)
-            )
-        }
-        NodeKind::Map {
-            body,
-            mapped,
-            operands,
-        } => {
-            let list = |args: &[Arg]| {
-                format!(
-                    "[{}]",
-                    args.iter()
-                        .map(|a| arg_text(graph, a))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let name = graph
-                .subgraphs
-                .get(*body)
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            format!("map_impl({name}, {}, {})", list(mapped), list(operands))
+            let names: Vec<String> = subgraphs
+                .iter()
+                .map(|i| {
+                    graph
+                        .subgraphs
+                        .get(*i)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            op.display(&|a| arg_text(graph, a), args, &names)
         }
         _ => String::new(),
     }
@@ -228,7 +198,7 @@ impl ExportedProgram {
                             }
                         }
                     }
-                    if matches!(node.kind, NodeKind::Cond { .. } | NodeKind::Map { .. }) {
+                    if matches!(node.kind, NodeKind::HigherOrder { .. }) {
                         let _ =
                             writeln!(out, "{pad}    let {} = {};", node.name, call_text(g, node));
                     } else {

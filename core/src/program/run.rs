@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
-use crate::error::RunError;
-use crate::graph::{Arg, Graph, NodeId, NodeKind};
+use crate::error::{RunError, SourceLocation, TensorError};
+use crate::graph::{
+    call_higher_order, interpret, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
+};
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
-use crate::ops::{run_eager, Value};
+use crate::ops::{run_eager, OpDef, Value};
 use crate::symbolic::{Expr, SymInt, Symbol};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
 
@@ -362,207 +364,91 @@ impl<'p> ExportedModule<'p> {
     }
 }
 
-fn value_of(
-    graph: &Graph,
-    env: &[Option<Vec<Storage>>],
-    bindings: &Bindings,
-    a: &Arg,
-) -> Result<Value, RunError> {
-    let mut get = |id: NodeId| -> Result<Tensor, RunError> {
-        env[id.0]
-            .as_ref()
-            .and_then(|v| v.first().cloned())
-            .map(Tensor::from_storage)
-            .ok_or_else(|| {
-                RunError::Malformed(format!(
-                    "`{}` is read before it is computed",
-                    graph.node(id).name
-                ))
-            })
-    };
-    a.to_value(&mut get, &|i: &SymInt| {
-        SymInt::Int(bindings.eval_sym(i).unwrap_or(i.hint()))
+/// Runs graphs eagerly: values are eager tensors, sizes the bound symbols.
+struct EagerEvaluator<'b> {
+    bindings: &'b Bindings,
+}
+
+fn location(node: &Node) -> SourceLocation {
+    node.source.unwrap_or(SourceLocation {
+        file: "<graph>",
+        line: 0,
+        column: 0,
     })
 }
 
-fn kernel_error(node: &crate::graph::Node, op: String, message: String) -> RunError {
+fn kernel_error(node: &Node, op: String, message: String) -> RunError {
     RunError::Kernel {
         node: node.name.clone(),
-        source: crate::error::TensorError::Op {
+        source: TensorError::Op {
             op,
             message,
-            at: node.source.unwrap_or(crate::error::SourceLocation {
-                file: "<graph>",
-                line: 0,
-                column: 0,
-            }),
+            at: location(node),
         },
     }
 }
 
-fn storage_of(t: &Tensor) -> Result<Storage, RunError> {
-    t.try_storage()
-        .map_err(|e| RunError::Malformed(e.to_string()))
+impl Evaluator for EagerEvaluator<'_> {
+    type Value = Tensor;
+    type Error = RunError;
+
+    fn call(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Value>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        run_eager(op, &args).map_err(|e| kernel_error(node, op.name(), e.0))
+    }
+
+    fn higher_order(
+        &self,
+        node: &Node,
+        op: &'static dyn HigherOrderOp,
+        args: Vec<Value>,
+        run: RunSubgraphOf<'_, Tensor, RunError>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        let metas: Vec<TensorMeta> = node
+            .meta
+            .iter()
+            .map(|m| {
+                let sizes = m.sizes.iter().map(|s| self.size(s)).collect();
+                TensorMeta::new(m.dtype, sizes)
+            })
+            .collect();
+        let out = call_higher_order(op, &args, run, &metas, location(node))?;
+        for t in &out {
+            if let TensorState::Failed(e) = t.state() {
+                return Err(kernel_error(node, op.name().into(), e.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn size(&self, s: &SymInt) -> SymInt {
+        SymInt::Int(self.bindings.value(s))
+    }
+
+    fn malformed(&self, message: String) -> RunError {
+        RunError::Malformed(message)
+    }
 }
 
-/// Runs one graph (the program's, or a `cond` branch) on its placeholders' values and
-/// returns its outputs. Each intermediate value is freed after its last use.
+/// Runs one graph (the program's, or a subgraph) on its placeholders' values and
+/// returns its outputs (a size output as a 0-dim tensor of its bound value).
 fn run_graph(
     graph: &Graph,
     inputs: Vec<Storage>,
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
-    let mut env: Vec<Option<Vec<Storage>>> = vec![None; graph.nodes.len()];
-    let mut inputs = inputs.into_iter();
-    for (id, _) in graph.placeholders() {
-        env[id.0] = Some(vec![inputs.next().ok_or_else(|| {
-            RunError::Malformed("a graph received fewer inputs than it has placeholders".into())
-        })?]);
-    }
-    let mut last_use = vec![0usize; graph.nodes.len()];
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for input in n.inputs() {
-            last_use[input.0] = i;
-        }
-    }
-    let mut outputs = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        match &node.kind {
-            NodeKind::Placeholder => {}
-            NodeKind::Call { op, args } => {
-                let values = args
-                    .iter()
-                    .map(|a| value_of(graph, &env, bindings, a))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = run_eager(op, &values).map_err(|e| kernel_error(node, op.name(), e.0))?;
-                env[i] = Some(out.iter().map(storage_of).collect::<Result<Vec<_>, _>>()?);
-            }
-            NodeKind::GetItem { source, index } => {
-                let v = env[source.0]
-                    .as_ref()
-                    .and_then(|v| v.get(*index).cloned())
-                    .ok_or_else(|| {
-                        RunError::Malformed(format!(
-                            "`{}` has no output {index}",
-                            graph.node(*source).name
-                        ))
-                    })?;
-                env[i] = Some(vec![v]);
-            }
-            NodeKind::Cond {
-                pred,
-                true_graph,
-                false_graph,
-                operands,
-            } => {
-                let pred = match value_of(graph, &env, bindings, pred)? {
-                    Value::Tensor(t) => t,
-                    _ => {
-                        return Err(RunError::Malformed(
-                            "a cond predicate is not a tensor".into(),
-                        ))
-                    }
-                };
-                let take = pred
-                    .to_vec::<bool>()
-                    .map_err(|e| kernel_error(node, "cond".into(), e.to_string()))?;
-                let branch = if take.first().copied().unwrap_or(false) {
-                    true_graph
-                } else {
-                    false_graph
-                };
-                let sub = graph.subgraphs.get(*branch).ok_or_else(|| {
-                    RunError::Malformed(format!("`{}` names a missing subgraph", node.name))
-                })?;
-                let mut values = Vec::new();
-                for a in operands {
-                    match value_of(graph, &env, bindings, a)? {
-                        Value::Tensor(t) => values.push(storage_of(&t)?),
-                        _ => {
-                            return Err(RunError::Malformed(
-                                "a cond operand is not a tensor".into(),
-                            ))
-                        }
-                    }
-                }
-                let out = run_graph(&sub.graph, values, bindings)?;
-                env[i] = Some(out.iter().map(storage_of).collect::<Result<Vec<_>, _>>()?);
-            }
-            NodeKind::Map {
-                body,
-                mapped,
-                operands,
-            } => {
-                let sub = graph.subgraphs.get(*body).ok_or_else(|| {
-                    RunError::Malformed(format!("`{}` names a missing subgraph", node.name))
-                })?;
-                let tensor_of = |a: &Arg| match value_of(graph, &env, bindings, a)? {
-                    Value::Tensor(t) => Ok(t),
-                    _ => Err(RunError::Malformed("a map operand is not a tensor".into())),
-                };
-                let xs = mapped
-                    .iter()
-                    .map(tensor_of)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let rest = operands
-                    .iter()
-                    .map(|a| tensor_of(a).and_then(|t| storage_of(&t)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let n = xs.first().map(|x| x.size(0).hint()).unwrap_or(0);
-                let mut per_output: Vec<Vec<Tensor>> = vec![Vec::new(); node.meta.len()];
-                for k in 0..n {
-                    let mut values = xs
-                        .iter()
-                        .map(|x| storage_of(&x.select(0, k)))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    values.extend(rest.iter().cloned());
-                    for (j, out) in run_graph(&sub.graph, values, bindings)?
-                        .into_iter()
-                        .enumerate()
-                    {
-                        if let Some(slot) = per_output.get_mut(j) {
-                            slot.push(out);
-                        }
-                    }
-                }
-                let mut stacked = Vec::new();
-                for (j, parts) in per_output.iter().enumerate() {
-                    let t = if parts.is_empty() {
-                        // No slices: an empty result of the promised dtype and shape.
-                        let meta = &node.meta[j];
-                        let sizes: Vec<usize> = meta
-                            .sizes
-                            .iter()
-                            .map(|s| bindings.eval_sym(s).unwrap_or(s.hint()).max(0) as usize)
-                            .collect();
-                        Tensor::from_storage(Storage::full(&sizes, 0.0, meta.dtype))
-                    } else {
-                        Tensor::stack(parts, 0)
-                    };
-                    stacked.push(
-                        storage_of(&t)
-                            .map_err(|e| kernel_error(node, "map".into(), e.to_string()))?,
-                    );
-                }
-                env[i] = Some(stacked);
-            }
-            NodeKind::Output { args } => {
-                for a in args {
-                    outputs.push(match a {
-                        Arg::Int(s) => Tensor::scalar(bindings.eval_sym(s).unwrap_or(s.hint())),
-                        other => match value_of(graph, &env, bindings, other)? {
-                            Value::Tensor(t) => t,
-                            _ => Tensor::scalar(0i64),
-                        },
-                    });
-                }
-            }
-        }
-        for input in node.inputs() {
-            if last_use[input.0] == i {
-                env[input.0] = None;
-            }
-        }
-    }
-    Ok(outputs)
+    let inputs = inputs.into_iter().map(Tensor::from_storage).collect();
+    let outputs = interpret(graph, inputs, &EagerEvaluator { bindings })?;
+    Ok(outputs
+        .into_iter()
+        .map(|a| match a {
+            Value::Tensor(t) => t,
+            Value::Int(s) => Tensor::scalar(s.hint()),
+            _ => Tensor::scalar(0i64),
+        })
+        .collect())
 }

@@ -62,8 +62,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::control_flow::lookup_higher_order;
 use crate::error::{LoadError, SourceLocation};
-use crate::graph::{Arg, Graph, Node, NodeId, NodeKind, Subgraph};
+use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
 use crate::ops::{lookup, Value};
 use crate::program::{
@@ -80,8 +81,6 @@ const MODEL_JSON: &str = "models/model.json";
 const WEIGHTS: &str = "data/weights/model.safetensors";
 const CONSTANTS: &str = "data/constants/model.safetensors";
 const GETITEM: &str = "_operator.getitem";
-const COND: &str = "higher_order::cond";
-const MAP: &str = "higher_order::map_impl";
 
 // ---------------------------------------------------------------------------------------
 // The JSON schema
@@ -467,9 +466,9 @@ impl Saver<'_> {
             name: g.node(*id).name.clone(),
         };
         match a {
-            Arg::Node(n) => ArgumentJ::AsTensor(name(n)),
-            Arg::NodeList(ns) => ArgumentJ::AsTensors(ns.iter().map(name).collect()),
-            Arg::OptNodeList(ns) => ArgumentJ::AsOptionalTensors(
+            Arg::Tensor(n) => ArgumentJ::AsTensor(name(n)),
+            Arg::TensorList(ns) => ArgumentJ::AsTensors(ns.iter().map(name).collect()),
+            Arg::OptTensorList(ns) => ArgumentJ::AsOptionalTensors(
                 ns.iter()
                     .map(|n| match n {
                         Some(n) => OptionalTensorJ::AsTensor(name(n)),
@@ -490,6 +489,47 @@ impl Saver<'_> {
             },
             Arg::FloatList(l) => ArgumentJ::AsFloats(l.iter().map(|f| FloatJ(*f)).collect()),
         }
+    }
+
+    /// A higher-order node's inputs, in the op's parameter order.
+    fn higher_order(
+        &self,
+        g: &Graph,
+        node: &Node,
+        op: &'static dyn HigherOrderOp,
+        args: &[Arg],
+        subgraphs: &[usize],
+    ) -> Result<Vec<NamedArgumentJ>, LoadError> {
+        op.params()
+            .iter()
+            .map(|param| {
+                let (name, arg) = match *param {
+                    HopParam::Graph { name, index } => {
+                        let sub = subgraphs
+                            .get(index)
+                            .and_then(|i| g.subgraphs.get(*i))
+                            .ok_or_else(|| {
+                                LoadError::Unsavable(format!(
+                                    "`{}` names a missing subgraph",
+                                    node.name
+                                ))
+                            })?;
+                        let graph = GraphArgJ {
+                            name: sub.name.clone(),
+                        };
+                        (name, ArgumentJ::AsGraph(graph))
+                    }
+                    HopParam::Value { name, index } => {
+                        let a = args.get(index).cloned().unwrap_or_default();
+                        (name, self.arg(g, &a))
+                    }
+                };
+                Ok(NamedArgumentJ {
+                    name: name.into(),
+                    arg,
+                })
+            })
+            .collect()
     }
 
     fn metadata(&self, node: &Node) -> BTreeMap<String, String> {
@@ -536,19 +576,6 @@ impl Saver<'_> {
                 out_names
                     .iter()
                     .map(|n| ArgumentJ::AsTensor(TensorArgJ { name: n.clone() }))
-                    .collect()
-            };
-            let tensors = |args: &[Arg]| -> Result<Vec<TensorArgJ>, LoadError> {
-                args.iter()
-                    .map(|a| match a {
-                        Arg::Node(n) => Ok(TensorArgJ {
-                            name: g.node(*n).name.clone(),
-                        }),
-                        _ => Err(LoadError::Unsavable(format!(
-                            "an operand of `{}` is not a tensor",
-                            node.name
-                        ))),
-                    })
                     .collect()
             };
             let (target, named) = match &node.kind {
@@ -600,73 +627,14 @@ impl Saver<'_> {
                         },
                     ],
                 ),
-                NodeKind::Map {
-                    body,
-                    mapped,
-                    operands,
-                } => {
-                    let body = g.subgraphs.get(*body).ok_or_else(|| {
-                        LoadError::Unsavable(format!(
-                            "`{}` names missing subgraph {body}",
-                            node.name
-                        ))
-                    })?;
-                    let named = vec![
-                        NamedArgumentJ {
-                            name: "body".into(),
-                            arg: ArgumentJ::AsGraph(GraphArgJ {
-                                name: body.name.clone(),
-                            }),
-                        },
-                        NamedArgumentJ {
-                            name: "mapped".into(),
-                            arg: ArgumentJ::AsTensors(tensors(mapped)?),
-                        },
-                        NamedArgumentJ {
-                            name: "operands".into(),
-                            arg: ArgumentJ::AsTensors(tensors(operands)?),
-                        },
-                    ];
-                    (MAP.to_string(), named)
-                }
-                NodeKind::Cond {
-                    pred,
-                    true_graph,
-                    false_graph,
-                    operands,
-                } => {
-                    let sub = |i: usize| -> Result<ArgumentJ, LoadError> {
-                        let s = g.subgraphs.get(i).ok_or_else(|| {
-                            LoadError::Unsavable(format!(
-                                "`{}` names missing subgraph {i}",
-                                node.name
-                            ))
-                        })?;
-                        Ok(ArgumentJ::AsGraph(GraphArgJ {
-                            name: s.name.clone(),
-                        }))
-                    };
-                    let ops = tensors(operands)?;
-                    let named = vec![
-                        NamedArgumentJ {
-                            name: "pred".into(),
-                            arg: self.arg(g, pred),
-                        },
-                        NamedArgumentJ {
-                            name: "true_fn".into(),
-                            arg: sub(*true_graph)?,
-                        },
-                        NamedArgumentJ {
-                            name: "false_fn".into(),
-                            arg: sub(*false_graph)?,
-                        },
-                        NamedArgumentJ {
-                            name: "operands".into(),
-                            arg: ArgumentJ::AsTensors(ops),
-                        },
-                    ];
-                    (COND.to_string(), named)
-                }
+                NodeKind::HigherOrder {
+                    op,
+                    args,
+                    subgraphs,
+                } => (
+                    op.target().to_string(),
+                    self.higher_order(g, node, *op, args, subgraphs)?,
+                ),
             };
             nodes.push(NodeJ {
                 name: node.name.clone(),
@@ -1060,6 +1028,56 @@ impl Loader<'_> {
         Ok(graph)
     }
 
+    /// A higher-order node's arguments and subgraphs, read by the op's parameters.
+    fn higher_order_kind(
+        &self,
+        op: &'static dyn HigherOrderOp,
+        n: &NodeJ,
+        ids: &HashMap<String, NodeId>,
+        subs: &HashMap<&str, usize>,
+        at: &str,
+    ) -> Result<NodeKind, LoadError> {
+        let mut args: Vec<Option<Arg>> = Vec::new();
+        let mut subgraphs: Vec<Option<usize>> = Vec::new();
+        for param in op.params() {
+            let (HopParam::Graph { name, index } | HopParam::Value { name, index }) = *param;
+            let value = n
+                .inputs
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| &a.arg)
+                .ok_or_else(|| self.bad(at, format!("`{}` needs the input `{name}`", n.target)))?;
+            match (param, value) {
+                (HopParam::Graph { .. }, ArgumentJ::AsGraph(g)) => {
+                    let i = subs.get(g.name.as_str()).copied().ok_or_else(|| {
+                        self.bad(
+                            at,
+                            format!("the subgraph `{}` is not in this graph's subgraphs", g.name),
+                        )
+                    })?;
+                    if subgraphs.len() <= index {
+                        subgraphs.resize(index + 1, None);
+                    }
+                    subgraphs[index] = Some(i);
+                }
+                (HopParam::Graph { .. }, _) => {
+                    return Err(self.bad(at, format!("{}'s `{name}` must be `as_graph`", op.name())))
+                }
+                (HopParam::Value { .. }, v) => {
+                    if args.len() <= index {
+                        args.resize(index + 1, None);
+                    }
+                    args[index] = Some(self.arg(v, ids, at)?);
+                }
+            }
+        }
+        Ok(NodeKind::HigherOrder {
+            op,
+            args: args.into_iter().map(Option::unwrap_or_default).collect(),
+            subgraphs: subgraphs.into_iter().flatten().collect(),
+        })
+    }
+
     fn node_ref(
         &self,
         name: &str,
@@ -1083,11 +1101,11 @@ impl Loader<'_> {
         let node = |t: &TensorArgJ| self.node_ref(&t.name, ids, at);
         Ok(match a {
             ArgumentJ::AsNone(_) => Arg::None,
-            ArgumentJ::AsTensor(t) => Arg::Node(node(t)?),
+            ArgumentJ::AsTensor(t) => Arg::Tensor(node(t)?),
             ArgumentJ::AsTensors(ts) => {
-                Arg::NodeList(ts.iter().map(node).collect::<Result<_, _>>()?)
+                Arg::TensorList(ts.iter().map(node).collect::<Result<_, _>>()?)
             }
-            ArgumentJ::AsOptionalTensors(ts) => Arg::OptNodeList(
+            ArgumentJ::AsOptionalTensors(ts) => Arg::OptTensorList(
                 ts.iter()
                     .map(|t| match t {
                         OptionalTensorJ::AsTensor(t) => node(t).map(Some),
@@ -1162,57 +1180,9 @@ impl Loader<'_> {
                     index,
                 })
             }
-            COND => {
-                let branch = |name: &str| -> Result<usize, LoadError> {
-                    let ArgumentJ::AsGraph(g) = required(name)? else {
-                        return Err(self.bad(at, format!("cond's `{name}` must be `as_graph`")));
-                    };
-                    subs.get(g.name.as_str()).copied().ok_or_else(|| {
-                        self.bad(
-                            at,
-                            format!("the subgraph `{}` is not in this graph's subgraphs", g.name),
-                        )
-                    })
-                };
-                let ArgumentJ::AsTensors(ops) = required("operands")? else {
-                    return Err(self.bad(at, "cond's `operands` must be `as_tensors`"));
-                };
-                Ok(NodeKind::Cond {
-                    pred: self.arg(required("pred")?, ids, at)?,
-                    true_graph: branch("true_fn")?,
-                    false_graph: branch("false_fn")?,
-                    operands: ops
-                        .iter()
-                        .map(|t| self.node_ref(&t.name, ids, at).map(Arg::Node))
-                        .collect::<Result<_, _>>()?,
-                })
-            }
-            MAP => {
-                let ArgumentJ::AsGraph(body) = required("body")? else {
-                    return Err(self.bad(at, "map's `body` must be `as_graph`"));
-                };
-                let body = subs.get(body.name.as_str()).copied().ok_or_else(|| {
-                    self.bad(
-                        at,
-                        format!(
-                            "the subgraph `{}` is not in this graph's subgraphs",
-                            body.name
-                        ),
-                    )
-                })?;
-                let list = |name: &str| -> Result<Vec<Arg>, LoadError> {
-                    let ArgumentJ::AsTensors(ts) = required(name)? else {
-                        return Err(self.bad(at, format!("map's `{name}` must be `as_tensors`")));
-                    };
-                    ts.iter()
-                        .map(|t| self.node_ref(&t.name, ids, at).map(Arg::Node))
-                        .collect()
-                };
-                Ok(NodeKind::Map {
-                    body,
-                    mapped: list("mapped")?,
-                    operands: list("operands")?,
-                })
+            target if lookup_higher_order(target).is_some() => {
+                let op = lookup_higher_order(target).ok_or_else(|| self.bad(at, "unknown"))?;
+                self.higher_order_kind(op, n, ids, subs, at)
             }
             target => {
                 let op = lookup(target).ok_or_else(|| LoadError::UnknownOp {

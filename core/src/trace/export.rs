@@ -391,7 +391,7 @@ enum UserOutput {
 fn output_arg(leaf: &OutputLeaf) -> Result<UserOutput, ExportError> {
     Ok(match leaf {
         OutputLeaf::Tensor(t) => match t.state() {
-            TensorState::Traced(tr) => UserOutput::Arg(Arg::Node(tr.node)),
+            TensorState::Traced(tr) => UserOutput::Arg(Arg::Tensor(tr.node)),
             TensorState::Eager(_) => UserOutput::Lift(t.clone()),
             TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
         },
@@ -478,7 +478,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
     type OutputEntry = (OutputKind, Arg, Option<String>, Option<ConstantValue>);
     let mut outputs: Vec<OutputEntry> = mutations
         .into_iter()
-        .map(|(k, node, target)| (k, Arg::Node(node), Some(target), None))
+        .map(|(k, node, target)| (k, Arg::Tensor(node), Some(target), None))
         .collect();
     for o in user_outputs {
         match o {
@@ -492,7 +492,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
                     source: None,
                 });
                 lifted.push((node, storage));
-                outputs.push((OutputKind::UserOutput, Arg::Node(node), None, None));
+                outputs.push((OutputKind::UserOutput, Arg::Tensor(node), None, None));
             }
             UserOutput::Constant(c) => {
                 outputs.push((OutputKind::UserOutput, Arg::None, None, Some(c)))
@@ -600,7 +600,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
     let mut output_specs = Vec::new();
     for (i, ((kind, _, target, constant), arg)) in outputs.iter().zip(out_args.iter()).enumerate() {
         let spec_arg = match arg {
-            Arg::Node(n) => ArgumentSpec::Tensor {
+            Arg::Tensor(n) => ArgumentSpec::Tensor {
                 name: graph.node(*n).name.clone(),
             },
             Arg::Int(s) => match s.as_int() {

@@ -405,11 +405,11 @@ fn to_arg(s: &mut TraceState, v: &Value, at: SourceLocation) -> Result<Arg, Tens
         }
     };
     Ok(match v {
-        Value::Tensor(t) => Arg::Node(node_of(s, t)?),
+        Value::Tensor(t) => Arg::Tensor(node_of(s, t)?),
         Value::TensorList(ts) => {
-            Arg::NodeList(ts.iter().map(|t| node_of(s, t)).collect::<Result<_, _>>()?)
+            Arg::TensorList(ts.iter().map(|t| node_of(s, t)).collect::<Result<_, _>>()?)
         }
-        Value::OptTensorList(ts) => Arg::OptNodeList(
+        Value::OptTensorList(ts) => Arg::OptTensorList(
             ts.iter()
                 .map(|t| t.as_ref().map(|t| node_of(s, t)).transpose())
                 .collect::<Result<_, _>>()?,
