@@ -14,10 +14,10 @@ use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
 use crate::fused::{Access, Input};
-use crate::kernels::{self, ConvGeom, Mat, GEMV_MAX_ROWS};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
+use ferrex_kernels::{self as kernels, ConvGeom, Mat, GEMV_MAX_ROWS};
 
 /// The reusable buffers of a plan (and of its `cond` branches).
 #[derive(Debug, Default)]
@@ -272,7 +272,7 @@ impl Run<'_> {
                     rs: 1,
                     cs: k,
                 };
-                kernels::sgemm(g.alpha, am, bm, beta, out)?;
+                kernels::gemm(g.alpha, am, bm, beta, out)?;
             }
             GemmB::Dynamic(_) => {
                 let am = Mat {
@@ -289,7 +289,7 @@ impl Run<'_> {
                     rs: n,
                     cs: 1,
                 };
-                kernels::sgemm(g.alpha, am, bm, beta, out)?;
+                kernels::gemm(g.alpha, am, bm, beta, out)?;
             }
         }
         if let Some(e) = &g.epilogue {
@@ -329,6 +329,7 @@ impl Run<'_> {
             stride: c.stride,
             pad: c.pad,
             dilation: c.dilation,
+            groups: 1,
             oh: dim(2, c.kh, c.stride[0], c.pad[0], c.dilation[0])?,
             ow: dim(3, c.kw, c.stride[1], c.pad[1], c.dilation[1])?,
         };

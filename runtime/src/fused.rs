@@ -2,7 +2,8 @@
 //! chunks of [`CHUNK`] elements, so a chain like `add → mul → gelu` makes one pass over
 //! memory and no intermediate tensors. Inputs broadcast to the output shape.
 
-use crate::kernels::{num_threads, split_ranges};
+use ferrex_kernels::pointwise::{erf, gelu, gelu_tanh, sigmoid, silu};
+use ferrex_kernels::threads::{num_threads, split_ranges};
 
 /// Elements per register.
 pub(crate) const CHUNK: usize = 256;
@@ -182,48 +183,6 @@ fn gather(input: &Input, out_shape: &[usize], start: usize, dst: &mut [f32]) {
     }
 }
 
-/// `Φ`-style `erfc(|x|)` with fractional error below 1.2e-7 (Numerical Recipes'
-/// Chebyshev fit), evaluated in f64.
-fn erfc_abs(z: f64) -> f64 {
-    let t = 1.0 / (1.0 + 0.5 * z);
-    t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp()
-}
-
-fn erf(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    let c = erfc_abs(x.abs());
-    if x >= 0.0 {
-        1.0 - c
-    } else {
-        c - 1.0
-    }
-}
-
-/// `x * Φ(x)`: `1 + erf(x/√2)` is `2 - erfc` or `erfc` of `|x|/√2`, computed without
-/// cancellation.
-fn gelu(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    let c = erfc_abs(x.abs() * std::f64::consts::FRAC_1_SQRT_2);
-    let one_plus_erf = if x >= 0.0 { 2.0 - c } else { c };
-    0.5 * x * one_plus_erf
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
     macro_rules! map {
         ($f:expr) => {
@@ -246,11 +205,8 @@ fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
         UnOp::Sigmoid => map64!(sigmoid),
         UnOp::Tanh => map64!(f64::tanh),
         UnOp::Gelu => map64!(gelu),
-        UnOp::GeluTanh => {
-            let k = (2.0 / std::f64::consts::PI).sqrt();
-            map64!(|x: f64| 0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh()))
-        }
-        UnOp::Silu => map64!(|x: f64| x * sigmoid(x)),
+        UnOp::GeluTanh => map64!(gelu_tanh),
+        UnOp::Silu => map64!(silu),
         UnOp::Exp => map64!(f64::exp),
         UnOp::Log => map64!(f64::ln),
         UnOp::Sqrt => map64!(f64::sqrt),

@@ -82,7 +82,6 @@
 
 mod exec;
 mod fused;
-mod kernels;
 mod plan;
 
 use std::path::Path;
@@ -289,5 +288,5 @@ impl CompiledProgram {
 
 /// Whether this CPU runs the AVX2 + FMA kernels (detected at run time).
 pub fn uses_avx2() -> bool {
-    kernels::has_avx2_fma()
+    ferrex_kernels::threads::has_avx2_fma()
 }

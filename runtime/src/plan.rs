@@ -118,7 +118,7 @@ pub(crate) enum Kind {
     },
     MaxPool {
         x: Operand,
-        win: crate::kernels::PoolWindow,
+        win: ferrex_kernels::PoolWindow,
     },
 }
 
@@ -550,7 +550,7 @@ impl<'g> Builder<'g> {
         }
         Some(Kind::MaxPool {
             x: self.operand(x),
-            win: crate::kernels::PoolWindow { k, s, p, d },
+            win: ferrex_kernels::PoolWindow { k, s, p, d },
         })
     }
 

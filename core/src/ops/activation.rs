@@ -1,6 +1,8 @@
 //! Activation functions.
 
-use super::elementwise::{erf, map1, sigmoid, unary_numeric};
+use ferrex_kernels::pointwise;
+
+use super::elementwise::{map1, unary_numeric};
 use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
@@ -35,11 +37,7 @@ fn relu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         return Err(OpError::new("relu is not implemented for bool tensors"));
     }
     // `max(x, 0)` keeps NaN, as PyTorch does.
-    Ok(vec![unary_numeric(
-        &a,
-        |x| if x < 0.0 { 0.0 } else { x },
-        Some(|x| x.max(0)),
-    )])
+    Ok(vec![unary_numeric(&a, pointwise::relu, Some(|x| x.max(0)))])
 }
 
 pub static RELU: OpDef = OpDef::new("aten::relu(Tensor self) -> Tensor", same_meta, relu_kernel);
@@ -54,7 +52,7 @@ pub static RELU_: OpDef = OpDef::new(
 // Parameterless activations
 
 fn silu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    float_kernel(args, |x| x * sigmoid(x))
+    float_kernel(args, pointwise::silu)
 }
 
 /// `x * relu6(x + 3) / 6`.
@@ -101,14 +99,9 @@ fn gelu_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 /// `x * Φ(x)`, or its tanh approximation.
 fn gelu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     if args.opt_str(1)?.as_deref() == Some("tanh") {
-        let k = (2.0 / std::f64::consts::PI).sqrt();
-        float_kernel(args, move |x| {
-            0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
-        })
+        float_kernel(args, pointwise::gelu_tanh)
     } else {
-        float_kernel(args, |x| {
-            0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2))
-        })
+        float_kernel(args, pointwise::gelu)
     }
 }
 

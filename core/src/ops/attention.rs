@@ -209,12 +209,12 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
         {
             let sm = ArrayViewMut2::from_shape((l, s), &mut scores[..]).map_err(err)?;
             T::gemm(
-                T::from_f64(plan.scale),
+                <T as Element>::from_f64(plan.scale),
                 qb,
                 kb.reversed_axes(),
-                T::from_f64(0.0),
+                <T as Element>::from_f64(0.0),
                 sm,
-            );
+            )?;
         }
         for i in 0..l {
             for j in 0..s {
@@ -234,13 +234,19 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
                 sum += *x;
             }
             for j in 0..s {
-                scores[i * s + j] = T::from_f64(row[j] / sum);
+                scores[i * s + j] = <T as Element>::from_f64(row[j] / sum);
             }
         }
         let p = ArrayView2::from_shape((l, s), &scores[..]).map_err(err)?;
         let ob = ArrayViewMut2::from_shape((l, ev), &mut out[b * l * ev..(b + 1) * l * ev])
             .map_err(err)?;
-        T::gemm(T::from_f64(1.0), p, vb, T::from_f64(0.0), ob);
+        T::gemm(
+            <T as Element>::from_f64(1.0),
+            p,
+            vb,
+            <T as Element>::from_f64(0.0),
+            ob,
+        )?;
     }
     Storage::from_vec(&with(l, ev), out)
         .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))

@@ -3,7 +3,7 @@
 //! weights `[O/g, C/g * kh * kw]` multiply through the shared `Gemm` kernels. A 1-D
 //! convolution is a 2-D one of height 1.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ferrex_kernels::{conv2d, try_filled, ConvGeom};
 
 use super::linalg::Gemm;
 use super::util::{concrete, expand_param, meta_of, with_float_dtype};
@@ -11,7 +11,7 @@ use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Element, Storage, TensorMeta};
+use crate::tensor::{Storage, TensorMeta};
 
 /// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`).
 #[derive(Clone, Debug)]
@@ -170,112 +170,34 @@ fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
     })
 }
 
-/// Unrolls the receptive fields of one group of one sample: `x` is `[cg, h, w]`
-/// row-major, `cols` receives `[cg * kh * kw, oh * ow]` row-major.
-fn im2col<T: Element>(x: &[T], g: &ConvGeometry, cg: usize, cols: &mut [T]) {
-    let (h, w, oh, ow) = (g.h, g.w, g.oh, g.ow);
-    let l = oh * ow;
-    let [sh, sw] = g.stride;
-    let [ph, pw] = g.pad;
-    let [dh, dw] = g.dilation;
-    let zero = T::default();
-    // The output columns whose input column `ox * sw + off` lies in `[0, w)`.
-    let valid = |off: i64| -> (usize, usize) {
-        let s = sw as i64;
-        let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
-        let hi = if (w as i64) <= off {
-            0
-        } else {
-            ((w as i64 - off + s - 1) / s).min(ow as i64)
-        };
-        let lo = lo.min(ow as i64) as usize;
-        (lo, (hi as usize).max(lo))
-    };
-    for c in 0..cg {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let dst_row = &mut cols[row * l..(row + 1) * l];
-                let off = (kj * dw) as i64 - pw as i64;
-                let (lo, hi) = valid(off);
-                for oy in 0..oh {
-                    let dst = &mut dst_row[oy * ow..(oy + 1) * ow];
-                    let iy = (oy * sh + ki * dh) as i64 - ph as i64;
-                    if iy < 0 || iy >= h as i64 {
-                        dst.fill(zero);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    dst[..lo].fill(zero);
-                    dst[hi..].fill(zero);
-                    if hi > lo {
-                        let start = (lo as i64 * sw as i64 + off) as usize;
-                        if sw == 1 {
-                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                        } else {
-                            for (k, d) in dst[lo..hi].iter_mut().enumerate() {
-                                *d = src[start + k * sw];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The convolution of row-major `x` `[n, c, h, w]` with `weight` `[o, c/g, kh, kw]`,
-/// plus `bias`; returns `[n, o, oh, ow]` row-major.
+/// plus `bias`, on the shared kernels; returns `[n, o, oh, ow]` row-major.
 pub(crate) fn conv2d_forward<T: Gemm>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
     g: &ConvGeometry,
 ) -> Result<Vec<T>, OpError> {
-    let cg = g.c_in / g.groups;
-    let og = g.c_out / g.groups;
-    let k = cg * g.kh * g.kw;
-    let l = g.oh * g.ow;
-    let mut out = vec![T::default(); g.batch * g.c_out * l];
-    if let Some(b) = bias {
-        for (o, chunk) in out.chunks_mut(l.max(1)).enumerate() {
-            if l > 0 {
-                chunk.fill(b[o % g.c_out]);
-            }
-        }
-    }
-    let beta = T::from_f64(if bias.is_some() { 1.0 } else { 0.0 });
-    let direct = g.kh == 1
-        && g.kw == 1
-        && g.stride == [1, 1]
-        && g.pad == [0, 0]
-        && g.oh == g.h
-        && g.ow == g.w;
-    let mut cols = if direct {
-        Vec::new()
-    } else {
-        vec![T::default(); k * l]
+    let geom = ConvGeom {
+        c_in: g.c_in,
+        h: g.h,
+        w: g.w,
+        c_out: g.c_out,
+        kh: g.kh,
+        kw: g.kw,
+        stride: g.stride,
+        pad: g.pad,
+        dilation: g.dilation,
+        groups: g.groups,
+        oh: g.oh,
+        ow: g.ow,
     };
-    let err = |e: ndarray::ShapeError| OpError(format!("conv: {e}"));
-    for n in 0..g.batch {
-        for gi in 0..g.groups {
-            let x_off = (n * g.c_in + gi * cg) * g.h * g.w;
-            let xg = &x[x_off..x_off + cg * g.h * g.w];
-            let b_mat = if direct {
-                ArrayView2::from_shape((k, l), xg).map_err(err)?
-            } else {
-                im2col(xg, g, cg, &mut cols);
-                ArrayView2::from_shape((k, l), &cols[..]).map_err(err)?
-            };
-            let w_mat = ArrayView2::from_shape((og, k), &weight[gi * og * k..(gi + 1) * og * k])
-                .map_err(err)?;
-            let o_off = (n * g.c_out + gi * og) * l;
-            let o_mat =
-                ArrayViewMut2::from_shape((og, l), &mut out[o_off..o_off + og * l]).map_err(err)?;
-            T::gemm(T::from_f64(1.0), w_mat, b_mat, beta, o_mat);
-        }
-    }
+    let len = [g.batch, g.c_out, g.oh, g.ow]
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| OpError::new("conv: the output size overflows"))?;
+    let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+    conv2d(x, g.batch, weight, bias, &geom, &mut out).map_err(|e| OpError(format!("conv: {e}")))?;
     Ok(out)
 }
 

@@ -504,54 +504,7 @@ fn same_no_bool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// The error function, to about 1e-15 relative (Rust's `f64::erf` is unstable): a
-/// series of positive terms near zero, a continued fraction for `erfc` in the tails.
-pub(crate) fn erf(x: f64) -> f64 {
-    let ax = x.abs();
-    if ax.is_nan() {
-        return f64::NAN;
-    }
-    let r = if ax >= 6.0 {
-        1.0
-    } else if ax < 2.5 {
-        // erf(x) = 2/sqrt(pi) exp(-x^2) sum_n (2x^2)^n x / (2n+1)!!
-        let x2 = ax * ax;
-        let (mut term, mut sum) = (ax, ax);
-        let mut n = 0.0;
-        while term > sum * 1e-17 {
-            n += 1.0;
-            term *= 2.0 * x2 / (2.0 * n + 1.0);
-            sum += term;
-        }
-        std::f64::consts::FRAC_2_SQRT_PI * (-x2).exp() * sum
-    } else {
-        // erfc(x) = exp(-x^2) / sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + …)))),
-        // evaluated with the modified Lentz method.
-        const TINY: f64 = 1e-300;
-        let (mut f, mut c, mut d) = (ax, ax, 0.0);
-        for n in 1..300 {
-            let a = n as f64 / 2.0;
-            d = ax + a * d;
-            d = 1.0 / if d == 0.0 { TINY } else { d };
-            c = ax + a / c;
-            if c == 0.0 {
-                c = TINY;
-            }
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        1.0 - (-ax * ax).exp() / (std::f64::consts::PI.sqrt() * f)
-    };
-    r.copysign(x)
-}
-
-/// `1 / (1 + exp(-x))`.
-pub(crate) fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
+pub(crate) use ferrex_kernels::pointwise::{erf, sigmoid};
 
 fn abs_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![unary_numeric(

@@ -3,6 +3,8 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
 
+use ferrex_kernels::{gemm, Float, Mat};
+
 use super::util::{broadcast_shapes, concrete};
 use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
@@ -12,71 +14,62 @@ use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 // ---------------------------------------------------------------------------------------
 // GEMM kernels
 
-/// A floating element type with a matrixmultiply GEMM.
-pub(crate) trait Gemm:
-    Element + std::ops::Mul<Output = Self> + std::ops::Add<Output = Self>
-{
-    /// `c = alpha * a @ b + beta * c`.
+/// A float element type whose products run on the shared kernels' [`gemm`].
+pub(crate) trait Gemm: Element + Float {
+    /// `c = alpha * a @ b + beta * c` on ndarray views.
     fn gemm(
         alpha: Self,
         a: ArrayView2<Self>,
         b: ArrayView2<Self>,
         beta: Self,
         c: ArrayViewMut2<Self>,
-    );
+    ) -> Result<(), OpError>;
 }
 
-macro_rules! float_gemm {
-    ($t:ty, $f:path) => {
-        impl Gemm for $t {
-            fn gemm(
-                alpha: $t,
-                a: ArrayView2<$t>,
-                b: ArrayView2<$t>,
-                beta: $t,
-                mut c: ArrayViewMut2<$t>,
-            ) {
-                let (m, k) = a.dim();
-                let n = b.dim().1;
-                if m == 0 || n == 0 {
-                    return;
-                }
-                if k == 0 {
-                    c.mapv_inplace(|v| v * beta);
-                    return;
-                }
-                let (rsa, csa) = (a.strides()[0], a.strides()[1]);
-                let (rsb, csb) = (b.strides()[0], b.strides()[1]);
-                let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-                // SAFETY: the pointers and strides come from live ndarray views of shapes
-                // [m, k], [k, n] and [m, n] (checked by the callers' meta functions), so
-                // every index matrixmultiply forms is inside its view; `c` is a unique
-                // mutable view and does not alias `a` or `b`.
-                unsafe {
-                    $f(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a.as_ptr(),
-                        rsa,
-                        csa,
-                        b.as_ptr(),
-                        rsb,
-                        csb,
-                        beta,
-                        c.as_mut_ptr(),
-                        rsc,
-                        csc,
-                    );
-                }
+/// Runs `f` on `v` as a kernel [`Mat`]: in place where its memory is one block with
+/// non-negative strides, else on a row-major copy.
+fn with_mat<T: Element + Float, R>(v: &ArrayView2<T>, f: impl FnOnce(Mat<T>) -> R) -> R {
+    let (rows, cols) = v.dim();
+    let strides = v.strides();
+    if let (Ok(rs), Ok(cs)) = (usize::try_from(strides[0]), usize::try_from(strides[1])) {
+        if let Some(data) = v.as_slice_memory_order() {
+            return f(Mat {
+                data,
+                rows,
+                cols,
+                rs,
+                cs,
+            });
+        }
+    }
+    let copy: Vec<T> = v.iter().copied().collect();
+    f(Mat::row_major(&copy, rows, cols))
+}
+
+impl<T: Element + Float> Gemm for T {
+    fn gemm(
+        alpha: T,
+        a: ArrayView2<T>,
+        b: ArrayView2<T>,
+        beta: T,
+        mut c: ArrayViewMut2<T>,
+    ) -> Result<(), OpError> {
+        let kernel = |out: &mut [T]| {
+            with_mat(&a, |am| with_mat(&b, |bm| gemm(alpha, am, bm, beta, out)))
+                .map_err(|e| OpError(e.0))
+        };
+        match c.as_slice_mut() {
+            Some(out) => kernel(out),
+            None => {
+                // A strided output: compute into a row-major buffer, then write back.
+                let mut out: Vec<T> = c.iter().copied().collect();
+                kernel(&mut out)?;
+                c.iter_mut().zip(out).for_each(|(d, v)| *d = v);
+                Ok(())
             }
         }
-    };
+    }
 }
-
-float_gemm!(f32, matrixmultiply::sgemm);
-float_gemm!(f64, matrixmultiply::dgemm);
 
 /// Integer products, exact (no float rounding).
 fn int_gemm<T: Element>(
@@ -85,7 +78,7 @@ fn int_gemm<T: Element>(
     b: ArrayView2<T>,
     beta: i64,
     mut c: ArrayViewMut2<T>,
-) {
+) -> Result<(), OpError> {
     let (m, k) = a.dim();
     let n = b.dim().1;
     for i in 0..m {
@@ -101,6 +94,7 @@ fn int_gemm<T: Element>(
                 T::from_f64((alpha.wrapping_mul(acc)).wrapping_add(beta.wrapping_mul(prev)) as f64);
         }
     }
+    Ok(())
 }
 
 /// Batched `alpha * a @ b + beta * init` for rank ≥ 2 operands whose batch dims are
@@ -112,7 +106,7 @@ fn batched<T: Element>(
     init: Option<&Storage>,
     alpha: f64,
     beta: f64,
-    gemm: impl Fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>),
+    gemm: impl Fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>) -> Result<(), OpError>,
 ) -> Result<Storage, OpError> {
     let a = a.typed::<T>();
     let b = b.typed::<T>();
@@ -163,7 +157,7 @@ fn batched<T: Element>(
                 b3.index_axis(Axis(0), i),
                 T::from_f64(if init.is_some() { beta } else { 0.0 }),
                 o3.index_axis_mut(Axis(0), i),
-            );
+            )?;
         }
     }
     Ok(T::wrap(out.into_shared()))

@@ -2,6 +2,8 @@
 //! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
 //! kernel works plane by plane on row-major data, accumulating sums in f64.
 
+use ferrex_kernels::{max_pool2d, try_filled, PoolWindow};
+
 use super::util::{concrete, expand_param, opt_float_list, with_float_dtype};
 use super::{OpArgs, OpDef};
 use crate::error::OpError;
@@ -37,14 +39,8 @@ fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt 
     out
 }
 
-/// Window parameters of a 2-D pooling call.
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    k: [usize; 2],
-    s: [usize; 2],
-    p: [usize; 2],
-    d: [usize; 2],
-}
+/// Window parameters of a 2-D pooling call: the shared kernels' [`PoolWindow`].
+type Window = PoolWindow;
 
 fn window(
     args: &OpArgs,
@@ -173,43 +169,21 @@ fn max_pool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 fn max_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let (m, win) = pool_meta(args, "max_pool2d", Some(4), 5)?;
     let shape = concrete(&m.sizes);
-    let f = move |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut best = f64::NEG_INFINITY;
-                for ki in 0..win.k[0] {
-                    let iy = (oy * win.s[0] + ki * win.d[0]) as i64 - win.p[0] as i64;
-                    if iy < 0 || iy >= h as i64 {
-                        continue;
-                    }
-                    for kj in 0..win.k[1] {
-                        let ix = (ox * win.s[1] + kj * win.d[1]) as i64 - win.p[1] as i64;
-                        if ix < 0 || ix >= w as i64 {
-                            continue;
-                        }
-                        let v = x[iy as usize * w + ix as usize];
-                        // NaN propagates, as in PyTorch.
-                        if v > best || v.is_nan() {
-                            best = v;
-                            if v.is_nan() {
-                                break;
-                            }
-                        }
-                    }
-                    if best.is_nan() {
-                        break;
-                    }
-                }
-                out[oy * ow + ox] = best;
-            }
-        }
-    };
-    Ok(vec![per_plane(
-        &args.storage(0)?,
-        &shape,
-        "max_pool2d",
-        &f,
-    )?])
+    let x = args.storage(0)?;
+    let r = x.shape().len();
+    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let (oh, ow) = (shape[r - 2], shape[r - 1]);
+    let planes: usize = x.shape()[..r - 2].iter().product();
+    let out = with_float_dtype!(x.dtype(), "max_pool2d", T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src: Vec<T> = a.iter().copied().collect();
+        let len = planes.checked_mul(oh * ow).ok_or_else(|| OpError::new("max_pool2d: the output size overflows"))?;
+        let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+        max_pool2d(&src, planes, h, w, &win, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("max_pool2d: output shape"))?
+    });
+    Ok(vec![out])
 }
 
 pub static MAX_POOL2D: OpDef = OpDef::new(
