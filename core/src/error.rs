@@ -136,7 +136,12 @@ pub enum ExportError {
 }
 
 fn constraint_violation_text(dims: &[String], violations: &[String], fixes: &[String]) -> String {
-    let mut out = format!("Constraints violated ({})!", dims.join(", "));
+    // PyTorch's words, with ferrex's switch for the log of each guard and its line.
+    let mut out = format!(
+        "Constraints violated ({})! For more information, run with {}=\"+dynamic\".",
+        dims.join(", "),
+        crate::trace::log::SWITCH
+    );
     for v in violations {
         out.push_str(&format!("\n  - {v}"));
     }
@@ -187,7 +192,9 @@ pub enum RunError {
         expected: usize,
         got: usize,
     },
-    #[error("{name}.size()[{dim}]: expected {expected}, got {got}")]
+    /// A static size of an input differs from the exported one; worded as PyTorch's
+    /// failed input guard.
+    #[error("Guard failed: {name}.size()[{dim}] == {expected}, but got {got}")]
     InputSize {
         name: String,
         dim: usize,

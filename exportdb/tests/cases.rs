@@ -498,7 +498,7 @@ fn mutations_and_specialised_inputs_behave_as_described() {
     assert_eq!(outputs[0].target.as_deref(), Some("x"));
     let x = Tensor::from_slice(&[0.0f32, 1.0]).reshape([1, 2]);
     let err = mutation.module().call((x,)).unwrap_err();
-    assert_eq!(err.to_string(), "x.size()[0]: expected 3, got 1");
+    assert_eq!(err.to_string(), "Guard failed: x.size()[0] == 3, but got 1");
     let x = Tensor::ones([3, 2]);
     let out = mutation.module().call((x.clone(),)).expect("runs");
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![2f32.cos(); 6]);

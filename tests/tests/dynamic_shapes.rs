@@ -100,7 +100,7 @@ fn guards_are_checked_when_the_program_runs() {
         err([8, 20, 2]),
         "Guard failed: x.size()[1] <= 18, but got 20"
     );
-    assert_eq!(err([8, 8, 3]), "x.size()[2]: expected 2, got 3");
+    assert_eq!(err([8, 8, 3]), "Guard failed: x.size()[2] == 2, but got 3");
     // Data is right too: relu of the slice.
     let x = Tensor::randn([3, 6, 2]);
     let got = ep.module().call((x.copy(),)).unwrap()[0]
@@ -213,7 +213,7 @@ fn constraint_violations_come_with_suggested_fixes() {
     assert!(matches!(err, ExportError::ConstraintViolation { .. }));
     assert_eq!(
         err.to_string(),
-        "Constraints violated (inp4_dim0, inp5_dim0, inp5_dim1)!
+        "Constraints violated (inp4_dim0, inp5_dim0, inp5_dim1)! For more information, run with FERREX_LOG=\"+dynamic\".
   - The values of inp5_dim0 = y.size()[0] and inp4_dim1 = x.size()[1] must always be equal.
   - Not all values of inp4_dim0 = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] <= 16.
   - Not all values of inp5_dim1 = y.size()[1] in the specified range [0, int_oo] satisfy the generated guard 16 <= y.size()[1].
@@ -277,7 +277,7 @@ fn specialising_a_dynamic_dim_is_a_violation() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Constraints violated (batch)!
+        "Constraints violated (batch)! For more information, run with FERREX_LOG=\"+dynamic\".
   - batch = x.size()[0] was marked dynamic, but the program specialised it to the constant 8 (guard x.size()[0] == 8 and 4*x.size()[0] == 32).
 Suggested fixes:
   // batch: drop it from dynamic_shapes; the program needs it to be 8"

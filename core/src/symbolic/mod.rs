@@ -212,6 +212,7 @@ impl SymInt {
 
     /// Compares, answering from the hints; when symbolic, the outcome is recorded as a
     /// guard in the active trace (the program is then only valid where it holds).
+    #[track_caller]
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
         if self.is_symbolic() || other.is_symbolic() {
             // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare
@@ -227,7 +228,7 @@ impl SymInt {
             } else {
                 (op.negate(), self.expr(), other.expr())
             };
-            crate::trace::record_guard(Guard { lhs, op, rhs });
+            crate::trace::record_guard(Guard { lhs, op, rhs }, std::panic::Location::caller());
         }
         result
     }
@@ -261,12 +262,14 @@ impl SymInt {
         self.sym_cmp(CmpOp::Le, other)
     }
 
+    #[track_caller]
     pub fn sym_eq(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Eq, other)
     }
 
     /// Forces a concrete value: for a symbolic size this specialises the program to the
     /// example value (an equality guard).
+    #[track_caller]
     pub fn guard_int(&self) -> i64 {
         if let SymInt::Sym { hint, .. } = self {
             self.compare(CmpOp::Eq, &SymInt::Int(*hint));
@@ -302,12 +305,14 @@ impl From<i32> for SymInt {
 }
 
 impl PartialEq<i64> for SymInt {
+    #[track_caller]
     fn eq(&self, other: &i64) -> bool {
         self.compare(CmpOp::Eq, &SymInt::Int(*other))
     }
 }
 
 impl PartialEq for SymInt {
+    #[track_caller]
     fn eq(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Eq, other)
     }
@@ -319,15 +324,19 @@ impl PartialOrd<i64> for SymInt {
     fn partial_cmp(&self, other: &i64) -> Option<std::cmp::Ordering> {
         self.hint().partial_cmp(other)
     }
+    #[track_caller]
     fn lt(&self, other: &i64) -> bool {
         self.compare(CmpOp::Lt, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn le(&self, other: &i64) -> bool {
         self.compare(CmpOp::Le, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn gt(&self, other: &i64) -> bool {
         self.compare(CmpOp::Gt, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn ge(&self, other: &i64) -> bool {
         self.compare(CmpOp::Ge, &SymInt::Int(*other))
     }
@@ -337,15 +346,19 @@ impl PartialOrd for SymInt {
     fn partial_cmp(&self, other: &SymInt) -> Option<std::cmp::Ordering> {
         self.hint().partial_cmp(&other.hint())
     }
+    #[track_caller]
     fn lt(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Lt, other)
     }
+    #[track_caller]
     fn le(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Le, other)
     }
+    #[track_caller]
     fn gt(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Gt, other)
     }
+    #[track_caller]
     fn ge(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Ge, other)
     }

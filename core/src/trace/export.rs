@@ -111,6 +111,7 @@ impl<'m, M: Forward> Exporter<'m, M> {
             args,
             dynamic_shapes,
         } = self;
+        super::log::init_from_env();
         if super::begin().is_none() {
             return Err(ExportError::Nested);
         }
@@ -249,6 +250,15 @@ impl<'m, M: Forward> Exporter<'m, M> {
 
         let trace = super::end().ok_or(ExportError::Nested)?;
         drop(restore);
+        for (guard, at) in trace.guards.iter().zip(&trace.guard_sites) {
+            let text = format!(
+                "{} {} {}",
+                env.render(&guard.lhs),
+                guard.op.symbol(),
+                env.render(&guard.rhs)
+            );
+            super::log::guard_added(&text, *at, &code_at(&collected.sources, *at));
+        }
         report_issues(&trace, &collected.sources)?;
         let report = constraints::check(&env, &trace.guards, &input_sizes);
         if !report.violations.is_empty() {
@@ -342,6 +352,16 @@ fn symbolic_meta(
                     )));
                 }
                 let symbol = Symbol(env.symbols.len() as u32);
+                let range = match max {
+                    Some(m) => format!("[{min}, {m}]"),
+                    None => format!("[{min}, int_oo]"),
+                };
+                super::log::symbol_created(
+                    &symbol.to_string(),
+                    value,
+                    &format!("{name}.size()[{d}]"),
+                    &range,
+                );
                 env.symbols.push(SymbolInfo {
                     symbol,
                     dim_name: root.name.clone(),

@@ -5,6 +5,7 @@
 mod constraints;
 mod dynamic;
 mod export;
+pub(crate) mod log;
 
 pub use dynamic::{Dim, DynamicShapes};
 pub use export::{export, Exporter};
@@ -63,10 +64,16 @@ pub(crate) struct TraceState {
     next_scope: u32,
     pub lifted: Vec<LiftedConstant>,
     pub guards: Vec<Guard>,
+    /// Where each guard of `guards` was first needed (same order): the user's line, or
+    /// the call of the op whose meta function compared sizes.
+    pub guard_sites: Vec<SourceLocation>,
     pub issues: Vec<TraceIssue>,
     /// While a decomposition runs at trace time, its nodes take the location of the
     /// call being decomposed.
     pub location_override: Option<SourceLocation>,
+    /// The op call whose meta function is running: a guard its size comparisons record
+    /// is attributed to the user's call, not to the meta function's line.
+    current_call: Option<SourceLocation>,
 }
 
 thread_local! {
@@ -99,8 +106,10 @@ pub(crate) fn begin() -> Option<u64> {
             next_scope: 1,
             lifted: Vec::new(),
             guards: Vec::new(),
+            guard_sites: Vec::new(),
             issues: Vec::new(),
             location_override: None,
+            current_call: None,
         });
         Some(id)
     })
@@ -347,10 +356,17 @@ impl TraceState {
     }
 }
 
-pub(crate) fn record_guard(guard: Guard) {
+/// Records a guard the trace relies on. `caller` is where the comparison was made; a
+/// comparison inside ferrex (an op's meta function) is attributed to the op's call.
+pub(crate) fn record_guard(guard: Guard, caller: &'static std::panic::Location<'static>) {
     with_state(|s| {
         if !s.guards.contains(&guard) {
+            let at = match s.current_call {
+                Some(call) if log::is_inside_ferrex(caller.file()) => call,
+                _ => SourceLocation::from_caller(caller),
+            };
             s.guards.push(guard);
+            s.guard_sites.push(at);
         }
     });
 }
@@ -450,7 +466,10 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
         };
     }
     // The meta function may record guards, so it runs outside the state borrow.
-    let metas = match (op.meta)(&OpArgs::new(op, &args)) {
+    let outer_call = with_state(|s| s.current_call.replace(at)).flatten();
+    let metas = (op.meta)(&OpArgs::new(op, &args));
+    with_state(|s| s.current_call = outer_call);
+    let metas = match metas {
         Ok(m) => m,
         Err(e) => return failed(op, op_err(e)),
     };
