@@ -99,6 +99,36 @@ pub enum ExportError {
         location: SourceLocation,
         code: CodeSnippet,
     },
+    /// A comparison on a value read from tensor data (an unbacked symbol, `u0`) that its
+    /// known range does not decide: PyTorch's `GuardOnDataDependentSymNode`.
+    #[error(
+        "export failed: Could not guard on data-dependent expression {expr} (unhinted: {expr}).  \
+         (Size-like symbols: {})\n  at {location}{code}{}",
+        size_like_text(.size_like),
+        detail_text(.detail)
+    )]
+    GuardOnDataDependent {
+        expr: String,
+        size_like: Vec<String>,
+        location: SourceLocation,
+        code: CodeSnippet,
+        /// Where each symbol came from, and the suggested `ferrex::check`.
+        detail: Vec<String>,
+    },
+    /// A value read from tensor data was converted to a plain integer.
+    #[error(
+        "export failed: Could not extract specialized integer from data-dependent expression \
+         {expr} (unhinted: {expr}).  (Size-like symbols: {})\n  at {location}{code}{}",
+        size_like_text(.size_like),
+        detail_text(.detail)
+    )]
+    DataDependentInt {
+        expr: String,
+        size_like: Vec<String>,
+        location: SourceLocation,
+        code: CodeSnippet,
+        detail: Vec<String>,
+    },
     /// `forward` panicked while tracing.
     #[error("export failed: forward panicked while tracing: {0}")]
     Panicked(String),
@@ -133,6 +163,18 @@ pub enum ExportError {
     /// The exported graph failed verification (a bug in ferrex: please report it).
     #[error("export failed: the exported graph is invalid: {0}")]
     Verify(String),
+}
+
+fn size_like_text(symbols: &[String]) -> String {
+    if symbols.is_empty() {
+        "none".to_string()
+    } else {
+        symbols.join(", ")
+    }
+}
+
+fn detail_text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n  {l}")).collect()
 }
 
 fn constraint_violation_text(dims: &[String], violations: &[String], fixes: &[String]) -> String {

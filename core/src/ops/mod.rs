@@ -10,6 +10,7 @@ pub mod attention;
 pub mod comparison;
 pub mod constructors;
 pub mod conv;
+pub mod copy;
 pub mod custom;
 pub mod elementwise;
 pub mod indexing;
@@ -18,6 +19,7 @@ pub mod mutation;
 pub mod normalization;
 pub mod pooling;
 pub mod reduction;
+pub mod scalar;
 pub mod schema;
 pub mod shape;
 mod util;
@@ -381,6 +383,8 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(normalization::OPS);
     all.extend_from_slice(attention::OPS);
     all.extend_from_slice(mutation::OPS);
+    all.extend_from_slice(scalar::OPS);
+    all.extend_from_slice(copy::OPS);
     all
 }
 

@@ -89,6 +89,29 @@ impl SymBool {
     }
 }
 
+impl fmt::Display for SymBool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.lhs, self.op.symbol(), self.rhs)
+    }
+}
+
+/// The value of a graph node that is a symbolic scalar, not a tensor: an int read from
+/// tensor data (`u0`) or a comparison of such ints (`u0 <= 5`).
+#[derive(Clone, Debug)]
+pub enum SymScalar {
+    Int(SymInt),
+    Bool(SymBool),
+}
+
+impl fmt::Display for SymScalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SymScalar::Int(i) => write!(f, "{i}"),
+            SymScalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// A fact about sizes that the traced program relies on: `lhs op rhs`, true for the
 /// example inputs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -134,6 +157,15 @@ impl SymInt {
 
     pub fn is_symbolic(&self) -> bool {
         matches!(self, SymInt::Sym { .. })
+    }
+
+    /// Whether it depends on a value read from tensor data (an unbacked symbol, `u0`),
+    /// which has no example value to answer comparisons from.
+    pub fn is_unbacked(&self) -> bool {
+        match self {
+            SymInt::Int(_) => false,
+            SymInt::Sym { expr, .. } => expr.symbols().iter().any(|s| s.is_unbacked()),
+        }
     }
 
     pub fn expr(&self) -> Expr {
@@ -214,6 +246,15 @@ impl SymInt {
     /// guard in the active trace (the program is then only valid where it holds).
     #[track_caller]
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
+        if self.is_unbacked() || other.is_unbacked() {
+            // No example value: decided from the ranges `ferrex::check` gave, or an error.
+            return crate::trace::unbacked::decide(
+                self,
+                op,
+                other,
+                std::panic::Location::caller(),
+            );
+        }
         if self.is_symbolic() || other.is_symbolic() {
             // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare
             // the same for every value of the symbols: no guard needed.
@@ -271,6 +312,10 @@ impl SymInt {
     /// example value (an equality guard).
     #[track_caller]
     pub fn guard_int(&self) -> i64 {
+        if self.is_unbacked() {
+            crate::trace::unbacked::cannot_specialize(self, std::panic::Location::caller());
+            return self.hint();
+        }
         if let SymInt::Sym { hint, .. } = self {
             self.compare(CmpOp::Eq, &SymInt::Int(*hint));
         }

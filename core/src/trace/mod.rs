@@ -5,10 +5,15 @@
 mod constraints;
 mod dynamic;
 mod export;
+mod assume_constant;
 pub(crate) mod log;
+pub(crate) mod unbacked;
 
 pub use dynamic::{Dim, DynamicShapes};
 pub use export::{export, Exporter};
+pub(crate) use export::issue_error;
+pub use assume_constant::{assume_constant, AssumedConstant};
+pub use unbacked::{check, check_is_size};
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +30,20 @@ pub(crate) enum TraceIssue {
     Op(TensorError),
     DataAccess {
         access: &'static str,
+        at: SourceLocation,
+    },
+    /// A comparison on an unbacked value that its range does not decide.
+    DataDependentGuard {
+        expr: String,
+        size_like: Vec<String>,
+        detail: Vec<String>,
+        at: SourceLocation,
+    },
+    /// An unbacked value forced to a concrete integer.
+    DataDependentInt {
+        expr: String,
+        size_like: Vec<String>,
+        detail: Vec<String>,
         at: SourceLocation,
     },
 }
@@ -74,6 +93,12 @@ pub(crate) struct TraceState {
     /// The op call whose meta function is running: a guard its size comparisons record
     /// is attributed to the user's call, not to the meta function's line.
     current_call: Option<SourceLocation>,
+    /// Values read from tensor data (`u0`, …), with their ranges.
+    pub(crate) unbacked: Vec<unbacked::UnbackedInfo>,
+    /// The example value of every input and model tensor, for `assume_constant`.
+    pub(crate) examples: Vec<(Tensor, Storage)>,
+    /// Values `assume_constant` computed.
+    pub(crate) assumed: Vec<AssumedConstant>,
 }
 
 thread_local! {
@@ -84,7 +109,9 @@ static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Whether an export is tracing on this thread.
 pub fn is_tracing() -> bool {
-    ACTIVE.with(|a| a.try_borrow().map(|s| s.is_some()).unwrap_or(true))
+    // An `assume_constant` helper computes eagerly on the example values.
+    !assume_constant::evaluating()
+        && ACTIVE.with(|a| a.try_borrow().map(|s| s.is_some()).unwrap_or(true))
 }
 
 fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
@@ -110,6 +137,9 @@ pub(crate) fn begin() -> Option<u64> {
             issues: Vec::new(),
             location_override: None,
             current_call: None,
+            unbacked: Vec::new(),
+            examples: Vec::new(),
+            assumed: Vec::new(),
         });
         Some(id)
     })
