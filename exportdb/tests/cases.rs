@@ -314,6 +314,7 @@ fn op_targets_match_pytorchs_reference_programs() {
                 "mul.Tensor",
             ][..],
         ),
+        ("assume_constant_result", &["slice.Tensor"][..]),
         ("cond_branch_class_method", &["sin.default"][..]),
         ("cond_branch_nested_function", &["add.Tensor"][..]),
         (
@@ -484,6 +485,84 @@ fn programs_keep_what_the_cases_show() {
     assert_eq!(
         graph_lines(&exported("pytree_flatten"))[0],
         "fn forward(x_0_0: f32[3, 2], x_0_1: f32[3, 2], x_1: f32[3, 2]) {"
+    );
+}
+
+#[test]
+fn data_dependent_cases_keep_pytorchs_program() {
+    // PyTorch: item, `item >= 0` + _assert_scalar, `item <= 5` + _assert_scalar, zeros.
+    // ferrex records the comparisons as `aten::ge.int` / `aten::le.int` nodes.
+    let size = exported("constrain_as_size_example");
+    let lines = graph_lines(&size);
+    assert_eq!(lines[0], "fn forward(x: i64[]) {");
+    assert_eq!(lines[1], "let item: Sym(u0) = aten::item.default(x);");
+    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = aten::ge.int(u0, 0);");
+    assert!(lines[3].starts_with(
+        "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion failed \
+         for expression u0 >= 0 at exportdb/src/cases/constrain_as_size_example.rs:"
+    ));
+    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(u0, 5);");
+    assert_eq!(lines[6], "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);");
+    assert_eq!(
+        size.program.range_constraints().to_string(),
+        "{u0: VR[0, 5]}"
+    );
+    let err = size
+        .program
+        .module()
+        .call((Tensor::scalar(6i64),))
+        .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("Runtime assertion failed for expression u0 <= 5 at exportdb/src/cases/"));
+
+    // The branch `a < 6` is decided by the checked range [0, 5]: no guard, only `sin`.
+    let value = exported("constrain_as_value_example");
+    assert!(value.program.guards().is_empty());
+    assert_eq!(
+        value.program.op_targets(),
+        [
+            "aten::item.default",
+            "aten::ge.int",
+            "aten::_assert_scalar.default",
+            "aten::le.int",
+            "aten::_assert_scalar.default",
+            "aten::sin.default",
+        ]
+    );
+
+    let assumed = exported("assume_constant_result").program;
+    assert_eq!(assumed.assumed_constants().len(), 1);
+    assert_eq!(assumed.assumed_constants()[0].value, "4");
+
+    // The attribute is a buffer that forward replaces: PyTorch's ops plus the copies that
+    // write the new value, exported as buffer mutations.
+    let attr = exported("model_attr_mutation").program;
+    assert_eq!(
+        attr.op_targets(),
+        [
+            "aten::zeros.default",
+            "aten::zeros.default",
+            "aten::copy.default",
+            "aten::copy.default",
+            "aten::sum.default",
+            "aten::sum.default",
+            "aten::add.Tensor",
+        ]
+    );
+    let kinds: Vec<OutputKind> = attr
+        .graph_signature()
+        .output_specs
+        .iter()
+        .map(|o| o.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            OutputKind::BufferMutation,
+            OutputKind::BufferMutation,
+            OutputKind::UserOutput
+        ]
     );
 }
 
