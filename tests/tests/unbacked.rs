@@ -294,3 +294,51 @@ fn assume_constant_cannot_read_values_computed_in_forward() {
     let err = ferrex::export(&ReadsIntermediate {}, (Tensor::ones([2]),)).unwrap_err();
     assert!(matches!(err, ExportError::DataDependent { .. }), "{err}");
 }
+
+#[test]
+fn data_dependent_output_sizes_are_unbacked() {
+    #[export_module]
+    struct Positive {}
+
+    #[export_module]
+    impl Positive {
+        fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+            let picked = x.masked_select(&x.gt(0.0)) * 2.0;
+            let where_ = x.nonzero();
+            (picked, where_)
+        }
+    }
+
+    let x = Tensor::from_slice(&[1f32, -2.0, 3.0, 0.0]);
+    let ep = ferrex::export(&Positive {}, (x.copy(),)).expect("exports");
+    assert_eq!(
+        graph_lines(&ep),
+        [
+            "fn forward(x: f32[4]) {",
+            "let gt: bool[4] = aten::gt.Scalar(x, 0.0);",
+            "let masked_select: f32[u0] = aten::masked_select.default(x, gt);",
+            "let mul: f32[u0] = aten::mul.Tensor(masked_select, 2.0);",
+            "let nonzero: i64[u1, 1] = aten::nonzero.default(x);",
+            "return (mul, nonzero);",
+            "}",
+        ]
+    );
+    assert_eq!(
+        ep.range_constraints().to_string(),
+        "{u0: VR[0, 4], u1: VR[0, 4]}"
+    );
+    let compiled = ferrex_runtime::compile(&ep).expect("compiles");
+    for data in [[1f32, -2.0, 3.0, 0.0], [-1.0, -2.0, -3.0, 0.0], [5.0, 6.0, 7.0, 8.0]] {
+        let x = Tensor::from_slice(&data);
+        let expected: Vec<f32> = data.iter().filter(|v| **v > 0.0).map(|v| v * 2.0).collect();
+        let nonzero: Vec<i64> = (0..4).filter(|&i| data[i as usize] != 0.0).collect();
+        for out in [
+            ep.module().call((x.copy(),)).expect("runs"),
+            compiled.call((x.copy(),)).expect("runs"),
+        ] {
+            assert_eq!(out[0].to_vec::<f32>().unwrap(), expected);
+            assert_eq!(out[1].shape(), [nonzero.len(), 1]);
+            assert_eq!(out[1].to_vec::<i64>().unwrap(), nonzero);
+        }
+    }
+}

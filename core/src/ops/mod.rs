@@ -16,6 +16,7 @@ pub mod elementwise;
 pub mod indexing;
 pub mod linalg;
 pub mod mutation;
+pub mod nonzero;
 pub mod normalization;
 pub mod pooling;
 pub mod reduction;
@@ -385,6 +386,7 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(mutation::OPS);
     all.extend_from_slice(scalar::OPS);
     all.extend_from_slice(copy::OPS);
+    all.extend_from_slice(nonzero::OPS);
     all
 }
 

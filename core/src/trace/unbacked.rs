@@ -242,6 +242,27 @@ pub(crate) fn decide(
     .unwrap_or_else(|| op.eval(lhs.hint(), rhs.hint()))
 }
 
+/// A new size-like unbacked symbol in `[0, max]` for a data-dependent output length
+/// (`nonzero`), when an export is recording ops; `None` otherwise. Called from meta
+/// functions, which run outside the trace's borrow.
+pub(crate) fn new_size(max: Option<i64>, origin: &str) -> Option<SymInt> {
+    if !super::is_tracing() {
+        return None;
+    }
+    with_state(|s| {
+        let at = s
+            .current_call
+            .or(s.location_override)
+            .unwrap_or(SourceLocation {
+                file: "<unknown>",
+                line: 0,
+                column: 0,
+            });
+        let symbol = s.new_unbacked(Some(0), max, true, origin.to_string(), at);
+        SymInt::from_expr(Expr::symbol(symbol), 0)
+    })
+}
+
 /// Records that an unbacked value was forced to a concrete integer (PyTorch's "Could not
 /// extract specialized integer from data-dependent expression").
 pub(crate) fn cannot_specialize(value: &SymInt, caller: &'static Location<'static>) {
