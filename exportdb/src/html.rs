@@ -152,10 +152,13 @@ color:#8a3b12}.origin.rust{background:#e3ecfb;color:#1d4e89}\
 #search{width:100%;font-size:1rem;padding:.5rem .7rem;border:1px solid #bbb;\
 border-radius:.4rem;box-sizing:border-box}#count{color:#666;font-size:.9rem}\
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side>div{min-width:0}\
+.side pre{white-space:pre-wrap;overflow-wrap:anywhere}\
 @media(max-width:60rem){.side{grid-template-columns:1fr}}.muted{color:#666}";
 
-/// Filters the index's rows by the words typed in the search box.
+/// Filters the index's rows by the words typed in the search box (prefilled from
+/// `index.html?q=words`, so a search can be linked).
 const SEARCH_SCRIPT: &str = "const box=document.getElementById('search');\
+box.value=new URLSearchParams(location.search).get('q')||'';\
 const rows=[...document.querySelectorAll('tr[data-search]')];\
 const count=document.getElementById('count');\
 function filter(){const words=box.value.toLowerCase().split(/\\s+/).filter(w=>w);\
@@ -364,7 +367,11 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
     } else {
         " class=\"wrap\""
     };
-    let _ = writeln!(body, "<div class=\"side\">\n<div>");
+    // PyTorch's cases: ferrex on the left, PyTorch on the right.
+    let pytorch = case.pytorch();
+    if pytorch.is_some() {
+        let _ = writeln!(body, "<div class=\"side\">\n<div>");
+    }
     let _ = writeln!(
         body,
         "<h2>ferrex (Rust)</h2>\n<pre><code>{}</code></pre>",
@@ -376,9 +383,9 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
         escape(&result.heading),
         escape(&result.body)
     );
-    let _ = writeln!(body, "</div>\n<div>");
-    match case.pytorch() {
+    match pytorch {
         Some(p) => {
+            let _ = writeln!(body, "</div>\n<div>");
             let _ = writeln!(
                 body,
                 "<h2>PyTorch 2.15</h2>\n<p>verdict: {}</p>\n<p>The Python original: \
@@ -396,6 +403,7 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
                     escape(&diff.to_string())
                 );
             }
+            let _ = writeln!(body, "</div>\n</div>");
         }
         None => {
             let _ = writeln!(
@@ -405,7 +413,6 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
             );
         }
     }
-    let _ = writeln!(body, "</div>\n</div>");
     page(&format!("{} — ferrex ExportDB", case.name), &body)
 }
 
