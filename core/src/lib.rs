@@ -58,10 +58,10 @@ pub use error::{ExportError, LoadError, RunError, SourceLocation, TensorError};
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
-pub use trace::{assume_constant, check, check_is_size};
 pub use serialize::program::{load, save};
 pub use symbolic::{SymBool, SymInt};
 pub use tensor::{manual_seed, DType, Tensor};
+pub use trace::{assume_constant, check, check_is_size};
 pub use trace::{export, Dim, DynamicShapes, Exporter};
 
 /// What a model file needs: `use ferrex::prelude::*;`.

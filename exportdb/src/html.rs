@@ -310,7 +310,11 @@ pub fn index_page() -> String {
          descriptions (e.g. cond, dynamic, rust-only)\" aria-label=\"Search the cases\"> \
          <span id=\"count\"></span></p>"
     );
-    let _ = writeln!(body, "<h2 id=\"supported\">Supported ({})</h2>", supported.len());
+    let _ = writeln!(
+        body,
+        "<h2 id=\"supported\">Supported ({})</h2>",
+        supported.len()
+    );
     case_rows(&mut body, &supported);
     let _ = writeln!(
         body,

@@ -51,7 +51,9 @@ impl PyTorchCase {
 /// Every case of PyTorch's reference run, in its order.
 pub fn pytorch_cases() -> Vec<PyTorchCase> {
     let mut out = Vec::new();
-    for block in RESULTS.split("======================================================================") {
+    for block in
+        RESULTS.split("======================================================================")
+    {
         let block = block.trim_matches('\n');
         let Some(header) = block.lines().next() else {
             continue;
@@ -156,7 +158,9 @@ mod tests {
         assert_eq!(all.iter().filter(|c| c.is_supported()).count(), 35);
         let round = pytorch_case("dynamic_shape_round").unwrap();
         assert_eq!(round.support, "NOT_SUPPORTED_YET");
-        assert!(round.output.starts_with("EXPORT FAILED (strict): UserError Constraints violated"));
+        assert!(round
+            .output
+            .starts_with("EXPORT FAILED (strict): UserError Constraints violated"));
         let size = pytorch_case("constrain_as_size_example").unwrap();
         assert_eq!(size.tags, ["torch.dynamic-value", "torch.escape-hatch"]);
         assert_eq!(
@@ -168,14 +172,20 @@ mod tests {
                 "aten::zeros.default"
             ]
         );
-        assert!(size.output.ends_with("Range constraints: {u0: VR[0, 5], u1: VR[0, 5]}"));
+        assert!(size
+            .output
+            .ends_with("Range constraints: {u0: VR[0, 5], u1: VR[0, 5]}"));
     }
 
     #[test]
     fn op_differences_count_repeats() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let d = OpDifference::between(
-            &s(&["aten::linear.default", "aten::add.Tensor", "aten::add.Tensor"]),
+            &s(&[
+                "aten::linear.default",
+                "aten::add.Tensor",
+                "aten::add.Tensor",
+            ]),
             &s(&["aten::t.default", "aten::addmm.default", "aten::add.Tensor"]),
         );
         assert_eq!(d.only_pytorch, ["aten::linear.default", "aten::add.Tensor"]);

@@ -502,7 +502,10 @@ fn data_dependent_cases_keep_pytorchs_program() {
          for expression u0 >= 0 at exportdb/src/cases/constrain_as_size_example.rs:"
     ));
     assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(u0, 5);");
-    assert_eq!(lines[6], "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);");
+    assert_eq!(
+        lines[6],
+        "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);"
+    );
     assert_eq!(
         size.program.range_constraints().to_string(),
         "{u0: VR[0, 5]}"

@@ -96,7 +96,9 @@ fn show_prints_code_tags_verdict_and_program() {
         "{text}"
     );
     assert!(
-        text.contains("op differences:\nonly in PyTorch: none\nonly in ferrex: aten::ge.int, aten::le.int\n"),
+        text.contains(
+            "op differences:\nonly in PyTorch: none\nonly in ferrex: aten::ge.int, aten::le.int\n"
+        ),
         "{text}"
     );
 
@@ -112,10 +114,7 @@ fn show_prints_code_tags_verdict_and_program() {
         "{text}"
     );
     assert!(!text.contains("fn main()"), "{text}");
-    assert!(
-        text.contains("pytorch: none (a Rust-only case)"),
-        "{text}"
-    );
+    assert!(text.contains("pytorch: none (a Rust-only case)"), "{text}");
     assert!(
         text.contains("compile-time diagnostic (strict export):\nerror: graph break: `forward` takes `&mut self`"),
         "{text}"
@@ -236,7 +235,9 @@ fn html_writes_an_index_and_a_page_per_case() {
     assert!(index.contains("<h2 id=\"not-supported\">Not supported (10)</h2>"));
     let supported_at = index.find("id=\"supported\"").unwrap_or(0);
     let rejected_at = index.find("id=\"not-supported\"").unwrap_or(0);
-    let row = index.find("<a href=\"mut_self_forward.html\">").unwrap_or(0);
+    let row = index
+        .find("<a href=\"mut_self_forward.html\">")
+        .unwrap_or(0);
     assert!(supported_at < rejected_at && rejected_at < row);
     assert!(index.contains(
         "<td><a href=\"cond_predicate.html\">cond_predicate</a></td>\

@@ -162,8 +162,7 @@ fn an_undecided_comparison_is_pytorchs_error_with_the_check_to_add() {
         }
     }
 
-    let err = ferrex::export(&Undecided {}, (Tensor::scalar(4i64), Tensor::ones([2])))
-        .unwrap_err();
+    let err = ferrex::export(&Undecided {}, (Tensor::scalar(4i64), Tensor::ones([2]))).unwrap_err();
     assert!(matches!(err, ExportError::GuardOnDataDependent { .. }));
     let item_line = line_of("let undecided = match x.sym_item() {");
     let if_line = line_of("if undecided < 3 {");
@@ -328,7 +327,11 @@ fn data_dependent_output_sizes_are_unbacked() {
         "{u0: VR[0, 4], u1: VR[0, 4]}"
     );
     let compiled = ferrex_runtime::compile(&ep).expect("compiles");
-    for data in [[1f32, -2.0, 3.0, 0.0], [-1.0, -2.0, -3.0, 0.0], [5.0, 6.0, 7.0, 8.0]] {
+    for data in [
+        [1f32, -2.0, 3.0, 0.0],
+        [-1.0, -2.0, -3.0, 0.0],
+        [5.0, 6.0, 7.0, 8.0],
+    ] {
         let x = Tensor::from_slice(&data);
         let expected: Vec<f32> = data.iter().filter(|v| **v > 0.0).map(|v| v * 2.0).collect();
         let nonzero: Vec<i64> = (0..4).filter(|&i| data[i as usize] != 0.0).collect();

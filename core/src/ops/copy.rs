@@ -11,8 +11,8 @@ use crate::tensor::{Storage, Tensor, TensorMeta};
 fn copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     let (dst, src) = (args.meta(0)?, args.meta(1)?);
     let shape = broadcast_shapes(&dst.sizes, &src.sizes)?;
-    let same = shape.len() == dst.sizes.len()
-        && shape.iter().zip(&dst.sizes).all(|(a, b)| a.same_as(b));
+    let same =
+        shape.len() == dst.sizes.len() && shape.iter().zip(&dst.sizes).all(|(a, b)| a.same_as(b));
     if !same {
         op_bail!(
             "the source of shape {} cannot be broadcast to the destination's shape {}",

@@ -71,7 +71,9 @@ fn masked_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let values = x.expand(shape.clone()).copy().reshape([-1]);
     let keep = mask.expand(shape).copy().reshape([-1]);
     let keep = keep.to_vec::<bool>().map_err(|e| OpError(e.to_string()))?;
-    let picked: Vec<i64> = (0..keep.len() as i64).filter(|&i| keep[i as usize]).collect();
+    let picked: Vec<i64> = (0..keep.len() as i64)
+        .filter(|&i| keep[i as usize])
+        .collect();
     let index = Tensor::from_slice(&picked);
     let out = values
         .index_select(0, &index)

@@ -39,7 +39,11 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
                     ));
                 }
                 // Only ops that return nothing (`aten::_assert_scalar`) have no output.
-                if node.meta.is_empty() && op.parsed().is_ok_and(|s| s.returns.iter().any(|r| !r.is_empty())) {
+                if node.meta.is_empty()
+                    && op
+                        .parsed()
+                        .is_ok_and(|s| s.returns.iter().any(|r| !r.is_empty()))
+                {
                     return Err(format!("node `{}` has no meta", node.name));
                 }
             }

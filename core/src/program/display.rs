@@ -269,7 +269,10 @@ impl fmt::Display for ExportedProgram {
         // Only programs that used the escape hatch carry this section.
         if !self.assumed_constants().is_empty() {
             writeln!(f)?;
-            writeln!(f, "Assumed constants (computed at export from the example inputs):")?;
+            writeln!(
+                f,
+                "Assumed constants (computed at export from the example inputs):"
+            )?;
             for c in self.assumed_constants() {
                 writeln!(f, "    {c}")?;
             }

@@ -248,12 +248,7 @@ impl SymInt {
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
         if self.is_unbacked() || other.is_unbacked() {
             // No example value: decided from the ranges `ferrex::check` gave, or an error.
-            return crate::trace::unbacked::decide(
-                self,
-                op,
-                other,
-                std::panic::Location::caller(),
-            );
+            return crate::trace::unbacked::decide(self, op, other, std::panic::Location::caller());
         }
         if self.is_symbolic() || other.is_symbolic() {
             // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare

@@ -120,7 +120,9 @@ mod tests {
     #[test]
     fn ferrex_sources_are_told_from_user_code() {
         assert!(is_inside_ferrex(file!()));
-        assert!(is_inside_ferrex(&file!().replace("trace/log.rs", "ops/shape.rs")));
+        assert!(is_inside_ferrex(
+            &file!().replace("trace/log.rs", "ops/shape.rs")
+        ));
         assert!(!is_inside_ferrex("tests/tests/dynamic_shapes.rs"));
     }
 }

@@ -2,17 +2,17 @@
 //! this thread records a node here instead of computing. Size comparisons record guards;
 //! reads of tensor data record data-dependence errors with their source location.
 
+mod assume_constant;
 mod constraints;
 mod dynamic;
 mod export;
-mod assume_constant;
 pub(crate) mod log;
 pub(crate) mod unbacked;
 
-pub use dynamic::{Dim, DynamicShapes};
-pub use export::{export, Exporter};
-pub(crate) use export::issue_error;
 pub use assume_constant::{assume_constant, AssumedConstant};
+pub use dynamic::{Dim, DynamicShapes};
+pub(crate) use export::issue_error;
+pub use export::{export, Exporter};
 pub use unbacked::{check, check_is_size};
 
 use std::cell::RefCell;

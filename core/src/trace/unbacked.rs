@@ -66,9 +66,15 @@ impl TraceState {
                 None => (Some(0), None),
             };
             let (tlo, thi) = if a > 0 {
-                (smin.map(|v| v.saturating_mul(a)), smax.map(|v| v.saturating_mul(a)))
+                (
+                    smin.map(|v| v.saturating_mul(a)),
+                    smax.map(|v| v.saturating_mul(a)),
+                )
             } else {
-                (smax.map(|v| v.saturating_mul(a)), smin.map(|v| v.saturating_mul(a)))
+                (
+                    smax.map(|v| v.saturating_mul(a)),
+                    smin.map(|v| v.saturating_mul(a)),
+                )
             };
             lo = lo.zip(tlo).map(|(x, y)| x.saturating_add(y));
             hi = hi.zip(thi).map(|(x, y)| x.saturating_add(y));
@@ -120,8 +126,7 @@ impl TraceState {
         let Some(info) = self.unbacked_info(*s) else {
             return;
         };
-        if let super::constraints::Allowed::Range(lo, hi) = super::constraints::allowed(*a, c, op)
-        {
+        if let super::constraints::Allowed::Range(lo, hi) = super::constraints::allowed(*a, c, op) {
             if lo > i64::MIN {
                 info.min = Some(info.min.map_or(lo, |m| m.max(lo)));
             }
@@ -405,7 +410,11 @@ pub fn check(cond: SymBool) {
             args: vec![Arg::Int(cond.lhs.clone()), Arg::Int(cond.rhs.clone())],
         };
         let meta = TensorMeta::symbolic_scalar(DType::Bool, SymScalar::Bool(cond.clone()));
-        let Some(holds) = s.push_node(compare, vec![meta], at, false).into_iter().next() else {
+        let Some(holds) = s
+            .push_node(compare, vec![meta], at, false)
+            .into_iter()
+            .next()
+        else {
             return;
         };
         let holds = match holds.state() {
@@ -417,11 +426,7 @@ pub fn check(cond: SymBool) {
             args: vec![Arg::Node(holds), Arg::Str(message)],
         };
         s.push_node(assert, Vec::new(), at, false);
-        super::log::runtime_assert_added(
-            &cond.to_string(),
-            at,
-            &crate::error::CodeSnippet(None),
-        );
+        super::log::runtime_assert_added(&cond.to_string(), at, &crate::error::CodeSnippet(None));
     });
 }
 
