@@ -101,34 +101,13 @@ pub enum ExportError {
     },
     /// A comparison on a value read from tensor data (an unbacked symbol, `u0`) that its
     /// known range does not decide: PyTorch's `GuardOnDataDependentSymNode`.
-    #[error(
-        "export failed: Could not guard on data-dependent expression {expr} (unhinted: {expr}).  \
-         (Size-like symbols: {})\n  at {location}{code}{}",
-        size_like_text(.size_like),
-        detail_text(.detail)
-    )]
-    GuardOnDataDependent {
-        expr: String,
-        size_like: Vec<String>,
-        location: SourceLocation,
-        code: CodeSnippet,
-        /// Where each symbol came from, and the suggested `ferrex::check`.
-        detail: Vec<String>,
-    },
+    #[error("export failed: Could not guard on data-dependent expression {0}")]
+    GuardOnDataDependent(Box<DataDependentValue>),
     /// A value read from tensor data was converted to a plain integer.
     #[error(
-        "export failed: Could not extract specialized integer from data-dependent expression \
-         {expr} (unhinted: {expr}).  (Size-like symbols: {})\n  at {location}{code}{}",
-        size_like_text(.size_like),
-        detail_text(.detail)
+        "export failed: Could not extract specialized integer from data-dependent expression {0}"
     )]
-    DataDependentInt {
-        expr: String,
-        size_like: Vec<String>,
-        location: SourceLocation,
-        code: CodeSnippet,
-        detail: Vec<String>,
-    },
+    DataDependentInt(Box<DataDependentValue>),
     /// `forward` panicked while tracing.
     #[error("export failed: forward panicked while tracing: {0}")]
     Panicked(String),
@@ -163,6 +142,34 @@ pub enum ExportError {
     /// The exported graph failed verification (a bug in ferrex: please report it).
     #[error("export failed: the exported graph is invalid: {0}")]
     Verify(String),
+}
+
+/// What an export error about a value read from tensor data reports: the expression, the
+/// size-like symbols, where it was needed, where its symbols came from and the fix.
+#[derive(Debug)]
+pub struct DataDependentValue {
+    pub expr: String,
+    pub size_like: Vec<String>,
+    pub location: SourceLocation,
+    pub code: CodeSnippet,
+    /// Where each symbol came from, and the suggested fix.
+    pub detail: Vec<String>,
+}
+
+impl fmt::Display for DataDependentValue {
+    /// `u0 < 3 (unhinted: u0 < 3).  (Size-like symbols: none)` and the lines after it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (unhinted: {}).  (Size-like symbols: {})\n  at {}{}{}",
+            self.expr,
+            self.expr,
+            size_like_text(&self.size_like),
+            self.location,
+            self.code,
+            detail_text(&self.detail)
+        )
+    }
 }
 
 fn size_like_text(symbols: &[String]) -> String {

@@ -229,7 +229,9 @@ fn tags_html(case: &Case, index: &str) -> String {
 fn summary(case: &Case) -> String {
     let first = case.paragraphs().into_iter().next().unwrap_or_default();
     match first.find(". ") {
-        Some(end) if first[..end].matches('`').count() % 2 == 0 => first[..=end].to_string(),
+        Some(end) if first[..end].matches('`').count().is_multiple_of(2) => {
+            first[..=end].to_string()
+        }
         _ => first,
     }
 }

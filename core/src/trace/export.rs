@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::constraints;
 use super::dynamic::{Dim, DynamicShapes};
 use super::{AssumedConstant, TraceIssue, TraceState};
-use crate::error::{CodeSnippet, ExportError, SourceLocation, TensorError};
+use crate::error::{CodeSnippet, DataDependentValue, ExportError, SourceLocation, TensorError};
 use crate::graph::{Arg, Node, NodeId, NodeKind};
 use crate::module::{
     Collector, Forward, ForwardArgs, LeafValue, OutputLeaf, Outputs, SourceLine, StateKind,
@@ -486,25 +486,25 @@ pub(crate) fn issue_error(issue: &TraceIssue, sources: &[SourceLine]) -> ExportE
             size_like,
             detail,
             at,
-        } => ExportError::GuardOnDataDependent {
+        } => ExportError::GuardOnDataDependent(Box::new(DataDependentValue {
             expr: expr.clone(),
             size_like: size_like.clone(),
             location: *at,
             code: code_at(sources, *at),
             detail: detail.clone(),
-        },
+        })),
         TraceIssue::DataDependentInt {
             expr,
             size_like,
             detail,
             at,
-        } => ExportError::DataDependentInt {
+        } => ExportError::DataDependentInt(Box::new(DataDependentValue {
             expr: expr.clone(),
             size_like: size_like.clone(),
             location: *at,
             code: code_at(sources, *at),
             detail: detail.clone(),
-        },
+        })),
     }
 }
 
