@@ -99,6 +99,15 @@ pub enum ExportError {
         location: SourceLocation,
         code: CodeSnippet,
     },
+    /// A comparison on a value read from tensor data (an unbacked symbol, `u0`) that its
+    /// known range does not decide: PyTorch's `GuardOnDataDependentSymNode`.
+    #[error("export failed: Could not guard on data-dependent expression {0}")]
+    GuardOnDataDependent(Box<DataDependentValue>),
+    /// A value read from tensor data was converted to a plain integer.
+    #[error(
+        "export failed: Could not extract specialized integer from data-dependent expression {0}"
+    )]
+    DataDependentInt(Box<DataDependentValue>),
     /// `forward` panicked while tracing.
     #[error("export failed: forward panicked while tracing: {0}")]
     Panicked(String),
@@ -135,8 +144,53 @@ pub enum ExportError {
     Verify(String),
 }
 
+/// What an export error about a value read from tensor data reports: the expression, the
+/// size-like symbols, where it was needed, where its symbols came from and the fix.
+#[derive(Debug)]
+pub struct DataDependentValue {
+    pub expr: String,
+    pub size_like: Vec<String>,
+    pub location: SourceLocation,
+    pub code: CodeSnippet,
+    /// Where each symbol came from, and the suggested fix.
+    pub detail: Vec<String>,
+}
+
+impl fmt::Display for DataDependentValue {
+    /// `u0 < 3 (unhinted: u0 < 3).  (Size-like symbols: none)` and the lines after it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (unhinted: {}).  (Size-like symbols: {})\n  at {}{}{}",
+            self.expr,
+            self.expr,
+            size_like_text(&self.size_like),
+            self.location,
+            self.code,
+            detail_text(&self.detail)
+        )
+    }
+}
+
+fn size_like_text(symbols: &[String]) -> String {
+    if symbols.is_empty() {
+        "none".to_string()
+    } else {
+        symbols.join(", ")
+    }
+}
+
+fn detail_text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n  {l}")).collect()
+}
+
 fn constraint_violation_text(dims: &[String], violations: &[String], fixes: &[String]) -> String {
-    let mut out = format!("Constraints violated ({})!", dims.join(", "));
+    // PyTorch's words, with ferrex's switch for the log of each guard and its line.
+    let mut out = format!(
+        "Constraints violated ({})! For more information, run with {}=\"+dynamic\".",
+        dims.join(", "),
+        crate::trace::log::SWITCH
+    );
     for v in violations {
         out.push_str(&format!("\n  - {v}"));
     }
@@ -187,7 +241,9 @@ pub enum RunError {
         expected: usize,
         got: usize,
     },
-    #[error("{name}.size()[{dim}]: expected {expected}, got {got}")]
+    /// A static size of an input differs from the exported one; worded as PyTorch's
+    /// failed input guard.
+    #[error("Guard failed: {name}.size()[{dim}] == {expected}, but got {got}")]
     InputSize {
         name: String,
         dim: usize,

@@ -61,6 +61,7 @@ pub use program::{ExportGraphSignature, ExportedProgram};
 pub use serialize::program::{load, save};
 pub use symbolic::{SymBool, SymInt};
 pub use tensor::{manual_seed, DType, Tensor};
+pub use trace::{assume_constant, check, check_is_size};
 pub use trace::{export, Dim, DynamicShapes, Exporter};
 
 /// What a model file needs: `use ferrex::prelude::*;`.

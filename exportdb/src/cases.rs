@@ -33,6 +33,7 @@ mod loop_on_tensor_data;
 mod loop_with_shape_break;
 mod match_on_tensor_value;
 mod model_attr_mutation;
+mod mut_self_forward;
 mod nested_function;
 mod null_context_manager;
 mod optional_input;

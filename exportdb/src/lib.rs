@@ -29,6 +29,7 @@
 mod cases;
 pub mod check;
 pub mod html;
+pub mod pytorch;
 
 use std::fmt;
 
@@ -100,8 +101,15 @@ impl fmt::Display for Verdict {
 pub const ENTRY_MARKER: &str = "// ---- ExportDB entry ";
 
 impl Case {
-    /// The case's description: its file's doc comment (`//!` lines), one paragraph.
+    /// The case's description: its file's doc comment (`//!` lines), paragraphs
+    /// separated by a blank line, each on one line (markdown: `code`, *emphasis*).
     pub fn description(&self) -> String {
+        self.paragraphs().join("\n\n")
+    }
+
+    /// The paragraphs of the description, each on one line.
+    pub fn paragraphs(&self) -> Vec<String> {
+        let mut paragraphs = Vec::new();
         let mut paragraph = String::new();
         for line in self.file.lines() {
             let Some(text) = line.trim_start().strip_prefix("//!") else {
@@ -109,6 +117,9 @@ impl Case {
             };
             let text = text.trim();
             if text.is_empty() {
+                if !paragraph.is_empty() {
+                    paragraphs.push(std::mem::take(&mut paragraph));
+                }
                 continue;
             }
             if !paragraph.is_empty() {
@@ -116,15 +127,29 @@ impl Case {
             }
             paragraph.push_str(text);
         }
-        paragraph
+        if !paragraph.is_empty() {
+            paragraphs.push(paragraph);
+        }
+        paragraphs
+    }
+
+    /// PyTorch's verdict and program for this case, when it is one of PyTorch's.
+    pub fn pytorch(&self) -> Option<pytorch::PyTorchCase> {
+        pytorch::pytorch_case(self.name)
     }
 
     /// The code shown for the case: for a case that compiles, its file without the doc
     /// comment (shown as the description) and without the catalogue entry; for a case
-    /// rejected at compile time, the whole trybuild program.
+    /// rejected at compile time, the trybuild program without its empty `main`.
     pub fn shown_code(&self) -> &'static str {
         if let Verdict::NotSupported(Rejection::CompileTime { .. }) = self.verdict {
-            return self.code;
+            // The trybuild program without its `fn main() {}`, which only makes it a
+            // binary.
+            let code = self.code.trim_end();
+            return code
+                .strip_suffix("fn main() {}")
+                .map(str::trim_end)
+                .unwrap_or(code);
         }
         let code = self.code;
         let mut start = 0;

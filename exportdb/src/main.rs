@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! exportdb list            every case, with its verdict and tags
-//! exportdb show <case>     a case: tags, verdict, description, code, program or error
+//! exportdb show <case>     a case: tags, verdict, description, code, program or error,
+//!                          and PyTorch's verdict and program beside it
 //! exportdb tag <tag>       the cases carrying a tag
 //! exportdb tags            every tag, with its number of cases
 //! exportdb html <dir>      writes the static HTML catalogue into <dir>
@@ -15,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
+use ferrex_exportdb::pytorch::OpDifference;
 use ferrex_exportdb::{Case, Rejection, Verdict};
 
 const USAGE: &str = "\
@@ -142,6 +144,19 @@ fn show(name: &str) -> Result<String, CliError> {
         result.heading.to_lowercase(),
         result.body.trim_end()
     );
+    match case.pytorch() {
+        Some(p) => {
+            let _ = writeln!(out, "\npytorch 2.15: {}\n{}", p.support, p.output);
+            if let Ok(exported) = &outcome {
+                let diff = OpDifference::between(&p.op_targets(), &exported.program.op_targets());
+                let _ = writeln!(out, "\nop differences:\n{diff}");
+            }
+            let _ = writeln!(out, "\npython original: {}", p.docs_url());
+        }
+        None => {
+            let _ = writeln!(out, "\npytorch: none (a Rust-only case)");
+        }
+    }
     if case.behaves_as_declared(&outcome) {
         Ok(out)
     } else {

@@ -87,7 +87,7 @@ const PYTORCH_CASES: [(&str, &[&str]); 36] = [
 ];
 
 /// The Rust-only cases.
-const RUST_CASES: [&str; 15] = [
+const RUST_CASES: [&str; 16] = [
     "boxed_dyn_submodules",
     "early_return_err",
     "fold_over_submodules",
@@ -97,6 +97,7 @@ const RUST_CASES: [&str; 15] = [
     "loop_on_tensor_data",
     "loop_with_shape_break",
     "match_on_tensor_value",
+    "mut_self_forward",
     "panic_on_tensor_data",
     "print_traced_tensor",
     "shadowing",
@@ -105,14 +106,12 @@ const RUST_CASES: [&str; 15] = [
     "unsafe_raw_pointer",
 ];
 
-const REJECTED_AT_COMPILE_TIME: [&str; 12] = [
-    "constrain_as_size_example",
-    "constrain_as_value_example",
+const REJECTED_AT_COMPILE_TIME: [&str; 10] = [
     "early_return_err",
     "interior_mutability",
     "loop_on_tensor_data",
     "match_on_tensor_value",
-    "model_attr_mutation",
+    "mut_self_forward",
     "panic_on_tensor_data",
     "print_traced_tensor",
     "static_mut_counter",
@@ -120,7 +119,7 @@ const REJECTED_AT_COMPILE_TIME: [&str; 12] = [
     "unsafe_raw_pointer",
 ];
 
-const REJECTED_AT_EXPORT_TIME: [&str; 1] = ["assume_constant_result"];
+const REJECTED_AT_EXPORT_TIME: [&str; 0] = [];
 
 fn get(name: &str) -> &'static Case {
     case(name).unwrap_or_else(|| panic!("the catalogue has no case `{name}`"))
@@ -142,14 +141,6 @@ fn graph_lines(e: &Exported) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
         .map(String::from)
         .collect()
-}
-
-/// The 1-based line of `file` containing `needle`.
-fn line_of(file: &str, needle: &str) -> usize {
-    file.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("`{needle}` is not in the case file"))
 }
 
 #[test]
@@ -227,7 +218,13 @@ fn verdicts_are_as_documented() {
         assert_eq!(actual, expected, "{}", c.name);
     }
     let supported = cases().iter().filter(|c| c.verdict.is_supported()).count();
-    assert_eq!(supported, 38);
+    assert_eq!(supported, 42);
+    // PyTorch supports 35 of its 36 cases (all but dynamic_shape_round); ferrex all 36.
+    let pytorch_supported = PYTORCH_CASES
+        .iter()
+        .filter(|(name, _)| get(name).verdict.is_supported())
+        .count();
+    assert_eq!(pytorch_supported, 36);
 }
 
 #[test]
@@ -317,6 +314,7 @@ fn op_targets_match_pytorchs_reference_programs() {
                 "mul.Tensor",
             ][..],
         ),
+        ("assume_constant_result", &["slice.Tensor"][..]),
         ("cond_branch_class_method", &["sin.default"][..]),
         ("cond_branch_nested_function", &["add.Tensor"][..]),
         (
@@ -491,6 +489,87 @@ fn programs_keep_what_the_cases_show() {
 }
 
 #[test]
+fn data_dependent_cases_keep_pytorchs_program() {
+    // PyTorch: item, `item >= 0` + _assert_scalar, `item <= 5` + _assert_scalar, zeros.
+    // ferrex records the comparisons as `aten::ge.int` / `aten::le.int` nodes.
+    let size = exported("constrain_as_size_example");
+    let lines = graph_lines(&size);
+    assert_eq!(lines[0], "fn forward(x: i64[]) {");
+    assert_eq!(lines[1], "let item: Sym(u0) = aten::item.default(x);");
+    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = aten::ge.int(u0, 0);");
+    assert!(lines[3].starts_with(
+        "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion failed \
+         for expression u0 >= 0 at exportdb/src/cases/constrain_as_size_example.rs:"
+    ));
+    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(u0, 5);");
+    assert_eq!(
+        lines[6],
+        "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);"
+    );
+    assert_eq!(
+        size.program.range_constraints().to_string(),
+        "{u0: VR[0, 5]}"
+    );
+    let err = size
+        .program
+        .module()
+        .call((Tensor::scalar(6i64),))
+        .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("Runtime assertion failed for expression u0 <= 5 at exportdb/src/cases/"));
+
+    // The branch `a < 6` is decided by the checked range [0, 5]: no guard, only `sin`.
+    let value = exported("constrain_as_value_example");
+    assert!(value.program.guards().is_empty());
+    assert_eq!(
+        value.program.op_targets(),
+        [
+            "aten::item.default",
+            "aten::ge.int",
+            "aten::_assert_scalar.default",
+            "aten::le.int",
+            "aten::_assert_scalar.default",
+            "aten::sin.default",
+        ]
+    );
+
+    let assumed = exported("assume_constant_result").program;
+    assert_eq!(assumed.assumed_constants().len(), 1);
+    assert_eq!(assumed.assumed_constants()[0].value, "4");
+
+    // The attribute is a buffer that forward replaces: PyTorch's ops plus the copies that
+    // write the new value, exported as buffer mutations.
+    let attr = exported("model_attr_mutation").program;
+    assert_eq!(
+        attr.op_targets(),
+        [
+            "aten::zeros.default",
+            "aten::zeros.default",
+            "aten::copy.default",
+            "aten::copy.default",
+            "aten::sum.default",
+            "aten::sum.default",
+            "aten::add.Tensor",
+        ]
+    );
+    let kinds: Vec<OutputKind> = attr
+        .graph_signature()
+        .output_specs
+        .iter()
+        .map(|o| o.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            OutputKind::BufferMutation,
+            OutputKind::BufferMutation,
+            OutputKind::UserOutput
+        ]
+    );
+}
+
+#[test]
 fn mutations_and_specialised_inputs_behave_as_described() {
     let mutation = exported("user_input_mutation").program;
     let outputs = &mutation.graph_signature().output_specs;
@@ -498,7 +577,7 @@ fn mutations_and_specialised_inputs_behave_as_described() {
     assert_eq!(outputs[0].target.as_deref(), Some("x"));
     let x = Tensor::from_slice(&[0.0f32, 1.0]).reshape([1, 2]);
     let err = mutation.module().call((x,)).unwrap_err();
-    assert_eq!(err.to_string(), "x.size()[0]: expected 3, got 1");
+    assert_eq!(err.to_string(), "Guard failed: x.size()[0] == 3, but got 1");
     let x = Tensor::ones([3, 2]);
     let out = mutation.module().call((x.clone(),)).expect("runs");
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![2f32.cos(); 6]);
@@ -559,21 +638,6 @@ fn size_guards_reject_inputs_outside_the_range() {
 
 #[test]
 fn export_time_rejections_give_the_exact_error() {
-    let c = get("assume_constant_result");
-    let line = line_of(c.file, "y.item::<i64>().unwrap_or(0)");
-    match c.outcome() {
-        Err(Failure::Export(e)) => assert_eq!(
-            e.to_string(),
-            format!(
-                "export failed: item reads tensor data at \
-                 exportdb/src/cases/assume_constant_result.rs:{line}:11, code: \
-                 y.item::<i64>().unwrap_or(0)\n  the exported graph cannot depend on values \
-                 known only at run time; use tensor ops, or `cond!` for a data-dependent branch"
-            )
-        ),
-        other => panic!("assume_constant_result: expected an export error, got {other:?}"),
-    }
-
     for name in REJECTED_AT_EXPORT_TIME {
         let c = get(name);
         assert!(c.behaves_as_declared(&c.outcome()), "{name}");
@@ -603,19 +667,13 @@ fn compile_time_rejections_carry_their_diagnostic() {
             c.code.contains("fn main()"),
             "{name}: the code is the trybuild program"
         );
-        assert_eq!(c.shown_code(), c.code);
+        assert!(
+            !c.shown_code().contains("fn main() {}"),
+            "{name}: the empty trybuild `main` is not shown"
+        );
+        assert!(c.code.starts_with(c.shown_code()), "{name}");
     }
-    // The diagnostics a user meets for the cases PyTorch supports with unbacked sizes.
-    let size = get("constrain_as_size_example")
-        .diagnostic()
-        .unwrap_or_default();
-    assert!(size.contains("error: graph break: `.item()` reads the data of tensor `x`"));
-    assert!(size.contains("error: graph break: `assert!` depends on tensor data"));
-    let value = get("constrain_as_value_example")
-        .diagnostic()
-        .unwrap_or_default();
-    assert!(value.contains("error: graph break: this `if` branches on tensor data"));
-    let attr = get("model_attr_mutation").diagnostic().unwrap_or_default();
+    let attr = get("mut_self_forward").diagnostic().unwrap_or_default();
     assert!(attr.starts_with("error: graph break: `forward` takes `&mut self`"));
 }
 

@@ -34,7 +34,7 @@ fn list_names_every_case() {
     let cases = ferrex_exportdb::cases();
     assert!(
         text.starts_with(&format!(
-            "{} cases: 38 supported, 13 not supported\n",
+            "{} cases: 42 supported, 10 not supported\n",
             cases.len()
         )),
         "{text}"
@@ -47,8 +47,8 @@ fn list_names_every_case() {
             c.name
         );
     }
-    assert!(text.contains("assume_constant_result           not supported (export time)"));
-    assert!(text.contains("model_attr_mutation              not supported (compile time)"));
+    assert!(text.contains("assume_constant_result           supported"));
+    assert!(text.contains("mut_self_forward                 not supported (compile time)"));
 }
 
 #[test]
@@ -75,8 +75,34 @@ fn show_prints_code_tags_verdict_and_program() {
         "{text}"
     );
     assert!(!text.contains("inventory::submit!"), "{text}");
+    // PyTorch's verdict and program beside ferrex's, with the op differences.
+    assert!(
+        text.contains(
+            "pytorch 2.15: SUPPORTED\nExportedProgram:\n    class GraphModule(torch.nn.Module):"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("op differences:\nthe same ops as PyTorch\n"),
+        "{text}"
+    );
+    assert!(text.contains("python original: https://"), "{text}");
 
-    let o = exportdb(&["show", "model_attr_mutation"]);
+    let o = exportdb(&["show", "constrain_as_size_example"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("let item: Sym(u0) = aten::item.default(x);"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "op differences:\nonly in PyTorch: none\nonly in ferrex: aten::ge.int, aten::le.int\n"
+        ),
+        "{text}"
+    );
+
+    let o = exportdb(&["show", "mut_self_forward"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
@@ -87,6 +113,8 @@ fn show_prints_code_tags_verdict_and_program() {
         text.contains("fn forward(&mut self, x: &Tensor) -> Tensor {"),
         "{text}"
     );
+    assert!(!text.contains("fn main()"), "{text}");
+    assert!(text.contains("pytorch: none (a Rust-only case)"), "{text}");
     assert!(
         text.contains("compile-time diagnostic (strict export):\nerror: graph break: `forward` takes `&mut self`"),
         "{text}"
@@ -194,6 +222,32 @@ fn html_writes_an_index_and_a_page_per_case() {
     assert!(page.contains("fn forward(&amp;self, x: &amp;Tensor) -&gt; Tensor {"));
     assert!(page.contains("mul: USER_INPUT_MUTATION target=&#39;x&#39;"));
     assert!(!page.contains("&self"));
-    let page = std::fs::read_to_string(dir.join("model_attr_mutation.html")).expect("page");
+    let page = std::fs::read_to_string(dir.join("mut_self_forward.html")).expect("page");
     assert!(page.contains("error: graph break: `forward` takes `&amp;mut self`"));
+    assert!(page.contains("<pre class=\"wrap\"><code>error: graph break:"));
+    assert!(page.contains("<span class=\"origin rust\">Rust-only</span>"));
+    assert!(!page.contains("fn main()"));
+
+    // The index: a search box, the supported cases apart from the others, PyTorch's
+    // cases marked apart from the Rust-only ones.
+    assert!(index.contains("<input id=\"search\" type=\"search\""));
+    assert!(index.contains("<h2 id=\"supported\">Supported (42)</h2>"));
+    assert!(index.contains("<h2 id=\"not-supported\">Not supported (10)</h2>"));
+    let supported_at = index.find("id=\"supported\"").unwrap_or(0);
+    let rejected_at = index.find("id=\"not-supported\"").unwrap_or(0);
+    let row = index
+        .find("<a href=\"mut_self_forward.html\">")
+        .unwrap_or(0);
+    assert!(supported_at < rejected_at && rejected_at < row);
+    assert!(index.contains(
+        "<td><a href=\"cond_predicate.html\">cond_predicate</a></td>\
+         <td><span class=\"origin pytorch\">PyTorch</span></td>"
+    ));
+    assert!(index.contains("Of PyTorch&#39;s 36 cases, ferrex supports 36 and PyTorch 2.15 35"));
+    // Descriptions are rendered markdown.
+    let page = std::fs::read_to_string(dir.join("constrain_as_size_example.html")).expect("page");
+    assert!(page.contains("an <em>unbacked</em> symbol <code>u0</code>"));
+    assert!(page.contains("<h2>PyTorch 2.15</h2>"));
+    assert!(page.contains("item: &quot;Sym(u0)&quot; = torch.ops.aten.item.default(x)"));
+    assert!(page.contains("<h3>Op differences</h3>"));
 }

@@ -509,6 +509,9 @@ impl Run<'_> {
                             .map_err(|e| RunError::Malformed(e.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                if let Some(metas) = self.plan.metas.get(step.out) {
+                    self.bindings.bind_outputs(metas, &storages);
+                }
                 self.env[step.out] = if storages.len() == 1 {
                     Val::Store(storages.remove(0))
                 } else {

@@ -34,7 +34,7 @@
 //!
 //! // Input errors are the interpreter's, word for word.
 //! let err = compiled.call((Tensor::randn([8, 15]),)).unwrap_err();
-//! assert_eq!(err.to_string(), "x.size()[1]: expected 16, got 15");
+//! assert_eq!(err.to_string(), "Guard failed: x.size()[1] == 16, but got 15");
 //!
 //! // Saved and loaded back without `Mlp`:
 //! let path = std::env::temp_dir().join(format!("mlp-doc-{}.pt2", std::process::id()));

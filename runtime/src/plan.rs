@@ -155,6 +155,9 @@ pub(crate) struct Plan {
     pub subplans: Vec<Plan>,
     /// Node names, for messages.
     pub names: Vec<String>,
+    /// Node metas, by value: a fallback step binds the unbacked symbols its node
+    /// defines (`aten::item`'s `u0`) from what it computed.
+    pub metas: Vec<Vec<TensorMeta>>,
 }
 
 /// What a value is at run time.
@@ -307,7 +310,10 @@ impl<'g> Builder<'g> {
 
     /// Tries to compute a call at compile time from constants.
     fn try_fold(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> bool {
-        if nondeterministic(op) {
+        // Nodes that define an unbacked symbol (`aten::item`) or return nothing (run-time
+        // assertions) run each call: the value binds a symbol, the effect is the point.
+        let meta = &self.graph.nodes[v].meta;
+        if nondeterministic(op) || meta.is_empty() || meta.iter().any(|m| m.sym.is_some()) {
             return false;
         }
         let mut values = Vec::with_capacity(args.len());
@@ -1114,6 +1120,7 @@ pub(crate) fn compile_graph(
         plan: Plan {
             n_values: n,
             names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
+            metas: graph.nodes.iter().map(|n| n.meta.clone()).collect(),
             outputs: graph.outputs().to_vec(),
             ..Plan::default()
         },

@@ -170,13 +170,19 @@ fn wrong_inputs_are_errors_naming_input_and_dim() {
         .call((Tensor::randn([10, 100]), Tensor::randn([10, 100])))
         .unwrap_err();
     assert!(matches!(err, RunError::InputSize { ref name, dim: 0, got: 10, .. } if name == "x"));
-    assert_eq!(err.to_string(), "x.size()[0]: expected 8, got 10");
+    assert_eq!(
+        err.to_string(),
+        "Guard failed: x.size()[0] == 8, but got 10"
+    );
 
     let err = ep
         .module()
         .call((Tensor::randn([8, 100]), Tensor::randn([8, 99])))
         .unwrap_err();
-    assert_eq!(err.to_string(), "y.size()[1]: expected 100, got 99");
+    assert_eq!(
+        err.to_string(),
+        "Guard failed: y.size()[1] == 100, but got 99"
+    );
 
     let err = ep
         .module()

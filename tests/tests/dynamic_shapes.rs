@@ -100,7 +100,7 @@ fn guards_are_checked_when_the_program_runs() {
         err([8, 20, 2]),
         "Guard failed: x.size()[1] <= 18, but got 20"
     );
-    assert_eq!(err([8, 8, 3]), "x.size()[2]: expected 2, got 3");
+    assert_eq!(err([8, 8, 3]), "Guard failed: x.size()[2] == 2, but got 3");
     // Data is right too: relu of the slice.
     let x = Tensor::randn([3, 6, 2]);
     let got = ep.module().call((x.copy(),)).unwrap()[0]
@@ -213,7 +213,7 @@ fn constraint_violations_come_with_suggested_fixes() {
     assert!(matches!(err, ExportError::ConstraintViolation { .. }));
     assert_eq!(
         err.to_string(),
-        "Constraints violated (inp4_dim0, inp5_dim0, inp5_dim1)!
+        "Constraints violated (inp4_dim0, inp5_dim0, inp5_dim1)! For more information, run with FERREX_LOG=\"+dynamic\".
   - The values of inp5_dim0 = y.size()[0] and inp4_dim1 = x.size()[1] must always be equal.
   - Not all values of inp4_dim0 = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] <= 16.
   - Not all values of inp5_dim1 = y.size()[1] in the specified range [0, int_oo] satisfy the generated guard 16 <= y.size()[1].
@@ -277,7 +277,7 @@ fn specialising_a_dynamic_dim_is_a_violation() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Constraints violated (batch)!
+        "Constraints violated (batch)! For more information, run with FERREX_LOG=\"+dynamic\".
   - batch = x.size()[0] was marked dynamic, but the program specialised it to the constant 8 (guard x.size()[0] == 8 and 4*x.size()[0] == 32).
 Suggested fixes:
   // batch: drop it from dynamic_shapes; the program needs it to be 8"
@@ -369,4 +369,91 @@ fn a_size_can_be_an_operand_and_stays_symbolic() {
     );
     let out = ep.module().call((Tensor::zeros([5]),)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [5.0; 5]);
+}
+
+#[test]
+fn every_guard_that_narrows_a_dim_is_reported() {
+    #[export_module]
+    struct NarrowsTwice {}
+
+    #[export_module]
+    impl NarrowsTwice {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            if x.size(0) != 16 && x.size(0) >= 2 {
+                return x.sin();
+            }
+            x.cos()
+        }
+    }
+
+    let err = Exporter::new(&NarrowsTwice {}, (Tensor::randn([8]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("batch"))]))
+        .run()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Constraints violated (batch)! For more information, run with FERREX_LOG=\"+dynamic\".
+  - Not all values of batch = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] >= 2.
+  - Not all values of batch = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] != 16.
+Suggested fixes:
+  let batch = Dim::new(\"batch\").min(2);"
+    );
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_dynamic_log_shows_each_symbol_and_guard_with_its_line() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    let shapes = DynamicShapes::new()
+        .input("x", [(0, Dim::new("rows")), (1, Dim::new("inner"))])
+        .input("y", [(0, Dim::new("inner2")), (1, Dim::new("cols"))]);
+    let result = tracing::subscriber::with_default(subscriber, || {
+        Exporter::new(
+            &Branchy {},
+            (Tensor::randn([8, 16]), Tensor::randn([16, 32])),
+        )
+        .dynamic_shapes(shapes)
+        .run()
+    });
+    assert!(result.is_err());
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            " INFO ferrex::dynamic: create_symbol s0 = 8 for x.size()[0] [0, int_oo]",
+            " INFO ferrex::dynamic: create_symbol s1 = 16 for x.size()[1] [0, int_oo]",
+            " INFO ferrex::dynamic: create_symbol s2 = 16 for y.size()[0] [0, int_oo]",
+            " INFO ferrex::dynamic: create_symbol s3 = 32 for y.size()[1] [0, int_oo]",
+            " INFO ferrex::dynamic: eval x.size()[0] <= 16 [guard added] at \
+             tests/tests/dynamic_shapes.rs:44, code: if x.size(0) <= 16 {",
+            " INFO ferrex::dynamic: eval 16 <= y.size()[1] [guard added] at \
+             tests/tests/dynamic_shapes.rs:45, code: return x.matmul(&y.slice(1, None::<i64>, Some(16), 1));",
+            " INFO ferrex::dynamic: eval x.size()[1] == y.size()[0] [guard added] at \
+             tests/tests/dynamic_shapes.rs:45, code: return x.matmul(&y.slice(1, None::<i64>, Some(16), 1));",
+        ]
+    );
 }

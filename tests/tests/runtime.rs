@@ -94,7 +94,7 @@ fn input_errors_are_the_interpreters() {
             &compiled,
             (Tensor::randn([8, 100]), Tensor::randn([8, 99]))
         ),
-        "y.size()[1]: expected 100, got 99"
+        "Guard failed: y.size()[1] == 100, but got 99"
     );
     assert_eq!(
         same_error(
@@ -356,7 +356,7 @@ fn dynamic_shapes_run_at_every_size_with_the_same_guards() {
     );
     assert_eq!(
         same_error(&ep, &compiled, (Tensor::randn([8, 8, 3]),)),
-        "x.size()[2]: expected 2, got 3"
+        "Guard failed: x.size()[2] == 2, but got 3"
     );
 
     let inner = Dim::new("inner_dim");

@@ -10,14 +10,17 @@ pub mod attention;
 pub mod comparison;
 pub mod constructors;
 pub mod conv;
+pub mod copy;
 pub mod custom;
 pub mod elementwise;
 pub mod indexing;
 pub mod linalg;
 pub mod mutation;
+pub mod nonzero;
 pub mod normalization;
 pub mod pooling;
 pub mod reduction;
+pub mod scalar;
 pub mod schema;
 pub mod shape;
 mod util;
@@ -319,6 +322,9 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(normalization::OPS);
     all.extend_from_slice(attention::OPS);
     all.extend_from_slice(mutation::OPS);
+    all.extend_from_slice(scalar::OPS);
+    all.extend_from_slice(copy::OPS);
+    all.extend_from_slice(nonzero::OPS);
     all
 }
 

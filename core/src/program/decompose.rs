@@ -191,14 +191,7 @@ impl ExportedProgram {
         trace::push_output(outputs).ok_or_else(stale)?;
         let state = trace::end().ok_or_else(stale)?;
         if let Some(issue) = state.issues.first() {
-            return Err(match issue {
-                trace::TraceIssue::Op(e) => ExportError::Op(e.clone()),
-                trace::TraceIssue::DataAccess { access, at } => ExportError::DataDependent {
-                    access,
-                    location: *at,
-                    code: Default::default(),
-                },
-            });
+            return Err(trace::issue_error(issue, &[]));
         }
         let mut graph = state.graph;
 
@@ -292,6 +285,7 @@ impl ExportedProgram {
             sources: self.sources.clone(),
             arg_names: self.arg_names.clone(),
             model_name: self.model_name.clone(),
+            assumed_constants: self.assumed_constants.clone(),
         })
     }
 }

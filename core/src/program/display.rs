@@ -235,7 +235,19 @@ impl fmt::Display for ExportedProgram {
             }
         }
         writeln!(f)?;
-        writeln!(f, "Range constraints: {}", self.range_constraints)
+        writeln!(f, "Range constraints: {}", self.range_constraints)?;
+        // Only programs that used the escape hatch carry this section.
+        if !self.assumed_constants().is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "Assumed constants (computed at export from the example inputs):"
+            )?;
+            for c in self.assumed_constants() {
+                writeln!(f, "    {c}")?;
+            }
+        }
+        Ok(())
     }
 }
 

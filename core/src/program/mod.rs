@@ -18,6 +18,7 @@ use crate::graph::Graph;
 use crate::module::SourceLine;
 use crate::symbolic::{Expr, Guard, ShapeEnv};
 use crate::tensor::Tensor;
+use crate::trace::AssumedConstant;
 
 /// Tensors by name, in insertion order (a state dict, or the constants).
 #[derive(Clone, Debug, Default)]
@@ -70,6 +71,9 @@ impl ValueRange {
 impl fmt::Display for ValueRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.upper {
+            // An unbacked value without a lower bound (`x.sym_item()` unchecked).
+            Some(u) if self.lower == i64::MIN => write!(f, "VR[-int_oo, {u}]"),
+            None if self.lower == i64::MIN => write!(f, "VR[-int_oo, int_oo]"),
             Some(u) => write!(f, "VR[{}, {u}]", self.lower),
             None => write!(f, "VR[{}, int_oo]", self.lower),
         }
@@ -110,6 +114,7 @@ pub struct ExportedProgram {
     sources: Vec<SourceLine>,
     arg_names: Vec<String>,
     model_name: String,
+    assumed_constants: Vec<AssumedConstant>,
 }
 
 impl ExportedProgram {
@@ -137,7 +142,21 @@ impl ExportedProgram {
             sources,
             arg_names,
             model_name,
+            assumed_constants: Vec::new(),
         }
+    }
+
+    /// The program with the values `ferrex::assume_constant` computed at export.
+    pub(crate) fn with_assumed_constants(mut self, values: Vec<AssumedConstant>) -> Self {
+        self.assumed_constants = values;
+        self
+    }
+
+    /// The values `ferrex::assume_constant` computed from the example inputs while
+    /// exporting, which the program holds as constants (PyTorch's
+    /// `assume_constant_result`): valid only for inputs that give the same values.
+    pub fn assumed_constants(&self) -> &[AssumedConstant] {
+        &self.assumed_constants
     }
 
     /// The graph.

@@ -18,16 +18,47 @@ pub struct ExportedModule<'p> {
     program: &'p ExportedProgram,
 }
 
-/// Symbol values bound from the inputs of one call.
+/// Symbol values bound from the inputs of one call, and the values read from tensor
+/// data while it runs (unbacked symbols, bound by `bind_outputs`).
 #[derive(Clone, Debug, Default)]
 pub struct Bindings {
     values: HashMap<Symbol, i64>,
+    unbacked: std::sync::Arc<std::sync::RwLock<HashMap<Symbol, i64>>>,
 }
 
 impl Bindings {
     /// The value of `e`, if every symbol in it is bound.
     pub fn eval(&self, e: &Expr) -> Option<i64> {
-        e.eval(&|s| self.values.get(&s).copied())
+        e.eval(&|s| {
+            self.values.get(&s).copied().or_else(|| {
+                let unbacked = self.unbacked.read().unwrap_or_else(|p| p.into_inner());
+                unbacked.get(&s).copied()
+            })
+        })
+    }
+
+    /// Binds the unbacked symbols a node defines from the values it computed: the value
+    /// of an `aten::item` node (`Sym(u0)`), and data-dependent sizes (`f32[u0, 2]`). Every
+    /// runner calls this after a node it ran eagerly.
+    pub fn bind_outputs(&self, metas: &[TensorMeta], outputs: &[Storage]) {
+        let mut unbacked = self.unbacked.write().unwrap_or_else(|p| p.into_inner());
+        let mut bind = |size: &SymInt, value: i64| {
+            if let Some((s, 1, 0)) = size.expr().as_linear() {
+                if s.is_unbacked() {
+                    unbacked.entry(s).or_insert(value);
+                }
+            }
+        };
+        for (meta, out) in metas.iter().zip(outputs) {
+            if let Some(crate::symbolic::SymScalar::Int(v)) = &meta.sym {
+                if let Some(value) = out.to_vec::<i64>().first() {
+                    bind(v, *value);
+                }
+            }
+            for (size, &got) in meta.sizes.iter().zip(out.shape()) {
+                bind(size, got as i64);
+            }
+        }
     }
 
     /// The value of `s`, if it is an integer or every symbol in it is bound.
@@ -398,7 +429,16 @@ impl Evaluator for EagerEvaluator<'_> {
         op: &'static OpDef,
         args: Vec<Value>,
     ) -> Result<Vec<Tensor>, RunError> {
-        run_eager(op, &args).map_err(|e| kernel_error(node, op.name(), e.0))
+        let out = run_eager(op, &args).map_err(|e| kernel_error(node, op.name(), e.0))?;
+        let storages = out
+            .iter()
+            .map(|t| {
+                t.try_storage()
+                    .map_err(|e| RunError::Malformed(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.bindings.bind_outputs(&node.meta, &storages);
+        Ok(out)
     }
 
     fn higher_order(

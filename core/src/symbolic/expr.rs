@@ -8,13 +8,34 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A size symbol (`s0`, `s1`, …). Its range and example value live in the shape
-/// environment of the trace that created it.
+/// environment of the trace that created it. *Unbacked* symbols (`u0`, `u1`, …) stand
+/// for values read from tensor data (`x.sym_item()`, the length of `nonzero`): they
+/// have no example value, only a range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Symbol(pub u32);
 
+/// Unbacked symbols are numbered from here, far from input-size symbols.
+const UNBACKED_BASE: u32 = 1 << 28;
+
+impl Symbol {
+    /// The unbacked symbol `u{index}`.
+    pub fn unbacked(index: u32) -> Symbol {
+        Symbol(UNBACKED_BASE + index.min(UNBACKED_BASE - 1))
+    }
+
+    /// Whether it stands for a value read from tensor data rather than an input size.
+    pub fn is_unbacked(self) -> bool {
+        (UNBACKED_BASE..2 * UNBACKED_BASE).contains(&self.0)
+    }
+}
+
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}", self.0)
+        if self.is_unbacked() {
+            write!(f, "u{}", self.0 - UNBACKED_BASE)
+        } else {
+            write!(f, "s{}", self.0)
+        }
     }
 }
 

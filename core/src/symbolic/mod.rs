@@ -89,6 +89,29 @@ impl SymBool {
     }
 }
 
+impl fmt::Display for SymBool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.lhs, self.op.symbol(), self.rhs)
+    }
+}
+
+/// The value of a graph node that is a symbolic scalar, not a tensor: an int read from
+/// tensor data (`u0`) or a comparison of such ints (`u0 <= 5`).
+#[derive(Clone, Debug)]
+pub enum SymScalar {
+    Int(SymInt),
+    Bool(SymBool),
+}
+
+impl fmt::Display for SymScalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SymScalar::Int(i) => write!(f, "{i}"),
+            SymScalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// A fact about sizes that the traced program relies on: `lhs op rhs`, true for the
 /// example inputs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -134,6 +157,15 @@ impl SymInt {
 
     pub fn is_symbolic(&self) -> bool {
         matches!(self, SymInt::Sym { .. })
+    }
+
+    /// Whether it depends on a value read from tensor data (an unbacked symbol, `u0`),
+    /// which has no example value to answer comparisons from.
+    pub fn is_unbacked(&self) -> bool {
+        match self {
+            SymInt::Int(_) => false,
+            SymInt::Sym { expr, .. } => expr.symbols().iter().any(|s| s.is_unbacked()),
+        }
     }
 
     pub fn expr(&self) -> Expr {
@@ -212,7 +244,12 @@ impl SymInt {
 
     /// Compares, answering from the hints; when symbolic, the outcome is recorded as a
     /// guard in the active trace (the program is then only valid where it holds).
+    #[track_caller]
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
+        if self.is_unbacked() || other.is_unbacked() {
+            // No example value: decided from the ranges `ferrex::check` gave, or an error.
+            return crate::trace::unbacked::decide(self, op, other, std::panic::Location::caller());
+        }
         if self.is_symbolic() || other.is_symbolic() {
             // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare
             // the same for every value of the symbols: no guard needed.
@@ -227,7 +264,7 @@ impl SymInt {
             } else {
                 (op.negate(), self.expr(), other.expr())
             };
-            crate::trace::record_guard(Guard { lhs, op, rhs });
+            crate::trace::record_guard(Guard { lhs, op, rhs }, std::panic::Location::caller());
         }
         result
     }
@@ -261,13 +298,19 @@ impl SymInt {
         self.sym_cmp(CmpOp::Le, other)
     }
 
+    #[track_caller]
     pub fn sym_eq(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Eq, other)
     }
 
     /// Forces a concrete value: for a symbolic size this specialises the program to the
     /// example value (an equality guard).
+    #[track_caller]
     pub fn guard_int(&self) -> i64 {
+        if self.is_unbacked() {
+            crate::trace::unbacked::cannot_specialize(self, std::panic::Location::caller());
+            return self.hint();
+        }
         if let SymInt::Sym { hint, .. } = self {
             self.compare(CmpOp::Eq, &SymInt::Int(*hint));
         }
@@ -302,12 +345,14 @@ impl From<i32> for SymInt {
 }
 
 impl PartialEq<i64> for SymInt {
+    #[track_caller]
     fn eq(&self, other: &i64) -> bool {
         self.compare(CmpOp::Eq, &SymInt::Int(*other))
     }
 }
 
 impl PartialEq for SymInt {
+    #[track_caller]
     fn eq(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Eq, other)
     }
@@ -319,15 +364,19 @@ impl PartialOrd<i64> for SymInt {
     fn partial_cmp(&self, other: &i64) -> Option<std::cmp::Ordering> {
         self.hint().partial_cmp(other)
     }
+    #[track_caller]
     fn lt(&self, other: &i64) -> bool {
         self.compare(CmpOp::Lt, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn le(&self, other: &i64) -> bool {
         self.compare(CmpOp::Le, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn gt(&self, other: &i64) -> bool {
         self.compare(CmpOp::Gt, &SymInt::Int(*other))
     }
+    #[track_caller]
     fn ge(&self, other: &i64) -> bool {
         self.compare(CmpOp::Ge, &SymInt::Int(*other))
     }
@@ -337,15 +386,19 @@ impl PartialOrd for SymInt {
     fn partial_cmp(&self, other: &SymInt) -> Option<std::cmp::Ordering> {
         self.hint().partial_cmp(&other.hint())
     }
+    #[track_caller]
     fn lt(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Lt, other)
     }
+    #[track_caller]
     fn le(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Le, other)
     }
+    #[track_caller]
     fn gt(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Gt, other)
     }
+    #[track_caller]
     fn ge(&self, other: &SymInt) -> bool {
         self.compare(CmpOp::Ge, other)
     }

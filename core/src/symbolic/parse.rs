@@ -132,7 +132,7 @@ impl Parser<'_> {
     /// `factor := INT | sN | '(' sum ')' | Mod(sum, INT) | Min(sum, sum) | Max(sum, sum)`
     fn factor(&mut self) -> Result<Expr, ParseExprError> {
         self.skip_ws();
-        let starts_symbol = self.rest().starts_with('s');
+        let starts_symbol = self.rest().starts_with(['s', 'u']);
         if self.rest().starts_with(|c: char| c.is_ascii_digit()) {
             return Ok(Expr::constant(self.integer()?));
         }
@@ -175,18 +175,23 @@ impl Parser<'_> {
             }
         }
         if starts_symbol {
+            let unbacked = self.rest().starts_with('u');
             self.pos += 1;
             let at = self.pos;
             let digits = self.digits().to_string();
             if digits.is_empty() {
-                return Err(self.error("expected a symbol number after `s`"));
+                return Err(self.error("expected a symbol number after `s` or `u`"));
             }
             let n = digits.parse::<u32>().map_err(|_| ParseExprError {
                 text: self.text.to_string(),
                 at,
                 message: format!("the symbol number {digits} is too large"),
             })?;
-            return Ok(Expr::symbol(Symbol(n)));
+            return Ok(Expr::symbol(if unbacked {
+                Symbol::unbacked(n)
+            } else {
+                Symbol(n)
+            }));
         }
         Err(self.error("expected an integer, a symbol (`s0`), `(`, `Mod`, `Min` or `Max`"))
     }
@@ -222,6 +227,8 @@ mod tests {
             Expr::min(&s(0), &s(1).add(&c(1))),
             Expr::max(&s(3), &c(16)).sub(&s(0).add(&c(1)).floor_div(2)),
             s(12).scale(-5),
+            Expr::symbol(Symbol::unbacked(0)).add(&s(1).scale(2)),
+            Expr::max(&Expr::symbol(Symbol::unbacked(3)), &c(1)),
         ];
         for e in &cases {
             round_trip(e);
@@ -229,6 +236,9 @@ mod tests {
         assert_eq!(parse_expr("3*s0 + 1"), Ok(s(0).scale(3).add(&c(1))));
         assert_eq!(parse_expr(" s0*s1 "), Ok(s(0).mul(&s(1))));
         assert_eq!(parse_expr("s0 - 2"), Ok(s(0).sub(&c(2))));
+        assert_eq!(parse_expr("u0"), Ok(Expr::symbol(Symbol::unbacked(0))));
+        assert_eq!(Symbol::unbacked(7).to_string(), "u7");
+        assert!(Symbol::unbacked(0).is_unbacked() && !Symbol(0).is_unbacked());
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub(super) fn ints(v: &[i64]) -> Value {
 impl Tensor {
     /// Runs an in-place op: the result replaces this tensor's value in every alias.
     #[track_caller]
-    fn inplace(&self, op: &'static OpDef, mut rest: Vec<Value>) -> Tensor {
+    pub(crate) fn inplace(&self, op: &'static OpDef, mut rest: Vec<Value>) -> Tensor {
         rest.insert(0, t(self));
         let out = dispatch1(op, rest, here());
         self.set_state(out.state());

@@ -27,24 +27,43 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{SourceLocation, TensorError};
 use crate::graph::NodeId;
-use crate::symbolic::{format_sizes, SymInt};
+use crate::symbolic::{format_sizes, SymInt, SymScalar};
 
 /// The dtype and (symbolic) sizes of a tensor: everything tracing knows about it.
 #[derive(Clone, Debug)]
 pub struct TensorMeta {
     pub dtype: DType,
     pub sizes: Vec<SymInt>,
+    /// For a node whose value is a symbolic scalar rather than a tensor (`aten::item`,
+    /// a comparison for `ferrex::check`): that value (`u0`, `u0 <= 5`), printed as
+    /// PyTorch's `Sym(u0)`. At run time the node holds a 0-d tensor of it.
+    pub sym: Option<SymScalar>,
 }
 
 impl TensorMeta {
     pub fn new(dtype: DType, sizes: Vec<SymInt>) -> TensorMeta {
-        TensorMeta { dtype, sizes }
+        TensorMeta {
+            dtype,
+            sizes,
+            sym: None,
+        }
+    }
+
+    /// The meta of a node whose value is the symbolic scalar `sym` (a 0-d tensor at run
+    /// time).
+    pub fn symbolic_scalar(dtype: DType, sym: SymScalar) -> TensorMeta {
+        TensorMeta {
+            dtype,
+            sizes: Vec::new(),
+            sym: Some(sym),
+        }
     }
 
     pub fn from_shape(dtype: DType, shape: &[usize]) -> TensorMeta {
         TensorMeta {
             dtype,
             sizes: shape.iter().map(|&s| SymInt::from(s)).collect(),
+            sym: None,
         }
     }
 
@@ -78,8 +97,11 @@ impl TensorMeta {
 }
 
 impl std::fmt::Display for TensorMeta {
-    /// `f32[8, 100]`, `f32[s0, s1 - 2]`.
+    /// `f32[8, 100]`, `f32[s0, s1 - 2]`, `Sym(u0)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(sym) = &self.sym {
+            return write!(f, "Sym({sym})");
+        }
         write!(f, "{}{}", self.dtype, format_sizes(&self.sizes))
     }
 }
@@ -121,6 +143,12 @@ impl Tensor {
 
     pub(crate) fn failed(err: TensorError) -> Tensor {
         Tensor::from_state(TensorState::Failed(Arc::new(err)))
+    }
+
+    /// A tensor carrying `err`, returned by every later op and accessor: how a `forward`
+    /// passes on the error of a fallible call (`x.sym_item()`), since it returns tensors.
+    pub fn from_error(err: TensorError) -> Tensor {
+        Tensor::failed(err)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, TensorState> {

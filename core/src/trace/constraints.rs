@@ -40,13 +40,13 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 }
 
 /// The values of `s` with `a*s + c op 0`, as a range (or a single excluded value).
-enum Allowed {
+pub(crate) enum Allowed {
     Range(i64, Option<i64>),
     Not(i64),
     Nothing,
 }
 
-fn allowed(a: i64, c: i64, op: CmpOp) -> Allowed {
+pub(crate) fn allowed(a: i64, c: i64, op: CmpOp) -> Allowed {
     // Normalise to a > 0.
     let (a, c, op) = if a < 0 {
         let flipped = match op {
@@ -292,13 +292,11 @@ pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> C
             return None;
         };
         let info = env.info(*s)?;
+        let at = |v: i64| a.saturating_mul(v).saturating_add(c);
         let (lo, hi) = if *a > 0 {
-            (a * info.min + c, info.max.map(|m| a * m + c))
+            (at(info.min), info.max.map(at))
         } else {
-            (
-                info.max.map(|m| a * m + c).unwrap_or(i64::MIN),
-                Some(a * info.min + c),
-            )
+            (info.max.map(at).unwrap_or(i64::MIN), Some(at(info.min)))
         };
         Some(ValueRange {
             lower: lo,

@@ -5,8 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::constraints;
 use super::dynamic::{Dim, DynamicShapes};
-use super::{TraceIssue, TraceState};
-use crate::error::{CodeSnippet, ExportError, SourceLocation, TensorError};
+use super::{AssumedConstant, TraceIssue, TraceState};
+use crate::error::{CodeSnippet, DataDependentValue, ExportError, SourceLocation, TensorError};
 use crate::graph::{Arg, Node, NodeId, NodeKind};
 use crate::module::{
     Collector, Forward, ForwardArgs, LeafValue, OutputLeaf, Outputs, SourceLine, StateKind,
@@ -111,6 +111,7 @@ impl<'m, M: Forward> Exporter<'m, M> {
             args,
             dynamic_shapes,
         } = self;
+        super::log::init_from_env();
         if super::begin().is_none() {
             return Err(ExportError::Nested);
         }
@@ -208,7 +209,17 @@ impl<'m, M: Forward> Exporter<'m, M> {
             }
         }
 
-        // Trace.
+        // Trace. `assume_constant` helpers read the example values.
+        super::with_state(|s| {
+            s.examples = restore
+                .entries
+                .iter()
+                .filter_map(|(t, state)| match state {
+                    TensorState::Eager(storage) => Some((t.clone(), storage.clone())),
+                    _ => None,
+                })
+                .collect();
+        });
         let output = match catch_unwind(AssertUnwindSafe(|| model.forward_args(args))) {
             Ok(output) => output,
             Err(p) => {
@@ -249,7 +260,28 @@ impl<'m, M: Forward> Exporter<'m, M> {
 
         let trace = super::end().ok_or(ExportError::Nested)?;
         drop(restore);
+        for (guard, at) in trace.guards.iter().zip(&trace.guard_sites) {
+            let text = format!(
+                "{} {} {}",
+                env.render(&guard.lhs),
+                guard.op.symbol(),
+                env.render(&guard.rhs)
+            );
+            super::log::guard_added(&text, *at, &code_at(&collected.sources, *at));
+        }
         report_issues(&trace, &collected.sources)?;
+        // Unbacked symbols join the shape environment with the ranges the checks gave,
+        // so they print in the range constraints (`u0: VR[0, 5]`).
+        for u in &trace.unbacked {
+            env.symbols.push(SymbolInfo {
+                symbol: u.symbol,
+                dim_name: u.symbol.to_string(),
+                min: u.min.unwrap_or(i64::MIN),
+                max: u.max,
+                hint: 0,
+                sources: Vec::new(),
+            });
+        }
         let report = constraints::check(&env, &trace.guards, &input_sizes);
         if !report.violations.is_empty() {
             return Err(ExportError::ConstraintViolation {
@@ -342,6 +374,16 @@ fn symbolic_meta(
                     )));
                 }
                 let symbol = Symbol(env.symbols.len() as u32);
+                let range = match max {
+                    Some(m) => format!("[{min}, {m}]"),
+                    None => format!("[{min}, int_oo]"),
+                };
+                super::log::symbol_created(
+                    &symbol.to_string(),
+                    value,
+                    &format!("{name}.size()[{d}]"),
+                    &range,
+                );
                 env.symbols.push(SymbolInfo {
                     symbol,
                     dim_name: root.name.clone(),
@@ -423,17 +465,47 @@ fn report_issues(trace: &TraceState, sources: &[SourceLine]) -> Result<(), Expor
             });
         }
     }
-    if let Some(TraceIssue::Op(e)) = trace.issues.first() {
-        return Err(match e {
-            TensorError::DataDependent { access, at } => ExportError::DataDependent {
-                access,
-                location: *at,
-                code: code_at(sources, *at),
-            },
-            other => ExportError::Op(other.clone()),
-        });
+    match trace.issues.first() {
+        Some(issue) => Err(issue_error(issue, sources)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The export error for something that went wrong while tracing.
+pub(crate) fn issue_error(issue: &TraceIssue, sources: &[SourceLine]) -> ExportError {
+    match issue {
+        TraceIssue::Op(TensorError::DataDependent { access, at })
+        | TraceIssue::DataAccess { access, at } => ExportError::DataDependent {
+            access,
+            location: *at,
+            code: code_at(sources, *at),
+        },
+        TraceIssue::Op(other) => ExportError::Op(other.clone()),
+        TraceIssue::DataDependentGuard {
+            expr,
+            size_like,
+            detail,
+            at,
+        } => ExportError::GuardOnDataDependent(Box::new(DataDependentValue {
+            expr: expr.clone(),
+            size_like: size_like.clone(),
+            location: *at,
+            code: code_at(sources, *at),
+            detail: detail.clone(),
+        })),
+        TraceIssue::DataDependentInt {
+            expr,
+            size_like,
+            detail,
+            at,
+        } => ExportError::DataDependentInt(Box::new(DataDependentValue {
+            expr: expr.clone(),
+            size_like: size_like.clone(),
+            location: *at,
+            code: code_at(sources, *at),
+            detail: detail.clone(),
+        })),
+    }
 }
 
 struct BuildInput {
@@ -466,6 +538,14 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         arg_names,
         model_name,
     } = b;
+    let assumed: Vec<AssumedConstant> = trace
+        .assumed
+        .iter()
+        .map(|a| AssumedConstant {
+            code: code_at(&sources, a.location).0,
+            ..a.clone()
+        })
+        .collect();
     let mut graph = trace.graph;
 
     // Eager tensors returned directly become lifted constants too.
@@ -651,5 +731,6 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         used_sources.into_values().collect(),
         arg_names,
         model_name,
-    ))
+    )
+    .with_assumed_constants(assumed))
 }

@@ -2,12 +2,18 @@
 //! this thread records a node here instead of computing. Size comparisons record guards;
 //! reads of tensor data record data-dependence errors with their source location.
 
+mod assume_constant;
 mod constraints;
 mod dynamic;
 mod export;
+pub(crate) mod log;
+pub(crate) mod unbacked;
 
+pub use assume_constant::{assume_constant, AssumedConstant};
 pub use dynamic::{Dim, DynamicShapes};
+pub(crate) use export::issue_error;
 pub use export::{export, Exporter};
+pub use unbacked::{check, check_is_size};
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +30,20 @@ pub(crate) enum TraceIssue {
     Op(TensorError),
     DataAccess {
         access: &'static str,
+        at: SourceLocation,
+    },
+    /// A comparison on an unbacked value that its range does not decide.
+    DataDependentGuard {
+        expr: String,
+        size_like: Vec<String>,
+        detail: Vec<String>,
+        at: SourceLocation,
+    },
+    /// An unbacked value forced to a concrete integer.
+    DataDependentInt {
+        expr: String,
+        size_like: Vec<String>,
+        detail: Vec<String>,
         at: SourceLocation,
     },
 }
@@ -63,10 +83,22 @@ pub(crate) struct TraceState {
     next_scope: u32,
     pub lifted: Vec<LiftedConstant>,
     pub guards: Vec<Guard>,
+    /// Where each guard of `guards` was first needed (same order): the user's line, or
+    /// the call of the op whose meta function compared sizes.
+    pub guard_sites: Vec<SourceLocation>,
     pub issues: Vec<TraceIssue>,
     /// While a decomposition runs at trace time, its nodes take the location of the
     /// call being decomposed.
     pub location_override: Option<SourceLocation>,
+    /// The op call whose meta function is running: a guard its size comparisons record
+    /// is attributed to the user's call, not to the meta function's line.
+    current_call: Option<SourceLocation>,
+    /// Values read from tensor data (`u0`, …), with their ranges.
+    pub(crate) unbacked: Vec<unbacked::UnbackedInfo>,
+    /// The example value of every input and model tensor, for `assume_constant`.
+    pub(crate) examples: Vec<(Tensor, Storage)>,
+    /// Values `assume_constant` computed.
+    pub(crate) assumed: Vec<AssumedConstant>,
 }
 
 thread_local! {
@@ -77,7 +109,9 @@ static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Whether an export is tracing on this thread.
 pub fn is_tracing() -> bool {
-    ACTIVE.with(|a| a.try_borrow().map(|s| s.is_some()).unwrap_or(true))
+    // An `assume_constant` helper computes eagerly on the example values.
+    !assume_constant::evaluating()
+        && ACTIVE.with(|a| a.try_borrow().map(|s| s.is_some()).unwrap_or(true))
 }
 
 fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
@@ -99,8 +133,13 @@ pub(crate) fn begin() -> Option<u64> {
             next_scope: 1,
             lifted: Vec::new(),
             guards: Vec::new(),
+            guard_sites: Vec::new(),
             issues: Vec::new(),
             location_override: None,
+            current_call: None,
+            unbacked: Vec::new(),
+            examples: Vec::new(),
+            assumed: Vec::new(),
         });
         Some(id)
     })
@@ -347,10 +386,17 @@ impl TraceState {
     }
 }
 
-pub(crate) fn record_guard(guard: Guard) {
+/// Records a guard the trace relies on. `caller` is where the comparison was made; a
+/// comparison inside ferrex (an op's meta function) is attributed to the op's call.
+pub(crate) fn record_guard(guard: Guard, caller: &'static std::panic::Location<'static>) {
     with_state(|s| {
         if !s.guards.contains(&guard) {
+            let at = match s.current_call {
+                Some(call) if log::is_inside_ferrex(caller.file()) => call,
+                _ => SourceLocation::from_caller(caller),
+            };
             s.guards.push(guard);
+            s.guard_sites.push(at);
         }
     });
 }
@@ -450,7 +496,10 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
         };
     }
     // The meta function may record guards, so it runs outside the state borrow.
-    let metas = match (op.meta)(&OpArgs::new(op, &args)) {
+    let outer_call = with_state(|s| s.current_call.replace(at)).flatten();
+    let metas = (op.meta)(&OpArgs::new(op, &args));
+    with_state(|s| s.current_call = outer_call);
+    let metas = match metas {
         Ok(m) => m,
         Err(e) => return failed(op, op_err(e)),
     };

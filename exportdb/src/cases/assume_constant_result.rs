@@ -1,11 +1,11 @@
-//! PyTorch's escape hatch `assume_constant_result` runs a helper on tensor data while
-//! exporting (`y.item()`, here 4) and bakes its result into the graph as a constant.
-//! ferrex has no such hatch: while exporting, a tensor input has a dtype and a shape
-//! but no values. Strict export rejects `.item()` at compile time; non-strict export
-//! (used here) traces the helper and fails at the read, with its file, line and code.
-//! The honest Rust spelling of "a value fixed at export" is a non-tensor input
-//! (`y: i64`): non-tensor inputs are specialised as constants of the program, and each
-//! call checks that it gets the same value.
+//! PyTorch's escape hatch `assume_constant_result`: a helper that reads tensor data
+//! (`y.item()`, here 4) runs once while exporting and its result is baked into the graph
+//! as a constant. In ferrex the helper's call is wrapped in `ferrex::assume_constant(..)`:
+//! it sees the example inputs, its ops compute eagerly, and the program lists the value
+//! under "Assumed constants" with the line that produced it. The program is then only
+//! right for inputs giving the same value, which it does not check (the author's
+//! promise, as in PyTorch). Written in non-strict mode: strict export rejects the
+//! `.item()` read inside the helper.
 
 use ferrex::prelude::*;
 
@@ -19,7 +19,8 @@ impl AssumeConstantResult {
     }
 
     fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        x.slice(0, None::<i64>, Some(self.get_item(y)), 1)
+        let end = ferrex::assume_constant(|| self.get_item(y));
+        x.slice(0, None::<i64>, Some(end), 1)
     }
 }
 
@@ -29,18 +30,23 @@ fn example_inputs() -> (Tensor, Tensor) {
 
 // ---- ExportDB entry ------------------------------------------------------------------
 
-use crate::check::{export_only, Outcome};
-use crate::{Case, Rejection, Verdict};
+use crate::check::{export_and_compare, Outcome};
+use crate::{Case, Verdict};
 
 fn run() -> Outcome {
-    export_only(&AssumeConstantResult {}, example_inputs(), None)
+    export_and_compare(
+        &AssumeConstantResult {},
+        example_inputs(),
+        None,
+        vec![(Tensor::randn([3, 2]), Tensor::scalar(4i64))],
+    )
 }
 
 inventory::submit! {
     Case {
         name: "assume_constant_result",
         tags: &["torch.escape-hatch"],
-        verdict: Verdict::NotSupported(Rejection::ExportTime),
+        verdict: Verdict::Supported,
         file: include_str!("assume_constant_result.rs"),
         code: include_str!("assume_constant_result.rs"),
         run,

@@ -1,30 +1,58 @@
-//! A value read out of a tensor with `x.item()`, bounded with checks, then an `if` that the
-//! bounds decide (`a < 6` always holds when `a <= 5`). PyTorch supports it: the value is an
-//! unbacked symbol `u0` with the range `[0, 5]`, and the branch is decided from the range.
-//! ferrex has no unbacked values: strict export rejects the `.item()` at compile time, with
-//! the asserts and the `if` on the value it gives; non-strict export fails at the read.
-//! Supporting it would need a recorded `item` op giving a symbol without a hint, ranges
-//! from the checks, and comparisons decided from those ranges. Until then, a branch on a
-//! value is written with `cond!` on a tensor predicate.
+//! A value read out of a tensor with `x.sym_item()`, bounded with `ferrex::check`, then
+//! an `if` that the bounds decide: `a < 6` holds for every `a` in `[0, 5]`, so the
+//! export keeps the `sin` branch without a guard, and the program checks the bounds
+//! (`aten::_assert_scalar`) when it runs. A comparison the bounds do not decide (`a < 3`)
+//! is an export error naming the `ferrex::check` that would decide it; a branch on the
+//! value itself is written with `cond!`.
+//!
+//! Written in non-strict mode: strict export still rejects reading tensor data.
+
+use ferrex::prelude::*;
+
+#[export_module]
+pub struct ConstrainAsValueExample {}
+
+#[export_module(strict = false)]
+impl ConstrainAsValueExample {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        let a = match x.sym_item() {
+            Ok(a) => a,
+            Err(e) => return Tensor::from_error(e),
+        };
+        ferrex::check(a.sym_ge(0));
+        ferrex::check(a.sym_le(5));
+        if a < 6 {
+            return y.sin();
+        }
+        y.cos()
+    }
+}
+
+fn example_inputs() -> (Tensor, Tensor) {
+    (Tensor::scalar(4i64), Tensor::randn([5, 5]))
+}
 
 // ---- ExportDB entry ------------------------------------------------------------------
 
-use crate::check::{rejected_at_compile_time, Outcome};
-use crate::{Case, Rejection, Verdict};
-
-const DIAGNOSTIC: &str = include_str!("../../ui/constrain_as_value_example.stderr");
+use crate::check::{export_and_compare, Outcome};
+use crate::{Case, Verdict};
 
 fn run() -> Outcome {
-    rejected_at_compile_time(DIAGNOSTIC)
+    export_and_compare(
+        &ConstrainAsValueExample {},
+        example_inputs(),
+        None,
+        vec![(Tensor::scalar(0i64), Tensor::randn([5, 5]))],
+    )
 }
 
 inventory::submit! {
     Case {
         name: "constrain_as_value_example",
         tags: &["torch.dynamic-value", "torch.escape-hatch"],
-        verdict: Verdict::NotSupported(Rejection::CompileTime { diagnostic: DIAGNOSTIC }),
+        verdict: Verdict::Supported,
         file: include_str!("constrain_as_value_example.rs"),
-        code: include_str!("../../ui/constrain_as_value_example.rs"),
+        code: include_str!("constrain_as_value_example.rs"),
         run,
     }
 }

@@ -1,4 +1,4 @@
-// ExportDB `model_attr_mutation`: forward replaces a model attribute, which in Rust
+// ExportDB `mut_self_forward` (Rust-only): forward replaces a model attribute, which in Rust
 // needs `&mut self`.
 use ferrex::prelude::*;
 

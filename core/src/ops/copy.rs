@@ -1,0 +1,77 @@
+//! `aten::copy_` (write another tensor's values into a tensor, broadcasting and casting
+//! them) and its functional form `aten::copy`, which functionalization records in its
+//! place: how a `forward` replaces the value of a buffer (`self.state.copy_(&fresh)`).
+
+use super::util::broadcast_shapes;
+use crate::error::OpError;
+use crate::op_bail;
+use crate::ops::{OpArgs, OpDef};
+use crate::tensor::{Storage, Tensor, TensorMeta};
+
+fn copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (dst, src) = (args.meta(0)?, args.meta(1)?);
+    let shape = broadcast_shapes(&dst.sizes, &src.sizes)?;
+    let same =
+        shape.len() == dst.sizes.len() && shape.iter().zip(&dst.sizes).all(|(a, b)| a.same_as(b));
+    if !same {
+        op_bail!(
+            "the source of shape {} cannot be broadcast to the destination's shape {}",
+            crate::symbolic::format_sizes(&src.sizes),
+            crate::symbolic::format_sizes(&dst.sizes)
+        );
+    }
+    Ok(vec![dst])
+}
+
+fn copy_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let dst = copy_meta(args)?.remove(0);
+    let shape: Vec<i64> = dst.sizes.iter().map(|s| s.hint()).collect();
+    let src = args.tensor(1)?.to_dtype(dst.dtype).expand(shape).copy();
+    Ok(vec![src
+        .try_storage()
+        .map_err(|e| OpError(e.to_string()))?])
+}
+
+pub static COPY: OpDef = OpDef::new(
+    "aten::copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor",
+    copy_meta,
+    copy_kernel,
+);
+
+pub static COPY_: OpDef = OpDef::new(
+    "aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
+    copy_meta,
+    copy_kernel,
+)
+.inplace_of(&COPY);
+
+pub static OPS: &[&OpDef] = &[&COPY, &COPY_];
+
+impl Tensor {
+    /// Writes `src`'s values into this tensor (broadcast to its shape, cast to its
+    /// dtype), PyTorch's `copy_`. In `forward`, how a buffer's value is replaced: exported
+    /// as `aten::copy` and a `BUFFER_MUTATION` output.
+    #[track_caller]
+    pub fn copy_(&self, src: &Tensor) -> Tensor {
+        self.inplace(&COPY_, vec![crate::ops::Value::Tensor(src.clone())])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DType, Tensor};
+
+    #[test]
+    fn copy_broadcasts_and_casts_into_the_destination() {
+        let dst = Tensor::zeros([2, 3]);
+        dst.copy_(&Tensor::from_slice(&[1i64, 2, 3]));
+        assert_eq!(dst.dtype(), DType::F32);
+        assert_eq!(dst.to_vec::<f32>().unwrap(), [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let bad = Tensor::zeros([2]).copy_(&Tensor::zeros([3]));
+        assert!(bad
+            .to_vec::<f32>()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be broadcast"));
+    }
+}
