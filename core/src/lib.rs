@@ -112,6 +112,110 @@ pub mod __private {
 
     impl<T: ?Sized> ViaConfig for Probe<'_, T> {}
 
+    /// What a strict body may call methods on besides `self` and tensors: modules (every
+    /// `#[export_module]` struct), tensors and their containers, and helper types whose
+    /// `impl` is marked `#[ferrex::export_fn]` (which implements it). Methods of anything
+    /// else are opaque to strict mode.
+    pub trait TracedReceiver {}
+
+    impl<T: crate::Module + ?Sized> TracedReceiver for T {}
+    impl TracedReceiver for crate::Tensor {}
+    impl TracedReceiver for [crate::Tensor] {}
+    impl<const N: usize> TracedReceiver for [crate::Tensor; N] {}
+    impl TracedReceiver for Vec<crate::Tensor> {}
+    impl TracedReceiver for Option<crate::Tensor> {}
+    impl TracedReceiver for Option<&crate::Tensor> {}
+    impl TracedReceiver for Box<crate::Tensor> {}
+
+    /// The receiver of a method call that strict mode could not identify by syntax,
+    /// checked by type (autoref specialisation through up to two references):
+    /// `require_receiver((&&&ReceiverProbe(&recv)).__ferrex_receiver())`.
+    pub struct ReceiverProbe<'a, T: ?Sized>(pub &'a T);
+
+    impl<T: ?Sized> Clone for ReceiverProbe<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T: ?Sized> Copy for ReceiverProbe<'_, T> {}
+
+    /// A receiver strict mode can see into.
+    pub struct IsReceiver;
+
+    /// A receiver of type `T` whose methods strict mode cannot see into.
+    pub struct OpaqueReceiver<T: ?Sized>(core::marker::PhantomData<T>);
+
+    pub trait ViaReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaReceiver for &&ReceiverProbe<'_, T> {}
+
+    pub trait ViaRefReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaRefReceiver for &ReceiverProbe<'_, &T> {}
+
+    pub trait ViaRefRefReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaRefRefReceiver for ReceiverProbe<'_, &&T> {}
+
+    pub trait NoReceiver<T: ?Sized> {
+        fn __ferrex_receiver(self) -> OpaqueReceiver<T>;
+    }
+
+    impl<T: ?Sized> NoReceiver<T> for ReceiverProbe<'_, T> {
+        fn __ferrex_receiver(self) -> OpaqueReceiver<T> {
+            OpaqueReceiver(core::marker::PhantomData)
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "graph break: a method of a type strict export cannot see into receives a tensor (`{Self}`)",
+        label = "strict export cannot see into the methods of this value",
+        note = "strict export proves forward free of graph breaks by reading its code; it reads the methods of modules (`#[export_module]` types) and of tensors, not those of other types",
+        note = "mark the helper type's `impl` block `#[ferrex::export_fn]` (its methods are then checked like forward's), or make it an `#[export_module]` submodule",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the call runs"
+    )]
+    pub trait ReceiverCheck {}
+
+    impl ReceiverCheck for IsReceiver {}
+
+    /// Compiles only for a receiver strict mode can see into.
+    pub fn require_receiver<K: ReceiverCheck>(_: K) {}
+
+    /// Autoref specialisation: a copy of forward's arguments when they are `Clone`, for
+    /// strict mode's second trace; `None` otherwise.
+    pub struct CloneProbe<'a, T>(pub &'a T);
+
+    pub trait ViaClone<T> {
+        fn __ferrex_clone(&self) -> Option<T>;
+    }
+
+    impl<T: Clone> ViaClone<T> for &CloneProbe<'_, T> {
+        fn __ferrex_clone(&self) -> Option<T> {
+            Some(self.0.clone())
+        }
+    }
+
+    pub trait NoClone<T> {
+        fn __ferrex_clone(&self) -> Option<T> {
+            None
+        }
+    }
+
+    impl<T> NoClone<T> for CloneProbe<'_, T> {}
+
     /// Lets an unsized module be passed as `&dyn Module`.
     struct ModuleRef<'a, T: ?Sized>(&'a T);
 

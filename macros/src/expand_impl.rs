@@ -200,8 +200,22 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
             } else {
                 quote!(self.forward(#(#passes),*))
             };
+            // Strict mode's run-time safety net: export traces forward a second time and
+            // compares the programs (core's `trace/purity.rs`).
+            let retrace = if strict {
+                quote! {
+                    fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {
+                        #[allow(unused_imports)]
+                        use ::ferrex::__private::{NoClone as _, ViaClone as _};
+                        (&&::ferrex::__private::CloneProbe(__args)).__ferrex_clone()
+                    }
+                }
+            } else {
+                quote!()
+            };
             quote! {
                 impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
+                    #retrace
                     type Args = (#(#tys,)*);
                     type Output = #output;
                     fn arg_names(&self) -> &'static [&'static str] {

@@ -5,6 +5,7 @@
 mod constraints;
 mod dynamic;
 mod export;
+mod purity;
 
 pub use dynamic::{Dim, DynamicShapes};
 pub use export::{export, Exporter};

@@ -23,6 +23,7 @@ pub mod opaque_call;
 mod panic_on_data;
 mod pointer_identity;
 mod static_mut;
+mod tensor_api;
 mod tensor_format;
 mod unsafe_block;
 
@@ -126,48 +127,36 @@ const TENSOR_ROOTS: &[&str] = &[
     "Operand",
 ];
 
+/// Every tensor method a rule names: each must exist (`tensor_api.rs` tests it).
+#[cfg(test)]
+fn named_tensor_methods() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    out.extend(SHAPE_METHODS);
+    out.extend(LIST_OPS);
+    out.extend(data_access::DATA_READS);
+    out.extend(pointer_identity::POINTER_METHODS);
+    out
+}
+
 /// Methods of a tensor that give its sizes, dtype or identity, not its data.
 const SHAPE_METHODS: &[&str] = &[
     "dim",
-    "ndim",
-    "rank",
     "size",
     "sizes",
     "shape",
     "numel",
     "dtype",
     "meta",
-    "is_traced",
     "same_tensor",
     "error",
     "check",
-    "len",
-    "is_empty",
-    "stride",
-    "strides",
-    "is_contiguous",
-    "device",
 ];
 
-/// Tensor ops that return several tensors (a list or a tuple).
-const LIST_OPS: &[&str] = &[
-    "chunk",
-    "split",
-    "split_with_sizes",
-    "unbind",
-    "tensor_split",
-    "max_dim",
-    "min_dim",
-    "sort",
-    "topk",
-    "var_mean",
-    "std_mean",
-    "aminmax",
-    "broadcast_tensors",
-    "meshgrid",
-    "unique",
-    "call_op",
-];
+/// Tensor methods that return several tensors (a list or a tuple).
+const LIST_OPS: &[&str] = &["chunk", "split", "max_dim", "min_dim"];
+
+/// Associated functions (`Tensor::call_op`, `F::…`) that return several tensors.
+const LIST_FNS: &[&str] = &["chunk", "split", "max_dim", "min_dim", "call_op"];
 
 /// Methods of a container that answer about its structure, not its items.
 const STRUCTURE_METHODS: &[&str] = &[
@@ -1262,7 +1251,7 @@ impl<'a> Walker<'a> {
         if TENSOR_ROOTS.contains(&first.as_str()) {
             return if matches!(first.as_str(), "SymInt" | "DType") {
                 Kind::Plain
-            } else if LIST_OPS.contains(&last.as_str()) {
+            } else if LIST_FNS.contains(&last.as_str()) {
                 Kind::Tensors
             } else {
                 Kind::Tensor

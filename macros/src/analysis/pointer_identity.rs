@@ -14,7 +14,7 @@ pub enum What {
     Format,
 }
 
-const POINTER_METHODS: &[&str] = &["id", "as_ptr", "as_mut_ptr", "data_ptr"];
+pub(crate) const POINTER_METHODS: &[&str] = &["id"];
 
 pub fn is_pointer_method(name: &str) -> bool {
     POINTER_METHODS.contains(&name)
