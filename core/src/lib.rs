@@ -116,7 +116,17 @@ pub mod __private {
     /// `#[export_module]` struct), tensors and their containers, and helper types whose
     /// `impl` is marked `#[ferrex::export_fn]` (which implements it). Methods of anything
     /// else are opaque to strict mode.
+    #[diagnostic::on_unimplemented(
+        message = "graph break: forward calls an associated function of `{Self}`, a type strict export cannot see into",
+        label = "strict export cannot see into the functions of this type",
+        note = "strict export proves forward free of graph breaks by reading its code; it reads the functions of modules (`#[export_module]` types) and of `Tensor`, not those of other types",
+        note = "mark the type's `impl` block `#[ferrex::export_fn]` (its functions are then checked like forward), or make it an `#[export_module]` module",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the call runs"
+    )]
     pub trait TracedReceiver {}
+
+    /// Compiles only for a type strict mode can see into (`Type::f(..)` in a strict body).
+    pub const fn assert_traced_type<T: TracedReceiver + ?Sized>() {}
 
     impl<T: crate::Module + ?Sized> TracedReceiver for T {}
     impl TracedReceiver for crate::Tensor {}
@@ -126,6 +136,8 @@ pub mod __private {
     impl TracedReceiver for Option<crate::Tensor> {}
     impl TracedReceiver for Option<&crate::Tensor> {}
     impl TracedReceiver for Box<crate::Tensor> {}
+    /// A custom op (`op.call(&[x])`) is a ferrex op: recorded, not run, while tracing.
+    impl TracedReceiver for crate::ops::OpDef {}
 
     /// The receiver of a method call that strict mode could not identify by syntax,
     /// checked by type (autoref specialisation through up to two references):

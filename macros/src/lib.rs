@@ -110,12 +110,14 @@ pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn export_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item2 = proc_macro2::TokenStream::from(item);
-    match syn::parse2::<syn::ItemFn>(item2.clone()) {
-        Ok(f) => expand_fn::expand(attr, f).into(),
-        Err(_) => {
+    match syn::parse2::<syn::Item>(item2.clone()) {
+        Ok(syn::Item::Fn(f)) => expand_fn::expand(attr, f).into(),
+        Ok(syn::Item::Impl(i)) => expand_fn::expand_helper_impl(attr, i).into(),
+        _ => {
             let err = syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "#[ferrex::export_fn] goes on a free function",
+                "#[ferrex::export_fn] goes on a free function, or on the impl block of a helper \
+                 type whose methods forward calls",
             );
             let mut out = err.to_compile_error();
             out.extend(item2);

@@ -20,6 +20,7 @@ mod interior_mutability;
 mod kind;
 mod mut_self;
 pub mod opaque_call;
+pub mod opaque_receiver;
 mod panic_on_data;
 mod pointer_identity;
 mod static_mut;
@@ -46,6 +47,8 @@ pub use opaque_call::{checks, Callee};
 pub struct Report {
     pub errors: Vec<syn::Error>,
     pub callees: Vec<Callee>,
+    /// Method calls whose receiver the compiler must check (`opaque_receiver.rs`).
+    pub receiver_checks: HashSet<String>,
 }
 
 /// Analyses `forward` of an annotated impl and the methods it calls.
@@ -73,6 +76,34 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
             w.function(&f.sig, &f.block);
         }
     }
+    w.finish()
+}
+
+/// Analyses every method of an `impl` block marked `#[ferrex::export_fn]` (a helper type
+/// forward may call methods of).
+pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
+    let methods: HashMap<String, &ImplItemFn> = item
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            ImplItem::Fn(f) => Some((f.sig.ident.to_string(), f)),
+            _ => None,
+        })
+        .collect();
+    let mut w = Walker::new(&methods);
+    if let syn::Type::Path(p) = &*item.self_ty {
+        w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
+    }
+    let mut names: Vec<&String> = methods.keys().collect();
+    names.sort();
+    for name in names {
+        if w.analysed.insert(name.clone()) {
+            if let Some(f) = methods.get(name) {
+                w.function(&f.sig, &f.block);
+            }
+        }
+    }
+    w.queue.clear();
     w.finish()
 }
 
@@ -222,6 +253,7 @@ struct Walker<'a> {
     /// Names brought in by `use` inside a body: calls through them cannot be checked
     /// from outside the body.
     body_uses: HashSet<String>,
+    receiver_checks: HashSet<String>,
 }
 
 impl<'a> Walker<'a> {
@@ -239,6 +271,7 @@ impl<'a> Walker<'a> {
             function: String::new(),
             self_name: None,
             body_uses: HashSet::new(),
+            receiver_checks: HashSet::new(),
         }
     }
 
@@ -248,6 +281,7 @@ impl<'a> Walker<'a> {
         Report {
             errors: self.errors,
             callees: self.callees,
+            receiver_checks: self.receiver_checks,
         }
     }
 
@@ -474,6 +508,12 @@ impl<'a> Walker<'a> {
             syn::Item::Static(s) if matches!(s.mutability, syn::StaticMutability::Mut(_)) => {
                 self.errors.push(static_mut::declared(s, &self.function));
             }
+            syn::Item::Static(s) if interior_mutability::is_shared_type(&s.ty) => {
+                self.errors.push(static_mut::declared(s, &self.function));
+            }
+            syn::Item::Macro(m) => {
+                self.mac(&m.mac);
+            }
             syn::Item::Fn(f) => {
                 // A local fn is part of the body: analysed here, callable by name.
                 let returns = Self::returns_of(&f.sig);
@@ -680,7 +720,24 @@ impl<'a> Walker<'a> {
     }
 
     fn path_expr(&mut self, p: &syn::ExprPath) -> Kind {
-        if p.qself.is_some() || p.path.segments.len() != 1 {
+        if p.qself.is_some() {
+            return Kind::Plain;
+        }
+        if p.path.segments.len() != 1 {
+            // `Helper::run` as a value: a method of a type that must be one strict export
+            // can see into; `f64::sqrt`, `String::from`, `Some` are values of std.
+            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let owner = &segs[segs.len() - 2];
+            let last = &segs[segs.len() - 1];
+            if starts_upper(owner)
+                && !starts_upper(last)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !is_std_type(owner)
+                && !matches!(segs[0].as_str(), "std" | "core" | "alloc" | "Self")
+                && self.self_name.as_deref() != Some(segs[0].as_str())
+            {
+                self.push_callee(Callee::of_type(&p.path));
+            }
             return Kind::Plain;
         }
         let ident = &p.path.segments[0].ident;
@@ -690,6 +747,12 @@ impl<'a> Walker<'a> {
         }
         if let Some(b) = self.lookup(&name) {
             return b.kind;
+        }
+        if !starts_upper(&name) && !is_static_name(&name) {
+            // A function used as a value (`xs.iter().map(helper)`, `let f = helper;`): it
+            // runs while forward runs, so it must be a `#[ferrex::export_fn]`.
+            self.push_callee(Callee::new(&p.path));
+            return Kind::Maybe;
         }
         if self.in_unsafe > 0 && is_static_name(&name) {
             self.static_accesses += 1;
@@ -1022,6 +1085,13 @@ impl<'a> Walker<'a> {
         (kinds, closure)
     }
 
+    /// Whether any argument holds a tensor (a walk whose errors are discarded).
+    fn peek_args_hold_tensor(&mut self, args: &Punctuated<Expr, Token![,]>) -> bool {
+        args.iter()
+            .filter(|a| !matches!(a, Expr::Closure(_)))
+            .any(|a| self.peek_kind(a).holds_tensor())
+    }
+
     fn closure(&mut self, c: &ExprClosure, hints: &[Kind]) -> Kind {
         self.scoped(|w| {
             for (i, p) in c.inputs.iter().enumerate() {
@@ -1041,15 +1111,44 @@ impl<'a> Walker<'a> {
         let recv = self.expr(&m.receiver);
         let nargs = m.args.len();
 
-        // Model attributes mutated through interior mutability.
-        if rooted_at_self_field(&m.receiver) && interior_mutability::is_mutation(&name, nargs) {
-            self.errors
-                .push(interior_mutability::error(m, &text(&m.receiver)));
+        // Model attributes (or aliases of them) reached through interior mutability.
+        let model_attribute = rooted_at_self_field(&m.receiver)
+            || (recv == Kind::Maybe && local_name(&m.receiver).is_some());
+        if model_attribute {
+            if let Some(access) = interior_mutability::access(&name, nargs) {
+                self.errors
+                    .push(interior_mutability::error(m, &text(&m.receiver), access));
+            }
+        }
+        // Global state: a `static` or `thread_local!` reached by name.
+        if let Some(global) = static_name(&m.receiver) {
+            if self.lookup(&global).is_none() && interior_mutability::access(&name, nargs).is_some()
+            {
+                self.errors
+                    .push(static_mut::shared_state(m, &global, &self.function));
+            }
+        }
+        if !matches!(recv, Kind::Tensor | Kind::Module) {
+            let gets_tensor = self.peek_args_hold_tensor(&m.args);
+            if opaque_receiver::needs_check(&name, gets_tensor) {
+                self.receiver_checks.insert(opaque_receiver::key(m));
+            }
         }
 
         match recv {
             Kind::Tensor => {
                 let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
+                if name == "is_traced" {
+                    self.errors.push(pointer_identity::is_traced(m));
+                    return Kind::Plain;
+                }
+                // A field of a container guessed to be a tensor may be anything: only a
+                // receiver known to be a tensor is held to the vocabulary.
+                let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+                if known_tensor && !tensor_api::is_tensor_method(&name) {
+                    self.errors.push(opaque_call::foreign_method_error(m, &name));
+                    return Kind::Maybe;
+                }
                 if data_access::is_data_read(&name) {
                     self.report_access(
                         data_access::Access::Method(name, text(&m.receiver)),
@@ -1192,9 +1291,12 @@ impl<'a> Walker<'a> {
 
     fn call(&mut self, c: &syn::ExprCall) -> Kind {
         let Expr::Path(p) = strip(&c.func) else {
-            // `(self.f)(x)`, `make()(x)`: walk and judge by the arguments.
+            // `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
             self.expr(&c.func);
             let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+            if kinds.iter().any(|k| k.holds_tensor()) {
+                self.errors.push(opaque_call::value_call_error(c));
+            }
             return kinds.into_iter().fold(Kind::Maybe, Kind::join);
         };
         let path = &p.path;
@@ -1208,7 +1310,9 @@ impl<'a> Walker<'a> {
             return Kind::Plain;
         }
 
-        // A closure or local fn of the body.
+        // A closure, local fn or function-typed parameter of the body: every function
+        // value is checked where it is made (a closure is analysed where written, a
+        // function named as a value must be an `export_fn`).
         if segs.len() == 1 && p.qself.is_none() {
             if let Some(b) = self.lookup(&first) {
                 self.args(&c.args, &[Kind::Maybe]);
@@ -1240,6 +1344,10 @@ impl<'a> Walker<'a> {
             if let Some(f) = self.methods.get(&last) {
                 self.queue.push(last.clone());
                 return Self::returns_of(&f.sig);
+            }
+            if first != "Self" && FORWARD_FNS.contains(&last.as_str()) {
+                // `Model::forward(&self.inner, x)` of another instance of this type.
+                return Kind::Tensor;
             }
             if gets_tensor {
                 self.errors
@@ -1277,28 +1385,38 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             };
         }
-        // An associated function of some other type: its body is not visible.
+        // An associated function of some other type (`Block::forward(&self.block, x)`,
+        // `T::cat(..)` for `use ferrex::Tensor as T`): the type must be one strict export
+        // can see into, which the generated code checks.
         if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
-            if gets_tensor {
-                self.errors
-                    .push(opaque_call::assoc_error(c, &text(&c.func)));
+            if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
+                self.push_callee(Callee::of_type(path));
+                return if LIST_FNS.contains(&last.as_str()) {
+                    Kind::Tensors
+                } else {
+                    Kind::Tensor
+                };
             }
             return Kind::Maybe;
         }
-        // A free function: it must be a `#[ferrex::export_fn]`, checked by the generated
-        // code (the macro cannot see other items).
+        // A free function given a tensor: it must be a `#[ferrex::export_fn]`, checked by
+        // the generated code (the macro cannot see other items).
         if gets_tensor {
-            if let Some(callee) = Callee::new(path) {
-                if !self.callees.iter().any(|c| c.same_path(&callee)) {
-                    self.callees.push(callee);
-                }
-            }
+            self.push_callee(Callee::new(path));
             return Kind::Maybe;
         }
         if arg_kind == Kind::Data {
             Kind::Data
         } else {
             Kind::Maybe
+        }
+    }
+
+    fn push_callee(&mut self, callee: Option<Callee>) {
+        if let Some(callee) = callee {
+            if !self.callees.iter().any(|c| c.same_path(&callee)) {
+                self.callees.push(callee);
+            }
         }
     }
 
@@ -1311,6 +1429,22 @@ impl<'a> Walker<'a> {
             .last()
             .map(|s| s.ident.to_string())
             .unwrap_or_default();
+        if name == "thread_local" {
+            self.errors
+                .push(static_mut::thread_local_declared(mac, &self.function));
+            return Kind::Plain;
+        }
+        if !KNOWN_MACROS.contains(&name.as_str()) {
+            // A macro's expansion is not visible: with a tensor (or the model) among its
+            // tokens it is an opaque call.
+            let mut names = self.tensor_idents(mac.tokens.clone());
+            if mentions_self(mac.tokens.clone()) {
+                names.push("self".into());
+            }
+            if !names.is_empty() {
+                self.errors.push(opaque_call::macro_error(mac, &name, &names));
+            }
+        }
         let parsed = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated);
         let args: Vec<Expr> = match parsed {
             Ok(p) => p.into_iter().collect(),
@@ -1500,6 +1634,23 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Macros whose expansion the walker knows (it reads their arguments as expressions).
+const KNOWN_MACROS: &[&str] = &[
+    "cond", "map", "vec", "matches", "addr_of", "addr_of_mut", "assert", "debug_assert",
+    "assert_eq", "assert_ne", "debug_assert_eq", "debug_assert_ne", "panic", "unreachable",
+    "todo", "unimplemented", "write", "writeln", "format", "print", "println", "eprint",
+    "eprintln", "format_args", "trace", "debug", "info", "warn", "error", "log", "dbg",
+];
+
+/// Whether tokens mention `self`.
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "self",
+        proc_macro2::TokenTree::Group(g) => mentions_self(g.stream()),
+        _ => false,
+    })
+}
+
 /// `vec![elem; len]`.
 struct VecRepeat {
     elem: Expr,
@@ -1605,6 +1756,21 @@ fn self_fields(tokens: TokenStream, out: &mut Vec<String>) {
 fn is_fold(name: &str) -> bool {
     matches!(name, "fold" | "try_fold" | "rfold")
 }
+
+/// Types of the standard prelude, whose associated functions (`String::from`) may be
+/// passed as values.
+fn is_std_type(name: &str) -> bool {
+    matches!(
+        name,
+        "String" | "Vec" | "Option" | "Result" | "Box" | "Rc" | "Arc" | "HashMap" | "BTreeMap"
+            | "HashSet" | "BTreeSet" | "VecDeque" | "Default" | "Iterator" | "IntoIterator"
+            | "Into" | "From" | "ToString" | "Clone" | "Ord" | "PartialOrd" | "PartialEq"
+            | "Some" | "Ok" | "Err" | "Cow" | "ToOwned"
+    )
+}
+
+/// `forward` and its trait forms.
+const FORWARD_FNS: &[&str] = &["forward", "forward_args", "forward_layer"];
 
 /// Free functions of the standard prelude.
 fn is_std_free_fn(segs: &[String]) -> bool {
