@@ -461,14 +461,20 @@ impl<'a> Walker<'a> {
             }
             self.expr(diverge);
         }
-        // `let (a, b) = (e1, e2)`: element by element.
-        if let (Pat::Tuple(p), Expr::Tuple(t)) = (strip_pat_type(&l.pat), &*init.expr) {
-            if p.elems.len() == t.elems.len() {
-                let kinds: Vec<Kind> = t.elems.iter().map(|e| self.peek_kind(e)).collect();
-                for (pe, k) in p.elems.iter().zip(kinds) {
-                    self.bind_pat(pe, k);
+        // `let (a, b) = (e1, e2)`, `= self.split(x)` returning `(Tensor, usize)`: element
+        // by element.
+        if let Pat::Tuple(p) = strip_pat_type(&l.pat) {
+            let declared = match &l.pat {
+                Pat::Type(t) => tuple_type_kinds(&t.ty),
+                _ => None,
+            };
+            if let Some(kinds) = declared.or_else(|| self.tuple_elems(&init.expr)) {
+                if p.elems.len() == kinds.len() {
+                    for (pe, k) in p.elems.iter().zip(kinds) {
+                        self.bind_pat(pe, k);
+                    }
+                    return;
                 }
-                return;
             }
         }
         // A closure: remember what calling it returns.
@@ -490,6 +496,57 @@ impl<'a> Walker<'a> {
         match e {
             Expr::Closure(c) => self.closure(c, &[]),
             other => self.expr(other),
+        }
+    }
+
+    /// The kinds of the elements of a tuple-valued expression, when syntax tells them: a
+    /// tuple expression, or a call of a method of this impl declared to return a tuple.
+    fn tuple_elems(&mut self, e: &Expr) -> Option<Vec<Kind>> {
+        match strip(e) {
+            Expr::Tuple(t) => Some(t.elems.iter().map(|e| self.peek_kind(e)).collect()),
+            Expr::MethodCall(m) if matches!(strip(&m.receiver), Expr::Path(p) if p.path.is_ident("self")) => {
+                let f = self.methods.get(&m.method.to_string())?;
+                match &f.sig.output {
+                    ReturnType::Type(_, ty) => tuple_type_kinds(ty),
+                    ReturnType::Default => None,
+                }
+            }
+            Expr::Call(c) => {
+                let Expr::Path(p) = strip(&c.func) else {
+                    return None;
+                };
+                let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                let is_self = segs.len() == 2
+                    && (segs[0] == "Self" || self.self_name.as_deref() == Some(segs[0].as_str()));
+                let f = if is_self { self.methods.get(&segs[1])? } else { return None };
+                match &f.sig.output {
+                    ReturnType::Type(_, ty) => tuple_type_kinds(ty),
+                    ReturnType::Default => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The kinds of the two sides of the items of `a.zip(b)` (through adaptors that keep
+    /// items, like `.take(n)`): `for (x, g) in xs.iter().zip(gains)` binds each side apart.
+    fn zip_items(&mut self, e: &Expr) -> Option<Vec<Kind>> {
+        match strip(e) {
+            Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
+                let a = self.peek_kind(&m.receiver).item();
+                let b = self.peek_kind(&m.args[0]).item();
+                Some(vec![a, b])
+            }
+            Expr::MethodCall(m)
+                if matches!(
+                    m.method.to_string().as_str(),
+                    "take" | "skip" | "rev" | "step_by" | "into_iter" | "iter" | "cloned" | "copied"
+                        | "filter" | "inspect" | "take_while" | "skip_while" | "chain"
+                ) =>
+            {
+                self.zip_items(&m.receiver)
+            }
+            _ => None,
         }
     }
 
@@ -610,8 +667,16 @@ impl<'a> Walker<'a> {
                         None,
                     ));
                 }
+                let elems = self.zip_items(&f.expr);
                 self.scoped(|w| {
-                    w.bind_pat(&f.pat, it.item());
+                    match (strip_pat_type(&f.pat), elems) {
+                        (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
+                            for (pe, k) in p.elems.iter().zip(kinds) {
+                                w.bind_pat(pe, k);
+                            }
+                        }
+                        _ => w.bind_pat(&f.pat, it.item()),
+                    }
                     w.stmts(&f.body.stmts)
                 });
                 Kind::Plain
@@ -635,9 +700,19 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             }
             Expr::Try(t) => {
-                self.errors
-                    .push(early_return::question_mark(t, &self.function));
-                self.expr(&t.expr)
+                // `?` on a value from tensor data (or a tensor's own `Result`) is an error
+                // path decided by data; on config or an optional input it is structure,
+                // known while exporting.
+                let k = self.expr(&t.expr);
+                let from_tensor = self
+                    .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
+                    .next()
+                    .is_some();
+                if k == Kind::Data || k == Kind::Tensor || from_tensor {
+                    self.errors
+                        .push(early_return::question_mark(t, &self.function));
+                }
+                k.item()
             }
             Expr::Return(r) => {
                 if let Some(v) = &r.expr {
@@ -893,6 +968,21 @@ impl<'a> Walker<'a> {
                     || e.else_branch
                         .as_ref()
                         .is_some_and(|(_, b)| loop_control(b.to_token_stream()));
+                let ends_program = data_branch::diverges(e.then_branch.to_token_stream())
+                    || e.else_branch
+                        .as_ref()
+                        .is_some_and(|(_, b)| data_branch::diverges(b.to_token_stream()));
+                if ends_program && !exits_loop {
+                    // `if bad { panic!(..) }`: a check on data, not a branch.
+                    w.errors.push(panic_on_data::error(
+                        &e.cond,
+                        "panic",
+                        &w.tensor_names(&e.cond),
+                    ));
+                    let t = w.block(&e.then_branch);
+                    let f = e.else_branch.as_ref().map_or(Kind::Plain, |(_, o)| w.expr(o));
+                    return t.join(f);
+                }
                 let (construct, suggestion) = if exits_loop {
                     (data_branch::Construct::LoopExit, None)
                 } else {
@@ -965,6 +1055,52 @@ impl<'a> Walker<'a> {
     /// `cond!(pred, |ops| then, |ops| else, [ops])` written with the user's own code.
     fn cond_suggestion(&mut self, e: &ExprIf, k: Kind, rest: Option<&[Stmt]>) -> String {
         let pred = data_branch::predicate(&e.cond, k == Kind::Tensor);
+        // Branches that assign locals (`if c { y = y.relu(); }`): `cond!` returns the new
+        // values, bound again with `let`.
+        let else_stmts: &[Stmt] = match &e.else_branch {
+            Some((_, other)) => match &**other {
+                Expr::Block(b) => &b.block.stmts,
+                _ => &[],
+            },
+            None => &[],
+        };
+        let mut names = data_branch::assigned(&e.then_branch.stmts);
+        for n in data_branch::assigned(else_stmts) {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| self.lookup(n).is_some_and(|b| b.kind.holds_tensor()))
+            .collect();
+        let has_value = matches!(e.then_branch.stmts.last(), Some(Stmt::Expr(_, None)));
+        if !names.is_empty() && !has_value {
+            let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, &names);
+            let else_text = if else_stmts.is_empty() {
+                data_branch::returned(&names)
+            } else {
+                data_branch::assigning_branch_text(else_stmts, &names)
+            };
+            let mut ops = names.clone();
+            let mut tokens = e.then_branch.to_token_stream();
+            if let Some((_, other)) = &e.else_branch {
+                tokens.extend(other.to_token_stream());
+            }
+            for o in self.tensor_idents(tokens) {
+                if !ops.contains(&o) {
+                    ops.push(o);
+                }
+            }
+            let bound = match names.as_slice() {
+                [one] => one.clone(),
+                many => format!("({})", many.join(", ")),
+            };
+            return format!(
+                "let {bound} = {};",
+                data_branch::cond_call(&pred, &ops, &then_text, &else_text)
+            );
+        }
         let then_text = data_branch::branch_text(&e.then_branch.stmts);
         let (else_text, else_tokens) = match (&e.else_branch, rest) {
             (Some((_, other)), _) => match &**other {
@@ -1001,7 +1137,13 @@ impl<'a> Walker<'a> {
             // No else branch: the false branch hands the operands back unchanged.
             match ops.as_slice() {
                 [one] => format!("{one}.clone()"),
-                many => format!("({})", many.join(", ")),
+                many => format!(
+                    "({})",
+                    many.iter()
+                        .map(|o| format!("{o}.clone()"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
         } else {
             else_text
@@ -1029,6 +1171,14 @@ impl<'a> Walker<'a> {
             .into_iter()
             .next()
             .unwrap_or_else(|| text(e))
+    }
+
+    /// Identifiers in `tokens` bound to a value of kind `k` (not after a `.`).
+    fn idents_of_kind(&self, tokens: TokenStream, k: Kind) -> impl Iterator<Item = String> + '_ {
+        let mut all = Vec::new();
+        collect_plain_idents(tokens, &mut all);
+        all.into_iter()
+            .filter(move |n| self.lookup(n).is_some_and(|b| b.kind == k))
     }
 
     /// Identifiers in `tokens` bound to tensors, in order of appearance.
@@ -1135,6 +1285,11 @@ impl<'a> Walker<'a> {
             }
         }
 
+        if matches!(recv, Kind::Tensors | Kind::Maybe | Kind::Plain) {
+            if let Some(k) = self.zip_closure(m) {
+                return k;
+            }
+        }
         match recv {
             Kind::Tensor => {
                 let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
@@ -1274,6 +1429,45 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             }
         }
+    }
+
+    /// `a.zip(b).map(|(x, g)| …)`: the closure's tuple parameter bound side by side. The
+    /// kind of the result, or `None` when the call is not a closure over a zip.
+    fn zip_closure(&mut self, m: &ExprMethodCall) -> Option<Kind> {
+        let kinds = self.zip_items(&m.receiver)?;
+        let [Expr::Closure(c)] = m.args.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let [param] = c.inputs.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let Pat::Tuple(p) = strip_pat_type(param) else {
+            return None;
+        };
+        if p.elems.len() != kinds.len() {
+            return None;
+        }
+        let body = self.scoped(|w| {
+            for (pe, k) in p.elems.iter().zip(&kinds) {
+                w.bind_pat(pe, *k);
+            }
+            w.expr(&c.body)
+        });
+        let name = m.method.to_string();
+        Some(match name.as_str() {
+            "for_each" => Kind::Plain,
+            "filter" | "take_while" | "skip_while" | "inspect" => {
+                kinds.into_iter().fold(Kind::Plain, Kind::join).container()
+            }
+            "any" | "all" | "position" => {
+                if body == Kind::Data || body == Kind::Tensor {
+                    Kind::Data
+                } else {
+                    Kind::Plain
+                }
+            }
+            _ => body.container(),
+        })
     }
 
     /// `self.m(..)`: a method of the annotated impl (analysed too), or an opaque call.
@@ -1572,13 +1766,22 @@ impl<'a> Walker<'a> {
         };
         let mut data = false;
         let mac_name = format!("{mac}!");
+        // `println!("{x:?}", x = x.sizes())`: a named argument shadows the binding; it is
+        // judged below as an argument.
+        let named: Vec<String> = rest
+            .iter()
+            .filter_map(|a| match a {
+                Expr::Assign(n) => local_name(&n.left),
+                _ => None,
+            })
+            .collect();
         if let Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(s),
             ..
         }) = fmt
         {
             for (name, spec) in tensor_format::placeholders(&s.value()) {
-                if let Some(name) = name {
+                if let Some(name) = name.filter(|n| !named.contains(n)) {
                     if let Some(b) = self.lookup(&name) {
                         if b.kind.holds_tensor() {
                             if spec == "p" {
@@ -1641,6 +1844,37 @@ const KNOWN_MACROS: &[&str] = &[
     "todo", "unimplemented", "write", "writeln", "format", "print", "println", "eprint",
     "eprintln", "format_args", "trace", "debug", "info", "warn", "error", "log", "dbg",
 ];
+
+/// The kinds of the elements of a tuple type (`(Tensor, usize)` → tensor, plain).
+fn tuple_type_kinds(ty: &syn::Type) -> Option<Vec<Kind>> {
+    match ty {
+        syn::Type::Tuple(t) => Some(t.elems.iter().map(kind::of_type).collect()),
+        syn::Type::Paren(p) => tuple_type_kinds(&p.elem),
+        syn::Type::Group(g) => tuple_type_kinds(&g.elem),
+        _ => None,
+    }
+}
+
+/// Identifiers of `tokens` that are not field or method names (not after a `.`).
+fn collect_plain_idents(tokens: TokenStream, out: &mut Vec<String>) {
+    let mut prev_dot = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) => {
+                if !prev_dot {
+                    out.push(i.to_string());
+                }
+                prev_dot = false;
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                collect_plain_idents(g.stream(), out);
+                prev_dot = false;
+            }
+            proc_macro2::TokenTree::Punct(p) => prev_dot = p.as_char() == '.',
+            proc_macro2::TokenTree::Literal(_) => prev_dot = false,
+        }
+    }
+}
 
 /// Whether tokens mention `self`.
 fn mentions_self(tokens: TokenStream) -> bool {
