@@ -139,7 +139,10 @@ fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
             }
             FnArg::Typed(pt) => {
                 if matches!(&*pt.ty, Type::ImplTrait(_)) || mentions_impl_trait(&pt.ty) {
-                    return Err(signature_error(&pt.ty, "a parameter has an `impl Trait` type"));
+                    return Err(signature_error(
+                        &pt.ty,
+                        "a parameter has an `impl Trait` type",
+                    ));
                 }
                 let name = match &*pt.pat {
                     Pat::Ident(id) if id.subpat.is_none() => {

@@ -15,11 +15,19 @@ use crate::program::ExportedProgram;
 
 /// `Ok` when both traces produced the same program; otherwise the error naming the first
 /// difference.
-pub(crate) fn compare(first: &ExportedProgram, second: &ExportedProgram) -> Result<(), ExportError> {
+pub(crate) fn compare(
+    first: &ExportedProgram,
+    second: &ExportedProgram,
+) -> Result<(), ExportError> {
     if let Some((a, b)) = first_node_difference(first.graph(), second.graph()) {
         let at = a.and_then(|n| n.source).or(b.and_then(|n| n.source));
         let what = match (a, b) {
-            (Some(a), Some(b)) => format!("node `{}` differs (`{}` then `{}`)", a.name, describe(a), describe(b)),
+            (Some(a), Some(b)) => format!(
+                "node `{}` differs (`{}` then `{}`)",
+                a.name,
+                describe(a),
+                describe(b)
+            ),
             (Some(a), None) => format!("node `{}` is in the first trace only", a.name),
             (None, Some(b)) => format!("node `{}` is in the second trace only", b.name),
             (None, None) => "the graphs differ".to_string(),
@@ -88,9 +96,20 @@ fn first_node_difference<'a>(a: &'a Graph, b: &'a Graph) -> Option<NodePair<'a>>
 }
 
 fn first_constant_difference(a: &ExportedProgram, b: &ExportedProgram) -> Option<String> {
-    let names = |ep: &ExportedProgram| ep.constants().keys().map(str::to_string).collect::<Vec<_>>();
+    let names = |ep: &ExportedProgram| {
+        ep.constants()
+            .keys()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
     if names(a) != names(b) {
-        return Some(names(a).into_iter().chain(names(b)).next().unwrap_or_default());
+        return Some(
+            names(a)
+                .into_iter()
+                .chain(names(b))
+                .next()
+                .unwrap_or_default(),
+        );
     }
     a.constants().iter().find_map(|(name, t)| {
         let other = b.constants().get(name)?;

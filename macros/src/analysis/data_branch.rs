@@ -69,6 +69,11 @@ pub fn error<T: ToTokens>(
         | Construct::IfLet
         | Construct::LetElse => {
             match cond_suggestion {
+                // A guard's branches are an arm and the arms after it: a template to fill.
+                Some(s) if matches!(construct, Construct::Guard) => fixes.push(format!(
+                    "keep both branches in the graph with `{s}`, where `then_branch` is this \
+                     arm's value and `else_branch` what the arms after it give"
+                )),
                 Some(s) => fixes.push(format!(
                     "keep both branches in the graph with `cond!`: `{s}`"
                 )),
@@ -206,7 +211,10 @@ fn assignment(s: &Stmt) -> Option<(String, String)> {
                 syn::BinOp::DivAssign(_) => "/",
                 _ => return None,
             };
-            (&*b.left, format!("{} {op} {}", text(&*b.left), text(&*b.right)))
+            (
+                &*b.left,
+                format!("{} {op} {}", text(&*b.left), text(&*b.right)),
+            )
         }
         _ => return None,
     };

@@ -71,8 +71,7 @@ pub fn error(call: &syn::ExprMethodCall, receiver: &str, access: Access) -> syn:
             "keep the state in a `#[buffer]` tensor and update it with an in-place op \
              (`self.steps.add_(1.0)`): the update is exported as a BUFFER_MUTATION output"
                 .to_string(),
-            "or, for a value fixed when the model is built, a plain `#[config]` field"
-                .to_string(),
+            "or, for a value fixed when the model is built, a plain `#[config]` field".to_string(),
             non_strict_fix("specialises the value seen while tracing as a constant"),
         ],
     )

@@ -504,7 +504,8 @@ impl<'a> Walker<'a> {
     fn tuple_elems(&mut self, e: &Expr) -> Option<Vec<Kind>> {
         match strip(e) {
             Expr::Tuple(t) => Some(t.elems.iter().map(|e| self.peek_kind(e)).collect()),
-            Expr::MethodCall(m) if matches!(strip(&m.receiver), Expr::Path(p) if p.path.is_ident("self")) => {
+            Expr::MethodCall(m) if matches!(strip(&m.receiver), Expr::Path(p) if p.path.is_ident("self")) =>
+            {
                 let f = self.methods.get(&m.method.to_string())?;
                 match &f.sig.output {
                     ReturnType::Type(_, ty) => tuple_type_kinds(ty),
@@ -515,10 +516,19 @@ impl<'a> Walker<'a> {
                 let Expr::Path(p) = strip(&c.func) else {
                     return None;
                 };
-                let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
                 let is_self = segs.len() == 2
                     && (segs[0] == "Self" || self.self_name.as_deref() == Some(segs[0].as_str()));
-                let f = if is_self { self.methods.get(&segs[1])? } else { return None };
+                let f = if is_self {
+                    self.methods.get(&segs[1])?
+                } else {
+                    return None;
+                };
                 match &f.sig.output {
                     ReturnType::Type(_, ty) => tuple_type_kinds(ty),
                     ReturnType::Default => None,
@@ -540,8 +550,19 @@ impl<'a> Walker<'a> {
             Expr::MethodCall(m)
                 if matches!(
                     m.method.to_string().as_str(),
-                    "take" | "skip" | "rev" | "step_by" | "into_iter" | "iter" | "cloned" | "copied"
-                        | "filter" | "inspect" | "take_while" | "skip_while" | "chain"
+                    "take"
+                        | "skip"
+                        | "rev"
+                        | "step_by"
+                        | "into_iter"
+                        | "iter"
+                        | "cloned"
+                        | "copied"
+                        | "filter"
+                        | "inspect"
+                        | "take_while"
+                        | "skip_while"
+                        | "chain"
                 ) =>
             {
                 self.zip_items(&m.receiver)
@@ -801,7 +822,12 @@ impl<'a> Walker<'a> {
         if p.path.segments.len() != 1 {
             // `Helper::run` as a value: a method of a type that must be one strict export
             // can see into; `f64::sqrt`, `String::from`, `Some` are values of std.
-            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
             let owner = &segs[segs.len() - 2];
             let last = &segs[segs.len() - 1];
             if starts_upper(owner)
@@ -980,7 +1006,10 @@ impl<'a> Walker<'a> {
                         &w.tensor_names(&e.cond),
                     ));
                     let t = w.block(&e.then_branch);
-                    let f = e.else_branch.as_ref().map_or(Kind::Plain, |(_, o)| w.expr(o));
+                    let f = e
+                        .else_branch
+                        .as_ref()
+                        .map_or(Kind::Plain, |(_, o)| w.expr(o));
                     return t.join(f);
                 }
                 let (construct, suggestion) = if exits_loop {
@@ -1112,15 +1141,11 @@ impl<'a> Walker<'a> {
             },
             // `if c { return a; } b`: the rest of the body is the false branch.
             (None, Some(rest)) if ends_with_return(&e.then_branch) && !rest.is_empty() => {
-                match rest {
-                    [Stmt::Expr(tail, None)] | [Stmt::Expr(tail @ Expr::Return(_), _)] => {
-                        (data_branch::branch_text(rest), tail.to_token_stream())
-                    }
-                    _ => (
-                        "{ /* the rest of the function */ }".to_string(),
-                        TokenStream::new(),
-                    ),
+                let mut tokens = TokenStream::new();
+                for s in rest {
+                    tokens.extend(s.to_token_stream());
                 }
+                (data_branch::branch_text(rest), tokens)
             }
             _ => (String::new(), TokenStream::new()),
         };
@@ -1301,7 +1326,8 @@ impl<'a> Walker<'a> {
                 // receiver known to be a tensor is held to the vocabulary.
                 let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
                 if known_tensor && !tensor_api::is_tensor_method(&name) {
-                    self.errors.push(opaque_call::foreign_method_error(m, &name));
+                    self.errors
+                        .push(opaque_call::foreign_method_error(m, &name));
                     return Kind::Maybe;
                 }
                 if data_access::is_data_read(&name) {
@@ -1636,7 +1662,8 @@ impl<'a> Walker<'a> {
                 names.push("self".into());
             }
             if !names.is_empty() {
-                self.errors.push(opaque_call::macro_error(mac, &name, &names));
+                self.errors
+                    .push(opaque_call::macro_error(mac, &name, &names));
             }
         }
         let parsed = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated);
@@ -1839,10 +1866,37 @@ impl<'a> Walker<'a> {
 
 /// Macros whose expansion the walker knows (it reads their arguments as expressions).
 const KNOWN_MACROS: &[&str] = &[
-    "cond", "map", "vec", "matches", "addr_of", "addr_of_mut", "assert", "debug_assert",
-    "assert_eq", "assert_ne", "debug_assert_eq", "debug_assert_ne", "panic", "unreachable",
-    "todo", "unimplemented", "write", "writeln", "format", "print", "println", "eprint",
-    "eprintln", "format_args", "trace", "debug", "info", "warn", "error", "log", "dbg",
+    "cond",
+    "map",
+    "vec",
+    "matches",
+    "addr_of",
+    "addr_of_mut",
+    "assert",
+    "debug_assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "write",
+    "writeln",
+    "format",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "format_args",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "log",
+    "dbg",
 ];
 
 /// The kinds of the elements of a tuple type (`(Tensor, usize)` → tensor, plain).
@@ -1996,10 +2050,33 @@ fn is_fold(name: &str) -> bool {
 fn is_std_type(name: &str) -> bool {
     matches!(
         name,
-        "String" | "Vec" | "Option" | "Result" | "Box" | "Rc" | "Arc" | "HashMap" | "BTreeMap"
-            | "HashSet" | "BTreeSet" | "VecDeque" | "Default" | "Iterator" | "IntoIterator"
-            | "Into" | "From" | "ToString" | "Clone" | "Ord" | "PartialOrd" | "PartialEq"
-            | "Some" | "Ok" | "Err" | "Cow" | "ToOwned"
+        "String"
+            | "Vec"
+            | "Option"
+            | "Result"
+            | "Box"
+            | "Rc"
+            | "Arc"
+            | "HashMap"
+            | "BTreeMap"
+            | "HashSet"
+            | "BTreeSet"
+            | "VecDeque"
+            | "Default"
+            | "Iterator"
+            | "IntoIterator"
+            | "Into"
+            | "From"
+            | "ToString"
+            | "Clone"
+            | "Ord"
+            | "PartialOrd"
+            | "PartialEq"
+            | "Some"
+            | "Ok"
+            | "Err"
+            | "Cow"
+            | "ToOwned"
     )
 }
 

@@ -92,7 +92,10 @@ pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Erro
 pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
     graph_break(
         &call.func,
-        &format!("`{}` calls a function held in a value with a tensor", super::text(&call.func)),
+        &format!(
+            "`{}` calls a function held in a value with a tensor",
+            super::text(&call.func)
+        ),
         "strict export reads the code of the functions forward calls by name; which function a \
          value holds is only known when the model runs",
         &[
@@ -108,7 +111,10 @@ pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
 pub fn macro_error(mac: &syn::Macro, name: &str, tensors: &[String]) -> syn::Error {
     graph_break(
         mac,
-        &format!("`{name}!` is given `{}`, but its expansion is not visible", tensors.join("`, `")),
+        &format!(
+            "`{name}!` is given `{}`, but its expansion is not visible",
+            tensors.join("`, `")
+        ),
         "strict export reads the code of forward as written; a macro's expansion is only known \
          to the compiler",
         &[

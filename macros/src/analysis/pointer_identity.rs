@@ -62,8 +62,10 @@ pub fn is_traced(call: &syn::ExprMethodCall) -> syn::Error {
         "`.is_traced()` asks whether forward is being exported",
         "the answer is true while exporting and false when the model runs: the exported \
          program would differ from the model by construction",
-        &["compute the same thing in both cases; for a debugging aid, print sizes with \
+        &[
+            "compute the same thing in both cases; for a debugging aid, print sizes with \
            `x.sizes()`"
-            .to_string()],
+                .to_string(),
+        ],
     )
 }

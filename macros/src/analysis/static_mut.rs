@@ -11,8 +11,7 @@ fn fixes() -> Vec<String> {
         "keep the state in a `#[buffer]` of the model and update it with an in-place op \
          (`self.calls.add_(1.0)`): the update is exported as a BUFFER_MUTATION output"
             .to_string(),
-        "or pass the value as an input of forward, or keep it in a `#[config]` field"
-            .to_string(),
+        "or pass the value as an input of forward, or keep it in a `#[config]` field".to_string(),
         non_strict_fix("specialises the value seen while tracing as a constant"),
     ]
 }
@@ -33,7 +32,11 @@ pub fn declared(s: &syn::ItemStatic, function: &str) -> syn::Error {
         s,
         &format!(
             "`{function}` declares the global `static {}{}`",
-            if matches!(s.mutability, syn::StaticMutability::Mut(_)) { "mut " } else { "" },
+            if matches!(s.mutability, syn::StaticMutability::Mut(_)) {
+                "mut "
+            } else {
+                ""
+            },
             s.ident
         ),
         "a graph holds no global state: the value seen while exporting would be frozen in as \

@@ -232,7 +232,13 @@ mod tests {
             // `binary_operator!(Add, add)` implements `Add` for `Tensor`: its method.
             let name = m.mac.path.segments.last().map(|s| s.ident.to_string());
             if name.as_deref() == Some("binary_operator") {
-                let toks: Vec<String> = m.mac.tokens.clone().into_iter().map(|t| t.to_string()).collect();
+                let toks: Vec<String> = m
+                    .mac
+                    .tokens
+                    .clone()
+                    .into_iter()
+                    .map(|t| t.to_string())
+                    .collect();
                 if let Some(method) = toks.last() {
                     self.methods.insert(method.clone());
                 }
@@ -243,7 +249,9 @@ mod tests {
             // `#[derive(Clone)]` on `Tensor`.
             if s.ident == "Tensor" {
                 for a in &s.attrs {
-                    if a.path().is_ident("derive") && a.meta.to_token_stream_string().contains("Clone") {
+                    if a.path().is_ident("derive")
+                        && a.meta.to_token_stream_string().contains("Clone")
+                    {
                         self.methods.insert("clone".into());
                         self.methods.insert("clone_from".into());
                     }
@@ -292,7 +300,10 @@ mod tests {
     #[test]
     fn tensor_api_list_is_the_real_api() {
         let api = real_api();
-        assert!(api.contains("matmul") && api.contains("item"), "core/src was not found");
+        assert!(
+            api.contains("matmul") && api.contains("item"),
+            "core/src was not found"
+        );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/analysis/tensor_api.rs");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let (head, rest) = text.split_once("// BEGIN GENERATED\n").unwrap_or_default();
@@ -303,7 +314,10 @@ mod tests {
             std::fs::write(&path, new).unwrap_or_default();
             return;
         }
-        let listed: BTreeSet<String> = super::TENSOR_METHODS.iter().map(|s| s.to_string()).collect();
+        let listed: BTreeSet<String> = super::TENSOR_METHODS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let missing: Vec<&String> = listed.difference(&api).collect();
         let unlisted: Vec<&String> = api.difference(&listed).collect();
         assert!(
@@ -322,6 +336,9 @@ mod tests {
         let api = real_api();
         let named = super::super::named_tensor_methods();
         let unknown: Vec<&&str> = named.iter().filter(|m| !api.contains(**m)).collect();
-        assert!(unknown.is_empty(), "rules name tensor methods that do not exist: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "rules name tensor methods that do not exist: {unknown:?}"
+        );
     }
 }
