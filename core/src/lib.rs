@@ -206,6 +206,73 @@ pub mod __private {
     /// Compiles only for a receiver strict mode can see into.
     pub fn require_receiver<K: ReceiverCheck>(_: K) {}
 
+    /// `recv.to_vec()` on a receiver strict mode could not identify: autoref
+    /// specialisation picks `TensorData` when `recv` is a tensor (through up to two
+    /// references), which `require_not_tensor` rejects.
+    pub struct DataProbe<'a, T: ?Sized>(pub &'a T);
+
+    impl<T: ?Sized> Clone for DataProbe<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T: ?Sized> Copy for DataProbe<'_, T> {}
+
+    /// A read of a tensor's data.
+    pub struct TensorData;
+
+    /// A method of something else than a tensor.
+    pub struct NotTensorData;
+
+    pub trait ViaTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaTensor for &&DataProbe<'_, crate::Tensor> {}
+
+    pub trait ViaRefTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaRefTensor for &DataProbe<'_, &crate::Tensor> {}
+
+    pub trait ViaRefRefTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaRefRefTensor for DataProbe<'_, &&crate::Tensor> {}
+
+    pub trait NotTensor {
+        fn __ferrex_data(self) -> NotTensorData;
+    }
+
+    impl<T: ?Sized> NotTensor for DataProbe<'_, T> {
+        fn __ferrex_data(self) -> NotTensorData {
+            NotTensorData
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "graph break: this reads the data of a tensor",
+        label = "a tensor of the model: while exporting it has a dtype and a shape but no values",
+        note = "keep it a tensor and compute with tensor ops (`+`, `.mul(..)`, `.gt(..)`): they are recorded in the graph",
+        note = "for a size, use `.size(d)` or `.dim()`: sizes are known while exporting",
+        note = "or export with `#[export_module(strict = false)]`, which reports the read at export time"
+    )]
+    pub trait NotTensorCheck {}
+
+    impl NotTensorCheck for NotTensorData {}
+
+    /// Compiles only when the receiver of a data read is not a tensor.
+    pub fn require_not_tensor<K: NotTensorCheck>(_: K) {}
+
     /// Autoref specialisation: a copy of forward's arguments when they are `Clone`, for
     /// strict mode's second trace; `None` otherwise.
     pub struct CloneProbe<'a, T>(pub &'a T);

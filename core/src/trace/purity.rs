@@ -10,7 +10,7 @@
 //! whatever `forward` reads, by design.
 
 use crate::error::{ExportError, SourceLocation};
-use crate::graph::{Graph, Node};
+use crate::graph::{Graph, Node, NodeKind};
 use crate::program::ExportedProgram;
 
 /// `Ok` when both traces produced the same program; otherwise the error naming the first
@@ -64,7 +64,7 @@ fn impure(ep: &ExportedProgram, at: Option<SourceLocation>, what: String) -> Exp
 /// The op (or node kind) and shapes of a node, for the message.
 fn describe(n: &Node) -> String {
     let kind = match &n.kind {
-        crate::graph::NodeKind::Call { op, args } => format!("{}{:?}", op.name(), args),
+        NodeKind::Call { op, args } => format!("{}{:?}", op.name(), args),
         other => format!("{other:?}"),
     };
     let meta: Vec<String> = n.meta.iter().map(|m| format!("{m:?}")).collect();
@@ -73,13 +73,39 @@ fn describe(n: &Node) -> String {
 
 type NodePair<'a> = (Option<&'a Node>, Option<&'a Node>);
 
+/// Whether two nodes are the same: name, source, op (by identity), arguments and meta.
+/// Arguments and meta have no `PartialEq`; their `Debug` text is compared, written into
+/// reused buffers.
+fn same_node(x: &Node, y: &Node, bufs: &mut (String, String)) -> bool {
+    use std::fmt::Write;
+    if x.name != y.name || x.source != y.source || x.meta.len() != y.meta.len() {
+        return false;
+    }
+    let (a, b) = bufs;
+    a.clear();
+    b.clear();
+    for (n, out) in [(x, &mut *a), (y, &mut *b)] {
+        let _ = match &n.kind {
+            NodeKind::Call { op, args } => {
+                write!(out, "{:p}{args:?}", *op as *const crate::ops::OpDef)
+            }
+            other => write!(out, "{other:?}"),
+        };
+        for m in &n.meta {
+            let _ = write!(out, "{m:?}");
+        }
+    }
+    a == b
+}
+
 /// The first pair of nodes that differ, in order, subgraphs after their parent graph.
 fn first_node_difference<'a>(a: &'a Graph, b: &'a Graph) -> Option<NodePair<'a>> {
+    let mut bufs = (String::new(), String::new());
     let n = a.nodes.len().max(b.nodes.len());
     for i in 0..n {
         let (x, y) = (a.nodes.get(i), b.nodes.get(i));
         let same = match (x, y) {
-            (Some(x), Some(y)) => format!("{x:?}") == format!("{y:?}"),
+            (Some(x), Some(y)) => same_node(x, y, &mut bufs),
             _ => false,
         };
         if !same {

@@ -1410,6 +1410,12 @@ impl<'a> Walker<'a> {
                     );
                     return Kind::Data;
                 }
+                if data_access::is_data_read(&name) {
+                    // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
+                    // decides (`opaque_receiver.rs`).
+                    self.receiver_checks
+                        .insert(opaque_receiver::data_read_key(m));
+                }
                 if name == "forward" {
                     return Kind::Tensor;
                 }
@@ -1451,6 +1457,10 @@ impl<'a> Walker<'a> {
                 }
                 if arg_kind == Kind::Data {
                     return Kind::Data;
+                }
+                if arg_kind.holds_tensor() && opaque_receiver::needs_check(&name, true) {
+                    // `helper.apply(&x)`: what it returns is judged as a tensor.
+                    return Kind::Tensor;
                 }
                 Kind::Plain
             }
@@ -1514,7 +1524,7 @@ impl<'a> Walker<'a> {
             // `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
             self.expr(&c.func);
             let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-            if kinds.iter().any(|k| k.holds_tensor()) {
+            if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
                 self.errors.push(opaque_call::value_call_error(c));
             }
             return kinds.into_iter().fold(Kind::Maybe, Kind::join);
@@ -1535,8 +1545,13 @@ impl<'a> Walker<'a> {
         // function named as a value must be an `export_fn`).
         if segs.len() == 1 && p.qself.is_none() {
             if let Some(b) = self.lookup(&first) {
-                self.args(&c.args, &[Kind::Maybe]);
-                return b.returns.unwrap_or(Kind::Maybe);
+                let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+                let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
+                return b.returns.unwrap_or(if gets_tensor {
+                    Kind::Tensor
+                } else {
+                    Kind::Maybe
+                });
             }
         }
 
@@ -1608,6 +1623,15 @@ impl<'a> Walker<'a> {
         // An associated function of some other type (`Block::forward(&self.block, x)`,
         // `T::cat(..)` for `use ferrex::Tensor as T`): the type must be one strict export
         // can see into, which the generated code checks.
+        let owner = segs.len().checked_sub(2).map(|i| segs[i].as_str());
+        if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
+            // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
+            return Kind::Tensor;
+        }
+        if owner.is_some_and(is_std_type) {
+            // `Clone::clone(x)`, `Option::unwrap_or(o, x)`: the standard library.
+            return if gets_tensor { arg_kind } else { Kind::Plain };
+        }
         if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
             if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
                 self.push_callee(Callee::of_type(path));
@@ -2079,6 +2103,9 @@ fn is_std_type(name: &str) -> bool {
             | "ToOwned"
     )
 }
+
+/// The traits of ferrex that modules implement (`Forward::forward_args(&m, …)`).
+const FERREX_TRAITS: &[&str] = &["Forward", "Module", "Layer", "ModuleExt"];
 
 /// `forward` and its trait forms.
 const FORWARD_FNS: &[&str] = &["forward", "forward_args", "forward_layer"];

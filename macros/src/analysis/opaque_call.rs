@@ -75,7 +75,10 @@ pub fn assoc_error(call: &syn::ExprCall, callee: &str) -> syn::Error {
 pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Error {
     graph_break(
         call,
-        &format!("`.{name}(…)` is not a method of ferrex's `Tensor`"),
+        &format!(
+            "`.{name}({})` is not a method of ferrex's `Tensor`",
+            if call.args.is_empty() { "" } else { "…" }
+        ),
         "it comes from a trait of another crate or of this one, whose body strict export \
          cannot see into",
         &[

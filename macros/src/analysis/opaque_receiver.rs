@@ -134,6 +134,12 @@ pub fn key(call: &ExprMethodCall) -> String {
     format!("{}:{:?}:{:?}", call.method, span.start(), span)
 }
 
+/// The key of a data read (`self.w.to_vec()`) on a receiver syntax cannot identify: the
+/// receiver must not be a tensor.
+pub fn data_read_key(call: &ExprMethodCall) -> String {
+    format!("data:{}", key(call))
+}
+
 /// Receivers that cannot move into a closure unchanged.
 fn rewritable(recv: &Expr) -> bool {
     fn clean(tokens: TokenStream) -> bool {
@@ -158,12 +164,34 @@ impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
         let Expr::MethodCall(call) = e else { return };
-        if !self.keys.contains(&key(call)) || !rewritable(&call.receiver) {
+        let receiver_check = self.keys.contains(&key(call));
+        let data_check = self.keys.contains(&data_read_key(call));
+        if !(receiver_check || data_check) || !rewritable(&call.receiver) {
             return;
         }
         let recv = &call.receiver;
         let span = recv.span();
-        let check = quote_spanned! {span=>
+        let mut check = TokenStream::new();
+        if data_check {
+            let method = &call.method;
+            check.extend(quote_spanned! {method.span()=>
+                let _ = || ::ferrex::__private::require_not_tensor({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
+                    };
+                    (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
+                });
+            });
+        }
+        if !receiver_check {
+            let wrapped: TokenStream = quote_spanned! {span=> { #check #call } };
+            if let Ok(new) = syn::parse2::<Expr>(wrapped) {
+                *e = new;
+            }
+            return;
+        }
+        check.extend(quote_spanned! {span=>
             let _ = || ::ferrex::__private::require_receiver({
                 #[allow(unused_imports)]
                 use ::ferrex::__private::{
@@ -171,7 +199,7 @@ impl VisitMut for Rewriter<'_> {
                 };
                 (&&&::ferrex::__private::ReceiverProbe(&#recv)).__ferrex_receiver()
             });
-        };
+        });
         let wrapped: TokenStream = quote_spanned! {span=> { #check #call } };
         if let Ok(new) = syn::parse2::<Expr>(wrapped) {
             *e = new;

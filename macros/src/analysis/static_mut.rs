@@ -50,8 +50,9 @@ pub fn shared_state(call: &syn::ExprMethodCall, name: &str, function: &str) -> s
     graph_break(
         call,
         &format!(
-            "`{function}` reaches the global `{name}` (`.{}(…)`)",
-            call.method
+            "`{function}` reaches the global `{name}` (`.{}({})`)",
+            call.method,
+            if call.args.is_empty() { "" } else { "…" }
         ),
         "a graph holds no global state: the value seen while exporting would be frozen in as \
          a constant, and a change made while exporting would not be made by the program",

@@ -1,5 +1,6 @@
-// The `cond!` each data branch suggests: a branch that assigns, a bool read, branches
-// calling submodules with references.
+// The `cond!` each data branch suggests, which `tests/ui_fixes.rs` pastes back and compiles:
+// a branch that assigns, branches calling submodules with references, a bool read, an
+// early return whose false branch is the rest of the body.
 use ferrex::prelude::*;
 
 #[export_module]
@@ -15,14 +16,14 @@ impl Model {
         if y.sum().item::<f32>().unwrap_or(0.0) > 0.0 {
             y = y.relu();
         }
-        if x.gt(0.0).all().item::<bool>().unwrap_or(false) {
-            return self.a.forward(x);
-        }
         let z = if x.mean().item::<f32>().unwrap_or(0.0) < 0.5 {
             self.a.forward(&y)
         } else {
             self.b.forward(&y)
         };
+        if x.gt(0.0).sum().gt(0.0).item::<bool>().unwrap_or(false) {
+            return self.a.forward(x);
+        }
         z + y
     }
 }

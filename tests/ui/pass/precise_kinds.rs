@@ -1,5 +1,6 @@
 // Values beside tensors keep their own kind: zipped gains, a rank returned beside a tensor,
-// a named format argument shadowing a tensor, `?` on an optional input or on config.
+// a named format argument shadowing a tensor, `?` on an optional input or on config, `to_vec`
+// of a config field.
 use ferrex::prelude::*;
 
 #[export_module]
@@ -13,7 +14,9 @@ struct Model {
 #[export_module]
 impl Model {
     fn forward(&self, xs: &[Tensor], bias: Option<&Tensor>) -> Tensor {
-        let mut acc = Tensor::zeros([2]);
+        // `to_vec` of a config `Vec` is no tensor read.
+        let gains = self.gains.to_vec();
+        let mut acc = Tensor::zeros([2]) * gains.len() as f64;
         for (x, g) in xs.iter().zip(self.gains.iter()) {
             if *g > 0.5 {
                 acc = acc + x * *g;
