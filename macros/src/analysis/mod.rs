@@ -1310,6 +1310,11 @@ impl<'a> Walker<'a> {
             }
         }
 
+        if name == "is_traced" && nargs == 0 {
+            // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
+            self.errors.push(pointer_identity::is_traced(m));
+            return Kind::Plain;
+        }
         if matches!(recv, Kind::Tensors | Kind::Maybe | Kind::Plain) {
             if let Some(k) = self.zip_closure(m) {
                 return k;
@@ -1318,10 +1323,6 @@ impl<'a> Walker<'a> {
         match recv {
             Kind::Tensor => {
                 let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
-                if name == "is_traced" {
-                    self.errors.push(pointer_identity::is_traced(m));
-                    return Kind::Plain;
-                }
                 // A field of a container guessed to be a tensor may be anything: only a
                 // receiver known to be a tensor is held to the vocabulary.
                 let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
