@@ -136,6 +136,8 @@ pub mod __private {
     impl TracedReceiver for Option<crate::Tensor> {}
     impl TracedReceiver for Option<&crate::Tensor> {}
     impl TracedReceiver for Box<crate::Tensor> {}
+    impl<T: TracedReceiver + ?Sized> TracedReceiver for std::rc::Rc<T> {}
+    impl<T: TracedReceiver + ?Sized> TracedReceiver for std::sync::Arc<T> {}
     /// A custom op (`op.call(&[x])`) is a ferrex op: recorded, not run, while tracing.
     impl TracedReceiver for crate::ops::OpDef {}
 

@@ -74,6 +74,11 @@ pub fn error<T: ToTokens>(
                     "keep both branches in the graph with `{s}`, where `then_branch` is this \
                      arm's value and `else_branch` what the arms after it give"
                 )),
+                // A predicate the analysis could not write is a template, not a fix.
+                Some(s) if s.contains("/*") => fixes.push(format!(
+                    "keep both branches in the graph with `{s}`, where the predicate is a \
+                     one-element bool tensor"
+                )),
                 Some(s) => fixes.push(format!(
                     "keep both branches in the graph with `cond!`: `{s}`"
                 )),
@@ -99,7 +104,11 @@ pub fn error<T: ToTokens>(
 /// The predicate of the suggested `cond!`: `x.sum().item::<f32>()… > 0.0` becomes
 /// `x.sum().gt(0.0)`; a condition that already is a tensor is kept; anything else is a
 /// placeholder that says what it must be.
-pub fn predicate(cond: &Expr, is_tensor: bool) -> String {
+pub fn predicate(
+    cond: &Expr,
+    is_tensor: bool,
+    origins: &std::collections::HashMap<String, String>,
+) -> String {
     let cond = strip_parens(cond);
     if is_tensor {
         return text(cond);
@@ -126,16 +135,29 @@ pub fn predicate(cond: &Expr, is_tensor: bool) -> String {
             _ => None,
         };
         if let Some((op, flipped)) = op {
+            // A read, directly or through a binding of one (`let a = t.item()`): the
+            // tensor's text.
+            let read = |e: &Expr| -> Option<String> {
+                if let Some(t) = item_receiver(e) {
+                    return Some(text(t));
+                }
+                match strip_parens(e) {
+                    Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+                        origins.get(&p.path.segments[0].ident.to_string()).cloned()
+                    }
+                    _ => None,
+                }
+            };
             // The other side: a number, or another read (`&t`, a tensor operand).
-            let operand = |e: &Expr| match item_receiver(e) {
-                Some(t) => format!("&{}", text(t)),
+            let operand = |e: &Expr| match read(e) {
+                Some(t) => format!("&{t}"),
                 None => text(e),
             };
-            if let Some(t) = item_receiver(&b.left) {
-                return format!("{}.{op}({})", text(t), operand(&b.right));
+            if let Some(t) = read(&b.left) {
+                return format!("{t}.{op}({})", operand(&b.right));
             }
-            if let Some(t) = item_receiver(&b.right) {
-                return format!("{}.{flipped}({})", text(t), operand(&b.left));
+            if let Some(t) = read(&b.right) {
+                return format!("{t}.{flipped}({})", operand(&b.left));
             }
         }
     }
@@ -151,7 +173,7 @@ fn strip_parens(e: &Expr) -> &Expr {
 }
 
 /// `t.item::<f32>()` (through `.unwrap()`, `.unwrap_or(..)`, `.expect(..)`, `?`): `t`.
-fn item_receiver(e: &Expr) -> Option<&Expr> {
+pub fn item_receiver(e: &Expr) -> Option<&Expr> {
     match strip_parens(e) {
         Expr::MethodCall(m) if m.method == "item" && m.args.is_empty() => Some(&m.receiver),
         Expr::MethodCall(m)
@@ -284,7 +306,11 @@ mod tests {
     use super::*;
 
     fn pred(src: &str, is_tensor: bool) -> String {
-        predicate(&syn::parse_str(src).expect("an expression"), is_tensor)
+        predicate(
+            &syn::parse_str(src).expect("an expression"),
+            is_tensor,
+            &Default::default(),
+        )
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
     if let syn::Type::Path(p) = &*item.self_ty {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
+    w.type_params = type_params(&item.generics);
     if methods.contains_key("forward") {
         w.queue.push("forward".to_string());
     }
@@ -94,6 +95,7 @@ pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
     if let syn::Type::Path(p) = &*item.self_ty {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
+    w.type_params = type_params(&item.generics);
     let mut names: Vec<&String> = methods.keys().collect();
     names.sort();
     for name in names {
@@ -254,6 +256,12 @@ struct Walker<'a> {
     /// from outside the body.
     body_uses: HashSet<String>,
     receiver_checks: HashSet<String>,
+    /// Type parameters of the impl and of the function being walked (`T::f(x)` through one
+    /// cannot be checked by a generated item).
+    type_params: HashSet<String>,
+    /// For a binding read out of a tensor (`let a = t.item::<f32>()`): the tensor's text,
+    /// so a predicate on it becomes a tensor predicate (`a < 6` → `t.lt(6)`).
+    data_origins: HashMap<String, String>,
 }
 
 impl<'a> Walker<'a> {
@@ -272,6 +280,8 @@ impl<'a> Walker<'a> {
             self_name: None,
             body_uses: HashSet::new(),
             receiver_checks: HashSet::new(),
+            type_params: HashSet::new(),
+            data_origins: HashMap::new(),
         }
     }
 
@@ -374,6 +384,8 @@ impl<'a> Walker<'a> {
 
     fn function(&mut self, sig: &Signature, block: &Block) {
         let outer = std::mem::replace(&mut self.function, sig.ident.to_string());
+        let outer_params = self.type_params.clone();
+        self.type_params.extend(type_params(&sig.generics));
         self.scopes.push(HashMap::new());
         for arg in &sig.inputs {
             match arg {
@@ -392,6 +404,7 @@ impl<'a> Walker<'a> {
         self.stmts(&block.stmts);
         self.scopes.pop();
         self.function = outer;
+        self.type_params = outer_params;
     }
 
     fn returns_of(sig: &Signature) -> Kind {
@@ -476,6 +489,13 @@ impl<'a> Walker<'a> {
                     return;
                 }
             }
+        }
+        // A value read out of a tensor: remember the tensor for the `cond!` predicate.
+        if let (Pat::Ident(p), Some(t)) = (
+            strip_pat_type(&l.pat),
+            data_branch::item_receiver(&init.expr),
+        ) {
+            self.data_origins.insert(p.ident.to_string(), text(t));
         }
         // A closure: remember what calling it returns.
         if let (Pat::Ident(p), Expr::Closure(_)) = (&l.pat, &*init.expr) {
@@ -1064,7 +1084,8 @@ impl<'a> Walker<'a> {
                     if g.is_data_like() {
                         let names = w.tensor_names(guard);
                         let ops: Vec<String> = w.tensor_idents(guard.to_token_stream());
-                        let pred = data_branch::predicate(guard, g == Kind::Tensor);
+                        let pred =
+                            data_branch::predicate(guard, g == Kind::Tensor, &w.data_origins);
                         let suggestion =
                             data_branch::cond_call(&pred, &ops, "then_branch", "else_branch");
                         w.errors.push(data_branch::error(
@@ -1083,7 +1104,7 @@ impl<'a> Walker<'a> {
 
     /// `cond!(pred, |ops| then, |ops| else, [ops])` written with the user's own code.
     fn cond_suggestion(&mut self, e: &ExprIf, k: Kind, rest: Option<&[Stmt]>) -> String {
-        let pred = data_branch::predicate(&e.cond, k == Kind::Tensor);
+        let pred = data_branch::predicate(&e.cond, k == Kind::Tensor, &self.data_origins);
         // Branches that assign locals (`if c { y = y.relu(); }`): `cond!` returns the new
         // values, bound again with `let`.
         let else_stmts: &[Stmt] = match &e.else_branch {
@@ -1633,6 +1654,15 @@ impl<'a> Walker<'a> {
             // `Clone::clone(x)`, `Option::unwrap_or(o, x)`: the standard library.
             return if gets_tensor { arg_kind } else { Kind::Plain };
         }
+        if segs.len() == 2 && self.type_params.contains(&first) {
+            // `T::func(x)` through a type parameter: which body runs depends on the
+            // instantiation.
+            if gets_tensor {
+                self.errors
+                    .push(opaque_call::assoc_error(c, &text(&c.func)));
+            }
+            return Kind::Maybe;
+        }
         if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
             if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
                 self.push_callee(Callee::of_type(path));
@@ -1923,6 +1953,14 @@ const KNOWN_MACROS: &[&str] = &[
     "log",
     "dbg",
 ];
+
+/// The names of the type parameters of `generics`.
+fn type_params(generics: &syn::Generics) -> HashSet<String> {
+    generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .collect()
+}
 
 /// The kinds of the elements of a tuple type (`(Tensor, usize)` → tensor, plain).
 fn tuple_type_kinds(ty: &syn::Type) -> Option<Vec<Kind>> {
