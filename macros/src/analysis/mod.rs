@@ -1952,6 +1952,18 @@ const KNOWN_MACROS: &[&str] = &[
     "error",
     "log",
     "dbg",
+    "stringify",
+    "concat",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "cfg",
+    "env",
+    "option_env",
+    "include_str",
+    "include_bytes",
+    "compile_error",
 ];
 
 /// The names of the type parameters of `generics`.
