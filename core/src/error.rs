@@ -139,6 +139,21 @@ pub enum ExportError {
     /// The dynamic-shapes specification does not fit the inputs.
     #[error("export failed: {0}")]
     DynamicShapes(String),
+    /// Strict mode's second trace of `forward` gave a different program: forward reads
+    /// something besides its inputs and the model's state (a global, a counter behind a
+    /// helper), whose value would be frozen into the graph.
+    #[error(
+        "export failed: forward is not a pure function of its inputs and state: traced twice, \
+         it gave two different programs ({what}){}{code}\n  \
+         a value read while tracing is frozen into the graph; keep state in a `#[buffer]` \
+         (updated with in-place ops) or pass it as an input",
+        location.map(|l| format!(" at {l}")).unwrap_or_default()
+    )]
+    Impure {
+        location: Option<SourceLocation>,
+        code: CodeSnippet,
+        what: String,
+    },
     /// The exported graph failed verification (a bug in ferrex: please report it).
     #[error("export failed: the exported graph is invalid: {0}")]
     Verify(String),

@@ -113,6 +113,191 @@ pub mod __private {
 
     impl<T: ?Sized> ViaConfig for Probe<'_, T> {}
 
+    /// What a strict body may call methods on besides `self` and tensors: modules (every
+    /// `#[export_module]` struct), tensors and their containers, and helper types whose
+    /// `impl` is marked `#[ferrex::export_fn]` (which implements it). Methods of anything
+    /// else are opaque to strict mode.
+    #[diagnostic::on_unimplemented(
+        message = "graph break: forward calls an associated function of `{Self}`, a type strict export cannot see into",
+        label = "strict export cannot see into the functions of this type",
+        note = "strict export proves forward free of graph breaks by reading its code; it reads the functions of modules (`#[export_module]` types) and of `Tensor`, not those of other types",
+        note = "mark the type's `impl` block `#[ferrex::export_fn]` (its functions are then checked like forward), or make it an `#[export_module]` module",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the call runs"
+    )]
+    pub trait TracedReceiver {}
+
+    /// Compiles only for a type strict mode can see into (`Type::f(..)` in a strict body).
+    pub const fn assert_traced_type<T: TracedReceiver + ?Sized>() {}
+
+    impl<T: crate::Module + ?Sized> TracedReceiver for T {}
+    impl TracedReceiver for crate::Tensor {}
+    impl TracedReceiver for [crate::Tensor] {}
+    impl<const N: usize> TracedReceiver for [crate::Tensor; N] {}
+    impl TracedReceiver for Vec<crate::Tensor> {}
+    impl TracedReceiver for Option<crate::Tensor> {}
+    impl TracedReceiver for Option<&crate::Tensor> {}
+    impl TracedReceiver for Box<crate::Tensor> {}
+    impl<T: TracedReceiver + ?Sized> TracedReceiver for std::rc::Rc<T> {}
+    impl<T: TracedReceiver + ?Sized> TracedReceiver for std::sync::Arc<T> {}
+    /// A custom op (`op.call(&[x])`) is a ferrex op: recorded, not run, while tracing.
+    impl TracedReceiver for crate::ops::OpDef {}
+
+    /// The receiver of a method call that strict mode could not identify by syntax,
+    /// checked by type (autoref specialisation through up to two references):
+    /// `require_receiver((&&&ReceiverProbe(&recv)).__ferrex_receiver())`.
+    pub struct ReceiverProbe<'a, T: ?Sized>(pub &'a T);
+
+    impl<T: ?Sized> Clone for ReceiverProbe<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T: ?Sized> Copy for ReceiverProbe<'_, T> {}
+
+    /// A receiver strict mode can see into.
+    pub struct IsReceiver;
+
+    /// A receiver of type `T` whose methods strict mode cannot see into.
+    pub struct OpaqueReceiver<T: ?Sized>(core::marker::PhantomData<T>);
+
+    pub trait ViaReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaReceiver for &&ReceiverProbe<'_, T> {}
+
+    pub trait ViaRefReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaRefReceiver for &ReceiverProbe<'_, &T> {}
+
+    pub trait ViaRefRefReceiver {
+        fn __ferrex_receiver(&self) -> IsReceiver {
+            IsReceiver
+        }
+    }
+
+    impl<T: TracedReceiver + ?Sized> ViaRefRefReceiver for ReceiverProbe<'_, &&T> {}
+
+    pub trait NoReceiver<T: ?Sized> {
+        fn __ferrex_receiver(self) -> OpaqueReceiver<T>;
+    }
+
+    impl<T: ?Sized> NoReceiver<T> for ReceiverProbe<'_, T> {
+        fn __ferrex_receiver(self) -> OpaqueReceiver<T> {
+            OpaqueReceiver(core::marker::PhantomData)
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "graph break: a method of a type strict export cannot see into receives a tensor (`{Self}`)",
+        label = "strict export cannot see into the methods of this value",
+        note = "strict export proves forward free of graph breaks by reading its code; it reads the methods of modules (`#[export_module]` types) and of tensors, not those of other types",
+        note = "mark the helper type's `impl` block `#[ferrex::export_fn]` (its methods are then checked like forward's), or make it an `#[export_module]` submodule",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the call runs"
+    )]
+    pub trait ReceiverCheck {}
+
+    impl ReceiverCheck for IsReceiver {}
+
+    /// Compiles only for a receiver strict mode can see into.
+    pub fn require_receiver<K: ReceiverCheck>(_: K) {}
+
+    /// `recv.to_vec()` on a receiver strict mode could not identify: autoref
+    /// specialisation picks `TensorData` when `recv` is a tensor (through up to two
+    /// references), which `require_not_tensor` rejects.
+    pub struct DataProbe<'a, T: ?Sized>(pub &'a T);
+
+    impl<T: ?Sized> Clone for DataProbe<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T: ?Sized> Copy for DataProbe<'_, T> {}
+
+    /// A read of a tensor's data.
+    pub struct TensorData;
+
+    /// A method of something else than a tensor.
+    pub struct NotTensorData;
+
+    pub trait ViaTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaTensor for &&DataProbe<'_, crate::Tensor> {}
+
+    pub trait ViaRefTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaRefTensor for &DataProbe<'_, &crate::Tensor> {}
+
+    pub trait ViaRefRefTensor {
+        fn __ferrex_data(&self) -> TensorData {
+            TensorData
+        }
+    }
+
+    impl ViaRefRefTensor for DataProbe<'_, &&crate::Tensor> {}
+
+    pub trait NotTensor {
+        fn __ferrex_data(self) -> NotTensorData;
+    }
+
+    impl<T: ?Sized> NotTensor for DataProbe<'_, T> {
+        fn __ferrex_data(self) -> NotTensorData {
+            NotTensorData
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "graph break: this reads the data of a tensor",
+        label = "a tensor of the model: while exporting it has a dtype and a shape but no values",
+        note = "keep it a tensor and compute with tensor ops (`+`, `.mul(..)`, `.gt(..)`): they are recorded in the graph",
+        note = "for a size, use `.size(d)` or `.dim()`: sizes are known while exporting",
+        note = "or export with `#[export_module(strict = false)]`, which reports the read at export time"
+    )]
+    pub trait NotTensorCheck {}
+
+    impl NotTensorCheck for NotTensorData {}
+
+    /// Compiles only when the receiver of a data read is not a tensor.
+    pub fn require_not_tensor<K: NotTensorCheck>(_: K) {}
+
+    /// Autoref specialisation: a copy of forward's arguments when they are `Clone`, for
+    /// strict mode's second trace; `None` otherwise.
+    pub struct CloneProbe<'a, T>(pub &'a T);
+
+    pub trait ViaClone<T> {
+        fn __ferrex_clone(&self) -> Option<T>;
+    }
+
+    impl<T: Clone> ViaClone<T> for &CloneProbe<'_, T> {
+        fn __ferrex_clone(&self) -> Option<T> {
+            Some(self.0.clone())
+        }
+    }
+
+    pub trait NoClone<T> {
+        fn __ferrex_clone(&self) -> Option<T> {
+            None
+        }
+    }
+
+    impl<T> NoClone<T> for CloneProbe<'_, T> {}
+
     /// Lets an unsized module be passed as `&dyn Module`.
     struct ModuleRef<'a, T: ?Sized>(&'a T);
 

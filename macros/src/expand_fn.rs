@@ -34,6 +34,8 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
     let checks = analysis::checks(&report.callees);
     let marker = analysis::opaque_call::marker(&item.vis, &item.sig.ident);
     let errors = combine(errors);
+    let mut item = item;
+    analysis::opaque_receiver::rewrite_fn(&mut item, &report.receiver_checks);
     quote! {
         #item
         #errors
@@ -52,4 +54,41 @@ pub fn combine(errors: Vec<syn::Error>) -> TokenStream {
         first.combine(e);
     }
     first.to_compile_error()
+}
+
+/// `#[ferrex::export_fn]` on an `impl` block of a helper type: every method is checked
+/// like forward, and the type becomes one whose methods a strict body may call
+/// (`TracedReceiver`).
+pub fn expand_helper_impl(attr: TokenStream, item: syn::ItemImpl) -> TokenStream {
+    let mut errors = Vec::new();
+    if !attr.is_empty() {
+        errors.push(syn::Error::new(
+            attr.span(),
+            "#[ferrex::export_fn] takes no arguments",
+        ));
+    }
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.push(syn::Error::new(
+            path.span(),
+            "#[ferrex::export_fn] goes on an inherent impl block (`impl Helper { … }`), whose \
+             methods forward may call",
+        ));
+    }
+    let report = analysis::analyze_helper_impl(&item);
+    errors.extend(report.errors);
+    let checks = analysis::checks(&report.callees);
+    let errors = combine(errors);
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let marker = quote! {
+        impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
+    };
+    let mut item = item;
+    analysis::opaque_receiver::rewrite_impl(&mut item, &report.receiver_checks);
+    quote! {
+        #item
+        #errors
+        #marker
+        #checks
+    }
 }

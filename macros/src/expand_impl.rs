@@ -71,21 +71,91 @@ fn option_of_ref(ty: &Type) -> Option<Type> {
     }
 }
 
+/// The one message for a `forward` whose signature export cannot call.
+fn signature_error<T: ToTokens>(node: T, what: &str) -> syn::Error {
+    syn::Error::new_spanned(
+        node,
+        format!(
+            "`forward` must be a plain method `fn forward(&self, x: &Tensor, …) -> …`: {what}\n\
+             help: export calls forward with the example inputs and records what it computes; \
+             write it as a synchronous, safe, non-generic method taking `&self` and named \
+             parameters of concrete types"
+        ),
+    )
+}
+
+/// Whether a receiver is `&self` (also spelled `self: &Self`).
+fn is_ref_self(r: &syn::Receiver) -> bool {
+    match &*r.ty {
+        Type::Reference(t) => {
+            t.mutability.is_none() && matches!(&*t.elem, Type::Path(p) if p.path.is_ident("Self"))
+        }
+        _ => false,
+    }
+}
+
 fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
+    let sig = &f.sig;
+    if let Some(a) = &sig.asyncness {
+        return Err(signature_error(a, "it is `async`"));
+    }
+    if let Some(u) = &sig.unsafety {
+        return Err(signature_error(u, "it is `unsafe`"));
+    }
+    if let Some(c) = &sig.constness {
+        return Err(signature_error(c, "it is `const`"));
+    }
+    if let Some(a) = &sig.abi {
+        return Err(signature_error(a, "it has an `extern` ABI"));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(signature_error(v, "it is variadic"));
+    }
+    if sig
+        .generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)))
+    {
+        return Err(signature_error(
+            &sig.generics,
+            "it has type or const parameters; put them on the model struct instead",
+        ));
+    }
     let mut out = Vec::new();
     let mut has_receiver = false;
     for (i, arg) in f.sig.inputs.iter().enumerate() {
         match arg {
             FnArg::Receiver(r) => {
-                if r.reference.is_none() {
-                    return Err(syn::Error::new(r.span(), "forward takes `&self`"));
+                if r.mutability.is_some() && r.reference.is_some() {
+                    // `&mut self` has its own graph-break diagnostic (`mut_self.rs`).
+                    has_receiver = true;
+                    continue;
+                }
+                if !is_ref_self(r) {
+                    return Err(signature_error(r, "it must take `&self`"));
                 }
                 has_receiver = true;
             }
             FnArg::Typed(pt) => {
+                if matches!(&*pt.ty, Type::ImplTrait(_)) || mentions_impl_trait(&pt.ty) {
+                    return Err(signature_error(
+                        &pt.ty,
+                        "a parameter has an `impl Trait` type",
+                    ));
+                }
                 let name = match &*pt.pat {
-                    Pat::Ident(id) => id.ident.to_string(),
-                    _ => format!("arg{i}"),
+                    Pat::Ident(id) if id.subpat.is_none() => {
+                        id.ident.to_string().trim_start_matches("r#").to_string()
+                    }
+                    Pat::Wild(_) => format!("arg{i}"),
+                    other => {
+                        return Err(signature_error(
+                            other,
+                            "a parameter is a pattern; name it (`pair: (Tensor, Tensor)`) and \
+                             destructure it in the body",
+                        ))
+                    }
                 };
                 let idx = syn::Index::from(out.len());
                 let (tuple_ty, pass) = match &*pt.ty {
@@ -110,12 +180,19 @@ fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
         }
     }
     if !has_receiver {
-        return Err(syn::Error::new(
-            f.sig.span(),
-            "forward takes `&self` as its first parameter",
-        ));
+        return Err(signature_error(&f.sig, "it has no `&self` parameter"));
     }
     Ok(out)
+}
+
+fn mentions_impl_trait(ty: &Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+        || match ty {
+            Type::Reference(r) => mentions_impl_trait(&r.elem),
+            _ => false,
+        }
 }
 
 fn type_name(ty: &Type) -> String {
@@ -173,8 +250,16 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
     // Strict mode: the proof that forward captures into one graph.
     let mut checks = TokenStream::new();
     let mut forward_mut_self = false;
+    let mut receiver_checks = std::collections::HashSet::new();
+    if forward.is_none() && item.trait_.is_none() {
+        errors.push(signature_error(
+            &item.self_ty,
+            "this `#[export_module]` impl block has no `forward`",
+        ));
+    }
     if strict {
         let report = crate::analysis::analyze_impl(&item);
+        receiver_checks = report.receiver_checks;
         forward_mut_self = forward.is_some_and(|f| {
             f.sig
                 .receiver()
@@ -200,8 +285,22 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
             } else {
                 quote!(self.forward(#(#passes),*))
             };
+            // Strict mode's run-time safety net: export traces forward a second time and
+            // compares the programs (core's `trace/purity.rs`).
+            let retrace = if strict {
+                quote! {
+                    fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {
+                        #[allow(unused_imports)]
+                        use ::ferrex::__private::{NoClone as _, ViaClone as _};
+                        (&&::ferrex::__private::CloneProbe(__args)).__ferrex_clone()
+                    }
+                }
+            } else {
+                quote!()
+            };
             quote! {
                 impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
+                    #retrace
                     type Args = (#(#tys,)*);
                     type Output = #output;
                     fn arg_names(&self) -> &'static [&'static str] {
@@ -221,8 +320,10 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
         None => quote!(),
     };
     let errors = crate::expand_fn::combine(errors);
+    let mut emitted = item.clone();
+    crate::analysis::opaque_receiver::rewrite_impl(&mut emitted, &receiver_checks);
     quote! {
-        #item
+        #emitted
         #errors
         #forward_impl
         impl #impl_generics ::ferrex::__private::HasSources for #self_ty #where_clause {

@@ -45,17 +45,24 @@ use proc_macro::TokenStream;
 ///   data (`if x.sum().item::<f32>()? > 0.0`, `if x.gt(0.0).any()`). Fix: `cond!`, which
 ///   the error writes out with your condition and branches, or a condition on sizes.
 /// - **data_access** — reading tensor data: `item`, `to_vec`, `to_ndarray`,
-///   `try_storage`, `as_slice`, `data`, `data_mut`, `x[i]`. Fix: tensor ops; `x.size(d)`.
+///   `try_storage`, `data`, `x[i]`. Fix: tensor ops; `x.size(d)`.
 /// - **opaque_call** — a call that receives a tensor and is neither a ferrex op
 ///   (`x.op(..)`, `F::`, `nn::`, `Tensor::`), a method of this block, nor an
-///   `#[export_fn]` helper.
+///   `#[export_fn]` helper; a tensor method that is not ferrex's (an extension trait); a
+///   macro of the user's given a tensor; a function used as a value that is not an
+///   `#[export_fn]`; a function held in a value called with a tensor.
+/// - **opaque_receiver** — a method of a value that is not a module, a tensor or an
+///   `#[export_fn]` helper type (`impl` block marked `#[ferrex::export_fn]`), given a
+///   tensor: checked by type at the call.
 /// - **pointer_identity** — `x.id()`, pointer casts, `std::ptr::eq`, `{:p}`.
 /// - **panic_on_data** — `panic!` / `assert!` / `unreachable!` depending on tensor data
 ///   (asserts on sizes are allowed: they become guards).
 /// - **early_return** — `?` and `return Err(..)`.
 /// - **catch_unwind** — `std::panic::catch_unwind` (try/except).
-/// - **unsafe_block**, **static_mut**, **interior_mutability** (`Cell`, `RefCell`, locks
-///   and atomics on `self`), **mut_self** (`&mut self`).
+/// - **unsafe_block**, **static_mut** (global state: `static mut`, `static` atomics and
+///   locks, `thread_local!`), **interior_mutability** (`Cell`, `RefCell`, locks and atomics
+///   read or written on a model attribute, directly or through an alias),
+///   **mut_self** (`&mut self`), `is_traced`.
 /// - **tensor_format** — `{}` / `{:?}` of a tensor, `dbg!(x)`, `x.to_string()`.
 ///
 /// Allowed: branches and loops on constants, configuration fields, `dim()` and sizes
@@ -94,7 +101,8 @@ pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Marks a free function that a strict `forward` may call with tensors.
+/// Marks a free function that a strict `forward` may call with tensors, or the `impl`
+/// block of a helper type whose methods it may call.
 ///
 /// Its body is checked by the same rules as `forward` (see [`macro@export_module`]), and a
 /// hidden marker beside it lets annotated bodies call it: calling an unmarked function
@@ -110,12 +118,14 @@ pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn export_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item2 = proc_macro2::TokenStream::from(item);
-    match syn::parse2::<syn::ItemFn>(item2.clone()) {
-        Ok(f) => expand_fn::expand(attr, f).into(),
-        Err(_) => {
+    match syn::parse2::<syn::Item>(item2.clone()) {
+        Ok(syn::Item::Fn(f)) => expand_fn::expand(attr, f).into(),
+        Ok(syn::Item::Impl(i)) => expand_fn::expand_helper_impl(attr, i).into(),
+        _ => {
             let err = syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "#[ferrex::export_fn] goes on a free function",
+                "#[ferrex::export_fn] goes on a free function, or on the impl block of a helper \
+                 type whose methods forward calls",
             );
             let mut out = err.to_compile_error();
             out.extend(item2);

@@ -18,7 +18,10 @@ pub use map::map;
 /// - the operands `[x, y, …]` are tensors, passed to the branches in order;
 /// - both branches return the same number of tensors with the same dtypes and shapes;
 /// - branches may read tensors of the enclosing scope (parameters, other values): they
-///   become extra operands of the node; they may not mutate their inputs.
+///   become extra operands of the node; they may not mutate their inputs;
+/// - branch parameters are owned tensors (`|x| …`), or references when written with their
+///   type (`|x: &Tensor| self.block.forward(x)`), so code written for `&Tensor` values
+///   moves into a branch unchanged.
 ///
 /// ```
 /// use ferrex::prelude::*;
@@ -49,6 +52,30 @@ macro_rules! cond {
                     let $b = $crate::control_flow::__operand(__ferrex_ops, &mut __ferrex_i);
                 )*
                 $f
+            },
+            &[$($crate::Tensor::clone(&$op)),*],
+        )
+    };
+    ($pred:expr, |$($a:ident : &$aty:ty),* $(,)?| $t:expr, |$($b:ident : &$bty:ty),* $(,)?| $f:expr, [$($op:expr),* $(,)?] $(,)?) => {
+        $crate::control_flow::cond(
+            $pred,
+            |__ferrex_ops: &[$crate::Tensor]| {
+                let mut __ferrex_i = 0usize;
+                $(
+                    let $a: $aty = $crate::control_flow::__operand(__ferrex_ops, &mut __ferrex_i);
+                    #[allow(unused_variables)]
+                    let $a: &$aty = &$a;
+                )*
+                $crate::control_flow::IntoBranchOutput::into_branch_output($t)
+            },
+            |__ferrex_ops: &[$crate::Tensor]| {
+                let mut __ferrex_i = 0usize;
+                $(
+                    let $b: $bty = $crate::control_flow::__operand(__ferrex_ops, &mut __ferrex_i);
+                    #[allow(unused_variables)]
+                    let $b: &$bty = &$b;
+                )*
+                $crate::control_flow::IntoBranchOutput::into_branch_output($f)
             },
             &[$($crate::Tensor::clone(&$op)),*],
         )
@@ -94,6 +121,27 @@ macro_rules! map {
     (|$($a:ident),+ $(,)?| $body:expr, $xs:expr $(,)?) => {
         $crate::map!(|$($a),+| $body, $xs, [])
     };
+}
+
+/// What a branch written with `&Tensor` parameters returns, made owned before it leaves
+/// the branch (`|x: &Tensor| x` returns the operand itself).
+pub trait IntoBranchOutput {
+    type Output: BranchOutput;
+    fn into_branch_output(self) -> Self::Output;
+}
+
+impl<T: BranchOutput> IntoBranchOutput for T {
+    type Output = T;
+    fn into_branch_output(self) -> T {
+        self
+    }
+}
+
+impl IntoBranchOutput for &crate::Tensor {
+    type Output = crate::Tensor;
+    fn into_branch_output(self) -> crate::Tensor {
+        self.clone()
+    }
 }
 
 /// The next operand of a branch (for `cond!`'s expansion).

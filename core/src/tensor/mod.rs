@@ -177,7 +177,10 @@ impl Tensor {
         Arc::as_ptr(&self.cell) as *const u8 as usize
     }
 
-    /// Whether this tensor is a traced value of an export in progress.
+    /// Whether this tensor is a traced value of an export in progress. Not public API: a
+    /// forward that asks would make the exported program differ from the model, and
+    /// strict mode rejects the call.
+    #[doc(hidden)]
     pub fn is_traced(&self) -> bool {
         matches!(&*self.read(), TensorState::Traced(_))
     }

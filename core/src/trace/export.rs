@@ -106,6 +106,23 @@ impl<'m, M: Forward> Exporter<'m, M> {
     }
 
     pub fn run(self) -> Result<ExportedProgram, ExportError> {
+        // Strict models are traced twice and the programs compared (`purity.rs`).
+        let again = self
+            .model
+            .__ferrex_retrace_args(&self.args)
+            .map(|args| Exporter {
+                model: self.model,
+                args,
+                dynamic_shapes: self.dynamic_shapes.clone(),
+            });
+        let ep = self.trace_once()?;
+        if let Some(again) = again {
+            super::purity::compare(&ep, &again.trace_once()?)?;
+        }
+        Ok(ep)
+    }
+
+    fn trace_once(self) -> Result<ExportedProgram, ExportError> {
         let Exporter {
             model,
             args,

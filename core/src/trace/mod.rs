@@ -7,6 +7,7 @@ mod constraints;
 mod dynamic;
 mod export;
 pub(crate) mod log;
+mod purity;
 pub(crate) mod unbacked;
 
 pub use assume_constant::{assume_constant, AssumedConstant};

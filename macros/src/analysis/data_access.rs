@@ -7,24 +7,11 @@ use quote::ToTokens;
 use super::{graph_break, non_strict_fix};
 
 /// Methods that return the elements of a tensor.
-const DATA_READS: &[&str] = &[
-    "item",
-    "to_vec",
-    "to_vec1",
-    "to_vec2",
-    "to_vec3",
-    "to_ndarray",
-    "try_storage",
-    "storage",
-    "as_slice",
-    "as_slice_mut",
-    "data_mut",
-    "to_scalar",
-];
+pub(crate) const DATA_READS: &[&str] = &["item", "to_vec", "to_ndarray", "try_storage"];
 
 /// Reads whose name is unmistakable even when the receiver is not known to be a tensor
 /// (`self.w.item()`).
-const UNMISTAKABLE: &[&str] = &["item", "to_ndarray", "try_storage", "data_mut"];
+const UNMISTAKABLE: &[&str] = &["item", "to_ndarray", "try_storage"];
 
 pub fn is_data_read(method: &str) -> bool {
     DATA_READS.contains(&method)

@@ -20,9 +20,11 @@ mod interior_mutability;
 mod kind;
 mod mut_self;
 pub mod opaque_call;
+pub mod opaque_receiver;
 mod panic_on_data;
 mod pointer_identity;
 mod static_mut;
+mod tensor_api;
 mod tensor_format;
 mod unsafe_block;
 
@@ -45,6 +47,8 @@ pub use opaque_call::{checks, Callee};
 pub struct Report {
     pub errors: Vec<syn::Error>,
     pub callees: Vec<Callee>,
+    /// Method calls whose receiver the compiler must check (`opaque_receiver.rs`).
+    pub receiver_checks: HashSet<String>,
 }
 
 /// Analyses `forward` of an annotated impl and the methods it calls.
@@ -61,6 +65,7 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
     if let syn::Type::Path(p) = &*item.self_ty {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
+    w.type_params = type_params(&item.generics);
     if methods.contains_key("forward") {
         w.queue.push("forward".to_string());
     }
@@ -72,6 +77,35 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
             w.function(&f.sig, &f.block);
         }
     }
+    w.finish()
+}
+
+/// Analyses every method of an `impl` block marked `#[ferrex::export_fn]` (a helper type
+/// forward may call methods of).
+pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
+    let methods: HashMap<String, &ImplItemFn> = item
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            ImplItem::Fn(f) => Some((f.sig.ident.to_string(), f)),
+            _ => None,
+        })
+        .collect();
+    let mut w = Walker::new(&methods);
+    if let syn::Type::Path(p) = &*item.self_ty {
+        w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
+    }
+    w.type_params = type_params(&item.generics);
+    let mut names: Vec<&String> = methods.keys().collect();
+    names.sort();
+    for name in names {
+        if w.analysed.insert(name.clone()) {
+            if let Some(f) = methods.get(name) {
+                w.function(&f.sig, &f.block);
+            }
+        }
+    }
+    w.queue.clear();
     w.finish()
 }
 
@@ -126,48 +160,36 @@ const TENSOR_ROOTS: &[&str] = &[
     "Operand",
 ];
 
+/// Every tensor method a rule names: each must exist (`tensor_api.rs` tests it).
+#[cfg(test)]
+fn named_tensor_methods() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    out.extend(SHAPE_METHODS);
+    out.extend(LIST_OPS);
+    out.extend(data_access::DATA_READS);
+    out.extend(pointer_identity::POINTER_METHODS);
+    out
+}
+
 /// Methods of a tensor that give its sizes, dtype or identity, not its data.
 const SHAPE_METHODS: &[&str] = &[
     "dim",
-    "ndim",
-    "rank",
     "size",
     "sizes",
     "shape",
     "numel",
     "dtype",
     "meta",
-    "is_traced",
     "same_tensor",
     "error",
     "check",
-    "len",
-    "is_empty",
-    "stride",
-    "strides",
-    "is_contiguous",
-    "device",
 ];
 
-/// Tensor ops that return several tensors (a list or a tuple).
-const LIST_OPS: &[&str] = &[
-    "chunk",
-    "split",
-    "split_with_sizes",
-    "unbind",
-    "tensor_split",
-    "max_dim",
-    "min_dim",
-    "sort",
-    "topk",
-    "var_mean",
-    "std_mean",
-    "aminmax",
-    "broadcast_tensors",
-    "meshgrid",
-    "unique",
-    "call_op",
-];
+/// Tensor methods that return several tensors (a list or a tuple).
+const LIST_OPS: &[&str] = &["chunk", "split", "max_dim", "min_dim"];
+
+/// Associated functions (`Tensor::call_op`, `F::…`) that return several tensors.
+const LIST_FNS: &[&str] = &["chunk", "split", "max_dim", "min_dim", "call_op"];
 
 /// Methods of a container that answer about its structure, not its items.
 const STRUCTURE_METHODS: &[&str] = &[
@@ -233,6 +255,13 @@ struct Walker<'a> {
     /// Names brought in by `use` inside a body: calls through them cannot be checked
     /// from outside the body.
     body_uses: HashSet<String>,
+    receiver_checks: HashSet<String>,
+    /// Type parameters of the impl and of the function being walked (`T::f(x)` through one
+    /// cannot be checked by a generated item).
+    type_params: HashSet<String>,
+    /// For a binding read out of a tensor (`let a = t.item::<f32>()`): the tensor's text,
+    /// so a predicate on it becomes a tensor predicate (`a < 6` → `t.lt(6)`).
+    data_origins: HashMap<String, String>,
 }
 
 impl<'a> Walker<'a> {
@@ -250,6 +279,9 @@ impl<'a> Walker<'a> {
             function: String::new(),
             self_name: None,
             body_uses: HashSet::new(),
+            receiver_checks: HashSet::new(),
+            type_params: HashSet::new(),
+            data_origins: HashMap::new(),
         }
     }
 
@@ -259,6 +291,7 @@ impl<'a> Walker<'a> {
         Report {
             errors: self.errors,
             callees: self.callees,
+            receiver_checks: self.receiver_checks,
         }
     }
 
@@ -351,6 +384,8 @@ impl<'a> Walker<'a> {
 
     fn function(&mut self, sig: &Signature, block: &Block) {
         let outer = std::mem::replace(&mut self.function, sig.ident.to_string());
+        let outer_params = self.type_params.clone();
+        self.type_params.extend(type_params(&sig.generics));
         self.scopes.push(HashMap::new());
         for arg in &sig.inputs {
             match arg {
@@ -369,6 +404,7 @@ impl<'a> Walker<'a> {
         self.stmts(&block.stmts);
         self.scopes.pop();
         self.function = outer;
+        self.type_params = outer_params;
     }
 
     fn returns_of(sig: &Signature) -> Kind {
@@ -438,15 +474,28 @@ impl<'a> Walker<'a> {
             }
             self.expr(diverge);
         }
-        // `let (a, b) = (e1, e2)`: element by element.
-        if let (Pat::Tuple(p), Expr::Tuple(t)) = (strip_pat_type(&l.pat), &*init.expr) {
-            if p.elems.len() == t.elems.len() {
-                let kinds: Vec<Kind> = t.elems.iter().map(|e| self.peek_kind(e)).collect();
-                for (pe, k) in p.elems.iter().zip(kinds) {
-                    self.bind_pat(pe, k);
+        // `let (a, b) = (e1, e2)`, `= self.split(x)` returning `(Tensor, usize)`: element
+        // by element.
+        if let Pat::Tuple(p) = strip_pat_type(&l.pat) {
+            let declared = match &l.pat {
+                Pat::Type(t) => tuple_type_kinds(&t.ty),
+                _ => None,
+            };
+            if let Some(kinds) = declared.or_else(|| self.tuple_elems(&init.expr)) {
+                if p.elems.len() == kinds.len() {
+                    for (pe, k) in p.elems.iter().zip(kinds) {
+                        self.bind_pat(pe, k);
+                    }
+                    return;
                 }
-                return;
             }
+        }
+        // A value read out of a tensor: remember the tensor for the `cond!` predicate.
+        if let (Pat::Ident(p), Some(t)) = (
+            strip_pat_type(&l.pat),
+            data_branch::item_receiver(&init.expr),
+        ) {
+            self.data_origins.insert(p.ident.to_string(), text(t));
         }
         // A closure: remember what calling it returns.
         if let (Pat::Ident(p), Expr::Closure(_)) = (&l.pat, &*init.expr) {
@@ -470,6 +519,78 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The kinds of the elements of a tuple-valued expression, when syntax tells them: a
+    /// tuple expression, or a call of a method of this impl declared to return a tuple.
+    fn tuple_elems(&mut self, e: &Expr) -> Option<Vec<Kind>> {
+        match strip(e) {
+            Expr::Tuple(t) => Some(t.elems.iter().map(|e| self.peek_kind(e)).collect()),
+            Expr::MethodCall(m) if matches!(strip(&m.receiver), Expr::Path(p) if p.path.is_ident("self")) =>
+            {
+                let f = self.methods.get(&m.method.to_string())?;
+                match &f.sig.output {
+                    ReturnType::Type(_, ty) => tuple_type_kinds(ty),
+                    ReturnType::Default => None,
+                }
+            }
+            Expr::Call(c) => {
+                let Expr::Path(p) = strip(&c.func) else {
+                    return None;
+                };
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                let is_self = segs.len() == 2
+                    && (segs[0] == "Self" || self.self_name.as_deref() == Some(segs[0].as_str()));
+                let f = if is_self {
+                    self.methods.get(&segs[1])?
+                } else {
+                    return None;
+                };
+                match &f.sig.output {
+                    ReturnType::Type(_, ty) => tuple_type_kinds(ty),
+                    ReturnType::Default => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The kinds of the two sides of the items of `a.zip(b)` (through adaptors that keep
+    /// items, like `.take(n)`): `for (x, g) in xs.iter().zip(gains)` binds each side apart.
+    fn zip_items(&mut self, e: &Expr) -> Option<Vec<Kind>> {
+        match strip(e) {
+            Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
+                let a = self.peek_kind(&m.receiver).item();
+                let b = self.peek_kind(&m.args[0]).item();
+                Some(vec![a, b])
+            }
+            Expr::MethodCall(m)
+                if matches!(
+                    m.method.to_string().as_str(),
+                    "take"
+                        | "skip"
+                        | "rev"
+                        | "step_by"
+                        | "into_iter"
+                        | "iter"
+                        | "cloned"
+                        | "copied"
+                        | "filter"
+                        | "inspect"
+                        | "take_while"
+                        | "skip_while"
+                        | "chain"
+                ) =>
+            {
+                self.zip_items(&m.receiver)
+            }
+            _ => None,
+        }
+    }
+
     /// The kind of an expression already walked (for tuple destructuring): paths and
     /// literals only, anything else by a walk that discards its errors.
     fn peek_kind(&mut self, e: &Expr) -> Kind {
@@ -484,6 +605,12 @@ impl<'a> Walker<'a> {
         match item {
             syn::Item::Static(s) if matches!(s.mutability, syn::StaticMutability::Mut(_)) => {
                 self.errors.push(static_mut::declared(s, &self.function));
+            }
+            syn::Item::Static(s) if interior_mutability::is_shared_type(&s.ty) => {
+                self.errors.push(static_mut::declared(s, &self.function));
+            }
+            syn::Item::Macro(m) => {
+                self.mac(&m.mac);
             }
             syn::Item::Fn(f) => {
                 // A local fn is part of the body: analysed here, callable by name.
@@ -581,8 +708,16 @@ impl<'a> Walker<'a> {
                         None,
                     ));
                 }
+                let elems = self.zip_items(&f.expr);
                 self.scoped(|w| {
-                    w.bind_pat(&f.pat, it.item());
+                    match (strip_pat_type(&f.pat), elems) {
+                        (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
+                            for (pe, k) in p.elems.iter().zip(kinds) {
+                                w.bind_pat(pe, k);
+                            }
+                        }
+                        _ => w.bind_pat(&f.pat, it.item()),
+                    }
                     w.stmts(&f.body.stmts)
                 });
                 Kind::Plain
@@ -606,9 +741,19 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             }
             Expr::Try(t) => {
-                self.errors
-                    .push(early_return::question_mark(t, &self.function));
-                self.expr(&t.expr)
+                // `?` on a value from tensor data (or a tensor's own `Result`) is an error
+                // path decided by data; on config or an optional input it is structure,
+                // known while exporting.
+                let k = self.expr(&t.expr);
+                let from_tensor = self
+                    .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
+                    .next()
+                    .is_some();
+                if k == Kind::Data || k == Kind::Tensor || from_tensor {
+                    self.errors
+                        .push(early_return::question_mark(t, &self.function));
+                }
+                k.item()
             }
             Expr::Return(r) => {
                 if let Some(v) = &r.expr {
@@ -691,7 +836,29 @@ impl<'a> Walker<'a> {
     }
 
     fn path_expr(&mut self, p: &syn::ExprPath) -> Kind {
-        if p.qself.is_some() || p.path.segments.len() != 1 {
+        if p.qself.is_some() {
+            return Kind::Plain;
+        }
+        if p.path.segments.len() != 1 {
+            // `Helper::run` as a value: a method of a type that must be one strict export
+            // can see into; `f64::sqrt`, `String::from`, `Some` are values of std.
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let owner = &segs[segs.len() - 2];
+            let last = &segs[segs.len() - 1];
+            if starts_upper(owner)
+                && !starts_upper(last)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !is_std_type(owner)
+                && !matches!(segs[0].as_str(), "std" | "core" | "alloc" | "Self")
+                && self.self_name.as_deref() != Some(segs[0].as_str())
+            {
+                self.push_callee(Callee::of_type(&p.path));
+            }
             return Kind::Plain;
         }
         let ident = &p.path.segments[0].ident;
@@ -701,6 +868,12 @@ impl<'a> Walker<'a> {
         }
         if let Some(b) = self.lookup(&name) {
             return b.kind;
+        }
+        if !starts_upper(&name) && !is_static_name(&name) {
+            // A function used as a value (`xs.iter().map(helper)`, `let f = helper;`): it
+            // runs while forward runs, so it must be a `#[ferrex::export_fn]`.
+            self.push_callee(Callee::new(&p.path));
+            return Kind::Maybe;
         }
         if self.in_unsafe > 0 && is_static_name(&name) {
             self.static_accesses += 1;
@@ -841,6 +1014,24 @@ impl<'a> Walker<'a> {
                     || e.else_branch
                         .as_ref()
                         .is_some_and(|(_, b)| loop_control(b.to_token_stream()));
+                let ends_program = data_branch::diverges(e.then_branch.to_token_stream())
+                    || e.else_branch
+                        .as_ref()
+                        .is_some_and(|(_, b)| data_branch::diverges(b.to_token_stream()));
+                if ends_program && !exits_loop {
+                    // `if bad { panic!(..) }`: a check on data, not a branch.
+                    w.errors.push(panic_on_data::error(
+                        &e.cond,
+                        "panic",
+                        &w.tensor_names(&e.cond),
+                    ));
+                    let t = w.block(&e.then_branch);
+                    let f = e
+                        .else_branch
+                        .as_ref()
+                        .map_or(Kind::Plain, |(_, o)| w.expr(o));
+                    return t.join(f);
+                }
                 let (construct, suggestion) = if exits_loop {
                     (data_branch::Construct::LoopExit, None)
                 } else {
@@ -893,7 +1084,8 @@ impl<'a> Walker<'a> {
                     if g.is_data_like() {
                         let names = w.tensor_names(guard);
                         let ops: Vec<String> = w.tensor_idents(guard.to_token_stream());
-                        let pred = data_branch::predicate(guard, g == Kind::Tensor);
+                        let pred =
+                            data_branch::predicate(guard, g == Kind::Tensor, &w.data_origins);
                         let suggestion =
                             data_branch::cond_call(&pred, &ops, "then_branch", "else_branch");
                         w.errors.push(data_branch::error(
@@ -912,7 +1104,53 @@ impl<'a> Walker<'a> {
 
     /// `cond!(pred, |ops| then, |ops| else, [ops])` written with the user's own code.
     fn cond_suggestion(&mut self, e: &ExprIf, k: Kind, rest: Option<&[Stmt]>) -> String {
-        let pred = data_branch::predicate(&e.cond, k == Kind::Tensor);
+        let pred = data_branch::predicate(&e.cond, k == Kind::Tensor, &self.data_origins);
+        // Branches that assign locals (`if c { y = y.relu(); }`): `cond!` returns the new
+        // values, bound again with `let`.
+        let else_stmts: &[Stmt] = match &e.else_branch {
+            Some((_, other)) => match &**other {
+                Expr::Block(b) => &b.block.stmts,
+                _ => &[],
+            },
+            None => &[],
+        };
+        let mut names = data_branch::assigned(&e.then_branch.stmts);
+        for n in data_branch::assigned(else_stmts) {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| self.lookup(n).is_some_and(|b| b.kind.holds_tensor()))
+            .collect();
+        let has_value = matches!(e.then_branch.stmts.last(), Some(Stmt::Expr(_, None)));
+        if !names.is_empty() && !has_value {
+            let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, &names);
+            let else_text = if else_stmts.is_empty() {
+                data_branch::returned(&names)
+            } else {
+                data_branch::assigning_branch_text(else_stmts, &names)
+            };
+            let mut ops = names.clone();
+            let mut tokens = e.then_branch.to_token_stream();
+            if let Some((_, other)) = &e.else_branch {
+                tokens.extend(other.to_token_stream());
+            }
+            for o in self.tensor_idents(tokens) {
+                if !ops.contains(&o) {
+                    ops.push(o);
+                }
+            }
+            let bound = match names.as_slice() {
+                [one] => one.clone(),
+                many => format!("({})", many.join(", ")),
+            };
+            return format!(
+                "let {bound} = {};",
+                data_branch::cond_call(&pred, &ops, &then_text, &else_text)
+            );
+        }
         let then_text = data_branch::branch_text(&e.then_branch.stmts);
         let (else_text, else_tokens) = match (&e.else_branch, rest) {
             (Some((_, other)), _) => match &**other {
@@ -924,15 +1162,11 @@ impl<'a> Walker<'a> {
             },
             // `if c { return a; } b`: the rest of the body is the false branch.
             (None, Some(rest)) if ends_with_return(&e.then_branch) && !rest.is_empty() => {
-                match rest {
-                    [Stmt::Expr(tail, None)] | [Stmt::Expr(tail @ Expr::Return(_), _)] => {
-                        (data_branch::branch_text(rest), tail.to_token_stream())
-                    }
-                    _ => (
-                        "{ /* the rest of the function */ }".to_string(),
-                        TokenStream::new(),
-                    ),
+                let mut tokens = TokenStream::new();
+                for s in rest {
+                    tokens.extend(s.to_token_stream());
                 }
+                (data_branch::branch_text(rest), tokens)
             }
             _ => (String::new(), TokenStream::new()),
         };
@@ -949,7 +1183,13 @@ impl<'a> Walker<'a> {
             // No else branch: the false branch hands the operands back unchanged.
             match ops.as_slice() {
                 [one] => format!("{one}.clone()"),
-                many => format!("({})", many.join(", ")),
+                many => format!(
+                    "({})",
+                    many.iter()
+                        .map(|o| format!("{o}.clone()"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
         } else {
             else_text
@@ -977,6 +1217,14 @@ impl<'a> Walker<'a> {
             .into_iter()
             .next()
             .unwrap_or_else(|| text(e))
+    }
+
+    /// Identifiers in `tokens` bound to a value of kind `k` (not after a `.`).
+    fn idents_of_kind(&self, tokens: TokenStream, k: Kind) -> impl Iterator<Item = String> + '_ {
+        let mut all = Vec::new();
+        collect_plain_idents(tokens, &mut all);
+        all.into_iter()
+            .filter(move |n| self.lookup(n).is_some_and(|b| b.kind == k))
     }
 
     /// Identifiers in `tokens` bound to tensors, in order of appearance.
@@ -1033,6 +1281,13 @@ impl<'a> Walker<'a> {
         (kinds, closure)
     }
 
+    /// Whether any argument holds a tensor (a walk whose errors are discarded).
+    fn peek_args_hold_tensor(&mut self, args: &Punctuated<Expr, Token![,]>) -> bool {
+        args.iter()
+            .filter(|a| !matches!(a, Expr::Closure(_)))
+            .any(|a| self.peek_kind(a).holds_tensor())
+    }
+
     fn closure(&mut self, c: &ExprClosure, hints: &[Kind]) -> Kind {
         self.scoped(|w| {
             for (i, p) in c.inputs.iter().enumerate() {
@@ -1052,15 +1307,51 @@ impl<'a> Walker<'a> {
         let recv = self.expr(&m.receiver);
         let nargs = m.args.len();
 
-        // Model attributes mutated through interior mutability.
-        if rooted_at_self_field(&m.receiver) && interior_mutability::is_mutation(&name, nargs) {
-            self.errors
-                .push(interior_mutability::error(m, &text(&m.receiver)));
+        // Model attributes (or aliases of them) reached through interior mutability.
+        let model_attribute = rooted_at_self_field(&m.receiver)
+            || (recv == Kind::Maybe && local_name(&m.receiver).is_some());
+        if model_attribute {
+            if let Some(access) = interior_mutability::access(&name, nargs) {
+                self.errors
+                    .push(interior_mutability::error(m, &text(&m.receiver), access));
+            }
+        }
+        // Global state: a `static` or `thread_local!` reached by name.
+        if let Some(global) = static_name(&m.receiver) {
+            if self.lookup(&global).is_none() && interior_mutability::access(&name, nargs).is_some()
+            {
+                self.errors
+                    .push(static_mut::shared_state(m, &global, &self.function));
+            }
+        }
+        if !matches!(recv, Kind::Tensor | Kind::Module) {
+            let gets_tensor = self.peek_args_hold_tensor(&m.args);
+            if opaque_receiver::needs_check(&name, gets_tensor) {
+                self.receiver_checks.insert(opaque_receiver::key(m));
+            }
         }
 
+        if name == "is_traced" && nargs == 0 {
+            // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
+            self.errors.push(pointer_identity::is_traced(m));
+            return Kind::Plain;
+        }
+        if matches!(recv, Kind::Tensors | Kind::Maybe | Kind::Plain) {
+            if let Some(k) = self.zip_closure(m) {
+                return k;
+            }
+        }
         match recv {
             Kind::Tensor => {
                 let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
+                // A field of a container guessed to be a tensor may be anything: only a
+                // receiver known to be a tensor is held to the vocabulary.
+                let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+                if known_tensor && !tensor_api::is_tensor_method(&name) {
+                    self.errors
+                        .push(opaque_call::foreign_method_error(m, &name));
+                    return Kind::Maybe;
+                }
                 if data_access::is_data_read(&name) {
                     self.report_access(
                         data_access::Access::Method(name, text(&m.receiver)),
@@ -1141,6 +1432,12 @@ impl<'a> Walker<'a> {
                     );
                     return Kind::Data;
                 }
+                if data_access::is_data_read(&name) {
+                    // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
+                    // decides (`opaque_receiver.rs`).
+                    self.receiver_checks
+                        .insert(opaque_receiver::data_read_key(m));
+                }
                 if name == "forward" {
                     return Kind::Tensor;
                 }
@@ -1183,9 +1480,52 @@ impl<'a> Walker<'a> {
                 if arg_kind == Kind::Data {
                     return Kind::Data;
                 }
+                if arg_kind.holds_tensor() && opaque_receiver::needs_check(&name, true) {
+                    // `helper.apply(&x)`: what it returns is judged as a tensor.
+                    return Kind::Tensor;
+                }
                 Kind::Plain
             }
         }
+    }
+
+    /// `a.zip(b).map(|(x, g)| …)`: the closure's tuple parameter bound side by side. The
+    /// kind of the result, or `None` when the call is not a closure over a zip.
+    fn zip_closure(&mut self, m: &ExprMethodCall) -> Option<Kind> {
+        let kinds = self.zip_items(&m.receiver)?;
+        let [Expr::Closure(c)] = m.args.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let [param] = c.inputs.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let Pat::Tuple(p) = strip_pat_type(param) else {
+            return None;
+        };
+        if p.elems.len() != kinds.len() {
+            return None;
+        }
+        let body = self.scoped(|w| {
+            for (pe, k) in p.elems.iter().zip(&kinds) {
+                w.bind_pat(pe, *k);
+            }
+            w.expr(&c.body)
+        });
+        let name = m.method.to_string();
+        Some(match name.as_str() {
+            "for_each" => Kind::Plain,
+            "filter" | "take_while" | "skip_while" | "inspect" => {
+                kinds.into_iter().fold(Kind::Plain, Kind::join).container()
+            }
+            "any" | "all" | "position" => {
+                if body == Kind::Data || body == Kind::Tensor {
+                    Kind::Data
+                } else {
+                    Kind::Plain
+                }
+            }
+            _ => body.container(),
+        })
     }
 
     /// `self.m(..)`: a method of the annotated impl (analysed too), or an opaque call.
@@ -1203,9 +1543,12 @@ impl<'a> Walker<'a> {
 
     fn call(&mut self, c: &syn::ExprCall) -> Kind {
         let Expr::Path(p) = strip(&c.func) else {
-            // `(self.f)(x)`, `make()(x)`: walk and judge by the arguments.
+            // `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
             self.expr(&c.func);
             let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+            if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
+                self.errors.push(opaque_call::value_call_error(c));
+            }
             return kinds.into_iter().fold(Kind::Maybe, Kind::join);
         };
         let path = &p.path;
@@ -1219,11 +1562,18 @@ impl<'a> Walker<'a> {
             return Kind::Plain;
         }
 
-        // A closure or local fn of the body.
+        // A closure, local fn or function-typed parameter of the body: every function
+        // value is checked where it is made (a closure is analysed where written, a
+        // function named as a value must be an `export_fn`).
         if segs.len() == 1 && p.qself.is_none() {
             if let Some(b) = self.lookup(&first) {
-                self.args(&c.args, &[Kind::Maybe]);
-                return b.returns.unwrap_or(Kind::Maybe);
+                let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+                let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
+                return b.returns.unwrap_or(if gets_tensor {
+                    Kind::Tensor
+                } else {
+                    Kind::Maybe
+                });
             }
         }
 
@@ -1252,6 +1602,10 @@ impl<'a> Walker<'a> {
                 self.queue.push(last.clone());
                 return Self::returns_of(&f.sig);
             }
+            if first != "Self" && FORWARD_FNS.contains(&last.as_str()) {
+                // `Model::forward(&self.inner, x)` of another instance of this type.
+                return Kind::Tensor;
+            }
             if gets_tensor {
                 self.errors
                     .push(opaque_call::assoc_error(c, &text(&c.func)));
@@ -1262,7 +1616,7 @@ impl<'a> Walker<'a> {
         if TENSOR_ROOTS.contains(&first.as_str()) {
             return if matches!(first.as_str(), "SymInt" | "DType") {
                 Kind::Plain
-            } else if LIST_OPS.contains(&last.as_str()) {
+            } else if LIST_FNS.contains(&last.as_str()) {
                 Kind::Tensors
             } else {
                 Kind::Tensor
@@ -1288,28 +1642,56 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             };
         }
-        // An associated function of some other type: its body is not visible.
-        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
+        // An associated function of some other type (`Block::forward(&self.block, x)`,
+        // `T::cat(..)` for `use ferrex::Tensor as T`): the type must be one strict export
+        // can see into, which the generated code checks.
+        let owner = segs.len().checked_sub(2).map(|i| segs[i].as_str());
+        if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
+            // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
+            return Kind::Tensor;
+        }
+        if owner.is_some_and(is_std_type) {
+            // `Clone::clone(x)`, `Option::unwrap_or(o, x)`: the standard library.
+            return if gets_tensor { arg_kind } else { Kind::Plain };
+        }
+        if segs.len() == 2 && self.type_params.contains(&first) {
+            // `T::func(x)` through a type parameter: which body runs depends on the
+            // instantiation.
             if gets_tensor {
                 self.errors
                     .push(opaque_call::assoc_error(c, &text(&c.func)));
             }
             return Kind::Maybe;
         }
-        // A free function: it must be a `#[ferrex::export_fn]`, checked by the generated
-        // code (the macro cannot see other items).
-        if gets_tensor {
-            if let Some(callee) = Callee::new(path) {
-                if !self.callees.iter().any(|c| c.same_path(&callee)) {
-                    self.callees.push(callee);
-                }
+        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
+            if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
+                self.push_callee(Callee::of_type(path));
+                return if LIST_FNS.contains(&last.as_str()) {
+                    Kind::Tensors
+                } else {
+                    Kind::Tensor
+                };
             }
+            return Kind::Maybe;
+        }
+        // A free function given a tensor: it must be a `#[ferrex::export_fn]`, checked by
+        // the generated code (the macro cannot see other items).
+        if gets_tensor {
+            self.push_callee(Callee::new(path));
             return Kind::Maybe;
         }
         if arg_kind == Kind::Data {
             Kind::Data
         } else {
             Kind::Maybe
+        }
+    }
+
+    fn push_callee(&mut self, callee: Option<Callee>) {
+        if let Some(callee) = callee {
+            if !self.callees.iter().any(|c| c.same_path(&callee)) {
+                self.callees.push(callee);
+            }
         }
     }
 
@@ -1322,6 +1704,23 @@ impl<'a> Walker<'a> {
             .last()
             .map(|s| s.ident.to_string())
             .unwrap_or_default();
+        if name == "thread_local" {
+            self.errors
+                .push(static_mut::thread_local_declared(mac, &self.function));
+            return Kind::Plain;
+        }
+        if !KNOWN_MACROS.contains(&name.as_str()) {
+            // A macro's expansion is not visible: with a tensor (or the model) among its
+            // tokens it is an opaque call.
+            let mut names = self.tensor_idents(mac.tokens.clone());
+            if mentions_self(mac.tokens.clone()) {
+                names.push("self".into());
+            }
+            if !names.is_empty() {
+                self.errors
+                    .push(opaque_call::macro_error(mac, &name, &names));
+            }
+        }
         let parsed = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated);
         let args: Vec<Expr> = match parsed {
             Ok(p) => p.into_iter().collect(),
@@ -1449,13 +1848,22 @@ impl<'a> Walker<'a> {
         };
         let mut data = false;
         let mac_name = format!("{mac}!");
+        // `println!("{x:?}", x = x.sizes())`: a named argument shadows the binding; it is
+        // judged below as an argument.
+        let named: Vec<String> = rest
+            .iter()
+            .filter_map(|a| match a {
+                Expr::Assign(n) => local_name(&n.left),
+                _ => None,
+            })
+            .collect();
         if let Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(s),
             ..
         }) = fmt
         {
             for (name, spec) in tensor_format::placeholders(&s.value()) {
-                if let Some(name) = name {
+                if let Some(name) = name.filter(|n| !named.contains(n)) {
                     if let Some(b) = self.lookup(&name) {
                         if b.kind.holds_tensor() {
                             if spec == "p" {
@@ -1509,6 +1917,101 @@ impl<'a> Walker<'a> {
         }
         data
     }
+}
+
+/// Macros whose expansion the walker knows (it reads their arguments as expressions).
+const KNOWN_MACROS: &[&str] = &[
+    "cond",
+    "map",
+    "vec",
+    "matches",
+    "addr_of",
+    "addr_of_mut",
+    "assert",
+    "debug_assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "write",
+    "writeln",
+    "format",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "format_args",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "log",
+    "dbg",
+    "stringify",
+    "concat",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "cfg",
+    "env",
+    "option_env",
+    "include_str",
+    "include_bytes",
+    "compile_error",
+];
+
+/// The names of the type parameters of `generics`.
+fn type_params(generics: &syn::Generics) -> HashSet<String> {
+    generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .collect()
+}
+
+/// The kinds of the elements of a tuple type (`(Tensor, usize)` → tensor, plain).
+fn tuple_type_kinds(ty: &syn::Type) -> Option<Vec<Kind>> {
+    match ty {
+        syn::Type::Tuple(t) => Some(t.elems.iter().map(kind::of_type).collect()),
+        syn::Type::Paren(p) => tuple_type_kinds(&p.elem),
+        syn::Type::Group(g) => tuple_type_kinds(&g.elem),
+        _ => None,
+    }
+}
+
+/// Identifiers of `tokens` that are not field or method names (not after a `.`).
+fn collect_plain_idents(tokens: TokenStream, out: &mut Vec<String>) {
+    let mut prev_dot = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) => {
+                if !prev_dot {
+                    out.push(i.to_string());
+                }
+                prev_dot = false;
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                collect_plain_idents(g.stream(), out);
+                prev_dot = false;
+            }
+            proc_macro2::TokenTree::Punct(p) => prev_dot = p.as_char() == '.',
+            proc_macro2::TokenTree::Literal(_) => prev_dot = false,
+        }
+    }
+}
+
+/// Whether tokens mention `self`.
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "self",
+        proc_macro2::TokenTree::Group(g) => mentions_self(g.stream()),
+        _ => false,
+    })
 }
 
 /// `vec![elem; len]`.
@@ -1616,6 +2119,47 @@ fn self_fields(tokens: TokenStream, out: &mut Vec<String>) {
 fn is_fold(name: &str) -> bool {
     matches!(name, "fold" | "try_fold" | "rfold")
 }
+
+/// Types of the standard prelude, whose associated functions (`String::from`) may be
+/// passed as values.
+fn is_std_type(name: &str) -> bool {
+    matches!(
+        name,
+        "String"
+            | "Vec"
+            | "Option"
+            | "Result"
+            | "Box"
+            | "Rc"
+            | "Arc"
+            | "HashMap"
+            | "BTreeMap"
+            | "HashSet"
+            | "BTreeSet"
+            | "VecDeque"
+            | "Default"
+            | "Iterator"
+            | "IntoIterator"
+            | "Into"
+            | "From"
+            | "ToString"
+            | "Clone"
+            | "Ord"
+            | "PartialOrd"
+            | "PartialEq"
+            | "Some"
+            | "Ok"
+            | "Err"
+            | "Cow"
+            | "ToOwned"
+    )
+}
+
+/// The traits of ferrex that modules implement (`Forward::forward_args(&m, …)`).
+const FERREX_TRAITS: &[&str] = &["Forward", "Module", "Layer", "ModuleExt"];
+
+/// `forward` and its trait forms.
+const FORWARD_FNS: &[&str] = &["forward", "forward_args", "forward_layer"];
 
 /// Free functions of the standard prelude.
 fn is_std_free_fn(segs: &[String]) -> bool {

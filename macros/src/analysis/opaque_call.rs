@@ -71,12 +71,83 @@ pub fn assoc_error(call: &syn::ExprCall, callee: &str) -> syn::Error {
     )
 }
 
-/// A free function called with a tensor, to be checked for `#[ferrex::export_fn]`.
+/// `x.name(..)` on a tensor where `name` is not ferrex's: an extension trait's method.
+pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Error {
+    graph_break(
+        call,
+        &format!(
+            "`.{name}({})` is not a method of ferrex's `Tensor`",
+            if call.args.is_empty() { "" } else { "…" }
+        ),
+        "it comes from a trait of another crate or of this one, whose body strict export \
+         cannot see into",
+        &[
+            format!(
+                "make `{name}` a free function marked `#[ferrex::export_fn]` and call it as \
+                 `{name}(&x)`: its body is then checked too"
+            ),
+            non_strict_fix("traces whatever the method runs"),
+        ],
+    )
+}
+
+/// `(self.f)(x)`, `let f = …; f(x)`: a function held in a value.
+pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
+    graph_break(
+        &call.func,
+        &format!(
+            "`{}` calls a function held in a value with a tensor",
+            super::text(&call.func)
+        ),
+        "strict export reads the code of the functions forward calls by name; which function a \
+         value holds is only known when the model runs",
+        &[
+            "call the function by name: a method of this `#[export_module]` impl block, or a \
+             free function marked `#[ferrex::export_fn]`"
+                .to_string(),
+            non_strict_fix("traces whatever the call runs"),
+        ],
+    )
+}
+
+/// `my_macro!(x)`: a macro outside the known set, given a tensor or the model.
+pub fn macro_error(mac: &syn::Macro, name: &str, tensors: &[String]) -> syn::Error {
+    graph_break(
+        mac,
+        &format!(
+            "`{name}!` is given `{}`, but its expansion is not visible",
+            tensors.join("`, `")
+        ),
+        "strict export reads the code of forward as written; a macro's expansion is only known \
+         to the compiler",
+        &[
+            format!(
+                "write out what `{name}!` does, or move it into a free function marked \
+                 `#[ferrex::export_fn]`: its body is then checked too"
+            ),
+            non_strict_fix("traces whatever the macro expands to"),
+        ],
+    )
+}
+
+/// What a generated check asks of a path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CalleeKind {
+    /// A free function: it must be a `#[ferrex::export_fn]`.
+    Function,
+    /// A type whose associated function forward calls: it must implement
+    /// `TracedReceiver` (a module, `Tensor`, or an `#[ferrex::export_fn]` impl).
+    Type,
+}
+
+/// A free function called from a strict body, or a type whose associated function is, to
+/// be checked by the generated code.
 pub struct Callee {
     /// The path without generic arguments.
     path: syn::Path,
     name: syn::Ident,
     span: Span,
+    kind: CalleeKind,
 }
 
 impl Callee {
@@ -86,12 +157,35 @@ impl Callee {
             seg.arguments = syn::PathArguments::None;
         }
         let last = path.segments.last()?;
-        let name = syn::Ident::new(
-            last.ident.to_string().trim_start_matches("r#"),
-            Span::call_site(),
-        );
+        let mut name = last.ident.clone();
+        name.set_span(Span::call_site());
         let span = last.ident.span();
-        Some(Callee { path, name, span })
+        Some(Callee {
+            path,
+            name,
+            span,
+            kind: CalleeKind::Function,
+        })
+    }
+
+    /// `Type::f`: the type `Type` (generic arguments dropped; a generic type is not checked).
+    pub fn of_type(path: &syn::Path) -> Option<Callee> {
+        let mut path = path.clone();
+        path.segments.pop();
+        path.segments.pop_punct();
+        if path.segments.iter().any(|s| !s.arguments.is_empty()) {
+            return None;
+        }
+        let last = path.segments.last()?;
+        if last.ident == "Self" {
+            return None;
+        }
+        Some(Callee {
+            name: last.ident.clone(),
+            span: last.ident.span(),
+            path,
+            kind: CalleeKind::Type,
+        })
     }
 
     pub fn first_segment(&self) -> String {
@@ -112,8 +206,16 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
     let mut out = TokenStream::new();
     for c in callees {
         let path = &c.path;
+        if c.kind == CalleeKind::Type {
+            let at_call = quote_spanned! {c.span=> #path };
+            out.extend(quote_spanned! {c.span=>
+                const _: () = ::ferrex::__private::assert_traced_type::<#at_call>();
+            });
+            continue;
+        }
         let name = &c.name;
-        let at_call = syn::Ident::new(&name.to_string(), c.span);
+        let mut at_call = name.clone();
+        at_call.set_span(c.span);
         let check = quote_spanned! {c.span=>
             ::ferrex::__private::assert_export_fn::<#at_call>();
         };
@@ -144,7 +246,8 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
 
 /// What `#[ferrex::export_fn]` emits beside the function: the marker type.
 pub fn marker(vis: &syn::Visibility, ident: &syn::Ident) -> TokenStream {
-    let name = syn::Ident::new(ident.to_string().trim_start_matches("r#"), ident.span());
+    // A raw identifier (`r#try`) stays raw: the marker type shares the function's name.
+    let name = ident;
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]

@@ -14,7 +14,7 @@ pub enum What {
     Format,
 }
 
-const POINTER_METHODS: &[&str] = &["id", "as_ptr", "as_mut_ptr", "data_ptr"];
+pub(crate) const POINTER_METHODS: &[&str] = &["id"];
 
 pub fn is_pointer_method(name: &str) -> bool {
     POINTER_METHODS.contains(&name)
@@ -50,6 +50,22 @@ pub fn error<T: ToTokens>(node: T, what: What) -> syn::Error {
             non_strict_fix(
                 "specialises the address as a constant in the graph (as PyTorch does for `id(x)`)",
             ),
+        ],
+    )
+}
+
+/// `x.is_traced()`: true while exporting, false when the model runs, so a branch on it
+/// makes the program differ from the model by construction.
+pub fn is_traced(call: &syn::ExprMethodCall) -> syn::Error {
+    graph_break(
+        call,
+        "`.is_traced()` asks whether forward is being exported",
+        "the answer is true while exporting and false when the model runs: the exported \
+         program would differ from the model by construction",
+        &[
+            "compute the same thing in both cases; for a debugging aid, print sizes with \
+           `x.sizes()`"
+                .to_string(),
         ],
     )
 }

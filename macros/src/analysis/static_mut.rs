@@ -1,5 +1,6 @@
-//! Rule: `static mut` in forward. Global state read or written while tracing would be
-//! frozen into the graph as a constant.
+//! Rule: global state in forward — `static mut`, a `static` atomic, lock or `OnceLock`,
+//! a `thread_local!` key. Global state read or written while tracing would be frozen into
+//! the graph as a constant.
 
 use quote::ToTokens;
 
@@ -10,7 +11,7 @@ fn fixes() -> Vec<String> {
         "keep the state in a `#[buffer]` of the model and update it with an in-place op \
          (`self.calls.add_(1.0)`): the update is exported as a BUFFER_MUTATION output"
             .to_string(),
-        "or pass the value as an input of forward".to_string(),
+        "or pass the value as an input of forward, or keep it in a `#[config]` field".to_string(),
         non_strict_fix("specialises the value seen while tracing as a constant"),
     ]
 }
@@ -29,7 +30,41 @@ pub fn access<T: ToTokens>(node: T, name: &str, write: bool, function: &str) -> 
 pub fn declared(s: &syn::ItemStatic, function: &str) -> syn::Error {
     graph_break(
         s,
-        &format!("`{function}` declares the global `static mut {}`", s.ident),
+        &format!(
+            "`{function}` declares the global `static {}{}`",
+            if matches!(s.mutability, syn::StaticMutability::Mut(_)) {
+                "mut "
+            } else {
+                ""
+            },
+            s.ident
+        ),
+        "a graph holds no global state: the value seen while exporting would be frozen in as \
+         a constant",
+        &fixes(),
+    )
+}
+
+/// `COUNTER.fetch_add(1, …)`, `CACHE.lock()`, `CALLS.with(|c| …)`.
+pub fn shared_state(call: &syn::ExprMethodCall, name: &str, function: &str) -> syn::Error {
+    graph_break(
+        call,
+        &format!(
+            "`{function}` reaches the global `{name}` (`.{}({})`)",
+            call.method,
+            if call.args.is_empty() { "" } else { "…" }
+        ),
+        "a graph holds no global state: the value seen while exporting would be frozen in as \
+         a constant, and a change made while exporting would not be made by the program",
+        &fixes(),
+    )
+}
+
+/// `thread_local! { … }` inside a body.
+pub fn thread_local_declared(mac: &syn::Macro, function: &str) -> syn::Error {
+    graph_break(
+        mac,
+        &format!("`{function}` declares `thread_local!` state"),
         "a graph holds no global state: the value seen while exporting would be frozen in as \
          a constant",
         &fixes(),

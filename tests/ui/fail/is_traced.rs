@@ -1,0 +1,23 @@
+// `is_traced` is true while exporting and false when the model runs: a branch on it makes
+// the program differ from the model.
+use ferrex::prelude::*;
+
+#[export_module]
+struct Model {
+    #[param]
+    w: Tensor,
+}
+
+#[export_module]
+impl Model {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let scale = if self.w.is_traced() { 2.0 } else { 1.0 };
+        if x.is_traced() {
+            x.relu() * scale
+        } else {
+            x.sigmoid()
+        }
+    }
+}
+
+fn main() {}

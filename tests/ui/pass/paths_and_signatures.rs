@@ -1,0 +1,56 @@
+// Calls strict mode resolves to what they are: a submodule's `forward` through its type,
+// `Tensor` through a `use … as`, `self: &Self`, a raw-identifier `#[export_fn]`, a
+// function-typed parameter of an `export_fn` given a closure, and an `export_fn` used as a
+// value.
+use ferrex::prelude::*;
+use ferrex::Tensor as T;
+
+#[export_module]
+struct Block {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl Block {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.lin.forward(x).relu()
+    }
+}
+
+#[ferrex::export_fn]
+fn r#try(x: &Tensor) -> Tensor {
+    x * 2.0
+}
+
+#[ferrex::export_fn]
+fn apply_twice<F: Fn(&Tensor) -> Tensor>(f: F, x: &Tensor) -> Tensor {
+    f(&f(x))
+}
+
+#[export_module]
+struct Model {
+    block: Block,
+}
+
+#[export_module]
+impl Model {
+    fn forward(self: &Self, x: &Tensor) -> Tensor {
+        let y = Block::forward(&self.block, x);
+        let doubled: Vec<Tensor> = [y.clone(), y].iter().map(r#try).collect();
+        let joined = T::cat(&doubled, 0);
+        apply_twice(|t| t + 1.0, &joined)
+    }
+}
+
+fn main() {
+    let m = Model {
+        block: Block {
+            lin: nn::Linear::new(3, 3),
+        },
+    };
+    let x = Tensor::randn([2, 3]);
+    let ep = ferrex::export(&m, (x.copy(),)).expect("exports");
+    let want = m.forward(&x).to_vec::<f32>().unwrap();
+    let got = ep.module().call((x,)).expect("runs")[0].to_vec::<f32>().unwrap();
+    assert_eq!(got, want);
+}
