@@ -13,7 +13,7 @@ mod linear;
 mod norm;
 mod pooling;
 
-pub use attention::MultiheadAttention;
+pub use attention::{AttentionOptions, MultiheadAttention};
 pub use container::{Layer, Sequential};
 pub use conv::{Conv1d, Conv2d};
 pub use embedding::Embedding;
