@@ -182,7 +182,7 @@ fn additive_mask(
             // Key j is after query i.
             let later = Tensor::arange(lk.clone())
                 .unsqueeze(0)
-                .gt(&Tensor::arange(lq.clone()).unsqueeze(1));
+                .gt(Tensor::arange(lq.clone()).unsqueeze(1));
             Some(as_additive(&later))
         }
         None => None,

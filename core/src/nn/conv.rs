@@ -120,11 +120,11 @@ impl Conv2d {
 fn groups_error(in_channels: usize, out_channels: usize, groups: usize) -> Option<String> {
     if groups == 0 {
         Some("groups must be a positive integer".into())
-    } else if in_channels % groups != 0 {
+    } else if !in_channels.is_multiple_of(groups) {
         Some(format!(
             "in_channels ({in_channels}) must be divisible by groups ({groups})"
         ))
-    } else if out_channels % groups != 0 {
+    } else if !out_channels.is_multiple_of(groups) {
         Some(format!(
             "out_channels ({out_channels}) must be divisible by groups ({groups})"
         ))
