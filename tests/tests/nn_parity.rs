@@ -156,3 +156,76 @@ fn attention_weights_export_as_explicit_ops() {
     assert!(out[0].allclose(&eager.0, 1e-5, 1e-6));
     assert!(out[1].allclose(&eager.1, 1e-5, 1e-6));
 }
+
+#[test]
+fn transformer_encoder_layer_is_pytorchs() {
+    use ferrex::nn::{Activation, TransformerEncoderLayer};
+    use ferrex_examples::zoo::TransformerBlock;
+
+    ferrex::manual_seed(11);
+    let layer = TransformerEncoderLayer::new(8, 2)
+        .dim_feedforward(16)
+        .activation(Activation::Gelu)
+        .batch_first(true);
+    // PyTorch's parameter names: the zoo's hand-written block (the same architecture)
+    // loads the layer's state dict strictly, and computes the same.
+    let names: Vec<String> = layer.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "self_attn.in_proj_weight",
+            "self_attn.in_proj_bias",
+            "self_attn.out_proj.weight",
+            "self_attn.out_proj.bias",
+            "linear1.weight",
+            "linear1.bias",
+            "linear2.weight",
+            "linear2.bias",
+            "norm1.weight",
+            "norm1.bias",
+            "norm2.weight",
+            "norm2.bias",
+        ]
+    );
+    let block = TransformerBlock::new(8, 2, 16);
+    block
+        .load_state_dict(&layer.state_dict(), true)
+        .expect("same names and shapes");
+    let x = Tensor::randn([2, 5, 8]);
+    let out = layer.forward(&x);
+    assert!(out.allclose(&block.forward(&x), 1e-5, 1e-6));
+    assert!(out.allclose(&layer.forward_with(&x, None, None, false), 1e-5, 1e-6));
+
+    // Pre-norm, written out: x + attn(norm1(x)), then + ff(norm2(·)).
+    let pre = TransformerEncoderLayer::new(8, 2)
+        .dim_feedforward(16)
+        .activation(Activation::Gelu)
+        .batch_first(true)
+        .norm_first(true);
+    let normed = pre.norm1.forward(&x);
+    let h = &x + &pre.self_attn.forward(&normed, &normed, &normed);
+    let ff = pre.linear2.forward(&F::gelu(
+        &pre.linear1.forward(&pre.norm2.forward(&h)),
+        "none",
+    ));
+    assert!(pre.forward(&x).allclose(&(&h + &ff), 1e-5, 1e-6));
+
+    // A padded key changes nothing for the other positions' keys it is masked from.
+    let padding = Tensor::from_slice(&[
+        false, false, false, false, true, false, false, false, false, false,
+    ])
+    .reshape([2, 5]);
+    let masked = layer.forward_with(&x, None, Some(&padding), false);
+    assert_eq!(masked.shape(), [2, 5, 8]);
+    assert!(masked
+        .narrow(0, 1, 1)
+        .allclose(&out.narrow(0, 1, 1), 1e-5, 1e-6));
+    assert!(!masked
+        .narrow(0, 0, 1)
+        .allclose(&out.narrow(0, 0, 1), 1e-5, 1e-6));
+
+    let ep = ferrex::export(&layer, (x.copy(),)).expect("exports");
+    let program_out = ep.module().call((x,)).expect("runs");
+    assert!(program_out[0].allclose(&out, 1e-5, 1e-6));
+    assert!(ep.op_targets().iter().any(|o| o == "aten::gelu.default"));
+}
