@@ -345,3 +345,16 @@ fn data_dependent_output_sizes_are_unbacked() {
         }
     }
 }
+
+#[test]
+fn programs_with_unbacked_values_are_not_saved_yet() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("unbacked.pt2");
+    let err = ferrex::save(&zeros_program(), &path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the program cannot be saved: node `item` is a value read from tensor data (an \
+         unbacked symbol), which the saved format does not hold yet"
+    );
+    assert!(!path.exists());
+}

@@ -272,6 +272,20 @@ pub trait ModuleExt: Module {
         self.entries(|k| k == StateKind::Constant)
     }
 
+    /// The parameter called `name` (`"lin.weight"`), PyTorch's `get_parameter`.
+    fn get_parameter(&self, name: &str) -> Option<Tensor> {
+        self.named_parameters()
+            .into_iter()
+            .find_map(|(n, t)| (n == name).then_some(t))
+    }
+
+    /// The buffer called `name` (`"bn.running_mean"`), PyTorch's `get_buffer`.
+    fn get_buffer(&self, name: &str) -> Option<Tensor> {
+        self.named_buffers()
+            .into_iter()
+            .find_map(|(n, t)| (n == name).then_some(t))
+    }
+
     /// Parameters and persistent buffers, as PyTorch's `state_dict()`.
     fn state_dict(&self) -> Vec<(String, Tensor)> {
         self.entries(|k| {

@@ -72,6 +72,65 @@ impl Conv2d {
         self.stride = [stride as i64; 2];
         self
     }
+
+    /// Sets the dilation (builder style).
+    pub fn dilation(mut self, dilation: usize) -> Conv2d {
+        self.dilation = [dilation as i64; 2];
+        self
+    }
+
+    /// Splits the channels into `groups` groups (builder style):
+    /// `Conv2d::new(8, 8, 3).groups(2).padding(1)`. The weight is initialised anew for
+    /// its new shape `[out, in / groups, kh, kw]`; channels that do not divide into the
+    /// groups leave a weight carrying the error, which `forward` returns.
+    pub fn groups(self, groups: usize) -> Conv2d {
+        let shape = self.weight.shape();
+        let (out, per_group, kh, kw) = match shape[..] {
+            [o, p, h, w] => (o, p, h, w),
+            _ => return self,
+        };
+        let in_channels = per_group * self.groups.max(1) as usize;
+        let mut conv = Conv2d::with_options(
+            in_channels,
+            out,
+            [kh, kw],
+            self.stride,
+            self.padding,
+            self.dilation,
+            groups,
+            self.bias.is_some(),
+        );
+        if let Some(message) = groups_error(in_channels, out, groups) {
+            conv.weight = Tensor::from_error(crate::TensorError::Construct {
+                what: "Conv2d::groups",
+                message,
+            });
+        }
+        conv
+    }
+
+    /// Drops the bias (builder style), PyTorch's `bias=False`.
+    pub fn without_bias(mut self) -> Conv2d {
+        self.bias = None;
+        self
+    }
+}
+
+/// PyTorch's checks on `groups`.
+fn groups_error(in_channels: usize, out_channels: usize, groups: usize) -> Option<String> {
+    if groups == 0 {
+        Some("groups must be a positive integer".into())
+    } else if !in_channels.is_multiple_of(groups) {
+        Some(format!(
+            "in_channels ({in_channels}) must be divisible by groups ({groups})"
+        ))
+    } else if !out_channels.is_multiple_of(groups) {
+        Some(format!(
+            "out_channels ({out_channels}) must be divisible by groups ({groups})"
+        ))
+    } else {
+        None
+    }
 }
 
 #[export_module]
@@ -127,6 +186,43 @@ impl Conv1d {
         self.stride = stride as i64;
         self
     }
+
+    /// Sets the dilation (builder style).
+    pub fn dilation(mut self, dilation: usize) -> Conv1d {
+        self.dilation = dilation as i64;
+        self
+    }
+
+    /// Splits the channels into `groups` groups (builder style); the weight is
+    /// initialised anew for its shape `[out, in / groups, k]` (see [`Conv2d::groups`]).
+    pub fn groups(mut self, groups: usize) -> Conv1d {
+        let shape = self.weight.shape();
+        let (out, per_group, k) = match shape[..] {
+            [o, p, k] => (o, p, k),
+            _ => return self,
+        };
+        let in_channels = per_group * self.groups.max(1) as usize;
+        let per_group = in_channels / groups.max(1);
+        let fan_in = per_group * k;
+        self.weight = match groups_error(in_channels, out, groups) {
+            Some(message) => Tensor::from_error(crate::TensorError::Construct {
+                what: "Conv1d::groups",
+                message,
+            }),
+            None => fan_in_uniform(&[out, per_group, k], fan_in),
+        };
+        if self.bias.is_some() {
+            self.bias = Some(fan_in_uniform(&[out], fan_in));
+        }
+        self.groups = groups as i64;
+        self
+    }
+
+    /// Drops the bias (builder style), PyTorch's `bias=False`.
+    pub fn without_bias(mut self) -> Conv1d {
+        self.bias = None;
+        self
+    }
 }
 
 #[export_module]
@@ -141,5 +237,62 @@ impl Conv1d {
             &[self.dilation],
             self.groups,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModuleExt;
+
+    #[test]
+    fn grouped_convolution_is_two_convolutions_side_by_side() {
+        crate::manual_seed(3);
+        let conv = Conv2d::new(8, 8, 3).groups(2).padding(1);
+        assert_eq!(conv.weight.shape(), [8, 4, 3, 3]);
+        assert_eq!((conv.groups, conv.padding), (2, [1, 1]));
+        assert_eq!(
+            conv.get_parameter("weight").map(|w| w.shape()),
+            Some(vec![8, 4, 3, 3])
+        );
+        let x = Tensor::randn([1, 8, 5, 5]);
+        let out = conv.forward(&x);
+        assert_eq!(out.shape(), [1, 8, 5, 5]);
+        // Independently: each half of the output channels sees only its half of the input.
+        let half = |t: &Tensor, dim: i64, k: i64| t.narrow(dim, 4 * k, 4);
+        let bias = conv.bias.clone().unwrap_or_else(|| Tensor::zeros([8]));
+        let parts: Vec<Tensor> = (0..2)
+            .map(|k| {
+                F::conv2d(
+                    &half(&x, 1, k),
+                    &half(&conv.weight, 0, k),
+                    Some(&half(&bias, 0, k)),
+                    &[1, 1],
+                    &[1, 1],
+                    &[1, 1],
+                    1,
+                )
+            })
+            .collect();
+        let expected = Tensor::cat(&parts, 1);
+        assert!(out.max_abs_diff(&expected).unwrap() < 1e-5);
+        assert!(out.allclose(&expected, 1e-5, 1e-6));
+    }
+
+    #[test]
+    fn groups_that_do_not_divide_the_channels_fail_in_forward() {
+        let conv = Conv2d::new(6, 8, 3).groups(4);
+        let err = conv
+            .forward(&Tensor::randn([1, 6, 5, 5]))
+            .to_vec::<f32>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Conv2d::groups: in_channels (6) must be divisible by groups (4)"
+        );
+        let conv1 = Conv1d::new(4, 4, 3).groups(2).without_bias();
+        assert_eq!(conv1.weight.shape(), [4, 2, 3]);
+        assert!(conv1.bias.is_none());
+        assert_eq!(conv1.forward(&Tensor::randn([1, 4, 6])).shape(), [1, 4, 4]);
     }
 }

@@ -12,8 +12,9 @@ mod layers;
 mod linear;
 mod norm;
 mod pooling;
+mod transformer;
 
-pub use attention::MultiheadAttention;
+pub use attention::{AttentionOptions, MultiheadAttention};
 pub use container::{Layer, Sequential};
 pub use conv::{Conv1d, Conv2d};
 pub use embedding::Embedding;
@@ -21,3 +22,4 @@ pub use layers::{Dropout, Identity, ReLU, SiLU, Sigmoid, Tanh, GELU};
 pub use linear::Linear;
 pub use norm::{BatchNorm2d, GroupNorm, LayerNorm};
 pub use pooling::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
+pub use transformer::{Activation, TransformerEncoderLayer};

@@ -852,6 +852,32 @@ pub fn to_bytes(ep: &ExportedProgram) -> Result<Vec<u8>, LoadError> {
     Ok(write_archive(ep, std::io::Cursor::new(Vec::new()))?.into_inner())
 }
 
+/// The format does not hold yet what some programs rely on: the symbolic value of an
+/// `aten::item` node (`Sym(u0)`, which the runners bind `u0` from) and the values of
+/// `ferrex::assume_constant`. Saving such a program would load as a different one.
+fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), LoadError> {
+    let symbolic = ep
+        .graph()
+        .nodes
+        .iter()
+        .find(|n| n.meta.iter().any(|m| m.sym.is_some()));
+    if let Some(node) = symbolic {
+        return Err(LoadError::Unsavable(format!(
+            "node `{}` is a value read from tensor data (an unbacked symbol), which the \
+             saved format does not hold yet",
+            node.name
+        )));
+    }
+    if !ep.assumed_constants().is_empty() {
+        return Err(LoadError::Unsavable(
+            "the program holds values computed by `ferrex::assume_constant`, which the saved \
+             format does not record yet"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Saves a program to `path` as a `.pt2` zip archive. The file is written beside the
 /// target and renamed into place, so a failed save leaves no half-written program.
 pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), LoadError> {
@@ -860,6 +886,7 @@ pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), LoadErro
         path: path.display().to_string(),
         message: e.to_string(),
     };
+    refuse_unsaved_features(ep)?;
     let bytes = to_bytes(ep)?;
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");

@@ -8,6 +8,7 @@
 //!   propagate the error, and every fallible accessor (`to_vec`, `item`, `try_storage`,
 //!   `export`, `call`) returns it, so shape errors never panic.
 
+mod closeness;
 mod dtype;
 mod format;
 mod methods;

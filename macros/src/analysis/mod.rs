@@ -355,6 +355,10 @@ impl<'a> Walker<'a> {
                 for (i, e) in p.elems.iter().enumerate() {
                     let ek = match k {
                         Kind::EnumItem if i == 0 => Kind::Plain,
+                        // The elements of a tuple whose parts are not written out (a
+                        // call's result) may be tensors, `Option`s of them, or plain
+                        // values: judged by their uses, not held to the tensor API.
+                        Kind::Tensors | Kind::Tensor => Kind::Maybe,
                         other => other.item(),
                     };
                     self.bind_pat(e, ek);
