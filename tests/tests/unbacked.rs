@@ -358,3 +358,43 @@ fn programs_with_unbacked_values_are_not_saved_yet() {
     );
     assert!(!path.exists());
 }
+
+#[test]
+fn boolean_mask_indexing_selects_an_unbacked_number_of_rows() {
+    #[export_module]
+    struct PositiveRows {}
+
+    #[export_module]
+    impl PositiveRows {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let keep = x.sum_dim(&[1], false).gt(0.0);
+            x.index(&[Some(&keep)])
+        }
+    }
+
+    let x = Tensor::from_slice(&[1f32, 2.0, -3.0, -4.0, 5.0, 6.0]).reshape([3, 2]);
+    let ep = ferrex::export(&PositiveRows {}, (x.copy(),)).expect("exports");
+    let lines = graph_lines(&ep);
+    assert!(
+        lines.contains(&"let nonzero: i64[u0, 1] = aten::nonzero.default(gt);".to_string()),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[lines.len() - 3],
+        "let index: f32[u0, 2] = aten::index.Tensor(x, [select]);"
+    );
+    for (data, rows) in [
+        (
+            vec![1f32, 2.0, -3.0, -4.0, 5.0, 6.0],
+            vec![1f32, 2.0, 5.0, 6.0],
+        ),
+        (vec![-1.0, -2.0, -3.0, -4.0, -5.0, -6.0], vec![]),
+    ] {
+        let x = Tensor::from_slice(&data).reshape([3, 2]);
+        let eager = PositiveRows {}.forward(&x);
+        let out = ep.module().call((x,)).expect("runs");
+        assert_eq!(out[0].shape(), [rows.len() / 2, 2]);
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), rows);
+        assert_eq!(eager.to_vec::<f32>().unwrap(), rows);
+    }
+}

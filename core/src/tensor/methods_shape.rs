@@ -140,11 +140,27 @@ impl Tensor {
     }
 
     /// Advanced indexing, `self[i, :, j]` as `x.index(&[Some(&i), None, Some(&j)])`:
-    /// integer (or eager bool) index tensors broadcast together; `None` keeps a dim.
+    /// integer or bool index tensors broadcast together; `None` keeps a dim. A bool mask
+    /// selects where it is true; while exporting, its selection has a data-dependent
+    /// length, so the mask becomes its `nonzero` positions (one index per mask dim, of
+    /// unbacked length `u0`), as PyTorch expands it.
     #[track_caller]
     pub fn index(&self, indices: &[Option<&Tensor>]) -> Tensor {
-        let list = Value::OptTensorList(indices.iter().map(|i| i.cloned()).collect());
-        dispatch1(&indexing::INDEX_TENSOR, vec![t(self), list], here())
+        let at = here();
+        let mut expanded: Vec<Option<Tensor>> = Vec::with_capacity(indices.len());
+        for index in indices {
+            match index {
+                Some(mask) if crate::trace::is_tracing() && is_traced_mask(mask) => {
+                    let positions = mask.nonzero();
+                    for d in 0..mask.dim() {
+                        expanded.push(Some(positions.select(1, d as i64)));
+                    }
+                }
+                other => expanded.push(other.cloned()),
+            }
+        }
+        let list = Value::OptTensorList(expanded);
+        dispatch1(&indexing::INDEX_TENSOR, vec![t(self), list], at)
     }
 
     // ----- constructors --------------------------------------------------------------
@@ -177,4 +193,9 @@ impl Tensor {
             here(),
         )
     }
+}
+
+/// A bool tensor being traced: its true positions are known only at run time.
+fn is_traced_mask(mask: &Tensor) -> bool {
+    matches!(mask.state(), super::TensorState::Traced(ref t) if t.meta.dtype == DType::Bool)
 }
