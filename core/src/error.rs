@@ -49,6 +49,7 @@ macro_rules! op_bail {
 
 /// An error from applying ops to tensors.
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TensorError {
     /// An op rejected its arguments (shapes, dtypes, values).
     #[error("{op} at {at}: {message}")]
@@ -83,6 +84,7 @@ pub enum TensorError {
 
 /// An error from `ferrex::export`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// An op failed while tracing `forward`.
     #[error("export failed while tracing forward: {0}")]
@@ -233,6 +235,7 @@ impl fmt::Display for CodeSnippet {
 
 /// An error from running an exported program.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     #[error("expected {expected} inputs, got {got}")]
     InputCount { expected: usize, got: usize },
@@ -279,9 +282,14 @@ pub enum RunError {
 
 /// An error from loading or saving weights.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
-    #[error("cannot read or write `{path}`: {message}")]
-    Io { path: String, message: String },
+    #[error("cannot read or write `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("`{path}` is not a valid safetensors file: {message}")]
     Format { path: String, message: String },
     #[error("tensor `{name}` has dtype {dtype}, which ferrex does not support (f32, f64, i64, i32, bool)")]

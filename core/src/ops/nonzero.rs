@@ -95,6 +95,7 @@ impl Tensor {
     /// The indices of the non-zero elements, one row per element (`[n, rank]`, i64).
     /// While exporting, `n` is an unbacked size (`u0`).
     #[track_caller]
+    #[must_use]
     pub fn nonzero(&self) -> Tensor {
         crate::ops::dispatch(
             &NONZERO,
@@ -109,6 +110,7 @@ impl Tensor {
     /// The elements where `mask` (broadcast with this tensor) is true, as a 1-D tensor.
     /// While exporting, its length is an unbacked size (`u0`).
     #[track_caller]
+    #[must_use]
     pub fn masked_select(&self, mask: &Tensor) -> Tensor {
         crate::ops::dispatch(
             &MASKED_SELECT,

@@ -92,7 +92,7 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, LoadEr
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: e,
     })?;
     from_bytes(&bytes).map_err(|e| e.with_path(path))
 }
@@ -146,6 +146,6 @@ pub fn save_file<'a>(
     let bytes = to_bytes(tensors)?;
     std::fs::write(path, bytes).map_err(|e| LoadError::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: e,
     })
 }

@@ -149,6 +149,7 @@ impl Tensor {
 
     /// Zeros of the default float type (f32).
     #[track_caller]
+    #[must_use]
     pub fn zeros(size: impl IntoSizes) -> Tensor {
         dispatch1(
             &constructors::ZEROS,
@@ -159,6 +160,7 @@ impl Tensor {
 
     /// Zeros of `dtype`.
     #[track_caller]
+    #[must_use]
     pub fn zeros_dtype(size: impl IntoSizes, dtype: DType) -> Tensor {
         let args = vec![Value::IntList(size.into_sizes()), Value::DType(dtype)];
         dispatch1(&constructors::ZEROS, args, here())
@@ -166,6 +168,7 @@ impl Tensor {
 
     /// Ones of the default float type (f32).
     #[track_caller]
+    #[must_use]
     pub fn ones(size: impl IntoSizes) -> Tensor {
         dispatch1(
             &constructors::ONES,
@@ -176,6 +179,7 @@ impl Tensor {
 
     /// Ones of `dtype`.
     #[track_caller]
+    #[must_use]
     pub fn ones_dtype(size: impl IntoSizes, dtype: DType) -> Tensor {
         let args = vec![Value::IntList(size.into_sizes()), Value::DType(dtype)];
         dispatch1(&constructors::ONES, args, here())
@@ -183,6 +187,7 @@ impl Tensor {
 
     /// A tensor filled with `value`; its dtype follows the value (f32, i64 or bool).
     #[track_caller]
+    #[must_use]
     pub fn full(size: impl IntoSizes, value: impl Into<Operand>) -> Tensor {
         let args = vec![Value::IntList(size.into_sizes()), value.into().into()];
         dispatch1(&constructors::FULL, args, here())
@@ -190,6 +195,7 @@ impl Tensor {
 
     /// A zero-dim tensor of `dtype` holding `value` — a number or a (symbolic) size.
     #[track_caller]
+    #[must_use]
     pub fn scalar_tensor(value: impl Into<Operand>, dtype: DType) -> Tensor {
         let args = vec![value.into().into(), Value::DType(dtype)];
         dispatch1(&constructors::SCALAR_TENSOR, args, here())
@@ -197,12 +203,14 @@ impl Tensor {
 
     /// `0, 1, …, end - 1` as i64.
     #[track_caller]
+    #[must_use]
     pub fn arange(end: impl Into<SymInt>) -> Tensor {
         dispatch1(&constructors::ARANGE, vec![Value::Int(end.into())], here())
     }
 
     /// `start, start + step, …` below `end` (i64 when all are integers, else f32).
     #[track_caller]
+    #[must_use]
     pub fn arange_step(
         start: impl Into<Operand>,
         end: impl Into<Operand>,
@@ -214,6 +222,7 @@ impl Tensor {
 
     /// Standard-normal samples from the default generator (see [`crate::manual_seed`]).
     #[track_caller]
+    #[must_use]
     pub fn randn(size: impl IntoSizes) -> Tensor {
         dispatch1(
             &constructors::RANDN,
@@ -224,6 +233,7 @@ impl Tensor {
 
     /// Uniform samples in `[0, 1)` from the default generator.
     #[track_caller]
+    #[must_use]
     pub fn rand(size: impl IntoSizes) -> Tensor {
         dispatch1(
             &constructors::RAND,
@@ -236,6 +246,7 @@ impl Tensor {
 
     /// `self + other` (broadcasting, with type promotion).
     #[track_caller]
+    #[must_use]
     pub fn add(&self, other: impl Into<Operand>) -> Tensor {
         dispatch1(
             &elementwise::ADD_TENSOR,
@@ -246,12 +257,14 @@ impl Tensor {
 
     /// `self + alpha * other`.
     #[track_caller]
+    #[must_use]
     pub fn add_scaled(&self, other: impl Into<Operand>, alpha: f64) -> Tensor {
         let args = vec![t(self), other.into().into(), Value::Float(alpha)];
         dispatch1(&elementwise::ADD_TENSOR, args, here())
     }
 
     #[track_caller]
+    #[must_use]
     pub fn sub(&self, other: impl Into<Operand>) -> Tensor {
         dispatch1(
             &elementwise::SUB_TENSOR,
@@ -261,6 +274,7 @@ impl Tensor {
     }
 
     #[track_caller]
+    #[must_use]
     pub fn mul(&self, other: impl Into<Operand>) -> Tensor {
         dispatch1(
             &elementwise::MUL_TENSOR,
@@ -271,6 +285,7 @@ impl Tensor {
 
     /// True division (integers give floats).
     #[track_caller]
+    #[must_use]
     pub fn div(&self, other: impl Into<Operand>) -> Tensor {
         dispatch1(
             &elementwise::DIV_TENSOR,
@@ -281,6 +296,7 @@ impl Tensor {
 
     /// Division with `"trunc"` or `"floor"` rounding.
     #[track_caller]
+    #[must_use]
     pub fn div_rounding(&self, other: impl Into<Operand>, rounding_mode: &str) -> Tensor {
         let args = vec![
             t(self),
@@ -315,26 +331,31 @@ impl Tensor {
     }
 
     #[track_caller]
+    #[must_use]
     pub fn neg(&self) -> Tensor {
         dispatch1(&elementwise::NEG, vec![t(self)], here())
     }
 
     #[track_caller]
+    #[must_use]
     pub fn sin(&self) -> Tensor {
         dispatch1(&elementwise::SIN, vec![t(self)], here())
     }
 
     #[track_caller]
+    #[must_use]
     pub fn cos(&self) -> Tensor {
         dispatch1(&elementwise::COS, vec![t(self)], here())
     }
 
     #[track_caller]
+    #[must_use]
     pub fn exp(&self) -> Tensor {
         dispatch1(&elementwise::EXP, vec![t(self)], here())
     }
 
     #[track_caller]
+    #[must_use]
     pub fn relu(&self) -> Tensor {
         dispatch1(&activation::RELU, vec![t(self)], here())
     }
@@ -349,18 +370,21 @@ impl Tensor {
 
     /// Matrix product of two 2-D tensors.
     #[track_caller]
+    #[must_use]
     pub fn mm(&self, other: &Tensor) -> Tensor {
         dispatch1(&linalg::MM, vec![t(self), t(other)], here())
     }
 
     /// `self + mat1 @ mat2` (self broadcast to the product's shape).
     #[track_caller]
+    #[must_use]
     pub fn addmm(&self, mat1: &Tensor, mat2: &Tensor) -> Tensor {
         dispatch1(&linalg::ADDMM, vec![t(self), t(mat1), t(mat2)], here())
     }
 
     /// `beta * self + alpha * (mat1 @ mat2)`.
     #[track_caller]
+    #[must_use]
     pub fn addmm_scaled(&self, mat1: &Tensor, mat2: &Tensor, beta: f64, alpha: f64) -> Tensor {
         let args = vec![
             t(self),
@@ -374,6 +398,7 @@ impl Tensor {
 
     /// `self @ other` with NumPy semantics (1-D operands, batch broadcasting).
     #[track_caller]
+    #[must_use]
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         dispatch1(&linalg::MATMUL, vec![t(self), t(other)], here())
     }
@@ -382,12 +407,14 @@ impl Tensor {
 
     /// Sum of all elements.
     #[track_caller]
+    #[must_use]
     pub fn sum(&self) -> Tensor {
         dispatch1(&reduction::SUM, vec![t(self)], here())
     }
 
     /// Sum over `dims`.
     #[track_caller]
+    #[must_use]
     pub fn sum_dim(&self, dims: &[i64], keepdim: bool) -> Tensor {
         dispatch1(
             &reduction::SUM_DIM,
@@ -398,12 +425,14 @@ impl Tensor {
 
     /// Mean of all elements.
     #[track_caller]
+    #[must_use]
     pub fn mean(&self) -> Tensor {
         dispatch1(&reduction::MEAN, vec![t(self)], here())
     }
 
     /// Mean over `dims`.
     #[track_caller]
+    #[must_use]
     pub fn mean_dim(&self, dims: &[i64], keepdim: bool) -> Tensor {
         dispatch1(
             &reduction::MEAN_DIM,
@@ -416,12 +445,14 @@ impl Tensor {
 
     /// Transpose of a tensor with at most 2 dims (a view).
     #[track_caller]
+    #[must_use]
     pub fn t(&self) -> Tensor {
         dispatch1(&shape::T, vec![t(self)], here())
     }
 
     /// Swaps two dims (a view).
     #[track_caller]
+    #[must_use]
     pub fn transpose(&self, dim0: i64, dim1: i64) -> Tensor {
         dispatch1(
             &shape::TRANSPOSE,
@@ -432,12 +463,14 @@ impl Tensor {
 
     /// Reorders the dims (a view).
     #[track_caller]
+    #[must_use]
     pub fn permute(&self, dims: &[i64]) -> Tensor {
         dispatch1(&shape::PERMUTE, vec![t(self), ints(dims)], here())
     }
 
     /// Reshapes; one size may be `-1`.
     #[track_caller]
+    #[must_use]
     pub fn view(&self, size: impl IntoSizes) -> Tensor {
         dispatch1(
             &shape::VIEW,
@@ -448,6 +481,7 @@ impl Tensor {
 
     /// Reshapes (copying if needed); one size may be `-1`.
     #[track_caller]
+    #[must_use]
     pub fn reshape(&self, size: impl IntoSizes) -> Tensor {
         dispatch1(
             &shape::RESHAPE,
@@ -458,6 +492,7 @@ impl Tensor {
 
     /// Inserts a dim of size 1.
     #[track_caller]
+    #[must_use]
     pub fn unsqueeze(&self, dim: i64) -> Tensor {
         dispatch1(&shape::UNSQUEEZE, vec![t(self), int(dim)], here())
     }
@@ -465,6 +500,7 @@ impl Tensor {
     /// `self[start:end:step]` along `dim` (Python slicing: negative and out-of-range
     /// bounds are clamped; `None` means the start or end).
     #[track_caller]
+    #[must_use]
     pub fn slice(
         &self,
         dim: i64,
@@ -487,18 +523,21 @@ impl Tensor {
 
     /// `self[start..]` along `dim`.
     #[track_caller]
+    #[must_use]
     pub fn slice_from(&self, dim: i64, start: impl Into<SymInt>) -> Tensor {
         self.slice(dim, Some(start), None::<i64>, 1)
     }
 
     /// A copy with its own data (`aten::clone`). `Clone::clone` aliases instead.
     #[track_caller]
+    #[must_use]
     pub fn copy(&self) -> Tensor {
         dispatch1(&shape::CLONE, vec![t(self)], here())
     }
 
     /// `self @ weight.T + bias` (`F::linear`).
     #[track_caller]
+    #[must_use]
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         dispatch1(
             &linalg::LINEAR,
@@ -509,6 +548,7 @@ impl Tensor {
 
     /// Calls an op by its registry entry with explicit arguments (custom ops, tests).
     #[track_caller]
+    #[must_use]
     pub fn call_op(op: &'static OpDef, args: Vec<Value>) -> Vec<Tensor> {
         dispatch(op, args, here())
     }

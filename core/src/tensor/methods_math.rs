@@ -64,18 +64,21 @@ impl Tensor {
 
     /// Elementwise maximum (broadcasting, type promotion); NaN wins.
     #[track_caller]
+    #[must_use]
     pub fn maximum(&self, other: &Tensor) -> Tensor {
         dispatch1(&elementwise::MAXIMUM, vec![t(self), t(other)], here())
     }
 
     /// Elementwise minimum (broadcasting, type promotion); NaN wins.
     #[track_caller]
+    #[must_use]
     pub fn minimum(&self, other: &Tensor) -> Tensor {
         dispatch1(&elementwise::MINIMUM, vec![t(self), t(other)], here())
     }
 
     /// `atan(self / other)` in the correct quadrant; integers give floats.
     #[track_caller]
+    #[must_use]
     pub fn atan2(&self, other: &Tensor) -> Tensor {
         dispatch1(&elementwise::ATAN2, vec![t(self), t(other)], here())
     }
@@ -83,6 +86,7 @@ impl Tensor {
     /// Python's modulo: the result has the sign of `other`. Integer division by zero is
     /// an error.
     #[track_caller]
+    #[must_use]
     pub fn remainder(&self, other: &Tensor) -> Tensor {
         dispatch1(
             &elementwise::REMAINDER_TENSOR,
@@ -94,6 +98,7 @@ impl Tensor {
     /// `self ** exponent`, for a tensor exponent (`pow.Tensor_Tensor`) or a number
     /// (`pow.Tensor_Scalar`).
     #[track_caller]
+    #[must_use]
     pub fn pow(&self, exponent: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(
             &elementwise::POW_TENSOR_TENSOR,
@@ -106,54 +111,63 @@ impl Tensor {
 
     /// `self == other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn eq(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::EQ_TENSOR, &comparison::EQ_SCALAR, other)
     }
 
     /// `self != other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn ne(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::NE_TENSOR, &comparison::NE_SCALAR, other)
     }
 
     /// `self < other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn lt(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::LT_TENSOR, &comparison::LT_SCALAR, other)
     }
 
     /// `self <= other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn le(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::LE_TENSOR, &comparison::LE_SCALAR, other)
     }
 
     /// `self > other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn gt(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::GT_TENSOR, &comparison::GT_SCALAR, other)
     }
 
     /// `self >= other` elementwise, as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn ge(&self, other: impl Into<Operand>) -> Tensor {
         self.tensor_or_scalar(&comparison::GE_TENSOR, &comparison::GE_SCALAR, other)
     }
 
     /// Elementwise AND of the truth values (nonzero is true), as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn logical_and(&self, other: &Tensor) -> Tensor {
         dispatch1(&comparison::LOGICAL_AND, vec![t(self), t(other)], here())
     }
 
     /// Elementwise OR of the truth values (nonzero is true), as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn logical_or(&self, other: &Tensor) -> Tensor {
         dispatch1(&comparison::LOGICAL_OR, vec![t(self), t(other)], here())
     }
 
     /// Elementwise NOT of the truth values (nonzero is true), as a bool tensor.
     #[track_caller]
+    #[must_use]
     pub fn logical_not(&self) -> Tensor {
         self.unary(&comparison::LOGICAL_NOT)
     }
@@ -172,6 +186,7 @@ impl Tensor {
     /// Clamps into `[min, max]` (either bound optional, not both absent). The bounds are
     /// floats, so an integer tensor gives a float result, as in PyTorch with float bounds.
     #[track_caller]
+    #[must_use]
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor {
         let bound = |b: Option<f64>| b.map_or(Value::None, Value::Float);
         let mut args = vec![t(self), bound(min)];
@@ -184,85 +199,100 @@ impl Tensor {
     // ----- unary math ------------------------------------------------------------------
 
     #[track_caller]
+    #[must_use]
     pub fn abs(&self) -> Tensor {
         self.unary(&elementwise::ABS)
     }
 
     #[track_caller]
+    #[must_use]
     pub fn tan(&self) -> Tensor {
         self.unary(&elementwise::TAN)
     }
 
     #[track_caller]
+    #[must_use]
     pub fn tanh(&self) -> Tensor {
         self.unary(&elementwise::TANH)
     }
 
     /// `1 / (1 + exp(-x))`.
     #[track_caller]
+    #[must_use]
     pub fn sigmoid(&self) -> Tensor {
         self.unary(&elementwise::SIGMOID)
     }
 
     /// The Gauss error function.
     #[track_caller]
+    #[must_use]
     pub fn erf(&self) -> Tensor {
         self.unary(&elementwise::ERF)
     }
 
     #[track_caller]
+    #[must_use]
     pub fn floor(&self) -> Tensor {
         self.unary(&elementwise::FLOOR)
     }
 
     #[track_caller]
+    #[must_use]
     pub fn ceil(&self) -> Tensor {
         self.unary(&elementwise::CEIL)
     }
 
     /// Rounds half to even, as `torch.round`.
     #[track_caller]
+    #[must_use]
     pub fn round(&self) -> Tensor {
         self.unary(&elementwise::ROUND)
     }
 
     /// -1, 0 or 1 by sign.
     #[track_caller]
+    #[must_use]
     pub fn sign(&self) -> Tensor {
         self.unary(&elementwise::SIGN)
     }
 
     /// `exp(x) - 1`, accurate near 0.
     #[track_caller]
+    #[must_use]
     pub fn expm1(&self) -> Tensor {
         self.unary(&elementwise::EXPM1)
     }
 
     /// Natural logarithm.
     #[track_caller]
+    #[must_use]
     pub fn log(&self) -> Tensor {
         self.unary(&elementwise::LOG)
     }
 
     #[track_caller]
+    #[must_use]
     pub fn sqrt(&self) -> Tensor {
         self.unary(&elementwise::SQRT)
     }
 
     /// `1 / sqrt(x)`.
     #[track_caller]
+    #[must_use]
     pub fn rsqrt(&self) -> Tensor {
         self.unary(&elementwise::RSQRT)
     }
 
     /// `1 / x` (integers give floats).
     #[track_caller]
+    #[must_use]
     pub fn reciprocal(&self) -> Tensor {
         self.unary(&elementwise::RECIPROCAL)
     }
 
     /// `log(1 + x)`, accurate near 0.
     #[track_caller]
+    #[must_use]
     pub fn log1p(&self) -> Tensor {
         self.unary(&elementwise::LOG1P)
     }
@@ -271,30 +301,35 @@ impl Tensor {
 
     /// `x * sigmoid(x)`.
     #[track_caller]
+    #[must_use]
     pub fn silu(&self) -> Tensor {
         self.unary(&activation::SILU)
     }
 
     /// `x * relu6(x + 3) / 6`.
     #[track_caller]
+    #[must_use]
     pub fn hardswish(&self) -> Tensor {
         self.unary(&activation::HARDSWISH)
     }
 
     /// `relu6(x + 3) / 6`.
     #[track_caller]
+    #[must_use]
     pub fn hardsigmoid(&self) -> Tensor {
         self.unary(&activation::HARDSIGMOID)
     }
 
     /// `x * tanh(softplus(x))`.
     #[track_caller]
+    #[must_use]
     pub fn mish(&self) -> Tensor {
         self.unary(&activation::MISH)
     }
 
     /// GELU with `approximate` `"none"` (the exact `x * Φ(x)`) or `"tanh"`.
     #[track_caller]
+    #[must_use]
     pub fn gelu(&self, approximate: &str) -> Tensor {
         let mut args = vec![t(self)];
         if approximate != "none" {
@@ -305,6 +340,7 @@ impl Tensor {
 
     /// `x` for `x > 0`, else `negative_slope * x`.
     #[track_caller]
+    #[must_use]
     pub fn leaky_relu(&self, negative_slope: f64) -> Tensor {
         let args = vec![t(self), Value::Float(negative_slope)];
         dispatch1(&activation::LEAKY_RELU, args, here())
@@ -312,6 +348,7 @@ impl Tensor {
 
     /// `x` for `x > 0`, else `alpha * (exp(x) - 1)`.
     #[track_caller]
+    #[must_use]
     pub fn elu(&self, alpha: f64) -> Tensor {
         let mut args = vec![t(self)];
         if alpha != 1.0 {
@@ -322,6 +359,7 @@ impl Tensor {
 
     /// Clamps into `[min_val, max_val]`.
     #[track_caller]
+    #[must_use]
     pub fn hardtanh(&self, min_val: f64, max_val: f64) -> Tensor {
         let args = vec![t(self), Value::Float(min_val), Value::Float(max_val)];
         dispatch1(&activation::HARDTANH, args, here())
@@ -329,6 +367,7 @@ impl Tensor {
 
     /// `log(1 + exp(beta * x)) / beta`, and `x` where `beta * x > threshold`.
     #[track_caller]
+    #[must_use]
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
         let mut args = vec![t(self)];
         if beta != 1.0 || threshold != 20.0 {
@@ -342,6 +381,7 @@ impl Tensor {
 
     /// Maximum over `dims` (all dims when empty); NaN wins.
     #[track_caller]
+    #[must_use]
     pub fn amax(&self, dims: &[i64], keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), ints(dims)], keepdim);
         dispatch1(&reduction::AMAX, args, here())
@@ -349,6 +389,7 @@ impl Tensor {
 
     /// Minimum over `dims` (all dims when empty); NaN wins.
     #[track_caller]
+    #[must_use]
     pub fn amin(&self, dims: &[i64], keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), ints(dims)], keepdim);
         dispatch1(&reduction::AMIN, args, here())
@@ -357,6 +398,7 @@ impl Tensor {
     /// Maximum along `dim` and the (i64) index of its first occurrence:
     /// `(values, indices)`, as `torch.max(x, dim)`.
     #[track_caller]
+    #[must_use]
     pub fn max_dim(&self, dim: i64, keepdim: bool) -> (Tensor, Tensor) {
         dispatch2(
             &reduction::MAX_DIM,
@@ -367,6 +409,7 @@ impl Tensor {
     /// Minimum along `dim` and the (i64) index of its first occurrence:
     /// `(values, indices)`, as `torch.min(x, dim)`.
     #[track_caller]
+    #[must_use]
     pub fn min_dim(&self, dim: i64, keepdim: bool) -> (Tensor, Tensor) {
         dispatch2(
             &reduction::MIN_DIM,
@@ -376,6 +419,7 @@ impl Tensor {
 
     /// Index of the first maximum along `dim`, or in the flattened tensor for `None`.
     #[track_caller]
+    #[must_use]
     pub fn argmax(&self, dim: Option<i64>, keepdim: bool) -> Tensor {
         let args = vec![t(self), dim.map_or(Value::None, int)];
         dispatch1(&reduction::ARGMAX, with_keepdim(args, keepdim), here())
@@ -383,6 +427,7 @@ impl Tensor {
 
     /// Index of the first minimum along `dim`, or in the flattened tensor for `None`.
     #[track_caller]
+    #[must_use]
     pub fn argmin(&self, dim: Option<i64>, keepdim: bool) -> Tensor {
         let args = vec![t(self), dim.map_or(Value::None, int)];
         dispatch1(&reduction::ARGMIN, with_keepdim(args, keepdim), here())
@@ -390,6 +435,7 @@ impl Tensor {
 
     /// Product along `dim` (integers and bools give i64).
     #[track_caller]
+    #[must_use]
     pub fn prod_dim(&self, dim: i64, keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), int(dim)], keepdim);
         dispatch1(&reduction::PROD_DIM_INT, args, here())
@@ -397,12 +443,14 @@ impl Tensor {
 
     /// Variance over all elements, with Bessel's correction (divides by `n - 1`).
     #[track_caller]
+    #[must_use]
     pub fn var(&self) -> Tensor {
         self.unary(&reduction::VAR_CORRECTION)
     }
 
     /// Variance over `dims` (all when empty), dividing by `n - correction`.
     #[track_caller]
+    #[must_use]
     pub fn var_dim(&self, dims: &[i64], correction: i64, keepdim: bool) -> Tensor {
         dispatch1(
             &reduction::VAR_CORRECTION,
@@ -413,12 +461,14 @@ impl Tensor {
 
     /// Standard deviation over all elements, with Bessel's correction.
     #[track_caller]
+    #[must_use]
     pub fn std(&self) -> Tensor {
         self.unary(&reduction::STD_CORRECTION)
     }
 
     /// Standard deviation over `dims` (all when empty), dividing by `n - correction`.
     #[track_caller]
+    #[must_use]
     pub fn std_dim(&self, dims: &[i64], correction: i64, keepdim: bool) -> Tensor {
         dispatch1(
             &reduction::STD_CORRECTION,
@@ -429,6 +479,7 @@ impl Tensor {
 
     /// Whether any element along `dim` is nonzero (bool result).
     #[track_caller]
+    #[must_use]
     pub fn any_dim(&self, dim: i64, keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), int(dim)], keepdim);
         dispatch1(&reduction::ANY_DIM, args, here())
@@ -436,6 +487,7 @@ impl Tensor {
 
     /// Whether every element along `dim` is nonzero (bool result).
     #[track_caller]
+    #[must_use]
     pub fn all_dim(&self, dim: i64, keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), int(dim)], keepdim);
         dispatch1(&reduction::ALL_DIM, args, here())
@@ -443,12 +495,14 @@ impl Tensor {
 
     /// Running sum along `dim` (integers and bools give i64).
     #[track_caller]
+    #[must_use]
     pub fn cumsum(&self, dim: i64) -> Tensor {
         dispatch1(&reduction::CUMSUM, vec![t(self), int(dim)], here())
     }
 
     /// `log(sum(exp(x)))` over `dims`, computed without overflow.
     #[track_caller]
+    #[must_use]
     pub fn logsumexp(&self, dims: &[i64], keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), ints(dims)], keepdim);
         dispatch1(&reduction::LOGSUMEXP, args, here())
@@ -458,12 +512,14 @@ impl Tensor {
 
     /// `exp(x) / sum(exp(x))` along `dim` (`aten::softmax.int`).
     #[track_caller]
+    #[must_use]
     pub fn softmax(&self, dim: i64) -> Tensor {
         dispatch1(&reduction::SOFTMAX_INT, vec![t(self), int(dim)], here())
     }
 
     /// Softmax computed in `dtype` (the input is converted first).
     #[track_caller]
+    #[must_use]
     pub fn softmax_dtype(&self, dim: i64, dtype: DType) -> Tensor {
         let args = vec![t(self), int(dim), Value::DType(dtype)];
         dispatch1(&reduction::SOFTMAX_INT, args, here())
@@ -471,12 +527,14 @@ impl Tensor {
 
     /// `log(softmax(x))` along `dim`, computed stably (`aten::log_softmax.int`).
     #[track_caller]
+    #[must_use]
     pub fn log_softmax(&self, dim: i64) -> Tensor {
         dispatch1(&reduction::LOG_SOFTMAX_INT, vec![t(self), int(dim)], here())
     }
 
     /// Log-softmax computed in `dtype` (the input is converted first).
     #[track_caller]
+    #[must_use]
     pub fn log_softmax_dtype(&self, dim: i64, dtype: DType) -> Tensor {
         let args = vec![t(self), int(dim), Value::DType(dtype)];
         dispatch1(&reduction::LOG_SOFTMAX_INT, args, here())
@@ -488,6 +546,7 @@ impl Tensor {
     /// toward zero, anything to bool is `!= 0`. Like PyTorch's `x.to(dtype)`, a tensor
     /// already of `dtype` is returned as is (an alias, no op recorded).
     #[track_caller]
+    #[must_use]
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if matches!(self.meta(), Ok(m) if m.dtype == dtype) {
             return self.clone();

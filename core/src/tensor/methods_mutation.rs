@@ -14,6 +14,7 @@ impl Tensor {
     /// PyTorch's `.data`: this tensor (an alias; ferrex has no autograd to detach from).
     /// Strict export rejects it as a graph break, as `torch.export` does; non-strict
     /// export records what is done through it.
+    #[must_use]
     pub fn data(&self) -> Tensor {
         self.clone()
     }
@@ -34,6 +35,7 @@ impl Tensor {
 
     /// The functional form of [`Tensor::index_put_`]: a new tensor, `self` unchanged.
     #[track_caller]
+    #[must_use]
     pub fn index_put(&self, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Tensor {
         dispatch1(
             &mutation::INDEX_PUT,

@@ -52,6 +52,7 @@ impl Tensor {
 
     /// Batched matrix product of `[b, n, m]` and `[b, m, p]` tensors.
     #[track_caller]
+    #[must_use]
     pub fn bmm(&self, mat2: &Tensor) -> Tensor {
         dispatch1(&linalg::BMM, vec![t(self), t(mat2)], here())
     }
@@ -61,6 +62,7 @@ impl Tensor {
     /// 1-D convolution of `[N, C, L]` (or `[C, L]`) with `weight` `[O, C/groups, k]`.
     /// `stride`, `padding`, `dilation` take one value or one per spatial dim.
     #[track_caller]
+    #[must_use]
     pub fn conv1d(
         &self,
         weight: &Tensor,
@@ -77,6 +79,7 @@ impl Tensor {
     /// 2-D convolution of `[N, C, H, W]` (or `[C, H, W]`) with `weight`
     /// `[O, C/groups, kh, kw]`.
     #[track_caller]
+    #[must_use]
     pub fn conv2d(
         &self,
         weight: &Tensor,
@@ -94,6 +97,7 @@ impl Tensor {
 
     /// Max over windows of the last two dims; an empty `stride` means `kernel_size`.
     #[track_caller]
+    #[must_use]
     pub fn max_pool2d(
         &self,
         kernel_size: &[i64],
@@ -115,6 +119,7 @@ impl Tensor {
 
     /// Mean over windows of the last two dims; an empty `stride` means `kernel_size`.
     #[track_caller]
+    #[must_use]
     pub fn avg_pool2d(
         &self,
         kernel_size: &[i64],
@@ -138,6 +143,7 @@ impl Tensor {
 
     /// Mean pooling to a fixed `[oh, ow]` output.
     #[track_caller]
+    #[must_use]
     pub fn adaptive_avg_pool2d(&self, output_size: impl IntoSizes) -> Tensor {
         let args = vec![t(self), Value::IntList(output_size.into_sizes())];
         dispatch1(&pooling::ADAPTIVE_AVG_POOL2D, args, here())
@@ -146,6 +152,7 @@ impl Tensor {
     /// Nearest-neighbour upsampling of `[N, C, H, W]` to `output_size`, or by
     /// `scale_factors` (exactly one of them).
     #[track_caller]
+    #[must_use]
     pub fn upsample_nearest2d(
         &self,
         output_size: Option<&[i64]>,
@@ -164,6 +171,7 @@ impl Tensor {
     /// Layer norm over the trailing `normalized_shape` dims: `(out, mean, rstd)`, the
     /// statistics keeping the normalised dims as size 1 (`aten::native_layer_norm`).
     #[track_caller]
+    #[must_use]
     pub fn native_layer_norm(
         &self,
         normalized_shape: impl IntoSizes,
@@ -183,6 +191,7 @@ impl Tensor {
 
     /// Layer norm over the trailing `normalized_shape` dims (`aten::layer_norm`).
     #[track_caller]
+    #[must_use]
     pub fn layer_norm(
         &self,
         normalized_shape: impl IntoSizes,
@@ -204,6 +213,7 @@ impl Tensor {
     /// `[n, group]` (`aten::native_group_norm`).
     #[track_caller]
     #[allow(clippy::too_many_arguments)]
+    #[must_use]
     pub fn native_group_norm(
         &self,
         weight: Option<&Tensor>,
@@ -229,6 +239,7 @@ impl Tensor {
 
     /// Group norm: channels (dim 1) split into `num_groups` groups (`aten::group_norm`).
     #[track_caller]
+    #[must_use]
     pub fn group_norm(
         &self,
         num_groups: i64,
@@ -249,6 +260,7 @@ impl Tensor {
     /// Batch norm with running statistics (inference):
     /// `(out, empty, empty)` as `aten::_native_batch_norm_legit_no_training` returns.
     #[track_caller]
+    #[must_use]
     pub fn native_batch_norm_legit_no_training(
         &self,
         weight: Option<&Tensor>,
@@ -278,6 +290,7 @@ impl Tensor {
     /// running statistics given) is supported.
     #[track_caller]
     #[allow(clippy::too_many_arguments)]
+    #[must_use]
     pub fn batch_norm(
         &self,
         weight: Option<&Tensor>,
@@ -308,6 +321,7 @@ impl Tensor {
     /// (`aten::scaled_dot_product_attention`); `dropout_p` must be 0.
     #[track_caller]
     #[allow(clippy::too_many_arguments)]
+    #[must_use]
     pub fn scaled_dot_product_attention(
         &self,
         key: &Tensor,
@@ -334,6 +348,7 @@ impl Tensor {
     /// The rows of `weight` (`[num_embeddings, dim]`) listed by the integer `indices`
     /// (`aten::embedding`): the result has shape `indices.shape + [dim]`.
     #[track_caller]
+    #[must_use]
     pub fn embedding(weight: &Tensor, indices: &Tensor) -> Tensor {
         dispatch1(&indexing::EMBEDDING, vec![t(weight), t(indices)], here())
     }

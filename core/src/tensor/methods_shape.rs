@@ -19,6 +19,7 @@ impl Tensor {
 
     /// Broadcasts size-1 dims (and new leading dims) to `size`; `-1` keeps a dim.
     #[track_caller]
+    #[must_use]
     pub fn expand(&self, size: impl IntoSizes) -> Tensor {
         let args = vec![t(self), Value::IntList(size.into_sizes())];
         dispatch1(&shape::EXPAND, args, here())
@@ -26,12 +27,14 @@ impl Tensor {
 
     /// Removes `dim` if its size is 1 (`aten::squeeze.dim`).
     #[track_caller]
+    #[must_use]
     pub fn squeeze_dim(&self, dim: i64) -> Tensor {
         dispatch1(&shape::SQUEEZE_DIM, vec![t(self), int(dim)], here())
     }
 
     /// Merges dims `start_dim..=end_dim` into one.
     #[track_caller]
+    #[must_use]
     pub fn flatten(&self, start_dim: i64, end_dim: i64) -> Tensor {
         let args = vec![t(self), int(start_dim), int(end_dim)];
         dispatch1(&shape::FLATTEN, args, here())
@@ -39,6 +42,7 @@ impl Tensor {
 
     /// `self[..., index, ...]` along `dim`, which disappears (negative counts from the end).
     #[track_caller]
+    #[must_use]
     pub fn select(&self, dim: i64, index: impl Into<SymInt>) -> Tensor {
         let args = vec![t(self), int(dim), int(index)];
         dispatch1(&shape::SELECT_INT, args, here())
@@ -46,6 +50,7 @@ impl Tensor {
 
     /// `length` elements of `dim` from `start` (a view).
     #[track_caller]
+    #[must_use]
     pub fn narrow(&self, dim: i64, start: impl Into<SymInt>, length: impl Into<SymInt>) -> Tensor {
         let args = vec![t(self), int(dim), int(start), int(length)];
         dispatch1(&shape::NARROW, args, here())
@@ -53,6 +58,7 @@ impl Tensor {
 
     /// Tiles the tensor `repeats[i]` times along each dim (extra leading repeats add dims).
     #[track_caller]
+    #[must_use]
     pub fn repeat(&self, repeats: impl IntoSizes) -> Tensor {
         let args = vec![t(self), Value::IntList(repeats.into_sizes())];
         dispatch1(&shape::REPEAT, args, here())
@@ -60,12 +66,14 @@ impl Tensor {
 
     /// Reverses the order of elements along `dims`.
     #[track_caller]
+    #[must_use]
     pub fn flip(&self, dims: &[i64]) -> Tensor {
         dispatch1(&shape::FLIP, vec![t(self), ints(dims)], here())
     }
 
     /// Rotates elements along `dims` by `shifts`; with no dims, the flattened tensor.
     #[track_caller]
+    #[must_use]
     pub fn roll(&self, shifts: &[i64], dims: &[i64]) -> Tensor {
         let args = vec![t(self), ints(shifts), ints(dims)];
         dispatch1(&shape::ROLL, args, here())
@@ -73,12 +81,14 @@ impl Tensor {
 
     /// The lower triangle of the last two dims (`col - row <= diagonal`), zeros elsewhere.
     #[track_caller]
+    #[must_use]
     pub fn tril(&self, diagonal: i64) -> Tensor {
         dispatch1(&shape::TRIL, vec![t(self), int(diagonal)], here())
     }
 
     /// The upper triangle of the last two dims (`col - row >= diagonal`), zeros elsewhere.
     #[track_caller]
+    #[must_use]
     pub fn triu(&self, diagonal: i64) -> Tensor {
         dispatch1(&shape::TRIU, vec![t(self), int(diagonal)], here())
     }
@@ -87,18 +97,21 @@ impl Tensor {
 
     /// Concatenates along `dim` (`torch.cat`): `Tensor::cat(&[&a, &b], 0)`.
     #[track_caller]
+    #[must_use]
     pub fn cat<T: Borrow<Tensor>>(tensors: &[T], dim: i64) -> Tensor {
         dispatch1(&shape::CAT, vec![list(tensors), int(dim)], here())
     }
 
     /// Stacks equal-shaped tensors along a new dim `dim` (`torch.stack`).
     #[track_caller]
+    #[must_use]
     pub fn stack<T: Borrow<Tensor>>(tensors: &[T], dim: i64) -> Tensor {
         dispatch1(&shape::STACK, vec![list(tensors), int(dim)], here())
     }
 
     /// Pieces of `split_size` along `dim` (the last may be smaller).
     #[track_caller]
+    #[must_use]
     pub fn split(&self, split_size: impl Into<SymInt>, dim: i64) -> Vec<Tensor> {
         let args = vec![t(self), int(split_size), int(dim)];
         dispatch(&shape::SPLIT_TENSOR, args, here())
@@ -106,6 +119,7 @@ impl Tensor {
 
     /// `chunks` pieces (or fewer) of equal size along `dim` (the last may be smaller).
     #[track_caller]
+    #[must_use]
     pub fn chunk(&self, chunks: i64, dim: i64) -> Vec<Tensor> {
         let args = vec![t(self), int(chunks), int(dim)];
         dispatch(&shape::CHUNK, args, here())
@@ -114,6 +128,7 @@ impl Tensor {
     /// Pads with `value` (`aten::constant_pad_nd`): `pad` lists `(left, right)` pairs from
     /// the last dim backwards; negative pads crop.
     #[track_caller]
+    #[must_use]
     pub fn pad(&self, pad: impl IntoSizes, value: f64) -> Tensor {
         let args = vec![
             t(self),
@@ -127,6 +142,7 @@ impl Tensor {
 
     /// The entries of `dim` listed in the 1-D integer tensor `index`.
     #[track_caller]
+    #[must_use]
     pub fn index_select(&self, dim: i64, index: &Tensor) -> Tensor {
         let args = vec![t(self), int(dim), t(index)];
         dispatch1(&indexing::INDEX_SELECT, args, here())
@@ -134,6 +150,7 @@ impl Tensor {
 
     /// `out[i][j] = self[index[i][j]][j]` (for `dim = 0`), `index` an i64 tensor.
     #[track_caller]
+    #[must_use]
     pub fn gather(&self, dim: i64, index: &Tensor) -> Tensor {
         let args = vec![t(self), int(dim), t(index)];
         dispatch1(&indexing::GATHER, args, here())
@@ -145,6 +162,7 @@ impl Tensor {
     /// length, so the mask becomes its `nonzero` positions (one index per mask dim, of
     /// unbacked length `u0`), as PyTorch expands it.
     #[track_caller]
+    #[must_use]
     pub fn index(&self, indices: &[Option<&Tensor>]) -> Tensor {
         let at = here();
         let mut expanded: Vec<Option<Tensor>> = Vec::with_capacity(indices.len());
@@ -167,6 +185,7 @@ impl Tensor {
 
     /// A tensor of this one's shape and dtype filled with `fill_value`.
     #[track_caller]
+    #[must_use]
     pub fn full_like(&self, fill_value: impl Into<Operand>) -> Tensor {
         let args = vec![t(self), fill_value.into().into()];
         dispatch1(&constructors::FULL_LIKE, args, here())
@@ -174,18 +193,21 @@ impl Tensor {
 
     /// Ones of this tensor's shape and dtype.
     #[track_caller]
+    #[must_use]
     pub fn ones_like(&self) -> Tensor {
         dispatch1(&constructors::ONES_LIKE, vec![t(self)], here())
     }
 
     /// The `n × n` identity matrix (f32).
     #[track_caller]
+    #[must_use]
     pub fn eye(n: impl Into<SymInt>) -> Tensor {
         dispatch1(&constructors::EYE, vec![int(n)], here())
     }
 
     /// The `n × n` identity matrix of `dtype`.
     #[track_caller]
+    #[must_use]
     pub fn eye_dtype(n: impl Into<SymInt>, dtype: DType) -> Tensor {
         dispatch1(
             &constructors::EYE,

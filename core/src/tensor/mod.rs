@@ -138,6 +138,7 @@ impl Tensor {
     }
 
     /// Wraps eager storage.
+    #[must_use]
     pub fn from_storage(storage: Storage) -> Tensor {
         Tensor::from_state(TensorState::Eager(storage))
     }
@@ -148,6 +149,7 @@ impl Tensor {
 
     /// A tensor carrying `err`, returned by every later op and accessor: how a `forward`
     /// passes on the error of a fallible call (`x.sym_item()`), since it returns tensors.
+    #[must_use]
     pub fn from_error(err: TensorError) -> Tensor {
         Tensor::failed(err)
     }
@@ -187,6 +189,7 @@ impl Tensor {
     }
 
     /// The error this tensor carries, if a computation producing it failed.
+    #[must_use]
     pub fn error(&self) -> Option<TensorError> {
         match &*self.read() {
             TensorState::Failed(e) => Some((**e).clone()),
@@ -222,12 +225,14 @@ impl Tensor {
     }
 
     /// The sizes, symbolic while tracing with dynamic shapes.
+    #[must_use]
     pub fn sizes(&self) -> Vec<SymInt> {
         self.meta().map(|m| m.sizes).unwrap_or_default()
     }
 
     /// The size of dimension `d` (negative counts from the end); 0 when out of range.
     #[track_caller]
+    #[must_use]
     pub fn size(&self, d: i64) -> SymInt {
         let sizes = self.sizes();
         match crate::ops::normalize_dim(d, sizes.len()) {
@@ -246,6 +251,7 @@ impl Tensor {
     }
 
     /// The number of elements.
+    #[must_use]
     pub fn numel(&self) -> SymInt {
         self.meta().map(|m| m.numel()).unwrap_or(SymInt::Int(0))
     }
@@ -348,6 +354,7 @@ impl Tensor {
     }
 
     /// A one-dimensional tensor holding a copy of `data`.
+    #[must_use]
     pub fn from_slice<T: Element>(data: &[T]) -> Tensor {
         Tensor::from_storage(T::wrap(
             ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[data.len()]), data.to_vec())
@@ -359,11 +366,13 @@ impl Tensor {
     }
 
     /// A tensor from an ndarray (no copy).
+    #[must_use]
     pub fn from_ndarray<T: Element>(a: ndarray::ArrayD<T>) -> Tensor {
         Tensor::from_storage(T::wrap(a.into_shared()))
     }
 
     /// A zero-dimensional tensor.
+    #[must_use]
     pub fn scalar<T: Element>(v: T) -> Tensor {
         Tensor::from_storage(T::wrap(ndarray::ArcArray::from_elem(
             ndarray::IxDyn(&[]),

@@ -231,7 +231,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<ExportedProgram, LoadError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| LoadError::Io {
         path: shown.clone(),
-        message: e.to_string(),
+        source: e,
     })?;
     read_archive(std::io::BufReader::new(file), &shown)
 }

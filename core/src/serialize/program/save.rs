@@ -406,7 +406,7 @@ pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), LoadErro
     let path = path.as_ref();
     let io = |e: std::io::Error| LoadError::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: e,
     };
     refuse_unsaved_features(ep)?;
     let bytes = to_bytes(ep)?;
