@@ -1308,8 +1308,13 @@ impl<'a> Walker<'a> {
         let nargs = m.args.len();
 
         // Model attributes (or aliases of them) reached through interior mutability.
+        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
+        // kind is unknown: a field of the model, or a parameter of unknown type).
         let model_attribute = rooted_at_self_field(&m.receiver)
-            || (recv == Kind::Maybe && local_name(&m.receiver).is_some());
+            || (recv == Kind::Maybe
+                && place_root(&m.receiver).is_some_and(|r| {
+                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
+                }));
         if model_attribute {
             if let Some(access) = interior_mutability::access(&name, nargs) {
                 self.errors
@@ -1437,6 +1442,10 @@ impl<'a> Walker<'a> {
                     // decides (`opaque_receiver.rs`).
                     self.receiver_checks
                         .insert(opaque_receiver::data_read_key(m));
+                } else if !tensor_api::is_tensor_method(&name) {
+                    // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
+                    self.receiver_checks
+                        .insert(opaque_receiver::foreign_method_key(m));
                 }
                 if name == "forward" {
                     return Kind::Tensor;
@@ -2086,7 +2095,20 @@ fn rooted_at_self_field(e: &Expr) -> bool {
             Expr::Path(p) => p.path.is_ident("self"),
             other => rooted_at_self_field(other),
         },
+        Expr::Index(ix) => rooted_at_self_field(&ix.expr),
         _ => false,
+    }
+}
+
+/// The local a place expression starts from (`s` for `s.calls[0]`).
+fn place_root(e: &Expr) -> Option<String> {
+    match strip(e) {
+        Expr::Field(f) => place_root(&f.base),
+        Expr::Index(ix) => place_root(&ix.expr),
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            Some(p.path.segments[0].ident.to_string())
+        }
+        _ => None,
     }
 }
 

@@ -140,6 +140,12 @@ pub fn data_read_key(call: &ExprMethodCall) -> String {
     format!("data:{}", key(call))
 }
 
+/// The key of a method outside the tensor vocabulary on a receiver syntax cannot identify:
+/// the receiver must not be a tensor (the method would be an extension trait's).
+pub fn foreign_method_key(call: &ExprMethodCall) -> String {
+    format!("foreign:{}", key(call))
+}
+
 /// Receivers that cannot move into a closure unchanged.
 fn rewritable(recv: &Expr) -> bool {
     fn clean(tokens: TokenStream) -> bool {
@@ -166,7 +172,8 @@ impl VisitMut for Rewriter<'_> {
         let Expr::MethodCall(call) = e else { return };
         let receiver_check = self.keys.contains(&key(call));
         let data_check = self.keys.contains(&data_read_key(call));
-        if !(receiver_check || data_check) || !rewritable(&call.receiver) {
+        let foreign_check = self.keys.contains(&foreign_method_key(call));
+        if !(receiver_check || data_check || foreign_check) || !rewritable(&call.receiver) {
             return;
         }
         let recv = &call.receiver;
@@ -179,6 +186,18 @@ impl VisitMut for Rewriter<'_> {
                     #[allow(unused_imports)]
                     use ::ferrex::__private::{
                         NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
+                    };
+                    (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
+                });
+            });
+        }
+        if foreign_check {
+            let method = &call.method;
+            check.extend(quote_spanned! {method.span()=>
+                let _ = || ::ferrex::__private::require_ferrex_method({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        NotTensor as _, ViaRefRefTensor as _, ViaRefTensor as _, ViaTensor as _,
                     };
                     (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
                 });
