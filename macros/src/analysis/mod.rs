@@ -1673,7 +1673,14 @@ impl<'a> Walker<'a> {
             return Kind::Maybe;
         }
         if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
-            if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
+            if FORWARD_FNS.contains(&last.as_str()) && !c.args.is_empty() {
+                // `Block::forward(&self.block, x)`: the instance must be a module, checked
+                // at the call (the type may be generic, and cannot be named bare).
+                self.receiver_checks
+                    .insert(opaque_receiver::first_arg_key(c));
+                return Kind::Tensor;
+            }
+            if gets_tensor {
                 self.push_callee(Callee::of_type(path));
                 return if LIST_FNS.contains(&last.as_str()) {
                     Kind::Tensors
