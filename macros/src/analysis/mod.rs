@@ -262,6 +262,9 @@ struct Walker<'a> {
     /// For a binding read out of a tensor (`let a = t.item::<f32>()`): the tensor's text,
     /// so a predicate on it becomes a tensor predicate (`a < 6` → `t.lt(6)`).
     data_origins: HashMap<String, String>,
+    /// For a binding of a tuple whose element kinds syntax tells (`pair: (Tensor, usize)`):
+    /// the kinds, so `pair.1` is what it is.
+    tuple_fields: HashMap<String, Vec<Kind>>,
 }
 
 impl<'a> Walker<'a> {
@@ -282,6 +285,7 @@ impl<'a> Walker<'a> {
             receiver_checks: HashSet::new(),
             type_params: HashSet::new(),
             data_origins: HashMap::new(),
+            tuple_fields: HashMap::new(),
         }
     }
 
@@ -398,6 +402,9 @@ impl<'a> Walker<'a> {
                 FnArg::Typed(pt) => {
                     let k = kind::of_type(&pt.ty);
                     self.bind_pat(&pt.pat, k);
+                    if let (Pat::Ident(p), Some(kinds)) = (&*pt.pat, tuple_type_kinds(&pt.ty)) {
+                        self.tuple_fields.insert(p.ident.to_string(), kinds);
+                    }
                 }
             }
         }
@@ -496,6 +503,21 @@ impl<'a> Walker<'a> {
             data_branch::item_receiver(&init.expr),
         ) {
             self.data_origins.insert(p.ident.to_string(), text(t));
+        }
+        // `let pair = self.split(x);`: the kinds of `pair.0`, `pair.1`.
+        if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            let declared = match &l.pat {
+                Pat::Type(t) => tuple_type_kinds(&t.ty),
+                _ => None,
+            };
+            match declared.or_else(|| self.tuple_elems(&init.expr)) {
+                Some(kinds) => {
+                    self.tuple_fields.insert(p.ident.to_string(), kinds);
+                }
+                None => {
+                    self.tuple_fields.remove(&p.ident.to_string());
+                }
+            }
         }
         // A closure: remember what calling it returns.
         if let (Pat::Ident(p), Expr::Closure(_)) = (&l.pat, &*init.expr) {
@@ -659,6 +681,16 @@ impl<'a> Walker<'a> {
             Expr::Assign(a) => self.assign(&a.left, &a.right, None),
             Expr::Field(f) => {
                 let base = self.expr(&f.base);
+                // `pair.1` of a tuple whose element kinds are known.
+                if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
+                    if let Some(k) = self
+                        .tuple_fields
+                        .get(&name)
+                        .and_then(|ks| ks.get(i.index as usize))
+                    {
+                        return *k;
+                    }
+                }
                 match base {
                     Kind::Module | Kind::Maybe => Kind::Maybe,
                     Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
