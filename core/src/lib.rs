@@ -276,6 +276,20 @@ pub mod __private {
     /// Compiles only when the receiver of a data read is not a tensor.
     pub fn require_not_tensor<K: NotTensorCheck>(_: K) {}
 
+    #[diagnostic::on_unimplemented(
+        message = "graph break: this method of a tensor is not ferrex's",
+        label = "a tensor: this method comes from a trait of another crate or of this one, whose body strict export cannot see into",
+        note = "strict export proves forward free of graph breaks by reading its code; it knows the methods of ferrex's `Tensor`, not those extension traits add",
+        note = "make the method a free function marked `#[ferrex::export_fn]`: its body is then checked too",
+        note = "or export with `#[export_module(strict = false)]`, which traces whatever the method runs"
+    )]
+    pub trait FerrexMethodCheck {}
+
+    impl FerrexMethodCheck for NotTensorData {}
+
+    /// Compiles only when the receiver of a method outside `Tensor`'s is not a tensor.
+    pub fn require_ferrex_method<K: FerrexMethodCheck>(_: K) {}
+
     /// Autoref specialisation: a copy of forward's arguments when they are `Clone`, for
     /// strict mode's second trace; `None` otherwise.
     pub struct CloneProbe<'a, T>(pub &'a T);

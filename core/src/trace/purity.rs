@@ -22,12 +22,7 @@ pub(crate) fn compare(
     if let Some((a, b)) = first_node_difference(first.graph(), second.graph()) {
         let at = a.and_then(|n| n.source).or(b.and_then(|n| n.source));
         let what = match (a, b) {
-            (Some(a), Some(b)) => format!(
-                "node `{}` differs (`{}` then `{}`)",
-                a.name,
-                describe(a),
-                describe(b)
-            ),
+            (Some(a), Some(b)) => format!("node `{}` differs: {}", a.name, difference(a, b)),
             (Some(a), None) => format!("node `{}` is in the first trace only", a.name),
             (None, Some(b)) => format!("node `{}` is in the second trace only", b.name),
             (None, None) => "the graphs differ".to_string(),
@@ -61,14 +56,32 @@ fn impure(ep: &ExportedProgram, at: Option<SourceLocation>, what: String) -> Exp
     }
 }
 
-/// The op (or node kind) and shapes of a node, for the message.
-fn describe(n: &Node) -> String {
-    let kind = match &n.kind {
-        NodeKind::Call { op, args } => format!("{}{:?}", op.name(), args),
-        other => format!("{other:?}"),
-    };
-    let meta: Vec<String> = n.meta.iter().map(|m| format!("{m:?}")).collect();
-    format!("{kind} -> {}", meta.join(", "))
+/// What differs between two nodes, for the message: the first differing argument of the
+/// same op, or the ops, or the metas.
+fn difference(a: &Node, b: &Node) -> String {
+    match (&a.kind, &b.kind) {
+        (NodeKind::Call { op: x, args: xs }, NodeKind::Call { op: y, args: ys })
+            if std::ptr::eq(*x, *y) && xs.len() == ys.len() =>
+        {
+            let first = xs
+                .iter()
+                .zip(ys)
+                .position(|(p, q)| format!("{p:?}") != format!("{q:?}"));
+            match first {
+                Some(i) => format!(
+                    "argument {i} of `{}` is `{:?}`, then `{:?}`",
+                    x.name(),
+                    xs[i],
+                    ys[i]
+                ),
+                None => format!("`{}` gives `{:?}`, then `{:?}`", x.name(), a.meta, b.meta),
+            }
+        }
+        (NodeKind::Call { op: x, .. }, NodeKind::Call { op: y, .. }) => {
+            format!("`{}`, then `{}`", x.name(), y.name())
+        }
+        (x, y) => format!("`{x:?}`, then `{y:?}`"),
+    }
 }
 
 type NodePair<'a> = (Option<&'a Node>, Option<&'a Node>);

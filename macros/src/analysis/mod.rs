@@ -262,6 +262,9 @@ struct Walker<'a> {
     /// For a binding read out of a tensor (`let a = t.item::<f32>()`): the tensor's text,
     /// so a predicate on it becomes a tensor predicate (`a < 6` → `t.lt(6)`).
     data_origins: HashMap<String, String>,
+    /// For a binding of a tuple whose element kinds syntax tells (`pair: (Tensor, usize)`):
+    /// the kinds, so `pair.1` is what it is.
+    tuple_fields: HashMap<String, Vec<Kind>>,
 }
 
 impl<'a> Walker<'a> {
@@ -282,6 +285,7 @@ impl<'a> Walker<'a> {
             receiver_checks: HashSet::new(),
             type_params: HashSet::new(),
             data_origins: HashMap::new(),
+            tuple_fields: HashMap::new(),
         }
     }
 
@@ -402,6 +406,9 @@ impl<'a> Walker<'a> {
                 FnArg::Typed(pt) => {
                     let k = kind::of_type(&pt.ty);
                     self.bind_pat(&pt.pat, k);
+                    if let (Pat::Ident(p), Some(kinds)) = (&*pt.pat, tuple_type_kinds(&pt.ty)) {
+                        self.tuple_fields.insert(p.ident.to_string(), kinds);
+                    }
                 }
             }
         }
@@ -500,6 +507,21 @@ impl<'a> Walker<'a> {
             data_branch::item_receiver(&init.expr),
         ) {
             self.data_origins.insert(p.ident.to_string(), text(t));
+        }
+        // `let pair = self.split(x);`: the kinds of `pair.0`, `pair.1`.
+        if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            let declared = match &l.pat {
+                Pat::Type(t) => tuple_type_kinds(&t.ty),
+                _ => None,
+            };
+            match declared.or_else(|| self.tuple_elems(&init.expr)) {
+                Some(kinds) => {
+                    self.tuple_fields.insert(p.ident.to_string(), kinds);
+                }
+                None => {
+                    self.tuple_fields.remove(&p.ident.to_string());
+                }
+            }
         }
         // A closure: remember what calling it returns.
         if let (Pat::Ident(p), Expr::Closure(_)) = (&l.pat, &*init.expr) {
@@ -663,6 +685,16 @@ impl<'a> Walker<'a> {
             Expr::Assign(a) => self.assign(&a.left, &a.right, None),
             Expr::Field(f) => {
                 let base = self.expr(&f.base);
+                // `pair.1` of a tuple whose element kinds are known.
+                if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
+                    if let Some(k) = self
+                        .tuple_fields
+                        .get(&name)
+                        .and_then(|ks| ks.get(i.index as usize))
+                    {
+                        return *k;
+                    }
+                }
                 match base {
                     Kind::Module | Kind::Maybe => Kind::Maybe,
                     Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
@@ -1312,8 +1344,13 @@ impl<'a> Walker<'a> {
         let nargs = m.args.len();
 
         // Model attributes (or aliases of them) reached through interior mutability.
+        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
+        // kind is unknown: a field of the model, or a parameter of unknown type).
         let model_attribute = rooted_at_self_field(&m.receiver)
-            || (recv == Kind::Maybe && local_name(&m.receiver).is_some());
+            || (recv == Kind::Maybe
+                && place_root(&m.receiver).is_some_and(|r| {
+                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
+                }));
         if model_attribute {
             if let Some(access) = interior_mutability::access(&name, nargs) {
                 self.errors
@@ -1441,6 +1478,10 @@ impl<'a> Walker<'a> {
                     // decides (`opaque_receiver.rs`).
                     self.receiver_checks
                         .insert(opaque_receiver::data_read_key(m));
+                } else if !tensor_api::is_tensor_method(&name) {
+                    // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
+                    self.receiver_checks
+                        .insert(opaque_receiver::foreign_method_key(m));
                 }
                 if name == "forward" {
                     return Kind::Tensor;
@@ -1668,7 +1709,14 @@ impl<'a> Walker<'a> {
             return Kind::Maybe;
         }
         if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
-            if gets_tensor || FORWARD_FNS.contains(&last.as_str()) {
+            if FORWARD_FNS.contains(&last.as_str()) && !c.args.is_empty() {
+                // `Block::forward(&self.block, x)`: the instance must be a module, checked
+                // at the call (the type may be generic, and cannot be named bare).
+                self.receiver_checks
+                    .insert(opaque_receiver::first_arg_key(c));
+                return Kind::Tensor;
+            }
+            if gets_tensor {
                 self.push_callee(Callee::of_type(path));
                 return if LIST_FNS.contains(&last.as_str()) {
                     Kind::Tensors
@@ -2090,7 +2138,20 @@ fn rooted_at_self_field(e: &Expr) -> bool {
             Expr::Path(p) => p.path.is_ident("self"),
             other => rooted_at_self_field(other),
         },
+        Expr::Index(ix) => rooted_at_self_field(&ix.expr),
         _ => false,
+    }
+}
+
+/// The local a place expression starts from (`s` for `s.calls[0]`).
+fn place_root(e: &Expr) -> Option<String> {
+    match strip(e) {
+        Expr::Field(f) => place_root(&f.base),
+        Expr::Index(ix) => place_root(&ix.expr),
+        Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            Some(p.path.segments[0].ident.to_string())
+        }
+        _ => None,
     }
 }
 

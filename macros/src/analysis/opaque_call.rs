@@ -221,7 +221,7 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
         };
         out.extend(quote! {
             const _: () = {
-                #[allow(unused_imports)]
+                #[allow(unused_imports, deprecated)]
                 use #path as __ferrex_callee;
                 const _: () = {
                     #[doc(hidden)]
@@ -229,9 +229,9 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
                     mod not_an_export_fn {
                         pub struct #name {}
                     }
-                    #[allow(unused_imports)]
+                    #[allow(unused_imports, deprecated)]
                     use not_an_export_fn::*;
-                    #[allow(unused_imports)]
+                    #[allow(unused_imports, deprecated)]
                     use __ferrex_callee as #name;
                     #[allow(dead_code)]
                     fn __ferrex_check() {

@@ -14,6 +14,9 @@
 //! specialisation picks `IsReceiver` when the receiver's type (through up to two
 //! references) implements `TracedReceiver`, and `OpaqueReceiver<T>` otherwise, which
 //! `require_receiver` rejects with ferrex's message, spanned on the receiver.
+//! `Type::forward(&m, x)` checks its first argument the same way; a data read
+//! (`w.to_vec()`) or a method outside the tensor vocabulary on such a receiver gets the
+//! opposite check (`DataProbe`): it compiles only when the receiver is not a tensor.
 
 use std::collections::HashSet;
 
@@ -140,6 +143,23 @@ pub fn data_read_key(call: &ExprMethodCall) -> String {
     format!("data:{}", key(call))
 }
 
+/// The key of a method outside the tensor vocabulary on a receiver syntax cannot identify:
+/// the receiver must not be a tensor (the method would be an extension trait's).
+pub fn foreign_method_key(call: &ExprMethodCall) -> String {
+    format!("foreign:{}", key(call))
+}
+
+/// The key of `Type::forward(&instance, …)`: the instance must be a module.
+pub fn first_arg_key(call: &syn::ExprCall) -> String {
+    let span = call.func.span();
+    format!(
+        "first:{}:{:?}:{:?}",
+        super::text(&call.func),
+        span.start(),
+        span
+    )
+}
+
 /// Receivers that cannot move into a closure unchanged.
 fn rewritable(recv: &Expr) -> bool {
     fn clean(tokens: TokenStream) -> bool {
@@ -163,10 +183,37 @@ struct Rewriter<'a> {
 impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
+        if let Expr::Call(call) = e {
+            if !self.keys.contains(&first_arg_key(call)) {
+                return;
+            }
+            let Some(first) = call.args.first() else {
+                return;
+            };
+            if !rewritable(first) {
+                return;
+            }
+            let span = first.span();
+            let wrapped: TokenStream = quote_spanned! {span=> {
+                let _ = || ::ferrex::__private::require_receiver({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
+                    };
+                    (&&&::ferrex::__private::ReceiverProbe(#first)).__ferrex_receiver()
+                });
+                #call
+            } };
+            if let Ok(new) = syn::parse2::<Expr>(wrapped) {
+                *e = new;
+            }
+            return;
+        }
         let Expr::MethodCall(call) = e else { return };
         let receiver_check = self.keys.contains(&key(call));
         let data_check = self.keys.contains(&data_read_key(call));
-        if !(receiver_check || data_check) || !rewritable(&call.receiver) {
+        let foreign_check = self.keys.contains(&foreign_method_key(call));
+        if !(receiver_check || data_check || foreign_check) || !rewritable(&call.receiver) {
             return;
         }
         let recv = &call.receiver;
@@ -179,6 +226,18 @@ impl VisitMut for Rewriter<'_> {
                     #[allow(unused_imports)]
                     use ::ferrex::__private::{
                         NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
+                    };
+                    (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
+                });
+            });
+        }
+        if foreign_check {
+            let method = &call.method;
+            check.extend(quote_spanned! {method.span()=>
+                let _ = || ::ferrex::__private::require_ferrex_method({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        NotTensor as _, ViaRefRefTensor as _, ViaRefTensor as _, ViaTensor as _,
                     };
                     (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
                 });

@@ -1,4 +1,5 @@
-// A method an extension trait adds to `Tensor`: its body is not ferrex's, and may read data.
+// A method an extension trait adds to `Tensor`, on an input and on a parameter: its body is
+// not ferrex's, and may read data.
 use ferrex::prelude::*;
 
 trait Peek {
@@ -12,13 +13,17 @@ impl Peek for Tensor {
 }
 
 #[export_module]
-struct Model {}
+struct Model {
+    #[param]
+    w: Tensor,
+}
 
 #[export_module]
 impl Model {
     fn forward(&self, x: &Tensor) -> Tensor {
         let first = x.peek_first();
-        x * first as f64
+        let w_first = self.w.peek_first();
+        x * (first + w_first) as f64
     }
 }
 

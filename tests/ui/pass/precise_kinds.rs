@@ -1,4 +1,5 @@
-// Values beside tensors keep their own kind: zipped gains, a rank returned beside a tensor,
+// Values beside tensors keep their own kind: zipped gains, a rank returned beside a tensor
+// (destructured, or read as `pair.1`),
 // a named format argument shadowing a tensor, `?` on an optional input or on config, `to_vec`
 // of a config field.
 use ferrex::prelude::*;
@@ -27,6 +28,8 @@ impl Model {
             .zip(&self.gains)
             .map(|(x, g)| if g.abs() > 1.0 { x * *g } else { x.clone() })
             .collect();
+        let pair = self.with_rank(&acc);
+        let acc = if pair.1 > 1 { self.scale_by(pair) } else { acc };
         let (y, rank) = self.with_rank(&acc);
         println!("{x:?} at rank {rank}", x = y.sizes());
         let shifted = self.shifted(&y, bias).unwrap_or(y);
@@ -35,6 +38,14 @@ impl Model {
 
     fn with_rank(&self, x: &Tensor) -> (Tensor, usize) {
         (x.relu(), x.dim())
+    }
+
+    fn scale_by(&self, p: (Tensor, usize)) -> Tensor {
+        if p.1 > 2 {
+            p.0 * 2.0
+        } else {
+            p.0
+        }
     }
 
     fn shifted(&self, x: &Tensor, bias: Option<&Tensor>) -> Option<Tensor> {
