@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::program::{RangeConstraints, ValueRange};
-use crate::symbolic::{CmpOp, Expr, Guard, ShapeEnv, Symbol};
+use crate::symbolic::{CmpOp, Expr, Guard, ShapeEnv, Symbol, SymbolInfo};
 
 /// The outcome of checking the guards.
 pub(crate) struct ConstraintReport {
@@ -110,182 +110,274 @@ fn affine_text(name: &str, a: i64, b: i64) -> String {
     s
 }
 
-pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> ConstraintReport {
-    let mut violations = Vec::new();
-    let mut dims: Vec<String> = Vec::new();
-    let mut fixes: Vec<String> = Vec::new();
-    let mut runtime_guards = Vec::new();
-    let mut required: BTreeMap<Symbol, Required> = BTreeMap::new();
-    let mut excluded: Vec<(Symbol, i64, String)> = Vec::new();
-    let mut narrowing: Vec<(Symbol, String, i64, Option<i64>)> = Vec::new();
+/// One way the guards contradict the declared dynamic shapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// Two dims must always be equal: `second == first`.
+    Equal { second: String, first: String },
+    /// A dim must be an affine function of another (`d2 == 2*d1 + 1`).
+    Derived {
+        second: String,
+        relation: String,
+        guard: String,
+    },
+    /// A relation between two dims that no derived `Dim` can express.
+    Unexpressible { guard: String },
+    /// A dim was marked dynamic, but the guards fix it to one value.
+    Specialized {
+        dim: String,
+        value: i64,
+        guards: Vec<String>,
+    },
+    /// The guards narrow the declared range of a dim (or exclude a value of it).
+    Narrowed {
+        dim: String,
+        range: String,
+        guards: Vec<String>,
+    },
+}
 
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::Equal { second, first } => {
+                write!(f, "The values of {second} and {first} must always be equal.")
+            }
+            Violation::Derived {
+                second,
+                relation,
+                guard,
+            } => write!(
+                f,
+                "The values of {second} must always equal {relation} (from the guard {guard})."
+            ),
+            Violation::Unexpressible { guard } => {
+                write!(f, "The sizes must satisfy the generated guard {guard}.")
+            }
+            Violation::Specialized { dim, value, guards } => write!(
+                f,
+                "{dim} was marked dynamic, but the program specialised it to the constant {value} (guard {}).",
+                guards.join(" and ")
+            ),
+            Violation::Narrowed { dim, range, guards } => write!(
+                f,
+                "Not all values of {dim} in the specified range {range} satisfy the generated guard {}.",
+                guards.join(" and ")
+            ),
+        }
+    }
+}
+
+/// The guards sorted by what they say: ranges and excluded values per symbol, violations
+/// between two symbols, and what can only be checked at run time.
+#[derive(Default)]
+struct Classified {
+    required: BTreeMap<Symbol, Required>,
+    excluded: Vec<(Symbol, i64, String)>,
+    /// `(symbol, guard text, lower, upper)` of each guard that bounds one symbol.
+    narrowing: Vec<(Symbol, String, i64, Option<i64>)>,
+    /// Violations between two symbols, each with its fix and the dim it is about.
+    relations: Vec<(Violation, Option<String>, String)>,
+    runtime_guards: Vec<Guard>,
+}
+
+fn guard_text(env: &ShapeEnv, g: &Guard) -> String {
+    format!(
+        "{} {} {}",
+        env.render(&g.lhs),
+        g.op.symbol(),
+        env.render(&g.rhs)
+    )
+}
+
+/// Sorts each guard by the symbols it is linear in.
+fn classify(env: &ShapeEnv, guards: &[Guard]) -> Classified {
+    let mut c = Classified::default();
     for g in guards {
-        let e = g.lhs.sub(&g.rhs);
-        let guard_text = format!(
-            "{} {} {}",
-            env.render(&g.lhs),
-            g.op.symbol(),
-            env.render(&g.rhs)
-        );
-        let Some((terms, c)) = e.linear_terms() else {
-            runtime_guards.push(g.clone());
+        let text = guard_text(env, g);
+        let Some((terms, k)) = g.lhs.sub(&g.rhs).linear_terms() else {
+            c.runtime_guards.push(g.clone());
             continue;
         };
         match terms.as_slice() {
             [] => {}
-            [(s, a)] => {
-                let r = required.entry(*s).or_insert(Required {
-                    lo: i64::MIN,
-                    hi: None,
-                });
-                match allowed(*a, c, g.op) {
-                    Allowed::Range(lo, hi) => {
-                        r.lo = r.lo.max(lo);
-                        r.hi = match (r.hi, hi) {
-                            (Some(x), Some(y)) => Some(x.min(y)),
-                            (x, y) => x.or(y),
-                        };
-                        narrowing.push((*s, guard_text, lo, hi));
-                    }
-                    Allowed::Not(v) => excluded.push((*s, v, guard_text)),
-                    Allowed::Nothing => runtime_guards.push(g.clone()),
-                }
-            }
+            [(s, a)] => c.bound_one(*s, *a, k, g, text),
             [(s1, a1), (s2, a2)] if g.op == CmpOp::Eq => {
-                // a1*s1 + a2*s2 + c == 0: express the later symbol through the earlier.
-                let (first, a_first, second, a_second) = if s1 < s2 {
-                    (*s1, *a1, *s2, *a2)
-                } else {
-                    (*s2, *a2, *s1, *a1)
-                };
-                let (n1, n2) = (
-                    env.info(first)
-                        .map(|i| i.dim_name.clone())
-                        .unwrap_or_default(),
-                    env.info(second)
-                        .map(|i| i.dim_name.clone())
-                        .unwrap_or_default(),
-                );
-                // s2 = (-a_first*s1 - c) / a_second
-                if (-a_first) % a_second == 0 && (-c) % a_second == 0 {
-                    let (scale, offset) = (-a_first / a_second, -c / a_second);
-                    if scale == 1 && offset == 0 {
-                        violations.push(format!(
-                            "The values of {} and {} must always be equal.",
-                            env.describe(second),
-                            env.describe(first)
-                        ));
-                    } else {
-                        violations.push(format!(
-                            "The values of {} must always equal {} (from the guard {guard_text}).",
-                            env.describe(second),
-                            affine_text(&n1, scale, offset).trim_end_matches(".clone()")
-                        ));
-                    }
-                    fixes.push(format!("let {n2} = {};", affine_text(&n1, scale, offset)));
-                    dims.push(n2);
-                } else {
-                    violations.push(format!(
-                        "The sizes must satisfy the generated guard {guard_text}."
-                    ));
-                    runtime_guards.push(g.clone());
-                }
+                c.relate_two(env, (*s1, *a1), (*s2, *a2), k, g, text)
             }
-            _ => runtime_guards.push(g.clone()),
+            _ => c.runtime_guards.push(g.clone()),
+        }
+    }
+    c
+}
+
+impl Classified {
+    /// A guard `a*s + k op 0` on one symbol.
+    fn bound_one(&mut self, s: Symbol, a: i64, k: i64, g: &Guard, text: String) {
+        let r = self.required.entry(s).or_insert(Required {
+            lo: i64::MIN,
+            hi: None,
+        });
+        match allowed(a, k, g.op) {
+            Allowed::Range(lo, hi) => {
+                r.lo = r.lo.max(lo);
+                r.hi = match (r.hi, hi) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                self.narrowing.push((s, text, lo, hi));
+            }
+            Allowed::Not(v) => self.excluded.push((s, v, text)),
+            Allowed::Nothing => self.runtime_guards.push(g.clone()),
         }
     }
 
-    for info in &env.symbols {
-        let Some(req) = required.get(&info.symbol) else {
-            continue;
-        };
-        let (dmin, dmax) = (info.min, info.max);
-        let lo_ok = req.lo <= dmin;
-        let hi_ok = match (req.hi, dmax) {
-            (None, _) => true,
-            (Some(h), Some(m)) => m <= h,
-            (Some(_), None) => false,
-        };
-        if lo_ok && hi_ok {
-            continue;
-        }
-        let new_lo = dmin.max(req.lo);
-        let new_hi = match (req.hi, dmax) {
-            (Some(h), Some(m)) => Some(h.min(m)),
-            (h, m) => h.or(m),
-        };
-        // The guards that narrow the declared range (not those it already implies).
-        let narrows = |lo: i64, hi: Option<i64>| {
-            lo > dmin
-                || match (hi, dmax) {
-                    (Some(h), Some(m)) => h < m,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                }
-        };
-        let mine: Vec<&(Symbol, String, i64, Option<i64>)> = narrowing
-            .iter()
-            .filter(|(s, ..)| *s == info.symbol)
-            .collect();
-        let narrowing_ones: Vec<&String> = mine
-            .iter()
-            .filter(|(_, _, lo, hi)| narrows(*lo, *hi))
-            .map(|(_, t, ..)| t)
-            .collect();
-        let texts: Vec<&String> = if narrowing_ones.is_empty() {
-            mine.iter().map(|(_, t, ..)| t).collect()
+    /// `a1*s1 + a2*s2 + k == 0`: the later symbol expressed through the earlier.
+    fn relate_two(
+        &mut self,
+        env: &ShapeEnv,
+        (s1, a1): (Symbol, i64),
+        (s2, a2): (Symbol, i64),
+        k: i64,
+        g: &Guard,
+        guard: String,
+    ) {
+        let (first, a_first, second, a_second) = if s1 < s2 {
+            (s1, a1, s2, a2)
         } else {
-            narrowing_ones
+            (s2, a2, s1, a1)
         };
-        if new_hi == Some(new_lo) {
-            violations.push(format!(
-                "{} was marked dynamic, but the program specialised it to the constant {new_lo} (guard {}).",
-                env.describe(info.symbol),
-                texts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" and ")
-            ));
-            fixes.push(format!(
-                "// {}: drop it from dynamic_shapes; the program needs it to be {new_lo}",
-                info.dim_name
-            ));
-            dims.push(info.dim_name.clone());
-            continue;
+        let name = |s: Symbol| env.info(s).map(|i| i.dim_name.clone()).unwrap_or_default();
+        let (n1, n2) = (name(first), name(second));
+        // s2 = (-a_first*s1 - k) / a_second
+        if (-a_first) % a_second != 0 || (-k) % a_second != 0 {
+            self.relations
+                .push((Violation::Unexpressible { guard }, None, n2));
+            self.runtime_guards.push(g.clone());
+            return;
         }
-        violations.push(format!(
-            "Not all values of {} in the specified range {} satisfy the generated guard {}.",
-            env.describe(info.symbol),
-            range_text(dmin, dmax),
-            texts
-                .iter()
-                .map(|t| t.as_str())
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ));
-        fixes.push(dim_fix(&info.dim_name, new_lo, new_hi));
-        dims.push(info.dim_name.clone());
+        let (scale, offset) = (-a_first / a_second, -k / a_second);
+        let violation = if scale == 1 && offset == 0 {
+            Violation::Equal {
+                second: env.describe(second),
+                first: env.describe(first),
+            }
+        } else {
+            Violation::Derived {
+                second: env.describe(second),
+                relation: affine_text(&n1, scale, offset)
+                    .trim_end_matches(".clone()")
+                    .to_string(),
+                guard,
+            }
+        };
+        let fix = format!("let {n2} = {};", affine_text(&n1, scale, offset));
+        self.relations.push((violation, Some(fix), n2));
     }
-    for (s, v, text) in &excluded {
-        let Some(info) = env.info(*s) else { continue };
-        let in_range = *v >= info.min && info.max.is_none_or(|m| *v <= m);
-        if !in_range {
-            continue;
-        }
-        violations.push(format!(
-            "Not all values of {} in the specified range {} satisfy the generated guard {text}.",
-            env.describe(*s),
-            range_text(info.min, info.max)
-        ));
-        dims.push(info.dim_name.clone());
-        if *v == info.min {
-            fixes.push(dim_fix(&info.dim_name, v + 1, info.max));
-        } else if info.max == Some(*v) {
-            fixes.push(dim_fix(&info.dim_name, info.min, Some(v - 1)));
-        }
-    }
-    fixes.dedup();
-    dims.sort();
-    dims.dedup();
+}
 
-    // Range constraints: the input sizes in input order, then the root symbols.
+/// The texts of the guards that narrow `info`'s declared range (all of its guards when
+/// none narrows it by itself).
+fn narrowing_guards(c: &Classified, info: &SymbolInfo) -> Vec<String> {
+    let (dmin, dmax) = (info.min, info.max);
+    let narrows = |lo: i64, hi: Option<i64>| {
+        lo > dmin
+            || match (hi, dmax) {
+                (Some(h), Some(m)) => h < m,
+                (Some(_), None) => true,
+                (None, _) => false,
+            }
+    };
+    let mine: Vec<&(Symbol, String, i64, Option<i64>)> = c
+        .narrowing
+        .iter()
+        .filter(|(s, ..)| *s == info.symbol)
+        .collect();
+    let narrowing: Vec<String> = mine
+        .iter()
+        .filter(|(_, _, lo, hi)| narrows(*lo, *hi))
+        .map(|(_, t, ..)| t.clone())
+        .collect();
+    if narrowing.is_empty() {
+        mine.iter().map(|(_, t, ..)| t.clone()).collect()
+    } else {
+        narrowing
+    }
+}
+
+/// The violation (with its fix) of a symbol whose guards narrow its declared range.
+fn range_violation(
+    env: &ShapeEnv,
+    c: &Classified,
+    info: &SymbolInfo,
+) -> Option<(Violation, String)> {
+    let req = c.required.get(&info.symbol)?;
+    let (dmin, dmax) = (info.min, info.max);
+    let hi_ok = match (req.hi, dmax) {
+        (None, _) => true,
+        (Some(h), Some(m)) => m <= h,
+        (Some(_), None) => false,
+    };
+    if req.lo <= dmin && hi_ok {
+        return None;
+    }
+    let new_lo = dmin.max(req.lo);
+    let new_hi = match (req.hi, dmax) {
+        (Some(h), Some(m)) => Some(h.min(m)),
+        (h, m) => h.or(m),
+    };
+    let guards = narrowing_guards(c, info);
+    if new_hi == Some(new_lo) {
+        let fix = format!(
+            "// {}: drop it from dynamic_shapes; the program needs it to be {new_lo}",
+            info.dim_name
+        );
+        let dim = env.describe(info.symbol);
+        return Some((
+            Violation::Specialized {
+                dim,
+                value: new_lo,
+                guards,
+            },
+            fix,
+        ));
+    }
+    let violation = Violation::Narrowed {
+        dim: env.describe(info.symbol),
+        range: range_text(dmin, dmax),
+        guards,
+    };
+    Some((violation, dim_fix(&info.dim_name, new_lo, new_hi)))
+}
+
+/// The violation (and fix, where one value at an end of the range is excluded) of a
+/// guard `s != v` with `v` inside the declared range.
+fn excluded_violation(
+    env: &ShapeEnv,
+    (s, v, text): &(Symbol, i64, String),
+) -> Option<(Violation, Option<String>, String)> {
+    let info = env.info(*s)?;
+    let in_range = *v >= info.min && info.max.is_none_or(|m| *v <= m);
+    if !in_range {
+        return None;
+    }
+    let violation = Violation::Narrowed {
+        dim: env.describe(*s),
+        range: range_text(info.min, info.max),
+        guards: vec![text.clone()],
+    };
+    let fix = if *v == info.min {
+        Some(dim_fix(&info.dim_name, v + 1, info.max))
+    } else if info.max == Some(*v) {
+        Some(dim_fix(&info.dim_name, info.min, Some(v - 1)))
+    } else {
+        None
+    };
+    Some((violation, fix, info.dim_name.clone()))
+}
+
+/// Range constraints: the input sizes in input order, then the root symbols.
+fn range_constraints(env: &ShapeEnv, input_sizes: &[Expr]) -> RangeConstraints {
     let range_of = |e: &Expr| -> Option<ValueRange> {
         let (terms, c) = e.linear_terms()?;
         let [(s, a)] = terms.as_slice() else {
@@ -304,26 +396,42 @@ pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> C
         })
     };
     let mut ranges = RangeConstraints::default();
-    let mut push = |e: Expr| {
+    let all = input_sizes
+        .iter()
+        .cloned()
+        .chain(env.symbols.iter().map(|i| Expr::symbol(i.symbol)));
+    for e in all {
         if ranges.entries.iter().any(|(x, _)| *x == e) {
-            return;
+            continue;
         }
         if let Some(r) = range_of(&e) {
             ranges.entries.push((e, r));
         }
-    };
-    for e in input_sizes {
-        push(e.clone());
     }
-    for info in &env.symbols {
-        push(Expr::symbol(info.symbol));
-    }
+    ranges
+}
 
+/// Checks the guards against the declared dims: classify, then turn each contradiction
+/// into a typed [`Violation`] with its fix, then the range constraints.
+pub(crate) fn check(env: &ShapeEnv, guards: &[Guard], input_sizes: &[Expr]) -> ConstraintReport {
+    let c = classify(env, guards);
+    let mut found: Vec<(Violation, Option<String>, String)> = c.relations.clone();
+    for info in &env.symbols {
+        if let Some((v, fix)) = range_violation(env, &c, info) {
+            found.push((v, Some(fix), info.dim_name.clone()));
+        }
+    }
+    found.extend(c.excluded.iter().filter_map(|e| excluded_violation(env, e)));
+    let mut fixes: Vec<String> = found.iter().filter_map(|(_, f, _)| f.clone()).collect();
+    fixes.dedup();
+    let mut dims: Vec<String> = found.iter().map(|(_, _, d)| d.clone()).collect();
+    dims.sort();
+    dims.dedup();
     ConstraintReport {
         dims,
-        violations,
+        violations: found.iter().map(|(v, ..)| v.to_string()).collect(),
         fixes,
-        ranges,
-        runtime_guards,
+        ranges: range_constraints(env, input_sizes),
+        runtime_guards: c.runtime_guards,
     }
 }
