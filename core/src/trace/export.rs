@@ -9,7 +9,8 @@ use super::{AssumedConstant, TraceIssue, TraceState};
 use crate::error::{CodeSnippet, DataDependentValue, ExportError, SourceLocation, TensorError};
 use crate::graph::{Arg, Node, NodeId, NodeKind};
 use crate::module::{
-    Collector, Forward, ForwardArgs, LeafValue, OutputLeaf, Outputs, SourceLine, StateKind,
+    Collector, Forward, ForwardArgs, InputLeaf, LeafValue, OutputLeaf, Outputs, SourceLine,
+    StateKind,
 };
 use crate::passes;
 use crate::program::{
@@ -122,6 +123,8 @@ impl<'m, M: Forward> Exporter<'m, M> {
         Ok(ep)
     }
 
+    /// One trace of `forward`: placeholders for the state and the inputs, the call,
+    /// mutations and outputs read off the handles, constraints checked, program built.
     fn trace_once(self) -> Result<ExportedProgram, ExportError> {
         let Exporter {
             model,
@@ -135,141 +138,13 @@ impl<'m, M: Forward> Exporter<'m, M> {
         let mut restore = Restore {
             entries: Vec::new(),
         };
-
-        // Model state becomes placeholders: parameters, buffers, constants, in that order.
         let collected = Collector::collect(model);
-        let mut roles: Vec<Role> = Vec::new();
-        let rank = |k: StateKind| match k {
-            StateKind::Parameter => 0,
-            StateKind::Buffer { .. } => 1,
-            StateKind::Constant => 2,
-        };
-        let mut state = collected.tensors.clone();
-        state.sort_by_key(|e| rank(e.kind));
-        for e in state {
-            let storage = eager_storage(&e.tensor, &e.name)?;
-            restore
-                .entries
-                .push((e.tensor.clone(), TensorState::Eager(storage.clone())));
-            let (kind, persistent) = match e.kind {
-                StateKind::Parameter => (InputKind::Parameter, None),
-                StateKind::Buffer { persistent } => (InputKind::Buffer, Some(persistent)),
-                StateKind::Constant => (InputKind::ConstantTensor, None),
-            };
-            let node = placeholder(&e.tensor, &storage)?;
-            roles.push(Role {
-                kind,
-                name: e.name,
-                persistent,
-                tensor: e.tensor,
-                storage,
-                node,
-            });
-        }
-
-        // User inputs.
+        let roles = state_placeholders(&collected, &mut restore)?;
         let mut leaves = Vec::new();
         args.flatten_named(model.arg_names(), &mut leaves);
-        for (name, _) in &dynamic_shapes.inputs {
-            if !leaves.iter().any(|l| &l.path == name) {
-                let known: Vec<&str> = leaves.iter().map(|l| l.path.as_str()).collect();
-                return Err(ExportError::DynamicShapes(format!(
-                    "dynamic_shapes names `{name}`, which is not an input (inputs: {})",
-                    known.join(", ")
-                )));
-            }
-        }
-        let mut env = ShapeEnv::default();
-        let mut input_sizes: Vec<Expr> = Vec::new();
-        let mut user_roles = Vec::new();
-        let mut constant_inputs = Vec::new();
-        for (position, leaf) in leaves.iter().enumerate() {
-            match &leaf.value {
-                LeafValue::Tensor(t) => {
-                    if let Some((other, _)) = restore.entries.iter().find(|(o, _)| o.same_tensor(t))
-                    {
-                        let other_name = roles
-                            .iter()
-                            .chain(user_roles.iter())
-                            .find(|r: &&Role| r.tensor.same_tensor(other))
-                            .map(|r| r.name.clone())
-                            .unwrap_or_default();
-                        return Err(ExportError::AliasedInputs(other_name, leaf.path.clone()));
-                    }
-                    let storage = eager_storage(t, &leaf.path)?;
-                    restore
-                        .entries
-                        .push((t.clone(), TensorState::Eager(storage.clone())));
-                    let meta = symbolic_meta(
-                        &leaf.path,
-                        &storage,
-                        dynamic_shapes.dims_of(&leaf.path),
-                        &mut env,
-                    )?;
-                    input_sizes.extend(
-                        meta.sizes
-                            .iter()
-                            .filter(|s| s.is_symbolic())
-                            .map(SymInt::expr),
-                    );
-                    let node = super::add_placeholder(t, meta).ok_or(ExportError::Nested)?;
-                    user_roles.push(Role {
-                        kind: InputKind::UserInput,
-                        name: leaf.path.clone(),
-                        persistent: None,
-                        tensor: t.clone(),
-                        storage,
-                        node,
-                    });
-                }
-                other => constant_inputs.push((position, leaf.path.clone(), constant_of(other))),
-            }
-        }
-
-        // Trace. `assume_constant` helpers read the example values.
-        super::with_state(|s| {
-            s.examples = restore
-                .entries
-                .iter()
-                .filter_map(|(t, state)| match state {
-                    TensorState::Eager(storage) => Some((t.clone(), storage.clone())),
-                    _ => None,
-                })
-                .collect();
-        });
-        let output = match catch_unwind(AssertUnwindSafe(|| model.forward_args(args))) {
-            Ok(output) => output,
-            Err(p) => {
-                // A panic after a read of tensor data (`x.item::<f32>().unwrap()` in a
-                // non-strict forward) is caused by the read: report the read, with its
-                // file, line and code.
-                if let Some(trace) = super::end() {
-                    report_issues(&trace, &collected.sources)?;
-                }
-                return Err(ExportError::Panicked(panic_message(&*p)));
-            }
-        };
-        let mut out_leaves = Vec::new();
-        output.flatten_outputs(&mut out_leaves);
-        drop(output);
-
-        // Read mutations off the handles before they are restored.
-        let mut mutations: Vec<(OutputKind, NodeId, String)> = Vec::new();
-        for r in roles.iter().chain(user_roles.iter()) {
-            match r.tensor.state() {
-                TensorState::Traced(t) if t.node != r.node => match r.kind {
-                    InputKind::Buffer => {
-                        mutations.push((OutputKind::BufferMutation, t.node, r.name.clone()))
-                    }
-                    InputKind::UserInput => {
-                        mutations.push((OutputKind::UserInputMutation, t.node, r.name.clone()))
-                    }
-                    _ => return Err(ExportError::ParameterMutated(r.name.clone())),
-                },
-                TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
-                _ => {}
-            }
-        }
+        let inputs = user_placeholders(&leaves, &dynamic_shapes, &roles, &mut restore)?;
+        let out_leaves = run_forward(model, args, &restore, &collected)?;
+        let mutations = read_mutations(roles.iter().chain(inputs.roles.iter()))?;
         let user_outputs = out_leaves
             .iter()
             .map(output_arg)
@@ -277,28 +152,15 @@ impl<'m, M: Forward> Exporter<'m, M> {
 
         let trace = super::end().ok_or(ExportError::Nested)?;
         drop(restore);
-        for (guard, at) in trace.guards.iter().zip(&trace.guard_sites) {
-            let text = format!(
-                "{} {} {}",
-                env.render(&guard.lhs),
-                guard.op.symbol(),
-                env.render(&guard.rhs)
-            );
-            super::log::guard_added(&text, *at, &code_at(&collected.sources, *at));
-        }
+        let UserInputs {
+            roles: user_roles,
+            mut env,
+            input_sizes,
+            constant_inputs,
+        } = inputs;
+        log_guards(&trace, &env, &collected.sources);
         report_issues(&trace, &collected.sources)?;
-        // Unbacked symbols join the shape environment with the ranges the checks gave,
-        // so they print in the range constraints (`u0: VR[0, 5]`).
-        for u in &trace.unbacked {
-            env.symbols.push(SymbolInfo {
-                symbol: u.symbol,
-                dim_name: u.symbol.to_string(),
-                min: u.min.unwrap_or(i64::MIN),
-                max: u.max,
-                hint: 0,
-                sources: Vec::new(),
-            });
-        }
+        add_unbacked_symbols(&trace, &mut env);
         let report = constraints::check(&env, &trace.guards, &input_sizes);
         if !report.violations.is_empty() {
             return Err(ExportError::ConstraintViolation {
@@ -322,6 +184,198 @@ impl<'m, M: Forward> Exporter<'m, M> {
             arg_names: model.arg_names().iter().map(|s| s.to_string()).collect(),
             model_name: model.type_name().to_string(),
         })
+    }
+}
+
+/// Model state becomes placeholders: parameters, buffers, constants, in that order.
+fn state_placeholders(
+    collected: &Collector,
+    restore: &mut Restore,
+) -> Result<Vec<Role>, ExportError> {
+    let rank = |k: StateKind| match k {
+        StateKind::Parameter => 0,
+        StateKind::Buffer { .. } => 1,
+        StateKind::Constant => 2,
+    };
+    let mut state = collected.tensors.clone();
+    state.sort_by_key(|e| rank(e.kind));
+    let mut roles = Vec::new();
+    for e in state {
+        let storage = eager_storage(&e.tensor, &e.name)?;
+        restore
+            .entries
+            .push((e.tensor.clone(), TensorState::Eager(storage.clone())));
+        let (kind, persistent) = match e.kind {
+            StateKind::Parameter => (InputKind::Parameter, None),
+            StateKind::Buffer { persistent } => (InputKind::Buffer, Some(persistent)),
+            StateKind::Constant => (InputKind::ConstantTensor, None),
+        };
+        let node = placeholder(&e.tensor, &storage)?;
+        roles.push(Role {
+            kind,
+            name: e.name,
+            persistent,
+            tensor: e.tensor,
+            storage,
+            node,
+        });
+    }
+    Ok(roles)
+}
+
+/// The user inputs as placeholders: tensors with their symbolic sizes, other values as
+/// constant inputs.
+struct UserInputs {
+    roles: Vec<Role>,
+    env: ShapeEnv,
+    /// The symbolic input sizes, in input order (for the range constraints).
+    input_sizes: Vec<Expr>,
+    constant_inputs: Vec<(usize, String, ConstantValue)>,
+}
+
+fn user_placeholders(
+    leaves: &[InputLeaf],
+    dynamic_shapes: &DynamicShapes,
+    state_roles: &[Role],
+    restore: &mut Restore,
+) -> Result<UserInputs, ExportError> {
+    for (name, _) in &dynamic_shapes.inputs {
+        if !leaves.iter().any(|l| &l.path == name) {
+            let known: Vec<&str> = leaves.iter().map(|l| l.path.as_str()).collect();
+            return Err(ExportError::DynamicShapes(format!(
+                "dynamic_shapes names `{name}`, which is not an input (inputs: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let mut inputs = UserInputs {
+        roles: Vec::new(),
+        env: ShapeEnv::default(),
+        input_sizes: Vec::new(),
+        constant_inputs: Vec::new(),
+    };
+    for (position, leaf) in leaves.iter().enumerate() {
+        let LeafValue::Tensor(t) = &leaf.value else {
+            let value = constant_of(&leaf.value);
+            inputs
+                .constant_inputs
+                .push((position, leaf.path.clone(), value));
+            continue;
+        };
+        if let Some((other, _)) = restore.entries.iter().find(|(o, _)| o.same_tensor(t)) {
+            let other_name = state_roles
+                .iter()
+                .chain(inputs.roles.iter())
+                .find(|r: &&Role| r.tensor.same_tensor(other))
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            return Err(ExportError::AliasedInputs(other_name, leaf.path.clone()));
+        }
+        let storage = eager_storage(t, &leaf.path)?;
+        restore
+            .entries
+            .push((t.clone(), TensorState::Eager(storage.clone())));
+        let dims = dynamic_shapes.dims_of(&leaf.path);
+        let meta = symbolic_meta(&leaf.path, &storage, dims, &mut inputs.env)?;
+        let symbolic = meta.sizes.iter().filter(|s| s.is_symbolic());
+        inputs.input_sizes.extend(symbolic.map(SymInt::expr));
+        let node = super::add_placeholder(t, meta).ok_or(ExportError::Nested)?;
+        inputs.roles.push(Role {
+            kind: InputKind::UserInput,
+            name: leaf.path.clone(),
+            persistent: None,
+            tensor: t.clone(),
+            storage,
+            node,
+        });
+    }
+    Ok(inputs)
+}
+
+/// Calls `forward` in the active trace and returns its flattened outputs.
+/// `assume_constant` helpers read the example values.
+fn run_forward<M: Forward + ?Sized>(
+    model: &M,
+    args: M::Args,
+    restore: &Restore,
+    collected: &Collector,
+) -> Result<Vec<OutputLeaf>, ExportError> {
+    super::with_state(|s| {
+        s.examples = restore
+            .entries
+            .iter()
+            .filter_map(|(t, state)| match state {
+                TensorState::Eager(storage) => Some((t.clone(), storage.clone())),
+                _ => None,
+            })
+            .collect();
+    });
+    let output = match catch_unwind(AssertUnwindSafe(|| model.forward_args(args))) {
+        Ok(output) => output,
+        Err(p) => {
+            // A panic after a read of tensor data (`x.item::<f32>().unwrap()` in a
+            // non-strict forward) is caused by the read: report the read, with its
+            // file, line and code.
+            if let Some(trace) = super::end() {
+                report_issues(&trace, &collected.sources)?;
+            }
+            return Err(ExportError::Panicked(panic_message(&*p)));
+        }
+    };
+    let mut out_leaves = Vec::new();
+    output.flatten_outputs(&mut out_leaves);
+    Ok(out_leaves)
+}
+
+/// Mutations read off the handles before they are restored: a buffer or input whose
+/// handle now points at another node was written by `forward`.
+fn read_mutations<'r>(
+    roles: impl Iterator<Item = &'r Role>,
+) -> Result<Vec<(OutputKind, NodeId, String)>, ExportError> {
+    let mut mutations = Vec::new();
+    for r in roles {
+        match r.tensor.state() {
+            TensorState::Traced(t) if t.node != r.node => match r.kind {
+                InputKind::Buffer => {
+                    mutations.push((OutputKind::BufferMutation, t.node, r.name.clone()))
+                }
+                InputKind::UserInput => {
+                    mutations.push((OutputKind::UserInputMutation, t.node, r.name.clone()))
+                }
+                _ => return Err(ExportError::ParameterMutated(r.name.clone())),
+            },
+            TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
+            _ => {}
+        }
+    }
+    Ok(mutations)
+}
+
+/// Each guard with the line that needed it, for `FERREX_LOG="+dynamic"`.
+fn log_guards(trace: &TraceState, env: &ShapeEnv, sources: &[SourceLine]) {
+    for (guard, at) in trace.guards.iter().zip(&trace.guard_sites) {
+        let text = format!(
+            "{} {} {}",
+            env.render(&guard.lhs),
+            guard.op.symbol(),
+            env.render(&guard.rhs)
+        );
+        super::log::guard_added(&text, *at, &code_at(sources, *at));
+    }
+}
+
+/// Unbacked symbols join the shape environment with the ranges the checks gave, so
+/// they print in the range constraints (`u0: VR[0, 5]`).
+fn add_unbacked_symbols(trace: &TraceState, env: &mut ShapeEnv) {
+    for u in &trace.unbacked {
+        env.symbols.push(SymbolInfo {
+            symbol: u.symbol,
+            dim_name: u.symbol.to_string(),
+            min: u.min.unwrap_or(i64::MIN),
+            max: u.max,
+            hint: 0,
+            sources: Vec::new(),
+        });
     }
 }
 
