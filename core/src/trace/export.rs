@@ -7,7 +7,7 @@ use super::constraints;
 use super::dynamic::{Dim, DynamicShapes};
 use super::{AssumedConstant, TraceIssue, TraceState};
 use crate::error::{CodeSnippet, DataDependentValue, ExportError, SourceLocation, TensorError};
-use crate::graph::{Arg, Node, NodeId, NodeKind};
+use crate::graph::{Arg, Graph, Node, NodeId, NodeKind};
 use crate::module::{
     Collector, Forward, ForwardArgs, InputLeaf, LeafValue, OutputLeaf, Outputs, SourceLine,
     StateKind,
@@ -594,6 +594,20 @@ struct BuildInput {
     model_name: String,
 }
 
+/// (kind, graph argument, mutated target, value of a constant output)
+type OutputEntry = (OutputKind, Arg, Option<String>, Option<ConstantValue>);
+
+/// The placeholders' names and input specs, and the state split into the state dict
+/// and the constants.
+struct Inputs {
+    placeholder_names: Vec<String>,
+    input_specs: Vec<InputSpec>,
+    state_dict: TensorMap,
+    constants: TensorMap,
+}
+
+/// Builds the program from a finished trace: outputs, placeholder order, signature,
+/// passes, output specs, source lines.
 fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
     let BuildInput {
         trace,
@@ -618,15 +632,48 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         })
         .collect();
     let mut graph = trace.graph;
-
-    // Eager tensors returned directly become lifted constants too.
     let mut lifted: Vec<(NodeId, Storage)> = trace
         .lifted
         .iter()
         .map(|l| (l.node, l.storage.clone()))
         .collect();
-    // (kind, graph argument, mutated target, value of a constant output)
-    type OutputEntry = (OutputKind, Arg, Option<String>, Option<ConstantValue>);
+    let outputs = push_outputs(&mut graph, mutations, user_outputs, &mut lifted)?;
+    order_placeholders(&mut graph, &roles, &lifted, &user_roles);
+    let inputs = input_specs(&roles, &lifted, &user_roles, constant_inputs);
+
+    passes::functionalize(&mut graph);
+    passes::eliminate_dead_code(&mut graph);
+    passes::assign_names(&mut graph, &inputs.placeholder_names);
+    passes::verify(&graph).map_err(ExportError::Verify)?;
+
+    let output_specs = output_specs(&graph, &outputs);
+    let used_sources = used_sources(&graph, &sources);
+    Ok(ExportedProgram::new(
+        graph,
+        ExportGraphSignature {
+            input_specs: inputs.input_specs,
+            output_specs,
+        },
+        inputs.state_dict,
+        inputs.constants,
+        ranges,
+        runtime_guards,
+        shape_env,
+        used_sources,
+        arg_names,
+        model_name,
+    )
+    .with_assumed_constants(assumed))
+}
+
+/// The output node: mutations first, then the user outputs. Eager tensors returned
+/// directly become lifted constants too.
+fn push_outputs(
+    graph: &mut Graph,
+    mutations: Vec<(OutputKind, NodeId, String)>,
+    user_outputs: Vec<UserOutput>,
+    lifted: &mut Vec<(NodeId, Storage)>,
+) -> Result<Vec<OutputEntry>, ExportError> {
     let mut outputs: Vec<OutputEntry> = mutations
         .into_iter()
         .map(|(k, node, target)| (k, Arg::Tensor(node), Some(target), None))
@@ -650,7 +697,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
             }
         }
     }
-    let output_node = graph.push(Node {
+    graph.push(Node {
         name: "output".into(),
         kind: NodeKind::Output {
             args: outputs.iter().map(|(_, a, _, _)| a.clone()).collect(),
@@ -658,8 +705,18 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         meta: Vec::new(),
         source: None,
     });
+    Ok(outputs)
+}
 
-    // Placeholders first — state, lifted constants, user inputs — then the calls.
+/// Placeholders first — state, lifted constants, user inputs — then the calls, then
+/// the output node (last).
+fn order_placeholders(
+    graph: &mut Graph,
+    roles: &[Role],
+    lifted: &[(NodeId, Storage)],
+    user_roles: &[Role],
+) {
+    let output_node = NodeId(graph.nodes.len() - 1);
     let mut order: Vec<NodeId> = roles.iter().map(|r| r.node).collect();
     order.extend(lifted.iter().map(|(n, _)| *n));
     order.extend(user_roles.iter().map(|r| r.node));
@@ -670,14 +727,21 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
     }
     order.push(output_node);
     graph.reorder(&order);
+}
 
-    // Placeholder names and signature, in graph order.
+/// Placeholder names and the input signature, in graph order.
+fn input_specs(
+    roles: &[Role],
+    lifted: &[(NodeId, Storage)],
+    user_roles: &[Role],
+    constant_inputs: Vec<(usize, String, ConstantValue)>,
+) -> Inputs {
     let mut placeholder_names = Vec::new();
     let mut input_specs = Vec::new();
     let mut state_dict = TensorMap::default();
     let mut constants = TensorMap::default();
     let spec_name = |prefix: &str, target: &str| format!("{prefix}{}", target.replace('.', "_"));
-    for r in &roles {
+    for r in roles {
         let (prefix, name) = match r.kind {
             InputKind::Parameter => ("p_", r.name.clone()),
             InputKind::Buffer => ("b_", r.name.clone()),
@@ -712,7 +776,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         constants.insert(target, Tensor::from_storage(storage.clone()));
     }
     let mut user_specs = Vec::new();
-    for r in &user_roles {
+    for r in user_roles {
         placeholder_names.push(r.name.clone());
         user_specs.push((
             r.name.clone(),
@@ -740,13 +804,16 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
         user_specs.insert(position.min(user_specs.len()), (name, spec));
     }
     input_specs.extend(user_specs.into_iter().map(|(_, s)| s));
+    Inputs {
+        placeholder_names,
+        input_specs,
+        state_dict,
+        constants,
+    }
+}
 
-    passes::functionalize(&mut graph);
-    passes::eliminate_dead_code(&mut graph);
-    passes::assign_names(&mut graph, &placeholder_names);
-    passes::verify(&graph).map_err(ExportError::Verify)?;
-
-    // Output specs after naming.
+/// The output specs, after naming.
+fn output_specs(graph: &Graph, outputs: &[OutputEntry]) -> Vec<OutputSpec> {
     let out_args = graph.outputs().to_vec();
     let mut output_specs = Vec::new();
     for (i, ((kind, _, target, constant), arg)) in outputs.iter().zip(out_args.iter()).enumerate() {
@@ -774,8 +841,11 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
             target: target.clone(),
         });
     }
+    output_specs
+}
 
-    // Keep the source lines the graph refers to.
+/// The source lines the graph refers to.
+fn used_sources(graph: &Graph, sources: &[SourceLine]) -> Vec<SourceLine> {
     let mut used_sources = BTreeMap::new();
     for n in &graph.nodes {
         if let Some(at) = n.source {
@@ -787,21 +857,5 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
             }
         }
     }
-
-    Ok(ExportedProgram::new(
-        graph,
-        ExportGraphSignature {
-            input_specs,
-            output_specs,
-        },
-        state_dict,
-        constants,
-        ranges,
-        runtime_guards,
-        shape_env,
-        used_sources.into_values().collect(),
-        arg_names,
-        model_name,
-    )
-    .with_assumed_constants(assumed))
+    used_sources.into_values().collect()
 }
