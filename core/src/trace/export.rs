@@ -552,6 +552,11 @@ pub(crate) fn issue_error(issue: &TraceIssue, sources: &[SourceLine]) -> ExportE
             code: code_at(sources, *at),
         },
         TraceIssue::Op(other) => ExportError::Op(other.clone()),
+        TraceIssue::Reentrant => ExportError::Verify(
+            "the trace state was used re-entrantly, so part of the trace was not recorded \
+             (a bug in ferrex: please report it)"
+                .into(),
+        ),
         TraceIssue::DataDependentGuard {
             expr,
             size_like,

@@ -47,6 +47,9 @@ pub(crate) enum TraceIssue {
         detail: Vec<String>,
         at: SourceLocation,
     },
+    /// The trace state was accessed while already in use (a bug in ferrex, reported
+    /// instead of losing what the access recorded).
+    Reentrant,
 }
 
 /// An eager tensor that `forward` combined with traced ones: it becomes a constant input.
@@ -104,6 +107,13 @@ pub(crate) struct TraceState {
 
 thread_local! {
     static ACTIVE: RefCell<Option<TraceState>> = const { RefCell::new(None) };
+    /// Guards recorded while the trace state was borrowed (a comparison made inside a
+    /// `with_state` closure): kept here and moved into the state at its next use, so a
+    /// re-entrant guard is never dropped.
+    static DEFERRED_GUARDS: RefCell<Vec<(Guard, SourceLocation)>> = const { RefCell::new(Vec::new()) };
+    /// Set when any other trace access found the state borrowed: the trace then fails
+    /// (`TraceIssue::Reentrant`) instead of silently losing what that access recorded.
+    static REENTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
@@ -116,7 +126,28 @@ pub fn is_tracing() -> bool {
 }
 
 fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
-    ACTIVE.with(|a| a.try_borrow_mut().ok().and_then(|mut s| s.as_mut().map(f)))
+    ACTIVE.with(|a| match a.try_borrow_mut() {
+        Ok(mut slot) => {
+            let s = slot.as_mut()?;
+            take_deferred_guards(s);
+            Some(f(s))
+        }
+        Err(_) => {
+            REENTERED.with(|r| r.set(true));
+            None
+        }
+    })
+}
+
+/// Moves the guards recorded while the state was borrowed into it.
+fn take_deferred_guards(s: &mut TraceState) {
+    let deferred = DEFERRED_GUARDS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for (guard, at) in deferred {
+        if !s.guards.contains(&guard) {
+            s.guards.push(guard);
+            s.guard_sites.push(at);
+        }
+    }
 }
 
 /// Starts a trace on this thread; `None` if one is already running.
@@ -127,6 +158,8 @@ pub(crate) fn begin() -> Option<u64> {
             return None;
         }
         let id = NEXT_TRACE_ID.fetch_add(1, Ordering::Relaxed);
+        REENTERED.with(|r| r.set(false));
+        DEFERRED_GUARDS.with(|d| d.borrow_mut().clear());
         *slot = Some(TraceState {
             id,
             graph: Graph::default(),
@@ -148,7 +181,12 @@ pub(crate) fn begin() -> Option<u64> {
 
 /// Ends the trace on this thread and returns its state.
 pub(crate) fn end() -> Option<TraceState> {
-    ACTIVE.with(|a| a.try_borrow_mut().ok().and_then(|mut s| s.take()))
+    let mut state = ACTIVE.with(|a| a.try_borrow_mut().ok().and_then(|mut s| s.take()))?;
+    take_deferred_guards(&mut state);
+    if REENTERED.with(|r| r.replace(false)) {
+        state.issues.push(TraceIssue::Reentrant);
+    }
+    Some(state)
 }
 
 /// Adds a placeholder for a tensor with `meta` and makes `tensor` trace to it.
@@ -390,16 +428,26 @@ impl TraceState {
 /// Records a guard the trace relies on. `caller` is where the comparison was made; a
 /// comparison inside ferrex (an op's meta function) is attributed to the op's call.
 pub(crate) fn record_guard(guard: Guard, caller: &'static std::panic::Location<'static>) {
-    with_state(|s| {
-        if !s.guards.contains(&guard) {
-            let at = match s.current_call {
-                Some(call) if log::is_inside_ferrex(caller.file()) => call,
-                _ => SourceLocation::from_caller(caller),
-            };
-            s.guards.push(guard);
-            s.guard_sites.push(at);
+    let busy = ACTIVE.with(|a| match a.try_borrow_mut() {
+        Ok(mut slot) => {
+            if let Some(s) = slot.as_mut() {
+                if !s.guards.contains(&guard) {
+                    let at = match s.current_call {
+                        Some(call) if log::is_inside_ferrex(caller.file()) => call,
+                        _ => SourceLocation::from_caller(caller),
+                    };
+                    s.guards.push(guard.clone());
+                    s.guard_sites.push(at);
+                }
+            }
+            false
         }
+        Err(_) => true,
     });
+    if busy {
+        let at = SourceLocation::from_caller(caller);
+        DEFERRED_GUARDS.with(|d| d.borrow_mut().push((guard, at)));
+    }
 }
 
 pub(crate) fn record_data_access(access: &'static str, at: SourceLocation) {
@@ -526,4 +574,33 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
 /// A size as a graph argument (for scalar outputs).
 pub(crate) fn symint_arg(v: &SymInt) -> Arg {
     Arg::Int(v.clone())
+}
+
+#[cfg(test)]
+mod reentry_tests {
+    use super::*;
+    use crate::symbolic::{CmpOp, Expr};
+
+    #[test]
+    fn a_guard_recorded_while_the_state_is_borrowed_is_kept() {
+        assert!(begin().is_some());
+        let guard = Guard {
+            lhs: Expr::constant(2),
+            op: CmpOp::Le,
+            rhs: Expr::constant(3),
+        };
+        with_state(|_| record_guard(guard.clone(), std::panic::Location::caller()));
+        let state = end().expect("the trace ends");
+        assert_eq!(state.guards, [guard]);
+        assert!(state.issues.is_empty());
+    }
+
+    #[test]
+    fn any_other_reentrant_access_fails_the_trace() {
+        assert!(begin().is_some());
+        let inner = with_state(|_| with_state(|_| ()));
+        assert_eq!(inner, Some(None));
+        let state = end().expect("the trace ends");
+        assert!(matches!(state.issues[..], [TraceIssue::Reentrant]));
+    }
 }
