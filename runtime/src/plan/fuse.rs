@@ -63,89 +63,44 @@ impl Builder<'_> {
         if !self.is_f32(v) {
             return None;
         }
-        let tensor = |b: &Self, i: usize| -> Option<Operand> {
-            b.node_arg(args.get(i))
-                .filter(|&x| b.is_f32(x))
-                .map(|x| b.operand(x))
-        };
         let farg = |b: &Self, i: usize| -> Option<FArg> {
             match args.get(i) {
-                Some(Arg::Tensor(_)) => tensor(b, i).map(FArg::Op),
+                Some(Arg::Tensor(_)) => b.f32_operand(args, i).map(FArg::Op),
                 Some(a) => number(a).map(|x| FArg::Num(x as f32)),
                 None => None,
             }
         };
-        let opt_num = |i: usize, default: Option<f64>| -> Option<Option<f64>> {
-            match args.get(i) {
-                None => Some(default),
-                Some(Arg::None) => Some(None),
-                Some(a) => number(a).map(Some),
-            }
+        let binary = |b: &Self, op: BinOp, alpha: Option<f32>| {
+            Some(Ew::Binary(op, farg(b, 0)?, farg(b, 1)?, alpha))
         };
-        let unary = |b: &Self, op: UnOp| tensor(b, 0).map(|x| Ew::Unary(op, x));
-        Some(match name {
+        match name {
             "aten::add.Tensor" | "aten::sub.Tensor" => {
-                let alpha = opt_num(2, Some(1.0))?.unwrap_or(1.0) as f32;
+                let alpha = opt_num(args, 2, Some(1.0))?.unwrap_or(1.0) as f32;
                 let op = if name == "aten::add.Tensor" {
                     BinOp::Add
                 } else {
                     BinOp::Sub
                 };
-                Ew::Binary(
-                    op,
-                    farg(self, 0)?,
-                    farg(self, 1)?,
-                    (alpha != 1.0).then_some(alpha),
-                )
+                binary(self, op, (alpha != 1.0).then_some(alpha))
             }
-            "aten::mul.Tensor" => Ew::Binary(BinOp::Mul, farg(self, 0)?, farg(self, 1)?, None),
-            "aten::div.Tensor" => Ew::Binary(BinOp::Div, farg(self, 0)?, farg(self, 1)?, None),
+            "aten::mul.Tensor" => binary(self, BinOp::Mul, None),
+            "aten::div.Tensor" => binary(self, BinOp::Div, None),
             "aten::div.Tensor_mode" if matches!(args.get(2), None | Some(Arg::None)) => {
-                Ew::Binary(BinOp::Div, farg(self, 0)?, farg(self, 1)?, None)
+                binary(self, BinOp::Div, None)
             }
-            "aten::relu.default" => unary(self, UnOp::Relu)?,
-            "aten::neg.default" => unary(self, UnOp::Neg)?,
-            "aten::abs.default" => unary(self, UnOp::Abs)?,
-            "aten::sigmoid.default" => unary(self, UnOp::Sigmoid)?,
-            "aten::tanh.default" => unary(self, UnOp::Tanh)?,
-            "aten::silu.default" => unary(self, UnOp::Silu)?,
-            "aten::exp.default" => unary(self, UnOp::Exp)?,
-            "aten::log.default" => unary(self, UnOp::Log)?,
-            "aten::sqrt.default" => unary(self, UnOp::Sqrt)?,
-            "aten::rsqrt.default" => unary(self, UnOp::Rsqrt)?,
-            "aten::sin.default" => unary(self, UnOp::Sin)?,
-            "aten::cos.default" => unary(self, UnOp::Cos)?,
-            "aten::reciprocal.default" => unary(self, UnOp::Reciprocal)?,
-            "aten::erf.default" => unary(self, UnOp::Erf)?,
-            "aten::gelu.default" => match args.get(1) {
-                None | Some(Arg::None) => unary(self, UnOp::Gelu)?,
-                Some(Arg::Str(s)) if s == "none" => unary(self, UnOp::Gelu)?,
-                Some(Arg::Str(s)) if s == "tanh" => unary(self, UnOp::GeluTanh)?,
-                _ => return None,
-            },
-            "aten::leaky_relu.default" => {
-                let slope = opt_num(1, Some(0.01))??;
-                unary(self, UnOp::LeakyRelu(slope))?
+            "aten::batch_norm.default" => self.batch_norm_affine(args),
+            _ => {
+                let op = unary_op(name, args)?;
+                Some(Ew::Unary(op, self.f32_operand(args, 0)?))
             }
-            "aten::hardtanh.default" => {
-                let lo = opt_num(1, Some(-1.0))??;
-                let hi = opt_num(2, Some(1.0))??;
-                unary(self, UnOp::Clamp(Some(lo), Some(hi)))?
-            }
-            "aten::clamp.default" => {
-                let (lo, hi) = (opt_num(1, None)?, opt_num(2, None)?);
-                if lo.is_none() && hi.is_none() {
-                    return None;
-                }
-                unary(self, UnOp::Clamp(lo, hi))?
-            }
-            "aten::pow.Tensor_Scalar" => {
-                let e = opt_num(1, None)??;
-                unary(self, UnOp::PowScalar(e))?
-            }
-            "aten::batch_norm.default" => self.batch_norm_affine(args)?,
-            _ => return None,
-        })
+        }
+    }
+
+    /// Argument `i` as an operand, when it is an f32 tensor.
+    fn f32_operand(&self, args: &[Arg], i: usize) -> Option<Operand> {
+        self.node_arg(args.get(i))
+            .filter(|&x| self.is_f32(x))
+            .map(|x| self.operand(x))
     }
 
     /// Inference batch norm with constant statistics: `x * scale + shift` per channel.
@@ -350,6 +305,57 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// Argument `i` as an optional number: `default` when absent, `None` when passed as
+/// `None`; `None` overall when it is not a number.
+fn opt_num(args: &[Arg], i: usize, default: Option<f64>) -> Option<Option<f64>> {
+    match args.get(i) {
+        None => Some(default),
+        Some(Arg::None) => Some(None),
+        Some(a) => number(a).map(Some),
+    }
+}
+
+/// The unary op of a call the fuser handles, with its scalar arguments decoded.
+fn unary_op(name: &str, args: &[Arg]) -> Option<UnOp> {
+    Some(match name {
+        "aten::relu.default" => UnOp::Relu,
+        "aten::neg.default" => UnOp::Neg,
+        "aten::abs.default" => UnOp::Abs,
+        "aten::sigmoid.default" => UnOp::Sigmoid,
+        "aten::tanh.default" => UnOp::Tanh,
+        "aten::silu.default" => UnOp::Silu,
+        "aten::exp.default" => UnOp::Exp,
+        "aten::log.default" => UnOp::Log,
+        "aten::sqrt.default" => UnOp::Sqrt,
+        "aten::rsqrt.default" => UnOp::Rsqrt,
+        "aten::sin.default" => UnOp::Sin,
+        "aten::cos.default" => UnOp::Cos,
+        "aten::reciprocal.default" => UnOp::Reciprocal,
+        "aten::erf.default" => UnOp::Erf,
+        "aten::gelu.default" => match args.get(1) {
+            None | Some(Arg::None) => UnOp::Gelu,
+            Some(Arg::Str(s)) if s == "none" => UnOp::Gelu,
+            Some(Arg::Str(s)) if s == "tanh" => UnOp::GeluTanh,
+            _ => return None,
+        },
+        "aten::leaky_relu.default" => UnOp::LeakyRelu(opt_num(args, 1, Some(0.01))??),
+        "aten::hardtanh.default" => {
+            let lo = opt_num(args, 1, Some(-1.0))??;
+            let hi = opt_num(args, 2, Some(1.0))??;
+            UnOp::Clamp(Some(lo), Some(hi))
+        }
+        "aten::clamp.default" => {
+            let (lo, hi) = (opt_num(args, 1, None)?, opt_num(args, 2, None)?);
+            if lo.is_none() && hi.is_none() {
+                return None;
+            }
+            UnOp::Clamp(lo, hi)
+        }
+        "aten::pow.Tensor_Scalar" => UnOp::PowScalar(opt_num(args, 1, None)??),
+        _ => return None,
+    })
 }
 
 /// Emits the instructions of a fused group.
