@@ -79,6 +79,15 @@ fn show_err<T>(what: &str, r: Result<T, impl std::fmt::Display>) {
 }
 
 pub fn run() -> crate::SectionResult {
+    static_by_default()?;
+    bounded_dims()?;
+    shared_dim()?;
+    derived_dims()?;
+    suggested_fixes()
+}
+
+/// Without dynamic shapes, other input shapes are rejected.
+fn static_by_default() -> crate::SectionResult {
     // Static by default: other shapes are rejected.
     let mod2 = MyModule2 {
         lin: nn::Linear::new(100, 10),
@@ -91,7 +100,11 @@ pub fn run() -> crate::SectionResult {
             .call((Tensor::randn([10, 100]), Tensor::randn([10, 100]))),
     );
     println!();
+    Ok(())
+}
 
+/// One unbounded dim and one with bounds.
+fn bounded_dims() -> crate::SectionResult {
     // One unbounded dim, one bounded in [4, 18].
     let inp1 = Tensor::randn([10, 10, 2]);
     let inp1_dim0 = Dim::new("inp1_dim0");
@@ -116,7 +129,11 @@ pub fn run() -> crate::SectionResult {
         ep1.module().call((Tensor::randn([8, 8, 3]),)),
     );
     println!();
+    Ok(())
+}
 
+/// One dim object for sizes that must be equal.
+fn shared_dim() -> crate::SectionResult {
     // A dim shared by two inputs.
     let inner_dim = Dim::new("inner_dim");
     let dynamic_shapes2 = DynamicShapes::new()
@@ -139,7 +156,11 @@ pub fn run() -> crate::SectionResult {
             .call((Tensor::randn([4, 8]), Tensor::randn([4, 2]))),
     );
     println!();
+    Ok(())
+}
 
+/// Dims defined as `a * dim + b` of another.
+fn derived_dims() -> crate::SectionResult {
     // Derived dims: dimy = dimx + 1.
     let dimx = Dim::new("dimx").min(3).max(6);
     let dimy = &dimx + 1;
@@ -185,7 +206,11 @@ pub fn run() -> crate::SectionResult {
         out[0].shape()
     );
     println!();
+    Ok(())
+}
 
+/// Export's suggestions for a model whose dims are all dynamic, then the fixed export.
+fn suggested_fixes() -> crate::SectionResult {
     // Let export say which constraints are needed: every dim dynamic, unbounded.
     let (inp4, inp5) = (Tensor::randn([8, 16]), Tensor::randn([16, 32]));
     let all_dynamic = |name: &str, rank: usize| -> Vec<(usize, Dim)> {

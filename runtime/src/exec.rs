@@ -7,7 +7,7 @@ use ferrex::error::{SourceLocation, TensorError};
 use std::cell::RefCell;
 
 use ferrex::graph::{call_higher_order, Arg, Argument, HigherOrderOp};
-use ferrex::ops::{run_eager, Value};
+use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::program::Bindings;
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{Storage, Tensor, TensorMeta};
@@ -18,6 +18,17 @@ use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
 use ferrex_kernels::{self as kernels, ConvGeom, Mat, GEMV_MAX_ROWS};
+
+/// A matrix view of `data`: `[rows, cols]` with strides `[rs, cs]`.
+fn mat(data: &[f32], [rows, cols]: [usize; 2], [rs, cs]: [usize; 2]) -> Mat<'_, f32> {
+    Mat {
+        data,
+        rows,
+        cols,
+        rs,
+        cs,
+    }
+}
 
 /// The reusable buffers of a plan (and of its `cond` branches).
 #[derive(Debug, Default)]
@@ -192,33 +203,7 @@ impl Run<'_> {
         let (a, a_shape) = self.data(g.a, arena)?;
         let k = a_shape.last().copied().unwrap_or(1);
         let m: usize = a_shape[..a_shape.len().saturating_sub(1)].iter().product();
-        let b_dyn;
-        let (b, n) = match &g.b {
-            GemmB::Packed { bt, k: bk, n } => {
-                if *bk != k {
-                    return Err(format!(
-                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {bk}x{n})"
-                    ));
-                }
-                let (data, _) = self.data(Operand::Const(*bt), arena)?;
-                (data, *n)
-            }
-            GemmB::Dynamic(o) => {
-                b_dyn = self.data(*o, arena)?;
-                let (data, shape) = b_dyn;
-                if shape.len() != 2 || shape[0] != k {
-                    return Err(format!(
-                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {})",
-                        shape
-                            .iter()
-                            .map(usize::to_string)
-                            .collect::<Vec<_>>()
-                            .join("x")
-                    ));
-                }
-                (data, shape[1])
-            }
-        };
+        let (b, n) = self.gemm_b(&g.b, m, k, arena)?;
         let shape = self.sizes(&step.sizes)?;
         if shape.iter().product::<usize>() != m * n || shape.last().copied().unwrap_or(1) != n {
             return Err(format!(
@@ -232,23 +217,17 @@ impl Run<'_> {
         let out = &mut buf[..len];
         let beta = match g.init {
             Some((init, beta)) => {
-                let (d, s) = self.data(init, arena)?;
-                let access = Access::of(&s, &[m, n]).ok_or_else(|| {
-                    format!("the bias of shape {s:?} does not broadcast to [{m}, {n}]")
-                })?;
-                let prog = crate::fused::FusedProgram {
-                    instrs: vec![crate::fused::Instr::Load { dst: 0, input: 0 }],
-                    n_regs: 1,
-                    out: 0,
-                    label: String::new(),
-                };
-                prog.run(&[Input { data: &d, access }], &[m, n], out)?;
-                if beta != 1.0 {
-                    out.iter_mut().for_each(|v| *v *= beta);
-                }
+                self.gemm_init(init, beta, [m, n], out, arena)?;
                 1.0
             }
             None => 0.0,
+        };
+        let am = Mat {
+            data: &a,
+            rows: m,
+            cols: k,
+            rs: k,
+            cs: 1,
         };
         match &g.b {
             GemmB::Packed { .. } if m <= GEMV_MAX_ROWS => {
@@ -257,45 +236,78 @@ impl Run<'_> {
                 }
                 kernels::gemv(g.alpha, &a, m, k, &b, n, out)?;
             }
+            // `B^T` is stored `[n, k]`: read as `[k, n]` with strides `(1, k)`.
             GemmB::Packed { .. } => {
-                let am = Mat {
-                    data: &a,
-                    rows: m,
-                    cols: k,
-                    rs: k,
-                    cs: 1,
-                };
-                let bm = Mat {
-                    data: &b,
-                    rows: k,
-                    cols: n,
-                    rs: 1,
-                    cs: k,
-                };
-                kernels::gemm(g.alpha, am, bm, beta, out)?;
+                kernels::gemm(g.alpha, am, mat(&b, [k, n], [1, k]), beta, out)?;
             }
             GemmB::Dynamic(_) => {
-                let am = Mat {
-                    data: &a,
-                    rows: m,
-                    cols: k,
-                    rs: k,
-                    cs: 1,
-                };
-                let bm = Mat {
-                    data: &b,
-                    rows: k,
-                    cols: n,
-                    rs: n,
-                    cs: 1,
-                };
-                kernels::gemm(g.alpha, am, bm, beta, out)?;
+                kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
             }
         }
         if let Some(e) = &g.epilogue {
             self.epilogue(e, &shape, out, arena)?;
         }
         Ok(shape)
+    }
+
+    /// The `B` operand of a product with an `[m, k]` left operand, and its `n`.
+    fn gemm_b<'s>(
+        &'s self,
+        b: &GemmB,
+        m: usize,
+        k: usize,
+        arena: &'s Arena,
+    ) -> Result<(Cow<'s, [f32]>, usize), String> {
+        match b {
+            GemmB::Packed { bt, k: bk, n } => {
+                if *bk != k {
+                    return Err(format!(
+                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {bk}x{n})"
+                    ));
+                }
+                let (data, _) = self.data(Operand::Const(*bt), arena)?;
+                Ok((data, *n))
+            }
+            GemmB::Dynamic(o) => {
+                let (data, shape) = self.data(*o, arena)?;
+                if shape.len() != 2 || shape[0] != k {
+                    return Err(format!(
+                        "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {})",
+                        shape
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join("x")
+                    ));
+                }
+                Ok((data, shape[1]))
+            }
+        }
+    }
+
+    /// Writes `beta * init`, broadcast to `[m, n]`, into `out` (`addmm`'s bias).
+    fn gemm_init(
+        &self,
+        init: Operand,
+        beta: f32,
+        [m, n]: [usize; 2],
+        out: &mut [f32],
+        arena: &Arena,
+    ) -> Result<(), String> {
+        let (d, s) = self.data(init, arena)?;
+        let access = Access::of(&s, &[m, n])
+            .ok_or_else(|| format!("the bias of shape {s:?} does not broadcast to [{m}, {n}]"))?;
+        let prog = crate::fused::FusedProgram {
+            instrs: vec![crate::fused::Instr::Load { dst: 0, input: 0 }],
+            n_regs: 1,
+            out: 0,
+            label: String::new(),
+        };
+        prog.run(&[Input { data: &d, access }], &[m, n], out)?;
+        if beta != 1.0 {
+            out.iter_mut().for_each(|v| *v *= beta);
+        }
+        Ok(())
     }
 
     fn conv(
@@ -494,97 +506,126 @@ impl Run<'_> {
     }
 
     fn step(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {
-        let info = &step.info;
         match &step.kind {
-            Kind::Fallback { op, args } => {
-                let values = args
-                    .iter()
-                    .map(|a| self.value(a, arena))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = run_eager(op, &values).map_err(|e| kernel_error(info, e.0))?;
-                let mut storages = out
-                    .iter()
-                    .map(|t| {
-                        t.try_storage()
-                            .map_err(|e| RunError::Malformed(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if let Some(metas) = self.plan.metas.get(step.out) {
-                    self.bindings.bind_outputs(metas, &storages);
-                }
-                self.env[step.out] = if storages.len() == 1 {
-                    Val::Store(storages.remove(0))
-                } else {
-                    Val::Multi(storages)
-                };
-            }
-            Kind::GetItem { src, index } => {
-                let v = match &self.env[*src] {
-                    Val::Multi(m) => m.get(*index).cloned(),
-                    Val::Store(s) if *index == 0 => Some(s.clone()),
-                    Val::Slot { .. } if *index == 0 => Some(self.storage(*src, arena)?),
-                    _ => None,
-                };
-                let v = v.ok_or_else(|| {
-                    RunError::Malformed(format!(
-                        "`{}` has no output {index}",
-                        node_name(self.plan, *src)
-                    ))
-                })?;
-                self.env[step.out] = Val::Store(v);
-            }
+            Kind::Fallback { op, args } => self.fallback(step, op, args, arena),
+            Kind::GetItem { src, index } => self.getitem(step, *src, *index, arena),
             Kind::HigherOrder { op, args, subplans } => {
                 let out = self.higher_order(step, *op, args, subplans, arena)?;
                 self.env[step.out] = Val::Multi(out);
+                Ok(())
             }
-            Kind::Alias { src, sizes } => {
-                let shape = self.sizes(sizes).map_err(|e| kernel_error(info, e))?;
-                match &self.env[*src] {
-                    Val::Slot { slot, shape: old }
-                        if old.iter().product::<usize>() == shape.iter().product::<usize>() =>
-                    {
-                        self.env[step.out] = Val::Slot { slot: *slot, shape };
-                    }
-                    _ => {
-                        return Err(kernel_error(
-                            info,
-                            format!("cannot view `{}` as {shape:?}", node_name(self.plan, *src)),
-                        ))
-                    }
-                }
-            }
+            Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
             Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } | Kind::MaxPool { .. } => {
-                let slot = step
-                    .slot
-                    .ok_or_else(|| RunError::Malformed(format!("`{}` has no buffer", info.name)))?;
-                if slot >= arena.slots.len() {
-                    arena.slots.resize_with(slot + 1, Vec::new);
-                }
-                // The output buffer is taken out while the inputs (other slots) are read.
-                let mut buf = std::mem::take(&mut arena.slots[slot]);
-                let shape = match &step.kind {
-                    Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
-                    Kind::Conv(c) => self.conv(c, &mut buf, arena),
-                    Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
-                    Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
-                    _ => Ok(Vec::new()),
-                };
-                arena.slots[slot] = buf;
-                let shape = shape.map_err(|e| kernel_error(info, e))?;
-                let epilogue = match &step.kind {
-                    Kind::Gemm(g) => g.epilogue.as_ref(),
-                    Kind::Conv(c) => c.epilogue.as_ref(),
-                    _ => None,
-                };
-                if let Some(e) = epilogue {
-                    self.env[e.value] = Val::Slot {
-                        slot,
-                        shape: shape.clone(),
-                    };
-                }
-                self.env[step.out] = Val::Slot { slot, shape };
+                self.planned(step, arena)
             }
         }
+    }
+
+    /// The registry's eager kernel on the step's values.
+    fn fallback(
+        &mut self,
+        step: &Step,
+        op: &'static OpDef,
+        args: &[Arg],
+        arena: &Arena,
+    ) -> Result<(), RunError> {
+        let values = args
+            .iter()
+            .map(|a| self.value(a, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = run_eager(op, &values).map_err(|e| kernel_error(&step.info, e.0))?;
+        let mut storages = out
+            .iter()
+            .map(|t| {
+                t.try_storage()
+                    .map_err(|e| RunError::Malformed(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(metas) = self.plan.metas.get(step.out) {
+            self.bindings.bind_outputs(metas, &storages);
+        }
+        self.env[step.out] = if storages.len() == 1 {
+            Val::Store(storages.remove(0))
+        } else {
+            Val::Multi(storages)
+        };
+        Ok(())
+    }
+
+    /// Output `index` of a multi-output value (or output 0 of a single one).
+    fn getitem(
+        &mut self,
+        step: &Step,
+        src: V,
+        index: usize,
+        arena: &Arena,
+    ) -> Result<(), RunError> {
+        let v = match &self.env[src] {
+            Val::Multi(m) => m.get(index).cloned(),
+            Val::Store(s) if index == 0 => Some(s.clone()),
+            Val::Slot { .. } if index == 0 => Some(self.storage(src, arena)?),
+            _ => None,
+        };
+        let v = v.ok_or_else(|| {
+            RunError::Malformed(format!(
+                "`{}` has no output {index}",
+                node_name(self.plan, src)
+            ))
+        })?;
+        self.env[step.out] = Val::Store(v);
+        Ok(())
+    }
+
+    /// A reshape of a slot: the same buffer with new sizes.
+    fn alias(&mut self, step: &Step, src: V, sizes: &[SymInt]) -> Result<(), RunError> {
+        let info = &step.info;
+        let shape = self.sizes(sizes).map_err(|e| kernel_error(info, e))?;
+        match &self.env[src] {
+            Val::Slot { slot, shape: old }
+                if old.iter().product::<usize>() == shape.iter().product::<usize>() =>
+            {
+                self.env[step.out] = Val::Slot { slot: *slot, shape };
+                Ok(())
+            }
+            _ => Err(kernel_error(
+                info,
+                format!("cannot view `{}` as {shape:?}", node_name(self.plan, src)),
+            )),
+        }
+    }
+
+    /// A kernel writing the step's slot (and its epilogue's value, which lives there).
+    fn planned(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {
+        let info = &step.info;
+        let slot = step
+            .slot
+            .ok_or_else(|| RunError::Malformed(format!("`{}` has no buffer", info.name)))?;
+        if slot >= arena.slots.len() {
+            arena.slots.resize_with(slot + 1, Vec::new);
+        }
+        // The output buffer is taken out while the inputs (other slots) are read.
+        let mut buf = std::mem::take(&mut arena.slots[slot]);
+        let shape = match &step.kind {
+            Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
+            Kind::Conv(c) => self.conv(c, &mut buf, arena),
+            Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
+            Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
+            _ => Ok(Vec::new()),
+        };
+        arena.slots[slot] = buf;
+        let shape = shape.map_err(|e| kernel_error(info, e))?;
+        let epilogue = match &step.kind {
+            Kind::Gemm(g) => g.epilogue.as_ref(),
+            Kind::Conv(c) => c.epilogue.as_ref(),
+            _ => None,
+        };
+        if let Some(e) = epilogue {
+            self.env[e.value] = Val::Slot {
+                slot,
+                shape: shape.clone(),
+            };
+        }
+        self.env[step.out] = Val::Slot { slot, shape };
         Ok(())
     }
 }

@@ -27,6 +27,45 @@ struct SdpaPlan {
 
 fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
     let (q, k, v) = (args.meta(0)?, args.meta(1)?, args.meta(2)?);
+    check_dtypes_and_ranks(&q, &k, &v)?;
+    let dropout = args.float(4)?;
+    if dropout != 0.0 {
+        op_bail!("scaled_dot_product_attention: only dropout_p=0.0 is supported, got {dropout}");
+    }
+    let is_causal = args.bool(5)?;
+    let mask = match args.opt_tensor(3)? {
+        Some(m) => Some(meta_of(&m)?),
+        None => None,
+    };
+    if is_causal && mask.is_some() {
+        op_bail!("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
+    }
+    check_matching_dims(&q, &k, &v)?;
+    let (batch, kv_repeat) = batch_and_kv_repeat(&q, &k, &v, args.bool(7)?)?;
+    let (rq, rk, rv) = (q.rank(), k.rank(), v.rank());
+    let (l, s) = (q.sizes[rq - 2].clone(), k.sizes[rk - 2].clone());
+    if let Some(m) = &mask {
+        let mut scores = batch.clone();
+        scores.extend([l.clone(), s]);
+        check_mask(m, q.dtype, &scores)?;
+    }
+    let scale = match args.opt_float(6)? {
+        Some(s) => s,
+        None => 1.0 / (q.sizes[rq - 1].hint().max(1) as f64).sqrt(),
+    };
+    let mut out = batch.clone();
+    out.extend([l, v.sizes[rv - 1].clone()]);
+    Ok(SdpaPlan {
+        out: TensorMeta::new(q.dtype, out),
+        batch,
+        kv_repeat,
+        scale,
+        mask,
+    })
+}
+
+/// Query, key and value: one floating dtype, at least 2-D.
+fn check_dtypes_and_ranks(q: &TensorMeta, k: &TensorMeta, v: &TensorMeta) -> Result<(), OpError> {
     if !q.dtype.is_float() {
         op_bail!(
             "scaled_dot_product_attention: expected a floating query, got {}",
@@ -49,21 +88,13 @@ fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
             format_sizes(&v.sizes)
         );
     }
-    let dropout = args.float(4)?;
-    if dropout != 0.0 {
-        op_bail!("scaled_dot_product_attention: only dropout_p=0.0 is supported, got {dropout}");
-    }
-    let is_causal = args.bool(5)?;
-    let mask = match args.opt_tensor(3)? {
-        Some(m) => Some(meta_of(&m)?),
-        None => None,
-    };
-    if is_causal && mask.is_some() {
-        op_bail!("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
-    }
+    Ok(())
+}
+
+/// The embedding dims of query and key, and the sequence lengths of key and value.
+fn check_matching_dims(q: &TensorMeta, k: &TensorMeta, v: &TensorMeta) -> Result<(), OpError> {
     let (rq, rk, rv) = (q.rank(), k.rank(), v.rank());
-    let e = &q.sizes[rq - 1];
-    if !sizes_match(e, &k.sizes[rk - 1]) {
+    if !sizes_match(&q.sizes[rq - 1], &k.sizes[rk - 1]) {
         op_bail!(
             "scaled_dot_product_attention: the last dims of query and key must match, got {} and {}",
             format_sizes(&q.sizes),
@@ -77,11 +108,23 @@ fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
             format_sizes(&v.sizes)
         );
     }
+    Ok(())
+}
+
+/// The broadcast batch dims of the output, and how many query heads share a key/value
+/// head (with `enable_gqa`, key and value heads count as the query's when broadcasting).
+fn batch_and_kv_repeat(
+    q: &TensorMeta,
+    k: &TensorMeta,
+    v: &TensorMeta,
+    enable_gqa: bool,
+) -> Result<(Vec<SymInt>, usize), OpError> {
+    let (rq, rk, rv) = (q.rank(), k.rank(), v.rank());
     let mut bk = k.sizes[..rk - 2].to_vec();
     let mut bv = v.sizes[..rv - 2].to_vec();
     let bq = q.sizes[..rq - 2].to_vec();
     let mut kv_repeat = 1;
-    if args.bool(7)? && rq >= 3 && rk >= 3 && rv >= 3 {
+    if enable_gqa && rq >= 3 && rk >= 3 && rv >= 3 {
         let hq = q.sizes[rq - 3].hint();
         let (hk, hv) = (k.sizes[rk - 3].hint(), v.sizes[rv - 3].hint());
         if hk != hq {
@@ -100,39 +143,27 @@ fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
         }
     }
     let batch = broadcast_shapes(&broadcast_shapes(&bq, &bk)?, &bv)?;
-    let (l, s) = (q.sizes[rq - 2].clone(), k.sizes[rk - 2].clone());
-    if let Some(m) = &mask {
-        if m.dtype != DType::Bool && m.dtype != q.dtype {
-            op_bail!(
-                "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: {} and  query.dtype: {} instead.",
-                m.dtype,
-                q.dtype
-            );
-        }
-        let mut scores = batch.clone();
-        scores.extend([l.clone(), s.clone()]);
-        let b = broadcast_shapes(&m.sizes, &scores)?;
-        if b.len() != scores.len() || !b.iter().zip(&scores).all(|(x, y)| x.same_as(y)) {
-            op_bail!(
-                "scaled_dot_product_attention: attn_mask of shape {} does not broadcast to the attention scores' shape {}",
-                format_sizes(&m.sizes),
-                format_sizes(&scores)
-            );
-        }
+    Ok((batch, kv_repeat))
+}
+
+/// The mask: bool or the query's dtype, broadcasting to the scores' shape `scores`.
+fn check_mask(m: &TensorMeta, q_dtype: DType, scores: &[SymInt]) -> Result<(), OpError> {
+    if m.dtype != DType::Bool && m.dtype != q_dtype {
+        op_bail!(
+            "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: {} and  query.dtype: {} instead.",
+            m.dtype,
+            q_dtype
+        );
     }
-    let scale = match args.opt_float(6)? {
-        Some(s) => s,
-        None => 1.0 / (e.hint().max(1) as f64).sqrt(),
-    };
-    let mut out = batch.clone();
-    out.extend([l, v.sizes[rv - 1].clone()]);
-    Ok(SdpaPlan {
-        out: TensorMeta::new(q.dtype, out),
-        batch,
-        kv_repeat,
-        scale,
-        mask,
-    })
+    let b = broadcast_shapes(&m.sizes, scores)?;
+    if b.len() != scores.len() || !b.iter().zip(scores).all(|(x, y)| x.same_as(y)) {
+        op_bail!(
+            "scaled_dot_product_attention: attn_mask of shape {} does not broadcast to the attention scores' shape {}",
+            format_sizes(&m.sizes),
+            format_sizes(scores)
+        );
+    }
+    Ok(())
 }
 
 fn sdpa_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
@@ -160,6 +191,38 @@ fn repeat_heads(s: &Storage, n: usize) -> Storage {
     let r = s.shape().len();
     let idx: Vec<usize> = (0..s.shape()[r - 3] * n).map(|h| h / n).collect();
     crate::map_storage!(s, a => a.select(Axis(r - 3), &idx).into_shared())
+}
+
+/// Softmax in f64 over each row of the `[L, S]` scores, after adding the mask's terms
+/// and masking `j > i` when `causal`; `row` is scratch of length `S`.
+fn softmax_rows<T: Element>(
+    scores: &mut [T],
+    row: &mut [f64],
+    [l, s]: [usize; 2],
+    mask: Option<&[f64]>,
+    causal: bool,
+) {
+    for i in 0..l {
+        for j in 0..s {
+            let mut x = scores[i * s + j].to_f64();
+            if let Some(m) = mask {
+                x += m[i * s + j];
+            }
+            if causal && j > i {
+                x = f64::NEG_INFINITY;
+            }
+            row[j] = x;
+        }
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for x in row.iter_mut() {
+            *x = (*x - max).exp();
+            sum += *x;
+        }
+        for j in 0..s {
+            scores[i * s + j] = <T as Element>::from_f64(row[j] / sum);
+        }
+    }
 }
 
 fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpError> {
@@ -216,27 +279,8 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
                 sm,
             )?;
         }
-        for i in 0..l {
-            for j in 0..s {
-                let mut x = scores[i * s + j].to_f64();
-                if let Some(m) = &mask {
-                    x += m[(b * l + i) * s + j];
-                }
-                if causal && j > i {
-                    x = f64::NEG_INFINITY;
-                }
-                row[j] = x;
-            }
-            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let mut sum = 0.0;
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            for j in 0..s {
-                scores[i * s + j] = <T as Element>::from_f64(row[j] / sum);
-            }
-        }
+        let mask_b = mask.as_ref().map(|m| &m[b * l * s..(b + 1) * l * s]);
+        softmax_rows(&mut scores, &mut row, [l, s], mask_b, causal);
         let p = ArrayView2::from_shape((l, s), &scores[..]).map_err(err)?;
         let ob = ArrayViewMut2::from_shape((l, ev), &mut out[b * l * ev..(b + 1) * l * ev])
             .map_err(err)?;

@@ -49,6 +49,43 @@ fn out_size(input: &SymInt, k: i64, stride: i64, pad: i64, dilation: i64) -> Sym
 fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
     let x = args.meta(0)?;
     let w = args.meta(1)?;
+    let unbatched = check_input_and_weight(&x, &w, nd)?;
+    let mut xs = x.sizes.clone();
+    if unbatched {
+        xs.insert(0, SymInt::Int(1));
+    }
+    let p = ConvParams::read(args, nd)?;
+    check_channels_and_bias(args, &x, &w, &xs[1], p.groups)?;
+    let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
+    for i in 0..nd {
+        let k = w.sizes[2 + i].hint();
+        let padded = xs[2 + i].hint() + 2 * p.pad[i];
+        if padded < p.dilation[i] * (k - 1) + 1 {
+            op_bail!(
+                "Calculated padded input size per channel: ({padded}). Kernel size: ({k}). Kernel size can't be greater than actual input size"
+            );
+        }
+        out_sizes.push(out_size(
+            &xs[2 + i],
+            k,
+            p.stride[i],
+            p.pad[i],
+            p.dilation[i],
+        ));
+    }
+    let geom = geometry(nd, &xs, &w.sizes, &p, &out_sizes);
+    if unbatched {
+        out_sizes.remove(0);
+    }
+    Ok(ConvPlan {
+        out: TensorMeta::new(x.dtype, out_sizes),
+        geom,
+    })
+}
+
+/// Input and weight: one floating dtype, an `nd + 2`-D weight, an `nd + 1`-D
+/// (unbatched) or `nd + 2`-D input. Whether the input is unbatched.
+fn check_input_and_weight(x: &TensorMeta, w: &TensorMeta, nd: usize) -> Result<bool, OpError> {
     let name = format!("conv{nd}d");
     if !x.dtype.is_float() {
         op_bail!("\"{name}\" not implemented for '{}'", x.dtype);
@@ -76,27 +113,54 @@ fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
             format_sizes(&x.sizes)
         );
     }
-    let mut xs = x.sizes.clone();
-    if unbatched {
-        xs.insert(0, SymInt::Int(1));
+    Ok(unbatched)
+}
+
+/// Stride, padding and dilation per spatial dim, and the groups, validated.
+struct ConvParams {
+    stride: Vec<i64>,
+    pad: Vec<i64>,
+    dilation: Vec<i64>,
+    groups: i64,
+}
+
+impl ConvParams {
+    fn read(args: &OpArgs, nd: usize) -> Result<Self, OpError> {
+        let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
+        let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
+        let dilation = expand_param(&args.int_list(5)?, nd, "dilation")?;
+        let groups = args.i64(6)?;
+        if stride.iter().any(|&s| s <= 0) {
+            op_bail!("non-positive stride is not supported");
+        }
+        if pad.iter().any(|&p| p < 0) {
+            op_bail!("negative padding is not supported");
+        }
+        if dilation.iter().any(|&d| d <= 0) {
+            op_bail!("dilation should be greater than zero");
+        }
+        if groups <= 0 {
+            op_bail!("non-positive groups is not supported");
+        }
+        Ok(ConvParams {
+            stride,
+            pad,
+            dilation,
+            groups,
+        })
     }
-    let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
-    let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
-    let dilation = expand_param(&args.int_list(5)?, nd, "dilation")?;
-    let groups = args.i64(6)?;
-    if stride.iter().any(|&s| s <= 0) {
-        op_bail!("non-positive stride is not supported");
-    }
-    if pad.iter().any(|&p| p < 0) {
-        op_bail!("negative padding is not supported");
-    }
-    if dilation.iter().any(|&d| d <= 0) {
-        op_bail!("dilation should be greater than zero");
-    }
-    if groups <= 0 {
-        op_bail!("non-positive groups is not supported");
-    }
-    let (c_in, c_out, cg) = (&xs[1], w.sizes[0].hint(), w.sizes[1].hint());
+}
+
+/// Input channels `c_in` match the weight's times the groups, output channels divide
+/// into the groups, and the bias (if any) has one element per output channel.
+fn check_channels_and_bias(
+    args: &OpArgs,
+    x: &TensorMeta,
+    w: &TensorMeta,
+    c_in: &SymInt,
+    groups: i64,
+) -> Result<(), OpError> {
+    let (c_out, cg) = (w.sizes[0].hint(), w.sizes[1].hint());
     if c_in.hint() != cg * groups {
         op_bail!(
             "Given groups={groups}, weight of size {}, expected input{} to have {} channels, but got {} channels instead",
@@ -126,19 +190,19 @@ fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
             );
         }
     }
-    let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
-    for i in 0..nd {
-        let k = w.sizes[2 + i].hint();
-        let padded = xs[2 + i].hint() + 2 * pad[i];
-        if padded < dilation[i] * (k - 1) + 1 {
-            op_bail!(
-                "Calculated padded input size per channel: ({padded}). Kernel size: ({k}). Kernel size can't be greater than actual input size"
-            );
-        }
-        out_sizes.push(out_size(&xs[2 + i], k, stride[i], pad[i], dilation[i]));
-    }
+    Ok(())
+}
+
+/// The geometry in 2-D form (a 1-D convolution gets a leading spatial dim of size 1),
+/// from the batched input sizes `xs`, the weight sizes and the batched output sizes.
+fn geometry(
+    nd: usize,
+    xs: &[SymInt],
+    ws: &[SymInt],
+    p: &ConvParams,
+    out_sizes: &[SymInt],
+) -> ConvGeometry {
     let hint = |s: &SymInt| s.hint().max(0) as usize;
-    // In 2-D form: a 1-D convolution gets a leading spatial dim of size 1.
     let two = |v: &[i64], one: i64| -> [usize; 2] {
         if nd == 1 {
             [one as usize, v[0] as usize]
@@ -146,28 +210,21 @@ fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
             [v[0] as usize, v[1] as usize]
         }
     };
-    let geom = ConvGeometry {
+    ConvGeometry {
         batch: hint(&xs[0]),
-        c_in: hint(c_in),
+        c_in: hint(&xs[1]),
         h: if nd == 1 { 1 } else { hint(&xs[2]) },
         w: hint(&xs[1 + nd]),
-        c_out: c_out as usize,
-        kh: if nd == 1 { 1 } else { hint(&w.sizes[2]) },
-        kw: hint(&w.sizes[1 + nd]),
-        stride: two(&stride, 1),
-        pad: two(&pad, 0),
-        dilation: two(&dilation, 1),
-        groups: groups as usize,
+        c_out: ws[0].hint() as usize,
+        kh: if nd == 1 { 1 } else { hint(&ws[2]) },
+        kw: hint(&ws[1 + nd]),
+        stride: two(&p.stride, 1),
+        pad: two(&p.pad, 0),
+        dilation: two(&p.dilation, 1),
+        groups: p.groups as usize,
         oh: if nd == 1 { 1 } else { hint(&out_sizes[2]) },
         ow: hint(&out_sizes[1 + nd]),
-    };
-    if unbatched {
-        out_sizes.remove(0);
     }
-    Ok(ConvPlan {
-        out: TensorMeta::new(x.dtype, out_sizes),
-        geom,
-    })
 }
 
 /// The convolution of row-major `x` `[n, c, h, w]` with `weight` `[o, c/g, kh, kw]`,

@@ -2,7 +2,7 @@
 //! (and is selected) by the ops it is made of, down to ops that have none — PyTorch's
 //! Core ATen opset for the ops ferrex registers (`linear` → `permute` + `addmm`).
 
-use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec};
+use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec, TensorMap};
 use crate::error::{ExportError, SourceLocation, TensorError};
 use crate::graph::{
     call_higher_order, interpret, Arg, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
@@ -11,7 +11,7 @@ use crate::ops::{dispatch, OpArgs, OpDef, Value};
 use crate::passes;
 use crate::symbolic::SymInt;
 use crate::tensor::{Tensor, TensorState};
-use crate::trace;
+use crate::trace::{self, LiftedConstant, TraceState};
 
 /// Which ops to decompose.
 #[derive(Clone, Default)]
@@ -175,92 +175,15 @@ impl ExportedProgram {
     }
 
     fn decompose_once(&self, table: &DecompositionTable) -> Result<ExportedProgram, ExportError> {
-        if trace::begin().is_none() {
-            return Err(ExportError::Nested);
-        }
-        let _end = EndTrace;
-        let mut inputs = Vec::new();
-        for (_, node) in self.graph.placeholders() {
-            let meta = node.meta.first().cloned().ok_or_else(stale)?;
-            let t = Tensor::from_storage(crate::tensor::Storage::full(&[], 0.0, meta.dtype));
-            trace::add_placeholder(&t, meta).ok_or_else(stale)?;
-            inputs.push(t);
-        }
-        let n_placeholders = inputs.len();
-        let outputs = replay(&self.graph, inputs, table)?;
-        trace::push_output(outputs).ok_or_else(stale)?;
-        let state = trace::end().ok_or_else(stale)?;
-        if let Some(issue) = state.issues.first() {
-            return Err(trace::issue_error(issue, &[]));
-        }
+        let (state, n_placeholders) = self.retrace(table)?;
         let mut graph = state.graph;
-
+        let first_user = self.first_user_input(n_placeholders);
         // Constants a decomposition created become constant inputs, before the user inputs.
+        order_placeholders(&mut graph, n_placeholders, first_user);
         let mut constants = self.constants.clone();
-        let mut input_specs: Vec<InputSpec> = Vec::new();
-        let first_user = self
-            .signature
-            .input_specs
-            .iter()
-            .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
-            .position(|s| s.kind == InputKind::UserInput)
-            .unwrap_or(n_placeholders);
-        let placeholder_ids: Vec<_> = graph.placeholders().map(|(id, _)| id).collect();
-        let (original, lifted) =
-            placeholder_ids.split_at(n_placeholders.min(placeholder_ids.len()));
-        let mut order: Vec<crate::graph::NodeId> =
-            original[..first_user.min(original.len())].to_vec();
-        order.extend_from_slice(lifted);
-        order.extend_from_slice(&original[first_user.min(original.len())..]);
-        let existing = self.constants.len();
-        let mut names: Vec<String> = self
-            .graph
-            .placeholders()
-            .map(|(_, n)| n.name.clone())
-            .collect();
-        let mut lifted_specs = Vec::new();
-        for (k, l) in state.lifted.iter().enumerate() {
-            let target = format!("lifted_tensor_{}", existing + k);
-            constants.insert(target.clone(), Tensor::from_storage(l.storage.clone()));
-            lifted_specs.push(InputSpec {
-                kind: InputKind::ConstantTensor,
-                arg: ArgumentSpec::Tensor {
-                    name: format!("c_{target}"),
-                },
-                target: Some(target),
-                persistent: None,
-            });
-        }
-        let lifted_names: Vec<String> = lifted_specs
-            .iter()
-            .map(|s| s.arg.name().to_string())
-            .collect();
-        let split = first_user.min(names.len());
-        let tail = names.split_off(split);
-        names.extend(lifted_names);
-        names.extend(tail);
-        let mut spec_iter = self.signature.input_specs.iter();
-        let mut seen_tensors = 0;
-        for s in spec_iter.by_ref() {
-            let is_tensor = !matches!(s.arg, ArgumentSpec::Constant { .. });
-            if is_tensor && seen_tensors == first_user {
-                input_specs.append(&mut lifted_specs);
-                input_specs.push(s.clone());
-                seen_tensors += 1;
-                continue;
-            }
-            if is_tensor {
-                seen_tensors += 1;
-            }
-            input_specs.push(s.clone());
-        }
-        input_specs.extend(lifted_specs);
-        let rest: Vec<_> = (0..graph.nodes.len())
-            .map(crate::graph::NodeId)
-            .filter(|id| !graph.node(*id).is_placeholder())
-            .collect();
-        order.extend(rest);
-        graph.reorder(&order);
+        let lifted = lift_constants(&state.lifted, &mut constants);
+        let names = self.placeholder_names(&lifted, first_user);
+        let input_specs = self.merged_input_specs(lifted, first_user);
 
         passes::functionalize(&mut graph);
         passes::eliminate_dead_code(&mut graph);
@@ -288,4 +211,109 @@ impl ExportedProgram {
             assumed_constants: self.assumed_constants.clone(),
         })
     }
+
+    /// Replays the graph under a fresh trace, decomposing the ops `table` selects; the
+    /// trace and the number of the program's own placeholders.
+    fn retrace(&self, table: &DecompositionTable) -> Result<(TraceState, usize), ExportError> {
+        if trace::begin().is_none() {
+            return Err(ExportError::Nested);
+        }
+        let _end = EndTrace;
+        let mut inputs = Vec::new();
+        for (_, node) in self.graph.placeholders() {
+            let meta = node.meta.first().cloned().ok_or_else(stale)?;
+            let t = Tensor::from_storage(crate::tensor::Storage::full(&[], 0.0, meta.dtype));
+            trace::add_placeholder(&t, meta).ok_or_else(stale)?;
+            inputs.push(t);
+        }
+        let n_placeholders = inputs.len();
+        let outputs = replay(&self.graph, inputs, table)?;
+        trace::push_output(outputs).ok_or_else(stale)?;
+        let state = trace::end().ok_or_else(stale)?;
+        if let Some(issue) = state.issues.first() {
+            return Err(trace::issue_error(issue, &[]));
+        }
+        Ok((state, n_placeholders))
+    }
+
+    /// The position of the first user input among the tensor inputs.
+    fn first_user_input(&self, n_placeholders: usize) -> usize {
+        self.signature
+            .input_specs
+            .iter()
+            .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
+            .position(|s| s.kind == InputKind::UserInput)
+            .unwrap_or(n_placeholders)
+    }
+
+    /// The names of the placeholders: the program's, with the lifted constants' before
+    /// the first user input.
+    fn placeholder_names(&self, lifted: &[InputSpec], first_user: usize) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .graph
+            .placeholders()
+            .map(|(_, n)| n.name.clone())
+            .collect();
+        let split = first_user.min(names.len());
+        let tail = names.split_off(split);
+        names.extend(lifted.iter().map(|s| s.arg.name().to_string()));
+        names.extend(tail);
+        names
+    }
+
+    /// The program's input specs with `lifted` inserted before the first user input
+    /// (appended when there is none).
+    fn merged_input_specs(&self, mut lifted: Vec<InputSpec>, first_user: usize) -> Vec<InputSpec> {
+        let mut input_specs: Vec<InputSpec> = Vec::new();
+        let mut seen_tensors = 0;
+        for s in &self.signature.input_specs {
+            let is_tensor = !matches!(s.arg, ArgumentSpec::Constant { .. });
+            if is_tensor && seen_tensors == first_user {
+                input_specs.append(&mut lifted);
+            }
+            if is_tensor {
+                seen_tensors += 1;
+            }
+            input_specs.push(s.clone());
+        }
+        input_specs.extend(lifted);
+        input_specs
+    }
+}
+
+/// Orders the placeholders of a re-traced graph as the signature lists them: the
+/// program's state, then the lifted constants (traced last), then the user inputs;
+/// every other node follows.
+fn order_placeholders(graph: &mut Graph, n_placeholders: usize, first_user: usize) {
+    let placeholder_ids: Vec<_> = graph.placeholders().map(|(id, _)| id).collect();
+    let (original, lifted) = placeholder_ids.split_at(n_placeholders.min(placeholder_ids.len()));
+    let mut order: Vec<crate::graph::NodeId> = original[..first_user.min(original.len())].to_vec();
+    order.extend_from_slice(lifted);
+    order.extend_from_slice(&original[first_user.min(original.len())..]);
+    let rest: Vec<_> = (0..graph.nodes.len())
+        .map(crate::graph::NodeId)
+        .filter(|id| !graph.node(*id).is_placeholder())
+        .collect();
+    order.extend(rest);
+    graph.reorder(&order);
+}
+
+/// Adds the constants a decomposition created to `constants` (numbered after the
+/// existing ones); their input specs.
+fn lift_constants(lifted: &[LiftedConstant], constants: &mut TensorMap) -> Vec<InputSpec> {
+    let existing = constants.len();
+    let mut specs = Vec::new();
+    for (k, l) in lifted.iter().enumerate() {
+        let target = format!("lifted_tensor_{}", existing + k);
+        constants.insert(target.clone(), Tensor::from_storage(l.storage.clone()));
+        specs.push(InputSpec {
+            kind: InputKind::ConstantTensor,
+            arg: ArgumentSpec::Tensor {
+                name: format!("c_{target}"),
+            },
+            target: Some(target),
+            persistent: None,
+        });
+    }
+    specs
 }

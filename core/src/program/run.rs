@@ -88,6 +88,33 @@ pub struct CheckedInputs {
     user_tensors: HashMap<String, Tensor>,
 }
 
+/// Placeholder values and symbol bindings while the inputs of a call are matched.
+struct MatchedInputs {
+    /// The value of each placeholder, by node.
+    env: Vec<Option<Storage>>,
+    bindings: Bindings,
+    /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
+    deferred: Vec<(String, usize, SymInt, i64)>,
+    user_tensors: HashMap<String, Tensor>,
+}
+
+/// A constant input must be passed with the value the program was exported with.
+fn check_constant_leaf(
+    name: &str,
+    value: &ConstantValue,
+    leaf: Option<&InputLeaf>,
+) -> Result<(), RunError> {
+    let leaf = leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+    if !constant_matches(value, &leaf.value) {
+        return Err(RunError::InputValue {
+            name: name.to_string(),
+            expected: format!("{value} (the value the program was exported with)"),
+            got: leaf.value.describe(),
+        });
+    }
+    Ok(())
+}
+
 impl ExportedProgram {
     /// Flattens call arguments (a tuple, as for `export`) into named leaves, as
     /// `ep.module().call` does.
@@ -188,97 +215,110 @@ impl<'p> ExportedModule<'p> {
     }
 
     fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs, RunError> {
-        let p = self.program;
-        let graph = &p.graph;
-        let specs = &p.signature.input_specs;
-        let user_specs: Vec<_> = specs
-            .iter()
+        self.check_input_count(leaves)?;
+        let mut matched = self.match_leaves(leaves)?;
+        self.check_deferred(&matched.bindings, &matched.deferred)?;
+        self.check_guards(&matched.bindings)?;
+        let graph = &self.program.graph;
+        let inputs: Vec<Storage> = graph
+            .placeholders()
+            .map(|(id, _)| {
+                matched.env[id.0].take().ok_or_else(|| {
+                    RunError::Malformed(format!("no value for `{}`", graph.node(id).name))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CheckedInputs {
+            placeholders: inputs,
+            bindings: matched.bindings,
+            user_tensors: matched.user_tensors,
+        })
+    }
+
+    /// As many leaves as the program has user inputs.
+    fn check_input_count(&self, leaves: &[InputLeaf]) -> Result<(), RunError> {
+        let expected = (self.program.signature.input_specs.iter())
             .filter(|s| s.kind == InputKind::UserInput)
-            .collect();
-        if leaves.len() != user_specs.len() {
+            .count();
+        if leaves.len() != expected {
             return Err(RunError::InputCount {
-                expected: user_specs.len(),
+                expected,
                 got: leaves.len(),
             });
         }
+        Ok(())
+    }
 
-        // Match placeholders (in graph order) to values; check user tensors.
-        let placeholder_ids: Vec<_> = graph.placeholders().map(|(id, _)| id).collect();
-        let mut env: Vec<Option<Vec<Storage>>> = vec![None; graph.nodes.len()];
-        #[allow(unused_mut)]
-        let mut bindings = Bindings::default();
-        let mut deferred: Vec<(String, usize, SymInt, i64)> = Vec::new();
-        let mut user_tensors: HashMap<String, Tensor> = HashMap::new();
-        let mut next_placeholder = placeholder_ids.iter();
+    /// Matches placeholders (in graph order) to values: user leaves, checked against
+    /// their placeholder's meta, and the program's state; constant inputs are compared
+    /// with the exported value.
+    fn match_leaves(&self, leaves: &[InputLeaf]) -> Result<MatchedInputs, RunError> {
+        let p = self.program;
+        let mut matched = MatchedInputs {
+            env: vec![None; p.graph.nodes.len()],
+            bindings: Bindings::default(),
+            deferred: Vec::new(),
+            user_tensors: HashMap::new(),
+        };
+        let mut next_placeholder = p.graph.placeholders().map(|(id, _)| id);
         let mut user_leaves = leaves.iter();
-        for spec in specs {
+        for spec in &p.signature.input_specs {
             let leaf = if spec.kind == InputKind::UserInput {
                 user_leaves.next()
             } else {
                 None
             };
             if let ArgumentSpec::Constant { name, value } = &spec.arg {
-                let leaf = leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
-                if !constant_matches(value, &leaf.value) {
-                    return Err(RunError::InputValue {
-                        name: name.clone(),
-                        expected: format!("{value} (the value the program was exported with)"),
-                        got: leaf.value.describe(),
-                    });
-                }
+                check_constant_leaf(name, value, leaf)?;
                 continue;
             }
-            let id = *next_placeholder
+            let id = next_placeholder
                 .next()
                 .ok_or_else(|| RunError::Malformed("fewer placeholders than input specs".into()))?;
             let storage = match spec.kind {
                 InputKind::UserInput => {
                     let leaf =
                         leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
-                    let (tensor, storage) = leaf_storage(leaf)?;
                     let name = spec.arg.name().to_string();
-                    self.check_input(
-                        &name,
-                        &graph.node(id).meta[0],
-                        &storage,
-                        &mut bindings,
-                        &mut deferred,
-                    )?;
-                    user_tensors.insert(name, tensor);
-                    storage
+                    self.user_input(name, &p.graph.node(id).meta[0], leaf, &mut matched)?
                 }
-                _ => {
-                    let target = spec.target.as_deref().unwrap_or_default();
-                    let t = p
-                        .state_dict
-                        .get(target)
-                        .or_else(|| p.constants.get(target))
-                        .ok_or_else(|| RunError::Malformed(format!("no tensor for `{target}`")))?;
-                    t.try_storage()
-                        .map_err(|e| RunError::Malformed(e.to_string()))?
-                }
+                _ => self.state_input(spec.target.as_deref().unwrap_or_default())?,
             };
-            env[id.0] = Some(vec![storage]);
+            matched.env[id.0] = Some(storage);
         }
-        self.check_deferred(&bindings, &deferred)?;
-        self.check_guards(&bindings)?;
+        Ok(matched)
+    }
 
-        let inputs: Vec<Storage> = placeholder_ids
-            .iter()
-            .map(|id| {
-                env[id.0]
-                    .take()
-                    .and_then(|v| v.into_iter().next())
-                    .ok_or_else(|| {
-                        RunError::Malformed(format!("no value for `{}`", graph.node(*id).name))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(CheckedInputs {
-            placeholders: inputs,
-            bindings,
-            user_tensors,
-        })
+    /// A user tensor input, checked against its placeholder's meta (binding symbols).
+    fn user_input(
+        &self,
+        name: String,
+        expected: &TensorMeta,
+        leaf: &InputLeaf,
+        matched: &mut MatchedInputs,
+    ) -> Result<Storage, RunError> {
+        let (tensor, storage) = leaf_storage(leaf)?;
+        self.check_input(
+            &name,
+            expected,
+            &storage,
+            &mut matched.bindings,
+            &mut matched.deferred,
+        )?;
+        matched.user_tensors.insert(name, tensor);
+        Ok(storage)
+    }
+
+    /// A parameter, buffer or constant tensor of the program, by its target.
+    fn state_input(&self, target: &str) -> Result<Storage, RunError> {
+        let p = self.program;
+        let t = p
+            .state_dict
+            .get(target)
+            .or_else(|| p.constants.get(target))
+            .ok_or_else(|| RunError::Malformed(format!("no tensor for `{target}`")))?;
+        t.try_storage()
+            .map_err(|e| RunError::Malformed(e.to_string()))
     }
 
     fn check_input(

@@ -86,80 +86,11 @@ pub(super) fn read_archive<R: Read + Seek>(
     };
     let mut zip =
         zip::ZipArchive::new(reader).map_err(|e| early.err(format!("not a zip archive ({e})")))?;
-    // Archives PyTorch writes put everything under one top-level folder.
-    let prefix = zip
-        .file_names()
-        .find_map(|n| {
-            n.ok()
-                .and_then(|n| n.strip_suffix(MODEL_JSON).map(str::to_string))
-        })
-        .ok_or_else(|| early.err(format!("the archive has no {MODEL_JSON}")))?;
-    if let Some(format) = read_entry(&mut zip, &format!("{prefix}archive_format"), &early)? {
-        if format.trim_ascii() != b"pt2" {
-            return Err(early.err(format!(
-                "archive_format is `{}`, not `pt2`",
-                String::from_utf8_lossy(&format)
-            )));
-        }
-    }
+    let prefix = archive_prefix(&mut zip, &early)?;
     let json = read_entry(&mut zip, &format!("{prefix}{MODEL_JSON}"), &early)?
         .ok_or_else(|| early.err(format!("the archive has no {MODEL_JSON}")))?;
-
-    // The version first, so that a newer file is reported as such rather than as a
-    // schema mismatch.
-    let value: serde_json::Value = serde_json::from_slice(&json)
-        .map_err(|e| early.err(format!("{MODEL_JSON}: invalid JSON: {e}")))?;
-    let version = value.get("schema_version").ok_or_else(|| {
-        early.err(format!(
-            "{MODEL_JSON}: no schema_version; this is not a ferrex program"
-        ))
-    })?;
-    let version: SchemaVersionJ = serde_json::from_value(version.clone())
-        .map_err(|e| early.err(format!("{MODEL_JSON}: schema_version: {e}")))?;
-    if version.major > FORMAT_VERSION.0 {
-        return Err(LoadError::NewerVersion {
-            path: path.to_string(),
-            found: format!("{}.{}", version.major, version.minor),
-            supported: format!("{}.x", FORMAT_VERSION.0),
-        });
-    }
-    let model: ModelJ =
-        serde_json::from_slice(&json).map_err(|e| early.err(format!("{MODEL_JSON}: {e}")))?;
-
-    let shape_env = ShapeEnv {
-        symbols: model
-            .shape_env
-            .iter()
-            .map(|s| {
-                let symbol = match parse_expr(&s.symbol).map(|e| e.as_linear()) {
-                    Ok(Some((sym, 1, 0))) => sym,
-                    _ => {
-                        return Err(early.err(format!(
-                            "{MODEL_JSON}: shape_env: `{}` is not a symbol",
-                            s.symbol
-                        )))
-                    }
-                };
-                Ok(SymbolInfo {
-                    symbol,
-                    dim_name: s.dim_name.clone(),
-                    min: s.min,
-                    max: s.max,
-                    hint: s.hint,
-                    sources: s
-                        .sources
-                        .iter()
-                        .map(|src| SymbolSource {
-                            input: src.input.clone(),
-                            dim: src.dim,
-                            scale: src.scale,
-                            offset: src.offset,
-                        })
-                        .collect(),
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let model = parse_model(&json, &early)?;
+    let shape_env = read_shape_env(&model.shape_env, &early)?;
     let loader = Loader {
         path,
         shape_env: &shape_env,
@@ -167,33 +98,8 @@ pub(super) fn read_archive<R: Read + Seek>(
     let graph = loader.graph(&model.graph_module.graph, "graph")?;
     crate::passes::verify(&graph).map_err(|e| loader.bad("graph", e))?;
     let signature = loader.signature(model.graph_module.signature);
-    let range_constraints = RangeConstraints {
-        entries: model
-            .range_constraints
-            .iter()
-            .map(|r| {
-                let e = loader.expr("range_constraints", &r.expr)?;
-                Ok((
-                    e,
-                    ValueRange {
-                        lower: r.min_val,
-                        upper: r.max_val,
-                    },
-                ))
-            })
-            .collect::<Result<_, LoadError>>()?,
-    };
-    let guards = model
-        .guards
-        .iter()
-        .map(|g| {
-            Ok(Guard {
-                lhs: loader.expr("guards", &g.lhs)?,
-                op: cmp_from(&g.op).map_err(|e| loader.bad("guards", e))?,
-                rhs: loader.expr("guards", &g.rhs)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
+    let range_constraints = read_range_constraints(&model.range_constraints, &loader)?;
+    let guards = read_guards(&model.guards, &loader)?;
     let sources = model
         .source_lines
         .iter()
@@ -221,6 +127,118 @@ pub(super) fn read_archive<R: Read + Seek>(
         model.arg_names,
         model.model_name,
     ))
+}
+
+/// The folder the archive's entries are in (PyTorch puts everything under one
+/// top-level folder), after checking `archive_format` when there is one.
+fn archive_prefix<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    early: &Loader<'_>,
+) -> Result<String, LoadError> {
+    let prefix = zip
+        .file_names()
+        .find_map(|n| {
+            n.ok()
+                .and_then(|n| n.strip_suffix(MODEL_JSON).map(str::to_string))
+        })
+        .ok_or_else(|| early.err(format!("the archive has no {MODEL_JSON}")))?;
+    if let Some(format) = read_entry(zip, &format!("{prefix}archive_format"), early)? {
+        if format.trim_ascii() != b"pt2" {
+            return Err(early.err(format!(
+                "archive_format is `{}`, not `pt2`",
+                String::from_utf8_lossy(&format)
+            )));
+        }
+    }
+    Ok(prefix)
+}
+
+/// The model JSON, its version checked first so that a newer file is reported as such
+/// rather than as a schema mismatch.
+fn parse_model(json: &[u8], early: &Loader<'_>) -> Result<ModelJ, LoadError> {
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| early.err(format!("{MODEL_JSON}: invalid JSON: {e}")))?;
+    let version = value.get("schema_version").ok_or_else(|| {
+        early.err(format!(
+            "{MODEL_JSON}: no schema_version; this is not a ferrex program"
+        ))
+    })?;
+    let version: SchemaVersionJ = serde_json::from_value(version.clone())
+        .map_err(|e| early.err(format!("{MODEL_JSON}: schema_version: {e}")))?;
+    if version.major > FORMAT_VERSION.0 {
+        return Err(LoadError::NewerVersion {
+            path: early.path.to_string(),
+            found: format!("{}.{}", version.major, version.minor),
+            supported: format!("{}.x", FORMAT_VERSION.0),
+        });
+    }
+    serde_json::from_slice(json).map_err(|e| early.err(format!("{MODEL_JSON}: {e}")))
+}
+
+fn read_shape_env(symbols: &[SymbolJ], early: &Loader<'_>) -> Result<ShapeEnv, LoadError> {
+    let symbols = symbols
+        .iter()
+        .map(|s| {
+            let symbol = match parse_expr(&s.symbol).map(|e| e.as_linear()) {
+                Ok(Some((sym, 1, 0))) => sym,
+                _ => {
+                    return Err(early.err(format!(
+                        "{MODEL_JSON}: shape_env: `{}` is not a symbol",
+                        s.symbol
+                    )))
+                }
+            };
+            Ok(SymbolInfo {
+                symbol,
+                dim_name: s.dim_name.clone(),
+                min: s.min,
+                max: s.max,
+                hint: s.hint,
+                sources: s
+                    .sources
+                    .iter()
+                    .map(|src| SymbolSource {
+                        input: src.input.clone(),
+                        dim: src.dim,
+                        scale: src.scale,
+                        offset: src.offset,
+                    })
+                    .collect(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ShapeEnv { symbols })
+}
+
+fn read_range_constraints(
+    ranges: &[RangeConstraintJ],
+    loader: &Loader<'_>,
+) -> Result<RangeConstraints, LoadError> {
+    let entries = ranges
+        .iter()
+        .map(|r| {
+            let e = loader.expr("range_constraints", &r.expr)?;
+            let range = ValueRange {
+                lower: r.min_val,
+                upper: r.max_val,
+            };
+            Ok((e, range))
+        })
+        .collect::<Result<_, LoadError>>()?;
+    Ok(RangeConstraints { entries })
+}
+
+fn read_guards(guards: &[GuardJ], loader: &Loader<'_>) -> Result<Vec<Guard>, LoadError> {
+    guards
+        .iter()
+        .map(|g| {
+            Ok(Guard {
+                lhs: loader.expr("guards", &g.lhs)?,
+                op: cmp_from(&g.op).map_err(|e| loader.bad("guards", e))?,
+                rhs: loader.expr("guards", &g.rhs)?,
+            })
+        })
+        .collect()
 }
 
 /// Loads a program saved by [`save`]: graph, signature, state, constants, range

@@ -2,6 +2,7 @@
 //! format cannot hold it.
 
 use super::*;
+use crate::ops::OpDef;
 
 // ---------------------------------------------------------------------------------------
 // Saving
@@ -109,10 +110,6 @@ impl Saver<'_> {
         let mut inputs = Vec::new();
         let mut nodes = Vec::new();
         let mut outputs = Vec::new();
-        let meta_j = |m: &TensorMeta| TensorMetaJ {
-            dtype: scalar_type(m.dtype),
-            sizes: m.sizes.iter().map(symint_j).collect(),
-        };
         for node in &g.nodes {
             // The values a node produces: one named like the node, or `name.i` each.
             let out_names: Vec<String> = match node.meta.len() {
@@ -122,61 +119,19 @@ impl Saver<'_> {
             for (n, m) in out_names.iter().zip(&node.meta) {
                 tensor_values.insert(n.clone(), meta_j(m));
             }
-            let out_args = || {
-                out_names
-                    .iter()
-                    .map(|n| ArgumentJ::AsTensor(TensorArgJ { name: n.clone() }))
-                    .collect()
-            };
             let (target, named) = match &node.kind {
                 NodeKind::Placeholder => {
-                    if node.meta.len() != 1 {
-                        return Err(LoadError::Unsavable(format!(
-                            "placeholder `{}` has {} metas",
-                            node.name,
-                            node.meta.len()
-                        )));
-                    }
-                    inputs.push(ArgumentJ::AsTensor(TensorArgJ {
-                        name: node.name.clone(),
-                    }));
+                    inputs.push(placeholder_j(node)?);
                     continue;
                 }
                 NodeKind::Output { args } => {
                     outputs = args.iter().map(|a| self.arg(g, a)).collect();
                     continue;
                 }
-                NodeKind::Call { op, args } => {
-                    let schema = op.parsed().map_err(|e| LoadError::Unsavable(e.0))?;
-                    let named = args
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| NamedArgumentJ {
-                            name: schema
-                                .args
-                                .get(i)
-                                .map(|d| d.name.clone())
-                                .unwrap_or_else(|| format!("arg{i}")),
-                            arg: self.arg(g, a),
-                        })
-                        .collect();
-                    (op.name(), named)
+                NodeKind::Call { op, args } => (op.name(), self.call_inputs(g, op, args)?),
+                NodeKind::GetItem { source, index } => {
+                    (GETITEM.to_string(), getitem_inputs(g, *source, *index))
                 }
-                NodeKind::GetItem { source, index } => (
-                    GETITEM.to_string(),
-                    vec![
-                        NamedArgumentJ {
-                            name: "self".into(),
-                            arg: ArgumentJ::AsTensor(TensorArgJ {
-                                name: g.node(*source).name.clone(),
-                            }),
-                        },
-                        NamedArgumentJ {
-                            name: "index".into(),
-                            arg: ArgumentJ::AsInt(*index as i64),
-                        },
-                    ],
-                ),
                 NodeKind::HigherOrder {
                     op,
                     args,
@@ -190,13 +145,48 @@ impl Saver<'_> {
                 name: node.name.clone(),
                 target,
                 inputs: named,
-                outputs: out_args(),
+                outputs: out_names
+                    .iter()
+                    .map(|n| ArgumentJ::AsTensor(TensorArgJ { name: n.clone() }))
+                    .collect(),
                 metadata: self.metadata(node),
             });
         }
+        Ok(GraphJ {
+            inputs,
+            nodes,
+            outputs,
+            tensor_values,
+            subgraphs: self.subgraphs(g)?,
+        })
+    }
+
+    /// A call's arguments, named by its schema (`argN` past the schema's arguments).
+    fn call_inputs(
+        &self,
+        g: &Graph,
+        op: &OpDef,
+        args: &[Arg],
+    ) -> Result<Vec<NamedArgumentJ>, LoadError> {
+        let schema = op.parsed().map_err(|e| LoadError::Unsavable(e.0))?;
+        Ok(args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| NamedArgumentJ {
+                name: schema
+                    .args
+                    .get(i)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_else(|| format!("arg{i}")),
+                arg: self.arg(g, a),
+            })
+            .collect())
+    }
+
+    /// The subgraphs of `g`, whose names must be distinct.
+    fn subgraphs(&self, g: &Graph) -> Result<Vec<SubgraphJ>, LoadError> {
         let mut names = HashSet::new();
-        let subgraphs = g
-            .subgraphs
+        g.subgraphs
             .iter()
             .map(|s| {
                 if !names.insert(s.name.as_str()) {
@@ -210,14 +200,7 @@ impl Saver<'_> {
                     graph: self.graph(&s.graph)?,
                 })
             })
-            .collect::<Result<_, _>>()?;
-        Ok(GraphJ {
-            inputs,
-            nodes,
-            outputs,
-            tensor_values,
-            subgraphs,
-        })
+            .collect()
     }
 
     pub(super) fn spec_arg(a: &ArgumentSpec) -> SpecArgJ {
@@ -418,4 +401,41 @@ pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), LoadErro
         let _ = std::fs::remove_file(&partial);
         io(e)
     })
+}
+
+fn meta_j(m: &TensorMeta) -> TensorMetaJ {
+    TensorMetaJ {
+        dtype: scalar_type(m.dtype),
+        sizes: m.sizes.iter().map(symint_j).collect(),
+    }
+}
+
+/// A graph input: a placeholder has exactly one meta.
+fn placeholder_j(node: &Node) -> Result<ArgumentJ, LoadError> {
+    if node.meta.len() != 1 {
+        return Err(LoadError::Unsavable(format!(
+            "placeholder `{}` has {} metas",
+            node.name,
+            node.meta.len()
+        )));
+    }
+    Ok(ArgumentJ::AsTensor(TensorArgJ {
+        name: node.name.clone(),
+    }))
+}
+
+/// `getitem`'s arguments: the multi-output node and the index.
+fn getitem_inputs(g: &Graph, source: NodeId, index: usize) -> Vec<NamedArgumentJ> {
+    vec![
+        NamedArgumentJ {
+            name: "self".into(),
+            arg: ArgumentJ::AsTensor(TensorArgJ {
+                name: g.node(source).name.clone(),
+            }),
+        },
+        NamedArgumentJ {
+            name: "index".into(),
+            arg: ArgumentJ::AsInt(index as i64),
+        },
+    ]
 }

@@ -1,0 +1,146 @@
+//! Constant folding and weight prepacking: a call whose inputs are all constants is
+//! computed once at compile time; constant GEMM weights are stored in the layout the
+//! kernels read.
+
+use ferrex::graph::Arg;
+use ferrex::ops::{run_eager, OpDef, Value};
+use ferrex::symbolic::SymInt;
+use ferrex::tensor::{DType, Storage, Tensor};
+
+use super::{Builder, GemmB, Place, V};
+/// Ops that must not be computed at compile time.
+fn nondeterministic(op: &OpDef) -> bool {
+    let name = op.base_name();
+    [
+        "rand",
+        "dropout",
+        "bernoulli",
+        "normal",
+        "uniform",
+        "empty",
+        "multinomial",
+    ]
+    .iter()
+    .any(|k| name.contains(k))
+}
+
+/// A contiguous f32 copy of a constant in logical order, with its shape.
+pub(super) fn f32_const(s: &Storage) -> Option<(Vec<f32>, Vec<usize>)> {
+    match s {
+        Storage::F32(a) => Some((a.iter().copied().collect(), a.shape().to_vec())),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    /// Tries to compute a call at compile time from constants.
+    pub(super) fn try_fold(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> bool {
+        // Nodes that define an unbacked symbol (`aten::item`) or return nothing (run-time
+        // assertions) run each call: the value binds a symbol, the effect is the point.
+        let meta = &self.graph.nodes[v].meta;
+        if nondeterministic(op) || meta.is_empty() || meta.iter().any(|m| m.sym.is_some()) {
+            return false;
+        }
+        let mut values = Vec::with_capacity(args.len());
+        for a in args {
+            let tensor = |id: &ferrex::graph::NodeId| -> Option<Tensor> {
+                self.const_of[id.0].map(|c| Tensor::from_storage(self.plan.consts[c].clone()))
+            };
+            let value = match a {
+                Arg::Tensor(n) => tensor(n).map(Value::Tensor),
+                Arg::TensorList(ns) => ns
+                    .iter()
+                    .map(tensor)
+                    .collect::<Option<_>>()
+                    .map(Value::TensorList),
+                Arg::OptTensorList(ns) => ns
+                    .iter()
+                    .map(|n| match n {
+                        Some(n) => tensor(n).map(Some),
+                        None => Some(None),
+                    })
+                    .collect::<Option<_>>()
+                    .map(Value::OptTensorList),
+                Arg::None => Some(Value::None),
+                Arg::Bool(b) => Some(Value::Bool(*b)),
+                Arg::Int(i) => i.as_int().map(|i| Value::Int(SymInt::Int(i))),
+                Arg::Float(f) => Some(Value::Float(*f)),
+                Arg::Str(s) => Some(Value::Str(s.clone())),
+                Arg::DType(d) => Some(Value::DType(*d)),
+                Arg::IntList(l) => l
+                    .iter()
+                    .map(|i| i.as_int().map(SymInt::Int))
+                    .collect::<Option<_>>()
+                    .map(Value::IntList),
+                Arg::FloatList(l) => Some(Value::FloatList(l.clone())),
+            };
+            match value {
+                Some(v) => values.push(v),
+                None => return false,
+            }
+        }
+        let Ok(out) = run_eager(op, &values) else {
+            return false;
+        };
+        let Ok(storages) = out
+            .iter()
+            .map(|t| t.try_storage())
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        if self.graph.nodes[v].meta.len() == 1 && storages.len() == 1 {
+            let c = self.add_const(
+                storages
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Storage::full(&[], 0.0, DType::F32)),
+            );
+            self.const_of[v] = Some(c);
+            self.plan.const_values.push((v, c));
+        } else {
+            let cs: Vec<usize> = storages.into_iter().map(|s| self.add_const(s)).collect();
+            self.plan.const_multi.push((v, cs));
+            self.place[v] = Some(Place::Multi);
+            return true;
+        }
+        self.place[v] = Some(Place::Storage);
+        true
+    }
+
+    /// The prepacked `B^T` (`[n, k]` contiguous) of a constant `[k, n]` matrix.
+    pub(super) fn pack_bt(&mut self, b: usize) -> Option<GemmB> {
+        let Storage::F32(arr) = &self.plan.consts[b] else {
+            return None;
+        };
+        if arr.ndim() != 2 {
+            return None;
+        }
+        let (k, n) = (arr.shape()[0], arr.shape()[1]);
+        let bt: Vec<f32> = arr.view().reversed_axes().iter().copied().collect();
+        let bt = Storage::from_vec(&[n, k], bt)?;
+        Some(GemmB::Packed {
+            bt: self.add_const(bt),
+            k,
+            n,
+        })
+    }
+
+    /// A constant `[n, k]` weight used as is (`linear`).
+    pub(super) fn pack_weight(&mut self, w: usize) -> Option<GemmB> {
+        let Storage::F32(arr) = &self.plan.consts[w] else {
+            return None;
+        };
+        if arr.ndim() != 2 {
+            return None;
+        }
+        let (n, k) = (arr.shape()[0], arr.shape()[1]);
+        let data: Vec<f32> = arr.iter().copied().collect();
+        let s = Storage::from_vec(&[n, k], data)?;
+        Some(GemmB::Packed {
+            bt: self.add_const(s),
+            k,
+            n,
+        })
+    }
+}

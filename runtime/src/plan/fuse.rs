@@ -1,0 +1,415 @@
+//! Fusion of elementwise chains: as calls are lowered, each elementwise op opens a
+//! group absorbing the groups of its single-use inputs; finished groups compile to a
+//! fused program, run in place on a GEMM/convolution output (an epilogue) when the
+//! chain starts there, else as a step of its own.
+
+use std::collections::{BTreeSet, HashMap};
+
+use ferrex::graph::Arg;
+use ferrex::tensor::Storage;
+
+use super::fold::f32_const;
+use super::lower::number;
+use super::{Builder, ConvStep, Epilogue, GemmStep, Kind, Operand, Place, V};
+use crate::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
+
+/// An elementwise op the fuser understands.
+pub(super) enum Ew {
+    Unary(UnOp, Operand),
+    Binary(BinOp, FArg, FArg, Option<f32>),
+    /// `x * scale + shift`, per channel (inference batch norm).
+    Affine {
+        x: Operand,
+        scale: usize,
+        shift: usize,
+    },
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum FArg {
+    Op(Operand),
+    Num(f32),
+}
+
+impl Builder<'_> {
+    /// Starts a fusion group at `v`, absorbing the groups of inputs used only here.
+    pub(super) fn open_group(&mut self, v: V, ew: Ew) {
+        let mut members = BTreeSet::from([v]);
+        for o in Self::ew_operands(&ew) {
+            if let Operand::Val(p) = o {
+                if self.users[p] == 1 && !self.in_output[p] {
+                    if let Some(g) = self.groups.remove(&p) {
+                        members.extend(g);
+                        self.steps[p] = None;
+                    }
+                }
+            }
+        }
+        self.ew.insert(v, ew);
+        self.groups.insert(v, members);
+        self.steps[v] = Some(self.step(
+            v,
+            Kind::Fused {
+                prog: FusedProgram::default(),
+                inputs: Vec::new(),
+            },
+        ));
+        self.place[v] = Some(Place::Slot);
+    }
+
+    /// The elementwise op of a call, when the fuser handles it: f32 in and out, numbers
+    /// and f32 tensors as operands.
+    pub(super) fn elementwise(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Ew> {
+        if !self.is_f32(v) {
+            return None;
+        }
+        let farg = |b: &Self, i: usize| -> Option<FArg> {
+            match args.get(i) {
+                Some(Arg::Tensor(_)) => b.f32_operand(args, i).map(FArg::Op),
+                Some(a) => number(a).map(|x| FArg::Num(x as f32)),
+                None => None,
+            }
+        };
+        let binary = |b: &Self, op: BinOp, alpha: Option<f32>| {
+            Some(Ew::Binary(op, farg(b, 0)?, farg(b, 1)?, alpha))
+        };
+        match name {
+            "aten::add.Tensor" | "aten::sub.Tensor" => {
+                let alpha = opt_num(args, 2, Some(1.0))?.unwrap_or(1.0) as f32;
+                let op = if name == "aten::add.Tensor" {
+                    BinOp::Add
+                } else {
+                    BinOp::Sub
+                };
+                binary(self, op, (alpha != 1.0).then_some(alpha))
+            }
+            "aten::mul.Tensor" => binary(self, BinOp::Mul, None),
+            "aten::div.Tensor" => binary(self, BinOp::Div, None),
+            "aten::div.Tensor_mode" if matches!(args.get(2), None | Some(Arg::None)) => {
+                binary(self, BinOp::Div, None)
+            }
+            "aten::batch_norm.default" => self.batch_norm_affine(args),
+            _ => {
+                let op = unary_op(name, args)?;
+                Some(Ew::Unary(op, self.f32_operand(args, 0)?))
+            }
+        }
+    }
+
+    /// Argument `i` as an operand, when it is an f32 tensor.
+    fn f32_operand(&self, args: &[Arg], i: usize) -> Option<Operand> {
+        self.node_arg(args.get(i))
+            .filter(|&x| self.is_f32(x))
+            .map(|x| self.operand(x))
+    }
+
+    /// Inference batch norm with constant statistics: `x * scale + shift` per channel.
+    fn batch_norm_affine(&mut self, args: &[Arg]) -> Option<Ew> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        let rank = self.meta(x)?.rank();
+        if rank < 2 || !matches!(args.get(5), Some(Arg::Bool(false))) {
+            return None;
+        }
+        let eps = args.get(7).and_then(number)?;
+        let data = |b: &Self, i: usize| -> Option<Option<Vec<f32>>> {
+            match args.get(i) {
+                None | Some(Arg::None) => Some(None),
+                Some(Arg::Tensor(n)) => {
+                    let c = b.const_of[n.0]?;
+                    f32_const(&b.plan.consts[c]).map(|(d, _)| Some(d))
+                }
+                _ => None,
+            }
+        };
+        let (w, bias) = (data(self, 1)?, data(self, 2)?);
+        let (mean, var) = (data(self, 3)??, data(self, 4)??);
+        let c = mean.len();
+        if var.len() != c
+            || w.as_ref().is_some_and(|w| w.len() != c)
+            || bias.as_ref().is_some_and(|b| b.len() != c)
+        {
+            return None;
+        }
+        let mut scale = Vec::with_capacity(c);
+        let mut shift = Vec::with_capacity(c);
+        for i in 0..c {
+            let s = w.as_ref().map_or(1.0, |w| w[i] as f64) / (var[i] as f64 + eps).sqrt();
+            scale.push(s as f32);
+            shift.push((bias.as_ref().map_or(0.0, |b| b[i] as f64) - mean[i] as f64 * s) as f32);
+        }
+        let mut shape = vec![1usize; rank - 1];
+        shape[0] = c;
+        let scale = self.add_const(Storage::from_vec(&shape, scale)?);
+        let shift = self.add_const(Storage::from_vec(&shape, shift)?);
+        Some(Ew::Affine {
+            x: self.operand(x),
+            scale,
+            shift,
+        })
+    }
+
+    fn ew_operands(ew: &Ew) -> Vec<Operand> {
+        match ew {
+            Ew::Unary(_, x) => vec![*x],
+            Ew::Binary(_, a, b, _) => [a, b]
+                .into_iter()
+                .filter_map(|a| match a {
+                    FArg::Op(o) => Some(*o),
+                    FArg::Num(_) => None,
+                })
+                .collect(),
+            Ew::Affine { x, .. } => vec![*x],
+        }
+    }
+
+    /// Builds the program of a group; `in_place` is the input read from the output
+    /// buffer itself (an epilogue).
+    fn group_program(
+        &self,
+        members: &BTreeSet<V>,
+        in_place: Option<V>,
+    ) -> (FusedProgram, Vec<Operand>) {
+        let mut e = Emit {
+            prog: FusedProgram::default(),
+            inputs: Vec::new(),
+            loaded: HashMap::new(),
+            in_place,
+            members,
+            member_reg: HashMap::new(),
+        };
+        let mut labels = Vec::new();
+        for &m in members {
+            let Some(ew) = self.ew.get(&m) else { continue };
+            let out = match ew {
+                Ew::Unary(op, x) => {
+                    let a = e.reg(*x);
+                    let dst = e.fresh();
+                    e.prog.instrs.push(Instr::Unary { dst, op: *op, a });
+                    labels.push(format!("{op:?}").to_lowercase());
+                    dst
+                }
+                Ew::Binary(op, a, b, alpha) => {
+                    let sa = e.src(*a);
+                    let mut sb = e.src(*b);
+                    if let Some(alpha) = alpha {
+                        sb = match sb {
+                            Src::Const(c) => Src::Const(c * alpha),
+                            Src::Reg(r) => {
+                                let dst = e.fresh();
+                                e.prog.instrs.push(Instr::Binary {
+                                    dst,
+                                    op: BinOp::Mul,
+                                    a: Src::Reg(r),
+                                    b: Src::Const(*alpha),
+                                });
+                                Src::Reg(dst)
+                            }
+                        };
+                    }
+                    let dst = e.fresh();
+                    e.prog.instrs.push(Instr::Binary {
+                        dst,
+                        op: *op,
+                        a: sa,
+                        b: sb,
+                    });
+                    labels.push(format!("{op:?}").to_lowercase());
+                    dst
+                }
+                Ew::Affine { x, scale, shift } => {
+                    let xr = e.reg(*x);
+                    let s = e.load(Operand::Const(*scale));
+                    let t = e.load(Operand::Const(*shift));
+                    let mul = e.fresh();
+                    e.prog.instrs.push(Instr::Binary {
+                        dst: mul,
+                        op: BinOp::Mul,
+                        a: Src::Reg(xr),
+                        b: Src::Reg(s),
+                    });
+                    let dst = e.fresh();
+                    e.prog.instrs.push(Instr::Binary {
+                        dst,
+                        op: BinOp::Add,
+                        a: Src::Reg(mul),
+                        b: Src::Reg(t),
+                    });
+                    labels.push("batch_norm".into());
+                    dst
+                }
+            };
+            e.member_reg.insert(m, out);
+        }
+        let root = members.iter().next_back().copied().unwrap_or(0);
+        e.prog.out = e.member_reg.get(&root).copied().unwrap_or(0);
+        e.prog.n_regs = e.prog.n_regs.max(1);
+        e.prog.label = labels.join("+");
+        (e.prog, e.inputs)
+    }
+
+    /// Finishes the groups: a group whose chain starts at a GEMM or convolution output
+    /// used only by it runs in place on that output (an epilogue); the others become
+    /// fused steps.
+    pub(super) fn finish_groups(&mut self) {
+        let mut roots: Vec<V> = self.groups.keys().copied().collect();
+        roots.sort_unstable();
+        for root in roots {
+            let Some(members) = self.groups.remove(&root) else {
+                continue;
+            };
+            let (_, inputs) = self.group_program(&members, None);
+            let root_meta = self.meta(root).cloned();
+            let host = inputs.iter().find_map(|o| {
+                let Operand::Val(e) = *o else { return None };
+                let hosts = matches!(
+                    self.steps[e].as_ref().map(|s| &s.kind),
+                    Some(
+                        Kind::Gemm(GemmStep { epilogue: None, .. })
+                            | Kind::Conv(ConvStep { epilogue: None, .. })
+                    )
+                );
+                let same = match (self.meta(e), &root_meta) {
+                    (Some(a), Some(b)) => a.same_as(b),
+                    _ => false,
+                };
+                let earlier = inputs.iter().all(|i| match i {
+                    Operand::Val(x) => *x <= e,
+                    Operand::Const(_) => true,
+                });
+                (hosts && same && earlier && self.users[e] == 1 && !self.in_output[e]).then_some(e)
+            });
+            match host {
+                Some(e) => {
+                    let (prog, inputs) = self.group_program(&members, Some(e));
+                    let ep = Epilogue {
+                        prog,
+                        inputs,
+                        value: root,
+                    };
+                    if let Some(step) = self.steps[e].as_mut() {
+                        match &mut step.kind {
+                            Kind::Gemm(g) => g.epilogue = Some(ep),
+                            Kind::Conv(c) => c.epilogue = Some(ep),
+                            _ => {}
+                        }
+                    }
+                    self.steps[root] = None;
+                    self.owner[root] = e;
+                }
+                None => {
+                    let (prog, inputs) = self.group_program(&members, None);
+                    if let Some(step) = self.steps[root].as_mut() {
+                        step.kind = Kind::Fused { prog, inputs };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Argument `i` as an optional number: `default` when absent, `None` when passed as
+/// `None`; `None` overall when it is not a number.
+fn opt_num(args: &[Arg], i: usize, default: Option<f64>) -> Option<Option<f64>> {
+    match args.get(i) {
+        None => Some(default),
+        Some(Arg::None) => Some(None),
+        Some(a) => number(a).map(Some),
+    }
+}
+
+/// The unary op of a call the fuser handles, with its scalar arguments decoded.
+fn unary_op(name: &str, args: &[Arg]) -> Option<UnOp> {
+    Some(match name {
+        "aten::relu.default" => UnOp::Relu,
+        "aten::neg.default" => UnOp::Neg,
+        "aten::abs.default" => UnOp::Abs,
+        "aten::sigmoid.default" => UnOp::Sigmoid,
+        "aten::tanh.default" => UnOp::Tanh,
+        "aten::silu.default" => UnOp::Silu,
+        "aten::exp.default" => UnOp::Exp,
+        "aten::log.default" => UnOp::Log,
+        "aten::sqrt.default" => UnOp::Sqrt,
+        "aten::rsqrt.default" => UnOp::Rsqrt,
+        "aten::sin.default" => UnOp::Sin,
+        "aten::cos.default" => UnOp::Cos,
+        "aten::reciprocal.default" => UnOp::Reciprocal,
+        "aten::erf.default" => UnOp::Erf,
+        "aten::gelu.default" => match args.get(1) {
+            None | Some(Arg::None) => UnOp::Gelu,
+            Some(Arg::Str(s)) if s == "none" => UnOp::Gelu,
+            Some(Arg::Str(s)) if s == "tanh" => UnOp::GeluTanh,
+            _ => return None,
+        },
+        "aten::leaky_relu.default" => UnOp::LeakyRelu(opt_num(args, 1, Some(0.01))??),
+        "aten::hardtanh.default" => {
+            let lo = opt_num(args, 1, Some(-1.0))??;
+            let hi = opt_num(args, 2, Some(1.0))??;
+            UnOp::Clamp(Some(lo), Some(hi))
+        }
+        "aten::clamp.default" => {
+            let (lo, hi) = (opt_num(args, 1, None)?, opt_num(args, 2, None)?);
+            if lo.is_none() && hi.is_none() {
+                return None;
+            }
+            UnOp::Clamp(lo, hi)
+        }
+        "aten::pow.Tensor_Scalar" => UnOp::PowScalar(opt_num(args, 1, None)??),
+        _ => return None,
+    })
+}
+
+/// Emits the instructions of a fused group.
+struct Emit<'a> {
+    prog: FusedProgram,
+    inputs: Vec<Operand>,
+    loaded: HashMap<Operand, usize>,
+    in_place: Option<V>,
+    members: &'a BTreeSet<V>,
+    member_reg: HashMap<V, usize>,
+}
+
+impl Emit<'_> {
+    fn fresh(&mut self) -> usize {
+        self.prog.n_regs += 1;
+        self.prog.n_regs - 1
+    }
+
+    /// The register holding an input (loaded once).
+    fn load(&mut self, o: Operand) -> usize {
+        if let Some(&r) = self.loaded.get(&o) {
+            return r;
+        }
+        let dst = self.fresh();
+        if Some(o) == self.in_place.map(Operand::Val) {
+            self.prog.instrs.push(Instr::LoadOut { dst });
+        } else {
+            let input = match self.inputs.iter().position(|x| *x == o) {
+                Some(i) => i,
+                None => {
+                    self.inputs.push(o);
+                    self.inputs.len() - 1
+                }
+            };
+            self.prog.instrs.push(Instr::Load { dst, input });
+        }
+        self.loaded.insert(o, dst);
+        dst
+    }
+
+    /// The register of an operand: a member's result, or a loaded input.
+    fn reg(&mut self, o: Operand) -> usize {
+        match o {
+            Operand::Val(x) if self.members.contains(&x) => {
+                self.member_reg.get(&x).copied().unwrap_or(0)
+            }
+            _ => self.load(o),
+        }
+    }
+
+    fn src(&mut self, f: FArg) -> Src {
+        match f {
+            FArg::Op(o) => Src::Reg(self.reg(o)),
+            FArg::Num(x) => Src::Const(x),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Lowering: each node of the graph becomes a step of the plan — a kernel the runtime
+//! plans on buffer slots when the node's arguments allow it, else the registry's eager
+//! kernel. Constant folding and the opening of fusion groups happen here, node by node.
+
+use ferrex::graph::{Arg, HigherOrderOp, Node, NodeKind};
+use ferrex::ops::OpDef;
+use ferrex::symbolic::SymInt;
+use ferrex::tensor::Storage;
+
+use super::fold::f32_const;
+use super::{
+    compile_graph, Builder, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand, Place, V,
+};
+use crate::CompileError;
+
+pub(super) fn number(a: &Arg) -> Option<f64> {
+    match a {
+        Arg::Int(SymInt::Int(v)) => Some(*v as f64),
+        Arg::Float(f) => Some(*f),
+        Arg::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+fn concrete_ints(a: Option<&Arg>, n: usize, default: usize) -> Option<[usize; 2]> {
+    let v: Vec<usize> = match a {
+        None => vec![default],
+        Some(Arg::IntList(l)) => l
+            .iter()
+            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
+            .collect::<Option<_>>()?,
+        Some(Arg::Int(SymInt::Int(v))) => vec![usize::try_from(*v).ok()?],
+        _ => return None,
+    };
+    match (v.len(), n) {
+        (1, 2) => Some([v[0], v[0]]),
+        (2, 2) => Some([v[0], v[1]]),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    /// Lowers every node in order, recording the plan's inputs.
+    pub(super) fn lower_nodes(&mut self, frozen: &[Option<Storage>]) -> Result<(), CompileError> {
+        let mut k = 0;
+        for (v, node) in self.graph.nodes.iter().enumerate() {
+            match &node.kind {
+                NodeKind::Placeholder => {
+                    self.lower_placeholder(v, k, frozen);
+                    k += 1;
+                }
+                NodeKind::Call { op, args } => self.plan_call(v, op, args),
+                NodeKind::GetItem { source, index } => self.lower_getitem(v, source.0, *index),
+                NodeKind::HigherOrder {
+                    op,
+                    args,
+                    subgraphs,
+                } => {
+                    let kind = self.plan_higher_order(node, *op, args, subgraphs)?;
+                    self.steps[v] = Some(self.step(v, kind));
+                    self.place[v] = Some(Place::Multi);
+                }
+                NodeKind::Output { .. } => {}
+            }
+        }
+        self.plan.n_runtime_inputs = k;
+        Ok(())
+    }
+
+    /// Placeholder `k`: a run-time input, or a constant when frozen.
+    fn lower_placeholder(&mut self, v: V, k: usize, frozen: &[Option<Storage>]) {
+        let source = match frozen.get(k).cloned().flatten() {
+            Some(s) => {
+                let c = self.add_const(s);
+                self.const_of[v] = Some(c);
+                InputSource::Frozen(c)
+            }
+            None => InputSource::Runtime(k),
+        };
+        self.plan.inputs.push((v, source));
+        self.place[v] = Some(Place::Storage);
+    }
+
+    /// An element of a multi-output node: a constant when the node was folded.
+    fn lower_getitem(&mut self, v: V, source: V, index: usize) {
+        let folded = self
+            .plan
+            .const_multi
+            .iter()
+            .find(|(m, _)| *m == source)
+            .and_then(|(_, cs)| cs.get(index).copied());
+        if let Some(c) = folded {
+            self.const_of[v] = Some(c);
+            self.plan.const_values.push((v, c));
+        } else {
+            self.steps[v] = Some(self.step(v, Kind::GetItem { src: source, index }));
+        }
+        self.place[v] = Some(Place::Storage);
+    }
+
+    pub(super) fn node_arg(&self, a: Option<&Arg>) -> Option<V> {
+        match a {
+            Some(Arg::Tensor(n)) => Some(n.0),
+            _ => None,
+        }
+    }
+
+    /// A matrix product the GEMM kernels run: `addmm`, `mm`, `matmul` with a 2-D
+    /// right operand, `linear`.
+    fn try_gemm(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        if !self.is_f32(v) {
+            return None;
+        }
+        let f32_node = |b: &Self, a: Option<&Arg>| b.node_arg(a).filter(|&x| b.is_f32(x));
+        let rank = |b: &Self, x: V| b.meta(x).map(|m| m.rank()).unwrap_or(0);
+        let (a, b, init, alpha, linear) = match name {
+            "aten::addmm.default" => {
+                let bias = f32_node(self, args.first())?;
+                let a = f32_node(self, args.get(1))?;
+                let b = f32_node(self, args.get(2))?;
+                let beta = args.get(3).map_or(Some(1.0), number)? as f32;
+                let alpha = args.get(4).map_or(Some(1.0), number)? as f32;
+                if rank(self, bias) > 2 {
+                    return None;
+                }
+                let init = (beta != 0.0).then_some((self.operand(bias), beta));
+                (a, b, init, alpha, false)
+            }
+            "aten::mm.default" | "aten::matmul.default" => {
+                let a = f32_node(self, args.first())?;
+                let b = f32_node(self, args.get(1))?;
+                (a, b, None, 1.0, false)
+            }
+            "aten::linear.default" => {
+                let a = f32_node(self, args.first())?;
+                let w = f32_node(self, args.get(1))?;
+                let init = match args.get(2) {
+                    None | Some(Arg::None) => None,
+                    Some(Arg::Tensor(n)) if self.is_f32(n.0) && rank(self, n.0) <= 1 => {
+                        Some((self.operand(n.0), 1.0))
+                    }
+                    _ => return None,
+                };
+                (a, w, init, 1.0, true)
+            }
+            _ => return None,
+        };
+        if rank(self, a) < 2 || rank(self, b) != 2 {
+            return None;
+        }
+        if name == "aten::mm.default" && rank(self, a) != 2 {
+            return None;
+        }
+        let b = match (self.const_of[b], linear) {
+            (Some(c), false) => self.pack_bt(c)?,
+            (Some(c), true) => self.pack_weight(c)?,
+            (None, false) => GemmB::Dynamic(Operand::Val(b)),
+            (None, true) => return None,
+        };
+        Some(Kind::Gemm(GemmStep {
+            a: self.operand(a),
+            b,
+            init,
+            alpha,
+            epilogue: None,
+        }))
+    }
+
+    fn try_conv(&mut self, v: V, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        let w = self.node_arg(args.get(1))?;
+        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        let wc = self.const_of[w]?;
+        let (wdata, wshape) = f32_const(&self.plan.consts[wc])?;
+        if wshape.len() != 4 {
+            return None;
+        }
+        let bias = match args.get(2) {
+            None | Some(Arg::None) => None,
+            Some(Arg::Tensor(n)) => {
+                let (b, shape) = f32_const(&self.plan.consts[self.const_of[n.0]?])?;
+                if shape != [wshape[0]] {
+                    return None;
+                }
+                Some(self.add_const(Storage::from_vec(&shape, b)?))
+            }
+            _ => return None,
+        };
+        let stride = concrete_ints(args.get(3), 2, 1)?;
+        let pad = concrete_ints(args.get(4), 2, 0)?;
+        let dilation = concrete_ints(args.get(5), 2, 1)?;
+        let groups = args.get(6).map_or(Some(1.0), number)?;
+        if groups != 1.0 || stride.contains(&0) || dilation.contains(&0) {
+            return None;
+        }
+        let k = wshape[1] * wshape[2] * wshape[3];
+        let weight = self.add_const(Storage::from_vec(&[wshape[0], k], wdata)?);
+        Some(Kind::Conv(ConvStep {
+            x: self.operand(x),
+            weight,
+            bias,
+            c_in: wshape[1],
+            c_out: wshape[0],
+            kh: wshape[2],
+            kw: wshape[3],
+            stride,
+            pad,
+            dilation,
+            epilogue: None,
+        }))
+    }
+
+    /// `max_pool2d` of a 4-D f32 input, `ceil_mode = false`.
+    fn try_max_pool(&self, v: V, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        let k = concrete_ints(args.get(1), 2, 1)?;
+        let s = match args.get(2) {
+            Some(Arg::IntList(l)) if l.is_empty() => k,
+            None => k,
+            a => concrete_ints(a, 2, 1)?,
+        };
+        let p = concrete_ints(args.get(3), 2, 0)?;
+        let d = concrete_ints(args.get(4), 2, 1)?;
+        if !matches!(args.get(5), None | Some(Arg::Bool(false))) {
+            return None;
+        }
+        let half = |i: usize| ((k[i].max(1) - 1) * d[i]).div_ceil(2);
+        if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
+            return None;
+        }
+        Some(Kind::MaxPool {
+            x: self.operand(x),
+            win: ferrex_kernels::PoolWindow { k, s, p, d },
+        })
+    }
+
+    /// A higher-order node: its subgraphs compiled as subplans, with the constants
+    /// passed to them whole (captured weights) frozen inside.
+    fn plan_higher_order(
+        &mut self,
+        node: &Node,
+        op: &'static dyn HigherOrderOp,
+        args: &[Arg],
+        subgraphs: &[usize],
+    ) -> Result<Kind, CompileError> {
+        let operands = args
+            .iter()
+            .map(|a| a.try_map(|n| Ok::<_, CompileError>(self.operand(n.0))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sub_frozen: Vec<Option<Storage>> = op
+            .subgraph_inputs(args)
+            .iter()
+            .zip(op.passes_whole(args))
+            .map(|(n, whole)| {
+                let c = self.const_of.get(n.0).copied().flatten().filter(|_| whole);
+                c.and_then(|c| self.plan.consts.get(c).cloned())
+            })
+            .collect();
+        let mut subplans = Vec::new();
+        for index in subgraphs {
+            let sub = self.graph.subgraphs.get(*index).ok_or_else(|| {
+                CompileError::Malformed(format!("`{}` names missing subgraph {index}", node.name))
+            })?;
+            let plan = compile_graph(&sub.graph, &sub_frozen)?;
+            if plan.inputs.len() != sub_frozen.len() {
+                return Err(CompileError::Malformed(format!(
+                    "`{}` passes {} values to {}, which takes {}",
+                    node.name,
+                    sub_frozen.len(),
+                    sub.name,
+                    plan.inputs.len()
+                )));
+            }
+            self.plan.subplans.push(plan);
+            subplans.push(self.plan.subplans.len() - 1);
+        }
+        Ok(Kind::HigherOrder {
+            op,
+            args: operands,
+            subplans,
+        })
+    }
+
+    fn plan_call(&mut self, v: V, op: &'static OpDef, args: &[Arg]) {
+        let all_const = self.graph.nodes[v]
+            .inputs()
+            .iter()
+            .all(|i| self.const_of[i.0].is_some());
+        if all_const && self.try_fold(v, op, args) {
+            return;
+        }
+        let name = op.name();
+        if let Some(ew) = self.elementwise(v, &name, args) {
+            self.open_group(v, ew);
+            return;
+        }
+        let special = match name.as_str() {
+            "aten::conv2d.default" => self.try_conv(v, args),
+            "aten::max_pool2d.default" => self.try_max_pool(v, args),
+            "aten::view.default"
+            | "aten::reshape.default"
+            | "aten::flatten.using_ints"
+            | "aten::unsqueeze.default"
+            | "aten::squeeze.dim"
+            | "aten::clone.default" => match self.node_arg(args.first()) {
+                Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
+                    Some(Kind::Alias {
+                        src,
+                        sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
+                    })
+                }
+                _ => None,
+            },
+            _ => self.try_gemm(v, &name, args),
+        };
+        match special {
+            Some(kind) => {
+                if let Kind::Alias { src, .. } = &kind {
+                    self.owner[v] = *src;
+                }
+                self.steps[v] = Some(self.step(v, kind));
+                self.place[v] = Some(Place::Slot);
+            }
+            None => {
+                self.steps[v] = Some(self.step(
+                    v,
+                    Kind::Fallback {
+                        op,
+                        args: args.to_vec(),
+                    },
+                ));
+                self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {
+                    Place::Storage
+                } else {
+                    Place::Multi
+                });
+            }
+        }
+    }
+}

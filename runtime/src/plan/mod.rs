@@ -1,0 +1,413 @@
+//! Compiling a graph into a [`Plan`], in passes over the graph's nodes:
+//! - [`lower`]: each node becomes a step — a kernel the runtime plans (GEMM/GEMV,
+//!   convolution, pooling, zero-copy reshapes) or the registry's eager kernel — after
+//! - [`fold`]: calls on constants only are computed at compile time, and constant
+//!   weights are prepacked for the GEMM kernels;
+//! - [`fuse`]: elementwise ops form groups as they are lowered; finished groups become
+//!   fused steps or epilogues run in place on a GEMM/convolution output;
+//! - [`memory`]: liveness and slot assignment, a pure function of what steps read and
+//!   write.
+
+mod fold;
+mod fuse;
+mod lower;
+mod memory;
+
+use std::collections::{BTreeSet, HashMap};
+
+use ferrex::error::SourceLocation;
+use ferrex::graph::{Arg, Argument, Graph, HigherOrderOp, NodeKind};
+use ferrex::ops::OpDef;
+use ferrex::symbolic::SymInt;
+use ferrex::tensor::{DType, Storage, TensorMeta};
+
+use crate::fused::FusedProgram;
+use crate::CompileError;
+
+/// A value of the graph: the index of the node producing it.
+pub(crate) type V = usize;
+
+/// A kernel operand: a value computed at run time, or a constant of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Operand {
+    Val(V),
+    Const(usize),
+}
+
+/// Where a placeholder's value comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum InputSource {
+    /// The `k`-th input of the call (or of the `cond` branch).
+    Runtime(usize),
+    /// A constant of the plan (frozen parameter, constant, unmutated buffer).
+    Frozen(usize),
+}
+
+/// The node a step comes from, for error messages.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeInfo {
+    pub name: String,
+    pub op: String,
+    pub source: Option<SourceLocation>,
+}
+
+/// The `B` operand of a matrix product.
+#[derive(Clone, Debug)]
+pub(crate) enum GemmB {
+    /// A constant weight, prepacked as `B^T`: `[n, k]` contiguous, as the GEMV path
+    /// reads it (matrixmultiply reads it with strides `(1, k)`).
+    Packed { bt: usize, k: usize, n: usize },
+    /// A run-time `[k, n]` operand.
+    Dynamic(Operand),
+}
+
+/// An elementwise chain run in place on a kernel's output, right after it.
+#[derive(Clone, Debug)]
+pub(crate) struct Epilogue {
+    pub prog: FusedProgram,
+    pub inputs: Vec<Operand>,
+    /// The value the chain produces (it lives in the kernel's output slot).
+    pub value: V,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct GemmStep {
+    /// `[.., k]`: every leading dim is a row.
+    pub a: Operand,
+    pub b: GemmB,
+    /// `beta * init` is added (broadcast to `[m, n]`), as `addmm`'s bias.
+    pub init: Option<(Operand, f32)>,
+    pub alpha: f32,
+    pub epilogue: Option<Epilogue>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ConvStep {
+    pub x: Operand,
+    /// `[c_out, c_in * kh * kw]` contiguous.
+    pub weight: usize,
+    pub bias: Option<usize>,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub epilogue: Option<Epilogue>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    /// The registry's eager kernel, as the interpreter runs it.
+    Fallback {
+        op: &'static OpDef,
+        args: Vec<Arg>,
+    },
+    GetItem {
+        src: V,
+        index: usize,
+    },
+    /// A higher-order op (`cond`, `map_impl`), run through its definition with its
+    /// subgraphs compiled as subplans (indices into `Plan::subplans`).
+    HigherOrder {
+        op: &'static dyn HigherOrderOp,
+        args: Vec<Argument<Operand>>,
+        subplans: Vec<usize>,
+    },
+    /// A reshape of a planned buffer: same data, new sizes.
+    Alias {
+        src: V,
+        sizes: Vec<SymInt>,
+    },
+    Gemm(GemmStep),
+    Conv(ConvStep),
+    Fused {
+        prog: FusedProgram,
+        inputs: Vec<Operand>,
+    },
+    MaxPool {
+        x: Operand,
+        win: ferrex_kernels::PoolWindow,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub kind: Kind,
+    pub out: V,
+    /// The output's sizes (the node's meta), evaluated with the call's symbol values.
+    pub sizes: Vec<SymInt>,
+    /// The metas of the node's outputs.
+    pub metas: Vec<TensorMeta>,
+    /// The buffer slot of a planned output.
+    pub slot: Option<usize>,
+    pub info: NodeInfo,
+    /// Values dead after this step.
+    pub free_after: Vec<V>,
+}
+
+/// A compiled graph.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    pub n_values: usize,
+    pub inputs: Vec<(V, InputSource)>,
+    pub n_runtime_inputs: usize,
+    pub consts: Vec<Storage>,
+    /// Values folded at compile time: `(value, constant)`.
+    pub const_values: Vec<(V, usize)>,
+    /// Multi-output values folded at compile time.
+    pub const_multi: Vec<(V, Vec<usize>)>,
+    pub steps: Vec<Step>,
+    pub outputs: Vec<Arg>,
+    /// Preallocated size (elements) of each slot, from the example sizes.
+    pub slot_sizes: Vec<usize>,
+    pub subplans: Vec<Plan>,
+    /// Node names, for messages.
+    pub names: Vec<String>,
+    /// Node metas, by value: a fallback step binds the unbacked symbols its node
+    /// defines (`aten::item`'s `u0`) from what it computed.
+    pub metas: Vec<Vec<TensorMeta>>,
+}
+
+/// What a value is at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// An eager storage (inputs, constants, fallback outputs).
+    Storage,
+    /// Several storages (multi-output fallback, cond).
+    Multi,
+    /// A planned f32 buffer.
+    Slot,
+}
+
+struct Builder<'g> {
+    graph: &'g Graph,
+    plan: Plan,
+    place: Vec<Option<Place>>,
+    const_of: Vec<Option<usize>>,
+    users: Vec<usize>,
+    in_output: Vec<bool>,
+    /// Planned steps, by the node they are placed at.
+    steps: Vec<Option<Step>>,
+    /// Open fusion groups, by root: their member nodes.
+    groups: HashMap<V, BTreeSet<V>>,
+    /// For members of a group: the elementwise op.
+    ew: HashMap<V, fuse::Ew>,
+    /// Values that share another value's slot (alias/epilogue) → the slot's owner.
+    owner: Vec<V>,
+}
+
+impl<'g> Builder<'g> {
+    fn new(graph: &'g Graph) -> Self {
+        let n = graph.nodes.len();
+        let mut in_output = vec![false; n];
+        for a in graph.outputs() {
+            for id in a.nodes() {
+                if let Some(x) = in_output.get_mut(id.0) {
+                    *x = true;
+                }
+            }
+        }
+        Builder {
+            graph,
+            plan: Plan {
+                n_values: n,
+                names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
+                metas: graph.nodes.iter().map(|n| n.meta.clone()).collect(),
+                outputs: graph.outputs().to_vec(),
+                ..Plan::default()
+            },
+            place: vec![None; n],
+            const_of: vec![None; n],
+            users: graph.user_counts(),
+            in_output,
+            steps: vec![None; n],
+            groups: HashMap::new(),
+            ew: HashMap::new(),
+            owner: (0..n).collect(),
+        }
+    }
+
+    fn meta(&self, v: V) -> Option<&'g TensorMeta> {
+        let n = &self.graph.nodes[v];
+        if n.meta.len() == 1 {
+            n.meta.first()
+        } else {
+            None
+        }
+    }
+
+    fn is_f32(&self, v: V) -> bool {
+        self.meta(v).is_some_and(|m| m.dtype == DType::F32)
+    }
+
+    fn operand(&self, v: V) -> Operand {
+        match self.const_of[v] {
+            Some(c) => Operand::Const(c),
+            None => Operand::Val(v),
+        }
+    }
+
+    fn add_const(&mut self, s: Storage) -> usize {
+        self.plan.consts.push(s);
+        self.plan.consts.len() - 1
+    }
+
+    fn info(&self, v: V) -> NodeInfo {
+        let n = &self.graph.nodes[v];
+        NodeInfo {
+            name: n.name.clone(),
+            op: match &n.kind {
+                NodeKind::Call { op, .. } => op.name(),
+                NodeKind::HigherOrder { op, .. } => op.name().into(),
+                NodeKind::GetItem { .. } => "getitem".into(),
+                _ => String::new(),
+            },
+            source: n.source,
+        }
+    }
+
+    fn step(&self, v: V, kind: Kind) -> Step {
+        Step {
+            kind,
+            out: v,
+            sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
+            metas: self.graph.nodes[v].meta.clone(),
+            slot: None,
+            info: self.info(v),
+            free_after: Vec::new(),
+        }
+    }
+}
+
+/// Compiles one graph. `frozen[k]` is the constant value of placeholder `k`, if known
+/// at compile time.
+pub(crate) fn compile_graph(
+    graph: &Graph,
+    frozen: &[Option<Storage>],
+) -> Result<Plan, CompileError> {
+    check_order(graph)?;
+    let mut b = Builder::new(graph);
+    b.lower_nodes(frozen)?;
+    b.finish_groups();
+    let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
+    let uses: Vec<memory::StepBuffers> = steps.iter().map(memory::buffers).collect();
+    let memory = memory::plan_memory(&uses, &b.owner, &b.in_output);
+    let mut plan = b.plan;
+    plan.steps = steps
+        .into_iter()
+        .zip(memory.slots)
+        .zip(memory.free_after)
+        .map(|((step, slot), free_after)| Step {
+            slot,
+            free_after,
+            ..step
+        })
+        .collect();
+    plan.slot_sizes = memory.slot_sizes;
+    Ok(plan)
+}
+
+/// Every node reads only values computed before it (the passes walk nodes in order).
+fn check_order(graph: &Graph) -> Result<(), CompileError> {
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for input in node.inputs() {
+            if input.0 >= i {
+                return Err(CompileError::Malformed(format!(
+                    "node `{}` reads `{}`, which is not computed before it",
+                    node.name,
+                    graph.nodes.get(input.0).map_or("?", |n| n.name.as_str())
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a compiled plan does, step by step (see `CompiledProgram::describe`).
+pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
+    use std::fmt::Write;
+    let ep = |e: &Option<Epilogue>| match e {
+        Some(e) => format!(" + {}", e.prog.label),
+        None => String::new(),
+    };
+    for s in &plan.steps {
+        let slot = s.slot.map(|x| format!(" -> slot {x}")).unwrap_or_default();
+        let what = match &s.kind {
+            Kind::Fallback { op, .. } => format!("eager {}", op.name()),
+            Kind::GetItem { index, .. } => format!("getitem [{index}]"),
+            Kind::HigherOrder { op, .. } => op.name().to_string(),
+            Kind::Alias { .. } => "reshape (no copy)".to_string(),
+            Kind::Gemm(g) => format!(
+                "{}{}{}",
+                match g.b {
+                    GemmB::Packed { .. } => "gemm/gemv, prepacked weight",
+                    GemmB::Dynamic(_) => "gemm",
+                },
+                if g.init.is_some() { " + bias" } else { "" },
+                ep(&g.epilogue)
+            ),
+            Kind::Conv(c) => format!("conv2d im2col+gemm, prepacked weight{}", ep(&c.epilogue)),
+            Kind::Fused { prog, .. } => format!("fused {}", prog.label),
+            Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
+        };
+        let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
+        if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
+            for (role, b) in op.subgraph_roles().iter().zip(subplans) {
+                let _ = writeln!(out, "{indent}  {role}:");
+                if let Some(p) = plan.subplans.get(*b) {
+                    describe(p, &format!("{indent}    "), out);
+                }
+            }
+        }
+    }
+}
+
+/// Counts for [`crate::PlanStats`].
+pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
+    s.folded_constants += plan.const_values.len() + plan.const_multi.len();
+    s.buffer_slots += plan.slot_sizes.len();
+    s.buffer_bytes += plan.slot_sizes.iter().sum::<usize>() * 4;
+    for step in &plan.steps {
+        match &step.kind {
+            Kind::Fallback { op, .. } => s.fallback_ops.push(op.name()),
+            Kind::Gemm(g) => {
+                s.gemm += 1;
+                if let Some(e) = &g.epilogue {
+                    s.fused_ops += e.prog.label.split('+').count();
+                }
+            }
+            Kind::Conv(c) => {
+                s.conv += 1;
+                if let Some(e) = &c.epilogue {
+                    s.fused_ops += e.prog.label.split('+').count();
+                }
+            }
+            Kind::Fused { prog, .. } => {
+                s.fused_groups += 1;
+                s.fused_ops += prog.label.split('+').count();
+            }
+            Kind::Alias { .. } => s.reshapes += 1,
+            Kind::MaxPool { .. } => s.pools += 1,
+            Kind::HigherOrder { op, subplans, .. } => {
+                match op.name() {
+                    "cond" => s.conds += 1,
+                    "map_impl" => s.maps += 1,
+                    _ => {}
+                }
+                for b in subplans {
+                    if let Some(p) = plan.subplans.get(*b) {
+                        stats(p, s);
+                    }
+                }
+            }
+            Kind::GetItem { .. } => {}
+        }
+    }
+}
+
+/// The node of a value, for messages.
+pub(crate) fn node_name(plan: &Plan, v: V) -> &str {
+    plan.names.get(v).map_or("?", String::as_str)
+}
