@@ -683,25 +683,7 @@ impl<'a> Walker<'a> {
             Expr::Unary(u) => self.expr(&u.expr),
             Expr::Binary(b) => self.binary(b),
             Expr::Assign(a) => self.assign(&a.left, &a.right, None),
-            Expr::Field(f) => {
-                let base = self.expr(&f.base);
-                // `pair.1` of a tuple whose element kinds are known.
-                if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
-                    if let Some(k) = self
-                        .tuple_fields
-                        .get(&name)
-                        .and_then(|ks| ks.get(i.index as usize))
-                    {
-                        return *k;
-                    }
-                }
-                match base {
-                    Kind::Module | Kind::Maybe => Kind::Maybe,
-                    Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
-                    Kind::Tensor => Kind::Plain,
-                    other => other,
-                }
-            }
+            Expr::Field(f) => self.field(f),
             Expr::Index(ix) => self.index(ix),
             Expr::MethodCall(m) => self.method_call(m),
             Expr::Call(c) => self.call(c),
@@ -711,131 +693,191 @@ impl<'a> Walker<'a> {
             Expr::Const(c) => self.block(&c.block),
             Expr::If(i) => self.expr_if(i, None),
             Expr::Match(m) => self.expr_match(m),
-            Expr::While(wl) => {
-                let k = self.cond(&wl.cond);
-                if k.is_data_like() && !matches!(&*wl.cond, Expr::Let(_)) {
-                    self.errors.push(data_branch::error(
-                        &wl.cond,
-                        data_branch::Construct::While,
-                        &self.tensor_names(&wl.cond),
-                        None,
-                    ));
-                }
-                self.scoped(|w| {
-                    if let Expr::Let(l) = &*wl.cond {
-                        let sk = w.expr(&l.expr);
-                        w.bind_pat(&l.pat, sk);
-                    }
-                    w.stmts(&wl.body.stmts)
-                });
-                Kind::Plain
-            }
+            Expr::While(wl) => self.while_loop(wl),
             Expr::Loop(l) => {
                 self.block(&l.body);
                 Kind::Maybe
             }
-            Expr::ForLoop(f) => {
-                let it = self.expr(&f.expr);
-                if it == Kind::Data {
-                    self.errors.push(data_branch::error(
-                        &f.expr,
-                        data_branch::Construct::ForBound,
-                        &self.tensor_names(&f.expr),
-                        None,
-                    ));
-                }
-                let elems = self.zip_items(&f.expr);
-                self.scoped(|w| {
-                    match (strip_pat_type(&f.pat), elems) {
-                        (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
-                            for (pe, k) in p.elems.iter().zip(kinds) {
-                                w.bind_pat(pe, k);
-                            }
-                        }
-                        _ => w.bind_pat(&f.pat, it.item()),
-                    }
-                    w.stmts(&f.body.stmts)
-                });
-                Kind::Plain
-            }
-            Expr::Let(l) => {
-                // `if let` / `while let` chains: the scrutinee decides the branch.
-                let k = self.expr(&l.expr);
-                if k == Kind::Data {
-                    self.errors.push(data_branch::error(
-                        &l.expr,
-                        data_branch::Construct::IfLet,
-                        &self.tensor_names(&l.expr),
-                        None,
-                    ));
-                }
-                self.bind_pat(&l.pat, k);
-                Kind::Plain
-            }
+            Expr::ForLoop(f) => self.for_loop(f),
+            Expr::Let(l) => self.let_expr(l),
             Expr::Closure(c) => {
                 self.closure(c, &[]);
                 Kind::Plain
             }
-            Expr::Try(t) => {
-                // `?` on a value from tensor data (or a tensor's own `Result`) is an error
-                // path decided by data; on config or an optional input it is structure,
-                // known while exporting.
-                let k = self.expr(&t.expr);
-                let from_tensor = self
-                    .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
-                    .next()
-                    .is_some();
-                if k == Kind::Data || k == Kind::Tensor || from_tensor {
-                    self.errors
-                        .push(early_return::question_mark(t, &self.function));
-                }
-                k.item()
+            Expr::Try(t) => self.try_expr(t),
+            Expr::Return(r) => self.return_expr(r),
+            Expr::Break(b) => self.optional_operand(b.expr.as_deref()),
+            Expr::Yield(y) => self.optional_operand(y.expr.as_deref()),
+            Expr::Cast(c) => self.cast(c),
+            Expr::RawAddr(r) => self.raw_addr(r),
+            Expr::Tuple(_) | Expr::Array(_) | Expr::Repeat(_) | Expr::Struct(_) => {
+                self.container_expr(e)
             }
-            Expr::Return(r) => {
-                if let Some(v) = &r.expr {
-                    if is_err_call(v) {
-                        self.errors
-                            .push(early_return::return_err(r, &self.function));
+            Expr::Range(r) => self.range(r),
+            Expr::Async(a) => self.block(&a.block),
+            Expr::Await(a) => self.expr(&a.base),
+            Expr::TryBlock(t) => self.block(&t.block),
+            _ => Kind::Plain,
+        }
+    }
+
+    fn field(&mut self, f: &syn::ExprField) -> Kind {
+        let base = self.expr(&f.base);
+        // `pair.1` of a tuple whose element kinds are known.
+        if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
+            if let Some(k) = self
+                .tuple_fields
+                .get(&name)
+                .and_then(|ks| ks.get(i.index as usize))
+            {
+                return *k;
+            }
+        }
+        match base {
+            Kind::Module | Kind::Maybe => Kind::Maybe,
+            Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
+            Kind::Tensor => Kind::Plain,
+            other => other,
+        }
+    }
+
+    // ----- loops and bindings ----------------------------------------------------------
+
+    fn while_loop(&mut self, wl: &syn::ExprWhile) -> Kind {
+        let k = self.cond(&wl.cond);
+        if k.is_data_like() && !matches!(&*wl.cond, Expr::Let(_)) {
+            self.errors.push(data_branch::error(
+                &wl.cond,
+                data_branch::Construct::While,
+                &self.tensor_names(&wl.cond),
+                None,
+            ));
+        }
+        self.scoped(|w| {
+            if let Expr::Let(l) = &*wl.cond {
+                let sk = w.expr(&l.expr);
+                w.bind_pat(&l.pat, sk);
+            }
+            w.stmts(&wl.body.stmts)
+        });
+        Kind::Plain
+    }
+
+    fn for_loop(&mut self, f: &syn::ExprForLoop) -> Kind {
+        let it = self.expr(&f.expr);
+        if it == Kind::Data {
+            self.errors.push(data_branch::error(
+                &f.expr,
+                data_branch::Construct::ForBound,
+                &self.tensor_names(&f.expr),
+                None,
+            ));
+        }
+        let elems = self.zip_items(&f.expr);
+        self.scoped(|w| {
+            match (strip_pat_type(&f.pat), elems) {
+                (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
+                    for (pe, k) in p.elems.iter().zip(kinds) {
+                        w.bind_pat(pe, k);
                     }
-                    self.expr(v);
                 }
-                Kind::Plain
+                _ => w.bind_pat(&f.pat, it.item()),
             }
-            Expr::Break(b) => {
-                if let Some(v) = &b.expr {
-                    self.expr(v);
-                }
-                Kind::Plain
+            w.stmts(&f.body.stmts)
+        });
+        Kind::Plain
+    }
+
+    fn let_expr(&mut self, l: &syn::ExprLet) -> Kind {
+        // `if let` / `while let` chains: the scrutinee decides the branch.
+        let k = self.expr(&l.expr);
+        if k == Kind::Data {
+            self.errors.push(data_branch::error(
+                &l.expr,
+                data_branch::Construct::IfLet,
+                &self.tensor_names(&l.expr),
+                None,
+            ));
+        }
+        self.bind_pat(&l.pat, k);
+        Kind::Plain
+    }
+
+    // ----- early exits -----------------------------------------------------------------
+
+    fn try_expr(&mut self, t: &syn::ExprTry) -> Kind {
+        // `?` on a value from tensor data (or a tensor's own `Result`) is an error
+        // path decided by data; on config or an optional input it is structure,
+        // known while exporting.
+        let k = self.expr(&t.expr);
+        let from_tensor = self
+            .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
+            .next()
+            .is_some();
+        if k == Kind::Data || k == Kind::Tensor || from_tensor {
+            self.errors
+                .push(early_return::question_mark(t, &self.function));
+        }
+        k.item()
+    }
+
+    fn return_expr(&mut self, r: &syn::ExprReturn) -> Kind {
+        if let Some(v) = &r.expr {
+            if is_err_call(v) {
+                self.errors
+                    .push(early_return::return_err(r, &self.function));
             }
-            Expr::Cast(c) => {
-                let k = self.expr(&c.expr);
-                if matches!(&*c.ty, syn::Type::Ptr(_))
-                    && (k.holds_tensor() || k == Kind::Module || k == Kind::Maybe)
-                {
-                    self.errors
-                        .push(pointer_identity::error(c, pointer_identity::What::Cast));
-                    return Kind::Plain;
-                }
-                // `n as f64`: a number, derived from data if its operand is.
-                if k == Kind::Data {
-                    Kind::Data
-                } else {
-                    Kind::Plain
-                }
-            }
-            Expr::RawAddr(r) => {
-                if let Some(name) = static_name(&r.expr) {
-                    self.errors
-                        .push(static_mut::access(&r.expr, &name, false, &self.function));
-                    return Kind::Plain;
-                }
-                let k = self.expr(&r.expr);
-                if k.holds_tensor() {
-                    self.errors
-                        .push(pointer_identity::error(r, pointer_identity::What::RawAddr));
-                }
-                Kind::Plain
-            }
+            self.expr(v);
+        }
+        Kind::Plain
+    }
+
+    /// `break v` / `yield v`: the operand is walked, the expression itself is plain.
+    fn optional_operand(&mut self, v: Option<&Expr>) -> Kind {
+        if let Some(v) = v {
+            self.expr(v);
+        }
+        Kind::Plain
+    }
+
+    // ----- casts and pointers ----------------------------------------------------------
+
+    fn cast(&mut self, c: &syn::ExprCast) -> Kind {
+        let k = self.expr(&c.expr);
+        if matches!(&*c.ty, syn::Type::Ptr(_))
+            && (k.holds_tensor() || k == Kind::Module || k == Kind::Maybe)
+        {
+            self.errors
+                .push(pointer_identity::error(c, pointer_identity::What::Cast));
+            return Kind::Plain;
+        }
+        // `n as f64`: a number, derived from data if its operand is.
+        if k == Kind::Data {
+            Kind::Data
+        } else {
+            Kind::Plain
+        }
+    }
+
+    fn raw_addr(&mut self, r: &syn::ExprRawAddr) -> Kind {
+        if let Some(name) = static_name(&r.expr) {
+            self.errors
+                .push(static_mut::access(&r.expr, &name, false, &self.function));
+            return Kind::Plain;
+        }
+        let k = self.expr(&r.expr);
+        if k.holds_tensor() {
+            self.errors
+                .push(pointer_identity::error(r, pointer_identity::What::RawAddr));
+        }
+        Kind::Plain
+    }
+
+    // ----- aggregates ------------------------------------------------------------------
+
+    /// Tuples, arrays, `[x; n]` and struct literals: a container of their elements' kind.
+    fn container_expr(&mut self, e: &Expr) -> Kind {
+        match e {
             Expr::Tuple(t) => self.exprs(&t.elems).container().join(Kind::Plain),
             Expr::Array(a) => self.exprs(&a.elems).container(),
             Expr::Repeat(r) => {
@@ -849,25 +891,17 @@ impl<'a> Walker<'a> {
                 }
                 k.container()
             }
-            Expr::Range(r) => {
-                let a = r.start.as_ref().map_or(Kind::Plain, |e| self.expr(e));
-                let b = r.end.as_ref().map_or(Kind::Plain, |e| self.expr(e));
-                if a == Kind::Data || b == Kind::Data {
-                    Kind::Data
-                } else {
-                    Kind::Plain
-                }
-            }
-            Expr::Async(a) => self.block(&a.block),
-            Expr::Await(a) => self.expr(&a.base),
-            Expr::TryBlock(t) => self.block(&t.block),
-            Expr::Yield(y) => {
-                if let Some(v) = &y.expr {
-                    self.expr(v);
-                }
-                Kind::Plain
-            }
             _ => Kind::Plain,
+        }
+    }
+
+    fn range(&mut self, r: &syn::ExprRange) -> Kind {
+        let a = r.start.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+        let b = r.end.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+        if a == Kind::Data || b == Kind::Data {
+            Kind::Data
+        } else {
+            Kind::Plain
         }
     }
 
