@@ -1375,38 +1375,9 @@ impl<'a> Walker<'a> {
     fn method_call(&mut self, m: &ExprMethodCall) -> Kind {
         let name = m.method.to_string();
         let recv = self.expr(&m.receiver);
-        let nargs = m.args.len();
+        self.note_state_and_receiver(m, &name, recv);
 
-        // Model attributes (or aliases of them) reached through interior mutability.
-        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
-        // kind is unknown: a field of the model, or a parameter of unknown type).
-        let model_attribute = rooted_at_self_field(&m.receiver)
-            || (recv == Kind::Maybe
-                && place_root(&m.receiver).is_some_and(|r| {
-                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
-                }));
-        if model_attribute {
-            if let Some(access) = interior_mutability::access(&name, nargs) {
-                self.errors
-                    .push(interior_mutability::error(m, &text(&m.receiver), access));
-            }
-        }
-        // Global state: a `static` or `thread_local!` reached by name.
-        if let Some(global) = static_name(&m.receiver) {
-            if self.lookup(&global).is_none() && interior_mutability::access(&name, nargs).is_some()
-            {
-                self.errors
-                    .push(static_mut::shared_state(m, &global, &self.function));
-            }
-        }
-        if !matches!(recv, Kind::Tensor | Kind::Module) {
-            let gets_tensor = self.peek_args_hold_tensor(&m.args);
-            if opaque_receiver::needs_check(&name, gets_tensor) {
-                self.receiver_checks.insert(opaque_receiver::key(m));
-            }
-        }
-
-        if name == "is_traced" && nargs == 0 {
+        if name == "is_traced" && m.args.is_empty() {
             // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
             self.errors.push(pointer_identity::is_traced(m));
             return Kind::Plain;
@@ -1417,155 +1388,202 @@ impl<'a> Walker<'a> {
             }
         }
         match recv {
-            Kind::Tensor => {
-                let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
-                // A field of a container guessed to be a tensor may be anything: only a
-                // receiver known to be a tensor is held to the vocabulary.
-                let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
-                if known_tensor && !tensor_api::is_tensor_method(&name) {
-                    self.errors
-                        .push(opaque_call::foreign_method_error(m, &name));
-                    return Kind::Maybe;
-                }
-                if data_access::is_data_read(&name) {
-                    self.report_access(
-                        data_access::Access::Method(name, text(&m.receiver)),
-                        m,
-                        &m.receiver,
-                    );
-                    return Kind::Data;
-                }
-                if name == "data" && nargs == 0 {
-                    self.report_access(data_access::Access::DataAlias, m, &m.receiver);
-                    return Kind::Tensor;
-                }
-                if pointer_identity::is_pointer_method(&name) {
-                    self.errors.push(pointer_identity::error(
-                        m,
-                        pointer_identity::What::Method(name),
-                    ));
-                    return Kind::Plain;
-                }
-                if name == "to_string" {
-                    self.errors
-                        .push(tensor_format::to_string(m, &text(&m.receiver)));
-                    return Kind::Plain;
-                }
-                if SHAPE_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if LIST_OPS.contains(&name.as_str()) {
-                    return Kind::Tensors;
-                }
-                closure.map_or(Kind::Tensor, |k| Kind::Tensor.join(k))
-            }
+            Kind::Tensor => self.tensor_method(m, name),
             Kind::Module => self.self_method(m, &name),
             Kind::Tensors | Kind::Enumerated | Kind::EnumItem => {
-                let item = recv.item();
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, item]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (_, closure) = self.args(&m.args, &[item]);
-                if STRUCTURE_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if PUSH_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if name == "enumerate" {
-                    return Kind::Enumerated;
-                }
-                if let Some(k) = closure {
-                    return if matches!(
-                        name.as_str(),
-                        "filter" | "take_while" | "skip_while" | "inspect" | "for_each"
-                    ) {
-                        recv
-                    } else {
-                        k.container()
-                    };
-                }
-                if ITEM_METHODS.contains(&name.as_str()) {
-                    return Kind::Tensor;
-                }
-                recv
+                self.collection_method(m, &name, recv)
             }
-            Kind::Maybe => {
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, Kind::Maybe]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
-                if data_access::is_unmistakable_read(&name) {
-                    self.report_access(
-                        data_access::Access::Method(name, text(&m.receiver)),
-                        m,
-                        &m.receiver,
-                    );
-                    return Kind::Data;
-                }
-                if data_access::is_data_read(&name) {
-                    // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
-                    // decides (`opaque_receiver.rs`).
-                    self.receiver_checks
-                        .insert(opaque_receiver::data_read_key(m));
-                } else if !tensor_api::is_tensor_method(&name) {
-                    // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
-                    self.receiver_checks
-                        .insert(opaque_receiver::foreign_method_key(m));
-                }
-                if name == "forward" {
-                    return Kind::Tensor;
-                }
-                if SHAPE_METHODS.contains(&name.as_str())
-                    || STRUCTURE_METHODS.contains(&name.as_str())
-                {
-                    return Kind::Plain;
-                }
-                if let Some(k) = closure {
-                    return k.container().join(Kind::Maybe);
-                }
-                if kinds.iter().any(|k| k.is_tensor()) {
-                    // `self.w.matmul(x)`: a tensor op on a parameter.
-                    return Kind::Tensor;
-                }
-                Kind::Maybe
-            }
+            Kind::Maybe => self.maybe_method(m, name),
             Kind::Data => {
                 self.args(&m.args, &[Kind::Data]);
                 Kind::Data
             }
-            Kind::Plain => {
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, Kind::Plain]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (kinds, closure) = self.args(&m.args, &[Kind::Plain]);
-                let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
-                if PUSH_METHODS.contains(&name.as_str()) && arg_kind.holds_tensor() {
-                    // `outs.push(y)`: `outs` now holds tensors.
-                    if let Some(n) = local_name(&m.receiver) {
-                        self.rebind(&n, Kind::Tensors);
-                    }
-                    return Kind::Plain;
-                }
-                if let Some(k) = closure {
-                    return k.container();
-                }
-                if arg_kind == Kind::Data {
-                    return Kind::Data;
-                }
-                if arg_kind.holds_tensor() && opaque_receiver::needs_check(&name, true) {
-                    // `helper.apply(&x)`: what it returns is judged as a tensor.
-                    return Kind::Tensor;
-                }
-                Kind::Plain
+            Kind::Plain => self.plain_method(m, &name),
+        }
+    }
+
+    /// Shared state touched by the call, and receivers only the compiler can judge.
+    fn note_state_and_receiver(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) {
+        let nargs = m.args.len();
+        // Model attributes (or aliases of them) reached through interior mutability.
+        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
+        // kind is unknown: a field of the model, or a parameter of unknown type).
+        let model_attribute = rooted_at_self_field(&m.receiver)
+            || (recv == Kind::Maybe
+                && place_root(&m.receiver).is_some_and(|r| {
+                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
+                }));
+        if model_attribute {
+            if let Some(access) = interior_mutability::access(name, nargs) {
+                self.errors
+                    .push(interior_mutability::error(m, &text(&m.receiver), access));
             }
         }
+        // Global state: a `static` or `thread_local!` reached by name.
+        if let Some(global) = static_name(&m.receiver) {
+            if self.lookup(&global).is_none() && interior_mutability::access(name, nargs).is_some()
+            {
+                self.errors
+                    .push(static_mut::shared_state(m, &global, &self.function));
+            }
+        }
+        if !matches!(recv, Kind::Tensor | Kind::Module) {
+            let gets_tensor = self.peek_args_hold_tensor(&m.args);
+            if opaque_receiver::needs_check(name, gets_tensor) {
+                self.receiver_checks.insert(opaque_receiver::key(m));
+            }
+        }
+    }
+
+    /// `acc.fold(init, |a, x| …)` over items of kind `item`: the kind of `init` joined with
+    /// the closure's.
+    fn fold_call(&mut self, m: &ExprMethodCall, item: Kind) -> Kind {
+        let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
+        let (_, closure) = self.args(&m.args, &[init, item]);
+        init.join(closure.unwrap_or(Kind::Plain))
+    }
+
+    /// A method of a tensor: held to the Tensor API's vocabulary.
+    fn tensor_method(&mut self, m: &ExprMethodCall, name: String) -> Kind {
+        let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
+        // A field of a container guessed to be a tensor may be anything: only a
+        // receiver known to be a tensor is held to the vocabulary.
+        let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+        if known_tensor && !tensor_api::is_tensor_method(&name) {
+            self.errors
+                .push(opaque_call::foreign_method_error(m, &name));
+            return Kind::Maybe;
+        }
+        if data_access::is_data_read(&name) {
+            self.report_access(
+                data_access::Access::Method(name, text(&m.receiver)),
+                m,
+                &m.receiver,
+            );
+            return Kind::Data;
+        }
+        if name == "data" && m.args.is_empty() {
+            self.report_access(data_access::Access::DataAlias, m, &m.receiver);
+            return Kind::Tensor;
+        }
+        if pointer_identity::is_pointer_method(&name) {
+            self.errors.push(pointer_identity::error(
+                m,
+                pointer_identity::What::Method(name),
+            ));
+            return Kind::Plain;
+        }
+        if name == "to_string" {
+            self.errors
+                .push(tensor_format::to_string(m, &text(&m.receiver)));
+            return Kind::Plain;
+        }
+        if SHAPE_METHODS.contains(&name.as_str()) {
+            return Kind::Plain;
+        }
+        if LIST_OPS.contains(&name.as_str()) {
+            return Kind::Tensors;
+        }
+        closure.map_or(Kind::Tensor, |k| Kind::Tensor.join(k))
+    }
+
+    /// A method of a collection of tensors (or of its enumeration).
+    fn collection_method(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) -> Kind {
+        let item = recv.item();
+        if is_fold(name) {
+            return self.fold_call(m, item);
+        }
+        let (_, closure) = self.args(&m.args, &[item]);
+        if STRUCTURE_METHODS.contains(&name) {
+            return Kind::Plain;
+        }
+        if PUSH_METHODS.contains(&name) {
+            return Kind::Plain;
+        }
+        if name == "enumerate" {
+            return Kind::Enumerated;
+        }
+        if let Some(k) = closure {
+            return if matches!(
+                name,
+                "filter" | "take_while" | "skip_while" | "inspect" | "for_each"
+            ) {
+                recv
+            } else {
+                k.container()
+            };
+        }
+        if ITEM_METHODS.contains(&name) {
+            return Kind::Tensor;
+        }
+        recv
+    }
+
+    /// A method of a value that may be a tensor (a model field, a parameter of unknown type).
+    fn maybe_method(&mut self, m: &ExprMethodCall, name: String) -> Kind {
+        if is_fold(&name) {
+            return self.fold_call(m, Kind::Maybe);
+        }
+        let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
+        if data_access::is_unmistakable_read(&name) {
+            self.report_access(
+                data_access::Access::Method(name, text(&m.receiver)),
+                m,
+                &m.receiver,
+            );
+            return Kind::Data;
+        }
+        if data_access::is_data_read(&name) {
+            // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
+            // decides (`opaque_receiver.rs`).
+            self.receiver_checks
+                .insert(opaque_receiver::data_read_key(m));
+        } else if !tensor_api::is_tensor_method(&name) {
+            // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
+            self.receiver_checks
+                .insert(opaque_receiver::foreign_method_key(m));
+        }
+        if name == "forward" {
+            return Kind::Tensor;
+        }
+        if SHAPE_METHODS.contains(&name.as_str()) || STRUCTURE_METHODS.contains(&name.as_str()) {
+            return Kind::Plain;
+        }
+        if let Some(k) = closure {
+            return k.container().join(Kind::Maybe);
+        }
+        if kinds.iter().any(|k| k.is_tensor()) {
+            // `self.w.matmul(x)`: a tensor op on a parameter.
+            return Kind::Tensor;
+        }
+        Kind::Maybe
+    }
+
+    /// A method of a plain value (config, numbers, a local collection not yet holding tensors).
+    fn plain_method(&mut self, m: &ExprMethodCall, name: &str) -> Kind {
+        if is_fold(name) {
+            return self.fold_call(m, Kind::Plain);
+        }
+        let (kinds, closure) = self.args(&m.args, &[Kind::Plain]);
+        let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
+        if PUSH_METHODS.contains(&name) && arg_kind.holds_tensor() {
+            // `outs.push(y)`: `outs` now holds tensors.
+            if let Some(n) = local_name(&m.receiver) {
+                self.rebind(&n, Kind::Tensors);
+            }
+            return Kind::Plain;
+        }
+        if let Some(k) = closure {
+            return k.container();
+        }
+        if arg_kind == Kind::Data {
+            return Kind::Data;
+        }
+        if arg_kind.holds_tensor() && opaque_receiver::needs_check(name, true) {
+            // `helper.apply(&x)`: what it returns is judged as a tensor.
+            return Kind::Tensor;
+        }
+        Kind::Plain
     }
 
     /// `a.zip(b).map(|(x, g)| …)`: the closure's tuple parameter bound side by side. The
