@@ -1640,13 +1640,7 @@ impl<'a> Walker<'a> {
 
     fn call(&mut self, c: &syn::ExprCall) -> Kind {
         let Expr::Path(p) = strip(&c.func) else {
-            // `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
-            self.expr(&c.func);
-            let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-            if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
-                self.errors.push(opaque_call::value_call_error(c));
-            }
-            return kinds.into_iter().fold(Kind::Maybe, Kind::join);
+            return self.value_call(c);
         };
         let path = &p.path;
         let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
@@ -1658,19 +1652,9 @@ impl<'a> Walker<'a> {
             self.args(&c.args, &[]);
             return Kind::Plain;
         }
-
-        // A closure, local fn or function-typed parameter of the body: every function
-        // value is checked where it is made (a closure is analysed where written, a
-        // function named as a value must be an `export_fn`).
         if segs.len() == 1 && p.qself.is_none() {
-            if let Some(b) = self.lookup(&first) {
-                let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-                let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
-                return b.returns.unwrap_or(if gets_tensor {
-                    Kind::Tensor
-                } else {
-                    Kind::Maybe
-                });
+            if let Some(k) = self.local_fn_call(c, &first) {
+                return k;
             }
         }
 
@@ -1695,19 +1679,7 @@ impl<'a> Walker<'a> {
         // `Self::m(..)`, or the same through the type's name.
         let is_self = first == "Self" || self.self_name.as_deref() == Some(first.as_str());
         if is_self && segs.len() == 2 {
-            if let Some(f) = self.methods.get(&last) {
-                self.queue.push(last.clone());
-                return Self::returns_of(&f.sig);
-            }
-            if first != "Self" && FORWARD_FNS.contains(&last.as_str()) {
-                // `Model::forward(&self.inner, x)` of another instance of this type.
-                return Kind::Tensor;
-            }
-            if gets_tensor {
-                self.errors
-                    .push(opaque_call::assoc_error(c, &text(&c.func)));
-            }
-            return Kind::Maybe;
+            return self.own_assoc_call(c, &first, &last, gets_tensor);
         }
         // ferrex ops and layers.
         if TENSOR_ROOTS.contains(&first.as_str()) {
@@ -1739,9 +1711,70 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             };
         }
-        // An associated function of some other type (`Block::forward(&self.block, x)`,
-        // `T::cat(..)` for `use ferrex::Tensor as T`): the type must be one strict export
-        // can see into, which the generated code checks.
+        self.foreign_call(c, path, &segs, arg_kind, gets_tensor)
+    }
+
+    /// `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
+    fn value_call(&mut self, c: &syn::ExprCall) -> Kind {
+        self.expr(&c.func);
+        let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+        if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
+            self.errors.push(opaque_call::value_call_error(c));
+        }
+        kinds.into_iter().fold(Kind::Maybe, Kind::join)
+    }
+
+    /// A closure, local fn or function-typed parameter of the body: every function
+    /// value is checked where it is made (a closure is analysed where written, a
+    /// function named as a value must be an `export_fn`). `None` when `name` is not local.
+    fn local_fn_call(&mut self, c: &syn::ExprCall, name: &str) -> Option<Kind> {
+        let b = self.lookup(name)?;
+        let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+        let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
+        Some(b.returns.unwrap_or(if gets_tensor {
+            Kind::Tensor
+        } else {
+            Kind::Maybe
+        }))
+    }
+
+    /// `Self::m(..)` or `Model::m(..)`: a method of the impl being exported, queued for
+    /// analysis.
+    fn own_assoc_call(
+        &mut self,
+        c: &syn::ExprCall,
+        first: &str,
+        last: &str,
+        gets_tensor: bool,
+    ) -> Kind {
+        if let Some(f) = self.methods.get(last) {
+            self.queue.push(last.to_string());
+            return Self::returns_of(&f.sig);
+        }
+        if first != "Self" && FORWARD_FNS.contains(&last) {
+            // `Model::forward(&self.inner, x)` of another instance of this type.
+            return Kind::Tensor;
+        }
+        if gets_tensor {
+            self.errors
+                .push(opaque_call::assoc_error(c, &text(&c.func)));
+        }
+        Kind::Maybe
+    }
+
+    /// An associated function of some other type (`Block::forward(&self.block, x)`,
+    /// `T::cat(..)` for `use ferrex::Tensor as T`) or a free function: the type must be
+    /// one strict export can see into, which the generated code checks.
+    fn foreign_call(
+        &mut self,
+        c: &syn::ExprCall,
+        path: &syn::Path,
+        segs: &[String],
+        arg_kind: Kind,
+        gets_tensor: bool,
+    ) -> Kind {
+        let first = segs.first().cloned().unwrap_or_default();
+        let last = segs.last().cloned().unwrap_or_default();
         let owner = segs.len().checked_sub(2).map(|i| segs[i].as_str());
         if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
             // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
