@@ -1870,9 +1870,14 @@ impl<'a> Walker<'a> {
                 return Kind::Maybe;
             }
         };
-        match name.as_str() {
+        self.macro_args(mac, &name, &args)
+    }
+
+    /// A macro whose body parsed as comma-separated expressions, judged by its name.
+    fn macro_args(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        match name {
             "cond" | "map" => {
-                for a in &args {
+                for a in args {
                     match a {
                         Expr::Closure(c) => {
                             self.closure(c, &[Kind::Tensor]);
@@ -1884,7 +1889,7 @@ impl<'a> Walker<'a> {
                 }
                 Kind::Tensor
             }
-            "vec" => self.exprs(&args).container(),
+            "vec" => self.exprs(args).container(),
             "matches" => args.first().map_or(Kind::Plain, |e| {
                 let k = self.expr(e);
                 if k == Kind::Data {
@@ -1893,72 +1898,25 @@ impl<'a> Walker<'a> {
                     Kind::Plain
                 }
             }),
-            "addr_of" | "addr_of_mut" => {
-                if let Some(e) = args.first() {
-                    if let Some(n) = static_name(e) {
-                        self.errors.push(static_mut::access(
-                            e,
-                            &n,
-                            name == "addr_of_mut",
-                            &self.function,
-                        ));
-                    } else if self.expr(e).holds_tensor() {
-                        self.errors.push(pointer_identity::error(
-                            mac,
-                            pointer_identity::What::Function(name.clone()),
-                        ));
-                    }
-                }
-                Kind::Plain
-            }
-            "assert" | "debug_assert" => {
-                if let Some((cond, msg)) = args.split_first() {
-                    let k = self.cond(cond);
-                    if k.is_data_like() {
-                        self.errors.push(panic_on_data::error(
-                            cond,
-                            &name,
-                            &self.tensor_names(cond),
-                        ));
-                    }
-                    self.format_args(msg, &name);
-                }
-                Kind::Plain
-            }
-            "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
-                if args.len() >= 2 {
-                    let a = self.cond(&args[0]);
-                    let b = self.cond(&args[1]);
-                    if a.compare(b) == Kind::Data {
-                        let mut names = self.tensor_names(&args[0]);
-                        names.extend(self.tensor_names(&args[1]));
-                        self.errors.push(panic_on_data::error(mac, &name, &names));
-                    }
-                    self.format_args(&args[2..], &name);
-                }
-                Kind::Plain
-            }
-            "panic" | "unreachable" | "todo" | "unimplemented" => {
-                let data = self.format_args(&args, &name);
-                if data {
-                    self.errors.push(panic_on_data::error(mac, &name, &[]));
-                }
-                Kind::Plain
+            "addr_of" | "addr_of_mut" => self.addr_of_macro(mac, name, args),
+            "assert" | "debug_assert" | "assert_eq" | "assert_ne" | "debug_assert_eq"
+            | "debug_assert_ne" | "panic" | "unreachable" | "todo" | "unimplemented" => {
+                self.panicking_macro(mac, name, args)
             }
             "write" | "writeln" => {
                 if let Some((dest, rest)) = args.split_first() {
                     self.expr(dest);
-                    self.format_args(rest, &name);
+                    self.format_args(rest, name);
                 }
                 Kind::Plain
             }
             "format" | "print" | "println" | "eprint" | "eprintln" | "format_args" | "trace"
             | "debug" | "info" | "warn" | "error" | "log" => {
-                self.format_args(&args, &name);
+                self.format_args(args, name);
                 Kind::Plain
             }
             "dbg" => {
-                for a in &args {
+                for a in args {
                     if self.expr(a).holds_tensor() {
                         let name = self.first_tensor_name(a);
                         self.errors.push(tensor_format::error(a, &name, "dbg!"));
@@ -1967,7 +1925,7 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             }
             _ => {
-                let k = self.exprs(&args);
+                let k = self.exprs(args);
                 if k == Kind::Data {
                     Kind::Data
                 } else {
@@ -1975,6 +1933,64 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+    }
+
+    /// `addr_of!(x)` / `addr_of_mut!(x)`: a static's address or a tensor's identity.
+    fn addr_of_macro(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        if let Some(e) = args.first() {
+            if let Some(n) = static_name(e) {
+                self.errors.push(static_mut::access(
+                    e,
+                    &n,
+                    name == "addr_of_mut",
+                    &self.function,
+                ));
+            } else if self.expr(e).holds_tensor() {
+                self.errors.push(pointer_identity::error(
+                    mac,
+                    pointer_identity::What::Function(name.to_string()),
+                ));
+            }
+        }
+        Kind::Plain
+    }
+
+    /// Asserts and panics: a panic decided by tensor data is a graph break.
+    fn panicking_macro(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        match name {
+            "assert" | "debug_assert" => {
+                if let Some((cond, msg)) = args.split_first() {
+                    let k = self.cond(cond);
+                    if k.is_data_like() {
+                        self.errors.push(panic_on_data::error(
+                            cond,
+                            name,
+                            &self.tensor_names(cond),
+                        ));
+                    }
+                    self.format_args(msg, name);
+                }
+            }
+            "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
+                if args.len() >= 2 {
+                    let a = self.cond(&args[0]);
+                    let b = self.cond(&args[1]);
+                    if a.compare(b) == Kind::Data {
+                        let mut names = self.tensor_names(&args[0]);
+                        names.extend(self.tensor_names(&args[1]));
+                        self.errors.push(panic_on_data::error(mac, name, &names));
+                    }
+                    self.format_args(&args[2..], name);
+                }
+            }
+            _ => {
+                let data = self.format_args(args, name);
+                if data {
+                    self.errors.push(panic_on_data::error(mac, name, &[]));
+                }
+            }
+        }
+        Kind::Plain
     }
 
     /// Checks the arguments of a formatting macro (format string first). Returns whether
