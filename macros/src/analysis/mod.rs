@@ -1196,31 +1196,47 @@ impl<'a> Walker<'a> {
             .collect();
         let has_value = matches!(e.then_branch.stmts.last(), Some(Stmt::Expr(_, None)));
         if !names.is_empty() && !has_value {
-            let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, &names);
-            let else_text = if else_stmts.is_empty() {
-                data_branch::returned(&names)
-            } else {
-                data_branch::assigning_branch_text(else_stmts, &names)
-            };
-            let mut ops = names.clone();
-            let mut tokens = e.then_branch.to_token_stream();
-            if let Some((_, other)) = &e.else_branch {
-                tokens.extend(other.to_token_stream());
-            }
-            for o in self.tensor_idents(tokens) {
-                if !ops.contains(&o) {
-                    ops.push(o);
-                }
-            }
-            let bound = match names.as_slice() {
-                [one] => one.clone(),
-                many => format!("({})", many.join(", ")),
-            };
-            return format!(
-                "let {bound} = {};",
-                data_branch::cond_call(&pred, &ops, &then_text, &else_text)
-            );
+            return self.assigning_cond(e, &pred, else_stmts, &names);
         }
+        self.valued_cond(e, &pred, rest)
+    }
+
+    /// A branch that assigns tensor locals: `let names = cond!(..)` returning their new values.
+    fn assigning_cond(
+        &mut self,
+        e: &ExprIf,
+        pred: &str,
+        else_stmts: &[Stmt],
+        names: &[String],
+    ) -> String {
+        let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, names);
+        let else_text = if else_stmts.is_empty() {
+            data_branch::returned(names)
+        } else {
+            data_branch::assigning_branch_text(else_stmts, names)
+        };
+        let mut ops = names.to_vec();
+        let mut tokens = e.then_branch.to_token_stream();
+        if let Some((_, other)) = &e.else_branch {
+            tokens.extend(other.to_token_stream());
+        }
+        for o in self.tensor_idents(tokens) {
+            if !ops.contains(&o) {
+                ops.push(o);
+            }
+        }
+        let bound = match names {
+            [one] => one.clone(),
+            many => format!("({})", many.join(", ")),
+        };
+        format!(
+            "let {bound} = {};",
+            data_branch::cond_call(pred, &ops, &then_text, &else_text)
+        )
+    }
+
+    /// A branch that yields a value (or returns early): `cond!(..)` in its place.
+    fn valued_cond(&mut self, e: &ExprIf, pred: &str, rest: Option<&[Stmt]>) -> String {
         let then_text = data_branch::branch_text(&e.then_branch.stmts);
         let (else_text, else_tokens) = match (&e.else_branch, rest) {
             (Some((_, other)), _) => match &**other {
@@ -1264,7 +1280,7 @@ impl<'a> Walker<'a> {
         } else {
             else_text
         };
-        data_branch::cond_call(&pred, &ops, &then_text, &else_text)
+        data_branch::cond_call(pred, &ops, &then_text, &else_text)
     }
 
     /// The tensors a condition reads, by name (`x`, `self.w`), for the messages.
