@@ -300,80 +300,77 @@ fn pytorch_ops(ops: &[&str]) -> Vec<String> {
     out
 }
 
+/// Each case's op targets in PyTorch's reference program, in graph order.
+const REFERENCE_OPS: &[(&str, &[&str])] = &[
+    (
+        "class_method",
+        &[
+            "linear.default",
+            "add.Tensor",
+            "add.Tensor",
+            "mul.Tensor",
+            "add.Tensor",
+            "mul.Tensor",
+        ],
+    ),
+    ("assume_constant_result", &["slice.Tensor"]),
+    ("cond_branch_class_method", &["sin.default"]),
+    ("cond_branch_nested_function", &["add.Tensor"]),
+    (
+        "cond_branch_nonlocal_variables",
+        &[
+            "add.Tensor",
+            "lift_fresh_copy.default",
+            "detach_.default",
+            "add.Tensor",
+            "add.Tensor",
+        ],
+    ),
+    ("cond_closed_over_variable", &["add.Tensor"]),
+    // PyTorch compares the SymInt directly (`sym_size > 2`); ferrex computes the
+    // one-element predicate from the size.
+    ("cond_operands", &["scalar_tensor.default", "gt.Scalar"]),
+    ("cond_predicate", &["sin.default"]),
+    ("decorator", &["add.Tensor", "add.Tensor"]),
+    ("dictionary", &["mul.Tensor", "mul.Tensor"]),
+    ("dynamic_shape_assert", &[]),
+    ("dynamic_shape_constructor", &["zeros.default"]),
+    ("dynamic_shape_if_guard", &["cos.default"]),
+    ("dynamic_shape_slicing", &["slice.Tensor", "slice.Tensor"]),
+    ("dynamic_shape_view", &["view.default", "permute.default"]),
+    ("fn_with_kwargs", &["mul.Tensor"; 7]),
+    ("list_contains", &["add.Tensor"]),
+    ("list_unpack", &["add.Tensor"]),
+    (
+        "nested_function",
+        &[
+            "add.Tensor",
+            "sub.Tensor",
+            "add_.Tensor",
+            "mul.Tensor",
+            "add.Tensor",
+        ],
+    ),
+    (
+        "null_context_manager",
+        &["sin.default", "cos.default", "add.Tensor"],
+    ),
+    ("optional_input", &["add.Tensor"]),
+    ("scalar_output", &[]),
+    ("specialized_attribute", &["mul.Tensor", "add.Tensor"]),
+    ("static_for_loop", &["add.Tensor"; 10]),
+    ("static_if", &["ones.default", "add.Tensor"]),
+    // The unused `randn` that made the attribute stays, as in PyTorch: drawing
+    // advances the generator.
+    ("tensor_setattr", &["randn.default", "add.Tensor"]),
+    ("type_reflection_method", &["add.Tensor"]),
+    ("unsupported_operator", &["sum.default", "add.Tensor"]),
+    ("user_input_mutation", &["mul_.Tensor", "cos.default"]),
+];
+
 #[test]
 fn op_targets_match_pytorchs_reference_programs() {
-    let table: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        (
-            "class_method",
-            &[
-                "linear.default",
-                "add.Tensor",
-                "add.Tensor",
-                "mul.Tensor",
-                "add.Tensor",
-                "mul.Tensor",
-            ][..],
-        ),
-        ("assume_constant_result", &["slice.Tensor"][..]),
-        ("cond_branch_class_method", &["sin.default"][..]),
-        ("cond_branch_nested_function", &["add.Tensor"][..]),
-        (
-            "cond_branch_nonlocal_variables",
-            &[
-                "add.Tensor",
-                "lift_fresh_copy.default",
-                "detach_.default",
-                "add.Tensor",
-                "add.Tensor",
-            ][..],
-        ),
-        ("cond_closed_over_variable", &["add.Tensor"][..]),
-        // PyTorch compares the SymInt directly (`sym_size > 2`); ferrex computes the
-        // one-element predicate from the size.
-        ("cond_operands", &["scalar_tensor.default", "gt.Scalar"][..]),
-        ("cond_predicate", &["sin.default"][..]),
-        ("decorator", &["add.Tensor", "add.Tensor"][..]),
-        ("dictionary", &["mul.Tensor", "mul.Tensor"][..]),
-        ("dynamic_shape_assert", &[][..]),
-        ("dynamic_shape_constructor", &["zeros.default"][..]),
-        ("dynamic_shape_if_guard", &["cos.default"][..]),
-        (
-            "dynamic_shape_slicing",
-            &["slice.Tensor", "slice.Tensor"][..],
-        ),
-        (
-            "dynamic_shape_view",
-            &["view.default", "permute.default"][..],
-        ),
-        ("fn_with_kwargs", &["mul.Tensor"; 7][..]),
-        ("list_contains", &["add.Tensor"][..]),
-        ("list_unpack", &["add.Tensor"][..]),
-        (
-            "nested_function",
-            &[
-                "add.Tensor",
-                "sub.Tensor",
-                "add_.Tensor",
-                "mul.Tensor",
-                "add.Tensor",
-            ][..],
-        ),
-        (
-            "null_context_manager",
-            &["sin.default", "cos.default", "add.Tensor"][..],
-        ),
-        ("optional_input", &["add.Tensor"][..]),
-        ("scalar_output", &[][..]),
-        ("specialized_attribute", &["mul.Tensor", "add.Tensor"][..]),
-        ("static_for_loop", &["add.Tensor"; 10][..]),
-        ("static_if", &["ones.default", "add.Tensor"][..]),
-        // The unused `randn` that made the attribute stays, as in PyTorch: drawing
-        // advances the generator.
-        ("tensor_setattr", &["randn.default", "add.Tensor"][..]),
-        ("type_reflection_method", &["add.Tensor"][..]),
-        ("unsupported_operator", &["sum.default", "add.Tensor"][..]),
-        ("user_input_mutation", &["mul_.Tensor", "cos.default"][..]),
-    ]);
+    let table: BTreeMap<&str, &[&str]> = REFERENCE_OPS.iter().copied().collect();
     for (name, ops) in table {
         assert_eq!(
             exported(name).program.op_targets(),
@@ -394,6 +391,12 @@ fn op_targets_match_pytorchs_reference_programs() {
 
 #[test]
 fn programs_keep_what_the_cases_show() {
+    higher_order_cases_keep_their_subgraphs();
+    dynamic_shape_cases_keep_their_symbols();
+    cases_keep_their_loops_constants_and_signatures();
+}
+
+fn higher_order_cases_keep_their_subgraphs() {
     assert_eq!(
         graph_lines(&exported("dynamic_shape_map")),
         [
@@ -427,6 +430,9 @@ fn programs_keep_what_the_cases_show() {
             "}",
         ]
     );
+}
+
+fn dynamic_shape_cases_keep_their_symbols() {
     assert_eq!(
         graph_lines(&exported("dynamic_shape_round")),
         [
@@ -453,6 +459,9 @@ fn programs_keep_what_the_cases_show() {
         scalar.program.range_constraints().to_string(),
         "{s0: VR[0, int_oo]}"
     );
+}
+
+fn cases_keep_their_loops_constants_and_signatures() {
     let static_for = graph_lines(&exported("static_for_loop"));
     for i in 0..10 {
         let name = if i == 0 {

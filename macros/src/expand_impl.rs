@@ -95,7 +95,33 @@ fn is_ref_self(r: &syn::Receiver) -> bool {
 }
 
 fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
-    let sig = &f.sig;
+    check_signature(&f.sig)?;
+    let mut out = Vec::new();
+    let mut has_receiver = false;
+    for (i, arg) in f.sig.inputs.iter().enumerate() {
+        match arg {
+            FnArg::Receiver(r) => {
+                // `&mut self` has its own graph-break diagnostic (`mut_self.rs`).
+                let mut_self = r.mutability.is_some() && r.reference.is_some();
+                if !mut_self && !is_ref_self(r) {
+                    return Err(signature_error(r, "it must take `&self`"));
+                }
+                has_receiver = true;
+            }
+            FnArg::Typed(pt) => {
+                let param = param_of(i, out.len(), pt)?;
+                out.push(param);
+            }
+        }
+    }
+    if !has_receiver {
+        return Err(signature_error(&f.sig, "it has no `&self` parameter"));
+    }
+    Ok(out)
+}
+
+/// Rejects the signature shapes `Forward` cannot adapt, before looking at parameters.
+fn check_signature(sig: &syn::Signature) -> syn::Result<()> {
     if let Some(a) = &sig.asyncness {
         return Err(signature_error(a, "it is `async`"));
     }
@@ -122,67 +148,49 @@ fn params_of(f: &syn::ImplItemFn) -> syn::Result<Vec<Param>> {
             "it has type or const parameters; put them on the model struct instead",
         ));
     }
-    let mut out = Vec::new();
-    let mut has_receiver = false;
-    for (i, arg) in f.sig.inputs.iter().enumerate() {
-        match arg {
-            FnArg::Receiver(r) => {
-                if r.mutability.is_some() && r.reference.is_some() {
-                    // `&mut self` has its own graph-break diagnostic (`mut_self.rs`).
-                    has_receiver = true;
-                    continue;
-                }
-                if !is_ref_self(r) {
-                    return Err(signature_error(r, "it must take `&self`"));
-                }
-                has_receiver = true;
-            }
-            FnArg::Typed(pt) => {
-                if matches!(&*pt.ty, Type::ImplTrait(_)) || mentions_impl_trait(&pt.ty) {
-                    return Err(signature_error(
-                        &pt.ty,
-                        "a parameter has an `impl Trait` type",
-                    ));
-                }
-                let name = match &*pt.pat {
-                    Pat::Ident(id) if id.subpat.is_none() => {
-                        id.ident.to_string().trim_start_matches("r#").to_string()
-                    }
-                    Pat::Wild(_) => format!("arg{i}"),
-                    other => {
-                        return Err(signature_error(
-                            other,
-                            "a parameter is a pattern; name it (`pair: (Tensor, Tensor)`) and \
-                             destructure it in the body",
-                        ))
-                    }
-                };
-                let idx = syn::Index::from(out.len());
-                let (tuple_ty, pass) = match &*pt.ty {
-                    Type::Reference(r) if r.mutability.is_some() => {
-                        (strip_ref_target(&r.elem), quote!(&mut __args.#idx))
-                    }
-                    Type::Reference(r) => (strip_ref_target(&r.elem), quote!(&__args.#idx)),
-                    ty => match option_of_ref(ty) {
-                        Some(inner) => (
-                            syn::parse_quote!(::core::option::Option<#inner>),
-                            quote!(__args.#idx.as_ref()),
-                        ),
-                        None => (ty.clone(), quote!(__args.#idx)),
-                    },
-                };
-                out.push(Param {
-                    name,
-                    tuple_ty,
-                    pass,
-                });
-            }
+    Ok(())
+}
+
+/// The typed parameter at input position `i`, stored at `slot` of the args tuple.
+fn param_of(i: usize, slot: usize, pt: &syn::PatType) -> syn::Result<Param> {
+    if matches!(&*pt.ty, Type::ImplTrait(_)) || mentions_impl_trait(&pt.ty) {
+        return Err(signature_error(
+            &pt.ty,
+            "a parameter has an `impl Trait` type",
+        ));
+    }
+    let name = match &*pt.pat {
+        Pat::Ident(id) if id.subpat.is_none() => {
+            id.ident.to_string().trim_start_matches("r#").to_string()
         }
-    }
-    if !has_receiver {
-        return Err(signature_error(&f.sig, "it has no `&self` parameter"));
-    }
-    Ok(out)
+        Pat::Wild(_) => format!("arg{i}"),
+        other => {
+            return Err(signature_error(
+                other,
+                "a parameter is a pattern; name it (`pair: (Tensor, Tensor)`) and \
+                 destructure it in the body",
+            ))
+        }
+    };
+    let idx = syn::Index::from(slot);
+    let (tuple_ty, pass) = match &*pt.ty {
+        Type::Reference(r) if r.mutability.is_some() => {
+            (strip_ref_target(&r.elem), quote!(&mut __args.#idx))
+        }
+        Type::Reference(r) => (strip_ref_target(&r.elem), quote!(&__args.#idx)),
+        ty => match option_of_ref(ty) {
+            Some(inner) => (
+                syn::parse_quote!(::core::option::Option<#inner>),
+                quote!(__args.#idx.as_ref()),
+            ),
+            None => (ty.clone(), quote!(__args.#idx)),
+        },
+    };
+    Ok(Param {
+        name,
+        tuple_ty,
+        pass,
+    })
 }
 
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -223,10 +231,53 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
         ));
     }
     let self_ty = &item.self_ty;
-    let type_str = type_name(self_ty);
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let entries = source_entries(&item, file);
 
-    // Source lines of every method, for the printed graph's comments.
+    let forward = item.items.iter().find_map(|it| match it {
+        ImplItem::Fn(f) if f.sig.ident == "forward" => Some(f),
+        _ => None,
+    });
+    if forward.is_none() && item.trait_.is_none() {
+        errors.push(signature_error(
+            &item.self_ty,
+            "this `#[export_module]` impl block has no `forward`",
+        ));
+    }
+    let strict_checks = if strict {
+        strict_analysis(&item, forward, &mut errors)
+    } else {
+        StrictChecks::default()
+    };
+
+    let forward_impl = match forward.map(|f| (f, params_of(f))) {
+        Some((f, Ok(params))) => {
+            forward_impl(&item, f, &params, strict, strict_checks.forward_mut_self)
+        }
+        Some((_, Err(e))) => {
+            errors.push(e);
+            quote!()
+        }
+        None => quote!(),
+    };
+    let errors = crate::expand_fn::combine(errors);
+    let mut emitted = item.clone();
+    crate::analysis::opaque_receiver::rewrite_impl(&mut emitted, &strict_checks.receiver_checks);
+    let checks = strict_checks.checks;
+    quote! {
+        #emitted
+        #errors
+        #forward_impl
+        impl #impl_generics ::ferrex::__private::HasSources for #self_ty #where_clause {
+            const SOURCES: &'static [::ferrex::__private::SourceLine] = &[#(#entries),*];
+        }
+        #checks
+    }
+}
+
+/// Source lines of every method, for the printed graph's comments.
+fn source_entries(item: &ItemImpl, file: &str) -> Vec<TokenStream> {
+    let type_str = type_name(&item.self_ty);
     let mut entries = Vec::new();
     for it in &item.items {
         if let ImplItem::Fn(f) = it {
@@ -242,93 +293,85 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
             }
         }
     }
+    entries
+}
 
-    let forward = item.items.iter().find_map(|it| match it {
-        ImplItem::Fn(f) if f.sig.ident == "forward" => Some(f),
-        _ => None,
+/// What strict mode adds to the expansion: the proof that forward captures into one graph.
+#[derive(Default)]
+struct StrictChecks {
+    checks: TokenStream,
+    forward_mut_self: bool,
+    receiver_checks: std::collections::HashSet<String>,
+}
+
+fn strict_analysis(
+    item: &ItemImpl,
+    forward: Option<&syn::ImplItemFn>,
+    errors: &mut Vec<syn::Error>,
+) -> StrictChecks {
+    let report = crate::analysis::analyze_impl(item);
+    let forward_mut_self = forward.is_some_and(|f| {
+        f.sig
+            .receiver()
+            .is_some_and(|r| r.mutability.is_some() && r.reference.is_some())
     });
-    // Strict mode: the proof that forward captures into one graph.
-    let mut checks = TokenStream::new();
-    let mut forward_mut_self = false;
-    let mut receiver_checks = std::collections::HashSet::new();
-    if forward.is_none() && item.trait_.is_none() {
-        errors.push(signature_error(
-            &item.self_ty,
-            "this `#[export_module]` impl block has no `forward`",
-        ));
+    errors.extend(report.errors);
+    StrictChecks {
+        checks: crate::analysis::checks(&report.callees),
+        forward_mut_self,
+        receiver_checks: report.receiver_checks,
     }
-    if strict {
-        let report = crate::analysis::analyze_impl(&item);
-        receiver_checks = report.receiver_checks;
-        forward_mut_self = forward.is_some_and(|f| {
-            f.sig
-                .receiver()
-                .is_some_and(|r| r.mutability.is_some() && r.reference.is_some())
-        });
-        errors.extend(report.errors);
-        checks = crate::analysis::checks(&report.callees);
-    }
+}
 
-    let forward_impl = match forward.map(params_of) {
-        Some(Ok(params)) => {
-            let tys = params.iter().map(|p| &p.tuple_ty);
-            let names = params.iter().map(|p| &p.name);
-            let passes = params.iter().map(|p| &p.pass);
-            let output = match &forward.map(|f| &f.sig.output) {
-                Some(ReturnType::Type(_, ty)) => ty.to_token_stream(),
-                _ => quote!(()),
-            };
-            // `&mut self` is reported by the analysis; the adapter must not add a second
-            // error for it.
-            let call = if forward_mut_self {
-                quote!(::core::unreachable!("forward takes `&mut self`"))
-            } else {
-                quote!(self.forward(#(#passes),*))
-            };
-            // Strict mode's run-time safety net: export traces forward a second time and
-            // compares the programs (core's `trace/purity.rs`).
-            let retrace = if strict {
-                quote! {
-                    fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {
-                        #[allow(unused_imports)]
-                        use ::ferrex::__private::{NoClone as _, ViaClone as _};
-                        (&&::ferrex::__private::CloneProbe(__args)).__ferrex_clone()
-                    }
-                }
-            } else {
-                quote!()
-            };
-            quote! {
-                impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
-                    #retrace
-                    type Args = (#(#tys,)*);
-                    type Output = #output;
-                    fn arg_names(&self) -> &'static [&'static str] {
-                        &[#(#names),*]
-                    }
-                    #[allow(unused_variables, unused_mut)]
-                    fn forward_args(&self, mut __args: Self::Args) -> Self::Output {
-                        #call
-                    }
-                }
+/// The `Forward` impl adapting `forward`'s parameters to one args tuple.
+fn forward_impl(
+    item: &ItemImpl,
+    forward: &syn::ImplItemFn,
+    params: &[Param],
+    strict: bool,
+    forward_mut_self: bool,
+) -> TokenStream {
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let tys = params.iter().map(|p| &p.tuple_ty);
+    let names = params.iter().map(|p| &p.name);
+    let passes = params.iter().map(|p| &p.pass);
+    let output = match &forward.sig.output {
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+        ReturnType::Default => quote!(()),
+    };
+    // `&mut self` is reported by the analysis; the adapter must not add a second
+    // error for it.
+    let call = if forward_mut_self {
+        quote!(::core::unreachable!("forward takes `&mut self`"))
+    } else {
+        quote!(self.forward(#(#passes),*))
+    };
+    // Strict mode's run-time safety net: export traces forward a second time and
+    // compares the programs (core's `trace/purity.rs`).
+    let retrace = if strict {
+        quote! {
+            fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {
+                #[allow(unused_imports)]
+                use ::ferrex::__private::{NoClone as _, ViaClone as _};
+                (&&::ferrex::__private::CloneProbe(__args)).__ferrex_clone()
             }
         }
-        Some(Err(e)) => {
-            errors.push(e);
-            quote!()
-        }
-        None => quote!(),
+    } else {
+        quote!()
     };
-    let errors = crate::expand_fn::combine(errors);
-    let mut emitted = item.clone();
-    crate::analysis::opaque_receiver::rewrite_impl(&mut emitted, &receiver_checks);
     quote! {
-        #emitted
-        #errors
-        #forward_impl
-        impl #impl_generics ::ferrex::__private::HasSources for #self_ty #where_clause {
-            const SOURCES: &'static [::ferrex::__private::SourceLine] = &[#(#entries),*];
+        impl #impl_generics ::ferrex::Forward for #self_ty #where_clause {
+            #retrace
+            type Args = (#(#tys,)*);
+            type Output = #output;
+            fn arg_names(&self) -> &'static [&'static str] {
+                &[#(#names),*]
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn forward_args(&self, mut __args: Self::Args) -> Self::Output {
+                #call
+            }
         }
-        #checks
     }
 }

@@ -234,115 +234,116 @@ fn every_pytorch_case_passes() {
     assert!(passed > 0);
 }
 
+/// Every registered overload is either covered by a PyTorch case or listed here with
+/// the reason it has none (its eager behaviour is then tested elsewhere).
+const WITHOUT_CASE: &[(&str, &str)] = &[
+    (
+        "aten::add_.Tensor",
+        "in-place form of add.Tensor; tests/tests/basic_usage.rs",
+    ),
+    ("aten::sub_.Tensor", "in-place form of sub.Tensor"),
+    ("aten::mul_.Tensor", "in-place form of mul.Tensor"),
+    ("aten::div_.Tensor", "in-place form of div.Tensor"),
+    (
+        "aten::relu_.default",
+        "in-place form of relu; the tutorial's MyModule",
+    ),
+    (
+        "aten::index_put.default",
+        "element writes in non-strict forward; tests/tests/non_strict.rs",
+    ),
+    (
+        "aten::index_put_.default",
+        "in-place form of index_put; tests/tests/non_strict.rs",
+    ),
+    (
+        "aten::scalar_tensor.default",
+        "symbolic-size predicates of cond!; tests/tests/control_flow.rs",
+    ),
+    (
+        "aten::mean.default",
+        "mean over all dims; tests/tests/basic_usage.rs",
+    ),
+    (
+        "aten::randn.default",
+        "random; tests/tests/basic_usage.rs checks moments",
+    ),
+    (
+        "aten::rand.default",
+        "random; tests/tests/basic_usage.rs checks range",
+    ),
+    (
+        "aten::layer_norm.default",
+        "composite of native_layer_norm (which has a case); tests/tests/ops_shape_nn.rs",
+    ),
+    (
+        "aten::group_norm.default",
+        "composite of native_group_norm (which has a case); tests/tests/ops_shape_nn.rs",
+    ),
+    (
+        "aten::batch_norm.default",
+        "composite of _native_batch_norm_legit_no_training; tests/tests/ops_shape_nn.rs",
+    ),
+    (
+        "aten::softmax.int",
+        "composite over _softmax (which has cases); tests/tests/ops_math.rs",
+    ),
+    (
+        "aten::log_softmax.int",
+        "composite over _log_softmax (which has cases); tests/tests/ops_math.rs",
+    ),
+    (
+        "aten::item.default",
+        "data-dependent scalar (unbacked u0); core/src/ops/scalar.rs, tests/tests/unbacked.rs",
+    ),
+    (
+        "aten::_assert_scalar.default",
+        "run-time assertion of ferrex::check; core/src/ops/scalar.rs, tests/tests/unbacked.rs",
+    ),
+    (
+        "aten::eq.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::ne.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::lt.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::le.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::gt.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::ge.int",
+        "int comparison for ferrex::check; core/src/ops/scalar.rs",
+    ),
+    (
+        "aten::copy.default",
+        "buffer replacement; core/src/ops/copy.rs, ExportDB model_attr_mutation",
+    ),
+    (
+        "aten::copy_.default",
+        "in-place form of aten::copy; core/src/ops/copy.rs",
+    ),
+    (
+        "aten::nonzero.default",
+        "data-dependent length (unbacked); core/src/ops/nonzero.rs, tests/tests/unbacked.rs",
+    ),
+    (
+        "aten::masked_select.default",
+        "data-dependent length (unbacked); core/src/ops/nonzero.rs, tests/tests/unbacked.rs",
+    ),
+];
+
 #[test]
 fn every_registered_op_has_a_case_or_is_internal() {
-    // Every registered overload is either covered by a PyTorch case or listed here with
-    // the reason it has none (its eager behaviour is then tested elsewhere).
-    let without_case: &[(&str, &str)] = &[
-        (
-            "aten::add_.Tensor",
-            "in-place form of add.Tensor; tests/tests/basic_usage.rs",
-        ),
-        ("aten::sub_.Tensor", "in-place form of sub.Tensor"),
-        ("aten::mul_.Tensor", "in-place form of mul.Tensor"),
-        ("aten::div_.Tensor", "in-place form of div.Tensor"),
-        (
-            "aten::relu_.default",
-            "in-place form of relu; the tutorial's MyModule",
-        ),
-        (
-            "aten::index_put.default",
-            "element writes in non-strict forward; tests/tests/non_strict.rs",
-        ),
-        (
-            "aten::index_put_.default",
-            "in-place form of index_put; tests/tests/non_strict.rs",
-        ),
-        (
-            "aten::scalar_tensor.default",
-            "symbolic-size predicates of cond!; tests/tests/control_flow.rs",
-        ),
-        (
-            "aten::mean.default",
-            "mean over all dims; tests/tests/basic_usage.rs",
-        ),
-        (
-            "aten::randn.default",
-            "random; tests/tests/basic_usage.rs checks moments",
-        ),
-        (
-            "aten::rand.default",
-            "random; tests/tests/basic_usage.rs checks range",
-        ),
-        (
-            "aten::layer_norm.default",
-            "composite of native_layer_norm (which has a case); tests/tests/ops_shape_nn.rs",
-        ),
-        (
-            "aten::group_norm.default",
-            "composite of native_group_norm (which has a case); tests/tests/ops_shape_nn.rs",
-        ),
-        (
-            "aten::batch_norm.default",
-            "composite of _native_batch_norm_legit_no_training; tests/tests/ops_shape_nn.rs",
-        ),
-        (
-            "aten::softmax.int",
-            "composite over _softmax (which has cases); tests/tests/ops_math.rs",
-        ),
-        (
-            "aten::log_softmax.int",
-            "composite over _log_softmax (which has cases); tests/tests/ops_math.rs",
-        ),
-        (
-            "aten::item.default",
-            "data-dependent scalar (unbacked u0); core/src/ops/scalar.rs, tests/tests/unbacked.rs",
-        ),
-        (
-            "aten::_assert_scalar.default",
-            "run-time assertion of ferrex::check; core/src/ops/scalar.rs, tests/tests/unbacked.rs",
-        ),
-        (
-            "aten::eq.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::ne.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::lt.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::le.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::gt.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::ge.int",
-            "int comparison for ferrex::check; core/src/ops/scalar.rs",
-        ),
-        (
-            "aten::copy.default",
-            "buffer replacement; core/src/ops/copy.rs, ExportDB model_attr_mutation",
-        ),
-        (
-            "aten::copy_.default",
-            "in-place form of aten::copy; core/src/ops/copy.rs",
-        ),
-        (
-            "aten::nonzero.default",
-            "data-dependent length (unbacked); core/src/ops/nonzero.rs, tests/tests/unbacked.rs",
-        ),
-        (
-            "aten::masked_select.default",
-            "data-dependent length (unbacked); core/src/ops/nonzero.rs, tests/tests/unbacked.rs",
-        ),
-    ];
     let covered: std::collections::BTreeSet<String> = cases()
         .iter()
         .map(|c| c["op"].as_str().unwrap_or_default().to_string())
@@ -350,7 +351,7 @@ fn every_registered_op_has_a_case_or_is_internal() {
     let missing: Vec<String> = ferrex::ops::all_ops()
         .iter()
         .map(|o| o.name())
-        .filter(|n| !covered.contains(n) && !without_case.iter().any(|(w, _)| w == n))
+        .filter(|n| !covered.contains(n) && !WITHOUT_CASE.iter().any(|(w, _)| w == n))
         .collect();
     assert!(
         missing.is_empty(),

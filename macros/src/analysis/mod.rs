@@ -683,25 +683,7 @@ impl<'a> Walker<'a> {
             Expr::Unary(u) => self.expr(&u.expr),
             Expr::Binary(b) => self.binary(b),
             Expr::Assign(a) => self.assign(&a.left, &a.right, None),
-            Expr::Field(f) => {
-                let base = self.expr(&f.base);
-                // `pair.1` of a tuple whose element kinds are known.
-                if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
-                    if let Some(k) = self
-                        .tuple_fields
-                        .get(&name)
-                        .and_then(|ks| ks.get(i.index as usize))
-                    {
-                        return *k;
-                    }
-                }
-                match base {
-                    Kind::Module | Kind::Maybe => Kind::Maybe,
-                    Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
-                    Kind::Tensor => Kind::Plain,
-                    other => other,
-                }
-            }
+            Expr::Field(f) => self.field(f),
             Expr::Index(ix) => self.index(ix),
             Expr::MethodCall(m) => self.method_call(m),
             Expr::Call(c) => self.call(c),
@@ -711,131 +693,191 @@ impl<'a> Walker<'a> {
             Expr::Const(c) => self.block(&c.block),
             Expr::If(i) => self.expr_if(i, None),
             Expr::Match(m) => self.expr_match(m),
-            Expr::While(wl) => {
-                let k = self.cond(&wl.cond);
-                if k.is_data_like() && !matches!(&*wl.cond, Expr::Let(_)) {
-                    self.errors.push(data_branch::error(
-                        &wl.cond,
-                        data_branch::Construct::While,
-                        &self.tensor_names(&wl.cond),
-                        None,
-                    ));
-                }
-                self.scoped(|w| {
-                    if let Expr::Let(l) = &*wl.cond {
-                        let sk = w.expr(&l.expr);
-                        w.bind_pat(&l.pat, sk);
-                    }
-                    w.stmts(&wl.body.stmts)
-                });
-                Kind::Plain
-            }
+            Expr::While(wl) => self.while_loop(wl),
             Expr::Loop(l) => {
                 self.block(&l.body);
                 Kind::Maybe
             }
-            Expr::ForLoop(f) => {
-                let it = self.expr(&f.expr);
-                if it == Kind::Data {
-                    self.errors.push(data_branch::error(
-                        &f.expr,
-                        data_branch::Construct::ForBound,
-                        &self.tensor_names(&f.expr),
-                        None,
-                    ));
-                }
-                let elems = self.zip_items(&f.expr);
-                self.scoped(|w| {
-                    match (strip_pat_type(&f.pat), elems) {
-                        (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
-                            for (pe, k) in p.elems.iter().zip(kinds) {
-                                w.bind_pat(pe, k);
-                            }
-                        }
-                        _ => w.bind_pat(&f.pat, it.item()),
-                    }
-                    w.stmts(&f.body.stmts)
-                });
-                Kind::Plain
-            }
-            Expr::Let(l) => {
-                // `if let` / `while let` chains: the scrutinee decides the branch.
-                let k = self.expr(&l.expr);
-                if k == Kind::Data {
-                    self.errors.push(data_branch::error(
-                        &l.expr,
-                        data_branch::Construct::IfLet,
-                        &self.tensor_names(&l.expr),
-                        None,
-                    ));
-                }
-                self.bind_pat(&l.pat, k);
-                Kind::Plain
-            }
+            Expr::ForLoop(f) => self.for_loop(f),
+            Expr::Let(l) => self.let_expr(l),
             Expr::Closure(c) => {
                 self.closure(c, &[]);
                 Kind::Plain
             }
-            Expr::Try(t) => {
-                // `?` on a value from tensor data (or a tensor's own `Result`) is an error
-                // path decided by data; on config or an optional input it is structure,
-                // known while exporting.
-                let k = self.expr(&t.expr);
-                let from_tensor = self
-                    .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
-                    .next()
-                    .is_some();
-                if k == Kind::Data || k == Kind::Tensor || from_tensor {
-                    self.errors
-                        .push(early_return::question_mark(t, &self.function));
-                }
-                k.item()
+            Expr::Try(t) => self.try_expr(t),
+            Expr::Return(r) => self.return_expr(r),
+            Expr::Break(b) => self.optional_operand(b.expr.as_deref()),
+            Expr::Yield(y) => self.optional_operand(y.expr.as_deref()),
+            Expr::Cast(c) => self.cast(c),
+            Expr::RawAddr(r) => self.raw_addr(r),
+            Expr::Tuple(_) | Expr::Array(_) | Expr::Repeat(_) | Expr::Struct(_) => {
+                self.container_expr(e)
             }
-            Expr::Return(r) => {
-                if let Some(v) = &r.expr {
-                    if is_err_call(v) {
-                        self.errors
-                            .push(early_return::return_err(r, &self.function));
+            Expr::Range(r) => self.range(r),
+            Expr::Async(a) => self.block(&a.block),
+            Expr::Await(a) => self.expr(&a.base),
+            Expr::TryBlock(t) => self.block(&t.block),
+            _ => Kind::Plain,
+        }
+    }
+
+    fn field(&mut self, f: &syn::ExprField) -> Kind {
+        let base = self.expr(&f.base);
+        // `pair.1` of a tuple whose element kinds are known.
+        if let (Some(name), syn::Member::Unnamed(i)) = (local_name(&f.base), &f.member) {
+            if let Some(k) = self
+                .tuple_fields
+                .get(&name)
+                .and_then(|ks| ks.get(i.index as usize))
+            {
+                return *k;
+            }
+        }
+        match base {
+            Kind::Module | Kind::Maybe => Kind::Maybe,
+            Kind::Tensors | Kind::Enumerated | Kind::EnumItem => Kind::Tensor,
+            Kind::Tensor => Kind::Plain,
+            other => other,
+        }
+    }
+
+    // ----- loops and bindings ----------------------------------------------------------
+
+    fn while_loop(&mut self, wl: &syn::ExprWhile) -> Kind {
+        let k = self.cond(&wl.cond);
+        if k.is_data_like() && !matches!(&*wl.cond, Expr::Let(_)) {
+            self.errors.push(data_branch::error(
+                &wl.cond,
+                data_branch::Construct::While,
+                &self.tensor_names(&wl.cond),
+                None,
+            ));
+        }
+        self.scoped(|w| {
+            if let Expr::Let(l) = &*wl.cond {
+                let sk = w.expr(&l.expr);
+                w.bind_pat(&l.pat, sk);
+            }
+            w.stmts(&wl.body.stmts)
+        });
+        Kind::Plain
+    }
+
+    fn for_loop(&mut self, f: &syn::ExprForLoop) -> Kind {
+        let it = self.expr(&f.expr);
+        if it == Kind::Data {
+            self.errors.push(data_branch::error(
+                &f.expr,
+                data_branch::Construct::ForBound,
+                &self.tensor_names(&f.expr),
+                None,
+            ));
+        }
+        let elems = self.zip_items(&f.expr);
+        self.scoped(|w| {
+            match (strip_pat_type(&f.pat), elems) {
+                (Pat::Tuple(p), Some(kinds)) if p.elems.len() == kinds.len() => {
+                    for (pe, k) in p.elems.iter().zip(kinds) {
+                        w.bind_pat(pe, k);
                     }
-                    self.expr(v);
                 }
-                Kind::Plain
+                _ => w.bind_pat(&f.pat, it.item()),
             }
-            Expr::Break(b) => {
-                if let Some(v) = &b.expr {
-                    self.expr(v);
-                }
-                Kind::Plain
+            w.stmts(&f.body.stmts)
+        });
+        Kind::Plain
+    }
+
+    fn let_expr(&mut self, l: &syn::ExprLet) -> Kind {
+        // `if let` / `while let` chains: the scrutinee decides the branch.
+        let k = self.expr(&l.expr);
+        if k == Kind::Data {
+            self.errors.push(data_branch::error(
+                &l.expr,
+                data_branch::Construct::IfLet,
+                &self.tensor_names(&l.expr),
+                None,
+            ));
+        }
+        self.bind_pat(&l.pat, k);
+        Kind::Plain
+    }
+
+    // ----- early exits -----------------------------------------------------------------
+
+    fn try_expr(&mut self, t: &syn::ExprTry) -> Kind {
+        // `?` on a value from tensor data (or a tensor's own `Result`) is an error
+        // path decided by data; on config or an optional input it is structure,
+        // known while exporting.
+        let k = self.expr(&t.expr);
+        let from_tensor = self
+            .idents_of_kind(t.expr.to_token_stream(), Kind::Tensor)
+            .next()
+            .is_some();
+        if k == Kind::Data || k == Kind::Tensor || from_tensor {
+            self.errors
+                .push(early_return::question_mark(t, &self.function));
+        }
+        k.item()
+    }
+
+    fn return_expr(&mut self, r: &syn::ExprReturn) -> Kind {
+        if let Some(v) = &r.expr {
+            if is_err_call(v) {
+                self.errors
+                    .push(early_return::return_err(r, &self.function));
             }
-            Expr::Cast(c) => {
-                let k = self.expr(&c.expr);
-                if matches!(&*c.ty, syn::Type::Ptr(_))
-                    && (k.holds_tensor() || k == Kind::Module || k == Kind::Maybe)
-                {
-                    self.errors
-                        .push(pointer_identity::error(c, pointer_identity::What::Cast));
-                    return Kind::Plain;
-                }
-                // `n as f64`: a number, derived from data if its operand is.
-                if k == Kind::Data {
-                    Kind::Data
-                } else {
-                    Kind::Plain
-                }
-            }
-            Expr::RawAddr(r) => {
-                if let Some(name) = static_name(&r.expr) {
-                    self.errors
-                        .push(static_mut::access(&r.expr, &name, false, &self.function));
-                    return Kind::Plain;
-                }
-                let k = self.expr(&r.expr);
-                if k.holds_tensor() {
-                    self.errors
-                        .push(pointer_identity::error(r, pointer_identity::What::RawAddr));
-                }
-                Kind::Plain
-            }
+            self.expr(v);
+        }
+        Kind::Plain
+    }
+
+    /// `break v` / `yield v`: the operand is walked, the expression itself is plain.
+    fn optional_operand(&mut self, v: Option<&Expr>) -> Kind {
+        if let Some(v) = v {
+            self.expr(v);
+        }
+        Kind::Plain
+    }
+
+    // ----- casts and pointers ----------------------------------------------------------
+
+    fn cast(&mut self, c: &syn::ExprCast) -> Kind {
+        let k = self.expr(&c.expr);
+        if matches!(&*c.ty, syn::Type::Ptr(_))
+            && (k.holds_tensor() || k == Kind::Module || k == Kind::Maybe)
+        {
+            self.errors
+                .push(pointer_identity::error(c, pointer_identity::What::Cast));
+            return Kind::Plain;
+        }
+        // `n as f64`: a number, derived from data if its operand is.
+        if k == Kind::Data {
+            Kind::Data
+        } else {
+            Kind::Plain
+        }
+    }
+
+    fn raw_addr(&mut self, r: &syn::ExprRawAddr) -> Kind {
+        if let Some(name) = static_name(&r.expr) {
+            self.errors
+                .push(static_mut::access(&r.expr, &name, false, &self.function));
+            return Kind::Plain;
+        }
+        let k = self.expr(&r.expr);
+        if k.holds_tensor() {
+            self.errors
+                .push(pointer_identity::error(r, pointer_identity::What::RawAddr));
+        }
+        Kind::Plain
+    }
+
+    // ----- aggregates ------------------------------------------------------------------
+
+    /// Tuples, arrays, `[x; n]` and struct literals: a container of their elements' kind.
+    fn container_expr(&mut self, e: &Expr) -> Kind {
+        match e {
             Expr::Tuple(t) => self.exprs(&t.elems).container().join(Kind::Plain),
             Expr::Array(a) => self.exprs(&a.elems).container(),
             Expr::Repeat(r) => {
@@ -849,25 +891,17 @@ impl<'a> Walker<'a> {
                 }
                 k.container()
             }
-            Expr::Range(r) => {
-                let a = r.start.as_ref().map_or(Kind::Plain, |e| self.expr(e));
-                let b = r.end.as_ref().map_or(Kind::Plain, |e| self.expr(e));
-                if a == Kind::Data || b == Kind::Data {
-                    Kind::Data
-                } else {
-                    Kind::Plain
-                }
-            }
-            Expr::Async(a) => self.block(&a.block),
-            Expr::Await(a) => self.expr(&a.base),
-            Expr::TryBlock(t) => self.block(&t.block),
-            Expr::Yield(y) => {
-                if let Some(v) = &y.expr {
-                    self.expr(v);
-                }
-                Kind::Plain
-            }
             _ => Kind::Plain,
+        }
+    }
+
+    fn range(&mut self, r: &syn::ExprRange) -> Kind {
+        let a = r.start.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+        let b = r.end.as_ref().map_or(Kind::Plain, |e| self.expr(e));
+        if a == Kind::Data || b == Kind::Data {
+            Kind::Data
+        } else {
+            Kind::Plain
         }
     }
 
@@ -1162,31 +1196,47 @@ impl<'a> Walker<'a> {
             .collect();
         let has_value = matches!(e.then_branch.stmts.last(), Some(Stmt::Expr(_, None)));
         if !names.is_empty() && !has_value {
-            let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, &names);
-            let else_text = if else_stmts.is_empty() {
-                data_branch::returned(&names)
-            } else {
-                data_branch::assigning_branch_text(else_stmts, &names)
-            };
-            let mut ops = names.clone();
-            let mut tokens = e.then_branch.to_token_stream();
-            if let Some((_, other)) = &e.else_branch {
-                tokens.extend(other.to_token_stream());
-            }
-            for o in self.tensor_idents(tokens) {
-                if !ops.contains(&o) {
-                    ops.push(o);
-                }
-            }
-            let bound = match names.as_slice() {
-                [one] => one.clone(),
-                many => format!("({})", many.join(", ")),
-            };
-            return format!(
-                "let {bound} = {};",
-                data_branch::cond_call(&pred, &ops, &then_text, &else_text)
-            );
+            return self.assigning_cond(e, &pred, else_stmts, &names);
         }
+        self.valued_cond(e, &pred, rest)
+    }
+
+    /// A branch that assigns tensor locals: `let names = cond!(..)` returning their new values.
+    fn assigning_cond(
+        &mut self,
+        e: &ExprIf,
+        pred: &str,
+        else_stmts: &[Stmt],
+        names: &[String],
+    ) -> String {
+        let then_text = data_branch::assigning_branch_text(&e.then_branch.stmts, names);
+        let else_text = if else_stmts.is_empty() {
+            data_branch::returned(names)
+        } else {
+            data_branch::assigning_branch_text(else_stmts, names)
+        };
+        let mut ops = names.to_vec();
+        let mut tokens = e.then_branch.to_token_stream();
+        if let Some((_, other)) = &e.else_branch {
+            tokens.extend(other.to_token_stream());
+        }
+        for o in self.tensor_idents(tokens) {
+            if !ops.contains(&o) {
+                ops.push(o);
+            }
+        }
+        let bound = match names {
+            [one] => one.clone(),
+            many => format!("({})", many.join(", ")),
+        };
+        format!(
+            "let {bound} = {};",
+            data_branch::cond_call(pred, &ops, &then_text, &else_text)
+        )
+    }
+
+    /// A branch that yields a value (or returns early): `cond!(..)` in its place.
+    fn valued_cond(&mut self, e: &ExprIf, pred: &str, rest: Option<&[Stmt]>) -> String {
         let then_text = data_branch::branch_text(&e.then_branch.stmts);
         let (else_text, else_tokens) = match (&e.else_branch, rest) {
             (Some((_, other)), _) => match &**other {
@@ -1230,7 +1280,7 @@ impl<'a> Walker<'a> {
         } else {
             else_text
         };
-        data_branch::cond_call(&pred, &ops, &then_text, &else_text)
+        data_branch::cond_call(pred, &ops, &then_text, &else_text)
     }
 
     /// The tensors a condition reads, by name (`x`, `self.w`), for the messages.
@@ -1341,38 +1391,9 @@ impl<'a> Walker<'a> {
     fn method_call(&mut self, m: &ExprMethodCall) -> Kind {
         let name = m.method.to_string();
         let recv = self.expr(&m.receiver);
-        let nargs = m.args.len();
+        self.note_state_and_receiver(m, &name, recv);
 
-        // Model attributes (or aliases of them) reached through interior mutability.
-        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
-        // kind is unknown: a field of the model, or a parameter of unknown type).
-        let model_attribute = rooted_at_self_field(&m.receiver)
-            || (recv == Kind::Maybe
-                && place_root(&m.receiver).is_some_and(|r| {
-                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
-                }));
-        if model_attribute {
-            if let Some(access) = interior_mutability::access(&name, nargs) {
-                self.errors
-                    .push(interior_mutability::error(m, &text(&m.receiver), access));
-            }
-        }
-        // Global state: a `static` or `thread_local!` reached by name.
-        if let Some(global) = static_name(&m.receiver) {
-            if self.lookup(&global).is_none() && interior_mutability::access(&name, nargs).is_some()
-            {
-                self.errors
-                    .push(static_mut::shared_state(m, &global, &self.function));
-            }
-        }
-        if !matches!(recv, Kind::Tensor | Kind::Module) {
-            let gets_tensor = self.peek_args_hold_tensor(&m.args);
-            if opaque_receiver::needs_check(&name, gets_tensor) {
-                self.receiver_checks.insert(opaque_receiver::key(m));
-            }
-        }
-
-        if name == "is_traced" && nargs == 0 {
+        if name == "is_traced" && m.args.is_empty() {
             // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
             self.errors.push(pointer_identity::is_traced(m));
             return Kind::Plain;
@@ -1383,155 +1404,202 @@ impl<'a> Walker<'a> {
             }
         }
         match recv {
-            Kind::Tensor => {
-                let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
-                // A field of a container guessed to be a tensor may be anything: only a
-                // receiver known to be a tensor is held to the vocabulary.
-                let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
-                if known_tensor && !tensor_api::is_tensor_method(&name) {
-                    self.errors
-                        .push(opaque_call::foreign_method_error(m, &name));
-                    return Kind::Maybe;
-                }
-                if data_access::is_data_read(&name) {
-                    self.report_access(
-                        data_access::Access::Method(name, text(&m.receiver)),
-                        m,
-                        &m.receiver,
-                    );
-                    return Kind::Data;
-                }
-                if name == "data" && nargs == 0 {
-                    self.report_access(data_access::Access::DataAlias, m, &m.receiver);
-                    return Kind::Tensor;
-                }
-                if pointer_identity::is_pointer_method(&name) {
-                    self.errors.push(pointer_identity::error(
-                        m,
-                        pointer_identity::What::Method(name),
-                    ));
-                    return Kind::Plain;
-                }
-                if name == "to_string" {
-                    self.errors
-                        .push(tensor_format::to_string(m, &text(&m.receiver)));
-                    return Kind::Plain;
-                }
-                if SHAPE_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if LIST_OPS.contains(&name.as_str()) {
-                    return Kind::Tensors;
-                }
-                closure.map_or(Kind::Tensor, |k| Kind::Tensor.join(k))
-            }
+            Kind::Tensor => self.tensor_method(m, name),
             Kind::Module => self.self_method(m, &name),
             Kind::Tensors | Kind::Enumerated | Kind::EnumItem => {
-                let item = recv.item();
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, item]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (_, closure) = self.args(&m.args, &[item]);
-                if STRUCTURE_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if PUSH_METHODS.contains(&name.as_str()) {
-                    return Kind::Plain;
-                }
-                if name == "enumerate" {
-                    return Kind::Enumerated;
-                }
-                if let Some(k) = closure {
-                    return if matches!(
-                        name.as_str(),
-                        "filter" | "take_while" | "skip_while" | "inspect" | "for_each"
-                    ) {
-                        recv
-                    } else {
-                        k.container()
-                    };
-                }
-                if ITEM_METHODS.contains(&name.as_str()) {
-                    return Kind::Tensor;
-                }
-                recv
+                self.collection_method(m, &name, recv)
             }
-            Kind::Maybe => {
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, Kind::Maybe]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
-                if data_access::is_unmistakable_read(&name) {
-                    self.report_access(
-                        data_access::Access::Method(name, text(&m.receiver)),
-                        m,
-                        &m.receiver,
-                    );
-                    return Kind::Data;
-                }
-                if data_access::is_data_read(&name) {
-                    // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
-                    // decides (`opaque_receiver.rs`).
-                    self.receiver_checks
-                        .insert(opaque_receiver::data_read_key(m));
-                } else if !tensor_api::is_tensor_method(&name) {
-                    // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
-                    self.receiver_checks
-                        .insert(opaque_receiver::foreign_method_key(m));
-                }
-                if name == "forward" {
-                    return Kind::Tensor;
-                }
-                if SHAPE_METHODS.contains(&name.as_str())
-                    || STRUCTURE_METHODS.contains(&name.as_str())
-                {
-                    return Kind::Plain;
-                }
-                if let Some(k) = closure {
-                    return k.container().join(Kind::Maybe);
-                }
-                if kinds.iter().any(|k| k.is_tensor()) {
-                    // `self.w.matmul(x)`: a tensor op on a parameter.
-                    return Kind::Tensor;
-                }
-                Kind::Maybe
-            }
+            Kind::Maybe => self.maybe_method(m, name),
             Kind::Data => {
                 self.args(&m.args, &[Kind::Data]);
                 Kind::Data
             }
-            Kind::Plain => {
-                if is_fold(&name) {
-                    let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
-                    let (_, closure) = self.args(&m.args, &[init, Kind::Plain]);
-                    return init.join(closure.unwrap_or(Kind::Plain));
-                }
-                let (kinds, closure) = self.args(&m.args, &[Kind::Plain]);
-                let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
-                if PUSH_METHODS.contains(&name.as_str()) && arg_kind.holds_tensor() {
-                    // `outs.push(y)`: `outs` now holds tensors.
-                    if let Some(n) = local_name(&m.receiver) {
-                        self.rebind(&n, Kind::Tensors);
-                    }
-                    return Kind::Plain;
-                }
-                if let Some(k) = closure {
-                    return k.container();
-                }
-                if arg_kind == Kind::Data {
-                    return Kind::Data;
-                }
-                if arg_kind.holds_tensor() && opaque_receiver::needs_check(&name, true) {
-                    // `helper.apply(&x)`: what it returns is judged as a tensor.
-                    return Kind::Tensor;
-                }
-                Kind::Plain
+            Kind::Plain => self.plain_method(m, &name),
+        }
+    }
+
+    /// Shared state touched by the call, and receivers only the compiler can judge.
+    fn note_state_and_receiver(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) {
+        let nargs = m.args.len();
+        // Model attributes (or aliases of them) reached through interior mutability.
+        // `self.calls`, `self.cells[0]`, an alias `c` or `s.calls` of one (a local whose
+        // kind is unknown: a field of the model, or a parameter of unknown type).
+        let model_attribute = rooted_at_self_field(&m.receiver)
+            || (recv == Kind::Maybe
+                && place_root(&m.receiver).is_some_and(|r| {
+                    r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
+                }));
+        if model_attribute {
+            if let Some(access) = interior_mutability::access(name, nargs) {
+                self.errors
+                    .push(interior_mutability::error(m, &text(&m.receiver), access));
             }
         }
+        // Global state: a `static` or `thread_local!` reached by name.
+        if let Some(global) = static_name(&m.receiver) {
+            if self.lookup(&global).is_none() && interior_mutability::access(name, nargs).is_some()
+            {
+                self.errors
+                    .push(static_mut::shared_state(m, &global, &self.function));
+            }
+        }
+        if !matches!(recv, Kind::Tensor | Kind::Module) {
+            let gets_tensor = self.peek_args_hold_tensor(&m.args);
+            if opaque_receiver::needs_check(name, gets_tensor) {
+                self.receiver_checks.insert(opaque_receiver::key(m));
+            }
+        }
+    }
+
+    /// `acc.fold(init, |a, x| …)` over items of kind `item`: the kind of `init` joined with
+    /// the closure's.
+    fn fold_call(&mut self, m: &ExprMethodCall, item: Kind) -> Kind {
+        let init = m.args.first().map_or(Kind::Plain, |a| self.peek_kind(a));
+        let (_, closure) = self.args(&m.args, &[init, item]);
+        init.join(closure.unwrap_or(Kind::Plain))
+    }
+
+    /// A method of a tensor: held to the Tensor API's vocabulary.
+    fn tensor_method(&mut self, m: &ExprMethodCall, name: String) -> Kind {
+        let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
+        // A field of a container guessed to be a tensor may be anything: only a
+        // receiver known to be a tensor is held to the vocabulary.
+        let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+        if known_tensor && !tensor_api::is_tensor_method(&name) {
+            self.errors
+                .push(opaque_call::foreign_method_error(m, &name));
+            return Kind::Maybe;
+        }
+        if data_access::is_data_read(&name) {
+            self.report_access(
+                data_access::Access::Method(name, text(&m.receiver)),
+                m,
+                &m.receiver,
+            );
+            return Kind::Data;
+        }
+        if name == "data" && m.args.is_empty() {
+            self.report_access(data_access::Access::DataAlias, m, &m.receiver);
+            return Kind::Tensor;
+        }
+        if pointer_identity::is_pointer_method(&name) {
+            self.errors.push(pointer_identity::error(
+                m,
+                pointer_identity::What::Method(name),
+            ));
+            return Kind::Plain;
+        }
+        if name == "to_string" {
+            self.errors
+                .push(tensor_format::to_string(m, &text(&m.receiver)));
+            return Kind::Plain;
+        }
+        if SHAPE_METHODS.contains(&name.as_str()) {
+            return Kind::Plain;
+        }
+        if LIST_OPS.contains(&name.as_str()) {
+            return Kind::Tensors;
+        }
+        closure.map_or(Kind::Tensor, |k| Kind::Tensor.join(k))
+    }
+
+    /// A method of a collection of tensors (or of its enumeration).
+    fn collection_method(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) -> Kind {
+        let item = recv.item();
+        if is_fold(name) {
+            return self.fold_call(m, item);
+        }
+        let (_, closure) = self.args(&m.args, &[item]);
+        if STRUCTURE_METHODS.contains(&name) {
+            return Kind::Plain;
+        }
+        if PUSH_METHODS.contains(&name) {
+            return Kind::Plain;
+        }
+        if name == "enumerate" {
+            return Kind::Enumerated;
+        }
+        if let Some(k) = closure {
+            return if matches!(
+                name,
+                "filter" | "take_while" | "skip_while" | "inspect" | "for_each"
+            ) {
+                recv
+            } else {
+                k.container()
+            };
+        }
+        if ITEM_METHODS.contains(&name) {
+            return Kind::Tensor;
+        }
+        recv
+    }
+
+    /// A method of a value that may be a tensor (a model field, a parameter of unknown type).
+    fn maybe_method(&mut self, m: &ExprMethodCall, name: String) -> Kind {
+        if is_fold(&name) {
+            return self.fold_call(m, Kind::Maybe);
+        }
+        let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
+        if data_access::is_unmistakable_read(&name) {
+            self.report_access(
+                data_access::Access::Method(name, text(&m.receiver)),
+                m,
+                &m.receiver,
+            );
+            return Kind::Data;
+        }
+        if data_access::is_data_read(&name) {
+            // `self.w.to_vec()`: a read if `self.w` is a tensor, which the compiler
+            // decides (`opaque_receiver.rs`).
+            self.receiver_checks
+                .insert(opaque_receiver::data_read_key(m));
+        } else if !tensor_api::is_tensor_method(&name) {
+            // `self.w.peek()`: an extension trait's method if `self.w` is a tensor.
+            self.receiver_checks
+                .insert(opaque_receiver::foreign_method_key(m));
+        }
+        if name == "forward" {
+            return Kind::Tensor;
+        }
+        if SHAPE_METHODS.contains(&name.as_str()) || STRUCTURE_METHODS.contains(&name.as_str()) {
+            return Kind::Plain;
+        }
+        if let Some(k) = closure {
+            return k.container().join(Kind::Maybe);
+        }
+        if kinds.iter().any(|k| k.is_tensor()) {
+            // `self.w.matmul(x)`: a tensor op on a parameter.
+            return Kind::Tensor;
+        }
+        Kind::Maybe
+    }
+
+    /// A method of a plain value (config, numbers, a local collection not yet holding tensors).
+    fn plain_method(&mut self, m: &ExprMethodCall, name: &str) -> Kind {
+        if is_fold(name) {
+            return self.fold_call(m, Kind::Plain);
+        }
+        let (kinds, closure) = self.args(&m.args, &[Kind::Plain]);
+        let arg_kind = kinds.iter().copied().fold(Kind::Plain, Kind::join);
+        if PUSH_METHODS.contains(&name) && arg_kind.holds_tensor() {
+            // `outs.push(y)`: `outs` now holds tensors.
+            if let Some(n) = local_name(&m.receiver) {
+                self.rebind(&n, Kind::Tensors);
+            }
+            return Kind::Plain;
+        }
+        if let Some(k) = closure {
+            return k.container();
+        }
+        if arg_kind == Kind::Data {
+            return Kind::Data;
+        }
+        if arg_kind.holds_tensor() && opaque_receiver::needs_check(name, true) {
+            // `helper.apply(&x)`: what it returns is judged as a tensor.
+            return Kind::Tensor;
+        }
+        Kind::Plain
     }
 
     /// `a.zip(b).map(|(x, g)| …)`: the closure's tuple parameter bound side by side. The
@@ -1588,13 +1656,7 @@ impl<'a> Walker<'a> {
 
     fn call(&mut self, c: &syn::ExprCall) -> Kind {
         let Expr::Path(p) = strip(&c.func) else {
-            // `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
-            self.expr(&c.func);
-            let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-            if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
-                self.errors.push(opaque_call::value_call_error(c));
-            }
-            return kinds.into_iter().fold(Kind::Maybe, Kind::join);
+            return self.value_call(c);
         };
         let path = &p.path;
         let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
@@ -1606,19 +1668,9 @@ impl<'a> Walker<'a> {
             self.args(&c.args, &[]);
             return Kind::Plain;
         }
-
-        // A closure, local fn or function-typed parameter of the body: every function
-        // value is checked where it is made (a closure is analysed where written, a
-        // function named as a value must be an `export_fn`).
         if segs.len() == 1 && p.qself.is_none() {
-            if let Some(b) = self.lookup(&first) {
-                let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-                let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
-                return b.returns.unwrap_or(if gets_tensor {
-                    Kind::Tensor
-                } else {
-                    Kind::Maybe
-                });
+            if let Some(k) = self.local_fn_call(c, &first) {
+                return k;
             }
         }
 
@@ -1643,19 +1695,7 @@ impl<'a> Walker<'a> {
         // `Self::m(..)`, or the same through the type's name.
         let is_self = first == "Self" || self.self_name.as_deref() == Some(first.as_str());
         if is_self && segs.len() == 2 {
-            if let Some(f) = self.methods.get(&last) {
-                self.queue.push(last.clone());
-                return Self::returns_of(&f.sig);
-            }
-            if first != "Self" && FORWARD_FNS.contains(&last.as_str()) {
-                // `Model::forward(&self.inner, x)` of another instance of this type.
-                return Kind::Tensor;
-            }
-            if gets_tensor {
-                self.errors
-                    .push(opaque_call::assoc_error(c, &text(&c.func)));
-            }
-            return Kind::Maybe;
+            return self.own_assoc_call(c, &first, &last, gets_tensor);
         }
         // ferrex ops and layers.
         if TENSOR_ROOTS.contains(&first.as_str()) {
@@ -1687,9 +1727,70 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             };
         }
-        // An associated function of some other type (`Block::forward(&self.block, x)`,
-        // `T::cat(..)` for `use ferrex::Tensor as T`): the type must be one strict export
-        // can see into, which the generated code checks.
+        self.foreign_call(c, path, &segs, arg_kind, gets_tensor)
+    }
+
+    /// `(self.f)(x)`, `make()(x)`: a function held in a value, opaque.
+    fn value_call(&mut self, c: &syn::ExprCall) -> Kind {
+        self.expr(&c.func);
+        let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+        if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
+            self.errors.push(opaque_call::value_call_error(c));
+        }
+        kinds.into_iter().fold(Kind::Maybe, Kind::join)
+    }
+
+    /// A closure, local fn or function-typed parameter of the body: every function
+    /// value is checked where it is made (a closure is analysed where written, a
+    /// function named as a value must be an `export_fn`). `None` when `name` is not local.
+    fn local_fn_call(&mut self, c: &syn::ExprCall, name: &str) -> Option<Kind> {
+        let b = self.lookup(name)?;
+        let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
+        let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
+        Some(b.returns.unwrap_or(if gets_tensor {
+            Kind::Tensor
+        } else {
+            Kind::Maybe
+        }))
+    }
+
+    /// `Self::m(..)` or `Model::m(..)`: a method of the impl being exported, queued for
+    /// analysis.
+    fn own_assoc_call(
+        &mut self,
+        c: &syn::ExprCall,
+        first: &str,
+        last: &str,
+        gets_tensor: bool,
+    ) -> Kind {
+        if let Some(f) = self.methods.get(last) {
+            self.queue.push(last.to_string());
+            return Self::returns_of(&f.sig);
+        }
+        if first != "Self" && FORWARD_FNS.contains(&last) {
+            // `Model::forward(&self.inner, x)` of another instance of this type.
+            return Kind::Tensor;
+        }
+        if gets_tensor {
+            self.errors
+                .push(opaque_call::assoc_error(c, &text(&c.func)));
+        }
+        Kind::Maybe
+    }
+
+    /// An associated function of some other type (`Block::forward(&self.block, x)`,
+    /// `T::cat(..)` for `use ferrex::Tensor as T`) or a free function: the type must be
+    /// one strict export can see into, which the generated code checks.
+    fn foreign_call(
+        &mut self,
+        c: &syn::ExprCall,
+        path: &syn::Path,
+        segs: &[String],
+        arg_kind: Kind,
+        gets_tensor: bool,
+    ) -> Kind {
+        let first = segs.first().cloned().unwrap_or_default();
+        let last = segs.last().cloned().unwrap_or_default();
         let owner = segs.len().checked_sub(2).map(|i| segs[i].as_str());
         if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
             // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
@@ -1785,9 +1886,14 @@ impl<'a> Walker<'a> {
                 return Kind::Maybe;
             }
         };
-        match name.as_str() {
+        self.macro_args(mac, &name, &args)
+    }
+
+    /// A macro whose body parsed as comma-separated expressions, judged by its name.
+    fn macro_args(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        match name {
             "cond" | "map" => {
-                for a in &args {
+                for a in args {
                     match a {
                         Expr::Closure(c) => {
                             self.closure(c, &[Kind::Tensor]);
@@ -1799,7 +1905,7 @@ impl<'a> Walker<'a> {
                 }
                 Kind::Tensor
             }
-            "vec" => self.exprs(&args).container(),
+            "vec" => self.exprs(args).container(),
             "matches" => args.first().map_or(Kind::Plain, |e| {
                 let k = self.expr(e);
                 if k == Kind::Data {
@@ -1808,72 +1914,25 @@ impl<'a> Walker<'a> {
                     Kind::Plain
                 }
             }),
-            "addr_of" | "addr_of_mut" => {
-                if let Some(e) = args.first() {
-                    if let Some(n) = static_name(e) {
-                        self.errors.push(static_mut::access(
-                            e,
-                            &n,
-                            name == "addr_of_mut",
-                            &self.function,
-                        ));
-                    } else if self.expr(e).holds_tensor() {
-                        self.errors.push(pointer_identity::error(
-                            mac,
-                            pointer_identity::What::Function(name.clone()),
-                        ));
-                    }
-                }
-                Kind::Plain
-            }
-            "assert" | "debug_assert" => {
-                if let Some((cond, msg)) = args.split_first() {
-                    let k = self.cond(cond);
-                    if k.is_data_like() {
-                        self.errors.push(panic_on_data::error(
-                            cond,
-                            &name,
-                            &self.tensor_names(cond),
-                        ));
-                    }
-                    self.format_args(msg, &name);
-                }
-                Kind::Plain
-            }
-            "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
-                if args.len() >= 2 {
-                    let a = self.cond(&args[0]);
-                    let b = self.cond(&args[1]);
-                    if a.compare(b) == Kind::Data {
-                        let mut names = self.tensor_names(&args[0]);
-                        names.extend(self.tensor_names(&args[1]));
-                        self.errors.push(panic_on_data::error(mac, &name, &names));
-                    }
-                    self.format_args(&args[2..], &name);
-                }
-                Kind::Plain
-            }
-            "panic" | "unreachable" | "todo" | "unimplemented" => {
-                let data = self.format_args(&args, &name);
-                if data {
-                    self.errors.push(panic_on_data::error(mac, &name, &[]));
-                }
-                Kind::Plain
+            "addr_of" | "addr_of_mut" => self.addr_of_macro(mac, name, args),
+            "assert" | "debug_assert" | "assert_eq" | "assert_ne" | "debug_assert_eq"
+            | "debug_assert_ne" | "panic" | "unreachable" | "todo" | "unimplemented" => {
+                self.panicking_macro(mac, name, args)
             }
             "write" | "writeln" => {
                 if let Some((dest, rest)) = args.split_first() {
                     self.expr(dest);
-                    self.format_args(rest, &name);
+                    self.format_args(rest, name);
                 }
                 Kind::Plain
             }
             "format" | "print" | "println" | "eprint" | "eprintln" | "format_args" | "trace"
             | "debug" | "info" | "warn" | "error" | "log" => {
-                self.format_args(&args, &name);
+                self.format_args(args, name);
                 Kind::Plain
             }
             "dbg" => {
-                for a in &args {
+                for a in args {
                     if self.expr(a).holds_tensor() {
                         let name = self.first_tensor_name(a);
                         self.errors.push(tensor_format::error(a, &name, "dbg!"));
@@ -1882,7 +1941,7 @@ impl<'a> Walker<'a> {
                 Kind::Plain
             }
             _ => {
-                let k = self.exprs(&args);
+                let k = self.exprs(args);
                 if k == Kind::Data {
                     Kind::Data
                 } else {
@@ -1890,6 +1949,64 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+    }
+
+    /// `addr_of!(x)` / `addr_of_mut!(x)`: a static's address or a tensor's identity.
+    fn addr_of_macro(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        if let Some(e) = args.first() {
+            if let Some(n) = static_name(e) {
+                self.errors.push(static_mut::access(
+                    e,
+                    &n,
+                    name == "addr_of_mut",
+                    &self.function,
+                ));
+            } else if self.expr(e).holds_tensor() {
+                self.errors.push(pointer_identity::error(
+                    mac,
+                    pointer_identity::What::Function(name.to_string()),
+                ));
+            }
+        }
+        Kind::Plain
+    }
+
+    /// Asserts and panics: a panic decided by tensor data is a graph break.
+    fn panicking_macro(&mut self, mac: &syn::Macro, name: &str, args: &[Expr]) -> Kind {
+        match name {
+            "assert" | "debug_assert" => {
+                if let Some((cond, msg)) = args.split_first() {
+                    let k = self.cond(cond);
+                    if k.is_data_like() {
+                        self.errors.push(panic_on_data::error(
+                            cond,
+                            name,
+                            &self.tensor_names(cond),
+                        ));
+                    }
+                    self.format_args(msg, name);
+                }
+            }
+            "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
+                if args.len() >= 2 {
+                    let a = self.cond(&args[0]);
+                    let b = self.cond(&args[1]);
+                    if a.compare(b) == Kind::Data {
+                        let mut names = self.tensor_names(&args[0]);
+                        names.extend(self.tensor_names(&args[1]));
+                        self.errors.push(panic_on_data::error(mac, name, &names));
+                    }
+                    self.format_args(&args[2..], name);
+                }
+            }
+            _ => {
+                let data = self.format_args(args, name);
+                if data {
+                    self.errors.push(panic_on_data::error(mac, name, &[]));
+                }
+            }
+        }
+        Kind::Plain
     }
 
     /// Checks the arguments of a formatting macro (format string first). Returns whether

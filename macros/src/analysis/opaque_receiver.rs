@@ -24,7 +24,7 @@ use proc_macro2::TokenStream;
 use quote::{quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{Expr, ExprMethodCall};
+use syn::{Expr, ExprCall, ExprMethodCall};
 
 /// Methods of the standard containers, iterators and `Option` that forward may call with
 /// tensors: they move values around; closures they receive are analysed where written.
@@ -150,7 +150,7 @@ pub fn foreign_method_key(call: &ExprMethodCall) -> String {
 }
 
 /// The key of `Type::forward(&instance, …)`: the instance must be a module.
-pub fn first_arg_key(call: &syn::ExprCall) -> String {
+pub fn first_arg_key(call: &ExprCall) -> String {
     let span = call.func.span();
     format!(
         "first:{}:{:?}:{:?}",
@@ -183,86 +183,97 @@ struct Rewriter<'a> {
 impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
-        if let Expr::Call(call) = e {
-            if !self.keys.contains(&first_arg_key(call)) {
-                return;
-            }
-            let Some(first) = call.args.first() else {
-                return;
-            };
-            if !rewritable(first) {
-                return;
-            }
-            let span = first.span();
-            let wrapped: TokenStream = quote_spanned! {span=> {
-                let _ = || ::ferrex::__private::require_receiver({
-                    #[allow(unused_imports)]
-                    use ::ferrex::__private::{
-                        NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
-                    };
-                    (&&&::ferrex::__private::ReceiverProbe(#first)).__ferrex_receiver()
-                });
-                #call
-            } };
-            if let Ok(new) = syn::parse2::<Expr>(wrapped) {
-                *e = new;
-            }
-            return;
+        let wrapped = match e {
+            Expr::Call(call) => self.checked_call(call),
+            Expr::MethodCall(call) => self.checked_method_call(call),
+            _ => None,
+        };
+        if let Some(new) = wrapped.and_then(|w| syn::parse2::<Expr>(w).ok()) {
+            *e = new;
         }
-        let Expr::MethodCall(call) = e else { return };
-        let receiver_check = self.keys.contains(&key(call));
-        let data_check = self.keys.contains(&data_read_key(call));
-        let foreign_check = self.keys.contains(&foreign_method_key(call));
-        if !(receiver_check || data_check || foreign_check) || !rewritable(&call.receiver) {
-            return;
+    }
+}
+
+impl Rewriter<'_> {
+    /// `f(x, ..)` with a marked key: the call wrapped in a receiver check on its first argument.
+    fn checked_call(&self, call: &ExprCall) -> Option<TokenStream> {
+        if !self.keys.contains(&first_arg_key(call)) {
+            return None;
         }
-        let recv = &call.receiver;
-        let span = recv.span();
-        let mut check = TokenStream::new();
-        if data_check {
-            let method = &call.method;
-            check.extend(quote_spanned! {method.span()=>
-                let _ = || ::ferrex::__private::require_not_tensor({
-                    #[allow(unused_imports)]
-                    use ::ferrex::__private::{
-                        NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
-                    };
-                    (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
-                });
-            });
+        let first = call.args.first()?;
+        if !rewritable(first) {
+            return None;
         }
-        if foreign_check {
-            let method = &call.method;
-            check.extend(quote_spanned! {method.span()=>
-                let _ = || ::ferrex::__private::require_ferrex_method({
-                    #[allow(unused_imports)]
-                    use ::ferrex::__private::{
-                        NotTensor as _, ViaRefRefTensor as _, ViaRefTensor as _, ViaTensor as _,
-                    };
-                    (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
-                });
-            });
-        }
-        if !receiver_check {
-            let wrapped: TokenStream = quote_spanned! {span=> { #check #call } };
-            if let Ok(new) = syn::parse2::<Expr>(wrapped) {
-                *e = new;
-            }
-            return;
-        }
-        check.extend(quote_spanned! {span=>
+        let span = first.span();
+        Some(quote_spanned! {span=> {
             let _ = || ::ferrex::__private::require_receiver({
                 #[allow(unused_imports)]
                 use ::ferrex::__private::{
                     NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
                 };
-                (&&&::ferrex::__private::ReceiverProbe(&#recv)).__ferrex_receiver()
+                (&&&::ferrex::__private::ReceiverProbe(#first)).__ferrex_receiver()
             });
-        });
-        let wrapped: TokenStream = quote_spanned! {span=> { #check #call } };
-        if let Ok(new) = syn::parse2::<Expr>(wrapped) {
-            *e = new;
+            #call
+        } })
+    }
+
+    /// `x.m(..)` with any marked key: the call wrapped in the checks its keys ask for.
+    fn checked_method_call(&self, call: &ExprMethodCall) -> Option<TokenStream> {
+        let receiver_check = self.keys.contains(&key(call));
+        let data_check = self.keys.contains(&data_read_key(call));
+        let foreign_check = self.keys.contains(&foreign_method_key(call));
+        if !(receiver_check || data_check || foreign_check) || !rewritable(&call.receiver) {
+            return None;
         }
+        let recv = &call.receiver;
+        let span = recv.span();
+        let mut check = TokenStream::new();
+        if data_check {
+            check.extend(not_tensor_check(call));
+        }
+        if foreign_check {
+            check.extend(ferrex_method_check(call));
+        }
+        if receiver_check {
+            check.extend(quote_spanned! {span=>
+                let _ = || ::ferrex::__private::require_receiver({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
+                    };
+                    (&&&::ferrex::__private::ReceiverProbe(&#recv)).__ferrex_receiver()
+                });
+            });
+        }
+        Some(quote_spanned! {span=> { #check #call } })
+    }
+}
+
+/// Requires the receiver of a data read not to be a tensor (spanned at the method).
+fn not_tensor_check(call: &ExprMethodCall) -> TokenStream {
+    let (recv, method) = (&call.receiver, &call.method);
+    quote_spanned! {method.span()=>
+        let _ = || ::ferrex::__private::require_not_tensor({
+            #[allow(unused_imports)]
+            use ::ferrex::__private::{
+                NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
+            };
+            (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
+        });
+    }
+}
+
+/// Requires the receiver of a non-ferrex method to be a tensor's own method (spanned at the method).
+fn ferrex_method_check(call: &ExprMethodCall) -> TokenStream {
+    let (recv, method) = (&call.receiver, &call.method);
+    quote_spanned! {method.span()=>
+        let _ = || ::ferrex::__private::require_ferrex_method({
+            #[allow(unused_imports)]
+            use ::ferrex::__private::{
+                NotTensor as _, ViaRefRefTensor as _, ViaRefTensor as _, ViaTensor as _,
+            };
+            (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
+        });
     }
 }
 
