@@ -280,7 +280,25 @@ pub enum RunError {
     Malformed(String),
 }
 
-/// An error from loading or saving weights.
+/// An error from saving weights or a program (`ferrex::save`, `save_safetensors`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tensor to save holds no data (traced, or an error).
+    #[error("tensor `{name}` cannot be saved: {message}")]
+    NotEager { name: String, message: String },
+    /// The program holds something the format cannot (yet) hold.
+    #[error("the program cannot be saved: {0}")]
+    Unsavable(String),
+}
+
+/// An error from loading weights or a program.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
@@ -321,8 +339,6 @@ pub enum LoadError {
         node: String,
     },
     /// The program cannot be written in the saved format.
-    #[error("the program cannot be saved: {0}")]
-    Unsavable(String),
     /// The state dict does not fit the model; every problem is listed.
     #[error("{}", state_dict_mismatch_text(.missing, .unexpected, .mismatched))]
     StateDictMismatch {

@@ -54,7 +54,7 @@ pub mod symbolic;
 pub mod tensor;
 pub mod trace;
 
-pub use error::{ExportError, LoadError, RunError, SourceLocation, TensorError};
+pub use error::{ExportError, LoadError, RunError, SaveError, SourceLocation, TensorError};
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};

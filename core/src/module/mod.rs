@@ -320,7 +320,7 @@ pub trait ModuleExt: Module {
     fn save_safetensors(
         &self,
         path: impl AsRef<std::path::Path>,
-    ) -> Result<(), crate::error::LoadError> {
+    ) -> Result<(), crate::error::SaveError> {
         state::save_safetensors(self.as_dyn(), path)
     }
 

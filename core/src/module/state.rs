@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{Collector, Module, StateKind};
-use crate::error::LoadError;
+use crate::error::{LoadError, SaveError};
 use crate::serialize::safetensors;
 use crate::tensor::{Tensor, TensorMeta, TensorState};
 
@@ -103,7 +103,7 @@ pub fn load_safetensors(
 }
 
 /// Saves the module's state dict to a safetensors file.
-pub fn save_safetensors(m: &dyn Module, path: impl AsRef<Path>) -> Result<(), LoadError> {
+pub fn save_safetensors(m: &dyn Module, path: impl AsRef<Path>) -> Result<(), SaveError> {
     let state = persistent_state(m);
     safetensors::save_file(state.iter().map(|(k, t)| (k.as_str(), t)), path)
 }

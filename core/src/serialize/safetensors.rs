@@ -4,7 +4,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SaveError};
 use crate::tensor::{DType, Element, Storage, Tensor};
 
 fn dtype_of(d: Dtype, name: &str) -> Result<DType, LoadError> {
@@ -111,10 +111,10 @@ fn encode(s: &Storage) -> Vec<u8> {
 /// Serialises tensors to safetensors bytes.
 pub fn to_bytes<'a>(
     tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
-) -> Result<Vec<u8>, LoadError> {
+) -> Result<Vec<u8>, SaveError> {
     let mut encoded = Vec::new();
     for (name, t) in tensors {
-        let s = t.try_storage().map_err(|e| LoadError::NotEager {
+        let s = t.try_storage().map_err(|e| SaveError::NotEager {
             name: name.to_string(),
             message: e.to_string(),
         })?;
@@ -125,26 +125,21 @@ pub fn to_bytes<'a>(
         .map(|(n, d, shape, bytes)| {
             TensorView::new(st_dtype(*d), shape.clone(), bytes)
                 .map(|v| (n.clone(), v))
-                .map_err(|e| LoadError::Format {
-                    path: String::new(),
-                    message: e.to_string(),
-                })
+                .map_err(|e| SaveError::Unsavable(format!("tensor `{n}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::tensor::serialize(views, None).map_err(|e| LoadError::Format {
-        path: String::new(),
-        message: e.to_string(),
-    })
+    safetensors::tensor::serialize(views, None)
+        .map_err(|e| SaveError::Unsavable(format!("safetensors: {e}")))
 }
 
 /// Writes tensors to a safetensors file.
 pub fn save_file<'a>(
     tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
     path: impl AsRef<Path>,
-) -> Result<(), LoadError> {
+) -> Result<(), SaveError> {
     let path = path.as_ref();
     let bytes = to_bytes(tensors)?;
-    std::fs::write(path, bytes).map_err(|e| LoadError::Io {
+    std::fs::write(path, bytes).map_err(|e| SaveError::Io {
         path: path.display().to_string(),
         source: e,
     })

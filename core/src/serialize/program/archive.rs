@@ -2,14 +2,14 @@
 
 use super::*;
 
-pub(super) fn write_archive<W: Write + Seek>(ep: &ExportedProgram, w: W) -> Result<W, LoadError> {
+pub(super) fn write_archive<W: Write + Seek>(ep: &ExportedProgram, w: W) -> Result<W, SaveError> {
     let model = Saver { ep }.model()?;
     let json = serde_json::to_vec_pretty(&model)
-        .map_err(|e| LoadError::Unsavable(format!("the graph JSON: {e}")))?;
+        .map_err(|e| SaveError::Unsavable(format!("the graph JSON: {e}")))?;
     let weights = crate::serialize::safetensors::to_bytes(ep.state_dict().iter())?;
     let constants = crate::serialize::safetensors::to_bytes(ep.constants().iter())?;
-    let zip_err = |e: zip::result::ZipError| LoadError::Unsavable(format!("zip: {e}"));
-    let io_err = |e: std::io::Error| LoadError::Unsavable(format!("zip: {e}"));
+    let zip_err = |e: zip::result::ZipError| SaveError::Unsavable(format!("zip: {e}"));
+    let io_err = |e: std::io::Error| SaveError::Unsavable(format!("zip: {e}"));
     let mut zw = zip::ZipWriter::new(w);
     let stored =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -63,7 +63,7 @@ use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::control_flow::lookup_higher_order;
-use crate::error::{LoadError, SourceLocation};
+use crate::error::{LoadError, SaveError, SourceLocation};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
 use crate::ops::{lookup, Value};

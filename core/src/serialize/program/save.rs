@@ -50,7 +50,7 @@ impl Saver<'_> {
         op: &'static dyn HigherOrderOp,
         args: &[Arg],
         subgraphs: &[usize],
-    ) -> Result<Vec<NamedArgumentJ>, LoadError> {
+    ) -> Result<Vec<NamedArgumentJ>, SaveError> {
         op.params()
             .iter()
             .map(|param| {
@@ -60,7 +60,7 @@ impl Saver<'_> {
                             .get(index)
                             .and_then(|i| g.subgraphs.get(*i))
                             .ok_or_else(|| {
-                                LoadError::Unsavable(format!(
+                                SaveError::Unsavable(format!(
                                     "`{}` names a missing subgraph",
                                     node.name
                                 ))
@@ -105,7 +105,7 @@ impl Saver<'_> {
         m
     }
 
-    pub(super) fn graph(&self, g: &Graph) -> Result<GraphJ, LoadError> {
+    pub(super) fn graph(&self, g: &Graph) -> Result<GraphJ, SaveError> {
         let mut tensor_values = BTreeMap::new();
         let mut inputs = Vec::new();
         let mut nodes = Vec::new();
@@ -167,8 +167,8 @@ impl Saver<'_> {
         g: &Graph,
         op: &OpDef,
         args: &[Arg],
-    ) -> Result<Vec<NamedArgumentJ>, LoadError> {
-        let schema = op.parsed().map_err(|e| LoadError::Unsavable(e.0))?;
+    ) -> Result<Vec<NamedArgumentJ>, SaveError> {
+        let schema = op.parsed().map_err(|e| SaveError::Unsavable(e.0))?;
         Ok(args
             .iter()
             .enumerate()
@@ -184,13 +184,13 @@ impl Saver<'_> {
     }
 
     /// The subgraphs of `g`, whose names must be distinct.
-    fn subgraphs(&self, g: &Graph) -> Result<Vec<SubgraphJ>, LoadError> {
+    fn subgraphs(&self, g: &Graph) -> Result<Vec<SubgraphJ>, SaveError> {
         let mut names = HashSet::new();
         g.subgraphs
             .iter()
             .map(|s| {
                 if !names.insert(s.name.as_str()) {
-                    return Err(LoadError::Unsavable(format!(
+                    return Err(SaveError::Unsavable(format!(
                         "two subgraphs are named `{}`",
                         s.name
                     )));
@@ -214,10 +214,10 @@ impl Saver<'_> {
         }
     }
 
-    pub(super) fn signature(&self) -> Result<SignatureJ, LoadError> {
+    pub(super) fn signature(&self) -> Result<SignatureJ, SaveError> {
         let sig = self.ep.graph_signature();
         let unsavable = |what: &str, name: &str| {
-            LoadError::Unsavable(format!("the {what} spec of `{name}` has no target"))
+            SaveError::Unsavable(format!("the {what} spec of `{name}` has no target"))
         };
         let tensor_arg = |a: &ArgumentSpec| TensorArgJ {
             name: a.name().to_string(),
@@ -281,7 +281,7 @@ impl Saver<'_> {
         })
     }
 
-    pub(super) fn model(&self) -> Result<ModelJ, LoadError> {
+    pub(super) fn model(&self) -> Result<ModelJ, SaveError> {
         let ep = self.ep;
         Ok(ModelJ {
             schema_version: SchemaVersionJ {
@@ -353,28 +353,28 @@ impl Saver<'_> {
 }
 
 /// Writes the archive to any seekable writer.
-pub fn to_bytes(ep: &ExportedProgram) -> Result<Vec<u8>, LoadError> {
+pub fn to_bytes(ep: &ExportedProgram) -> Result<Vec<u8>, SaveError> {
     Ok(write_archive(ep, std::io::Cursor::new(Vec::new()))?.into_inner())
 }
 
 /// The format does not hold yet what some programs rely on: the symbolic value of an
 /// `aten::item` node (`Sym(u0)`, which the runners bind `u0` from) and the values of
 /// `ferrex::assume_constant`. Saving such a program would load as a different one.
-pub(super) fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), LoadError> {
+pub(super) fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), SaveError> {
     let symbolic = ep
         .graph()
         .nodes
         .iter()
         .find(|n| n.meta.iter().any(|m| m.sym.is_some()));
     if let Some(node) = symbolic {
-        return Err(LoadError::Unsavable(format!(
+        return Err(SaveError::Unsavable(format!(
             "node `{}` is a value read from tensor data (an unbacked symbol), which the \
              saved format does not hold yet",
             node.name
         )));
     }
     if !ep.assumed_constants().is_empty() {
-        return Err(LoadError::Unsavable(
+        return Err(SaveError::Unsavable(
             "the program holds values computed by `ferrex::assume_constant`, which the saved \
              format does not record yet"
                 .into(),
@@ -385,9 +385,9 @@ pub(super) fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), LoadEr
 
 /// Saves a program to `path` as a `.pt2` zip archive. The file is written beside the
 /// target and renamed into place, so a failed save leaves no half-written program.
-pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), LoadError> {
+pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), SaveError> {
     let path = path.as_ref();
-    let io = |e: std::io::Error| LoadError::Io {
+    let io = |e: std::io::Error| SaveError::Io {
         path: path.display().to_string(),
         source: e,
     };
@@ -411,9 +411,9 @@ fn meta_j(m: &TensorMeta) -> TensorMetaJ {
 }
 
 /// A graph input: a placeholder has exactly one meta.
-fn placeholder_j(node: &Node) -> Result<ArgumentJ, LoadError> {
+fn placeholder_j(node: &Node) -> Result<ArgumentJ, SaveError> {
     if node.meta.len() != 1 {
-        return Err(LoadError::Unsavable(format!(
+        return Err(SaveError::Unsavable(format!(
             "placeholder `{}` has {} metas",
             node.name,
             node.meta.len()
