@@ -13,6 +13,13 @@ pub struct SourceLocation {
 }
 
 impl SourceLocation {
+    /// Where a node with no recorded source (a loaded or decomposed graph's) is said to be.
+    pub const GRAPH: SourceLocation = SourceLocation {
+        file: "<graph>",
+        line: 0,
+        column: 0,
+    };
+
     pub fn from_caller(loc: &'static std::panic::Location<'static>) -> SourceLocation {
         SourceLocation {
             file: loc.file(),

@@ -61,11 +61,7 @@ fn kernel_error(info: &NodeInfo, message: impl Into<String>) -> RunError {
         source: TensorError::Op {
             op: info.op.clone(),
             message: message.into(),
-            at: info.source.unwrap_or(SourceLocation {
-                file: "<graph>",
-                line: 0,
-                column: 0,
-            }),
+            at: info.source.unwrap_or(SourceLocation::GRAPH),
         },
     }
 }
@@ -486,11 +482,7 @@ impl Run<'_> {
                 .collect::<Result<Vec<_>, _>>()?;
             plan.run(storages, self.bindings, &mut sub_arena.borrow_mut())
         };
-        let at = step.info.source.unwrap_or(SourceLocation {
-            file: "<graph>",
-            line: 0,
-            column: 0,
-        });
+        let at = step.info.source.unwrap_or(SourceLocation::GRAPH);
         let out = call_higher_order(op, &values, &run, &metas, at);
         for (i, a) in subplans.iter().zip(sub_arenas) {
             if let Some(slot) = arena.subs.get_mut(*i) {

@@ -78,6 +78,11 @@ impl Node {
         matches!(self.kind, NodeKind::Placeholder)
     }
 
+    /// Where the user's code called the op, or [`SourceLocation::GRAPH`].
+    pub fn location(&self) -> SourceLocation {
+        self.source.unwrap_or(SourceLocation::GRAPH)
+    }
+
     /// The op, for call nodes.
     pub fn op(&self) -> Option<&'static OpDef> {
         match &self.kind {

@@ -58,14 +58,6 @@ struct Decomposer<'t> {
     table: &'t DecompositionTable,
 }
 
-fn location(node: &Node) -> SourceLocation {
-    node.source.unwrap_or(SourceLocation {
-        file: "<graph>",
-        line: 0,
-        column: 0,
-    })
-}
-
 impl Evaluator for Decomposer<'_> {
     type Value = Tensor;
     type Error = ExportError;
@@ -76,7 +68,7 @@ impl Evaluator for Decomposer<'_> {
         op: &'static OpDef,
         values: Vec<Value>,
     ) -> Result<Vec<Tensor>, ExportError> {
-        let at = location(node);
+        let at = node.location();
         if !self.table.selects(op) {
             return Ok(dispatch(op, values, at));
         }
@@ -99,7 +91,7 @@ impl Evaluator for Decomposer<'_> {
         args: Vec<Value>,
         run: RunSubgraphOf<'_, Tensor, ExportError>,
     ) -> Result<Vec<Tensor>, ExportError> {
-        call_higher_order(op, &args, run, &node.meta, location(node))
+        call_higher_order(op, &args, run, &node.meta, node.location())
     }
 
     fn size(&self, s: &SymInt) -> SymInt {
@@ -121,8 +113,7 @@ fn replay(
     let at = graph
         .nodes
         .last()
-        .map(location)
-        .unwrap_or_else(|| location(&graph.nodes[0]));
+        .map_or(SourceLocation::GRAPH, Node::location);
     let outputs = interpret(graph, inputs, &Decomposer { table })?;
     outputs
         .iter()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
-use crate::error::{RunError, SourceLocation, TensorError};
+use crate::error::{RunError, TensorError};
 use crate::graph::{
     call_higher_order, interpret, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
 };
@@ -440,21 +440,13 @@ struct EagerEvaluator<'b> {
     bindings: &'b Bindings,
 }
 
-fn location(node: &Node) -> SourceLocation {
-    node.source.unwrap_or(SourceLocation {
-        file: "<graph>",
-        line: 0,
-        column: 0,
-    })
-}
-
 fn kernel_error(node: &Node, op: String, message: String) -> RunError {
     RunError::Kernel {
         node: node.name.clone(),
         source: TensorError::Op {
             op,
             message,
-            at: location(node),
+            at: node.location(),
         },
     }
 }
@@ -496,7 +488,7 @@ impl Evaluator for EagerEvaluator<'_> {
                 TensorMeta::new(m.dtype, sizes)
             })
             .collect();
-        let out = call_higher_order(op, &args, run, &metas, location(node))?;
+        let out = call_higher_order(op, &args, run, &metas, node.location())?;
         for t in &out {
             if let TensorState::Failed(e) = t.state() {
                 return Err(kernel_error(node, op.name().into(), e.to_string()));
