@@ -13,22 +13,12 @@ use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{Storage, TensorMeta};
 
-/// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`).
+/// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`): the
+/// kernels' per-sample geometry and the batch size.
 #[derive(Clone, Debug)]
 pub(crate) struct ConvGeometry {
     pub batch: usize,
-    pub c_in: usize,
-    pub h: usize,
-    pub w: usize,
-    pub c_out: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: [usize; 2],
-    pub pad: [usize; 2],
-    pub dilation: [usize; 2],
-    pub groups: usize,
-    pub oh: usize,
-    pub ow: usize,
+    pub per_sample: ConvGeom,
 }
 
 /// The validated shapes of a call: output meta, geometry and whether the input is
@@ -210,8 +200,7 @@ fn geometry(
             [v[0] as usize, v[1] as usize]
         }
     };
-    ConvGeometry {
-        batch: hint(&xs[0]),
+    let per_sample = ConvGeom {
         c_in: hint(&xs[1]),
         h: if nd == 1 { 1 } else { hint(&xs[2]) },
         w: hint(&xs[1 + nd]),
@@ -224,6 +213,10 @@ fn geometry(
         groups: p.groups as usize,
         oh: if nd == 1 { 1 } else { hint(&out_sizes[2]) },
         ow: hint(&out_sizes[1 + nd]),
+    };
+    ConvGeometry {
+        batch: hint(&xs[0]),
+        per_sample,
     }
 }
 
@@ -235,26 +228,13 @@ pub(crate) fn conv2d_forward<T: Gemm>(
     bias: Option<&[T]>,
     g: &ConvGeometry,
 ) -> Result<Vec<T>, OpError> {
-    let geom = ConvGeom {
-        c_in: g.c_in,
-        h: g.h,
-        w: g.w,
-        c_out: g.c_out,
-        kh: g.kh,
-        kw: g.kw,
-        stride: g.stride,
-        pad: g.pad,
-        dilation: g.dilation,
-        groups: g.groups,
-        oh: g.oh,
-        ow: g.ow,
-    };
-    let len = [g.batch, g.c_out, g.oh, g.ow]
+    let geom = &g.per_sample;
+    let len = [g.batch, geom.c_out, geom.oh, geom.ow]
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| OpError::new("conv: the output size overflows"))?;
     let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-    conv2d(x, g.batch, weight, bias, &geom, &mut out).map_err(|e| OpError(format!("conv: {e}")))?;
+    conv2d(x, g.batch, weight, bias, geom, &mut out).map_err(|e| OpError(format!("conv: {e}")))?;
     Ok(out)
 }
 
