@@ -431,6 +431,9 @@ fn the_dynamic_log_shows_each_symbol_and_guard_with_its_line() {
         .input("x", [(0, Dim::new("rows")), (1, Dim::new("inner"))])
         .input("y", [(0, Dim::new("inner2")), (1, Dim::new("cols"))]);
     let result = tracing::subscriber::with_default(subscriber, || {
+        // Another test's thread may have met ferrex's log callsites first, with no
+        // subscriber, and cached "not interested": ask again now that this one exists.
+        tracing::callsite::rebuild_interest_cache();
         Exporter::new(
             &Branchy {},
             (Tensor::randn([8, 16]), Tensor::randn([16, 32])),
