@@ -235,8 +235,9 @@ impl Tensor {
     #[must_use]
     pub fn size(&self, d: i64) -> SymInt {
         let sizes = self.sizes();
+        // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap) but has no size to read.
         match crate::ops::normalize_dim(d, sizes.len()) {
-            Ok(d) => sizes[d].clone(),
+            Ok(d) => sizes.get(d).cloned().unwrap_or(SymInt::Int(0)),
             Err(_) => SymInt::Int(0),
         }
     }
@@ -384,5 +385,19 @@ impl Tensor {
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn size_of_a_0_dim_or_failed_tensor_is_0_not_a_panic() {
+        assert_eq!(Tensor::scalar(3.0f32).size(0).as_int(), Some(0));
+        assert_eq!(Tensor::scalar(3.0f32).size(-1).as_int(), Some(0));
+        let failed = Tensor::ones([2, 3]) + Tensor::ones([4]);
+        assert_eq!(failed.size(0).as_int(), Some(0));
+        assert_eq!(Tensor::ones([2, 3]).size(1).as_int(), Some(3));
     }
 }
