@@ -3,4 +3,5 @@
 //! whole exported programs as `.pt2` archives (`ferrex::save`, `ferrex::load`).
 
 pub mod program;
+pub mod pt2;
 pub mod safetensors;
