@@ -62,6 +62,10 @@ pub struct OpDef {
     /// For custom ops written with tensor methods: the eager implementation, run by
     /// `kernel` (see `custom::CustomOpBuilder`).
     pub implementation: Option<DecompFn>,
+    /// In PyTorch's Core ATen opset although it has a decomposition (`_softmax`): the
+    /// default table (`run_decompositions()`) keeps it whole; only a table that names it,
+    /// or `DecompositionTable::All`, decomposes it.
+    pub core_aten: bool,
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
@@ -78,6 +82,7 @@ impl OpDef {
             functional: None,
             decompose_when_tracing: false,
             implementation: None,
+            core_aten: false,
             nondeterministic: false,
             parsed: OnceLock::new(),
         }
@@ -91,6 +96,13 @@ impl OpDef {
     /// Marks the op as traced through its decomposition (see `decompose_when_tracing`).
     pub const fn composite_implicit(mut self) -> OpDef {
         self.decompose_when_tracing = true;
+        self
+    }
+
+    /// Marks an op of PyTorch's Core ATen opset that has a decomposition (see
+    /// `core_aten`).
+    pub const fn core_aten(mut self) -> OpDef {
+        self.core_aten = true;
         self
     }
 

@@ -209,11 +209,18 @@ pub static VIEW: OpDef = OpDef::new(
     view_meta,
     view_kernel,
 );
+/// `reshape` → `view` with the same sizes: ATen's composite views whenever the layout
+/// allows, and ferrex's tensors are always contiguous.
+fn reshape_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    Ok(vec![args.tensor(0)?.view(args.int_list(1)?)])
+}
+
 pub static RESHAPE: OpDef = OpDef::new(
     "aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
     view_meta,
     view_kernel,
-);
+)
+.with_decomposition(reshape_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // unsqueeze
@@ -526,11 +533,18 @@ fn flatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
 }
 
+/// `flatten` → `view` to the flattened sizes (through `reshape`, as ATen's composite).
+fn flatten_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let sizes = flatten_meta(args)?.swap_remove(0).sizes;
+    Ok(vec![args.tensor(0)?.view(sizes)])
+}
+
 pub static FLATTEN: OpDef = OpDef::new(
     "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
     flatten_meta,
     flatten_kernel,
-);
+)
+.with_decomposition(flatten_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // select.int / narrow
