@@ -8,7 +8,7 @@
 //! functionalization: ferrex never records `add_`), then `run_decompositions()`'s op set
 //! with PyTorch's core ATen IR (`core_ops`). What still differs is listed per program,
 //! with its reason; everything else must match exactly. The decomposed program must
-//! compute what the exported one does, on random inputs.
+//! compute what the exported one does, on random inputs, interpreted and compiled.
 
 use std::collections::BTreeSet;
 
@@ -136,6 +136,13 @@ fn check<A: ForwardArgs>(
     ferrex::manual_seed(7);
     let b = core.module().call(inputs()).unwrap();
     close(&a, &b);
+    // The compiled runtime runs both programs too.
+    for program in [&ep, &core] {
+        let compiled = ferrex_runtime::compile(program).unwrap();
+        ferrex::manual_seed(7);
+        let c = compiled.call(inputs()).unwrap();
+        close(&a, &c);
+    }
 }
 
 fn close(a: &[Tensor], b: &[Tensor]) {

@@ -138,7 +138,9 @@ fn mlp_matches_at_every_batch_size_gemv_and_gemm() {
         // as they are (prepacked), so there is no transpose to fold.
         assert_eq!(stats.fused_ops, 2, "{}", compiled.describe());
         assert_eq!(stats.folded_constants, 0);
-        assert!(compiled.describe().contains("linear: gemm/gemv, prepacked weight + bias + relu"));
+        assert!(compiled
+            .describe()
+            .contains("linear: gemm/gemv, prepacked weight + bias + relu"));
         for _ in 0..2 {
             check_same(&ep, (Tensor::randn([batch, 20]),));
         }

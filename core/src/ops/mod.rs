@@ -55,9 +55,10 @@ pub struct OpDef {
     /// For an in-place op (`relu_`): the functional op that functionalization puts in
     /// its place; argument 0 is the mutated one.
     pub functional: Option<&'static OpDef>,
-    /// Traced through its decomposition rather than recorded, as PyTorch does for
-    /// CompositeImplicitAutograd ops (`linear` → `t` + `addmm`); the op stays registered
-    /// for graphs that contain it and for eager calls.
+    /// Traced through its decomposition rather than recorded; the op stays registered
+    /// for graphs that contain it and for eager calls. No built-in op uses it: PyTorch
+    /// 2.15's export keeps its CompositeImplicitAutograd ops (`linear`) whole, and
+    /// `run_decompositions` lowers them.
     pub decompose_when_tracing: bool,
     /// For custom ops written with tensor methods: the eager implementation, run by
     /// `kernel` (see `custom::CustomOpBuilder`).
