@@ -124,7 +124,9 @@ fn counter_mutations(out0: &Tensor) -> Vec<Tensor> {
     let rows = out.len() / cols;
     let running: Vec<f32> = (0..cols)
         .map(|c| {
-            let sum: f64 = (0..rows).map(|r| f64::from(out[r * cols + c]).atanh()).sum();
+            let sum: f64 = (0..rows)
+                .map(|r| f64::from(out[r * cols + c]).atanh())
+                .sum();
             (0.1 * sum / rows as f64) as f32
         })
         .collect();
@@ -246,7 +248,8 @@ fn printed_programs_keep_pytorch_node_names() {
             if !missing_ops(&p.name, core).is_empty() {
                 continue;
             }
-            let file = data_dir().join(format!("{}{}.pt2", p.name, if core { ".core" } else { "" }));
+            let file =
+                data_dir().join(format!("{}{}.pt2", p.name, if core { ".core" } else { "" }));
             let ours = ferrex::load(&file).unwrap().to_string();
             let names = pytorch_node_names(printed);
             assert!(!names.is_empty(), "{}", p.name);
@@ -273,9 +276,14 @@ fn the_printed_mymodule_matches_pytorch_line_for_line() {
         ),
         "{printed}"
     );
-    assert!(printed.contains("let add: f32[8, 100] = aten::add.Tensor(x, y);"), "{printed}");
     assert!(
-        printed.contains("let linear: f32[8, 10] = aten::linear.default(add, p_lin_weight, p_lin_bias);"),
+        printed.contains("let add: f32[8, 100] = aten::add.Tensor(x, y);"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(
+            "let linear: f32[8, 10] = aten::linear.default(add, p_lin_weight, p_lin_bias);"
+        ),
         "{printed}"
     );
 }
@@ -300,10 +308,19 @@ fn in_place_ops_become_mutations() {
         ]
     );
     let printed = ep.to_string();
-    assert!(printed.contains("let add_: f32[1] = aten::add.Tensor(b_calls, 1);"), "{printed}");
+    assert!(
+        printed.contains("let add_: f32[1] = aten::add.Tensor(b_calls, 1);"),
+        "{printed}"
+    );
     let ep = ferrex::load(data_dir().join("inputmut.pt2")).unwrap();
-    assert_eq!(ep.graph_signature().output_specs[0].kind, OutputKind::UserInputMutation);
-    assert_eq!(ep.graph_signature().output_specs[0].target.as_deref(), Some("x"));
+    assert_eq!(
+        ep.graph_signature().output_specs[0].kind,
+        OutputKind::UserInputMutation
+    );
+    assert_eq!(
+        ep.graph_signature().output_specs[0].target.as_deref(),
+        Some("x")
+    );
 }
 
 #[test]
@@ -330,11 +347,17 @@ fn damaged_pytorch_archives_are_errors() {
     let good = std::fs::read(data_dir().join("counter.pt2")).unwrap();
     // Every truncation.
     for len in (0..good.len()).step_by(97) {
-        assert!(load_bytes(&good[..len]).is_err(), "truncated to {len} bytes loaded");
+        assert!(
+            load_bytes(&good[..len]).is_err(),
+            "truncated to {len} bytes loaded"
+        );
     }
     // Every single-byte corruption in the last 2 KB (central directory, end record),
     // and a sample of the rest: an error or, where the byte does not matter, a program.
-    for at in (0..good.len()).step_by(13).chain(good.len().saturating_sub(2048)..good.len()) {
+    for at in (0..good.len())
+        .step_by(13)
+        .chain(good.len().saturating_sub(2048)..good.len())
+    {
         let mut bad = good.clone();
         bad[at] ^= 0x5A;
         let _ = load_bytes(&bad);

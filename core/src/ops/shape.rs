@@ -1192,7 +1192,10 @@ fn unflatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         op_bail!("unflatten: sizes must be non-empty");
     }
     let Some(len) = m.sizes.get(d) else {
-        op_bail!("unflatten: dimension {d} out of range for a tensor of rank {}", m.rank());
+        op_bail!(
+            "unflatten: dimension {d} out of range for a tensor of rank {}",
+            m.rank()
+        );
     };
     let part = TensorMeta::new(m.dtype, vec![len.clone()]);
     let inner = infer_shape(&part, &sizes).map_err(|_| {

@@ -64,7 +64,10 @@ impl<'a> Parts<'a> {
         if parts.has("byteorder") {
             let order = parts.text("byteorder", ctx)?;
             if order.trim() != "little" {
-                return Err(ctx.err(format!("byteorder is `{}`; ferrex reads little-endian archives", order.trim())));
+                return Err(ctx.err(format!(
+                    "byteorder is `{}`; ferrex reads little-endian archives",
+                    order.trim()
+                )));
             }
         }
         parts.model = parts.model_name(ctx)?;
@@ -135,7 +138,12 @@ impl<'a> Parts<'a> {
 
     /// The tensors of one payload config (`data/weights/`, `data/constants/`); an
     /// archive without the config has none.
-    pub(super) fn payloads(&self, dir: &str, kind: &str, ctx: &Ctx) -> Result<TensorMap, LoadError> {
+    pub(super) fn payloads(
+        &self,
+        dir: &str,
+        kind: &str,
+        ctx: &Ctx,
+    ) -> Result<TensorMap, LoadError> {
         let config_name = format!("{dir}{}_{kind}_config.json", self.model);
         let mut map = TensorMap::default();
         if !self.has(&config_name) {
@@ -207,13 +215,22 @@ struct Layout {
 impl Layout {
     fn new(sizes: &[i64], strides: &[i64], offset: i64) -> Result<Layout, String> {
         if sizes.len() != strides.len() {
-            return Err(format!("{} sizes but {} strides", sizes.len(), strides.len()));
+            return Err(format!(
+                "{} sizes but {} strides",
+                sizes.len(),
+                strides.len()
+            ));
         }
-        let to_usize = |v: i64, what: &str| {
-            usize::try_from(v).map_err(|_| format!("negative {what} {v}"))
-        };
-        let shape = sizes.iter().map(|&s| to_usize(s, "size")).collect::<Result<Vec<_>, _>>()?;
-        let strides = strides.iter().map(|&s| to_usize(s, "stride")).collect::<Result<Vec<_>, _>>()?;
+        let to_usize =
+            |v: i64, what: &str| usize::try_from(v).map_err(|_| format!("negative {what} {v}"));
+        let shape = sizes
+            .iter()
+            .map(|&s| to_usize(s, "size"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let strides = strides
+            .iter()
+            .map(|&s| to_usize(s, "stride"))
+            .collect::<Result<Vec<_>, _>>()?;
         let numel = shape
             .iter()
             .try_fold(1usize, |acc, &s| acc.checked_mul(s))
@@ -231,9 +248,14 @@ impl Layout {
         if self.numel == 0 {
             return None;
         }
-        Some(self.shape.iter().zip(&self.strides).try_fold(self.offset, |acc, (&n, &s)| {
-            (n - 1).checked_mul(s).and_then(|d| acc.checked_add(d))
-        }))
+        Some(
+            self.shape
+                .iter()
+                .zip(&self.strides)
+                .try_fold(self.offset, |acc, (&n, &s)| {
+                    (n - 1).checked_mul(s).and_then(|d| acc.checked_add(d))
+                }),
+        )
     }
 
     fn gather<T: Element + Default, const N: usize>(
@@ -243,7 +265,10 @@ impl Layout {
     ) -> Result<Storage, String> {
         let shape = &self.shape;
         if bytes.len() % N != 0 {
-            return Err(format!("{} bytes is not a whole number of {N}-byte elements", bytes.len()));
+            return Err(format!(
+                "{} bytes is not a whole number of {N}-byte elements",
+                bytes.len()
+            ));
         }
         let elements = bytes.len() / N;
         let mut data = ferrex_kernels::alloc::try_filled(self.numel, T::default())
@@ -269,7 +294,12 @@ impl Layout {
         };
         let mut index = vec![0usize; shape.len()];
         for slot in &mut data {
-            let at = self.offset + index.iter().zip(&self.strides).map(|(i, s)| i * s).sum::<usize>();
+            let at = self.offset
+                + index
+                    .iter()
+                    .zip(&self.strides)
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
             *slot = element(at);
             for d in (0..shape.len()).rev() {
                 index[d] += 1;

@@ -43,7 +43,10 @@ pub(super) fn symint(s: &j::SymInt) -> Result<SymInt, String> {
 }
 
 pub(super) fn tensor_meta(m: &j::TensorMeta) -> Result<TensorMeta, String> {
-    let sizes = m.sizes.iter().map(symint).collect::<Result<_, _>>()?;
+    let sizes: Vec<SymInt> = m.sizes.iter().map(symint).collect::<Result<_, _>>()?;
+    if let Some(bad) = sizes.iter().find(|s| s.as_int().is_some_and(|v| v < 0)) {
+        return Err(format!("the size {bad} is negative"));
+    }
     Ok(TensorMeta::new(dtype_of(m.dtype.0)?, sizes))
 }
 
@@ -136,7 +139,10 @@ impl<'a> GraphReader<'a> {
     }
 
     fn bad(&self, at: &str, message: impl std::fmt::Display) -> LoadError {
-        self.ctx.err(format!("{}: {} › {at}: {message}", self.ctx.entry, self.place))
+        self.ctx.err(format!(
+            "{}: {} › {at}: {message}",
+            self.ctx.entry, self.place
+        ))
     }
 
     fn meta_of(&self, name: &str, at: &str) -> Result<TensorMeta, LoadError> {
@@ -167,7 +173,10 @@ impl<'a> GraphReader<'a> {
                 let root = self.root.get(id).copied().unwrap_or(*id);
                 Ok(self.latest.get(&root).copied().unwrap_or(*id))
             }
-            None => Err(self.bad(at, format!("`{name}` is not a value defined before this node"))),
+            None => Err(self.bad(
+                at,
+                format!("`{name}` is not a value defined before this node"),
+            )),
         }
     }
 
@@ -176,7 +185,10 @@ impl<'a> GraphReader<'a> {
             j::SymIntArgument::AsInt(v) => Ok(SymInt::Int(*v)),
             j::SymIntArgument::AsName(name) => {
                 let v = self.g.sym_int_values.get(name).ok_or_else(|| {
-                    self.bad(at, format!("the SymInt `{name}` has no entry in sym_int_values"))
+                    self.bad(
+                        at,
+                        format!("the SymInt `{name}` has no entry in sym_int_values"),
+                    )
                 })?;
                 symint(v).map_err(|e| self.bad(&format!("sym_int_values › {name}"), e))
             }
@@ -194,7 +206,9 @@ impl<'a> GraphReader<'a> {
             A::AsNone(_) | A::AsMemoryFormat(_) | A::AsLayout(_) | A::AsDevice(_) => Arg::None,
             A::AsTensor(t) => Arg::Tensor(self.tensor(&t.name, at)?),
             A::AsTensors(ts) => Arg::TensorList(
-                ts.iter().map(|t| self.tensor(&t.name, at)).collect::<Result<_, _>>()?,
+                ts.iter()
+                    .map(|t| self.tensor(&t.name, at))
+                    .collect::<Result<_, _>>()?,
             ),
             A::AsOptionalTensors(ts) => {
                 Arg::OptTensorList(ts.iter().map(opt).collect::<Result<_, _>>()?)
@@ -206,9 +220,11 @@ impl<'a> GraphReader<'a> {
             A::AsInt(v) => Arg::Int(SymInt::Int(*v)),
             A::AsInts(v) => Arg::IntList(v.iter().map(|&i| SymInt::Int(i)).collect()),
             A::AsSymInt(s) => Arg::Int(self.sym(s, at)?),
-            A::AsSymInts(l) => {
-                Arg::IntList(l.iter().map(|s| self.sym(s, at)).collect::<Result<_, _>>()?)
-            }
+            A::AsSymInts(l) => Arg::IntList(
+                l.iter()
+                    .map(|s| self.sym(s, at))
+                    .collect::<Result<_, _>>()?,
+            ),
             A::AsFloat(f) => Arg::Float(f.0),
             A::AsFloats(l) => Arg::FloatList(l.iter().map(|f| f.0).collect()),
             A::AsString(s) => Arg::Str(s.clone()),
@@ -231,7 +247,11 @@ impl<'a> GraphReader<'a> {
             line: frame.line,
             column: 0,
         };
-        if !self.sources.iter().any(|s| s.file == frame.file && s.line == frame.line) {
+        if !self
+            .sources
+            .iter()
+            .any(|s| s.file == frame.file && s.line == frame.line)
+        {
             self.sources.push(frame);
         }
         Some(at)
@@ -262,7 +282,10 @@ impl<'a> GraphReader<'a> {
             .iter()
             .map(|a| match a {
                 A::AsTensor(_) | A::AsNone(_) => self.arg(a, "outputs"),
-                _ => Err(self.bad("outputs", "a graph output that is not a tensor (a SymInt) is not supported")),
+                _ => Err(self.bad(
+                    "outputs",
+                    "a graph output that is not a tensor (a SymInt) is not supported",
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut mutations = Vec::new();
@@ -296,7 +319,9 @@ impl<'a> GraphReader<'a> {
                 A::AsTensor(t) => names.push(t.name.clone()),
                 A::AsTensors(ts) => names.extend(ts.iter().map(|t| t.name.clone())),
                 A::AsNone(_) => {}
-                _ => return Err(self.bad(at, "an output that is not a tensor is not supported here")),
+                _ => {
+                    return Err(self.bad(at, "an output that is not a tensor is not supported here"))
+                }
             }
         }
         Ok(names)
@@ -311,12 +336,23 @@ impl<'a> GraphReader<'a> {
         // SymInt arithmetic (`sym_size.int`, `_operator.mul`, …): the values' expressions
         // are in `sym_int_values`, and arguments read them from there.
         if !n.outputs.is_empty()
-            && n.outputs.iter().all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
+            && n.outputs
+                .iter()
+                .all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
         {
             return Ok(());
         }
-        if n.outputs.iter().any(|o| matches!(o, A::AsSymBool(_) | A::AsSymBools(_) | A::AsSymFloat(_))) {
-            return Err(self.bad(&at, format!("`{}` computes a SymBool or SymFloat, which ferrex does not read yet", n.target)));
+        if n.outputs
+            .iter()
+            .any(|o| matches!(o, A::AsSymBool(_) | A::AsSymBools(_) | A::AsSymFloat(_)))
+        {
+            return Err(self.bad(
+                &at,
+                format!(
+                    "`{}` computes a SymBool or SymFloat, which ferrex does not read yet",
+                    n.target
+                ),
+            ));
         }
         let source = self.source(n);
         let outputs = self.output_names(n, &at)?;
@@ -329,19 +365,47 @@ impl<'a> GraphReader<'a> {
         } else {
             self.call(n, &name, &at)?
         };
-        let multi = outputs.len() != 1 || matches!(kind, NodeKind::HigherOrder { .. })
+        let multi = outputs.len() != 1
+            || matches!(kind, NodeKind::HigherOrder { .. })
             || n.outputs.iter().any(|o| matches!(o, A::AsTensors(_)));
-        let node_name = if multi { name.clone() } else { outputs.first().cloned().unwrap_or(name) };
-        let id = self.push(Node { name: node_name, kind, meta: metas, source }, &at)?;
+        let node_name = if multi {
+            name.clone()
+        } else {
+            outputs.first().cloned().unwrap_or(name)
+        };
+        let id = self.push(
+            Node {
+                name: node_name,
+                kind,
+                meta: metas,
+                source,
+            },
+            &at,
+        )?;
         if let Some(mutated) = self.mutated.take() {
             self.record_mutation(mutated, id, &at)?;
         }
         if multi {
             for (index, o) in outputs.iter().enumerate() {
                 if self.used.contains(o) {
-                    let meta = self.graph.node(id).meta.get(index).cloned().into_iter().collect();
+                    let meta = self
+                        .graph
+                        .node(id)
+                        .meta
+                        .get(index)
+                        .cloned()
+                        .into_iter()
+                        .collect();
                     let kind = NodeKind::GetItem { source: id, index };
-                    self.push(Node { name: o.clone(), kind, meta, source }, &at)?;
+                    self.push(
+                        Node {
+                            name: o.clone(),
+                            kind,
+                            meta,
+                            source,
+                        },
+                        &at,
+                    )?;
                 }
             }
         }
@@ -381,13 +445,22 @@ impl GraphReader<'_> {
             op: n.target.clone(),
             node: name.to_string(),
         };
-        let op: &'static OpDef = registry_name(&n.target).and_then(|r| lookup(&r)).ok_or_else(unknown)?;
+        let op: &'static OpDef = registry_name(&n.target)
+            .and_then(|r| lookup(&r))
+            .ok_or_else(unknown)?;
         let schema = op.parsed().map_err(|e| self.bad(at, e))?;
         let mut slots: Vec<Option<Arg>> = vec![None; schema.args.len()];
         for (i, a) in n.inputs.iter().enumerate() {
-            let pos = if a.name.is_empty() { Some(i) } else { schema.position(&a.name) };
+            let pos = if a.name.is_empty() {
+                Some(i)
+            } else {
+                schema.position(&a.name)
+            };
             let slot = pos.and_then(|p| slots.get_mut(p)).ok_or_else(|| {
-                self.bad(at, format!("`{}` has no argument named `{}`", n.target, a.name))
+                self.bad(
+                    at,
+                    format!("`{}` has no argument named `{}`", n.target, a.name),
+                )
             })?;
             if slot.is_some() {
                 return Err(self.bad(at, format!("the argument `{}` is given twice", a.name)));
@@ -400,7 +473,10 @@ impl GraphReader<'_> {
             .map(|(a, decl)| match a {
                 Some(a) => Ok(a),
                 None => decl.default.as_ref().and_then(default_arg).ok_or_else(|| {
-                    self.bad(at, format!("`{}` needs the argument `{}`", n.target, decl.name))
+                    self.bad(
+                        at,
+                        format!("`{}` needs the argument `{}`", n.target, decl.name),
+                    )
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -410,7 +486,10 @@ impl GraphReader<'_> {
                     Arg::Tensor(t) => Some(*t),
                     _ => None,
                 });
-                Ok(NodeKind::Call { op: functional, args })
+                Ok(NodeKind::Call {
+                    op: functional,
+                    args,
+                })
             }
             None => Ok(NodeKind::Call { op, args }),
         }
@@ -420,11 +499,19 @@ impl GraphReader<'_> {
     /// the branches become subgraphs of this graph.
     fn cond(&mut self, n: &j::Node, at: &str) -> Result<NodeKind, LoadError> {
         let [pred, on_true, on_false, operands] = n.inputs.as_slice() else {
-            return Err(self.bad(at, format!("cond takes 4 inputs, this one has {}", n.inputs.len())));
+            return Err(self.bad(
+                at,
+                format!("cond takes 4 inputs, this one has {}", n.inputs.len()),
+            ));
         };
         let pred = match &pred.arg {
             A::AsTensor(_) => self.arg(&pred.arg, at)?,
-            _ => return Err(self.bad(at, "a cond predicate that is not a tensor (a SymBool) is not supported yet")),
+            _ => {
+                return Err(self.bad(
+                    at,
+                    "a cond predicate that is not a tensor (a SymBool) is not supported yet",
+                ))
+            }
         };
         let operands = match &operands.arg {
             A::AsTensors(_) | A::AsTensor(_) => self.arg(&operands.arg, at)?,
@@ -442,16 +529,30 @@ impl GraphReader<'_> {
             let place = format!("{} › {}", self.place, g.name);
             let read = GraphReader::new(self.ctx, &g.graph, place).read()?;
             if let Some((input, _)) = read.mutations.first() {
-                return Err(self.bad(at, format!("the branch `{}` mutates its input `{input}`", g.name)));
+                return Err(self.bad(
+                    at,
+                    format!("the branch `{}` mutates its input `{input}`", g.name),
+                ));
             }
             for s in read.sources {
-                if !self.sources.iter().any(|k| k.file == s.file && k.line == s.line) {
+                if !self
+                    .sources
+                    .iter()
+                    .any(|k| k.file == s.file && k.line == s.line)
+                {
                     self.sources.push(s);
                 }
             }
             subgraphs.push(self.graph.subgraphs.len());
-            self.graph.subgraphs.push(Subgraph { name: g.name.clone(), graph: read.graph });
+            self.graph.subgraphs.push(Subgraph {
+                name: g.name.clone(),
+                graph: read.graph,
+            });
         }
-        Ok(NodeKind::HigherOrder { op: &COND, args: vec![pred, operands], subgraphs })
+        Ok(NodeKind::HigherOrder {
+            op: &COND,
+            args: vec![pred, operands],
+            subgraphs,
+        })
     }
 }

@@ -85,7 +85,12 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         .find(|e| e.fqn.is_empty())
         .and_then(|e| e.signature.as_ref()?.forward_arg_names.clone())
         .filter(|names| names.len() == signature.user_inputs().count())
-        .unwrap_or_else(|| signature.user_inputs().map(|s| s.arg.name().to_string()).collect());
+        .unwrap_or_else(|| {
+            signature
+                .user_inputs()
+                .map(|s| s.arg.name().to_string())
+                .collect()
+        });
     Ok(ExportedProgram::new(
         read.graph,
         signature,
@@ -102,14 +107,31 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
 
 fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadError> {
     use schema::InputSpec as S;
-    let tensor = |t: &schema::TensorArgument| ArgumentSpec::Tensor { name: t.name.clone() };
+    let tensor = |t: &schema::TensorArgument| ArgumentSpec::Tensor {
+        name: t.name.clone(),
+    };
     let (kind, arg, target, persistent) = match spec {
         S::UserInput(u) => match &u.arg {
             schema::Argument::AsTensor(t) => (InputKind::UserInput, tensor(t), None, None),
-            _ => return Err(ctx.err(format!("{}: a user input that is not a tensor is not supported", ctx.entry))),
+            _ => {
+                return Err(ctx.err(format!(
+                    "{}: a user input that is not a tensor is not supported",
+                    ctx.entry
+                )))
+            }
         },
-        S::Parameter(p) => (InputKind::Parameter, tensor(&p.arg), Some(p.parameter_name.clone()), None),
-        S::Buffer(b) => (InputKind::Buffer, tensor(&b.arg), Some(b.buffer_name.clone()), Some(b.persistent)),
+        S::Parameter(p) => (
+            InputKind::Parameter,
+            tensor(&p.arg),
+            Some(p.parameter_name.clone()),
+            None,
+        ),
+        S::Buffer(b) => (
+            InputKind::Buffer,
+            tensor(&b.arg),
+            Some(b.buffer_name.clone()),
+            Some(b.persistent),
+        ),
         S::TensorConstant(c) => (
             InputKind::ConstantTensor,
             tensor(&c.arg),
@@ -124,7 +146,10 @@ fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadErro
                 schema::ConstantValue::AsString(v) => ConstantValue::Str(v.clone()),
                 schema::ConstantValue::AsBool(v) => ConstantValue::Bool(*v),
             };
-            let arg = ArgumentSpec::Constant { name: c.name.clone(), value };
+            let arg = ArgumentSpec::Constant {
+                name: c.name.clone(),
+                value,
+            };
             (InputKind::UserInput, arg, None, None)
         }
         S::CustomObj(_) | S::Token(_) => {
@@ -134,14 +159,27 @@ fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadErro
             )))
         }
     };
-    Ok(InputSpec { kind, arg, target, persistent })
+    Ok(InputSpec {
+        kind,
+        arg,
+        target,
+        persistent,
+    })
 }
 
-fn output_spec(ctx: &Ctx, spec: &schema::OutputSpec, name: String) -> Result<OutputSpec, LoadError> {
+fn output_spec(
+    ctx: &Ctx,
+    spec: &schema::OutputSpec,
+    name: String,
+) -> Result<OutputSpec, LoadError> {
     use schema::OutputSpec as S;
     let arg = ArgumentSpec::Tensor { name };
     Ok(match spec {
-        S::UserOutput(_) => OutputSpec { kind: OutputKind::UserOutput, arg, target: None },
+        S::UserOutput(_) => OutputSpec {
+            kind: OutputKind::UserOutput,
+            arg,
+            target: None,
+        },
         S::BufferMutation(b) => OutputSpec {
             kind: OutputKind::BufferMutation,
             arg,
@@ -189,7 +227,9 @@ fn signature(
                 )))
             }
         };
-        let arg = ArgumentSpec::Tensor { name: value.clone() };
+        let arg = ArgumentSpec::Tensor {
+            name: value.clone(),
+        };
         output_specs.push(OutputSpec { kind, arg, target });
     }
     let outputs = graph.outputs();
@@ -208,7 +248,10 @@ fn signature(
         };
         output_specs.push(output_spec(ctx, spec, name)?);
     }
-    Ok(ExportGraphSignature { input_specs, output_specs })
+    Ok(ExportGraphSignature {
+        input_specs,
+        output_specs,
+    })
 }
 
 /// Every parameter, buffer and constant input has its tensor, of the dtype and static
@@ -243,18 +286,29 @@ fn check_state(
                 node.name
             )));
         }
-        let Some(target) = spec.target.as_deref() else { continue };
-        let t = state.get(target).or_else(|| constants.get(target)).ok_or_else(|| {
-            ctx.err(format!(
+        let Some(target) = spec.target.as_deref() else {
+            continue;
+        };
+        let t = state
+            .get(target)
+            .or_else(|| constants.get(target))
+            .ok_or_else(|| {
+                ctx.err(format!(
                 "the {} `{target}` (input `{}`) is in neither data/weights/ nor data/constants/",
                 spec.kind.as_str().to_lowercase().replace('_', " "),
                 node.name
             ))
-        })?;
-        let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else { continue };
+            })?;
+        let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else {
+            continue;
+        };
         let fits = have.dtype == want.dtype
             && have.rank() == want.rank()
-            && have.sizes.iter().zip(&want.sizes).all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int());
+            && have
+                .sizes
+                .iter()
+                .zip(&want.sizes)
+                .all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int());
         if !fits {
             return Err(ctx.err(format!(
                 "`{target}` is {have} in the archive's data, but the graph's input `{}` is {want}",
@@ -267,9 +321,9 @@ fn check_state(
 
 /// A range-constraint key: `s77`, `s17 + 1` (sympy's `str`), or an `srepr`.
 fn range_key(key: &str) -> Result<Expr, String> {
-    parse_expr(key).map_err(|e| e.to_string()).or_else(|first| {
-        parse_srepr(key).map_err(|_| format!("range constraint `{key}`: {first}"))
-    })
+    parse_expr(key)
+        .map_err(|e| e.to_string())
+        .or_else(|first| parse_srepr(key).map_err(|_| format!("range constraint `{key}`: {first}")))
 }
 
 fn ranges(
@@ -279,7 +333,10 @@ fn ranges(
     let mut entries = Vec::new();
     for (key, r) in rc {
         let expr = range_key(key).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
-        let range = ValueRange { lower: r.min_val.unwrap_or(i64::MIN), upper: r.max_val };
+        let range = ValueRange {
+            lower: r.min_val.unwrap_or(i64::MIN),
+            upper: r.max_val,
+        };
         entries.push((expr, range));
     }
     // Plain symbols first, as in PyTorch's print (`s17` before `s17 + 1`).
@@ -292,23 +349,44 @@ fn ranges(
 fn shape_env(graph: &Graph, sig: &ExportGraphSignature, rc: &RangeConstraints) -> ShapeEnv {
     let mut env = ShapeEnv::default();
     let user: Vec<&str> = sig.user_inputs().map(|s| s.arg.name()).collect();
-    for (_, node) in graph.placeholders().filter(|(_, n)| user.contains(&n.name.as_str())) {
-        let Some(meta) = node.meta.first() else { continue };
+    for (_, node) in graph
+        .placeholders()
+        .filter(|(_, n)| user.contains(&n.name.as_str()))
+    {
+        let Some(meta) = node.meta.first() else {
+            continue;
+        };
         for (dim, size) in meta.sizes.iter().enumerate() {
-            let SymInt::Sym { expr, hint } = size else { continue };
-            let Some((symbol, scale, offset)) = expr.as_linear() else { continue };
-            let source = SymbolSource { input: node.name.clone(), dim, scale, offset };
+            let SymInt::Sym { expr, hint } = size else {
+                continue;
+            };
+            let Some((symbol, scale, offset)) = expr.as_linear() else {
+                continue;
+            };
+            let source = SymbolSource {
+                input: node.name.clone(),
+                dim,
+                scale,
+                offset,
+            };
             if let Some(info) = env.symbols.iter_mut().find(|i| i.symbol == symbol) {
                 info.sources.push(source);
                 continue;
             }
-            let range = rc.entries.iter().find(|(e, _)| *e == Expr::symbol(symbol)).map(|(_, r)| *r);
+            let range = rc
+                .entries
+                .iter()
+                .find(|(e, _)| *e == Expr::symbol(symbol))
+                .map(|(_, r)| *r);
             env.symbols.push(SymbolInfo {
                 symbol,
                 dim_name: symbol.to_string(),
                 min: range.map_or(0, |r| r.lower),
                 max: range.and_then(|r| r.upper),
-                hint: if scale == 0 { 0 } else { (hint - offset) / scale },
+                hint: hint
+                    .checked_sub(offset)
+                    .and_then(|v| v.checked_div(scale))
+                    .unwrap_or(0),
                 sources: vec![source],
             });
         }

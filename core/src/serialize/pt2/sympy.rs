@@ -67,7 +67,9 @@ impl Parser<'_> {
         self.skip_ws();
         let rest = &self.text[self.pos..];
         if let Some(quoted) = rest.strip_prefix('\'') {
-            let end = quoted.find('\'').ok_or_else(|| self.err("unterminated string"))?;
+            let end = quoted
+                .find('\'')
+                .ok_or_else(|| self.err("unterminated string"))?;
             self.pos += end + 2;
             return Ok(Term::Str(quoted[..end].to_string()));
         }
@@ -136,27 +138,54 @@ fn symbol(args: &[Term]) -> Result<Expr, String> {
 fn positive(e: &Expr, what: &str) -> Result<i64, String> {
     match e.as_constant() {
         Some(d) if d > 0 => Ok(d),
-        _ => Err(format!("{what} by `{e}` is not supported (only by a positive integer)")),
+        _ => Err(format!(
+            "{what} by `{e}` is not supported (only by a positive integer)"
+        )),
     }
 }
 
-fn fold(args: &[Expr], f: impl Fn(&Expr, &Expr) -> Expr, name: &str) -> Result<Expr, String> {
-    let (first, rest) = args
+/// The largest magnitude accepted for the sum of an expression's absolute
+/// coefficients, so that no arithmetic on them can overflow.
+const MAX_MAGNITUDE: f64 = (1u64 << 62) as f64;
+
+/// An expression and a bound on the sum of its absolute coefficients.
+type Bounded = (Expr, f64);
+
+fn fold(args: &[Bounded], name: &str, mul: bool) -> Result<Bounded, String> {
+    let ((first, b0), rest) = args
         .split_first()
         .ok_or_else(|| format!("{name} needs arguments"))?;
-    Ok(rest.iter().fold(first.clone(), |acc, e| f(&acc, e)))
+    let mut acc = (first.clone(), *b0);
+    for (e, b) in rest {
+        let bound = match (mul, name) {
+            (true, _) => acc.1 * b,
+            (false, "Add") => acc.1 + b,
+            _ => acc.1.max(*b),
+        };
+        if bound > MAX_MAGNITUDE {
+            return Err(format!("{name}: the coefficients are too large"));
+        }
+        let e = match name {
+            "Add" => acc.0.add(e),
+            "Mul" => acc.0.mul(e),
+            "Max" => Expr::max(&acc.0, e),
+            _ => Expr::min(&acc.0, e),
+        };
+        acc = (e, bound);
+    }
+    Ok(acc)
 }
 
-fn to_expr(t: &Term) -> Result<Expr, String> {
+fn to_expr(t: &Term) -> Result<Bounded, String> {
     let Term::Call(name, args) = t else {
         return match t {
-            Term::Int(v) => Ok(Expr::constant(*v)),
+            Term::Int(v) => constant(*v),
             _ => Err(format!("{t:?} is not an expression")),
         };
     };
     match name.as_str() {
-        "Symbol" => return symbol(args),
-        "Integer" => return int_arg(args, "Integer").map(Expr::constant),
+        "Symbol" => return symbol(args).map(|e| (e, 1.0)),
+        "Integer" => return int_arg(args, "Integer").and_then(constant),
         _ => {}
     }
     let subs = args
@@ -165,21 +194,31 @@ fn to_expr(t: &Term) -> Result<Expr, String> {
         .map(to_expr)
         .collect::<Result<Vec<_>, _>>()?;
     match (name.as_str(), subs.as_slice()) {
-        ("Add", _) => fold(&subs, Expr::add, "Add"),
-        ("Mul", _) => fold(&subs, Expr::mul, "Mul"),
-        ("Max", _) => fold(&subs, Expr::max, "Max"),
-        ("Min", _) => fold(&subs, Expr::min, "Min"),
-        ("Pow", [base, exp]) => match exp.as_constant() {
-            Some(k @ 0..=64) => Ok((0..k).fold(Expr::constant(1), |acc, _| acc.mul(base))),
+        ("Add" | "Max" | "Min", _) => fold(&subs, name, false),
+        ("Mul", _) => fold(&subs, name, true),
+        ("Pow", [(base, b), (exp, _)]) => match exp.as_constant() {
+            Some(k @ 0..=64) if b.powi(k as i32) <= MAX_MAGNITUDE => {
+                let e = (0..k).fold(Expr::constant(1), |acc, _| acc.mul(base));
+                Ok((e, b.powi(k as i32).max(1.0)))
+            }
             _ => Err(format!("Pow with exponent `{exp}` is not supported")),
         },
-        ("FloorDiv", [a, d]) => Ok(a.floor_div(positive(d, "FloorDiv")?)),
-        ("Mod" | "PythonMod", [a, d]) => Ok(a.modulo(positive(d, "Mod")?)),
+        ("FloorDiv", [(a, b), (d, _)]) => Ok((a.floor_div(positive(d, "FloorDiv")?), *b)),
+        ("Mod" | "PythonMod", [(a, b), (d, _)]) => Ok((a.modulo(positive(d, "Mod")?), *b)),
         (other, _) => Err(format!(
             "`{other}` with {} arguments is not a size expression ferrex reads",
             subs.len()
         )),
     }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn constant(v: i64) -> Result<Bounded, String> {
+    let b = (v as f64).abs();
+    if b > MAX_MAGNITUDE {
+        return Err(format!("the integer {v} is too large for a size"));
+    }
+    Ok((Expr::constant(v), b))
 }
 
 /// Parses one sympy `srepr` expression into an [`Expr`].
@@ -193,7 +232,9 @@ pub fn parse_srepr(text: &str) -> Result<Expr, String> {
     if p.pos != text.len() {
         return Err(p.err("unexpected text"));
     }
-    to_expr(&term).map_err(|e| format!("`{text}`: {e}"))
+    to_expr(&term)
+        .map(|(e, _)| e)
+        .map_err(|e| format!("`{text}`: {e}"))
 }
 
 #[cfg(test)]
@@ -237,6 +278,9 @@ mod tests {
             "Pow(Integer(2), Integer(1000))",
             "Add(Integer(1), 'oops')",
             "Symbol('s1\u{e9}')",
+            "Add(Integer(9223372036854775807), Integer(9223372036854775807))",
+            "Mul(Integer(3037000500), Integer(3037000500))",
+            "Pow(Integer(3), Integer(60))",
         ] {
             assert!(parse_srepr(bad).is_err(), "{bad:?} was accepted");
         }

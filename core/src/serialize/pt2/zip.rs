@@ -93,7 +93,9 @@ fn directory(b: &[u8], eocd: usize) -> Result<Directory, String> {
     let count = u16_at(b, eocd + 10).ok_or_else(short)?;
     let size = u32_at(b, eocd + 12).ok_or_else(short)?;
     let offset = u32_at(b, eocd + 16).ok_or_else(short)?;
-    let locator = eocd.checked_sub(20).filter(|&l| u32_at(b, l) == Some(ZIP64_LOCATOR));
+    let locator = eocd
+        .checked_sub(20)
+        .filter(|&l| u32_at(b, l) == Some(ZIP64_LOCATOR));
     let Some(loc) = locator else {
         if disk != 0 || cd_disk != 0 {
             return Err("multi-disk zip archives are not supported".into());
@@ -273,7 +275,11 @@ pub fn crc32(data: &[u8]) -> u32 {
         for (i, slot) in (0u32..).zip(t.iter_mut()) {
             let mut c = i;
             for _ in 0..8 {
-                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
