@@ -363,3 +363,35 @@ fn damaged_pytorch_archives_are_errors() {
         let _ = load_bytes(&bad);
     }
 }
+
+/// Programs beyond the corpus, written by PyTorch 2.15 from `tests/data/pt2-extra/gen_extra.py`:
+/// `tied` (an embedding and a head sharing one weight, a non-persistent buffer, a
+/// lifted constant tensor, an integer input, `dropout(train=False)`, `.to(float64)` with
+/// its `_assert_tensor_metadata` check) and `strided` (a transposed parameter and a
+/// buffer that share one storage file at different strides and offsets).
+#[test]
+fn programs_beyond_the_corpus_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2-extra");
+    for name in ["tied", "strided"] {
+        let bytes = std::fs::read(dir.join(format!("{name}.io.safetensors"))).unwrap();
+        let io: HashMap<String, Tensor> = ferrex::serialize::safetensors::from_bytes(&bytes)
+            .unwrap()
+            .into_iter()
+            .collect();
+        for file in [format!("{name}.pt2"), format!("{name}.core.pt2")] {
+            let path = dir.join(&file);
+            let ep = ferrex::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let inputs: Vec<Tensor> = (0..ep.arg_names().len())
+                .map(|i| io[&format!("in{i}")].copy())
+                .collect();
+            for runner in [Runner::Interpreter, Runner::Compiled] {
+                let (outs, _) = run(&path, runner, &inputs);
+                for (j, got) in outs.iter().enumerate() {
+                    let want = &io[&format!("out{j}")];
+                    let d = max_diff(got, want, &format!("{file} {runner:?} out{j}"));
+                    assert!(d <= ATOL, "{file} {runner:?}: out{j} differs by {d}");
+                }
+            }
+        }
+    }
+}

@@ -264,7 +264,7 @@ impl Layout {
         from: fn([u8; N]) -> T,
     ) -> Result<Storage, String> {
         let shape = &self.shape;
-        if bytes.len() % N != 0 {
+        if !bytes.len().is_multiple_of(N) {
             return Err(format!(
                 "{} bytes is not a whole number of {N}-byte elements",
                 bytes.len()

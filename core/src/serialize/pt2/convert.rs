@@ -19,6 +19,16 @@ use crate::tensor::TensorMeta;
 
 const COND_TARGET: &str = "torch.ops.higher_order.cond";
 
+/// Run-time checks export inserts (dtype/device of a tensor, a size assertion, a
+/// range constraint): ferrex checks inputs against the program's metas and range
+/// constraints itself, so unread ones are left out.
+const CHECKS: &[&str] = &[
+    "torch.ops.aten._assert_tensor_metadata.default",
+    "torch.ops.aten._assert_scalar.default",
+    "torch.ops.aten.sym_constrain_range.default",
+    "torch.ops.aten.sym_constrain_range_for_size.default",
+];
+
 /// The registry name of a PyTorch op target: `torch.ops.aten.add.Tensor` →
 /// `aten::add.Tensor`.
 pub(super) fn registry_name(target: &str) -> Option<String> {
@@ -340,6 +350,10 @@ impl<'a> GraphReader<'a> {
                 .iter()
                 .all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
         {
+            return Ok(());
+        }
+        let unread = |names: Vec<String>| names.iter().all(|o| !self.used.contains(o));
+        if CHECKS.contains(&n.target.as_str()) && unread(self.output_names(n, &at)?) {
             return Ok(());
         }
         if n.outputs
