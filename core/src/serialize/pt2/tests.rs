@@ -281,6 +281,11 @@ fn pytorch_archive_errors_say_which_and_where() {
         (op.as_str(), node.as_str()),
         ("torch.ops.aten.frobnicate.default", "tanh")
     );
+    assert_eq!(
+        err.to_string(),
+        "`c.pt2`: node `tanh` calls `torch.ops.aten.frobnicate.default`, an ATen op that \
+         ferrex does not implement yet"
+    );
 
     let err = load(&edited(
         "models/model.json",
