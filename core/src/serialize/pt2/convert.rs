@@ -343,30 +343,8 @@ impl<'a> GraphReader<'a> {
             _ => String::new(),
         });
         let at = format!("node {name}");
-        // SymInt arithmetic (`sym_size.int`, `_operator.mul`, …): the values' expressions
-        // are in `sym_int_values`, and arguments read them from there.
-        if !n.outputs.is_empty()
-            && n.outputs
-                .iter()
-                .all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
-        {
+        if self.skipped(n, &at)? {
             return Ok(());
-        }
-        let unread = |names: Vec<String>| names.iter().all(|o| !self.used.contains(o));
-        if CHECKS.contains(&n.target.as_str()) && unread(self.output_names(n, &at)?) {
-            return Ok(());
-        }
-        if n.outputs
-            .iter()
-            .any(|o| matches!(o, A::AsSymBool(_) | A::AsSymBools(_) | A::AsSymFloat(_)))
-        {
-            return Err(self.bad(
-                &at,
-                format!(
-                    "`{}` computes a SymBool or SymFloat, which ferrex does not read yet",
-                    n.target
-                ),
-            ));
         }
         let source = self.source(n);
         let outputs = self.output_names(n, &at)?;
@@ -400,27 +378,62 @@ impl<'a> GraphReader<'a> {
             self.record_mutation(mutated, id, &at)?;
         }
         if multi {
-            for (index, o) in outputs.iter().enumerate() {
-                if self.used.contains(o) {
-                    let meta = self
-                        .graph
-                        .node(id)
-                        .meta
-                        .get(index)
-                        .cloned()
-                        .into_iter()
-                        .collect();
-                    let kind = NodeKind::GetItem { source: id, index };
-                    self.push(
-                        Node {
-                            name: o.clone(),
-                            kind,
-                            meta,
-                            source,
-                        },
-                        &at,
-                    )?;
-                }
+            self.push_getitems(id, &outputs, source, &at)?;
+        }
+        Ok(())
+    }
+
+    /// Nodes left out: SymInt arithmetic (`sym_size.int`, `_operator.mul`, …), whose
+    /// values' expressions are in `sym_int_values` where arguments read them, and unread
+    /// run-time checks. SymBool / SymFloat values are refused.
+    fn skipped(&self, n: &j::Node, at: &str) -> Result<bool, LoadError> {
+        // SymInt arithmetic (`sym_size.int`, `_operator.mul`, …): the values' expressions
+        // are in `sym_int_values`, and arguments read them from there.
+        if !n.outputs.is_empty()
+            && n.outputs
+                .iter()
+                .all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
+        {
+            return Ok(true);
+        }
+        let unread = |names: Vec<String>| names.iter().all(|o| !self.used.contains(o));
+        if CHECKS.contains(&n.target.as_str()) && unread(self.output_names(n, at)?) {
+            return Ok(true);
+        }
+        if n.outputs
+            .iter()
+            .any(|o| matches!(o, A::AsSymBool(_) | A::AsSymBools(_) | A::AsSymFloat(_)))
+        {
+            return Err(self.bad(
+                at,
+                format!(
+                    "`{}` computes a SymBool or SymFloat, which ferrex does not read yet",
+                    n.target
+                ),
+            ));
+        }
+        Ok(false)
+    }
+
+    /// `getitem` nodes for the outputs of a multi-output node that are read.
+    fn push_getitems(
+        &mut self,
+        id: NodeId,
+        outputs: &[String],
+        source: Option<SourceLocation>,
+        at: &str,
+    ) -> Result<(), LoadError> {
+        for (index, o) in outputs.iter().enumerate() {
+            if self.used.contains(o) {
+                let meta = self.graph.node(id).meta.get(index).cloned();
+                let kind = NodeKind::GetItem { source: id, index };
+                let node = Node {
+                    name: o.clone(),
+                    kind,
+                    meta: meta.into_iter().collect(),
+                    source,
+                };
+                self.push(node, at)?;
             }
         }
         Ok(())
