@@ -336,10 +336,7 @@ pub enum LoadError {
         supported: String,
     },
     /// The program calls an op that is not registered in this process.
-    #[error(
-        "`{path}`: node `{node}` calls `{op}`, which is not a registered op; register the \
-         custom op (`ferrex::ops::register`) before loading the program"
-    )]
+    #[error("{}", unknown_op_text(.path, .op, .node))]
     UnknownOp {
         path: String,
         op: String,
@@ -365,6 +362,20 @@ impl LoadError {
             },
             other => other,
         }
+    }
+}
+
+/// ATen ops missing from the registry are ferrex's limits; other namespaces are
+/// custom ops the user registers.
+fn unknown_op_text(path: &str, op: &str, node: &str) -> String {
+    let head = format!("`{path}`: node `{node}` calls `{op}`");
+    if op.starts_with("aten::") || op.starts_with("torch.ops.aten.") {
+        format!("{head}, an ATen op that ferrex does not implement yet")
+    } else {
+        format!(
+            "{head}, which is not a registered op; register the custom op \
+             (`ferrex::ops::register`) before loading the program"
+        )
     }
 }
 

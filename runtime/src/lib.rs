@@ -209,7 +209,8 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
     })
 }
 
-/// Loads a program saved with `ferrex::save` and compiles it.
+/// Loads a program saved with `ferrex::save`, or by PyTorch's `torch.export.save` (see
+/// `ferrex::serialize::pt2`), and compiles it.
 pub fn load(path: impl AsRef<Path>) -> Result<CompiledProgram, CompileError> {
     let ep = ferrex::load(path)?;
     compile(&ep)

@@ -190,6 +190,29 @@ pub static SOFTPLUS: OpDef = OpDef::new(
     softplus_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// dropout (inference only: the identity; with `train=True` it would be random)
+
+fn dropout_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    if args.bool(2)? && args.float(1)? > 0.0 {
+        op_bail!(
+            "dropout with train=True is random; ferrex runs programs for inference (train=False)"
+        );
+    }
+    same_meta(args)
+}
+
+fn dropout_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    dropout_meta(args)?;
+    Ok(vec![args.storage(0)?.contiguous()])
+}
+
+pub static DROPOUT: OpDef = OpDef::new(
+    "aten::dropout(Tensor input, float p, bool train) -> Tensor",
+    dropout_meta,
+    dropout_kernel,
+);
+
 pub static OPS: &[&OpDef] = &[
     &RELU,
     &RELU_,
@@ -202,4 +225,5 @@ pub static OPS: &[&OpDef] = &[
     &ELU,
     &HARDTANH,
     &SOFTPLUS,
+    &DROPOUT,
 ];

@@ -630,7 +630,15 @@ pub static _TO_COPY: OpDef = OpDef::new(
     to_copy_kernel,
 );
 
+/// `Tensor.to(dtype)`, as the default IR records it (the core IR has `_to_copy`).
+pub static TO_DTYPE: OpDef = OpDef::new(
+    "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)",
+    to_copy_meta,
+    to_copy_kernel,
+);
+
 pub static OPS: &[&OpDef] = &[
+    &TO_DTYPE,
     &ADD_TENSOR,
     &ADD_,
     &SUB_TENSOR,

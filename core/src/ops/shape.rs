@@ -1233,6 +1233,59 @@ pub static CONSTANT_PAD_ND: OpDef = OpDef::new(
     pad_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// contiguous (every ferrex tensor is already laid out row-major: the value itself)
+
+fn contiguous_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![args.storage(0)?.contiguous()])
+}
+
+pub static CONTIGUOUS: OpDef = OpDef::new(
+    "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=contiguous_format) -> Tensor(a)",
+    clone_meta,
+    contiguous_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// unflatten.int
+
+fn unflatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    let sizes = args.int_list(2)?;
+    if sizes.is_empty() {
+        op_bail!("unflatten: sizes must be non-empty");
+    }
+    let Some(len) = m.sizes.get(d) else {
+        op_bail!(
+            "unflatten: dimension {d} out of range for a tensor of rank {}",
+            m.rank()
+        );
+    };
+    let part = TensorMeta::new(m.dtype, vec![len.clone()]);
+    let inner = infer_shape(&part, &sizes).map_err(|_| {
+        OpError::new(format!(
+            "unflatten: Provided sizes {} don't multiply up to the size of dim {d} ({len}) in the input tensor",
+            format_sizes(&sizes)
+        ))
+    })?;
+    let mut out = m.sizes[..d].to_vec();
+    out.extend(inner);
+    out.extend_from_slice(&m.sizes[d + 1..]);
+    Ok(vec![TensorMeta::new(m.dtype, out)])
+}
+
+fn unflatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let shape = concrete(&unflatten_meta(args)?[0].sizes);
+    Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
+}
+
+pub static UNFLATTEN: OpDef = OpDef::new(
+    "aten::unflatten.int(Tensor(a) self, int dim, SymInt[] sizes) -> Tensor(a)",
+    unflatten_meta,
+    unflatten_kernel,
+);
+
 pub static OPS: &[&OpDef] = &[
     &T,
     &TRANSPOSE,
@@ -1258,4 +1311,6 @@ pub static OPS: &[&OpDef] = &[
     &SPLIT_TENSOR,
     &CHUNK,
     &CONSTANT_PAD_ND,
+    &CONTIGUOUS,
+    &UNFLATTEN,
 ];

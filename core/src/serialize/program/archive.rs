@@ -71,7 +71,13 @@ pub(super) fn tensors(
 }
 
 /// Reads a program from `.pt2` archive bytes; `path` names the source in errors.
+///
+/// A PyTorch archive (`torch.export.save`, schema 8.x) is read by
+/// [`crate::serialize::pt2`]; anything else as ferrex's own format.
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError> {
+    if crate::serialize::pt2::is_pytorch_archive(bytes) {
+        return crate::serialize::pt2::from_bytes(bytes, path);
+    }
     read_archive(std::io::Cursor::new(bytes), path)
 }
 
@@ -241,15 +247,15 @@ fn read_guards(guards: &[GuardJ], loader: &Loader<'_>) -> Result<Vec<Guard>, Loa
         .collect()
 }
 
-/// Loads a program saved by [`save`]: graph, signature, state, constants, range
+/// Loads a program saved by [`save`], or by PyTorch's `torch.export.save`: graph, signature, state, constants, range
 /// constraints and guards, without the model's source. Every problem with the file is a
 /// [`LoadError`] naming the file and what is wrong.
 pub fn load(path: impl AsRef<Path>) -> Result<ExportedProgram, LoadError> {
     let path = path.as_ref();
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| LoadError::Io {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
         path: shown.clone(),
         source: e,
     })?;
-    read_archive(std::io::BufReader::new(file), &shown)
+    from_bytes(&bytes, &shown)
 }

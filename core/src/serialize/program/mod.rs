@@ -92,6 +92,14 @@ use load::*;
 use save::*;
 use schema::*;
 
+// Shared with the reader of PyTorch's own archives (`serialize::pt2`).
+pub(crate) use schema::{dtype_of, intern};
+
+/// A schema default as a graph argument (for inputs a file leaves out).
+pub(crate) fn default_arg(v: &Value) -> Option<Arg> {
+    Loader::default_arg(v)
+}
+
 const MODEL_JSON: &str = "models/model.json";
 const WEIGHTS: &str = "data/weights/model.safetensors";
 const CONSTANTS: &str = "data/constants/model.safetensors";

@@ -300,7 +300,7 @@ pub(super) fn scalar_type(d: DType) -> i64 {
     }
 }
 
-pub(super) fn dtype_of(code: i64) -> Result<DType, String> {
+pub(crate) fn dtype_of(code: i64) -> Result<DType, String> {
     Ok(match code {
         4 => DType::I32,
         5 => DType::I64,
@@ -360,7 +360,7 @@ pub(super) fn constant_from(c: ConstantValueJ) -> ConstantValue {
 
 /// `'static` copies of the strings source locations and lines hold, one per distinct
 /// string for the life of the process (loading the same program twice leaks nothing).
-pub(super) fn intern(s: &str) -> &'static str {
+pub(crate) fn intern(s: &str) -> &'static str {
     static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut table = TABLE
         .get_or_init(Default::default)

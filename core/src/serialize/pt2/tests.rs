@@ -53,3 +53,274 @@ fn json_floats_spell_infinity_and_nan() {
         r#"[{"as_float":"Infinity"},{"as_float":"-Infinity"},{"as_float":"NaN"},{"as_float":0.5}]"#
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The zip reader
+
+use super::zip::{crc32, Archive};
+
+/// A minimal zip writer for the tests: stored entries, optionally with zip64 records
+/// (sizes and offsets saturated in the fixed headers, the real values in zip64 extra
+/// fields, zip64 end record and locator).
+fn build_zip(entries: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    let le16 = |v: usize| u16::try_from(v).unwrap().to_le_bytes();
+    for (name, data) in entries {
+        let offset = out.len();
+        let crc = crc32(data);
+        let (size32, extra) = if zip64 {
+            let mut e = vec![1, 0, 24, 0];
+            for v in [data.len() as u64, data.len() as u64, offset as u64] {
+                e.extend_from_slice(&v.to_le_bytes());
+            }
+            (0xFFFF_FFFFu32, e)
+        } else {
+            (u32::try_from(data.len()).unwrap(), Vec::new())
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&le16(name.len()));
+        out.extend_from_slice(&le16(0));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&size32.to_le_bytes());
+        central.extend_from_slice(&size32.to_le_bytes());
+        central.extend_from_slice(&le16(name.len()));
+        central.extend_from_slice(&le16(extra.len()));
+        central.extend_from_slice(&[0; 10]);
+        let off32 = if zip64 {
+            0xFFFF_FFFF
+        } else {
+            u32::try_from(offset).unwrap()
+        };
+        central.extend_from_slice(&off32.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+        central.extend_from_slice(&extra);
+    }
+    let cd_offset = out.len();
+    out.extend_from_slice(&central);
+    let n = entries.len();
+    if zip64 {
+        let z = out.len();
+        out.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+        out.extend_from_slice(&44u64.to_le_bytes());
+        out.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [n as u64, n as u64, central.len() as u64, cd_offset as u64] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(z as u64).to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+    }
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    let count = if zip64 { 0xFFFF } else { n };
+    out.extend_from_slice(&le16(count));
+    out.extend_from_slice(&le16(count));
+    let (size, off) = if zip64 {
+        (0xFFFF_FFFFu32, 0xFFFF_FFFFu32)
+    } else {
+        (
+            u32::try_from(central.len()).unwrap(),
+            u32::try_from(cd_offset).unwrap(),
+        )
+    };
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&off.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+fn contents(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let zip = Archive::new(bytes)?;
+    zip.entries
+        .iter()
+        .map(|e| Ok((e.name.clone(), zip.read(e)?.to_vec())))
+        .collect()
+}
+
+#[test]
+fn crc32_is_ieee() {
+    assert_eq!(crc32(b""), 0);
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+}
+
+#[test]
+fn zip_reads_stored_and_zip64_entries() {
+    // Entry data that spells the zip64 signatures, as a weight of convnet8.pt2 does.
+    let tricky: &[u8] = b"PK\x06\x06....PK\x06\x07....";
+    let entries: &[(&str, &[u8])] = &[("m/archive_format", b"pt2"), ("m/data/w", tricky)];
+    for zip64 in [false, true] {
+        let got = contents(&build_zip(entries, zip64)).unwrap();
+        let want: Vec<(String, Vec<u8>)> = entries
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_vec()))
+            .collect();
+        assert_eq!(got, want, "zip64 = {zip64}");
+    }
+    // A trailing archive comment is allowed.
+    let mut with_comment = build_zip(entries, false);
+    let len = with_comment.len();
+    with_comment[len - 2] = 3;
+    with_comment.extend_from_slice(b"hey");
+    assert_eq!(contents(&with_comment).unwrap().len(), 2);
+}
+
+#[test]
+fn zip_refuses_damaged_files() {
+    let entries: &[(&str, &[u8])] = &[("a", b"hello"), ("b", b"world")];
+    for zip64 in [false, true] {
+        let good = build_zip(entries, zip64);
+        for len in 0..good.len() {
+            assert!(
+                contents(&good[..len]).is_err(),
+                "zip64={zip64}: {len} bytes read"
+            );
+        }
+    }
+    let good = build_zip(entries, false);
+    let eocd = good.len() - 22;
+    let patch = |at: usize, v: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + v.len()].copy_from_slice(v);
+        contents(&b).unwrap_err()
+    };
+    let e = patch(eocd + 16, &0x00FF_FFFFu32.to_le_bytes());
+    assert!(e.contains("outside the file"), "{e}");
+    let e = patch(eocd + 10, &0xFFFEu16.to_le_bytes());
+    assert!(e.contains("entries"), "{e}");
+    let cd = u32::from_le_bytes(good[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    // A huge entry size, a header offset past the end, a changed byte of data.
+    let e = patch(cd + 20, &[0xF0, 0xFF, 0xFF, 0xFF, 0xF0, 0xFF, 0xFF, 0xFF]);
+    assert!(e.contains("outside the file"), "{e}");
+    let e = patch(cd + 42, &0x7FFF_FFFFu32.to_le_bytes());
+    assert!(e.contains("no local header"), "{e}");
+    let e = patch(30 + 1, b"J");
+    assert!(e.contains("CRC-32"), "{e}");
+    let e = patch(cd + 10, &8u16.to_le_bytes());
+    assert!(e.contains("compressed"), "{e}");
+    // zip64: a locator pointing nowhere.
+    let z = build_zip(entries, true);
+    let loc = z.len() - 22 - 20;
+    let mut bad = z.clone();
+    bad[loc + 8..loc + 16].copy_from_slice(&1_000_000u64.to_le_bytes());
+    assert!(contents(&bad).unwrap_err().contains("zip64"));
+    assert!(contents(b"not a zip file at all, just some text that is long").is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Damaged PyTorch archives
+
+use crate::error::LoadError;
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/pt2/");
+    std::fs::read(format!("{path}{name}")).unwrap()
+}
+
+/// `counter.pt2` with entry `name` (under its top folder) changed by `edit`.
+fn edited(name: &str, edit: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let bytes = corpus("counter.pt2");
+    let entries = contents(&bytes).unwrap();
+    let changed: Vec<(String, Vec<u8>)> = entries
+        .into_iter()
+        .map(|(n, d)| {
+            let d = if n == format!("counter/{name}") {
+                edit(&d)
+            } else {
+                d
+            };
+            (n, d)
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = changed
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    build_zip(&refs, false)
+}
+
+fn replace(from: &str, to: &str) -> impl Fn(&[u8]) -> Vec<u8> {
+    let (from, to) = (from.to_string(), to.to_string());
+    move |d: &[u8]| {
+        let text = String::from_utf8(d.to_vec()).unwrap();
+        assert!(text.contains(&from), "{from}");
+        text.replacen(&from, &to, 1).into_bytes()
+    }
+}
+
+fn load(bytes: &[u8]) -> Result<crate::program::ExportedProgram, LoadError> {
+    crate::serialize::program::from_bytes(bytes, "c.pt2")
+}
+
+#[test]
+fn the_test_archive_builder_keeps_programs_loadable() {
+    let ep = load(&edited("byteorder", |d| d.to_vec())).unwrap();
+    assert_eq!(ep.graph_signature().input_specs.len(), 5);
+}
+
+#[test]
+fn pytorch_archive_errors_say_which_and_where() {
+    let err = load(&edited(
+        "models/model.json",
+        replace("aten.tanh.default", "aten.frobnicate.default"),
+    ))
+    .unwrap_err();
+    let LoadError::UnknownOp { op, node, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (op.as_str(), node.as_str()),
+        ("torch.ops.aten.frobnicate.default", "tanh")
+    );
+    assert_eq!(
+        err.to_string(),
+        "`c.pt2`: node `tanh` calls `torch.ops.aten.frobnicate.default`, an ATen op that \
+         ferrex does not implement yet"
+    );
+
+    let err = load(&edited(
+        "models/model.json",
+        replace("\"major\": 8", "\"major\": 9"),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, LoadError::NewerVersion { .. }), "{err}");
+    assert!(err.to_string().contains("PyTorch schema 9.20"), "{err}");
+    let err = load(&edited("archive_version", |_| b"7".to_vec())).unwrap_err();
+    assert!(err.to_string().contains("archive version 7"), "{err}");
+
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (edited("models/model.json", |_| b"{\"hello\": 1}".to_vec()), "no schema_version"),
+        (edited("models/model.json", |d| d[..d.len() / 2].to_vec()), "invalid JSON"),
+        (
+            edited("models/model.json", replace("{\"name\": \"mul_\"}}, \"kind\": 1}, {\"name\": \"other\", \"arg\": {\"as_tensor\"", "{\"name\": \"nowhere\"}}, \"kind\": 1}, {\"name\": \"other\", \"arg\": {\"as_tensor\"")),
+            "node add__1: `nowhere` is not a value defined before this node",
+        ),
+        (edited("data/weights/weight_0", |d| d[..d.len() - 4].to_vec()), "`lin.weight`: sizes [6, 6]"),
+        (
+            edited("data/weights/model_weights_config.json", replace("\"storage_offset\": {\"as_int\": 0}", "\"storage_offset\": {\"as_int\": 9223372036854775807}")),
+            "lin.weight",
+        ),
+        (
+            edited("data/weights/model_weights_config.json", replace("\"path_name\": \"weight_0\"", "\"path_name\": \"../weight_0\"")),
+            "is not a file name",
+        ),
+        (edited("data/weights/weight_1", |_| Vec::new()), ""),
+        (edited("archive_format", |_| b"zip".to_vec()), "archive_format is `zip`"),
+    ];
+    for (bytes, want) in cases {
+        match load(&bytes) {
+            Err(e) => assert!(e.to_string().contains(want), "want `{want}` in: {e}"),
+            // An empty storage file stands for zeros, as in PyTorch.
+            Ok(ep) => assert_eq!(want, "", "loaded: {ep}"),
+        }
+    }
+}
