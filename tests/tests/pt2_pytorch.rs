@@ -328,13 +328,14 @@ fn range_constraints_read_pytorch_spellings() {
     let ep = ferrex::load(data_dir().join("derived.pt2")).unwrap();
     assert_eq!(
         ep.range_constraints().to_string(),
-        "{s17: VR[2, 32], s17 + 1: VR[3, 33]}"
+        // In the file's order, as PyTorch prints it.
+        "{s17 + 1: VR[3, 33], s17: VR[2, 32]}"
     );
-    // Out of range: y has 40 rows (s17 <= 32).
+    // Out of range: x has 41 rows (s17 + 1 <= 33), checked first as listed.
     let x = Tensor::zeros([41, 3]);
     let y = Tensor::zeros([40, 3]);
     let err = ep.module().call((x, y)).unwrap_err().to_string();
-    assert!(err.contains("32"), "{err}");
+    assert_eq!(err, "Guard failed: x.size()[0] <= 33, but got 41");
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<ExportedProgram, LoadError> {

@@ -317,15 +317,7 @@ pub(crate) fn dtype_of(code: i64) -> Result<DType, String> {
 }
 
 pub(super) fn cmp_from(op: &str) -> Result<CmpOp, String> {
-    Ok(match op {
-        "==" => CmpOp::Eq,
-        "!=" => CmpOp::Ne,
-        "<" => CmpOp::Lt,
-        "<=" => CmpOp::Le,
-        ">" => CmpOp::Gt,
-        ">=" => CmpOp::Ge,
-        other => return Err(format!("`{other}` is not a comparison")),
-    })
+    CmpOp::from_symbol(op).ok_or_else(|| format!("`{op}` is not a comparison"))
 }
 
 pub(super) fn symint_j(s: &SymInt) -> SymIntJ {

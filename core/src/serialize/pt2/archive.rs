@@ -133,7 +133,9 @@ impl<'a> Parts<'a> {
                 supported: format!("PyTorch schema {}.x", schema::SCHEMA_VERSION.0),
             });
         }
-        serde_json::from_value(value).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))
+        // Parsed again from the text, not from `value`: a `Value`'s objects are sorted,
+        // and the order of the range constraints is the order PyTorch prints.
+        serde_json::from_slice(json).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))
     }
 
     /// The tensors of one payload config (`data/weights/`, `data/constants/`); an

@@ -41,8 +41,6 @@ mod zip;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use crate::error::LoadError;
 use crate::graph::Graph;
 use crate::program::{
@@ -90,6 +88,10 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     let signature = signature(&ctx, &gm.signature, &read.mutations, &read.graph)?;
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
+    let (state_dict, constants) = (
+        in_signature_order(state_dict, &signature),
+        in_signature_order(constants, &signature),
+    );
     let range_constraints = ranges(&ctx, &model.range_constraints)?;
     let shape_env = shape_env(&read.graph, &signature, &range_constraints);
     let arg_names = gm
@@ -104,18 +106,54 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
                 .map(|s| s.arg.name().to_string())
                 .collect()
         });
+    let mut restored = extras::Restored {
+        model_name: parts.model.clone(),
+        arg_names,
+        guards: Vec::new(),
+        shape_env,
+        sources: read.sources,
+    };
+    // A program ferrex wrote carries what PyTorch's format has no field for.
+    if let Some(extras) =
+        Extras::read(&gm.metadata).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?
+    {
+        restored = extras
+            .restore()
+            .map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
+    }
     Ok(ExportedProgram::new(
         read.graph,
         signature,
         state_dict,
         constants,
         range_constraints,
-        Vec::new(),
-        shape_env,
-        read.sources,
-        arg_names,
-        parts.model.clone(),
+        restored.guards,
+        restored.shape_env,
+        restored.sources,
+        restored.arg_names,
+        restored.model_name,
     ))
+}
+
+/// The payload configs are keyed maps, so their order is lost; ferrex (like PyTorch's
+/// module) keeps state in the order the signature lists it, then anything unused.
+fn in_signature_order(map: TensorMap, signature: &ExportGraphSignature) -> TensorMap {
+    let mut ordered = TensorMap::default();
+    for target in signature
+        .input_specs
+        .iter()
+        .filter_map(|s| s.target.as_deref())
+    {
+        if let (Some(t), None) = (map.get(target), ordered.get(target)) {
+            ordered.insert(target.to_string(), t.clone());
+        }
+    }
+    for (name, t) in map.iter() {
+        if ordered.get(name).is_none() {
+            ordered.insert(name.to_string(), t.clone());
+        }
+    }
+    ordered
 }
 
 fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadError> {
@@ -178,6 +216,39 @@ fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadErro
         target,
         persistent,
     })
+}
+
+/// What a user output is: a tensor node, a size (`s0 + 1`), or a constant, with the
+/// names ferrex's export gives them.
+fn output_argument(
+    graph: &Graph,
+    index: usize,
+    value: &crate::graph::Arg,
+    spec: &schema::OutputSpec,
+) -> ArgumentSpec {
+    use crate::graph::Arg;
+    let constant = |value| ArgumentSpec::Constant {
+        name: format!("output_{index}"),
+        value,
+    };
+    match value {
+        Arg::Tensor(id) => ArgumentSpec::Tensor {
+            name: graph.node(*id).name.clone(),
+        },
+        Arg::Int(SymInt::Int(v)) => constant(ConstantValue::Int(*v)),
+        Arg::Int(s) => ArgumentSpec::SymInt {
+            name: s.to_string(),
+        },
+        _ => constant(match spec {
+            schema::OutputSpec::UserOutput(u) => match &u.arg {
+                schema::Argument::AsFloat(f) => ConstantValue::Float(f.0),
+                schema::Argument::AsBool(b) => ConstantValue::Bool(*b),
+                schema::Argument::AsString(t) => ConstantValue::Str(t.clone()),
+                _ => ConstantValue::None,
+            },
+            _ => ConstantValue::None,
+        }),
+    }
 }
 
 fn output_spec(
@@ -254,12 +325,15 @@ fn signature(
             sig.output_specs.len()
         )));
     }
-    for (spec, value) in sig.output_specs.iter().zip(&outputs[mutations.len()..]) {
-        let name = match value {
-            crate::graph::Arg::Tensor(id) => graph.node(*id).name.clone(),
-            _ => String::new(),
-        };
-        output_specs.push(output_spec(ctx, spec, name)?);
+    for (i, (spec, value)) in sig
+        .output_specs
+        .iter()
+        .zip(&outputs[mutations.len()..])
+        .enumerate()
+    {
+        let mut read = output_spec(ctx, spec, String::new())?;
+        read.arg = output_argument(graph, i, value, spec);
+        output_specs.push(read);
     }
     Ok(ExportGraphSignature {
         input_specs,
@@ -341,10 +415,10 @@ fn range_key(key: &str) -> Result<Expr, String> {
 
 fn ranges(
     ctx: &Ctx,
-    rc: &BTreeMap<String, schema::RangeConstraint>,
+    rc: &schema::OrderedMap<schema::RangeConstraint>,
 ) -> Result<RangeConstraints, LoadError> {
     let mut entries = Vec::new();
-    for (key, r) in rc {
+    for (key, r) in &rc.0 {
         let expr = range_key(key).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
         let range = ValueRange {
             lower: r.min_val.unwrap_or(i64::MIN),
@@ -352,8 +426,7 @@ fn ranges(
         };
         entries.push((expr, range));
     }
-    // Plain symbols first, as in PyTorch's print (`s17` before `s17 + 1`).
-    entries.sort_by_key(|(e, _)| e.as_linear().is_none_or(|(_, a, b)| a != 1 || b != 0));
+    // In the file's order, which is the order PyTorch prints (`{s17 + 1: …, s17: …}`).
     Ok(RangeConstraints { entries })
 }
 

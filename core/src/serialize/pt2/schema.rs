@@ -592,7 +592,7 @@ pub struct SchemaVersion {
 pub struct ExportedProgram {
     pub graph_module: GraphModule,
     pub opset_version: BTreeMap<String, i64>,
-    pub range_constraints: BTreeMap<String, RangeConstraint>,
+    pub range_constraints: OrderedMap<RangeConstraint>,
     pub schema_version: SchemaVersion,
     #[serde(default)]
     pub verifiers: Vec<String>,
@@ -624,4 +624,58 @@ pub struct PayloadMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PayloadConfig {
     pub config: BTreeMap<String, PayloadMeta>,
+}
+
+/// A JSON object read and written in its own key order (PyTorch's range constraints are
+/// a dict, printed in insertion order).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> OrderedMap<V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<V> FromIterator<(String, V)> for OrderedMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        OrderedMap(iter.into_iter().collect())
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+struct OrderedMapVisitor<V>(std::marker::PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedMapVisitor<V> {
+    type Value = OrderedMap<V>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut access: M) -> Result<Self::Value, M::Error> {
+        let mut entries: Vec<(String, V)> = Vec::new();
+        while let Some((k, v)) = access.next_entry::<String, V>()? {
+            if entries.iter().any(|(seen, _)| *seen == k) {
+                return Err(de::Error::custom(format!("the key `{k}` appears twice")));
+            }
+            entries.push((k, v));
+        }
+        Ok(OrderedMap(entries))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(OrderedMapVisitor(std::marker::PhantomData))
+    }
 }
