@@ -147,7 +147,7 @@ impl<'a, T> Mat<'a, T> {
     }
 
     /// Whether every element index lies inside `data` (checked arithmetic).
-    fn in_bounds(&self) -> bool {
+    pub(crate) fn in_bounds(&self) -> bool {
         if self.rows == 0 || self.cols == 0 {
             return true;
         }

@@ -1,9 +1,10 @@
-//! How many threads the kernels use, and how work is split between them.
+//! How many threads the kernels use, the one pool they run on, and how work is split
+//! between them.
 
 use std::sync::OnceLock;
 
-/// How many threads ferrex's own kernels use (matrixmultiply has its own pool, sized by
-/// `MATMUL_NUM_THREADS`): `FERREX_NUM_THREADS`, or the available cores, at most 4.
+/// How many threads ferrex's kernels use: `FERREX_NUM_THREADS`, or the available
+/// cores, at most 4. Read once; [`pool`] has this many threads.
 pub fn num_threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
     *N.get_or_init(|| {
@@ -18,6 +19,42 @@ pub fn num_threads() -> usize {
                     .min(4)
             })
     })
+}
+
+/// The one persistent thread pool of ferrex's parallel kernels (GEMM, convolution,
+/// pooling, fused elementwise loops), with [`num_threads`] threads, built on first use
+/// (`None` if the threads cannot be spawned: the work then runs on the caller).
+/// matrixmultiply (the portable GEMM, used for f64 and where the own f32 GEMM does not
+/// apply) runs single-threaded, so the kernels never run two pools at once.
+pub fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(num_threads())
+            .thread_name(|i| format!("ferrex-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `f(index, range)` for every range, on the pool (each range a task; returns when
+/// all are done), or one after another on the caller when there is no pool or only one
+/// range.
+pub fn for_each_range<F>(ranges: &[std::ops::Range<usize>], f: F)
+where
+    F: Fn(usize, std::ops::Range<usize>) + Sync,
+{
+    match pool() {
+        Some(p) if ranges.len() > 1 => p.scope(|s| {
+            let f = &f;
+            for (i, r) in ranges.iter().enumerate() {
+                let r = r.clone();
+                s.spawn(move |_| f(i, r));
+            }
+        }),
+        _ => ranges.iter().enumerate().for_each(|(i, r)| f(i, r.clone())),
+    }
 }
 
 /// Whether this CPU runs the AVX2 + FMA kernels.
@@ -35,8 +72,7 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
-/// Work (multiply-adds) below which spawning threads costs more than it saves: a
-/// scoped thread costs tens of microseconds to start.
+/// Work (multiply-adds) below which splitting over threads costs more than it saves.
 pub const PAR_MIN_MACS: usize = 1 << 21;
 
 /// The same for convolutions and pooling. Measured on the 2-core development machine
@@ -77,18 +113,33 @@ pub fn for_each_item_chunk<T: Send, E: Send>(
         return f(0, out);
     }
     let per = items.div_ceil(threads);
-    let results: Vec<Result<(), E>> = std::thread::scope(|s| {
-        let handles: Vec<_> = out
-            .chunks_mut(per * per_item)
-            .enumerate()
-            .map(|(t, part)| s.spawn(move || f(t * per, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(worker_failed())))
-            .collect()
+    let parts: Vec<std::sync::Mutex<(usize, &mut [T])>> = out
+        .chunks_mut(per * per_item)
+        .enumerate()
+        .map(|(t, part)| std::sync::Mutex::new((t * per, part)))
+        .collect();
+    let results: Vec<std::sync::Mutex<Option<Result<(), E>>>> =
+        parts.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let ranges: Vec<std::ops::Range<usize>> = (0..parts.len()).map(|i| i..i + 1).collect();
+    for_each_range(&ranges, |i, _| {
+        let (Some(part), Some(slot)) = (parts.get(i), results.get(i)) else {
+            return;
+        };
+        let (Ok(mut part), Ok(mut slot)) = (part.lock(), slot.lock()) else {
+            return;
+        };
+        let first = part.0;
+        *slot = Some(f(first, &mut part.1));
     });
-    results.into_iter().collect()
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(worker_failed()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
