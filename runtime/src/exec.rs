@@ -17,7 +17,7 @@ use crate::fused::{Access, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
-use ferrex_kernels::{self as kernels, ConvGeom, Mat, GEMV_MAX_ROWS};
+use ferrex_kernels::{self as kernels, ConvGeom, Mat};
 
 /// A matrix view of `data`: `[rows, cols]` with strides `[rs, cs]`.
 fn mat(data: &[f32], [rows, cols]: [usize; 2], [rs, cs]: [usize; 2]) -> Mat<'_, f32> {
@@ -226,16 +226,7 @@ impl Run<'_> {
             cs: 1,
         };
         match &g.b {
-            GemmB::Packed { .. } if m <= GEMV_MAX_ROWS => {
-                if beta == 0.0 {
-                    out.fill(0.0);
-                }
-                kernels::gemv(g.alpha, &a, m, k, &b, n, out)?;
-            }
-            // `B^T` is stored `[n, k]`: read as `[k, n]` with strides `(1, k)`.
-            GemmB::Packed { .. } => {
-                kernels::gemm(g.alpha, am, mat(&b, [k, n], [1, k]), beta, out)?;
-            }
+            GemmB::Packed(p) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
             GemmB::Dynamic(_) => {
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
             }
@@ -255,14 +246,14 @@ impl Run<'_> {
         arena: &'s Arena,
     ) -> Result<(Cow<'s, [f32]>, usize), String> {
         match b {
-            GemmB::Packed { bt, k: bk, n } => {
-                if *bk != k {
+            GemmB::Packed(p) => {
+                let [bk, n] = p.shape();
+                if bk != k {
                     return Err(format!(
                         "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {bk}x{n})"
                     ));
                 }
-                let (data, _) = self.data(Operand::Const(*bt), arena)?;
-                Ok((data, *n))
+                Ok((Cow::Borrowed(&[][..]), n))
             }
             GemmB::Dynamic(o) => {
                 let (data, shape) = self.data(*o, arena)?;

@@ -15,6 +15,7 @@ pub mod pointwise;
 pub mod pool;
 pub mod sgemm;
 pub mod threads;
+pub mod workers;
 
 pub use alloc::{memory_limit, set_memory_limit, try_filled};
 pub use conv::{conv2d, ConvGeom};

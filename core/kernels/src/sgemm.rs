@@ -18,12 +18,77 @@ use crate::KernelError;
 
 /// Columns per packed panel (two 8-lane vectors).
 pub const NR: usize = 16;
-/// Rows of the main micro-kernel's tile.
-const MR: usize = 6;
-/// Depth of a k block: a `KC × NR` weight panel (16 KiB) stays in L1.
+/// The most rows of any micro-kernel's tile.
+const MR_MAX: usize = 14;
+/// Depth of a k block: two `KC × NR` weight panels (32 KiB) stay in L1.
 pub const KC: usize = 256;
-/// Rows of an A block (a multiple of `MR`): `MC × KC` packed floats stay in L2.
-const MC: usize = 72;
+
+/// The micro-kernels this CPU runs, detected once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    /// AVX-512F: 32 registers of 16 lanes; a 14×32 tile.
+    Avx512,
+    /// AVX2 + FMA: 16 registers of 8 lanes; a 6×16 tile.
+    Avx2,
+    /// Plain Rust (the compiler's vectorization); a 6×16 tile.
+    Portable,
+}
+
+impl Isa {
+    fn get() -> Isa {
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if has_avx2_fma() {
+                Isa::Avx2
+            } else {
+                Isa::Portable
+            }
+        })
+    }
+
+    /// Rows of the main tile (the packed A's micro-panel height).
+    fn mr(self) -> usize {
+        match self {
+            Isa::Avx512 => 14,
+            Isa::Avx2 | Isa::Portable => 6,
+        }
+    }
+
+    /// Panels of the main tile.
+    fn np(self) -> usize {
+        match self {
+            Isa::Avx512 => 2,
+            Isa::Avx2 | Isa::Portable => 1,
+        }
+    }
+
+    /// Panels of a tile of `rows < 4` rows (wide, so that enough independent
+    /// accumulators hide the FMA latency).
+    fn wide(self, rows: usize) -> usize {
+        match (self, rows) {
+            (Isa::Avx512, 1) => 8,
+            (Isa::Avx512, 2) => 6,
+            (Isa::Avx512, _) => 4,
+            (_, 1) => 4,
+            (_, 2) => 3,
+            _ => 2,
+        }
+    }
+
+    /// Rows of an A block (a multiple of `mr`): `mc × KC` packed floats stay in L2.
+    fn mc(self) -> usize {
+        self.mr() * 8
+    }
+}
+
+/// Whether the own GEMM runs AVX-512 tiles on this CPU.
+pub fn uses_avx512() -> bool {
+    Isa::get() == Isa::Avx512
+}
 
 /// A `[k, n]` f32 matrix packed as `ceil(n / 16)` panels of `k × 16` floats each
 /// (row `kk` of panel `p` holds columns `16p..16p + 16`, zero past `n`).
@@ -111,10 +176,14 @@ pub fn gemm_packed(
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());
-    for_each_range(&split_ranges(panels, threads), |_, r| {
+    let ok = for_each_range(&split_ranges(panels, threads), |_, r| {
         run_panels(alpha, a, b, beta, ptr, r);
     });
-    Ok(())
+    if ok {
+        Ok(())
+    } else {
+        Err(KernelError::new("a GEMM worker thread failed"))
+    }
 }
 
 /// `c`'s base pointer, shared by the threads of one product: each writes only the
@@ -139,12 +208,14 @@ fn run_panels(
     panels: std::ops::Range<usize>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.n);
-    // Few rows: one micro-panel of all `m` rows and a wide tile; else `MR`-row panels.
-    let rows_per = if m < 4 { m } else { MR };
+    let isa = Isa::get();
+    let mr = isa.mr();
+    // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
+    let rows_per = if m < 4 { m } else { mr };
     let mc_max = if m < 4 {
         m
     } else {
-        MC.min(m.div_ceil(MR) * MR)
+        isa.mc().min(m.div_ceil(mr) * mr)
     };
     let mut apack = vec![0f32; mc_max * KC.min(k)];
     let mut pc = 0;
@@ -162,9 +233,9 @@ fn run_panels(
                 beta: beta_here,
             };
             if m < 4 {
-                few_rows(&tile, &apack, b, pc, c, ic, mc, panels.clone());
+                few_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
             } else {
-                many_rows(&tile, &apack, b, pc, c, ic, mc, panels.clone());
+                many_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
             }
             ic += mc;
         }
@@ -230,9 +301,11 @@ struct Operands {
     nr: usize,
 }
 
-/// Rows `ic..ic + mc` (packed in `apack`, `MR` rows per micro-panel) times panels.
+/// Rows `ic..ic + mc` (packed in `apack`, `isa.mr()` rows per micro-panel) times
+/// panels, `isa.np()` panels per tile.
 #[allow(clippy::too_many_arguments)]
 fn many_rows(
+    isa: Isa,
     t: &Tile,
     apack: &[f32],
     b: &PackedB,
@@ -242,13 +315,15 @@ fn many_rows(
     mc: usize,
     panels: std::ops::Range<usize>,
 ) {
-    let (k, n) = (b.k, b.n);
-    for p in panels {
+    let (k, n, rows) = (b.k, b.n, isa.mr());
+    let mut p = panels.start;
+    while p < panels.end {
+        let np = isa.np().min(panels.end - p);
         let j0 = p * NR;
         let boff = (p * k + pc) * NR;
         let mut ir = 0;
         while ir < mc {
-            let mr = MR.min(mc - ir);
+            let mr = rows.min(mc - ir);
             let ops = Operands {
                 a: apack[ir * t.kc..].as_ptr(),
                 b: b.data[boff..].as_ptr(),
@@ -256,21 +331,23 @@ fn many_rows(
                 // In bounds: (ic + ir) < m and j0 < n, so the offset is inside `c`.
                 c: c.0.wrapping_add((ic + ir) * n + j0),
                 mr,
-                nr: NR.min(n - j0),
+                nr: (np * NR).min(n - j0),
             };
-            // SAFETY: `apack` holds the micro-panel (`MR * kc` floats from `ir * kc`),
-            // panel `p` has `kc` depths from `pc` (`pc + kc <= k`), and `c`'s tile rows
-            // `ic + ir .. + mr` (< m) and columns `j0 .. j0 + nr` (<= n) lie in the
-            // `m * n` floats the caller checked.
-            unsafe { micro(t, &ops, MR, 1) };
+            // SAFETY: `apack` holds the micro-panel (`rows * kc` floats from `ir * kc`),
+            // panels `p..p + np` (< panels.end) have `kc` depths from `pc`
+            // (`pc + kc <= k`), and `c`'s tile rows `ic + ir .. + mr` (< m) and
+            // columns `j0 .. j0 + nr` (<= n) lie in the `m * n` floats the caller checked.
+            unsafe { micro(isa, t, &ops, rows, np) };
             ir += mr;
         }
+        p += np;
     }
 }
 
 /// All `mc < 4` rows at once, with tiles several panels wide.
 #[allow(clippy::too_many_arguments)]
 fn few_rows(
+    isa: Isa,
     t: &Tile,
     apack: &[f32],
     b: &PackedB,
@@ -281,11 +358,7 @@ fn few_rows(
     panels: std::ops::Range<usize>,
 ) {
     let (k, n) = (b.k, b.n);
-    let wide = match mc {
-        1 => 4,
-        2 => 3,
-        _ => 2,
-    };
+    let wide = isa.wide(mc);
     let mut p = panels.start;
     while p < panels.end {
         let np = if p + wide <= panels.end { wide } else { 1 };
@@ -301,36 +374,44 @@ fn few_rows(
         // SAFETY: as in `many_rows`: `apack` holds `mc * kc` floats, panels `p..p + np`
         // (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and the tile's
         // `mc` rows and `nr` columns from `j0` lie inside `c`.
-        unsafe { micro(t, &ops, mc, np) };
+        unsafe { micro(isa, t, &ops, mc, np) };
         p += np;
     }
 }
 
-/// One micro-tile: `mr` rows (the packed A's row stride is `rows`), `np` panels.
+/// One micro-tile: `o.mr <= rows` rows (the packed A's row stride is `rows`), `np`
+/// panels, on the ISA's tile of that geometry.
 ///
 /// # Safety
 /// `o.a` points at `rows * t.kc` floats, `o.b` at `np` panels of `t.kc * NR` floats
 /// `o.pstride` apart, and `o.c` at a tile of `o.mr` rows (`t.ldc` apart) of `o.nr`
-/// writable floats.
-unsafe fn micro(t: &Tile, o: &Operands, rows: usize, np: usize) {
+/// writable floats; `isa` runs on this CPU.
+unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize) {
+    // SAFETY (all arms): the ISA was detected at run time; each tile reads `np` panels
+    // and `rows` packed A rows per depth as the caller promised, and writes `o.mr`
+    // rows (`o.mr <= rows`, checked by the tile's `take`).
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 + FMA (checked at run time); the pointers as the
-        // caller promised.
-        unsafe {
-            match (rows, np) {
-                (6, _) => avx2::tile::<6, 2>(t, o, 6),
-                (1, 4) => avx2::tile::<1, 8>(t, o, 1),
-                (1, _) => avx2::tile::<1, 2>(t, o, 1),
-                (2, 3) => avx2::tile::<2, 6>(t, o, 2),
-                (2, _) => avx2::tile::<2, 2>(t, o, 2),
-                (3, 2) => avx2::tile::<3, 4>(t, o, 3),
-                (3, _) => avx2::tile::<3, 2>(t, o, 3),
-                _ => portable(t, o, rows, np),
-            }
+    unsafe {
+        match (isa, rows, np) {
+            (Isa::Avx512, 14, 2) => return avx512::tile::<14, 2>(t, o, 14),
+            (Isa::Avx512, 14, _) => return avx512::tile::<14, 1>(t, o, 14),
+            (Isa::Avx512, 1, 8) => return avx512::tile::<1, 8>(t, o, 1),
+            (Isa::Avx512, 1, _) => return avx512::tile::<1, 1>(t, o, 1),
+            (Isa::Avx512, 2, 6) => return avx512::tile::<2, 6>(t, o, 2),
+            (Isa::Avx512, 2, _) => return avx512::tile::<2, 1>(t, o, 2),
+            (Isa::Avx512, 3, 4) => return avx512::tile::<3, 4>(t, o, 3),
+            (Isa::Avx512, 3, _) => return avx512::tile::<3, 1>(t, o, 3),
+            (Isa::Avx2, 6, _) => return avx2::tile::<6, 2>(t, o, 6),
+            (Isa::Avx2, 1, 4) => return avx2::tile::<1, 8>(t, o, 1),
+            (Isa::Avx2, 1, _) => return avx2::tile::<1, 2>(t, o, 1),
+            (Isa::Avx2, 2, 3) => return avx2::tile::<2, 6>(t, o, 2),
+            (Isa::Avx2, 2, _) => return avx2::tile::<2, 2>(t, o, 2),
+            (Isa::Avx2, 3, 2) => return avx2::tile::<3, 4>(t, o, 3),
+            (Isa::Avx2, 3, _) => return avx2::tile::<3, 2>(t, o, 3),
+            _ => {}
         }
-        return;
     }
+    let _ = isa;
     // SAFETY: forwarded.
     unsafe { portable(t, o, rows, np) }
 }
@@ -353,13 +434,13 @@ unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
     }
 }
 
-/// The portable micro-tile (any `rows <= MR`, `np <= 4`).
+/// The portable micro-tile (any `rows <= MR_MAX`, `np <= 8`).
 ///
 /// # Safety
 /// As for [`micro`].
 unsafe fn portable(t: &Tile, o: &Operands, rows: usize, np: usize) {
     let width = np * NR;
-    let mut acc = [0f32; MR * 4 * NR];
+    let mut acc = [0f32; MR_MAX * 8 * NR];
     for kk in 0..t.kc {
         for q in 0..np {
             // SAFETY: panel q < np, depth kk < kc: inside the caller's panels.
@@ -438,7 +519,7 @@ mod avx2 {
             }
             return;
         }
-        let mut flat = [0f32; 6 * 8 * 8];
+        let mut flat = [0f32; super::MR_MAX * 8 * NR];
         for (r, row) in acc.iter().enumerate() {
             for (v, a) in row.iter().enumerate() {
                 // SAFETY: R * V * 8 <= 6 * 64 (the instances: 6×2, 1×8, 2×6, 3×4, …).
@@ -447,6 +528,72 @@ mod avx2 {
         }
         // SAFETY: forwarded.
         unsafe { store(t, o, &flat, V * 8) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{store, Operands, Tile, MR_MAX, NR};
+    use std::arch::x86_64::*;
+
+    /// An `R × 16P` tile (`P` panels): `R * P` 16-lane accumulators.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the pointers as for [`super::micro`] with `np = P`,
+    /// `o.mr <= R <= rows`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile<const R: usize, const P: usize>(t: &Tile, o: &Operands, rows: usize) {
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        let mut ap = o.a;
+        let mut bp = o.b;
+        for _ in 0..t.kc {
+            let mut bv = [_mm512_setzero_ps(); P];
+            for (q, b) in bv.iter_mut().enumerate() {
+                // SAFETY: panel q < P = np, the depth's 16 floats: inside its panel.
+                *b = unsafe { _mm512_loadu_ps(bp.add(q * o.pstride)) };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: r < R <= rows: inside the packed A's depth.
+                let av = _mm512_set1_ps(unsafe { *ap.add(r) });
+                for (a, b) in row.iter_mut().zip(&bv) {
+                    *a = _mm512_fmadd_ps(av, *b, *a);
+                }
+            }
+            // Advancing past the last depth stays one past the end: never read.
+            ap = ap.wrapping_add(rows);
+            bp = bp.wrapping_add(NR);
+        }
+        if o.nr == P * NR {
+            let (al, be) = (_mm512_set1_ps(t.alpha), _mm512_set1_ps(t.beta));
+            for (r, row) in acc.iter().enumerate().take(o.mr) {
+                for (q, a) in row.iter().enumerate() {
+                    // SAFETY: r < mr, columns q * 16.. + 16 <= nr: inside the tile.
+                    let cp = unsafe { o.c.add(r * t.ldc + q * NR) };
+                    let out = match (t.alpha == 1.0, t.beta == 0.0) {
+                        (true, true) => *a,
+                        (_, true) => _mm512_mul_ps(al, *a),
+                        // SAFETY: as above.
+                        _ => _mm512_fmadd_ps(
+                            be,
+                            unsafe { _mm512_loadu_ps(cp) },
+                            _mm512_mul_ps(al, *a),
+                        ),
+                    };
+                    // SAFETY: as above.
+                    unsafe { _mm512_storeu_ps(cp, out) };
+                }
+            }
+            return;
+        }
+        let mut flat = [0f32; MR_MAX * 8 * NR];
+        for (r, row) in acc.iter().enumerate().take(o.mr) {
+            for (q, a) in row.iter().enumerate() {
+                // SAFETY: R * P * 16 <= MR_MAX * 8 * 16 (the instances: 14×2, 1×8, …).
+                unsafe { _mm512_storeu_ps(flat.as_mut_ptr().add(r * P * NR + q * NR), *a) };
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { store(t, o, &flat, P * NR) }
     }
 }
 
@@ -611,7 +758,7 @@ mod tests {
         let (k, n) = (40, 70);
         let b = ints(k * n, 8);
         let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
-        for rows in 1..=MR {
+        for rows in 1..=6 {
             let a = ints(rows * k, 9);
             let mut apack = vec![0f32; rows * k];
             pack_a(Mat::row_major(&a, rows, k), 0, rows, 0, k, rows, &mut apack);

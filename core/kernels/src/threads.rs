@@ -21,40 +21,28 @@ pub fn num_threads() -> usize {
     })
 }
 
-/// The one persistent thread pool of ferrex's parallel kernels (GEMM, convolution,
-/// pooling, fused elementwise loops), with [`num_threads`] threads, built on first use
-/// (`None` if the threads cannot be spawned: the work then runs on the caller).
-/// matrixmultiply (the portable GEMM, used for f64 and where the own f32 GEMM does not
-/// apply) runs single-threaded, so the kernels never run two pools at once.
-pub fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(num_threads())
-            .thread_name(|i| format!("ferrex-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
+/// The one persistent thread pool of ferrex's parallel kernels (GEMM, GEMV,
+/// convolution, pooling, fused elementwise loops): [`num_threads`] participants, the
+/// caller included, built on first use. matrixmultiply (the portable GEMM, for f64 and
+/// where the own f32 GEMM does not apply) runs single-threaded, so two pools never
+/// compete for the cores.
+pub fn pool() -> &'static crate::workers::Pool {
+    crate::workers::global()
 }
 
-/// Runs `f(index, range)` for every range, on the pool (each range a task; returns when
-/// all are done), or one after another on the caller when there is no pool or only one
-/// range.
-pub fn for_each_range<F>(ranges: &[std::ops::Range<usize>], f: F)
+/// Runs `f(index, range)` for every range — range `i` on participant `i % threads`
+/// of the pool, the caller being participant 0 — and returns when all are done;
+/// `false` if one of them panicked.
+#[must_use]
+pub fn for_each_range<F>(ranges: &[std::ops::Range<usize>], f: F) -> bool
 where
     F: Fn(usize, std::ops::Range<usize>) + Sync,
 {
-    match pool() {
-        Some(p) if ranges.len() > 1 => p.scope(|s| {
-            let f = &f;
-            for (i, r) in ranges.iter().enumerate() {
-                let r = r.clone();
-                s.spawn(move |_| f(i, r));
-            }
-        }),
-        _ => ranges.iter().enumerate().for_each(|(i, r)| f(i, r.clone())),
-    }
+    pool().run(ranges.len(), &|i| {
+        if let Some(r) = ranges.get(i) {
+            f(i, r.clone());
+        }
+    })
 }
 
 /// Whether this CPU runs the AVX2 + FMA kernels.
@@ -121,7 +109,7 @@ pub fn for_each_item_chunk<T: Send, E: Send>(
     let results: Vec<std::sync::Mutex<Option<Result<(), E>>>> =
         parts.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let ranges: Vec<std::ops::Range<usize>> = (0..parts.len()).map(|i| i..i + 1).collect();
-    for_each_range(&ranges, |i, _| {
+    let _ = for_each_range(&ranges, |i, _| {
         let (Some(part), Some(slot)) = (parts.get(i), results.get(i)) else {
             return;
         };

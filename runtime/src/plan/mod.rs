@@ -54,9 +54,8 @@ pub(crate) struct NodeInfo {
 /// The `B` operand of a matrix product.
 #[derive(Clone, Debug)]
 pub(crate) enum GemmB {
-    /// A constant weight, prepacked as `B^T`: `[n, k]` contiguous, as the GEMV path
-    /// reads it (matrixmultiply reads it with strides `(1, k)`).
-    Packed { bt: usize, k: usize, n: usize },
+    /// A constant weight, packed once at compile time into the own GEMM's panels.
+    Packed(std::sync::Arc<ferrex_kernels::PackedB>),
     /// A run-time `[k, n]` operand.
     Dynamic(Operand),
 }
@@ -342,7 +341,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Gemm(g) => format!(
                 "{}{}{}",
                 match g.b {
-                    GemmB::Packed { .. } => "gemm/gemv, prepacked weight",
+                    GemmB::Packed(_) => "gemm, prepacked weight",
                     GemmB::Dynamic(_) => "gemm",
                 },
                 if g.init.is_some() { " + bias" } else { "" },
