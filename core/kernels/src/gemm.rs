@@ -3,7 +3,7 @@
 //! row-major `[n, k]` weight (AVX2 + FMA when the CPU has them, a portable
 //! 16-accumulator loop otherwise), which [`gemm`] takes by itself where the shapes fit.
 
-use crate::threads::{has_avx2_fma, num_threads, split_ranges, PAR_MIN_MACS};
+use crate::threads::{for_each_item_chunk, has_avx2_fma, num_threads, PAR_MIN_MACS};
 use crate::KernelError;
 
 /// A float element type with a matrixmultiply GEMM.
@@ -472,60 +472,35 @@ pub fn gemv(
     }
     let threads = num_threads();
     if threads > 1 && m * n * k >= PAR_MIN_MACS && n >= 2 * threads {
-        // Each thread computes a block of columns into its own buffer; the blocks are
-        // then added into `c` (columns are strided across rows, so `c` cannot be split).
-        let ranges = split_ranges(n, threads);
-        let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .map(|r| {
-                    let r = r.clone();
-                    s.spawn(move || {
-                        let width = r.len();
-                        let mut part = vec![0f32; m * width];
-                        gemv_cols(alpha, a, m, k, bt, r, &mut part);
-                        part
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (r, part) in ranges.iter().zip(parts) {
-            if part.len() != m * r.len() {
-                return Err(KernelError::new("a GEMV worker thread failed"));
-            }
-            for i in 0..m {
-                for (j, v) in r.clone().zip(&part[i * r.len()..(i + 1) * r.len()]) {
-                    c[i * n + j] += v;
+        // Blocks of columns on the pool, each into its part of `tmp` (`[n, m]`: column
+        // `j` of the product is contiguous), then added into `c`.
+        let mut tmp = crate::alloc::try_filled(n * m, 0f32)?;
+        for_each_item_chunk(
+            &mut tmp,
+            n,
+            m,
+            threads,
+            &|first, part: &mut [f32]| {
+                for (jj, col) in part.chunks_exact_mut(m).enumerate() {
+                    let j = first + jj;
+                    let w = &bt[j * k..(j + 1) * k];
+                    for (i, v) in col.iter_mut().enumerate() {
+                        *v = dot(&a[i * k..(i + 1) * k], w);
+                    }
                 }
+                Ok(())
+            },
+            || KernelError::new("a GEMV worker thread failed"),
+        )?;
+        for (j, col) in tmp.chunks_exact(m).enumerate() {
+            for (i, v) in col.iter().enumerate() {
+                c[i * n + j] += alpha * v;
             }
         }
         return Ok(());
     }
     gemv_block(alpha, a, m, k, bt, n, c);
     Ok(())
-}
-
-/// Columns `cols` of `alpha * a @ bt^T` into `part` (`[m, cols.len()]`, zeroed).
-fn gemv_cols(
-    alpha: f32,
-    a: &[f32],
-    m: usize,
-    k: usize,
-    bt: &[f32],
-    cols: std::ops::Range<usize>,
-    part: &mut [f32],
-) {
-    let width = cols.len();
-    for (jj, j) in cols.enumerate() {
-        let w = &bt[j * k..(j + 1) * k];
-        for i in 0..m {
-            part[i * width + jj] += alpha * dot(&a[i * k..(i + 1) * k], w);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -147,6 +147,22 @@ pub fn gemm_packed(
     beta: f32,
     c: &mut [f32],
 ) -> Result<(), KernelError> {
+    gemm_packed_on(Isa::get(), alpha, a, b, beta, c)
+}
+
+/// Weights of at least this many floats are split over threads even for products of
+/// few rows: each core then reads its share of the weight from its own cache.
+const PAR_MIN_WEIGHT: usize = 1 << 17;
+
+/// [`gemm_packed`] on the tiles of `isa` (which must run on this CPU).
+fn gemm_packed_on(
+    isa: Isa,
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    beta: f32,
+    c: &mut [f32],
+) -> Result<(), KernelError> {
     let (m, k, n) = (a.rows, a.cols, b.n);
     if k != b.k {
         return Err(KernelError(format!(
@@ -170,14 +186,16 @@ pub fn gemm_packed(
         return Ok(());
     }
     let panels = n.div_ceil(NR);
-    let threads = num_threads().min(panels);
-    if threads <= 1 || m.saturating_mul(n).saturating_mul(k) < PAR_MIN_MACS {
-        run_panels(alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels);
+    let threads = num_threads().min(panels / 2);
+    let big =
+        m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
+    if threads <= 1 || !big {
+        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels);
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());
     let ok = for_each_range(&split_ranges(panels, threads), |_, r| {
-        run_panels(alpha, a, b, beta, ptr, r);
+        run_panels(isa, alpha, a, b, beta, ptr, r);
     });
     if ok {
         Ok(())
@@ -200,6 +218,7 @@ unsafe impl Sync for CPtr {}
 /// The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with `k = a.cols`,
 /// `c` holding `a.rows * n` floats.
 fn run_panels(
+    isa: Isa,
     alpha: f32,
     a: Mat<'_, f32>,
     b: &PackedB,
@@ -208,7 +227,6 @@ fn run_panels(
     panels: std::ops::Range<usize>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.n);
-    let isa = Isa::get();
     let mr = isa.mr();
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
     let rows_per = if m < 4 { m } else { mr };
@@ -667,6 +685,19 @@ mod tests {
         (2, 1100, 200),
     ];
 
+    /// The tile sets this CPU runs: each is tested, not only the one `gemm_packed`
+    /// picks.
+    fn isas() -> Vec<Isa> {
+        let mut v = vec![Isa::Portable];
+        if has_avx2_fma() {
+            v.push(Isa::Avx2);
+        }
+        if Isa::get() == Isa::Avx512 {
+            v.push(Isa::Avx512);
+        }
+        v
+    }
+
     #[test]
     fn packed_gemm_is_exact_on_small_integers_for_odd_shapes() {
         for (m, k, n) in SHAPES {
@@ -676,10 +707,13 @@ mod tests {
             let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
             assert_eq!(packed.shape(), [k, n]);
             for (alpha, beta) in [(1.0, 0.0), (2.0, 1.0), (1.0, -0.5)] {
-                let mut c = c0.clone();
-                gemm_packed(alpha, Mat::row_major(&a, m, k), &packed, beta, &mut c).unwrap();
                 let want = naive(alpha, &a, &b, beta, &c0, m, k, n);
-                assert_eq!(c, want, "{m}x{k}x{n} alpha {alpha} beta {beta}");
+                for isa in isas() {
+                    let mut c = c0.clone();
+                    let am = Mat::row_major(&a, m, k);
+                    gemm_packed_on(isa, alpha, am, &packed, beta, &mut c).unwrap();
+                    assert_eq!(c, want, "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}");
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// Spin iterations (of `spin_loop`) a worker waits for the next job before sleeping:
 /// tens of microseconds.
-const SPIN: u32 = 1 << 15;
+const SPIN: u32 = 1 << 14;
 
 /// A job: the caller's closure with its lifetime erased (see [`Pool::run`]).
 type JobRef = &'static (dyn Fn(usize) + Sync);
@@ -23,8 +23,11 @@ struct Shared {
     epoch: AtomicU64,
     /// The current job: its id, the closure, how many workers take part.
     job: Mutex<Option<(u64, JobRef, usize)>>,
-    /// Workers still running the current job.
+    /// Participant slots of the current job not yet finished.
     remaining: AtomicUsize,
+    /// Per participant slot, the id of the last job whose part was claimed (by the
+    /// worker, or by the caller when the worker had not started it).
+    claimed: Vec<AtomicU64>,
     panicked: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
@@ -51,6 +54,7 @@ impl Pool {
             epoch: AtomicU64::new(0),
             job: Mutex::new(None),
             remaining: AtomicUsize::new(0),
+            claimed: (0..threads.max(1)).map(|_| AtomicU64::new(0)).collect(),
             panicked: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -98,10 +102,12 @@ impl Pool {
             }
         };
         let workers = (t - 1).min(parts - 1);
-        // SAFETY: the job reference is erased to `'static` only while this call runs:
-        // `Done` (below) waits, even when this thread unwinds, until every worker has
-        // decremented `remaining` — after its last use of the reference — and then
-        // clears the slot, so no worker reads `f` after `run` returns.
+        // SAFETY: the job reference is erased to `'static` only while this call runs. A
+        // worker calls it only after claiming its slot for this job's id (a stale
+        // worker's claim fails: the slot holds this id or a later one), and every
+        // claimed slot holds up `remaining`, which `Done` (below) waits to reach zero
+        // — even when this thread unwinds — before `run` returns. So no worker calls
+        // the reference after `run` returns.
         let job: JobRef = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), JobRef>(&mine) };
         self.shared.panicked.store(false, Ordering::Relaxed);
         self.shared.remaining.store(workers, Ordering::Release);
@@ -116,9 +122,30 @@ impl Pool {
             self.shared.wake.notify_all();
         }
         let done = Done(&self.shared);
-        let mine_ok = catch_unwind(AssertUnwindSafe(|| mine(0))).is_ok();
+        let mut ok = catch_unwind(AssertUnwindSafe(|| mine(0))).is_ok();
+        // Parts whose worker has not started them (descheduled, asleep): the caller
+        // runs them, so a busy machine never waits on a wake-up.
+        for j in 1..=workers {
+            if self.shared.claim(j, id) {
+                ok &= catch_unwind(AssertUnwindSafe(|| mine(j))).is_ok();
+                self.shared.remaining.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         drop(done);
-        mine_ok && !self.shared.panicked.load(Ordering::Acquire)
+        ok && !self.shared.panicked.load(Ordering::Acquire)
+    }
+}
+
+impl Shared {
+    /// Claims participant slot `j` of job `id`: true for the first claimant only.
+    fn claim(&self, j: usize, id: u64) -> bool {
+        let Some(c) = self.claimed.get(j) else {
+            return false;
+        };
+        let cur = c.load(Ordering::Acquire);
+        cur < id
+            && c.compare_exchange(cur, id, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 }
 
@@ -170,7 +197,9 @@ fn worker(s: &Shared, me: usize) {
             // A job not yet taken: the caller waits for this worker if it takes part.
             Some((id, f, workers)) if id != last => {
                 last = id;
-                if me <= workers {
+                // Only a claimed part touches `f`: the caller has not returned (it
+                // waits for `remaining`, which this part holds up).
+                if me <= workers && s.claim(me, id) {
                     if catch_unwind(AssertUnwindSafe(|| f(me))).is_err() {
                         s.panicked.store(true, Ordering::Release);
                     }
@@ -194,7 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_part_runs_once_on_a_fixed_participant() {
+    fn every_part_runs_once_on_its_participant_or_the_caller() {
         let pool = Pool::new(3);
         for parts in [0, 1, 2, 3, 7] {
             let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
@@ -209,14 +238,12 @@ mod tests {
                 hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
                 "{parts} parts"
             );
-            if parts > 1 {
-                for (i, n) in names.iter().enumerate() {
-                    let n = n.lock().unwrap().clone();
-                    match i % 3 {
-                        0 => assert!(!n.starts_with("ferrex-"), "part {i} on {n}"),
-                        j => assert_eq!(n, format!("ferrex-{j}")),
-                    }
-                }
+            // Part i runs on worker i % 3, or on the caller (which takes the parts of a
+            // worker that has not started them).
+            for (i, n) in names.iter().enumerate() {
+                let n = n.lock().unwrap().clone();
+                let worker = format!("ferrex-{}", i % 3);
+                assert!(n == worker || !n.starts_with("ferrex-"), "part {i} on {n}");
             }
         }
     }

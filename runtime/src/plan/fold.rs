@@ -130,7 +130,13 @@ impl Builder<'_> {
         let data: Vec<f32> = arr.iter().copied().collect();
         let (r, cols) = (arr.shape()[0], arr.shape()[1]);
         let mat = if transposed {
-            Mat { data: &data, rows: cols, cols: r, rs: 1, cs: cols }
+            Mat {
+                data: &data,
+                rows: cols,
+                cols: r,
+                rs: 1,
+                cs: cols,
+            }
         } else {
             Mat::row_major(&data, r, cols)
         };
