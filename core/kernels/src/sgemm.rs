@@ -186,7 +186,10 @@ fn gemm_packed_on(
         return Ok(());
     }
     let panels = n.div_ceil(NR);
-    let threads = num_threads().min(panels / 2);
+    // Units of panels one tile spans, split into a few ranges per thread.
+    let unit = if m < 4 { isa.wide(m) } else { isa.np() };
+    let units = panels.div_ceil(unit);
+    let threads = num_threads().min(units / 2);
     let big =
         m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
     if threads <= 1 || !big {
@@ -194,7 +197,11 @@ fn gemm_packed_on(
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());
-    let ok = for_each_range(&split_ranges(panels, threads), |_, r| {
+    let ranges: Vec<std::ops::Range<usize>> = split_ranges(units, (threads * 4).min(units))
+        .into_iter()
+        .map(|r| r.start * unit..(r.end * unit).min(panels))
+        .collect();
+    let ok = for_each_range(&ranges, |_, r| {
         run_panels(isa, alpha, a, b, beta, ptr, r);
     });
     if ok {

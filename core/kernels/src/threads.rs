@@ -30,17 +30,32 @@ pub fn pool() -> &'static crate::workers::Pool {
     crate::workers::global()
 }
 
-/// Runs `f(index, range)` for every range — range `i` on participant `i % threads`
-/// of the pool, the caller being participant 0 — and returns when all are done;
-/// `false` if one of them panicked.
+/// Runs `f(index, range)` for every range on the pool and returns when all are done;
+/// `false` if one of them panicked. Participant `p` of `t` (the caller is 0) first
+/// takes the ranges of its own share (`p * len / t ..`), the same on every call — so a
+/// weight's columns stay in one core's cache — then any range still untaken: a
+/// participant that is slow to start (descheduled on a busy machine) holds up the
+/// others by at most the range it is running.
 #[must_use]
 pub fn for_each_range<F>(ranges: &[std::ops::Range<usize>], f: F) -> bool
 where
     F: Fn(usize, std::ops::Range<usize>) + Sync,
 {
-    pool().run(ranges.len(), &|i| {
-        if let Some(r) = ranges.get(i) {
-            f(i, r.clone());
+    let len = ranges.len();
+    let t = pool().threads().min(len).max(1);
+    let taken: Vec<std::sync::atomic::AtomicBool> = (0..len)
+        .map(|_| std::sync::atomic::AtomicBool::new(false))
+        .collect();
+    pool().run(t, &|p| {
+        let start = p * len / t;
+        for off in 0..len {
+            let i = (start + off) % len;
+            let first = taken
+                .get(i)
+                .is_some_and(|b| !b.swap(true, std::sync::atomic::Ordering::AcqRel));
+            if let (true, Some(r)) = (first, ranges.get(i)) {
+                f(i, r.clone());
+            }
         }
     })
 }

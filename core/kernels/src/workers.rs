@@ -11,9 +11,26 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-/// Spin iterations (of `spin_loop`) a worker waits for the next job before sleeping:
-/// tens of microseconds.
-const SPIN: u32 = 1 << 14;
+/// How long a worker spins for the next job before sleeping, and the caller for the
+/// workers before yielding its core: long enough to bridge the gap between two
+/// kernels of one model, short enough not to take a busy machine's cores from others.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(25);
+
+/// Spins until `ready()` or `SPIN` has passed; whether `ready()`.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..16 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return ready();
+        }
+    }
+}
 
 /// A job: the caller's closure with its lifetime erased (see [`Pool::run`]).
 type JobRef = &'static (dyn Fn(usize) + Sync);
@@ -154,12 +171,8 @@ struct Done<'a>(&'a Shared);
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
-        let mut spins = 0u32;
-        while self.0.remaining.load(Ordering::Acquire) != 0 {
-            if spins < SPIN {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
+        if !spin_until(|| self.0.remaining.load(Ordering::Acquire) == 0) {
+            while self.0.remaining.load(Ordering::Acquire) != 0 {
                 std::thread::yield_now();
             }
         }
@@ -175,12 +188,7 @@ fn worker(s: &Shared, me: usize) {
     // numbered from 1, so a worker that starts late still takes the first one.
     let mut last = 0;
     loop {
-        let mut spins = 0u32;
-        while s.epoch.load(Ordering::Acquire) == last && spins < SPIN {
-            std::hint::spin_loop();
-            spins += 1;
-        }
-        if s.epoch.load(Ordering::Acquire) == last {
+        if !spin_until(|| s.epoch.load(Ordering::Acquire) != last) {
             let Ok(mut g) = s.lock.lock() else { return };
             while s.epoch.load(Ordering::Acquire) == last {
                 g = match s.wake.wait(g) {
