@@ -48,7 +48,10 @@ fn sched_ns() -> (u64, u64) {
         let Ok(text) = std::fs::read_to_string(t.path().join("schedstat")) else {
             continue;
         };
-        let v: Vec<u64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if v.len() >= 2 {
             total.0 += v[0];
             total.1 += v[1];
@@ -101,7 +104,11 @@ fn measure(mut f: impl FnMut()) -> Stats {
         median: means[means.len() / 2],
         min: means[0],
         max: means[means.len() - 1],
-        clean: if clean.len() >= 3 { clean[clean.len() / 2] } else { f64::NAN },
+        clean: if clean.len() >= 3 {
+            clean[clean.len() / 2]
+        } else {
+            f64::NAN
+        },
         clean_n: clean.len(),
         cpu_ratio: exec_sum / wall_sum,
         delay_frac: delay_sum / wall_sum,
@@ -110,7 +117,9 @@ fn measure(mut f: impl FnMut()) -> Stats {
 
 fn report(case: &str, runner: &str, s: &Stats, flops: Option<f64>) {
     let threads = ferrex_kernels_threads();
-    let extra = flops.map_or(String::new(), |f| format!(" gflops={:.2}", f / s.median / 1e9));
+    let extra = flops.map_or(String::new(), |f| {
+        format!(" gflops={:.2}", f / s.median / 1e9)
+    });
     println!(
         "RESULT side=ferrex case={case} runner={runner} threads={threads} median_us={:.3} min_us={:.3} max_us={:.3} clean_us={:.3} clean_n={} cpu_ratio={:.2} delay_frac={:.3}{extra}",
         s.median * 1e6,
@@ -140,11 +149,17 @@ fn bench_model<M: ferrex::Forward<Args = (Tensor,)>>(
     let compiled = ferrex_runtime::compile(&ep)?;
     let module = ep.module();
     let s = measure(|| {
-        module.call((x.copy(),)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        module
+            .call((x.copy(),))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
     });
     report(case, "interpreter", &s, flops);
     let s = measure(|| {
-        compiled.call((x.copy(),)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        compiled
+            .call((x.copy(),))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
     });
     report(case, "compiled", &s, flops);
     Ok(())
@@ -169,7 +184,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mlp = Mlp::new(784, [512, 512], 10);
                 for b in [1, 64] {
                     let flops = mlp_flops(b, &[784, 512, 512, 10]);
-                    bench_model(&format!("mlp784_b{b}"), &mlp, &Tensor::randn([b, 784]), Some(flops))?;
+                    bench_model(
+                        &format!("mlp784_b{b}"),
+                        &mlp,
+                        &Tensor::randn([b, 784]),
+                        Some(flops),
+                    )?;
                 }
             }
             "mlp1024" => {
@@ -180,11 +200,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     l4: nn::Linear::new(1024, 1024),
                 };
                 let flops = mlp_flops(256, &[1024; 5]);
-                bench_model("mlp1024x4_b256", &m, &Tensor::randn([256, 1024]), Some(flops))?;
+                bench_model(
+                    "mlp1024x4_b256",
+                    &m,
+                    &Tensor::randn([256, 1024]),
+                    Some(flops),
+                )?;
             }
             "lenet" => {
-                let fl = 2.0 * 8.0 * (6.0 * 25.0 * 784.0 + 16.0 * 150.0 * 100.0 + 400.0 * 120.0 + 1200.0);
-                bench_model("lenet_b8", &LeNet::new(), &Tensor::randn([8, 1, 28, 28]), Some(fl))?;
+                let fl = 2.0
+                    * 8.0
+                    * (6.0 * 25.0 * 784.0 + 16.0 * 150.0 * 100.0 + 400.0 * 120.0 + 1200.0);
+                bench_model(
+                    "lenet_b8",
+                    &LeNet::new(),
+                    &Tensor::randn([8, 1, 28, 28]),
+                    Some(fl),
+                )?;
             }
             "gemm" => {
                 for n in [1024usize, 2048] {
@@ -193,7 +225,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let s = measure(|| {
                         a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
                     });
-                    report(&format!("sgemm{n}"), "eager", &s, Some(2.0 * (n as f64).powi(3)));
+                    report(
+                        &format!("sgemm{n}"),
+                        "eager",
+                        &s,
+                        Some(2.0 * (n as f64).powi(3)),
+                    );
                 }
             }
             other => return Err(format!("unknown mode {other}").into()),

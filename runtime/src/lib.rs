@@ -277,11 +277,14 @@ impl CompiledProgram {
         s
     }
 
-    /// The plan, one step per line (`addmm: gemm/gemv, prepacked weight + bias + relu ->
-    /// slot 0`).
+    /// The plan, one step per line (`addmm: gemm, prepacked weight + bias + relu ->
+    /// slot 0`), then the eager fallbacks per op (`eager fallbacks: none`, or
+    /// `eager fallbacks: 2 (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
         let mut out = String::new();
         plan::describe(&self.plan, "", &mut out);
+        out.push_str(&plan::fallback_summary(&self.plan));
+        out.push('\n');
         out
     }
 }

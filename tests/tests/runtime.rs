@@ -59,6 +59,7 @@ fn tutorial_module_matches_the_interpreter_and_fuses() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+    assert!(compiled.describe().ends_with("\neager fallbacks: none\n"));
     assert_eq!(stats.gemm, 1);
     // `add` is a fused step feeding the product; `relu` runs as its epilogue.
     assert_eq!(stats.fused_groups, 1);
@@ -221,6 +222,13 @@ fn transformer_block_matches() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert_eq!(stats.gemm, 6, "{}", compiled.describe());
+    // The ops still run eagerly are listed per op at the end of the plan.
+    assert_eq!(
+        compiled.describe().lines().last(),
+        Some("eager fallbacks: 8 (aten::transpose.int ×4, aten::scaled_dot_product_attention.default ×1, aten::reshape.default ×1, aten::layer_norm.default ×2)"),
+        "{}",
+        compiled.describe()
+    );
     // The linear1 bias + gelu run as one epilogue.
     assert!(
         compiled.describe().contains("+ add+gelu"),

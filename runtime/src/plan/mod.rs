@@ -363,6 +363,30 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
     }
 }
 
+/// The eager fallbacks of a plan (subplans included) per op, in order of first use:
+/// `eager fallbacks: none`, or `eager fallbacks: 3 (aten::_softmax.default ×2,
+/// aten::native_layer_norm.default ×1)`.
+pub(crate) fn fallback_summary(plan: &Plan) -> String {
+    let mut s = crate::PlanStats::default();
+    stats(plan, &mut s);
+    if s.fallback_ops.is_empty() {
+        return "eager fallbacks: none".to_string();
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for op in &s.fallback_ops {
+        match counts.iter_mut().find(|(o, _)| o == op) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((op.clone(), 1)),
+        }
+    }
+    let list: Vec<String> = counts.iter().map(|(o, n)| format!("{o} ×{n}")).collect();
+    format!(
+        "eager fallbacks: {} ({})",
+        s.fallback_ops.len(),
+        list.join(", ")
+    )
+}
+
 /// Counts for [`crate::PlanStats`].
 pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
     s.folded_constants += plan.const_values.len() + plan.const_multi.len();
