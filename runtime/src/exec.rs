@@ -383,6 +383,29 @@ impl Run<'_> {
         Ok(shape)
     }
 
+    fn permute(
+        &self,
+        x: Operand,
+        dims: &[usize],
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        if xs.len() != dims.len() {
+            return Err(format!("cannot permute {xs:?} by {dims:?}"));
+        }
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|&d| xs.get(d).copied().unwrap_or(0))
+            .collect();
+        let len: usize = shape.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        kernels::layout::permute(&x, &xs, dims, &mut buf[..len])?;
+        Ok(shape)
+    }
+
     fn fused(
         &self,
         step: &Step,
@@ -498,9 +521,11 @@ impl Run<'_> {
                 Ok(())
             }
             Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
-            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } | Kind::MaxPool { .. } => {
-                self.planned(step, arena)
-            }
+            Kind::Gemm(_)
+            | Kind::Conv(_)
+            | Kind::Fused { .. }
+            | Kind::MaxPool { .. }
+            | Kind::Permute { .. } => self.planned(step, arena),
         }
     }
 
@@ -593,6 +618,7 @@ impl Run<'_> {
             Kind::Conv(c) => self.conv(c, &mut buf, arena),
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
+            Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
             _ => Ok(Vec::new()),
         };
         arena.slots[slot] = buf;

@@ -126,6 +126,8 @@ pub struct PlanStats {
     pub fused_ops: usize,
     /// Reshapes of planned buffers (no copy).
     pub reshapes: usize,
+    /// Transposes and permutes run as strided copies.
+    pub permutes: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

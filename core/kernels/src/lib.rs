@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod conv;
 pub mod gemm;
+pub mod layout;
 pub mod pointwise;
 pub mod pool;
 pub mod sgemm;

@@ -239,6 +239,45 @@ impl Builder<'_> {
         })
     }
 
+    /// `transpose.int(x, d0, d1)`, `permute(x, dims)`, `t(x)` of an f32 input of known
+    /// rank: the permutation of its dims, as a strided copy.
+    fn try_permute(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) {
+            return None;
+        }
+        let rank = self.meta(x)?.rank();
+        let norm = |d: i64| -> Option<usize> {
+            let r = i64::try_from(rank).ok()?;
+            usize::try_from(if d < 0 { d + r } else { d })
+                .ok()
+                .filter(|&d| d < rank)
+        };
+        let dim = |a: Option<&Arg>| match a {
+            Some(Arg::Int(s)) => s.as_int().and_then(norm),
+            _ => None,
+        };
+        let mut dims: Vec<usize> = (0..rank).collect();
+        match name {
+            "aten::transpose.int" => dims.swap(dim(args.get(1))?, dim(args.get(2))?),
+            "aten::t.default" if rank == 2 => dims.swap(0, 1),
+            "aten::t.default" => {}
+            _ => match args.get(1) {
+                Some(Arg::IntList(l)) if l.len() == rank => {
+                    dims = l
+                        .iter()
+                        .map(|s| s.as_int().and_then(norm))
+                        .collect::<Option<_>>()?;
+                }
+                _ => return None,
+            },
+        }
+        Some(Kind::Permute {
+            x: self.operand(x),
+            dims,
+        })
+    }
+
     /// A higher-order node: its subgraphs compiled as subplans, with the constants
     /// passed to them whole (captured weights) frozen inside.
     fn plan_higher_order(
@@ -302,6 +341,9 @@ impl Builder<'_> {
         let special = match name.as_str() {
             "aten::conv2d.default" => self.try_conv(v, args),
             "aten::max_pool2d.default" => self.try_max_pool(v, args),
+            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
+                self.try_permute(v, &name, args)
+            }
             "aten::view.default"
             | "aten::reshape.default"
             | "aten::flatten.using_ints"

@@ -129,6 +129,11 @@ pub(crate) enum Kind {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
     },
+    /// `transpose`/`permute`/`t`: one strided copy into a planned buffer.
+    Permute {
+        x: Operand,
+        dims: Vec<usize>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -350,6 +355,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Conv(c) => format!("conv2d im2col+gemm, prepacked weight{}", ep(&c.epilogue)),
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
+            Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -413,6 +419,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             }
             Kind::Alias { .. } => s.reshapes += 1,
             Kind::MaxPool { .. } => s.pools += 1,
+            Kind::Permute { .. } => s.permutes += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,
