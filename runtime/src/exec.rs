@@ -383,6 +383,32 @@ impl Run<'_> {
         Ok(shape)
     }
 
+    fn softmax(
+        &self,
+        x: Operand,
+        dim: usize,
+        log: bool,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        let geom = match xs.len() {
+            0 => [1, 1, 1],
+            r if dim < r => [
+                xs[..dim].iter().product(),
+                xs[dim],
+                xs[dim + 1..].iter().product(),
+            ],
+            _ => return Err(format!("dim {dim} is out of range for {xs:?}")),
+        };
+        let len: usize = xs.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        kernels::norm::softmax(&x, geom, log, &mut buf[..len])?;
+        Ok(xs.to_vec())
+    }
+
     fn permute(
         &self,
         x: Operand,
@@ -525,7 +551,8 @@ impl Run<'_> {
             | Kind::Conv(_)
             | Kind::Fused { .. }
             | Kind::MaxPool { .. }
-            | Kind::Permute { .. } => self.planned(step, arena),
+            | Kind::Permute { .. }
+            | Kind::Softmax { .. } => self.planned(step, arena),
         }
     }
 
@@ -619,6 +646,7 @@ impl Run<'_> {
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
+            Kind::Softmax { x, dim, log } => self.softmax(*x, *dim, *log, &mut buf, arena),
             _ => Ok(Vec::new()),
         };
         arena.slots[slot] = buf;

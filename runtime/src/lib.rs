@@ -128,6 +128,8 @@ pub struct PlanStats {
     pub reshapes: usize,
     /// Transposes and permutes run as strided copies.
     pub permutes: usize,
+    /// Softmaxes and log-softmaxes run by the shared kernel.
+    pub softmaxes: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

@@ -12,6 +12,7 @@ pub mod alloc;
 pub mod conv;
 pub mod gemm;
 pub mod layout;
+pub mod norm;
 pub mod pointwise;
 pub mod pool;
 pub mod sgemm;

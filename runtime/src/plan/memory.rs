@@ -42,6 +42,7 @@ pub(crate) fn buffers(step: &Step) -> StepBuffers {
             | Kind::Alias { .. }
             | Kind::MaxPool { .. }
             | Kind::Permute { .. }
+            | Kind::Softmax { .. }
     );
     StepBuffers {
         out: step.out,
@@ -177,7 +178,7 @@ fn reads(step: &Step) -> Vec<V> {
             r
         }
         Kind::Fused { inputs, .. } => ops(inputs),
-        Kind::MaxPool { x, .. } | Kind::Permute { x, .. } => ops(&[*x]),
+        Kind::MaxPool { x, .. } | Kind::Permute { x, .. } | Kind::Softmax { x, .. } => ops(&[*x]),
     }
 }
 

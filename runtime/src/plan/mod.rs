@@ -129,6 +129,12 @@ pub(crate) enum Kind {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
     },
+    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`.
+    Softmax {
+        x: Operand,
+        dim: usize,
+        log: bool,
+    },
     /// `transpose`/`permute`/`t`: one strided copy into a planned buffer.
     Permute {
         x: Operand,
@@ -356,6 +362,9 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
             Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
+            Kind::Softmax { dim, log, .. } => {
+                format!("{}softmax dim {dim}", if *log { "log_" } else { "" })
+            }
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -420,6 +429,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Alias { .. } => s.reshapes += 1,
             Kind::MaxPool { .. } => s.pools += 1,
             Kind::Permute { .. } => s.permutes += 1,
+            Kind::Softmax { .. } => s.softmaxes += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,
