@@ -132,17 +132,14 @@ pub fn for_each_item_chunk<T: Send, E: Send>(
             return;
         };
         let first = part.0;
-        *slot = Some(f(first, &mut part.1));
+        *slot = Some(f(first, part.1));
     });
-    results
-        .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(worker_failed()))
-        })
-        .collect()
+    results.into_iter().try_for_each(|r| {
+        r.into_inner()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Err(worker_failed()))
+    })
 }
 
 #[cfg(test)]
