@@ -3,7 +3,7 @@
 //! `cargo run --release --example bench_kernels`
 //!
 //! Each kernel runs a few times to warm up, then the median of several timed runs is
-//! reported (matrixmultiply threads: `MATMUL_NUM_THREADS`, default the physical cores).
+//! reported (threads: `FERREX_NUM_THREADS`, default the cores, at most 4).
 
 use std::time::Instant;
 

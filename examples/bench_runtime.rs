@@ -3,9 +3,8 @@
 //!
 //! `cargo run --release --example bench_runtime` (add `-- --plans` to print the plans).
 //!
-//! Each runner is warmed up, then the median of the timed calls is reported. Thread
-//! counts: matrixmultiply reads `MATMUL_NUM_THREADS`, the runtime's own kernels
-//! `FERREX_NUM_THREADS` (both default to the cores, at most 4).
+//! Each runner is warmed up, then the median of the timed calls is reported. Threads:
+//! `FERREX_NUM_THREADS` (default the cores, at most 4) for all of ferrex's kernels.
 
 use std::time::Instant;
 

@@ -17,7 +17,7 @@ use crate::fused::{Access, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
-use ferrex_kernels::{self as kernels, ConvGeom, Mat, GEMV_MAX_ROWS};
+use ferrex_kernels::{self as kernels, ConvGeom, Mat};
 
 /// A matrix view of `data`: `[rows, cols]` with strides `[rs, cs]`.
 fn mat(data: &[f32], [rows, cols]: [usize; 2], [rs, cs]: [usize; 2]) -> Mat<'_, f32> {
@@ -226,16 +226,7 @@ impl Run<'_> {
             cs: 1,
         };
         match &g.b {
-            GemmB::Packed { .. } if m <= GEMV_MAX_ROWS => {
-                if beta == 0.0 {
-                    out.fill(0.0);
-                }
-                kernels::gemv(g.alpha, &a, m, k, &b, n, out)?;
-            }
-            // `B^T` is stored `[n, k]`: read as `[k, n]` with strides `(1, k)`.
-            GemmB::Packed { .. } => {
-                kernels::gemm(g.alpha, am, mat(&b, [k, n], [1, k]), beta, out)?;
-            }
+            GemmB::Packed(p) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
             GemmB::Dynamic(_) => {
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
             }
@@ -255,14 +246,14 @@ impl Run<'_> {
         arena: &'s Arena,
     ) -> Result<(Cow<'s, [f32]>, usize), String> {
         match b {
-            GemmB::Packed { bt, k: bk, n } => {
-                if *bk != k {
+            GemmB::Packed(p) => {
+                let [bk, n] = p.shape();
+                if bk != k {
                     return Err(format!(
                         "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {bk}x{n})"
                     ));
                 }
-                let (data, _) = self.data(Operand::Const(*bt), arena)?;
-                Ok((data, *n))
+                Ok((Cow::Borrowed(&[][..]), n))
             }
             GemmB::Dynamic(o) => {
                 let (data, shape) = self.data(*o, arena)?;
@@ -392,6 +383,55 @@ impl Run<'_> {
         Ok(shape)
     }
 
+    fn softmax(
+        &self,
+        x: Operand,
+        dim: usize,
+        log: bool,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        let geom = match xs.len() {
+            0 => [1, 1, 1],
+            r if dim < r => [
+                xs[..dim].iter().product(),
+                xs[dim],
+                xs[dim + 1..].iter().product(),
+            ],
+            _ => return Err(format!("dim {dim} is out of range for {xs:?}")),
+        };
+        let len: usize = xs.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        kernels::norm::softmax(&x, geom, log, &mut buf[..len])?;
+        Ok(xs.to_vec())
+    }
+
+    fn permute(
+        &self,
+        x: Operand,
+        dims: &[usize],
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        if xs.len() != dims.len() {
+            return Err(format!("cannot permute {xs:?} by {dims:?}"));
+        }
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|&d| xs.get(d).copied().unwrap_or(0))
+            .collect();
+        let len: usize = shape.iter().product();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        kernels::layout::permute(&x, &xs, dims, &mut buf[..len])?;
+        Ok(shape)
+    }
+
     fn fused(
         &self,
         step: &Step,
@@ -507,9 +547,12 @@ impl Run<'_> {
                 Ok(())
             }
             Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
-            Kind::Gemm(_) | Kind::Conv(_) | Kind::Fused { .. } | Kind::MaxPool { .. } => {
-                self.planned(step, arena)
-            }
+            Kind::Gemm(_)
+            | Kind::Conv(_)
+            | Kind::Fused { .. }
+            | Kind::MaxPool { .. }
+            | Kind::Permute { .. }
+            | Kind::Softmax { .. } => self.planned(step, arena),
         }
     }
 
@@ -602,6 +645,8 @@ impl Run<'_> {
             Kind::Conv(c) => self.conv(c, &mut buf, arena),
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
+            Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
+            Kind::Softmax { x, dim, log } => self.softmax(*x, *dim, *log, &mut buf, arena),
             _ => Ok(Vec::new()),
         };
         arena.slots[slot] = buf;

@@ -3,7 +3,7 @@
 //! memory and no intermediate tensors. Inputs broadcast to the output shape.
 
 use ferrex_kernels::pointwise::{erf, gelu, gelu_tanh, sigmoid, silu};
-use ferrex_kernels::threads::{num_threads, split_ranges};
+use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 
 /// Elements per register.
 pub(crate) const CHUNK: usize = 256;
@@ -352,25 +352,20 @@ impl FusedProgram {
         let out = &mut out[..numel];
         let threads = num_threads();
         if threads > 1 && numel >= PAR_MIN_ELEMS {
-            // Chunk-aligned pieces, one per thread.
+            // Chunk-aligned pieces, one per thread of the pool.
             let chunks = numel.div_ceil(CHUNK);
-            let ranges = split_ranges(chunks, threads);
-            std::thread::scope(|s| {
-                let mut rest = &mut *out;
-                let mut start = 0;
-                for r in ranges {
-                    let len = (r.end * CHUNK).min(numel) - start;
-                    let (piece, tail) = rest.split_at_mut(len);
-                    rest = tail;
-                    let begin = start;
-                    start += len;
-                    s.spawn(move || {
-                        let mut regs = vec![[0f32; CHUNK]; self.n_regs];
-                        self.run_range(inputs, out_shape, begin, piece, &mut regs);
-                    });
-                }
-            });
-            return Ok(());
+            return for_each_item_chunk(
+                out,
+                chunks,
+                CHUNK,
+                threads,
+                &|first, piece| {
+                    let mut regs = vec![[0f32; CHUNK]; self.n_regs];
+                    self.run_range(inputs, out_shape, first * CHUNK, piece, &mut regs);
+                    Ok(())
+                },
+                || String::from("a fused-loop worker thread failed"),
+            );
         }
         let mut regs = vec![[0f32; CHUNK]; self.n_regs];
         self.run_range(inputs, out_shape, 0, out, &mut regs);

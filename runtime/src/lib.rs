@@ -49,16 +49,18 @@
 //!
 //! - **Constant folding and prepacking.** Parameters, constants and buffers the program
 //!   does not mutate are frozen at compile time; nodes computed only from them (`t`,
-//!   `narrow` of a weight) are computed once, and weights of matrix products are stored
-//!   transposed and contiguous (`[n, k]`), as the GEMV loop reads them. Convolution
+//!   `narrow` of a weight) are computed once, and weights of matrix products are packed
+//!   once into the own GEMM's 16-column panels (`ferrex_kernels::PackedB`). Convolution
 //!   weights are stored as `[c_out, c_in·kh·kw]`, and inference batch norms become a
 //!   per-channel scale and shift.
 //! - **Matrix products** (`addmm`, `mm`, `matmul` with a 2-D right operand, `linear`)
-//!   run through matrixmultiply (threaded, `MATMUL_NUM_THREADS`), except products of at
-//!   most four rows with a prepacked weight, which take a GEMV path (AVX2 + FMA, chosen
-//!   at run time with `is_x86_feature_detected!`, or a portable 16-accumulator loop).
-//!   `conv2d` (groups = 1) is im2col + GEMM, samples split over threads; `max_pool2d`
-//!   (4-D, `ceil_mode = false`) has its own kernel, planes split over threads.
+//!   with a constant weight run on the own packed GEMM (AVX-512 or AVX2 + FMA tiles,
+//!   chosen at run time, or a portable tile; wide tiles for one to three rows), column
+//!   panels split over the one thread pool (`FERREX_NUM_THREADS`); products of two
+//!   run-time operands through `ferrex_kernels::gemm`. `conv2d` (groups = 1) is im2col
+//!   + GEMM, samples split over threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
+//!   own kernel, planes split over threads; `transpose`/`permute` are strided copies and
+//!   `softmax`/`log_softmax` run the kernel the eager ops use.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
 //!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `erf`, `clamp`, `hardtanh`, `leaky_relu`,
@@ -126,6 +128,10 @@ pub struct PlanStats {
     pub fused_ops: usize,
     /// Reshapes of planned buffers (no copy).
     pub reshapes: usize,
+    /// Transposes and permutes run as strided copies.
+    pub permutes: usize,
+    /// Softmaxes and log-softmaxes run by the shared kernel.
+    pub softmaxes: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).
@@ -278,11 +284,14 @@ impl CompiledProgram {
         s
     }
 
-    /// The plan, one step per line (`addmm: gemm/gemv, prepacked weight + bias + relu ->
-    /// slot 0`).
+    /// The plan, one step per line (`addmm: gemm, prepacked weight + bias + relu ->
+    /// slot 0`), then the eager fallbacks per op (`eager fallbacks: none`, or
+    /// `eager fallbacks: 2 (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
         let mut out = String::new();
         plan::describe(&self.plan, "", &mut out);
+        out.push_str(&plan::fallback_summary(&self.plan));
+        out.push('\n');
         out
     }
 }

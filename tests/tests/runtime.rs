@@ -59,6 +59,7 @@ fn tutorial_module_matches_the_interpreter_and_fuses() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+    assert!(compiled.describe().ends_with("\neager fallbacks: none\n"));
     assert_eq!(stats.gemm, 1);
     // `add` is a fused step feeding the product; `relu` runs as its epilogue.
     assert_eq!(stats.fused_groups, 1);
@@ -225,6 +226,14 @@ fn transformer_block_matches() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert_eq!(stats.gemm, 6, "{}", compiled.describe());
+    assert_eq!(stats.permutes, 4, "{}", compiled.describe());
+    // The ops still run eagerly are listed per op at the end of the plan.
+    assert_eq!(
+        compiled.describe().lines().last(),
+        Some("eager fallbacks: 3 (aten::scaled_dot_product_attention.default ×1, aten::layer_norm.default ×2)"),
+        "{}",
+        compiled.describe()
+    );
     // linear1's bias initialises the GEMM, its gelu is the epilogue.
     assert!(
         compiled
@@ -467,7 +476,9 @@ fn buffers_and_constants_are_folded_and_agree() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert_eq!(stats.gemm, 3);
-    assert!(stats.fallback_ops.iter().any(|o| o.contains("softmax")));
+    // The softmax runs on the shared kernel, not as an eager fallback.
+    assert_eq!(stats.softmaxes, 1, "{}", compiled.describe());
+    assert_eq!(stats.fallback_ops, ["aten::sum.default"]);
     for _ in 0..3 {
         check_same(&ep, (Tensor::randn([4, 6]),));
     }

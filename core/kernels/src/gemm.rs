@@ -3,7 +3,7 @@
 //! row-major `[n, k]` weight (AVX2 + FMA when the CPU has them, a portable
 //! 16-accumulator loop otherwise), which [`gemm`] takes by itself where the shapes fit.
 
-use crate::threads::{has_avx2_fma, num_threads, split_ranges, PAR_MIN_MACS};
+use crate::threads::{for_each_item_chunk, has_avx2_fma, num_threads, PAR_MIN_MACS};
 use crate::KernelError;
 
 /// A float element type with a matrixmultiply GEMM.
@@ -50,6 +50,18 @@ pub trait Float:
         csc: isize,
     );
 
+    /// The own packed GEMM, for the types and shapes where it is faster than
+    /// [`gemm_portable`]: `None` to fall back.
+    fn packed_gemm(
+        _alpha: Self,
+        _a: Mat<Self>,
+        _b: Mat<Self>,
+        _beta: Self,
+        _c: &mut [Self],
+    ) -> Option<Result<(), KernelError>> {
+        None
+    }
+
     /// The few-row fast path, for the types that have one: `c += alpha * a @ bt^T`
     /// (all row-major). `None` where the type has none.
     fn gemv(
@@ -66,7 +78,7 @@ pub trait Float:
 }
 
 macro_rules! float {
-    ($t:ty, $gemm:path, $gemv:expr) => {
+    ($t:ty, $gemm:path, $gemv:expr, $packed:expr) => {
         impl Float for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -104,6 +116,16 @@ macro_rules! float {
                 unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
             }
 
+            fn packed_gemm(
+                alpha: $t,
+                a: Mat<$t>,
+                b: Mat<$t>,
+                beta: $t,
+                c: &mut [$t],
+            ) -> Option<Result<(), KernelError>> {
+                $packed(alpha, a, b, beta, c)
+            }
+
             fn gemv(
                 alpha: $t,
                 a: &[$t],
@@ -119,10 +141,40 @@ macro_rules! float {
     };
 }
 
-float!(f32, matrixmultiply::sgemm, |alpha, a, m, k, bt, n, c| Some(
-    gemv(alpha, a, m, k, bt, n, c)
-));
-float!(f64, matrixmultiply::dgemm, |_, _, _, _, _, _, _| None);
+float!(
+    f32,
+    matrixmultiply::sgemm,
+    |alpha, a, m, k, bt, n, c| Some(gemv(alpha, a, m, k, bt, n, c)),
+    sgemm_by_shape
+);
+float!(
+    f64,
+    matrixmultiply::dgemm,
+    |_, _, _, _, _, _, _| None,
+    |_, _, _, _, _| None
+);
+
+/// Products with at least this many rows pack `b` and take the own f32 GEMM (fewer
+/// rows: packing `b` costs as much as the product).
+pub const PACKED_MIN_ROWS: usize = 8;
+
+/// The own packed GEMM for f32 where it applies (see [`PACKED_MIN_ROWS`]).
+fn sgemm_by_shape(
+    alpha: f32,
+    a: Mat<f32>,
+    b: Mat<f32>,
+    beta: f32,
+    c: &mut [f32],
+) -> Option<Result<(), KernelError>> {
+    if a.rows < PACKED_MIN_ROWS || b.cols < 8 || a.cols < 8 || b.rows != a.cols {
+        return None;
+    }
+    let packed = match crate::sgemm::PackedB::pack(b) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(crate::sgemm::gemm_packed(alpha, a, &packed, beta, c))
+}
 
 /// A strided matrix operand: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +199,7 @@ impl<'a, T> Mat<'a, T> {
     }
 
     /// Whether every element index lies inside `data` (checked arithmetic).
-    fn in_bounds(&self) -> bool {
+    pub(crate) fn in_bounds(&self) -> bool {
         if self.rows == 0 || self.cols == 0 {
             return true;
         }
@@ -170,9 +222,25 @@ impl<'a, T> Mat<'a, T> {
 }
 
 /// `c = alpha * a @ b + beta * c`, with `c` row-major `[a.rows, b.cols]`. Shapes and
-/// slice lengths are checked here; a product with at most [`GEMV_MAX_ROWS`] rows whose
-/// `b` is a transposed row-major weight (`linear`'s `x @ w.t()`) takes the GEMV path.
+/// slice lengths are checked here. f32 products large enough to repay packing `b` take
+/// the own packed GEMM ([`crate::sgemm`]); the rest [`gemm_portable`].
 pub fn gemm<T: Float>(
+    alpha: T,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: &mut [T],
+) -> Result<(), KernelError> {
+    if let Some(r) = T::packed_gemm(alpha, a, b, beta, c) {
+        return r;
+    }
+    gemm_portable(alpha, a, b, beta, c)
+}
+
+/// The portable GEMM: a product with at most [`GEMV_MAX_ROWS`] rows whose `b` is a
+/// transposed row-major weight (`linear`'s `x @ w.t()`) takes the GEMV path, the rest
+/// matrixmultiply (single-threaded).
+pub fn gemm_portable<T: Float>(
     alpha: T,
     a: Mat<T>,
     b: Mat<T>,
@@ -404,60 +472,35 @@ pub fn gemv(
     }
     let threads = num_threads();
     if threads > 1 && m * n * k >= PAR_MIN_MACS && n >= 2 * threads {
-        // Each thread computes a block of columns into its own buffer; the blocks are
-        // then added into `c` (columns are strided across rows, so `c` cannot be split).
-        let ranges = split_ranges(n, threads);
-        let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .map(|r| {
-                    let r = r.clone();
-                    s.spawn(move || {
-                        let width = r.len();
-                        let mut part = vec![0f32; m * width];
-                        gemv_cols(alpha, a, m, k, bt, r, &mut part);
-                        part
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (r, part) in ranges.iter().zip(parts) {
-            if part.len() != m * r.len() {
-                return Err(KernelError::new("a GEMV worker thread failed"));
-            }
-            for i in 0..m {
-                for (j, v) in r.clone().zip(&part[i * r.len()..(i + 1) * r.len()]) {
-                    c[i * n + j] += v;
+        // Blocks of columns on the pool, each into its part of `tmp` (`[n, m]`: column
+        // `j` of the product is contiguous), then added into `c`.
+        let mut tmp = crate::alloc::try_filled(n * m, 0f32)?;
+        for_each_item_chunk(
+            &mut tmp,
+            n,
+            m,
+            threads,
+            &|first, part: &mut [f32]| {
+                for (jj, col) in part.chunks_exact_mut(m).enumerate() {
+                    let j = first + jj;
+                    let w = &bt[j * k..(j + 1) * k];
+                    for (i, v) in col.iter_mut().enumerate() {
+                        *v = dot(&a[i * k..(i + 1) * k], w);
+                    }
                 }
+                Ok(())
+            },
+            || KernelError::new("a GEMV worker thread failed"),
+        )?;
+        for (j, col) in tmp.chunks_exact(m).enumerate() {
+            for (i, v) in col.iter().enumerate() {
+                c[i * n + j] += alpha * v;
             }
         }
         return Ok(());
     }
     gemv_block(alpha, a, m, k, bt, n, c);
     Ok(())
-}
-
-/// Columns `cols` of `alpha * a @ bt^T` into `part` (`[m, cols.len()]`, zeroed).
-fn gemv_cols(
-    alpha: f32,
-    a: &[f32],
-    m: usize,
-    k: usize,
-    bt: &[f32],
-    cols: std::ops::Range<usize>,
-    part: &mut [f32],
-) {
-    let width = cols.len();
-    for (jj, j) in cols.enumerate() {
-        let w = &bt[j * k..(j + 1) * k];
-        for i in 0..m {
-            part[i * width + jj] += alpha * dot(&a[i * k..(i + 1) * k], w);
-        }
-    }
 }
 
 #[cfg(test)]

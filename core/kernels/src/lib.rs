@@ -11,14 +11,19 @@
 pub mod alloc;
 pub mod conv;
 pub mod gemm;
+pub mod layout;
+pub mod norm;
 pub mod pointwise;
 pub mod pool;
+pub mod sgemm;
 pub mod threads;
+pub mod workers;
 
 pub use alloc::{memory_limit, set_memory_limit, try_filled};
 pub use conv::{conv2d, ConvGeom};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
 pub use pool::{max_pool2d, PoolWindow};
+pub use sgemm::{gemm_packed, PackedB};
 
 /// A kernel's refusal: an operand smaller than its shape, shapes that do not fit.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Max pooling over `[h, w]` planes, NaN propagating as in PyTorch.
 
 use crate::gemm::Float;
-use crate::threads::{num_threads, PAR_MIN_CONV};
+use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
 
 /// A pooling window (2-D).
@@ -112,19 +112,17 @@ pub fn max_pool2d<T: Float>(
             max_pool_plane(&x[p * in_len..(p + 1) * in_len], h, w, win, o, oh, ow);
         }
     };
-    if threads > 1 && work >= PAR_MIN_CONV {
-        let per = planes.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (t, part) in out[..planes * out_len]
-                .chunks_mut(per * out_len)
-                .enumerate()
-            {
-                let run = &run;
-                s.spawn(move || run(t * per, part));
-            }
-        });
-    } else {
-        run(0, &mut out[..planes * out_len]);
-    }
+    let threads = if work >= PAR_MIN_CONV { threads } else { 1 };
+    for_each_item_chunk(
+        &mut out[..planes * out_len],
+        planes,
+        out_len,
+        threads,
+        &|first, part| {
+            run(first, part);
+            Ok(())
+        },
+        || KernelError::new("a pooling worker thread failed"),
+    )?;
     Ok(())
 }

@@ -1,9 +1,10 @@
-//! How many threads the kernels use, and how work is split between them.
+//! How many threads the kernels use, the one pool they run on, and how work is split
+//! between them.
 
 use std::sync::OnceLock;
 
-/// How many threads ferrex's own kernels use (matrixmultiply has its own pool, sized by
-/// `MATMUL_NUM_THREADS`): `FERREX_NUM_THREADS`, or the available cores, at most 4.
+/// How many threads ferrex's kernels use: `FERREX_NUM_THREADS`, or the available
+/// cores, at most 4. Read once; [`pool`] has this many threads.
 pub fn num_threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
     *N.get_or_init(|| {
@@ -17,6 +18,45 @@ pub fn num_threads() -> usize {
                     .unwrap_or(1)
                     .min(4)
             })
+    })
+}
+
+/// The one persistent thread pool of ferrex's parallel kernels (GEMM, GEMV,
+/// convolution, pooling, fused elementwise loops): [`num_threads`] participants, the
+/// caller included, built on first use. matrixmultiply (the portable GEMM, for f64 and
+/// where the own f32 GEMM does not apply) runs single-threaded, so two pools never
+/// compete for the cores.
+pub fn pool() -> &'static crate::workers::Pool {
+    crate::workers::global()
+}
+
+/// Runs `f(index, range)` for every range on the pool and returns when all are done;
+/// `false` if one of them panicked. Participant `p` of `t` (the caller is 0) first
+/// takes the ranges of its own share (`p * len / t ..`), the same on every call — so a
+/// weight's columns stay in one core's cache — then any range still untaken: a
+/// participant that is slow to start (descheduled on a busy machine) holds up the
+/// others by at most the range it is running.
+#[must_use]
+pub fn for_each_range<F>(ranges: &[std::ops::Range<usize>], f: F) -> bool
+where
+    F: Fn(usize, std::ops::Range<usize>) + Sync,
+{
+    let len = ranges.len();
+    let t = pool().threads().min(len).max(1);
+    let taken: Vec<std::sync::atomic::AtomicBool> = (0..len)
+        .map(|_| std::sync::atomic::AtomicBool::new(false))
+        .collect();
+    pool().run(t, &|p| {
+        let start = p * len / t;
+        for off in 0..len {
+            let i = (start + off) % len;
+            let first = taken
+                .get(i)
+                .is_some_and(|b| !b.swap(true, std::sync::atomic::Ordering::AcqRel));
+            if let (true, Some(r)) = (first, ranges.get(i)) {
+                f(i, r.clone());
+            }
+        }
     })
 }
 
@@ -35,8 +75,7 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
-/// Work (multiply-adds) below which spawning threads costs more than it saves: a
-/// scoped thread costs tens of microseconds to start.
+/// Work (multiply-adds) below which splitting over threads costs more than it saves.
 pub const PAR_MIN_MACS: usize = 1 << 21;
 
 /// The same for convolutions and pooling. Measured on the 2-core development machine
@@ -77,18 +116,30 @@ pub fn for_each_item_chunk<T: Send, E: Send>(
         return f(0, out);
     }
     let per = items.div_ceil(threads);
-    let results: Vec<Result<(), E>> = std::thread::scope(|s| {
-        let handles: Vec<_> = out
-            .chunks_mut(per * per_item)
-            .enumerate()
-            .map(|(t, part)| s.spawn(move || f(t * per, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(worker_failed())))
-            .collect()
+    let parts: Vec<std::sync::Mutex<(usize, &mut [T])>> = out
+        .chunks_mut(per * per_item)
+        .enumerate()
+        .map(|(t, part)| std::sync::Mutex::new((t * per, part)))
+        .collect();
+    let results: Vec<std::sync::Mutex<Option<Result<(), E>>>> =
+        parts.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let ranges: Vec<std::ops::Range<usize>> = (0..parts.len()).map(|i| i..i + 1).collect();
+    let _ = for_each_range(&ranges, |i, _| {
+        let (Some(part), Some(slot)) = (parts.get(i), results.get(i)) else {
+            return;
+        };
+        let (Ok(mut part), Ok(mut slot)) = (part.lock(), slot.lock()) else {
+            return;
+        };
+        let first = part.0;
+        *slot = Some(f(first, part.1));
     });
-    results.into_iter().collect()
+    results.into_iter().try_for_each(|r| {
+        r.into_inner()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Err(worker_failed()))
+    })
 }
 
 #[cfg(test)]

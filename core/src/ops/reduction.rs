@@ -655,22 +655,30 @@ fn softmax_dtype(args: &OpArgs, dtype: DType) -> Result<DType, OpError> {
 }
 
 /// Softmax (or log-softmax) of every lane along `dim`, shifted by the lane's maximum,
-/// computed in f64 and rounded once to `dtype`.
+/// computed in f64 and rounded once to `dtype` (the shared kernel
+/// `ferrex_kernels::norm::softmax`, which the compiled runtime runs too).
 fn softmax_storage(args: &OpArgs, dtype: DType, log: bool) -> Result<Vec<Storage>, OpError> {
     let s = args.storage(0)?;
-    let dim = normalize_dim(args.i64(1)?, s.shape().len())?;
-    let out = map_lanes(&s.typed::<f64>(), dim, |mut lane| {
-        let m = lane.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        lane.mapv_inplace(|x| x - m);
-        let sum: f64 = lane.iter().map(|x| x.exp()).sum();
-        if log {
-            let ls = sum.ln();
-            lane.mapv_inplace(|x| x - ls);
-        } else {
-            lane.mapv_inplace(|x| x.exp() / sum);
-        }
-    });
-    Ok(vec![Storage::F64(out).cast(dtype)])
+    let shape = s.shape().to_vec();
+    let dim = normalize_dim(args.i64(1)?, shape.len())?;
+    let a = s.typed::<f64>();
+    let a = a.as_standard_layout();
+    let data = a
+        .as_slice()
+        .ok_or_else(|| OpError("softmax: the input is not contiguous".into()))?;
+    let geom = match shape.len() {
+        0 => [1, 1, 1],
+        _ => [
+            shape[..dim].iter().product(),
+            shape[dim],
+            shape[dim + 1..].iter().product(),
+        ],
+    };
+    let mut out = ferrex_kernels::try_filled(data.len(), 0f64).map_err(|e| OpError(e.0))?;
+    ferrex_kernels::norm::softmax(data, geom, log, &mut out).map_err(|e| OpError(e.0))?;
+    let out = Storage::from_vec(&shape, out)
+        .ok_or_else(|| OpError("softmax: the output does not fit its shape".into()))?;
+    Ok(vec![out.cast(dtype)])
 }
 
 fn softmax_prim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {

@@ -7,6 +7,8 @@ use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, Tensor};
 
+use ferrex_kernels::{Mat, PackedB};
+
 use super::{Builder, GemmB, Place, V};
 /// Ops that must not be computed at compile time.
 fn nondeterministic(op: &OpDef) -> bool {
@@ -108,39 +110,37 @@ impl Builder<'_> {
         true
     }
 
-    /// The prepacked `B^T` (`[n, k]` contiguous) of a constant `[k, n]` matrix.
+    /// A constant `[k, n]` matrix packed for the own GEMM (`mm`, `addmm`).
     pub(super) fn pack_bt(&mut self, b: usize) -> Option<GemmB> {
-        let Storage::F32(arr) = &self.plan.consts[b] else {
-            return None;
-        };
-        if arr.ndim() != 2 {
-            return None;
-        }
-        let (k, n) = (arr.shape()[0], arr.shape()[1]);
-        let bt: Vec<f32> = arr.view().reversed_axes().iter().copied().collect();
-        let bt = Storage::from_vec(&[n, k], bt)?;
-        Some(GemmB::Packed {
-            bt: self.add_const(bt),
-            k,
-            n,
-        })
+        self.pack(b, false)
     }
 
-    /// A constant `[n, k]` weight used as is (`linear`).
+    /// A constant `[n, k]` weight used transposed (`linear`).
     pub(super) fn pack_weight(&mut self, w: usize) -> Option<GemmB> {
-        let Storage::F32(arr) = &self.plan.consts[w] else {
+        self.pack(w, true)
+    }
+
+    fn pack(&mut self, c: usize, transposed: bool) -> Option<GemmB> {
+        let Storage::F32(arr) = &self.plan.consts[c] else {
             return None;
         };
         if arr.ndim() != 2 {
             return None;
         }
-        let (n, k) = (arr.shape()[0], arr.shape()[1]);
         let data: Vec<f32> = arr.iter().copied().collect();
-        let s = Storage::from_vec(&[n, k], data)?;
-        Some(GemmB::Packed {
-            bt: self.add_const(s),
-            k,
-            n,
-        })
+        let (r, cols) = (arr.shape()[0], arr.shape()[1]);
+        let mat = if transposed {
+            Mat {
+                data: &data,
+                rows: cols,
+                cols: r,
+                rs: 1,
+                cs: cols,
+            }
+        } else {
+            Mat::row_major(&data, r, cols)
+        };
+        let packed = PackedB::pack(mat).ok()?;
+        Some(GemmB::Packed(std::sync::Arc::new(packed)))
     }
 }

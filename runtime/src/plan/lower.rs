@@ -239,6 +239,77 @@ impl Builder<'_> {
         })
     }
 
+    /// Softmax of an f32 input into f32 (`_softmax(x, dim, half_to_float=False)`,
+    /// `softmax.int(x, dim, dtype=None|f32)`, and the `log_` forms).
+    fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) {
+            return None;
+        }
+        let rank = self.meta(x)?.rank();
+        let d = match args.get(1) {
+            Some(Arg::Int(s)) => s.as_int()?,
+            _ => return None,
+        };
+        let r = i64::try_from(rank.max(1)).ok()?;
+        let dim = usize::try_from(if d < 0 { d + r } else { d }).ok()?;
+        if dim >= rank.max(1) {
+            return None;
+        }
+        let ok_third = match args.get(2) {
+            None | Some(Arg::None) | Some(Arg::Bool(false)) => true,
+            Some(Arg::DType(t)) => *t == ferrex::tensor::DType::F32,
+            _ => false,
+        };
+        if !ok_third {
+            return None;
+        }
+        Some(Kind::Softmax {
+            x: self.operand(x),
+            dim,
+            log: name.contains("log_softmax"),
+        })
+    }
+
+    /// `transpose.int(x, d0, d1)`, `permute(x, dims)`, `t(x)` of an f32 input of known
+    /// rank: the permutation of its dims, as a strided copy.
+    fn try_permute(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) {
+            return None;
+        }
+        let rank = self.meta(x)?.rank();
+        let norm = |d: i64| -> Option<usize> {
+            let r = i64::try_from(rank).ok()?;
+            usize::try_from(if d < 0 { d + r } else { d })
+                .ok()
+                .filter(|&d| d < rank)
+        };
+        let dim = |a: Option<&Arg>| match a {
+            Some(Arg::Int(s)) => s.as_int().and_then(norm),
+            _ => None,
+        };
+        let mut dims: Vec<usize> = (0..rank).collect();
+        match name {
+            "aten::transpose.int" => dims.swap(dim(args.get(1))?, dim(args.get(2))?),
+            "aten::t.default" if rank == 2 => dims.swap(0, 1),
+            "aten::t.default" => {}
+            _ => match args.get(1) {
+                Some(Arg::IntList(l)) if l.len() == rank => {
+                    dims = l
+                        .iter()
+                        .map(|s| s.as_int().and_then(norm))
+                        .collect::<Option<_>>()?;
+                }
+                _ => return None,
+            },
+        }
+        Some(Kind::Permute {
+            x: self.operand(x),
+            dims,
+        })
+    }
+
     /// A higher-order node: its subgraphs compiled as subplans, with the constants
     /// passed to them whole (captured weights) frozen inside.
     fn plan_higher_order(
@@ -302,6 +373,13 @@ impl Builder<'_> {
         let special = match name.as_str() {
             "aten::conv2d.default" => self.try_conv(v, args),
             "aten::max_pool2d.default" => self.try_max_pool(v, args),
+            "aten::_softmax.default"
+            | "aten::_log_softmax.default"
+            | "aten::softmax.int"
+            | "aten::log_softmax.int" => self.try_softmax(v, &name, args),
+            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
+                self.try_permute(v, &name, args)
+            }
             "aten::view.default"
             | "aten::reshape.default"
             | "aten::flatten.using_ints"

@@ -41,6 +41,8 @@ pub(crate) fn buffers(step: &Step) -> StepBuffers {
             | Kind::Fused { .. }
             | Kind::Alias { .. }
             | Kind::MaxPool { .. }
+            | Kind::Permute { .. }
+            | Kind::Softmax { .. }
     );
     StepBuffers {
         out: step.out,
@@ -176,7 +178,7 @@ fn reads(step: &Step) -> Vec<V> {
             r
         }
         Kind::Fused { inputs, .. } => ops(inputs),
-        Kind::MaxPool { x, .. } => ops(&[*x]),
+        Kind::MaxPool { x, .. } | Kind::Permute { x, .. } | Kind::Softmax { x, .. } => ops(&[*x]),
     }
 }
 

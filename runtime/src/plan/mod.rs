@@ -54,9 +54,8 @@ pub(crate) struct NodeInfo {
 /// The `B` operand of a matrix product.
 #[derive(Clone, Debug)]
 pub(crate) enum GemmB {
-    /// A constant weight, prepacked as `B^T`: `[n, k]` contiguous, as the GEMV path
-    /// reads it (matrixmultiply reads it with strides `(1, k)`).
-    Packed { bt: usize, k: usize, n: usize },
+    /// A constant weight, packed once at compile time into the own GEMM's panels.
+    Packed(std::sync::Arc<ferrex_kernels::PackedB>),
     /// A run-time `[k, n]` operand.
     Dynamic(Operand),
 }
@@ -129,6 +128,17 @@ pub(crate) enum Kind {
     MaxPool {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
+    },
+    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`.
+    Softmax {
+        x: Operand,
+        dim: usize,
+        log: bool,
+    },
+    /// `transpose`/`permute`/`t`: one strided copy into a planned buffer.
+    Permute {
+        x: Operand,
+        dims: Vec<usize>,
     },
 }
 
@@ -342,7 +352,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Gemm(g) => format!(
                 "{}{}{}",
                 match g.b {
-                    GemmB::Packed { .. } => "gemm/gemv, prepacked weight",
+                    GemmB::Packed(_) => "gemm, prepacked weight",
                     GemmB::Dynamic(_) => "gemm",
                 },
                 if g.init.is_some() { " + bias" } else { "" },
@@ -351,6 +361,10 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Conv(c) => format!("conv2d im2col+gemm, prepacked weight{}", ep(&c.epilogue)),
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
+            Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
+            Kind::Softmax { dim, log, .. } => {
+                format!("{}softmax dim {dim}", if *log { "log_" } else { "" })
+            }
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -362,6 +376,30 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             }
         }
     }
+}
+
+/// The eager fallbacks of a plan (subplans included) per op, in order of first use:
+/// `eager fallbacks: none`, or `eager fallbacks: 3 (aten::_softmax.default ×2,
+/// aten::native_layer_norm.default ×1)`.
+pub(crate) fn fallback_summary(plan: &Plan) -> String {
+    let mut s = crate::PlanStats::default();
+    stats(plan, &mut s);
+    if s.fallback_ops.is_empty() {
+        return "eager fallbacks: none".to_string();
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for op in &s.fallback_ops {
+        match counts.iter_mut().find(|(o, _)| o == op) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((op.clone(), 1)),
+        }
+    }
+    let list: Vec<String> = counts.iter().map(|(o, n)| format!("{o} ×{n}")).collect();
+    format!(
+        "eager fallbacks: {} ({})",
+        s.fallback_ops.len(),
+        list.join(", ")
+    )
 }
 
 /// Counts for [`crate::PlanStats`].
@@ -390,6 +428,8 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             }
             Kind::Alias { .. } => s.reshapes += 1,
             Kind::MaxPool { .. } => s.pools += 1,
+            Kind::Permute { .. } => s.permutes += 1,
+            Kind::Softmax { .. } => s.softmaxes += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,

@@ -1,0 +1,135 @@
+//! Layout changes on plain slices: [`permute`] (transposes and permutes as one strided
+//! copy), used by the compiled runtime for `transpose`/`permute`/`t`.
+
+use crate::KernelError;
+
+/// Writes the permutation `dims` of the contiguous `x` of `shape` into `out`
+/// (contiguous, of shape `shape[dims[0]], shape[dims[1]], …`). `dims` must be a
+/// permutation of `0..shape.len()`.
+///
+/// ```
+/// // A [2, 3] matrix transposed.
+/// let x = [1, 2, 3, 4, 5, 6];
+/// let mut out = [0; 6];
+/// ferrex_kernels::layout::permute(&x, &[2, 3], &[1, 0], &mut out).unwrap();
+/// assert_eq!(out, [1, 4, 2, 5, 3, 6]);
+/// ```
+pub fn permute<T: Copy>(
+    x: &[T],
+    shape: &[usize],
+    dims: &[usize],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let rank = shape.len();
+    let mut seen = vec![false; rank];
+    for &d in dims {
+        match seen.get_mut(d) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(KernelError::new(format!(
+                    "{dims:?} is not a permutation of {rank} dims"
+                )))
+            }
+        }
+    }
+    if dims.len() != rank {
+        return Err(KernelError::new(format!(
+            "{dims:?} is not a permutation of {rank} dims"
+        )));
+    }
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
+    if x.len() < numel || out.len() < numel {
+        return Err(KernelError::new(
+            "a permute operand is smaller than its shape",
+        ));
+    }
+    if numel == 0 {
+        return Ok(());
+    }
+    // Contiguous strides of `x`, then the stride of each output dim.
+    let mut stride = vec![1usize; rank];
+    for i in (0..rank.saturating_sub(1)).rev() {
+        stride[i] = stride[i + 1] * shape[i + 1];
+    }
+    let osize: Vec<usize> = dims.iter().map(|&d| shape[d]).collect();
+    let ostride: Vec<usize> = dims.iter().map(|&d| stride[d]).collect();
+    let (inner, inner_stride) = match rank {
+        0 => (1, 1),
+        _ => (osize[rank - 1], ostride[rank - 1]),
+    };
+    let outer = rank.saturating_sub(1);
+    let mut idx = vec![0usize; outer];
+    let mut base = 0usize;
+    for row in out[..numel].chunks_exact_mut(inner) {
+        // Every index is < numel: `base` walks the output's outer dims in order.
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = x[base + j * inner_stride];
+        }
+        // Odometer over the outer dims (last fastest).
+        for d in (0..outer).rev() {
+            idx[d] += 1;
+            base += ostride[d];
+            if idx[d] < osize[d] {
+                break;
+            }
+            base -= ostride[d] * osize[d];
+            idx[d] = 0;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The element of `x` (contiguous, `shape`) at output index `o` of the permutation.
+    fn naive(x: &[i32], shape: &[usize], dims: &[usize]) -> Vec<i32> {
+        let osize: Vec<usize> = dims.iter().map(|&d| shape[d]).collect();
+        let n: usize = shape.iter().product();
+        (0..n)
+            .map(|mut flat| {
+                let mut src = vec![0; shape.len()];
+                for i in (0..osize.len()).rev() {
+                    src[dims[i]] = flat % osize[i];
+                    flat /= osize[i];
+                }
+                let at = src.iter().zip(shape).fold(0, |a, (&i, &s)| a * s + i);
+                x[at]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn permutes_agree_with_index_arithmetic() {
+        let cases: [(&[usize], &[usize]); 7] = [
+            (&[], &[]),
+            (&[5], &[0]),
+            (&[1, 1], &[1, 0]),
+            (&[3, 4], &[1, 0]),
+            (&[2, 3, 4], &[0, 2, 1]),
+            (&[2, 3, 4, 5], &[0, 2, 1, 3]),
+            (&[2, 1, 3, 2], &[3, 1, 0, 2]),
+        ];
+        for (shape, dims) in cases {
+            let n: usize = shape.iter().product();
+            let x: Vec<i32> = (0..n as i32).collect();
+            let mut out = vec![-1; n];
+            permute(&x, shape, dims, &mut out).unwrap();
+            assert_eq!(out, naive(&x, shape, dims), "{shape:?} by {dims:?}");
+        }
+    }
+
+    #[test]
+    fn bad_permutations_and_short_slices_are_refused() {
+        let x = [0; 6];
+        let mut out = [0; 6];
+        assert!(permute(&x, &[2, 3], &[0, 0], &mut out).is_err());
+        assert!(permute(&x, &[2, 3], &[0], &mut out).is_err());
+        assert!(permute(&x, &[2, 3], &[0, 2], &mut out).is_err());
+        assert!(permute(&x[..5], &[2, 3], &[1, 0], &mut out).is_err());
+    }
+}

@@ -1,0 +1,849 @@
+//! ferrex's own f32 GEMM over a prepacked right operand: [`PackedB`] stores a `[k, n]`
+//! matrix as 16-column panels (`k × 16` contiguous, the last one zero-padded), packed
+//! once — at compile time for a constant weight — and [`gemm_packed`] runs
+//! `c = alpha * a @ b + beta * c` over it with blocked loops (k blocks of [`KC`] that keep
+//! a weight panel in L1, row blocks of [`MC`] packed into `MR`-row micro-panels) and
+//! register-tiled micro-kernels: AVX2 + FMA (detected at run time) with a 6×16 tile for
+//! most rows and wide tiles (1×64, 2×48, 3×32) for products of few rows, which would be
+//! latency-bound on a 6×16 tile; a portable tile elsewhere. Large products are split
+//! by column panels over the one thread pool ([`crate::threads::pool`]).
+//!
+//! Measured on the development machine (Zen 4, 2 cores) against matrixmultiply, see
+//! ARCHITECTURE.md ("GEMM"): [`crate::gemm`] takes this path for f32 where it wins.
+
+use crate::alloc::try_filled;
+use crate::gemm::Mat;
+use crate::threads::{for_each_range, has_avx2_fma, num_threads, split_ranges, PAR_MIN_MACS};
+use crate::KernelError;
+
+/// Columns per packed panel (two 8-lane vectors).
+pub const NR: usize = 16;
+/// The most rows of any micro-kernel's tile.
+const MR_MAX: usize = 14;
+/// Depth of a k block: two `KC × NR` weight panels (32 KiB) stay in L1.
+pub const KC: usize = 256;
+
+/// The micro-kernels this CPU runs, detected once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    /// AVX-512F: 32 registers of 16 lanes; a 14×32 tile.
+    Avx512,
+    /// AVX2 + FMA: 16 registers of 8 lanes; a 6×16 tile.
+    Avx2,
+    /// Plain Rust (the compiler's vectorization); a 6×16 tile.
+    Portable,
+}
+
+impl Isa {
+    fn get() -> Isa {
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if has_avx2_fma() {
+                Isa::Avx2
+            } else {
+                Isa::Portable
+            }
+        })
+    }
+
+    /// Rows of the main tile (the packed A's micro-panel height).
+    fn mr(self) -> usize {
+        match self {
+            Isa::Avx512 => 14,
+            Isa::Avx2 | Isa::Portable => 6,
+        }
+    }
+
+    /// Panels of the main tile.
+    fn np(self) -> usize {
+        match self {
+            Isa::Avx512 => 2,
+            Isa::Avx2 | Isa::Portable => 1,
+        }
+    }
+
+    /// Panels of a tile of `rows < 4` rows (wide, so that enough independent
+    /// accumulators hide the FMA latency).
+    fn wide(self, rows: usize) -> usize {
+        match (self, rows) {
+            (Isa::Avx512, 1) => 8,
+            (Isa::Avx512, 2) => 6,
+            (Isa::Avx512, _) => 4,
+            (_, 1) => 4,
+            (_, 2) => 3,
+            _ => 2,
+        }
+    }
+
+    /// Rows of an A block (a multiple of `mr`): `mc × KC` packed floats stay in L2.
+    fn mc(self) -> usize {
+        self.mr() * 8
+    }
+}
+
+/// Whether the own GEMM runs AVX-512 tiles on this CPU.
+pub fn uses_avx512() -> bool {
+    Isa::get() == Isa::Avx512
+}
+
+/// A `[k, n]` f32 matrix packed as `ceil(n / 16)` panels of `k × 16` floats each
+/// (row `kk` of panel `p` holds columns `16p..16p + 16`, zero past `n`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// Packs `b` (`[k, n]`, any strides: a row-major weight `[n, k]` read as its
+    /// transpose is `Mat { rows: k, cols: n, rs: 1, cs: k }`).
+    pub fn pack(b: Mat<'_, f32>) -> Result<PackedB, KernelError> {
+        if !b.in_bounds() {
+            return Err(KernelError::new(
+                "a matrix operand is smaller than its shape",
+            ));
+        }
+        let (k, n) = (b.rows, b.cols);
+        let panels = n.div_ceil(NR);
+        let len = panels
+            .checked_mul(k)
+            .and_then(|v| v.checked_mul(NR))
+            .ok_or_else(|| KernelError::new("the packed matrix's size overflows"))?;
+        let mut data = try_filled(len, 0f32)?;
+        for (p, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
+            let cols = NR.min(n - p * NR);
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (jj, v) in row[..cols].iter_mut().enumerate() {
+                    // In bounds: kk < k and p * NR + jj < n, checked by `in_bounds`.
+                    *v = b.data[kk * b.rs + (p * NR + jj) * b.cs];
+                }
+            }
+        }
+        Ok(PackedB { data, k, n })
+    }
+
+    /// The packed matrix's `[k, n]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.k, self.n]
+    }
+
+    /// The packed floats (panels, zero-padded).
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+/// `c = alpha * a @ b + beta * c`, with `a` `[m, k]` (any strides), `b` packed, `c`
+/// row-major `[m, n]`. `beta == 0` ignores what `c` holds (NaN included), as BLAS does.
+pub fn gemm_packed(
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    beta: f32,
+    c: &mut [f32],
+) -> Result<(), KernelError> {
+    gemm_packed_on(Isa::get(), alpha, a, b, beta, c)
+}
+
+/// Weights of at least this many floats are split over threads even for products of
+/// few rows: each core then reads its share of the weight from its own cache.
+const PAR_MIN_WEIGHT: usize = 1 << 17;
+
+/// [`gemm_packed`] on the tiles of `isa` (which must run on this CPU).
+fn gemm_packed_on(
+    isa: Isa,
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    beta: f32,
+    c: &mut [f32],
+) -> Result<(), KernelError> {
+    let (m, k, n) = (a.rows, a.cols, b.n);
+    if k != b.k {
+        return Err(KernelError(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {}x{n})",
+            b.k
+        )));
+    }
+    let fits = m.checked_mul(n).is_some_and(|len| c.len() >= len);
+    if !a.in_bounds() || !fits || b.data.len() != n.div_ceil(NR) * k * NR {
+        return Err(KernelError::new(
+            "a matrix operand is smaller than its shape",
+        ));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let c = &mut c[..m * n];
+    if k == 0 {
+        c.iter_mut()
+            .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta });
+        return Ok(());
+    }
+    let panels = n.div_ceil(NR);
+    // Units of panels one tile spans, split into a few ranges per thread.
+    let unit = if m < 4 { isa.wide(m) } else { isa.np() };
+    let units = panels.div_ceil(unit);
+    let threads = num_threads().min(units / 2);
+    let big =
+        m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
+    if threads <= 1 || !big {
+        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels);
+        return Ok(());
+    }
+    let ptr = CPtr(c.as_mut_ptr());
+    let ranges: Vec<std::ops::Range<usize>> = split_ranges(units, (threads * 4).min(units))
+        .into_iter()
+        .map(|r| r.start * unit..(r.end * unit).min(panels))
+        .collect();
+    let ok = for_each_range(&ranges, |_, r| {
+        run_panels(isa, alpha, a, b, beta, ptr, r);
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(KernelError::new("a GEMM worker thread failed"))
+    }
+}
+
+/// `c`'s base pointer, shared by the threads of one product: each writes only the
+/// columns of its own panels.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: the threads of `gemm_packed` write disjoint column ranges of `c` (their panel
+// ranges do not overlap), and `c`'s borrow outlives the scope that joins them.
+unsafe impl Send for CPtr {}
+// SAFETY: as for `Send`: shared only to write disjoint elements.
+unsafe impl Sync for CPtr {}
+
+/// The product's columns `16 * panels.start .. min(n, 16 * panels.end)`, on one thread.
+/// The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with `k = a.cols`,
+/// `c` holding `a.rows * n` floats.
+fn run_panels(
+    isa: Isa,
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    beta: f32,
+    c: CPtr,
+    panels: std::ops::Range<usize>,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.n);
+    let mr = isa.mr();
+    // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
+    let rows_per = if m < 4 { m } else { mr };
+    let mc_max = if m < 4 {
+        m
+    } else {
+        isa.mc().min(m.div_ceil(mr) * mr)
+    };
+    let mut apack = vec![0f32; mc_max * KC.min(k)];
+    let mut pc = 0;
+    while pc < k {
+        let kc = KC.min(k - pc);
+        let beta_here = if pc == 0 { beta } else { 1.0 };
+        let mut ic = 0;
+        while ic < m {
+            let mc = mc_max.min(m - ic);
+            pack_a(a, ic, mc, pc, kc, rows_per, &mut apack);
+            let tile = Tile {
+                kc,
+                ldc: n,
+                alpha,
+                beta: beta_here,
+            };
+            if m < 4 {
+                few_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+            } else {
+                many_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+            }
+            ic += mc;
+        }
+        pc += kc;
+    }
+}
+
+/// Packs `a[i0..i0 + mc, p0..p0 + kc]` as micro-panels of `rows` rows: row `r`, depth
+/// `kk` of panel `q` at `q * kc * rows + kk * rows + r`, rows past `mc` zero.
+fn pack_a(
+    a: Mat<'_, f32>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    rows: usize,
+    out: &mut [f32],
+) {
+    for (q, panel) in out[..mc.div_ceil(rows) * rows * kc]
+        .chunks_exact_mut(rows * kc)
+        .enumerate()
+    {
+        for r in 0..rows {
+            let i = q * rows + r;
+            if i >= mc {
+                for kk in 0..kc {
+                    panel[kk * rows + r] = 0.0;
+                }
+                continue;
+            }
+            let base = (i0 + i) * a.rs + p0 * a.cs;
+            if a.cs == 1 {
+                let src = &a.data[base..base + kc];
+                for (kk, v) in src.iter().enumerate() {
+                    panel[kk * rows + r] = *v;
+                }
+            } else {
+                for kk in 0..kc {
+                    panel[kk * rows + r] = a.data[base + kk * a.cs];
+                }
+            }
+        }
+    }
+}
+
+/// What every micro-tile of one k block shares.
+struct Tile {
+    kc: usize,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+}
+
+/// A micro-tile's operands: packed A (`rows` floats per depth), the first of its
+/// weight panels (the next ones `pstride` floats apart), `c` at the tile's corner, and
+/// how many of its rows and columns are real.
+struct Operands {
+    a: *const f32,
+    b: *const f32,
+    pstride: usize,
+    c: *mut f32,
+    mr: usize,
+    nr: usize,
+}
+
+/// Rows `ic..ic + mc` (packed in `apack`, `isa.mr()` rows per micro-panel) times
+/// panels, `isa.np()` panels per tile.
+#[allow(clippy::too_many_arguments)]
+fn many_rows(
+    isa: Isa,
+    t: &Tile,
+    apack: &[f32],
+    b: &PackedB,
+    pc: usize,
+    c: CPtr,
+    ic: usize,
+    mc: usize,
+    panels: std::ops::Range<usize>,
+) {
+    let (k, n, rows) = (b.k, b.n, isa.mr());
+    let mut p = panels.start;
+    while p < panels.end {
+        let np = isa.np().min(panels.end - p);
+        let j0 = p * NR;
+        let boff = (p * k + pc) * NR;
+        let mut ir = 0;
+        while ir < mc {
+            let mr = rows.min(mc - ir);
+            let ops = Operands {
+                a: apack[ir * t.kc..].as_ptr(),
+                b: b.data[boff..].as_ptr(),
+                pstride: k * NR,
+                // In bounds: (ic + ir) < m and j0 < n, so the offset is inside `c`.
+                c: c.0.wrapping_add((ic + ir) * n + j0),
+                mr,
+                nr: (np * NR).min(n - j0),
+            };
+            // SAFETY: `apack` holds the micro-panel (`rows * kc` floats from `ir * kc`),
+            // panels `p..p + np` (< panels.end) have `kc` depths from `pc`
+            // (`pc + kc <= k`), and `c`'s tile rows `ic + ir .. + mr` (< m) and
+            // columns `j0 .. j0 + nr` (<= n) lie in the `m * n` floats the caller checked.
+            unsafe { micro(isa, t, &ops, rows, np) };
+            ir += mr;
+        }
+        p += np;
+    }
+}
+
+/// All `mc < 4` rows at once, with tiles several panels wide.
+#[allow(clippy::too_many_arguments)]
+fn few_rows(
+    isa: Isa,
+    t: &Tile,
+    apack: &[f32],
+    b: &PackedB,
+    pc: usize,
+    c: CPtr,
+    ic: usize,
+    mc: usize,
+    panels: std::ops::Range<usize>,
+) {
+    let (k, n) = (b.k, b.n);
+    let wide = isa.wide(mc);
+    let mut p = panels.start;
+    while p < panels.end {
+        let np = if p + wide <= panels.end { wide } else { 1 };
+        let j0 = p * NR;
+        let ops = Operands {
+            a: apack.as_ptr(),
+            b: b.data[(p * k + pc) * NR..].as_ptr(),
+            pstride: k * NR,
+            c: c.0.wrapping_add(ic * n + j0),
+            mr: mc,
+            nr: (np * NR).min(n - j0),
+        };
+        // SAFETY: as in `many_rows`: `apack` holds `mc * kc` floats, panels `p..p + np`
+        // (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and the tile's
+        // `mc` rows and `nr` columns from `j0` lie inside `c`.
+        unsafe { micro(isa, t, &ops, mc, np) };
+        p += np;
+    }
+}
+
+/// One micro-tile: `o.mr <= rows` rows (the packed A's row stride is `rows`), `np`
+/// panels, on the ISA's tile of that geometry.
+///
+/// # Safety
+/// `o.a` points at `rows * t.kc` floats, `o.b` at `np` panels of `t.kc * NR` floats
+/// `o.pstride` apart, and `o.c` at a tile of `o.mr` rows (`t.ldc` apart) of `o.nr`
+/// writable floats; `isa` runs on this CPU.
+unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize) {
+    // SAFETY (all arms): the ISA was detected at run time; each tile reads `np` panels
+    // and `rows` packed A rows per depth as the caller promised, and writes `o.mr`
+    // rows (`o.mr <= rows`, checked by the tile's `take`).
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        match (isa, rows, np) {
+            (Isa::Avx512, 14, 2) => return avx512::tile::<14, 2>(t, o, 14),
+            (Isa::Avx512, 14, _) => return avx512::tile::<14, 1>(t, o, 14),
+            (Isa::Avx512, 1, 8) => return avx512::tile::<1, 8>(t, o, 1),
+            (Isa::Avx512, 1, _) => return avx512::tile::<1, 1>(t, o, 1),
+            (Isa::Avx512, 2, 6) => return avx512::tile::<2, 6>(t, o, 2),
+            (Isa::Avx512, 2, _) => return avx512::tile::<2, 1>(t, o, 2),
+            (Isa::Avx512, 3, 4) => return avx512::tile::<3, 4>(t, o, 3),
+            (Isa::Avx512, 3, _) => return avx512::tile::<3, 1>(t, o, 3),
+            (Isa::Avx2, 6, _) => return avx2::tile::<6, 2>(t, o, 6),
+            (Isa::Avx2, 1, 4) => return avx2::tile::<1, 8>(t, o, 1),
+            (Isa::Avx2, 1, _) => return avx2::tile::<1, 2>(t, o, 1),
+            (Isa::Avx2, 2, 3) => return avx2::tile::<2, 6>(t, o, 2),
+            (Isa::Avx2, 2, _) => return avx2::tile::<2, 2>(t, o, 2),
+            (Isa::Avx2, 3, 2) => return avx2::tile::<3, 4>(t, o, 3),
+            (Isa::Avx2, 3, _) => return avx2::tile::<3, 2>(t, o, 3),
+            _ => {}
+        }
+    }
+    let _ = isa;
+    // SAFETY: forwarded.
+    unsafe { portable(t, o, rows, np) }
+}
+
+/// Writes `acc` (row `r`, column `j` at `r * width + j`) into the tile.
+///
+/// # Safety
+/// As for [`micro`]'s `c`.
+unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
+    for r in 0..o.mr {
+        for j in 0..o.nr {
+            // SAFETY: r < mr and j < nr: inside the tile the caller vouched for.
+            let cp = unsafe { o.c.add(r * t.ldc + j) };
+            let v = t.alpha * acc[r * width + j];
+            // SAFETY: as above.
+            unsafe {
+                *cp = if t.beta == 0.0 { v } else { v + t.beta * *cp };
+            }
+        }
+    }
+}
+
+/// The portable micro-tile (any `rows <= MR_MAX`, `np <= 8`).
+///
+/// # Safety
+/// As for [`micro`].
+unsafe fn portable(t: &Tile, o: &Operands, rows: usize, np: usize) {
+    let width = np * NR;
+    let mut acc = [0f32; MR_MAX * 8 * NR];
+    for kk in 0..t.kc {
+        for q in 0..np {
+            // SAFETY: panel q < np, depth kk < kc: inside the caller's panels.
+            let bp = unsafe { o.b.add(q * o.pstride + kk * NR) };
+            for r in 0..o.mr {
+                // SAFETY: r < mr <= rows, kk < kc: inside the packed A.
+                let av = unsafe { *o.a.add(kk * rows + r) };
+                for j in 0..NR {
+                    // SAFETY: j < NR: inside the panel row.
+                    acc[r * width + q * NR + j] += av * unsafe { *bp.add(j) };
+                }
+            }
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { store(t, o, &acc, width) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{store, Operands, Tile, NR};
+    use std::arch::x86_64::*;
+
+    /// An `R × 8V` tile (`V / 2` panels): `R * V` 8-lane accumulators.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 + FMA; the pointers as for [`super::micro`] with `np = V / 2`
+    /// and `o.mr == R`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile<const R: usize, const V: usize>(t: &Tile, o: &Operands, rows: usize) {
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        let mut ap = o.a;
+        let mut bp = o.b;
+        for _ in 0..t.kc {
+            let mut bv = [_mm256_setzero_ps(); V];
+            for (v, b) in bv.iter_mut().enumerate() {
+                // SAFETY: panel v / 2 < V / 2 = np, 8 floats at (v % 2) * 8 of the
+                // depth's 16: inside the caller's panels.
+                *b = unsafe { _mm256_loadu_ps(bp.add((v / 2) * o.pstride + (v % 2) * 8)) };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: r < R <= rows: inside the packed A's depth.
+                let av = unsafe { _mm256_broadcast_ss(&*ap.add(r)) };
+                for (a, b) in row.iter_mut().zip(&bv) {
+                    *a = _mm256_fmadd_ps(av, *b, *a);
+                }
+            }
+            // Advancing past the last depth stays one past the end: never read.
+            ap = ap.wrapping_add(rows);
+            bp = bp.wrapping_add(NR);
+        }
+        if o.nr == V * 8 && t.beta == 0.0 && t.alpha == 1.0 {
+            for (r, row) in acc.iter().enumerate().take(o.mr) {
+                for (v, a) in row.iter().enumerate() {
+                    // SAFETY: r < mr, columns v * 8.. + 8 <= nr: inside the tile.
+                    unsafe { _mm256_storeu_ps(o.c.add(r * t.ldc + v * 8), *a) };
+                }
+            }
+            return;
+        }
+        if o.nr == V * 8 {
+            let (al, be) = (_mm256_set1_ps(t.alpha), _mm256_set1_ps(t.beta));
+            for (r, row) in acc.iter().enumerate().take(o.mr) {
+                for (v, a) in row.iter().enumerate() {
+                    // SAFETY: as above.
+                    let cp = unsafe { o.c.add(r * t.ldc + v * 8) };
+                    let out = if t.beta == 0.0 {
+                        _mm256_mul_ps(al, *a)
+                    } else {
+                        // SAFETY: as above.
+                        _mm256_fmadd_ps(be, unsafe { _mm256_loadu_ps(cp) }, _mm256_mul_ps(al, *a))
+                    };
+                    // SAFETY: as above.
+                    unsafe { _mm256_storeu_ps(cp, out) };
+                }
+            }
+            return;
+        }
+        let mut flat = [0f32; super::MR_MAX * 8 * NR];
+        for (r, row) in acc.iter().enumerate() {
+            for (v, a) in row.iter().enumerate() {
+                // SAFETY: R * V * 8 <= 6 * 64 (the instances: 6×2, 1×8, 2×6, 3×4, …).
+                unsafe { _mm256_storeu_ps(flat.as_mut_ptr().add(r * V * 8 + v * 8), *a) };
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { store(t, o, &flat, V * 8) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{store, Operands, Tile, MR_MAX, NR};
+    use std::arch::x86_64::*;
+
+    /// An `R × 16P` tile (`P` panels): `R * P` 16-lane accumulators.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the pointers as for [`super::micro`] with `np = P`,
+    /// `o.mr <= R <= rows`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile<const R: usize, const P: usize>(t: &Tile, o: &Operands, rows: usize) {
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        let mut ap = o.a;
+        let mut bp = o.b;
+        for _ in 0..t.kc {
+            let mut bv = [_mm512_setzero_ps(); P];
+            for (q, b) in bv.iter_mut().enumerate() {
+                // SAFETY: panel q < P = np, the depth's 16 floats: inside its panel.
+                *b = unsafe { _mm512_loadu_ps(bp.add(q * o.pstride)) };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: r < R <= rows: inside the packed A's depth.
+                let av = _mm512_set1_ps(unsafe { *ap.add(r) });
+                for (a, b) in row.iter_mut().zip(&bv) {
+                    *a = _mm512_fmadd_ps(av, *b, *a);
+                }
+            }
+            // Advancing past the last depth stays one past the end: never read.
+            ap = ap.wrapping_add(rows);
+            bp = bp.wrapping_add(NR);
+        }
+        if o.nr == P * NR {
+            let (al, be) = (_mm512_set1_ps(t.alpha), _mm512_set1_ps(t.beta));
+            for (r, row) in acc.iter().enumerate().take(o.mr) {
+                for (q, a) in row.iter().enumerate() {
+                    // SAFETY: r < mr, columns q * 16.. + 16 <= nr: inside the tile.
+                    let cp = unsafe { o.c.add(r * t.ldc + q * NR) };
+                    let out = match (t.alpha == 1.0, t.beta == 0.0) {
+                        (true, true) => *a,
+                        (_, true) => _mm512_mul_ps(al, *a),
+                        // SAFETY: as above.
+                        _ => _mm512_fmadd_ps(
+                            be,
+                            unsafe { _mm512_loadu_ps(cp) },
+                            _mm512_mul_ps(al, *a),
+                        ),
+                    };
+                    // SAFETY: as above.
+                    unsafe { _mm512_storeu_ps(cp, out) };
+                }
+            }
+            return;
+        }
+        let mut flat = [0f32; MR_MAX * 8 * NR];
+        for (r, row) in acc.iter().enumerate().take(o.mr) {
+            for (q, a) in row.iter().enumerate() {
+                // SAFETY: R * P * 16 <= MR_MAX * 8 * 16 (the instances: 14×2, 1×8, …).
+                unsafe { _mm512_storeu_ps(flat.as_mut_ptr().add(r * P * NR + q * NR), *a) };
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { store(t, o, &flat, P * NR) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `alpha * a @ b + beta * c0` in f64, `a` `[m, k]` and `b` `[k, n]` row-major.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        alpha: f32,
+        a: &[f32],
+        b: &[f32],
+        beta: f32,
+        c0: &[f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                    .sum();
+                let init = if beta == 0.0 {
+                    0.0
+                } else {
+                    f64::from(beta) * f64::from(c0[i * n + j])
+                };
+                c[i * n + j] = (f64::from(alpha) * dot + init) as f32;
+            }
+        }
+        c
+    }
+
+    /// Small integers (-3..=3): every product and sum is exact in f32.
+    fn ints(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 7) % 7)
+            .map(|v| v as f32 - 3.0)
+            .collect()
+    }
+
+    fn transpose(b: &[f32], k: usize, n: usize) -> Vec<f32> {
+        let mut t = vec![0f32; k * n];
+        for p in 0..k {
+            for j in 0..n {
+                t[j * k + p] = b[p * n + j];
+            }
+        }
+        t
+    }
+
+    const SHAPES: [(usize, usize, usize); 16] = [
+        (1, 1, 1),
+        (1, 7, 3),
+        (1, 1, 17),
+        (5, 1, 9),
+        (2, 65, 33),
+        (3, 300, 70),
+        (1, 784, 80),
+        (4, 9, 16),
+        (6, 16, 16),
+        (7, 257, 31),
+        (13, 5, 49),
+        (73, 3, 18),
+        (80, 513, 40),
+        (64, 100, 130),
+        (150, 260, 65),
+        (2, 1100, 200),
+    ];
+
+    /// The tile sets this CPU runs: each is tested, not only the one `gemm_packed`
+    /// picks.
+    fn isas() -> Vec<Isa> {
+        let mut v = vec![Isa::Portable];
+        if has_avx2_fma() {
+            v.push(Isa::Avx2);
+        }
+        if Isa::get() == Isa::Avx512 {
+            v.push(Isa::Avx512);
+        }
+        v
+    }
+
+    #[test]
+    fn packed_gemm_is_exact_on_small_integers_for_odd_shapes() {
+        for (m, k, n) in SHAPES {
+            let a = ints(m * k, 1);
+            let b = ints(k * n, 2);
+            let c0 = ints(m * n, 3);
+            let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            assert_eq!(packed.shape(), [k, n]);
+            for (alpha, beta) in [(1.0, 0.0), (2.0, 1.0), (1.0, -0.5)] {
+                let want = naive(alpha, &a, &b, beta, &c0, m, k, n);
+                for isa in isas() {
+                    let mut c = c0.clone();
+                    let am = Mat::row_major(&a, m, k);
+                    gemm_packed_on(isa, alpha, am, &packed, beta, &mut c).unwrap();
+                    assert_eq!(c, want, "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_and_strided_operands_pack_and_agree() {
+        for (m, k, n) in SHAPES {
+            let a = ints(m * k, 4);
+            let b = ints(k * n, 5);
+            let want = naive(1.0, &a, &b, 0.0, &[], m, k, n);
+            // `b` given as a row-major weight `[n, k]` read transposed.
+            let bt = transpose(&b, k, n);
+            let bm = Mat {
+                data: &bt,
+                rows: k,
+                cols: n,
+                rs: 1,
+                cs: k,
+            };
+            let packed = PackedB::pack(bm).unwrap();
+            // `a` given transposed (`[k, m]` storage, strides (1, m)).
+            let at = transpose(&a, m, k);
+            let am = Mat {
+                data: &at,
+                rows: m,
+                cols: k,
+                rs: 1,
+                cs: m,
+            };
+            let mut c = vec![f32::NAN; m * n];
+            gemm_packed(1.0, am, &packed, 0.0, &mut c).unwrap();
+            assert_eq!(c, want, "{m}x{k}x{n} transposed");
+            // `a` with a row stride larger than its width (a column slice).
+            let wide: Vec<f32> = (0..m)
+                .flat_map(|i| {
+                    let mut row = a[i * k..(i + 1) * k].to_vec();
+                    row.push(99.0);
+                    row
+                })
+                .collect();
+            let am = Mat {
+                data: &wide,
+                rows: m,
+                cols: k,
+                rs: k + 1,
+                cs: 1,
+            };
+            let mut c = vec![0f32; m * n];
+            gemm_packed(1.0, am, &packed, 0.0, &mut c).unwrap();
+            assert_eq!(c, want, "{m}x{k}x{n} strided");
+        }
+    }
+
+    #[test]
+    fn random_floats_agree_within_tolerance_across_threads_and_k_blocks() {
+        let (m, k, n) = (37, 700, 300);
+        let f = |len: usize, s: u32| -> Vec<f32> {
+            ints(len, s)
+                .iter()
+                .zip(ints(len, s + 9))
+                .map(|(x, y)| x * 0.37 + y * 0.011)
+                .collect()
+        };
+        let (a, b) = (f(m * k, 1), f(k * n, 2));
+        let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+        let mut c = vec![0f32; m * n];
+        gemm_packed(0.5, Mat::row_major(&a, m, k), &packed, 0.0, &mut c).unwrap();
+        let want = naive(0.5, &a, &b, 0.0, &[], m, k, n);
+        for (x, y) in c.iter().zip(&want) {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn the_portable_tile_agrees_with_the_vector_tiles() {
+        let (k, n) = (40, 70);
+        let b = ints(k * n, 8);
+        let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+        for rows in 1..=6 {
+            let a = ints(rows * k, 9);
+            let mut apack = vec![0f32; rows * k];
+            pack_a(Mat::row_major(&a, rows, k), 0, rows, 0, k, rows, &mut apack);
+            let want = naive(1.0, &a, &b, 0.0, &[], rows, k, n);
+            let mut c = vec![0f32; rows * n];
+            let t = Tile {
+                kc: k,
+                ldc: n,
+                alpha: 1.0,
+                beta: 0.0,
+            };
+            for p0 in (0..n.div_ceil(NR)).step_by(2) {
+                let np = 2.min(n.div_ceil(NR) - p0);
+                let o = Operands {
+                    a: apack.as_ptr(),
+                    b: packed.data[p0 * k * NR..].as_ptr(),
+                    pstride: k * NR,
+                    c: c[p0 * NR..].as_mut_ptr(),
+                    mr: rows,
+                    nr: (np * NR).min(n - p0 * NR),
+                };
+                // SAFETY: the tile's operands are inside `apack`, `packed` and `c`.
+                unsafe { portable(&t, &o, rows, np) };
+            }
+            assert_eq!(c, want, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn shapes_are_checked_at_the_entry_point() {
+        let b = [1f32; 6];
+        let packed = PackedB::pack(Mat::row_major(&b, 3, 2)).unwrap();
+        let a = [1f32; 4];
+        let mut c = [0f32; 4];
+        let err = gemm_packed(1.0, Mat::row_major(&a, 2, 2), &packed, 0.0, &mut c).unwrap_err();
+        assert_eq!(
+            err.0,
+            "mat1 and mat2 shapes cannot be multiplied (2x2 and 3x2)"
+        );
+        let a = [1f32; 6];
+        let mut short = [0f32; 3];
+        assert!(gemm_packed(1.0, Mat::row_major(&a, 2, 3), &packed, 0.0, &mut short).is_err());
+        assert!(PackedB::pack(Mat::row_major(&b[..5], 3, 2)).is_err());
+        gemm_packed(1.0, Mat::row_major(&a, 2, 3), &packed, 0.0, &mut c).unwrap();
+        assert_eq!(c, [3.0; 4]);
+    }
+}

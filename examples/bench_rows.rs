@@ -1,0 +1,240 @@
+//! ferrex's side of the speed comparison with PyTorch (issue 12's table), timed as
+//! `../shared/tools/bench_torch.py` times PyTorch's: warm up ~0.2 s (>= 3 calls), then
+//! 15 rounds of >= 0.08 s, per-call mean per round; the median, min and max over rounds,
+//! the median over "clean" rounds (run-queue wait < 3% of wall, from
+//! `/proc/self/task/*/schedstat`), CPU time of all threads / wall and run-queue wait /
+//! wall.
+//!
+//! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [mlp784 mlp1024 lenet gemm]`
+//!
+//! Prints one `RESULT side=ferrex case=... runner=interpreter|compiled|eager ...` line
+//! per measurement, in the format of the PyTorch script, so both can be compared line
+//! by line.
+
+use std::time::Instant;
+
+use ferrex::prelude::*;
+use ferrex_examples::zoo::{LeNet, Mlp};
+
+const ROUNDS: usize = 15;
+const ROUND_SECS: f64 = 0.08;
+const CLEAN_DELAY: f64 = 0.03;
+
+#[export_module]
+struct Mlp1024 {
+    l1: nn::Linear,
+    l2: nn::Linear,
+    l3: nn::Linear,
+    l4: nn::Linear,
+}
+
+#[export_module]
+impl Mlp1024 {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.l1.forward(x).relu();
+        let h = self.l2.forward(&h).relu();
+        let h = self.l3.forward(&h).relu();
+        self.l4.forward(&h)
+    }
+}
+
+/// (ns run, ns waited on the run queue) summed over this process's threads.
+fn sched_ns() -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for t in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() >= 2 {
+            total.0 += v[0];
+            total.1 += v[1];
+        }
+    }
+    total
+}
+
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+    clean: f64,
+    clean_n: usize,
+    cpu_ratio: f64,
+    delay_frac: f64,
+}
+
+fn measure(mut f: impl FnMut()) -> Stats {
+    let t0 = Instant::now();
+    let mut warm = 0;
+    while warm < 3 || t0.elapsed().as_secs_f64() < 0.2 {
+        f();
+        warm += 1;
+    }
+    let per_call = t0.elapsed().as_secs_f64() / warm as f64;
+    let calls = ((ROUND_SECS / per_call).ceil() as usize).max(1);
+    let (mut means, mut clean) = (Vec::new(), Vec::new());
+    let (mut wall_sum, mut exec_sum, mut delay_sum) = (0.0, 0.0, 0.0);
+    for _ in 0..ROUNDS {
+        let (e0, d0) = sched_ns();
+        let s = Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        let wall = s.elapsed().as_secs_f64();
+        let (e1, d1) = sched_ns();
+        let (ex, de) = ((e1 - e0) as f64 * 1e-9, (d1 - d0) as f64 * 1e-9);
+        wall_sum += wall;
+        exec_sum += ex;
+        delay_sum += de;
+        means.push(wall / calls as f64);
+        if de < CLEAN_DELAY * wall {
+            clean.push(wall / calls as f64);
+        }
+    }
+    means.sort_by(f64::total_cmp);
+    clean.sort_by(f64::total_cmp);
+    Stats {
+        median: means[means.len() / 2],
+        min: means[0],
+        max: means[means.len() - 1],
+        clean: if clean.len() >= 3 {
+            clean[clean.len() / 2]
+        } else {
+            f64::NAN
+        },
+        clean_n: clean.len(),
+        cpu_ratio: exec_sum / wall_sum,
+        delay_frac: delay_sum / wall_sum,
+    }
+}
+
+fn report(case: &str, runner: &str, s: &Stats, flops: Option<f64>) {
+    let threads = ferrex_kernels_threads();
+    let extra = flops.map_or(String::new(), |f| {
+        format!(" gflops={:.2}", f / s.median / 1e9)
+    });
+    println!(
+        "RESULT side=ferrex case={case} runner={runner} threads={threads} median_us={:.3} min_us={:.3} max_us={:.3} clean_us={:.3} clean_n={} cpu_ratio={:.2} delay_frac={:.3}{extra}",
+        s.median * 1e6,
+        s.min * 1e6,
+        s.max * 1e6,
+        s.clean * 1e6,
+        s.clean_n,
+        s.cpu_ratio,
+        s.delay_frac
+    );
+}
+
+fn ferrex_kernels_threads() -> usize {
+    std::env::var("FERREX_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
+fn bench_model<M: ferrex::Forward<Args = (Tensor,)>>(
+    case: &str,
+    m: &M,
+    x: &Tensor,
+    flops: Option<f64>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let ep = ferrex::export(m, (x.copy(),))?;
+    let compiled = ferrex_runtime::compile(&ep)?;
+    let module = ep.module();
+    let s = measure(|| {
+        module
+            .call((x.copy(),))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    report(case, "interpreter", &s, flops);
+    let s = measure(|| {
+        compiled
+            .call((x.copy(),))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    report(case, "compiled", &s, flops);
+    Ok(())
+}
+
+fn mlp_flops(batch: usize, dims: &[usize]) -> f64 {
+    2.0 * batch as f64 * dims.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ferrex::manual_seed(0);
+    let modes: Vec<String> = std::env::args().skip(1).collect();
+    let all = ["mlp784", "mlp1024", "lenet", "gemm"];
+    let modes: Vec<&str> = if modes.is_empty() {
+        all.to_vec()
+    } else {
+        modes.iter().map(String::as_str).collect()
+    };
+    for mode in modes {
+        match mode {
+            "mlp784" => {
+                let mlp = Mlp::new(784, [512, 512], 10);
+                for b in [1, 64] {
+                    let flops = mlp_flops(b, &[784, 512, 512, 10]);
+                    bench_model(
+                        &format!("mlp784_b{b}"),
+                        &mlp,
+                        &Tensor::randn([b, 784]),
+                        Some(flops),
+                    )?;
+                }
+            }
+            "mlp1024" => {
+                let m = Mlp1024 {
+                    l1: nn::Linear::new(1024, 1024),
+                    l2: nn::Linear::new(1024, 1024),
+                    l3: nn::Linear::new(1024, 1024),
+                    l4: nn::Linear::new(1024, 1024),
+                };
+                let flops = mlp_flops(256, &[1024; 5]);
+                bench_model(
+                    "mlp1024x4_b256",
+                    &m,
+                    &Tensor::randn([256, 1024]),
+                    Some(flops),
+                )?;
+            }
+            "lenet" => {
+                let fl = 2.0
+                    * 8.0
+                    * (6.0 * 25.0 * 784.0 + 16.0 * 150.0 * 100.0 + 400.0 * 120.0 + 1200.0);
+                bench_model(
+                    "lenet_b8",
+                    &LeNet::new(),
+                    &Tensor::randn([8, 1, 28, 28]),
+                    Some(fl),
+                )?;
+            }
+            "gemm" => {
+                for n in [1024usize, 2048] {
+                    let a = Tensor::randn([n, n]);
+                    let b = Tensor::randn([n, n]);
+                    let s = measure(|| {
+                        a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
+                    });
+                    report(
+                        &format!("sgemm{n}"),
+                        "eager",
+                        &s,
+                        Some(2.0 * (n as f64).powi(3)),
+                    );
+                }
+            }
+            other => return Err(format!("unknown mode {other}").into()),
+        }
+    }
+    Ok(())
+}
