@@ -17,6 +17,18 @@
 //! naming the node; another schema major version or archive version is
 //! [`LoadError::NewerVersion`]; anything else wrong with the file is a
 //! [`LoadError::Program`] naming the entry and the place in it.
+//!
+//! ```
+//! use ferrex::Tensor;
+//!
+//! // The tutorial's `MyModule` (`relu(lin(x + y))`), saved by `torch.export.save`.
+//! let ep = ferrex::load("../tests/data/pt2/mymodule.pt2")?;
+//! assert!(ep.to_string().contains("let linear: f32[8, 10] = aten::linear.default(add, p_lin_weight, p_lin_bias);"));
+//! let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+//! let out = ep.module().call((x, y))?;
+//! assert_eq!(out[0].shape(), vec![8, 10]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod schema;
 
