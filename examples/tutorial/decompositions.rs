@@ -1,5 +1,5 @@
 //! Decompositions: `run_decompositions` lowers the exported graph to the core op set
-//! (`linear` → `t` + `addmm` → `permute` + `addmm`).
+//! with PyTorch's default table (`linear` → `permute` + `addmm`).
 
 use ferrex::prelude::*;
 

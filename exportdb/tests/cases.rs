@@ -278,18 +278,13 @@ fn the_comparison_catches_a_wrong_program() {
 }
 
 /// The op targets PyTorch 2.15 records for a case (its reference program), spelt as
-/// ferrex records them: `aten::linear` is recorded as its decomposition `t` + `addmm`
-/// (ARCHITECTURE.md, CompositeImplicit ops), in-place ops by their functional form
+/// ferrex records them: in-place ops by their functional form
 /// (the mutation becomes an output), and `torch.tensor(..)` constants are lifted
 /// inputs, without PyTorch's `lift_fresh_copy` + `detach_`.
 fn pytorch_ops(ops: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for op in ops {
         match *op {
-            "linear.default" => {
-                out.push("aten::t.default".to_string());
-                out.push("aten::addmm.default".to_string());
-            }
             "lift_fresh_copy.default" | "detach_.default" => {}
             other => {
                 let functional = other.replacen("_.", ".", 1);

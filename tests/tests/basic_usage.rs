@@ -56,11 +56,10 @@ fn my_module_prints_exactly() {
         let add: f32[8, 100] = aten::add.Tensor(x, y);
 
         // File: core/src/nn/linear.rs:{linear_line} in Linear::forward, code: F::linear(x, &self.weight, self.bias.as_ref())
-        let t: f32[100, 10] = aten::t.default(p_lin_weight);
-        let addmm: f32[8, 10] = aten::addmm.default(p_lin_bias, add, t);
+        let linear: f32[8, 10] = aten::linear.default(add, p_lin_weight, p_lin_bias);
 
         // File: tests/tests/basic_usage.rs:{FORWARD_LINE} in MyModule::forward, code: F::relu_(self.lin.forward(&(x + y)))
-        let relu: f32[8, 10] = aten::relu.default(addmm);
+        let relu: f32[8, 10] = aten::relu.default(linear);
         return (relu,);
     }}
 
@@ -303,12 +302,12 @@ fn nested_model_exports_and_matches_eager() {
         ep.constants().keys().collect::<Vec<_>>(),
         ["shift", "offset"]
     );
-    // Unrolled loop: two addmm nodes, no third; the residual adds are there.
+    // Unrolled loop: one linear per block and the head's; the residual adds are there.
     let targets = ep.op_targets();
     assert_eq!(
         targets
             .iter()
-            .filter(|t| *t == "aten::addmm.default")
+            .filter(|t| *t == "aten::linear.default")
             .count(),
         3
     );
@@ -316,18 +315,15 @@ fn nested_model_exports_and_matches_eager() {
         targets,
         [
             "aten::sub.Tensor",
-            "aten::t.default",
-            "aten::addmm.default",
+            "aten::linear.default",
             "aten::relu.default",
             "aten::mul.Tensor",
             "aten::add.Tensor",
-            "aten::t.default",
-            "aten::addmm.default",
+            "aten::linear.default",
             "aten::relu.default",
             "aten::mul.Tensor",
             "aten::add.Tensor",
-            "aten::t.default",
-            "aten::addmm.default",
+            "aten::linear.default",
             "aten::add.Tensor",
             "aten::sum.default",
         ]

@@ -238,6 +238,22 @@ fn every_pytorch_case_passes() {
 /// the reason it has none (its eager behaviour is then tested elsewhere).
 const WITHOUT_CASE: &[(&str, &str)] = &[
     (
+        "aten::convolution.default",
+        "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
+    ),
+    (
+        "aten::max_pool2d_with_indices.default",
+        "Core ATen form of max_pool2d; tests/tests/core_aten_ops.rs",
+    ),
+    (
+        "aten::mul.Scalar",
+        "Core ATen scaling in decompositions; tests/tests/core_aten_ops.rs",
+    ),
+    (
+        "aten::squeeze.dims",
+        "Core ATen form of squeeze.dim; tests/tests/core_aten_ops.rs",
+    ),
+    (
         "aten::add_.Tensor",
         "in-place form of add.Tensor; tests/tests/basic_usage.rs",
     ),

@@ -47,7 +47,7 @@ fn mlp_exports_and_round_trips() {
     assert_eq!(
         ep.op_targets()
             .iter()
-            .filter(|t| *t == "aten::addmm.default")
+            .filter(|t| *t == "aten::linear.default")
             .count(),
         3
     );

@@ -6,9 +6,10 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
 
+use super::elementwise::MUL_SCALAR;
 use super::linalg::Gemm;
 use super::util::{broadcast_shapes, concrete, meta_of, sizes_match, with_float_dtype};
-use super::{OpArgs, OpDef};
+use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -305,8 +306,12 @@ fn sdpa_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-/// PyTorch's math path: `softmax((q * √scale) @ (k * √scale)ᵀ + mask) @ v`, with the
-/// causal mask as `-inf` above the diagonal and grouped heads repeated.
+/// PyTorch's math path as its default decomposition table writes it:
+/// `safe_softmax((q * √scale) @ (k * √scale)ᵀ + mask) @ v` (scaling by `mul.Scalar`,
+/// the causal mask as `-inf` above the diagonal, grouped heads repeated), where the safe
+/// softmax gives zeros for rows that are entirely `-inf`; a 4-D result is then made
+/// contiguous in `[N, L, H, E]` order and transposed back, as the flash-attention
+/// layout that PyTorch's export preserves.
 fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     let plan = sdpa_plan(args)?;
     let (q, mut k, mut v) = (args.tensor(0)?, args.tensor(1)?, args.tensor(2)?);
@@ -325,7 +330,13 @@ fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         v = interleave(&v)?;
     }
     let factor = plan.scale.sqrt();
-    let scores = (&q * factor).matmul(&(k.transpose(-2, -1) * factor));
+    let scaled = |t: Tensor| -> Result<Tensor, OpError> {
+        first(Tensor::call_op(
+            &MUL_SCALAR,
+            vec![Value::Tensor(t), Value::Float(factor)],
+        ))
+    };
+    let scores = scaled(q)?.matmul(&scaled(k.transpose(-2, -1))?);
     let scores = if args.bool(5)? {
         let sizes = meta_of(&scores)?.sizes;
         let (l, s) = (
@@ -345,7 +356,29 @@ fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
             None => scores,
         }
     };
-    Ok(vec![scores.softmax(-1).matmul(&v)])
+    let out = safe_softmax(&scores).matmul(&v);
+    if plan.out.rank() == 4 {
+        return Ok(vec![out.transpose(1, 2).copy().transpose(1, 2)]);
+    }
+    Ok(vec![out])
+}
+
+/// `softmax(x, -1)`, with zeros for rows that are entirely `-inf` (ATen's
+/// `_safe_softmax`, decomposed as PyTorch's table does).
+fn safe_softmax(x: &Tensor) -> Tensor {
+    let out = x.softmax(-1);
+    let masked_rows = x
+        .eq(f64::NEG_INFINITY)
+        .logical_not()
+        .any_dim(-1, true)
+        .logical_not();
+    Tensor::where_(&masked_rows, &out.full_like(0), &out)
+}
+
+fn first(out: Vec<Tensor>) -> Result<Tensor, OpError> {
+    out.into_iter()
+        .next()
+        .ok_or_else(|| OpError::new("an op returned no tensor"))
 }
 
 pub static SCALED_DOT_PRODUCT_ATTENTION: OpDef = OpDef::new(

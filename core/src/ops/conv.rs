@@ -7,11 +7,11 @@ use ferrex_kernels::{conv2d, try_filled, ConvGeom};
 
 use super::linalg::Gemm;
 use super::util::{concrete, expand_param, meta_of, with_float_dtype};
-use super::{OpArgs, OpDef};
+use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Storage, TensorMeta};
+use crate::tensor::{Storage, Tensor, TensorMeta};
 
 /// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`): the
 /// kernels' per-sample geometry and the batch size.
@@ -36,7 +36,24 @@ fn out_size(input: &SymInt, k: i64, stride: i64, pad: i64, dilation: i64) -> Sym
         .add(&SymInt::Int(1))
 }
 
-fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
+/// Where the schema keeps `groups`: `conv1d`/`conv2d` have it at 6, `convolution` (after
+/// `transposed` and `output_padding`) at 8.
+#[derive(Clone, Copy)]
+enum Layout {
+    ConvNd,
+    Convolution,
+}
+
+impl Layout {
+    fn groups_at(self) -> usize {
+        match self {
+            Layout::ConvNd => 6,
+            Layout::Convolution => 8,
+        }
+    }
+}
+
+fn conv_plan(args: &OpArgs, nd: usize, layout: Layout) -> Result<ConvPlan, OpError> {
     let x = args.meta(0)?;
     let w = args.meta(1)?;
     let unbatched = check_input_and_weight(&x, &w, nd)?;
@@ -44,7 +61,7 @@ fn conv_plan(args: &OpArgs, nd: usize) -> Result<ConvPlan, OpError> {
     if unbatched {
         xs.insert(0, SymInt::Int(1));
     }
-    let p = ConvParams::read(args, nd)?;
+    let p = ConvParams::read(args, nd, layout)?;
     check_channels_and_bias(args, &x, &w, &xs[1], p.groups)?;
     let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
     for i in 0..nd {
@@ -115,11 +132,11 @@ struct ConvParams {
 }
 
 impl ConvParams {
-    fn read(args: &OpArgs, nd: usize) -> Result<Self, OpError> {
+    fn read(args: &OpArgs, nd: usize, layout: Layout) -> Result<Self, OpError> {
         let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
         let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
         let dilation = expand_param(&args.int_list(5)?, nd, "dilation")?;
-        let groups = args.i64(6)?;
+        let groups = args.i64(layout.groups_at())?;
         if stride.iter().any(|&s| s <= 0) {
             op_bail!("non-positive stride is not supported");
         }
@@ -238,8 +255,8 @@ pub(crate) fn conv2d_forward<T: Gemm>(
     Ok(out)
 }
 
-fn conv_kernel(args: &OpArgs, nd: usize) -> Result<Vec<Storage>, OpError> {
-    let plan = conv_plan(args, nd)?;
+fn conv_kernel(args: &OpArgs, nd: usize, layout: Layout) -> Result<Vec<Storage>, OpError> {
+    let plan = conv_plan(args, nd, layout)?;
     let g = &plan.geom;
     let shape = concrete(&plan.out.sizes);
     let x = args.storage(0)?;
@@ -270,30 +287,104 @@ fn conv_kernel(args: &OpArgs, nd: usize) -> Result<Vec<Storage>, OpError> {
 }
 
 fn conv1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![conv_plan(args, 1)?.out])
+    Ok(vec![conv_plan(args, 1, Layout::ConvNd)?.out])
 }
 
 fn conv1d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    conv_kernel(args, 1)
+    conv_kernel(args, 1, Layout::ConvNd)
 }
 
 fn conv2d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![conv_plan(args, 2)?.out])
+    Ok(vec![conv_plan(args, 2, Layout::ConvNd)?.out])
 }
 
 fn conv2d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    conv_kernel(args, 2)
+    conv_kernel(args, 2, Layout::ConvNd)
 }
 
+// ---------------------------------------------------------------------------------------
+// convolution: the Core ATen op that conv1d / conv2d decompose to
+
+/// The spatial rank of a `convolution` call (from its weight); transposed convolutions
+/// are refused.
+fn convolution_rank(args: &OpArgs) -> Result<usize, OpError> {
+    if args.bool(6)? {
+        op_bail!("convolution: transposed convolutions are not supported");
+    }
+    let w = args.meta(1)?;
+    match w.rank() {
+        3 => Ok(1),
+        4 => Ok(2),
+        r => op_bail!(
+            "convolution: expected a 3-D or 4-D weight, but got weight of size {} ({r}-D)",
+            format_sizes(&w.sizes)
+        ),
+    }
+}
+
+fn convolution_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let nd = convolution_rank(args)?;
+    Ok(vec![conv_plan(args, nd, Layout::Convolution)?.out])
+}
+
+fn convolution_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let nd = convolution_rank(args)?;
+    conv_kernel(args, nd, Layout::Convolution)
+}
+
+/// `conv1d` / `conv2d` → `convolution(input, weight, bias, stride, padding, dilation,
+/// False, [0, …], groups)` with every list at its full length, as PyTorch's
+/// decomposition writes it.
+fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
+    let full = |i: usize, name: &str| -> Result<Value, OpError> {
+        let v = expand_param(&args.int_list(i)?, nd, name)?;
+        Ok(Value::IntList(v.into_iter().map(SymInt::Int).collect()))
+    };
+    let bias = match args.opt_tensor(2)? {
+        Some(b) => Value::Tensor(b),
+        None => Value::None,
+    };
+    Ok(Tensor::call_op(
+        &CONVOLUTION,
+        vec![
+            Value::Tensor(args.tensor(0)?),
+            Value::Tensor(args.tensor(1)?),
+            bias,
+            full(3, "stride")?,
+            full(4, "padding")?,
+            full(5, "dilation")?,
+            Value::Bool(false),
+            Value::IntList(vec![SymInt::Int(0); nd]),
+            Value::Int(args.int(6)?),
+        ],
+    ))
+}
+
+fn conv1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    conv_nd_decomposition(args, 1)
+}
+
+fn conv2d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    conv_nd_decomposition(args, 2)
+}
+
+/// In PyTorch's Core ATen opset; 1-D and 2-D, not transposed.
+pub static CONVOLUTION: OpDef = OpDef::new(
+    "aten::convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups) -> Tensor",
+    convolution_meta,
+    convolution_kernel,
+);
 pub static CONV1D: OpDef = OpDef::new(
     "aten::conv1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] dilation=1, SymInt groups=1) -> Tensor",
     conv1d_meta,
     conv1d_kernel,
-);
+)
+.with_decomposition(conv1d_decomposition);
 pub static CONV2D: OpDef = OpDef::new(
     "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] dilation=1, SymInt groups=1) -> Tensor",
     conv2d_meta,
     conv2d_kernel,
-);
+)
+.with_decomposition(conv2d_decomposition);
 
-pub static OPS: &[&OpDef] = &[&CONV1D, &CONV2D];
+pub static OPS: &[&OpDef] = &[&CONV1D, &CONV2D, &CONVOLUTION];

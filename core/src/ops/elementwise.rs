@@ -293,6 +293,13 @@ pub static MUL_: OpDef = OpDef::new(
     mul_kernel,
 )
 .inplace_of(&MUL_TENSOR);
+/// A tensor times a number, in PyTorch's Core ATen opset (what `mul.Tensor` with a Python
+/// number becomes in some decompositions, `scaled_dot_product_attention`'s scaling).
+pub static MUL_SCALAR: OpDef = OpDef::new(
+    "aten::mul.Scalar(Tensor self, Scalar other) -> Tensor",
+    binary_meta,
+    mul_kernel,
+);
 pub static DIV_TENSOR: OpDef = OpDef::new(
     "aten::div.Tensor(Tensor self, Tensor other) -> Tensor",
     div_meta,
@@ -638,6 +645,7 @@ pub static OPS: &[&OpDef] = &[
     &SUB_,
     &MUL_TENSOR,
     &MUL_,
+    &MUL_SCALAR,
     &DIV_TENSOR,
     &DIV_TENSOR_MODE,
     &DIV_,

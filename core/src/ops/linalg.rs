@@ -5,7 +5,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
 
 use ferrex_kernels::{gemm, Float, Mat};
 
-use super::util::{broadcast_shapes, concrete};
+use super::util::{broadcast_shapes, concrete, meta_of};
 use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::symbolic::SymInt;
@@ -408,11 +408,53 @@ fn matmul_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![matmul_storage(&args.storage(0)?, &args.storage(1)?)?])
 }
 
+/// `matmul` as ATen's composite writes it (`at::matmul`, for contiguous operands):
+/// `mm` for 2-D operands (1-D ones unsqueezed, then squeezed back), the larger operand
+/// folded to 2-D (`view` + `mm` + `view`) for ≥3-D times ≤2-D, otherwise both operands
+/// expanded to the broadcast batch and flattened to 3-D (`expand` + `view`), `bmm`, and
+/// a `view` to the result's shape.
+fn matmul_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let (a, b) = (args.tensor(0)?, args.tensor(1)?);
+    let (am, bm) = (meta_of(&a)?, meta_of(&b)?);
+    let plan = matmul_plan(&am, &bm)?;
+    let out = match (am.rank(), bm.rank()) {
+        (1, 1) => (&a * &b).sum(),
+        (2, 1) => a.mm(&b.unsqueeze(1)).squeeze_dim(1),
+        (1, 2) => a.unsqueeze(0).mm(&b).squeeze_dim(0),
+        (2, 2) => a.mm(&b),
+        (ra, rb) if ra >= 3 && rb <= 2 => {
+            let lead = &am.sizes[..ra - 1];
+            let flat = a.view(vec![product(lead), am.sizes[ra - 1].clone()]);
+            let b2 = if rb == 1 { b.unsqueeze(1) } else { b };
+            flat.mm(&b2).view(plan.out.clone())
+        }
+        _ => {
+            let batch = product(&plan.batch);
+            let to_3d = |t: &Tensor, sizes: &[SymInt]| {
+                let r = sizes.len();
+                let mut wide = plan.batch.clone();
+                wide.extend_from_slice(&sizes[r - 2..]);
+                t.expand(wide).view(vec![
+                    batch.clone(),
+                    sizes[r - 2].clone(),
+                    sizes[r - 1].clone(),
+                ])
+            };
+            let b = if bm.rank() == 1 { b.unsqueeze(1) } else { b };
+            to_3d(&a, &plan.a_sizes)
+                .bmm(&to_3d(&b, &plan.b_sizes))
+                .view(plan.out.clone())
+        }
+    };
+    Ok(vec![out])
+}
+
 pub static MATMUL: OpDef = OpDef::new(
     "aten::matmul(Tensor self, Tensor other) -> Tensor",
     matmul_meta,
     matmul_kernel,
-);
+)
+.with_decomposition(matmul_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // linear
@@ -474,17 +516,43 @@ fn linear_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     }
 }
 
-/// `linear(x, w, b)` = `addmm(b, x, t(w))` for 2-D input with a bias, otherwise
-/// `matmul(x, t(w)) (+ b)`, as PyTorch decomposes it.
+/// The product of `sizes` (`1` for none).
+fn product(sizes: &[SymInt]) -> SymInt {
+    sizes.iter().fold(SymInt::Int(1), |acc, s| acc.mul(s))
+}
+
+/// `linear(x, w, b)` as ATen's composite writes it (`at::linear`): `addmm(b, x, t(w))`
+/// for a 2-D input with a bias; with a 1-D bias, any other input is flattened to 2-D
+/// first (`view` + `addmm` + `view`, ATen's `_flatten_nd_linear`, taken for contiguous
+/// inputs — ferrex's tensors always are); without a bias, `matmul(x, t(w))`.
 fn linear_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     let x = args.tensor(0)?;
     let w = args.tensor(1)?;
     let bias = args.opt_tensor(2)?;
-    let wt = w.t();
-    let out = match (&bias, x.dim()) {
-        (Some(b), 2) => b.addmm(&x, &wt),
-        (Some(b), _) => x.matmul(&wt) + b,
-        (None, _) => x.matmul(&wt),
+    let xm = meta_of(&x)?;
+    let bias_rank = match &bias {
+        Some(b) => Some(meta_of(b)?.rank()),
+        None => None,
+    };
+    // `t(w)` is recorded after the input's `view`, where ATen takes it.
+    let out = match (&bias, bias_rank, xm.rank()) {
+        (Some(b), _, 2) => b.addmm(&x, &w.t()),
+        (Some(b), Some(br), r) if r == 3 || br == 1 => {
+            let lead = &xm.sizes[..r.saturating_sub(1)];
+            let inner = xm.sizes.last().cloned().unwrap_or(SymInt::Int(1));
+            let flat = x.view(vec![product(lead), inner]);
+            let mut sizes = lead.to_vec();
+            sizes.push(
+                meta_of(&w)?
+                    .sizes
+                    .first()
+                    .cloned()
+                    .unwrap_or(SymInt::Int(1)),
+            );
+            b.addmm(&flat, &w.t()).view(sizes)
+        }
+        (Some(b), _, _) => x.matmul(&w.t()) + b,
+        (None, _, _) => x.matmul(&w.t()),
     };
     Ok(vec![out])
 }
@@ -494,8 +562,7 @@ pub static LINEAR: OpDef = OpDef::new(
     linear_meta,
     linear_kernel,
 )
-.with_decomposition(linear_decomposition)
-.composite_implicit();
+.with_decomposition(linear_decomposition);
 
 pub static OPS: &[&OpDef] = &[&MM, &BMM, &ADDMM, &MATMUL, &LINEAR];
 

@@ -55,13 +55,18 @@ pub struct OpDef {
     /// For an in-place op (`relu_`): the functional op that functionalization puts in
     /// its place; argument 0 is the mutated one.
     pub functional: Option<&'static OpDef>,
-    /// Traced through its decomposition rather than recorded, as PyTorch does for
-    /// CompositeImplicitAutograd ops (`linear` → `t` + `addmm`); the op stays registered
-    /// for graphs that contain it and for eager calls.
+    /// Traced through its decomposition rather than recorded; the op stays registered
+    /// for graphs that contain it and for eager calls. No built-in op uses it: PyTorch
+    /// 2.15's export keeps its CompositeImplicitAutograd ops (`linear`) whole, and
+    /// `run_decompositions` lowers them.
     pub decompose_when_tracing: bool,
     /// For custom ops written with tensor methods: the eager implementation, run by
     /// `kernel` (see `custom::CustomOpBuilder`).
     pub implementation: Option<DecompFn>,
+    /// In PyTorch's Core ATen opset although it has a decomposition (`_softmax`): the
+    /// default table (`run_decompositions()`) keeps it whole; only a table that names it,
+    /// or `DecompositionTable::All`, decomposes it.
+    pub core_aten: bool,
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
@@ -78,6 +83,7 @@ impl OpDef {
             functional: None,
             decompose_when_tracing: false,
             implementation: None,
+            core_aten: false,
             nondeterministic: false,
             parsed: OnceLock::new(),
         }
@@ -91,6 +97,13 @@ impl OpDef {
     /// Marks the op as traced through its decomposition (see `decompose_when_tracing`).
     pub const fn composite_implicit(mut self) -> OpDef {
         self.decompose_when_tracing = true;
+        self
+    }
+
+    /// Marks an op of PyTorch's Core ATen opset that has a decomposition (see
+    /// `core_aten`).
+    pub const fn core_aten(mut self) -> OpDef {
+        self.core_aten = true;
         self
     }
 

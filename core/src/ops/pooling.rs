@@ -9,7 +9,7 @@ use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, CmpOp, SymInt};
-use crate::tensor::{Element, Storage, TensorMeta};
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// The leading sizes (batch and channels, as given) and the spatial sizes of a 3-D or
 /// 4-D pooling input.
@@ -190,6 +190,87 @@ pub static MAX_POOL2D: OpDef = OpDef::new(
     "aten::max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor",
     max_pool_meta,
     max_pool_kernel,
+)
+.with_decomposition(max_pool_decomposition);
+
+// ---------------------------------------------------------------------------------------
+// max_pool2d_with_indices: the Core ATen op that max_pool2d decomposes to
+
+fn max_pool_with_indices_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = pool_meta(args, "max_pool2d_with_indices", Some(4), 5)?.0;
+    let indices = TensorMeta::new(DType::I64, m.sizes.clone());
+    Ok(vec![m, indices])
+}
+
+/// The flat index (`iy * w + ix`) in its `[h, w]` plane of the maximum of each window,
+/// as ATen's CPU kernel picks it: the first window element inside the input to start
+/// with, then any larger value, and a NaN wherever one is met.
+fn argmax_plane(x: &[f64], h: usize, w: usize, win: &Window, oh: usize, ow: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(oh * ow);
+    let inside = |start: usize, k: usize, d: usize, p: usize, len: usize| {
+        (0..k)
+            .map(move |j| (start + j * d) as i64 - p as i64)
+            .filter(move |&i| i >= 0 && i < len as i64)
+            .map(|i| i as usize)
+    };
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let mut best: Option<(usize, f64)> = None;
+            for iy in inside(oy * win.s[0], win.k[0], win.d[0], win.p[0], h) {
+                for ix in inside(ox * win.s[1], win.k[1], win.d[1], win.p[1], w) {
+                    let at = iy * w + ix;
+                    let v = x.get(at).copied().unwrap_or(f64::NAN);
+                    best = match best {
+                        Some((_, b)) if !(v > b || v.is_nan()) => best,
+                        _ => Some((at, v)),
+                    };
+                }
+            }
+            out.push(best.map_or(0, |(at, _)| at as i64));
+        }
+    }
+    out
+}
+
+fn max_pool_with_indices_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let values = max_pool_kernel(args)?;
+    let (m, win) = pool_meta(args, "max_pool2d_with_indices", Some(4), 5)?;
+    let shape = concrete(&m.sizes);
+    let x = args.storage(0)?;
+    let r = x.shape().len();
+    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let (oh, ow) = (shape[r - 2], shape[r - 1]);
+    let planes: usize = x.shape()[..r - 2].iter().product();
+    let src: Vec<f64> = with_float_dtype!(x.dtype(), "max_pool2d_with_indices", T => {
+        x.typed::<T>().as_standard_layout().iter().map(|v| v.to_f64()).collect()
+    });
+    let len = planes
+        .checked_mul(oh * ow)
+        .ok_or_else(|| OpError::new("max_pool2d_with_indices: the output size overflows"))?;
+    let mut indices = try_filled(len, 0i64).map_err(|e| OpError(e.0))?;
+    let plane = h * w;
+    for p in 0..planes {
+        let found = argmax_plane(&src[p * plane..(p + 1) * plane], h, w, &win, oh, ow);
+        indices[p * oh * ow..(p + 1) * oh * ow].copy_from_slice(&found);
+    }
+    let indices = Storage::from_vec(&shape, indices)
+        .ok_or_else(|| OpError::new("max_pool2d_with_indices: output shape"))?;
+    let mut out = values;
+    out.push(indices);
+    Ok(out)
+}
+
+/// `max_pool2d` → `max_pool2d_with_indices(...)[0]`, same arguments.
+fn max_pool_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let out = Tensor::call_op(&MAX_POOL2D_WITH_INDICES, args.values.to_vec());
+    Ok(out.into_iter().take(1).collect())
+}
+
+/// In PyTorch's Core ATen opset; the indices are flat positions in each input plane.
+pub static MAX_POOL2D_WITH_INDICES: OpDef = OpDef::new(
+    "aten::max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)",
+    max_pool_with_indices_meta,
+    max_pool_with_indices_kernel,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -422,6 +503,7 @@ pub static UPSAMPLE_NEAREST2D_VEC: OpDef = OpDef::new(
 
 pub static OPS: &[&OpDef] = &[
     &MAX_POOL2D,
+    &MAX_POOL2D_WITH_INDICES,
     &AVG_POOL2D,
     &ADAPTIVE_AVG_POOL2D,
     &UPSAMPLE_NEAREST2D_VEC,

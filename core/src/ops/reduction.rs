@@ -169,11 +169,22 @@ fn mean_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     mean_kernel_dims(args, None, false, dtype)
 }
 
+/// `sum(x)` → `sum.dim_IntList(x, [])` (an empty dim list reduces every dim), as
+/// PyTorch's default decomposition table writes it.
+fn sum_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let mut values = vec![Value::Tensor(args.tensor(0)?), Value::IntList(Vec::new())];
+    if let Some(d) = args.opt_dtype(1)? {
+        values.extend([Value::Bool(false), Value::DType(d)]);
+    }
+    Ok(Tensor::call_op(&SUM_DIM, values))
+}
+
 pub static SUM: OpDef = OpDef::new(
     "aten::sum(Tensor self, *, ScalarType? dtype=None) -> Tensor",
     sum_meta,
     sum_kernel,
-);
+)
+.with_decomposition(sum_decomposition);
 pub static SUM_DIM: OpDef = OpDef::new(
     "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
     sum_dim_meta,
@@ -735,13 +746,15 @@ pub static _SOFTMAX: OpDef = OpDef::new(
     softmax_prim_meta,
     softmax_prim_kernel,
 )
-.with_decomposition(softmax_prim_decomposition);
+.with_decomposition(softmax_prim_decomposition)
+.core_aten();
 pub static _LOG_SOFTMAX: OpDef = OpDef::new(
     "aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
     softmax_prim_meta,
     log_softmax_prim_kernel,
 )
-.with_decomposition(log_softmax_prim_decomposition);
+.with_decomposition(log_softmax_prim_decomposition)
+.core_aten();
 /// Recorded whole when tracing, as PyTorch's export keeps it.
 pub static SOFTMAX_INT: OpDef = OpDef::new(
     "aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",

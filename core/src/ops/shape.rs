@@ -6,10 +6,10 @@
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
 use super::util::{concrete, meta_of, normalize_dim, normalize_dims, sizes_match, with_dtype};
-use super::{OpArgs, OpDef};
+use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::symbolic::{format_sizes, CmpOp, SymInt};
-use crate::tensor::{result_type, DType, Element, PromotionOperand, Storage, TensorMeta};
+use crate::tensor::{result_type, DType, Element, PromotionOperand, Storage, Tensor, TensorMeta};
 use crate::{map_storage, op_bail};
 
 /// Swaps two axes without copying.
@@ -209,11 +209,18 @@ pub static VIEW: OpDef = OpDef::new(
     view_meta,
     view_kernel,
 );
+/// `reshape` → `view` with the same sizes: ATen's composite views whenever the layout
+/// allows, and ferrex's tensors are always contiguous.
+fn reshape_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    Ok(vec![args.tensor(0)?.view(args.int_list(1)?)])
+}
+
 pub static RESHAPE: OpDef = OpDef::new(
     "aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
     view_meta,
     view_kernel,
-);
+)
+.with_decomposition(reshape_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // unsqueeze
@@ -442,10 +449,61 @@ fn squeeze_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
+/// The dims of a `squeeze.dims` call that are removed (size one), in increasing order.
+fn squeezed_dims(sizes: &[SymInt], dims: &[SymInt]) -> Result<Vec<usize>, OpError> {
+    let mut out = Vec::new();
+    for d in dims {
+        let d = normalize_dim(d.hint(), sizes.len())?;
+        if sizes.len() > 0 && is_one(&sizes[d]) && !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn squeeze_dims_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = args.meta(0)?;
+    for d in squeezed_dims(&m.sizes, &args.int_list(1)?)?
+        .into_iter()
+        .rev()
+    {
+        m.sizes.remove(d);
+    }
+    Ok(vec![m])
+}
+
+fn squeeze_dims_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let mut s = args.storage(0)?;
+    let sizes: Vec<SymInt> = s.shape().iter().map(|&n| SymInt::Int(n as i64)).collect();
+    for d in squeezed_dims(&sizes, &args.int_list(1)?)?.into_iter().rev() {
+        s = map_storage!(&s, x => x.clone().index_axis_move(Axis(d), 0));
+    }
+    Ok(vec![s])
+}
+
+/// `squeeze.dim(x, d)` → `squeeze.dims(x, [d])`, as PyTorch's decomposition writes it.
+fn squeeze_dim_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    Ok(Tensor::call_op(
+        &SQUEEZE_DIMS,
+        vec![
+            Value::Tensor(args.tensor(0)?),
+            Value::IntList(vec![args.int(1)?]),
+        ],
+    ))
+}
+
 pub static SQUEEZE_DIM: OpDef = OpDef::new(
     "aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)",
     squeeze_meta,
     squeeze_kernel,
+)
+.with_decomposition(squeeze_dim_decomposition);
+/// In PyTorch's Core ATen opset: removes each listed dim of size one.
+pub static SQUEEZE_DIMS: OpDef = OpDef::new(
+    "aten::squeeze.dims(Tensor(a) self, int[] dim) -> Tensor(a)",
+    squeeze_dims_meta,
+    squeeze_dims_kernel,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -475,11 +533,18 @@ fn flatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
 }
 
+/// `flatten` → `view` to the flattened sizes (through `reshape`, as ATen's composite).
+fn flatten_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let sizes = flatten_meta(args)?.swap_remove(0).sizes;
+    Ok(vec![args.tensor(0)?.view(sizes)])
+}
+
 pub static FLATTEN: OpDef = OpDef::new(
     "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
     flatten_meta,
     flatten_kernel,
-);
+)
+.with_decomposition(flatten_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // select.int / narrow
@@ -1232,6 +1297,7 @@ pub static OPS: &[&OpDef] = &[
     &CLONE,
     &EXPAND,
     &SQUEEZE_DIM,
+    &SQUEEZE_DIMS,
     &FLATTEN,
     &SELECT_INT,
     &NARROW,

@@ -16,12 +16,17 @@ use crate::trace::{self, LiftedConstant, TraceState};
 /// Which ops to decompose.
 #[derive(Clone, Default)]
 pub enum DecompositionTable {
-    /// Every op that has a decomposition (the default, like PyTorch's Core ATen table).
+    /// PyTorch's default table (`torch.export.default_decompositions()`): every op that
+    /// has a decomposition, except the Core ATen ops that carry one (`_softmax`,
+    /// `_log_softmax`: [`OpDef::core_aten`]), which stay whole.
     #[default]
+    Core,
+    /// Every op that has a decomposition, Core ATen ones included (`_softmax` becomes
+    /// `amax`, `sub`, `exp`, `sum`, `div`).
     All,
     /// Only these ops (`aten::linear.default`, …).
     Only(Vec<String>),
-    /// Every op with a decomposition except these, which stay whole.
+    /// The default table ([`DecompositionTable::Core`]) except these, which stay whole.
     Except(Vec<String>),
 }
 
@@ -31,9 +36,10 @@ impl DecompositionTable {
             return false;
         }
         match self {
+            DecompositionTable::Core => !op.core_aten,
             DecompositionTable::All => true,
             DecompositionTable::Only(names) => names.contains(&op.name()),
-            DecompositionTable::Except(names) => !names.contains(&op.name()),
+            DecompositionTable::Except(names) => !op.core_aten && !names.contains(&op.name()),
         }
     }
 }
@@ -143,10 +149,59 @@ fn has_selected(graph: &Graph, table: &DecompositionTable) -> bool {
 }
 
 impl ExportedProgram {
-    /// Decomposes every op that has a decomposition (PyTorch's `run_decompositions()`
-    /// with the default Core ATen table), repeatedly, until none is left.
+    /// Lowers the program from the export IR to the Core ATen IR, as PyTorch's
+    /// `ep.run_decompositions()` with its default table does.
+    ///
+    /// **Two IRs.** `ferrex::export` gives the *export IR*: functional ATen ops at the
+    /// level the model called them, with PyTorch 2.15's composite ops kept whole —
+    /// `linear`, `conv1d`/`conv2d`, `batch_norm`, `layer_norm`, `group_norm`,
+    /// `scaled_dot_product_attention`, `softmax.int`, `log_softmax.int`, `matmul`,
+    /// `flatten.using_ints`, `reshape`, `max_pool2d`, `transpose.int`, `squeeze.dim`,
+    /// `sum.default`. The *Core ATen IR* is what this returns: each of those replaced,
+    /// repeatedly, by what PyTorch's default table makes of it:
+    ///
+    /// | export IR | Core ATen IR |
+    /// |---|---|
+    /// | `linear` (2-D input) | `permute` + `addmm` |
+    /// | `linear` (other ranks, bias) | `view` + `permute` + `addmm` + `view` |
+    /// | `matmul` | `mm`, or `expand` + `view` + `bmm` + `view` |
+    /// | `conv1d`, `conv2d` | `convolution` |
+    /// | `batch_norm` (inference) | `_native_batch_norm_legit_no_training` + `getitem` |
+    /// | `layer_norm`, `group_norm` | `native_layer_norm`, `native_group_norm` + `getitem` |
+    /// | `max_pool2d` | `max_pool2d_with_indices` + `getitem` |
+    /// | `softmax.int`, `log_softmax.int` | `_softmax`, `_log_softmax` (kept whole) |
+    /// | `scaled_dot_product_attention` | `mul.Scalar`, `bmm`, `_softmax`, and the safe-softmax mask (`eq.Scalar`, `logical_not`, `any.dim`, `full_like`, `where.self`) |
+    /// | `reshape`, `flatten` | `view` |
+    /// | `t`, `transpose.int` | `permute` |
+    /// | `squeeze.dim` | `squeeze.dims` |
+    /// | `sum.default` | `sum.dim_IntList(x, [])` |
+    ///
+    /// Ops of the Core ATen opset that have a decomposition (`_softmax`, marked with
+    /// [`OpDef::core_aten`]) stay whole; [`DecompositionTable::All`] decomposes them too.
+    /// The program computes the same values (within float rounding) either way.
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    ///
+    /// #[export_module]
+    /// struct M { lin: nn::Linear }
+    ///
+    /// #[export_module]
+    /// impl M {
+    ///     fn forward(&self, x: &Tensor) -> Tensor { self.lin.forward(x).softmax(-1) }
+    /// }
+    ///
+    /// let ep = ferrex::export(&M { lin: nn::Linear::new(4, 3) }, (Tensor::randn([2, 4]),))?;
+    /// assert_eq!(ep.op_targets(), ["aten::linear.default", "aten::softmax.int"]);
+    /// let core = ep.run_decompositions()?;
+    /// assert_eq!(
+    ///     core.op_targets(),
+    ///     ["aten::permute.default", "aten::addmm.default", "aten::_softmax.default"]
+    /// );
+    /// # Ok::<(), ferrex::ExportError>(())
+    /// ```
     pub fn run_decompositions(&self) -> Result<ExportedProgram, ExportError> {
-        self.run_decompositions_with(&DecompositionTable::All)
+        self.run_decompositions_with(&DecompositionTable::Core)
     }
 
     /// Decomposes the ops `table` selects.

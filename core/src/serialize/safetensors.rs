@@ -97,7 +97,9 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, LoadEr
     from_bytes(&bytes).map_err(|e| e.with_path(path))
 }
 
-fn encode(s: &Storage) -> Vec<u8> {
+/// The raw little-endian, row-major bytes of a storage (as safetensors and `.pt2` payloads
+/// hold them).
+pub(crate) fn encode(s: &Storage) -> Vec<u8> {
     let s = s.contiguous();
     match &s {
         Storage::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),

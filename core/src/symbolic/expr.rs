@@ -89,6 +89,12 @@ impl Expr {
         }
     }
 
+    /// The terms: each monomial (a sorted product of atoms; empty for the constant) and
+    /// its non-zero coefficient, in a fixed order.
+    pub fn terms(&self) -> impl Iterator<Item = (&Monomial, i64)> {
+        self.terms.iter().map(|(m, c)| (m, *c))
+    }
+
     /// The constant term.
     pub fn constant_term(&self) -> i64 {
         self.terms.get(&Vec::new()).copied().unwrap_or(0)

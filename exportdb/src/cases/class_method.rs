@@ -3,8 +3,8 @@
 //! as `Self::method(..)`; a method taking `&self` is called as `self.method(..)`.
 //! Strict export checks the body of every method of the annotated impl block that
 //! `forward` calls, and tracing runs through them, so each call leaves its ops in the
-//! graph (`add` three times). `nn::Linear` is recorded as `t` + `addmm`, where PyTorch
-//! 2.15 keeps `aten::linear` whole.
+//! graph (`add` three times). `nn::Linear` is recorded whole, as `aten::linear`, as
+//! PyTorch 2.15 records it.
 
 use ferrex::prelude::*;
 

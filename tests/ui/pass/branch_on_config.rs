@@ -47,8 +47,7 @@ fn main() {
     assert_eq!(
         ep.op_targets(),
         [
-            "aten::t.default",
-            "aten::addmm.default",
+            "aten::linear.default",
             "aten::sin.default",
             "aten::mul.Tensor",
             "aten::add.Tensor"

@@ -9,6 +9,10 @@
 //! | top folder, version files, model JSON, weights and constants from raw storages | `archive.rs` |
 //! | sympy `srepr` size expressions | `sympy.rs` |
 //! | graph, signature, in-place ops functionalized, ranges | `convert.rs` and here |
+//! | writing: the program JSON and the archive | `save.rs` |
+//! | writing: the graph (`torch.ops.aten.*` targets, getitems folded into outputs, subgraphs) | `save_graph.rs` |
+//! | writing: sizes as sympy `srepr` and named SymInt values (`sym_size.int`, `_operator`) | `sym_values.rs` |
+//! | what ferrex keeps beside PyTorch's fields (`metadata["ferrex"]`) | `extras.rs` |
 //!
 //! Both of PyTorch's IRs load: the default one (in-place `add_`, `sym_size.int`,
 //! `_operator` SymInt arithmetic, `cond` with subgraphs) and the core ATen one. SymInt
@@ -30,7 +34,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod extras;
+mod save;
+mod save_graph;
 pub mod schema;
+mod sym_values;
+
+pub use extras::{Extras, EXTRAS_KEY};
+pub use save::{program_json, save, to_bytes, TORCH_VERSION};
+pub use save_graph::pytorch_target;
+pub use sym_values::srepr;
 
 mod archive;
 mod convert;

@@ -1,0 +1,108 @@
+//! `ferrex bench`: both runners timed on the same inputs.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::io::IoFile;
+use crate::runner::{self, Runner};
+use crate::{CliError, RunnerKind};
+
+/// Calls per runner when `--iters` is not given: as many as fit in this time.
+const BUDGET: Duration = Duration::from_secs(1);
+const MAX_AUTO_ITERS: usize = 10_000;
+const WARM_UP: usize = 3;
+
+pub fn bench(
+    program: &Path,
+    inputs: &Path,
+    prefix: &str,
+    iters: Option<usize>,
+) -> Result<ExitCode, CliError> {
+    let io = IoFile::open(inputs, prefix)?;
+    println!("{}", program.display());
+    for kind in [RunnerKind::Interpreter, RunnerKind::Compiled] {
+        // Each runner gets its own copy of the program: calls may mutate its buffers.
+        let runner = Runner::new(runner::load_program(program)?, kind)?;
+        let times = time_runner(&runner, &io, iters, kind)?;
+        println!(
+            "  {:<12} {}",
+            format!("{kind:?}").to_lowercase(),
+            Summary::of(times)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time_runner(
+    runner: &Runner,
+    io: &IoFile,
+    iters: Option<usize>,
+    kind: RunnerKind,
+) -> Result<Vec<Duration>, CliError> {
+    let leaves = runner::leaves(runner.program(), &mut |i, name| io.input(i, name))?;
+    for _ in 0..WARM_UP {
+        runner.call(&leaves)?;
+    }
+    let progress = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut times = Vec::new();
+    loop {
+        let done = match iters {
+            Some(n) => times.len() >= n,
+            None => {
+                times.len() >= MAX_AUTO_ITERS || (times.len() >= 5 && started.elapsed() >= BUDGET)
+            }
+        };
+        if done {
+            break;
+        }
+        let t = Instant::now();
+        runner.call(&leaves)?;
+        times.push(t.elapsed());
+        if progress && times.len() % 16 == 0 {
+            eprint!("\r{kind:?}: {} calls", times.len());
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(times)
+}
+
+/// Median and spread (10th–90th percentile) of call times.
+struct Summary {
+    median: Duration,
+    p10: Duration,
+    p90: Duration,
+    calls: usize,
+}
+
+impl Summary {
+    fn of(mut times: Vec<Duration>) -> Summary {
+        times.sort();
+        let at = |q: usize| times.get(times.len().saturating_sub(1) * q / 100).copied();
+        Summary {
+            median: at(50).unwrap_or_default(),
+            p10: at(10).unwrap_or_default(),
+            p90: at(90).unwrap_or_default(),
+            calls: times.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        write!(
+            f,
+            "median {:>10.1} µs   (p10 {:.1}, p90 {:.1}; {} calls)",
+            us(self.median),
+            us(self.p10),
+            us(self.p90),
+            self.calls
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! `ferrex`: show, run, benchmark and convert exported programs.
+//!
+//! ```text
+//! cargo run --release --bin ferrex -- show PROGRAM.pt2
+//! cargo run --release --bin ferrex -- run PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
+//!                                         [--runner interpreter|compiled] [--atol 1e-5]
+//! cargo run --release --bin ferrex -- bench PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
+//! cargo run --release --bin ferrex -- convert IN.pt2 OUT.pt2
+//! ```
+//!
+//! Exit status: 0 on success, 1 when `run` finds an output or mutation that differs from
+//! the expected one, 2 on any error (missing file, bad archive, missing input, wrong shape),
+//! reported as one line.
+
+mod bench;
+mod io;
+mod report;
+mod runner;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "ferrex",
+    version,
+    about = "Show, run, benchmark and convert exported programs (.pt2)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the program: graph, signature and range constraints.
+    Show {
+        /// The program archive (`.pt2`).
+        program: PathBuf,
+    },
+    /// Run the program on inputs from a safetensors file and compare with expected values.
+    ///
+    /// Inputs are `{P}in0, {P}in1, …` (one per user input, in order). Where the file
+    /// holds `{P}out0, …` (outputs) and `{P}mut0, …` (mutated buffers and inputs, in
+    /// signature order), they are compared: the largest difference per value is printed
+    /// and the exit status is 1 when one exceeds `--atol`.
+    Run {
+        program: PathBuf,
+        /// The safetensors file with the inputs (and expected outputs).
+        #[arg(long)]
+        inputs: PathBuf,
+        /// The prefix of the tensor names in the inputs file (`b3_` for `b3_in0`).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Which runner executes the program.
+        #[arg(long, value_enum, default_value_t = RunnerKind::Compiled)]
+        runner: RunnerKind,
+        /// The largest absolute difference accepted.
+        #[arg(long, default_value_t = 1e-5)]
+        atol: f64,
+    },
+    /// Time both runners on inputs from a safetensors file (median and spread).
+    Bench {
+        program: PathBuf,
+        #[arg(long)]
+        inputs: PathBuf,
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Timed calls per runner (after warm-up); by default as many as fit in about a second.
+        #[arg(long)]
+        iters: Option<usize>,
+    },
+    /// Read any program ferrex can read and write it again.
+    Convert { input: PathBuf, output: PathBuf },
+}
+
+/// The two ways ferrex runs a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunnerKind {
+    /// The reference interpreter (`ep.module().call`).
+    Interpreter,
+    /// The compiled plan (`ferrex_runtime::compile`).
+    Compiled,
+}
+
+/// A command's failure: one line for the user.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(one_line(&e.to_string()))
+    }
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError(message.into())
+    }
+}
+
+/// Joins a multi-line message so that the error stays one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Show { program } => {
+            let ep = runner::load_program(&program)?;
+            print!("{ep}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            program,
+            inputs,
+            prefix,
+            runner,
+            atol,
+        } => report::run(&program, &inputs, &prefix, runner, atol),
+        Command::Bench {
+            program,
+            inputs,
+            prefix,
+            iters,
+        } => bench::bench(&program, &inputs, &prefix, iters),
+        Command::Convert { input, output } => {
+            let ep = runner::load_program(&input)?;
+            ferrex::save(&ep, &output)?;
+            println!("wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
