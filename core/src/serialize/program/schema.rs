@@ -316,7 +316,7 @@ pub(crate) fn dtype_of(code: i64) -> Result<DType, String> {
     })
 }
 
-pub(super) fn cmp_from(op: &str) -> Result<CmpOp, String> {
+pub(crate) fn cmp_from(op: &str) -> Result<CmpOp, String> {
     Ok(match op {
         "==" => CmpOp::Eq,
         "!=" => CmpOp::Ne,

@@ -133,7 +133,7 @@ impl<'a> Parts<'a> {
                 supported: format!("PyTorch schema {}.x", schema::SCHEMA_VERSION.0),
             });
         }
-        serde_json::from_value(value).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))
+        serde_json::from_slice(json).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))
     }
 
     /// The tensors of one payload config (`data/weights/`, `data/constants/`); an

@@ -60,8 +60,9 @@ pub(super) fn tensor_meta(m: &j::TensorMeta) -> Result<TensorMeta, String> {
     Ok(TensorMeta::new(dtype_of(m.dtype.0)?, sizes))
 }
 
-/// The innermost frame of a stack trace: `File "path", line N, in fn` + its code line.
-pub(super) fn last_frame(trace: &str) -> Option<SourceLine> {
+/// The innermost frame of a stack trace: `File "path", line N, in fn` and its code
+/// line (the source line), or only `File "path", line N` (no source line).
+pub(super) fn last_frame(trace: &str) -> Option<(SourceLocation, Option<SourceLine>)> {
     let lines: Vec<&str> = trace.lines().collect();
     let (i, head) = lines
         .iter()
@@ -70,12 +71,33 @@ pub(super) fn last_frame(trace: &str) -> Option<SourceLine> {
         .find(|(_, l)| l.trim_start().starts_with("File \""))?;
     let rest = head.trim_start().strip_prefix("File \"")?;
     let (file, rest) = rest.split_once("\", line ")?;
-    let (line, function) = rest.split_once(", in ")?;
-    Some(SourceLine {
+    let (line, function) = match rest.split_once(", in ") {
+        Some((line, function)) => (line, Some(function)),
+        None => (rest, None),
+    };
+    let at = SourceLocation {
         file: intern(file),
         line: line.trim().parse().ok()?,
-        function: intern(function.trim()),
+        column: 0,
+    };
+    let source = function.map(|f| SourceLine {
+        file: at.file,
+        line: at.line,
+        function: intern(f.trim()),
         code: intern(lines.get(i + 1).map_or("", |c| c.trim())),
+    });
+    Some((at, source))
+}
+
+/// ferrex's own `file:line:column` (`metadata["ferrex_location"]` in archives ferrex
+/// writes), which keeps the column PyTorch's stack trace has no place for.
+fn ferrex_location(text: &str) -> Option<SourceLocation> {
+    let mut parts = text.rsplitn(3, ':');
+    let (column, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(SourceLocation {
+        file: intern(file),
+        line: line.parse().ok()?,
+        column: column.parse().ok()?,
     })
 }
 
@@ -251,20 +273,25 @@ impl<'a> GraphReader<'a> {
     }
 
     fn source(&mut self, n: &j::Node) -> Option<SourceLocation> {
-        let frame = last_frame(n.metadata.get("stack_trace")?)?;
-        let at = SourceLocation {
-            file: frame.file,
-            line: frame.line,
-            column: 0,
-        };
-        if !self
-            .sources
-            .iter()
-            .any(|s| s.file == frame.file && s.line == frame.line)
-        {
-            self.sources.push(frame);
+        let (at, line) = last_frame(n.metadata.get("stack_trace")?)?;
+        if let Some(line) = line {
+            if !self
+                .sources
+                .iter()
+                .any(|s| s.file == line.file && s.line == line.line)
+            {
+                self.sources.push(line);
+            }
         }
-        Some(at)
+        let exact = n
+            .metadata
+            .get("ferrex_location")
+            .and_then(|t| ferrex_location(t));
+        Some(
+            exact
+                .filter(|e| e.file == at.file && e.line == at.line)
+                .unwrap_or(at),
+        )
     }
 
     /// Reads the graph: inputs, nodes, outputs.

@@ -53,15 +53,15 @@ mod zip;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use crate::error::LoadError;
 use crate::graph::Graph;
+use crate::module::SourceLine;
 use crate::program::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, ExportedProgram, InputKind, InputSpec,
     OutputKind, OutputSpec, RangeConstraints, TensorMap, ValueRange,
 };
-use crate::symbolic::{parse_expr, Expr, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
+use crate::serialize::program::{cmp_from, intern};
+use crate::symbolic::{parse_expr, Expr, Guard, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
 
 pub use sympy::parse_srepr;
 
@@ -102,9 +102,13 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     let signature = signature(&ctx, &gm.signature, &read.mutations, &read.graph)?;
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
+    let (state_dict, constants) = (
+        in_input_order(state_dict, &signature),
+        in_input_order(constants, &signature),
+    );
     let range_constraints = ranges(&ctx, &model.range_constraints)?;
-    let shape_env = shape_env(&read.graph, &signature, &range_constraints);
-    let arg_names = gm
+    let mut shape_env = shape_env(&read.graph, &signature, &range_constraints);
+    let mut arg_names = gm
         .module_call_graph
         .iter()
         .find(|e| e.fqn.is_empty())
@@ -116,18 +120,97 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
                 .map(|s| s.arg.name().to_string())
                 .collect()
         });
+    let (mut sources, mut guards, mut model_name) = (read.sources, Vec::new(), parts.model.clone());
+    if let Some(extras) = read_extras(&ctx, gm)? {
+        shape_env = extras.shape_env;
+        guards = extras.guards;
+        sources = extras.sources;
+        arg_names = extras.arg_names;
+        model_name = extras.model_name;
+    }
     Ok(ExportedProgram::new(
         read.graph,
         signature,
         state_dict,
         constants,
         range_constraints,
-        Vec::new(),
+        guards,
         shape_env,
-        read.sources,
+        sources,
         arg_names,
-        parts.model.clone(),
+        model_name,
     ))
+}
+
+/// What ferrex keeps in `metadata["ferrex"]` of an archive it wrote ([`Extras`]), read
+/// back: guards, the shape environment with `Dim` names, source lines, names.
+struct ReadExtras {
+    shape_env: ShapeEnv,
+    guards: Vec<Guard>,
+    sources: Vec<SourceLine>,
+    arg_names: Vec<String>,
+    model_name: String,
+}
+
+fn read_extras(ctx: &Ctx, gm: &schema::GraphModule) -> Result<Option<ReadExtras>, LoadError> {
+    let Some(text) = gm.metadata.get(EXTRAS_KEY) else {
+        return Ok(None);
+    };
+    let bad = |e: String| ctx.err(format!("{}: metadata[\"{EXTRAS_KEY}\"]: {e}", ctx.entry));
+    let x: Extras = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let expr = |t: &str| parse_expr(t).map_err(|e| bad(e.to_string()));
+    let guards = x
+        .guards
+        .iter()
+        .map(|g| {
+            Ok(Guard {
+                lhs: expr(&g.lhs)?,
+                op: cmp_from(&g.op).map_err(bad)?,
+                rhs: expr(&g.rhs)?,
+            })
+        })
+        .collect::<Result<Vec<_>, LoadError>>()?;
+    let mut symbols = Vec::new();
+    for s in &x.symbols {
+        let Some((symbol, 1, 0)) = expr(&s.symbol)?.as_linear() else {
+            return Err(bad(format!("`{}` is not a symbol", s.symbol)));
+        };
+        let sources = s
+            .sources
+            .iter()
+            .map(|src| SymbolSource {
+                input: src.input.clone(),
+                dim: src.dim,
+                scale: src.scale,
+                offset: src.offset,
+            })
+            .collect();
+        symbols.push(SymbolInfo {
+            symbol,
+            dim_name: s.dim_name.clone(),
+            min: s.min,
+            max: s.max,
+            hint: s.hint,
+            sources,
+        });
+    }
+    let sources = x
+        .source_lines
+        .iter()
+        .map(|l| SourceLine {
+            file: intern(&l.file),
+            line: l.line,
+            function: intern(&l.function),
+            code: intern(&l.code),
+        })
+        .collect();
+    Ok(Some(ReadExtras {
+        shape_env: ShapeEnv { symbols },
+        guards,
+        sources,
+        arg_names: x.arg_names,
+        model_name: x.model_name,
+    }))
 }
 
 fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadError> {
@@ -344,6 +427,19 @@ fn check_state(
     Ok(())
 }
 
+/// The tensors in the order of the inputs that read them (parameters, then buffers,
+/// then constants, as ferrex's state dicts are ordered), the rest after in file order.
+fn in_input_order(map: TensorMap, sig: &ExportGraphSignature) -> TensorMap {
+    let mut out = TensorMap::default();
+    let targets = sig.input_specs.iter().filter_map(|s| s.target.as_deref());
+    for key in targets.chain(map.keys()) {
+        if let (None, Some(t)) = (out.get(key), map.get(key)) {
+            out.insert(key.to_string(), t.clone());
+        }
+    }
+    out
+}
+
 /// A range-constraint key: `s77`, `s17 + 1` (sympy's `str`), or an `srepr`.
 fn range_key(key: &str) -> Result<Expr, String> {
     parse_expr(key)
@@ -353,7 +449,7 @@ fn range_key(key: &str) -> Result<Expr, String> {
 
 fn ranges(
     ctx: &Ctx,
-    rc: &BTreeMap<String, schema::RangeConstraint>,
+    rc: &schema::OrderedMap<schema::RangeConstraint>,
 ) -> Result<RangeConstraints, LoadError> {
     let mut entries = Vec::new();
     for (key, r) in rc {
@@ -364,8 +460,6 @@ fn ranges(
         };
         entries.push((expr, range));
     }
-    // Plain symbols first, as in PyTorch's print (`s17` before `s17 + 1`).
-    entries.sort_by_key(|(e, _)| e.as_linear().is_none_or(|(_, a, b)| a != 1 || b != 0));
     Ok(RangeConstraints { entries })
 }
 

@@ -277,7 +277,7 @@ fn payloads<'t>(
     prefix: &str,
     is_param: &dyn Fn(&str) -> bool,
 ) -> Result<Payloads, SaveError> {
-    let mut config = BTreeMap::new();
+    let mut config = s::OrderedMap::default();
     let mut files = Vec::new();
     for (i, (name, t)) in tensors.enumerate() {
         let storage = match t.state() {
