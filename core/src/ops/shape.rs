@@ -454,7 +454,7 @@ fn squeezed_dims(sizes: &[SymInt], dims: &[SymInt]) -> Result<Vec<usize>, OpErro
     let mut out = Vec::new();
     for d in dims {
         let d = normalize_dim(d.hint(), sizes.len())?;
-        if sizes.len() > 0 && is_one(&sizes[d]) && !out.contains(&d) {
+        if !sizes.is_empty() && is_one(&sizes[d]) && !out.contains(&d) {
             out.push(d);
         }
     }
