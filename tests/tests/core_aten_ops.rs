@@ -134,3 +134,25 @@ fn eq_and_gt_scalar_compare_with_a_number() {
     let gt = call("aten::gt.Scalar", vec![x, Value::Int(SymInt::Int(0))]);
     assert_eq!(gt[0].to_vec::<bool>().unwrap(), [false, false, true]);
 }
+
+#[test]
+fn split_with_sizes_cuts_the_given_lengths() {
+    let x: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let out = call(
+        "aten::split_with_sizes.default",
+        vec![t(&x, &[2, 5]), ints(&[2, 3]), Value::Int(SymInt::Int(-1))],
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [0.0, 1.0, 5.0, 6.0]);
+    assert_eq!(
+        out[1].to_vec::<f32>().unwrap(),
+        [2.0, 3.0, 4.0, 7.0, 8.0, 9.0]
+    );
+    let op = lookup("aten::split_with_sizes.default").unwrap();
+    let err = run_eager(
+        op,
+        &[t(&x, &[2, 5]), ints(&[2, 2]), Value::Int(SymInt::Int(1))],
+    )
+    .unwrap_err();
+    assert!(err.0.contains("sum exactly to 5"), "{}", err.0);
+}

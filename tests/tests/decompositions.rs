@@ -97,3 +97,69 @@ fn composites_decompose_and_keep_their_values() {
         .op_targets()
         .contains(&"aten::softmax.int".to_string()));
 }
+
+#[export_module]
+struct CausalChunks {
+    qkv: nn::Linear,
+}
+
+#[export_module]
+impl CausalChunks {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let parts = self.qkv.forward(x).chunk(3, -1);
+        let y = F::scaled_dot_product_attention(
+            &parts[0], &parts[1], &parts[2], None, 0.0, true, None, false,
+        );
+        F::silu(&y)
+    }
+}
+
+/// `chunk` → `split_with_sizes`, the causal mask as PyTorch's table builds it (`ones` →
+/// `full`, `tril` → `arange` + `sub` + `le` + `logical_and`, then `where` of two
+/// `scalar_tensor`s added to the scores), `silu` → `sigmoid` + `mul`: the op set of
+/// PyTorch 2.15's core IR for the same calls, and the same values.
+#[test]
+fn causal_attention_chunks_and_silu_decompose_like_pytorch() {
+    let m = CausalChunks {
+        qkv: nn::Linear::new(8, 24),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([2, 5, 8]),)).unwrap();
+    let core = ep.run_decompositions().unwrap();
+    let ops: std::collections::BTreeSet<String> = core.op_targets().into_iter().collect();
+    let want = [
+        "aten::view.default",
+        "aten::permute.default",
+        "aten::addmm.default",
+        "aten::split_with_sizes.default",
+        "aten::mul.Scalar",
+        "aten::full.default",
+        "aten::arange.start_step",
+        "aten::unsqueeze.default",
+        "aten::sub.Tensor",
+        "aten::le.Scalar",
+        "aten::logical_and.default",
+        "aten::scalar_tensor.default",
+        "aten::where.self",
+        "aten::expand.default",
+        "aten::bmm.default",
+        "aten::add.Tensor",
+        "aten::_softmax.default",
+        "aten::eq.Scalar",
+        "aten::logical_not.default",
+        "aten::any.dim",
+        "aten::full_like.default",
+        "aten::sigmoid.default",
+        "aten::mul.Tensor",
+    ];
+    assert_eq!(ops, want.iter().map(|s| s.to_string()).collect(), "{core}");
+    let x = Tensor::randn([2, 5, 8]);
+    let a = ep.module().call((x.copy(),)).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    let b = core.module().call((x,)).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    for (p, q) in a.iter().zip(&b) {
+        assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+    }
+}

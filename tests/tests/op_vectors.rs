@@ -250,6 +250,10 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "Core ATen scaling in decompositions; tests/tests/core_aten_ops.rs",
     ),
     (
+        "aten::split_with_sizes.default",
+        "Core ATen form of split/chunk; tests/tests/core_aten_ops.rs",
+    ),
+    (
         "aten::squeeze.dims",
         "Core ATen form of squeeze.dim; tests/tests/core_aten_ops.rs",
     ),

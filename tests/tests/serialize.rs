@@ -38,26 +38,9 @@ impl Drop for TempPath {
 /// Saves and loads `ep`; the loaded program prints identically, has the same
 /// signature, state and constants.
 fn round_trip(ep: &ExportedProgram) -> ExportedProgram {
-    let loaded = round_trip_ferrex_format(ep);
-    // The same program through PyTorch's format (`serialize::pt2`), written and read.
-    let bytes = ferrex::serialize::pt2::to_bytes(ep, "model").unwrap();
-    let from_pt2 = ferrex::from_bytes(&bytes, "model.pt2").unwrap_or_else(|e| panic!("{e}"));
-    same_program(&from_pt2, ep);
-    loaded
-}
-
-/// Only through ferrex's own format: the PyTorch-format reader does not read `map_impl`
-/// nodes and SymInt graph outputs yet (issue 8).
-fn round_trip_ferrex_format(ep: &ExportedProgram) -> ExportedProgram {
     let path = TempPath::new(ep.model_name());
     ferrex::save(ep, &path.0).unwrap();
     let loaded = ferrex::load(&path.0).unwrap();
-    same_program(&loaded, ep);
-    loaded
-}
-
-/// `loaded` prints, is signed, constrained and holds the state of `ep`.
-fn same_program(loaded: &ExportedProgram, ep: &ExportedProgram) {
     assert_eq!(loaded.to_string(), ep.to_string());
     assert_eq!(loaded.graph_code(0), ep.graph_code(0));
     assert_eq!(loaded.graph_signature(), ep.graph_signature());
@@ -80,6 +63,7 @@ fn same_program(loaded: &ExportedProgram, ep: &ExportedProgram) {
             assert_eq!(x.to_vec::<f64>().unwrap(), y.to_vec::<f64>().unwrap());
         }
     }
+    loaded
 }
 
 /// Both programs give bit-identical outputs (same kernels), and the runtime compiled
@@ -310,7 +294,7 @@ fn dynamic_shapes_keep_their_ranges_and_guards() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    let loaded = round_trip_ferrex_format(&ep);
+    let loaded = round_trip(&ep);
     let out = loaded.module().call((Tensor::randn([5, 2]),)).unwrap();
     assert_eq!(out[0].shape(), [10]);
     assert_eq!(out[1].item::<i64>().unwrap(), 6);
@@ -522,7 +506,7 @@ fn map_bodies_round_trip() {
         .dynamic_shapes(DynamicShapes::new().input("xs", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    let loaded = round_trip_ferrex_format(&ep);
+    let loaded = round_trip(&ep);
     assert!(
         loaded.to_string().contains("map_impl(body_graph_0"),
         "{loaded}"

@@ -6,7 +6,7 @@ use super::elementwise::{map1, unary_numeric};
 use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
-use crate::tensor::{DType, Storage, TensorMeta};
+use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 
 fn same_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![args.meta(0)?])
@@ -70,7 +70,14 @@ fn mish_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     float_kernel(args, |x| x * x.exp().ln_1p().tanh())
 }
 
-pub static SILU: OpDef = OpDef::new("aten::silu(Tensor self) -> Tensor", float_meta, silu_kernel);
+/// `silu(x)` → `x * sigmoid(x)`, as PyTorch's table writes it.
+fn silu_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let x = args.tensor(0)?;
+    Ok(vec![&x * &x.sigmoid()])
+}
+
+pub static SILU: OpDef = OpDef::new("aten::silu(Tensor self) -> Tensor", float_meta, silu_kernel)
+    .with_decomposition(silu_decomposition);
 pub static HARDSWISH: OpDef = OpDef::new(
     "aten::hardswish(Tensor self) -> Tensor",
     float_meta,

@@ -337,30 +337,42 @@ fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         ))
     };
     let scores = scaled(q)?.matmul(&scaled(k.transpose(-2, -1))?);
-    let scores = if args.bool(5)? {
+    let dtype = meta_of(&scores)?.dtype;
+    let mask = if args.bool(5)? {
         let sizes = meta_of(&scores)?.sizes;
         let (l, s) = (
             sizes[sizes.len() - 2].clone(),
             sizes[sizes.len() - 1].clone(),
         );
-        let keep = Tensor::ones_dtype(vec![l, s], DType::Bool).tril(0);
-        let neg = Tensor::full([0usize; 0], f64::NEG_INFINITY);
-        Tensor::where_(&keep, &scores, &neg)
+        Some(additive_mask(
+            &Tensor::ones_dtype(vec![l, s], DType::Bool).tril(0),
+            dtype,
+        ))
     } else {
         match args.opt_tensor(3)? {
-            Some(m) if meta_of(&m)?.dtype == DType::Bool => {
-                let neg = Tensor::full([0usize; 0], f64::NEG_INFINITY);
-                Tensor::where_(&m, &scores, &neg)
-            }
-            Some(m) => scores + m,
-            None => scores,
+            Some(m) if meta_of(&m)?.dtype == DType::Bool => Some(additive_mask(&m, dtype)),
+            other => other,
         }
+    };
+    let scores = match mask {
+        Some(m) => scores + m,
+        None => scores,
     };
     let out = safe_softmax(&scores).matmul(&v);
     if plan.out.rank() == 4 {
         return Ok(vec![out.transpose(1, 2).copy().transpose(1, 2)]);
     }
     Ok(vec![out])
+}
+
+/// A bool mask as an additive one: `0` where it keeps, `-inf` where it masks (ATen's
+/// `convert_boolean_attn_mask`).
+fn additive_mask(keep: &Tensor, dtype: DType) -> Tensor {
+    Tensor::where_(
+        keep,
+        &Tensor::scalar_tensor(0.0, dtype),
+        &Tensor::scalar_tensor(f64::NEG_INFINITY, dtype),
+    )
 }
 
 /// `softmax(x, -1)`, with zeros for rows that are entirely `-inf` (ATen's

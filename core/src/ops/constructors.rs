@@ -7,7 +7,7 @@ use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
-use crate::tensor::{with_default_generator, DType, Element, Storage, TensorMeta};
+use crate::tensor::{with_default_generator, DType, Element, Storage, Tensor, TensorMeta};
 
 fn sizes_of(args: &OpArgs) -> Result<Vec<SymInt>, OpError> {
     let sizes = args.int_list(0)?;
@@ -66,16 +66,39 @@ fn full_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     )])
 }
 
+/// `zeros` / `ones` → `full(size, 0 | 1, …)` with the same keyword arguments, as
+/// PyTorch's table writes them (`True` for a bool `ones`).
+fn filled_decomposition(args: &OpArgs, one: bool) -> Result<Vec<Tensor>, OpError> {
+    let dtype = zeros_meta(args)?.swap_remove(0).dtype;
+    let fill = match dtype {
+        DType::Bool => Value::Bool(one),
+        _ => Value::Int(SymInt::Int(i64::from(one))),
+    };
+    let mut values = vec![Value::IntList(sizes_of(args)?), fill];
+    values.extend(args.values.iter().skip(1).cloned());
+    Ok(Tensor::call_op(&FULL, values))
+}
+
+fn zeros_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    filled_decomposition(args, false)
+}
+
+fn ones_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    filled_decomposition(args, true)
+}
+
 pub static ZEROS: OpDef = OpDef::new(
     "aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     zeros_meta,
     zeros_kernel,
-);
+)
+.with_decomposition(zeros_decomposition);
 pub static ONES: OpDef = OpDef::new(
     "aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     zeros_meta,
     ones_kernel,
-);
+)
+.with_decomposition(ones_decomposition);
 pub static FULL: OpDef = OpDef::new(
     "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     full_meta,
@@ -188,11 +211,22 @@ fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         .ok_or_else(|| OpError::new("arange: invalid length"))
 }
 
+/// `arange(end, …)` → `arange.start_step(0, end, …)`.
+fn arange_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let mut values = vec![Value::Int(SymInt::Int(0)), args.get(0)];
+    if args.values.len() > 1 {
+        values.push(Value::Int(SymInt::Int(1)));
+        values.extend(args.values.iter().skip(1).cloned());
+    }
+    Ok(Tensor::call_op(&ARANGE_START_STEP, values))
+}
+
 pub static ARANGE: OpDef = OpDef::new(
     "aten::arange(Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     arange_meta,
     arange_kernel,
-);
+)
+.with_decomposition(arange_decomposition);
 pub static ARANGE_START_STEP: OpDef = OpDef::new(
     "aten::arange.start_step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
     arange_meta,

@@ -873,16 +873,46 @@ fn triu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![map_storage!(&s, x => tri_mask(x, |d| d < k))])
 }
 
+/// `tril` / `triu` as PyTorch's reference decomposition writes them: the mask
+/// `arange(n)[None, :] - arange(m)[:, None] <= diagonal` (`>=` for `triu`), then
+/// `logical_and` with a bool input or `where(mask, x, 0)` otherwise.
+fn tri_decomposition(args: &OpArgs, lower: bool) -> Result<Vec<Tensor>, OpError> {
+    let m = tri_meta(args)?.swap_remove(0);
+    let x = args.tensor(0)?;
+    let r = m.rank();
+    let (rows, cols) = (m.sizes[r - 2].clone(), m.sizes[r - 1].clone());
+    let col = Tensor::arange_step(0, cols, 1).unsqueeze(-2);
+    let row = Tensor::arange_step(0, rows, 1).unsqueeze(-1);
+    let diff = &col - &row;
+    let k = args.i64(1)?;
+    let mask = if lower { diff.le(k) } else { diff.ge(k) };
+    Ok(vec![if m.dtype == DType::Bool {
+        mask.logical_and(&x)
+    } else {
+        Tensor::where_(&mask, &x, &Tensor::scalar_tensor(0, m.dtype))
+    }])
+}
+
+fn tril_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    tri_decomposition(args, true)
+}
+
+fn triu_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    tri_decomposition(args, false)
+}
+
 pub static TRIL: OpDef = OpDef::new(
     "aten::tril(Tensor self, int diagonal=0) -> Tensor",
     tri_meta,
     tril_kernel,
-);
+)
+.with_decomposition(tril_decomposition);
 pub static TRIU: OpDef = OpDef::new(
     "aten::triu(Tensor self, int diagonal=0) -> Tensor",
     tri_meta,
     triu_kernel,
-);
+)
+.with_decomposition(triu_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // cat / stack
@@ -1067,7 +1097,16 @@ fn split_lengths(len: &SymInt, size: &SymInt) -> Result<Vec<SymInt>, OpError> {
     Ok(out)
 }
 
-fn split_plan(args: &OpArgs, chunked: bool) -> Result<(TensorMeta, usize, Vec<SymInt>), OpError> {
+/// How a split op gives its pieces: one size (`split.Tensor`), a number of chunks
+/// (`chunk`), or every length (`split_with_sizes`).
+#[derive(Clone, Copy, PartialEq)]
+enum SplitBy {
+    Size,
+    Chunks,
+    Sizes,
+}
+
+fn split_plan(args: &OpArgs, by: SplitBy) -> Result<(TensorMeta, usize, Vec<SymInt>), OpError> {
     let m = args.meta(0)?;
     if m.rank() == 0 {
         op_bail!(
@@ -1077,7 +1116,18 @@ fn split_plan(args: &OpArgs, chunked: bool) -> Result<(TensorMeta, usize, Vec<Sy
     }
     let d = normalize_dim(args.i64(2)?, m.rank())?;
     let len = &m.sizes[d];
-    let lengths = if chunked {
+    if by == SplitBy::Sizes {
+        let lengths = args.int_list(1)?;
+        let total: i64 = lengths.iter().map(SymInt::hint).sum();
+        if lengths.iter().any(|l| l.hint() < 0) || total != len.hint() {
+            op_bail!(
+                "split_with_sizes expects split_sizes to sum exactly to {len} (input tensor's size at dimension {d}), but got split_sizes={}",
+                format_sizes(&lengths)
+            );
+        }
+        return Ok((m, d, lengths));
+    }
+    let lengths = if by == SplitBy::Chunks {
         let chunks = args.i64(1)?;
         if chunks <= 0 {
             op_bail!("chunk expects `chunks` to be greater than 0, got: {chunks}");
@@ -1095,8 +1145,8 @@ fn split_plan(args: &OpArgs, chunked: bool) -> Result<(TensorMeta, usize, Vec<Sy
     Ok((m, d, lengths))
 }
 
-fn split_metas(args: &OpArgs, chunked: bool) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, d, lengths) = split_plan(args, chunked)?;
+fn split_metas(args: &OpArgs, by: SplitBy) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d, lengths) = split_plan(args, by)?;
     Ok(lengths
         .into_iter()
         .map(|l| {
@@ -1107,8 +1157,8 @@ fn split_metas(args: &OpArgs, chunked: bool) -> Result<Vec<TensorMeta>, OpError>
         .collect())
 }
 
-fn split_storages(args: &OpArgs, chunked: bool) -> Result<Vec<Storage>, OpError> {
-    let (_, d, lengths) = split_plan(args, chunked)?;
+fn split_storages(args: &OpArgs, by: SplitBy) -> Result<Vec<Storage>, OpError> {
+    let (_, d, lengths) = split_plan(args, by)?;
     let s = args.storage(0)?;
     let mut start = 0;
     Ok(lengths
@@ -1123,30 +1173,68 @@ fn split_storages(args: &OpArgs, chunked: bool) -> Result<Vec<Storage>, OpError>
 }
 
 fn split_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    split_metas(args, false)
+    split_metas(args, SplitBy::Size)
 }
 
 fn split_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    split_storages(args, false)
+    split_storages(args, SplitBy::Size)
+}
+
+fn split_with_sizes_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    split_metas(args, SplitBy::Sizes)
+}
+
+fn split_with_sizes_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    split_storages(args, SplitBy::Sizes)
+}
+
+/// `split.Tensor` and `chunk` → `split_with_sizes` with every piece's length (what
+/// PyTorch's table makes of both: `chunk` becomes `split.Tensor`, which becomes this).
+fn split_decomposition(args: &OpArgs, by: SplitBy) -> Result<Vec<Tensor>, OpError> {
+    let (_, _, lengths) = split_plan(args, by)?;
+    Ok(Tensor::call_op(
+        &SPLIT_WITH_SIZES,
+        vec![
+            Value::Tensor(args.tensor(0)?),
+            Value::IntList(lengths),
+            Value::Int(args.int(2)?),
+        ],
+    ))
+}
+
+fn split_tensor_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    split_decomposition(args, SplitBy::Size)
+}
+
+fn chunk_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    split_decomposition(args, SplitBy::Chunks)
 }
 
 fn chunk_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    split_metas(args, true)
+    split_metas(args, SplitBy::Chunks)
 }
 
 fn chunk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    split_storages(args, true)
+    split_storages(args, SplitBy::Chunks)
 }
 
 pub static SPLIT_TENSOR: OpDef = OpDef::new(
     "aten::split.Tensor(Tensor(a -> *) self, SymInt split_size, int dim=0) -> Tensor(a)[]",
     split_meta,
     split_kernel,
-);
+)
+.with_decomposition(split_tensor_decomposition);
 pub static CHUNK: OpDef = OpDef::new(
     "aten::chunk(Tensor(a -> *) self, int chunks, int dim=0) -> Tensor(a)[]",
     chunk_meta,
     chunk_kernel,
+)
+.with_decomposition(chunk_decomposition);
+/// In PyTorch's Core ATen opset: pieces of the given lengths along `dim`.
+pub static SPLIT_WITH_SIZES: OpDef = OpDef::new(
+    "aten::split_with_sizes(Tensor(a -> *) self, SymInt[] split_sizes, int dim=0) -> Tensor(a)[]",
+    split_with_sizes_meta,
+    split_with_sizes_kernel,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1310,6 +1398,7 @@ pub static OPS: &[&OpDef] = &[
     &STACK,
     &SPLIT_TENSOR,
     &CHUNK,
+    &SPLIT_WITH_SIZES,
     &CONSTANT_PAD_ND,
     &CONTIGUOUS,
     &UNFLATTEN,

@@ -157,7 +157,7 @@ impl ExportedProgram {
     /// `linear`, `conv1d`/`conv2d`, `batch_norm`, `layer_norm`, `group_norm`,
     /// `scaled_dot_product_attention`, `softmax.int`, `log_softmax.int`, `matmul`,
     /// `flatten.using_ints`, `reshape`, `max_pool2d`, `transpose.int`, `squeeze.dim`,
-    /// `sum.default`. The *Core ATen IR* is what this returns: each of those replaced,
+    /// `sum.default`, `chunk`, `silu`. The *Core ATen IR* is what this returns: each of those replaced,
     /// repeatedly, by what PyTorch's default table makes of it:
     ///
     /// | export IR | Core ATen IR |
@@ -175,6 +175,10 @@ impl ExportedProgram {
     /// | `t`, `transpose.int` | `permute` |
     /// | `squeeze.dim` | `squeeze.dims` |
     /// | `sum.default` | `sum.dim_IntList(x, [])` |
+    /// | `chunk`, `split.Tensor` | `split_with_sizes` + `getitem` |
+    /// | `silu` | `sigmoid` + `mul.Tensor` |
+    /// | `zeros`, `ones`, `arange` | `full`, `arange.start_step` |
+    /// | `tril`, `triu` | `arange.start_step` + `unsqueeze` + `sub` + `le`/`ge` + `logical_and`/`where` |
     ///
     /// Ops of the Core ATen opset that have a decomposition (`_softmax`, marked with
     /// [`OpDef::core_aten`]) stay whole; [`DecompositionTable::All`] decomposes them too.

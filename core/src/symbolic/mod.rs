@@ -65,6 +65,20 @@ impl CmpOp {
             CmpOp::Ge => ">=",
         }
     }
+
+    /// The comparison spelled `symbol` (`<=`), as [`CmpOp::symbol`] writes it.
+    pub fn from_symbol(symbol: &str) -> Option<CmpOp> {
+        [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ]
+        .into_iter()
+        .find(|op| op.symbol() == symbol)
+    }
 }
 
 /// A comparison of sizes kept symbolic instead of answered (and guarded): PyTorch's

@@ -93,7 +93,7 @@ use save::*;
 use schema::*;
 
 // Shared with the reader of PyTorch's own archives (`serialize::pt2`).
-pub(crate) use schema::{cmp_from, dtype_of, intern};
+pub(crate) use schema::{dtype_of, intern};
 
 /// A schema default as a graph argument (for inputs a file leaves out).
 pub(crate) fn default_arg(v: &Value) -> Option<Arg> {

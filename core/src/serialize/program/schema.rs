@@ -316,16 +316,8 @@ pub(crate) fn dtype_of(code: i64) -> Result<DType, String> {
     })
 }
 
-pub(crate) fn cmp_from(op: &str) -> Result<CmpOp, String> {
-    Ok(match op {
-        "==" => CmpOp::Eq,
-        "!=" => CmpOp::Ne,
-        "<" => CmpOp::Lt,
-        "<=" => CmpOp::Le,
-        ">" => CmpOp::Gt,
-        ">=" => CmpOp::Ge,
-        other => return Err(format!("`{other}` is not a comparison")),
-    })
+pub(super) fn cmp_from(op: &str) -> Result<CmpOp, String> {
+    CmpOp::from_symbol(op).ok_or_else(|| format!("`{op}` is not a comparison"))
 }
 
 pub(super) fn symint_j(s: &SymInt) -> SymIntJ {

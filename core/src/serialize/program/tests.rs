@@ -77,19 +77,19 @@ fn the_layout_is_a_pt2_archive() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema_version"]["major"], FORMAT_VERSION.0);
     let nodes = v["graph_module"]["graph"]["nodes"].as_array().unwrap();
-    let addmm = nodes
+    let linear = nodes
         .iter()
-        .find(|n| n["target"] == "aten::addmm.default")
+        .find(|n| n["target"] == "aten::linear.default")
         .unwrap();
     // Inputs are named by the schema; metadata carries the stack trace.
-    assert_eq!(addmm["inputs"][0]["name"], "self");
-    assert_eq!(addmm["inputs"][1]["name"], "mat1");
-    assert_eq!(addmm["inputs"][1]["arg"]["as_tensor"]["name"], "x");
-    assert!(addmm["metadata"]["stack_trace"]
+    assert_eq!(linear["inputs"][0]["name"], "input");
+    assert_eq!(linear["inputs"][1]["name"], "weight");
+    assert_eq!(linear["inputs"][0]["arg"]["as_tensor"]["name"], "x");
+    assert!(linear["metadata"]["stack_trace"]
         .as_str()
         .unwrap()
         .contains("Linear::forward"));
-    let meta = &v["graph_module"]["graph"]["tensor_values"]["addmm"];
+    let meta = &v["graph_module"]["graph"]["tensor_values"]["linear"];
     assert_eq!(meta["dtype"], 7);
     assert_eq!(meta["sizes"][0]["as_int"], 2);
     let loaded = from_bytes(&bytes, "net.pt2").unwrap();

@@ -133,6 +133,8 @@ impl<'a> Parts<'a> {
                 supported: format!("PyTorch schema {}.x", schema::SCHEMA_VERSION.0),
             });
         }
+        // Parsed again from the text, not from `value`: a `Value`'s objects are sorted,
+        // and the order of the range constraints is the order PyTorch prints.
         serde_json::from_slice(json).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))
     }
 

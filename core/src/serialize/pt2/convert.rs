@@ -8,16 +8,21 @@ use std::collections::{HashMap, HashSet};
 use super::schema::{self as j, Argument as A};
 use super::sympy::parse_srepr;
 use super::Ctx;
-use crate::control_flow::COND;
+use crate::control_flow::lookup_higher_order;
 use crate::error::{LoadError, SourceLocation};
-use crate::graph::{Arg, Graph, Node, NodeId, NodeKind, Subgraph};
+use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
 use crate::ops::{lookup, OpDef};
 use crate::serialize::program::{default_arg, dtype_of, intern};
 use crate::symbolic::SymInt;
 use crate::tensor::TensorMeta;
 
-const COND_TARGET: &str = "torch.ops.higher_order.cond";
+/// The higher-order op a target names: `torch.ops.higher_order.cond` is ferrex's
+/// `higher_order::cond`.
+fn higher_order_op(target: &str) -> Option<&'static dyn HigherOrderOp> {
+    let name = target.strip_prefix("torch.ops.higher_order.")?;
+    lookup_higher_order(&format!("higher_order::{name}"))
+}
 
 /// Run-time checks export inserts (dtype/device of a tensor, a size assertion, a
 /// range constraint): ferrex checks inputs against the program's metas and range
@@ -60,9 +65,8 @@ pub(super) fn tensor_meta(m: &j::TensorMeta) -> Result<TensorMeta, String> {
     Ok(TensorMeta::new(dtype_of(m.dtype.0)?, sizes))
 }
 
-/// The innermost frame of a stack trace: `File "path", line N, in fn` and its code
-/// line (the source line), or only `File "path", line N` (no source line).
-pub(super) fn last_frame(trace: &str) -> Option<(SourceLocation, Option<SourceLine>)> {
+/// The innermost frame of a stack trace: `File "path", line N, in fn` + its code line.
+pub(super) fn last_frame(trace: &str) -> Option<SourceLine> {
     let lines: Vec<&str> = trace.lines().collect();
     let (i, head) = lines
         .iter()
@@ -71,33 +75,24 @@ pub(super) fn last_frame(trace: &str) -> Option<(SourceLocation, Option<SourceLi
         .find(|(_, l)| l.trim_start().starts_with("File \""))?;
     let rest = head.trim_start().strip_prefix("File \"")?;
     let (file, rest) = rest.split_once("\", line ")?;
-    let (line, function) = match rest.split_once(", in ") {
-        Some((line, function)) => (line, Some(function)),
-        None => (rest, None),
-    };
-    let at = SourceLocation {
+    let (line, function) = rest.split_once(", in ")?;
+    Some(SourceLine {
         file: intern(file),
         line: line.trim().parse().ok()?,
-        column: 0,
-    };
-    let source = function.map(|f| SourceLine {
-        file: at.file,
-        line: at.line,
-        function: intern(f.trim()),
+        function: intern(function.trim()),
         code: intern(lines.get(i + 1).map_or("", |c| c.trim())),
-    });
-    Some((at, source))
+    })
 }
 
-/// ferrex's own `file:line:column` (`metadata["ferrex_location"]` in archives ferrex
-/// writes), which keeps the column PyTorch's stack trace has no place for.
-fn ferrex_location(text: &str) -> Option<SourceLocation> {
+/// `file:line:column`.
+fn parse_location(text: &str) -> Option<SourceLocation> {
     let mut parts = text.rsplitn(3, ':');
-    let (column, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
     Some(SourceLocation {
-        file: intern(file),
-        line: line.parse().ok()?,
-        column: column.parse().ok()?,
+        file: intern(parts.next()?),
+        line,
+        column,
     })
 }
 
@@ -273,25 +268,28 @@ impl<'a> GraphReader<'a> {
     }
 
     fn source(&mut self, n: &j::Node) -> Option<SourceLocation> {
-        let (at, line) = last_frame(n.metadata.get("stack_trace")?)?;
-        if let Some(line) = line {
-            if !self
-                .sources
-                .iter()
-                .any(|s| s.file == line.file && s.line == line.line)
-            {
-                self.sources.push(line);
-            }
-        }
-        let exact = n
+        // ferrex writes the exact place beside PyTorch's stack trace (`file:line:column`).
+        if let Some(at) = n
             .metadata
             .get("ferrex_location")
-            .and_then(|t| ferrex_location(t));
-        Some(
-            exact
-                .filter(|e| e.file == at.file && e.line == at.line)
-                .unwrap_or(at),
-        )
+            .and_then(|l| parse_location(l))
+        {
+            return Some(at);
+        }
+        let frame = last_frame(n.metadata.get("stack_trace")?)?;
+        let at = SourceLocation {
+            file: frame.file,
+            line: frame.line,
+            column: 0,
+        };
+        if !self
+            .sources
+            .iter()
+            .any(|s| s.file == frame.file && s.line == frame.line)
+        {
+            self.sources.push(frame);
+        }
+        Some(at)
     }
 
     /// Reads the graph: inputs, nodes, outputs.
@@ -318,10 +316,15 @@ impl<'a> GraphReader<'a> {
             .outputs
             .iter()
             .map(|a| match a {
-                A::AsTensor(_) | A::AsNone(_) => self.arg(a, "outputs"),
+                A::AsTensor(_) | A::AsNone(_) | A::AsSymInt(_) | A::AsInt(_) => {
+                    self.arg(a, "outputs")
+                }
+                // A constant output is `None` in the graph; its value is in the signature
+                // (as ferrex's export records it).
+                A::AsFloat(_) | A::AsBool(_) | A::AsString(_) => Ok(Arg::None),
                 _ => Err(self.bad(
                     "outputs",
-                    "a graph output that is not a tensor (a SymInt) is not supported",
+                    "a graph output that is not a tensor, a size or a constant is not supported",
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -379,8 +382,8 @@ impl<'a> GraphReader<'a> {
             .iter()
             .map(|o| self.meta_of(o, &at))
             .collect::<Result<Vec<_>, _>>()?;
-        let kind = if n.target == COND_TARGET {
-            self.cond(n, &at)?
+        let kind = if let Some(op) = higher_order_op(&n.target) {
+            self.higher_order(n, op, &at)?
         } else {
             self.call(n, &name, &at)?
         };
@@ -549,64 +552,82 @@ impl GraphReader<'_> {
         }
     }
 
-    /// `cond(pred, true_graph, false_graph, operands)`, positional as PyTorch writes it;
-    /// the branches become subgraphs of this graph.
-    fn cond(&mut self, n: &j::Node, at: &str) -> Result<NodeKind, LoadError> {
-        let [pred, on_true, on_false, operands] = n.inputs.as_slice() else {
+    /// A higher-order op (`cond(pred, true_graph, false_graph, operands)`,
+    /// `map_impl(body, xs, operands)`): inputs positional as PyTorch writes them, in the
+    /// order of the op's parameters; its graphs become subgraphs of this graph.
+    fn higher_order(
+        &mut self,
+        n: &j::Node,
+        op: &'static dyn HigherOrderOp,
+        at: &str,
+    ) -> Result<NodeKind, LoadError> {
+        let params = op.params();
+        if n.inputs.len() != params.len() {
             return Err(self.bad(
                 at,
-                format!("cond takes 4 inputs, this one has {}", n.inputs.len()),
+                format!(
+                    "{} takes {} inputs, this one has {}",
+                    op.name(),
+                    params.len(),
+                    n.inputs.len()
+                ),
             ));
-        };
-        let pred = match &pred.arg {
-            A::AsTensor(_) => self.arg(&pred.arg, at)?,
-            _ => {
-                return Err(self.bad(
-                    at,
-                    "a cond predicate that is not a tensor (a SymBool) is not supported yet",
-                ))
-            }
-        };
-        let operands = match &operands.arg {
-            A::AsTensors(_) | A::AsTensor(_) => self.arg(&operands.arg, at)?,
-            _ => return Err(self.bad(at, "cond's operands must be tensors")),
-        };
-        let operands = match operands {
-            Arg::Tensor(t) => Arg::TensorList(vec![t]),
-            other => other,
-        };
+        }
+        let mut args = Vec::new();
         let mut subgraphs = Vec::new();
-        for branch in [on_true, on_false] {
-            let A::AsGraph(g) = &branch.arg else {
-                return Err(self.bad(at, "cond's branches must be `as_graph`"));
-            };
-            let place = format!("{} › {}", self.place, g.name);
-            let read = GraphReader::new(self.ctx, &g.graph, place).read()?;
-            if let Some((input, _)) = read.mutations.first() {
-                return Err(self.bad(
-                    at,
-                    format!("the branch `{}` mutates its input `{input}`", g.name),
-                ));
-            }
-            for s in read.sources {
-                if !self
-                    .sources
-                    .iter()
-                    .any(|k| k.file == s.file && k.line == s.line)
-                {
-                    self.sources.push(s);
+        for (param, input) in params.iter().zip(&n.inputs) {
+            match (*param, &input.arg) {
+                (HopParam::Graph { .. }, A::AsGraph(g)) => subgraphs.push(self.subgraph(g, at)?),
+                (HopParam::Graph { name, .. }, _) => {
+                    return Err(self.bad(at, format!("{}'s `{name}` must be a graph", op.name())))
                 }
+                (HopParam::Value { name, .. }, A::AsTensor(_) | A::AsTensors(_)) => {
+                    let arg = self.arg(&input.arg, at)?;
+                    // One operand may be written as a tensor rather than a list of one.
+                    args.push(match arg {
+                        Arg::Tensor(t) if name != "pred" => Arg::TensorList(vec![t]),
+                        other => other,
+                    });
+                }
+                (HopParam::Value { name, .. }, _) => return Err(self.bad(
+                    at,
+                    format!(
+                        "{}'s `{name}` must be tensors (a SymBool predicate is not supported yet)",
+                        op.name()
+                    ),
+                )),
             }
-            subgraphs.push(self.graph.subgraphs.len());
-            self.graph.subgraphs.push(Subgraph {
-                name: g.name.clone(),
-                graph: read.graph,
-            });
         }
         Ok(NodeKind::HigherOrder {
-            op: &COND,
-            args: vec![pred, operands],
+            op,
+            args,
             subgraphs,
         })
+    }
+
+    /// Reads a higher-order op's graph into a subgraph of this graph; its index.
+    fn subgraph(&mut self, g: &j::GraphArgument, at: &str) -> Result<usize, LoadError> {
+        let place = format!("{} › {}", self.place, g.name);
+        let read = GraphReader::new(self.ctx, &g.graph, place).read()?;
+        if let Some((input, _)) = read.mutations.first() {
+            return Err(self.bad(
+                at,
+                format!("the subgraph `{}` mutates its input `{input}`", g.name),
+            ));
+        }
+        for s in read.sources {
+            if !self
+                .sources
+                .iter()
+                .any(|k| k.file == s.file && k.line == s.line)
+            {
+                self.sources.push(s);
+            }
+        }
+        self.graph.subgraphs.push(Subgraph {
+            name: g.name.clone(),
+            graph: read.graph,
+        });
+        Ok(self.graph.subgraphs.len() - 1)
     }
 }

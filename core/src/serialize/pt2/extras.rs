@@ -5,9 +5,14 @@
 //! comments — so that a program ferrex writes loads back into the same program. A
 //! PyTorch archive has no such entry; the reader derives what it can instead.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::module::SourceLine;
 use crate::program::ExportedProgram;
+use crate::serialize::program::intern;
+use crate::symbolic::{parse_expr, CmpOp, Guard, ShapeEnv, SymbolInfo, SymbolSource};
 
 /// The `metadata` key of the extras.
 pub const EXTRAS_KEY: &str = "ferrex";
@@ -112,5 +117,90 @@ impl Extras {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The parts of a program the extras restore, read back.
+pub(super) struct Restored {
+    pub model_name: String,
+    pub arg_names: Vec<String>,
+    pub guards: Vec<Guard>,
+    pub shape_env: ShapeEnv,
+    pub sources: Vec<SourceLine>,
+}
+
+impl Extras {
+    /// The extras of a graph module's metadata, if it has them (a PyTorch archive does
+    /// not); `Err` names what is wrong with them.
+    pub(super) fn read(metadata: &BTreeMap<String, String>) -> Result<Option<Extras>, String> {
+        metadata
+            .get(EXTRAS_KEY)
+            .map(|text| {
+                serde_json::from_str(text).map_err(|e| format!("metadata[\"{EXTRAS_KEY}\"]: {e}"))
+            })
+            .transpose()
+    }
+
+    pub(super) fn restore(self) -> Result<Restored, String> {
+        let expr = |place: &str, text: &str| {
+            parse_expr(text)
+                .map_err(|e| format!("metadata[\"{EXTRAS_KEY}\"]: {place} `{text}`: {e}"))
+        };
+        let guards = self
+            .guards
+            .iter()
+            .map(|g| {
+                Ok(Guard {
+                    lhs: expr("guard", &g.lhs)?,
+                    op: CmpOp::from_symbol(&g.op)
+                        .ok_or_else(|| format!("`{}` is not a comparison", g.op))?,
+                    rhs: expr("guard", &g.rhs)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let symbols = self
+            .symbols
+            .iter()
+            .map(|s| {
+                let symbol = match expr("symbol", &s.symbol)?.as_linear() {
+                    Some((sym, 1, 0)) => sym,
+                    _ => return Err(format!("`{}` is not a symbol", s.symbol)),
+                };
+                Ok(SymbolInfo {
+                    symbol,
+                    dim_name: s.dim_name.clone(),
+                    min: s.min,
+                    max: s.max,
+                    hint: s.hint,
+                    sources: s
+                        .sources
+                        .iter()
+                        .map(|src| SymbolSource {
+                            input: src.input.clone(),
+                            dim: src.dim,
+                            scale: src.scale,
+                            offset: src.offset,
+                        })
+                        .collect(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let sources = self
+            .source_lines
+            .iter()
+            .map(|l| SourceLine {
+                file: intern(&l.file),
+                line: l.line,
+                function: intern(&l.function),
+                code: intern(&l.code),
+            })
+            .collect();
+        Ok(Restored {
+            model_name: self.model_name,
+            arg_names: self.arg_names,
+            guards,
+            shape_env: ShapeEnv { symbols },
+            sources,
+        })
     }
 }

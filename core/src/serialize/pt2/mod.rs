@@ -21,18 +21,6 @@
 //! naming the node; another schema major version or archive version is
 //! [`LoadError::NewerVersion`]; anything else wrong with the file is a
 //! [`LoadError::Program`] naming the entry and the place in it.
-//!
-//! ```
-//! use ferrex::Tensor;
-//!
-//! // The tutorial's `MyModule` (`relu(lin(x + y))`), saved by `torch.export.save`.
-//! let ep = ferrex::load("../tests/data/pt2/mymodule.pt2")?;
-//! assert!(ep.to_string().contains("let linear: f32[8, 10] = aten::linear.default(add, p_lin_weight, p_lin_bias);"));
-//! let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
-//! let out = ep.module().call((x, y))?;
-//! assert_eq!(out[0].shape(), vec![8, 10]);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 mod extras;
 mod save;
@@ -55,13 +43,11 @@ mod tests;
 
 use crate::error::LoadError;
 use crate::graph::Graph;
-use crate::module::SourceLine;
 use crate::program::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, ExportedProgram, InputKind, InputSpec,
     OutputKind, OutputSpec, RangeConstraints, TensorMap, ValueRange,
 };
-use crate::serialize::program::{cmp_from, intern};
-use crate::symbolic::{parse_expr, Expr, Guard, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
+use crate::symbolic::{parse_expr, Expr, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
 
 pub use sympy::parse_srepr;
 
@@ -103,12 +89,12 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
     let (state_dict, constants) = (
-        in_input_order(state_dict, &signature),
-        in_input_order(constants, &signature),
+        in_signature_order(state_dict, &signature),
+        in_signature_order(constants, &signature),
     );
     let range_constraints = ranges(&ctx, &model.range_constraints)?;
-    let mut shape_env = shape_env(&read.graph, &signature, &range_constraints);
-    let mut arg_names = gm
+    let shape_env = shape_env(&read.graph, &signature, &range_constraints);
+    let arg_names = gm
         .module_call_graph
         .iter()
         .find(|e| e.fqn.is_empty())
@@ -120,13 +106,20 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
                 .map(|s| s.arg.name().to_string())
                 .collect()
         });
-    let (mut sources, mut guards, mut model_name) = (read.sources, Vec::new(), parts.model.clone());
-    if let Some(extras) = read_extras(&ctx, gm)? {
-        shape_env = extras.shape_env;
-        guards = extras.guards;
-        sources = extras.sources;
-        arg_names = extras.arg_names;
-        model_name = extras.model_name;
+    let mut restored = extras::Restored {
+        model_name: parts.model.clone(),
+        arg_names,
+        guards: Vec::new(),
+        shape_env,
+        sources: read.sources,
+    };
+    // A program ferrex wrote carries what PyTorch's format has no field for.
+    if let Some(extras) =
+        Extras::read(&gm.metadata).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?
+    {
+        restored = extras
+            .restore()
+            .map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     }
     Ok(ExportedProgram::new(
         read.graph,
@@ -134,83 +127,33 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         state_dict,
         constants,
         range_constraints,
-        guards,
-        shape_env,
-        sources,
-        arg_names,
-        model_name,
+        restored.guards,
+        restored.shape_env,
+        restored.sources,
+        restored.arg_names,
+        restored.model_name,
     ))
 }
 
-/// What ferrex keeps in `metadata["ferrex"]` of an archive it wrote ([`Extras`]), read
-/// back: guards, the shape environment with `Dim` names, source lines, names.
-struct ReadExtras {
-    shape_env: ShapeEnv,
-    guards: Vec<Guard>,
-    sources: Vec<SourceLine>,
-    arg_names: Vec<String>,
-    model_name: String,
-}
-
-fn read_extras(ctx: &Ctx, gm: &schema::GraphModule) -> Result<Option<ReadExtras>, LoadError> {
-    let Some(text) = gm.metadata.get(EXTRAS_KEY) else {
-        return Ok(None);
-    };
-    let bad = |e: String| ctx.err(format!("{}: metadata[\"{EXTRAS_KEY}\"]: {e}", ctx.entry));
-    let x: Extras = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let expr = |t: &str| parse_expr(t).map_err(|e| bad(e.to_string()));
-    let guards = x
-        .guards
+/// The payload configs are keyed maps, so their order is lost; ferrex (like PyTorch's
+/// module) keeps state in the order the signature lists it, then anything unused.
+fn in_signature_order(map: TensorMap, signature: &ExportGraphSignature) -> TensorMap {
+    let mut ordered = TensorMap::default();
+    for target in signature
+        .input_specs
         .iter()
-        .map(|g| {
-            Ok(Guard {
-                lhs: expr(&g.lhs)?,
-                op: cmp_from(&g.op).map_err(bad)?,
-                rhs: expr(&g.rhs)?,
-            })
-        })
-        .collect::<Result<Vec<_>, LoadError>>()?;
-    let mut symbols = Vec::new();
-    for s in &x.symbols {
-        let Some((symbol, 1, 0)) = expr(&s.symbol)?.as_linear() else {
-            return Err(bad(format!("`{}` is not a symbol", s.symbol)));
-        };
-        let sources = s
-            .sources
-            .iter()
-            .map(|src| SymbolSource {
-                input: src.input.clone(),
-                dim: src.dim,
-                scale: src.scale,
-                offset: src.offset,
-            })
-            .collect();
-        symbols.push(SymbolInfo {
-            symbol,
-            dim_name: s.dim_name.clone(),
-            min: s.min,
-            max: s.max,
-            hint: s.hint,
-            sources,
-        });
+        .filter_map(|s| s.target.as_deref())
+    {
+        if let (Some(t), None) = (map.get(target), ordered.get(target)) {
+            ordered.insert(target.to_string(), t.clone());
+        }
     }
-    let sources = x
-        .source_lines
-        .iter()
-        .map(|l| SourceLine {
-            file: intern(&l.file),
-            line: l.line,
-            function: intern(&l.function),
-            code: intern(&l.code),
-        })
-        .collect();
-    Ok(Some(ReadExtras {
-        shape_env: ShapeEnv { symbols },
-        guards,
-        sources,
-        arg_names: x.arg_names,
-        model_name: x.model_name,
-    }))
+    for (name, t) in map.iter() {
+        if ordered.get(name).is_none() {
+            ordered.insert(name.to_string(), t.clone());
+        }
+    }
+    ordered
 }
 
 fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadError> {
@@ -273,6 +216,39 @@ fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadErro
         target,
         persistent,
     })
+}
+
+/// What a user output is: a tensor node, a size (`s0 + 1`), or a constant, with the
+/// names ferrex's export gives them.
+fn output_argument(
+    graph: &Graph,
+    index: usize,
+    value: &crate::graph::Arg,
+    spec: &schema::OutputSpec,
+) -> ArgumentSpec {
+    use crate::graph::Arg;
+    let constant = |value| ArgumentSpec::Constant {
+        name: format!("output_{index}"),
+        value,
+    };
+    match value {
+        Arg::Tensor(id) => ArgumentSpec::Tensor {
+            name: graph.node(*id).name.clone(),
+        },
+        Arg::Int(SymInt::Int(v)) => constant(ConstantValue::Int(*v)),
+        Arg::Int(s) => ArgumentSpec::SymInt {
+            name: s.to_string(),
+        },
+        _ => constant(match spec {
+            schema::OutputSpec::UserOutput(u) => match &u.arg {
+                schema::Argument::AsFloat(f) => ConstantValue::Float(f.0),
+                schema::Argument::AsBool(b) => ConstantValue::Bool(*b),
+                schema::Argument::AsString(t) => ConstantValue::Str(t.clone()),
+                _ => ConstantValue::None,
+            },
+            _ => ConstantValue::None,
+        }),
+    }
 }
 
 fn output_spec(
@@ -349,12 +325,15 @@ fn signature(
             sig.output_specs.len()
         )));
     }
-    for (spec, value) in sig.output_specs.iter().zip(&outputs[mutations.len()..]) {
-        let name = match value {
-            crate::graph::Arg::Tensor(id) => graph.node(*id).name.clone(),
-            _ => String::new(),
-        };
-        output_specs.push(output_spec(ctx, spec, name)?);
+    for (i, (spec, value)) in sig
+        .output_specs
+        .iter()
+        .zip(&outputs[mutations.len()..])
+        .enumerate()
+    {
+        let mut read = output_spec(ctx, spec, String::new())?;
+        read.arg = output_argument(graph, i, value, spec);
+        output_specs.push(read);
     }
     Ok(ExportGraphSignature {
         input_specs,
@@ -427,19 +406,6 @@ fn check_state(
     Ok(())
 }
 
-/// The tensors in the order of the inputs that read them (parameters, then buffers,
-/// then constants, as ferrex's state dicts are ordered), the rest after in file order.
-fn in_input_order(map: TensorMap, sig: &ExportGraphSignature) -> TensorMap {
-    let mut out = TensorMap::default();
-    let targets = sig.input_specs.iter().filter_map(|s| s.target.as_deref());
-    for key in targets.chain(map.keys()) {
-        if let (None, Some(t)) = (out.get(key), map.get(key)) {
-            out.insert(key.to_string(), t.clone());
-        }
-    }
-    out
-}
-
 /// A range-constraint key: `s77`, `s17 + 1` (sympy's `str`), or an `srepr`.
 fn range_key(key: &str) -> Result<Expr, String> {
     parse_expr(key)
@@ -452,7 +418,7 @@ fn ranges(
     rc: &schema::OrderedMap<schema::RangeConstraint>,
 ) -> Result<RangeConstraints, LoadError> {
     let mut entries = Vec::new();
-    for (key, r) in rc {
+    for (key, r) in &rc.0 {
         let expr = range_key(key).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
         let range = ValueRange {
             lower: r.min_val.unwrap_or(i64::MIN),
@@ -460,6 +426,7 @@ fn ranges(
         };
         entries.push((expr, range));
     }
+    // In the file's order, which is the order PyTorch prints (`{s17 + 1: …, s17: …}`).
     Ok(RangeConstraints { entries })
 }
 

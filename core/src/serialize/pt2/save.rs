@@ -93,7 +93,19 @@ pub fn program_json(ep: &ExportedProgram) -> Result<s::ExportedProgram, SaveErro
     let graph = writer.graph(ep.graph(), Some(inputs))?;
     // A user output is written as the graph writes that output (a tensor, or a named
     // SymInt value such as `s0 + 1`).
-    for (spec, written) in signature.output_specs.iter_mut().zip(&graph.outputs) {
+    let mut graph = graph;
+    let specs = &ep.graph_signature().output_specs;
+    for ((spec, written), ours) in signature
+        .output_specs
+        .iter_mut()
+        .zip(graph.outputs.iter_mut())
+        .zip(specs)
+    {
+        // ferrex's graph holds `None` for a constant output, its value in the signature;
+        // PyTorch's holds the value in both.
+        if let ArgumentSpec::Constant { value, .. } = &ours.arg {
+            *written = constant_argument(value).0;
+        }
         if let s::OutputSpec::UserOutput(user) = spec {
             user.arg = written.clone();
         }
@@ -277,7 +289,7 @@ fn payloads<'t>(
     prefix: &str,
     is_param: &dyn Fn(&str) -> bool,
 ) -> Result<Payloads, SaveError> {
-    let mut config = s::OrderedMap::default();
+    let mut config = BTreeMap::new();
     let mut files = Vec::new();
     for (i, (name, t)) in tensors.enumerate() {
         let storage = match t.state() {

@@ -132,98 +132,6 @@ pub struct Device {
     pub index: Option<i64>,
 }
 
-/// A JSON object whose key order matters (Python's `dict` keeps insertion order, and
-/// PyTorch prints range constraints and state dicts in it): entries in file order.
-/// A repeated key keeps its last value in the first key's place, as Python's `json` does.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderedMap<V>(pub Vec<(String, V)>);
-
-impl<V> Default for OrderedMap<V> {
-    fn default() -> Self {
-        OrderedMap(Vec::new())
-    }
-}
-
-impl<V> OrderedMap<V> {
-    pub fn get(&self, key: &str) -> Option<&V> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    /// Sets `key`, in its place if present, else at the end.
-    pub fn insert(&mut self, key: String, value: V) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl<V> FromIterator<(String, V)> for OrderedMap<V> {
-    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
-        let mut map = OrderedMap::default();
-        for (k, v) in iter {
-            map.insert(k, v);
-        }
-        map
-    }
-}
-
-impl<'a, V> IntoIterator for &'a OrderedMap<V> {
-    type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, V)>,
-        fn(&'a (String, V)) -> (&'a String, &'a V),
-    >;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-}
-
-impl<V: Serialize> Serialize for OrderedMap<V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
-struct OrderedMapVisitor<V>(std::marker::PhantomData<V>);
-
-impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedMapVisitor<V> {
-    type Value = OrderedMap<V>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<M: de::MapAccess<'de>>(self, mut access: M) -> Result<Self::Value, M::Error> {
-        let mut map = OrderedMap::default();
-        while let Some((k, v)) = access.next_entry::<String, V>()? {
-            map.insert(k, v);
-        }
-        Ok(map)
-    }
-}
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(OrderedMapVisitor(std::marker::PhantomData))
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Symbolic values
 
@@ -715,5 +623,59 @@ pub struct PayloadMeta {
 /// `PayloadConfig`: fully qualified name → payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PayloadConfig {
-    pub config: OrderedMap<PayloadMeta>,
+    pub config: BTreeMap<String, PayloadMeta>,
+}
+
+/// A JSON object read and written in its own key order (PyTorch's range constraints are
+/// a dict, printed in insertion order).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> OrderedMap<V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<V> FromIterator<(String, V)> for OrderedMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        OrderedMap(iter.into_iter().collect())
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+struct OrderedMapVisitor<V>(std::marker::PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedMapVisitor<V> {
+    type Value = OrderedMap<V>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut access: M) -> Result<Self::Value, M::Error> {
+        let mut entries: Vec<(String, V)> = Vec::new();
+        while let Some((k, v)) = access.next_entry::<String, V>()? {
+            if entries.iter().any(|(seen, _)| *seen == k) {
+                return Err(de::Error::custom(format!("the key `{k}` appears twice")));
+            }
+            entries.push((k, v));
+        }
+        Ok(OrderedMap(entries))
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(OrderedMapVisitor(std::marker::PhantomData))
+    }
 }
