@@ -360,6 +360,22 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "aten::masked_select.default",
         "data-dependent length (unbacked); core/src/ops/nonzero.rs, tests/tests/unbacked.rs",
     ),
+    (
+        "aten::contiguous.default",
+        "default IR of PyTorch archives; checked against PyTorch in tests/tests/pt2_pytorch.rs (block.pt2)",
+    ),
+    (
+        "aten::unflatten.int",
+        "default IR of PyTorch archives; checked against PyTorch in tests/tests/pt2_pytorch.rs (block.pt2)",
+    ),
+    (
+        "aten::dropout.default",
+        "default IR of PyTorch archives (train=False: identity); tests/tests/pt2_pytorch.rs (tied.pt2)",
+    ),
+    (
+        "aten::to.dtype",
+        "default IR of PyTorch archives; checked against PyTorch in tests/tests/pt2_pytorch.rs (tied.pt2)",
+    ),
 ];
 
 #[test]

@@ -589,13 +589,15 @@ impl GraphReader<'_> {
                         other => other,
                     });
                 }
-                (HopParam::Value { name, .. }, _) => return Err(self.bad(
-                    at,
-                    format!(
+                (HopParam::Value { name, .. }, _) => {
+                    return Err(self.bad(
+                        at,
+                        format!(
                         "{}'s `{name}` must be tensors (a SymBool predicate is not supported yet)",
                         op.name()
                     ),
-                )),
+                    ))
+                }
             }
         }
         Ok(NodeKind::HigherOrder {
