@@ -57,8 +57,8 @@
 //!   with a constant weight run on the own packed GEMM (AVX-512 or AVX2 + FMA tiles,
 //!   chosen at run time, or a portable tile; wide tiles for one to three rows), column
 //!   panels split over the one thread pool (`FERREX_NUM_THREADS`); products of two
-//!   run-time operands through `ferrex_kernels::gemm`. `conv2d` (groups = 1) is im2col
-//!   + GEMM, samples split over threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
+//!   run-time operands through `ferrex_kernels::gemm`. `conv2d` (groups = 1) is
+//!   im2col and GEMM, samples split over threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
 //!   own kernel, planes split over threads; `transpose`/`permute` are strided copies and
 //!   `softmax`/`log_softmax` run the kernel the eager ops use.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,

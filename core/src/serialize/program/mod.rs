@@ -1,4 +1,6 @@
-//! Saving and loading whole [`ExportedProgram`]s, in the layout of PyTorch's `.pt2`
+//! ferrex's earlier program format (1.x), still read by [`load`] / [`from_bytes`], which
+//! send PyTorch archives (what [`crate::save`] writes now) to [`crate::serialize::pt2`].
+//! The 1.x layout follows PyTorch's `.pt2`
 //! archive: a zip file holding
 //!
 //! | entry | content |
