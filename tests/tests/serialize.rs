@@ -515,3 +515,43 @@ fn map_bodies_round_trip() {
         runs_identically(&ep, &loaded, (Tensor::randn([n, 4]), Tensor::randn([4])));
     }
 }
+
+/// A transpose, copied, then viewed.
+#[export_module]
+struct CopyThenView {}
+
+#[export_module]
+impl CopyThenView {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.t().copy().view([-1])
+    }
+}
+
+/// ferrex's values are contiguous, so its `clone` is written with PyTorch's
+/// `contiguous_format`: with PyTorch's default (`preserve_format`) the copy would keep the
+/// transpose's strides and PyTorch's `view` would refuse it.
+#[test]
+fn clones_are_written_contiguous_for_pytorch() {
+    let ep = ferrex::export(&CopyThenView {}, (Tensor::randn([2, 3]),)).unwrap();
+    let json = ferrex::serialize::pt2::program_json(&ep).unwrap();
+    let nodes = &json.graph_module.graph.nodes;
+    let targets: Vec<&str> = nodes.iter().map(|n| n.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "torch.ops.aten.t.default",
+            "torch.ops.aten.clone.default",
+            "torch.ops.aten.view.default"
+        ]
+    );
+    let clone = &nodes[1];
+    let memory_format = serde_json::to_value(&clone.inputs[1]).unwrap();
+    assert_eq!(
+        memory_format,
+        serde_json::json!({"name": "memory_format", "arg": {"as_memory_format": 1}, "kind": 2})
+    );
+    // Read back, the program is the same.
+    let bytes = ferrex::serialize::pt2::to_bytes(&ep, "copy_then_view").unwrap();
+    let loaded = ferrex::serialize::program::from_bytes(&bytes, "copy_then_view.pt2").unwrap();
+    assert_eq!(loaded.to_string(), ep.to_string());
+}

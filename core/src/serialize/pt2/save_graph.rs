@@ -289,22 +289,33 @@ impl<'a> Out<'a> {
         }
         let schema = op.parsed().map_err(|e| unsavable(e.0))?;
         let mut inputs = Vec::new();
-        for (k, a) in args.iter().enumerate() {
-            let decl = schema.args.get(k).ok_or_else(|| {
-                unsavable(format!(
-                    "`{}` has more arguments than `{}` takes",
-                    node.name,
-                    op.name()
-                ))
-            })?;
+        if args.len() > schema.args.len() {
+            return Err(unsavable(format!(
+                "`{}` has more arguments than `{}` takes",
+                node.name,
+                op.name()
+            )));
+        }
+        for (k, decl) in schema.args.iter().enumerate() {
             let kind = if decl.kwarg_only {
                 s::ArgumentKind::KEYWORD
             } else {
                 s::ArgumentKind::POSITIONAL
             };
+            // ferrex's values are always contiguous, so a memory format (given or left
+            // to its default) is the contiguous one: written as such, PyTorch's `clone`
+            // before a `view` gives a tensor the view accepts (its default,
+            // `preserve_format`, would keep a permute's strides).
+            let arg = match args.get(k) {
+                _ if decl.ty.trim_end_matches('?') == "MemoryFormat" => {
+                    s::Argument::AsMemoryFormat(s::MemoryFormat::CONTIGUOUS_FORMAT)
+                }
+                Some(a) => self.arg(a)?,
+                None => continue,
+            };
             inputs.push(s::NamedArgument {
                 name: decl.name.clone(),
-                arg: self.arg(a)?,
+                arg,
                 kind: Some(kind),
             });
         }
