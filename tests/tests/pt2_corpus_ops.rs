@@ -145,6 +145,14 @@ fn check<A: ForwardArgs>(
     }
 }
 
+/// ferrex's random generator is global: tests in this binary run one at a time, so that
+/// `manual_seed(7)` before building inputs gives every program the same inputs (another
+/// test's thread drawing weights in between made them differ).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn close(a: &[Tensor], b: &[Tensor]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
@@ -201,6 +209,7 @@ fn mlp(sizes: &[usize]) -> Mlp {
 
 #[test]
 fn mymodule() {
+    let _serial = serial();
     let m = MyModule {
         lin: nn::Linear::new(100, 10),
     };
@@ -211,6 +220,7 @@ fn mymodule() {
 
 #[test]
 fn mlp_784_512_512_10() {
+    let _serial = serial();
     let m = mlp(&[784, 512, 512, 10]);
     let inputs = || (Tensor::randn([8, 784]),);
     let ep = ferrex::export(&m, inputs()).unwrap();
@@ -219,6 +229,7 @@ fn mlp_784_512_512_10() {
 
 #[test]
 fn dynbatch() {
+    let _serial = serial();
     let m = mlp(&[16, 32, 4]);
     let inputs = || (Tensor::randn([8, 16]),);
     let shapes = DynamicShapes::new().input("x", [(0, Dim::new("batch").min(1).max(1024))]);
@@ -247,6 +258,7 @@ impl ConvNet {
 
 #[test]
 fn convnet8() {
+    let _serial = serial();
     let m = ConvNet {
         conv: nn::Conv2d::new(1, 8, 3).padding(1),
         bn: nn::BatchNorm2d::new(8),
@@ -276,6 +288,7 @@ impl CondMod {
 
 #[test]
 fn cond() {
+    let _serial = serial();
     let m = CondMod {
         lin: nn::Linear::new(4, 4),
     };
@@ -301,6 +314,7 @@ impl SymView {
 
 #[test]
 fn symview() {
+    let _serial = serial();
     let shapes = DynamicShapes::new().input("x", [(0, Dim::new("n").min(2).max(64))]);
     let ep = ferrex::Exporter::new(&SymView {}, (Tensor::randn([4, 3, 5]),))
         .dynamic_shapes(shapes)
@@ -322,6 +336,7 @@ impl Derived {
 
 #[test]
 fn derived() {
+    let _serial = serial();
     let d = Dim::new("d").min(2).max(32);
     let shapes = DynamicShapes::new()
         .input("x", [(0, d.clone() + 1)])
@@ -384,6 +399,7 @@ impl Block {
 
 #[test]
 fn block() {
+    let _serial = serial();
     let m = Block {
         ln1: nn::LayerNorm::new(&[32]),
         in_proj: nn::Linear::new(32, 96),
@@ -453,6 +469,7 @@ impl Counter {
 
 #[test]
 fn counter() {
+    let _serial = serial();
     let m = Counter {
         lin: nn::Linear::new(6, 6),
         calls: Tensor::zeros([1]),
@@ -483,6 +500,7 @@ impl InputMutation {
 
 #[test]
 fn inputmut() {
+    let _serial = serial();
     let ep = ferrex::export(
         &InputMutation {},
         (Tensor::randn([3, 3]), Tensor::randn([3, 3])),
@@ -513,6 +531,7 @@ impl Embed {
 
 #[test]
 fn embed() {
+    let _serial = serial();
     let m = Embed {
         emb: nn::Embedding::new(50, 16),
         proj: nn::Linear::new(16, 4),
