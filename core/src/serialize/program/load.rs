@@ -511,13 +511,7 @@ impl Loader<'_> {
             let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else {
                 continue;
             };
-            let fits = have.dtype == want.dtype
-                && have.rank() == want.rank()
-                && have
-                    .sizes
-                    .iter()
-                    .zip(&want.sizes)
-                    .all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int());
+            let fits = crate::serialize::state_fits(&have, want);
             if !fits {
                 return Err(self.err(format!(
                     "{file}: `{target}` is {have}, but the graph's input `{}` is {want}",

@@ -386,21 +386,8 @@ pub(super) fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), SaveEr
 /// Saves a program to `path` as a `.pt2` zip archive. The file is written beside the
 /// target and renamed into place, so a failed save leaves no half-written program.
 pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), SaveError> {
-    let path = path.as_ref();
-    let io = |e: std::io::Error| SaveError::Io {
-        path: path.display().to_string(),
-        source: e,
-    };
     refuse_unsaved_features(ep)?;
-    let bytes = to_bytes(ep)?;
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, bytes).map_err(io)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        io(e)
-    })
+    crate::serialize::write_atomically(path.as_ref(), &to_bytes(ep)?)
 }
 
 fn meta_j(m: &TensorMeta) -> TensorMetaJ {

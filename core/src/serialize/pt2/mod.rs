@@ -389,13 +389,7 @@ fn check_state(
         let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else {
             continue;
         };
-        let fits = have.dtype == want.dtype
-            && have.rank() == want.rank()
-            && have
-                .sizes
-                .iter()
-                .zip(&want.sizes)
-                .all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int());
+        let fits = crate::serialize::state_fits(&have, want);
         if !fits {
             return Err(ctx.err(format!(
                 "`{target}` is {have} in the archive's data, but the graph's input `{}` is {want}",

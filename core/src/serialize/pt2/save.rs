@@ -36,20 +36,8 @@ pub fn to_bytes(ep: &ExportedProgram, root: &str) -> Result<Vec<u8>, SaveError> 
 /// target and renamed into place, so a failed save leaves no half-written program.
 pub fn save(ep: &ExportedProgram, path: impl AsRef<Path>) -> Result<(), SaveError> {
     let path = path.as_ref();
-    let io = |e: std::io::Error| SaveError::Io {
-        path: path.display().to_string(),
-        source: e,
-    };
-    let root = archive_root(path);
-    let bytes = to_bytes(ep, &root)?;
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, bytes).map_err(io)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        io(e)
-    })
+    let bytes = to_bytes(ep, &archive_root(path))?;
+    crate::serialize::write_atomically(path, &bytes)
 }
 
 /// The file stem, kept to characters that are safe in a zip path.
