@@ -106,16 +106,7 @@ pub(super) fn read_archive<R: Read + Seek>(
     let signature = loader.signature(model.graph_module.signature);
     let range_constraints = read_range_constraints(&model.range_constraints, &loader)?;
     let guards = read_guards(&model.guards, &loader)?;
-    let sources = model
-        .source_lines
-        .iter()
-        .map(|l| SourceLine {
-            file: intern(&l.file),
-            line: l.line,
-            function: intern(&l.function),
-            code: intern(&l.code),
-        })
-        .collect();
+    let sources = crate::serialize::pt2::extras::restore_sources(&model.source_lines);
     let weights = read_entry(&mut zip, &format!("{prefix}{WEIGHTS}"), &loader)?;
     let state_dict = tensors(weights, &model.state_dict, WEIGHTS, &loader)?;
     let consts = read_entry(&mut zip, &format!("{prefix}{CONSTANTS}"), &loader)?;
@@ -182,38 +173,8 @@ fn parse_model(json: &[u8], early: &Loader<'_>) -> Result<ModelJ, LoadError> {
 }
 
 fn read_shape_env(symbols: &[SymbolJ], early: &Loader<'_>) -> Result<ShapeEnv, LoadError> {
-    let symbols = symbols
-        .iter()
-        .map(|s| {
-            let symbol = match parse_expr(&s.symbol).map(|e| e.as_linear()) {
-                Ok(Some((sym, 1, 0))) => sym,
-                _ => {
-                    return Err(early.err(format!(
-                        "{MODEL_JSON}: shape_env: `{}` is not a symbol",
-                        s.symbol
-                    )))
-                }
-            };
-            Ok(SymbolInfo {
-                symbol,
-                dim_name: s.dim_name.clone(),
-                min: s.min,
-                max: s.max,
-                hint: s.hint,
-                sources: s
-                    .sources
-                    .iter()
-                    .map(|src| SymbolSource {
-                        input: src.input.clone(),
-                        dim: src.dim,
-                        scale: src.scale,
-                        offset: src.offset,
-                    })
-                    .collect(),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(ShapeEnv { symbols })
+    crate::serialize::pt2::extras::restore_shape_env(symbols)
+        .map_err(|e| early.err(format!("{MODEL_JSON}: shape_env: {e}")))
 }
 
 fn read_range_constraints(

@@ -67,13 +67,12 @@ use serde::{Deserialize, Serialize};
 use crate::control_flow::lookup_higher_order;
 use crate::error::{LoadError, SaveError, SourceLocation};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
-use crate::module::SourceLine;
 use crate::ops::{lookup, Value};
 use crate::program::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, ExportedProgram, InputKind, InputSpec,
     OutputKind, OutputSpec, RangeConstraints, TensorMap, ValueRange,
 };
-use crate::symbolic::{parse_expr, CmpOp, Expr, Guard, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
+use crate::symbolic::{parse_expr, CmpOp, Expr, Guard, ShapeEnv, SymInt};
 use crate::tensor::{DType, Tensor, TensorMeta};
 
 /// The program format version this ferrex writes: `(major, minor)`.

@@ -305,47 +305,9 @@ impl Saver<'_> {
                     max_val: r.upper,
                 })
                 .collect(),
-            guards: ep
-                .guards()
-                .iter()
-                .map(|g| GuardJ {
-                    lhs: g.lhs.to_string(),
-                    op: g.op.symbol().to_string(),
-                    rhs: g.rhs.to_string(),
-                })
-                .collect(),
-            shape_env: ep
-                .shape_env()
-                .symbols
-                .iter()
-                .map(|s| SymbolJ {
-                    symbol: s.symbol.to_string(),
-                    dim_name: s.dim_name.clone(),
-                    min: s.min,
-                    max: s.max,
-                    hint: s.hint,
-                    sources: s
-                        .sources
-                        .iter()
-                        .map(|src| SymbolSourceJ {
-                            input: src.input.clone(),
-                            dim: src.dim,
-                            scale: src.scale,
-                            offset: src.offset,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            source_lines: ep
-                .sources()
-                .iter()
-                .map(|l| SourceLineJ {
-                    file: l.file.to_string(),
-                    line: l.line,
-                    function: l.function.to_string(),
-                    code: l.code.to_string(),
-                })
-                .collect(),
+            guards: crate::serialize::pt2::extras::guard_entries(ep.guards()),
+            shape_env: crate::serialize::pt2::extras::symbol_entries(ep.shape_env()),
+            source_lines: crate::serialize::pt2::extras::source_entries(ep.sources()),
             state_dict: ep.state_dict().keys().map(String::from).collect(),
             constants: ep.constants().keys().map(String::from).collect(),
         })

@@ -253,38 +253,10 @@ pub(super) struct RangeConstraintJ {
     pub(super) max_val: Option<i64>,
 }
 
-#[derive(Serialize, Deserialize)]
-pub(super) struct GuardJ {
-    pub(super) lhs: String,
-    pub(super) op: String,
-    pub(super) rhs: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(super) struct SymbolJ {
-    pub(super) symbol: String,
-    pub(super) dim_name: String,
-    pub(super) min: i64,
-    pub(super) max: Option<i64>,
-    pub(super) hint: i64,
-    pub(super) sources: Vec<SymbolSourceJ>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(super) struct SymbolSourceJ {
-    pub(super) input: String,
-    pub(super) dim: usize,
-    pub(super) scale: i64,
-    pub(super) offset: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(super) struct SourceLineJ {
-    pub(super) file: String,
-    pub(super) line: u32,
-    pub(super) function: String,
-    pub(super) code: String,
-}
+// Guards, symbols and source lines have the same JSON as the `.pt2` extras' entries.
+pub(super) use crate::serialize::pt2::extras::{
+    GuardEntry as GuardJ, SourceLineEntry as SourceLineJ, SymbolEntry as SymbolJ,
+};
 
 // ---------------------------------------------------------------------------------------
 // Small conversions

@@ -75,49 +75,104 @@ impl Extras {
             producer: format!("ferrex {}", env!("CARGO_PKG_VERSION")),
             model_name: ep.model_name().to_string(),
             arg_names: ep.arg_names().to_vec(),
-            guards: ep
-                .guards()
-                .iter()
-                .map(|g| GuardEntry {
-                    lhs: g.lhs.to_string(),
-                    op: g.op.symbol().to_string(),
-                    rhs: g.rhs.to_string(),
-                })
-                .collect(),
-            symbols: ep
-                .shape_env()
-                .symbols
-                .iter()
-                .map(|s| SymbolEntry {
-                    symbol: s.symbol.to_string(),
-                    dim_name: s.dim_name.clone(),
-                    min: s.min,
-                    max: s.max,
-                    hint: s.hint,
-                    sources: s
-                        .sources
-                        .iter()
-                        .map(|src| SymbolSourceEntry {
-                            input: src.input.clone(),
-                            dim: src.dim,
-                            scale: src.scale,
-                            offset: src.offset,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            source_lines: ep
-                .sources()
-                .iter()
-                .map(|l| SourceLineEntry {
-                    file: l.file.to_string(),
-                    line: l.line,
-                    function: l.function.to_string(),
-                    code: l.code.to_string(),
-                })
-                .collect(),
+            guards: guard_entries(ep.guards()),
+            symbols: symbol_entries(ep.shape_env()),
+            source_lines: source_entries(ep.sources()),
         }
     }
+}
+
+/// Guards as entries (`lhs`, `op`, `rhs` in ferrex's expression spelling).
+pub(crate) fn guard_entries(guards: &[Guard]) -> Vec<GuardEntry> {
+    guards
+        .iter()
+        .map(|g| GuardEntry {
+            lhs: g.lhs.to_string(),
+            op: g.op.symbol().to_string(),
+            rhs: g.rhs.to_string(),
+        })
+        .collect()
+}
+
+/// The shape environment's symbols as entries.
+pub(crate) fn symbol_entries(env: &ShapeEnv) -> Vec<SymbolEntry> {
+    env.symbols
+        .iter()
+        .map(|s| SymbolEntry {
+            symbol: s.symbol.to_string(),
+            dim_name: s.dim_name.clone(),
+            min: s.min,
+            max: s.max,
+            hint: s.hint,
+            sources: s
+                .sources
+                .iter()
+                .map(|src| SymbolSourceEntry {
+                    input: src.input.clone(),
+                    dim: src.dim,
+                    scale: src.scale,
+                    offset: src.offset,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Source lines as entries.
+pub(crate) fn source_entries(lines: &[SourceLine]) -> Vec<SourceLineEntry> {
+    lines
+        .iter()
+        .map(|l| SourceLineEntry {
+            file: l.file.to_string(),
+            line: l.line,
+            function: l.function.to_string(),
+            code: l.code.to_string(),
+        })
+        .collect()
+}
+
+/// The shape environment of its entries; `Err` names an entry that is not a symbol.
+pub(crate) fn restore_shape_env(entries: &[SymbolEntry]) -> Result<ShapeEnv, String> {
+    let symbols = entries
+        .iter()
+        .map(|s| {
+            let symbol = match parse_expr(&s.symbol).map(|e| e.as_linear()) {
+                Ok(Some((sym, 1, 0))) => sym,
+                _ => return Err(format!("`{}` is not a symbol", s.symbol)),
+            };
+            Ok(SymbolInfo {
+                symbol,
+                dim_name: s.dim_name.clone(),
+                min: s.min,
+                max: s.max,
+                hint: s.hint,
+                sources: s
+                    .sources
+                    .iter()
+                    .map(|src| SymbolSource {
+                        input: src.input.clone(),
+                        dim: src.dim,
+                        scale: src.scale,
+                        offset: src.offset,
+                    })
+                    .collect(),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ShapeEnv { symbols })
+}
+
+/// Source lines of their entries.
+pub(crate) fn restore_sources(entries: &[SourceLineEntry]) -> Vec<SourceLine> {
+    entries
+        .iter()
+        .map(|l| SourceLine {
+            file: intern(&l.file),
+            line: l.line,
+            function: intern(&l.function),
+            code: intern(&l.code),
+        })
+        .collect()
 }
 
 /// The parts of a program the extras restore, read back.
@@ -158,48 +213,14 @@ impl Extras {
                 })
             })
             .collect::<Result<_, String>>()?;
-        let symbols = self
-            .symbols
-            .iter()
-            .map(|s| {
-                let symbol = match expr("symbol", &s.symbol)?.as_linear() {
-                    Some((sym, 1, 0)) => sym,
-                    _ => return Err(format!("`{}` is not a symbol", s.symbol)),
-                };
-                Ok(SymbolInfo {
-                    symbol,
-                    dim_name: s.dim_name.clone(),
-                    min: s.min,
-                    max: s.max,
-                    hint: s.hint,
-                    sources: s
-                        .sources
-                        .iter()
-                        .map(|src| SymbolSource {
-                            input: src.input.clone(),
-                            dim: src.dim,
-                            scale: src.scale,
-                            offset: src.offset,
-                        })
-                        .collect(),
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        let sources = self
-            .source_lines
-            .iter()
-            .map(|l| SourceLine {
-                file: intern(&l.file),
-                line: l.line,
-                function: intern(&l.function),
-                code: intern(&l.code),
-            })
-            .collect();
+        let shape_env = restore_shape_env(&self.symbols)
+            .map_err(|e| format!("metadata[\"{EXTRAS_KEY}\"]: {e}"))?;
+        let sources = restore_sources(&self.source_lines);
         Ok(Restored {
             model_name: self.model_name,
             arg_names: self.arg_names,
             guards,
-            shape_env: ShapeEnv { symbols },
+            shape_env,
             sources,
         })
     }

@@ -22,7 +22,7 @@
 //! [`LoadError::NewerVersion`]; anything else wrong with the file is a
 //! [`LoadError::Program`] naming the entry and the place in it.
 
-mod extras;
+pub(crate) mod extras;
 mod save;
 mod save_graph;
 pub mod schema;
