@@ -77,6 +77,14 @@ pub enum TensorError {
     /// A traced tensor outlived its export, or came from another one.
     #[error("{at}: a traced tensor is used outside the `ferrex::export` call that created it")]
     StaleTrace { at: SourceLocation },
+    /// An op's result would not fit in memory: its size overflows, exceeds
+    /// `FERREX_MEMORY_LIMIT` (default: the machine's memory), or the allocator refused it.
+    #[error("{op} at {at}: {error}")]
+    OutOfMemory {
+        op: String,
+        error: Box<ferrex_kernels::AllocError>,
+        at: SourceLocation,
+    },
     /// Data given to a constructor does not fit the requested shape.
     #[error("{what}: {message}")]
     Construct { what: &'static str, message: String },

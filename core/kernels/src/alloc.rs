@@ -38,23 +38,82 @@ fn machine_memory() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// Why a buffer of user-chosen size cannot be had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    /// Its byte count does not fit a `u64`.
+    Overflow,
+    /// It exceeds [`memory_limit`].
+    OverLimit { bytes: u64, limit: u64 },
+    /// The allocator refused it.
+    Refused { bytes: u64 },
+}
+
+impl std::fmt::Display for AllocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllocError::Overflow => write!(f, "out of memory: the buffer size overflows"),
+            AllocError::OverLimit { bytes, limit } => write!(
+                f,
+                "out of memory: a buffer of {bytes} bytes exceeds the limit of {limit} bytes \
+                 (set FERREX_MEMORY_LIMIT to change it)"
+            ),
+            AllocError::Refused { bytes } => {
+                write!(
+                    f,
+                    "out of memory: a buffer of {bytes} bytes could not be allocated"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+impl From<AllocError> for KernelError {
+    fn from(e: AllocError) -> KernelError {
+        KernelError(e.to_string())
+    }
+}
+
+/// Buffers at least this large are reserved once before a kernel allocates them, so an
+/// allocator refusal is an error here rather than an abort inside the kernel.
+const PROBE_BYTES: u64 = 64 << 20;
+
+/// Checks that `len` elements of `elem_size` bytes may be allocated: the byte count does
+/// not overflow, is within [`memory_limit`], and (for large buffers) the allocator grants
+/// it now. Used for buffers that code outside this crate allocates (eager op outputs).
+pub fn check_buffer(len: u64, elem_size: u64) -> Result<(), AllocError> {
+    let bytes = len.checked_mul(elem_size).ok_or(AllocError::Overflow)?;
+    let limit = memory_limit();
+    if bytes > limit {
+        return Err(AllocError::OverLimit { bytes, limit });
+    }
+    if bytes >= PROBE_BYTES {
+        let n = usize::try_from(bytes).map_err(|_| AllocError::Overflow)?;
+        let mut probe: Vec<u8> = Vec::new();
+        probe
+            .try_reserve_exact(n)
+            .map_err(|_| AllocError::Refused { bytes })?;
+    }
+    Ok(())
+}
+
 /// A buffer of `len` copies of `value`, or an error when its size overflows, exceeds
 /// [`memory_limit`], or cannot be reserved.
 pub fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, KernelError> {
-    let bytes = len
-        .checked_mul(std::mem::size_of::<T>())
-        .and_then(|b| u64::try_from(b).ok())
-        .ok_or_else(|| KernelError::new("the buffer size overflows"))?;
+    let elem = std::mem::size_of::<T>() as u64;
+    let bytes = u64::try_from(len)
+        .ok()
+        .and_then(|n| n.checked_mul(elem))
+        .ok_or(AllocError::Overflow)?;
     let limit = memory_limit();
     if bytes > limit {
-        return Err(KernelError(format!(
-            "out of memory: a buffer of {bytes} bytes exceeds the limit of {limit} bytes \
-             (set FERREX_MEMORY_LIMIT to change it)"
-        )));
+        return Err(AllocError::OverLimit { bytes, limit }.into());
     }
     let mut v = Vec::new();
     v.try_reserve_exact(len)
-        .map_err(|e| KernelError(format!("out of memory: {e}")))?;
+        .map_err(|_| AllocError::Refused { bytes })?;
     v.resize(len, value);
     Ok(v)
 }

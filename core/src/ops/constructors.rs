@@ -59,9 +59,9 @@ fn full_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 
 fn full_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let m = &full_meta(args)?[0];
-    Ok(vec![Storage::full(
+    Ok(vec![Storage::full_scalar(
         &concrete(&m.sizes),
-        args.float(1)?,
+        args.scalar(1)?,
         m.dtype,
     )])
 }
@@ -176,7 +176,10 @@ fn arange_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
                     .floor_div(s)
                     .max(&SymInt::Int(0))
             } else {
-                SymInt::Int(((a.hint() - b.hint() - s - 1) / -s).max(0))
+                // In i128: hostile bounds must not wrap around.
+                let len = (i128::from(a.hint()) - i128::from(b.hint()) - i128::from(s) - 1)
+                    / -i128::from(s);
+                SymInt::Int(i64::try_from(len.max(0)).unwrap_or(i64::MAX))
             }
         }
         _ => {
@@ -203,10 +206,23 @@ fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         Value::Float(x) => *x,
         _ => 0.0,
     };
-    let (start, step) = (num(&r.start), num(&r.step));
     let n = m.sizes[0].hint().max(0) as usize;
-    let data: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
-    Storage::from_vec(&[n], data)
+    let storage = match (&r.start, &r.step) {
+        // Integer ranges in i64, exactly (f64 rounds above 2^53).
+        (Value::Int(start), Value::Int(step)) if !m.dtype.is_float() => {
+            let (start, step) = (start.hint(), step.hint());
+            let data: Vec<i64> = (0..n as i64)
+                .map(|i| start.wrapping_add(step.wrapping_mul(i)))
+                .collect();
+            Storage::from_vec(&[n], data)
+        }
+        _ => {
+            let (start, step) = (num(&r.start), num(&r.step));
+            let data: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
+            Storage::from_vec(&[n], data)
+        }
+    };
+    storage
         .map(|s| vec![s.cast(m.dtype)])
         .ok_or_else(|| OpError::new("arange: invalid length"))
 }
@@ -304,9 +320,9 @@ fn full_like_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 
 fn full_like_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let m = &full_like_meta(args)?[0];
-    Ok(vec![Storage::full(
+    Ok(vec![Storage::full_scalar(
         &concrete(&m.sizes),
-        args.float(1)?,
+        args.scalar(1)?,
         m.dtype,
     )])
 }

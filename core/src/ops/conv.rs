@@ -28,12 +28,25 @@ struct ConvPlan {
     geom: ConvGeometry,
 }
 
-/// `(in + 2 * pad - dilation * (k - 1) - 1) / stride + 1`, symbolic in `in`.
-fn out_size(input: &SymInt, k: i64, stride: i64, pad: i64, dilation: i64) -> SymInt {
-    input
-        .add(&SymInt::Int(2 * pad - dilation * (k - 1) - 1))
+/// `(in + 2 * pad - dilation * (k - 1) - 1) / stride + 1`, symbolic in `in`; the
+/// constant part computed without overflow (hostile paddings and dilations are errors).
+fn out_size(
+    input: &SymInt,
+    k: i64,
+    stride: i64,
+    pad: i64,
+    dilation: i64,
+) -> Result<SymInt, OpError> {
+    let shift = 2 * i128::from(pad) - i128::from(dilation) * (i128::from(k) - 1) - 1;
+    let shift = i64::try_from(shift).map_err(|_| {
+        OpError(format!(
+            "convolution padding {pad} and dilation {dilation} overflow"
+        ))
+    })?;
+    Ok(input
+        .add(&SymInt::Int(shift))
         .floor_div(stride)
-        .add(&SymInt::Int(1))
+        .add(&SymInt::Int(1)))
 }
 
 /// Where the schema keeps `groups`: `conv1d`/`conv2d` have it at 6, `convolution` (after
@@ -66,8 +79,9 @@ fn conv_plan(args: &OpArgs, nd: usize, layout: Layout) -> Result<ConvPlan, OpErr
     let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
     for i in 0..nd {
         let k = w.sizes[2 + i].hint();
-        let padded = xs[2 + i].hint() + 2 * p.pad[i];
-        if padded < p.dilation[i] * (k - 1) + 1 {
+        // In i128: a hostile padding or dilation must not wrap around.
+        let padded = i128::from(xs[2 + i].hint()) + 2 * i128::from(p.pad[i]);
+        if padded < i128::from(p.dilation[i]) * (i128::from(k) - 1) + 1 {
             op_bail!(
                 "Calculated padded input size per channel: ({padded}). Kernel size: ({k}). Kernel size can't be greater than actual input size"
             );
@@ -78,7 +92,7 @@ fn conv_plan(args: &OpArgs, nd: usize, layout: Layout) -> Result<ConvPlan, OpErr
             p.stride[i],
             p.pad[i],
             p.dilation[i],
-        ));
+        )?);
     }
     let geom = geometry(nd, &xs, &w.sizes, &p, &out_sizes);
     if unbatched {
@@ -168,12 +182,12 @@ fn check_channels_and_bias(
     groups: i64,
 ) -> Result<(), OpError> {
     let (c_out, cg) = (w.sizes[0].hint(), w.sizes[1].hint());
-    if c_in.hint() != cg * groups {
+    if Some(c_in.hint()) != cg.checked_mul(groups) {
         op_bail!(
             "Given groups={groups}, weight of size {}, expected input{} to have {} channels, but got {} channels instead",
             format_sizes(&w.sizes),
             format_sizes(&x.sizes),
-            cg * groups,
+            cg.saturating_mul(groups),
             c_in
         );
     }

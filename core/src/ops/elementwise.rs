@@ -57,12 +57,7 @@ pub(crate) fn operand(args: &OpArgs, i: usize) -> Result<Operand, OpError> {
 pub(crate) fn operand_storage(args: &OpArgs, i: usize, dtype: DType) -> Result<Storage, OpError> {
     match args.get(i) {
         Value::Tensor(_) => Ok(args.storage(i)?.cast(dtype)),
-        Value::Float(v) => Ok(Storage::full(&[], v, dtype)),
-        Value::Int(v) => Ok(Storage::full(&[], v.hint() as f64, dtype)),
-        Value::Bool(b) => Ok(Storage::full(&[], b as i64 as f64, dtype)),
-        _ => Err(OpError(format!(
-            "argument {i} must be a tensor or a number"
-        ))),
+        _ => Ok(Storage::full_scalar(&[], args.scalar(i)?, dtype)),
     }
 }
 
@@ -180,6 +175,26 @@ fn binary_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
 
+/// `sub` refuses bools as PyTorch does: `a - b` on masks is almost always a mistake for
+/// `^` or `!`.
+fn sub_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let is_bool = |i| {
+        Ok::<_, OpError>(match operand(args, i)? {
+            Operand::Tensor(m) => m.dtype == DType::Bool,
+            Operand::Scalar(k) => k == ScalarKind::Bool,
+        })
+    };
+    match (is_bool(0)?, is_bool(1)?) {
+        (true, true) => op_bail!(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+        ),
+        (true, false) | (false, true) => op_bail!(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        ),
+        _ => binary_meta(args),
+    }
+}
+
 fn div_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
     let rounding = args.opt_str(2).unwrap_or(None);
@@ -205,8 +220,8 @@ fn binary_kernel(
 }
 
 fn alpha(args: &OpArgs) -> Result<(f64, i64), OpError> {
-    let a = args.float(2)?;
-    Ok((a, a as i64))
+    let a = args.scalar(2)?;
+    Ok((a.to::<f64>(), a.to::<i64>()))
 }
 
 fn add_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
@@ -273,12 +288,12 @@ pub static ADD_: OpDef = OpDef::new(
 .inplace_of(&ADD_TENSOR);
 pub static SUB_TENSOR: OpDef = OpDef::new(
     "aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
-    binary_meta,
+    sub_meta,
     sub_kernel,
 );
 pub static SUB_: OpDef = OpDef::new(
     "aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
-    binary_meta,
+    sub_meta,
     sub_kernel,
 )
 .inplace_of(&SUB_TENSOR);

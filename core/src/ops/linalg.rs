@@ -85,13 +85,14 @@ fn int_gemm<T: Element>(
         for j in 0..n {
             let mut acc: i64 = 0;
             for p in 0..k {
-                acc = acc.wrapping_add(
-                    (a[[i, p]].to_f64() as i64).wrapping_mul(b[[p, j]].to_f64() as i64),
-                );
+                acc = acc.wrapping_add(a[[i, p]].to_i64().wrapping_mul(b[[p, j]].to_i64()));
             }
-            let prev = c[[i, j]].to_f64() as i64;
-            c[[i, j]] =
-                T::from_f64((alpha.wrapping_mul(acc)).wrapping_add(beta.wrapping_mul(prev)) as f64);
+            let prev = c[[i, j]].to_i64();
+            c[[i, j]] = T::from_i64(
+                alpha
+                    .wrapping_mul(acc)
+                    .wrapping_add(beta.wrapping_mul(prev)),
+            );
         }
     }
     Ok(())

@@ -260,6 +260,17 @@ impl<'a> OpArgs<'a> {
         }
     }
 
+    /// A number as it was given (a PyTorch `Scalar`): integers stay exact.
+    pub fn scalar(&self, i: usize) -> Result<crate::tensor::Scalar, OpError> {
+        use crate::tensor::Scalar;
+        match self.get(i) {
+            Value::Float(v) => Ok(Scalar::Float(v)),
+            Value::Int(v) => Ok(Scalar::Int(v.hint())),
+            Value::Bool(b) => Ok(Scalar::Bool(b)),
+            v => Err(self.wrong(i, "a number", &v)),
+        }
+    }
+
     pub fn opt_float(&self, i: usize) -> Result<Option<f64>, OpError> {
         match self.get(i) {
             Value::None => Ok(None),
@@ -420,12 +431,20 @@ pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec
     if any_traced {
         return vec![Tensor::failed(TensorError::StaleTrace { at }); n_out];
     }
-    match run_eager(op, &args) {
+    match run_eager_checked(op, &args) {
         Ok(out) => out,
-        Err(e) => vec![
+        Err(EagerError::Op(e)) => vec![
             Tensor::failed(TensorError::Op {
                 op: op.name(),
                 message: e.0,
+                at
+            });
+            n_out
+        ],
+        Err(EagerError::Memory(error)) => vec![
+            Tensor::failed(TensorError::OutOfMemory {
+                op: op.name(),
+                error: Box::new(error),
                 at
             });
             n_out
@@ -449,15 +468,77 @@ pub fn dispatch1(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Te
 
 /// Runs the eager kernel of `op` after checking the arguments with its meta function.
 pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpError> {
+    run_eager_checked(op, args).map_err(|e| match e {
+        EagerError::Op(e) => e,
+        EagerError::Memory(e) => OpError(e.to_string()),
+    })
+}
+
+/// Why an eager call failed: the op refused its arguments, or its results would not fit
+/// in memory.
+enum EagerError {
+    Op(OpError),
+    Memory(ferrex_kernels::AllocError),
+}
+
+impl From<OpError> for EagerError {
+    fn from(e: OpError) -> EagerError {
+        EagerError::Op(e)
+    }
+}
+
+/// [`run_eager`], with the results' sizes checked before the kernel allocates them (the
+/// one bound on eager allocation: every op's outputs pass here), and empty results made
+/// without running the kernel (its loops would run over the empty dims for nothing).
+fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, EagerError> {
     let op_args = OpArgs::new(op, args);
     let metas = (op.meta)(&op_args)?;
+    // In-place ops and custom implementations run even when empty (aliasing, user code).
+    let mut all_empty = !metas.is_empty() && op.functional.is_none() && op.implementation.is_none();
+    for m in &metas {
+        let numel = concrete_numel(m)?;
+        all_empty &= numel == 0;
+        ferrex_kernels::check_buffer(numel, m.dtype.size_in_bytes() as u64)
+            .map_err(EagerError::Memory)?;
+    }
+    if all_empty && !op.parsed()?.returns_list() {
+        return Ok(metas.iter().map(empty_tensor).collect());
+    }
     let out = (op.kernel)(&op_args)?;
     if !op.parsed()?.returns_list() && out.len() != metas.len() {
         return Err(OpError(format!(
             "kernel returned {} tensors, meta promised {}",
             out.len(),
             metas.len()
-        )));
+        ))
+        .into());
     }
     Ok(out.into_iter().map(Tensor::from_storage).collect())
+}
+
+/// The element count of an eager result, checked: every size concrete and non-negative,
+/// the product within `u64`.
+fn concrete_numel(m: &TensorMeta) -> Result<u64, EagerError> {
+    m.sizes.iter().try_fold(1u64, |acc, s| {
+        let n = s
+            .as_int()
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| OpError(format!("the result size {s} is not a non-negative integer")))?;
+        acc.checked_mul(n)
+            .ok_or(EagerError::Memory(ferrex_kernels::AllocError::Overflow))
+    })
+}
+
+/// An empty tensor of `m`'s dtype and (concrete, zero-element) shape.
+fn empty_tensor(m: &TensorMeta) -> Tensor {
+    let shape: Vec<usize> = m
+        .sizes
+        .iter()
+        .map(|s| {
+            s.as_int()
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    Tensor::from_storage(Storage::full(&shape, 0.0, m.dtype))
 }

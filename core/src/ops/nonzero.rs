@@ -10,9 +10,11 @@ use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 
 /// The data-dependent length of an op's output: an unbacked symbol while tracing
-/// (`0 <= u <= numel`); eagerly a placeholder, since the kernel computes the real one.
+/// (`0 <= u <= numel`); eagerly its upper bound `numel`, since the kernel computes the
+/// real one (the bound is what the dispatcher checks memory against, and an empty input
+/// is the only case it makes the result from the meta).
 fn data_dependent_length(numel: &SymInt, origin: &str) -> SymInt {
-    crate::trace::unbacked::new_size(numel.as_int(), origin).unwrap_or(SymInt::Int(0))
+    crate::trace::unbacked::new_size(numel.as_int(), origin).unwrap_or_else(|| numel.clone())
 }
 
 fn nonzero_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {

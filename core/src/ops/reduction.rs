@@ -21,7 +21,13 @@ fn reduce_shape(
 ) -> Result<(Vec<usize>, Vec<SymInt>), OpError> {
     let dims: Vec<usize> = match dims {
         Some(d) if !d.is_empty() => {
-            normalize_dims(&d.iter().map(|s| s.hint()).collect::<Vec<_>>(), m.rank())?
+            let dims = normalize_dims(&d.iter().map(|s| s.hint()).collect::<Vec<_>>(), m.rank())?;
+            // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap) but has no dim to reduce.
+            if m.rank() == 0 {
+                Vec::new()
+            } else {
+                dims
+            }
         }
         _ => (0..m.rank()).collect(),
     };
@@ -44,7 +50,7 @@ fn sum_dtype(d: DType, requested: Option<DType>) -> DType {
 }
 
 fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Storage {
-    fn go<T: crate::tensor::Element + num_like::Zero + std::ops::Add<Output = T>>(
+    fn go<T: crate::tensor::Element + num_like::Zero>(
         a: ArcArray<T, IxDyn>,
         dims: &[usize],
         keepdim: bool,
@@ -53,7 +59,7 @@ fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Stora
         sorted.sort_unstable_by(|a, b| b.cmp(a));
         let mut cur = a.into_owned();
         for &d in &sorted {
-            let r = cur.fold_axis(Axis(d), T::zero(), |acc, &x| *acc + x);
+            let r = cur.fold_axis(Axis(d), T::zero(), |acc, &x| acc.plus(x));
             cur = if keepdim { r.insert_axis(Axis(d)) } else { r };
         }
         cur.into_shared()
@@ -73,13 +79,25 @@ fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Stora
 }
 
 mod num_like {
-    pub trait Zero {
+    /// Addition as PyTorch sums: integers wrap around on overflow (never a panic).
+    pub trait Zero: Sized {
         fn zero() -> Self;
+        fn plus(&self, x: Self) -> Self;
     }
-    macro_rules! zero {
-        ($($t:ty),*) => { $(impl Zero for $t { fn zero() -> Self { 0 as $t } })* };
+    macro_rules! float {
+        ($($t:ty),*) => { $(impl Zero for $t {
+            fn zero() -> Self { 0.0 }
+            fn plus(&self, x: Self) -> Self { self + x }
+        })* };
     }
-    zero!(f32, f64, i32, i64);
+    macro_rules! int {
+        ($($t:ty),*) => { $(impl Zero for $t {
+            fn zero() -> Self { 0 }
+            fn plus(&self, x: Self) -> Self { self.wrapping_add(x) }
+        })* };
+    }
+    float!(f32, f64);
+    int!(i32, i64);
 }
 
 fn sum_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {

@@ -774,11 +774,13 @@ fn roll_pairs(args: &OpArgs, rank: usize) -> Result<Vec<(i64, Option<usize>)>, O
             dims.len()
         );
     }
-    shifts
+    let pairs = shifts
         .iter()
         .zip(&dims)
         .map(|(&s, &d)| Ok((s, Some(normalize_dim(d, rank)?))))
-        .collect()
+        .collect::<Result<Vec<_>, OpError>>()?;
+    // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap); rolling its one element is a no-op.
+    Ok(if rank == 0 { Vec::new() } else { pairs })
 }
 
 fn roll_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {

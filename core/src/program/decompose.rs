@@ -259,6 +259,7 @@ impl ExportedProgram {
             arg_names: self.arg_names.clone(),
             model_name: self.model_name.clone(),
             assumed_constants: self.assumed_constants.clone(),
+            state_lock: self.state_lock.clone(),
         })
     }
 

@@ -115,6 +115,10 @@ pub struct ExportedProgram {
     arg_names: Vec<String>,
     model_name: String,
     assumed_constants: Vec<AssumedConstant>,
+    /// Held for the whole of a call that writes buffers back, so that concurrent calls
+    /// of a mutating program do not lose updates (calls that mutate nothing run in
+    /// parallel). Clones share the state, and so the lock.
+    state_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl ExportedProgram {
@@ -143,6 +147,7 @@ impl ExportedProgram {
             arg_names,
             model_name,
             assumed_constants: Vec::new(),
+            state_lock: Default::default(),
         }
     }
 

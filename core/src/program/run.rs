@@ -78,7 +78,7 @@ impl Bindings {
 /// The inputs of one call after they were checked against the program
 /// ([`ExportedProgram::check_inputs`]): what a runner needs to run the graph.
 #[derive(Debug)]
-pub struct CheckedInputs {
+pub struct CheckedInputs<'p> {
     /// The value of every placeholder of the program's graph, in graph order (state
     /// read from the program, user inputs from the call).
     pub placeholders: Vec<Storage>,
@@ -86,6 +86,9 @@ pub struct CheckedInputs {
     pub bindings: Bindings,
     /// The user input tensors by name, for writing back input mutations.
     user_tensors: HashMap<String, Tensor>,
+    /// For a program that mutates buffers: its state lock, held from reading the state
+    /// to writing it back ([`ExportedProgram::finish_call`]).
+    _state_guard: Option<std::sync::MutexGuard<'p, ()>>,
 }
 
 /// Placeholder values and symbol bindings while the inputs of a call are matched.
@@ -129,8 +132,15 @@ impl ExportedProgram {
     /// static sizes, symbol bindings, range constraints and guards — and gathers the
     /// value of every placeholder. Every runner of the program (the interpreter,
     /// `ferrex-runtime`) checks through this, so their errors are the same.
-    pub fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs, RunError> {
+    pub fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'_>, RunError> {
         ExportedModule::new(self).check_inputs(leaves)
+    }
+
+    /// The state lock, taken when a call of this program writes buffers back.
+    fn lock_state_if_mutated(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        let mutates =
+            (self.signature.output_specs.iter()).any(|s| s.kind == OutputKind::BufferMutation);
+        mutates.then(|| self.state_lock.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Ends a call: writes mutated buffers back into the program's state and mutated
@@ -214,8 +224,9 @@ impl<'p> ExportedModule<'p> {
         Ok(self.program.finish_call(checked, outputs))
     }
 
-    fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs, RunError> {
+    fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'p>, RunError> {
         self.check_input_count(leaves)?;
+        let state_guard = self.program.lock_state_if_mutated();
         let mut matched = self.match_leaves(leaves)?;
         self.check_deferred(&matched.bindings, &matched.deferred)?;
         self.check_guards(&matched.bindings)?;
@@ -232,6 +243,7 @@ impl<'p> ExportedModule<'p> {
             placeholders: inputs,
             bindings: matched.bindings,
             user_tensors: matched.user_tensors,
+            _state_guard: state_guard,
         })
     }
 

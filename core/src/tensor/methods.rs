@@ -11,7 +11,7 @@ use crate::ops::{
 };
 use crate::symbolic::SymInt;
 
-use super::{DType, Tensor};
+use super::{DType, Tensor, TensorState};
 
 #[track_caller]
 pub(super) fn here() -> SourceLocation {
@@ -141,7 +141,19 @@ impl Tensor {
     pub(crate) fn inplace(&self, op: &'static OpDef, mut rest: Vec<Value>) -> Tensor {
         rest.insert(0, t(self));
         let out = dispatch1(op, rest, here());
-        self.set_state(out.state());
+        self.take_inplace_result(out)
+    }
+
+    /// Stores an in-place op's result in this tensor (every alias sees it) and returns
+    /// the tensor. A failed eager op leaves the tensor as it was, as PyTorch's raising op
+    /// does, and returns the failure; while tracing the failure is stored, so that the
+    /// export reports it instead of silently dropping the mutation.
+    pub(crate) fn take_inplace_result(&self, out: Tensor) -> Tensor {
+        let state = out.state();
+        if matches!(state, TensorState::Failed(_)) && !crate::trace::is_tracing() {
+            return out;
+        }
+        self.set_state(state);
         self.clone()
     }
 

@@ -29,8 +29,7 @@ impl Tensor {
             put_args(self, indices, values, accumulate),
             here(),
         );
-        self.set_state(out.state());
-        self.clone()
+        self.take_inplace_result(out)
     }
 
     /// The functional form of [`Tensor::index_put_`]: a new tensor, `self` unchanged.
@@ -78,8 +77,7 @@ impl Tensor {
             put_args(self, &indices, &values, false),
             at,
         );
-        self.set_state(out.state());
-        self.clone()
+        self.take_inplace_result(out)
     }
 }
 

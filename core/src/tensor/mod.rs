@@ -22,9 +22,9 @@ mod storage;
 pub use dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
 pub use methods::{IntoSizes, Operand};
 pub use random::{manual_seed, with_default_generator, Generator};
-pub use storage::{convert, Element, Storage};
+pub use storage::{convert, Element, Scalar, Storage};
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 
 use crate::error::{SourceLocation, TensorError};
 use crate::graph::NodeId;
@@ -124,6 +124,22 @@ pub(crate) enum TensorState {
     Failed(Arc<TensorError>),
 }
 
+thread_local! {
+    /// Whether this thread holds private states (a fast check before the map).
+    static TRACING_PRIVATELY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The states this thread's trace gave to tensors that existed before it (the
+    /// model's parameters, buffers and constants, the inputs), by handle address.
+    static PRIVATE_STATES: std::cell::RefCell<std::collections::HashMap<usize, (Tensor, TensorState)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Drops this thread's private states: the traced tensors are their shared selves again.
+pub(crate) fn end_private_states() {
+    TRACING_PRIVATELY.set(false);
+    let states = PRIVATE_STATES.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    drop(states);
+}
+
 /// A tensor: eager data, a traced value during export, or a propagated error.
 #[derive(Clone)]
 pub struct Tensor {
@@ -154,20 +170,49 @@ impl Tensor {
         Tensor::failed(err)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, TensorState> {
-        self.cell.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, TensorState> {
-        self.cell.write().unwrap_or_else(|e| e.into_inner())
+    /// Reads the state: this thread's private one while it traces the tensor (see
+    /// [`trace_privately`]), the shared one otherwise.
+    fn with_state<R>(&self, f: impl FnOnce(&TensorState) -> R) -> R {
+        if TRACING_PRIVATELY.get() {
+            let key = self.id();
+            let found = PRIVATE_STATES.with(|p| p.borrow().get(&key).map(|(_, s)| s.clone()));
+            if let Some(state) = found {
+                return f(&state);
+            }
+        }
+        f(&self.cell.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn state(&self) -> TensorState {
-        self.read().clone()
+        self.with_state(TensorState::clone)
     }
 
+    /// Replaces the state in every alias — only on this thread while it traces the
+    /// tensor privately.
     pub(crate) fn set_state(&self, state: TensorState) {
-        *self.write() = state;
+        if TRACING_PRIVATELY.get() {
+            let key = self.id();
+            let stored = PRIVATE_STATES.with(|p| match p.borrow_mut().get_mut(&key) {
+                Some(slot) => {
+                    slot.1 = state.clone();
+                    true
+                }
+                None => false,
+            });
+            if stored {
+                return;
+            }
+        }
+        *self.cell.write().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Gives this tensor `state` on this thread only, until [`end_private_states`]: how
+    /// an export traces the model's state and the inputs without changing what other
+    /// threads (or a concurrent export) see through the same handles.
+    pub(crate) fn trace_privately(&self, state: TensorState) {
+        TRACING_PRIVATELY.set(true);
+        // The map keeps a handle, so the address stays this tensor's while it is a key.
+        PRIVATE_STATES.with(|p| p.borrow_mut().insert(self.id(), (self.clone(), state)));
     }
 
     /// Whether two handles are the same tensor (aliases).
@@ -185,16 +230,16 @@ impl Tensor {
     /// strict mode rejects the call.
     #[doc(hidden)]
     pub fn is_traced(&self) -> bool {
-        matches!(&*self.read(), TensorState::Traced(_))
+        self.with_state(|s| matches!(s, TensorState::Traced(_)))
     }
 
     /// The error this tensor carries, if a computation producing it failed.
     #[must_use]
     pub fn error(&self) -> Option<TensorError> {
-        match &*self.read() {
+        self.with_state(|s| match s {
             TensorState::Failed(e) => Some((**e).clone()),
             _ => None,
-        }
+        })
     }
 
     /// Ok when the tensor holds a value (eager or traced), the error otherwise.
@@ -207,11 +252,11 @@ impl Tensor {
 
     /// Dtype and sizes.
     pub fn meta(&self) -> Result<TensorMeta, TensorError> {
-        match &*self.read() {
+        self.with_state(|s| match s {
             TensorState::Eager(s) => Ok(TensorMeta::from_shape(s.dtype(), s.shape())),
             TensorState::Traced(t) => Ok(t.meta.clone()),
             TensorState::Failed(e) => Err((**e).clone()),
-        }
+        })
     }
 
     /// The element type (`F32` for a failed tensor, whose value is an error).
@@ -271,14 +316,14 @@ impl Tensor {
         access: &'static str,
         at: SourceLocation,
     ) -> Result<Storage, TensorError> {
-        match &*self.read() {
-            TensorState::Eager(s) => Ok(s.clone()),
+        match self.state() {
+            TensorState::Eager(s) => Ok(s),
             TensorState::Traced(_) => {
                 let err = TensorError::DataDependent { access, at };
                 crate::trace::record_data_access(access, at);
                 Err(err)
             }
-            TensorState::Failed(e) => Err((**e).clone()),
+            TensorState::Failed(e) => Err((*e).clone()),
         }
     }
 

@@ -53,10 +53,14 @@ pub trait Element: Copy + Default + Send + Sync + std::fmt::Debug + PartialOrd +
     fn unwrap(s: Storage) -> Option<ArcArray<Self, IxDyn>>;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// Integers and bools convert through `i64`, exactly (never through `f64`, which
+    /// rounds above 2^53); floats truncate toward zero as `as` does.
+    fn from_i64(v: i64) -> Self;
+    fn to_i64(self) -> i64;
 }
 
 macro_rules! element {
-    ($t:ty, $variant:ident, $from:expr, $to:expr) => {
+    ($t:ty, $variant:ident, $from:expr, $to:expr, $from_int:expr, $to_int:expr) => {
         impl Element for $t {
             const DTYPE: DType = DType::$variant;
             fn wrap(a: ArcArray<Self, IxDyn>) -> Storage {
@@ -76,15 +80,52 @@ macro_rules! element {
                 let f: fn($t) -> f64 = $to;
                 f(self)
             }
+            fn from_i64(v: i64) -> Self {
+                let f: fn(i64) -> $t = $from_int;
+                f(v)
+            }
+            fn to_i64(self) -> i64 {
+                let f: fn($t) -> i64 = $to_int;
+                f(self)
+            }
         }
     };
 }
 
-element!(bool, Bool, |v| v != 0.0, |b| if b { 1.0 } else { 0.0 });
-element!(i32, I32, |v| v as i32, |v| v as f64);
-element!(i64, I64, |v| v as i64, |v| v as f64);
-element!(f32, F32, |v| v as f32, |v| v as f64);
-element!(f64, F64, |v| v, |v| v);
+element!(
+    bool,
+    Bool,
+    |v| v != 0.0,
+    |b| if b { 1.0 } else { 0.0 },
+    |v| v != 0,
+    i64::from
+);
+// i64 → i32 wraps, as PyTorch's integer narrowing does.
+element!(i32, I32, |v| v as i32, f64::from, |v| v as i32, i64::from);
+element!(i64, I64, |v| v as i64, |v| v as f64, |v| v, |v| v);
+element!(f32, F32, |v| v as f32, f64::from, |v| v as f32, |v| v
+    as i64);
+element!(f64, F64, |v| v, |v| v, |v| v as f64, |v| v as i64);
+
+/// A number as an op argument holds it: a PyTorch `Scalar`. Integers stay integers, so
+/// filling or combining an integer tensor with one is exact.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+impl Scalar {
+    /// The value as element type `T`: exact for integers into integer types.
+    pub fn to<T: Element>(self) -> T {
+        match self {
+            Scalar::Bool(b) => T::from_i64(i64::from(b)),
+            Scalar::Int(i) => T::from_i64(i),
+            Scalar::Float(f) => T::from_f64(f),
+        }
+    }
+}
 
 impl Storage {
     pub fn dtype(&self) -> DType {
@@ -111,8 +152,14 @@ impl Storage {
 
     /// A storage of `shape` filled with `value` converted to `dtype`.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Storage {
-        fn fill<T: Element>(shape: &[usize], v: f64) -> Storage {
-            T::wrap(ArcArray::from_elem(IxDyn(shape), T::from_f64(v)))
+        Storage::full_scalar(shape, Scalar::Float(value), dtype)
+    }
+
+    /// A storage of `shape` filled with `value` converted to `dtype` (exactly, for an
+    /// integer into an integer type).
+    pub fn full_scalar(shape: &[usize], value: Scalar, dtype: DType) -> Storage {
+        fn fill<T: Element>(shape: &[usize], v: Scalar) -> Storage {
+            T::wrap(ArcArray::from_elem(IxDyn(shape), v.to::<T>()))
         }
         match dtype {
             DType::Bool => fill::<bool>(shape, value),
@@ -175,5 +222,9 @@ impl Storage {
 /// Converts one element between element types as PyTorch's `to(dtype)` does
 /// (float → int truncates toward zero; anything → bool is `!= 0`).
 pub fn convert<S: Element, T: Element>(v: S) -> T {
-    T::from_f64(v.to_f64())
+    if S::DTYPE.is_float() || T::DTYPE.is_float() {
+        T::from_f64(v.to_f64())
+    } else {
+        T::from_i64(v.to_i64())
+    }
 }

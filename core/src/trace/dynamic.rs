@@ -61,7 +61,11 @@ impl Dim {
         match &self.derived {
             Some(d) => {
                 let (root, a, b) = d.root.root_and_map();
-                (root, d.scale * a, d.scale * b + d.offset)
+                (
+                    root,
+                    d.scale.saturating_mul(a),
+                    d.scale.saturating_mul(b).saturating_add(d.offset),
+                )
             }
             None => (self, 1, 0),
         }
@@ -69,7 +73,10 @@ impl Dim {
 
     fn derive(&self, scale: i64, offset: i64) -> Dim {
         let (root, a, b) = self.root_and_map();
-        let (scale, offset) = (scale * a, scale * b + offset);
+        let (scale, offset) = (
+            scale.saturating_mul(a),
+            scale.saturating_mul(b).saturating_add(offset),
+        );
         let mut d = Dim::new(String::new());
         d.derived = Some(Derived {
             root: Box::new(root.clone()),

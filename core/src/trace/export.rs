@@ -393,6 +393,34 @@ fn eager_storage(t: &Tensor, name: &str) -> Result<Storage, ExportError> {
     }
 }
 
+/// The root dim of `dim`, its map `(scale, offset)`, and the root's value that gives
+/// `size` to dim `d` of input `name`.
+fn root_value<'d>(
+    name: &str,
+    d: usize,
+    size: i64,
+    dim: &'d Dim,
+) -> Result<(&'d Dim, i64, i64, i64), ExportError> {
+    let (root, scale, offset) = dim.root_and_map();
+    if scale <= 0 {
+        return Err(ExportError::DynamicShapes(format!(
+            "`{dim}` (for {name}.size()[{d}]): a derived dim needs a positive scale"
+        )));
+    }
+    let Some(shifted) = size.checked_sub(offset) else {
+        return Err(ExportError::DynamicShapes(format!(
+            "{name}.size()[{d}] = {size} cannot be {dim}: the offset overflows"
+        )));
+    };
+    if shifted % scale != 0 {
+        return Err(ExportError::DynamicShapes(format!(
+            "{name}.size()[{d}] = {size} cannot be {dim} for any integer `{}`",
+            root.name
+        )));
+    }
+    Ok((root, scale, offset, shifted / scale))
+}
+
 /// The meta of an input, with a symbol for every dim `dynamic_shapes` marks dynamic.
 fn symbolic_meta(
     name: &str,
@@ -408,14 +436,7 @@ fn symbolic_meta(
                 s.shape().len()
             ))
         })? as i64;
-        let (root, scale, offset) = dim.root_and_map();
-        if (size - offset) % scale != 0 {
-            return Err(ExportError::DynamicShapes(format!(
-                "{name}.size()[{d}] = {size} cannot be {dim} for any integer `{}`",
-                root.name
-            )));
-        }
-        let value = (size - offset) / scale;
+        let (root, scale, offset, value) = root_value(name, *d, size, dim)?;
         let symbol = match env.symbols.iter_mut().find(|i| i.dim_name == root.name) {
             Some(info) => {
                 if info.hint != value {

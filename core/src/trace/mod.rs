@@ -182,6 +182,7 @@ pub(crate) fn begin() -> Option<u64> {
 /// Ends the trace on this thread and returns its state.
 pub(crate) fn end() -> Option<TraceState> {
     let mut state = ACTIVE.with(|a| a.try_borrow_mut().ok().and_then(|mut s| s.take()))?;
+    crate::tensor::end_private_states();
     take_deferred_guards(&mut state);
     if REENTERED.with(|r| r.replace(false)) {
         state.issues.push(TraceIssue::Reentrant);
@@ -194,7 +195,7 @@ pub(crate) fn add_placeholder(tensor: &Tensor, meta: TensorMeta) -> Option<NodeI
     with_state(|s| {
         let scope = s.scope();
         let node = s.current().push(placeholder_node(meta.clone()));
-        tensor.set_state(TensorState::Traced(Traced {
+        tensor.trace_privately(TensorState::Traced(Traced {
             trace: s.id,
             scope,
             node,
