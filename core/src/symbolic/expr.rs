@@ -175,8 +175,9 @@ impl Expr {
             for atom in mono {
                 let v = match atom {
                     Atom::Sym(s) => value(*s)?,
-                    Atom::FloorDiv(e, d) => e.eval(value)?.div_euclid(*d),
-                    Atom::Mod(e, d) => e.eval(value)?.rem_euclid(*d),
+                    // Checked: a divisor of 0 (from a hostile file) is no value, not a panic.
+                    Atom::FloorDiv(e, d) => e.eval(value)?.checked_div_euclid(*d)?,
+                    Atom::Mod(e, d) => e.eval(value)?.checked_rem_euclid(*d)?,
                     Atom::Min(a, b) => a.eval(value)?.min(b.eval(value)?),
                     Atom::Max(a, b) => a.eval(value)?.max(b.eval(value)?),
                 };
@@ -236,7 +237,9 @@ impl Expr {
         if d == 1 {
             return self.clone();
         }
-        let divisible = self.terms.iter().all(|(m, c)| m.is_empty() || c % d == 0);
+        // `d <= 0` only comes from a hostile file: kept opaque (it evaluates to no value).
+        let divisible =
+            d > 0 && (self.terms.iter()).all(|(m, c)| m.is_empty() || c.checked_rem(d) == Some(0));
         if divisible {
             let mut out = Expr::default();
             for (m, &c) in &self.terms {
@@ -263,7 +266,7 @@ impl Expr {
         }
         let mut out = Expr::default();
         for (mono, &c) in &self.terms {
-            if c % dc != 0 {
+            if c.checked_rem(dc) != Some(0) {
                 return None;
             }
             let mut rest = mono.clone();
@@ -271,17 +274,22 @@ impl Expr {
                 let pos = rest.iter().position(|a| a == atom)?;
                 rest.remove(pos);
             }
-            out.add_term(rest, c / dc);
+            out.add_term(rest, c.checked_div(dc)?);
         }
         Some(out)
     }
 
     /// `self mod d` for `d > 0`.
     pub fn modulo(&self, d: i64) -> Expr {
+        if d <= 0 {
+            // Only from a hostile file: kept opaque (it evaluates to no value).
+            return Expr::atom(Atom::Mod(Arc::new(self.clone()), d));
+        }
         if let Some(c) = self.as_constant() {
             return Expr::constant(c.rem_euclid(d));
         }
-        let divisible = self.terms.iter().all(|(m, c)| m.is_empty() || c % d == 0);
+        let divisible =
+            (self.terms.iter()).all(|(m, c)| m.is_empty() || c.checked_rem(d) == Some(0));
         if divisible {
             return Expr::constant(self.constant_term().rem_euclid(d));
         }

@@ -230,11 +230,13 @@ impl SymInt {
     pub fn div_exact(&self, other: &SymInt) -> Option<SymInt> {
         match (self, other) {
             (_, SymInt::Int(0)) => None,
-            (SymInt::Int(a), SymInt::Int(b)) => (a % b == 0).then(|| SymInt::Int(a / b)),
+            (SymInt::Int(a), SymInt::Int(b)) => {
+                (a.checked_rem(*b) == Some(0)).then(|| SymInt::Int(a / b))
+            }
             _ => {
                 let e = self.expr().div_exact(&other.expr())?;
                 let (h, d) = (self.hint(), other.hint());
-                Some(SymInt::from_expr(e, if d == 0 { 0 } else { h / d }))
+                Some(SymInt::from_expr(e, h.checked_div(d).unwrap_or(0)))
             }
         }
     }
