@@ -5,14 +5,14 @@
 //! example value, the range `[0, 5]` from the checks. The program reads it with
 //! `aten::item` and checks the bounds with `aten::_assert_scalar` each time it runs.
 //!
-//! Written in non-strict mode: strict export still rejects reading tensor data.
+//! Strict: `sym_item()` is a symbolic value, not data; only branching on it is rejected.
 
 use ferrex::prelude::*;
 
 #[export_module]
 pub struct ConstrainAsSizeExample {}
 
-#[export_module(strict = false)]
+#[export_module]
 impl ConstrainAsSizeExample {
     fn forward(&self, x: &Tensor) -> Tensor {
         let a = match x.sym_item() {

@@ -5,7 +5,7 @@
 //! is an export error naming the `ferrex::check` that would decide it; a branch on the
 //! value itself is written with `cond!`.
 //!
-//! Written in non-strict mode: strict export still rejects reading tensor data.
+//! Non-strict: strict mode rejects `if a < 6`, as syntax cannot see the checked range.
 
 use ferrex::prelude::*;
 

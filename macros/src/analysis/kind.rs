@@ -19,6 +19,11 @@ pub enum Kind {
     Enumerated,
     /// An item of [`Kind::Enumerated`]: `(index, tensor)`.
     EnumItem,
+    /// A symbolic value read from tensor data (`x.sym_item()`, PyTorch's unbacked `u0`)
+    /// or computed from one (`a + 1`, `a.sym_le(5)`): usable as a size or an op
+    /// argument and checked with `ferrex::check`; comparing or converting it to a plain
+    /// value gives [`Kind::Data`], which no branch may depend on.
+    Sym,
     /// A tensor.
     Tensor,
     /// A value computed from the elements of a tensor (`x.item()`, `x.to_vec()`), or
@@ -35,8 +40,9 @@ impl Kind {
             Kind::EnumItem => 3,
             Kind::Enumerated => 4,
             Kind::Tensors => 5,
-            Kind::Tensor => 6,
-            Kind::Data => 7,
+            Kind::Sym => 6,
+            Kind::Tensor => 7,
+            Kind::Data => 8,
         }
     }
 
@@ -60,7 +66,8 @@ impl Kind {
 
     /// The kind of a comparison `a < b`: a bool, data-dependent if an operand is.
     pub fn compare(self, other: Kind) -> Kind {
-        if self.is_data_like() || other.is_data_like() {
+        let data = |k: Kind| k.is_data_like() || k == Kind::Sym;
+        if data(self) || data(other) {
             Kind::Data
         } else {
             Kind::Plain

@@ -172,6 +172,17 @@ fn named_tensor_methods() -> Vec<&'static str> {
 }
 
 /// Methods of a tensor that give its sizes, dtype or identity, not its data.
+/// Methods of `SymInt` / `SymBool` that give a plain Rust value (`i64`, `bool`): on a
+/// value read from tensor data ([`Kind::Sym`]) it exists only at run time.
+const SYM_TO_PLAIN: &[&str] = &[
+    "guard_int",
+    "guard_bool",
+    "as_int",
+    "as_bool",
+    "hint",
+    "to_string",
+];
+
 const SHAPE_METHODS: &[&str] = &[
     "dim",
     "size",
@@ -1414,6 +1425,14 @@ impl<'a> Walker<'a> {
                 self.args(&m.args, &[Kind::Data]);
                 Kind::Data
             }
+            Kind::Sym => {
+                self.args(&m.args, &[Kind::Plain]);
+                if SYM_TO_PLAIN.contains(&name.as_str()) {
+                    Kind::Data
+                } else {
+                    Kind::Sym
+                }
+            }
             Kind::Plain => self.plain_method(m, &name),
         }
     }
@@ -1469,6 +1488,10 @@ impl<'a> Walker<'a> {
             self.errors
                 .push(opaque_call::foreign_method_error(m, &name));
             return Kind::Maybe;
+        }
+        if name == "sym_item" {
+            // A symbolic value (`u0`), not the data: see `Kind::Sym`.
+            return Kind::Sym;
         }
         if data_access::is_data_read(&name) {
             self.report_access(
