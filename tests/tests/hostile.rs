@@ -219,3 +219,49 @@ fn a_derived_dim_with_a_zero_scale_is_an_export_error() {
         "export failed: `0*batch` (for x.size()[0]): a derived dim needs a positive scale"
     );
 }
+
+#[test]
+fn extreme_integer_arguments_give_results_or_errors() {
+    let x = Tensor::ones([3, 3]);
+    // One piece holds everything.
+    let pieces = x.split(i64::MAX, 0);
+    assert_eq!(pieces.len(), 1);
+    assert_eq!(pieces[0].shape(), [3, 3]);
+    // A stride past the input: one output position.
+    let y = x
+        .unsqueeze(0)
+        .conv1d(&Tensor::ones([1, 3, 1]), None, &[i64::MAX], &[0], &[1], 1);
+    assert_eq!(y.shape(), [1, 1, 1]);
+    assert_eq!(y.to_vec::<f32>().unwrap(), [3.0]);
+    // A dilation no input can hold.
+    let p = x.unsqueeze(0).unsqueeze(0).max_pool2d(
+        &[2, 2],
+        &[1, 1],
+        &[0, 0],
+        &[i64::MAX, i64::MAX],
+        true,
+    );
+    assert!(p.error().is_some());
+    // As many empty chunks as asked for, as far as memory allows.
+    let empty = Tensor::zeros([0, 3]);
+    assert_eq!(empty.chunk(4, 0).len(), 4);
+    let many = empty.chunk(i64::MAX, 0);
+    let msg = error_of(&many[0]).to_string();
+    assert!(
+        msg.contains("chunk(9223372036854775807): out of memory"),
+        "{msg}"
+    );
+    // Split lengths whose sum overflows.
+    let sizes = [i64::MAX, i64::MAX, 2].map(ferrex::SymInt::from).to_vec();
+    let s = Tensor::call_op(
+        &ferrex::ops::shape::SPLIT_WITH_SIZES,
+        vec![
+            ferrex::ops::Value::Tensor(x.clone()),
+            ferrex::ops::Value::IntList(sizes),
+            ferrex::ops::Value::Int(0.into()),
+        ],
+    );
+    assert!(error_of(&s[0])
+        .to_string()
+        .contains("split_with_sizes expects split_sizes to sum exactly to 3"));
+}

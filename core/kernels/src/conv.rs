@@ -125,11 +125,12 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeom, cg: usize, cols: &mut [T]) {
                 let off = (kj * dw) as isize - pw as isize;
                 // The output columns whose input column `ox * sw + off` is inside.
                 let s = sw as isize;
-                let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+                // Ceiling divisions written so that a huge stride cannot overflow.
+                let lo = if off >= 0 { 0 } else { (-off - 1) / s + 1 };
                 let hi = if (w as isize) <= off {
                     0
                 } else {
-                    ((w as isize - off + s - 1) / s).min(ow as isize)
+                    ((w as isize - off - 1) / s + 1).min(ow as isize)
                 };
                 let lo = lo.min(ow as isize) as usize;
                 let hi = (hi.max(0) as usize).max(lo);

@@ -29,7 +29,13 @@ fn split_input(m: &TensorMeta, op: &str) -> Result<(Vec<SymInt>, [SymInt; 2]), O
 
 /// Pooling output size along one dim, as PyTorch's `pooling_output_shape`.
 fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt {
-    let span = SymInt::Int(2 * p - d * (k - 1) - 1 + if ceil { s - 1 } else { 0 });
+    // Saturating: hostile windows give a size the memory check refuses, not a wrap.
+    let span = 2i64
+        .saturating_mul(p)
+        .saturating_sub(d.saturating_mul(k - 1))
+        .saturating_sub(1)
+        .saturating_add(if ceil { s - 1 } else { 0 });
+    let span = SymInt::Int(span);
     let mut out = input.add(&span).floor_div(s).add(&SymInt::Int(1));
     // With ceil_mode the last window must start inside the input or left padding.
     let last_start = out.sub(&SymInt::Int(1)).mul(&SymInt::Int(s));
@@ -70,7 +76,7 @@ fn window(
         op_bail!("{op}: dilation must be greater than zero, but got {d:?}");
     }
     // Padding is at most half the effective (dilated) kernel.
-    let half = |i: usize| ((k[i] - 1) * d[i] + 1) / 2;
+    let half = |i: usize| (k[i] - 1).saturating_mul(d[i]).saturating_add(1) / 2;
     if (0..2).any(|i| p[i] < 0 || p[i] > half(i)) {
         op_bail!(
             "{op}: pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation={}",

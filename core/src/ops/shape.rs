@@ -1087,7 +1087,8 @@ fn split_lengths(len: &SymInt, size: &SymInt) -> Result<Vec<SymInt>, OpError> {
         }
         return Ok(vec![len.clone()]);
     }
-    let n = ((l + s - 1) / s).max(1);
+    // ceil(l / s), at least one piece, without overflow for a huge split size.
+    let n = if l <= 0 { 1 } else { (l - 1) / s + 1 };
     let before_last = size.mul(&SymInt::Int(n - 1));
     if len.is_symbolic() || size.is_symbolic() {
         // The number of pieces is fixed by the example: record why.
@@ -1120,8 +1121,8 @@ fn split_plan(args: &OpArgs, by: SplitBy) -> Result<(TensorMeta, usize, Vec<SymI
     let len = &m.sizes[d];
     if by == SplitBy::Sizes {
         let lengths = args.int_list(1)?;
-        let total: i64 = lengths.iter().map(SymInt::hint).sum();
-        if lengths.iter().any(|l| l.hint() < 0) || total != len.hint() {
+        let total = (lengths.iter()).try_fold(0i64, |acc, l| acc.checked_add(l.hint()));
+        if lengths.iter().any(|l| l.hint() < 0) || total != Some(len.hint()) {
             op_bail!(
                 "split_with_sizes expects split_sizes to sum exactly to {len} (input tensor's size at dimension {d}), but got split_sizes={}",
                 format_sizes(&lengths)
@@ -1135,8 +1136,11 @@ fn split_plan(args: &OpArgs, by: SplitBy) -> Result<(TensorMeta, usize, Vec<SymI
             op_bail!("chunk expects `chunks` to be greater than 0, got: {chunks}");
         }
         if len.hint() == 0 {
-            // Zero-sized pieces: as many as asked for.
-            vec![len.clone(); chunks as usize]
+            // Zero-sized pieces: as many as asked for, as far as memory allows.
+            let n = usize::try_from(chunks).map_err(|_| OpError::new("too many chunks"))?;
+            ferrex_kernels::check_buffer(n as u64, std::mem::size_of::<TensorMeta>() as u64)
+                .map_err(|e| OpError(format!("chunk({chunks}): {e}")))?;
+            vec![len.clone(); n]
         } else {
             let size = len.add(&SymInt::Int(chunks - 1)).floor_div(chunks);
             split_lengths(len, &size)?
