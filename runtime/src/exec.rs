@@ -41,7 +41,10 @@ impl Arena {
     /// Buffers of the planned sizes (the example input's), allocated once.
     pub(crate) fn for_plan(plan: &Plan) -> Arena {
         Arena {
-            slots: plan.slot_sizes.iter().map(|&n| vec![0f32; n]).collect(),
+            // Empty until first written: each step grows its slot to the size it needs,
+            // through the bounded allocation (planned sizes come from a possibly hostile
+            // file, and are only an example).
+            slots: plan.slot_sizes.iter().map(|_| Vec::new()).collect(),
             subs: plan.subplans.iter().map(Arena::for_plan).collect(),
         }
     }
@@ -76,14 +79,24 @@ struct Run<'a> {
 pub(crate) type Profile = Vec<(String, std::time::Duration)>;
 
 impl Run<'_> {
+    /// The concrete sizes of a step's result, whose element count is checked to fit
+    /// (so the kernels' products of these sizes cannot overflow).
     fn sizes(&self, sizes: &[SymInt]) -> Result<Vec<usize>, String> {
-        sizes
+        let out: Vec<usize> = sizes
             .iter()
             .map(|s| {
                 let v = self.bindings.value(s);
                 usize::try_from(v).map_err(|_| format!("size {s} evaluates to {v}"))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        if out
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_none()
+        {
+            return Err(format!("the sizes {out:?} overflow"));
+        }
+        Ok(out)
     }
 
     /// The eager storage of a value (a planned buffer is copied out).
@@ -207,9 +220,7 @@ impl Run<'_> {
             ));
         }
         let len = m * n;
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let out = &mut buf[..len];
         let beta = match g.init {
             Some((init, beta)) => {
@@ -334,9 +345,7 @@ impl Run<'_> {
         };
         let shape = vec![xs[0], c.c_out, g.oh, g.ow];
         let len: usize = shape.iter().product();
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let (w, _) = self.data(Operand::Const(c.weight), arena)?;
         let bias = match c.bias {
             Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
@@ -367,9 +376,7 @@ impl Run<'_> {
         let (oh, ow) = (dim(2, 0)?, dim(3, 1)?);
         let shape = vec![xs[0], xs[1], oh, ow];
         let len: usize = shape.iter().product();
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::max_pool2d(
             &x,
             xs[0] * xs[1],
@@ -402,9 +409,7 @@ impl Run<'_> {
             _ => return Err(format!("dim {dim} is out of range for {xs:?}")),
         };
         let len: usize = xs.iter().product();
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::norm::softmax(&x, geom, log, &mut buf[..len])?;
         Ok(xs.to_vec())
     }
@@ -425,9 +430,7 @@ impl Run<'_> {
             .map(|&d| xs.get(d).copied().unwrap_or(0))
             .collect();
         let len: usize = shape.iter().product();
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::layout::permute(&x, &xs, dims, &mut buf[..len])?;
         Ok(shape)
     }
@@ -442,9 +445,7 @@ impl Run<'_> {
     ) -> Result<Vec<usize>, String> {
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let data = inputs
             .iter()
             .map(|o| self.data(*o, arena))

@@ -265,3 +265,24 @@ fn extreme_integer_arguments_give_results_or_errors() {
         .to_string()
         .contains("split_with_sizes expects split_sizes to sum exactly to 3"));
 }
+
+#[ferrex::export_module]
+struct Huge {}
+
+#[ferrex::export_module]
+impl Huge {
+    fn forward(&self, x: &ferrex::Tensor) -> ferrex::Tensor {
+        x + ferrex::Tensor::zeros([1i64 << 40])
+    }
+}
+
+#[test]
+fn an_exported_program_with_a_huge_size_fails_in_both_runners() {
+    // Export records shapes only; running it needs 4 TiB.
+    let ep = ferrex::export(&Huge {}, (Tensor::ones([1]),)).unwrap();
+    let err = ep.module().call((Tensor::ones([1]),)).unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let err = compiled.call((Tensor::ones([1]),)).unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+}

@@ -99,6 +99,27 @@ pub fn check_buffer(len: u64, elem_size: u64) -> Result<(), AllocError> {
     Ok(())
 }
 
+/// Grows `buf` to at least `len` elements (new ones `value`), under the same bound as
+/// [`try_filled`]: how a reused buffer (a runtime slot) takes a larger size.
+pub fn try_grow<T: Clone>(buf: &mut Vec<T>, len: usize, value: T) -> Result<(), AllocError> {
+    if buf.len() >= len {
+        return Ok(());
+    }
+    let elem = std::mem::size_of::<T>() as u64;
+    let bytes = u64::try_from(len)
+        .ok()
+        .and_then(|n| n.checked_mul(elem))
+        .ok_or(AllocError::Overflow)?;
+    let limit = memory_limit();
+    if bytes > limit {
+        return Err(AllocError::OverLimit { bytes, limit });
+    }
+    buf.try_reserve_exact(len - buf.len())
+        .map_err(|_| AllocError::Refused { bytes })?;
+    buf.resize(len, value);
+    Ok(())
+}
+
 /// A buffer of `len` copies of `value`, or an error when its size overflows, exceeds
 /// [`memory_limit`], or cannot be reserved.
 pub fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, KernelError> {

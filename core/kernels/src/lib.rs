@@ -19,7 +19,7 @@ pub mod sgemm;
 pub mod threads;
 pub mod workers;
 
-pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, AllocError};
+pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, try_grow, AllocError};
 pub use conv::{conv2d, ConvGeom};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
 pub use pool::{max_pool2d, PoolWindow};
