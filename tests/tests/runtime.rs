@@ -9,7 +9,7 @@ use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
 mod common;
-use common::{Block, MyModule};
+use common::{Block, Counter, MyModule};
 
 /// Same shape and dtype, and every element within `tol` (relative above 1).
 fn assert_close(got: &Tensor, want: &Tensor, tol: f64) {
@@ -481,20 +481,6 @@ fn buffers_and_constants_are_folded_and_agree() {
     assert_eq!(stats.fallback_ops, ["aten::sum.default"]);
     for _ in 0..3 {
         check_same(&ep, (Tensor::randn([4, 6]),));
-    }
-}
-
-#[export_module]
-struct Counter {
-    #[buffer]
-    count: Tensor,
-}
-
-#[export_module]
-impl Counter {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.count.add_(1);
-        x * &self.count
     }
 }
 

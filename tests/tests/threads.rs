@@ -5,19 +5,8 @@
 
 use ferrex::prelude::*;
 
-#[export_module]
-struct Counter {
-    #[buffer]
-    count: Tensor,
-}
-
-#[export_module]
-impl Counter {
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.count.add_(1);
-        x * &self.count
-    }
-}
+mod common;
+use common::Counter;
 
 const THREADS: usize = 4;
 const CALLS: usize = 250;

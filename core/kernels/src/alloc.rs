@@ -80,15 +80,22 @@ impl From<AllocError> for KernelError {
 /// allocator refusal is an error here rather than an abort inside the kernel.
 const PROBE_BYTES: u64 = 64 << 20;
 
-/// Checks that `len` elements of `elem_size` bytes may be allocated: the byte count does
-/// not overflow, is within [`memory_limit`], and (for large buffers) the allocator grants
-/// it now. Used for buffers that code outside this crate allocates (eager op outputs).
-pub fn check_buffer(len: u64, elem_size: u64) -> Result<(), AllocError> {
+/// The byte count of `len` elements of `elem_size` bytes, if it is representable and
+/// within [`memory_limit`].
+fn bytes_within_limit(len: u64, elem_size: u64) -> Result<u64, AllocError> {
     let bytes = len.checked_mul(elem_size).ok_or(AllocError::Overflow)?;
     let limit = memory_limit();
     if bytes > limit {
         return Err(AllocError::OverLimit { bytes, limit });
     }
+    Ok(bytes)
+}
+
+/// Checks that `len` elements of `elem_size` bytes may be allocated: the byte count does
+/// not overflow, is within [`memory_limit`], and (for large buffers) the allocator grants
+/// it now. Used for buffers that code outside this crate allocates (eager op outputs).
+pub fn check_buffer(len: u64, elem_size: u64) -> Result<(), AllocError> {
+    let bytes = bytes_within_limit(len, elem_size)?;
     if bytes >= PROBE_BYTES {
         let n = usize::try_from(bytes).map_err(|_| AllocError::Overflow)?;
         let mut probe: Vec<u8> = Vec::new();
@@ -105,15 +112,8 @@ pub fn try_grow<T: Clone>(buf: &mut Vec<T>, len: usize, value: T) -> Result<(), 
     if buf.len() >= len {
         return Ok(());
     }
-    let elem = std::mem::size_of::<T>() as u64;
-    let bytes = u64::try_from(len)
-        .ok()
-        .and_then(|n| n.checked_mul(elem))
-        .ok_or(AllocError::Overflow)?;
-    let limit = memory_limit();
-    if bytes > limit {
-        return Err(AllocError::OverLimit { bytes, limit });
-    }
+    let len64 = u64::try_from(len).map_err(|_| AllocError::Overflow)?;
+    let bytes = bytes_within_limit(len64, std::mem::size_of::<T>() as u64)?;
     buf.try_reserve_exact(len - buf.len())
         .map_err(|_| AllocError::Refused { bytes })?;
     buf.resize(len, value);
@@ -123,19 +123,8 @@ pub fn try_grow<T: Clone>(buf: &mut Vec<T>, len: usize, value: T) -> Result<(), 
 /// A buffer of `len` copies of `value`, or an error when its size overflows, exceeds
 /// [`memory_limit`], or cannot be reserved.
 pub fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, KernelError> {
-    let elem = std::mem::size_of::<T>() as u64;
-    let bytes = u64::try_from(len)
-        .ok()
-        .and_then(|n| n.checked_mul(elem))
-        .ok_or(AllocError::Overflow)?;
-    let limit = memory_limit();
-    if bytes > limit {
-        return Err(AllocError::OverLimit { bytes, limit }.into());
-    }
     let mut v = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| AllocError::Refused { bytes })?;
-    v.resize(len, value);
+    try_grow(&mut v, len, value)?;
     Ok(v)
 }
 

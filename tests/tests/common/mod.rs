@@ -32,3 +32,18 @@ impl Block {
         x + h * &self.scale
     }
 }
+
+/// A model that counts its calls in a buffer and scales its input by the count.
+#[export_module]
+pub struct Counter {
+    #[buffer]
+    pub count: Tensor,
+}
+
+#[export_module]
+impl Counter {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.count.add_(1);
+        x * &self.count
+    }
+}
