@@ -286,3 +286,31 @@ fn an_exported_program_with_a_huge_size_fails_in_both_runners() {
     let err = compiled.call((Tensor::ones([1]),)).unwrap_err();
     assert!(err.to_string().contains("out of memory"), "{err}");
 }
+
+#[ferrex::export_module]
+struct Fourth {}
+
+#[ferrex::export_module]
+impl Fourth {
+    fn forward(&self, x: &ferrex::Tensor) -> ferrex::Tensor {
+        let n = x.size(0);
+        ferrex::Tensor::zeros([n.mul(&n).mul(&n).mul(&n)])
+    }
+}
+
+#[test]
+fn a_size_that_overflows_at_run_time_is_an_error_not_the_example_size() {
+    let n = Dim::new("n");
+    let ep = ferrex::Exporter::new(&Fourth {}, (Tensor::ones([2]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, n)]))
+        .run()
+        .unwrap();
+    let out = ep.module().call((Tensor::ones([3]),)).unwrap();
+    assert_eq!(out[0].shape(), [81]);
+    // 65536^4 = 2^64 does not fit: refused, never computed as the example's 16.
+    let big = Tensor::ones([1 << 16]);
+    let err = ep.module().call((big.clone(),)).unwrap_err();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert!(compiled.call((big,)).is_err());
+}

@@ -69,9 +69,22 @@ impl Bindings {
         }
     }
 
-    /// The value the interpreter gives `s`: bound, or else its example value.
+    /// The value the interpreter gives `s`: bound, or else its example value. A size
+    /// whose symbols are all bound but whose value does not fit an `i64` (a hostile
+    /// expression) is `i64::MAX`, which every allocation refuses — never the example.
     pub fn value(&self, s: &SymInt) -> i64 {
-        self.eval_sym(s).unwrap_or(s.hint())
+        self.eval_sym(s).unwrap_or_else(|| {
+            let symbols = s.expr().symbols();
+            let bound = |sym: &crate::symbolic::Symbol| {
+                self.values.contains_key(sym)
+                    || (self.unbacked.read().unwrap_or_else(|p| p.into_inner())).contains_key(sym)
+            };
+            if symbols.iter().all(bound) {
+                i64::MAX
+            } else {
+                s.hint()
+            }
+        })
     }
 }
 
