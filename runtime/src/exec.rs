@@ -414,6 +414,36 @@ impl Run<'_> {
         Ok(xs.to_vec())
     }
 
+    /// Layer norm over the trailing `k` dims of `x` (the eager op's kernel, on f32).
+    fn layer_norm(
+        &self,
+        x: Operand,
+        k: usize,
+        [weight, bias]: [Option<Operand>; 2],
+        eps: f64,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(x, arena)?;
+        let split = xs
+            .len()
+            .checked_sub(k)
+            .ok_or_else(|| format!("layer_norm over {k} dims of {xs:?}"))?;
+        let rows: usize = xs[..split].iter().product();
+        let n: usize = xs[split..].iter().product();
+        let weight = weight.map(|w| self.data(w, arena)).transpose()?;
+        let bias = bias.map(|b| self.data(b, arena)).transpose()?;
+        let params = kernels::norm::LayerNormParams {
+            weight: weight.as_ref().map(|(w, _)| &w[..]),
+            bias: bias.as_ref().map(|(b, _)| &b[..]),
+            eps,
+        };
+        let len = rows * n;
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        kernels::norm::layer_norm(&x, [rows, n], &params, &mut buf[..len], None)?;
+        Ok(xs.to_vec())
+    }
+
     fn permute(
         &self,
         x: Operand,
@@ -553,7 +583,8 @@ impl Run<'_> {
             | Kind::Fused { .. }
             | Kind::MaxPool { .. }
             | Kind::Permute { .. }
-            | Kind::Softmax { .. } => self.planned(step, arena),
+            | Kind::Softmax { .. }
+            | Kind::LayerNorm { .. } => self.planned(step, arena),
         }
     }
 
@@ -648,6 +679,13 @@ impl Run<'_> {
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
             Kind::Softmax { x, dim, log } => self.softmax(*x, *dim, *log, &mut buf, arena),
+            Kind::LayerNorm {
+                x,
+                k,
+                weight,
+                bias,
+                eps,
+            } => self.layer_norm(*x, *k, [*weight, *bias], *eps, &mut buf, arena),
             _ => Ok(Vec::new()),
         };
         arena.slots[slot] = buf;

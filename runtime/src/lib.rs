@@ -132,6 +132,8 @@ pub struct PlanStats {
     pub permutes: usize,
     /// Softmaxes and log-softmaxes run by the shared kernel.
     pub softmaxes: usize,
+    /// Layer norms run by the shared kernel.
+    pub layer_norms: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

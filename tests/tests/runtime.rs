@@ -227,10 +227,11 @@ fn transformer_block_matches() {
     let stats = compiled.stats();
     assert_eq!(stats.gemm, 6, "{}", compiled.describe());
     assert_eq!(stats.permutes, 4, "{}", compiled.describe());
+    assert_eq!(stats.layer_norms, 2, "{}", compiled.describe());
     // The ops still run eagerly are listed per op at the end of the plan.
     assert_eq!(
         compiled.describe().lines().last(),
-        Some("eager fallbacks: 3 (aten::scaled_dot_product_attention.default ×1, aten::layer_norm.default ×2)"),
+        Some("eager fallbacks: 1 (aten::scaled_dot_product_attention.default ×1)"),
         "{}",
         compiled.describe()
     );
@@ -690,4 +691,44 @@ fn convolution_and_pooling_geometry_matches() {
     let mut data = x.to_vec::<f32>().unwrap();
     data[40] = f32::NAN;
     check_same(&ep, (Tensor::from_vec(data, [2, 3, 11, 9]).unwrap(),));
+}
+
+#[export_module]
+struct Normed {
+    lin: nn::Linear,
+    norm: nn::LayerNorm,
+    bare: nn::LayerNorm,
+}
+
+#[export_module]
+impl Normed {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.bare
+            .forward(&self.norm.forward(&self.lin.forward(x)).relu())
+    }
+}
+
+#[test]
+fn layer_norm_runs_on_the_shared_kernel_with_the_interpreters_numbers() {
+    ferrex::manual_seed(11);
+    let mut norm = nn::LayerNorm::new(&[8]);
+    norm.weight = Some(Tensor::randn([8]));
+    norm.bias = Some(Tensor::randn([8]));
+    let mut bare = nn::LayerNorm::new(&[3, 8]);
+    bare.weight = None;
+    bare.bias = None;
+    let m = Normed {
+        lin: nn::Linear::new(5, 8),
+        norm,
+        bare,
+    };
+    let x = Tensor::randn([2, 3, 5]);
+    let ep = ferrex::export(&m, (x.clone(),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert_eq!(stats.layer_norms, 2, "{}", compiled.describe());
+    assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+    // The interpreter's kernel (the GEMM before it rounds differently: within 1e-5).
+    check_same(&ep, (x,));
+    check_same(&ep, (Tensor::randn([2, 3, 5]),));
 }

@@ -1,6 +1,6 @@
-//! Normalizations on plain slices: [`softmax`] (and log-softmax) along one dim, in
-//! f64, rounded once to the element type — the eager `softmax`/`log_softmax` ops and
-//! the compiled runtime's softmax step both call it.
+//! Normalizations on plain slices: [`softmax`] (and log-softmax) along one dim and
+//! [`layer_norm`] over trailing elements, in f64, rounded once to the element type — the
+//! eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
 use crate::KernelError;
@@ -50,6 +50,72 @@ pub fn softmax<T: Float>(
                     out[at(j)] = T::of_f64(v.exp() / sum);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The optional per-element affine parameters of [`layer_norm`] and where its row
+/// statistics go (`native_layer_norm`'s mean and reciprocal standard deviation).
+pub struct LayerNormParams<'a, T> {
+    pub weight: Option<&'a [T]>,
+    pub bias: Option<&'a [T]>,
+    pub eps: f64,
+}
+
+/// Layer norm of `x` viewed as `[rows, n]`: each row shifted by its mean and scaled by
+/// `1 / sqrt(var + eps)` (biased variance), then `* weight + bias` per column, into
+/// `out`; each row's mean and rstd into `stats` when given. In f64, rounded once.
+///
+/// ```
+/// use ferrex_kernels::norm::{layer_norm, LayerNormParams};
+/// let x = [1f32, 3.0];
+/// let mut out = [0f32; 2];
+/// let p = LayerNormParams { weight: None, bias: Some(&[1.0, 1.0]), eps: 0.0 };
+/// layer_norm(&x, [1, 2], &p, &mut out, None).unwrap();
+/// assert_eq!(out, [0.0, 2.0]);
+/// ```
+pub fn layer_norm<T: Float>(
+    x: &[T],
+    [rows, n]: [usize; 2],
+    p: &LayerNormParams<'_, T>,
+    out: &mut [T],
+    mut stats: Option<(&mut [T], &mut [T])>,
+) -> Result<(), KernelError> {
+    let numel = rows
+        .checked_mul(n)
+        .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
+    let short = |v: Option<&[T]>| v.is_some_and(|v| v.len() < n);
+    let stats_short = stats
+        .as_ref()
+        .is_some_and(|(m, r)| m.len() < rows || r.len() < rows);
+    if x.len() < numel || out.len() < numel || short(p.weight) || short(p.bias) || stats_short {
+        return Err(KernelError::new(
+            "a layer_norm operand is smaller than its shape",
+        ));
+    }
+    let mut row = vec![0f64; n];
+    for r in 0..rows {
+        for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
+            *v = xv.as_f64();
+        }
+        let count = n.max(1) as f64;
+        let mean = row.iter().sum::<f64>() / count;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
+        let rstd = 1.0 / (var + p.eps).sqrt();
+        for (j, (o, v)) in out[r * n..(r + 1) * n].iter_mut().zip(&row).enumerate() {
+            let mut y = (v - mean) * rstd;
+            if let Some(w) = p.weight {
+                y *= w[j].as_f64();
+            }
+            if let Some(b) = p.bias {
+                y += b[j].as_f64();
+            }
+            *o = T::of_f64(y);
+        }
+        if let Some((means, rstds)) = stats.as_mut() {
+            means[r] = T::of_f64(mean);
+            rstds[r] = T::of_f64(rstd);
         }
     }
     Ok(())

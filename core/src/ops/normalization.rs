@@ -111,28 +111,26 @@ fn layer_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let k = args.int_list(1)?.len();
     let shape = x.shape().to_vec();
     let n: usize = shape[shape.len() - k..].iter().product();
+    let rows: usize = shape[..shape.len() - k].iter().product();
     let data = f64_data(&x);
     let (w, b) = (opt_data(args, 2)?, opt_data(args, 3)?);
-    let eps = args.float(4)?;
-    let rows: usize = shape[..shape.len() - k].iter().product();
+    let params = ferrex_kernels::norm::LayerNormParams {
+        weight: w.as_deref(),
+        bias: b.as_deref(),
+        eps: args.float(4)?,
+    };
+    // The kernel the compiled runtime's layer-norm step calls (here on f64 data, then
+    // rounded once to the dtype, as the runtime's f32 kernel rounds).
     let mut out = vec![0.0; data.len()];
     let (mut means, mut rstds) = (vec![0.0; rows], vec![0.0; rows]);
-    for r in 0..rows {
-        let row = &data[r * n..(r + 1) * n];
-        let (mean, rstd) = moments(row, eps);
-        means[r] = mean;
-        rstds[r] = rstd;
-        for (j, (o, v)) in out[r * n..(r + 1) * n].iter_mut().zip(row).enumerate() {
-            let mut y = (v - mean) * rstd;
-            if let Some(w) = &w {
-                y *= w[j];
-            }
-            if let Some(b) = &b {
-                y += b[j];
-            }
-            *o = y;
-        }
-    }
+    ferrex_kernels::norm::layer_norm(
+        &data,
+        [rows, n],
+        &params,
+        &mut out,
+        Some((&mut means, &mut rstds)),
+    )
+    .map_err(|e| OpError(e.0))?;
     let dtype = metas[0].dtype;
     let stat_shape = concrete(&metas[1].sizes);
     Ok(vec![

@@ -271,6 +271,39 @@ impl Builder<'_> {
         })
     }
 
+    /// `layer_norm(x, normalized_shape, weight?, bias?, eps)` of an f32 input, with f32
+    /// (or no) weight and bias.
+    fn try_layer_norm(&self, v: V, args: &[Arg]) -> Option<Kind> {
+        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+        if !self.is_f32(v) {
+            return None;
+        }
+        let k = match args.get(1) {
+            Some(Arg::IntList(shape)) if !shape.is_empty() => shape.len(),
+            _ => return None,
+        };
+        let param = |i: usize| -> Option<Option<Operand>> {
+            match args.get(i) {
+                None | Some(Arg::None) => Some(None),
+                Some(Arg::Tensor(n)) if self.is_f32(n.0) => Some(Some(self.operand(n.0))),
+                _ => None,
+            }
+        };
+        let eps = match args.get(4) {
+            None => 1e-5,
+            Some(Arg::Float(e)) => *e,
+            Some(Arg::Int(e)) => e.as_int()? as f64,
+            _ => return None,
+        };
+        Some(Kind::LayerNorm {
+            x: self.operand(x),
+            k,
+            weight: param(2)?,
+            bias: param(3)?,
+            eps,
+        })
+    }
+
     /// `transpose.int(x, d0, d1)`, `permute(x, dims)`, `t(x)` of an f32 input of known
     /// rank: the permutation of its dims, as a strided copy.
     fn try_permute(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
@@ -377,6 +410,7 @@ impl Builder<'_> {
             | "aten::_log_softmax.default"
             | "aten::softmax.int"
             | "aten::log_softmax.int" => self.try_softmax(v, &name, args),
+            "aten::layer_norm.default" => self.try_layer_norm(v, args),
             "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
                 self.try_permute(v, &name, args)
             }

@@ -43,6 +43,7 @@ pub(crate) fn buffers(step: &Step) -> StepBuffers {
             | Kind::MaxPool { .. }
             | Kind::Permute { .. }
             | Kind::Softmax { .. }
+            | Kind::LayerNorm { .. }
     );
     StepBuffers {
         out: step.out,
@@ -179,6 +180,12 @@ fn reads(step: &Step) -> Vec<V> {
         }
         Kind::Fused { inputs, .. } => ops(inputs),
         Kind::MaxPool { x, .. } | Kind::Permute { x, .. } | Kind::Softmax { x, .. } => ops(&[*x]),
+        Kind::LayerNorm {
+            x, weight, bias, ..
+        } => {
+            let present: Vec<Operand> = [Some(*x), *weight, *bias].into_iter().flatten().collect();
+            ops(&present)
+        }
     }
 }
 

@@ -135,6 +135,14 @@ pub(crate) enum Kind {
         dim: usize,
         log: bool,
     },
+    /// `layer_norm` over the trailing `k` dims of `x`, with optional weight and bias.
+    LayerNorm {
+        x: Operand,
+        k: usize,
+        weight: Option<Operand>,
+        bias: Option<Operand>,
+        eps: f64,
+    },
     /// `transpose`/`permute`/`t`: one strided copy into a planned buffer.
     Permute {
         x: Operand,
@@ -365,6 +373,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Softmax { dim, log, .. } => {
                 format!("{}softmax dim {dim}", if *log { "log_" } else { "" })
             }
+            Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -430,6 +439,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::MaxPool { .. } => s.pools += 1,
             Kind::Permute { .. } => s.permutes += 1,
             Kind::Softmax { .. } => s.softmaxes += 1,
+            Kind::LayerNorm { .. } => s.layer_norms += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,
