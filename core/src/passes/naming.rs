@@ -24,6 +24,10 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
                 Some(name) => name.clone(),
                 None => "arg".to_string(),
             },
+            // FX names a node after its target: `sym_size.int` → `sym_size_int`.
+            NodeKind::Call { op, .. } if std::ptr::eq(*op, &crate::ops::sym::SYM_SIZE) => {
+                "sym_size_int".to_string()
+            }
             NodeKind::Call { op, .. } => op.base_name(),
             NodeKind::GetItem { .. } => "getitem".to_string(),
             NodeKind::HigherOrder { op, .. } => op.name().to_string(),

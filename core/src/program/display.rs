@@ -5,7 +5,8 @@
 use std::fmt::{self, Write};
 
 use super::ExportedProgram;
-use crate::graph::{Arg, Graph, Node, NodeKind};
+use crate::graph::{Arg, Graph, Node, NodeKind, SymIntArg};
+use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::Value;
 use crate::symbolic::format_sizes;
 
@@ -61,6 +62,36 @@ fn arg_text(graph: &Graph, a: &Arg) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Arg::SymBool(b) => b.to_string(),
+        Arg::Sym(n) => name(n),
+        Arg::SymInts(l) => format!(
+            "[{}]",
+            l.iter()
+                .map(|e| match e {
+                    SymIntArg::Int(v) => v.to_string(),
+                    SymIntArg::Sym(n) => name(n),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A SymInt / SymBool operation as PyTorch prints it: `sym_size_int + 1`,
+/// `sym_size_int > 2`.
+fn sym_op_text(graph: &Graph, op: SymOp, args: &[Arg]) -> Option<String> {
+    let symbol = match op {
+        SymOp::Arith(a) => a.symbol(),
+        SymOp::Compare(c) => c.symbol(),
+        SymOp::Size => return None,
+    };
+    match args {
+        [a, b] => Some(format!(
+            "{} {symbol} {}",
+            arg_text(graph, a),
+            arg_text(graph, b)
+        )),
+        _ => None,
     }
 }
 
@@ -86,6 +117,9 @@ fn is_default(a: &Arg, d: &Value) -> bool {
 pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
     match &node.kind {
         NodeKind::Call { op, args } => {
+            if let Some(text) = sym_op(op).and_then(|s| sym_op_text(graph, s, args)) {
+                return text;
+            }
             let schema = op.parsed().ok();
             // Trailing arguments left at their schema defaults are not printed.
             let mut shown = args.len();

@@ -648,6 +648,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
 
     passes::functionalize(&mut graph);
     passes::eliminate_dead_code(&mut graph);
+    passes::name_sym_values(&mut graph);
     passes::assign_names(&mut graph, &inputs.placeholder_names);
     passes::verify(&graph).map_err(ExportError::Verify)?;
 
