@@ -159,6 +159,7 @@ pub(super) fn fresh_name(base: &str, names: &mut HashSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::symbolic::Symbol;
 
     fn sym(i: u32) -> Expr {
         Expr::symbol(Symbol(i))
@@ -184,6 +185,30 @@ mod tests {
         assert_eq!(
             srepr(&Expr::symbol(Symbol::unbacked(0))),
             "Symbol('u0', integer=True)"
+        );
+    }
+
+    #[test]
+    fn srepr_bool_spells_comparisons_as_sympy_relations() {
+        let s0 = SymInt::from_expr(sym(0), 4);
+        let gt = SymBool {
+            lhs: s0.clone(),
+            op: CmpOp::Gt,
+            rhs: SymInt::Int(2),
+        };
+        // What PyTorch 2.15 writes for `x.shape[0] > 2` (tests/data/pt2/symcond.pt2).
+        assert_eq!(
+            srepr_bool(&gt),
+            "StrictGreaterThan(Symbol('s0', positive=True, integer=True), Integer(2))"
+        );
+        let le = SymBool {
+            lhs: s0.add(&SymInt::Int(1)),
+            op: CmpOp::Le,
+            rhs: SymInt::Int(8),
+        };
+        assert_eq!(
+            srepr_bool(&le),
+            "LessThan(Add(Integer(1), Symbol('s0', positive=True, integer=True)), Integer(8))"
         );
     }
 
