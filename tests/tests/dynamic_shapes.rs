@@ -334,11 +334,23 @@ fn symbolic_sizes_build_tensors_and_are_outputs() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    assert!(
-        ep.graph_code(0)
-            .contains("let zeros: f32[2*s0] = aten::zeros.default([2*s0]);"),
-        "{}",
-        ep.graph_code(0)
+    // The sizes in arguments and outputs are SymInt values, as PyTorch records them
+    // (with no stack trace for a size returned, as PyTorch's `scalar_output` case).
+    assert_eq!(
+        ep.graph_code(0),
+        "fn forward(x: f32[s0, 2]) {
+    // No stacktrace found for following nodes
+    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+    // File: tests/tests/dynamic_shapes.rs:329 in Sizes::forward, code: (Tensor::zeros([n.clone() * 2]), n + 1)
+    let mul: Sym(2*s0) = sym_size_int * 2;
+    let zeros: f32[2*s0] = aten::zeros.default([mul]);
+
+    // No stacktrace found for following nodes
+    let add: Sym(s0 + 1) = sym_size_int + 1;
+    return (zeros, add);
+}
+"
     );
     let out = ep.module().call((Tensor::randn([5, 2]),)).unwrap();
     assert_eq!(out[0].shape(), [10]);
@@ -361,11 +373,17 @@ fn a_size_can_be_an_operand_and_stays_symbolic() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    assert!(
-        ep.graph_code(0)
-            .contains("let add: f32[s0] = aten::add.Tensor(x, s0);"),
-        "{}",
-        ep.graph_code(0)
+    assert_eq!(
+        ep.graph_code(0),
+        "fn forward(x: f32[s0]) {
+    // No stacktrace found for following nodes
+    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+    // File: tests/tests/dynamic_shapes.rs:368 in AddLen::forward, code: x + x.size(0)
+    let add: f32[s0] = aten::add.Tensor(x, sym_size_int);
+    return (add,);
+}
+"
     );
     let out = ep.module().call((Tensor::zeros([5]),)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [5.0; 5]);

@@ -5,7 +5,7 @@
 use std::fmt::{self, Write};
 
 use super::ExportedProgram;
-use crate::graph::{Arg, Graph, Node, NodeKind, SymIntArg};
+use crate::graph::{is_size_node, Arg, Graph, Node, NodeKind, SymIntArg};
 use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::Value;
 use crate::symbolic::format_sizes;
@@ -195,8 +195,9 @@ impl ExportedProgram {
             .map(|(_, n)| format!("{}: {}", n.name, meta_text(n)))
             .collect();
         let _ = writeln!(out, "{pad}fn {fn_name}({}) {{", params.join(", "));
-        let mut last_source: Option<(&str, u32)> = None;
-        let mut first_group = true;
+        // The source line of the group being printed: `Some(None)` for SymInt nodes
+        // without one (PyTorch's "No stacktrace found" group).
+        let mut group: Option<Option<(&str, u32)>> = None;
         for node in &g.nodes {
             match &node.kind {
                 NodeKind::Placeholder => {}
@@ -210,27 +211,14 @@ impl ExportedProgram {
                     let _ = writeln!(out, "{pad}    return {tuple};");
                 }
                 _ => {
-                    if let Some(at) = node.source {
-                        if last_source != Some((at.file, at.line)) {
-                            if !first_group {
-                                let _ = writeln!(out);
-                            }
-                            first_group = false;
-                            last_source = Some((at.file, at.line));
-                            match self.source_line(at.file, at.line) {
-                                Some(l) => {
-                                    let _ = writeln!(
-                                        out,
-                                        "{pad}    // File: {}:{} in {}, code: {}",
-                                        at.file, at.line, l.function, l.code
-                                    );
-                                }
-                                None => {
-                                    let _ =
-                                        writeln!(out, "{pad}    // File: {}:{}", at.file, at.line);
-                                }
-                            }
+                    let key = node.source.map(|at| (at.file, at.line));
+                    let opens = key.is_some() || is_size_node(node);
+                    if opens && group != Some(key) {
+                        if group.is_some() {
+                            let _ = writeln!(out);
                         }
+                        group = Some(key);
+                        let _ = writeln!(out, "{pad}    // {}", self.group_comment(key));
                     }
                     if matches!(node.kind, NodeKind::HigherOrder { .. }) {
                         let _ =
@@ -251,6 +239,19 @@ impl ExportedProgram {
         for sub in &g.subgraphs {
             let _ = writeln!(out);
             self.write_graph(out, &sub.graph, &sub.name, indent);
+        }
+    }
+}
+
+impl ExportedProgram {
+    /// The comment opening a group of nodes: where they come from.
+    fn group_comment(&self, key: Option<(&str, u32)>) -> String {
+        match key {
+            None => "No stacktrace found for following nodes".into(),
+            Some((file, line)) => match self.source_line(file, line) {
+                Some(l) => format!("File: {file}:{line} in {}, code: {}", l.function, l.code),
+                None => format!("File: {file}:{line}"),
+            },
         }
     }
 }

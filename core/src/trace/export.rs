@@ -827,6 +827,10 @@ fn output_specs(graph: &Graph, outputs: &[OutputEntry]) -> Vec<OutputSpec> {
             Arg::Tensor(n) => ArgumentSpec::Tensor {
                 name: graph.node(*n).name.clone(),
             },
+            // A size returned: the SymInt node computing it.
+            Arg::Sym(n) => ArgumentSpec::SymInt {
+                name: graph.node(*n).name.clone(),
+            },
             Arg::Int(s) => match s.as_int() {
                 Some(v) => ArgumentSpec::Constant {
                     name: format!("output_{i}"),

@@ -18,9 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use ferrex::error::SourceLocation;
 use std::borrow::Cow;
 
-use ferrex::graph::{
-    inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind,
-};
+use ferrex::graph::{inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind};
 use ferrex::ops::OpDef;
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, TensorMeta};

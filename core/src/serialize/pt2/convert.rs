@@ -11,12 +11,12 @@ use super::sympy::parse_srepr;
 use super::Ctx;
 use crate::control_flow::lookup_higher_order;
 use crate::error::{LoadError, SourceLocation};
+use crate::graph::{inline_sym_args, SymIntArg};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
+use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::{lookup, OpDef};
 use crate::serialize::program::{default_arg, dtype_of, intern};
-use crate::graph::{inline_sym_args, SymIntArg};
-use crate::ops::sym::{sym_op, SymOp};
 use crate::symbolic::{SymBool, SymInt, SymScalar};
 use crate::tensor::{DType, TensorMeta};
 
@@ -275,7 +275,12 @@ impl<'a> GraphReader<'a> {
             ),
             A::AsSymBool(j::SymBoolArgument::AsName(name)) => match self.values.get(name) {
                 Some(id) => Arg::Sym(*id),
-                None => return Err(self.bad(at, format!("the SymBool `{name}` is not a value defined before this node"))),
+                None => {
+                    return Err(self.bad(
+                        at,
+                        format!("the SymBool `{name}` is not a value defined before this node"),
+                    ))
+                }
             },
             A::AsSymBool(j::SymBoolArgument::AsBool(b)) => Arg::Bool(*b),
             A::AsFloat(f) => Arg::Float(f.0),
@@ -387,9 +392,10 @@ impl<'a> GraphReader<'a> {
                 A::AsSymInt(j::SymIntArgument::AsName(n))
                 | A::AsSymBool(j::SymBoolArgument::AsName(n)) => names.push(n.clone()),
                 A::AsNone(_) => {}
-                _ => {
-                    return Err(self.bad(at, "an output that is not a tensor, a SymInt or a SymBool is not supported here"))
-                }
+                _ => return Err(self.bad(
+                    at,
+                    "an output that is not a tensor, a SymInt or a SymBool is not supported here",
+                )),
             }
         }
         Ok(names)
@@ -636,7 +642,13 @@ impl GraphReader<'_> {
                     return Err(self.bad(at, format!("{}'s `{name}` must be a graph", op.name())))
                 }
                 (HopParam::Value { name, .. }, A::AsTensor(_) | A::AsTensors(_))
-                | (HopParam::Value { name: name @ "pred", .. }, A::AsSymBool(_)) => {
+                | (
+                    HopParam::Value {
+                        name: name @ "pred",
+                        ..
+                    },
+                    A::AsSymBool(_),
+                ) => {
                     let arg = self.arg(&input.arg, at)?;
                     // One operand may be written as a tensor rather than a list of one.
                     args.push(match arg {
@@ -648,9 +660,9 @@ impl GraphReader<'_> {
                     return Err(self.bad(
                         at,
                         format!(
-                        "{}'s `{name}` must be tensors (or, for a predicate, a SymBool)",
-                        op.name()
-                    ),
+                            "{}'s `{name}` must be tensors (or, for a predicate, a SymBool)",
+                            op.name()
+                        ),
                     ))
                 }
             }
