@@ -124,15 +124,23 @@ fn both_runners_evaluate_sym_nodes_from_the_input_sizes() {
 #[test]
 fn run_decompositions_keeps_the_sym_nodes() {
     let core = export_resize().run_decompositions().unwrap();
-    let code = body(&core.graph_code(0));
-    assert!(code.contains(&"let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);".to_string()));
-    assert!(code.contains(&"let mul: Sym(2*s0) = sym_size_int * 2;".to_string()));
-    assert!(
-        code.contains(&"let view: f32[2*s0, 3] = aten::view.default(x, [mul, 3]);".to_string())
-            || code
-                .iter()
-                .any(|l| l.starts_with("let view: f32[2*s0, 3] = aten::view.default(")),
-        "{code:?}"
+    // Re-traced, the sizes are named again (one node per expression).
+    assert_eq!(
+        body(&core.graph_code(0)),
+        [
+            "fn forward(x: f32[s0, 6]) {",
+            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
+            "let mul: Sym(2*s0) = sym_size_int * 2;",
+            "let view: f32[2*s0, 3] = aten::view.default(x, [mul, -1]);",
+            "let add: Sym(s0 + 1) = sym_size_int + 1;",
+            "let slice_1: f32[s0, 3] = aten::slice.Tensor(view, 0, 1, add);",
+            "let sub: Sym(s0 - 1) = sym_size_int - 1;",
+            "let arange: i64[Max(0, s0 - 1)] = aten::arange.start_step(0, sub);",
+            "let sum_1: i64[] = aten::sum.dim_IntList(arange, []);",
+            "let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);",
+            "return (add_1,);",
+            "}",
+        ]
     );
     let (x, data) = ramp(3, 6, 1.0);
     let out = core.module().call((x,)).unwrap();
@@ -243,6 +251,30 @@ fn pytorch_sym_bool_predicates_load_and_run() {
         out[0].to_vec::<f32>().unwrap(),
         cond_expected(&data, &[10.0, 20.0], 1)
     );
+    // Written back as PyTorch wrote it: `_operator.gt` on `as_sym_int`, its value an
+    // `as_sym_bool` with its sympy relation, the predicate of `cond` that value.
+    let json = serde_json::to_value(ferrex::serialize::pt2::program_json(&ep).unwrap()).unwrap();
+    let graph = &json["graph_module"]["graph"];
+    assert_eq!(
+        graph["sym_bool_values"],
+        serde_json::json!({"gt": {"as_expr": {
+            "expr_str": "StrictGreaterThan(Symbol('s77', positive=True, integer=True), Integer(2))",
+            "hint": null}}})
+    );
+    let gt = &graph["nodes"][1];
+    assert_eq!(gt["target"], "_operator.gt");
+    assert_eq!(
+        gt["inputs"][0]["arg"],
+        serde_json::json!({"as_sym_int": {"as_name": "sym_size_int_1"}})
+    );
+    assert_eq!(
+        gt["outputs"],
+        serde_json::json!([{"as_sym_bool": {"as_name": "gt"}}])
+    );
+    assert_eq!(
+        graph["nodes"][2]["inputs"][0]["arg"],
+        serde_json::json!({"as_sym_bool": {"as_name": "gt"}})
+    );
     let again = save_and_load(&ep, "pytorch-cond");
     assert_eq!(again.to_string(), ep.to_string());
     check_cond_runs(&again);
@@ -268,6 +300,18 @@ fn pytorch_sym_int_nodes_keep_their_names_through_save_and_load() {
     );
     let again = save_and_load(&ep, "pytorch-arith");
     assert_eq!(again.to_string(), ep.to_string());
+    // The SymInt values keep PyTorch's names and expressions.
+    let json = serde_json::to_value(ferrex::serialize::pt2::program_json(&again).unwrap()).unwrap();
+    let s77 = "Symbol('s77', positive=True, integer=True)";
+    let value = |expr: String, hint: i64| serde_json::json!({"as_expr": {"expr_str": expr, "hint": {"as_int": hint}}});
+    assert_eq!(
+        json["graph_module"]["graph"]["sym_int_values"],
+        serde_json::json!({
+            "add": value(format!("Add(Integer(1), {s77})"), 5),
+            "mul": value(format!("Mul(Integer(2), {s77})"), 8),
+            "sym_size_int_1": value(s77.to_string(), 4),
+        })
+    );
     for rows in [1, 4] {
         let (x, data) = ramp(rows, 2, 1.0);
         let total: f32 = data.iter().sum();
