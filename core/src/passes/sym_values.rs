@@ -51,6 +51,24 @@ pub fn name_sym_values(graph: &mut Graph) {
         b.learn(id);
     }
     graph.nodes = b.nodes;
+    // As PyTorch places them: the input dims right after the placeholders (they read
+    // only placeholders), the arithmetic where it is first needed.
+    let (mut order, rest): (Vec<NodeId>, Vec<NodeId>) = (0..graph.nodes.len())
+        .map(NodeId)
+        .partition(|id| reads_only_placeholders(graph, &graph.nodes[id.0]));
+    order.extend(rest);
+    graph.reorder(&order);
+}
+
+/// A placeholder, or the `sym_size.int` of one.
+fn reads_only_placeholders(graph: &Graph, node: &Node) -> bool {
+    match &node.kind {
+        NodeKind::Placeholder => true,
+        NodeKind::Call { op, args } if std::ptr::eq(*op, &SYM_SIZE) => {
+            matches!(args.first(), Some(Arg::Tensor(x)) if graph.nodes.get(x.0).is_some_and(Node::is_placeholder))
+        }
+        _ => false,
+    }
 }
 
 /// The example value of every symbol a size of the graph shows alone or scaled
