@@ -339,7 +339,12 @@ const REFERENCE_OPS: &[(&str, &[&str])] = &[
     // and `dynamic_shape_view`).
     (
         "dynamic_shape_slicing",
-        &["sym_size.int", "sym_size.int", "slice.Tensor", "slice.Tensor"],
+        &[
+            "sym_size.int",
+            "sym_size.int",
+            "slice.Tensor",
+            "slice.Tensor",
+        ],
     ),
     (
         "dynamic_shape_view",
