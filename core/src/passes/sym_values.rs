@@ -9,9 +9,13 @@
 //! An expression the inputs cannot give (a `min` / `max` of sizes) stays inline, which
 //! every runner still evaluates.
 //!
-//! Runs before naming (the new nodes are named there: `sym_size_int`, `add`, `gt`).
+//! The new nodes get PyTorch's names (`sym_size_int`, `mul`, `gt`) unique among the
+//! graph's, so the pass also serves a graph that is already named (the writer runs it
+//! on graphs whose sizes are still inline); `export` names everything again after it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use super::naming::{call_base_name, fresh_name};
 
 use crate::graph::{is_size_node, Arg, Graph, Node, NodeId, NodeKind, SymIntArg};
 use crate::ops::sym::{arith_op, compare_op, Arith, SYM_SIZE};
@@ -51,6 +55,7 @@ pub fn name_sym_values(graph: &mut Graph) {
         b.learn(id);
     }
     graph.nodes = b.nodes;
+    name_new_nodes(graph);
     // As PyTorch places them: the input dims right after the placeholders (they read
     // only placeholders), the arithmetic where it is first needed.
     let (mut order, rest): (Vec<NodeId>, Vec<NodeId>) = (0..graph.nodes.len())
@@ -58,6 +63,36 @@ pub fn name_sym_values(graph: &mut Graph) {
         .partition(|id| reads_only_placeholders(graph, &graph.nodes[id.0]));
     order.extend(rest);
     graph.reorder(&order);
+}
+
+/// Names the nodes this pass added (those without a name).
+fn name_new_nodes(graph: &mut Graph) {
+    let mut used: HashSet<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
+    for node in &mut graph.nodes {
+        if let (true, Some(op)) = (node.name.is_empty(), node.op()) {
+            node.name = fresh_name(&call_base_name(op), &mut used);
+        }
+    }
+}
+
+/// Whether an argument of the graph (or of a subgraph) still holds a symbolic size
+/// inline, which this pass would make a node.
+pub fn has_inline_sizes(graph: &Graph) -> bool {
+    let inline = |a: &Arg| match a {
+        Arg::Int(v) => v.is_symbolic(),
+        Arg::IntList(l) => l.iter().any(SymInt::is_symbolic),
+        Arg::SymInts(l) => l
+            .iter()
+            .any(|e| matches!(e, SymIntArg::Int(v) if v.is_symbolic())),
+        Arg::SymBool(b) => b.is_symbolic(),
+        _ => false,
+    };
+    graph.nodes.iter().any(|n| match &n.kind {
+        NodeKind::Call { args, .. }
+        | NodeKind::HigherOrder { args, .. }
+        | NodeKind::Output { args } => args.iter().any(inline),
+        _ => false,
+    }) || graph.subgraphs.iter().any(|s| has_inline_sizes(&s.graph))
 }
 
 /// A placeholder, or the `sym_size.int` of one.
@@ -352,5 +387,110 @@ impl Builder {
         });
         self.by_expr.insert(e.clone(), id);
         Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::constructors::ZEROS;
+    use crate::program::display::call_text;
+
+    fn node(name: &str, kind: NodeKind, meta: Vec<TensorMeta>) -> Node {
+        Node {
+            name: name.into(),
+            kind,
+            meta,
+            source: None,
+        }
+    }
+
+    fn s0() -> Expr {
+        Expr::symbol(Symbol(0))
+    }
+
+    /// A named graph `x: f32[2*s0 + 1]` (so `s0` = 3), `zeros([size, 4])`, after the
+    /// pass: `name: meta = call` per node.
+    fn with_sym_nodes(size: SymInt) -> Vec<String> {
+        let rows = SymInt::from_expr(s0().scale(2).add(&Expr::constant(1)), 7);
+        let mut g = Graph::default();
+        g.push(node(
+            "x",
+            NodeKind::Placeholder,
+            vec![TensorMeta::new(DType::F32, vec![rows])],
+        ));
+        let out_meta = TensorMeta::new(DType::F32, vec![size.clone(), SymInt::Int(4)]);
+        let zeros = g.push(node(
+            "zeros",
+            NodeKind::Call {
+                op: &ZEROS,
+                args: vec![Arg::IntList(vec![size, SymInt::Int(4)])],
+            },
+            vec![out_meta],
+        ));
+        g.push(node(
+            "output",
+            NodeKind::Output {
+                args: vec![Arg::Tensor(zeros)],
+            },
+            Vec::new(),
+        ));
+        name_sym_values(&mut g);
+        crate::passes::verify(&g).unwrap();
+        g.nodes
+            .iter()
+            .filter(|n| !n.is_placeholder())
+            .map(|n| match n.meta.first() {
+                Some(m) => format!("{}: {m} = {}", n.name, call_text(&g, n)),
+                None => n.name.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_symbol_only_scaled_in_the_inputs_is_solved_from_its_dim() {
+        let size = SymInt::from_expr(s0().add(&Expr::constant(2)), 5);
+        assert_eq!(
+            with_sym_nodes(size),
+            [
+                "sym_size_int: Sym(2*s0 + 1) = aten::sym_size.int(x, 0)",
+                "sub: Sym(2*s0) = sym_size_int - 1",
+                "floordiv: Sym(s0) = sub // 2",
+                "add: Sym(s0 + 2) = floordiv + 2",
+                "zeros: f32[s0 + 2, 4] = aten::zeros.default([add, 4])",
+                "output",
+            ]
+        );
+    }
+
+    #[test]
+    fn products_and_negative_terms_are_built_from_the_dims() {
+        // 3*s0*s0 - 2*s0, hint 3*9 - 6 = 21.
+        let e = s0().mul(&s0()).scale(3).sub(&s0().scale(2));
+        let lines = with_sym_nodes(SymInt::from_expr(e, 21));
+        assert_eq!(
+            lines,
+            [
+                "sym_size_int: Sym(2*s0 + 1) = aten::sym_size.int(x, 0)",
+                "sub: Sym(2*s0) = sym_size_int - 1",
+                "floordiv: Sym(s0) = sub // 2",
+                "mul: Sym(s0*s0) = floordiv * floordiv",
+                "mul_1: Sym(3*s0*s0) = mul * 3",
+                // `2*s0` is already a value: `sub`.
+                "sub_1: Sym(3*s0*s0 - 2*s0) = mul_1 - sub",
+                "zeros: f32[3*s0*s0 - 2*s0, 4] = aten::zeros.default([sub_1, 4])",
+                "output",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_size_the_inputs_cannot_give_stays_inline() {
+        let other = Expr::symbol(Symbol(1));
+        let lines = with_sym_nodes(SymInt::from_expr(other, 2));
+        assert_eq!(
+            lines,
+            ["zeros: f32[s1, 4] = aten::zeros.default([s1, 4])", "output"]
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! printed by `Display`, run by [`ExportedProgram::module`].
 
 mod decompose;
-mod display;
+pub(crate) mod display;
 mod run;
 mod signature;
 
