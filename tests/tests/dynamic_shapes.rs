@@ -352,6 +352,12 @@ fn symbolic_sizes_build_tensors_and_are_outputs() {
 }
 "
     );
+    // The size returned is the SymInt node `add`, as in PyTorch's signature.
+    assert!(
+        ep.to_string()
+            .contains("    # outputs\n    zeros: USER_OUTPUT\n    add: USER_OUTPUT\n"),
+        "{ep}"
+    );
     let out = ep.module().call((Tensor::randn([5, 2]),)).unwrap();
     assert_eq!(out[0].shape(), [10]);
     assert_eq!(out[1].item::<i64>().unwrap(), 6);
