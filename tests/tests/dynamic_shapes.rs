@@ -385,7 +385,7 @@ fn a_size_can_be_an_operand_and_stays_symbolic() {
     // No stacktrace found for following nodes
     let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
 
-    // File: tests/tests/dynamic_shapes.rs:368 in AddLen::forward, code: x + x.size(0)
+    // File: tests/tests/dynamic_shapes.rs:374 in AddLen::forward, code: x + x.size(0)
     let add: f32[s0] = aten::add.Tensor(x, sym_size_int);
     return (add,);
 }
