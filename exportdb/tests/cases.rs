@@ -322,17 +322,34 @@ const REFERENCE_OPS: &[(&str, &[&str])] = &[
         ],
     ),
     ("cond_closed_over_variable", &["add.Tensor"]),
-    // PyTorch compares the SymInt directly (`sym_size > 2`); ferrex computes the
-    // one-element predicate from the size.
-    ("cond_operands", &["scalar_tensor.default", "gt.Scalar"]),
+    // The predicate is a SymBool node (`gt = sym_size_int > 2`, not a `torch.ops` op).
+    ("cond_operands", &["sym_size.int"]),
     ("cond_predicate", &["sin.default"]),
     ("decorator", &["add.Tensor", "add.Tensor"]),
     ("dictionary", &["mul.Tensor", "mul.Tensor"]),
     ("dynamic_shape_assert", &[]),
-    ("dynamic_shape_constructor", &["zeros.default"]),
+    // ferrex's case declares the dim dynamic (PyTorch's reference run exported it
+    // static), so the size is a SymInt node.
+    (
+        "dynamic_shape_constructor",
+        &["sym_size.int", "zeros.default"],
+    ),
     ("dynamic_shape_if_guard", &["cos.default"]),
-    ("dynamic_shape_slicing", &["slice.Tensor", "slice.Tensor"]),
-    ("dynamic_shape_view", &["view.default", "permute.default"]),
+    // Dynamic in ferrex's case, static in PyTorch's reference run (as the constructor,
+    // and `dynamic_shape_view`).
+    (
+        "dynamic_shape_slicing",
+        &[
+            "sym_size.int",
+            "sym_size.int",
+            "slice.Tensor",
+            "slice.Tensor",
+        ],
+    ),
+    (
+        "dynamic_shape_view",
+        &["sym_size.int", "view.default", "permute.default"],
+    ),
     ("fn_with_kwargs", &["mul.Tensor"; 7]),
     ("list_contains", &["add.Tensor"]),
     ("list_unpack", &["add.Tensor"]),
@@ -351,7 +368,7 @@ const REFERENCE_OPS: &[(&str, &[&str])] = &[
         &["sin.default", "cos.default", "add.Tensor"],
     ),
     ("optional_input", &["add.Tensor"]),
-    ("scalar_output", &[]),
+    ("scalar_output", &["sym_size.int"]),
     ("specialized_attribute", &["mul.Tensor", "add.Tensor"]),
     ("static_for_loop", &["add.Tensor"; 10]),
     ("static_if", &["ones.default", "add.Tensor"]),
@@ -432,24 +449,43 @@ fn dynamic_shape_cases_keep_their_symbols() {
         graph_lines(&exported("dynamic_shape_round")),
         [
             "fn forward(x: f32[s0, 2]) {",
-            "let slice_1: f32[((s0 + 1) // 2), 2] = aten::slice.Tensor(x, 0, None, ((s0 + 1) // 2));",
+            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
+            "let add: Sym(s0 + 1) = sym_size_int + 1;",
+            "let floordiv: Sym(((s0 + 1) // 2)) = add // 2;",
+            "let slice_1: f32[((s0 + 1) // 2), 2] = aten::slice.Tensor(x, 0, None, floordiv);",
             "return (slice_1,);",
             "}",
         ]
     );
     assert_eq!(
-        graph_lines(&exported("dynamic_shape_constructor"))[1],
-        "let zeros: f32[2*s0] = aten::zeros.default([2*s0]);"
-    );
-    assert_eq!(
-        graph_lines(&exported("dynamic_shape_slicing"))[1..3],
+        graph_lines(&exported("dynamic_shape_constructor"))[1..4],
         [
-            "let slice_1: f32[s0 - 2, s1] = aten::slice.Tensor(x, 0, None, s0 - 2);",
-            "let slice_2: f32[s0 - 2, 1] = aten::slice.Tensor(slice_1, 1, s1 - 1, None, 2);",
+            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
+            "let mul: Sym(2*s0) = sym_size_int * 2;",
+            "let zeros: f32[2*s0] = aten::zeros.default([mul]);",
         ]
     );
+    assert_eq!(
+        graph_lines(&exported("dynamic_shape_slicing"))[1..7],
+        [
+            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
+            "let sym_size_int_1: Sym(s1) = aten::sym_size.int(x, 1);",
+            "let sub: Sym(s0 - 2) = sym_size_int - 2;",
+            "let slice_1: f32[s0 - 2, s1] = aten::slice.Tensor(x, 0, None, sub);",
+            "let sub_1: Sym(s1 - 1) = sym_size_int_1 - 1;",
+            "let slice_2: f32[s0 - 2, 1] = aten::slice.Tensor(slice_1, 1, sub_1, None, 2);",
+        ]
+    );
+    // PyTorch's program: `sym_size_int_1 = sym_size.int(x, 1)`, `add = sym_size_int_1 + 1`.
     let scalar = exported("scalar_output");
-    assert_eq!(graph_lines(&scalar)[1], "return (s0 + 1,);");
+    assert_eq!(
+        graph_lines(&scalar)[1..4],
+        [
+            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 1);",
+            "let add: Sym(s0 + 1) = sym_size_int + 1;",
+            "return (add,);",
+        ]
+    );
     assert_eq!(
         scalar.program.range_constraints().to_string(),
         "{s0: VR[0, int_oo]}"
@@ -500,15 +536,15 @@ fn data_dependent_cases_keep_pytorchs_program() {
     let lines = graph_lines(&size);
     assert_eq!(lines[0], "fn forward(x: i64[]) {");
     assert_eq!(lines[1], "let item: Sym(u0) = aten::item.default(x);");
-    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = aten::ge.int(u0, 0);");
+    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = aten::ge.int(item, 0);");
     assert!(lines[3].starts_with(
         "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion failed \
          for expression u0 >= 0 at exportdb/src/cases/constrain_as_size_example.rs:"
     ));
-    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(u0, 5);");
+    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(item, 5);");
     assert_eq!(
         lines[6],
-        "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);"
+        "let zeros: f32[u0, 5] = aten::zeros.default([item, 5]);"
     );
     assert_eq!(
         size.program.range_constraints().to_string(),

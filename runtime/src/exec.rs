@@ -514,9 +514,13 @@ impl Run<'_> {
         subplans: &[usize],
         arena: &mut Arena,
     ) -> Result<Vec<Storage>, RunError> {
+        // Sizes (a SymBool predicate) bound, as for any call.
         let values = args
             .iter()
-            .map(|a| a.try_map(|o| self.operand_storage(o, arena).map(Tensor::from_storage)))
+            .map(|a| {
+                a.try_map(|o| self.operand_storage(o, arena).map(Tensor::from_storage))
+                    .map(|v| v.map_sizes(|i| SymInt::Int(self.bindings.value(i))))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let metas: Vec<TensorMeta> = step
             .metas

@@ -334,15 +334,37 @@ fn symbolic_sizes_build_tensors_and_are_outputs() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
+    // The sizes in arguments and outputs are SymInt values, as PyTorch records them
+    // (with no stack trace for a size returned, as PyTorch's `scalar_output` case).
+    assert_eq!(
+        ep.graph_code(0),
+        "fn forward(x: f32[s0, 2]) {
+    // No stacktrace found for following nodes
+    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+    // File: tests/tests/dynamic_shapes.rs:329 in Sizes::forward, code: (Tensor::zeros([n.clone() * 2]), n + 1)
+    let mul: Sym(2*s0) = sym_size_int * 2;
+    let zeros: f32[2*s0] = aten::zeros.default([mul]);
+
+    // No stacktrace found for following nodes
+    let add: Sym(s0 + 1) = sym_size_int + 1;
+    return (zeros, add);
+}
+"
+    );
+    // The size returned is the SymInt node `add`, as in PyTorch's signature.
     assert!(
-        ep.graph_code(0)
-            .contains("let zeros: f32[2*s0] = aten::zeros.default([2*s0]);"),
-        "{}",
-        ep.graph_code(0)
+        ep.to_string()
+            .contains("    # outputs\n    zeros: USER_OUTPUT\n    add: USER_OUTPUT\n"),
+        "{ep}"
     );
     let out = ep.module().call((Tensor::randn([5, 2]),)).unwrap();
     assert_eq!(out[0].shape(), [10]);
     assert_eq!(out[1].item::<i64>().unwrap(), 6);
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let out = compiled.call((Tensor::randn([7, 2]),)).unwrap();
+    assert_eq!(out[0].shape(), [14]);
+    assert_eq!(out[1].item::<i64>().unwrap(), 8);
 }
 
 #[test]
@@ -361,11 +383,23 @@ fn a_size_can_be_an_operand_and_stays_symbolic() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    assert!(
-        ep.graph_code(0)
-            .contains("let add: f32[s0] = aten::add.Tensor(x, s0);"),
-        "{}",
-        ep.graph_code(0)
+    let line = include_str!("dynamic_shapes.rs")
+        .lines()
+        .position(|l| l.trim() == "x + x.size(0)")
+        .map_or(0, |i| i + 1);
+    assert_eq!(
+        ep.graph_code(0),
+        format!(
+            "fn forward(x: f32[s0]) {{
+    // No stacktrace found for following nodes
+    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+    // File: tests/tests/dynamic_shapes.rs:{line} in AddLen::forward, code: x + x.size(0)
+    let add: f32[s0] = aten::add.Tensor(x, sym_size_int);
+    return (add,);
+}}
+"
+        )
     );
     let out = ep.module().call((Tensor::zeros([5]),)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [5.0; 5]);

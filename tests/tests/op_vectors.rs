@@ -376,6 +376,54 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "aten::to.dtype",
         "default IR of PyTorch archives; checked against PyTorch in tests/tests/pt2_pytorch.rs (tied.pt2)",
     ),
+    (
+        "aten::sym_size.int",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::add.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::sub.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::mul.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::floordiv.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::mod.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::eq.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::ne.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::lt.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::le.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::gt.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
+    (
+        "_operator::ge.default",
+        "SymInt / SymBool value, read from its meta; core/src/ops/sym.rs, tests/tests/sym_values.rs",
+    ),
 ];
 
 #[test]

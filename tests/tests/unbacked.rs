@@ -48,6 +48,7 @@ fn graph_lines(ep: &ferrex::ExportedProgram) -> Vec<String> {
 #[test]
 fn item_is_an_unbacked_symbol_bounded_by_checks() {
     let ep = zeros_program();
+    // Sizes read from data name the `item` node, as PyTorch's `zeros([item, 5])`.
     let size_line = line_of("ferrex::check_is_size(&n);");
     let le_line = line_of("ferrex::check(n.sym_le(5));");
     assert_eq!(
@@ -55,18 +56,18 @@ fn item_is_an_unbacked_symbol_bounded_by_checks() {
         [
             "fn forward(x: i64[]) {".to_string(),
             "let item: Sym(u0) = aten::item.default(x);".to_string(),
-            "let ge: Sym(u0 >= 0) = aten::ge.int(u0, 0);".to_string(),
+            "let ge: Sym(u0 >= 0) = aten::ge.int(item, 0);".to_string(),
             format!(
                 "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion \
                  failed for expression u0 >= 0 at tests/tests/unbacked.rs:{size_line}\");"
             ),
-            "let le: Sym(u0 <= 5) = aten::le.int(u0, 5);".to_string(),
+            "let le: Sym(u0 <= 5) = aten::le.int(item, 5);".to_string(),
             format!(
                 "let _assert_scalar_1: () = aten::_assert_scalar.default(le, \"Runtime \
                  assertion failed for expression u0 <= 5 at tests/tests/unbacked.rs:{le_line}\");"
             ),
-            "let zeros: f32[u0, 5] = aten::zeros.default([u0, 5]);".to_string(),
-            "let ones: f32[u0, 1] = aten::ones.default([u0, 1]);".to_string(),
+            "let zeros: f32[u0, 5] = aten::zeros.default([item, 5]);".to_string(),
+            "let ones: f32[u0, 1] = aten::ones.default([item, 1]);".to_string(),
             "let add: f32[u0, 5] = aten::add.Tensor(zeros, ones);".to_string(),
             "return (add,);".to_string(),
             "}".to_string(),

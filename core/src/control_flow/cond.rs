@@ -4,8 +4,8 @@ use std::panic::Location;
 
 use crate::error::{SourceLocation, TensorError};
 use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind, Subgraph};
-use crate::symbolic::{format_sizes, CmpOp, SymBool};
-use crate::tensor::{DType, Tensor, TensorMeta, TensorState};
+use crate::symbolic::{format_sizes, SymBool};
+use crate::tensor::{Tensor, TensorMeta, TensorState};
 use crate::trace::{self, Capture};
 
 use super::higher_order::{node_of_operand, COND};
@@ -145,8 +145,9 @@ pub(super) fn cond_at<O: BranchOutput>(
         CondPred::Bool(true) => return true_fn(operands),
         CondPred::Bool(false) => return false_fn(operands),
         CondPred::Tensor(t) => t,
-        // A comparison of sizes: constant ones pick the branch; symbolic ones become a
-        // one-element tensor computed from the sizes, so the graph keeps both branches.
+        // A comparison of sizes: constant ones (or any, when running) pick the branch;
+        // symbolic ones become the predicate of the node, as a SymBool value (the
+        // `sym_values` pass gives it its `sym_size_int > 2` node).
         CondPred::Sym(b) if !(b.is_symbolic() && trace::is_tracing()) => {
             return if b.hint() {
                 true_fn(operands)
@@ -154,17 +155,9 @@ pub(super) fn cond_at<O: BranchOutput>(
                 false_fn(operands)
             };
         }
-        CondPred::Sym(b) => trace::with_location(at, || {
-            let diff = Tensor::scalar_tensor(b.lhs.sub(&b.rhs), DType::I64);
-            match b.op {
-                CmpOp::Gt => diff.gt(0),
-                CmpOp::Ge => diff.ge(0),
-                CmpOp::Lt => diff.lt(0),
-                CmpOp::Le => diff.le(0),
-                CmpOp::Eq => diff.eq(0),
-                CmpOp::Ne => diff.ne(0),
-            }
-        }),
+        CondPred::Sym(b) => {
+            return traced(|| Ok(Arg::SymBool(b)), true_fn, false_fn, operands, at);
+        }
     };
     let pred_meta = match pred.meta() {
         Ok(m) => m,
@@ -190,7 +183,18 @@ pub(super) fn cond_at<O: BranchOutput>(
             Err(e) => failed_like(e, 1),
         };
     }
-    match trace_cond(&pred, true_fn, false_fn, operands, at) {
+    traced(|| trace::arg_of(&pred, at), true_fn, false_fn, operands, at)
+}
+
+/// Records the `cond` node (its failure, as failed outputs).
+fn traced<O: BranchOutput>(
+    pred: impl FnOnce() -> Result<Arg, TensorError>,
+    true_fn: impl FnOnce(&[Tensor]) -> O,
+    false_fn: impl FnOnce(&[Tensor]) -> O,
+    operands: &[Tensor],
+    at: SourceLocation,
+) -> O {
+    match trace_cond(pred, true_fn, false_fn, operands, at) {
         Ok(out) => out,
         Err((e, n)) => {
             trace::record_op_error(e.clone());
@@ -293,7 +297,7 @@ pub(super) fn align_captures(branch: &mut Branch, all: &[Capture], n_operands: u
 }
 
 fn trace_cond<O: BranchOutput>(
-    pred: &Tensor,
+    pred: impl FnOnce() -> Result<Arg, TensorError>,
     true_fn: impl FnOnce(&[Tensor]) -> O,
     false_fn: impl FnOnce(&[Tensor]) -> O,
     operands: &[Tensor],
@@ -319,7 +323,7 @@ fn trace_cond<O: BranchOutput>(
     }
     align_captures(&mut t, &all, operands.len());
     align_captures(&mut f, &all, operands.len());
-    let pred_arg = trace::arg_of(pred, at).map_err(|e| (e, n))?;
+    let pred_arg = pred().map_err(|e| (e, n))?;
     let mut operand_ids = Vec::new();
     for o in operands {
         operand_ids.push(node_of_operand(o, at).map_err(|e| (e, n))?);

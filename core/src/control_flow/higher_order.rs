@@ -3,7 +3,7 @@
 //! [`super::cond`] / [`super::map`] a user's `forward` calls, so an interpreted node
 //! picks its branch eagerly and records itself while tracing (`run_decompositions`).
 
-use super::cond::{cond_at, failed_like};
+use super::cond::{cond_at, failed_like, CondPred};
 use super::map::map_at;
 use crate::error::{SourceLocation, TensorError};
 use crate::graph::{list_nodes, Arg, HigherOrderOp, HopParam, NodeId, RunSubgraph};
@@ -124,17 +124,24 @@ impl HigherOrderOp for Cond {
         _metas: &[TensorMeta],
         at: SourceLocation,
     ) -> Vec<Tensor> {
-        let Some(Value::Tensor(pred)) = args.first() else {
-            let e = TensorError::Op {
-                op: "cond".into(),
-                message: "the predicate is not a tensor".into(),
-                at,
-            };
-            return failed_like(e, 1);
+        // A SymBool predicate arrives as its comparison, sized by the caller: concrete
+        // when running (the branch is picked), symbolic when re-traced.
+        let pred = match args.first() {
+            Some(Value::Tensor(t)) => CondPred::Tensor(t.clone()),
+            Some(Value::SymBool(b)) => CondPred::Sym(b.clone()),
+            Some(Value::Bool(b)) => CondPred::Bool(*b),
+            _ => {
+                let e = TensorError::Op {
+                    op: "cond".into(),
+                    message: "the predicate is not a tensor or a SymBool".into(),
+                    at,
+                };
+                return failed_like(e, 1);
+            }
         };
         let operands = tensor_list(args, 1);
         cond_at(
-            pred.clone(),
+            pred,
             |ops: &[Tensor]| run(0, ops),
             |ops: &[Tensor]| run(1, ops),
             &operands,

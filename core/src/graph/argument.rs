@@ -2,8 +2,15 @@
 //! `Argument<Tensor>` ([`crate::ops::Value`]) when it runs or is traced, and
 //! `Argument<NodeId>` ([`super::Arg`]) in a graph; [`Argument::try_map`] converts
 //! between them, so no consumer writes the conversion again.
+//!
+//! Sizes appear in two forms. Inline (`Int(SymInt)`, `IntList`, `SymBool`): what a
+//! call receives when it runs or is traced. As graph values (`Sym`, `SymInts`): in a
+//! graph, a symbolic size argument names the SymInt / SymBool node computing it
+//! (`aten::sym_size.int`, `_operator` arithmetic and comparisons — PyTorch's
+//! `as_sym_int` / `as_sym_bool`); [`crate::graph::inline_sym_args`] turns them back
+//! into the inline form from the nodes' metas before a call runs.
 
-use crate::symbolic::SymInt;
+use crate::symbolic::{SymBool, SymInt};
 use crate::tensor::{DType, Tensor};
 
 /// One argument of an op call, with tensors as `T`.
@@ -22,6 +29,20 @@ pub enum Argument<T> {
     TensorList(Vec<T>),
     /// `Tensor?[]`, as `aten::index.Tensor` takes.
     OptTensorList(Vec<Option<T>>),
+    /// A symbolic comparison of sizes, inline (a `cond` predicate while it is traced).
+    SymBool(SymBool),
+    /// In a graph: the SymInt or SymBool value of node `T` (PyTorch's `as_sym_int` /
+    /// `as_sym_bool`); which one, the node's meta says.
+    Sym(T),
+    /// In a graph: a size list with SymInt values among its elements (`as_sym_ints`).
+    SymInts(Vec<SymIntArg<T>>),
+}
+
+/// One element of [`Argument::SymInts`]: an int, or the SymInt value of a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SymIntArg<T> {
+    Int(SymInt),
+    Sym(T),
 }
 
 impl<T> Argument<T> {
@@ -45,6 +66,16 @@ impl<T> Argument<T> {
             Argument::DType(d) => Argument::DType(*d),
             Argument::IntList(l) => Argument::IntList(l.clone()),
             Argument::FloatList(l) => Argument::FloatList(l.clone()),
+            Argument::SymBool(b) => Argument::SymBool(b.clone()),
+            Argument::Sym(t) => Argument::Sym(f(t)?),
+            Argument::SymInts(l) => Argument::SymInts(
+                l.iter()
+                    .map(|e| match e {
+                        SymIntArg::Int(i) => Ok(SymIntArg::Int(i.clone())),
+                        SymIntArg::Sym(t) => f(t).map(SymIntArg::Sym),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 
@@ -53,6 +84,19 @@ impl<T> Argument<T> {
         match self {
             Argument::Int(i) => Argument::Int(f(&i)),
             Argument::IntList(l) => Argument::IntList(l.iter().map(f).collect()),
+            Argument::SymBool(b) => Argument::SymBool(SymBool {
+                lhs: f(&b.lhs),
+                op: b.op,
+                rhs: f(&b.rhs),
+            }),
+            Argument::SymInts(l) => Argument::SymInts(
+                l.into_iter()
+                    .map(|e| match e {
+                        SymIntArg::Int(i) => SymIntArg::Int(f(&i)),
+                        other => other,
+                    })
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -73,6 +117,34 @@ impl<T> Argument<T> {
             Argument::Tensor(t) => f(t),
             Argument::TensorList(ts) => ts.iter_mut().for_each(f),
             Argument::OptTensorList(ts) => ts.iter_mut().flatten().for_each(f),
+            _ => {}
+        }
+    }
+
+    /// The nodes whose SymInt / SymBool values this argument names (graphs only).
+    pub fn sym_refs(&self) -> Vec<&T> {
+        match self {
+            Argument::Sym(t) => vec![t],
+            Argument::SymInts(l) => l
+                .iter()
+                .filter_map(|e| match e {
+                    SymIntArg::Sym(t) => Some(t),
+                    SymIntArg::Int(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Calls `f` on every node reference of [`Argument::sym_refs`], mutably.
+    pub fn for_each_sym_mut(&mut self, mut f: impl FnMut(&mut T)) {
+        match self {
+            Argument::Sym(t) => f(t),
+            Argument::SymInts(l) => l.iter_mut().for_each(|e| {
+                if let SymIntArg::Sym(t) = e {
+                    f(t)
+                }
+            }),
             _ => {}
         }
     }
@@ -109,6 +181,9 @@ impl<T> Argument<T> {
             Argument::Tensor(_) => "a tensor",
             Argument::TensorList(_) => "a tensor list",
             Argument::OptTensorList(_) => "an optional-tensor list",
+            Argument::SymBool(_) => "a symbolic bool",
+            Argument::Sym(_) => "a symbolic value",
+            Argument::SymInts(_) => "a symbolic int list",
         }
     }
 }
@@ -129,6 +204,10 @@ impl PartialEq for Argument<Tensor> {
             }
             (FloatList(a), FloatList(b)) => a == b,
             (Tensor(a), Tensor(b)) => a.same_tensor(b),
+            (SymBool(a), SymBool(b)) => {
+                a.op == b.op && a.lhs.same_as(&b.lhs) && a.rhs.same_as(&b.rhs)
+            }
+            (Sym(a), Sym(b)) => a.same_tensor(b),
             _ => false,
         }
     }

@@ -1,7 +1,9 @@
 //! The one graph walk. [`interpret`] evaluates a graph's nodes in order with an
 //! [`Evaluator`] that says what a value is and how an op runs on it: eager tensors for
 //! `ep.module().call` (`program/run.rs`), traced tensors for `run_decompositions`
-//! (`program/decompose.rs`). Values are dropped after their last use.
+//! (`program/decompose.rs`). Values are dropped after their last use. SymInt / SymBool
+//! nodes computed from sizes alone are not run: an argument naming one receives its
+//! expression (`super::inline_sym_arg`) as the evaluator sizes it.
 
 use super::{Argument, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::OpDef;
@@ -58,6 +60,7 @@ pub fn interpret<E: Evaluator>(
     for (i, node) in graph.nodes.iter().enumerate() {
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
+            NodeKind::Call { .. } if super::is_size_node(node) => continue,
             NodeKind::Call { op, args } => e.call(node, op, values(graph, &env, args, e)?)?,
             NodeKind::GetItem { source, index } => {
                 vec![read(graph, &env, *source, *index, e)?]
@@ -139,7 +142,9 @@ fn values<E: Evaluator>(
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
     args.iter()
         .map(|a| {
-            a.try_map(|id| read(graph, env, *id, 0, e))
+            super::inline_sym_arg(graph, a)
+                .map_err(|m| e.malformed(m))?
+                .try_map(|id| read(graph, env, *id, 0, e))
                 .map(|v| v.map_sizes(|s| e.size(s)))
         })
         .collect()

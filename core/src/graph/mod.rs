@@ -5,10 +5,12 @@ use crate::error::SourceLocation;
 mod argument;
 mod higher_order;
 mod interpret;
+mod sym;
 
-pub use argument::Argument;
+pub use argument::{Argument, SymIntArg};
 pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, RunSubgraph};
 pub use interpret::{interpret, Evaluator, RunSubgraphOf};
+pub use sym::{inline_sym_arg, inline_sym_args, is_size_node, sym_value};
 
 use crate::ops::OpDef;
 use crate::tensor::TensorMeta;
@@ -21,13 +23,17 @@ pub struct NodeId(pub usize);
 pub type Arg = Argument<NodeId>;
 
 impl Arg {
-    /// The nodes this argument reads.
+    /// The nodes this argument reads: its tensors, then the SymInt / SymBool values
+    /// it names.
     pub fn nodes(&self) -> Vec<NodeId> {
-        self.tensors().into_iter().copied().collect()
+        let mut nodes: Vec<NodeId> = self.tensors().into_iter().copied().collect();
+        nodes.extend(self.sym_refs().into_iter().copied());
+        nodes
     }
 
     fn remap(&mut self, f: &impl Fn(NodeId) -> NodeId) {
         self.for_each_tensor_mut(|n| *n = f(*n));
+        self.for_each_sym_mut(|n| *n = f(*n));
     }
 }
 
@@ -71,6 +77,17 @@ impl Node {
             | NodeKind::Output { args }
             | NodeKind::HigherOrder { args, .. } => args.iter().flat_map(Arg::nodes).collect(),
             NodeKind::GetItem { source, .. } => vec![*source],
+        }
+    }
+
+    /// Replaces every node this node reads by `f` of it.
+    pub fn remap_inputs(&mut self, f: &impl Fn(NodeId) -> NodeId) {
+        match &mut self.kind {
+            NodeKind::Call { args, .. }
+            | NodeKind::Output { args }
+            | NodeKind::HigherOrder { args, .. } => args.iter_mut().for_each(|a| a.remap(f)),
+            NodeKind::GetItem { source, .. } => *source = f(*source),
+            NodeKind::Placeholder => {}
         }
     }
 
@@ -158,15 +175,7 @@ impl Graph {
         let mut nodes = Vec::with_capacity(order.len());
         for old in order {
             let mut node = self.nodes[old.0].clone();
-            match &mut node.kind {
-                NodeKind::Call { args, .. }
-                | NodeKind::Output { args }
-                | NodeKind::HigherOrder { args, .. } => {
-                    args.iter_mut().for_each(|a| a.remap(&remap))
-                }
-                NodeKind::GetItem { source, .. } => *source = remap(*source),
-                NodeKind::Placeholder => {}
-            }
+            node.remap_inputs(&remap);
             nodes.push(node);
         }
         self.nodes = nodes;

@@ -23,6 +23,7 @@ pub mod reduction;
 pub mod scalar;
 pub mod schema;
 pub mod shape;
+pub mod sym;
 mod util;
 
 pub use custom::{custom_op, CustomOpBuilder};
@@ -349,6 +350,7 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(scalar::OPS);
     all.extend_from_slice(copy::OPS);
     all.extend_from_slice(nonzero::OPS);
+    all.extend_from_slice(sym::OPS);
     all
 }
 

@@ -24,7 +24,7 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
                 Some(name) => name.clone(),
                 None => "arg".to_string(),
             },
-            NodeKind::Call { op, .. } => op.base_name(),
+            NodeKind::Call { op, .. } => call_base_name(op),
             NodeKind::GetItem { .. } => "getitem".to_string(),
             NodeKind::HigherOrder { op, .. } => op.name().to_string(),
             NodeKind::Output { .. } => "output".to_string(),
@@ -65,6 +65,22 @@ pub fn assign_names(graph: &mut Graph, placeholder_names: &[String]) {
             sub.name = name;
             assign_names(&mut sub.graph, &names);
         }
+    }
+}
+
+/// `base` or `base_1`, `base_2`, … : the first name not in `used` (and takes it), for a
+/// node added to a graph that is already named.
+pub(super) fn fresh_name(base: &str, used: &mut HashSet<String>) -> String {
+    unique(base, used, &mut HashMap::new())
+}
+
+/// The base name FX gives a call node: its op's name, `sym_size_int` for
+/// `aten::sym_size.int`.
+pub(super) fn call_base_name(op: &crate::ops::OpDef) -> String {
+    if std::ptr::eq(op, &crate::ops::sym::SYM_SIZE) {
+        "sym_size_int".to_string()
+    } else {
+        op.base_name()
     }
 }
 

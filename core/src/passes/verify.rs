@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::graph::{Graph, Node, NodeKind};
+use crate::graph::{inline_sym_arg, is_size_node, Graph, Node, NodeKind};
 use crate::tensor::TensorMeta;
 
 pub fn verify(graph: &Graph) -> Result<(), String> {
@@ -26,6 +26,7 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
                 ));
             }
         }
+        verify_sym_values(graph, node)?;
         match &node.kind {
             NodeKind::Placeholder if seen_call => {
                 return Err(format!("placeholder `{}` comes after a call", node.name))
@@ -71,6 +72,29 @@ pub fn verify(graph: &Graph) -> Result<(), String> {
     }
     if !matches!(graph.nodes[last].kind, NodeKind::Output { .. }) {
         return Err("the graph does not end with an output node".into());
+    }
+    Ok(())
+}
+
+/// SymInt / SymBool values: an argument naming one names a node whose value is one
+/// (a SymInt where a size is read), and a node computed from sizes alone has its
+/// symbolic value as its meta.
+fn verify_sym_values(graph: &Graph, node: &Node) -> Result<(), String> {
+    if let NodeKind::Call { .. } = node.kind {
+        if is_size_node(node) && !matches!(node.meta.as_slice(), [m] if m.sym.is_some()) {
+            return Err(format!(
+                "node `{}` computes a SymInt or SymBool but has no symbolic value",
+                node.name
+            ));
+        }
+    }
+    if let NodeKind::Call { args, .. }
+    | NodeKind::HigherOrder { args, .. }
+    | NodeKind::Output { args } = &node.kind
+    {
+        for a in args {
+            inline_sym_arg(graph, a).map_err(|e| format!("node `{}`: {e}", node.name))?;
+        }
     }
     Ok(())
 }

@@ -237,6 +237,7 @@ impl ExportedProgram {
 
         passes::functionalize(&mut graph);
         passes::eliminate_dead_code(&mut graph);
+        passes::name_sym_values(&mut graph);
         passes::assign_names(&mut graph, &names);
         passes::verify(&graph).map_err(ExportError::Verify)?;
 

@@ -5,7 +5,8 @@
 use std::fmt::{self, Write};
 
 use super::ExportedProgram;
-use crate::graph::{Arg, Graph, Node, NodeKind};
+use crate::graph::{is_size_node, Arg, Graph, Node, NodeKind, SymIntArg};
+use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::Value;
 use crate::symbolic::format_sizes;
 
@@ -61,6 +62,36 @@ fn arg_text(graph: &Graph, a: &Arg) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Arg::SymBool(b) => b.to_string(),
+        Arg::Sym(n) => name(n),
+        Arg::SymInts(l) => format!(
+            "[{}]",
+            l.iter()
+                .map(|e| match e {
+                    SymIntArg::Int(v) => v.to_string(),
+                    SymIntArg::Sym(n) => name(n),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A SymInt / SymBool operation as PyTorch prints it: `sym_size_int + 1`,
+/// `sym_size_int > 2`.
+fn sym_op_text(graph: &Graph, op: SymOp, args: &[Arg]) -> Option<String> {
+    let symbol = match op {
+        SymOp::Arith(a) => a.symbol(),
+        SymOp::Compare(c) => c.symbol(),
+        SymOp::Size => return None,
+    };
+    match args {
+        [a, b] => Some(format!(
+            "{} {symbol} {}",
+            arg_text(graph, a),
+            arg_text(graph, b)
+        )),
+        _ => None,
     }
 }
 
@@ -86,6 +117,9 @@ fn is_default(a: &Arg, d: &Value) -> bool {
 pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
     match &node.kind {
         NodeKind::Call { op, args } => {
+            if let Some(text) = sym_op(op).and_then(|s| sym_op_text(graph, s, args)) {
+                return text;
+            }
             let schema = op.parsed().ok();
             // Trailing arguments left at their schema defaults are not printed.
             let mut shown = args.len();
@@ -161,8 +195,9 @@ impl ExportedProgram {
             .map(|(_, n)| format!("{}: {}", n.name, meta_text(n)))
             .collect();
         let _ = writeln!(out, "{pad}fn {fn_name}({}) {{", params.join(", "));
-        let mut last_source: Option<(&str, u32)> = None;
-        let mut first_group = true;
+        // The source line of the group being printed: `Some(None)` for SymInt nodes
+        // without one (PyTorch's "No stacktrace found" group).
+        let mut group: Option<Option<(&str, u32)>> = None;
         for node in &g.nodes {
             match &node.kind {
                 NodeKind::Placeholder => {}
@@ -176,27 +211,14 @@ impl ExportedProgram {
                     let _ = writeln!(out, "{pad}    return {tuple};");
                 }
                 _ => {
-                    if let Some(at) = node.source {
-                        if last_source != Some((at.file, at.line)) {
-                            if !first_group {
-                                let _ = writeln!(out);
-                            }
-                            first_group = false;
-                            last_source = Some((at.file, at.line));
-                            match self.source_line(at.file, at.line) {
-                                Some(l) => {
-                                    let _ = writeln!(
-                                        out,
-                                        "{pad}    // File: {}:{} in {}, code: {}",
-                                        at.file, at.line, l.function, l.code
-                                    );
-                                }
-                                None => {
-                                    let _ =
-                                        writeln!(out, "{pad}    // File: {}:{}", at.file, at.line);
-                                }
-                            }
+                    let key = node.source.map(|at| (at.file, at.line));
+                    let opens = key.is_some() || is_size_node(node);
+                    if opens && group != Some(key) {
+                        if group.is_some() {
+                            let _ = writeln!(out);
                         }
+                        group = Some(key);
+                        let _ = writeln!(out, "{pad}    // {}", self.group_comment(key));
                     }
                     if matches!(node.kind, NodeKind::HigherOrder { .. }) {
                         let _ =
@@ -217,6 +239,19 @@ impl ExportedProgram {
         for sub in &g.subgraphs {
             let _ = writeln!(out);
             self.write_graph(out, &sub.graph, &sub.name, indent);
+        }
+    }
+}
+
+impl ExportedProgram {
+    /// The comment opening a group of nodes: where they come from.
+    fn group_comment(&self, key: Option<(&str, u32)>) -> String {
+        match key {
+            None => "No stacktrace found for following nodes".into(),
+            Some((file, line)) => match self.source_line(file, line) {
+                Some(l) => format!("File: {file}:{line} in {}, code: {}", l.function, l.code),
+                None => format!("File: {file}:{line}"),
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 //! printed by `Display`, run by [`ExportedProgram::module`].
 
 mod decompose;
-mod display;
+pub(crate) mod display;
 mod run;
 mod signature;
 
@@ -209,12 +209,22 @@ impl ExportedProgram {
         &self.arg_names
     }
 
-    /// The op targets of the call nodes, in order (`aten::add.Tensor`, …).
+    /// The op targets of the call nodes, in order (`aten::add.Tensor`,
+    /// `aten::sym_size.int`, …): the `torch.ops` targets of PyTorch's print. SymInt
+    /// arithmetic and comparisons (`_operator.add`, printed `sym_size_int + 1`) are not
+    /// among them, as in PyTorch's.
     pub fn op_targets(&self) -> Vec<String> {
         self.graph
             .nodes
             .iter()
-            .filter_map(|n| n.op().map(|o| o.name()))
+            .filter_map(|n| n.op())
+            .filter(|op| {
+                !matches!(
+                    crate::ops::sym::sym_op(op),
+                    Some(crate::ops::sym::SymOp::Arith(_) | crate::ops::sym::SymOp::Compare(_))
+                )
+            })
+            .map(|op| op.name())
             .collect()
     }
 

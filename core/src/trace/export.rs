@@ -669,6 +669,7 @@ fn build_program(b: BuildInput) -> Result<ExportedProgram, ExportError> {
 
     passes::functionalize(&mut graph);
     passes::eliminate_dead_code(&mut graph);
+    passes::name_sym_values(&mut graph);
     passes::assign_names(&mut graph, &inputs.placeholder_names);
     passes::verify(&graph).map_err(ExportError::Verify)?;
 
@@ -845,6 +846,10 @@ fn output_specs(graph: &Graph, outputs: &[OutputEntry]) -> Vec<OutputSpec> {
     for (i, ((kind, _, target, constant), arg)) in outputs.iter().zip(out_args.iter()).enumerate() {
         let spec_arg = match arg {
             Arg::Tensor(n) => ArgumentSpec::Tensor {
+                name: graph.node(*n).name.clone(),
+            },
+            // A size returned: the SymInt node computing it.
+            Arg::Sym(n) => ArgumentSpec::SymInt {
                 name: graph.node(*n).name.clone(),
             },
             Arg::Int(s) => match s.as_int() {

@@ -518,6 +518,15 @@ fn to_arg(s: &mut TraceState, v: &Value, at: SourceLocation) -> Result<Arg, Tens
         Value::DType(d) => Arg::DType(*d),
         Value::IntList(l) => Arg::IntList(l.clone()),
         Value::FloatList(l) => Arg::FloatList(l.clone()),
+        Value::SymBool(b) => Arg::SymBool(b.clone()),
+        // A call receives sizes inline; graph values are named only inside graphs.
+        Value::Sym(_) | Value::SymInts(_) => {
+            return Err(TensorError::Op {
+                op: "trace".into(),
+                message: format!("an op received {}, which only a graph holds", v.kind()),
+                at,
+            })
+        }
     })
 }
 

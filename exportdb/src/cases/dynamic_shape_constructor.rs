@@ -1,7 +1,7 @@
 //! A tensor constructor whose size is computed from an input's size:
 //! `Tensor::zeros([x.size(0) * 2])`. With `x`'s first dimension dynamic, the
-//! constructor keeps the symbolic size (`aten::zeros.default([2*s0])`), so the program
-//! builds the right size for every input.
+//! constructor keeps the symbolic size (`mul = sym_size_int * 2`, then
+//! `aten::zeros.default([mul])`), so the program builds the right size for every input.
 
 use ferrex::prelude::*;
 use ferrex::{Dim, DynamicShapes};

@@ -75,6 +75,8 @@ impl Builder<'_> {
                     .collect::<Option<_>>()
                     .map(Value::IntList),
                 Arg::FloatList(l) => Some(Value::FloatList(l.clone())),
+                // Symbolic values depend on the inputs: not folded.
+                Arg::SymBool(_) | Arg::Sym(_) | Arg::SymInts(_) => None,
             };
             match value {
                 Some(v) => values.push(v),

@@ -2,7 +2,7 @@
 //! plans on buffer slots when the node's arguments allow it, else the registry's eager
 //! kernel. Constant folding and the opening of fusion groups happen here, node by node.
 
-use ferrex::graph::{Arg, HigherOrderOp, Node, NodeKind};
+use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
 use ferrex::ops::OpDef;
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
@@ -49,6 +49,8 @@ impl Builder<'_> {
                     self.lower_placeholder(v, k, frozen);
                     k += 1;
                 }
+                // A SymInt / SymBool node: its value is its expression, read by its users.
+                NodeKind::Call { .. } if is_size_node(node) => {}
                 NodeKind::Call { op, args } => self.plan_call(v, op, args),
                 NodeKind::GetItem { source, index } => self.lower_getitem(v, source.0, *index),
                 NodeKind::HigherOrder {

@@ -16,7 +16,9 @@ mod memory;
 use std::collections::{BTreeSet, HashMap};
 
 use ferrex::error::SourceLocation;
-use ferrex::graph::{Arg, Argument, Graph, HigherOrderOp, NodeKind};
+use std::borrow::Cow;
+
+use ferrex::graph::{inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind};
 use ferrex::ops::OpDef;
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, TensorMeta};
@@ -306,7 +308,8 @@ pub(crate) fn compile_graph(
     frozen: &[Option<Storage>],
 ) -> Result<Plan, CompileError> {
     check_order(graph)?;
-    let mut b = Builder::new(graph);
+    let graph = sizes_inline(graph)?;
+    let mut b = Builder::new(&graph);
     b.lower_nodes(frozen)?;
     b.finish_groups();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
@@ -325,6 +328,38 @@ pub(crate) fn compile_graph(
         .collect();
     plan.slot_sizes = memory.slot_sizes;
     Ok(plan)
+}
+
+/// The graph as it is planned: an argument naming a SymInt / SymBool node holds that
+/// node's expression instead (bound at run time like any size, `Bindings`), and those
+/// nodes, computed from sizes alone, read nothing and get no step.
+fn sizes_inline(graph: &Graph) -> Result<Cow<'_, Graph>, CompileError> {
+    let has_sym = graph.nodes.iter().any(|n| {
+        is_size_node(n)
+            || match &n.kind {
+                NodeKind::Call { args, .. }
+                | NodeKind::HigherOrder { args, .. }
+                | NodeKind::Output { args } => args.iter().any(|a| !a.sym_refs().is_empty()),
+                _ => false,
+            }
+    });
+    if !has_sym {
+        return Ok(Cow::Borrowed(graph));
+    }
+    let mut inlined = graph.clone();
+    for node in &mut inlined.nodes {
+        let size_node = is_size_node(node);
+        if let NodeKind::Call { args, .. }
+        | NodeKind::HigherOrder { args, .. }
+        | NodeKind::Output { args } = &mut node.kind
+        {
+            *args = match size_node {
+                true => Vec::new(),
+                false => inline_sym_args(graph, args).map_err(CompileError::Malformed)?,
+            };
+        }
+    }
+    Ok(Cow::Owned(inlined))
 }
 
 /// Every node reads only values computed before it (the passes walk nodes in order).

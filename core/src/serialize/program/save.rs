@@ -39,6 +39,14 @@ impl Saver<'_> {
                 None => ArgumentJ::AsSymInts(l.iter().map(symint_j).collect()),
             },
             Arg::FloatList(l) => ArgumentJ::AsFloats(l.iter().map(|f| FloatJ(*f)).collect()),
+            // The 1.x format holds sizes inline, and no symbolic bool.
+            Arg::Sym(_) | Arg::SymInts(_) => match crate::graph::inline_sym_arg(g, a) {
+                Ok(inline) if !matches!(*inline, Arg::Sym(_) | Arg::SymBool(_)) => {
+                    self.arg(g, &inline)
+                }
+                _ => ArgumentJ::AsNone(true),
+            },
+            Arg::SymBool(_) => ArgumentJ::AsNone(true),
         }
     }
 

@@ -1,6 +1,7 @@
 //! PyTorch's graph (schema 8.x) into ferrex's [`Graph`]: op targets looked up in the
-//! registry, SymInt values replaced by their expressions, multi-output calls and `cond`
-//! read through `getitem` nodes, in-place ops functionalized, stack traces turned into
+//! registry, SymInt / SymBool values (`sym_size.int`, `_operator.mul`, `_operator.gt`)
+//! kept as nodes with their expressions as metas, multi-output calls and `cond` read
+//! through `getitem` nodes, in-place ops functionalized, stack traces turned into
 //! source comments. Node names are PyTorch's.
 
 use std::collections::{HashMap, HashSet};
@@ -10,12 +11,14 @@ use super::sympy::parse_srepr;
 use super::Ctx;
 use crate::control_flow::lookup_higher_order;
 use crate::error::{LoadError, SourceLocation};
+use crate::graph::{inline_sym_args, SymIntArg};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
+use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::{lookup, OpDef};
 use crate::serialize::program::{default_arg, dtype_of, intern};
-use crate::symbolic::SymInt;
-use crate::tensor::TensorMeta;
+use crate::symbolic::{SymBool, SymInt, SymScalar};
+use crate::tensor::{DType, TensorMeta};
 
 /// The higher-order op a target names: `torch.ops.higher_order.cond` is ferrex's
 /// `higher_order::cond`.
@@ -37,6 +40,10 @@ const CHECKS: &[&str] = &[
 /// The registry name of a PyTorch op target: `torch.ops.aten.add.Tensor` →
 /// `aten::add.Tensor`.
 pub(super) fn registry_name(target: &str) -> Option<String> {
+    // SymInt arithmetic: `_operator.add` → `_operator::add`.
+    if let Some(f) = target.strip_prefix("_operator.") {
+        return Some(format!("_operator::{f}"));
+    }
     let rest = target.strip_prefix("torch.ops.")?;
     let (ns, op) = rest.split_once('.')?;
     Some(format!("{ns}::{op}"))
@@ -207,7 +214,18 @@ impl<'a> GraphReader<'a> {
         }
     }
 
-    fn sym(&self, s: &j::SymIntArgument, at: &str) -> Result<SymInt, LoadError> {
+    /// A SymInt argument: the node computing it, or (a value no node of this graph
+    /// computes) its expression inline.
+    fn sym(&self, s: &j::SymIntArgument, at: &str) -> Result<SymIntArg<NodeId>, LoadError> {
+        match s {
+            j::SymIntArgument::AsName(name) if self.values.contains_key(name) => {
+                Ok(SymIntArg::Sym(self.values[name]))
+            }
+            _ => self.sym_inline(s, at).map(SymIntArg::Int),
+        }
+    }
+
+    fn sym_inline(&self, s: &j::SymIntArgument, at: &str) -> Result<SymInt, LoadError> {
         match s {
             j::SymIntArgument::AsInt(v) => Ok(SymInt::Int(*v)),
             j::SymIntArgument::AsName(name) => {
@@ -246,12 +264,25 @@ impl<'a> GraphReader<'a> {
             },
             A::AsInt(v) => Arg::Int(SymInt::Int(*v)),
             A::AsInts(v) => Arg::IntList(v.iter().map(|&i| SymInt::Int(i)).collect()),
-            A::AsSymInt(s) => Arg::Int(self.sym(s, at)?),
-            A::AsSymInts(l) => Arg::IntList(
+            A::AsSymInt(s) => match self.sym(s, at)? {
+                SymIntArg::Sym(id) => Arg::Sym(id),
+                SymIntArg::Int(v) => Arg::Int(v),
+            },
+            A::AsSymInts(l) => Arg::SymInts(
                 l.iter()
                     .map(|s| self.sym(s, at))
                     .collect::<Result<_, _>>()?,
             ),
+            A::AsSymBool(j::SymBoolArgument::AsName(name)) => match self.values.get(name) {
+                Some(id) => Arg::Sym(*id),
+                None => {
+                    return Err(self.bad(
+                        at,
+                        format!("the SymBool `{name}` is not a value defined before this node"),
+                    ))
+                }
+            },
+            A::AsSymBool(j::SymBoolArgument::AsBool(b)) => Arg::Bool(*b),
             A::AsFloat(f) => Arg::Float(f.0),
             A::AsFloats(l) => Arg::FloatList(l.iter().map(|f| f.0).collect()),
             A::AsString(s) => Arg::Str(s.clone()),
@@ -316,7 +347,7 @@ impl<'a> GraphReader<'a> {
             .outputs
             .iter()
             .map(|a| match a {
-                A::AsTensor(_) | A::AsNone(_) | A::AsSymInt(_) | A::AsInt(_) => {
+                A::AsTensor(_) | A::AsNone(_) | A::AsSymInt(_) | A::AsSymBool(_) | A::AsInt(_) => {
                     self.arg(a, "outputs")
                 }
                 // A constant output is `None` in the graph; its value is in the signature
@@ -358,10 +389,13 @@ impl<'a> GraphReader<'a> {
             match o {
                 A::AsTensor(t) => names.push(t.name.clone()),
                 A::AsTensors(ts) => names.extend(ts.iter().map(|t| t.name.clone())),
+                A::AsSymInt(j::SymIntArgument::AsName(n))
+                | A::AsSymBool(j::SymBoolArgument::AsName(n)) => names.push(n.clone()),
                 A::AsNone(_) => {}
-                _ => {
-                    return Err(self.bad(at, "an output that is not a tensor is not supported here"))
-                }
+                _ => return Err(self.bad(
+                    at,
+                    "an output that is not a tensor, a SymInt or a SymBool is not supported here",
+                )),
             }
         }
         Ok(names)
@@ -378,14 +412,17 @@ impl<'a> GraphReader<'a> {
         }
         let source = self.source(n);
         let outputs = self.output_names(n, &at)?;
-        let metas = outputs
-            .iter()
-            .map(|o| self.meta_of(o, &at))
-            .collect::<Result<Vec<_>, _>>()?;
         let kind = if let Some(op) = higher_order_op(&n.target) {
             self.higher_order(n, op, &at)?
         } else {
             self.call(n, &name, &at)?
+        };
+        let metas = match n.outputs.as_slice() {
+            [A::AsSymInt(_) | A::AsSymBool(_)] => vec![self.sym_meta(&kind, &outputs[0], &at)?],
+            _ => outputs
+                .iter()
+                .map(|o| self.meta_of(o, &at))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         let multi = outputs.len() != 1
             || matches!(kind, NodeKind::HigherOrder { .. })
@@ -413,36 +450,59 @@ impl<'a> GraphReader<'a> {
         Ok(())
     }
 
-    /// Nodes left out: SymInt arithmetic (`sym_size.int`, `_operator.mul`, …), whose
-    /// values' expressions are in `sym_int_values` where arguments read them, and unread
-    /// run-time checks. SymBool / SymFloat values are refused.
+    /// Nodes left out: unread run-time checks. SymFloat values are refused.
     fn skipped(&self, n: &j::Node, at: &str) -> Result<bool, LoadError> {
-        // SymInt arithmetic (`sym_size.int`, `_operator.mul`, …): the values' expressions
-        // are in `sym_int_values`, and arguments read them from there.
-        if !n.outputs.is_empty()
-            && n.outputs
-                .iter()
-                .all(|o| matches!(o, A::AsSymInt(_) | A::AsSymInts(_)))
-        {
-            return Ok(true);
-        }
         let unread = |names: Vec<String>| names.iter().all(|o| !self.used.contains(o));
         if CHECKS.contains(&n.target.as_str()) && unread(self.output_names(n, at)?) {
             return Ok(true);
         }
         if n.outputs
             .iter()
-            .any(|o| matches!(o, A::AsSymBool(_) | A::AsSymBools(_) | A::AsSymFloat(_)))
+            .any(|o| matches!(o, A::AsSymBools(_) | A::AsSymFloat(_) | A::AsSymInts(_)))
         {
             return Err(self.bad(
                 at,
                 format!(
-                    "`{}` computes a SymBool or SymFloat, which ferrex does not read yet",
+                    "`{}` computes SymBools, SymInts or a SymFloat, which ferrex does not read yet",
                     n.target
                 ),
             ));
         }
         Ok(false)
+    }
+
+    /// The meta of a node whose value is a SymInt (its expression, from
+    /// `sym_int_values`) or a SymBool (the comparison of its arguments' values).
+    fn sym_meta(&self, kind: &NodeKind, name: &str, at: &str) -> Result<TensorMeta, LoadError> {
+        if let Some(v) = self.g.sym_int_values.get(name) {
+            let v = symint(v).map_err(|e| self.bad(&format!("sym_int_values › {name}"), e))?;
+            return Ok(TensorMeta::symbolic_scalar(DType::I64, SymScalar::Int(v)));
+        }
+        let compared = match kind {
+            NodeKind::Call { op, args } => match sym_op(op) {
+                Some(SymOp::Compare(c)) => Some((c, args)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((op, args)) = compared else {
+            return Err(self.bad(
+                at,
+                format!("`{name}` has no entry in sym_int_values and is not a comparison"),
+            ));
+        };
+        let inline = inline_sym_args(&self.graph, args).map_err(|e| self.bad(at, e))?;
+        match inline.as_slice() {
+            [Arg::Int(lhs), Arg::Int(rhs)] => Ok(TensorMeta::symbolic_scalar(
+                DType::Bool,
+                SymScalar::Bool(SymBool {
+                    lhs: lhs.clone(),
+                    op,
+                    rhs: rhs.clone(),
+                }),
+            )),
+            _ => Err(self.bad(at, format!("`{name}` compares values that are not SymInts"))),
+        }
     }
 
     /// `getitem` nodes for the outputs of a multi-output node that are read.
@@ -581,7 +641,14 @@ impl GraphReader<'_> {
                 (HopParam::Graph { name, .. }, _) => {
                     return Err(self.bad(at, format!("{}'s `{name}` must be a graph", op.name())))
                 }
-                (HopParam::Value { name, .. }, A::AsTensor(_) | A::AsTensors(_)) => {
+                (HopParam::Value { name, .. }, A::AsTensor(_) | A::AsTensors(_))
+                | (
+                    HopParam::Value {
+                        name: name @ "pred",
+                        ..
+                    },
+                    A::AsSymBool(_),
+                ) => {
                     let arg = self.arg(&input.arg, at)?;
                     // One operand may be written as a tensor rather than a list of one.
                     args.push(match arg {
@@ -593,9 +660,9 @@ impl GraphReader<'_> {
                     return Err(self.bad(
                         at,
                         format!(
-                        "{}'s `{name}` must be tensors (a SymBool predicate is not supported yet)",
-                        op.name()
-                    ),
+                            "{}'s `{name}` must be tensors (or, for a predicate, a SymBool)",
+                            op.name()
+                        ),
                     ))
                 }
             }

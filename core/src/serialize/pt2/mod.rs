@@ -218,7 +218,7 @@ fn input_spec(ctx: &Ctx, spec: &schema::InputSpec) -> Result<InputSpec, LoadErro
     })
 }
 
-/// What a user output is: a tensor node, a size (`s0 + 1`), or a constant, with the
+/// What a user output is: a tensor node, a SymInt node (`add`), or a constant, with the
 /// names ferrex's export gives them.
 fn output_argument(
     graph: &Graph,
@@ -232,6 +232,9 @@ fn output_argument(
         value,
     };
     match value {
+        Arg::Sym(id) => ArgumentSpec::SymInt {
+            name: graph.node(*id).name.clone(),
+        },
         Arg::Tensor(id) => ArgumentSpec::Tensor {
             name: graph.node(*id).name.clone(),
         },

@@ -78,7 +78,17 @@ fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), SaveError> {
 pub fn program_json(ep: &ExportedProgram) -> Result<s::ExportedProgram, SaveError> {
     let writer = GraphWriter { ep };
     let (inputs, mut signature) = signature(ep.graph_signature())?;
-    let graph = writer.graph(ep.graph(), Some(inputs))?;
+    // A graph built with sizes inline (a 1.x program) gets its SymInt nodes first.
+    let with_sym_nodes;
+    let g = if crate::passes::has_inline_sizes(ep.graph()) {
+        let mut g = ep.graph().clone();
+        crate::passes::name_sym_values(&mut g);
+        with_sym_nodes = g;
+        &with_sym_nodes
+    } else {
+        ep.graph()
+    };
+    let graph = writer.graph(g, Some(inputs))?;
     // A user output is written as the graph writes that output (a tensor, or a named
     // SymInt value such as `s0 + 1`).
     let mut graph = graph;

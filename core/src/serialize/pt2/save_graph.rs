@@ -1,18 +1,22 @@
 //! A ferrex graph as a graph of PyTorch's schema: calls named `torch.ops.aten.add.Tensor`
 //! with arguments named by the op's schema; a multi-output call lists its outputs under
 //! the names of the `getitem` nodes that read them (PyTorch writes no `getitem` nodes);
-//! higher-order ops as `torch.ops.higher_order.cond` with their subgraphs inline; sizes
-//! in arguments as named SymInt values ([`SymValues`]).
+//! higher-order ops as `torch.ops.higher_order.cond` with their subgraphs inline; the
+//! graph's SymInt / SymBool nodes (`sym_size.int`, `_operator.add`, `_operator.gt`) as
+//! nodes whose outputs are `as_sym_int` / `as_sym_bool` values, with their expressions
+//! in `sym_int_values` / `sym_bool_values`, and arguments naming them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::schema as s;
-use super::sym_values::{fresh_name, tensor_meta, unsavable, SymValues};
+use super::sym_values::{fresh_name, srepr_bool, sym_int, tensor_meta, unsavable};
 use crate::error::SaveError;
-use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind};
+use crate::graph::{
+    is_size_node, sym_value, Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, SymIntArg,
+};
 use crate::ops::OpDef;
 use crate::program::{ConstantValue, ExportedProgram};
-use crate::symbolic::SymInt;
+use crate::symbolic::{SymInt, SymScalar};
 
 /// The PyTorch spelling of a registry name: `aten::add.Tensor` →
 /// `torch.ops.aten.add.Tensor`, `aten::relu` → `torch.ops.aten.relu.default`.
@@ -54,9 +58,10 @@ struct Out<'a> {
     names: HashSet<String>,
     /// The value names of multi-output nodes: `(node, index)` → the `getitem` reading it.
     getitems: HashMap<(usize, usize), String>,
-    sym: SymValues<'a>,
     nodes: Vec<s::Node>,
     tensor_values: BTreeMap<String, s::TensorMeta>,
+    sym_int_values: BTreeMap<String, s::SymInt>,
+    sym_bool_values: BTreeMap<String, s::SymBool>,
 }
 
 impl<'p> GraphWriter<'p> {
@@ -67,7 +72,7 @@ impl<'p> GraphWriter<'p> {
         g: &'p Graph,
         inputs: Option<Vec<s::Argument>>,
     ) -> Result<s::Graph, SaveError> {
-        let mut out = Out::new(g, self.ep)?;
+        let mut out = Out::new(g);
         let mut outputs = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             match &node.kind {
@@ -199,49 +204,36 @@ fn one_meta(node: &Node) -> Result<&crate::tensor::TensorMeta, SaveError> {
 }
 
 impl<'a> Out<'a> {
-    fn new(g: &'a Graph, ep: &'a ExportedProgram) -> Result<Out<'a>, SaveError> {
+    fn new(g: &'a Graph) -> Out<'a> {
         let mut getitems = HashMap::new();
-        let mut dims = Vec::new();
         for node in &g.nodes {
-            match &node.kind {
-                NodeKind::GetItem { source, index } => {
-                    getitems.insert((source.0, *index), node.name.clone());
-                }
-                NodeKind::Placeholder => {
-                    for (d, size) in one_meta(node)?.sizes.iter().enumerate() {
-                        if let SymInt::Sym { expr, .. } = size {
-                            dims.push((node.name.clone(), d, (**expr).clone()));
-                        }
-                    }
-                }
-                _ => {}
+            if let NodeKind::GetItem { source, index } = &node.kind {
+                getitems.insert((source.0, *index), node.name.clone());
             }
         }
-        Ok(Out {
+        Out {
             g,
             names: g.nodes.iter().map(|n| n.name.clone()).collect(),
             getitems,
-            sym: SymValues::new(dims, ep.shape_env()),
             nodes: Vec::new(),
             tensor_values: BTreeMap::new(),
-        })
+            sym_int_values: BTreeMap::new(),
+            sym_bool_values: BTreeMap::new(),
+        }
     }
 
-    /// Adds a node after the SymInt values its arguments needed.
     fn push(&mut self, node: s::Node) {
-        self.nodes.append(&mut self.sym.nodes);
         self.nodes.push(node);
     }
 
-    fn finish(mut self, inputs: Vec<s::Argument>, outputs: Vec<s::Argument>) -> s::Graph {
-        self.nodes.append(&mut self.sym.nodes);
+    fn finish(self, inputs: Vec<s::Argument>, outputs: Vec<s::Argument>) -> s::Graph {
         s::Graph {
             inputs,
             outputs,
             nodes: self.nodes,
             tensor_values: self.tensor_values,
-            sym_int_values: std::mem::take(&mut self.sym.values),
-            sym_bool_values: BTreeMap::new(),
+            sym_int_values: self.sym_int_values,
+            sym_bool_values: self.sym_bool_values,
             is_single_tensor_return: false,
             custom_obj_values: BTreeMap::new(),
             sym_float_values: BTreeMap::new(),
@@ -280,6 +272,9 @@ impl<'a> Out<'a> {
         op: &OpDef,
         args: &[Arg],
     ) -> Result<s::Node, SaveError> {
+        if is_size_node(node) {
+            return self.sym_node(node, op, args);
+        }
         if node.meta.iter().any(|m| m.sym.is_some()) {
             return Err(unsavable(format!(
                 "node `{}` is a value read from tensor data (an unbacked symbol), which the \
@@ -343,6 +338,77 @@ impl<'a> Out<'a> {
         })
     }
 
+    /// A plain int argument: sizes that are symbolic are written as the graph's SymInt
+    /// nodes (`passes::name_sym_values`), never inline.
+    fn int(&self, v: &SymInt) -> Result<i64, SaveError> {
+        v.as_int().ok_or_else(|| {
+            unsavable(format!(
+                "the size `{v}` is an argument but no SymInt node of the graph computes it"
+            ))
+        })
+    }
+
+    /// An argument naming a SymInt / SymBool node.
+    fn sym_ref(&self, id: NodeId) -> Result<s::Argument, SaveError> {
+        let name = self.tensor(id)?.name;
+        match sym_value(self.g, id) {
+            Some(SymScalar::Int(_)) => Ok(s::Argument::AsSymInt(s::SymIntArgument::AsName(name))),
+            Some(SymScalar::Bool(_)) => {
+                Ok(s::Argument::AsSymBool(s::SymBoolArgument::AsName(name)))
+            }
+            None => Err(unsavable(format!(
+                "`{name}` is read as a SymInt or SymBool but is neither"
+            ))),
+        }
+    }
+
+    /// A SymInt / SymBool node: `torch.ops.aten.sym_size.int` or `_operator.add`, its
+    /// output an `as_sym_int` / `as_sym_bool` value whose expression is recorded.
+    fn sym_node(&mut self, node: &Node, op: &OpDef, args: &[Arg]) -> Result<s::Node, SaveError> {
+        let schema = op.parsed().map_err(|e| unsavable(e.0))?;
+        let inputs = schema
+            .args
+            .iter()
+            .zip(args)
+            .map(|(decl, a)| {
+                Ok(s::NamedArgument {
+                    name: decl.name.clone(),
+                    arg: self.arg(a)?,
+                    kind: Some(s::ArgumentKind::POSITIONAL),
+                })
+            })
+            .collect::<Result<Vec<_>, SaveError>>()?;
+        let name = node.name.clone();
+        let output = match node.meta.first().and_then(|m| m.sym.as_ref()) {
+            Some(SymScalar::Int(v)) => {
+                self.sym_int_values.insert(name.clone(), sym_int(v));
+                s::Argument::AsSymInt(s::SymIntArgument::AsName(name.clone()))
+            }
+            Some(SymScalar::Bool(b)) => {
+                let value = s::SymBool::AsExpr(s::SymExpr {
+                    expr_str: srepr_bool(b),
+                    hint: None,
+                });
+                self.sym_bool_values.insert(name.clone(), value);
+                s::Argument::AsSymBool(s::SymBoolArgument::AsName(name.clone()))
+            }
+            None => return Err(unsavable(format!("`{name}` has no symbolic value"))),
+        };
+        let target = match op.name().strip_prefix("_operator::") {
+            // `_operator::add.default` → `_operator.add`.
+            Some(f) => format!("_operator.{}", f.trim_end_matches(".default")),
+            None => pytorch_target(&op.name()),
+        };
+        Ok(s::Node {
+            target,
+            inputs,
+            outputs: vec![output],
+            metadata: BTreeMap::new(),
+            is_hop_single_tensor_return: None,
+            name: Some(name),
+        })
+    }
+
     fn tensor(&self, id: NodeId) -> Result<s::TensorArgument, SaveError> {
         let node = self
             .g
@@ -372,21 +438,33 @@ impl<'a> Out<'a> {
             ),
             Arg::None => s::Argument::AsNone(true),
             Arg::Bool(b) => s::Argument::AsBool(*b),
-            Arg::Int(v) => match self.sym.argument(v, &mut self.names)? {
-                s::SymIntArgument::AsInt(i) => s::Argument::AsInt(i),
-                named => s::Argument::AsSymInt(named),
-            },
+            Arg::Int(v) => s::Argument::AsInt(self.int(v)?),
             Arg::Float(f) => s::Argument::AsFloat(s::JsonFloat(*f)),
             Arg::Str(t) => s::Argument::AsString(t.clone()),
             Arg::DType(d) => s::Argument::AsScalarType(super::sym_values::scalar_type(*d)),
-            Arg::IntList(l) => match l.iter().map(SymInt::as_int).collect::<Option<Vec<_>>>() {
-                Some(ints) => s::Argument::AsInts(ints),
-                None => s::Argument::AsSymInts(
-                    l.iter()
-                        .map(|v| self.sym.argument(v, &mut self.names))
-                        .collect::<Result<_, _>>()?,
-                ),
-            },
+            Arg::IntList(l) => {
+                s::Argument::AsInts(l.iter().map(|v| self.int(v)).collect::<Result<_, _>>()?)
+            }
+            Arg::Sym(n) => self.sym_ref(*n)?,
+            Arg::SymInts(l) => s::Argument::AsSymInts(
+                l.iter()
+                    .map(|e| match e {
+                        SymIntArg::Int(v) => self.int(v).map(s::SymIntArgument::AsInt),
+                        SymIntArg::Sym(n) => match self.sym_ref(*n)? {
+                            s::Argument::AsSymInt(a) => Ok(a),
+                            _ => Err(unsavable(format!(
+                                "`{}` is in a size list but is not a SymInt",
+                                self.tensor(*n)?.name
+                            ))),
+                        },
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Arg::SymBool(b) => {
+                return Err(unsavable(format!(
+                    "the condition `{b}` is not a graph value (a SymBool node)"
+                )))
+            }
             Arg::FloatList(l) => {
                 s::Argument::AsFloats(l.iter().map(|f| s::JsonFloat(*f)).collect())
             }

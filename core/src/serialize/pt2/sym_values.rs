@@ -1,14 +1,12 @@
-//! Sizes as PyTorch's schema holds them: in tensor metas as sympy expressions (`srepr`
-//! spelling with the example value), and in node arguments as named SymInt values that
-//! nodes compute — `sym_size.int` of an input dim, then `_operator` arithmetic. ferrex's
-//! graphs carry sizes as inline expressions; on writing, each distinct expression becomes
-//! one such value, computed from the graph's own placeholders.
+//! Sizes as PyTorch's schema holds them: sympy expressions in `srepr` spelling with
+//! their example value, in tensor metas and in `sym_int_values` / `sym_bool_values` (the
+//! values of the graph's SymInt / SymBool nodes, which `passes::name_sym_values` made).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::schema as s;
 use crate::error::SaveError;
-use crate::symbolic::{Atom, Expr, ShapeEnv, SymInt, Symbol};
+use crate::symbolic::{Atom, CmpOp, Expr, SymBool, SymInt};
 use crate::tensor::{DType, TensorMeta};
 
 pub(super) fn unsavable(message: impl Into<String>) -> SaveError {
@@ -72,7 +70,25 @@ fn atom_srepr(a: &Atom) -> String {
     }
 }
 
-/// A size in a tensor meta.
+/// A comparison in sympy's `srepr` spelling, as PyTorch writes a SymBool value:
+/// `StrictGreaterThan(Symbol('s0', positive=True, integer=True), Integer(2))`.
+pub fn srepr_bool(b: &SymBool) -> String {
+    let relation = match b.op {
+        CmpOp::Eq => "Equality",
+        CmpOp::Ne => "Unequality",
+        CmpOp::Lt => "StrictLessThan",
+        CmpOp::Le => "LessThan",
+        CmpOp::Gt => "StrictGreaterThan",
+        CmpOp::Ge => "GreaterThan",
+    };
+    format!(
+        "{relation}({}, {})",
+        srepr(&b.lhs.expr()),
+        srepr(&b.rhs.expr())
+    )
+}
+
+/// A size in a tensor meta, or a SymInt value.
 pub(super) fn sym_int(v: &SymInt) -> s::SymInt {
     match v {
         SymInt::Int(i) => s::SymInt::AsInt(*i),
@@ -128,285 +144,6 @@ fn expr_hint(v: &SymInt) -> (Expr, i64) {
     }
 }
 
-/// The SymInt values of one graph being written: the nodes that compute them and their
-/// expressions, keyed by expression so each is computed once.
-pub(super) struct SymValues<'a> {
-    /// `(placeholder, dim, size)` for every symbolic placeholder dim of the graph.
-    dims: Vec<(String, usize, Expr)>,
-    shape_env: &'a ShapeEnv,
-    by_expr: HashMap<Expr, String>,
-    pub(super) nodes: Vec<s::Node>,
-    pub(super) values: BTreeMap<String, s::SymInt>,
-}
-
-impl<'a> SymValues<'a> {
-    pub(super) fn new(dims: Vec<(String, usize, Expr)>, shape_env: &'a ShapeEnv) -> Self {
-        SymValues {
-            dims,
-            shape_env,
-            by_expr: HashMap::new(),
-            nodes: Vec::new(),
-            values: BTreeMap::new(),
-        }
-    }
-
-    /// A size argument: a plain int, or the name of the value that computes it.
-    pub(super) fn argument(
-        &mut self,
-        v: &SymInt,
-        names: &mut HashSet<String>,
-    ) -> Result<s::SymIntArgument, SaveError> {
-        match v {
-            SymInt::Int(i) => Ok(s::SymIntArgument::AsInt(*i)),
-            SymInt::Sym { expr, .. } => match expr.as_constant() {
-                Some(c) => Ok(s::SymIntArgument::AsInt(c)),
-                None => Ok(s::SymIntArgument::AsName(self.value(expr, names)?)),
-            },
-        }
-    }
-
-    fn hint(&self, e: &Expr) -> Result<i64, SaveError> {
-        e.eval(&|sym: Symbol| self.shape_env.info(sym).map(|i| i.hint))
-            .ok_or_else(|| unsavable(format!("the size `{e}` has no example value")))
-    }
-
-    /// The name of the value computing `e`, emitting the nodes it needs.
-    fn value(&mut self, e: &Expr, names: &mut HashSet<String>) -> Result<String, SaveError> {
-        if let Some(n) = self.by_expr.get(e) {
-            return Ok(n.clone());
-        }
-        if let Some((input, dim)) = self.dim_equal_to(e) {
-            let self_arg = s::Argument::AsTensor(s::TensorArgument { name: input });
-            let dim_arg = s::Argument::AsInt(dim as i64);
-            return self.emit(
-                "torch.ops.aten.sym_size.int",
-                "sym_size_int",
-                [("self", self_arg), ("dim", dim_arg)],
-                e,
-                names,
-            );
-        }
-        if let Some((sym, 1, 0)) = e.as_linear() {
-            return self.symbol_from_scaled_dim(sym, e, names);
-        }
-        self.compound(e, names)
-    }
-
-    fn dim_equal_to(&self, e: &Expr) -> Option<(String, usize)> {
-        self.dims
-            .iter()
-            .find(|(_, _, size)| size == e)
-            .map(|(n, d, _)| (n.clone(), *d))
-    }
-
-    /// A symbol that only appears scaled in the inputs (`x` has `2*s0 + 1` rows):
-    /// `(x.size(0) - 1) // 2`.
-    fn symbol_from_scaled_dim(
-        &mut self,
-        sym: Symbol,
-        e: &Expr,
-        names: &mut HashSet<String>,
-    ) -> Result<String, SaveError> {
-        let found = self
-            .dims
-            .iter()
-            .find_map(|(_, _, size)| match size.as_linear() {
-                Some((s2, a, b)) if s2 == sym && a > 0 => Some((size.clone(), a, b)),
-                _ => None,
-            });
-        let (size, a, b) = found.ok_or_else(|| {
-            unsavable(format!(
-                "the size `{e}` is not computable from the graph's inputs"
-            ))
-        })?;
-        let mut value = s::SymIntArgument::AsName(self.value(&size, names)?);
-        let mut current = size;
-        if b != 0 {
-            current = current.sub(&Expr::constant(b));
-            value = self.binary("sub", value, s::SymIntArgument::AsInt(b), &current, names)?;
-        }
-        if a != 1 {
-            current = current.floor_div(a);
-            value = self.binary(
-                "floordiv",
-                value,
-                s::SymIntArgument::AsInt(a),
-                &current,
-                names,
-            )?;
-        }
-        match value {
-            s::SymIntArgument::AsName(n) => Ok(n),
-            s::SymIntArgument::AsInt(_) => Err(unsavable(format!("`{e}` became a constant"))),
-        }
-    }
-
-    /// A sum of products, built with `_operator.mul` / `add` / `sub`.
-    fn compound(&mut self, e: &Expr, names: &mut HashSet<String>) -> Result<String, SaveError> {
-        let mut terms: Vec<(Vec<Atom>, i64)> = e.terms().map(|(m, c)| (m.clone(), c)).collect();
-        // Positive terms first, the constant last, so the sum starts from a size.
-        terms.sort_by_key(|(m, c)| (m.is_empty(), *c < 0));
-        let mut acc: Option<(s::SymIntArgument, Expr)> = None;
-        for (mono, c) in terms {
-            let magnitude = c
-                .checked_abs()
-                .ok_or_else(|| unsavable("a size overflows"))?;
-            let (term, term_expr) = if mono.is_empty() {
-                (
-                    s::SymIntArgument::AsInt(magnitude),
-                    Expr::constant(magnitude),
-                )
-            } else {
-                self.product(&mono, magnitude, names)?
-            };
-            acc = Some(match acc {
-                None if c < 0 => {
-                    let neg = term_expr.neg();
-                    let v = self.binary("mul", term, s::SymIntArgument::AsInt(-1), &neg, names)?;
-                    (v, neg)
-                }
-                None => (term, term_expr),
-                Some((a, a_expr)) => {
-                    let (op, sum) = if c < 0 {
-                        ("sub", a_expr.sub(&term_expr))
-                    } else {
-                        ("add", a_expr.add(&term_expr))
-                    };
-                    (self.binary(op, a, term, &sum, names)?, sum)
-                }
-            });
-        }
-        match acc {
-            Some((s::SymIntArgument::AsName(n), _)) => Ok(n),
-            _ => Err(unsavable(format!("the size `{e}` has no symbolic term"))),
-        }
-    }
-
-    /// `c * a0 * a1 * …` for the atoms of one monomial.
-    fn product(
-        &mut self,
-        mono: &[Atom],
-        coefficient: i64,
-        names: &mut HashSet<String>,
-    ) -> Result<(s::SymIntArgument, Expr), SaveError> {
-        let mut acc: Option<(s::SymIntArgument, Expr)> = None;
-        for atom in mono {
-            let (v, e) = self.atom(atom, names)?;
-            acc = Some(match acc {
-                None => (v, e),
-                Some((a, a_expr)) => {
-                    let p = a_expr.mul(&e);
-                    (self.binary("mul", a, v, &p, names)?, p)
-                }
-            });
-        }
-        let (v, e) = acc.ok_or_else(|| unsavable("an empty product"))?;
-        if coefficient == 1 {
-            return Ok((v, e));
-        }
-        let scaled = e.scale(coefficient);
-        let k = s::SymIntArgument::AsInt(coefficient);
-        Ok((self.binary("mul", v, k, &scaled, names)?, scaled))
-    }
-
-    fn atom(
-        &mut self,
-        atom: &Atom,
-        names: &mut HashSet<String>,
-    ) -> Result<(s::SymIntArgument, Expr), SaveError> {
-        let (op, inner, d) = match atom {
-            Atom::Sym(sym) => {
-                let e = Expr::symbol(*sym);
-                return Ok((s::SymIntArgument::AsName(self.value(&e, names)?), e));
-            }
-            Atom::FloorDiv(inner, d) => ("floordiv", inner, *d),
-            Atom::Mod(inner, d) => ("mod", inner, *d),
-            Atom::Min(..) | Atom::Max(..) => {
-                return Err(unsavable(format!(
-                    "the size `{atom}` (a min or max of sizes) cannot be written yet"
-                )))
-            }
-        };
-        let whole = atom_expr(atom);
-        let inner_value = s::SymIntArgument::AsName(self.value(inner, names)?);
-        let v = self.binary(op, inner_value, s::SymIntArgument::AsInt(d), &whole, names)?;
-        Ok((v, whole))
-    }
-
-    /// `_operator.{op}(a, b)`, named after the op.
-    fn binary(
-        &mut self,
-        op: &str,
-        a: s::SymIntArgument,
-        b: s::SymIntArgument,
-        e: &Expr,
-        names: &mut HashSet<String>,
-    ) -> Result<s::SymIntArgument, SaveError> {
-        if let Some(n) = self.by_expr.get(e) {
-            return Ok(s::SymIntArgument::AsName(n.clone()));
-        }
-        let name = self.emit(
-            &format!("_operator.{op}"),
-            op,
-            [
-                ("a", s::Argument::AsSymInt(a)),
-                ("b", s::Argument::AsSymInt(b)),
-            ],
-            e,
-            names,
-        )?;
-        Ok(s::SymIntArgument::AsName(name))
-    }
-
-    fn emit<const N: usize>(
-        &mut self,
-        target: &str,
-        base: &str,
-        inputs: [(&str, s::Argument); N],
-        e: &Expr,
-        names: &mut HashSet<String>,
-    ) -> Result<String, SaveError> {
-        let hint = self.hint(e)?;
-        let name = fresh_name(base, names);
-        self.nodes.push(s::Node {
-            target: target.to_string(),
-            inputs: inputs
-                .into_iter()
-                .map(|(n, arg)| s::NamedArgument {
-                    name: n.to_string(),
-                    arg,
-                    kind: Some(s::ArgumentKind::POSITIONAL),
-                })
-                .collect(),
-            outputs: vec![s::Argument::AsSymInt(s::SymIntArgument::AsName(
-                name.clone(),
-            ))],
-            metadata: BTreeMap::new(),
-            is_hop_single_tensor_return: None,
-            name: Some(name.clone()),
-        });
-        self.values.insert(
-            name.clone(),
-            s::SymInt::AsExpr(s::SymExpr {
-                expr_str: srepr(e),
-                hint: Some(s::SymExprHint::AsInt(hint)),
-            }),
-        );
-        self.by_expr.insert(e.clone(), name.clone());
-        Ok(name)
-    }
-}
-
-fn atom_expr(atom: &Atom) -> Expr {
-    match atom {
-        Atom::Sym(sym) => Expr::symbol(*sym),
-        Atom::FloorDiv(e, d) => e.floor_div(*d),
-        Atom::Mod(e, d) => e.modulo(*d),
-        Atom::Min(a, b) => Expr::min(a, b),
-        Atom::Max(a, b) => Expr::max(a, b),
-    }
-}
-
 /// `base`, or `base_1`, `base_2`, … : the first name not taken yet (and takes it).
 pub(super) fn fresh_name(base: &str, names: &mut HashSet<String>) -> String {
     let mut name = base.to_string();
@@ -422,6 +159,7 @@ pub(super) fn fresh_name(base: &str, names: &mut HashSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::symbolic::Symbol;
 
     fn sym(i: u32) -> Expr {
         Expr::symbol(Symbol(i))
@@ -447,6 +185,30 @@ mod tests {
         assert_eq!(
             srepr(&Expr::symbol(Symbol::unbacked(0))),
             "Symbol('u0', integer=True)"
+        );
+    }
+
+    #[test]
+    fn srepr_bool_spells_comparisons_as_sympy_relations() {
+        let s0 = SymInt::from_expr(sym(0), 4);
+        let gt = SymBool {
+            lhs: s0.clone(),
+            op: CmpOp::Gt,
+            rhs: SymInt::Int(2),
+        };
+        // What PyTorch 2.15 writes for `x.shape[0] > 2` (tests/data/pt2/symcond.pt2).
+        assert_eq!(
+            srepr_bool(&gt),
+            "StrictGreaterThan(Symbol('s0', positive=True, integer=True), Integer(2))"
+        );
+        let le = SymBool {
+            lhs: s0.add(&SymInt::Int(1)),
+            op: CmpOp::Le,
+            rhs: SymInt::Int(8),
+        };
+        assert_eq!(
+            srepr_bool(&le),
+            "LessThan(Add(Integer(1), Symbol('s0', positive=True, integer=True)), Integer(8))"
         );
     }
 
