@@ -5,6 +5,7 @@ mod decompose;
 mod display;
 mod run;
 mod signature;
+pub(crate) mod validate;
 
 pub use decompose::DecompositionTable;
 pub use run::{Bindings, CheckedInputs, ExportedModule};

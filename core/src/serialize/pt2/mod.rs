@@ -121,7 +121,7 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
             .restore()
             .map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     }
-    Ok(ExportedProgram::new(
+    let ep = ExportedProgram::new(
         read.graph,
         signature,
         state_dict,
@@ -132,7 +132,9 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         restored.sources,
         restored.arg_names,
         restored.model_name,
-    ))
+    );
+    crate::program::validate::validate(&ep).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
+    Ok(ep)
 }
 
 /// The payload configs are keyed maps, so their order is lost; ferrex (like PyTorch's
