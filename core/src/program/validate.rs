@@ -403,7 +403,10 @@ fn check_subgraphs(
     }
     for index in subgraphs {
         let Some(sub) = graph.subgraphs.get(*index) else {
-            return Err(format!("{place}node `{}` names a missing subgraph", node.name));
+            return Err(format!(
+                "{place}node `{}` names a missing subgraph",
+                node.name
+            ));
         };
         let inner = format!("{place}in {}: ", sub.name);
         for ((_, p), want) in sub.graph.placeholders().zip(&expected) {

@@ -414,7 +414,10 @@ mod tests {
             .collect();
         let started = std::time::Instant::now();
         let err = parse_expr(&factors.join("*")).unwrap_err();
-        assert_eq!(err.message, "the product has more than 256 terms once expanded");
+        assert_eq!(
+            err.message,
+            "the product has more than 256 terms once expanded"
+        );
         assert_eq!(err.at, factors[..9].join("*").len());
         assert!(started.elapsed().as_secs() < 1);
         // Eight factors (256 terms) are fine: 2^8 monomials, each coefficient 1.
@@ -428,7 +431,10 @@ mod tests {
         let err = parse_expr("3037000500*3037000500").unwrap_err();
         assert_eq!(err.message, "the coefficients of the product are too large");
         let err = parse_expr("9223372036854775807").unwrap_err();
-        assert_eq!(err.message, "the integer 9223372036854775807 is too large for a size");
+        assert_eq!(
+            err.message,
+            "the integer 9223372036854775807 is too large for a size"
+        );
         let err = parse_expr("4611686018427387904 + 4611686018427387904").unwrap_err();
         assert_eq!(err.message, "the coefficients of the sum are too large");
     }

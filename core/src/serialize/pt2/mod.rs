@@ -49,6 +49,7 @@ use crate::program::{
 };
 use crate::symbolic::{parse_expr, Expr, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
 
+pub use archive::{read_entries, write_stored};
 pub use sympy::parse_srepr;
 
 /// Where errors happen: the file and the model entry.
@@ -85,6 +86,7 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     let (state_dict, constants) = archive::state(&parts, &ctx)?;
     let gm = &model.graph_module;
     let read = convert::GraphReader::new(&ctx, &gm.graph, "graph".into()).read()?;
+    check_output_names(&ctx, &gm.signature, &gm.graph.outputs)?;
     let signature = signature(&ctx, &gm.signature, &read.mutations, &read.graph)?;
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
@@ -284,6 +286,41 @@ fn output_spec(
             )))
         }
     })
+}
+
+/// Each output spec names the graph output in its place (the signature read below takes
+/// the names from the graph, so a spec naming another value would go unnoticed).
+fn check_output_names(
+    ctx: &Ctx,
+    sig: &schema::GraphSignature,
+    outputs: &[schema::Argument],
+) -> Result<(), LoadError> {
+    use schema::OutputSpec as S;
+    for (i, (spec, value)) in sig.output_specs.iter().zip(outputs).enumerate() {
+        let named = match spec {
+            S::UserOutput(u) => match &u.arg {
+                schema::Argument::AsTensor(t) => Some(&t.name),
+                _ => None,
+            },
+            S::BufferMutation(b) => Some(&b.arg.name),
+            S::UserInputMutation(u) => Some(&u.arg.name),
+            _ => None,
+        };
+        let value = match value {
+            schema::Argument::AsTensor(t) => Some(&t.name),
+            _ => None,
+        };
+        if let (Some(named), Some(value)) = (named, value) {
+            if named != value {
+                return Err(ctx.err(format!(
+                    "{}: output spec {i} names `{named}`, but the graph's output {i} is \
+                     `{value}`",
+                    ctx.entry
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The signature: PyTorch's specs, preceded by the mutations in-place ops made (a

@@ -179,7 +179,9 @@ fn to_expr(t: &Term) -> Result<Expr, String> {
     match (name.as_str(), subs.as_slice()) {
         ("Add" | "Max" | "Min" | "Mul", _) => fold(&subs, name),
         ("Pow", [base, exp]) => match exp.as_constant() {
-            Some(k @ 0..=64) => (0..k).try_fold(Expr::constant(1), |acc, _| bounded_mul(&acc, base)),
+            Some(k @ 0..=64) => {
+                (0..k).try_fold(Expr::constant(1), |acc, _| bounded_mul(&acc, base))
+            }
             _ => Err(format!("Pow with exponent `{exp}` is not supported")),
         },
         ("FloorDiv", [a, d]) => Ok(a.floor_div(positive(d, "FloorDiv")?)),
@@ -200,7 +202,10 @@ pub fn parse_srepr(text: &str) -> Result<Expr, String> {
         ));
     }
     if !text.is_ascii() {
-        return Err(format!("`{}` is not an ASCII sympy expression", shown(text)));
+        return Err(format!(
+            "`{}` is not an ASCII sympy expression",
+            shown(text)
+        ));
     }
     let mut p = Parser { text, pos: 0 };
     let term = p.term(0)?;
@@ -281,12 +286,24 @@ mod tests {
              (1393 bytes)`: the product has more than 256 terms once expanded"
         );
         assert!(started.elapsed().as_secs() < 1);
-        let sum9 = format!("Add({})", (0..9).map(|i| format!("Symbol('s{i}')")).collect::<Vec<_>>().join(", "));
+        let sum9 = format!(
+            "Add({})",
+            (0..9)
+                .map(|i| format!("Symbol('s{i}')"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let pow = format!("Pow({sum9}, Integer(9))");
         let err = parse_srepr(&pow).unwrap_err();
-        assert!(err.ends_with("the product has more than 256 terms once expanded"), "{err}");
+        assert!(
+            err.ends_with("the product has more than 256 terms once expanded"),
+            "{err}"
+        );
         let long = format!("Add({})", vec!["Integer(1)"; 2000].join(", "));
         let err = parse_srepr(&long).unwrap_err();
-        assert!(err.ends_with("the expression is longer than 16384 bytes"), "{err}");
+        assert!(
+            err.ends_with("the expression is longer than 16384 bytes"),
+            "{err}"
+        );
     }
 }
