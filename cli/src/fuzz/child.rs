@@ -47,12 +47,13 @@ pub fn run_case(exe: &Path, args: &FuzzArgs, id: u64) -> Result<Report, CliError
     let kib = args.memory_mib.saturating_mul(1024).to_string();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#"ulimit -v "$1" && exec "$0" fuzz --seed "$2" --case "$3" --corpus "$4""#)
+        .arg(r#"ulimit -v "$1" && exec "$0" fuzz --seed "$2" --case "$3" --corpus "$4" --kinds "$5""#)
         .arg(exe)
         .arg(&kib)
         .arg(args.seed.to_string())
         .arg(id.to_string())
         .arg(&args.corpus)
+        .arg(args.kinds.join(","))
         // One thread per case: the loop is the parallelism, and the limit is per process.
         .env("FERREX_NUM_THREADS", "1")
         .env("RUST_BACKTRACE", "0")

@@ -54,6 +54,30 @@ pub struct FuzzArgs {
     /// The time limit of each case, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// Only these kinds of cases (comma-separated: program-json, program-bytes,
+    /// program-entry, safetensors, op-eager, op-exported).
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Vec<String>,
+}
+
+impl FuzzArgs {
+    /// The kind of case `id`: ids cycle through the selected kinds.
+    fn kind(&self, id: u64) -> Result<&'static str, String> {
+        let wanted: Vec<&String> = self.kinds.iter().filter(|s| !s.is_empty()).collect();
+        let selected: Vec<&'static str> = KINDS
+            .iter()
+            .copied()
+            .filter(|k| wanted.is_empty() || wanted.iter().any(|s| s == k))
+            .collect();
+        if let Some(unknown) = wanted.iter().find(|s| !KINDS.contains(&s.as_str())) {
+            return Err(format!("unknown kind `{unknown}` (kinds: {})", KINDS[..6].join(", ")));
+        }
+        let n = selected.len() as u64;
+        selected
+            .get((id % n.max(1)) as usize)
+            .copied()
+            .ok_or_else(|| "no kind selected".to_string())
+    }
 }
 
 /// What one case did, as the child reports it.
@@ -86,9 +110,9 @@ enum Case {
     Op { call: ops::OpCall, exported: bool },
 }
 
-fn generate(seed: u64, id: u64, corpus: &std::path::Path) -> Result<(&'static str, Case), String> {
-    let kind = KINDS[(id % KINDS.len() as u64) as usize];
-    let mut rng = Rng::for_case(seed, id);
+fn generate(args: &FuzzArgs, id: u64) -> Result<(&'static str, Case), String> {
+    let kind = args.kind(id)?;
+    let mut rng = Rng::for_case(args.seed, id);
     let damage = match kind {
         "program-json" => files::Damage::Json,
         "program-bytes" => files::Damage::Bytes,
@@ -100,7 +124,7 @@ fn generate(seed: u64, id: u64, corpus: &std::path::Path) -> Result<(&'static st
             return Ok((kind, Case::Op { call, exported }));
         }
     };
-    Ok((kind, Case::File(files::generate(&mut rng, damage, corpus)?)))
+    Ok((kind, Case::File(files::generate(&mut rng, damage, &args.corpus)?)))
 }
 
 fn describe(case: &Case) -> String {
@@ -125,7 +149,7 @@ pub fn fuzz(args: &FuzzArgs) -> Result<std::process::ExitCode, CliError> {
 /// The child's side: runs case `id` and reports on stdout; exit status 3 when the
 /// runners disagree.
 fn run_one(args: &FuzzArgs, id: u64) -> std::process::ExitCode {
-    let (kind, case) = match generate(args.seed, id, &args.corpus) {
+    let (kind, case) = match generate(args, id) {
         Ok(c) => c,
         Err(e) => {
             println!("skipped: cannot generate the case: {e}");
@@ -209,6 +233,7 @@ impl Tally {
 /// The parent's side: cases until the time or the count is up, each in a child.
 fn run_loop(args: &FuzzArgs) -> Result<std::process::ExitCode, CliError> {
     files::corpus(&args.corpus).map_err(CliError::new)?;
+    args.kind(0).map_err(CliError::new)?;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let deadline = Duration::from_secs_f64(args.minutes.max(0.0) * 60.0);
@@ -220,7 +245,7 @@ fn run_loop(args: &FuzzArgs) -> Result<std::process::ExitCode, CliError> {
     while started.elapsed() < deadline && args.cases.is_none_or(|n| id < n) {
         let report = child::run_case(&exe, args, id)?;
         total.add(&report.verdict);
-        let kind = KINDS[(id % KINDS.len() as u64) as usize];
+        let kind = args.kind(id).map_err(CliError::new)?;
         match by_kind.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, t)) => t.add(&report.verdict),
             None => {
@@ -270,12 +295,13 @@ fn write_reproducer(args: &FuzzArgs, id: u64, report: &child::Report) -> Result<
         .join(format!("{:?}-s{}-c{id}", report.verdict, args.seed).to_lowercase());
     std::fs::create_dir_all(&dir)?;
     let mut text = format!(
-        "verdict: {:?}\nrerun: ferrex fuzz --seed {} --case {id} --corpus {}\n",
+        "verdict: {:?}\nrerun: ferrex fuzz --seed {} --case {id} --corpus {} --kinds '{}'\n",
         report.verdict,
         args.seed,
-        args.corpus.display()
+        args.corpus.display(),
+        args.kinds.join(",")
     );
-    if let Ok((kind, case)) = generate(args.seed, id, &args.corpus) {
+    if let Ok((kind, case)) = generate(args, id) {
         text.push_str(&format!("kind: {kind}\ncase: {}\n", describe(&case)));
         if let Case::File(f) = &case {
             std::fs::write(dir.join(format!("case.{}", f.extension)), &f.bytes)?;
@@ -351,9 +377,12 @@ fn differ(what: &str, a: &[Tensor], b: &[Tensor]) -> Option<String> {
             (Ok(u), Ok(v)) => (u, v),
             (Err(e), _) | (_, Err(e)) => return Some(format!("{what} {i}: {e}")),
         };
+        // Within 1e-5 relative to the tensor's largest value: the runners sum in
+        // different orders, and float rounding scales with the magnitudes summed.
+        let scale = 1.0 + v.iter().filter(|q| q.is_finite()).fold(0.0f64, |m, q| m.max(q.abs()));
         let far = u.iter().zip(&v).position(|(p, q)| {
             let both_nan = p.is_nan() && q.is_nan();
-            !both_nan && p != q && !((p - q).abs() <= 1e-5 * (1.0 + q.abs()))
+            !both_nan && p != q && !((p - q).abs() <= 1e-5 * scale)
         });
         if let Some(j) = far {
             return Some(format!("{what} {i} element {j}: {} against {}", u[j], v[j]));

@@ -22,12 +22,14 @@ use std::collections::BTreeSet;
 use super::{ArgumentSpec, ExportedProgram, InputKind, OutputKind};
 use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::{OpArgs, OpDef, Value};
+use crate::symbolic::parse::{magnitude, MAX_MAGNITUDE};
 use crate::symbolic::{Expr, SymInt, SymScalar, Symbol};
 use crate::tensor::{Tensor, TensorMeta, TensorState, Traced};
 
 /// Checks `ep` as described in the module docs; the error names the node, spec or
 /// symbol and both values.
 pub(crate) fn validate(ep: &ExportedProgram) -> Result<(), String> {
+    check_sizes(ep.graph(), "")?;
     check_input_kinds(ep)?;
     check_outputs(ep)?;
     check_ranges(ep)?;
@@ -261,6 +263,65 @@ fn graph_symbols(graph: &Graph, f: &mut dyn FnMut(Symbol)) {
     for sub in &graph.subgraphs {
         graph_symbols(&sub.graph, f);
     }
+}
+
+/// Sizes are not negative, and no product of them (an element count, a reshape's
+/// target) can overflow: the metas and size lists of every node, checked before any
+/// meta function multiplies them.
+fn check_sizes(graph: &Graph, place: &str) -> Result<(), String> {
+    // The product of the sizes' magnitudes (zeros left out: the product is formed in
+    // order, so the others still meet) bounds every product meta functions form.
+    let bounded = |sizes: &[SymInt]| {
+        sizes
+            .iter()
+            .map(|s| match s {
+                SymInt::Int(v) => u128::from(v.unsigned_abs()),
+                SymInt::Sym { expr, .. } => magnitude(expr),
+            })
+            .filter(|&m| m != 0)
+            .try_fold(1u128, |acc, m| acc.checked_mul(m).filter(|&p| p <= MAX_MAGNITUDE))
+            .is_some()
+    };
+    for node in &graph.nodes {
+        for meta in &node.meta {
+            if meta.sizes.iter().any(|s| s.as_int().is_some_and(|v| v < 0)) {
+                return Err(format!(
+                    "{place}node `{}` records the negative size in {meta}",
+                    node.name
+                ));
+            }
+            if !bounded(&meta.sizes) {
+                return Err(format!(
+                    "{place}node `{}` records {meta}, more than 2^62 elements",
+                    node.name
+                ));
+            }
+        }
+        let args = match &node.kind {
+            NodeKind::Call { args, .. } | NodeKind::HigherOrder { args, .. } => args.as_slice(),
+            _ => &[],
+        };
+        for arg in args {
+            if let Arg::IntList(sizes) = arg {
+                if !bounded(sizes) {
+                    return Err(format!(
+                        "{place}node `{}` takes the sizes {}, whose product exceeds 2^62",
+                        node.name,
+                        show_sizes(sizes)
+                    ));
+                }
+            }
+        }
+    }
+    for sub in &graph.subgraphs {
+        check_sizes(&sub.graph, &format!("{place}in {}: ", sub.name))?;
+    }
+    Ok(())
+}
+
+fn show_sizes(sizes: &[SymInt]) -> String {
+    let shown: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+    format!("[{}]", shown.join(", "))
 }
 
 /// Every node of `graph` (and of its subgraphs) has the metas its op gives.

@@ -22,11 +22,11 @@ pub const MAX_EXPR_DEPTH: usize = 64;
 pub const MAX_EXPR_TERMS: usize = 256;
 
 /// The largest sum of an expression's absolute coefficients.
-const MAX_MAGNITUDE: u128 = 1 << 62;
+pub(crate) const MAX_MAGNITUDE: u128 = 1 << 62;
 
 /// The sum of the absolute values of `e`'s coefficients: every value arithmetic on `e`
 /// can produce before evaluation is bounded by it.
-fn magnitude(e: &Expr) -> u128 {
+pub(crate) fn magnitude(e: &Expr) -> u128 {
     e.terms().map(|(_, c)| u128::from(c.unsigned_abs())).sum()
 }
 
