@@ -43,13 +43,21 @@ fn damaged_programs_and_safetensors_files_are_errors_or_run_alike() {
         240,
         "program-json,program-bytes,program-entry,safetensors",
     );
-    assert!(summary.starts_with("fuzz: seed 11: 240 cases in "), "{summary}");
+    assert!(
+        summary.starts_with("fuzz: seed 11: 240 cases in "),
+        "{summary}"
+    );
     for (name, n) in counts(&summary) {
         assert_eq!(n, 0, "{name} in:\n{summary}");
     }
     assert!(ok, "{summary}");
     // Each kind ran, and most damaged files are refused with an error value.
-    for kind in ["program-json", "program-bytes", "program-entry", "safetensors"] {
+    for kind in [
+        "program-json",
+        "program-bytes",
+        "program-entry",
+        "safetensors",
+    ] {
         assert!(summary.contains(&format!("  {kind} ")), "{summary}");
     }
 }

@@ -110,6 +110,8 @@ fn read_all(pipe: Option<&mut impl Read>) -> String {
 /// The last 4 KiB of a child's stderr (a panic message and its location).
 fn tail(s: &str) -> String {
     let start = s.len().saturating_sub(4096);
-    let start = (start..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
+    let start = (start..s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
     s[start..].to_string()
 }

@@ -41,8 +41,8 @@ pub struct FileCase {
 
 /// The undamaged files, sorted: programs, then safetensors files.
 pub fn corpus(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("the corpus folder {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("the corpus folder {}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
     files.sort();
     let programs: Vec<PathBuf> = files
@@ -166,9 +166,18 @@ fn damage_json(rng: &mut Rng, bytes: &[u8]) -> Result<(String, Vec<u8>), String>
                 p.iter().any(|k| {
                     matches!(
                         k.as_str(),
-                        "sizes" | "output_specs" | "input_specs" | "range_constraints"
-                            | "target" | "outputs" | "inputs" | "expr_str" | "ferrex"
-                            | "dtype" | "as_int" | "as_ints"
+                        "sizes"
+                            | "output_specs"
+                            | "input_specs"
+                            | "range_constraints"
+                            | "target"
+                            | "outputs"
+                            | "inputs"
+                            | "expr_str"
+                            | "ferrex"
+                            | "dtype"
+                            | "as_int"
+                            | "as_ints"
                     )
                 })
             })
@@ -181,7 +190,11 @@ fn damage_json(rng: &mut Rng, bytes: &[u8]) -> Result<(String, Vec<u8>), String>
         let Some(target) = pointer_mut(&mut value, &path) else {
             continue;
         };
-        done.push(format!("/{}: {}", path.join("/"), mutate_value(rng, target)));
+        done.push(format!(
+            "/{}: {}",
+            path.join("/"),
+            mutate_value(rng, target)
+        ));
     }
     *json = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
     let out = ferrex::serialize::pt2::write_stored(&entries)?;
@@ -341,10 +354,16 @@ fn mutate_text(rng: &mut Rng, s: &mut String) -> String {
     ];
     let sym = *rng.pick(&symbols).unwrap_or(&"");
     *s = match rng.below(5) {
-        0 => format!("Mul({s}, Integer({}))", rng.pick(&HOSTILE_INTS).unwrap_or(&0)),
+        0 => format!(
+            "Mul({s}, Integer({}))",
+            rng.pick(&HOSTILE_INTS).unwrap_or(&0)
+        ),
         1 => format!("Add({s}, Integer(-{}))", 1 + rng.below(100)),
         2 => sym.to_string(),
-        3 => format!("FloorDiv({s}, Integer({}))", rng.pick(&HOSTILE_INTS).unwrap_or(&0)),
+        3 => format!(
+            "FloorDiv({s}, Integer({}))",
+            rng.pick(&HOSTILE_INTS).unwrap_or(&0)
+        ),
         _ => {
             let n = 1 + rng.below(200);
             format!("{}{s}{}", "Add(Integer(1), ".repeat(n), ")".repeat(n))
@@ -411,7 +430,10 @@ pub fn run(case: &FileCase, rng: &mut Rng) -> Outcome {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return Outcome::Error(e.to_string()),
     };
-    let io = case.source.with_extension("").with_extension("io.safetensors");
+    let io = case
+        .source
+        .with_extension("")
+        .with_extension("io.safetensors");
     let leaves = match inputs(&interpreted, &io, rng) {
         Ok(l) => l,
         Err(why) => return Outcome::Skipped(why),

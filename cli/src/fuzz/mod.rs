@@ -70,7 +70,10 @@ impl FuzzArgs {
             .filter(|k| wanted.is_empty() || wanted.iter().any(|s| s == k))
             .collect();
         if let Some(unknown) = wanted.iter().find(|s| !KINDS.contains(&s.as_str())) {
-            return Err(format!("unknown kind `{unknown}` (kinds: {})", KINDS[..6].join(", ")));
+            return Err(format!(
+                "unknown kind `{unknown}` (kinds: {})",
+                KINDS[..6].join(", ")
+            ));
         }
         let n = selected.len() as u64;
         selected
@@ -124,7 +127,10 @@ fn generate(args: &FuzzArgs, id: u64) -> Result<(&'static str, Case), String> {
             return Ok((kind, Case::Op { call, exported }));
         }
     };
-    Ok((kind, Case::File(files::generate(&mut rng, damage, &args.corpus)?)))
+    Ok((
+        kind,
+        Case::File(files::generate(&mut rng, damage, &args.corpus)?),
+    ))
 }
 
 fn describe(case: &Case) -> String {
@@ -159,8 +165,14 @@ fn run_one(args: &FuzzArgs, id: u64) -> std::process::ExitCode {
     let mut rng = Rng::for_case(args.seed ^ 0x5EED, id);
     let outcome = match &case {
         Case::File(f) => files::run(f, &mut rng),
-        Case::Op { call, exported: false } => ops::run_eager(call),
-        Case::Op { call, exported: true } => ops::run_exported(call),
+        Case::Op {
+            call,
+            exported: false,
+        } => ops::run_eager(call),
+        Case::Op {
+            call,
+            exported: true,
+        } => ops::run_exported(call),
     };
     let line = |what: &str, detail: &str| {
         println!("{what} [{kind}] {}: {}", describe(&case), one_line(detail));
@@ -379,10 +391,14 @@ fn differ(what: &str, a: &[Tensor], b: &[Tensor]) -> Option<String> {
         };
         // Within 1e-5 relative to the tensor's largest value: the runners sum in
         // different orders, and float rounding scales with the magnitudes summed.
-        let scale = 1.0 + v.iter().filter(|q| q.is_finite()).fold(0.0f64, |m, q| m.max(q.abs()));
+        let scale = 1.0
+            + v.iter()
+                .filter(|q| q.is_finite())
+                .fold(0.0f64, |m, q| m.max(q.abs()));
         let far = u.iter().zip(&v).position(|(p, q)| {
             let both_nan = p.is_nan() && q.is_nan();
-            !both_nan && p != q && !((p - q).abs() <= 1e-5 * scale)
+            let close = (p - q).abs() <= 1e-5 * scale; // false when one is NaN
+            !both_nan && p != q && !close
         });
         if let Some(j) = far {
             return Some(format!("{what} {i} element {j}: {} against {}", u[j], v[j]));

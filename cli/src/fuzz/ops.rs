@@ -52,11 +52,44 @@ pub struct OpCall {
 }
 
 pub const OPS: [&str; 38] = [
-    "size", "sum_dim", "mean_dim", "roll", "chunk", "narrow", "expand", "repeat", "pad",
-    "reshape", "view", "permute", "transpose", "unsqueeze", "squeeze_dim", "flatten", "select",
-    "split", "matmul", "softmax", "cumsum", "argmax", "index_select", "gather", "conv2d",
-    "max_pool2d", "upsample_nearest2d", "zeros", "full", "cat", "flip", "tril", "amax",
-    "add_broadcast", "to_vec_i64", "arange", "eye", "sub_bool",
+    "size",
+    "sum_dim",
+    "mean_dim",
+    "roll",
+    "chunk",
+    "narrow",
+    "expand",
+    "repeat",
+    "pad",
+    "reshape",
+    "view",
+    "permute",
+    "transpose",
+    "unsqueeze",
+    "squeeze_dim",
+    "flatten",
+    "select",
+    "split",
+    "matmul",
+    "softmax",
+    "cumsum",
+    "argmax",
+    "index_select",
+    "gather",
+    "conv2d",
+    "max_pool2d",
+    "upsample_nearest2d",
+    "zeros",
+    "full",
+    "cat",
+    "flip",
+    "tril",
+    "amax",
+    "add_broadcast",
+    "to_vec_i64",
+    "arange",
+    "eye",
+    "sub_bool",
 ];
 
 impl OpCall {
@@ -158,7 +191,7 @@ impl OpCall {
             30 => one(x.flip(&[a])),
             31 => one(x.tril(a)),
             32 => one(x.amax(&[a], b > 0)),
-            33 => one(x.add(&Tensor::ones(sizes))),
+            33 => one(x.add(Tensor::ones(sizes))),
             34 => {
                 let _ = x.to_vec::<i64>();
                 let _ = x.item::<i64>();
@@ -203,10 +236,7 @@ struct OneCall {
 impl OneCall {
     fn forward(&self, x: &Tensor) -> Tensor {
         let (results, _) = self.call.apply(x);
-        results
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| x.clone())
+        results.into_iter().next().unwrap_or_else(|| x.clone())
     }
 }
 

@@ -279,7 +279,9 @@ fn check_sizes(graph: &Graph, place: &str) -> Result<(), String> {
                 SymInt::Sym { expr, .. } => magnitude(expr),
             })
             .filter(|&m| m != 0)
-            .try_fold(1u128, |acc, m| acc.checked_mul(m).filter(|&p| p <= MAX_MAGNITUDE))
+            .try_fold(1u128, |acc, m| {
+                acc.checked_mul(m).filter(|&p| p <= MAX_MAGNITUDE)
+            })
             .is_some()
     };
     for node in &graph.nodes {

@@ -392,6 +392,9 @@ mod intern_tests {
         assert!(kept[..10].iter().all(|s| s.len() == 1000));
         assert!(kept[10..].iter().all(|s| *s == "…"));
         assert_eq!(table.bytes, 10_000);
-        assert!(std::ptr::eq(kept[3], table.intern(&format!("{:01000}", 3), 10_000)));
+        assert!(std::ptr::eq(
+            kept[3],
+            table.intern(&format!("{:01000}", 3), 10_000)
+        ));
     }
 }
