@@ -1,25 +1,25 @@
 //! Validation of a loaded program, before anything runs it. A file is data from
 //! anywhere: both loaders (`serialize::pt2` for PyTorch's `.pt2`, `serialize::program`
 //! for ferrex's 1.x dialect, and so `ferrex_runtime::load`) call [`validate`] after
-//! `passes::verify` (references, order, subgraph outputs) and their state check
-//! (placeholders against input specs, weights present and of the placeholder's meta).
+//! `passes::verify` (references, order, subgraph outputs).
 //!
-//! What it adds:
+//! What it checks:
 //! - every call node's recorded metas are re-derived from its op's meta function (over
 //!   the recorded symbolic sizes) and must be the same, dtype and sizes: the runners
 //!   then take shapes from one place (the interpreter from the kernels, the compiled
 //!   plan from the metas) and cannot disagree; a `getitem` has its source's meta;
 //! - `cond` / `map` subgraphs receive what the node passes (a `map` body a slice);
-//! - the signature: one output spec per graph output, naming that output; a
+//! - the inputs: one input spec per placeholder, in order and by name; parameters,
+//!   buffers and constants found where their kind says, of their placeholder's meta;
+//! - the outputs: one output spec per graph output, naming that output; a
 //!   BUFFER_MUTATION targets a buffer (not a parameter) and writes a value of the
-//!   buffer's meta, a USER_INPUT_MUTATION a user input; parameters, buffers and
-//!   constants are found where their kind says;
+//!   buffer's meta, a USER_INPUT_MUTATION a user input;
 //! - every size symbol (in guards, range constraints, metas, arguments) is one an input
 //!   size binds or an unbacked one a node defines; every range has `min <= max`.
 
 use std::collections::BTreeSet;
 
-use super::{ArgumentSpec, ExportedProgram, InputKind, OutputKind};
+use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec, OutputKind};
 use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::{OpArgs, OpDef, Value};
 use crate::symbolic::parse::{magnitude, MAX_MAGNITUDE};
@@ -30,41 +30,62 @@ use crate::tensor::{Tensor, TensorMeta, TensorState, Traced};
 /// symbol and both values.
 pub(crate) fn validate(ep: &ExportedProgram) -> Result<(), String> {
     check_sizes(ep.graph(), "")?;
-    check_input_kinds(ep)?;
+    check_inputs(ep)?;
     check_outputs(ep)?;
     check_ranges(ep)?;
     check_symbols(ep)?;
     check_graph(ep.graph(), "")
 }
 
-/// Parameters are in the state dict, constants among the constants, buffers in either
-/// (persistent ones in the state dict).
-fn check_input_kinds(ep: &ExportedProgram) -> Result<(), String> {
-    for spec in &ep.graph_signature().input_specs {
-        let Some(target) = spec.target.as_deref() else {
-            continue;
-        };
-        let (in_state, in_constants) = (
-            ep.state_dict().get(target).is_some(),
-            ep.constants().get(target).is_some(),
-        );
-        let found = match spec.kind {
-            InputKind::UserInput => true,
-            InputKind::Parameter => in_state,
-            InputKind::ConstantTensor => in_constants,
-            InputKind::Buffer => in_state || in_constants,
-        };
-        if !found {
+/// The placeholders and the input specs agree in number and names, and every state
+/// input has its tensor where its kind says (parameters in the state dict, constants
+/// among the constants, buffers in either), of the dtype and static sizes its
+/// placeholder expects.
+fn check_inputs(ep: &ExportedProgram) -> Result<(), String> {
+    let placeholders: Vec<&Node> = ep.graph().placeholders().map(|(_, n)| n).collect();
+    let specs: Vec<&InputSpec> = ep
+        .graph_signature()
+        .input_specs
+        .iter()
+        .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
+        .collect();
+    if placeholders.len() != specs.len() {
+        return Err(format!(
+            "the graph has {} inputs but the signature lists {}",
+            placeholders.len(),
+            specs.len()
+        ));
+    }
+    for (node, spec) in placeholders.iter().zip(specs) {
+        if node.name != spec.arg.name() {
             return Err(format!(
-                "input `{}` is the {} `{target}`, which the program's {} do not hold",
+                "input spec `{}` does not match the graph input `{}` in its place",
                 spec.arg.name(),
-                spec.kind.as_str(),
-                if spec.kind == InputKind::Parameter {
-                    "parameters"
-                } else {
-                    "constants"
-                }
+                node.name
             ));
+        }
+        let target = spec.target.as_deref().unwrap_or_default();
+        let (state, constants) = (ep.state_dict().get(target), ep.constants().get(target));
+        let (found, holder) = match spec.kind {
+            InputKind::UserInput => continue,
+            InputKind::Parameter => (state, "parameters"),
+            InputKind::ConstantTensor => (constants, "constants"),
+            InputKind::Buffer => (state.or(constants), "buffers"),
+        };
+        let t = found.ok_or_else(|| {
+            format!(
+                "input `{}` is the {} `{target}`, which the program's {holder} do not hold",
+                node.name,
+                spec.kind.as_str()
+            )
+        })?;
+        if let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) {
+            if !crate::serialize::state_fits(&have, want) {
+                return Err(format!(
+                    "`{target}` is {have}, but the graph's input `{}` is {want}",
+                    node.name
+                ));
+            }
         }
     }
     Ok(())

@@ -111,7 +111,6 @@ pub(super) fn read_archive<R: Read + Seek>(
     let state_dict = tensors(weights, &model.state_dict, WEIGHTS, &loader)?;
     let consts = read_entry(&mut zip, &format!("{prefix}{CONSTANTS}"), &loader)?;
     let constants = tensors(consts, &model.constants, CONSTANTS, &loader)?;
-    loader.check_state(&graph, &signature, &state_dict, &constants)?;
     let ep = ExportedProgram::new(
         graph,
         signature,

@@ -89,7 +89,6 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     check_output_names(&ctx, &gm.signature, &gm.graph.outputs)?;
     let signature = signature(&ctx, &gm.signature, &read.mutations, &read.graph)?;
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
-    check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
     let (state_dict, constants) = (
         in_signature_order(state_dict, &signature),
         in_signature_order(constants, &signature),
@@ -378,65 +377,6 @@ fn signature(
         input_specs,
         output_specs,
     })
-}
-
-/// Every parameter, buffer and constant input has its tensor, of the dtype and static
-/// sizes its placeholder expects.
-fn check_state(
-    ctx: &Ctx,
-    graph: &Graph,
-    sig: &ExportGraphSignature,
-    state: &TensorMap,
-    constants: &TensorMap,
-) -> Result<(), LoadError> {
-    let placeholders: Vec<_> = graph.placeholders().map(|(_, n)| n).collect();
-    let specs: Vec<_> = sig
-        .input_specs
-        .iter()
-        .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
-        .collect();
-    if placeholders.len() != specs.len() {
-        return Err(ctx.err(format!(
-            "{}: the graph has {} inputs but the signature lists {}",
-            ctx.entry,
-            placeholders.len(),
-            specs.len()
-        )));
-    }
-    for (node, spec) in placeholders.iter().zip(specs) {
-        if node.name != spec.arg.name() {
-            return Err(ctx.err(format!(
-                "{}: input spec `{}` does not match the graph input `{}` in its place",
-                ctx.entry,
-                spec.arg.name(),
-                node.name
-            )));
-        }
-        let Some(target) = spec.target.as_deref() else {
-            continue;
-        };
-        let t = state
-            .get(target)
-            .or_else(|| constants.get(target))
-            .ok_or_else(|| {
-                ctx.err(format!(
-                "the {} `{target}` (input `{}`) is in neither data/weights/ nor data/constants/",
-                spec.kind.as_str().to_lowercase().replace('_', " "),
-                node.name
-            ))
-            })?;
-        let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else {
-            continue;
-        };
-        let fits = crate::serialize::state_fits(&have, want);
-        if !fits {
-            return Err(ctx.err(format!(
-                "`{target}` is {have} in the archive's data, but the graph's input `{}` is {want}",
-                node.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A range-constraint key: `s77`, `s17 + 1` (sympy's `str`), or an `srepr`.
