@@ -305,3 +305,29 @@ fn a_huge_product_of_sums_is_refused_quickly() {
         )
     );
 }
+
+#[test]
+fn a_parameter_missing_from_the_state() {
+    let bytes = edited(&counted_archive(), |v| {
+        v["graph_module"]["signature"]["input_specs"][0]["parameter"]["parameter_name"] =
+            json!("lin.nothing");
+    });
+    assert_eq!(
+        load_error(&bytes),
+        format!(
+            "{PREFIX}input `p_lin_weight` is the PARAMETER `lin.nothing`, which the program's \
+             parameters do not hold"
+        )
+    );
+}
+
+#[test]
+fn a_buffer_mutation_of_another_shape() {
+    let bytes = edited(&counted_archive(), |v| {
+        graph(v)["tensor_values"]["add"]["sizes"][0] = json!({"as_int": 2});
+    });
+    assert_eq!(
+        load_error(&bytes),
+        format!("{PREFIX}the BUFFER_MUTATION of `calls` writes f32[2], but `calls` is f32[1]")
+    );
+}
