@@ -331,3 +331,18 @@ fn a_buffer_mutation_of_another_shape() {
         format!("{PREFIX}the BUFFER_MUTATION of `calls` writes f32[2], but `calls` is f32[1]")
     );
 }
+
+#[test]
+fn an_example_value_no_input_gives() {
+    let bytes = edited(&counted_archive(), |v| {
+        graph(v)["tensor_values"]["relu"]["sizes"][0]["as_expr"]["hint"]["as_int"] =
+            json!(1u64 << 31);
+    });
+    assert_eq!(
+        load_error(&bytes),
+        format!(
+            "{PREFIX}node `relu` records the example value 2147483648 for the size s0, which \
+             is 2 at the inputs' example values"
+        )
+    );
+}

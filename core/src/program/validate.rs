@@ -15,7 +15,9 @@
 //!   BUFFER_MUTATION targets a buffer (not a parameter) and writes a value of the
 //!   buffer's meta, a USER_INPUT_MUTATION a user input;
 //! - every size symbol (in guards, range constraints, metas, arguments) is one an input
-//!   size binds or an unbacked one a node defines; every range has `min <= max`.
+//!   size binds or an unbacked one a node defines, and every recorded example value of a
+//!   size is its expression at the symbols' example values; every range has
+//!   `min <= max`.
 
 use std::collections::BTreeSet;
 
@@ -34,7 +36,8 @@ pub(crate) fn validate(ep: &ExportedProgram) -> Result<(), String> {
     check_outputs(ep)?;
     check_ranges(ep)?;
     check_symbols(ep)?;
-    check_graph(ep.graph(), "")
+    check_graph(ep.graph(), "")?;
+    check_hints(ep, ep.graph(), "")
 }
 
 /// The placeholders and the input specs agree in number and names, and every state
@@ -250,6 +253,37 @@ fn check_symbols(ep: &ExportedProgram) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// Every symbolic size's example value is its expression at the inputs' example values
+/// (the symbols' hints): the compiled plan sizes its buffers by them, so a hint no input
+/// gives (`2^31` for `s0 + 1`) would allocate for a call that never comes.
+fn check_hints(ep: &ExportedProgram, graph: &Graph, place: &str) -> Result<(), String> {
+    let env = ep.shape_env();
+    let at_hints = |e: &Expr| e.eval(&|s| env.info(s).map(|i| i.hint));
+    for node in &graph.nodes {
+        for meta in &node.meta {
+            for size in &meta.sizes {
+                let SymInt::Sym { expr, hint } = size else {
+                    continue;
+                };
+                match at_hints(expr) {
+                    Some(v) if v != *hint => {
+                        return Err(format!(
+                            "{place}node `{}` records the example value {hint} for the size \
+                             {expr}, which is {v} at the inputs' example values",
+                            node.name
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for sub in &graph.subgraphs {
+        check_hints(ep, &sub.graph, &format!("{place}in {}: ", sub.name))?;
+    }
+    Ok(())
 }
 
 /// Calls `f` on every symbol of the graph's metas and size arguments, subgraphs
