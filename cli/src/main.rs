@@ -6,6 +6,7 @@
 //!                                         [--runner interpreter|compiled] [--atol 1e-5]
 //! cargo run --release --bin ferrex -- bench PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
 //! cargo run --release --bin ferrex -- convert IN.pt2 OUT.pt2
+//! cargo run --release --bin ferrex -- fuzz --minutes 10 [--seed S] [--out DIR]
 //! ```
 //!
 //! Exit status: 0 on success, 1 when `run` finds an output or mutation that differs from
@@ -13,6 +14,7 @@
 //! reported as one line.
 
 mod bench;
+mod fuzz;
 mod io;
 mod report;
 mod runner;
@@ -74,6 +76,10 @@ enum Command {
     },
     /// Read any program ferrex can read and write it again.
     Convert { input: PathBuf, output: PathBuf },
+    /// Damage saved programs and safetensors files and call ops with hostile arguments,
+    /// each case in a child process with a memory limit and a timeout; count panics,
+    /// aborts, hangs and disagreements between the two runners (exit status 1 if any).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// The two ways ferrex runs a program.
@@ -154,5 +160,6 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             println!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fuzz(args) => fuzz::fuzz(&args),
     }
 }

@@ -218,7 +218,9 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
 }
 
 /// Loads a program saved with `ferrex::save`, or by PyTorch's `torch.export.save` (see
-/// `ferrex::serialize::pt2`), and compiles it.
+/// `ferrex::serialize::pt2`), and compiles it. `ferrex::load` validates the program first
+/// (metas re-derived from each op, signature, symbols, ranges), so the plan's shapes are
+/// the ones the interpreter's kernels produce.
 pub fn load(path: impl AsRef<Path>) -> Result<CompiledProgram, CompileError> {
     let ep = ferrex::load(path)?;
     compile(&ep)

@@ -5,6 +5,7 @@ mod decompose;
 pub(crate) mod display;
 mod run;
 mod signature;
+pub(crate) mod validate;
 
 pub use decompose::DecompositionTable;
 pub use run::{Bindings, CheckedInputs, ExportedModule};

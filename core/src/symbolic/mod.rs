@@ -5,11 +5,13 @@
 
 mod env;
 mod expr;
-mod parse;
+pub(crate) mod parse;
 
 pub use env::{ShapeEnv, SymbolInfo, SymbolSource};
 pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames};
-pub use parse::{parse_expr, parse_symint, ParseExprError};
+pub use parse::{
+    parse_expr, parse_symint, ParseExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_TERMS,
+};
 
 use std::fmt;
 use std::sync::Arc;

@@ -2,12 +2,87 @@
 //! `s0*s1`, `s0 - 2`, `((s0 + 1) // 2)`, `Mod(s0, 3)`, `Min(s0, s1)`, `Max(…)`), so
 //! that saved programs keep their symbolic sizes. The expression is rebuilt through the
 //! same arithmetic that made it, so `parse_expr(&e.to_string()) == e`.
+//!
+//! Expressions come from files, so parsing is bounded (both this parser and the sympy
+//! `srepr` reader of `serialize::pt2` use the limits and the checked arithmetic here):
+//! the text's length ([`MAX_EXPR_LEN`]), its nesting ([`MAX_EXPR_DEPTH`]), the number of
+//! terms a product of sums expands to ([`MAX_EXPR_TERMS`]) and the coefficients (their
+//! absolute sum stays below 2^62, so no arithmetic on them overflows). Past a limit the
+//! parse is an error, never a stack overflow, an overflow or minutes of expansion.
 
 use super::{Expr, SymInt, Symbol};
 
+/// The longest size expression accepted, in bytes.
+pub const MAX_EXPR_LEN: usize = 16 * 1024;
+
+/// The deepest nesting of parentheses and calls accepted.
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// The most terms an expression may have (`(s0 + s1)*(s2 + s3)*…` doubles per factor).
+pub const MAX_EXPR_TERMS: usize = 256;
+
+/// The largest sum of an expression's absolute coefficients.
+pub(crate) const MAX_MAGNITUDE: u128 = 1 << 62;
+
+/// The sum of the absolute values of `e`'s coefficients: every value arithmetic on `e`
+/// can produce before evaluation is bounded by it.
+pub(crate) fn magnitude(e: &Expr) -> u128 {
+    e.terms().map(|(_, c)| u128::from(c.unsigned_abs())).sum()
+}
+
+fn within_bounds(terms: usize, magnitude: u128, what: &str) -> Result<(), String> {
+    if terms > MAX_EXPR_TERMS {
+        return Err(format!(
+            "the {what} has more than {MAX_EXPR_TERMS} terms once expanded"
+        ));
+    }
+    if magnitude > MAX_MAGNITUDE {
+        return Err(format!("the coefficients of the {what} are too large"));
+    }
+    Ok(())
+}
+
+/// `a + b`, refused when the result could have too many terms or too large coefficients.
+pub(crate) fn bounded_add(a: &Expr, b: &Expr) -> Result<Expr, String> {
+    within_bounds(
+        a.terms().count() + b.terms().count(),
+        magnitude(a) + magnitude(b),
+        "sum",
+    )?;
+    Ok(a.add(b))
+}
+
+/// `a * b`, refused before expanding when the product could have too many terms or too
+/// large coefficients.
+pub(crate) fn bounded_mul(a: &Expr, b: &Expr) -> Result<Expr, String> {
+    within_bounds(
+        a.terms().count().saturating_mul(b.terms().count()),
+        magnitude(a).saturating_mul(magnitude(b)),
+        "product",
+    )?;
+    Ok(a.mul(b))
+}
+
+/// An integer as an expression, refused above the coefficient bound.
+pub(crate) fn bounded_constant(v: i64) -> Result<Expr, String> {
+    if u128::from(v.unsigned_abs()) > MAX_MAGNITUDE {
+        return Err(format!("the integer {v} is too large for a size"));
+    }
+    Ok(Expr::constant(v))
+}
+
+/// The text as shown in an error: long expressions are cut (the file holds the rest).
+pub(crate) fn shown(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+        None => text.to_string(),
+    }
+}
+
 /// Why a size expression did not parse: the text, the byte offset and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("cannot parse the size expression `{text}` at offset {at}: {message}")]
+#[error("cannot parse the size expression `{}` at offset {at}: {message}", shown(.text))]
 pub struct ParseExprError {
     pub text: String,
     pub at: usize,
@@ -16,7 +91,16 @@ pub struct ParseExprError {
 
 /// Parses an expression over size symbols (`s0`, `s1`, …).
 pub fn parse_expr(text: &str) -> Result<Expr, ParseExprError> {
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
+    if text.len() > MAX_EXPR_LEN {
+        return Err(p.error(&format!(
+            "the expression is longer than {MAX_EXPR_LEN} bytes"
+        )));
+    }
     let e = p.sum()?;
     p.skip_ws();
     if p.pos != text.len() {
@@ -33,6 +117,8 @@ pub fn parse_symint(text: &str, hint: i64) -> Result<SymInt, ParseExprError> {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Parentheses and calls open at `pos`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -42,6 +128,26 @@ impl Parser<'_> {
             at: self.pos,
             message: message.to_string(),
         }
+    }
+
+    /// `f(self)` one nesting level deeper, refused past [`MAX_EXPR_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseExprError>,
+    ) -> Result<T, ParseExprError> {
+        if self.depth >= MAX_EXPR_DEPTH {
+            return Err(self.error(&format!(
+                "the expression nests deeper than {MAX_EXPR_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let out = f(self);
+        self.depth -= 1;
+        out
+    }
+
+    fn arith(&self, r: Result<Expr, String>) -> Result<Expr, ParseExprError> {
+        r.map_err(|m| self.error(&m))
     }
 
     fn rest(&self) -> &str {
@@ -101,9 +207,11 @@ impl Parser<'_> {
         let mut acc = if negative { first.neg() } else { first };
         loop {
             if self.eat("+") {
-                acc = acc.add(&self.product()?);
+                let next = self.product()?;
+                acc = self.arith(bounded_add(&acc, &next))?;
             } else if self.eat("-") {
-                acc = acc.sub(&self.product()?);
+                let next = self.product()?.neg();
+                acc = self.arith(bounded_add(&acc, &next))?;
             } else {
                 return Ok(acc);
             }
@@ -122,7 +230,8 @@ impl Parser<'_> {
                 }
                 acc = acc.floor_div(d);
             } else if self.eat("*") {
-                acc = acc.mul(&self.factor()?);
+                let next = self.factor()?;
+                acc = self.arith(bounded_mul(&acc, &next))?;
             } else {
                 return Ok(acc);
             }
@@ -134,10 +243,11 @@ impl Parser<'_> {
         self.skip_ws();
         let starts_symbol = self.rest().starts_with(['s', 'u']);
         if self.rest().starts_with(|c: char| c.is_ascii_digit()) {
-            return Ok(Expr::constant(self.integer()?));
+            let v = self.integer()?;
+            return self.arith(bounded_constant(v));
         }
         if self.eat("(") {
-            let e = self.sum()?;
+            let e = self.nested(Self::sum)?;
             // `((e) // d)`: the division sits inside the outer parentheses.
             let e = if self.eat("//") {
                 let d = self.integer()?;
@@ -152,7 +262,7 @@ impl Parser<'_> {
             return Ok(e);
         }
         if self.eat("Mod(") {
-            let e = self.sum()?;
+            let e = self.nested(Self::sum)?;
             self.expect(",")?;
             let d = self.integer()?;
             if d <= 0 {
@@ -163,9 +273,11 @@ impl Parser<'_> {
         }
         for (name, is_min) in [("Min(", true), ("Max(", false)] {
             if self.eat(name) {
-                let a = self.sum()?;
-                self.expect(",")?;
-                let b = self.sum()?;
+                let (a, b) = self.nested(|p| {
+                    let a = p.sum()?;
+                    p.expect(",")?;
+                    Ok((a, p.sum()?))
+                })?;
                 self.expect(")")?;
                 return Ok(if is_min {
                     Expr::min(&a, &b)
@@ -272,5 +384,58 @@ mod tests {
             let err = parse_expr(bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_quickly() {
+        // 30,000 nested parentheses: an error, not a stack overflow.
+        let deep = format!("{}s0{}", "(".repeat(30_000), ")".repeat(30_000));
+        assert_eq!(
+            parse_expr(&deep).unwrap_err().to_string(),
+            format!(
+                "cannot parse the size expression `{}… (60002 bytes)` at offset 0: the \
+                 expression is longer than 16384 bytes",
+                "(".repeat(80)
+            )
+        );
+        let deep = format!("{}s0{}", "(".repeat(5_000), ")".repeat(5_000));
+        let err = parse_expr(&deep).unwrap_err();
+        assert_eq!(
+            (err.at, err.message.as_str()),
+            (65, "the expression nests deeper than 64 levels")
+        );
+        let min = format!("{}s0{}", "Min(".repeat(100), ", s1)".repeat(100));
+        let err = parse_expr(&min).unwrap_err();
+        assert_eq!(err.message, "the expression nests deeper than 64 levels");
+        // A 1.5 KB product of sums of distinct symbols would expand to 2^100 terms:
+        // refused at the ninth factor.
+        let factors: Vec<String> = (0..100)
+            .map(|i| format!("(s{} + s{})", 2 * i, 2 * i + 1))
+            .collect();
+        let started = std::time::Instant::now();
+        let err = parse_expr(&factors.join("*")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the product has more than 256 terms once expanded"
+        );
+        assert_eq!(err.at, factors[..9].join("*").len());
+        assert!(started.elapsed().as_secs() < 1);
+        // Eight factors (256 terms) are fine: 2^8 monomials, each coefficient 1.
+        let e = parse_expr(&factors[..8].join("*")).unwrap();
+        assert_eq!(e.terms().count(), 256);
+        assert_eq!(e.eval(&|_| Some(1)), Some(256));
+        // Powers of one sum stay small (binomial coefficients), and are accepted.
+        let e = parse_expr(&vec!["(s0 + s1)"; 40].join("*")).unwrap();
+        assert_eq!(e.terms().count(), 41);
+        // Coefficients whose products would overflow i64.
+        let err = parse_expr("3037000500*3037000500").unwrap_err();
+        assert_eq!(err.message, "the coefficients of the product are too large");
+        let err = parse_expr("9223372036854775807").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the integer 9223372036854775807 is too large for a size"
+        );
+        let err = parse_expr("4611686018427387904 + 4611686018427387904").unwrap_err();
+        assert_eq!(err.message, "the coefficients of the sum are too large");
     }
 }

@@ -111,8 +111,7 @@ pub(super) fn read_archive<R: Read + Seek>(
     let state_dict = tensors(weights, &model.state_dict, WEIGHTS, &loader)?;
     let consts = read_entry(&mut zip, &format!("{prefix}{CONSTANTS}"), &loader)?;
     let constants = tensors(consts, &model.constants, CONSTANTS, &loader)?;
-    loader.check_state(&graph, &signature, &state_dict, &constants)?;
-    Ok(ExportedProgram::new(
+    let ep = ExportedProgram::new(
         graph,
         signature,
         state_dict,
@@ -123,7 +122,12 @@ pub(super) fn read_archive<R: Read + Seek>(
         sources,
         model.arg_names,
         model.model_name,
-    ))
+    );
+    crate::program::validate::validate(&ep).map_err(|e| LoadError::Program {
+        path: path.to_string(),
+        message: format!("{MODEL_JSON}: {e}"),
+    })?;
+    Ok(ep)
 }
 
 /// The folder the archive's entries are in (PyTorch puts everything under one

@@ -321,3 +321,32 @@ pub(super) fn state(parts: &Parts<'_>, ctx: &Ctx) -> Result<(TensorMap, TensorMa
     let constants = parts.payloads("data/constants/", "constants", ctx)?;
     Ok((weights, constants))
 }
+
+/// The entries of a zip of stored entries (a `.pt2` archive), names and bytes in
+/// directory order; every offset, size and CRC-32 checked.
+pub fn read_entries(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let zip = Archive::new(bytes)?;
+    zip.entries
+        .iter()
+        .map(|e| Ok((e.name.clone(), zip.read(e)?.to_vec())))
+        .collect()
+}
+
+/// A zip of stored (uncompressed) entries, as PyTorch writes its archives (zip64
+/// records for an entry of 4 GiB or more): what a tool that edits an archive's JSON
+/// writes back (`ferrex fuzz`, tests of damaged files).
+pub fn write_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(bytes.len() >= u32::MAX as usize);
+        zw.start_file(name.as_str(), options)
+            .map_err(|e| format!("zip: {e}"))?;
+        zw.write_all(bytes).map_err(|e| format!("zip: {e}"))?;
+    }
+    zw.finish()
+        .map(std::io::Cursor::into_inner)
+        .map_err(|e| format!("zip: {e}"))
+}

@@ -49,6 +49,7 @@ use crate::program::{
 };
 use crate::symbolic::{parse_expr, Expr, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
 
+pub use archive::{read_entries, write_stored};
 pub use sympy::parse_srepr;
 
 /// Where errors happen: the file and the model entry.
@@ -85,9 +86,9 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     let (state_dict, constants) = archive::state(&parts, &ctx)?;
     let gm = &model.graph_module;
     let read = convert::GraphReader::new(&ctx, &gm.graph, "graph".into()).read()?;
+    check_output_names(&ctx, &gm.signature, &gm.graph.outputs)?;
     let signature = signature(&ctx, &gm.signature, &read.mutations, &read.graph)?;
     crate::passes::verify(&read.graph).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
-    check_state(&ctx, &read.graph, &signature, &state_dict, &constants)?;
     let (state_dict, constants) = (
         in_signature_order(state_dict, &signature),
         in_signature_order(constants, &signature),
@@ -121,7 +122,7 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
             .restore()
             .map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     }
-    Ok(ExportedProgram::new(
+    let ep = ExportedProgram::new(
         read.graph,
         signature,
         state_dict,
@@ -132,7 +133,9 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         restored.sources,
         restored.arg_names,
         restored.model_name,
-    ))
+    );
+    crate::program::validate::validate(&ep).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
+    Ok(ep)
 }
 
 /// The payload configs are keyed maps, so their order is lost; ferrex (like PyTorch's
@@ -287,6 +290,41 @@ fn output_spec(
     })
 }
 
+/// Each output spec names the graph output in its place (the signature read below takes
+/// the names from the graph, so a spec naming another value would go unnoticed).
+fn check_output_names(
+    ctx: &Ctx,
+    sig: &schema::GraphSignature,
+    outputs: &[schema::Argument],
+) -> Result<(), LoadError> {
+    use schema::OutputSpec as S;
+    for (i, (spec, value)) in sig.output_specs.iter().zip(outputs).enumerate() {
+        let named = match spec {
+            S::UserOutput(u) => match &u.arg {
+                schema::Argument::AsTensor(t) => Some(&t.name),
+                _ => None,
+            },
+            S::BufferMutation(b) => Some(&b.arg.name),
+            S::UserInputMutation(u) => Some(&u.arg.name),
+            _ => None,
+        };
+        let value = match value {
+            schema::Argument::AsTensor(t) => Some(&t.name),
+            _ => None,
+        };
+        if let (Some(named), Some(value)) = (named, value) {
+            if named != value {
+                return Err(ctx.err(format!(
+                    "{}: output spec {i} names `{named}`, but the graph's output {i} is \
+                     `{value}`",
+                    ctx.entry
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The signature: PyTorch's specs, preceded by the mutations in-place ops made (a
 /// buffer's → BUFFER_MUTATION, a user input's → USER_INPUT_MUTATION), as functional
 /// programs list them. Output names are those of the graph's output values.
@@ -342,65 +380,6 @@ fn signature(
         input_specs,
         output_specs,
     })
-}
-
-/// Every parameter, buffer and constant input has its tensor, of the dtype and static
-/// sizes its placeholder expects.
-fn check_state(
-    ctx: &Ctx,
-    graph: &Graph,
-    sig: &ExportGraphSignature,
-    state: &TensorMap,
-    constants: &TensorMap,
-) -> Result<(), LoadError> {
-    let placeholders: Vec<_> = graph.placeholders().map(|(_, n)| n).collect();
-    let specs: Vec<_> = sig
-        .input_specs
-        .iter()
-        .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
-        .collect();
-    if placeholders.len() != specs.len() {
-        return Err(ctx.err(format!(
-            "{}: the graph has {} inputs but the signature lists {}",
-            ctx.entry,
-            placeholders.len(),
-            specs.len()
-        )));
-    }
-    for (node, spec) in placeholders.iter().zip(specs) {
-        if node.name != spec.arg.name() {
-            return Err(ctx.err(format!(
-                "{}: input spec `{}` does not match the graph input `{}` in its place",
-                ctx.entry,
-                spec.arg.name(),
-                node.name
-            )));
-        }
-        let Some(target) = spec.target.as_deref() else {
-            continue;
-        };
-        let t = state
-            .get(target)
-            .or_else(|| constants.get(target))
-            .ok_or_else(|| {
-                ctx.err(format!(
-                "the {} `{target}` (input `{}`) is in neither data/weights/ nor data/constants/",
-                spec.kind.as_str().to_lowercase().replace('_', " "),
-                node.name
-            ))
-            })?;
-        let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) else {
-            continue;
-        };
-        let fits = crate::serialize::state_fits(&have, want);
-        if !fits {
-            return Err(ctx.err(format!(
-                "`{target}` is {have} in the archive's data, but the graph's input `{}` is {want}",
-                node.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A range-constraint key: `s77`, `s17 + 1` (sympy's `str`), or an `srepr`.

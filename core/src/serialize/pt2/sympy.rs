@@ -5,12 +5,11 @@
 //! Understood: `Symbol('sN' | 'uN', …)` (keyword assumptions ignored), `Integer(n)`,
 //! `Add`, `Mul`, `Pow(e, Integer(k))` with `0 <= k <= 64`, `FloorDiv(e, Integer(d))`,
 //! `Mod` / `PythonMod(e, Integer(d))` with `d > 0`, `Max`, `Min`. Anything else is an
-//! error naming it. Nesting is bounded (a hostile file cannot overflow the stack).
+//! error naming it. Length, nesting, terms and coefficients are bounded by the limits of
+//! `symbolic::parse` (a hostile file cannot overflow the stack or expand for minutes).
 
-use crate::symbolic::{Expr, Symbol};
-
-/// The deepest nesting accepted.
-const MAX_DEPTH: usize = 64;
+use crate::symbolic::parse::{bounded_add, bounded_constant, bounded_mul, shown};
+use crate::symbolic::{Expr, Symbol, MAX_EXPR_DEPTH, MAX_EXPR_LEN};
 
 /// Symbols above this index would collide with ferrex's unbacked and rendering symbols.
 const MAX_SYMBOL_INDEX: u32 = 1 << 27;
@@ -31,7 +30,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> String {
-        format!("`{}`: {what} at character {}", self.text, self.pos)
+        format!("`{}`: {what} at character {}", shown(self.text), self.pos)
     }
 
     fn skip_ws(&mut self) {
@@ -61,7 +60,7 @@ impl Parser<'_> {
     }
 
     fn term(&mut self, depth: usize) -> Result<Term, String> {
-        if depth > MAX_DEPTH {
+        if depth > MAX_EXPR_DEPTH {
             return Err(self.err("the expression nests too deeply"));
         }
         self.skip_ws();
@@ -144,48 +143,32 @@ fn positive(e: &Expr, what: &str) -> Result<i64, String> {
     }
 }
 
-/// The largest magnitude accepted for the sum of an expression's absolute
-/// coefficients, so that no arithmetic on them can overflow.
-const MAX_MAGNITUDE: f64 = (1u64 << 62) as f64;
-
-/// An expression and a bound on the sum of its absolute coefficients.
-type Bounded = (Expr, f64);
-
-fn fold(args: &[Bounded], name: &str, mul: bool) -> Result<Bounded, String> {
-    let ((first, b0), rest) = args
+fn fold(args: &[Expr], name: &str) -> Result<Expr, String> {
+    let (first, rest) = args
         .split_first()
         .ok_or_else(|| format!("{name} needs arguments"))?;
-    let mut acc = (first.clone(), *b0);
-    for (e, b) in rest {
-        let bound = match (mul, name) {
-            (true, _) => acc.1 * b,
-            (false, "Add") => acc.1 + b,
-            _ => acc.1.max(*b),
+    let mut acc = first.clone();
+    for e in rest {
+        acc = match name {
+            "Add" => bounded_add(&acc, e)?,
+            "Mul" => bounded_mul(&acc, e)?,
+            "Max" => Expr::max(&acc, e),
+            _ => Expr::min(&acc, e),
         };
-        if bound > MAX_MAGNITUDE {
-            return Err(format!("{name}: the coefficients are too large"));
-        }
-        let e = match name {
-            "Add" => acc.0.add(e),
-            "Mul" => acc.0.mul(e),
-            "Max" => Expr::max(&acc.0, e),
-            _ => Expr::min(&acc.0, e),
-        };
-        acc = (e, bound);
     }
     Ok(acc)
 }
 
-fn to_expr(t: &Term) -> Result<Bounded, String> {
+fn to_expr(t: &Term) -> Result<Expr, String> {
     let Term::Call(name, args) = t else {
         return match t {
-            Term::Int(v) => constant(*v),
+            Term::Int(v) => bounded_constant(*v),
             _ => Err(format!("{t:?} is not an expression")),
         };
     };
     match name.as_str() {
-        "Symbol" => return symbol(args).map(|e| (e, 1.0)),
-        "Integer" => return int_arg(args, "Integer").and_then(constant),
+        "Symbol" => return symbol(args),
+        "Integer" => return int_arg(args, "Integer").and_then(bounded_constant),
         _ => {}
     }
     let subs = args
@@ -194,17 +177,15 @@ fn to_expr(t: &Term) -> Result<Bounded, String> {
         .map(to_expr)
         .collect::<Result<Vec<_>, _>>()?;
     match (name.as_str(), subs.as_slice()) {
-        ("Add" | "Max" | "Min", _) => fold(&subs, name, false),
-        ("Mul", _) => fold(&subs, name, true),
-        ("Pow", [(base, b), (exp, _)]) => match exp.as_constant() {
-            Some(k @ 0..=64) if b.powi(k as i32) <= MAX_MAGNITUDE => {
-                let e = (0..k).fold(Expr::constant(1), |acc, _| acc.mul(base));
-                Ok((e, b.powi(k as i32).max(1.0)))
+        ("Add" | "Max" | "Min" | "Mul", _) => fold(&subs, name),
+        ("Pow", [base, exp]) => match exp.as_constant() {
+            Some(k @ 0..=64) => {
+                (0..k).try_fold(Expr::constant(1), |acc, _| bounded_mul(&acc, base))
             }
             _ => Err(format!("Pow with exponent `{exp}` is not supported")),
         },
-        ("FloorDiv", [(a, b), (d, _)]) => Ok((a.floor_div(positive(d, "FloorDiv")?), *b)),
-        ("Mod" | "PythonMod", [(a, b), (d, _)]) => Ok((a.modulo(positive(d, "Mod")?), *b)),
+        ("FloorDiv", [a, d]) => Ok(a.floor_div(positive(d, "FloorDiv")?)),
+        ("Mod" | "PythonMod", [a, d]) => Ok(a.modulo(positive(d, "Mod")?)),
         (other, _) => Err(format!(
             "`{other}` with {} arguments is not a size expression ferrex reads",
             subs.len()
@@ -212,19 +193,19 @@ fn to_expr(t: &Term) -> Result<Bounded, String> {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn constant(v: i64) -> Result<Bounded, String> {
-    let b = (v as f64).abs();
-    if b > MAX_MAGNITUDE {
-        return Err(format!("the integer {v} is too large for a size"));
-    }
-    Ok((Expr::constant(v), b))
-}
-
 /// Parses one sympy `srepr` expression into an [`Expr`].
 pub fn parse_srepr(text: &str) -> Result<Expr, String> {
+    if text.len() > MAX_EXPR_LEN {
+        return Err(format!(
+            "`{}`: the expression is longer than {MAX_EXPR_LEN} bytes",
+            shown(text)
+        ));
+    }
     if !text.is_ascii() {
-        return Err(format!("`{text}` is not an ASCII sympy expression"));
+        return Err(format!(
+            "`{}` is not an ASCII sympy expression",
+            shown(text)
+        ));
     }
     let mut p = Parser { text, pos: 0 };
     let term = p.term(0)?;
@@ -232,9 +213,7 @@ pub fn parse_srepr(text: &str) -> Result<Expr, String> {
     if p.pos != text.len() {
         return Err(p.err("unexpected text"));
     }
-    to_expr(&term)
-        .map(|(e, _)| e)
-        .map_err(|e| format!("`{text}`: {e}"))
+    to_expr(&term).map_err(|e| format!("`{}`: {e}", shown(text)))
 }
 
 #[cfg(test)]
@@ -284,8 +263,47 @@ mod tests {
         ] {
             assert!(parse_srepr(bad).is_err(), "{bad:?} was accepted");
         }
-        let deep = format!("{}Integer(1){}", "Add(".repeat(10_000), ")".repeat(10_000));
+        let deep = format!("{}Integer(1){}", "Add(".repeat(1_000), ")".repeat(1_000));
         let err = parse_srepr(&deep).unwrap_err();
         assert!(err.contains("nests too deeply"), "{err}");
+    }
+
+    #[test]
+    fn products_of_sums_are_bounded_in_terms() {
+        let sums: Vec<String> = (0..40)
+            .map(|i| format!("Add(Symbol('s{}'), Symbol('s{}'))", 2 * i, 2 * i + 1))
+            .collect();
+        let product = format!("Mul({})", sums.join(", "));
+        let started = std::time::Instant::now();
+        let err = parse_srepr(&product).unwrap_err();
+        assert!(
+            err.ends_with(": the product has more than 256 terms once expanded"),
+            "{err}"
+        );
+        assert_eq!(
+            err,
+            "`Mul(Add(Symbol('s0'), Symbol('s1')), Add(Symbol('s2'), Symbol('s3')), Add(Symbol… \
+             (1393 bytes)`: the product has more than 256 terms once expanded"
+        );
+        assert!(started.elapsed().as_secs() < 1);
+        let sum9 = format!(
+            "Add({})",
+            (0..9)
+                .map(|i| format!("Symbol('s{i}')"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let pow = format!("Pow({sum9}, Integer(9))");
+        let err = parse_srepr(&pow).unwrap_err();
+        assert!(
+            err.ends_with("the product has more than 256 terms once expanded"),
+            "{err}"
+        );
+        let long = format!("Add({})", vec!["Integer(1)"; 2000].join(", "));
+        let err = parse_srepr(&long).unwrap_err();
+        assert!(
+            err.ends_with("the expression is longer than 16384 bytes"),
+            "{err}"
+        );
     }
 }
