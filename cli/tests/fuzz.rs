@@ -62,11 +62,8 @@ fn damaged_programs_and_safetensors_files_are_errors_or_run_alike() {
     }
 }
 
-/// Hostile op calls, eager and exported. Ignored until the checked sizes and bounded
-/// allocation of issue 10 (item 1) are merged: the slice still finds panics and aborts
-/// in ops (`ferrex fuzz --kinds op-eager,op-exported` lists them).
+/// Hostile op calls, eager and exported: errors or results, alike in both runners.
 #[test]
-#[ignore = "op-side fixes of issue 10 item 1 pending"]
 fn hostile_op_calls_are_errors_or_run_alike() {
     let (ok, summary) = fuzz(12, 200, "op-eager,op-exported");
     for (name, n) in counts(&summary) {

@@ -251,6 +251,9 @@ fn extreme_integer_arguments_give_results_or_errors() {
         msg.contains("chunk(9223372036854775807): out of memory"),
         "{msg}"
     );
+    // A crop larger than the input leaves only padding.
+    let cropped = Tensor::ones([1, 1]).pad([-3, 3], 0.0);
+    assert_eq!(cropped.to_vec::<f32>().unwrap(), [0.0]);
     // Split lengths whose sum overflows.
     let sizes = [i64::MAX, i64::MAX, 2].map(ferrex::SymInt::from).to_vec();
     let s = Tensor::call_op(

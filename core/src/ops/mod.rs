@@ -519,16 +519,23 @@ fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, 
 }
 
 /// The element count of an eager result, checked: every size concrete and non-negative,
-/// the product within `u64`.
+/// and the product of the non-zero sizes within `isize` (what an array of that shape
+/// needs, even an empty one).
 fn concrete_numel(m: &TensorMeta) -> Result<u64, EagerError> {
-    m.sizes.iter().try_fold(1u64, |acc, s| {
+    let mut numel = 1u64;
+    let mut nonzero = 1u64;
+    for s in &m.sizes {
         let n = s
             .as_int()
             .and_then(|v| u64::try_from(v).ok())
             .ok_or_else(|| OpError(format!("the result size {s} is not a non-negative integer")))?;
-        acc.checked_mul(n)
-            .ok_or(EagerError::Memory(ferrex_kernels::AllocError::Overflow))
-    })
+        numel = numel.saturating_mul(n);
+        nonzero = nonzero
+            .checked_mul(n.max(1))
+            .filter(|&p| p <= isize::MAX as u64)
+            .ok_or(EagerError::Memory(ferrex_kernels::AllocError::Overflow))?;
+    }
+    Ok(numel)
 }
 
 /// An empty tensor of `m`'s dtype and (concrete, zero-element) shape.

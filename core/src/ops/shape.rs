@@ -1289,8 +1289,9 @@ fn pad_typed<T: Element>(
     let mut dst = out.view_mut();
     for (d, &(left, _)) in pads.iter().enumerate() {
         let (n_in, n_out) = (x.shape()[d] as i64, out_shape[d] as i64);
-        let src_start = (-left).max(0);
-        let dst_start = left.max(0);
+        // Clamped: a crop (negative pad) larger than the input leaves nothing to copy.
+        let src_start = left.saturating_neg().max(0).min(n_in);
+        let dst_start = left.max(0).min(n_out);
         let len = (n_in - src_start).min(n_out - dst_start).max(0);
         src.slice_axis_inplace(
             Axis(d),
