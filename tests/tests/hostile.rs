@@ -317,3 +317,17 @@ fn a_size_that_overflows_at_run_time_is_an_error_not_the_example_size() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     assert!(compiled.call((big,)).is_err());
 }
+
+#[test]
+fn the_size_of_a_0_dim_tensor_is_an_error_in_sym_size() {
+    let out = Tensor::call_op(
+        &ferrex::ops::sym::SYM_SIZE,
+        vec![
+            ferrex::ops::Value::Tensor(Tensor::scalar(1.0f32)),
+            ferrex::ops::Value::Int(0.into()),
+        ],
+    );
+    assert!(error_of(&out[0])
+        .to_string()
+        .ends_with("sym_size.int: dimension specified as 0 but tensor has no dimensions"));
+}

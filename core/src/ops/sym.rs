@@ -16,8 +16,14 @@ use crate::tensor::{DType, Storage, TensorMeta};
 
 fn sym_size_value(args: &OpArgs) -> Result<SymInt, OpError> {
     let m = args.meta(0)?;
-    let dim = normalize_dim(args.i64(1)?, m.rank())?;
-    Ok(m.sizes[dim].clone())
+    let d = args.i64(1)?;
+    let dim = normalize_dim(d, m.rank())?;
+    // A 0-dim tensor wraps dim 0 / -1 but has no size to read.
+    m.sizes.get(dim).cloned().ok_or_else(|| {
+        OpError(format!(
+            "sym_size.int: dimension specified as {d} but tensor has no dimensions"
+        ))
+    })
 }
 
 fn sym_size_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
