@@ -336,8 +336,18 @@ pub fn read_entries(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
 /// records for an entry of 4 GiB or more): what a tool that edits an archive's JSON
 /// writes back (`ferrex fuzz`, tests of damaged files).
 pub fn write_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    write_stored_to(std::io::Cursor::new(Vec::new()), entries).map(std::io::Cursor::into_inner)
+}
+
+/// [`write_stored`] into any seekable writer: the one stored-zip writer (`ferrex::save`
+/// writes its archives through it). Stored, not deflated, as PyTorch writes them (its
+/// reader maps payloads in place); large payloads get zip64 records.
+pub fn write_stored_to<W: std::io::Write + std::io::Seek>(
+    w: W,
+    entries: &[(String, Vec<u8>)],
+) -> Result<W, String> {
     use std::io::Write;
-    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut zw = zip::ZipWriter::new(w);
     for (name, bytes) in entries {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
@@ -346,7 +356,5 @@ pub fn write_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
             .map_err(|e| format!("zip: {e}"))?;
         zw.write_all(bytes).map_err(|e| format!("zip: {e}"))?;
     }
-    zw.finish()
-        .map(std::io::Cursor::into_inner)
-        .map_err(|e| format!("zip: {e}"))
+    zw.finish().map_err(|e| format!("zip: {e}"))
 }

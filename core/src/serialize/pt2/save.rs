@@ -351,20 +351,11 @@ fn write_archive<W: Write + Seek>(ep: &ExportedProgram, root: &str, w: W) -> Res
             .into_iter()
             .map(|(n, b)| (format!("data/constants/{n}"), b)),
     );
-    let zip_err = |e: zip::result::ZipError| unsavable(format!("zip: {e}"));
-    let mut zw = zip::ZipWriter::new(w);
-    // Stored, not deflated, as PyTorch writes them (its reader maps payloads in place);
-    // large payloads need zip64 records.
-    for (name, bytes) in entries {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(bytes.len() >= u32::MAX as usize);
-        zw.start_file(format!("{root}/{name}"), options)
-            .map_err(zip_err)?;
-        zw.write_all(&bytes)
-            .map_err(|e| unsavable(format!("zip: {e}")))?;
-    }
-    zw.finish().map_err(zip_err)
+    let entries: Vec<(String, Vec<u8>)> = entries
+        .into_iter()
+        .map(|(name, bytes)| (format!("{root}/{name}"), bytes))
+        .collect();
+    super::archive::write_stored_to(w, &entries).map_err(unsavable)
 }
 
 fn storage_meta(storage: &Storage) -> TensorMeta {
