@@ -3,6 +3,9 @@
 
 use ferrex::cond;
 use ferrex::prelude::*;
+
+mod common;
+use common::{body, size_predicate_program, SizePredicate};
 use ferrex::program::InputKind;
 
 #[export_module]
@@ -13,14 +16,6 @@ impl Bad1Fixed {
     fn forward(&self, x: &Tensor) -> Tensor {
         cond!(x.sum().gt(0.0), |x| x.sin(), |x| x.cos(), [x])
     }
-}
-
-fn body(code: &str) -> Vec<String> {
-    code.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("//") && !l.is_empty())
-        .map(String::from)
-        .collect()
 }
 
 #[test]
@@ -298,27 +293,10 @@ fn cond_without_operands() {
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [-1.0, -1.0]);
 }
 
-#[export_module]
-struct SizePredicate {}
-
-#[export_module]
-impl SizePredicate {
-    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        cond!(x.size(0).sym_gt(2), |x, y| x + y, |x, y| x - y, [x, y])
-    }
-}
-
 #[test]
 fn a_symbolic_size_predicate_keeps_both_branches() {
-    use ferrex::{Dim, DynamicShapes, Exporter};
     // ExportDB's cond_operands: the predicate stays symbolic instead of a guard.
-    let ep = Exporter::new(
-        &SizePredicate {},
-        (Tensor::randn([3, 2]), Tensor::randn([2])),
-    )
-    .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
-    .run()
-    .unwrap();
+    let ep = size_predicate_program();
     // PyTorch's program for this model: the predicate is a SymBool value.
     assert_eq!(
         body(&ep.graph_code(0)),

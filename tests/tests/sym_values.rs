@@ -7,17 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ferrex::cond;
 use ferrex::prelude::*;
-use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 
-fn body(code: &str) -> Vec<String> {
-    code.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("//") && !l.is_empty())
-        .map(String::from)
-        .collect()
-}
+mod common;
+use common::{body, size_predicate_program};
+use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 
 /// A fresh path in the temp dir, removed when dropped.
 struct TempPath(PathBuf);
@@ -157,16 +151,6 @@ fn a_saved_program_keeps_its_sym_nodes() {
     assert_eq!(out[0].to_vec::<f32>().unwrap(), resize_expected(&data, 4));
 }
 
-#[export_module]
-struct SizePredicate {}
-
-#[export_module]
-impl SizePredicate {
-    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        cond!(x.size(0).sym_gt(2), |x, y| x + y, |x, y| x - y, [x, y])
-    }
-}
-
 /// `x + y` (rows > 2) or `x - y`, row by row, computed directly.
 fn cond_expected(x: &[f32], y: &[f32], rows: usize) -> Vec<f32> {
     x.iter()
@@ -198,13 +182,7 @@ fn check_cond_runs(ep: &ExportedProgram) {
 
 #[test]
 fn a_symbolic_cond_predicate_is_a_sym_bool_node_in_every_form() {
-    let ep = Exporter::new(
-        &SizePredicate {},
-        (Tensor::randn([3, 2]), Tensor::randn([2])),
-    )
-    .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
-    .run()
-    .unwrap();
+    let ep = size_predicate_program();
     let forward = [
         "fn forward(x: f32[s0, 2], y: f32[2]) {",
         "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",

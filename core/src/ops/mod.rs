@@ -495,19 +495,22 @@ impl From<OpError> for EagerError {
 fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, EagerError> {
     let op_args = OpArgs::new(op, args);
     let metas = (op.meta)(&op_args)?;
+    // A list-returning op's count is known only once it has run.
+    let fixed_count = !op.parsed()?.returns_list();
     // In-place ops and custom implementations run even when empty (aliasing, user code).
-    let mut all_empty = !metas.is_empty() && op.functional.is_none() && op.implementation.is_none();
+    let mut all_empty =
+        fixed_count && !metas.is_empty() && op.functional.is_none() && op.implementation.is_none();
     for m in &metas {
         let numel = concrete_numel(m)?;
         all_empty &= numel == 0;
         ferrex_kernels::check_buffer(numel, m.dtype.size_in_bytes() as u64)
             .map_err(EagerError::Memory)?;
     }
-    if all_empty && !op.parsed()?.returns_list() {
+    if all_empty {
         return Ok(metas.iter().map(empty_tensor).collect());
     }
     let out = (op.kernel)(&op_args)?;
-    if !op.parsed()?.returns_list() && out.len() != metas.len() {
+    if fixed_count && out.len() != metas.len() {
         return Err(OpError(format!(
             "kernel returned {} tensors, meta promised {}",
             out.len(),

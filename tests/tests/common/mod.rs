@@ -47,3 +47,33 @@ impl Counter {
         x * &self.count
     }
 }
+
+/// The lines of a printed graph without comments and blank lines.
+pub fn body(code: &str) -> Vec<String> {
+    code.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//") && !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// ExportDB's `cond_operands`: `x + y` when `x` has more than 2 rows, else `x - y`.
+#[export_module]
+pub struct SizePredicate {}
+
+#[export_module]
+impl SizePredicate {
+    pub fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        ferrex::cond!(x.size(0).sym_gt(2), |x, y| x + y, |x, y| x - y, [x, y])
+    }
+}
+
+/// [`SizePredicate`] exported with a dynamic row count: the predicate stays symbolic.
+pub fn size_predicate_program() -> ferrex::ExportedProgram {
+    use ferrex::{Dim, DynamicShapes, Exporter};
+    let x = Tensor::randn([3, 2]);
+    Exporter::new(&SizePredicate {}, (x, Tensor::randn([2])))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
+        .run()
+        .expect("SizePredicate exports with a dynamic row count")
+}
