@@ -530,18 +530,18 @@ fn cases_keep_their_loops_constants_and_signatures() {
 
 #[test]
 fn data_dependent_cases_keep_pytorchs_program() {
-    // PyTorch: item, `item >= 0` + _assert_scalar, `item <= 5` + _assert_scalar, zeros.
-    // ferrex records the comparisons as `aten::ge.int` / `aten::le.int` nodes.
+    // PyTorch: item, `item >= 0` + _assert_scalar, `item <= 5` + _assert_scalar, zeros;
+    // the comparisons are SymBool values (`_operator.ge` / `_operator.le`) in both.
     let size = exported("constrain_as_size_example");
     let lines = graph_lines(&size);
     assert_eq!(lines[0], "fn forward(x: i64[]) {");
     assert_eq!(lines[1], "let item: Sym(u0) = aten::item.default(x);");
-    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = aten::ge.int(item, 0);");
+    assert_eq!(lines[2], "let ge: Sym(u0 >= 0) = item >= 0;");
     assert!(lines[3].starts_with(
         "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion failed \
          for expression u0 >= 0 at exportdb/src/cases/constrain_as_size_example.rs:"
     ));
-    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = aten::le.int(item, 5);");
+    assert_eq!(lines[4], "let le: Sym(u0 <= 5) = item <= 5;");
     assert_eq!(
         lines[6],
         "let zeros: f32[u0, 5] = aten::zeros.default([item, 5]);"
@@ -566,9 +566,7 @@ fn data_dependent_cases_keep_pytorchs_program() {
         value.program.op_targets(),
         [
             "aten::item.default",
-            "aten::ge.int",
             "aten::_assert_scalar.default",
-            "aten::le.int",
             "aten::_assert_scalar.default",
             "aten::sin.default",
         ]

@@ -317,32 +317,28 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "data-dependent scalar (unbacked u0); core/src/ops/scalar.rs, tests/tests/unbacked.rs",
     ),
     (
+        "aten::new_zeros.default",
+        "PyTorch-archive op (decomposes to full); tests/tests/pt2_unbacked.rs runs new_ones",
+    ),
+    (
+        "aten::new_ones.default",
+        "PyTorch-archive op (decomposes to full); tests/tests/pt2_unbacked.rs",
+    ),
+    (
+        "aten::new_empty.default",
+        "PyTorch-archive op (decomposes to full); tests/tests/pt2_unbacked.rs runs new_ones",
+    ),
+    (
+        "aten::new_full.default",
+        "PyTorch-archive op (decomposes to full); tests/tests/pt2_unbacked.rs runs new_ones",
+    ),
+    (
+        "aten::_local_scalar_dense.default",
+        "core ATen spelling of aten::item; core/src/ops/scalar.rs, tests/tests/unbacked.rs",
+    ),
+    (
         "aten::_assert_scalar.default",
         "run-time assertion of ferrex::check; core/src/ops/scalar.rs, tests/tests/unbacked.rs",
-    ),
-    (
-        "aten::eq.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
-    ),
-    (
-        "aten::ne.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
-    ),
-    (
-        "aten::lt.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
-    ),
-    (
-        "aten::le.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
-    ),
-    (
-        "aten::gt.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
-    ),
-    (
-        "aten::ge.int",
-        "int comparison for ferrex::check; core/src/ops/scalar.rs",
     ),
     (
         "aten::copy.default",

@@ -1,5 +1,5 @@
 //! Tensor constructors: `zeros`, `ones`, `full`, `arange`, `randn`, `rand`, `full_like`,
-//! `ones_like`, `eye`. Called while tracing, they record a node (so symbolic sizes stay
+//! `ones_like`, `new_zeros` / `new_ones` / `new_empty` / `new_full`, `eye`. Called while tracing, they record a node (so symbolic sizes stay
 //! symbolic).
 
 use super::util::concrete;
@@ -10,7 +10,12 @@ use crate::symbolic::SymInt;
 use crate::tensor::{with_default_generator, DType, Element, Storage, Tensor, TensorMeta};
 
 fn sizes_of(args: &OpArgs) -> Result<Vec<SymInt>, OpError> {
-    let sizes = args.int_list(0)?;
+    sizes_at(args, 0)
+}
+
+/// The size list argument `i`, checked non-negative.
+fn sizes_at(args: &OpArgs, i: usize) -> Result<Vec<SymInt>, OpError> {
+    let sizes = args.int_list(i)?;
     if let Some(neg) = sizes.iter().find(|s| s.hint() < 0) {
         op_bail!(
             "Trying to create tensor with negative dimension {neg}: {}",
@@ -347,6 +352,73 @@ pub static ONES_LIKE: OpDef = OpDef::new(
     ones_like_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// new_zeros / new_ones / new_empty / new_full: `self` gives the dtype by default
+
+/// `(size argument, fill argument if any, dtype argument)` of a `new_*` op.
+fn new_filled_layout(op: &OpDef) -> (Option<usize>, usize) {
+    if std::ptr::eq(op, &NEW_FULL) {
+        (Some(2), 3)
+    } else {
+        (None, 2)
+    }
+}
+
+fn new_filled_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (_, dtype_arg) = new_filled_layout(args.op);
+    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(args.meta(0)?.dtype);
+    Ok(vec![TensorMeta::new(dtype, sizes_at(args, 1)?)])
+}
+
+/// The fill value: `new_full`'s argument, 1 for `new_ones`, 0 otherwise (`new_empty`'s
+/// contents are unspecified; zeros are a valid choice).
+fn new_fill(args: &OpArgs) -> Value {
+    match new_filled_layout(args.op) {
+        (Some(fill), _) => args.get(fill),
+        _ => Value::Int(SymInt::Int(i64::from(std::ptr::eq(args.op, &NEW_ONES)))),
+    }
+}
+
+fn new_filled_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let m = &new_filled_meta(args)?[0];
+    let fill = match new_filled_layout(args.op) {
+        (Some(fill), _) => args.scalar(fill)?,
+        _ => crate::tensor::Scalar::Int(i64::from(std::ptr::eq(args.op, &NEW_ONES))),
+    };
+    Ok(vec![Storage::full_scalar(
+        &concrete(&m.sizes),
+        fill,
+        m.dtype,
+    )])
+}
+
+/// `full(size, fill, dtype=…)` with `self`'s dtype made explicit, as PyTorch's table does.
+fn new_filled_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let m = new_filled_meta(args)?.swap_remove(0);
+    let (_, dtype_arg) = new_filled_layout(args.op);
+    let mut values = vec![
+        Value::IntList(m.sizes),
+        new_fill(args),
+        Value::DType(m.dtype),
+    ];
+    values.extend(args.values.iter().skip(dtype_arg + 1).cloned());
+    Ok(Tensor::call_op(&FULL, values))
+}
+
+macro_rules! new_filled {
+    ($($name:ident $schema:literal;)*) => {$(
+        pub static $name: OpDef = OpDef::new($schema, new_filled_meta, new_filled_kernel)
+            .with_decomposition(new_filled_decomposition);
+    )*};
+}
+
+new_filled! {
+    NEW_ZEROS "aten::new_zeros(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
+    NEW_ONES "aten::new_ones(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
+    NEW_EMPTY "aten::new_empty(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
+    NEW_FULL "aten::new_full(Tensor self, SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
+}
+
 fn eye_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     let n = args.int(0)?;
     if n.hint() < 0 {
@@ -375,6 +447,10 @@ pub static EYE: OpDef = OpDef::new(
 
 pub static OPS: &[&OpDef] = &[
     &SCALAR_TENSOR,
+    &NEW_ZEROS,
+    &NEW_ONES,
+    &NEW_EMPTY,
+    &NEW_FULL,
     &ZEROS,
     &ONES,
     &FULL,

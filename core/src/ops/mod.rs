@@ -283,6 +283,8 @@ impl<'a> OpArgs<'a> {
         match self.get(i) {
             Value::Bool(b) => Ok(b),
             Value::Int(v) => Ok(v.hint() != 0),
+            // A SymBool reaches a kernel with its sizes bound (`Evaluator::size`).
+            Value::SymBool(b) => Ok(b.op.eval(b.lhs.hint(), b.rhs.hint())),
             v => Err(self.wrong(i, "a bool", &v)),
         }
     }

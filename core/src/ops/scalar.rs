@@ -1,15 +1,15 @@
-//! Data-dependent scalars: `aten::item` (a tensor's value as a symbolic int), comparisons
-//! of symbolic ints (`aten::ge.int`, the nodes PyTorch prints as `item >= 0`), and
-//! `aten::_assert_scalar`, the run-time check of a `ferrex::check` on such a value.
+//! Data-dependent scalars: `aten::item` (a tensor's value as a symbolic int, and its core
+//! ATen spelling `aten::_local_scalar_dense`) and `aten::_assert_scalar`, the run-time
+//! check of a `ferrex::check` on such a value. The comparison it checks is a SymBool
+//! value (`ge = item >= 0`, `ops/sym.rs`).
 //!
 //! While tracing, `Tensor::sym_item` and `ferrex::check` record these nodes themselves
-//! (`trace/unbacked.rs`), giving their outputs a symbolic value (`Sym(u0)`); the meta
+//! (`trace/unbacked.rs`), giving `item` a symbolic value (`Sym(u0)`); the meta
 //! functions here serve the eager calls of the interpreter and the runtime.
 
 use crate::error::OpError;
 use crate::op_bail;
-use crate::ops::{OpArgs, OpDef};
-use crate::symbolic::CmpOp;
+use crate::ops::{OpArgs, OpDef, Value};
 use crate::tensor::{DType, Storage, TensorMeta};
 
 fn item_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
@@ -39,50 +39,28 @@ fn scalar_storage<T: crate::tensor::Element>(v: T) -> Storage {
 
 pub static ITEM: OpDef = OpDef::new("aten::item(Tensor self) -> Scalar", item_meta, item_kernel);
 
-fn compare_meta(_: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
-}
-
-/// The `aten::<op>.int(int a, int b) -> bool` op for a comparison.
-pub(crate) fn comparison(op: CmpOp) -> &'static OpDef {
-    match op {
-        CmpOp::Eq => &EQ_INT,
-        CmpOp::Ne => &NE_INT,
-        CmpOp::Lt => &LT_INT,
-        CmpOp::Le => &LE_INT,
-        CmpOp::Gt => &GT_INT,
-        CmpOp::Ge => &GE_INT,
-    }
-}
-
-macro_rules! int_comparisons {
-    ($($name:ident $kernel:ident $schema:literal $op:expr;)*) => {$(
-        fn $kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-            let (a, b) = (args.i64(0)?, args.i64(1)?);
-            Ok(vec![scalar_storage($op.eval(a, b))])
-        }
-        pub static $name: OpDef = OpDef::new($schema, compare_meta, $kernel);
-    )*};
-}
-
-int_comparisons! {
-    EQ_INT eq_int_kernel "aten::eq.int(int a, int b) -> bool" CmpOp::Eq;
-    NE_INT ne_int_kernel "aten::ne.int(int a, int b) -> bool" CmpOp::Ne;
-    LT_INT lt_int_kernel "aten::lt.int(int a, int b) -> bool" CmpOp::Lt;
-    LE_INT le_int_kernel "aten::le.int(int a, int b) -> bool" CmpOp::Le;
-    GT_INT gt_int_kernel "aten::gt.int(int a, int b) -> bool" CmpOp::Gt;
-    GE_INT ge_int_kernel "aten::ge.int(int a, int b) -> bool" CmpOp::Ge;
-}
+/// `item` as the core ATen IR spells it.
+pub static LOCAL_SCALAR_DENSE: OpDef = OpDef::new(
+    "aten::_local_scalar_dense(Tensor self) -> Scalar",
+    item_meta,
+    item_kernel,
+);
 
 fn assert_scalar_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    args.meta(0)?;
+    if let Value::Tensor(_) = args.get(0) {
+        args.meta(0)?;
+    }
     Ok(Vec::new())
 }
 
-/// Fails with the recorded message when the condition is false.
+/// Fails with the recorded message when the condition is false. The condition is a
+/// SymBool (`u0 <= 5`, its symbols bound by the time it runs) or a one-element tensor.
 fn assert_scalar_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let holds = args.storage(0)?.to_vec::<bool>();
-    if holds.first().copied().unwrap_or(false) {
+    let holds = match args.get(0) {
+        Value::Tensor(_) => args.storage(0)?.to_vec::<bool>().first().copied(),
+        _ => Some(args.bool(0)?),
+    };
+    if holds.unwrap_or(false) {
         return Ok(Vec::new());
     }
     let message = args
@@ -97,16 +75,7 @@ pub static ASSERT_SCALAR: OpDef = OpDef::new(
     assert_scalar_kernel,
 );
 
-pub static OPS: &[&OpDef] = &[
-    &ITEM,
-    &EQ_INT,
-    &NE_INT,
-    &LT_INT,
-    &LE_INT,
-    &GT_INT,
-    &GE_INT,
-    &ASSERT_SCALAR,
-];
+pub static OPS: &[&OpDef] = &[&ITEM, &LOCAL_SCALAR_DENSE, &ASSERT_SCALAR];
 
 #[cfg(test)]
 mod tests {
@@ -124,17 +93,6 @@ mod tests {
             err.0,
             "a Tensor with 2 elements cannot be converted to Scalar"
         );
-        let le = |a, b| {
-            run_eager(
-                comparison(CmpOp::Le),
-                &[Value::Int(SymInt::Int(a)), Value::Int(SymInt::Int(b))],
-            )
-            .unwrap()[0]
-                .to_vec::<bool>()
-                .unwrap()
-        };
-        assert_eq!(le(3, 5), [true]);
-        assert_eq!(le(6, 5), [false]);
     }
 
     #[test]
@@ -150,5 +108,12 @@ mod tests {
             err.unwrap_err().0,
             "Runtime assertion failed for expression u0 <= 5"
         );
+        // As a graph passes it: the SymBool with its symbols bound.
+        let holds = |lhs: i64| {
+            let cond = SymInt::Int(lhs).sym_le(5);
+            run_eager(&ASSERT_SCALAR, &[Value::SymBool(cond), Value::None])
+        };
+        assert!(holds(5).unwrap().is_empty());
+        assert_eq!(holds(6).unwrap_err().0, "Runtime assertion failed");
     }
 }

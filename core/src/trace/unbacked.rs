@@ -405,25 +405,11 @@ pub fn check(cond: SymBool) {
             "Runtime assertion failed for expression {cond} at {}:{}",
             at.file, at.line
         );
-        let compare = NodeKind::Call {
-            op: scalar::comparison(cond.op),
-            args: vec![Arg::Int(cond.lhs.clone()), Arg::Int(cond.rhs.clone())],
-        };
-        let meta = TensorMeta::symbolic_scalar(DType::Bool, SymScalar::Bool(cond.clone()));
-        let Some(holds) = s
-            .push_node(compare, vec![meta], at, false)
-            .into_iter()
-            .next()
-        else {
-            return;
-        };
-        let holds = match holds.state() {
-            TensorState::Traced(t) => t.node,
-            _ => return,
-        };
+        // The condition stays inline: `name_sym_values` makes it a SymBool node
+        // (`ge = item >= 0`, PyTorch's `_operator.ge`), read by runners from its meta.
         let assert = NodeKind::Call {
             op: &scalar::ASSERT_SCALAR,
-            args: vec![Arg::Tensor(holds), Arg::Str(message)],
+            args: vec![Arg::SymBool(cond.clone()), Arg::Str(message)],
         };
         s.push_node(assert, Vec::new(), at, false);
         super::log::runtime_assert_added(&cond.to_string(), at, &crate::error::CodeSnippet(None));

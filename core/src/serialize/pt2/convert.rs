@@ -27,12 +27,11 @@ fn higher_order_op(target: &str) -> Option<&'static dyn HigherOrderOp> {
     lookup_higher_order(&format!("higher_order::{name}"))
 }
 
-/// Run-time checks export inserts (dtype/device of a tensor, a size assertion, a
-/// range constraint): ferrex checks inputs against the program's metas and range
-/// constraints itself, so unread ones are left out.
+/// Run-time checks export inserts (dtype/device of a tensor, a range constraint):
+/// ferrex checks inputs against the program's metas and range constraints itself, so
+/// unread ones are left out. (`_assert_scalar` is kept: it is ferrex's op too.)
 const CHECKS: &[&str] = &[
     "torch.ops.aten._assert_tensor_metadata.default",
-    "torch.ops.aten._assert_scalar.default",
     "torch.ops.aten.sym_constrain_range.default",
     "torch.ops.aten.sym_constrain_range_for_size.default",
 ];
@@ -57,6 +56,8 @@ pub(super) fn symint(s: &j::SymInt) -> Result<SymInt, String> {
             let expr = parse_srepr(&e.expr_str)?;
             let hint = match &e.hint {
                 Some(j::SymExprHint::AsInt(h)) => *h,
+                // A value read from data (`u0`) has no example value.
+                None if expr.symbols().iter().any(|s| s.is_unbacked()) => 0,
                 _ => return Err(format!("`{}` has no integer hint", e.expr_str)),
             };
             Ok(SymInt::from_expr(expr, hint))

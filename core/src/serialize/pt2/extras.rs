@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::SourceLocation;
 use crate::module::SourceLine;
 use crate::program::ExportedProgram;
 use crate::serialize::program::intern;
 use crate::symbolic::{parse_expr, CmpOp, Guard, ShapeEnv, SymbolInfo, SymbolSource};
+use crate::trace::AssumedConstant;
 
 /// The `metadata` key of the extras.
 pub const EXTRAS_KEY: &str = "ferrex";
@@ -30,6 +32,20 @@ pub struct Extras {
     pub guards: Vec<GuardEntry>,
     pub symbols: Vec<SymbolEntry>,
     pub source_lines: Vec<SourceLineEntry>,
+    /// The values `ferrex::assume_constant` computed at export (absent before 0.1's
+    /// archives held them).
+    #[serde(default)]
+    pub assumed_constants: Vec<AssumedConstantEntry>,
+}
+
+/// A value `ferrex::assume_constant` computed at export, with where it was called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssumedConstantEntry {
+    pub value: String,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +94,17 @@ impl Extras {
             guards: guard_entries(ep.guards()),
             symbols: symbol_entries(ep.shape_env()),
             source_lines: source_entries(ep.sources()),
+            assumed_constants: ep
+                .assumed_constants()
+                .iter()
+                .map(|c| AssumedConstantEntry {
+                    value: c.value.clone(),
+                    file: c.location.file.to_string(),
+                    line: c.location.line,
+                    column: c.location.column,
+                    code: c.code.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -182,6 +209,7 @@ pub(super) struct Restored {
     pub guards: Vec<Guard>,
     pub shape_env: ShapeEnv,
     pub sources: Vec<SourceLine>,
+    pub assumed_constants: Vec<AssumedConstant>,
 }
 
 impl Extras {
@@ -216,12 +244,26 @@ impl Extras {
         let shape_env = restore_shape_env(&self.symbols)
             .map_err(|e| format!("metadata[\"{EXTRAS_KEY}\"]: {e}"))?;
         let sources = restore_sources(&self.source_lines);
+        let assumed_constants = self
+            .assumed_constants
+            .iter()
+            .map(|c| AssumedConstant {
+                value: c.value.clone(),
+                location: SourceLocation {
+                    file: intern(&c.file),
+                    line: c.line,
+                    column: c.column,
+                },
+                code: c.code.clone(),
+            })
+            .collect();
         Ok(Restored {
             model_name: self.model_name,
             arg_names: self.arg_names,
             guards,
             shape_env,
             sources,
+            assumed_constants,
         })
     }
 }

@@ -113,6 +113,7 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         guards: Vec::new(),
         shape_env,
         sources: read.sources,
+        assumed_constants: Vec::new(),
     };
     // A program ferrex wrote carries what PyTorch's format has no field for.
     if let Some(extras) =
@@ -133,7 +134,8 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         restored.sources,
         restored.arg_names,
         restored.model_name,
-    );
+    )
+    .with_assumed_constants(restored.assumed_constants);
     crate::program::validate::validate(&ep).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     Ok(ep)
 }

@@ -27,7 +27,6 @@ pub const TORCH_VERSION: &str = "2.15.0";
 
 /// The program as `.pt2` archive bytes, its entries under the folder `root`.
 pub fn to_bytes(ep: &ExportedProgram, root: &str) -> Result<Vec<u8>, SaveError> {
-    refuse_unsaved_features(ep)?;
     Ok(write_archive(ep, root, std::io::Cursor::new(Vec::new()))?.into_inner())
 }
 
@@ -60,18 +59,6 @@ fn archive_root(path: &Path) -> String {
     } else {
         stem
     }
-}
-
-/// What the format cannot hold yet: unbacked symbols (values read from tensor data)
-/// and `assume_constant` values. Saving such a program would load as a different one.
-fn refuse_unsaved_features(ep: &ExportedProgram) -> Result<(), SaveError> {
-    if !ep.assumed_constants().is_empty() {
-        return Err(unsavable(
-            "the program holds values computed by `ferrex::assume_constant`, which the saved \
-             format does not record yet",
-        ));
-    }
-    Ok(())
 }
 
 /// The program's JSON (`models/model.json`).

@@ -272,15 +272,9 @@ impl<'a> Out<'a> {
         op: &OpDef,
         args: &[Arg],
     ) -> Result<s::Node, SaveError> {
-        if is_size_node(node) {
+        // A SymInt / SymBool value: a size node, or one read from data (`item`, `u0`).
+        if is_size_node(node) || node.meta.iter().any(|m| m.sym.is_some()) {
             return self.sym_node(node, op, args);
-        }
-        if node.meta.iter().any(|m| m.sym.is_some()) {
-            return Err(unsavable(format!(
-                "node `{}` is a value read from tensor data (an unbacked symbol), which the \
-                 saved format does not hold yet",
-                node.name
-            )));
         }
         let schema = op.parsed().map_err(|e| unsavable(e.0))?;
         let mut inputs = Vec::new();

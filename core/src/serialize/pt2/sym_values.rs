@@ -94,9 +94,10 @@ pub(super) fn sym_int(v: &SymInt) -> s::SymInt {
         SymInt::Int(i) => s::SymInt::AsInt(*i),
         SymInt::Sym { expr, hint } => match expr.as_constant() {
             Some(c) => s::SymInt::AsInt(c),
+            // A value read from data has no example value: PyTorch writes no hint.
             None => s::SymInt::AsExpr(s::SymExpr {
                 expr_str: srepr(expr),
-                hint: Some(s::SymExprHint::AsInt(*hint)),
+                hint: (!v.is_unbacked()).then_some(s::SymExprHint::AsInt(*hint)),
             }),
         },
     }
