@@ -271,7 +271,16 @@ fn assume_constant_bakes_the_example_value_in() {
         "Assumed constants (computed at export from the example inputs):\n    2 from tests/"
     ));
     // The value is the example's: another `n` does not change the program.
-    let out = ep.module().call((x, Tensor::scalar(3i64))).expect("runs");
+    let out = ep.module().call((x.copy(), Tensor::scalar(3i64))).expect("runs");
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [1.0, 2.0]);
+    // Saved, the graph holds the constant (as PyTorch's does) and ferrex's extras the
+    // record of where it came from.
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("assumed.pt2");
+    ferrex::save(&ep, &path).expect("saves");
+    let back = ferrex::load(&path).expect("loads");
+    assert_eq!(back.assumed_constants(), ep.assumed_constants());
+    assert_eq!(graph_lines(&back), graph_lines(&ep));
+    let out = back.module().call((x, Tensor::scalar(3i64))).expect("runs");
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [1.0, 2.0]);
 }
 
