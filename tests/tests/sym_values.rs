@@ -300,3 +300,23 @@ fn pytorch_sym_int_nodes_keep_their_names_through_save_and_load() {
         }
     }
 }
+
+#[test]
+fn run_decompositions_keeps_pytorchs_sym_node_names() {
+    // PyTorch's core IR of this program keeps `sym_size_int_1`; a retrace would name it
+    // `sym_size_int`.
+    let core = ferrex::load(pytorch_archive("symarith"))
+        .unwrap()
+        .run_decompositions()
+        .unwrap();
+    let code = body(&core.graph_code(0));
+    assert_eq!(
+        code[1],
+        "let sym_size_int_1: Sym(s77) = aten::sym_size.int(x, 0);"
+    );
+    assert_eq!(code[2], "let add: Sym(s77 + 1) = sym_size_int_1 + 1;");
+    assert!(
+        code.contains(&"let mul: Sym(2*s77) = sym_size_int_1 * 2;".to_string()),
+        "{code:?}"
+    );
+}

@@ -271,7 +271,10 @@ fn assume_constant_bakes_the_example_value_in() {
         "Assumed constants (computed at export from the example inputs):\n    2 from tests/"
     ));
     // The value is the example's: another `n` does not change the program.
-    let out = ep.module().call((x.copy(), Tensor::scalar(3i64))).expect("runs");
+    let out = ep
+        .module()
+        .call((x.copy(), Tensor::scalar(3i64)))
+        .expect("runs");
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [1.0, 2.0]);
     // Saved, the graph holds the constant (as PyTorch's does) and ferrex's extras the
     // record of where it came from.

@@ -11,5 +11,5 @@ mod verify;
 pub use dead_code::eliminate_dead_code;
 pub use functionalize::functionalize;
 pub use naming::assign_names;
-pub use sym_values::{has_inline_sizes, name_sym_values};
+pub use sym_values::{has_inline_sizes, keep_sym_names, name_sym_values};
 pub use verify::verify;

@@ -65,6 +65,48 @@ pub fn name_sym_values(graph: &mut Graph) {
     graph.reorder(&order);
 }
 
+/// Gives the SymInt / SymBool nodes of `graph` the names the same values had in
+/// `before`, as PyTorch's `run_decompositions` keeps `sym_size_int_1`: a retrace
+/// computes them afresh and naming would number them anew. A name another node took
+/// stays with that node; the size node then keeps a fresh name.
+pub fn keep_sym_names(graph: &mut Graph, before: &Graph) {
+    let key = |n: &Node| {
+        n.meta
+            .first()
+            .and_then(|m| m.sym.as_ref())
+            .map(|v| v.to_string())
+    };
+    let old: HashMap<String, String> = before
+        .nodes
+        .iter()
+        .filter(|n| is_size_node(n))
+        .filter_map(|n| Some((key(n)?, n.name.clone())))
+        .collect();
+    let mut used: HashSet<String> = graph
+        .nodes
+        .iter()
+        .filter(|n| !is_size_node(n))
+        .map(|n| n.name.clone())
+        .collect();
+    let mut unnamed = Vec::new();
+    for (i, node) in graph.nodes.iter_mut().enumerate() {
+        if !is_size_node(node) {
+            continue;
+        }
+        match key(node).and_then(|k| old.get(&k)) {
+            Some(name) if used.insert(name.clone()) => node.name = name.clone(),
+            _ => unnamed.push(i),
+        }
+    }
+    for i in unnamed {
+        let node = &mut graph.nodes[i];
+        if !used.insert(node.name.clone()) {
+            let base = node.op().map(call_base_name).unwrap_or_default();
+            node.name = fresh_name(&base, &mut used);
+        }
+    }
+}
+
 /// Names the nodes this pass added (those without a name).
 fn name_new_nodes(graph: &mut Graph) {
     let mut used: HashSet<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();

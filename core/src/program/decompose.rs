@@ -239,6 +239,7 @@ impl ExportedProgram {
         passes::eliminate_dead_code(&mut graph);
         passes::name_sym_values(&mut graph);
         passes::assign_names(&mut graph, &names);
+        passes::keep_sym_names(&mut graph, &self.graph);
         passes::verify(&graph).map_err(ExportError::Verify)?;
 
         let mut signature = self.signature.clone();
