@@ -333,6 +333,14 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "PyTorch-archive op (decomposes to full); tests/tests/pt2_unbacked.rs runs new_ones",
     ),
     (
+        "aten::slice_scatter.default",
+        "write through a slice view; core/src/ops/scatter.rs unit tests, tests/tests/pt2_views.rs",
+    ),
+    (
+        "aten::select_scatter.default",
+        "write through a select view; core/src/ops/scatter.rs unit tests, tests/tests/pt2_views.rs",
+    ),
+    (
         "aten::_local_scalar_dense.default",
         "core ATen spelling of aten::item; core/src/ops/scalar.rs, tests/tests/unbacked.rs",
     ),

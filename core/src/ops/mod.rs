@@ -21,6 +21,7 @@ pub mod normalization;
 pub mod pooling;
 pub mod reduction;
 pub mod scalar;
+pub mod scatter;
 pub mod schema;
 pub mod shape;
 pub mod sym;
@@ -350,6 +351,7 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(attention::OPS);
     all.extend_from_slice(mutation::OPS);
     all.extend_from_slice(scalar::OPS);
+    all.extend_from_slice(scatter::OPS);
     all.extend_from_slice(copy::OPS);
     all.extend_from_slice(nonzero::OPS);
     all.extend_from_slice(sym::OPS);

@@ -551,7 +551,12 @@ pub static FLATTEN: OpDef = OpDef::new(
 
 /// Checks `index` against a dim of size `len` and returns it made non-negative. Only
 /// the bound that can fail is compared (and guarded, when symbolic).
-fn check_index(len: &SymInt, index: &SymInt, dim: usize, what: &str) -> Result<SymInt, OpError> {
+pub(crate) fn check_index(
+    len: &SymInt,
+    index: &SymInt,
+    dim: usize,
+    what: &str,
+) -> Result<SymInt, OpError> {
     let fits = if index.hint() >= 0 {
         index.compare(CmpOp::Lt, len)
     } else {

@@ -6,6 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+mod views;
+
 use super::schema::{self as j, Argument as A};
 use super::sympy::parse_srepr;
 use super::Ctx;
@@ -120,6 +122,14 @@ pub(super) struct GraphReader<'a> {
     /// The tensor the in-place call being read mutates.
     mutated: Option<NodeId>,
     sources: Vec<SourceLine>,
+    /// Views that in-place ops may write through, by their node (`views.rs`).
+    views: HashMap<NodeId, views::ViewOf>,
+    /// Every value name the file defines or reads (names the reader adds avoid them).
+    names: HashSet<String>,
+    /// The index of the last node reading each name (`usize::MAX`: a graph output).
+    last_read: HashMap<String, usize>,
+    /// The index of the node being read.
+    index: usize,
 }
 
 /// A graph read from the file: the graph, the source lines of its nodes, and the
@@ -159,6 +169,24 @@ impl<'a> GraphReader<'a> {
         for a in &g.outputs {
             collect_names(a, &mut used);
         }
+        let mut last_read = HashMap::new();
+        let mut names = used.clone();
+        for (i, n) in g.nodes.iter().enumerate() {
+            let mut read = HashSet::new();
+            for a in &n.inputs {
+                collect_names(&a.arg, &mut read);
+            }
+            last_read.extend(read.into_iter().map(|name| (name, i)));
+            for o in &n.outputs {
+                collect_names(o, &mut names);
+            }
+            names.extend(n.name.clone());
+        }
+        let mut outputs = HashSet::new();
+        for a in &g.outputs {
+            collect_names(a, &mut outputs);
+        }
+        last_read.extend(outputs.into_iter().map(|name| (name, usize::MAX)));
         GraphReader {
             ctx,
             g,
@@ -170,6 +198,10 @@ impl<'a> GraphReader<'a> {
             used,
             mutated: None,
             sources: Vec::new(),
+            views: HashMap::new(),
+            names,
+            last_read,
+            index: 0,
         }
     }
 
@@ -340,7 +372,8 @@ impl<'a> GraphReader<'a> {
             };
             self.push(node, &at)?;
         }
-        for n in &self.g.nodes {
+        for (i, n) in self.g.nodes.iter().enumerate() {
+            self.index = i;
             self.node(n)?;
         }
         let args = self
@@ -444,6 +477,8 @@ impl<'a> GraphReader<'a> {
         )?;
         if let Some(mutated) = self.mutated.take() {
             self.record_mutation(mutated, id, &at)?;
+        } else {
+            self.note_view(id);
         }
         if multi {
             self.push_getitems(id, &outputs, source, &at)?;
@@ -532,29 +567,6 @@ impl<'a> GraphReader<'a> {
 }
 
 impl GraphReader<'_> {
-    /// After an in-place call `id` on `target`: `id` holds the contents of `target`'s
-    /// root from now on. In-place ops on views (which would write through to the
-    /// viewed tensor) are refused.
-    fn record_mutation(&mut self, target: NodeId, id: NodeId, at: &str) -> Result<(), LoadError> {
-        let root = self.root.get(&target).copied().unwrap_or(target);
-        if let Some(op) = self.graph.node(root).op() {
-            if op.schema.contains("-> Tensor(a") {
-                return Err(self.bad(
-                    at,
-                    format!(
-                        "an in-place op on `{}`, a view ({}), is not supported: ferrex does \
-                         not write through views",
-                        self.graph.node(root).name,
-                        op.schema.split('(').next().unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        self.root.insert(id, root);
-        self.latest.insert(root, id);
-        Ok(())
-    }
-
     /// A call of a registered op, its inputs placed by the schema's argument names;
     /// an in-place op becomes its functional form (`add_` → `add.Tensor`).
     fn call(&mut self, n: &j::Node, name: &str, at: &str) -> Result<NodeKind, LoadError> {
