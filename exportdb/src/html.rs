@@ -154,7 +154,9 @@ color:#8a3b12}.origin.rust{background:#e3ecfb;color:#1d4e89}\
 border-radius:.4rem;box-sizing:border-box}#count{color:#666;font-size:.9rem}\
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side>div{min-width:0}\
 .side pre{white-space:pre-wrap;overflow-wrap:anywhere}\
-@media(max-width:60rem){.side{grid-template-columns:1fr}}.muted{color:#666}";
+@media(max-width:60rem){.side{grid-template-columns:1fr}}.muted{color:#666}\
+p.file{font-family:ui-monospace,monospace;font-size:.8rem;color:#555;margin:.3rem 0;\
+overflow-wrap:anywhere}";
 
 /// Filters the index's rows by the words typed in the search box (prefilled from
 /// `index.html?q=words`, so a search can be linked).
@@ -300,8 +302,8 @@ pub fn index_page() -> String {
         "<p>What <code>ferrex::export</code> supports and what it rejects, one small model \
          per feature: the Rust counterpart of PyTorch&#39;s ExportDB. {} cases: {} supported, \
          {} not supported. Of PyTorch&#39;s {} cases, ferrex supports {ferrex_supports} and \
-         PyTorch 2.15 {pytorch_supports}; each case page shows PyTorch&#39;s program beside \
-         ferrex&#39;s.</p>",
+         PyTorch 2.15 {pytorch_supports}; each case page shows PyTorch&#39;s Python original \
+         and program beside ferrex&#39;s.</p>",
         all.len(),
         supported.len(),
         rejected.len(),
@@ -376,8 +378,10 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
         " class=\"wrap\""
     };
     let rust_code = format!(
-        "<h2>ferrex (Rust)</h2>\n<p>verdict: {}</p>\n<pre><code>{}</code></pre>",
+        "<h2>ferrex (Rust)</h2>\n<p>verdict: {}</p>\n<p class=\"file\">{}</p>\n\
+         <pre><code>{}</code></pre>",
         verdict_html(case.verdict),
+        escape(&case.code_path()),
         escape(case.shown_code())
     );
     let ferrex_result = format!(
@@ -423,11 +427,11 @@ fn python_source_html(case: &Case, p: &PyTorchCase) -> String {
         None => "<p class=\"muted\">The Python original is missing.</p>".to_string(),
     };
     format!(
-        "<h2>PyTorch 2.15 (Python)</h2>\n<p>verdict: {} · \
-         <code>torch/_export/db/examples/{}.py</code> · <a href=\"{}\">docs</a></p>\n{source}",
+        "<h2>PyTorch 2.15 (Python)</h2>\n<p>verdict: {} · <a href=\"{}\">docs</a></p>\n\
+         <p class=\"file\">torch/_export/db/examples/{}.py</p>\n{source}",
         pytorch_verdict_html(case),
-        escape(p.name),
-        escape(&p.docs_url())
+        escape(&p.docs_url()),
+        escape(p.name)
     )
 }
 

@@ -271,7 +271,9 @@ fn html_writes_an_index_and_a_page_per_case() {
     assert!(page.contains("item: &quot;Sym(u0)&quot; = torch.ops.aten.item.default(x)"));
     assert!(page.contains("<h3>Op differences</h3>"));
     // The Python original beside the Rust code, escaped, before the programs.
-    assert!(page.contains("<code>torch/_export/db/examples/constrain_as_size_example.py</code>"));
+    assert!(page.contains("<p class=\"file\">exportdb/src/cases/constrain_as_size_example.rs</p>"));
+    assert!(page
+        .contains("<p class=\"file\">torch/_export/db/examples/constrain_as_size_example.py</p>"));
     assert!(page.contains(
         "        a = x.item()\n        torch._check(a &gt;= 0)\n        torch._check(a &lt;= 5)\n        return torch.zeros((a, 5))\n"
     ));
