@@ -86,28 +86,6 @@ fn show_prints_code_tags_verdict_and_program() {
         text.contains("op differences:\nthe same ops as PyTorch\n"),
         "{text}"
     );
-    // PyTorch's Python original right after the Rust code, then the link to its docs.
-    assert!(
-        text.contains(
-            "python original (PyTorch 2.15, torch/_export/db/examples/cond_predicate.py):\n\
-             # mypy: allow-untyped-defs\nimport torch\n"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("        pred = x.dim() > 2 and x.shape[2] > 10\n"),
-        "{text}"
-    );
-    let python_at = text.find("python original (").unwrap_or(0);
-    let program_at = text.find("exported program:").unwrap_or(0);
-    assert!(python_at > 0 && python_at < program_at, "{text}");
-    assert!(
-        text.contains(
-            "pytorch docs: https://pytorch.org/docs/stable/generated/exportdb/index.html#cond-predicate"
-        ),
-        "{text}"
-    );
-
     let o = exportdb(&["show", "constrain_as_size_example"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
@@ -146,6 +124,35 @@ fn show_prints_code_tags_verdict_and_program() {
         stdout(&o).contains("let cond = cond(gt, true_graph_0, false_graph_0, (x, y));"),
         "{}",
         stdout(&o)
+    );
+}
+
+#[test]
+fn show_prints_the_python_original_after_the_rust_code() {
+    let o = exportdb(&["show", "cond_predicate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // PyTorch's Python original right after the Rust code, then the link to its docs.
+    assert!(
+        text.contains(
+            "python original (PyTorch 2.15, torch/_export/db/examples/cond_predicate.py):\n\
+             # mypy: allow-untyped-defs\nimport torch\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("        pred = x.dim() > 2 and x.shape[2] > 10\n"),
+        "{text}"
+    );
+    let code_at = text.find("code:\n").unwrap_or(usize::MAX);
+    let python_at = text.find("python original (").unwrap_or(0);
+    let program_at = text.find("exported program:").unwrap_or(0);
+    assert!(code_at < python_at && python_at < program_at, "{text}");
+    assert!(
+        text.contains(
+            "pytorch docs: https://pytorch.org/docs/stable/generated/exportdb/index.html#cond-predicate"
+        ),
+        "{text}"
     );
 }
 
