@@ -69,13 +69,12 @@ fn counter_files(files: &Files, wrong_mutation: bool) -> (PathBuf, PathBuf) {
     let ep = ferrex::export(&model, args).unwrap();
     let program = files.path("counter.pt2");
     ferrex::save(&ep, &program).unwrap();
-    let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.0, 3.0, -2.5], [2, 3]).unwrap();
-    let acc = Tensor::from_vec(vec![1.0f32; 6], [2, 3]).unwrap();
-    let out = Tensor::from_vec(vec![2.0f32, -1.0, 5.0, 1.0, 7.0, -4.0], [2, 3]).unwrap();
-    let calls = Tensor::from_vec(vec![1.0f32], [1]).unwrap();
+    let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.0, 3.0, -2.5], [2, 3]);
+    let acc = Tensor::from_vec(vec![1.0f32; 6], [2, 3]);
+    let out = Tensor::from_vec(vec![2.0f32, -1.0, 5.0, 1.0, 7.0, -4.0], [2, 3]);
+    let calls = Tensor::from_vec(vec![1.0f32], [1]);
     let acc_after = if wrong_mutation { 9.0f32 } else { 1.0 };
-    let acc_after =
-        Tensor::from_vec(vec![1.5f32, 0.0, 3.0, 1.0, 4.0, -1.5 * acc_after], [2, 3]).unwrap();
+    let acc_after = Tensor::from_vec(vec![1.5f32, 0.0, 3.0, 1.0, 4.0, -1.5 * acc_after], [2, 3]);
     let io = files.path("counter.io.safetensors");
     ferrex::serialize::safetensors::save_file(
         [

@@ -1,12 +1,13 @@
 //! The static HTML catalogue: `index.html` (a search box; the supported cases, then the
 //! others, PyTorch's marked apart from the Rust-only ones; the cases of each tag) and one
-//! page per case (`<name>.html`: description, the Rust code with ferrex's program or
-//! error beside PyTorch's program, and where their ops differ).
+//! page per case (`<name>.html`: description, the Rust code beside PyTorch's Python
+//! original, ferrex's program or error beside PyTorch's program, and where their ops
+//! differ).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::pytorch::OpDifference;
+use crate::pytorch::{OpDifference, PyTorchCase};
 use crate::{cases, tags, Case, Outcome, Verdict};
 
 /// A file of the catalogue that could not be written.
@@ -153,7 +154,9 @@ color:#8a3b12}.origin.rust{background:#e3ecfb;color:#1d4e89}\
 border-radius:.4rem;box-sizing:border-box}#count{color:#666;font-size:.9rem}\
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side>div{min-width:0}\
 .side pre{white-space:pre-wrap;overflow-wrap:anywhere}\
-@media(max-width:60rem){.side{grid-template-columns:1fr}}.muted{color:#666}";
+@media(max-width:60rem){.side{grid-template-columns:1fr}}.muted{color:#666}\
+p.file{font-family:ui-monospace,monospace;font-size:.8rem;color:#555;margin:.3rem 0;\
+overflow-wrap:anywhere}";
 
 /// Filters the index's rows by the words typed in the search box (prefilled from
 /// `index.html?q=words`, so a search can be linked).
@@ -299,8 +302,8 @@ pub fn index_page() -> String {
         "<p>What <code>ferrex::export</code> supports and what it rejects, one small model \
          per feature: the Rust counterpart of PyTorch&#39;s ExportDB. {} cases: {} supported, \
          {} not supported. Of PyTorch&#39;s {} cases, ferrex supports {ferrex_supports} and \
-         PyTorch 2.15 {pytorch_supports}; each case page shows PyTorch&#39;s program beside \
-         ferrex&#39;s.</p>",
+         PyTorch 2.15 {pytorch_supports}; each case page shows PyTorch&#39;s Python original \
+         and program beside ferrex&#39;s.</p>",
         all.len(),
         supported.len(),
         rejected.len(),
@@ -347,8 +350,9 @@ pub fn index_page() -> String {
     page("ferrex ExportDB", &body)
 }
 
-/// A case's page: verdicts, tags, description; the Rust code with ferrex's program (or
-/// error) beside PyTorch's program, and the ops where they differ.
+/// A case's page: verdicts, tags, description; for PyTorch's cases, two columns — the
+/// Rust code beside PyTorch's Python original, ferrex's program (or error) beside
+/// PyTorch's — then the ops where they differ.
 pub fn case_page(case: &Case, outcome: &Outcome) -> String {
     let mut body = String::new();
     let _ = writeln!(
@@ -373,33 +377,27 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
     } else {
         " class=\"wrap\""
     };
-    // PyTorch's cases: ferrex on the left, PyTorch on the right.
-    let pytorch = case.pytorch();
-    if pytorch.is_some() {
-        let _ = writeln!(body, "<div class=\"side\">\n<div>");
-    }
-    let _ = writeln!(
-        body,
-        "<h2>ferrex (Rust)</h2>\n<pre><code>{}</code></pre>",
+    let rust_code = format!(
+        "<h2>ferrex (Rust)</h2>\n<p>verdict: {}</p>\n<p class=\"file\">{}</p>\n\
+         <pre><code>{}</code></pre>",
+        verdict_html(case.verdict),
+        escape(&case.code_path()),
         escape(case.shown_code())
     );
-    let _ = writeln!(
-        body,
+    let ferrex_result = format!(
         "<h3>{}</h3>\n<pre{class}><code>{}</code></pre>",
         escape(&result.heading),
         escape(&result.body)
     );
-    match pytorch {
+    match case.pytorch() {
         Some(p) => {
-            let _ = writeln!(body, "</div>\n<div>");
+            // A grid of two columns: the sources side by side, then the programs.
             let _ = writeln!(
                 body,
-                "<h2>PyTorch 2.15</h2>\n<p>verdict: {}</p>\n<p>The Python original: \
-                 <a href=\"{}\">PyTorch&#39;s ExportDB entry</a>.</p>\n\
-                 <h3>PyTorch&#39;s program</h3>\n<pre class=\"wrap\"><code>{}</code></pre>",
-                pytorch_verdict_html(case),
-                escape(&p.docs_url()),
-                escape(p.output)
+                "<div class=\"side\">\n<div>{rust_code}</div>\n<div>{}</div>\n\
+                 <div>{ferrex_result}</div>\n<div>{}</div>\n</div>",
+                python_source_html(case, &p),
+                pytorch_program_html(&p)
             );
             if let Ok(exported) = outcome {
                 let diff = OpDifference::between(&p.op_targets(), &exported.program.op_targets());
@@ -409,17 +407,40 @@ pub fn case_page(case: &Case, outcome: &Outcome) -> String {
                     escape(&diff.to_string())
                 );
             }
-            let _ = writeln!(body, "</div>\n</div>");
         }
         None => {
             let _ = writeln!(
                 body,
-                "<h2>PyTorch</h2>\n<p class=\"muted\">A Rust-only case: the construct has no \
-                 Python counterpart in PyTorch&#39;s ExportDB.</p>"
+                "{rust_code}\n{ferrex_result}\n<h2>PyTorch</h2>\n<p class=\"muted\">A \
+                 Rust-only case: the construct has no Python counterpart in PyTorch&#39;s \
+                 ExportDB.</p>"
             );
         }
     }
     page(&format!("{} — ferrex ExportDB", case.name), &body)
+}
+
+/// PyTorch's column, top: its verdict and the case's Python original.
+fn python_source_html(case: &Case, p: &PyTorchCase) -> String {
+    let source = match p.python {
+        Some(python) => format!("<pre><code>{}</code></pre>", escape(python.trim_end())),
+        None => "<p class=\"muted\">The Python original is missing.</p>".to_string(),
+    };
+    format!(
+        "<h2>PyTorch 2.15 (Python)</h2>\n<p>verdict: {} · <a href=\"{}\">docs</a></p>\n\
+         <p class=\"file\">torch/_export/db/examples/{}.py</p>\n{source}",
+        pytorch_verdict_html(case),
+        escape(&p.docs_url()),
+        escape(p.name)
+    )
+}
+
+/// PyTorch's column, bottom: the program PyTorch exports (or its error).
+fn pytorch_program_html(p: &PyTorchCase) -> String {
+    format!(
+        "<h3>PyTorch&#39;s program</h3>\n<pre class=\"wrap\"><code>{}</code></pre>",
+        escape(p.output)
+    )
 }
 
 #[cfg(test)]

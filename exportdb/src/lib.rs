@@ -164,6 +164,17 @@ impl Case {
         code.get(start..end.max(start)).unwrap_or(code).trim_end()
     }
 
+    /// Where the shown code lives in the repository: `exportdb/ui/<name>.rs` for a case
+    /// rejected at compile time, `exportdb/src/cases/<name>.rs` otherwise.
+    pub fn code_path(&self) -> String {
+        match self.verdict {
+            Verdict::NotSupported(Rejection::CompileTime { .. }) => {
+                format!("exportdb/ui/{}.rs", self.name)
+            }
+            _ => format!("exportdb/src/cases/{}.rs", self.name),
+        }
+    }
+
     /// The compiler's diagnostic, for a case rejected at compile time.
     pub fn diagnostic(&self) -> Option<&'static str> {
         match self.verdict {

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! exportdb list            every case, with its verdict and tags
-//! exportdb show <case>     a case: tags, verdict, description, code, program or error,
-//!                          and PyTorch's verdict and program beside it
+//! exportdb show <case>     a case: tags, verdict, description, code (and PyTorch's
+//!                          Python original), program or error, and PyTorch's
+//!                          verdict and program beside it
 //! exportdb tag <tag>       the cases carrying a tag
 //! exportdb tags            every tag, with its number of cases
 //! exportdb html <dir>      writes the static HTML catalogue into <dir>
@@ -137,6 +138,15 @@ fn show(name: &str) -> Result<String, CliError> {
     let _ = writeln!(out, "verdict: {}\n", case.verdict);
     let _ = writeln!(out, "{}\n", wrap(&case.description(), 90));
     let _ = writeln!(out, "code:\n{}\n", case.shown_code());
+    let pytorch = case.pytorch();
+    if let Some(python) = pytorch.as_ref().and_then(|p| p.python) {
+        let _ = writeln!(
+            out,
+            "python original (PyTorch 2.15, torch/_export/db/examples/{}.py):\n{}\n",
+            case.name,
+            python.trim_end()
+        );
+    }
     let result = case.result_text(&outcome);
     let _ = writeln!(
         out,
@@ -144,14 +154,14 @@ fn show(name: &str) -> Result<String, CliError> {
         result.heading.to_lowercase(),
         result.body.trim_end()
     );
-    match case.pytorch() {
+    match pytorch {
         Some(p) => {
             let _ = writeln!(out, "\npytorch 2.15: {}\n{}", p.support, p.output);
             if let Ok(exported) = &outcome {
                 let diff = OpDifference::between(&p.op_targets(), &exported.program.op_targets());
                 let _ = writeln!(out, "\nop differences:\n{diff}");
             }
-            let _ = writeln!(out, "\npython original: {}", p.docs_url());
+            let _ = writeln!(out, "\npytorch docs: {}", p.docs_url());
         }
         None => {
             let _ = writeln!(out, "\npytorch: none (a Rust-only case)");

@@ -1,9 +1,70 @@
 //! What PyTorch 2.15 does with its ExportDB cases: its verdict and printed program for
 //! each, from the reference run copied into the crate (`pytorch/exportdb_results.txt`),
-//! so that the catalogue shows PyTorch beside ferrex and lists where their ops differ.
+//! and each case's Python original (`pytorch/examples/<name>.py`, PyTorch's code under
+//! its BSD license, see the README there), so that the catalogue shows PyTorch beside
+//! ferrex and lists where their ops differ.
 
 /// The reference output of PyTorch 2.15's ExportDB run.
 const RESULTS: &str = include_str!("../pytorch/exportdb_results.txt");
+
+/// `(name, source)` of each file of `pytorch/examples/`, named once.
+macro_rules! python_originals {
+    ($($name:ident),* $(,)?) => {
+        [$((
+            stringify!($name),
+            include_str!(concat!("../pytorch/examples/", stringify!($name), ".py")),
+        )),*]
+    };
+}
+
+/// PyTorch 2.15's Python source of each of its ExportDB cases
+/// (`torch/_export/db/examples/<name>.py`).
+const PYTHON_ORIGINALS: [(&str, &str); 36] = python_originals!(
+    assume_constant_result,
+    autograd_function,
+    class_method,
+    cond_branch_class_method,
+    cond_branch_nested_function,
+    cond_branch_nonlocal_variables,
+    cond_closed_over_variable,
+    cond_operands,
+    cond_predicate,
+    constrain_as_size_example,
+    constrain_as_value_example,
+    decorator,
+    dictionary,
+    dynamic_shape_assert,
+    dynamic_shape_constructor,
+    dynamic_shape_if_guard,
+    dynamic_shape_map,
+    dynamic_shape_round,
+    dynamic_shape_slicing,
+    dynamic_shape_view,
+    fn_with_kwargs,
+    list_contains,
+    list_unpack,
+    model_attr_mutation,
+    nested_function,
+    null_context_manager,
+    optional_input,
+    pytree_flatten,
+    scalar_output,
+    specialized_attribute,
+    static_for_loop,
+    static_if,
+    tensor_setattr,
+    type_reflection_method,
+    unsupported_operator,
+    user_input_mutation,
+);
+
+/// PyTorch's Python source of the case called `name`, if it is one of PyTorch's.
+pub fn python_original(name: &str) -> Option<&'static str> {
+    PYTHON_ORIGINALS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, source)| *source)
+}
 
 /// One of PyTorch's cases as PyTorch 2.15 exports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +75,8 @@ pub struct PyTorchCase {
     pub tags: Vec<&'static str>,
     /// The printed `ExportedProgram`, or the export error PyTorch reported.
     pub output: &'static str,
+    /// The case's Python source in PyTorch (`torch/_export/db/examples/<name>.py`).
+    pub python: Option<&'static str>,
 }
 
 impl PyTorchCase {
@@ -39,7 +102,7 @@ impl PyTorchCase {
         ops
     }
 
-    /// Where PyTorch's documentation shows the case's Python source.
+    /// Where PyTorch's documentation shows the case.
     pub fn docs_url(&self) -> String {
         format!(
             "https://pytorch.org/docs/stable/generated/exportdb/index.html#{}",
@@ -85,6 +148,7 @@ pub fn pytorch_cases() -> Vec<PyTorchCase> {
             support,
             tags,
             output,
+            python: python_original(name),
         });
     }
     out
@@ -175,6 +239,30 @@ mod tests {
         assert!(size
             .output
             .ends_with("Range constraints: {u0: VR[0, 5], u1: VR[0, 5]}"));
+    }
+
+    #[test]
+    fn every_case_has_its_python_original() {
+        for case in pytorch_cases() {
+            let python = case.python.unwrap_or_default();
+            assert!(
+                python.contains("class ") && python.contains("def forward(self"),
+                "{} has its Python original",
+                case.name
+            );
+        }
+        let size = pytorch_case("constrain_as_size_example").unwrap();
+        assert_eq!(
+            size.python
+                .map(|p| p.lines().skip(11).take(4).collect::<Vec<_>>()),
+            Some(vec![
+                "        a = x.item()",
+                "        torch._check(a >= 0)",
+                "        torch._check(a <= 5)",
+                "        return torch.zeros((a, 5))",
+            ])
+        );
+        assert_eq!(python_original("mut_self_forward"), None);
     }
 
     #[test]

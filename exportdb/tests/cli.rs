@@ -86,8 +86,6 @@ fn show_prints_code_tags_verdict_and_program() {
         text.contains("op differences:\nthe same ops as PyTorch\n"),
         "{text}"
     );
-    assert!(text.contains("python original: https://"), "{text}");
-
     let o = exportdb(&["show", "constrain_as_size_example"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
@@ -124,6 +122,35 @@ fn show_prints_code_tags_verdict_and_program() {
         stdout(&o).contains("let cond = cond(gt, true_graph_0, false_graph_0, (x, y));"),
         "{}",
         stdout(&o)
+    );
+}
+
+#[test]
+fn show_prints_the_python_original_after_the_rust_code() {
+    let o = exportdb(&["show", "cond_predicate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // PyTorch's Python original right after the Rust code, then the link to its docs.
+    assert!(
+        text.contains(
+            "python original (PyTorch 2.15, torch/_export/db/examples/cond_predicate.py):\n\
+             # mypy: allow-untyped-defs\nimport torch\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("        pred = x.dim() > 2 and x.shape[2] > 10\n"),
+        "{text}"
+    );
+    let code_at = text.find("code:\n").unwrap_or(usize::MAX);
+    let python_at = text.find("python original (").unwrap_or(0);
+    let program_at = text.find("exported program:").unwrap_or(0);
+    assert!(code_at < python_at && python_at < program_at, "{text}");
+    assert!(
+        text.contains(
+            "pytorch docs: https://pytorch.org/docs/stable/generated/exportdb/index.html#cond-predicate"
+        ),
+        "{text}"
     );
 }
 
@@ -245,7 +272,29 @@ fn html_writes_an_index_and_a_page_per_case() {
     // Descriptions are rendered markdown.
     let page = std::fs::read_to_string(dir.join("constrain_as_size_example.html")).expect("page");
     assert!(page.contains("an <em>unbacked</em> symbol <code>u0</code>"));
-    assert!(page.contains("<h2>PyTorch 2.15</h2>"));
+    assert!(page.contains("<h2>PyTorch 2.15 (Python)</h2>"));
     assert!(page.contains("item: &quot;Sym(u0)&quot; = torch.ops.aten.item.default(x)"));
     assert!(page.contains("<h3>Op differences</h3>"));
+    // The Python original beside the Rust code, escaped, before the programs.
+    assert!(page.contains("<p class=\"file\">exportdb/src/cases/constrain_as_size_example.rs</p>"));
+    assert!(page
+        .contains("<p class=\"file\">torch/_export/db/examples/constrain_as_size_example.py</p>"));
+    assert!(page.contains(
+        "        a = x.item()\n        torch._check(a &gt;= 0)\n        torch._check(a &lt;= 5)\n        return torch.zeros((a, 5))\n"
+    ));
+    let rust_at = page.find("<h2>ferrex (Rust)</h2>").unwrap_or(0);
+    let python_at = page.find("<h2>PyTorch 2.15 (Python)</h2>").unwrap_or(0);
+    let program_at = page.find("<h3>PyTorch&#39;s program</h3>").unwrap_or(0);
+    assert!(0 < rust_at && rust_at < python_at && python_at < program_at);
+    // Every PyTorch case's page carries its Python original.
+    for c in cases.iter().filter(|c| c.pytorch().is_some()) {
+        let page = std::fs::read_to_string(dir.join(format!("{}.html", c.name))).expect("page");
+        let python = c.pytorch().and_then(|p| p.python).unwrap_or_default();
+        assert!(!python.is_empty(), "{} has its Python original", c.name);
+        assert!(
+            page.contains(&ferrex_exportdb::html::escape(python.trim_end())),
+            "{}.html shows its Python original",
+            c.name
+        );
+    }
 }

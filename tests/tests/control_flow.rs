@@ -242,7 +242,7 @@ fn map_exports_one_node_with_a_body_subgraph() {
             "}",
         ]
     );
-    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]).unwrap();
+    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
     let y = Tensor::from_slice(&[10.0f32, 20.0]);
     let out = ep.module().call((xs.copy(), y.copy())).unwrap();
     assert_eq!(

@@ -427,9 +427,39 @@ fn every_guard_that_narrows_a_dim_is_reported() {
     assert_eq!(
         err.to_string(),
         "Constraints violated (batch)! For more information, run with FERREX_LOG=\"+dynamic\".
-  - Not all values of batch = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] >= 2.
+  - Not all values of batch = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard 2 <= x.size()[0].
   - Not all values of batch = x.size()[0] in the specified range [0, int_oo] satisfy the generated guard x.size()[0] != 16.
 Suggested fixes:
   let batch = Dim::new(\"batch\").min(2);"
+    );
+}
+
+#[test]
+fn a_dim_narrowed_at_both_ends_is_reported_as_one_range() {
+    #[export_module]
+    struct Window {}
+
+    #[export_module]
+    impl Window {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            // Two guards on one dim, `x.size()[0] > 2` and `2*x.size()[0] <= 33`: the range
+            // they leave is [3, 16].
+            if x.size(0) > 2 && x.size(0) * 2 <= 33 {
+                return x.sin();
+            }
+            x.cos()
+        }
+    }
+
+    let err = Exporter::new(&Window {}, (Tensor::randn([8]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("batch").max(64))]))
+        .run()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Constraints violated (batch)! For more information, run with FERREX_LOG=\"+dynamic\".
+  - Not all values of batch = x.size()[0] in the specified range [0, 64] satisfy the generated guard 3 <= x.size()[0] and x.size()[0] <= 16.
+Suggested fixes:
+  let batch = Dim::new(\"batch\").min(3).max(16);"
     );
 }

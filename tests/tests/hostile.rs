@@ -143,9 +143,32 @@ fn dims_of_a_0_dim_tensor_wrap_as_in_pytorch() {
 }
 
 #[test]
+fn from_vec_with_data_that_does_not_fill_the_shape_is_a_failed_tensor() {
+    let short = Tensor::from_vec(vec![1.0f32, 2.0], [2, 3]);
+    assert_eq!(
+        short.to_vec::<f32>().unwrap_err().to_string(),
+        "Tensor::from_vec: 2 elements do not fill shape [2, 3] (6 elements)"
+    );
+    // (2^62 + 1) * 4 overflows usize and wraps to 4, the length of the data: an error,
+    // not a tensor built on the wrapped product.
+    let huge = Tensor::from_vec(vec![0i64; 4], [(1usize << 62) + 1, 4]);
+    assert_eq!(
+        huge.error().map(|e| e.to_string()).as_deref(),
+        Some(
+            "Tensor::from_vec: the element count of shape [4611686018427387905, 4] overflows usize"
+        )
+    );
+    // A later op passes the error on.
+    assert_eq!(
+        (short + 1.0).error().map(|e| e.to_string()).as_deref(),
+        Some("Tensor::from_vec: 2 elements do not fill shape [2, 3] (6 elements)")
+    );
+}
+
+#[test]
 fn i64_values_never_pass_through_f64() {
     let v = (1i64 << 53) + 1; // not an f64
-    let t = Tensor::from_vec(vec![v], [1]).unwrap();
+    let t = Tensor::from_vec(vec![v], [1]);
     assert_eq!(t.to_vec::<i64>().unwrap(), [v]);
     assert_eq!(t.item::<i64>().unwrap(), v);
     assert_eq!(Tensor::full([2], v).to_vec::<i64>().unwrap(), [v, v]);
@@ -156,14 +179,14 @@ fn i64_values_never_pass_through_f64() {
         Tensor::arange_step(v, v + 3, 1).to_vec::<i64>().unwrap(),
         [v, v + 1, v + 2]
     );
-    let pair = Tensor::from_vec(vec![v, 2], [2]).unwrap();
+    let pair = Tensor::from_vec(vec![v, 2], [2]);
     assert_eq!(pair.sum().item::<i64>().unwrap(), v + 2);
     assert_eq!(pair.cumsum(0).to_vec::<i64>().unwrap(), [v, v + 2]);
-    let m = Tensor::from_vec(vec![v, 1], [1, 2]).unwrap();
-    let n = Tensor::from_vec(vec![1i64, 2], [2, 1]).unwrap();
+    let m = Tensor::from_vec(vec![v, 1], [1, 2]);
+    let n = Tensor::from_vec(vec![1i64, 2], [2, 1]);
     assert_eq!(m.mm(&n).to_vec::<i64>().unwrap(), [v + 2]);
     // Integer overflow wraps as in PyTorch, never a panic.
-    let big = Tensor::from_vec(vec![i64::MAX, i64::MAX], [2]).unwrap();
+    let big = Tensor::from_vec(vec![i64::MAX, i64::MAX], [2]);
     assert_eq!(big.sum().item::<i64>().unwrap(), -2);
 }
 

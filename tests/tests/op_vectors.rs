@@ -50,7 +50,7 @@ fn tensor_of(t: &Json) -> Tensor {
             Tensor::from_vec(data.iter().map(|v| v.as_bool().unwrap()).collect(), &shape)
         }
     };
-    r.expect("case tensor fits its shape")
+    r.check().expect("case tensor fits its shape").clone()
 }
 
 fn value_of(v: &Json) -> Value {

@@ -594,12 +594,11 @@ fn advanced_indexing() {
         .is_some());
     assert!(x.index(&[None, None, None, Some(&i)]).error().is_some());
 
-    let g = x.select(0, 0).gather(
-        1,
-        &Tensor::from_vec(vec![0i64, 3, 1, 1, 2, 0], [3, 2]).unwrap(),
-    );
+    let g = x
+        .select(0, 0)
+        .gather(1, &Tensor::from_vec(vec![0i64, 3, 1, 1, 2, 0], [3, 2]));
     assert_eq!(data(&g), [0., 3., 5., 5., 10., 8.]);
-    let bad = Tensor::from_vec(vec![0i64, 4], [1, 2]).unwrap();
+    let bad = Tensor::from_vec(vec![0i64, 4], [1, 2]);
     assert!(x.select(0, 0).gather(1, &bad).error().is_some());
     assert!(x
         .index_select(2, &Tensor::from_slice(&[4i64]))
@@ -610,7 +609,7 @@ fn advanced_indexing() {
         .error()
         .is_some());
     let table = Tensor::randn([10, 4]);
-    let ids = Tensor::from_vec(vec![1i64, 9, 0, 1], [2, 2]).unwrap();
+    let ids = Tensor::from_vec(vec![1i64, 9, 0, 1], [2, 2]);
     let e = F::embedding(&ids, &table);
     assert_eq!(e.shape(), [2, 2, 4]);
     assert_eq!(

@@ -131,8 +131,8 @@ fn counter_mutations(out0: &Tensor) -> Vec<Tensor> {
         })
         .collect();
     vec![
-        Tensor::from_vec(vec![1.0f32], [1]).unwrap(),
-        Tensor::from_vec(running, [cols]).unwrap(),
+        Tensor::from_vec(vec![1.0f32], [1]),
+        Tensor::from_vec(running, [cols]),
     ]
 }
 

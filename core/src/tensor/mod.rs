@@ -373,30 +373,45 @@ impl Tensor {
         })
     }
 
-    /// A tensor from row-major data and a shape.
-    pub fn from_vec<T: Element>(
-        data: Vec<T>,
-        shape: impl AsRef<[usize]>,
-    ) -> Result<Tensor, TensorError> {
+    /// A tensor from row-major data and a shape. Like the other constructors it returns
+    /// a tensor: when the data does not fill the shape (or the shape's element count
+    /// overflows), the tensor carries a [`TensorError::Construct`] that every later op
+    /// and accessor returns (`Tensor::from_vec(v, [2, 3]).check()?` stops at once).
+    ///
+    /// ```
+    /// use ferrex::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(t.shape(), [2, 3]);
+    /// let bad = Tensor::from_vec(vec![1.0f32, 2.0], [2, 3]);
+    /// assert_eq!(
+    ///     bad.error().map(|e| e.to_string()).as_deref(),
+    ///     Some("Tensor::from_vec: 2 elements do not fill shape [2, 3] (6 elements)")
+    /// );
+    /// ```
+    #[must_use]
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: impl AsRef<[usize]>) -> Tensor {
         let shape = shape.as_ref();
-        let n: usize = shape.iter().product();
-        if n != data.len() {
-            return Err(TensorError::Construct {
+        let construct_error = |message: String| {
+            Tensor::failed(TensorError::Construct {
                 what: "Tensor::from_vec",
-                message: format!(
-                    "{} elements do not fill shape {:?} ({} elements)",
-                    data.len(),
-                    shape,
-                    n
-                ),
-            });
-        }
-        Storage::from_vec(shape, data)
-            .map(Tensor::from_storage)
-            .ok_or(TensorError::Construct {
-                what: "Tensor::from_vec",
-                message: format!("invalid shape {shape:?}"),
+                message,
             })
+        };
+        let Some(n) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+            return construct_error(format!(
+                "the element count of shape {shape:?} overflows usize"
+            ));
+        };
+        if n != data.len() {
+            return construct_error(format!(
+                "{} elements do not fill shape {shape:?} ({n} elements)",
+                data.len()
+            ));
+        }
+        match Storage::from_vec(shape, data) {
+            Some(storage) => Tensor::from_storage(storage),
+            None => construct_error(format!("invalid shape {shape:?}")),
+        }
     }
 
     /// A one-dimensional tensor holding a copy of `data`.

@@ -326,8 +326,8 @@ fn range_violation(
         (Some(h), Some(m)) => Some(h.min(m)),
         (h, m) => h.or(m),
     };
-    let guards = narrowing_guards(c, info);
     if new_hi == Some(new_lo) {
+        let guards = narrowing_guards(c, info);
         let fix = format!(
             "// {}: drop it from dynamic_shapes; the program needs it to be {new_lo}",
             info.dim_name
@@ -345,9 +345,28 @@ fn range_violation(
     let violation = Violation::Narrowed {
         dim: env.describe(info.symbol),
         range: range_text(dmin, dmax),
-        guards,
+        guards: vec![narrowed_range_text(env, info, new_lo, new_hi)],
     };
     Some((violation, dim_fix(&info.dim_name, new_lo, new_hi)))
+}
+
+/// The range the guards leave a symbol, in PyTorch's words: `2 <= x.size()[0] and
+/// x.size()[0] <= 16` when both ends are narrower than declared, one comparison when only
+/// one end is.
+fn narrowed_range_text(env: &ShapeEnv, info: &SymbolInfo, lo: i64, hi: Option<i64>) -> String {
+    let size = env.render(&Expr::symbol(info.symbol));
+    let lower = (lo > info.min).then(|| format!("{lo} <= {size}"));
+    let upper = match (hi, info.max) {
+        (Some(h), Some(m)) if h >= m => None,
+        (Some(h), _) => Some(format!("{size} <= {h}")),
+        (None, _) => None,
+    };
+    match (lower, upper) {
+        (Some(l), Some(u)) => format!("{l} and {u}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        // Not reached: a range that is not narrower is no violation.
+        (None, None) => range_text(lo, hi),
+    }
 }
 
 /// The violation (and fix, where one value at an end of the range is excluded) of a
