@@ -2,6 +2,7 @@
 //! with `#[export_module]`, with PyTorch's parameter names so that PyTorch-trained weights
 //! (safetensors) load directly.
 
+pub mod pt2_check;
 pub mod zoo;
 
 use ferrex::{Forward, Tensor};

@@ -19,6 +19,7 @@ pub fn run() -> crate::SectionResult {
         lin: nn::Linear::new(100, 10),
     };
     let exported_mod = ferrex::export(&m, (Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
+    crate::keep("tutorial_basic_usage", &exported_mod);
     let out = exported_mod
         .module()
         .call((Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;

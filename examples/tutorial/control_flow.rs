@@ -16,6 +16,7 @@ impl Bad1Fixed {
 
 pub fn run() -> crate::SectionResult {
     let exported_bad1_fixed = ferrex::export(&Bad1Fixed {}, (Tensor::randn([3, 3]),))?;
+    crate::keep("tutorial_cond", &exported_bad1_fixed);
     println!("{exported_bad1_fixed}");
     let on_ones = exported_bad1_fixed.module().call((Tensor::ones([3, 3]),))?;
     println!("on ones (sin):\n{}", on_ones[0]);

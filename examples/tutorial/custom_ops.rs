@@ -47,6 +47,7 @@ impl CustomOpExample {
 pub fn run() -> crate::SectionResult {
     my_custom_op()?;
     let ep = ferrex::export(&CustomOpExample {}, (Tensor::randn([3, 3]),))?;
+    crate::keep("tutorial_custom_op", &ep);
     println!("{ep}");
     let out = ep.module().call((Tensor::randn([3, 3]),))?;
     println!("{}", out[0]);

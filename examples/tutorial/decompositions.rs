@@ -21,6 +21,8 @@ pub fn run() -> crate::SectionResult {
     };
     let ep = ferrex::export(&m, (Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
     let core = ep.run_decompositions()?;
+    crate::keep("tutorial_decompositions", &ep);
+    crate::keep("tutorial_decompositions_core", &core);
     println!("{core}");
     Ok(())
 }

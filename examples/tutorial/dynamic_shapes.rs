@@ -96,6 +96,7 @@ fn static_by_default() -> crate::SectionResult {
         lin: nn::Linear::new(100, 10),
     };
     let exported_mod2 = ferrex::export(&mod2, (Tensor::randn([8, 100]), Tensor::randn([8, 100])))?;
+    crate::keep("tutorial_static_shapes", &exported_mod2);
     show_err(
         "exported_mod2 on (10, 100)",
         exported_mod2
@@ -116,6 +117,7 @@ fn bounded_dims() -> crate::SectionResult {
     let ep1 = Exporter::new(&DynamicShapesExample1 {}, (inp1,))
         .dynamic_shapes(dynamic_shapes1)
         .run()?;
+    crate::keep("tutorial_dynamic_ep1", &ep1);
     println!("{ep1}");
     let out = ep1.module().call((Tensor::randn([5, 5, 2]),))?;
     println!("on (5, 5, 2): shape {:?}", out[0].shape());
@@ -148,6 +150,7 @@ fn shared_dim() -> crate::SectionResult {
     )
     .dynamic_shapes(dynamic_shapes2)
     .run()?;
+    crate::keep("tutorial_dynamic_ep2", &ep2);
     println!("{ep2}");
     let out = ep2
         .module()
@@ -176,6 +179,7 @@ fn derived_dims() -> crate::SectionResult {
     )
     .dynamic_shapes(derived1)
     .run()?;
+    crate::keep("tutorial_dynamic_ep3", &ep3);
     let out = ep3
         .module()
         .call((Tensor::randn([4]), Tensor::randn([5])))?;
@@ -200,6 +204,7 @@ fn derived_dims() -> crate::SectionResult {
     )
     .dynamic_shapes(derived2)
     .run()?;
+    crate::keep("tutorial_dynamic_ep4", &ep4);
     println!("{ep4}");
     let out = ep4
         .module()
@@ -242,6 +247,7 @@ fn suggested_fixes() -> crate::SectionResult {
     let ep5 = Exporter::new(&DynamicShapesExample3 {}, (inp4, inp5))
         .dynamic_shapes(fixed)
         .run()?;
+    crate::keep("tutorial_dynamic_ep5", &ep5);
     let out = ep5
         .module()
         .call((Tensor::randn([4, 32]), Tensor::randn([32, 64])))?;

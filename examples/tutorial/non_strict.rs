@@ -61,6 +61,7 @@ impl Bad4 {
 pub fn run() -> crate::SectionResult {
     println!("- Accessing tensor data with .data now works correctly:\n");
     let bad2_nonstrict = ferrex::export(&Bad2 {}, (Tensor::randn([3, 3]),))?;
+    crate::keep("tutorial_non_strict_data", &bad2_nonstrict);
     println!("{bad2_nonstrict}");
     let input = Tensor::ones([3, 3]);
     println!("{}\n", bad2_nonstrict.module().call((input.clone(),))?[0]);
@@ -70,6 +71,7 @@ pub fn run() -> crate::SectionResult {
         "- Calling unsupported functions traces through; x.id() is specialised as a constant:\n"
     );
     let bad3_nonstrict = ferrex::export(&Bad3 {}, (Tensor::randn([3, 3]),))?;
+    crate::keep("tutorial_non_strict_id", &bad3_nonstrict);
     println!("{bad3_nonstrict}");
     println!(
         "{}\n",

@@ -32,6 +32,7 @@ pub fn run() -> crate::SectionResult {
         linear: nn::Linear::new(3, 3),
     };
     let ep = ferrex::export(&m, (inp.copy(),))?;
+    crate::keep("tutorial_running", &ep);
 
     // Run it eagerly: the interpreter, equal to running the model.
     let res = ep.module().call((inp.copy(),))?;
