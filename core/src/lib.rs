@@ -58,8 +58,7 @@ pub use error::{ExportError, LoadError, RunError, SaveError, SourceLocation, Ten
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
-pub use serialize::program::load;
-pub use serialize::pt2::save;
+pub use serialize::pt2::{load, save};
 pub use symbolic::{SymBool, SymInt};
 pub use tensor::{manual_seed, DType, Tensor};
 pub use trace::{assume_constant, check, check_is_size};

@@ -71,7 +71,7 @@ fn edited(archive: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
 }
 
 fn load_error(bytes: &[u8]) -> String {
-    match ferrex::serialize::program::from_bytes(bytes, "p.pt2") {
+    match ferrex::serialize::pt2::from_bytes(bytes, "p.pt2") {
         Ok(_) => panic!("the damaged program loaded"),
         Err(e @ LoadError::Program { .. }) => e.to_string(),
         Err(e) => panic!("another error: {e}"),
@@ -109,13 +109,13 @@ const PREFIX: &str = "`p.pt2` is not a valid ferrex program: models/model.json: 
 
 #[test]
 fn the_unedited_programs_load_and_run() {
-    let ep = ferrex::serialize::program::from_bytes(&counted_archive(), "p.pt2").unwrap();
+    let ep = ferrex::serialize::pt2::from_bytes(&counted_archive(), "p.pt2").unwrap();
     let out = ep
         .module()
         .call((Tensor::ones([2, 4]), Tensor::ones([3, 4])))
         .unwrap();
     assert_eq!(out[0].shape(), [2, 3]);
-    let ep = ferrex::serialize::program::from_bytes(&branchy_archive(), "p.pt2").unwrap();
+    let ep = ferrex::serialize::pt2::from_bytes(&branchy_archive(), "p.pt2").unwrap();
     let out = ferrex_runtime::compile(&ep)
         .unwrap()
         .call((Tensor::zeros([3, 3]),))

@@ -339,7 +339,7 @@ fn range_constraints_read_pytorch_spellings() {
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<ExportedProgram, LoadError> {
-    ferrex::serialize::program::from_bytes(bytes, "test.pt2")
+    ferrex::serialize::pt2::from_bytes(bytes, "test.pt2")
 }
 
 /// Damaged archives are errors naming what is wrong, never panics.

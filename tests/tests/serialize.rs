@@ -398,7 +398,7 @@ fn damaged_files_are_clear_errors() {
         lin: nn::Linear::new(4, 2),
     };
     let ep = ferrex::export(&m, (Tensor::randn([1, 4]), Tensor::randn([1, 4]))).unwrap();
-    let good = ferrex::serialize::program::to_bytes(&ep).unwrap();
+    let good = ferrex::serialize::pt2::to_bytes(&ep, "good").unwrap();
 
     // A missing file.
     let missing = TempPath::new("missing");
@@ -420,7 +420,7 @@ fn damaged_files_are_clear_errors() {
     // Truncated at every tenth of its length: an error each time, never a panic.
     for cut in 1..10 {
         let bytes = &good[..good.len() * cut / 10];
-        let err = ferrex::serialize::program::from_bytes(bytes, "cut.pt2").unwrap_err();
+        let err = ferrex::serialize::pt2::from_bytes(bytes, "cut.pt2").unwrap_err();
         assert!(matches!(err, LoadError::Program { .. }), "{err}");
     }
     // Flipped bytes anywhere: an error (or, where they hit nothing that matters, the
@@ -428,12 +428,12 @@ fn damaged_files_are_clear_errors() {
     for at in (0..good.len()).step_by(good.len() / 97 + 1) {
         let mut bytes = good.clone();
         bytes[at] ^= 0x5a;
-        if let Ok(p) = ferrex::serialize::program::from_bytes(&bytes, "flipped.pt2") {
+        if let Ok(p) = ferrex::serialize::pt2::from_bytes(&bytes, "flipped.pt2") {
             assert_eq!(p.to_string(), ep.to_string());
         }
     }
     // And the intact bytes load.
-    let loaded = ferrex::serialize::program::from_bytes(&good, "good.pt2").unwrap();
+    let loaded = ferrex::serialize::pt2::from_bytes(&good, "good.pt2").unwrap();
     assert_eq!(loaded.to_string(), ep.to_string());
 }
 
@@ -471,7 +471,7 @@ impl UsesCustom {
 #[test]
 fn programs_with_custom_ops_load_while_the_op_is_registered() {
     // (A file naming an op that is not registered is a `LoadError::UnknownOp`; see the
-    // unit tests of `ferrex::serialize::program`.)
+    // unit tests of `ferrex::serialize::pt2`.)
     let ep = ferrex::export(&UsesCustom {}, (Tensor::randn([3]),)).unwrap();
     assert!(ep
         .op_targets()
@@ -552,6 +552,6 @@ fn clones_are_written_contiguous_for_pytorch() {
     );
     // Read back, the program is the same.
     let bytes = ferrex::serialize::pt2::to_bytes(&ep, "copy_then_view").unwrap();
-    let loaded = ferrex::serialize::program::from_bytes(&bytes, "copy_then_view.pt2").unwrap();
+    let loaded = ferrex::serialize::pt2::from_bytes(&bytes, "copy_then_view.pt2").unwrap();
     assert_eq!(loaded.to_string(), ep.to_string());
 }

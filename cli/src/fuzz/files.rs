@@ -79,8 +79,8 @@ pub fn generate(rng: &mut Rng, damage: Damage, dir: &Path) -> Result<FileCase, S
     let original = std::fs::read(&source).map_err(|e| e.to_string())?;
     // Half of the cases start from the program as ferrex writes it (with its extras).
     let (origin, bytes) = if rng.one_in(2) {
-        let ep = ferrex::serialize::program::from_bytes(&original, "corpus")
-            .map_err(|e| e.to_string())?;
+        let ep =
+            ferrex::serialize::pt2::from_bytes(&original, "corpus").map_err(|e| e.to_string())?;
         let bytes = ferrex::serialize::pt2::to_bytes(&ep, "model").map_err(|e| e.to_string())?;
         ("as ferrex writes it", bytes)
     } else {
@@ -425,7 +425,7 @@ pub fn run(case: &FileCase, rng: &mut Rng) -> Outcome {
     }
     // Two loads: each runner has its own buffers, so a mutation by one is not seen by
     // the other.
-    let load = || ferrex::serialize::program::from_bytes(&case.bytes, "case.pt2");
+    let load = || ferrex::serialize::pt2::from_bytes(&case.bytes, "case.pt2");
     let (interpreted, compiled) = match (load(), load()) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return Outcome::Error(e.to_string()),

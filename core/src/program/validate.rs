@@ -1,6 +1,6 @@
 //! Validation of a loaded program, before anything runs it. A file is data from
-//! anywhere: both loaders (`serialize::pt2` for PyTorch's `.pt2`, `serialize::program`
-//! for ferrex's 1.x dialect, and so `ferrex_runtime::load`) call [`validate`] after
+//! anywhere: the loader (`serialize::pt2`, and so `ferrex::load` and
+//! `ferrex_runtime::load`) calls [`validate`] after
 //! `passes::verify` (references, order, subgraph outputs).
 //!
 //! What it checks:

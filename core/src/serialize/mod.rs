@@ -1,14 +1,17 @@
 //! Reading and writing tensors and programs. `safetensors` is the weight format PyTorch
-//! users already export with (`safetensors.torch.save_file`); `program` saves and loads
-//! whole exported programs as `.pt2` archives (`ferrex::save`, `ferrex::load`).
+//! users already export with (`safetensors.torch.save_file`); `pt2` saves and loads
+//! whole exported programs as PyTorch 2.15's `.pt2` archives (`ferrex::save`,
+//! `ferrex::load`).
 
 use std::path::Path;
 
 use crate::error::SaveError;
 use crate::tensor::TensorMeta;
 
-pub mod program;
+mod intern;
 pub mod pt2;
+
+pub(crate) use intern::intern;
 pub mod safetensors;
 
 /// Writes `bytes` beside `path` and renames the file into place, so a failed save

@@ -2,12 +2,12 @@
 //! and the weights and constants as raw per-storage files described by
 //! `model_weights_config.json` / `model_constants_config.json`.
 
+use super::schema::dtype_of;
 use super::schema::{self, PayloadConfig, TensorMeta as MetaJ};
 use super::zip::Archive;
 use super::Ctx;
 use crate::error::LoadError;
 use crate::program::TensorMap;
-use crate::serialize::program::dtype_of;
 use crate::tensor::{DType, Element, Storage, Tensor};
 
 /// The archive version PyTorch 2.15 writes (`archive_version`).

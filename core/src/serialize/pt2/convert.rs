@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 mod views;
 
+use super::schema::dtype_of;
 use super::schema::{self as j, Argument as A};
 use super::sympy::parse_srepr;
 use super::Ctx;
@@ -17,8 +18,9 @@ use crate::graph::{inline_sym_args, SymIntArg};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
 use crate::ops::sym::{sym_op, SymOp};
+use crate::ops::Value;
 use crate::ops::{lookup, OpDef};
-use crate::serialize::program::{default_arg, dtype_of, intern};
+use crate::serialize::intern;
 use crate::symbolic::{SymBool, SymInt, SymScalar};
 use crate::tensor::{DType, TensorMeta};
 
@@ -37,6 +39,21 @@ const CHECKS: &[&str] = &[
     "torch.ops.aten.sym_constrain_range.default",
     "torch.ops.aten.sym_constrain_range_for_size.default",
 ];
+
+/// A schema default as a graph argument (for inputs a file leaves out).
+fn default_arg(v: &Value) -> Option<Arg> {
+    Some(match v {
+        Value::None => Arg::None,
+        Value::Bool(b) => Arg::Bool(*b),
+        Value::Int(i) => Arg::Int(i.clone()),
+        Value::Float(f) => Arg::Float(*f),
+        Value::Str(s) => Arg::Str(s.clone()),
+        Value::DType(d) => Arg::DType(*d),
+        Value::IntList(l) => Arg::IntList(l.clone()),
+        Value::FloatList(l) => Arg::FloatList(l.clone()),
+        _ => return None,
+    })
+}
 
 /// The registry name of a PyTorch op target: `torch.ops.aten.add.Tensor` →
 /// `aten::add.Tensor`.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SourceLocation;
 use crate::module::SourceLine;
 use crate::program::ExportedProgram;
-use crate::serialize::program::intern;
+use crate::serialize::intern;
 use crate::symbolic::{parse_expr, CmpOp, Guard, ShapeEnv, SymbolInfo, SymbolSource};
 use crate::trace::AssumedConstant;
 

@@ -73,6 +73,48 @@ pub fn is_pytorch_archive(bytes: &[u8]) -> bool {
     archive::is_pytorch_archive(bytes)
 }
 
+/// Loads a program saved by [`save`], or by PyTorch's `torch.export.save`: graph,
+/// signature, state, constants, range constraints and guards, without the model's
+/// source. Every problem with the file is a [`LoadError`] naming the file and what is
+/// wrong.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// #[export_module]
+/// struct Scale {
+///     #[buffer]
+///     factor: Tensor,
+/// }
+///
+/// #[export_module]
+/// impl Scale {
+///     fn forward(&self, x: &Tensor) -> Tensor {
+///         (x * &self.factor).relu()
+///     }
+/// }
+///
+/// let ep = ferrex::export(&Scale { factor: Tensor::full([3], 2.0) }, (Tensor::randn([2, 3]),))?;
+/// let path = std::env::temp_dir().join(format!("scale-{}.pt2", std::process::id()));
+/// ferrex::save(&ep, &path)?;
+/// let loaded = ferrex::load(&path)?; // no `Scale` needed from here on
+/// assert_eq!(loaded.to_string(), ep.to_string());
+/// let x = Tensor::randn([2, 3]);
+/// let (a, b) = (ep.module().call((x.copy(),))?, loaded.module().call((x,))?);
+/// assert_eq!(a[0].to_vec::<f32>()?, b[0].to_vec::<f32>()?);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load(path: impl AsRef<std::path::Path>) -> Result<ExportedProgram, LoadError> {
+    let path = path.as_ref();
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    from_bytes(&bytes, &shown)
+}
+
 /// Reads a program from the bytes of a PyTorch `.pt2` archive; `path` names it in
 /// errors.
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError> {

@@ -65,7 +65,7 @@ fn archive_root(path: &Path) -> String {
 pub fn program_json(ep: &ExportedProgram) -> Result<s::ExportedProgram, SaveError> {
     let writer = GraphWriter { ep };
     let (inputs, mut signature) = signature(ep.graph_signature())?;
-    // A graph built with sizes inline (a 1.x program) gets its SymInt nodes first.
+    // A graph whose sizes are still inline gets its SymInt nodes first.
     let with_sym_nodes;
     let g = if crate::passes::has_inline_sizes(ep.graph()) {
         let mut g = ep.graph().clone();

@@ -679,3 +679,21 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
         d.deserialize_map(OrderedMapVisitor(std::marker::PhantomData))
     }
 }
+
+/// The dtype of a PyTorch `ScalarType` code.
+pub(crate) fn dtype_of(code: i64) -> Result<crate::tensor::DType, String> {
+    use crate::tensor::DType;
+    Ok(match code {
+        4 => DType::I32,
+        5 => DType::I64,
+        7 => DType::F32,
+        8 => DType::F64,
+        12 => DType::Bool,
+        other => {
+            return Err(format!(
+                "scalar type {other} is not supported (ferrex has f32 = 7, f64 = 8, i64 = 5, \
+                 i32 = 4, bool = 12)"
+            ))
+        }
+    })
+}

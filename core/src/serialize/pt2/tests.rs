@@ -261,7 +261,7 @@ fn replace(from: &str, to: &str) -> impl Fn(&[u8]) -> Vec<u8> {
 }
 
 fn load(bytes: &[u8]) -> Result<crate::program::ExportedProgram, LoadError> {
-    crate::serialize::program::from_bytes(bytes, "c.pt2")
+    crate::serialize::pt2::from_bytes(bytes, "c.pt2")
 }
 
 #[test]
