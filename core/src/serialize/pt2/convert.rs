@@ -376,9 +376,19 @@ impl<'a> GraphReader<'a> {
     /// Reads the graph: inputs, nodes, outputs.
     pub(super) fn read(mut self) -> Result<ReadGraph, LoadError> {
         for input in &self.g.inputs {
-            let A::AsTensor(t) = input else {
-                return Err(self.bad("inputs", "a graph input that is not a tensor (a SymInt or constant input) is not supported"));
-            };
+            let t =
+                match input {
+                    A::AsTensor(t) => t,
+                    // A constant input (an `int` argument PyTorch specialised) has no
+                    // placeholder: its value is in the signature's `constant_input`.
+                    A::AsInt(_) | A::AsFloat(_) | A::AsBool(_) | A::AsString(_) | A::AsNone(_) => {
+                        continue
+                    }
+                    _ => return Err(self.bad(
+                        "inputs",
+                        "a graph input that is a SymInt (an int marked dynamic) is not supported",
+                    )),
+                };
             let at = format!("input {}", t.name);
             let meta = self.meta_of(&t.name, &at)?;
             let node = Node {
