@@ -40,19 +40,10 @@ const CHECKS: &[&str] = &[
     "torch.ops.aten.sym_constrain_range_for_size.default",
 ];
 
-/// A schema default as a graph argument (for inputs a file leaves out).
+/// A schema default as a graph argument (for inputs a file leaves out): defaults name
+/// no tensor.
 fn default_arg(v: &Value) -> Option<Arg> {
-    Some(match v {
-        Value::None => Arg::None,
-        Value::Bool(b) => Arg::Bool(*b),
-        Value::Int(i) => Arg::Int(i.clone()),
-        Value::Float(f) => Arg::Float(*f),
-        Value::Str(s) => Arg::Str(s.clone()),
-        Value::DType(d) => Arg::DType(*d),
-        Value::IntList(l) => Arg::IntList(l.clone()),
-        Value::FloatList(l) => Arg::FloatList(l.clone()),
-        _ => return None,
-    })
+    v.try_map(|_| Err(())).ok()
 }
 
 /// The registry name of a PyTorch op target: `torch.ops.aten.add.Tensor` →
