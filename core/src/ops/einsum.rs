@@ -166,10 +166,7 @@ fn product(sizes: &[SymInt]) -> SymInt {
 /// Multiplies two aligned operands and sums `sum_dims`, keeping every dim (summed ones
 /// as size 1): PyTorch's `sumproduct_pair`, through one `bmm`.
 fn sumproduct_pair(left: &Tensor, right: &Tensor, sum_dims: &[bool]) -> Result<Tensor, OpError> {
-    let (lm, rm) = (
-        super::util::meta_of(left)?,
-        super::util::meta_of(right)?,
-    );
+    let (lm, rm) = (super::util::meta_of(left)?, super::util::meta_of(right)?);
     let (mut left, mut right) = (left.clone(), right.clone());
     let (mut batch, mut lo, mut ro, mut summed) = (vec![], vec![], vec![], vec![]);
     for d in 0..lm.rank() {
@@ -187,7 +184,8 @@ fn sumproduct_pair(left: &Tensor, right: &Tensor, sum_dims: &[bool]) -> Result<T
     let size = |m: &TensorMeta, dims: &[usize]| -> Vec<SymInt> {
         dims.iter().map(|&d| m.sizes[d].clone()).collect()
     };
-    let as_i64 = |dims: &[&[usize]]| -> Vec<i64> { dims.concat().iter().map(|&d| d as i64).collect() };
+    let as_i64 =
+        |dims: &[&[usize]]| -> Vec<i64> { dims.concat().iter().map(|&d| d as i64).collect() };
     let (b, l, s, r) = (
         size(&lm, &batch),
         size(&lm, &lo),

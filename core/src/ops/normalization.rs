@@ -532,11 +532,18 @@ fn instance_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         );
     }
     let ch = [m.sizes[1].clone()];
-    for (i, what) in [(1, "weight"), (2, "bias"), (3, "running_mean"), (4, "running_var")] {
+    for (i, what) in [
+        (1, "weight"),
+        (2, "bias"),
+        (3, "running_mean"),
+        (4, "running_var"),
+    ] {
         check_param(args.opt_tensor(i)?, &ch, m.dtype, what, "instance_norm")?;
     }
     if !args.bool(5)? && (args.opt_tensor(3)?.is_none() || args.opt_tensor(4)?.is_none()) {
-        op_bail!("Expected running_mean and running_var to be defined when use_input_stats is false");
+        op_bail!(
+            "Expected running_mean and running_var to be defined when use_input_stats is false"
+        );
     }
     Ok(vec![m])
 }
@@ -552,7 +559,9 @@ fn instance_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     let (momentum, eps) = (args.float(6)?, args.float(7)?);
     if !args.bool(5)? {
         let (Some(mean), Some(var)) = (args.opt_tensor(3)?, args.opt_tensor(4)?) else {
-            op_bail!("Expected running_mean and running_var to be defined when use_input_stats is false");
+            op_bail!(
+                "Expected running_mean and running_var to be defined when use_input_stats is false"
+            );
         };
         let (out, _, _) = x.native_batch_norm_legit_no_training(
             w.as_ref(),

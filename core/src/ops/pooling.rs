@@ -405,7 +405,12 @@ fn upsample_plan(
     op: &str,
     scales_at: usize,
 ) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
-    upsample_sizes(&args.meta(0)?, args.opt_int_list(1)?, opt_float_list(args, scales_at)?, op)
+    upsample_sizes(
+        &args.meta(0)?,
+        args.opt_int_list(1)?,
+        opt_float_list(args, scales_at)?,
+        op,
+    )
 }
 
 /// [`upsample_plan`] from the decoded arguments: exactly one of `output_size` (2 sizes)
@@ -538,7 +543,10 @@ fn bilinear_default_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 
 fn float_upsample(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
     if !m.dtype.is_float() {
-        op_bail!("\"upsample_bilinear2d_out_frame\" not implemented for '{}'", m.dtype);
+        op_bail!(
+            "\"upsample_bilinear2d_out_frame\" not implemented for '{}'",
+            m.dtype
+        );
     }
     Ok(vec![m])
 }

@@ -58,7 +58,10 @@ impl Rnn {
             Cell::Lstm => args.tensor_list(1)?,
         };
         if states.len() != if cell == Cell::Lstm { 2 } else { 1 } {
-            op_bail!("{op}: expected hx to hold (h0, c0), got {} tensors", states.len());
+            op_bail!(
+                "{op}: expected hx to hold (h0, c0), got {} tensors",
+                states.len()
+            );
         }
         let params = args.tensor_list(2)?;
         let has_biases = args.bool(3)?;
@@ -84,7 +87,10 @@ impl Rnn {
         }
         let h0 = meta_of(&states[0])?;
         if h0.rank() != 3 {
-            op_bail!("{op}: Expected hidden size to be 3D, got {}D instead", h0.rank());
+            op_bail!(
+                "{op}: Expected hidden size to be 3D, got {}D instead",
+                h0.rank()
+            );
         }
         if let Some(c0) = states.get(1) {
             let c0 = meta_of(c0)?;
