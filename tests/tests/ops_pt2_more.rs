@@ -58,7 +58,12 @@ fn topk_values_indices_and_ties() {
     let (v, i) = n.topk(2, 0, true);
     assert!(data(&v)[0].is_nan());
     assert_eq!(i.to_vec::<i64>().unwrap(), [1, 2]);
-    let err = x.topk(5, 1, true).0.to_vec::<f32>().unwrap_err().to_string();
+    let err = x
+        .topk(5, 1, true)
+        .0
+        .to_vec::<f32>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("selected index k out of range"), "{err}");
 }
 
