@@ -169,9 +169,9 @@ fn sumproduct_pair(left: &Tensor, right: &Tensor, sum_dims: &[bool]) -> Result<T
     let (lm, rm) = (super::util::meta_of(left)?, super::util::meta_of(right)?);
     let (mut left, mut right) = (left.clone(), right.clone());
     let (mut batch, mut lo, mut ro, mut summed) = (vec![], vec![], vec![], vec![]);
-    for d in 0..lm.rank() {
+    for (d, &sum) in sum_dims.iter().enumerate().take(lm.rank()) {
         let (sl, sr) = (lm.sizes[d].hint() > 1, rm.sizes[d].hint() > 1);
-        match (sum_dims[d], sl, sr) {
+        match (sum, sl, sr) {
             (true, true, true) => summed.push(d),
             (true, true, false) => left = left.sum_dim(&[d as i64], true),
             (true, false, true) => right = right.sum_dim(&[d as i64], true),
