@@ -556,3 +556,44 @@ fn gru_matches_plain_recurrence() {
 fn lstm_matches_plain_recurrence() {
     check_recurrent(true);
 }
+
+/// Hostile sizes and factors are errors, never panics or overflows.
+#[test]
+fn hostile_arguments_are_errors() {
+    let err = |out: Result<Vec<Tensor>, ferrex::error::OpError>| match out {
+        Ok(t) => t[0].to_vec::<f32>().unwrap_err().to_string(),
+        Err(e) => e.to_string(),
+    };
+    // A weight with an empty kernel dim.
+    let x = tensor(&[1, 2, 3, 3], 1);
+    let w = Tensor::zeros([2, 1, 0, 2]);
+    let y = x.conv_transpose2d(&w, None, &[1], &[0], &[0], 1, &[5]);
+    assert!(y
+        .to_vec::<f32>()
+        .unwrap_err()
+        .to_string()
+        .contains("non-empty"));
+    // A factor whose square overflows, on an empty plane.
+    let empty = Tensor::zeros([1, 1, 0, 0]);
+    let _ = empty.pixel_unshuffle(1 << 40).shape();
+    // A layer count whose parameter count overflows.
+    let op = lookup("aten::gru.input").unwrap();
+    let args = [
+        Value::Tensor(tensor(&[1, 2, 3], 2)),
+        Value::Tensor(tensor(&[1, 1, 4], 3)),
+        Value::TensorList(vec![tensor(&[12, 2], 4), tensor(&[12, 4], 5)]),
+        Value::Bool(false),
+        Value::Int(SymInt::Int(i64::MAX)),
+        Value::Float(0.0),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Bool(false),
+    ];
+    assert!(err(run_eager(op, &args)).contains("parameter tensors"));
+    // k larger than the dim, negative k.
+    let (v, _) = tensor(&[3], 4).topk(-1, 0, true);
+    assert!(v.to_vec::<f32>().is_err());
+    // An einsum equation naming more operands than given.
+    let e = Tensor::einsum("ij,jk->ik", &[&tensor(&[2, 2], 5)]);
+    assert!(e.to_vec::<f32>().is_err());
+}

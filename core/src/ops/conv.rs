@@ -449,19 +449,13 @@ struct Scatter {
     dilation: [usize; 2],
 }
 
-/// The output meta and geometry of a transposed call, checked as ATen checks it.
-fn transposed_plan(
+/// `[stride, padding, dilation, output_padding]` (one value per spatial dim) and the
+/// groups of a transposed call, checked.
+fn transposed_params(
     args: &OpArgs,
     nd: usize,
     layout: TransposedLayout,
-) -> Result<(TensorMeta, Scatter), OpError> {
-    let x = args.meta(0)?;
-    let w = args.meta(1)?;
-    let unbatched = check_input_and_weight(&x, &w, nd)?;
-    let mut xs = x.sizes.clone();
-    if unbatched {
-        xs.insert(0, SymInt::Int(1));
-    }
+) -> Result<([Vec<i64>; 4], i64), OpError> {
     let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
     let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
     let dilation = expand_param(&args.int_list(layout.dilation)?, nd, "dilation")?;
@@ -476,6 +470,31 @@ fn transposed_plan(
     }
     if (0..nd).any(|i| output_padding[i] >= stride[i] && output_padding[i] >= dilation[i]) {
         op_bail!("output padding must be smaller than either stride or dilation, but got output_padding {output_padding:?}, stride {stride:?} and dilation {dilation:?}");
+    }
+    Ok(([stride, pad, dilation, output_padding], groups))
+}
+
+/// The output meta and geometry of a transposed call, checked as ATen checks it.
+fn transposed_plan(
+    args: &OpArgs,
+    nd: usize,
+    layout: TransposedLayout,
+) -> Result<(TensorMeta, Scatter), OpError> {
+    let x = args.meta(0)?;
+    let w = args.meta(1)?;
+    let unbatched = check_input_and_weight(&x, &w, nd)?;
+    let mut xs = x.sizes.clone();
+    if unbatched {
+        xs.insert(0, SymInt::Int(1));
+    }
+    let ([stride, pad, dilation, output_padding], groups) = transposed_params(args, nd, layout)?;
+    let spatial_sizes = xs[2..].iter().chain(&w.sizes[2..]);
+    if spatial_sizes.clone().any(|s| s.hint() <= 0) {
+        op_bail!(
+            "conv_transpose: expected non-empty spatial sizes, but got input {} and weight {}",
+            format_sizes(&x.sizes),
+            format_sizes(&w.sizes)
+        );
     }
     let c_in = w.sizes[0].hint();
     if xs[1].hint() != c_in || c_in % groups != 0 {

@@ -54,7 +54,7 @@ fn unshuffle_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         }
     }
     let mut sizes = m.sizes[..n - 3].to_vec();
-    sizes.push(m.sizes[n - 3].mul(&SymInt::Int(r * r)));
+    sizes.push(m.sizes[n - 3].mul(&SymInt::Int(r.saturating_mul(r))));
     sizes.push(m.sizes[n - 2].floor_div(r));
     sizes.push(m.sizes[n - 1].floor_div(r));
     if sizes.iter().any(|s| s.hint() < 0) {

@@ -78,10 +78,10 @@ impl Rnn {
             );
         }
         let per_layer = if has_biases { 4 } else { 2 };
-        if layers == 0 || params.len() != layers * directions * per_layer {
+        let expected = layers.saturating_mul(directions * per_layer);
+        if layers == 0 || params.len() != expected {
             op_bail!(
-                "{op}: expected {} parameter tensors for {layers} layers, got {}",
-                layers * directions * per_layer,
+                "{op}: expected {expected} parameter tensors for {layers} layers, got {}",
                 params.len()
             );
         }
@@ -100,7 +100,7 @@ impl Rnn {
         }
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
-            let rows = cell.gates() * h0.sizes[2].hint();
+            let rows = cell.gates().saturating_mul(h0.sizes[2].hint());
             if w.rank() != 2 || w.sizes[0].hint() != rows {
                 op_bail!(
                     "{op}: expected weight_ih {} to have {rows} rows ({} gates of the hidden size), got {}",
