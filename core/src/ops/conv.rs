@@ -350,10 +350,19 @@ fn convolution_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     conv_kernel(args, nd, Layout::Convolution)
 }
 
-/// `conv1d` / `conv2d` → `convolution(input, weight, bias, stride, padding, dilation,
-/// False, [0, …], groups)` with every list at its full length, as PyTorch's
-/// decomposition writes it.
-fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
+/// Where a call keeps the arguments `convolution` takes beyond `input, weight, bias,
+/// stride, padding`.
+struct ConvolutionArgs {
+    dilation: usize,
+    /// `None`: not transposed (an output padding of zeros).
+    output_padding: Option<usize>,
+    groups: usize,
+}
+
+/// `conv1d` / `conv2d` / `conv_transposeNd` → `convolution(input, weight, bias, stride,
+/// padding, dilation, transposed, output_padding, groups)` with every list at its full
+/// length, as PyTorch's decomposition writes it.
+fn to_convolution(args: &OpArgs, nd: usize, at: &ConvolutionArgs) -> Result<Vec<Tensor>, OpError> {
     let full = |i: usize, name: &str| -> Result<Value, OpError> {
         let v = expand_param(&args.int_list(i)?, nd, name)?;
         Ok(Value::IntList(v.into_iter().map(SymInt::Int).collect()))
@@ -361,6 +370,10 @@ fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpErro
     let bias = match args.opt_tensor(2)? {
         Some(b) => Value::Tensor(b),
         None => Value::None,
+    };
+    let output_padding = match at.output_padding {
+        Some(i) => full(i, "output_padding")?,
+        None => Value::IntList(vec![SymInt::Int(0); nd]),
     };
     Ok(Tensor::call_op(
         &CONVOLUTION,
@@ -370,12 +383,22 @@ fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpErro
             bias,
             full(3, "stride")?,
             full(4, "padding")?,
-            full(5, "dilation")?,
-            Value::Bool(false),
-            Value::IntList(vec![SymInt::Int(0); nd]),
-            Value::Int(args.int(6)?),
+            full(at.dilation, "dilation")?,
+            Value::Bool(at.output_padding.is_some()),
+            output_padding,
+            Value::Int(args.int(at.groups)?),
         ],
     ))
+}
+
+/// `conv1d` / `conv2d`: dilation at 5, groups at 6.
+fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
+    let at = ConvolutionArgs {
+        dilation: 5,
+        output_padding: None,
+        groups: 6,
+    };
+    to_convolution(args, nd, &at)
 }
 
 fn conv1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
@@ -664,31 +687,14 @@ fn conv_transpose2d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     transposed_kernel(args, 2, TransposedLayout::CONV_TRANSPOSE)
 }
 
-/// `conv_transposeNd` → `convolution(input, weight, bias, stride, padding, dilation,
-/// True, output_padding, groups)`, every list at its full length.
+/// `conv_transposeNd`: output padding at 5, groups at 6, dilation at 7.
 fn conv_transpose_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
-    let full = |i: usize, name: &str| -> Result<Value, OpError> {
-        let v = expand_param(&args.int_list(i)?, nd, name)?;
-        Ok(Value::IntList(v.into_iter().map(SymInt::Int).collect()))
+    let at = ConvolutionArgs {
+        dilation: 7,
+        output_padding: Some(5),
+        groups: 6,
     };
-    let bias = match args.opt_tensor(2)? {
-        Some(b) => Value::Tensor(b),
-        None => Value::None,
-    };
-    Ok(Tensor::call_op(
-        &CONVOLUTION,
-        vec![
-            Value::Tensor(args.tensor(0)?),
-            Value::Tensor(args.tensor(1)?),
-            bias,
-            full(3, "stride")?,
-            full(4, "padding")?,
-            full(7, "dilation")?,
-            Value::Bool(true),
-            full(5, "output_padding")?,
-            Value::Int(args.int(6)?),
-        ],
-    ))
+    to_convolution(args, nd, &at)
 }
 
 fn conv_transpose1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {

@@ -344,17 +344,28 @@ pub static GROUP_NORM: OpDef = OpDef::new(
 // ---------------------------------------------------------------------------------------
 // _native_batch_norm_legit_no_training / batch_norm
 
-/// Checks a batch norm in inference mode; arguments `weight, bias, running_mean,
-/// running_var` at `at..at + 4`.
-fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
-    let m = float_input(args, "batch_norm")?;
-    if m.rank() < 2 {
+/// A float input `[N, C, …]` of at least `min_rank` dims, and its channel count (the
+/// shape of per-channel parameters).
+fn channel_input(
+    args: &OpArgs,
+    op: &str,
+    min_rank: usize,
+) -> Result<(TensorMeta, [SymInt; 1]), OpError> {
+    let m = float_input(args, op)?;
+    if m.rank() < min_rank {
         op_bail!(
-            "batch_norm: expected an input with at least 2 dims (N, C, …), got {}",
+            "{op}: expected an input with at least {min_rank} dims (N, C, …), got {}",
             format_sizes(&m.sizes)
         );
     }
     let ch = [m.sizes[1].clone()];
+    Ok((m, ch))
+}
+
+/// Checks a batch norm in inference mode; arguments `weight, bias, running_mean,
+/// running_var` at `at..at + 4`.
+fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
+    let (m, ch) = channel_input(args, "batch_norm", 2)?;
     check_param(args.opt_tensor(at)?, &ch, m.dtype, "weight", "batch_norm")?;
     check_param(args.opt_tensor(at + 1)?, &ch, m.dtype, "bias", "batch_norm")?;
     for (i, what) in [(at + 2, "running_mean"), (at + 3, "running_var")] {
@@ -460,17 +471,10 @@ pub static BATCH_NORM: OpDef = OpDef::new(
 /// Batch statistics without running statistics: per channel (dim 1) over the batch and
 /// spatial dims. Outputs the normalized input, the mean and `1 / sqrt(var + eps)`.
 fn bn_no_stats_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = float_input(args, "_native_batch_norm_legit")?;
-    if m.rank() < 2 {
-        op_bail!(
-            "batch_norm: expected an input with at least 2 dims (N, C, …), got {}",
-            format_sizes(&m.sizes)
-        );
-    }
+    let (m, ch) = channel_input(args, "batch_norm", 2)?;
     if !args.bool(3)? {
         op_bail!("_native_batch_norm_legit.no_stats: training must be True when no running statistics are given");
     }
-    let ch = [m.sizes[1].clone()];
     check_param(args.opt_tensor(1)?, &ch, m.dtype, "weight", "batch_norm")?;
     check_param(args.opt_tensor(2)?, &ch, m.dtype, "bias", "batch_norm")?;
     let stat = TensorMeta::new(m.dtype, ch.to_vec());
@@ -524,14 +528,7 @@ pub static NATIVE_BATCH_NORM_LEGIT_NO_STATS: OpDef = OpDef::new(
 );
 
 fn instance_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = float_input(args, "instance_norm")?;
-    if m.rank() < 3 {
-        op_bail!(
-            "instance_norm: expected an input with at least 3 dims (N, C, …), got {}",
-            format_sizes(&m.sizes)
-        );
-    }
-    let ch = [m.sizes[1].clone()];
+    let (m, ch) = channel_input(args, "instance_norm", 3)?;
     for (i, what) in [
         (1, "weight"),
         (2, "bias"),
