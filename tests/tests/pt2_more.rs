@@ -168,7 +168,7 @@ fn core_ir_runs_compiled() {
 const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("chunky", "`contiguous` is not decomposed (PyTorch: `clone`)"),
     ("encoder", "`contiguous`, `dropout` and `unflatten` are not decomposed"),
-    ("gru", "steps read with `select` and joined with `stack`; PyTorch projects the whole input with `bmm` and uses `slice` + `squeeze` and `cat`"),
+    ("gru", "the input projection is a 3-D `linear` (`view` + `addmm`); PyTorch's decomposition reaches `bmm` through `matmul` (`expand` + `bmm`)"),
     ("lstm", "as `gru`"),
     ("masked_attn", "ferrex's tensors are contiguous: no `clone` before a `view`; `squeeze.dims` not recorded"),
     ("mobile", "`adaptive_avg_pool2d` and `hardswish` are kept whole"),

@@ -38,6 +38,8 @@ impl Cell {
 
 /// The decoded arguments shared by both ops (they have the same layout after `hx`).
 struct Rnn {
+    cell: Cell,
+    name: &'static str,
     input: TensorMeta,
     /// `[h0]` for a GRU, `[h0, c0]` for an LSTM.
     states: Vec<Tensor>,
@@ -111,6 +113,8 @@ impl Rnn {
             }
         }
         Ok(Rnn {
+            cell,
+            name: op,
             hidden: h0.sizes[2].clone(),
             input,
             states,
@@ -142,24 +146,28 @@ impl Rnn {
     }
 }
 
-/// One time step: the new hidden state (and cell state for an LSTM).
-fn step(cell: Cell, x: &Tensor, state: &[Tensor], w: [Option<&Tensor>; 4]) -> Vec<Tensor> {
-    let (Some(w_ih), Some(w_hh)) = (w[0], w[1]) else {
-        return state.to_vec();
-    };
-    let gi = x.linear(w_ih, w[2]);
-    let gh = state[0].linear(w_hh, w[3]);
+/// One time step, as PyTorch's `gru_cell` / `lstm_cell` decompositions: `gi` is this
+/// step's input projection `[B, G·H]`, the states are `[1, B, H]`; the new hidden state
+/// (and cell state for an LSTM).
+fn step(
+    cell: Cell,
+    gi: &Tensor,
+    state: &[Tensor],
+    w_hh: &Tensor,
+    b_hh: Option<&Tensor>,
+) -> Vec<Tensor> {
+    let gh = state[0].linear(w_hh, b_hh);
     match cell {
         Cell::Gru => {
-            let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 1));
-            let r = (&i[0] + &h[0]).sigmoid();
-            let z = (&i[1] + &h[1]).sigmoid();
-            let n = (&i[2] + &(&r * &h[2])).tanh();
-            // (1 - z) * n + z * h
-            vec![&n + &(&z * &(&state[0] - &n))]
+            let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 2));
+            let r = (&h[0] + &i[0]).sigmoid();
+            let z = (&h[1] + &i[1]).sigmoid();
+            let n = (&i[2] + &(&h[2] * &r)).tanh();
+            // (h - n) * z + n = (1 - z) * n + z * h
+            vec![&(&(&state[0] - &n) * &z) + &n]
         }
         Cell::Lstm => {
-            let g = (&gi + &gh).chunk(4, 1);
+            let g = (&gh + gi).chunk(4, 2);
             let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
             let (c_new, o) = (g[2].tanh(), g[3].sigmoid());
             let c = &(&f * &state[1]) + &(&i * &c_new);
@@ -168,35 +176,54 @@ fn step(cell: Cell, x: &Tensor, state: &[Tensor], w: [Option<&Tensor>; 4]) -> Ve
     }
 }
 
+/// One layer in one direction over the time-major `input` `[T, B, F]`: the input
+/// projected once for every step, then the steps (backwards when `reverse`); the
+/// outputs `[T, B, H]` and the final states `[B, H]`.
+fn one_layer(
+    rnn: &Rnn,
+    input: &Tensor,
+    state: Vec<Tensor>,
+    w: [Option<&Tensor>; 4],
+    reverse: bool,
+) -> Result<(Tensor, Vec<Tensor>), OpError> {
+    let (Some(w_ih), Some(w_hh)) = (w[0], w[1]) else {
+        op_bail!("{}: missing weights", rnn.name);
+    };
+    let projected = input.linear(w_ih, w[2]);
+    let steps = meta_of(input)?.sizes[0].guard_int();
+    let mut state: Vec<Tensor> = state.iter().map(|s| s.unsqueeze(0)).collect();
+    let mut seq = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
+    for k in 0..steps {
+        let t = if reverse { steps - 1 - k } else { k };
+        // Iterating over a tensor in Python: `unbind`, which PyTorch's core IR writes as
+        // `slice` + `squeeze`.
+        let gi = projected.slice(0, Some(t), Some(t + 1), 1).squeeze_dim(0);
+        state = step(rnn.cell, &gi, &state, w_hh, w[3]);
+        seq.push(state[0].clone());
+    }
+    if reverse {
+        seq.reverse();
+    }
+    let finals = state.iter().map(|s| s.squeeze_dim(0)).collect();
+    Ok((Tensor::cat(&seq, 0), finals))
+}
+
 fn rnn_decomposition(args: &OpArgs, cell: Cell) -> Result<Vec<Tensor>, OpError> {
     let rnn = Rnn::read(args, cell)?;
     let mut layer_input = args.tensor(0)?;
     if rnn.batch_first {
         layer_input = layer_input.transpose(0, 1);
     }
-    let steps = layer_input
-        .meta()
-        .map_err(|e| OpError(e.to_string()))?
-        .sizes[0]
-        .guard_int();
     let mut finals: Vec<Vec<Tensor>> = vec![vec![]; rnn.states.len()];
     for layer in 0..rnn.layers {
         let mut outputs = Vec::with_capacity(rnn.directions);
         for direction in 0..rnn.directions {
             let slot = (layer * rnn.directions + direction) as i64;
-            let mut state: Vec<Tensor> = rnn.states.iter().map(|s| s.select(0, slot)).collect();
-            let mut seq = Vec::with_capacity(steps.max(0) as usize);
+            let state = rnn.states.iter().map(|s| s.select(0, slot)).collect();
             let w = rnn.weights(layer, direction);
-            for k in 0..steps {
-                let t = if direction == 0 { k } else { steps - 1 - k };
-                state = step(cell, &layer_input.select(0, t), &state, w);
-                seq.push(state[0].clone());
-            }
-            if direction == 1 {
-                seq.reverse();
-            }
-            outputs.push(Tensor::stack(&seq, 0));
-            for (f, s) in finals.iter_mut().zip(state) {
+            let (out, last) = one_layer(&rnn, &layer_input, state, w, direction == 1)?;
+            outputs.push(out);
+            for (f, s) in finals.iter_mut().zip(last) {
                 f.push(s);
             }
         }
