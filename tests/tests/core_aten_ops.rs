@@ -46,12 +46,21 @@ fn convolution_sums_windows_plus_bias() {
 }
 
 #[test]
-fn convolution_refuses_transposed_and_bad_weights() {
+fn convolution_transposed_and_bad_weights() {
+    // Transposed: each input value spread over a 2x2 block of ones, overlaps summed —
+    // out[y][x] = Σ x[y - ky][x - kx] over the taps inside the input, plus 0.5.
     let mut args = conv_args(&[1, 1], &[0, 0]);
     args[6] = Value::Bool(true);
     let op = lookup("aten::convolution.default").unwrap();
-    let err = run_eager(op, &args).unwrap_err();
-    assert!(err.0.contains("transposed"), "{}", err.0);
+    let out = run_eager(op, &args).unwrap();
+    assert_eq!(out[0].shape(), [1, 1, 4, 4]);
+    let want: Vec<f32> = [
+        0.0, 1.0, 3.0, 2.0, 3.0, 8.0, 12.0, 7.0, 9.0, 20.0, 24.0, 13.0, 6.0, 13.0, 15.0, 8.0,
+    ]
+    .iter()
+    .map(|v| v + 0.5)
+    .collect();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), want);
     let mut args = conv_args(&[1, 1], &[0, 0]);
     args[1] = t(&[1.0; 4], &[4]);
     let err = run_eager(op, &args).unwrap_err();

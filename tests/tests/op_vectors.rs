@@ -238,6 +238,58 @@ fn every_pytorch_case_passes() {
 /// the reason it has none (its eager behaviour is then tested elsewhere).
 const WITHOUT_CASE: &[(&str, &str)] = &[
     (
+        "aten::topk.default",
+        "ops_pt2_more.rs (values, indices, ties, NaN); gather.pt2",
+    ),
+    (
+        "aten::einsum.default",
+        "ops_pt2_more.rs (two and three operands, implicit output) against loops; einsum.pt2",
+    ),
+    (
+        "aten::pixel_shuffle.default",
+        "ops_pt2_more.rs against the index formula; pixel_shuffle.pt2",
+    ),
+    (
+        "aten::pixel_unshuffle.default",
+        "inverse of pixel_shuffle; ops_pt2_more.rs",
+    ),
+    (
+        "aten::upsample_bilinear2d.vec",
+        "ops_pt2_more.rs (PyTorch's documented values, both align_corners); bilinear.pt2",
+    ),
+    (
+        "aten::upsample_bilinear2d.default",
+        "sizes-and-scales overload of upsample_bilinear2d.vec; ops_pt2_more.rs",
+    ),
+    (
+        "aten::avg_pool1d.default",
+        "ops_pt2_more.rs (padding, ceil_mode, count_include_pad); conv1d.pt2",
+    ),
+    (
+        "aten::conv_transpose1d.default",
+        "1-D form of conv_transpose2d (height 1); ops_pt2_more.rs covers the 2-D kernel",
+    ),
+    (
+        "aten::conv_transpose2d.input",
+        "ops_pt2_more.rs (gather form, full-convolution identity); convt.pt2",
+    ),
+    (
+        "aten::instance_norm.default",
+        "ops_pt2_more.rs against per-plane statistics; norms.pt2",
+    ),
+    (
+        "aten::_native_batch_norm_legit.no_stats",
+        "ops_pt2_more.rs (per-channel statistics); norms.core.pt2",
+    ),
+    (
+        "aten::gru.input",
+        "ops_pt2_more.rs against a plain-Rust recurrence (2 bidirectional layers); gru.pt2",
+    ),
+    (
+        "aten::lstm.input",
+        "ops_pt2_more.rs against a plain-Rust recurrence (2 bidirectional layers); lstm.pt2",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

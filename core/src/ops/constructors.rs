@@ -79,8 +79,10 @@ fn filled_decomposition(args: &OpArgs, one: bool) -> Result<Vec<Tensor>, OpError
         DType::Bool => Value::Bool(one),
         _ => Value::Int(SymInt::Int(i64::from(one))),
     };
-    let mut values = vec![Value::IntList(sizes_of(args)?), fill];
-    values.extend(args.values.iter().skip(1).cloned());
+    // The dtype is written out (PyTorch's `full(..., 0, dtype=f32)`): an integer fill
+    // with `dtype=None` would make `full` an integer tensor.
+    let mut values = vec![Value::IntList(sizes_of(args)?), fill, Value::DType(dtype)];
+    values.extend(args.values.iter().skip(2).cloned());
     Ok(Tensor::call_op(&FULL, values))
 }
 

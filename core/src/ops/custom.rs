@@ -50,7 +50,7 @@ pub fn custom_op(schema: impl Into<String>) -> CustomOpBuilder {
 }
 
 /// The eager kernel of every custom op: runs its implementation and returns the data.
-fn implementation_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+pub(crate) fn implementation_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let implementation = args
         .op
         .implementation

@@ -12,18 +12,22 @@ pub mod constructors;
 pub mod conv;
 pub mod copy;
 pub mod custom;
+pub mod einsum;
 pub mod elementwise;
 pub mod indexing;
 pub mod linalg;
 pub mod mutation;
 pub mod nonzero;
 pub mod normalization;
+pub mod pixel_shuffle;
 pub mod pooling;
 pub mod reduction;
+pub mod rnn;
 pub mod scalar;
 pub mod scatter;
 pub mod schema;
 pub mod shape;
+pub mod sort;
 pub mod sym;
 mod util;
 
@@ -89,6 +93,16 @@ impl OpDef {
             nondeterministic: false,
             parsed: OnceLock::new(),
         }
+    }
+
+    /// A composite op: its decomposition is also its eager implementation (the kernel
+    /// runs it on eager tensors, as a custom op's implementation), so the op is defined
+    /// once, in terms of other ops, and `run_decompositions` lowers it to them.
+    pub const fn composite(schema: &'static str, meta: MetaFn, decomposition: DecompFn) -> OpDef {
+        let mut op = OpDef::new(schema, meta, custom::implementation_kernel);
+        op.decomposition = Some(decomposition);
+        op.implementation = Some(decomposition);
+        op
     }
 
     pub const fn with_decomposition(mut self, d: DecompFn) -> OpDef {
@@ -355,6 +369,10 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(copy::OPS);
     all.extend_from_slice(nonzero::OPS);
     all.extend_from_slice(sym::OPS);
+    all.extend_from_slice(einsum::OPS);
+    all.extend_from_slice(sort::OPS);
+    all.extend_from_slice(rnn::OPS);
+    all.extend_from_slice(pixel_shuffle::OPS);
     all
 }
 

@@ -344,17 +344,28 @@ pub static GROUP_NORM: OpDef = OpDef::new(
 // ---------------------------------------------------------------------------------------
 // _native_batch_norm_legit_no_training / batch_norm
 
-/// Checks a batch norm in inference mode; arguments `weight, bias, running_mean,
-/// running_var` at `at..at + 4`.
-fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
-    let m = float_input(args, "batch_norm")?;
-    if m.rank() < 2 {
+/// A float input `[N, C, …]` of at least `min_rank` dims, and its channel count (the
+/// shape of per-channel parameters).
+fn channel_input(
+    args: &OpArgs,
+    op: &str,
+    min_rank: usize,
+) -> Result<(TensorMeta, [SymInt; 1]), OpError> {
+    let m = float_input(args, op)?;
+    if m.rank() < min_rank {
         op_bail!(
-            "batch_norm: expected an input with at least 2 dims (N, C, …), got {}",
+            "{op}: expected an input with at least {min_rank} dims (N, C, …), got {}",
             format_sizes(&m.sizes)
         );
     }
     let ch = [m.sizes[1].clone()];
+    Ok((m, ch))
+}
+
+/// Checks a batch norm in inference mode; arguments `weight, bias, running_mean,
+/// running_var` at `at..at + 4`.
+fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
+    let (m, ch) = channel_input(args, "batch_norm", 2)?;
     check_param(args.opt_tensor(at)?, &ch, m.dtype, "weight", "batch_norm")?;
     check_param(args.opt_tensor(at + 1)?, &ch, m.dtype, "bias", "batch_norm")?;
     for (i, what) in [(at + 2, "running_mean"), (at + 3, "running_var")] {
@@ -454,6 +465,140 @@ pub static BATCH_NORM: OpDef = OpDef::new(
 )
 .with_decomposition(batch_norm_decomposition);
 
+// ---------------------------------------------------------------------------------------
+// _native_batch_norm_legit.no_stats / instance_norm
+
+/// Batch statistics without running statistics: per channel (dim 1) over the batch and
+/// spatial dims. Outputs the normalized input, the mean and `1 / sqrt(var + eps)`.
+fn bn_no_stats_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, ch) = channel_input(args, "batch_norm", 2)?;
+    if !args.bool(3)? {
+        op_bail!("_native_batch_norm_legit.no_stats: training must be True when no running statistics are given");
+    }
+    check_param(args.opt_tensor(1)?, &ch, m.dtype, "weight", "batch_norm")?;
+    check_param(args.opt_tensor(2)?, &ch, m.dtype, "bias", "batch_norm")?;
+    let stat = TensorMeta::new(m.dtype, ch.to_vec());
+    Ok(vec![m, stat.clone(), stat])
+}
+
+fn bn_no_stats_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let metas = bn_no_stats_metas(args)?;
+    let x = args.storage(0)?;
+    let shape = x.shape().to_vec();
+    let (n, c) = (shape[0], shape[1]);
+    let inner: usize = shape[2..].iter().product();
+    let (w, b) = (opt_data(args, 1)?, opt_data(args, 2)?);
+    let eps = args.float(5)?;
+    let data = f64_data(&x);
+    let mut out = vec![0.0; data.len()];
+    let (mut means, mut invstds) = (Vec::with_capacity(c), Vec::with_capacity(c));
+    let mut channel = Vec::with_capacity(n * inner);
+    for ch in 0..c {
+        channel.clear();
+        for s in 0..n {
+            let at = (s * c + ch) * inner;
+            channel.extend_from_slice(&data[at..at + inner]);
+        }
+        let (mean, invstd) = moments(&channel, eps);
+        let scale = invstd * w.as_ref().map_or(1.0, |w| w[ch]);
+        let shift = b.as_ref().map_or(0.0, |b| b[ch]);
+        for s in 0..n {
+            let at = (s * c + ch) * inner;
+            for k in at..at + inner {
+                out[k] = (data[k] - mean) * scale + shift;
+            }
+        }
+        means.push(mean);
+        invstds.push(invstd);
+    }
+    let dtype = metas[0].dtype;
+    Ok(vec![
+        from_f64(&shape, out, dtype, "_native_batch_norm_legit")?,
+        from_f64(&[c], means, dtype, "_native_batch_norm_legit")?,
+        from_f64(&[c], invstds, dtype, "_native_batch_norm_legit")?,
+    ])
+}
+
+/// In PyTorch's Core ATen opset: what `instance_norm` (and a training-mode batch norm
+/// without running statistics) decomposes to.
+pub static NATIVE_BATCH_NORM_LEGIT_NO_STATS: OpDef = OpDef::new(
+    "aten::_native_batch_norm_legit.no_stats(Tensor input, Tensor? weight, Tensor? bias, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)",
+    bn_no_stats_metas,
+    bn_no_stats_kernel,
+);
+
+fn instance_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, ch) = channel_input(args, "instance_norm", 3)?;
+    for (i, what) in [
+        (1, "weight"),
+        (2, "bias"),
+        (3, "running_mean"),
+        (4, "running_var"),
+    ] {
+        check_param(args.opt_tensor(i)?, &ch, m.dtype, what, "instance_norm")?;
+    }
+    if !args.bool(5)? && (args.opt_tensor(3)?.is_none() || args.opt_tensor(4)?.is_none()) {
+        op_bail!(
+            "Expected running_mean and running_var to be defined when use_input_stats is false"
+        );
+    }
+    Ok(vec![m])
+}
+
+/// ATen's `instance_norm`: with input statistics, the input viewed as `[1, N * C, …]`
+/// through `_native_batch_norm_legit.no_stats` (weight and bias repeated per sample),
+/// viewed back; with running statistics, an inference batch norm per channel. Running
+/// statistics are not updated (an exported graph is an inference graph).
+fn instance_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let m = instance_norm_meta(args)?.remove(0);
+    let x = args.tensor(0)?;
+    let (w, b) = (args.opt_tensor(1)?, args.opt_tensor(2)?);
+    let (momentum, eps) = (args.float(6)?, args.float(7)?);
+    if !args.bool(5)? {
+        let (Some(mean), Some(var)) = (args.opt_tensor(3)?, args.opt_tensor(4)?) else {
+            op_bail!(
+                "Expected running_mean and running_var to be defined when use_input_stats is false"
+            );
+        };
+        let (out, _, _) = x.native_batch_norm_legit_no_training(
+            w.as_ref(),
+            b.as_ref(),
+            &mean,
+            &var,
+            momentum,
+            eps,
+        );
+        return Ok(vec![out]);
+    }
+    let batch = m.sizes[0].clone();
+    let mut planar = vec![SymInt::Int(1), batch.mul(&m.sizes[1])];
+    planar.extend(m.sizes[2..].iter().cloned());
+    let repeat = |p: Option<Tensor>| p.map(|p| p.repeat(vec![batch.clone()]));
+    let value = |p: Option<Tensor>| p.map_or(super::Value::None, super::Value::Tensor);
+    let out = Tensor::call_op(
+        &NATIVE_BATCH_NORM_LEGIT_NO_STATS,
+        vec![
+            super::Value::Tensor(x.view(planar)),
+            value(repeat(w)),
+            value(repeat(b)),
+            super::Value::Bool(true),
+            super::Value::Float(momentum),
+            super::Value::Float(eps),
+        ],
+    );
+    let normalized = out
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpError::new("instance_norm: no output"))?;
+    Ok(vec![normalized.view(m.sizes)])
+}
+
+pub static INSTANCE_NORM: OpDef = OpDef::composite(
+    "aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor",
+    instance_norm_meta,
+    instance_norm_decomposition,
+);
+
 pub static OPS: &[&OpDef] = &[
     &NATIVE_LAYER_NORM,
     &LAYER_NORM,
@@ -461,4 +606,6 @@ pub static OPS: &[&OpDef] = &[
     &GROUP_NORM,
     &NATIVE_BATCH_NORM_LEGIT_NO_TRAINING,
     &BATCH_NORM,
+    &NATIVE_BATCH_NORM_LEGIT_NO_STATS,
+    &INSTANCE_NORM,
 ];

@@ -398,33 +398,45 @@ pub static ADAPTIVE_AVG_POOL2D: OpDef = OpDef::new(
 // ---------------------------------------------------------------------------------------
 // upsample_nearest2d.vec
 
-/// The output sizes and the scales (`None` when the sizes were given) of an upsample.
-fn upsample_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
-    let m = args.meta(0)?;
+/// The output sizes and the scales (`None` when the sizes were given) of an upsample
+/// whose sizes are argument 1 and whose scales are the float list at `scales_at`.
+fn upsample_plan(
+    args: &OpArgs,
+    op: &str,
+    scales_at: usize,
+) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
+    upsample_sizes(
+        &args.meta(0)?,
+        args.opt_int_list(1)?,
+        opt_float_list(args, scales_at)?,
+        op,
+    )
+}
+
+/// [`upsample_plan`] from the decoded arguments: exactly one of `output_size` (2 sizes)
+/// and `scales` (2 factors; a size is `floor(input * factor)`).
+fn upsample_sizes(
+    m: &TensorMeta,
+    output_size: Option<Vec<SymInt>>,
+    scales: Option<Vec<f64>>,
+    op: &str,
+) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
     if m.rank() != 4 {
         op_bail!(
-            "upsample_nearest2d: Expected a 4D input tensor, but got {}",
+            "{op}: Expected a 4D input tensor, but got {}",
             format_sizes(&m.sizes)
         );
     }
-    let output_size = args.opt_int_list(1)?;
-    let scales = opt_float_list(args, 2)?;
     let (out, scales) = match (output_size, scales) {
         (Some(o), None) => {
             if o.len() != 2 {
-                op_bail!(
-                    "upsample_nearest2d: output_size must have 2 elements, got {}",
-                    o.len()
-                );
+                op_bail!("{op}: output_size must have 2 elements, got {}", o.len());
             }
             ([o[0].clone(), o[1].clone()], [None, None])
         }
         (None, Some(s)) => {
             if s.len() != 2 {
-                op_bail!(
-                    "upsample_nearest2d: scale_factors must have 2 elements, got {}",
-                    s.len()
-                );
+                op_bail!("{op}: scale_factors must have 2 elements, got {}", s.len());
             }
             let size = |input: &SymInt, f: f64| -> SymInt {
                 if f.fract() == 0.0 && f >= 0.0 {
@@ -438,10 +450,9 @@ fn upsample_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpErro
                 [Some(s[0]), Some(s[1])],
             )
         }
-        (Some(_), Some(_)) => {
+        (Some(_), Some(_)) | (None, None) => {
             op_bail!("Must specify exactly one of output_size and scale_factors")
         }
-        (None, None) => op_bail!("Must specify exactly one of output_size and scale_factors"),
     };
     if out.iter().chain(&m.sizes[2..]).any(|s| s.hint() <= 0) {
         op_bail!(
@@ -458,7 +469,7 @@ fn upsample_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpErro
 }
 
 fn upsample_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![upsample_plan(args)?.0])
+    Ok(vec![upsample_plan(args, "upsample_nearest2d", 2)?.0])
 }
 
 /// PyTorch's `nearest_idx`: the source index of output index `o`, computed in f32.
@@ -477,7 +488,7 @@ fn nearest_idx(o: usize, input: usize, output: usize, scale: Option<f64>) -> usi
 }
 
 fn upsample_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, scales) = upsample_plan(args)?;
+    let (m, scales) = upsample_plan(args, "upsample_nearest2d", 2)?;
     let shape = concrete(&m.sizes);
     let s = args.storage(0)?;
     let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
@@ -507,10 +518,207 @@ pub static UPSAMPLE_NEAREST2D_VEC: OpDef = OpDef::new(
     upsample_kernel,
 );
 
+// ---------------------------------------------------------------------------------------
+// upsample_bilinear2d (.vec and the sizes-and-scales overload)
+
+/// The scales of `upsample_bilinear2d(self, output_size, align_corners, scales_h,
+/// scales_w)`, given only with the sizes.
+fn bilinear_default_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
+    let (m, _) = upsample_sizes(
+        &args.meta(0)?,
+        Some(args.int_list(1)?),
+        None,
+        "upsample_bilinear2d",
+    )?;
+    Ok((m, [args.opt_float(3)?, args.opt_float(4)?]))
+}
+
+fn bilinear_vec_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    float_upsample(upsample_plan(args, "upsample_bilinear2d", 3)?.0)
+}
+
+fn bilinear_default_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    float_upsample(bilinear_default_plan(args)?.0)
+}
+
+fn float_upsample(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
+    if !m.dtype.is_float() {
+        op_bail!(
+            "\"upsample_bilinear2d_out_frame\" not implemented for '{}'",
+            m.dtype
+        );
+    }
+    Ok(vec![m])
+}
+
+/// PyTorch's `area_pixel_compute_source_index` and its neighbours: for each output index,
+/// the two source indices and their weights.
+fn linear_taps(
+    input: usize,
+    output: usize,
+    align_corners: bool,
+    scale: Option<f64>,
+) -> Vec<(usize, usize, f64)> {
+    let ratio = if align_corners {
+        if output > 1 {
+            (input as f64 - 1.0) / (output as f64 - 1.0)
+        } else {
+            0.0
+        }
+    } else {
+        match scale {
+            Some(s) if s > 0.0 => 1.0 / s,
+            _ => input as f64 / output as f64,
+        }
+    };
+    (0..output)
+        .map(|o| {
+            let src = if align_corners {
+                ratio * o as f64
+            } else {
+                (ratio * (o as f64 + 0.5) - 0.5).max(0.0)
+            };
+            let i0 = (src.floor() as usize).min(input - 1);
+            let i1 = if i0 + 1 < input { i0 + 1 } else { i0 };
+            let l1 = src - i0 as f64;
+            (i0, i1, l1)
+        })
+        .collect()
+}
+
+fn bilinear_run(
+    args: &OpArgs,
+    m: &TensorMeta,
+    scales: [Option<f64>; 2],
+) -> Result<Vec<Storage>, OpError> {
+    let shape = concrete(&m.sizes);
+    let align_corners = args.bool(2)?;
+    let (oh, ow) = (shape[2], shape[3]);
+    let x = args.storage(0)?;
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let rows = linear_taps(h, oh, align_corners, scales[0]);
+    let cols = linear_taps(w, ow, align_corners, scales[1]);
+    let f = |x: &[f64], _h: usize, w: usize, out: &mut [f64], _oh: usize, ow: usize| {
+        for (oy, &(y0, y1, ly)) in rows.iter().enumerate() {
+            for (ox, &(x0, x1, lx)) in cols.iter().enumerate() {
+                let top = (1.0 - lx) * x[y0 * w + x0] + lx * x[y0 * w + x1];
+                let bottom = (1.0 - lx) * x[y1 * w + x0] + lx * x[y1 * w + x1];
+                out[oy * ow + ox] = (1.0 - ly) * top + ly * bottom;
+            }
+        }
+    };
+    Ok(vec![per_plane(&x, &shape, "upsample_bilinear2d", &f)?])
+}
+
+fn bilinear_vec_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (m, scales) = upsample_plan(args, "upsample_bilinear2d", 3)?;
+    bilinear_run(args, &m, scales)
+}
+
+fn bilinear_default_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (m, scales) = bilinear_default_plan(args)?;
+    bilinear_run(args, &m, scales)
+}
+
+/// In PyTorch's Core ATen opset (`F.interpolate(mode="bilinear")` records it).
+pub static UPSAMPLE_BILINEAR2D_VEC: OpDef = OpDef::new(
+    "aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor",
+    bilinear_vec_meta,
+    bilinear_vec_kernel,
+);
+pub static UPSAMPLE_BILINEAR2D: OpDef = OpDef::new(
+    "aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor",
+    bilinear_default_meta,
+    bilinear_default_kernel,
+);
+
+// ---------------------------------------------------------------------------------------
+// avg_pool1d: avg_pool2d over a height-1 plane, as ATen computes it
+
+/// `[N, C, L]` or `[C, L]` → the same with `L` pooled.
+fn avg_pool1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let m = args.meta(0)?;
+    if m.rank() != 2 && m.rank() != 3 {
+        op_bail!(
+            "Expected 2 to 3 dimensions, but got {}-dimensional tensor for argument #1 'self' (while checking arguments for avg_pool1d)",
+            m.rank()
+        );
+    }
+    for (i, name) in [(1, "kernel_size"), (2, "stride"), (3, "padding")] {
+        let n = args.int_list(i)?.len();
+        if n != 1 && !(i == 2 && n == 0) {
+            op_bail!("avg_pool1d() argument '{name}' should contain one int (got {n})");
+        }
+    }
+    let one = |i: usize, default: Option<i64>| -> Result<i64, OpError> {
+        Ok(match (args.int_list(i)?.first(), default) {
+            (Some(v), _) => v.hint(),
+            (None, Some(d)) => d,
+            (None, None) => op_bail!("avg_pool1d: missing argument {i}"),
+        })
+    };
+    let k = one(1, None)?;
+    let stride = one(2, Some(k))?;
+    let pad = one(3, None)?;
+    if k <= 0 || stride <= 0 {
+        op_bail!("avg_pool1d: kernel_size and stride must be greater than zero, but got kernel_size={k}, stride={stride}");
+    }
+    if pad < 0 || pad > k / 2 {
+        op_bail!("pad should be at most half of effective kernel size, but got pad={pad}, kernel_size={k} and dilation=1");
+    }
+    let length = &m.sizes[m.rank() - 1];
+    let out = pooled(length, k, stride, pad, 1, args.bool(4)?);
+    if out.hint() <= 0 {
+        op_bail!(
+            "Given input size: ({}x1x{length}). Calculated output size: ({}x1x{out}). Output size is too small",
+            m.sizes[m.rank() - 2],
+            m.sizes[m.rank() - 2]
+        );
+    }
+    let mut sizes = m.sizes.clone();
+    sizes[m.rank() - 1] = out;
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+/// `avg_pool1d` → `squeeze(avg_pool2d(unsqueeze(x, -2), [1, k], [1, s], [0, p]), -2)`,
+/// PyTorch's decomposition.
+fn avg_pool1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    let x = args.tensor(0)?;
+    let hint = |v: Vec<SymInt>| -> Vec<i64> { v.iter().map(SymInt::hint).collect() };
+    let k = hint(args.int_list(1)?);
+    let s = hint(args.int_list(2)?);
+    let p = hint(args.int_list(3)?);
+    let with = |first: i64, v: &[i64]| -> Vec<i64> {
+        if v.is_empty() {
+            vec![]
+        } else {
+            [&[first][..], v].concat()
+        }
+    };
+    let pooled = x.unsqueeze(-2).avg_pool2d(
+        &with(1, &k),
+        &with(1, &s),
+        &with(0, &p),
+        args.bool(4)?,
+        args.bool(5)?,
+        None,
+    );
+    Ok(vec![pooled.squeeze_dim(-2)])
+}
+
+pub static AVG_POOL1D: OpDef = OpDef::composite(
+    "aten::avg_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, bool ceil_mode=False, bool count_include_pad=True) -> Tensor",
+    avg_pool1d_meta,
+    avg_pool1d_decomposition,
+);
+
 pub static OPS: &[&OpDef] = &[
     &MAX_POOL2D,
     &MAX_POOL2D_WITH_INDICES,
     &AVG_POOL2D,
     &ADAPTIVE_AVG_POOL2D,
     &UPSAMPLE_NEAREST2D_VEC,
+    &UPSAMPLE_BILINEAR2D_VEC,
+    &UPSAMPLE_BILINEAR2D,
+    &AVG_POOL1D,
 ];

@@ -6,7 +6,9 @@
 //! `PartialEq` return `bool`, not a tensor.
 
 use crate::error::TensorError;
-use crate::ops::{activation, comparison, dispatch, dispatch1, elementwise, reduction};
+use crate::ops::{
+    activation, comparison, dispatch, dispatch1, einsum, elementwise, reduction, sort,
+};
 use crate::ops::{OpDef, Value};
 
 use super::methods::{here, int, ints, t};
@@ -538,6 +540,28 @@ impl Tensor {
     pub fn log_softmax_dtype(&self, dim: i64, dtype: DType) -> Tensor {
         let args = vec![t(self), int(dim), Value::DType(dtype)];
         dispatch1(&reduction::LOG_SOFTMAX_INT, args, here())
+    }
+
+    /// The `k` largest (or, with `largest = false`, smallest) elements along `dim` and
+    /// their (i64) indices, sorted: `(values, indices)`, as `torch.topk(x, k, dim)`.
+    /// NaN counts as the largest value; equal values keep their index order.
+    #[track_caller]
+    #[must_use]
+    pub fn topk(&self, k: i64, dim: i64, largest: bool) -> (Tensor, Tensor) {
+        let args = vec![t(self), int(k), int(dim), Value::Bool(largest)];
+        dispatch2(&sort::TOPK, args)
+    }
+
+    /// `torch.einsum(equation, operands)`: `Tensor::einsum("bij,bjk->bik", &[&a, &b])`.
+    /// Labels are letters; no ellipsis, no label repeated within one operand.
+    #[track_caller]
+    #[must_use]
+    pub fn einsum(equation: &str, operands: &[&Tensor]) -> Tensor {
+        let args = vec![
+            Value::Str(equation.to_string()),
+            Value::TensorList(operands.iter().map(|x| (*x).clone()).collect()),
+        ];
+        dispatch1(&einsum::EINSUM, args, here())
     }
 
     // ----- dtype conversion ------------------------------------------------------------

@@ -93,7 +93,59 @@ impl Tensor {
         dispatch1(&conv::CONV2D, args, here())
     }
 
+    /// Transposed 2-D convolution (`F.conv_transpose2d`): weight `[C_in, C_out / groups,
+    /// kh, kw]`; the output grows by `(in - 1) * stride - 2 * padding + dilation * (k - 1)
+    /// + output_padding + 1`.
+    #[track_caller]
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: &[i64],
+        padding: &[i64],
+        output_padding: &[i64],
+        groups: i64,
+        dilation: &[i64],
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            t(weight),
+            opt_t(bias),
+            ints(stride),
+            ints(padding),
+            ints(output_padding),
+            int(groups),
+            ints(dilation),
+        ];
+        dispatch1(&conv::CONV_TRANSPOSE2D, args, here())
+    }
+
     // ----- pooling and resampling ----------------------------------------------------
+
+    /// Mean over windows of the last dim of `[N, C, L]` or `[C, L]`; an empty `stride`
+    /// means `kernel_size`.
+    #[track_caller]
+    #[must_use]
+    pub fn avg_pool1d(
+        &self,
+        kernel_size: i64,
+        stride: Option<i64>,
+        padding: i64,
+        ceil_mode: bool,
+        count_include_pad: bool,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            ints(&[kernel_size]),
+            ints(stride.as_slice()),
+            ints(&[padding]),
+            Value::Bool(ceil_mode),
+            Value::Bool(count_include_pad),
+        ];
+        dispatch1(&pooling::AVG_POOL1D, args, here())
+    }
 
     /// Max over windows of the last two dims; an empty `stride` means `kernel_size`.
     #[track_caller]
@@ -166,7 +218,50 @@ impl Tensor {
         dispatch1(&pooling::UPSAMPLE_NEAREST2D_VEC, args, here())
     }
 
+    /// Bilinear resampling of the last two dims of `[N, C, H, W]` to `output_size` or by
+    /// `scale_factors` (exactly one of them), as `F.interpolate(mode="bilinear")`.
+    #[track_caller]
+    #[must_use]
+    pub fn upsample_bilinear2d(
+        &self,
+        output_size: Option<&[i64]>,
+        align_corners: bool,
+        scale_factors: Option<&[f64]>,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            output_size.map(ints).unwrap_or(Value::None),
+            Value::Bool(align_corners),
+            scale_factors.map(floats).unwrap_or(Value::None),
+        ];
+        dispatch1(&pooling::UPSAMPLE_BILINEAR2D_VEC, args, here())
+    }
+
     // ----- normalisation -------------------------------------------------------------
+
+    /// Instance norm with input statistics (`F.instance_norm(x, weight=…, bias=…)`):
+    /// each `(sample, channel)` plane normalized on its own, then scaled per channel.
+    #[track_caller]
+    #[must_use]
+    pub fn instance_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            opt_t(weight),
+            opt_t(bias),
+            Value::None,
+            Value::None,
+            Value::Bool(true),
+            Value::Float(0.1),
+            Value::Float(eps),
+            Value::Bool(false),
+        ];
+        dispatch1(&normalization::INSTANCE_NORM, args, here())
+    }
 
     /// Layer norm over the trailing `normalized_shape` dims: `(out, mean, rstd)`, the
     /// statistics keeping the normalised dims as size 1 (`aten::native_layer_norm`).

@@ -4,7 +4,7 @@
 
 use std::borrow::Borrow;
 
-use crate::ops::{constructors, dispatch, dispatch1, indexing, shape, Value};
+use crate::ops::{constructors, dispatch, dispatch1, indexing, pixel_shuffle, shape, Value};
 use crate::symbolic::SymInt;
 
 use super::methods::{here, int, ints, t};
@@ -91,6 +91,22 @@ impl Tensor {
     #[must_use]
     pub fn triu(&self, diagonal: i64) -> Tensor {
         dispatch1(&shape::TRIU, vec![t(self), int(diagonal)], here())
+    }
+
+    /// `[*, C·r², H, W]` → `[*, C, H·r, W·r]` (`F.pixel_shuffle(x, r)`).
+    #[track_caller]
+    #[must_use]
+    pub fn pixel_shuffle(&self, upscale_factor: i64) -> Tensor {
+        let args = vec![t(self), int(upscale_factor)];
+        dispatch1(&pixel_shuffle::PIXEL_SHUFFLE, args, here())
+    }
+
+    /// `[*, C, H·r, W·r]` → `[*, C·r², H, W]` (`F.pixel_unshuffle(x, r)`).
+    #[track_caller]
+    #[must_use]
+    pub fn pixel_unshuffle(&self, downscale_factor: i64) -> Tensor {
+        let args = vec![t(self), int(downscale_factor)];
+        dispatch1(&pixel_shuffle::PIXEL_UNSHUFFLE, args, here())
     }
 
     // ----- joining and splitting -----------------------------------------------------

@@ -1,0 +1,273 @@
+//! Recurrent layers: `gru.input` and `lstm.input`, as PyTorch's `nn.GRU` / `nn.LSTM`
+//! record them — composite ops over `linear`, `sigmoid`, `tanh` and `stack`, one step per
+//! time index, layer after layer, both directions when bidirectional. Parameters come
+//! per layer and direction as `w_ih, w_hh[, b_ih, b_hh]`; inputs are 3-D (`nn` modules
+//! add the batch dim of an unbatched input before calling the op). Dropout between
+//! layers is a training feature: an inference graph has none, so `train=True` with a
+//! dropout is refused. LSTM projections (`proj_size`) are refused.
+
+use super::util::meta_of;
+use super::{OpArgs, OpDef};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::symbolic::{format_sizes, SymInt};
+use crate::tensor::{Tensor, TensorMeta};
+
+/// Which recurrent cell: GRU (3 gates, one state) or LSTM (4 gates, hidden and cell).
+#[derive(Clone, Copy, PartialEq)]
+enum Cell {
+    Gru,
+    Lstm,
+}
+
+impl Cell {
+    fn gates(self) -> i64 {
+        match self {
+            Cell::Gru => 3,
+            Cell::Lstm => 4,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Gru => "gru",
+            Cell::Lstm => "lstm",
+        }
+    }
+}
+
+/// The decoded arguments shared by both ops (they have the same layout after `hx`).
+struct Rnn {
+    cell: Cell,
+    name: &'static str,
+    input: TensorMeta,
+    /// `[h0]` for a GRU, `[h0, c0]` for an LSTM.
+    states: Vec<Tensor>,
+    params: Vec<Tensor>,
+    has_biases: bool,
+    layers: usize,
+    directions: usize,
+    batch_first: bool,
+    hidden: SymInt,
+}
+
+impl Rnn {
+    fn read(args: &OpArgs, cell: Cell) -> Result<Rnn, OpError> {
+        let op = cell.name();
+        let input = args.meta(0)?;
+        let states = match cell {
+            Cell::Gru => vec![args.tensor(1)?],
+            Cell::Lstm => args.tensor_list(1)?,
+        };
+        if states.len() != if cell == Cell::Lstm { 2 } else { 1 } {
+            op_bail!(
+                "{op}: expected hx to hold (h0, c0), got {} tensors",
+                states.len()
+            );
+        }
+        let params = args.tensor_list(2)?;
+        let has_biases = args.bool(3)?;
+        let layers = usize::try_from(args.i64(4)?).unwrap_or(0);
+        let (dropout, train) = (args.float(5)?, args.bool(6)?);
+        let directions = if args.bool(7)? { 2 } else { 1 };
+        if train && dropout > 0.0 {
+            op_bail!("{op}: dropout between layers in training mode is not supported (export an eval() model)");
+        }
+        if input.rank() != 3 {
+            op_bail!(
+                "{op}: Expected input to be 3D, got {}D instead",
+                input.rank()
+            );
+        }
+        let per_layer = if has_biases { 4 } else { 2 };
+        let expected = layers.saturating_mul(directions * per_layer);
+        if layers == 0 || params.len() != expected {
+            op_bail!(
+                "{op}: expected {expected} parameter tensors for {layers} layers, got {}",
+                params.len()
+            );
+        }
+        let h0 = meta_of(&states[0])?;
+        if h0.rank() != 3 {
+            op_bail!(
+                "{op}: Expected hidden size to be 3D, got {}D instead",
+                h0.rank()
+            );
+        }
+        if let Some(c0) = states.get(1) {
+            let c0 = meta_of(c0)?;
+            if c0.rank() != 3 || c0.sizes[2].hint() != h0.sizes[2].hint() {
+                op_bail!("lstm: LSTM projections (proj_size) are not supported; h0 {} and c0 {} must have one hidden size", format_sizes(&h0.sizes), format_sizes(&c0.sizes));
+            }
+        }
+        for (i, w) in params.iter().enumerate().step_by(per_layer) {
+            let w = meta_of(w)?;
+            let rows = cell.gates().saturating_mul(h0.sizes[2].hint());
+            if w.rank() != 2 || w.sizes[0].hint() != rows {
+                op_bail!(
+                    "{op}: expected weight_ih {} to have {rows} rows ({} gates of the hidden size), got {}",
+                    i / per_layer,
+                    cell.gates(),
+                    format_sizes(&w.sizes)
+                );
+            }
+        }
+        Ok(Rnn {
+            cell,
+            name: op,
+            hidden: h0.sizes[2].clone(),
+            input,
+            states,
+            params,
+            has_biases,
+            layers,
+            directions,
+            batch_first: args.bool(8)?,
+        })
+    }
+
+    /// Output metas: the sequence output, then the final states (shaped as given).
+    fn metas(&self) -> Result<Vec<TensorMeta>, OpError> {
+        let mut out = self.input.sizes.clone();
+        out[2] = self.hidden.mul(&SymInt::Int(self.directions as i64));
+        let mut metas = vec![TensorMeta::new(self.input.dtype, out)];
+        for s in &self.states {
+            metas.push(meta_of(s)?);
+        }
+        Ok(metas)
+    }
+
+    /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction.
+    fn weights(&self, layer: usize, direction: usize) -> [Option<&Tensor>; 4] {
+        let per = if self.has_biases { 4 } else { 2 };
+        let at = (layer * self.directions + direction) * per;
+        let p = |i: usize| (i < per).then(|| &self.params[at + i]);
+        [p(0), p(1), p(2), p(3)]
+    }
+}
+
+/// One time step, as PyTorch's `gru_cell` / `lstm_cell` decompositions: `gi` is this
+/// step's input projection `[B, G·H]`, the states are `[1, B, H]`; the new hidden state
+/// (and cell state for an LSTM).
+fn step(
+    cell: Cell,
+    gi: &Tensor,
+    state: &[Tensor],
+    w_hh: &Tensor,
+    b_hh: Option<&Tensor>,
+) -> Vec<Tensor> {
+    let gh = state[0].linear(w_hh, b_hh);
+    match cell {
+        Cell::Gru => {
+            let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 2));
+            let r = (&h[0] + &i[0]).sigmoid();
+            let z = (&h[1] + &i[1]).sigmoid();
+            let n = (&i[2] + &(&h[2] * &r)).tanh();
+            // (h - n) * z + n = (1 - z) * n + z * h
+            vec![&(&(&state[0] - &n) * &z) + &n]
+        }
+        Cell::Lstm => {
+            let g = (&gh + gi).chunk(4, 2);
+            let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
+            let (c_new, o) = (g[2].tanh(), g[3].sigmoid());
+            let c = &(&f * &state[1]) + &(&i * &c_new);
+            vec![&o * &c.tanh(), c]
+        }
+    }
+}
+
+/// One layer in one direction over the time-major `input` `[T, B, F]`: the input
+/// projected once for every step, then the steps (backwards when `reverse`); the
+/// outputs `[T, B, H]` and the final states `[B, H]`.
+fn one_layer(
+    rnn: &Rnn,
+    input: &Tensor,
+    state: Vec<Tensor>,
+    w: [Option<&Tensor>; 4],
+    reverse: bool,
+) -> Result<(Tensor, Vec<Tensor>), OpError> {
+    let (Some(w_ih), Some(w_hh)) = (w[0], w[1]) else {
+        op_bail!("{}: missing weights", rnn.name);
+    };
+    let projected = input.linear(w_ih, w[2]);
+    let steps = meta_of(input)?.sizes[0].guard_int();
+    let mut state: Vec<Tensor> = state.iter().map(|s| s.unsqueeze(0)).collect();
+    let mut seq = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
+    for k in 0..steps {
+        let t = if reverse { steps - 1 - k } else { k };
+        // Iterating over a tensor in Python: `unbind`, which PyTorch's core IR writes as
+        // `slice` + `squeeze`.
+        let gi = projected.slice(0, Some(t), Some(t + 1), 1).squeeze_dim(0);
+        state = step(rnn.cell, &gi, &state, w_hh, w[3]);
+        seq.push(state[0].clone());
+    }
+    if reverse {
+        seq.reverse();
+    }
+    let finals = state.iter().map(|s| s.squeeze_dim(0)).collect();
+    Ok((Tensor::cat(&seq, 0), finals))
+}
+
+fn rnn_decomposition(args: &OpArgs, cell: Cell) -> Result<Vec<Tensor>, OpError> {
+    let rnn = Rnn::read(args, cell)?;
+    let mut layer_input = args.tensor(0)?;
+    if rnn.batch_first {
+        layer_input = layer_input.transpose(0, 1);
+    }
+    let mut finals: Vec<Vec<Tensor>> = vec![vec![]; rnn.states.len()];
+    for layer in 0..rnn.layers {
+        let mut outputs = Vec::with_capacity(rnn.directions);
+        for direction in 0..rnn.directions {
+            let slot = (layer * rnn.directions + direction) as i64;
+            let state = rnn.states.iter().map(|s| s.select(0, slot)).collect();
+            let w = rnn.weights(layer, direction);
+            let (out, last) = one_layer(&rnn, &layer_input, state, w, direction == 1)?;
+            outputs.push(out);
+            for (f, s) in finals.iter_mut().zip(last) {
+                f.push(s);
+            }
+        }
+        layer_input = if outputs.len() == 1 {
+            outputs.remove(0)
+        } else {
+            Tensor::cat(&outputs, 2)
+        };
+    }
+    let output = if rnn.batch_first {
+        layer_input.transpose(0, 1)
+    } else {
+        layer_input
+    };
+    let mut out = vec![output];
+    out.extend(finals.iter().map(|f| Tensor::stack(f, 0)));
+    Ok(out)
+}
+
+fn gru_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(args, Cell::Gru)?.metas()
+}
+
+fn lstm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(args, Cell::Lstm)?.metas()
+}
+
+fn gru_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(args, Cell::Gru)
+}
+
+fn lstm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(args, Cell::Lstm)
+}
+
+pub static GRU_INPUT: OpDef = OpDef::composite(
+    "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)",
+    gru_meta,
+    gru_decomposition,
+);
+pub static LSTM_INPUT: OpDef = OpDef::composite(
+    "aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
+    lstm_meta,
+    lstm_decomposition,
+);
+
+pub static OPS: &[&OpDef] = &[&GRU_INPUT, &LSTM_INPUT];

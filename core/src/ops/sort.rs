@@ -1,0 +1,110 @@
+//! Ordering: `topk` (the `k` largest or smallest elements along a dim, with their
+//! indices). Elements compare as PyTorch's CPU kernel compares them: NaN above every
+//! number; among equal values the lower index comes first.
+
+use std::cmp::Ordering;
+
+use super::util::{concrete, normalize_dim, with_dtype};
+use super::{OpArgs, OpDef};
+use crate::error::OpError;
+use crate::op_bail;
+use crate::tensor::{DType, Element, Storage, TensorMeta};
+
+/// Output metas of `topk` and the normalized dim.
+fn topk_plan(args: &OpArgs) -> Result<(Vec<TensorMeta>, usize), OpError> {
+    let m = args.meta(0)?;
+    if m.dtype == DType::Bool {
+        op_bail!("\"topk_cpu\" not implemented for 'Bool'");
+    }
+    let k = args.int(1)?;
+    let dim = normalize_dim(args.i64(2)?, m.rank())?;
+    let size = m.sizes.get(dim).map_or(1, |s| s.hint());
+    if k.hint() < 0 || k.hint() > size {
+        op_bail!("selected index k out of range");
+    }
+    let mut sizes = m.sizes.clone();
+    if let Some(s) = sizes.get_mut(dim) {
+        *s = k;
+    }
+    Ok((
+        vec![
+            TensorMeta::new(m.dtype, sizes.clone()),
+            TensorMeta::new(DType::I64, sizes),
+        ],
+        dim,
+    ))
+}
+
+fn topk_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(topk_plan(args)?.0)
+}
+
+/// Descending order of PyTorch's `largest=True`: NaN first, then larger values.
+fn descending(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// The positions of the `k` selected elements of one lane, in output order.
+fn select_lane(lane: &[f64], k: usize, largest: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lane.len()).collect();
+    // A stable sort keeps equal values in index order.
+    if largest {
+        order.sort_by(|&a, &b| descending(lane[a], lane[b]));
+    } else {
+        order.sort_by(|&a, &b| descending(lane[b], lane[a]));
+    }
+    order.truncate(k);
+    order
+}
+
+fn topk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+    let (metas, dim) = topk_plan(args)?;
+    let out_shape = concrete(&metas[0].sizes);
+    let k = out_shape.get(dim).copied().unwrap_or(1);
+    let largest = args.bool(3)?;
+    let x = args.storage(0)?;
+    let shape = x.shape().to_vec();
+    let n = shape.get(dim).copied().unwrap_or(1);
+    let outer: usize = shape[..dim.min(shape.len())].iter().product();
+    let inner: usize = shape.get(dim + 1..).map_or(1, |s| s.iter().product());
+    let total = outer * k * inner;
+    let mut indices = vec![0i64; total];
+    let values = with_dtype!(x.dtype(), T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src: Vec<T> = a.iter().copied().collect();
+        let mut values = vec![T::default(); total];
+        let mut lane = vec![0.0f64; n];
+        for o in 0..outer {
+            for i in 0..inner {
+                for (j, v) in lane.iter_mut().enumerate() {
+                    *v = src[(o * n + j) * inner + i].to_f64();
+                }
+                for (r, at) in select_lane(&lane, k, largest).into_iter().enumerate() {
+                    let to = (o * k + r) * inner + i;
+                    values[to] = src[(o * n + at) * inner + i];
+                    indices[to] = at as i64;
+                }
+            }
+        }
+        Storage::from_vec(&out_shape, values)
+    });
+    let values = values.ok_or_else(|| OpError::new("topk: output shape"))?;
+    let indices =
+        Storage::from_vec(&out_shape, indices).ok_or_else(|| OpError::new("topk: output shape"))?;
+    Ok(vec![values, indices])
+}
+
+/// In PyTorch's Core ATen opset. `sorted=False` returns the same (sorted) order.
+pub static TOPK: OpDef = OpDef::new(
+    "aten::topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
+    topk_meta,
+    topk_kernel,
+);
+
+pub static OPS: &[&OpDef] = &[&TOPK];

@@ -1,0 +1,134 @@
+import torch, os, sys, traceback
+import torch.nn as nn, torch.nn.functional as F
+from torch.export import export, save, load, Dim
+from safetensors.torch import save_file
+OUT = sys.argv[1]
+torch.manual_seed(0)
+
+def go(name, m, args, dyn=None, extra=()):
+    m.eval()
+    try:
+        ep = export(m, args, dynamic_shapes=dyn)
+        tensors = {}
+        for prefix, a in [("", args)] + list(extra):
+            with torch.no_grad():
+                out = m(*[t.clone() for t in a])
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            for i, t in enumerate(a): tensors[f"{prefix}in{i}"] = t.contiguous()
+            for j, t in enumerate(outs): tensors[f"{prefix}out{j}"] = t.contiguous()
+        save_file(tensors, os.path.join(OUT, f"{name}.io.safetensors"))
+        for suffix, prog in (("", ep), (".core", ep.run_decompositions())):
+            save(prog, os.path.join(OUT, f"{name}{suffix}.pt2"))
+        print("ok", name)
+    except Exception as e:
+        print("FAIL", name, type(e).__name__, str(e)[:200])
+
+class ResBlock(nn.Module):
+    def __init__(s):
+        super().__init__(); s.c1 = nn.Conv2d(8, 8, 3, padding=1, bias=False); s.b1 = nn.BatchNorm2d(8); s.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False); s.b2 = nn.BatchNorm2d(8)
+    def forward(s, x):
+        return F.relu(x + s.b2(s.c2(F.relu(s.b1(s.c1(x))))))
+class MobileBlock(nn.Module):
+    def __init__(s):
+        super().__init__(); s.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8); s.pw = nn.Conv2d(8, 16, 1); s.act = nn.Hardswish()
+    def forward(s, x): return F.adaptive_avg_pool2d(s.act(s.pw(s.dw(x))), 1).flatten(1)
+class Conv1dNet(nn.Module):
+    def __init__(s):
+        super().__init__(); s.c = nn.Conv1d(4, 6, 5, stride=2, padding=2); s.p = nn.AvgPool1d(2)
+    def forward(s, x): return s.p(F.gelu(s.c(x)))
+class Upsample(nn.Module):
+    def forward(s, x): return F.interpolate(x, scale_factor=2, mode="nearest") + 1
+class Bilinear(nn.Module):
+    def forward(s, x): return F.interpolate(x, size=(6, 6), mode="bilinear", align_corners=False)
+class PixelShuffle(nn.Module):
+    def forward(s, x): return F.pixel_shuffle(x, 2)
+class Einsum(nn.Module):
+    def forward(s, a, b): return torch.einsum("bij,bjk->bik", a, b)
+class MaskedAttn(nn.Module):
+    def __init__(s):
+        super().__init__(); s.q = nn.Linear(16, 16); s.k = nn.Linear(16, 16); s.v = nn.Linear(16, 16)
+    def forward(s, x):
+        q, k, v = s.q(x), s.k(x), s.v(x)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+class Encoder(nn.Module):
+    def __init__(s):
+        super().__init__(); s.l = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
+    def forward(s, x): return s.l(x)
+class GRUNet(nn.Module):
+    def __init__(s):
+        super().__init__(); s.g = nn.GRU(4, 8, batch_first=True)
+    def forward(s, x): return s.g(x)[0]
+class LSTMNet(nn.Module):
+    def __init__(s):
+        super().__init__(); s.g = nn.LSTM(4, 8, batch_first=True)
+    def forward(s, x): return s.g(x)[0]
+class KVCache(nn.Module):
+    def __init__(s):
+        super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
+    def forward(s, x, pos):
+        s.cache[:, 0:2] = x
+        return s.cache.sum(1)
+class InplaceView(nn.Module):
+    def forward(s, x):
+        y = x.clone()
+        y[:, 0] += 1
+        y[1:].mul_(2)
+        return y
+class IndexPut(nn.Module):
+    def forward(s, x, idx):
+        y = torch.zeros(5, 3)
+        y[idx] = x
+        return y
+class Gather(nn.Module):
+    def forward(s, x, idx): return torch.gather(x, 1, idx) + x.topk(2, dim=1).values.sum()
+class Cumsum(nn.Module):
+    def forward(s, x): return torch.cumsum(x, 1) * torch.where(x > 0, x, -x) + x.clamp(-0.5, 0.5)
+class Norms(nn.Module):
+    def __init__(s):
+        super().__init__(); s.g = nn.GroupNorm(2, 8); s.i = nn.InstanceNorm2d(8); s.l = nn.LayerNorm([8, 4, 4])
+    def forward(s, x): return s.g(x) + s.i(x) + s.l(x)
+class EmbedBag(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(20, 8); s.fc = nn.Linear(8, 3)
+    def forward(s, idx): return s.fc(s.e(idx).mean(1)).log_softmax(-1)
+class DynMLP(nn.Module):
+    def __init__(s):
+        super().__init__(); s.a = nn.Linear(10, 20); s.b = nn.Linear(20, 5)
+    def forward(s, x): return s.b(F.silu(s.a(x))).softmax(-1)
+class Chunky(nn.Module):
+    def forward(s, x):
+        a, b = x.chunk(2, dim=-1)
+        return torch.cat([a * torch.sigmoid(b), a.tanh()], dim=1).transpose(0, 1).contiguous().view(-1)
+class Stack(nn.Module):
+    def forward(s, x, y): return torch.stack([x, y], 0).amax(0) + torch.maximum(x, y).expand(2, 3, 4).sum(0)
+class MaxPoolIdx(nn.Module):
+    def forward(s, x): return F.max_pool2d(x, 3, stride=2, padding=1) + F.avg_pool2d(x, 2, ceil_mode=True)[..., :2, :2].mean()
+class ConvT(nn.Module):
+    def __init__(s):
+        super().__init__(); s.c = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+    def forward(s, x): return s.c(x)
+
+r = torch.randn
+go("resblock", ResBlock(), (r(2, 8, 8, 8),))
+go("mobile", MobileBlock(), (r(2, 8, 8, 8),))
+go("conv1d", Conv1dNet(), (r(2, 4, 16),))
+go("upsample", Upsample(), (r(1, 2, 3, 3),))
+go("bilinear", Bilinear(), (r(1, 2, 3, 3),))
+go("pixel_shuffle", PixelShuffle(), (r(1, 8, 3, 3),))
+go("einsum", Einsum(), (r(2, 3, 4), r(2, 4, 5)))
+go("masked_attn", MaskedAttn(), (r(2, 5, 16),))
+go("encoder", Encoder(), (r(2, 5, 16),), dyn=({1: Dim("seq", min=2, max=32)},), extra=[("b_", (r(2, 9, 16),))])
+go("gru", GRUNet(), (r(2, 5, 4),))
+go("lstm", LSTMNet(), (r(2, 5, 4),))
+go("kvcache", KVCache(), (r(2, 2, 4), torch.tensor(0)))
+go("inplace_view", InplaceView(), (r(3, 4),))
+go("index_put", IndexPut(), (r(2, 3), torch.tensor([1, 3])))
+go("gather", Gather(), (r(3, 4), torch.tensor([[0, 1], [2, 3], [1, 1]])))
+go("cumsum", Cumsum(), (r(3, 4),))
+go("norms", Norms(), (r(2, 8, 4, 4),))
+go("embed_bag", EmbedBag(), (torch.tensor([[1, 2, 3], [4, 5, 19]]),))
+go("dyn_mlp", DynMLP(), (r(4, 10),), dyn=({0: Dim("batch")},), extra=[("b_", (r(1, 10),)), ("c_", (r(33, 10),))])
+go("chunky", Chunky(), (r(3, 4),))
+go("stack", Stack(), (r(3, 4), r(3, 4)))
+go("maxpool", MaxPoolIdx(), (r(1, 2, 7, 7),))
+go("convt", ConvT(), (r(1, 4, 5, 5),))
