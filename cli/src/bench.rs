@@ -21,12 +21,12 @@ pub fn bench(
     iters: Option<usize>,
 ) -> Result<ExitCode, CliError> {
     let io = IoFile::open(inputs, prefix)?;
-    println!("{}", program.display());
+    outln!("{}", program.display());
     for kind in [RunnerKind::Interpreter, RunnerKind::Compiled] {
         // Each runner gets its own copy of the program: calls may mutate its buffers.
         let runner = Runner::new(runner::load_program(program)?, kind)?;
         let times = time_runner(&runner, &io, iters, kind)?;
-        println!(
+        outln!(
             "  {:<12} {}",
             format!("{kind:?}").to_lowercase(),
             Summary::of(times)

@@ -13,6 +13,34 @@
 //! the expected one, 2 on any error (missing file, bad archive, missing input, wrong shape),
 //! reported as one line.
 
+/// `println!` that ends the program quietly when stdout is closed (`ferrex show X | head`)
+/// instead of panicking, as `println!` does on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!`, with [`outln!`]'s handling of a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Writes to stdout; a reader that has gone away (a closed pipe) ends the program with
+/// success, the Unix convention; other write errors are reported and exit with 2.
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(text) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
 mod bench;
 mod fuzz;
 mod io;
@@ -138,7 +166,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Show { program } => {
             let ep = runner::load_program(&program)?;
-            print!("{ep}");
+            out!("{ep}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -157,7 +185,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Convert { input, output } => {
             let ep = runner::load_program(&input)?;
             ferrex::save(&ep, &output)?;
-            println!("wrote {}", output.display());
+            outln!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Fuzz(args) => fuzz::fuzz(&args),

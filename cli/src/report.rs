@@ -35,22 +35,22 @@ pub fn run(
         .enumerate()
         .map(|(k, (name, t))| (name.clone(), "mut", k, t));
     for (name, kind, index, value) in named_outputs.chain(named_mutations) {
-        println!("{name}: {}", describe(value)?);
+        outln!("{name}: {}", describe(value)?);
         if let Some(want) = io.expected(kind, index) {
             checked += 1;
             let verdict = compare(value, want)?;
             let ok = matches!(verdict, Verdict::Diff(d) if d <= atol);
             failed += usize::from(!ok);
             let label = if ok { colour.pass() } else { colour.fail() };
-            println!("  {label} against {prefix}{kind}{index}: {verdict}");
+            outln!("  {label} against {prefix}{kind}{index}: {verdict}");
         }
     }
     if checked == 0 {
-        println!("(no expected values in the inputs file to compare with)");
+        outln!("(no expected values in the inputs file to compare with)");
     } else if failed == 0 {
-        println!("{}: {checked} values within {atol:e}", colour.pass());
+        outln!("{}: {checked} values within {atol:e}", colour.pass());
     } else {
-        println!(
+        outln!(
             "{}: {failed} of {checked} values differ by more than {atol:e}",
             colour.fail()
         );

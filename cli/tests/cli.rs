@@ -211,3 +211,26 @@ fn bench_times_both_runners() {
     );
     assert!(lines[1].ends_with("; 7 calls)"), "{stdout}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    // `ferrex show X | head -1`: the printed program is larger than a pipe's buffer.
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/pt2/block.core.pt2");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrex"))
+        .arg("show")
+        .arg(&program)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "ExportedProgram:\n");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

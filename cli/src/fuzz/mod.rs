@@ -158,7 +158,7 @@ fn run_one(args: &FuzzArgs, id: u64) -> std::process::ExitCode {
     let (kind, case) = match generate(args, id) {
         Ok(c) => c,
         Err(e) => {
-            println!("skipped: cannot generate the case: {e}");
+            outln!("skipped: cannot generate the case: {e}");
             return std::process::ExitCode::SUCCESS;
         }
     };
@@ -175,7 +175,7 @@ fn run_one(args: &FuzzArgs, id: u64) -> std::process::ExitCode {
         } => ops::run_exported(call),
     };
     let line = |what: &str, detail: &str| {
-        println!("{what} [{kind}] {}: {}", describe(&case), one_line(detail));
+        outln!("{what} [{kind}] {}: {}", describe(&case), one_line(detail));
     };
     match outcome {
         Outcome::Ran => line("ran", ""),
@@ -280,20 +280,29 @@ fn run_loop(args: &FuzzArgs) -> Result<std::process::ExitCode, CliError> {
         eprintln!();
     }
     let elapsed = started.elapsed().as_secs_f64();
-    println!("fuzz: seed {}: {}", args.seed, total.line(elapsed));
-    println!(
+    outln!("fuzz: seed {}: {}", args.seed, total.line(elapsed));
+    outln!(
         "  ran {}, errors {}, skipped {}",
-        total.ran, total.errors, total.skipped
+        total.ran,
+        total.errors,
+        total.skipped
     );
     for (kind, t) in &by_kind {
-        println!(
+        outln!(
             "  {kind:14} {:6} cases: ran {}, errors {}, skipped {}, panics {}, aborts {}, \
              hangs {}, disagreements {}",
-            t.cases, t.ran, t.errors, t.skipped, t.panics, t.aborts, t.hangs, t.disagreements
+            t.cases,
+            t.ran,
+            t.errors,
+            t.skipped,
+            t.panics,
+            t.aborts,
+            t.hangs,
+            t.disagreements
         );
     }
     if total.findings() > 0 {
-        println!("  reproducers in {}", args.out.display());
+        outln!("  reproducers in {}", args.out.display());
         return Ok(std::process::ExitCode::from(1));
     }
     Ok(std::process::ExitCode::SUCCESS)
