@@ -21,7 +21,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn tensor(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::from_vec(values(shape.iter().product(), seed), shape).unwrap()
+    Tensor::from_vec(values(shape.iter().product(), seed), shape)
 }
 
 fn data(t: &Tensor) -> Vec<f32> {
@@ -41,7 +41,7 @@ fn ints(v: &[i64]) -> Value {
 
 #[test]
 fn topk_values_indices_and_ties() {
-    let x = Tensor::from_vec(vec![1.0f32, 3.0, 2.0, 3.0, 5.0, -1.0, 0.0, 5.0], [2, 4]).unwrap();
+    let x = Tensor::from_vec(vec![1.0f32, 3.0, 2.0, 3.0, 5.0, -1.0, 0.0, 5.0], [2, 4]);
     let (v, i) = x.topk(2, 1, true);
     assert_eq!(v.shape(), [2, 2]);
     assert_eq!(data(&v), [3.0, 3.0, 5.0, 5.0]);
@@ -54,7 +54,7 @@ fn topk_values_indices_and_ties() {
     assert_eq!(data(&v), [5.0, 3.0, 2.0, 5.0]);
     assert_eq!(i.to_vec::<i64>().unwrap(), [1, 0, 0, 1]);
     // NaN is the largest value.
-    let n = Tensor::from_vec(vec![1.0f32, f32::NAN, 2.0], [3]).unwrap();
+    let n = Tensor::from_vec(vec![1.0f32, f32::NAN, 2.0], [3]);
     let (v, i) = n.topk(2, 0, true);
     assert!(data(&v)[0].is_nan());
     assert_eq!(i.to_vec::<i64>().unwrap(), [1, 2]);
@@ -187,7 +187,7 @@ fn pixel_shuffle_moves_channels_into_space() {
 #[test]
 fn bilinear_upsampling_matches_pytorch() {
     // PyTorch: F.interpolate([[1, 2], [3, 4]], size=(4, 4), mode="bilinear").
-    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]).unwrap();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
     let y = x.upsample_bilinear2d(Some(&[4, 4]), false, None);
     let want = [
         1.0, 1.25, 1.75, 2.0, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3.0, 3.25, 3.75, 4.0,
@@ -220,7 +220,7 @@ fn bilinear_upsampling_matches_pytorch() {
 
 #[test]
 fn avg_pool1d_windows() {
-    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0], [1, 1, 5]).unwrap();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0], [1, 1, 5]);
     assert_eq!(data(&x.avg_pool1d(2, None, 0, false, true)), [1.5, 3.5]);
     assert_eq!(data(&x.avg_pool1d(2, None, 0, true, true)), [1.5, 3.5, 5.0]);
     // Padding counted: (0 + 1) / 2, (2 + 3) / 2, (4 + 5) / 2; not counted: 1 / 1.

@@ -3,20 +3,21 @@
 //! `run_decompositions()`, `NAME.io.safetensors` with PyTorch's inputs `{P}in0…` and
 //! outputs `{P}out0…` per input set `P`) load with `ferrex::load` and
 //! `ferrex_runtime::load`, and both runners reproduce PyTorch's values within 1e-5.
-//! `kvcache` and `inplace_view` (in-place writes through views) are left to their own
-//! test.
+//! (`gen_more.py`'s `kvcache` and `inplace_view`, in-place writes through views, are in
+//! `tests/data/pt2_views/` with their own test.)
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use ferrex::module::{InputLeaf, LeafValue};
+mod common;
+
+use common::pt2_io::{io_file, leaves, max_diff};
 use ferrex::program::OutputKind;
 use ferrex::{ExportedProgram, Tensor};
 
 const ATOL: f64 = 1e-5;
 
 /// Programs another test covers.
-const ELSEWHERE: &[&str] = &["kvcache", "inplace_view"];
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2_more")
@@ -30,18 +31,13 @@ fn names() -> Vec<String> {
             let name = e.ok()?.file_name().into_string().ok()?;
             Some(name.strip_suffix(".io.safetensors")?.to_string())
         })
-        .filter(|n| !ELSEWHERE.contains(&n.as_str()))
         .collect();
     names.sort();
     names
 }
 
 fn io(name: &str) -> HashMap<String, Tensor> {
-    let bytes = std::fs::read(data_dir().join(format!("{name}.io.safetensors"))).unwrap();
-    ferrex::serialize::safetensors::from_bytes(&bytes)
-        .unwrap()
-        .into_iter()
-        .collect()
+    io_file(&data_dir().join(format!("{name}.io.safetensors")))
 }
 
 /// The input-set prefixes of an io file (`""`, `"b_"`, …): each has an `in0`.
@@ -61,17 +57,6 @@ fn series<'a>(io: &'a HashMap<String, Tensor>, prefix: &str, kind: &str) -> Vec<
         .collect()
 }
 
-fn max_diff(got: &Tensor, want: &Tensor, what: &str) -> f64 {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
-    let g = got.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    let w = want.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    g.iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max)
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Runner {
     Interpreter,
@@ -82,15 +67,7 @@ enum Runner {
 /// are mutations (none of these programs mutates).
 fn run(file: &Path, runner: Runner, inputs: &[Tensor]) -> (Vec<Tensor>, usize) {
     let ep: ExportedProgram = ferrex::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let leaves: Vec<InputLeaf> = ep
-        .arg_names()
-        .iter()
-        .zip(inputs)
-        .map(|(name, t)| InputLeaf {
-            path: name.clone(),
-            value: LeafValue::Tensor(t.clone()),
-        })
-        .collect();
+    let leaves = leaves(&ep, inputs);
     let outs = match runner {
         Runner::Interpreter => ep.module().call_flat(&leaves),
         Runner::Compiled => ferrex_runtime::load(file)
@@ -198,15 +175,11 @@ fn run_decompositions_gives_pytorch_core_ops() {
             set(&theirs)
         );
         let io = io(&name);
-        let inputs: Vec<InputLeaf> = ours
-            .arg_names()
-            .iter()
-            .zip(series(&io, "", "in"))
-            .map(|(n, t)| InputLeaf {
-                path: n.clone(),
-                value: LeafValue::Tensor(t.copy()),
-            })
+        let tensors: Vec<Tensor> = series(&io, "", "in")
+            .into_iter()
+            .map(Tensor::copy)
             .collect();
+        let inputs = leaves(&ours, &tensors);
         let outs = ours.module().call_flat(&inputs).unwrap();
         let want = series(&io, "", "out");
         assert_eq!(outs.len(), want.len(), "{name}: decomposed outputs");

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ferrex::module::{InputLeaf, LeafValue};
+mod common;
+
+use common::pt2_io::{io_file, leaves, max_diff};
 use ferrex::{ExportedProgram, Tensor};
 
 const ATOL: f64 = 1e-5;
@@ -25,32 +27,7 @@ fn data(file: &str) -> PathBuf {
 }
 
 fn io(name: &str) -> HashMap<String, Tensor> {
-    let bytes = std::fs::read(data(&format!("{name}.io.safetensors"))).unwrap();
-    ferrex::serialize::safetensors::from_bytes(&bytes)
-        .unwrap()
-        .into_iter()
-        .collect()
-}
-
-fn leaves(ep: &ExportedProgram, inputs: &[Tensor]) -> Vec<InputLeaf> {
-    ep.arg_names()
-        .iter()
-        .zip(inputs)
-        .map(|(name, t)| InputLeaf {
-            path: name.clone(),
-            value: LeafValue::Tensor(t.clone()),
-        })
-        .collect()
-}
-
-fn max_diff(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.shape(), want.shape());
-    let g = got.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    let w = want.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    g.iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max)
+    io_file(&data(&format!("{name}.io.safetensors")))
 }
 
 /// Runs every input set of `name` on `ep` (interpreter) and its compiled form, against
@@ -65,12 +42,12 @@ fn check_against_pytorch(name: &str, sets: &[&str], ep: &ExportedProgram) {
         let want = &io[&format!("{prefix}out0")];
         let got = ep.module().call_flat(&leaves(ep, &inputs)).unwrap();
         assert!(
-            max_diff(&got[0], want) <= ATOL,
+            max_diff(&got[0], want, name) <= ATOL,
             "{name} [{prefix}] interpreter"
         );
         let got = compiled.call_flat(&leaves(ep, &inputs)).unwrap();
         assert!(
-            max_diff(&got[0], want) <= ATOL,
+            max_diff(&got[0], want, name) <= ATOL,
             "{name} [{prefix}] compiled"
         );
     }
@@ -90,7 +67,7 @@ fn pytorch_unbacked_programs_run_in_both_irs_with_both_runners() {
                 .collect();
             let loaded = ferrex_runtime::load(&file).unwrap_or_else(|e| panic!("{e}"));
             let got = loaded.call_flat(&leaves(&ep, &inputs)).unwrap();
-            assert!(max_diff(&got[0], &io["out0"]) <= ATOL, "{name}{ir}");
+            assert!(max_diff(&got[0], &io["out0"], name) <= ATOL, "{name}{ir}");
         }
     }
 }

@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ferrex::module::{InputLeaf, LeafValue};
-use ferrex::{ExportedProgram, Tensor};
+mod common;
+
+use common::pt2_io::{io_file, leaves, max_diff};
+use ferrex::Tensor;
 
 const ATOL: f64 = 1e-5;
 
@@ -17,33 +19,11 @@ fn data(file: &str) -> PathBuf {
 }
 
 fn io(name: &str) -> HashMap<String, Tensor> {
-    let bytes = std::fs::read(data(&format!("{name}.io.safetensors"))).unwrap();
-    ferrex::serialize::safetensors::from_bytes(&bytes)
-        .unwrap()
-        .into_iter()
-        .collect()
-}
-
-fn leaves(ep: &ExportedProgram, inputs: &[Tensor]) -> Vec<InputLeaf> {
-    ep.arg_names()
-        .iter()
-        .zip(inputs)
-        .map(|(name, t)| InputLeaf {
-            path: name.clone(),
-            value: LeafValue::Tensor(t.clone()),
-        })
-        .collect()
+    io_file(&data(&format!("{name}.io.safetensors")))
 }
 
 fn assert_close(got: &Tensor, want: &Tensor, what: &str) {
-    assert_eq!(got.shape(), want.shape(), "{what}");
-    let g = got.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    let w = want.to_dtype(ferrex::DType::F64).to_vec::<f64>().unwrap();
-    let diff = g
-        .iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let diff = max_diff(got, want, what);
     assert!(diff <= ATOL, "{what}: max diff {diff}");
 }
 

@@ -4,6 +4,8 @@
 
 use ferrex::prelude::*;
 
+pub mod pt2_io;
+
 /// The tutorial's MyModule.
 #[export_module]
 pub struct MyModule {
