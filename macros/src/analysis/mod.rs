@@ -500,16 +500,8 @@ impl<'a> Walker<'a> {
             self.bind_pat(&l.pat, Kind::Plain);
             return;
         };
-        if let (Pat::Ident(p), Expr::Reference(r)) = (strip_pat_type(&l.pat), &*init.expr) {
-            if matches!(strip(&r.expr), Expr::Path(_)) && self.global_receiver(&r.expr).is_some() {
-                // `let t = &TOTAL;`: an alias of a global, whose methods reach global state.
-                let b = Binding {
-                    global: true,
-                    ..Binding::of(Kind::Plain)
-                };
-                self.bind_full(p.ident.to_string(), b);
-                return;
-            }
+        if self.bind_global_alias(l, &init.expr) {
+            return;
         }
         let value = self.value_expr(&init.expr);
         if let Some((_, diverge)) = &init.diverge {
@@ -586,6 +578,23 @@ impl<'a> Walker<'a> {
             }
         }
         self.bind_pat(&l.pat, value);
+    }
+
+    /// `let t = &TOTAL;`: an alias of a global, whose methods reach global state. Whether
+    /// the `let` was one (and is bound).
+    fn bind_global_alias(&mut self, l: &syn::Local, init: &Expr) -> bool {
+        let (Pat::Ident(p), Expr::Reference(r)) = (strip_pat_type(&l.pat), init) else {
+            return false;
+        };
+        if !matches!(strip(&r.expr), Expr::Path(_)) || self.global_receiver(&r.expr).is_none() {
+            return false;
+        }
+        let b = Binding {
+            global: true,
+            ..Binding::of(Kind::Plain)
+        };
+        self.bind_full(p.ident.to_string(), b);
+        true
     }
 
     /// The kind of a closure is what calling it returns; any other expression is walked.
@@ -989,6 +998,13 @@ impl<'a> Walker<'a> {
         }
         if let Some(b) = self.lookup(&name) {
             return b.kind;
+        }
+        if self.in_unsafe > 0 && !starts_upper(&name) {
+            // `unsafe { factor }`: a `static mut`, whatever it is named.
+            self.static_accesses += 1;
+            self.errors
+                .push(static_mut::access(p, &name, false, &self.function));
+            return Kind::Plain;
         }
         if !starts_upper(&name) && !is_static_name(&name) {
             // A function used as a value (`xs.iter().map(helper)`, `let f = helper;`): it

@@ -272,6 +272,7 @@ pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
             let h = method_hash(&f.sig.ident.to_string());
             out.extend(quote! {
                 #[doc(hidden)]
+                #[diagnostic::do_not_recommend]
                 impl #impl_generics ::ferrex::__private::CheckedMethod<#h> for #self_ty #where_clause {}
             });
         }
@@ -287,8 +288,10 @@ pub fn method_checks(item: &syn::ItemImpl, calls: &[(String, Span)]) -> TokenStr
     let mut out = TokenStream::new();
     for (name, span) in calls {
         let h = method_hash(name);
+        // The type respanned to the call, where the compiler reports the missing impl.
+        let ty = respan(self_ty.to_token_stream(), *span);
         let check = quote_spanned! {*span=>
-            ::ferrex::__private::assert_checked_method::<#self_ty, #h>();
+            ::ferrex::__private::assert_checked_method::<#ty, #h>();
         };
         out.extend(quote! {
             const _: () = {
@@ -300,4 +303,21 @@ pub fn method_checks(item: &syn::ItemImpl, calls: &[(String, Span)]) -> TokenStr
         });
     }
     out
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
