@@ -12,17 +12,37 @@ use core::marker::PhantomData;
 
 use super::__private::{ExportFn, TracedReceiver};
 
+/// A level of autoref specialisation: a trait whose one method answers `$out` when the
+/// impl for the probe's level applies.
+macro_rules! via {
+    ($(#[$doc:meta])* $name:ident, $method:ident -> $out:ident) => {
+        $(#[$doc])*
+        pub trait $name {
+            fn $method(&self) -> $out {
+                $out
+            }
+        }
+    };
+}
+
+/// `Clone` and `Copy` for a probe holding a reference (derive would require `T: Copy`).
+macro_rules! copy_probe {
+    ($probe:ident < $($p:ident),* >) => {
+        impl<$($p: ?Sized),*> Clone for $probe<'_, $($p),*> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<$($p: ?Sized),*> Copy for $probe<'_, $($p),*> {}
+    };
+}
+
 /// The result of a call (`&R`) and what marks its callee (`M`: the `export_fn` marker or
 /// the fallback type, or the type whose associated function is called).
 pub struct CallProbe<'a, M: ?Sized, R: ?Sized>(pub &'a R, pub PhantomData<M>);
 
-impl<M: ?Sized, R: ?Sized> Clone for CallProbe<'_, M, R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<M: ?Sized, R: ?Sized> Copy for CallProbe<'_, M, R> {}
+copy_probe!(CallProbe<M, R>);
 
 /// A call strict mode trusts.
 pub struct KnownCall;
@@ -40,48 +60,38 @@ impl<'a, E> KnownValue for Result<&'a crate::ops::OpDef, E> {}
 impl<E> KnownValue for Result<crate::Tensor, E> {}
 impl<E> KnownValue for Result<Vec<crate::Tensor>, E> {}
 
-/// The callee is a `#[ferrex::export_fn]`.
-pub trait ViaMarkedFn {
-    fn __ferrex_call(&self) -> KnownCall {
-        KnownCall
-    }
-}
+via!(
+    /// The callee is a `#[ferrex::export_fn]`.
+    ViaMarkedFn, __ferrex_call -> KnownCall
+);
 
 impl<M: ExportFn + ?Sized, R: ?Sized> ViaMarkedFn for &&&CallProbe<'_, M, R> {}
 
-/// The callee is an associated function of a type strict export can see into.
-pub trait ViaTracedType {
-    fn __ferrex_call(&self) -> KnownCall {
-        KnownCall
-    }
-}
+via!(
+    /// The callee is an associated function of a type strict export can see into.
+    ViaTracedType, __ferrex_call -> KnownCall
+);
 
 impl<M: TracedReceiver + ?Sized, R: ?Sized> ViaTracedType for &&&CallProbe<'_, M, R> {}
 
-/// The result is a tensor, a module or a custom op.
-pub trait ViaTracedResult {
-    fn __ferrex_call(&self) -> KnownCall {
-        KnownCall
-    }
-}
+via!(
+    /// The result is a tensor, a module or a custom op.
+    ViaTracedResult, __ferrex_call -> KnownCall
+);
 
 impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedResult for &&CallProbe<'_, M, R> {}
 
-/// The result is a reference to a tensor, a module or a custom op.
-pub trait ViaTracedRef {
-    fn __ferrex_call(&self) -> KnownCall {
-        KnownCall
-    }
-}
+via!(
+    /// The result is a reference to a tensor, a module or a custom op.
+    ViaTracedRef, __ferrex_call -> KnownCall
+);
 
 impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedRef for &CallProbe<'_, M, &R> {}
 
-/// The result is a [`KnownValue`].
-pub trait ViaKnownValue {
-    fn __ferrex_call(&self) -> KnownCall {
-        KnownCall
-    }
-}
+via!(
+    /// The result is a [`KnownValue`].
+    ViaKnownValue, __ferrex_call -> KnownCall
+);
 
 impl<M: ?Sized, R: KnownValue + ?Sized> ViaKnownValue for CallProbe<'_, M, R> {}
 
@@ -158,6 +168,7 @@ plain_values!(
     crate::SymInt,
     crate::SymBool,
 );
+
 impl<T: PlainValue + ?Sized> PlainValue for &T {}
 impl<T: PlainValue> PlainValue for [T] {}
 impl<T: PlainValue, const N: usize> PlainValue for [T; N] {}
@@ -179,13 +190,7 @@ impl<A: PlainValue, B: PlainValue, C: PlainValue> PlainValue for (A, B, C) {}
 /// tensor: `require_known_value((&&&&ValueProbe(&recv)).__ferrex_value())`.
 pub struct ValueProbe<'a, T: ?Sized>(pub &'a T);
 
-impl<T: ?Sized> Clone for ValueProbe<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T: ?Sized> Copy for ValueProbe<'_, T> {}
+copy_probe!(ValueProbe<T>);
 
 /// A value strict mode can see into.
 pub struct KnownValueOf;
@@ -193,35 +198,27 @@ pub struct KnownValueOf;
 /// A value of type `T` whose methods strict mode cannot see into.
 pub struct OpaqueValue<T: ?Sized>(PhantomData<T>);
 
-pub trait ViaTracedValue {
-    fn __ferrex_value(&self) -> KnownValueOf {
-        KnownValueOf
-    }
-}
+via!(
+    ViaTracedValue, __ferrex_value -> KnownValueOf
+);
 
 impl<T: TracedReceiver + ?Sized> ViaTracedValue for &&&ValueProbe<'_, T> {}
 
-pub trait ViaPlainValue {
-    fn __ferrex_value(&self) -> KnownValueOf {
-        KnownValueOf
-    }
-}
+via!(
+    ViaPlainValue, __ferrex_value -> KnownValueOf
+);
 
 impl<T: PlainValue + ?Sized> ViaPlainValue for &&ValueProbe<'_, T> {}
 
-pub trait ViaTracedValueRef {
-    fn __ferrex_value(&self) -> KnownValueOf {
-        KnownValueOf
-    }
-}
+via!(
+    ViaTracedValueRef, __ferrex_value -> KnownValueOf
+);
 
 impl<T: TracedReceiver + ?Sized> ViaTracedValueRef for &ValueProbe<'_, &T> {}
 
-pub trait ViaTracedValueRefRef {
-    fn __ferrex_value(&self) -> KnownValueOf {
-        KnownValueOf
-    }
-}
+via!(
+    ViaTracedValueRefRef, __ferrex_value -> KnownValueOf
+);
 
 impl<T: TracedReceiver + ?Sized> ViaTracedValueRefRef for ValueProbe<'_, &&T> {}
 

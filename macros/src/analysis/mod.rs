@@ -1863,9 +1863,9 @@ impl<'a> Walker<'a> {
     fn value_call(&mut self, c: &syn::ExprCall) -> Kind {
         self.expr(&c.func);
         let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-        if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
-            self.errors.push(opaque_call::value_call_error(c));
-        }
+        // With or without a tensor: what it returns (`(self.gain)()`) may come from
+        // anywhere.
+        self.errors.push(opaque_call::value_call_error(c));
         kinds.into_iter().fold(Kind::Maybe, Kind::join)
     }
 

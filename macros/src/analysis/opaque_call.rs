@@ -81,12 +81,12 @@ pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Erro
     )
 }
 
-/// `(self.f)(x)`, `let f = …; f(x)`: a function held in a value.
+/// `(self.f)(x)`, `let f = &self.f; f()`: a function held in a value.
 pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
     graph_break(
         &call.func,
         &format!(
-            "`{}` calls a function held in a value with a tensor",
+            "`{}` calls a function held in a value",
             super::text(&call.func)
         ),
         "strict export reads the code of the functions forward calls by name; which function a \

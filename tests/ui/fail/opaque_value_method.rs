@@ -9,7 +9,7 @@ struct Knob {
 }
 
 impl Knob {
-    fn read(&self) -> f64 {
+    fn level(&self) -> f64 {
         *self.value.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -35,9 +35,9 @@ struct Model {
 #[export_module]
 impl Model {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x * self.knob.read();
+        let y = x * self.knob.level();
         let knob = &self.knob;
-        y * knob.read() * self.config.factor()
+        y * knob.level() * self.config.factor()
     }
 }
 
