@@ -55,8 +55,8 @@ pub struct UnknownCall<R: ?Sized>(PhantomData<R>);
 pub trait KnownValue {}
 
 impl KnownValue for () {}
-impl<'a> KnownValue for Option<&'a crate::ops::OpDef> {}
-impl<'a, E> KnownValue for Result<&'a crate::ops::OpDef, E> {}
+impl KnownValue for Option<&crate::ops::OpDef> {}
+impl<E> KnownValue for Result<&crate::ops::OpDef, E> {}
 impl<E> KnownValue for Result<crate::Tensor, E> {}
 impl<E> KnownValue for Result<Vec<crate::Tensor>, E> {}
 
