@@ -136,9 +136,9 @@ pub trait CheckedMethod<const NAME_HASH: u64> {}
 /// Compiles only when the method whose name hashes to `H` is one strict mode has read.
 pub const fn assert_checked_method<T: CheckedMethod<H> + ?Sized, const H: u64>() {}
 
-/// Values whose methods strict mode trusts without reading them: numbers, strings and the
-/// standard containers of them (no `Cell`, lock or atomic: those hold state), and ferrex's
-/// value types.
+/// Values whose methods strict mode trusts without reading them: numbers, strings, tensors
+/// and the standard containers of them (no `Cell`, lock or atomic: those hold state), and
+/// ferrex's value types.
 pub trait PlainValue {}
 
 macro_rules! plain_values {
@@ -167,6 +167,7 @@ plain_values!(
     crate::DType,
     crate::SymInt,
     crate::SymBool,
+    crate::Tensor,
 );
 
 impl<T: PlainValue + ?Sized> PlainValue for &T {}

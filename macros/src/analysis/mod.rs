@@ -1644,15 +1644,15 @@ impl<'a> Walker<'a> {
             return self.fold_call(m, Kind::Maybe);
         }
         let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
+        // A field of the model, or a local read out of one (`let k = &self.knob;`).
         let value_of_model = rooted_at_self_field(&m.receiver)
-            || place_root(&m.receiver).is_some_and(|r| {
-                r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
-            });
+            || place_root(&m.receiver)
+                .is_some_and(|r| self.lookup(&r).is_some_and(|b| b.held_value));
         if value_of_model
             && !kinds.iter().any(|k| k.holds_tensor())
-            && !opaque_receiver::is_std_method(&name)
-            && !STRUCTURE_METHODS.contains(&name.as_str())
-            && name != "forward"
+            // A std method name is no proof of a std type (`self.stats.next()`): only
+            // `clone` is trusted on its own.
+            && !matches!(name.as_str(), "forward" | "clone")
             && interior_mutability::access(&name, m.args.len()).is_none()
         {
             // `self.meter.read()`: a method of a value of the model, which may read state

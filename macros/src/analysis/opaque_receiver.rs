@@ -126,11 +126,6 @@ const STD_METHODS: &[&str] = &[
 /// `forward` and its trait forms: a call that must reach a module.
 const FORWARD_METHODS: &[&str] = &["forward", "forward_args", "forward_layer"];
 
-/// Methods of the standard containers and `Option` (see [`STD_METHODS`]).
-pub fn is_std_method(name: &str) -> bool {
-    STD_METHODS.contains(&name)
-}
-
 /// Whether `recv.name(..)` needs its receiver checked by type.
 pub fn needs_check(name: &str, gets_tensor: bool) -> bool {
     FORWARD_METHODS.contains(&name) || (gets_tensor && !STD_METHODS.contains(&name))
