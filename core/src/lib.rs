@@ -54,6 +54,8 @@ pub mod symbolic;
 pub mod tensor;
 pub mod trace;
 
+mod strict;
+
 pub use error::{ExportError, LoadError, RunError, SaveError, SourceLocation, TensorError};
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
@@ -88,6 +90,8 @@ pub mod __private {
 
     /// Compiles only for the marker of a `#[ferrex::export_fn]`.
     pub const fn assert_export_fn<T: ExportFn + ?Sized>() {}
+
+    pub use crate::strict::*;
 
     pub use crate::module::{
         visit_buffer, visit_constant, visit_parameter, ModuleVisitor, SourceLine,

@@ -67,21 +67,41 @@ pub fn expand_helper_impl(attr: TokenStream, item: syn::ItemImpl) -> TokenStream
             "#[ferrex::export_fn] takes no arguments",
         ));
     }
+    expand_checked_impl(item, errors, true)
+}
+
+/// An impl block whose every method strict mode checks: a helper type's
+/// (`#[ferrex::export_fn]`, which also makes the type one forward may call methods of) or
+/// a module's block of helper methods (`#[export_module(helpers)]`).
+pub fn expand_checked_impl(
+    item: syn::ItemImpl,
+    mut errors: Vec<syn::Error>,
+    helper_type: bool,
+) -> TokenStream {
     if let Some((_, path, _)) = &item.trait_ {
         errors.push(syn::Error::new(
             path.span(),
-            "#[ferrex::export_fn] goes on an inherent impl block (`impl Helper { … }`), whose \
+            "this attribute goes on an inherent impl block (`impl Helper { … }`), whose \
              methods forward may call",
         ));
     }
     let report = analysis::analyze_helper_impl(&item);
     errors.extend(report.errors);
-    let checks = analysis::checks(&report.callees);
+    let mut checks = analysis::checks(&report.callees);
+    checks.extend(analysis::opaque_call::method_markers(&item));
+    checks.extend(analysis::opaque_call::method_checks(
+        &item,
+        &report.other_methods,
+    ));
     let errors = combine(errors);
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
-    let marker = quote! {
-        impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
+    let marker = if helper_type {
+        quote! {
+            impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
+        }
+    } else {
+        quote!()
     };
     let mut item = item;
     analysis::opaque_receiver::rewrite_impl(&mut item, &report.receiver_checks);

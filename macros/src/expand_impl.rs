@@ -9,31 +9,39 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ItemImpl, Pat, ReturnType, Type};
 
-/// The arguments of `#[export_module(...)]`: `strict = false`.
+/// The arguments of `#[export_module(...)]`: `strict = false`, or `helpers` for a block
+/// of methods that forward (in another block) calls.
 pub struct ModuleArgs {
     pub strict: bool,
+    pub helpers: bool,
 }
 
 impl Parse for ModuleArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut strict = true;
+        let mut args = ModuleArgs {
+            strict: true,
+            helpers: false,
+        };
         if input.is_empty() {
-            return Ok(ModuleArgs { strict });
+            return Ok(args);
         }
         let key: syn::Ident = input.parse()?;
-        if key != "strict" {
+        if key == "helpers" {
+            args.helpers = true;
+        } else if key == "strict" {
+            input.parse::<syn::Token![=]>()?;
+            let v: syn::LitBool = input.parse()?;
+            args.strict = v.value;
+        } else {
             return Err(syn::Error::new(
                 key.span(),
-                "expected `strict = true` or `strict = false`",
+                "expected `strict = true`, `strict = false` or `helpers`",
             ));
         }
-        input.parse::<syn::Token![=]>()?;
-        let v: syn::LitBool = input.parse()?;
-        strict = v.value;
         if !input.is_empty() {
-            return Err(input.error("unexpected tokens after `strict = …`"));
+            return Err(input.error(format!("unexpected tokens after `{key}`")));
         }
-        Ok(ModuleArgs { strict })
+        Ok(args)
     }
 }
 
@@ -217,13 +225,16 @@ fn type_name(ty: &Type) -> String {
 
 pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
     let mut errors: Vec<syn::Error> = Vec::new();
-    let strict = match syn::parse2::<ModuleArgs>(attr) {
-        Ok(args) => args.strict,
+    let (strict, helpers) = match syn::parse2::<ModuleArgs>(attr) {
+        Ok(args) => (args.strict, args.helpers),
         Err(e) => {
             errors.push(e);
-            true
+            (true, false)
         }
     };
+    if helpers {
+        return crate::expand_fn::expand_checked_impl(item, errors, false);
+    }
     if let Some((_, path, _)) = &item.trait_ {
         errors.push(syn::Error::new(
             path.span(),
@@ -316,8 +327,14 @@ fn strict_analysis(
             .is_some_and(|r| r.mutability.is_some() && r.reference.is_some())
     });
     errors.extend(report.errors);
+    let mut checks = crate::analysis::checks(&report.callees);
+    checks.extend(crate::analysis::opaque_call::method_markers(item));
+    checks.extend(crate::analysis::opaque_call::method_checks(
+        item,
+        &report.other_methods,
+    ));
     StrictChecks {
-        checks: crate::analysis::checks(&report.callees),
+        checks,
         forward_mut_self,
         receiver_checks: report.receiver_checks,
     }

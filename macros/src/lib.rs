@@ -53,14 +53,19 @@ use proc_macro::TokenStream;
 ///   `#[export_fn]`; a function held in a value called with a tensor.
 /// - **opaque_receiver** — a method of a value that is not a module, a tensor or an
 ///   `#[export_fn]` helper type (`impl` block marked `#[ferrex::export_fn]`), given a
-///   tensor: checked by type at the call.
+///   tensor, or given none when the value is not plain (numbers, strings, std containers):
+///   checked by type at the call. A function called without a tensor whose result is not
+///   a tensor, module or custom op must be an `#[export_fn]` (checked at the call). A
+///   method of the model from another impl block needs that block marked
+///   `#[export_module(helpers)]`, which checks every method in it.
 /// - **pointer_identity** — `x.id()`, pointer casts, `std::ptr::eq`, `{:p}`.
 /// - **panic_on_data** — `panic!` / `assert!` / `unreachable!` depending on tensor data
 ///   (asserts on sizes are allowed: they become guards).
 /// - **early_return** — `?` and `return Err(..)`.
 /// - **catch_unwind** — `std::panic::catch_unwind` (try/except).
 /// - **unsafe_block**, **static_mut** (global state: `static mut`, `static` atomics and
-///   locks, `thread_local!`), **interior_mutability** (`Cell`, `RefCell`, locks and atomics
+///   locks, `thread_local!` — of any name, by path, `use` or alias — and `std::env`,
+///   `std::time`, `std::fs`, …), **interior_mutability** (`Cell`, `RefCell`, locks and atomics
 ///   read or written on a model attribute, directly or through an alias),
 ///   **mut_self** (`&mut self`), `is_traced`.
 /// - **tensor_format** — `{}` / `{:?}` of a tensor, `dbg!(x)`, `x.to_string()`.

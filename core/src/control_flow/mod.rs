@@ -91,6 +91,8 @@ macro_rules! cond {
 /// `map!(|x, y| body, xs, [y])`: applies the body to each slice of `xs` along dim 0
 /// (`x` is one slice; the operands `[y, …]` are passed whole) and stacks the results;
 /// exports as one `map_impl` node with the body as a subgraph (PyTorch's `map`).
+/// Parameters are owned tensors, or references when written with their type
+/// (`|x: &Tensor, w: &Tensor| self.block.forward(x) * w`), as in `cond!`.
 ///
 /// ```
 /// use ferrex::prelude::*;
@@ -118,8 +120,26 @@ macro_rules! map {
             &[$($crate::Tensor::clone(&$op)),*],
         )
     };
+    (|$($a:ident : &$aty:ty),+ $(,)?| $body:expr, $xs:expr, [$($op:expr),* $(,)?] $(,)?) => {
+        $crate::control_flow::map(
+            |__ferrex_ops: &[$crate::Tensor]| {
+                let mut __ferrex_i = 0usize;
+                $(
+                    let $a: $aty = $crate::control_flow::__operand(__ferrex_ops, &mut __ferrex_i);
+                    #[allow(unused_variables)]
+                    let $a: &$aty = &$a;
+                )+
+                $crate::control_flow::IntoBranchOutput::into_branch_output($body)
+            },
+            &$xs,
+            &[$($crate::Tensor::clone(&$op)),*],
+        )
+    };
     (|$($a:ident),+ $(,)?| $body:expr, $xs:expr $(,)?) => {
         $crate::map!(|$($a),+| $body, $xs, [])
+    };
+    (|$($a:ident : &$aty:ty),+ $(,)?| $body:expr, $xs:expr $(,)?) => {
+        $crate::map!(|$($a: &$aty),+| $body, $xs, [])
     };
 }
 

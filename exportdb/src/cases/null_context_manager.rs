@@ -10,6 +10,8 @@ pub struct NullContext {
     depth: usize,
 }
 
+// Strict mode reads what forward runs: the guard's constructor is checked like forward.
+#[ferrex::export_fn]
 impl NullContext {
     pub fn enter() -> NullContext {
         NullContext { depth: 1 }

@@ -49,6 +49,9 @@ pub struct Report {
     pub callees: Vec<Callee>,
     /// Method calls whose receiver the compiler must check (`opaque_receiver.rs`).
     pub receiver_checks: HashSet<String>,
+    /// `self.m(..)` / `Self::m(..)` of methods outside the block, which the compiler must
+    /// find in another block strict mode read (`opaque_call::method_checks`).
+    pub other_methods: Vec<(String, proc_macro2::Span)>,
 }
 
 /// Analyses `forward` of an annotated impl and the methods it calls.
@@ -147,6 +150,22 @@ struct Binding {
     kind: Kind,
     /// For a closure or a local fn: the kind of what calling it returns.
     returns: Option<Kind>,
+    /// A reference to a global (`let t = &TOTAL;`): its methods reach global state.
+    global: bool,
+    /// A value read out of the model or a call (`let f = &self.act;`): if it is called, the
+    /// function it holds is opaque.
+    held_value: bool,
+}
+
+impl Binding {
+    fn of(kind: Kind) -> Binding {
+        Binding {
+            kind,
+            returns: None,
+            global: false,
+            held_value: false,
+        }
+    }
 }
 
 const TENSOR_ROOTS: &[&str] = &[
@@ -267,6 +286,7 @@ struct Walker<'a> {
     /// from outside the body.
     body_uses: HashSet<String>,
     receiver_checks: HashSet<String>,
+    other_methods: Vec<(String, proc_macro2::Span)>,
     /// Type parameters of the impl and of the function being walked (`T::f(x)` through one
     /// cannot be checked by a generated item).
     type_params: HashSet<String>,
@@ -294,6 +314,7 @@ impl<'a> Walker<'a> {
             self_name: None,
             body_uses: HashSet::new(),
             receiver_checks: HashSet::new(),
+            other_methods: Vec::new(),
             type_params: HashSet::new(),
             data_origins: HashMap::new(),
             tuple_fields: HashMap::new(),
@@ -307,6 +328,7 @@ impl<'a> Walker<'a> {
             errors: self.errors,
             callees: self.callees,
             receiver_checks: self.receiver_checks,
+            other_methods: self.other_methods,
         }
     }
 
@@ -317,13 +339,7 @@ impl<'a> Walker<'a> {
     }
 
     fn bind(&mut self, name: String, kind: Kind) {
-        self.bind_full(
-            name,
-            Binding {
-                kind,
-                returns: None,
-            },
-        );
+        self.bind_full(name, Binding::of(kind));
     }
 
     fn bind_full(&mut self, name: String, b: Binding) {
@@ -484,6 +500,9 @@ impl<'a> Walker<'a> {
             self.bind_pat(&l.pat, Kind::Plain);
             return;
         };
+        if self.bind_global_alias(l, &init.expr) {
+            return;
+        }
         let value = self.value_expr(&init.expr);
         if let Some((_, diverge)) = &init.diverge {
             if value.is_data_like() {
@@ -539,13 +558,43 @@ impl<'a> Walker<'a> {
             self.bind_full(
                 p.ident.to_string(),
                 Binding {
-                    kind: Kind::Plain,
                     returns: Some(value),
+                    ..Binding::of(Kind::Plain)
                 },
             );
             return;
         }
+        if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            if matches!(
+                strip(&init.expr),
+                Expr::Field(_) | Expr::MethodCall(_) | Expr::Index(_) | Expr::Unary(_)
+            ) {
+                let b = Binding {
+                    held_value: true,
+                    ..Binding::of(value)
+                };
+                self.bind_full(p.ident.to_string(), b);
+                return;
+            }
+        }
         self.bind_pat(&l.pat, value);
+    }
+
+    /// `let t = &TOTAL;`: an alias of a global, whose methods reach global state. Whether
+    /// the `let` was one (and is bound).
+    fn bind_global_alias(&mut self, l: &syn::Local, init: &Expr) -> bool {
+        let (Pat::Ident(p), Expr::Reference(r)) = (strip_pat_type(&l.pat), init) else {
+            return false;
+        };
+        if !matches!(strip(&r.expr), Expr::Path(_)) || self.global_receiver(&r.expr).is_none() {
+            return false;
+        }
+        let b = Binding {
+            global: true,
+            ..Binding::of(Kind::Plain)
+        };
+        self.bind_full(p.ident.to_string(), b);
+        true
     }
 
     /// The kind of a closure is what calling it returns; any other expression is walked.
@@ -655,8 +704,8 @@ impl<'a> Walker<'a> {
                 self.bind_full(
                     f.sig.ident.to_string(),
                     Binding {
-                        kind: Kind::Plain,
                         returns: Some(returns),
+                        ..Binding::of(Kind::Plain)
                     },
                 );
                 let saved = std::mem::take(&mut self.scopes);
@@ -949,6 +998,13 @@ impl<'a> Walker<'a> {
         }
         if let Some(b) = self.lookup(&name) {
             return b.kind;
+        }
+        if self.in_unsafe > 0 && !starts_upper(&name) {
+            // `unsafe { factor }`: a `static mut`, whatever it is named.
+            self.static_accesses += 1;
+            self.errors
+                .push(static_mut::access(p, &name, false, &self.function));
+            return Kind::Plain;
         }
         if !starts_upper(&name) && !is_static_name(&name) {
             // A function used as a value (`xs.iter().map(helper)`, `let f = helper;`): it
@@ -1401,6 +1457,16 @@ impl<'a> Walker<'a> {
 
     fn method_call(&mut self, m: &ExprMethodCall) -> Kind {
         let name = m.method.to_string();
+        if let Some(global) = self.global_receiver(&m.receiver) {
+            if interior_mutability::access(&name, m.args.len()).is_some() {
+                // `COUNTER.fetch_add(..)`, `state::level.load(..)`, `calls.with(..)`, or an
+                // alias `let t = &TOTAL; t.load(..)`: whatever the static is called.
+                self.errors
+                    .push(static_mut::shared_state(m, &global, &self.function));
+                self.args(&m.args, &[Kind::Plain]);
+                return Kind::Plain;
+            }
+        }
         let recv = self.expr(&m.receiver);
         self.note_state_and_receiver(m, &name, recv);
 
@@ -1437,6 +1503,28 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The name of the global a receiver reaches: a path that is not a local (`COUNTER`,
+    /// `state::level`, a `thread_local!` key, a name brought in by `use`), or a local bound
+    /// to a reference to one (`let t = &TOTAL;`).
+    fn global_receiver(&self, e: &Expr) -> Option<String> {
+        let Expr::Path(p) = strip(e) else {
+            return None;
+        };
+        if p.qself.is_some() {
+            return None;
+        }
+        let first = p.path.segments.first()?.ident.to_string();
+        let last = p.path.segments.last()?.ident.to_string();
+        if first == "self" || first == "Self" {
+            return None;
+        }
+        match self.lookup(&first) {
+            Some(b) if p.path.segments.len() == 1 => b.global.then_some(last),
+            Some(_) => None,
+            None => Some(last),
+        }
+    }
+
     /// Shared state touched by the call, and receivers only the compiler can judge.
     fn note_state_and_receiver(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) {
         let nargs = m.args.len();
@@ -1452,14 +1540,6 @@ impl<'a> Walker<'a> {
             if let Some(access) = interior_mutability::access(name, nargs) {
                 self.errors
                     .push(interior_mutability::error(m, &text(&m.receiver), access));
-            }
-        }
-        // Global state: a `static` or `thread_local!` reached by name.
-        if let Some(global) = static_name(&m.receiver) {
-            if self.lookup(&global).is_none() && interior_mutability::access(name, nargs).is_some()
-            {
-                self.errors
-                    .push(static_mut::shared_state(m, &global, &self.function));
             }
         }
         if !matches!(recv, Kind::Tensor | Kind::Module) {
@@ -1564,6 +1644,21 @@ impl<'a> Walker<'a> {
             return self.fold_call(m, Kind::Maybe);
         }
         let (kinds, closure) = self.args(&m.args, &[Kind::Maybe]);
+        // A field of the model, or a local read out of one (`let k = &self.knob;`).
+        let value_of_model = rooted_at_self_field(&m.receiver)
+            || place_root(&m.receiver)
+                .is_some_and(|r| self.lookup(&r).is_some_and(|b| b.held_value));
+        if value_of_model
+            && !kinds.iter().any(|k| k.holds_tensor())
+            // A std method name is no proof of a std type (`self.stats.next()`): only
+            // `clone` is trusted on its own.
+            && !matches!(name.as_str(), "forward" | "clone")
+            && interior_mutability::access(&name, m.args.len()).is_none()
+        {
+            // `self.meter.read()`: a method of a value of the model, which may read state
+            // the graph would freeze; trusted for modules, tensors and plain values.
+            self.receiver_checks.insert(opaque_receiver::value_key(m));
+        }
         if data_access::is_unmistakable_read(&name) {
             self.report_access(
                 data_access::Access::Method(name, text(&m.receiver)),
@@ -1671,10 +1766,16 @@ impl<'a> Walker<'a> {
             self.queue.push(name.to_string());
             return Self::returns_of(&f.sig);
         }
-        if kinds.iter().any(|k| k.holds_tensor()) {
-            self.errors.push(opaque_call::method_error(m, name));
+        if !MODULE_METHODS.contains(&name) {
+            // A method of another impl block, or of a trait: found by the compiler in a
+            // block strict mode read, or an error at the call.
+            self.other_methods.push((name.to_string(), m.method.span()));
         }
-        Kind::Maybe
+        if kinds.iter().any(|k| k.holds_tensor()) {
+            Kind::Tensor
+        } else {
+            Kind::Maybe
+        }
     }
 
     fn call(&mut self, c: &syn::ExprCall) -> Kind {
@@ -1740,6 +1841,11 @@ impl<'a> Walker<'a> {
                 .container()
                 .join(closure.unwrap_or(Kind::Plain).container());
         }
+        if static_mut::reads_outside(&segs) {
+            self.errors
+                .push(static_mut::outside(c, &segs.join("::"), &self.function));
+            return Kind::Plain;
+        }
         // Standard library functions (`std::mem::take`, `std::cmp::max`, `drop`).
         if matches!(first.as_str(), "std" | "core" | "alloc") || is_std_free_fn(&segs) {
             return if arg_kind == Kind::Data {
@@ -1757,9 +1863,9 @@ impl<'a> Walker<'a> {
     fn value_call(&mut self, c: &syn::ExprCall) -> Kind {
         self.expr(&c.func);
         let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
-        if kinds.iter().any(|k| k.holds_tensor() || *k == Kind::Maybe) {
-            self.errors.push(opaque_call::value_call_error(c));
-        }
+        // With or without a tensor: what it returns (`(self.gain)()`) may come from
+        // anywhere.
+        self.errors.push(opaque_call::value_call_error(c));
         kinds.into_iter().fold(Kind::Maybe, Kind::join)
     }
 
@@ -1768,6 +1874,10 @@ impl<'a> Walker<'a> {
     /// function named as a value must be an `export_fn`). `None` when `name` is not local.
     fn local_fn_call(&mut self, c: &syn::ExprCall, name: &str) -> Option<Kind> {
         let b = self.lookup(name)?;
+        if b.held_value {
+            // `let f = &self.act; f(x)`: the function a field holds, opaque as `(self.act)(x)`.
+            return Some(self.value_call(c));
+        }
         let (kinds, _) = self.args(&c.args, &[Kind::Maybe]);
         let gets_tensor = kinds.iter().any(|k| k.holds_tensor());
         Some(b.returns.unwrap_or(if gets_tensor {
@@ -1794,11 +1904,21 @@ impl<'a> Walker<'a> {
             // `Model::forward(&self.inner, x)` of another instance of this type.
             return Kind::Tensor;
         }
-        if gets_tensor {
-            self.errors
-                .push(opaque_call::assoc_error(c, &text(&c.func)));
+        if !MODULE_METHODS.contains(&last) {
+            let span = match strip(&c.func) {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.span()),
+                _ => None,
+            };
+            self.other_methods.push((
+                last.to_string(),
+                span.unwrap_or_else(proc_macro2::Span::call_site),
+            ));
         }
-        Kind::Maybe
+        if gets_tensor {
+            Kind::Tensor
+        } else {
+            Kind::Maybe
+        }
     }
 
     /// An associated function of some other type (`Block::forward(&self.block, x)`,
@@ -1820,8 +1940,13 @@ impl<'a> Walker<'a> {
             return Kind::Tensor;
         }
         if owner.is_some_and(is_std_type) {
-            // `Clone::clone(x)`, `Option::unwrap_or(o, x)`: the standard library.
-            return if gets_tensor { arg_kind } else { Kind::Plain };
+            // `Clone::clone(x)`, `Option::unwrap_or(o, x)`, `Rc::clone(&self.hits)`: the
+            // standard library, giving back a value of the kind it was given.
+            return if gets_tensor || arg_kind == Kind::Maybe {
+                arg_kind
+            } else {
+                Kind::Plain
+            };
         }
         if segs.len() == 2 && self.type_params.contains(&first) {
             // `T::func(x)` through a type parameter: which body runs depends on the
@@ -1848,6 +1973,12 @@ impl<'a> Walker<'a> {
                     Kind::Tensor
                 };
             }
+            if path.segments.iter().all(|s| s.arguments.is_empty()) {
+                // `Clock::now()`: the type must be one strict export can see into, or the
+                // result something the graph records.
+                self.receiver_checks
+                    .insert(opaque_receiver::type_result_key(c));
+            }
             return Kind::Maybe;
         }
         // A free function given a tensor: it must be a `#[ferrex::export_fn]`, checked by
@@ -1855,6 +1986,15 @@ impl<'a> Walker<'a> {
         if gets_tensor {
             self.push_callee(Callee::new(path));
             return Kind::Maybe;
+        }
+        // Given no tensor, it may still read state outside the model (`gain()` reading a
+        // global): marked, or returning what the graph records (`op().call(..)`).
+        if !is_primitive_type(
+            segs.get(segs.len().wrapping_sub(2))
+                .map_or("", String::as_str),
+        ) && !is_std_free_fn(segs)
+        {
+            self.receiver_checks.insert(opaque_receiver::result_key(c));
         }
         if arg_kind == Kind::Data {
             Kind::Data
@@ -1892,10 +2032,8 @@ impl<'a> Walker<'a> {
             if mentions_self(mac.tokens.clone()) {
                 names.push("self".into());
             }
-            if !names.is_empty() {
-                self.errors
-                    .push(opaque_call::macro_error(mac, &name, &names));
-            }
+            self.errors
+                .push(opaque_call::macro_error(mac, &name, &names));
         }
         let parsed = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated);
         let args: Vec<Expr> = match parsed {
@@ -2363,12 +2501,81 @@ fn is_std_type(name: &str) -> bool {
 /// The traits of ferrex that modules implement (`Forward::forward_args(&m, …)`).
 const FERREX_TRAITS: &[&str] = &["Forward", "Module", "Layer", "ModuleExt"];
 
+/// Methods every module has (ferrex's `Module` / `ModuleExt` / `Forward`, and derivable
+/// std traits), which a strict body may call on `self` without reading their bodies.
+const MODULE_METHODS: &[&str] = &[
+    "named_parameters",
+    "named_buffers",
+    "named_constants",
+    "state_dict",
+    "visit",
+    "visit_tensors",
+    "get_parameter",
+    "get_buffer",
+    "arg_names",
+    "source_lines",
+    "type_name",
+    "clone",
+    "to_owned",
+    "eq",
+    "ne",
+    "fmt",
+];
+
 /// `forward` and its trait forms.
 const FORWARD_FNS: &[&str] = &["forward", "forward_args", "forward_layer"];
 
-/// Free functions of the standard prelude.
+/// Free functions of the standard library, in the prelude or commonly imported by name
+/// (`use std::cmp::max;`).
 fn is_std_free_fn(segs: &[String]) -> bool {
-    segs.len() == 1 && matches!(segs[0].as_str(), "drop" | "identity")
+    segs.len() == 1
+        && matches!(
+            segs[0].as_str(),
+            "drop"
+                | "identity"
+                | "max"
+                | "min"
+                | "max_by"
+                | "min_by"
+                | "max_by_key"
+                | "min_by_key"
+                | "swap"
+                | "replace"
+                | "take"
+                | "size_of"
+                | "align_of"
+                | "size_of_val"
+                | "from_fn"
+                | "repeat"
+                | "repeat_n"
+                | "once"
+                | "empty"
+                | "zip"
+        )
+}
+
+/// The primitive types, whose associated functions (`f64::max`, `usize::pow`) are std's.
+fn is_primitive_type(name: &str) -> bool {
+    matches!(
+        name,
+        "bool"
+            | "char"
+            | "str"
+            | "f32"
+            | "f64"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+    )
 }
 
 fn is_err_call(e: &Expr) -> bool {

@@ -51,16 +51,6 @@ fn fixes(name: &str, method: bool) -> Vec<String> {
 const WHY: &str = "strict export proves forward free of graph breaks by reading its code, and \
                    cannot see into this call";
 
-/// `self.m(x)` where `m` is not a method of the annotated impl.
-pub fn method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Error {
-    graph_break(
-        call,
-        &format!("`self.{name}(…)` passes a tensor to a method outside this impl block"),
-        WHY,
-        &fixes(name, true),
-    )
-}
-
 /// `Type::f(x)` of a type other than ferrex's.
 pub fn assoc_error(call: &syn::ExprCall, callee: &str) -> syn::Error {
     graph_break(
@@ -91,12 +81,12 @@ pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Erro
     )
 }
 
-/// `(self.f)(x)`, `let f = …; f(x)`: a function held in a value.
+/// `(self.f)(x)`, `let f = &self.f; f()`: a function held in a value.
 pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
     graph_break(
         &call.func,
         &format!(
-            "`{}` calls a function held in a value with a tensor",
+            "`{}` calls a function held in a value",
             super::text(&call.func)
         ),
         "strict export reads the code of the functions forward calls by name; which function a \
@@ -110,14 +100,20 @@ pub fn value_call_error(call: &syn::ExprCall) -> syn::Error {
     )
 }
 
-/// `my_macro!(x)`: a macro outside the known set, given a tensor or the model.
+/// `my_macro!(x)`: a macro outside the known set — given a tensor or the model, or not
+/// (its expansion may read state that the graph would freeze).
 pub fn macro_error(mac: &syn::Macro, name: &str, tensors: &[String]) -> syn::Error {
-    graph_break(
-        mac,
-        &format!(
+    let headline = if tensors.is_empty() {
+        format!("`{name}!` runs while forward runs, but its expansion is not visible")
+    } else {
+        format!(
             "`{name}!` is given `{}`, but its expansion is not visible",
             tensors.join("`, `")
-        ),
+        )
+    };
+    graph_break(
+        mac,
+        &headline,
         "strict export reads the code of forward as written; a macro's expansion is only known \
          to the compiler",
         &[
@@ -255,4 +251,73 @@ pub fn marker(vis: &syn::Visibility, ident: &syn::Ident) -> TokenStream {
         #[diagnostic::do_not_recommend]
         impl ::ferrex::__private::ExportFn for #name {}
     }
+}
+
+/// The name of a method as a number (FNV-1a), so a trait can be implemented per method.
+fn method_hash(name: &str) -> u64 {
+    name.trim_start_matches("r#")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// `impl CheckedMethod<hash("m")> for Type {}` for each method of a block strict mode read.
+pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let mut out = TokenStream::new();
+    for it in &item.items {
+        if let syn::ImplItem::Fn(f) = it {
+            let h = method_hash(&f.sig.ident.to_string());
+            out.extend(quote! {
+                #[doc(hidden)]
+                #[diagnostic::do_not_recommend]
+                impl #impl_generics ::ferrex::__private::CheckedMethod<#h> for #self_ty #where_clause {}
+            });
+        }
+    }
+    out
+}
+
+/// For each `self.m(..)` of a method outside the block: a check that strict mode read it
+/// in another block, spanned on the call.
+pub fn method_checks(item: &syn::ItemImpl, calls: &[(String, Span)]) -> TokenStream {
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let mut out = TokenStream::new();
+    for (name, span) in calls {
+        let h = method_hash(name);
+        // The type respanned to the call, where the compiler reports the missing impl.
+        let ty = respan(self_ty.to_token_stream(), *span);
+        let check = quote_spanned! {*span=>
+            ::ferrex::__private::assert_checked_method::<#ty, #h>();
+        };
+        out.extend(quote! {
+            const _: () = {
+                #[allow(dead_code, non_snake_case)]
+                fn __ferrex_check #impl_generics () #where_clause {
+                    #check
+                }
+            };
+        });
+    }
+    out
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }

@@ -149,6 +149,12 @@ pub fn foreign_method_key(call: &ExprMethodCall) -> String {
     format!("foreign:{}", key(call))
 }
 
+/// The key of a method of a value of the model (`self.meter.read()`) given no tensor: the
+/// value must be one whose methods strict mode trusts (`ValueCheck` in core's `strict.rs`).
+pub fn value_key(call: &ExprMethodCall) -> String {
+    format!("value:{}", key(call))
+}
+
 /// The key of `Type::forward(&instance, …)`: the instance must be a module.
 pub fn first_arg_key(call: &ExprCall) -> String {
     let span = call.func.span();
@@ -158,6 +164,18 @@ pub fn first_arg_key(call: &ExprCall) -> String {
         span.start(),
         span
     )
+}
+
+/// The key of a call of a free function (`gain()`) or of another type's associated
+/// function (`Clock::now()`) given no tensor: what it returns must be something the graph
+/// records, or the callee marked (`CallCheck` in core's `strict.rs`).
+pub fn result_key(call: &ExprCall) -> String {
+    format!("result:{}", first_arg_key(call))
+}
+
+/// The same for `Type::f(..)`: the type may instead be one strict export can see into.
+pub fn type_result_key(call: &ExprCall) -> String {
+    format!("type_result:{}", first_arg_key(call))
 }
 
 /// Receivers that cannot move into a closure unchanged.
@@ -195,8 +213,15 @@ impl VisitMut for Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
-    /// `f(x, ..)` with a marked key: the call wrapped in a receiver check on its first argument.
+    /// `f(x, ..)` with a marked key: the call wrapped in a receiver check on its first
+    /// argument, or in a check of its callee and result.
     fn checked_call(&self, call: &ExprCall) -> Option<TokenStream> {
+        if self.keys.contains(&result_key(call)) {
+            return checked_result(call, false);
+        }
+        if self.keys.contains(&type_result_key(call)) {
+            return checked_result(call, true);
+        }
         if !self.keys.contains(&first_arg_key(call)) {
             return None;
         }
@@ -222,12 +247,27 @@ impl Rewriter<'_> {
         let receiver_check = self.keys.contains(&key(call));
         let data_check = self.keys.contains(&data_read_key(call));
         let foreign_check = self.keys.contains(&foreign_method_key(call));
-        if !(receiver_check || data_check || foreign_check) || !rewritable(&call.receiver) {
+        let value_check = self.keys.contains(&value_key(call));
+        if !(receiver_check || data_check || foreign_check || value_check)
+            || !rewritable(&call.receiver)
+        {
             return None;
         }
         let recv = &call.receiver;
         let span = recv.span();
         let mut check = TokenStream::new();
+        if value_check {
+            check.extend(quote_spanned! {span=>
+                let _ = || ::ferrex::__private::require_known_value({
+                    #[allow(unused_imports)]
+                    use ::ferrex::__private::{
+                        ViaOpaqueValue as _, ViaPlainValue as _, ViaTracedValue as _,
+                        ViaTracedValueRef as _, ViaTracedValueRefRef as _,
+                    };
+                    (&&&&::ferrex::__private::ValueProbe(&#recv)).__ferrex_value()
+                });
+            });
+        }
         if data_check {
             check.extend(not_tensor_check(call));
         }
@@ -247,6 +287,70 @@ impl Rewriter<'_> {
         }
         Some(quote_spanned! {span=> { #check #call } })
     }
+}
+
+/// `gain()` / `Clock::now()`: the call, then a never-called closure requiring that the
+/// callee is marked (an `export_fn`, found by the marker-or-fallback imports of
+/// `opaque_call.rs`, resolved where the call is, so a `use` in the body counts; or a type
+/// strict export can see into) or that the result is something the graph records.
+fn checked_result(call: &ExprCall, of_type: bool) -> Option<TokenStream> {
+    let Expr::Path(p) = &*call.func else {
+        return None;
+    };
+    let mut path = p.path.clone();
+    for seg in path.segments.iter_mut() {
+        seg.arguments = syn::PathArguments::None;
+    }
+    let span = call.func.span();
+    let probe = |marker: TokenStream, via: TokenStream| {
+        quote_spanned! {span=>
+            let _ = || ::ferrex::__private::require_known_call({
+                #[allow(unused_imports)]
+                use ::ferrex::__private::{
+                    #via as _, ViaTracedResult as _, ViaTracedRef as _, ViaKnownValue as _,
+                    ViaUnknownCall as _,
+                };
+                (&&&&::ferrex::__private::CallProbe::<#marker, _>(
+                    &__ferrex_value,
+                    ::core::marker::PhantomData,
+                ))
+                .__ferrex_call()
+            });
+        }
+    };
+    if of_type {
+        path.segments.pop();
+        path.segments.pop_punct();
+        let check = probe(path.to_token_stream(), quote::quote!(ViaTracedType));
+        return Some(quote_spanned! {span=> {
+            let __ferrex_value = #call;
+            #check
+            __ferrex_value
+        } });
+    }
+    let mut name = path.segments.last()?.ident.clone();
+    name.set_span(proc_macro2::Span::call_site());
+    let mut marker = name.clone();
+    marker.set_span(span);
+    let check = probe(marker.to_token_stream(), quote::quote!(ViaMarkedFn));
+    Some(quote_spanned! {span=> {
+        let __ferrex_value = #call;
+        #[allow(unused_imports, deprecated)]
+        use #path as __ferrex_callee;
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, non_snake_case)]
+        mod __ferrex_not_an_export_fn {
+            pub struct #name {}
+        }
+        {
+            #[allow(unused_imports, deprecated)]
+            use __ferrex_not_an_export_fn::*;
+            #[allow(unused_imports, deprecated)]
+            use __ferrex_callee as #name;
+            #check
+        }
+        __ferrex_value
+    } })
 }
 
 /// Requires the receiver of a data read not to be a tensor (spanned at the method).

@@ -1,6 +1,8 @@
 //! Rule: global state in forward — `static mut`, a `static` atomic, lock or `OnceLock`,
-//! a `thread_local!` key. Global state read or written while tracing would be frozen into
-//! the graph as a constant.
+//! a `thread_local!` key (whatever they are named, also through an alias or a `use`), and
+//! the parts of the standard library that read the world outside the program (`std::env`,
+//! `std::time`, `std::fs`, …). Global state read or written while tracing would be frozen
+//! into the graph as a constant.
 
 use quote::ToTokens;
 
@@ -67,6 +69,29 @@ pub fn thread_local_declared(mac: &syn::Macro, function: &str) -> syn::Error {
         &format!("`{function}` declares `thread_local!` state"),
         "a graph holds no global state: the value seen while exporting would be frozen in as \
          a constant",
+        &fixes(),
+    )
+}
+
+/// Modules of the standard library whose functions read state outside the program.
+const OUTSIDE_MODULES: &[&str] = &["env", "time", "fs", "io", "process", "thread", "net"];
+
+/// Whether `std::env::var(..)`-style path segments reach the world outside the program.
+pub fn reads_outside(segs: &[String]) -> bool {
+    segs.len() >= 3
+        && matches!(segs[0].as_str(), "std" | "core" | "alloc")
+        && OUTSIDE_MODULES.contains(&segs[1].as_str())
+        // Ending the program is not a value: `panic_on_data` judges it.
+        && !matches!(segs.last().map(String::as_str), Some("exit" | "abort"))
+}
+
+/// `std::env::var("K")`, `std::time::Instant::now()`.
+pub fn outside(call: &syn::ExprCall, path: &str, function: &str) -> syn::Error {
+    graph_break(
+        &call.func,
+        &format!("`{function}` reads the world outside the model (`{path}`)"),
+        "a graph holds no outside state: the value seen while exporting would be frozen in as \
+         a constant, and the program would not read it again",
         &fixes(),
     )
 }

@@ -1,0 +1,248 @@
+//! Support for strict mode's generated checks on calls whose body the macro cannot read
+//! (`macros/src/analysis/opaque_call.rs`): a free function or an associated function
+//! that forward calls without a tensor is trusted when it is marked (`#[ferrex::export_fn]`,
+//! or a type strict export can see into), or when what it returns is something the graph
+//! records rather than freezes (a tensor, a module, a custom op). Anything else — a number
+//! read from a global, a clock, a file — would be frozen into the graph as a constant.
+//!
+//! The check is autoref specialisation over the call's result, one level per way of being
+//! trusted: `require_known_call((&&&&CallProbe::<Marker, _>(&value, PhantomData)).__ferrex_call())`.
+
+use core::marker::PhantomData;
+
+use super::__private::{ExportFn, TracedReceiver};
+
+/// A level of autoref specialisation: a trait whose one method answers `$out` when the
+/// impl for the probe's level applies.
+macro_rules! via {
+    ($(#[$doc:meta])* $name:ident, $method:ident -> $out:ident) => {
+        $(#[$doc])*
+        pub trait $name {
+            fn $method(&self) -> $out {
+                $out
+            }
+        }
+    };
+}
+
+/// `Clone` and `Copy` for a probe holding a reference (derive would require `T: Copy`).
+macro_rules! copy_probe {
+    ($probe:ident < $($p:ident),* >) => {
+        impl<$($p: ?Sized),*> Clone for $probe<'_, $($p),*> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<$($p: ?Sized),*> Copy for $probe<'_, $($p),*> {}
+    };
+}
+
+/// The result of a call (`&R`) and what marks its callee (`M`: the `export_fn` marker or
+/// the fallback type, or the type whose associated function is called).
+pub struct CallProbe<'a, M: ?Sized, R: ?Sized>(pub &'a R, pub PhantomData<M>);
+
+copy_probe!(CallProbe<M, R>);
+
+/// A call strict mode trusts.
+pub struct KnownCall;
+
+/// A call of an opaque function whose result (`R`) would be frozen into the graph.
+pub struct UnknownCall<R: ?Sized>(PhantomData<R>);
+
+/// Values a call may return without being marked: the graph records what is done with
+/// them (custom ops, results that carry no value of their own).
+pub trait KnownValue {}
+
+impl KnownValue for () {}
+impl KnownValue for Option<&crate::ops::OpDef> {}
+impl<E> KnownValue for Result<&crate::ops::OpDef, E> {}
+impl<E> KnownValue for Result<crate::Tensor, E> {}
+impl<E> KnownValue for Result<Vec<crate::Tensor>, E> {}
+
+via!(
+    /// The callee is a `#[ferrex::export_fn]`.
+    ViaMarkedFn, __ferrex_call -> KnownCall
+);
+
+impl<M: ExportFn + ?Sized, R: ?Sized> ViaMarkedFn for &&&CallProbe<'_, M, R> {}
+
+via!(
+    /// The callee is an associated function of a type strict export can see into.
+    ViaTracedType, __ferrex_call -> KnownCall
+);
+
+impl<M: TracedReceiver + ?Sized, R: ?Sized> ViaTracedType for &&&CallProbe<'_, M, R> {}
+
+via!(
+    /// The result is a tensor, a module or a custom op.
+    ViaTracedResult, __ferrex_call -> KnownCall
+);
+
+impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedResult for &&CallProbe<'_, M, R> {}
+
+via!(
+    /// The result is a reference to a tensor, a module or a custom op.
+    ViaTracedRef, __ferrex_call -> KnownCall
+);
+
+impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedRef for &CallProbe<'_, M, &R> {}
+
+via!(
+    /// The result is a [`KnownValue`].
+    ViaKnownValue, __ferrex_call -> KnownCall
+);
+
+impl<M: ?Sized, R: KnownValue + ?Sized> ViaKnownValue for CallProbe<'_, M, R> {}
+
+/// Anything else.
+pub trait ViaUnknownCall<R: ?Sized> {
+    fn __ferrex_call(self) -> UnknownCall<R>;
+}
+
+impl<M: ?Sized, R: ?Sized> ViaUnknownCall<R> for CallProbe<'_, M, R> {
+    fn __ferrex_call(self) -> UnknownCall<R> {
+        UnknownCall(PhantomData)
+    }
+}
+
+#[diagnostic::on_unimplemented(
+    message = "graph break: forward uses what a function strict export cannot see into returns (`{Self}`)",
+    label = "strict export cannot see into this call",
+    note = "strict export proves forward a pure function of its inputs and the model by reading its code; a value computed where it cannot read (a global, a clock, a file, the environment) would be frozen into the graph as a constant",
+    note = "mark the function `#[ferrex::export_fn]` (or the type's `impl` block, for an associated function): its body is then checked like forward's",
+    note = "or pass the value as an input of forward, or keep it in a `#[config]` field",
+    note = "or export with `#[export_module(strict = false)]`, which specialises the value seen while tracing"
+)]
+pub trait CallCheck {}
+
+impl CallCheck for KnownCall {}
+
+/// Compiles only for a call strict mode trusts.
+pub fn require_known_call<K: CallCheck>(_: K) {}
+
+/// Implemented by a module or helper type for each method (by the hash of its name) of its
+/// impl blocks marked `#[export_module]` or `#[ferrex::export_fn]`, whose bodies strict
+/// mode has read: forward may call `self.m(..)` of another block only when it is one.
+#[diagnostic::on_unimplemented(
+    message = "graph break: forward calls a method of `{Self}` that strict export has not read",
+    label = "defined outside the impl blocks strict export reads",
+    note = "strict export proves forward a pure function of its inputs and the model by reading the methods it calls; this one is in a plain `impl` block or a trait",
+    note = "mark the impl block that defines it `#[export_module(helpers)]` (its methods are then checked too), or move the method into the `#[export_module]` impl block",
+    note = "or export with `#[export_module(strict = false)]`, which traces whatever the method runs"
+)]
+pub trait CheckedMethod<const NAME_HASH: u64> {}
+
+/// Compiles only when the method whose name hashes to `H` is one strict mode has read.
+pub const fn assert_checked_method<T: CheckedMethod<H> + ?Sized, const H: u64>() {}
+
+/// Values whose methods strict mode trusts without reading them: numbers, strings, tensors
+/// and the standard containers of them (no `Cell`, lock or atomic: those hold state), and
+/// ferrex's value types.
+pub trait PlainValue {}
+
+macro_rules! plain_values {
+    ($($t:ty),* $(,)?) => { $(impl PlainValue for $t {})* };
+}
+
+plain_values!(
+    bool,
+    char,
+    str,
+    f32,
+    f64,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    String,
+    crate::DType,
+    crate::SymInt,
+    crate::SymBool,
+    crate::Tensor,
+);
+
+impl<T: PlainValue + ?Sized> PlainValue for &T {}
+impl<T: PlainValue> PlainValue for [T] {}
+impl<T: PlainValue, const N: usize> PlainValue for [T; N] {}
+impl<T: PlainValue> PlainValue for Vec<T> {}
+impl<T: PlainValue> PlainValue for std::collections::VecDeque<T> {}
+impl<T: PlainValue> PlainValue for Option<T> {}
+impl<T: PlainValue + ?Sized> PlainValue for Box<T> {}
+impl<T: PlainValue + ?Sized> PlainValue for std::rc::Rc<T> {}
+impl<T: PlainValue + ?Sized> PlainValue for std::sync::Arc<T> {}
+impl<T: PlainValue> PlainValue for std::ops::Range<T> {}
+impl<K: PlainValue, V: PlainValue, S> PlainValue for std::collections::HashMap<K, V, S> {}
+impl<K: PlainValue, V: PlainValue> PlainValue for std::collections::BTreeMap<K, V> {}
+impl<K: PlainValue, S> PlainValue for std::collections::HashSet<K, S> {}
+impl<K: PlainValue> PlainValue for std::collections::BTreeSet<K> {}
+impl<A: PlainValue, B: PlainValue> PlainValue for (A, B) {}
+impl<A: PlainValue, B: PlainValue, C: PlainValue> PlainValue for (A, B, C) {}
+
+/// A value of the model (a field, an alias of one) whose method forward calls without a
+/// tensor: `require_known_value((&&&&ValueProbe(&recv)).__ferrex_value())`.
+pub struct ValueProbe<'a, T: ?Sized>(pub &'a T);
+
+copy_probe!(ValueProbe<T>);
+
+/// A value strict mode can see into.
+pub struct KnownValueOf;
+
+/// A value of type `T` whose methods strict mode cannot see into.
+pub struct OpaqueValue<T: ?Sized>(PhantomData<T>);
+
+via!(
+    ViaTracedValue, __ferrex_value -> KnownValueOf
+);
+
+impl<T: TracedReceiver + ?Sized> ViaTracedValue for &&&ValueProbe<'_, T> {}
+
+via!(
+    ViaPlainValue, __ferrex_value -> KnownValueOf
+);
+
+impl<T: PlainValue + ?Sized> ViaPlainValue for &&ValueProbe<'_, T> {}
+
+via!(
+    ViaTracedValueRef, __ferrex_value -> KnownValueOf
+);
+
+impl<T: TracedReceiver + ?Sized> ViaTracedValueRef for &ValueProbe<'_, &T> {}
+
+via!(
+    ViaTracedValueRefRef, __ferrex_value -> KnownValueOf
+);
+
+impl<T: TracedReceiver + ?Sized> ViaTracedValueRefRef for ValueProbe<'_, &&T> {}
+
+pub trait ViaOpaqueValue<T: ?Sized> {
+    fn __ferrex_value(self) -> OpaqueValue<T>;
+}
+
+impl<T: ?Sized> ViaOpaqueValue<T> for ValueProbe<'_, T> {
+    fn __ferrex_value(self) -> OpaqueValue<T> {
+        OpaqueValue(PhantomData)
+    }
+}
+
+#[diagnostic::on_unimplemented(
+    message = "graph break: forward calls a method of a value strict export cannot see into (`{Self}`)",
+    label = "strict export cannot see into the methods of this value",
+    note = "strict export proves forward a pure function of its inputs and the model by reading its code; it reads the methods of modules, tensors, numbers, strings and std containers of them, not those of other types, which may read state (a `Cell`, a lock, a global) that the graph would freeze",
+    note = "mark the type's `impl` block `#[ferrex::export_fn]` (its methods are then checked like forward's), or keep the value in a `#[buffer]` or a plain `#[config]` field",
+    note = "or export with `#[export_module(strict = false)]`, which traces whatever the method runs"
+)]
+pub trait ValueCheck {}
+
+impl ValueCheck for KnownValueOf {}
+
+/// Compiles only for a value strict mode can see into.
+pub fn require_known_value<K: ValueCheck>(_: K) {}
