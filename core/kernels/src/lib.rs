@@ -9,6 +9,7 @@
 //! block with the check that makes it sound right beside it.
 
 pub mod alloc;
+pub mod attention;
 pub mod conv;
 pub mod gemm;
 pub mod layout;

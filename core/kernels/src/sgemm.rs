@@ -193,7 +193,7 @@ fn gemm_packed_on(
     let big =
         m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
     if threads <= 1 || !big {
-        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels);
+        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels, None);
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());
@@ -201,14 +201,74 @@ fn gemm_packed_on(
         .into_iter()
         .map(|r| r.start * unit..(r.end * unit).min(panels))
         .collect();
+    // A is packed once and shared: packing it per range cost as much as a third of a
+    // mid-size product (a range of 4 panels does ~2 FMAs' worth of work per packed float).
+    let shared = match m.checked_mul(k) {
+        Some(len) if len <= SHARED_A_MAX => Some(pack_all_a(isa, a)?),
+        _ => None,
+    };
     let ok = for_each_range(&ranges, |_, r| {
-        run_panels(isa, alpha, a, b, beta, ptr, r);
+        run_panels(isa, alpha, a, b, beta, ptr, r, shared.as_deref());
     });
     if ok {
         Ok(())
     } else {
         Err(KernelError::new("a GEMM worker thread failed"))
     }
+}
+
+/// The most floats of A packed once for all threads of a product (16 MiB); a larger A
+/// is packed block by block in each thread's range, where it is cheap beside the work.
+const SHARED_A_MAX: usize = 1 << 22;
+
+/// The row-block geometry of a product of `m` rows: rows per micro-panel and rows per
+/// packed block.
+fn a_blocks(isa: Isa, m: usize) -> (usize, usize) {
+    let mr = isa.mr();
+    if m < 4 {
+        (m, m)
+    } else {
+        (mr, isa.mc().min(m.div_ceil(mr) * mr))
+    }
+}
+
+/// Floats of one packed A block of `mc` rows and depth `kc`.
+fn block_len(mc: usize, rows_per: usize, kc: usize) -> usize {
+    mc.div_ceil(rows_per) * rows_per * kc
+}
+
+/// All of `a` packed, block after block in the order [`run_panels`] reads them (k
+/// blocks outer, row blocks inner).
+fn pack_all_a(isa: Isa, a: Mat<'_, f32>) -> Result<Vec<f32>, KernelError> {
+    let (m, k) = (a.rows, a.cols);
+    let (rows_per, mc_max) = a_blocks(isa, m);
+    let mut total = 0;
+    let mut pc = 0;
+    while pc < k {
+        let kc = KC.min(k - pc);
+        let mut ic = 0;
+        while ic < m {
+            let mc = mc_max.min(m - ic);
+            total += block_len(mc, rows_per, kc);
+            ic += mc;
+        }
+        pc += kc;
+    }
+    let mut out = try_filled(total, 0f32)?;
+    let (mut at, mut pc) = (0, 0);
+    while pc < k {
+        let kc = KC.min(k - pc);
+        let mut ic = 0;
+        while ic < m {
+            let mc = mc_max.min(m - ic);
+            let len = block_len(mc, rows_per, kc);
+            pack_a(a, ic, mc, pc, kc, rows_per, &mut out[at..at + len]);
+            at += len;
+            ic += mc;
+        }
+        pc += kc;
+    }
+    Ok(out)
 }
 
 /// `c`'s base pointer, shared by the threads of one product: each writes only the
@@ -221,9 +281,11 @@ unsafe impl Send for CPtr {}
 // SAFETY: as for `Send`: shared only to write disjoint elements.
 unsafe impl Sync for CPtr {}
 
-/// The product's columns `16 * panels.start .. min(n, 16 * panels.end)`, on one thread.
-/// The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with `k = a.cols`,
-/// `c` holding `a.rows * n` floats.
+/// The product's columns `16 * panels.start .. min(n, 16 * panels.end)`, on one thread,
+/// reading A from `shared` (all of it packed by [`pack_all_a`]) or packing it block by
+/// block. The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with
+/// `k = a.cols`, `c` holding `a.rows * n` floats.
+#[allow(clippy::too_many_arguments)]
 fn run_panels(
     isa: Isa,
     alpha: f32,
@@ -232,35 +294,41 @@ fn run_panels(
     beta: f32,
     c: CPtr,
     panels: std::ops::Range<usize>,
+    shared: Option<&[f32]>,
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.n);
-    let mr = isa.mr();
+    let (m, k) = (a.rows, a.cols);
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
-    let rows_per = if m < 4 { m } else { mr };
-    let mc_max = if m < 4 {
-        m
-    } else {
-        isa.mc().min(m.div_ceil(mr) * mr)
+    let (rows_per, mc_max) = a_blocks(isa, m);
+    let mut own = match shared {
+        Some(_) => Vec::new(),
+        None => vec![0f32; block_len(mc_max, rows_per, KC.min(k))],
     };
-    let mut apack = vec![0f32; mc_max * KC.min(k)];
-    let mut pc = 0;
+    let (mut at, mut pc) = (0, 0);
     while pc < k {
         let kc = KC.min(k - pc);
         let beta_here = if pc == 0 { beta } else { 1.0 };
         let mut ic = 0;
         while ic < m {
             let mc = mc_max.min(m - ic);
-            pack_a(a, ic, mc, pc, kc, rows_per, &mut apack);
+            let len = block_len(mc, rows_per, kc);
+            let apack: &[f32] = match shared {
+                Some(all) => &all[at..at + len],
+                None => {
+                    pack_a(a, ic, mc, pc, kc, rows_per, &mut own[..len]);
+                    &own[..len]
+                }
+            };
+            at += len;
             let tile = Tile {
                 kc,
-                ldc: n,
+                ldc: b.n,
                 alpha,
                 beta: beta_here,
             };
             if m < 4 {
-                few_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+                few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
             } else {
-                many_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+                many_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
             }
             ic += mc;
         }
