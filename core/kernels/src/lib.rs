@@ -16,6 +16,7 @@ pub mod layout;
 pub mod norm;
 pub mod pointwise;
 pub mod pool;
+pub mod reduce;
 pub mod sgemm;
 pub mod threads;
 pub mod workers;
