@@ -19,6 +19,8 @@ use crate::plan::{
 };
 use ferrex_kernels::{self as kernels, ConvGeom, Mat};
 
+mod steps;
+
 /// A matrix view of `data`: `[rows, cols]` with strides `[rs, cs]`.
 fn mat(data: &[f32], [rows, cols]: [usize; 2], [rs, cs]: [usize; 2]) -> Mat<'_, f32> {
     Mat {
@@ -582,13 +584,7 @@ impl Run<'_> {
                 Ok(())
             }
             Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
-            Kind::Gemm(_)
-            | Kind::Conv(_)
-            | Kind::Fused { .. }
-            | Kind::MaxPool { .. }
-            | Kind::Permute { .. }
-            | Kind::Softmax { .. }
-            | Kind::LayerNorm { .. } => self.planned(step, arena),
+            _ => self.planned(step, arena),
         }
     }
 
@@ -690,7 +686,7 @@ impl Run<'_> {
                 bias,
                 eps,
             } => self.layer_norm(*x, *k, [*weight, *bias], *eps, &mut buf, arena),
-            _ => Ok(Vec::new()),
+            _ => self.planned_more(step, &mut buf, arena),
         };
         arena.slots[slot] = buf;
         let shape = shape.map_err(|e| kernel_error(info, e))?;

@@ -132,8 +132,16 @@ pub struct PlanStats {
     pub permutes: usize,
     /// Softmaxes and log-softmaxes run by the shared kernel.
     pub softmaxes: usize,
-    /// Layer norms run by the shared kernel.
+    /// Layer and group norms run by the shared kernels.
     pub layer_norms: usize,
+    /// Views (reshape, expand, select, slice) run as strided copies.
+    pub views: usize,
+    /// Attentions run by the fused kernel.
+    pub attentions: usize,
+    /// Sums and means run by the shared reduction kernel.
+    pub reductions: usize,
+    /// Embeddings run as row gathers.
+    pub embeddings: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

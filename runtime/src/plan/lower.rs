@@ -85,6 +85,9 @@ impl Builder<'_> {
 
     /// An element of a multi-output node: a constant when the node was folded.
     fn lower_getitem(&mut self, v: V, source: V, index: usize) {
+        if self.first_output_alias(v, source, index) {
+            return;
+        }
         let folded = self
             .plan
             .const_multi
@@ -400,7 +403,24 @@ impl Builder<'_> {
         if all_const && self.try_fold(v, op, args) {
             return;
         }
-        let name = op.name();
+        let orig_args = args;
+        let op_name = op.name();
+        // Core-IR composites are lowered as their export-IR forms.
+        let mapped = self.core_ir_args(v, &op_name, args);
+        let first_only = self.first_only[v];
+        let name = match (op_name.as_str(), &mapped) {
+            ("aten::convolution.default", Some(_)) => "aten::conv2d.default",
+            ("aten::_native_batch_norm_legit_no_training.default", Some(_)) => {
+                "aten::batch_norm.default"
+            }
+            ("aten::native_layer_norm.default", _) if first_only => "aten::layer_norm.default",
+            ("aten::max_pool2d_with_indices.default", _) if first_only => {
+                "aten::max_pool2d.default"
+            }
+            (other, _) => other,
+        }
+        .to_string();
+        let args: &[Arg] = mapped.as_deref().unwrap_or(args);
         if let Some(ew) = self.elementwise(v, &name, args) {
             self.open_group(v, ew);
             return;
@@ -418,19 +438,27 @@ impl Builder<'_> {
             }
             "aten::view.default"
             | "aten::reshape.default"
+            | "aten::_unsafe_view.default"
             | "aten::flatten.using_ints"
+            | "aten::unflatten.int"
             | "aten::unsqueeze.default"
             | "aten::squeeze.dim"
-            | "aten::clone.default" => match self.node_arg(args.first()) {
+            | "aten::squeeze.dims"
+            | "aten::squeeze.default"
+            | "aten::clone.default"
+            | "aten::contiguous.default"
+            | "aten::alias.default" => match self.node_arg(args.first()) {
                 Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
                     Some(Kind::Alias {
                         src,
                         sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
                     })
                 }
-                _ => None,
+                _ => self.lower_more(v, &name, args),
             },
-            _ => self.try_gemm(v, &name, args),
+            _ => self
+                .try_gemm(v, &name, args)
+                .or_else(|| self.lower_more(v, &name, args)),
         };
         match special {
             Some(kind) => {
@@ -445,7 +473,7 @@ impl Builder<'_> {
                     v,
                     Kind::Fallback {
                         op,
-                        args: args.to_vec(),
+                        args: orig_args.to_vec(),
                     },
                 ));
                 self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {
