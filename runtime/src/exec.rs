@@ -396,7 +396,7 @@ impl Run<'_> {
         &self,
         x: Operand,
         dim: usize,
-        log: bool,
+        [log, safe]: [bool; 2],
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
@@ -412,7 +412,10 @@ impl Run<'_> {
         };
         let len: usize = xs.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::norm::softmax(&x, geom, log, &mut buf[..len])?;
+        match safe {
+            true => kernels::norm::safe_softmax(&x, geom, &mut buf[..len])?,
+            false => kernels::norm::softmax(&x, geom, log, &mut buf[..len])?,
+        }
         Ok(xs.to_vec())
     }
 
@@ -584,6 +587,13 @@ impl Run<'_> {
                 Ok(())
             }
             Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
+            Kind::Compare { x, op, rhs } => {
+                let out = self
+                    .compare(*x, *op, *rhs, arena)
+                    .map_err(|e| kernel_error(&step.info, e))?;
+                self.env[step.out] = Val::Store(out);
+                Ok(())
+            }
             _ => self.planned(step, arena),
         }
     }
@@ -678,7 +688,9 @@ impl Run<'_> {
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
-            Kind::Softmax { x, dim, log } => self.softmax(*x, *dim, *log, &mut buf, arena),
+            Kind::Softmax { x, dim, log, safe } => {
+                self.softmax(*x, *dim, [*log, *safe], &mut buf, arena)
+            }
             Kind::LayerNorm {
                 x,
                 k,

@@ -142,6 +142,8 @@ pub struct PlanStats {
     pub reductions: usize,
     /// Embeddings run as row gathers.
     pub embeddings: usize,
+    /// Comparisons with a number (bool results, such as `cond` predicates).
+    pub compares: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

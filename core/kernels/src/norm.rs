@@ -17,8 +17,25 @@ use crate::KernelError;
 /// ```
 pub fn softmax<T: Float>(
     x: &[T],
+    geom: [usize; 3],
+    log: bool,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    lanes(x, geom, log, false, out)
+}
+
+/// [`softmax`], except that a lane whose every element is `-inf` gives zeros instead of
+/// NaN (PyTorch's safe softmax, which its decomposition of attention spells with
+/// `where(…any(x != -inf)…, s, 0)`).
+pub fn safe_softmax<T: Float>(x: &[T], geom: [usize; 3], out: &mut [T]) -> Result<(), KernelError> {
+    lanes(x, geom, false, true, out)
+}
+
+fn lanes<T: Float>(
+    x: &[T],
     [outer, len, inner]: [usize; 3],
     log: bool,
+    safe: bool,
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let numel = outer
@@ -38,6 +55,10 @@ pub fn softmax<T: Float>(
                 *v = x[at(j)].as_f64();
             }
             let m = lane.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            if safe && lane.iter().all(|&v| v == f64::NEG_INFINITY) {
+                (0..len).for_each(|j| out[at(j)] = T::ZERO);
+                continue;
+            }
             lane.iter_mut().for_each(|v| *v -= m);
             let sum: f64 = lane.iter().map(|v| v.exp()).sum();
             if log {

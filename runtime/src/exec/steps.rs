@@ -8,7 +8,7 @@ use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 use ferrex_kernels::{self as kernels, Mat};
 
 use super::{Arena, Run, Val};
-use crate::plan::{node_name, Kind, Operand, Step, ViewOp};
+use crate::plan::{node_name, Cmp, Kind, Operand, Step, ViewOp};
 
 /// Contiguous strides of `shape`.
 fn contiguous(shape: &[usize]) -> Vec<usize> {
@@ -297,5 +297,34 @@ impl Run<'_> {
             kernels::gemm(1.0, am, bm, 0.0, out)?;
         }
         Ok(vec![nb, m, n])
+    }
+
+    /// `x <op> rhs`, elementwise, as a bool storage.
+    pub(super) fn compare(
+        &self,
+        x: Operand,
+        op: Cmp,
+        rhs: f64,
+        arena: &Arena,
+    ) -> Result<Storage, String> {
+        let (data, xs) = self.data(x, arena)?;
+        let n: usize = xs.iter().product();
+        // The number takes the tensor's dtype first, as the eager op promotes it.
+        let rhs = f64::from(rhs as f32);
+        let out: Vec<bool> = data[..n]
+            .iter()
+            .map(|&v| {
+                let v = f64::from(v);
+                match op {
+                    Cmp::Eq => v == rhs,
+                    Cmp::Ne => v != rhs,
+                    Cmp::Gt => v > rhs,
+                    Cmp::Ge => v >= rhs,
+                    Cmp::Lt => v < rhs,
+                    Cmp::Le => v <= rhs,
+                }
+            })
+            .collect();
+        Storage::from_vec(&xs, out).ok_or_else(|| format!("a bool tensor of shape {xs:?}"))
     }
 }

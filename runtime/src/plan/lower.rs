@@ -50,7 +50,7 @@ impl Builder<'_> {
                     k += 1;
                 }
                 // A SymInt / SymBool node: its value is its expression, read by its users.
-                NodeKind::Call { .. } if is_size_node(node) => {}
+                NodeKind::Call { .. } if is_size_node(node) || self.skip[v] => {}
                 NodeKind::Call { op, args } => self.plan_call(v, op, args),
                 NodeKind::GetItem { source, index } => self.lower_getitem(v, source.0, *index),
                 NodeKind::HigherOrder {
@@ -246,7 +246,7 @@ impl Builder<'_> {
 
     /// Softmax of an f32 input into f32 (`_softmax(x, dim, half_to_float=False)`,
     /// `softmax.int(x, dim, dtype=None|f32)`, and the `log_` forms).
-    fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+    pub(super) fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
         let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
         if !self.is_f32(v) {
             return None;
@@ -273,6 +273,7 @@ impl Builder<'_> {
             x: self.operand(x),
             dim,
             log: name.contains("log_softmax"),
+            safe: self.safe_softmax[v],
         })
     }
 
@@ -401,6 +402,13 @@ impl Builder<'_> {
             .iter()
             .all(|i| self.const_of[i.0].is_some());
         if all_const && self.try_fold(v, op, args) {
+            return;
+        }
+        if let Some(&softmax) = self.safe_result.get(&v) {
+            let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
+            self.owner[v] = softmax;
+            self.steps[v] = Some(self.step(v, Kind::Alias { src: softmax, sizes }));
+            self.place[v] = Some(Place::Slot);
             return;
         }
         let orig_args = args;

@@ -9,7 +9,7 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::DType;
 
 use super::lower::number;
-use super::{Builder, Kind, Operand, Place, ViewOp, V};
+use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
 
 /// `d` of a tensor of `rank` dims, wrapped when negative.
 fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
@@ -32,6 +32,8 @@ impl Builder<'_> {
                 self.try_group_norm(v, name, args)
             }
             "aten::bmm.default" => self.try_bmm(v, args),
+            "aten::eq.Scalar" | "aten::ne.Scalar" | "aten::gt.Scalar" | "aten::ge.Scalar"
+            | "aten::lt.Scalar" | "aten::le.Scalar" => self.try_compare(v, name, args),
             _ => self.try_view(v, name, args),
         }
     }
@@ -161,6 +163,27 @@ impl Builder<'_> {
             weight: param(w_at)?,
             bias: param(w_at + 1)?,
             eps,
+        })
+    }
+
+    /// `x <op> number` of an f32 value into bool.
+    fn try_compare(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        let x = self.f32_arg(args.first())?;
+        if self.meta(v)?.dtype != DType::Bool {
+            return None;
+        }
+        let op = match name {
+            "aten::eq.Scalar" => Cmp::Eq,
+            "aten::ne.Scalar" => Cmp::Ne,
+            "aten::gt.Scalar" => Cmp::Gt,
+            "aten::ge.Scalar" => Cmp::Ge,
+            "aten::lt.Scalar" => Cmp::Lt,
+            _ => Cmp::Le,
+        };
+        Some(Kind::Compare {
+            x,
+            op,
+            rhs: number(args.get(1)?)?,
         })
     }
 

@@ -13,6 +13,7 @@ mod fuse;
 mod lower;
 mod lower_ops;
 mod memory;
+mod safe_softmax;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -132,11 +133,20 @@ pub(crate) enum Kind {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
     },
-    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`.
+    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`; `safe`:
+    /// lanes that are entirely `-inf` give zeros (PyTorch's safe softmax).
     Softmax {
         x: Operand,
         dim: usize,
         log: bool,
+        safe: bool,
+    },
+    /// `eq`/`ne`/`gt`/`ge`/`lt`/`le` `.Scalar` of an f32 value: a bool tensor (an
+    /// eager storage, not a slot), such as a `cond` predicate.
+    Compare {
+        x: Operand,
+        op: Cmp,
+        rhs: f64,
     },
     /// `layer_norm` over the trailing `k` dims of `x`, with optional weight and bias.
     LayerNorm {
@@ -193,6 +203,17 @@ pub(crate) enum Kind {
     },
 }
 
+/// The comparison of a [`Kind::Compare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
 /// How a [`Kind::View`] reads its input (the output sizes are the step's).
 #[derive(Clone, Debug)]
 pub(crate) enum ViewOp {
@@ -217,7 +238,10 @@ impl Kind {
     pub(crate) fn is_planned(&self) -> bool {
         !matches!(
             self,
-            Kind::Fallback { .. } | Kind::GetItem { .. } | Kind::HigherOrder { .. }
+            Kind::Fallback { .. }
+                | Kind::GetItem { .. }
+                | Kind::HigherOrder { .. }
+                | Kind::Compare { .. }
         )
     }
 
@@ -229,6 +253,7 @@ impl Kind {
             | Kind::Permute { x, .. }
             | Kind::Softmax { x, .. }
             | Kind::View { x, .. }
+            | Kind::Compare { x, .. }
             | Kind::Reduce { x, .. } => vec![*x],
             Kind::LayerNorm {
                 x, weight, bias, ..
@@ -311,6 +336,11 @@ struct Builder<'g> {
     owner: Vec<V>,
     /// Multi-output nodes planned as their output 0 (see [`first_output_only`]).
     first_only: Vec<bool>,
+    /// Nodes of safe-softmax chains that get no step, and each chain's `where` → its
+    /// softmax (see [`safe_softmax`]).
+    skip: Vec<bool>,
+    safe_result: HashMap<V, V>,
+    safe_softmax: Vec<bool>,
 }
 
 impl ViewOp {
@@ -376,6 +406,9 @@ impl<'g> Builder<'g> {
         Builder {
             graph,
             first_only: first_output_only(graph, &in_output),
+            skip: vec![false; n],
+            safe_result: HashMap::new(),
+            safe_softmax: vec![false; n],
             plan: Plan {
                 n_values: n,
                 names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
@@ -455,6 +488,7 @@ pub(crate) fn compile_graph(
     check_order(graph)?;
     let graph = sizes_inline(graph)?;
     let mut b = Builder::new(&graph);
+    b.mark_safe_softmaxes();
     b.lower_nodes(frozen)?;
     b.finish_groups();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
@@ -550,9 +584,12 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
             Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
-            Kind::Softmax { dim, log, .. } => {
-                format!("{}softmax dim {dim}", if *log { "log_" } else { "" })
-            }
+            Kind::Softmax { dim, log, safe, .. } => format!(
+                "{}{}softmax dim {dim}",
+                if *safe { "safe " } else { "" },
+                if *log { "log_" } else { "" }
+            ),
+            Kind::Compare { op, rhs, .. } => format!("compare {op:?} {rhs}"),
             Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
             Kind::View { view, .. } => format!("{} (strided copy)", view.label()),
             Kind::Attention { causal, mask, .. } => format!(
@@ -637,6 +674,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Reduce { .. } => s.reductions += 1,
             Kind::Embedding { .. } => s.embeddings += 1,
             Kind::Bmm { .. } => s.gemm += 1,
+            Kind::Compare { .. } => s.compares += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,
