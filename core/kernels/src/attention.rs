@@ -76,7 +76,11 @@ impl<'a, T> AttnMask<'a, T> {
         let n = batch.len();
         Ok(AttnMask {
             data,
-            batch: batch.iter().copied().zip(strides[..n].iter().copied()).collect(),
+            batch: batch
+                .iter()
+                .copied()
+                .zip(strides[..n].iter().copied())
+                .collect(),
             row: strides[n],
             col: strides[n + 1],
         })
@@ -139,7 +143,12 @@ pub fn attention<T: Float>(
             .and_then(|x| x.checked_mul(b))
             .ok_or_else(|| KernelError::new("the attention's size overflows"))
     };
-    let (nq, nk, nv, no) = (len(g.l, g.e)?, len(g.s, g.e)?, len(g.s, g.ev)?, len(g.l, g.ev)?);
+    let (nq, nk, nv, no) = (
+        len(g.l, g.e)?,
+        len(g.s, g.e)?,
+        len(g.s, g.ev)?,
+        len(g.l, g.ev)?,
+    );
     if q.len() < nq || k.len() < nk || v.len() < nv || out.len() < no {
         return Err(KernelError::new(
             "an attention operand is smaller than its shape",
@@ -151,7 +160,11 @@ pub fn attention<T: Float>(
         ));
     }
     let work = no.saturating_mul(g.s).saturating_mul(g.e + 1);
-    let threads = if work >= PAR_MIN_MACS { num_threads() } else { 1 };
+    let threads = if work >= PAR_MIN_MACS {
+        num_threads()
+    } else {
+        1
+    };
     let ops = Operands { q, k, v, mask, g };
     for_each_item_chunk(
         &mut out[..no],
@@ -342,7 +355,9 @@ mod tests {
         let mut x = seed;
         (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((x >> 33) as f64 / (1u64 << 31) as f64) - 0.5
             })
             .collect()

@@ -137,10 +137,7 @@ pub fn gather_rows<T: Copy>(
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let fits = rows.checked_mul(width).is_some_and(|n| table.len() >= n)
-        && ids
-            .len()
-            .checked_mul(width)
-            .is_some_and(|n| out.len() >= n);
+        && ids.len().checked_mul(width).is_some_and(|n| out.len() >= n);
     if !fits {
         return Err(KernelError::new(
             "an embedding operand is smaller than its shape",

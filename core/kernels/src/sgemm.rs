@@ -193,7 +193,16 @@ fn gemm_packed_on(
     let big =
         m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
     if threads <= 1 || !big {
-        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels, None);
+        run_panels(
+            isa,
+            alpha,
+            a,
+            b,
+            beta,
+            CPtr(c.as_mut_ptr()),
+            0..panels,
+            None,
+        );
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());

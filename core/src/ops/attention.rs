@@ -234,11 +234,16 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
     let vd = flat::<T>(&v, &with(s, ev))?;
     let mask_data = match &plan.mask {
         None => None,
-        Some(m) => Some((kernel_mask::<T>(&args.storage(3)?, m.dtype)?, args.storage(3)?)),
+        Some(m) => Some((
+            kernel_mask::<T>(&args.storage(3)?, m.dtype)?,
+            args.storage(3)?,
+        )),
     };
     let mask = match &mask_data {
         None => None,
-        Some((d, st)) => Some(AttnMask::broadcast(d, st.shape(), &batch, [l, s]).map_err(|e| OpError(e.0))?),
+        Some((d, st)) => {
+            Some(AttnMask::broadcast(d, st.shape(), &batch, [l, s]).map_err(|e| OpError(e.0))?)
+        }
     };
     let geom = AttentionGeom {
         batch: nb,

@@ -77,7 +77,9 @@ impl Run<'_> {
         let (offset, strides) = match view {
             ViewOp::Reshape => {
                 if xs.iter().product::<usize>() != shape.iter().product::<usize>() {
-                    return Err(format!("shape {shape:?} is invalid for input of size {xs:?}"));
+                    return Err(format!(
+                        "shape {shape:?} is invalid for input of size {xs:?}"
+                    ));
                 }
                 (0, contiguous(&shape))
             }
@@ -139,8 +141,11 @@ impl Run<'_> {
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
-        let ((qd, qs), (kd, ks), (vd, vs)) =
-            (self.data(q, arena)?, self.data(k, arena)?, self.data(v, arena)?);
+        let ((qd, qs), (kd, ks), (vd, vs)) = (
+            self.data(q, arena)?,
+            self.data(k, arena)?,
+            self.data(v, arena)?,
+        );
         let r = qs.len();
         if r < 2 || ks.len() != r || vs.len() != r || qs[..r - 2] != ks[..r - 2] {
             return Err(format!("attention of {qs:?}, {ks:?} and {vs:?}"));

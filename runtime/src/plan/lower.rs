@@ -407,7 +407,13 @@ impl Builder<'_> {
         if let Some(&softmax) = self.safe_result.get(&v) {
             let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
             self.owner[v] = softmax;
-            self.steps[v] = Some(self.step(v, Kind::Alias { src: softmax, sizes }));
+            self.steps[v] = Some(self.step(
+                v,
+                Kind::Alias {
+                    src: softmax,
+                    sizes,
+                },
+            ));
             self.place[v] = Some(Place::Slot);
             return;
         }

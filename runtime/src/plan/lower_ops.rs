@@ -25,7 +25,9 @@ impl Builder<'_> {
     pub(super) fn lower_more(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
         match name {
             "aten::scaled_dot_product_attention.default" => self.try_attention(v, args),
-            "aten::sum.default" | "aten::sum.dim_IntList" | "aten::mean.default"
+            "aten::sum.default"
+            | "aten::sum.dim_IntList"
+            | "aten::mean.default"
             | "aten::mean.dim" => self.try_reduce(v, name, args),
             "aten::embedding.default" => self.try_embedding(v, args),
             "aten::group_norm.default" | "aten::native_group_norm.default" => {
@@ -277,8 +279,7 @@ impl Builder<'_> {
     /// lowering of that form: `convolution` as `conv2d` (not transposed),
     /// `_native_batch_norm_legit_no_training` as inference `batch_norm`.
     pub(super) fn core_ir_args(&self, v: V, name: &str, args: &[Arg]) -> Option<Vec<Arg>> {
-        if !self.first_only.get(v).copied().unwrap_or(false)
-            && name != "aten::convolution.default"
+        if !self.first_only.get(v).copied().unwrap_or(false) && name != "aten::convolution.default"
         {
             return None;
         }

@@ -372,9 +372,7 @@ fn first_output_only(graph: &Graph, in_output: &[bool]) -> Vec<bool> {
         .enumerate()
         .map(|(v, n)| match &n.kind {
             NodeKind::Call { op, .. } => {
-                n.meta.len() > 1
-                    && !in_output[v]
-                    && FIRST_OUTPUT_OPS.contains(&op.name().as_str())
+                n.meta.len() > 1 && !in_output[v] && FIRST_OUTPUT_OPS.contains(&op.name().as_str())
             }
             _ => false,
         })

@@ -51,7 +51,11 @@ fn matches(graph: &Graph, w: V, users: &[usize], in_output: &[bool]) -> Option<S
     if name != "aten::where.self" {
         return None;
     }
-    let (c, f, s) = (tensor(args.first())?, tensor(args.get(1))?, tensor(args.get(2))?);
+    let (c, f, s) = (
+        tensor(args.first())?,
+        tensor(args.get(1))?,
+        tensor(args.get(2))?,
+    );
     let (sm, sargs) = call(graph, s)?;
     if sm != "aten::_softmax.default" && sm != "aten::softmax.int" {
         return None;
