@@ -197,7 +197,7 @@ impl<T: Float> Operands<'_, '_, T> {
     /// Rows `first..` (flattened over batch and queries) into `out`.
     fn rows(&self, first: usize, out: &mut [T]) -> Result<(), KernelError> {
         let g = self.g;
-        let n = if g.ev == 0 { 0 } else { out.len() / g.ev };
+        let n = out.len().checked_div(g.ev).unwrap_or(0);
         let bc = BLOCK_KEYS.min(g.s.max(1));
         let mut sc = Scratch {
             scores: vec![T::ZERO; BLOCK_ROWS * bc],

@@ -68,8 +68,6 @@ fn opt_data(args: &OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
     })
 }
 
-/// Mean and `1 / sqrt(biased variance + eps)` of a row, in f64.
-
 // ---------------------------------------------------------------------------------------
 // native_layer_norm / layer_norm
 
@@ -218,6 +216,9 @@ fn native_group_norm_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m, stat.clone(), stat])
 }
 
+/// A group norm's output, and each (sample, group)'s mean and rstd.
+type GroupNormResult = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// Group norm over row-major `[n, c, hw]` data, on the shared kernel
 /// (`ferrex_kernels::norm::group_norm`, which the compiled runtime runs too):
 /// `(out, means, rstds)`.
@@ -230,7 +231,7 @@ fn group_norm_compute(
     w: Option<&[f64]>,
     b: Option<&[f64]>,
     eps: f64,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), OpError> {
+) -> Result<GroupNormResult, OpError> {
     let hw = data.len().checked_div(n * c).unwrap_or(0);
     let mut out = vec![0.0; data.len()];
     let (mut means, mut rstds) = (vec![0.0; n * groups], vec![0.0; n * groups]);

@@ -405,50 +405,63 @@ impl Builder<'_> {
             return;
         }
         if let Some(&softmax) = self.safe_result.get(&v) {
-            let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
-            self.owner[v] = softmax;
-            self.steps[v] = Some(self.step(
-                v,
-                Kind::Alias {
-                    src: softmax,
-                    sizes,
-                },
-            ));
-            self.place[v] = Some(Place::Slot);
+            self.alias_to(v, softmax);
             return;
         }
-        let orig_args = args;
-        let op_name = op.name();
         // Core-IR composites are lowered as their export-IR forms.
-        let mapped = self.core_ir_args(v, &op_name, args);
-        let first_only = self.first_only[v];
-        let name = match (op_name.as_str(), &mapped) {
-            ("aten::convolution.default", Some(_)) => "aten::conv2d.default",
-            ("aten::_native_batch_norm_legit_no_training.default", Some(_)) => {
-                "aten::batch_norm.default"
-            }
-            ("aten::native_layer_norm.default", _) if first_only => "aten::layer_norm.default",
-            ("aten::max_pool2d_with_indices.default", _) if first_only => {
-                "aten::max_pool2d.default"
-            }
-            (other, _) => other,
-        }
-        .to_string();
-        let args: &[Arg] = mapped.as_deref().unwrap_or(args);
-        if let Some(ew) = self.elementwise(v, &name, args) {
+        let (name, mapped) = self.core_ir_form(v, &op.name(), args);
+        let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
+        if let Some(ew) = self.elementwise(v, &name, planned_args) {
             self.open_group(v, ew);
             return;
         }
-        let special = match name.as_str() {
+        match self.special_kind(v, &name, planned_args) {
+            Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
+            Some(kind) => {
+                let place = if kind.is_planned() {
+                    Place::Slot
+                } else {
+                    Place::Storage
+                };
+                self.steps[v] = Some(self.step(v, kind));
+                self.place[v] = Some(place);
+            }
+            None => {
+                let kind = Kind::Fallback {
+                    op,
+                    args: args.to_vec(),
+                };
+                self.steps[v] = Some(self.step(v, kind));
+                self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {
+                    Place::Storage
+                } else {
+                    Place::Multi
+                });
+            }
+        }
+    }
+
+    /// `v` is `src`'s buffer under `v`'s sizes (a reshape, or the value a chain that
+    /// computes nothing new stands for).
+    pub(super) fn alias_to(&mut self, v: V, src: V) {
+        let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
+        self.owner[v] = src;
+        self.steps[v] = Some(self.step(v, Kind::Alias { src, sizes }));
+        self.place[v] = Some(Place::Slot);
+    }
+
+    /// The planned step of a call that is not elementwise, or `None` (a fallback).
+    fn special_kind(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        match name {
             "aten::conv2d.default" => self.try_conv(v, args),
             "aten::max_pool2d.default" => self.try_max_pool(v, args),
             "aten::_softmax.default"
             | "aten::_log_softmax.default"
             | "aten::softmax.int"
-            | "aten::log_softmax.int" => self.try_softmax(v, &name, args),
+            | "aten::log_softmax.int" => self.try_softmax(v, name, args),
             "aten::layer_norm.default" => self.try_layer_norm(v, args),
             "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
-                self.try_permute(v, &name, args)
+                self.try_permute(v, name, args)
             }
             "aten::view.default"
             | "aten::reshape.default"
@@ -465,37 +478,14 @@ impl Builder<'_> {
                 Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
                     Some(Kind::Alias {
                         src,
-                        sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
+                        sizes: Vec::new(),
                     })
                 }
-                _ => self.lower_more(v, &name, args),
+                _ => self.lower_more(v, name, args),
             },
             _ => self
-                .try_gemm(v, &name, args)
-                .or_else(|| self.lower_more(v, &name, args)),
-        };
-        match special {
-            Some(kind) => {
-                if let Kind::Alias { src, .. } = &kind {
-                    self.owner[v] = *src;
-                }
-                self.steps[v] = Some(self.step(v, kind));
-                self.place[v] = Some(Place::Slot);
-            }
-            None => {
-                self.steps[v] = Some(self.step(
-                    v,
-                    Kind::Fallback {
-                        op,
-                        args: orig_args.to_vec(),
-                    },
-                ));
-                self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {
-                    Place::Storage
-                } else {
-                    Place::Multi
-                });
-            }
+                .try_gemm(v, name, args)
+                .or_else(|| self.lower_more(v, name, args)),
         }
     }
 }

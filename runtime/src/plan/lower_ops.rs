@@ -5,7 +5,6 @@
 //! `native_group_norm`, whose output 0 is read through `getitem`).
 
 use ferrex::graph::Arg;
-use ferrex::symbolic::SymInt;
 use ferrex::tensor::DType;
 
 use super::lower::number;
@@ -268,17 +267,39 @@ impl Builder<'_> {
         if index != 0 || self.place[source] != Some(Place::Slot) || !self.first_only[source] {
             return false;
         }
-        let sizes: Vec<SymInt> = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
-        self.owner[v] = source;
-        self.steps[v] = Some(self.step(v, Kind::Alias { src: source, sizes }));
-        self.place[v] = Some(Place::Slot);
+        self.alias_to(v, source);
         true
+    }
+
+    /// The name and arguments under which a call is lowered: a core-IR composite whose
+    /// output 0 alone is read as its export-IR form (`convolution` → `conv2d`, …), any
+    /// other call as itself.
+    pub(super) fn core_ir_form(
+        &self,
+        v: V,
+        name: &str,
+        args: &[Arg],
+    ) -> (String, Option<Vec<Arg>>) {
+        let mapped = self.core_ir_args(v, name, args);
+        let first_only = self.first_only[v];
+        let export_name = match (name, &mapped) {
+            ("aten::convolution.default", Some(_)) => "aten::conv2d.default",
+            ("aten::_native_batch_norm_legit_no_training.default", Some(_)) => {
+                "aten::batch_norm.default"
+            }
+            ("aten::native_layer_norm.default", _) if first_only => "aten::layer_norm.default",
+            ("aten::max_pool2d_with_indices.default", _) if first_only => {
+                "aten::max_pool2d.default"
+            }
+            (other, _) => other,
+        };
+        (export_name.to_string(), mapped)
     }
 
     /// The arguments of a core-IR composite spelled as its export-IR form, for the
     /// lowering of that form: `convolution` as `conv2d` (not transposed),
     /// `_native_batch_norm_legit_no_training` as inference `batch_norm`.
-    pub(super) fn core_ir_args(&self, v: V, name: &str, args: &[Arg]) -> Option<Vec<Arg>> {
+    fn core_ir_args(&self, v: V, name: &str, args: &[Arg]) -> Option<Vec<Arg>> {
         if !self.first_only.get(v).copied().unwrap_or(false) && name != "aten::convolution.default"
         {
             return None;
