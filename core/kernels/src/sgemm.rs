@@ -247,37 +247,49 @@ fn block_len(mc: usize, rows_per: usize, kc: usize) -> usize {
 }
 
 /// All of `a` packed, block after block in the order [`run_panels`] reads them (k
-/// blocks outer, row blocks inner).
+/// blocks outer, row blocks inner); the blocks are packed on the pool.
 fn pack_all_a(isa: Isa, a: Mat<'_, f32>) -> Result<Vec<f32>, KernelError> {
     let (m, k) = (a.rows, a.cols);
     let (rows_per, mc_max) = a_blocks(isa, m);
-    let mut total = 0;
+    // (pc, kc, ic, mc) of each block, in reading order.
+    let mut blocks = Vec::new();
     let mut pc = 0;
     while pc < k {
         let kc = KC.min(k - pc);
         let mut ic = 0;
         while ic < m {
             let mc = mc_max.min(m - ic);
-            total += block_len(mc, rows_per, kc);
+            blocks.push((pc, kc, ic, mc));
             ic += mc;
         }
         pc += kc;
     }
+    let total = blocks
+        .iter()
+        .map(|&(_, kc, _, mc)| block_len(mc, rows_per, kc))
+        .sum();
     let mut out = try_filled(total, 0f32)?;
-    let (mut at, mut pc) = (0, 0);
-    while pc < k {
-        let kc = KC.min(k - pc);
-        let mut ic = 0;
-        while ic < m {
-            let mc = mc_max.min(m - ic);
-            let len = block_len(mc, rows_per, kc);
-            pack_a(a, ic, mc, pc, kc, rows_per, &mut out[at..at + len]);
-            at += len;
-            ic += mc;
-        }
-        pc += kc;
+    let mut parts: Vec<std::sync::Mutex<&mut [f32]>> = Vec::with_capacity(blocks.len());
+    let mut rest: &mut [f32] = &mut out;
+    for &(_, kc, _, mc) in &blocks {
+        let (part, tail) = rest.split_at_mut(block_len(mc, rows_per, kc));
+        parts.push(std::sync::Mutex::new(part));
+        rest = tail;
     }
-    Ok(out)
+    let ranges: Vec<std::ops::Range<usize>> = (0..blocks.len()).map(|i| i..i + 1).collect();
+    let ok = for_each_range(&ranges, |i, _| {
+        if let (Some(&(pc, kc, ic, mc)), Some(Ok(mut part))) =
+            (blocks.get(i), parts.get(i).map(|p| p.lock()))
+        {
+            pack_a(a, ic, mc, pc, kc, rows_per, &mut part);
+        }
+    });
+    drop(parts);
+    if ok {
+        Ok(out)
+    } else {
+        Err(KernelError::new("a GEMM worker thread failed"))
+    }
 }
 
 /// `c`'s base pointer, shared by the threads of one product: each writes only the
@@ -853,21 +865,25 @@ mod tests {
 
     #[test]
     fn random_floats_agree_within_tolerance_across_threads_and_k_blocks() {
-        let (m, k, n) = (37, 700, 300);
-        let f = |len: usize, s: u32| -> Vec<f32> {
-            ints(len, s)
-                .iter()
-                .zip(ints(len, s + 9))
-                .map(|(x, y)| x * 0.37 + y * 0.011)
-                .collect()
-        };
-        let (a, b) = (f(m * k, 1), f(k * n, 2));
-        let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
-        let mut c = vec![0f32; m * n];
-        gemm_packed(0.5, Mat::row_major(&a, m, k), &packed, 0.0, &mut c).unwrap();
-        let want = naive(0.5, &a, &b, 0.0, &[], m, k, n);
-        for (x, y) in c.iter().zip(&want) {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+        // Few rows (wide tiles), one row block, several row blocks: A packed once and
+        // shared by the threads, in every k block.
+        for m in [2, 37, 250] {
+            let (k, n) = (700, 300);
+            let f = |len: usize, s: u32| -> Vec<f32> {
+                ints(len, s)
+                    .iter()
+                    .zip(ints(len, s + 9))
+                    .map(|(x, y)| x * 0.37 + y * 0.011)
+                    .collect()
+            };
+            let (a, b) = (f(m * k, 1), f(k * n, 2));
+            let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            let mut c = vec![0f32; m * n];
+            gemm_packed(0.5, Mat::row_major(&a, m, k), &packed, 0.0, &mut c).unwrap();
+            let want = naive(0.5, &a, &b, 0.0, &[], m, k, n);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "m {m}: {x} vs {y}");
+            }
         }
     }
 
