@@ -212,8 +212,9 @@ fn group_norm_embedding_residual_block_runs_without_fallbacks() {
         norm,
         proj: nn::Linear::new(16, 16),
     };
-    let ids = Tensor::from_vec((0..24).map(|i| (i * 7) % 50).collect::<Vec<i64>>(), [3, 8]);
-    let plans = check_both_irs(&m, (ids.unwrap(),), 1e-6);
+    let ids: Vec<i64> = (0..24).map(|i| (i * 7) % 50).collect();
+    let ids = Tensor::from_slice(&ids).reshape([3, 8]).copy();
+    let plans = check_both_irs(&m, (ids,), 1e-6);
     let stats = plans[0].stats();
     assert_eq!(
         (stats.embeddings, stats.layer_norms, stats.reductions),
@@ -255,7 +256,7 @@ fn views_reductions_and_attention_give_the_interpreters_bits() {
     let args = (
         Tensor::randn([2, 4, 6]),
         Tensor::randn([2, 3, 4, 8]),
-        Tensor::from_vec(mask, [4, 4]).unwrap(),
+        Tensor::from_slice(&mask).reshape([4, 4]).copy(),
     );
     let plans = check_both_irs(&Steps {}, args.clone(), 0.0);
     let stats = plans[0].stats();

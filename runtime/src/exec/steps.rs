@@ -196,20 +196,27 @@ impl Run<'_> {
         Ok(shape)
     }
 
-    /// Integer ids of an operand (an eager i64 storage).
-    fn ids(&self, o: Operand) -> Result<Cow<'_, [i64]>, String> {
-        let s = match o {
+    /// The eager storage an operand holds (an input, a constant, a fallback's output).
+    fn stored(&self, o: Operand) -> Option<&Storage> {
+        match o {
             Operand::Const(c) => self.plan.consts.get(c),
             Operand::Val(v) => match self.env.get(v) {
                 Some(Val::Store(s)) => Some(s),
                 _ => None,
             },
-        };
-        match s {
-            Some(Storage::I64(a)) => Ok(match a.as_slice() {
-                Some(x) => Cow::Borrowed(x),
-                None => Cow::Owned(a.iter().copied().collect()),
-            }),
+        }
+    }
+
+    /// Integer ids of an operand (an eager i64 storage), and their shape.
+    fn ids(&self, o: Operand) -> Result<(Cow<'_, [i64]>, Vec<usize>), String> {
+        match self.stored(o) {
+            Some(Storage::I64(a)) => Ok((
+                match a.as_slice() {
+                    Some(x) => Cow::Borrowed(x),
+                    None => Cow::Owned(a.iter().copied().collect()),
+                },
+                a.shape().to_vec(),
+            )),
             _ => Err(format!(
                 "expected i64 indices for `{}`",
                 match o {
@@ -218,17 +225,6 @@ impl Run<'_> {
                 }
             )),
         }
-    }
-
-    fn ids_shape(&self, o: Operand) -> Vec<usize> {
-        let s = match o {
-            Operand::Const(c) => self.plan.consts.get(c),
-            Operand::Val(v) => match self.env.get(v) {
-                Some(Val::Store(s)) => Some(s),
-                _ => None,
-            },
-        };
-        s.map(|s| s.shape().to_vec()).unwrap_or_default()
     }
 
     fn embedding(
@@ -242,8 +238,7 @@ impl Run<'_> {
         let [rows, width] = ws[..] else {
             return Err(format!("'weight' must be 2-D, got {ws:?}"));
         };
-        let idx = self.ids(ids)?;
-        let mut shape = self.ids_shape(ids);
+        let (idx, mut shape) = self.ids(ids)?;
         shape.push(width);
         let len = idx.len() * width;
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
