@@ -5,7 +5,8 @@
 //! `/proc/self/task/*/schedstat`), CPU time of all threads / wall and run-queue wait /
 //! wall.
 //!
-//! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [mlp784 mlp1024 lenet gemm]`
+//! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [mlp784 mlp1024 lenet
+//! transformer gemm]`
 //!
 //! Prints one `RESULT side=ferrex case=... runner=interpreter|compiled|eager ...` line
 //! per measurement, in the format of the PyTorch script, so both can be compared line
@@ -14,7 +15,7 @@
 use std::time::Instant;
 
 use ferrex::prelude::*;
-use ferrex_examples::zoo::{LeNet, Mlp};
+use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
 const ROUNDS: usize = 15;
 const ROUND_SECS: f64 = 0.08;
@@ -172,7 +173,7 @@ fn mlp_flops(batch: usize, dims: &[usize]) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     ferrex::manual_seed(0);
     let modes: Vec<String> = std::env::args().skip(1).collect();
-    let all = ["mlp784", "mlp1024", "lenet", "gemm"];
+    let all = ["mlp784", "mlp1024", "lenet", "transformer", "gemm"];
     let modes: Vec<&str> = if modes.is_empty() {
         all.to_vec()
     } else {
@@ -216,6 +217,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &LeNet::new(),
                     &Tensor::randn([8, 1, 28, 28]),
                     Some(fl),
+                )?;
+            }
+            "transformer" => {
+                // The zoo's block: attention runs on the fused kernel when compiled.
+                bench_model(
+                    "transformer_d64_b4x32",
+                    &TransformerBlock::new(64, 4, 128),
+                    &Tensor::randn([4, 32, 64]),
+                    None,
                 )?;
             }
             "gemm" => {

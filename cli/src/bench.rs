@@ -31,6 +31,12 @@ pub fn bench(
             format!("{kind:?}").to_lowercase(),
             Summary::of(times)
         );
+        // What the compiled plan leaves to the eager kernels, per op.
+        if let Runner::Compiled(c) = &runner {
+            if let Some(line) = c.describe().lines().last() {
+                println!("  {line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

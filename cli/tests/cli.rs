@@ -200,7 +200,7 @@ fn bench_times_both_runners() {
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
         lines[1].trim_start().starts_with("interpreter  median"),
         "{stdout}"
@@ -210,6 +210,8 @@ fn bench_times_both_runners() {
         "{stdout}"
     );
     assert!(lines[1].ends_with("; 7 calls)"), "{stdout}");
+    // The counter's mean is a planned reduction: nothing falls back.
+    assert_eq!(lines[3], "  eager fallbacks: none", "{stdout}");
 }
 
 #[test]

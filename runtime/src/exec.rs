@@ -19,6 +19,8 @@ use crate::plan::{
 };
 use ferrex_kernels::{self as kernels, ConvGeom, Mat};
 
+mod steps;
+
 /// A matrix view of `data`: `[rows, cols]` with strides `[rs, cs]`.
 fn mat(data: &[f32], [rows, cols]: [usize; 2], [rs, cs]: [usize; 2]) -> Mat<'_, f32> {
     Mat {
@@ -394,7 +396,7 @@ impl Run<'_> {
         &self,
         x: Operand,
         dim: usize,
-        log: bool,
+        [log, safe]: [bool; 2],
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
@@ -410,7 +412,10 @@ impl Run<'_> {
         };
         let len: usize = xs.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::norm::softmax(&x, geom, log, &mut buf[..len])?;
+        match safe {
+            true => kernels::norm::safe_softmax(&x, geom, &mut buf[..len])?,
+            false => kernels::norm::softmax(&x, geom, log, &mut buf[..len])?,
+        }
         Ok(xs.to_vec())
     }
 
@@ -582,13 +587,14 @@ impl Run<'_> {
                 Ok(())
             }
             Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
-            Kind::Gemm(_)
-            | Kind::Conv(_)
-            | Kind::Fused { .. }
-            | Kind::MaxPool { .. }
-            | Kind::Permute { .. }
-            | Kind::Softmax { .. }
-            | Kind::LayerNorm { .. } => self.planned(step, arena),
+            Kind::Compare { x, op, rhs } => {
+                let out = self
+                    .compare(*x, *op, *rhs, arena)
+                    .map_err(|e| kernel_error(&step.info, e))?;
+                self.env[step.out] = Val::Store(out);
+                Ok(())
+            }
+            _ => self.planned(step, arena),
         }
     }
 
@@ -682,7 +688,9 @@ impl Run<'_> {
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
             Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
-            Kind::Softmax { x, dim, log } => self.softmax(*x, *dim, *log, &mut buf, arena),
+            Kind::Softmax { x, dim, log, safe } => {
+                self.softmax(*x, *dim, [*log, *safe], &mut buf, arena)
+            }
             Kind::LayerNorm {
                 x,
                 k,
@@ -690,7 +698,7 @@ impl Run<'_> {
                 bias,
                 eps,
             } => self.layer_norm(*x, *k, [*weight, *bias], *eps, &mut buf, arena),
-            _ => Ok(Vec::new()),
+            _ => self.planned_more(step, &mut buf, arena),
         };
         arena.slots[slot] = buf;
         let shape = shape.map_err(|e| kernel_error(info, e))?;

@@ -61,6 +61,15 @@
 //!   im2col and GEMM, samples split over threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
 //!   own kernel, planes split over threads; `transpose`/`permute` are strided copies and
 //!   `softmax`/`log_softmax` run the kernel the eager ops use.
+//! - **Attention, norms, reductions, views**: `scaled_dot_product_attention` runs the
+//!   fused, blocked kernel (online softmax, no full score matrix) that the eager op
+//!   runs; `layer_norm`, `group_norm`, `sum` / `mean`, `embedding` and `bmm` run the
+//!   shared kernels; views of any f32 value (`view`, `expand`, `select`, `slice`, …) are
+//!   one strided copy; comparisons with a number (a `cond` predicate) give a bool
+//!   tensor. The core IR's `convolution`, `native_layer_norm`,
+//!   `_native_batch_norm_legit_no_training` and `max_pool2d_with_indices` become the
+//!   same steps when only their first output is read, and PyTorch's safe softmax (the
+//!   `where` / `any` / `eq` chain of its attention decomposition) is one softmax step.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
 //!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `erf`, `clamp`, `hardtanh`, `leaky_relu`,
@@ -73,7 +82,8 @@
 //!   soon as every value in them is dead, and keep their capacity between calls.
 //!   Reshapes (`view`, `reshape`, `flatten`, `unsqueeze`, `squeeze.dim`, `clone`) of a
 //!   planned buffer are free.
-//! - **Everything else** runs the registry's eager kernel, exactly as the interpreter
+//! - **Everything else** (data-dependent ops such as `item` and `nonzero`, most ops on
+//!   other dtypes than f32) runs the registry's eager kernel, exactly as the interpreter
 //!   does, so every program `ep.module()` runs, the runtime runs, with the same results
 //!   (within float rounding: the fused and matrix kernels sum in another order).
 //!   `cond` branches and `map` bodies are compiled as plans of their own.
@@ -132,8 +142,18 @@ pub struct PlanStats {
     pub permutes: usize,
     /// Softmaxes and log-softmaxes run by the shared kernel.
     pub softmaxes: usize,
-    /// Layer norms run by the shared kernel.
+    /// Layer and group norms run by the shared kernels.
     pub layer_norms: usize,
+    /// Views (reshape, expand, select, slice) run as strided copies.
+    pub views: usize,
+    /// Attentions run by the fused kernel.
+    pub attentions: usize,
+    /// Sums and means run by the shared reduction kernel.
+    pub reductions: usize,
+    /// Embeddings run as row gathers.
+    pub embeddings: usize,
+    /// Comparisons with a number (bool results, such as `cond` predicates).
+    pub compares: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

@@ -1,5 +1,7 @@
-//! Layout changes on plain slices: [`permute`] (transposes and permutes as one strided
-//! copy), used by the compiled runtime for `transpose`/`permute`/`t`.
+//! Layout changes on plain slices: [`strided_copy`] (any strided view — reshape, expand,
+//! select, slice — made contiguous), [`permute`] (transposes and permutes as one strided
+//! copy) and [`gather_rows`] (`embedding`), used by the compiled runtime's view,
+//! permute and embedding steps.
 
 use crate::KernelError;
 
@@ -56,28 +58,100 @@ pub fn permute<T: Copy>(
     }
     let osize: Vec<usize> = dims.iter().map(|&d| shape[d]).collect();
     let ostride: Vec<usize> = dims.iter().map(|&d| stride[d]).collect();
+    strided_copy(x, 0, &osize, &ostride, out)
+}
+
+/// Writes the strided view of `x` (element `idx` at `offset + Σ idx[d] · strides[d]`,
+/// of `sizes`) contiguously into `out`: every view the runtime plans — a reshape, an
+/// expand (stride 0), a select, a slice, a permute — is one such copy.
+///
+/// ```
+/// // Column 1 of a [2, 3] matrix, expanded to [2, 2].
+/// let x = [1, 2, 3, 4, 5, 6];
+/// let mut out = [0; 4];
+/// ferrex_kernels::layout::strided_copy(&x, 1, &[2, 2], &[3, 0], &mut out).unwrap();
+/// assert_eq!(out, [2, 2, 5, 5]);
+/// ```
+pub fn strided_copy<T: Copy>(
+    x: &[T],
+    offset: usize,
+    sizes: &[usize],
+    strides: &[usize],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let rank = sizes.len();
+    let numel = sizes
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
+    if strides.len() != rank || out.len() < numel {
+        return Err(KernelError::new(
+            "a strided copy's output is smaller than its shape",
+        ));
+    }
+    if numel == 0 {
+        return Ok(());
+    }
+    let last = sizes.iter().zip(strides).try_fold(offset, |a, (&n, &st)| {
+        (n - 1).checked_mul(st).and_then(|v| v.checked_add(a))
+    });
+    if !matches!(last, Some(l) if l < x.len()) {
+        return Err(KernelError::new("a strided view reads past its source"));
+    }
     let (inner, inner_stride) = match rank {
         0 => (1, 1),
-        _ => (osize[rank - 1], ostride[rank - 1]),
+        _ => (sizes[rank - 1], strides[rank - 1]),
     };
     let outer = rank.saturating_sub(1);
     let mut idx = vec![0usize; outer];
-    let mut base = 0usize;
+    let mut base = offset;
     for row in out[..numel].chunks_exact_mut(inner) {
-        // Every index is < numel: `base` walks the output's outer dims in order.
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = x[base + j * inner_stride];
+        // Every index is <= `last`, checked above: `base` walks the outer dims in order.
+        if inner_stride == 1 {
+            row.copy_from_slice(&x[base..base + inner]);
+        } else {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = x[base + j * inner_stride];
+            }
         }
         // Odometer over the outer dims (last fastest).
         for d in (0..outer).rev() {
             idx[d] += 1;
-            base += ostride[d];
-            if idx[d] < osize[d] {
+            base += strides[d];
+            if idx[d] < sizes[d] {
                 break;
             }
-            base -= ostride[d] * osize[d];
+            base -= strides[d] * sizes[d];
             idx[d] = 0;
         }
+    }
+    Ok(())
+}
+
+/// Rows `ids` of the row-major `[rows, width]` table, one after another into `out`
+/// (`embedding`): an id outside `0..rows` is an error.
+pub fn gather_rows<T: Copy>(
+    table: &[T],
+    [rows, width]: [usize; 2],
+    ids: &[i64],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let fits = rows.checked_mul(width).is_some_and(|n| table.len() >= n)
+        && ids.len().checked_mul(width).is_some_and(|n| out.len() >= n);
+    if !fits {
+        return Err(KernelError::new(
+            "an embedding operand is smaller than its shape",
+        ));
+    }
+    if width == 0 {
+        return Ok(());
+    }
+    for (dst, &id) in out.chunks_exact_mut(width).zip(ids) {
+        let row = usize::try_from(id)
+            .ok()
+            .filter(|&r| r < rows)
+            .ok_or_else(|| KernelError::new("embedding: index out of range in self"))?;
+        dst.copy_from_slice(&table[row * width..(row + 1) * width]);
     }
     Ok(())
 }

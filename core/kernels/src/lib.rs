@@ -9,12 +9,14 @@
 //! block with the check that makes it sound right beside it.
 
 pub mod alloc;
+pub mod attention;
 pub mod conv;
 pub mod gemm;
 pub mod layout;
 pub mod norm;
 pub mod pointwise;
 pub mod pool;
+pub mod reduce;
 pub mod sgemm;
 pub mod threads;
 pub mod workers;

@@ -1,5 +1,5 @@
-//! Normalizations on plain slices: [`softmax`] (and log-softmax) along one dim and
-//! [`layer_norm`] over trailing elements, in f64, rounded once to the element type — the
+//! Normalizations on plain slices: [`softmax`] (and log-softmax) along one dim,
+//! [`layer_norm`] over trailing elements and [`group_norm`] over channel groups, in f64, rounded once to the element type — the
 //! eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
@@ -17,8 +17,25 @@ use crate::KernelError;
 /// ```
 pub fn softmax<T: Float>(
     x: &[T],
+    geom: [usize; 3],
+    log: bool,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    lanes(x, geom, log, false, out)
+}
+
+/// [`softmax`], except that a lane whose every element is `-inf` gives zeros instead of
+/// NaN (PyTorch's safe softmax, which its decomposition of attention spells with
+/// `where(…any(x != -inf)…, s, 0)`).
+pub fn safe_softmax<T: Float>(x: &[T], geom: [usize; 3], out: &mut [T]) -> Result<(), KernelError> {
+    lanes(x, geom, false, true, out)
+}
+
+fn lanes<T: Float>(
+    x: &[T],
     [outer, len, inner]: [usize; 3],
     log: bool,
+    safe: bool,
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let numel = outer
@@ -38,6 +55,10 @@ pub fn softmax<T: Float>(
                 *v = x[at(j)].as_f64();
             }
             let m = lane.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            if safe && lane.iter().all(|&v| v == f64::NEG_INFINITY) {
+                (0..len).for_each(|j| out[at(j)] = T::ZERO);
+                continue;
+            }
             lane.iter_mut().for_each(|v| *v -= m);
             let sum: f64 = lane.iter().map(|v| v.exp()).sum();
             if log {
@@ -116,6 +137,68 @@ pub fn layer_norm<T: Float>(
         if let Some((means, rstds)) = stats.as_mut() {
             means[r] = T::of_f64(mean);
             rstds[r] = T::of_f64(rstd);
+        }
+    }
+    Ok(())
+}
+
+/// Group norm of `x` viewed as `[n, c, hw]` with `groups` groups of `c / groups`
+/// channels: each (sample, group) block shifted by its mean and scaled by `1 / sqrt(var +
+/// eps)`, then `* weight + bias` per channel, into `out`; each block's mean and rstd into
+/// `stats` (`[n, groups]`) when given. In f64, rounded once.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm<T: Float>(
+    x: &[T],
+    [n, c, hw]: [usize; 3],
+    groups: usize,
+    p: &LayerNormParams<'_, T>,
+    out: &mut [T],
+    mut stats: Option<(&mut [T], &mut [T])>,
+) -> Result<(), KernelError> {
+    if groups == 0 || c % groups != 0 {
+        return Err(KernelError(format!(
+            "{c} channels do not split into {groups} groups"
+        )));
+    }
+    let numel = n
+        .checked_mul(c)
+        .and_then(|v| v.checked_mul(hw))
+        .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
+    let short = |v: Option<&[T]>| v.is_some_and(|v| v.len() < c);
+    let stats_short = stats
+        .as_ref()
+        .is_some_and(|(m, r)| m.len() < n * groups || r.len() < n * groups);
+    if x.len() < numel || out.len() < numel || short(p.weight) || short(p.bias) || stats_short {
+        return Err(KernelError::new(
+            "a group_norm operand is smaller than its shape",
+        ));
+    }
+    let cg = c / groups;
+    let block = cg * hw;
+    let mut vals = vec![0f64; block];
+    for s in 0..n {
+        for g in 0..groups {
+            let start = (s * c + g * cg) * hw;
+            for (v, xv) in vals.iter_mut().zip(&x[start..start + block]) {
+                *v = xv.as_f64();
+            }
+            let count = block.max(1) as f64;
+            let mean = vals.iter().sum::<f64>() / count;
+            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
+            let rstd = 1.0 / (var + p.eps).sqrt();
+            for ci in 0..cg {
+                let ch = g * cg + ci;
+                let scale = p.weight.map_or(1.0, |w| w[ch].as_f64());
+                let shift = p.bias.map_or(0.0, |b| b[ch].as_f64());
+                let at = start + ci * hw;
+                for (o, v) in out[at..at + hw].iter_mut().zip(&vals[ci * hw..]) {
+                    *o = T::of_f64((v - mean) * rstd * scale + shift);
+                }
+            }
+            if let Some((means, rstds)) = stats.as_mut() {
+                means[s * groups + g] = T::of_f64(mean);
+                rstds[s * groups + g] = T::of_f64(rstd);
+            }
         }
     }
     Ok(())

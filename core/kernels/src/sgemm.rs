@@ -193,7 +193,16 @@ fn gemm_packed_on(
     let big =
         m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.data.len() >= PAR_MIN_WEIGHT;
     if threads <= 1 || !big {
-        run_panels(isa, alpha, a, b, beta, CPtr(c.as_mut_ptr()), 0..panels);
+        run_panels(
+            isa,
+            alpha,
+            a,
+            b,
+            beta,
+            CPtr(c.as_mut_ptr()),
+            0..panels,
+            None,
+        );
         return Ok(());
     }
     let ptr = CPtr(c.as_mut_ptr());
@@ -201,11 +210,83 @@ fn gemm_packed_on(
         .into_iter()
         .map(|r| r.start * unit..(r.end * unit).min(panels))
         .collect();
+    // A is packed once and shared: packing it per range cost as much as a third of a
+    // mid-size product (a range of 4 panels does ~2 FMAs' worth of work per packed float).
+    let shared = match m.checked_mul(k) {
+        Some(len) if len <= SHARED_A_MAX => Some(pack_all_a(isa, a)?),
+        _ => None,
+    };
     let ok = for_each_range(&ranges, |_, r| {
-        run_panels(isa, alpha, a, b, beta, ptr, r);
+        run_panels(isa, alpha, a, b, beta, ptr, r, shared.as_deref());
     });
     if ok {
         Ok(())
+    } else {
+        Err(KernelError::new("a GEMM worker thread failed"))
+    }
+}
+
+/// The most floats of A packed once for all threads of a product (16 MiB); a larger A
+/// is packed block by block in each thread's range, where it is cheap beside the work.
+const SHARED_A_MAX: usize = 1 << 22;
+
+/// The row-block geometry of a product of `m` rows: rows per micro-panel and rows per
+/// packed block.
+fn a_blocks(isa: Isa, m: usize) -> (usize, usize) {
+    let mr = isa.mr();
+    if m < 4 {
+        (m, m)
+    } else {
+        (mr, isa.mc().min(m.div_ceil(mr) * mr))
+    }
+}
+
+/// Floats of one packed A block of `mc` rows and depth `kc`.
+fn block_len(mc: usize, rows_per: usize, kc: usize) -> usize {
+    mc.div_ceil(rows_per) * rows_per * kc
+}
+
+/// All of `a` packed, block after block in the order [`run_panels`] reads them (k
+/// blocks outer, row blocks inner); the blocks are packed on the pool.
+fn pack_all_a(isa: Isa, a: Mat<'_, f32>) -> Result<Vec<f32>, KernelError> {
+    let (m, k) = (a.rows, a.cols);
+    let (rows_per, mc_max) = a_blocks(isa, m);
+    // (pc, kc, ic, mc) of each block, in reading order.
+    let mut blocks = Vec::new();
+    let mut pc = 0;
+    while pc < k {
+        let kc = KC.min(k - pc);
+        let mut ic = 0;
+        while ic < m {
+            let mc = mc_max.min(m - ic);
+            blocks.push((pc, kc, ic, mc));
+            ic += mc;
+        }
+        pc += kc;
+    }
+    let total = blocks
+        .iter()
+        .map(|&(_, kc, _, mc)| block_len(mc, rows_per, kc))
+        .sum();
+    let mut out = try_filled(total, 0f32)?;
+    let mut parts: Vec<std::sync::Mutex<&mut [f32]>> = Vec::with_capacity(blocks.len());
+    let mut rest: &mut [f32] = &mut out;
+    for &(_, kc, _, mc) in &blocks {
+        let (part, tail) = rest.split_at_mut(block_len(mc, rows_per, kc));
+        parts.push(std::sync::Mutex::new(part));
+        rest = tail;
+    }
+    let ranges: Vec<std::ops::Range<usize>> = (0..blocks.len()).map(|i| i..i + 1).collect();
+    let ok = for_each_range(&ranges, |i, _| {
+        if let (Some(&(pc, kc, ic, mc)), Some(Ok(mut part))) =
+            (blocks.get(i), parts.get(i).map(|p| p.lock()))
+        {
+            pack_a(a, ic, mc, pc, kc, rows_per, &mut part);
+        }
+    });
+    drop(parts);
+    if ok {
+        Ok(out)
     } else {
         Err(KernelError::new("a GEMM worker thread failed"))
     }
@@ -221,9 +302,11 @@ unsafe impl Send for CPtr {}
 // SAFETY: as for `Send`: shared only to write disjoint elements.
 unsafe impl Sync for CPtr {}
 
-/// The product's columns `16 * panels.start .. min(n, 16 * panels.end)`, on one thread.
-/// The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with `k = a.cols`,
-/// `c` holding `a.rows * n` floats.
+/// The product's columns `16 * panels.start .. min(n, 16 * panels.end)`, on one thread,
+/// reading A from `shared` (all of it packed by [`pack_all_a`]) or packing it block by
+/// block. The caller checked the shapes: `a` in bounds, `b` packed `[k, n]` with
+/// `k = a.cols`, `c` holding `a.rows * n` floats.
+#[allow(clippy::too_many_arguments)]
 fn run_panels(
     isa: Isa,
     alpha: f32,
@@ -232,35 +315,41 @@ fn run_panels(
     beta: f32,
     c: CPtr,
     panels: std::ops::Range<usize>,
+    shared: Option<&[f32]>,
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.n);
-    let mr = isa.mr();
+    let (m, k) = (a.rows, a.cols);
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
-    let rows_per = if m < 4 { m } else { mr };
-    let mc_max = if m < 4 {
-        m
-    } else {
-        isa.mc().min(m.div_ceil(mr) * mr)
+    let (rows_per, mc_max) = a_blocks(isa, m);
+    let mut own = match shared {
+        Some(_) => Vec::new(),
+        None => vec![0f32; block_len(mc_max, rows_per, KC.min(k))],
     };
-    let mut apack = vec![0f32; mc_max * KC.min(k)];
-    let mut pc = 0;
+    let (mut at, mut pc) = (0, 0);
     while pc < k {
         let kc = KC.min(k - pc);
         let beta_here = if pc == 0 { beta } else { 1.0 };
         let mut ic = 0;
         while ic < m {
             let mc = mc_max.min(m - ic);
-            pack_a(a, ic, mc, pc, kc, rows_per, &mut apack);
+            let len = block_len(mc, rows_per, kc);
+            let apack: &[f32] = match shared {
+                Some(all) => &all[at..at + len],
+                None => {
+                    pack_a(a, ic, mc, pc, kc, rows_per, &mut own[..len]);
+                    &own[..len]
+                }
+            };
+            at += len;
             let tile = Tile {
                 kc,
-                ldc: n,
+                ldc: b.n,
                 alpha,
                 beta: beta_here,
             };
             if m < 4 {
-                few_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+                few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
             } else {
-                many_rows(isa, &tile, &apack, b, pc, c, ic, mc, panels.clone());
+                many_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
             }
             ic += mc;
         }
@@ -776,21 +865,25 @@ mod tests {
 
     #[test]
     fn random_floats_agree_within_tolerance_across_threads_and_k_blocks() {
-        let (m, k, n) = (37, 700, 300);
-        let f = |len: usize, s: u32| -> Vec<f32> {
-            ints(len, s)
-                .iter()
-                .zip(ints(len, s + 9))
-                .map(|(x, y)| x * 0.37 + y * 0.011)
-                .collect()
-        };
-        let (a, b) = (f(m * k, 1), f(k * n, 2));
-        let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
-        let mut c = vec![0f32; m * n];
-        gemm_packed(0.5, Mat::row_major(&a, m, k), &packed, 0.0, &mut c).unwrap();
-        let want = naive(0.5, &a, &b, 0.0, &[], m, k, n);
-        for (x, y) in c.iter().zip(&want) {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+        // Few rows (wide tiles), one row block, several row blocks: A packed once and
+        // shared by the threads, in every k block.
+        for m in [2, 37, 250] {
+            let (k, n) = (700, 300);
+            let f = |len: usize, s: u32| -> Vec<f32> {
+                ints(len, s)
+                    .iter()
+                    .zip(ints(len, s + 9))
+                    .map(|(x, y)| x * 0.37 + y * 0.011)
+                    .collect()
+            };
+            let (a, b) = (f(m * k, 1), f(k * n, 2));
+            let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            let mut c = vec![0f32; m * n];
+            gemm_packed(0.5, Mat::row_major(&a, m, k), &packed, 0.0, &mut c).unwrap();
+            let want = naive(0.5, &a, &b, 0.0, &[], m, k, n);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "m {m}: {x} vs {y}");
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 //! Attention: `scaled_dot_product_attention` (PyTorch's math path: an optional additive
 //! or boolean mask, `is_causal`, `scale`, grouped-query heads with `enable_gqa`; dropout
-//! only with `dropout_p = 0`). The eager kernel runs both products through the shared
-//! `Gemm` kernels and the softmax in f64; the decomposition spells the same math with
+//! only with `dropout_p = 0`). The eager kernel is the shared fused kernel
+//! `ferrex_kernels::attention` (blocked, online softmax in f64); the decomposition spells the same math with
 //! `matmul`, `mul`, `softmax`.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
+use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+use ferrex_kernels::Float;
+use ndarray::{Axis, IxDyn};
 
 use super::elementwise::MUL_SCALAR;
 use super::linalg::Gemm;
@@ -194,38 +196,22 @@ fn repeat_heads(s: &Storage, n: usize) -> Storage {
     crate::map_storage!(s, a => a.select(Axis(r - 3), &idx).into_shared())
 }
 
-/// Softmax in f64 over each row of the `[L, S]` scores, after adding the mask's terms
-/// and masking `j > i` when `causal`; `row` is scratch of length `S`.
-fn softmax_rows<T: Element>(
-    scores: &mut [T],
-    row: &mut [f64],
-    [l, s]: [usize; 2],
-    mask: Option<&[f64]>,
-    causal: bool,
-) {
-    for i in 0..l {
-        for j in 0..s {
-            let mut x = scores[i * s + j].to_f64();
-            if let Some(m) = mask {
-                x += m[i * s + j];
-            }
-            if causal && j > i {
-                x = f64::NEG_INFINITY;
-            }
-            row[j] = x;
-        }
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for x in row.iter_mut() {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
-        for j in 0..s {
-            scores[i * s + j] = <T as Element>::from_f64(row[j] / sum);
-        }
-    }
+/// A mask as the kernel's additive terms in its own shape (a bool mask's `false` is
+/// `-inf`), contiguous.
+fn kernel_mask<T: Element + Float>(st: &Storage, dtype: DType) -> Result<Vec<T>, OpError> {
+    let shape = st.shape().to_vec();
+    Ok(if dtype == DType::Bool {
+        flat::<bool>(st, &shape)?
+            .into_iter()
+            .map(|keep| if keep { T::ZERO } else { T::NEG_INFINITY })
+            .collect()
+    } else {
+        flat::<T>(st, &shape)?
+    })
 }
 
+/// The kernel [`attention`] (fused, blocked, online softmax) on the call's operands, each
+/// broadcast over the batch dims; the mask is read through broadcast strides.
 fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpError> {
     let batch = concrete(&plan.batch);
     let nb: usize = batch.iter().product();
@@ -246,53 +232,30 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
     let qd = flat::<T>(&q, &with(l, e))?;
     let kd = flat::<T>(&k, &with(s, e))?;
     let vd = flat::<T>(&v, &with(s, ev))?;
-    // The mask as additive f64 terms over [batch, L, S].
-    let mask: Option<Vec<f64>> = match &plan.mask {
+    let mask_data = match &plan.mask {
         None => None,
-        Some(m) => {
-            let st = args.storage(3)?;
-            Some(if m.dtype == DType::Bool {
-                flat::<bool>(&st, &with(l, s))?
-                    .into_iter()
-                    .map(|keep| if keep { 0.0 } else { f64::NEG_INFINITY })
-                    .collect()
-            } else {
-                flat::<f64>(&st.cast(DType::F64), &with(l, s))?
-            })
+        Some(m) => Some((
+            kernel_mask::<T>(&args.storage(3)?, m.dtype)?,
+            args.storage(3)?,
+        )),
+    };
+    let mask = match &mask_data {
+        None => None,
+        Some((d, st)) => {
+            Some(AttnMask::broadcast(d, st.shape(), &batch, [l, s]).map_err(|e| OpError(e.0))?)
         }
     };
-    let causal = args.bool(5)?;
-    let err = |e: ndarray::ShapeError| OpError(format!("scaled_dot_product_attention: {e}"));
-    let mut out = vec![T::default(); nb * l * ev];
-    let mut scores = vec![T::default(); l * s];
-    let mut row = vec![0.0f64; s];
-    for b in 0..nb {
-        let qb = ArrayView2::from_shape((l, e), &qd[b * l * e..(b + 1) * l * e]).map_err(err)?;
-        let kb = ArrayView2::from_shape((s, e), &kd[b * s * e..(b + 1) * s * e]).map_err(err)?;
-        let vb = ArrayView2::from_shape((s, ev), &vd[b * s * ev..(b + 1) * s * ev]).map_err(err)?;
-        {
-            let sm = ArrayViewMut2::from_shape((l, s), &mut scores[..]).map_err(err)?;
-            T::gemm(
-                <T as Element>::from_f64(plan.scale),
-                qb,
-                kb.reversed_axes(),
-                <T as Element>::from_f64(0.0),
-                sm,
-            )?;
-        }
-        let mask_b = mask.as_ref().map(|m| &m[b * l * s..(b + 1) * l * s]);
-        softmax_rows(&mut scores, &mut row, [l, s], mask_b, causal);
-        let p = ArrayView2::from_shape((l, s), &scores[..]).map_err(err)?;
-        let ob = ArrayViewMut2::from_shape((l, ev), &mut out[b * l * ev..(b + 1) * l * ev])
-            .map_err(err)?;
-        T::gemm(
-            <T as Element>::from_f64(1.0),
-            p,
-            vb,
-            <T as Element>::from_f64(0.0),
-            ob,
-        )?;
-    }
+    let geom = AttentionGeom {
+        batch: nb,
+        l,
+        s,
+        e,
+        ev,
+        scale: plan.scale,
+        causal: args.bool(5)?,
+    };
+    let mut out = ferrex_kernels::try_filled(nb * l * ev, T::ZERO).map_err(|e| OpError(e.0))?;
+    attention(&qd, &kd, &vd, mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
     Storage::from_vec(&with(l, ev), out)
         .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))
 }

@@ -68,14 +68,6 @@ fn opt_data(args: &OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
     })
 }
 
-/// Mean and `1 / sqrt(biased variance + eps)` of a row, in f64.
-fn moments(row: &[f64], eps: f64) -> (f64, f64) {
-    let n = row.len().max(1) as f64;
-    let mean = row.iter().sum::<f64>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-    (mean, 1.0 / (var + eps).sqrt())
-}
-
 // ---------------------------------------------------------------------------------------
 // native_layer_norm / layer_norm
 
@@ -224,7 +216,12 @@ fn native_group_norm_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m, stat.clone(), stat])
 }
 
-/// Group norm over row-major `[n, c, hw]` data.
+/// A group norm's output, and each (sample, group)'s mean and rstd.
+type GroupNormResult = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// Group norm over row-major `[n, c, hw]` data, on the shared kernel
+/// (`ferrex_kernels::norm::group_norm`, which the compiled runtime runs too):
+/// `(out, means, rstds)`.
 #[allow(clippy::too_many_arguments)]
 fn group_norm_compute(
     data: &[f64],
@@ -234,30 +231,25 @@ fn group_norm_compute(
     w: Option<&[f64]>,
     b: Option<&[f64]>,
     eps: f64,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let per_sample = data.len().checked_div(n).unwrap_or(0);
-    let hw = per_sample.checked_div(c).unwrap_or(0);
-    let cg = c / groups.max(1);
-    let block = cg * hw;
+) -> Result<GroupNormResult, OpError> {
+    let hw = data.len().checked_div(n * c).unwrap_or(0);
     let mut out = vec![0.0; data.len()];
     let (mut means, mut rstds) = (vec![0.0; n * groups], vec![0.0; n * groups]);
-    for s in 0..n {
-        for g in 0..groups {
-            let start = s * per_sample + g * block;
-            let (mean, rstd) = moments(&data[start..start + block], eps);
-            means[s * groups + g] = mean;
-            rstds[s * groups + g] = rstd;
-            for ci in 0..cg {
-                let ch = g * cg + ci;
-                let (scale, shift) = (w.map_or(1.0, |w| w[ch]), b.map_or(0.0, |b| b[ch]));
-                let at = start + ci * hw;
-                for k in at..at + hw {
-                    out[k] = (data[k] - mean) * rstd * scale + shift;
-                }
-            }
-        }
-    }
-    (out, means, rstds)
+    let p = ferrex_kernels::norm::LayerNormParams {
+        weight: w,
+        bias: b,
+        eps,
+    };
+    ferrex_kernels::norm::group_norm(
+        data,
+        [n, c, hw],
+        groups,
+        &p,
+        &mut out,
+        Some((&mut means, &mut rstds)),
+    )
+    .map_err(|e| OpError(format!("group_norm: {e}")))?;
+    Ok((out, means, rstds))
 }
 
 fn native_group_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
@@ -274,7 +266,7 @@ fn native_group_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         w.as_deref(),
         b.as_deref(),
         args.float(7)?,
-    );
+    )?;
     let dtype = metas[0].dtype;
     let stat = [shape[0], groups];
     Ok(vec![
@@ -301,7 +293,7 @@ fn group_norm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         w.as_deref(),
         b.as_deref(),
         args.float(4)?,
-    );
+    )?;
     Ok(vec![from_f64(&shape, out, m[0].dtype, "group_norm")?])
 }
 

@@ -49,6 +49,48 @@ fn sum_dtype(d: DType, requested: Option<DType>) -> DType {
     requested.unwrap_or(if d.is_float() { d } else { DType::I64 })
 }
 
+/// A sum of floats over `dims` on the shared kernel (`ferrex_kernels::reduce::sum`,
+/// f64 accumulation, which PyTorch's pairwise sum approximates), scaled by
+/// `scale(count of summed elements)` — a mean is `1 / count`. `None` for other dtypes.
+fn float_sum(
+    s: &Storage,
+    dims: &[usize],
+    keepdim: bool,
+    scale: impl Fn(usize) -> f64,
+) -> Option<Storage> {
+    fn go<T: crate::tensor::Element + ferrex_kernels::Float>(
+        a: &ArcArray<T, IxDyn>,
+        dims: &[usize],
+        keepdim: bool,
+        scale: f64,
+    ) -> Option<Storage> {
+        let shape = a.shape().to_vec();
+        let reduce: Vec<bool> = (0..shape.len()).map(|d| dims.contains(&d)).collect();
+        let out_shape: Vec<usize> = shape
+            .iter()
+            .zip(&reduce)
+            .filter_map(|(&n, &r)| match (r, keepdim) {
+                (false, _) => Some(n),
+                (true, true) => Some(1),
+                (true, false) => None,
+            })
+            .collect();
+        let x: std::borrow::Cow<[T]> = match a.as_slice() {
+            Some(x) => x.into(),
+            None => a.iter().copied().collect::<Vec<T>>().into(),
+        };
+        let mut out = vec![T::ZERO; out_shape.iter().product()];
+        ferrex_kernels::reduce::sum(&x, &shape, &reduce, scale, &mut out).ok()?;
+        Storage::from_vec(&out_shape, out)
+    }
+    let count = |shape: &[usize]| dims.iter().filter_map(|&d| shape.get(d)).product();
+    match s {
+        Storage::F32(a) => go(a, dims, keepdim, scale(count(a.shape()))),
+        Storage::F64(a) => go(a, dims, keepdim, scale(count(a.shape()))),
+        _ => None,
+    }
+}
+
 fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Storage {
     fn go<T: crate::tensor::Element + num_like::Zero>(
         a: ArcArray<T, IxDyn>,
@@ -65,12 +107,11 @@ fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Stora
         cur.into_shared()
     }
     let s = s.cast(dtype);
+    if let Some(r) = float_sum(&s, dims, keepdim, |_| 1.0) {
+        return r;
+    }
     match s {
-        Storage::F32(a) => {
-            // Accumulate f32 sums in f64 for accuracy, as PyTorch's pairwise sum approximates.
-            let wide = go(a.mapv(|x| x as f64).into_shared(), dims, keepdim);
-            Storage::F32(wide.mapv(|x| x as f32).into_shared())
-        }
+        Storage::F32(a) => Storage::F32(go(a, dims, keepdim)),
         Storage::F64(a) => Storage::F64(go(a, dims, keepdim)),
         Storage::I64(a) => Storage::I64(go(a, dims, keepdim)),
         Storage::I32(a) => Storage::I32(go(a, dims, keepdim)),
@@ -158,6 +199,9 @@ fn mean_kernel_dims(
     let m = args.meta(0)?;
     let (dims, _) = reduce_shape(&m, dims, keepdim)?;
     let s = args.storage(0)?;
+    if let Some(mean) = float_sum(&s.cast(dtype), &dims, keepdim, |n| 1.0 / n as f64) {
+        return Ok(vec![mean]);
+    }
     let count: usize = dims.iter().map(|&d| s.shape()[d]).product();
     let sum = reduce_sum(&s.cast(DType::F64), &dims, keepdim, DType::F64);
     let mean = match sum {

@@ -74,17 +74,17 @@ impl Builder<'_> {
             Some(Ew::Binary(op, farg(b, 0)?, farg(b, 1)?, alpha))
         };
         match name {
-            "aten::add.Tensor" | "aten::sub.Tensor" => {
+            "aten::add.Tensor" | "aten::sub.Tensor" | "aten::add.Scalar" | "aten::sub.Scalar" => {
                 let alpha = opt_num(args, 2, Some(1.0))?.unwrap_or(1.0) as f32;
-                let op = if name == "aten::add.Tensor" {
+                let op = if name.starts_with("aten::add") {
                     BinOp::Add
                 } else {
                     BinOp::Sub
                 };
                 binary(self, op, (alpha != 1.0).then_some(alpha))
             }
-            "aten::mul.Tensor" => binary(self, BinOp::Mul, None),
-            "aten::div.Tensor" => binary(self, BinOp::Div, None),
+            "aten::mul.Tensor" | "aten::mul.Scalar" => binary(self, BinOp::Mul, None),
+            "aten::div.Tensor" | "aten::div.Scalar" => binary(self, BinOp::Div, None),
             "aten::div.Tensor_mode" if matches!(args.get(2), None | Some(Arg::None)) => {
                 binary(self, BinOp::Div, None)
             }

@@ -50,7 +50,7 @@ impl Builder<'_> {
                     k += 1;
                 }
                 // A SymInt / SymBool node: its value is its expression, read by its users.
-                NodeKind::Call { .. } if is_size_node(node) => {}
+                NodeKind::Call { .. } if is_size_node(node) || self.skip[v] => {}
                 NodeKind::Call { op, args } => self.plan_call(v, op, args),
                 NodeKind::GetItem { source, index } => self.lower_getitem(v, source.0, *index),
                 NodeKind::HigherOrder {
@@ -85,6 +85,9 @@ impl Builder<'_> {
 
     /// An element of a multi-output node: a constant when the node was folded.
     fn lower_getitem(&mut self, v: V, source: V, index: usize) {
+        if self.first_output_alias(v, source, index) {
+            return;
+        }
         let folded = self
             .plan
             .const_multi
@@ -243,7 +246,7 @@ impl Builder<'_> {
 
     /// Softmax of an f32 input into f32 (`_softmax(x, dim, half_to_float=False)`,
     /// `softmax.int(x, dim, dtype=None|f32)`, and the `log_` forms).
-    fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+    pub(super) fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
         let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
         if !self.is_f32(v) {
             return None;
@@ -270,6 +273,7 @@ impl Builder<'_> {
             x: self.operand(x),
             dim,
             log: name.contains("log_softmax"),
+            safe: self.safe_softmax[v],
         })
     }
 
@@ -400,60 +404,88 @@ impl Builder<'_> {
         if all_const && self.try_fold(v, op, args) {
             return;
         }
-        let name = op.name();
-        if let Some(ew) = self.elementwise(v, &name, args) {
+        if let Some(&softmax) = self.safe_result.get(&v) {
+            self.alias_to(v, softmax);
+            return;
+        }
+        // Core-IR composites are lowered as their export-IR forms.
+        let (name, mapped) = self.core_ir_form(v, &op.name(), args);
+        let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
+        if let Some(ew) = self.elementwise(v, &name, planned_args) {
             self.open_group(v, ew);
             return;
         }
-        let special = match name.as_str() {
-            "aten::conv2d.default" => self.try_conv(v, args),
-            "aten::max_pool2d.default" => self.try_max_pool(v, args),
-            "aten::_softmax.default"
-            | "aten::_log_softmax.default"
-            | "aten::softmax.int"
-            | "aten::log_softmax.int" => self.try_softmax(v, &name, args),
-            "aten::layer_norm.default" => self.try_layer_norm(v, args),
-            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
-                self.try_permute(v, &name, args)
-            }
-            "aten::view.default"
-            | "aten::reshape.default"
-            | "aten::flatten.using_ints"
-            | "aten::unsqueeze.default"
-            | "aten::squeeze.dim"
-            | "aten::clone.default" => match self.node_arg(args.first()) {
-                Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
-                    Some(Kind::Alias {
-                        src,
-                        sizes: self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default(),
-                    })
-                }
-                _ => None,
-            },
-            _ => self.try_gemm(v, &name, args),
-        };
-        match special {
+        match self.special_kind(v, &name, planned_args) {
+            Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
             Some(kind) => {
-                if let Kind::Alias { src, .. } = &kind {
-                    self.owner[v] = *src;
-                }
+                let place = if kind.is_planned() {
+                    Place::Slot
+                } else {
+                    Place::Storage
+                };
                 self.steps[v] = Some(self.step(v, kind));
-                self.place[v] = Some(Place::Slot);
+                self.place[v] = Some(place);
             }
             None => {
-                self.steps[v] = Some(self.step(
-                    v,
-                    Kind::Fallback {
-                        op,
-                        args: args.to_vec(),
-                    },
-                ));
+                let kind = Kind::Fallback {
+                    op,
+                    args: args.to_vec(),
+                };
+                self.steps[v] = Some(self.step(v, kind));
                 self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {
                     Place::Storage
                 } else {
                     Place::Multi
                 });
             }
+        }
+    }
+
+    /// `v` is `src`'s buffer under `v`'s sizes (a reshape, or the value a chain that
+    /// computes nothing new stands for).
+    pub(super) fn alias_to(&mut self, v: V, src: V) {
+        let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
+        self.owner[v] = src;
+        self.steps[v] = Some(self.step(v, Kind::Alias { src, sizes }));
+        self.place[v] = Some(Place::Slot);
+    }
+
+    /// The planned step of a call that is not elementwise, or `None` (a fallback).
+    fn special_kind(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+        match name {
+            "aten::conv2d.default" => self.try_conv(v, args),
+            "aten::max_pool2d.default" => self.try_max_pool(v, args),
+            "aten::_softmax.default"
+            | "aten::_log_softmax.default"
+            | "aten::softmax.int"
+            | "aten::log_softmax.int" => self.try_softmax(v, name, args),
+            "aten::layer_norm.default" => self.try_layer_norm(v, args),
+            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
+                self.try_permute(v, name, args)
+            }
+            "aten::view.default"
+            | "aten::reshape.default"
+            | "aten::_unsafe_view.default"
+            | "aten::flatten.using_ints"
+            | "aten::unflatten.int"
+            | "aten::unsqueeze.default"
+            | "aten::squeeze.dim"
+            | "aten::squeeze.dims"
+            | "aten::squeeze.default"
+            | "aten::clone.default"
+            | "aten::contiguous.default"
+            | "aten::alias.default" => match self.node_arg(args.first()) {
+                Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
+                    Some(Kind::Alias {
+                        src,
+                        sizes: Vec::new(),
+                    })
+                }
+                _ => self.lower_more(v, name, args),
+            },
+            _ => self
+                .try_gemm(v, name, args)
+                .or_else(|| self.lower_more(v, name, args)),
         }
     }
 }

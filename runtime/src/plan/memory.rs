@@ -34,17 +34,7 @@ pub(crate) struct MemoryPlan {
 
 /// The planner's view of a step.
 pub(crate) fn buffers(step: &Step) -> StepBuffers {
-    let planned = matches!(
-        step.kind,
-        Kind::Gemm(_)
-            | Kind::Conv(_)
-            | Kind::Fused { .. }
-            | Kind::Alias { .. }
-            | Kind::MaxPool { .. }
-            | Kind::Permute { .. }
-            | Kind::Softmax { .. }
-            | Kind::LayerNorm { .. }
-    );
+    let planned = step.kind.is_planned();
     StepBuffers {
         out: step.out,
         reads: reads(step),
@@ -178,14 +168,7 @@ fn reads(step: &Step) -> Vec<V> {
             r.extend(ep(&c.epilogue));
             r
         }
-        Kind::Fused { inputs, .. } => ops(inputs),
-        Kind::MaxPool { x, .. } | Kind::Permute { x, .. } | Kind::Softmax { x, .. } => ops(&[*x]),
-        Kind::LayerNorm {
-            x, weight, bias, ..
-        } => {
-            let present: Vec<Operand> = [Some(*x), *weight, *bias].into_iter().flatten().collect();
-            ops(&present)
-        }
+        other => ops(&other.operands()),
     }
 }
 

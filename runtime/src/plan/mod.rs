@@ -11,7 +11,9 @@
 mod fold;
 mod fuse;
 mod lower;
+mod lower_ops;
 mod memory;
+mod safe_softmax;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -131,11 +133,20 @@ pub(crate) enum Kind {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
     },
-    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`.
+    /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`; `safe`:
+    /// lanes that are entirely `-inf` give zeros (PyTorch's safe softmax).
     Softmax {
         x: Operand,
         dim: usize,
         log: bool,
+        safe: bool,
+    },
+    /// `eq`/`ne`/`gt`/`ge`/`lt`/`le` `.Scalar` of an f32 value: a bool tensor (an
+    /// eager storage, not a slot), such as a `cond` predicate.
+    Compare {
+        x: Operand,
+        op: Cmp,
+        rhs: f64,
     },
     /// `layer_norm` over the trailing `k` dims of `x`, with optional weight and bias.
     LayerNorm {
@@ -150,6 +161,113 @@ pub(crate) enum Kind {
         x: Operand,
         dims: Vec<usize>,
     },
+    /// A view (reshape, expand, select, slice) of a value that is not a planned buffer
+    /// (or not a plain reshape): one strided copy into a planned buffer.
+    View {
+        x: Operand,
+        view: ViewOp,
+    },
+    /// `scaled_dot_product_attention`: the fused, blocked kernel.
+    Attention {
+        q: Operand,
+        k: Operand,
+        v: Operand,
+        /// An additive f32 mask, broadcast to the scores.
+        mask: Option<Operand>,
+        scale: f64,
+        causal: bool,
+    },
+    /// `sum` / `mean` over `dims` (all when empty) of an f32 input.
+    Reduce {
+        x: Operand,
+        dims: Vec<usize>,
+        mean: bool,
+    },
+    /// `embedding(weight, indices)`: rows of an f32 table by integer ids.
+    Embedding {
+        weight: Operand,
+        ids: Operand,
+    },
+    /// `group_norm` / `native_group_norm` (output 0) over `groups` channel groups.
+    GroupNorm {
+        x: Operand,
+        groups: usize,
+        weight: Option<Operand>,
+        bias: Option<Operand>,
+        eps: f64,
+    },
+    /// `bmm`: one product per batch of two run-time `[b, m, k]`, `[b, k, n]` operands.
+    Bmm {
+        a: Operand,
+        b: Operand,
+    },
+}
+
+/// The comparison of a [`Kind::Compare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// How a [`Kind::View`] reads its input (the output sizes are the step's).
+#[derive(Clone, Debug)]
+pub(crate) enum ViewOp {
+    /// Same elements in order (`view`, `reshape`, `flatten`, `unsqueeze`, `squeeze`,
+    /// `clone`, `contiguous`).
+    Reshape,
+    /// Size-1 (or missing leading) dims repeated with stride 0.
+    Expand,
+    /// Index `index` of `dim`, which is dropped.
+    Select { dim: usize, index: SymInt },
+    /// `start..end` by `step` along `dim` (PyTorch's clamping).
+    Slice {
+        dim: usize,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: usize,
+    },
+}
+
+impl Kind {
+    /// Whether the step writes a planned f32 buffer (slot).
+    pub(crate) fn is_planned(&self) -> bool {
+        !matches!(
+            self,
+            Kind::Fallback { .. }
+                | Kind::GetItem { .. }
+                | Kind::HigherOrder { .. }
+                | Kind::Compare { .. }
+        )
+    }
+
+    /// The operands a planned step reads (not its epilogue's).
+    pub(crate) fn operands(&self) -> Vec<Operand> {
+        let opt = |o: &Option<Operand>| o.iter().copied().collect::<Vec<_>>();
+        match self {
+            Kind::MaxPool { x, .. }
+            | Kind::Permute { x, .. }
+            | Kind::Softmax { x, .. }
+            | Kind::View { x, .. }
+            | Kind::Compare { x, .. }
+            | Kind::Reduce { x, .. } => vec![*x],
+            Kind::LayerNorm {
+                x, weight, bias, ..
+            }
+            | Kind::GroupNorm {
+                x, weight, bias, ..
+            } => [vec![*x], opt(weight), opt(bias)].concat(),
+            Kind::Attention { q, k, v, mask, .. } => [vec![*q, *k, *v], opt(mask)].concat(),
+            Kind::Embedding { weight, ids } => vec![*weight, *ids],
+            Kind::Bmm { a, b } => vec![*a, *b],
+            Kind::Fused { inputs, .. } => inputs.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -216,6 +334,60 @@ struct Builder<'g> {
     ew: HashMap<V, fuse::Ew>,
     /// Values that share another value's slot (alias/epilogue) → the slot's owner.
     owner: Vec<V>,
+    /// Multi-output nodes planned as their output 0 (see [`first_output_only`]).
+    first_only: Vec<bool>,
+    /// Nodes of safe-softmax chains that get no step, and each chain's `where` → its
+    /// softmax (see [`safe_softmax`]).
+    skip: Vec<bool>,
+    safe_result: HashMap<V, V>,
+    safe_softmax: Vec<bool>,
+}
+
+impl ViewOp {
+    fn label(&self) -> &'static str {
+        match self {
+            ViewOp::Reshape => "reshape",
+            ViewOp::Expand => "expand",
+            ViewOp::Select { .. } => "select",
+            ViewOp::Slice { .. } => "slice",
+        }
+    }
+}
+
+/// Multi-output ops whose output 0 alone is read (through `getitem`s of index 0): they
+/// are planned like their single-output forms (`native_layer_norm` as `layer_norm`, …).
+const FIRST_OUTPUT_OPS: [&str; 4] = [
+    "aten::native_layer_norm.default",
+    "aten::_native_batch_norm_legit_no_training.default",
+    "aten::max_pool2d_with_indices.default",
+    "aten::native_group_norm.default",
+];
+
+/// `first_only[v]`: node `v` is one of [`FIRST_OUTPUT_OPS`], not a graph output, and
+/// read only through `getitem(v, 0)`.
+fn first_output_only(graph: &Graph, in_output: &[bool]) -> Vec<bool> {
+    let mut ok: Vec<bool> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(v, n)| match &n.kind {
+            NodeKind::Call { op, .. } => {
+                n.meta.len() > 1 && !in_output[v] && FIRST_OUTPUT_OPS.contains(&op.name().as_str())
+            }
+            _ => false,
+        })
+        .collect();
+    for n in &graph.nodes {
+        let through_first = matches!(n.kind, NodeKind::GetItem { index: 0, .. });
+        if !through_first {
+            for i in n.inputs() {
+                if let Some(x) = ok.get_mut(i.0) {
+                    *x = false;
+                }
+            }
+        }
+    }
+    ok
 }
 
 impl<'g> Builder<'g> {
@@ -231,6 +403,10 @@ impl<'g> Builder<'g> {
         }
         Builder {
             graph,
+            first_only: first_output_only(graph, &in_output),
+            skip: vec![false; n],
+            safe_result: HashMap::new(),
+            safe_softmax: vec![false; n],
             plan: Plan {
                 n_values: n,
                 names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
@@ -251,7 +427,7 @@ impl<'g> Builder<'g> {
 
     fn meta(&self, v: V) -> Option<&'g TensorMeta> {
         let n = &self.graph.nodes[v];
-        if n.meta.len() == 1 {
+        if n.meta.len() == 1 || self.first_only[v] {
             n.meta.first()
         } else {
             None
@@ -310,6 +486,7 @@ pub(crate) fn compile_graph(
     check_order(graph)?;
     let graph = sizes_inline(graph)?;
     let mut b = Builder::new(&graph);
+    b.mark_safe_softmaxes();
     b.lower_nodes(frozen)?;
     b.finish_groups();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
@@ -405,10 +582,25 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
             Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
-            Kind::Softmax { dim, log, .. } => {
-                format!("{}softmax dim {dim}", if *log { "log_" } else { "" })
-            }
+            Kind::Softmax { dim, log, safe, .. } => format!(
+                "{}{}softmax dim {dim}",
+                if *safe { "safe " } else { "" },
+                if *log { "log_" } else { "" }
+            ),
+            Kind::Compare { op, rhs, .. } => format!("compare {op:?} {rhs}"),
             Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
+            Kind::View { view, .. } => format!("{} (strided copy)", view.label()),
+            Kind::Attention { causal, mask, .. } => format!(
+                "attention, fused{}{}",
+                if *causal { ", causal" } else { "" },
+                if mask.is_some() { " + mask" } else { "" }
+            ),
+            Kind::Reduce { dims, mean, .. } => {
+                format!("{} over dims {dims:?}", if *mean { "mean" } else { "sum" })
+            }
+            Kind::Embedding { .. } => "embedding (row gather)".to_string(),
+            Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
+            Kind::Bmm { .. } => "bmm".to_string(),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -474,7 +666,13 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::MaxPool { .. } => s.pools += 1,
             Kind::Permute { .. } => s.permutes += 1,
             Kind::Softmax { .. } => s.softmaxes += 1,
-            Kind::LayerNorm { .. } => s.layer_norms += 1,
+            Kind::LayerNorm { .. } | Kind::GroupNorm { .. } => s.layer_norms += 1,
+            Kind::View { .. } => s.views += 1,
+            Kind::Attention { .. } => s.attentions += 1,
+            Kind::Reduce { .. } => s.reductions += 1,
+            Kind::Embedding { .. } => s.embeddings += 1,
+            Kind::Bmm { .. } => s.gemm += 1,
+            Kind::Compare { .. } => s.compares += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {
                     "cond" => s.conds += 1,

@@ -1,0 +1,330 @@
+//! The run-time side of the steps `plan/lower_ops.rs` plans: each reads its operands,
+//! sizes its slot and calls the kernel the eager op calls.
+
+use std::borrow::Cow;
+
+use ferrex::tensor::Storage;
+use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+use ferrex_kernels::{self as kernels, Mat};
+
+use super::{Arena, Run, Val};
+use crate::plan::{node_name, Cmp, Kind, Operand, Step, ViewOp};
+
+/// Contiguous strides of `shape`.
+fn contiguous(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// PyTorch's slice bounds: `(start, len)` of `start..end` by `step` in a dim of `size`.
+fn slice_bounds(size: i64, start: Option<i64>, end: Option<i64>, step: usize) -> (usize, usize) {
+    let clamp = |v: i64| {
+        let v = if v < 0 { v.saturating_add(size) } else { v };
+        v.clamp(0, size)
+    };
+    let start = clamp(start.unwrap_or(0));
+    let end = clamp(end.unwrap_or(size)).max(start);
+    let len = (end - start).unsigned_abs().div_ceil(step as u64);
+    (start as usize, len as usize)
+}
+
+impl Run<'_> {
+    /// The steps of `plan/lower_ops.rs`, into `buf`; the output's shape.
+    pub(super) fn planned_more(
+        &self,
+        step: &Step,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        match &step.kind {
+            Kind::View { x, view } => self.view(step, *x, view, buf, arena),
+            Kind::Attention {
+                q,
+                k,
+                v,
+                mask,
+                scale,
+                causal,
+            } => self.attention([*q, *k, *v], *mask, (*scale, *causal), buf, arena),
+            Kind::Reduce { x, dims, mean } => self.reduce(*x, dims, *mean, step, buf, arena),
+            Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, buf, arena),
+            Kind::GroupNorm {
+                x,
+                groups,
+                weight,
+                bias,
+                eps,
+            } => self.group_norm(*x, *groups, [*weight, *bias], *eps, buf, arena),
+            Kind::Bmm { a, b } => self.bmm(*a, *b, buf, arena),
+            _ => Err(format!("`{}` is not a planned step", step.info.name)),
+        }
+    }
+
+    fn view(
+        &self,
+        step: &Step,
+        x: Operand,
+        view: &ViewOp,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (data, xs) = self.data(x, arena)?;
+        let shape = self.sizes(&step.sizes)?;
+        let xst = contiguous(&xs);
+        let (offset, strides) = match view {
+            ViewOp::Reshape => {
+                if xs.iter().product::<usize>() != shape.iter().product::<usize>() {
+                    return Err(format!(
+                        "shape {shape:?} is invalid for input of size {xs:?}"
+                    ));
+                }
+                (0, contiguous(&shape))
+            }
+            ViewOp::Expand => {
+                let lead = shape
+                    .len()
+                    .checked_sub(xs.len())
+                    .ok_or_else(|| format!("cannot expand {xs:?} to {shape:?}"))?;
+                let mut st = vec![0usize; shape.len()];
+                for (d, (&n, &s)) in xs.iter().zip(&xst).enumerate() {
+                    if n == shape[lead + d] {
+                        st[lead + d] = if n == 1 { 0 } else { s };
+                    } else if n != 1 {
+                        return Err(format!("cannot expand {xs:?} to {shape:?}"));
+                    }
+                }
+                (0, st)
+            }
+            ViewOp::Select { dim, index } => {
+                let size = *xs.get(*dim).ok_or("select: dim out of range")?;
+                let i = self.bindings.value(index);
+                let i = if i < 0 { i + size as i64 } else { i };
+                let i = usize::try_from(i)
+                    .ok()
+                    .filter(|&i| i < size)
+                    .ok_or_else(|| format!("select: index {i} out of range for size {size}"))?;
+                let mut st = xst.clone();
+                st.remove(*dim);
+                (i * xst[*dim], st)
+            }
+            ViewOp::Slice {
+                dim,
+                start,
+                end,
+                step: by,
+            } => {
+                let size = *xs.get(*dim).ok_or("slice: dim out of range")?;
+                let bound = |s: &Option<_>| s.as_ref().map(|s| self.bindings.value(s));
+                let (first, _) = slice_bounds(size as i64, bound(start), bound(end), *by);
+                let mut st = xst.clone();
+                st[*dim] *= by;
+                (first * xst[*dim], st)
+            }
+        };
+        if strides.len() != shape.len() {
+            return Err(format!("cannot view {xs:?} as {shape:?}"));
+        }
+        let len: usize = shape.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        kernels::layout::strided_copy(&data, offset, &shape, &strides, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    fn attention(
+        &self,
+        [q, k, v]: [Operand; 3],
+        mask: Option<Operand>,
+        (scale, causal): (f64, bool),
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let ((qd, qs), (kd, ks), (vd, vs)) = (
+            self.data(q, arena)?,
+            self.data(k, arena)?,
+            self.data(v, arena)?,
+        );
+        let r = qs.len();
+        if r < 2 || ks.len() != r || vs.len() != r || qs[..r - 2] != ks[..r - 2] {
+            return Err(format!("attention of {qs:?}, {ks:?} and {vs:?}"));
+        }
+        if vs[..r - 2] != qs[..r - 2] || ks[r - 1] != qs[r - 1] || vs[r - 2] != ks[r - 2] {
+            return Err(format!("attention of {qs:?}, {ks:?} and {vs:?}"));
+        }
+        let batch = &qs[..r - 2];
+        let geom = AttentionGeom {
+            batch: batch.iter().product(),
+            l: qs[r - 2],
+            s: ks[r - 2],
+            e: qs[r - 1],
+            ev: vs[r - 1],
+            scale,
+            causal,
+        };
+        let mask_data = mask.map(|m| self.data(m, arena)).transpose()?;
+        let mask = match &mask_data {
+            Some((d, shape)) => Some(AttnMask::broadcast(d, shape, batch, [geom.l, geom.s])?),
+            None => None,
+        };
+        let mut shape = batch.to_vec();
+        shape.extend([geom.l, geom.ev]);
+        let len: usize = shape.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        attention(&qd, &kd, &vd, mask.as_ref(), &geom, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    fn reduce(
+        &self,
+        x: Operand,
+        dims: &[usize],
+        mean: bool,
+        step: &Step,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (data, xs) = self.data(x, arena)?;
+        let reduce: Vec<bool> = (0..xs.len()).map(|d| dims.contains(&d)).collect();
+        let count: usize = dims.iter().filter_map(|&d| xs.get(d)).product();
+        let scale = if mean { 1.0 / count as f64 } else { 1.0 };
+        let shape = self.sizes(&step.sizes)?;
+        let len: usize = shape.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        kernels::reduce::sum(&data, &xs, &reduce, scale, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    /// The eager storage an operand holds (an input, a constant, a fallback's output).
+    fn stored(&self, o: Operand) -> Option<&Storage> {
+        match o {
+            Operand::Const(c) => self.plan.consts.get(c),
+            Operand::Val(v) => match self.env.get(v) {
+                Some(Val::Store(s)) => Some(s),
+                _ => None,
+            },
+        }
+    }
+
+    /// Integer ids of an operand (an eager i64 storage), and their shape.
+    fn ids(&self, o: Operand) -> Result<(Cow<'_, [i64]>, Vec<usize>), String> {
+        match self.stored(o) {
+            Some(Storage::I64(a)) => Ok((
+                match a.as_slice() {
+                    Some(x) => Cow::Borrowed(x),
+                    None => Cow::Owned(a.iter().copied().collect()),
+                },
+                a.shape().to_vec(),
+            )),
+            _ => Err(format!(
+                "expected i64 indices for `{}`",
+                match o {
+                    Operand::Val(v) => node_name(self.plan, v),
+                    Operand::Const(_) => "a constant",
+                }
+            )),
+        }
+    }
+
+    fn embedding(
+        &self,
+        weight: Operand,
+        ids: Operand,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (table, ws) = self.data(weight, arena)?;
+        let [rows, width] = ws[..] else {
+            return Err(format!("'weight' must be 2-D, got {ws:?}"));
+        };
+        let (idx, mut shape) = self.ids(ids)?;
+        shape.push(width);
+        let len = idx.len() * width;
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        kernels::layout::gather_rows(&table, [rows, width], &idx, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    fn group_norm(
+        &self,
+        x: Operand,
+        groups: usize,
+        [weight, bias]: [Option<Operand>; 2],
+        eps: f64,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (data, xs) = self.data(x, arena)?;
+        if xs.len() < 2 {
+            return Err(format!("group_norm of {xs:?}"));
+        }
+        let hw: usize = xs[2..].iter().product();
+        let weight = weight.map(|w| self.data(w, arena)).transpose()?;
+        let bias = bias.map(|b| self.data(b, arena)).transpose()?;
+        let params = kernels::norm::LayerNormParams {
+            weight: weight.as_ref().map(|(w, _)| &w[..]),
+            bias: bias.as_ref().map(|(b, _)| &b[..]),
+            eps,
+        };
+        let len: usize = xs.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        let geom = [xs[0], xs[1], hw];
+        kernels::norm::group_norm(&data, geom, groups, &params, &mut buf[..len], None)?;
+        Ok(xs)
+    }
+
+    fn bmm(
+        &self,
+        a: Operand,
+        b: Operand,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let ((ad, as_), (bd, bs)) = (self.data(a, arena)?, self.data(b, arena)?);
+        let ([nb, m, k], [nb2, k2, n]) = (
+            <[usize; 3]>::try_from(&as_[..]).map_err(|_| format!("bmm of {as_:?}"))?,
+            <[usize; 3]>::try_from(&bs[..]).map_err(|_| format!("bmm of {bs:?}"))?,
+        );
+        if nb != nb2 || k != k2 {
+            return Err(format!("bmm of {as_:?} and {bs:?}"));
+        }
+        let len = nb * m * n;
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        for (i, out) in buf[..len].chunks_exact_mut((m * n).max(1)).enumerate() {
+            let am = Mat::row_major(&ad[i * m * k..], m, k);
+            let bm = Mat::row_major(&bd[i * k * n..], k, n);
+            kernels::gemm(1.0, am, bm, 0.0, out)?;
+        }
+        Ok(vec![nb, m, n])
+    }
+
+    /// `x <op> rhs`, elementwise, as a bool storage.
+    pub(super) fn compare(
+        &self,
+        x: Operand,
+        op: Cmp,
+        rhs: f64,
+        arena: &Arena,
+    ) -> Result<Storage, String> {
+        let (data, xs) = self.data(x, arena)?;
+        let n: usize = xs.iter().product();
+        // The number takes the tensor's dtype first, as the eager op promotes it.
+        let rhs = f64::from(rhs as f32);
+        let out: Vec<bool> = data[..n]
+            .iter()
+            .map(|&v| {
+                let v = f64::from(v);
+                match op {
+                    Cmp::Eq => v == rhs,
+                    Cmp::Ne => v != rhs,
+                    Cmp::Gt => v > rhs,
+                    Cmp::Ge => v >= rhs,
+                    Cmp::Lt => v < rhs,
+                    Cmp::Le => v <= rhs,
+                }
+            })
+            .collect();
+        Storage::from_vec(&xs, out).ok_or_else(|| format!("a bool tensor of shape {xs:?}"))
+    }
+}

@@ -1,0 +1,329 @@
+//! Issue 12: the compiled runtime runs every op of the zoo (MLP, LeNet, the transformer
+//! block, a GroupNorm/Embedding residual block), the reference models and PyTorch's
+//! `.pt2` corpus (both IRs) on its own planned kernels — no eager fallback — and each
+//! planned step gives the interpreter's numbers (within 1e-6; attention, reductions and
+//! views, which run the eager op's own kernel or copy, bit for bit).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ferrex::module::{InputLeaf, LeafValue};
+use ferrex::prelude::*;
+use ferrex::{ExportedProgram, Tensor};
+use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+use ferrex_runtime::CompiledProgram;
+
+/// The largest difference relative to `1 + |want|`, after checking shapes and dtypes.
+fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.shape(), want.shape(), "shapes differ");
+    assert_eq!(got.dtype(), want.dtype(), "dtypes differ");
+    let g = got.to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let w = want.to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    g.iter()
+        .zip(&w)
+        .map(|(a, b)| match a.is_nan() && b.is_nan() {
+            true => 0.0,
+            false => (a - b).abs() / (1.0 + b.abs()),
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Compiles `ep`, asserts no eager fallback, and runs both runners on `leaves`: the
+/// largest relative difference of their outputs.
+fn compiled_vs_interpreter(ep: &ExportedProgram, leaves: &[InputLeaf]) -> (CompiledProgram, f64) {
+    let compiled = ferrex_runtime::compile(ep).unwrap();
+    assert!(
+        compiled.stats().fallback_ops.is_empty(),
+        "{}",
+        compiled.describe()
+    );
+    assert!(compiled.describe().ends_with("eager fallbacks: none\n"));
+    let copy = |l: &[InputLeaf]| -> Vec<InputLeaf> {
+        l.iter()
+            .map(|x| InputLeaf {
+                path: x.path.clone(),
+                value: match &x.value {
+                    LeafValue::Tensor(t) => LeafValue::Tensor(t.copy()),
+                    other => other.clone(),
+                },
+            })
+            .collect()
+    };
+    let want = ep.module().call_flat(&copy(leaves)).unwrap();
+    let got = compiled.call_flat(&copy(leaves)).unwrap();
+    assert_eq!(got.len(), want.len());
+    let diff = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| rel_diff(g, w))
+        .fold(0.0, f64::max);
+    (compiled, diff)
+}
+
+/// Both IRs of `model` on `args`: no fallback, compiled within `tol` of the interpreter.
+fn check_both_irs<M: Forward>(model: &M, args: M::Args, tol: f64) -> Vec<CompiledProgram>
+where
+    M::Args: Clone,
+{
+    let ep = ferrex::export(model, args.clone()).unwrap();
+    let core = ep.run_decompositions().unwrap();
+    [ep, core]
+        .iter()
+        .map(|p| {
+            let leaves = p.flatten_inputs(args.clone());
+            let (c, diff) = compiled_vs_interpreter(p, &leaves);
+            assert!(diff <= tol, "{diff} > {tol}\n{}", c.describe());
+            c
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The corpus
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2")
+}
+
+/// PyTorch's inputs of input set `prefix` for program `name`.
+fn corpus_inputs(name: &str, prefix: &str, n: usize) -> Vec<Tensor> {
+    let bytes = std::fs::read(corpus_dir().join(format!("{name}.io.safetensors"))).unwrap();
+    let io: HashMap<String, Tensor> = ferrex::serialize::safetensors::from_bytes(&bytes)
+        .unwrap()
+        .into_iter()
+        .collect();
+    (0..n)
+        .map(|i| io[&format!("{prefix}in{i}")].clone())
+        .collect()
+}
+
+#[test]
+fn every_corpus_archive_runs_compiled_without_fallbacks_and_as_the_interpreter() {
+    let text = std::fs::read_to_string(corpus_dir().join("manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let programs = manifest["programs"].as_object().unwrap();
+    let mut archives = 0;
+    for (name, p) in programs {
+        let n = usize::try_from(p["n_inputs"].as_u64().unwrap()).unwrap();
+        for file in [format!("{name}.pt2"), format!("{name}.core.pt2")] {
+            // Loaded afresh per input set: a program may mutate its buffers.
+            for set in p["input_sets"].as_array().unwrap() {
+                let ep = ferrex::load(corpus_dir().join(&file)).unwrap();
+                let inputs = corpus_inputs(name, set.as_str().unwrap(), n);
+                let leaves: Vec<InputLeaf> = ep
+                    .arg_names()
+                    .iter()
+                    .zip(inputs)
+                    .map(|(path, t)| InputLeaf {
+                        path: path.clone(),
+                        value: LeafValue::Tensor(t),
+                    })
+                    .collect();
+                let (compiled, diff) = compiled_vs_interpreter(&ep, &leaves);
+                assert!(diff <= 1e-6, "{file}: {diff}\n{}", compiled.describe());
+            }
+            archives += 1;
+        }
+    }
+    assert_eq!(archives, 22);
+}
+
+// ---------------------------------------------------------------------------------------
+// The zoo and the reference models
+
+#[test]
+fn zoo_models_run_without_fallbacks_in_both_irs() {
+    ferrex::manual_seed(21);
+    let mlp = Mlp::new(784, [512, 512], 10);
+    for batch in [1, 64] {
+        check_both_irs(&mlp, (Tensor::randn([batch, 784]),), 1e-6);
+    }
+    let mut lenet = LeNet::new();
+    lenet.bn1.running_mean = Tensor::randn([6]);
+    lenet.bn1.running_var = Tensor::rand([6]) + 0.5;
+    let plans = check_both_irs(&lenet, (Tensor::randn([8, 1, 28, 28]),), 1e-6);
+    // The core IR's convolution, batch norm and pooling are the export IR's steps.
+    assert_eq!(plans[1].stats().conv, 2, "{}", plans[1].describe());
+    assert_eq!(plans[1].stats().pools, 2, "{}", plans[1].describe());
+    let block = TransformerBlock::new(32, 4, 64);
+    let plans = check_both_irs(&block, (Tensor::randn([2, 10, 32]),), 1e-6);
+    assert_eq!(plans[0].stats().attentions, 1, "{}", plans[0].describe());
+    // The core IR spells attention as bmm + safe softmax: the softmax runs safe.
+    assert!(
+        plans[1].describe().contains("safe softmax dim 3"),
+        "{}",
+        plans[1].describe()
+    );
+}
+
+#[test]
+fn reference_models_with_pytorch_weights_run_without_fallbacks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models");
+    let io = |name: &str| -> HashMap<String, Tensor> {
+        ferrex::serialize::safetensors::load_file(dir.join(format!("{name}.io.safetensors")))
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let mlp = Mlp::new(20, [64, 32], 5);
+    mlp.load_safetensors(dir.join("mlp.weights.safetensors"), true)
+        .unwrap();
+    let plans = check_both_irs(&mlp, (io("mlp")["x"].copy(),), 1e-6);
+    let out = plans[0].call((io("mlp")["x"].copy(),)).unwrap();
+    assert!(rel_diff(&out[0], &io("mlp")["output"]) <= 1e-5);
+    if dir.join("lenet.weights.safetensors").exists() {
+        let lenet = LeNet::new();
+        lenet
+            .load_safetensors(dir.join("lenet.weights.safetensors"), true)
+            .unwrap();
+        let x = io("lenet")["x"].copy();
+        let plans = check_both_irs(&lenet, (x.copy(),), 1e-6);
+        let out = plans[1].call((x,)).unwrap();
+        assert!(rel_diff(&out[0], &io("lenet")["output"]) <= 1e-5);
+    }
+}
+
+/// A residual block over embedded tokens: embedding, group norm, a linear layer, and
+/// the residual sum, then the mean over the sequence.
+#[export_module]
+struct GroupNormResidual {
+    emb: nn::Embedding,
+    norm: nn::GroupNorm,
+    proj: nn::Linear,
+}
+
+#[export_module]
+impl GroupNormResidual {
+    fn forward(&self, ids: &Tensor) -> Tensor {
+        let h = self.emb.forward(ids).transpose(1, 2);
+        let r = self.norm.forward(&h).relu().transpose(1, 2);
+        (self.proj.forward(&r) + self.emb.forward(ids)).mean_dim(&[1], false)
+    }
+}
+
+#[test]
+fn group_norm_embedding_residual_block_runs_without_fallbacks() {
+    ferrex::manual_seed(22);
+    let mut norm = nn::GroupNorm::new(4, 16);
+    norm.weight = Tensor::randn([16]);
+    norm.bias = Tensor::randn([16]);
+    let m = GroupNormResidual {
+        emb: nn::Embedding::new(50, 16),
+        norm,
+        proj: nn::Linear::new(16, 16),
+    };
+    let ids: Vec<i64> = (0..24).map(|i| (i * 7) % 50).collect();
+    let ids = Tensor::from_slice(&ids).reshape([3, 8]).copy();
+    let plans = check_both_irs(&m, (ids,), 1e-6);
+    let stats = plans[0].stats();
+    assert_eq!(
+        (stats.embeddings, stats.layer_norms, stats.reductions),
+        (2, 1, 1),
+        "{}",
+        plans[0].describe()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Single steps, bit for bit where the eager op runs the same kernel
+
+#[export_module]
+struct Steps {}
+
+#[export_module]
+impl Steps {
+    fn forward(&self, x: &Tensor, q: &Tensor, mask: &Tensor) -> (Tensor, Tensor, Tensor, Tensor) {
+        // Views of an input (not a planned buffer): select, slice, unsqueeze, expand.
+        let v = x
+            .select(0, 1)
+            .slice(1, Some(1), None::<i64>, 2)
+            .unsqueeze(0);
+        let e = v.expand([3, 4, 3]) * 2.0;
+        // Reductions over several dims, kept and dropped.
+        let s = x.sum_dim(&[0, 2], true) + x.mean_dim(&[-1], true).sum_dim(&[0], true);
+        // Attention with an additive [L, S] mask over batch dims [2, 3], and causal.
+        let a = F::scaled_dot_product_attention(q, q, q, Some(mask), 0.0, false, None, false);
+        let c = F::scaled_dot_product_attention(q, q, q, None, 0.0, true, Some(0.5), false);
+        (e, s, a, c)
+    }
+}
+
+#[test]
+fn views_reductions_and_attention_give_the_interpreters_bits() {
+    ferrex::manual_seed(23);
+    let mut mask = Tensor::randn([4, 4]).to_vec::<f32>().unwrap();
+    mask[5] = f32::NEG_INFINITY;
+    let args = (
+        Tensor::randn([2, 4, 6]),
+        Tensor::randn([2, 3, 4, 8]),
+        Tensor::from_slice(&mask).reshape([4, 4]).copy(),
+    );
+    let plans = check_both_irs(&Steps {}, args.clone(), 0.0);
+    let stats = plans[0].stats();
+    // The unsqueeze of the slice's buffer is an alias; the others are strided copies.
+    assert_eq!(
+        (stats.views, stats.reshapes),
+        (3, 1),
+        "{}",
+        plans[0].describe()
+    );
+    assert_eq!(stats.reductions, 3, "{}", plans[0].describe());
+    assert_eq!(stats.attentions, 2, "{}", plans[0].describe());
+    // The fused kernel against the textbook formula, computed here in f64.
+    let out = plans[0].call(args.clone()).unwrap();
+    let q = args.1.to_vec::<f32>().unwrap();
+    let m = args.2.to_vec::<f32>().unwrap();
+    let got = out[2].to_vec::<f32>().unwrap();
+    for b in 0..6 {
+        for i in 0..4 {
+            let row = |j: usize| -> f64 {
+                let dot: f64 = (0..8)
+                    .map(|d| f64::from(q[(b * 4 + i) * 8 + d]) * f64::from(q[(b * 4 + j) * 8 + d]))
+                    .sum();
+                dot / 8f64.sqrt() + f64::from(m[i * 4 + j])
+            };
+            let mx = (0..4).map(row).fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = (0..4).map(|j| (row(j) - mx).exp()).sum();
+            for d in 0..8 {
+                let want: f64 = (0..4)
+                    .map(|j| (row(j) - mx).exp() / z * f64::from(q[(b * 4 + j) * 8 + d]))
+                    .sum();
+                let g = f64::from(got[(b * 4 + i) * 8 + d]);
+                assert!(
+                    (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{g} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[export_module]
+struct Predicate {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl Predicate {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        ferrex::cond!(
+            x.sum().gt(0.0),
+            |x| self.lin.forward(&x).sin(),
+            |x| self.lin.forward(&x).cos(),
+            [x]
+        )
+    }
+}
+
+#[test]
+fn a_cond_predicate_is_a_planned_step() {
+    ferrex::manual_seed(24);
+    let m = Predicate {
+        lin: nn::Linear::new(4, 4),
+    };
+    for sign in [1.0, -1.0] {
+        let x = Tensor::randn([3, 4]).abs() * sign;
+        let plans = check_both_irs(&m, (x,), 1e-6);
+        assert_eq!(plans[0].stats().compares, 1, "{}", plans[0].describe());
+    }
+}
