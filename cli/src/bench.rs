@@ -34,7 +34,7 @@ pub fn bench(
         // What the compiled plan leaves to the eager kernels, per op.
         if let Runner::Compiled(c) = &runner {
             if let Some(line) = c.describe().lines().last() {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
     }
