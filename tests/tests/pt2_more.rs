@@ -17,8 +17,6 @@ use ferrex::{ExportedProgram, Tensor};
 
 const ATOL: f64 = 1e-5;
 
-/// Programs another test covers.
-
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2_more")
 }

@@ -84,6 +84,15 @@ pub struct LayerNormParams<'a, T> {
     pub eps: f64,
 }
 
+/// Mean and `1 / sqrt(biased variance + eps)` of `values`, in f64: the statistics every
+/// normalization here (layer, group, batch, instance) shifts and scales by.
+pub fn moments(values: &[f64], eps: f64) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
 /// Layer norm of `x` viewed as `[rows, n]`: each row shifted by its mean and scaled by
 /// `1 / sqrt(var + eps)` (biased variance), then `* weight + bias` per column, into
 /// `out`; each row's mean and rstd into `stats` when given. In f64, rounded once.
@@ -120,10 +129,7 @@ pub fn layer_norm<T: Float>(
         for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
             *v = xv.as_f64();
         }
-        let count = n.max(1) as f64;
-        let mean = row.iter().sum::<f64>() / count;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
-        let rstd = 1.0 / (var + p.eps).sqrt();
+        let (mean, rstd) = moments(&row, p.eps);
         for (j, (o, v)) in out[r * n..(r + 1) * n].iter_mut().zip(&row).enumerate() {
             let mut y = (v - mean) * rstd;
             if let Some(w) = p.weight {
@@ -182,10 +188,7 @@ pub fn group_norm<T: Float>(
             for (v, xv) in vals.iter_mut().zip(&x[start..start + block]) {
                 *v = xv.as_f64();
             }
-            let count = block.max(1) as f64;
-            let mean = vals.iter().sum::<f64>() / count;
-            let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
-            let rstd = 1.0 / (var + p.eps).sqrt();
+            let (mean, rstd) = moments(&vals, p.eps);
             for ci in 0..cg {
                 let ch = g * cg + ci;
                 let scale = p.weight.map_or(1.0, |w| w[ch].as_f64());

@@ -491,7 +491,7 @@ fn bn_no_stats_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
             let at = (s * c + ch) * inner;
             channel.extend_from_slice(&data[at..at + inner]);
         }
-        let (mean, invstd) = moments(&channel, eps);
+        let (mean, invstd) = ferrex_kernels::norm::moments(&channel, eps);
         let scale = invstd * w.as_ref().map_or(1.0, |w| w[ch]);
         let shift = b.as_ref().map_or(0.0, |b| b[ch]);
         for s in 0..n {
