@@ -78,10 +78,12 @@ pub fn has_avx2_fma() -> bool {
 /// Work (multiply-adds) below which splitting over threads costs more than it saves.
 pub const PAR_MIN_MACS: usize = 1 << 21;
 
-/// The same for convolutions and pooling. Measured on the 2-core development machine
-/// (shared, so the second core is often busy): LeNet's convolutions at batch 8 (0.9M
-/// and 1.9M multiply-adds) ran slower on two threads than on one.
-pub const PAR_MIN_CONV: usize = 1 << 22;
+/// The same for convolutions and pooling (split by sample, so results do not depend on
+/// it). Measured on the quiet 2-core development machine (2026-12-02, load < 1, the
+/// persistent pool): LeNet at batch 8, whose convolutions are 0.7M and 1.2M
+/// multiply-adds, runs in 308 µs on one thread and 244 µs on two with this bound; at
+/// `1 << 22` both convolutions stayed on one thread and two threads gave 318 µs.
+pub const PAR_MIN_CONV: usize = 1 << 19;
 
 /// Splits `0..n` into at most `parts` contiguous ranges of nearly equal length.
 pub fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
