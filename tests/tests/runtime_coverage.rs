@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ferrex::module::{InputLeaf, LeafValue};
 use ferrex::prelude::*;
 use ferrex::{ExportedProgram, Tensor};
-use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 use ferrex_runtime::CompiledProgram;
 
 /// The largest difference relative to `1 + |want|`, after checking shapes and dtypes.
@@ -183,35 +183,12 @@ fn reference_models_with_pytorch_weights_run_without_fallbacks() {
     }
 }
 
-/// A residual block over embedded tokens: embedding, group norm, a linear layer, and
-/// the residual sum, then the mean over the sequence.
-#[export_module]
-struct GroupNormResidual {
-    emb: nn::Embedding,
-    norm: nn::GroupNorm,
-    proj: nn::Linear,
-}
-
-#[export_module]
-impl GroupNormResidual {
-    fn forward(&self, ids: &Tensor) -> Tensor {
-        let h = self.emb.forward(ids).transpose(1, 2);
-        let r = self.norm.forward(&h).relu().transpose(1, 2);
-        (self.proj.forward(&r) + self.emb.forward(ids)).mean_dim(&[1], false)
-    }
-}
-
 #[test]
 fn group_norm_embedding_residual_block_runs_without_fallbacks() {
     ferrex::manual_seed(22);
-    let mut norm = nn::GroupNorm::new(4, 16);
-    norm.weight = Tensor::randn([16]);
-    norm.bias = Tensor::randn([16]);
-    let m = GroupNormResidual {
-        emb: nn::Embedding::new(50, 16),
-        norm,
-        proj: nn::Linear::new(16, 16),
-    };
+    let mut m = GroupNormResidual::new(50, 16, 4);
+    m.norm.weight = Tensor::randn([16]);
+    m.norm.bias = Tensor::randn([16]);
     let ids: Vec<i64> = (0..24).map(|i| (i * 7) % 50).collect();
     let ids = Tensor::from_slice(&ids).reshape([3, 8]).copy();
     let plans = check_both_irs(&m, (ids,), 1e-6);
