@@ -248,8 +248,9 @@ pub static UNSQUEEZE: OpDef = OpDef::new(
 // slice
 
 /// The start and length of `self[start:end:step]` along a dim of size `len`, symbolic
-/// when `len` is; bounds are clamped as Python slicing does, recording guards.
-pub(crate) fn slice_bounds(
+/// when `len` is; bounds are clamped as Python slicing does, recording guards (none for
+/// concrete sizes, which is how the runtime uses it).
+pub fn slice_bounds(
     len: &SymInt,
     start: Option<SymInt>,
     end: Option<SymInt>,

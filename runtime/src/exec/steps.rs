@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use ferrex::ops::shape::slice_bounds;
+use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 use ferrex_kernels::{self as kernels, Mat};
@@ -17,18 +19,6 @@ fn contiguous(shape: &[usize]) -> Vec<usize> {
         st[i] = st[i + 1] * shape[i + 1];
     }
     st
-}
-
-/// PyTorch's slice bounds: `(start, len)` of `start..end` by `step` in a dim of `size`.
-fn slice_bounds(size: i64, start: Option<i64>, end: Option<i64>, step: usize) -> (usize, usize) {
-    let clamp = |v: i64| {
-        let v = if v < 0 { v.saturating_add(size) } else { v };
-        v.clamp(0, size)
-    };
-    let start = clamp(start.unwrap_or(0));
-    let end = clamp(end.unwrap_or(size)).max(start);
-    let len = (end - start).unsigned_abs().div_ceil(step as u64);
-    (start as usize, len as usize)
 }
 
 impl Run<'_> {
@@ -117,8 +107,15 @@ impl Run<'_> {
                 step: by,
             } => {
                 let size = *xs.get(*dim).ok_or("slice: dim out of range")?;
-                let bound = |s: &Option<_>| s.as_ref().map(|s| self.bindings.value(s));
-                let (first, _) = slice_bounds(size as i64, bound(start), bound(end), *by);
+                let bound = |s: &Option<_>| s.as_ref().map(|s| SymInt::Int(self.bindings.value(s)));
+                let (first, _) = slice_bounds(
+                    &SymInt::Int(size as i64),
+                    bound(start),
+                    bound(end),
+                    *by as i64,
+                )
+                .map_err(|e| e.0)?;
+                let first = usize::try_from(first.hint()).map_err(|_| "slice: bad start")?;
                 let mut st = xst.clone();
                 st[*dim] *= by;
                 (first * xst[*dim], st)

@@ -13,6 +13,23 @@ use super::{
 };
 use crate::CompileError;
 
+/// Ops whose result is their input's elements in the same order (a slot's alias, or a
+/// planned reshape of a value that is not in a slot).
+pub(super) const RESHAPE_LIKE: &[&str] = &[
+    "aten::view.default",
+    "aten::reshape.default",
+    "aten::_unsafe_view.default",
+    "aten::flatten.using_ints",
+    "aten::unflatten.int",
+    "aten::unsqueeze.default",
+    "aten::squeeze.dim",
+    "aten::squeeze.dims",
+    "aten::squeeze.default",
+    "aten::clone.default",
+    "aten::contiguous.default",
+    "aten::alias.default",
+];
+
 pub(super) fn number(a: &Arg) -> Option<f64> {
     match a {
         Arg::Int(SymInt::Int(v)) => Some(*v as f64),
@@ -463,18 +480,7 @@ impl Builder<'_> {
             "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
                 self.try_permute(v, name, args)
             }
-            "aten::view.default"
-            | "aten::reshape.default"
-            | "aten::_unsafe_view.default"
-            | "aten::flatten.using_ints"
-            | "aten::unflatten.int"
-            | "aten::unsqueeze.default"
-            | "aten::squeeze.dim"
-            | "aten::squeeze.dims"
-            | "aten::squeeze.default"
-            | "aten::clone.default"
-            | "aten::contiguous.default"
-            | "aten::alias.default" => match self.node_arg(args.first()) {
+            _ if RESHAPE_LIKE.contains(&name) => match self.node_arg(args.first()) {
                 Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
                     Some(Kind::Alias {
                         src,

@@ -7,7 +7,7 @@
 use ferrex::graph::Arg;
 use ferrex::tensor::DType;
 
-use super::lower::number;
+use super::lower::{number, RESHAPE_LIKE};
 use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
 
 /// `d` of a tensor of `rank` dims, wrapped when negative.
@@ -217,18 +217,7 @@ impl Builder<'_> {
             _ => None,
         };
         let view = match name {
-            "aten::view.default"
-            | "aten::reshape.default"
-            | "aten::_unsafe_view.default"
-            | "aten::flatten.using_ints"
-            | "aten::unflatten.int"
-            | "aten::unsqueeze.default"
-            | "aten::squeeze.dim"
-            | "aten::squeeze.dims"
-            | "aten::squeeze.default"
-            | "aten::clone.default"
-            | "aten::contiguous.default"
-            | "aten::alias.default" => ViewOp::Reshape,
+            _ if RESHAPE_LIKE.contains(&name) => ViewOp::Reshape,
             "aten::expand.default" => ViewOp::Expand,
             "aten::select.int" => ViewOp::Select {
                 dim: wrap_dim(int(args.get(1))?.as_int()?, rank)?,

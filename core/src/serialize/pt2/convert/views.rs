@@ -18,6 +18,8 @@ pub(super) struct ViewOf {
     /// The root of the viewed tensor.
     pub(super) base: NodeId,
     pub(super) op: &'static OpDef,
+    /// The op writing the view's contents back into the viewed tensor.
+    pub(super) scatter: &'static OpDef,
     /// The view's arguments after `self`.
     pub(super) args: Vec<Arg>,
     /// The value of the viewed tensor the view's contents correspond to.
@@ -50,12 +52,13 @@ impl GraphReader<'_> {
         let NodeKind::Call { op, args } = &self.graph.node(id).kind else {
             return;
         };
-        let (Some(_), Some(Arg::Tensor(base))) = (scatter_of(op), args.first()) else {
+        let (Some(scatter), Some(Arg::Tensor(base))) = (scatter_of(op), args.first()) else {
             return;
         };
         let view = ViewOf {
             base: self.root_of(*base),
             op,
+            scatter,
             args: args[1..].to_vec(),
             seen: *base,
         };
@@ -108,9 +111,7 @@ impl GraphReader<'_> {
         self.root.insert(id, root);
         self.latest.insert(root, id);
         if let Some(view) = self.views.get(&root).cloned() {
-            let Some(scatter) = scatter_of(view.op) else {
-                return Ok(());
-            };
+            let scatter = view.scatter;
             let base_now = self.current(view.base);
             let mut args = vec![Arg::Tensor(base_now), Arg::Tensor(id)];
             args.extend(view.args.iter().cloned());
