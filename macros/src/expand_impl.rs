@@ -365,7 +365,7 @@ fn forward_impl(
         quote!(self.forward(#(#passes),*))
     };
     // Strict mode's run-time safety net: export traces forward a second time and
-    // compares the programs (core's `trace/purity.rs`).
+    // compares the programs (core's `export/purity.rs`).
     let retrace = if strict {
         quote! {
             fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {

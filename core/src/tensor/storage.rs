@@ -3,7 +3,7 @@
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
-use super::dtype::DType;
+use crate::dtype::DType;
 
 /// Eager tensor data.
 #[derive(Clone, Debug)]

@@ -126,7 +126,9 @@ impl TraceState {
         let Some(info) = self.unbacked_info(*s) else {
             return;
         };
-        if let super::constraints::Allowed::Range(lo, hi) = super::constraints::allowed(*a, c, op) {
+        if let crate::symbolic::linear::Allowed::Range(lo, hi) =
+            crate::symbolic::linear::allowed(*a, c, op)
+        {
             if lo > i64::MIN {
                 info.min = Some(info.min.map_or(lo, |m| m.max(lo)));
             }
