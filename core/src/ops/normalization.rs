@@ -10,6 +10,7 @@ use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+use ferrex_kernels::try_filled;
 
 /// The data of a float tensor as f64, row-major.
 fn f64_data(s: &Storage) -> Vec<f64> {
@@ -369,7 +370,8 @@ fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
     Ok(m)
 }
 
-/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1); arguments as in
+/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1), as the per-channel affine
+/// map of `ferrex_kernels::norm` (the runtime folds the same one); arguments as in
 /// [`batch_norm_check`], eps at `eps_at`.
 fn batch_norm_compute(args: &OpArgs, at: usize, eps_at: usize) -> Result<Storage, OpError> {
     let m = batch_norm_check(args, at)?;
@@ -381,20 +383,26 @@ fn batch_norm_compute(args: &OpArgs, at: usize, eps_at: usize) -> Result<Storage
     let mean = f64_data(&args.storage(at + 2)?);
     let var = f64_data(&args.storage(at + 3)?);
     let eps = args.float(eps_at)?;
-    let data = f64_data(&x);
-    let mut out = vec![0.0; data.len()];
-    for (k, (o, v)) in out.iter_mut().zip(&data).enumerate() {
-        let ch = (k / inner.max(1)) % c.max(1);
-        let mut y = (v - mean[ch]) / (var[ch] + eps).sqrt();
-        if let Some(w) = &w {
-            y *= w[ch];
-        }
-        if let Some(b) = &b {
-            y += b[ch];
-        }
-        *o = y;
+    let (scale, shift) =
+        ferrex_kernels::norm::batch_norm_scale_shift(w.as_deref(), b.as_deref(), &mean, &var, eps)
+            .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
+    let outer = shape[0];
+    if x.dtype() != m.dtype {
+        op_bail!(
+            "batch_norm: expected a {} input, got {}",
+            m.dtype,
+            x.dtype()
+        );
     }
-    from_f64(&shape, out, m.dtype, "batch_norm")
+    Ok(with_float_dtype!(m.dtype, "batch_norm", T => {
+        let x = x.typed::<T>();
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().ok_or_else(|| OpError::new("batch_norm: input layout"))?;
+        let mut out = try_filled(xs.len(), T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::norm::batch_norm_inference(xs, [outer, c, inner], &scale, &shift, &mut out)
+            .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("batch_norm: output shape"))?
+    }))
 }
 
 fn bn_no_training_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
