@@ -155,6 +155,9 @@ struct Binding {
     /// A value read out of the model or a call (`let f = &self.act;`): if it is called, the
     /// function it holds is opaque.
     held_value: bool,
+    /// A value of a type strict mode does not know (built in the body, `Gain { k: 2.0 }`,
+    /// `Gain::new()`, or a parameter `g: &Gain`): its methods are checked by type.
+    opaque: bool,
 }
 
 impl Binding {
@@ -164,6 +167,7 @@ impl Binding {
             returns: None,
             global: false,
             held_value: false,
+            opaque: false,
         }
     }
 }
@@ -436,6 +440,9 @@ impl<'a> Walker<'a> {
                     if let (Pat::Ident(p), Some(kinds)) = (&*pt.pat, tuple_type_kinds(&pt.ty)) {
                         self.tuple_fields.insert(p.ident.to_string(), kinds);
                     }
+                    if let (Pat::Ident(p), true) = (&*pt.pat, kind::is_user_type(&pt.ty)) {
+                        self.mark_opaque(&p.ident.to_string());
+                    }
                 }
             }
         }
@@ -565,19 +572,82 @@ impl<'a> Walker<'a> {
             return;
         }
         if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            let opaque = self.builds_opaque_value(&init.expr)
+                || matches!(&l.pat, Pat::Type(t) if kind::is_user_type(&t.ty));
             if matches!(
                 strip(&init.expr),
                 Expr::Field(_) | Expr::MethodCall(_) | Expr::Index(_) | Expr::Unary(_)
             ) {
                 let b = Binding {
                     held_value: true,
+                    opaque,
                     ..Binding::of(value)
                 };
                 self.bind_full(p.ident.to_string(), b);
                 return;
             }
+            if opaque {
+                self.bind_full(
+                    p.ident.to_string(),
+                    Binding {
+                        opaque,
+                        ..Binding::of(value)
+                    },
+                );
+                return;
+            }
         }
         self.bind_pat(&l.pat, value);
+        // `let Model { act, .. } = self;`: what a destructured model or field holds is a
+        // held value (a function in it is opaque, as `(self.act)(x)`).
+        if matches!(value, Kind::Module | Kind::Maybe)
+            && !matches!(strip_pat_type(&l.pat), Pat::Ident(_))
+        {
+            let mut names = Vec::new();
+            pat_idents(&l.pat, &mut names);
+            for n in names {
+                self.mark_held(&n);
+            }
+        }
+    }
+
+    /// Whether an expression builds a value of a type strict mode does not know: a struct
+    /// literal, a tuple-struct constructor or an associated function of a user type.
+    fn builds_opaque_value(&self, e: &Expr) -> bool {
+        let user_type = |path: &syn::Path| {
+            let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let owner = match segs.as_slice() {
+                [.., owner, last] if starts_upper(owner) && !starts_upper(last) => owner,
+                [.., last] if starts_upper(last) => last,
+                _ => return false,
+            };
+            !is_std_type(owner)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !TENSOR_ROOTS.contains(&owner.as_str())
+                && owner != "Self"
+                && self.self_name.as_deref() != Some(owner.as_str())
+        };
+        match strip(e) {
+            Expr::Struct(s) => user_type(&s.path),
+            Expr::Call(c) => match strip(&c.func) {
+                Expr::Path(p) if p.qself.is_none() => user_type(&p.path),
+                Expr::Path(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn mark_opaque(&mut self, name: &str) {
+        if let Some(b) = self.scopes.last_mut().and_then(|s| s.get_mut(name)) {
+            b.opaque = true;
+        }
+    }
+
+    fn mark_held(&mut self, name: &str) {
+        if let Some(b) = self.scopes.last_mut().and_then(|s| s.get_mut(name)) {
+            b.held_value = true;
+        }
     }
 
     /// `let t = &TOTAL;`: an alias of a global, whose methods reach global state. Whether
@@ -988,6 +1058,16 @@ impl<'a> Walker<'a> {
                 && self.self_name.as_deref() != Some(segs[0].as_str())
             {
                 self.push_callee(Callee::of_type(&p.path));
+            }
+            // `helpers::scale` as a value: a function of a module, which must be an
+            // `export_fn` like one named bare.
+            if !starts_upper(owner)
+                && !starts_upper(last)
+                && !is_primitive_type(owner)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !matches!(segs[0].as_str(), "std" | "core" | "alloc")
+            {
+                self.push_callee(Callee::new(&p.path));
             }
             return Kind::Plain;
         }
@@ -1466,6 +1546,11 @@ impl<'a> Walker<'a> {
                 self.args(&m.args, &[Kind::Plain]);
                 return Kind::Plain;
             }
+            if name != "clone" {
+                // `STATE.bump()`: a method of a static, judged by its type (a constant
+                // array of numbers is plain; a helper holding an atomic is not).
+                self.receiver_checks.insert(opaque_receiver::value_key(m));
+            }
         }
         let recv = self.expr(&m.receiver);
         self.note_state_and_receiver(m, &name, recv);
@@ -1536,16 +1621,27 @@ impl<'a> Walker<'a> {
                 && place_root(&m.receiver).is_some_and(|r| {
                     r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
                 }));
-        if model_attribute {
-            if let Some(access) = interior_mutability::access(name, nargs) {
-                self.errors
-                    .push(interior_mutability::error(m, &text(&m.receiver), access));
-            }
+        let access = interior_mutability::access(name, nargs);
+        if let (true, Some(access)) = (model_attribute, access) {
+            self.errors
+                .push(interior_mutability::error(m, &text(&m.receiver), access));
+        } else if access.is_some() && !matches!(recv, Kind::Tensor | Kind::Module) {
+            // `s.calls.get()` through `let s = self`, `(*self.hits).load(..)`,
+            // `self.cell().set(..)`, `STATE[0].fetch_add(..)`: the compiler tells whether
+            // the receiver holds shared state.
+            self.receiver_checks.insert(opaque_receiver::shared_key(m));
         }
         if !matches!(recv, Kind::Tensor | Kind::Module) {
             let gets_tensor = self.peek_args_hold_tensor(&m.args);
-            if opaque_receiver::needs_check(name, gets_tensor) {
+            // A value of a type strict mode does not know: every method is checked by type.
+            let opaque = matches!(strip(&m.receiver), Expr::Struct(_))
+                || place_root(&m.receiver).is_some_and(|r| {
+                    r != "self" && self.lookup(&r).is_some_and(|b| b.opaque)
+                });
+            if opaque_receiver::needs_check(name, gets_tensor) || (opaque && gets_tensor) {
                 self.receiver_checks.insert(opaque_receiver::key(m));
+            } else if opaque && name != "clone" && access.is_none() {
+                self.receiver_checks.insert(opaque_receiver::value_key(m));
             }
         }
     }
@@ -1609,6 +1705,18 @@ impl<'a> Walker<'a> {
     /// A method of a collection of tensors (or of its enumeration).
     fn collection_method(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) -> Kind {
         let item = recv.item();
+        if !opaque_receiver::is_std_method(name)
+            && !STRUCTURE_METHODS.contains(&name)
+            && !ITEM_METHODS.contains(&name)
+            && !PUSH_METHODS.contains(&name)
+            && !matches!(strip(&m.receiver), Expr::Field(_))
+        {
+            // `xs.total()` on a `Vec<Tensor>`: an extension trait's method.
+            self.errors
+                .push(opaque_call::foreign_container_method_error(m, name));
+            self.args(&m.args, &[item]);
+            return Kind::Maybe;
+        }
         if is_fold(name) {
             return self.fold_call(m, item);
         }
@@ -1813,6 +1921,10 @@ impl<'a> Walker<'a> {
             if gets_tensor {
                 self.errors
                     .push(opaque_call::assoc_error(c, &text(&c.func)));
+            } else {
+                // `<G as Gain>::gain()`: the type marked, or a result the graph records.
+                self.receiver_checks
+                    .insert(opaque_receiver::type_result_key(c));
             }
             return Kind::Maybe;
         }
@@ -1832,9 +1944,11 @@ impl<'a> Walker<'a> {
             };
         }
         // Constructors: `Some(x)`, `Ok(x)`, `Pair(a, b)`, `Out::new(a, b)`, `Box::new(x)`.
+        // `Type::new(..)` of a std type; a user type's constructor runs code strict mode has
+        // not read, judged below like any associated function.
         let ctor = starts_upper(&last)
             || (segs.len() >= 2
-                && starts_upper(&segs[segs.len() - 2])
+                && is_std_type(&segs[segs.len() - 2])
                 && matches!(last.as_str(), "new" | "from" | "default"));
         if ctor {
             return arg_kind
@@ -1938,6 +2052,12 @@ impl<'a> Walker<'a> {
         if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
             // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
             return Kind::Tensor;
+        }
+        if owner.is_some_and(is_conversion_trait) && !gets_tensor {
+            // `Default::default()`, `From::from(2.0)`: the body is the result type's impl.
+            self.receiver_checks
+                .insert(opaque_receiver::conversion_key(c));
+            return Kind::Maybe;
         }
         if owner.is_some_and(is_std_type) {
             // `Clone::clone(x)`, `Option::unwrap_or(o, x)`, `Rc::clone(&self.hits)`: the
@@ -2496,6 +2616,30 @@ fn is_std_type(name: &str) -> bool {
             | "Cow"
             | "ToOwned"
     )
+}
+
+/// The std traits whose functions build a value of the result type through its impl
+/// (`Default::default()`, `From::from(..)`): code of that type, not std's.
+fn is_conversion_trait(name: &str) -> bool {
+    matches!(
+        name,
+        "Default" | "From" | "Into" | "TryFrom" | "TryInto" | "FromStr" | "FromIterator"
+    )
+}
+
+/// The names a pattern binds.
+fn pat_idents(p: &Pat, out: &mut Vec<String>) {
+    match p {
+        Pat::Ident(i) => out.push(i.ident.to_string()),
+        Pat::Type(t) => pat_idents(&t.pat, out),
+        Pat::Reference(r) => pat_idents(&r.pat, out),
+        Pat::Paren(p) => pat_idents(&p.pat, out),
+        Pat::Tuple(t) => t.elems.iter().for_each(|e| pat_idents(e, out)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|e| pat_idents(e, out)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| pat_idents(&f.pat, out)),
+        Pat::Slice(s) => s.elems.iter().for_each(|e| pat_idents(e, out)),
+        _ => {}
+    }
 }
 
 /// The traits of ferrex that modules implement (`Forward::forward_args(&m, …)`).
