@@ -95,17 +95,6 @@ via!(
 
 impl<M: ?Sized, R: KnownValue + ?Sized> ViaKnownValue for CallProbe<'_, M, R> {}
 
-via!(
-    /// The result is a [`PlainValue`]: used only for the std conversions
-    /// (`Default::default()`, `From::from`), whose body is the result type's.
-    ViaPlainResult, __ferrex_call -> KnownCall
-);
-
-impl<M: ?Sized, R: PlainValue + ?Sized> ViaPlainResult for &&CallProbe<'_, M, R> {}
-
-/// The marker of a call that has none (a std trait's function, `Default::default()`).
-pub struct NoMarker;
-
 /// Anything else.
 pub trait ViaUnknownCall<R: ?Sized> {
     fn __ferrex_call(self) -> UnknownCall<R>;

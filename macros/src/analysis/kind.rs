@@ -185,8 +185,19 @@ pub fn is_user_type(ty: &Type) -> bool {
                 && of_type(ty) == Kind::Maybe
                 && !matches!(
                     name.as_str(),
-                    "Box" | "Rc" | "Arc" | "Cow" | "Option" | "Vec" | "HashMap" | "BTreeMap"
-                        | "HashSet" | "BTreeSet" | "VecDeque" | "Range" | "Module"
+                    "Box"
+                        | "Rc"
+                        | "Arc"
+                        | "Cow"
+                        | "Option"
+                        | "Vec"
+                        | "HashMap"
+                        | "BTreeMap"
+                        | "HashSet"
+                        | "BTreeSet"
+                        | "VecDeque"
+                        | "Range"
+                        | "Module"
                 )
         }
         _ => false,

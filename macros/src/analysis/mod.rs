@@ -158,6 +158,9 @@ struct Binding {
     /// A value of a type strict mode does not know (built in the body, `Gain { k: 2.0 }`,
     /// `Gain::new()`, or a parameter `g: &Gain`): its methods are checked by type.
     opaque: bool,
+    /// A `Cell` / `RefCell` / lock built in this body (`let c = Cell::new(0.0)`): fresh at
+    /// every call, so its methods hold no state between calls.
+    fresh_cell: bool,
 }
 
 impl Binding {
@@ -168,6 +171,7 @@ impl Binding {
             global: false,
             held_value: false,
             opaque: false,
+            fresh_cell: false,
         }
     }
 }
@@ -440,7 +444,14 @@ impl<'a> Walker<'a> {
                     if let (Pat::Ident(p), Some(kinds)) = (&*pt.pat, tuple_type_kinds(&pt.ty)) {
                         self.tuple_fields.insert(p.ident.to_string(), kinds);
                     }
-                    if let (Pat::Ident(p), true) = (&*pt.pat, kind::is_user_type(&pt.ty)) {
+                    // A generic parameter (`by: T`) is judged by its bounds, not as an
+                    // unknown type.
+                    let generic = pt.ty.to_token_stream().into_iter().any(|t| {
+                        matches!(&t, proc_macro2::TokenTree::Ident(i) if self.type_params.contains(&i.to_string()))
+                    });
+                    if let (Pat::Ident(p), true) =
+                        (&*pt.pat, kind::is_user_type(&pt.ty) && !generic)
+                    {
                         self.mark_opaque(&p.ident.to_string());
                     }
                 }
@@ -571,31 +582,8 @@ impl<'a> Walker<'a> {
             );
             return;
         }
-        if let Pat::Ident(p) = strip_pat_type(&l.pat) {
-            let opaque = self.builds_opaque_value(&init.expr)
-                || matches!(&l.pat, Pat::Type(t) if kind::is_user_type(&t.ty));
-            if matches!(
-                strip(&init.expr),
-                Expr::Field(_) | Expr::MethodCall(_) | Expr::Index(_) | Expr::Unary(_)
-            ) {
-                let b = Binding {
-                    held_value: true,
-                    opaque,
-                    ..Binding::of(value)
-                };
-                self.bind_full(p.ident.to_string(), b);
-                return;
-            }
-            if opaque {
-                self.bind_full(
-                    p.ident.to_string(),
-                    Binding {
-                        opaque,
-                        ..Binding::of(value)
-                    },
-                );
-                return;
-            }
+        if self.bind_local_ident(l, &init.expr, value) {
+            return;
         }
         self.bind_pat(&l.pat, value);
         // `let Model { act, .. } = self;`: what a destructured model or field holds is a
@@ -609,6 +597,48 @@ impl<'a> Walker<'a> {
                 self.mark_held(&n);
             }
         }
+    }
+
+    /// `let name = …` of a value read out of the model or a call (held), of a type strict
+    /// mode does not know (opaque) or of a fresh cell: bound with that. Whether it was.
+    fn bind_local_ident(&mut self, l: &syn::Local, init: &Expr, value: Kind) -> bool {
+        if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            let opaque = self.builds_opaque_value(init)
+                || matches!(&l.pat, Pat::Type(t) if kind::is_user_type(&t.ty));
+            if matches!(
+                strip(init),
+                Expr::Field(_) | Expr::MethodCall(_) | Expr::Index(_) | Expr::Unary(_)
+            ) {
+                let b = Binding {
+                    held_value: true,
+                    opaque,
+                    ..Binding::of(value)
+                };
+                self.bind_full(p.ident.to_string(), b);
+                return true;
+            }
+            if is_fresh_cell(init) {
+                self.bind_full(
+                    p.ident.to_string(),
+                    Binding {
+                        fresh_cell: true,
+                        ..Binding::of(value)
+                    },
+                );
+                return true;
+            }
+            if opaque {
+                self.bind_full(
+                    p.ident.to_string(),
+                    Binding {
+                        opaque,
+                        ..Binding::of(value)
+                    },
+                );
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether an expression builds a value of a type strict mode does not know: a struct
@@ -1625,7 +1655,11 @@ impl<'a> Walker<'a> {
         if let (true, Some(access)) = (model_attribute, access) {
             self.errors
                 .push(interior_mutability::error(m, &text(&m.receiver), access));
-        } else if access.is_some() && !matches!(recv, Kind::Tensor | Kind::Module) {
+        } else if access.is_some()
+            && !matches!(recv, Kind::Tensor | Kind::Module)
+            && !local_name(&m.receiver)
+                .is_some_and(|n| self.lookup(&n).is_some_and(|b| b.fresh_cell))
+        {
             // `s.calls.get()` through `let s = self`, `(*self.hits).load(..)`,
             // `self.cell().set(..)`, `STATE[0].fetch_add(..)`: the compiler tells whether
             // the receiver holds shared state.
@@ -1635,9 +1669,8 @@ impl<'a> Walker<'a> {
             let gets_tensor = self.peek_args_hold_tensor(&m.args);
             // A value of a type strict mode does not know: every method is checked by type.
             let opaque = matches!(strip(&m.receiver), Expr::Struct(_))
-                || place_root(&m.receiver).is_some_and(|r| {
-                    r != "self" && self.lookup(&r).is_some_and(|b| b.opaque)
-                });
+                || place_root(&m.receiver)
+                    .is_some_and(|r| r != "self" && self.lookup(&r).is_some_and(|b| b.opaque));
             if opaque_receiver::needs_check(name, gets_tensor) || (opaque && gets_tensor) {
                 self.receiver_checks.insert(opaque_receiver::key(m));
             } else if opaque && name != "clone" && access.is_none() {
@@ -1948,7 +1981,7 @@ impl<'a> Walker<'a> {
         // not read, judged below like any associated function.
         let ctor = starts_upper(&last)
             || (segs.len() >= 2
-                && is_std_type(&segs[segs.len() - 2])
+                && (is_std_type(&segs[segs.len() - 2]) || is_std_cell_type(&segs[segs.len() - 2]))
                 && matches!(last.as_str(), "new" | "from" | "default"));
         if ctor {
             return arg_kind
@@ -2052,12 +2085,6 @@ impl<'a> Walker<'a> {
         if owner.is_some_and(|o| FERREX_TRAITS.contains(&o)) {
             // `Forward::forward_args(&self.inner, …)`: a ferrex trait, implemented by modules.
             return Kind::Tensor;
-        }
-        if owner.is_some_and(is_conversion_trait) && !gets_tensor {
-            // `Default::default()`, `From::from(2.0)`: the body is the result type's impl.
-            self.receiver_checks
-                .insert(opaque_receiver::conversion_key(c));
-            return Kind::Maybe;
         }
         if owner.is_some_and(is_std_type) {
             // `Clone::clone(x)`, `Option::unwrap_or(o, x)`, `Rc::clone(&self.hits)`: the
@@ -2618,12 +2645,38 @@ fn is_std_type(name: &str) -> bool {
     )
 }
 
-/// The std traits whose functions build a value of the result type through its impl
-/// (`Default::default()`, `From::from(..)`): code of that type, not std's.
-fn is_conversion_trait(name: &str) -> bool {
+/// `Cell::new(..)`, `RefCell::default()`: a cell built where it is bound.
+fn is_fresh_cell(e: &Expr) -> bool {
+    let Expr::Call(c) = strip(e) else {
+        return false;
+    };
+    let Expr::Path(p) = strip(&c.func) else {
+        return false;
+    };
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    matches!(segs.as_slice(), [.., owner, f] if is_std_cell_type(owner) && matches!(f.as_str(), "new" | "default"))
+}
+
+/// Generic std types whose constructors build a fresh value (`Cell::new(0.0)` in forward
+/// holds no state between calls); their other functions are judged like any type's.
+fn is_std_cell_type(name: &str) -> bool {
     matches!(
         name,
-        "Default" | "From" | "Into" | "TryFrom" | "TryInto" | "FromStr" | "FromIterator"
+        "Cell"
+            | "RefCell"
+            | "Mutex"
+            | "RwLock"
+            | "OnceCell"
+            | "PhantomData"
+            | "Wrapping"
+            | "Reverse"
+            | "BinaryHeap"
+            | "LinkedList"
     )
 }
 

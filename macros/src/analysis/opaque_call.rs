@@ -228,7 +228,7 @@ fn type_check(span: Span, ty: &TokenStream, base: &TokenStream, msg: &Message) -
     quote_spanned! {span=>
         #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]
         trait ReadByStrictExport {
-            const OK: () = ();
+            const OK: u8 = 0;
         }
         #[diagnostic::do_not_recommend]
         impl<T: ?Sized + #base> ReadByStrictExport for T {}

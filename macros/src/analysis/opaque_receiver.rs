@@ -127,21 +127,117 @@ const STD_METHODS: &[&str] = &[
 /// [`STD_METHODS`], what a container of tensors may be called with. Any other name on one
 /// is an extension trait's, whose body strict export cannot see into.
 const MORE_STD_METHODS: &[&str] = &[
-    "sum", "product", "max", "min", "max_by", "min_by", "max_by_key", "min_by_key", "count",
-    "partition", "flatten", "nth_back", "next_back", "rposition", "rfind", "find_map",
-    "try_for_each", "sort", "sort_by", "sort_by_key", "sort_unstable", "sort_unstable_by",
-    "sort_unstable_by_key", "reverse", "retain", "truncate", "resize", "resize_with", "swap",
-    "drain", "split_off", "clear", "dedup", "dedup_by", "dedup_by_key", "chunks", "chunks_exact",
-    "rchunks", "split", "splitn", "iter_mut", "as_mut", "as_mut_slice", "into_boxed_slice",
-    "join", "starts_with", "ends_with", "binary_search_by", "is_ok", "is_err", "ok", "err",
-    "map_err", "unwrap_err", "expect_err", "unwrap_unchecked", "zip", "unzip", "as_deref_mut",
-    "get_or_insert_default", "insert", "is_some_and", "is_none_or", "is_ok_and", "transpose",
-    "copied", "cloned", "last", "capacity", "reserve", "shrink_to_fit", "contains_key", "keys",
-    "values", "values_mut", "entry", "or_insert", "or_insert_with", "to_owned", "borrow",
-    "as_ptr", "fuse", "by_ref", "sum", "collect_vec", "try_into", "into_iter", "array_chunks",
-    "each_ref", "map_while", "flat_map", "rev", "cmp", "partial_cmp", "lt", "le", "gt", "ge",
-    "hash", "fmt", "default", "is_sorted", "repeat", "fill", "rotate_left", "rotate_right",
-    "first_chunk", "last_chunk", "split_first_mut", "split_last_mut", "swap_remove",
+    "sum",
+    "product",
+    "max",
+    "min",
+    "max_by",
+    "min_by",
+    "max_by_key",
+    "min_by_key",
+    "count",
+    "partition",
+    "flatten",
+    "nth_back",
+    "next_back",
+    "rposition",
+    "rfind",
+    "find_map",
+    "try_for_each",
+    "sort",
+    "sort_by",
+    "sort_by_key",
+    "sort_unstable",
+    "sort_unstable_by",
+    "sort_unstable_by_key",
+    "reverse",
+    "retain",
+    "truncate",
+    "resize",
+    "resize_with",
+    "swap",
+    "drain",
+    "split_off",
+    "clear",
+    "dedup",
+    "dedup_by",
+    "dedup_by_key",
+    "chunks",
+    "chunks_exact",
+    "rchunks",
+    "split",
+    "splitn",
+    "iter_mut",
+    "as_mut",
+    "as_mut_slice",
+    "into_boxed_slice",
+    "join",
+    "starts_with",
+    "ends_with",
+    "binary_search_by",
+    "is_ok",
+    "is_err",
+    "ok",
+    "err",
+    "map_err",
+    "unwrap_err",
+    "expect_err",
+    "unwrap_unchecked",
+    "zip",
+    "unzip",
+    "as_deref_mut",
+    "get_or_insert_default",
+    "insert",
+    "is_some_and",
+    "is_none_or",
+    "is_ok_and",
+    "transpose",
+    "copied",
+    "cloned",
+    "last",
+    "capacity",
+    "reserve",
+    "shrink_to_fit",
+    "contains_key",
+    "keys",
+    "values",
+    "values_mut",
+    "entry",
+    "or_insert",
+    "or_insert_with",
+    "to_owned",
+    "borrow",
+    "as_ptr",
+    "fuse",
+    "by_ref",
+    "sum",
+    "collect_vec",
+    "try_into",
+    "into_iter",
+    "array_chunks",
+    "each_ref",
+    "map_while",
+    "flat_map",
+    "rev",
+    "cmp",
+    "partial_cmp",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "hash",
+    "fmt",
+    "default",
+    "is_sorted",
+    "repeat",
+    "fill",
+    "rotate_left",
+    "rotate_right",
+    "first_chunk",
+    "last_chunk",
+    "split_first_mut",
+    "split_last_mut",
+    "swap_remove",
 ];
 
 /// Whether `name` is a method of std's containers and iterators.
@@ -202,12 +298,6 @@ pub fn result_key(call: &ExprCall) -> String {
 /// The same for `Type::f(..)`: the type may instead be one strict export can see into.
 pub fn type_result_key(call: &ExprCall) -> String {
     format!("type_result:{}", first_arg_key(call))
-}
-
-/// The same for a std conversion (`Default::default()`, `From::from(..)`), whose body is
-/// the result type's: a plain result is trusted too.
-pub fn conversion_key(call: &ExprCall) -> String {
-    format!("conversion:{}", first_arg_key(call))
 }
 
 /// The key of `recv.set(..)`-like calls (`interior_mutability::access`) whose receiver
@@ -434,9 +524,7 @@ fn call_message(call: &ExprCall) -> Message {
 fn first_arg_message(call: &ExprCall) -> Message {
     let f = super::text(&call.func);
     Message {
-        headline: format!(
-            "graph break: `{f}(…)` calls a method strict export cannot see into"
-        ),
+        headline: format!("graph break: `{f}(…)` calls a method strict export cannot see into"),
         label: "not a module, a tensor or a helper type marked `#[ferrex::export_fn]`".to_string(),
         notes: vec![
             format!(
@@ -450,14 +538,21 @@ fn first_arg_message(call: &ExprCall) -> Message {
 
 /// `use ::ferrex::__private::{A as _, …}` for the levels of a probe.
 fn levels(names: &[&str]) -> TokenStream {
-    let names = names.iter().map(|n| syn::Ident::new(n, proc_macro2::Span::call_site()));
+    let names = names
+        .iter()
+        .map(|n| syn::Ident::new(n, proc_macro2::Span::call_site()));
     quote::quote! {
         #[allow(unused_imports)]
         use ::ferrex::__private::{#(#names as _),*};
     }
 }
 
-const RECEIVER_LEVELS: &[&str] = &["NoReceiver", "ViaReceiver", "ViaRefReceiver", "ViaRefRefReceiver"];
+const RECEIVER_LEVELS: &[&str] = &[
+    "NoReceiver",
+    "ViaReceiver",
+    "ViaRefReceiver",
+    "ViaRefRefReceiver",
+];
 const TENSOR_LEVELS: &[&str] = &["NotTensor", "ViaTensor", "ViaRefTensor", "ViaRefRefTensor"];
 
 impl Rewriter<'_> {
@@ -469,9 +564,6 @@ impl Rewriter<'_> {
         }
         if self.keys.contains(&type_result_key(call)) {
             return checked_result(call, ResultOf::Type);
-        }
-        if self.keys.contains(&conversion_key(call)) {
-            return checked_result(call, ResultOf::Conversion);
         }
         if !self.keys.contains(&first_arg_key(call)) {
             return None;
@@ -538,9 +630,15 @@ impl Rewriter<'_> {
             let lv = levels(TENSOR_LEVELS);
             let answer = quote_spanned! {method_span=> { #lv (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data() } };
             let (base, msg) = if data_check {
-                (quote::quote!(::ferrex::__private::NotTensorCheck), data_message(call))
+                (
+                    quote::quote!(::ferrex::__private::NotTensorCheck),
+                    data_message(call),
+                )
             } else {
-                (quote::quote!(::ferrex::__private::FerrexMethodCheck), foreign_message(call))
+                (
+                    quote::quote!(::ferrex::__private::FerrexMethodCheck),
+                    foreign_message(call),
+                )
             };
             check.extend(local_check(method_span, &answer, &base, &msg));
         }
@@ -566,9 +664,6 @@ enum ResultOf {
     /// An associated function of another type (`Clock::now()`, `Gain::new()`,
     /// `<G as Gain>::gain()`): the type marked, or its result recorded by the graph.
     Type,
-    /// A std conversion (`Default::default()`, `From::from(..)`): its body is the result
-    /// type's, so a plain result (a number, a string) is trusted too.
-    Conversion,
 }
 
 /// `gain()` / `Clock::now()`: the call, then a never-called closure requiring that the
@@ -587,11 +682,13 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
     let msg = call_message(call);
     let base = quote::quote!(::ferrex::__private::CallCheck);
     let probe = |marker: TokenStream, via: &str| {
-        let mut names = vec![via, "ViaTracedResult", "ViaTracedRef", "ViaKnownValue", "ViaUnknownCall"];
-        if of == ResultOf::Conversion {
-            names.push("ViaPlainResult");
-        }
-        let lv = levels(&names);
+        let lv = levels(&[
+            via,
+            "ViaTracedResult",
+            "ViaTracedRef",
+            "ViaKnownValue",
+            "ViaUnknownCall",
+        ]);
         let answer = quote_spanned! {span=> {
             #lv
             (&&&&::ferrex::__private::CallProbe::<#marker, _>(
@@ -603,11 +700,10 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
         local_check(span, &answer, &base, &msg)
     };
     match of {
-        ResultOf::Type | ResultOf::Conversion => {
-            let marker = match (&p.qself, of) {
-                (Some(q), _) => q.ty.to_token_stream(),
-                (None, ResultOf::Conversion) => quote::quote!(::ferrex::__private::NoMarker),
-                (None, _) => {
+        ResultOf::Type => {
+            let marker = match &p.qself {
+                Some(q) => q.ty.to_token_stream(),
+                None => {
                     path.segments.pop();
                     path.segments.pop_punct();
                     path.to_token_stream()
@@ -615,6 +711,7 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
             };
             let check = probe(marker, "ViaTracedType");
             Some(quote_spanned! {span=> {
+                #[allow(clippy::let_unit_value)]
                 let __ferrex_value = #call;
                 #check
                 __ferrex_value
@@ -627,6 +724,7 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
             marker.set_span(span);
             let check = probe(marker.to_token_stream(), "ViaMarkedFn");
             Some(quote_spanned! {span=> {
+                #[allow(clippy::let_unit_value)]
                 let __ferrex_value = #call;
                 #[allow(unused_imports, deprecated)]
                 use #path as __ferrex_callee;
