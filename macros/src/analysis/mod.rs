@@ -1587,7 +1587,8 @@ impl<'a> Walker<'a> {
 
         if name == "is_traced" && m.args.is_empty() {
             // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
-            self.errors.push(pointer_identity::is_traced(m));
+            self.errors
+                .push(pointer_identity::is_traced(m, ".is_traced()"));
             return Kind::Plain;
         }
         if matches!(recv, Kind::Tensors | Kind::Maybe | Kind::Plain) {
@@ -1928,6 +1929,12 @@ impl<'a> Walker<'a> {
         let last = segs.last().cloned().unwrap_or_default();
         let first = segs.first().cloned().unwrap_or_default();
 
+        if last == "is_tracing" && c.args.is_empty() {
+            // `ferrex::trace::is_tracing()`, by whatever path: ferrex's own question.
+            self.errors
+                .push(pointer_identity::is_traced(c, "is_tracing()"));
+            return Kind::Plain;
+        }
         if catch_unwind::is_catch_unwind(&last) {
             self.errors.push(catch_unwind::error(c, &self.function));
             self.args(&c.args, &[]);

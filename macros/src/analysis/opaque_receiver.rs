@@ -403,7 +403,7 @@ fn receiver_message(call: &ExprMethodCall) -> Message {
                  of `{m}` is not read"
             ),
             format!(
-                "mark the `impl` block that defines `{m}` with `#[ferrex::export_fn]` (its methods \
+                "put `#[ferrex::export_fn]` on the `impl` block that defines `{m}` (its methods \
                  are then checked like forward's), or make the type an `#[export_module]` submodule"
             ),
             non_strict("traces whatever the call runs"),
@@ -429,7 +429,7 @@ fn value_message(call: &ExprMethodCall) -> Message {
                  global) that the graph would freeze as a constant"
             ),
             format!(
-                "mark the `impl` block that defines `{m}` with `#[ferrex::export_fn]` (its methods \
+                "put `#[ferrex::export_fn]` on the `impl` block that defines `{m}` (its methods \
                  are then checked like forward's), or keep the value in a `#[buffer]` or a plain \
                  `#[config]` field"
             ),
@@ -497,39 +497,85 @@ fn foreign_message(call: &ExprMethodCall) -> Message {
     }
 }
 
+/// `f(…)` or `f()` as the messages print a call.
+fn fn_call_text(call: &ExprCall) -> String {
+    format!(
+        "{}({})",
+        super::text(&call.func),
+        if call.args.is_empty() { "" } else { "…" }
+    )
+}
+
+/// How to mark the callee of `call` so that strict export reads it: `fn f`, or the
+/// `impl Type` block that defines `f`; `None` for a trait's function (`<G as Trait>::f`),
+/// whose impl cannot be marked.
+fn callee_fix(call: &ExprCall) -> Option<String> {
+    let Expr::Path(p) = &*call.func else {
+        return None;
+    };
+    if p.qself.is_some() {
+        return None;
+    }
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    match segs.as_slice() {
+        [.., owner, f] if owner.starts_with(|c: char| c.is_ascii_uppercase()) => Some(format!(
+            "put `#[ferrex::export_fn]` on the `impl {owner}` block that defines `{f}`"
+        )),
+        [.., f] => Some(format!("put `#[ferrex::export_fn]` on `fn {f}`")),
+        [] => None,
+    }
+}
+
 fn call_message(call: &ExprCall) -> Message {
-    let f = super::text(&call.func);
+    let mut notes = vec![
+        "strict export proves forward a pure function of its inputs and the \
+                          model by reading its code; a value computed where it cannot read (a \
+                          global, a clock, a file, the environment) would be frozen into the \
+                          graph as a constant"
+            .to_string(),
+    ];
+    match callee_fix(call) {
+        Some(fix) => notes.push(format!("{fix}: its body is then checked like forward's")),
+        None => notes.push(
+            "a trait's function is not read: call an inherent function instead, and put \
+             `#[ferrex::export_fn]` on the `impl` block that defines it"
+                .to_string(),
+        ),
+    }
+    notes.push(
+        "or pass the value as an input of forward, or keep it in a `#[config]` field".to_string(),
+    );
+    notes.push(non_strict("specialises the value seen while tracing"));
     Message {
         headline: format!(
-            "graph break: forward uses what `{f}(…)` returns, and strict export cannot see into it"
+            "graph break: forward uses what `{}` returns, and strict export cannot see into it",
+            fn_call_text(call)
         ),
         label: "not marked, and what it returns is not a tensor, a module or a custom op"
             .to_string(),
-        notes: vec![
-            "strict export proves forward a pure function of its inputs and the model by reading \
-             its code; a value computed where it cannot read (a global, a clock, a file, the \
-             environment) would be frozen into the graph as a constant"
-                .to_string(),
-            format!(
-                "mark `{f}` with `#[ferrex::export_fn]` (for an associated function, the type's \
-                 `impl` block): its body is then checked like forward's"
-            ),
-            "or pass the value as an input of forward, or keep it in a `#[config]` field"
-                .to_string(),
-            non_strict("specialises the value seen while tracing"),
-        ],
+        notes,
     }
 }
 
 fn first_arg_message(call: &ExprCall) -> Message {
-    let f = super::text(&call.func);
+    let fix = callee_fix(call).unwrap_or_else(|| {
+        "put `#[ferrex::export_fn]` on the `impl` block that defines it".to_string()
+    });
     Message {
-        headline: format!("graph break: `{f}(…)` calls a method strict export cannot see into"),
+        headline: format!(
+            "graph break: `{}` calls a method strict export cannot see into",
+            fn_call_text(call)
+        ),
         label: "not a module, a tensor or a helper type marked `#[ferrex::export_fn]`".to_string(),
         notes: vec![
             format!(
-                "mark the `impl` block that defines `{f}` with `#[ferrex::export_fn]` (its methods \
-                 are then checked like forward's), or make the type an `#[export_module]` submodule"
+                "{fix} (its methods are then checked like forward's), or make the type an \
+                 `#[export_module]` submodule"
             ),
             non_strict("traces whatever the call runs"),
         ],
@@ -702,7 +748,8 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
     match of {
         ResultOf::Type => {
             let marker = match &p.qself {
-                Some(q) => q.ty.to_token_stream(),
+                // A trait's function: marking the type's inherent block does not read it.
+                Some(_) => quote::quote!(()),
                 None => {
                     path.segments.pop();
                     path.segments.pop_punct();
