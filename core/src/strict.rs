@@ -246,6 +246,28 @@ via!(
 
 impl<T: TracedReceiver + ?Sized> ViaTracedValueRef for &ValueProbe<'_, &T> {}
 
+/// The standard containers, of any items: a std method of one (`self.stages.first()`)
+/// runs std's code, not the items' (the generated check imports this level only for the
+/// names of std's container and iterator methods).
+pub trait StdContainer {}
+
+impl<T> StdContainer for Vec<T> {}
+impl<T> StdContainer for [T] {}
+impl<T, const N: usize> StdContainer for [T; N] {}
+impl<T> StdContainer for Option<T> {}
+impl<T> StdContainer for std::collections::VecDeque<T> {}
+impl<K, V, S> StdContainer for std::collections::HashMap<K, V, S> {}
+impl<K, V> StdContainer for std::collections::BTreeMap<K, V> {}
+impl<K, S> StdContainer for std::collections::HashSet<K, S> {}
+impl<K> StdContainer for std::collections::BTreeSet<K> {}
+impl<T: StdContainer + ?Sized> StdContainer for Box<T> {}
+
+via!(
+    ViaStdContainer, __ferrex_value -> KnownValueOf
+);
+
+impl<T: StdContainer + ?Sized> ViaStdContainer for &ValueProbe<'_, T> {}
+
 via!(
     ViaTracedValueRefRef, __ferrex_value -> KnownValueOf
 );

@@ -659,6 +659,20 @@ impl<'a> Walker<'a> {
         };
         match strip(e) {
             Expr::Struct(s) => user_type(&s.path),
+            // `let o = Opts;`: a unit struct (or an enum's unit variant).
+            Expr::Path(p) if p.qself.is_none() => {
+                let last = p
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
+                starts_upper(&last)
+                    && !is_static_name(&last)
+                    && last != "None"
+                    && p.path.segments.len() <= 2
+                    && user_type(&p.path)
+            }
             Expr::Call(c) => match strip(&c.func) {
                 Expr::Path(p) if p.qself.is_none() => user_type(&p.path),
                 Expr::Path(_) => true,
@@ -1693,7 +1707,12 @@ impl<'a> Walker<'a> {
         let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
         // A field of a container guessed to be a tensor may be anything: only a
         // receiver known to be a tensor is held to the vocabulary.
-        let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+        // `xs.get(0).cloned()`: the item methods of a container give an `Option` of a
+        // tensor, whose own methods are std's.
+        let of_option = yields_option(&m.receiver);
+
+        let std_of_option = of_option && opaque_receiver::is_std_method(&name);
+        let known_tensor = !(matches!(strip(&m.receiver), Expr::Field(_)) || std_of_option);
         if known_tensor && !tensor_api::is_tensor_method(&name) {
             self.errors
                 .push(opaque_call::foreign_method_error(m, &name));
@@ -1798,7 +1817,8 @@ impl<'a> Walker<'a> {
             && interior_mutability::access(&name, m.args.len()).is_none()
         {
             // `self.meter.read()`: a method of a value of the model, which may read state
-            // the graph would freeze; trusted for modules, tensors and plain values.
+            // the graph would freeze; trusted for modules, tensors and plain values (and
+            // std's methods of std containers: `self.stages.first()`).
             self.receiver_checks.insert(opaque_receiver::value_key(m));
         }
         if data_access::is_unmistakable_read(&name) {
@@ -2650,6 +2670,21 @@ fn is_std_type(name: &str) -> bool {
             | "Cow"
             | "ToOwned"
     )
+}
+
+/// Whether a method chain gives an `Option` of a container's item (`xs.get(0)`,
+/// `m.get("a").cloned()`), whose methods are std's even when the item is a tensor.
+fn yields_option(e: &Expr) -> bool {
+    let Expr::MethodCall(m) = strip(e) else {
+        return false;
+    };
+    match m.method.to_string().as_str() {
+        "get" | "first" | "last" | "next" | "pop" | "nth" | "pop_front" | "pop_back"
+        | "get_mut" | "first_mut" | "last_mut" | "next_back" | "find" => true,
+        "cloned" | "copied" | "as_ref" | "as_mut" | "map" | "and_then" | "or" | "or_else"
+        | "filter" | "take" | "xor" => yields_option(&m.receiver),
+        _ => false,
+    }
 }
 
 /// `Cell::new(..)`, `RefCell::default()`: a cell built where it is bound.

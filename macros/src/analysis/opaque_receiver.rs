@@ -127,6 +127,11 @@ const STD_METHODS: &[&str] = &[
 /// [`STD_METHODS`], what a container of tensors may be called with. Any other name on one
 /// is an extension trait's, whose body strict export cannot see into.
 const MORE_STD_METHODS: &[&str] = &[
+    "borrow_mut",
+    "into_inner",
+    "get_ref",
+    "set",
+    "with_borrow",
     "sum",
     "product",
     "max",
@@ -656,13 +661,19 @@ impl Rewriter<'_> {
             ));
         }
         if value_check {
-            let lv = levels(&[
+            let mut names = vec![
                 "ViaOpaqueValue",
                 "ViaPlainValue",
                 "ViaTracedValue",
                 "ViaTracedValueRef",
                 "ViaTracedValueRefRef",
-            ]);
+            ];
+            // A std method (`first`, `iter`, `len`) of a std container holds no code of
+            // its items' type.
+            if is_std_method(&call.method.to_string()) {
+                names.push("ViaStdContainer");
+            }
+            let lv = levels(&names);
             let answer = quote_spanned! {span=> { #lv (&&&&::ferrex::__private::ValueProbe(&#recv)).__ferrex_value() } };
             check.extend(local_check(
                 span,
