@@ -522,6 +522,14 @@ impl<'a> Walker<'a> {
             return;
         }
         let value = self.value_expr(&init.expr);
+        if let Pat::Type(t) = &l.pat {
+            if is_conversion(&init.expr) && kind::is_user_type(&t.ty) {
+                // `let g: Gain = Default::default();`, `= 2.0.into()`: the conversion runs
+                // `Gain`'s code; the type must be one strict export reads.
+                self.receiver_checks
+                    .insert(opaque_receiver::declared_key(&init.expr));
+            }
+        }
         if let Some((_, diverge)) = &init.diverge {
             if value.is_data_like() {
                 self.errors.push(data_branch::error(
@@ -2683,6 +2691,23 @@ fn yields_option(e: &Expr) -> bool {
         | "get_mut" | "first_mut" | "last_mut" | "next_back" | "find" => true,
         "cloned" | "copied" | "as_ref" | "as_mut" | "map" | "and_then" | "or" | "or_else"
         | "filter" | "take" | "xor" => yields_option(&m.receiver),
+        _ => false,
+    }
+}
+
+/// A std conversion whose body is the target type's: `Default::default()`,
+/// `From::from(..)`, `T::try_from(..)` through a trait path, `x.into()`, `s.parse()`.
+fn is_conversion(e: &Expr) -> bool {
+    match strip(e) {
+        Expr::Call(c) => matches!(strip(&c.func), Expr::Path(p)
+            if p.path.segments.len() == 2
+                && matches!(p.path.segments[0].ident.to_string().as_str(),
+                    "Default" | "From" | "Into" | "TryFrom" | "TryInto" | "FromStr")),
+        Expr::MethodCall(m) => match m.method.to_string().as_str() {
+            "into" | "try_into" | "parse" => true,
+            "unwrap" | "expect" | "unwrap_or_default" => is_conversion(&m.receiver),
+            _ => false,
+        },
         _ => false,
     }
 }

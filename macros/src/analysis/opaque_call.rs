@@ -223,7 +223,7 @@ impl Callee {
 
 /// A check that `ty` implements `base`, reported with `msg` at `span`: a trait declared
 /// there carries ferrex's message (see `opaque_receiver::local_check`).
-fn type_check(span: Span, ty: &TokenStream, base: &TokenStream, msg: &Message) -> TokenStream {
+pub fn type_check(span: Span, ty: &TokenStream, base: &TokenStream, msg: &Message) -> TokenStream {
     let (headline, label, notes) = (&msg.headline, &msg.label, &msg.notes);
     quote_spanned! {span=>
         #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]

@@ -305,6 +305,13 @@ pub fn type_result_key(call: &ExprCall) -> String {
     format!("type_result:{}", first_arg_key(call))
 }
 
+/// The key of the value of `let g: Gain = Default::default();` (a std conversion into a
+/// type of the user's): the declared type must be one strict export reads.
+pub fn declared_key(init: &Expr) -> String {
+    let span = init.span();
+    format!("declared:{:?}:{:?}", span.start(), span)
+}
+
 /// The key of `recv.set(..)`-like calls (`interior_mutability::access`) whose receiver
 /// syntax could not place: it must not hold shared state (`SharedProbe`).
 pub fn shared_key(call: &ExprMethodCall) -> String {
@@ -332,6 +339,27 @@ struct Rewriter<'a> {
 }
 
 impl VisitMut for Rewriter<'_> {
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        syn::visit_mut::visit_local_mut(self, l);
+        let (syn::Pat::Type(t), Some(init)) = (&l.pat, &mut l.init) else {
+            return;
+        };
+        if !self.keys.contains(&declared_key(&init.expr)) {
+            return;
+        }
+        let (ty, value) = (&t.ty, &init.expr);
+        let span = value.span();
+        let check = super::opaque_call::type_check(
+            span,
+            &ty.to_token_stream(),
+            &quote::quote!(::ferrex::__private::TracedReceiver),
+            &declared_message(ty, value),
+        );
+        if let Ok(e) = syn::parse2::<Expr>(quote_spanned! {span=> { #check #value } }) {
+            *init.expr = e;
+        }
+    }
+
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
         let wrapped = match e {
@@ -498,6 +526,31 @@ fn foreign_message(call: &ExprMethodCall) -> Message {
                 super::text(&call.receiver)
             ),
             non_strict("traces whatever the method runs"),
+        ],
+    }
+}
+
+fn declared_message(ty: &syn::Type, value: &Expr) -> Message {
+    let ty = super::text(ty);
+    Message {
+        headline: format!(
+            "graph break: `{}` builds a `{ty}` with code strict export has not read",
+            super::text(value)
+        ),
+        label: format!(
+            "`{ty}` is not a module, a tensor or a helper type marked `#[ferrex::export_fn]`"
+        ),
+        notes: vec![
+            format!(
+                "the conversion runs `{ty}`'s own impl (`Default`, `From`, `FromStr`), which may \
+                 read state (a `Cell`, a lock, a global) that the graph would freeze"
+            ),
+            format!(
+                "build it with an inherent constructor and put `#[ferrex::export_fn]` on the \
+                 `impl {ty}` block that defines it (its functions are then checked like \
+                 forward's), or keep the value in a `#[config]` field"
+            ),
+            non_strict("traces whatever the conversion runs"),
         ],
     }
 }

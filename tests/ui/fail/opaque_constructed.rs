@@ -1,6 +1,7 @@
 // Values of types strict export has not read: built by a constructor (`Gain::new()`,
-// `Gain::default()`, `Default::default()`), by a struct literal, passed as a parameter, or
-// produced by `<G as Trait>::f()`. Each constructor and method may read a global.
+// `Gain::default()`), by a std conversion into a declared type (`Default::default()`,
+// `.into()`), by a struct literal, passed as a parameter, or produced by
+// `<G as Trait>::f()`. Each constructor and method may read a global.
 use ferrex::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -26,6 +27,12 @@ impl Default for Gain {
     }
 }
 
+impl From<f64> for Gain {
+    fn from(k: f64) -> Gain {
+        Gain { k: k * f64::from(SEEN.load(Ordering::Relaxed)) }
+    }
+}
+
 trait Source {
     fn value() -> f64;
 }
@@ -48,7 +55,8 @@ impl Model {
         let a = Gain::new();
         let b = Gain { k: 2.0 };
         let c: Gain = Default::default();
-        let y = x * (a.k + b.level() + c.k + Gain::default().k + <Gain as Source>::value());
+        let d: Gain = 2.0.into();
+        let y = x * (a.k + b.level() + c.k + d.k + Gain::default().k + <Gain as Source>::value());
         self.scaled(&y, &self.gain)
     }
 
