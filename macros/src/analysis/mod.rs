@@ -522,14 +522,7 @@ impl<'a> Walker<'a> {
             return;
         }
         let value = self.value_expr(&init.expr);
-        if let Pat::Type(t) = &l.pat {
-            if is_conversion(&init.expr) && kind::is_user_type(&t.ty) {
-                // `let g: Gain = Default::default();`, `= 2.0.into()`: the conversion runs
-                // `Gain`'s code; the type must be one strict export reads.
-                self.receiver_checks
-                    .insert(opaque_receiver::declared_key(&init.expr));
-            }
-        }
+        self.check_declared_conversion(&l.pat, &init.expr);
         if let Some((_, diverge)) = &init.diverge {
             if value.is_data_like() {
                 self.errors.push(data_branch::error(
@@ -699,6 +692,17 @@ impl<'a> Walker<'a> {
     fn mark_held(&mut self, name: &str) {
         if let Some(b) = self.scopes.last_mut().and_then(|s| s.get_mut(name)) {
             b.held_value = true;
+        }
+    }
+
+    /// `let g: Gain = Default::default();`, `= 2.0.into()`: the conversion runs `Gain`'s
+    /// code, so the declared type must be one strict export reads.
+    fn check_declared_conversion(&mut self, pat: &Pat, init: &Expr) {
+        if let Pat::Type(t) = pat {
+            if is_conversion(init) && kind::is_user_type(&t.ty) {
+                self.receiver_checks
+                    .insert(opaque_receiver::declared_key(init));
+            }
         }
     }
 
