@@ -145,6 +145,14 @@ fn check_signature(sig: &syn::Signature) -> syn::Result<()> {
     if let Some(v) = &sig.variadic {
         return Err(signature_error(v, "it is variadic"));
     }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if mentions_impl_trait(ty) {
+            return Err(signature_error(
+                ty,
+                "it returns an `impl Trait` type; name the type it returns (`Tensor`, a tuple)",
+            ));
+        }
+    }
     if sig
         .generics
         .params
