@@ -27,14 +27,7 @@ pub enum Allowed {
 pub fn allowed(a: i64, c: i64, op: CmpOp) -> Allowed {
     // Normalise to a > 0.
     let (a, c, op) = if a < 0 {
-        let flipped = match op {
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::Le => CmpOp::Ge,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::Ge => CmpOp::Le,
-            o => o,
-        };
-        (-a, -c, flipped)
+        (-a, -c, op.swapped())
     } else {
         (a, c, op)
     };
