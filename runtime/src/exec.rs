@@ -13,7 +13,7 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
-use crate::fused::{Access, Input};
+use crate::fused::{Access, FusedProgram, Input, Instr};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
@@ -52,6 +52,75 @@ impl Arena {
     }
 }
 
+/// Step functions shared by the plan's runner and generated code (`ferrex-aot`), so
+/// both compute the same numbers with the same kernels.
+///
+/// `beta * init`, broadcast to `[m, n]`, written into `out` (`addmm`'s bias, the first
+/// half of a GEMM step with a bias).
+pub fn bias_init(
+    init: &[f32],
+    init_shape: &[usize],
+    beta: f32,
+    [m, n]: [usize; 2],
+    out: &mut [f32],
+) -> Result<(), String> {
+    let access = Access::of(init_shape, &[m, n]).ok_or_else(|| {
+        format!("the bias of shape {init_shape:?} does not broadcast to [{m}, {n}]")
+    })?;
+    let prog = FusedProgram {
+        instrs: vec![Instr::Load { dst: 0, input: 0 }],
+        n_regs: 1,
+        out: 0,
+        label: String::new(),
+    };
+    prog.run(&[Input { data: init, access }], &[m, n], out)?;
+    if beta != 1.0 {
+        out.iter_mut().for_each(|v| *v *= beta);
+    }
+    Ok(())
+}
+
+/// A constant GEMM weight packed for the own GEMM: `data` is a row-major `[r, c]`
+/// matrix, the `B` operand itself (`[k, n]`) or, `transposed` (`linear`'s `[n, k]`
+/// weight), read as its transpose.
+pub fn pack(
+    data: &[f32],
+    [r, c]: [usize; 2],
+    transposed: bool,
+) -> Result<kernels::PackedB, kernels::KernelError> {
+    let mat = if transposed {
+        Mat {
+            data,
+            rows: c,
+            cols: r,
+            rs: 1,
+            cs: c,
+        }
+    } else {
+        Mat::row_major(data, r, c)
+    };
+    kernels::PackedB::pack(mat)
+}
+
+/// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
+/// epilogue); each input is `(data, shape)`, broadcast to `shape`.
+pub fn fused(
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    shape: &[usize],
+    out: &mut [f32],
+) -> Result<(), String> {
+    let ins = inputs
+        .iter()
+        .map(|(d, s)| {
+            Access::of(s, shape)
+                .map(|access| Input { data: d, access })
+                .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    prog.run(&ins, shape, out)
+}
+
 #[derive(Clone, Debug)]
 enum Val {
     Empty,
@@ -61,12 +130,23 @@ enum Val {
 }
 
 fn kernel_error(info: &NodeInfo, message: impl Into<String>) -> RunError {
+    step_error(&info.name, &info.op, info.source, message)
+}
+
+/// The error of a step that failed: node `node` (op `op`, at `source`) and what went
+/// wrong, as the interpreter words a failed kernel.
+pub fn step_error(
+    node: &str,
+    op: &str,
+    source: Option<SourceLocation>,
+    message: impl Into<String>,
+) -> RunError {
     RunError::Kernel {
-        node: info.name.clone(),
+        node: node.to_string(),
         source: TensorError::Op {
-            op: info.op.clone(),
+            op: op.to_string(),
             message: message.into(),
-            at: info.source.unwrap_or(SourceLocation::GRAPH),
+            at: source.unwrap_or(SourceLocation::GRAPH),
         },
     }
 }
@@ -188,20 +268,24 @@ impl Run<'_> {
         buf: &mut [f32],
         arena: &Arena,
     ) -> Result<(), String> {
-        let data = e
-            .inputs
+        self.run_fused(&e.prog, &e.inputs, shape, buf, arena)
+    }
+
+    /// A fused chain over `shape` into `buf`, its inputs read from the step's operands.
+    fn run_fused(
+        &self,
+        prog: &FusedProgram,
+        operands: &[Operand],
+        shape: &[usize],
+        buf: &mut [f32],
+        arena: &Arena,
+    ) -> Result<(), String> {
+        let data = operands
             .iter()
             .map(|o| self.data(*o, arena))
             .collect::<Result<Vec<_>, _>>()?;
-        let inputs = data
-            .iter()
-            .map(|(d, s)| {
-                Access::of(s, shape)
-                    .map(|access| Input { data: d, access })
-                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        e.prog.run(&inputs, shape, buf)
+        let inputs: Vec<(&[f32], &[usize])> = data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
+        fused(prog, &inputs, shape, buf)
     }
 
     fn gemm(
@@ -239,7 +323,7 @@ impl Run<'_> {
             cs: 1,
         };
         match &g.b {
-            GemmB::Packed(p) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
+            GemmB::Packed(p, _) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
             GemmB::Dynamic(_) => {
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
             }
@@ -259,7 +343,7 @@ impl Run<'_> {
         arena: &'s Arena,
     ) -> Result<(Cow<'s, [f32]>, usize), String> {
         match b {
-            GemmB::Packed(p) => {
+            GemmB::Packed(p, _) => {
                 let [bk, n] = p.shape();
                 if bk != k {
                     return Err(format!(
@@ -295,19 +379,7 @@ impl Run<'_> {
         arena: &Arena,
     ) -> Result<(), String> {
         let (d, s) = self.data(init, arena)?;
-        let access = Access::of(&s, &[m, n])
-            .ok_or_else(|| format!("the bias of shape {s:?} does not broadcast to [{m}, {n}]"))?;
-        let prog = crate::fused::FusedProgram {
-            instrs: vec![crate::fused::Instr::Load { dst: 0, input: 0 }],
-            n_regs: 1,
-            out: 0,
-            label: String::new(),
-        };
-        prog.run(&[Input { data: &d, access }], &[m, n], out)?;
-        if beta != 1.0 {
-            out.iter_mut().for_each(|v| *v *= beta);
-        }
-        Ok(())
+        bias_init(&d, &s, beta, [m, n], out)
     }
 
     fn conv(
@@ -473,7 +545,7 @@ impl Run<'_> {
     fn fused(
         &self,
         step: &Step,
-        prog: &crate::fused::FusedProgram,
+        prog: &FusedProgram,
         inputs: &[Operand],
         buf: &mut Vec<f32>,
         arena: &Arena,
@@ -481,19 +553,7 @@ impl Run<'_> {
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        let data = inputs
-            .iter()
-            .map(|o| self.data(*o, arena))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ins = data
-            .iter()
-            .map(|(d, s)| {
-                Access::of(s, &shape)
-                    .map(|access| Input { data: d, access })
-                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        prog.run(&ins, &shape, &mut buf[..len])?;
+        self.run_fused(prog, inputs, &shape, &mut buf[..len], arena)?;
         Ok(shape)
     }
 

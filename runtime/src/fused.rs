@@ -6,13 +6,13 @@ use ferrex_kernels::pointwise::{erf, gelu, gelu_tanh, sigmoid, silu};
 use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 
 /// Elements per register.
-pub(crate) const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 
 /// Outputs smaller than this run on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum UnOp {
+pub enum UnOp {
     Neg,
     Relu,
     Sigmoid,
@@ -36,7 +36,7 @@ pub(crate) enum UnOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum BinOp {
+pub enum BinOp {
     Add,
     Sub,
     Mul,
@@ -45,13 +45,13 @@ pub(crate) enum BinOp {
 
 /// An operand: a register or a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Src {
+pub enum Src {
     Reg(usize),
     Const(f32),
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Instr {
+pub enum Instr {
     /// Register `dst` = the chunk of input `input`, broadcast to the output.
     Load {
         dst: usize,
@@ -76,7 +76,7 @@ pub(crate) enum Instr {
 
 /// A fused chain: `instrs` compute register `out` from the inputs.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct FusedProgram {
+pub struct FusedProgram {
     pub instrs: Vec<Instr>,
     pub n_regs: usize,
     pub out: usize,
@@ -86,7 +86,7 @@ pub(crate) struct FusedProgram {
 
 /// How an input is read for each output element.
 #[derive(Clone, Debug)]
-pub(crate) enum Access {
+pub enum Access {
     /// Same number of elements in the same order.
     Same,
     /// One element for all.
@@ -97,7 +97,7 @@ pub(crate) enum Access {
 
 impl Access {
     /// How an input of `shape` (contiguous) broadcasts to `out`; `None` if it does not.
-    pub(crate) fn of(shape: &[usize], out: &[usize]) -> Option<Access> {
+    pub fn of(shape: &[usize], out: &[usize]) -> Option<Access> {
         if shape.len() > out.len() {
             return None;
         }
@@ -128,7 +128,7 @@ impl Access {
 }
 
 /// An input of a fused run: its data and how it broadcasts.
-pub(crate) struct Input<'a> {
+pub struct Input<'a> {
     pub data: &'a [f32],
     pub access: Access,
 }
@@ -293,7 +293,7 @@ impl FusedProgram {
     /// Evaluates the program over the whole output `out` (of shape `out_shape`),
     /// splitting large outputs over threads. Inputs must broadcast to `out_shape` and
     /// hold the elements their access reads (checked: an error names the problem).
-    pub(crate) fn run(
+    pub fn run(
         &self,
         inputs: &[Input],
         out_shape: &[usize],

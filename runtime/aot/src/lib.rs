@@ -1,0 +1,175 @@
+//! `ferrex-aot`: a saved program (`.pt2`) compiled into Rust code, ahead of time.
+//!
+//! The runtime (`ferrex_runtime::compile`) turns a program into a plan of steps and
+//! interprets that plan on every call. This crate walks the same plan once and writes
+//! it out as a Rust module — straight-line code calling the same step functions and
+//! kernels — so the program's checks and numbers come with no interpretation left at
+//! run time. Three front ends share the one generator, [`generate`]:
+//!
+//! - `ferrex aot PROGRAM.pt2 -o src/mlp.rs` (the command-line tool): checked-in code,
+//!   best for review;
+//! - [`include_program!`]`(pub mod mlp = "models/mlp.pt2")`: a proc macro, no build
+//!   script;
+//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`.
+//!
+//! The generated module holds:
+//!
+//! - `Model::new()`: the weights, read from the archive embedded with `include_bytes!`
+//!   (never as literals: rustc tracks the file, and a changed archive rebuilds), decoded
+//!   as little-endian f32 and packed for the GEMM once; a compile-time check refuses an
+//!   archive other than the one the code was generated from;
+//! - `Workspace::new()`: the plan's buffer slots, allocated once;
+//! - `Model::forward(&self, ws, inputs…, outputs…)`: the typed entry point on slices,
+//!   which allocates nothing of its own (GEMM steps);
+//! - `Model::call(args)` / `call_flat(leaves)`: drop-ins for
+//!   `ferrex_runtime::CompiledProgram::call`, with the interpreter's input checks in its
+//!   order and with its words.
+//!
+//! Each step is a block of code with a comment naming its node, its op and its source
+//! line; programs of more than [`STEPS_PER_FUNCTION`] steps are split into functions.
+//! The same archive always gives byte-identical code.
+//!
+//! What is generated today: programs with static sizes, f32 user inputs and user outputs
+//! (no buffer or input mutations), whose plan consists of GEMM steps (with bias and
+//! fused epilogue), fused elementwise chains and free reshapes. Anything else is an
+//! [`AotError::Unsupported`] naming the node — generation fails rather than guess.
+
+use std::path::{Path, PathBuf};
+
+mod archive;
+mod builder;
+mod emit;
+#[doc(hidden)]
+pub mod rt;
+
+pub use builder::Builder;
+pub use emit::STEPS_PER_FUNCTION;
+
+/// Why a program could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum AotError {
+    /// The file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a program ferrex loads (the loader's error, naming the file).
+    #[error(transparent)]
+    Load(#[from] ferrex::LoadError),
+    /// The program does not compile into a plan.
+    #[error(transparent)]
+    Compile(#[from] ferrex_runtime::CompileError),
+    /// The archive's entries could not be read.
+    #[error("the archive cannot be read: {0}")]
+    Archive(String),
+    /// The program uses something the generator does not emit yet.
+    #[error("`{path}` cannot be compiled ahead of time: {message}")]
+    Unsupported { path: String, message: String },
+}
+
+/// How to generate.
+#[derive(Clone, Debug)]
+pub struct AotOptions {
+    /// The path written into `include_bytes!`, relative to the generated file (or
+    /// absolute): where the compiler finds the archive when it builds the code.
+    pub archive_path: String,
+    /// The program's name in messages (its file name, as the user wrote it).
+    pub display_name: String,
+    /// The command that regenerates the code, quoted in its header.
+    pub regenerate: String,
+}
+
+impl AotOptions {
+    /// The options of `ferrex aot PROGRAM -o OUTPUT`: `include_bytes!` names the archive
+    /// relative to the output's folder (which must exist), with `/` separators, so the
+    /// generated file and the archive can be checked in and moved together.
+    pub fn for_files(program: &Path, output: &Path) -> Result<AotOptions, AotError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| AotError::Io { path, source }
+        };
+        let archive = program.canonicalize().map_err(io(program))?;
+        let out_dir = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = out_dir.canonicalize().map_err(io(&out_dir))?;
+        Ok(AotOptions {
+            archive_path: relative(&archive, &base),
+            display_name: program.display().to_string(),
+            regenerate: format!("ferrex aot {} -o {}", program.display(), output.display()),
+        })
+    }
+}
+
+/// `target` relative to the folder `base` (both absolute), with `/` separators.
+fn relative(target: &Path, base: &Path) -> String {
+    let t: Vec<_> = target.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.display().to_string();
+    }
+    let ups = std::iter::repeat_n("..".to_string(), b.len() - common);
+    let downs = t[common..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    ups.chain(downs).collect::<Vec<_>>().join("/")
+}
+
+/// Generated code: a module body (`#![allow(..)]`, items), to be a module's file or
+/// wrapped in `mod NAME { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedCode {
+    pub code: String,
+    /// Steps emitted, and weight bytes the module reads from the archive.
+    pub steps: usize,
+    pub weight_bytes: usize,
+}
+
+/// Generates the module of the program saved in `archive` (the bytes of a `.pt2` file).
+pub fn generate(archive: &[u8], options: &AotOptions) -> Result<GeneratedCode, AotError> {
+    let ep = ferrex::serialize::pt2::from_bytes(archive, &options.display_name)?;
+    let compiled = ferrex_runtime::compile(&ep)?;
+    let stored = archive::stored_tensors(archive)?;
+    emit::module(&ep, &compiled, &stored, archive, options)
+}
+
+/// Reads `path` and generates its module ([`generate`]); `archive_path` is what the
+/// generated `include_bytes!` names.
+pub fn generate_file(
+    path: &std::path::Path,
+    archive_path: &str,
+) -> Result<GeneratedCode, AotError> {
+    let bytes = std::fs::read(path).map_err(|source| AotError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let display_name = path.display().to_string();
+    let options = AotOptions {
+        archive_path: archive_path.to_string(),
+        regenerate: format!("ferrex aot {display_name}"),
+        display_name,
+    };
+    generate(&bytes, &options)
+}
+
+/// A module name made of `stem` (a file stem): lowercase letters, digits and `_`.
+pub fn module_name(stem: &str) -> String {
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+        name.insert(0, '_');
+    }
+    name
+}

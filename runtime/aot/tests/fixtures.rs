@@ -1,0 +1,38 @@
+//! The committed fixtures and generated modules are what the zoo and the generator
+//! give today: this test fails when either is stale. `FERREX_BLESS=1 cargo test -p
+//! ferrex-aot --test fixtures` writes them again.
+
+mod support;
+
+use support::{archive, generate, generated, root, FIXTURES};
+
+#[test]
+fn fixtures_and_generated_code_are_fresh() {
+    let bless = std::env::var_os("FERREX_BLESS").is_some();
+    let mut stale = Vec::new();
+    for f in FIXTURES {
+        let ep = (f.export)();
+        let bytes = ferrex::serialize::pt2::to_bytes(&ep, f.name).expect("saving the fixture");
+        let path = root().join(archive(f.name));
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            if bless {
+                std::fs::write(&path, &bytes).expect("writing the fixture");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+        let code = generate(f.name);
+        let path = root().join(generated(f.name));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(&code[..]) {
+            if bless {
+                std::fs::write(&path, &code).expect("writing the generated code");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale (run `FERREX_BLESS=1 cargo test -p ferrex-aot --test fixtures`): {stale:?}"
+    );
+}
