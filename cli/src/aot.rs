@@ -1,5 +1,5 @@
 //! `ferrex aot PROGRAM.pt2 -o src/mlp.rs`: the program compiled into a Rust module
-//! (`ferrex_aot::generate`), for checking in beside the archive.
+//! (`ferrex_aot_codegen::generate`), for checking in beside the archive.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,10 +17,10 @@ pub struct AotArgs {
 }
 
 pub fn aot(args: &AotArgs) -> Result<ExitCode, CliError> {
-    let options = ferrex_aot::AotOptions::for_files(&args.program, &args.output)?;
+    let options = ferrex_aot_codegen::AotOptions::for_files(&args.program, &args.output)?;
     let bytes = std::fs::read(&args.program)
         .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", args.program.display())))?;
-    let generated = ferrex_aot::generate(&bytes, &options)?;
+    let generated = ferrex_aot_codegen::generate(&bytes, &options)?;
     std::fs::write(&args.output, &generated.code)
         .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", args.output.display())))?;
     outln!(

@@ -8,22 +8,10 @@ use std::borrow::Cow;
 pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
+pub use ferrex_aot_codegen::fnv1a;
 pub use ferrex_kernels::{gemm, gemm_packed, Mat, PackedB};
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
-
-/// 64-bit FNV-1a of `bytes[start..start + len]`, at compile time: generated code checks
-/// that the archive it embeds is the one it was generated from.
-pub const fn fnv1a(bytes: &[u8], start: usize, len: usize) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = start;
-    while i < start + len && i < bytes.len() {
-        h ^= bytes[i] as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
-}
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
 /// (so big-endian targets read the same numbers).

@@ -37,6 +37,31 @@ pub const FIXTURES: &[Fixture] = &[
     },
 ];
 
+/// `mlp_b1` with its program's schema major version raised: an archive a newer ferrex
+/// wrote (`tests/fixtures/newer_format.pt2`).
+pub fn newer_format() -> Vec<u8> {
+    let ep = mlp(1);
+    let bytes = ferrex::serialize::pt2::to_bytes(&ep, "newer_format").expect("saving");
+    let mut entries = ferrex::serialize::pt2::read_entries(&bytes).expect("reading");
+    for (name, data) in &mut entries {
+        if name.ends_with("models/model.json") {
+            let text = String::from_utf8(data.clone()).expect("utf-8");
+            let at = text.find("\"schema_version\"").expect("a schema version");
+            let major = at + text[at..].find("\"major\"").expect("a major version");
+            let digits = major
+                + text[major..]
+                    .find(|c: char| c.is_ascii_digit())
+                    .expect("digits");
+            let end = digits
+                + text[digits..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(0);
+            *data = format!("{}99{}", &text[..digits], &text[end..]).into_bytes();
+        }
+    }
+    ferrex::serialize::pt2::write_stored(&entries).expect("writing")
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -234,7 +234,7 @@ impl Gen<'_> {
             let _ = writeln!(
                 code,
                 "const _: () = assert!(\n    ::ferrex_aot::rt::fnv1a(ARCHIVE, {start}, {len}) == {:#018x},\n    {:?}\n);",
-                crate::rt::fnv1a(archive, start, len),
+                crate::fnv1a(archive, start, len),
                 stale_message(o)
             );
         }
