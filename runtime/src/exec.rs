@@ -102,6 +102,31 @@ pub fn pack(
     kernels::PackedB::pack(mat)
 }
 
+/// An inference batch norm as a per-channel affine map: `x * scale + shift`, from its
+/// weight and bias (absent: 1 and 0), running mean and variance, in f64. `None` when the
+/// lengths differ.
+pub fn batch_norm_affine(
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+) -> Option<(Vec<f32>, Vec<f32>)> {
+    let c = mean.len();
+    if var.len() != c || weight.is_some_and(|w| w.len() != c) || bias.is_some_and(|b| b.len() != c)
+    {
+        return None;
+    }
+    let mut scale = Vec::with_capacity(c);
+    let mut shift = Vec::with_capacity(c);
+    for i in 0..c {
+        let s = weight.map_or(1.0, |w| w[i] as f64) / (var[i] as f64 + eps).sqrt();
+        scale.push(s as f32);
+        shift.push((bias.map_or(0.0, |b| b[i] as f64) - mean[i] as f64 * s) as f32);
+    }
+    Some((scale, shift))
+}
+
 /// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
 /// epilogue); each input is `(data, shape)`, broadcast to `shape`.
 pub fn fused(

@@ -9,7 +9,12 @@ pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
-pub use ferrex_kernels::{gemm, gemm_packed, Mat, PackedB};
+pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+pub use ferrex_kernels::layout::{permute, strided_copy};
+pub use ferrex_kernels::norm::{layer_norm, safe_softmax, softmax, LayerNormParams};
+pub use ferrex_kernels::{
+    conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
+};
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
 
@@ -152,4 +157,39 @@ pub fn tensor(shape: &[usize], data: Vec<f32>) -> Result<Tensor, RunError> {
     Storage::from_vec(shape, data)
         .map(Tensor::from_storage)
         .ok_or_else(|| RunError::Malformed(format!("an output does not fill its shape {shape:?}")))
+}
+
+pub use ferrex::ops::Value;
+pub use ferrex::SymInt;
+
+/// A tensor of `shape` holding a copy of `data` (an operand of a folded op).
+pub fn const_tensor(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
+    tensor(shape, data.to_vec())
+}
+
+/// Output `output` of op `op` on constant `args`, computed by the op's eager kernel as
+/// the planner computed it (a constant the plan folded), as f32 data.
+pub fn fold(op: &str, args: &[Value], output: usize) -> Result<Vec<f32>, RunError> {
+    let fail = |m: String| RunError::Malformed(format!("folding `{op}`: {m}"));
+    let def = ferrex::ops::lookup(op).ok_or_else(|| fail("the op is not registered".into()))?;
+    let out = ferrex::ops::run_eager(def, args).map_err(|e| fail(e.0))?;
+    let t = out
+        .get(output)
+        .ok_or_else(|| fail(format!("no output {output}")))?;
+    t.to_vec::<f32>().map_err(|e| fail(e.to_string()))
+}
+
+/// A folded inference batch norm's scale (or, `shift`, its shift), computed as the
+/// planner computes it (`ferrex_runtime::step::batch_norm_affine`).
+pub fn batch_norm_part(
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+    shift: bool,
+) -> Result<Vec<f32>, RunError> {
+    let (scale, offset) = ferrex_runtime::step::batch_norm_affine(weight, bias, mean, var, eps)
+        .ok_or_else(|| RunError::Malformed("a batch norm's statistics differ in length".into()))?;
+    Ok(if shift { offset } else { scale })
 }

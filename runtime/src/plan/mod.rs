@@ -80,7 +80,7 @@ pub struct PackSource {
 
 /// Where a constant of the plan comes from, for code generators (`ferrex-aot`) that
 /// rebuild the plan's constants from the program's state instead of copying them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ConstOrigin {
     /// The value of placeholder `k` (a parameter, constant or unmutated buffer).
     Placeholder(usize),
@@ -90,7 +90,18 @@ pub enum ConstOrigin {
     /// The elements of constant `src` in logical order, under the constant's own shape
     /// (a convolution's `[c_out, c_in * kh * kw]` weight, its bias).
     Reshaped { src: usize },
-    /// Computed by the planner in another way (a folded batch norm's scale and shift).
+    /// An inference batch norm's per-channel scale (or, `shift`, its shift), from the
+    /// constants of its weight, bias, running mean and variance
+    /// ([`crate::step::batch_norm_affine`]).
+    BatchNorm {
+        weight: Option<usize>,
+        bias: Option<usize>,
+        mean: Option<usize>,
+        var: Option<usize>,
+        eps: f64,
+        shift: bool,
+    },
+    /// Computed by the planner in another way (none today; a generator refuses it).
     Derived,
 }
 
@@ -475,10 +486,6 @@ impl<'g> Builder<'g> {
             Some(c) => Operand::Const(c),
             None => Operand::Val(v),
         }
-    }
-
-    fn add_const(&mut self, s: Storage) -> usize {
-        self.add_const_from(s, ConstOrigin::Derived)
     }
 
     fn add_const_from(&mut self, s: Storage, origin: ConstOrigin) -> usize {

@@ -1,9 +1,11 @@
 //! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
 //! out as a Rust module. `steps.rs` emits each step; this file the module around them.
 
+mod folded;
 mod items;
 mod literal;
 mod steps;
+mod steps_kernels;
 
 use std::collections::BTreeSet;
 use std::fmt::Write;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ferrex::{ExportedProgram, Tensor};
-use ferrex_examples::zoo::Mlp;
+use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
 /// A fixture: its name (`tests/fixtures/NAME.pt2`, `tests/generated/NAME.rs`) and how
 /// its program is made.
@@ -26,6 +26,13 @@ fn mlp(batch: usize) -> ExportedProgram {
     }
 }
 
+fn exported<M: ferrex::Forward<Args = (Tensor,), Output = Tensor>>(
+    m: &M,
+    x: Tensor,
+) -> ExportedProgram {
+    ferrex::export(m, (x,)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
 pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "mlp_b1",
@@ -34,6 +41,23 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "mlp_b8",
         export: || mlp(8),
+    },
+    Fixture {
+        name: "lenet_b2",
+        export: || {
+            ferrex::manual_seed(17);
+            exported(&LeNet::new(), Tensor::randn([2, 1, 28, 28]))
+        },
+    },
+    Fixture {
+        name: "transformer_b2",
+        export: || {
+            ferrex::manual_seed(19);
+            exported(
+                &TransformerBlock::new(32, 4, 64),
+                Tensor::randn([2, 10, 32]),
+            )
+        },
     },
 ];
 

@@ -20,13 +20,31 @@ impl Gen<'_> {
     /// The constants `Model::new` computes: those `forward` reads, those packed, and
     /// what they are copied from, in plan order (sources first).
     fn needed_consts(&self) -> BTreeSet<usize> {
+        let folded_from = |c: usize| -> Vec<usize> {
+            match self.plan.const_origins.get(c) {
+                Some(ConstOrigin::Reshaped { src }) => vec![*src],
+                Some(ConstOrigin::Folded { node, .. }) => self.folded_args(*node),
+                Some(ConstOrigin::BatchNorm {
+                    weight,
+                    bias,
+                    mean,
+                    var,
+                    ..
+                }) => [weight, bias, mean, var]
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
         let mut needed: BTreeSet<usize> = self.const_fields.clone();
         needed.extend(self.packs.iter().map(|(_, s)| s.konst));
         let mut todo: Vec<usize> = needed.iter().copied().collect();
         while let Some(c) = todo.pop() {
-            if let Some(ConstOrigin::Reshaped { src }) = self.plan.const_origins.get(c) {
-                if needed.insert(*src) {
-                    todo.push(*src);
+            for src in folded_from(c) {
+                if needed.insert(src) {
+                    todo.push(src);
                 }
             }
         }
@@ -77,9 +95,35 @@ impl Gen<'_> {
                 );
                 Ok(0)
             }
+            Some(ConstOrigin::BatchNorm {
+                weight,
+                bias,
+                mean: Some(mean),
+                var: Some(var),
+                eps,
+                shift,
+            }) => {
+                let opt = |c: &Option<usize>| {
+                    c.map_or("None".to_string(), |c| format!("Some(&c{c}[..])"))
+                };
+                let _ = writeln!(
+                    code,
+                    "        // a batch norm's {} folded: {}\n        let c{c} = {RT}::batch_norm_part({}, {}, &c{mean}, &c{var}, {}, {shift})?;",
+                    if *shift { "shift" } else { "scale" },
+                    meta(&sizes),
+                    opt(weight),
+                    opt(bias),
+                    super::literal::f64_lit(*eps)
+                );
+                Ok(0)
+            }
+            Some(ConstOrigin::Folded { node, output }) => {
+                self.folded_local(c, *node, *output, &sizes, code)?;
+                Ok(0)
+            }
             other => Err(self.unsupported(format!(
-                "constant {c} of the plan ({other:?}) is computed by the planner; \
-                 folded constants are not generated yet"
+                "constant {c} of the plan ({other:?}) is computed by the planner in a way \
+                 the generator does not replay yet"
             ))),
         }
     }

@@ -15,10 +15,10 @@ const RT: &str = "::ferrex_aot::rt";
 pub(super) struct Read {
     pub(super) expr: String,
     pub(super) sizes: Vec<usize>,
-    slot: Option<usize>,
+    pub(super) slot: Option<usize>,
 }
 
-fn numel(s: &[usize]) -> usize {
+pub(super) fn numel(s: &[usize]) -> usize {
     s.iter().product()
 }
 
@@ -59,6 +59,10 @@ impl Gen<'_> {
                     shape(&sizes)
                 );
             }
+            Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
+            other if self.kernel_step(step, &mut code)? => {
+                let _ = other;
+            }
             other => {
                 return Err(self.unsupported(format!(
                     "`{}` ({}) is planned as a step the generator does not emit yet: {}",
@@ -73,7 +77,7 @@ impl Gen<'_> {
 
     /// The slot step `step` writes (its length grown to `sizes`), recorded as the
     /// location of its value.
-    fn out_slot(&mut self, step: &Step, sizes: &[usize]) -> Result<usize, AotError> {
+    pub(super) fn out_slot(&mut self, step: &Step, sizes: &[usize]) -> Result<usize, AotError> {
         let slot = step
             .slot
             .ok_or_else(|| self.unsupported(format!("`{}` has no buffer slot", step.info.name)))?;
@@ -83,6 +87,15 @@ impl Gen<'_> {
         self.slot_len[slot] = self.slot_len[slot].max(numel(sizes));
         self.loc[step.out] = Some(Loc::Slot(slot));
         Ok(slot)
+    }
+
+    /// [`Gen::read`] of an operand that must not live in the step's own slot `out`.
+    pub(super) fn read_other(&mut self, o: Operand, out: usize) -> Result<Read, AotError> {
+        let r = self.read(o)?;
+        if r.slot == Some(out) {
+            return Err(self.unsupported("a step reads the slot it writes"));
+        }
+        Ok(r)
     }
 
     pub(super) fn read(&mut self, o: Operand) -> Result<Read, AotError> {
@@ -235,7 +248,7 @@ impl Gen<'_> {
     }
 
     /// An epilogue run in place on the slot of its kernel.
-    fn epilogue(
+    pub(super) fn epilogue(
         &mut self,
         i: usize,
         e: &Epilogue,
@@ -250,7 +263,7 @@ impl Gen<'_> {
 }
 
 /// `let fail = …`: a step's kernel error, worded as the plan's runner words it.
-fn fail_closure(step: &Step) -> String {
+pub(super) fn fail_closure(step: &Step) -> String {
     format!(
         "            let fail = |e: &dyn ::std::fmt::Display| {RT}::failed({:?}, {:?}, {}, e);",
         step.info.name,
