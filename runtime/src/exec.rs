@@ -13,7 +13,7 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
-use crate::fused::{Access, FusedProgram, Input, Instr};
+use crate::fused::{Access, FusedProgram, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
@@ -67,13 +67,7 @@ pub fn bias_init(
     let access = Access::of(init_shape, &[m, n]).ok_or_else(|| {
         format!("the bias of shape {init_shape:?} does not broadcast to [{m}, {n}]")
     })?;
-    let prog = FusedProgram {
-        instrs: vec![Instr::Load { dst: 0, input: 0 }],
-        n_regs: 1,
-        out: 0,
-        label: String::new(),
-    };
-    prog.run(&[Input { data: init, access }], &[m, n], out)?;
+    crate::fused::broadcast_into(&Input { data: init, access }, &[m, n], out)?;
     if beta != 1.0 {
         out.iter_mut().for_each(|v| *v *= beta);
     }
@@ -135,15 +129,32 @@ pub fn fused(
     shape: &[usize],
     out: &mut [f32],
 ) -> Result<(), String> {
-    let ins = inputs
-        .iter()
-        .map(|(d, s)| {
-            Access::of(s, shape)
-                .map(|access| Input { data: d, access })
-                .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    prog.run(&ins, shape, out)
+    // A few inputs (an epilogue's bias or residual) are gathered without allocating.
+    match inputs {
+        [] => prog.run(&[], shape, out),
+        [a] => prog.run(&[fused_input(a, shape)?], shape, out),
+        [a, b] => prog.run(
+            &[fused_input(a, shape)?, fused_input(b, shape)?],
+            shape,
+            out,
+        ),
+        _ => {
+            let ins = (inputs.iter())
+                .map(|i| fused_input(i, shape))
+                .collect::<Result<Vec<_>, _>>()?;
+            prog.run(&ins, shape, out)
+        }
+    }
+}
+
+/// A fused input `(data, sizes)` read broadcast to `shape`.
+fn fused_input<'a>(
+    (data, sizes): &(&'a [f32], &[usize]),
+    shape: &[usize],
+) -> Result<Input<'a>, String> {
+    Access::of(sizes, shape)
+        .map(|access| Input { data, access })
+        .ok_or_else(|| format!("cannot broadcast {sizes:?} to {shape:?}"))
 }
 
 #[derive(Clone, Debug)]

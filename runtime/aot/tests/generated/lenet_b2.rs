@@ -158,7 +158,7 @@ impl Workspace {
 
 impl Model {
     /// Runs the program on row-major slices (`x`: f32[2, 1, 28, 28]) into `outputs` (`out0`: f32[2, 10]).
-    /// Allocates nothing: the plan's buffers are `ws`'s.
+    /// Allocates no buffer of its own: the plan's buffers are `ws`'s.
     pub fn forward(&self, ws: &mut Workspace, x: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[2, 1, 28, 28]", x.len(), 1568)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 10]", out0.len(), 20)?;

@@ -114,7 +114,7 @@ impl Workspace {
 
 impl Model {
     /// Runs the program on row-major slices (`x`: f32[8, 20]) into `outputs` (`out0`: f32[8, 5]).
-    /// Allocates nothing: the plan's buffers are `ws`'s.
+    /// Allocates no buffer of its own: the plan's buffers are `ws`'s.
     pub fn forward(&self, ws: &mut Workspace, x: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[8, 20]", x.len(), 160)?;
         ::ferrex_aot::rt::check_len("out0", "f32[8, 5]", out0.len(), 40)?;

@@ -194,7 +194,7 @@ impl Workspace {
 
 impl Model {
     /// Runs the program on row-major slices (`src`: f32[2, 10, 32]) into `outputs` (`out0`: f32[2, 10, 32]).
-    /// Allocates nothing: the plan's buffers are `ws`'s.
+    /// Allocates no buffer of its own: the plan's buffers are `ws`'s.
     pub fn forward(&self, ws: &mut Workspace, src: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("src", "f32[2, 10, 32]", src.len(), 640)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 10, 32]", out0.len(), 640)?;

@@ -229,7 +229,7 @@ impl Gen<'_> {
         let _ = write!(
             code,
             "impl Model {{\n    /// Runs the program on row-major slices ({}) into `outputs` ({}).\n    \
-             /// Allocates nothing: the plan's buffers are `ws`'s.\n    \
+             /// Allocates no buffer of its own: the plan's buffers are `ws`'s.\n    \
              pub fn forward(&self, ws: &mut Workspace{ins}{outs}) -> Result<(), {RT}::RunError> {{\n",
             doc_in.join(", "),
             doc_out.join(", ")
