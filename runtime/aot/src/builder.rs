@@ -44,22 +44,46 @@ impl Builder {
             path: "$OUT_DIR".into(),
             source: std::io::Error::other("OUT_DIR is not set: call this from a build script"),
         })?;
-        let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
-            Some(root) if self.archive.is_relative() => Path::new(&root).join(&self.archive),
+        let root = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+        let output = self.output(root.as_deref(), Path::new(&out_dir))?;
+        for line in &output.directives {
+            println!("{line}");
+        }
+        std::fs::write(&output.file, &output.code).map_err(|source| AotError::Io {
+            path: output.file.display().to_string(),
+            source,
+        })?;
+        Ok(output.file)
+    }
+
+    /// What [`Builder::write_to_out_dir`] writes for a crate rooted at `root`: the file
+    /// under `out_dir`, its code, and the build-script directives.
+    pub fn output(&self, root: Option<&Path>, out_dir: &Path) -> Result<BuildOutput, AotError> {
+        let path = match root {
+            Some(root) if self.archive.is_relative() => root.join(&self.archive),
             _ => self.archive.clone(),
         };
-        println!("cargo:rerun-if-changed={}", path.display());
         let module = self.module.clone().unwrap_or_else(|| {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
             crate::module_name(&stem.unwrap_or_default())
         });
         let generated = crate::generate_file(&path, &path.display().to_string())?;
-        let file = Path::new(&out_dir).join(format!("{module}.rs"));
-        let code = format!("pub mod {module} {{\n{}}}\n", generated.code);
-        std::fs::write(&file, code).map_err(|source| AotError::Io {
-            path: file.display().to_string(),
-            source,
-        })?;
-        Ok(file)
+        Ok(BuildOutput {
+            file: out_dir.join(format!("{module}.rs")),
+            code: format!("pub mod {module} {{\n{}}}\n", generated.code),
+            directives: vec![format!("cargo:rerun-if-changed={}", path.display())],
+        })
     }
+}
+
+/// What a [`Builder`] writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildOutput {
+    /// `$OUT_DIR/NAME.rs`.
+    pub file: PathBuf,
+    /// `pub mod NAME { … }`.
+    pub code: String,
+    /// `cargo:rerun-if-changed=ARCHIVE`: the build script reruns when the archive
+    /// changes, and only then (rustc also tracks the archive through `include_bytes!`).
+    pub directives: Vec<String>,
 }

@@ -70,7 +70,7 @@ mod builder;
 #[doc(hidden)]
 pub mod rt;
 
-pub use builder::Builder;
+pub use builder::{BuildOutput, Builder};
 pub use ferrex_aot_codegen::{
     generate, generate_file, module_name, AotError, AotOptions, GeneratedCode, STEPS_PER_FUNCTION,
 };
