@@ -59,3 +59,44 @@ fn generated_transformer_block_is_bit_identical_to_the_plan() {
     let m = transformer_b2::Model::new().unwrap();
     agree("transformer_b2", &[2, 10, 32], &|x| m.call((x,)).unwrap());
 }
+
+#[rustfmt::skip]
+#[path = "generated/tutorial_b8.rs"]
+mod tutorial_b8;
+
+#[test]
+fn generated_tutorial_module_takes_two_inputs_bit_identical_to_the_plan() {
+    ferrex::manual_seed(24);
+    let ep = support::load("tutorial_b8");
+    let plan = ferrex_runtime::compile(&ep).unwrap();
+    let m = tutorial_b8::Model::new().unwrap();
+    let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+    let got = m.call((x.copy(), y.copy())).unwrap();
+    assert_eq!(
+        bits(&got[0]),
+        bits(&plan.call((x.copy(), y.copy())).unwrap()[0])
+    );
+    let reference = ep.module().call((x.copy(), y.copy())).unwrap();
+    let (a, b) = (
+        got[0].to_vec::<f32>().unwrap(),
+        reference[0].to_vec::<f32>().unwrap(),
+    );
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs())));
+    // The typed entry point: both inputs, then the output.
+    let mut ws = tutorial_b8::Workspace::new().unwrap();
+    let mut out = [0f32; 80];
+    let (xs, ys) = (x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+    m.forward(&mut ws, &xs, &ys, &mut out).unwrap();
+    assert_eq!(
+        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        bits(&got[0])
+    );
+    let err = m
+        .call((x.copy(), Tensor::randn([8, 99])))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "Guard failed: y.size()[1] == 100, but got 99");
+}

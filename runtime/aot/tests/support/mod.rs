@@ -26,6 +26,28 @@ fn mlp(batch: usize) -> ExportedProgram {
     }
 }
 
+/// The torch.export tutorial's module: `relu(linear(x + y))`, `Linear(100, 10)`.
+#[ferrex::export_module]
+pub struct Tutorial {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Tutorial {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        ferrex::nn::functional::relu_(self.lin.forward(&(x + y)))
+    }
+}
+
+fn tutorial() -> ExportedProgram {
+    ferrex::manual_seed(23);
+    let m = Tutorial {
+        lin: ferrex::nn::Linear::new(100, 10),
+    };
+    let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+    ferrex::export(&m, (x, y)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
 fn exported<M: ferrex::Forward<Args = (Tensor,), Output = Tensor>>(
     m: &M,
     x: Tensor,
@@ -41,6 +63,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "mlp_b8",
         export: || mlp(8),
+    },
+    Fixture {
+        name: "tutorial_b8",
+        export: tutorial,
     },
     Fixture {
         name: "lenet_b2",
