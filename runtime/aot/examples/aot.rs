@@ -55,7 +55,7 @@ fn row(
             .collect()
     };
     let args = leaves(inputs);
-    let t_typed = median(|| typed());
+    let t_typed = median(&mut typed);
     let t_call = median(|| {
         call(inputs);
     });
