@@ -80,6 +80,7 @@ fn row(
         archive_path: path.clone(),
         display_name: path.clone(),
         regenerate: String::new(),
+        steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
     };
     let t_gen = median(|| {
         ferrex_aot::generate(&bytes, &options)

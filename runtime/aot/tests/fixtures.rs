@@ -31,6 +31,16 @@ fn fixtures_and_generated_code_are_fresh() {
             }
         }
     }
+    // The transformer block split into functions of 5 steps (`part0` … `part3`).
+    let code = support::generate_split("transformer_b2", "transformer_b2_parts", 5);
+    let path = root().join(generated("transformer_b2_parts"));
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(&code[..]) {
+        if bless {
+            std::fs::write(&path, &code).expect("writing the generated code");
+        } else {
+            stale.push(path.display().to_string());
+        }
+    }
     let newer = support::newer_format();
     let path = root().join(archive("newer_format"));
     if std::fs::read(&path).ok().as_deref() != Some(&newer[..]) {

@@ -100,3 +100,44 @@ fn generated_tutorial_module_takes_two_inputs_bit_identical_to_the_plan() {
         .to_string();
     assert_eq!(err, "Guard failed: y.size()[1] == 100, but got 99");
 }
+
+#[rustfmt::skip]
+#[path = "generated/classifier_b4.rs"]
+mod classifier_b4;
+
+#[test]
+fn generated_softmax_steps_are_bit_identical_to_the_plan() {
+    ferrex::manual_seed(25);
+    let m = classifier_b4::Model::new().unwrap();
+    agree("classifier_b4", &[4, 16], &|x| m.call((x,)).unwrap());
+    let source = include_str!("generated/classifier_b4.rs");
+    assert!(
+        source.contains("::ferrex_aot::rt::softmax(&ws.s"),
+        "a softmax step"
+    );
+    assert!(source.contains(", true, out)"), "a log-softmax step");
+}
+
+#[rustfmt::skip]
+#[path = "generated/transformer_b2_parts.rs"]
+mod transformer_b2_parts;
+
+#[test]
+fn a_program_split_into_functions_computes_the_same_bits() {
+    ferrex::manual_seed(26);
+    let (whole, split) = (
+        transformer_b2::Model::new().unwrap(),
+        transformer_b2_parts::Model::new().unwrap(),
+    );
+    let x = Tensor::randn([2, 10, 32]);
+    assert_eq!(
+        bits(&whole.call((x.copy(),)).unwrap()[0]),
+        bits(&split.call((x,)).unwrap()[0])
+    );
+    let source = include_str!("generated/transformer_b2_parts.rs");
+    assert!(source.contains("        self.part3(ws, src)?;\n"));
+    assert!(source.contains(
+        "    /// Steps 15 to 16 of `forward`.\n    fn part3(&self, ws: &mut Workspace, src: &[f32])"
+    ));
+    assert!(!source.contains("fn part4"));
+}

@@ -18,8 +18,9 @@ use ferrex_runtime::CompiledProgram;
 use crate::archive::Stored;
 use crate::{AotError, AotOptions, GeneratedCode};
 
-/// Steps per generated function: longer programs are split into `part0`, `part1`, …
-/// (one huge function is what makes generated code slow to build).
+/// Steps per generated function by default ([`crate::AotOptions::steps_per_function`]):
+/// longer programs are split into `part0`, `part1`, … (one huge function is what makes
+/// generated code slow to build).
 pub const STEPS_PER_FUNCTION: usize = 200;
 
 /// Where a value lives while `forward` runs.

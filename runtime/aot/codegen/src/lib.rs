@@ -57,6 +57,8 @@ pub struct AotOptions {
     pub display_name: String,
     /// The command that regenerates the code, quoted in its header.
     pub regenerate: String,
+    /// Steps per generated function ([`STEPS_PER_FUNCTION`] by default).
+    pub steps_per_function: usize,
 }
 
 impl AotOptions {
@@ -78,6 +80,7 @@ impl AotOptions {
             archive_path: relative(&archive, &base),
             display_name: program.display().to_string(),
             regenerate: format!("ferrex aot {} -o {}", program.display(), output.display()),
+            steps_per_function: STEPS_PER_FUNCTION,
         })
     }
 }
@@ -130,6 +133,7 @@ pub fn generate_file(
         archive_path: archive_path.to_string(),
         regenerate: format!("ferrex aot {display_name}"),
         display_name,
+        steps_per_function: STEPS_PER_FUNCTION,
     };
     generate(&bytes, &options)
 }

@@ -80,6 +80,7 @@ fn generate(resolved: &Path) -> Result<TokenStream2, String> {
         archive_path: shown.clone(),
         display_name: shown.clone(),
         regenerate: "cargo build (include_program!)".into(),
+        steps_per_function: ferrex_aot_codegen::STEPS_PER_FUNCTION,
     };
     let generated = ferrex_aot_codegen::generate(&bytes, &options).map_err(|e| {
         let message = e.to_string();

@@ -39,6 +39,29 @@ impl Tutorial {
     }
 }
 
+/// A classifier head: `log_softmax(softmax(linear(x), 1) * 3, 1)` — softmax steps of
+/// both kinds around a fused chain.
+#[ferrex::export_module]
+pub struct Classifier {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Classifier {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        (self.lin.forward(x).softmax(1) * 3.0).log_softmax(1)
+    }
+}
+
+fn classifier() -> ExportedProgram {
+    ferrex::manual_seed(29);
+    let m = Classifier {
+        lin: ferrex::nn::Linear::new(16, 8),
+    };
+    ferrex::export(&m, (Tensor::randn([4, 16]),))
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
 fn tutorial() -> ExportedProgram {
     ferrex::manual_seed(23);
     let m = Tutorial {
@@ -63,6 +86,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "mlp_b8",
         export: || mlp(8),
+    },
+    Fixture {
+        name: "classifier_b4",
+        export: classifier,
     },
     Fixture {
         name: "tutorial_b8",
@@ -128,8 +155,13 @@ pub fn generated(name: &str) -> PathBuf {
 /// The code `ferrex aot tests/fixtures/NAME.pt2 -o tests/generated/NAME.rs` writes,
 /// run in the crate root.
 pub fn generate(name: &str) -> String {
+    generate_split(name, name, ferrex_aot::STEPS_PER_FUNCTION)
+}
+
+/// [`generate`] of fixture `name` into `tests/generated/OUT.rs`, `per` steps a function.
+pub fn generate_split(name: &str, out: &str, per: usize) -> String {
     let _cwd = root();
-    let (program, output) = (root().join(archive(name)), root().join(generated(name)));
+    let (program, output) = (root().join(archive(name)), root().join(generated(out)));
     let mut options = match ferrex_aot::AotOptions::for_files(&program, &output) {
         Ok(o) => o,
         Err(e) => panic!("{e}"),
@@ -138,8 +170,9 @@ pub fn generate(name: &str) -> String {
     options.regenerate = format!(
         "ferrex aot {} -o {}",
         archive(name).display(),
-        generated(name).display()
+        generated(out).display()
     );
+    options.steps_per_function = per;
     let bytes = std::fs::read(&program).unwrap_or_else(|e| panic!("{}: {e}", program.display()));
     match ferrex_aot::generate(&bytes, &options) {
         Ok(g) => g.code,

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use ferrex_runtime::plan::ConstOrigin;
 
 use super::literal::{fused_program, shape};
-use super::{Gen, STEPS_PER_FUNCTION};
+use super::Gen;
 use crate::AotError;
 
 const RT: &str = "::ferrex_aot::rt";
@@ -252,7 +252,8 @@ impl Gen<'_> {
                 s.iter().product::<usize>()
             );
         }
-        let parts: Vec<&[String]> = bodies.chunks(STEPS_PER_FUNCTION).collect();
+        let per = self.options.steps_per_function.max(1);
+        let parts: Vec<&[String]> = bodies.chunks(per).collect();
         match parts.as_slice() {
             [] => {}
             [one] => one.iter().for_each(|b| code.push_str(b)),
@@ -270,8 +271,8 @@ impl Gen<'_> {
                     code,
                     "\n    /// Steps {} to {} of `forward`.\n    \
                      fn part{j}(&self, ws: &mut Workspace{ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
-                    j * STEPS_PER_FUNCTION,
-                    j * STEPS_PER_FUNCTION + part.len() - 1,
+                    j * per,
+                    j * per + part.len() - 1,
                     part.concat()
                 );
             }
