@@ -61,10 +61,11 @@
 //! What is generated today: programs with static sizes, f32 tensor inputs and user
 //! outputs (no buffer or input mutations), whose plan consists of GEMM steps (with bias
 //! and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
-//! attention, fused elementwise chains and free reshapes — the zoo's MLP, LeNet and
-//! transformer block. Anything else (dynamic sizes, mutations, eager fallbacks,
-//! `cond` / `map`, strided views, reductions, embeddings, group norm, `bmm`) is an
-//! [`AotError::Unsupported`] naming the node: generation fails rather than guess.
+//! attention, strided views, sums and means, group norm, `bmm`, fused elementwise
+//! chains and free reshapes — the zoo's MLP, LeNet and transformer block. Anything else
+//! (dynamic sizes, mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
+//! `map`) is an [`AotError::Unsupported`] naming the node: generation fails rather
+//! than guess.
 
 mod builder;
 #[doc(hidden)]

@@ -11,7 +11,8 @@ pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 pub use ferrex_kernels::layout::{permute, strided_copy};
-pub use ferrex_kernels::norm::{layer_norm, safe_softmax, softmax, LayerNormParams};
+pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
+pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{
     conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
 };

@@ -141,3 +141,23 @@ fn a_program_split_into_functions_computes_the_same_bits() {
     ));
     assert!(!source.contains("fn part4"));
 }
+
+#[rustfmt::skip]
+#[path = "generated/ops_b2.rs"]
+mod ops_b2;
+
+#[test]
+fn generated_views_reductions_group_norm_and_bmm_are_bit_identical_to_the_plan() {
+    ferrex::manual_seed(27);
+    let m = ops_b2::Model::new().unwrap();
+    agree("ops_b2", &[2, 4, 6], &|x| m.call((x,)).unwrap());
+    let source = include_str!("generated/ops_b2.rs");
+    for kernel in [
+        "strided_copy(",
+        "reduce_sum(",
+        "group_norm(",
+        "rt::gemm(1.0f32",
+    ] {
+        assert!(source.contains(kernel), "{kernel}");
+    }
+}

@@ -6,6 +6,7 @@ mod items;
 mod literal;
 mod steps;
 mod steps_kernels;
+mod steps_views;
 
 use std::collections::BTreeSet;
 use std::fmt::Write;

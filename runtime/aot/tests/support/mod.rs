@@ -62,6 +62,34 @@ fn classifier() -> ExportedProgram {
         .unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
 
+/// Views, reductions, group norm and `bmm`: a slice of the input (`slice`, planned as a
+/// strided view; `narrow` is an eager fallback), a batched product with
+/// its transpose, a group norm, an expand and a mean.
+#[ferrex::export_module]
+pub struct Ops {
+    norm: ferrex::nn::GroupNorm,
+}
+
+#[ferrex::export_module]
+impl Ops {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let a = x.slice(2, Some(1), Some(5), 1);
+        let b = a.bmm(&a.transpose(1, 2));
+        let g = self.norm.forward(&b);
+        let m = x.select(2, 0).unsqueeze(2).expand([2, 4, 4]);
+        (g + m).mean_dim(&[2], false)
+    }
+}
+
+fn ops() -> ExportedProgram {
+    ferrex::manual_seed(31);
+    let m = Ops {
+        norm: ferrex::nn::GroupNorm::new(2, 4),
+    };
+    ferrex::export(&m, (Tensor::randn([2, 4, 6]),))
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
 fn tutorial() -> ExportedProgram {
     ferrex::manual_seed(23);
     let m = Tutorial {
@@ -90,6 +118,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "classifier_b4",
         export: classifier,
+    },
+    Fixture {
+        name: "ops_b2",
+        export: ops,
     },
     Fixture {
         name: "tutorial_b8",

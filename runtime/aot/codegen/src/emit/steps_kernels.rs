@@ -30,6 +30,21 @@ fn block(step: &Step, out: usize, len: usize, lines: &[String]) -> String {
 impl Gen<'_> {
     /// The single-kernel steps; `false` for any other kind.
     pub(super) fn kernel_step(&mut self, step: &Step, code: &mut String) -> Result<bool, AotError> {
+        let handled = matches!(
+            step.kind,
+            Kind::Permute { .. }
+                | Kind::Softmax { .. }
+                | Kind::LayerNorm { .. }
+                | Kind::MaxPool { .. }
+                | Kind::Attention { .. }
+                | Kind::View { .. }
+                | Kind::Reduce { .. }
+                | Kind::GroupNorm { .. }
+                | Kind::Bmm { .. }
+        );
+        if !handled {
+            return Ok(false);
+        }
         let sizes = self.value_sizes(step.out)?;
         let out = self.out_slot(step, &sizes)?;
         let lines = match &step.kind {
@@ -60,56 +75,74 @@ impl Gen<'_> {
                     ),
                 }]
             }
-            Kind::LayerNorm {
-                x,
-                k,
-                weight,
-                bias,
-                eps,
-            } => {
-                let x = self.read_other(*x, out)?;
-                let split = x
-                    .sizes
-                    .len()
-                    .checked_sub(*k)
-                    .ok_or_else(|| self.unsupported("layer norm over too many dims"))?;
-                let (rows, n) = (numel(&x.sizes[..split]), numel(&x.sizes[split..]));
-                let param = |g: &mut Self, o: &Option<_>| -> Result<String, AotError> {
-                    Ok(match o {
-                        Some(o) => format!("Some({})", g.read_other(*o, out)?.expr),
-                        None => "None".into(),
-                    })
-                };
-                let (w, b) = (param(self, weight)?, param(self, bias)?);
-                vec![
+            Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
+            Kind::MaxPool { .. } => self.max_pool(step, out)?,
+            Kind::Attention { .. } => self.attention(step, out)?,
+            _ => match self.view_step(step, &sizes, out)? {
+                Some(lines) => lines,
+                None => return Ok(false),
+            },
+        };
+        code.push_str(&block(step, out, numel(&sizes), &lines));
+        Ok(true)
+    }
+
+    fn layer_norm(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::LayerNorm {
+            x,
+            k,
+            weight,
+            bias,
+            eps,
+        } = &step.kind
+        else {
+            return Ok(Vec::new());
+        };
+        Ok({
+            let x = self.read_other(*x, out)?;
+            let split = x
+                .sizes
+                .len()
+                .checked_sub(*k)
+                .ok_or_else(|| self.unsupported("layer norm over too many dims"))?;
+            let (rows, n) = (numel(&x.sizes[..split]), numel(&x.sizes[split..]));
+            let param = |g: &mut Self, o: &Option<_>| -> Result<String, AotError> {
+                Ok(match o {
+                    Some(o) => format!("Some({})", g.read_other(*o, out)?.expr),
+                    None => "None".into(),
+                })
+            };
+            let (w, b) = (param(self, weight)?, param(self, bias)?);
+            vec![
                     format!("let params = {RT}::LayerNormParams {{ weight: {w}, bias: {b}, eps: {} }};", f64_lit(*eps)),
                     format!("{RT}::layer_norm({}, [{rows}, {n}], &params, out, None).map_err(|e| fail(&e))?;", x.expr),
                 ]
-            }
-            Kind::MaxPool { x, win } => {
-                let x = self.read_other(*x, out)?;
-                let [n, c, h, w] = x.sizes[..] else {
-                    return Err(self.unsupported(format!("max pooling of {:?}", x.sizes)));
-                };
-                let dim = |i: usize, j: usize| {
-                    ConvGeom::out_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j])
-                };
-                let (Some(oh), Some(ow)) = (dim(0, 0), dim(1, 1)) else {
-                    return Err(self.unsupported("a pooling window that does not fit"));
-                };
-                vec![
+        })
+    }
+
+    fn max_pool(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::MaxPool { x, win } = &step.kind else {
+            return Ok(Vec::new());
+        };
+        Ok({
+            let x = self.read_other(*x, out)?;
+            let [n, c, h, w] = x.sizes[..] else {
+                return Err(self.unsupported(format!("max pooling of {:?}", x.sizes)));
+            };
+            let dim = |i: usize, j: usize| {
+                ConvGeom::out_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j])
+            };
+            let (Some(oh), Some(ow)) = (dim(0, 0), dim(1, 1)) else {
+                return Err(self.unsupported("a pooling window that does not fit"));
+            };
+            vec![
                     format!(
                         "let win = {RT}::PoolWindow {{ k: {:?}, s: {:?}, p: {:?}, d: {:?} }};",
                         win.k, win.s, win.p, win.d
                     ),
                     format!("{RT}::max_pool2d({}, {}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr, n * c),
                 ]
-            }
-            Kind::Attention { .. } => self.attention(step, out)?,
-            _ => return Ok(false),
-        };
-        code.push_str(&block(step, out, numel(&sizes), &lines));
-        Ok(true)
+        })
     }
 
     fn attention(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
