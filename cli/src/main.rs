@@ -7,6 +7,7 @@
 //! cargo run --release --bin ferrex -- bench PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
 //! cargo run --release --bin ferrex -- convert IN.pt2 OUT.pt2
 //! cargo run --release --bin ferrex -- fuzz --minutes 10 [--seed S] [--out DIR]
+//! cargo run --release --bin ferrex -- aot PROGRAM.pt2 -o src/program.rs
 //! ```
 //!
 //! Exit status: 0 on success, 1 when `run` finds an output or mutation that differs from
@@ -41,6 +42,7 @@ fn write_stdout(text: std::fmt::Arguments<'_>) {
     }
 }
 
+mod aot;
 mod bench;
 mod fuzz;
 mod io;
@@ -108,6 +110,8 @@ enum Command {
     /// each case in a child process with a memory limit and a timeout; count panics,
     /// aborts, hangs and disagreements between the two runners (exit status 1 if any).
     Fuzz(fuzz::FuzzArgs),
+    /// Compile a program into a Rust module (ahead of time): `ferrex aot X.pt2 -o src/x.rs`.
+    Aot(aot::AotArgs),
 }
 
 /// The two ways ferrex runs a program.
@@ -189,5 +193,6 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fuzz(args) => fuzz::fuzz(&args),
+        Command::Aot(args) => aot::aot(&args),
     }
 }

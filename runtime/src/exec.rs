@@ -13,7 +13,7 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
-use crate::fused::{Access, Input};
+use crate::fused::{Access, FusedProgram, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
@@ -52,6 +52,111 @@ impl Arena {
     }
 }
 
+/// Step functions shared by the plan's runner and generated code (`ferrex-aot`), so
+/// both compute the same numbers with the same kernels.
+///
+/// `beta * init`, broadcast to `[m, n]`, written into `out` (`addmm`'s bias, the first
+/// half of a GEMM step with a bias).
+pub fn bias_init(
+    init: &[f32],
+    init_shape: &[usize],
+    beta: f32,
+    [m, n]: [usize; 2],
+    out: &mut [f32],
+) -> Result<(), String> {
+    let access = Access::of(init_shape, &[m, n]).ok_or_else(|| {
+        format!("the bias of shape {init_shape:?} does not broadcast to [{m}, {n}]")
+    })?;
+    crate::fused::broadcast_into(&Input { data: init, access }, &[m, n], out)?;
+    if beta != 1.0 {
+        out.iter_mut().for_each(|v| *v *= beta);
+    }
+    Ok(())
+}
+
+/// A constant GEMM weight packed for the own GEMM: `data` is a row-major `[r, c]`
+/// matrix, the `B` operand itself (`[k, n]`) or, `transposed` (`linear`'s `[n, k]`
+/// weight), read as its transpose.
+pub fn pack(
+    data: &[f32],
+    [r, c]: [usize; 2],
+    transposed: bool,
+) -> Result<kernels::PackedB, kernels::KernelError> {
+    let mat = if transposed {
+        Mat {
+            data,
+            rows: c,
+            cols: r,
+            rs: 1,
+            cs: c,
+        }
+    } else {
+        Mat::row_major(data, r, c)
+    };
+    kernels::PackedB::pack(mat)
+}
+
+/// An inference batch norm as a per-channel affine map: `x * scale + shift`, from its
+/// weight and bias (absent: 1 and 0), running mean and variance, in f64. `None` when the
+/// lengths differ.
+pub fn batch_norm_affine(
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+) -> Option<(Vec<f32>, Vec<f32>)> {
+    let c = mean.len();
+    if var.len() != c || weight.is_some_and(|w| w.len() != c) || bias.is_some_and(|b| b.len() != c)
+    {
+        return None;
+    }
+    let mut scale = Vec::with_capacity(c);
+    let mut shift = Vec::with_capacity(c);
+    for i in 0..c {
+        let s = weight.map_or(1.0, |w| w[i] as f64) / (var[i] as f64 + eps).sqrt();
+        scale.push(s as f32);
+        shift.push((bias.map_or(0.0, |b| b[i] as f64) - mean[i] as f64 * s) as f32);
+    }
+    Some((scale, shift))
+}
+
+/// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
+/// epilogue); each input is `(data, shape)`, broadcast to `shape`.
+pub fn fused(
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    shape: &[usize],
+    out: &mut [f32],
+) -> Result<(), String> {
+    // A few inputs (an epilogue's bias or residual) are gathered without allocating.
+    match inputs {
+        [] => prog.run(&[], shape, out),
+        [a] => prog.run(&[fused_input(a, shape)?], shape, out),
+        [a, b] => prog.run(
+            &[fused_input(a, shape)?, fused_input(b, shape)?],
+            shape,
+            out,
+        ),
+        _ => {
+            let ins = (inputs.iter())
+                .map(|i| fused_input(i, shape))
+                .collect::<Result<Vec<_>, _>>()?;
+            prog.run(&ins, shape, out)
+        }
+    }
+}
+
+/// A fused input `(data, sizes)` read broadcast to `shape`.
+fn fused_input<'a>(
+    (data, sizes): &(&'a [f32], &[usize]),
+    shape: &[usize],
+) -> Result<Input<'a>, String> {
+    Access::of(sizes, shape)
+        .map(|access| Input { data, access })
+        .ok_or_else(|| format!("cannot broadcast {sizes:?} to {shape:?}"))
+}
+
 #[derive(Clone, Debug)]
 enum Val {
     Empty,
@@ -61,12 +166,23 @@ enum Val {
 }
 
 fn kernel_error(info: &NodeInfo, message: impl Into<String>) -> RunError {
+    step_error(&info.name, &info.op, info.source, message)
+}
+
+/// The error of a step that failed: node `node` (op `op`, at `source`) and what went
+/// wrong, as the interpreter words a failed kernel.
+pub fn step_error(
+    node: &str,
+    op: &str,
+    source: Option<SourceLocation>,
+    message: impl Into<String>,
+) -> RunError {
     RunError::Kernel {
-        node: info.name.clone(),
+        node: node.to_string(),
         source: TensorError::Op {
-            op: info.op.clone(),
+            op: op.to_string(),
             message: message.into(),
-            at: info.source.unwrap_or(SourceLocation::GRAPH),
+            at: source.unwrap_or(SourceLocation::GRAPH),
         },
     }
 }
@@ -188,20 +304,24 @@ impl Run<'_> {
         buf: &mut [f32],
         arena: &Arena,
     ) -> Result<(), String> {
-        let data = e
-            .inputs
+        self.run_fused(&e.prog, &e.inputs, shape, buf, arena)
+    }
+
+    /// A fused chain over `shape` into `buf`, its inputs read from the step's operands.
+    fn run_fused(
+        &self,
+        prog: &FusedProgram,
+        operands: &[Operand],
+        shape: &[usize],
+        buf: &mut [f32],
+        arena: &Arena,
+    ) -> Result<(), String> {
+        let data = operands
             .iter()
             .map(|o| self.data(*o, arena))
             .collect::<Result<Vec<_>, _>>()?;
-        let inputs = data
-            .iter()
-            .map(|(d, s)| {
-                Access::of(s, shape)
-                    .map(|access| Input { data: d, access })
-                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        e.prog.run(&inputs, shape, buf)
+        let inputs: Vec<(&[f32], &[usize])> = data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
+        fused(prog, &inputs, shape, buf)
     }
 
     fn gemm(
@@ -239,7 +359,7 @@ impl Run<'_> {
             cs: 1,
         };
         match &g.b {
-            GemmB::Packed(p) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
+            GemmB::Packed(p, _) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
             GemmB::Dynamic(_) => {
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
             }
@@ -259,7 +379,7 @@ impl Run<'_> {
         arena: &'s Arena,
     ) -> Result<(Cow<'s, [f32]>, usize), String> {
         match b {
-            GemmB::Packed(p) => {
+            GemmB::Packed(p, _) => {
                 let [bk, n] = p.shape();
                 if bk != k {
                     return Err(format!(
@@ -295,19 +415,7 @@ impl Run<'_> {
         arena: &Arena,
     ) -> Result<(), String> {
         let (d, s) = self.data(init, arena)?;
-        let access = Access::of(&s, &[m, n])
-            .ok_or_else(|| format!("the bias of shape {s:?} does not broadcast to [{m}, {n}]"))?;
-        let prog = crate::fused::FusedProgram {
-            instrs: vec![crate::fused::Instr::Load { dst: 0, input: 0 }],
-            n_regs: 1,
-            out: 0,
-            label: String::new(),
-        };
-        prog.run(&[Input { data: &d, access }], &[m, n], out)?;
-        if beta != 1.0 {
-            out.iter_mut().for_each(|v| *v *= beta);
-        }
-        Ok(())
+        bias_init(&d, &s, beta, [m, n], out)
     }
 
     fn conv(
@@ -473,7 +581,7 @@ impl Run<'_> {
     fn fused(
         &self,
         step: &Step,
-        prog: &crate::fused::FusedProgram,
+        prog: &FusedProgram,
         inputs: &[Operand],
         buf: &mut Vec<f32>,
         arena: &Arena,
@@ -481,19 +589,7 @@ impl Run<'_> {
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        let data = inputs
-            .iter()
-            .map(|o| self.data(*o, arena))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ins = data
-            .iter()
-            .map(|(d, s)| {
-                Access::of(s, &shape)
-                    .map(|access| Input { data: d, access })
-                    .ok_or_else(|| format!("cannot broadcast {s:?} to {shape:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        prog.run(&ins, &shape, &mut buf[..len])?;
+        self.run_fused(prog, inputs, &shape, &mut buf[..len], arena)?;
         Ok(shape)
     }
 

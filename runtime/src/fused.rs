@@ -6,13 +6,13 @@ use ferrex_kernels::pointwise::{erf, gelu, gelu_tanh, sigmoid, silu};
 use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 
 /// Elements per register.
-pub(crate) const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 
 /// Outputs smaller than this run on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum UnOp {
+pub enum UnOp {
     Neg,
     Relu,
     Sigmoid,
@@ -36,7 +36,7 @@ pub(crate) enum UnOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum BinOp {
+pub enum BinOp {
     Add,
     Sub,
     Mul,
@@ -45,13 +45,13 @@ pub(crate) enum BinOp {
 
 /// An operand: a register or a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Src {
+pub enum Src {
     Reg(usize),
     Const(f32),
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Instr {
+pub enum Instr {
     /// Register `dst` = the chunk of input `input`, broadcast to the output.
     Load {
         dst: usize,
@@ -76,7 +76,7 @@ pub(crate) enum Instr {
 
 /// A fused chain: `instrs` compute register `out` from the inputs.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct FusedProgram {
+pub struct FusedProgram {
     pub instrs: Vec<Instr>,
     pub n_regs: usize,
     pub out: usize,
@@ -86,18 +86,58 @@ pub(crate) struct FusedProgram {
 
 /// How an input is read for each output element.
 #[derive(Clone, Debug)]
-pub(crate) enum Access {
+pub enum Access {
     /// Same number of elements in the same order.
     Same,
     /// One element for all.
     Scalar,
     /// Broadcast: per output dim, the input's stride (0 where broadcast).
-    Strided(Vec<usize>),
+    Strided(Dims),
+}
+
+/// Sizes or strides: up to [`INLINE_DIMS`] held inline, so that broadcasting an input
+/// of an ordinary rank allocates nothing (generated code's `forward` allocates nothing).
+#[derive(Clone, Debug)]
+pub enum Dims {
+    Inline([usize; INLINE_DIMS], usize),
+    Heap(Vec<usize>),
+}
+
+/// Dims held without allocating.
+pub const INLINE_DIMS: usize = 8;
+
+impl Dims {
+    /// `n` zeros.
+    pub fn zeros(n: usize) -> Dims {
+        match n <= INLINE_DIMS {
+            true => Dims::Inline([0; INLINE_DIMS], n),
+            false => Dims::Heap(vec![0; n]),
+        }
+    }
+}
+
+impl std::ops::Deref for Dims {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        match self {
+            Dims::Inline(a, n) => &a[..*n],
+            Dims::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Dims {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        match self {
+            Dims::Inline(a, n) => &mut a[..*n],
+            Dims::Heap(v) => v,
+        }
+    }
 }
 
 impl Access {
     /// How an input of `shape` (contiguous) broadcasts to `out`; `None` if it does not.
-    pub(crate) fn of(shape: &[usize], out: &[usize]) -> Option<Access> {
+    pub fn of(shape: &[usize], out: &[usize]) -> Option<Access> {
         if shape.len() > out.len() {
             return None;
         }
@@ -115,7 +155,7 @@ impl Access {
         if numel == 1 {
             return Some(Access::Scalar);
         }
-        let mut strides = vec![0; out.len()];
+        let mut strides = Dims::zeros(out.len());
         let mut s = 1;
         for i in (0..shape.len()).rev() {
             if shape[i] != 1 {
@@ -128,7 +168,7 @@ impl Access {
 }
 
 /// An input of a fused run: its data and how it broadcasts.
-pub(crate) struct Input<'a> {
+pub struct Input<'a> {
     pub data: &'a [f32],
     pub access: Access,
 }
@@ -140,14 +180,14 @@ fn gather(input: &Input, out_shape: &[usize], start: usize, dst: &mut [f32]) {
         Access::Strided(strides) => {
             let rank = out_shape.len();
             // The multi-index of `start`, then an odometer over the innermost dim.
-            let mut idx = vec![0usize; rank];
+            let mut idx = Dims::zeros(rank);
             let mut rem = start;
             for d in (0..rank).rev() {
                 let size = out_shape[d].max(1);
                 idx[d] = rem % size;
                 rem /= size;
             }
-            let mut offset: usize = idx.iter().zip(strides).map(|(i, s)| i * s).sum();
+            let mut offset: usize = idx.iter().zip(strides.iter()).map(|(i, s)| i * s).sum();
             let inner = out_shape.last().copied().unwrap_or(1).max(1);
             let inner_stride = strides.last().copied().unwrap_or(0);
             let mut done = 0;
@@ -293,7 +333,7 @@ impl FusedProgram {
     /// Evaluates the program over the whole output `out` (of shape `out_shape`),
     /// splitting large outputs over threads. Inputs must broadcast to `out_shape` and
     /// hold the elements their access reads (checked: an error names the problem).
-    pub(crate) fn run(
+    pub fn run(
         &self,
         inputs: &[Input],
         out_shape: &[usize],
@@ -304,49 +344,30 @@ impl FusedProgram {
             return Err("the output buffer is smaller than the output".into());
         }
         for (i, input) in inputs.iter().enumerate() {
-            let needed = match &input.access {
-                Access::Same => numel,
-                Access::Scalar => 1,
-                Access::Strided(s) => {
-                    s.iter()
-                        .zip(out_shape)
-                        .map(|(s, d)| s * d.saturating_sub(1))
-                        .sum::<usize>()
-                        + 1
-                }
-            };
-            if numel > 0 && input.data.len() < needed {
-                return Err(format!(
-                    "fused input {i} holds {} elements, {needed} needed",
-                    input.data.len()
-                ));
-            }
+            check_input(i, input, out_shape)?;
         }
+        let reg = |r: usize| r < self.n_regs;
         for ins in &self.instrs {
-            let regs = match *ins {
+            let valid = match *ins {
                 Instr::Load { dst, input } => {
                     if input >= inputs.len() {
                         return Err(format!("fused input {input} is missing"));
                     }
-                    vec![dst]
+                    reg(dst)
                 }
-                Instr::LoadOut { dst } => vec![dst],
-                Instr::Unary { dst, a, .. } => vec![dst, a],
+                Instr::LoadOut { dst } => reg(dst),
+                Instr::Unary { dst, a, .. } => reg(dst) && reg(a),
                 Instr::Binary { dst, a, b, .. } => {
-                    let mut r = vec![dst];
-                    for s in [a, b] {
-                        if let Src::Reg(x) = s {
-                            r.push(x);
-                        }
-                    }
-                    r
+                    let src =
+                        |s: Src| matches!(s, Src::Const(_)) || matches!(s, Src::Reg(x) if reg(x));
+                    reg(dst) && src(a) && src(b)
                 }
             };
-            if regs.iter().any(|&r| r >= self.n_regs) {
+            if !valid {
                 return Err("a fused program names a missing register".into());
             }
         }
-        if self.out >= self.n_regs {
+        if !reg(self.out) {
             return Err("a fused program names a missing register".into());
         }
         let out = &mut out[..numel];
@@ -367,10 +388,58 @@ impl FusedProgram {
                 || String::from("a fused-loop worker thread failed"),
             );
         }
-        let mut regs = vec![[0f32; CHUNK]; self.n_regs];
-        self.run_range(inputs, out_shape, 0, out, &mut regs);
+        // Few registers (an epilogue's, a short chain's) live on the stack.
+        let mut stack = [[0f32; CHUNK]; STACK_REGS];
+        let mut heap = Vec::new();
+        let regs: &mut [[f32; CHUNK]] = match self.n_regs <= STACK_REGS {
+            true => &mut stack[..self.n_regs],
+            false => {
+                heap.resize(self.n_regs, [0f32; CHUNK]);
+                &mut heap
+            }
+        };
+        self.run_range(inputs, out_shape, 0, out, regs);
         Ok(())
     }
+}
+
+/// Registers of a single-threaded run held on the stack (more are allocated).
+const STACK_REGS: usize = 4;
+
+/// Input `i` holds the elements its access reads for an output of `out_shape`.
+fn check_input(i: usize, input: &Input, out_shape: &[usize]) -> Result<(), String> {
+    let numel: usize = out_shape.iter().product();
+    let needed = match &input.access {
+        Access::Same => numel,
+        Access::Scalar => 1,
+        Access::Strided(s) => {
+            s.iter()
+                .zip(out_shape)
+                .map(|(s, d)| s * d.saturating_sub(1))
+                .sum::<usize>()
+                + 1
+        }
+    };
+    if numel > 0 && input.data.len() < needed {
+        return Err(format!(
+            "fused input {i} holds {} elements, {needed} needed",
+            input.data.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `input`, broadcast to `out_shape`, into `out` (single-threaded: a copy).
+pub fn broadcast_into(input: &Input, out_shape: &[usize], out: &mut [f32]) -> Result<(), String> {
+    let numel: usize = out_shape.iter().product();
+    let out = out
+        .get_mut(..numel)
+        .ok_or("the output buffer is smaller than the output")?;
+    check_input(0, input, out_shape)?;
+    if numel > 0 {
+        gather(input, out_shape, 0, out);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -93,8 +93,16 @@
 //! read once, at compile time; compile again after changing them.
 
 mod exec;
-mod fused;
-mod plan;
+pub mod fused;
+pub mod plan;
+
+/// The step functions the plan's runner calls and that generated code (`ferrex-aot`)
+/// calls too: one implementation of each step, so an ahead-of-time compiled program
+/// computes the plan's numbers bit for bit. The kernels themselves are
+/// `ferrex_kernels`'.
+pub mod step {
+    pub use crate::exec::{batch_norm_affine, bias_init, fused, pack, step_error};
+}
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -294,6 +302,13 @@ impl CompiledProgram {
             plan.run_profiled(inputs, &checked.bindings, arena, Some(&mut profile))
         })?;
         Ok((self.program.finish_call(checked, outputs), profile))
+    }
+
+    /// The compiled plan, for code generators (`ferrex-aot`) and tools. The
+    /// [`plan`] types are read-only views of the runtime's internals: they change with
+    /// the runtime, with no stability promise beyond this workspace.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// The program this plan runs.

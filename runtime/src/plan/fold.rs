@@ -7,9 +7,7 @@ use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, Tensor};
 
-use ferrex_kernels::{Mat, PackedB};
-
-use super::{Builder, GemmB, Place, V};
+use super::{Builder, ConstOrigin, GemmB, PackSource, Place, V};
 /// Ops that must not be computed at compile time.
 fn nondeterministic(op: &OpDef) -> bool {
     let name = op.base_name();
@@ -94,16 +92,19 @@ impl Builder<'_> {
             return false;
         };
         if self.graph.nodes[v].meta.len() == 1 && storages.len() == 1 {
-            let c = self.add_const(
+            let c = self.add_const_from(
                 storages
                     .into_iter()
                     .next()
                     .unwrap_or_else(|| Storage::full(&[], 0.0, DType::F32)),
+                ConstOrigin::Folded { node: v, output: 0 },
             );
             self.const_of[v] = Some(c);
             self.plan.const_values.push((v, c));
         } else {
-            let cs: Vec<usize> = storages.into_iter().map(|s| self.add_const(s)).collect();
+            let cs: Vec<usize> = (storages.into_iter().enumerate())
+                .map(|(output, s)| self.add_const_from(s, ConstOrigin::Folded { node: v, output }))
+                .collect();
             self.plan.const_multi.push((v, cs));
             self.place[v] = Some(Place::Multi);
             return true;
@@ -130,19 +131,12 @@ impl Builder<'_> {
             return None;
         }
         let data: Vec<f32> = arr.iter().copied().collect();
-        let (r, cols) = (arr.shape()[0], arr.shape()[1]);
-        let mat = if transposed {
-            Mat {
-                data: &data,
-                rows: cols,
-                cols: r,
-                rs: 1,
-                cs: cols,
-            }
-        } else {
-            Mat::row_major(&data, r, cols)
+        let shape = [arr.shape()[0], arr.shape()[1]];
+        let packed = crate::exec::pack(&data, shape, transposed).ok()?;
+        let source = PackSource {
+            konst: c,
+            transposed,
         };
-        let packed = PackedB::pack(mat).ok()?;
-        Some(GemmB::Packed(std::sync::Arc::new(packed)))
+        Some(GemmB::Packed(std::sync::Arc::new(packed), source))
     }
 }

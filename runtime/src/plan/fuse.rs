@@ -10,7 +10,7 @@ use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
 use super::lower::number;
-use super::{Builder, ConvStep, Epilogue, GemmStep, Kind, Operand, Place, V};
+use super::{Builder, ConstOrigin, ConvStep, Epilogue, GemmStep, Kind, Operand, Place, V};
 use crate::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 
 /// An elementwise op the fuser understands.
@@ -123,24 +123,22 @@ impl Builder<'_> {
         };
         let (w, bias) = (data(self, 1)?, data(self, 2)?);
         let (mean, var) = (data(self, 3)??, data(self, 4)??);
-        let c = mean.len();
-        if var.len() != c
-            || w.as_ref().is_some_and(|w| w.len() != c)
-            || bias.as_ref().is_some_and(|b| b.len() != c)
-        {
-            return None;
-        }
-        let mut scale = Vec::with_capacity(c);
-        let mut shift = Vec::with_capacity(c);
-        for i in 0..c {
-            let s = w.as_ref().map_or(1.0, |w| w[i] as f64) / (var[i] as f64 + eps).sqrt();
-            scale.push(s as f32);
-            shift.push((bias.as_ref().map_or(0.0, |b| b[i] as f64) - mean[i] as f64 * s) as f32);
-        }
+        let (scale, shift) =
+            crate::exec::batch_norm_affine(w.as_deref(), bias.as_deref(), &mean, &var, eps)?;
         let mut shape = vec![1usize; rank - 1];
-        shape[0] = c;
-        let scale = self.add_const(Storage::from_vec(&shape, scale)?);
-        let shift = self.add_const(Storage::from_vec(&shape, shift)?);
+        shape[0] = mean.len();
+        let konst = |b: &Self, i: usize| b.node_arg(args.get(i)).and_then(|n| b.const_of[n]);
+        let origin = |shift| ConstOrigin::BatchNorm {
+            weight: konst(self, 1),
+            bias: konst(self, 2),
+            mean: konst(self, 3),
+            var: konst(self, 4),
+            eps,
+            shift,
+        };
+        let (scale_origin, shift_origin) = (origin(false), origin(true));
+        let scale = self.add_const_from(Storage::from_vec(&shape, scale)?, scale_origin);
+        let shift = self.add_const_from(Storage::from_vec(&shape, shift)?, shift_origin);
         Some(Ew::Affine {
             x: self.operand(x),
             scale,

@@ -9,7 +9,8 @@ use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
 use super::{
-    compile_graph, Builder, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand, Place, V,
+    compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
+    Place, V,
 };
 use crate::CompileError;
 
@@ -90,7 +91,7 @@ impl Builder<'_> {
     fn lower_placeholder(&mut self, v: V, k: usize, frozen: &[Option<Storage>]) {
         let source = match frozen.get(k).cloned().flatten() {
             Some(s) => {
-                let c = self.add_const(s);
+                let c = self.add_const_from(s, ConstOrigin::Placeholder(k));
                 self.const_of[v] = Some(c);
                 InputSource::Frozen(c)
             }
@@ -202,11 +203,13 @@ impl Builder<'_> {
         let bias = match args.get(2) {
             None | Some(Arg::None) => None,
             Some(Arg::Tensor(n)) => {
-                let (b, shape) = f32_const(&self.plan.consts[self.const_of[n.0]?])?;
+                let src = self.const_of[n.0]?;
+                let (b, shape) = f32_const(&self.plan.consts[src])?;
                 if shape != [wshape[0]] {
                     return None;
                 }
-                Some(self.add_const(Storage::from_vec(&shape, b)?))
+                let origin = ConstOrigin::Reshaped { src };
+                Some(self.add_const_from(Storage::from_vec(&shape, b)?, origin))
             }
             _ => return None,
         };
@@ -218,7 +221,10 @@ impl Builder<'_> {
             return None;
         }
         let k = wshape[1] * wshape[2] * wshape[3];
-        let weight = self.add_const(Storage::from_vec(&[wshape[0], k], wdata)?);
+        let weight = self.add_const_from(
+            Storage::from_vec(&[wshape[0], k], wdata)?,
+            ConstOrigin::Reshaped { src: wc },
+        );
         Some(Kind::Conv(ConvStep {
             x: self.operand(x),
             weight,

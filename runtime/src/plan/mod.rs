@@ -7,6 +7,11 @@
 //!   fused steps or epilogues run in place on a GEMM/convolution output;
 //! - [`memory`]: liveness and slot assignment, a pure function of what steps read and
 //!   write.
+//!
+//! The plan's types are `pub` so that `ferrex-aot` can walk a compiled plan
+//! ([`crate::CompiledProgram::plan`]) and emit it as Rust; they are the runtime's
+//! internals, read-only outside this crate, with no stability promise beyond the
+//! workspace.
 
 mod fold;
 mod fuse;
@@ -29,18 +34,18 @@ use crate::fused::FusedProgram;
 use crate::CompileError;
 
 /// A value of the graph: the index of the node producing it.
-pub(crate) type V = usize;
+pub type V = usize;
 
 /// A kernel operand: a value computed at run time, or a constant of the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Operand {
+pub enum Operand {
     Val(V),
     Const(usize),
 }
 
 /// Where a placeholder's value comes from.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum InputSource {
+pub enum InputSource {
     /// The `k`-th input of the call (or of the `cond` branch).
     Runtime(usize),
     /// A constant of the plan (frozen parameter, constant, unmutated buffer).
@@ -49,7 +54,7 @@ pub(crate) enum InputSource {
 
 /// The node a step comes from, for error messages.
 #[derive(Clone, Debug)]
-pub(crate) struct NodeInfo {
+pub struct NodeInfo {
     pub name: String,
     pub op: String,
     pub source: Option<SourceLocation>,
@@ -57,16 +62,52 @@ pub(crate) struct NodeInfo {
 
 /// The `B` operand of a matrix product.
 #[derive(Clone, Debug)]
-pub(crate) enum GemmB {
-    /// A constant weight, packed once at compile time into the own GEMM's panels.
-    Packed(std::sync::Arc<ferrex_kernels::PackedB>),
+pub enum GemmB {
+    /// A constant weight, packed once at compile time into the own GEMM's panels, and
+    /// what it was packed from.
+    Packed(std::sync::Arc<ferrex_kernels::PackedB>, PackSource),
     /// A run-time `[k, n]` operand.
     Dynamic(Operand),
 }
 
+/// What a [`GemmB::Packed`] weight was packed from: constant `konst` of the plan, read as
+/// `[k, n]`, or (`transposed`, `linear`'s weight) as the transpose of an `[n, k]` matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackSource {
+    pub konst: usize,
+    pub transposed: bool,
+}
+
+/// Where a constant of the plan comes from, for code generators (`ferrex-aot`) that
+/// rebuild the plan's constants from the program's state instead of copying them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConstOrigin {
+    /// The value of placeholder `k` (a parameter, constant or unmutated buffer).
+    Placeholder(usize),
+    /// Output `output` of node `node`, computed at compile time from constants by the
+    /// node's op.
+    Folded { node: V, output: usize },
+    /// The elements of constant `src` in logical order, under the constant's own shape
+    /// (a convolution's `[c_out, c_in * kh * kw]` weight, its bias).
+    Reshaped { src: usize },
+    /// An inference batch norm's per-channel scale (or, `shift`, its shift), from the
+    /// constants of its weight, bias, running mean and variance
+    /// ([`crate::step::batch_norm_affine`]).
+    BatchNorm {
+        weight: Option<usize>,
+        bias: Option<usize>,
+        mean: Option<usize>,
+        var: Option<usize>,
+        eps: f64,
+        shift: bool,
+    },
+    /// Computed by the planner in another way (none today; a generator refuses it).
+    Derived,
+}
+
 /// An elementwise chain run in place on a kernel's output, right after it.
 #[derive(Clone, Debug)]
-pub(crate) struct Epilogue {
+pub struct Epilogue {
     pub prog: FusedProgram,
     pub inputs: Vec<Operand>,
     /// The value the chain produces (it lives in the kernel's output slot).
@@ -74,7 +115,7 @@ pub(crate) struct Epilogue {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct GemmStep {
+pub struct GemmStep {
     /// `[.., k]`: every leading dim is a row.
     pub a: Operand,
     pub b: GemmB,
@@ -85,7 +126,7 @@ pub(crate) struct GemmStep {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct ConvStep {
+pub struct ConvStep {
     pub x: Operand,
     /// `[c_out, c_in * kh * kw]` contiguous.
     pub weight: usize,
@@ -101,7 +142,7 @@ pub(crate) struct ConvStep {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// The registry's eager kernel, as the interpreter runs it.
     Fallback {
         op: &'static OpDef,
@@ -205,7 +246,7 @@ pub(crate) enum Kind {
 
 /// The comparison of a [`Kind::Compare`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cmp {
+pub enum Cmp {
     Eq,
     Ne,
     Gt,
@@ -216,7 +257,7 @@ pub(crate) enum Cmp {
 
 /// How a [`Kind::View`] reads its input (the output sizes are the step's).
 #[derive(Clone, Debug)]
-pub(crate) enum ViewOp {
+pub enum ViewOp {
     /// Same elements in order (`view`, `reshape`, `flatten`, `unsqueeze`, `squeeze`,
     /// `clone`, `contiguous`).
     Reshape,
@@ -271,7 +312,7 @@ impl Kind {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Step {
+pub struct Step {
     pub kind: Kind,
     pub out: V,
     /// The output's sizes (the node's meta), evaluated with the call's symbol values.
@@ -287,11 +328,13 @@ pub(crate) struct Step {
 
 /// A compiled graph.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Plan {
+pub struct Plan {
     pub n_values: usize,
     pub inputs: Vec<(V, InputSource)>,
     pub n_runtime_inputs: usize,
     pub consts: Vec<Storage>,
+    /// Where each constant comes from (parallel to `consts`).
+    pub const_origins: Vec<ConstOrigin>,
     /// Values folded at compile time: `(value, constant)`.
     pub const_values: Vec<(V, usize)>,
     /// Multi-output values folded at compile time.
@@ -445,8 +488,9 @@ impl<'g> Builder<'g> {
         }
     }
 
-    fn add_const(&mut self, s: Storage) -> usize {
+    fn add_const_from(&mut self, s: Storage, origin: ConstOrigin) -> usize {
         self.plan.consts.push(s);
+        self.plan.const_origins.push(origin);
         self.plan.consts.len() - 1
     }
 
@@ -572,7 +616,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Gemm(g) => format!(
                 "{}{}{}",
                 match g.b {
-                    GemmB::Packed(_) => "gemm, prepacked weight",
+                    GemmB::Packed(..) => "gemm, prepacked weight",
                     GemmB::Dynamic(_) => "gemm",
                 },
                 if g.init.is_some() { " + bias" } else { "" },

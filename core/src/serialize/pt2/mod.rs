@@ -36,7 +36,7 @@ pub use sym_values::srepr;
 mod archive;
 mod convert;
 mod sympy;
-mod zip;
+pub mod zip;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,35 @@
+//! `ferrex aot PROGRAM.pt2 -o src/mlp.rs`: the program compiled into a Rust module
+//! (`ferrex_aot_codegen::generate`), for checking in beside the archive.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::CliError;
+
+#[derive(clap::Args)]
+pub struct AotArgs {
+    /// The program archive (`.pt2`).
+    program: PathBuf,
+    /// The Rust file to write, a module's file (`mod mlp;`); it embeds the archive
+    /// with `include_bytes!` by a path relative to itself.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+pub fn aot(args: &AotArgs) -> Result<ExitCode, CliError> {
+    let options = ferrex_aot_codegen::AotOptions::for_files(&args.program, &args.output)?;
+    let bytes = std::fs::read(&args.program)
+        .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", args.program.display())))?;
+    let generated = ferrex_aot_codegen::generate(&bytes, &options)?;
+    std::fs::write(&args.output, &generated.code)
+        .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", args.output.display())))?;
+    outln!(
+        "wrote {} ({} steps, {} lines; weights: {} bytes read from {})",
+        args.output.display(),
+        generated.steps,
+        generated.code.lines().count(),
+        generated.weight_bytes,
+        options.archive_path
+    );
+    Ok(ExitCode::SUCCESS)
+}

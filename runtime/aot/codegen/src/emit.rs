@@ -1,0 +1,254 @@
+//! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
+//! out as a Rust module. `steps.rs` emits each step; this file the module around them.
+
+mod folded;
+mod items;
+mod literal;
+mod steps;
+mod steps_kernels;
+mod steps_views;
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use ferrex::program::{ArgumentSpec, InputKind, OutputKind};
+use ferrex::ExportedProgram;
+use ferrex_runtime::plan::{InputSource, PackSource, Plan};
+use ferrex_runtime::CompiledProgram;
+
+use crate::archive::Stored;
+use crate::{AotError, AotOptions, GeneratedCode};
+
+/// Steps per generated function by default ([`crate::AotOptions::steps_per_function`]):
+/// longer programs are split into `part0`, `part1`, … (one huge function is what makes
+/// generated code slow to build).
+pub const STEPS_PER_FUNCTION: usize = 200;
+
+/// Where a value lives while `forward` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    /// User input `k` of `forward`.
+    Input(usize),
+    /// Constant `c` of the plan (a field of `Model`).
+    Const(usize),
+    /// A workspace slot.
+    Slot(usize),
+}
+
+/// A user input of the program: its placeholder, `forward` argument and static sizes.
+struct UserInput {
+    ident: String,
+    name: String,
+    sizes: Vec<usize>,
+}
+
+/// The generator's state while one plan is written out.
+struct Gen<'a> {
+    ep: &'a ExportedProgram,
+    plan: &'a Plan,
+    stored: &'a Stored,
+    options: &'a AotOptions,
+    loc: Vec<Option<Loc>>,
+    inputs: Vec<UserInput>,
+    /// Constants `forward` reads (fields `c{i}` of `Model`).
+    const_fields: BTreeSet<usize>,
+    /// Packed GEMM weights (fields `w{step}`), by step.
+    packs: Vec<(usize, PackSource)>,
+    /// Fused programs (fields `f{step}`), by step.
+    programs: Vec<(usize, ferrex_runtime::fused::FusedProgram)>,
+    /// Elements of each workspace slot.
+    slot_len: Vec<usize>,
+}
+
+/// Generates the module body for `ep`, compiled as `compiled`.
+pub(crate) fn module(
+    ep: &ExportedProgram,
+    compiled: &CompiledProgram,
+    stored: &Stored,
+    archive: &[u8],
+    options: &AotOptions,
+) -> Result<GeneratedCode, AotError> {
+    let plan = compiled.plan();
+    let mut g = Gen {
+        ep,
+        plan,
+        stored,
+        options,
+        loc: vec![None; plan.n_values],
+        inputs: Vec::new(),
+        const_fields: BTreeSet::new(),
+        packs: Vec::new(),
+        programs: Vec::new(),
+        slot_len: plan.slot_sizes.clone(),
+    };
+    g.check_signature()?;
+    g.bind_inputs()?;
+    let mut bodies = Vec::with_capacity(plan.steps.len());
+    for (i, step) in plan.steps.iter().enumerate() {
+        bodies.push(g.step(i, step)?);
+    }
+    let outputs = g.outputs()?;
+    let mut code = String::new();
+    g.header(&mut code, compiled, archive);
+    let weight_bytes = g.model(&mut code)?;
+    g.workspace(&mut code);
+    g.forward(&mut code, &bodies, &outputs);
+    g.call(&mut code, &outputs);
+    Ok(GeneratedCode {
+        code,
+        steps: plan.steps.len(),
+        weight_bytes,
+    })
+}
+
+impl Gen<'_> {
+    fn unsupported(&self, message: impl Into<String>) -> AotError {
+        AotError::Unsupported {
+            path: self.options.display_name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// User inputs and user outputs only: no constant inputs, no mutations, no
+    /// sub-plans.
+    fn check_signature(&self) -> Result<(), AotError> {
+        let sig = self.ep.graph_signature();
+        for spec in &sig.input_specs {
+            if let ArgumentSpec::Constant { name, .. } = &spec.arg {
+                return Err(self.unsupported(format!(
+                    "input `{name}` is a constant (a non-tensor argument)"
+                )));
+            }
+        }
+        if let Some(s) = sig
+            .output_specs
+            .iter()
+            .find(|s| s.kind != OutputKind::UserOutput)
+        {
+            return Err(self.unsupported(format!(
+                "the program mutates `{}` ({:?}); mutations are not generated yet",
+                s.target.as_deref().unwrap_or("?"),
+                s.kind
+            )));
+        }
+        if !self.plan.subplans.is_empty() {
+            return Err(self.unsupported("`cond` / `map` sub-plans are not generated yet"));
+        }
+        Ok(())
+    }
+
+    /// The placeholders: user inputs become `forward`'s arguments, frozen ones constants.
+    fn bind_inputs(&mut self) -> Result<(), AotError> {
+        let specs = &self.ep.graph_signature().input_specs;
+        for &(v, source) in &self.plan.inputs {
+            match source {
+                InputSource::Frozen(c) => self.loc[v] = Some(Loc::Const(c)),
+                InputSource::Runtime(k) => {
+                    let spec = specs.get(k).filter(|s| s.kind == InputKind::UserInput);
+                    let name = spec.map(|s| s.arg.name().to_string()).ok_or_else(|| {
+                        self.unsupported(format!("placeholder {k} is not a user input"))
+                    })?;
+                    let meta = self.plan.metas.get(v).and_then(|m| m.first());
+                    let meta = meta
+                        .filter(|m| m.dtype == ferrex::DType::F32)
+                        .ok_or_else(|| {
+                            self.unsupported(format!("input `{name}` is not an f32 tensor"))
+                        })?;
+                    let sizes = self.static_sizes(&meta.sizes, &name)?;
+                    let ident = literal::ident(&name, self.inputs.len());
+                    self.loc[v] = Some(Loc::Input(self.inputs.len()));
+                    self.inputs.push(UserInput { ident, name, sizes });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Concrete sizes, or an error naming the value with a symbolic size.
+    fn static_sizes(&self, sizes: &[ferrex::SymInt], what: &str) -> Result<Vec<usize>, AotError> {
+        sizes
+            .iter()
+            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                self.unsupported(format!(
+                    "`{what}` has symbolic sizes {sizes:?}; dynamic shapes are not generated yet"
+                ))
+            })
+    }
+
+    /// The f32 sizes of value `v` (its node's first meta).
+    fn value_sizes(&self, v: usize) -> Result<Vec<usize>, AotError> {
+        let name = self.plan.names.get(v).map_or("?", String::as_str);
+        let meta = self.plan.metas.get(v).and_then(|m| m.first());
+        let meta = meta
+            .filter(|m| m.dtype == ferrex::DType::F32)
+            .ok_or_else(|| self.unsupported(format!("`{name}` is not an f32 tensor")))?;
+        self.static_sizes(&meta.sizes, name)
+    }
+
+    /// The user outputs: `(expression, sizes)` each.
+    fn outputs(&mut self) -> Result<Vec<(String, Vec<usize>)>, AotError> {
+        let mut out = Vec::new();
+        for a in &self.plan.outputs {
+            let ferrex::graph::Argument::Tensor(n) = a else {
+                return Err(self.unsupported("an output is not a tensor"));
+            };
+            if self.loc.get(n.0).copied().flatten().is_none() {
+                return Err(self.unsupported(format!(
+                    "output `{}` is not computed by a generated step",
+                    self.plan.names.get(n.0).map_or("?", String::as_str)
+                )));
+            }
+            let read = self.read(ferrex_runtime::plan::Operand::Val(n.0))?;
+            out.push((read.expr, read.sizes));
+        }
+        Ok(out)
+    }
+
+    /// The comment at the top: what was generated from what, and the plan.
+    fn header(&self, code: &mut String, compiled: &CompiledProgram, archive: &[u8]) {
+        let o = self.options;
+        let _ = writeln!(
+            code,
+            "// @generated by ferrex-aot {} from `{}` (model `{}`). Do not edit: regenerate\n\
+             // with `{}`.\n// Declare it as `#[rustfmt::skip] mod NAME;` so that `cargo fmt` leaves it as\n\
+             // generated.\n//\n// The plan, one step per line:",
+            env!("CARGO_PKG_VERSION"),
+            o.display_name,
+            self.ep.model_name(),
+            o.regenerate
+        );
+        for line in compiled.describe().lines() {
+            let _ = writeln!(code, "//   {line}");
+        }
+        code.push_str(
+            "#![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]\n\n",
+        );
+        let _ = writeln!(
+            code,
+            "/// The archive this module was generated from; the weights are read from it.\n\
+             const ARCHIVE: &[u8] = include_bytes!({:?});\n\
+             const _: () = assert!(\n    ARCHIVE.len() == {},\n    {:?}\n);",
+            o.archive_path,
+            archive.len(),
+            stale_message(o)
+        );
+        for &(start, len) in &self.stored.json {
+            let _ = writeln!(
+                code,
+                "const _: () = assert!(\n    ::ferrex_aot::rt::fnv1a(ARCHIVE, {start}, {len}) == {:#018x},\n    {:?}\n);",
+                crate::fnv1a(archive, start, len),
+                stale_message(o)
+            );
+        }
+        code.push('\n');
+    }
+}
+
+fn stale_message(o: &AotOptions) -> String {
+    format!(
+        "`{}` is not the archive this code was generated from: run `{}` again",
+        o.display_name, o.regenerate
+    )
+}

@@ -1,0 +1,294 @@
+//! One block of code per step of the plan, calling the step functions the plan's
+//! runner calls (`ferrex_runtime::step`) and the kernels (`ferrex_kernels`).
+
+use std::fmt::Write;
+
+use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, Step};
+
+use super::literal::{location, shape};
+use super::{Gen, Loc};
+use crate::AotError;
+
+const RT: &str = "::ferrex_aot::rt";
+
+/// An operand as generated code reads it: a `&[f32]` expression and its sizes.
+pub(super) struct Read {
+    pub(super) expr: String,
+    pub(super) sizes: Vec<usize>,
+    pub(super) slot: Option<usize>,
+}
+
+pub(super) fn numel(s: &[usize]) -> usize {
+    s.iter().product()
+}
+
+impl Gen<'_> {
+    /// The code of step `i` (a block), with a comment naming its node, op and source.
+    pub(super) fn step(&mut self, i: usize, step: &Step) -> Result<String, AotError> {
+        let info = &step.info;
+        let at = info
+            .source
+            .map(|l| format!(" at {}:{}", l.file, l.line))
+            .unwrap_or_default();
+        let mut code = format!("        // {}: {}{at}\n", info.name, info.op);
+        match &step.kind {
+            Kind::Gemm(g) => self.gemm(i, step, g, &mut code)?,
+            Kind::Fused { prog, inputs } => {
+                let sizes = self.value_sizes(step.out)?;
+                let out = self.out_slot(step, &sizes)?;
+                self.programs.push((i, prog.clone()));
+                let call = self.fused_call(&format!("self.f{i}"), inputs, &sizes, out)?;
+                let _ = writeln!(
+                    code,
+                    "        {{\n            let out = &mut ws.s{out}[..{}];\n{}\n{call}\n        }}",
+                    numel(&sizes),
+                    fail_closure(step)
+                );
+            }
+            Kind::Alias { src, .. } => {
+                let Some(Loc::Slot(s)) = self.loc.get(*src).copied().flatten() else {
+                    return Err(
+                        self.unsupported(format!("`{}` reshapes a value not in a slot", info.name))
+                    );
+                };
+                self.loc[step.out] = Some(Loc::Slot(s));
+                let sizes = self.value_sizes(step.out)?;
+                let _ = writeln!(
+                    code,
+                    "        // (no code: slot {s} read as {})",
+                    shape(&sizes)
+                );
+            }
+            Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
+            other if self.kernel_step(step, &mut code)? => {
+                let _ = other;
+            }
+            other => {
+                return Err(self.unsupported(format!(
+                    "`{}` ({}) is planned as a step the generator does not emit yet: {}",
+                    info.name,
+                    info.op,
+                    kind_name(other)
+                )))
+            }
+        }
+        Ok(code)
+    }
+
+    /// The slot step `step` writes (its length grown to `sizes`), recorded as the
+    /// location of its value.
+    pub(super) fn out_slot(&mut self, step: &Step, sizes: &[usize]) -> Result<usize, AotError> {
+        let slot = step
+            .slot
+            .ok_or_else(|| self.unsupported(format!("`{}` has no buffer slot", step.info.name)))?;
+        if self.slot_len.len() <= slot {
+            self.slot_len.resize(slot + 1, 0);
+        }
+        self.slot_len[slot] = self.slot_len[slot].max(numel(sizes));
+        self.loc[step.out] = Some(Loc::Slot(slot));
+        Ok(slot)
+    }
+
+    /// [`Gen::read`] of an operand that must not live in the step's own slot `out`.
+    pub(super) fn read_other(&mut self, o: Operand, out: usize) -> Result<Read, AotError> {
+        let r = self.read(o)?;
+        if r.slot == Some(out) {
+            return Err(self.unsupported("a step reads the slot it writes"));
+        }
+        Ok(r)
+    }
+
+    pub(super) fn read(&mut self, o: Operand) -> Result<Read, AotError> {
+        let loc = match o {
+            Operand::Const(c) => Some(Loc::Const(c)),
+            Operand::Val(v) => self.loc.get(v).copied().flatten(),
+        };
+        let missing = || format!("{o:?} is read before a generated step computes it");
+        Ok(match loc.ok_or_else(|| self.unsupported(missing()))? {
+            Loc::Input(k) => Read {
+                expr: self.inputs[k].ident.clone(),
+                sizes: self.inputs[k].sizes.clone(),
+                slot: None,
+            },
+            Loc::Const(c) => {
+                let sizes = self.plan.consts.get(c).map(|s| s.shape().to_vec());
+                self.const_fields.insert(c);
+                Read {
+                    expr: format!("&self.c{c}[..]"),
+                    sizes: sizes.ok_or_else(|| self.unsupported(missing()))?,
+                    slot: None,
+                }
+            }
+            Loc::Slot(s) => {
+                let Operand::Val(v) = o else {
+                    return Err(self.unsupported(missing()));
+                };
+                let sizes = self.value_sizes(v)?;
+                Read {
+                    expr: format!("&ws.s{s}[..{}]", numel(&sizes)),
+                    sizes,
+                    slot: Some(s),
+                }
+            }
+        })
+    }
+
+    /// `rt::fused(program, &[(input, &sizes), …], &sizes, out)`.
+    fn fused_call(
+        &mut self,
+        program: &str,
+        inputs: &[Operand],
+        sizes: &[usize],
+        out_slot: usize,
+    ) -> Result<String, AotError> {
+        let mut items = Vec::new();
+        for o in inputs {
+            let r = self.read(*o)?;
+            if r.slot == Some(out_slot) {
+                return Err(self.unsupported("a fused step reads the slot it writes"));
+            }
+            items.push(format!("({}, &{})", r.expr, shape(&r.sizes)));
+        }
+        Ok(format!(
+            "            {RT}::fused(&{program}, &[{}], &{}, out).map_err(|e| fail(&e))?;",
+            items.join(", "),
+            shape(sizes)
+        ))
+    }
+
+    fn gemm(
+        &mut self,
+        i: usize,
+        step: &Step,
+        g: &GemmStep,
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let name = &step.info.name;
+        let sizes = self.value_sizes(step.out)?;
+        let a = self.read(g.a)?;
+        let k = a.sizes.last().copied().unwrap_or(1);
+        let m = numel(&a.sizes[..a.sizes.len().saturating_sub(1)]);
+        let (b_expr, n) = self.gemm_b(i, &g.b, k, name)?;
+        if numel(&sizes) != m * n || sizes.last().copied().unwrap_or(1) != n {
+            return Err(self.unsupported(format!(
+                "`{name}`: [{m}, {k}] @ [{k}, {n}] is not {sizes:?}"
+            )));
+        }
+        let out = self.out_slot(step, &sizes)?;
+        if a.slot == Some(out) {
+            return Err(self.unsupported(format!("`{name}` reads the slot it writes")));
+        }
+        let mut body = format!(
+            "            let out = &mut ws.s{out}[..{}];\n{}\n",
+            m * n,
+            fail_closure(step)
+        );
+        let beta = match g.init {
+            Some((init, beta)) => {
+                let r = self.read(init)?;
+                let _ = writeln!(
+                    body,
+                    "            {RT}::bias_init({}, &{}, {}, [{m}, {n}], out).map_err(|e| fail(&e))?;",
+                    r.expr,
+                    shape(&r.sizes),
+                    super::literal::f32_lit(beta)
+                );
+                "1.0f32"
+            }
+            None => "0.0f32",
+        };
+        let am = format!("{RT}::Mat::row_major({}, {m}, {k})", a.expr);
+        let alpha = super::literal::f32_lit(g.alpha);
+        let _ =
+            writeln!(
+            body,
+            "            {RT}::{}({alpha}, {am}, {b_expr}, {beta}, out).map_err(|e| fail(&e))?;",
+            if matches!(g.b, GemmB::Packed(..)) { "gemm_packed" } else { "gemm" }
+        );
+        if let Some(e) = &g.epilogue {
+            body.push_str(&self.epilogue(i, e, &sizes, out)?);
+        }
+        let _ = writeln!(code, "        {{\n{body}        }}");
+        Ok(())
+    }
+
+    /// The `B` operand of step `i`'s product with a `k`-column left operand, and `n`.
+    fn gemm_b(
+        &mut self,
+        i: usize,
+        b: &GemmB,
+        k: usize,
+        name: &str,
+    ) -> Result<(String, usize), AotError> {
+        match b {
+            GemmB::Packed(p, source) => {
+                let [bk, n] = p.shape();
+                if bk != k {
+                    return Err(
+                        self.unsupported(format!("`{name}`: the weight has {bk} rows, not {k}"))
+                    );
+                }
+                self.packs.push((i, *source));
+                Ok((format!("&self.w{i}"), n))
+            }
+            GemmB::Dynamic(o) => {
+                let r = self.read(*o)?;
+                let [bk, n] = r.sizes[..] else {
+                    return Err(self
+                        .unsupported(format!("`{name}`: a right operand of sizes {:?}", r.sizes)));
+                };
+                if bk != k {
+                    return Err(self.unsupported(format!(
+                        "`{name}`: [{bk}, {n}] right operand for {k} columns"
+                    )));
+                }
+                Ok((format!("{RT}::Mat::row_major({}, {k}, {n})", r.expr), n))
+            }
+        }
+    }
+
+    /// An epilogue run in place on the slot of its kernel.
+    pub(super) fn epilogue(
+        &mut self,
+        i: usize,
+        e: &Epilogue,
+        sizes: &[usize],
+        out: usize,
+    ) -> Result<String, AotError> {
+        self.programs.push((i, e.prog.clone()));
+        let call = self.fused_call(&format!("self.f{i}"), &e.inputs, sizes, out)?;
+        self.loc[e.value] = Some(Loc::Slot(out));
+        Ok(format!("{call}\n"))
+    }
+}
+
+/// `let fail = …`: a step's kernel error, worded as the plan's runner words it.
+pub(super) fn fail_closure(step: &Step) -> String {
+    format!(
+        "            let fail = |e: &dyn ::std::fmt::Display| {RT}::failed({:?}, {:?}, {}, e);",
+        step.info.name,
+        step.info.op,
+        location(step.info.source)
+    )
+}
+
+fn kind_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Fallback { .. } => "an eager fallback",
+        Kind::GetItem { .. } => "getitem",
+        Kind::HigherOrder { .. } => "a higher-order op",
+        Kind::Conv(_) => "convolution",
+        Kind::MaxPool { .. } => "max pooling",
+        Kind::Softmax { .. } => "softmax",
+        Kind::Compare { .. } => "comparison",
+        Kind::LayerNorm { .. } => "layer norm",
+        Kind::Permute { .. } => "permute",
+        Kind::View { .. } => "strided view",
+        Kind::Attention { .. } => "attention",
+        Kind::Reduce { .. } => "reduction",
+        Kind::Embedding { .. } => "embedding",
+        Kind::GroupNorm { .. } => "group norm",
+        Kind::Bmm { .. } => "bmm",
+        Kind::Gemm(_) | Kind::Fused { .. } | Kind::Alias { .. } => "planned",
+    }
+}

@@ -1,0 +1,249 @@
+//! Steps that call one kernel of `ferrex_kernels` on their operands — convolution,
+//! pooling, permute, softmax, layer norm, attention — with their geometry computed here,
+//! from the static sizes, exactly as the plan's runner computes it at run time.
+
+use std::fmt::Write;
+
+use ferrex_kernels::ConvGeom;
+use ferrex_runtime::plan::{ConvStep, Kind, Step};
+
+use super::literal::{f64_lit, shape};
+use super::steps::{fail_closure, numel};
+use super::Gen;
+use crate::AotError;
+
+const RT: &str = "::ferrex_aot::rt";
+
+/// `{ let out = …; let fail = …; <lines> }`: a step writing slot `out`.
+fn block(step: &Step, out: usize, len: usize, lines: &[String]) -> String {
+    let mut b = format!(
+        "        {{\n            let out = &mut ws.s{out}[..{len}];\n{}\n",
+        fail_closure(step)
+    );
+    for l in lines {
+        let _ = writeln!(b, "            {l}");
+    }
+    b.push_str("        }\n");
+    b
+}
+
+impl Gen<'_> {
+    /// The single-kernel steps; `false` for any other kind.
+    pub(super) fn kernel_step(&mut self, step: &Step, code: &mut String) -> Result<bool, AotError> {
+        let handled = matches!(
+            step.kind,
+            Kind::Permute { .. }
+                | Kind::Softmax { .. }
+                | Kind::LayerNorm { .. }
+                | Kind::MaxPool { .. }
+                | Kind::Attention { .. }
+                | Kind::View { .. }
+                | Kind::Reduce { .. }
+                | Kind::GroupNorm { .. }
+                | Kind::Bmm { .. }
+        );
+        if !handled {
+            return Ok(false);
+        }
+        let sizes = self.value_sizes(step.out)?;
+        let out = self.out_slot(step, &sizes)?;
+        let lines = match &step.kind {
+            Kind::Permute { x, dims } => {
+                let x = self.read_other(*x, out)?;
+                vec![format!(
+                    "{RT}::permute({}, &{}, &{dims:?}, out).map_err(|e| fail(&e))?;",
+                    x.expr,
+                    shape(&x.sizes)
+                )]
+            }
+            Kind::Softmax { x, dim, log, safe } => {
+                let x = self.read_other(*x, out)?;
+                let xs = &x.sizes;
+                let geom = match xs.len() {
+                    0 => [1, 1, 1],
+                    r if *dim < r => [numel(&xs[..*dim]), xs[*dim], numel(&xs[dim + 1..])],
+                    _ => return Err(self.unsupported(format!("softmax over dim {dim} of {xs:?}"))),
+                };
+                vec![match safe {
+                    true => format!(
+                        "{RT}::safe_softmax({}, {geom:?}, out).map_err(|e| fail(&e))?;",
+                        x.expr
+                    ),
+                    false => format!(
+                        "{RT}::softmax({}, {geom:?}, {log}, out).map_err(|e| fail(&e))?;",
+                        x.expr
+                    ),
+                }]
+            }
+            Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
+            Kind::MaxPool { .. } => self.max_pool(step, out)?,
+            Kind::Attention { .. } => self.attention(step, out)?,
+            _ => match self.view_step(step, &sizes, out)? {
+                Some(lines) => lines,
+                None => return Ok(false),
+            },
+        };
+        code.push_str(&block(step, out, numel(&sizes), &lines));
+        Ok(true)
+    }
+
+    fn layer_norm(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::LayerNorm {
+            x,
+            k,
+            weight,
+            bias,
+            eps,
+        } = &step.kind
+        else {
+            return Ok(Vec::new());
+        };
+        Ok({
+            let x = self.read_other(*x, out)?;
+            let split = x
+                .sizes
+                .len()
+                .checked_sub(*k)
+                .ok_or_else(|| self.unsupported("layer norm over too many dims"))?;
+            let (rows, n) = (numel(&x.sizes[..split]), numel(&x.sizes[split..]));
+            let param = |g: &mut Self, o: &Option<_>| -> Result<String, AotError> {
+                Ok(match o {
+                    Some(o) => format!("Some({})", g.read_other(*o, out)?.expr),
+                    None => "None".into(),
+                })
+            };
+            let (w, b) = (param(self, weight)?, param(self, bias)?);
+            vec![
+                    format!("let params = {RT}::LayerNormParams {{ weight: {w}, bias: {b}, eps: {} }};", f64_lit(*eps)),
+                    format!("{RT}::layer_norm({}, [{rows}, {n}], &params, out, None).map_err(|e| fail(&e))?;", x.expr),
+                ]
+        })
+    }
+
+    fn max_pool(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::MaxPool { x, win } = &step.kind else {
+            return Ok(Vec::new());
+        };
+        Ok({
+            let x = self.read_other(*x, out)?;
+            let [n, c, h, w] = x.sizes[..] else {
+                return Err(self.unsupported(format!("max pooling of {:?}", x.sizes)));
+            };
+            let dim = |i: usize, j: usize| {
+                ConvGeom::out_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j])
+            };
+            let (Some(oh), Some(ow)) = (dim(0, 0), dim(1, 1)) else {
+                return Err(self.unsupported("a pooling window that does not fit"));
+            };
+            vec![
+                    format!(
+                        "let win = {RT}::PoolWindow {{ k: {:?}, s: {:?}, p: {:?}, d: {:?} }};",
+                        win.k, win.s, win.p, win.d
+                    ),
+                    format!("{RT}::max_pool2d({}, {}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr, n * c),
+                ]
+        })
+    }
+
+    fn attention(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::Attention {
+            q,
+            k,
+            v,
+            mask,
+            scale,
+            causal,
+        } = &step.kind
+        else {
+            return Ok(Vec::new());
+        };
+        let (q, k, v) = (
+            self.read_other(*q, out)?,
+            self.read_other(*k, out)?,
+            self.read_other(*v, out)?,
+        );
+        let (qs, ks, vs) = (&q.sizes, &k.sizes, &v.sizes);
+        let r = qs.len();
+        let fits = r >= 2 && ks.len() == r && vs.len() == r && qs[..r - 2] == ks[..r - 2];
+        if !fits || vs[..r - 2] != qs[..r - 2] || ks[r - 1] != qs[r - 1] || vs[r - 2] != ks[r - 2] {
+            return Err(self.unsupported(format!("attention of {qs:?}, {ks:?} and {vs:?}")));
+        }
+        let batch = &qs[..r - 2];
+        let mut lines = vec![format!(
+            "let geom = {RT}::AttentionGeom {{ batch: {}, l: {}, s: {}, e: {}, ev: {}, scale: {}, causal: {causal} }};",
+            numel(batch),
+            qs[r - 2],
+            ks[r - 2],
+            qs[r - 1],
+            vs[r - 1],
+            f64_lit(*scale)
+        )];
+        let mask = match mask {
+            Some(m) => {
+                let m = self.read_other(*m, out)?;
+                lines.push(format!(
+                    "let mask = {RT}::AttnMask::broadcast({}, &{}, &{}, [{}, {}]).map_err(|e| fail(&e))?;",
+                    m.expr,
+                    shape(&m.sizes),
+                    shape(batch),
+                    qs[r - 2],
+                    ks[r - 2]
+                ));
+                "Some(&mask)"
+            }
+            None => "None",
+        };
+        lines.push(format!(
+            "{RT}::attention({}, {}, {}, {mask}, &geom, out).map_err(|e| fail(&e))?;",
+            q.expr, k.expr, v.expr
+        ));
+        Ok(lines)
+    }
+
+    /// A convolution (im2col + GEMM) and its epilogue.
+    pub(super) fn conv(
+        &mut self,
+        i: usize,
+        step: &Step,
+        c: &ConvStep,
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let sizes = self.value_sizes(step.out)?;
+        let out = self.out_slot(step, &sizes)?;
+        let x = self.read_other(c.x, out)?;
+        let [n, c_in, h, w] = x.sizes[..] else {
+            return Err(self.unsupported(format!("a convolution of {:?}", x.sizes)));
+        };
+        let dim = |i: usize, k, s, p, d| ConvGeom::out_dim([h, w][i], k, s, p, d);
+        let oh = dim(0, c.kh, c.stride[0], c.pad[0], c.dilation[0]);
+        let ow = dim(1, c.kw, c.stride[1], c.pad[1], c.dilation[1]);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            return Err(self.unsupported("a convolution kernel that does not fit its input"));
+        };
+        if c_in != c.c_in || sizes != [n, c.c_out, oh, ow] {
+            return Err(self.unsupported(format!("a convolution of {:?} into {sizes:?}", x.sizes)));
+        }
+        let weight = self
+            .read(ferrex_runtime::plan::Operand::Const(c.weight))?
+            .expr;
+        let bias = match c.bias {
+            Some(b) => format!(
+                "Some({})",
+                self.read(ferrex_runtime::plan::Operand::Const(b))?.expr
+            ),
+            None => "None".into(),
+        };
+        let mut lines = vec![
+            format!(
+                "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: 1, oh: {oh}, ow: {ow} }};",
+                c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation
+            ),
+            format!("{RT}::conv2d({}, {n}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;", x.expr),
+        ];
+        if let Some(e) = &c.epilogue {
+            lines.push(self.epilogue(i, e, &sizes, out)?.trim().to_string());
+        }
+        code.push_str(&block(step, out, numel(&sizes), &lines));
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! `ferrex-aot-codegen`: the code generator behind `ferrex-aot` — a saved program's
+//! compiled plan (`ferrex_runtime::CompiledProgram::plan`) written out as a Rust module.
+//! Use it through `ferrex-aot` (its macro and `Builder`) or `ferrex aot`; the generated
+//! code calls `::ferrex_aot::rt`. See `ferrex-aot`'s documentation for what is generated.
+
+use std::path::{Path, PathBuf};
+
+mod archive;
+mod emit;
+
+pub use emit::STEPS_PER_FUNCTION;
+
+/// 64-bit FNV-1a of `bytes[start..start + len]`, a `const fn`: generated code checks at
+/// compile time that the archive it embeds is the one it was generated from.
+pub const fn fnv1a(bytes: &[u8], start: usize, len: usize) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = start;
+    while i < start.saturating_add(len) && i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// Why a program could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum AotError {
+    /// The file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a program ferrex loads (the loader's error, naming the file).
+    #[error(transparent)]
+    Load(#[from] ferrex::LoadError),
+    /// The program does not compile into a plan.
+    #[error(transparent)]
+    Compile(#[from] ferrex_runtime::CompileError),
+    /// The archive's entries could not be read.
+    #[error("the archive cannot be read: {0}")]
+    Archive(String),
+    /// The program uses something the generator does not emit yet.
+    #[error("`{path}` cannot be compiled ahead of time: {message}")]
+    Unsupported { path: String, message: String },
+}
+
+/// How to generate.
+#[derive(Clone, Debug)]
+pub struct AotOptions {
+    /// The path written into `include_bytes!`, relative to the generated file (or
+    /// absolute): where the compiler finds the archive when it builds the code.
+    pub archive_path: String,
+    /// The program's name in messages (its file name, as the user wrote it).
+    pub display_name: String,
+    /// The command that regenerates the code, quoted in its header.
+    pub regenerate: String,
+    /// Steps per generated function ([`STEPS_PER_FUNCTION`] by default).
+    pub steps_per_function: usize,
+}
+
+impl AotOptions {
+    /// The options of `ferrex aot PROGRAM -o OUTPUT`: `include_bytes!` names the archive
+    /// relative to the output's folder (which must exist), with `/` separators, so the
+    /// generated file and the archive can be checked in and moved together.
+    pub fn for_files(program: &Path, output: &Path) -> Result<AotOptions, AotError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| AotError::Io { path, source }
+        };
+        let archive = program.canonicalize().map_err(io(program))?;
+        let out_dir = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = out_dir.canonicalize().map_err(io(&out_dir))?;
+        Ok(AotOptions {
+            archive_path: relative(&archive, &base),
+            display_name: program.display().to_string(),
+            regenerate: format!("ferrex aot {} -o {}", program.display(), output.display()),
+            steps_per_function: STEPS_PER_FUNCTION,
+        })
+    }
+}
+
+/// `target` relative to the folder `base` (both absolute), with `/` separators.
+fn relative(target: &Path, base: &Path) -> String {
+    let t: Vec<_> = target.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.display().to_string();
+    }
+    let ups = std::iter::repeat_n("..".to_string(), b.len() - common);
+    let downs = t[common..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    ups.chain(downs).collect::<Vec<_>>().join("/")
+}
+
+/// Generated code: a module body (`#![allow(..)]`, items), to be a module's file or
+/// wrapped in `mod NAME { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedCode {
+    pub code: String,
+    /// Steps emitted, and weight bytes the module reads from the archive.
+    pub steps: usize,
+    pub weight_bytes: usize,
+}
+
+/// Generates the module of the program saved in `archive` (the bytes of a `.pt2` file).
+pub fn generate(archive: &[u8], options: &AotOptions) -> Result<GeneratedCode, AotError> {
+    let ep = ferrex::serialize::pt2::from_bytes(archive, &options.display_name)?;
+    let compiled = ferrex_runtime::compile(&ep)?;
+    let stored = archive::stored_tensors(archive)?;
+    emit::module(&ep, &compiled, &stored, archive, options)
+}
+
+/// Reads `path` and generates its module ([`generate`]); `archive_path` is what the
+/// generated `include_bytes!` names.
+pub fn generate_file(
+    path: &std::path::Path,
+    archive_path: &str,
+) -> Result<GeneratedCode, AotError> {
+    let bytes = std::fs::read(path).map_err(|source| AotError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let display_name = path.display().to_string();
+    let options = AotOptions {
+        archive_path: archive_path.to_string(),
+        regenerate: format!("ferrex aot {display_name}"),
+        display_name,
+        steps_per_function: STEPS_PER_FUNCTION,
+    };
+    generate(&bytes, &options)
+}
+
+/// A module name made of `stem` (a file stem): lowercase letters, digits and `_`.
+pub fn module_name(stem: &str) -> String {
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+        name.insert(0, '_');
+    }
+    name
+}

@@ -1,0 +1,78 @@
+//! `ferrex-aot`: a saved program (`.pt2`) compiled into Rust code, ahead of time.
+//!
+//! The runtime (`ferrex_runtime::compile`) turns a program into a plan of steps and
+//! interprets that plan on every call. This crate walks the same plan once and writes
+//! it out as a Rust module — straight-line code calling the same step functions and
+//! kernels — so the program's checks and numbers come with no interpretation left at
+//! run time. Three front ends share the one generator, [`generate`]:
+//!
+//! - `ferrex aot PROGRAM.pt2 -o src/mlp.rs` (the command-line tool): checked-in code,
+//!   best for review;
+//! - [`include_program!`]`(pub mod mlp = "models/mlp.pt2")`: a proc macro, no build
+//!   script;
+//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`.
+//!
+//! ```
+//! use ferrex::Tensor;
+//!
+//! // The zoo's MLP (20 -> 64 -> 32 -> 5), exported at batch 8 and saved with
+//! // `ferrex::save`; the path is relative to the crate root.
+//! ferrex_aot::include_program!(pub mod mlp = "tests/fixtures/mlp_b8.pt2");
+//!
+//! let model = mlp::Model::new()?;
+//! let mut ws = mlp::Workspace::new()?;
+//! let x = vec![0.5f32; 8 * 20];
+//! let mut y = vec![0f32; 8 * 5];
+//! model.forward(&mut ws, &x, &mut y)?; // typed, on row-major slices
+//!
+//! // `call` is `CompiledProgram::call`: same results, bit for bit, and the same errors.
+//! let plan = ferrex_runtime::load("tests/fixtures/mlp_b8.pt2")?;
+//! let out = model.call((Tensor::from_vec(x.clone(), [8, 20]),))?;
+//! let want = plan.call((Tensor::from_vec(x, [8, 20]),))?;
+//! assert_eq!(out[0].to_vec::<f32>()?, want[0].to_vec::<f32>()?);
+//! assert_eq!(out[0].to_vec::<f32>()?, y);
+//! let err = model.call((Tensor::ones([8, 19]),)).unwrap_err();
+//! assert_eq!(err.to_string(), "Guard failed: x.size()[1] == 20, but got 19");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The generated module holds:
+//!
+//! - `Model::new()`: the weights, read from the archive embedded with `include_bytes!`
+//!   (never as literals: rustc tracks the file, and a changed archive rebuilds), decoded
+//!   as little-endian f32 (right on big-endian targets too) and packed for the GEMM
+//!   once; derived constants (a slice of a weight, a folded batch norm) are recomputed
+//!   from the stored weights by the code the planner used; a compile-time check (length
+//!   and FNV-1a of the archive's JSON entries) refuses an archive other than the one the
+//!   code was generated from;
+//! - `Workspace::new()`: the plan's buffer slots, allocated once;
+//! - `Model::forward(&self, ws, inputs…, outputs…)`: the typed entry point on slices,
+//!   which allocates no buffer of its own (the GEMM kernel packs its left operand into
+//!   one allocation per product);
+//! - `Model::call(args)` / `call_flat(leaves)`: drop-ins for
+//!   `ferrex_runtime::CompiledProgram::call`, with the interpreter's input checks in its
+//!   order and with its words.
+//!
+//! Each step is a block of code with a comment naming its node, its op and its source
+//! line; programs of more than [`STEPS_PER_FUNCTION`] steps are split into functions.
+//! The same archive always gives byte-identical code. A checked-in module should be
+//! declared `#[rustfmt::skip] mod NAME;`, so `cargo fmt` leaves it as generated.
+//!
+//! What is generated today: programs with static sizes, f32 tensor inputs and user
+//! outputs (no buffer or input mutations), whose plan consists of GEMM steps (with bias
+//! and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
+//! attention, strided views, sums and means, group norm, `bmm`, fused elementwise
+//! chains and free reshapes — the zoo's MLP, LeNet and transformer block. Anything else
+//! (dynamic sizes, mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
+//! `map`) is an [`AotError::Unsupported`] naming the node: generation fails rather
+//! than guess.
+
+mod builder;
+#[doc(hidden)]
+pub mod rt;
+
+pub use builder::{BuildOutput, Builder};
+pub use ferrex_aot_codegen::{
+    generate, generate_file, module_name, AotError, AotOptions, GeneratedCode, STEPS_PER_FUNCTION,
+};
+pub use ferrex_aot_macros::include_program;

@@ -1,0 +1,196 @@
+//! What generated code calls at run time. Not an API for hand-written code: generated
+//! modules name these items as `::ferrex_aot::rt::…`, so that a crate with a generated
+//! module depends on `ferrex-aot` alone. The kernels are the runtime's (`ferrex_kernels`,
+//! `ferrex_runtime::step`): one kernel set for the plan and for generated code.
+
+use std::borrow::Cow;
+
+pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
+pub use ferrex::tensor::{DType, Storage};
+pub use ferrex::{RunError, SourceLocation, Tensor};
+pub use ferrex_aot_codegen::fnv1a;
+pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+pub use ferrex_kernels::layout::{permute, strided_copy};
+pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
+pub use ferrex_kernels::reduce::sum as reduce_sum;
+pub use ferrex_kernels::{
+    conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
+};
+pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
+pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
+
+/// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
+/// (so big-endian targets read the same numbers).
+pub fn f32_le(archive: &[u8], offset: usize, numel: usize) -> Result<Vec<f32>, RunError> {
+    let bytes = numel
+        .checked_mul(4)
+        .and_then(|n| archive.get(offset..offset.checked_add(n)?))
+        .ok_or_else(|| {
+            RunError::Malformed(format!(
+                "the embedded archive has no {numel} f32 values at offset {offset}"
+            ))
+        })?;
+    let mut out = Vec::new();
+    ferrex_kernels::try_grow(&mut out, numel, 0.0)
+        .map_err(|e| RunError::Malformed(e.to_string()))?;
+    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(out)
+}
+
+/// A buffer of `len` zeros (a workspace slot, an output).
+pub fn zeros(len: usize) -> Result<Vec<f32>, RunError> {
+    let mut out = Vec::new();
+    ferrex_kernels::try_grow(&mut out, len, 0.0).map_err(|e| RunError::Malformed(e.to_string()))?;
+    Ok(out)
+}
+
+/// A kernel's error as the plan words it (`step_error`).
+pub fn failed(
+    node: &str,
+    op: &str,
+    at: Option<SourceLocation>,
+    e: &dyn std::fmt::Display,
+) -> RunError {
+    step_error(node, op, at, e.to_string())
+}
+
+/// The length check of a typed `forward` argument: `what` must hold `expected` values
+/// (its meta is `meta`, for the message).
+pub fn check_len(what: &str, meta: &str, got: usize, expected: usize) -> Result<(), RunError> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(RunError::InputValue {
+        name: what.to_string(),
+        expected: format!("{expected} values ({meta})"),
+        got: format!("{got} values"),
+    })
+}
+
+/// As many leaves as the program has user inputs (the interpreter's first check).
+pub fn check_count(leaves: &[InputLeaf], expected: usize) -> Result<(), RunError> {
+    if leaves.len() != expected {
+        return Err(RunError::InputCount {
+            expected,
+            got: leaves.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Leaf `index`, a tensor of dtype f32 and static sizes `sizes`, checked in the
+/// interpreter's order and with its words (`ExportedProgram::check_inputs`): a tensor,
+/// then the dtype, the rank, each size.
+pub fn input_f32(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    sizes: &[usize],
+) -> Result<Storage, RunError> {
+    let leaf = leaves
+        .get(index)
+        .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+    let storage = match &leaf.value {
+        LeafValue::Tensor(t) => {
+            let not_eager = |got: String| RunError::NotATensor {
+                name: leaf.path.clone(),
+                got,
+            };
+            if t.is_traced() {
+                return Err(not_eager("a traced tensor".into()));
+            }
+            if let Some(e) = t.error() {
+                return Err(not_eager(format!("a failed tensor ({e})")));
+            }
+            t.try_storage()
+                .map_err(|e| not_eager(format!("a failed tensor ({e})")))?
+        }
+        other => {
+            return Err(RunError::NotATensor {
+                name: leaf.path.clone(),
+                got: other.describe(),
+            })
+        }
+    };
+    if storage.dtype() != DType::F32 {
+        return Err(RunError::InputDType {
+            name: name.into(),
+            expected: DType::F32,
+            got: storage.dtype(),
+        });
+    }
+    let shape = storage.shape();
+    if shape.len() != sizes.len() {
+        return Err(RunError::InputRank {
+            name: name.into(),
+            expected: sizes.len(),
+            got: shape.len(),
+        });
+    }
+    for (dim, (&want, &got)) in sizes.iter().zip(shape).enumerate() {
+        if want != got {
+            return Err(RunError::InputSize {
+                name: name.into(),
+                dim,
+                expected: want.to_string(),
+                got: got as i64,
+            });
+        }
+    }
+    Ok(storage)
+}
+
+/// The f32 elements of a checked input, in row-major order (borrowed when contiguous).
+pub fn f32_data(s: &Storage) -> Cow<'_, [f32]> {
+    match s {
+        Storage::F32(a) => match a.as_slice() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(a.iter().copied().collect()),
+        },
+        _ => Cow::Borrowed(&[]),
+    }
+}
+
+/// An output tensor of shape `shape` holding `data`.
+pub fn tensor(shape: &[usize], data: Vec<f32>) -> Result<Tensor, RunError> {
+    Storage::from_vec(shape, data)
+        .map(Tensor::from_storage)
+        .ok_or_else(|| RunError::Malformed(format!("an output does not fill its shape {shape:?}")))
+}
+
+pub use ferrex::ops::Value;
+pub use ferrex::SymInt;
+
+/// A tensor of `shape` holding a copy of `data` (an operand of a folded op).
+pub fn const_tensor(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
+    tensor(shape, data.to_vec())
+}
+
+/// Output `output` of op `op` on constant `args`, computed by the op's eager kernel as
+/// the planner computed it (a constant the plan folded), as f32 data.
+pub fn fold(op: &str, args: &[Value], output: usize) -> Result<Vec<f32>, RunError> {
+    let fail = |m: String| RunError::Malformed(format!("folding `{op}`: {m}"));
+    let def = ferrex::ops::lookup(op).ok_or_else(|| fail("the op is not registered".into()))?;
+    let out = ferrex::ops::run_eager(def, args).map_err(|e| fail(e.0))?;
+    let t = out
+        .get(output)
+        .ok_or_else(|| fail(format!("no output {output}")))?;
+    t.to_vec::<f32>().map_err(|e| fail(e.to_string()))
+}
+
+/// A folded inference batch norm's scale (or, `shift`, its shift), computed as the
+/// planner computes it (`ferrex_runtime::step::batch_norm_affine`).
+pub fn batch_norm_part(
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    mean: &[f32],
+    var: &[f32],
+    eps: f64,
+    shift: bool,
+) -> Result<Vec<f32>, RunError> {
+    let (scale, offset) = ferrex_runtime::step::batch_norm_affine(weight, bias, mean, var, eps)
+        .ok_or_else(|| RunError::Malformed("a batch norm's statistics differ in length".into()))?;
+    Ok(if shift { offset } else { scale })
+}

@@ -1,0 +1,57 @@
+//! The committed fixtures and generated modules are what the zoo and the generator
+//! give today: this test fails when either is stale. `FERREX_BLESS=1 cargo test -p
+//! ferrex-aot --test fixtures` writes them again.
+
+mod support;
+
+use support::{archive, generate, generated, root, FIXTURES};
+
+#[test]
+fn fixtures_and_generated_code_are_fresh() {
+    let bless = std::env::var_os("FERREX_BLESS").is_some();
+    let mut stale = Vec::new();
+    for f in FIXTURES {
+        let ep = (f.export)();
+        let bytes = ferrex::serialize::pt2::to_bytes(&ep, f.name).expect("saving the fixture");
+        let path = root().join(archive(f.name));
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            if bless {
+                std::fs::write(&path, &bytes).expect("writing the fixture");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+        let code = generate(f.name);
+        let path = root().join(generated(f.name));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(&code[..]) {
+            if bless {
+                std::fs::write(&path, &code).expect("writing the generated code");
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    // The transformer block split into functions of 5 steps (`part0` … `part3`).
+    let code = support::generate_split("transformer_b2", "transformer_b2_parts", 5);
+    let path = root().join(generated("transformer_b2_parts"));
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(&code[..]) {
+        if bless {
+            std::fs::write(&path, &code).expect("writing the generated code");
+        } else {
+            stale.push(path.display().to_string());
+        }
+    }
+    let newer = support::newer_format();
+    let path = root().join(archive("newer_format"));
+    if std::fs::read(&path).ok().as_deref() != Some(&newer[..]) {
+        if bless {
+            std::fs::write(&path, &newer).expect("writing the fixture");
+        } else {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale (run `FERREX_BLESS=1 cargo test -p ferrex-aot --test fixtures`): {stale:?}"
+    );
+}

@@ -1,0 +1,219 @@
+//! The fixtures of the generated-code tests: zoo models exported and saved with
+//! `ferrex::save`'s format (committed in `tests/fixtures/`), and the code `ferrex aot`
+//! generates from them (committed in `tests/generated/`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use ferrex::{ExportedProgram, Tensor};
+use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+
+/// A fixture: its name (`tests/fixtures/NAME.pt2`, `tests/generated/NAME.rs`) and how
+/// its program is made.
+pub struct Fixture {
+    pub name: &'static str,
+    pub export: fn() -> ExportedProgram,
+}
+
+fn mlp(batch: usize) -> ExportedProgram {
+    ferrex::manual_seed(13);
+    let m = Mlp::new(20, [64, 32], 5);
+    let x = Tensor::randn([batch, 20]);
+    match ferrex::export(&m, (x,)) {
+        Ok(ep) => ep,
+        Err(e) => panic!("exporting the zoo MLP failed: {e}"),
+    }
+}
+
+/// The torch.export tutorial's module: `relu(linear(x + y))`, `Linear(100, 10)`.
+#[ferrex::export_module]
+pub struct Tutorial {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Tutorial {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        ferrex::nn::functional::relu_(self.lin.forward(&(x + y)))
+    }
+}
+
+/// A classifier head: `log_softmax(softmax(linear(x), 1) * 3, 1)` — softmax steps of
+/// both kinds around a fused chain.
+#[ferrex::export_module]
+pub struct Classifier {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Classifier {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        (self.lin.forward(x).softmax(1) * 3.0).log_softmax(1)
+    }
+}
+
+fn classifier() -> ExportedProgram {
+    ferrex::manual_seed(29);
+    let m = Classifier {
+        lin: ferrex::nn::Linear::new(16, 8),
+    };
+    ferrex::export(&m, (Tensor::randn([4, 16]),))
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+/// Views, reductions, group norm and `bmm`: a slice of the input (`slice`, planned as a
+/// strided view; `narrow` is an eager fallback), a batched product with
+/// its transpose, a group norm, an expand and a mean.
+#[ferrex::export_module]
+pub struct Ops {
+    norm: ferrex::nn::GroupNorm,
+}
+
+#[ferrex::export_module]
+impl Ops {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let a = x.slice(2, Some(1), Some(5), 1);
+        let b = a.bmm(&a.transpose(1, 2));
+        let g = self.norm.forward(&b);
+        let m = x.select(2, 0).unsqueeze(2).expand([2, 4, 4]);
+        (g + m).mean_dim(&[2], false)
+    }
+}
+
+fn ops() -> ExportedProgram {
+    ferrex::manual_seed(31);
+    let m = Ops {
+        norm: ferrex::nn::GroupNorm::new(2, 4),
+    };
+    ferrex::export(&m, (Tensor::randn([2, 4, 6]),))
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+fn tutorial() -> ExportedProgram {
+    ferrex::manual_seed(23);
+    let m = Tutorial {
+        lin: ferrex::nn::Linear::new(100, 10),
+    };
+    let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+    ferrex::export(&m, (x, y)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+fn exported<M: ferrex::Forward<Args = (Tensor,), Output = Tensor>>(
+    m: &M,
+    x: Tensor,
+) -> ExportedProgram {
+    ferrex::export(m, (x,)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+pub const FIXTURES: &[Fixture] = &[
+    Fixture {
+        name: "mlp_b1",
+        export: || mlp(1),
+    },
+    Fixture {
+        name: "mlp_b8",
+        export: || mlp(8),
+    },
+    Fixture {
+        name: "classifier_b4",
+        export: classifier,
+    },
+    Fixture {
+        name: "ops_b2",
+        export: ops,
+    },
+    Fixture {
+        name: "tutorial_b8",
+        export: tutorial,
+    },
+    Fixture {
+        name: "lenet_b2",
+        export: || {
+            ferrex::manual_seed(17);
+            exported(&LeNet::new(), Tensor::randn([2, 1, 28, 28]))
+        },
+    },
+    Fixture {
+        name: "transformer_b2",
+        export: || {
+            ferrex::manual_seed(19);
+            exported(
+                &TransformerBlock::new(32, 4, 64),
+                Tensor::randn([2, 10, 32]),
+            )
+        },
+    },
+];
+
+/// `mlp_b1` with its program's schema major version raised: an archive a newer ferrex
+/// wrote (`tests/fixtures/newer_format.pt2`).
+pub fn newer_format() -> Vec<u8> {
+    let ep = mlp(1);
+    let bytes = ferrex::serialize::pt2::to_bytes(&ep, "newer_format").expect("saving");
+    let mut entries = ferrex::serialize::pt2::read_entries(&bytes).expect("reading");
+    for (name, data) in &mut entries {
+        if name.ends_with("models/model.json") {
+            let text = String::from_utf8(data.clone()).expect("utf-8");
+            let at = text.find("\"schema_version\"").expect("a schema version");
+            let major = at + text[at..].find("\"major\"").expect("a major version");
+            let digits = major
+                + text[major..]
+                    .find(|c: char| c.is_ascii_digit())
+                    .expect("digits");
+            let end = digits
+                + text[digits..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(0);
+            *data = format!("{}99{}", &text[..digits], &text[end..]).into_bytes();
+        }
+    }
+    ferrex::serialize::pt2::write_stored(&entries).expect("writing")
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/fixtures/NAME.pt2`, relative to the crate root as `ferrex aot` is run there.
+pub fn archive(name: &str) -> PathBuf {
+    Path::new("tests/fixtures").join(format!("{name}.pt2"))
+}
+
+pub fn generated(name: &str) -> PathBuf {
+    Path::new("tests/generated").join(format!("{name}.rs"))
+}
+
+/// The code `ferrex aot tests/fixtures/NAME.pt2 -o tests/generated/NAME.rs` writes,
+/// run in the crate root.
+pub fn generate(name: &str) -> String {
+    generate_split(name, name, ferrex_aot::STEPS_PER_FUNCTION)
+}
+
+/// [`generate`] of fixture `name` into `tests/generated/OUT.rs`, `per` steps a function.
+pub fn generate_split(name: &str, out: &str, per: usize) -> String {
+    let _cwd = root();
+    let (program, output) = (root().join(archive(name)), root().join(generated(out)));
+    let mut options = match ferrex_aot::AotOptions::for_files(&program, &output) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    options.display_name = archive(name).display().to_string();
+    options.regenerate = format!(
+        "ferrex aot {} -o {}",
+        archive(name).display(),
+        generated(out).display()
+    );
+    options.steps_per_function = per;
+    let bytes = std::fs::read(&program).unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    match ferrex_aot::generate(&bytes, &options) {
+        Ok(g) => g.code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The fixture's program, loaded from its committed archive.
+pub fn load(name: &str) -> ExportedProgram {
+    let path = root().join(archive(name));
+    ferrex::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
