@@ -91,9 +91,6 @@ pub mod __private {
     )]
     pub trait ExportFn {}
 
-    /// Compiles only for the marker of a `#[ferrex::export_fn]`.
-    pub const fn assert_export_fn<T: ExportFn + ?Sized>() {}
-
     pub use crate::strict::*;
 
     pub use crate::module::{
@@ -133,9 +130,6 @@ pub mod __private {
     )]
     pub trait TracedReceiver {}
 
-    /// Compiles only for a type strict mode can see into (`Type::f(..)` in a strict body).
-    pub const fn assert_traced_type<T: TracedReceiver + ?Sized>() {}
-
     impl<T: crate::Module + ?Sized> TracedReceiver for T {}
     impl TracedReceiver for crate::Tensor {}
     impl TracedReceiver for [crate::Tensor] {}
@@ -150,8 +144,9 @@ pub mod __private {
     impl TracedReceiver for crate::ops::OpDef {}
 
     /// The receiver of a method call that strict mode could not identify by syntax,
-    /// checked by type (autoref specialisation through up to two references):
-    /// `require_receiver((&&&ReceiverProbe(&recv)).__ferrex_receiver())`.
+    /// checked by type (autoref specialisation through up to two references): the answer
+    /// of `(&&&ReceiverProbe(&recv)).__ferrex_receiver()` must implement `ReceiverCheck`
+    /// (the generated check names the call in its own message: `opaque_receiver.rs`).
     pub struct ReceiverProbe<'a, T: ?Sized>(pub &'a T);
 
     impl<T: ?Sized> Clone for ReceiverProbe<'_, T> {
@@ -213,12 +208,9 @@ pub mod __private {
 
     impl ReceiverCheck for IsReceiver {}
 
-    /// Compiles only for a receiver strict mode can see into.
-    pub fn require_receiver<K: ReceiverCheck>(_: K) {}
-
     /// `recv.to_vec()` on a receiver strict mode could not identify: autoref
     /// specialisation picks `TensorData` when `recv` is a tensor (through up to two
-    /// references), which `require_not_tensor` rejects.
+    /// references), which fails `NotTensorCheck`.
     pub struct DataProbe<'a, T: ?Sized>(pub &'a T);
 
     impl<T: ?Sized> Clone for DataProbe<'_, T> {
@@ -280,9 +272,6 @@ pub mod __private {
 
     impl NotTensorCheck for NotTensorData {}
 
-    /// Compiles only when the receiver of a data read is not a tensor.
-    pub fn require_not_tensor<K: NotTensorCheck>(_: K) {}
-
     #[diagnostic::on_unimplemented(
         message = "graph break: this method of a tensor is not ferrex's",
         label = "a tensor: this method comes from a trait of another crate or of this one, whose body strict export cannot see into",
@@ -293,9 +282,6 @@ pub mod __private {
     pub trait FerrexMethodCheck {}
 
     impl FerrexMethodCheck for NotTensorData {}
-
-    /// Compiles only when the receiver of a method outside `Tensor`'s is not a tensor.
-    pub fn require_ferrex_method<K: FerrexMethodCheck>(_: K) {}
 
     /// Autoref specialisation: a copy of forward's arguments when they are `Clone`, for
     /// strict mode's second trace; `None` otherwise.

@@ -6,7 +6,10 @@
 //! read from a global, a clock, a file — would be frozen into the graph as a constant.
 //!
 //! The check is autoref specialisation over the call's result, one level per way of being
-//! trusted: `require_known_call((&&&&CallProbe::<Marker, _>(&value, PhantomData)).__ferrex_call())`.
+//! trusted: the answer of `(&&&&CallProbe::<Marker, _>(&value, PhantomData)).__ferrex_call()`
+//! must implement `CallCheck`. Each generated check declares, at the call, a trait with
+//! ferrex's message naming the call, implemented through the answer's trait here
+//! (`macros/src/analysis/opaque_receiver.rs`, `local_check`), so rustc reports that one.
 
 use core::marker::PhantomData;
 
@@ -118,9 +121,6 @@ pub trait CallCheck {}
 
 impl CallCheck for KnownCall {}
 
-/// Compiles only for a call strict mode trusts.
-pub fn require_known_call<K: CallCheck>(_: K) {}
-
 /// Implemented by a module or helper type for each method (by the hash of its name) of its
 /// impl blocks marked `#[export_module]` or `#[ferrex::export_fn]`, whose bodies strict
 /// mode has read: forward may call `self.m(..)` of another block only when it is one.
@@ -132,9 +132,6 @@ pub fn require_known_call<K: CallCheck>(_: K) {}
     note = "or export with `#[export_module(strict = false)]`, which traces whatever the method runs"
 )]
 pub trait CheckedMethod<const NAME_HASH: u64> {}
-
-/// Compiles only when the method whose name hashes to `H` is one strict mode has read.
-pub const fn assert_checked_method<T: CheckedMethod<H> + ?Sized, const H: u64>() {}
 
 /// Values whose methods strict mode trusts without reading them: numbers, strings, tensors
 /// and the standard containers of them (no `Cell`, lock or atomic: those hold state), and
@@ -217,7 +214,8 @@ impl<I: PlainValue, P> PlainValue for std::iter::TakeWhile<I, P> {}
 impl<I: PlainValue, P> PlainValue for std::iter::SkipWhile<I, P> {}
 
 /// A value of the model (a field, an alias of one) whose method forward calls without a
-/// tensor: `require_known_value((&&&&ValueProbe(&recv)).__ferrex_value())`.
+/// tensor: the answer of `(&&&&ValueProbe(&recv)).__ferrex_value()` must implement
+/// `ValueCheck`.
 pub struct ValueProbe<'a, T: ?Sized>(pub &'a T);
 
 copy_probe!(ValueProbe<T>);
@@ -295,9 +293,6 @@ pub trait ValueCheck {}
 
 impl ValueCheck for KnownValueOf {}
 
-/// Compiles only for a value strict mode can see into.
-pub fn require_known_value<K: ValueCheck>(_: K) {}
-
 /// Types that hold state shared between calls: interior mutability, locks, atomics,
 /// lazily initialised values and `thread_local!` keys, also behind `Rc` / `Arc` / `Box`.
 /// A method of one (`set`, `get`, `load`, `lock`, …) read or written while exporting
@@ -337,7 +332,8 @@ impl<T: SharedState + ?Sized> SharedState for std::sync::Arc<T> {}
 impl<T: SharedState + ?Sized> SharedState for Box<T> {}
 
 /// The receiver of a `set` / `get` / `load` / `lock`-like call that syntax could not
-/// place: `require_not_shared((&&&SharedProbe(&recv)).__ferrex_shared())`.
+/// place: the answer of `(&&&SharedProbe(&recv)).__ferrex_shared()` must implement
+/// `NotSharedAnswer`.
 pub struct SharedProbe<'a, T: ?Sized>(pub &'a T);
 
 copy_probe!(SharedProbe<T>);

@@ -14,7 +14,7 @@
 //!         mod not_an_export_fn { pub struct helper {} }
 //!         use not_an_export_fn::*;                  // fallback, shadowed by ...
 //!         use __ferrex_callee as helper;            // ... the marker, when it exists
-//!         fn check() { assert_export_fn::<helper>() }
+//!         fn check() { let _ = <helper as Check>::OK; }   // Check: ExportFn, ferrex's message
 //!     };
 //! };
 //! ```

@@ -7,13 +7,14 @@
 //! the check is left to the compiler: the emitted body wraps each such call as
 //!
 //! ```text
-//! { let _ = || require_receiver((&&&ReceiverProbe(&recv)).__ferrex_receiver()); recv.m(x) }
+//! { let _ = || { /* trait Check with ferrex's message */ Check::ok((&&&ReceiverProbe(&recv)).__ferrex_receiver()) }; recv.m(x) }
 //! ```
 //!
 //! The closure is never called (the receiver is not evaluated twice); autoref
 //! specialisation picks `IsReceiver` when the receiver's type (through up to two
 //! references) implements `TracedReceiver`, and `OpaqueReceiver<T>` otherwise, which
-//! `require_receiver` rejects with ferrex's message, spanned on the receiver.
+//! the local trait (implemented only through `ReceiverCheck`) rejects with ferrex's
+//! message naming the call, spanned on the receiver (`local_check`).
 //! `Type::forward(&m, x)` checks its first argument the same way; a data read
 //! (`w.to_vec()`) or a method outside the tensor vocabulary on such a receiver gets the
 //! opposite check (`DataProbe`): it compiles only when the receiver is not a tensor.
