@@ -320,41 +320,63 @@ fn run_panels(
     let (m, k) = (a.rows, a.cols);
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
     let (rows_per, mc_max) = a_blocks(isa, m);
-    let mut own = match shared {
-        Some(_) => Vec::new(),
-        None => vec![0f32; block_len(mc_max, rows_per, KC.min(k))],
+    let own_len = match shared {
+        Some(_) => 0,
+        None => block_len(mc_max, rows_per, KC.min(k)),
     };
-    let (mut at, mut pc) = (0, 0);
-    while pc < k {
-        let kc = KC.min(k - pc);
-        let beta_here = if pc == 0 { beta } else { 1.0 };
-        let mut ic = 0;
-        while ic < m {
-            let mc = mc_max.min(m - ic);
-            let len = block_len(mc, rows_per, kc);
-            let apack: &[f32] = match shared {
-                Some(all) => &all[at..at + len],
-                None => {
-                    pack_a(a, ic, mc, pc, kc, rows_per, &mut own[..len]);
-                    &own[..len]
+    with_pack_scratch(own_len, |own| {
+        let (mut at, mut pc) = (0, 0);
+        while pc < k {
+            let kc = KC.min(k - pc);
+            let beta_here = if pc == 0 { beta } else { 1.0 };
+            let mut ic = 0;
+            while ic < m {
+                let mc = mc_max.min(m - ic);
+                let len = block_len(mc, rows_per, kc);
+                let apack: &[f32] = match shared {
+                    Some(all) => &all[at..at + len],
+                    None => {
+                        pack_a(a, ic, mc, pc, kc, rows_per, &mut own[..len]);
+                        &own[..len]
+                    }
+                };
+                at += len;
+                let tile = Tile {
+                    kc,
+                    ldc: b.n,
+                    alpha,
+                    beta: beta_here,
+                };
+                if m < 4 {
+                    few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
+                } else {
+                    many_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
                 }
-            };
-            at += len;
-            let tile = Tile {
-                kc,
-                ldc: b.n,
-                alpha,
-                beta: beta_here,
-            };
-            if m < 4 {
-                few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
-            } else {
-                many_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
+                ic += mc;
             }
-            ic += mc;
+            pc += kc;
         }
-        pc += kc;
+    });
+}
+
+/// Runs `f` with a scratch buffer of `len` floats for packing blocks of A: this thread's
+/// own, kept between products (grown once to the largest block, `MC × KC` at most), so a
+/// product allocates nothing once it has run on a thread (the generated code of
+/// `ferrex-aot` counts on it).
+fn with_pack_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut v) => {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+            f(&mut v[..len])
+        }
+        // Not reached (packing never re-enters); a fresh buffer keeps it correct.
+        Err(_) => f(&mut vec![0f32; len]),
+    })
 }
 
 /// Packs `a[i0..i0 + mc, p0..p0 + kc]` as micro-panels of `rows` rows: row `r`, depth

@@ -47,8 +47,8 @@
 //!   code was generated from;
 //! - `Workspace::new()`: the plan's buffer slots, allocated once;
 //! - `Model::forward(&self, ws, inputs…, outputs…)`: the typed entry point on slices,
-//!   which allocates no buffer of its own (the GEMM kernel packs its left operand into
-//!   one allocation per product);
+//!   which allocates nothing once it has run (the GEMM kernel packs its left operand
+//!   into a per-thread scratch buffer kept between calls);
 //! - `Model::call(args)` / `call_flat(leaves)`: drop-ins for
 //!   `ferrex_runtime::CompiledProgram::call`, with the interpreter's input checks in its
 //!   order and with its words.
