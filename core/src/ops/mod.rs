@@ -12,10 +12,13 @@ pub mod constructors;
 pub mod conv;
 pub mod copy;
 pub mod custom;
+#[doc(hidden)]
+pub mod decode;
 pub mod einsum;
 pub mod elementwise;
 pub mod indexing;
 pub mod linalg;
+pub mod lowering;
 pub mod mutation;
 pub mod nonzero;
 pub mod normalization;
@@ -31,7 +34,13 @@ pub mod sort;
 pub mod sym;
 mod util;
 
+pub use crate::graph::Argument;
 pub use custom::{custom_op, CustomOpBuilder};
+pub use decode::OpArguments;
+pub use ferrex_macros::op_def;
+#[doc(hidden)]
+pub use inventory;
+pub use lowering::{LowerFn, Lowering};
 pub use schema::{Schema, SchemaArg};
 pub use util::{broadcast_shapes, normalize_dim};
 
@@ -47,6 +56,19 @@ pub type Value = crate::graph::Argument<Tensor>;
 
 pub type MetaFn = fn(&OpArgs) -> Result<Vec<TensorMeta>, OpError>;
 pub type KernelFn = fn(&OpArgs) -> Result<Vec<Storage>, OpError>;
+/// The eager call of an op defined with `op_def!`: decodes its arguments once, runs its
+/// meta, checks the results' sizes ([`check_results`]) and runs its typed kernel.
+pub type TypedEagerFn = fn(&OpArgs) -> Result<Vec<Tensor>, EagerError>;
+
+/// How an op runs eagerly.
+#[derive(Clone, Copy)]
+pub enum Eager {
+    /// A kernel over positional arguments (custom ops: their schema is known only at
+    /// run time), run after the meta function.
+    Kernel(KernelFn),
+    /// An op defined with `op_def!` (every built-in op).
+    Typed(TypedEagerFn),
+}
 /// A decomposition writes the op in terms of other ops, through the public tensor API,
 /// so that it can be traced (`run_decompositions`) or run eagerly.
 pub type DecompFn = fn(&OpArgs) -> Result<Vec<Tensor>, OpError>;
@@ -56,7 +78,7 @@ pub struct OpDef {
     /// The ATen schema, `aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor`.
     pub schema: &'static str,
     pub meta: MetaFn,
-    pub kernel: KernelFn,
+    pub eager: Eager,
     pub decomposition: Option<DecompFn>,
     /// For an in-place op (`relu_`): the functional op that functionalization puts in
     /// its place; argument 0 is the mutated one.
@@ -76,6 +98,9 @@ pub struct OpDef {
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
+    /// What the compiled runtime may run this op as (a pointwise function, …), from the
+    /// op's typed arguments; `None`: the registry's eager kernel.
+    pub lowering: Option<LowerFn>,
     parsed: OnceLock<Result<Schema, String>>,
 }
 
@@ -84,15 +109,37 @@ impl OpDef {
         OpDef {
             schema,
             meta,
-            kernel,
+            eager: Eager::Kernel(kernel),
             decomposition: None,
             functional: None,
             decompose_when_tracing: false,
             implementation: None,
             core_aten: false,
             nondeterministic: false,
+            lowering: None,
             parsed: OnceLock::new(),
         }
+    }
+
+    /// An op defined with `op_def!`, which generates `meta` and `eager` from the op's
+    /// typed argument struct (decoded once per call).
+    pub const fn typed(schema: &'static str, meta: MetaFn, eager: TypedEagerFn) -> OpDef {
+        let mut op = OpDef::new(schema, meta, custom::implementation_kernel);
+        op.eager = Eager::Typed(eager);
+        op
+    }
+
+    /// The runtime's lowering hook (see `lowering`).
+    pub const fn with_lowering(mut self, lower: LowerFn) -> OpDef {
+        self.lowering = Some(lower);
+        self
+    }
+
+    /// Sets the eager implementation (a composite op's decomposition run on eager
+    /// tensors).
+    pub const fn with_implementation(mut self, f: DecompFn) -> OpDef {
+        self.implementation = Some(f);
+        self
     }
 
     /// A composite op: its decomposition is also its eager implementation (the kernel
@@ -349,10 +396,16 @@ impl Tensor {
 // ---------------------------------------------------------------------------------------
 // Registry
 
+/// A built-in op, registered by its `op_def!` definition (`inventory`), so no list can
+/// forget one.
+#[doc(hidden)]
+pub struct BuiltinOp(pub &'static OpDef);
+
+inventory::collect!(BuiltinOp);
+
 fn builtin_ops() -> Vec<&'static OpDef> {
-    let mut all = Vec::new();
+    let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
     all.extend_from_slice(elementwise::OPS);
-    all.extend_from_slice(activation::OPS);
     all.extend_from_slice(linalg::OPS);
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
@@ -500,7 +553,8 @@ pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpEr
 
 /// Why an eager call failed: the op refused its arguments, or its results would not fit
 /// in memory.
-enum EagerError {
+#[doc(hidden)]
+pub enum EagerError {
     Op(OpError),
     Memory(ferrex_kernels::AllocError),
 }
@@ -516,23 +570,48 @@ impl From<OpError> for EagerError {
 /// without running the kernel (its loops would run over the empty dims for nothing).
 fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, EagerError> {
     let op_args = OpArgs::new(op, args);
-    let metas = (op.meta)(&op_args)?;
+    match op.eager {
+        Eager::Typed(run) => run(&op_args),
+        Eager::Kernel(kernel) => {
+            let metas = (op.meta)(&op_args)?;
+            if let Some(empty) = check_results(op, &metas)? {
+                return Ok(empty);
+            }
+            let out = kernel(&op_args)?;
+            finish_results(op, &metas, out)
+        }
+    }
+}
+
+/// Checks the sizes of the results `metas` promise against the memory bound; when they
+/// are all empty, returns them (made from their metas) so the kernel need not run.
+#[doc(hidden)]
+pub fn check_results(
+    op: &'static OpDef,
+    metas: &[TensorMeta],
+) -> Result<Option<Vec<Tensor>>, EagerError> {
     // A list-returning op's count is known only once it has run.
     let fixed_count = !op.parsed()?.returns_list();
     // In-place ops and custom implementations run even when empty (aliasing, user code).
     let mut all_empty =
         fixed_count && !metas.is_empty() && op.functional.is_none() && op.implementation.is_none();
-    for m in &metas {
+    for m in metas {
         let numel = concrete_numel(m)?;
         all_empty &= numel == 0;
         ferrex_kernels::check_buffer(numel, m.dtype.size_in_bytes() as u64)
             .map_err(EagerError::Memory)?;
     }
-    if all_empty {
-        return Ok(metas.iter().map(empty_tensor).collect());
-    }
-    let out = (op.kernel)(&op_args)?;
-    if fixed_count && out.len() != metas.len() {
+    Ok(all_empty.then(|| metas.iter().map(empty_tensor).collect()))
+}
+
+/// The kernel's results as tensors, their count checked against the metas.
+#[doc(hidden)]
+pub fn finish_results(
+    op: &'static OpDef,
+    metas: &[TensorMeta],
+    out: Vec<Storage>,
+) -> Result<Vec<Tensor>, EagerError> {
+    if !op.parsed()?.returns_list() && out.len() != metas.len() {
         return Err(OpError(format!(
             "kernel returned {} tensors, meta promised {}",
             out.len(),
@@ -541,6 +620,42 @@ fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, 
         .into());
     }
     Ok(out.into_iter().map(Tensor::from_storage).collect())
+}
+
+/// The eager call of a typed op (what `op_def!` generates): arguments decoded once, then
+/// meta, the size checks, and the kernel given the metas meta computed.
+#[doc(hidden)]
+pub fn run_typed<A>(
+    args: &OpArgs,
+    decode: fn(&[Value]) -> Result<A, OpError>,
+    meta: fn(&A) -> Result<Vec<TensorMeta>, OpError>,
+    kernel: fn(&A, &[TensorMeta]) -> Result<Vec<Storage>, OpError>,
+) -> Result<Vec<Tensor>, EagerError> {
+    let decoded = decode(args.values)?;
+    let metas = meta(&decoded)?;
+    if let Some(empty) = check_results(args.op, &metas)? {
+        return Ok(empty);
+    }
+    let out = kernel(&decoded, &metas)?;
+    finish_results(args.op, &metas, out)
+}
+
+/// The eager call of a typed composite op: its decomposition run on eager tensors.
+#[doc(hidden)]
+pub fn run_composite<A>(
+    args: &OpArgs,
+    decode: fn(&[Value]) -> Result<A, OpError>,
+    meta: fn(&A) -> Result<Vec<TensorMeta>, OpError>,
+    decomposition: fn(&A) -> Result<Vec<Tensor>, OpError>,
+) -> Result<Vec<Tensor>, EagerError> {
+    let decoded = decode(args.values)?;
+    let metas = meta(&decoded)?;
+    check_results(args.op, &metas)?;
+    let out = decomposition(&decoded)?
+        .iter()
+        .map(|t| t.try_storage().map_err(|e| OpError(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    finish_results(args.op, &metas, out)
 }
 
 /// The element count of an eager result, checked: every size concrete and non-negative,
