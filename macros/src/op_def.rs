@@ -22,7 +22,8 @@
 //! `struct Name` generates the argument struct; `Name` alone reuses one generated for an
 //! op with the same argument list (checked at compile time). Keys: `meta`, `kernel` or
 //! `composite` (the decomposition is also the eager implementation), `decomposition`,
-//! `pointwise`, `lowering`, `inplace_of`, and the flags `core_aten`, `random`,
+//! `pointwise`, `lowering`, `inplace_of`, `wrapped_numbers: [self, other]` (`Tensor`
+//! arguments that may be plain numbers, decoded as `TensorOrNumber`), and the flags `core_aten`, `random`,
 //! `composite_implicit`.
 
 use ferrex_schema::{ArgType, BaseType, DefaultValue};
@@ -175,20 +176,52 @@ fn default_tokens(d: Option<&DefaultValue>) -> TokenStream {
     }
 }
 
-fn fields(schema: &ferrex_schema::Schema, types: &[ArgType]) -> Vec<Field> {
+/// The argument names listed by `wrapped_numbers: [self, other]`: `Tensor` arguments that
+/// may be plain numbers.
+fn wrapped_numbers(def: &OpDefInput) -> syn::Result<Vec<String>> {
+    let Some(expr) = key_expr(def, "wrapped_numbers")? else {
+        return Ok(Vec::new());
+    };
+    let Expr::Array(list) = expr else {
+        return Err(syn::Error::new_spanned(expr, "expected a list of argument names"));
+    };
+    list.elems
+        .iter()
+        .map(|e| match e {
+            Expr::Path(p) if p.path.get_ident().is_some() => {
+                Ok(p.path.segments[0].ident.to_string())
+            }
+            other => Err(syn::Error::new_spanned(other, "expected an argument name")),
+        })
+        .collect()
+}
+
+fn fields(
+    schema: &ferrex_schema::Schema,
+    types: &[ArgType],
+    numbers: &[String],
+) -> Vec<Field> {
     schema
         .args
         .iter()
         .zip(types)
         .map(|(arg, ty)| {
-            let (ty_tokens, decode) = field_type(ty);
+            let plain_tensor = ty.base == BaseType::Tensor && ty.list.is_none() && !ty.optional;
+            let (ty_tokens, decode) = if plain_tensor && numbers.contains(&arg.name) {
+                (
+                    quote!(::ferrex::ops::TensorOrNumber<T>),
+                    quote!(::ferrex::ops::decode::tensor_or_number),
+                )
+            } else {
+                field_type(ty)
+            };
             Field {
                 ident: field_ident(&arg.name),
                 name: arg.name.clone(),
                 ty: ty_tokens,
                 decode,
                 default: default_tokens(arg.default.as_ref()),
-                is_tensor: ty.base == BaseType::Tensor && ty.list.is_none() && !ty.optional,
+                is_tensor: plain_tensor && !numbers.contains(&arg.name),
                 uses_t: matches!(ty.base, BaseType::Tensor | BaseType::Opaque),
             }
         })
@@ -277,6 +310,7 @@ fn check_keys(def: &OpDefInput) -> syn::Result<()> {
         "pointwise",
         "lowering",
         "inplace_of",
+        "wrapped_numbers",
         "core_aten",
         "random",
         "composite_implicit",
@@ -417,7 +451,14 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
 fn expand_one(def: &OpDefInput) -> syn::Result<TokenStream> {
     let (schema, types) = ferrex_schema::parse_typed(&def.schema.value())
         .map_err(|e| syn::Error::new(def.schema.span(), format!("invalid op schema: {e}")))?;
-    let fields = fields(&schema, &types);
+    let numbers = wrapped_numbers(def)?;
+    if let Some(n) = numbers.iter().find(|n| schema.position(n).is_none()) {
+        return Err(syn::Error::new(
+            def.schema.span(),
+            format!("`wrapped_numbers` names `{n}`, which the schema does not declare"),
+        ));
+    }
+    let fields = fields(&schema, &types, &numbers);
     let args = def.define_struct.then(|| args_struct(def, &schema, &fields));
     let op = op_static(def, &fields)?;
     Ok(quote!(#args #op))

@@ -21,6 +21,25 @@ pub fn tensor<T>(v: Argument<T>, name: &str) -> Result<T, OpError> {
     }
 }
 
+/// A `Tensor` argument that may also be a plain number standing where a tensor may (as
+/// PyTorch's wrapped numbers: `aten::add.Tensor(x, 2)`); an op declares which of its
+/// arguments accept one (`op_def!`'s `wrapped_numbers`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TensorOrNumber<T> {
+    Tensor(T),
+    Number(Scalar),
+}
+
+pub fn tensor_or_number<T>(v: Argument<T>, name: &str) -> Result<TensorOrNumber<T>, OpError> {
+    match v {
+        Argument::Tensor(t) => Ok(TensorOrNumber::Tensor(t)),
+        Argument::Float(v) => Ok(TensorOrNumber::Number(Scalar::Float(v))),
+        Argument::Int(v) => Ok(TensorOrNumber::Number(Scalar::Int(v.hint()))),
+        Argument::Bool(b) => Ok(TensorOrNumber::Number(Scalar::Bool(b))),
+        v => Err(wrong(name, "a tensor or a number", &v)),
+    }
+}
+
 pub fn opt_tensor<T>(v: Argument<T>, name: &str) -> Result<Option<T>, OpError> {
     match v {
         Argument::Tensor(t) => Ok(Some(t)),

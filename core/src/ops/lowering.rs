@@ -5,7 +5,7 @@
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
 
-use super::Argument;
+use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
 
 /// What a tensor argument is in a lowering: a node index of the graph being compiled.
@@ -15,12 +15,6 @@ pub type ArgRef = usize;
 /// op's argument struct and says what the op computes.
 pub type LowerFn = fn(&[Argument<ArgRef>]) -> Result<Lowering<ArgRef>, OpError>;
 
-/// A number or a tensor operand of a pointwise op.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Operand<T> {
-    Tensor(T),
-    Number(f64),
-}
 
 /// What an op computes, for the runtime.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,8 +26,10 @@ pub enum Lowering<T> {
     /// `lhs op rhs`, broadcast; `alpha` scales `rhs` of an add or a subtraction.
     Binary {
         op: Binary,
-        lhs: Operand<T>,
-        rhs: Operand<T>,
+        lhs: TensorOrNumber<T>,
+        rhs: TensorOrNumber<T>,
         alpha: f64,
     },
+    /// Not for these arguments (`div` with a rounding mode): the eager kernel.
+    Eager,
 }

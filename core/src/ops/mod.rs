@@ -36,7 +36,7 @@ mod util;
 
 pub use crate::graph::Argument;
 pub use custom::{custom_op, CustomOpBuilder};
-pub use decode::OpArguments;
+pub use decode::{OpArguments, TensorOrNumber};
 pub use ferrex_macros::op_def;
 #[doc(hidden)]
 pub use inventory;
@@ -405,7 +405,6 @@ inventory::collect!(BuiltinOp);
 
 fn builtin_ops() -> Vec<&'static OpDef> {
     let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
-    all.extend_from_slice(elementwise::OPS);
     all.extend_from_slice(linalg::OPS);
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
