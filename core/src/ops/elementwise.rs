@@ -8,7 +8,7 @@ use ferrex_kernels::pointwise::Unary as F;
 pub use super::activation::Unary;
 use super::lowering::{Binary, Lowering};
 use super::util::{broadcast_shapes, meta_of};
-use super::{op_def, OpArgs, TensorOrNumber, Value};
+use super::{op_def, TensorOrNumber};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
@@ -43,45 +43,6 @@ impl Operand {
             Operand::Scalar(_) => Vec::new(),
         }
     }
-}
-
-pub(crate) fn operand(args: &OpArgs, i: usize) -> Result<Operand, OpError> {
-    Ok(match args.get(i) {
-        Value::Tensor(t) => Operand::Tensor(t.meta().map_err(|e| OpError(e.to_string()))?),
-        Value::Float(_) => Operand::Scalar(ScalarKind::Float),
-        Value::Int(_) => Operand::Scalar(ScalarKind::Int),
-        Value::Bool(_) => Operand::Scalar(ScalarKind::Bool),
-        _ => {
-            return Err(OpError(format!(
-                "argument {i} must be a tensor or a number"
-            )))
-        }
-    })
-}
-
-/// The storage of operand `i`: the tensor's data, or the number as a 0-dim tensor.
-pub(crate) fn operand_storage(args: &OpArgs, i: usize, dtype: DType) -> Result<Storage, OpError> {
-    match args.get(i) {
-        Value::Tensor(_) => Ok(args.storage(i)?.cast(dtype)),
-        _ => Ok(Storage::full_scalar(&[], args.scalar(i)?, dtype)),
-    }
-}
-
-/// Result dtype and broadcast shape of the operands at `idx`.
-pub(crate) fn promote_and_broadcast(
-    args: &OpArgs,
-    idx: &[usize],
-) -> Result<(DType, Vec<SymInt>), OpError> {
-    let ops: Vec<Operand> = idx
-        .iter()
-        .map(|&i| operand(args, i))
-        .collect::<Result<_, _>>()?;
-    let dtype = result_type(&ops.iter().map(Operand::promotion).collect::<Vec<_>>());
-    let mut shape: Vec<SymInt> = Vec::new();
-    for op in &ops {
-        shape = broadcast_shapes(&shape, &op.sizes())?;
-    }
-    Ok((dtype, shape))
 }
 
 /// `a` broadcast to `shape`, or an error naming both shapes.

@@ -428,7 +428,7 @@ impl Builder<'_> {
         // Core-IR composites are lowered as their export-IR forms.
         let (name, mapped) = self.core_ir_form(v, &op.name(), args);
         let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
-        if let Some(ew) = self.elementwise(v, &name, planned_args) {
+        if let Some(ew) = self.elementwise(v, op, &name, planned_args) {
             self.open_group(v, ew);
             return;
         }
