@@ -28,7 +28,7 @@
 
 use ferrex_schema::{ArgType, BaseType, DefaultValue};
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, Attribute, Expr, Ident, LitStr, Token, Visibility};
 
@@ -421,7 +421,7 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
             .map(|s| s.signature())
             .unwrap_or_default();
         let msg = format!("the schema's arguments differ from those of `{ty}`; use `struct Name` for a new argument struct");
-        quote! {
+        quote_spanned! {schema.span()=>
             const _: () = ::core::assert!(
                 ::ferrex::ops::decode::same_signature(#ty::<::ferrex::Tensor>::SIGNATURE, #signature),
                 #msg

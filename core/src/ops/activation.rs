@@ -73,6 +73,9 @@ fn hardsigmoid_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
 fn mish_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
     Ok(F::Mish)
 }
+fn log_sigmoid_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::LogSigmoid)
+}
 
 /// `silu(x)` → `x * sigmoid(x)`, as PyTorch's table writes it.
 fn silu_decomposition(a: &Unary) -> Result<Vec<Tensor>, OpError> {
@@ -100,6 +103,13 @@ op_def! {
         meta: |a: &Unary| float_meta("mish", &a.self_),
         kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::Mish),
         pointwise: mish_fn,
+    }
+    /// `log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`. PyTorch 2.15's export keeps it
+    /// whole (its `log_sigmoid_forward` is not in ferrex, so there is no decomposition).
+    pub static LOG_SIGMOID: Unary = "aten::log_sigmoid(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("log_sigmoid", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::LogSigmoid),
+        pointwise: log_sigmoid_fn,
     }
 }
 
