@@ -689,3 +689,48 @@ fn empty_tensor(m: &TensorMeta) -> Tensor {
         .collect();
     Tensor::from_storage(Storage::full(&shape, 0.0, m.dtype))
 }
+
+#[cfg(test)]
+mod registry_tests {
+    use std::collections::BTreeSet;
+
+    /// Every `aten::` schema written in a family file (`core/src/ops/*.rs`): the ops a
+    /// family defines.
+    fn schemas_in_family_files() -> BTreeSet<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ops");
+        let mut names = BTreeSet::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("\"aten::").skip(1) {
+                let Some(literal) = piece.split('"').next() else { continue };
+                if literal.contains("->") && literal.contains('(') {
+                    let schema = super::schema::parse(&format!("aten::{literal}")).unwrap();
+                    names.insert(schema.qualified_name());
+                }
+            }
+        }
+        names
+    }
+
+    /// Registration cannot forget an op: the registry holds exactly the ops the family
+    /// files define (each `op_def!` registers itself), and every schema is valid.
+    #[test]
+    fn every_op_a_family_defines_is_registered() {
+        let defined = schemas_in_family_files();
+        let registered: BTreeSet<String> = super::all_ops()
+            .iter()
+            .map(|op| op.name())
+            .filter(|n| n.starts_with("aten::"))
+            .collect();
+        let missing: Vec<_> = defined.difference(&registered).collect();
+        let unknown: Vec<_> = registered.difference(&defined).collect();
+        assert!(missing.is_empty(), "defined but not registered: {missing:?}");
+        assert!(unknown.is_empty(), "registered but not found in a family file: {unknown:?}");
+        assert!(defined.len() > 150, "{} ops", defined.len());
+        for op in super::all_ops() {
+            op.parsed().unwrap();
+        }
+    }
+}
