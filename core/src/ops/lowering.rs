@@ -30,6 +30,18 @@ pub enum Lowering<T> {
         rhs: TensorOrNumber<T>,
         alpha: f64,
     },
+    /// `alpha * a @ b + beta * bias` (`bias` broadcast; `beta` 0 ignores it). `weight`:
+    /// `b` is `[n, k]` (a `linear` weight), else `[k, n]`; `any_rank`: `a` may have
+    /// leading batch dims (`matmul`, `linear`), else it is 2-D (`mm`, `addmm`).
+    Gemm {
+        a: T,
+        b: T,
+        bias: Option<T>,
+        beta: f64,
+        alpha: f64,
+        weight: bool,
+        any_rank: bool,
+    },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }

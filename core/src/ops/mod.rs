@@ -405,7 +405,6 @@ inventory::collect!(BuiltinOp);
 
 fn builtin_ops() -> Vec<&'static OpDef> {
     let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
-    all.extend_from_slice(linalg::OPS);
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
     all.extend_from_slice(constructors::OPS);

@@ -75,12 +75,7 @@ impl Builder<'_> {
         if name == "aten::batch_norm.default" {
             return self.batch_norm_affine(args);
         }
-        let by_index: Vec<Argument<ArgRef>> = args
-            .iter()
-            .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
-            .collect::<Result<_, _>>()
-            .ok()?;
-        match (op.lowering?)(&by_index).ok()? {
+        match lowering_of(op, args)? {
             Lowering::Unary { input, f } => Some(Ew::Unary(f, self.f32_value(input)?)),
             Lowering::Binary {
                 op,
@@ -312,6 +307,17 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// What `op` computes for these arguments, from its lowering hook (the op's typed
+/// arguments, tensors as node indices); `None` when it has none or refuses them.
+pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
+    let by_index: Vec<Argument<ArgRef>> = args
+        .iter()
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (op.lowering?)(&by_index).ok()
 }
 
 /// Emits the instructions of a fused group.
