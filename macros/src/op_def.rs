@@ -207,7 +207,9 @@ fn fields(
         .zip(types)
         .map(|(arg, ty)| {
             let plain_tensor = ty.base == BaseType::Tensor && ty.list.is_none() && !ty.optional;
-            let (ty_tokens, decode) = if plain_tensor && numbers.contains(&arg.name) {
+            // A `Scalar` may arrive as a 0-d tensor standing for it (`_assert_scalar`).
+            let plain_scalar = ty.base == BaseType::Scalar && ty.list.is_none() && !ty.optional;
+            let (ty_tokens, decode) = if (plain_tensor || plain_scalar) && numbers.contains(&arg.name) {
                 (
                     quote!(::ferrex::ops::TensorOrNumber<T>),
                     quote!(::ferrex::ops::decode::tensor_or_number),

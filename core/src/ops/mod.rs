@@ -416,13 +416,9 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(mutation::OPS);
     all.extend_from_slice(scalar::OPS);
     all.extend_from_slice(scatter::OPS);
-    all.extend_from_slice(copy::OPS);
     all.extend_from_slice(nonzero::OPS);
     all.extend_from_slice(sym::OPS);
-    all.extend_from_slice(einsum::OPS);
-    all.extend_from_slice(sort::OPS);
     all.extend_from_slice(rnn::OPS);
-    all.extend_from_slice(pixel_shuffle::OPS);
     all
 }
 
