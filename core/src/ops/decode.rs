@@ -36,6 +36,10 @@ pub fn tensor_or_number<T>(v: Argument<T>, name: &str) -> Result<TensorOrNumber<
         Argument::Float(v) => Ok(TensorOrNumber::Number(Scalar::Float(v))),
         Argument::Int(v) => Ok(TensorOrNumber::Number(Scalar::Int(v.hint()))),
         Argument::Bool(b) => Ok(TensorOrNumber::Number(Scalar::Bool(b))),
+        // A SymBool reaches a kernel with its sizes bound (`Evaluator::size`).
+        Argument::SymBool(b) => Ok(TensorOrNumber::Number(Scalar::Bool(
+            b.op.eval(b.lhs.hint(), b.rhs.hint()),
+        ))),
         v => Err(wrong(name, "a tensor or a number", &v)),
     }
 }
