@@ -245,7 +245,7 @@ fn args_struct(def: &OpDefInput, schema: &ferrex_schema::Schema, fields: &[Field
         let (ident, decode, default, name) = (&f.ident, &f.decode, &f.default, &f.name);
         quote! {
             let #ident = (#decode)(
-                match values.get(#i) { Some(v) => v.clone(), None => #default },
+                match __values.get(#i) { Some(v) => v.clone(), None => #default },
                 #name,
             )?;
         }
@@ -270,7 +270,7 @@ fn args_struct(def: &OpDefInput, schema: &ferrex_schema::Schema, fields: &[Field
 
             /// Decodes a call's arguments (missing ones take the schema's defaults).
             pub fn decode(
-                values: &[::ferrex::ops::Argument<T>],
+                __values: &[::ferrex::ops::Argument<T>],
             ) -> ::core::result::Result<Self, ::ferrex::error::OpError> {
                 #(#decodes)*
                 Ok(#ty { #(#idents,)* #phantom_init })

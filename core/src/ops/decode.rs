@@ -65,6 +65,7 @@ pub fn opt_tensor_list<T>(v: Argument<T>, name: &str) -> Result<Vec<Option<T>>, 
     match v {
         Argument::OptTensorList(t) => Ok(t),
         Argument::TensorList(t) => Ok(t.into_iter().map(Some).collect()),
+        Argument::Tensor(t) => Ok(vec![Some(t)]),
         v => Err(wrong(name, "a list of optional tensors", &v)),
     }
 }
