@@ -413,7 +413,6 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(pooling::OPS);
     all.extend_from_slice(normalization::OPS);
     all.extend_from_slice(sym::OPS);
-    all.extend_from_slice(rnn::OPS);
     all
 }
 
