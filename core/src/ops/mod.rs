@@ -410,7 +410,6 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(constructors::OPS);
     all.extend_from_slice(conv::OPS);
     all.extend_from_slice(pooling::OPS);
-    all.extend_from_slice(normalization::OPS);
     all.extend_from_slice(sym::OPS);
     all
 }
