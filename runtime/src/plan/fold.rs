@@ -10,20 +10,10 @@ use ferrex::tensor::{DType, Storage, Tensor};
 use ferrex_kernels::{Mat, PackedB};
 
 use super::{Builder, GemmB, Place, V};
-/// Ops that must not be computed at compile time.
+/// Ops that must not be computed at compile time: random ops (the op's own flag,
+/// `OpDef::nondeterministic`, which dead-code elimination reads too).
 fn nondeterministic(op: &OpDef) -> bool {
-    let name = op.base_name();
-    [
-        "rand",
-        "dropout",
-        "bernoulli",
-        "normal",
-        "uniform",
-        "empty",
-        "multinomial",
-    ]
-    .iter()
-    .any(|k| name.contains(k))
+    op.nondeterministic
 }
 
 /// A contiguous f32 copy of a constant in logical order, with its shape.
