@@ -130,10 +130,7 @@ fn field_type(ty: &ArgType) -> (TokenStream, TokenStream) {
         (BaseType::Tensor, false, _) => (quote!(T), quote!(#d::tensor)),
         (BaseType::Int, true, _) => (quote!(Vec<i64>), quote!(#d::int_list)),
         (BaseType::Int, false, _) => (quote!(i64), quote!(#d::int)),
-        (BaseType::SymInt, true, _) => (
-            quote!(Vec<::ferrex::SymInt>),
-            quote!(#d::sym_int_list),
-        ),
+        (BaseType::SymInt, true, _) => (quote!(Vec<::ferrex::SymInt>), quote!(#d::sym_int_list)),
         (BaseType::SymInt, false, _) => (quote!(::ferrex::SymInt), quote!(#d::sym_int)),
         (BaseType::Float, true, _) => (quote!(Vec<f64>), quote!(#d::float_list)),
         (BaseType::Float, false, _) => (quote!(f64), quote!(#d::float)),
@@ -183,7 +180,10 @@ fn wrapped_numbers(def: &OpDefInput) -> syn::Result<Vec<String>> {
         return Ok(Vec::new());
     };
     let Expr::Array(list) = expr else {
-        return Err(syn::Error::new_spanned(expr, "expected a list of argument names"));
+        return Err(syn::Error::new_spanned(
+            expr,
+            "expected a list of argument names",
+        ));
     };
     list.elems
         .iter()
@@ -196,11 +196,7 @@ fn wrapped_numbers(def: &OpDefInput) -> syn::Result<Vec<String>> {
         .collect()
 }
 
-fn fields(
-    schema: &ferrex_schema::Schema,
-    types: &[ArgType],
-    numbers: &[String],
-) -> Vec<Field> {
+fn fields(schema: &ferrex_schema::Schema, types: &[ArgType], numbers: &[String]) -> Vec<Field> {
     schema
         .args
         .iter()
@@ -209,14 +205,15 @@ fn fields(
             let plain_tensor = ty.base == BaseType::Tensor && ty.list.is_none() && !ty.optional;
             // A `Scalar` may arrive as a 0-d tensor standing for it (`_assert_scalar`).
             let plain_scalar = ty.base == BaseType::Scalar && ty.list.is_none() && !ty.optional;
-            let (ty_tokens, decode) = if (plain_tensor || plain_scalar) && numbers.contains(&arg.name) {
-                (
-                    quote!(::ferrex::ops::TensorOrNumber<T>),
-                    quote!(::ferrex::ops::decode::tensor_or_number),
-                )
-            } else {
-                field_type(ty)
-            };
+            let (ty_tokens, decode) =
+                if (plain_tensor || plain_scalar) && numbers.contains(&arg.name) {
+                    (
+                        quote!(::ferrex::ops::TensorOrNumber<T>),
+                        quote!(::ferrex::ops::decode::tensor_or_number),
+                    )
+                } else {
+                    field_type(ty)
+                };
             Field {
                 ident: field_ident(&arg.name),
                 name: arg.name.clone(),
@@ -250,9 +247,8 @@ fn args_struct(def: &OpDefInput, schema: &ferrex_schema::Schema, fields: &[Field
             )?;
         }
     });
-    let phantom = (!fields.iter().any(|f| f.uses_t)).then(|| {
-        quote!(#[doc(hidden)] pub _tensor: ::core::marker::PhantomData<fn() -> T>,)
-    });
+    let phantom = (!fields.iter().any(|f| f.uses_t))
+        .then(|| quote!(#[doc(hidden)] pub _tensor: ::core::marker::PhantomData<fn() -> T>,));
     let phantom_init = phantom
         .as_ref()
         .map(|_| quote!(_tensor: ::core::marker::PhantomData,));
@@ -342,9 +338,13 @@ fn lowering_fn(def: &OpDefInput, fields: &[Field]) -> syn::Result<Option<TokenSt
     let lowering = quote!(::ferrex::ops::lowering);
     let body = match (key_expr(def, "pointwise")?, key_expr(def, "lowering")?) {
         (Some(f), None) => {
-            let input = fields.iter().find(|f| f.is_tensor).map(|f| &f.ident).ok_or_else(|| {
-                syn::Error::new(def.name.span(), "a pointwise op needs a tensor argument")
-            })?;
+            let input = fields
+                .iter()
+                .find(|f| f.is_tensor)
+                .map(|f| &f.ident)
+                .ok_or_else(|| {
+                    syn::Error::new(def.name.span(), "a pointwise op needs a tensor argument")
+                })?;
             quote!(Ok(#lowering::Lowering::Unary { input: decoded.#input, f: (#f)(&decoded)? }))
         }
         (None, Some(f)) => quote!((#f)(&decoded)),
@@ -388,7 +388,10 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
             )
         }
         (None, None) => {
-            return Err(syn::Error::new(name.span(), "an op needs `kernel: …` or `composite: …`"))
+            return Err(syn::Error::new(
+                name.span(),
+                "an op needs `kernel: …` or `composite: …`",
+            ))
         }
     };
     let decomposition = decomp_fn.map(|f| {
@@ -418,18 +421,7 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
             builder = quote!(#builder.#m());
         }
     }
-    let reuse_check = (!def.define_struct).then(|| {
-        let signature = ferrex_schema::parse(&schema.value())
-            .map(|s| s.signature())
-            .unwrap_or_default();
-        let msg = format!("the schema's arguments differ from those of `{ty}`; use `struct Name` for a new argument struct");
-        quote_spanned! {schema.span()=>
-            const _: () = ::core::assert!(
-                ::ferrex::ops::decode::same_signature(#ty::<::ferrex::Tensor>::SIGNATURE, #signature),
-                #msg
-            );
-        }
-    });
+    let reuse_check = reuse_check(def);
     Ok(quote! {
         #(#attrs)*
         #vis static #name: ::ferrex::ops::OpDef = {
@@ -450,6 +442,24 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
     })
 }
 
+/// For a reused argument struct: a compile-time check that the schema's argument list
+/// is the struct's.
+fn reuse_check(def: &OpDefInput) -> Option<TokenStream> {
+    let (ty, schema) = (&def.args_ty, &def.schema);
+    (!def.define_struct).then(|| {
+        let signature = ferrex_schema::parse(&schema.value())
+            .map(|s| s.signature())
+            .unwrap_or_default();
+        let msg = format!("the schema's arguments differ from those of `{ty}`; use `struct Name` for a new argument struct");
+        quote_spanned! {schema.span()=>
+            const _: () = ::core::assert!(
+                ::ferrex::ops::decode::same_signature(#ty::<::ferrex::Tensor>::SIGNATURE, #signature),
+                #msg
+            );
+        }
+    })
+}
+
 fn expand_one(def: &OpDefInput) -> syn::Result<TokenStream> {
     let (schema, types) = ferrex_schema::parse_typed(&def.schema.value())
         .map_err(|e| syn::Error::new(def.schema.span(), format!("invalid op schema: {e}")))?;
@@ -461,7 +471,9 @@ fn expand_one(def: &OpDefInput) -> syn::Result<TokenStream> {
         ));
     }
     let fields = fields(&schema, &types, &numbers);
-    let args = def.define_struct.then(|| args_struct(def, &schema, &fields));
+    let args = def
+        .define_struct
+        .then(|| args_struct(def, &schema, &fields));
     let op = op_static(def, &fields)?;
     Ok(quote!(#args #op))
 }

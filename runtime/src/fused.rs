@@ -344,6 +344,7 @@ mod tests {
 
     #[test]
     fn gelu_and_erf_are_accurate() {
+        use ferrex_kernels::pointwise::{erf, gelu};
         for i in -400..=400 {
             let x = i as f64 / 50.0;
             // erf via its Taylor series where it converges fast.

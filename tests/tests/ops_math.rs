@@ -270,7 +270,10 @@ fn log_sigmoid_matches_its_formula_and_limits() {
     let got = x.log_sigmoid().to_vec::<f64>().unwrap();
     for (g, v) in got.iter().zip(xs) {
         let want = (1.0 / (1.0 + (-v).exp())).ln();
-        assert!((g - want).abs() < 1e-12, "log_sigmoid({v}) = {g}, want {want}");
+        assert!(
+            (g - want).abs() < 1e-12,
+            "log_sigmoid({v}) = {g}, want {want}"
+        );
     }
     let extremes = Tensor::from_vec(vec![-800.0f64, 50.0], [2]).log_sigmoid();
     let got = extremes.to_vec::<f64>().unwrap();
@@ -278,8 +281,15 @@ fn log_sigmoid_matches_its_formula_and_limits() {
     assert!((got[1] + (-50.0f64).exp()).abs() < 1e-35, "{}", got[1]);
     // f32 in, f32 out; integers are refused like the other float-only activations.
     assert_eq!(f32s(&[0.0], &[1]).log_sigmoid().dtype(), DType::F32);
-    let err = Tensor::from_vec(vec![1i64], [1]).log_sigmoid().error().unwrap().to_string();
-    assert!(err.contains("log_sigmoid is only implemented for floating-point tensors"), "{err}");
+    let err = Tensor::from_vec(vec![1i64], [1])
+        .log_sigmoid()
+        .error()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("log_sigmoid is only implemented for floating-point tensors"),
+        "{err}"
+    );
 }
 
 #[test]

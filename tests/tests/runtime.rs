@@ -763,14 +763,22 @@ fn log_sigmoid_exports_and_fuses() {
     let ep = ferrex::export(&m, (x.clone(),)).unwrap();
     assert_eq!(
         ep.op_targets(),
-        ["aten::linear.default", "aten::mul.Tensor", "aten::log_sigmoid.default"]
+        [
+            "aten::linear.default",
+            "aten::mul.Tensor",
+            "aten::log_sigmoid.default"
+        ]
     );
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let stats = compiled.stats();
     assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
     // `* 2` and `log_sigmoid` run as the product's epilogue.
     assert_eq!(stats.fused_ops, 2, "{}", compiled.describe());
-    assert!(compiled.describe().contains("mul+logsigmoid"), "{}", compiled.describe());
+    assert!(
+        compiled.describe().contains("mul+logsigmoid"),
+        "{}",
+        compiled.describe()
+    );
     let pre = (m.lin.forward(&x) * 2.0).to_vec::<f64>().unwrap();
     let want: Vec<f32> = pre
         .iter()

@@ -167,7 +167,9 @@ impl ArgType {
             other => return Err(format!("unknown argument type `{other}` in `{ty}`")),
         };
         if optional_elements && base != BaseType::Tensor {
-            return Err(format!("type `{ty}`: only tensor lists may have optional elements"));
+            return Err(format!(
+                "type `{ty}`: only tensor lists may have optional elements"
+            ));
         }
         let supported_list = matches!(
             base,
@@ -420,14 +422,18 @@ mod tests {
 
     #[test]
     fn typed_parse_rejects_unknown_types_and_misfit_defaults() {
-        let (_, types) =
-            parse_typed("aten::index.Tensor(Tensor self, Tensor?[] indices, int[2]? s=None) -> Tensor")
-                .unwrap();
+        let (_, types) = parse_typed(
+            "aten::index.Tensor(Tensor self, Tensor?[] indices, int[2]? s=None) -> Tensor",
+        )
+        .unwrap();
         assert!(types[1].optional_elements && types[1].list == Some(None));
         assert_eq!(types[2].list, Some(Some(2)));
         assert!(types[2].optional);
         let err = parse_typed("aten::f(Tensr self) -> Tensor").unwrap_err();
-        assert_eq!(err, "argument `self`: unknown argument type `Tensr` in `Tensr`");
+        assert_eq!(
+            err,
+            "argument `self`: unknown argument type `Tensr` in `Tensr`"
+        );
         let err = parse_typed("aten::f(Tensor self, bool b=0.5) -> Tensor").unwrap_err();
         assert_eq!(err, "argument `b`: the default `0.5` is not a `bool`");
         let err = parse_typed("aten::f(Tensor self, int n=None) -> Tensor").unwrap_err();

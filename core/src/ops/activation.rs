@@ -29,7 +29,11 @@ fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
 
 /// Applies `f` to a floating-point input (checked by [`float_meta`]).
 fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&x.storage_or_op_error()?, |v| f.eval(v), None)])
+    Ok(vec![unary_numeric(
+        &x.storage_or_op_error()?,
+        |v| f.eval(v),
+        None,
+    )])
 }
 
 fn relu_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
@@ -42,7 +46,11 @@ fn relu_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
         return Err(OpError::new("relu is not implemented for bool tensors"));
     }
     // `max(x, 0)` keeps NaN, as PyTorch does.
-    Ok(vec![unary_numeric(&x, |v| F::Relu.eval(v), Some(|v| v.max(0)))])
+    Ok(vec![unary_numeric(
+        &x,
+        |v| F::Relu.eval(v),
+        Some(|v| v.max(0)),
+    )])
 }
 
 op_def! {

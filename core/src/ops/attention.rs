@@ -29,7 +29,11 @@ struct SdpaPlan {
 }
 
 fn sdpa_plan(args: &Sdpa) -> Result<SdpaPlan, OpError> {
-    let (q, k, v) = (meta_of(&args.query)?, meta_of(&args.key)?, meta_of(&args.value)?);
+    let (q, k, v) = (
+        meta_of(&args.query)?,
+        meta_of(&args.key)?,
+        meta_of(&args.value)?,
+    );
     check_dtypes_and_ranks(&q, &k, &v)?;
     let dropout = args.dropout_p;
     if dropout != 0.0 {

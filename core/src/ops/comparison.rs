@@ -4,11 +4,11 @@ use ferrex_kernels::pointwise::Unary as F;
 use ndarray::Zip;
 
 use super::elementwise::{broadcast_view, operand_of, promote_operands, storage_of, zip2, Operand};
+use super::elementwise::{BinaryArgs, Unary};
 use super::util::{broadcast_shapes, concrete, meta_of};
 use super::{op_def, TensorOrNumber};
 use crate::error::OpError;
 use crate::op_bail;
-use super::elementwise::{BinaryArgs, Unary};
 use crate::tensor::{result_type, DType, Element, Scalar, Storage, Tensor, TensorMeta};
 
 type Num = TensorOrNumber<Tensor>;
@@ -101,7 +101,9 @@ fn logical_binary_kernel(
     out: &[TensorMeta],
     f: fn(bool, bool) -> bool,
 ) -> Result<Vec<Storage>, OpError> {
-    let out = out.first().ok_or_else(|| OpError::new("a logical op has one result"))?;
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("a logical op has one result"))?;
     let shape = concrete(&out.sizes);
     let x = storage_of(&a.self_, DType::Bool)?;
     let y = storage_of(&a.other, DType::Bool)?;
@@ -169,7 +171,9 @@ fn select<T: Element>(
 }
 
 fn where_kernel(a: &Where, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let out = out.first().ok_or_else(|| OpError::new("where has one result"))?;
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("where has one result"))?;
     let (dtype, shape) = (out.dtype, concrete(&out.sizes));
     let cond = a.condition.storage_or_op_error()?;
     let x = storage_of(&a.self_, dtype)?;
@@ -223,13 +227,20 @@ fn clamp_fn<T>(a: &Clamp<T>) -> Result<F, OpError> {
 
 /// `min(max(x, lo), hi)`: NaN inputs stay NaN, and `lo > hi` gives `hi` everywhere.
 fn clamp_kernel(a: &Clamp, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let dtype = out.first().ok_or_else(|| OpError::new("clamp has one result"))?.dtype;
+    let dtype = out
+        .first()
+        .ok_or_else(|| OpError::new("clamp has one result"))?
+        .dtype;
     let s = a.self_.storage_or_op_error()?.cast(dtype);
     Ok(vec![if dtype.is_float() {
         let f = clamp_fn(a)?;
         match dtype {
             DType::F64 => Storage::F64(s.typed::<f64>().mapv(|x| f.eval(x)).into_shared()),
-            _ => Storage::F32(s.typed::<f32>().mapv(|x| f.eval(x as f64) as f32).into_shared()),
+            _ => Storage::F32(
+                s.typed::<f32>()
+                    .mapv(|x| f.eval(x as f64) as f32)
+                    .into_shared(),
+            ),
         }
     } else {
         // Integer result type: the bounds are integers too (see `clamp_meta`).

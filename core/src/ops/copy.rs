@@ -2,11 +2,11 @@
 //! them) and its functional form `aten::copy`, which functionalization records in its
 //! place: how a `forward` replaces the value of a buffer (`self.state.copy_(&fresh)`).
 
+use super::op_def;
 use super::util::broadcast_shapes;
+use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
-use super::op_def;
-use super::util::meta_of;
 use crate::tensor::{Storage, Tensor, TensorMeta};
 
 fn copy_meta(a: &Copy) -> Result<Vec<TensorMeta>, OpError> {
@@ -25,7 +25,9 @@ fn copy_meta(a: &Copy) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn copy_kernel(a: &Copy, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let dst = out.first().ok_or_else(|| OpError::new("copy has one result"))?;
+    let dst = out
+        .first()
+        .ok_or_else(|| OpError::new("copy has one result"))?;
     let shape: Vec<i64> = dst.sizes.iter().map(|s| s.hint()).collect();
     let src = a.src.to_dtype(dst.dtype).expand(shape).copy();
     Ok(vec![src

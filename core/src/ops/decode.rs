@@ -11,7 +11,10 @@ use crate::symbolic::SymInt;
 use crate::tensor::{DType, Scalar};
 
 fn wrong<T>(name: &str, want: &str, got: &Argument<T>) -> OpError {
-    OpError(format!("argument `{name}` must be {want}, got {}", got.kind()))
+    OpError(format!(
+        "argument `{name}` must be {want}, got {}",
+        got.kind()
+    ))
 }
 
 pub fn tensor<T>(v: Argument<T>, name: &str) -> Result<T, OpError> {

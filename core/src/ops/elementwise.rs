@@ -13,8 +13,7 @@ use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{
-    result_type, DType, Element, PromotionOperand, Scalar, ScalarKind, Storage, Tensor,
-    TensorMeta,
+    result_type, DType, Element, PromotionOperand, Scalar, ScalarKind, Storage, Tensor, TensorMeta,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -220,7 +219,9 @@ fn binary_kernel(
     float: impl Fn(f64, f64) -> f64,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Vec<Storage>, OpError> {
-    let out = out.first().ok_or_else(|| OpError::new("a binary op has one result"))?;
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("a binary op has one result"))?;
     let shape = super::util::concrete(&out.sizes);
     let a = storage_of(a, out.dtype)?;
     let b = storage_of(b, out.dtype)?;
@@ -270,11 +271,28 @@ fn int_div(x: i64, y: i64, mode: &str) -> Result<i64, OpError> {
     })
 }
 
-fn div_kernel(a: &Num, b: &Num, mode: Option<&str>, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+fn div_kernel(
+    a: &Num,
+    b: &Num,
+    mode: Option<&str>,
+    out: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
     match mode {
         None => binary_kernel(out, a, b, |x, y| x / y, |x, y| int_div(x, y, "trunc")),
-        Some("trunc") => binary_kernel(out, a, b, |x, y| (x / y).trunc(), |x, y| int_div(x, y, "trunc")),
-        Some("floor") => binary_kernel(out, a, b, |x, y| (x / y).floor(), |x, y| int_div(x, y, "floor")),
+        Some("trunc") => binary_kernel(
+            out,
+            a,
+            b,
+            |x, y| (x / y).trunc(),
+            |x, y| int_div(x, y, "trunc"),
+        ),
+        Some("floor") => binary_kernel(
+            out,
+            a,
+            b,
+            |x, y| (x / y).floor(),
+            |x, y| int_div(x, y, "floor"),
+        ),
         Some(m) => Err(OpError(format!(
             "rounding_mode must be None, \"trunc\" or \"floor\", got \"{m}\""
         ))),
@@ -599,7 +617,11 @@ fn unary_kernel(
     float: impl Fn(f64) -> f64,
     int: Option<fn(i64) -> i64>,
 ) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&a.self_.storage_or_op_error()?, float, int)])
+    Ok(vec![unary_numeric(
+        &a.self_.storage_or_op_error()?,
+        float,
+        int,
+    )])
 }
 
 fn neg_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {

@@ -4,8 +4,8 @@
 
 use ndarray::{ArcArray, ArrayD, Axis, IxDyn};
 
-use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
 use super::op_def;
+use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
@@ -354,7 +354,9 @@ fn embedding_meta(args: &Embedding) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let out = out.first().ok_or_else(|| OpError::new("embedding has one result"))?;
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("embedding has one result"))?;
     let w = args.weight.storage_or_op_error()?;
     let ids = checked_indices(
         &args.indices.storage_or_op_error()?,

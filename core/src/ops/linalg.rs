@@ -550,7 +550,9 @@ fn linear_meta(a: &Linear) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let out = out.first().ok_or_else(|| OpError::new("linear has one result"))?;
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("linear has one result"))?;
     let x = a.input.storage_or_op_error()?;
     let w = a.weight.storage_or_op_error()?;
     let wt = super::shape::transpose_storage(&w, 0, 1);

@@ -15,7 +15,6 @@ pub type ArgRef = usize;
 /// op's argument struct and says what the op computes.
 pub type LowerFn = fn(&[Argument<ArgRef>]) -> Result<Lowering<ArgRef>, OpError>;
 
-
 /// What an op computes, for the runtime.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

@@ -686,12 +686,17 @@ mod registry_tests {
     fn schemas_in_family_files() -> BTreeSet<String> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ops");
         let mut names = BTreeSet::new();
-        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for path in files {
             let text = std::fs::read_to_string(&path).unwrap();
             for piece in text.split("\"aten::").skip(1) {
-                let Some(literal) = piece.split('"').next() else { continue };
+                let Some(literal) = piece.split('"').next() else {
+                    continue;
+                };
                 if literal.contains("->") && literal.contains('(') {
                     let schema = super::schema::parse(&format!("aten::{literal}")).unwrap();
                     names.insert(schema.qualified_name());
@@ -713,8 +718,14 @@ mod registry_tests {
             .collect();
         let missing: Vec<_> = defined.difference(&registered).collect();
         let unknown: Vec<_> = registered.difference(&defined).collect();
-        assert!(missing.is_empty(), "defined but not registered: {missing:?}");
-        assert!(unknown.is_empty(), "registered but not found in a family file: {unknown:?}");
+        assert!(
+            missing.is_empty(),
+            "defined but not registered: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "registered but not found in a family file: {unknown:?}"
+        );
         assert!(defined.len() > 150, "{} ops", defined.len());
         for op in super::all_ops() {
             op.parsed().unwrap();

@@ -3,11 +3,11 @@
 //! While tracing, that size is a new unbacked symbol (`u0`), size-like, at most the
 //! number of elements; the program binds it from the result when it runs.
 
-use super::util::broadcast_shapes;
-use crate::error::OpError;
 use super::elementwise::Unary;
-use super::{op_def, Value};
+use super::util::broadcast_shapes;
 use super::util::meta_of;
+use super::{op_def, Value};
+use crate::error::OpError;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 

@@ -4,8 +4,8 @@
 //! (inference) — each with its decomposition into the native op. Statistics are
 //! computed in f64 and rounded once.
 
-use super::util::{concrete, meta_of, sizes_match, with_float_dtype};
 use super::op_def;
+use super::util::{concrete, meta_of, sizes_match, with_float_dtype};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -157,7 +157,10 @@ fn layer_norm_meta(a: &LayerNorm) -> Result<Vec<TensorMeta>, OpError> {
 fn layer_norm_kernel(a: &LayerNorm, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let native = as_native_layer_norm(a);
     let metas = layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &a.bias)?;
-    Ok(layer_norm_storages(&native, &metas)?.into_iter().take(1).collect())
+    Ok(layer_norm_storages(&native, &metas)?
+        .into_iter()
+        .take(1)
+        .collect())
 }
 
 /// `layer_norm` = `native_layer_norm(...)[0]`.
@@ -297,7 +300,12 @@ fn native_group_norm_storages(
 }
 
 fn group_norm_meta(a: &GroupNorm) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![group_norm_check(&a.input, &a.weight, &a.bias, a.num_groups)?])
+    Ok(vec![group_norm_check(
+        &a.input,
+        &a.weight,
+        &a.bias,
+        a.num_groups,
+    )?])
 }
 
 fn group_norm_kernel(a: &GroupNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
@@ -390,7 +398,10 @@ fn batch_norm_check(a: &BatchNormCall) -> Result<TensorMeta, OpError> {
     let (m, ch) = channel_input(a.input, "batch_norm", 2)?;
     check_param(a.weight.clone(), &ch, m.dtype, "weight", "batch_norm")?;
     check_param(a.bias.clone(), &ch, m.dtype, "bias", "batch_norm")?;
-    for (t, what) in [(a.running_mean, "running_mean"), (a.running_var, "running_var")] {
+    for (t, what) in [
+        (a.running_mean, "running_mean"),
+        (a.running_var, "running_var"),
+    ] {
         match t {
             Some(t) => check_param(Some(t.clone()), &ch, m.dtype, what, "batch_norm")?,
             None => op_bail!("batch_norm: {what} must be given in inference mode"),
@@ -607,14 +618,8 @@ fn instance_norm_decomposition(a: &InstanceNorm) -> Result<Vec<Tensor>, OpError>
                 "Expected running_mean and running_var to be defined when use_input_stats is false"
             );
         };
-        let (out, _, _) = x.native_batch_norm_legit_no_training(
-            w.as_ref(),
-            b.as_ref(),
-            mean,
-            var,
-            momentum,
-            eps,
-        );
+        let (out, _, _) =
+            x.native_batch_norm_legit_no_training(w.as_ref(), b.as_ref(), mean, var, momentum, eps);
         return Ok(vec![out]);
     }
     let batch = m.sizes[0].clone();

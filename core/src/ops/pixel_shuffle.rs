@@ -25,7 +25,12 @@ fn factor(x: &Tensor, r: i64, op: &str, what: &str) -> Result<(TensorMeta, i64),
 }
 
 fn shuffle_meta(args: &PixelShuffle) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, r) = factor(&args.self_, args.upscale_factor, "pixel_shuffle", "upscale_factor")?;
+    let (m, r) = factor(
+        &args.self_,
+        args.upscale_factor,
+        "pixel_shuffle",
+        "upscale_factor",
+    )?;
     let n = m.rank();
     let c = &m.sizes[n - 3];
     let square = r.checked_mul(r).unwrap_or(i64::MAX);
@@ -42,7 +47,12 @@ fn shuffle_meta(args: &PixelShuffle) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn unshuffle_meta(args: &PixelUnshuffle) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, r) = factor(&args.self_, args.downscale_factor, "pixel_unshuffle", "downscale_factor")?;
+    let (m, r) = factor(
+        &args.self_,
+        args.downscale_factor,
+        "pixel_unshuffle",
+        "downscale_factor",
+    )?;
     let n = m.rank();
     for (at, name) in [(n - 2, "height"), (n - 1, "width")] {
         if m.sizes[at].hint() % r != 0 {

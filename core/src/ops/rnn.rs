@@ -6,8 +6,8 @@
 //! layers is a training feature: an inference graph has none, so `train=True` with a
 //! dropout is refused. LSTM projections (`proj_size`) are refused.
 
-use super::util::meta_of;
 use super::op_def;
+use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};

@@ -7,11 +7,11 @@
 //! (`trace/unbacked.rs`), giving `item` a symbolic value (`Sym(u0)`); the meta
 //! functions here serve the eager calls of the interpreter and the runtime.
 
-use crate::error::OpError;
-use crate::op_bail;
 use super::elementwise::Unary;
 use super::op_def;
 use super::util::meta_of;
+use crate::error::OpError;
+use crate::op_bail;
 use crate::ops::TensorOrNumber;
 use crate::tensor::{DType, Storage, TensorMeta};
 

@@ -6,8 +6,8 @@
 
 use ndarray::{ArcArray, Axis, IxDyn, Slice};
 
-use super::shape::{check_index, slice_bounds};
 use super::op_def;
+use super::shape::{check_index, slice_bounds};
 use super::util::{meta_of, normalize_dim};
 use crate::error::OpError;
 use crate::op_bail;
@@ -84,7 +84,13 @@ fn slice_region<T>(args: &SliceScatter<T>) -> Region {
 }
 
 fn slice_scatter_meta(args: &SliceScatter) -> Result<Vec<TensorMeta>, OpError> {
-    scatter_meta("slice_scatter", &args.self_, &args.src, args.dim, &slice_region(args))
+    scatter_meta(
+        "slice_scatter",
+        &args.self_,
+        &args.src,
+        args.dim,
+        &slice_region(args),
+    )
 }
 
 fn select_scatter_meta(args: &SelectScatter) -> Result<Vec<TensorMeta>, OpError> {
