@@ -23,7 +23,8 @@
 //! op with the same argument list (checked at compile time). Keys: `meta`, `kernel` or
 //! `composite` (the decomposition is also the eager implementation), `decomposition`,
 //! `pointwise`, `lowering`, `inplace_of`, `wrapped_numbers: [self, other]` (`Tensor`
-//! arguments that may be plain numbers, decoded as `TensorOrNumber`), and the flags `core_aten`, `random`,
+//! arguments that may be plain numbers, decoded as `TensorOrNumber`), `accept_none: [name]`
+//! (a required argument ferrex also accepts as `None`, decoded as an `Option`), and the flags `core_aten`, `random`,
 //! `composite_implicit`.
 
 use ferrex_schema::{ArgType, BaseType, DefaultValue};
@@ -176,7 +177,12 @@ fn default_tokens(d: Option<&DefaultValue>) -> TokenStream {
 /// The argument names listed by `wrapped_numbers: [self, other]`: `Tensor` arguments that
 /// may be plain numbers.
 fn wrapped_numbers(def: &OpDefInput) -> syn::Result<Vec<String>> {
-    let Some(expr) = key_expr(def, "wrapped_numbers")? else {
+    name_list(def, "wrapped_numbers")
+}
+
+/// The argument names a key lists (`key: [a, b]`).
+fn name_list(def: &OpDefInput, key: &str) -> syn::Result<Vec<String>> {
+    let Some(expr) = key_expr(def, key)? else {
         return Ok(Vec::new());
     };
     let Expr::Array(list) = expr else {
@@ -196,7 +202,12 @@ fn wrapped_numbers(def: &OpDefInput) -> syn::Result<Vec<String>> {
         .collect()
 }
 
-fn fields(schema: &ferrex_schema::Schema, types: &[ArgType], numbers: &[String]) -> Vec<Field> {
+fn fields(
+    schema: &ferrex_schema::Schema,
+    types: &[ArgType],
+    numbers: &[String],
+    accept_none: &[String],
+) -> Vec<Field> {
     schema
         .args
         .iter()
@@ -211,6 +222,11 @@ fn fields(schema: &ferrex_schema::Schema, types: &[ArgType], numbers: &[String])
                         quote!(::ferrex::ops::TensorOrNumber<T>),
                         quote!(::ferrex::ops::decode::tensor_or_number),
                     )
+                } else if accept_none.contains(&arg.name) {
+                    field_type(&ArgType {
+                        optional: true,
+                        ..*ty
+                    })
                 } else {
                     field_type(ty)
                 };
@@ -309,6 +325,7 @@ fn check_keys(def: &OpDefInput) -> syn::Result<()> {
         "lowering",
         "inplace_of",
         "wrapped_numbers",
+        "accept_none",
         "core_aten",
         "random",
         "composite_implicit",
@@ -470,7 +487,8 @@ fn expand_one(def: &OpDefInput) -> syn::Result<TokenStream> {
             format!("`wrapped_numbers` names `{n}`, which the schema does not declare"),
         ));
     }
-    let fields = fields(&schema, &types, &numbers);
+    let accept_none = name_list(def, "accept_none")?;
+    let fields = fields(&schema, &types, &numbers, &accept_none);
     let args = def
         .define_struct
         .then(|| args_struct(def, &schema, &fields));

@@ -68,7 +68,11 @@ fn assert_scalar_kernel(args: &AssertScalar, _: &[TensorMeta]) -> Result<Vec<Sto
     if holds.unwrap_or(false) {
         return Ok(Vec::new());
     }
-    Err(OpError(args.assert_msg.clone()))
+    let message = args
+        .assert_msg
+        .clone()
+        .unwrap_or_else(|| "Runtime assertion failed".into());
+    Err(OpError(message))
 }
 
 op_def! {
@@ -77,6 +81,7 @@ op_def! {
         meta: assert_scalar_meta,
         kernel: assert_scalar_kernel,
         wrapped_numbers: [self],
+        accept_none: [assert_msg],
     }
 }
 
