@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use ferrex::graph::Arg;
 use ferrex::ops::lowering::{ArgRef, Lowering};
 use ferrex::ops::{Argument, OpDef, TensorOrNumber};
+use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
@@ -311,7 +312,19 @@ impl Builder<'_> {
 
 /// What `op` computes for these arguments, from its lowering hook (the op's typed
 /// arguments, tensors as node indices); `None` when it has none or refuses them.
+/// An argument holding a size known only at run time (`u0` read from data, a symbolic
+/// size) makes the call a fallback: decoding would bake its example value into the step.
 pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
+    let symbolic = |s: &SymInt| s.as_int().is_none();
+    let run_time_value = args.iter().any(|a| match a {
+        Arg::Int(s) => symbolic(s),
+        Arg::IntList(l) => l.iter().any(symbolic),
+        Arg::SymBool(_) | Arg::Sym(_) | Arg::SymInts(_) => true,
+        _ => false,
+    });
+    if run_time_value {
+        return None;
+    }
     let by_index: Vec<Argument<ArgRef>> = args
         .iter()
         .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
