@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+/// The environment variable that switches on ferrex's log of symbols and guards
+/// (`FERREX_LOG="+dynamic"`), named in constraint errors.
+pub const LOG_SWITCH: &str = "FERREX_LOG";
+
 /// Where in the user's source an op was called (from `#[track_caller]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceLocation {
@@ -91,8 +95,8 @@ pub enum TensorError {
     /// A tensor's data was requested as another element type.
     #[error("{at}: the tensor holds {actual}, not {requested}")]
     DTypeMismatch {
-        requested: crate::DType,
-        actual: crate::DType,
+        requested: crate::dtype::DType,
+        actual: crate::dtype::DType,
         at: SourceLocation,
     },
 }
@@ -221,7 +225,7 @@ fn constraint_violation_text(dims: &[String], violations: &[String], fixes: &[St
     let mut out = format!(
         "Constraints violated ({})! For more information, run with {}=\"+dynamic\".",
         dims.join(", "),
-        crate::trace::log::SWITCH
+        LOG_SWITCH
     );
     for v in violations {
         out.push_str(&format!("\n  - {v}"));
@@ -265,8 +269,8 @@ pub enum RunError {
     #[error("input `{name}`: expected dtype {expected}, got {got}")]
     InputDType {
         name: String,
-        expected: crate::DType,
-        got: crate::DType,
+        expected: crate::dtype::DType,
+        got: crate::dtype::DType,
     },
     #[error("input `{name}`: expected {expected} dimensions, got {got}")]
     InputRank {

@@ -42,7 +42,9 @@
 extern crate self as ferrex;
 
 pub mod control_flow;
+mod dtype;
 pub mod error;
+pub mod export;
 pub mod graph;
 pub mod module;
 pub mod nn;
@@ -50,13 +52,15 @@ pub mod ops;
 pub mod passes;
 pub mod program;
 pub mod serialize;
-pub mod symbolic;
+pub use ferrex_symbolic as symbolic;
 pub mod tensor;
+pub mod tensor_api;
 pub mod trace;
 
 mod strict;
 
 pub use error::{ExportError, LoadError, RunError, SaveError, SourceLocation, TensorError};
+pub use export::{export, Dim, DynamicShapes, Exporter};
 pub use ferrex_macros::{export_fn, export_module};
 pub use module::{Forward, Module, ModuleExt};
 pub use program::{ExportGraphSignature, ExportedProgram};
@@ -64,7 +68,6 @@ pub use serialize::pt2::{load, save};
 pub use symbolic::{SymBool, SymInt};
 pub use tensor::{manual_seed, DType, Tensor};
 pub use trace::{assume_constant, check, check_is_size};
-pub use trace::{export, Dim, DynamicShapes, Exporter};
 
 /// What a model file needs: `use ferrex::prelude::*;`.
 pub mod prelude {

@@ -186,6 +186,35 @@ impl<K: PlainValue, S> PlainValue for std::collections::HashSet<K, S> {}
 impl<K: PlainValue> PlainValue for std::collections::BTreeSet<K> {}
 impl<A: PlainValue, B: PlainValue> PlainValue for (A, B) {}
 impl<A: PlainValue, B: PlainValue, C: PlainValue> PlainValue for (A, B, C) {}
+impl<T: PlainValue> PlainValue for std::ops::RangeInclusive<T> {}
+
+// The standard iterators over plain values (`let mut it = self.gains.iter(); it.next()`):
+// std code moving values around. A closure an adaptor holds was analysed where written.
+impl<T: PlainValue> PlainValue for std::slice::Iter<'_, T> {}
+impl<T: PlainValue> PlainValue for std::slice::IterMut<'_, T> {}
+impl<T: PlainValue> PlainValue for std::slice::Windows<'_, T> {}
+impl<T: PlainValue> PlainValue for std::slice::Chunks<'_, T> {}
+impl<T: PlainValue> PlainValue for std::vec::IntoIter<T> {}
+impl<T: PlainValue> PlainValue for std::collections::vec_deque::Iter<'_, T> {}
+impl<K: PlainValue, V: PlainValue> PlainValue for std::collections::hash_map::Iter<'_, K, V> {}
+impl<K: PlainValue, V: PlainValue> PlainValue for std::collections::btree_map::Iter<'_, K, V> {}
+impl PlainValue for std::str::Chars<'_> {}
+impl PlainValue for std::str::Bytes<'_> {}
+impl<I: PlainValue> PlainValue for std::iter::Enumerate<I> {}
+impl<A: PlainValue, B: PlainValue> PlainValue for std::iter::Zip<A, B> {}
+impl<A: PlainValue, B: PlainValue> PlainValue for std::iter::Chain<A, B> {}
+impl<I: PlainValue> PlainValue for std::iter::Rev<I> {}
+impl<I: PlainValue> PlainValue for std::iter::Skip<I> {}
+impl<I: PlainValue> PlainValue for std::iter::Take<I> {}
+impl<I: PlainValue> PlainValue for std::iter::StepBy<I> {}
+impl<I: PlainValue> PlainValue for std::iter::Copied<I> {}
+impl<I: PlainValue> PlainValue for std::iter::Cloned<I> {}
+impl<I: PlainValue + Iterator> PlainValue for std::iter::Peekable<I> {}
+impl<I: PlainValue, F> PlainValue for std::iter::Map<I, F> {}
+impl<I: PlainValue, P> PlainValue for std::iter::Filter<I, P> {}
+impl<I: PlainValue, F> PlainValue for std::iter::FilterMap<I, F> {}
+impl<I: PlainValue, P> PlainValue for std::iter::TakeWhile<I, P> {}
+impl<I: PlainValue, P> PlainValue for std::iter::SkipWhile<I, P> {}
 
 /// A value of the model (a field, an alias of one) whose method forward calls without a
 /// tensor: `require_known_value((&&&&ValueProbe(&recv)).__ferrex_value())`.
@@ -217,6 +246,28 @@ via!(
 
 impl<T: TracedReceiver + ?Sized> ViaTracedValueRef for &ValueProbe<'_, &T> {}
 
+/// The standard containers, of any items: a std method of one (`self.stages.first()`)
+/// runs std's code, not the items' (the generated check imports this level only for the
+/// names of std's container and iterator methods).
+pub trait StdContainer {}
+
+impl<T> StdContainer for Vec<T> {}
+impl<T> StdContainer for [T] {}
+impl<T, const N: usize> StdContainer for [T; N] {}
+impl<T> StdContainer for Option<T> {}
+impl<T> StdContainer for std::collections::VecDeque<T> {}
+impl<K, V, S> StdContainer for std::collections::HashMap<K, V, S> {}
+impl<K, V> StdContainer for std::collections::BTreeMap<K, V> {}
+impl<K, S> StdContainer for std::collections::HashSet<K, S> {}
+impl<K> StdContainer for std::collections::BTreeSet<K> {}
+impl<T: StdContainer + ?Sized> StdContainer for Box<T> {}
+
+via!(
+    ViaStdContainer, __ferrex_value -> KnownValueOf
+);
+
+impl<T: StdContainer + ?Sized> ViaStdContainer for &ValueProbe<'_, T> {}
+
 via!(
     ViaTracedValueRefRef, __ferrex_value -> KnownValueOf
 );
@@ -246,3 +297,82 @@ impl ValueCheck for KnownValueOf {}
 
 /// Compiles only for a value strict mode can see into.
 pub fn require_known_value<K: ValueCheck>(_: K) {}
+
+/// Types that hold state shared between calls: interior mutability, locks, atomics,
+/// lazily initialised values and `thread_local!` keys, also behind `Rc` / `Arc` / `Box`.
+/// A method of one (`set`, `get`, `load`, `lock`, …) read or written while exporting
+/// would be frozen into the graph.
+pub trait SharedState {}
+
+macro_rules! shared_state {
+    ($($t:ty),* $(,)?) => { $(impl SharedState for $t {})* };
+}
+
+shared_state!(
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicI8,
+    std::sync::atomic::AtomicI16,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicIsize,
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+);
+
+impl<T> SharedState for std::sync::atomic::AtomicPtr<T> {}
+impl<T: ?Sized> SharedState for std::cell::Cell<T> {}
+impl<T: ?Sized> SharedState for std::cell::RefCell<T> {}
+impl<T> SharedState for std::cell::OnceCell<T> {}
+impl<T, F> SharedState for std::cell::LazyCell<T, F> {}
+impl<T: ?Sized> SharedState for std::sync::Mutex<T> {}
+impl<T: ?Sized> SharedState for std::sync::RwLock<T> {}
+impl<T> SharedState for std::sync::OnceLock<T> {}
+impl<T, F> SharedState for std::sync::LazyLock<T, F> {}
+impl<T: 'static> SharedState for std::thread::LocalKey<T> {}
+impl<T: SharedState + ?Sized> SharedState for std::rc::Rc<T> {}
+impl<T: SharedState + ?Sized> SharedState for std::sync::Arc<T> {}
+impl<T: SharedState + ?Sized> SharedState for Box<T> {}
+
+/// The receiver of a `set` / `get` / `load` / `lock`-like call that syntax could not
+/// place: `require_not_shared((&&&SharedProbe(&recv)).__ferrex_shared())`.
+pub struct SharedProbe<'a, T: ?Sized>(pub &'a T);
+
+copy_probe!(SharedProbe<T>);
+
+/// A receiver holding shared state (`T`).
+pub struct Shared<T: ?Sized>(PhantomData<T>);
+
+/// Any other receiver.
+pub struct NotShared;
+
+/// The receiver (through up to two references) holds shared state.
+pub trait ViaShared<T: ?Sized> {
+    fn __ferrex_shared(&self) -> Shared<T> {
+        Shared(PhantomData)
+    }
+}
+
+impl<T: SharedState + ?Sized> ViaShared<T> for &&SharedProbe<'_, T> {}
+impl<T: SharedState + ?Sized> ViaShared<T> for &SharedProbe<'_, &T> {}
+impl<T: SharedState + ?Sized> ViaShared<T> for SharedProbe<'_, &&T> {}
+
+/// Any other receiver.
+pub trait ViaNotShared {
+    fn __ferrex_shared(self) -> NotShared;
+}
+
+impl<T: ?Sized> ViaNotShared for SharedProbe<'_, T> {
+    fn __ferrex_shared(self) -> NotShared {
+        NotShared
+    }
+}
+
+/// What the generated per-call checks require of the probes' answers: each names the call
+/// in its own `#[diagnostic::on_unimplemented]` message (`analysis/opaque_receiver.rs`),
+/// and is implemented through these.
+pub trait NotSharedAnswer {}
+
+impl NotSharedAnswer for NotShared {}

@@ -145,6 +145,14 @@ fn check_signature(sig: &syn::Signature) -> syn::Result<()> {
     if let Some(v) = &sig.variadic {
         return Err(signature_error(v, "it is variadic"));
     }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if mentions_impl_trait(ty) {
+            return Err(signature_error(
+                ty,
+                "it returns an `impl Trait` type; name the type it returns (`Tensor`, a tuple)",
+            ));
+        }
+    }
     if sig
         .generics
         .params
@@ -365,7 +373,7 @@ fn forward_impl(
         quote!(self.forward(#(#passes),*))
     };
     // Strict mode's run-time safety net: export traces forward a second time and
-    // compares the programs (core's `trace/purity.rs`).
+    // compares the programs (core's `export/purity.rs`).
     let retrace = if strict {
         quote! {
             fn __ferrex_retrace_args(&self, __args: &Self::Args) -> ::core::option::Option<Self::Args> {

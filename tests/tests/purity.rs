@@ -1,6 +1,7 @@
 //! Strict mode's run-time safety net: `export` traces a strict `forward` twice and compares
-//! the programs; state that syntax trusts without reading (here a counter behind a
-//! constructor, `Tick::new()`) makes them differ, which is an `ExportError::Impure` naming
+//! the programs; state that syntax trusts without reading (here a counter behind the
+//! `Default` impl of a helper type whose inherent `impl` is marked, `Tick::default()`:
+//! `#[ferrex::export_fn]` reads the inherent block only) makes them differ, which is an `ExportError::Impure` naming
 //! the first differing node. Non-strict exports are traced once and specialise such values.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,10 +12,13 @@ use ferrex::ExportError;
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static NON_STRICT_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// A counter strict mode does not read: constructors by name are trusted.
+/// A counter strict mode does not read: the inherent `impl` is marked (and read), the
+/// trait impl is not.
 struct Tick(f64);
-impl Tick {
-    fn new() -> Tick {
+#[ferrex::export_fn]
+impl Tick {}
+impl Default for Tick {
+    fn default() -> Tick {
         Tick(CALLS.fetch_add(1, Ordering::Relaxed) as f64)
     }
 }
@@ -29,7 +33,7 @@ struct Counting {}
 #[export_module]
 impl Counting {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.relu() * Tick::new().0
+        x.relu() * Tick::default().0
     }
 }
 
@@ -61,18 +65,18 @@ fn a_forward_that_reads_a_counter_is_not_pure() {
     };
     let at = location.expect("the differing node has a location");
     assert_eq!(at.file, "tests/tests/purity.rs");
-    assert_eq!(at.line, 32);
+    assert_eq!(at.line, 36);
     assert!(what.starts_with("node `mul` differs"), "{what}");
     let text = err.to_string();
     assert!(
         text.starts_with(
             "export failed: forward is not a pure function of its inputs and state: traced \
              twice, it gave two different programs (node `mul` differs: argument 1 of \
-             `aten::mul.Tensor` is `Float(0.0)`, then `Float(1.0)`) at tests/tests/purity.rs:32"
+             `aten::mul.Tensor` is `Float(0.0)`, then `Float(1.0)`) at tests/tests/purity.rs:36"
         ),
         "{text}"
     );
-    assert!(text.contains("at tests/tests/purity.rs:32"), "{text}");
+    assert!(text.contains("at tests/tests/purity.rs:36"), "{text}");
 }
 
 #[test]

@@ -1,50 +1,161 @@
-//! Every `cond!` fix the UI suite prints compiles: each `help: keep both branches in the
-//! graph with `cond!`: `…`` of `ui/fail/*.stderr` is pasted into its program in place of
-//! the branch it is about, and the fixed program must build (trybuild `pass`, which also
-//! runs its `main`). A suggestion that stops compiling fails this test.
+//! Every fix the UI suite prints compiles when pasted. Each error of `ui/fail/*.stderr`
+//! carries its fix as code:
+//! - `help: keep both branches in the graph with `cond!`: `…`` replaces the branch it is
+//!   about;
+//! - `put `#[ferrex::export_fn]` on `fn f``, `put `#[…]` on the `impl T` block that defines
+//!   `m`` (or `the `impl` block that defines `m``) inserts the attribute there.
 //!
-//! A program is fixed only when every error it reports carries such a fix (otherwise the
-//! other errors would still stop it); the test fails if a suggestion is printed in a
-//! program it cannot fix, so every suggestion is tried.
+//! Every program whose errors all carry such a fix is fixed and built (trybuild `pass`,
+//! which also runs its `main`), except where the fix makes strict export read a body that
+//! breaks the graph on purpose: then the fixed program must fail with exactly the errors of
+//! `ui/fixed/<case>.stderr`, all inside the body the fix made visible. Programs with an
+//! error whose fix is prose (keep state in a `#[buffer]`, assert on sizes, …) are listed in
+//! [`PROSE_ONLY`]; a new case must be one or the other, so every printed fix is tried.
 
 use std::path::{Path, PathBuf};
 
-const FIX_PREFIX: &str = "help: keep both branches in the graph with `cond!`: `";
+/// Where the fixed programs are written, under the crate.
+const PASTED: &str = "ui/fixed/pasted";
+
+const COND_PREFIX: &str = "help: keep both branches in the graph with `cond!`: `";
+
+/// Cases with at least one error whose fix is advice, not code to paste (state kept in a
+/// `#[buffer]`, asserts on sizes, a rewrite of a trait method, a signature to change).
+const PROSE_ONLY: &[&str] = &[
+    "branch_on_unbacked",
+    "catch_unwind",
+    "data_access",
+    "data_access_item",
+    "data_branch_match",
+    "data_read_on_field",
+    "early_return",
+    "export_fn_body",
+    "foreign_tensor_method",
+    "forward_returns_impl_trait",
+    "forward_signature",
+    "function_as_value",
+    "function_value_paths",
+    "generic_field_unmarked",
+    "global_state",
+    "global_state_any_name",
+    "interior_mutability",
+    "interior_mutability_aliases",
+    "interior_mutability_reached",
+    "is_traced",
+    "mut_self",
+    "opaque_constructed",
+    "opaque_container_method",
+    "opaque_macro",
+    "opaque_macro_no_tensor",
+    "outside_world",
+    "panic_branch",
+    "panic_on_data",
+    "pointer_identity",
+    "several_graph_breaks",
+    "shared_state_reached",
+    "static_mut",
+    "tensor_format",
+    "unsafe_block",
+];
+
+/// Cases whose printed code fix has nowhere to go in their program, and why.
+const NOT_PASTEABLE: &[(&str, &str)] = &[(
+    "trait_method_of_model",
+    "the method is a trait's default method: no impl block of the model defines it, so \
+     `#[export_module(helpers)]` has nowhere to go (the other printed fix, moving the method \
+     into the `#[export_module]` block, is an edit, not a paste)",
+)];
+
+/// A fix printed with an error.
+#[derive(Clone, Debug, PartialEq)]
+enum Fix {
+    /// A `cond!` call that replaces the branch whose condition is at the error.
+    Cond(String),
+    /// `#[attr]` on `fn name`.
+    OnFn { attr: String, name: String },
+    /// `#[attr]` on the `impl` block (of `ty`, if named) that defines `method`.
+    OnImpl {
+        attr: String,
+        ty: Option<String>,
+        method: String,
+    },
+}
 
 /// One error of a `.stderr`: its fix (if it has one) and where it points.
 struct Reported {
-    fix: Option<String>,
+    fix: Option<Fix>,
     line: usize,
     column: usize,
 }
 
+/// The text between the first pair of backticks after `from` in `s`, and the rest.
+fn ticked(s: &str) -> Option<(&str, &str)> {
+    let a = s.find('`')?;
+    let b = a + 1 + s[a + 1..].find('`')?;
+    Some((&s[a + 1..b], &s[b + 1..]))
+}
+
+/// `put `#[…]` on `fn f`` / `put `#[…]` on the `impl T` block that defines `m``.
+fn attribute_fix(line: &str) -> Option<Fix> {
+    let at = line.find("put `#[")?;
+    let (attr, rest) = ticked(&line[at..])?;
+    let rest = rest.strip_prefix(" on ")?;
+    if let Some(rest) = rest.strip_prefix("the ") {
+        let (imp, rest) = ticked(rest)?;
+        let ty = imp
+            .strip_prefix("impl")
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let rest = rest.strip_prefix(" block that defines ")?;
+        let (method, _) = ticked(rest)?;
+        return Some(Fix::OnImpl {
+            attr: attr.to_string(),
+            ty: ty.map(str::to_string),
+            method: method.to_string(),
+        });
+    }
+    let (item, _) = ticked(rest)?;
+    let name = item.strip_prefix("fn ")?;
+    Some(Fix::OnFn {
+        attr: attr.to_string(),
+        name: name.to_string(),
+    })
+}
+
 fn reported(stderr: &str) -> Vec<Reported> {
-    let mut out = Vec::new();
+    let mut out: Vec<Reported> = Vec::new();
     let mut fix = None;
-    let mut in_error = false;
+    let mut pending: Option<(usize, usize)> = None;
+    let mut flush = |fix: &mut Option<Fix>, pending: &mut Option<(usize, usize)>| {
+        if let Some((line, column)) = pending.take() {
+            out.push(Reported {
+                fix: fix.take(),
+                line,
+                column,
+            });
+        }
+        *fix = None;
+    };
     for line in stderr.lines() {
         if line.starts_with("error") {
-            in_error = true;
-            fix = None;
+            flush(&mut fix, &mut pending);
         }
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(FIX_PREFIX) {
-            fix = rest.strip_suffix('`').map(str::to_string);
+        if let Some(rest) = trimmed.strip_prefix(COND_PREFIX) {
+            fix = rest.strip_suffix('`').map(|c| Fix::Cond(c.to_string()));
+        } else if fix.is_none() {
+            fix = attribute_fix(trimmed);
         }
-        if in_error {
+        if pending.is_none() {
             if let Some(at) = trimmed.strip_prefix("--> ") {
                 let mut parts = at.rsplitn(3, ':');
                 let column = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
                 let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-                out.push(Reported {
-                    fix: fix.take(),
-                    line,
-                    column,
-                });
-                in_error = false;
+                pending = Some((line, column));
             }
         }
     }
+    flush(&mut fix, &mut pending);
     out
 }
 
@@ -82,9 +193,8 @@ fn branch_span(text: &str, cond: usize, fix: &str) -> Option<(usize, usize)> {
     loop {
         let rest = &text[end..];
         let trimmed = rest.trim_start();
-        if let Some(after) = trimmed.strip_prefix("else") {
+        if trimmed.starts_with("else") {
             let at = end + (rest.len() - trimmed.len()) + "else".len();
-            let _ = after;
             end = block_end(text, at)?;
         } else {
             break;
@@ -108,70 +218,249 @@ fn branch_span(text: &str, cond: usize, fix: &str) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-fn fixed_programs(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/fail");
+/// The offset of the start of the line holding `at`.
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// Whether `body` defines `fn name`.
+fn defines(body: &str, name: &str) -> bool {
+    body.contains(&format!("fn {name}(")) || body.contains(&format!("fn {name}<"))
+}
+
+/// Where an attribute fix inserts its line: the start of the line of `fn name`, or of the
+/// unmarked `impl` block that defines the method.
+fn attribute_site(text: &str, fix: &Fix) -> Option<usize> {
+    match fix {
+        Fix::OnFn { name, .. } => {
+            let at = text
+                .match_indices(&format!("fn {name}"))
+                .map(|(i, _)| i)
+                .find(|&i| {
+                    let after = &text[i + 3 + name.len()..];
+                    after.starts_with('(') || after.starts_with('<')
+                })?;
+            Some(line_start(text, at))
+        }
+        Fix::OnImpl { ty, method, .. } => {
+            let mut from = 0;
+            while let Some(i) = text[from..].find("impl") {
+                let at = from + i;
+                from = at + 4;
+                let start = line_start(text, at);
+                if !text[start..at].trim().is_empty() {
+                    continue;
+                }
+                let header_end = at + text[at..].find('{')?;
+                let header = &text[at..header_end];
+                if ty.as_ref().is_some_and(|t| {
+                    !header
+                        .split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .any(|w| w == t)
+                }) {
+                    continue;
+                }
+                let end = block_end(text, at)?;
+                let marked = text[..start].trim_end().ends_with(']');
+                if defines(&text[header_end..end], method) && !marked {
+                    return Some(start);
+                }
+            }
+            None
+        }
+        Fix::Cond(_) => None,
+    }
+}
+
+/// One edit of a program: `text[start..end]` replaced by `with`.
+struct Edit {
+    start: usize,
+    end: usize,
+    with: String,
+}
+
+/// The program of `source` with the fixes of `errors` applied; `None` when a fix cannot
+/// be placed.
+fn fixed(source: &str, errors: &[Reported]) -> Option<String> {
+    let mut edits: Vec<Edit> = Vec::new();
+    for e in errors {
+        let fix = e.fix.as_ref()?;
+        let edit = match fix {
+            Fix::Cond(c) => {
+                let (start, end) = branch_span(source, offset(source, e.line, e.column), c)?;
+                Edit {
+                    start,
+                    end,
+                    with: c.clone(),
+                }
+            }
+            Fix::OnFn { attr, .. } | Fix::OnImpl { attr, .. } => {
+                let at = attribute_site(source, fix)?;
+                let indent: String = source[at..].chars().take_while(|c| *c == ' ').collect();
+                Edit {
+                    start: at,
+                    end: at,
+                    with: format!("{indent}{attr}\n"),
+                }
+            }
+        };
+        if !edits
+            .iter()
+            .any(|d| d.start == edit.start && d.with == edit.with)
+        {
+            edits.push(edit);
+        }
+    }
+    // Last first, so earlier offsets stay valid.
+    edits.sort_by_key(|e| std::cmp::Reverse((e.start, e.end)));
+    let mut text = source.to_string();
+    for e in edits {
+        text.replace_range(e.start..e.end, &e.with);
+    }
+    Some(text)
+}
+
+/// What the test does with each case.
+struct Plan {
+    /// Fixed programs that must build and run.
+    pass: Vec<PathBuf>,
+    /// Fixed programs that must fail with `ui/fixed/<case>.stderr`.
+    fail: Vec<PathBuf>,
+    /// Cases whose errors all carry code fixes but one could not be placed.
+    unplaceable: Vec<String>,
+    /// Cases with a prose fix that are not in `PROSE_ONLY`, and listed ones that are not.
+    unlisted: Vec<String>,
+}
+
+fn plan(dir: &Path) -> Plan {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ui = root.join("ui/fail");
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&ui)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     entries.sort();
-    let mut programs = Vec::new();
-    let mut unfixable = Vec::new();
+    let mut plan = Plan {
+        pass: Vec::new(),
+        fail: Vec::new(),
+        unplaceable: Vec::new(),
+        unlisted: Vec::new(),
+    };
     for stderr_path in entries
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "stderr"))
     {
-        let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-        let errors = reported(&stderr);
-        if errors.iter().all(|e| e.fix.is_none()) {
-            continue;
-        }
         let name = stderr_path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        if errors.iter().any(|e| e.fix.is_none()) {
-            unfixable.push(name);
+        let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+        let errors = reported(&stderr);
+        let prose = errors.is_empty() || errors.iter().any(|e| e.fix.is_none());
+        if prose != PROSE_ONLY.contains(&name.as_str()) {
+            plan.unlisted.push(name);
+            continue;
+        }
+        if prose {
             continue;
         }
         let source = std::fs::read_to_string(stderr_path.with_extension("rs")).unwrap_or_default();
-        let mut text = source.clone();
-        // Last first, so earlier offsets stay valid.
-        let mut fixes: Vec<&Reported> = errors.iter().collect();
-        fixes.sort_by_key(|e| std::cmp::Reverse((e.line, e.column)));
-        for e in fixes {
-            let fix = e.fix.as_deref().unwrap_or_default();
-            let cond = offset(&text, e.line, e.column);
-            let Some((start, end)) = branch_span(&text, cond, fix) else {
-                unfixable.push(name.clone());
-                break;
-            };
-            text.replace_range(start..end, fix);
-        }
-        let text = format!("// {name}.rs with the `cond!` fixes of its errors pasted in.\nuse ferrex::cond;\n{text}");
+        let Some(text) = fixed(&source, &errors) else {
+            if !NOT_PASTEABLE.iter().any(|(n, _)| *n == name) {
+                plan.unplaceable.push(name);
+            }
+            continue;
+        };
+        let text = format!(
+            "// {name}.rs with the fixes of its errors pasted in.\n#[allow(unused_imports)]\nuse ferrex::cond;\n{text}"
+        );
         let path = dir.join(format!("{name}.rs"));
         std::fs::write(&path, &text).unwrap_or_default();
-        programs.push((name, path.display().to_string()));
+        let expected = root.join(format!("ui/fixed/{name}.stderr"));
+        if expected.exists() {
+            let _ = std::fs::copy(&expected, path.with_extension("stderr"));
+            plan.fail.push(path);
+        } else {
+            plan.pass.push(path);
+        }
     }
-    (programs, unfixable)
+    plan
 }
 
 #[test]
-fn every_cond_fix_compiles_when_pasted() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui_fixes");
-    std::fs::create_dir_all(&dir).unwrap_or_default();
-    let (programs, unfixable) = fixed_programs(&dir);
-    assert!(
-        unfixable.is_empty(),
-        "these UI programs print a `cond!` fix beside errors without one, so the fix cannot be \
-         tried: {unfixable:?}"
-    );
-    assert!(
-        !programs.is_empty(),
-        "no `cond!` fix found in ui/fail/*.stderr"
-    );
-    let t = trybuild::TestCases::new();
-    for (_, path) in &programs {
-        t.pass(path);
+fn every_fix_compiles_when_pasted() {
+    // Inside the crate (ignored by git), so that trybuild prints paths relative to it and
+    // the expected `ui/fixed/*.stderr` hold no machine's absolute path.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(PASTED);
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if entry
+            .path()
+            .extension()
+            .is_some_and(|e| e == "rs" || e == "stderr")
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
+    std::fs::create_dir_all(&dir).unwrap_or_default();
+    let plan = plan(&dir);
+    assert!(
+        plan.unlisted.is_empty(),
+        "these UI cases print a prose fix and are not in PROSE_ONLY, or are listed and print \
+         only code fixes: {:?}",
+        plan.unlisted
+    );
+    assert!(
+        plan.unplaceable.is_empty(),
+        "a fix of these UI cases names no place in its program: {:?}",
+        plan.unplaceable
+    );
+    assert!(
+        plan.pass.len() + plan.fail.len() >= 10,
+        "expected the cond!, export_fn and helpers fixes of at least 10 cases, found {}",
+        plan.pass.len() + plan.fail.len()
+    );
+    let relative = |p: &PathBuf| {
+        p.strip_prefix(root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    let t = trybuild::TestCases::new();
+    for path in &plan.pass {
+        t.pass(relative(path));
+    }
+    for path in &plan.fail {
+        t.compile_fail(relative(path));
+    }
+}
+
+#[test]
+fn fixes_are_parsed_from_the_printed_notes() {
+    assert_eq!(
+        attribute_fix(
+            "= note: put `#[ferrex::export_fn]` on `fn double` (its body is then checked)"
+        ),
+        Some(Fix::OnFn {
+            attr: "#[ferrex::export_fn]".into(),
+            name: "double".into()
+        })
+    );
+    assert_eq!(
+        attribute_fix(
+            "= note: put `#[export_module(helpers)]` on the `impl Model` block that defines \
+             `gate` (its methods …)"
+        ),
+        Some(Fix::OnImpl {
+            attr: "#[export_module(helpers)]".into(),
+            ty: Some("Model".into()),
+            method: "gate".into()
+        })
+    );
+    let src = "struct A;\nimpl A {\n    fn f(&self) {}\n}\n#[export_module]\nimpl A {\n    fn g(&self) {}\n}\n";
+    let fix = Fix::OnImpl {
+        attr: "#[x]".into(),
+        ty: None,
+        method: "f".into(),
+    };
+    assert_eq!(attribute_site(src, &fix), Some(10));
 }

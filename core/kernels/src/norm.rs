@@ -207,6 +207,66 @@ pub fn group_norm<T: Float>(
     Ok(())
 }
 
+/// Inference batch norm as a per-channel affine map: `scale = weight / sqrt(var + eps)`,
+/// `shift = bias - mean * scale`, in f64 (a missing weight is 1, a missing bias 0). The
+/// eager op applies it with [`batch_norm_inference`]; the compiled runtime folds the same
+/// two vectors into a fused `x * scale + shift`.
+pub fn batch_norm_scale_shift(
+    weight: Option<&[f64]>,
+    bias: Option<&[f64]>,
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+) -> Result<(Vec<f64>, Vec<f64>), KernelError> {
+    let c = mean.len();
+    let short = |v: Option<&[f64]>| v.is_some_and(|v| v.len() < c);
+    if var.len() < c || short(weight) || short(bias) {
+        return Err(KernelError::new(
+            "a batch_norm statistic is shorter than the channels",
+        ));
+    }
+    let scale: Vec<f64> = (0..c)
+        .map(|i| weight.map_or(1.0, |w| w[i]) / (var[i] + eps).sqrt())
+        .collect();
+    let shift = (0..c)
+        .map(|i| bias.map_or(0.0, |b| b[i]) - mean[i] * scale[i])
+        .collect();
+    Ok((scale, shift))
+}
+
+/// `out = x * scale[ch] + shift[ch]` for `x` viewed as `[outer, c, inner]` (channel
+/// `ch`), computed in f64 and rounded once.
+pub fn batch_norm_inference<T: Float>(
+    x: &[T],
+    [outer, c, inner]: [usize; 3],
+    scale: &[f64],
+    shift: &[f64],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let numel = outer
+        .checked_mul(c)
+        .and_then(|n| n.checked_mul(inner))
+        .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
+    if x.len() < numel || out.len() < numel || scale.len() < c || shift.len() < c {
+        return Err(KernelError::new(
+            "a batch_norm operand is smaller than its shape",
+        ));
+    }
+    if inner == 0 {
+        return Ok(());
+    }
+    let blocks = x[..numel]
+        .chunks_exact(inner)
+        .zip(out[..numel].chunks_exact_mut(inner));
+    for (k, (xs, os)) in blocks.enumerate() {
+        let (s, t) = (scale[k % c], shift[k % c]);
+        for (o, &v) in os.iter_mut().zip(xs) {
+            *o = T::of_f64(v.as_f64() * s + t);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +298,37 @@ mod tests {
         softmax(&big, [1, 2, 1], false, &mut o).unwrap();
         assert_eq!(o, [0.5, 0.5]);
         assert!(softmax(&big, [1, 3, 1], false, &mut o).is_err());
+    }
+
+    #[test]
+    fn batch_norm_is_the_per_channel_affine_map() {
+        // x: [outer 2, c 2, inner 3]; channel 0 (w 2, b 1, mean 1, var 3, eps 1): (v-1)/2*2+1;
+        // channel 1 (no weight or bias, mean -1, var 0.25, eps 0): (v+1)*2.
+        let (scale, shift) =
+            batch_norm_scale_shift(None, None, &[1.0, -1.0], &[3.0, 0.25], 0.0).unwrap();
+        assert_eq!((scale[1], shift[1]), (2.0, 2.0));
+        let (scale, shift) = batch_norm_scale_shift(
+            Some(&[2.0, 1.0]),
+            Some(&[1.0, 0.0]),
+            &[1.0, -1.0],
+            &[3.0, 0.25],
+            1.0,
+        )
+        .unwrap();
+        assert_eq!((scale[0], shift[0]), (1.0, 0.0));
+        let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut out = vec![0f32; 12];
+        batch_norm_inference(&x, [2, 2, 3], &scale, &shift, &mut out).unwrap();
+        let want = |k: usize, v: f32| {
+            if (k / 3).is_multiple_of(2) {
+                v
+            } else {
+                ((v as f64 + 1.0) / (1.25f64).sqrt()) as f32
+            }
+        };
+        for (k, (&o, &v)) in out.iter().zip(&x).enumerate() {
+            assert!((o - want(k, v)).abs() <= 1e-6, "{k}: {o} vs {}", want(k, v));
+        }
+        assert!(batch_norm_inference(&x, [2, 2, 4], &scale, &shift, &mut out).is_err());
     }
 }

@@ -2,12 +2,11 @@
 //! projections of multi-output calls, and one output node.
 
 use crate::error::SourceLocation;
-mod argument;
 mod higher_order;
 mod interpret;
 mod sym;
 
-pub use argument::{Argument, SymIntArg};
+pub use crate::ops::argument::{Argument, SymIntArg};
 pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, RunSubgraph};
 pub use interpret::{interpret, Evaluator, RunSubgraphOf};
 pub use sym::{inline_sym_arg, inline_sym_args, is_size_node, sym_value};
@@ -15,9 +14,7 @@ pub use sym::{inline_sym_arg, inline_sym_args, is_size_node, sym_value};
 use crate::ops::OpDef;
 use crate::tensor::TensorMeta;
 
-/// Index of a node in its graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub usize);
+pub use crate::tensor::NodeId;
 
 /// An argument of a call node: tensors as the nodes that compute them.
 pub type Arg = Argument<NodeId>;

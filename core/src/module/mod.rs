@@ -56,7 +56,7 @@ pub trait Forward: Module {
     fn arg_names(&self) -> &'static [&'static str];
     /// Calls forward with the tuple's elements.
     fn forward_args(&self, args: Self::Args) -> Self::Output;
-    /// A copy of the arguments for strict mode's second trace (`trace/purity.rs`);
+    /// A copy of the arguments for strict mode's second trace (`export/purity.rs`);
     /// `None` skips it (non-strict models, arguments that cannot be cloned).
     #[doc(hidden)]
     fn __ferrex_retrace_args(&self, _args: &Self::Args) -> Option<Self::Args> {

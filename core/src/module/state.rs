@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{Collector, Module, StateKind};
 use crate::error::{LoadError, SaveError};
-use crate::serialize::safetensors;
+use crate::tensor::safetensors;
 use crate::tensor::{Tensor, TensorMeta, TensorState};
 
 /// What a non-strict load left out (PyTorch's `_IncompatibleKeys`).

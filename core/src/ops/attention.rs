@@ -187,7 +187,7 @@ fn flat<T: Element>(s: &Storage, shape: &[usize]) -> Result<Vec<T>, OpError> {
             shape
         ))
     })?;
-    Ok(b.iter().copied().collect())
+    Ok(crate::tensor::view_to_vec(&b))
 }
 
 /// Repeats each head (dim -3) `n` times, as `repeat_interleave` does.

@@ -6,6 +6,7 @@
 //! node when tracing and runs the kernel otherwise.
 
 pub mod activation;
+pub mod argument;
 pub mod attention;
 pub mod comparison;
 pub mod constructors;
@@ -16,6 +17,7 @@ pub mod custom;
 pub mod decode;
 pub mod einsum;
 pub mod elementwise;
+pub mod hook;
 pub mod indexing;
 pub mod linalg;
 pub mod lowering;
@@ -52,7 +54,7 @@ use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta, TensorState};
 
 /// An argument of an op call: tensors as [`Tensor`]s.
-pub type Value = crate::graph::Argument<Tensor>;
+pub type Value = argument::Argument<Tensor>;
 
 pub type MetaFn = fn(&OpArgs) -> Result<Vec<TensorMeta>, OpError>;
 pub type KernelFn = fn(&OpArgs) -> Result<Vec<Storage>, OpError>;
@@ -487,8 +489,8 @@ pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec
     if let Some(e) = failure {
         return vec![Tensor::failed(e); n_out];
     }
-    if crate::trace::is_tracing() {
-        return crate::trace::record_call(op, args, at);
+    if let Some(mode) = hook::recording() {
+        return mode.record_call(op, args, at);
     }
     if any_traced {
         return vec![Tensor::failed(TensorError::StaleTrace { at }); n_out];

@@ -16,7 +16,9 @@ use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 /// real one (the bound is what the dispatcher checks memory against, and an empty input
 /// is the only case it makes the result from the meta).
 fn data_dependent_length(numel: &SymInt, origin: &str) -> SymInt {
-    crate::trace::unbacked::new_size(numel.as_int(), origin).unwrap_or_else(|| numel.clone())
+    super::hook::recording()
+        .and_then(|mode| mode.new_unbacked_size(numel.as_int(), origin))
+        .unwrap_or_else(|| numel.clone())
 }
 
 fn nonzero_meta(args: &Unary) -> Result<Vec<TensorMeta>, OpError> {

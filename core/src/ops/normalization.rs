@@ -10,6 +10,7 @@ use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+use ferrex_kernels::try_filled;
 
 /// The data of a float tensor as f64, row-major.
 fn f64_data(s: &Storage) -> Vec<f64> {
@@ -410,7 +411,8 @@ fn batch_norm_check(a: &BatchNormCall) -> Result<TensorMeta, OpError> {
     Ok(m)
 }
 
-/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1), into `dtype`.
+/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1), into `dtype`, as the
+/// per-channel affine map of `ferrex_kernels::norm` (the runtime folds the same one).
 fn batch_norm_compute(a: &BatchNormCall, dtype: DType) -> Result<Storage, OpError> {
     let x = a.input.storage_or_op_error()?;
     let shape = x.shape().to_vec();
@@ -422,21 +424,27 @@ fn batch_norm_compute(a: &BatchNormCall, dtype: DType) -> Result<Storage, OpErro
         Ok(f64_data(&t.storage_or_op_error()?))
     };
     let (mean, var) = (stat(a.running_mean)?, stat(a.running_var)?);
-    let eps = a.eps;
-    let data = f64_data(&x);
-    let mut out = vec![0.0; data.len()];
-    for (k, (o, v)) in out.iter_mut().zip(&data).enumerate() {
-        let ch = (k / inner.max(1)) % c.max(1);
-        let mut y = (v - mean[ch]) / (var[ch] + eps).sqrt();
-        if let Some(w) = &w {
-            y *= w[ch];
-        }
-        if let Some(b) = &b {
-            y += b[ch];
-        }
-        *o = y;
+    let (scale, shift) = ferrex_kernels::norm::batch_norm_scale_shift(
+        w.as_deref(),
+        b.as_deref(),
+        &mean,
+        &var,
+        a.eps,
+    )
+    .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
+    let outer = shape[0];
+    if x.dtype() != dtype {
+        op_bail!("batch_norm: expected a {} input, got {}", dtype, x.dtype());
     }
-    from_f64(&shape, out, dtype, "batch_norm")
+    Ok(with_float_dtype!(dtype, "batch_norm", T => {
+        let x = x.typed::<T>();
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().ok_or_else(|| OpError::new("batch_norm: input layout"))?;
+        let mut out = try_filled(xs.len(), T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::norm::batch_norm_inference(xs, [outer, c, inner], &scale, &shift, &mut out)
+            .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("batch_norm: output shape"))?
+    }))
 }
 
 fn no_training_call(a: &BnNoTraining) -> BatchNormCall<'_> {

@@ -183,10 +183,10 @@ fn max_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let out = with_float_dtype!(x.dtype(), "max_pool2d", T => {
         let a = x.typed::<T>();
         let a = a.as_standard_layout();
-        let src: Vec<T> = a.iter().copied().collect();
+        let src = a.as_slice().ok_or_else(|| OpError::new("max_pool2d: input layout"))?;
         let len = planes.checked_mul(oh * ow).ok_or_else(|| OpError::new("max_pool2d: the output size overflows"))?;
         let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-        max_pool2d(&src, planes, h, w, &win, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
+        max_pool2d(src, planes, h, w, &win, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
         Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("max_pool2d: output shape"))?
     });
     Ok(vec![out])

@@ -83,7 +83,7 @@ fn check_inputs(ep: &ExportedProgram) -> Result<(), String> {
             )
         })?;
         if let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) {
-            if !crate::serialize::state_fits(&have, want) {
+            if !state_fits(&have, want) {
                 return Err(format!(
                     "`{target}` is {have}, but the graph's input `{}` is {want}",
                     node.name
@@ -553,4 +553,16 @@ fn check_subgraphs(
         check_graph(&sub.graph, &inner)?;
     }
     Ok(())
+}
+
+/// Whether a stored state tensor (`have`) can feed a placeholder of meta `want`: same
+/// dtype and rank, and equal sizes wherever `want`'s are static.
+fn state_fits(have: &TensorMeta, want: &TensorMeta) -> bool {
+    have.dtype == want.dtype
+        && have.rank() == want.rank()
+        && have
+            .sizes
+            .iter()
+            .zip(&want.sizes)
+            .all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int())
 }

@@ -6,13 +6,13 @@
 use std::path::Path;
 
 use crate::error::SaveError;
-use crate::tensor::TensorMeta;
 
 mod intern;
 pub mod pt2;
 
+/// Tensors in safetensors files (the storage layer's, kept at this path).
+pub use crate::tensor::safetensors;
 pub(crate) use intern::intern;
-pub mod safetensors;
 
 /// Writes `bytes` beside `path` and renames the file into place, so a failed save
 /// leaves no half-written file.
@@ -29,16 +29,4 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SaveErro
         let _ = std::fs::remove_file(&partial);
         io(e)
     })
-}
-
-/// Whether a stored state tensor (`have`) can feed a placeholder of meta `want`: same
-/// dtype and rank, and equal sizes wherever `want`'s are static.
-pub(crate) fn state_fits(have: &TensorMeta, want: &TensorMeta) -> bool {
-    have.dtype == want.dtype
-        && have.rank() == want.rank()
-        && have
-            .sizes
-            .iter()
-            .zip(&want.sizes)
-            .all(|(h, w)| w.as_int().is_none() || h.as_int() == w.as_int())
 }

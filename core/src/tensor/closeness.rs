@@ -46,7 +46,7 @@ impl Tensor {
             self.storage_for("allclose", at)?,
             other.storage_for("allclose", at)?,
         );
-        let shape = crate::ops::broadcast_shapes(
+        let shape = super::sizes::broadcast_shapes(
             &super::TensorMeta::from_shape(a.dtype(), a.shape()).sizes,
             &super::TensorMeta::from_shape(b.dtype(), b.shape()).sizes,
         )

@@ -9,26 +9,26 @@
 //!   `export`, `call`) returns it, so shape errors never panic.
 
 mod closeness;
-mod dtype;
 mod format;
-mod methods;
-mod methods_math;
-mod methods_mutation;
-mod methods_nn;
-mod methods_shape;
+pub mod hook;
 mod random;
+pub mod safetensors;
+pub mod sizes;
 mod storage;
 
-pub use dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
-pub use methods::{IntoSizes, Operand};
+pub use crate::dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
 pub use random::{manual_seed, with_default_generator, Generator};
-pub use storage::{convert, Element, Scalar, Storage};
+pub use storage::{convert, view_to_vec, Element, Scalar, Storage};
 
 use std::sync::{Arc, RwLock};
 
 use crate::error::{SourceLocation, TensorError};
-use crate::graph::NodeId;
 use crate::symbolic::{format_sizes, SymInt, SymScalar};
+
+/// Index of a node in its graph (a traced tensor names the node that computes it; the
+/// graph IR is built on top of this layer and re-exports it as `graph::NodeId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
 
 /// The dtype and (symbolic) sizes of a tensor: everything tracing knows about it.
 #[derive(Clone, Debug)]
@@ -281,7 +281,7 @@ impl Tensor {
     pub fn size(&self, d: i64) -> SymInt {
         let sizes = self.sizes();
         // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap) but has no size to read.
-        match crate::ops::normalize_dim(d, sizes.len()) {
+        match sizes::normalize_dim(d, sizes.len()) {
             Ok(d) => sizes.get(d).cloned().unwrap_or(SymInt::Int(0)),
             Err(_) => SymInt::Int(0),
         }
@@ -320,7 +320,7 @@ impl Tensor {
             TensorState::Eager(s) => Ok(s),
             TensorState::Traced(_) => {
                 let err = TensorError::DataDependent { access, at };
-                crate::trace::record_data_access(access, at);
+                hook::record_data_access(access, at);
                 Err(err)
             }
             TensorState::Failed(e) => Err((*e).clone()),

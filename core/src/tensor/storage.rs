@@ -3,7 +3,7 @@
 
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
-use super::dtype::DType;
+use crate::dtype::DType;
 
 /// Eager tensor data.
 #[derive(Clone, Debug)]
@@ -189,12 +189,19 @@ impl Storage {
 
     /// The elements in row-major order, converted to f64.
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        with_storage!(self, a => a.iter().map(|v| v.to_f64()).collect())
+        // Contiguous data maps as a slice (vectorised); other layouts walk the view.
+        with_storage!(self, a => match a.as_slice() {
+            Some(s) => s.iter().map(|v| v.to_f64()).collect(),
+            None => a.iter().map(|v| v.to_f64()).collect(),
+        })
     }
 
     /// The elements in row-major order, as `T` (converted when the dtype differs).
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
-        with_storage!(self, a => a.iter().map(|&v| convert(v)).collect())
+        with_storage!(self, a => match a.as_slice() {
+            Some(s) => s.iter().map(|&v| convert(v)).collect(),
+            None => a.iter().map(|&v| convert(v)).collect(),
+        })
     }
 
     /// A standard-layout (row-major contiguous) copy, or `self` when it already is.
@@ -217,6 +224,26 @@ impl Storage {
             .ok()
             .map(|a| T::wrap(a.into_shared()))
     }
+}
+
+/// The elements of any view in row-major order. Contiguous data is one slice copy and
+/// other views go lane by lane (each innermost lane with unit stride is a slice copy),
+/// instead of ndarray's element-by-element walk of the whole view.
+pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
+    if let Some(s) = a.as_slice() {
+        return s.to_vec();
+    }
+    if a.ndim() == 0 {
+        return a.iter().copied().collect();
+    }
+    let mut out = Vec::with_capacity(a.len());
+    for lane in a.rows() {
+        match lane.as_slice() {
+            Some(s) => out.extend_from_slice(s),
+            None => out.extend(lane.iter().copied()),
+        }
+    }
+    out
 }
 
 /// Converts one element between element types as PyTorch's `to(dtype)` does

@@ -17,8 +17,9 @@ use crate::error::{CodeSnippet, SourceLocation};
 /// The `tracing` target of shape events.
 pub const DYNAMIC_TARGET: &str = "ferrex::dynamic";
 
-/// The environment variable that switches the log on.
-pub const SWITCH: &str = "FERREX_LOG";
+/// The environment variable that switches the log on (named by error messages too, so
+/// it lives with them).
+pub use crate::error::LOG_SWITCH as SWITCH;
 
 static INIT: Once = Once::new();
 

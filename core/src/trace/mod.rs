@@ -3,17 +3,12 @@
 //! reads of tensor data record data-dependence errors with their source location.
 
 mod assume_constant;
-mod constraints;
-mod dynamic;
-mod export;
+mod issues;
 pub(crate) mod log;
-mod purity;
 pub(crate) mod unbacked;
 
 pub use assume_constant::{assume_constant, AssumedConstant};
-pub use dynamic::{Dim, DynamicShapes};
-pub(crate) use export::issue_error;
-pub use export::{export, Exporter};
+pub(crate) use issues::{code_at, issue_error, report_issues};
 pub use unbacked::{check, check_is_size};
 
 use std::cell::RefCell;
@@ -21,8 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{OpError, SourceLocation, TensorError};
 use crate::graph::{Arg, Graph, Node, NodeId, NodeKind};
+use crate::ops::hook::{install_dispatch_mode, DispatchMode, DispatchModeInstalled};
 use crate::ops::{OpArgs, OpDef, Value};
-use crate::symbolic::{Guard, SymInt};
+use crate::symbolic::{install_guard_sink, CmpOp, Guard, GuardSink, GuardSinkInstalled, SymInt};
+use crate::tensor::hook::{install_trace_observer, TraceObserver, TraceObserverInstalled};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState, Traced};
 
 /// Something that went wrong while tracing, reported when the export finishes.
@@ -114,6 +111,71 @@ thread_local! {
     /// Set when any other trace access found the state borrowed: the trace then fails
     /// (`TraceIssue::Reentrant`) instead of silently losing what that access recorded.
     static REENTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The hooks of the running trace (see [`TraceHooks`]), uninstalled by [`end`].
+    static HOOKS: RefCell<Option<InstalledHooks>> = const { RefCell::new(None) };
+}
+
+/// How the layers below reach the tracer without naming it: symbolic comparisons report
+/// guards (and ask about values read from data), tensors report data accesses, and the
+/// op registry hands calls over (PyTorch's dispatch mode). Installed on the tracing
+/// thread from [`begin`] to [`end`].
+struct TraceHooks;
+
+static TRACE_HOOKS: TraceHooks = TraceHooks;
+
+type InstalledHooks = (
+    GuardSinkInstalled,
+    TraceObserverInstalled,
+    DispatchModeInstalled,
+);
+
+fn install_hooks() {
+    let hooks = (
+        install_guard_sink(&TRACE_HOOKS),
+        install_trace_observer(&TRACE_HOOKS),
+        install_dispatch_mode(&TRACE_HOOKS),
+    );
+    HOOKS.with(|h| *h.borrow_mut() = Some(hooks));
+}
+
+impl TraceObserver for TraceHooks {
+    fn is_tracing(&self) -> bool {
+        is_tracing()
+    }
+
+    fn record_data_access(&self, access: &'static str, at: SourceLocation) {
+        record_data_access(access, at);
+    }
+}
+
+impl DispatchMode for TraceHooks {
+    fn record_call(&self, op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec<Tensor> {
+        record_call(op, args, at)
+    }
+
+    fn new_unbacked_size(&self, max: Option<i64>, origin: &str) -> Option<SymInt> {
+        unbacked::new_size(max, origin)
+    }
+}
+
+impl GuardSink for TraceHooks {
+    fn record_guard(&self, guard: Guard, at: &'static std::panic::Location<'static>) {
+        record_guard(guard, at);
+    }
+
+    fn decide_unbacked(
+        &self,
+        lhs: &SymInt,
+        op: CmpOp,
+        rhs: &SymInt,
+        at: &'static std::panic::Location<'static>,
+    ) -> bool {
+        unbacked::decide(lhs, op, rhs, at)
+    }
+
+    fn cannot_specialize(&self, value: &SymInt, at: &'static std::panic::Location<'static>) {
+        unbacked::cannot_specialize(value, at);
+    }
 }
 
 static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
@@ -125,7 +187,7 @@ pub fn is_tracing() -> bool {
         && ACTIVE.with(|a| a.try_borrow().map(|s| s.is_some()).unwrap_or(true))
 }
 
-fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut TraceState) -> R) -> Option<R> {
     ACTIVE.with(|a| match a.try_borrow_mut() {
         Ok(mut slot) => {
             let s = slot.as_mut()?;
@@ -160,6 +222,7 @@ pub(crate) fn begin() -> Option<u64> {
         let id = NEXT_TRACE_ID.fetch_add(1, Ordering::Relaxed);
         REENTERED.with(|r| r.set(false));
         DEFERRED_GUARDS.with(|d| d.borrow_mut().clear());
+        install_hooks();
         *slot = Some(TraceState {
             id,
             graph: Graph::default(),
@@ -182,6 +245,7 @@ pub(crate) fn begin() -> Option<u64> {
 /// Ends the trace on this thread and returns its state.
 pub(crate) fn end() -> Option<TraceState> {
     let mut state = ACTIVE.with(|a| a.try_borrow_mut().ok().and_then(|mut s| s.take()))?;
+    HOOKS.with(|h| h.borrow_mut().take());
     crate::tensor::end_private_states();
     take_deferred_guards(&mut state);
     if REENTERED.with(|r| r.replace(false)) {

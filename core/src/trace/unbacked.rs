@@ -126,7 +126,9 @@ impl TraceState {
         let Some(info) = self.unbacked_info(*s) else {
             return;
         };
-        if let super::constraints::Allowed::Range(lo, hi) = super::constraints::allowed(*a, c, op) {
+        if let crate::symbolic::linear::Allowed::Range(lo, hi) =
+            crate::symbolic::linear::allowed(*a, c, op)
+        {
             if lo > i64::MIN {
                 info.min = Some(info.min.map_or(lo, |m| m.max(lo)));
             }
@@ -215,14 +217,7 @@ pub(crate) fn decide(
             (op, rhs_text.clone())
         } else {
             // `3 < u0` is suggested as `u0 > 3`.
-            let flipped = match op {
-                CmpOp::Lt => CmpOp::Gt,
-                CmpOp::Le => CmpOp::Ge,
-                CmpOp::Gt => CmpOp::Lt,
-                CmpOp::Ge => CmpOp::Le,
-                o => o,
-            };
-            (flipped, lhs_text.clone())
+            (op.swapped(), lhs_text.clone())
         };
         let mut detail = s.origins(&lhs.expr().sub(&rhs.expr()));
         detail.push(format!(

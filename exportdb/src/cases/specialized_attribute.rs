@@ -13,6 +13,9 @@ pub enum Animal {
     Pig,
 }
 
+// Marked so that strict export reads `sound` (a method of a type it does not know is
+// opaque: it could read state the graph would freeze).
+#[ferrex::export_fn]
 impl Animal {
     pub fn sound(self) -> &'static str {
         match self {

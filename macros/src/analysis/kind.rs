@@ -167,6 +167,43 @@ pub fn of_type(ty: &Type) -> Kind {
     }
 }
 
+/// Whether a declared type is a type of the user's (or another crate's) that strict mode
+/// knows nothing about (`Gain`, `&Opts`): not a tensor, not a plain or std type, not
+/// `Self`. A value of one has its methods checked by type.
+pub fn is_user_type(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => is_user_type(&r.elem),
+        Type::Paren(p) => is_user_type(&p.elem),
+        Type::Group(g) => is_user_type(&g.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return false;
+            };
+            let name = last.ident.to_string();
+            name != "Self"
+                && name.starts_with(|c: char| c.is_ascii_uppercase())
+                && of_type(ty) == Kind::Maybe
+                && !matches!(
+                    name.as_str(),
+                    "Box"
+                        | "Rc"
+                        | "Arc"
+                        | "Cow"
+                        | "Option"
+                        | "Vec"
+                        | "HashMap"
+                        | "BTreeMap"
+                        | "HashSet"
+                        | "BTreeSet"
+                        | "VecDeque"
+                        | "Range"
+                        | "Module"
+                )
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

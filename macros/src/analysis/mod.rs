@@ -155,6 +155,12 @@ struct Binding {
     /// A value read out of the model or a call (`let f = &self.act;`): if it is called, the
     /// function it holds is opaque.
     held_value: bool,
+    /// A value of a type strict mode does not know (built in the body, `Gain { k: 2.0 }`,
+    /// `Gain::new()`, or a parameter `g: &Gain`): its methods are checked by type.
+    opaque: bool,
+    /// A `Cell` / `RefCell` / lock built in this body (`let c = Cell::new(0.0)`): fresh at
+    /// every call, so its methods hold no state between calls.
+    fresh_cell: bool,
 }
 
 impl Binding {
@@ -164,6 +170,8 @@ impl Binding {
             returns: None,
             global: false,
             held_value: false,
+            opaque: false,
+            fresh_cell: false,
         }
     }
 }
@@ -436,6 +444,16 @@ impl<'a> Walker<'a> {
                     if let (Pat::Ident(p), Some(kinds)) = (&*pt.pat, tuple_type_kinds(&pt.ty)) {
                         self.tuple_fields.insert(p.ident.to_string(), kinds);
                     }
+                    // A generic parameter (`by: T`) is judged by its bounds, not as an
+                    // unknown type.
+                    let generic = pt.ty.to_token_stream().into_iter().any(|t| {
+                        matches!(&t, proc_macro2::TokenTree::Ident(i) if self.type_params.contains(&i.to_string()))
+                    });
+                    if let (Pat::Ident(p), true) =
+                        (&*pt.pat, kind::is_user_type(&pt.ty) && !generic)
+                    {
+                        self.mark_opaque(&p.ident.to_string());
+                    }
                 }
             }
         }
@@ -504,6 +522,7 @@ impl<'a> Walker<'a> {
             return;
         }
         let value = self.value_expr(&init.expr);
+        self.check_declared_conversion(&l.pat, &init.expr);
         if let Some((_, diverge)) = &init.diverge {
             if value.is_data_like() {
                 self.errors.push(data_branch::error(
@@ -564,20 +583,127 @@ impl<'a> Walker<'a> {
             );
             return;
         }
+        if self.bind_local_ident(l, &init.expr, value) {
+            return;
+        }
+        self.bind_pat(&l.pat, value);
+        // `let Model { act, .. } = self;`: what a destructured model or field holds is a
+        // held value (a function in it is opaque, as `(self.act)(x)`).
+        if matches!(value, Kind::Module | Kind::Maybe)
+            && !matches!(strip_pat_type(&l.pat), Pat::Ident(_))
+        {
+            let mut names = Vec::new();
+            pat_idents(&l.pat, &mut names);
+            for n in names {
+                self.mark_held(&n);
+            }
+        }
+    }
+
+    /// `let name = …` of a value read out of the model or a call (held), of a type strict
+    /// mode does not know (opaque) or of a fresh cell: bound with that. Whether it was.
+    fn bind_local_ident(&mut self, l: &syn::Local, init: &Expr, value: Kind) -> bool {
         if let Pat::Ident(p) = strip_pat_type(&l.pat) {
+            let opaque = self.builds_opaque_value(init)
+                || matches!(&l.pat, Pat::Type(t) if kind::is_user_type(&t.ty));
             if matches!(
-                strip(&init.expr),
+                strip(init),
                 Expr::Field(_) | Expr::MethodCall(_) | Expr::Index(_) | Expr::Unary(_)
             ) {
                 let b = Binding {
                     held_value: true,
+                    opaque,
                     ..Binding::of(value)
                 };
                 self.bind_full(p.ident.to_string(), b);
-                return;
+                return true;
+            }
+            if is_fresh_cell(init) {
+                self.bind_full(
+                    p.ident.to_string(),
+                    Binding {
+                        fresh_cell: true,
+                        ..Binding::of(value)
+                    },
+                );
+                return true;
+            }
+            if opaque {
+                self.bind_full(
+                    p.ident.to_string(),
+                    Binding {
+                        opaque,
+                        ..Binding::of(value)
+                    },
+                );
+                return true;
             }
         }
-        self.bind_pat(&l.pat, value);
+        false
+    }
+
+    /// Whether an expression builds a value of a type strict mode does not know: a struct
+    /// literal, a tuple-struct constructor or an associated function of a user type.
+    fn builds_opaque_value(&self, e: &Expr) -> bool {
+        let user_type = |path: &syn::Path| {
+            let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let owner = match segs.as_slice() {
+                [.., owner, last] if starts_upper(owner) && !starts_upper(last) => owner,
+                [.., last] if starts_upper(last) => last,
+                _ => return false,
+            };
+            !is_std_type(owner)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !TENSOR_ROOTS.contains(&owner.as_str())
+                && owner != "Self"
+                && self.self_name.as_deref() != Some(owner.as_str())
+        };
+        match strip(e) {
+            Expr::Struct(s) => user_type(&s.path),
+            // `let o = Opts;`: a unit struct (or an enum's unit variant).
+            Expr::Path(p) if p.qself.is_none() => {
+                let last = p
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
+                starts_upper(&last)
+                    && !is_static_name(&last)
+                    && last != "None"
+                    && p.path.segments.len() <= 2
+                    && user_type(&p.path)
+            }
+            Expr::Call(c) => match strip(&c.func) {
+                Expr::Path(p) if p.qself.is_none() => user_type(&p.path),
+                Expr::Path(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn mark_opaque(&mut self, name: &str) {
+        if let Some(b) = self.scopes.last_mut().and_then(|s| s.get_mut(name)) {
+            b.opaque = true;
+        }
+    }
+
+    fn mark_held(&mut self, name: &str) {
+        if let Some(b) = self.scopes.last_mut().and_then(|s| s.get_mut(name)) {
+            b.held_value = true;
+        }
+    }
+
+    /// `let g: Gain = Default::default();`, `= 2.0.into()`: the conversion runs `Gain`'s
+    /// code, so the declared type must be one strict export reads.
+    fn check_declared_conversion(&mut self, pat: &Pat, init: &Expr) {
+        if let Pat::Type(t) = pat {
+            if is_conversion(init) && kind::is_user_type(&t.ty) {
+                self.receiver_checks
+                    .insert(opaque_receiver::declared_key(init));
+            }
+        }
     }
 
     /// `let t = &TOTAL;`: an alias of a global, whose methods reach global state. Whether
@@ -988,6 +1114,16 @@ impl<'a> Walker<'a> {
                 && self.self_name.as_deref() != Some(segs[0].as_str())
             {
                 self.push_callee(Callee::of_type(&p.path));
+            }
+            // `helpers::scale` as a value: a function of a module, which must be an
+            // `export_fn` like one named bare.
+            if !starts_upper(owner)
+                && !starts_upper(last)
+                && !is_primitive_type(owner)
+                && !TENSOR_ROOTS.contains(&segs[0].as_str())
+                && !matches!(segs[0].as_str(), "std" | "core" | "alloc")
+            {
+                self.push_callee(Callee::new(&p.path));
             }
             return Kind::Plain;
         }
@@ -1466,13 +1602,19 @@ impl<'a> Walker<'a> {
                 self.args(&m.args, &[Kind::Plain]);
                 return Kind::Plain;
             }
+            if name != "clone" {
+                // `STATE.bump()`: a method of a static, judged by its type (a constant
+                // array of numbers is plain; a helper holding an atomic is not).
+                self.receiver_checks.insert(opaque_receiver::value_key(m));
+            }
         }
         let recv = self.expr(&m.receiver);
         self.note_state_and_receiver(m, &name, recv);
 
         if name == "is_traced" && m.args.is_empty() {
             // Whatever the receiver (`x`, `self.w`): the name is ferrex's.
-            self.errors.push(pointer_identity::is_traced(m));
+            self.errors
+                .push(pointer_identity::is_traced(m, ".is_traced()"));
             return Kind::Plain;
         }
         if matches!(recv, Kind::Tensors | Kind::Maybe | Kind::Plain) {
@@ -1536,16 +1678,30 @@ impl<'a> Walker<'a> {
                 && place_root(&m.receiver).is_some_and(|r| {
                     r != "self" && self.lookup(&r).is_some_and(|b| b.kind == Kind::Maybe)
                 }));
-        if model_attribute {
-            if let Some(access) = interior_mutability::access(name, nargs) {
-                self.errors
-                    .push(interior_mutability::error(m, &text(&m.receiver), access));
-            }
+        let access = interior_mutability::access(name, nargs);
+        if let (true, Some(access)) = (model_attribute, access) {
+            self.errors
+                .push(interior_mutability::error(m, &text(&m.receiver), access));
+        } else if access.is_some()
+            && !matches!(recv, Kind::Tensor | Kind::Module)
+            && !local_name(&m.receiver)
+                .is_some_and(|n| self.lookup(&n).is_some_and(|b| b.fresh_cell))
+        {
+            // `s.calls.get()` through `let s = self`, `(*self.hits).load(..)`,
+            // `self.cell().set(..)`, `STATE[0].fetch_add(..)`: the compiler tells whether
+            // the receiver holds shared state.
+            self.receiver_checks.insert(opaque_receiver::shared_key(m));
         }
         if !matches!(recv, Kind::Tensor | Kind::Module) {
             let gets_tensor = self.peek_args_hold_tensor(&m.args);
-            if opaque_receiver::needs_check(name, gets_tensor) {
+            // A value of a type strict mode does not know: every method is checked by type.
+            let opaque = matches!(strip(&m.receiver), Expr::Struct(_))
+                || place_root(&m.receiver)
+                    .is_some_and(|r| r != "self" && self.lookup(&r).is_some_and(|b| b.opaque));
+            if opaque_receiver::needs_check(name, gets_tensor) || (opaque && gets_tensor) {
                 self.receiver_checks.insert(opaque_receiver::key(m));
+            } else if opaque && name != "clone" && access.is_none() {
+                self.receiver_checks.insert(opaque_receiver::value_key(m));
             }
         }
     }
@@ -1563,7 +1719,12 @@ impl<'a> Walker<'a> {
         let (_, closure) = self.args(&m.args, &[Kind::Tensor]);
         // A field of a container guessed to be a tensor may be anything: only a
         // receiver known to be a tensor is held to the vocabulary.
-        let known_tensor = !matches!(strip(&m.receiver), Expr::Field(_));
+        // `xs.get(0).cloned()`: the item methods of a container give an `Option` of a
+        // tensor, whose own methods are std's.
+        let of_option = yields_option(&m.receiver);
+
+        let std_of_option = of_option && opaque_receiver::is_std_method(&name);
+        let known_tensor = !(matches!(strip(&m.receiver), Expr::Field(_)) || std_of_option);
         if known_tensor && !tensor_api::is_tensor_method(&name) {
             self.errors
                 .push(opaque_call::foreign_method_error(m, &name));
@@ -1609,6 +1770,18 @@ impl<'a> Walker<'a> {
     /// A method of a collection of tensors (or of its enumeration).
     fn collection_method(&mut self, m: &ExprMethodCall, name: &str, recv: Kind) -> Kind {
         let item = recv.item();
+        if !opaque_receiver::is_std_method(name)
+            && !STRUCTURE_METHODS.contains(&name)
+            && !ITEM_METHODS.contains(&name)
+            && !PUSH_METHODS.contains(&name)
+            && !matches!(strip(&m.receiver), Expr::Field(_))
+        {
+            // `xs.total()` on a `Vec<Tensor>`: an extension trait's method.
+            self.errors
+                .push(opaque_call::foreign_container_method_error(m, name));
+            self.args(&m.args, &[item]);
+            return Kind::Maybe;
+        }
         if is_fold(name) {
             return self.fold_call(m, item);
         }
@@ -1656,7 +1829,8 @@ impl<'a> Walker<'a> {
             && interior_mutability::access(&name, m.args.len()).is_none()
         {
             // `self.meter.read()`: a method of a value of the model, which may read state
-            // the graph would freeze; trusted for modules, tensors and plain values.
+            // the graph would freeze; trusted for modules, tensors and plain values (and
+            // std's methods of std containers: `self.stages.first()`).
             self.receiver_checks.insert(opaque_receiver::value_key(m));
         }
         if data_access::is_unmistakable_read(&name) {
@@ -1787,6 +1961,12 @@ impl<'a> Walker<'a> {
         let last = segs.last().cloned().unwrap_or_default();
         let first = segs.first().cloned().unwrap_or_default();
 
+        if last == "is_tracing" && c.args.is_empty() {
+            // `ferrex::trace::is_tracing()`, by whatever path: ferrex's own question.
+            self.errors
+                .push(pointer_identity::is_traced(c, "is_tracing()"));
+            return Kind::Plain;
+        }
         if catch_unwind::is_catch_unwind(&last) {
             self.errors.push(catch_unwind::error(c, &self.function));
             self.args(&c.args, &[]);
@@ -1813,6 +1993,10 @@ impl<'a> Walker<'a> {
             if gets_tensor {
                 self.errors
                     .push(opaque_call::assoc_error(c, &text(&c.func)));
+            } else {
+                // `<G as Gain>::gain()`: the type marked, or a result the graph records.
+                self.receiver_checks
+                    .insert(opaque_receiver::type_result_key(c));
             }
             return Kind::Maybe;
         }
@@ -1832,9 +2016,11 @@ impl<'a> Walker<'a> {
             };
         }
         // Constructors: `Some(x)`, `Ok(x)`, `Pair(a, b)`, `Out::new(a, b)`, `Box::new(x)`.
+        // `Type::new(..)` of a std type; a user type's constructor runs code strict mode has
+        // not read, judged below like any associated function.
         let ctor = starts_upper(&last)
             || (segs.len() >= 2
-                && starts_upper(&segs[segs.len() - 2])
+                && (is_std_type(&segs[segs.len() - 2]) || is_std_cell_type(&segs[segs.len() - 2]))
                 && matches!(last.as_str(), "new" | "from" | "default"));
         if ctor {
             return arg_kind
@@ -2496,6 +2682,88 @@ fn is_std_type(name: &str) -> bool {
             | "Cow"
             | "ToOwned"
     )
+}
+
+/// Whether a method chain gives an `Option` of a container's item (`xs.get(0)`,
+/// `m.get("a").cloned()`), whose methods are std's even when the item is a tensor.
+fn yields_option(e: &Expr) -> bool {
+    let Expr::MethodCall(m) = strip(e) else {
+        return false;
+    };
+    match m.method.to_string().as_str() {
+        "get" | "first" | "last" | "next" | "pop" | "nth" | "pop_front" | "pop_back"
+        | "get_mut" | "first_mut" | "last_mut" | "next_back" | "find" => true,
+        "cloned" | "copied" | "as_ref" | "as_mut" | "map" | "and_then" | "or" | "or_else"
+        | "filter" | "take" | "xor" => yields_option(&m.receiver),
+        _ => false,
+    }
+}
+
+/// A std conversion whose body is the target type's: `Default::default()`,
+/// `From::from(..)`, `T::try_from(..)` through a trait path, `x.into()`, `s.parse()`.
+fn is_conversion(e: &Expr) -> bool {
+    match strip(e) {
+        Expr::Call(c) => matches!(strip(&c.func), Expr::Path(p)
+            if p.path.segments.len() == 2
+                && matches!(p.path.segments[0].ident.to_string().as_str(),
+                    "Default" | "From" | "Into" | "TryFrom" | "TryInto" | "FromStr")),
+        Expr::MethodCall(m) => match m.method.to_string().as_str() {
+            "into" | "try_into" | "parse" => true,
+            "unwrap" | "expect" | "unwrap_or_default" => is_conversion(&m.receiver),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `Cell::new(..)`, `RefCell::default()`: a cell built where it is bound.
+fn is_fresh_cell(e: &Expr) -> bool {
+    let Expr::Call(c) = strip(e) else {
+        return false;
+    };
+    let Expr::Path(p) = strip(&c.func) else {
+        return false;
+    };
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    matches!(segs.as_slice(), [.., owner, f] if is_std_cell_type(owner) && matches!(f.as_str(), "new" | "default"))
+}
+
+/// Generic std types whose constructors build a fresh value (`Cell::new(0.0)` in forward
+/// holds no state between calls); their other functions are judged like any type's.
+fn is_std_cell_type(name: &str) -> bool {
+    matches!(
+        name,
+        "Cell"
+            | "RefCell"
+            | "Mutex"
+            | "RwLock"
+            | "OnceCell"
+            | "PhantomData"
+            | "Wrapping"
+            | "Reverse"
+            | "BinaryHeap"
+            | "LinkedList"
+    )
+}
+
+/// The names a pattern binds.
+fn pat_idents(p: &Pat, out: &mut Vec<String>) {
+    match p {
+        Pat::Ident(i) => out.push(i.ident.to_string()),
+        Pat::Type(t) => pat_idents(&t.pat, out),
+        Pat::Reference(r) => pat_idents(&r.pat, out),
+        Pat::Paren(p) => pat_idents(&p.pat, out),
+        Pat::Tuple(t) => t.elems.iter().for_each(|e| pat_idents(e, out)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|e| pat_idents(e, out)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| pat_idents(&f.pat, out)),
+        Pat::Slice(s) => s.elems.iter().for_each(|e| pat_idents(e, out)),
+        _ => {}
+    }
 }
 
 /// The traits of ferrex that modules implement (`Forward::forward_args(&m, …)`).

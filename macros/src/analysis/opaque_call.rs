@@ -27,6 +27,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
+use super::opaque_receiver::Message;
 use super::{graph_break, non_strict_fix};
 
 fn fixes(name: &str, method: bool) -> Vec<String> {
@@ -75,6 +76,29 @@ pub fn foreign_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Erro
             format!(
                 "make `{name}` a free function marked `#[ferrex::export_fn]` and call it as \
                  `{name}(&x)`: its body is then checked too"
+            ),
+            non_strict_fix("traces whatever the method runs"),
+        ],
+    )
+}
+
+/// `xs.name(..)` on a container of tensors where `name` is not std's: an extension
+/// trait's method.
+pub fn foreign_container_method_error(call: &syn::ExprMethodCall, name: &str) -> syn::Error {
+    let recv = super::text(&call.receiver);
+    graph_break(
+        call,
+        &format!(
+            "`.{name}({})` is not a method of std's containers or iterators, and `{recv}` holds \
+             tensors",
+            if call.args.is_empty() { "" } else { "…" }
+        ),
+        "it comes from a trait of another crate or of this one, whose body strict export \
+         cannot see into",
+        &[
+            format!(
+                "make `{name}` a free function marked `#[ferrex::export_fn]` and call it as \
+                 `{name}(&{recv})`: its body is then checked too"
             ),
             non_strict_fix("traces whatever the method runs"),
         ],
@@ -197,6 +221,57 @@ impl Callee {
     }
 }
 
+/// A check that `ty` implements `base`, reported with `msg` at `span`: a trait declared
+/// there carries ferrex's message (see `opaque_receiver::local_check`).
+pub fn type_check(span: Span, ty: &TokenStream, base: &TokenStream, msg: &Message) -> TokenStream {
+    let (headline, label, notes) = (&msg.headline, &msg.label, &msg.notes);
+    quote_spanned! {span=>
+        #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]
+        trait ReadByStrictExport {
+            const OK: u8 = 0;
+        }
+        #[diagnostic::do_not_recommend]
+        impl<T: ?Sized + #base> ReadByStrictExport for T {}
+        let _ = <#ty as ReadByStrictExport>::OK;
+    }
+}
+
+fn export_fn_message(name: &str) -> Message {
+    Message {
+        headline: format!(
+            "graph break: `{name}` receives a tensor, but it is not a `#[ferrex::export_fn]`"
+        ),
+        label: "strict export cannot see into this call".to_string(),
+        notes: vec![
+            "strict export proves forward free of graph breaks by reading its code, and the body \
+             of this function is not read"
+                .to_string(),
+            format!(
+                "put `#[ferrex::export_fn]` on `fn {name}` (its body is then checked like \
+                 forward's), or make it a method of the `#[export_module]` impl block"
+            ),
+            non_strict_fix("traces whatever the call runs"),
+        ],
+    }
+}
+
+fn traced_type_message(ty: &str) -> Message {
+    Message {
+        headline: format!(
+            "graph break: forward gives a tensor to an associated function of `{ty}`, a type \
+             strict export cannot see into"
+        ),
+        label: "not a module, `Tensor`, or a helper type marked `#[ferrex::export_fn]`".to_string(),
+        notes: vec![
+            format!(
+                "put `#[ferrex::export_fn]` on the `impl {ty}` block (its functions are then \
+                 checked like forward's), or make `{ty}` an `#[export_module]` module"
+            ),
+            non_strict_fix("traces whatever the call runs"),
+        ],
+    }
+}
+
 /// The compile-time checks that every callee is a `#[ferrex::export_fn]`.
 pub fn checks(callees: &[Callee]) -> TokenStream {
     let mut out = TokenStream::new();
@@ -204,17 +279,29 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
         let path = &c.path;
         if c.kind == CalleeKind::Type {
             let at_call = quote_spanned! {c.span=> #path };
+            let check = type_check(
+                c.span,
+                &at_call,
+                &quote!(::ferrex::__private::TracedReceiver),
+                &traced_type_message(&c.name.to_string()),
+            );
             out.extend(quote_spanned! {c.span=>
-                const _: () = ::ferrex::__private::assert_traced_type::<#at_call>();
+                const _: () = {
+                    #[allow(dead_code)]
+                    fn __ferrex_check() { #check }
+                };
             });
             continue;
         }
         let name = &c.name;
         let mut at_call = name.clone();
         at_call.set_span(c.span);
-        let check = quote_spanned! {c.span=>
-            ::ferrex::__private::assert_export_fn::<#at_call>();
-        };
+        let check = type_check(
+            c.span,
+            &at_call.to_token_stream(),
+            &quote!(::ferrex::__private::ExportFn),
+            &export_fn_message(&name.to_string()),
+        );
         out.extend(quote! {
             const _: () = {
                 #[allow(unused_imports, deprecated)]
@@ -284,15 +371,36 @@ pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
 /// in another block, spanned on the call.
 pub fn method_checks(item: &syn::ItemImpl, calls: &[(String, Span)]) -> TokenStream {
     let self_ty = &item.self_ty;
+    let ty_name = super::text(&**self_ty);
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let mut out = TokenStream::new();
     for (name, span) in calls {
         let h = method_hash(name);
         // The type respanned to the call, where the compiler reports the missing impl.
         let ty = respan(self_ty.to_token_stream(), *span);
-        let check = quote_spanned! {*span=>
-            ::ferrex::__private::assert_checked_method::<#ty, #h>();
+        let msg = Message {
+            headline: format!(
+                "graph break: forward calls `{ty_name}::{name}`, a method strict export has not read"
+            ),
+            label: "defined in a plain `impl` block or a trait".to_string(),
+            notes: vec![
+                "strict export proves forward a pure function of its inputs and the model by \
+                 reading the methods it calls"
+                    .to_string(),
+                format!(
+                    "put `#[export_module(helpers)]` on the `impl {ty_name}` block that defines \
+                     `{name}` (its methods are then checked too), or move `{name}` into the \
+                     `#[export_module]` impl block"
+                ),
+                non_strict_fix("traces whatever the method runs"),
+            ],
         };
+        let check = type_check(
+            *span,
+            &ty,
+            &quote!(::ferrex::__private::CheckedMethod<#h>),
+            &msg,
+        );
         out.extend(quote! {
             const _: () = {
                 #[allow(dead_code, non_snake_case)]

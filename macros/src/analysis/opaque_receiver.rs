@@ -123,6 +123,133 @@ const STD_METHODS: &[&str] = &[
     "zip_with",
 ];
 
+/// More methods of std's `Vec`, slices, `Option`, `Result`, tuples and iterators: with
+/// [`STD_METHODS`], what a container of tensors may be called with. Any other name on one
+/// is an extension trait's, whose body strict export cannot see into.
+const MORE_STD_METHODS: &[&str] = &[
+    "borrow_mut",
+    "into_inner",
+    "get_ref",
+    "set",
+    "with_borrow",
+    "sum",
+    "product",
+    "max",
+    "min",
+    "max_by",
+    "min_by",
+    "max_by_key",
+    "min_by_key",
+    "count",
+    "partition",
+    "flatten",
+    "nth_back",
+    "next_back",
+    "rposition",
+    "rfind",
+    "find_map",
+    "try_for_each",
+    "sort",
+    "sort_by",
+    "sort_by_key",
+    "sort_unstable",
+    "sort_unstable_by",
+    "sort_unstable_by_key",
+    "reverse",
+    "retain",
+    "truncate",
+    "resize",
+    "resize_with",
+    "swap",
+    "drain",
+    "split_off",
+    "clear",
+    "dedup",
+    "dedup_by",
+    "dedup_by_key",
+    "chunks",
+    "chunks_exact",
+    "rchunks",
+    "split",
+    "splitn",
+    "iter_mut",
+    "as_mut",
+    "as_mut_slice",
+    "into_boxed_slice",
+    "join",
+    "starts_with",
+    "ends_with",
+    "binary_search_by",
+    "is_ok",
+    "is_err",
+    "ok",
+    "err",
+    "map_err",
+    "unwrap_err",
+    "expect_err",
+    "unwrap_unchecked",
+    "zip",
+    "unzip",
+    "as_deref_mut",
+    "get_or_insert_default",
+    "insert",
+    "is_some_and",
+    "is_none_or",
+    "is_ok_and",
+    "transpose",
+    "copied",
+    "cloned",
+    "last",
+    "capacity",
+    "reserve",
+    "shrink_to_fit",
+    "contains_key",
+    "keys",
+    "values",
+    "values_mut",
+    "entry",
+    "or_insert",
+    "or_insert_with",
+    "to_owned",
+    "borrow",
+    "as_ptr",
+    "fuse",
+    "by_ref",
+    "sum",
+    "collect_vec",
+    "try_into",
+    "into_iter",
+    "array_chunks",
+    "each_ref",
+    "map_while",
+    "flat_map",
+    "rev",
+    "cmp",
+    "partial_cmp",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "hash",
+    "fmt",
+    "default",
+    "is_sorted",
+    "repeat",
+    "fill",
+    "rotate_left",
+    "rotate_right",
+    "first_chunk",
+    "last_chunk",
+    "split_first_mut",
+    "split_last_mut",
+    "swap_remove",
+];
+
+/// Whether `name` is a method of std's containers and iterators.
+pub fn is_std_method(name: &str) -> bool {
+    STD_METHODS.contains(&name) || MORE_STD_METHODS.contains(&name)
+}
+
 /// `forward` and its trait forms: a call that must reach a module.
 const FORWARD_METHODS: &[&str] = &["forward", "forward_args", "forward_layer"];
 
@@ -178,6 +305,19 @@ pub fn type_result_key(call: &ExprCall) -> String {
     format!("type_result:{}", first_arg_key(call))
 }
 
+/// The key of the value of `let g: Gain = Default::default();` (a std conversion into a
+/// type of the user's): the declared type must be one strict export reads.
+pub fn declared_key(init: &Expr) -> String {
+    let span = init.span();
+    format!("declared:{:?}:{:?}", span.start(), span)
+}
+
+/// The key of `recv.set(..)`-like calls (`interior_mutability::access`) whose receiver
+/// syntax could not place: it must not hold shared state (`SharedProbe`).
+pub fn shared_key(call: &ExprMethodCall) -> String {
+    format!("shared:{}", key(call))
+}
+
 /// Receivers that cannot move into a closure unchanged.
 fn rewritable(recv: &Expr) -> bool {
     fn clean(tokens: TokenStream) -> bool {
@@ -199,6 +339,27 @@ struct Rewriter<'a> {
 }
 
 impl VisitMut for Rewriter<'_> {
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        syn::visit_mut::visit_local_mut(self, l);
+        let (syn::Pat::Type(t), Some(init)) = (&l.pat, &mut l.init) else {
+            return;
+        };
+        if !self.keys.contains(&declared_key(&init.expr)) {
+            return;
+        }
+        let (ty, value) = (&t.ty, &init.expr);
+        let span = value.span();
+        let check = super::opaque_call::type_check(
+            span,
+            &ty.to_token_stream(),
+            &quote::quote!(::ferrex::__private::TracedReceiver),
+            &declared_message(ty, value),
+        );
+        if let Ok(e) = syn::parse2::<Expr>(quote_spanned! {span=> { #check #value } }) {
+            *init.expr = e;
+        }
+    }
+
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
         let wrapped = match e {
@@ -212,15 +373,301 @@ impl VisitMut for Rewriter<'_> {
     }
 }
 
+/// The diagnostic of one generated check: ferrex's sentence naming the user's call, and
+/// the fixes.
+pub struct Message {
+    pub headline: String,
+    pub label: String,
+    pub notes: Vec<String>,
+}
+
+/// A check that compiles only when `answer` (a probe's answer) implements `base`, reported
+/// with `msg`: a trait declared at the call carries the message, implemented through
+/// `base` (`do_not_recommend` makes rustc report it rather than `base`).
+pub fn local_check(
+    span: proc_macro2::Span,
+    answer: &TokenStream,
+    base: &TokenStream,
+    msg: &Message,
+) -> TokenStream {
+    let (headline, label, notes) = (&msg.headline, &msg.label, &msg.notes);
+    quote_spanned! {span=>
+        let _ = || {
+            #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]
+            trait ReadByStrictExport {
+                fn __ferrex_ok(self) where Self: Sized {}
+            }
+            #[diagnostic::do_not_recommend]
+            impl<T: #base> ReadByStrictExport for T {}
+            ReadByStrictExport::__ferrex_ok(#answer)
+        };
+    }
+}
+
+/// The fix that always applies, as a note.
+fn non_strict(what_it_does: &str) -> String {
+    super::non_strict_fix(what_it_does)
+}
+
+/// `recv.m(…)` as the messages print it.
+fn call_text(call: &ExprMethodCall) -> String {
+    format!(
+        "{}.{}({})",
+        super::text(&call.receiver),
+        call.method,
+        if call.args.is_empty() { "" } else { "…" }
+    )
+}
+
+fn receiver_message(call: &ExprMethodCall) -> Message {
+    let m = &call.method;
+    Message {
+        headline: format!(
+            "graph break: `{}` gives a tensor to a method strict export cannot see into",
+            call_text(call)
+        ),
+        label: format!(
+            "`{}` is not a module, a tensor or a helper type marked `#[ferrex::export_fn]`",
+            super::text(&call.receiver)
+        ),
+        notes: vec![
+            format!(
+                "strict export proves forward free of graph breaks by reading its code; the body \
+                 of `{m}` is not read"
+            ),
+            format!(
+                "put `#[ferrex::export_fn]` on the `impl` block that defines `{m}` (its methods \
+                 are then checked like forward's), or make the type an `#[export_module]` submodule"
+            ),
+            non_strict("traces whatever the call runs"),
+        ],
+    }
+}
+
+fn value_message(call: &ExprMethodCall) -> Message {
+    let m = &call.method;
+    Message {
+        headline: format!(
+            "graph break: `{}` calls a method strict export cannot see into",
+            call_text(call)
+        ),
+        label: format!(
+            "`{}` is not a module, a tensor, a number, a string, a std container of them, or a \
+             helper type marked `#[ferrex::export_fn]`",
+            super::text(&call.receiver)
+        ),
+        notes: vec![
+            format!(
+                "the body of `{m}` is not read, and it may read state (a `Cell`, a lock, a \
+                 global) that the graph would freeze as a constant"
+            ),
+            format!(
+                "put `#[ferrex::export_fn]` on the `impl` block that defines `{m}` (its methods \
+                 are then checked like forward's), or keep the value in a `#[buffer]` or a plain \
+                 `#[config]` field"
+            ),
+            non_strict("traces whatever the method runs"),
+        ],
+    }
+}
+
+fn shared_message(call: &ExprMethodCall) -> Message {
+    Message {
+        headline: format!(
+            "graph break: `{}` reaches state shared between calls (a `Cell`, `RefCell`, lock, \
+             atomic or `thread_local!` key)",
+            call_text(call)
+        ),
+        label: "the value seen while exporting would be frozen into the graph as a constant"
+            .to_string(),
+        notes: vec![
+            "keep the state in a `#[buffer]` tensor and update it with an in-place op \
+             (`self.steps.add_(1.0)`): the update is exported as a BUFFER_MUTATION output"
+                .to_string(),
+            "or, for a value fixed when the model is built, a plain `#[config]` field".to_string(),
+            non_strict("specialises the value seen while tracing as a constant"),
+        ],
+    }
+}
+
+fn data_message(call: &ExprMethodCall) -> Message {
+    Message {
+        headline: format!(
+            "graph break: `{}` reads the data of a tensor",
+            call_text(call)
+        ),
+        label: format!(
+            "`{}` is a tensor: while exporting it has a dtype and a shape but no values",
+            super::text(&call.receiver)
+        ),
+        notes: vec![
+            "keep it a tensor and compute with tensor ops (`+`, `.mul(..)`, `.gt(..)`): they are \
+             recorded in the graph"
+                .to_string(),
+            "for a size, use `.size(d)` or `.dim()`: sizes are known while exporting".to_string(),
+            non_strict("reports the read at export time"),
+        ],
+    }
+}
+
+fn foreign_message(call: &ExprMethodCall) -> Message {
+    let m = &call.method;
+    Message {
+        headline: format!("graph break: `.{m}()` is not a method of ferrex's `Tensor`"),
+        label: format!(
+            "`{}` is a tensor, and `{m}` comes from a trait whose body strict export cannot see \
+             into",
+            super::text(&call.receiver)
+        ),
+        notes: vec![
+            format!(
+                "make `{m}` a free function marked `#[ferrex::export_fn]` and call it as \
+                 `{m}(&{})`: its body is then checked too",
+                super::text(&call.receiver)
+            ),
+            non_strict("traces whatever the method runs"),
+        ],
+    }
+}
+
+fn declared_message(ty: &syn::Type, value: &Expr) -> Message {
+    let ty = super::text(ty);
+    Message {
+        headline: format!(
+            "graph break: `{}` builds a `{ty}` with code strict export has not read",
+            super::text(value)
+        ),
+        label: format!(
+            "`{ty}` is not a module, a tensor or a helper type marked `#[ferrex::export_fn]`"
+        ),
+        notes: vec![
+            format!(
+                "the conversion runs `{ty}`'s own impl (`Default`, `From`, `FromStr`), which may \
+                 read state (a `Cell`, a lock, a global) that the graph would freeze"
+            ),
+            format!(
+                "build it with an inherent constructor and put `#[ferrex::export_fn]` on the \
+                 `impl {ty}` block that defines it (its functions are then checked like \
+                 forward's), or keep the value in a `#[config]` field"
+            ),
+            non_strict("traces whatever the conversion runs"),
+        ],
+    }
+}
+
+/// `f(…)` or `f()` as the messages print a call.
+fn fn_call_text(call: &ExprCall) -> String {
+    format!(
+        "{}({})",
+        super::text(&call.func),
+        if call.args.is_empty() { "" } else { "…" }
+    )
+}
+
+/// How to mark the callee of `call` so that strict export reads it: `fn f`, or the
+/// `impl Type` block that defines `f`; `None` for a trait's function (`<G as Trait>::f`),
+/// whose impl cannot be marked.
+fn callee_fix(call: &ExprCall) -> Option<String> {
+    let Expr::Path(p) = &*call.func else {
+        return None;
+    };
+    if p.qself.is_some() {
+        return None;
+    }
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    match segs.as_slice() {
+        [.., owner, f] if owner.starts_with(|c: char| c.is_ascii_uppercase()) => Some(format!(
+            "put `#[ferrex::export_fn]` on the `impl {owner}` block that defines `{f}`"
+        )),
+        [.., f] => Some(format!("put `#[ferrex::export_fn]` on `fn {f}`")),
+        [] => None,
+    }
+}
+
+fn call_message(call: &ExprCall) -> Message {
+    let mut notes = vec![
+        "strict export proves forward a pure function of its inputs and the \
+                          model by reading its code; a value computed where it cannot read (a \
+                          global, a clock, a file, the environment) would be frozen into the \
+                          graph as a constant"
+            .to_string(),
+    ];
+    match callee_fix(call) {
+        Some(fix) => notes.push(format!("{fix}: its body is then checked like forward's")),
+        None => notes.push(
+            "a trait's function is not read: call an inherent function instead, and put \
+             `#[ferrex::export_fn]` on the `impl` block that defines it"
+                .to_string(),
+        ),
+    }
+    notes.push(
+        "or pass the value as an input of forward, or keep it in a `#[config]` field".to_string(),
+    );
+    notes.push(non_strict("specialises the value seen while tracing"));
+    Message {
+        headline: format!(
+            "graph break: forward uses what `{}` returns, and strict export cannot see into it",
+            fn_call_text(call)
+        ),
+        label: "not marked, and what it returns is not a tensor, a module or a custom op"
+            .to_string(),
+        notes,
+    }
+}
+
+fn first_arg_message(call: &ExprCall) -> Message {
+    let fix = callee_fix(call).unwrap_or_else(|| {
+        "put `#[ferrex::export_fn]` on the `impl` block that defines it".to_string()
+    });
+    Message {
+        headline: format!(
+            "graph break: `{}` calls a method strict export cannot see into",
+            fn_call_text(call)
+        ),
+        label: "not a module, a tensor or a helper type marked `#[ferrex::export_fn]`".to_string(),
+        notes: vec![
+            format!(
+                "{fix} (its methods are then checked like forward's), or make the type an \
+                 `#[export_module]` submodule"
+            ),
+            non_strict("traces whatever the call runs"),
+        ],
+    }
+}
+
+/// `use ::ferrex::__private::{A as _, …}` for the levels of a probe.
+fn levels(names: &[&str]) -> TokenStream {
+    let names = names
+        .iter()
+        .map(|n| syn::Ident::new(n, proc_macro2::Span::call_site()));
+    quote::quote! {
+        #[allow(unused_imports)]
+        use ::ferrex::__private::{#(#names as _),*};
+    }
+}
+
+const RECEIVER_LEVELS: &[&str] = &[
+    "NoReceiver",
+    "ViaReceiver",
+    "ViaRefReceiver",
+    "ViaRefRefReceiver",
+];
+const TENSOR_LEVELS: &[&str] = &["NotTensor", "ViaTensor", "ViaRefTensor", "ViaRefRefTensor"];
+
 impl Rewriter<'_> {
     /// `f(x, ..)` with a marked key: the call wrapped in a receiver check on its first
     /// argument, or in a check of its callee and result.
     fn checked_call(&self, call: &ExprCall) -> Option<TokenStream> {
         if self.keys.contains(&result_key(call)) {
-            return checked_result(call, false);
+            return checked_result(call, ResultOf::Function);
         }
         if self.keys.contains(&type_result_key(call)) {
-            return checked_result(call, true);
+            return checked_result(call, ResultOf::Type);
         }
         if !self.keys.contains(&first_arg_key(call)) {
             return None;
@@ -230,16 +677,15 @@ impl Rewriter<'_> {
             return None;
         }
         let span = first.span();
-        Some(quote_spanned! {span=> {
-            let _ = || ::ferrex::__private::require_receiver({
-                #[allow(unused_imports)]
-                use ::ferrex::__private::{
-                    NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
-                };
-                (&&&::ferrex::__private::ReceiverProbe(#first)).__ferrex_receiver()
-            });
-            #call
-        } })
+        let lv = levels(RECEIVER_LEVELS);
+        let answer = quote_spanned! {span=> { #lv (&&&::ferrex::__private::ReceiverProbe(#first)).__ferrex_receiver() } };
+        let check = local_check(
+            span,
+            &answer,
+            &quote::quote!(::ferrex::__private::ReceiverCheck),
+            &first_arg_message(call),
+        );
+        Some(quote_spanned! {span=> { #check #call } })
     }
 
     /// `x.m(..)` with any marked key: the call wrapped in the checks its keys ask for.
@@ -248,7 +694,8 @@ impl Rewriter<'_> {
         let data_check = self.keys.contains(&data_read_key(call));
         let foreign_check = self.keys.contains(&foreign_method_key(call));
         let value_check = self.keys.contains(&value_key(call));
-        if !(receiver_check || data_check || foreign_check || value_check)
+        let shared_check = self.keys.contains(&shared_key(call));
+        if !(receiver_check || data_check || foreign_check || value_check || shared_check)
             || !rewritable(&call.receiver)
         {
             return None;
@@ -256,44 +703,84 @@ impl Rewriter<'_> {
         let recv = &call.receiver;
         let span = recv.span();
         let mut check = TokenStream::new();
+        if shared_check {
+            let lv = levels(&["ViaShared", "ViaNotShared"]);
+            let answer = quote_spanned! {span=> { #lv (&&&::ferrex::__private::SharedProbe(&#recv)).__ferrex_shared() } };
+            check.extend(local_check(
+                span,
+                &answer,
+                &quote::quote!(::ferrex::__private::NotSharedAnswer),
+                &shared_message(call),
+            ));
+        }
         if value_check {
-            check.extend(quote_spanned! {span=>
-                let _ = || ::ferrex::__private::require_known_value({
-                    #[allow(unused_imports)]
-                    use ::ferrex::__private::{
-                        ViaOpaqueValue as _, ViaPlainValue as _, ViaTracedValue as _,
-                        ViaTracedValueRef as _, ViaTracedValueRefRef as _,
-                    };
-                    (&&&&::ferrex::__private::ValueProbe(&#recv)).__ferrex_value()
-                });
-            });
+            let mut names = vec![
+                "ViaOpaqueValue",
+                "ViaPlainValue",
+                "ViaTracedValue",
+                "ViaTracedValueRef",
+                "ViaTracedValueRefRef",
+            ];
+            // A std method (`first`, `iter`, `len`) of a std container holds no code of
+            // its items' type.
+            if is_std_method(&call.method.to_string()) {
+                names.push("ViaStdContainer");
+            }
+            let lv = levels(&names);
+            let answer = quote_spanned! {span=> { #lv (&&&&::ferrex::__private::ValueProbe(&#recv)).__ferrex_value() } };
+            check.extend(local_check(
+                span,
+                &answer,
+                &quote::quote!(::ferrex::__private::ValueCheck),
+                &value_message(call),
+            ));
         }
-        if data_check {
-            check.extend(not_tensor_check(call));
-        }
-        if foreign_check {
-            check.extend(ferrex_method_check(call));
+        let method_span = call.method.span();
+        if data_check || foreign_check {
+            let lv = levels(TENSOR_LEVELS);
+            let answer = quote_spanned! {method_span=> { #lv (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data() } };
+            let (base, msg) = if data_check {
+                (
+                    quote::quote!(::ferrex::__private::NotTensorCheck),
+                    data_message(call),
+                )
+            } else {
+                (
+                    quote::quote!(::ferrex::__private::FerrexMethodCheck),
+                    foreign_message(call),
+                )
+            };
+            check.extend(local_check(method_span, &answer, &base, &msg));
         }
         if receiver_check {
-            check.extend(quote_spanned! {span=>
-                let _ = || ::ferrex::__private::require_receiver({
-                    #[allow(unused_imports)]
-                    use ::ferrex::__private::{
-                        NoReceiver as _, ViaReceiver as _, ViaRefReceiver as _, ViaRefRefReceiver as _,
-                    };
-                    (&&&::ferrex::__private::ReceiverProbe(&#recv)).__ferrex_receiver()
-                });
-            });
+            let lv = levels(RECEIVER_LEVELS);
+            let answer = quote_spanned! {span=> { #lv (&&&::ferrex::__private::ReceiverProbe(&#recv)).__ferrex_receiver() } };
+            check.extend(local_check(
+                span,
+                &answer,
+                &quote::quote!(::ferrex::__private::ReceiverCheck),
+                &receiver_message(call),
+            ));
         }
         Some(quote_spanned! {span=> { #check #call } })
     }
+}
+
+/// Whose result a call check judges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ResultOf {
+    /// A free function (`gain()`): marked, or its result recorded by the graph.
+    Function,
+    /// An associated function of another type (`Clock::now()`, `Gain::new()`,
+    /// `<G as Gain>::gain()`): the type marked, or its result recorded by the graph.
+    Type,
 }
 
 /// `gain()` / `Clock::now()`: the call, then a never-called closure requiring that the
 /// callee is marked (an `export_fn`, found by the marker-or-fallback imports of
 /// `opaque_call.rs`, resolved where the call is, so a `use` in the body counts; or a type
 /// strict export can see into) or that the result is something the graph records.
-fn checked_result(call: &ExprCall, of_type: bool) -> Option<TokenStream> {
+fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
     let Expr::Path(p) = &*call.func else {
         return None;
     };
@@ -302,82 +789,71 @@ fn checked_result(call: &ExprCall, of_type: bool) -> Option<TokenStream> {
         seg.arguments = syn::PathArguments::None;
     }
     let span = call.func.span();
-    let probe = |marker: TokenStream, via: TokenStream| {
-        quote_spanned! {span=>
-            let _ = || ::ferrex::__private::require_known_call({
-                #[allow(unused_imports)]
-                use ::ferrex::__private::{
-                    #via as _, ViaTracedResult as _, ViaTracedRef as _, ViaKnownValue as _,
-                    ViaUnknownCall as _,
-                };
-                (&&&&::ferrex::__private::CallProbe::<#marker, _>(
-                    &__ferrex_value,
-                    ::core::marker::PhantomData,
-                ))
-                .__ferrex_call()
-            });
-        }
+    let msg = call_message(call);
+    let base = quote::quote!(::ferrex::__private::CallCheck);
+    let probe = |marker: TokenStream, via: &str| {
+        let lv = levels(&[
+            via,
+            "ViaTracedResult",
+            "ViaTracedRef",
+            "ViaKnownValue",
+            "ViaUnknownCall",
+        ]);
+        let answer = quote_spanned! {span=> {
+            #lv
+            (&&&&::ferrex::__private::CallProbe::<#marker, _>(
+                &__ferrex_value,
+                ::core::marker::PhantomData,
+            ))
+            .__ferrex_call()
+        } };
+        local_check(span, &answer, &base, &msg)
     };
-    if of_type {
-        path.segments.pop();
-        path.segments.pop_punct();
-        let check = probe(path.to_token_stream(), quote::quote!(ViaTracedType));
-        return Some(quote_spanned! {span=> {
-            let __ferrex_value = #call;
-            #check
-            __ferrex_value
-        } });
-    }
-    let mut name = path.segments.last()?.ident.clone();
-    name.set_span(proc_macro2::Span::call_site());
-    let mut marker = name.clone();
-    marker.set_span(span);
-    let check = probe(marker.to_token_stream(), quote::quote!(ViaMarkedFn));
-    Some(quote_spanned! {span=> {
-        let __ferrex_value = #call;
-        #[allow(unused_imports, deprecated)]
-        use #path as __ferrex_callee;
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, non_snake_case)]
-        mod __ferrex_not_an_export_fn {
-            pub struct #name {}
-        }
-        {
-            #[allow(unused_imports, deprecated)]
-            use __ferrex_not_an_export_fn::*;
-            #[allow(unused_imports, deprecated)]
-            use __ferrex_callee as #name;
-            #check
-        }
-        __ferrex_value
-    } })
-}
-
-/// Requires the receiver of a data read not to be a tensor (spanned at the method).
-fn not_tensor_check(call: &ExprMethodCall) -> TokenStream {
-    let (recv, method) = (&call.receiver, &call.method);
-    quote_spanned! {method.span()=>
-        let _ = || ::ferrex::__private::require_not_tensor({
-            #[allow(unused_imports)]
-            use ::ferrex::__private::{
-                NotTensor as _, ViaTensor as _, ViaRefTensor as _, ViaRefRefTensor as _,
+    match of {
+        ResultOf::Type => {
+            let marker = match &p.qself {
+                // A trait's function: marking the type's inherent block does not read it.
+                Some(_) => quote::quote!(()),
+                None => {
+                    path.segments.pop();
+                    path.segments.pop_punct();
+                    path.to_token_stream()
+                }
             };
-            (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
-        });
-    }
-}
-
-/// Requires the receiver of a non-ferrex method to be a tensor's own method (spanned at the method).
-fn ferrex_method_check(call: &ExprMethodCall) -> TokenStream {
-    let (recv, method) = (&call.receiver, &call.method);
-    quote_spanned! {method.span()=>
-        let _ = || ::ferrex::__private::require_ferrex_method({
-            #[allow(unused_imports)]
-            use ::ferrex::__private::{
-                NotTensor as _, ViaRefRefTensor as _, ViaRefTensor as _, ViaTensor as _,
-            };
-            (&&&::ferrex::__private::DataProbe(&#recv)).__ferrex_data()
-        });
+            let check = probe(marker, "ViaTracedType");
+            Some(quote_spanned! {span=> {
+                #[allow(clippy::let_unit_value)]
+                let __ferrex_value = #call;
+                #check
+                __ferrex_value
+            } })
+        }
+        ResultOf::Function => {
+            let mut name = path.segments.last()?.ident.clone();
+            name.set_span(proc_macro2::Span::call_site());
+            let mut marker = name.clone();
+            marker.set_span(span);
+            let check = probe(marker.to_token_stream(), "ViaMarkedFn");
+            Some(quote_spanned! {span=> {
+                #[allow(clippy::let_unit_value)]
+                let __ferrex_value = #call;
+                #[allow(unused_imports, deprecated)]
+                use #path as __ferrex_callee;
+                #[doc(hidden)]
+                #[allow(non_camel_case_types, dead_code, non_snake_case)]
+                mod __ferrex_not_an_export_fn {
+                    pub struct #name {}
+                }
+                {
+                    #[allow(unused_imports, deprecated)]
+                    use __ferrex_not_an_export_fn::*;
+                    #[allow(unused_imports, deprecated)]
+                    use __ferrex_callee as #name;
+                    #check
+                }
+                __ferrex_value
+            } })
+        }
     }
 }
 

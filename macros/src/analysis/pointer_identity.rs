@@ -56,10 +56,10 @@ pub fn error<T: ToTokens>(node: T, what: What) -> syn::Error {
 
 /// `x.is_traced()`: true while exporting, false when the model runs, so a branch on it
 /// makes the program differ from the model by construction.
-pub fn is_traced(call: &syn::ExprMethodCall) -> syn::Error {
+pub fn is_traced<T: quote::ToTokens>(call: T, what: &str) -> syn::Error {
     graph_break(
         call,
-        "`.is_traced()` asks whether forward is being exported",
+        &format!("`{what}` asks whether forward is being exported"),
         "the answer is true while exporting and false when the model runs: the exported \
          program would differ from the model by construction",
         &[

@@ -1,6 +1,7 @@
-// `is_traced` is true while exporting and false when the model runs: a branch on it makes
-// the program differ from the model.
+// `is_traced` / `is_tracing()` are true while exporting and false when the model runs: a
+// branch on them makes the program differ from the model.
 use ferrex::prelude::*;
+use ferrex::trace::is_tracing;
 
 #[export_module]
 struct Model {
@@ -12,6 +13,7 @@ struct Model {
 impl Model {
     fn forward(&self, x: &Tensor) -> Tensor {
         let scale = if self.w.is_traced() { 2.0 } else { 1.0 };
+        let scale = if is_tracing() { scale } else { 3.0 };
         if x.is_traced() {
             x.relu() * scale
         } else {

@@ -1,22 +1,14 @@
 // Methods of the model that forward calls from outside the `#[export_module]` block: a
-// plain `impl` block (with or without a tensor argument, also as `Self::m`) and a trait's
-// default method. Strict export has not read them.
+// plain `impl` block (with or without a tensor argument, also as `Self::m`). Strict export
+// has not read them.
 use ferrex::prelude::*;
 use std::cell::Cell;
-
-trait Gate {
-    fn gate(&self, x: &Tensor) -> Tensor {
-        x.relu()
-    }
-}
 
 #[export_module]
 struct Model {
     #[config]
     calls: Cell<f64>,
 }
-
-impl Gate for Model {}
 
 impl Model {
     fn bump(&self) -> f64 {
@@ -32,7 +24,7 @@ impl Model {
 #[export_module]
 impl Model {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = self.gate(x) * self.bump();
+        let y = x.relu() * self.bump();
         Self::act(self, &y)
     }
 }

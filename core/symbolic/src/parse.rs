@@ -22,11 +22,11 @@ pub const MAX_EXPR_DEPTH: usize = 64;
 pub const MAX_EXPR_TERMS: usize = 256;
 
 /// The largest sum of an expression's absolute coefficients.
-pub(crate) const MAX_MAGNITUDE: u128 = 1 << 62;
+pub const MAX_MAGNITUDE: u128 = 1 << 62;
 
 /// The sum of the absolute values of `e`'s coefficients: every value arithmetic on `e`
 /// can produce before evaluation is bounded by it.
-pub(crate) fn magnitude(e: &Expr) -> u128 {
+pub fn magnitude(e: &Expr) -> u128 {
     e.terms().map(|(_, c)| u128::from(c.unsigned_abs())).sum()
 }
 
@@ -43,7 +43,7 @@ fn within_bounds(terms: usize, magnitude: u128, what: &str) -> Result<(), String
 }
 
 /// `a + b`, refused when the result could have too many terms or too large coefficients.
-pub(crate) fn bounded_add(a: &Expr, b: &Expr) -> Result<Expr, String> {
+pub fn bounded_add(a: &Expr, b: &Expr) -> Result<Expr, String> {
     within_bounds(
         a.terms().count() + b.terms().count(),
         magnitude(a) + magnitude(b),
@@ -54,7 +54,7 @@ pub(crate) fn bounded_add(a: &Expr, b: &Expr) -> Result<Expr, String> {
 
 /// `a * b`, refused before expanding when the product could have too many terms or too
 /// large coefficients.
-pub(crate) fn bounded_mul(a: &Expr, b: &Expr) -> Result<Expr, String> {
+pub fn bounded_mul(a: &Expr, b: &Expr) -> Result<Expr, String> {
     within_bounds(
         a.terms().count().saturating_mul(b.terms().count()),
         magnitude(a).saturating_mul(magnitude(b)),
@@ -64,7 +64,7 @@ pub(crate) fn bounded_mul(a: &Expr, b: &Expr) -> Result<Expr, String> {
 }
 
 /// An integer as an expression, refused above the coefficient bound.
-pub(crate) fn bounded_constant(v: i64) -> Result<Expr, String> {
+pub fn bounded_constant(v: i64) -> Result<Expr, String> {
     if u128::from(v.unsigned_abs()) > MAX_MAGNITUDE {
         return Err(format!("the integer {v} is too large for a size"));
     }
@@ -72,7 +72,7 @@ pub(crate) fn bounded_constant(v: i64) -> Result<Expr, String> {
 }
 
 /// The text as shown in an error: long expressions are cut (the file holds the rest).
-pub(crate) fn shown(text: &str) -> String {
+pub fn shown(text: &str) -> String {
     const SHOWN: usize = 80;
     match text.char_indices().nth(SHOWN) {
         Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),

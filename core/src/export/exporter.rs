@@ -5,8 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::constraints;
 use super::dynamic::{Dim, DynamicShapes};
-use super::{AssumedConstant, TraceIssue, TraceState};
-use crate::error::{CodeSnippet, DataDependentValue, ExportError, SourceLocation, TensorError};
+use crate::error::ExportError;
 use crate::graph::{Arg, Graph, Node, NodeId, NodeKind};
 use crate::module::{
     Collector, Forward, ForwardArgs, InputLeaf, LeafValue, OutputLeaf, Outputs, SourceLine,
@@ -19,6 +18,7 @@ use crate::program::{
 };
 use crate::symbolic::{Expr, ShapeEnv, SymInt, Symbol, SymbolInfo, SymbolSource};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
+use crate::trace::{self, code_at, report_issues, AssumedConstant, TraceState};
 
 /// Exports `model` traced with the example `args`: one static, functional graph of
 /// ATen-level ops, its signature, and the model's state.
@@ -77,7 +77,7 @@ impl Drop for Restore {
         for (t, s) in self.entries.drain(..) {
             t.set_state(s);
         }
-        let _ = super::end();
+        let _ = trace::end();
     }
 }
 
@@ -131,8 +131,8 @@ impl<'m, M: Forward> Exporter<'m, M> {
             args,
             dynamic_shapes,
         } = self;
-        super::log::init_from_env();
-        if super::begin().is_none() {
+        trace::log::init_from_env();
+        if trace::begin().is_none() {
             return Err(ExportError::Nested);
         }
         let mut restore = Restore {
@@ -150,7 +150,7 @@ impl<'m, M: Forward> Exporter<'m, M> {
             .map(output_arg)
             .collect::<Result<Vec<_>, _>>()?;
 
-        let trace = super::end().ok_or(ExportError::Nested)?;
+        let trace = trace::end().ok_or(ExportError::Nested)?;
         drop(restore);
         let UserInputs {
             roles: user_roles,
@@ -279,7 +279,7 @@ fn user_placeholders(
         let meta = symbolic_meta(&leaf.path, &storage, dims, &mut inputs.env)?;
         let symbolic = meta.sizes.iter().filter(|s| s.is_symbolic());
         inputs.input_sizes.extend(symbolic.map(SymInt::expr));
-        let node = super::add_placeholder(t, meta).ok_or(ExportError::Nested)?;
+        let node = trace::add_placeholder(t, meta).ok_or(ExportError::Nested)?;
         inputs.roles.push(Role {
             kind: InputKind::UserInput,
             name: leaf.path.clone(),
@@ -300,7 +300,7 @@ fn run_forward<M: Forward + ?Sized>(
     restore: &Restore,
     collected: &Collector,
 ) -> Result<Vec<OutputLeaf>, ExportError> {
-    super::with_state(|s| {
+    trace::with_state(|s| {
         s.examples = restore
             .entries
             .iter()
@@ -316,7 +316,7 @@ fn run_forward<M: Forward + ?Sized>(
             // A panic after a read of tensor data (`x.item::<f32>().unwrap()` in a
             // non-strict forward) is caused by the read: report the read, with its
             // file, line and code.
-            if let Some(trace) = super::end() {
+            if let Some(trace) = trace::end() {
                 report_issues(&trace, &collected.sources)?;
             }
             return Err(ExportError::Panicked(panic_message(&*p)));
@@ -360,7 +360,7 @@ fn log_guards(trace: &TraceState, env: &ShapeEnv, sources: &[SourceLine]) {
             guard.op.symbol(),
             env.render(&guard.rhs)
         );
-        super::log::guard_added(&text, *at, &code_at(sources, *at));
+        trace::log::guard_added(&text, *at, &code_at(sources, *at));
     }
 }
 
@@ -470,7 +470,7 @@ fn symbolic_meta(
                     Some(m) => format!("[{min}, {m}]"),
                     None => format!("[{min}, int_oo]"),
                 };
-                super::log::symbol_created(
+                trace::log::symbol_created(
                     &symbol.to_string(),
                     value,
                     &format!("{name}.size()[{d}]"),
@@ -501,7 +501,7 @@ fn symbolic_meta(
 }
 
 fn placeholder(t: &Tensor, s: &Storage) -> Result<NodeId, ExportError> {
-    super::add_placeholder(t, TensorMeta::from_shape(s.dtype(), s.shape()))
+    trace::add_placeholder(t, TensorMeta::from_shape(s.dtype(), s.shape()))
         .ok_or(ExportError::Nested)
 }
 
@@ -529,80 +529,11 @@ fn output_arg(leaf: &OutputLeaf) -> Result<UserOutput, ExportError> {
             TensorState::Eager(_) => UserOutput::Lift(t.clone()),
             TensorState::Failed(e) => return Err(ExportError::Op((*e).clone())),
         },
-        OutputLeaf::Size(s) => UserOutput::Arg(super::symint_arg(s)),
+        OutputLeaf::Size(s) => UserOutput::Arg(trace::symint_arg(s)),
         OutputLeaf::Float(f) => UserOutput::Constant(ConstantValue::Float(*f)),
         OutputLeaf::Bool(b) => UserOutput::Constant(ConstantValue::Bool(*b)),
         OutputLeaf::None => UserOutput::Constant(ConstantValue::None),
     })
-}
-
-/// The code of a source line, when a module's macro recorded it.
-pub(crate) fn code_at(sources: &[SourceLine], at: SourceLocation) -> CodeSnippet {
-    CodeSnippet(
-        sources
-            .iter()
-            .find(|l| l.file == at.file && l.line == at.line)
-            .map(|l| l.code.to_string()),
-    )
-}
-
-fn report_issues(trace: &TraceState, sources: &[SourceLine]) -> Result<(), ExportError> {
-    // Data-dependence is the root cause when both occur: report it first.
-    for issue in &trace.issues {
-        if let TraceIssue::DataAccess { access, at } = issue {
-            return Err(ExportError::DataDependent {
-                access,
-                location: *at,
-                code: code_at(sources, *at),
-            });
-        }
-    }
-    match trace.issues.first() {
-        Some(issue) => Err(issue_error(issue, sources)),
-        None => Ok(()),
-    }
-}
-
-/// The export error for something that went wrong while tracing.
-pub(crate) fn issue_error(issue: &TraceIssue, sources: &[SourceLine]) -> ExportError {
-    match issue {
-        TraceIssue::Op(TensorError::DataDependent { access, at })
-        | TraceIssue::DataAccess { access, at } => ExportError::DataDependent {
-            access,
-            location: *at,
-            code: code_at(sources, *at),
-        },
-        TraceIssue::Op(other) => ExportError::Op(other.clone()),
-        TraceIssue::Reentrant => ExportError::Verify(
-            "the trace state was used re-entrantly, so part of the trace was not recorded \
-             (a bug in ferrex: please report it)"
-                .into(),
-        ),
-        TraceIssue::DataDependentGuard {
-            expr,
-            size_like,
-            detail,
-            at,
-        } => ExportError::GuardOnDataDependent(Box::new(DataDependentValue {
-            expr: expr.clone(),
-            size_like: size_like.clone(),
-            location: *at,
-            code: code_at(sources, *at),
-            detail: detail.clone(),
-        })),
-        TraceIssue::DataDependentInt {
-            expr,
-            size_like,
-            detail,
-            at,
-        } => ExportError::DataDependentInt(Box::new(DataDependentValue {
-            expr: expr.clone(),
-            size_like: size_like.clone(),
-            location: *at,
-            code: code_at(sources, *at),
-            detail: detail.clone(),
-        })),
-    }
 }
 
 struct BuildInput {

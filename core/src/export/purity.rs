@@ -47,7 +47,7 @@ pub(crate) fn compare(
 
 fn impure(ep: &ExportedProgram, at: Option<SourceLocation>, what: String) -> ExportError {
     let code = at
-        .map(|at| super::export::code_at(ep.sources(), at))
+        .map(|at| crate::trace::code_at(ep.sources(), at))
         .unwrap_or_default();
     ExportError::Impure {
         location: at,

@@ -1,6 +1,6 @@
 //! [`Argument`]: the one argument type of the IR. An op call's arguments are
 //! `Argument<Tensor>` ([`crate::ops::Value`]) when it runs or is traced, and
-//! `Argument<NodeId>` ([`super::Arg`]) in a graph; [`Argument::try_map`] converts
+//! `Argument<NodeId>` ([`crate::graph::Arg`]) in a graph; [`Argument::try_map`] converts
 //! between them, so no consumer writes the conversion again.
 //!
 //! Sizes appear in two forms. Inline (`Int(SymInt)`, `IntList`, `SymBool`): what a

@@ -11,7 +11,7 @@ use crate::ops::{
 };
 use crate::symbolic::SymInt;
 
-use super::{DType, Tensor, TensorState};
+use crate::tensor::{DType, Tensor, TensorState};
 
 #[track_caller]
 pub(super) fn here() -> SourceLocation {
@@ -150,7 +150,7 @@ impl Tensor {
     /// export reports it instead of silently dropping the mutation.
     pub(crate) fn take_inplace_result(&self, out: Tensor) -> Tensor {
         let state = out.state();
-        if matches!(state, TensorState::Failed(_)) && !crate::trace::is_tracing() {
+        if matches!(state, TensorState::Failed(_)) && !crate::tensor::hook::is_tracing() {
             return out;
         }
         self.set_state(state);

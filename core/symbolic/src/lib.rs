@@ -1,17 +1,24 @@
 //! Symbolic sizes: [`SymInt`] is a concrete integer or an expression over size symbols
 //! carrying its example value (the *hint*). Arithmetic stays symbolic; comparisons
-//! answer from the hint and record a guard in the active trace, so that the exported
-//! program is valid exactly for the inputs the guards admit.
+//! answer from the hint and report a guard to the [`GuardSink`] the tracer installs, so
+//! that the exported program is valid exactly for the inputs the guards admit.
+//!
+//! This crate is the bottom of ferrex's layers: it knows nothing of tensors or tracing.
+//! Comparisons that the example values cannot decide alone (values read from tensor
+//! data) are also answered by the sink.
 
 mod env;
 mod expr;
-pub(crate) mod parse;
+pub mod linear;
+pub mod parse;
+mod sink;
 
 pub use env::{ShapeEnv, SymbolInfo, SymbolSource};
 pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames};
 pub use parse::{
     parse_expr, parse_symint, ParseExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_TERMS,
 };
+pub use sink::{install_guard_sink, GuardSink, GuardSinkInstalled};
 
 use std::fmt;
 use std::sync::Arc;
@@ -54,6 +61,17 @@ impl CmpOp {
             CmpOp::Le => CmpOp::Gt,
             CmpOp::Gt => CmpOp::Le,
             CmpOp::Ge => CmpOp::Lt,
+        }
+    }
+
+    /// The same comparison with its operands swapped: `a < b` is `b > a`.
+    pub fn swapped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            o => o,
         }
     }
 
@@ -260,13 +278,14 @@ impl SymInt {
         self.binary(other, i64::max, Expr::max)
     }
 
-    /// Compares, answering from the hints; when symbolic, the outcome is recorded as a
-    /// guard in the active trace (the program is then only valid where it holds).
+    /// Compares, answering from the hints; when symbolic, the outcome is reported as a
+    /// guard to the installed [`GuardSink`] (the program is then only valid where it
+    /// holds).
     #[track_caller]
     pub fn compare(&self, op: CmpOp, other: &SymInt) -> bool {
         if self.is_unbacked() || other.is_unbacked() {
             // No example value: decided from the ranges `ferrex::check` gave, or an error.
-            return crate::trace::unbacked::decide(self, op, other, std::panic::Location::caller());
+            return sink::decide_unbacked(self, op, other, std::panic::Location::caller());
         }
         if self.is_symbolic() || other.is_symbolic() {
             // Sizes whose difference is a constant (`s0` vs `s0`, `s0 + 1` vs `s0`) compare
@@ -282,7 +301,7 @@ impl SymInt {
             } else {
                 (op.negate(), self.expr(), other.expr())
             };
-            crate::trace::record_guard(Guard { lhs, op, rhs }, std::panic::Location::caller());
+            sink::record_guard(Guard { lhs, op, rhs }, std::panic::Location::caller());
         }
         result
     }
@@ -326,7 +345,7 @@ impl SymInt {
     #[track_caller]
     pub fn guard_int(&self) -> i64 {
         if self.is_unbacked() {
-            crate::trace::unbacked::cannot_specialize(self, std::panic::Location::caller());
+            sink::cannot_specialize(self, std::panic::Location::caller());
             return self.hint();
         }
         if let SymInt::Sym { hint, .. } = self {

@@ -8,7 +8,8 @@ use crate::ops::{dispatch1, mutation, Value};
 use crate::symbolic::SymInt;
 
 use super::methods::here;
-use super::{Operand, Tensor};
+use super::Operand;
+use crate::tensor::Tensor;
 
 impl Tensor {
     /// PyTorch's `.data`: this tensor (an alias; ferrex has no autograd to detach from).

@@ -8,7 +8,8 @@ use crate::ops::{constructors, dispatch, dispatch1, indexing, pixel_shuffle, sha
 use crate::symbolic::SymInt;
 
 use super::methods::{here, int, ints, t};
-use super::{DType, IntoSizes, Operand, Tensor};
+use super::{IntoSizes, Operand};
+use crate::tensor::{DType, Tensor};
 
 fn list<T: Borrow<Tensor>>(tensors: &[T]) -> Value {
     Value::TensorList(tensors.iter().map(|x| x.borrow().clone()).collect())
@@ -184,7 +185,7 @@ impl Tensor {
         let mut expanded: Vec<Option<Tensor>> = Vec::with_capacity(indices.len());
         for index in indices {
             match index {
-                Some(mask) if crate::trace::is_tracing() && is_traced_mask(mask) => {
+                Some(mask) if crate::tensor::hook::is_tracing() && is_traced_mask(mask) => {
                     let positions = mask.nonzero();
                     for d in 0..mask.dim() {
                         expanded.push(Some(positions.select(1, d as i64)));
@@ -235,5 +236,5 @@ impl Tensor {
 
 /// A bool tensor being traced: its true positions are known only at run time.
 fn is_traced_mask(mask: &Tensor) -> bool {
-    matches!(mask.state(), super::TensorState::Traced(ref t) if t.meta.dtype == DType::Bool)
+    matches!(mask.state(), crate::tensor::TensorState::Traced(ref t) if t.meta.dtype == DType::Bool)
 }

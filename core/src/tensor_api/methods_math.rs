@@ -12,7 +12,8 @@ use crate::ops::{
 use crate::ops::{OpDef, Value};
 
 use super::methods::{here, int, ints, t};
-use super::{DType, Operand, Tensor};
+use super::Operand;
+use crate::tensor::{DType, Tensor};
 
 /// Arguments with trailing `keepdim=False` left out, as PyTorch records them.
 fn with_keepdim(mut args: Vec<Value>, keepdim: bool) -> Vec<Value> {

@@ -7,7 +7,8 @@ use crate::ops::{
 use crate::symbolic::SymInt;
 
 use super::methods::{here, int, ints, opt_t, t};
-use super::{IntoSizes, Tensor};
+use super::IntoSizes;
+use crate::tensor::Tensor;
 
 /// The first three outputs of a multi-output op.
 fn three(mut out: Vec<Tensor>) -> (Tensor, Tensor, Tensor) {
