@@ -17,6 +17,7 @@ mod expand_fn;
 mod expand_impl;
 mod expand_struct;
 mod model;
+mod op_def;
 mod source;
 
 use proc_macro::TokenStream;
@@ -137,4 +138,11 @@ pub fn export_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
             out.into()
         }
     }
+}
+
+/// Defines built-in ATen ops from their schema strings (see `op_def.rs`): for each, the
+/// typed argument struct, the `OpDef` and its registration. Used by `ferrex::ops`.
+#[proc_macro]
+pub fn op_def(input: TokenStream) -> TokenStream {
+    op_def::expand(input.into()).into()
 }

@@ -2,7 +2,6 @@
 //! chunks of [`CHUNK`] elements, so a chain like `add → mul → gelu` makes one pass over
 //! memory and no intermediate tensors. Inputs broadcast to the output shape.
 
-use ferrex_kernels::pointwise::{erf, gelu, gelu_tanh, sigmoid, silu};
 use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 
 /// Elements per register.
@@ -11,37 +10,9 @@ pub const CHUNK: usize = 256;
 /// Outputs smaller than this run on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 16;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnOp {
-    Neg,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Gelu,
-    GeluTanh,
-    Silu,
-    Exp,
-    Log,
-    Sqrt,
-    Rsqrt,
-    Abs,
-    Sin,
-    Cos,
-    Reciprocal,
-    Erf,
-    LeakyRelu(f64),
-    /// `clamp(x, lo, hi)`; NaN stays NaN, as in PyTorch.
-    Clamp(Option<f64>, Option<f64>),
-    PowScalar(f64),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
+/// The pointwise functions and binary arithmetic a chain runs: the ones the ops' lowering
+/// hooks name, evaluated by the same `ferrex_kernels::pointwise` code as the eager kernels.
+pub use ferrex_kernels::pointwise::{Binary as BinOp, Unary as UnOp};
 
 /// An operand: a register or a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -224,47 +195,7 @@ fn gather(input: &Input, out_shape: &[usize], start: usize, dst: &mut [f32]) {
 }
 
 fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
-    macro_rules! map {
-        ($f:expr) => {
-            for (d, &x) in dst.iter_mut().zip(a) {
-                *d = $f(x);
-            }
-        };
-    }
-    macro_rules! map64 {
-        ($f:expr) => {
-            for (d, &x) in dst.iter_mut().zip(a) {
-                *d = $f(x as f64) as f32;
-            }
-        };
-    }
-    match op {
-        UnOp::Neg => map!(|x: f32| -x),
-        UnOp::Relu => map!(|x: f32| if x < 0.0 { 0.0 } else { x }),
-        UnOp::Abs => map!(f32::abs),
-        UnOp::Sigmoid => map64!(sigmoid),
-        UnOp::Tanh => map64!(f64::tanh),
-        UnOp::Gelu => map64!(gelu),
-        UnOp::GeluTanh => map64!(gelu_tanh),
-        UnOp::Silu => map64!(silu),
-        UnOp::Exp => map64!(f64::exp),
-        UnOp::Log => map64!(f64::ln),
-        UnOp::Sqrt => map64!(f64::sqrt),
-        UnOp::Rsqrt => map64!(|x: f64| 1.0 / x.sqrt()),
-        UnOp::Sin => map64!(f64::sin),
-        UnOp::Cos => map64!(f64::cos),
-        UnOp::Reciprocal => map64!(|x: f64| 1.0 / x),
-        UnOp::Erf => map64!(erf),
-        UnOp::LeakyRelu(s) => map64!(|x: f64| if x > 0.0 { x } else { x * s }),
-        UnOp::Clamp(lo, hi) => map64!(|x: f64| {
-            if x.is_nan() {
-                return x;
-            }
-            let x = lo.map_or(x, |lo| if x < lo { lo } else { x });
-            hi.map_or(x, |hi| if x > hi { hi } else { x })
-        }),
-        UnOp::PowScalar(e) => map64!(|x: f64| x.powf(e)),
-    }
+    op.apply_f32(a, dst);
 }
 
 fn binary(op: BinOp, a: Src, b: Src, regs: &[[f32; CHUNK]], n: usize, dst: &mut [f32]) {
@@ -482,6 +413,7 @@ mod tests {
 
     #[test]
     fn gelu_and_erf_are_accurate() {
+        use ferrex_kernels::pointwise::{erf, gelu};
         for i in -400..=400 {
             let x = i as f64 / 50.0;
             // erf via its Taylor series where it converges fast.

@@ -261,6 +261,37 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(v.error().is_some() && idx.error().is_some());
 }
 
+/// `log_sigmoid` against `ln(1 / (1 + e^-x))` in f64 where that is exact enough, and
+/// against its limits where it is not (`x` for very negative `x`, `-e^-x` for large `x`).
+#[test]
+fn log_sigmoid_matches_its_formula_and_limits() {
+    let xs = [-4.0f64, -1.0, -0.25, 0.0, 0.5, 2.0, 10.0];
+    let x = Tensor::from_vec(xs.to_vec(), [7]);
+    let got = x.log_sigmoid().to_vec::<f64>().unwrap();
+    for (g, v) in got.iter().zip(xs) {
+        let want = (1.0 / (1.0 + (-v).exp())).ln();
+        assert!(
+            (g - want).abs() < 1e-12,
+            "log_sigmoid({v}) = {g}, want {want}"
+        );
+    }
+    let extremes = Tensor::from_vec(vec![-800.0f64, 50.0], [2]).log_sigmoid();
+    let got = extremes.to_vec::<f64>().unwrap();
+    assert_eq!(got[0], -800.0);
+    assert!((got[1] + (-50.0f64).exp()).abs() < 1e-35, "{}", got[1]);
+    // f32 in, f32 out; integers are refused like the other float-only activations.
+    assert_eq!(f32s(&[0.0], &[1]).log_sigmoid().dtype(), DType::F32);
+    let err = Tensor::from_vec(vec![1i64], [1])
+        .log_sigmoid()
+        .error()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("log_sigmoid is only implemented for floating-point tensors"),
+        "{err}"
+    );
+}
+
 #[test]
 fn activations_match_their_formulas() {
     let x = f32s(&[-4.0, -1.0, -0.25, 0.0, 0.5, 2.0, 30.0], &[7]);

@@ -735,3 +735,56 @@ fn layer_norm_runs_on_the_shared_kernel_with_the_interpreters_numbers() {
     check_same(&ep, (x,));
     check_same(&ep, (Tensor::randn([2, 3, 5]),));
 }
+
+// ---------------------------------------------------------------------------------------
+// An op added through `op_def!` alone (ARCHITECTURE.md, "How to add an op")
+
+#[export_module]
+struct LogSigmoidHead {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl LogSigmoidHead {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        (self.lin.forward(x) * 2.0).log_sigmoid()
+    }
+}
+
+/// `log_sigmoid` is recorded whole, runs in the interpreter, and is fused by the compiled
+/// runtime through its pointwise function (no eager fallback), with values against
+/// `ln(sigmoid(v))` computed here.
+#[test]
+fn log_sigmoid_exports_and_fuses() {
+    let m = LogSigmoidHead {
+        lin: nn::Linear::new(4, 3),
+    };
+    let x = Tensor::randn([5, 4]);
+    let ep = ferrex::export(&m, (x.clone(),)).unwrap();
+    assert_eq!(
+        ep.op_targets(),
+        [
+            "aten::linear.default",
+            "aten::mul.Tensor",
+            "aten::log_sigmoid.default"
+        ]
+    );
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert!(stats.fallback_ops.is_empty(), "{}", compiled.describe());
+    // `* 2` and `log_sigmoid` run as the product's epilogue.
+    assert_eq!(stats.fused_ops, 2, "{}", compiled.describe());
+    assert!(
+        compiled.describe().contains("mul+logsigmoid"),
+        "{}",
+        compiled.describe()
+    );
+    let pre = (m.lin.forward(&x) * 2.0).to_vec::<f64>().unwrap();
+    let want: Vec<f32> = pre
+        .iter()
+        .map(|&v| (1.0 / (1.0 + (-v).exp())).ln() as f32)
+        .collect();
+    let want = Tensor::from_vec(want, [5, 3]);
+    assert_close(&ep.module().call((x.clone(),)).unwrap()[0], &want, 1e-6);
+    assert_close(&compiled.call((x,)).unwrap()[0], &want, 1e-6);
+}

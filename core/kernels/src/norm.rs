@@ -320,7 +320,7 @@ mod tests {
         let mut out = vec![0f32; 12];
         batch_norm_inference(&x, [2, 2, 3], &scale, &shift, &mut out).unwrap();
         let want = |k: usize, v: f32| {
-            if (k / 3) % 2 == 0 {
+            if (k / 3).is_multiple_of(2) {
                 v
             } else {
                 ((v as f64 + 1.0) / (1.25f64).sqrt()) as f32

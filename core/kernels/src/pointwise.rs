@@ -37,6 +37,141 @@ pub fn relu(x: f64) -> f64 {
     }
 }
 
+/// A pointwise function of one value with its parameters: what an op's lowering hook
+/// names, and what both the eager kernel and the runtime's fused register program
+/// evaluate ([`Unary::eval`], [`Unary::apply_f32`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Neg,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Abs,
+    Sin,
+    Cos,
+    Reciprocal,
+    Erf,
+    LeakyRelu(f64),
+    /// `clamp(x, lo, hi)`; NaN stays NaN, as in PyTorch.
+    Clamp(Option<f64>, Option<f64>),
+    PowScalar(f64),
+    /// `alpha * scale * (exp(input_scale * x) - 1)` below 0, `scale * x` above.
+    Elu {
+        alpha: f64,
+        scale: f64,
+        input_scale: f64,
+    },
+    /// `log(1 + exp(beta x)) / beta`, linear above `threshold`.
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
+    Hardswish,
+    Hardsigmoid,
+    Mish,
+    LogSigmoid,
+}
+
+impl Unary {
+    /// The function at `x`, in f64.
+    pub fn eval(self, x: f64) -> f64 {
+        match self {
+            Unary::Neg => -x,
+            Unary::Relu => relu(x),
+            Unary::Sigmoid => sigmoid(x),
+            Unary::Tanh => x.tanh(),
+            Unary::Gelu => gelu(x),
+            Unary::GeluTanh => gelu_tanh(x),
+            Unary::Silu => silu(x),
+            Unary::Exp => x.exp(),
+            Unary::Log => x.ln(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Rsqrt => 1.0 / x.sqrt(),
+            Unary::Abs => x.abs(),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
+            Unary::Reciprocal => 1.0 / x,
+            Unary::Erf => erf(x),
+            Unary::LeakyRelu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * s
+                }
+            }
+            Unary::Clamp(lo, hi) => clamp(x, lo, hi),
+            Unary::PowScalar(e) => x.powf(e),
+            Unary::Elu {
+                alpha,
+                scale,
+                input_scale,
+            } => {
+                if x <= 0.0 {
+                    (x * input_scale).exp_m1() * alpha * scale
+                } else {
+                    x * scale
+                }
+            }
+            Unary::Softplus { beta, threshold } => {
+                if x * beta > threshold {
+                    x
+                } else {
+                    (x * beta).exp().ln_1p() / beta
+                }
+            }
+            // `x * relu6(x + 3) / 6`; `f64::clamp` keeps NaN.
+            Unary::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Unary::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            // `x * tanh(softplus(x))`.
+            Unary::Mish => x * x.exp().ln_1p().tanh(),
+            Unary::LogSigmoid => log_sigmoid(x),
+        }
+    }
+
+    /// `dst[i] = f(a[i])` over f32 values: sign, ReLU and absolute value exactly in
+    /// f32, the rest through [`Unary::eval`] (f64, rounded once).
+    pub fn apply_f32(self, a: &[f32], dst: &mut [f32]) {
+        let pairs = dst.iter_mut().zip(a);
+        match self {
+            Unary::Neg => pairs.for_each(|(d, &x)| *d = -x),
+            Unary::Relu => pairs.for_each(|(d, &x)| *d = if x < 0.0 { 0.0 } else { x }),
+            Unary::Abs => pairs.for_each(|(d, &x)| *d = x.abs()),
+            f => pairs.for_each(|(d, &x)| *d = f.eval(x as f64) as f32),
+        }
+    }
+}
+
+/// `clamp(x, lo, hi)` with either bound optional; NaN stays NaN.
+pub fn clamp(x: f64, lo: Option<f64>, hi: Option<f64>) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    let x = lo.map_or(x, |lo| if x < lo { lo } else { x });
+    hi.map_or(x, |hi| if x > hi { hi } else { x })
+}
+
+/// `log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`, stable at both ends (PyTorch's
+/// formula).
+pub fn log_sigmoid(x: f64) -> f64 {
+    x.min(0.0) - (-x.abs()).exp().ln_1p()
+}
+
+/// Binary arithmetic the runtime fuses: `a + alpha * b`, `a - alpha * b`, `a * b`, `a / b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

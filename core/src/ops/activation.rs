@@ -1,25 +1,26 @@
-//! Activation functions.
+//! Activation functions. Each pointwise one names its function once
+//! (`ferrex_kernels::pointwise::Unary`): the eager kernel evaluates it and the runtime's
+//! fuser, through the op's lowering hook, runs the same one.
 
-use ferrex_kernels::pointwise;
+use ferrex_kernels::pointwise::Unary as F;
 
 use super::elementwise::{map1, unary_numeric};
-use super::{OpArgs, OpDef};
+use super::op_def;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 
-fn same_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![args.meta(0)?])
+fn same_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![super::util::meta_of(&a.self_)?])
 }
 
 /// Activations PyTorch implements for floating-point inputs only.
-fn float_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
+    let m = super::util::meta_of(x)?;
     if !m.dtype.is_float() {
         op_bail!(
-            "{} is only implemented for floating-point tensors, got {}; convert the input \
+            "{op} is only implemented for floating-point tensors, got {}; convert the input \
              with `to_dtype` first",
-            args.op.base_name(),
             m.dtype
         );
     }
@@ -27,210 +28,213 @@ fn float_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// Applies `f` to a floating-point input (checked by [`float_meta`]).
-fn float_kernel(args: &OpArgs, f: impl Fn(f64) -> f64) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&args.storage(0)?, f, None)])
+fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &x.storage_or_op_error()?,
+        |v| f.eval(v),
+        None,
+    )])
 }
 
-fn relu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let a = args.storage(0)?;
-    if a.dtype() == crate::DType::Bool {
+fn relu_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::Relu)
+}
+
+fn relu_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.self_.storage_or_op_error()?;
+    if x.dtype() == crate::DType::Bool {
         return Err(OpError::new("relu is not implemented for bool tensors"));
     }
     // `max(x, 0)` keeps NaN, as PyTorch does.
-    Ok(vec![unary_numeric(&a, pointwise::relu, Some(|x| x.max(0)))])
+    Ok(vec![unary_numeric(
+        &x,
+        |v| F::Relu.eval(v),
+        Some(|v| v.max(0)),
+    )])
 }
 
-pub static RELU: OpDef = OpDef::new("aten::relu(Tensor self) -> Tensor", same_meta, relu_kernel);
-pub static RELU_: OpDef = OpDef::new(
-    "aten::relu_(Tensor(a!) self) -> Tensor(a!)",
-    same_meta,
-    relu_kernel,
-)
-.inplace_of(&RELU);
+op_def! {
+    pub static RELU: struct Unary = "aten::relu(Tensor self) -> Tensor" {
+        meta: same_meta,
+        kernel: relu_kernel,
+        pointwise: relu_fn,
+    }
+    pub static RELU_: Unary = "aten::relu_(Tensor(a!) self) -> Tensor(a!)" {
+        meta: same_meta,
+        kernel: relu_kernel,
+        inplace_of: RELU,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Parameterless activations
 
-fn silu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    float_kernel(args, pointwise::silu)
+fn silu_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::Silu)
 }
-
-/// `x * relu6(x + 3) / 6`.
-fn hardswish_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    float_kernel(args, |x| x * (x + 3.0).clamp(0.0, 6.0) / 6.0)
+fn hardswish_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::Hardswish)
 }
-
-/// `relu6(x + 3) / 6`; `f64::clamp` keeps NaN.
-fn hardsigmoid_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    float_kernel(args, |x| (x + 3.0).clamp(0.0, 6.0) / 6.0)
+fn hardsigmoid_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::Hardsigmoid)
 }
-
-/// `x * tanh(softplus(x))`.
-fn mish_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    float_kernel(args, |x| x * x.exp().ln_1p().tanh())
+fn mish_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::Mish)
+}
+fn log_sigmoid_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
+    Ok(F::LogSigmoid)
 }
 
 /// `silu(x)` → `x * sigmoid(x)`, as PyTorch's table writes it.
-fn silu_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    Ok(vec![&x * &x.sigmoid()])
+fn silu_decomposition(a: &Unary) -> Result<Vec<Tensor>, OpError> {
+    Ok(vec![&a.self_ * &a.self_.sigmoid()])
 }
 
-pub static SILU: OpDef = OpDef::new("aten::silu(Tensor self) -> Tensor", float_meta, silu_kernel)
-    .with_decomposition(silu_decomposition);
-pub static HARDSWISH: OpDef = OpDef::new(
-    "aten::hardswish(Tensor self) -> Tensor",
-    float_meta,
-    hardswish_kernel,
-);
-pub static HARDSIGMOID: OpDef = OpDef::new(
-    "aten::hardsigmoid(Tensor self) -> Tensor",
-    float_meta,
-    hardsigmoid_kernel,
-);
-pub static MISH: OpDef = OpDef::new("aten::mish(Tensor self) -> Tensor", float_meta, mish_kernel);
+op_def! {
+    pub static SILU: Unary = "aten::silu(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("silu", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::Silu),
+        decomposition: silu_decomposition,
+        pointwise: silu_fn,
+    }
+    pub static HARDSWISH: Unary = "aten::hardswish(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("hardswish", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::Hardswish),
+        pointwise: hardswish_fn,
+    }
+    pub static HARDSIGMOID: Unary = "aten::hardsigmoid(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("hardsigmoid", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::Hardsigmoid),
+        pointwise: hardsigmoid_fn,
+    }
+    pub static MISH: Unary = "aten::mish(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("mish", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::Mish),
+        pointwise: mish_fn,
+    }
+    /// `log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`. PyTorch 2.15's export keeps it
+    /// whole (its `log_sigmoid_forward` is not in ferrex, so there is no decomposition).
+    pub static LOG_SIGMOID: Unary = "aten::log_sigmoid(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("log_sigmoid", &a.self_),
+        kernel: |a: &Unary, _: &[TensorMeta]| float_kernel(&a.self_, F::LogSigmoid),
+        pointwise: log_sigmoid_fn,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Activations with parameters
 
-fn gelu_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let out = float_meta(args)?;
-    match args.opt_str(1)?.as_deref() {
-        None | Some("none") | Some("tanh") => Ok(out),
-        Some(other) => {
-            op_bail!("approximate argument must be either none or tanh, got \"{other}\"")
-        }
-    }
-}
-
 /// `x * Φ(x)`, or its tanh approximation.
-fn gelu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    if args.opt_str(1)?.as_deref() == Some("tanh") {
-        float_kernel(args, pointwise::gelu_tanh)
-    } else {
-        float_kernel(args, pointwise::gelu)
+fn gelu_fn<T>(a: &Gelu<T>) -> Result<F, OpError> {
+    match a.approximate.as_str() {
+        "none" => Ok(F::Gelu),
+        "tanh" => Ok(F::GeluTanh),
+        other => op_bail!("approximate argument must be either none or tanh, got \"{other}\""),
     }
 }
 
-fn leaky_relu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let slope = args.float(1)?;
-    float_kernel(args, move |x| if x > 0.0 { x } else { x * slope })
+fn gelu_meta(a: &Gelu) -> Result<Vec<TensorMeta>, OpError> {
+    let out = float_meta("gelu", &a.self_)?;
+    gelu_fn(a)?;
+    Ok(out)
+}
+
+fn leaky_relu_fn<T>(a: &LeakyRelu<T>) -> Result<F, OpError> {
+    Ok(F::LeakyRelu(a.negative_slope.to::<f64>()))
 }
 
 /// `scale * x` for `x > 0`, else `alpha * scale * (exp(input_scale * x) - 1)`.
-fn elu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (alpha, scale, input_scale) = (args.float(1)?, args.float(2)?, args.float(3)?);
-    float_kernel(args, move |x| {
-        if x <= 0.0 {
-            (x * input_scale).exp_m1() * alpha * scale
-        } else {
-            x * scale
-        }
+fn elu_fn<T>(a: &Elu<T>) -> Result<F, OpError> {
+    Ok(F::Elu {
+        alpha: a.alpha.to::<f64>(),
+        scale: a.scale.to::<f64>(),
+        input_scale: a.input_scale.to::<f64>(),
     })
 }
 
 /// `hardtanh` is a clamp: integer inputs stay integral, NaN stays NaN.
-fn hardtanh_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn hardtanh_fn<T>(a: &Hardtanh<T>) -> Result<F, OpError> {
+    Ok(F::Clamp(
+        Some(a.min_val.to::<f64>()),
+        Some(a.max_val.to::<f64>()),
+    ))
+}
+
+fn hardtanh_meta(a: &Hardtanh) -> Result<Vec<TensorMeta>, OpError> {
+    let m = super::util::meta_of(&a.self_)?;
     if m.dtype == DType::Bool {
         op_bail!("hardtanh is not implemented for bool tensors");
     }
     Ok(vec![m])
 }
 
-fn hardtanh_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (lo, hi) = (args.float(1)?, args.float(2)?);
-    let a = args.storage(0)?;
-    if a.dtype().is_float() {
-        return float_kernel(
-            args,
-            move |x| {
-                if x.is_nan() {
-                    x
-                } else {
-                    x.max(lo).min(hi)
-                }
-            },
-        );
+fn hardtanh_kernel(a: &Hardtanh, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.self_.storage_or_op_error()?;
+    if x.dtype().is_float() {
+        return float_kernel(&a.self_, hardtanh_fn(a)?);
     }
-    let (lo, hi) = (lo as i64, hi as i64);
+    let (lo, hi) = (a.min_val.to::<f64>() as i64, a.max_val.to::<f64>() as i64);
     Ok(vec![
-        map1::<i64, i64>(&a, move |x| x.max(lo).min(hi)).cast(a.dtype())
+        map1::<i64, i64>(&x, move |v| v.max(lo).min(hi)).cast(x.dtype())
     ])
 }
 
 /// `log(1 + exp(beta * x)) / beta`, linear above `threshold` for stability.
-fn softplus_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (beta, threshold) = (args.float(1)?, args.float(2)?);
-    float_kernel(args, move |x| {
-        if x * beta > threshold {
-            x
-        } else {
-            (x * beta).exp().ln_1p() / beta
-        }
+fn softplus_fn<T>(a: &Softplus<T>) -> Result<F, OpError> {
+    Ok(F::Softplus {
+        beta: a.beta.to::<f64>(),
+        threshold: a.threshold.to::<f64>(),
     })
 }
 
-pub static GELU: OpDef = OpDef::new(
-    "aten::gelu(Tensor self, *, str approximate='none') -> Tensor",
-    gelu_meta,
-    gelu_kernel,
-);
-pub static LEAKY_RELU: OpDef = OpDef::new(
-    "aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor",
-    float_meta,
-    leaky_relu_kernel,
-);
-pub static ELU: OpDef = OpDef::new(
-    "aten::elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor",
-    float_meta,
-    elu_kernel,
-);
-pub static HARDTANH: OpDef = OpDef::new(
-    "aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor",
-    hardtanh_meta,
-    hardtanh_kernel,
-);
-pub static SOFTPLUS: OpDef = OpDef::new(
-    "aten::softplus(Tensor self, Scalar beta=1, Scalar threshold=20) -> Tensor",
-    float_meta,
-    softplus_kernel,
-);
+op_def! {
+    pub static GELU: struct Gelu =
+        "aten::gelu(Tensor self, *, str approximate='none') -> Tensor" {
+        meta: gelu_meta,
+        kernel: |a: &Gelu, _: &[TensorMeta]| float_kernel(&a.self_, gelu_fn(a)?),
+        pointwise: gelu_fn,
+    }
+    pub static LEAKY_RELU: struct LeakyRelu =
+        "aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor" {
+        meta: |a: &LeakyRelu| float_meta("leaky_relu", &a.self_),
+        kernel: |a: &LeakyRelu, _: &[TensorMeta]| float_kernel(&a.self_, leaky_relu_fn(a)?),
+        pointwise: leaky_relu_fn,
+    }
+    pub static ELU: struct Elu =
+        "aten::elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor" {
+        meta: |a: &Elu| float_meta("elu", &a.self_),
+        kernel: |a: &Elu, _: &[TensorMeta]| float_kernel(&a.self_, elu_fn(a)?),
+        pointwise: elu_fn,
+    }
+    pub static HARDTANH: struct Hardtanh =
+        "aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor" {
+        meta: hardtanh_meta,
+        kernel: hardtanh_kernel,
+        pointwise: hardtanh_fn,
+    }
+    pub static SOFTPLUS: struct Softplus =
+        "aten::softplus(Tensor self, Scalar beta=1, Scalar threshold=20) -> Tensor" {
+        meta: |a: &Softplus| float_meta("softplus", &a.self_),
+        kernel: |a: &Softplus, _: &[TensorMeta]| float_kernel(&a.self_, softplus_fn(a)?),
+        pointwise: softplus_fn,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // dropout (inference only: the identity; with `train=True` it would be random)
 
-fn dropout_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    if args.bool(2)? && args.float(1)? > 0.0 {
+fn dropout_meta(a: &Dropout) -> Result<Vec<TensorMeta>, OpError> {
+    if a.train && a.p > 0.0 {
         op_bail!(
             "dropout with train=True is random; ferrex runs programs for inference (train=False)"
         );
     }
-    same_meta(args)
+    Ok(vec![super::util::meta_of(&a.input)?])
 }
 
-fn dropout_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    dropout_meta(args)?;
-    Ok(vec![args.storage(0)?.contiguous()])
+op_def! {
+    pub static DROPOUT: struct Dropout = "aten::dropout(Tensor input, float p, bool train) -> Tensor" {
+        meta: dropout_meta,
+        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+    }
 }
-
-pub static DROPOUT: OpDef = OpDef::new(
-    "aten::dropout(Tensor input, float p, bool train) -> Tensor",
-    dropout_meta,
-    dropout_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &RELU,
-    &RELU_,
-    &SILU,
-    &HARDSWISH,
-    &HARDSIGMOID,
-    &MISH,
-    &GELU,
-    &LEAKY_RELU,
-    &ELU,
-    &HARDTANH,
-    &SOFTPLUS,
-    &DROPOUT,
-];

@@ -11,7 +11,7 @@ use ndarray::{Axis, IxDyn};
 use super::elementwise::MUL_SCALAR;
 use super::linalg::Gemm;
 use super::util::{broadcast_shapes, concrete, meta_of, sizes_match, with_float_dtype};
-use super::{OpArgs, OpDef, Value};
+use super::{op_def, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -28,23 +28,27 @@ struct SdpaPlan {
     mask: Option<TensorMeta>,
 }
 
-fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
-    let (q, k, v) = (args.meta(0)?, args.meta(1)?, args.meta(2)?);
+fn sdpa_plan(args: &Sdpa) -> Result<SdpaPlan, OpError> {
+    let (q, k, v) = (
+        meta_of(&args.query)?,
+        meta_of(&args.key)?,
+        meta_of(&args.value)?,
+    );
     check_dtypes_and_ranks(&q, &k, &v)?;
-    let dropout = args.float(4)?;
+    let dropout = args.dropout_p;
     if dropout != 0.0 {
         op_bail!("scaled_dot_product_attention: only dropout_p=0.0 is supported, got {dropout}");
     }
-    let is_causal = args.bool(5)?;
-    let mask = match args.opt_tensor(3)? {
-        Some(m) => Some(meta_of(&m)?),
+    let is_causal = args.is_causal;
+    let mask = match &args.attn_mask {
+        Some(m) => Some(meta_of(m)?),
         None => None,
     };
     if is_causal && mask.is_some() {
         op_bail!("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
     }
     check_matching_dims(&q, &k, &v)?;
-    let (batch, kv_repeat) = batch_and_kv_repeat(&q, &k, &v, args.bool(7)?)?;
+    let (batch, kv_repeat) = batch_and_kv_repeat(&q, &k, &v, args.enable_gqa)?;
     let (rq, rk, rv) = (q.rank(), k.rank(), v.rank());
     let (l, s) = (q.sizes[rq - 2].clone(), k.sizes[rk - 2].clone());
     if let Some(m) = &mask {
@@ -52,7 +56,7 @@ fn sdpa_plan(args: &OpArgs) -> Result<SdpaPlan, OpError> {
         scores.extend([l.clone(), s]);
         check_mask(m, q.dtype, &scores)?;
     }
-    let scale = match args.opt_float(6)? {
+    let scale = match args.scale {
         Some(s) => s,
         None => 1.0 / (q.sizes[rq - 1].hint().max(1) as f64).sqrt(),
     };
@@ -169,7 +173,7 @@ fn check_mask(m: &TensorMeta, q_dtype: DType, scores: &[SymInt]) -> Result<(), O
     Ok(())
 }
 
-fn sdpa_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+fn sdpa_meta(args: &Sdpa) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![sdpa_plan(args)?.out])
 }
 
@@ -212,10 +216,14 @@ fn kernel_mask<T: Element + Float>(st: &Storage, dtype: DType) -> Result<Vec<T>,
 
 /// The kernel [`attention`] (fused, blocked, online softmax) on the call's operands, each
 /// broadcast over the batch dims; the mask is read through broadcast strides.
-fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpError> {
+fn sdpa_typed<T: Gemm>(args: &Sdpa, plan: &SdpaPlan) -> Result<Storage, OpError> {
     let batch = concrete(&plan.batch);
     let nb: usize = batch.iter().product();
-    let (q, k, v) = (args.storage(0)?, args.storage(1)?, args.storage(2)?);
+    let (q, k, v) = (
+        args.query.storage_or_op_error()?,
+        args.key.storage_or_op_error()?,
+        args.value.storage_or_op_error()?,
+    );
     let (k, v) = (
         repeat_heads(&k, plan.kv_repeat),
         repeat_heads(&v, plan.kv_repeat),
@@ -232,12 +240,12 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
     let qd = flat::<T>(&q, &with(l, e))?;
     let kd = flat::<T>(&k, &with(s, e))?;
     let vd = flat::<T>(&v, &with(s, ev))?;
-    let mask_data = match &plan.mask {
-        None => None,
-        Some(m) => Some((
-            kernel_mask::<T>(&args.storage(3)?, m.dtype)?,
-            args.storage(3)?,
-        )),
+    let mask_data = match (&plan.mask, &args.attn_mask) {
+        (Some(m), Some(t)) => {
+            let st = t.storage_or_op_error()?;
+            Some((kernel_mask::<T>(&st, m.dtype)?, st))
+        }
+        _ => None,
     };
     let mask = match &mask_data {
         None => None,
@@ -252,7 +260,7 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
         e,
         ev,
         scale: plan.scale,
-        causal: args.bool(5)?,
+        causal: args.is_causal,
     };
     let mut out = ferrex_kernels::try_filled(nb * l * ev, T::ZERO).map_err(|e| OpError(e.0))?;
     attention(&qd, &kd, &vd, mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
@@ -260,7 +268,7 @@ fn sdpa_typed<T: Gemm>(args: &OpArgs, plan: &SdpaPlan) -> Result<Storage, OpErro
         .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))
 }
 
-fn sdpa_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+fn sdpa_kernel(args: &Sdpa, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let plan = sdpa_plan(args)?;
     Ok(vec![
         with_float_dtype!(plan.out.dtype, "scaled_dot_product_attention", T => {
@@ -275,9 +283,9 @@ fn sdpa_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
 /// softmax gives zeros for rows that are entirely `-inf`; a 4-D result is then made
 /// contiguous in `[N, L, H, E]` order and transposed back, as the flash-attention
 /// layout that PyTorch's export preserves.
-fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+fn sdpa_decomposition(args: &Sdpa) -> Result<Vec<Tensor>, OpError> {
     let plan = sdpa_plan(args)?;
-    let (q, mut k, mut v) = (args.tensor(0)?, args.tensor(1)?, args.tensor(2)?);
+    let (q, mut k, mut v) = (args.query.clone(), args.key.clone(), args.value.clone());
     if plan.kv_repeat > 1 {
         let n = plan.kv_repeat as i64;
         let interleave = |t: &Tensor| -> Result<Tensor, OpError> {
@@ -301,7 +309,7 @@ fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     };
     let scores = scaled(q)?.matmul(&scaled(k.transpose(-2, -1))?);
     let dtype = meta_of(&scores)?.dtype;
-    let mask = if args.bool(5)? {
+    let mask = if args.is_causal {
         let sizes = meta_of(&scores)?.sizes;
         let (l, s) = (
             sizes[sizes.len() - 2].clone(),
@@ -312,7 +320,7 @@ fn sdpa_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
             dtype,
         ))
     } else {
-        match args.opt_tensor(3)? {
+        match args.attn_mask.clone() {
             Some(m) if meta_of(&m)?.dtype == DType::Bool => Some(additive_mask(&m, dtype)),
             other => other,
         }
@@ -356,11 +364,11 @@ fn first(out: Vec<Tensor>) -> Result<Tensor, OpError> {
         .ok_or_else(|| OpError::new("an op returned no tensor"))
 }
 
-pub static SCALED_DOT_PRODUCT_ATTENTION: OpDef = OpDef::new(
-    "aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor",
-    sdpa_meta,
-    sdpa_kernel,
-)
-.with_decomposition(sdpa_decomposition);
-
-pub static OPS: &[&OpDef] = &[&SCALED_DOT_PRODUCT_ATTENTION];
+op_def! {
+    pub static SCALED_DOT_PRODUCT_ATTENTION: struct Sdpa =
+        "aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor" {
+        meta: sdpa_meta,
+        kernel: sdpa_kernel,
+        decomposition: sdpa_decomposition,
+    }
+}

@@ -1,35 +1,37 @@
 //! Comparisons and logical ops (bool results), `where`, `clamp`.
 
+use ferrex_kernels::pointwise::Unary as F;
 use ndarray::Zip;
 
-use super::elementwise::{
-    broadcast_view, operand, operand_storage, promote_and_broadcast, zip2, Operand,
-};
-use super::util::{broadcast_shapes, concrete};
-use super::{OpArgs, OpDef, Value};
+use super::elementwise::{broadcast_view, operand_of, promote_operands, storage_of, zip2, Operand};
+use super::elementwise::{BinaryArgs, Unary};
+use super::util::{broadcast_shapes, concrete, meta_of};
+use super::{op_def, TensorOrNumber};
 use crate::error::OpError;
 use crate::op_bail;
-use crate::tensor::{result_type, DType, Element, Storage, TensorMeta};
+use crate::tensor::{result_type, DType, Element, Scalar, Storage, Tensor, TensorMeta};
+
+type Num = TensorOrNumber<Tensor>;
 
 // ---------------------------------------------------------------------------------------
 // Comparisons
 
 /// Bool result over the broadcast shape; the operands are compared in their promoted
 /// type, as PyTorch does (`f32 < 0.1` compares with `0.1f32`).
-fn compare_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (_, sizes) = promote_and_broadcast(args, &[0, 1])?;
+fn compare_meta(a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
+    let (_, sizes) = promote_operands(&[a, b])?;
     Ok(vec![TensorMeta::new(DType::Bool, sizes)])
 }
 
 fn compare_kernel(
-    args: &OpArgs,
+    a: &Num,
+    b: &Num,
     float: fn(&f64, &f64) -> bool,
     int: fn(&i64, &i64) -> bool,
 ) -> Result<Vec<Storage>, OpError> {
-    let (common, sizes) = promote_and_broadcast(args, &[0, 1])?;
+    let (common, sizes) = promote_operands(&[a, b])?;
     let shape = concrete(&sizes);
-    let a = operand_storage(args, 0, common)?;
-    let b = operand_storage(args, 1, common)?;
+    let (a, b) = (storage_of(a, common)?, storage_of(b, common)?);
     // Values already in `common` convert to f64 (floats) or i64 (ints, bools) exactly.
     Ok(vec![if common.is_float() {
         zip2::<f64, bool>(&a, &b, &shape, |x, y| float(&x, &y))?
@@ -38,94 +40,109 @@ fn compare_kernel(
     }])
 }
 
+fn compare_scalar_meta(a: &CompareScalar) -> Result<Vec<TensorMeta>, OpError> {
+    compare_meta(&a.self_, &TensorOrNumber::Number(a.other))
+}
+
 /// `.Tensor` and `.Scalar` overloads of one comparison, sharing meta and kernel.
 macro_rules! comparison_ops {
-    ($($tensor:ident, $scalar:ident, $kernel:ident = $name:literal, $f:ident;)*) => {$(
-        fn $kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-            compare_kernel(args, f64::$f, i64::$f)
+    ($($tensor:ident = $t_schema:literal, $scalar:ident = $s_schema:literal, $f:ident;)*) => {$(
+        op_def! {
+            pub static $tensor: BinaryArgs = $t_schema {
+                meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
+                kernel: |a: &BinaryArgs, _: &[TensorMeta]| {
+                    compare_kernel(&a.self_, &a.other, f64::$f, i64::$f)
+                },
+            }
+            pub static $scalar: CompareScalar = $s_schema {
+                meta: compare_scalar_meta,
+                kernel: |a: &CompareScalar, _: &[TensorMeta]| {
+                    compare_kernel(&a.self_, &TensorOrNumber::Number(a.other), f64::$f, i64::$f)
+                },
+            }
         }
-        pub static $tensor: OpDef = OpDef::new(
-            concat!("aten::", $name, ".Tensor(Tensor self, Tensor other) -> Tensor"),
-            compare_meta,
-            $kernel,
-        );
-        pub static $scalar: OpDef = OpDef::new(
-            concat!("aten::", $name, ".Scalar(Tensor self, Scalar other) -> Tensor"),
-            compare_meta,
-            $kernel,
-        );
     )*};
 }
 
+op_def! {
+    pub static EQ_TENSOR: BinaryArgs = "aten::eq.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
+        kernel: |a: &BinaryArgs, _: &[TensorMeta]| {
+            compare_kernel(&a.self_, &a.other, f64::eq, i64::eq)
+        },
+    }
+    pub static EQ_SCALAR: struct CompareScalar = "aten::eq.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: compare_scalar_meta,
+        kernel: |a: &CompareScalar, _: &[TensorMeta]| {
+            compare_kernel(&a.self_, &TensorOrNumber::Number(a.other), f64::eq, i64::eq)
+        },
+        wrapped_numbers: [self],
+    }
+}
+
 comparison_ops! {
-    EQ_TENSOR, EQ_SCALAR, eq_kernel = "eq", eq;
-    NE_TENSOR, NE_SCALAR, ne_kernel = "ne", ne;
-    LT_TENSOR, LT_SCALAR, lt_kernel = "lt", lt;
-    LE_TENSOR, LE_SCALAR, le_kernel = "le", le;
-    GT_TENSOR, GT_SCALAR, gt_kernel = "gt", gt;
-    GE_TENSOR, GE_SCALAR, ge_kernel = "ge", ge;
+    NE_TENSOR = "aten::ne.Tensor(Tensor self, Tensor other) -> Tensor",
+    NE_SCALAR = "aten::ne.Scalar(Tensor self, Scalar other) -> Tensor", ne;
+    LT_TENSOR = "aten::lt.Tensor(Tensor self, Tensor other) -> Tensor",
+    LT_SCALAR = "aten::lt.Scalar(Tensor self, Scalar other) -> Tensor", lt;
+    LE_TENSOR = "aten::le.Tensor(Tensor self, Tensor other) -> Tensor",
+    LE_SCALAR = "aten::le.Scalar(Tensor self, Scalar other) -> Tensor", le;
+    GT_TENSOR = "aten::gt.Tensor(Tensor self, Tensor other) -> Tensor",
+    GT_SCALAR = "aten::gt.Scalar(Tensor self, Scalar other) -> Tensor", gt;
+    GE_TENSOR = "aten::ge.Tensor(Tensor self, Tensor other) -> Tensor",
+    GE_SCALAR = "aten::ge.Scalar(Tensor self, Scalar other) -> Tensor", ge;
 }
 
 // ---------------------------------------------------------------------------------------
 // Logical ops: any dtype in (nonzero, NaN included, is true), bool out
 
 fn logical_binary_kernel(
-    args: &OpArgs,
+    a: &BinaryArgs,
+    out: &[TensorMeta],
     f: fn(bool, bool) -> bool,
 ) -> Result<Vec<Storage>, OpError> {
-    let out = compare_meta(args)?;
-    let shape = concrete(&out[0].sizes);
-    let a = operand_storage(args, 0, DType::Bool)?;
-    let b = operand_storage(args, 1, DType::Bool)?;
-    Ok(vec![zip2::<bool, bool>(&a, &b, &shape, f)?])
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("a logical op has one result"))?;
+    let shape = concrete(&out.sizes);
+    let x = storage_of(&a.self_, DType::Bool)?;
+    let y = storage_of(&a.other, DType::Bool)?;
+    Ok(vec![zip2::<bool, bool>(&x, &y, &shape, f)?])
 }
 
-fn logical_and_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    logical_binary_kernel(args, |x, y| x && y)
+fn logical_not_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.self_.storage_or_op_error()?.typed::<bool>();
+    Ok(vec![Storage::Bool(x.mapv(|v| !v).into_shared())])
 }
 
-fn logical_or_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    logical_binary_kernel(args, |x, y| x || y)
+op_def! {
+    pub static LOGICAL_AND: BinaryArgs = "aten::logical_and(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| logical_binary_kernel(a, out, |x, y| x && y),
+    }
+    pub static LOGICAL_OR: BinaryArgs = "aten::logical_or(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| logical_binary_kernel(a, out, |x, y| x || y),
+    }
+    pub static LOGICAL_NOT: Unary = "aten::logical_not(Tensor self) -> Tensor" {
+        meta: |a: &Unary| Ok(vec![TensorMeta::new(DType::Bool, meta_of(&a.self_)?.sizes)]),
+        kernel: logical_not_kernel,
+    }
 }
-
-fn logical_not_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![TensorMeta::new(DType::Bool, args.meta(0)?.sizes)])
-}
-
-fn logical_not_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let a = args.storage(0)?.typed::<bool>();
-    Ok(vec![Storage::Bool(a.mapv(|x| !x).into_shared())])
-}
-
-pub static LOGICAL_AND: OpDef = OpDef::new(
-    "aten::logical_and(Tensor self, Tensor other) -> Tensor",
-    compare_meta,
-    logical_and_kernel,
-);
-pub static LOGICAL_OR: OpDef = OpDef::new(
-    "aten::logical_or(Tensor self, Tensor other) -> Tensor",
-    compare_meta,
-    logical_or_kernel,
-);
-pub static LOGICAL_NOT: OpDef = OpDef::new(
-    "aten::logical_not(Tensor self) -> Tensor",
-    logical_not_meta,
-    logical_not_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // where
 
 /// `self` and `other` promoted together; all three broadcast together.
-fn where_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let cond = args.meta(0)?;
+fn where_meta(a: &Where) -> Result<Vec<TensorMeta>, OpError> {
+    let cond = meta_of(&a.condition)?;
     if cond.dtype != DType::Bool {
         op_bail!(
             "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
             cond.dtype
         );
     }
-    let (dtype, sizes) = promote_and_broadcast(args, &[1, 2])?;
+    let (dtype, sizes) = promote_operands(&[&a.self_, &a.other])?;
     Ok(vec![TensorMeta::new(
         dtype,
         broadcast_shapes(&cond.sizes, &sizes)?,
@@ -153,39 +170,42 @@ fn select<T: Element>(
     ))
 }
 
-fn where_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = where_meta(args)?;
-    let (dtype, shape) = (out[0].dtype, concrete(&out[0].sizes));
-    let cond = args.storage(0)?;
-    let a = operand_storage(args, 1, dtype)?;
-    let b = operand_storage(args, 2, dtype)?;
+fn where_kernel(a: &Where, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("where has one result"))?;
+    let (dtype, shape) = (out.dtype, concrete(&out.sizes));
+    let cond = a.condition.storage_or_op_error()?;
+    let x = storage_of(&a.self_, dtype)?;
+    let y = storage_of(&a.other, dtype)?;
     Ok(vec![match dtype {
-        DType::Bool => select::<bool>(&cond, &a, &b, &shape)?,
-        DType::I32 => select::<i32>(&cond, &a, &b, &shape)?,
-        DType::I64 => select::<i64>(&cond, &a, &b, &shape)?,
-        DType::F32 => select::<f32>(&cond, &a, &b, &shape)?,
-        DType::F64 => select::<f64>(&cond, &a, &b, &shape)?,
+        DType::Bool => select::<bool>(&cond, &x, &y, &shape)?,
+        DType::I32 => select::<i32>(&cond, &x, &y, &shape)?,
+        DType::I64 => select::<i64>(&cond, &x, &y, &shape)?,
+        DType::F32 => select::<f32>(&cond, &x, &y, &shape)?,
+        DType::F64 => select::<f64>(&cond, &x, &y, &shape)?,
     }])
 }
 
-pub static WHERE_SELF: OpDef = OpDef::new(
-    "aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor",
-    where_meta,
-    where_kernel,
-);
+op_def! {
+    pub static WHERE_SELF: struct Where =
+        "aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor" {
+        meta: where_meta,
+        kernel: where_kernel,
+        wrapped_numbers: [self, other],
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // clamp
 
 /// The result type promotes `self` with the bounds given (an integer tensor clamped to
 /// a float bound becomes float, as in PyTorch).
-fn clamp_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn clamp_meta(a: &Clamp) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     let mut operands = vec![Operand::Tensor(m.clone()).promotion()];
-    for i in [1, 2] {
-        if !matches!(args.get(i), Value::None) {
-            operands.push(operand(args, i)?.promotion());
-        }
+    for bound in [a.min, a.max].into_iter().flatten() {
+        operands.push(operand_of(&TensorOrNumber::Number(bound))?.promotion());
     }
     if operands.len() == 1 {
         op_bail!("torch.clamp: At least one of 'min' or 'max' must not be None");
@@ -197,26 +217,34 @@ fn clamp_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, m.sizes)])
 }
 
+/// `clamp(x, lo, hi)` as a pointwise function of floats.
+fn clamp_fn<T>(a: &Clamp<T>) -> Result<F, OpError> {
+    Ok(F::Clamp(
+        a.min.map(Scalar::to::<f64>),
+        a.max.map(Scalar::to::<f64>),
+    ))
+}
+
 /// `min(max(x, lo), hi)`: NaN inputs stay NaN, and `lo > hi` gives `hi` everywhere.
-fn clamp_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = clamp_meta(args)?[0].dtype;
-    let s = args.storage(0)?.cast(dtype);
-    let (lo, hi) = (args.opt_float(1)?, args.opt_float(2)?);
+fn clamp_kernel(a: &Clamp, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = out
+        .first()
+        .ok_or_else(|| OpError::new("clamp has one result"))?
+        .dtype;
+    let s = a.self_.storage_or_op_error()?.cast(dtype);
     Ok(vec![if dtype.is_float() {
-        let f = move |x: f64| {
-            if x.is_nan() {
-                return x;
-            }
-            let x = lo.map_or(x, |lo| if x < lo { lo } else { x });
-            hi.map_or(x, |hi| if x > hi { hi } else { x })
-        };
+        let f = clamp_fn(a)?;
         match dtype {
-            DType::F64 => Storage::F64(s.typed::<f64>().mapv(f).into_shared()),
-            _ => Storage::F32(s.typed::<f32>().mapv(|x| f(x as f64) as f32).into_shared()),
+            DType::F64 => Storage::F64(s.typed::<f64>().mapv(|x| f.eval(x)).into_shared()),
+            _ => Storage::F32(
+                s.typed::<f32>()
+                    .mapv(|x| f.eval(x as f64) as f32)
+                    .into_shared(),
+            ),
         }
     } else {
         // Integer result type: the bounds are integers too (see `clamp_meta`).
-        let (lo, hi) = (lo.map(|v| v as i64), hi.map(|v| v as i64));
+        let (lo, hi) = (a.min.map(Scalar::to::<i64>), a.max.map(Scalar::to::<i64>));
         let f = move |x: i64| {
             let x = lo.map_or(x, |lo| x.max(lo));
             hi.map_or(x, |hi| x.min(hi))
@@ -225,28 +253,22 @@ fn clamp_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     }])
 }
 
-pub static CLAMP: OpDef = OpDef::new(
-    "aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor",
-    clamp_meta,
-    clamp_kernel,
-);
+/// Fuses when a bound is given (with none the meta refuses the call).
+fn clamp_lowering<T: Clone>(a: &Clamp<T>) -> Result<super::Lowering<T>, OpError> {
+    if a.min.is_none() && a.max.is_none() {
+        return Ok(super::Lowering::Eager);
+    }
+    Ok(super::Lowering::Unary {
+        input: a.self_.clone(),
+        f: clamp_fn(a)?,
+    })
+}
 
-pub static OPS: &[&OpDef] = &[
-    &EQ_TENSOR,
-    &EQ_SCALAR,
-    &NE_TENSOR,
-    &NE_SCALAR,
-    &LT_TENSOR,
-    &LT_SCALAR,
-    &LE_TENSOR,
-    &LE_SCALAR,
-    &GT_TENSOR,
-    &GT_SCALAR,
-    &GE_TENSOR,
-    &GE_SCALAR,
-    &LOGICAL_AND,
-    &LOGICAL_OR,
-    &LOGICAL_NOT,
-    &WHERE_SELF,
-    &CLAMP,
-];
+op_def! {
+    pub static CLAMP: struct Clamp =
+        "aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor" {
+        meta: clamp_meta,
+        kernel: clamp_kernel,
+        lowering: clamp_lowering,
+    }
+}

@@ -2,14 +2,15 @@
 //! them) and its functional form `aten::copy`, which functionalization records in its
 //! place: how a `forward` replaces the value of a buffer (`self.state.copy_(&fresh)`).
 
+use super::op_def;
 use super::util::broadcast_shapes;
+use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
-use crate::ops::{OpArgs, OpDef};
 use crate::tensor::{Storage, Tensor, TensorMeta};
 
-fn copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (dst, src) = (args.meta(0)?, args.meta(1)?);
+fn copy_meta(a: &Copy) -> Result<Vec<TensorMeta>, OpError> {
+    let (dst, src) = (meta_of(&a.self_)?, meta_of(&a.src)?);
     let shape = broadcast_shapes(&dst.sizes, &src.sizes)?;
     let same =
         shape.len() == dst.sizes.len() && shape.iter().zip(&dst.sizes).all(|(a, b)| a.same_as(b));
@@ -23,29 +24,30 @@ fn copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![dst])
 }
 
-fn copy_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dst = copy_meta(args)?.remove(0);
+fn copy_kernel(a: &Copy, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dst = out
+        .first()
+        .ok_or_else(|| OpError::new("copy has one result"))?;
     let shape: Vec<i64> = dst.sizes.iter().map(|s| s.hint()).collect();
-    let src = args.tensor(1)?.to_dtype(dst.dtype).expand(shape).copy();
+    let src = a.src.to_dtype(dst.dtype).expand(shape).copy();
     Ok(vec![src
         .try_storage()
         .map_err(|e| OpError(e.to_string()))?])
 }
 
-pub static COPY: OpDef = OpDef::new(
-    "aten::copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor",
-    copy_meta,
-    copy_kernel,
-);
-
-pub static COPY_: OpDef = OpDef::new(
-    "aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
-    copy_meta,
-    copy_kernel,
-)
-.inplace_of(&COPY);
-
-pub static OPS: &[&OpDef] = &[&COPY, &COPY_];
+op_def! {
+    pub static COPY: struct Copy =
+        "aten::copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor" {
+        meta: copy_meta,
+        kernel: copy_kernel,
+    }
+    pub static COPY_: Copy =
+        "aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)" {
+        meta: copy_meta,
+        kernel: copy_kernel,
+        inplace_of: COPY,
+    }
+}
 
 impl Tensor {
     /// Writes `src`'s values into this tensor (broadcast to its shape, cast to its

@@ -5,7 +5,7 @@
 //! letters; an ellipsis and a label repeated inside one operand (a diagonal) are
 //! refused.
 
-use super::{OpArgs, OpDef};
+use super::op_def;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
@@ -105,11 +105,8 @@ fn label_sizes(eq: &Equation, metas: &[TensorMeta]) -> Result<Vec<SymInt>, OpErr
     Ok(sizes)
 }
 
-fn einsum_plan(args: &OpArgs) -> Result<(Equation, Vec<TensorMeta>), OpError> {
-    let equation = args
-        .opt_str(0)?
-        .ok_or_else(|| OpError::new("einsum(): the equation must be a string"))?;
-    let tensors = args.tensor_list(1)?;
+fn einsum_plan(args: &Einsum) -> Result<(Equation, Vec<TensorMeta>), OpError> {
+    let (equation, tensors) = (&args.equation, &args.tensors);
     if tensors.is_empty() {
         op_bail!("einsum(): must provide at least one operand");
     }
@@ -124,10 +121,10 @@ fn einsum_plan(args: &OpArgs) -> Result<(Equation, Vec<TensorMeta>), OpError> {
             m.dtype
         );
     }
-    Ok((parse(&equation, metas.len())?, metas))
+    Ok((parse(equation, metas.len())?, metas))
 }
 
-fn einsum_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+fn einsum_meta(args: &Einsum) -> Result<Vec<TensorMeta>, OpError> {
     let (eq, metas) = einsum_plan(args)?;
     let sizes = label_sizes(&eq, &metas)?;
     Ok(vec![TensorMeta::new(
@@ -217,10 +214,10 @@ fn sumproduct_pair(left: &Tensor, right: &Tensor, sum_dims: &[bool]) -> Result<T
     Ok(left.bmm(&right).view(out_sizes).permute(&inverse))
 }
 
-fn einsum_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+fn einsum_decomposition(args: &Einsum) -> Result<Vec<Tensor>, OpError> {
     let (eq, metas) = einsum_plan(args)?;
     let sizes = label_sizes(&eq, &metas)?;
-    let tensors = args.tensor_list(1)?;
+    let tensors = &args.tensors;
     let n_out = eq.output.len();
     // The operand after which a summed label is used no more.
     let last_use = |c: char| eq.inputs.iter().rposition(|t| t.contains(&c)).unwrap_or(0);
@@ -247,11 +244,11 @@ fn einsum_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![result.view(sizes[..n_out].to_vec())])
 }
 
-/// `torch.einsum`; PyTorch's export keeps it whole, its core IR has the `bmm` form.
-pub static EINSUM: OpDef = OpDef::composite(
-    "aten::einsum(str equation, Tensor[] tensors, *, int[]? path=None) -> Tensor",
-    einsum_meta,
-    einsum_decomposition,
-);
-
-pub static OPS: &[&OpDef] = &[&EINSUM];
+op_def! {
+    /// `torch.einsum`; PyTorch's export keeps it whole, its core IR has the `bmm` form.
+    pub static EINSUM: struct Einsum =
+        "aten::einsum(str equation, Tensor[] tensors, *, int[]? path=None) -> Tensor" {
+        meta: einsum_meta,
+        composite: einsum_decomposition,
+    }
+}

@@ -3,12 +3,17 @@
 
 use ndarray::{ArcArray, IxDyn, Zip};
 
-use super::{util::broadcast_shapes, OpArgs, OpDef, Value};
+use ferrex_kernels::pointwise::Unary as F;
+
+pub use super::activation::Unary;
+use super::lowering::{Binary, Lowering};
+use super::util::{broadcast_shapes, meta_of};
+use super::{op_def, TensorOrNumber};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{
-    result_type, DType, Element, PromotionOperand, ScalarKind, Storage, TensorMeta,
+    result_type, DType, Element, PromotionOperand, Scalar, ScalarKind, Storage, Tensor, TensorMeta,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -37,45 +42,6 @@ impl Operand {
             Operand::Scalar(_) => Vec::new(),
         }
     }
-}
-
-pub(crate) fn operand(args: &OpArgs, i: usize) -> Result<Operand, OpError> {
-    Ok(match args.get(i) {
-        Value::Tensor(t) => Operand::Tensor(t.meta().map_err(|e| OpError(e.to_string()))?),
-        Value::Float(_) => Operand::Scalar(ScalarKind::Float),
-        Value::Int(_) => Operand::Scalar(ScalarKind::Int),
-        Value::Bool(_) => Operand::Scalar(ScalarKind::Bool),
-        _ => {
-            return Err(OpError(format!(
-                "argument {i} must be a tensor or a number"
-            )))
-        }
-    })
-}
-
-/// The storage of operand `i`: the tensor's data, or the number as a 0-dim tensor.
-pub(crate) fn operand_storage(args: &OpArgs, i: usize, dtype: DType) -> Result<Storage, OpError> {
-    match args.get(i) {
-        Value::Tensor(_) => Ok(args.storage(i)?.cast(dtype)),
-        _ => Ok(Storage::full_scalar(&[], args.scalar(i)?, dtype)),
-    }
-}
-
-/// Result dtype and broadcast shape of the operands at `idx`.
-pub(crate) fn promote_and_broadcast(
-    args: &OpArgs,
-    idx: &[usize],
-) -> Result<(DType, Vec<SymInt>), OpError> {
-    let ops: Vec<Operand> = idx
-        .iter()
-        .map(|&i| operand(args, i))
-        .collect::<Result<_, _>>()?;
-    let dtype = result_type(&ops.iter().map(Operand::promotion).collect::<Vec<_>>());
-    let mut shape: Vec<SymInt> = Vec::new();
-    for op in &ops {
-        shape = broadcast_shapes(&shape, &op.sizes())?;
-    }
-    Ok((dtype, shape))
 }
 
 /// `a` broadcast to `shape`, or an error naming both shapes.
@@ -168,36 +134,75 @@ pub(crate) fn float_unary_dtype(d: DType) -> DType {
 }
 
 // ---------------------------------------------------------------------------------------
+// Typed operands (ops defined with `op_def!`)
+
+/// The promotion operand of a decoded tensor-or-number argument.
+pub(crate) fn operand_of(v: &TensorOrNumber<Tensor>) -> Result<Operand, OpError> {
+    Ok(match v {
+        TensorOrNumber::Tensor(t) => Operand::Tensor(meta_of(t)?),
+        TensorOrNumber::Number(Scalar::Float(_)) => Operand::Scalar(ScalarKind::Float),
+        TensorOrNumber::Number(Scalar::Int(_)) => Operand::Scalar(ScalarKind::Int),
+        TensorOrNumber::Number(Scalar::Bool(_)) => Operand::Scalar(ScalarKind::Bool),
+    })
+}
+
+/// The data of a decoded operand in `dtype`: the tensor's, or the number as a 0-dim
+/// tensor.
+pub(crate) fn storage_of(v: &TensorOrNumber<Tensor>, dtype: DType) -> Result<Storage, OpError> {
+    match v {
+        TensorOrNumber::Tensor(t) => Ok(t.storage_or_op_error()?.cast(dtype)),
+        TensorOrNumber::Number(n) => Ok(Storage::full_scalar(&[], *n, dtype)),
+    }
+}
+
+/// Result dtype and broadcast shape of decoded operands.
+pub(crate) fn promote_operands(
+    operands: &[&TensorOrNumber<Tensor>],
+) -> Result<(DType, Vec<SymInt>), OpError> {
+    let ops: Vec<Operand> = operands
+        .iter()
+        .map(|v| operand_of(v))
+        .collect::<Result<_, _>>()?;
+    let dtype = result_type(&ops.iter().map(Operand::promotion).collect::<Vec<_>>());
+    let mut shape: Vec<SymInt> = Vec::new();
+    for op in &ops {
+        shape = broadcast_shapes(&shape, &op.sizes())?;
+    }
+    Ok((dtype, shape))
+}
+
+// ---------------------------------------------------------------------------------------
 // Binary arithmetic
 
-fn binary_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
+type Num = TensorOrNumber<Tensor>;
+
+fn binary_meta(a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[a, b])?;
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
 
 /// `sub` refuses bools as PyTorch does: `a - b` on masks is almost always a mistake for
 /// `^` or `!`.
-fn sub_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let is_bool = |i| {
-        Ok::<_, OpError>(match operand(args, i)? {
+fn sub_meta(a: &AddArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let is_bool = |v| {
+        Ok::<_, OpError>(match operand_of(v)? {
             Operand::Tensor(m) => m.dtype == DType::Bool,
             Operand::Scalar(k) => k == ScalarKind::Bool,
         })
     };
-    match (is_bool(0)?, is_bool(1)?) {
+    match (is_bool(&a.self_)?, is_bool(&a.other)?) {
         (true, true) => op_bail!(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
         ),
         (true, false) | (false, true) => op_bail!(
             "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead."
         ),
-        _ => binary_meta(args),
+        _ => binary_meta(&a.self_, &a.other),
     }
 }
 
-fn div_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
-    let rounding = args.opt_str(2).unwrap_or(None);
+fn div_meta(a: &Num, b: &Num, rounding: Option<&str>) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[a, b])?;
     let dtype = if rounding.is_none() {
         float_unary_dtype(dtype)
     } else {
@@ -206,44 +211,47 @@ fn div_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
 
+/// A binary op into the result `out` (its meta, computed by the op's meta function).
 fn binary_kernel(
-    args: &OpArgs,
+    out: &[TensorMeta],
+    a: &Num,
+    b: &Num,
     float: impl Fn(f64, f64) -> f64,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Vec<Storage>, OpError> {
-    let meta = (args.op.meta)(args)?;
-    let out = &meta[0];
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("a binary op has one result"))?;
     let shape = super::util::concrete(&out.sizes);
-    let a = operand_storage(args, 0, out.dtype)?;
-    let b = operand_storage(args, 1, out.dtype)?;
+    let a = storage_of(a, out.dtype)?;
+    let b = storage_of(b, out.dtype)?;
     Ok(vec![binary_numeric(&a, &b, &shape, out.dtype, float, int)?])
 }
 
-fn alpha(args: &OpArgs) -> Result<(f64, i64), OpError> {
-    let a = args.scalar(2)?;
-    Ok((a.to::<f64>(), a.to::<i64>()))
-}
-
-fn add_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (af, ai) = alpha(args)?;
+fn add_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (af, ai) = (a.alpha.to::<f64>(), a.alpha.to::<i64>());
     binary_kernel(
-        args,
+        out,
+        &a.self_,
+        &a.other,
         |x, y| x + af * y,
         |x, y| Ok(x.wrapping_add(ai.wrapping_mul(y))),
     )
 }
 
-fn sub_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (af, ai) = alpha(args)?;
+fn sub_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (af, ai) = (a.alpha.to::<f64>(), a.alpha.to::<i64>());
     binary_kernel(
-        args,
+        out,
+        &a.self_,
+        &a.other,
         |x, y| x - af * y,
         |x, y| Ok(x.wrapping_sub(ai.wrapping_mul(y))),
     )
 }
 
-fn mul_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    binary_kernel(args, |x, y| x * y, |x, y| Ok(x.wrapping_mul(y)))
+fn mul_kernel(a: &Num, b: &Num, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(out, a, b, |x, y| x * y, |x, y| Ok(x.wrapping_mul(y)))
 }
 
 fn int_div(x: i64, y: i64, mode: &str) -> Result<i64, OpError> {
@@ -263,98 +271,169 @@ fn int_div(x: i64, y: i64, mode: &str) -> Result<i64, OpError> {
     })
 }
 
-fn div_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let mode = args.opt_str(2)?;
-    match mode.as_deref() {
-        None => binary_kernel(args, |x, y| x / y, |x, y| int_div(x, y, "trunc")),
-        Some("trunc") => binary_kernel(args, |x, y| (x / y).trunc(), |x, y| int_div(x, y, "trunc")),
-        Some("floor") => binary_kernel(args, |x, y| (x / y).floor(), |x, y| int_div(x, y, "floor")),
+fn div_kernel(
+    a: &Num,
+    b: &Num,
+    mode: Option<&str>,
+    out: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    match mode {
+        None => binary_kernel(out, a, b, |x, y| x / y, |x, y| int_div(x, y, "trunc")),
+        Some("trunc") => binary_kernel(
+            out,
+            a,
+            b,
+            |x, y| (x / y).trunc(),
+            |x, y| int_div(x, y, "trunc"),
+        ),
+        Some("floor") => binary_kernel(
+            out,
+            a,
+            b,
+            |x, y| (x / y).floor(),
+            |x, y| int_div(x, y, "floor"),
+        ),
         Some(m) => Err(OpError(format!(
             "rounding_mode must be None, \"trunc\" or \"floor\", got \"{m}\""
         ))),
     }
 }
 
-pub static ADD_TENSOR: OpDef = OpDef::new(
-    "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
-    binary_meta,
-    add_kernel,
-);
-pub static ADD_: OpDef = OpDef::new(
-    "aten::add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
-    binary_meta,
-    add_kernel,
-)
-.inplace_of(&ADD_TENSOR);
-pub static SUB_TENSOR: OpDef = OpDef::new(
-    "aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
-    sub_meta,
-    sub_kernel,
-);
-pub static SUB_: OpDef = OpDef::new(
-    "aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
-    sub_meta,
-    sub_kernel,
-)
-.inplace_of(&SUB_TENSOR);
-pub static MUL_TENSOR: OpDef = OpDef::new(
-    "aten::mul.Tensor(Tensor self, Tensor other) -> Tensor",
-    binary_meta,
-    mul_kernel,
-);
-pub static MUL_: OpDef = OpDef::new(
-    "aten::mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
-    binary_meta,
-    mul_kernel,
-)
-.inplace_of(&MUL_TENSOR);
-/// A tensor times a number, in PyTorch's Core ATen opset (what `mul.Tensor` with a Python
-/// number becomes in some decompositions, `scaled_dot_product_attention`'s scaling).
-pub static MUL_SCALAR: OpDef = OpDef::new(
-    "aten::mul.Scalar(Tensor self, Scalar other) -> Tensor",
-    binary_meta,
-    mul_kernel,
-);
-pub static DIV_TENSOR: OpDef = OpDef::new(
-    "aten::div.Tensor(Tensor self, Tensor other) -> Tensor",
-    div_meta,
-    div_kernel,
-);
-pub static DIV_TENSOR_MODE: OpDef = OpDef::new(
-    "aten::div.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor",
-    div_meta,
-    div_kernel,
-);
-pub static DIV_: OpDef = OpDef::new(
-    "aten::div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
-    div_meta,
-    div_kernel,
-)
-.inplace_of(&DIV_TENSOR);
+/// `lhs op rhs` for the runtime's fuser (alpha scales `rhs`).
+fn binary_lowering<T: Clone>(
+    op: Binary,
+    lhs: &TensorOrNumber<T>,
+    rhs: &TensorOrNumber<T>,
+    alpha: f64,
+) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Binary {
+        op,
+        lhs: lhs.clone(),
+        rhs: rhs.clone(),
+        alpha,
+    })
+}
+
+fn add_lowering<T: Clone>(a: &AddArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Add, &a.self_, &a.other, a.alpha.to::<f64>())
+}
+fn sub_lowering<T: Clone>(a: &AddArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Sub, &a.self_, &a.other, a.alpha.to::<f64>())
+}
+fn mul_lowering<T: Clone>(a: &BinaryArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Mul, &a.self_, &a.other, 1.0)
+}
+fn div_lowering<T: Clone>(a: &BinaryArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Div, &a.self_, &a.other, 1.0)
+}
+
+fn mul_scalar_meta(a: &MulScalar) -> Result<Vec<TensorMeta>, OpError> {
+    binary_meta(&a.self_, &TensorOrNumber::Number(a.other))
+}
+
+fn mul_scalar_kernel(a: &MulScalar, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    mul_kernel(&a.self_, &TensorOrNumber::Number(a.other), out)
+}
+
+fn mul_scalar_lowering<T: Clone>(a: &MulScalar<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Mul, &a.self_, &TensorOrNumber::Number(a.other), 1.0)
+}
+
+op_def! {
+    pub static ADD_TENSOR: struct AddArgs =
+        "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor" {
+        meta: |a: &AddArgs| binary_meta(&a.self_, &a.other),
+        kernel: add_kernel,
+        lowering: add_lowering,
+        wrapped_numbers: [self, other],
+    }
+    pub static ADD_: AddArgs =
+        "aten::add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)" {
+        meta: |a: &AddArgs| binary_meta(&a.self_, &a.other),
+        kernel: add_kernel,
+        inplace_of: ADD_TENSOR,
+    }
+    pub static SUB_TENSOR: AddArgs =
+        "aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor" {
+        meta: sub_meta,
+        kernel: sub_kernel,
+        lowering: sub_lowering,
+    }
+    pub static SUB_: AddArgs =
+        "aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)" {
+        meta: sub_meta,
+        kernel: sub_kernel,
+        inplace_of: SUB_TENSOR,
+    }
+    pub static MUL_TENSOR: struct BinaryArgs = "aten::mul.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| mul_kernel(&a.self_, &a.other, out),
+        lowering: mul_lowering,
+        wrapped_numbers: [self, other],
+    }
+    pub static MUL_: BinaryArgs = "aten::mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| mul_kernel(&a.self_, &a.other, out),
+        inplace_of: MUL_TENSOR,
+    }
+    /// A tensor times a number, in PyTorch's Core ATen opset (what `mul.Tensor` with a
+    /// Python number becomes in some decompositions, `scaled_dot_product_attention`'s
+    /// scaling).
+    pub static MUL_SCALAR: struct MulScalar = "aten::mul.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: mul_scalar_meta,
+        kernel: mul_scalar_kernel,
+        lowering: mul_scalar_lowering,
+        wrapped_numbers: [self],
+    }
+    pub static DIV_TENSOR: BinaryArgs = "aten::div.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| div_meta(&a.self_, &a.other, None),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| div_kernel(&a.self_, &a.other, None, out),
+        lowering: div_lowering,
+    }
+    pub static DIV_TENSOR_MODE: struct DivMode =
+        "aten::div.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor" {
+        meta: |a: &DivMode| div_meta(&a.self_, &a.other, a.rounding_mode.as_deref()),
+        kernel: |a: &DivMode, out: &[TensorMeta]| {
+            div_kernel(&a.self_, &a.other, a.rounding_mode.as_deref(), out)
+        },
+        lowering: div_mode_lowering,
+        wrapped_numbers: [self, other],
+    }
+    pub static DIV_: BinaryArgs = "aten::div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" {
+        meta: |a: &BinaryArgs| div_meta(&a.self_, &a.other, None),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| div_kernel(&a.self_, &a.other, None, out),
+        inplace_of: DIV_TENSOR,
+    }
+}
+
+/// Only true division fuses; rounding modes run the eager kernel.
+fn div_mode_lowering<T: Clone>(a: &DivMode<T>) -> Result<Lowering<T>, OpError> {
+    match a.rounding_mode {
+        None => binary_lowering(Binary::Div, &a.self_, &a.other, 1.0),
+        Some(_) => Ok(Lowering::Eager),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Binary math
 
 /// Rejects a bool result type, for ops PyTorch does not implement on bool.
-fn reject_bool(args: &OpArgs, dtype: DType) -> Result<(), OpError> {
+fn reject_bool(op: &str, dtype: DType) -> Result<(), OpError> {
     if dtype == DType::Bool {
-        op_bail!(
-            "{} is not implemented for bool tensors",
-            args.op.base_name()
-        );
+        op_bail!("{op} is not implemented for bool tensors");
     }
     Ok(())
 }
 
-fn binary_no_bool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
-    reject_bool(args, dtype)?;
+fn binary_no_bool_meta(op: &str, a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[a, b])?;
+    reject_bool(op, dtype)?;
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
 
 /// Binary ops whose result is floating even for integer inputs (`atan2`).
-fn binary_float_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_and_broadcast(args, &[0, 1])?;
+fn binary_float_meta(a: &BinaryArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[&a.self_, &a.other])?;
     Ok(vec![TensorMeta::new(float_unary_dtype(dtype), sizes)])
 }
 
@@ -367,33 +446,39 @@ fn nan_propagating(x: f64, y: f64, pick: fn(f64, f64) -> f64) -> f64 {
     }
 }
 
-fn maximum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+fn maximum_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     binary_kernel(
-        args,
+        out,
+        &a.self_,
+        &a.other,
         |x, y| nan_propagating(x, y, f64::max),
         |x, y| Ok(x.max(y)),
     )
 }
 
-fn minimum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+fn minimum_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     binary_kernel(
-        args,
+        out,
+        &a.self_,
+        &a.other,
         |x, y| nan_propagating(x, y, f64::min),
         |x, y| Ok(x.min(y)),
     )
 }
 
-fn atan2_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+fn atan2_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     // The meta promotes to a float type, so the integer path is never taken.
-    binary_kernel(args, f64::atan2, |_, _| {
+    binary_kernel(out, &a.self_, &a.other, f64::atan2, |_, _| {
         Err(OpError::new("atan2 computes in a floating-point type"))
     })
 }
 
 /// Python's modulo: the result has the sign of the divisor.
-fn remainder_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
+fn remainder_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     binary_kernel(
-        args,
+        out,
+        &a.self_,
+        &a.other,
         |x, y| {
             let m = x % y;
             if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
@@ -438,15 +523,16 @@ fn int_pow(base: i64, exp: i64) -> i64 {
     result
 }
 
-fn pow_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    binary_kernel(args, f64::powf, |x, y| Ok(int_pow(x, y)))
+fn pow_kernel(a: &Num, b: &Num, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(out, a, b, f64::powf, |x, y| Ok(int_pow(x, y)))
 }
 
-fn pow_scalar_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let out = binary_no_bool_meta(args)?;
+fn pow_scalar_meta(a: &PowScalar) -> Result<Vec<TensorMeta>, OpError> {
+    let exponent = TensorOrNumber::Number(a.exponent);
+    let out = binary_no_bool_meta("pow", &a.self_, &exponent)?;
     if !out[0].dtype.is_float() {
-        if let Value::Int(e) = args.get(1) {
-            if e.hint() < 0 {
+        if let Scalar::Int(e) = a.exponent {
+            if e < 0 {
                 op_bail!("Integers to negative integer powers are not allowed.");
             }
         }
@@ -454,240 +540,213 @@ fn pow_scalar_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(out)
 }
 
-pub static MAXIMUM: OpDef = OpDef::new(
-    "aten::maximum(Tensor self, Tensor other) -> Tensor",
-    binary_meta,
-    maximum_kernel,
-);
-pub static MINIMUM: OpDef = OpDef::new(
-    "aten::minimum(Tensor self, Tensor other) -> Tensor",
-    binary_meta,
-    minimum_kernel,
-);
-pub static ATAN2: OpDef = OpDef::new(
-    "aten::atan2(Tensor self, Tensor other) -> Tensor",
-    binary_float_meta,
-    atan2_kernel,
-);
-pub static REMAINDER_TENSOR: OpDef = OpDef::new(
-    "aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor",
-    binary_no_bool_meta,
-    remainder_kernel,
-);
-pub static POW_TENSOR_TENSOR: OpDef = OpDef::new(
-    "aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor",
-    binary_no_bool_meta,
-    pow_kernel,
-);
-pub static POW_TENSOR_SCALAR: OpDef = OpDef::new(
-    "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor",
-    pow_scalar_meta,
-    pow_kernel,
-);
+fn pow_scalar_fn<T>(a: &PowScalar<T>) -> Result<F, OpError> {
+    Ok(F::PowScalar(a.exponent.to::<f64>()))
+}
+
+op_def! {
+    pub static MAXIMUM: BinaryArgs = "aten::maximum(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: maximum_kernel,
+    }
+    pub static MINIMUM: BinaryArgs = "aten::minimum(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: minimum_kernel,
+    }
+    pub static ATAN2: BinaryArgs = "aten::atan2(Tensor self, Tensor other) -> Tensor" {
+        meta: binary_float_meta,
+        kernel: atan2_kernel,
+    }
+    pub static REMAINDER_TENSOR: BinaryArgs =
+        "aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_no_bool_meta("remainder", &a.self_, &a.other),
+        kernel: remainder_kernel,
+    }
+    pub static POW_TENSOR_TENSOR: struct PowTensor =
+        "aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor" {
+        meta: |a: &PowTensor| binary_no_bool_meta("pow", &a.self_, &a.exponent),
+        kernel: |a: &PowTensor, out: &[TensorMeta]| pow_kernel(&a.self_, &a.exponent, out),
+        wrapped_numbers: [self, exponent],
+    }
+    pub static POW_TENSOR_SCALAR: struct PowScalar =
+        "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor" {
+        meta: pow_scalar_meta,
+        kernel: |a: &PowScalar, out: &[TensorMeta]| {
+            pow_kernel(&a.self_, &TensorOrNumber::Number(a.exponent), out)
+        },
+        lowering: pow_scalar_lowering,
+        wrapped_numbers: [self],
+    }
+}
+
+/// `x ** e` fuses when `x` is a tensor.
+fn pow_scalar_lowering<T: Clone>(a: &PowScalar<T>) -> Result<Lowering<T>, OpError> {
+    match &a.self_ {
+        TensorOrNumber::Tensor(t) => Ok(Lowering::Unary {
+            input: t.clone(),
+            f: pow_scalar_fn(a)?,
+        }),
+        TensorOrNumber::Number(_) => Ok(Lowering::Eager),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Unary math
 
-fn same_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![args.meta(0)?])
+fn same_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![meta_of(&a.self_)?])
 }
 
-fn float_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+/// Integer inputs promote to the default float type.
+fn float_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     Ok(vec![TensorMeta::new(float_unary_dtype(m.dtype), m.sizes)])
 }
 
-fn neg_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let a = args.storage(0)?;
-    if a.dtype() == DType::Bool {
+/// Same dtype as the input, which must not be bool (`abs`, `floor`, …).
+fn same_no_bool_meta(op: &str, a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    reject_bool(op, m.dtype)?;
+    Ok(vec![m])
+}
+
+/// `f` over the input: floats in f64, integers through `int` when the op keeps them
+/// integral (else promoted, as the meta says).
+fn unary_kernel(
+    a: &Unary,
+    float: impl Fn(f64) -> f64,
+    int: Option<fn(i64) -> i64>,
+) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![unary_numeric(
+        &a.self_.storage_or_op_error()?,
+        float,
+        int,
+    )])
+}
+
+fn neg_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    if a.self_.storage_or_op_error()?.dtype() == DType::Bool {
         return Err(OpError::new(
             "negation, the `-` operator, on a bool tensor is not supported; use logical_not",
         ));
     }
-    Ok(vec![unary_numeric(&a, |x| -x, Some(i64::wrapping_neg))])
-}
-
-fn sin_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&args.storage(0)?, f64::sin, None)])
-}
-
-fn cos_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&args.storage(0)?, f64::cos, None)])
-}
-
-fn exp_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(&args.storage(0)?, f64::exp, None)])
-}
-
-/// Same dtype as the input, which must not be bool (`abs`, `floor`, …).
-fn same_no_bool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    reject_bool(args, m.dtype)?;
-    Ok(vec![m])
-}
-
-pub(crate) use ferrex_kernels::pointwise::{erf, sigmoid};
-
-fn abs_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(
-        &args.storage(0)?,
-        f64::abs,
-        Some(i64::wrapping_abs),
-    )])
-}
-
-fn floor_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(
-        &args.storage(0)?,
-        f64::floor,
-        Some(|x| x),
-    )])
-}
-
-fn ceil_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(
-        &args.storage(0)?,
-        f64::ceil,
-        Some(|x| x),
-    )])
-}
-
-/// Half to even, as `torch.round`.
-fn round_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(
-        &args.storage(0)?,
-        f64::round_ties_even,
-        Some(|x| x),
-    )])
+    unary_kernel(a, |x| F::Neg.eval(x), Some(i64::wrapping_neg))
 }
 
 /// -1, 0 or 1; NaN gives 0, as PyTorch's `(0 < x) - (x < 0)`.
-fn sign_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let sign = |x: f64| (0.0 < x) as i32 as f64 - (x < 0.0) as i32 as f64;
-    Ok(vec![unary_numeric(
-        &args.storage(0)?,
-        sign,
-        Some(i64::signum),
-    )])
+fn sign(x: f64) -> f64 {
+    (0.0 < x) as i32 as f64 - (x < 0.0) as i32 as f64
 }
 
-/// Ops whose integer inputs promote to the default float type: one kernel each from a
-/// function of `f64`.
-macro_rules! float_unary_ops {
-    ($($name:ident = $schema:literal, $f:expr;)*) => {$(
-        pub static $name: OpDef = OpDef::new($schema, float_meta, {
-            fn kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-                Ok(vec![unary_numeric(&args.storage(0)?, $f, None)])
-            }
-            kernel
-        });
+/// The op's pointwise function, for the ops whose every dtype computes through it.
+macro_rules! pointwise_fns {
+    ($($name:ident => $f:expr;)*) => {$(
+        fn $name<T>(_: &Unary<T>) -> Result<F, OpError> {
+            Ok($f)
+        }
     )*};
 }
 
-pub static NEG: OpDef = OpDef::new("aten::neg(Tensor self) -> Tensor", same_meta, neg_kernel);
-pub static SIN: OpDef = OpDef::new("aten::sin(Tensor self) -> Tensor", float_meta, sin_kernel);
-pub static COS: OpDef = OpDef::new("aten::cos(Tensor self) -> Tensor", float_meta, cos_kernel);
-pub static EXP: OpDef = OpDef::new("aten::exp(Tensor self) -> Tensor", float_meta, exp_kernel);
-pub static ABS: OpDef = OpDef::new(
-    "aten::abs(Tensor self) -> Tensor",
-    same_no_bool_meta,
-    abs_kernel,
-);
-pub static FLOOR: OpDef = OpDef::new(
-    "aten::floor(Tensor self) -> Tensor",
-    same_no_bool_meta,
-    floor_kernel,
-);
-pub static CEIL: OpDef = OpDef::new(
-    "aten::ceil(Tensor self) -> Tensor",
-    same_no_bool_meta,
-    ceil_kernel,
-);
-pub static ROUND: OpDef = OpDef::new(
-    "aten::round(Tensor self) -> Tensor",
-    same_no_bool_meta,
-    round_kernel,
-);
-pub static SIGN: OpDef = OpDef::new("aten::sign(Tensor self) -> Tensor", same_meta, sign_kernel);
+pointwise_fns! {
+    neg_fn => F::Neg;
+    abs_fn => F::Abs;
+    sin_fn => F::Sin;
+    cos_fn => F::Cos;
+    exp_fn => F::Exp;
+    tanh_fn => F::Tanh;
+    sigmoid_fn => F::Sigmoid;
+    erf_fn => F::Erf;
+    log_fn => F::Log;
+    sqrt_fn => F::Sqrt;
+    rsqrt_fn => F::Rsqrt;
+    reciprocal_fn => F::Reciprocal;
+}
+
+op_def! {
+    pub static NEG: Unary = "aten::neg(Tensor self) -> Tensor" {
+        meta: same_meta,
+        kernel: neg_kernel,
+        pointwise: neg_fn,
+    }
+    pub static ABS: Unary = "aten::abs(Tensor self) -> Tensor" {
+        meta: |a: &Unary| same_no_bool_meta("abs", a),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Abs.eval(x), Some(i64::wrapping_abs)),
+        pointwise: abs_fn,
+    }
+    pub static FLOOR: Unary = "aten::floor(Tensor self) -> Tensor" {
+        meta: |a: &Unary| same_no_bool_meta("floor", a),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::floor, Some(|x| x)),
+    }
+    pub static CEIL: Unary = "aten::ceil(Tensor self) -> Tensor" {
+        meta: |a: &Unary| same_no_bool_meta("ceil", a),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::ceil, Some(|x| x)),
+    }
+    /// Half to even, as `torch.round`.
+    pub static ROUND: Unary = "aten::round(Tensor self) -> Tensor" {
+        meta: |a: &Unary| same_no_bool_meta("round", a),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::round_ties_even, Some(|x| x)),
+    }
+    pub static SIGN: Unary = "aten::sign(Tensor self) -> Tensor" {
+        meta: same_meta,
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, sign, Some(i64::signum)),
+    }
+}
+
+/// Ops whose integer inputs promote to the default float type: one kernel each from a
+/// pointwise function (fused by the runtime) or a plain function of `f64`.
+macro_rules! float_unary_ops {
+    ($($name:ident = $schema:literal, $f:expr $(, $pointwise:ident)?;)*) => {$(
+        op_def! {
+            pub static $name: Unary = $schema {
+                meta: float_meta,
+                kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, $f, None),
+                $(pointwise: $pointwise,)?
+            }
+        }
+    )*};
+}
 
 float_unary_ops! {
+    SIN = "aten::sin(Tensor self) -> Tensor", |x| F::Sin.eval(x), sin_fn;
+    COS = "aten::cos(Tensor self) -> Tensor", |x| F::Cos.eval(x), cos_fn;
+    EXP = "aten::exp(Tensor self) -> Tensor", |x| F::Exp.eval(x), exp_fn;
     TAN = "aten::tan(Tensor self) -> Tensor", f64::tan;
-    TANH = "aten::tanh(Tensor self) -> Tensor", f64::tanh;
-    SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", sigmoid;
-    ERF = "aten::erf(Tensor self) -> Tensor", erf;
+    TANH = "aten::tanh(Tensor self) -> Tensor", |x| F::Tanh.eval(x), tanh_fn;
+    SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", |x| F::Sigmoid.eval(x), sigmoid_fn;
+    ERF = "aten::erf(Tensor self) -> Tensor", |x| F::Erf.eval(x), erf_fn;
     EXPM1 = "aten::expm1(Tensor self) -> Tensor", f64::exp_m1;
-    LOG = "aten::log(Tensor self) -> Tensor", f64::ln;
-    SQRT = "aten::sqrt(Tensor self) -> Tensor", f64::sqrt;
-    RSQRT = "aten::rsqrt(Tensor self) -> Tensor", |x: f64| 1.0 / x.sqrt();
-    RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", |x: f64| 1.0 / x;
+    LOG = "aten::log(Tensor self) -> Tensor", |x| F::Log.eval(x), log_fn;
+    SQRT = "aten::sqrt(Tensor self) -> Tensor", |x| F::Sqrt.eval(x), sqrt_fn;
+    RSQRT = "aten::rsqrt(Tensor self) -> Tensor", |x| F::Rsqrt.eval(x), rsqrt_fn;
+    RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", |x| F::Reciprocal.eval(x), reciprocal_fn;
     LOG1P = "aten::log1p(Tensor self) -> Tensor", f64::ln_1p;
 }
 
 // ---------------------------------------------------------------------------------------
 // dtype conversion
 
-fn to_copy_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let dtype = args.opt_dtype(1)?.unwrap_or(m.dtype);
-    Ok(vec![TensorMeta::new(dtype, m.sizes)])
+fn to_copy_meta(x: &Tensor, dtype: Option<DType>) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    Ok(vec![TensorMeta::new(dtype.unwrap_or(m.dtype), m.sizes)])
 }
 
 /// Float to integer truncates toward zero; anything to bool is `!= 0`.
-fn to_copy_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
-    let dtype = args.opt_dtype(1)?.unwrap_or(s.dtype());
+fn to_copy_kernel(x: &Tensor, dtype: Option<DType>) -> Result<Vec<Storage>, OpError> {
+    let s = x.storage_or_op_error()?;
+    let dtype = dtype.unwrap_or(s.dtype());
     Ok(vec![s.cast(dtype)])
 }
 
-pub static _TO_COPY: OpDef = OpDef::new(
-    "aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor",
-    to_copy_meta,
-    to_copy_kernel,
-);
-
-/// `Tensor.to(dtype)`, as the default IR records it (the core IR has `_to_copy`).
-pub static TO_DTYPE: OpDef = OpDef::new(
-    "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)",
-    to_copy_meta,
-    to_copy_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &TO_DTYPE,
-    &ADD_TENSOR,
-    &ADD_,
-    &SUB_TENSOR,
-    &SUB_,
-    &MUL_TENSOR,
-    &MUL_,
-    &MUL_SCALAR,
-    &DIV_TENSOR,
-    &DIV_TENSOR_MODE,
-    &DIV_,
-    &MAXIMUM,
-    &MINIMUM,
-    &ATAN2,
-    &REMAINDER_TENSOR,
-    &POW_TENSOR_TENSOR,
-    &POW_TENSOR_SCALAR,
-    &NEG,
-    &SIN,
-    &COS,
-    &EXP,
-    &ABS,
-    &FLOOR,
-    &CEIL,
-    &ROUND,
-    &SIGN,
-    &TAN,
-    &TANH,
-    &SIGMOID,
-    &ERF,
-    &EXPM1,
-    &LOG,
-    &SQRT,
-    &RSQRT,
-    &RECIPROCAL,
-    &LOG1P,
-    &_TO_COPY,
-];
+op_def! {
+    pub static _TO_COPY: struct ToCopy =
+        "aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &ToCopy| to_copy_meta(&a.self_, a.dtype),
+        kernel: |a: &ToCopy, _: &[TensorMeta]| to_copy_kernel(&a.self_, a.dtype),
+    }
+    /// `Tensor.to(dtype)`, as the default IR records it (the core IR has `_to_copy`).
+    pub static TO_DTYPE: struct ToDtype =
+        "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)" {
+        meta: |a: &ToDtype| to_copy_meta(&a.self_, Some(a.dtype)),
+        kernel: |a: &ToDtype, _: &[TensorMeta]| to_copy_kernel(&a.self_, Some(a.dtype)),
+    }
+}

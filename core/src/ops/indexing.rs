@@ -4,8 +4,8 @@
 
 use ndarray::{ArcArray, ArrayD, Axis, IxDyn};
 
+use super::op_def;
 use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
-use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
@@ -45,14 +45,14 @@ fn checked_indices(
 // ---------------------------------------------------------------------------------------
 // index_select
 
-fn index_select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let idx = args.meta(2)?;
+fn index_select_meta(args: &IndexSelect) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
+    let idx = meta_of(&args.index)?;
     check_index_dtype(&idx, "index_select")?;
     if idx.rank() > 1 {
         op_bail!("index_select(): Index is supposed to be a vector");
     }
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    let d = normalize_dim(args.dim, m.rank())?;
     let mut sizes = m.sizes.clone();
     if m.rank() == 0 {
         // A 0-dim source takes a one-element index and stays 0-dim.
@@ -62,12 +62,11 @@ fn index_select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn index_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    index_select_meta(args)?;
-    let s = args.storage(0)?;
+fn index_select_kernel(args: &IndexSelect, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = args.self_.storage_or_op_error()?;
     let r = s.shape().len();
-    let d = normalize_dim(args.i64(1)?, r)?;
-    let idx = args.storage(2)?;
+    let d = normalize_dim(args.dim, r)?;
+    let idx = args.index.storage_or_op_error()?;
     if r == 0 {
         checked_indices(&idx, 1, false, "index_select(): index out of range in self")?;
         return Ok(vec![s]);
@@ -83,22 +82,24 @@ fn index_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-pub static INDEX_SELECT: OpDef = OpDef::new(
-    "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor",
-    index_select_meta,
-    index_select_kernel,
-);
+op_def! {
+    pub static INDEX_SELECT: struct IndexSelect =
+        "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor" {
+        meta: index_select_meta,
+        kernel: index_select_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // gather
 
-fn gather_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let idx = args.meta(2)?;
+fn gather_meta(args: &Gather) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
+    let idx = meta_of(&args.index)?;
     if idx.dtype != DType::I64 {
         op_bail!("gather(): Expected dtype int64 for index");
     }
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
+    let d = normalize_dim(args.dim, m.rank())?;
     if idx.rank().max(1) != m.rank().max(1) {
         op_bail!("Index tensor must have the same number of dimensions as input tensor");
     }
@@ -148,36 +149,25 @@ fn gather_typed<T: Element>(
     Ok(out.into_shared())
 }
 
-fn gather_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    gather_meta(args)?;
-    let s = args.storage(0)?;
-    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
-    let idx = args.storage(2)?.typed::<i64>();
+fn gather_kernel(args: &Gather, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = args.self_.storage_or_op_error()?;
+    let d = normalize_dim(args.dim, s.shape().len())?;
+    let idx = args.index.storage_or_op_error()?.typed::<i64>();
     Ok(vec![
         with_dtype!(s.dtype(), T => T::wrap(gather_typed(&s.typed::<T>(), &idx, d)?)),
     ])
 }
 
-pub static GATHER: OpDef = OpDef::new(
-    "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
-    gather_meta,
-    gather_kernel,
-);
+op_def! {
+    pub static GATHER: struct Gather =
+        "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor" {
+        meta: gather_meta,
+        kernel: gather_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // index.Tensor
-
-/// Argument `i` as `Tensor?[]` (a plain tensor list is accepted too).
-fn opt_tensor_list(args: &OpArgs, i: usize) -> Result<Vec<Option<Tensor>>, OpError> {
-    match args.get(i) {
-        Value::OptTensorList(v) => Ok(v),
-        Value::TensorList(v) => Ok(v.into_iter().map(Some).collect()),
-        Value::Tensor(t) => Ok(vec![Some(t)]),
-        _ => Err(OpError::new(
-            "argument `indices` must be a list of optional tensors",
-        )),
-    }
-}
 
 /// How `self[indices]` maps to the result: the indexed dims, the broadcast shape of the
 /// index tensors, and where that shape goes in the result.
@@ -278,17 +268,17 @@ fn index_plan(self_meta: &TensorMeta, indices: &[Option<Tensor>]) -> Result<Inde
     })
 }
 
-fn index_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let indices = expand_masks(opt_tensor_list(args, 1)?)?;
+fn index_meta(args: &Index) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
+    let indices = expand_masks(args.indices.clone())?;
     let plan = index_plan(&m, &indices)?;
     Ok(vec![TensorMeta::new(m.dtype, plan.out)])
 }
 
-fn index_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn index_kernel(args: &Index, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = args.self_.storage_or_op_error()?;
     let m = TensorMeta::from_shape(s.dtype(), s.shape());
-    let indices = expand_masks(opt_tensor_list(args, 1)?)?;
+    let indices = expand_masks(args.indices.clone())?;
     let plan = index_plan(&m, &indices)?;
     if !plan.indexed.iter().any(|&b| b) {
         return Ok(vec![s]);
@@ -340,18 +330,20 @@ fn index_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out])
 }
 
-pub static INDEX_TENSOR: OpDef = OpDef::new(
-    "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
-    index_meta,
-    index_kernel,
-);
+op_def! {
+    pub static INDEX_TENSOR: struct Index =
+        "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor" {
+        meta: index_meta,
+        kernel: index_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // embedding
 
-fn embedding_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let w = args.meta(0)?;
-    let idx = args.meta(1)?;
+fn embedding_meta(args: &Embedding) -> Result<Vec<TensorMeta>, OpError> {
+    let w = meta_of(&args.weight)?;
+    let idx = meta_of(&args.indices)?;
     if w.rank() != 2 {
         op_bail!("'weight' must be 2-D");
     }
@@ -361,24 +353,26 @@ fn embedding_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(w.dtype, sizes)])
 }
 
-fn embedding_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = embedding_meta(args)?;
-    let w = args.storage(0)?;
+fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("embedding has one result"))?;
+    let w = args.weight.storage_or_op_error()?;
     let ids = checked_indices(
-        &args.storage(1)?,
+        &args.indices.storage_or_op_error()?,
         w.shape()[0],
         false,
         "embedding: index out of range in self",
     )?;
-    let shape = concrete(&out[0].sizes);
+    let shape = concrete(&out.sizes);
     let rows = crate::map_storage!(&w, x => x.select(Axis(0), &ids).into_shared());
     Ok(vec![super::shape::reshape_storage(&rows, &shape)?])
 }
 
-pub static EMBEDDING: OpDef = OpDef::new(
-    "aten::embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, bool sparse=False) -> Tensor",
-    embedding_meta,
-    embedding_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[&INDEX_SELECT, &GATHER, &INDEX_TENSOR, &EMBEDDING];
+op_def! {
+    pub static EMBEDDING: struct Embedding =
+        "aten::embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, bool sparse=False) -> Tensor" {
+        meta: embedding_meta,
+        kernel: embedding_kernel,
+    }
+}

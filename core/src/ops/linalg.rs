@@ -5,8 +5,9 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
 
 use ferrex_kernels::{gemm, Float, Mat};
 
+use super::lowering::Lowering;
 use super::util::{broadcast_shapes, concrete, meta_of};
-use super::{OpArgs, OpDef, Value};
+use super::{op_def, Value};
 use crate::error::OpError;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
@@ -216,8 +217,12 @@ fn shape_text(m: &TensorMeta) -> String {
 // ---------------------------------------------------------------------------------------
 // mm / addmm
 
-fn mm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (a, b) = (args.meta(0)?, args.meta(1)?);
+fn mm_meta(a: &Mm) -> Result<Vec<TensorMeta>, OpError> {
+    mm_meta_of(&a.self_, &a.mat2)
+}
+
+fn mm_meta_of(a: &Tensor, b: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (meta_of(a)?, meta_of(b)?);
     if a.rank() != 2 || b.rank() != 2 {
         return Err(OpError(format!(
             "mm expects 2-D tensors, got {}-D and {}-D",
@@ -233,12 +238,11 @@ fn mm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     )])
 }
 
-fn mm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = args.meta(0)?.dtype;
+fn mm_kernel(a: &Mm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     Ok(vec![batched_any(
-        dtype,
-        &args.storage(0)?,
-        &args.storage(1)?,
+        result_dtype(out)?,
+        &a.self_.storage_or_op_error()?,
+        &a.mat2.storage_or_op_error()?,
         &[],
         None,
         1.0,
@@ -246,8 +250,8 @@ fn mm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     )?])
 }
 
-fn bmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (a, b) = (args.meta(0)?, args.meta(1)?);
+fn bmm_meta(a: &Mm) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (meta_of(&a.self_)?, meta_of(&a.mat2)?);
     if a.rank() != 3 || b.rank() != 3 {
         return Err(OpError(format!(
             "batch1 must be a 3D tensor and batch2 must be a 3D tensor, got {}-D and {}-D",
@@ -269,13 +273,15 @@ fn bmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     )])
 }
 
-fn bmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = bmm_meta(args)?;
-    let batch = [out[0].sizes[0].hint().max(0) as usize];
+fn bmm_kernel(a: &Mm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let batch = [out
+        .first()
+        .and_then(|m| m.sizes.first())
+        .map_or(0, |s| s.hint().max(0) as usize)];
     Ok(vec![batched_any(
-        out[0].dtype,
-        &args.storage(0)?,
-        &args.storage(1)?,
+        result_dtype(out)?,
+        &a.self_.storage_or_op_error()?,
+        &a.mat2.storage_or_op_error()?,
         &batch,
         None,
         1.0,
@@ -283,10 +289,9 @@ fn bmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     )?])
 }
 
-fn addmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let bias = args.meta(0)?;
-    let args12 = [args.get(1), args.get(2)];
-    let out = mm_meta(&OpArgs::new(&MM, &args12))?;
+fn addmm_meta(a: &Addmm) -> Result<Vec<TensorMeta>, OpError> {
+    let bias = meta_of(&a.self_)?;
+    let out = mm_meta_of(&a.mat1, &a.mat2)?;
     same_dtype(&bias, &out[0], "addmm")?;
     let b = broadcast_shapes(&bias.sizes, &out[0].sizes)?;
     if b.len() != 2 || !b.iter().zip(&out[0].sizes).all(|(x, y)| x.same_as(y)) {
@@ -299,15 +304,14 @@ fn addmm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(out)
 }
 
-fn addmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (beta, alpha) = (args.float(3)?, args.float(4)?);
-    let out = addmm_meta(args)?;
-    let bias = args.storage(0)?;
+fn addmm_kernel(a: &Addmm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (beta, alpha) = (a.beta.to::<f64>(), a.alpha.to::<f64>());
+    let bias = a.self_.storage_or_op_error()?;
     let init = if beta == 0.0 { None } else { Some(&bias) };
     Ok(vec![batched_any(
-        out[0].dtype,
-        &args.storage(1)?,
-        &args.storage(2)?,
+        result_dtype(out)?,
+        &a.mat1.storage_or_op_error()?,
+        &a.mat2.storage_or_op_error()?,
         &[],
         init,
         alpha,
@@ -315,21 +319,55 @@ fn addmm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     )?])
 }
 
-pub static MM: OpDef = OpDef::new(
-    "aten::mm(Tensor self, Tensor mat2) -> Tensor",
-    mm_meta,
-    mm_kernel,
-);
-pub static BMM: OpDef = OpDef::new(
-    "aten::bmm(Tensor self, Tensor mat2) -> Tensor",
-    bmm_meta,
-    bmm_kernel,
-);
-pub static ADDMM: OpDef = OpDef::new(
-    "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor",
-    addmm_meta,
-    addmm_kernel,
-);
+/// The dtype of a product's one result.
+fn result_dtype(out: &[TensorMeta]) -> Result<DType, OpError> {
+    out.first()
+        .map(|m| m.dtype)
+        .ok_or_else(|| OpError::new("a product has one result"))
+}
+
+fn mm_lowering<T: Clone>(a: &Mm<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Gemm {
+        a: a.self_.clone(),
+        b: a.mat2.clone(),
+        bias: None,
+        beta: 0.0,
+        alpha: 1.0,
+        weight: false,
+        any_rank: false,
+    })
+}
+
+/// `beta * self + alpha * mat1 @ mat2`, the defaults from the schema.
+fn addmm_lowering<T: Clone>(a: &Addmm<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Gemm {
+        a: a.mat1.clone(),
+        b: a.mat2.clone(),
+        bias: Some(a.self_.clone()),
+        beta: a.beta.to::<f64>(),
+        alpha: a.alpha.to::<f64>(),
+        weight: false,
+        any_rank: false,
+    })
+}
+
+op_def! {
+    pub static MM: struct Mm = "aten::mm(Tensor self, Tensor mat2) -> Tensor" {
+        meta: mm_meta,
+        kernel: mm_kernel,
+        lowering: mm_lowering,
+    }
+    pub static BMM: Mm = "aten::bmm(Tensor self, Tensor mat2) -> Tensor" {
+        meta: bmm_meta,
+        kernel: bmm_kernel,
+    }
+    pub static ADDMM: struct Addmm =
+        "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
+        meta: addmm_meta,
+        kernel: addmm_kernel,
+        lowering: addmm_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // matmul
@@ -377,8 +415,8 @@ fn matmul_plan(a: &TensorMeta, b: &TensorMeta) -> Result<MatmulPlan, OpError> {
     })
 }
 
-fn matmul_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (a, b) = (args.meta(0)?, args.meta(1)?);
+fn matmul_meta(a: &Matmul) -> Result<Vec<TensorMeta>, OpError> {
+    let (a, b) = (meta_of(&a.self_)?, meta_of(&a.other)?);
     let dtype = same_dtype(&a, &b, "matmul")?;
     Ok(vec![TensorMeta::new(dtype, matmul_plan(&a, &b)?.out)])
 }
@@ -404,9 +442,24 @@ fn reshape_view(s: &Storage, shape: &[usize]) -> Result<Storage, OpError> {
     super::shape::reshape_storage(s, shape)
 }
 
-fn matmul_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    matmul_meta(args)?;
-    Ok(vec![matmul_storage(&args.storage(0)?, &args.storage(1)?)?])
+fn matmul_kernel(a: &Matmul, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![matmul_storage(
+        &a.self_.storage_or_op_error()?,
+        &a.other.storage_or_op_error()?,
+    )?])
+}
+
+/// A product with a 2-D right operand runs as one GEMM over the left operand's rows.
+fn matmul_lowering<T: Clone>(a: &Matmul<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Gemm {
+        a: a.self_.clone(),
+        b: a.other.clone(),
+        bias: None,
+        beta: 0.0,
+        alpha: 1.0,
+        weight: false,
+        any_rank: true,
+    })
 }
 
 /// `matmul` as ATen's composite writes it (`at::matmul`, for contiguous operands):
@@ -414,8 +467,8 @@ fn matmul_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
 /// folded to 2-D (`view` + `mm` + `view`) for ≥3-D times ≤2-D, otherwise both operands
 /// expanded to the broadcast batch and flattened to 3-D (`expand` + `view`), `bmm`, and
 /// a `view` to the result's shape.
-fn matmul_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let (a, b) = (args.tensor(0)?, args.tensor(1)?);
+fn matmul_decomposition(args: &Matmul) -> Result<Vec<Tensor>, OpError> {
+    let (a, b) = (args.self_.clone(), args.other.clone());
     let (am, bm) = (meta_of(&a)?, meta_of(&b)?);
     let plan = matmul_plan(&am, &bm)?;
     let out = match (am.rank(), bm.rank()) {
@@ -450,18 +503,20 @@ fn matmul_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![out])
 }
 
-pub static MATMUL: OpDef = OpDef::new(
-    "aten::matmul(Tensor self, Tensor other) -> Tensor",
-    matmul_meta,
-    matmul_kernel,
-)
-.with_decomposition(matmul_decomposition);
+op_def! {
+    pub static MATMUL: struct Matmul = "aten::matmul(Tensor self, Tensor other) -> Tensor" {
+        meta: matmul_meta,
+        kernel: matmul_kernel,
+        decomposition: matmul_decomposition,
+        lowering: matmul_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // linear
 
-fn linear_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (x, w) = (args.meta(0)?, args.meta(1)?);
+fn linear_meta(a: &Linear) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, w) = (meta_of(&a.input)?, meta_of(&a.weight)?);
     if w.rank() != 2 {
         return Err(OpError(format!(
             "linear: weight must be 2-D, got {}-D",
@@ -486,30 +541,32 @@ fn linear_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     }
     let mut out = x.sizes[..x.rank() - 1].to_vec();
     out.push(w.sizes[0].clone());
-    if let Some(bias) = args.opt_tensor(2)? {
-        let b = bias.meta().map_err(|e| OpError(e.to_string()))?;
+    if let Some(bias) = &a.bias {
+        let b = meta_of(bias)?;
         same_dtype(&x, &b, "linear")?;
         broadcast_shapes(&b.sizes, &out)?;
     }
     Ok(vec![TensorMeta::new(dtype, out)])
 }
 
-fn linear_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = linear_meta(args)?;
-    let x = args.storage(0)?;
-    let w = args.storage(1)?;
+fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let out = out
+        .first()
+        .ok_or_else(|| OpError::new("linear has one result"))?;
+    let x = a.input.storage_or_op_error()?;
+    let w = a.weight.storage_or_op_error()?;
     let wt = super::shape::transpose_storage(&w, 0, 1);
     let y = matmul_storage(&x, &wt)?;
-    match args.opt_tensor(2)? {
+    match &a.bias {
         None => Ok(vec![y]),
-        Some(_) => {
-            let b = args.storage(2)?;
-            let shape = concrete(&out[0].sizes);
+        Some(bias) => {
+            let b = bias.storage_or_op_error()?;
+            let shape = concrete(&out.sizes);
             Ok(vec![super::elementwise::binary_numeric(
                 &y,
                 &b,
                 &shape,
-                out[0].dtype,
+                out.dtype,
                 |p, q| p + q,
                 |p, q| Ok(p.wrapping_add(q)),
             )?])
@@ -526,10 +583,10 @@ fn product(sizes: &[SymInt]) -> SymInt {
 /// for a 2-D input with a bias; with a 1-D bias, any other input is flattened to 2-D
 /// first (`view` + `addmm` + `view`, ATen's `_flatten_nd_linear`, taken for contiguous
 /// inputs — ferrex's tensors always are); without a bias, `matmul(x, t(w))`.
-fn linear_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    let w = args.tensor(1)?;
-    let bias = args.opt_tensor(2)?;
+fn linear_decomposition(args: &Linear) -> Result<Vec<Tensor>, OpError> {
+    let x = args.input.clone();
+    let w = args.weight.clone();
+    let bias = args.bias.clone();
     let xm = meta_of(&x)?;
     let bias_rank = match &bias {
         Some(b) => Some(meta_of(b)?.rank()),
@@ -558,14 +615,28 @@ fn linear_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![out])
 }
 
-pub static LINEAR: OpDef = OpDef::new(
-    "aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor",
-    linear_meta,
-    linear_kernel,
-)
-.with_decomposition(linear_decomposition);
+/// `input @ weight.T + bias`: a GEMM over the weight's rows.
+fn linear_lowering<T: Clone>(a: &Linear<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Gemm {
+        a: a.input.clone(),
+        b: a.weight.clone(),
+        bias: a.bias.clone(),
+        beta: 1.0,
+        alpha: 1.0,
+        weight: true,
+        any_rank: true,
+    })
+}
 
-pub static OPS: &[&OpDef] = &[&MM, &BMM, &ADDMM, &MATMUL, &LINEAR];
+op_def! {
+    pub static LINEAR: struct Linear =
+        "aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor" {
+        meta: linear_meta,
+        kernel: linear_kernel,
+        decomposition: linear_decomposition,
+        lowering: linear_lowering,
+    }
+}
 
 /// Argument helper for callers building `linear` calls.
 pub(crate) fn linear_args(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Vec<Value> {

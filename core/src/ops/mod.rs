@@ -13,11 +13,14 @@ pub mod constructors;
 pub mod conv;
 pub mod copy;
 pub mod custom;
+#[doc(hidden)]
+pub mod decode;
 pub mod einsum;
 pub mod elementwise;
 pub mod hook;
 pub mod indexing;
 pub mod linalg;
+pub mod lowering;
 pub mod mutation;
 pub mod nonzero;
 pub mod normalization;
@@ -33,7 +36,13 @@ pub mod sort;
 pub mod sym;
 mod util;
 
+pub use crate::graph::Argument;
 pub use custom::{custom_op, CustomOpBuilder};
+pub use decode::{OpArguments, TensorOrNumber};
+pub use ferrex_macros::op_def;
+#[doc(hidden)]
+pub use inventory;
+pub use lowering::{LowerFn, Lowering};
 pub use schema::{Schema, SchemaArg};
 pub use util::{broadcast_shapes, normalize_dim};
 
@@ -49,6 +58,19 @@ pub type Value = argument::Argument<Tensor>;
 
 pub type MetaFn = fn(&OpArgs) -> Result<Vec<TensorMeta>, OpError>;
 pub type KernelFn = fn(&OpArgs) -> Result<Vec<Storage>, OpError>;
+/// The eager call of an op defined with `op_def!`: decodes its arguments once, runs its
+/// meta, checks the results' sizes ([`check_results`]) and runs its typed kernel.
+pub type TypedEagerFn = fn(&OpArgs) -> Result<Vec<Tensor>, EagerError>;
+
+/// How an op runs eagerly.
+#[derive(Clone, Copy)]
+pub enum Eager {
+    /// A kernel over positional arguments (custom ops: their schema is known only at
+    /// run time), run after the meta function.
+    Kernel(KernelFn),
+    /// An op defined with `op_def!` (every built-in op).
+    Typed(TypedEagerFn),
+}
 /// A decomposition writes the op in terms of other ops, through the public tensor API,
 /// so that it can be traced (`run_decompositions`) or run eagerly.
 pub type DecompFn = fn(&OpArgs) -> Result<Vec<Tensor>, OpError>;
@@ -58,7 +80,7 @@ pub struct OpDef {
     /// The ATen schema, `aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor`.
     pub schema: &'static str,
     pub meta: MetaFn,
-    pub kernel: KernelFn,
+    pub eager: Eager,
     pub decomposition: Option<DecompFn>,
     /// For an in-place op (`relu_`): the functional op that functionalization puts in
     /// its place; argument 0 is the mutated one.
@@ -78,6 +100,9 @@ pub struct OpDef {
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
+    /// What the compiled runtime may run this op as (a pointwise function, …), from the
+    /// op's typed arguments; `None`: the registry's eager kernel.
+    pub lowering: Option<LowerFn>,
     parsed: OnceLock<Result<Schema, String>>,
 }
 
@@ -86,15 +111,37 @@ impl OpDef {
         OpDef {
             schema,
             meta,
-            kernel,
+            eager: Eager::Kernel(kernel),
             decomposition: None,
             functional: None,
             decompose_when_tracing: false,
             implementation: None,
             core_aten: false,
             nondeterministic: false,
+            lowering: None,
             parsed: OnceLock::new(),
         }
+    }
+
+    /// An op defined with `op_def!`, which generates `meta` and `eager` from the op's
+    /// typed argument struct (decoded once per call).
+    pub const fn typed(schema: &'static str, meta: MetaFn, eager: TypedEagerFn) -> OpDef {
+        let mut op = OpDef::new(schema, meta, custom::implementation_kernel);
+        op.eager = Eager::Typed(eager);
+        op
+    }
+
+    /// The runtime's lowering hook (see `lowering`).
+    pub const fn with_lowering(mut self, lower: LowerFn) -> OpDef {
+        self.lowering = Some(lower);
+        self
+    }
+
+    /// Sets the eager implementation (a composite op's decomposition run on eager
+    /// tensors).
+    pub const fn with_implementation(mut self, f: DecompFn) -> OpDef {
+        self.implementation = Some(f);
+        self
     }
 
     /// A composite op: its decomposition is also its eager implementation (the kernel
@@ -351,30 +398,21 @@ impl Tensor {
 // ---------------------------------------------------------------------------------------
 // Registry
 
+/// A built-in op, registered by its `op_def!` definition (`inventory`), so no list can
+/// forget one.
+#[doc(hidden)]
+pub struct BuiltinOp(pub &'static OpDef);
+
+inventory::collect!(BuiltinOp);
+
 fn builtin_ops() -> Vec<&'static OpDef> {
-    let mut all = Vec::new();
-    all.extend_from_slice(elementwise::OPS);
-    all.extend_from_slice(activation::OPS);
-    all.extend_from_slice(linalg::OPS);
+    let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
     all.extend_from_slice(constructors::OPS);
-    all.extend_from_slice(comparison::OPS);
-    all.extend_from_slice(indexing::OPS);
     all.extend_from_slice(conv::OPS);
     all.extend_from_slice(pooling::OPS);
-    all.extend_from_slice(normalization::OPS);
-    all.extend_from_slice(attention::OPS);
-    all.extend_from_slice(mutation::OPS);
-    all.extend_from_slice(scalar::OPS);
-    all.extend_from_slice(scatter::OPS);
-    all.extend_from_slice(copy::OPS);
-    all.extend_from_slice(nonzero::OPS);
     all.extend_from_slice(sym::OPS);
-    all.extend_from_slice(einsum::OPS);
-    all.extend_from_slice(sort::OPS);
-    all.extend_from_slice(rnn::OPS);
-    all.extend_from_slice(pixel_shuffle::OPS);
     all
 }
 
@@ -502,7 +540,8 @@ pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpEr
 
 /// Why an eager call failed: the op refused its arguments, or its results would not fit
 /// in memory.
-enum EagerError {
+#[doc(hidden)]
+pub enum EagerError {
     Op(OpError),
     Memory(ferrex_kernels::AllocError),
 }
@@ -518,23 +557,48 @@ impl From<OpError> for EagerError {
 /// without running the kernel (its loops would run over the empty dims for nothing).
 fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, EagerError> {
     let op_args = OpArgs::new(op, args);
-    let metas = (op.meta)(&op_args)?;
+    match op.eager {
+        Eager::Typed(run) => run(&op_args),
+        Eager::Kernel(kernel) => {
+            let metas = (op.meta)(&op_args)?;
+            if let Some(empty) = check_results(op, &metas)? {
+                return Ok(empty);
+            }
+            let out = kernel(&op_args)?;
+            finish_results(op, &metas, out)
+        }
+    }
+}
+
+/// Checks the sizes of the results `metas` promise against the memory bound; when they
+/// are all empty, returns them (made from their metas) so the kernel need not run.
+#[doc(hidden)]
+pub fn check_results(
+    op: &'static OpDef,
+    metas: &[TensorMeta],
+) -> Result<Option<Vec<Tensor>>, EagerError> {
     // A list-returning op's count is known only once it has run.
     let fixed_count = !op.parsed()?.returns_list();
     // In-place ops and custom implementations run even when empty (aliasing, user code).
     let mut all_empty =
         fixed_count && !metas.is_empty() && op.functional.is_none() && op.implementation.is_none();
-    for m in &metas {
+    for m in metas {
         let numel = concrete_numel(m)?;
         all_empty &= numel == 0;
         ferrex_kernels::check_buffer(numel, m.dtype.size_in_bytes() as u64)
             .map_err(EagerError::Memory)?;
     }
-    if all_empty {
-        return Ok(metas.iter().map(empty_tensor).collect());
-    }
-    let out = (op.kernel)(&op_args)?;
-    if fixed_count && out.len() != metas.len() {
+    Ok(all_empty.then(|| metas.iter().map(empty_tensor).collect()))
+}
+
+/// The kernel's results as tensors, their count checked against the metas.
+#[doc(hidden)]
+pub fn finish_results(
+    op: &'static OpDef,
+    metas: &[TensorMeta],
+    out: Vec<Storage>,
+) -> Result<Vec<Tensor>, EagerError> {
+    if !op.parsed()?.returns_list() && out.len() != metas.len() {
         return Err(OpError(format!(
             "kernel returned {} tensors, meta promised {}",
             out.len(),
@@ -543,6 +607,42 @@ fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, 
         .into());
     }
     Ok(out.into_iter().map(Tensor::from_storage).collect())
+}
+
+/// The eager call of a typed op (what `op_def!` generates): arguments decoded once, then
+/// meta, the size checks, and the kernel given the metas meta computed.
+#[doc(hidden)]
+pub fn run_typed<A>(
+    args: &OpArgs,
+    decode: fn(&[Value]) -> Result<A, OpError>,
+    meta: fn(&A) -> Result<Vec<TensorMeta>, OpError>,
+    kernel: fn(&A, &[TensorMeta]) -> Result<Vec<Storage>, OpError>,
+) -> Result<Vec<Tensor>, EagerError> {
+    let decoded = decode(args.values)?;
+    let metas = meta(&decoded)?;
+    if let Some(empty) = check_results(args.op, &metas)? {
+        return Ok(empty);
+    }
+    let out = kernel(&decoded, &metas)?;
+    finish_results(args.op, &metas, out)
+}
+
+/// The eager call of a typed composite op: its decomposition run on eager tensors.
+#[doc(hidden)]
+pub fn run_composite<A>(
+    args: &OpArgs,
+    decode: fn(&[Value]) -> Result<A, OpError>,
+    meta: fn(&A) -> Result<Vec<TensorMeta>, OpError>,
+    decomposition: fn(&A) -> Result<Vec<Tensor>, OpError>,
+) -> Result<Vec<Tensor>, EagerError> {
+    let decoded = decode(args.values)?;
+    let metas = meta(&decoded)?;
+    check_results(args.op, &metas)?;
+    let out = decomposition(&decoded)?
+        .iter()
+        .map(|t| t.try_storage().map_err(|e| OpError(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    finish_results(args.op, &metas, out)
 }
 
 /// The element count of an eager result, checked: every size concrete and non-negative,
@@ -577,4 +677,60 @@ fn empty_tensor(m: &TensorMeta) -> Tensor {
         })
         .collect();
     Tensor::from_storage(Storage::full(&shape, 0.0, m.dtype))
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use std::collections::BTreeSet;
+
+    /// Every `aten::` schema written in a family file (`core/src/ops/*.rs`): the ops a
+    /// family defines.
+    fn schemas_in_family_files() -> BTreeSet<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ops");
+        let mut names = BTreeSet::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("\"aten::").skip(1) {
+                let Some(literal) = piece.split('"').next() else {
+                    continue;
+                };
+                if literal.contains("->") && literal.contains('(') {
+                    let schema = super::schema::parse(&format!("aten::{literal}")).unwrap();
+                    names.insert(schema.qualified_name());
+                }
+            }
+        }
+        names
+    }
+
+    /// Registration cannot forget an op: the registry holds exactly the ops the family
+    /// files define (each `op_def!` registers itself), and every schema is valid.
+    #[test]
+    fn every_op_a_family_defines_is_registered() {
+        let defined = schemas_in_family_files();
+        let registered: BTreeSet<String> = super::all_ops()
+            .iter()
+            .map(|op| op.name())
+            .filter(|n| n.starts_with("aten::"))
+            .collect();
+        let missing: Vec<_> = defined.difference(&registered).collect();
+        let unknown: Vec<_> = registered.difference(&defined).collect();
+        assert!(
+            missing.is_empty(),
+            "defined but not registered: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "registered but not found in a family file: {unknown:?}"
+        );
+        assert!(defined.len() > 150, "{} ops", defined.len());
+        for op in super::all_ops() {
+            op.parsed().unwrap();
+        }
+    }
 }

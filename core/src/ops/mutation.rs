@@ -5,25 +5,21 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 
+use super::op_def;
+use super::util::meta_of;
 use super::util::{broadcast_shapes, concrete};
-use super::{OpArgs, OpDef, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// The `Tensor?[] indices` argument; every entry must be present (no `None` slices).
-fn index_tensors(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let list = match args.get(1) {
-        Value::OptTensorList(ts) => ts,
-        Value::TensorList(ts) => ts.into_iter().map(Some).collect(),
-        Value::Tensor(t) => vec![Some(t)],
-        _ => op_bail!("argument `indices` must be a list of tensors"),
-    };
-    list.into_iter()
+fn index_tensors(args: &IndexPut) -> Result<Vec<Tensor>, OpError> {
+    args.indices
+        .iter()
         .enumerate()
         .map(|(i, t)| {
-            t.ok_or_else(|| {
+            t.clone().ok_or_else(|| {
                 OpError(format!(
                     "index {i} is None; index_put supports integer index tensors for leading dims only"
                 ))
@@ -56,12 +52,12 @@ fn index_shape(self_meta: &TensorMeta, indices: &[Tensor]) -> Result<Vec<SymInt>
     Ok(shape)
 }
 
-fn index_put_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn index_put_meta(args: &IndexPut) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
     let indices = index_tensors(args)?;
     let mut target = index_shape(&m, &indices)?;
     target.extend(m.sizes[indices.len()..].iter().cloned());
-    let values = args.meta(2)?;
+    let values = meta_of(&args.values)?;
     let b = broadcast_shapes(&target, &values.sizes)?;
     if b.len() != target.len() || b.iter().zip(&target).any(|(x, y)| !x.same_as(y)) {
         op_bail!(
@@ -124,8 +120,8 @@ fn put<T: Element>(
     Ok(T::wrap(out.into_shared()))
 }
 
-fn index_put_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn index_put_kernel(args: &IndexPut, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = args.self_.storage_or_op_error()?;
     let meta = TensorMeta::from_shape(s.dtype(), s.shape());
     let index_list = index_tensors(args)?;
     let shape = concrete(&index_shape(&meta, &index_list)?);
@@ -137,8 +133,8 @@ fn index_put_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
                 .map_err(|e| OpError(e.to_string()))
         })
         .collect::<Result<_, _>>()?;
-    let values = args.storage(2)?;
-    let accumulate = args.bool(3)?;
+    let values = args.values.storage_or_op_error()?;
+    let accumulate = args.accumulate;
     let out = match s.dtype() {
         DType::F32 => put::<f32>(&s, &indices, &shape, &values, accumulate)?,
         DType::F64 => put::<f64>(&s, &indices, &shape, &values, accumulate)?,
@@ -149,19 +145,19 @@ fn index_put_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out])
 }
 
-pub static INDEX_PUT: OpDef = OpDef::new(
-    "aten::index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
-    index_put_meta,
-    index_put_kernel,
-);
-pub static INDEX_PUT_: OpDef = OpDef::new(
-    "aten::index_put_(Tensor(a!) self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor(a!)",
-    index_put_meta,
-    index_put_kernel,
-)
-.inplace_of(&INDEX_PUT);
-
-pub static OPS: &[&OpDef] = &[&INDEX_PUT, &INDEX_PUT_];
+op_def! {
+    pub static INDEX_PUT: struct IndexPut =
+        "aten::index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor" {
+        meta: index_put_meta,
+        kernel: index_put_kernel,
+    }
+    pub static INDEX_PUT_: IndexPut =
+        "aten::index_put_(Tensor(a!) self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor(a!)" {
+        meta: index_put_meta,
+        kernel: index_put_kernel,
+        inplace_of: INDEX_PUT,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -202,7 +198,7 @@ mod tests {
 
     #[test]
     fn schemas_parse() {
-        for op in OPS {
+        for op in [&INDEX_PUT, &INDEX_PUT_] {
             assert!(op.parsed().is_ok(), "{}", op.schema);
         }
     }

@@ -3,9 +3,11 @@
 //! While tracing, that size is a new unbacked symbol (`u0`), size-like, at most the
 //! number of elements; the program binds it from the result when it runs.
 
+use super::elementwise::Unary;
 use super::util::broadcast_shapes;
+use super::util::meta_of;
+use super::{op_def, Value};
 use crate::error::OpError;
-use crate::ops::{OpArgs, OpDef, Value};
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 
@@ -19,8 +21,8 @@ fn data_dependent_length(numel: &SymInt, origin: &str) -> SymInt {
         .unwrap_or_else(|| numel.clone())
 }
 
-fn nonzero_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn nonzero_meta(args: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
     let n = data_dependent_length(&m.numel(), "x.nonzero()");
     Ok(vec![TensorMeta::new(
         DType::I64,
@@ -28,8 +30,8 @@ fn nonzero_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     )])
 }
 
-fn nonzero_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?.cast(DType::Bool);
+fn nonzero_kernel(args: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = args.self_.storage_or_op_error()?.cast(DType::Bool);
     let a = s.typed::<bool>();
     let rank = a.ndim();
     let mut coords = Vec::new();
@@ -45,14 +47,15 @@ fn nonzero_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         .ok_or_else(|| OpError::new("nonzero: could not build the result"))
 }
 
-pub static NONZERO: OpDef = OpDef::new(
-    "aten::nonzero(Tensor self) -> Tensor",
-    nonzero_meta,
-    nonzero_kernel,
-);
+op_def! {
+    pub static NONZERO: Unary = "aten::nonzero(Tensor self) -> Tensor" {
+        meta: nonzero_meta,
+        kernel: nonzero_kernel,
+    }
+}
 
-fn masked_select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (x, mask) = (args.meta(0)?, args.meta(1)?);
+fn masked_select_meta(args: &MaskedSelect) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, mask) = (meta_of(&args.self_)?, meta_of(&args.mask)?);
     if mask.dtype != DType::Bool {
         return Err(OpError(format!(
             "masked_select: expected a bool mask, got {}",
@@ -65,12 +68,10 @@ fn masked_select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(x.dtype, vec![n])])
 }
 
-fn masked_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let meta = masked_select_meta(args)?;
-    let (x, mask) = (args.tensor(0)?, args.tensor(1)?);
-    let shape = broadcast_shapes(&x.meta().map_err(|e| OpError(e.to_string()))?.sizes, &{
-        mask.meta().map_err(|e| OpError(e.to_string()))?.sizes
-    })?;
+fn masked_select_kernel(args: &MaskedSelect, meta: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (x, mask) = (&args.self_, &args.mask);
+    let shape = broadcast_shapes(&meta_of(x)?.sizes, &meta_of(mask)?.sizes)?;
+    let dtype = meta.first().map_or(DType::F32, |m| m.dtype);
     let shape: Vec<i64> = shape.iter().map(SymInt::hint).collect();
     let values = x.expand(shape.clone()).copy().reshape([-1]);
     let keep = mask.expand(shape).copy().reshape([-1]);
@@ -81,19 +82,19 @@ fn masked_select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     let index = Tensor::from_slice(&picked);
     let out = values
         .index_select(0, &index)
-        .to_dtype(meta[0].dtype)
+        .to_dtype(dtype)
         .try_storage()
         .map_err(|e| OpError(e.to_string()))?;
     Ok(vec![out])
 }
 
-pub static MASKED_SELECT: OpDef = OpDef::new(
-    "aten::masked_select(Tensor self, Tensor mask) -> Tensor",
-    masked_select_meta,
-    masked_select_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[&NONZERO, &MASKED_SELECT];
+op_def! {
+    pub static MASKED_SELECT: struct MaskedSelect =
+        "aten::masked_select(Tensor self, Tensor mask) -> Tensor" {
+        meta: masked_select_meta,
+        kernel: masked_select_kernel,
+    }
+}
 
 impl Tensor {
     /// The indices of the non-zero elements, one row per element (`[n, rank]`, i64).

@@ -4,8 +4,8 @@
 //! (inference) — each with its decomposition into the native op. Statistics are
 //! computed in f64 and rounded once.
 
+use super::op_def;
 use super::util::{concrete, meta_of, sizes_match, with_float_dtype};
-use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -54,17 +54,17 @@ fn check_param(
     Ok(())
 }
 
-fn float_input(args: &OpArgs, op: &str) -> Result<TensorMeta, OpError> {
-    let m = args.meta(0)?;
+fn float_input(x: &Tensor, op: &str) -> Result<TensorMeta, OpError> {
+    let m = meta_of(x)?;
     if !m.dtype.is_float() {
         op_bail!("\"{op}\" not implemented for '{}'", m.dtype);
     }
     Ok(m)
 }
 
-fn opt_data(args: &OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
-    Ok(match args.opt_tensor(i)? {
-        Some(_) => Some(f64_data(&args.storage(i)?)),
+fn opt_data(t: &Option<Tensor>) -> Result<Option<Vec<f64>>, OpError> {
+    Ok(match t {
+        Some(t) => Some(f64_data(&t.storage_or_op_error()?)),
         None => None,
     })
 }
@@ -72,45 +72,49 @@ fn opt_data(args: &OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
 // ---------------------------------------------------------------------------------------
 // native_layer_norm / layer_norm
 
-/// Output metas of `native_layer_norm` (argument layout shared with `layer_norm`).
-fn layer_norm_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = float_input(args, "native_layer_norm")?;
-    let shape = args.int_list(1)?;
+/// Output metas of `native_layer_norm` (the arguments `layer_norm` shares).
+fn layer_norm_metas(
+    x: &Tensor,
+    shape: &[SymInt],
+    weight: &Option<Tensor>,
+    bias: &Option<Tensor>,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let m = float_input(x, "native_layer_norm")?;
     let k = shape.len();
     let fits = k <= m.rank()
         && m.sizes[m.rank() - k..]
             .iter()
-            .zip(&shape)
+            .zip(shape)
             .all(|(a, b)| sizes_match(a, b));
     if k == 0 || !fits {
         op_bail!(
             "Given normalized_shape={}, expected input with shape [*, {}], but got input of size{}",
-            format_sizes(&shape),
-            format_sizes(&shape).trim_matches(['[', ']']),
+            format_sizes(shape),
+            format_sizes(shape).trim_matches(['[', ']']),
             format_sizes(&m.sizes)
         );
     }
-    check_param(args.opt_tensor(2)?, &shape, m.dtype, "weight", "layer_norm")?;
-    check_param(args.opt_tensor(3)?, &shape, m.dtype, "bias", "layer_norm")?;
+    check_param(weight.clone(), shape, m.dtype, "weight", "layer_norm")?;
+    check_param(bias.clone(), shape, m.dtype, "bias", "layer_norm")?;
     let mut stat = m.sizes[..m.rank() - k].to_vec();
     stat.extend(std::iter::repeat_n(SymInt::Int(1), k));
     let stat = TensorMeta::new(m.dtype, stat);
     Ok(vec![m, stat.clone(), stat])
 }
 
-fn layer_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let metas = layer_norm_metas(args)?;
-    let x = args.storage(0)?;
-    let k = args.int_list(1)?.len();
+/// `native_layer_norm`'s three results into `metas` (its meta's).
+fn layer_norm_storages(a: &NativeLayerNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.input.storage_or_op_error()?;
+    let k = a.normalized_shape.len();
     let shape = x.shape().to_vec();
     let n: usize = shape[shape.len() - k..].iter().product();
     let rows: usize = shape[..shape.len() - k].iter().product();
     let data = f64_data(&x);
-    let (w, b) = (opt_data(args, 2)?, opt_data(args, 3)?);
+    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
     let params = ferrex_kernels::norm::LayerNormParams {
         weight: w.as_deref(),
         bias: b.as_deref(),
-        eps: args.float(4)?,
+        eps: a.eps,
     };
     // The kernel the compiled runtime's layer-norm step calls (here on f64 data, then
     // rounded once to the dtype, as the runtime's f32 kernel rounds).
@@ -124,8 +128,10 @@ fn layer_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         Some((&mut means, &mut rstds)),
     )
     .map_err(|e| OpError(e.0))?;
-    let dtype = metas[0].dtype;
-    let stat_shape = concrete(&metas[1].sizes);
+    let (dtype, stat_shape) = match metas {
+        [out, stat, ..] => (out.dtype, concrete(&stat.sizes)),
+        _ => op_bail!("native_layer_norm has three results"),
+    };
     Ok(vec![
         from_f64(&shape, out, dtype, "native_layer_norm")?,
         from_f64(&stat_shape, means, dtype, "native_layer_norm")?,
@@ -133,46 +139,67 @@ fn layer_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-fn layer_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(layer_norm_metas(args)?.into_iter().take(1).collect())
+/// `layer_norm`'s arguments as `native_layer_norm`'s.
+fn as_native_layer_norm(a: &LayerNorm) -> NativeLayerNorm {
+    NativeLayerNorm {
+        input: a.input.clone(),
+        normalized_shape: a.normalized_shape.clone(),
+        weight: a.weight.clone(),
+        bias: a.bias.clone(),
+        eps: a.eps,
+    }
 }
 
-fn layer_norm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(layer_norm_storages(args)?.into_iter().take(1).collect())
+fn layer_norm_meta(a: &LayerNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let metas = layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &a.bias)?;
+    Ok(metas.into_iter().take(1).collect())
+}
+
+fn layer_norm_kernel(a: &LayerNorm, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let native = as_native_layer_norm(a);
+    let metas = layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &a.bias)?;
+    Ok(layer_norm_storages(&native, &metas)?
+        .into_iter()
+        .take(1)
+        .collect())
 }
 
 /// `layer_norm` = `native_layer_norm(...)[0]`.
-fn layer_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    let (w, b) = (args.opt_tensor(2)?, args.opt_tensor(3)?);
-    let (out, _, _) =
-        x.native_layer_norm(&args.int_list(1)?, w.as_ref(), b.as_ref(), args.float(4)?);
+fn layer_norm_decomposition(a: &LayerNorm) -> Result<Vec<Tensor>, OpError> {
+    let (out, _, _) = a.input.native_layer_norm(
+        &a.normalized_shape,
+        a.weight.as_ref(),
+        a.bias.as_ref(),
+        a.eps,
+    );
     Ok(vec![out])
 }
 
-pub static NATIVE_LAYER_NORM: OpDef = OpDef::new(
-    "aten::native_layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor)",
-    layer_norm_metas,
-    layer_norm_storages,
-);
-pub static LAYER_NORM: OpDef = OpDef::new(
-    "aten::layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor",
-    layer_norm_meta,
-    layer_norm_kernel,
-)
-.with_decomposition(layer_norm_decomposition);
+op_def! {
+    pub static NATIVE_LAYER_NORM: struct NativeLayerNorm =
+        "aten::native_layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor)" {
+        meta: |a: &NativeLayerNorm| layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &a.bias),
+        kernel: layer_norm_storages,
+    }
+    pub static LAYER_NORM: struct LayerNorm =
+        "aten::layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor" {
+        meta: layer_norm_meta,
+        kernel: layer_norm_kernel,
+        decomposition: layer_norm_decomposition,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // native_group_norm / group_norm
 
-/// The shared checks of both group norms: `(input meta, C, groups)`.
+/// The shared checks of both group norms: the input meta.
 fn group_norm_check(
-    args: &OpArgs,
-    weight: usize,
-    bias: usize,
+    x: &Tensor,
+    weight: &Option<Tensor>,
+    bias: &Option<Tensor>,
     groups: i64,
 ) -> Result<TensorMeta, OpError> {
-    let m = float_input(args, "group_norm")?;
+    let m = float_input(x, "group_norm")?;
     if m.rank() < 2 {
         op_bail!(
             "Expected at least 2 dimensions for input tensor but received {}",
@@ -187,21 +214,15 @@ fn group_norm_check(
         );
     }
     let ch = [m.sizes[1].clone()];
-    check_param(
-        args.opt_tensor(weight)?,
-        &ch,
-        m.dtype,
-        "weight",
-        "group_norm",
-    )?;
-    check_param(args.opt_tensor(bias)?, &ch, m.dtype, "bias", "group_norm")?;
+    check_param(weight.clone(), &ch, m.dtype, "weight", "group_norm")?;
+    check_param(bias.clone(), &ch, m.dtype, "bias", "group_norm")?;
     Ok(m)
 }
 
-fn native_group_norm_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let groups = args.i64(6)?;
-    let m = group_norm_check(args, 1, 2, groups)?;
-    let (n, c, hw) = (args.int(3)?, args.int(4)?, args.int(5)?);
+fn native_group_norm_metas(a: &NativeGroupNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let groups = a.group;
+    let m = group_norm_check(&a.input, &a.weight, &a.bias, groups)?;
+    let (n, c, hw) = (a.N.clone(), a.C.clone(), a.HxW.clone());
     let numel = m.numel();
     let declared = n.mul(&c).mul(&hw);
     if !sizes_match(&m.sizes[0], &n)
@@ -253,12 +274,14 @@ fn group_norm_compute(
     Ok((out, means, rstds))
 }
 
-fn native_group_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let metas = native_group_norm_metas(args)?;
-    let x = args.storage(0)?;
+fn native_group_norm_storages(
+    a: &NativeGroupNorm,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let x = a.input.storage_or_op_error()?;
     let shape = x.shape().to_vec();
-    let groups = args.i64(6)? as usize;
-    let (w, b) = (opt_data(args, 1)?, opt_data(args, 2)?);
+    let groups = a.group as usize;
+    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
     let (out, means, rstds) = group_norm_compute(
         &f64_data(&x),
         shape[0],
@@ -266,9 +289,9 @@ fn native_group_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         groups,
         w.as_deref(),
         b.as_deref(),
-        args.float(7)?,
+        a.eps,
     )?;
-    let dtype = metas[0].dtype;
+    let dtype = metas.first().map_or(x.dtype(), |m| m.dtype);
     let stat = [shape[0], groups];
     Ok(vec![
         from_f64(&shape, out, dtype, "native_group_norm")?,
@@ -277,31 +300,36 @@ fn native_group_norm_storages(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-fn group_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![group_norm_check(args, 2, 3, args.i64(1)?)?])
+fn group_norm_meta(a: &GroupNorm) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![group_norm_check(
+        &a.input,
+        &a.weight,
+        &a.bias,
+        a.num_groups,
+    )?])
 }
 
-fn group_norm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = group_norm_meta(args)?;
-    let x = args.storage(0)?;
+fn group_norm_kernel(a: &GroupNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.input.storage_or_op_error()?;
     let shape = x.shape().to_vec();
-    let (w, b) = (opt_data(args, 2)?, opt_data(args, 3)?);
+    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
     let (out, _, _) = group_norm_compute(
         &f64_data(&x),
         shape[0],
         shape[1],
-        args.i64(1)? as usize,
+        a.num_groups as usize,
         w.as_deref(),
         b.as_deref(),
-        args.float(4)?,
+        a.eps,
     )?;
-    Ok(vec![from_f64(&shape, out, m[0].dtype, "group_norm")?])
+    let dtype = metas.first().map_or(x.dtype(), |m| m.dtype);
+    Ok(vec![from_f64(&shape, out, dtype, "group_norm")?])
 }
 
 /// `group_norm` = `native_group_norm(input, w, b, N, C, H*W*…, groups, eps)[0]`.
-fn group_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    let sizes = meta_of(&x)?.sizes;
+fn group_norm_decomposition(a: &GroupNorm) -> Result<Vec<Tensor>, OpError> {
+    let x = &a.input;
+    let sizes = meta_of(x)?.sizes;
     if sizes.len() < 2 {
         op_bail!(
             "Expected at least 2 dimensions for input tensor but received {}",
@@ -309,30 +337,31 @@ fn group_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         );
     }
     let hw = sizes[2..].iter().fold(SymInt::Int(1), |acc, s| acc.mul(s));
-    let (w, b) = (args.opt_tensor(2)?, args.opt_tensor(3)?);
     let (out, _, _) = x.native_group_norm(
-        w.as_ref(),
-        b.as_ref(),
+        a.weight.as_ref(),
+        a.bias.as_ref(),
         sizes[0].clone(),
         sizes[1].clone(),
         hw,
-        args.i64(1)?,
-        args.float(4)?,
+        a.num_groups,
+        a.eps,
     );
     Ok(vec![out])
 }
 
-pub static NATIVE_GROUP_NORM: OpDef = OpDef::new(
-    "aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor)",
-    native_group_norm_metas,
-    native_group_norm_storages,
-);
-pub static GROUP_NORM: OpDef = OpDef::new(
-    "aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enabled=True) -> Tensor",
-    group_norm_meta,
-    group_norm_kernel,
-)
-.with_decomposition(group_norm_decomposition);
+op_def! {
+    pub static NATIVE_GROUP_NORM: struct NativeGroupNorm =
+        "aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor)" {
+        meta: native_group_norm_metas,
+        kernel: native_group_norm_storages,
+    }
+    pub static GROUP_NORM: struct GroupNorm =
+        "aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enabled=True) -> Tensor" {
+        meta: group_norm_meta,
+        kernel: group_norm_kernel,
+        decomposition: group_norm_decomposition,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // _native_batch_norm_legit_no_training / batch_norm
@@ -340,11 +369,11 @@ pub static GROUP_NORM: OpDef = OpDef::new(
 /// A float input `[N, C, …]` of at least `min_rank` dims, and its channel count (the
 /// shape of per-channel parameters).
 fn channel_input(
-    args: &OpArgs,
+    x: &Tensor,
     op: &str,
     min_rank: usize,
 ) -> Result<(TensorMeta, [SymInt; 1]), OpError> {
-    let m = float_input(args, op)?;
+    let m = float_input(x, op)?;
     if m.rank() < min_rank {
         op_bail!(
             "{op}: expected an input with at least {min_rank} dims (N, C, …), got {}",
@@ -355,46 +384,59 @@ fn channel_input(
     Ok((m, ch))
 }
 
-/// Checks a batch norm in inference mode; arguments `weight, bias, running_mean,
-/// running_var` at `at..at + 4`.
-fn batch_norm_check(args: &OpArgs, at: usize) -> Result<TensorMeta, OpError> {
-    let (m, ch) = channel_input(args, "batch_norm", 2)?;
-    check_param(args.opt_tensor(at)?, &ch, m.dtype, "weight", "batch_norm")?;
-    check_param(args.opt_tensor(at + 1)?, &ch, m.dtype, "bias", "batch_norm")?;
-    for (i, what) in [(at + 2, "running_mean"), (at + 3, "running_var")] {
-        match args.opt_tensor(i)? {
-            Some(t) => check_param(Some(t), &ch, m.dtype, what, "batch_norm")?,
+/// An inference batch norm's operands (both ops' arguments).
+struct BatchNormCall<'a> {
+    input: &'a Tensor,
+    weight: &'a Option<Tensor>,
+    bias: &'a Option<Tensor>,
+    running_mean: Option<&'a Tensor>,
+    running_var: Option<&'a Tensor>,
+    eps: f64,
+}
+
+/// Checks a batch norm in inference mode.
+fn batch_norm_check(a: &BatchNormCall) -> Result<TensorMeta, OpError> {
+    let (m, ch) = channel_input(a.input, "batch_norm", 2)?;
+    check_param(a.weight.clone(), &ch, m.dtype, "weight", "batch_norm")?;
+    check_param(a.bias.clone(), &ch, m.dtype, "bias", "batch_norm")?;
+    for (t, what) in [
+        (a.running_mean, "running_mean"),
+        (a.running_var, "running_var"),
+    ] {
+        match t {
+            Some(t) => check_param(Some(t.clone()), &ch, m.dtype, what, "batch_norm")?,
             None => op_bail!("batch_norm: {what} must be given in inference mode"),
         }
     }
     Ok(m)
 }
 
-/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1), as the per-channel affine
-/// map of `ferrex_kernels::norm` (the runtime folds the same one); arguments as in
-/// [`batch_norm_check`], eps at `eps_at`.
-fn batch_norm_compute(args: &OpArgs, at: usize, eps_at: usize) -> Result<Storage, OpError> {
-    let m = batch_norm_check(args, at)?;
-    let x = args.storage(0)?;
+/// `(x - mean) / sqrt(var + eps) * w + b` per channel (dim 1), into `dtype`, as the
+/// per-channel affine map of `ferrex_kernels::norm` (the runtime folds the same one).
+fn batch_norm_compute(a: &BatchNormCall, dtype: DType) -> Result<Storage, OpError> {
+    let x = a.input.storage_or_op_error()?;
     let shape = x.shape().to_vec();
     let c = shape[1];
     let inner: usize = shape[2..].iter().product();
-    let (w, b) = (opt_data(args, at)?, opt_data(args, at + 1)?);
-    let mean = f64_data(&args.storage(at + 2)?);
-    let var = f64_data(&args.storage(at + 3)?);
-    let eps = args.float(eps_at)?;
-    let (scale, shift) =
-        ferrex_kernels::norm::batch_norm_scale_shift(w.as_deref(), b.as_deref(), &mean, &var, eps)
-            .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
+    let (w, b) = (opt_data(a.weight)?, opt_data(a.bias)?);
+    let stat = |t: Option<&Tensor>| -> Result<Vec<f64>, OpError> {
+        let t = t.ok_or_else(|| OpError::new("batch_norm: running statistics are needed"))?;
+        Ok(f64_data(&t.storage_or_op_error()?))
+    };
+    let (mean, var) = (stat(a.running_mean)?, stat(a.running_var)?);
+    let (scale, shift) = ferrex_kernels::norm::batch_norm_scale_shift(
+        w.as_deref(),
+        b.as_deref(),
+        &mean,
+        &var,
+        a.eps,
+    )
+    .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
     let outer = shape[0];
-    if x.dtype() != m.dtype {
-        op_bail!(
-            "batch_norm: expected a {} input, got {}",
-            m.dtype,
-            x.dtype()
-        );
+    if x.dtype() != dtype {
+        op_bail!("batch_norm: expected a {} input, got {}", dtype, x.dtype());
     }
-    Ok(with_float_dtype!(m.dtype, "batch_norm", T => {
+    Ok(with_float_dtype!(dtype, "batch_norm", T => {
         let x = x.typed::<T>();
         let x = x.as_standard_layout();
         let xs = x.as_slice().ok_or_else(|| OpError::new("batch_norm: input layout"))?;
@@ -405,90 +447,112 @@ fn batch_norm_compute(args: &OpArgs, at: usize, eps_at: usize) -> Result<Storage
     }))
 }
 
-fn bn_no_training_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = batch_norm_check(args, 1)?;
+fn no_training_call(a: &BnNoTraining) -> BatchNormCall<'_> {
+    BatchNormCall {
+        input: &a.input,
+        weight: &a.weight,
+        bias: &a.bias,
+        running_mean: Some(&a.running_mean),
+        running_var: Some(&a.running_var),
+        eps: a.eps,
+    }
+}
+
+fn batch_norm_call(a: &BatchNorm) -> BatchNormCall<'_> {
+    BatchNormCall {
+        input: &a.input,
+        weight: &a.weight,
+        bias: &a.bias,
+        running_mean: a.running_mean.as_ref(),
+        running_var: a.running_var.as_ref(),
+        eps: a.eps,
+    }
+}
+
+fn bn_no_training_metas(a: &BnNoTraining) -> Result<Vec<TensorMeta>, OpError> {
+    let m = batch_norm_check(&no_training_call(a))?;
     // The saved mean and invstd are empty in inference, as ATen returns them.
     let empty = TensorMeta::new(m.dtype, vec![SymInt::Int(0)]);
     Ok(vec![m, empty.clone(), empty])
 }
 
-fn bn_no_training_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = batch_norm_compute(args, 1, 6)?;
+fn bn_no_training_kernel(a: &BnNoTraining, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = metas.first().map_or(DType::F32, |m| m.dtype);
+    let out = batch_norm_compute(&no_training_call(a), dtype)?;
     let empty = Storage::full(&[0], 0.0, out.dtype());
     Ok(vec![out, empty.clone(), empty])
 }
 
-fn batch_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    if args.bool(5)? {
+fn batch_norm_meta(a: &BatchNorm) -> Result<Vec<TensorMeta>, OpError> {
+    if a.training {
         op_bail!(
             "batch_norm in training mode (batch statistics, running-stat updates) is not supported; call it with training=false"
         );
     }
-    Ok(vec![batch_norm_check(args, 1)?])
+    Ok(vec![batch_norm_check(&batch_norm_call(a))?])
 }
 
-fn batch_norm_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    batch_norm_meta(args)?;
-    Ok(vec![batch_norm_compute(args, 1, 7)?])
+fn batch_norm_kernel(a: &BatchNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = metas.first().map_or(DType::F32, |m| m.dtype);
+    Ok(vec![batch_norm_compute(&batch_norm_call(a), dtype)?])
 }
 
 /// `batch_norm` (inference) = `_native_batch_norm_legit_no_training(...)[0]`.
-fn batch_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    if args.bool(5)? {
+fn batch_norm_decomposition(a: &BatchNorm) -> Result<Vec<Tensor>, OpError> {
+    if a.training {
         op_bail!("batch_norm in training mode is not supported");
     }
-    let x = args.tensor(0)?;
-    let (w, b) = (args.opt_tensor(1)?, args.opt_tensor(2)?);
-    let (Some(mean), Some(var)) = (args.opt_tensor(3)?, args.opt_tensor(4)?) else {
+    let (Some(mean), Some(var)) = (&a.running_mean, &a.running_var) else {
         op_bail!("batch_norm: running_mean and running_var must be given in inference mode");
     };
-    let (out, _, _) = x.native_batch_norm_legit_no_training(
-        w.as_ref(),
-        b.as_ref(),
-        &mean,
-        &var,
-        args.float(6)?,
-        args.float(7)?,
+    let (out, _, _) = a.input.native_batch_norm_legit_no_training(
+        a.weight.as_ref(),
+        a.bias.as_ref(),
+        mean,
+        var,
+        a.momentum,
+        a.eps,
     );
     Ok(vec![out])
 }
 
-pub static NATIVE_BATCH_NORM_LEGIT_NO_TRAINING: OpDef = OpDef::new(
-    "aten::_native_batch_norm_legit_no_training(Tensor input, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float momentum, float eps) -> (Tensor, Tensor, Tensor)",
-    bn_no_training_metas,
-    bn_no_training_kernel,
-);
-pub static BATCH_NORM: OpDef = OpDef::new(
-    "aten::batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor",
-    batch_norm_meta,
-    batch_norm_kernel,
-)
-.with_decomposition(batch_norm_decomposition);
+op_def! {
+    pub static NATIVE_BATCH_NORM_LEGIT_NO_TRAINING: struct BnNoTraining =
+        "aten::_native_batch_norm_legit_no_training(Tensor input, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float momentum, float eps) -> (Tensor, Tensor, Tensor)" {
+        meta: bn_no_training_metas,
+        kernel: bn_no_training_kernel,
+    }
+    pub static BATCH_NORM: struct BatchNorm =
+        "aten::batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor" {
+        meta: batch_norm_meta,
+        kernel: batch_norm_kernel,
+        decomposition: batch_norm_decomposition,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // _native_batch_norm_legit.no_stats / instance_norm
 
 /// Batch statistics without running statistics: per channel (dim 1) over the batch and
 /// spatial dims. Outputs the normalized input, the mean and `1 / sqrt(var + eps)`.
-fn bn_no_stats_metas(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, ch) = channel_input(args, "batch_norm", 2)?;
-    if !args.bool(3)? {
+fn bn_no_stats_metas(a: &BnNoStats) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, ch) = channel_input(&a.input, "batch_norm", 2)?;
+    if !a.training {
         op_bail!("_native_batch_norm_legit.no_stats: training must be True when no running statistics are given");
     }
-    check_param(args.opt_tensor(1)?, &ch, m.dtype, "weight", "batch_norm")?;
-    check_param(args.opt_tensor(2)?, &ch, m.dtype, "bias", "batch_norm")?;
+    check_param(a.weight.clone(), &ch, m.dtype, "weight", "batch_norm")?;
+    check_param(a.bias.clone(), &ch, m.dtype, "bias", "batch_norm")?;
     let stat = TensorMeta::new(m.dtype, ch.to_vec());
     Ok(vec![m, stat.clone(), stat])
 }
 
-fn bn_no_stats_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let metas = bn_no_stats_metas(args)?;
-    let x = args.storage(0)?;
+fn bn_no_stats_kernel(a: &BnNoStats, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.input.storage_or_op_error()?;
     let shape = x.shape().to_vec();
     let (n, c) = (shape[0], shape[1]);
     let inner: usize = shape[2..].iter().product();
-    let (w, b) = (opt_data(args, 1)?, opt_data(args, 2)?);
-    let eps = args.float(5)?;
+    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
+    let eps = a.eps;
     let data = f64_data(&x);
     let mut out = vec![0.0; data.len()];
     let (mut means, mut invstds) = (Vec::with_capacity(c), Vec::with_capacity(c));
@@ -511,7 +575,7 @@ fn bn_no_stats_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         means.push(mean);
         invstds.push(invstd);
     }
-    let dtype = metas[0].dtype;
+    let dtype = metas.first().map_or(x.dtype(), |m| m.dtype);
     Ok(vec![
         from_f64(&shape, out, dtype, "_native_batch_norm_legit")?,
         from_f64(&[c], means, dtype, "_native_batch_norm_legit")?,
@@ -519,25 +583,27 @@ fn bn_no_stats_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-/// In PyTorch's Core ATen opset: what `instance_norm` (and a training-mode batch norm
-/// without running statistics) decomposes to.
-pub static NATIVE_BATCH_NORM_LEGIT_NO_STATS: OpDef = OpDef::new(
-    "aten::_native_batch_norm_legit.no_stats(Tensor input, Tensor? weight, Tensor? bias, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)",
-    bn_no_stats_metas,
-    bn_no_stats_kernel,
-);
-
-fn instance_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, ch) = channel_input(args, "instance_norm", 3)?;
-    for (i, what) in [
-        (1, "weight"),
-        (2, "bias"),
-        (3, "running_mean"),
-        (4, "running_var"),
-    ] {
-        check_param(args.opt_tensor(i)?, &ch, m.dtype, what, "instance_norm")?;
+op_def! {
+    /// In PyTorch's Core ATen opset: what `instance_norm` (and a training-mode batch norm
+    /// without running statistics) decomposes to.
+    pub static NATIVE_BATCH_NORM_LEGIT_NO_STATS: struct BnNoStats =
+        "aten::_native_batch_norm_legit.no_stats(Tensor input, Tensor? weight, Tensor? bias, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)" {
+        meta: bn_no_stats_metas,
+        kernel: bn_no_stats_kernel,
     }
-    if !args.bool(5)? && (args.opt_tensor(3)?.is_none() || args.opt_tensor(4)?.is_none()) {
+}
+
+fn instance_norm_meta(a: &InstanceNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, ch) = channel_input(&a.input, "instance_norm", 3)?;
+    for (t, what) in [
+        (&a.weight, "weight"),
+        (&a.bias, "bias"),
+        (&a.running_mean, "running_mean"),
+        (&a.running_var, "running_var"),
+    ] {
+        check_param(t.clone(), &ch, m.dtype, what, "instance_norm")?;
+    }
+    if !a.use_input_stats && (a.running_mean.is_none() || a.running_var.is_none()) {
         op_bail!(
             "Expected running_mean and running_var to be defined when use_input_stats is false"
         );
@@ -549,25 +615,19 @@ fn instance_norm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 /// through `_native_batch_norm_legit.no_stats` (weight and bias repeated per sample),
 /// viewed back; with running statistics, an inference batch norm per channel. Running
 /// statistics are not updated (an exported graph is an inference graph).
-fn instance_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let m = instance_norm_meta(args)?.remove(0);
-    let x = args.tensor(0)?;
-    let (w, b) = (args.opt_tensor(1)?, args.opt_tensor(2)?);
-    let (momentum, eps) = (args.float(6)?, args.float(7)?);
-    if !args.bool(5)? {
-        let (Some(mean), Some(var)) = (args.opt_tensor(3)?, args.opt_tensor(4)?) else {
+fn instance_norm_decomposition(a: &InstanceNorm) -> Result<Vec<Tensor>, OpError> {
+    let m = instance_norm_meta(a)?.remove(0);
+    let x = &a.input;
+    let (w, b) = (a.weight.clone(), a.bias.clone());
+    let (momentum, eps) = (a.momentum, a.eps);
+    if !a.use_input_stats {
+        let (Some(mean), Some(var)) = (&a.running_mean, &a.running_var) else {
             op_bail!(
                 "Expected running_mean and running_var to be defined when use_input_stats is false"
             );
         };
-        let (out, _, _) = x.native_batch_norm_legit_no_training(
-            w.as_ref(),
-            b.as_ref(),
-            &mean,
-            &var,
-            momentum,
-            eps,
-        );
+        let (out, _, _) =
+            x.native_batch_norm_legit_no_training(w.as_ref(), b.as_ref(), mean, var, momentum, eps);
         return Ok(vec![out]);
     }
     let batch = m.sizes[0].clone();
@@ -593,19 +653,10 @@ fn instance_norm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![normalized.view(m.sizes)])
 }
 
-pub static INSTANCE_NORM: OpDef = OpDef::composite(
-    "aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor",
-    instance_norm_meta,
-    instance_norm_decomposition,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &NATIVE_LAYER_NORM,
-    &LAYER_NORM,
-    &NATIVE_GROUP_NORM,
-    &GROUP_NORM,
-    &NATIVE_BATCH_NORM_LEGIT_NO_TRAINING,
-    &BATCH_NORM,
-    &NATIVE_BATCH_NORM_LEGIT_NO_STATS,
-    &INSTANCE_NORM,
-];
+op_def! {
+    pub static INSTANCE_NORM: struct InstanceNorm =
+        "aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor" {
+        meta: instance_norm_meta,
+        composite: instance_norm_decomposition,
+    }
+}

@@ -2,16 +2,16 @@
 //! and `pixel_unshuffle` (its inverse), composites of `view` + `permute` + `reshape`,
 //! as PyTorch's decompositions write them.
 
-use super::{OpArgs, OpDef};
+use super::op_def;
+use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{Tensor, TensorMeta};
 
 /// The input meta and the factor, checked as ATen checks them.
-fn factor(args: &OpArgs, op: &str, what: &str) -> Result<(TensorMeta, i64), OpError> {
-    let m = args.meta(0)?;
-    let r = args.i64(1)?;
+fn factor(x: &Tensor, r: i64, op: &str, what: &str) -> Result<(TensorMeta, i64), OpError> {
+    let m = meta_of(x)?;
     if m.rank() < 3 {
         op_bail!(
             "{op} expects input to have at least 3 dimensions, but got input with {} dimension(s)",
@@ -24,8 +24,13 @@ fn factor(args: &OpArgs, op: &str, what: &str) -> Result<(TensorMeta, i64), OpEr
     Ok((m, r))
 }
 
-fn shuffle_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, r) = factor(args, "pixel_shuffle", "upscale_factor")?;
+fn shuffle_meta(args: &PixelShuffle) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, r) = factor(
+        &args.self_,
+        args.upscale_factor,
+        "pixel_shuffle",
+        "upscale_factor",
+    )?;
     let n = m.rank();
     let c = &m.sizes[n - 3];
     let square = r.checked_mul(r).unwrap_or(i64::MAX);
@@ -41,8 +46,13 @@ fn shuffle_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn unshuffle_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, r) = factor(args, "pixel_unshuffle", "downscale_factor")?;
+fn unshuffle_meta(args: &PixelUnshuffle) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, r) = factor(
+        &args.self_,
+        args.downscale_factor,
+        "pixel_unshuffle",
+        "downscale_factor",
+    )?;
     let n = m.rank();
     for (at, name) in [(n - 2, "height"), (n - 1, "width")] {
         if m.sizes[at].hint() % r != 0 {
@@ -65,12 +75,11 @@ fn unshuffle_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 
 /// `view` to `[*, a…]`, `permute` the last dims by `last`, `reshape` to the output.
 fn rearrange(
-    args: &OpArgs,
+    x: &Tensor,
     split: Vec<SymInt>,
     last: &[i64],
     out: TensorMeta,
 ) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
     let lead = out.rank() - 3;
     let mut sizes = out.sizes[..lead].to_vec();
     sizes.extend(split);
@@ -79,10 +88,10 @@ fn rearrange(
     Ok(vec![x.view(sizes).permute(&perm).reshape(out.sizes)])
 }
 
-fn shuffle_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+fn shuffle_decomposition(args: &PixelShuffle) -> Result<Vec<Tensor>, OpError> {
     let out = shuffle_meta(args)?.remove(0);
-    let m = args.meta(0)?;
-    let r = SymInt::Int(args.i64(1)?);
+    let m = meta_of(&args.self_)?;
+    let r = SymInt::Int(args.upscale_factor);
     let n = m.rank();
     let split = vec![
         out.sizes[n - 3].clone(),
@@ -91,13 +100,13 @@ fn shuffle_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         m.sizes[n - 2].clone(),
         m.sizes[n - 1].clone(),
     ];
-    rearrange(args, split, &[0, 3, 1, 4, 2], out)
+    rearrange(&args.self_, split, &[0, 3, 1, 4, 2], out)
 }
 
-fn unshuffle_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+fn unshuffle_decomposition(args: &PixelUnshuffle) -> Result<Vec<Tensor>, OpError> {
     let out = unshuffle_meta(args)?.remove(0);
-    let m = args.meta(0)?;
-    let r = SymInt::Int(args.i64(1)?);
+    let m = meta_of(&args.self_)?;
+    let r = SymInt::Int(args.downscale_factor);
     let n = m.rank();
     let split = vec![
         m.sizes[n - 3].clone(),
@@ -106,18 +115,18 @@ fn unshuffle_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         out.sizes[n - 1].clone(),
         r,
     ];
-    rearrange(args, split, &[0, 2, 4, 1, 3], out)
+    rearrange(&args.self_, split, &[0, 2, 4, 1, 3], out)
 }
 
-pub static PIXEL_SHUFFLE: OpDef = OpDef::composite(
-    "aten::pixel_shuffle(Tensor self, int upscale_factor) -> Tensor",
-    shuffle_meta,
-    shuffle_decomposition,
-);
-pub static PIXEL_UNSHUFFLE: OpDef = OpDef::composite(
-    "aten::pixel_unshuffle(Tensor self, int downscale_factor) -> Tensor",
-    unshuffle_meta,
-    unshuffle_decomposition,
-);
-
-pub static OPS: &[&OpDef] = &[&PIXEL_SHUFFLE, &PIXEL_UNSHUFFLE];
+op_def! {
+    pub static PIXEL_SHUFFLE: struct PixelShuffle =
+        "aten::pixel_shuffle(Tensor self, int upscale_factor) -> Tensor" {
+        meta: shuffle_meta,
+        composite: shuffle_decomposition,
+    }
+    pub static PIXEL_UNSHUFFLE: struct PixelUnshuffle =
+        "aten::pixel_unshuffle(Tensor self, int downscale_factor) -> Tensor" {
+        meta: unshuffle_meta,
+        composite: unshuffle_decomposition,
+    }
+}

@@ -6,8 +6,8 @@
 //! layers is a training feature: an inference graph has none, so `train=True` with a
 //! dropout is refused. LSTM projections (`proj_size`) are refused.
 
+use super::op_def;
 use super::util::meta_of;
-use super::{OpArgs, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -51,25 +51,51 @@ struct Rnn {
     hidden: SymInt,
 }
 
+/// The arguments both cells take, `hx` as a list (`[h0]` for a GRU).
+struct RnnCall<'a> {
+    input: &'a Tensor,
+    hx: Vec<Tensor>,
+    params: &'a [Tensor],
+    has_biases: bool,
+    num_layers: i64,
+    dropout: f64,
+    train: bool,
+    bidirectional: bool,
+    batch_first: bool,
+}
+
+macro_rules! rnn_call {
+    ($args:expr, $hx:expr) => {
+        RnnCall {
+            input: &$args.input,
+            hx: $hx,
+            params: &$args.params,
+            has_biases: $args.has_biases,
+            num_layers: $args.num_layers,
+            dropout: $args.dropout,
+            train: $args.train,
+            bidirectional: $args.bidirectional,
+            batch_first: $args.batch_first,
+        }
+    };
+}
+
 impl Rnn {
-    fn read(args: &OpArgs, cell: Cell) -> Result<Rnn, OpError> {
+    fn read(args: &RnnCall, cell: Cell) -> Result<Rnn, OpError> {
         let op = cell.name();
-        let input = args.meta(0)?;
-        let states = match cell {
-            Cell::Gru => vec![args.tensor(1)?],
-            Cell::Lstm => args.tensor_list(1)?,
-        };
+        let input = meta_of(args.input)?;
+        let states = args.hx.clone();
         if states.len() != if cell == Cell::Lstm { 2 } else { 1 } {
             op_bail!(
                 "{op}: expected hx to hold (h0, c0), got {} tensors",
                 states.len()
             );
         }
-        let params = args.tensor_list(2)?;
-        let has_biases = args.bool(3)?;
-        let layers = usize::try_from(args.i64(4)?).unwrap_or(0);
-        let (dropout, train) = (args.float(5)?, args.bool(6)?);
-        let directions = if args.bool(7)? { 2 } else { 1 };
+        let params = args.params.to_vec();
+        let has_biases = args.has_biases;
+        let layers = usize::try_from(args.num_layers).unwrap_or(0);
+        let (dropout, train) = (args.dropout, args.train);
+        let directions = if args.bidirectional { 2 } else { 1 };
         if train && dropout > 0.0 {
             op_bail!("{op}: dropout between layers in training mode is not supported (export an eval() model)");
         }
@@ -122,7 +148,7 @@ impl Rnn {
             has_biases,
             layers,
             directions,
-            batch_first: args.bool(8)?,
+            batch_first: args.batch_first,
         })
     }
 
@@ -208,9 +234,9 @@ fn one_layer(
     Ok((Tensor::cat(&seq, 0), finals))
 }
 
-fn rnn_decomposition(args: &OpArgs, cell: Cell) -> Result<Vec<Tensor>, OpError> {
+fn rnn_decomposition(args: &RnnCall, cell: Cell) -> Result<Vec<Tensor>, OpError> {
     let rnn = Rnn::read(args, cell)?;
-    let mut layer_input = args.tensor(0)?;
+    let mut layer_input = args.input.clone();
     if rnn.batch_first {
         layer_input = layer_input.transpose(0, 1);
     }
@@ -243,31 +269,31 @@ fn rnn_decomposition(args: &OpArgs, cell: Cell) -> Result<Vec<Tensor>, OpError> 
     Ok(out)
 }
 
-fn gru_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Rnn::read(args, Cell::Gru)?.metas()
+fn gru_meta(args: &GruInput) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(&rnn_call!(args, vec![args.hx.clone()]), Cell::Gru)?.metas()
 }
 
-fn lstm_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Rnn::read(args, Cell::Lstm)?.metas()
+fn lstm_meta(args: &LstmInput) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(&rnn_call!(args, args.hx.clone()), Cell::Lstm)?.metas()
 }
 
-fn gru_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    rnn_decomposition(args, Cell::Gru)
+fn gru_decomposition(args: &GruInput) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(&rnn_call!(args, vec![args.hx.clone()]), Cell::Gru)
 }
 
-fn lstm_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    rnn_decomposition(args, Cell::Lstm)
+fn lstm_decomposition(args: &LstmInput) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(&rnn_call!(args, args.hx.clone()), Cell::Lstm)
 }
 
-pub static GRU_INPUT: OpDef = OpDef::composite(
-    "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)",
-    gru_meta,
-    gru_decomposition,
-);
-pub static LSTM_INPUT: OpDef = OpDef::composite(
-    "aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)",
-    lstm_meta,
-    lstm_decomposition,
-);
-
-pub static OPS: &[&OpDef] = &[&GRU_INPUT, &LSTM_INPUT];
+op_def! {
+    pub static GRU_INPUT: struct GruInput =
+        "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
+        meta: gru_meta,
+        composite: gru_decomposition,
+    }
+    pub static LSTM_INPUT: struct LstmInput =
+        "aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)" {
+        meta: lstm_meta,
+        composite: lstm_decomposition,
+    }
+}

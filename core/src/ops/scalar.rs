@@ -7,13 +7,16 @@
 //! (`trace/unbacked.rs`), giving `item` a symbolic value (`Sym(u0)`); the meta
 //! functions here serve the eager calls of the interpreter and the runtime.
 
+use super::elementwise::Unary;
+use super::op_def;
+use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
-use crate::ops::{OpArgs, OpDef, Value};
+use crate::ops::TensorOrNumber;
 use crate::tensor::{DType, Storage, TensorMeta};
 
-fn item_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn item_meta(args: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&args.self_)?;
     if let Some(n) = m.numel().as_int().filter(|&n| n != 1) {
         op_bail!("a Tensor with {n} elements cannot be converted to Scalar");
     }
@@ -26,9 +29,8 @@ fn item_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(DType::I64, Vec::new())])
 }
 
-fn item_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    item_meta(args)?;
-    let v = args.storage(0)?.to_vec::<i64>();
+fn item_kernel(args: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let v = args.self_.storage_or_op_error()?.to_vec::<i64>();
     let value = v.first().copied().unwrap_or_default();
     Ok(vec![scalar_storage(value)])
 }
@@ -37,45 +39,51 @@ fn scalar_storage<T: crate::tensor::Element>(v: T) -> Storage {
     Storage::from_vec(&[], vec![v]).unwrap_or_else(|| Storage::full(&[], 0.0, DType::I64))
 }
 
-pub static ITEM: OpDef = OpDef::new("aten::item(Tensor self) -> Scalar", item_meta, item_kernel);
+op_def! {
+    pub static ITEM: Unary = "aten::item(Tensor self) -> Scalar" {
+        meta: item_meta,
+        kernel: item_kernel,
+    }
+    /// `item` as the core ATen IR spells it.
+    pub static LOCAL_SCALAR_DENSE: Unary = "aten::_local_scalar_dense(Tensor self) -> Scalar" {
+        meta: item_meta,
+        kernel: item_kernel,
+    }
+}
 
-/// `item` as the core ATen IR spells it.
-pub static LOCAL_SCALAR_DENSE: OpDef = OpDef::new(
-    "aten::_local_scalar_dense(Tensor self) -> Scalar",
-    item_meta,
-    item_kernel,
-);
-
-fn assert_scalar_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    if let Value::Tensor(_) = args.get(0) {
-        args.meta(0)?;
+fn assert_scalar_meta(args: &AssertScalar) -> Result<Vec<TensorMeta>, OpError> {
+    if let TensorOrNumber::Tensor(t) = &args.self_ {
+        meta_of(t)?;
     }
     Ok(Vec::new())
 }
 
 /// Fails with the recorded message when the condition is false. The condition is a
 /// SymBool (`u0 <= 5`, its symbols bound by the time it runs) or a one-element tensor.
-fn assert_scalar_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let holds = match args.get(0) {
-        Value::Tensor(_) => args.storage(0)?.to_vec::<bool>().first().copied(),
-        _ => Some(args.bool(0)?),
+fn assert_scalar_kernel(args: &AssertScalar, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let holds = match &args.self_ {
+        TensorOrNumber::Tensor(t) => t.storage_or_op_error()?.to_vec::<bool>().first().copied(),
+        TensorOrNumber::Number(n) => Some(n.to::<i64>() != 0),
     };
     if holds.unwrap_or(false) {
         return Ok(Vec::new());
     }
     let message = args
-        .opt_str(1)?
+        .assert_msg
+        .clone()
         .unwrap_or_else(|| "Runtime assertion failed".into());
     Err(OpError(message))
 }
 
-pub static ASSERT_SCALAR: OpDef = OpDef::new(
-    "aten::_assert_scalar(Scalar self, str assert_msg) -> ()",
-    assert_scalar_meta,
-    assert_scalar_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[&ITEM, &LOCAL_SCALAR_DENSE, &ASSERT_SCALAR];
+op_def! {
+    pub static ASSERT_SCALAR: struct AssertScalar =
+        "aten::_assert_scalar(Scalar self, str assert_msg) -> ()" {
+        meta: assert_scalar_meta,
+        kernel: assert_scalar_kernel,
+        wrapped_numbers: [self],
+        accept_none: [assert_msg],
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,43 +6,59 @@
 
 use ndarray::{ArcArray, Axis, IxDyn, Slice};
 
+use super::op_def;
 use super::shape::{check_index, slice_bounds};
-use super::util::normalize_dim;
-use super::{OpArgs, OpDef};
+use super::util::{meta_of, normalize_dim};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Element, Storage, TensorMeta};
+use crate::tensor::{Element, Storage, Tensor, TensorMeta};
 
-/// The sizes `src` must have: those of the region of `self` it replaces.
-fn region_sizes(args: &OpArgs, select: bool) -> Result<(TensorMeta, Vec<SymInt>), OpError> {
-    let m = args.meta(0)?;
-    if m.rank() == 0 {
-        op_bail!(
-            "{}() cannot be applied to a 0-dim tensor",
-            args.op.base_name()
-        );
-    }
-    let d = normalize_dim(args.i64(2)?, m.rank())?;
-    let mut region = m.sizes.clone();
-    if select {
-        check_index(&m.sizes[d], &args.int(3)?, d, "select_scatter")?;
-        region.remove(d);
-    } else {
-        let (_, count) = slice_bounds(
-            &m.sizes[d],
-            args.opt_int(3)?,
-            args.opt_int(4)?,
-            args.i64(5)?,
-        )?;
-        region[d] = count;
-    }
-    Ok((m, region))
+/// The region of `self` a scatter replaces along `dim`.
+enum Region {
+    Slice {
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: i64,
+    },
+    Select(SymInt),
 }
 
-fn scatter_meta(args: &OpArgs, select: bool) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, region) = region_sizes(args, select)?;
-    let src = args.meta(1)?;
+/// The sizes `src` must have: those of the region of `self` it replaces.
+fn region_sizes(
+    op: &str,
+    x: &Tensor,
+    dim: i64,
+    region: &Region,
+) -> Result<(TensorMeta, Vec<SymInt>), OpError> {
+    let m = meta_of(x)?;
+    if m.rank() == 0 {
+        op_bail!("{op}() cannot be applied to a 0-dim tensor");
+    }
+    let d = normalize_dim(dim, m.rank())?;
+    let mut sizes = m.sizes.clone();
+    match region {
+        Region::Select(index) => {
+            check_index(&m.sizes[d], index, d, "select_scatter")?;
+            sizes.remove(d);
+        }
+        Region::Slice { start, end, step } => {
+            let (_, count) = slice_bounds(&m.sizes[d], start.clone(), end.clone(), *step)?;
+            sizes[d] = count;
+        }
+    }
+    Ok((m, sizes))
+}
+
+fn scatter_meta(
+    op: &str,
+    x: &Tensor,
+    src: &Tensor,
+    dim: i64,
+    region: &Region,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, region) = region_sizes(op, x, dim, region)?;
+    let src = meta_of(src)?;
     let same = src.sizes.len() == region.len()
         && src
             .sizes
@@ -59,12 +75,27 @@ fn scatter_meta(args: &OpArgs, select: bool) -> Result<Vec<TensorMeta>, OpError>
     Ok(vec![m])
 }
 
-fn slice_scatter_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    scatter_meta(args, false)
+fn slice_region<T>(args: &SliceScatter<T>) -> Region {
+    Region::Slice {
+        start: args.start.clone(),
+        end: args.end.clone(),
+        step: args.step.hint(),
+    }
 }
 
-fn select_scatter_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    scatter_meta(args, true)
+fn slice_scatter_meta(args: &SliceScatter) -> Result<Vec<TensorMeta>, OpError> {
+    scatter_meta(
+        "slice_scatter",
+        &args.self_,
+        &args.src,
+        args.dim,
+        &slice_region(args),
+    )
+}
+
+fn select_scatter_meta(args: &SelectScatter) -> Result<Vec<TensorMeta>, OpError> {
+    let region = Region::Select(args.index.clone());
+    scatter_meta("select_scatter", &args.self_, &args.src, args.dim, &region)
 }
 
 /// `base` with the region `place` selects replaced by `src` (already of `base`'s dtype
@@ -84,14 +115,13 @@ fn write_region<T: Element>(
     Ok(out.into_shared())
 }
 
-fn slice_scatter_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    slice_scatter_meta(args)?;
-    let base = args.storage(0)?;
-    let src = args.storage(1)?.cast(base.dtype());
-    let d = normalize_dim(args.i64(2)?, base.shape().len())?;
-    let step = args.i64(5)?;
+fn slice_scatter_kernel(args: &SliceScatter, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let base = args.self_.storage_or_op_error()?;
+    let src = args.src.storage_or_op_error()?.cast(base.dtype());
+    let d = normalize_dim(args.dim, base.shape().len())?;
+    let step = args.step.hint();
     let len = SymInt::Int(base.shape()[d] as i64);
-    let (start, count) = slice_bounds(&len, args.opt_int(3)?, args.opt_int(4)?, step)?;
+    let (start, count) = slice_bounds(&len, args.start.clone(), args.end.clone(), step)?;
     let (start, count) = (start.hint() as isize, count.hint() as isize);
     let end = start + (count - 1).max(0) * step as isize + isize::from(count > 0);
     let slice = Slice::new(start, Some(end), step as isize);
@@ -103,31 +133,29 @@ fn slice_scatter_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     ])
 }
 
-fn select_scatter_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    select_scatter_meta(args)?;
-    let base = args.storage(0)?;
-    let src = args.storage(1)?.cast(base.dtype());
-    let d = normalize_dim(args.i64(2)?, base.shape().len())?;
+fn select_scatter_kernel(args: &SelectScatter, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let base = args.self_.storage_or_op_error()?;
+    let src = args.src.storage_or_op_error()?.cast(base.dtype());
+    let d = normalize_dim(args.dim, base.shape().len())?;
     let len = SymInt::Int(base.shape()[d] as i64);
-    let i = check_index(&len, &args.int(3)?, d, "select_scatter")?.hint() as usize;
+    let i = check_index(&len, &args.index, d, "select_scatter")?.hint() as usize;
     Ok(vec![
         crate::map_storage!(&base, x => write_region(x, &src, |v| v.index_axis_move(Axis(d), i))?),
     ])
 }
 
-pub static SLICE_SCATTER: OpDef = OpDef::new(
-    "aten::slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor",
-    slice_scatter_meta,
-    slice_scatter_kernel,
-);
-
-pub static SELECT_SCATTER: OpDef = OpDef::new(
-    "aten::select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor",
-    select_scatter_meta,
-    select_scatter_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[&SLICE_SCATTER, &SELECT_SCATTER];
+op_def! {
+    pub static SLICE_SCATTER: struct SliceScatter =
+        "aten::slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor" {
+        meta: slice_scatter_meta,
+        kernel: slice_scatter_kernel,
+    }
+    pub static SELECT_SCATTER: struct SelectScatter =
+        "aten::select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor" {
+        meta: select_scatter_meta,
+        kernel: select_scatter_kernel,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,20 +4,20 @@
 
 use std::cmp::Ordering;
 
-use super::util::{concrete, normalize_dim, with_dtype};
-use super::{OpArgs, OpDef};
+use super::op_def;
+use super::util::{concrete, meta_of, normalize_dim, with_dtype};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::tensor::{DType, Element, Storage, TensorMeta};
 
 /// Output metas of `topk` and the normalized dim.
-fn topk_plan(args: &OpArgs) -> Result<(Vec<TensorMeta>, usize), OpError> {
-    let m = args.meta(0)?;
+fn topk_plan(args: &Topk) -> Result<(Vec<TensorMeta>, usize), OpError> {
+    let m = meta_of(&args.self_)?;
     if m.dtype == DType::Bool {
         op_bail!("\"topk_cpu\" not implemented for 'Bool'");
     }
-    let k = args.int(1)?;
-    let dim = normalize_dim(args.i64(2)?, m.rank())?;
+    let k = args.k.clone();
+    let dim = normalize_dim(args.dim, m.rank())?;
     let size = m.sizes.get(dim).map_or(1, |s| s.hint());
     if k.hint() < 0 || k.hint() > size {
         op_bail!("selected index k out of range");
@@ -35,7 +35,7 @@ fn topk_plan(args: &OpArgs) -> Result<(Vec<TensorMeta>, usize), OpError> {
     ))
 }
 
-fn topk_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
+fn topk_meta(args: &Topk) -> Result<Vec<TensorMeta>, OpError> {
     Ok(topk_plan(args)?.0)
 }
 
@@ -62,12 +62,13 @@ fn select_lane(lane: &[f64], k: usize, largest: bool) -> Vec<usize> {
     order
 }
 
-fn topk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (metas, dim) = topk_plan(args)?;
+fn topk_kernel(args: &Topk, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let m = meta_of(&args.self_)?;
+    let dim = normalize_dim(args.dim, m.rank())?;
     let out_shape = concrete(&metas[0].sizes);
     let k = out_shape.get(dim).copied().unwrap_or(1);
-    let largest = args.bool(3)?;
-    let x = args.storage(0)?;
+    let largest = args.largest;
+    let x = args.self_.storage_or_op_error()?;
     let shape = x.shape().to_vec();
     let n = shape.get(dim).copied().unwrap_or(1);
     let outer: usize = shape[..dim.min(shape.len())].iter().product();
@@ -100,11 +101,11 @@ fn topk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![values, indices])
 }
 
-/// In PyTorch's Core ATen opset. `sorted=False` returns the same (sorted) order.
-pub static TOPK: OpDef = OpDef::new(
-    "aten::topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
-    topk_meta,
-    topk_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[&TOPK];
+op_def! {
+    /// In PyTorch's Core ATen opset. `sorted=False` returns the same (sorted) order.
+    pub static TOPK: struct Topk =
+        "aten::topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)" {
+        meta: topk_meta,
+        kernel: topk_kernel,
+    }
+}

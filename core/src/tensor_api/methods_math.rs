@@ -330,6 +330,13 @@ impl Tensor {
         self.unary(&activation::MISH)
     }
 
+    /// `log(sigmoid(x))`, computed stably (PyTorch's `F.logsigmoid`).
+    #[track_caller]
+    #[must_use]
+    pub fn log_sigmoid(&self) -> Tensor {
+        self.unary(&activation::LOG_SIGMOID)
+    }
+
     /// GELU with `approximate` `"none"` (the exact `x * Φ(x)`) or `"tanh"`.
     #[track_caller]
     #[must_use]

@@ -84,6 +84,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "linear",
     "log",
     "log1p",
+    "log_sigmoid",
     "log_softmax",
     "log_softmax_dtype",
     "logical_and",

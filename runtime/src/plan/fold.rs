@@ -8,20 +8,10 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, Tensor};
 
 use super::{Builder, ConstOrigin, GemmB, PackSource, Place, V};
-/// Ops that must not be computed at compile time.
+/// Ops that must not be computed at compile time: random ops (the op's own flag,
+/// `OpDef::nondeterministic`, which dead-code elimination reads too).
 fn nondeterministic(op: &OpDef) -> bool {
-    let name = op.base_name();
-    [
-        "rand",
-        "dropout",
-        "bernoulli",
-        "normal",
-        "uniform",
-        "empty",
-        "multinomial",
-    ]
-    .iter()
-    .any(|k| name.contains(k))
+    op.nondeterministic
 }
 
 /// A contiguous f32 copy of a constant in logical order, with its shape.

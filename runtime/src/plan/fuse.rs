@@ -6,6 +6,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ferrex::graph::Arg;
+use ferrex::ops::lowering::{ArgRef, Lowering};
+use ferrex::ops::{Argument, OpDef, TensorOrNumber};
+use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
@@ -58,49 +61,49 @@ impl Builder<'_> {
     }
 
     /// The elementwise op of a call, when the fuser handles it: f32 in and out, numbers
-    /// and f32 tensors as operands.
-    pub(super) fn elementwise(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Ew> {
+    /// and f32 tensors as operands. The op says what it computes (its lowering hook, from
+    /// its typed arguments); inference batch norm is an affine map.
+    pub(super) fn elementwise(
+        &mut self,
+        v: V,
+        op: &'static OpDef,
+        name: &str,
+        args: &[Arg],
+    ) -> Option<Ew> {
         if !self.is_f32(v) {
             return None;
         }
-        let farg = |b: &Self, i: usize| -> Option<FArg> {
-            match args.get(i) {
-                Some(Arg::Tensor(_)) => b.f32_operand(args, i).map(FArg::Op),
-                Some(a) => number(a).map(|x| FArg::Num(x as f32)),
-                None => None,
-            }
-        };
-        let binary = |b: &Self, op: BinOp, alpha: Option<f32>| {
-            Some(Ew::Binary(op, farg(b, 0)?, farg(b, 1)?, alpha))
-        };
-        match name {
-            "aten::add.Tensor" | "aten::sub.Tensor" | "aten::add.Scalar" | "aten::sub.Scalar" => {
-                let alpha = opt_num(args, 2, Some(1.0))?.unwrap_or(1.0) as f32;
-                let op = if name.starts_with("aten::add") {
-                    BinOp::Add
-                } else {
-                    BinOp::Sub
-                };
-                binary(self, op, (alpha != 1.0).then_some(alpha))
-            }
-            "aten::mul.Tensor" | "aten::mul.Scalar" => binary(self, BinOp::Mul, None),
-            "aten::div.Tensor" | "aten::div.Scalar" => binary(self, BinOp::Div, None),
-            "aten::div.Tensor_mode" if matches!(args.get(2), None | Some(Arg::None)) => {
-                binary(self, BinOp::Div, None)
-            }
-            "aten::batch_norm.default" => self.batch_norm_affine(args),
-            _ => {
-                let op = unary_op(name, args)?;
-                Some(Ew::Unary(op, self.f32_operand(args, 0)?))
-            }
+        if name == "aten::batch_norm.default" {
+            return self.batch_norm_affine(args);
+        }
+        match lowering_of(op, args)? {
+            Lowering::Unary { input, f } => Some(Ew::Unary(f, self.f32_value(input)?)),
+            Lowering::Binary {
+                op,
+                lhs,
+                rhs,
+                alpha,
+            } => Some(Ew::Binary(
+                op,
+                self.farg(lhs)?,
+                self.farg(rhs)?,
+                (alpha != 1.0).then_some(alpha as f32),
+            )),
+            _ => None,
         }
     }
 
-    /// Argument `i` as an operand, when it is an f32 tensor.
-    fn f32_operand(&self, args: &[Arg], i: usize) -> Option<Operand> {
-        self.node_arg(args.get(i))
-            .filter(|&x| self.is_f32(x))
-            .map(|x| self.operand(x))
+    /// A fused operand: an f32 value, or a number.
+    fn farg(&self, a: TensorOrNumber<ArgRef>) -> Option<FArg> {
+        match a {
+            TensorOrNumber::Tensor(x) => self.f32_value(x).map(FArg::Op),
+            TensorOrNumber::Number(n) => Some(FArg::Num(n.to::<f64>() as f32)),
+        }
+    }
+
+    /// Node `x` as an operand, when it is an f32 tensor.
+    fn f32_value(&self, x: ArgRef) -> Option<Operand> {
+        self.is_f32(x).then(|| self.operand(x))
     }
 
     /// Inference batch norm with constant statistics: `x * scale + shift` per channel.
@@ -305,55 +308,27 @@ impl Builder<'_> {
     }
 }
 
-/// Argument `i` as an optional number: `default` when absent, `None` when passed as
-/// `None`; `None` overall when it is not a number.
-fn opt_num(args: &[Arg], i: usize, default: Option<f64>) -> Option<Option<f64>> {
-    match args.get(i) {
-        None => Some(default),
-        Some(Arg::None) => Some(None),
-        Some(a) => number(a).map(Some),
+/// What `op` computes for these arguments, from its lowering hook (the op's typed
+/// arguments, tensors as node indices); `None` when it has none or refuses them.
+/// An argument holding a size known only at run time (`u0` read from data, a symbolic
+/// size) makes the call a fallback: decoding would bake its example value into the step.
+pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
+    let symbolic = |s: &SymInt| s.as_int().is_none();
+    let run_time_value = args.iter().any(|a| match a {
+        Arg::Int(s) => symbolic(s),
+        Arg::IntList(l) => l.iter().any(symbolic),
+        Arg::SymBool(_) | Arg::Sym(_) | Arg::SymInts(_) => true,
+        _ => false,
+    });
+    if run_time_value {
+        return None;
     }
-}
-
-/// The unary op of a call the fuser handles, with its scalar arguments decoded.
-fn unary_op(name: &str, args: &[Arg]) -> Option<UnOp> {
-    Some(match name {
-        "aten::relu.default" => UnOp::Relu,
-        "aten::neg.default" => UnOp::Neg,
-        "aten::abs.default" => UnOp::Abs,
-        "aten::sigmoid.default" => UnOp::Sigmoid,
-        "aten::tanh.default" => UnOp::Tanh,
-        "aten::silu.default" => UnOp::Silu,
-        "aten::exp.default" => UnOp::Exp,
-        "aten::log.default" => UnOp::Log,
-        "aten::sqrt.default" => UnOp::Sqrt,
-        "aten::rsqrt.default" => UnOp::Rsqrt,
-        "aten::sin.default" => UnOp::Sin,
-        "aten::cos.default" => UnOp::Cos,
-        "aten::reciprocal.default" => UnOp::Reciprocal,
-        "aten::erf.default" => UnOp::Erf,
-        "aten::gelu.default" => match args.get(1) {
-            None | Some(Arg::None) => UnOp::Gelu,
-            Some(Arg::Str(s)) if s == "none" => UnOp::Gelu,
-            Some(Arg::Str(s)) if s == "tanh" => UnOp::GeluTanh,
-            _ => return None,
-        },
-        "aten::leaky_relu.default" => UnOp::LeakyRelu(opt_num(args, 1, Some(0.01))??),
-        "aten::hardtanh.default" => {
-            let lo = opt_num(args, 1, Some(-1.0))??;
-            let hi = opt_num(args, 2, Some(1.0))??;
-            UnOp::Clamp(Some(lo), Some(hi))
-        }
-        "aten::clamp.default" => {
-            let (lo, hi) = (opt_num(args, 1, None)?, opt_num(args, 2, None)?);
-            if lo.is_none() && hi.is_none() {
-                return None;
-            }
-            UnOp::Clamp(lo, hi)
-        }
-        "aten::pow.Tensor_Scalar" => UnOp::PowScalar(opt_num(args, 1, None)??),
-        _ => return None,
-    })
+    let by_index: Vec<Argument<ArgRef>> = args
+        .iter()
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (op.lowering?)(&by_index).ok()
 }
 
 /// Emits the instructions of a fused group.

@@ -3,11 +3,12 @@
 //! kernel. Constant folding and the opening of fusion groups happen here, node by node.
 
 use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
-use ferrex::ops::OpDef;
+use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
+use super::fuse::lowering_of;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
     Place, V,
@@ -128,53 +129,42 @@ impl Builder<'_> {
         }
     }
 
-    /// A matrix product the GEMM kernels run: `addmm`, `mm`, `matmul` with a 2-D
-    /// right operand, `linear`.
-    fn try_gemm(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+    /// A matrix product the GEMM kernels run (the op's `Lowering::Gemm`: `addmm`, `mm`,
+    /// `matmul` with a 2-D right operand, `linear`), f32 throughout.
+    fn try_gemm(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         if !self.is_f32(v) {
             return None;
         }
-        let f32_node = |b: &Self, a: Option<&Arg>| b.node_arg(a).filter(|&x| b.is_f32(x));
+        let Some(Lowering::Gemm {
+            a,
+            b,
+            bias,
+            beta,
+            alpha,
+            weight,
+            any_rank,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
         let rank = |b: &Self, x: V| b.meta(x).map(|m| m.rank()).unwrap_or(0);
-        let (a, b, init, alpha, linear) = match name {
-            "aten::addmm.default" => {
-                let bias = f32_node(self, args.first())?;
-                let a = f32_node(self, args.get(1))?;
-                let b = f32_node(self, args.get(2))?;
-                let beta = args.get(3).map_or(Some(1.0), number)? as f32;
-                let alpha = args.get(4).map_or(Some(1.0), number)? as f32;
-                if rank(self, bias) > 2 {
+        if !self.is_f32(a) || !self.is_f32(b) {
+            return None;
+        }
+        // A `linear` bias is added along the rows (rank ≤ 1); `addmm`'s broadcasts.
+        let init = match bias {
+            Some(c) if beta != 0.0 => {
+                if !self.is_f32(c) || rank(self, c) > if weight { 1 } else { 2 } {
                     return None;
                 }
-                let init = (beta != 0.0).then_some((self.operand(bias), beta));
-                (a, b, init, alpha, false)
+                Some((self.operand(c), beta as f32))
             }
-            "aten::mm.default" | "aten::matmul.default" => {
-                let a = f32_node(self, args.first())?;
-                let b = f32_node(self, args.get(1))?;
-                (a, b, None, 1.0, false)
-            }
-            "aten::linear.default" => {
-                let a = f32_node(self, args.first())?;
-                let w = f32_node(self, args.get(1))?;
-                let init = match args.get(2) {
-                    None | Some(Arg::None) => None,
-                    Some(Arg::Tensor(n)) if self.is_f32(n.0) && rank(self, n.0) <= 1 => {
-                        Some((self.operand(n.0), 1.0))
-                    }
-                    _ => return None,
-                };
-                (a, w, init, 1.0, true)
-            }
-            _ => return None,
+            _ => None,
         };
-        if rank(self, a) < 2 || rank(self, b) != 2 {
+        if rank(self, a) < 2 || rank(self, b) != 2 || (!any_rank && rank(self, a) != 2) {
             return None;
         }
-        if name == "aten::mm.default" && rank(self, a) != 2 {
-            return None;
-        }
-        let b = match (self.const_of[b], linear) {
+        let b = match (self.const_of[b], weight) {
             (Some(c), false) => self.pack_bt(c)?,
             (Some(c), true) => self.pack_weight(c)?,
             (None, false) => GemmB::Dynamic(Operand::Val(b)),
@@ -184,7 +174,7 @@ impl Builder<'_> {
             a: self.operand(a),
             b,
             init,
-            alpha,
+            alpha: alpha as f32,
             epilogue: None,
         }))
     }
@@ -434,11 +424,11 @@ impl Builder<'_> {
         // Core-IR composites are lowered as their export-IR forms.
         let (name, mapped) = self.core_ir_form(v, &op.name(), args);
         let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
-        if let Some(ew) = self.elementwise(v, &name, planned_args) {
+        if let Some(ew) = self.elementwise(v, op, &name, planned_args) {
             self.open_group(v, ew);
             return;
         }
-        match self.special_kind(v, &name, planned_args) {
+        match self.special_kind(v, op, &name, planned_args) {
             Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
             Some(kind) => {
                 let place = if kind.is_planned() {
@@ -474,7 +464,7 @@ impl Builder<'_> {
     }
 
     /// The planned step of a call that is not elementwise, or `None` (a fallback).
-    fn special_kind(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
+    fn special_kind(&mut self, v: V, op: &'static OpDef, name: &str, args: &[Arg]) -> Option<Kind> {
         match name {
             "aten::conv2d.default" => self.try_conv(v, args),
             "aten::max_pool2d.default" => self.try_max_pool(v, args),
@@ -496,7 +486,7 @@ impl Builder<'_> {
                 _ => self.lower_more(v, name, args),
             },
             _ => self
-                .try_gemm(v, name, args)
+                .try_gemm(v, op, args)
                 .or_else(|| self.lower_more(v, name, args)),
         }
     }

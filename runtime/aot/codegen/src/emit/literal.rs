@@ -73,6 +73,22 @@ fn unary(op: UnOp) -> String {
         UnOp::LeakyRelu(s) => format!("LeakyRelu({})", f64_lit(s)),
         UnOp::Clamp(lo, hi) => format!("Clamp({}, {})", opt_f64(lo), opt_f64(hi)),
         UnOp::PowScalar(e) => format!("PowScalar({})", f64_lit(e)),
+        UnOp::Elu {
+            alpha,
+            scale,
+            input_scale,
+        } => format!(
+            "Elu {{ alpha: {}, scale: {}, input_scale: {} }}",
+            f64_lit(alpha),
+            f64_lit(scale),
+            f64_lit(input_scale)
+        ),
+        UnOp::Softplus { beta, threshold } => format!(
+            "Softplus {{ beta: {}, threshold: {} }}",
+            f64_lit(beta),
+            f64_lit(threshold)
+        ),
+        // The rest carry no numbers: their names are their literals.
         other => format!("{other:?}"),
     }
 }

@@ -1,0 +1,46 @@
+//! Capabilities an op offers the compiled runtime, from its typed arguments: what it
+//! computes, in terms the runtime's kernels implement. The runtime asks an op's
+//! `lowering` hook instead of matching its name, so defaults and argument positions live
+//! only in the op's schema.
+
+pub use ferrex_kernels::pointwise::{Binary, Unary};
+
+use super::{Argument, TensorOrNumber};
+use crate::error::OpError;
+
+/// What a tensor argument is in a lowering: a node index of the graph being compiled.
+pub type ArgRef = usize;
+
+/// An op's lowering hook: decodes the call's arguments (tensors as node indices) with the
+/// op's argument struct and says what the op computes.
+pub type LowerFn = fn(&[Argument<ArgRef>]) -> Result<Lowering<ArgRef>, OpError>;
+
+/// What an op computes, for the runtime.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Lowering<T> {
+    /// `f(input)` element by element (the eager kernel computes it with the same
+    /// [`Unary::eval`]).
+    Unary { input: T, f: Unary },
+    /// `lhs op rhs`, broadcast; `alpha` scales `rhs` of an add or a subtraction.
+    Binary {
+        op: Binary,
+        lhs: TensorOrNumber<T>,
+        rhs: TensorOrNumber<T>,
+        alpha: f64,
+    },
+    /// `alpha * a @ b + beta * bias` (`bias` broadcast; `beta` 0 ignores it). `weight`:
+    /// `b` is `[n, k]` (a `linear` weight), else `[k, n]`; `any_rank`: `a` may have
+    /// leading batch dims (`matmul`, `linear`), else it is 2-D (`mm`, `addmm`).
+    Gemm {
+        a: T,
+        b: T,
+        bias: Option<T>,
+        beta: f64,
+        alpha: f64,
+        weight: bool,
+        any_rank: bool,
+    },
+    /// Not for these arguments (`div` with a rounding mode): the eager kernel.
+    Eager,
+}
