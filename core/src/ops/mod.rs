@@ -36,7 +36,7 @@ pub mod sort;
 pub mod sym;
 mod util;
 
-pub use crate::graph::Argument;
+pub use argument::Argument;
 pub use custom::{custom_op, CustomOpBuilder};
 pub use decode::{OpArguments, TensorOrNumber};
 pub use ferrex_macros::op_def;
