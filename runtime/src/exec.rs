@@ -97,8 +97,9 @@ pub fn pack(
 }
 
 /// An inference batch norm as a per-channel affine map: `x * scale + shift`, from its
-/// weight and bias (absent: 1 and 0), running mean and variance, in f64. `None` when the
-/// lengths differ.
+/// weight and bias (absent: 1 and 0), running mean and variance — computed in f64 by the
+/// eager op's own `ferrex_kernels::norm::batch_norm_scale_shift`, rounded to f32. `None`
+/// when the lengths differ.
 pub fn batch_norm_affine(
     weight: Option<&[f32]>,
     bias: Option<&[f32]>,
@@ -111,14 +112,18 @@ pub fn batch_norm_affine(
     {
         return None;
     }
-    let mut scale = Vec::with_capacity(c);
-    let mut shift = Vec::with_capacity(c);
-    for i in 0..c {
-        let s = weight.map_or(1.0, |w| w[i] as f64) / (var[i] as f64 + eps).sqrt();
-        scale.push(s as f32);
-        shift.push((bias.map_or(0.0, |b| b[i] as f64) - mean[i] as f64 * s) as f32);
-    }
-    Some((scale, shift))
+    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let (weight, bias) = (weight.map(wide), bias.map(wide));
+    let (scale, shift) = kernels::norm::batch_norm_scale_shift(
+        weight.as_deref(),
+        bias.as_deref(),
+        &wide(mean),
+        &wide(var),
+        eps,
+    )
+    .ok()?;
+    let narrow = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    Some((narrow(scale), narrow(shift)))
 }
 
 /// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an

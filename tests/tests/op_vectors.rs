@@ -194,7 +194,13 @@ fn run_case(case: &Json) -> Result<(), String> {
                 .ok_or_else(|| format!("{name} has no argument `{k}`"))?;
             while values.len() <= pos {
                 let i = values.len();
-                values.push(schema.args[i].default.clone().unwrap_or(Value::None));
+                values.push(
+                    schema.args[i]
+                        .default
+                        .as_ref()
+                        .map(ferrex::ops::schema::default_value)
+                        .unwrap_or(Value::None),
+                );
             }
             values[pos] = value_of(v);
         }

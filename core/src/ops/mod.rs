@@ -251,7 +251,11 @@ impl<'a> OpArgs<'a> {
         self.op
             .parsed()
             .ok()
-            .and_then(|s| s.args.get(i).and_then(|a| a.default.clone()))
+            .and_then(|s| {
+                s.args
+                    .get(i)
+                    .and_then(|a| a.default.as_ref().map(schema::default_value))
+            })
             .unwrap_or(Value::None)
     }
 

@@ -3,64 +3,15 @@
 //! defaults (so kernels read an omitted argument as ATen would). The parser itself is
 //! `ferrex-schema`'s; this file turns its defaults into call arguments.
 
+pub use ferrex_schema::{DefaultValue, Schema, SchemaArg};
+
 use crate::symbolic::SymInt;
 
 use super::Value;
 
-/// One declared argument.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SchemaArg {
-    pub name: String,
-    /// The ATen type as written (`Tensor`, `int[1]`, `Scalar?`, `SymInt[]`), alias
-    /// annotations removed.
-    pub ty: String,
-    pub default: Option<Value>,
-    pub kwarg_only: bool,
-}
-
-impl SchemaArg {
-    pub fn is_optional(&self) -> bool {
-        self.ty.ends_with('?')
-    }
-}
-
-/// A parsed schema.
-#[derive(Clone, Debug)]
-pub struct Schema {
-    /// `aten::add`
-    pub name: String,
-    /// `Tensor` (empty for `default`)
-    pub overload: String,
-    pub args: Vec<SchemaArg>,
-    /// The declared return types (`Tensor`, `Tensor[]`, …).
-    pub returns: Vec<String>,
-}
-
-impl Schema {
-    /// `aten::add.Tensor`, `aten::relu.default`.
-    pub fn qualified_name(&self) -> String {
-        let overload = if self.overload.is_empty() {
-            "default"
-        } else {
-            &self.overload
-        };
-        format!("{}.{}", self.name, overload)
-    }
-
-    /// Position of the argument called `name`.
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.args.iter().position(|a| a.name == name)
-    }
-
-    /// Whether the op returns a list of tensors (`Tensor[]`).
-    pub fn returns_list(&self) -> bool {
-        self.returns.len() == 1 && self.returns[0] == "Tensor[]"
-    }
-}
-
 /// A schema default as a call argument.
-fn default_value(d: &ferrex_schema::DefaultValue) -> Value {
-    use ferrex_schema::DefaultValue as D;
+pub fn default_value(d: &DefaultValue) -> Value {
+    use DefaultValue as D;
     match d {
         D::None => Value::None,
         D::Bool(b) => Value::Bool(*b),
@@ -77,22 +28,7 @@ fn default_value(d: &ferrex_schema::DefaultValue) -> Value {
 /// time). Schemas of custom ops come from their authors; a malformed one is reported,
 /// never panics.
 pub fn parse(schema: &str) -> Result<Schema, String> {
-    let s = ferrex_schema::parse(schema)?;
-    Ok(Schema {
-        name: s.name,
-        overload: s.overload,
-        args: s
-            .args
-            .into_iter()
-            .map(|a| SchemaArg {
-                default: a.default.as_ref().map(default_value),
-                name: a.name,
-                ty: a.ty,
-                kwarg_only: a.kwarg_only,
-            })
-            .collect(),
-        returns: s.returns,
-    })
+    ferrex_schema::parse(schema)
 }
 
 #[cfg(test)]
@@ -106,7 +42,10 @@ mod tests {
         assert_eq!(s.qualified_name(), "aten::add.Tensor");
         assert_eq!(s.args.len(), 3);
         assert!(s.args[2].kwarg_only);
-        assert_eq!(s.args[2].default, Some(Value::Int(SymInt::Int(1))));
+        assert_eq!(
+            s.args[2].default.as_ref().map(default_value),
+            Some(Value::Int(SymInt::Int(1)))
+        );
         let s = parse("aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)").unwrap();
         assert_eq!(s.returns, vec!["Tensor", "Tensor"]);
         let s = parse("aten::relu_(Tensor(a!) self) -> Tensor(a!)").unwrap();
@@ -114,7 +53,7 @@ mod tests {
         assert_eq!(s.args[0].ty, "Tensor");
         let s = parse("aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1) -> Tensor").unwrap();
         assert_eq!(
-            s.args[3].default,
+            s.args[3].default.as_ref().map(default_value),
             Some(Value::IntList(vec![SymInt::Int(1), SymInt::Int(1)]))
         );
         assert!(parse("relu(Tensor self) -> Tensor").is_err());

@@ -6,6 +6,7 @@ use std::fmt::{self, Write};
 
 use super::ExportedProgram;
 use crate::graph::{is_size_node, Arg, Graph, Node, NodeKind, SymIntArg};
+use crate::ops::schema::default_value;
 use crate::ops::sym::{sym_op, SymOp};
 use crate::ops::Value;
 use crate::symbolic::format_sizes;
@@ -128,7 +129,7 @@ pub(crate) fn call_text(graph: &Graph, node: &Node) -> String {
                     .and_then(|s| s.args.get(shown - 1))
                     .and_then(|d| d.default.as_ref());
                 match default {
-                    Some(d) if is_default(&args[shown - 1], d) => shown -= 1,
+                    Some(d) if is_default(&args[shown - 1], &default_value(d)) => shown -= 1,
                     _ => break,
                 }
             }

@@ -646,7 +646,7 @@ impl<'a> Walker<'a> {
     /// literal, a tuple-struct constructor or an associated function of a user type.
     fn builds_opaque_value(&self, e: &Expr) -> bool {
         let user_type = |path: &syn::Path| {
-            let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segs = segment_names(path);
             let owner = match segs.as_slice() {
                 [.., owner, last] if starts_upper(owner) && !starts_upper(last) => owner,
                 [.., last] if starts_upper(last) => last,
@@ -748,12 +748,7 @@ impl<'a> Walker<'a> {
                 let Expr::Path(p) = strip(&c.func) else {
                     return None;
                 };
-                let segs: Vec<String> = p
-                    .path
-                    .segments
-                    .iter()
-                    .map(|s| s.ident.to_string())
-                    .collect();
+                let segs = segment_names(&p.path);
                 let is_self = segs.len() == 2
                     && (segs[0] == "Self" || self.self_name.as_deref() == Some(segs[0].as_str()));
                 let f = if is_self {
@@ -1098,12 +1093,7 @@ impl<'a> Walker<'a> {
         if p.path.segments.len() != 1 {
             // `Helper::run` as a value: a method of a type that must be one strict export
             // can see into; `f64::sqrt`, `String::from`, `Some` are values of std.
-            let segs: Vec<String> = p
-                .path
-                .segments
-                .iter()
-                .map(|s| s.ident.to_string())
-                .collect();
+            let segs = segment_names(&p.path);
             let owner = &segs[segs.len() - 2];
             let last = &segs[segs.len() - 1];
             if starts_upper(owner)
@@ -1957,7 +1947,7 @@ impl<'a> Walker<'a> {
             return self.value_call(c);
         };
         let path = &p.path;
-        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let segs = segment_names(path);
         let last = segs.last().cloned().unwrap_or_default();
         let first = segs.first().cloned().unwrap_or_default();
 
@@ -2716,6 +2706,11 @@ fn is_conversion(e: &Expr) -> bool {
     }
 }
 
+/// The identifiers of a path, in order (`std::cell::Cell` → `["std", "cell", "Cell"]`).
+pub(crate) fn segment_names(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
 /// `Cell::new(..)`, `RefCell::default()`: a cell built where it is bound.
 fn is_fresh_cell(e: &Expr) -> bool {
     let Expr::Call(c) = strip(e) else {
@@ -2724,12 +2719,7 @@ fn is_fresh_cell(e: &Expr) -> bool {
     let Expr::Path(p) = strip(&c.func) else {
         return false;
     };
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
+    let segs = segment_names(&p.path);
     matches!(segs.as_slice(), [.., owner, f] if is_std_cell_type(owner) && matches!(f.as_str(), "new" | "default"))
 }
 

@@ -19,6 +19,7 @@
 //! (`w.to_vec()`) or a method outside the tensor vocabulary on such a receiver gets the
 //! opposite check (`DataProbe`): it compiles only when the receiver is not a tensor.
 
+use super::segment_names;
 use std::collections::HashSet;
 
 use proc_macro2::TokenStream;
@@ -575,12 +576,7 @@ fn callee_fix(call: &ExprCall) -> Option<String> {
     if p.qself.is_some() {
         return None;
     }
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
+    let segs = segment_names(&p.path);
     match segs.as_slice() {
         [.., owner, f] if owner.starts_with(|c: char| c.is_ascii_uppercase()) => Some(format!(
             "put `#[ferrex::export_fn]` on the `impl {owner}` block that defines `{f}`"

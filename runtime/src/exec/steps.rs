@@ -3,23 +3,12 @@
 
 use std::borrow::Cow;
 
-use ferrex::ops::shape::slice_bounds;
-use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 use ferrex_kernels::{self as kernels, Mat};
 
 use super::{Arena, Run, Val};
 use crate::plan::{node_name, Cmp, Kind, Operand, Step, ViewOp};
-
-/// Contiguous strides of `shape`.
-fn contiguous(shape: &[usize]) -> Vec<usize> {
-    let mut st = vec![1usize; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        st[i] = st[i + 1] * shape[i + 1];
-    }
-    st
-}
 
 impl Run<'_> {
     /// The steps of `plan/lower_ops.rs`, into `buf`; the output's shape.
@@ -63,67 +52,7 @@ impl Run<'_> {
     ) -> Result<Vec<usize>, String> {
         let (data, xs) = self.data(x, arena)?;
         let shape = self.sizes(&step.sizes)?;
-        let xst = contiguous(&xs);
-        let (offset, strides) = match view {
-            ViewOp::Reshape => {
-                if xs.iter().product::<usize>() != shape.iter().product::<usize>() {
-                    return Err(format!(
-                        "shape {shape:?} is invalid for input of size {xs:?}"
-                    ));
-                }
-                (0, contiguous(&shape))
-            }
-            ViewOp::Expand => {
-                let lead = shape
-                    .len()
-                    .checked_sub(xs.len())
-                    .ok_or_else(|| format!("cannot expand {xs:?} to {shape:?}"))?;
-                let mut st = vec![0usize; shape.len()];
-                for (d, (&n, &s)) in xs.iter().zip(&xst).enumerate() {
-                    if n == shape[lead + d] {
-                        st[lead + d] = if n == 1 { 0 } else { s };
-                    } else if n != 1 {
-                        return Err(format!("cannot expand {xs:?} to {shape:?}"));
-                    }
-                }
-                (0, st)
-            }
-            ViewOp::Select { dim, index } => {
-                let size = *xs.get(*dim).ok_or("select: dim out of range")?;
-                let i = self.bindings.value(index);
-                let i = if i < 0 { i + size as i64 } else { i };
-                let i = usize::try_from(i)
-                    .ok()
-                    .filter(|&i| i < size)
-                    .ok_or_else(|| format!("select: index {i} out of range for size {size}"))?;
-                let mut st = xst.clone();
-                st.remove(*dim);
-                (i * xst[*dim], st)
-            }
-            ViewOp::Slice {
-                dim,
-                start,
-                end,
-                step: by,
-            } => {
-                let size = *xs.get(*dim).ok_or("slice: dim out of range")?;
-                let bound = |s: &Option<_>| s.as_ref().map(|s| SymInt::Int(self.bindings.value(s)));
-                let (first, _) = slice_bounds(
-                    &SymInt::Int(size as i64),
-                    bound(start),
-                    bound(end),
-                    *by as i64,
-                )
-                .map_err(|e| e.0)?;
-                let first = usize::try_from(first.hint()).map_err(|_| "slice: bad start")?;
-                let mut st = xst.clone();
-                st[*dim] *= by;
-                (first * xst[*dim], st)
-            }
-        };
-        if strides.len() != shape.len() {
-            return Err(format!("cannot view {xs:?} as {shape:?}"));
-        }
+        let (offset, strides) = view.layout(&xs, &shape, |s| Ok(self.bindings.value(s)))?;
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::layout::strided_copy(&data, offset, &shape, &strides, &mut buf[..len])?;

@@ -274,6 +274,89 @@ pub enum ViewOp {
     },
 }
 
+/// Contiguous (row-major) strides of `shape`.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+impl ViewOp {
+    /// Where the view of a contiguous input of sizes `xs` starts, and its strides, for
+    /// an output of sizes `out`; `int` gives a bound's value (the call's bindings when
+    /// the plan runs, a constant when `ferrex-aot` generates code — both use this).
+    pub fn layout(
+        &self,
+        xs: &[usize],
+        out: &[usize],
+        int: impl Fn(&SymInt) -> Result<i64, String>,
+    ) -> Result<(usize, Vec<usize>), String> {
+        let xst = contiguous_strides(xs);
+        let (offset, strides) = match self {
+            ViewOp::Reshape => {
+                if xs.iter().product::<usize>() != out.iter().product::<usize>() {
+                    return Err(format!("shape {out:?} is invalid for input of size {xs:?}"));
+                }
+                (0, contiguous_strides(out))
+            }
+            ViewOp::Expand => {
+                let lead = out
+                    .len()
+                    .checked_sub(xs.len())
+                    .ok_or_else(|| format!("cannot expand {xs:?} to {out:?}"))?;
+                let mut st = vec![0usize; out.len()];
+                for (d, (&n, &s)) in xs.iter().zip(&xst).enumerate() {
+                    if n == out[lead + d] {
+                        st[lead + d] = if n == 1 { 0 } else { s };
+                    } else if n != 1 {
+                        return Err(format!("cannot expand {xs:?} to {out:?}"));
+                    }
+                }
+                (0, st)
+            }
+            ViewOp::Select { dim, index } => {
+                let size = *xs.get(*dim).ok_or("select: dim out of range")?;
+                let i = int(index)?;
+                let i = if i < 0 { i + size as i64 } else { i };
+                let i = usize::try_from(i)
+                    .ok()
+                    .filter(|&i| i < size)
+                    .ok_or_else(|| format!("select: index {i} out of range for size {size}"))?;
+                let mut st = xst.clone();
+                st.remove(*dim);
+                (i * xst[*dim], st)
+            }
+            ViewOp::Slice {
+                dim,
+                start,
+                end,
+                step,
+            } => {
+                let size = *xs.get(*dim).ok_or("slice: dim out of range")?;
+                let bound =
+                    |s: &Option<SymInt>| s.as_ref().map(|s| int(s).map(SymInt::Int)).transpose();
+                let (first, _) = ferrex::ops::shape::slice_bounds(
+                    &SymInt::Int(size as i64),
+                    bound(start)?,
+                    bound(end)?,
+                    *step as i64,
+                )
+                .map_err(|e| e.0)?;
+                let first = usize::try_from(first.hint()).map_err(|_| "slice: bad start")?;
+                let mut st = xst.clone();
+                st[*dim] *= step;
+                (first * xst[*dim], st)
+            }
+        };
+        if strides.len() != out.len() {
+            return Err(format!("cannot view {xs:?} as {out:?}"));
+        }
+        Ok((offset, strides))
+    }
+}
+
 impl Kind {
     /// Whether the step writes a planned f32 buffer (slot).
     pub(crate) fn is_planned(&self) -> bool {

@@ -18,7 +18,6 @@ use crate::graph::{inline_sym_args, SymIntArg};
 use crate::graph::{Arg, Graph, HigherOrderOp, HopParam, Node, NodeId, NodeKind, Subgraph};
 use crate::module::SourceLine;
 use crate::ops::sym::{sym_op, SymOp};
-use crate::ops::Value;
 use crate::ops::{lookup, OpDef};
 use crate::serialize::intern;
 use crate::symbolic::{SymBool, SymInt, SymScalar};
@@ -42,8 +41,10 @@ const CHECKS: &[&str] = &[
 
 /// A schema default as a graph argument (for inputs a file leaves out): defaults name
 /// no tensor.
-fn default_arg(v: &Value) -> Option<Arg> {
-    v.try_map(|_| Err(())).ok()
+fn default_arg(d: &crate::ops::schema::DefaultValue) -> Option<Arg> {
+    crate::ops::schema::default_value(d)
+        .try_map(|_| Err(()))
+        .ok()
 }
 
 /// The registry name of a PyTorch op target: `torch.ops.aten.add.Tensor` →

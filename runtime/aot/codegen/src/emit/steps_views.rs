@@ -2,8 +2,6 @@
 //! computed from the static sizes as the plan's runner computes it at run time
 //! (`ferrex-runtime`'s `exec/steps.rs`), then the same kernel.
 
-use ferrex::ops::shape::slice_bounds;
-use ferrex::symbolic::SymInt;
 use ferrex_runtime::plan::{Kind, Operand, Step, ViewOp};
 
 use super::literal::{f64_lit, shape};
@@ -13,82 +11,13 @@ use crate::AotError;
 
 const RT: &str = "::ferrex_aot::rt";
 
-/// Contiguous strides of `shape`.
-fn contiguous(shape: &[usize]) -> Vec<usize> {
-    let mut st = vec![1usize; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        st[i] = st[i + 1] * shape[i + 1];
-    }
-    st
-}
-
 /// Where a view of an input of sizes `xs` (contiguous) starts and its strides, for an
-/// output of sizes `out`.
+/// output of sizes `out`: the runner's own geometry, with every bound a constant.
 fn view_layout(xs: &[usize], out: &[usize], view: &ViewOp) -> Result<(usize, Vec<usize>), String> {
-    let xst = contiguous(xs);
-    let int = |s: &SymInt| {
+    view.layout(xs, out, |s| {
         s.as_int()
             .ok_or_else(|| format!("a symbolic view bound {s:?}"))
-    };
-    let layout = match view {
-        ViewOp::Reshape if numel(xs) == numel(out) => (0, contiguous(out)),
-        ViewOp::Reshape => return Err(format!("{xs:?} viewed as {out:?}")),
-        ViewOp::Expand => {
-            let lead = out
-                .len()
-                .checked_sub(xs.len())
-                .ok_or("an expand to fewer dims")?;
-            let mut st = vec![0usize; out.len()];
-            for (d, (&n, &s)) in xs.iter().zip(&xst).enumerate() {
-                match (n == out[lead + d], n) {
-                    (true, 1) | (false, 1) => {}
-                    (true, _) => st[lead + d] = s,
-                    (false, _) => return Err(format!("cannot expand {xs:?} to {out:?}")),
-                }
-            }
-            (0, st)
-        }
-        ViewOp::Select { dim, index } => {
-            let size = *xs.get(*dim).ok_or("select: dim out of range")?;
-            let i = int(index)?;
-            let i = if i < 0 { i + size as i64 } else { i };
-            let i = usize::try_from(i)
-                .ok()
-                .filter(|&i| i < size)
-                .ok_or("select: index out of range")?;
-            let mut st = xst.clone();
-            st.remove(*dim);
-            (i * xst[*dim], st)
-        }
-        ViewOp::Slice {
-            dim,
-            start,
-            end,
-            step,
-        } => {
-            let size = *xs.get(*dim).ok_or("slice: dim out of range")?;
-            let bound =
-                |s: &Option<SymInt>| s.as_ref().map(|s| int(s).map(SymInt::Int)).transpose();
-            let (first, _) = slice_bounds(
-                &SymInt::Int(size as i64),
-                bound(start)?,
-                bound(end)?,
-                *step as i64,
-            )
-            .map_err(|e| e.0)?;
-            let first = first
-                .as_int()
-                .and_then(|f| usize::try_from(f).ok())
-                .ok_or("slice: bad start")?;
-            let mut st = xst.clone();
-            st[*dim] *= step;
-            (first * xst[*dim], st)
-        }
-    };
-    match layout.1.len() == out.len() {
-        true => Ok(layout),
-        false => Err(format!("cannot view {xs:?} as {out:?}")),
-    }
+    })
 }
 
 impl Gen<'_> {
