@@ -4,6 +4,8 @@
 //! 1 and no padding multiplies the input directly.
 
 use crate::gemm::{gemm, Float, Mat};
+use crate::layout::copy_short;
+use crate::sgemm::{gemm_packed, PackedB};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
 
@@ -108,65 +110,81 @@ impl ConvGeom {
     }
 }
 
-/// Unrolls the receptive fields of `cg` channels `x` (`[cg, h, w]`) into `cols`
-/// (`[cg * kh * kw, oh * ow]`, row-major), zero outside the padded input.
-fn im2col<T: Float>(x: &[T], g: &ConvGeom, cg: usize, cols: &mut [T]) {
+/// Row `kk = (c * kh + ki) * kw + kj` of the unrolled matrix of channels `x`
+/// (`[cg, h, w]`): input `(c, oy * sh + ki * dh - ph, ox * sw + kj * dw - pw)` for every
+/// output `(oy, ox)`, zero outside the padded input. `dst` holds `oh * ow` elements.
+fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, kk: usize, dst: &mut [T]) {
     let (h, w, oh, ow) = (g.h, g.w, g.oh, g.ow);
-    let l = oh * ow;
+    let (c, ki, kj) = (kk / (g.kh * g.kw), kk / g.kw % g.kh, kk % g.kw);
+    let plane = &x[c * h * w..(c + 1) * h * w];
     let [sh, sw] = g.stride;
     let [ph, pw] = g.pad;
     let [dh, dw] = g.dilation;
-    for c in 0..cg {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let dst_row = &mut cols[row * l..(row + 1) * l];
-                let off = (kj * dw) as isize - pw as isize;
-                // The output columns whose input column `ox * sw + off` is inside.
-                let s = sw as isize;
-                // Ceiling divisions written so that a huge stride cannot overflow.
-                let lo = if off >= 0 { 0 } else { (-off - 1) / s + 1 };
-                let hi = if (w as isize) <= off {
-                    0
-                } else {
-                    ((w as isize - off - 1) / s + 1).min(ow as isize)
-                };
-                let lo = lo.min(ow as isize) as usize;
-                let hi = (hi.max(0) as usize).max(lo);
-                for oy in 0..oh {
-                    let dst = &mut dst_row[oy * ow..(oy + 1) * ow];
-                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                    if iy < 0 || iy >= h as isize {
-                        dst.fill(T::ZERO);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    dst[..lo].fill(T::ZERO);
-                    dst[hi..].fill(T::ZERO);
-                    if hi > lo {
-                        let start = (lo as isize * s + off) as usize;
-                        if sw == 1 {
-                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                        } else {
-                            for (k, d) in dst[lo..hi].iter_mut().enumerate() {
-                                *d = src[start + k * sw];
-                            }
-                        }
-                    }
+    let off = (kj * dw) as isize - pw as isize;
+    // The output columns whose input column `ox * sw + off` is inside.
+    let s = sw as isize;
+    // Ceiling divisions written so that a huge stride cannot overflow.
+    let lo = if off >= 0 { 0 } else { (-off - 1) / s + 1 };
+    let hi = if (w as isize) <= off {
+        0
+    } else {
+        ((w as isize - off - 1) / s + 1).min(ow as isize)
+    };
+    let lo = lo.min(ow as isize) as usize;
+    let hi = (hi.max(0) as usize).max(lo);
+    for oy in 0..oh {
+        let dst = &mut dst[oy * ow..(oy + 1) * ow];
+        let iy = (oy * sh + ki * dh) as isize - ph as isize;
+        if iy < 0 || iy >= h as isize {
+            dst.fill(T::ZERO);
+            continue;
+        }
+        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+        dst[..lo].fill(T::ZERO);
+        dst[hi..].fill(T::ZERO);
+        if hi > lo {
+            let start = (lo as isize * s + off) as usize;
+            if sw == 1 {
+                copy_short(&mut dst[lo..hi], &src[start..start + (hi - lo)]);
+            } else {
+                for (k, d) in dst[lo..hi].iter_mut().enumerate() {
+                    *d = src[start + k * sw];
                 }
             }
         }
     }
 }
 
+/// Buffers one thread reuses across the samples it convolves.
+struct Scratch<T> {
+    /// The unrolled matrix (`[k, l]`, row-major), for the generic path.
+    cols: Vec<T>,
+    /// The unrolled matrix packed for the own f32 GEMM, built row by row.
+    packed: PackedB,
+    line: Vec<f32>,
+}
+
+impl<T> Scratch<T> {
+    fn new() -> Scratch<T> {
+        Scratch {
+            cols: Vec::new(),
+            packed: PackedB::empty(),
+            line: Vec::new(),
+        }
+    }
+}
+
 /// One sample: `out` (`[c_out, l]`) = per group, `weight` (`[og, k]`) @ cols + bias.
+/// f32 products of at least 4 rows unroll the receptive fields straight into the own
+/// GEMM's packed panels ([`PackedB::refill_rows`]): the unrolled matrix never exists
+/// unpacked, and the weight rows take a tile of their height (6 or 16 output channels
+/// fit the 8-row tile). Other types and shapes unroll into `cols` for [`gemm`].
 fn conv_sample<T: Float>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
     g: &ConvGeom,
-    cols: &mut Vec<T>,
+    scratch: &mut Scratch<T>,
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (k, l, cg, og) = (g.k(), g.l(), g.cg(), g.og());
@@ -176,21 +194,34 @@ fn conv_sample<T: Float>(
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
     for gi in 0..g.groups {
         let xg = &x[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
+        let wg = &weight[gi * og * k..(gi + 1) * og * k];
+        let og_out = &mut out[gi * og * l..(gi + 1) * og * l];
+        if let (Some(xf), Some(wf), Some(of), true) =
+            (T::as_f32(xg), T::as_f32(wg), T::as_f32_mut(og_out), og >= 4)
+        {
+            let Scratch { packed, line, .. } = scratch;
+            if g.direct() {
+                packed.refill_rows(k, l, line, |kk, dst| {
+                    dst.copy_from_slice(&xf[kk * l..(kk + 1) * l]);
+                })?;
+            } else {
+                packed.refill_rows(k, l, line, |kk, dst| im2col_row(xf, g, kk, dst))?;
+            }
+            let beta = if bias.is_some() { 1.0 } else { 0.0 };
+            gemm_packed(1.0, Mat::row_major(wf, og, k), packed, beta, of)?;
+            continue;
+        }
         let cols_mat = if g.direct() {
             Mat::row_major(xg, k, l)
         } else {
+            let cols = &mut scratch.cols;
             cols.resize(k * l, T::ZERO);
-            im2col(xg, g, cg, cols);
+            for (kk, row) in cols.chunks_exact_mut(l.max(1)).enumerate().take(k) {
+                im2col_row(xg, g, kk, row);
+            }
             Mat::row_major(&cols[..], k, l)
         };
-        let w = Mat::row_major(&weight[gi * og * k..(gi + 1) * og * k], og, k);
-        gemm(
-            T::ONE,
-            w,
-            cols_mat,
-            beta,
-            &mut out[gi * og * l..(gi + 1) * og * l],
-        )?;
+        gemm(T::ONE, Mat::row_major(wg, og, k), cols_mat, beta, og_out)?;
     }
     Ok(())
 }
@@ -239,7 +270,7 @@ pub fn conv2d<T: Float>(
         1
     };
     let run = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
-        let mut cols = Vec::new();
+        let mut scratch = Scratch::new();
         for (i, o) in part.chunks_mut(o_len).enumerate() {
             let n = first + i;
             conv_sample(
@@ -247,7 +278,7 @@ pub fn conv2d<T: Float>(
                 weight,
                 bias,
                 g,
-                &mut cols,
+                &mut scratch,
                 o,
             )?;
         }
@@ -306,16 +337,21 @@ mod tests {
     #[test]
     fn grouped_strided_padded_dilated_conv_matches_the_direct_loops() {
         let (h, w) = (7, 6);
-        let geom = |groups, stride: [usize; 2], pad: [usize; 2], dilation: [usize; 2]| {
-            let oh = ConvGeom::out_dim(h, 3, stride[0], pad[0], dilation[0]).unwrap();
-            let ow = ConvGeom::out_dim(w, 2, stride[1], pad[1], dilation[1]).unwrap();
+        let geom = |c_out,
+                    groups,
+                    k: [usize; 2],
+                    stride: [usize; 2],
+                    pad: [usize; 2],
+                    dilation: [usize; 2]| {
+            let oh = ConvGeom::out_dim(h, k[0], stride[0], pad[0], dilation[0]).unwrap();
+            let ow = ConvGeom::out_dim(w, k[1], stride[1], pad[1], dilation[1]).unwrap();
             ConvGeom {
                 c_in: 4,
                 h,
                 w,
-                c_out: 6,
-                kh: 3,
-                kw: 2,
+                c_out,
+                kh: k[0],
+                kw: k[1],
                 stride,
                 pad,
                 dilation,
@@ -324,20 +360,36 @@ mod tests {
                 ow,
             }
         };
+        // 6 and 16 output channels per group take f32's packed path; 3 the generic one.
         for g in [
-            geom(1, [1, 1], [0, 0], [1, 1]),
-            geom(2, [2, 1], [1, 2], [1, 2]),
-            geom(1, [3, 2], [2, 0], [2, 1]),
+            geom(6, 1, [3, 2], [1, 1], [0, 0], [1, 1]),
+            geom(6, 2, [3, 2], [2, 1], [1, 2], [1, 2]),
+            geom(6, 1, [3, 2], [3, 2], [2, 0], [2, 1]),
+            geom(16, 1, [5, 5], [1, 1], [2, 2], [1, 1]),
+            geom(8, 2, [1, 1], [1, 1], [0, 0], [1, 1]),
         ] {
             let x: Vec<f64> = (0..2 * 4 * h * w)
                 .map(|i| ((i * 37 % 11) as f64) - 5.0)
                 .collect();
-            let wt: Vec<f64> = (0..6 * (4 / g.groups) * 6)
+            let wt: Vec<f64> = (0..g.c_out * g.cg() * g.kh * g.kw)
                 .map(|i| ((i * 13 % 7) as f64) * 0.25)
                 .collect();
-            let mut out = vec![0.0; 2 * 6 * g.oh * g.ow];
+            let bias: Vec<f64> = (0..g.c_out).map(|o| o as f64 - 2.5).collect();
+            let want = naive(&x, 2, &wt, &g);
+            let mut out = vec![0.0; 2 * g.c_out * g.oh * g.ow];
             conv2d(&x, 2, &wt, None, &g, &mut out).unwrap();
-            assert_eq!(out, naive(&x, 2, &wt, &g), "{g:?}");
+            assert_eq!(out, want, "{g:?}");
+            // f32, with a bias: small integers and quarters, so exact in f32 too.
+            let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+            let mut out = vec![f32::NAN; 2 * g.c_out * g.oh * g.ow];
+            conv2d(&f(&x), 2, &f(&wt), Some(&f(&bias)), &g, &mut out).unwrap();
+            let l = g.oh * g.ow;
+            let want: Vec<f32> = want
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
+                .collect();
+            assert_eq!(out, want, "f32 {g:?}");
         }
     }
 

@@ -26,6 +26,12 @@ pub trait Float:
     fn as_f64(self) -> f64;
     fn is_nan(self) -> bool;
 
+    /// The slice as f32, for the kernels with an f32-only fast path; `None` for other
+    /// types.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// As [`Float::as_f32`], mutable.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+
     /// matrixmultiply's GEMM for this type.
     ///
     /// # Safety
@@ -78,7 +84,7 @@ pub trait Float:
 }
 
 macro_rules! float {
-    ($t:ty, $gemm:path, $gemv:expr, $packed:expr) => {
+    ($t:ty, $gemm:path, $gemv:expr, $packed:expr, $as_f32:expr, $as_f32_mut:expr) => {
         impl Float for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -90,6 +96,14 @@ macro_rules! float {
 
             fn as_f64(self) -> f64 {
                 self as f64
+            }
+
+            fn as_f32(s: &[$t]) -> Option<&[f32]> {
+                $as_f32(s)
+            }
+
+            fn as_f32_mut(s: &mut [$t]) -> Option<&mut [f32]> {
+                $as_f32_mut(s)
             }
 
             fn is_nan(self) -> bool {
@@ -145,13 +159,17 @@ float!(
     f32,
     matrixmultiply::sgemm,
     |alpha, a, m, k, bt, n, c| Some(gemv(alpha, a, m, k, bt, n, c)),
-    sgemm_by_shape
+    sgemm_by_shape,
+    Some,
+    Some
 );
 float!(
     f64,
     matrixmultiply::dgemm,
     |_, _, _, _, _, _, _| None,
-    |_, _, _, _, _| None
+    |_, _, _, _, _| None,
+    |_| None,
+    |_| None
 );
 
 /// Products with at least this many rows pack `b` and take the own f32 GEMM (fewer

@@ -143,6 +143,12 @@ impl Unary {
             Unary::Neg => pairs.for_each(|(d, &x)| *d = -x),
             Unary::Relu => pairs.for_each(|(d, &x)| *d = if x < 0.0 { 0.0 } else { x }),
             Unary::Abs => pairs.for_each(|(d, &x)| *d = x.abs()),
+            // The common activations get their own loop (no `match` per element).
+            Unary::Gelu => pairs.for_each(|(d, &x)| *d = gelu(x as f64) as f32),
+            Unary::Sigmoid => pairs.for_each(|(d, &x)| *d = sigmoid(x as f64) as f32),
+            Unary::Silu => pairs.for_each(|(d, &x)| *d = silu(x as f64) as f32),
+            Unary::Tanh => pairs.for_each(|(d, &x)| *d = (x as f64).tanh() as f32),
+            Unary::Exp => pairs.for_each(|(d, &x)| *d = (x as f64).exp() as f32),
             f => pairs.for_each(|(d, &x)| *d = f.eval(x as f64) as f32),
         }
     }

@@ -1,6 +1,7 @@
 //! Max pooling over `[h, w]` planes, NaN propagating as in PyTorch.
 
 use crate::gemm::Float;
+use crate::layout::copy_short;
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
 
@@ -13,6 +14,18 @@ pub struct PoolWindow {
     pub d: [usize; 2],
 }
 
+/// The larger of `m` and `v`, NaN if either is (PyTorch's max pooling propagates NaN).
+#[inline]
+fn nan_max<T: Float>(m: T, v: T) -> T {
+    if v > m || v.is_nan() {
+        v
+    } else {
+        m
+    }
+}
+
+/// One plane; `colmax` is scratch kept between planes.
+#[allow(clippy::too_many_arguments)]
 fn max_pool_plane<T: Float>(
     x: &[T],
     h: usize,
@@ -21,6 +34,7 @@ fn max_pool_plane<T: Float>(
     out: &mut [T],
     oh: usize,
     ow: usize,
+    colmax: &mut Vec<T>,
 ) {
     if oh > 0
         && ow > 0
@@ -29,20 +43,31 @@ fn max_pool_plane<T: Float>(
         && (oh - 1) * win.s[0] + win.k[0] <= h
         && (ow - 1) * win.s[1] + win.k[1] <= w
     {
-        // No padding: every window is inside the plane.
+        // No padding: every window is inside the plane. The max over the window's rows
+        // first, for all the columns windows read (a pass the compiler vectorizes), then
+        // over each window's columns.
         let (k0, k1, s0, s1) = (win.k[0], win.k[1], win.s[0], win.s[1]);
+        let span = (ow - 1) * s1 + k1;
+        colmax.clear();
+        colmax.resize(span, T::NEG_INFINITY);
         for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
-            let rows = &x[oy * s0 * w..(oy * s0 + k0) * w];
-            for (ox, o) in out_row.iter_mut().enumerate() {
-                let mut best = T::NEG_INFINITY;
-                let mut nan = false;
-                for r in rows.chunks_exact(w) {
-                    for &v in &r[ox * s1..ox * s1 + k1] {
-                        nan |= v.is_nan();
-                        best = if v > best { v } else { best };
-                    }
+            copy_short(colmax, &x[oy * s0 * w..][..span]);
+            for ki in 1..k0 {
+                let row = &x[(oy * s0 + ki) * w..][..span];
+                for (m, &v) in colmax.iter_mut().zip(row) {
+                    *m = nan_max(*m, v);
                 }
-                *o = if nan { T::of_f64(f64::NAN) } else { best };
+            }
+            if (k1, s1) == (2, 2) {
+                // The usual 2×2 pooling: pairs, a loop the compiler vectorizes.
+                for (o, pair) in out_row.iter_mut().zip(colmax.chunks_exact(2)) {
+                    *o = nan_max(pair[0], pair[1]);
+                }
+                continue;
+            }
+            for (ox, o) in out_row.iter_mut().enumerate() {
+                let window = &colmax[ox * s1..ox * s1 + k1];
+                *o = window[1..].iter().fold(window[0], |m, &v| nan_max(m, v));
             }
         }
         return;
@@ -107,9 +132,11 @@ pub fn max_pool2d<T: Float>(
     let threads = num_threads().min(planes);
     let work = planes * out_len * win.k[0] * win.k[1];
     let run = |first: usize, out: &mut [T]| {
+        let mut colmax = Vec::new();
         for (i, o) in out.chunks_mut(out_len).enumerate() {
             let p = first + i;
-            max_pool_plane(&x[p * in_len..(p + 1) * in_len], h, w, win, o, oh, ow);
+            let plane = &x[p * in_len..(p + 1) * in_len];
+            max_pool_plane(plane, h, w, win, o, oh, ow, &mut colmax);
         }
     };
     let threads = if work >= PAR_MIN_CONV { threads } else { 1 };
@@ -125,4 +152,70 @@ pub fn max_pool2d<T: Float>(
         || KernelError::new("a pooling worker thread failed"),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: the largest element of each (padded, dilated) window, NaN if the
+    /// window holds one.
+    fn naive(x: &[f32], h: usize, w: usize, win: &PoolWindow, oh: usize, ow: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut vals = Vec::new();
+                for ki in 0..win.k[0] {
+                    for kj in 0..win.k[1] {
+                        let iy = (oy * win.s[0] + ki * win.d[0]) as isize - win.p[0] as isize;
+                        let ix = (ox * win.s[1] + kj * win.d[1]) as isize - win.p[1] as isize;
+                        if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                            vals.push(x[iy as usize * w + ix as usize]);
+                        }
+                    }
+                }
+                out.push(if vals.iter().any(|v| v.is_nan()) {
+                    f32::NAN
+                } else {
+                    vals.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_window_shape_matches_the_definition_with_nan() {
+        let (planes, h, w) = (3, 9, 11);
+        let mut x: Vec<f32> = (0..planes * h * w)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.25)
+            .collect();
+        x[5] = f32::NAN;
+        x[4 * w + 4] = f32::NAN;
+        x[h * w + 40] = f32::NAN;
+        let windows = [
+            ([2, 2], [2, 2], [0, 0], [1, 1]),
+            ([3, 3], [1, 1], [0, 0], [1, 1]),
+            ([3, 2], [2, 3], [0, 0], [1, 1]),
+            ([3, 3], [2, 2], [1, 1], [1, 1]),
+            ([2, 2], [1, 2], [0, 0], [2, 2]),
+        ];
+        for (k, s, p, d) in windows {
+            let win = PoolWindow { k, s, p, d };
+            let oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+            let ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+            let mut out = vec![0f32; planes * oh * ow];
+            max_pool2d(&x, planes, h, w, &win, oh, ow, &mut out).unwrap();
+            for pl in 0..planes {
+                let want = naive(&x[pl * h * w..(pl + 1) * h * w], h, w, &win, oh, ow);
+                let got = &out[pl * oh * ow..(pl + 1) * oh * ow];
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+                assert!(same, "{win:?} plane {pl}: {got:?} vs {want:?}");
+            }
+            assert!(out.iter().any(|v| v.is_nan()), "{win:?} lost the NaN");
+        }
+    }
 }

@@ -50,19 +50,30 @@ impl Isa {
         })
     }
 
-    /// Rows of the main tile (the packed A's micro-panel height).
-    fn mr(self) -> usize {
+    /// Rows of the main tile (the packed A's micro-panel height) for a product of
+    /// `m >= 4` rows. AVX-512 has a 14×32 tile and an 8×48 one (as many accumulators): the
+    /// 8-row one where it computes clearly fewer padding rows (6, 8, 16 or 32 rows: a
+    /// batch of 8 on the 14-row tile did 43% of its work on padding).
+    fn mr(self, m: usize) -> usize {
         match self {
-            Isa::Avx512 => 14,
+            Isa::Avx512 => {
+                let (r8, r14) = (m.div_ceil(8) * 8, m.div_ceil(14) * 14);
+                if r8 * 10 < r14 * 9 {
+                    8
+                } else {
+                    14
+                }
+            }
             Isa::Avx2 | Isa::Portable => 6,
         }
     }
 
-    /// Panels of the main tile.
-    fn np(self) -> usize {
-        match self {
-            Isa::Avx512 => 2,
-            Isa::Avx2 | Isa::Portable => 1,
+    /// Panels of the main tile of `rows` rows.
+    fn np(self, rows: usize) -> usize {
+        match (self, rows) {
+            (Isa::Avx512, 8) => 3,
+            (Isa::Avx512, _) => 2,
+            (Isa::Avx2 | Isa::Portable, _) => 1,
         }
     }
 
@@ -79,9 +90,10 @@ impl Isa {
         }
     }
 
-    /// Rows of an A block (a multiple of `mr`): `mc × KC` packed floats stay in L2.
-    fn mc(self) -> usize {
-        self.mr() * 8
+    /// Rows of an A block (a multiple of the tile's `rows`): `mc × KC` packed floats
+    /// stay in L2.
+    fn mc(rows: usize) -> usize {
+        rows * 8
     }
 }
 
@@ -100,6 +112,15 @@ pub struct PackedB {
 }
 
 impl PackedB {
+    /// An empty packed matrix (`[0, 0]`), to be filled by [`PackedB::refill_rows`].
+    pub fn empty() -> PackedB {
+        PackedB {
+            data: Vec::new(),
+            k: 0,
+            n: 0,
+        }
+    }
+
     /// Packs `b` (`[k, n]`, any strides: a row-major weight `[n, k]` read as its
     /// transpose is `Mat { rows: k, cols: n, rs: 1, cs: k }`).
     pub fn pack(b: Mat<'_, f32>) -> Result<PackedB, KernelError> {
@@ -109,22 +130,91 @@ impl PackedB {
             ));
         }
         let (k, n) = (b.rows, b.cols);
-        let panels = n.div_ceil(NR);
-        let len = panels
-            .checked_mul(k)
-            .and_then(|v| v.checked_mul(NR))
-            .ok_or_else(|| KernelError::new("the packed matrix's size overflows"))?;
-        let mut data = try_filled(len, 0f32)?;
-        for (p, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
-            let cols = NR.min(n - p * NR);
-            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (jj, v) in row[..cols].iter_mut().enumerate() {
-                    // In bounds: kk < k and p * NR + jj < n, checked by `in_bounds`.
-                    *v = b.data[kk * b.rs + (p * NR + jj) * b.cs];
+        let mut packed = PackedB::empty();
+        packed.size_for(k, n)?;
+        if n == 0 || k == 0 {
+            return Ok(packed);
+        }
+        if b.cs == 1 {
+            // Rows are contiguous: each panel row is one 16-float copy.
+            for kk in 0..k {
+                packed.put_row(kk, &b.data[kk * b.rs..kk * b.rs + n]);
+            }
+        } else if b.rs == 1 {
+            // Columns are contiguous (a transposed row-major weight): column `j`'s `k`
+            // floats land 16 apart inside its panel, which stays in L1.
+            for (p, panel) in packed.data.chunks_exact_mut(k * NR).enumerate() {
+                for jj in 0..NR.min(n - p * NR) {
+                    let col = &b.data[(p * NR + jj) * b.cs..][..k];
+                    for (dst, v) in panel[jj..].iter_mut().step_by(NR).zip(col) {
+                        *dst = *v;
+                    }
+                }
+            }
+        } else {
+            for (p, panel) in packed.data.chunks_exact_mut(k * NR).enumerate() {
+                let cols = NR.min(n - p * NR);
+                for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                    for (jj, v) in row[..cols].iter_mut().enumerate() {
+                        // In bounds: kk < k and p * NR + jj < n, checked by `in_bounds`.
+                        *v = b.data[kk * b.rs + (p * NR + jj) * b.cs];
+                    }
                 }
             }
         }
-        Ok(PackedB { data, k, n })
+        Ok(packed)
+    }
+
+    /// Packs a `[k, n]` matrix given row by row, reusing this one's buffer: `row(kk,
+    /// dst)` writes all of row `kk` into `dst` (`n` floats, holding the previous row on
+    /// entry). For operands built on the fly, such as a convolution's unrolled receptive
+    /// fields, which then never exist unpacked.
+    pub fn refill_rows(
+        &mut self,
+        k: usize,
+        n: usize,
+        scratch: &mut Vec<f32>,
+        mut row: impl FnMut(usize, &mut [f32]),
+    ) -> Result<(), KernelError> {
+        self.size_for(k, n)?;
+        crate::alloc::try_grow(scratch, n, 0.0)?;
+        let line = &mut scratch[..n];
+        for kk in 0..k {
+            row(kk, line);
+            self.put_row(kk, line);
+        }
+        Ok(())
+    }
+
+    /// Sizes the buffer for `[k, n]`, keeping what it holds: every panel row is
+    /// written by [`PackedB::put_row`], padding included.
+    fn size_for(&mut self, k: usize, n: usize) -> Result<(), KernelError> {
+        let len = n
+            .div_ceil(NR)
+            .checked_mul(k)
+            .and_then(|v| v.checked_mul(NR))
+            .ok_or_else(|| KernelError::new("the packed matrix's size overflows"))?;
+        crate::alloc::try_grow(&mut self.data, len, 0.0)?;
+        self.data.truncate(len);
+        self.k = k;
+        self.n = n;
+        Ok(())
+    }
+
+    /// Writes row `kk` (`n` floats) into its place in every panel.
+    fn put_row(&mut self, kk: usize, row: &[f32]) {
+        let k = self.k;
+        let mut chunks = row.chunks_exact(NR);
+        for (p, src) in (&mut chunks).enumerate() {
+            self.data[(p * k + kk) * NR..][..NR].copy_from_slice(src);
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let p = row.len() / NR;
+            let dst = &mut self.data[(p * k + kk) * NR..][..NR];
+            crate::layout::copy_short(&mut dst[..tail.len()], tail);
+            dst[tail.len()..].fill(0.0);
+        }
     }
 
     /// The packed matrix's `[k, n]`.
@@ -187,7 +277,11 @@ fn gemm_packed_on(
     }
     let panels = n.div_ceil(NR);
     // Units of panels one tile spans, split into a few ranges per thread.
-    let unit = if m < 4 { isa.wide(m) } else { isa.np() };
+    let unit = if m < 4 {
+        isa.wide(m)
+    } else {
+        isa.np(isa.mr(m))
+    };
     let units = panels.div_ceil(unit);
     let threads = num_threads().min(units / 2);
     let big =
@@ -233,11 +327,11 @@ const SHARED_A_MAX: usize = 1 << 22;
 /// The row-block geometry of a product of `m` rows: rows per micro-panel and rows per
 /// packed block.
 fn a_blocks(isa: Isa, m: usize) -> (usize, usize) {
-    let mr = isa.mr();
+    let mr = isa.mr(m);
     if m < 4 {
         (m, m)
     } else {
-        (mr, isa.mc().min(m.div_ceil(mr) * mr))
+        (mr, Isa::mc(mr).min(m.div_ceil(mr) * mr))
     }
 }
 
@@ -350,7 +444,12 @@ fn run_panels(
                 if m < 4 {
                     few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
                 } else {
-                    many_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
+                    let at = RowBlock {
+                        ic,
+                        mc,
+                        rows: rows_per,
+                    };
+                    many_rows(isa, &tile, apack, b, pc, c, at, panels.clone());
                 }
                 ic += mc;
             }
@@ -437,8 +536,15 @@ struct Operands {
     nr: usize,
 }
 
-/// Rows `ic..ic + mc` (packed in `apack`, `isa.mr()` rows per micro-panel) times
-/// panels, `isa.np()` panels per tile.
+/// A block of A's rows: `ic..ic + mc`, packed in micro-panels of `rows` rows.
+#[derive(Clone, Copy)]
+struct RowBlock {
+    ic: usize,
+    mc: usize,
+    rows: usize,
+}
+
+/// A block of rows (packed in `apack`) times panels, `isa.np(rows)` panels per tile.
 #[allow(clippy::too_many_arguments)]
 fn many_rows(
     isa: Isa,
@@ -447,14 +553,16 @@ fn many_rows(
     b: &PackedB,
     pc: usize,
     c: CPtr,
-    ic: usize,
-    mc: usize,
+    at: RowBlock,
     panels: std::ops::Range<usize>,
 ) {
-    let (k, n, rows) = (b.k, b.n, isa.mr());
+    let (k, n, rows) = (b.k, b.n, at.rows);
+    let (ic, mc) = (at.ic, at.mc);
     let mut p = panels.start;
     while p < panels.end {
-        let np = isa.np().min(panels.end - p);
+        // A full tile, or single panels for the rest (the tiles instantiated).
+        let full = isa.np(rows);
+        let np = if p + full <= panels.end { full } else { 1 };
         let j0 = p * NR;
         let boff = (p * k + pc) * NR;
         let mut ir = 0;
@@ -531,6 +639,8 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize) {
         match (isa, rows, np) {
             (Isa::Avx512, 14, 2) => return avx512::tile::<14, 2>(t, o, 14),
             (Isa::Avx512, 14, _) => return avx512::tile::<14, 1>(t, o, 14),
+            (Isa::Avx512, 8, 3) => return avx512::tile::<8, 3>(t, o, 8),
+            (Isa::Avx512, 8, _) => return avx512::tile::<8, 1>(t, o, 8),
             (Isa::Avx512, 1, 8) => return avx512::tile::<1, 8>(t, o, 1),
             (Isa::Avx512, 1, _) => return avx512::tile::<1, 1>(t, o, 1),
             (Isa::Avx512, 2, 6) => return avx512::tile::<2, 6>(t, o, 2),
@@ -784,7 +894,10 @@ mod tests {
         t
     }
 
-    const SHAPES: [(usize, usize, usize); 16] = [
+    const SHAPES: [(usize, usize, usize); 19] = [
+        (8, 40, 80),
+        (16, 30, 100),
+        (32, 20, 50),
         (1, 1, 1),
         (1, 7, 3),
         (1, 1, 17),
@@ -833,6 +946,51 @@ mod tests {
                     assert_eq!(c, want, "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}");
                 }
             }
+        }
+    }
+
+    /// Every packing path (row-major, transposed, strided, row by row) gives the same
+    /// panels as the definition: row `kk` of panel `p` holds columns `16p..16p + 16`,
+    /// zero past `n`.
+    #[test]
+    fn every_packing_path_lays_out_the_same_panels() {
+        for (k, n) in [(1, 1), (3, 16), (5, 17), (40, 50), (7, 33)] {
+            let b = ints(k * n, 6);
+            let mut want = vec![0f32; n.div_ceil(NR) * k * NR];
+            for kk in 0..k {
+                for j in 0..n {
+                    want[((j / NR) * k + kk) * NR + j % NR] = b[kk * n + j];
+                }
+            }
+            let row_major = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            assert_eq!(row_major.as_slice(), &want[..], "row-major {k}x{n}");
+            let bt = transpose(&b, k, n);
+            let transposed = Mat {
+                data: &bt,
+                rows: k,
+                cols: n,
+                rs: 1,
+                cs: k,
+            };
+            assert_eq!(PackedB::pack(transposed).unwrap(), row_major, "transposed");
+            // Every other element of a twice-as-wide matrix: neither stride is 1.
+            let wide: Vec<f32> = b.iter().flat_map(|v| [*v, -1.0]).collect();
+            let strided = Mat {
+                data: &wide,
+                rows: k,
+                cols: n,
+                rs: 2 * n,
+                cs: 2,
+            };
+            assert_eq!(PackedB::pack(strided).unwrap(), row_major, "strided");
+            let mut refilled = PackedB::pack(Mat::row_major(&[9.0; 64], 8, 8)).unwrap();
+            let mut scratch = vec![5.0; 3];
+            refilled
+                .refill_rows(k, n, &mut scratch, |kk, dst| {
+                    dst.copy_from_slice(&b[kk * n..(kk + 1) * n]);
+                })
+                .unwrap();
+            assert_eq!(refilled, row_major, "row by row");
         }
     }
 

@@ -27,13 +27,20 @@ fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// Applies `f` to a floating-point input (checked by [`float_meta`]).
+/// Applies `f` to a floating-point input (checked by [`float_meta`]). Contiguous f32
+/// data goes through [`F::apply_f32`], the loop the runtime's fused chains run.
 fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![unary_numeric(
-        &x.storage_or_op_error()?,
-        |v| f.eval(v),
-        None,
-    )])
+    let s = x.storage_or_op_error()?;
+    if let Storage::F32(a) = &s {
+        if let Some(src) = a.as_slice() {
+            let mut out = ferrex_kernels::try_filled(src.len(), 0f32).map_err(|e| OpError(e.0))?;
+            f.apply_f32(src, &mut out);
+            if let Some(y) = Storage::from_vec(a.shape(), out) {
+                return Ok(vec![y]);
+            }
+        }
+    }
+    Ok(vec![unary_numeric(&s, |v| f.eval(v), None)])
 }
 
 fn relu_fn<T>(_: &Unary<T>) -> Result<F, OpError> {

@@ -555,8 +555,10 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
         .ok_or_else(|| OpError::new("linear has one result"))?;
     let x = a.input.storage_or_op_error()?;
     let w = a.weight.storage_or_op_error()?;
-    let wt = super::shape::transpose_storage(&w, 0, 1);
-    let y = matmul_storage(&x, &wt)?;
+    let y = match linear_prepacked(&x, &w)? {
+        Some(y) => y,
+        None => matmul_storage(&x, &super::shape::transpose_storage(&w, 0, 1))?,
+    };
     match &a.bias {
         None => Ok(vec![y]),
         Some(bias) => {
@@ -572,6 +574,43 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
             )?])
         }
     }
+}
+
+/// `x @ w.t()` for f32 products that the packed GEMM takes (as [`gemm`] would choose
+/// it), with the weight packed once per weight ([`super::prepack`]) instead of per call:
+/// the same function on the same packed panels, so the same bits. `None` for the rest.
+fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError> {
+    let (Storage::F32(xa), Storage::F32(wa)) = (x, w) else {
+        return Ok(None);
+    };
+    let (Some(xs), [n, k]) = (xa.as_slice(), wa.shape()) else {
+        return Ok(None);
+    };
+    let (n, k) = (*n, *k);
+    let rows = xa
+        .shape()
+        .split_last()
+        .map(|(_, lead)| lead.iter().product::<usize>());
+    let Some(m) = rows.filter(|&m| {
+        m >= ferrex_kernels::gemm::PACKED_MIN_ROWS
+            && n >= 8
+            && k >= 8
+            && xa.shape().last() == Some(&k)
+    }) else {
+        return Ok(None);
+    };
+    let packed = super::prepack::packed_weight(wa)?;
+    let len = m
+        .checked_mul(n)
+        .ok_or_else(|| OpError::new("the product's size overflows"))?;
+    let mut y = ferrex_kernels::try_filled(len, 0f32).map_err(|e| OpError(e.0))?;
+    ferrex_kernels::sgemm::gemm_packed(1.0, Mat::row_major(xs, m, k), &packed, 0.0, &mut y)
+        .map_err(|e| OpError(e.0))?;
+    let mut shape = xa.shape().to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = n;
+    }
+    Ok(Storage::from_vec(&shape, y))
 }
 
 /// The product of `sizes` (`1` for none).

@@ -26,6 +26,7 @@ pub mod nonzero;
 pub mod normalization;
 pub mod pixel_shuffle;
 pub mod pooling;
+mod prepack;
 pub mod reduction;
 pub mod rnn;
 pub mod scalar;
