@@ -67,6 +67,21 @@ pub(crate) fn zip2<T: Element, U: Element>(
 ) -> Result<Storage, OpError> {
     let (a, b) = (a.typed::<T>(), b.typed::<T>());
     let (av, bv) = (broadcast_view(&a, shape)?, broadcast_view(&b, shape)?);
+    // Contiguous operands (a residual add), or `b` one contiguous row repeated (a bias):
+    // plain slice loops, instead of ndarray's general walk.
+    let rows = b.as_slice().filter(|row| {
+        let n = shape.last().copied().unwrap_or(1);
+        row.len() == n && b.shape().iter().rev().skip(1).all(|&d| d == 1)
+    });
+    if let (Some(xs), Some(ys)) = (av.as_slice(), bv.as_slice().or(rows)) {
+        let mut out: Vec<U> = Vec::with_capacity(xs.len());
+        for chunk in xs.chunks(ys.len().max(1)) {
+            out.extend(chunk.iter().zip(ys).map(|(&x, &y)| f(x, y)));
+        }
+        if let Ok(out) = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), out) {
+            return Ok(U::wrap(out.into_shared()));
+        }
+    }
     Ok(U::wrap(
         Zip::from(&av)
             .and(&bv)
