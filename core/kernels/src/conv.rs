@@ -132,6 +132,20 @@ fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, kk: usize, dst: &mut [T]) {
     };
     let lo = lo.min(ow as isize) as usize;
     let hi = (hi.max(0) as usize).max(lo);
+    if sw == 1 && lo == 0 && hi == ow && ow > 0 {
+        // No horizontal padding reaches this tap: each output row is one copy of `ow`
+        // inputs (the common case, kept to the copy alone).
+        let start = off as usize;
+        for (oy, run) in dst.chunks_exact_mut(ow).enumerate().take(oh) {
+            let iy = (oy * sh + ki * dh) as isize - ph as isize;
+            if iy < 0 || iy >= h as isize {
+                run.fill(T::ZERO);
+            } else {
+                copy_short(run, &plane[iy as usize * w + start..][..ow]);
+            }
+        }
+        return;
+    }
     for oy in 0..oh {
         let dst = &mut dst[oy * ow..(oy + 1) * ow];
         let iy = (oy * sh + ki * dh) as isize - ph as isize;

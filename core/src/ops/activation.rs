@@ -31,16 +31,24 @@ fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
 /// data goes through [`F::apply_f32`], the loop the runtime's fused chains run.
 fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
     let s = x.storage_or_op_error()?;
-    if let Storage::F32(a) = &s {
-        if let Some(src) = a.as_slice() {
-            let mut out = ferrex_kernels::try_filled(src.len(), 0f32).map_err(|e| OpError(e.0))?;
-            f.apply_f32(src, &mut out);
-            if let Some(y) = Storage::from_vec(a.shape(), out) {
-                return Ok(vec![y]);
-            }
-        }
+    if let Some(y) = contiguous_f32(&s, f)? {
+        return Ok(vec![y]);
     }
     Ok(vec![unary_numeric(&s, |v| f.eval(v), None)])
+}
+
+/// `f` over contiguous f32 data through [`F::apply_f32`], the loop the runtime's fused
+/// chains run (the same bits as `eval` in f64, rounded once); `None` for other data.
+fn contiguous_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
+    let Storage::F32(a) = s else {
+        return Ok(None);
+    };
+    let Some(src) = a.as_slice() else {
+        return Ok(None);
+    };
+    let mut out = ferrex_kernels::try_filled(src.len(), 0f32).map_err(|e| OpError(e.0))?;
+    f.apply_f32(src, &mut out);
+    Ok(Storage::from_vec(a.shape(), out))
 }
 
 fn relu_fn<T>(_: &Unary<T>) -> Result<F, OpError> {
@@ -51,6 +59,9 @@ fn relu_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let x = a.self_.storage_or_op_error()?;
     if x.dtype() == crate::DType::Bool {
         return Err(OpError::new("relu is not implemented for bool tensors"));
+    }
+    if let Some(y) = contiguous_f32(&x, F::Relu)? {
+        return Ok(vec![y]);
     }
     // `max(x, 0)` keeps NaN, as PyTorch does.
     Ok(vec![unary_numeric(
