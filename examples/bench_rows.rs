@@ -5,8 +5,8 @@
 //! `/proc/self/task/*/schedstat`), CPU time of all threads / wall and run-queue wait /
 //! wall.
 //!
-//! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [mlp784 mlp1024 lenet
-//! transformer gemm]`
+//! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [export tut mlp784
+//! mlp1024 lenet transformer gemm]`
 //!
 //! Prints one `RESULT side=ferrex case=... runner=interpreter|compiled|eager ...` line
 //! per measurement, in the format of the PyTorch script, so both can be compared line
@@ -163,6 +163,56 @@ fn bench_model<M: ferrex::Forward<Args = (Tensor,)>>(
             .unwrap_or_else(|e| panic!("{e}"));
     });
     report(case, "compiled", &s, flops);
+    let s = measure(|| {
+        m.forward_args((x.copy(),));
+    });
+    report(case, "eager", &s, flops);
+    Ok(())
+}
+
+/// The tutorial's `MyModule` (`relu_(Linear 100 → 10 of x + y)`), as `bench_torch.py`'s
+/// `tut` and `export` rows.
+#[export_module]
+struct MyModule {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl MyModule {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        F::relu_(self.lin.forward(&(x + y)))
+    }
+}
+
+/// The tutorial module at batch 8 on each runner, and its export's latency.
+fn bench_tutorial(export_only: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let m = MyModule {
+        lin: nn::Linear::new(100, 10),
+    };
+    let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+    let args = || (x.copy(), y.copy());
+    let ep = ferrex::export(&m, args())?;
+    if export_only {
+        let s = measure(|| {
+            ferrex::export(&m, args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        });
+        report("export_tutorial", "export", &s, None);
+        return Ok(());
+    }
+    let compiled = ferrex_runtime::compile(&ep)?;
+    let module = ep.module();
+    let s = measure(|| {
+        module.call(args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+    });
+    report("tutorial_mymodule_b8", "interpreter", &s, None);
+    let s = measure(|| {
+        compiled.call(args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+    });
+    report("tutorial_mymodule_b8", "compiled", &s, None);
+    let s = measure(|| {
+        m.forward(&x, &y);
+    });
+    report("tutorial_mymodule_b8", "eager", &s, None);
     Ok(())
 }
 
@@ -173,7 +223,15 @@ fn mlp_flops(batch: usize, dims: &[usize]) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     ferrex::manual_seed(0);
     let modes: Vec<String> = std::env::args().skip(1).collect();
-    let all = ["mlp784", "mlp1024", "lenet", "transformer", "gemm"];
+    let all = [
+        "export",
+        "tut",
+        "mlp784",
+        "mlp1024",
+        "lenet",
+        "transformer",
+        "gemm",
+    ];
     let modes: Vec<&str> = if modes.is_empty() {
         all.to_vec()
     } else {
@@ -181,6 +239,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for mode in modes {
         match mode {
+            "export" => bench_tutorial(true)?,
+            "tut" => bench_tutorial(false)?,
             "mlp784" => {
                 let mlp = Mlp::new(784, [512, 512], 10);
                 for b in [1, 64] {
