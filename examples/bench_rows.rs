@@ -194,7 +194,9 @@ fn bench_tutorial(export_only: bool) -> Result<(), Box<dyn std::error::Error>> {
     let ep = ferrex::export(&m, args())?;
     if export_only {
         let s = measure(|| {
-            ferrex::export(&m, args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+            ferrex::export(&m, args())
+                .map(|_| ())
+                .unwrap_or_else(|e| panic!("{e}"));
         });
         report("export_tutorial", "export", &s, None);
         return Ok(());
@@ -202,11 +204,17 @@ fn bench_tutorial(export_only: bool) -> Result<(), Box<dyn std::error::Error>> {
     let compiled = ferrex_runtime::compile(&ep)?;
     let module = ep.module();
     let s = measure(|| {
-        module.call(args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        module
+            .call(args())
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
     });
     report("tutorial_mymodule_b8", "interpreter", &s, None);
     let s = measure(|| {
-        compiled.call(args()).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        compiled
+            .call(args())
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
     });
     report("tutorial_mymodule_b8", "compiled", &s, None);
     let s = measure(|| {
@@ -238,73 +246,78 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         modes.iter().map(String::as_str).collect()
     };
     for mode in modes {
-        match mode {
-            "export" => bench_tutorial(true)?,
-            "tut" => bench_tutorial(false)?,
-            "mlp784" => {
-                let mlp = Mlp::new(784, [512, 512], 10);
-                for b in [1, 64] {
-                    let flops = mlp_flops(b, &[784, 512, 512, 10]);
-                    bench_model(
-                        &format!("mlp784_b{b}"),
-                        &mlp,
-                        &Tensor::randn([b, 784]),
-                        Some(flops),
-                    )?;
-                }
-            }
-            "mlp1024" => {
-                let m = Mlp1024 {
-                    l1: nn::Linear::new(1024, 1024),
-                    l2: nn::Linear::new(1024, 1024),
-                    l3: nn::Linear::new(1024, 1024),
-                    l4: nn::Linear::new(1024, 1024),
-                };
-                let flops = mlp_flops(256, &[1024; 5]);
+        bench_mode(mode)?;
+    }
+    Ok(())
+}
+
+/// One row group of the comparison.
+fn bench_mode(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    match mode {
+        "export" => bench_tutorial(true)?,
+        "tut" => bench_tutorial(false)?,
+        "mlp784" => {
+            let mlp = Mlp::new(784, [512, 512], 10);
+            for b in [1, 64] {
+                let flops = mlp_flops(b, &[784, 512, 512, 10]);
                 bench_model(
-                    "mlp1024x4_b256",
-                    &m,
-                    &Tensor::randn([256, 1024]),
+                    &format!("mlp784_b{b}"),
+                    &mlp,
+                    &Tensor::randn([b, 784]),
                     Some(flops),
                 )?;
             }
-            "lenet" => {
-                let fl = 2.0
-                    * 8.0
-                    * (6.0 * 25.0 * 784.0 + 16.0 * 150.0 * 100.0 + 400.0 * 120.0 + 1200.0);
-                bench_model(
-                    "lenet_b8",
-                    &LeNet::new(),
-                    &Tensor::randn([8, 1, 28, 28]),
-                    Some(fl),
-                )?;
-            }
-            "transformer" => {
-                // The zoo's block: attention runs on the fused kernel when compiled.
-                bench_model(
-                    "transformer_d64_b4x32",
-                    &TransformerBlock::new(64, 4, 128),
-                    &Tensor::randn([4, 32, 64]),
-                    None,
-                )?;
-            }
-            "gemm" => {
-                for n in [1024usize, 2048] {
-                    let a = Tensor::randn([n, n]);
-                    let b = Tensor::randn([n, n]);
-                    let s = measure(|| {
-                        a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
-                    });
-                    report(
-                        &format!("sgemm{n}"),
-                        "eager",
-                        &s,
-                        Some(2.0 * (n as f64).powi(3)),
-                    );
-                }
-            }
-            other => return Err(format!("unknown mode {other}").into()),
         }
+        "mlp1024" => {
+            let m = Mlp1024 {
+                l1: nn::Linear::new(1024, 1024),
+                l2: nn::Linear::new(1024, 1024),
+                l3: nn::Linear::new(1024, 1024),
+                l4: nn::Linear::new(1024, 1024),
+            };
+            let flops = mlp_flops(256, &[1024; 5]);
+            bench_model(
+                "mlp1024x4_b256",
+                &m,
+                &Tensor::randn([256, 1024]),
+                Some(flops),
+            )?;
+        }
+        "lenet" => {
+            let fl =
+                2.0 * 8.0 * (6.0 * 25.0 * 784.0 + 16.0 * 150.0 * 100.0 + 400.0 * 120.0 + 1200.0);
+            bench_model(
+                "lenet_b8",
+                &LeNet::new(),
+                &Tensor::randn([8, 1, 28, 28]),
+                Some(fl),
+            )?;
+        }
+        "transformer" => {
+            // The zoo's block: attention runs on the fused kernel when compiled.
+            bench_model(
+                "transformer_d64_b4x32",
+                &TransformerBlock::new(64, 4, 128),
+                &Tensor::randn([4, 32, 64]),
+                None,
+            )?;
+        }
+        "gemm" => {
+            for n in [1024usize, 2048] {
+                let a = Tensor::randn([n, n]);
+                let b = Tensor::randn([n, n]);
+                let s = measure(|| {
+                    a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
+                });
+                report(
+                    &format!("sgemm{n}"),
+                    "eager",
+                    &s,
+                    Some(2.0 * (n as f64).powi(3)),
+                );
+            }
+        }
+        other => return Err(format!("unknown mode {other}").into()),
     }
     Ok(())
 }
