@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
+pub use ferrex::symbolic::CmpOp;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
@@ -17,6 +18,7 @@ pub use ferrex_kernels::{
     conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
 };
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
+pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
@@ -89,6 +91,21 @@ pub fn input_f32(
     name: &str,
     sizes: &[usize],
 ) -> Result<Storage, RunError> {
+    let storage = input_f32_rank(leaves, index, name, sizes.len())?;
+    for (dim, (&want, &got)) in sizes.iter().zip(storage.shape()).enumerate() {
+        check_size(name, dim, want as i64, got)?;
+    }
+    Ok(storage)
+}
+
+/// Leaf `index`, a tensor of dtype f32 and rank `rank` (the checks of [`input_f32`]
+/// before the sizes, which a program with dynamic dims checks as it binds them).
+pub fn input_f32_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    rank: usize,
+) -> Result<Storage, RunError> {
     let leaf = leaves
         .get(index)
         .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
@@ -122,24 +139,164 @@ pub fn input_f32(
         });
     }
     let shape = storage.shape();
-    if shape.len() != sizes.len() {
+    if shape.len() != rank {
         return Err(RunError::InputRank {
             name: name.into(),
-            expected: sizes.len(),
+            expected: rank,
             got: shape.len(),
         });
     }
-    for (dim, (&want, &got)) in sizes.iter().zip(shape).enumerate() {
-        if want != got {
-            return Err(RunError::InputSize {
-                name: name.into(),
-                dim,
-                expected: want.to_string(),
-                got: got as i64,
-            });
-        }
-    }
     Ok(storage)
+}
+
+/// The sizes of a checked input of rank `R`.
+pub fn shape_of<const R: usize>(s: &Storage) -> Result<[usize; R], RunError> {
+    <[usize; R]>::try_from(s.shape()).map_err(|_| {
+        RunError::Malformed(format!(
+            "an input of rank {} is not of rank {R}",
+            s.shape().len()
+        ))
+    })
+}
+
+/// Dim `dim` of input `name` is the literal `want`.
+pub fn check_size(name: &str, dim: usize, want: i64, got: usize) -> Result<(), RunError> {
+    let got = got as i64;
+    if want != got {
+        return Err(RunError::InputSize {
+            name: name.into(),
+            dim,
+            expected: want.to_string(),
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// The first input dim of the form `a*s + b` binds `s` (`guard` renders the dim's
+/// equation for the message when `got` is not of that form).
+pub fn bind_linear(guard: &str, a: i64, b: i64, got: usize) -> Result<i64, RunError> {
+    let got = got as i64;
+    match got.checked_sub(b) {
+        Some(x) if a != 0 && x % a == 0 => Ok(x / a),
+        _ => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {got}, which is not of that form"),
+        }),
+    }
+}
+
+/// A dim checked once every symbol is bound: `got` must be the expected `value`
+/// (unchecked when the value cannot be computed, as the interpreter skips it).
+pub fn check_deferred(guard: &str, value: Option<i64>, got: i64) -> Result<(), RunError> {
+    match value {
+        Some(v) if v != got => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {got} and {v}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A range constraint of the program on the expression rendered `text`.
+pub fn check_range(
+    text: &str,
+    value: Option<i64>,
+    lower: i64,
+    upper: Option<i64>,
+) -> Result<(), RunError> {
+    let Some(v) = value else { return Ok(()) };
+    if v < lower {
+        return Err(RunError::Guard {
+            guard: format!("{text} >= {lower}"),
+            detail: format!("but got {v}"),
+        });
+    }
+    match upper {
+        Some(u) if v > u => Err(RunError::Guard {
+            guard: format!("{text} <= {u}"),
+            detail: format!("but got {v}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A guard of the program (`guard` its rendered text), checked as the interpreter does.
+pub fn check_guard(
+    guard: &str,
+    lhs: Option<i64>,
+    rhs: Option<i64>,
+    op: CmpOp,
+) -> Result<(), RunError> {
+    match (lhs, rhs) {
+        (Some(l), Some(r)) if !op.eval(l, r) => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {l} and {r}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A per-call size (`text` its expression), as a length: `Expr::eval`'s value, refused
+/// when it overflows or is negative.
+pub fn size(value: Option<i64>, text: &str) -> Result<usize, RunError> {
+    match value {
+        Some(v) => usize::try_from(v)
+            .map_err(|_| RunError::Malformed(format!("size {text} evaluates to {v}"))),
+        None => Err(RunError::Malformed(format!("size {text} overflows"))),
+    }
+}
+
+/// `a + b` of size expressions, checked (`Expr::eval`).
+pub fn e_add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a?.checked_add(b?)
+}
+
+/// `a * b`, checked.
+pub fn e_mul(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a?.checked_mul(b?)
+}
+
+/// `floor(a / d)`.
+pub fn e_fdiv(a: Option<i64>, d: i64) -> Option<i64> {
+    a?.checked_div_euclid(d)
+}
+
+/// `a mod d`.
+pub fn e_mod(a: Option<i64>, d: i64) -> Option<i64> {
+    a?.checked_rem_euclid(d)
+}
+
+pub fn e_min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    Some(a?.min(b?))
+}
+
+pub fn e_max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    Some(a?.max(b?))
+}
+
+/// Grows a workspace slot to the largest of `needs` (elements) when it holds fewer:
+/// the only allocation of a call, for dims beyond what the workspace was sized for.
+pub fn fit(slot: &mut Vec<f32>, needs: &[usize]) -> Result<(), RunError> {
+    let need = needs.iter().copied().max().unwrap_or(0);
+    if slot.len() < need {
+        ferrex_kernels::try_grow(slot, need, 0.0)
+            .map_err(|e| RunError::Malformed(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Where a view of a contiguous input of sizes `xs` starts and its strides, for an
+/// output of sizes `out`: the runner's `ViewOp::layout` on the call's sizes.
+pub fn view_layout(
+    view: &ViewOp,
+    xs: &[usize],
+    out: &[usize],
+) -> Result<(usize, Vec<usize>), String> {
+    view.layout(xs, out, |s| {
+        s.as_int()
+            .ok_or_else(|| format!("a symbolic view bound {s}"))
+    })
 }
 
 /// The f32 elements of a checked input, in row-major order (borrowed when contiguous).

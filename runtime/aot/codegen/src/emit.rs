@@ -1,6 +1,8 @@
 //! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
 //! out as a Rust module. `steps.rs` emits each step; this file the module around them.
 
+mod dims;
+mod entry;
 mod folded;
 mod items;
 mod literal;
@@ -12,7 +14,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use ferrex::program::{ArgumentSpec, InputKind, OutputKind};
-use ferrex::ExportedProgram;
+use ferrex::{ExportedProgram, SymInt};
 use ferrex_runtime::plan::{InputSource, PackSource, Plan};
 use ferrex_runtime::CompiledProgram;
 
@@ -39,7 +41,7 @@ enum Loc {
 struct UserInput {
     ident: String,
     name: String,
-    sizes: Vec<usize>,
+    sizes: Vec<SymInt>,
 }
 
 /// The generator's state while one plan is written out.
@@ -56,8 +58,12 @@ struct Gen<'a> {
     packs: Vec<(usize, PackSource)>,
     /// Fused programs (fields `f{step}`), by step.
     programs: Vec<(usize, ferrex_runtime::fused::FusedProgram)>,
-    /// Elements of each workspace slot.
+    /// Elements of each workspace slot (at the example sizes).
     slot_len: Vec<usize>,
+    /// The symbolic element counts each slot holds, for sizing it per call.
+    slot_needs: Vec<Vec<SymInt>>,
+    /// Per-call sizes of a program with dynamic dims.
+    dims: dims::DimTable,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -80,20 +86,36 @@ pub(crate) fn module(
         packs: Vec::new(),
         programs: Vec::new(),
         slot_len: plan.slot_sizes.clone(),
+        slot_needs: Vec::new(),
+        dims: dims::DimTable::default(),
     };
     g.check_signature()?;
     g.bind_inputs()?;
     let mut bodies = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
-        bodies.push(g.step(i, step)?);
+        let body = g.step(i, step)?;
+        if let Some(why) = g.dims.take_error() {
+            return Err(g.unsupported(format!("`{}`: {why}", step.info.name)));
+        }
+        bodies.push(body);
     }
     let outputs = g.outputs()?;
+    let mut forward = String::new();
+    g.forward(&mut forward, &bodies, &outputs);
+    g.call(&mut forward, &outputs);
+    if let Some(why) = g.dims.take_error() {
+        return Err(g.unsupported(why));
+    }
+    let ranks: Vec<(String, usize)> = (g.inputs.iter())
+        .map(|i| (i.name.clone(), i.sizes.len()))
+        .collect();
+    let dims = g.dims_items(&ranks);
     let mut code = String::new();
     g.header(&mut code, compiled, archive);
     let weight_bytes = g.model(&mut code)?;
+    code.push_str(&dims);
     g.workspace(&mut code);
-    g.forward(&mut code, &bodies, &outputs);
-    g.call(&mut code, &outputs);
+    code.push_str(&forward);
     Ok(GeneratedCode {
         code,
         steps: plan.steps.len(),
@@ -154,41 +176,33 @@ impl Gen<'_> {
                         .ok_or_else(|| {
                             self.unsupported(format!("input `{name}` is not an f32 tensor"))
                         })?;
-                    let sizes = self.static_sizes(&meta.sizes, &name)?;
+                    let sizes = meta.sizes.clone();
                     let ident = literal::ident(&name, self.inputs.len());
                     self.loc[v] = Some(Loc::Input(self.inputs.len()));
                     self.inputs.push(UserInput { ident, name, sizes });
                 }
             }
         }
+        let sizes: Vec<(String, Vec<SymInt>)> = (self.inputs.iter())
+            .map(|i| (i.name.clone(), i.sizes.clone()))
+            .collect();
+        self.bind_symbols(&sizes);
         Ok(())
     }
 
-    /// Concrete sizes, or an error naming the value with a symbolic size.
-    fn static_sizes(&self, sizes: &[ferrex::SymInt], what: &str) -> Result<Vec<usize>, AotError> {
-        sizes
-            .iter()
-            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                self.unsupported(format!(
-                    "`{what}` has symbolic sizes {sizes:?}; dynamic shapes are not generated yet"
-                ))
-            })
-    }
-
-    /// The f32 sizes of value `v` (its node's first meta).
-    fn value_sizes(&self, v: usize) -> Result<Vec<usize>, AotError> {
+    /// The f32 sizes of value `v` (its node's first meta): literals, or expressions of
+    /// the symbols the inputs bind.
+    fn value_sizes(&self, v: usize) -> Result<Vec<SymInt>, AotError> {
         let name = self.plan.names.get(v).map_or("?", String::as_str);
         let meta = self.plan.metas.get(v).and_then(|m| m.first());
         let meta = meta
             .filter(|m| m.dtype == ferrex::DType::F32)
             .ok_or_else(|| self.unsupported(format!("`{name}` is not an f32 tensor")))?;
-        self.static_sizes(&meta.sizes, name)
+        Ok(meta.sizes.clone())
     }
 
     /// The user outputs: `(expression, sizes)` each.
-    fn outputs(&mut self) -> Result<Vec<(String, Vec<usize>)>, AotError> {
+    fn outputs(&mut self) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
         let mut out = Vec::new();
         for a in &self.plan.outputs {
             let ferrex::graph::Argument::Tensor(n) = a else {
