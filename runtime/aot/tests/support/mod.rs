@@ -106,6 +106,99 @@ fn exported<M: ferrex::Forward<Args = (Tensor,), Output = Tensor>>(
     ferrex::export(m, (x,)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
 
+/// `m` exported on `args` with dims `dims` of its inputs dynamic: `(input, [(dim, Dim)])`.
+fn dynamic<M: ferrex::Forward>(
+    m: &M,
+    args: M::Args,
+    dims: &[(&str, &[(usize, ferrex::Dim)])],
+) -> ExportedProgram {
+    let mut shapes = ferrex::DynamicShapes::new();
+    for (input, d) in dims {
+        shapes = shapes.input(*input, d.iter().cloned());
+    }
+    ferrex::Exporter::new(m, args)
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+/// The fixtures with dynamic dims: `(name, input shapes with their dims)` — each is run
+/// by `tests/dynamic.rs` at every dim's min, example, max and 0 where allowed.
+pub const DYNAMIC: &[Fixture] = &[
+    Fixture {
+        name: "mlp_dyn",
+        export: || {
+            ferrex::manual_seed(41);
+            let m = Mlp::new(20, [64, 32], 5);
+            let batch = ferrex::Dim::new("batch").max(64);
+            dynamic(&m, (Tensor::randn([8, 20]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "tutorial_dyn",
+        export: || {
+            ferrex::manual_seed(42);
+            let m = Tutorial {
+                lin: ferrex::nn::Linear::new(100, 10),
+            };
+            let batch = ferrex::Dim::new("batch").max(32);
+            let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+            dynamic(
+                &m,
+                (x, y),
+                &[("x", &[(0, batch.clone())]), ("y", &[(0, batch)])],
+            )
+        },
+    },
+    Fixture {
+        name: "classifier_dyn",
+        export: || {
+            ferrex::manual_seed(43);
+            let m = Classifier {
+                lin: ferrex::nn::Linear::new(16, 8),
+            };
+            let batch = ferrex::Dim::new("batch");
+            dynamic(&m, (Tensor::randn([4, 16]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "lenet_dyn",
+        export: || {
+            ferrex::manual_seed(44);
+            let batch = ferrex::Dim::new("batch").max(8);
+            dynamic(
+                &LeNet::new(),
+                (Tensor::randn([2, 1, 28, 28]),),
+                &[("x", &[(0, batch)])],
+            )
+        },
+    },
+    Fixture {
+        name: "transformer_dyn",
+        export: || {
+            ferrex::manual_seed(45);
+            let batch = ferrex::Dim::new("batch").max(4);
+            let seq = ferrex::Dim::new("seq").min(1).max(16);
+            dynamic(
+                &TransformerBlock::new(32, 4, 64),
+                (Tensor::randn([2, 10, 32]),),
+                &[("src", &[(0, batch), (1, seq)])],
+            )
+        },
+    },
+    Fixture {
+        name: "ops_dyn",
+        export: || {
+            ferrex::manual_seed(46);
+            let m = Ops {
+                norm: ferrex::nn::GroupNorm::new(2, 4),
+            };
+            let w = ferrex::Dim::new("w").min(5).max(12);
+            dynamic(&m, (Tensor::randn([2, 4, 6]),), &[("x", &[(2, w)])])
+        },
+    },
+];
+
 pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "mlp_b1",
