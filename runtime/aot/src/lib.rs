@@ -58,14 +58,28 @@
 //! The same archive always gives byte-identical code. A checked-in module should be
 //! declared `#[rustfmt::skip] mod NAME;`, so `cargo fmt` leaves it as generated.
 //!
-//! What is generated today: programs with static sizes, f32 tensor inputs and user
-//! outputs (no buffer or input mutations), whose plan consists of GEMM steps (with bias
-//! and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
-//! attention, strided views, sums and means, group norm, `bmm`, fused elementwise
-//! chains and free reshapes — the zoo's MLP, LeNet and transformer block. Anything else
-//! (dynamic sizes, mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
-//! `map`) is an [`AotError::Unsupported`] naming the node: generation fails rather
-//! than guess.
+//! **Dynamic dims.** For a program exported with `Dim`s the module also holds `Dims`:
+//! `Model::dims(x_sizes, …)` binds the symbols from the input sizes with the
+//! interpreter's checks, in its order and with its words (static sizes, the first
+//! `a*s + b` dim binding `s`, the other dims, range constraints, guards), then computes
+//! every size the steps use as an expression of the symbols, once, with checked
+//! arithmetic; `Dims::out0()`… are the outputs' sizes. The typed entry point takes each
+//! input's sizes after its slice: `forward(&self, ws, x, x_sizes, out0)`. Nothing is
+//! specialised to the example inputs: a kernel parameter that cannot be written as an
+//! expression of the input sizes (a convolution's or pooling's image size when
+//! symbolic) fails generation. `Workspace::new()` sizes the slots at the dims' upper
+//! bounds when every symbol has one (and the total is at most 256 MiB), so no call
+//! allocates; otherwise at the example's sizes, and a call that needs more grows the
+//! slots it needs first (`forward` and `call` alike).
+//!
+//! What is generated today: programs with f32 tensor inputs and user outputs (no buffer
+//! or input mutations), whose plan consists of GEMM steps (with bias and fused
+//! epilogue), convolutions, max pooling, permutes, softmax, layer norm, attention,
+//! strided views, sums and means, group norm, `bmm`, fused elementwise chains and free
+//! reshapes — the zoo's MLP, LeNet and transformer block, with static or dynamic dims.
+//! Anything else (mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
+//! `map`, sizes read from data) is an [`AotError::Unsupported`] naming the node:
+//! generation fails rather than guess.
 
 mod builder;
 #[doc(hidden)]
