@@ -11,7 +11,7 @@ pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
-pub use ferrex_kernels::layout::{permute, strided_copy};
+pub use ferrex_kernels::layout::{gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{
@@ -106,6 +106,41 @@ pub fn input_f32_rank(
     name: &str,
     rank: usize,
 ) -> Result<Storage, RunError> {
+    input_rank(leaves, index, name, DType::F32, rank)
+}
+
+/// [`input_f32`] for an i64 input (an embedding's indices).
+pub fn input_i64(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    sizes: &[usize],
+) -> Result<Storage, RunError> {
+    let storage = input_i64_rank(leaves, index, name, sizes.len())?;
+    for (dim, (&want, &got)) in sizes.iter().zip(storage.shape()).enumerate() {
+        check_size(name, dim, want as i64, got)?;
+    }
+    Ok(storage)
+}
+
+/// [`input_f32_rank`] for an i64 input.
+pub fn input_i64_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    rank: usize,
+) -> Result<Storage, RunError> {
+    input_rank(leaves, index, name, DType::I64, rank)
+}
+
+/// Leaf `index`: a tensor, of dtype `dtype`, of rank `rank` — in that order.
+fn input_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    dtype: DType,
+    rank: usize,
+) -> Result<Storage, RunError> {
     let leaf = leaves
         .get(index)
         .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
@@ -131,10 +166,10 @@ pub fn input_f32_rank(
             })
         }
     };
-    if storage.dtype() != DType::F32 {
+    if storage.dtype() != dtype {
         return Err(RunError::InputDType {
             name: name.into(),
-            expected: DType::F32,
+            expected: dtype,
             got: storage.dtype(),
         });
     }
@@ -303,6 +338,17 @@ pub fn view_layout(
 pub fn f32_data(s: &Storage) -> Cow<'_, [f32]> {
     match s {
         Storage::F32(a) => match a.as_slice() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(a.iter().copied().collect()),
+        },
+        _ => Cow::Borrowed(&[]),
+    }
+}
+
+/// The i64 elements of a checked input, in row-major order (borrowed when contiguous).
+pub fn i64_data(s: &Storage) -> Cow<'_, [i64]> {
+    match s {
+        Storage::I64(a) => match a.as_slice() {
             Some(x) => Cow::Borrowed(x),
             None => Cow::Owned(a.iter().copied().collect()),
         },

@@ -24,6 +24,9 @@ mod transformer_dyn;
 #[rustfmt::skip]
 #[path = "generated/ops_dyn.rs"]
 mod ops_dyn;
+#[rustfmt::skip]
+#[path = "generated/residual_dyn.rs"]
+mod residual_dyn;
 
 use ferrex::module::InputLeaf;
 use ferrex::{RunError, Tensor};
@@ -237,4 +240,50 @@ fn views_and_reductions_over_a_dynamic_dim() {
         error("ops_dyn", &aot, &[vec![2, 4, 4]]),
         "Guard failed: x.size()[2] >= 5, but got 4"
     );
+}
+
+/// The zoo's embedding / group-norm residual block: i64 token ids in (`&[i64]` in the
+/// typed `forward`), dynamic batch and sequence.
+#[test]
+fn embedding_of_i64_ids_with_dynamic_batch_and_sequence() {
+    ferrex::manual_seed(58);
+    let ep = support::load("residual_dyn");
+    let plan = ferrex_runtime::compile(&ep).unwrap();
+    let m = residual_dyn::Model::new().unwrap();
+    let mut ws = residual_dyn::Workspace::new().unwrap();
+    for (batch, seq) in [(0, 1), (1, 1), (2, 6), (8, 32), (3, 5)] {
+        let data: Vec<i64> = (0..batch * seq).map(|i| (i as i64 * 13 + 5) % 50).collect();
+        let ids = Tensor::from_vec(data.clone(), [batch, seq]);
+        let got = m.call((ids.copy(),)).unwrap();
+        let want = plan.call((ids.copy(),)).unwrap();
+        let reference = ep.module().call((ids.copy(),)).unwrap();
+        assert_eq!(got[0].shape(), want[0].shape());
+        assert_eq!(bits(&got[0]), bits(&want[0]), "{batch}x{seq}");
+        let (a, b) = (
+            got[0].to_vec::<f32>().unwrap(),
+            reference[0].to_vec::<f32>().unwrap(),
+        );
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{p} vs {q}");
+        }
+        let d = residual_dyn::Model::dims([batch, seq]).unwrap();
+        let mut out = vec![f32::NAN; d.out0().iter().product()];
+        m.forward(&mut ws, &data, [batch, seq], &mut out).unwrap();
+        let typed: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(typed, bits(&want[0]), "typed, {batch}x{seq}");
+    }
+    // An id outside the table: the kernel's error, worded as the plan words it.
+    let ids = Tensor::from_vec(vec![3i64, 50], [1, 2]);
+    let got = m.call((ids.copy(),)).map(|_| ()).unwrap_err().to_string();
+    let want = plan
+        .call((ids.copy(),))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(got, want);
+    // f32 ids: the interpreter's dtype error.
+    let ids = Tensor::zeros([2, 6]);
+    let got = m.call((ids.copy(),)).map(|_| ()).unwrap_err().to_string();
+    assert_eq!(got, "input `ids`: expected dtype i64, got f32");
+    assert_eq!(got, plan.call((ids,)).map(|_| ()).unwrap_err().to_string());
 }

@@ -42,6 +42,8 @@ struct UserInput {
     ident: String,
     name: String,
     sizes: Vec<SymInt>,
+    /// `f32`, or `i64` (indices, read only by embeddings).
+    dtype: &'static str,
 }
 
 /// The generator's state while one plan is written out.
@@ -171,15 +173,25 @@ impl Gen<'_> {
                         self.unsupported(format!("placeholder {k} is not a user input"))
                     })?;
                     let meta = self.plan.metas.get(v).and_then(|m| m.first());
-                    let meta = meta
-                        .filter(|m| m.dtype == ferrex::DType::F32)
-                        .ok_or_else(|| {
-                            self.unsupported(format!("input `{name}` is not an f32 tensor"))
-                        })?;
+                    let dtype = match meta.map(|m| m.dtype) {
+                        Some(ferrex::DType::F32) => "f32",
+                        Some(ferrex::DType::I64) => "i64",
+                        _ => {
+                            return Err(self.unsupported(format!(
+                                "input `{name}` is not an f32 or i64 tensor"
+                            )))
+                        }
+                    };
+                    let meta = meta.ok_or_else(|| self.unsupported("no meta"))?;
                     let sizes = meta.sizes.clone();
                     let ident = literal::ident(&name, self.inputs.len());
                     self.loc[v] = Some(Loc::Input(self.inputs.len()));
-                    self.inputs.push(UserInput { ident, name, sizes });
+                    self.inputs.push(UserInput {
+                        ident,
+                        name,
+                        sizes,
+                        dtype,
+                    });
                 }
             }
         }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ferrex::{ExportedProgram, Tensor};
-use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 
 /// A fixture: its name (`tests/fixtures/NAME.pt2`, `tests/generated/NAME.rs`) and how
 /// its program is made.
@@ -184,6 +184,18 @@ pub const DYNAMIC: &[Fixture] = &[
                 (Tensor::randn([2, 10, 32]),),
                 &[("src", &[(0, batch), (1, seq)])],
             )
+        },
+    },
+    Fixture {
+        name: "residual_dyn",
+        export: || {
+            ferrex::manual_seed(47);
+            let m = GroupNormResidual::new(50, 16, 4);
+            let ids =
+                Tensor::from_vec((0..12i64).map(|i| (i * 7) % 50).collect::<Vec<_>>(), [2, 6]);
+            let batch = ferrex::Dim::new("batch").max(8);
+            let seq = ferrex::Dim::new("seq").min(1).max(32);
+            dynamic(&m, (ids,), &[("ids", &[(0, batch), (1, seq)])])
         },
     },
     Fixture {

@@ -162,7 +162,6 @@ impl Gen<'_> {
             return String::new();
         }
         let exprs = t.exprs.borrow().0.clone();
-        let env = self.ep.shape_env();
         let mut code = String::new();
         let fields: String = (0..exprs.len())
             .map(|k| format!("    z{k}: usize,\n"))
@@ -190,8 +189,15 @@ impl Gen<'_> {
             }
             code.push_str("        Ok(())\n    }\n\n");
         }
-        let _ = write!(
-            code,
+        code.push_str(&self.finish_fn(&exprs));
+        code
+    }
+
+    /// `Dims::finish`: the checks that need every symbol, then the sizes of the call.
+    fn finish_fn(&self, exprs: &[Expr]) -> String {
+        let t = &self.dims;
+        let env = self.ep.shape_env();
+        let mut code = format!(
             "    /// The checks that need every symbol, then the sizes of the call.\n    \
              fn finish(b: &Bound) -> Result<Dims, {RT}::RunError> {{\n        let s = &b.s;\n"
         );

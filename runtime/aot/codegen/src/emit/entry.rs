@@ -96,7 +96,7 @@ impl Gen<'_> {
         let dynamic = self.dims.dynamic();
         let d_param = if dynamic { ", d: &Dims" } else { "" };
         let ins: String = (self.inputs.iter())
-            .map(|i| format!(", {}: &[f32]", i.ident))
+            .map(|i| format!(", {}: &[{}]", i.ident, i.dtype))
             .collect();
         let in_names: String = (self.inputs.iter())
             .map(|i| format!(", {}", i.ident))
@@ -105,10 +105,10 @@ impl Gen<'_> {
             .map(|k| format!(", out{k}: &mut [f32]"))
             .collect();
         let doc_in: Vec<String> = (self.inputs.iter())
-            .map(|i| format!("`{}`: {}", i.ident, sym_meta(&i.sizes)))
+            .map(|i| format!("`{}`: {}", i.ident, sym_meta(i.dtype, &i.sizes)))
             .collect();
         let doc_out: Vec<String> = (outputs.iter().enumerate())
-            .map(|(k, (_, s))| format!("`out{k}`: {}", sym_meta(s)))
+            .map(|(k, (_, s))| format!("`out{k}`: {}", sym_meta("f32", s)))
             .collect();
         let (doc_in, doc_out) = (doc_in.join(", "), doc_out.join(", "));
         code.push_str("impl Model {\n");
@@ -127,7 +127,7 @@ impl Gen<'_> {
                 code,
                 "        {RT}::check_len({:?}, {:?}, {}.len(), {})?;",
                 i.ident,
-                sym_meta(&i.sizes),
+                sym_meta(i.dtype, &i.sizes),
                 i.ident,
                 self.dim(&numel(&i.sizes))
             );
@@ -136,7 +136,7 @@ impl Gen<'_> {
             let _ = writeln!(
                 code,
                 "        {RT}::check_len(\"out{k}\", {:?}, out{k}.len(), {})?;",
-                sym_meta(s),
+                sym_meta("f32", s),
                 self.dim(&numel(s))
             );
         }
@@ -190,9 +190,10 @@ impl Gen<'_> {
         let args: String = (self.inputs.iter())
             .map(|i| {
                 format!(
-                    ", {0}: &[f32], {0}_sizes: [usize; {1}]",
+                    ", {0}: &[{2}], {0}_sizes: [usize; {1}]",
                     i.ident,
-                    i.sizes.len()
+                    i.sizes.len(),
+                    i.dtype
                 )
             })
             .collect();
@@ -232,7 +233,7 @@ impl Gen<'_> {
             let _ = write!(
                 code,
                 "    /// The sizes of output {k} ({}).\n    pub fn out{k}(&self) -> [usize; {}] {{\n        let d = self;\n        {}\n    }}\n\n",
-                sym_meta(s),
+                sym_meta("f32", s),
                 s.len(),
                 self.shape(s)
             );
@@ -264,17 +265,19 @@ impl Gen<'_> {
             if dynamic {
                 let _ = writeln!(
                     body,
-                    "        let {0} = {RT}::input_f32_rank(leaves, {k}, {1:?}, {2})?;\n        \
+                    "        let {0} = {RT}::input_{3}_rank(leaves, {k}, {1:?}, {2})?;\n        \
                      Dims::bind_input{k}(&mut b, &{RT}::shape_of(&{0})?)?;",
                     i.ident,
                     i.name,
-                    i.sizes.len()
+                    i.sizes.len(),
+                    i.dtype
                 );
             } else {
                 let _ = writeln!(
                     body,
-                    "        let {} = {RT}::input_f32(leaves, {k}, {:?}, &{})?;",
+                    "        let {} = {RT}::input_{}(leaves, {k}, {:?}, &{})?;",
                     i.ident,
+                    i.dtype,
                     i.name,
                     self.shape(&i.sizes)
                 );
@@ -291,7 +294,7 @@ impl Gen<'_> {
             );
         }
         let args: String = (self.inputs.iter())
-            .map(|i| format!(", &{RT}::f32_data(&{})", i.ident))
+            .map(|i| format!(", &{RT}::{}_data(&{})", i.dtype, i.ident))
             .chain((0..outputs.len()).map(|k| format!(", &mut out{k}")))
             .collect();
         let (run, d) = if dynamic {

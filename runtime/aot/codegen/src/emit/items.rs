@@ -17,9 +17,9 @@ fn meta(sizes: &[usize]) -> String {
 }
 
 /// `f32[s0, 20]`: a meta in messages and docs.
-pub(super) fn sym_meta(sizes: &[ferrex::SymInt]) -> String {
+pub(super) fn sym_meta(dtype: &str, sizes: &[ferrex::SymInt]) -> String {
     let items: Vec<String> = sizes.iter().map(ToString::to_string).collect();
-    format!("f32[{}]", items.join(", "))
+    format!("{dtype}[{}]", items.join(", "))
 }
 
 impl Gen<'_> {

@@ -120,11 +120,17 @@ impl Gen<'_> {
         };
         let missing = || format!("{o:?} is read before a generated step computes it");
         Ok(match loc.ok_or_else(|| self.unsupported(missing()))? {
-            Loc::Input(k) => Read {
+            Loc::Input(k) if self.inputs[k].dtype == "f32" => Read {
                 expr: self.inputs[k].ident.clone(),
                 sizes: self.inputs[k].sizes.clone(),
                 slot: None,
             },
+            Loc::Input(k) => {
+                return Err(self.unsupported(format!(
+                    "input `{}` ({}) is read by a step other than an embedding",
+                    self.inputs[k].name, self.inputs[k].dtype
+                )))
+            }
             Loc::Const(c) => {
                 let sizes = (self.plan.consts.get(c))
                     .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
@@ -147,6 +153,26 @@ impl Gen<'_> {
                 }
             }
         })
+    }
+
+    /// An `i64` user input read as an embedding's indices: its slice and sizes.
+    pub(super) fn read_ids(&self, o: Operand) -> Result<Read, AotError> {
+        match o {
+            Operand::Val(v) => match self.loc.get(v).copied().flatten() {
+                Some(Loc::Input(k)) if self.inputs[k].dtype == "i64" => Ok(Read {
+                    expr: self.inputs[k].ident.clone(),
+                    sizes: self.inputs[k].sizes.clone(),
+                    slot: None,
+                }),
+                _ => Err(self.unsupported(format!(
+                    "embedding indices `{}` are not an i64 user input",
+                    self.plan.names.get(v).map_or("?", String::as_str)
+                ))),
+            },
+            Operand::Const(_) => {
+                Err(self.unsupported("embedding indices that are a constant of the plan"))
+            }
+        }
     }
 
     /// `rt::fused(program, &[(input, &sizes), …], &sizes, out)`.

@@ -42,6 +42,7 @@ impl Gen<'_> {
                 | Kind::Reduce { .. }
                 | Kind::GroupNorm { .. }
                 | Kind::Bmm { .. }
+                | Kind::Embedding { .. }
         );
         if !handled {
             return Ok(false);
@@ -84,6 +85,22 @@ impl Gen<'_> {
             Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
             Kind::MaxPool { .. } => self.max_pool(step, out)?,
             Kind::Attention { .. } => self.attention(step, out)?,
+            Kind::Embedding { weight, ids } => {
+                let table = self.read_other(*weight, out)?;
+                let ids = self.read_ids(*ids)?;
+                let [rows, width] = &table.sizes[..] else {
+                    return Err(
+                        self.unsupported(format!("an embedding table of {:?}", table.sizes))
+                    );
+                };
+                vec![format!(
+                    "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
+                    table.expr,
+                    self.dim(rows),
+                    self.dim(width),
+                    ids.expr
+                )]
+            }
             _ => match self.view_step(step, &sizes, out)? {
                 Some(lines) => lines,
                 None => return Ok(false),

@@ -155,24 +155,32 @@ impl Gen<'_> {
             }
             Kind::Bmm { a, b } => {
                 let (a, b) = (operand(self, a)?, operand(self, b)?);
-                let ([nb, m, k], [nb2, k2, n]) = match (&a.sizes[..], &b.sizes[..]) {
-                    ([nb, m, k], [nb2, k2, n]) => ([nb, m, k], [nb2, k2, n]),
-                    _ => {
-                        return Err(
-                            self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes))
-                        )
-                    }
-                };
-                let mn = m.mul(n);
-                if !same(nb, nb2) || !same(k, k2) || mn.as_int() == Some(0) {
-                    return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
-                }
-                // A per-call `m * n` may be 0: chunks of at least 1, as the runner takes.
-                let chunk = match mn.as_int() {
-                    Some(_) => self.dim(&mn),
-                    None => format!("{}.max(1)", self.dim(&mn)),
-                };
-                vec![
+                self.bmm_lines(&a, &b)?
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// `bmm`: one product per batch.
+    fn bmm_lines(
+        &self,
+        a: &super::steps::Read,
+        b: &super::steps::Read,
+    ) -> Result<Vec<String>, AotError> {
+        let ([nb, m, k], [nb2, k2, n]) = match (&a.sizes[..], &b.sizes[..]) {
+            ([nb, m, k], [nb2, k2, n]) => ([nb, m, k], [nb2, k2, n]),
+            _ => return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes))),
+        };
+        let mn = m.mul(n);
+        if !same(nb, nb2) || !same(k, k2) || mn.as_int() == Some(0) {
+            return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
+        }
+        // A per-call `m * n` may be 0: chunks of at least 1, as the runner takes.
+        let chunk = match mn.as_int() {
+            Some(_) => self.dim(&mn),
+            None => format!("{}.max(1)", self.dim(&mn)),
+        };
+        Ok(vec![
                     format!("let (a, b) = ({}, {});", a.expr, b.expr),
                     format!("for (i, o) in out.chunks_exact_mut({chunk}).enumerate() {{"),
                     format!(
@@ -185,9 +193,6 @@ impl Gen<'_> {
                         self.dim(n)
                     ),
                     "}".into(),
-                ]
-            }
-            _ => return Ok(None),
-        }))
+                ])
     }
 }
