@@ -2,6 +2,7 @@
 //! fixtures against the compiled plan and the interpreter, one line per program:
 //! `aot: NAME typed X µs, call Y µs, plan Z µs, interpreter W µs`, then start-up
 //! (`Model::new` against `ferrex_runtime::load`) and the generator's time and output size.
+//! The MLP 784-512-512-10 is one archive with a dynamic batch (1 to 64), run at 1 and 64.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ ferrex_aot::include_program!(mod tutorial = "tests/fixtures/tutorial_b8.pt2");
 ferrex_aot::include_program!(mod mlp = "tests/fixtures/mlp_b8.pt2");
 ferrex_aot::include_program!(mod lenet = "tests/fixtures/lenet_b2.pt2");
 ferrex_aot::include_program!(mod transformer = "tests/fixtures/transformer_b2.pt2");
+ferrex_aot::include_program!(mod mlp784 = "tests/fixtures/mlp784_dyn.pt2");
 
 /// The median wall time of `f`, over as many calls as fit in about 0.3 s (at least 20).
 fn median(mut f: impl FnMut()) -> Duration {
@@ -130,6 +132,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(|| m.forward(&mut ws, &xs, &mut out).unwrap_or(())),
         Box::new(|t: &[Tensor]| m.call((t[0].clone(),)).unwrap_or_default()),
     )?;
+    let m = mlp784::Model::new()?;
+    for batch in [1, 64] {
+        let x = Tensor::randn([batch, 784]);
+        let mut ws = mlp784::Workspace::new()?;
+        let xs = x.to_vec::<f32>()?;
+        let mut out = vec![0f32; batch * 10];
+        row(
+            &format!("MLP 784-512-512-10 (batch {batch})"),
+            "mlp784_dyn",
+            &[x.copy()],
+            Box::new(|| m.forward(&mut ws, &xs, [batch, 784], &mut out).unwrap_or(())),
+            Box::new(|t: &[Tensor]| m.call((t[0].clone(),)).unwrap_or_default()),
+        )?;
+    }
     let x = Tensor::randn([2, 1, 28, 28]);
     let m = lenet::Model::new()?;
     let mut ws = lenet::Workspace::new()?;

@@ -187,6 +187,16 @@ pub const DYNAMIC: &[Fixture] = &[
         },
     },
     Fixture {
+        name: "mlp784_dyn",
+        export: || {
+            // The benchmark MLP, 784-512-512-10, one archive for batch 1 and 64.
+            ferrex::manual_seed(48);
+            let m = Mlp::new(784, [512, 512], 10);
+            let batch = ferrex::Dim::new("batch").min(1).max(64);
+            dynamic(&m, (Tensor::randn([8, 784]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
         name: "residual_dyn",
         export: || {
             ferrex::manual_seed(47);
