@@ -142,7 +142,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &format!("MLP 784-512-512-10 (batch {batch})"),
             "mlp784_dyn",
             &[x.copy()],
-            Box::new(|| m.forward(&mut ws, &xs, [batch, 784], &mut out).unwrap_or(())),
+            Box::new(|| {
+                m.forward(&mut ws, &xs, [batch, 784], &mut out)
+                    .unwrap_or(())
+            }),
             Box::new(|t: &[Tensor]| m.call((t[0].clone(),)).unwrap_or_default()),
         )?;
     }

@@ -72,12 +72,19 @@
 //! allocates; otherwise at the example's sizes, and a call that needs more grows the
 //! slots it needs first (`forward` and `call` alike).
 //!
-//! What is generated today: programs with f32 tensor inputs and user outputs (no buffer
-//! or input mutations), whose plan consists of GEMM steps (with bias and fused
-//! epilogue), convolutions, max pooling, permutes, softmax, layer norm, attention,
-//! strided views, sums and means, group norm, `bmm`, fused elementwise chains and free
-//! reshapes — the zoo's MLP, LeNet and transformer block, with static or dynamic dims.
-//! Anything else (mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
+//! **Eager fallbacks.** A node the plan runs through the registry's eager kernel is
+//! generated as the same call: the op is looked up once in `Model::new`, called with
+//! `ferrex::ops::run_eager` on the step's arguments (sizes bound for the call), and its
+//! results kept in the workspace for the steps that read them (f32 results made
+//! contiguous; `getitem` of a multi-output result costs nothing). These steps allocate,
+//! as they do in the plan.
+//!
+//! What is generated today: programs with f32 and i64 (embedding ids) tensor inputs and
+//! user outputs (no buffer or input mutations), whose plan consists of GEMM steps (with
+//! bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
+//! attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
+//! elementwise chains, free reshapes and eager fallbacks — every zoo model, with static
+//! or dynamic dims. Anything else (mutations, constant inputs, comparisons, `cond` /
 //! `map`, sizes read from data) is an [`AotError::Unsupported`] naming the node:
 //! generation fails rather than guess.
 

@@ -397,3 +397,74 @@ pub fn batch_norm_part(
         .ok_or_else(|| RunError::Malformed("a batch norm's statistics differ in length".into()))?;
     Ok(if shift { offset } else { scale })
 }
+
+pub use ferrex::ops::OpDef;
+
+/// The registered op `name` (an eager fallback's), looked up once in `Model::new`.
+pub fn op(name: &str) -> Result<&'static OpDef, RunError> {
+    ferrex::ops::lookup(name)
+        .ok_or_else(|| RunError::Malformed(format!("the op `{name}` is not registered")))
+}
+
+/// An eager fallback: the registry's kernel of `op` on `args`, as the plan's runner calls
+/// it (its error worded by `fail`, the step's); each f32 result made contiguous, so
+/// later steps read it as a slice.
+pub fn fallback(
+    op: &'static OpDef,
+    args: Vec<Value>,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
+) -> Result<Vec<Storage>, RunError> {
+    let out = ferrex::ops::run_eager(op, &args).map_err(|e| fail(&e.0))?;
+    out.iter()
+        .map(|t| {
+            let s = t
+                .try_storage()
+                .map_err(|e| RunError::Malformed(e.to_string()))?;
+            Ok(match &s {
+                Storage::F32(a) if a.as_slice().is_none() => {
+                    let data: Vec<f32> = a.iter().copied().collect();
+                    Storage::from_vec(a.shape(), data)
+                        .ok_or_else(|| RunError::Malformed("a fallback's result".into()))?
+                }
+                _ => s,
+            })
+        })
+        .collect()
+}
+
+/// Output `i` of an eager fallback's results.
+fn eager(results: &[Storage], i: usize) -> Result<&Storage, RunError> {
+    results
+        .get(i)
+        .ok_or_else(|| RunError::Malformed(format!("an eager step has no output {i}")))
+}
+
+/// Output `i` of an eager fallback as a tensor (shared, not copied).
+pub fn eager_tensor(results: &[Storage], i: usize) -> Result<Tensor, RunError> {
+    eager(results, i).map(|s| Tensor::from_storage(s.clone()))
+}
+
+/// Output `i` of an eager fallback as f32 data (made contiguous by [`fallback`]).
+pub fn eager_f32(results: &[Storage], i: usize) -> Result<&[f32], RunError> {
+    match eager(results, i)? {
+        Storage::F32(a) => a
+            .as_slice()
+            .ok_or_else(|| RunError::Malformed("a non-contiguous eager result".into())),
+        other => Err(RunError::Malformed(format!(
+            "an eager result of dtype {} read as f32",
+            other.dtype()
+        ))),
+    }
+}
+
+/// A tensor of `shape` holding a copy of `data` (an eager fallback's operand).
+pub fn tensor_of_f32(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
+    tensor(shape, data.to_vec())
+}
+
+/// [`tensor_of_f32`] of i64 data.
+pub fn tensor_of_i64(data: &[i64], shape: &[usize]) -> Result<Tensor, RunError> {
+    Storage::from_vec(shape, data.to_vec())
+        .map(Tensor::from_storage)
+        .ok_or_else(|| RunError::Malformed(format!("i64 data does not fill {shape:?}")))
+}

@@ -27,6 +27,9 @@ mod ops_dyn;
 #[rustfmt::skip]
 #[path = "generated/residual_dyn.rs"]
 mod residual_dyn;
+#[rustfmt::skip]
+#[path = "generated/eager_dyn.rs"]
+mod eager_dyn;
 
 use ferrex::module::InputLeaf;
 use ferrex::{RunError, Tensor};
@@ -286,4 +289,17 @@ fn embedding_of_i64_ids_with_dynamic_batch_and_sequence() {
     let got = m.call((ids.copy(),)).map(|_| ()).unwrap_err().to_string();
     assert_eq!(got, "input `ids`: expected dtype i64, got f32");
     assert_eq!(got, plan.call((ids,)).map(|_| ()).unwrap_err().to_string());
+}
+
+/// Eager fallbacks (`narrow`, `cumsum`, `flip`, two-output `max.dim`) between planned
+/// steps: the registry's kernels called as the plan calls them.
+#[test]
+fn eager_fallbacks_between_planned_steps() {
+    ferrex::manual_seed(59);
+    let m = eager_dyn::Model::new().unwrap();
+    let aot = |l: &[InputLeaf]| m.call_flat(l);
+    let shapes = one(&[&[0, 6], &[1, 6], &[4, 6], &[16, 6]]);
+    assert_eq!(agree("eager_dyn", &aot, &shapes), 4);
+    let source = include_str!("generated/eager_dyn.rs");
+    assert_eq!(source.matches("::ferrex_aot::rt::fallback(").count(), 4);
 }

@@ -7,6 +7,7 @@ mod folded;
 mod items;
 mod literal;
 mod steps;
+mod steps_eager;
 mod steps_kernels;
 mod steps_views;
 
@@ -35,6 +36,8 @@ enum Loc {
     Const(usize),
     /// A workspace slot.
     Slot(usize),
+    /// Output `i` of the eager fallback of value `v` (workspace field `e{v}`).
+    Eager(usize, usize),
 }
 
 /// A user input of the program: its placeholder, `forward` argument and static sizes.
@@ -66,6 +69,10 @@ struct Gen<'a> {
     slot_needs: Vec<Vec<SymInt>>,
     /// Per-call sizes of a program with dynamic dims.
     dims: dims::DimTable,
+    /// The ops of the eager fallbacks (fields `o{i}` of `Model`).
+    ops: Vec<String>,
+    /// The values eager fallbacks compute (fields `e{v}` of `Workspace`).
+    eager: Vec<usize>,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -90,6 +97,8 @@ pub(crate) fn module(
         slot_len: plan.slot_sizes.clone(),
         slot_needs: Vec::new(),
         dims: dims::DimTable::default(),
+        ops: Vec::new(),
+        eager: Vec::new(),
     };
     g.check_signature()?;
     g.bind_inputs()?;
@@ -164,6 +173,9 @@ impl Gen<'_> {
     /// The placeholders: user inputs become `forward`'s arguments, frozen ones constants.
     fn bind_inputs(&mut self) -> Result<(), AotError> {
         let specs = &self.ep.graph_signature().input_specs;
+        for &(v, c) in &self.plan.const_values {
+            self.loc[v] = Some(Loc::Const(c));
+        }
         for &(v, source) in &self.plan.inputs {
             match source {
                 InputSource::Frozen(c) => self.loc[v] = Some(Loc::Const(c)),

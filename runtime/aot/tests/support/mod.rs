@@ -81,6 +81,22 @@ impl Ops {
     }
 }
 
+/// Ops the plan runs through the registry's eager kernels (`narrow`, `cumsum`, `flip`,
+/// `max.dim` with two outputs) between planned steps.
+#[ferrex::export_module]
+pub struct Eager {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Eager {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let a = x.narrow(1, 1, 3).cumsum(1);
+        let (m, _) = a.max_dim(1, true);
+        self.lin.forward(&(a.flip(&[1]) * 2.0)) + m
+    }
+}
+
 fn ops() -> ExportedProgram {
     ferrex::manual_seed(31);
     let m = Ops {
@@ -206,6 +222,17 @@ pub const DYNAMIC: &[Fixture] = &[
             let batch = ferrex::Dim::new("batch").max(8);
             let seq = ferrex::Dim::new("seq").min(1).max(32);
             dynamic(&m, (ids,), &[("ids", &[(0, batch), (1, seq)])])
+        },
+    },
+    Fixture {
+        name: "eager_dyn",
+        export: || {
+            ferrex::manual_seed(49);
+            let m = Eager {
+                lin: ferrex::nn::Linear::new(3, 4),
+            };
+            let batch = ferrex::Dim::new("batch").max(16);
+            dynamic(&m, (Tensor::randn([4, 6]),), &[("x", &[(0, batch)])])
         },
     },
     Fixture {

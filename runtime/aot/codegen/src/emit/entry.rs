@@ -49,11 +49,15 @@ impl Gen<'_> {
     /// `struct Workspace`: the plan's slots, allocated once.
     pub(super) fn workspace(&self, code: &mut String) {
         let (lens, at_upper) = self.slot_lengths();
+        let eager_fields = (self.eager.iter()).map(|v| format!("    e{v}: Vec<{RT}::Storage>,\n"));
         let fields: String = (0..lens.len())
             .map(|s| format!("    s{s}: Vec<f32>,\n"))
+            .chain(eager_fields)
             .collect();
+        let eager_init = (self.eager.iter()).map(|v| format!("            e{v}: Vec::new(),\n"));
         let init: String = (lens.iter().enumerate())
             .map(|(s, n)| format!("            s{s}: {RT}::zeros({n})?,\n"))
+            .chain(eager_init)
             .collect();
         let sized = match (self.dims.dynamic(), at_upper) {
             (false, _) => "allocated once and reused by every call.",

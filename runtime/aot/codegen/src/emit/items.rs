@@ -164,6 +164,10 @@ impl Gen<'_> {
             let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
             let _ = writeln!(init, "            w{i},");
         }
+        for (i, op) in self.ops.iter().enumerate() {
+            let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
+            let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
+        }
         for (i, prog) in &self.programs {
             let _ = writeln!(fields, "    f{i}: {RT}::FusedProgram,");
             let _ = writeln!(init, "            f{i}: {},", fused_program(prog));

@@ -67,6 +67,8 @@ impl Gen<'_> {
                 );
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
+            Kind::Fallback { op, args } => self.fallback(step, op, args, &mut code)?,
+            Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
             other if self.kernel_step(step, &mut code)? => {
                 let _ = other;
             }
@@ -131,7 +133,16 @@ impl Gen<'_> {
                     self.inputs[k].name, self.inputs[k].dtype
                 )))
             }
+            Loc::Eager(e, i) => {
+                let Operand::Val(v) = o else {
+                    return Err(self.unsupported(missing()));
+                };
+                self.eager_read(e, i, v)?
+            }
             Loc::Const(c) => {
+                if self.plan.consts.get(c).map(|s| s.dtype()) != Some(ferrex::DType::F32) {
+                    return Err(self.unsupported(format!("constant {c} of the plan is not f32")));
+                }
                 let sizes = (self.plan.consts.get(c))
                     .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
                 self.const_fields.insert(c);
