@@ -2,6 +2,7 @@
 //! `tests/exportdb.rs`), compiled here and run on inputs of their example sizes: the
 //! same outputs as the compiled plan bit for bit, or the same error.
 
+#[rustfmt::skip]
 #[path = "exportdb/cases.rs"]
 mod cases;
 

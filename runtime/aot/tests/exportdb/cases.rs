@@ -105,78 +105,38 @@ pub fn call(
     leaves: &[ferrex::module::InputLeaf],
 ) -> Option<Result<Vec<ferrex::Tensor>, ferrex::RunError>> {
     match name {
-        "assume_constant_result" => {
-            Some(assume_constant_result::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "autograd_function" => {
-            Some(autograd_function::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "boxed_dyn_submodules" => {
-            Some(boxed_dyn_submodules::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "assume_constant_result" => Some(assume_constant_result::Model::new().and_then(|m| m.call_flat(leaves))),
+        "autograd_function" => Some(autograd_function::Model::new().and_then(|m| m.call_flat(leaves))),
+        "boxed_dyn_submodules" => Some(boxed_dyn_submodules::Model::new().and_then(|m| m.call_flat(leaves))),
         "class_method" => Some(class_method::Model::new().and_then(|m| m.call_flat(leaves))),
-        "cond_branch_class_method" => {
-            Some(cond_branch_class_method::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "cond_branch_nested_function" => {
-            Some(cond_branch_nested_function::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "cond_branch_nonlocal_variables" => {
-            Some(cond_branch_nonlocal_variables::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "cond_branch_class_method" => Some(cond_branch_class_method::Model::new().and_then(|m| m.call_flat(leaves))),
+        "cond_branch_nested_function" => Some(cond_branch_nested_function::Model::new().and_then(|m| m.call_flat(leaves))),
+        "cond_branch_nonlocal_variables" => Some(cond_branch_nonlocal_variables::Model::new().and_then(|m| m.call_flat(leaves))),
         "cond_predicate" => Some(cond_predicate::Model::new().and_then(|m| m.call_flat(leaves))),
         "decorator" => Some(decorator::Model::new().and_then(|m| m.call_flat(leaves))),
         "dictionary" => Some(dictionary::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_assert" => {
-            Some(dynamic_shape_assert::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "dynamic_shape_constructor" => {
-            Some(dynamic_shape_constructor::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "dynamic_shape_if_guard" => {
-            Some(dynamic_shape_if_guard::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "dynamic_shape_round" => {
-            Some(dynamic_shape_round::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "dynamic_shape_slicing" => {
-            Some(dynamic_shape_slicing::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "dynamic_shape_view" => {
-            Some(dynamic_shape_view::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "dynamic_shape_assert" => Some(dynamic_shape_assert::Model::new().and_then(|m| m.call_flat(leaves))),
+        "dynamic_shape_constructor" => Some(dynamic_shape_constructor::Model::new().and_then(|m| m.call_flat(leaves))),
+        "dynamic_shape_if_guard" => Some(dynamic_shape_if_guard::Model::new().and_then(|m| m.call_flat(leaves))),
+        "dynamic_shape_round" => Some(dynamic_shape_round::Model::new().and_then(|m| m.call_flat(leaves))),
+        "dynamic_shape_slicing" => Some(dynamic_shape_slicing::Model::new().and_then(|m| m.call_flat(leaves))),
+        "dynamic_shape_view" => Some(dynamic_shape_view::Model::new().and_then(|m| m.call_flat(leaves))),
         "fn_with_kwargs" => Some(fn_with_kwargs::Model::new().and_then(|m| m.call_flat(leaves))),
-        "fold_over_submodules" => {
-            Some(fold_over_submodules::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "generic_submodule" => {
-            Some(generic_submodule::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "if_let_optional_input" => {
-            Some(if_let_optional_input::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "fold_over_submodules" => Some(fold_over_submodules::Model::new().and_then(|m| m.call_flat(leaves))),
+        "generic_submodule" => Some(generic_submodule::Model::new().and_then(|m| m.call_flat(leaves))),
+        "if_let_optional_input" => Some(if_let_optional_input::Model::new().and_then(|m| m.call_flat(leaves))),
         "list_contains" => Some(list_contains::Model::new().and_then(|m| m.call_flat(leaves))),
         "list_unpack" => Some(list_unpack::Model::new().and_then(|m| m.call_flat(leaves))),
-        "loop_with_shape_break" => {
-            Some(loop_with_shape_break::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "loop_with_shape_break" => Some(loop_with_shape_break::Model::new().and_then(|m| m.call_flat(leaves))),
         "nested_function" => Some(nested_function::Model::new().and_then(|m| m.call_flat(leaves))),
-        "null_context_manager" => {
-            Some(null_context_manager::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "null_context_manager" => Some(null_context_manager::Model::new().and_then(|m| m.call_flat(leaves))),
         "pytree_flatten" => Some(pytree_flatten::Model::new().and_then(|m| m.call_flat(leaves))),
         "shadowing" => Some(shadowing::Model::new().and_then(|m| m.call_flat(leaves))),
-        "specialized_attribute" => {
-            Some(specialized_attribute::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "specialized_attribute" => Some(specialized_attribute::Model::new().and_then(|m| m.call_flat(leaves))),
         "static_for_loop" => Some(static_for_loop::Model::new().and_then(|m| m.call_flat(leaves))),
         "static_if" => Some(static_if::Model::new().and_then(|m| m.call_flat(leaves))),
-        "type_reflection_method" => {
-            Some(type_reflection_method::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
-        "unsupported_operator" => {
-            Some(unsupported_operator::Model::new().and_then(|m| m.call_flat(leaves)))
-        }
+        "type_reflection_method" => Some(type_reflection_method::Model::new().and_then(|m| m.call_flat(leaves))),
+        "unsupported_operator" => Some(unsupported_operator::Model::new().and_then(|m| m.call_flat(leaves))),
         _ => None,
     }
 }
