@@ -468,3 +468,51 @@ pub fn tensor_of_i64(data: &[i64], shape: &[usize]) -> Result<Tensor, RunError> 
         .map(Tensor::from_storage)
         .ok_or_else(|| RunError::Malformed(format!("i64 data does not fill {shape:?}")))
 }
+
+pub use ferrex::program::ConstantValue;
+
+/// Leaf `index`, a constant input, must hold the value the program was exported with
+/// (the interpreter's check and words).
+pub fn check_constant(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    value: &ConstantValue,
+) -> Result<(), RunError> {
+    let leaf = leaves
+        .get(index)
+        .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+    let same = match (value, &leaf.value) {
+        (ConstantValue::Int(a), LeafValue::Int(b)) => a == b,
+        (ConstantValue::Float(a), LeafValue::Float(b)) => a == b,
+        (ConstantValue::Bool(a), LeafValue::Bool(b)) => a == b,
+        (ConstantValue::Str(a), LeafValue::Str(b)) => a == b,
+        (ConstantValue::None, LeafValue::None) => true,
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    Err(RunError::InputValue {
+        name: name.to_string(),
+        expected: format!("{value} (the value the program was exported with)"),
+        got: leaf.value.describe(),
+    })
+}
+
+/// An input mutation: the caller's tensor (leaf `index`) takes the value `new`, as the
+/// interpreter writes it back (`ExportedProgram::finish_call`).
+pub fn write_input(leaves: &[InputLeaf], index: usize, new: Tensor) -> Result<(), RunError> {
+    match leaves.get(index).map(|l| &l.value) {
+        Some(LeafValue::Tensor(t)) => {
+            let written = t.copy_(&new);
+            match written.error() {
+                Some(e) => Err(RunError::Malformed(format!("writing a mutated input: {e}"))),
+                None => Ok(()),
+            }
+        }
+        _ => Err(RunError::Malformed(
+            "a mutated input is not a tensor".into(),
+        )),
+    }
+}

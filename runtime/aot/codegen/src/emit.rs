@@ -47,6 +47,15 @@ struct UserInput {
     sizes: Vec<SymInt>,
     /// `f32`, or `i64` (indices, read only by embeddings).
     dtype: &'static str,
+    /// Its position among the call's leaves (constant inputs are leaves too).
+    leaf: usize,
+}
+
+/// A leaf of `call`, in the interpreter's order: a tensor input, or a constant input
+/// that must be passed with the exported value.
+enum Leaf {
+    Tensor(usize),
+    Constant(String, ferrex::program::ConstantValue),
 }
 
 /// The generator's state while one plan is written out.
@@ -73,6 +82,8 @@ struct Gen<'a> {
     ops: Vec<String>,
     /// The values eager fallbacks compute (fields `e{v}` of `Workspace`).
     eager: Vec<usize>,
+    /// `call`'s leaves, in order.
+    leaves: Vec<Leaf>,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -99,6 +110,7 @@ pub(crate) fn module(
         dims: dims::DimTable::default(),
         ops: Vec::new(),
         eager: Vec::new(),
+        leaves: Vec::new(),
     };
     g.check_signature()?;
     g.bind_inputs()?;
@@ -142,24 +154,13 @@ impl Gen<'_> {
         }
     }
 
-    /// User inputs and user outputs only: no constant inputs, no mutations, no
-    /// sub-plans.
+    /// No buffer mutations, no sub-plans (constant inputs and input mutations are
+    /// generated).
     fn check_signature(&self) -> Result<(), AotError> {
         let sig = self.ep.graph_signature();
-        for spec in &sig.input_specs {
-            if let ArgumentSpec::Constant { name, .. } = &spec.arg {
-                return Err(self.unsupported(format!(
-                    "input `{name}` is a constant (a non-tensor argument)"
-                )));
-            }
-        }
-        if let Some(s) = sig
-            .output_specs
-            .iter()
-            .find(|s| s.kind != OutputKind::UserOutput)
-        {
+        if let Some(s) = (sig.output_specs.iter()).find(|s| s.kind == OutputKind::BufferMutation) {
             return Err(self.unsupported(format!(
-                "the program mutates `{}` ({:?}); mutations are not generated yet",
+                "the program mutates `{}` ({:?}); buffer mutations are not generated yet",
                 s.target.as_deref().unwrap_or("?"),
                 s.kind
             )));
@@ -180,7 +181,10 @@ impl Gen<'_> {
             match source {
                 InputSource::Frozen(c) => self.loc[v] = Some(Loc::Const(c)),
                 InputSource::Runtime(k) => {
-                    let spec = specs.get(k).filter(|s| s.kind == InputKind::UserInput);
+                    let spec = (specs.iter())
+                        .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
+                        .nth(k)
+                        .filter(|s| s.kind == InputKind::UserInput);
                     let name = spec.map(|s| s.arg.name().to_string()).ok_or_else(|| {
                         self.unsupported(format!("placeholder {k} is not a user input"))
                     })?;
@@ -198,14 +202,33 @@ impl Gen<'_> {
                     let sizes = meta.sizes.clone();
                     let ident = literal::ident(&name, self.inputs.len());
                     self.loc[v] = Some(Loc::Input(self.inputs.len()));
+                    let leaf = (specs.iter())
+                        .filter(|s| s.kind == InputKind::UserInput)
+                        .position(|s| s.arg.name() == name)
+                        .unwrap_or(0);
                     self.inputs.push(UserInput {
                         ident,
                         name,
                         sizes,
                         dtype,
+                        leaf,
                     });
                 }
             }
+        }
+        for spec in specs.iter().filter(|s| s.kind == InputKind::UserInput) {
+            self.leaves.push(match &spec.arg {
+                ArgumentSpec::Constant { name, value } => {
+                    Leaf::Constant(name.clone(), value.clone())
+                }
+                a => Leaf::Tensor(
+                    (self.inputs.iter())
+                        .position(|i| i.name == a.name())
+                        .ok_or_else(|| {
+                            self.unsupported(format!("no placeholder for `{}`", a.name()))
+                        })?,
+                ),
+            });
         }
         let sizes: Vec<(String, Vec<SymInt>)> = (self.inputs.iter())
             .map(|i| (i.name.clone(), i.sizes.clone()))

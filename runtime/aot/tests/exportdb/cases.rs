@@ -78,6 +78,9 @@ pub mod nested_function;
 #[path = "null_context_manager.rs"]
 pub mod null_context_manager;
 #[rustfmt::skip]
+#[path = "optional_input.rs"]
+pub mod optional_input;
+#[rustfmt::skip]
 #[path = "pytree_flatten.rs"]
 pub mod pytree_flatten;
 #[rustfmt::skip]
@@ -93,11 +96,17 @@ pub mod static_for_loop;
 #[path = "static_if.rs"]
 pub mod static_if;
 #[rustfmt::skip]
+#[path = "tensor_setattr.rs"]
+pub mod tensor_setattr;
+#[rustfmt::skip]
 #[path = "type_reflection_method.rs"]
 pub mod type_reflection_method;
 #[rustfmt::skip]
 #[path = "unsupported_operator.rs"]
 pub mod unsupported_operator;
+#[rustfmt::skip]
+#[path = "user_input_mutation.rs"]
+pub mod user_input_mutation;
 
 /// Runs case `name`'s generated module on `leaves`; `None` for a case not generated.
 pub fn call(
@@ -130,13 +139,16 @@ pub fn call(
         "loop_with_shape_break" => Some(loop_with_shape_break::Model::new().and_then(|m| m.call_flat(leaves))),
         "nested_function" => Some(nested_function::Model::new().and_then(|m| m.call_flat(leaves))),
         "null_context_manager" => Some(null_context_manager::Model::new().and_then(|m| m.call_flat(leaves))),
+        "optional_input" => Some(optional_input::Model::new().and_then(|m| m.call_flat(leaves))),
         "pytree_flatten" => Some(pytree_flatten::Model::new().and_then(|m| m.call_flat(leaves))),
         "shadowing" => Some(shadowing::Model::new().and_then(|m| m.call_flat(leaves))),
         "specialized_attribute" => Some(specialized_attribute::Model::new().and_then(|m| m.call_flat(leaves))),
         "static_for_loop" => Some(static_for_loop::Model::new().and_then(|m| m.call_flat(leaves))),
         "static_if" => Some(static_if::Model::new().and_then(|m| m.call_flat(leaves))),
+        "tensor_setattr" => Some(tensor_setattr::Model::new().and_then(|m| m.call_flat(leaves))),
         "type_reflection_method" => Some(type_reflection_method::Model::new().and_then(|m| m.call_flat(leaves))),
         "unsupported_operator" => Some(unsupported_operator::Model::new().and_then(|m| m.call_flat(leaves))),
+        "user_input_mutation" => Some(user_input_mutation::Model::new().and_then(|m| m.call_flat(leaves))),
         _ => None,
     }
 }

@@ -6,9 +6,12 @@ use std::fmt::Write;
 
 use ferrex::SymInt;
 
+use ferrex::program::{ConstantValue, OutputKind};
+
 use super::items::sym_meta;
+use super::literal::f64_lit;
 use super::steps::numel;
-use super::Gen;
+use super::{Gen, Leaf};
 
 const RT: &str = "::ferrex_aot::rt";
 
@@ -258,38 +261,7 @@ impl Gen<'_> {
             names.join(", ")
         );
         let dynamic = self.dims.dynamic();
-        let mut body = format!(
-            "        {RT}::check_count(leaves, {})?;\n",
-            self.inputs.len()
-        );
-        if dynamic {
-            let _ = writeln!(body, "        {}", self.bound_init());
-        }
-        for (k, i) in self.inputs.iter().enumerate() {
-            if dynamic {
-                let _ = writeln!(
-                    body,
-                    "        let {0} = {RT}::input_{3}_rank(leaves, {k}, {1:?}, {2})?;\n        \
-                     Dims::bind_input{k}(&mut b, &{RT}::shape_of(&{0})?)?;",
-                    i.ident,
-                    i.name,
-                    i.sizes.len(),
-                    i.dtype
-                );
-            } else {
-                let _ = writeln!(
-                    body,
-                    "        let {} = {RT}::input_{}(leaves, {k}, {:?}, &{})?;",
-                    i.ident,
-                    i.dtype,
-                    i.name,
-                    self.shape(&i.sizes)
-                );
-            }
-        }
-        if dynamic {
-            body.push_str("        let d = Dims::finish(&b)?;\n");
-        }
+        let mut body = self.call_inputs();
         for (k, (_, s)) in outputs.iter().enumerate() {
             let _ = writeln!(
                 body,
@@ -310,9 +282,7 @@ impl Gen<'_> {
             body,
             "        self.with_workspace(|ws| self.{run}(ws{d}{args}))?;"
         );
-        let results: Vec<String> = (outputs.iter().enumerate())
-            .map(|(k, (_, s))| format!("{RT}::tensor(&{}, out{k})?", self.shape(s)))
-            .collect();
+        let results = self.call_results(outputs, &mut body);
         let _ = write!(
             code,
             "impl Model {{\n    /// Runs the program on `args` (a tuple, as for `export`) and returns the user\n    \
@@ -326,6 +296,93 @@ impl Gen<'_> {
              {body}        Ok(vec![{}])\n    }}\n\n{WITH_WORKSPACE}}}\n",
             results.join(", ")
         );
+    }
+}
+
+impl Gen<'_> {
+    /// The head of `call_flat`: the leaves checked in the interpreter's order (count,
+    /// then each tensor or constant input), symbols bound.
+    fn call_inputs(&self) -> String {
+        let dynamic = self.dims.dynamic();
+        let mut body = format!(
+            "        {RT}::check_count(leaves, {})?;\n",
+            self.leaves.len()
+        );
+        if dynamic {
+            let _ = writeln!(body, "        {}", self.bound_init());
+        }
+        for (at, leaf) in self.leaves.iter().enumerate() {
+            let (k, i) = match leaf {
+                Leaf::Constant(name, value) => {
+                    let _ = writeln!(
+                        body,
+                        "        {RT}::check_constant(leaves, {at}, {name:?}, &{})?;",
+                        constant(value)
+                    );
+                    continue;
+                }
+                Leaf::Tensor(k) => (*k, &self.inputs[*k]),
+            };
+            if dynamic {
+                let _ = writeln!(
+                    body,
+                    "        let {0} = {RT}::input_{3}_rank(leaves, {at}, {1:?}, {2})?;\n        \
+                     Dims::bind_input{k}(&mut b, &{RT}::shape_of(&{0})?)?;",
+                    i.ident,
+                    i.name,
+                    i.sizes.len(),
+                    i.dtype
+                );
+            } else {
+                let _ = writeln!(
+                    body,
+                    "        let {} = {RT}::input_{}(leaves, {at}, {:?}, &{})?;",
+                    i.ident,
+                    i.dtype,
+                    i.name,
+                    self.shape(&i.sizes)
+                );
+            }
+        }
+        if dynamic {
+            body.push_str("        let d = Dims::finish(&b)?;\n");
+        }
+        body
+    }
+
+    /// The user outputs `call` returns; an input mutation's value is written into the
+    /// caller's tensor instead (`finish_call`).
+    fn call_results(&self, outputs: &[Output], body: &mut String) -> Vec<String> {
+        let specs = &self.ep.graph_signature().output_specs;
+        let mut results = Vec::new();
+        for (k, (_, s)) in outputs.iter().enumerate() {
+            let value = format!("{RT}::tensor(&{}, out{k})?", self.shape(s));
+            let spec = specs.get(k);
+            let target = spec.and_then(|s| s.target.as_deref());
+            let leaf = (self.inputs.iter()).find(|i| Some(i.name.as_str()) == target);
+            match (spec.map(|s| s.kind), leaf) {
+                (Some(OutputKind::UserInputMutation), Some(i)) => {
+                    let _ = writeln!(
+                        body,
+                        "        {RT}::write_input(leaves, {}, {value})?;",
+                        i.leaf
+                    );
+                }
+                _ => results.push(value),
+            }
+        }
+        results
+    }
+}
+
+/// A constant input's value as an `rt::ConstantValue` expression.
+fn constant(v: &ConstantValue) -> String {
+    match v {
+        ConstantValue::Int(i) => format!("{RT}::ConstantValue::Int({i})"),
+        ConstantValue::Float(f) => format!("{RT}::ConstantValue::Float({})", f64_lit(*f)),
+        ConstantValue::Bool(b) => format!("{RT}::ConstantValue::Bool({b})"),
+        ConstantValue::Str(s) => format!("{RT}::ConstantValue::Str(String::from({s:?}))"),
+        ConstantValue::None => format!("{RT}::ConstantValue::None"),
     }
 }
 
