@@ -79,14 +79,20 @@
 //! contiguous; `getitem` of a multi-output result costs nothing). These steps allocate,
 //! as they do in the plan.
 //!
-//! What is generated today: programs with f32 and i64 (embedding ids) tensor inputs and
-//! user outputs (no buffer or input mutations), whose plan consists of GEMM steps (with
-//! bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
-//! attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
-//! elementwise chains, free reshapes and eager fallbacks — every zoo model, with static
-//! or dynamic dims. Anything else (mutations, constant inputs, comparisons, `cond` /
-//! `map`, sizes read from data) is an [`AotError::Unsupported`] naming the node:
-//! generation fails rather than guess.
+//! **Constant inputs and input mutations.** A constant (non-tensor) input is not an
+//! argument of the typed `forward`; `call` checks it against the exported value with the
+//! interpreter's words. An input the program mutates has its new value as an extra
+//! output of the typed `forward` (`out{k}` in the order of the program's outputs), and
+//! `call` writes it into the caller's tensor, as `ExportedProgram::finish_call` does.
+//!
+//! What is generated today: programs with f32 and i64 (embedding ids) tensor inputs,
+//! constant inputs, user outputs and input mutations, whose plan consists of GEMM steps
+//! (with bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer
+//! norm, attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
+//! elementwise chains, free reshapes and eager fallbacks — every zoo model and 35 of the
+//! 42 supported ExportDB cases, with static or dynamic dims. Anything else (buffer
+//! mutations, size outputs, comparisons, `cond` / `map`, sizes read from data) is an
+//! [`AotError::Unsupported`] naming the node: generation fails rather than guess.
 
 mod builder;
 #[doc(hidden)]
