@@ -516,3 +516,11 @@ pub fn write_input(leaves: &[InputLeaf], index: usize, new: Tensor) -> Result<()
         )),
     }
 }
+
+/// A mutated buffer's state, locked for one call (a poisoned lock still holds the last
+/// state written).
+pub fn lock(state: &std::sync::Mutex<Vec<f32>>) -> std::sync::MutexGuard<'_, Vec<f32>> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

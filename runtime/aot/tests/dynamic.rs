@@ -30,6 +30,9 @@ mod residual_dyn;
 #[rustfmt::skip]
 #[path = "generated/eager_dyn.rs"]
 mod eager_dyn;
+#[rustfmt::skip]
+#[path = "generated/running_dyn.rs"]
+mod running_dyn;
 
 use ferrex::module::InputLeaf;
 use ferrex::{RunError, Tensor};
@@ -302,4 +305,28 @@ fn eager_fallbacks_between_planned_steps() {
     assert_eq!(agree("eager_dyn", &aot, &shapes), 4);
     let source = include_str!("generated/eager_dyn.rs");
     assert_eq!(source.matches("::ferrex_aot::rt::fallback(").count(), 4);
+}
+
+/// A buffer the program mutates: kept by the generated `Model` from call to call, as
+/// the plan keeps it in its program's state — the same outputs call after call.
+#[test]
+fn mutated_buffer_carries_over_between_calls() {
+    ferrex::manual_seed(60);
+    let ep = support::load("running_dyn");
+    let plan = ferrex_runtime::compile(&ep).unwrap();
+    let m = running_dyn::Model::new().unwrap();
+    let mut ws = running_dyn::Workspace::new().unwrap();
+    let typed = running_dyn::Model::new().unwrap();
+    for (call, batch) in [3, 1, 0, 16, 5].into_iter().enumerate() {
+        let x = Tensor::randn([batch, 4]);
+        let got = m.call((x.copy(),)).unwrap();
+        let want = plan.call((x.copy(),)).unwrap();
+        assert_eq!(bits(&got[0]), bits(&want[0]), "call {call}");
+        let mut out = vec![f32::NAN; batch * 4];
+        typed
+            .forward(&mut ws, &x.to_vec::<f32>().unwrap(), [batch, 4], &mut out)
+            .unwrap();
+        let t: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(t, bits(&want[0]), "typed, call {call}");
+    }
 }

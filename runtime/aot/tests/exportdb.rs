@@ -29,10 +29,6 @@ const REFUSED: &[(&str, &str)] = &[
         "dynamic_shape_map",
         "`cond` / `map` sub-plans are not generated yet",
     ),
-    (
-        "model_attr_mutation",
-        "buffer mutations are not generated yet",
-    ),
     ("scalar_output", "an output is not a tensor"),
 ];
 
@@ -73,7 +69,9 @@ fn every_supported_exportdb_case_generates_or_is_listed() {
                     case.name
                 ));
                 dispatch.push_str(&format!(
-                    "        {:?} => Some({m}::Model::new().and_then(|m| m.call_flat(leaves))),\n",
+                    "        {:?} => Some(match {m}::Model::new() {{\n            \
+                     Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),\n            \
+                     Err(e) => vec![Err(e)],\n        }}),\n",
                     case.name
                 ));
                 files.push((format!("{}.pt2", case.name), bytes));
@@ -83,8 +81,9 @@ fn every_supported_exportdb_case_generates_or_is_listed() {
         }
     }
     list.push_str(&format!(
-        "\n/// Runs case `name`'s generated module on `leaves`; `None` for a case not generated.\n\
-         pub fn call(\n    name: &str,\n    leaves: &[ferrex::module::InputLeaf],\n) -> Option<Result<Vec<ferrex::Tensor>, ferrex::RunError>> {{\n    \
+        "\n/// Runs case `name`'s generated module (one `Model`) on each of `calls`; `None` for\n\
+         /// a case not generated.\n\
+         pub fn call(\n    name: &str,\n    calls: &[Vec<ferrex::module::InputLeaf>],\n) -> Option<Vec<Result<Vec<ferrex::Tensor>, ferrex::RunError>>> {{\n    \
          match name {{\n{dispatch}        _ => None,\n    }}\n}}\n"
     ));
     files.push(("cases.rs".into(), list.into_bytes()));

@@ -49,6 +49,9 @@ struct UserInput {
     dtype: &'static str,
     /// Its position among the call's leaves (constant inputs are leaves too).
     leaf: usize,
+    /// For a buffer the program mutates: its target, kept in `Model` (field `b{k}`, `k`
+    /// the input's index) from call to call, not an argument.
+    buffer: Option<String>,
 }
 
 /// A leaf of `call`, in the interpreter's order: a tensor input, or a constant input
@@ -84,6 +87,8 @@ struct Gen<'a> {
     eager: Vec<usize>,
     /// `call`'s leaves, in order.
     leaves: Vec<Leaf>,
+    /// Buffer updates at the end of `forward`: `(input index, value expression)`.
+    buffer_writes: Vec<(usize, String)>,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -111,6 +116,7 @@ pub(crate) fn module(
         ops: Vec::new(),
         eager: Vec::new(),
         leaves: Vec::new(),
+        buffer_writes: Vec::new(),
     };
     g.check_signature()?;
     g.bind_inputs()?;
@@ -123,6 +129,7 @@ pub(crate) fn module(
         bodies.push(body);
     }
     let outputs = g.outputs()?;
+    let outputs = g.split_buffer_writes(outputs)?;
     let mut forward = String::new();
     g.forward(&mut forward, &bodies, &outputs);
     g.call(&mut forward, &outputs);
@@ -158,13 +165,7 @@ impl Gen<'_> {
     /// generated).
     fn check_signature(&self) -> Result<(), AotError> {
         let sig = self.ep.graph_signature();
-        if let Some(s) = (sig.output_specs.iter()).find(|s| s.kind == OutputKind::BufferMutation) {
-            return Err(self.unsupported(format!(
-                "the program mutates `{}` ({:?}); buffer mutations are not generated yet",
-                s.target.as_deref().unwrap_or("?"),
-                s.kind
-            )));
-        }
+        let _ = sig;
         if !self.plan.subplans.is_empty() {
             return Err(self.unsupported("`cond` / `map` sub-plans are not generated yet"));
         }
@@ -184,10 +185,12 @@ impl Gen<'_> {
                     let spec = (specs.iter())
                         .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
                         .nth(k)
-                        .filter(|s| s.kind == InputKind::UserInput);
+                        .filter(|s| matches!(s.kind, InputKind::UserInput | InputKind::Buffer));
                     let name = spec.map(|s| s.arg.name().to_string()).ok_or_else(|| {
                         self.unsupported(format!("placeholder {k} is not a user input"))
                     })?;
+                    let buffer = spec.filter(|s| s.kind == InputKind::Buffer);
+                    let buffer = buffer.map(|s| s.target.clone().unwrap_or_default());
                     let meta = self.plan.metas.get(v).and_then(|m| m.first());
                     let dtype = match meta.map(|m| m.dtype) {
                         Some(ferrex::DType::F32) => "f32",
@@ -212,6 +215,7 @@ impl Gen<'_> {
                         sizes,
                         dtype,
                         leaf,
+                        buffer,
                     });
                 }
             }
@@ -230,8 +234,20 @@ impl Gen<'_> {
                 ),
             });
         }
+        if let Some(i) = (self.inputs.iter()).find(|i| {
+            i.buffer.is_some() && (i.dtype != "f32" || i.sizes.iter().any(SymInt::is_symbolic))
+        }) {
+            return Err(self.unsupported(format!(
+                "the mutated buffer `{}` is not an f32 tensor of static sizes",
+                i.name
+            )));
+        }
+        // A mutated buffer is not a leaf of the call: no binder lines.
         let sizes: Vec<(String, Vec<SymInt>)> = (self.inputs.iter())
-            .map(|i| (i.name.clone(), i.sizes.clone()))
+            .map(|i| match i.buffer {
+                Some(_) => (i.name.clone(), Vec::new()),
+                None => (i.name.clone(), i.sizes.clone()),
+            })
             .collect();
         self.bind_symbols(&sizes);
         Ok(())
@@ -246,6 +262,33 @@ impl Gen<'_> {
             .filter(|m| m.dtype == ferrex::DType::F32)
             .ok_or_else(|| self.unsupported(format!("`{name}` is not an f32 tensor")))?;
         Ok(meta.sizes.clone())
+    }
+
+    /// The outputs of `forward` (user outputs and input mutations), the buffer
+    /// mutations set aside as writes into `Model`'s state.
+    fn split_buffer_writes(
+        &mut self,
+        outputs: Vec<(String, Vec<SymInt>)>,
+    ) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
+        let specs = &self.ep.graph_signature().output_specs;
+        let mut kept = Vec::new();
+        for (k, out) in outputs.into_iter().enumerate() {
+            let spec = specs.get(k);
+            if spec.map(|s| s.kind) != Some(OutputKind::BufferMutation) {
+                kept.push(out);
+                continue;
+            }
+            let target = spec.and_then(|s| s.target.as_deref());
+            let input = (self.inputs.iter())
+                .position(|i| i.buffer.is_some() && i.buffer.as_deref() == target)
+                .ok_or_else(|| {
+                    self.unsupported(format!("a mutated buffer `{target:?}` with no placeholder"))
+                })?;
+            if out.0 != self.inputs[input].ident {
+                self.buffer_writes.push((input, out.0));
+            }
+        }
+        Ok(kept)
     }
 
     /// The user outputs: `(expression, sizes)` each.

@@ -72,6 +72,9 @@ pub mod list_unpack;
 #[path = "loop_with_shape_break.rs"]
 pub mod loop_with_shape_break;
 #[rustfmt::skip]
+#[path = "model_attr_mutation.rs"]
+pub mod model_attr_mutation;
+#[rustfmt::skip]
 #[path = "nested_function.rs"]
 pub mod nested_function;
 #[rustfmt::skip]
@@ -108,47 +111,157 @@ pub mod unsupported_operator;
 #[path = "user_input_mutation.rs"]
 pub mod user_input_mutation;
 
-/// Runs case `name`'s generated module on `leaves`; `None` for a case not generated.
+/// Runs case `name`'s generated module (one `Model`) on each of `calls`; `None` for
+/// a case not generated.
 pub fn call(
     name: &str,
-    leaves: &[ferrex::module::InputLeaf],
-) -> Option<Result<Vec<ferrex::Tensor>, ferrex::RunError>> {
+    calls: &[Vec<ferrex::module::InputLeaf>],
+) -> Option<Vec<Result<Vec<ferrex::Tensor>, ferrex::RunError>>> {
     match name {
-        "assume_constant_result" => Some(assume_constant_result::Model::new().and_then(|m| m.call_flat(leaves))),
-        "autograd_function" => Some(autograd_function::Model::new().and_then(|m| m.call_flat(leaves))),
-        "boxed_dyn_submodules" => Some(boxed_dyn_submodules::Model::new().and_then(|m| m.call_flat(leaves))),
-        "class_method" => Some(class_method::Model::new().and_then(|m| m.call_flat(leaves))),
-        "cond_branch_class_method" => Some(cond_branch_class_method::Model::new().and_then(|m| m.call_flat(leaves))),
-        "cond_branch_nested_function" => Some(cond_branch_nested_function::Model::new().and_then(|m| m.call_flat(leaves))),
-        "cond_branch_nonlocal_variables" => Some(cond_branch_nonlocal_variables::Model::new().and_then(|m| m.call_flat(leaves))),
-        "cond_predicate" => Some(cond_predicate::Model::new().and_then(|m| m.call_flat(leaves))),
-        "decorator" => Some(decorator::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dictionary" => Some(dictionary::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_assert" => Some(dynamic_shape_assert::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_constructor" => Some(dynamic_shape_constructor::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_if_guard" => Some(dynamic_shape_if_guard::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_round" => Some(dynamic_shape_round::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_slicing" => Some(dynamic_shape_slicing::Model::new().and_then(|m| m.call_flat(leaves))),
-        "dynamic_shape_view" => Some(dynamic_shape_view::Model::new().and_then(|m| m.call_flat(leaves))),
-        "fn_with_kwargs" => Some(fn_with_kwargs::Model::new().and_then(|m| m.call_flat(leaves))),
-        "fold_over_submodules" => Some(fold_over_submodules::Model::new().and_then(|m| m.call_flat(leaves))),
-        "generic_submodule" => Some(generic_submodule::Model::new().and_then(|m| m.call_flat(leaves))),
-        "if_let_optional_input" => Some(if_let_optional_input::Model::new().and_then(|m| m.call_flat(leaves))),
-        "list_contains" => Some(list_contains::Model::new().and_then(|m| m.call_flat(leaves))),
-        "list_unpack" => Some(list_unpack::Model::new().and_then(|m| m.call_flat(leaves))),
-        "loop_with_shape_break" => Some(loop_with_shape_break::Model::new().and_then(|m| m.call_flat(leaves))),
-        "nested_function" => Some(nested_function::Model::new().and_then(|m| m.call_flat(leaves))),
-        "null_context_manager" => Some(null_context_manager::Model::new().and_then(|m| m.call_flat(leaves))),
-        "optional_input" => Some(optional_input::Model::new().and_then(|m| m.call_flat(leaves))),
-        "pytree_flatten" => Some(pytree_flatten::Model::new().and_then(|m| m.call_flat(leaves))),
-        "shadowing" => Some(shadowing::Model::new().and_then(|m| m.call_flat(leaves))),
-        "specialized_attribute" => Some(specialized_attribute::Model::new().and_then(|m| m.call_flat(leaves))),
-        "static_for_loop" => Some(static_for_loop::Model::new().and_then(|m| m.call_flat(leaves))),
-        "static_if" => Some(static_if::Model::new().and_then(|m| m.call_flat(leaves))),
-        "tensor_setattr" => Some(tensor_setattr::Model::new().and_then(|m| m.call_flat(leaves))),
-        "type_reflection_method" => Some(type_reflection_method::Model::new().and_then(|m| m.call_flat(leaves))),
-        "unsupported_operator" => Some(unsupported_operator::Model::new().and_then(|m| m.call_flat(leaves))),
-        "user_input_mutation" => Some(user_input_mutation::Model::new().and_then(|m| m.call_flat(leaves))),
+        "assume_constant_result" => Some(match assume_constant_result::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "autograd_function" => Some(match autograd_function::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "boxed_dyn_submodules" => Some(match boxed_dyn_submodules::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "class_method" => Some(match class_method::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "cond_branch_class_method" => Some(match cond_branch_class_method::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "cond_branch_nested_function" => Some(match cond_branch_nested_function::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "cond_branch_nonlocal_variables" => Some(match cond_branch_nonlocal_variables::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "cond_predicate" => Some(match cond_predicate::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "decorator" => Some(match decorator::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dictionary" => Some(match dictionary::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_assert" => Some(match dynamic_shape_assert::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_constructor" => Some(match dynamic_shape_constructor::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_if_guard" => Some(match dynamic_shape_if_guard::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_round" => Some(match dynamic_shape_round::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_slicing" => Some(match dynamic_shape_slicing::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_view" => Some(match dynamic_shape_view::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "fn_with_kwargs" => Some(match fn_with_kwargs::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "fold_over_submodules" => Some(match fold_over_submodules::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "generic_submodule" => Some(match generic_submodule::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "if_let_optional_input" => Some(match if_let_optional_input::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "list_contains" => Some(match list_contains::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "list_unpack" => Some(match list_unpack::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "loop_with_shape_break" => Some(match loop_with_shape_break::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "model_attr_mutation" => Some(match model_attr_mutation::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "nested_function" => Some(match nested_function::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "null_context_manager" => Some(match null_context_manager::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "optional_input" => Some(match optional_input::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "pytree_flatten" => Some(match pytree_flatten::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "shadowing" => Some(match shadowing::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "specialized_attribute" => Some(match specialized_attribute::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "static_for_loop" => Some(match static_for_loop::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "static_if" => Some(match static_if::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "tensor_setattr" => Some(match tensor_setattr::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "type_reflection_method" => Some(match type_reflection_method::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "unsupported_operator" => Some(match unsupported_operator::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "user_input_mutation" => Some(match user_input_mutation::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
         _ => None,
     }
 }

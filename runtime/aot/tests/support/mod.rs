@@ -97,6 +97,23 @@ impl Eager {
     }
 }
 
+/// A buffer updated by every call (a running sum of the batch's rows), read after the
+/// update: the state carries from call to call.
+#[ferrex::export_module]
+pub struct Running {
+    #[buffer]
+    total: Tensor,
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Running {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.total.add_(&x.sum_dim(&[0], false));
+        self.lin.forward(x) + &self.total
+    }
+}
+
 fn ops() -> ExportedProgram {
     ferrex::manual_seed(31);
     let m = Ops {
@@ -233,6 +250,18 @@ pub const DYNAMIC: &[Fixture] = &[
             };
             let batch = ferrex::Dim::new("batch").max(16);
             dynamic(&m, (Tensor::randn([4, 6]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "running_dyn",
+        export: || {
+            ferrex::manual_seed(50);
+            let m = Running {
+                total: Tensor::zeros([4]),
+                lin: ferrex::nn::Linear::new(4, 4),
+            };
+            let batch = ferrex::Dim::new("batch").max(16);
+            dynamic(&m, (Tensor::randn([3, 4]),), &[("x", &[(0, batch)])])
         },
     },
     Fixture {

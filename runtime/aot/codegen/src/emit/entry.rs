@@ -102,16 +102,17 @@ impl Gen<'_> {
     pub(super) fn forward(&self, code: &mut String, bodies: &[String], outputs: &[Output]) {
         let dynamic = self.dims.dynamic();
         let d_param = if dynamic { ", d: &Dims" } else { "" };
-        let ins: String = (self.inputs.iter())
-            .map(|i| format!(", {}: &[{}]", i.ident, i.dtype))
-            .collect();
+        // `forward` takes the user's inputs; its parts all of them (mutated buffers too).
+        let arg = |i: &super::UserInput| format!(", {}: &[{}]", i.ident, i.dtype);
+        let ins: String = self.user_inputs().map(arg).collect();
+        let part_ins: String = self.inputs.iter().map(arg).collect();
         let in_names: String = (self.inputs.iter())
             .map(|i| format!(", {}", i.ident))
             .collect();
         let outs: String = (0..outputs.len())
             .map(|k| format!(", out{k}: &mut [f32]"))
             .collect();
-        let doc_in: Vec<String> = (self.inputs.iter())
+        let doc_in: Vec<String> = (self.user_inputs())
             .map(|i| format!("`{}`: {}", i.ident, sym_meta(i.dtype, &i.sizes)))
             .collect();
         let doc_out: Vec<String> = (outputs.iter().enumerate())
@@ -129,7 +130,7 @@ impl Gen<'_> {
                  pub fn forward(&self, ws: &mut Workspace{ins}{outs}) -> Result<(), {RT}::RunError> {{\n",
             );
         }
-        for i in &self.inputs {
+        for i in self.user_inputs() {
             let _ = writeln!(
                 code,
                 "        {RT}::check_len({:?}, {:?}, {}.len(), {})?;",
@@ -148,6 +149,7 @@ impl Gen<'_> {
             );
         }
         code.push_str(&self.fits());
+        code.push_str(&self.buffer_reads());
         let per = self.options.steps_per_function.max(1);
         let parts: Vec<&[String]> = bodies.chunks(per).collect();
         let d_arg = if dynamic { ", d" } else { "" };
@@ -161,13 +163,20 @@ impl Gen<'_> {
         for (k, (expr, _)) in outputs.iter().enumerate() {
             let _ = writeln!(code, "        out{k}.copy_from_slice({expr});");
         }
+        for (k, expr) in &self.buffer_writes {
+            let _ = writeln!(
+                code,
+                "        {}_state.copy_from_slice({expr});",
+                self.inputs[*k].ident
+            );
+        }
         code.push_str("        Ok(())\n    }\n");
         if parts.len() > 1 {
             for (j, part) in parts.iter().enumerate() {
                 let _ = write!(
                     code,
                     "\n    /// Steps {} to {} of `forward`.\n    \
-                     fn part{j}(&self, ws: &mut Workspace{d_param}{ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
+                     fn part{j}(&self, ws: &mut Workspace{d_param}{part_ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
                     j * per,
                     j * per + part.len() - 1,
                     part.concat()
@@ -182,11 +191,12 @@ impl Gen<'_> {
 
     /// `dims`, the typed `forward` of a program with dynamic dims, and the head of `run`.
     fn dynamic_forward(&self, code: &mut String, ins: &str, n_out: usize, doc: (&str, &str)) {
-        let sizes: String = (self.inputs.iter())
+        let sizes: String = (self.user_inputs())
             .map(|i| format!(", {}_sizes: [usize; {}]", i.ident, i.sizes.len()))
             .collect();
         let sizes = sizes.trim_start_matches(", ");
         let binds: String = (self.inputs.iter().enumerate())
+            .filter(|(_, i)| i.buffer.is_none())
             .map(|(k, i)| {
                 format!(
                     "        Dims::bind_input{k}(&mut b, &{}_sizes)?;\n",
@@ -194,7 +204,7 @@ impl Gen<'_> {
                 )
             })
             .collect();
-        let args: String = (self.inputs.iter())
+        let args: String = (self.user_inputs())
             .map(|i| {
                 format!(
                     ", {0}: &[{2}], {0}_sizes: [usize; {1}]",
@@ -204,10 +214,10 @@ impl Gen<'_> {
                 )
             })
             .collect();
-        let size_names: Vec<String> = (self.inputs.iter())
+        let size_names: Vec<String> = (self.user_inputs())
             .map(|i| format!("{}_sizes", i.ident))
             .collect();
-        let names: String = (self.inputs.iter())
+        let names: String = (self.user_inputs())
             .map(|i| format!(", {}", i.ident))
             .collect();
         let outs: String = (0..n_out)
@@ -269,7 +279,7 @@ impl Gen<'_> {
                 self.dim(&numel(s))
             );
         }
-        let args: String = (self.inputs.iter())
+        let args: String = (self.user_inputs())
             .map(|i| format!(", &{RT}::{}_data(&{})", i.dtype, i.ident))
             .chain((0..outputs.len()).map(|k| format!(", &mut out{k}")))
             .collect();
@@ -300,6 +310,29 @@ impl Gen<'_> {
 }
 
 impl Gen<'_> {
+    /// The inputs the caller passes (not the mutated buffers `Model` keeps).
+    pub(super) fn user_inputs(&self) -> impl Iterator<Item = &super::UserInput> {
+        self.inputs.iter().filter(|i| i.buffer.is_none())
+    }
+
+    /// Each mutated buffer locked for the call and read as a slice (written at the end).
+    fn buffer_reads(&self) -> String {
+        let mut code = String::new();
+        for (k, i) in self
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.buffer.is_some())
+        {
+            let _ = writeln!(
+                code,
+                "        let mut {0}_state = {RT}::lock(&self.b{k});\n        let {0}: &[f32] = &{0}_state;",
+                i.ident
+            );
+        }
+        code
+    }
+
     /// The head of `call_flat`: the leaves checked in the interpreter's order (count,
     /// then each tensor or constant input), symbols bound.
     fn call_inputs(&self) -> String {

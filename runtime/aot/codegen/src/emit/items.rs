@@ -164,6 +164,29 @@ impl Gen<'_> {
             let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
             let _ = writeln!(init, "            w{i},");
         }
+        for (k, input) in self.inputs.iter().enumerate() {
+            let Some(target) = &input.buffer else {
+                continue;
+            };
+            let stored = match self.stored.tensors.get(target) {
+                Some(Ok(t)) if t.numel == super::steps::numel(&input.sizes).hint() as usize => t,
+                _ => {
+                    return Err(
+                        self.unsupported(format!("the buffer `{target}` is not stored as read"))
+                    )
+                }
+            };
+            let _ = writeln!(
+                body,
+                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(ARCHIVE, {}, {})?;",
+                sym_meta("f32", &input.sizes),
+                stored.offset,
+                stored.numel
+            );
+            bytes += stored.numel * 4;
+            let _ = writeln!(fields, "    b{k}: ::std::sync::Mutex<Vec<f32>>,");
+            let _ = writeln!(init, "            b{k}: ::std::sync::Mutex::new(b{k}),");
+        }
         for (i, op) in self.ops.iter().enumerate() {
             let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
             let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
