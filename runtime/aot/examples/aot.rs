@@ -88,6 +88,7 @@ fn row(
         display_name: path.clone(),
         regenerate: String::new(),
         steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
+        embed_weights: true,
     };
     let t_gen = median(|| {
         ferrex_aot::generate(&bytes, &options)

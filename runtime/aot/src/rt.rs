@@ -524,3 +524,46 @@ pub fn lock(state: &std::sync::Mutex<Vec<f32>>) -> std::sync::MutexGuard<'_, Vec
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+pub use ferrex::LoadError;
+
+/// `archive` (shown as `shown`) is the archive generated code was made from: its length
+/// and the FNV-1a of its JSON entries (the compile-time check of an embedded archive, at
+/// run time).
+pub fn check_fingerprint(
+    archive: &[u8],
+    len: usize,
+    fingerprint: &[(usize, usize, u64)],
+    name: &str,
+    shown: &str,
+) -> Result<(), LoadError> {
+    let same = archive.len() == len
+        && (fingerprint.iter()).all(|&(start, n, h)| fnv1a(archive, start, n) == h);
+    if same {
+        return Ok(());
+    }
+    Err(LoadError::Program {
+        path: shown.to_string(),
+        message: format!(
+            "it is not `{name}`, the archive this code was generated from ({} bytes, \
+             expected {len} with the same program); generate the code from it again",
+            archive.len()
+        ),
+    })
+}
+
+/// The bytes of the archive at `path`.
+pub fn read_archive(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The weights of a checked archive (shown as `shown`) could not be read.
+pub fn weights_error(shown: &str, e: RunError) -> LoadError {
+    LoadError::Program {
+        path: shown.to_string(),
+        message: e.to_string(),
+    }
+}

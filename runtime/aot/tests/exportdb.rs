@@ -59,6 +59,7 @@ fn every_supported_exportdb_case_generates_or_is_listed() {
             display_name: format!("tests/exportdb/{}.pt2", case.name),
             regenerate: "FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb".into(),
             steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
+            embed_weights: true,
         };
         match ferrex_aot::generate(&bytes, &options) {
             Ok(code) => {

@@ -329,9 +329,32 @@ impl Gen<'_> {
         code.push_str(
             "#![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]\n\n",
         );
+        let fingerprint: Vec<String> = (self.stored.json.iter())
+            .map(|&(start, len)| {
+                format!(
+                    "({start}, {len}, {:#018x})",
+                    crate::fnv1a(archive, start, len)
+                )
+            })
+            .collect();
         let _ = writeln!(
             code,
-            "/// The archive this module was generated from; the weights are read from it.\n\
+            "/// The archive this module was generated from: its length, and where its JSON\n\
+             /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).\n\
+             const ARCHIVE_LEN: usize = {};\n\
+             const FINGERPRINT: &[(usize, usize, u64)] = &[{}];\n\
+             const ARCHIVE_NAME: &str = {:?};",
+            archive.len(),
+            fingerprint.join(", "),
+            o.display_name
+        );
+        if !o.embed_weights {
+            code.push_str("\n");
+            return;
+        }
+        let _ = writeln!(
+            code,
+            "/// The archive, embedded; the weights are read from it.\n\
              const ARCHIVE: &[u8] = include_bytes!({:?});\n\
              const _: () = assert!(\n    ARCHIVE.len() == {},\n    {:?}\n);",
             o.archive_path,

@@ -10,7 +10,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 12289;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(335, 7878, 0x500029c71ae1de18), (8380, 1590, 0xf6017f7993483c6f), (10063, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/exportdb/fold_over_submodules.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("fold_over_submodules.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 12289,
@@ -48,18 +53,40 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `layers.0.weight`: f32[8, 4]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10148, 32)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 10148, 32)?;
         // `layers.0.bias`: f32[8]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10348, 8)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 10348, 8)?;
         // `layers.1.weight`: f32[8, 8]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10452, 64)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 10452, 64)?;
         // `layers.1.bias`: f32[8]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10780, 8)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 10780, 8)?;
         // `layers.2.weight`: f32[2, 8]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10884, 16)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 10884, 16)?;
         // `layers.2.bias`: f32[2]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 11020, 2)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 11020, 2)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [8, 4], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         let w1 = ::ferrex_aot::rt::pack(&c2, [8, 8], true)

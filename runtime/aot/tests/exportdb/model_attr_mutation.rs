@@ -12,7 +12,12 @@
 //   eager fallbacks: 2 (aten::copy.default ×2)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 9568;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(330, 7319, 0x6cd7c370d868d80f), (7814, 13, 0x84838c651624f4fd), (7919, 552, 0x7fd381c41c2bf81b)];
+const ARCHIVE_NAME: &str = "tests/exportdb/model_attr_mutation.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("model_attr_mutation.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 9568,
@@ -48,14 +53,36 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `zeros` = aten::zeros.default(…), folded: f32[3, 2]
         let c0 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
         // `zeros_1` = aten::zeros.default(…), folded: f32[3, 2]
         let c1 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
         // `attr_0`, mutated by the program: f32[3, 2]
-        let b0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 8544, 6)?;
+        let b0 = ::ferrex_aot::rt::f32_le(archive, 8544, 6)?;
         // `attr_1`, mutated by the program: f32[3, 2]
-        let b1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 8641, 6)?;
+        let b1 = ::ferrex_aot::rt::f32_le(archive, 8641, 6)?;
         Ok(Model {
             c0,
             c1,

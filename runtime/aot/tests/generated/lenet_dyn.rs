@@ -14,7 +14,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 230769;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 16646, 0x23f1d2194bc62e31), (17071, 3446, 0x7a6e03a5e76f6933), (20599, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/lenet_dyn.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/lenet_dyn.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 230769,
@@ -56,30 +61,52 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `conv1.weight`: f32[6, 1, 5, 5]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 20673, 150)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 20673, 150)?;
         // `conv1.bias`: f32[6]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 21334, 6)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 21334, 6)?;
         // `bn1.weight`: f32[6]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 21419, 6)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 21419, 6)?;
         // `bn1.bias`: f32[6]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 21504, 6)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 21504, 6)?;
         // `conv2.weight`: f32[16, 6, 5, 5]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 21589, 2400)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 21589, 2400)?;
         // `conv2.bias`: f32[16]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 31250, 16)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 31250, 16)?;
         // `fc1.weight`: f32[120, 400]
-        let c6 = ::ferrex_aot::rt::f32_le(ARCHIVE, 31375, 48000)?;
+        let c6 = ::ferrex_aot::rt::f32_le(archive, 31375, 48000)?;
         // `fc1.bias`: f32[120]
-        let c7 = ::ferrex_aot::rt::f32_le(ARCHIVE, 223436, 120)?;
+        let c7 = ::ferrex_aot::rt::f32_le(archive, 223436, 120)?;
         // `fc2.weight`: f32[10, 120]
-        let c8 = ::ferrex_aot::rt::f32_le(ARCHIVE, 223977, 1200)?;
+        let c8 = ::ferrex_aot::rt::f32_le(archive, 223977, 1200)?;
         // `fc2.bias`: f32[10]
-        let c9 = ::ferrex_aot::rt::f32_le(ARCHIVE, 228838, 10)?;
+        let c9 = ::ferrex_aot::rt::f32_le(archive, 228838, 10)?;
         // `bn1.running_mean`: f32[6]
-        let c10 = ::ferrex_aot::rt::f32_le(ARCHIVE, 228940, 6)?;
+        let c10 = ::ferrex_aot::rt::f32_le(archive, 228940, 6)?;
         // `bn1.running_var`: f32[6]
-        let c11 = ::ferrex_aot::rt::f32_le(ARCHIVE, 229026, 6)?;
+        let c11 = ::ferrex_aot::rt::f32_le(archive, 229026, 6)?;
         let c13 = c1.clone(); // f32[6]
         let c14 = c0.clone(); // f32[6, 25]
         // a batch norm's scale folded: f32[6, 1, 1]

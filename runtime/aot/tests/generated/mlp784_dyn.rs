@@ -10,7 +10,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 2690043;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(285, 7616, 0xd2e4fb6904b963b8), (8048, 1582, 0x5512f7ea1cd41525), (9713, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/mlp784_dyn.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/mlp784_dyn.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 2690043,
@@ -47,18 +52,40 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `fc1.weight`: f32[512, 784]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 9788, 401408)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 9788, 401408)?;
         // `fc1.bias`: f32[512]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 1615482, 512)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 1615482, 512)?;
         // `fc2.weight`: f32[512, 512]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 1617592, 262144)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 1617592, 262144)?;
         // `fc2.bias`: f32[512]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 2666230, 512)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 2666230, 512)?;
         // `fc3.weight`: f32[10, 512]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 2668340, 5120)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 2668340, 5120)?;
         // `fc3.bias`: f32[10]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 2688882, 10)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 2688882, 10)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [512, 784], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         let w1 = ::ferrex_aot::rt::pack(&c2, [512, 512], true)

@@ -16,7 +16,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 20893;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(295, 13241, 0x8e06d10fb3888abe), (13687, 1303, 0xa76b04f293faf9bc), (15075, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/residual_dyn.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/residual_dyn.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 20893,
@@ -52,16 +57,38 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `emb.weight`: f32[50, 16]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 15152, 800)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 15152, 800)?;
         // `norm.weight`: f32[16]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 18416, 16)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 18416, 16)?;
         // `norm.bias`: f32[16]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 18544, 16)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 18544, 16)?;
         // `proj.weight`: f32[16, 16]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 18672, 256)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 18672, 256)?;
         // `proj.bias`: f32[16]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 19760, 16)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 19760, 16)?;
         let w5 = ::ferrex_aot::rt::pack(&c3, [16, 16], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {

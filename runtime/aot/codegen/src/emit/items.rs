@@ -86,7 +86,7 @@ impl Gen<'_> {
                 };
                 let _ = writeln!(
                     code,
-                    "        // `{target}`: {}\n        let c{c} = {RT}::f32_le(ARCHIVE, {}, {})?;",
+                    "        // `{target}`: {}\n        let c{c} = {RT}::f32_le(archive, {}, {})?;",
                     meta(&sizes),
                     stored.offset,
                     stored.numel
@@ -178,7 +178,7 @@ impl Gen<'_> {
             };
             let _ = writeln!(
                 body,
-                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(ARCHIVE, {}, {})?;",
+                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(archive, {}, {})?;",
                 sym_meta("f32", &input.sizes),
                 stored.offset,
                 stored.numel
@@ -200,11 +200,32 @@ impl Gen<'_> {
             "/// The program `{name}`, compiled ahead of time: its weights, read once, and the\n\
              /// plan's steps as code (`forward`, `call`).\n\
              pub struct Model {{\n{fields}    ws: ::std::sync::Mutex<Option<Workspace>>,\n}}\n\n\
-             impl Model {{\n    /// Reads the weights from the embedded archive and prepares them (GEMM\n    \
-             /// weights packed), once.\n    \
-             pub fn new() -> Result<Model, {RT}::RunError> {{\n{body}        Ok(Model {{\n{init}            \
+             impl Model {{\n{new}    \
+             /// Reads the weights from `archive` — the program's `.pt2`, the very file this\n    \
+             /// module was generated from (refused otherwise) — and prepares them once.\n    \
+             pub fn from_bytes(archive: &[u8]) -> Result<Model, {RT}::LoadError> {{\n        \
+             Self::from_side_file(archive, \"the bytes given\")\n    }}\n\n    \
+             /// [`Model::from_bytes`] of the file at `path`.\n    \
+             pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, {RT}::LoadError> {{\n        \
+             let path = path.as_ref();\n        \
+             Self::from_side_file(&{RT}::read_archive(path)?, &path.display().to_string())\n    }}\n\n    \
+             fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, {RT}::LoadError> {{\n        \
+             {RT}::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;\n        \
+             Self::from_archive(archive).map_err(|e| {RT}::weights_error(shown, e))\n    }}\n\n    \
+             /// The weights read from a checked archive and prepared (GEMM weights packed).\n    \
+             fn from_archive(archive: &[u8]) -> Result<Model, {RT}::RunError> {{\n{body}        Ok(Model {{\n{init}            \
              ws: ::std::sync::Mutex::new(None),\n        }})\n    }}\n}}\n\n",
             name = self.ep.model_name(),
+            new = if self.options.embed_weights {
+                format!(
+                    "    /// Reads the weights from the embedded archive and prepares them (GEMM\n    \
+                     /// weights packed), once.\n    \
+                     pub fn new() -> Result<Model, {RT}::RunError> {{\n        \
+                     Self::from_archive(ARCHIVE)\n    }}\n\n"
+                )
+            } else {
+                String::new()
+            },
         );
         Ok(bytes)
     }
