@@ -58,6 +58,15 @@
 //! The same archive always gives byte-identical code. A checked-in module should be
 //! declared `#[rustfmt::skip] mod NAME;`, so `cargo fmt` leaves it as generated.
 //!
+//! **Side-file weights.** Every module also has `Model::from_file(path)` and
+//! `Model::from_bytes(bytes)`: the weights read at run time from the program's archive,
+//! refused with a `ferrex::LoadError` unless it is the archive the code was generated from
+//! (its length and the FNV-1a of its JSON entries, the compile-time check's fingerprint).
+//! `include_program!(mod m = "x.pt2", side_file)` embeds nothing (no `Model::new`); an
+//! archive above [`DEFAULT_EMBED_LIMIT`] (or `max_embed = BYTES`) is a compile error
+//! naming its size, the limit and both fixes. `AotOptions::embed_weights` is the
+//! generator's switch.
+//!
 //! **Dynamic dims.** For a program exported with `Dim`s the module also holds `Dims`:
 //! `Model::dims(x_sizes, …)` binds the symbols from the input sizes with the
 //! interpreter's checks, in its order and with its words (static sizes, the first
