@@ -212,8 +212,9 @@ pub fn check_size(name: &str, dim: usize, want: i64, got: usize) -> Result<(), R
 /// equation for the message when `got` is not of that form).
 pub fn bind_linear(guard: &str, a: i64, b: i64, got: usize) -> Result<i64, RunError> {
     let got = got as i64;
-    match got.checked_sub(b) {
-        Some(x) if a != 0 && x % a == 0 => Ok(x / a),
+    let x = got.checked_sub(b);
+    match x.and_then(|x| Some((x.checked_rem(a)?, x.checked_div(a)?))) {
+        Some((0, s)) => Ok(s),
         _ => Err(RunError::Guard {
             guard: guard.to_string(),
             detail: format!("but got {got}, which is not of that form"),
@@ -566,4 +567,18 @@ pub fn weights_error(shown: &str, e: RunError) -> LoadError {
         path: shown.to_string(),
         message: e.to_string(),
     }
+}
+
+/// Copies a computed value into an output (or a mutated buffer's state), refusing a
+/// length that differs (a program whose metas disagree with its kernels).
+pub fn copy_out(out: &mut [f32], value: &[f32]) -> Result<(), RunError> {
+    if out.len() != value.len() {
+        return Err(RunError::Malformed(format!(
+            "a result of {} values for an output of {}",
+            value.len(),
+            out.len()
+        )));
+    }
+    out.copy_from_slice(value);
+    Ok(())
 }

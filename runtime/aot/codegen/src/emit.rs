@@ -349,7 +349,7 @@ impl Gen<'_> {
             o.display_name
         );
         if !o.embed_weights {
-            code.push_str("\n");
+            code.push('\n');
             return;
         }
         let _ = writeln!(

@@ -98,7 +98,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/assume_constant_result.rs", line: 23, column: 11 }), e);
             ::ferrex_aot::rt::strided_copy(x, 0, &[3, 2], &[2, 1], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

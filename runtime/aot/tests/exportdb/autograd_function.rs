@@ -98,7 +98,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("my_autograd_function", "exportdb::my_autograd_function.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/autograd_function.rs", line: 48, column: 17 }), e);
             ws.e1 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[3, 2])?)], &fail)?;
         }
-        out0.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e1, 0)?);
+        ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e1, 0)?)?;
         Ok(())
     }
 }

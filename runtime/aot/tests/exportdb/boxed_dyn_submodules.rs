@@ -125,7 +125,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, 2, 4), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f0, &[(&self.c2[..], &[4])], &[2, 4], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..8]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..8])?;
         Ok(())
     }
 }

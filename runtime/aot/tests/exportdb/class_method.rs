@@ -131,7 +131,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_1", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/class_method.rs", line: 28, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..6])?;
         Ok(())
     }
 }

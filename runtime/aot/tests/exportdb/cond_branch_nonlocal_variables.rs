@@ -114,7 +114,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/cond_branch_nonlocal_variables.rs", line: 22, column: 13 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[6]), (&self.c0[..], &[])], &[6], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

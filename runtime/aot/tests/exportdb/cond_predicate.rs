@@ -107,7 +107,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sin", "aten::sin.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/cond_predicate.rs", line: 18, column: 40 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[6, 4, 3])], &[6, 4, 3], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..72]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..72])?;
         Ok(())
     }
 }

@@ -110,7 +110,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/decorator.rs", line: 10, column: 5 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2]), (y, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

@@ -118,7 +118,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_1", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dictionary.rs", line: 19, column: 17 }), e);
             ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_i64(inputs_y, &[])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&ws.s0[..6], &[3, 2])?)], &fail)?;
         }
-        out0.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e3, 0)?);
+        ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e3, 0)?)?;
         Ok(())
     }
 }

@@ -137,7 +137,7 @@ impl Model {
     fn run(&self, ws: &mut Workspace, d: &Dims, x: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[s0, 2]", x.len(), d.z0)?;
         ::ferrex_aot::rt::check_len("out0", "f32[s0, 2]", out0.len(), d.z0)?;
-        out0.copy_from_slice(x);
+        ::ferrex_aot::rt::copy_out(out0, x)?;
         Ok(())
     }
 }

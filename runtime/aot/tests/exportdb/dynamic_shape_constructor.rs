@@ -145,7 +145,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("zeros", "aten::zeros.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dynamic_shape_constructor.rs", line: 15, column: 9 }), e);
             ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(d.z0 as i64)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], &fail)?;
         }
-        out0.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e3, 0)?);
+        ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e3, 0)?)?;
         Ok(())
     }
 }

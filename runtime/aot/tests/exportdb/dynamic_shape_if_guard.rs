@@ -107,7 +107,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cos", "aten::cos.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dynamic_shape_if_guard.rs", line: 19, column: 22 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2, 2])], &[3, 2, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..12]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..12])?;
         Ok(())
     }
 }

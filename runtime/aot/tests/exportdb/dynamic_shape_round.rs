@@ -155,7 +155,7 @@ impl Model {
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 0, start: None, end: Some(::ferrex_aot::rt::SymInt::Int(d.z0 as i64)), step: 1 }, &[d.z1, 2], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..d.z2]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..d.z2])?;
         Ok(())
     }
 }

@@ -170,7 +170,7 @@ impl Model {
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 1, start: Some(::ferrex_aot::rt::SymInt::Int(d.z4 as i64)), end: None, step: 2 }, &[d.z0, d.z1], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(&ws.s0[..d.z3], offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z0]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z0])?;
         Ok(())
     }
 }

@@ -159,7 +159,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("permute", "aten::permute.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dynamic_shape_view.rs", line: 17, column: 28 }), e);
             ::ferrex_aot::rt::permute(&ws.s0[..d.z1], &[d.z0, 2, 5], &[0, 2, 1], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z1]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z1])?;
         Ok(())
     }
 }

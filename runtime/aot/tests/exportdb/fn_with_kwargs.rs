@@ -127,7 +127,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_6", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/fn_with_kwargs.rs", line: 48, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(pos0, &[4]), (tuple0_0, &[4]), (tuple0_1, &[4]), (myargs_0, &[4]), (myargs_1, &[4]), (mykw0, &[4]), (mykwargs_input0, &[4]), (mykwargs_input1, &[4])], &[4], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..4]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..4])?;
         Ok(())
     }
 }

@@ -179,7 +179,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..24], 3, 8), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f2, &[], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

@@ -119,7 +119,7 @@ impl Model {
             ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, 3, 2), ::ferrex_aot::rt::Mat::row_major(&ws.s0[..6], 2, 3), 0.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f1, &[(bias, &[3])], &[3, 3], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..9]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..9])?;
         Ok(())
     }
 }

@@ -100,7 +100,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/list_unpack.rs", line: 16, column: 27 }), e);
             ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(args_0, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_i64(args_1, &[])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1))], &fail)?;
         }
-        out0.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e3, 0)?);
+        ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e3, 0)?)?;
         Ok(())
     }
 }

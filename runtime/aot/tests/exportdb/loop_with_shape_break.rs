@@ -193,7 +193,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_1", "aten::sum.dim_IntList", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/loop_with_shape_break.rs", line: 26, column: 11 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s0[..d.z6], &[d.z5, 3], &[true, false], 1.0f64, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..3]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..3])?;
         Ok(())
     }
 }

@@ -166,9 +166,9 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f4, &[(&ws.s0[..1], &[]), (&ws.s1[..1], &[])], &[], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s2[..1]);
-        b_attr_0_state.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e5, 0)?);
-        b_attr_1_state.copy_from_slice(::ferrex_aot::rt::eager_f32(&ws.e6, 0)?);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..1])?;
+        ::ferrex_aot::rt::copy_out(&mut b_attr_0_state, ::ferrex_aot::rt::eager_f32(&ws.e5, 0)?)?;
+        ::ferrex_aot::rt::copy_out(&mut b_attr_1_state, ::ferrex_aot::rt::eager_f32(&ws.e6, 0)?)?;
         Ok(())
     }
 }

@@ -133,7 +133,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/nested_function.rs", line: 19, column: 13 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(a, &[3, 2]), (b, &[2]), (&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..6])?;
         Ok(())
     }
 }

@@ -112,7 +112,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/optional_input.rs", line: 19, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[2, 3]), (&self.c0[..], &[2, 3])], &[2, 3], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

@@ -149,9 +149,9 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("relu", "aten::relu.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/pytree_flatten.rs", line: 18, column: 47 }), e);
             ::ferrex_aot::rt::fused(&self.f2, &[(x_1, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
-        out1.copy_from_slice(&ws.s1[..6]);
-        out2.copy_from_slice(&ws.s2[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
+        ::ferrex_aot::rt::copy_out(out1, &ws.s1[..6])?;
+        ::ferrex_aot::rt::copy_out(out2, &ws.s2[..6])?;
         Ok(())
     }
 }

@@ -108,7 +108,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/specialized_attribute.rs", line: 42, column: 28 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())
     }
 }

@@ -287,16 +287,16 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_9", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
             ::ferrex_aot::rt::fused(&self.f9, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
-        out1.copy_from_slice(&ws.s1[..6]);
-        out2.copy_from_slice(&ws.s2[..6]);
-        out3.copy_from_slice(&ws.s3[..6]);
-        out4.copy_from_slice(&ws.s4[..6]);
-        out5.copy_from_slice(&ws.s5[..6]);
-        out6.copy_from_slice(&ws.s6[..6]);
-        out7.copy_from_slice(&ws.s7[..6]);
-        out8.copy_from_slice(&ws.s8[..6]);
-        out9.copy_from_slice(&ws.s9[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
+        ::ferrex_aot::rt::copy_out(out1, &ws.s1[..6])?;
+        ::ferrex_aot::rt::copy_out(out2, &ws.s2[..6])?;
+        ::ferrex_aot::rt::copy_out(out3, &ws.s3[..6])?;
+        ::ferrex_aot::rt::copy_out(out4, &ws.s4[..6])?;
+        ::ferrex_aot::rt::copy_out(out5, &ws.s5[..6])?;
+        ::ferrex_aot::rt::copy_out(out6, &ws.s6[..6])?;
+        ::ferrex_aot::rt::copy_out(out7, &ws.s7[..6])?;
+        ::ferrex_aot::rt::copy_out(out8, &ws.s8[..6])?;
+        ::ferrex_aot::rt::copy_out(out9, &ws.s9[..6])?;
         Ok(())
     }
 }

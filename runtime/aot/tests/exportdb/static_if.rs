@@ -112,7 +112,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_if.rs", line: 14, column: 20 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2, 2]), (&self.c0[..], &[1, 1, 1])], &[3, 2, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..12]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..12])?;
         Ok(())
     }
 }

@@ -107,7 +107,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/type_reflection_method.rs", line: 21, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 4])], &[3, 4], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..12]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..12])?;
         Ok(())
     }
 }

@@ -116,7 +116,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/unsupported_operator.rs", line: 17, column: 9 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..1], &[])], &[], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..1]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..1])?;
         Ok(())
     }
 }

@@ -127,8 +127,8 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cos", "aten::cos.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/user_input_mutation.rs", line: 16, column: 11 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..6]);
-        out1.copy_from_slice(&ws.s1[..6]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
+        ::ferrex_aot::rt::copy_out(out1, &ws.s1[..6])?;
         Ok(())
     }
 }

@@ -141,7 +141,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("log_softmax", "aten::log_softmax.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 52, column: 48 }), e);
             ::ferrex_aot::rt::softmax(&ws.s0[..32], [4, 8, 1], true, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..32]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..32])?;
         Ok(())
     }
 }

@@ -194,7 +194,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("log_softmax", "aten::log_softmax.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 52, column: 48 }), e);
             ::ferrex_aot::rt::softmax(&ws.s0[..d.z1], [d.z0, 8, 1], true, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z1]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z1])?;
         Ok(())
     }
 }

@@ -235,7 +235,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 3), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f6, &[(::ferrex_aot::rt::eager_f32(&ws.e5, 0)?, &[d.z0, 1])], &[d.z0, 4], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z2]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z2])?;
         Ok(())
     }
 }

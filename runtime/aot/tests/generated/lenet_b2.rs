@@ -236,7 +236,7 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c9[..], &[10], 1.0f32, [2, 10], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..240], 2, 120), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..20]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..20])?;
         Ok(())
     }
 }

@@ -222,7 +222,7 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[10], 1.0f32, [d.z0, 10], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..d.z1], d.z0, 512), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..d.z2]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..d.z2])?;
         Ok(())
     }
 }

@@ -168,7 +168,7 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[5], 1.0f32, [1, 5], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..32], 1, 32), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..5]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..5])?;
         Ok(())
     }
 }

@@ -176,7 +176,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..8]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..8])?;
         Ok(())
     }
 }

@@ -260,7 +260,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "src/zoo/residual.rs", line: 31, column: 57 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s2[..d.z0], &[d.z1, d.z2, 16], &[false, true, false], 1.0f64 / d.z2 as f64, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z4]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z4])?;
         Ok(())
     }
 }

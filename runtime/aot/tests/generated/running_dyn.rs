@@ -207,8 +207,8 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, d.z0, 4), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f2, &[(&ws.s1[..4], &[4])], &[d.z0, 4], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..d.z1]);
-        b_total_state.copy_from_slice(&ws.s1[..4]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..d.z1])?;
+        ::ferrex_aot::rt::copy_out(&mut b_total_state, &ws.s1[..4])?;
         Ok(())
     }
 }

@@ -323,7 +323,7 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c10[..]), bias: Some(&self.c11[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::layer_norm(&ws.s3[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..640]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..640])?;
         Ok(())
     }
 }

@@ -229,7 +229,7 @@ impl Model {
         self.part1(ws, src)?;
         self.part2(ws, src)?;
         self.part3(ws, src)?;
-        out0.copy_from_slice(&ws.s0[..640]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..640])?;
         Ok(())
     }
 

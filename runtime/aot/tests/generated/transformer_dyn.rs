@@ -385,7 +385,7 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c10[..]), bias: Some(&self.c11[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::layer_norm(&ws.s3[..d.z1], [d.z0, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..d.z1]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..d.z1])?;
         Ok(())
     }
 }

@@ -140,7 +140,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..800], 8, 100), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f1, &[], &[8, 10], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..80]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..80])?;
         Ok(())
     }
 }

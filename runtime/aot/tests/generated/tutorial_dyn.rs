@@ -201,7 +201,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 100), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f1, &[], &[d.z0, 10], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..d.z2]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z2])?;
         Ok(())
     }
 }

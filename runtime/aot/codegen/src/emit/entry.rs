@@ -160,16 +160,7 @@ impl Gen<'_> {
                 let _ = writeln!(code, "        self.part{j}(ws{d_arg}{in_names})?;");
             }),
         }
-        for (k, (expr, _)) in outputs.iter().enumerate() {
-            let _ = writeln!(code, "        out{k}.copy_from_slice({expr});");
-        }
-        for (k, expr) in &self.buffer_writes {
-            let _ = writeln!(
-                code,
-                "        {}_state.copy_from_slice({expr});",
-                self.inputs[*k].ident
-            );
-        }
+        code.push_str(&self.output_copies(outputs));
         code.push_str("        Ok(())\n    }\n");
         if parts.len() > 1 {
             for (j, part) in parts.iter().enumerate() {
@@ -313,6 +304,22 @@ impl Gen<'_> {
     /// The inputs the caller passes (not the mutated buffers `Model` keeps).
     pub(super) fn user_inputs(&self) -> impl Iterator<Item = &super::UserInput> {
         self.inputs.iter().filter(|i| i.buffer.is_none())
+    }
+
+    /// The outputs copied out of the workspace, then the mutated buffers written.
+    fn output_copies(&self, outputs: &[Output]) -> String {
+        let mut code = String::new();
+        for (k, (expr, _)) in outputs.iter().enumerate() {
+            let _ = writeln!(code, "        {RT}::copy_out(out{k}, {expr})?;");
+        }
+        for (k, expr) in &self.buffer_writes {
+            let _ = writeln!(
+                code,
+                "        {RT}::copy_out(&mut {}_state, {expr})?;",
+                self.inputs[*k].ident
+            );
+        }
+        code
     }
 
     /// Each mutated buffer locked for the call and read as a slice (written at the end).

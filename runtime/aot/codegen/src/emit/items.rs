@@ -134,6 +134,41 @@ impl Gen<'_> {
         }
     }
 
+    /// The mutated buffers' fields (`b{k}`, their state) and their first value, read
+    /// from the archive; the bytes read.
+    fn buffer_fields(
+        &self,
+        body: &mut String,
+        fields: &mut String,
+        init: &mut String,
+    ) -> Result<usize, AotError> {
+        let mut bytes = 0;
+        for (k, input) in self.inputs.iter().enumerate() {
+            let Some(target) = &input.buffer else {
+                continue;
+            };
+            let stored = match self.stored.tensors.get(target) {
+                Some(Ok(t)) if t.numel == super::steps::numel(&input.sizes).hint() as usize => t,
+                _ => {
+                    return Err(
+                        self.unsupported(format!("the buffer `{target}` is not stored as read"))
+                    )
+                }
+            };
+            let _ = writeln!(
+                body,
+                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(archive, {}, {})?;",
+                sym_meta("f32", &input.sizes),
+                stored.offset,
+                stored.numel
+            );
+            bytes += stored.numel * 4;
+            let _ = writeln!(fields, "    b{k}: ::std::sync::Mutex<Vec<f32>>,");
+            let _ = writeln!(init, "            b{k}: ::std::sync::Mutex::new(b{k}),");
+        }
+        Ok(bytes)
+    }
+
     /// `struct Model` and `Model::new`; returns the weight bytes read from the archive.
     pub(super) fn model(&self, code: &mut String) -> Result<usize, AotError> {
         let mut fields = String::new();
@@ -164,29 +199,7 @@ impl Gen<'_> {
             let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
             let _ = writeln!(init, "            w{i},");
         }
-        for (k, input) in self.inputs.iter().enumerate() {
-            let Some(target) = &input.buffer else {
-                continue;
-            };
-            let stored = match self.stored.tensors.get(target) {
-                Some(Ok(t)) if t.numel == super::steps::numel(&input.sizes).hint() as usize => t,
-                _ => {
-                    return Err(
-                        self.unsupported(format!("the buffer `{target}` is not stored as read"))
-                    )
-                }
-            };
-            let _ = writeln!(
-                body,
-                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(archive, {}, {})?;",
-                sym_meta("f32", &input.sizes),
-                stored.offset,
-                stored.numel
-            );
-            bytes += stored.numel * 4;
-            let _ = writeln!(fields, "    b{k}: ::std::sync::Mutex<Vec<f32>>,");
-            let _ = writeln!(init, "            b{k}: ::std::sync::Mutex::new(b{k}),");
-        }
+        bytes += self.buffer_fields(&mut body, &mut fields, &mut init)?;
         for (i, op) in self.ops.iter().enumerate() {
             let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
             let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
