@@ -109,7 +109,7 @@ pub struct Running {
 #[ferrex::export_module]
 impl Running {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.total.add_(&x.sum_dim(&[0], false));
+        self.total.add_(x.sum_dim(&[0], false));
         self.lin.forward(x) + &self.total
     }
 }
