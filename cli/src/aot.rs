@@ -14,22 +14,28 @@ pub struct AotArgs {
     /// with `include_bytes!` by a path relative to itself.
     #[arg(short, long)]
     output: PathBuf,
+    /// Embed nothing: the module reads the weights at run time
+    /// (`Model::from_file`, refused unless the file is this archive).
+    #[arg(long)]
+    side_file: bool,
 }
 
 pub fn aot(args: &AotArgs) -> Result<ExitCode, CliError> {
-    let options = ferrex_aot_codegen::AotOptions::for_files(&args.program, &args.output)?;
+    let mut options = ferrex_aot_codegen::AotOptions::for_files(&args.program, &args.output)?;
+    options.embed_weights = !args.side_file;
     let bytes = std::fs::read(&args.program)
         .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", args.program.display())))?;
     let generated = ferrex_aot_codegen::generate(&bytes, &options)?;
     std::fs::write(&args.output, &generated.code)
         .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", args.output.display())))?;
     outln!(
-        "wrote {} ({} steps, {} lines; weights: {} bytes read from {})",
+        "wrote {} ({} steps, {} lines; weights: {} bytes read from {}{})",
         args.output.display(),
         generated.steps,
         generated.code.lines().count(),
         generated.weight_bytes,
-        options.archive_path
+        options.archive_path,
+        if args.side_file { " at run time" } else { "" }
     );
     Ok(ExitCode::SUCCESS)
 }

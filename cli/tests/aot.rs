@@ -61,5 +61,18 @@ fn aot_writes_the_generated_module_next_to_the_archive() {
         "error: `src/mlp.rs` is not a valid ferrex program: not a zip archive (no end-of-central-directory record)\n"
     );
     assert!(!dir.join("src/bad.rs").exists());
+    // `--side-file`: nothing embedded, the weights read at run time.
+    let side = Command::new(env!("CARGO_BIN_EXE_ferrex"))
+        .args(["aot", "models/mlp.pt2", "-o", "src/side.rs", "--side-file"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(side.status.success());
+    assert!(String::from_utf8_lossy(&side.stdout)
+        .ends_with("read from ../models/mlp.pt2 at run time)\n"));
+    let code = std::fs::read_to_string(dir.join("src/side.rs")).unwrap();
+    assert!(!code.contains("include_bytes!"));
+    assert!(!code.contains("Self::from_archive(ARCHIVE)"));
+    assert!(code.contains("pub fn from_file("));
     std::fs::remove_dir_all(&dir).ok();
 }

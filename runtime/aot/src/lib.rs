@@ -58,14 +58,50 @@
 //! The same archive always gives byte-identical code. A checked-in module should be
 //! declared `#[rustfmt::skip] mod NAME;`, so `cargo fmt` leaves it as generated.
 //!
-//! What is generated today: programs with static sizes, f32 tensor inputs and user
-//! outputs (no buffer or input mutations), whose plan consists of GEMM steps (with bias
-//! and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
-//! attention, strided views, sums and means, group norm, `bmm`, fused elementwise
-//! chains and free reshapes — the zoo's MLP, LeNet and transformer block. Anything else
-//! (dynamic sizes, mutations, non-f32 inputs, eager fallbacks, comparisons, `cond` /
-//! `map`) is an [`AotError::Unsupported`] naming the node: generation fails rather
-//! than guess.
+//! **Side-file weights.** Every module also has `Model::from_file(path)` and
+//! `Model::from_bytes(bytes)`: the weights read at run time from the program's archive,
+//! refused with a `ferrex::LoadError` unless it is the archive the code was generated from
+//! (its length and the FNV-1a of its JSON entries, the compile-time check's fingerprint).
+//! `include_program!(mod m = "x.pt2", side_file)` embeds nothing (no `Model::new`); an
+//! archive above [`DEFAULT_EMBED_LIMIT`] (or `max_embed = BYTES`) is a compile error
+//! naming its size, the limit and both fixes. `AotOptions::embed_weights` is the
+//! generator's switch.
+//!
+//! **Dynamic dims.** For a program exported with `Dim`s the module also holds `Dims`:
+//! `Model::dims(x_sizes, …)` binds the symbols from the input sizes with the
+//! interpreter's checks, in its order and with its words (static sizes, the first
+//! `a*s + b` dim binding `s`, the other dims, range constraints, guards), then computes
+//! every size the steps use as an expression of the symbols, once, with checked
+//! arithmetic; `Dims::out0()`… are the outputs' sizes. The typed entry point takes each
+//! input's sizes after its slice: `forward(&self, ws, x, x_sizes, out0)`. Nothing is
+//! specialised to the example inputs: a kernel parameter that cannot be written as an
+//! expression of the input sizes (a convolution's or pooling's image size when
+//! symbolic) fails generation. `Workspace::new()` sizes the slots at the dims' upper
+//! bounds when every symbol has one (and the total is at most 256 MiB), so no call
+//! allocates; otherwise at the example's sizes, and a call that needs more grows the
+//! slots it needs first (`forward` and `call` alike).
+//!
+//! **Eager fallbacks.** A node the plan runs through the registry's eager kernel is
+//! generated as the same call: the op is looked up once in `Model::new`, called with
+//! `ferrex::ops::run_eager` on the step's arguments (sizes bound for the call), and its
+//! results kept in the workspace for the steps that read them (f32 results made
+//! contiguous; `getitem` of a multi-output result costs nothing). These steps allocate,
+//! as they do in the plan.
+//!
+//! **Constant inputs and input mutations.** A constant (non-tensor) input is not an
+//! argument of the typed `forward`; `call` checks it against the exported value with the
+//! interpreter's words. An input the program mutates has its new value as an extra
+//! output of the typed `forward` (`out{k}` in the order of the program's outputs), and
+//! `call` writes it into the caller's tensor, as `ExportedProgram::finish_call` does.
+//!
+//! What is generated today: programs with f32 and i64 (embedding ids) tensor inputs,
+//! constant inputs, user outputs and input mutations, whose plan consists of GEMM steps
+//! (with bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer
+//! norm, attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
+//! elementwise chains, free reshapes and eager fallbacks — every zoo model and 35 of the
+//! 42 supported ExportDB cases, with static or dynamic dims. Anything else (buffer
+//! mutations, size outputs, comparisons, `cond` / `map`, sizes read from data) is an
+//! [`AotError::Unsupported`] naming the node: generation fails rather than guess.
 
 mod builder;
 #[doc(hidden)]
@@ -73,6 +109,7 @@ pub mod rt;
 
 pub use builder::{BuildOutput, Builder};
 pub use ferrex_aot_codegen::{
-    generate, generate_file, module_name, AotError, AotOptions, GeneratedCode, STEPS_PER_FUNCTION,
+    generate, generate_file, module_name, AotError, AotOptions, GeneratedCode, DEFAULT_EMBED_LIMIT,
+    STEPS_PER_FUNCTION,
 };
 pub use ferrex_aot_macros::include_program;

@@ -6,17 +6,19 @@
 use std::borrow::Cow;
 
 pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
+pub use ferrex::symbolic::CmpOp;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
-pub use ferrex_kernels::layout::{permute, strided_copy};
+pub use ferrex_kernels::layout::{gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{
     conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
 };
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
+pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
@@ -89,6 +91,56 @@ pub fn input_f32(
     name: &str,
     sizes: &[usize],
 ) -> Result<Storage, RunError> {
+    let storage = input_f32_rank(leaves, index, name, sizes.len())?;
+    for (dim, (&want, &got)) in sizes.iter().zip(storage.shape()).enumerate() {
+        check_size(name, dim, want as i64, got)?;
+    }
+    Ok(storage)
+}
+
+/// Leaf `index`, a tensor of dtype f32 and rank `rank` (the checks of [`input_f32`]
+/// before the sizes, which a program with dynamic dims checks as it binds them).
+pub fn input_f32_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    rank: usize,
+) -> Result<Storage, RunError> {
+    input_rank(leaves, index, name, DType::F32, rank)
+}
+
+/// [`input_f32`] for an i64 input (an embedding's indices).
+pub fn input_i64(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    sizes: &[usize],
+) -> Result<Storage, RunError> {
+    let storage = input_i64_rank(leaves, index, name, sizes.len())?;
+    for (dim, (&want, &got)) in sizes.iter().zip(storage.shape()).enumerate() {
+        check_size(name, dim, want as i64, got)?;
+    }
+    Ok(storage)
+}
+
+/// [`input_f32_rank`] for an i64 input.
+pub fn input_i64_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    rank: usize,
+) -> Result<Storage, RunError> {
+    input_rank(leaves, index, name, DType::I64, rank)
+}
+
+/// Leaf `index`: a tensor, of dtype `dtype`, of rank `rank` — in that order.
+fn input_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    dtype: DType,
+    rank: usize,
+) -> Result<Storage, RunError> {
     let leaf = leaves
         .get(index)
         .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
@@ -114,38 +166,190 @@ pub fn input_f32(
             })
         }
     };
-    if storage.dtype() != DType::F32 {
+    if storage.dtype() != dtype {
         return Err(RunError::InputDType {
             name: name.into(),
-            expected: DType::F32,
+            expected: dtype,
             got: storage.dtype(),
         });
     }
     let shape = storage.shape();
-    if shape.len() != sizes.len() {
+    if shape.len() != rank {
         return Err(RunError::InputRank {
             name: name.into(),
-            expected: sizes.len(),
+            expected: rank,
             got: shape.len(),
         });
     }
-    for (dim, (&want, &got)) in sizes.iter().zip(shape).enumerate() {
-        if want != got {
-            return Err(RunError::InputSize {
-                name: name.into(),
-                dim,
-                expected: want.to_string(),
-                got: got as i64,
-            });
-        }
-    }
     Ok(storage)
+}
+
+/// The sizes of a checked input of rank `R`.
+pub fn shape_of<const R: usize>(s: &Storage) -> Result<[usize; R], RunError> {
+    <[usize; R]>::try_from(s.shape()).map_err(|_| {
+        RunError::Malformed(format!(
+            "an input of rank {} is not of rank {R}",
+            s.shape().len()
+        ))
+    })
+}
+
+/// Dim `dim` of input `name` is the literal `want`.
+pub fn check_size(name: &str, dim: usize, want: i64, got: usize) -> Result<(), RunError> {
+    let got = got as i64;
+    if want != got {
+        return Err(RunError::InputSize {
+            name: name.into(),
+            dim,
+            expected: want.to_string(),
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// The first input dim of the form `a*s + b` binds `s` (`guard` renders the dim's
+/// equation for the message when `got` is not of that form).
+pub fn bind_linear(guard: &str, a: i64, b: i64, got: usize) -> Result<i64, RunError> {
+    let got = got as i64;
+    let x = got.checked_sub(b);
+    match x.and_then(|x| Some((x.checked_rem(a)?, x.checked_div(a)?))) {
+        Some((0, s)) => Ok(s),
+        _ => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {got}, which is not of that form"),
+        }),
+    }
+}
+
+/// A dim checked once every symbol is bound: `got` must be the expected `value`
+/// (unchecked when the value cannot be computed, as the interpreter skips it).
+pub fn check_deferred(guard: &str, value: Option<i64>, got: i64) -> Result<(), RunError> {
+    match value {
+        Some(v) if v != got => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {got} and {v}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A range constraint of the program on the expression rendered `text`.
+pub fn check_range(
+    text: &str,
+    value: Option<i64>,
+    lower: i64,
+    upper: Option<i64>,
+) -> Result<(), RunError> {
+    let Some(v) = value else { return Ok(()) };
+    if v < lower {
+        return Err(RunError::Guard {
+            guard: format!("{text} >= {lower}"),
+            detail: format!("but got {v}"),
+        });
+    }
+    match upper {
+        Some(u) if v > u => Err(RunError::Guard {
+            guard: format!("{text} <= {u}"),
+            detail: format!("but got {v}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A guard of the program (`guard` its rendered text), checked as the interpreter does.
+pub fn check_guard(
+    guard: &str,
+    lhs: Option<i64>,
+    rhs: Option<i64>,
+    op: CmpOp,
+) -> Result<(), RunError> {
+    match (lhs, rhs) {
+        (Some(l), Some(r)) if !op.eval(l, r) => Err(RunError::Guard {
+            guard: guard.to_string(),
+            detail: format!("but got {l} and {r}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A per-call size (`text` its expression), as a length: `Expr::eval`'s value, refused
+/// when it overflows or is negative.
+pub fn size(value: Option<i64>, text: &str) -> Result<usize, RunError> {
+    match value {
+        Some(v) => usize::try_from(v)
+            .map_err(|_| RunError::Malformed(format!("size {text} evaluates to {v}"))),
+        None => Err(RunError::Malformed(format!("size {text} overflows"))),
+    }
+}
+
+/// `a + b` of size expressions, checked (`Expr::eval`).
+pub fn e_add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a?.checked_add(b?)
+}
+
+/// `a * b`, checked.
+pub fn e_mul(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a?.checked_mul(b?)
+}
+
+/// `floor(a / d)`.
+pub fn e_fdiv(a: Option<i64>, d: i64) -> Option<i64> {
+    a?.checked_div_euclid(d)
+}
+
+/// `a mod d`.
+pub fn e_mod(a: Option<i64>, d: i64) -> Option<i64> {
+    a?.checked_rem_euclid(d)
+}
+
+pub fn e_min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    Some(a?.min(b?))
+}
+
+pub fn e_max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    Some(a?.max(b?))
+}
+
+/// Grows a workspace slot to the largest of `needs` (elements) when it holds fewer:
+/// the only allocation of a call, for dims beyond what the workspace was sized for.
+pub fn fit(slot: &mut Vec<f32>, needs: &[usize]) -> Result<(), RunError> {
+    let need = needs.iter().copied().max().unwrap_or(0);
+    if slot.len() < need {
+        ferrex_kernels::try_grow(slot, need, 0.0)
+            .map_err(|e| RunError::Malformed(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Where a view of a contiguous input of sizes `xs` starts and its strides, for an
+/// output of sizes `out`: the runner's `ViewOp::layout` on the call's sizes.
+pub fn view_layout(
+    view: &ViewOp,
+    xs: &[usize],
+    out: &[usize],
+) -> Result<(usize, Vec<usize>), String> {
+    view.layout(xs, out, |s| {
+        s.as_int()
+            .ok_or_else(|| format!("a symbolic view bound {s}"))
+    })
 }
 
 /// The f32 elements of a checked input, in row-major order (borrowed when contiguous).
 pub fn f32_data(s: &Storage) -> Cow<'_, [f32]> {
     match s {
         Storage::F32(a) => match a.as_slice() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(a.iter().copied().collect()),
+        },
+        _ => Cow::Borrowed(&[]),
+    }
+}
+
+/// The i64 elements of a checked input, in row-major order (borrowed when contiguous).
+pub fn i64_data(s: &Storage) -> Cow<'_, [i64]> {
+    match s {
+        Storage::I64(a) => match a.as_slice() {
             Some(x) => Cow::Borrowed(x),
             None => Cow::Owned(a.iter().copied().collect()),
         },
@@ -193,4 +397,188 @@ pub fn batch_norm_part(
     let (scale, offset) = ferrex_runtime::step::batch_norm_affine(weight, bias, mean, var, eps)
         .ok_or_else(|| RunError::Malformed("a batch norm's statistics differ in length".into()))?;
     Ok(if shift { offset } else { scale })
+}
+
+pub use ferrex::ops::OpDef;
+
+/// The registered op `name` (an eager fallback's), looked up once in `Model::new`.
+pub fn op(name: &str) -> Result<&'static OpDef, RunError> {
+    ferrex::ops::lookup(name)
+        .ok_or_else(|| RunError::Malformed(format!("the op `{name}` is not registered")))
+}
+
+/// An eager fallback: the registry's kernel of `op` on `args`, as the plan's runner calls
+/// it (its error worded by `fail`, the step's); each f32 result made contiguous, so
+/// later steps read it as a slice.
+pub fn fallback(
+    op: &'static OpDef,
+    args: Vec<Value>,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
+) -> Result<Vec<Storage>, RunError> {
+    let out = ferrex::ops::run_eager(op, &args).map_err(|e| fail(&e.0))?;
+    out.iter()
+        .map(|t| {
+            let s = t
+                .try_storage()
+                .map_err(|e| RunError::Malformed(e.to_string()))?;
+            Ok(match &s {
+                Storage::F32(a) if a.as_slice().is_none() => {
+                    let data: Vec<f32> = a.iter().copied().collect();
+                    Storage::from_vec(a.shape(), data)
+                        .ok_or_else(|| RunError::Malformed("a fallback's result".into()))?
+                }
+                _ => s,
+            })
+        })
+        .collect()
+}
+
+/// Output `i` of an eager fallback's results.
+fn eager(results: &[Storage], i: usize) -> Result<&Storage, RunError> {
+    results
+        .get(i)
+        .ok_or_else(|| RunError::Malformed(format!("an eager step has no output {i}")))
+}
+
+/// Output `i` of an eager fallback as a tensor (shared, not copied).
+pub fn eager_tensor(results: &[Storage], i: usize) -> Result<Tensor, RunError> {
+    eager(results, i).map(|s| Tensor::from_storage(s.clone()))
+}
+
+/// Output `i` of an eager fallback as f32 data (made contiguous by [`fallback`]).
+pub fn eager_f32(results: &[Storage], i: usize) -> Result<&[f32], RunError> {
+    match eager(results, i)? {
+        Storage::F32(a) => a
+            .as_slice()
+            .ok_or_else(|| RunError::Malformed("a non-contiguous eager result".into())),
+        other => Err(RunError::Malformed(format!(
+            "an eager result of dtype {} read as f32",
+            other.dtype()
+        ))),
+    }
+}
+
+/// A tensor of `shape` holding a copy of `data` (an eager fallback's operand).
+pub fn tensor_of_f32(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
+    tensor(shape, data.to_vec())
+}
+
+/// [`tensor_of_f32`] of i64 data.
+pub fn tensor_of_i64(data: &[i64], shape: &[usize]) -> Result<Tensor, RunError> {
+    Storage::from_vec(shape, data.to_vec())
+        .map(Tensor::from_storage)
+        .ok_or_else(|| RunError::Malformed(format!("i64 data does not fill {shape:?}")))
+}
+
+pub use ferrex::program::ConstantValue;
+
+/// Leaf `index`, a constant input, must hold the value the program was exported with
+/// (the interpreter's check and words).
+pub fn check_constant(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    value: &ConstantValue,
+) -> Result<(), RunError> {
+    let leaf = leaves
+        .get(index)
+        .ok_or_else(|| RunError::Malformed("missing user input".into()))?;
+    let same = match (value, &leaf.value) {
+        (ConstantValue::Int(a), LeafValue::Int(b)) => a == b,
+        (ConstantValue::Float(a), LeafValue::Float(b)) => a == b,
+        (ConstantValue::Bool(a), LeafValue::Bool(b)) => a == b,
+        (ConstantValue::Str(a), LeafValue::Str(b)) => a == b,
+        (ConstantValue::None, LeafValue::None) => true,
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    Err(RunError::InputValue {
+        name: name.to_string(),
+        expected: format!("{value} (the value the program was exported with)"),
+        got: leaf.value.describe(),
+    })
+}
+
+/// An input mutation: the caller's tensor (leaf `index`) takes the value `new`, as the
+/// interpreter writes it back (`ExportedProgram::finish_call`).
+pub fn write_input(leaves: &[InputLeaf], index: usize, new: Tensor) -> Result<(), RunError> {
+    match leaves.get(index).map(|l| &l.value) {
+        Some(LeafValue::Tensor(t)) => {
+            let written = t.copy_(&new);
+            match written.error() {
+                Some(e) => Err(RunError::Malformed(format!("writing a mutated input: {e}"))),
+                None => Ok(()),
+            }
+        }
+        _ => Err(RunError::Malformed(
+            "a mutated input is not a tensor".into(),
+        )),
+    }
+}
+
+/// A mutated buffer's state, locked for one call (a poisoned lock still holds the last
+/// state written).
+pub fn lock(state: &std::sync::Mutex<Vec<f32>>) -> std::sync::MutexGuard<'_, Vec<f32>> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub use ferrex::LoadError;
+
+/// `archive` (shown as `shown`) is the archive generated code was made from: its length
+/// and the FNV-1a of its JSON entries (the compile-time check of an embedded archive, at
+/// run time).
+pub fn check_fingerprint(
+    archive: &[u8],
+    len: usize,
+    fingerprint: &[(usize, usize, u64)],
+    name: &str,
+    shown: &str,
+) -> Result<(), LoadError> {
+    let same = archive.len() == len
+        && (fingerprint.iter()).all(|&(start, n, h)| fnv1a(archive, start, n) == h);
+    if same {
+        return Ok(());
+    }
+    Err(LoadError::Program {
+        path: shown.to_string(),
+        message: format!(
+            "it is not `{name}`, the archive this code was generated from ({} bytes, \
+             expected {len} with the same program); generate the code from it again",
+            archive.len()
+        ),
+    })
+}
+
+/// The bytes of the archive at `path`.
+pub fn read_archive(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The weights of a checked archive (shown as `shown`) could not be read.
+pub fn weights_error(shown: &str, e: RunError) -> LoadError {
+    LoadError::Program {
+        path: shown.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Copies a computed value into an output (or a mutated buffer's state), refusing a
+/// length that differs (a program whose metas disagree with its kernels).
+pub fn copy_out(out: &mut [f32], value: &[f32]) -> Result<(), RunError> {
+    if out.len() != value.len() {
+        return Err(RunError::Malformed(format!(
+            "a result of {} values for an output of {}",
+            value.len(),
+            out.len()
+        )));
+    }
+    out.copy_from_slice(value);
+    Ok(())
 }

@@ -1,10 +1,13 @@
 //! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
 //! out as a Rust module. `steps.rs` emits each step; this file the module around them.
 
+mod dims;
+mod entry;
 mod folded;
 mod items;
 mod literal;
 mod steps;
+mod steps_eager;
 mod steps_kernels;
 mod steps_views;
 
@@ -12,7 +15,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use ferrex::program::{ArgumentSpec, InputKind, OutputKind};
-use ferrex::ExportedProgram;
+use ferrex::{ExportedProgram, SymInt};
 use ferrex_runtime::plan::{InputSource, PackSource, Plan};
 use ferrex_runtime::CompiledProgram;
 
@@ -33,13 +36,29 @@ enum Loc {
     Const(usize),
     /// A workspace slot.
     Slot(usize),
+    /// Output `i` of the eager fallback of value `v` (workspace field `e{v}`).
+    Eager(usize, usize),
 }
 
 /// A user input of the program: its placeholder, `forward` argument and static sizes.
 struct UserInput {
     ident: String,
     name: String,
-    sizes: Vec<usize>,
+    sizes: Vec<SymInt>,
+    /// `f32`, or `i64` (indices, read only by embeddings).
+    dtype: &'static str,
+    /// Its position among the call's leaves (constant inputs are leaves too).
+    leaf: usize,
+    /// For a buffer the program mutates: its target, kept in `Model` (field `b{k}`, `k`
+    /// the input's index) from call to call, not an argument.
+    buffer: Option<String>,
+}
+
+/// A leaf of `call`, in the interpreter's order: a tensor input, or a constant input
+/// that must be passed with the exported value.
+enum Leaf {
+    Tensor(usize),
+    Constant(String, ferrex::program::ConstantValue),
 }
 
 /// The generator's state while one plan is written out.
@@ -56,8 +75,20 @@ struct Gen<'a> {
     packs: Vec<(usize, PackSource)>,
     /// Fused programs (fields `f{step}`), by step.
     programs: Vec<(usize, ferrex_runtime::fused::FusedProgram)>,
-    /// Elements of each workspace slot.
+    /// Elements of each workspace slot (at the example sizes).
     slot_len: Vec<usize>,
+    /// The symbolic element counts each slot holds, for sizing it per call.
+    slot_needs: Vec<Vec<SymInt>>,
+    /// Per-call sizes of a program with dynamic dims.
+    dims: dims::DimTable,
+    /// The ops of the eager fallbacks (fields `o{i}` of `Model`).
+    ops: Vec<String>,
+    /// The values eager fallbacks compute (fields `e{v}` of `Workspace`).
+    eager: Vec<usize>,
+    /// `call`'s leaves, in order.
+    leaves: Vec<Leaf>,
+    /// Buffer updates at the end of `forward`: `(input index, value expression)`.
+    buffer_writes: Vec<(usize, String)>,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -80,20 +111,41 @@ pub(crate) fn module(
         packs: Vec::new(),
         programs: Vec::new(),
         slot_len: plan.slot_sizes.clone(),
+        slot_needs: Vec::new(),
+        dims: dims::DimTable::default(),
+        ops: Vec::new(),
+        eager: Vec::new(),
+        leaves: Vec::new(),
+        buffer_writes: Vec::new(),
     };
     g.check_signature()?;
     g.bind_inputs()?;
     let mut bodies = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
-        bodies.push(g.step(i, step)?);
+        let body = g.step(i, step)?;
+        if let Some(why) = g.dims.take_error() {
+            return Err(g.unsupported(format!("`{}`: {why}", step.info.name)));
+        }
+        bodies.push(body);
     }
     let outputs = g.outputs()?;
+    let outputs = g.split_buffer_writes(outputs)?;
+    let mut forward = String::new();
+    g.forward(&mut forward, &bodies, &outputs);
+    g.call(&mut forward, &outputs);
+    if let Some(why) = g.dims.take_error() {
+        return Err(g.unsupported(why));
+    }
+    let ranks: Vec<(String, usize)> = (g.inputs.iter())
+        .map(|i| (i.name.clone(), i.sizes.len()))
+        .collect();
+    let dims = g.dims_items(&ranks);
     let mut code = String::new();
     g.header(&mut code, compiled, archive);
     let weight_bytes = g.model(&mut code)?;
+    code.push_str(&dims);
     g.workspace(&mut code);
-    g.forward(&mut code, &bodies, &outputs);
-    g.call(&mut code, &outputs);
+    code.push_str(&forward);
     Ok(GeneratedCode {
         code,
         steps: plan.steps.len(),
@@ -109,28 +161,11 @@ impl Gen<'_> {
         }
     }
 
-    /// User inputs and user outputs only: no constant inputs, no mutations, no
-    /// sub-plans.
+    /// No buffer mutations, no sub-plans (constant inputs and input mutations are
+    /// generated).
     fn check_signature(&self) -> Result<(), AotError> {
         let sig = self.ep.graph_signature();
-        for spec in &sig.input_specs {
-            if let ArgumentSpec::Constant { name, .. } = &spec.arg {
-                return Err(self.unsupported(format!(
-                    "input `{name}` is a constant (a non-tensor argument)"
-                )));
-            }
-        }
-        if let Some(s) = sig
-            .output_specs
-            .iter()
-            .find(|s| s.kind != OutputKind::UserOutput)
-        {
-            return Err(self.unsupported(format!(
-                "the program mutates `{}` ({:?}); mutations are not generated yet",
-                s.target.as_deref().unwrap_or("?"),
-                s.kind
-            )));
-        }
+        let _ = sig;
         if !self.plan.subplans.is_empty() {
             return Err(self.unsupported("`cond` / `map` sub-plans are not generated yet"));
         }
@@ -140,55 +175,124 @@ impl Gen<'_> {
     /// The placeholders: user inputs become `forward`'s arguments, frozen ones constants.
     fn bind_inputs(&mut self) -> Result<(), AotError> {
         let specs = &self.ep.graph_signature().input_specs;
+        for &(v, c) in &self.plan.const_values {
+            self.loc[v] = Some(Loc::Const(c));
+        }
         for &(v, source) in &self.plan.inputs {
             match source {
                 InputSource::Frozen(c) => self.loc[v] = Some(Loc::Const(c)),
                 InputSource::Runtime(k) => {
-                    let spec = specs.get(k).filter(|s| s.kind == InputKind::UserInput);
+                    let spec = (specs.iter())
+                        .filter(|s| !matches!(s.arg, ArgumentSpec::Constant { .. }))
+                        .nth(k)
+                        .filter(|s| matches!(s.kind, InputKind::UserInput | InputKind::Buffer));
                     let name = spec.map(|s| s.arg.name().to_string()).ok_or_else(|| {
                         self.unsupported(format!("placeholder {k} is not a user input"))
                     })?;
+                    let buffer = spec.filter(|s| s.kind == InputKind::Buffer);
+                    let buffer = buffer.map(|s| s.target.clone().unwrap_or_default());
                     let meta = self.plan.metas.get(v).and_then(|m| m.first());
-                    let meta = meta
-                        .filter(|m| m.dtype == ferrex::DType::F32)
-                        .ok_or_else(|| {
-                            self.unsupported(format!("input `{name}` is not an f32 tensor"))
-                        })?;
-                    let sizes = self.static_sizes(&meta.sizes, &name)?;
+                    let dtype = match meta.map(|m| m.dtype) {
+                        Some(ferrex::DType::F32) => "f32",
+                        Some(ferrex::DType::I64) => "i64",
+                        _ => {
+                            return Err(self.unsupported(format!(
+                                "input `{name}` is not an f32 or i64 tensor"
+                            )))
+                        }
+                    };
+                    let meta = meta.ok_or_else(|| self.unsupported("no meta"))?;
+                    let sizes = meta.sizes.clone();
                     let ident = literal::ident(&name, self.inputs.len());
                     self.loc[v] = Some(Loc::Input(self.inputs.len()));
-                    self.inputs.push(UserInput { ident, name, sizes });
+                    let leaf = (specs.iter())
+                        .filter(|s| s.kind == InputKind::UserInput)
+                        .position(|s| s.arg.name() == name)
+                        .unwrap_or(0);
+                    self.inputs.push(UserInput {
+                        ident,
+                        name,
+                        sizes,
+                        dtype,
+                        leaf,
+                        buffer,
+                    });
                 }
             }
         }
+        for spec in specs.iter().filter(|s| s.kind == InputKind::UserInput) {
+            self.leaves.push(match &spec.arg {
+                ArgumentSpec::Constant { name, value } => {
+                    Leaf::Constant(name.clone(), value.clone())
+                }
+                a => Leaf::Tensor(
+                    (self.inputs.iter())
+                        .position(|i| i.name == a.name())
+                        .ok_or_else(|| {
+                            self.unsupported(format!("no placeholder for `{}`", a.name()))
+                        })?,
+                ),
+            });
+        }
+        if let Some(i) = (self.inputs.iter()).find(|i| {
+            i.buffer.is_some() && (i.dtype != "f32" || i.sizes.iter().any(SymInt::is_symbolic))
+        }) {
+            return Err(self.unsupported(format!(
+                "the mutated buffer `{}` is not an f32 tensor of static sizes",
+                i.name
+            )));
+        }
+        // A mutated buffer is not a leaf of the call: no binder lines.
+        let sizes: Vec<(String, Vec<SymInt>)> = (self.inputs.iter())
+            .map(|i| match i.buffer {
+                Some(_) => (i.name.clone(), Vec::new()),
+                None => (i.name.clone(), i.sizes.clone()),
+            })
+            .collect();
+        self.bind_symbols(&sizes);
         Ok(())
     }
 
-    /// Concrete sizes, or an error naming the value with a symbolic size.
-    fn static_sizes(&self, sizes: &[ferrex::SymInt], what: &str) -> Result<Vec<usize>, AotError> {
-        sizes
-            .iter()
-            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                self.unsupported(format!(
-                    "`{what}` has symbolic sizes {sizes:?}; dynamic shapes are not generated yet"
-                ))
-            })
-    }
-
-    /// The f32 sizes of value `v` (its node's first meta).
-    fn value_sizes(&self, v: usize) -> Result<Vec<usize>, AotError> {
+    /// The f32 sizes of value `v` (its node's first meta): literals, or expressions of
+    /// the symbols the inputs bind.
+    fn value_sizes(&self, v: usize) -> Result<Vec<SymInt>, AotError> {
         let name = self.plan.names.get(v).map_or("?", String::as_str);
         let meta = self.plan.metas.get(v).and_then(|m| m.first());
         let meta = meta
             .filter(|m| m.dtype == ferrex::DType::F32)
             .ok_or_else(|| self.unsupported(format!("`{name}` is not an f32 tensor")))?;
-        self.static_sizes(&meta.sizes, name)
+        Ok(meta.sizes.clone())
+    }
+
+    /// The outputs of `forward` (user outputs and input mutations), the buffer
+    /// mutations set aside as writes into `Model`'s state.
+    fn split_buffer_writes(
+        &mut self,
+        outputs: Vec<(String, Vec<SymInt>)>,
+    ) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
+        let specs = &self.ep.graph_signature().output_specs;
+        let mut kept = Vec::new();
+        for (k, out) in outputs.into_iter().enumerate() {
+            let spec = specs.get(k);
+            if spec.map(|s| s.kind) != Some(OutputKind::BufferMutation) {
+                kept.push(out);
+                continue;
+            }
+            let target = spec.and_then(|s| s.target.as_deref());
+            let input = (self.inputs.iter())
+                .position(|i| i.buffer.is_some() && i.buffer.as_deref() == target)
+                .ok_or_else(|| {
+                    self.unsupported(format!("a mutated buffer `{target:?}` with no placeholder"))
+                })?;
+            if out.0 != self.inputs[input].ident {
+                self.buffer_writes.push((input, out.0));
+            }
+        }
+        Ok(kept)
     }
 
     /// The user outputs: `(expression, sizes)` each.
-    fn outputs(&mut self) -> Result<Vec<(String, Vec<usize>)>, AotError> {
+    fn outputs(&mut self) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
         let mut out = Vec::new();
         for a in &self.plan.outputs {
             let ferrex::graph::Argument::Tensor(n) = a else {
@@ -225,9 +329,32 @@ impl Gen<'_> {
         code.push_str(
             "#![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]\n\n",
         );
+        let fingerprint: Vec<String> = (self.stored.json.iter())
+            .map(|&(start, len)| {
+                format!(
+                    "({start}, {len}, {:#018x})",
+                    crate::fnv1a(archive, start, len)
+                )
+            })
+            .collect();
         let _ = writeln!(
             code,
-            "/// The archive this module was generated from; the weights are read from it.\n\
+            "/// The archive this module was generated from: its length, and where its JSON\n\
+             /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).\n\
+             const ARCHIVE_LEN: usize = {};\n\
+             const FINGERPRINT: &[(usize, usize, u64)] = &[{}];\n\
+             const ARCHIVE_NAME: &str = {:?};",
+            archive.len(),
+            fingerprint.join(", "),
+            o.display_name
+        );
+        if !o.embed_weights {
+            code.push('\n');
+            return;
+        }
+        let _ = writeln!(
+            code,
+            "/// The archive, embedded; the weights are read from it.\n\
              const ARCHIVE: &[u8] = include_bytes!({:?});\n\
              const _: () = assert!(\n    ARCHIVE.len() == {},\n    {:?}\n);",
             o.archive_path,

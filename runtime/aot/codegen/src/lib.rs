@@ -59,7 +59,14 @@ pub struct AotOptions {
     pub regenerate: String,
     /// Steps per generated function ([`STEPS_PER_FUNCTION`] by default).
     pub steps_per_function: usize,
+    /// Whether the archive is embedded (`include_bytes!`, `Model::new`); without it the
+    /// weights are read at run time (`Model::from_file` / `from_bytes`) only.
+    pub embed_weights: bool,
 }
+
+/// The largest archive `include_program!` embeds by default (bytes); above it, the
+/// macro asks for side-file weights (`side_file`) or a higher `max_embed`.
+pub const DEFAULT_EMBED_LIMIT: u64 = 128 << 20;
 
 impl AotOptions {
     /// The options of `ferrex aot PROGRAM -o OUTPUT`: `include_bytes!` names the archive
@@ -81,6 +88,7 @@ impl AotOptions {
             display_name: program.display().to_string(),
             regenerate: format!("ferrex aot {} -o {}", program.display(), output.display()),
             steps_per_function: STEPS_PER_FUNCTION,
+            embed_weights: true,
         })
     }
 }
@@ -134,6 +142,7 @@ pub fn generate_file(
         regenerate: format!("ferrex aot {display_name}"),
         display_name,
         steps_per_function: STEPS_PER_FUNCTION,
+        embed_weights: true,
     };
     generate(&bytes, &options)
 }

@@ -11,7 +11,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 7704;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(300, 5109, 0xd43fc5e54bfd89e6), (5562, 530, 0x4d3d8dcf86ea4541), (6178, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/classifier_b4.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/classifier_b4.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 7704,
@@ -43,10 +48,32 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[8, 16]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 6256, 128)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 6256, 128)?;
         // `lin.bias`: f32[8]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 6833, 8)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 6833, 8)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [8, 16], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -114,7 +141,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("log_softmax", "aten::log_softmax.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 52, column: 48 }), e);
             ::ferrex_aot::rt::softmax(&ws.s0[..32], [4, 8, 1], true, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..32]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..32])?;
         Ok(())
     }
 }

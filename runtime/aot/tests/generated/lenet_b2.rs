@@ -14,7 +14,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 229645;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(275, 15564, 0xa4dc63d1599c7584), (15982, 3446, 0x7a6e03a5e76f6933), (19509, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/lenet_b2.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/lenet_b2.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 229645,
@@ -56,30 +61,52 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `conv1.weight`: f32[6, 1, 5, 5]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 19582, 150)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 19582, 150)?;
         // `conv1.bias`: f32[6]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 20242, 6)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 20242, 6)?;
         // `bn1.weight`: f32[6]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 20326, 6)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 20326, 6)?;
         // `bn1.bias`: f32[6]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 20410, 6)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 20410, 6)?;
         // `conv2.weight`: f32[16, 6, 5, 5]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 20494, 2400)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 20494, 2400)?;
         // `conv2.bias`: f32[16]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 30154, 16)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 30154, 16)?;
         // `fc1.weight`: f32[120, 400]
-        let c6 = ::ferrex_aot::rt::f32_le(ARCHIVE, 30278, 48000)?;
+        let c6 = ::ferrex_aot::rt::f32_le(archive, 30278, 48000)?;
         // `fc1.bias`: f32[120]
-        let c7 = ::ferrex_aot::rt::f32_le(ARCHIVE, 222338, 120)?;
+        let c7 = ::ferrex_aot::rt::f32_le(archive, 222338, 120)?;
         // `fc2.weight`: f32[10, 120]
-        let c8 = ::ferrex_aot::rt::f32_le(ARCHIVE, 222878, 1200)?;
+        let c8 = ::ferrex_aot::rt::f32_le(archive, 222878, 1200)?;
         // `fc2.bias`: f32[10]
-        let c9 = ::ferrex_aot::rt::f32_le(ARCHIVE, 227738, 10)?;
+        let c9 = ::ferrex_aot::rt::f32_le(archive, 227738, 10)?;
         // `bn1.running_mean`: f32[6]
-        let c10 = ::ferrex_aot::rt::f32_le(ARCHIVE, 227839, 6)?;
+        let c10 = ::ferrex_aot::rt::f32_le(archive, 227839, 6)?;
         // `bn1.running_var`: f32[6]
-        let c11 = ::ferrex_aot::rt::f32_le(ARCHIVE, 227924, 6)?;
+        let c11 = ::ferrex_aot::rt::f32_le(archive, 227924, 6)?;
         let c13 = c1.clone(); // f32[6]
         let c14 = c0.clone(); // f32[6, 25]
         // a batch norm's scale folded: f32[6, 1, 1]
@@ -209,7 +236,7 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c9[..], &[10], 1.0f32, [2, 10], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..240], 2, 120), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..20]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..20])?;
         Ok(())
     }
 }

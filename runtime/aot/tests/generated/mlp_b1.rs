@@ -10,7 +10,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 24799;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 6964, 0x8976a6d497542901), (7368, 1570, 0xa9b87abad00f9079), (9017, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/mlp_b1.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/mlp_b1.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 24799,
@@ -47,18 +52,40 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `fc1.weight`: f32[64, 20]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 9088, 1280)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 9088, 1280)?;
         // `fc1.bias`: f32[64]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 14266, 64)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 14266, 64)?;
         // `fc2.weight`: f32[32, 64]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 14580, 2048)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 14580, 2048)?;
         // `fc2.bias`: f32[32]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 22830, 32)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 22830, 32)?;
         // `fc3.weight`: f32[5, 32]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 23016, 160)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 23016, 160)?;
         // `fc3.bias`: f32[5]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 23714, 5)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 23714, 5)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [64, 20], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         let w1 = ::ferrex_aot::rt::pack(&c2, [32, 64], true)
@@ -141,7 +168,7 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[5], 1.0f32, [1, 5], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..32], 1, 32), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..5]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..5])?;
         Ok(())
     }
 }

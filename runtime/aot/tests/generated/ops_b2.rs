@@ -16,7 +16,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 11129;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 9212, 0x03a64661f3fbdcff), (9616, 504, 0x91b9bc4389853b19), (10199, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/ops_b2.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_b2.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 11129,
@@ -48,10 +53,32 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10270, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 10270, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 10344, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 10344, 4)?;
         Ok(Model {
             c0,
             c1,
@@ -149,7 +176,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s0[..8]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..8])?;
         Ok(())
     }
 }

@@ -24,7 +24,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 68185;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 27824, 0x5917884f2f0e6ada), (28284, 3160, 0xc93ca6447c60e3fb), (31531, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/transformer_b2.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/transformer_b2.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 68185,
@@ -72,30 +77,52 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `self_attn.in_proj_weight`: f32[96, 32]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 31610, 3072)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 31610, 3072)?;
         // `self_attn.in_proj_bias`: f32[96]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 43964, 96)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 43964, 96)?;
         // `self_attn.out_proj.weight`: f32[32, 32]
-        let c2 = ::ferrex_aot::rt::f32_le(ARCHIVE, 44414, 1024)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 44414, 1024)?;
         // `self_attn.out_proj.bias`: f32[32]
-        let c3 = ::ferrex_aot::rt::f32_le(ARCHIVE, 48576, 32)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 48576, 32)?;
         // `linear1.weight`: f32[64, 32]
-        let c4 = ::ferrex_aot::rt::f32_le(ARCHIVE, 48770, 2048)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 48770, 2048)?;
         // `linear1.bias`: f32[64]
-        let c5 = ::ferrex_aot::rt::f32_le(ARCHIVE, 57028, 64)?;
+        let c5 = ::ferrex_aot::rt::f32_le(archive, 57028, 64)?;
         // `linear2.weight`: f32[32, 64]
-        let c6 = ::ferrex_aot::rt::f32_le(ARCHIVE, 57350, 2048)?;
+        let c6 = ::ferrex_aot::rt::f32_le(archive, 57350, 2048)?;
         // `linear2.bias`: f32[32]
-        let c7 = ::ferrex_aot::rt::f32_le(ARCHIVE, 65608, 32)?;
+        let c7 = ::ferrex_aot::rt::f32_le(archive, 65608, 32)?;
         // `norm1.weight`: f32[32]
-        let c8 = ::ferrex_aot::rt::f32_le(ARCHIVE, 65802, 32)?;
+        let c8 = ::ferrex_aot::rt::f32_le(archive, 65802, 32)?;
         // `norm1.bias`: f32[32]
-        let c9 = ::ferrex_aot::rt::f32_le(ARCHIVE, 65996, 32)?;
+        let c9 = ::ferrex_aot::rt::f32_le(archive, 65996, 32)?;
         // `norm2.weight`: f32[32]
-        let c10 = ::ferrex_aot::rt::f32_le(ARCHIVE, 66191, 32)?;
+        let c10 = ::ferrex_aot::rt::f32_le(archive, 66191, 32)?;
         // `norm2.bias`: f32[32]
-        let c11 = ::ferrex_aot::rt::f32_le(ARCHIVE, 66386, 32)?;
+        let c11 = ::ferrex_aot::rt::f32_le(archive, 66386, 32)?;
         // `narrow` = aten::narrow.default(…), folded: f32[32, 32]
         let c12 = ::ferrex_aot::rt::fold("aten::narrow.default", &[::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::const_tensor(&c0, &[96, 32])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(0)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(0)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(32))], 0)?;
         // `narrow_1` = aten::narrow.default(…), folded: f32[32]
@@ -202,7 +229,7 @@ impl Model {
         self.part1(ws, src)?;
         self.part2(ws, src)?;
         self.part3(ws, src)?;
-        out0.copy_from_slice(&ws.s0[..640]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..640])?;
         Ok(())
     }
 

@@ -9,7 +9,12 @@
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
-/// The archive this module was generated from; the weights are read from it.
+/// The archive this module was generated from: its length, and where its JSON
+/// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
+const ARCHIVE_LEN: usize = 10779;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 4724, 0x7bc089d708ab4913), (5163, 534, 0x07a526a043babcab), (5781, 13, 0x84838c651624f4fd)];
+const ARCHIVE_NAME: &str = "tests/fixtures/tutorial_b8.pt2";
+/// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/tutorial_b8.pt2");
 const _: () = assert!(
     ARCHIVE.len() == 10779,
@@ -42,10 +47,32 @@ impl Model {
     /// Reads the weights from the embedded archive and prepares them (GEMM
     /// weights packed), once.
     pub fn new() -> Result<Model, ::ferrex_aot::rt::RunError> {
+        Self::from_archive(ARCHIVE)
+    }
+
+    /// Reads the weights from `archive` — the program's `.pt2`, the very file this
+    /// module was generated from (refused otherwise) — and prepares them once.
+    pub fn from_bytes(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        Self::from_side_file(archive, "the bytes given")
+    }
+
+    /// [`Model::from_bytes`] of the file at `path`.
+    pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        let path = path.as_ref();
+        Self::from_side_file(&::ferrex_aot::rt::read_archive(path)?, &path.display().to_string())
+    }
+
+    fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, ::ferrex_aot::rt::LoadError> {
+        ::ferrex_aot::rt::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;
+        Self::from_archive(archive).map_err(|e| ::ferrex_aot::rt::weights_error(shown, e))
+    }
+
+    /// The weights read from a checked archive and prepared (GEMM weights packed).
+    fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[10, 100]
-        let c0 = ::ferrex_aot::rt::f32_le(ARCHIVE, 5857, 1000)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 5857, 1000)?;
         // `lin.bias`: f32[10]
-        let c1 = ::ferrex_aot::rt::f32_le(ARCHIVE, 9920, 10)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 9920, 10)?;
         let w1 = ::ferrex_aot::rt::pack(&c0, [10, 100], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -113,7 +140,7 @@ impl Model {
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..800], 8, 100), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused(&self.f1, &[], &[8, 10], out).map_err(|e| fail(&e))?;
         }
-        out0.copy_from_slice(&ws.s1[..80]);
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..80])?;
         Ok(())
     }
 }

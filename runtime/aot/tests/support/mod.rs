@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ferrex::{ExportedProgram, Tensor};
-use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 
 /// A fixture: its name (`tests/fixtures/NAME.pt2`, `tests/generated/NAME.rs`) and how
 /// its program is made.
@@ -81,6 +81,39 @@ impl Ops {
     }
 }
 
+/// Ops the plan runs through the registry's eager kernels (`narrow`, `cumsum`, `flip`,
+/// `max.dim` with two outputs) between planned steps.
+#[ferrex::export_module]
+pub struct Eager {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Eager {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let a = x.narrow(1, 1, 3).cumsum(1);
+        let (m, _) = a.max_dim(1, true);
+        self.lin.forward(&(a.flip(&[1]) * 2.0)) + m
+    }
+}
+
+/// A buffer updated by every call (a running sum of the batch's rows), read after the
+/// update: the state carries from call to call.
+#[ferrex::export_module]
+pub struct Running {
+    #[buffer]
+    total: Tensor,
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Running {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.total.add_(x.sum_dim(&[0], false));
+        self.lin.forward(x) + &self.total
+    }
+}
+
 fn ops() -> ExportedProgram {
     ferrex::manual_seed(31);
     let m = Ops {
@@ -105,6 +138,144 @@ fn exported<M: ferrex::Forward<Args = (Tensor,), Output = Tensor>>(
 ) -> ExportedProgram {
     ferrex::export(m, (x,)).unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
+
+/// `m` exported on `args` with dims `dims` of its inputs dynamic: `(input, [(dim, Dim)])`.
+fn dynamic<M: ferrex::Forward>(
+    m: &M,
+    args: M::Args,
+    dims: &[(&str, &[(usize, ferrex::Dim)])],
+) -> ExportedProgram {
+    let mut shapes = ferrex::DynamicShapes::new();
+    for (input, d) in dims {
+        shapes = shapes.input(*input, d.iter().cloned());
+    }
+    ferrex::Exporter::new(m, args)
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+}
+
+/// The fixtures with dynamic dims: `(name, input shapes with their dims)` — each is run
+/// by `tests/dynamic.rs` at every dim's min, example, max and 0 where allowed.
+pub const DYNAMIC: &[Fixture] = &[
+    Fixture {
+        name: "mlp_dyn",
+        export: || {
+            ferrex::manual_seed(41);
+            let m = Mlp::new(20, [64, 32], 5);
+            let batch = ferrex::Dim::new("batch").max(64);
+            dynamic(&m, (Tensor::randn([8, 20]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "tutorial_dyn",
+        export: || {
+            ferrex::manual_seed(42);
+            let m = Tutorial {
+                lin: ferrex::nn::Linear::new(100, 10),
+            };
+            let batch = ferrex::Dim::new("batch").max(32);
+            let (x, y) = (Tensor::randn([8, 100]), Tensor::randn([8, 100]));
+            dynamic(
+                &m,
+                (x, y),
+                &[("x", &[(0, batch.clone())]), ("y", &[(0, batch)])],
+            )
+        },
+    },
+    Fixture {
+        name: "classifier_dyn",
+        export: || {
+            ferrex::manual_seed(43);
+            let m = Classifier {
+                lin: ferrex::nn::Linear::new(16, 8),
+            };
+            let batch = ferrex::Dim::new("batch");
+            dynamic(&m, (Tensor::randn([4, 16]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "lenet_dyn",
+        export: || {
+            ferrex::manual_seed(44);
+            let batch = ferrex::Dim::new("batch").max(8);
+            dynamic(
+                &LeNet::new(),
+                (Tensor::randn([2, 1, 28, 28]),),
+                &[("x", &[(0, batch)])],
+            )
+        },
+    },
+    Fixture {
+        name: "transformer_dyn",
+        export: || {
+            ferrex::manual_seed(45);
+            let batch = ferrex::Dim::new("batch").max(4);
+            let seq = ferrex::Dim::new("seq").min(1).max(16);
+            dynamic(
+                &TransformerBlock::new(32, 4, 64),
+                (Tensor::randn([2, 10, 32]),),
+                &[("src", &[(0, batch), (1, seq)])],
+            )
+        },
+    },
+    Fixture {
+        name: "mlp784_dyn",
+        export: || {
+            // The benchmark MLP, 784-512-512-10, one archive for batch 1 and 64.
+            ferrex::manual_seed(48);
+            let m = Mlp::new(784, [512, 512], 10);
+            let batch = ferrex::Dim::new("batch").min(1).max(64);
+            dynamic(&m, (Tensor::randn([8, 784]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "residual_dyn",
+        export: || {
+            ferrex::manual_seed(47);
+            let m = GroupNormResidual::new(50, 16, 4);
+            let ids =
+                Tensor::from_vec((0..12i64).map(|i| (i * 7) % 50).collect::<Vec<_>>(), [2, 6]);
+            let batch = ferrex::Dim::new("batch").max(8);
+            let seq = ferrex::Dim::new("seq").min(1).max(32);
+            dynamic(&m, (ids,), &[("ids", &[(0, batch), (1, seq)])])
+        },
+    },
+    Fixture {
+        name: "eager_dyn",
+        export: || {
+            ferrex::manual_seed(49);
+            let m = Eager {
+                lin: ferrex::nn::Linear::new(3, 4),
+            };
+            let batch = ferrex::Dim::new("batch").max(16);
+            dynamic(&m, (Tensor::randn([4, 6]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "running_dyn",
+        export: || {
+            ferrex::manual_seed(50);
+            let m = Running {
+                total: Tensor::zeros([4]),
+                lin: ferrex::nn::Linear::new(4, 4),
+            };
+            let batch = ferrex::Dim::new("batch").max(16);
+            dynamic(&m, (Tensor::randn([3, 4]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "ops_dyn",
+        export: || {
+            ferrex::manual_seed(46);
+            let m = Ops {
+                norm: ferrex::nn::GroupNorm::new(2, 4),
+            };
+            let w = ferrex::Dim::new("w").min(5).max(12);
+            dynamic(&m, (Tensor::randn([2, 4, 6]),), &[("x", &[(2, w)])])
+        },
+    },
+];
 
 pub const FIXTURES: &[Fixture] = &[
     Fixture {

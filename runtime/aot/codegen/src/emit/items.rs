@@ -16,6 +16,12 @@ fn meta(sizes: &[usize]) -> String {
     format!("f32{}", shape(sizes))
 }
 
+/// `f32[s0, 20]`: a meta in messages and docs.
+pub(super) fn sym_meta(dtype: &str, sizes: &[ferrex::SymInt]) -> String {
+    let items: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+    format!("{dtype}[{}]", items.join(", "))
+}
+
 impl Gen<'_> {
     /// The constants `Model::new` computes: those `forward` reads, those packed, and
     /// what they are copied from, in plan order (sources first).
@@ -80,7 +86,7 @@ impl Gen<'_> {
                 };
                 let _ = writeln!(
                     code,
-                    "        // `{target}`: {}\n        let c{c} = {RT}::f32_le(ARCHIVE, {}, {})?;",
+                    "        // `{target}`: {}\n        let c{c} = {RT}::f32_le(archive, {}, {})?;",
                     meta(&sizes),
                     stored.offset,
                     stored.numel
@@ -128,6 +134,41 @@ impl Gen<'_> {
         }
     }
 
+    /// The mutated buffers' fields (`b{k}`, their state) and their first value, read
+    /// from the archive; the bytes read.
+    fn buffer_fields(
+        &self,
+        body: &mut String,
+        fields: &mut String,
+        init: &mut String,
+    ) -> Result<usize, AotError> {
+        let mut bytes = 0;
+        for (k, input) in self.inputs.iter().enumerate() {
+            let Some(target) = &input.buffer else {
+                continue;
+            };
+            let stored = match self.stored.tensors.get(target) {
+                Some(Ok(t)) if t.numel == super::steps::numel(&input.sizes).hint() as usize => t,
+                _ => {
+                    return Err(
+                        self.unsupported(format!("the buffer `{target}` is not stored as read"))
+                    )
+                }
+            };
+            let _ = writeln!(
+                body,
+                "        // `{target}`, mutated by the program: {}\n        let b{k} = {RT}::f32_le(archive, {}, {})?;",
+                sym_meta("f32", &input.sizes),
+                stored.offset,
+                stored.numel
+            );
+            bytes += stored.numel * 4;
+            let _ = writeln!(fields, "    b{k}: ::std::sync::Mutex<Vec<f32>>,");
+            let _ = writeln!(init, "            b{k}: ::std::sync::Mutex::new(b{k}),");
+        }
+        Ok(bytes)
+    }
+
     /// `struct Model` and `Model::new`; returns the weight bytes read from the archive.
     pub(super) fn model(&self, code: &mut String) -> Result<usize, AotError> {
         let mut fields = String::new();
@@ -158,6 +199,11 @@ impl Gen<'_> {
             let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
             let _ = writeln!(init, "            w{i},");
         }
+        bytes += self.buffer_fields(&mut body, &mut fields, &mut init)?;
+        for (i, op) in self.ops.iter().enumerate() {
+            let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
+            let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
+        }
         for (i, prog) in &self.programs {
             let _ = writeln!(fields, "    f{i}: {RT}::FusedProgram,");
             let _ = writeln!(init, "            f{i}: {},", fused_program(prog));
@@ -167,197 +213,33 @@ impl Gen<'_> {
             "/// The program `{name}`, compiled ahead of time: its weights, read once, and the\n\
              /// plan's steps as code (`forward`, `call`).\n\
              pub struct Model {{\n{fields}    ws: ::std::sync::Mutex<Option<Workspace>>,\n}}\n\n\
-             impl Model {{\n    /// Reads the weights from the embedded archive and prepares them (GEMM\n    \
-             /// weights packed), once.\n    \
-             pub fn new() -> Result<Model, {RT}::RunError> {{\n{body}        Ok(Model {{\n{init}            \
+             impl Model {{\n{new}    \
+             /// Reads the weights from `archive` — the program's `.pt2`, the very file this\n    \
+             /// module was generated from (refused otherwise) — and prepares them once.\n    \
+             pub fn from_bytes(archive: &[u8]) -> Result<Model, {RT}::LoadError> {{\n        \
+             Self::from_side_file(archive, \"the bytes given\")\n    }}\n\n    \
+             /// [`Model::from_bytes`] of the file at `path`.\n    \
+             pub fn from_file(path: impl AsRef<::std::path::Path>) -> Result<Model, {RT}::LoadError> {{\n        \
+             let path = path.as_ref();\n        \
+             Self::from_side_file(&{RT}::read_archive(path)?, &path.display().to_string())\n    }}\n\n    \
+             fn from_side_file(archive: &[u8], shown: &str) -> Result<Model, {RT}::LoadError> {{\n        \
+             {RT}::check_fingerprint(archive, ARCHIVE_LEN, FINGERPRINT, ARCHIVE_NAME, shown)?;\n        \
+             Self::from_archive(archive).map_err(|e| {RT}::weights_error(shown, e))\n    }}\n\n    \
+             /// The weights read from a checked archive and prepared (GEMM weights packed).\n    \
+             fn from_archive(archive: &[u8]) -> Result<Model, {RT}::RunError> {{\n{body}        Ok(Model {{\n{init}            \
              ws: ::std::sync::Mutex::new(None),\n        }})\n    }}\n}}\n\n",
             name = self.ep.model_name(),
+            new = if self.options.embed_weights {
+                format!(
+                    "    /// Reads the weights from the embedded archive and prepares them (GEMM\n    \
+                     /// weights packed), once.\n    \
+                     pub fn new() -> Result<Model, {RT}::RunError> {{\n        \
+                     Self::from_archive(ARCHIVE)\n    }}\n\n"
+                )
+            } else {
+                String::new()
+            },
         );
         Ok(bytes)
     }
-
-    /// `struct Workspace`: the plan's slots, allocated once.
-    pub(super) fn workspace(&self, code: &mut String) {
-        let fields: String = (0..self.slot_len.len())
-            .map(|s| format!("    s{s}: Vec<f32>,\n"))
-            .collect();
-        let init: String = (self.slot_len.iter().enumerate())
-            .map(|(s, n)| format!("            s{s}: {RT}::zeros({n})?,\n"))
-            .collect();
-        let _ = write!(
-            code,
-            "/// The buffers `Model::forward` computes in (the plan's {} slots, {} bytes),\n\
-             /// allocated once and reused by every call.\n\
-             pub struct Workspace {{\n{fields}}}\n\n\
-             impl Workspace {{\n    /// Allocates the slots.\n    \
-             pub fn new() -> Result<Workspace, {RT}::RunError> {{\n        Ok(Workspace {{\n{init}        }})\n    }}\n}}\n\n",
-            self.slot_len.len(),
-            self.slot_len.iter().sum::<usize>() * 4
-        );
-    }
-
-    /// `forward(&self, ws, inputs…, outputs…)`, the steps inline or in parts.
-    pub(super) fn forward(
-        &self,
-        code: &mut String,
-        bodies: &[String],
-        outputs: &[(String, Vec<usize>)],
-    ) {
-        let ins: String = self
-            .inputs
-            .iter()
-            .map(|i| format!(", {}: &[f32]", i.ident))
-            .collect();
-        let in_names: String = self
-            .inputs
-            .iter()
-            .map(|i| format!(", {}", i.ident))
-            .collect();
-        let outs: String = (0..outputs.len())
-            .map(|k| format!(", out{k}: &mut [f32]"))
-            .collect();
-        let doc_in: Vec<String> = self
-            .inputs
-            .iter()
-            .map(|i| format!("`{}`: {}", i.ident, meta(&i.sizes)))
-            .collect();
-        let doc_out: Vec<String> = outputs
-            .iter()
-            .enumerate()
-            .map(|(k, (_, s))| format!("`out{k}`: {}", meta(s)))
-            .collect();
-        let _ = write!(
-            code,
-            "impl Model {{\n    /// Runs the program on row-major slices ({}) into `outputs` ({}).\n    \
-             /// Allocates no buffer of its own: the plan's buffers are `ws`'s.\n    \
-             pub fn forward(&self, ws: &mut Workspace{ins}{outs}) -> Result<(), {RT}::RunError> {{\n",
-            doc_in.join(", "),
-            doc_out.join(", ")
-        );
-        for i in &self.inputs {
-            let _ = writeln!(
-                code,
-                "        {RT}::check_len({:?}, {:?}, {}.len(), {})?;",
-                i.ident,
-                meta(&i.sizes),
-                i.ident,
-                i.sizes.iter().product::<usize>()
-            );
-        }
-        for (k, (_, s)) in outputs.iter().enumerate() {
-            let _ = writeln!(
-                code,
-                "        {RT}::check_len(\"out{k}\", {:?}, out{k}.len(), {})?;",
-                meta(s),
-                s.iter().product::<usize>()
-            );
-        }
-        let per = self.options.steps_per_function.max(1);
-        let parts: Vec<&[String]> = bodies.chunks(per).collect();
-        match parts.as_slice() {
-            [] => {}
-            [one] => one.iter().for_each(|b| code.push_str(b)),
-            many => (0..many.len()).for_each(|j| {
-                let _ = writeln!(code, "        self.part{j}(ws{in_names})?;");
-            }),
-        }
-        for (k, (expr, _)) in outputs.iter().enumerate() {
-            let _ = writeln!(code, "        out{k}.copy_from_slice({expr});");
-        }
-        code.push_str("        Ok(())\n    }\n");
-        if parts.len() > 1 {
-            for (j, part) in parts.iter().enumerate() {
-                let _ = write!(
-                    code,
-                    "\n    /// Steps {} to {} of `forward`.\n    \
-                     fn part{j}(&self, ws: &mut Workspace{ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
-                    j * per,
-                    j * per + part.len() - 1,
-                    part.concat()
-                );
-            }
-        }
-        code.push_str("}\n\n");
-    }
 }
-
-impl Gen<'_> {
-    /// `call` / `call_flat`: `CompiledProgram::call`'s signature, checks and words.
-    pub(super) fn call(&self, code: &mut String, outputs: &[(String, Vec<usize>)]) {
-        let names: Vec<String> = self
-            .ep
-            .arg_names()
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect();
-        let _ = write!(
-            code,
-            "/// The names of the program's arguments, for flattening `call`'s tuple.\n\
-             const ARG_NAMES: [&str; {}] = [{}];\n\n",
-            names.len(),
-            names.join(", ")
-        );
-        let mut body = format!(
-            "        {RT}::check_count(leaves, {})?;\n",
-            self.inputs.len()
-        );
-        for (k, i) in self.inputs.iter().enumerate() {
-            let _ = writeln!(
-                body,
-                "        let {} = {RT}::input_f32(leaves, {k}, {:?}, &{})?;",
-                i.ident,
-                i.name,
-                shape(&i.sizes)
-            );
-        }
-        for (k, (_, s)) in outputs.iter().enumerate() {
-            let _ = writeln!(
-                body,
-                "        let mut out{k} = {RT}::zeros({})?;",
-                s.iter().product::<usize>()
-            );
-        }
-        let args: String = (self.inputs.iter())
-            .map(|i| format!(", &{RT}::f32_data(&{})", i.ident))
-            .chain((0..outputs.len()).map(|k| format!(", &mut out{k}")))
-            .collect();
-        let _ = writeln!(
-            body,
-            "        self.with_workspace(|ws| self.forward(ws{args}))?;"
-        );
-        let results: Vec<String> = (outputs.iter().enumerate())
-            .map(|(k, (_, s))| format!("{RT}::tensor(&{}, out{k})?", shape(s)))
-            .collect();
-        let _ = write!(
-            code,
-            "impl Model {{\n    /// Runs the program on `args` (a tuple, as for `export`) and returns the user\n    \
-             /// outputs: `ferrex_runtime::CompiledProgram::call`, with its input checks and\n    \
-             /// messages.\n    \
-             pub fn call<A: {RT}::ForwardArgs>(&self, args: A) -> Result<Vec<{RT}::Tensor>, {RT}::RunError> {{\n        \
-             let mut leaves = Vec::new();\n        args.flatten_named(&ARG_NAMES, &mut leaves);\n        \
-             self.call_flat(&leaves)\n    }}\n\n    \
-             /// Runs the program on already-flattened inputs.\n    \
-             pub fn call_flat(&self, leaves: &[{RT}::InputLeaf]) -> Result<Vec<{RT}::Tensor>, {RT}::RunError> {{\n\
-             {body}        Ok(vec![{}])\n    }}\n\n{WITH_WORKSPACE}}}\n",
-            results.join(", ")
-        );
-    }
-}
-
-/// The model's own workspace, or a fresh one while another call holds it.
-const WITH_WORKSPACE: &str = "    fn with_workspace<T>(
-        &self,
-        f: impl FnOnce(&mut Workspace) -> Result<T, ::ferrex_aot::rt::RunError>,
-    ) -> Result<T, ::ferrex_aot::rt::RunError> {
-        let mut guard = match self.ws.try_lock() {
-            Ok(g) => Some(g),
-            Err(::std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(::std::sync::TryLockError::WouldBlock) => None,
-        };
-        match guard.as_deref_mut() {
-            Some(Some(ws)) => f(ws),
-            Some(slot) => f(slot.insert(Workspace::new()?)),
-            None => f(&mut Workspace::new()?),
-        }
-    }
-";

@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
+use ferrex::SymInt;
 use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, Step};
 
-use super::literal::{location, shape};
+use super::literal::location;
 use super::{Gen, Loc};
 use crate::AotError;
 
@@ -14,12 +15,18 @@ const RT: &str = "::ferrex_aot::rt";
 /// An operand as generated code reads it: a `&[f32]` expression and its sizes.
 pub(super) struct Read {
     pub(super) expr: String,
-    pub(super) sizes: Vec<usize>,
+    pub(super) sizes: Vec<SymInt>,
     pub(super) slot: Option<usize>,
 }
 
-pub(super) fn numel(s: &[usize]) -> usize {
-    s.iter().product()
+/// The product of `s` (a literal when every size is one).
+pub(super) fn numel(s: &[SymInt]) -> SymInt {
+    s.iter().fold(SymInt::Int(1), |a, d| a.mul(d))
+}
+
+/// Whether two sizes are the same for every value of the symbols.
+pub(super) fn same(a: &SymInt, b: &SymInt) -> bool {
+    a.expr() == b.expr()
 }
 
 impl Gen<'_> {
@@ -41,7 +48,7 @@ impl Gen<'_> {
                 let _ = writeln!(
                     code,
                     "        {{\n            let out = &mut ws.s{out}[..{}];\n{}\n{call}\n        }}",
-                    numel(&sizes),
+                    self.dim(&numel(&sizes)),
                     fail_closure(step)
                 );
             }
@@ -56,10 +63,12 @@ impl Gen<'_> {
                 let _ = writeln!(
                     code,
                     "        // (no code: slot {s} read as {})",
-                    shape(&sizes)
+                    self.shape(&sizes)
                 );
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
+            Kind::Fallback { op, args } => self.fallback(step, op, args, &mut code)?,
+            Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
             other if self.kernel_step(step, &mut code)? => {
                 let _ = other;
             }
@@ -77,14 +86,22 @@ impl Gen<'_> {
 
     /// The slot step `step` writes (its length grown to `sizes`), recorded as the
     /// location of its value.
-    pub(super) fn out_slot(&mut self, step: &Step, sizes: &[usize]) -> Result<usize, AotError> {
+    pub(super) fn out_slot(&mut self, step: &Step, sizes: &[SymInt]) -> Result<usize, AotError> {
         let slot = step
             .slot
             .ok_or_else(|| self.unsupported(format!("`{}` has no buffer slot", step.info.name)))?;
         if self.slot_len.len() <= slot {
             self.slot_len.resize(slot + 1, 0);
         }
-        self.slot_len[slot] = self.slot_len[slot].max(numel(sizes));
+        if self.slot_needs.len() <= slot {
+            self.slot_needs.resize(slot + 1, Vec::new());
+        }
+        let n = numel(sizes);
+        let example = usize::try_from(n.hint()).unwrap_or(0);
+        self.slot_len[slot] = self.slot_len[slot].max(example);
+        if n.is_symbolic() && !self.slot_needs[slot].iter().any(|x| same(x, &n)) {
+            self.slot_needs[slot].push(n);
+        }
         self.loc[step.out] = Some(Loc::Slot(slot));
         Ok(slot)
     }
@@ -105,13 +122,29 @@ impl Gen<'_> {
         };
         let missing = || format!("{o:?} is read before a generated step computes it");
         Ok(match loc.ok_or_else(|| self.unsupported(missing()))? {
-            Loc::Input(k) => Read {
+            Loc::Input(k) if self.inputs[k].dtype == "f32" => Read {
                 expr: self.inputs[k].ident.clone(),
                 sizes: self.inputs[k].sizes.clone(),
                 slot: None,
             },
+            Loc::Input(k) => {
+                return Err(self.unsupported(format!(
+                    "input `{}` ({}) is read by a step other than an embedding",
+                    self.inputs[k].name, self.inputs[k].dtype
+                )))
+            }
+            Loc::Eager(e, i) => {
+                let Operand::Val(v) = o else {
+                    return Err(self.unsupported(missing()));
+                };
+                self.eager_read(e, i, v)?
+            }
             Loc::Const(c) => {
-                let sizes = self.plan.consts.get(c).map(|s| s.shape().to_vec());
+                if self.plan.consts.get(c).map(|s| s.dtype()) != Some(ferrex::DType::F32) {
+                    return Err(self.unsupported(format!("constant {c} of the plan is not f32")));
+                }
+                let sizes = (self.plan.consts.get(c))
+                    .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
                 self.const_fields.insert(c);
                 Read {
                     expr: format!("&self.c{c}[..]"),
@@ -125,7 +158,7 @@ impl Gen<'_> {
                 };
                 let sizes = self.value_sizes(v)?;
                 Read {
-                    expr: format!("&ws.s{s}[..{}]", numel(&sizes)),
+                    expr: format!("&ws.s{s}[..{}]", self.dim(&numel(&sizes))),
                     sizes,
                     slot: Some(s),
                 }
@@ -133,12 +166,32 @@ impl Gen<'_> {
         })
     }
 
+    /// An `i64` user input read as an embedding's indices: its slice and sizes.
+    pub(super) fn read_ids(&self, o: Operand) -> Result<Read, AotError> {
+        match o {
+            Operand::Val(v) => match self.loc.get(v).copied().flatten() {
+                Some(Loc::Input(k)) if self.inputs[k].dtype == "i64" => Ok(Read {
+                    expr: self.inputs[k].ident.clone(),
+                    sizes: self.inputs[k].sizes.clone(),
+                    slot: None,
+                }),
+                _ => Err(self.unsupported(format!(
+                    "embedding indices `{}` are not an i64 user input",
+                    self.plan.names.get(v).map_or("?", String::as_str)
+                ))),
+            },
+            Operand::Const(_) => {
+                Err(self.unsupported("embedding indices that are a constant of the plan"))
+            }
+        }
+    }
+
     /// `rt::fused(program, &[(input, &sizes), …], &sizes, out)`.
     fn fused_call(
         &mut self,
         program: &str,
         inputs: &[Operand],
-        sizes: &[usize],
+        sizes: &[SymInt],
         out_slot: usize,
     ) -> Result<String, AotError> {
         let mut items = Vec::new();
@@ -147,12 +200,12 @@ impl Gen<'_> {
             if r.slot == Some(out_slot) {
                 return Err(self.unsupported("a fused step reads the slot it writes"));
             }
-            items.push(format!("({}, &{})", r.expr, shape(&r.sizes)));
+            items.push(format!("({}, &{})", r.expr, self.shape(&r.sizes)));
         }
         Ok(format!(
             "            {RT}::fused(&{program}, &[{}], &{}, out).map_err(|e| fail(&e))?;",
             items.join(", "),
-            shape(sizes)
+            self.shape(sizes)
         ))
     }
 
@@ -166,10 +219,11 @@ impl Gen<'_> {
         let name = &step.info.name;
         let sizes = self.value_sizes(step.out)?;
         let a = self.read(g.a)?;
-        let k = a.sizes.last().copied().unwrap_or(1);
+        let k = a.sizes.last().cloned().unwrap_or(SymInt::Int(1));
         let m = numel(&a.sizes[..a.sizes.len().saturating_sub(1)]);
-        let (b_expr, n) = self.gemm_b(i, &g.b, k, name)?;
-        if numel(&sizes) != m * n || sizes.last().copied().unwrap_or(1) != n {
+        let (b_expr, n) = self.gemm_b(i, &g.b, &k, name)?;
+        let last = sizes.last().cloned().unwrap_or(SymInt::Int(1));
+        if !same(&numel(&sizes), &m.mul(&n)) || !same(&last, &n) {
             return Err(self.unsupported(format!(
                 "`{name}`: [{m}, {k}] @ [{k}, {n}] is not {sizes:?}"
             )));
@@ -178,9 +232,10 @@ impl Gen<'_> {
         if a.slot == Some(out) {
             return Err(self.unsupported(format!("`{name}` reads the slot it writes")));
         }
+        let (md, kd, nd) = (self.dim(&m), self.dim(&k), self.dim(&n));
         let mut body = format!(
             "            let out = &mut ws.s{out}[..{}];\n{}\n",
-            m * n,
+            self.dim(&m.mul(&n)),
             fail_closure(step)
         );
         let beta = match g.init {
@@ -188,16 +243,16 @@ impl Gen<'_> {
                 let r = self.read(init)?;
                 let _ = writeln!(
                     body,
-                    "            {RT}::bias_init({}, &{}, {}, [{m}, {n}], out).map_err(|e| fail(&e))?;",
+                    "            {RT}::bias_init({}, &{}, {}, [{md}, {nd}], out).map_err(|e| fail(&e))?;",
                     r.expr,
-                    shape(&r.sizes),
+                    self.shape(&r.sizes),
                     super::literal::f32_lit(beta)
                 );
                 "1.0f32"
             }
             None => "0.0f32",
         };
-        let am = format!("{RT}::Mat::row_major({}, {m}, {k})", a.expr);
+        let am = format!("{RT}::Mat::row_major({}, {md}, {kd})", a.expr);
         let alpha = super::literal::f32_lit(g.alpha);
         let _ =
             writeln!(
@@ -217,32 +272,38 @@ impl Gen<'_> {
         &mut self,
         i: usize,
         b: &GemmB,
-        k: usize,
+        k: &SymInt,
         name: &str,
-    ) -> Result<(String, usize), AotError> {
+    ) -> Result<(String, SymInt), AotError> {
         match b {
             GemmB::Packed(p, source) => {
                 let [bk, n] = p.shape();
-                if bk != k {
+                if !same(&SymInt::Int(bk as i64), k) {
                     return Err(
                         self.unsupported(format!("`{name}`: the weight has {bk} rows, not {k}"))
                     );
                 }
                 self.packs.push((i, *source));
-                Ok((format!("&self.w{i}"), n))
+                Ok((format!("&self.w{i}"), SymInt::Int(n as i64)))
             }
             GemmB::Dynamic(o) => {
                 let r = self.read(*o)?;
-                let [bk, n] = r.sizes[..] else {
+                let [bk, n] = &r.sizes[..] else {
                     return Err(self
                         .unsupported(format!("`{name}`: a right operand of sizes {:?}", r.sizes)));
                 };
-                if bk != k {
+                if !same(bk, k) {
                     return Err(self.unsupported(format!(
                         "`{name}`: [{bk}, {n}] right operand for {k} columns"
                     )));
                 }
-                Ok((format!("{RT}::Mat::row_major({}, {k}, {n})", r.expr), n))
+                let expr = format!(
+                    "{RT}::Mat::row_major({}, {}, {})",
+                    r.expr,
+                    self.dim(k),
+                    self.dim(n)
+                );
+                Ok((expr, n.clone()))
             }
         }
     }
@@ -252,7 +313,7 @@ impl Gen<'_> {
         &mut self,
         i: usize,
         e: &Epilogue,
-        sizes: &[usize],
+        sizes: &[SymInt],
         out: usize,
     ) -> Result<String, AotError> {
         self.programs.push((i, e.prog.clone()));

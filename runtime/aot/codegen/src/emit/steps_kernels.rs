@@ -4,18 +4,19 @@
 
 use std::fmt::Write;
 
+use ferrex::SymInt;
 use ferrex_kernels::ConvGeom;
 use ferrex_runtime::plan::{ConvStep, Kind, Step};
 
-use super::literal::{f64_lit, shape};
-use super::steps::{fail_closure, numel};
+use super::literal::f64_lit;
+use super::steps::{fail_closure, numel, same};
 use super::Gen;
 use crate::AotError;
 
 const RT: &str = "::ferrex_aot::rt";
 
 /// `{ let out = …; let fail = …; <lines> }`: a step writing slot `out`.
-fn block(step: &Step, out: usize, len: usize, lines: &[String]) -> String {
+fn block(step: &Step, out: usize, len: &str, lines: &[String]) -> String {
     let mut b = format!(
         "        {{\n            let out = &mut ws.s{out}[..{len}];\n{}\n",
         fail_closure(step)
@@ -41,6 +42,7 @@ impl Gen<'_> {
                 | Kind::Reduce { .. }
                 | Kind::GroupNorm { .. }
                 | Kind::Bmm { .. }
+                | Kind::Embedding { .. }
         );
         if !handled {
             return Ok(false);
@@ -53,24 +55,29 @@ impl Gen<'_> {
                 vec![format!(
                     "{RT}::permute({}, &{}, &{dims:?}, out).map_err(|e| fail(&e))?;",
                     x.expr,
-                    shape(&x.sizes)
+                    self.shape(&x.sizes)
                 )]
             }
             Kind::Softmax { x, dim, log, safe } => {
                 let x = self.read_other(*x, out)?;
                 let xs = &x.sizes;
                 let geom = match xs.len() {
-                    0 => [1, 1, 1],
-                    r if *dim < r => [numel(&xs[..*dim]), xs[*dim], numel(&xs[dim + 1..])],
+                    0 => "[1, 1, 1]".to_string(),
+                    r if *dim < r => format!(
+                        "[{}, {}, {}]",
+                        self.dim(&numel(&xs[..*dim])),
+                        self.dim(&xs[*dim]),
+                        self.dim(&numel(&xs[dim + 1..]))
+                    ),
                     _ => return Err(self.unsupported(format!("softmax over dim {dim} of {xs:?}"))),
                 };
                 vec![match safe {
                     true => format!(
-                        "{RT}::safe_softmax({}, {geom:?}, out).map_err(|e| fail(&e))?;",
+                        "{RT}::safe_softmax({}, {geom}, out).map_err(|e| fail(&e))?;",
                         x.expr
                     ),
                     false => format!(
-                        "{RT}::softmax({}, {geom:?}, {log}, out).map_err(|e| fail(&e))?;",
+                        "{RT}::softmax({}, {geom}, {log}, out).map_err(|e| fail(&e))?;",
                         x.expr
                     ),
                 }]
@@ -78,12 +85,28 @@ impl Gen<'_> {
             Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
             Kind::MaxPool { .. } => self.max_pool(step, out)?,
             Kind::Attention { .. } => self.attention(step, out)?,
+            Kind::Embedding { weight, ids } => {
+                let table = self.read_other(*weight, out)?;
+                let ids = self.read_ids(*ids)?;
+                let [rows, width] = &table.sizes[..] else {
+                    return Err(
+                        self.unsupported(format!("an embedding table of {:?}", table.sizes))
+                    );
+                };
+                vec![format!(
+                    "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
+                    table.expr,
+                    self.dim(rows),
+                    self.dim(width),
+                    ids.expr
+                )]
+            }
             _ => match self.view_step(step, &sizes, out)? {
                 Some(lines) => lines,
                 None => return Ok(false),
             },
         };
-        code.push_str(&block(step, out, numel(&sizes), &lines));
+        code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(true)
     }
 
@@ -105,7 +128,8 @@ impl Gen<'_> {
                 .len()
                 .checked_sub(*k)
                 .ok_or_else(|| self.unsupported("layer norm over too many dims"))?;
-            let (rows, n) = (numel(&x.sizes[..split]), numel(&x.sizes[split..]));
+            let rows = self.dim(&numel(&x.sizes[..split]));
+            let n = self.dim(&numel(&x.sizes[split..]));
             let param = |g: &mut Self, o: &Option<_>| -> Result<String, AotError> {
                 Ok(match o {
                     Some(o) => format!("Some({})", g.read_other(*o, out)?.expr),
@@ -126,9 +150,11 @@ impl Gen<'_> {
         };
         Ok({
             let x = self.read_other(*x, out)?;
-            let [n, c, h, w] = x.sizes[..] else {
+            let [n, c, h, w] = &x.sizes[..] else {
                 return Err(self.unsupported(format!("max pooling of {:?}", x.sizes)));
             };
+            let [h, w] = self.static_dims([h, w], "a pooling window over")?;
+            let nc = self.dim(&n.mul(c));
             let dim = |i: usize, j: usize| {
                 ConvGeom::out_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j])
             };
@@ -140,7 +166,7 @@ impl Gen<'_> {
                         "let win = {RT}::PoolWindow {{ k: {:?}, s: {:?}, p: {:?}, d: {:?} }};",
                         win.k, win.s, win.p, win.d
                     ),
-                    format!("{RT}::max_pool2d({}, {}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr, n * c),
+                    format!("{RT}::max_pool2d({}, {nc}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr),
                 ]
         })
     }
@@ -164,30 +190,34 @@ impl Gen<'_> {
         );
         let (qs, ks, vs) = (&q.sizes, &k.sizes, &v.sizes);
         let r = qs.len();
-        let fits = r >= 2 && ks.len() == r && vs.len() == r && qs[..r - 2] == ks[..r - 2];
-        if !fits || vs[..r - 2] != qs[..r - 2] || ks[r - 1] != qs[r - 1] || vs[r - 2] != ks[r - 2] {
+        let all_same = |a: &[SymInt], b: &[SymInt]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        };
+        let fits = r >= 2 && ks.len() == r && vs.len() == r && all_same(&qs[..r - 2], &ks[..r - 2]);
+        if !fits
+            || !all_same(&vs[..r - 2], &qs[..r - 2])
+            || !same(&ks[r - 1], &qs[r - 1])
+            || !same(&vs[r - 2], &ks[r - 2])
+        {
             return Err(self.unsupported(format!("attention of {qs:?}, {ks:?} and {vs:?}")));
         }
         let batch = &qs[..r - 2];
+        let (l, s) = (self.dim(&qs[r - 2]), self.dim(&ks[r - 2]));
         let mut lines = vec![format!(
-            "let geom = {RT}::AttentionGeom {{ batch: {}, l: {}, s: {}, e: {}, ev: {}, scale: {}, causal: {causal} }};",
-            numel(batch),
-            qs[r - 2],
-            ks[r - 2],
-            qs[r - 1],
-            vs[r - 1],
+            "let geom = {RT}::AttentionGeom {{ batch: {}, l: {l}, s: {s}, e: {}, ev: {}, scale: {}, causal: {causal} }};",
+            self.dim(&numel(batch)),
+            self.dim(&qs[r - 1]),
+            self.dim(&vs[r - 1]),
             f64_lit(*scale)
         )];
         let mask = match mask {
             Some(m) => {
                 let m = self.read_other(*m, out)?;
                 lines.push(format!(
-                    "let mask = {RT}::AttnMask::broadcast({}, &{}, &{}, [{}, {}]).map_err(|e| fail(&e))?;",
+                    "let mask = {RT}::AttnMask::broadcast({}, &{}, &{}, [{l}, {s}]).map_err(|e| fail(&e))?;",
                     m.expr,
-                    shape(&m.sizes),
-                    shape(batch),
-                    qs[r - 2],
-                    ks[r - 2]
+                    self.shape(&m.sizes),
+                    self.shape(batch),
                 ));
                 "Some(&mask)"
             }
@@ -211,16 +241,18 @@ impl Gen<'_> {
         let sizes = self.value_sizes(step.out)?;
         let out = self.out_slot(step, &sizes)?;
         let x = self.read_other(c.x, out)?;
-        let [n, c_in, h, w] = x.sizes[..] else {
+        let [n, c_in, h, w] = &x.sizes[..] else {
             return Err(self.unsupported(format!("a convolution of {:?}", x.sizes)));
         };
+        let [c_in, h, w] = self.static_dims([c_in, h, w], "a convolution over")?;
         let dim = |i: usize, k, s, p, d| ConvGeom::out_dim([h, w][i], k, s, p, d);
         let oh = dim(0, c.kh, c.stride[0], c.pad[0], c.dilation[0]);
         let ow = dim(1, c.kw, c.stride[1], c.pad[1], c.dilation[1]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
             return Err(self.unsupported("a convolution kernel that does not fit its input"));
         };
-        if c_in != c.c_in || sizes != [n, c.c_out, oh, ow] {
+        let want = [n.clone(), int(c.c_out), int(oh), int(ow)];
+        if c_in != c.c_in || sizes.len() != 4 || !sizes.iter().zip(&want).all(|(a, b)| same(a, b)) {
             return Err(self.unsupported(format!("a convolution of {:?} into {sizes:?}", x.sizes)));
         }
         let weight = self
@@ -238,12 +270,34 @@ impl Gen<'_> {
                 "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: 1, oh: {oh}, ow: {ow} }};",
                 c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation
             ),
-            format!("{RT}::conv2d({}, {n}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;", x.expr),
+            format!("{RT}::conv2d({}, {}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;", x.expr, self.dim(n)),
         ];
         if let Some(e) = &c.epilogue {
             lines.push(self.epilogue(i, e, &sizes, out)?.trim().to_string());
         }
-        code.push_str(&block(step, out, numel(&sizes), &lines));
+        code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(())
     }
+
+    /// Sizes a kernel's geometry needs as literals (a convolution's channels and
+    /// image, a pooling window's image): refused when symbolic, never specialised.
+    pub(super) fn static_dims<const N: usize>(
+        &self,
+        dims: [&SymInt; N],
+        what: &str,
+    ) -> Result<[usize; N], AotError> {
+        let mut out = [0; N];
+        for (o, d) in out.iter_mut().zip(dims) {
+            *o = d.as_int().and_then(|v| usize::try_from(v).ok()).ok_or_else(|| {
+                self.unsupported(format!(
+                    "{what} an image of symbolic size `{d}` is not generated (only its batch may be dynamic)"
+                ))
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+fn int(v: usize) -> SymInt {
+    SymInt::Int(v as i64)
 }

@@ -2,10 +2,11 @@
 //! computed from the static sizes as the plan's runner computes it at run time
 //! (`ferrex-runtime`'s `exec/steps.rs`), then the same kernel.
 
+use ferrex::SymInt;
 use ferrex_runtime::plan::{Kind, Operand, Step, ViewOp};
 
-use super::literal::{f64_lit, shape};
-use super::steps::numel;
+use super::literal::f64_lit;
+use super::steps::{numel, same};
 use super::Gen;
 use crate::AotError;
 
@@ -20,33 +21,107 @@ fn view_layout(xs: &[usize], out: &[usize], view: &ViewOp) -> Result<(usize, Vec
     })
 }
 
+/// The sizes as literals, if none is symbolic.
+fn literals(s: &[SymInt]) -> Option<Vec<usize>> {
+    s.iter()
+        .map(|d| d.as_int().and_then(|v| usize::try_from(v).ok()))
+        .collect()
+}
+
 impl Gen<'_> {
+    /// A view step: its geometry computed here when every size is a literal, else at run
+    /// time by the runner's own `ViewOp::layout` on the call's sizes.
+    fn view_lines(
+        &self,
+        step: &Step,
+        x: &super::steps::Read,
+        sizes: &[SymInt],
+        view: &ViewOp,
+    ) -> Result<Vec<String>, AotError> {
+        let static_bounds = match view {
+            ViewOp::Select { index, .. } => index.as_int().is_some(),
+            ViewOp::Slice { start, end, .. } => {
+                start.iter().chain(end).all(|s| s.as_int().is_some())
+            }
+            _ => true,
+        };
+        if let (Some(xs), Some(os), true) = (literals(&x.sizes), literals(sizes), static_bounds) {
+            let (offset, strides) = view_layout(&xs, &os, view)
+                .map_err(|e| self.unsupported(format!("`{}`: {e}", step.info.name)))?;
+            return Ok(vec![format!(
+                "{RT}::strided_copy({}, {offset}, &{}, &{strides:?}, out).map_err(|e| fail(&e))?;",
+                x.expr,
+                self.shape(sizes)
+            )]);
+        }
+        let bound = |s: &SymInt| format!("{RT}::SymInt::Int({} as i64)", self.dim(s));
+        let opt = |s: &Option<SymInt>| {
+            s.as_ref()
+                .map_or("None".into(), |s| format!("Some({})", bound(s)))
+        };
+        let view = match view {
+            ViewOp::Reshape => format!("{RT}::ViewOp::Reshape"),
+            ViewOp::Expand => format!("{RT}::ViewOp::Expand"),
+            ViewOp::Select { dim, index } => {
+                let index = match index.as_int() {
+                    Some(i) => format!("{RT}::SymInt::Int({i})"),
+                    None => bound(index),
+                };
+                format!("{RT}::ViewOp::Select {{ dim: {dim}, index: {index} }}")
+            }
+            ViewOp::Slice {
+                dim,
+                start,
+                end,
+                step,
+            } => format!(
+                "{RT}::ViewOp::Slice {{ dim: {dim}, start: {}, end: {}, step: {step} }}",
+                opt(start),
+                opt(end)
+            ),
+        };
+        Ok(vec![
+            format!("let shape = {};", self.shape(sizes)),
+            format!(
+                "let (offset, strides) = {RT}::view_layout(&{view}, &{}, &shape).map_err(|e| fail(&e))?;",
+                self.shape(&x.sizes)
+            ),
+            format!("{RT}::strided_copy({}, offset, &shape, &strides, out).map_err(|e| fail(&e))?;", x.expr),
+        ])
+    }
+
     /// The lines of a view, reduction, group norm or `bmm` step writing slot `out`
     /// (`sizes` its output's), or `None` for another kind.
     pub(super) fn view_step(
         &mut self,
         step: &Step,
-        sizes: &[usize],
+        sizes: &[SymInt],
         out: usize,
     ) -> Result<Option<Vec<String>>, AotError> {
         let operand = |g: &mut Self, o: &Operand| g.read_other(*o, out);
         Ok(Some(match &step.kind {
             Kind::View { x, view } => {
                 let x = operand(self, x)?;
-                let (offset, strides) = view_layout(&x.sizes, sizes, view)
-                    .map_err(|e| self.unsupported(format!("`{}`: {e}", step.info.name)))?;
-                vec![format!("{RT}::strided_copy({}, {offset}, &{}, &{strides:?}, out).map_err(|e| fail(&e))?;", x.expr, shape(sizes))]
+                self.view_lines(step, &x, sizes, view)?
             }
             Kind::Reduce { x, dims, mean } => {
                 let x = operand(self, x)?;
                 let reduce: Vec<bool> = (0..x.sizes.len()).map(|d| dims.contains(&d)).collect();
-                let count: usize = dims.iter().filter_map(|&d| x.sizes.get(d)).product();
-                let scale = if *mean { 1.0 / count as f64 } else { 1.0 };
+                let count = numel(
+                    &dims
+                        .iter()
+                        .filter_map(|&d| x.sizes.get(d).cloned())
+                        .collect::<Vec<_>>(),
+                );
+                let scale = match (mean, count.as_int()) {
+                    (false, _) => f64_lit(1.0),
+                    (true, Some(c)) => f64_lit(1.0 / c as f64),
+                    (true, None) => format!("1.0f64 / {} as f64", self.dim(&count)),
+                };
                 vec![format!(
-                    "{RT}::reduce_sum({}, &{}, &{reduce:?}, {}, out).map_err(|e| fail(&e))?;",
+                    "{RT}::reduce_sum({}, &{}, &{reduce:?}, {scale}, out).map_err(|e| fail(&e))?;",
                     x.expr,
-                    shape(&x.sizes),
-                    f64_lit(scale)
+                    self.shape(&x.sizes),
                 )]
             }
             Kind::GroupNorm {
@@ -60,7 +135,12 @@ impl Gen<'_> {
                 if x.sizes.len() < 2 {
                     return Err(self.unsupported(format!("group norm of {:?}", x.sizes)));
                 }
-                let geom = [x.sizes[0], x.sizes[1], numel(&x.sizes[2..])];
+                let geom = format!(
+                    "[{}, {}, {}]",
+                    self.dim(&x.sizes[0]),
+                    self.dim(&x.sizes[1]),
+                    self.dim(&numel(&x.sizes[2..]))
+                );
                 let mut param = |o: &Option<Operand>| -> Result<String, AotError> {
                     Ok(match o {
                         Some(o) => format!("Some({})", self.read_other(*o, out)?.expr),
@@ -70,30 +150,49 @@ impl Gen<'_> {
                 let (w, b) = (param(weight)?, param(bias)?);
                 vec![
                     format!("let params = {RT}::LayerNormParams {{ weight: {w}, bias: {b}, eps: {} }};", f64_lit(*eps)),
-                    format!("{RT}::group_norm({}, {geom:?}, {groups}, &params, out, None).map_err(|e| fail(&e))?;", x.expr),
+                    format!("{RT}::group_norm({}, {geom}, {groups}, &params, out, None).map_err(|e| fail(&e))?;", x.expr),
                 ]
             }
             Kind::Bmm { a, b } => {
                 let (a, b) = (operand(self, a)?, operand(self, b)?);
-                let ([nb, m, k], [nb2, k2, n]) = (
-                    <[usize; 3]>::try_from(&a.sizes[..]).unwrap_or_default(),
-                    <[usize; 3]>::try_from(&b.sizes[..]).unwrap_or_default(),
-                );
-                if nb != nb2 || k != k2 || a.sizes.len() != 3 || b.sizes.len() != 3 || m * n == 0 {
-                    return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
-                }
-                vec![
-                    format!("let (a, b) = ({}, {});", a.expr, b.expr),
-                    format!("for (i, o) in out.chunks_exact_mut({}).enumerate() {{", m * n),
-                    format!(
-                        "    {RT}::gemm(1.0f32, {RT}::Mat::row_major(&a[i * {}..], {m}, {k}), {RT}::Mat::row_major(&b[i * {}..], {k}, {n}), 0.0f32, o).map_err(|e| fail(&e))?;",
-                        m * k,
-                        k * n
-                    ),
-                    "}".into(),
-                ]
+                self.bmm_lines(&a, &b)?
             }
             _ => return Ok(None),
         }))
+    }
+
+    /// `bmm`: one product per batch.
+    fn bmm_lines(
+        &self,
+        a: &super::steps::Read,
+        b: &super::steps::Read,
+    ) -> Result<Vec<String>, AotError> {
+        let ([nb, m, k], [nb2, k2, n]) = match (&a.sizes[..], &b.sizes[..]) {
+            ([nb, m, k], [nb2, k2, n]) => ([nb, m, k], [nb2, k2, n]),
+            _ => return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes))),
+        };
+        let mn = m.mul(n);
+        if !same(nb, nb2) || !same(k, k2) || mn.as_int() == Some(0) {
+            return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
+        }
+        // A per-call `m * n` may be 0: chunks of at least 1, as the runner takes.
+        let chunk = match mn.as_int() {
+            Some(_) => self.dim(&mn),
+            None => format!("{}.max(1)", self.dim(&mn)),
+        };
+        Ok(vec![
+                    format!("let (a, b) = ({}, {});", a.expr, b.expr),
+                    format!("for (i, o) in out.chunks_exact_mut({chunk}).enumerate() {{"),
+                    format!(
+                        "    {RT}::gemm(1.0f32, {RT}::Mat::row_major(&a[i * {}..], {}, {}), {RT}::Mat::row_major(&b[i * {}..], {}, {}), 0.0f32, o).map_err(|e| fail(&e))?;",
+                        self.dim(&m.mul(k)),
+                        self.dim(m),
+                        self.dim(k),
+                        self.dim(&k.mul(n)),
+                        self.dim(k),
+                        self.dim(n)
+                    ),
+                    "}".into(),
+                ])
     }
 }

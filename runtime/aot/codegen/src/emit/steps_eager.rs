@@ -1,0 +1,150 @@
+//! Eager fallbacks: a node the plan runs through the registry's eager kernel
+//! (`Kind::Fallback`) is generated as the same call — `ferrex::ops::run_eager` of the op,
+//! looked up once in `Model::new`, on the step's arguments — its results kept in the
+//! workspace (`ws.e{v}`, one storage per output, f32 ones made contiguous) and read
+//! from there by later steps; `getitem` of them is free.
+
+use std::fmt::Write;
+
+use ferrex::graph::{Arg, Argument};
+use ferrex::ops::OpDef;
+use ferrex::SymInt;
+use ferrex_runtime::plan::{Operand, Step};
+
+use super::literal::f64_lit;
+use super::steps::{fail_closure, numel};
+use super::{Gen, Loc};
+use crate::AotError;
+
+const RT: &str = "::ferrex_aot::rt";
+
+impl Gen<'_> {
+    /// `ws.e{v} = rt::fallback(op, args)`: the step of an eager fallback.
+    pub(super) fn fallback(
+        &mut self,
+        step: &Step,
+        op: &'static OpDef,
+        args: &[Arg],
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let values = (args.iter())
+            .map(|a| self.value(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let field = self.ops.len();
+        self.ops.push(op.name());
+        self.eager.push(step.out);
+        self.loc[step.out] = Some(Loc::Eager(step.out, 0));
+        let _ = writeln!(
+            code,
+            "        {{\n{}\n            ws.e{} = {RT}::fallback(self.o{field}, vec![{}], &fail)?;\n        }}",
+            fail_closure(step),
+            step.out,
+            values.join(", ")
+        );
+        Ok(())
+    }
+
+    /// `getitem(src, index)`: no code, the value is output `index` of `src`'s step.
+    pub(super) fn getitem(
+        &mut self,
+        step: &Step,
+        src: usize,
+        index: usize,
+    ) -> Result<(), AotError> {
+        let loc = match self.loc.get(src).copied().flatten() {
+            Some(Loc::Eager(v, 0)) => Loc::Eager(v, index),
+            Some(Loc::Slot(s)) if index == 0 => Loc::Slot(s),
+            _ => {
+                return Err(self.unsupported(format!(
+                    "`{}` reads output {index} of a value that has none",
+                    step.info.name
+                )))
+            }
+        };
+        self.loc[step.out] = Some(loc);
+        Ok(())
+    }
+
+    /// An argument of a fallback as an `rt::Value` expression, its sizes bound.
+    fn value(&mut self, a: &Arg) -> Result<String, AotError> {
+        let int = |g: &Self, s: &SymInt| match s {
+            SymInt::Int(v) => format!("{RT}::SymInt::Int({v})"),
+            s => format!("{RT}::SymInt::Int({} as i64)", g.dim(s)),
+        };
+        Ok(match a {
+            Argument::None => format!("{RT}::Value::None"),
+            Argument::Bool(b) => format!("{RT}::Value::Bool({b})"),
+            Argument::Int(s) => format!("{RT}::Value::Int({})", int(self, s)),
+            Argument::Float(f) => format!("{RT}::Value::Float({})", f64_lit(*f)),
+            Argument::Str(s) => format!("{RT}::Value::Str(String::from({s:?}))"),
+            Argument::DType(d) => format!("{RT}::Value::DType({RT}::DType::{d:?})"),
+            Argument::IntList(l) => {
+                let items: Vec<String> = l.iter().map(|s| int(self, s)).collect();
+                format!("{RT}::Value::IntList(vec![{}])", items.join(", "))
+            }
+            Argument::FloatList(l) => {
+                let items: Vec<String> = l.iter().map(|f| f64_lit(*f)).collect();
+                format!("{RT}::Value::FloatList(vec![{}])", items.join(", "))
+            }
+            Argument::Tensor(n) => format!("{RT}::Value::Tensor({})", self.tensor(n.0)?),
+            Argument::TensorList(l) => {
+                let items = (l.iter().map(|n| self.tensor(n.0))).collect::<Result<Vec<_>, _>>()?;
+                format!("{RT}::Value::TensorList(vec![{}])", items.join(", "))
+            }
+            Argument::OptTensorList(l) => {
+                let mut items = Vec::new();
+                for n in l {
+                    items.push(match n {
+                        Some(n) => format!("Some({})", self.tensor(n.0)?),
+                        None => "None".into(),
+                    });
+                }
+                format!("{RT}::Value::OptTensorList(vec![{}])", items.join(", "))
+            }
+            other => {
+                return Err(self.unsupported(format!(
+                    "an eager fallback's argument {other:?} (a symbolic value)"
+                )))
+            }
+        })
+    }
+
+    /// Value `v` as an `rt::Tensor` expression (a copy of f32 data; a stored eager
+    /// result shared).
+    fn tensor(&mut self, v: usize) -> Result<String, AotError> {
+        if let Some(Loc::Eager(e, i)) = self.loc.get(v).copied().flatten() {
+            return Ok(format!("{RT}::eager_tensor(&ws.e{e}, {i})?"));
+        }
+        if let Some(Loc::Input(k)) = self.loc.get(v).copied().flatten() {
+            let i = &self.inputs[k];
+            return Ok(format!(
+                "{RT}::tensor_of_{}({}, &{})?",
+                i.dtype,
+                i.ident,
+                self.shape(&i.sizes)
+            ));
+        }
+        let r = self.read(Operand::Val(v))?;
+        Ok(format!(
+            "{RT}::tensor_of_f32({}, &{})?",
+            r.expr,
+            self.shape(&r.sizes)
+        ))
+    }
+
+    /// A read of an eager result as f32 data, for the planned steps.
+    pub(super) fn eager_read(
+        &self,
+        e: usize,
+        i: usize,
+        v: usize,
+    ) -> Result<super::steps::Read, AotError> {
+        let sizes = self.value_sizes(v)?;
+        let _ = numel(&sizes);
+        Ok(super::steps::Read {
+            expr: format!("{RT}::eager_f32(&ws.e{e}, {i})?"),
+            sizes,
+            slot: None,
+        })
+    }
+}
