@@ -7,6 +7,7 @@ pub use ferrex_kernels::pointwise::{Binary, Unary};
 
 use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
+use crate::symbolic::SymInt;
 
 /// What a tensor argument is in a lowering: a node index of the graph being compiled.
 pub type ArgRef = usize;
@@ -40,6 +41,19 @@ pub enum Lowering<T> {
         alpha: f64,
         weight: bool,
         any_rank: bool,
+    },
+    /// A convolution (`conv1d`, `conv2d`, the core IR's `convolution`, the transposed
+    /// ones): its spatial rank is the weight's rank minus 2; `stride`, `padding` and
+    /// `dilation` hold one value or one per spatial dim, as the call gave them.
+    Conv {
+        input: T,
+        weight: T,
+        bias: Option<T>,
+        stride: Vec<SymInt>,
+        padding: Vec<SymInt>,
+        dilation: Vec<SymInt>,
+        groups: SymInt,
+        transposed: bool,
     },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,

@@ -58,6 +58,19 @@ fn concrete_ints(a: Option<&Arg>, n: usize, default: usize) -> Option<[usize; 2]
     }
 }
 
+/// A per-spatial-dim parameter of a 2-D op (one value, or one per dim) as two sizes.
+fn concrete_pair(list: &[SymInt]) -> Option<[usize; 2]> {
+    let v: Vec<usize> = list
+        .iter()
+        .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
+        .collect::<Option<_>>()?;
+    match v[..] {
+        [a] => Some([a, a]),
+        [a, b] => Some([a, b]),
+        _ => None,
+    }
+}
+
 impl Builder<'_> {
     /// Lowers every node in order, recording the plan's inputs.
     pub(super) fn lower_nodes(&mut self, frozen: &[Option<Storage>]) -> Result<(), CompileError> {
@@ -179,10 +192,24 @@ impl Builder<'_> {
         }))
     }
 
-    fn try_conv(&mut self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        let w = self.node_arg(args.get(1))?;
-        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+    /// A 2-D convolution the im2col step runs (the op's `Lowering::Conv`: `conv2d`, the
+    /// core IR's `convolution`): f32, batched, a constant weight, one group, not
+    /// transposed.
+    fn try_conv(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Conv {
+            input: x,
+            weight: w,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            transposed: false,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || self.meta(x)?.rank() != 4 {
             return None;
         }
         let wc = self.const_of[w]?;
@@ -190,10 +217,10 @@ impl Builder<'_> {
         if wshape.len() != 4 {
             return None;
         }
-        let bias = match args.get(2) {
-            None | Some(Arg::None) => None,
-            Some(Arg::Tensor(n)) => {
-                let src = self.const_of[n.0]?;
+        let bias = match bias {
+            None => None,
+            Some(b) => {
+                let src = self.const_of[b]?;
                 let (b, shape) = f32_const(&self.plan.consts[src])?;
                 if shape != [wshape[0]] {
                     return None;
@@ -201,13 +228,11 @@ impl Builder<'_> {
                 let origin = ConstOrigin::Reshaped { src };
                 Some(self.add_const_from(Storage::from_vec(&shape, b)?, origin))
             }
-            _ => return None,
         };
-        let stride = concrete_ints(args.get(3), 2, 1)?;
-        let pad = concrete_ints(args.get(4), 2, 0)?;
-        let dilation = concrete_ints(args.get(5), 2, 1)?;
-        let groups = args.get(6).map_or(Some(1.0), number)?;
-        if groups != 1.0 || stride.contains(&0) || dilation.contains(&0) {
+        let stride = concrete_pair(&stride)?;
+        let pad = concrete_pair(&padding)?;
+        let dilation = concrete_pair(&dilation)?;
+        if groups.as_int() != Some(1) || stride.contains(&0) || dilation.contains(&0) {
             return None;
         }
         let k = wshape[1] * wshape[2] * wshape[3];
@@ -465,8 +490,10 @@ impl Builder<'_> {
 
     /// The planned step of a call that is not elementwise, or `None` (a fallback).
     fn special_kind(&mut self, v: V, op: &'static OpDef, name: &str, args: &[Arg]) -> Option<Kind> {
+        if let Some(conv) = self.try_conv(v, op, args) {
+            return Some(conv);
+        }
         match name {
-            "aten::conv2d.default" => self.try_conv(v, args),
             "aten::max_pool2d.default" => self.try_max_pool(v, args),
             "aten::_softmax.default"
             | "aten::_log_softmax.default"

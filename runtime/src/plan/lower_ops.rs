@@ -1,6 +1,6 @@
 //! Lowering of the ops beyond products, convolutions and elementwise chains: views of
 //! any value, attention, reductions, embedding, group norm, `bmm`, and the core-IR
-//! spellings of the planned composites (`convolution`, `native_layer_norm`,
+//! spellings of the planned composites (`native_layer_norm`,
 //! `_native_batch_norm_legit_no_training`, `max_pool2d_with_indices`,
 //! `native_group_norm`, whose output 0 is read through `getitem`).
 
@@ -261,7 +261,7 @@ impl Builder<'_> {
     }
 
     /// The name and arguments under which a call is lowered: a core-IR composite whose
-    /// output 0 alone is read as its export-IR form (`convolution` → `conv2d`, …), any
+    /// output 0 alone is read as its export-IR form (`native_layer_norm` → `layer_norm`, …), any
     /// other call as itself.
     pub(super) fn core_ir_form(
         &self,
@@ -272,7 +272,6 @@ impl Builder<'_> {
         let mapped = self.core_ir_args(v, name, args);
         let first_only = self.first_only[v];
         let export_name = match (name, &mapped) {
-            ("aten::convolution.default", Some(_)) => "aten::conv2d.default",
             ("aten::_native_batch_norm_legit_no_training.default", Some(_)) => {
                 "aten::batch_norm.default"
             }
@@ -286,19 +285,12 @@ impl Builder<'_> {
     }
 
     /// The arguments of a core-IR composite spelled as its export-IR form, for the
-    /// lowering of that form: `convolution` as `conv2d` (not transposed),
-    /// `_native_batch_norm_legit_no_training` as inference `batch_norm`.
+    /// lowering of that form: `_native_batch_norm_legit_no_training` as inference `batch_norm`.
     fn core_ir_args(&self, v: V, name: &str, args: &[Arg]) -> Option<Vec<Arg>> {
-        if !self.first_only.get(v).copied().unwrap_or(false) && name != "aten::convolution.default"
-        {
+        if !self.first_only.get(v).copied().unwrap_or(false) {
             return None;
         }
         match name {
-            "aten::convolution.default" if matches!(args.get(6), Some(Arg::Bool(false))) => {
-                let mut a = args.get(..6)?.to_vec();
-                a.push(args.get(8)?.clone());
-                Some(a)
-            }
             "aten::_native_batch_norm_legit_no_training.default" => {
                 let mut a = args.get(..5)?.to_vec();
                 a.push(Arg::Bool(false));
