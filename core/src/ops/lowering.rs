@@ -55,6 +55,16 @@ pub enum Lowering<T> {
         groups: SymInt,
         transposed: bool,
     },
+    /// A 2-D max pooling (`max_pool2d`; the core IR's `max_pool2d_with_indices`, whose
+    /// output 0 it is): the call's window as given (`stride` empty: the kernel size).
+    MaxPool {
+        input: T,
+        kernel_size: Vec<i64>,
+        stride: Vec<i64>,
+        padding: Vec<i64>,
+        dilation: Vec<i64>,
+        ceil_mode: bool,
+    },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }

@@ -414,7 +414,6 @@ fn builtin_ops() -> Vec<&'static OpDef> {
     all.extend_from_slice(reduction::OPS);
     all.extend_from_slice(shape::OPS);
     all.extend_from_slice(constructors::OPS);
-    all.extend_from_slice(pooling::OPS);
     all.extend_from_slice(sym::OPS);
     all
 }

@@ -41,23 +41,6 @@ pub(super) fn number(a: &Arg) -> Option<f64> {
     }
 }
 
-fn concrete_ints(a: Option<&Arg>, n: usize, default: usize) -> Option<[usize; 2]> {
-    let v: Vec<usize> = match a {
-        None => vec![default],
-        Some(Arg::IntList(l)) => l
-            .iter()
-            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
-            .collect::<Option<_>>()?,
-        Some(Arg::Int(SymInt::Int(v))) => vec![usize::try_from(*v).ok()?],
-        _ => return None,
-    };
-    match (v.len(), n) {
-        (1, 2) => Some([v[0], v[0]]),
-        (2, 2) => Some([v[0], v[1]]),
-        _ => None,
-    }
-}
-
 /// A per-spatial-dim parameter of a 2-D op (one value, or one per dim) as two sizes.
 fn concrete_pair(list: &[SymInt]) -> Option<[usize; 2]> {
     let v: Vec<usize> = list
@@ -255,23 +238,33 @@ impl Builder<'_> {
         }))
     }
 
-    /// `max_pool2d` of a 4-D f32 input, `ceil_mode = false`.
-    fn try_max_pool(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+    /// A max pooling of a 4-D f32 input, `ceil_mode = false` (the op's
+    /// `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when only its
+    /// output 0 is read).
+    fn try_max_pool(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::MaxPool {
+            input: x,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            ceil_mode: false,
+        }) = lowering_of(op, args)
+        else {
             return None;
-        }
-        let k = concrete_ints(args.get(1), 2, 1)?;
-        let s = match args.get(2) {
-            Some(Arg::IntList(l)) if l.is_empty() => k,
-            None => k,
-            a => concrete_ints(a, 2, 1)?,
         };
-        let p = concrete_ints(args.get(3), 2, 0)?;
-        let d = concrete_ints(args.get(4), 2, 1)?;
-        if !matches!(args.get(5), None | Some(Arg::Bool(false))) {
+        if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
+        if self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        let pair =
+            |l: &[i64]| concrete_pair(&l.iter().map(|&i| SymInt::Int(i)).collect::<Vec<_>>());
+        let k = pair(&kernel_size)?;
+        let s = if stride.is_empty() { k } else { pair(&stride)? };
+        let p = pair(&padding)?;
+        let d = pair(&dilation)?;
         let half = |i: usize| ((k[i].max(1) - 1) * d[i]).div_ceil(2);
         if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
             return None;
@@ -488,13 +481,21 @@ impl Builder<'_> {
         self.place[v] = Some(Place::Slot);
     }
 
+    /// Whether `v` is planned as one value: a single-output call, or a multi-output one
+    /// whose output 0 alone is read (see `first_output_only`).
+    pub(super) fn single_output(&self, v: V) -> bool {
+        self.graph.nodes[v].meta.len() == 1 || self.first_only[v]
+    }
+
     /// The planned step of a call that is not elementwise, or `None` (a fallback).
     fn special_kind(&mut self, v: V, op: &'static OpDef, name: &str, args: &[Arg]) -> Option<Kind> {
-        if let Some(conv) = self.try_conv(v, op, args) {
-            return Some(conv);
+        if let Some(kind) = self
+            .try_conv(v, op, args)
+            .or_else(|| self.try_max_pool(v, op, args))
+        {
+            return Some(kind);
         }
         match name {
-            "aten::max_pool2d.default" => self.try_max_pool(v, args),
             "aten::_softmax.default"
             | "aten::_log_softmax.default"
             | "aten::softmax.int"

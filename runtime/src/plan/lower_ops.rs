@@ -276,9 +276,6 @@ impl Builder<'_> {
                 "aten::batch_norm.default"
             }
             ("aten::native_layer_norm.default", _) if first_only => "aten::layer_norm.default",
-            ("aten::max_pool2d_with_indices.default", _) if first_only => {
-                "aten::max_pool2d.default"
-            }
             (other, _) => other,
         };
         (export_name.to_string(), mapped)
