@@ -8,6 +8,7 @@ pub use ferrex_kernels::pointwise::{Binary, Unary};
 use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
 use crate::symbolic::SymInt;
+use crate::tensor::DType;
 
 /// What a tensor argument is in a lowering: a node index of the graph being compiled.
 pub type ArgRef = usize;
@@ -64,6 +65,22 @@ pub enum Lowering<T> {
         padding: Vec<i64>,
         dilation: Vec<i64>,
         ceil_mode: bool,
+    },
+    /// A sum (`mean`: a mean) over `dims` (`None` or empty: every dim), into `dtype`
+    /// when the call converts.
+    Reduce {
+        input: T,
+        dims: Option<Vec<i64>>,
+        dtype: Option<DType>,
+        mean: bool,
+    },
+    /// Softmax (`log`: log-softmax) of the lanes along `dim`, into `dtype` when the call
+    /// converts (`softmax.int`; `_softmax` never does).
+    Softmax {
+        input: T,
+        dim: i64,
+        dtype: Option<DType>,
+        log: bool,
     },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,

@@ -5,7 +5,7 @@
 use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
 use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::Storage;
+use ferrex::tensor::{DType, Storage};
 
 use super::fold::f32_const;
 use super::fuse::lowering_of;
@@ -275,35 +275,31 @@ impl Builder<'_> {
         })
     }
 
-    /// Softmax of an f32 input into f32 (`_softmax(x, dim, half_to_float=False)`,
-    /// `softmax.int(x, dim, dtype=None|f32)`, and the `log_` forms).
-    pub(super) fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// Softmax of an f32 input into f32 (the op's `Lowering::Softmax`: `_softmax`,
+    /// `softmax.int` with no dtype or f32, and the `log_` forms).
+    pub(super) fn try_softmax(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Softmax {
+            input: x,
+            dim: d,
+            dtype,
+            log,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || !matches!(dtype, None | Some(DType::F32)) {
             return None;
         }
         let rank = self.meta(x)?.rank();
-        let d = match args.get(1) {
-            Some(Arg::Int(s)) => s.as_int()?,
-            _ => return None,
-        };
         let r = i64::try_from(rank.max(1)).ok()?;
         let dim = usize::try_from(if d < 0 { d + r } else { d }).ok()?;
         if dim >= rank.max(1) {
             return None;
         }
-        let ok_third = match args.get(2) {
-            None | Some(Arg::None) | Some(Arg::Bool(false)) => true,
-            Some(Arg::DType(t)) => *t == ferrex::tensor::DType::F32,
-            _ => false,
-        };
-        if !ok_third {
-            return None;
-        }
         Some(Kind::Softmax {
             x: self.operand(x),
             dim,
-            log: name.contains("log_softmax"),
+            log,
             safe: self.safe_softmax[v],
         })
     }
@@ -492,14 +488,12 @@ impl Builder<'_> {
         if let Some(kind) = self
             .try_conv(v, op, args)
             .or_else(|| self.try_max_pool(v, op, args))
+            .or_else(|| self.try_softmax(v, op, args))
+            .or_else(|| self.try_reduce(v, op, args))
         {
             return Some(kind);
         }
         match name {
-            "aten::_softmax.default"
-            | "aten::_log_softmax.default"
-            | "aten::softmax.int"
-            | "aten::log_softmax.int" => self.try_softmax(v, name, args),
             "aten::layer_norm.default" => self.try_layer_norm(v, args),
             "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
                 self.try_permute(v, name, args)

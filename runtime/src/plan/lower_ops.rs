@@ -5,8 +5,10 @@
 //! `native_group_norm`, whose output 0 is read through `getitem`).
 
 use ferrex::graph::Arg;
+use ferrex::ops::{Lowering, OpDef};
 use ferrex::tensor::DType;
 
+use super::fuse::lowering_of;
 use super::lower::{number, RESHAPE_LIKE};
 use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
 
@@ -24,10 +26,6 @@ impl Builder<'_> {
     pub(super) fn lower_more(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
         match name {
             "aten::scaled_dot_product_attention.default" => self.try_attention(v, args),
-            "aten::sum.default"
-            | "aten::sum.dim_IntList"
-            | "aten::mean.default"
-            | "aten::mean.dim" => self.try_reduce(v, name, args),
             "aten::embedding.default" => self.try_embedding(v, args),
             "aten::group_norm.default" | "aten::native_group_norm.default" => {
                 self.try_group_norm(v, name, args)
@@ -90,27 +88,28 @@ impl Builder<'_> {
         })
     }
 
-    /// `sum` / `mean` (`.default`, `.dim_IntList` / `.dim`) of an f32 input into f32.
-    fn try_reduce(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+    /// A sum or mean of an f32 input into f32 (the op's `Lowering::Reduce`: `sum`,
+    /// `mean`, their `.dim` forms).
+    pub(super) fn try_reduce(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Reduce {
+            input: x,
+            dims,
+            dtype,
+            mean,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || !matches!(dtype, None | Some(DType::F32)) {
+            return None;
+        }
         let rank = self.meta(x)?.rank();
-        if !self.is_f32(v) {
-            return None;
-        }
-        let with_dims = name.ends_with(".dim_IntList") || name.ends_with(".dim");
-        let dtype_at = if with_dims { 3 } else { 1 };
-        if !matches!(args.get(dtype_at), None | Some(Arg::None))
-            && !matches!(args.get(dtype_at), Some(Arg::DType(DType::F32)))
-        {
-            return None;
-        }
-        let mut dims: Vec<usize> = match (with_dims, args.get(1)) {
-            (true, Some(Arg::IntList(l))) if rank > 0 => l
+        let mut dims: Vec<usize> = match dims {
+            Some(l) if rank > 0 => l
                 .iter()
-                .map(|s| s.as_int().and_then(|d| wrap_dim(d, rank)))
+                .map(|&d| wrap_dim(d, rank))
                 .collect::<Option<_>>()?,
-            (true, Some(Arg::IntList(_)) | None | Some(Arg::None)) | (false, _) => Vec::new(),
-            _ => return None,
+            _ => Vec::new(),
         };
         if dims.is_empty() {
             dims = (0..rank).collect();
@@ -120,7 +119,7 @@ impl Builder<'_> {
         Some(Kind::Reduce {
             x: self.operand(x),
             dims,
-            mean: name.starts_with("aten::mean"),
+            mean,
         })
     }
 

@@ -106,7 +106,7 @@ impl Builder<'_> {
             let NodeKind::Call { op, args } = &self.graph.nodes[m.softmax].kind else {
                 continue;
             };
-            if self.try_softmax(m.softmax, &op.name(), args).is_none() {
+            if self.try_softmax(m.softmax, op, args).is_none() {
                 continue;
             }
             self.safe_softmax[m.softmax] = true;
