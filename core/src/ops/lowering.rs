@@ -82,6 +82,35 @@ pub enum Lowering<T> {
         dtype: Option<DType>,
         log: bool,
     },
+    /// The input's elements in the same order under the result's sizes (`view`,
+    /// `reshape`, `flatten`, `unflatten`, `unsqueeze`, `squeeze`, `clone`, `contiguous`):
+    /// an alias of a planned buffer, else a copy.
+    Reshape { input: T },
+    /// The input's dims permuted (`t`, `transpose`, `permute`).
+    Permute { input: T, dims: PermuteDims },
+    /// The input broadcast to the result's sizes (`expand`).
+    Expand { input: T },
+    /// `input[..., index, ...]` along `dim` (`select.int`).
+    Select { input: T, dim: i64, index: SymInt },
+    /// `input[..., start:end:step, ...]` along `dim` (`slice.Tensor`).
+    Slice {
+        input: T,
+        dim: i64,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: SymInt,
+    },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
+}
+
+/// Which dims a permutation swaps, as the call gave them (negative dims not wrapped).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PermuteDims {
+    /// `t`: dims 0 and 1 of a 2-D tensor swapped; a 0-D or 1-D tensor unchanged.
+    T,
+    /// `transpose(d0, d1)`.
+    Swap(i64, i64),
+    /// `permute(dims)`: result dim `i` is input dim `dims[i]`.
+    All(Vec<i64>),
 }

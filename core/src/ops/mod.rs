@@ -410,11 +410,7 @@ pub struct BuiltinOp(pub &'static OpDef);
 inventory::collect!(BuiltinOp);
 
 fn builtin_ops() -> Vec<&'static OpDef> {
-    let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
-    all.extend_from_slice(shape::OPS);
-    all.extend_from_slice(constructors::OPS);
-    all.extend_from_slice(sym::OPS);
-    all
+    inventory::iter::<BuiltinOp>().map(|b| b.0).collect()
 }
 
 fn registry() -> &'static RwLock<HashMap<String, &'static OpDef>> {

@@ -331,6 +331,27 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
     (op.lowering?)(&by_index).ok()
 }
 
+/// The lowering of a view op (`Lowering::Reshape`, `Permute`, `Expand`, `Select`,
+/// `Slice`), with its sizes kept symbolic: unlike [`lowering_of`], a size known only at
+/// run time is allowed, because these lowerings hold sizes only as `SymInt`s (a slice's
+/// bounds, a select's index), which the step evaluates from the call's bindings. Their
+/// `int` fields are dims, never sizes.
+pub(super) fn view_lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
+    let by_index: Vec<Argument<ArgRef>> = args
+        .iter()
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match (op.lowering?)(&by_index).ok()? {
+        l @ (Lowering::Reshape { .. }
+        | Lowering::Permute { .. }
+        | Lowering::Expand { .. }
+        | Lowering::Select { .. }
+        | Lowering::Slice { .. }) => Some(l),
+        _ => None,
+    }
+}
+
 /// Emits the instructions of a fused group.
 struct Emit<'a> {
     prog: FusedProgram,

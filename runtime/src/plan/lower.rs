@@ -3,34 +3,19 @@
 //! kernel. Constant folding and the opening of fusion groups happen here, node by node.
 
 use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
+use ferrex::ops::lowering::PermuteDims;
 use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage};
 
 use super::fold::f32_const;
-use super::fuse::lowering_of;
+use super::fuse::{lowering_of, view_lowering_of};
+use super::lower_ops::ViewLowering;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
     Place, V,
 };
 use crate::CompileError;
-
-/// Ops whose result is their input's elements in the same order (a slot's alias, or a
-/// planned reshape of a value that is not in a slot).
-pub(super) const RESHAPE_LIKE: &[&str] = &[
-    "aten::view.default",
-    "aten::reshape.default",
-    "aten::_unsafe_view.default",
-    "aten::flatten.using_ints",
-    "aten::unflatten.int",
-    "aten::unsqueeze.default",
-    "aten::squeeze.dim",
-    "aten::squeeze.dims",
-    "aten::squeeze.default",
-    "aten::clone.default",
-    "aten::contiguous.default",
-    "aten::alias.default",
-];
 
 pub(super) fn number(a: &Arg) -> Option<f64> {
     match a {
@@ -337,11 +322,10 @@ impl Builder<'_> {
         })
     }
 
-    /// `transpose.int(x, d0, d1)`, `permute(x, dims)`, `t(x)` of an f32 input of known
-    /// rank: the permutation of its dims, as a strided copy.
-    fn try_permute(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// A permutation of the dims of an f32 input of known rank (the op's
+    /// `Lowering::Permute`: `transpose.int`, `permute`, `t`), as a strided copy.
+    fn try_permute(&self, v: V, x: V, how: PermuteDims) -> Option<Kind> {
+        if !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
         let rank = self.meta(x)?.rank();
@@ -351,29 +335,57 @@ impl Builder<'_> {
                 .ok()
                 .filter(|&d| d < rank)
         };
-        let dim = |a: Option<&Arg>| match a {
-            Some(Arg::Int(s)) => s.as_int().and_then(norm),
-            _ => None,
-        };
         let mut dims: Vec<usize> = (0..rank).collect();
-        match name {
-            "aten::transpose.int" => dims.swap(dim(args.get(1))?, dim(args.get(2))?),
-            "aten::t.default" if rank == 2 => dims.swap(0, 1),
-            "aten::t.default" => {}
-            _ => match args.get(1) {
-                Some(Arg::IntList(l)) if l.len() == rank => {
-                    dims = l
-                        .iter()
-                        .map(|s| s.as_int().and_then(norm))
-                        .collect::<Option<_>>()?;
-                }
-                _ => return None,
-            },
+        match how {
+            PermuteDims::Swap(a, b) => dims.swap(norm(a)?, norm(b)?),
+            PermuteDims::T if rank == 2 => dims.swap(0, 1),
+            PermuteDims::T => {}
+            PermuteDims::All(l) if l.len() == rank => {
+                dims = l.into_iter().map(norm).collect::<Option<_>>()?;
+            }
+            PermuteDims::All(_) => return None,
         }
         Some(Kind::Permute {
             x: self.operand(x),
             dims,
         })
+    }
+
+    /// A view op (the op's `Lowering::Reshape` / `Permute` / `Expand` / `Select` /
+    /// `Slice`): a reshape of a planned buffer is an alias of it, anything else a strided
+    /// copy. `None`: not a view op, or not planned.
+    fn try_view_op(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Option<Kind>> {
+        let view = match view_lowering_of(op, args)? {
+            Lowering::Permute { input, dims } => return Some(self.try_permute(v, input, dims)),
+            Lowering::Reshape { input } => {
+                if self.place[input] == Some(Place::Slot) && self.meta(v).is_some() {
+                    return Some(Some(Kind::Alias {
+                        src: input,
+                        sizes: Vec::new(),
+                    }));
+                }
+                (input, ViewLowering::Reshape)
+            }
+            Lowering::Expand { input } => (input, ViewLowering::Expand),
+            Lowering::Select { input, dim, index } => (input, ViewLowering::Select { dim, index }),
+            Lowering::Slice {
+                input,
+                dim,
+                start,
+                end,
+                step,
+            } => (
+                input,
+                ViewLowering::Slice {
+                    dim,
+                    start,
+                    end,
+                    step,
+                },
+            ),
+            _ => return None,
+        };
+        Some(self.try_view(v, view.0, view.1))
     }
 
     /// A higher-order node: its subgraphs compiled as subplans, with the constants
@@ -493,20 +505,11 @@ impl Builder<'_> {
         {
             return Some(kind);
         }
+        if let Some(view) = self.try_view_op(v, op, args) {
+            return view;
+        }
         match name {
             "aten::layer_norm.default" => self.try_layer_norm(v, args),
-            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
-                self.try_permute(v, name, args)
-            }
-            _ if RESHAPE_LIKE.contains(&name) => match self.node_arg(args.first()) {
-                Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
-                    Some(Kind::Alias {
-                        src,
-                        sizes: Vec::new(),
-                    })
-                }
-                _ => self.lower_more(v, name, args),
-            },
             _ => self
                 .try_gemm(v, op, args)
                 .or_else(|| self.lower_more(v, name, args)),

@@ -6,11 +6,28 @@
 
 use ferrex::graph::Arg;
 use ferrex::ops::{Lowering, OpDef};
+use ferrex::symbolic::SymInt;
 use ferrex::tensor::DType;
 
 use super::fuse::lowering_of;
-use super::lower::{number, RESHAPE_LIKE};
+use super::lower::number;
 use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
+
+/// A view as its op's lowering gives it, before the input's rank places its dim.
+pub(super) enum ViewLowering {
+    Reshape,
+    Expand,
+    Select {
+        dim: i64,
+        index: SymInt,
+    },
+    Slice {
+        dim: i64,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: SymInt,
+    },
+}
 
 /// `d` of a tensor of `rank` dims, wrapped when negative.
 fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
@@ -33,7 +50,7 @@ impl Builder<'_> {
             "aten::bmm.default" => self.try_bmm(v, args),
             "aten::eq.Scalar" | "aten::ne.Scalar" | "aten::gt.Scalar" | "aten::ge.Scalar"
             | "aten::lt.Scalar" | "aten::le.Scalar" => self.try_compare(v, name, args),
-            _ => self.try_view(v, name, args),
+            _ => None,
         }
     }
 
@@ -205,44 +222,29 @@ impl Builder<'_> {
 
     /// A view op of an f32 value that is not a reshape of a planned buffer (those are
     /// aliases): a strided copy.
-    fn try_view(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let src = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        let rank = self.meta(src)?.rank();
-        if !self.is_f32(v) {
+    pub(super) fn try_view(&self, v: V, src: V, view: ViewLowering) -> Option<Kind> {
+        if !self.is_f32(src) || !self.is_f32(v) {
             return None;
         }
-        let int = |a: Option<&Arg>| match a {
-            Some(Arg::Int(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let view = match name {
-            _ if RESHAPE_LIKE.contains(&name) => ViewOp::Reshape,
-            "aten::expand.default" => ViewOp::Expand,
-            "aten::select.int" => ViewOp::Select {
-                dim: wrap_dim(int(args.get(1))?.as_int()?, rank)?,
-                index: int(args.get(2))?,
+        let rank = self.meta(src)?.rank();
+        let view = match view {
+            ViewLowering::Reshape => ViewOp::Reshape,
+            ViewLowering::Expand => ViewOp::Expand,
+            ViewLowering::Select { dim, index } => ViewOp::Select {
+                dim: wrap_dim(dim, rank)?,
+                index,
             },
-            "aten::slice.Tensor" => {
-                let opt = |a: Option<&Arg>| match a {
-                    None | Some(Arg::None) => Some(None),
-                    a => int(a).map(Some),
-                };
-                let dim = match args.get(1) {
-                    None => 0,
-                    a => wrap_dim(int(a)?.as_int()?, rank)?,
-                };
-                let step = match args.get(4) {
-                    None => 1,
-                    a => usize::try_from(int(a)?.as_int()?).ok().filter(|&s| s > 0)?,
-                };
-                ViewOp::Slice {
-                    dim,
-                    start: opt(args.get(2))?,
-                    end: opt(args.get(3))?,
-                    step,
-                }
-            }
-            _ => return None,
+            ViewLowering::Slice {
+                dim,
+                start,
+                end,
+                step,
+            } => ViewOp::Slice {
+                dim: wrap_dim(dim, rank)?,
+                start,
+                end,
+                step: usize::try_from(step.as_int()?).ok().filter(|&s| s > 0)?,
+            },
         };
         Some(Kind::View {
             x: self.operand(src),
