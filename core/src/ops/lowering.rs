@@ -1,13 +1,16 @@
 //! Capabilities an op offers the compiled runtime, from its typed arguments: what it
 //! computes, in terms the runtime's kernels implement. The runtime asks an op's
 //! `lowering` hook instead of matching its name, so defaults and argument positions live
-//! only in the op's schema.
+//! only in the op's schema, and ops that compute the same thing (`conv2d` and the core
+//! IR's `convolution`, `max_pool2d` and `max_pool2d_with_indices`'s output 0) declare
+//! the same capability. A multi-output op's lowering describes its output 0, which the
+//! runtime plans when nothing else of it is read.
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
 
 use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
-use crate::symbolic::SymInt;
+use crate::symbolic::{CmpOp, SymInt};
 use crate::tensor::DType;
 
 /// What a tensor argument is in a lowering: a node index of the graph being compiled.
@@ -99,6 +102,50 @@ pub enum Lowering<T> {
         start: Option<SymInt>,
         end: Option<SymInt>,
         step: SymInt,
+    },
+    /// Layer norm over the last `normalized_rank` dims (`layer_norm`; the core IR's
+    /// `native_layer_norm`, whose output 0 it is).
+    LayerNorm {
+        input: T,
+        normalized_rank: usize,
+        weight: Option<T>,
+        bias: Option<T>,
+        eps: f64,
+    },
+    /// Group norm of `[N, C, …]` in `groups` channel groups (`group_norm`;
+    /// `native_group_norm`'s output 0).
+    GroupNorm {
+        input: T,
+        groups: i64,
+        weight: Option<T>,
+        bias: Option<T>,
+        eps: f64,
+    },
+    /// Inference batch norm with running statistics (`batch_norm` with
+    /// `training=False`; `_native_batch_norm_legit_no_training`'s output 0).
+    BatchNorm {
+        input: T,
+        weight: Option<T>,
+        bias: Option<T>,
+        running_mean: Option<T>,
+        running_var: Option<T>,
+        eps: f64,
+    },
+    /// `input op rhs` of a tensor and a number, into bool (`eq.Scalar`, `lt.Scalar`, …).
+    Compare { input: T, op: CmpOp, rhs: f64 },
+    /// Rows of `weight` gathered by `indices` (`embedding`).
+    Embedding { weight: T, indices: T },
+    /// One matrix product per batch of two 3-D tensors (`bmm`).
+    Bmm { a: T, b: T },
+    /// Scaled dot-product attention (`scale` `None`: `1 / sqrt(head dim)`).
+    Attention {
+        query: T,
+        key: T,
+        value: T,
+        attn_mask: Option<T>,
+        dropout_p: f64,
+        is_causal: bool,
+        scale: Option<f64>,
     },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,

@@ -100,8 +100,13 @@ pub struct OpDef {
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
-    /// What the compiled runtime may run this op as (a pointwise function, …), from the
-    /// op's typed arguments; `None`: the registry's eager kernel.
+    /// The op's capability for the compiled runtime: what it computes, in terms the
+    /// runtime's kernels implement ([`Lowering`]: a pointwise function, a GEMM, a
+    /// convolution, a pooling window, a softmax, a reduction, a norm, a view, attention,
+    /// …), decoded from the op's typed arguments with node indices for tensors. The
+    /// runtime asks this instead of matching op names, so aliases (`conv2d` and the core
+    /// IR's `convolution`) are one capability, and argument positions and schema
+    /// defaults live only in the op's schema. `None`: the registry's eager kernel.
     pub lowering: Option<LowerFn>,
     parsed: OnceLock<Result<Schema, String>>,
 }

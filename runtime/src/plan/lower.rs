@@ -9,22 +9,13 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage};
 
 use super::fold::f32_const;
-use super::fuse::{lowering_of, view_lowering_of};
+use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::lower_ops::ViewLowering;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
     Place, V,
 };
 use crate::CompileError;
-
-pub(super) fn number(a: &Arg) -> Option<f64> {
-    match a {
-        Arg::Int(SymInt::Int(v)) => Some(*v as f64),
-        Arg::Float(f) => Some(*f),
-        Arg::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        _ => None,
-    }
-}
 
 /// A per-spatial-dim parameter of a 2-D op (one value, or one per dim) as two sizes.
 fn concrete_pair(list: &[SymInt]) -> Option<[usize; 2]> {
@@ -101,13 +92,6 @@ impl Builder<'_> {
             self.steps[v] = Some(self.step(v, Kind::GetItem { src: source, index }));
         }
         self.place[v] = Some(Place::Storage);
-    }
-
-    pub(super) fn node_arg(&self, a: Option<&Arg>) -> Option<V> {
-        match a {
-            Some(Arg::Tensor(n)) => Some(n.0),
-            _ => None,
-        }
     }
 
     /// A matrix product the GEMM kernels run (the op's `Lowering::Gemm`: `addmm`, `mm`,
@@ -289,35 +273,35 @@ impl Builder<'_> {
         })
     }
 
-    /// `layer_norm(x, normalized_shape, weight?, bias?, eps)` of an f32 input, with f32
-    /// (or no) weight and bias.
-    fn try_layer_norm(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// A layer norm of an f32 input with f32 (or no) weight and bias (the op's
+    /// `Lowering::LayerNorm`: `layer_norm`, and `native_layer_norm` when only its output 0
+    /// is read).
+    fn try_layer_norm(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::LayerNorm {
+            input: x,
+            normalized_rank: k,
+            weight,
+            bias,
+            eps,
+        }) = lowering_keeping_sizes(op, args)
+        else {
+            return None;
+        };
+        if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) || k == 0 {
             return None;
         }
-        let k = match args.get(1) {
-            Some(Arg::IntList(shape)) if !shape.is_empty() => shape.len(),
-            _ => return None,
-        };
-        let param = |i: usize| -> Option<Option<Operand>> {
-            match args.get(i) {
-                None | Some(Arg::None) => Some(None),
-                Some(Arg::Tensor(n)) if self.is_f32(n.0) => Some(Some(self.operand(n.0))),
-                _ => None,
+        let param = |n: Option<V>| -> Option<Option<Operand>> {
+            match n {
+                None => Some(None),
+                Some(n) if self.is_f32(n) => Some(Some(self.operand(n))),
+                Some(_) => None,
             }
-        };
-        let eps = match args.get(4) {
-            None => 1e-5,
-            Some(Arg::Float(e)) => *e,
-            Some(Arg::Int(e)) => e.as_int()? as f64,
-            _ => return None,
         };
         Some(Kind::LayerNorm {
             x: self.operand(x),
             k,
-            weight: param(2)?,
-            bias: param(3)?,
+            weight: param(weight)?,
+            bias: param(bias)?,
             eps,
         })
     }
@@ -355,7 +339,7 @@ impl Builder<'_> {
     /// `Slice`): a reshape of a planned buffer is an alias of it, anything else a strided
     /// copy. `None`: not a view op, or not planned.
     fn try_view_op(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Option<Kind>> {
-        let view = match view_lowering_of(op, args)? {
+        let view = match lowering_keeping_sizes(op, args)? {
             Lowering::Permute { input, dims } => return Some(self.try_permute(v, input, dims)),
             Lowering::Reshape { input } => {
                 if self.place[input] == Some(Place::Slot) && self.meta(v).is_some() {
@@ -447,14 +431,11 @@ impl Builder<'_> {
             self.alias_to(v, softmax);
             return;
         }
-        // Core-IR composites are lowered as their export-IR forms.
-        let (name, mapped) = self.core_ir_form(v, &op.name(), args);
-        let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
-        if let Some(ew) = self.elementwise(v, op, &name, planned_args) {
+        if let Some(ew) = self.elementwise(v, op, args) {
             self.open_group(v, ew);
             return;
         }
-        match self.special_kind(v, op, &name, planned_args) {
+        match self.special_kind(v, op, args) {
             Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
             Some(kind) => {
                 let place = if kind.is_planned() {
@@ -496,23 +477,21 @@ impl Builder<'_> {
     }
 
     /// The planned step of a call that is not elementwise, or `None` (a fallback).
-    fn special_kind(&mut self, v: V, op: &'static OpDef, name: &str, args: &[Arg]) -> Option<Kind> {
+    fn special_kind(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         if let Some(kind) = self
             .try_conv(v, op, args)
             .or_else(|| self.try_max_pool(v, op, args))
             .or_else(|| self.try_softmax(v, op, args))
             .or_else(|| self.try_reduce(v, op, args))
+            .or_else(|| self.try_layer_norm(v, op, args))
+            .or_else(|| self.try_group_norm(v, op, args))
         {
             return Some(kind);
         }
         if let Some(view) = self.try_view_op(v, op, args) {
             return view;
         }
-        match name {
-            "aten::layer_norm.default" => self.try_layer_norm(v, args),
-            _ => self
-                .try_gemm(v, op, args)
-                .or_else(|| self.lower_more(v, name, args)),
-        }
+        self.try_gemm(v, op, args)
+            .or_else(|| self.lower_more(v, op, args))
     }
 }
