@@ -24,7 +24,9 @@
 //! `composite` (the decomposition is also the eager implementation), `decomposition`,
 //! `pointwise`, `lowering`, `inplace_of`, `wrapped_numbers: [self, other]` (`Tensor`
 //! arguments that may be plain numbers, decoded as `TensorOrNumber`), `accept_none: [name]`
-//! (a required argument ferrex also accepts as `None`, decoded as an `Option`), and the flags `core_aten`, `random`,
+//! (a required argument ferrex also accepts as `None`, decoded as an `Option`), `raw: [name]`
+//! (an argument kept as the `Argument` the call gave: `arange`'s bounds, which may be
+//! symbolic sizes where a `Scalar` field would hold their example value), and the flags `core_aten`, `random`,
 //! `composite_implicit`.
 
 use ferrex_schema::{ArgType, BaseType, DefaultValue};
@@ -207,6 +209,7 @@ fn fields(
     types: &[ArgType],
     numbers: &[String],
     accept_none: &[String],
+    raw: &[String],
 ) -> Vec<Field> {
     schema
         .args
@@ -216,20 +219,24 @@ fn fields(
             let plain_tensor = ty.base == BaseType::Tensor && ty.list.is_none() && !ty.optional;
             // A `Scalar` may arrive as a 0-d tensor standing for it (`_assert_scalar`).
             let plain_scalar = ty.base == BaseType::Scalar && ty.list.is_none() && !ty.optional;
-            let (ty_tokens, decode) =
-                if (plain_tensor || plain_scalar) && numbers.contains(&arg.name) {
-                    (
-                        quote!(::ferrex::ops::TensorOrNumber<T>),
-                        quote!(::ferrex::ops::decode::tensor_or_number),
-                    )
-                } else if accept_none.contains(&arg.name) {
-                    field_type(&ArgType {
-                        optional: true,
-                        ..*ty
-                    })
-                } else {
-                    field_type(ty)
-                };
+            let (ty_tokens, decode) = if raw.contains(&arg.name) {
+                field_type(&ArgType {
+                    base: BaseType::Opaque,
+                    ..*ty
+                })
+            } else if (plain_tensor || plain_scalar) && numbers.contains(&arg.name) {
+                (
+                    quote!(::ferrex::ops::TensorOrNumber<T>),
+                    quote!(::ferrex::ops::decode::tensor_or_number),
+                )
+            } else if accept_none.contains(&arg.name) {
+                field_type(&ArgType {
+                    optional: true,
+                    ..*ty
+                })
+            } else {
+                field_type(ty)
+            };
             Field {
                 ident: field_ident(&arg.name),
                 name: arg.name.clone(),
@@ -237,7 +244,8 @@ fn fields(
                 decode,
                 default: default_tokens(arg.default.as_ref()),
                 is_tensor: plain_tensor && !numbers.contains(&arg.name),
-                uses_t: matches!(ty.base, BaseType::Tensor | BaseType::Opaque),
+                uses_t: matches!(ty.base, BaseType::Tensor | BaseType::Opaque)
+                    || raw.contains(&arg.name),
             }
         })
         .collect()
@@ -326,6 +334,7 @@ fn check_keys(def: &OpDefInput) -> syn::Result<()> {
         "inplace_of",
         "wrapped_numbers",
         "accept_none",
+        "raw",
         "core_aten",
         "random",
         "composite_implicit",
@@ -488,7 +497,14 @@ fn expand_one(def: &OpDefInput) -> syn::Result<TokenStream> {
         ));
     }
     let accept_none = name_list(def, "accept_none")?;
-    let fields = fields(&schema, &types, &numbers, &accept_none);
+    let raw = name_list(def, "raw")?;
+    if let Some(n) = raw.iter().find(|n| schema.position(n).is_none()) {
+        return Err(syn::Error::new(
+            def.schema.span(),
+            format!("`raw` names `{n}`, which the schema does not declare"),
+        ));
+    }
+    let fields = fields(&schema, &types, &numbers, &accept_none, &raw);
     let args = def
         .define_struct
         .then(|| args_struct(def, &schema, &fields));

@@ -200,7 +200,9 @@ impl ArgType {
             (D::Bool(_), None) => matches!(self.base, B::Bool | B::Scalar),
             (D::Int(_), None) => matches!(self.base, B::Int | B::SymInt | B::Float | B::Scalar),
             (D::Float(_), None) => matches!(self.base, B::Float | B::Scalar),
-            (D::Str(_), None) => self.base == B::Str,
+            // An enum value of an uninterpreted type (`MemoryFormat
+            // memory_format=contiguous_format`).
+            (D::Str(_), None) => matches!(self.base, B::Str | B::Opaque),
             (D::IntList(_) | D::FloatList(_), None) => false,
         }
     }

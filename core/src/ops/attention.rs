@@ -364,11 +364,26 @@ fn first(out: Vec<Tensor>) -> Result<Tensor, OpError> {
         .ok_or_else(|| OpError::new("an op returned no tensor"))
 }
 
+/// What attention offers the runtime (`enable_gqa` is left to the step, which plans
+/// only operands of one batch shape).
+fn sdpa_lowering<T: Clone>(a: &Sdpa<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Attention {
+        query: a.query.clone(),
+        key: a.key.clone(),
+        value: a.value.clone(),
+        attn_mask: a.attn_mask.clone(),
+        dropout_p: a.dropout_p,
+        is_causal: a.is_causal,
+        scale: a.scale,
+    })
+}
+
 op_def! {
     pub static SCALED_DOT_PRODUCT_ATTENTION: struct Sdpa =
         "aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor" {
         meta: sdpa_meta,
         kernel: sdpa_kernel,
         decomposition: sdpa_decomposition,
+        lowering: sdpa_lowering,
     }
 }

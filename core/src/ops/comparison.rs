@@ -5,10 +5,12 @@ use ndarray::Zip;
 
 use super::elementwise::{broadcast_view, operand_of, promote_operands, storage_of, zip2, Operand};
 use super::elementwise::{BinaryArgs, Unary};
+use super::lowering::Lowering;
 use super::util::{broadcast_shapes, concrete, meta_of};
 use super::{op_def, TensorOrNumber};
 use crate::error::OpError;
 use crate::op_bail;
+use crate::symbolic::CmpOp;
 use crate::tensor::{result_type, DType, Element, Scalar, Storage, Tensor, TensorMeta};
 
 type Num = TensorOrNumber<Tensor>;
@@ -40,13 +42,26 @@ fn compare_kernel(
     }])
 }
 
+/// What a comparison with a number offers the runtime (a number on the left: its
+/// eager kernel).
+fn compare_lowering<T: Clone>(a: &CompareScalar<T>, op: CmpOp) -> Result<Lowering<T>, OpError> {
+    Ok(match &a.self_ {
+        TensorOrNumber::Tensor(x) => Lowering::Compare {
+            input: x.clone(),
+            op,
+            rhs: a.other.to::<f64>(),
+        },
+        TensorOrNumber::Number(_) => Lowering::Eager,
+    })
+}
+
 fn compare_scalar_meta(a: &CompareScalar) -> Result<Vec<TensorMeta>, OpError> {
     compare_meta(&a.self_, &TensorOrNumber::Number(a.other))
 }
 
 /// `.Tensor` and `.Scalar` overloads of one comparison, sharing meta and kernel.
 macro_rules! comparison_ops {
-    ($($tensor:ident = $t_schema:literal, $scalar:ident = $s_schema:literal, $f:ident;)*) => {$(
+    ($($tensor:ident = $t_schema:literal, $scalar:ident = $s_schema:literal, $f:ident, $cmp:ident;)*) => {$(
         op_def! {
             pub static $tensor: BinaryArgs = $t_schema {
                 meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
@@ -59,6 +74,7 @@ macro_rules! comparison_ops {
                 kernel: |a: &CompareScalar, _: &[TensorMeta]| {
                     compare_kernel(&a.self_, &TensorOrNumber::Number(a.other), f64::$f, i64::$f)
                 },
+                lowering: |a: &CompareScalar<_>| compare_lowering(a, CmpOp::$cmp),
             }
         }
     )*};
@@ -76,21 +92,22 @@ op_def! {
         kernel: |a: &CompareScalar, _: &[TensorMeta]| {
             compare_kernel(&a.self_, &TensorOrNumber::Number(a.other), f64::eq, i64::eq)
         },
+        lowering: |a: &CompareScalar<_>| compare_lowering(a, CmpOp::Eq),
         wrapped_numbers: [self],
     }
 }
 
 comparison_ops! {
     NE_TENSOR = "aten::ne.Tensor(Tensor self, Tensor other) -> Tensor",
-    NE_SCALAR = "aten::ne.Scalar(Tensor self, Scalar other) -> Tensor", ne;
+    NE_SCALAR = "aten::ne.Scalar(Tensor self, Scalar other) -> Tensor", ne, Ne;
     LT_TENSOR = "aten::lt.Tensor(Tensor self, Tensor other) -> Tensor",
-    LT_SCALAR = "aten::lt.Scalar(Tensor self, Scalar other) -> Tensor", lt;
+    LT_SCALAR = "aten::lt.Scalar(Tensor self, Scalar other) -> Tensor", lt, Lt;
     LE_TENSOR = "aten::le.Tensor(Tensor self, Tensor other) -> Tensor",
-    LE_SCALAR = "aten::le.Scalar(Tensor self, Scalar other) -> Tensor", le;
+    LE_SCALAR = "aten::le.Scalar(Tensor self, Scalar other) -> Tensor", le, Le;
     GT_TENSOR = "aten::gt.Tensor(Tensor self, Tensor other) -> Tensor",
-    GT_SCALAR = "aten::gt.Scalar(Tensor self, Scalar other) -> Tensor", gt;
+    GT_SCALAR = "aten::gt.Scalar(Tensor self, Scalar other) -> Tensor", gt, Gt;
     GE_TENSOR = "aten::ge.Tensor(Tensor self, Tensor other) -> Tensor",
-    GE_SCALAR = "aten::ge.Scalar(Tensor self, Scalar other) -> Tensor", ge;
+    GE_SCALAR = "aten::ge.Scalar(Tensor self, Scalar other) -> Tensor", ge, Ge;
 }
 
 // ---------------------------------------------------------------------------------------

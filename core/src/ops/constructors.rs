@@ -2,176 +2,178 @@
 //! `ones_like`, `new_zeros` / `new_ones` / `new_empty` / `new_full`, `eye`. Called while tracing, they record a node (so symbolic sizes stay
 //! symbolic).
 
-use super::util::concrete;
-use super::{OpArgs, OpDef, Value};
+use super::op_def;
+use super::util::{concrete, meta_of};
+use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
-use crate::tensor::{with_default_generator, DType, Element, Storage, Tensor, TensorMeta};
+use crate::tensor::{with_default_generator, DType, Element, Scalar, Storage, Tensor, TensorMeta};
 
-fn sizes_of(args: &OpArgs) -> Result<Vec<SymInt>, OpError> {
-    sizes_at(args, 0)
-}
-
-/// The size list argument `i`, checked non-negative.
-fn sizes_at(args: &OpArgs, i: usize) -> Result<Vec<SymInt>, OpError> {
-    let sizes = args.int_list(i)?;
+/// A size list, checked non-negative.
+fn checked_sizes(sizes: &[SymInt]) -> Result<Vec<SymInt>, OpError> {
     if let Some(neg) = sizes.iter().find(|s| s.hint() < 0) {
         op_bail!(
             "Trying to create tensor with negative dimension {neg}: {}",
-            crate::symbolic::format_sizes(&sizes)
+            crate::symbolic::format_sizes(sizes)
         );
     }
-    Ok(sizes)
+    Ok(sizes.to_vec())
 }
 
-/// The dtype argument sits right after the positional ones.
-fn filled_meta(
-    args: &OpArgs,
-    dtype_arg: usize,
-    default: DType,
-) -> Result<Vec<TensorMeta>, OpError> {
-    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(default);
-    Ok(vec![TensorMeta::new(dtype, sizes_of(args)?)])
+/// The one result meta computed.
+fn single(metas: &[TensorMeta]) -> Result<&TensorMeta, OpError> {
+    metas
+        .first()
+        .ok_or_else(|| OpError::new("constructor: no result meta"))
 }
 
-fn zeros_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    filled_meta(args, 1, DType::DEFAULT_FLOAT)
-}
-
-fn zeros_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &zeros_meta(args)?[0];
-    Ok(vec![Storage::full(&concrete(&m.sizes), 0.0, m.dtype)])
-}
-
-fn ones_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &zeros_meta(args)?[0];
-    Ok(vec![Storage::full(&concrete(&m.sizes), 1.0, m.dtype)])
-}
-
-/// `full`'s dtype follows its fill value when none is given.
-fn fill_dtype(v: &Value) -> DType {
-    match v {
-        Value::Bool(_) => DType::Bool,
-        Value::Int(_) => DType::I64,
-        _ => DType::DEFAULT_FLOAT,
-    }
-}
-
-fn full_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    filled_meta(args, 2, fill_dtype(&args.get(1)))
-}
-
-fn full_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &full_meta(args)?[0];
+/// A tensor of the result's shape and dtype filled with `value`.
+fn filled(metas: &[TensorMeta], value: Scalar) -> Result<Vec<Storage>, OpError> {
+    let m = single(metas)?;
     Ok(vec![Storage::full_scalar(
         &concrete(&m.sizes),
-        args.scalar(1)?,
+        value,
         m.dtype,
     )])
 }
 
+fn zeros_meta(a: &Filled) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = a.dtype.unwrap_or(DType::DEFAULT_FLOAT);
+    Ok(vec![TensorMeta::new(dtype, checked_sizes(&a.size)?)])
+}
+
+/// `full`'s dtype follows its fill value when none is given.
+fn fill_dtype(v: Scalar) -> DType {
+    match v {
+        Scalar::Bool(_) => DType::Bool,
+        Scalar::Int(_) => DType::I64,
+        Scalar::Float(_) => DType::DEFAULT_FLOAT,
+    }
+}
+
+fn full_meta(a: &Full) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = a.dtype.unwrap_or(fill_dtype(a.fill_value));
+    Ok(vec![TensorMeta::new(dtype, checked_sizes(&a.size)?)])
+}
+
 /// `zeros` / `ones` → `full(size, 0 | 1, …)` with the same keyword arguments, as
 /// PyTorch's table writes them (`True` for a bool `ones`).
-fn filled_decomposition(args: &OpArgs, one: bool) -> Result<Vec<Tensor>, OpError> {
-    let dtype = zeros_meta(args)?.swap_remove(0).dtype;
+fn filled_decomposition(a: &Filled, one: bool) -> Result<Vec<Tensor>, OpError> {
+    let dtype = a.dtype.unwrap_or(DType::DEFAULT_FLOAT);
     let fill = match dtype {
         DType::Bool => Value::Bool(one),
         _ => Value::Int(SymInt::Int(i64::from(one))),
     };
     // The dtype is written out (PyTorch's `full(..., 0, dtype=f32)`): an integer fill
     // with `dtype=None` would make `full` an integer tensor.
-    let mut values = vec![Value::IntList(sizes_of(args)?), fill, Value::DType(dtype)];
-    values.extend(args.values.iter().skip(2).cloned());
+    let values = vec![
+        Value::IntList(checked_sizes(&a.size)?),
+        fill,
+        Value::DType(dtype),
+        a.layout.clone(),
+        a.device.clone(),
+        opt_bool(a.pin_memory),
+    ];
     Ok(Tensor::call_op(&FULL, values))
 }
 
-fn zeros_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    filled_decomposition(args, false)
+fn opt_bool(b: Option<bool>) -> Value {
+    b.map_or(Value::None, Value::Bool)
 }
 
-fn ones_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    filled_decomposition(args, true)
+op_def! {
+    pub static ZEROS: struct Filled =
+        "aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: zeros_meta,
+        kernel: |_: &Filled, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+        decomposition: |a: &Filled| filled_decomposition(a, false),
+    }
+    pub static ONES: Filled =
+        "aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: zeros_meta,
+        kernel: |_: &Filled, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
+        decomposition: |a: &Filled| filled_decomposition(a, true),
+    }
+    pub static FULL: struct Full =
+        "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: full_meta,
+        kernel: |a: &Full, m: &[TensorMeta]| filled(m, a.fill_value),
+    }
 }
-
-pub static ZEROS: OpDef = OpDef::new(
-    "aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    zeros_meta,
-    zeros_kernel,
-)
-.with_decomposition(zeros_decomposition);
-pub static ONES: OpDef = OpDef::new(
-    "aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    zeros_meta,
-    ones_kernel,
-)
-.with_decomposition(ones_decomposition);
-pub static FULL: OpDef = OpDef::new(
-    "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    full_meta,
-    full_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // scalar_tensor
 
-fn scalar_tensor_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let dtype = args.opt_dtype(1)?.unwrap_or(DType::DEFAULT_FLOAT);
+fn scalar_tensor_meta(a: &ScalarTensor) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = a.dtype.unwrap_or(DType::DEFAULT_FLOAT);
     Ok(vec![TensorMeta::new(dtype, Vec::new())])
 }
 
-fn scalar_tensor_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &scalar_tensor_meta(args)?[0];
-    Ok(vec![Storage::full(&[], args.float(0)?, m.dtype)])
+fn scalar_tensor_kernel(a: &ScalarTensor, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![Storage::full(
+        &[],
+        a.s.to::<f64>(),
+        single(metas)?.dtype,
+    )])
 }
 
-/// A zero-dim tensor holding a number — also a symbolic size, which keeps a size-based
-/// value in the graph instead of specialising it.
-pub static SCALAR_TENSOR: OpDef = OpDef::new(
-    "aten::scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    scalar_tensor_meta,
-    scalar_tensor_kernel,
-);
+op_def! {
+    /// A zero-dim tensor holding a number — also a symbolic size, which keeps a size-based
+    /// value in the graph instead of specialising it.
+    pub static SCALAR_TENSOR: struct ScalarTensor =
+        "aten::scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: scalar_tensor_meta,
+        kernel: scalar_tensor_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // arange
 
-struct Range {
-    start: Value,
-    end: Value,
-    step: Value,
-    dtype_arg: usize,
+/// An `arange` call's bounds as given (symbolic sizes stay symbolic) and its dtype.
+struct Range<'a> {
+    start: &'a Value,
+    end: &'a Value,
+    step: &'a Value,
+    dtype: Option<DType>,
 }
 
-fn range_of(args: &OpArgs) -> Range {
-    if args.op.name() == "aten::arange.default" {
+const ZERO: Value = Value::Int(SymInt::Int(0));
+const ONE: Value = Value::Int(SymInt::Int(1));
+
+impl Arange {
+    fn range(&self) -> Range<'_> {
         Range {
-            start: Value::Int(SymInt::Int(0)),
-            end: args.get(0),
-            step: Value::Int(SymInt::Int(1)),
-            dtype_arg: 1,
-        }
-    } else {
-        Range {
-            start: args.get(0),
-            end: args.get(1),
-            step: args.get(2),
-            dtype_arg: 3,
+            start: &ZERO,
+            end: &self.end,
+            step: &ONE,
+            dtype: self.dtype,
         }
     }
 }
 
-fn arange_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let r = range_of(args);
-    let all_int = [&r.start, &r.end, &r.step]
+impl ArangeStartStep {
+    fn range(&self) -> Range<'_> {
+        Range {
+            start: &self.start,
+            end: &self.end,
+            step: &self.step,
+            dtype: self.dtype,
+        }
+    }
+}
+
+fn arange_meta(r: &Range) -> Result<Vec<TensorMeta>, OpError> {
+    let all_int = [r.start, r.end, r.step]
         .iter()
         .all(|v| matches!(v, Value::Int(_)));
-    let dtype = args.opt_dtype(r.dtype_arg)?.unwrap_or(if all_int {
+    let dtype = r.dtype.unwrap_or(if all_int {
         DType::I64
     } else {
         DType::DEFAULT_FLOAT
     });
-    let len = match (&r.start, &r.end, &r.step) {
+    let len = match (r.start, r.end, r.step) {
         (Value::Int(a), Value::Int(b), Value::Int(s)) => {
             let s = s.hint();
             if s == 0 {
@@ -195,7 +197,7 @@ fn arange_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
                 Value::Float(x) => Ok(*x),
                 _ => Err(OpError::new("arange bounds must be numbers")),
             };
-            let (a, b, s) = (f(&r.start)?, f(&r.end)?, f(&r.step)?);
+            let (a, b, s) = (f(r.start)?, f(r.end)?, f(r.step)?);
             if s == 0.0 {
                 op_bail!("step must be nonzero");
             }
@@ -205,16 +207,15 @@ fn arange_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, vec![len])])
 }
 
-fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &arange_meta(args)?[0];
-    let r = range_of(args);
+fn arange_kernel(r: &Range, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let m = single(metas)?;
     let num = |v: &Value| match v {
         Value::Int(i) => i.hint() as f64,
         Value::Float(x) => *x,
         _ => 0.0,
     };
     let n = m.sizes[0].hint().max(0) as usize;
-    let storage = match (&r.start, &r.step) {
+    let storage = match (r.start, r.step) {
         // Integer ranges in i64, exactly (f64 rounds above 2^53).
         (Value::Int(start), Value::Int(step)) if !m.dtype.is_float() => {
             let (start, step) = (start.hint(), step.hint());
@@ -224,7 +225,7 @@ fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
             Storage::from_vec(&[n], data)
         }
         _ => {
-            let (start, step) = (num(&r.start), num(&r.step));
+            let (start, step) = (num(r.start), num(r.step));
             let data: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
             Storage::from_vec(&[n], data)
         }
@@ -235,32 +236,40 @@ fn arange_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
 }
 
 /// `arange(end, …)` → `arange.start_step(0, end, …)`.
-fn arange_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let mut values = vec![Value::Int(SymInt::Int(0)), args.get(0)];
-    if args.values.len() > 1 {
-        values.push(Value::Int(SymInt::Int(1)));
-        values.extend(args.values.iter().skip(1).cloned());
-    }
+fn arange_decomposition(a: &Arange) -> Result<Vec<Tensor>, OpError> {
+    let values = vec![
+        ZERO,
+        a.end.clone(),
+        ONE,
+        a.dtype.map_or(Value::None, Value::DType),
+        a.layout.clone(),
+        a.device.clone(),
+        opt_bool(a.pin_memory),
+    ];
     Ok(Tensor::call_op(&ARANGE_START_STEP, values))
 }
 
-pub static ARANGE: OpDef = OpDef::new(
-    "aten::arange(Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    arange_meta,
-    arange_kernel,
-)
-.with_decomposition(arange_decomposition);
-pub static ARANGE_START_STEP: OpDef = OpDef::new(
-    "aten::arange.start_step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    arange_meta,
-    arange_kernel,
-);
+op_def! {
+    pub static ARANGE: struct Arange =
+        "aten::arange(Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &Arange| arange_meta(&a.range()),
+        kernel: |a: &Arange, m: &[TensorMeta]| arange_kernel(&a.range(), m),
+        decomposition: arange_decomposition,
+        raw: [end],
+    }
+    pub static ARANGE_START_STEP: struct ArangeStartStep =
+        "aten::arange.start_step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &ArangeStartStep| arange_meta(&a.range()),
+        kernel: |a: &ArangeStartStep, m: &[TensorMeta]| arange_kernel(&a.range(), m),
+        raw: [start, end, step],
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // random
 
-fn random_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = filled_meta(args, 1, DType::DEFAULT_FLOAT)?;
+fn random_meta(a: &Filled) -> Result<Vec<TensorMeta>, OpError> {
+    let m = zeros_meta(a)?;
     if !m[0].dtype.is_float() {
         op_bail!(
             "random tensors must have a floating dtype, got {}",
@@ -271,10 +280,10 @@ fn random_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn random_kernel(
-    args: &OpArgs,
+    metas: &[TensorMeta],
     sample: fn(&mut crate::tensor::Generator) -> f64,
 ) -> Result<Vec<Storage>, OpError> {
-    let m = &random_meta(args)?[0];
+    let m = single(metas)?;
     let shape = concrete(&m.sizes);
     let n: usize = shape.iter().product();
     let data: Vec<f64> = with_default_generator(|g| (0..n).map(|_| sample(g)).collect());
@@ -291,147 +300,155 @@ fn random_kernel(
         .ok_or_else(|| OpError::new("invalid shape"))
 }
 
-fn randn_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    random_kernel(args, crate::tensor::Generator::normal)
+op_def! {
+    pub static RANDN: Filled =
+        "aten::randn(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: random_meta,
+        kernel: |_: &Filled, m: &[TensorMeta]| random_kernel(m, crate::tensor::Generator::normal),
+        random,
+    }
+    pub static RAND: Filled =
+        "aten::rand(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: random_meta,
+        kernel: |_: &Filled, m: &[TensorMeta]| random_kernel(m, crate::tensor::Generator::uniform),
+        random,
+    }
 }
-
-fn rand_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    random_kernel(args, crate::tensor::Generator::uniform)
-}
-
-pub static RANDN: OpDef = OpDef::new(
-    "aten::randn(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    random_meta,
-    randn_kernel,
-)
-.random();
-pub static RAND: OpDef = OpDef::new(
-    "aten::rand(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    random_meta,
-    rand_kernel,
-)
-.random();
 
 // ---------------------------------------------------------------------------------------
 // full_like / ones_like / eye
 
-fn like_meta(args: &OpArgs, dtype_arg: usize) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(m.dtype);
-    Ok(vec![TensorMeta::new(dtype, m.sizes)])
+fn like_meta(x: &Tensor, dtype: Option<DType>) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    Ok(vec![TensorMeta::new(dtype.unwrap_or(m.dtype), m.sizes)])
 }
 
-fn full_like_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    like_meta(args, 2)
+op_def! {
+    pub static FULL_LIKE: struct FullLike =
+        "aten::full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &FullLike| like_meta(&a.self_, a.dtype),
+        kernel: |a: &FullLike, m: &[TensorMeta]| filled(m, a.fill_value),
+    }
+    pub static ONES_LIKE: struct OnesLike =
+        "aten::ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
+        kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
+    }
 }
-
-fn full_like_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &full_like_meta(args)?[0];
-    Ok(vec![Storage::full_scalar(
-        &concrete(&m.sizes),
-        args.scalar(1)?,
-        m.dtype,
-    )])
-}
-
-fn ones_like_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    like_meta(args, 1)
-}
-
-fn ones_like_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &ones_like_meta(args)?[0];
-    Ok(vec![Storage::full(&concrete(&m.sizes), 1.0, m.dtype)])
-}
-
-pub static FULL_LIKE: OpDef = OpDef::new(
-    "aten::full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
-    full_like_meta,
-    full_like_kernel,
-);
-pub static ONES_LIKE: OpDef = OpDef::new(
-    "aten::ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor",
-    ones_like_meta,
-    ones_like_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // new_zeros / new_ones / new_empty / new_full: `self` gives the dtype by default
 
-/// `(size argument, fill argument if any, dtype argument)` of a `new_*` op.
-fn new_filled_layout(op: &OpDef) -> (Option<usize>, usize) {
-    if std::ptr::eq(op, &NEW_FULL) {
-        (Some(2), 3)
-    } else {
-        (None, 2)
+/// A `new_*` call: `self`, the sizes, the fill value (`new_full`'s argument, 1 for
+/// `new_ones`, 0 otherwise: `new_empty`'s contents are unspecified, zeros are a valid
+/// choice) and the keyword arguments.
+struct NewCall<'a> {
+    self_: &'a Tensor,
+    size: &'a [SymInt],
+    fill: Scalar,
+    dtype: Option<DType>,
+    rest: [Value; 3],
+}
+
+impl NewFilled {
+    fn call(&self, fill: i64) -> NewCall<'_> {
+        NewCall {
+            self_: &self.self_,
+            size: &self.size,
+            fill: Scalar::Int(fill),
+            dtype: self.dtype,
+            rest: [
+                self.layout.clone(),
+                self.device.clone(),
+                opt_bool(self.pin_memory),
+            ],
+        }
     }
 }
 
-fn new_filled_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (_, dtype_arg) = new_filled_layout(args.op);
-    let dtype = args.opt_dtype(dtype_arg)?.unwrap_or(args.meta(0)?.dtype);
-    Ok(vec![TensorMeta::new(dtype, sizes_at(args, 1)?)])
-}
-
-/// The fill value: `new_full`'s argument, 1 for `new_ones`, 0 otherwise (`new_empty`'s
-/// contents are unspecified; zeros are a valid choice).
-fn new_fill(args: &OpArgs) -> Value {
-    match new_filled_layout(args.op) {
-        (Some(fill), _) => args.get(fill),
-        _ => Value::Int(SymInt::Int(i64::from(std::ptr::eq(args.op, &NEW_ONES)))),
+impl NewFull {
+    fn call(&self) -> NewCall<'_> {
+        NewCall {
+            self_: &self.self_,
+            size: &self.size,
+            fill: self.fill_value,
+            dtype: self.dtype,
+            rest: [
+                self.layout.clone(),
+                self.device.clone(),
+                opt_bool(self.pin_memory),
+            ],
+        }
     }
 }
 
-fn new_filled_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &new_filled_meta(args)?[0];
-    let fill = match new_filled_layout(args.op) {
-        (Some(fill), _) => args.scalar(fill)?,
-        _ => crate::tensor::Scalar::Int(i64::from(std::ptr::eq(args.op, &NEW_ONES))),
+fn new_filled_meta(c: &NewCall) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = match c.dtype {
+        Some(d) => d,
+        None => meta_of(c.self_)?.dtype,
     };
-    Ok(vec![Storage::full_scalar(
-        &concrete(&m.sizes),
-        fill,
-        m.dtype,
-    )])
+    Ok(vec![TensorMeta::new(dtype, checked_sizes(c.size)?)])
+}
+
+/// A number as the argument value it was given as.
+fn scalar_value(s: Scalar) -> Value {
+    match s {
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::Int(i) => Value::Int(SymInt::Int(i)),
+        Scalar::Float(f) => Value::Float(f),
+    }
 }
 
 /// `full(size, fill, dtype=…)` with `self`'s dtype made explicit, as PyTorch's table does.
-fn new_filled_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let m = new_filled_meta(args)?.swap_remove(0);
-    let (_, dtype_arg) = new_filled_layout(args.op);
+fn new_filled_decomposition(c: &NewCall) -> Result<Vec<Tensor>, OpError> {
+    let m = new_filled_meta(c)?.swap_remove(0);
     let mut values = vec![
         Value::IntList(m.sizes),
-        new_fill(args),
+        scalar_value(c.fill),
         Value::DType(m.dtype),
     ];
-    values.extend(args.values.iter().skip(dtype_arg + 1).cloned());
+    values.extend(c.rest.iter().cloned());
     Ok(Tensor::call_op(&FULL, values))
 }
 
-macro_rules! new_filled {
-    ($($name:ident $schema:literal;)*) => {$(
-        pub static $name: OpDef = OpDef::new($schema, new_filled_meta, new_filled_kernel)
-            .with_decomposition(new_filled_decomposition);
-    )*};
+op_def! {
+    pub static NEW_ZEROS: struct NewFilled =
+        "aten::new_zeros(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &NewFilled| new_filled_meta(&a.call(0)),
+        kernel: |_: &NewFilled, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+        decomposition: |a: &NewFilled| new_filled_decomposition(&a.call(0)),
+    }
+    pub static NEW_ONES: NewFilled =
+        "aten::new_ones(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &NewFilled| new_filled_meta(&a.call(1)),
+        kernel: |_: &NewFilled, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
+        decomposition: |a: &NewFilled| new_filled_decomposition(&a.call(1)),
+    }
+    pub static NEW_EMPTY: NewFilled =
+        "aten::new_empty(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &NewFilled| new_filled_meta(&a.call(0)),
+        kernel: |_: &NewFilled, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+        decomposition: |a: &NewFilled| new_filled_decomposition(&a.call(0)),
+    }
+    pub static NEW_FULL: struct NewFull =
+        "aten::new_full(Tensor self, SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &NewFull| new_filled_meta(&a.call()),
+        kernel: |a: &NewFull, m: &[TensorMeta]| filled(m, a.fill_value),
+        decomposition: |a: &NewFull| new_filled_decomposition(&a.call()),
+    }
 }
 
-new_filled! {
-    NEW_ZEROS "aten::new_zeros(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
-    NEW_ONES "aten::new_ones(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
-    NEW_EMPTY "aten::new_empty(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
-    NEW_FULL "aten::new_full(Tensor self, SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor";
-}
-
-fn eye_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let n = args.int(0)?;
+fn eye_meta(a: &Eye) -> Result<Vec<TensorMeta>, OpError> {
+    let n = a.n.clone();
     if n.hint() < 0 {
         op_bail!("n must be greater or equal to 0, got {n}");
     }
-    let dtype = args.opt_dtype(1)?.unwrap_or(DType::DEFAULT_FLOAT);
+    let dtype = a.dtype.unwrap_or(DType::DEFAULT_FLOAT);
     Ok(vec![TensorMeta::new(dtype, vec![n.clone(), n])])
 }
 
-fn eye_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = &eye_meta(args)?[0];
+fn eye_kernel(metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let m = single(metas)?;
     let n = m.sizes[0].hint().max(0) as usize;
     let data: Vec<f64> = (0..n * n)
         .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
@@ -441,26 +458,10 @@ fn eye_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         .ok_or_else(|| OpError::new("eye: invalid size"))
 }
 
-pub static EYE: OpDef = OpDef::new(
-    "aten::eye(SymInt n, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor",
-    eye_meta,
-    eye_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &SCALAR_TENSOR,
-    &NEW_ZEROS,
-    &NEW_ONES,
-    &NEW_EMPTY,
-    &NEW_FULL,
-    &ZEROS,
-    &ONES,
-    &FULL,
-    &ARANGE,
-    &ARANGE_START_STEP,
-    &RANDN,
-    &RAND,
-    &FULL_LIKE,
-    &ONES_LIKE,
-    &EYE,
-];
+op_def! {
+    pub static EYE: struct Eye =
+        "aten::eye(SymInt n, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: eye_meta,
+        kernel: |_: &Eye, m: &[TensorMeta]| eye_kernel(m),
+    }
+}

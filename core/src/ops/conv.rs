@@ -1,17 +1,109 @@
 //! Convolutions (`conv1d`, `conv2d`) as im2col + GEMM: for each sample and group the
 //! receptive fields are unrolled into a `[C/g * kh * kw, OH * OW]` matrix, which the
 //! weights `[O/g, C/g * kh * kw]` multiply through the shared `Gemm` kernels. A 1-D
-//! convolution is a 2-D one of height 1.
+//! convolution is a 2-D one of height 1. Every op of the family (`conv1d`, `conv2d`,
+//! `convolution`, `conv_transpose1d`, `conv_transpose2d.input`) reads its arguments as
+//! one [`ConvCall`] and says so to the runtime (`Lowering::Conv`).
 
 use ferrex_kernels::{conv2d, try_filled, ConvGeom};
 
 use super::linalg::Gemm;
+use super::lowering::Lowering;
+use super::op_def;
 use super::util::{concrete, expand_param, meta_of, with_float_dtype};
-use super::{OpArgs, OpDef, Value};
+use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{Element, Storage, Tensor, TensorMeta};
+
+/// A convolution call, whichever op spelled it: the arguments every form shares, plus
+/// the output padding of a transposed one.
+pub(crate) struct ConvCall<'a, T> {
+    pub input: &'a T,
+    pub weight: &'a T,
+    pub bias: Option<&'a T>,
+    pub stride: &'a [SymInt],
+    pub padding: &'a [SymInt],
+    pub dilation: &'a [SymInt],
+    /// `Some`: a transposed convolution.
+    pub output_padding: Option<&'a [SymInt]>,
+    pub groups: &'a SymInt,
+}
+
+impl<T: Clone> ConvCall<'_, T> {
+    /// What the op offers the runtime: the call as a `Lowering::Conv`.
+    fn lowering(&self) -> Lowering<T> {
+        Lowering::Conv {
+            input: self.input.clone(),
+            weight: self.weight.clone(),
+            bias: self.bias.cloned(),
+            stride: self.stride.to_vec(),
+            padding: self.padding.to_vec(),
+            dilation: self.dilation.to_vec(),
+            groups: self.groups.clone(),
+            transposed: self.output_padding.is_some(),
+        }
+    }
+}
+
+/// `call()` of a `conv1d` / `conv2d` argument struct (not transposed).
+macro_rules! conv_nd_call {
+    ($($ty:ident),*) => {$(
+        impl<T: Clone> $ty<T> {
+            fn call(&self) -> ConvCall<'_, T> {
+                ConvCall {
+                    input: &self.input,
+                    weight: &self.weight,
+                    bias: self.bias.as_ref(),
+                    stride: &self.stride,
+                    padding: &self.padding,
+                    dilation: &self.dilation,
+                    output_padding: None,
+                    groups: &self.groups,
+                }
+            }
+        }
+    )*};
+}
+
+/// `call()` of a `conv_transposeNd` argument struct.
+macro_rules! conv_transpose_call {
+    ($($ty:ident),*) => {$(
+        impl<T: Clone> $ty<T> {
+            fn call(&self) -> ConvCall<'_, T> {
+                ConvCall {
+                    input: &self.input,
+                    weight: &self.weight,
+                    bias: self.bias.as_ref(),
+                    stride: &self.stride,
+                    padding: &self.padding,
+                    dilation: &self.dilation,
+                    output_padding: Some(&self.output_padding),
+                    groups: &self.groups,
+                }
+            }
+        }
+    )*};
+}
+
+conv_nd_call!(Conv1d, Conv2d);
+conv_transpose_call!(ConvTranspose1d, ConvTranspose2d);
+
+impl<T: Clone> Convolution<T> {
+    fn call(&self) -> ConvCall<'_, T> {
+        ConvCall {
+            input: &self.input,
+            weight: &self.weight,
+            bias: self.bias.as_ref(),
+            stride: &self.stride,
+            padding: &self.padding,
+            dilation: &self.dilation,
+            output_padding: self.transposed.then_some(&self.output_padding[..]),
+            groups: &self.groups,
+        }
+    }
+}
 
 /// Everything a convolution needs, in 2-D form (a 1-D convolution has `kh = 1`): the
 /// kernels' per-sample geometry and the batch size.
@@ -19,13 +111,6 @@ use crate::tensor::{Element, Storage, Tensor, TensorMeta};
 pub(crate) struct ConvGeometry {
     pub batch: usize,
     pub per_sample: ConvGeom,
-}
-
-/// The validated shapes of a call: output meta, geometry and whether the input is
-/// unbatched.
-struct ConvPlan {
-    out: TensorMeta,
-    geom: ConvGeometry,
 }
 
 /// `(in + 2 * pad - dilation * (k - 1) - 1) / stride + 1`, symbolic in `in`; the
@@ -49,33 +134,17 @@ fn out_size(
         .add(&SymInt::Int(1)))
 }
 
-/// Where the schema keeps `groups`: `conv1d`/`conv2d` have it at 6, `convolution` (after
-/// `transposed` and `output_padding`) at 8.
-#[derive(Clone, Copy)]
-enum Layout {
-    ConvNd,
-    Convolution,
-}
-
-impl Layout {
-    fn groups_at(self) -> usize {
-        match self {
-            Layout::ConvNd => 6,
-            Layout::Convolution => 8,
-        }
-    }
-}
-
-fn conv_plan(args: &OpArgs, nd: usize, layout: Layout) -> Result<ConvPlan, OpError> {
-    let x = args.meta(0)?;
-    let w = args.meta(1)?;
+/// The output meta of a direct convolution, checked as ATen checks it.
+fn conv_meta(c: &ConvCall<Tensor>, nd: usize) -> Result<TensorMeta, OpError> {
+    let x = meta_of(c.input)?;
+    let w = meta_of(c.weight)?;
     let unbatched = check_input_and_weight(&x, &w, nd)?;
     let mut xs = x.sizes.clone();
     if unbatched {
         xs.insert(0, SymInt::Int(1));
     }
-    let p = ConvParams::read(args, nd, layout)?;
-    check_channels_and_bias(args, &x, &w, &xs[1], p.groups)?;
+    let p = ConvParams::read(c, nd)?;
+    check_channels_and_bias(c.bias, &x, &w, &xs[1], p.groups)?;
     let mut out_sizes = vec![xs[0].clone(), w.sizes[0].clone()];
     for i in 0..nd {
         let k = w.sizes[2 + i].hint();
@@ -94,14 +163,10 @@ fn conv_plan(args: &OpArgs, nd: usize, layout: Layout) -> Result<ConvPlan, OpErr
             p.dilation[i],
         )?);
     }
-    let geom = geometry(nd, &xs, &w.sizes, &p, &out_sizes);
     if unbatched {
         out_sizes.remove(0);
     }
-    Ok(ConvPlan {
-        out: TensorMeta::new(x.dtype, out_sizes),
-        geom,
-    })
+    Ok(TensorMeta::new(x.dtype, out_sizes))
 }
 
 /// Input and weight: one floating dtype, an `nd + 2`-D weight, an `nd + 1`-D
@@ -146,11 +211,11 @@ struct ConvParams {
 }
 
 impl ConvParams {
-    fn read(args: &OpArgs, nd: usize, layout: Layout) -> Result<Self, OpError> {
-        let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
-        let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
-        let dilation = expand_param(&args.int_list(5)?, nd, "dilation")?;
-        let groups = args.i64(layout.groups_at())?;
+    fn read(c: &ConvCall<Tensor>, nd: usize) -> Result<Self, OpError> {
+        let stride = expand_param(c.stride, nd, "stride")?;
+        let pad = expand_param(c.padding, nd, "padding")?;
+        let dilation = expand_param(c.dilation, nd, "dilation")?;
+        let groups = c.groups.hint();
         if stride.iter().any(|&s| s <= 0) {
             op_bail!("non-positive stride is not supported");
         }
@@ -175,7 +240,7 @@ impl ConvParams {
 /// Input channels `c_in` match the weight's times the groups, output channels divide
 /// into the groups, and the bias (if any) has one element per output channel.
 fn check_channels_and_bias(
-    args: &OpArgs,
+    bias: Option<&Tensor>,
     x: &TensorMeta,
     w: &TensorMeta,
     c_in: &SymInt,
@@ -194,8 +259,8 @@ fn check_channels_and_bias(
     if c_out % groups != 0 {
         op_bail!("Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {} instead", format_sizes(&w.sizes));
     }
-    if let Some(b) = args.opt_tensor(2)? {
-        let b = meta_of(&b)?;
+    if let Some(b) = bias {
+        let b = meta_of(b)?;
         if b.rank() != 1 || b.sizes[0].hint() != c_out {
             op_bail!(
                 "Given weight of size {}, expected bias to be 1-dimensional with {c_out} elements, but got bias of size {} instead",
@@ -251,6 +316,25 @@ fn geometry(
     }
 }
 
+/// The sizes of the batched input, weight and output of a call whose meta was computed:
+/// from the eager data and that meta (an unbatched call gets a batch of one).
+fn batched_sizes(x: &Storage, w: &Storage, out: &TensorMeta, nd: usize) -> [Vec<SymInt>; 3] {
+    let sym = |s: &[usize]| -> Vec<SymInt> { s.iter().map(|&d| SymInt::Int(d as i64)).collect() };
+    let (mut xs, mut os) = (sym(x.shape()), out.sizes.clone());
+    if xs.len() == nd + 1 {
+        xs.insert(0, SymInt::Int(1));
+        os.insert(0, SymInt::Int(1));
+    }
+    [xs, sym(w.shape()), os]
+}
+
+/// The one result meta of a convolution.
+fn single(metas: &[TensorMeta]) -> Result<&TensorMeta, OpError> {
+    metas
+        .first()
+        .ok_or_else(|| OpError::new("conv: no result meta"))
+}
+
 /// The convolution of row-major `x` `[n, c, h, w]` with `weight` `[o, c/g, kh, kw]`,
 /// plus `bias`, on the shared kernels; returns `[n, o, oh, ow]` row-major.
 pub(crate) fn conv2d_forward<T: Gemm>(
@@ -269,17 +353,20 @@ pub(crate) fn conv2d_forward<T: Gemm>(
     Ok(out)
 }
 
-fn conv_kernel(args: &OpArgs, nd: usize, layout: Layout) -> Result<Vec<Storage>, OpError> {
-    let plan = conv_plan(args, nd, layout)?;
-    let g = &plan.geom;
-    let shape = concrete(&plan.out.sizes);
-    let x = args.storage(0)?;
-    let w = args.storage(1)?;
-    let b = match args.opt_tensor(2)? {
-        Some(_) => Some(args.storage(2)?),
-        None => None,
-    };
-    let out = with_float_dtype!(plan.out.dtype, "conv", T => {
+/// A direct convolution into the meta its meta function computed.
+fn conv_kernel(
+    c: &ConvCall<Tensor>,
+    nd: usize,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let out_meta = single(metas)?;
+    let shape = concrete(&out_meta.sizes);
+    let x = c.input.storage_or_op_error()?;
+    let w = c.weight.storage_or_op_error()?;
+    let b = c.bias.map(Tensor::storage_or_op_error).transpose()?;
+    let [xs, ws, os] = batched_sizes(&x, &w, out_meta, nd);
+    let g = &geometry(nd, &xs, &ws, &ConvParams::read(c, nd)?, &os);
+    let out = with_float_dtype!(out_meta.dtype, "conv", T => {
         let x = x.typed::<T>();
         let x = x.as_standard_layout();
         let w = w.typed::<T>();
@@ -300,160 +387,111 @@ fn conv_kernel(args: &OpArgs, nd: usize, layout: Layout) -> Result<Vec<Storage>,
     Ok(vec![out])
 }
 
-fn conv1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![conv_plan(args, 1, Layout::ConvNd)?.out])
+/// The meta of any convolution call (direct or transposed) of spatial rank `nd`.
+fn any_conv_meta(c: &ConvCall<Tensor>, nd: usize) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![match c.output_padding {
+        Some(_) => transposed_meta(c, nd)?,
+        None => conv_meta(c, nd)?,
+    }])
 }
 
-fn conv1d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    conv_kernel(args, 1, Layout::ConvNd)
-}
-
-fn conv2d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![conv_plan(args, 2, Layout::ConvNd)?.out])
-}
-
-fn conv2d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    conv_kernel(args, 2, Layout::ConvNd)
+/// The kernel of any convolution call.
+fn any_conv_kernel(
+    c: &ConvCall<Tensor>,
+    nd: usize,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    match c.output_padding {
+        Some(_) => transposed_kernel(c, nd, metas),
+        None => conv_kernel(c, nd, metas),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // convolution: the Core ATen op that conv1d / conv2d decompose to
 
-/// The spatial rank of a `convolution` call (from its weight).
-fn convolution_rank(args: &OpArgs) -> Result<usize, OpError> {
-    let w = args.meta(1)?;
-    match w.rank() {
+/// The spatial rank of a `convolution` call (from its weight's rank).
+fn convolution_rank(weight_rank: usize, sizes: &[SymInt]) -> Result<usize, OpError> {
+    match weight_rank {
         3 => Ok(1),
         4 => Ok(2),
         r => op_bail!(
             "convolution: expected a 3-D or 4-D weight, but got weight of size {} ({r}-D)",
-            format_sizes(&w.sizes)
+            format_sizes(sizes)
         ),
     }
 }
 
-fn convolution_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let nd = convolution_rank(args)?;
-    if args.bool(6)? {
-        return Ok(vec![
-            transposed_plan(args, nd, TransposedLayout::CONVOLUTION)?.0,
-        ]);
-    }
-    Ok(vec![conv_plan(args, nd, Layout::Convolution)?.out])
+fn convolution_meta(a: &Convolution) -> Result<Vec<TensorMeta>, OpError> {
+    let w = meta_of(&a.weight)?;
+    any_conv_meta(&a.call(), convolution_rank(w.rank(), &w.sizes)?)
 }
 
-fn convolution_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let nd = convolution_rank(args)?;
-    if args.bool(6)? {
-        return transposed_kernel(args, nd, TransposedLayout::CONVOLUTION);
-    }
-    conv_kernel(args, nd, Layout::Convolution)
-}
-
-/// Where a call keeps the arguments `convolution` takes beyond `input, weight, bias,
-/// stride, padding`.
-struct ConvolutionArgs {
-    dilation: usize,
-    /// `None`: not transposed (an output padding of zeros).
-    output_padding: Option<usize>,
-    groups: usize,
+fn convolution_kernel(a: &Convolution, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let w = a.weight.storage_or_op_error()?;
+    let nd = convolution_rank(w.shape().len(), &[])?;
+    any_conv_kernel(&a.call(), nd, metas)
 }
 
 /// `conv1d` / `conv2d` / `conv_transposeNd` → `convolution(input, weight, bias, stride,
 /// padding, dilation, transposed, output_padding, groups)` with every list at its full
 /// length, as PyTorch's decomposition writes it.
-fn to_convolution(args: &OpArgs, nd: usize, at: &ConvolutionArgs) -> Result<Vec<Tensor>, OpError> {
-    let full = |i: usize, name: &str| -> Result<Value, OpError> {
-        let v = expand_param(&args.int_list(i)?, nd, name)?;
+fn to_convolution(c: &ConvCall<Tensor>, nd: usize) -> Result<Vec<Tensor>, OpError> {
+    let full = |list: &[SymInt], name: &str| -> Result<Value, OpError> {
+        let v = expand_param(list, nd, name)?;
         Ok(Value::IntList(v.into_iter().map(SymInt::Int).collect()))
     };
-    let bias = match args.opt_tensor(2)? {
-        Some(b) => Value::Tensor(b),
+    let bias = match c.bias {
+        Some(b) => Value::Tensor(b.clone()),
         None => Value::None,
     };
-    let output_padding = match at.output_padding {
-        Some(i) => full(i, "output_padding")?,
+    let output_padding = match c.output_padding {
+        Some(list) => full(list, "output_padding")?,
         None => Value::IntList(vec![SymInt::Int(0); nd]),
     };
     Ok(Tensor::call_op(
         &CONVOLUTION,
         vec![
-            Value::Tensor(args.tensor(0)?),
-            Value::Tensor(args.tensor(1)?),
+            Value::Tensor(c.input.clone()),
+            Value::Tensor(c.weight.clone()),
             bias,
-            full(3, "stride")?,
-            full(4, "padding")?,
-            full(at.dilation, "dilation")?,
-            Value::Bool(at.output_padding.is_some()),
+            full(c.stride, "stride")?,
+            full(c.padding, "padding")?,
+            full(c.dilation, "dilation")?,
+            Value::Bool(c.output_padding.is_some()),
             output_padding,
-            Value::Int(args.int(at.groups)?),
+            Value::Int(c.groups.clone()),
         ],
     ))
 }
 
-/// `conv1d` / `conv2d`: dilation at 5, groups at 6.
-fn conv_nd_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
-    let at = ConvolutionArgs {
-        dilation: 5,
-        output_padding: None,
-        groups: 6,
-    };
-    to_convolution(args, nd, &at)
+op_def! {
+    /// In PyTorch's Core ATen opset; 1-D and 2-D, direct and transposed.
+    pub static CONVOLUTION: struct Convolution =
+        "aten::convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups) -> Tensor" {
+        meta: convolution_meta,
+        kernel: convolution_kernel,
+        lowering: |a: &Convolution<_>| Ok(a.call().lowering()),
+    }
+    pub static CONV1D: struct Conv1d =
+        "aten::conv1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv1d| any_conv_meta(&a.call(), 1),
+        kernel: |a: &Conv1d, m: &[TensorMeta]| any_conv_kernel(&a.call(), 1, m),
+        decomposition: |a: &Conv1d| to_convolution(&a.call(), 1),
+        lowering: |a: &Conv1d<_>| Ok(a.call().lowering()),
+    }
+    pub static CONV2D: struct Conv2d =
+        "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv2d| any_conv_meta(&a.call(), 2),
+        kernel: |a: &Conv2d, m: &[TensorMeta]| any_conv_kernel(&a.call(), 2, m),
+        decomposition: |a: &Conv2d| to_convolution(&a.call(), 2),
+        lowering: |a: &Conv2d<_>| Ok(a.call().lowering()),
+    }
 }
-
-fn conv1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    conv_nd_decomposition(args, 1)
-}
-
-fn conv2d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    conv_nd_decomposition(args, 2)
-}
-
-/// In PyTorch's Core ATen opset; 1-D and 2-D, direct and transposed.
-pub static CONVOLUTION: OpDef = OpDef::new(
-    "aten::convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups) -> Tensor",
-    convolution_meta,
-    convolution_kernel,
-);
-pub static CONV1D: OpDef = OpDef::new(
-    "aten::conv1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] dilation=1, SymInt groups=1) -> Tensor",
-    conv1d_meta,
-    conv1d_kernel,
-)
-.with_decomposition(conv1d_decomposition);
-pub static CONV2D: OpDef = OpDef::new(
-    "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] dilation=1, SymInt groups=1) -> Tensor",
-    conv2d_meta,
-    conv2d_kernel,
-)
-.with_decomposition(conv2d_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // transposed convolutions: conv_transpose1d / conv_transpose2d.input, and `convolution`
 // with `transposed=True`
-
-/// Where a transposed call keeps its parameters: `conv_transposeNd` has
-/// `stride, padding, output_padding, groups, dilation` at 3..=7, `convolution` has
-/// `stride, padding, dilation, transposed, output_padding, groups` at 3..=8.
-#[derive(Clone, Copy)]
-struct TransposedLayout {
-    dilation: usize,
-    output_padding: usize,
-    groups: usize,
-}
-
-impl TransposedLayout {
-    const CONV_TRANSPOSE: TransposedLayout = TransposedLayout {
-        dilation: 7,
-        output_padding: 5,
-        groups: 6,
-    };
-    const CONVOLUTION: TransposedLayout = TransposedLayout {
-        dilation: 5,
-        output_padding: 7,
-        groups: 8,
-    };
-}
 
 /// The per-sample geometry of a transposed convolution in 2-D form (a 1-D one has
 /// height 1): `[c_in, h, w]` scattered through `[c_in, c_out/g, kh, kw]` into
@@ -474,17 +512,12 @@ struct Scatter {
 
 /// `[stride, padding, dilation, output_padding]` (one value per spatial dim) and the
 /// groups of a transposed call, checked.
-fn transposed_params(
-    args: &OpArgs,
-    nd: usize,
-    layout: TransposedLayout,
-) -> Result<([Vec<i64>; 4], i64), OpError> {
-    let stride = expand_param(&args.int_list(3)?, nd, "stride")?;
-    let pad = expand_param(&args.int_list(4)?, nd, "padding")?;
-    let dilation = expand_param(&args.int_list(layout.dilation)?, nd, "dilation")?;
-    let output_padding =
-        expand_param(&args.int_list(layout.output_padding)?, nd, "output_padding")?;
-    let groups = args.i64(layout.groups)?;
+fn transposed_params(c: &ConvCall<Tensor>, nd: usize) -> Result<([Vec<i64>; 4], i64), OpError> {
+    let stride = expand_param(c.stride, nd, "stride")?;
+    let pad = expand_param(c.padding, nd, "padding")?;
+    let dilation = expand_param(c.dilation, nd, "dilation")?;
+    let output_padding = expand_param(c.output_padding.unwrap_or(&[]), nd, "output_padding")?;
+    let groups = c.groups.hint();
     if stride.iter().any(|&v| v <= 0) || dilation.iter().any(|&v| v <= 0) || groups <= 0 {
         op_bail!("non-positive stride, dilation or groups is not supported");
     }
@@ -497,20 +530,16 @@ fn transposed_params(
     Ok(([stride, pad, dilation, output_padding], groups))
 }
 
-/// The output meta and geometry of a transposed call, checked as ATen checks it.
-fn transposed_plan(
-    args: &OpArgs,
-    nd: usize,
-    layout: TransposedLayout,
-) -> Result<(TensorMeta, Scatter), OpError> {
-    let x = args.meta(0)?;
-    let w = args.meta(1)?;
+/// The output meta of a transposed call, checked as ATen checks it.
+fn transposed_meta(c: &ConvCall<Tensor>, nd: usize) -> Result<TensorMeta, OpError> {
+    let x = meta_of(c.input)?;
+    let w = meta_of(c.weight)?;
     let unbatched = check_input_and_weight(&x, &w, nd)?;
     let mut xs = x.sizes.clone();
     if unbatched {
         xs.insert(0, SymInt::Int(1));
     }
-    let ([stride, pad, dilation, output_padding], groups) = transposed_params(args, nd, layout)?;
+    let ([stride, pad, dilation, output_padding], groups) = transposed_params(c, nd)?;
     let spatial_sizes = xs[2..].iter().chain(&w.sizes[2..]);
     if spatial_sizes.clone().any(|s| s.hint() <= 0) {
         op_bail!(
@@ -530,7 +559,7 @@ fn transposed_plan(
         );
     }
     let c_out = w.sizes[1].mul(&SymInt::Int(groups));
-    check_transposed_bias(args, &x, c_out.hint())?;
+    check_transposed_bias(c.bias, &x, c_out.hint())?;
     let mut out_sizes = vec![xs[0].clone(), c_out];
     for i in 0..nd {
         // (in - 1) * stride - 2 * pad + dilation * (k - 1) + output_padding + 1
@@ -550,6 +579,20 @@ fn transposed_plan(
         }
         out_sizes.push(size);
     }
+    if unbatched {
+        out_sizes.remove(0);
+    }
+    Ok(TensorMeta::new(x.dtype, out_sizes))
+}
+
+/// The scatter geometry of a transposed call from its batched input, weight and output
+/// sizes.
+fn scatter_geometry(
+    c: &ConvCall<Tensor>,
+    nd: usize,
+    [xs, ws, out_sizes]: &[Vec<SymInt>; 3],
+) -> Result<Scatter, OpError> {
+    let ([stride, pad, dilation, _], groups) = transposed_params(c, nd)?;
     let hint = |v: &SymInt| v.hint().max(0) as usize;
     let two = |v: &[usize]| if nd == 1 { [1, v[0]] } else { [v[0], v[1]] };
     let spatial = |s: &[SymInt]| two(&s[2..].iter().map(hint).collect::<Vec<_>>());
@@ -561,27 +604,23 @@ fn transposed_plan(
             [v[0], v[1]]
         }
     };
-    let scatter = Scatter {
+    Ok(Scatter {
         batch: hint(&xs[0]),
-        c_in: c_in as usize,
+        c_in: hint(&ws[0]),
         c_out: hint(&out_sizes[1]),
         groups: groups as usize,
-        input: spatial(&xs),
-        kernel: spatial(&w.sizes),
-        output: spatial(&out_sizes),
+        input: spatial(xs),
+        kernel: spatial(ws),
+        output: spatial(out_sizes),
         stride: params(&stride, 1),
         pad: params(&pad, 0),
         dilation: params(&dilation, 1),
-    };
-    if unbatched {
-        out_sizes.remove(0);
-    }
-    Ok((TensorMeta::new(x.dtype, out_sizes), scatter))
+    })
 }
 
-fn check_transposed_bias(args: &OpArgs, x: &TensorMeta, c_out: i64) -> Result<(), OpError> {
-    if let Some(b) = args.opt_tensor(2)? {
-        let b = meta_of(&b)?;
+fn check_transposed_bias(bias: Option<&Tensor>, x: &TensorMeta, c_out: i64) -> Result<(), OpError> {
+    if let Some(b) = bias {
+        let b = meta_of(b)?;
         if b.rank() != 1 || b.sizes[0].hint() != c_out {
             op_bail!(
                 "Given transposed=1, expected bias to be 1-dimensional with {c_out} elements, but got bias of size {} instead",
@@ -598,7 +637,6 @@ fn check_transposed_bias(args: &OpArgs, x: &TensorMeta, c_out: i64) -> Result<()
     }
     Ok(())
 }
-
 /// Every input element times every kernel tap, added at its output position
 /// (`o = i * stride - pad + k * dilation`), in f64; then the bias.
 fn scatter(x: &[f64], w: &[f64], bias: Option<&[f64]>, g: &Scatter, out: &mut [f64]) {
@@ -642,17 +680,21 @@ fn scatter(x: &[f64], w: &[f64], bias: Option<&[f64]>, g: &Scatter, out: &mut [f
     }
 }
 
+/// A transposed convolution into the meta its meta function computed.
 fn transposed_kernel(
-    args: &OpArgs,
+    c: &ConvCall<Tensor>,
     nd: usize,
-    layout: TransposedLayout,
+    metas: &[TensorMeta],
 ) -> Result<Vec<Storage>, OpError> {
-    let (m, g) = transposed_plan(args, nd, layout)?;
+    let m = single(metas)?;
     let shape = concrete(&m.sizes);
-    let x = args.storage(0)?.to_f64_vec();
-    let w = args.storage(1)?.to_f64_vec();
-    let bias = match args.opt_tensor(2)? {
-        Some(_) => Some(args.storage(2)?.to_f64_vec()),
+    let xd = c.input.storage_or_op_error()?;
+    let wd = c.weight.storage_or_op_error()?;
+    let g = scatter_geometry(c, nd, &batched_sizes(&xd, &wd, m, nd))?;
+    let x = xd.to_f64_vec();
+    let w = wd.to_f64_vec();
+    let bias = match c.bias {
+        Some(b) => Some(b.storage_or_op_error()?.to_f64_vec()),
         None => None,
     };
     let len = shape
@@ -667,61 +709,19 @@ fn transposed_kernel(
     })])
 }
 
-fn conv_transpose1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![
-        transposed_plan(args, 1, TransposedLayout::CONV_TRANSPOSE)?.0,
-    ])
+op_def! {
+    pub static CONV_TRANSPOSE1D: struct ConvTranspose1d =
+        "aten::conv_transpose1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] output_padding=0, SymInt groups=1, SymInt[1] dilation=1) -> Tensor" {
+        meta: |a: &ConvTranspose1d| any_conv_meta(&a.call(), 1),
+        kernel: |a: &ConvTranspose1d, m: &[TensorMeta]| any_conv_kernel(&a.call(), 1, m),
+        decomposition: |a: &ConvTranspose1d| to_convolution(&a.call(), 1),
+        lowering: |a: &ConvTranspose1d<_>| Ok(a.call().lowering()),
+    }
+    pub static CONV_TRANSPOSE2D: struct ConvTranspose2d =
+        "aten::conv_transpose2d.input(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] output_padding=0, SymInt groups=1, SymInt[2] dilation=1) -> Tensor" {
+        meta: |a: &ConvTranspose2d| any_conv_meta(&a.call(), 2),
+        kernel: |a: &ConvTranspose2d, m: &[TensorMeta]| any_conv_kernel(&a.call(), 2, m),
+        decomposition: |a: &ConvTranspose2d| to_convolution(&a.call(), 2),
+        lowering: |a: &ConvTranspose2d<_>| Ok(a.call().lowering()),
+    }
 }
-
-fn conv_transpose1d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    transposed_kernel(args, 1, TransposedLayout::CONV_TRANSPOSE)
-}
-
-fn conv_transpose2d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![
-        transposed_plan(args, 2, TransposedLayout::CONV_TRANSPOSE)?.0,
-    ])
-}
-
-fn conv_transpose2d_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    transposed_kernel(args, 2, TransposedLayout::CONV_TRANSPOSE)
-}
-
-/// `conv_transposeNd`: output padding at 5, groups at 6, dilation at 7.
-fn conv_transpose_decomposition(args: &OpArgs, nd: usize) -> Result<Vec<Tensor>, OpError> {
-    let at = ConvolutionArgs {
-        dilation: 7,
-        output_padding: Some(5),
-        groups: 6,
-    };
-    to_convolution(args, nd, &at)
-}
-
-fn conv_transpose1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    conv_transpose_decomposition(args, 1)
-}
-
-fn conv_transpose2d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    conv_transpose_decomposition(args, 2)
-}
-
-pub static CONV_TRANSPOSE1D: OpDef = OpDef::new(
-    "aten::conv_transpose1d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, SymInt[1] padding=0, SymInt[1] output_padding=0, SymInt groups=1, SymInt[1] dilation=1) -> Tensor",
-    conv_transpose1d_meta,
-    conv_transpose1d_kernel,
-)
-.with_decomposition(conv_transpose1d_decomposition);
-pub static CONV_TRANSPOSE2D: OpDef = OpDef::new(
-    "aten::conv_transpose2d.input(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] output_padding=0, SymInt groups=1, SymInt[2] dilation=1) -> Tensor",
-    conv_transpose2d_meta,
-    conv_transpose2d_kernel,
-)
-.with_decomposition(conv_transpose2d_decomposition);
-
-pub static OPS: &[&OpDef] = &[
-    &CONV1D,
-    &CONV2D,
-    &CONVOLUTION,
-    &CONV_TRANSPOSE1D,
-    &CONV_TRANSPOSE2D,
-];

@@ -369,10 +369,18 @@ fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>
     Ok(vec![super::shape::reshape_storage(&rows, &shape)?])
 }
 
+fn embedding_lowering<T: Clone>(a: &Embedding<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Embedding {
+        weight: a.weight.clone(),
+        indices: a.indices.clone(),
+    })
+}
+
 op_def! {
     pub static EMBEDDING: struct Embedding =
         "aten::embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, bool sparse=False) -> Tensor" {
         meta: embedding_meta,
         kernel: embedding_kernel,
+        lowering: embedding_lowering,
     }
 }

@@ -351,6 +351,13 @@ fn addmm_lowering<T: Clone>(a: &Addmm<T>) -> Result<Lowering<T>, OpError> {
     })
 }
 
+fn bmm_lowering<T: Clone>(a: &Mm<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Bmm {
+        a: a.self_.clone(),
+        b: a.mat2.clone(),
+    })
+}
+
 op_def! {
     pub static MM: struct Mm = "aten::mm(Tensor self, Tensor mat2) -> Tensor" {
         meta: mm_meta,
@@ -360,6 +367,7 @@ op_def! {
     pub static BMM: Mm = "aten::bmm(Tensor self, Tensor mat2) -> Tensor" {
         meta: bmm_meta,
         kernel: bmm_kernel,
+        lowering: bmm_lowering,
     }
     pub static ADDMM: struct Addmm =
         "aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {

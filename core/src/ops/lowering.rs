@@ -1,12 +1,17 @@
 //! Capabilities an op offers the compiled runtime, from its typed arguments: what it
 //! computes, in terms the runtime's kernels implement. The runtime asks an op's
 //! `lowering` hook instead of matching its name, so defaults and argument positions live
-//! only in the op's schema.
+//! only in the op's schema, and ops that compute the same thing (`conv2d` and the core
+//! IR's `convolution`, `max_pool2d` and `max_pool2d_with_indices`'s output 0) declare
+//! the same capability. A multi-output op's lowering describes its output 0, which the
+//! runtime plans when nothing else of it is read.
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
 
 use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
+use crate::symbolic::{CmpOp, SymInt};
+use crate::tensor::DType;
 
 /// What a tensor argument is in a lowering: a node index of the graph being compiled.
 pub type ArgRef = usize;
@@ -41,6 +46,118 @@ pub enum Lowering<T> {
         weight: bool,
         any_rank: bool,
     },
+    /// A convolution (`conv1d`, `conv2d`, the core IR's `convolution`, the transposed
+    /// ones): its spatial rank is the weight's rank minus 2; `stride`, `padding` and
+    /// `dilation` hold one value or one per spatial dim, as the call gave them.
+    Conv {
+        input: T,
+        weight: T,
+        bias: Option<T>,
+        stride: Vec<SymInt>,
+        padding: Vec<SymInt>,
+        dilation: Vec<SymInt>,
+        groups: SymInt,
+        transposed: bool,
+    },
+    /// A 2-D max pooling (`max_pool2d`; the core IR's `max_pool2d_with_indices`, whose
+    /// output 0 it is): the call's window as given (`stride` empty: the kernel size).
+    MaxPool {
+        input: T,
+        kernel_size: Vec<i64>,
+        stride: Vec<i64>,
+        padding: Vec<i64>,
+        dilation: Vec<i64>,
+        ceil_mode: bool,
+    },
+    /// A sum (`mean`: a mean) over `dims` (`None` or empty: every dim), into `dtype`
+    /// when the call converts.
+    Reduce {
+        input: T,
+        dims: Option<Vec<i64>>,
+        dtype: Option<DType>,
+        mean: bool,
+    },
+    /// Softmax (`log`: log-softmax) of the lanes along `dim`, into `dtype` when the call
+    /// converts (`softmax.int`; `_softmax` never does).
+    Softmax {
+        input: T,
+        dim: i64,
+        dtype: Option<DType>,
+        log: bool,
+    },
+    /// The input's elements in the same order under the result's sizes (`view`,
+    /// `reshape`, `flatten`, `unflatten`, `unsqueeze`, `squeeze`, `clone`, `contiguous`):
+    /// an alias of a planned buffer, else a copy.
+    Reshape { input: T },
+    /// The input's dims permuted (`t`, `transpose`, `permute`).
+    Permute { input: T, dims: PermuteDims },
+    /// The input broadcast to the result's sizes (`expand`).
+    Expand { input: T },
+    /// `input[..., index, ...]` along `dim` (`select.int`).
+    Select { input: T, dim: i64, index: SymInt },
+    /// `input[..., start:end:step, ...]` along `dim` (`slice.Tensor`).
+    Slice {
+        input: T,
+        dim: i64,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: SymInt,
+    },
+    /// Layer norm over the last `normalized_rank` dims (`layer_norm`; the core IR's
+    /// `native_layer_norm`, whose output 0 it is).
+    LayerNorm {
+        input: T,
+        normalized_rank: usize,
+        weight: Option<T>,
+        bias: Option<T>,
+        eps: f64,
+    },
+    /// Group norm of `[N, C, …]` in `groups` channel groups (`group_norm`;
+    /// `native_group_norm`'s output 0).
+    GroupNorm {
+        input: T,
+        groups: i64,
+        weight: Option<T>,
+        bias: Option<T>,
+        eps: f64,
+    },
+    /// Inference batch norm with running statistics (`batch_norm` with
+    /// `training=False`; `_native_batch_norm_legit_no_training`'s output 0).
+    BatchNorm {
+        input: T,
+        weight: Option<T>,
+        bias: Option<T>,
+        running_mean: Option<T>,
+        running_var: Option<T>,
+        eps: f64,
+    },
+    /// `input op rhs` of a tensor and a number, into bool (`eq.Scalar`, `lt.Scalar`, …).
+    Compare { input: T, op: CmpOp, rhs: f64 },
+    /// Rows of `weight` gathered by `indices` (`embedding`).
+    Embedding { weight: T, indices: T },
+    /// One matrix product per batch of two 3-D tensors (`bmm`).
+    Bmm { a: T, b: T },
+    /// Scaled dot-product attention (`scale` `None`: `1 / sqrt(head dim)`).
+    Attention {
+        query: T,
+        key: T,
+        value: T,
+        attn_mask: Option<T>,
+        dropout_p: f64,
+        is_causal: bool,
+        scale: Option<f64>,
+    },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
+}
+
+/// Which dims a permutation swaps, as the call gave them (negative dims not wrapped).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PermuteDims {
+    /// `t`: dims 0 and 1 of a 2-D tensor swapped; a 0-D or 1-D tensor unchanged.
+    T,
+    /// `transpose(d0, d1)`.
+    Swap(i64, i64),
+    /// `permute(dims)`: result dim `i` is input dim `dims[i]`.
+    All(Vec<i64>),
 }

@@ -101,8 +101,13 @@ pub struct OpDef {
     /// Random ops: kept by dead-code elimination even when unused, because running them
     /// advances the generator (as PyTorch keeps them).
     pub nondeterministic: bool,
-    /// What the compiled runtime may run this op as (a pointwise function, …), from the
-    /// op's typed arguments; `None`: the registry's eager kernel.
+    /// The op's capability for the compiled runtime: what it computes, in terms the
+    /// runtime's kernels implement ([`Lowering`]: a pointwise function, a GEMM, a
+    /// convolution, a pooling window, a softmax, a reduction, a norm, a view, attention,
+    /// …), decoded from the op's typed arguments with node indices for tensors. The
+    /// runtime asks this instead of matching op names, so aliases (`conv2d` and the core
+    /// IR's `convolution`) are one capability, and argument positions and schema
+    /// defaults live only in the op's schema. `None`: the registry's eager kernel.
     pub lowering: Option<LowerFn>,
     parsed: OnceLock<Result<Schema, String>>,
 }
@@ -411,14 +416,7 @@ pub struct BuiltinOp(pub &'static OpDef);
 inventory::collect!(BuiltinOp);
 
 fn builtin_ops() -> Vec<&'static OpDef> {
-    let mut all: Vec<&'static OpDef> = inventory::iter::<BuiltinOp>().map(|b| b.0).collect();
-    all.extend_from_slice(reduction::OPS);
-    all.extend_from_slice(shape::OPS);
-    all.extend_from_slice(constructors::OPS);
-    all.extend_from_slice(conv::OPS);
-    all.extend_from_slice(pooling::OPS);
-    all.extend_from_slice(sym::OPS);
-    all
+    inventory::iter::<BuiltinOp>().map(|b| b.0).collect()
 }
 
 fn registry() -> &'static RwLock<HashMap<String, &'static OpDef>> {

@@ -4,6 +4,7 @@
 //! (inference) — each with its decomposition into the native op. Statistics are
 //! computed in f64 and rounded once.
 
+use super::lowering::Lowering;
 use super::op_def;
 use super::util::{concrete, meta_of, sizes_match, with_float_dtype};
 use crate::error::OpError;
@@ -175,17 +176,36 @@ fn layer_norm_decomposition(a: &LayerNorm) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![out])
 }
 
+/// What a layer norm offers the runtime.
+fn layer_norm_lowering<T: Clone>(
+    input: &T,
+    shape: &[SymInt],
+    weight: &Option<T>,
+    bias: &Option<T>,
+    eps: f64,
+) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::LayerNorm {
+        input: input.clone(),
+        normalized_rank: shape.len(),
+        weight: weight.clone(),
+        bias: bias.clone(),
+        eps,
+    })
+}
+
 op_def! {
     pub static NATIVE_LAYER_NORM: struct NativeLayerNorm =
         "aten::native_layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor)" {
         meta: |a: &NativeLayerNorm| layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &a.bias),
         kernel: layer_norm_storages,
+        lowering: |a: &NativeLayerNorm<_>| layer_norm_lowering(&a.input, &a.normalized_shape, &a.weight, &a.bias, a.eps),
     }
     pub static LAYER_NORM: struct LayerNorm =
         "aten::layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor" {
         meta: layer_norm_meta,
         kernel: layer_norm_kernel,
         decomposition: layer_norm_decomposition,
+        lowering: |a: &LayerNorm<_>| layer_norm_lowering(&a.input, &a.normalized_shape, &a.weight, &a.bias, a.eps),
     }
 }
 
@@ -349,17 +369,36 @@ fn group_norm_decomposition(a: &GroupNorm) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![out])
 }
 
+/// What a group norm offers the runtime.
+fn group_norm_lowering<T: Clone>(
+    input: &T,
+    groups: i64,
+    weight: &Option<T>,
+    bias: &Option<T>,
+    eps: f64,
+) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::GroupNorm {
+        input: input.clone(),
+        groups,
+        weight: weight.clone(),
+        bias: bias.clone(),
+        eps,
+    })
+}
+
 op_def! {
     pub static NATIVE_GROUP_NORM: struct NativeGroupNorm =
         "aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor)" {
         meta: native_group_norm_metas,
         kernel: native_group_norm_storages,
+        lowering: |a: &NativeGroupNorm<_>| group_norm_lowering(&a.input, a.group, &a.weight, &a.bias, a.eps),
     }
     pub static GROUP_NORM: struct GroupNorm =
         "aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enabled=True) -> Tensor" {
         meta: group_norm_meta,
         kernel: group_norm_kernel,
         decomposition: group_norm_decomposition,
+        lowering: |a: &GroupNorm<_>| group_norm_lowering(&a.input, a.num_groups, &a.weight, &a.bias, a.eps),
     }
 }
 
@@ -516,17 +555,45 @@ fn batch_norm_decomposition(a: &BatchNorm) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![out])
 }
 
+/// What an inference batch norm offers the runtime (a training one: its eager kernel).
+fn batch_norm_lowering<T: Clone>(a: &BatchNorm<T>) -> Result<Lowering<T>, OpError> {
+    if a.training {
+        return Ok(Lowering::Eager);
+    }
+    Ok(Lowering::BatchNorm {
+        input: a.input.clone(),
+        weight: a.weight.clone(),
+        bias: a.bias.clone(),
+        running_mean: a.running_mean.clone(),
+        running_var: a.running_var.clone(),
+        eps: a.eps,
+    })
+}
+
+fn bn_no_training_lowering<T: Clone>(a: &BnNoTraining<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::BatchNorm {
+        input: a.input.clone(),
+        weight: a.weight.clone(),
+        bias: a.bias.clone(),
+        running_mean: Some(a.running_mean.clone()),
+        running_var: Some(a.running_var.clone()),
+        eps: a.eps,
+    })
+}
+
 op_def! {
     pub static NATIVE_BATCH_NORM_LEGIT_NO_TRAINING: struct BnNoTraining =
         "aten::_native_batch_norm_legit_no_training(Tensor input, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float momentum, float eps) -> (Tensor, Tensor, Tensor)" {
         meta: bn_no_training_metas,
         kernel: bn_no_training_kernel,
+        lowering: bn_no_training_lowering,
     }
     pub static BATCH_NORM: struct BatchNorm =
         "aten::batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor" {
         meta: batch_norm_meta,
         kernel: batch_norm_kernel,
         decomposition: batch_norm_decomposition,
+        lowering: batch_norm_lowering,
     }
 }
 

@@ -4,8 +4,10 @@
 
 use ferrex_kernels::{max_pool2d, try_filled, PoolWindow};
 
-use super::util::{concrete, expand_param, opt_float_list, with_float_dtype};
-use super::{OpArgs, OpDef};
+use super::lowering::Lowering;
+use super::op_def;
+use super::util::{concrete, expand_param, meta_of, with_float_dtype};
+use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, CmpOp, SymInt};
@@ -48,22 +50,54 @@ fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt 
 /// Window parameters of a 2-D pooling call: the shared kernels' [`PoolWindow`].
 type Window = PoolWindow;
 
-fn window(
-    args: &OpArgs,
-    op: &str,
-    dilation_arg: Option<usize>,
-    ceil_arg: usize,
-) -> Result<(Window, bool), OpError> {
-    let k = expand_param(&args.int_list(1)?, 2, "kernel_size")?;
-    let stride = args.int_list(2)?;
-    let s = if stride.is_empty() {
+/// The window arguments of a 2-D pooling call (`dilation` `None`: `avg_pool2d`, which
+/// has none).
+struct PoolCall<'a> {
+    kernel_size: &'a [i64],
+    stride: &'a [i64],
+    padding: &'a [i64],
+    dilation: Option<&'a [i64]>,
+}
+
+impl MaxPool2d {
+    fn pool(&self) -> PoolCall<'_> {
+        PoolCall {
+            kernel_size: &self.kernel_size,
+            stride: &self.stride,
+            padding: &self.padding,
+            dilation: Some(&self.dilation),
+        }
+    }
+}
+
+impl AvgPool2d {
+    fn pool(&self) -> PoolCall<'_> {
+        PoolCall {
+            kernel_size: &self.kernel_size,
+            stride: &self.stride,
+            padding: &self.padding,
+            dilation: None,
+        }
+    }
+}
+
+/// A per-spatial-dim `int[]` parameter (one value or one per dim), expanded to `n`.
+fn expand_ints(list: &[i64], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
+    let sizes: Vec<SymInt> = list.iter().map(|&v| SymInt::Int(v)).collect();
+    expand_param(&sizes, n, name)
+}
+
+/// The window of a 2-D pooling call, validated.
+fn window(c: &PoolCall, op: &str) -> Result<Window, OpError> {
+    let k = expand_ints(c.kernel_size, 2, "kernel_size")?;
+    let s = if c.stride.is_empty() {
         k.clone()
     } else {
-        expand_param(&stride, 2, "stride")?
+        expand_ints(c.stride, 2, "stride")?
     };
-    let p = expand_param(&args.int_list(3)?, 2, "padding")?;
-    let d = match dilation_arg {
-        Some(i) => expand_param(&args.int_list(i)?, 2, "dilation")?,
+    let p = expand_ints(c.padding, 2, "padding")?;
+    let d = match c.dilation {
+        Some(d) => expand_ints(d, 2, "dilation")?,
         None => vec![1, 1],
     };
     if k.iter().any(|&v| v <= 0) {
@@ -86,29 +120,22 @@ fn window(
         );
     }
     let two = |v: &[i64]| [v[0] as usize, v[1] as usize];
-    Ok((
-        Window {
-            k: two(&k),
-            s: two(&s),
-            p: two(&p),
-            d: two(&d),
-        },
-        args.bool(ceil_arg)?,
-    ))
+    Ok(Window {
+        k: two(&k),
+        s: two(&s),
+        p: two(&p),
+        d: two(&d),
+    })
 }
 
-fn pool_meta(
-    args: &OpArgs,
-    op: &str,
-    dilation_arg: Option<usize>,
-    ceil_arg: usize,
-) -> Result<(TensorMeta, Window), OpError> {
-    let m = args.meta(0)?;
+/// The output meta of a 2-D pooling of `x`.
+fn pool_meta(x: &Tensor, c: &PoolCall, ceil: bool, op: &str) -> Result<TensorMeta, OpError> {
+    let m = meta_of(x)?;
     if !m.dtype.is_float() {
         op_bail!("\"{op}\" not implemented for '{}'", m.dtype);
     }
     let (mut sizes, [h, w]) = split_input(&m, op)?;
-    let (win, ceil) = window(args, op, dilation_arg, ceil_arg)?;
+    let win = window(c, op)?;
     let oh = pooled(
         &h,
         win.k[0] as i64,
@@ -137,7 +164,15 @@ fn pool_meta(
         );
     }
     sizes.extend([oh, ow]);
-    Ok((TensorMeta::new(m.dtype, sizes), win))
+    Ok(TensorMeta::new(m.dtype, sizes))
+}
+
+/// The concrete sizes of the one result (or the first) meta computed.
+fn result_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
+    metas
+        .first()
+        .map(|m| concrete(&m.sizes))
+        .ok_or_else(|| OpError::new("pooling: no result meta"))
 }
 
 /// A per-plane computation: `(input, h, w, output, oh, ow)`.
@@ -168,14 +203,19 @@ fn per_plane(x: &Storage, out_shape: &[usize], op: &str, f: &PlaneFn) -> Result<
 // ---------------------------------------------------------------------------------------
 // max_pool2d
 
-fn max_pool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![pool_meta(args, "max_pool2d", Some(4), 5)?.0])
+fn max_pool_meta(a: &MaxPool2d) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![pool_meta(
+        &a.self_,
+        &a.pool(),
+        a.ceil_mode,
+        "max_pool2d",
+    )?])
 }
 
-fn max_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, win) = pool_meta(args, "max_pool2d", Some(4), 5)?;
-    let shape = concrete(&m.sizes);
-    let x = args.storage(0)?;
+fn max_pool_kernel(a: &MaxPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let win = window(&a.pool(), "max_pool2d")?;
+    let shape = result_shape(metas)?;
+    let x = a.self_.storage_or_op_error()?;
     let r = x.shape().len();
     let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
     let (oh, ow) = (shape[r - 2], shape[r - 1]);
@@ -192,18 +232,34 @@ fn max_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out])
 }
 
-pub static MAX_POOL2D: OpDef = OpDef::new(
-    "aten::max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor",
-    max_pool_meta,
-    max_pool_kernel,
-)
-.with_decomposition(max_pool_decomposition);
+/// What a max pooling offers the runtime (`max_pool2d`, and the core IR's
+/// `max_pool2d_with_indices` for its output 0).
+fn max_pool_lowering<T: Clone>(a: &MaxPool2d<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::MaxPool {
+        input: a.self_.clone(),
+        kernel_size: a.kernel_size.clone(),
+        stride: a.stride.clone(),
+        padding: a.padding.clone(),
+        dilation: a.dilation.clone(),
+        ceil_mode: a.ceil_mode,
+    })
+}
+
+op_def! {
+    pub static MAX_POOL2D: struct MaxPool2d =
+        "aten::max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor" {
+        meta: max_pool_meta,
+        kernel: max_pool_kernel,
+        decomposition: max_pool_decomposition,
+        lowering: max_pool_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // max_pool2d_with_indices: the Core ATen op that max_pool2d decomposes to
 
-fn max_pool_with_indices_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = pool_meta(args, "max_pool2d_with_indices", Some(4), 5)?.0;
+fn max_pool_with_indices_meta(a: &MaxPool2d) -> Result<Vec<TensorMeta>, OpError> {
+    let m = pool_meta(&a.self_, &a.pool(), a.ceil_mode, "max_pool2d_with_indices")?;
     let indices = TensorMeta::new(DType::I64, m.sizes.clone());
     Ok(vec![m, indices])
 }
@@ -238,11 +294,14 @@ fn argmax_plane(x: &[f64], h: usize, w: usize, win: &Window, oh: usize, ow: usiz
     out
 }
 
-fn max_pool_with_indices_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let values = max_pool_kernel(args)?;
-    let (m, win) = pool_meta(args, "max_pool2d_with_indices", Some(4), 5)?;
-    let shape = concrete(&m.sizes);
-    let x = args.storage(0)?;
+fn max_pool_with_indices_kernel(
+    a: &MaxPool2d,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let values = max_pool_kernel(a, metas)?;
+    let win = window(&a.pool(), "max_pool2d_with_indices")?;
+    let shape = result_shape(metas)?;
+    let x = a.self_.storage_or_op_error()?;
     let r = x.shape().len();
     let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
     let (oh, ow) = (shape[r - 2], shape[r - 1]);
@@ -267,36 +326,46 @@ fn max_pool_with_indices_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> 
 }
 
 /// `max_pool2d` → `max_pool2d_with_indices(...)[0]`, same arguments.
-fn max_pool_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let out = Tensor::call_op(&MAX_POOL2D_WITH_INDICES, args.values.to_vec());
+fn max_pool_decomposition(a: &MaxPool2d) -> Result<Vec<Tensor>, OpError> {
+    let ints = |v: &[i64]| Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect());
+    let args = vec![
+        Value::Tensor(a.self_.clone()),
+        ints(&a.kernel_size),
+        ints(&a.stride),
+        ints(&a.padding),
+        ints(&a.dilation),
+        Value::Bool(a.ceil_mode),
+    ];
+    let out = Tensor::call_op(&MAX_POOL2D_WITH_INDICES, args);
     Ok(out.into_iter().take(1).collect())
 }
 
-/// In PyTorch's Core ATen opset; the indices are flat positions in each input plane.
-pub static MAX_POOL2D_WITH_INDICES: OpDef = OpDef::new(
-    "aten::max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)",
-    max_pool_with_indices_meta,
-    max_pool_with_indices_kernel,
-);
+op_def! {
+    /// In PyTorch's Core ATen opset; the indices are flat positions in each input plane.
+    pub static MAX_POOL2D_WITH_INDICES: MaxPool2d =
+        "aten::max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)" {
+        meta: max_pool_with_indices_meta,
+        kernel: max_pool_with_indices_kernel,
+        lowering: max_pool_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // avg_pool2d
 
-fn avg_pool_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let out = pool_meta(args, "avg_pool2d", None, 4)?.0;
-    if let Some(d) = args.opt_int(6)? {
-        if d.hint() == 0 {
-            op_bail!("divisor must be not zero");
-        }
+fn avg_pool_meta(a: &AvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
+    let out = pool_meta(&a.self_, &a.pool(), a.ceil_mode, "avg_pool2d")?;
+    if a.divisor_override == Some(0) {
+        op_bail!("divisor must be not zero");
     }
     Ok(vec![out])
 }
 
-fn avg_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, win) = pool_meta(args, "avg_pool2d", None, 4)?;
-    let shape = concrete(&m.sizes);
-    let count_include_pad = args.bool(5)?;
-    let divisor = args.opt_int(6)?.map(|d| d.hint());
+fn avg_pool_kernel(a: &AvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let win = window(&a.pool(), "avg_pool2d")?;
+    let shape = result_shape(metas)?;
+    let count_include_pad = a.count_include_pad;
+    let divisor = a.divisor_override;
     if divisor == Some(0) {
         op_bail!("divisor must be not zero");
     }
@@ -328,29 +397,31 @@ fn avg_pool_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         }
     };
     Ok(vec![per_plane(
-        &args.storage(0)?,
+        &a.self_.storage_or_op_error()?,
         &shape,
         "avg_pool2d",
         &f,
     )?])
 }
 
-pub static AVG_POOL2D: OpDef = OpDef::new(
-    "aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor",
-    avg_pool_meta,
-    avg_pool_kernel,
-);
+op_def! {
+    pub static AVG_POOL2D: struct AvgPool2d =
+        "aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor" {
+        meta: avg_pool_meta,
+        kernel: avg_pool_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // adaptive_avg_pool2d
 
-fn adaptive_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn adaptive_meta(a: &AdaptiveAvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     if !m.dtype.is_float() {
         op_bail!("\"adaptive_avg_pool2d\" not implemented for '{}'", m.dtype);
     }
     let (mut sizes, _) = split_input(&m, "adaptive_avg_pool2d")?;
-    let out = args.int_list(1)?;
+    let out = a.output_size.clone();
     if out.len() != 2 {
         op_bail!("adaptive_avg_pool2d: output_size must be 2");
     }
@@ -364,8 +435,8 @@ fn adaptive_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn adaptive_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let shape = concrete(&adaptive_meta(args)?[0].sizes);
+fn adaptive_kernel(a: &AdaptiveAvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let shape = result_shape(metas)?;
     let f = |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
         for oy in 0..oh {
             let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
@@ -382,39 +453,27 @@ fn adaptive_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         }
     };
     Ok(vec![per_plane(
-        &args.storage(0)?,
+        &a.self_.storage_or_op_error()?,
         &shape,
         "adaptive_avg_pool2d",
         &f,
     )?])
 }
 
-pub static ADAPTIVE_AVG_POOL2D: OpDef = OpDef::new(
-    "aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
-    adaptive_meta,
-    adaptive_kernel,
-);
+op_def! {
+    pub static ADAPTIVE_AVG_POOL2D: struct AdaptiveAvgPool2d =
+        "aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor" {
+        meta: adaptive_meta,
+        kernel: adaptive_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // upsample_nearest2d.vec
 
-/// The output sizes and the scales (`None` when the sizes were given) of an upsample
-/// whose sizes are argument 1 and whose scales are the float list at `scales_at`.
-fn upsample_plan(
-    args: &OpArgs,
-    op: &str,
-    scales_at: usize,
-) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
-    upsample_sizes(
-        &args.meta(0)?,
-        args.opt_int_list(1)?,
-        opt_float_list(args, scales_at)?,
-        op,
-    )
-}
-
-/// [`upsample_plan`] from the decoded arguments: exactly one of `output_size` (2 sizes)
-/// and `scales` (2 factors; a size is `floor(input * factor)`).
+/// The output sizes and the scales (`None` when the sizes were given) of an upsample:
+/// exactly one of `output_size` (2 sizes) and `scales` (2 factors; a size is
+/// `floor(input * factor)`).
 fn upsample_sizes(
     m: &TensorMeta,
     output_size: Option<Vec<SymInt>>,
@@ -468,8 +527,22 @@ fn upsample_sizes(
     Ok((TensorMeta::new(m.dtype, sizes), scales))
 }
 
-fn upsample_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![upsample_plan(args, "upsample_nearest2d", 2)?.0])
+/// The scales of a `.vec` upsample (`None` when the sizes were given).
+fn vec_scales(scale_factors: &Option<Vec<f64>>) -> [Option<f64>; 2] {
+    match scale_factors.as_deref() {
+        Some([h, w, ..]) => [Some(*h), Some(*w)],
+        _ => [None, None],
+    }
+}
+
+fn upsample_meta(a: &UpsampleVec) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _) = upsample_sizes(
+        &meta_of(&a.input)?,
+        a.output_size.clone(),
+        a.scale_factors.clone(),
+        "upsample_nearest2d",
+    )?;
+    Ok(vec![m])
 }
 
 /// PyTorch's `nearest_idx`: the source index of output index `o`, computed in f32.
@@ -487,10 +560,10 @@ fn nearest_idx(o: usize, input: usize, output: usize, scale: Option<f64>) -> usi
     }
 }
 
-fn upsample_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, scales) = upsample_plan(args, "upsample_nearest2d", 2)?;
-    let shape = concrete(&m.sizes);
-    let s = args.storage(0)?;
+fn upsample_kernel(a: &UpsampleVec, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let scales = vec_scales(&a.scale_factors);
+    let shape = result_shape(metas)?;
+    let s = a.input.storage_or_op_error()?;
     let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
     let rows: Vec<usize> = (0..oh).map(|o| nearest_idx(o, h, oh, scales[0])).collect();
     let cols: Vec<usize> = (0..ow).map(|o| nearest_idx(o, w, ow, scales[1])).collect();
@@ -512,33 +585,37 @@ fn upsample_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out])
 }
 
-pub static UPSAMPLE_NEAREST2D_VEC: OpDef = OpDef::new(
-    "aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor",
-    upsample_meta,
-    upsample_kernel,
-);
+op_def! {
+    pub static UPSAMPLE_NEAREST2D_VEC: struct UpsampleVec =
+        "aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor" {
+        meta: upsample_meta,
+        kernel: upsample_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // upsample_bilinear2d (.vec and the sizes-and-scales overload)
 
-/// The scales of `upsample_bilinear2d(self, output_size, align_corners, scales_h,
-/// scales_w)`, given only with the sizes.
-fn bilinear_default_plan(args: &OpArgs) -> Result<(TensorMeta, [Option<f64>; 2]), OpError> {
+fn bilinear_vec_meta(a: &UpsampleBilinearVec) -> Result<Vec<TensorMeta>, OpError> {
     let (m, _) = upsample_sizes(
-        &args.meta(0)?,
-        Some(args.int_list(1)?),
+        &meta_of(&a.input)?,
+        a.output_size.clone(),
+        a.scale_factors.clone(),
+        "upsample_bilinear2d",
+    )?;
+    float_upsample(m)
+}
+
+/// `upsample_bilinear2d(self, output_size, align_corners, scales_h, scales_w)`: the
+/// sizes are given, the scales only with them.
+fn bilinear_default_meta(a: &UpsampleBilinear) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _) = upsample_sizes(
+        &meta_of(&a.self_)?,
+        Some(a.output_size.clone()),
         None,
         "upsample_bilinear2d",
     )?;
-    Ok((m, [args.opt_float(3)?, args.opt_float(4)?]))
-}
-
-fn bilinear_vec_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    float_upsample(upsample_plan(args, "upsample_bilinear2d", 3)?.0)
-}
-
-fn bilinear_default_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    float_upsample(bilinear_default_plan(args)?.0)
+    float_upsample(m)
 }
 
 fn float_upsample(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
@@ -587,14 +664,14 @@ fn linear_taps(
 }
 
 fn bilinear_run(
-    args: &OpArgs,
-    m: &TensorMeta,
+    x: &Tensor,
+    align_corners: bool,
+    metas: &[TensorMeta],
     scales: [Option<f64>; 2],
 ) -> Result<Vec<Storage>, OpError> {
-    let shape = concrete(&m.sizes);
-    let align_corners = args.bool(2)?;
+    let shape = result_shape(metas)?;
     let (oh, ow) = (shape[2], shape[3]);
-    let x = args.storage(0)?;
+    let x = x.storage_or_op_error()?;
     let (h, w) = (x.shape()[2], x.shape()[3]);
     let rows = linear_taps(h, oh, align_corners, scales[0]);
     let cols = linear_taps(w, ow, align_corners, scales[1]);
@@ -610,56 +687,68 @@ fn bilinear_run(
     Ok(vec![per_plane(&x, &shape, "upsample_bilinear2d", &f)?])
 }
 
-fn bilinear_vec_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, scales) = upsample_plan(args, "upsample_bilinear2d", 3)?;
-    bilinear_run(args, &m, scales)
+fn bilinear_vec_kernel(
+    a: &UpsampleBilinearVec,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let scales = vec_scales(&a.scale_factors);
+    bilinear_run(&a.input, a.align_corners, metas, scales)
 }
 
-fn bilinear_default_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (m, scales) = bilinear_default_plan(args)?;
-    bilinear_run(args, &m, scales)
+fn bilinear_default_kernel(
+    a: &UpsampleBilinear,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    bilinear_run(&a.self_, a.align_corners, metas, [a.scales_h, a.scales_w])
 }
 
-/// In PyTorch's Core ATen opset (`F.interpolate(mode="bilinear")` records it).
-pub static UPSAMPLE_BILINEAR2D_VEC: OpDef = OpDef::new(
-    "aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor",
-    bilinear_vec_meta,
-    bilinear_vec_kernel,
-);
-pub static UPSAMPLE_BILINEAR2D: OpDef = OpDef::new(
-    "aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor",
-    bilinear_default_meta,
-    bilinear_default_kernel,
-);
+op_def! {
+    /// In PyTorch's Core ATen opset (`F.interpolate(mode="bilinear")` records it).
+    pub static UPSAMPLE_BILINEAR2D_VEC: struct UpsampleBilinearVec =
+        "aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
+        meta: bilinear_vec_meta,
+        kernel: bilinear_vec_kernel,
+    }
+    pub static UPSAMPLE_BILINEAR2D: struct UpsampleBilinear =
+        "aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
+        meta: bilinear_default_meta,
+        kernel: bilinear_default_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // avg_pool1d: avg_pool2d over a height-1 plane, as ATen computes it
 
 /// `[N, C, L]` or `[C, L]` → the same with `L` pooled.
-fn avg_pool1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn avg_pool1d_meta(a: &AvgPool1d) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     if m.rank() != 2 && m.rank() != 3 {
         op_bail!(
             "Expected 2 to 3 dimensions, but got {}-dimensional tensor for argument #1 'self' (while checking arguments for avg_pool1d)",
             m.rank()
         );
     }
-    for (i, name) in [(1, "kernel_size"), (2, "stride"), (3, "padding")] {
-        let n = args.int_list(i)?.len();
-        if n != 1 && !(i == 2 && n == 0) {
+    let lists = [
+        (&a.kernel_size, "kernel_size"),
+        (&a.stride, "stride"),
+        (&a.padding, "padding"),
+    ];
+    for (list, name) in lists {
+        let n = list.len();
+        if n != 1 && !(name == "stride" && n == 0) {
             op_bail!("avg_pool1d() argument '{name}' should contain one int (got {n})");
         }
     }
-    let one = |i: usize, default: Option<i64>| -> Result<i64, OpError> {
-        Ok(match (args.int_list(i)?.first(), default) {
-            (Some(v), _) => v.hint(),
+    let one = |list: &[i64], default: Option<i64>, name: &str| -> Result<i64, OpError> {
+        Ok(match (list.first(), default) {
+            (Some(v), _) => *v,
             (None, Some(d)) => d,
-            (None, None) => op_bail!("avg_pool1d: missing argument {i}"),
+            (None, None) => op_bail!("avg_pool1d: missing argument {name}"),
         })
     };
-    let k = one(1, None)?;
-    let stride = one(2, Some(k))?;
-    let pad = one(3, None)?;
+    let k = one(&a.kernel_size, None, "kernel_size")?;
+    let stride = one(&a.stride, Some(k), "stride")?;
+    let pad = one(&a.padding, None, "padding")?;
     if k <= 0 || stride <= 0 {
         op_bail!("avg_pool1d: kernel_size and stride must be greater than zero, but got kernel_size={k}, stride={stride}");
     }
@@ -667,7 +756,7 @@ fn avg_pool1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         op_bail!("pad should be at most half of effective kernel size, but got pad={pad}, kernel_size={k} and dilation=1");
     }
     let length = &m.sizes[m.rank() - 1];
-    let out = pooled(length, k, stride, pad, 1, args.bool(4)?);
+    let out = pooled(length, k, stride, pad, 1, a.ceil_mode);
     if out.hint() <= 0 {
         op_bail!(
             "Given input size: ({}x1x{length}). Calculated output size: ({}x1x{out}). Output size is too small",
@@ -682,12 +771,9 @@ fn avg_pool1d_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 
 /// `avg_pool1d` → `squeeze(avg_pool2d(unsqueeze(x, -2), [1, k], [1, s], [0, p]), -2)`,
 /// PyTorch's decomposition.
-fn avg_pool1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    let hint = |v: Vec<SymInt>| -> Vec<i64> { v.iter().map(SymInt::hint).collect() };
-    let k = hint(args.int_list(1)?);
-    let s = hint(args.int_list(2)?);
-    let p = hint(args.int_list(3)?);
+fn avg_pool1d_decomposition(a: &AvgPool1d) -> Result<Vec<Tensor>, OpError> {
+    let x = &a.self_;
+    let (k, s, p) = (&a.kernel_size, &a.stride, &a.padding);
     let with = |first: i64, v: &[i64]| -> Vec<i64> {
         if v.is_empty() {
             vec![]
@@ -696,29 +782,20 @@ fn avg_pool1d_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
         }
     };
     let pooled = x.unsqueeze(-2).avg_pool2d(
-        &with(1, &k),
-        &with(1, &s),
-        &with(0, &p),
-        args.bool(4)?,
-        args.bool(5)?,
+        &with(1, k),
+        &with(1, s),
+        &with(0, p),
+        a.ceil_mode,
+        a.count_include_pad,
         None,
     );
     Ok(vec![pooled.squeeze_dim(-2)])
 }
 
-pub static AVG_POOL1D: OpDef = OpDef::composite(
-    "aten::avg_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, bool ceil_mode=False, bool count_include_pad=True) -> Tensor",
-    avg_pool1d_meta,
-    avg_pool1d_decomposition,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &MAX_POOL2D,
-    &MAX_POOL2D_WITH_INDICES,
-    &AVG_POOL2D,
-    &ADAPTIVE_AVG_POOL2D,
-    &UPSAMPLE_NEAREST2D_VEC,
-    &UPSAMPLE_BILINEAR2D_VEC,
-    &UPSAMPLE_BILINEAR2D,
-    &AVG_POOL1D,
-];
+op_def! {
+    pub static AVG_POOL1D: struct AvgPool1d =
+        "aten::avg_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, bool ceil_mode=False, bool count_include_pad=True) -> Tensor" {
+        meta: avg_pool1d_meta,
+        composite: avg_pool1d_decomposition,
+    }
+}

@@ -6,31 +6,38 @@ use std::cmp::Ordering;
 use ndarray::{ArcArray, ArrayViewMut1, Axis, IxDyn};
 
 use super::elementwise::float_unary_dtype;
-use super::util::{concrete, normalize_dim, normalize_dims};
-use super::{OpArgs, OpDef, Value};
+use super::lowering::Lowering;
+use super::op_def;
+use super::util::{concrete, meta_of, normalize_dim, normalize_dims};
+use super::Value;
 use crate::error::OpError;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 use crate::{map_storage, op_bail, with_storage};
 
-/// The dims a reduction runs over (`None` or empty: all) and the output sizes.
-fn reduce_shape(
-    m: &TensorMeta,
-    dims: Option<Vec<SymInt>>,
-    keepdim: bool,
-) -> Result<(Vec<usize>, Vec<SymInt>), OpError> {
-    let dims: Vec<usize> = match dims {
+/// The dims a reduction runs over (`None` or empty: all) of a tensor of `rank` dims.
+fn reduced_dims(dims: Option<&[i64]>, rank: usize) -> Result<Vec<usize>, OpError> {
+    Ok(match dims {
         Some(d) if !d.is_empty() => {
-            let dims = normalize_dims(&d.iter().map(|s| s.hint()).collect::<Vec<_>>(), m.rank())?;
+            let dims = normalize_dims(d, rank)?;
             // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap) but has no dim to reduce.
-            if m.rank() == 0 {
+            if rank == 0 {
                 Vec::new()
             } else {
                 dims
             }
         }
-        _ => (0..m.rank()).collect(),
-    };
+        _ => (0..rank).collect(),
+    })
+}
+
+/// The dims a reduction runs over (`None` or empty: all) and the output sizes.
+fn reduce_shape(
+    m: &TensorMeta,
+    dims: Option<&[i64]>,
+    keepdim: bool,
+) -> Result<(Vec<usize>, Vec<SymInt>), OpError> {
+    let dims = reduced_dims(dims, m.rank())?;
     let mut out = Vec::new();
     for (i, s) in m.sizes.iter().enumerate() {
         if dims.contains(&i) {
@@ -141,34 +148,47 @@ mod num_like {
     int!(i32, i64);
 }
 
-fn sum_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let dtype = sum_dtype(m.dtype, args.opt_dtype(1)?);
-    Ok(vec![TensorMeta::new(dtype, Vec::new())])
-}
-
-fn sum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = sum_meta(args)?;
-    let s = args.storage(0)?;
-    let dims: Vec<usize> = (0..s.shape().len()).collect();
-    Ok(vec![reduce_sum(&s, &dims, false, out[0].dtype)])
-}
-
-fn sum_dim_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let (_, sizes) = reduce_shape(&m, args.opt_int_list(1)?, args.bool(2)?)?;
+fn sum_meta(a: &ReduceAll) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     Ok(vec![TensorMeta::new(
-        sum_dtype(m.dtype, args.opt_dtype(3)?),
-        sizes,
+        sum_dtype(m.dtype, a.dtype),
+        Vec::new(),
     )])
 }
 
-fn sum_dim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = args.meta(0)?;
-    let keepdim = args.bool(2)?;
-    let (dims, _) = reduce_shape(&m, args.opt_int_list(1)?, keepdim)?;
-    let dtype = sum_dtype(m.dtype, args.opt_dtype(3)?);
-    Ok(vec![reduce_sum(&args.storage(0)?, &dims, keepdim, dtype)])
+fn sum_kernel(a: &ReduceAll, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims: Vec<usize> = (0..s.shape().len()).collect();
+    Ok(vec![reduce_sum(&s, &dims, false, out_dtype(metas)?)])
+}
+
+fn sum_dim_meta(a: &ReduceDims) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let (_, sizes) = reduce_shape(&m, a.dim.as_deref(), a.keepdim)?;
+    Ok(vec![TensorMeta::new(sum_dtype(m.dtype, a.dtype), sizes)])
+}
+
+fn sum_dim_kernel(a: &ReduceDims, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(a.dim.as_deref(), s.shape().len())?;
+    Ok(vec![reduce_sum(&s, &dims, a.keepdim, out_dtype(metas)?)])
+}
+
+/// The dtype of the one result meta computed.
+fn out_dtype(metas: &[TensorMeta]) -> Result<DType, OpError> {
+    Ok(single(metas)?.dtype)
+}
+
+/// The one result meta computed.
+fn single(metas: &[TensorMeta]) -> Result<&TensorMeta, OpError> {
+    metas
+        .first()
+        .ok_or_else(|| OpError::new("reduction: no result meta"))
+}
+
+/// The concrete sizes of the first result meta computed.
+fn out_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
+    Ok(concrete(&single(metas)?.sizes))
 }
 
 fn mean_dtype(m: &TensorMeta, requested: Option<DType>) -> Result<DType, OpError> {
@@ -181,24 +201,20 @@ fn mean_dtype(m: &TensorMeta, requested: Option<DType>) -> Result<DType, OpError
     Ok(d)
 }
 
-fn mean_dim_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let (_, sizes) = reduce_shape(&m, args.opt_int_list(1)?, args.bool(2)?)?;
-    Ok(vec![TensorMeta::new(
-        mean_dtype(&m, args.opt_dtype(3)?)?,
-        sizes,
-    )])
+fn mean_dim_meta(a: &ReduceDims) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let (_, sizes) = reduce_shape(&m, a.dim.as_deref(), a.keepdim)?;
+    Ok(vec![TensorMeta::new(mean_dtype(&m, a.dtype)?, sizes)])
 }
 
 fn mean_kernel_dims(
-    args: &OpArgs,
-    dims: Option<Vec<SymInt>>,
+    x: &Tensor,
+    dims: Option<&[i64]>,
     keepdim: bool,
     dtype: DType,
 ) -> Result<Vec<Storage>, OpError> {
-    let m = args.meta(0)?;
-    let (dims, _) = reduce_shape(&m, dims, keepdim)?;
-    let s = args.storage(0)?;
+    let s = x.storage_or_op_error()?;
+    let dims = reduced_dims(dims, s.shape().len())?;
     if let Some(mean) = float_sum(&s.cast(dtype), &dims, keepdim, |n| 1.0 / n as f64) {
         return Ok(vec![mean]);
     }
@@ -211,57 +227,69 @@ fn mean_kernel_dims(
     Ok(vec![mean.cast(dtype)])
 }
 
-fn mean_dim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = args.meta(0)?;
-    let dtype = mean_dtype(&m, args.opt_dtype(3)?)?;
-    mean_kernel_dims(args, args.opt_int_list(1)?, args.bool(2)?, dtype)
+fn mean_dim_kernel(a: &ReduceDims, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    mean_kernel_dims(&a.self_, a.dim.as_deref(), a.keepdim, out_dtype(metas)?)
 }
 
-fn mean_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    Ok(vec![TensorMeta::new(
-        mean_dtype(&m, args.opt_dtype(1)?)?,
-        Vec::new(),
-    )])
+fn mean_meta(a: &ReduceAll) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    Ok(vec![TensorMeta::new(mean_dtype(&m, a.dtype)?, Vec::new())])
 }
 
-fn mean_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let m = args.meta(0)?;
-    let dtype = mean_dtype(&m, args.opt_dtype(1)?)?;
-    mean_kernel_dims(args, None, false, dtype)
+fn mean_kernel(a: &ReduceAll, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    mean_kernel_dims(&a.self_, None, false, out_dtype(metas)?)
 }
 
 /// `sum(x)` → `sum.dim_IntList(x, [])` (an empty dim list reduces every dim), as
 /// PyTorch's default decomposition table writes it.
-fn sum_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let mut values = vec![Value::Tensor(args.tensor(0)?), Value::IntList(Vec::new())];
-    if let Some(d) = args.opt_dtype(1)? {
+fn sum_decomposition(a: &ReduceAll) -> Result<Vec<Tensor>, OpError> {
+    let mut values = vec![Value::Tensor(a.self_.clone()), Value::IntList(Vec::new())];
+    if let Some(d) = a.dtype {
         values.extend([Value::Bool(false), Value::DType(d)]);
     }
     Ok(Tensor::call_op(&SUM_DIM, values))
 }
 
-pub static SUM: OpDef = OpDef::new(
-    "aten::sum(Tensor self, *, ScalarType? dtype=None) -> Tensor",
-    sum_meta,
-    sum_kernel,
-)
-.with_decomposition(sum_decomposition);
-pub static SUM_DIM: OpDef = OpDef::new(
-    "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
-    sum_dim_meta,
-    sum_dim_kernel,
-);
-pub static MEAN: OpDef = OpDef::new(
-    "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor",
-    mean_meta,
-    mean_kernel,
-);
-pub static MEAN_DIM: OpDef = OpDef::new(
-    "aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
-    mean_dim_meta,
-    mean_dim_kernel,
-);
+/// What a sum or mean offers the runtime: its reduction (`dims` `None`: every dim).
+fn reduce_lowering<T: Clone>(
+    input: &T,
+    dims: Option<&[i64]>,
+    dtype: Option<DType>,
+    mean: bool,
+) -> Lowering<T> {
+    Lowering::Reduce {
+        input: input.clone(),
+        dims: dims.map(<[i64]>::to_vec),
+        dtype,
+        mean,
+    }
+}
+
+op_def! {
+    pub static SUM: struct ReduceAll = "aten::sum(Tensor self, *, ScalarType? dtype=None) -> Tensor" {
+        meta: sum_meta,
+        kernel: sum_kernel,
+        decomposition: sum_decomposition,
+        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, false)),
+    }
+    pub static SUM_DIM: struct ReduceDims =
+        "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: sum_dim_meta,
+        kernel: sum_dim_kernel,
+        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, false)),
+    }
+    pub static MEAN: ReduceAll = "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor" {
+        meta: mean_meta,
+        kernel: mean_kernel,
+        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, true)),
+    }
+    pub static MEAN_DIM: ReduceDims =
+        "aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: mean_dim_meta,
+        kernel: mean_dim_kernel,
+        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, true)),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Shared machinery of the reductions below
@@ -355,48 +383,44 @@ fn check_nonempty(m: &TensorMeta, dims: &[usize], name: &str) -> Result<(), OpEr
     Ok(())
 }
 
-/// Input meta, reduced dims and output sizes of a reduction whose dims are argument 1
-/// (a list, a single int, or None for all) and whose `keepdim` is argument `keepdim_at`.
+/// Input meta, reduced dims and output sizes of a reduction of `x` over `dims` (`None`
+/// or empty: all).
 fn reduction_args(
-    args: &OpArgs,
-    keepdim_at: usize,
+    x: &Tensor,
+    dims: Option<&[i64]>,
+    keepdim: bool,
 ) -> Result<(TensorMeta, Vec<usize>, Vec<SymInt>), OpError> {
-    let m = args.meta(0)?;
-    let (dims, sizes) = reduce_shape(&m, args.opt_int_list(1)?, args.bool(keepdim_at)?)?;
+    let m = meta_of(x)?;
+    let (dims, sizes) = reduce_shape(&m, dims, keepdim)?;
     Ok((m, dims, sizes))
 }
 
 // ---------------------------------------------------------------------------------------
 // amax, amin, max.dim, min.dim, argmax, argmin
 
-fn amax_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, dims, sizes) = reduction_args(args, 2)?;
-    check_nonempty(&m, &dims, &args.op.base_name())?;
+fn amax_meta(a: &Amax, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, dims, sizes) = reduction_args(&a.self_, Some(&a.dim), a.keepdim)?;
+    check_nonempty(&m, &dims, name)?;
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn amax_amin_kernel(args: &OpArgs, greater: bool) -> Result<Vec<Storage>, OpError> {
-    let out = amax_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?;
+fn amax_amin_kernel(
+    a: &Amax,
+    metas: &[TensorMeta],
+    greater: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(Some(&a.dim), s.shape().len())?;
+    let shape = out_shape(metas)?;
     let values = map_storage!(&s, a => reduce_rows(a, &dims, &shape, |row| {
         extreme(row, greater).map(|(v, _)| v).unwrap_or_default()
     })?);
     Ok(vec![values])
 }
 
-fn amax_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    amax_amin_kernel(args, true)
-}
-
-fn amin_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    amax_amin_kernel(args, false)
-}
-
-fn max_dim_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, dims, sizes) = reduction_args(args, 2)?;
-    check_nonempty(&m, &dims, args.op.base_name().as_str())?;
+fn max_dim_meta(a: &ReduceDim, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, dims, sizes) = reduction_args(&a.self_, Some(&[a.dim]), a.keepdim)?;
+    check_nonempty(&m, &dims, name)?;
     Ok(vec![
         TensorMeta::new(m.dtype, sizes.clone()),
         TensorMeta::new(DType::I64, sizes),
@@ -404,11 +428,14 @@ fn max_dim_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// Values and i64 indices of the first maximum (minimum) along the dim.
-fn max_min_dim_kernel(args: &OpArgs, greater: bool) -> Result<Vec<Storage>, OpError> {
-    let out = max_dim_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?;
+fn max_min_dim_kernel(
+    a: &ReduceDim,
+    metas: &[TensorMeta],
+    greater: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(Some(&[a.dim]), s.shape().len())?;
+    let shape = out_shape(metas)?;
     let mut indices = Vec::new();
     let values = map_storage!(&s, a => reduce_rows(a, &dims, &shape, |row| {
         let (v, i) = extreme(row, greater).unwrap_or_default();
@@ -420,88 +447,76 @@ fn max_min_dim_kernel(args: &OpArgs, greater: bool) -> Result<Vec<Storage>, OpEr
     Ok(vec![values, Storage::I64(indices)])
 }
 
-fn max_dim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    max_min_dim_kernel(args, true)
-}
-
-fn min_dim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    max_min_dim_kernel(args, false)
+/// The dims of an `argmax` / `argmin`: `dim=None` reduces the flattened tensor.
+fn arg_dims(dim: Option<i64>) -> Option<[i64; 1]> {
+    dim.map(|d| [d])
 }
 
 /// `dim=None` reduces the flattened tensor (with `keepdim`, every dim becomes 1).
-fn argmax_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, dims, sizes) = reduction_args(args, 2)?;
-    check_nonempty(&m, &dims, &args.op.base_name())?;
+fn argmax_meta(a: &Argmax, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let dims = arg_dims(a.dim);
+    let (m, dims, sizes) = reduction_args(&a.self_, dims.as_ref().map(|d| &d[..]), a.keepdim)?;
+    check_nonempty(&m, &dims, name)?;
     Ok(vec![TensorMeta::new(DType::I64, sizes)])
 }
 
-fn argmax_argmin_kernel(args: &OpArgs, greater: bool) -> Result<Vec<Storage>, OpError> {
-    let out = argmax_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?;
+fn argmax_argmin_kernel(
+    a: &Argmax,
+    metas: &[TensorMeta],
+    greater: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims = arg_dims(a.dim);
+    let dims = reduced_dims(dims.as_ref().map(|d| &d[..]), s.shape().len())?;
+    let shape = out_shape(metas)?;
     let indices = with_storage!(&s, a => reduce_rows(a, &dims, &shape, |row| {
         extreme(row, greater).map_or(0, |(_, i)| i as i64)
     })?);
     Ok(vec![Storage::I64(indices)])
 }
 
-fn argmax_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    argmax_argmin_kernel(args, true)
+op_def! {
+    pub static AMAX: struct Amax = "aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor" {
+        meta: |a: &Amax| amax_meta(a, "amax"),
+        kernel: |a: &Amax, m: &[TensorMeta]| amax_amin_kernel(a, m, true),
+    }
+    pub static AMIN: Amax = "aten::amin(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor" {
+        meta: |a: &Amax| amax_meta(a, "amin"),
+        kernel: |a: &Amax, m: &[TensorMeta]| amax_amin_kernel(a, m, false),
+    }
+    pub static MAX_DIM: struct ReduceDim =
+        "aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &ReduceDim| max_dim_meta(a, "max"),
+        kernel: |a: &ReduceDim, m: &[TensorMeta]| max_min_dim_kernel(a, m, true),
+    }
+    pub static MIN_DIM: ReduceDim =
+        "aten::min.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &ReduceDim| max_dim_meta(a, "min"),
+        kernel: |a: &ReduceDim, m: &[TensorMeta]| max_min_dim_kernel(a, m, false),
+    }
+    pub static ARGMAX: struct Argmax = "aten::argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor" {
+        meta: |a: &Argmax| argmax_meta(a, "argmax"),
+        kernel: |a: &Argmax, m: &[TensorMeta]| argmax_argmin_kernel(a, m, true),
+    }
+    pub static ARGMIN: Argmax = "aten::argmin(Tensor self, int? dim=None, bool keepdim=False) -> Tensor" {
+        meta: |a: &Argmax| argmax_meta(a, "argmin"),
+        kernel: |a: &Argmax, m: &[TensorMeta]| argmax_argmin_kernel(a, m, false),
+    }
 }
-
-fn argmin_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    argmax_argmin_kernel(args, false)
-}
-
-pub static AMAX: OpDef = OpDef::new(
-    "aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor",
-    amax_meta,
-    amax_kernel,
-);
-pub static AMIN: OpDef = OpDef::new(
-    "aten::amin(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor",
-    amax_meta,
-    amin_kernel,
-);
-pub static MAX_DIM: OpDef = OpDef::new(
-    "aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
-    max_dim_meta,
-    max_dim_kernel,
-);
-pub static MIN_DIM: OpDef = OpDef::new(
-    "aten::min.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)",
-    max_dim_meta,
-    min_dim_kernel,
-);
-pub static ARGMAX: OpDef = OpDef::new(
-    "aten::argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor",
-    argmax_meta,
-    argmax_kernel,
-);
-pub static ARGMIN: OpDef = OpDef::new(
-    "aten::argmin(Tensor self, int? dim=None, bool keepdim=False) -> Tensor",
-    argmax_meta,
-    argmin_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // prod, var, std, any, all, logsumexp
 
-fn prod_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, _, sizes) = reduction_args(args, 2)?;
-    Ok(vec![TensorMeta::new(
-        sum_dtype(m.dtype, args.opt_dtype(3)?),
-        sizes,
-    )])
+fn prod_meta(a: &ProdDim) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _, sizes) = reduction_args(&a.self_, Some(&[a.dim]), a.keepdim)?;
+    Ok(vec![TensorMeta::new(sum_dtype(m.dtype, a.dtype), sizes)])
 }
 
 /// Integers (and bools) multiply in wrapping i64; floats in f64, rounded once.
-fn prod_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = prod_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let (dtype, shape) = (out[0].dtype, concrete(&out[0].sizes));
-    let s = args.storage(0)?.cast(dtype);
+fn prod_kernel(a: &ProdDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (dtype, shape) = (out_dtype(metas)?, out_shape(metas)?);
+    let s = a.self_.storage_or_op_error()?.cast(dtype);
+    let dims = reduced_dims(Some(&[a.dim]), s.shape().len())?;
     let p = if dtype.is_float() {
         Storage::F64(reduce_rows(&s.typed::<f64>(), &dims, &shape, |r| {
             r.iter().product::<f64>()
@@ -514,10 +529,9 @@ fn prod_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![p.cast(dtype)])
 }
 
-/// `var`/`std` take only floating-point inputs; `keepdim` is argument 3 (after the
-/// keyword-only `correction`).
-fn var_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, _, sizes) = reduction_args(args, 3)?;
+/// `var`/`std` take only floating-point inputs.
+fn var_meta(a: &VarCorrection) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _, sizes) = reduction_args(&a.self_, a.dim.as_deref(), a.keepdim)?;
     if !m.dtype.is_float() {
         op_bail!(
             "std and var only support floating point and complex dtypes, got {}",
@@ -528,12 +542,16 @@ fn var_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// `sum((x - mean)^2) / max(0, n - correction)` in f64 (two passes), `sqrt` of it for std.
-fn var_std_kernel(args: &OpArgs, sqrt: bool) -> Result<Vec<Storage>, OpError> {
-    let out = var_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 3)?;
-    let shape = concrete(&out[0].sizes);
-    let correction = args.opt_float(2)?.unwrap_or(1.0);
-    let s = args.storage(0)?.typed::<f64>();
+fn var_std_kernel(
+    a: &VarCorrection,
+    metas: &[TensorMeta],
+    sqrt: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let shape = out_shape(metas)?;
+    let correction = a.correction.map_or(1.0, |c| c.to::<f64>());
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(a.dim.as_deref(), s.shape().len())?;
+    let s = s.typed::<f64>();
     let v = reduce_rows(&s, &dims, &shape, |r| {
         let n = r.len() as f64;
         let mean = r.iter().sum::<f64>() / n;
@@ -545,28 +563,20 @@ fn var_std_kernel(args: &OpArgs, sqrt: bool) -> Result<Vec<Storage>, OpError> {
             var
         }
     })?;
-    Ok(vec![Storage::F64(v).cast(out[0].dtype)])
+    Ok(vec![Storage::F64(v).cast(out_dtype(metas)?)])
 }
 
-fn var_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    var_std_kernel(args, false)
-}
-
-fn std_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    var_std_kernel(args, true)
-}
-
-fn any_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (_, _, sizes) = reduction_args(args, 2)?;
+fn any_meta(a: &ReduceDim) -> Result<Vec<TensorMeta>, OpError> {
+    let (_, _, sizes) = reduction_args(&a.self_, Some(&[a.dim]), a.keepdim)?;
     Ok(vec![TensorMeta::new(DType::Bool, sizes)])
 }
 
 /// Any dtype in (nonzero is true), bool out.
-fn any_all_kernel(args: &OpArgs, any: bool) -> Result<Vec<Storage>, OpError> {
-    let out = any_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?.typed::<bool>();
+fn any_all_kernel(a: &ReduceDim, metas: &[TensorMeta], any: bool) -> Result<Vec<Storage>, OpError> {
+    let shape = out_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(Some(&[a.dim]), s.shape().len())?;
+    let s = s.typed::<bool>();
     Ok(vec![Storage::Bool(reduce_rows(&s, &dims, &shape, |r| {
         if any {
             r.iter().any(|&x| x)
@@ -576,83 +586,72 @@ fn any_all_kernel(args: &OpArgs, any: bool) -> Result<Vec<Storage>, OpError> {
     })?)])
 }
 
-fn any_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    any_all_kernel(args, true)
-}
-
-fn all_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    any_all_kernel(args, false)
-}
-
-fn logsumexp_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, _, sizes) = reduction_args(args, 2)?;
+fn logsumexp_meta(a: &Logsumexp) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _, sizes) = reduction_args(&a.self_, Some(&a.dim), a.keepdim)?;
     Ok(vec![TensorMeta::new(float_unary_dtype(m.dtype), sizes)])
 }
 
 /// `m + log(sum(exp(x - m)))` with `m` the row's maximum, taken as 0 when infinite (so
 /// rows of `-inf` give `-inf` and a `+inf` gives `+inf`, as in PyTorch).
-fn logsumexp_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = logsumexp_meta(args)?;
-    let (_, dims, _) = reduction_args(args, 2)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?.typed::<f64>();
+fn logsumexp_kernel(a: &Logsumexp, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let shape = out_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let dims = reduced_dims(Some(&a.dim), s.shape().len())?;
+    let s = s.typed::<f64>();
     let v = reduce_rows(&s, &dims, &shape, |r| {
         let m = r.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
         let m = if m.is_infinite() { 0.0 } else { m };
         r.iter().map(|x| (x - m).exp()).sum::<f64>().ln() + m
     })?;
-    Ok(vec![Storage::F64(v).cast(out[0].dtype)])
+    Ok(vec![Storage::F64(v).cast(out_dtype(metas)?)])
 }
 
-pub static PROD_DIM_INT: OpDef = OpDef::new(
-    "aten::prod.dim_int(Tensor self, int dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
-    prod_meta,
-    prod_kernel,
-);
-pub static VAR_CORRECTION: OpDef = OpDef::new(
-    "aten::var.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor",
-    var_meta,
-    var_kernel,
-);
-pub static STD_CORRECTION: OpDef = OpDef::new(
-    "aten::std.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor",
-    var_meta,
-    std_kernel,
-);
-pub static ANY_DIM: OpDef = OpDef::new(
-    "aten::any.dim(Tensor self, int dim, bool keepdim=False) -> Tensor",
-    any_meta,
-    any_kernel,
-);
-pub static ALL_DIM: OpDef = OpDef::new(
-    "aten::all.dim(Tensor self, int dim, bool keepdim=False) -> Tensor",
-    any_meta,
-    all_kernel,
-);
-pub static LOGSUMEXP: OpDef = OpDef::new(
-    "aten::logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor",
-    logsumexp_meta,
-    logsumexp_kernel,
-);
+op_def! {
+    pub static PROD_DIM_INT: struct ProdDim =
+        "aten::prod.dim_int(Tensor self, int dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: prod_meta,
+        kernel: prod_kernel,
+    }
+    pub static VAR_CORRECTION: struct VarCorrection =
+        "aten::var.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor" {
+        meta: var_meta,
+        kernel: |a: &VarCorrection, m: &[TensorMeta]| var_std_kernel(a, m, false),
+    }
+    pub static STD_CORRECTION: VarCorrection =
+        "aten::std.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor" {
+        meta: var_meta,
+        kernel: |a: &VarCorrection, m: &[TensorMeta]| var_std_kernel(a, m, true),
+    }
+    pub static ANY_DIM: ReduceDim = "aten::any.dim(Tensor self, int dim, bool keepdim=False) -> Tensor" {
+        meta: any_meta,
+        kernel: |a: &ReduceDim, m: &[TensorMeta]| any_all_kernel(a, m, true),
+    }
+    pub static ALL_DIM: ReduceDim = "aten::all.dim(Tensor self, int dim, bool keepdim=False) -> Tensor" {
+        meta: any_meta,
+        kernel: |a: &ReduceDim, m: &[TensorMeta]| any_all_kernel(a, m, false),
+    }
+    pub static LOGSUMEXP: struct Logsumexp =
+        "aten::logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor" {
+        meta: logsumexp_meta,
+        kernel: logsumexp_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // cumsum
 
-fn cumsum_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    normalize_dim(args.i64(1)?, m.rank())?;
-    Ok(vec![TensorMeta::new(
-        sum_dtype(m.dtype, args.opt_dtype(2)?),
-        m.sizes,
-    )])
+fn cumsum_meta(a: &Cumsum) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dim(a.dim, m.rank())?;
+    Ok(vec![TensorMeta::new(sum_dtype(m.dtype, a.dtype), m.sizes)])
 }
 
 /// Running sums accumulate floats in f64 (as PyTorch's CPU kernel does in double),
 /// integers in wrapping i64.
-fn cumsum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = cumsum_meta(args)?[0].dtype;
-    let s = args.storage(0)?.cast(dtype);
-    let dim = normalize_dim(args.i64(1)?, s.shape().len())?;
+fn cumsum_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = out_dtype(metas)?;
+    let s = a.self_.storage_or_op_error()?.cast(dtype);
+    let dim = normalize_dim(a.dim, s.shape().len())?;
     let out = if dtype.is_float() {
         Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
             let mut acc = 0.0;
@@ -673,56 +672,62 @@ fn cumsum_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out.cast(dtype)])
 }
 
-pub static CUMSUM: OpDef = OpDef::new(
-    "aten::cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor",
-    cumsum_meta,
-    cumsum_kernel,
-);
+op_def! {
+    pub static CUMSUM: struct Cumsum = "aten::cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor" {
+        meta: cumsum_meta,
+        kernel: cumsum_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // softmax, log_softmax
 
 /// `_softmax(self, dim, half_to_float)`: a floating-point input; `half_to_float` only
 /// applies to half inputs, which ferrex does not have.
-fn softmax_prim_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    normalize_dim(args.i64(1)?, m.rank())?;
-    if args.bool(2)? {
+fn softmax_prim_meta(a: &SoftmaxPrim, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dim(a.dim, m.rank())?;
+    if a.half_to_float {
         op_bail!(
             "half_to_float=True is only supported for half inputs, got {}",
             m.dtype
         );
     }
-    softmax_dtype(args, m.dtype)?;
+    softmax_dtype(name, m.dtype)?;
     Ok(vec![m])
 }
 
 /// `softmax.int(self, dim, dtype=None)`: the input is first converted to `dtype`.
-fn softmax_int_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    normalize_dim(args.i64(1)?, m.rank())?;
-    let dtype = softmax_dtype(args, args.opt_dtype(2)?.unwrap_or(m.dtype))?;
+fn softmax_int_meta(a: &SoftmaxInt, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dim(a.dim, m.rank())?;
+    let dtype = softmax_dtype(name, a.dtype.unwrap_or(m.dtype))?;
     Ok(vec![TensorMeta::new(dtype, m.sizes)])
 }
 
-fn softmax_dtype(args: &OpArgs, dtype: DType) -> Result<DType, OpError> {
+fn softmax_dtype(name: &str, dtype: DType) -> Result<DType, OpError> {
     if !dtype.is_float() {
         op_bail!(
-            "{} is only implemented for floating-point tensors, got {dtype}; pass a float \
-             dtype or convert the input with `to_dtype` first",
-            args.op.base_name()
+            "{name} is only implemented for floating-point tensors, got {dtype}; pass a float \
+             dtype or convert the input with `to_dtype` first"
         );
     }
     Ok(dtype)
 }
 
 /// Softmax (or log-softmax) of every lane along `dim`, shifted by the lane's maximum,
-/// computed in f64 and rounded once to `dtype` (the shared kernel
+/// computed in f64 and rounded once to the result's dtype (the shared kernel
 /// `ferrex_kernels::norm::softmax`, which the compiled runtime runs too).
-fn softmax_storage(args: &OpArgs, dtype: DType, log: bool) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn softmax_storage(
+    x: &Tensor,
+    dim: i64,
+    metas: &[TensorMeta],
+    log: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let dtype = out_dtype(metas)?;
+    let s = x.storage_or_op_error()?;
     let shape = s.shape().to_vec();
-    let dim = normalize_dim(args.i64(1)?, shape.len())?;
+    let dim = normalize_dim(dim, shape.len())?;
     let a = s.typed::<f64>();
     let a = a.as_standard_layout();
     let data = a
@@ -743,123 +748,92 @@ fn softmax_storage(args: &OpArgs, dtype: DType, log: bool) -> Result<Vec<Storage
     Ok(vec![out.cast(dtype)])
 }
 
-fn softmax_prim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = softmax_prim_meta(args)?[0].dtype;
-    softmax_storage(args, dtype, false)
-}
-
-fn log_softmax_prim_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = softmax_prim_meta(args)?[0].dtype;
-    softmax_storage(args, dtype, true)
-}
-
-fn softmax_int_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = softmax_int_meta(args)?[0].dtype;
-    softmax_storage(args, dtype, false)
-}
-
-fn log_softmax_int_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let dtype = softmax_int_meta(args)?[0].dtype;
-    softmax_storage(args, dtype, true)
-}
-
 /// `x.amax(dim, keepdim)` subtracted from `x`: the shift both softmax decompositions
 /// start from.
-fn shifted(args: &OpArgs) -> Result<(Tensor, i64), OpError> {
-    let x = args.tensor(0)?;
-    let dim = args.i64(1)?;
-    let shifted = &x - x.amax(&[dim], true);
-    Ok((shifted, dim))
+fn shifted(x: &Tensor, dim: i64) -> Tensor {
+    x - x.amax(&[dim], true)
 }
 
 /// `exp(x - amax) / sum(exp(x - amax))`, as `torch._decomp` writes `_softmax`.
-fn softmax_prim_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let (s, dim) = shifted(args)?;
-    let e = s.exp();
-    Ok(vec![&e / e.sum_dim(&[dim], true)])
+fn softmax_prim_decomposition(a: &SoftmaxPrim) -> Result<Vec<Tensor>, OpError> {
+    let e = shifted(&a.self_, a.dim).exp();
+    Ok(vec![&e / e.sum_dim(&[a.dim], true)])
 }
 
 /// `(x - amax) - log(sum(exp(x - amax)))`, as `torch._decomp` writes `_log_softmax`.
-fn log_softmax_prim_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let (s, dim) = shifted(args)?;
-    let lse = s.exp().sum_dim(&[dim], true).log();
+fn log_softmax_prim_decomposition(a: &SoftmaxPrim) -> Result<Vec<Tensor>, OpError> {
+    let s = shifted(&a.self_, a.dim);
+    let lse = s.exp().sum_dim(&[a.dim], true).log();
     Ok(vec![&s - lse])
 }
 
 /// `softmax.int` → `_to_copy` (when a dtype is given) + `_softmax` (or its log form).
-fn softmax_int_to(prim: &'static OpDef, args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let x = args.tensor(0)?;
-    let x = match args.opt_dtype(2)? {
-        Some(d) => x.to_dtype(d),
-        None => x,
+fn softmax_int_to(prim: &'static super::OpDef, a: &SoftmaxInt) -> Result<Vec<Tensor>, OpError> {
+    let x = match a.dtype {
+        Some(d) => a.self_.to_dtype(d),
+        None => a.self_.clone(),
     };
     Ok(Tensor::call_op(
         prim,
         vec![
             Value::Tensor(x),
-            Value::Int(args.int(1)?),
+            Value::Int(SymInt::Int(a.dim)),
             Value::Bool(false),
         ],
     ))
 }
 
-fn softmax_int_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    softmax_int_to(&_SOFTMAX, args)
+/// What a softmax offers the runtime: the lanes along `dim` (`dtype`: the result's, when
+/// the call converts).
+fn softmax_lowering<T: Clone>(input: &T, dim: i64, dtype: Option<DType>, log: bool) -> Lowering<T> {
+    Lowering::Softmax {
+        input: input.clone(),
+        dim,
+        dtype,
+        log,
+    }
 }
 
-fn log_softmax_int_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    softmax_int_to(&_LOG_SOFTMAX, args)
+/// `_softmax` / `_log_softmax`: `half_to_float` is refused by meta; not lowered either.
+fn softmax_prim_lowering<T: Clone>(a: &SoftmaxPrim<T>, log: bool) -> Result<Lowering<T>, OpError> {
+    Ok(if a.half_to_float {
+        Lowering::Eager
+    } else {
+        softmax_lowering(&a.self_, a.dim, None, log)
+    })
 }
 
-pub static _SOFTMAX: OpDef = OpDef::new(
-    "aten::_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
-    softmax_prim_meta,
-    softmax_prim_kernel,
-)
-.with_decomposition(softmax_prim_decomposition)
-.core_aten();
-pub static _LOG_SOFTMAX: OpDef = OpDef::new(
-    "aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
-    softmax_prim_meta,
-    log_softmax_prim_kernel,
-)
-.with_decomposition(log_softmax_prim_decomposition)
-.core_aten();
-/// Recorded whole when tracing, as PyTorch's export keeps it.
-pub static SOFTMAX_INT: OpDef = OpDef::new(
-    "aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
-    softmax_int_meta,
-    softmax_int_kernel,
-)
-.with_decomposition(softmax_int_decomposition);
-/// Recorded whole when tracing, as PyTorch's export keeps it.
-pub static LOG_SOFTMAX_INT: OpDef = OpDef::new(
-    "aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
-    softmax_int_meta,
-    log_softmax_int_kernel,
-)
-.with_decomposition(log_softmax_int_decomposition);
-
-pub static OPS: &[&OpDef] = &[
-    &SUM,
-    &SUM_DIM,
-    &MEAN,
-    &MEAN_DIM,
-    &AMAX,
-    &AMIN,
-    &MAX_DIM,
-    &MIN_DIM,
-    &ARGMAX,
-    &ARGMIN,
-    &PROD_DIM_INT,
-    &VAR_CORRECTION,
-    &STD_CORRECTION,
-    &ANY_DIM,
-    &ALL_DIM,
-    &LOGSUMEXP,
-    &CUMSUM,
-    &_SOFTMAX,
-    &_LOG_SOFTMAX,
-    &SOFTMAX_INT,
-    &LOG_SOFTMAX_INT,
-];
+op_def! {
+    pub static _SOFTMAX: struct SoftmaxPrim =
+        "aten::_softmax(Tensor self, int dim, bool half_to_float) -> Tensor" {
+        meta: |a: &SoftmaxPrim| softmax_prim_meta(a, "_softmax"),
+        kernel: |a: &SoftmaxPrim, m: &[TensorMeta]| softmax_storage(&a.self_, a.dim, m, false),
+        decomposition: softmax_prim_decomposition,
+        lowering: |a: &SoftmaxPrim<_>| softmax_prim_lowering(a, false),
+        core_aten,
+    }
+    pub static _LOG_SOFTMAX: SoftmaxPrim =
+        "aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor" {
+        meta: |a: &SoftmaxPrim| softmax_prim_meta(a, "_log_softmax"),
+        kernel: |a: &SoftmaxPrim, m: &[TensorMeta]| softmax_storage(&a.self_, a.dim, m, true),
+        decomposition: log_softmax_prim_decomposition,
+        lowering: |a: &SoftmaxPrim<_>| softmax_prim_lowering(a, true),
+        core_aten,
+    }
+    /// Recorded whole when tracing, as PyTorch's export keeps it.
+    pub static SOFTMAX_INT: struct SoftmaxInt =
+        "aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor" {
+        meta: |a: &SoftmaxInt| softmax_int_meta(a, "softmax"),
+        kernel: |a: &SoftmaxInt, m: &[TensorMeta]| softmax_storage(&a.self_, a.dim, m, false),
+        decomposition: |a: &SoftmaxInt| softmax_int_to(&_SOFTMAX, a),
+        lowering: |a: &SoftmaxInt<_>| Ok(softmax_lowering(&a.self_, a.dim, a.dtype, false)),
+    }
+    /// Recorded whole when tracing, as PyTorch's export keeps it.
+    pub static LOG_SOFTMAX_INT: SoftmaxInt =
+        "aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor" {
+        meta: |a: &SoftmaxInt| softmax_int_meta(a, "log_softmax"),
+        kernel: |a: &SoftmaxInt, m: &[TensorMeta]| softmax_storage(&a.self_, a.dim, m, true),
+        decomposition: |a: &SoftmaxInt| softmax_int_to(&_LOG_SOFTMAX, a),
+        lowering: |a: &SoftmaxInt<_>| Ok(softmax_lowering(&a.self_, a.dim, a.dtype, true)),
+    }
+}

@@ -5,8 +5,10 @@
 
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
+use super::lowering::{Lowering, PermuteDims};
+use super::op_def;
 use super::util::{concrete, meta_of, normalize_dim, normalize_dims, sizes_match, with_dtype};
-use super::{OpArgs, OpDef, Value};
+use super::Value;
 use crate::error::OpError;
 use crate::symbolic::{format_sizes, CmpOp, SymInt};
 use crate::tensor::{result_type, DType, Element, PromotionOperand, Storage, Tensor, TensorMeta};
@@ -33,8 +35,8 @@ pub(crate) fn reshape_storage(s: &Storage, shape: &[usize]) -> Result<Storage, O
 // ---------------------------------------------------------------------------------------
 // t / transpose / permute
 
-fn t_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
+fn t_meta(a: &SelfView) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
     match m.rank() {
         0 | 1 => {}
         2 => m.sizes.swap(0, 1),
@@ -43,8 +45,8 @@ fn t_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-fn t_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn t_kernel(a: &SelfView, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
     Ok(vec![if s.shape().len() == 2 {
         transpose_storage(&s, 0, 1)
     } else {
@@ -52,62 +54,56 @@ fn t_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     }])
 }
 
-fn transpose_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
-    let a = normalize_dim(args.i64(1)?, m.rank())?;
-    let b = normalize_dim(args.i64(2)?, m.rank())?;
+fn transpose_meta(t: &Transpose) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&t.self_)?;
+    let a = normalize_dim(t.dim0, m.rank())?;
+    let b = normalize_dim(t.dim1, m.rank())?;
     if m.rank() > 0 {
         m.sizes.swap(a, b);
     }
     Ok(vec![m])
 }
 
-fn transpose_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn transpose_kernel(t: &Transpose, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = t.self_.storage_or_op_error()?;
     let r = s.shape().len();
     if r == 0 {
         return Ok(vec![s]);
     }
-    let a = normalize_dim(args.i64(1)?, r)?;
-    let b = normalize_dim(args.i64(2)?, r)?;
+    let a = normalize_dim(t.dim0, r)?;
+    let b = normalize_dim(t.dim1, r)?;
     Ok(vec![transpose_storage(&s, a, b)])
 }
 
-fn permutation(args: &OpArgs, rank: usize) -> Result<Vec<usize>, OpError> {
-    let dims: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+fn permutation(dims: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
     if dims.len() != rank {
         op_bail!(
             "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired ordering of dimensions i.e. input.dim() = {rank} is not equal to len(dims) = {}",
             dims.len()
         );
     }
-    normalize_dims(&dims, rank)
+    normalize_dims(dims, rank)
 }
 
-fn permute_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let p = permutation(args, m.rank())?;
+fn permute_meta(a: &Permute) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let p = permutation(&a.dims, m.rank())?;
     Ok(vec![TensorMeta::new(
         m.dtype,
         p.iter().map(|&i| m.sizes[i].clone()).collect(),
     )])
 }
 
-fn permute_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
-    let p = permutation(args, s.shape().len())?;
+fn permute_kernel(a: &Permute, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let p = permutation(&a.dims, s.shape().len())?;
     Ok(vec![
         map_storage!(&s, x => x.clone().permuted_axes(IxDyn(&p))),
     ])
 }
 
 /// `t` and `transpose` are `permute`s in the Core ATen opset.
-fn transpose_as_permute(
-    args: &OpArgs,
-    a: i64,
-    b: i64,
-) -> Result<Vec<crate::tensor::Tensor>, OpError> {
-    let x = args.tensor(0)?;
+fn transpose_as_permute(x: &Tensor, a: i64, b: i64) -> Result<Vec<Tensor>, OpError> {
     let rank = x.dim();
     if rank < 2 {
         return Ok(vec![x.copy()]);
@@ -118,27 +114,35 @@ fn transpose_as_permute(
     Ok(vec![x.permute(&perm)])
 }
 
-fn t_decomposition(args: &OpArgs) -> Result<Vec<crate::tensor::Tensor>, OpError> {
-    transpose_as_permute(args, 0, 1)
+/// What a permutation of dims offers the runtime (`t`, `transpose`, `permute`): the
+/// dims as the call gave them (`t`: swap 0 and 1 of a 2-D tensor).
+fn permute_lowering<T: Clone>(input: &T, view: PermuteDims) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Permute {
+        input: input.clone(),
+        dims: view,
+    })
 }
 
-fn transpose_decomposition(args: &OpArgs) -> Result<Vec<crate::tensor::Tensor>, OpError> {
-    transpose_as_permute(args, args.i64(1)?, args.i64(2)?)
+op_def! {
+    pub static T: struct SelfView = "aten::t(Tensor(a) self) -> Tensor(a)" {
+        meta: t_meta,
+        kernel: t_kernel,
+        decomposition: |a: &SelfView| transpose_as_permute(&a.self_, 0, 1),
+        lowering: |a: &SelfView<_>| permute_lowering(&a.self_, PermuteDims::T),
+    }
+    pub static TRANSPOSE: struct Transpose =
+        "aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)" {
+        meta: transpose_meta,
+        kernel: transpose_kernel,
+        decomposition: |a: &Transpose| transpose_as_permute(&a.self_, a.dim0, a.dim1),
+        lowering: |a: &Transpose<_>| permute_lowering(&a.self_, PermuteDims::Swap(a.dim0, a.dim1)),
+    }
+    pub static PERMUTE: struct Permute = "aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)" {
+        meta: permute_meta,
+        kernel: permute_kernel,
+        lowering: |a: &Permute<_>| permute_lowering(&a.self_, PermuteDims::All(a.dims.clone())),
+    }
 }
-
-pub static T: OpDef = OpDef::new("aten::t(Tensor(a) self) -> Tensor(a)", t_meta, t_kernel)
-    .with_decomposition(t_decomposition);
-pub static TRANSPOSE: OpDef = OpDef::new(
-    "aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
-    transpose_meta,
-    transpose_kernel,
-)
-.with_decomposition(transpose_decomposition);
-pub static PERMUTE: OpDef = OpDef::new(
-    "aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)",
-    permute_meta,
-    permute_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // view / reshape
@@ -192,57 +196,74 @@ fn infer_shape(m: &TensorMeta, requested: &[SymInt]) -> Result<Vec<SymInt>, OpEr
     Ok(out)
 }
 
-fn view_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let sizes = infer_shape(&m, &args.int_list(1)?)?;
+fn view_meta(x: &Tensor, size: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    let sizes = infer_shape(&m, size)?;
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn view_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = view_meta(args)?;
-    let shape = super::util::concrete(&out[0].sizes);
-    Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
+/// `x`'s elements, row-major, in the result's shape.
+fn reshape_kernel(x: &Tensor, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![reshape_storage(
+        &x.storage_or_op_error()?,
+        &out_shape(metas)?,
+    )?])
 }
 
-pub static VIEW: OpDef = OpDef::new(
-    "aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)",
-    view_meta,
-    view_kernel,
-);
-/// `reshape` → `view` with the same sizes: ATen's composite views whenever the layout
-/// allows, and ferrex's tensors are always contiguous.
-fn reshape_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    Ok(vec![args.tensor(0)?.view(args.int_list(1)?)])
+/// The concrete sizes of the one result meta computed.
+fn out_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
+    metas
+        .first()
+        .map(|m| concrete(&m.sizes))
+        .ok_or_else(|| OpError::new("shape op: no result meta"))
 }
 
-pub static RESHAPE: OpDef = OpDef::new(
-    "aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
-    view_meta,
-    view_kernel,
-)
-.with_decomposition(reshape_decomposition);
+/// What an op whose result is its input's elements in order offers the runtime.
+fn reshape_lowering<T: Clone>(input: &T) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Reshape {
+        input: input.clone(),
+    })
+}
+
+op_def! {
+    pub static VIEW: struct View = "aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)" {
+        meta: |a: &View| view_meta(&a.self_, &a.size),
+        kernel: |a: &View, m: &[TensorMeta]| reshape_kernel(&a.self_, m),
+        lowering: |a: &View<_>| reshape_lowering(&a.self_),
+    }
+    /// `reshape` → `view` with the same sizes: ATen's composite views whenever the layout
+    /// allows, and ferrex's tensors are always contiguous.
+    pub static RESHAPE: struct Reshape = "aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)" {
+        meta: |a: &Reshape| view_meta(&a.self_, &a.shape),
+        kernel: |a: &Reshape, m: &[TensorMeta]| reshape_kernel(&a.self_, m),
+        decomposition: |a: &Reshape| Ok(vec![a.self_.view(a.shape.clone())]),
+        lowering: |a: &Reshape<_>| reshape_lowering(&a.self_),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // unsqueeze
 
-fn unsqueeze_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
-    let d = normalize_dim(args.i64(1)?, m.rank() + 1)?;
+fn unsqueeze_meta(a: &DimView) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank() + 1)?;
     m.sizes.insert(d, SymInt::Int(1));
     Ok(vec![m])
 }
 
-fn unsqueeze_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
-    let d = normalize_dim(args.i64(1)?, s.shape().len() + 1)?;
+fn unsqueeze_kernel(a: &DimView, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let d = normalize_dim(a.dim, s.shape().len() + 1)?;
     Ok(vec![map_storage!(&s, x => x.clone().insert_axis(Axis(d)))])
 }
 
-pub static UNSQUEEZE: OpDef = OpDef::new(
-    "aten::unsqueeze(Tensor(a) self, int dim) -> Tensor(a)",
-    unsqueeze_meta,
-    unsqueeze_kernel,
-);
+op_def! {
+    pub static UNSQUEEZE: struct DimView = "aten::unsqueeze(Tensor(a) self, int dim) -> Tensor(a)" {
+        meta: unsqueeze_meta,
+        kernel: unsqueeze_kernel,
+        lowering: |a: &DimView<_>| reshape_lowering(&a.self_),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // slice
@@ -290,28 +311,23 @@ pub fn slice_bounds(
     Ok((start, count))
 }
 
-fn slice_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
+fn slice_meta(a: &SliceTensor) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
     if m.rank() == 0 {
         op_bail!("slice() cannot be applied to a 0-dim tensor");
     }
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
-    let (_, count) = slice_bounds(
-        &m.sizes[d],
-        args.opt_int(2)?,
-        args.opt_int(3)?,
-        args.i64(4)?,
-    )?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let (_, count) = slice_bounds(&m.sizes[d], a.start.clone(), a.end.clone(), a.step.hint())?;
     m.sizes[d] = count;
     Ok(vec![m])
 }
 
-fn slice_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
-    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
-    let step = args.i64(4)?;
+fn slice_kernel(a: &SliceTensor, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let d = normalize_dim(a.dim, s.shape().len())?;
+    let step = a.step.hint();
     let len = SymInt::Int(s.shape()[d] as i64);
-    let (start, count) = slice_bounds(&len, args.opt_int(2)?, args.opt_int(3)?, step)?;
+    let (start, count) = slice_bounds(&len, a.start.clone(), a.end.clone(), step)?;
     let (start, count) = (start.hint() as isize, count.hint() as isize);
     let end = start + (count - 1).max(0) * step as isize + if count > 0 { 1 } else { 0 };
     let slice = Slice::new(start, Some(end), step as isize);
@@ -322,44 +338,56 @@ fn slice_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     })])
 }
 
-pub static SLICE: OpDef = OpDef::new(
-    "aten::slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)",
-    slice_meta,
-    slice_kernel,
-);
+fn slice_lowering<T: Clone>(a: &SliceTensor<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Slice {
+        input: a.self_.clone(),
+        dim: a.dim,
+        start: a.start.clone(),
+        end: a.end.clone(),
+        step: a.step.clone(),
+    })
+}
+
+op_def! {
+    pub static SLICE: struct SliceTensor =
+        "aten::slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)" {
+        meta: slice_meta,
+        kernel: slice_kernel,
+        lowering: slice_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // clone
 
-fn clone_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![args.meta(0)?])
-}
-
-fn clone_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn clone_kernel(x: &Tensor) -> Result<Vec<Storage>, OpError> {
+    let s = x.storage_or_op_error()?;
     Ok(vec![
         map_storage!(&s, x => x.as_standard_layout().into_owned().into_shared()),
     ])
 }
 
-pub static CLONE: OpDef = OpDef::new(
-    "aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor",
-    clone_meta,
-    clone_kernel,
-);
+op_def! {
+    pub static CLONE: struct CloneTensor =
+        "aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &CloneTensor| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &CloneTensor, _: &[TensorMeta]| clone_kernel(&a.self_),
+        lowering: |a: &CloneTensor<_>| reshape_lowering(&a.self_),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // expand
 
-fn expand_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let size = args.int_list(1)?;
+fn expand_meta(a: &Expand) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let size = &a.size;
     if size.len() < m.rank() {
         op_bail!(
             "expand({}{}, size={}): the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({})",
             m.dtype,
             format_sizes(&m.sizes),
-            format_sizes(&size),
+            format_sizes(size),
             size.len(),
             m.rank()
         );
@@ -388,7 +416,7 @@ fn expand_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         } else {
             op_bail!(
                 "The expanded size of the tensor ({s}) must match the existing size ({cur}) at non-singleton dimension {i}.  Target sizes: {}.  Tensor sizes: {}",
-                format_sizes(&size),
+                format_sizes(size),
                 format_sizes(&m.sizes)
             );
         };
@@ -397,9 +425,9 @@ fn expand_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, out)])
 }
 
-fn expand_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let shape = concrete(&expand_meta(args)?[0].sizes);
-    let s = args.storage(0)?;
+fn expand_kernel(a: &Expand, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let shape = out_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
     if s.shape() == shape.as_slice() {
         return Ok(vec![s]);
     }
@@ -411,11 +439,20 @@ fn expand_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
         .into_shared())])
 }
 
-pub static EXPAND: OpDef = OpDef::new(
-    "aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)",
-    expand_meta,
-    expand_kernel,
-);
+fn expand_lowering<T: Clone>(a: &Expand<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Expand {
+        input: a.self_.clone(),
+    })
+}
+
+op_def! {
+    pub static EXPAND: struct Expand =
+        "aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)" {
+        meta: expand_meta,
+        kernel: expand_kernel,
+        lowering: expand_lowering,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // squeeze.dim
@@ -429,19 +466,19 @@ fn is_one(s: &SymInt) -> bool {
     }
 }
 
-fn squeeze_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
+fn squeeze_meta(a: &DimView) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
     if m.rank() > 0 && is_one(&m.sizes[d]) {
         m.sizes.remove(d);
     }
     Ok(vec![m])
 }
 
-fn squeeze_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn squeeze_kernel(a: &DimView, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
     let r = s.shape().len();
-    let d = normalize_dim(args.i64(1)?, r)?;
+    let d = normalize_dim(a.dim, r)?;
     if r == 0 || s.shape()[d] != 1 {
         return Ok(vec![s]);
     }
@@ -451,10 +488,10 @@ fn squeeze_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
 }
 
 /// The dims of a `squeeze.dims` call that are removed (size one), in increasing order.
-fn squeezed_dims(sizes: &[SymInt], dims: &[SymInt]) -> Result<Vec<usize>, OpError> {
+fn squeezed_dims(sizes: &[SymInt], dims: &[i64]) -> Result<Vec<usize>, OpError> {
     let mut out = Vec::new();
-    for d in dims {
-        let d = normalize_dim(d.hint(), sizes.len())?;
+    for &d in dims {
+        let d = normalize_dim(d, sizes.len())?;
         if !sizes.is_empty() && is_one(&sizes[d]) && !out.contains(&d) {
             out.push(d);
         }
@@ -463,60 +500,60 @@ fn squeezed_dims(sizes: &[SymInt], dims: &[SymInt]) -> Result<Vec<usize>, OpErro
     Ok(out)
 }
 
-fn squeeze_dims_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
-    for d in squeezed_dims(&m.sizes, &args.int_list(1)?)?
-        .into_iter()
-        .rev()
-    {
+fn squeeze_dims_meta(a: &SqueezeDims) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
+    for d in squeezed_dims(&m.sizes, &a.dim)?.into_iter().rev() {
         m.sizes.remove(d);
     }
     Ok(vec![m])
 }
 
-fn squeeze_dims_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let mut s = args.storage(0)?;
+fn squeeze_dims_kernel(a: &SqueezeDims, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let mut s = a.self_.storage_or_op_error()?;
     let sizes: Vec<SymInt> = s.shape().iter().map(|&n| SymInt::Int(n as i64)).collect();
-    for d in squeezed_dims(&sizes, &args.int_list(1)?)?.into_iter().rev() {
+    for d in squeezed_dims(&sizes, &a.dim)?.into_iter().rev() {
         s = map_storage!(&s, x => x.clone().index_axis_move(Axis(d), 0));
     }
     Ok(vec![s])
 }
 
 /// `squeeze.dim(x, d)` → `squeeze.dims(x, [d])`, as PyTorch's decomposition writes it.
-fn squeeze_dim_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
+fn squeeze_dim_decomposition(a: &DimView) -> Result<Vec<Tensor>, OpError> {
     Ok(Tensor::call_op(
         &SQUEEZE_DIMS,
         vec![
-            Value::Tensor(args.tensor(0)?),
-            Value::IntList(vec![args.int(1)?]),
+            Value::Tensor(a.self_.clone()),
+            Value::IntList(vec![SymInt::Int(a.dim)]),
         ],
     ))
 }
 
-pub static SQUEEZE_DIM: OpDef = OpDef::new(
-    "aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)",
-    squeeze_meta,
-    squeeze_kernel,
-)
-.with_decomposition(squeeze_dim_decomposition);
-/// In PyTorch's Core ATen opset: removes each listed dim of size one.
-pub static SQUEEZE_DIMS: OpDef = OpDef::new(
-    "aten::squeeze.dims(Tensor(a) self, int[] dim) -> Tensor(a)",
-    squeeze_dims_meta,
-    squeeze_dims_kernel,
-);
+op_def! {
+    pub static SQUEEZE_DIM: DimView = "aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)" {
+        meta: squeeze_meta,
+        kernel: squeeze_kernel,
+        decomposition: squeeze_dim_decomposition,
+        lowering: |a: &DimView<_>| reshape_lowering(&a.self_),
+    }
+    /// In PyTorch's Core ATen opset: removes each listed dim of size one.
+    pub static SQUEEZE_DIMS: struct SqueezeDims =
+        "aten::squeeze.dims(Tensor(a) self, int[] dim) -> Tensor(a)" {
+        meta: squeeze_dims_meta,
+        kernel: squeeze_dims_kernel,
+        lowering: |a: &SqueezeDims<_>| reshape_lowering(&a.self_),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // flatten.using_ints
 
-fn flatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn flatten_meta(a: &Flatten) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     if m.rank() == 0 {
         return Ok(vec![TensorMeta::new(m.dtype, vec![SymInt::Int(1)])]);
     }
-    let start = normalize_dim(args.i64(1)?, m.rank())?;
-    let end = normalize_dim(args.i64(2)?, m.rank())?;
+    let start = normalize_dim(a.start_dim, m.rank())?;
+    let end = normalize_dim(a.end_dim, m.rank())?;
     if start > end {
         op_bail!("flatten() has invalid args: start_dim cannot come after end_dim");
     }
@@ -529,23 +566,21 @@ fn flatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn flatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let shape = concrete(&flatten_meta(args)?[0].sizes);
-    Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
-}
-
 /// `flatten` → `view` to the flattened sizes (through `reshape`, as ATen's composite).
-fn flatten_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    let sizes = flatten_meta(args)?.swap_remove(0).sizes;
-    Ok(vec![args.tensor(0)?.view(sizes)])
+fn flatten_decomposition(a: &Flatten) -> Result<Vec<Tensor>, OpError> {
+    let sizes = flatten_meta(a)?.swap_remove(0).sizes;
+    Ok(vec![a.self_.view(sizes)])
 }
 
-pub static FLATTEN: OpDef = OpDef::new(
-    "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
-    flatten_meta,
-    flatten_kernel,
-)
-.with_decomposition(flatten_decomposition);
+op_def! {
+    pub static FLATTEN: struct Flatten =
+        "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)" {
+        meta: flatten_meta,
+        kernel: |a: &Flatten, m: &[TensorMeta]| reshape_kernel(&a.self_, m),
+        decomposition: flatten_decomposition,
+        lowering: |a: &Flatten<_>| reshape_lowering(&a.self_),
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // select.int / narrow
@@ -575,33 +610,43 @@ pub(crate) fn check_index(
     })
 }
 
-fn select_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
+fn select_meta(a: &Select) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
     if m.rank() == 0 {
         op_bail!("select() cannot be applied to a 0-dim tensor.");
     }
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
-    check_index(&m.sizes[d], &args.int(2)?, d, "select")?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    check_index(&m.sizes[d], &a.index, d, "select")?;
     m.sizes.remove(d);
     Ok(vec![m])
 }
 
-fn select_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    select_meta(args)?;
-    let s = args.storage(0)?;
-    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
+fn select_kernel(a: &Select, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let d = normalize_dim(a.dim, s.shape().len())?;
     let len = SymInt::Int(s.shape()[d] as i64);
-    let i = check_index(&len, &args.int(2)?, d, "select")?.hint() as usize;
+    let i = check_index(&len, &a.index, d, "select")?.hint() as usize;
     Ok(vec![
         map_storage!(&s, x => x.clone().index_axis_move(Axis(d), i)),
     ])
 }
 
-pub static SELECT_INT: OpDef = OpDef::new(
-    "aten::select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)",
-    select_meta,
-    select_kernel,
-);
+fn select_lowering<T: Clone>(a: &Select<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Select {
+        input: a.self_.clone(),
+        dim: a.dim,
+        index: a.index.clone(),
+    })
+}
+
+op_def! {
+    pub static SELECT_INT: struct Select =
+        "aten::select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)" {
+        meta: select_meta,
+        kernel: select_kernel,
+        lowering: select_lowering,
+    }
+}
 
 /// The non-negative start of `narrow` along a dim of size `len`.
 fn narrow_bounds(len: &SymInt, start: &SymInt, length: &SymInt) -> Result<SymInt, OpError> {
@@ -626,25 +671,24 @@ fn narrow_bounds(len: &SymInt, start: &SymInt, length: &SymInt) -> Result<SymInt
     Ok(start)
 }
 
-fn narrow_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let mut m = args.meta(0)?;
+fn narrow_meta(a: &Narrow) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
     if m.rank() == 0 {
         op_bail!("narrow() cannot be applied to a 0-dim tensor.");
     }
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
-    let length = args.int(3)?;
-    narrow_bounds(&m.sizes[d], &args.int(2)?, &length)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let length = a.length.clone();
+    narrow_bounds(&m.sizes[d], &a.start, &length)?;
     m.sizes[d] = length;
     Ok(vec![m])
 }
 
-fn narrow_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    narrow_meta(args)?;
-    let s = args.storage(0)?;
-    let d = normalize_dim(args.i64(1)?, s.shape().len())?;
+fn narrow_kernel(a: &Narrow, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let d = normalize_dim(a.dim, s.shape().len())?;
     let len = SymInt::Int(s.shape()[d] as i64);
-    let length = args.i64(3)?;
-    let start = narrow_bounds(&len, &args.int(2)?, &SymInt::Int(length))?.hint();
+    let length = a.length.hint();
+    let start = narrow_bounds(&len, &a.start, &SymInt::Int(length))?.hint();
     Ok(vec![slice_along(&s, d, start as usize, length as usize)])
 }
 
@@ -658,18 +702,20 @@ fn slice_along(s: &Storage, d: usize, start: usize, len: usize) -> Storage {
     })
 }
 
-pub static NARROW: OpDef = OpDef::new(
-    "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)",
-    narrow_meta,
-    narrow_kernel,
-);
+op_def! {
+    pub static NARROW: struct Narrow =
+        "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)" {
+        meta: narrow_meta,
+        kernel: narrow_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // repeat
 
-fn repeat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let reps = args.int_list(1)?;
+fn repeat_meta(a: &Repeat) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let reps = &a.repeats;
     if reps.len() < m.rank() {
         op_bail!(
             "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
@@ -678,7 +724,7 @@ fn repeat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     if let Some(r) = reps.iter().find(|r| r.hint() < 0) {
         op_bail!(
             "Trying to create tensor with negative dimension {r}: {}",
-            format_sizes(&reps)
+            format_sizes(reps)
         );
     }
     let lead = reps.len() - m.rank();
@@ -696,14 +742,10 @@ fn repeat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn repeat_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = concrete(&repeat_meta(args)?[0].sizes);
-    let s = args.storage(0)?;
-    let reps: Vec<usize> = args
-        .int_list(1)?
-        .iter()
-        .map(|r| r.hint() as usize)
-        .collect();
+fn repeat_kernel(a: &Repeat, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let out = out_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let reps: Vec<usize> = a.repeats.iter().map(|r| r.hint() as usize).collect();
     let lead = reps.len() - s.shape().len();
     // View the input as [1, d0, 1, d1, …], broadcast to [r0, d0, r1, d1, …], then merge.
     let mut src = Vec::with_capacity(2 * reps.len());
@@ -722,26 +764,25 @@ fn repeat_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![reshape_storage(&tiled, &out)?])
 }
 
-pub static REPEAT: OpDef = OpDef::new(
-    "aten::repeat(Tensor self, SymInt[] repeats) -> Tensor",
-    repeat_meta,
-    repeat_kernel,
-);
+op_def! {
+    pub static REPEAT: struct Repeat = "aten::repeat(Tensor self, SymInt[] repeats) -> Tensor" {
+        meta: repeat_meta,
+        kernel: repeat_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // flip / roll
 
-fn flip_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let dims: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
-    normalize_dims(&dims, m.rank())?;
+fn flip_meta(a: &Flip) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dims(&a.dims, m.rank())?;
     Ok(vec![m])
 }
 
-fn flip_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
-    let dims: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
-    let dims = normalize_dims(&dims, s.shape().len())?;
+fn flip_kernel(a: &Flip, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dims = normalize_dims(&a.dims, s.shape().len())?;
     if s.shape().is_empty() {
         return Ok(vec![s]);
     }
@@ -754,16 +795,17 @@ fn flip_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     })])
 }
 
-pub static FLIP: OpDef = OpDef::new(
-    "aten::flip(Tensor self, int[] dims) -> Tensor",
-    flip_meta,
-    flip_kernel,
-);
+op_def! {
+    pub static FLIP: struct Flip = "aten::flip(Tensor self, int[] dims) -> Tensor" {
+        meta: flip_meta,
+        kernel: flip_kernel,
+    }
+}
 
 /// The (shift, dim) pairs of a roll; `None` for the dim means the flattened tensor.
-fn roll_pairs(args: &OpArgs, rank: usize) -> Result<Vec<(i64, Option<usize>)>, OpError> {
-    let shifts: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
-    let dims: Vec<i64> = args.int_list(2)?.iter().map(SymInt::hint).collect();
+fn roll_pairs(a: &Roll, rank: usize) -> Result<Vec<(i64, Option<usize>)>, OpError> {
+    let shifts: Vec<i64> = a.shifts.iter().map(SymInt::hint).collect();
+    let dims = &a.dims;
     if dims.is_empty() {
         if shifts.len() != 1 {
             op_bail!(
@@ -782,16 +824,16 @@ fn roll_pairs(args: &OpArgs, rank: usize) -> Result<Vec<(i64, Option<usize>)>, O
     }
     let pairs = shifts
         .iter()
-        .zip(&dims)
+        .zip(dims)
         .map(|(&s, &d)| Ok((s, Some(normalize_dim(d, rank)?))))
         .collect::<Result<Vec<_>, OpError>>()?;
     // A 0-dim tensor accepts dim 0 / -1 (PyTorch's wrap); rolling its one element is a no-op.
     Ok(if rank == 0 { Vec::new() } else { pairs })
 }
 
-fn roll_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    roll_pairs(args, m.rank())?;
+fn roll_meta(a: &Roll) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    roll_pairs(a, m.rank())?;
     Ok(vec![m])
 }
 
@@ -813,10 +855,10 @@ fn roll_along<T: Element>(x: ArcArray<T, IxDyn>, d: usize, shift: i64) -> ArcArr
     }
 }
 
-fn roll_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let s = args.storage(0)?;
+fn roll_kernel(a: &Roll, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
     let shape = s.shape().to_vec();
-    let pairs = roll_pairs(args, shape.len())?;
+    let pairs = roll_pairs(a, shape.len())?;
     let mut out = s.clone();
     for (shift, dim) in pairs {
         out = match dim {
@@ -831,22 +873,20 @@ fn roll_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![out])
 }
 
-pub static ROLL: OpDef = OpDef::new(
-    "aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor",
-    roll_meta,
-    roll_kernel,
-);
+op_def! {
+    pub static ROLL: struct Roll = "aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor" {
+        meta: roll_meta,
+        kernel: roll_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // tril / triu
 
-fn tri_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
+fn tri_meta(a: &Tri, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
     if m.rank() < 2 {
-        op_bail!(
-            "{}: input tensor must have at least 2 dimensions",
-            args.op.base_name()
-        );
+        op_bail!("{name}: input tensor must have at least 2 dimensions");
     }
     Ok(vec![m])
 }
@@ -867,60 +907,50 @@ fn tri_mask<T: Element>(x: &ArcArray<T, IxDyn>, drop: impl Fn(i64) -> bool) -> A
     out.into_shared()
 }
 
-fn tril_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    tri_meta(args)?;
-    let k = args.i64(1)?;
-    let s = args.storage(0)?;
+fn tril_kernel(a: &Tri, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let k = a.diagonal;
+    let s = a.self_.storage_or_op_error()?;
     Ok(vec![map_storage!(&s, x => tri_mask(x, |d| d > k))])
 }
 
-fn triu_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    tri_meta(args)?;
-    let k = args.i64(1)?;
-    let s = args.storage(0)?;
+fn triu_kernel(a: &Tri, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let k = a.diagonal;
+    let s = a.self_.storage_or_op_error()?;
     Ok(vec![map_storage!(&s, x => tri_mask(x, |d| d < k))])
 }
 
 /// `tril` / `triu` as PyTorch's reference decomposition writes them: the mask
 /// `arange(n)[None, :] - arange(m)[:, None] <= diagonal` (`>=` for `triu`), then
 /// `logical_and` with a bool input or `where(mask, x, 0)` otherwise.
-fn tri_decomposition(args: &OpArgs, lower: bool) -> Result<Vec<Tensor>, OpError> {
-    let m = tri_meta(args)?.swap_remove(0);
-    let x = args.tensor(0)?;
+fn tri_decomposition(a: &Tri, lower: bool) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let x = &a.self_;
     let r = m.rank();
     let (rows, cols) = (m.sizes[r - 2].clone(), m.sizes[r - 1].clone());
     let col = Tensor::arange_step(0, cols, 1).unsqueeze(-2);
     let row = Tensor::arange_step(0, rows, 1).unsqueeze(-1);
     let diff = &col - &row;
-    let k = args.i64(1)?;
+    let k = a.diagonal;
     let mask = if lower { diff.le(k) } else { diff.ge(k) };
     Ok(vec![if m.dtype == DType::Bool {
-        mask.logical_and(&x)
+        mask.logical_and(x)
     } else {
-        Tensor::where_(&mask, &x, &Tensor::scalar_tensor(0, m.dtype))
+        Tensor::where_(&mask, x, &Tensor::scalar_tensor(0, m.dtype))
     }])
 }
 
-fn tril_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    tri_decomposition(args, true)
+op_def! {
+    pub static TRIL: struct Tri = "aten::tril(Tensor self, int diagonal=0) -> Tensor" {
+        meta: |a: &Tri| tri_meta(a, "tril"),
+        kernel: tril_kernel,
+        decomposition: |a: &Tri| tri_decomposition(a, true),
+    }
+    pub static TRIU: Tri = "aten::triu(Tensor self, int diagonal=0) -> Tensor" {
+        meta: |a: &Tri| tri_meta(a, "triu"),
+        kernel: triu_kernel,
+        decomposition: |a: &Tri| tri_decomposition(a, false),
+    }
 }
-
-fn triu_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    tri_decomposition(args, false)
-}
-
-pub static TRIL: OpDef = OpDef::new(
-    "aten::tril(Tensor self, int diagonal=0) -> Tensor",
-    tri_meta,
-    tril_kernel,
-)
-.with_decomposition(tril_decomposition);
-pub static TRIU: OpDef = OpDef::new(
-    "aten::triu(Tensor self, int diagonal=0) -> Tensor",
-    tri_meta,
-    triu_kernel,
-)
-.with_decomposition(triu_decomposition);
 
 // ---------------------------------------------------------------------------------------
 // cat / stack
@@ -942,8 +972,7 @@ fn list_dtype(metas: &[TensorMeta]) -> DType {
     result_type(&ops)
 }
 
-fn list_metas(args: &OpArgs, what: &str) -> Result<Vec<TensorMeta>, OpError> {
-    let ts = args.tensor_list(0)?;
+fn list_metas(ts: &[Tensor], what: &str) -> Result<Vec<TensorMeta>, OpError> {
     if ts.is_empty() {
         op_bail!("{what}(): expected a non-empty list of Tensors");
     }
@@ -952,8 +981,8 @@ fn list_metas(args: &OpArgs, what: &str) -> Result<Vec<TensorMeta>, OpError> {
 
 /// The output meta of `cat` and the dim it concatenates along (`None` when every input
 /// is a legacy empty tensor).
-fn cat_plan(args: &OpArgs) -> Result<(TensorMeta, Option<usize>), OpError> {
-    let metas = list_metas(args, "torch.cat")?;
+fn cat_plan(a: &TensorsDim) -> Result<(TensorMeta, Option<usize>), OpError> {
+    let metas = list_metas(&a.tensors, "torch.cat")?;
     let dtype = list_dtype(&metas);
     if let Some(i) = metas.iter().position(|m| m.rank() == 0) {
         op_bail!("zero-dimensional tensor (at position {i}) cannot be concatenated");
@@ -962,7 +991,7 @@ fn cat_plan(args: &OpArgs) -> Result<(TensorMeta, Option<usize>), OpError> {
         return Ok((TensorMeta::new(dtype, vec![SymInt::Int(0)]), None));
     };
     let base = &metas[first];
-    let d = normalize_dim(args.i64(1)?, base.rank())?;
+    let d = normalize_dim(a.dim, base.rank())?;
     let mut sizes = base.sizes.clone();
     for (i, m) in metas.iter().enumerate().skip(first + 1) {
         if legacy_empty(m) {
@@ -987,10 +1016,6 @@ fn cat_plan(args: &OpArgs) -> Result<(TensorMeta, Option<usize>), OpError> {
     Ok((TensorMeta::new(dtype, sizes), Some(d)))
 }
 
-fn cat_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![cat_plan(args)?.0])
-}
-
 /// Concatenates storages (already of one rank) along `d` in `dtype`.
 fn concat_storages(parts: &[Storage], d: usize, dtype: DType) -> Result<Storage, OpError> {
     with_dtype!(dtype, T => {
@@ -1002,33 +1027,39 @@ fn concat_storages(parts: &[Storage], d: usize, dtype: DType) -> Result<Storage,
     })
 }
 
-fn cat_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (out, dim) = cat_plan(args)?;
-    let Some(d) = dim else {
-        return Ok(vec![Storage::full(&[0], 0.0, out.dtype)]);
-    };
-    let parts: Vec<Storage> = args
-        .tensor_list(0)?
+fn cat_kernel(a: &TensorsDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = metas
+        .first()
+        .map(|m| m.dtype)
+        .ok_or_else(|| OpError::new("cat: no result meta"))?;
+    let parts: Vec<Storage> = a
+        .tensors
         .iter()
         .map(|t| t.storage_or_op_error())
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .filter(|s| !(s.shape().len() == 1 && s.shape()[0] == 0))
         .collect();
-    Ok(vec![concat_storages(&parts, d, out.dtype)?])
+    // Every input a legacy empty tensor: the result is one too.
+    let Some(first) = parts.first() else {
+        return Ok(vec![Storage::full(&[0], 0.0, dtype)]);
+    };
+    let d = normalize_dim(a.dim, first.shape().len())?;
+    Ok(vec![concat_storages(&parts, d, dtype)?])
 }
 
-pub static CAT: OpDef = OpDef::new(
-    "aten::cat(Tensor[] tensors, int dim=0) -> Tensor",
-    cat_meta,
-    cat_kernel,
-);
+op_def! {
+    pub static CAT: struct TensorsDim = "aten::cat(Tensor[] tensors, int dim=0) -> Tensor" {
+        meta: |a: &TensorsDim| Ok(vec![cat_plan(a)?.0]),
+        kernel: cat_kernel,
+    }
+}
 
-fn stack_plan(args: &OpArgs) -> Result<(TensorMeta, usize), OpError> {
-    if args.tensor_list(0)?.is_empty() {
+fn stack_plan(a: &TensorsDim) -> Result<(TensorMeta, usize), OpError> {
+    if a.tensors.is_empty() {
         op_bail!("stack expects a non-empty TensorList");
     }
-    let metas = list_metas(args, "stack")?;
+    let metas = list_metas(&a.tensors, "stack")?;
     let base = &metas[0];
     for (i, m) in metas.iter().enumerate().skip(1) {
         let same = m.rank() == base.rank()
@@ -1045,20 +1076,19 @@ fn stack_plan(args: &OpArgs) -> Result<(TensorMeta, usize), OpError> {
             );
         }
     }
-    let d = normalize_dim(args.i64(1)?, base.rank() + 1)?;
+    let d = normalize_dim(a.dim, base.rank() + 1)?;
     let mut sizes = base.sizes.clone();
     sizes.insert(d, SymInt::Int(metas.len() as i64));
     Ok((TensorMeta::new(list_dtype(&metas), sizes), d))
 }
 
-fn stack_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    Ok(vec![stack_plan(args)?.0])
-}
-
-fn stack_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (out, d) = stack_plan(args)?;
-    let parts: Vec<Storage> = args
-        .tensor_list(0)?
+fn stack_kernel(a: &TensorsDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let out = metas
+        .first()
+        .ok_or_else(|| OpError::new("stack: no result meta"))?;
+    let d = normalize_dim(a.dim, out.rank())?;
+    let parts: Vec<Storage> = a
+        .tensors
         .iter()
         .map(|t| {
             let s = t.storage_or_op_error()?;
@@ -1068,11 +1098,12 @@ fn stack_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
     Ok(vec![concat_storages(&parts, d, out.dtype)?])
 }
 
-pub static STACK: OpDef = OpDef::new(
-    "aten::stack(Tensor[] tensors, int dim=0) -> Tensor",
-    stack_meta,
-    stack_kernel,
-);
+op_def! {
+    pub static STACK: TensorsDim = "aten::stack(Tensor[] tensors, int dim=0) -> Tensor" {
+        meta: |a: &TensorsDim| Ok(vec![stack_plan(a)?.0]),
+        kernel: stack_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // split / chunk
@@ -1108,57 +1139,97 @@ fn split_lengths(len: &SymInt, size: &SymInt) -> Result<Vec<SymInt>, OpError> {
 
 /// How a split op gives its pieces: one size (`split.Tensor`), a number of chunks
 /// (`chunk`), or every length (`split_with_sizes`).
-#[derive(Clone, Copy, PartialEq)]
-enum SplitBy {
-    Size,
-    Chunks,
-    Sizes,
+#[derive(Clone, PartialEq)]
+enum SplitBy<'a> {
+    Size(&'a SymInt),
+    Chunks(i64),
+    Sizes(&'a [SymInt]),
 }
 
-fn split_plan(args: &OpArgs, by: SplitBy) -> Result<(TensorMeta, usize, Vec<SymInt>), OpError> {
-    let m = args.meta(0)?;
-    if m.rank() == 0 {
-        op_bail!(
-            "{}() cannot be applied to a 0-dim tensor.",
-            args.op.base_name()
-        );
+/// A split call: the tensor, how it is cut, along which dim, and the op's name.
+struct SplitCall<'a> {
+    self_: &'a Tensor,
+    by: SplitBy<'a>,
+    dim: i64,
+    name: &'static str,
+}
+
+impl SplitTensor {
+    fn call(&self) -> SplitCall<'_> {
+        SplitCall {
+            self_: &self.self_,
+            by: SplitBy::Size(&self.split_size),
+            dim: self.dim,
+            name: "split",
+        }
     }
-    let d = normalize_dim(args.i64(2)?, m.rank())?;
-    let len = &m.sizes[d];
-    if by == SplitBy::Sizes {
-        let lengths = args.int_list(1)?;
-        let total = (lengths.iter()).try_fold(0i64, |acc, l| acc.checked_add(l.hint()));
-        if lengths.iter().any(|l| l.hint() < 0) || total != Some(len.hint()) {
-            op_bail!(
-                "split_with_sizes expects split_sizes to sum exactly to {len} (input tensor's size at dimension {d}), but got split_sizes={}",
-                format_sizes(&lengths)
-            );
+}
+
+impl Chunk {
+    fn call(&self) -> SplitCall<'_> {
+        SplitCall {
+            self_: &self.self_,
+            by: SplitBy::Chunks(self.chunks),
+            dim: self.dim,
+            name: "chunk",
         }
-        return Ok((m, d, lengths));
     }
-    let lengths = if by == SplitBy::Chunks {
-        let chunks = args.i64(1)?;
-        if chunks <= 0 {
-            op_bail!("chunk expects `chunks` to be greater than 0, got: {chunks}");
+}
+
+impl SplitWithSizes {
+    fn call(&self) -> SplitCall<'_> {
+        SplitCall {
+            self_: &self.self_,
+            by: SplitBy::Sizes(&self.split_sizes),
+            dim: self.dim,
+            name: "split_with_sizes",
         }
-        if len.hint() == 0 {
-            // Zero-sized pieces: as many as asked for, as far as memory allows.
-            let n = usize::try_from(chunks).map_err(|_| OpError::new("too many chunks"))?;
-            ferrex_kernels::check_buffer(n as u64, std::mem::size_of::<TensorMeta>() as u64)
-                .map_err(|e| OpError(format!("chunk({chunks}): {e}")))?;
-            vec![len.clone(); n]
-        } else {
-            let size = len.add(&SymInt::Int(chunks - 1)).floor_div(chunks);
-            split_lengths(len, &size)?
-        }
+    }
+}
+
+/// The lengths of a `chunk` of a dim of size `len` into `chunks` pieces.
+fn chunk_lengths(len: &SymInt, chunks: i64) -> Result<Vec<SymInt>, OpError> {
+    if chunks <= 0 {
+        op_bail!("chunk expects `chunks` to be greater than 0, got: {chunks}");
+    }
+    if len.hint() == 0 {
+        // Zero-sized pieces: as many as asked for, as far as memory allows.
+        let n = usize::try_from(chunks).map_err(|_| OpError::new("too many chunks"))?;
+        ferrex_kernels::check_buffer(n as u64, std::mem::size_of::<TensorMeta>() as u64)
+            .map_err(|e| OpError(format!("chunk({chunks}): {e}")))?;
+        Ok(vec![len.clone(); n])
     } else {
-        split_lengths(len, &args.int(1)?)?
+        let size = len.add(&SymInt::Int(chunks - 1)).floor_div(chunks);
+        split_lengths(len, &size)
+    }
+}
+
+fn split_plan(c: &SplitCall) -> Result<(TensorMeta, usize, Vec<SymInt>), OpError> {
+    let m = meta_of(c.self_)?;
+    if m.rank() == 0 {
+        op_bail!("{}() cannot be applied to a 0-dim tensor.", c.name);
+    }
+    let d = normalize_dim(c.dim, m.rank())?;
+    let len = &m.sizes[d];
+    let lengths = match c.by {
+        SplitBy::Sizes(lengths) => {
+            let total = (lengths.iter()).try_fold(0i64, |acc, l| acc.checked_add(l.hint()));
+            if lengths.iter().any(|l| l.hint() < 0) || total != Some(len.hint()) {
+                op_bail!(
+                    "split_with_sizes expects split_sizes to sum exactly to {len} (input tensor's size at dimension {d}), but got split_sizes={}",
+                    format_sizes(lengths)
+                );
+            }
+            lengths.to_vec()
+        }
+        SplitBy::Chunks(chunks) => chunk_lengths(len, chunks)?,
+        SplitBy::Size(size) => split_lengths(len, size)?,
     };
     Ok((m, d, lengths))
 }
 
-fn split_metas(args: &OpArgs, by: SplitBy) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, d, lengths) = split_plan(args, by)?;
+fn split_metas(c: &SplitCall) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d, lengths) = split_plan(c)?;
     Ok(lengths
         .into_iter()
         .map(|l| {
@@ -1169,92 +1240,66 @@ fn split_metas(args: &OpArgs, by: SplitBy) -> Result<Vec<TensorMeta>, OpError> {
         .collect())
 }
 
-fn split_storages(args: &OpArgs, by: SplitBy) -> Result<Vec<Storage>, OpError> {
-    let (_, d, lengths) = split_plan(args, by)?;
-    let s = args.storage(0)?;
+/// The pieces, one per result meta (their lengths along the split dim).
+fn split_storages(c: &SplitCall, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = c.self_.storage_or_op_error()?;
+    let d = normalize_dim(c.dim, s.shape().len())?;
     let mut start = 0;
-    Ok(lengths
+    metas
         .iter()
-        .map(|l| {
-            let l = l.hint().max(0) as usize;
+        .map(|m| {
+            let l = m
+                .sizes
+                .get(d)
+                .map(|l| l.hint().max(0) as usize)
+                .ok_or_else(|| OpError::new("split: a piece without the split dim"))?;
             let piece = slice_along(&s, d, start, l);
             start += l;
-            piece
+            Ok(piece)
         })
-        .collect())
-}
-
-fn split_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    split_metas(args, SplitBy::Size)
-}
-
-fn split_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    split_storages(args, SplitBy::Size)
-}
-
-fn split_with_sizes_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    split_metas(args, SplitBy::Sizes)
-}
-
-fn split_with_sizes_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    split_storages(args, SplitBy::Sizes)
+        .collect()
 }
 
 /// `split.Tensor` and `chunk` → `split_with_sizes` with every piece's length (what
 /// PyTorch's table makes of both: `chunk` becomes `split.Tensor`, which becomes this).
-fn split_decomposition(args: &OpArgs, by: SplitBy) -> Result<Vec<Tensor>, OpError> {
-    let (_, _, lengths) = split_plan(args, by)?;
+fn split_decomposition(c: &SplitCall) -> Result<Vec<Tensor>, OpError> {
+    let (_, _, lengths) = split_plan(c)?;
     Ok(Tensor::call_op(
         &SPLIT_WITH_SIZES,
         vec![
-            Value::Tensor(args.tensor(0)?),
+            Value::Tensor(c.self_.clone()),
             Value::IntList(lengths),
-            Value::Int(args.int(2)?),
+            Value::Int(SymInt::Int(c.dim)),
         ],
     ))
 }
 
-fn split_tensor_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    split_decomposition(args, SplitBy::Size)
+op_def! {
+    pub static SPLIT_TENSOR: struct SplitTensor =
+        "aten::split.Tensor(Tensor(a -> *) self, SymInt split_size, int dim=0) -> Tensor(a)[]" {
+        meta: |a: &SplitTensor| split_metas(&a.call()),
+        kernel: |a: &SplitTensor, m: &[TensorMeta]| split_storages(&a.call(), m),
+        decomposition: |a: &SplitTensor| split_decomposition(&a.call()),
+    }
+    pub static CHUNK: struct Chunk = "aten::chunk(Tensor(a -> *) self, int chunks, int dim=0) -> Tensor(a)[]" {
+        meta: |a: &Chunk| split_metas(&a.call()),
+        kernel: |a: &Chunk, m: &[TensorMeta]| split_storages(&a.call(), m),
+        decomposition: |a: &Chunk| split_decomposition(&a.call()),
+    }
+    /// In PyTorch's Core ATen opset: pieces of the given lengths along `dim`.
+    pub static SPLIT_WITH_SIZES: struct SplitWithSizes =
+        "aten::split_with_sizes(Tensor(a -> *) self, SymInt[] split_sizes, int dim=0) -> Tensor(a)[]" {
+        meta: |a: &SplitWithSizes| split_metas(&a.call()),
+        kernel: |a: &SplitWithSizes, m: &[TensorMeta]| split_storages(&a.call(), m),
+    }
 }
-
-fn chunk_decomposition(args: &OpArgs) -> Result<Vec<Tensor>, OpError> {
-    split_decomposition(args, SplitBy::Chunks)
-}
-
-fn chunk_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    split_metas(args, SplitBy::Chunks)
-}
-
-fn chunk_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    split_storages(args, SplitBy::Chunks)
-}
-
-pub static SPLIT_TENSOR: OpDef = OpDef::new(
-    "aten::split.Tensor(Tensor(a -> *) self, SymInt split_size, int dim=0) -> Tensor(a)[]",
-    split_meta,
-    split_kernel,
-)
-.with_decomposition(split_tensor_decomposition);
-pub static CHUNK: OpDef = OpDef::new(
-    "aten::chunk(Tensor(a -> *) self, int chunks, int dim=0) -> Tensor(a)[]",
-    chunk_meta,
-    chunk_kernel,
-)
-.with_decomposition(chunk_decomposition);
-/// In PyTorch's Core ATen opset: pieces of the given lengths along `dim`.
-pub static SPLIT_WITH_SIZES: OpDef = OpDef::new(
-    "aten::split_with_sizes(Tensor(a -> *) self, SymInt[] split_sizes, int dim=0) -> Tensor(a)[]",
-    split_with_sizes_meta,
-    split_with_sizes_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // constant_pad_nd
 
-fn pad_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let pad = args.int_list(1)?;
+fn pad_meta(a: &ConstantPadNd) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let pad = &a.pad;
     if pad.len() % 2 != 0 {
         op_bail!(
             "Length of pad must be even but instead it equals {}",
@@ -1312,48 +1357,48 @@ fn pad_typed<T: Element>(
     out.into_shared()
 }
 
-fn pad_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let out = pad_meta(args)?;
-    let shape = concrete(&out[0].sizes);
-    let s = args.storage(0)?;
-    let pad: Vec<i64> = args.int_list(1)?.iter().map(SymInt::hint).collect();
+fn pad_kernel(a: &ConstantPadNd, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let shape = out_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let pad: Vec<i64> = a.pad.iter().map(SymInt::hint).collect();
     let rank = shape.len();
     let mut pads = vec![(0i64, 0i64); rank];
     for i in 0..pad.len() / 2 {
         pads[rank - 1 - i] = (pad[2 * i], pad[2 * i + 1]);
     }
-    let value = args.float(2)?;
+    let value = a.value.to::<f64>();
     Ok(vec![with_dtype!(s.dtype(), T => {
         T::wrap(pad_typed(&s.typed::<T>(), &shape, &pads, T::from_f64(value)))
     })])
 }
 
-pub static CONSTANT_PAD_ND: OpDef = OpDef::new(
-    "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor",
-    pad_meta,
-    pad_kernel,
-);
+op_def! {
+    pub static CONSTANT_PAD_ND: struct ConstantPadNd =
+        "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor" {
+        meta: pad_meta,
+        kernel: pad_kernel,
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // contiguous (every ferrex tensor is already laid out row-major: the value itself)
 
-fn contiguous_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    Ok(vec![args.storage(0)?.contiguous()])
+op_def! {
+    pub static CONTIGUOUS: struct Contiguous =
+        "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=contiguous_format) -> Tensor(a)" {
+        meta: |a: &Contiguous| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &Contiguous, _: &[TensorMeta]| Ok(vec![a.self_.storage_or_op_error()?.contiguous()]),
+        lowering: |a: &Contiguous<_>| reshape_lowering(&a.self_),
+    }
 }
-
-pub static CONTIGUOUS: OpDef = OpDef::new(
-    "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=contiguous_format) -> Tensor(a)",
-    clone_meta,
-    contiguous_kernel,
-);
 
 // ---------------------------------------------------------------------------------------
 // unflatten.int
 
-fn unflatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let m = args.meta(0)?;
-    let d = normalize_dim(args.i64(1)?, m.rank())?;
-    let sizes = args.int_list(2)?;
+fn unflatten_meta(a: &Unflatten) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let sizes = &a.sizes;
     if sizes.is_empty() {
         op_bail!("unflatten: sizes must be non-empty");
     }
@@ -1364,10 +1409,10 @@ fn unflatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
         );
     };
     let part = TensorMeta::new(m.dtype, vec![len.clone()]);
-    let inner = infer_shape(&part, &sizes).map_err(|_| {
+    let inner = infer_shape(&part, sizes).map_err(|_| {
         OpError::new(format!(
             "unflatten: Provided sizes {} don't multiply up to the size of dim {d} ({len}) in the input tensor",
-            format_sizes(&sizes)
+            format_sizes(sizes)
         ))
     })?;
     let mut out = m.sizes[..d].to_vec();
@@ -1376,43 +1421,11 @@ fn unflatten_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, out)])
 }
 
-fn unflatten_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let shape = concrete(&unflatten_meta(args)?[0].sizes);
-    Ok(vec![reshape_storage(&args.storage(0)?, &shape)?])
+op_def! {
+    pub static UNFLATTEN: struct Unflatten =
+        "aten::unflatten.int(Tensor(a) self, int dim, SymInt[] sizes) -> Tensor(a)" {
+        meta: unflatten_meta,
+        kernel: |a: &Unflatten, m: &[TensorMeta]| reshape_kernel(&a.self_, m),
+        lowering: |a: &Unflatten<_>| reshape_lowering(&a.self_),
+    }
 }
-
-pub static UNFLATTEN: OpDef = OpDef::new(
-    "aten::unflatten.int(Tensor(a) self, int dim, SymInt[] sizes) -> Tensor(a)",
-    unflatten_meta,
-    unflatten_kernel,
-);
-
-pub static OPS: &[&OpDef] = &[
-    &T,
-    &TRANSPOSE,
-    &PERMUTE,
-    &VIEW,
-    &RESHAPE,
-    &UNSQUEEZE,
-    &SLICE,
-    &CLONE,
-    &EXPAND,
-    &SQUEEZE_DIM,
-    &SQUEEZE_DIMS,
-    &FLATTEN,
-    &SELECT_INT,
-    &NARROW,
-    &REPEAT,
-    &FLIP,
-    &ROLL,
-    &TRIL,
-    &TRIU,
-    &CAT,
-    &STACK,
-    &SPLIT_TENSOR,
-    &CHUNK,
-    &SPLIT_WITH_SIZES,
-    &CONSTANT_PAD_ND,
-    &CONTIGUOUS,
-    &UNFLATTEN,
-];

@@ -10,13 +10,13 @@
 use crate::error::OpError;
 use crate::op_bail;
 use crate::ops::util::normalize_dim;
-use crate::ops::{OpArgs, OpDef};
+use crate::ops::{op_def, OpDef};
 use crate::symbolic::{CmpOp, SymBool, SymInt, SymScalar};
 use crate::tensor::{DType, Storage, TensorMeta};
 
-fn sym_size_value(args: &OpArgs) -> Result<SymInt, OpError> {
-    let m = args.meta(0)?;
-    let d = args.i64(1)?;
+fn sym_size_value(a: &SymSize) -> Result<SymInt, OpError> {
+    let m = crate::ops::util::meta_of(&a.self_)?;
+    let d = a.dim;
     let dim = normalize_dim(d, m.rank())?;
     // A 0-dim tensor wraps dim 0 / -1 but has no size to read.
     m.sizes.get(dim).cloned().ok_or_else(|| {
@@ -26,17 +26,26 @@ fn sym_size_value(args: &OpArgs) -> Result<SymInt, OpError> {
     })
 }
 
-fn sym_size_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let v = sym_size_value(args)?;
+fn sym_size_meta(a: &SymSize) -> Result<Vec<TensorMeta>, OpError> {
+    let v = sym_size_value(a)?;
     Ok(vec![TensorMeta::symbolic_scalar(
         DType::I64,
         SymScalar::Int(v),
     )])
 }
 
-fn sym_size_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let v = sym_size_value(args)?;
-    Ok(vec![int_storage(v.hint())])
+/// The size read from the data (the meta's value with its symbols bound).
+fn sym_size_kernel(a: &SymSize, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let x = a.self_.storage_or_op_error()?;
+    let shape = x.shape();
+    let dim = normalize_dim(a.dim, shape.len())?;
+    let size = shape.get(dim).copied().ok_or_else(|| {
+        OpError(format!(
+            "sym_size.int: dimension specified as {} but tensor has no dimensions",
+            a.dim
+        ))
+    })?;
+    Ok(vec![int_storage(size as i64)])
 }
 
 fn int_storage(v: i64) -> Storage {
@@ -47,11 +56,12 @@ fn bool_storage(v: bool) -> Storage {
     Storage::from_vec(&[], vec![v]).unwrap_or_else(|| Storage::full(&[], 0.0, DType::Bool))
 }
 
-pub static SYM_SIZE: OpDef = OpDef::new(
-    "aten::sym_size.int(Tensor self, int dim) -> SymInt",
-    sym_size_meta,
-    sym_size_kernel,
-);
+op_def! {
+    pub static SYM_SIZE: struct SymSize = "aten::sym_size.int(Tensor self, int dim) -> SymInt" {
+        meta: sym_size_meta,
+        kernel: sym_size_kernel,
+    }
+}
 
 /// SymInt arithmetic, PyTorch's `_operator` functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,85 +146,101 @@ pub fn compare_op(c: CmpOp) -> &'static OpDef {
         .map_or(&GT, |(def, _)| def)
 }
 
-fn operands(args: &OpArgs) -> Result<(SymInt, SymInt), OpError> {
-    Ok((args.int(0)?, args.int(1)?))
-}
-
-fn arith_of(args: &OpArgs) -> Result<Arith, OpError> {
-    match sym_op(args.op) {
-        Some(SymOp::Arith(a)) => Ok(a),
-        _ => op_bail!("`{}` is not SymInt arithmetic", args.op.name()),
-    }
-}
-
-fn compare_of(args: &OpArgs) -> Result<CmpOp, OpError> {
-    match sym_op(args.op) {
-        Some(SymOp::Compare(c)) => Ok(c),
-        _ => op_bail!("`{}` is not a SymInt comparison", args.op.name()),
-    }
-}
-
-fn arith_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (a, b) = operands(args)?;
-    let v = arith_of(args)?.apply(&a, &b)?;
+fn arith_meta(a: &SymPair, op: Arith) -> Result<Vec<TensorMeta>, OpError> {
+    let v = op.apply(&a.a, &a.b)?;
     Ok(vec![TensorMeta::symbolic_scalar(
         DType::I64,
         SymScalar::Int(v),
     )])
 }
 
-fn arith_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (a, b) = operands(args)?;
-    let v = arith_of(args)?.apply(&a, &b)?;
-    Ok(vec![int_storage(v.hint())])
+/// The value of the meta's expression (its symbols bound by the call's sizes).
+fn arith_kernel(metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    match metas.first().and_then(|m| m.sym.as_ref()) {
+        Some(SymScalar::Int(v)) => Ok(vec![int_storage(v.hint())]),
+        _ => op_bail!("SymInt arithmetic without a SymInt meta"),
+    }
 }
 
-fn compare_meta(args: &OpArgs) -> Result<Vec<TensorMeta>, OpError> {
-    let (lhs, rhs) = operands(args)?;
-    let op = compare_of(args)?;
+fn compare_meta(a: &SymPair, op: CmpOp) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::symbolic_scalar(
         DType::Bool,
-        SymScalar::Bool(SymBool { lhs, op, rhs }),
+        SymScalar::Bool(SymBool {
+            lhs: a.a.clone(),
+            op,
+            rhs: a.b.clone(),
+        }),
     )])
 }
 
-fn compare_kernel(args: &OpArgs) -> Result<Vec<Storage>, OpError> {
-    let (lhs, rhs) = operands(args)?;
-    Ok(vec![bool_storage(
-        compare_of(args)?.eval(lhs.hint(), rhs.hint()),
-    )])
+fn compare_kernel(a: &SymPair, op: CmpOp) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![bool_storage(op.eval(a.a.hint(), a.b.hint()))])
 }
 
-macro_rules! sym_ops {
-    ($list:ident, $kind:ty, $meta:ident, $kernel:ident, $ret:literal: $($name:ident $op:literal $value:expr;)*) => {
-        $(pub static $name: OpDef = OpDef::new(
-            concat!("_operator::", $op, "(SymInt a, SymInt b) -> ", $ret),
-            $meta,
-            $kernel,
-        );)*
-        static $list: &[(&OpDef, $kind)] = &[$((&$name, $value)),*];
-    };
+op_def! {
+    pub static ADD: struct SymPair = "_operator::add(SymInt a, SymInt b) -> SymInt" {
+        meta: |a: &SymPair| arith_meta(a, Arith::Add),
+        kernel: |_: &SymPair, m: &[TensorMeta]| arith_kernel(m),
+    }
+    pub static SUB: SymPair = "_operator::sub(SymInt a, SymInt b) -> SymInt" {
+        meta: |a: &SymPair| arith_meta(a, Arith::Sub),
+        kernel: |_: &SymPair, m: &[TensorMeta]| arith_kernel(m),
+    }
+    pub static MUL: SymPair = "_operator::mul(SymInt a, SymInt b) -> SymInt" {
+        meta: |a: &SymPair| arith_meta(a, Arith::Mul),
+        kernel: |_: &SymPair, m: &[TensorMeta]| arith_kernel(m),
+    }
+    pub static FLOORDIV: SymPair = "_operator::floordiv(SymInt a, SymInt b) -> SymInt" {
+        meta: |a: &SymPair| arith_meta(a, Arith::FloorDiv),
+        kernel: |_: &SymPair, m: &[TensorMeta]| arith_kernel(m),
+    }
+    pub static MOD: SymPair = "_operator::mod(SymInt a, SymInt b) -> SymInt" {
+        meta: |a: &SymPair| arith_meta(a, Arith::Mod),
+        kernel: |_: &SymPair, m: &[TensorMeta]| arith_kernel(m),
+    }
+    pub static EQ: SymPair = "_operator::eq(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Eq),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Eq),
+    }
+    pub static NE: SymPair = "_operator::ne(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Ne),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Ne),
+    }
+    pub static LT: SymPair = "_operator::lt(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Lt),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Lt),
+    }
+    pub static LE: SymPair = "_operator::le(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Le),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Le),
+    }
+    pub static GT: SymPair = "_operator::gt(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Gt),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Gt),
+    }
+    pub static GE: SymPair = "_operator::ge(SymInt a, SymInt b) -> SymBool" {
+        meta: |a: &SymPair| compare_meta(a, CmpOp::Ge),
+        kernel: |a: &SymPair, _: &[TensorMeta]| compare_kernel(a, CmpOp::Ge),
+    }
 }
 
-sym_ops! { ARITH, Arith, arith_meta, arith_kernel, "SymInt":
-    ADD "add" Arith::Add;
-    SUB "sub" Arith::Sub;
-    MUL "mul" Arith::Mul;
-    FLOORDIV "floordiv" Arith::FloorDiv;
-    MOD "mod" Arith::Mod;
-}
+/// Which `_operator` op computes which arithmetic (for [`sym_op`] and [`arith_op`]).
+static ARITH: &[(&OpDef, Arith)] = &[
+    (&ADD, Arith::Add),
+    (&SUB, Arith::Sub),
+    (&MUL, Arith::Mul),
+    (&FLOORDIV, Arith::FloorDiv),
+    (&MOD, Arith::Mod),
+];
 
-sym_ops! { COMPARE, CmpOp, compare_meta, compare_kernel, "SymBool":
-    EQ "eq" CmpOp::Eq;
-    NE "ne" CmpOp::Ne;
-    LT "lt" CmpOp::Lt;
-    LE "le" CmpOp::Le;
-    GT "gt" CmpOp::Gt;
-    GE "ge" CmpOp::Ge;
-}
-
-pub static OPS: &[&OpDef] = &[
-    &SYM_SIZE, &ADD, &SUB, &MUL, &FLOORDIV, &MOD, &EQ, &NE, &LT, &LE, &GT, &GE,
+/// Which `_operator` op computes which comparison.
+static COMPARE: &[(&OpDef, CmpOp)] = &[
+    (&EQ, CmpOp::Eq),
+    (&NE, CmpOp::Ne),
+    (&LT, CmpOp::Lt),
+    (&LE, CmpOp::Le),
+    (&GT, CmpOp::Gt),
+    (&GE, CmpOp::Ge),
 ];
 
 #[cfg(test)]

@@ -28,21 +28,6 @@ pub(crate) fn expand_param(list: &[SymInt], n: usize, name: &str) -> Result<Vec<
     }
 }
 
-/// Argument `i` as an optional list of floats (`float[]?`); ints are accepted too.
-pub(crate) fn opt_float_list(args: &super::OpArgs, i: usize) -> Result<Option<Vec<f64>>, OpError> {
-    use super::Value;
-    match args.get(i) {
-        Value::None => Ok(None),
-        Value::FloatList(v) => Ok(Some(v)),
-        Value::IntList(v) => Ok(Some(v.iter().map(|s| s.hint() as f64).collect())),
-        Value::Float(f) => Ok(Some(vec![f])),
-        Value::Int(v) => Ok(Some(vec![v.hint() as f64])),
-        _ => Err(OpError(format!(
-            "argument {i} must be a list of floats or None"
-        ))),
-    }
-}
-
 /// The meta of a tensor, with its error as an [`OpError`].
 pub(crate) fn meta_of(t: &crate::tensor::Tensor) -> Result<crate::tensor::TensorMeta, OpError> {
     t.meta().map_err(|e| OpError(e.to_string()))

@@ -12,7 +12,6 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::Storage;
 
 use super::fold::f32_const;
-use super::lower::number;
 use super::{Builder, ConstOrigin, ConvStep, Epilogue, GemmStep, Kind, Operand, Place, V};
 use crate::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 
@@ -63,18 +62,12 @@ impl Builder<'_> {
     /// The elementwise op of a call, when the fuser handles it: f32 in and out, numbers
     /// and f32 tensors as operands. The op says what it computes (its lowering hook, from
     /// its typed arguments); inference batch norm is an affine map.
-    pub(super) fn elementwise(
-        &mut self,
-        v: V,
-        op: &'static OpDef,
-        name: &str,
-        args: &[Arg],
-    ) -> Option<Ew> {
+    pub(super) fn elementwise(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Ew> {
         if !self.is_f32(v) {
             return None;
         }
-        if name == "aten::batch_norm.default" {
-            return self.batch_norm_affine(args);
+        if let Some(affine) = self.batch_norm_affine(v, op, args) {
+            return Some(affine);
         }
         match lowering_of(op, args)? {
             Lowering::Unary { input, f } => Some(Ew::Unary(f, self.f32_value(input)?)),
@@ -102,40 +95,52 @@ impl Builder<'_> {
     }
 
     /// Node `x` as an operand, when it is an f32 tensor.
-    fn f32_value(&self, x: ArgRef) -> Option<Operand> {
+    pub(super) fn f32_value(&self, x: ArgRef) -> Option<Operand> {
         self.is_f32(x).then(|| self.operand(x))
     }
 
-    /// Inference batch norm with constant statistics: `x * scale + shift` per channel.
-    fn batch_norm_affine(&mut self, args: &[Arg]) -> Option<Ew> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        let rank = self.meta(x)?.rank();
-        if rank < 2 || !matches!(args.get(5), Some(Arg::Bool(false))) {
+    /// An inference batch norm (the op's `Lowering::BatchNorm`) of an f32 input of rank
+    /// ≥ 2 with constant statistics and parameters: a per-channel affine map.
+    fn batch_norm_affine(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Ew> {
+        let Some(Lowering::BatchNorm {
+            input: x,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            eps,
+        }) = lowering_keeping_sizes(op, args)
+        else {
+            return None;
+        };
+        if !self.single_output(v) || !self.is_f32(x) {
             return None;
         }
-        let eps = args.get(7).and_then(number)?;
-        let data = |b: &Self, i: usize| -> Option<Option<Vec<f32>>> {
-            match args.get(i) {
-                None | Some(Arg::None) => Some(None),
-                Some(Arg::Tensor(n)) => {
-                    let c = b.const_of[n.0]?;
+        let rank = self.meta(x)?.rank();
+        if rank < 2 {
+            return None;
+        }
+        let data = |b: &Self, n: Option<V>| -> Option<Option<Vec<f32>>> {
+            match n {
+                None => Some(None),
+                Some(n) => {
+                    let c = b.const_of[n]?;
                     f32_const(&b.plan.consts[c]).map(|(d, _)| Some(d))
                 }
-                _ => None,
             }
         };
-        let (w, bias) = (data(self, 1)?, data(self, 2)?);
-        let (mean, var) = (data(self, 3)??, data(self, 4)??);
+        let (w, b) = (data(self, weight)?, data(self, bias)?);
+        let (mean, var) = (data(self, running_mean)??, data(self, running_var)??);
         let (scale, shift) =
-            crate::exec::batch_norm_affine(w.as_deref(), bias.as_deref(), &mean, &var, eps)?;
+            crate::exec::batch_norm_affine(w.as_deref(), b.as_deref(), &mean, &var, eps)?;
         let mut shape = vec![1usize; rank - 1];
         shape[0] = mean.len();
-        let konst = |b: &Self, i: usize| b.node_arg(args.get(i)).and_then(|n| b.const_of[n]);
+        let konst = |b: &Self, n: Option<V>| n.and_then(|n| b.const_of[n]);
         let origin = |shift| ConstOrigin::BatchNorm {
-            weight: konst(self, 1),
-            bias: konst(self, 2),
-            mean: konst(self, 3),
-            var: konst(self, 4),
+            weight: konst(self, weight),
+            bias: konst(self, bias),
+            mean: konst(self, running_mean),
+            var: konst(self, running_var),
             eps,
             shift,
         };
@@ -329,6 +334,32 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
         .collect::<Result<_, _>>()
         .ok()?;
     (op.lowering?)(&by_index).ok()
+}
+
+/// The lowering of an op whose capability holds no size as a plain integer — views
+/// (`Lowering::Reshape`, `Permute`, `Expand`, `Select`, `Slice`) and norms (`LayerNorm`,
+/// `GroupNorm`, `BatchNorm`) — with the call's sizes kept symbolic: unlike
+/// [`lowering_of`], a size known only at run time is allowed, because these lowerings
+/// hold sizes only as `SymInt`s (a slice's bounds, a select's index), which the step
+/// evaluates from the call's bindings; their integer fields are dims, ranks and groups,
+/// never sizes (`native_group_norm`'s `N`, `C`, `HxW` are not part of its lowering).
+pub(super) fn lowering_keeping_sizes(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
+    let by_index: Vec<Argument<ArgRef>> = args
+        .iter()
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match (op.lowering?)(&by_index).ok()? {
+        l @ (Lowering::Reshape { .. }
+        | Lowering::Permute { .. }
+        | Lowering::Expand { .. }
+        | Lowering::Select { .. }
+        | Lowering::Slice { .. }
+        | Lowering::LayerNorm { .. }
+        | Lowering::GroupNorm { .. }
+        | Lowering::BatchNorm { .. }) => Some(l),
+        _ => None,
+    }
 }
 
 /// Emits the instructions of a fused group.

@@ -3,57 +3,29 @@
 //! kernel. Constant folding and the opening of fusion groups happen here, node by node.
 
 use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
+use ferrex::ops::lowering::PermuteDims;
 use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::Storage;
+use ferrex::tensor::{DType, Storage};
 
 use super::fold::f32_const;
-use super::fuse::lowering_of;
+use super::fuse::{lowering_keeping_sizes, lowering_of};
+use super::lower_ops::ViewLowering;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
     Place, V,
 };
 use crate::CompileError;
 
-/// Ops whose result is their input's elements in the same order (a slot's alias, or a
-/// planned reshape of a value that is not in a slot).
-pub(super) const RESHAPE_LIKE: &[&str] = &[
-    "aten::view.default",
-    "aten::reshape.default",
-    "aten::_unsafe_view.default",
-    "aten::flatten.using_ints",
-    "aten::unflatten.int",
-    "aten::unsqueeze.default",
-    "aten::squeeze.dim",
-    "aten::squeeze.dims",
-    "aten::squeeze.default",
-    "aten::clone.default",
-    "aten::contiguous.default",
-    "aten::alias.default",
-];
-
-pub(super) fn number(a: &Arg) -> Option<f64> {
-    match a {
-        Arg::Int(SymInt::Int(v)) => Some(*v as f64),
-        Arg::Float(f) => Some(*f),
-        Arg::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        _ => None,
-    }
-}
-
-fn concrete_ints(a: Option<&Arg>, n: usize, default: usize) -> Option<[usize; 2]> {
-    let v: Vec<usize> = match a {
-        None => vec![default],
-        Some(Arg::IntList(l)) => l
-            .iter()
-            .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
-            .collect::<Option<_>>()?,
-        Some(Arg::Int(SymInt::Int(v))) => vec![usize::try_from(*v).ok()?],
-        _ => return None,
-    };
-    match (v.len(), n) {
-        (1, 2) => Some([v[0], v[0]]),
-        (2, 2) => Some([v[0], v[1]]),
+/// A per-spatial-dim parameter of a 2-D op (one value, or one per dim) as two sizes.
+fn concrete_pair(list: &[SymInt]) -> Option<[usize; 2]> {
+    let v: Vec<usize> = list
+        .iter()
+        .map(|s| s.as_int().and_then(|v| usize::try_from(v).ok()))
+        .collect::<Option<_>>()?;
+    match v[..] {
+        [a] => Some([a, a]),
+        [a, b] => Some([a, b]),
         _ => None,
     }
 }
@@ -122,13 +94,6 @@ impl Builder<'_> {
         self.place[v] = Some(Place::Storage);
     }
 
-    pub(super) fn node_arg(&self, a: Option<&Arg>) -> Option<V> {
-        match a {
-            Some(Arg::Tensor(n)) => Some(n.0),
-            _ => None,
-        }
-    }
-
     /// A matrix product the GEMM kernels run (the op's `Lowering::Gemm`: `addmm`, `mm`,
     /// `matmul` with a 2-D right operand, `linear`), f32 throughout.
     fn try_gemm(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
@@ -179,10 +144,24 @@ impl Builder<'_> {
         }))
     }
 
-    fn try_conv(&mut self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        let w = self.node_arg(args.get(1))?;
-        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+    /// A 2-D convolution the im2col step runs (the op's `Lowering::Conv`: `conv2d`, the
+    /// core IR's `convolution`): f32, batched, a constant weight, one group, not
+    /// transposed.
+    fn try_conv(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Conv {
+            input: x,
+            weight: w,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            transposed: false,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || self.meta(x)?.rank() != 4 {
             return None;
         }
         let wc = self.const_of[w]?;
@@ -190,10 +169,10 @@ impl Builder<'_> {
         if wshape.len() != 4 {
             return None;
         }
-        let bias = match args.get(2) {
-            None | Some(Arg::None) => None,
-            Some(Arg::Tensor(n)) => {
-                let src = self.const_of[n.0]?;
+        let bias = match bias {
+            None => None,
+            Some(b) => {
+                let src = self.const_of[b]?;
                 let (b, shape) = f32_const(&self.plan.consts[src])?;
                 if shape != [wshape[0]] {
                     return None;
@@ -201,13 +180,11 @@ impl Builder<'_> {
                 let origin = ConstOrigin::Reshaped { src };
                 Some(self.add_const_from(Storage::from_vec(&shape, b)?, origin))
             }
-            _ => return None,
         };
-        let stride = concrete_ints(args.get(3), 2, 1)?;
-        let pad = concrete_ints(args.get(4), 2, 0)?;
-        let dilation = concrete_ints(args.get(5), 2, 1)?;
-        let groups = args.get(6).map_or(Some(1.0), number)?;
-        if groups != 1.0 || stride.contains(&0) || dilation.contains(&0) {
+        let stride = concrete_pair(&stride)?;
+        let pad = concrete_pair(&padding)?;
+        let dilation = concrete_pair(&dilation)?;
+        if groups.as_int() != Some(1) || stride.contains(&0) || dilation.contains(&0) {
             return None;
         }
         let k = wshape[1] * wshape[2] * wshape[3];
@@ -230,23 +207,33 @@ impl Builder<'_> {
         }))
     }
 
-    /// `max_pool2d` of a 4-D f32 input, `ceil_mode = false`.
-    fn try_max_pool(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+    /// A max pooling of a 4-D f32 input, `ceil_mode = false` (the op's
+    /// `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when only its
+    /// output 0 is read).
+    fn try_max_pool(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::MaxPool {
+            input: x,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            ceil_mode: false,
+        }) = lowering_of(op, args)
+        else {
             return None;
-        }
-        let k = concrete_ints(args.get(1), 2, 1)?;
-        let s = match args.get(2) {
-            Some(Arg::IntList(l)) if l.is_empty() => k,
-            None => k,
-            a => concrete_ints(a, 2, 1)?,
         };
-        let p = concrete_ints(args.get(3), 2, 0)?;
-        let d = concrete_ints(args.get(4), 2, 1)?;
-        if !matches!(args.get(5), None | Some(Arg::Bool(false))) {
+        if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
+        if self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        let pair =
+            |l: &[i64]| concrete_pair(&l.iter().map(|&i| SymInt::Int(i)).collect::<Vec<_>>());
+        let k = pair(&kernel_size)?;
+        let s = if stride.is_empty() { k } else { pair(&stride)? };
+        let p = pair(&padding)?;
+        let d = pair(&dilation)?;
         let half = |i: usize| ((k[i].max(1) - 1) * d[i]).div_ceil(2);
         if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
             return None;
@@ -257,77 +244,72 @@ impl Builder<'_> {
         })
     }
 
-    /// Softmax of an f32 input into f32 (`_softmax(x, dim, half_to_float=False)`,
-    /// `softmax.int(x, dim, dtype=None|f32)`, and the `log_` forms).
-    pub(super) fn try_softmax(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// Softmax of an f32 input into f32 (the op's `Lowering::Softmax`: `_softmax`,
+    /// `softmax.int` with no dtype or f32, and the `log_` forms).
+    pub(super) fn try_softmax(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Softmax {
+            input: x,
+            dim: d,
+            dtype,
+            log,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || !matches!(dtype, None | Some(DType::F32)) {
             return None;
         }
         let rank = self.meta(x)?.rank();
-        let d = match args.get(1) {
-            Some(Arg::Int(s)) => s.as_int()?,
-            _ => return None,
-        };
         let r = i64::try_from(rank.max(1)).ok()?;
         let dim = usize::try_from(if d < 0 { d + r } else { d }).ok()?;
         if dim >= rank.max(1) {
             return None;
         }
-        let ok_third = match args.get(2) {
-            None | Some(Arg::None) | Some(Arg::Bool(false)) => true,
-            Some(Arg::DType(t)) => *t == ferrex::tensor::DType::F32,
-            _ => false,
-        };
-        if !ok_third {
-            return None;
-        }
         Some(Kind::Softmax {
             x: self.operand(x),
             dim,
-            log: name.contains("log_softmax"),
+            log,
             safe: self.safe_softmax[v],
         })
     }
 
-    /// `layer_norm(x, normalized_shape, weight?, bias?, eps)` of an f32 input, with f32
-    /// (or no) weight and bias.
-    fn try_layer_norm(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// A layer norm of an f32 input with f32 (or no) weight and bias (the op's
+    /// `Lowering::LayerNorm`: `layer_norm`, and `native_layer_norm` when only its output 0
+    /// is read).
+    fn try_layer_norm(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::LayerNorm {
+            input: x,
+            normalized_rank: k,
+            weight,
+            bias,
+            eps,
+        }) = lowering_keeping_sizes(op, args)
+        else {
+            return None;
+        };
+        if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) || k == 0 {
             return None;
         }
-        let k = match args.get(1) {
-            Some(Arg::IntList(shape)) if !shape.is_empty() => shape.len(),
-            _ => return None,
-        };
-        let param = |i: usize| -> Option<Option<Operand>> {
-            match args.get(i) {
-                None | Some(Arg::None) => Some(None),
-                Some(Arg::Tensor(n)) if self.is_f32(n.0) => Some(Some(self.operand(n.0))),
-                _ => None,
+        let param = |n: Option<V>| -> Option<Option<Operand>> {
+            match n {
+                None => Some(None),
+                Some(n) if self.is_f32(n) => Some(Some(self.operand(n))),
+                Some(_) => None,
             }
-        };
-        let eps = match args.get(4) {
-            None => 1e-5,
-            Some(Arg::Float(e)) => *e,
-            Some(Arg::Int(e)) => e.as_int()? as f64,
-            _ => return None,
         };
         Some(Kind::LayerNorm {
             x: self.operand(x),
             k,
-            weight: param(2)?,
-            bias: param(3)?,
+            weight: param(weight)?,
+            bias: param(bias)?,
             eps,
         })
     }
 
-    /// `transpose.int(x, d0, d1)`, `permute(x, dims)`, `t(x)` of an f32 input of known
-    /// rank: the permutation of its dims, as a strided copy.
-    fn try_permute(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        if !self.is_f32(v) {
+    /// A permutation of the dims of an f32 input of known rank (the op's
+    /// `Lowering::Permute`: `transpose.int`, `permute`, `t`), as a strided copy.
+    fn try_permute(&self, v: V, x: V, how: PermuteDims) -> Option<Kind> {
+        if !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
         let rank = self.meta(x)?.rank();
@@ -337,29 +319,57 @@ impl Builder<'_> {
                 .ok()
                 .filter(|&d| d < rank)
         };
-        let dim = |a: Option<&Arg>| match a {
-            Some(Arg::Int(s)) => s.as_int().and_then(norm),
-            _ => None,
-        };
         let mut dims: Vec<usize> = (0..rank).collect();
-        match name {
-            "aten::transpose.int" => dims.swap(dim(args.get(1))?, dim(args.get(2))?),
-            "aten::t.default" if rank == 2 => dims.swap(0, 1),
-            "aten::t.default" => {}
-            _ => match args.get(1) {
-                Some(Arg::IntList(l)) if l.len() == rank => {
-                    dims = l
-                        .iter()
-                        .map(|s| s.as_int().and_then(norm))
-                        .collect::<Option<_>>()?;
-                }
-                _ => return None,
-            },
+        match how {
+            PermuteDims::Swap(a, b) => dims.swap(norm(a)?, norm(b)?),
+            PermuteDims::T if rank == 2 => dims.swap(0, 1),
+            PermuteDims::T => {}
+            PermuteDims::All(l) if l.len() == rank => {
+                dims = l.into_iter().map(norm).collect::<Option<_>>()?;
+            }
+            PermuteDims::All(_) => return None,
         }
         Some(Kind::Permute {
             x: self.operand(x),
             dims,
         })
+    }
+
+    /// A view op (the op's `Lowering::Reshape` / `Permute` / `Expand` / `Select` /
+    /// `Slice`): a reshape of a planned buffer is an alias of it, anything else a strided
+    /// copy. `None`: not a view op, or not planned.
+    fn try_view_op(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Option<Kind>> {
+        let view = match lowering_keeping_sizes(op, args)? {
+            Lowering::Permute { input, dims } => return Some(self.try_permute(v, input, dims)),
+            Lowering::Reshape { input } => {
+                if self.place[input] == Some(Place::Slot) && self.meta(v).is_some() {
+                    return Some(Some(Kind::Alias {
+                        src: input,
+                        sizes: Vec::new(),
+                    }));
+                }
+                (input, ViewLowering::Reshape)
+            }
+            Lowering::Expand { input } => (input, ViewLowering::Expand),
+            Lowering::Select { input, dim, index } => (input, ViewLowering::Select { dim, index }),
+            Lowering::Slice {
+                input,
+                dim,
+                start,
+                end,
+                step,
+            } => (
+                input,
+                ViewLowering::Slice {
+                    dim,
+                    start,
+                    end,
+                    step,
+                },
+            ),
+            _ => return None,
+        };
+        Some(self.try_view(v, view.0, view.1))
     }
 
     /// A higher-order node: its subgraphs compiled as subplans, with the constants
@@ -421,14 +431,11 @@ impl Builder<'_> {
             self.alias_to(v, softmax);
             return;
         }
-        // Core-IR composites are lowered as their export-IR forms.
-        let (name, mapped) = self.core_ir_form(v, &op.name(), args);
-        let planned_args: &[Arg] = mapped.as_deref().unwrap_or(args);
-        if let Some(ew) = self.elementwise(v, op, &name, planned_args) {
+        if let Some(ew) = self.elementwise(v, op, args) {
             self.open_group(v, ew);
             return;
         }
-        match self.special_kind(v, op, &name, planned_args) {
+        match self.special_kind(v, op, args) {
             Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
             Some(kind) => {
                 let place = if kind.is_planned() {
@@ -463,31 +470,28 @@ impl Builder<'_> {
         self.place[v] = Some(Place::Slot);
     }
 
+    /// Whether `v` is planned as one value: a single-output call, or a multi-output one
+    /// whose output 0 alone is read (see `first_output_only`).
+    pub(super) fn single_output(&self, v: V) -> bool {
+        self.graph.nodes[v].meta.len() == 1 || self.first_only[v]
+    }
+
     /// The planned step of a call that is not elementwise, or `None` (a fallback).
-    fn special_kind(&mut self, v: V, op: &'static OpDef, name: &str, args: &[Arg]) -> Option<Kind> {
-        match name {
-            "aten::conv2d.default" => self.try_conv(v, args),
-            "aten::max_pool2d.default" => self.try_max_pool(v, args),
-            "aten::_softmax.default"
-            | "aten::_log_softmax.default"
-            | "aten::softmax.int"
-            | "aten::log_softmax.int" => self.try_softmax(v, name, args),
-            "aten::layer_norm.default" => self.try_layer_norm(v, args),
-            "aten::transpose.int" | "aten::permute.default" | "aten::t.default" => {
-                self.try_permute(v, name, args)
-            }
-            _ if RESHAPE_LIKE.contains(&name) => match self.node_arg(args.first()) {
-                Some(src) if self.place[src] == Some(Place::Slot) && self.meta(v).is_some() => {
-                    Some(Kind::Alias {
-                        src,
-                        sizes: Vec::new(),
-                    })
-                }
-                _ => self.lower_more(v, name, args),
-            },
-            _ => self
-                .try_gemm(v, op, args)
-                .or_else(|| self.lower_more(v, name, args)),
+    fn special_kind(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        if let Some(kind) = self
+            .try_conv(v, op, args)
+            .or_else(|| self.try_max_pool(v, op, args))
+            .or_else(|| self.try_softmax(v, op, args))
+            .or_else(|| self.try_reduce(v, op, args))
+            .or_else(|| self.try_layer_norm(v, op, args))
+            .or_else(|| self.try_group_norm(v, op, args))
+        {
+            return Some(kind);
         }
+        if let Some(view) = self.try_view_op(v, op, args) {
+            return view;
+        }
+        self.try_gemm(v, op, args)
+            .or_else(|| self.lower_more(v, op, args))
     }
 }

@@ -1,14 +1,30 @@
 //! Lowering of the ops beyond products, convolutions and elementwise chains: views of
-//! any value, attention, reductions, embedding, group norm, `bmm`, and the core-IR
-//! spellings of the planned composites (`convolution`, `native_layer_norm`,
-//! `_native_batch_norm_legit_no_training`, `max_pool2d_with_indices`,
-//! `native_group_norm`, whose output 0 is read through `getitem`).
+//! any value, attention, reductions, embedding, group norm, `bmm`, comparisons with a
+//! number — each chosen by what its op's lowering hook says, never by its name.
 
 use ferrex::graph::Arg;
+use ferrex::ops::{Lowering, OpDef};
+use ferrex::symbolic::{CmpOp, SymInt};
 use ferrex::tensor::DType;
 
-use super::lower::{number, RESHAPE_LIKE};
+use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
+
+/// A view as its op's lowering gives it, before the input's rank places its dim.
+pub(super) enum ViewLowering {
+    Reshape,
+    Expand,
+    Select {
+        dim: i64,
+        index: SymInt,
+    },
+    Slice {
+        dim: i64,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: SymInt,
+    },
+}
 
 /// `d` of a tensor of `rank` dims, wrapped when negative.
 fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
@@ -19,43 +35,45 @@ fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
 }
 
 impl Builder<'_> {
-    /// The planned step of a call beyond [`Builder::plan_call`]'s first matches, or
-    /// `None` (an eager fallback).
-    pub(super) fn lower_more(&mut self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        match name {
-            "aten::scaled_dot_product_attention.default" => self.try_attention(v, args),
-            "aten::sum.default"
-            | "aten::sum.dim_IntList"
-            | "aten::mean.default"
-            | "aten::mean.dim" => self.try_reduce(v, name, args),
-            "aten::embedding.default" => self.try_embedding(v, args),
-            "aten::group_norm.default" | "aten::native_group_norm.default" => {
-                self.try_group_norm(v, name, args)
+    /// The planned step of a call by what its op's lowering says beyond products,
+    /// convolutions, pooling, softmax, reductions, norms and views (attention,
+    /// embedding, `bmm`, comparisons), or `None` (an eager fallback).
+    pub(super) fn lower_more(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        match lowering_of(op, args)? {
+            Lowering::Attention {
+                query,
+                key,
+                value,
+                attn_mask,
+                dropout_p,
+                is_causal,
+                scale,
+            } => {
+                let operands = [query, key, value];
+                self.try_attention(v, operands, attn_mask, dropout_p, is_causal, scale)
             }
-            "aten::bmm.default" => self.try_bmm(v, args),
-            "aten::eq.Scalar" | "aten::ne.Scalar" | "aten::gt.Scalar" | "aten::ge.Scalar"
-            | "aten::lt.Scalar" | "aten::le.Scalar" => self.try_compare(v, name, args),
-            _ => self.try_view(v, name, args),
+            Lowering::Embedding { weight, indices } => self.try_embedding(v, weight, indices),
+            Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
+            Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
+            _ => None,
         }
     }
 
-    /// An f32 tensor argument as an operand.
-    fn f32_arg(&self, a: Option<&Arg>) -> Option<Operand> {
-        self.node_arg(a)
-            .filter(|&x| self.is_f32(x))
-            .map(|x| self.operand(x))
-    }
-
-    /// `scaled_dot_product_attention(q, k, v, mask?, dropout_p=0, is_causal, scale?,
-    /// enable_gqa)` of f32 operands whose batch dims are the same (no broadcasting, no
-    /// grouped heads), with no mask or an f32 one.
-    fn try_attention(&self, v: V, args: &[Arg]) -> Option<Kind> {
+    /// Scaled dot-product attention of f32 operands `[q, k, v]` whose batch dims are the
+    /// same (no broadcasting, no grouped heads), with no mask or an f32 one, no dropout.
+    fn try_attention(
+        &self,
+        v: V,
+        qkv: [V; 3],
+        mask: Option<V>,
+        dropout_p: f64,
+        causal: bool,
+        scale: Option<f64>,
+    ) -> Option<Kind> {
         if !self.is_f32(v) {
             return None;
         }
-        let metas: Vec<_> = (0..3)
-            .map(|i| self.node_arg(args.get(i)).and_then(|x| self.meta(x)))
-            .collect::<Option<_>>()?;
+        let metas: Vec<_> = qkv.iter().map(|&x| self.meta(x)).collect::<Option<_>>()?;
         let r = metas[0].rank();
         let same_batch = metas.iter().all(|m| {
             m.rank() == r
@@ -65,52 +83,47 @@ impl Builder<'_> {
                     .zip(&metas[0].sizes)
                     .all(|(a, b)| a.same_as(b))
         });
-        if r < 2 || !same_batch {
+        if r < 2 || !same_batch || dropout_p != 0.0 {
             return None;
         }
-        let mask = match args.get(3) {
-            None | Some(Arg::None) => None,
-            a => Some(self.f32_arg(a)?),
+        let mask = match mask {
+            None => None,
+            Some(m) => Some(self.f32_value(m)?),
         };
-        if args.get(4).map_or(Some(0.0), number)? != 0.0 {
-            return None;
-        }
-        let causal = matches!(args.get(5), Some(Arg::Bool(true)));
-        let scale = match args.get(6) {
-            None | Some(Arg::None) => 1.0 / (metas[0].sizes[r - 1].hint().max(1) as f64).sqrt(),
-            a => number(a?)?,
-        };
+        let scale =
+            scale.unwrap_or_else(|| 1.0 / (metas[0].sizes[r - 1].hint().max(1) as f64).sqrt());
         Some(Kind::Attention {
-            q: self.f32_arg(args.first())?,
-            k: self.f32_arg(args.get(1))?,
-            v: self.f32_arg(args.get(2))?,
+            q: self.f32_value(qkv[0])?,
+            k: self.f32_value(qkv[1])?,
+            v: self.f32_value(qkv[2])?,
             mask,
             scale,
             causal,
         })
     }
 
-    /// `sum` / `mean` (`.default`, `.dim_IntList` / `.dim`) of an f32 input into f32.
-    fn try_reduce(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
+    /// A sum or mean of an f32 input into f32 (the op's `Lowering::Reduce`: `sum`,
+    /// `mean`, their `.dim` forms).
+    pub(super) fn try_reduce(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Reduce {
+            input: x,
+            dims,
+            dtype,
+            mean,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        if !self.is_f32(x) || !self.is_f32(v) || !matches!(dtype, None | Some(DType::F32)) {
+            return None;
+        }
         let rank = self.meta(x)?.rank();
-        if !self.is_f32(v) {
-            return None;
-        }
-        let with_dims = name.ends_with(".dim_IntList") || name.ends_with(".dim");
-        let dtype_at = if with_dims { 3 } else { 1 };
-        if !matches!(args.get(dtype_at), None | Some(Arg::None))
-            && !matches!(args.get(dtype_at), Some(Arg::DType(DType::F32)))
-        {
-            return None;
-        }
-        let mut dims: Vec<usize> = match (with_dims, args.get(1)) {
-            (true, Some(Arg::IntList(l))) if rank > 0 => l
+        let mut dims: Vec<usize> = match dims {
+            Some(l) if rank > 0 => l
                 .iter()
-                .map(|s| s.as_int().and_then(|d| wrap_dim(d, rank)))
+                .map(|&d| wrap_dim(d, rank))
                 .collect::<Option<_>>()?,
-            (true, Some(Arg::IntList(_)) | None | Some(Arg::None)) | (false, _) => Vec::new(),
-            _ => return None,
+            _ => Vec::new(),
         };
         if dims.is_empty() {
             dims = (0..rank).collect();
@@ -120,14 +133,13 @@ impl Builder<'_> {
         Some(Kind::Reduce {
             x: self.operand(x),
             dims,
-            mean: name.starts_with("aten::mean"),
+            mean,
         })
     }
 
     /// `embedding(weight, indices, ..)`: an f32 table, i64 ids.
-    fn try_embedding(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let weight = self.f32_arg(args.first())?;
-        let ids = self.node_arg(args.get(1))?;
+    fn try_embedding(&self, v: V, weight: V, ids: V) -> Option<Kind> {
+        let weight = self.f32_value(weight)?;
         let ids_meta = self.meta(ids)?;
         if !self.is_f32(v) || ids_meta.dtype != DType::I64 {
             return None;
@@ -138,112 +150,92 @@ impl Builder<'_> {
         })
     }
 
-    /// `group_norm(x, groups, weight?, bias?, eps, cudnn)` and `native_group_norm(x,
-    /// weight?, bias?, N, C, HxW, groups, eps)` (output 0 only) of f32 values.
-    fn try_group_norm(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.f32_arg(args.first())?;
+    /// A group norm of f32 values (the op's `Lowering::GroupNorm`: `group_norm`, and
+    /// `native_group_norm`, planned as its output 0).
+    pub(super) fn try_group_norm(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::GroupNorm {
+            input,
+            groups,
+            weight,
+            bias,
+            eps,
+        }) = lowering_keeping_sizes(op, args)
+        else {
+            return None;
+        };
+        let x = self.f32_value(input)?;
         if !self.is_f32(v) {
             return None;
         }
-        let native = name == "aten::native_group_norm.default";
-        let (groups_at, w_at, eps_at) = if native { (6, 1, 7) } else { (1, 2, 4) };
-        let groups = match args.get(groups_at) {
-            Some(Arg::Int(s)) => usize::try_from(s.as_int()?).ok()?,
-            _ => return None,
-        };
-        let param = |i: usize| -> Option<Option<Operand>> {
-            match args.get(i) {
-                None | Some(Arg::None) => Some(None),
-                a => self.f32_arg(a).map(Some),
+        let param = |n: Option<V>| -> Option<Option<Operand>> {
+            match n {
+                None => Some(None),
+                Some(n) => self.f32_value(n).map(Some),
             }
         };
-        let eps = args.get(eps_at).map_or(Some(1e-5), number)?;
         Some(Kind::GroupNorm {
             x,
-            groups,
-            weight: param(w_at)?,
-            bias: param(w_at + 1)?,
+            groups: usize::try_from(groups).ok()?,
+            weight: param(weight)?,
+            bias: param(bias)?,
             eps,
         })
     }
 
     /// `x <op> number` of an f32 value into bool.
-    fn try_compare(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let x = self.f32_arg(args.first())?;
+    fn try_compare(&self, v: V, x: V, op: CmpOp, rhs: f64) -> Option<Kind> {
+        let x = self.f32_value(x)?;
         if self.meta(v)?.dtype != DType::Bool {
             return None;
         }
-        let op = match name {
-            "aten::eq.Scalar" => Cmp::Eq,
-            "aten::ne.Scalar" => Cmp::Ne,
-            "aten::gt.Scalar" => Cmp::Gt,
-            "aten::ge.Scalar" => Cmp::Ge,
-            "aten::lt.Scalar" => Cmp::Lt,
-            _ => Cmp::Le,
+        let op = match op {
+            CmpOp::Eq => Cmp::Eq,
+            CmpOp::Ne => Cmp::Ne,
+            CmpOp::Gt => Cmp::Gt,
+            CmpOp::Ge => Cmp::Ge,
+            CmpOp::Lt => Cmp::Lt,
+            CmpOp::Le => Cmp::Le,
         };
-        Some(Kind::Compare {
-            x,
-            op,
-            rhs: number(args.get(1)?)?,
-        })
+        Some(Kind::Compare { x, op, rhs })
     }
 
     /// `bmm(a, b)` of two 3-D f32 values.
-    fn try_bmm(&self, v: V, args: &[Arg]) -> Option<Kind> {
-        let rank3 = |a: Option<&Arg>| {
-            self.node_arg(a)
-                .and_then(|x| self.meta(x))
-                .is_some_and(|m| m.rank() == 3)
-        };
-        if !self.is_f32(v) || !rank3(args.first()) || !rank3(args.get(1)) {
+    fn try_bmm(&self, v: V, a: V, b: V) -> Option<Kind> {
+        let rank3 = |x: V| self.meta(x).is_some_and(|m| m.rank() == 3);
+        if !self.is_f32(v) || !rank3(a) || !rank3(b) {
             return None;
         }
         Some(Kind::Bmm {
-            a: self.f32_arg(args.first())?,
-            b: self.f32_arg(args.get(1))?,
+            a: self.f32_value(a)?,
+            b: self.f32_value(b)?,
         })
     }
 
     /// A view op of an f32 value that is not a reshape of a planned buffer (those are
     /// aliases): a strided copy.
-    fn try_view(&self, v: V, name: &str, args: &[Arg]) -> Option<Kind> {
-        let src = self.node_arg(args.first()).filter(|&x| self.is_f32(x))?;
-        let rank = self.meta(src)?.rank();
-        if !self.is_f32(v) {
+    pub(super) fn try_view(&self, v: V, src: V, view: ViewLowering) -> Option<Kind> {
+        if !self.is_f32(src) || !self.is_f32(v) {
             return None;
         }
-        let int = |a: Option<&Arg>| match a {
-            Some(Arg::Int(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let view = match name {
-            _ if RESHAPE_LIKE.contains(&name) => ViewOp::Reshape,
-            "aten::expand.default" => ViewOp::Expand,
-            "aten::select.int" => ViewOp::Select {
-                dim: wrap_dim(int(args.get(1))?.as_int()?, rank)?,
-                index: int(args.get(2))?,
+        let rank = self.meta(src)?.rank();
+        let view = match view {
+            ViewLowering::Reshape => ViewOp::Reshape,
+            ViewLowering::Expand => ViewOp::Expand,
+            ViewLowering::Select { dim, index } => ViewOp::Select {
+                dim: wrap_dim(dim, rank)?,
+                index,
             },
-            "aten::slice.Tensor" => {
-                let opt = |a: Option<&Arg>| match a {
-                    None | Some(Arg::None) => Some(None),
-                    a => int(a).map(Some),
-                };
-                let dim = match args.get(1) {
-                    None => 0,
-                    a => wrap_dim(int(a)?.as_int()?, rank)?,
-                };
-                let step = match args.get(4) {
-                    None => 1,
-                    a => usize::try_from(int(a)?.as_int()?).ok().filter(|&s| s > 0)?,
-                };
-                ViewOp::Slice {
-                    dim,
-                    start: opt(args.get(2))?,
-                    end: opt(args.get(3))?,
-                    step,
-                }
-            }
-            _ => return None,
+            ViewLowering::Slice {
+                dim,
+                start,
+                end,
+                step,
+            } => ViewOp::Slice {
+                dim: wrap_dim(dim, rank)?,
+                start,
+                end,
+                step: usize::try_from(step.as_int()?).ok().filter(|&s| s > 0)?,
+            },
         };
         Some(Kind::View {
             x: self.operand(src),
@@ -258,54 +250,5 @@ impl Builder<'_> {
         }
         self.alias_to(v, source);
         true
-    }
-
-    /// The name and arguments under which a call is lowered: a core-IR composite whose
-    /// output 0 alone is read as its export-IR form (`convolution` → `conv2d`, …), any
-    /// other call as itself.
-    pub(super) fn core_ir_form(
-        &self,
-        v: V,
-        name: &str,
-        args: &[Arg],
-    ) -> (String, Option<Vec<Arg>>) {
-        let mapped = self.core_ir_args(v, name, args);
-        let first_only = self.first_only[v];
-        let export_name = match (name, &mapped) {
-            ("aten::convolution.default", Some(_)) => "aten::conv2d.default",
-            ("aten::_native_batch_norm_legit_no_training.default", Some(_)) => {
-                "aten::batch_norm.default"
-            }
-            ("aten::native_layer_norm.default", _) if first_only => "aten::layer_norm.default",
-            ("aten::max_pool2d_with_indices.default", _) if first_only => {
-                "aten::max_pool2d.default"
-            }
-            (other, _) => other,
-        };
-        (export_name.to_string(), mapped)
-    }
-
-    /// The arguments of a core-IR composite spelled as its export-IR form, for the
-    /// lowering of that form: `convolution` as `conv2d` (not transposed),
-    /// `_native_batch_norm_legit_no_training` as inference `batch_norm`.
-    fn core_ir_args(&self, v: V, name: &str, args: &[Arg]) -> Option<Vec<Arg>> {
-        if !self.first_only.get(v).copied().unwrap_or(false) && name != "aten::convolution.default"
-        {
-            return None;
-        }
-        match name {
-            "aten::convolution.default" if matches!(args.get(6), Some(Arg::Bool(false))) => {
-                let mut a = args.get(..6)?.to_vec();
-                a.push(args.get(8)?.clone());
-                Some(a)
-            }
-            "aten::_native_batch_norm_legit_no_training.default" => {
-                let mut a = args.get(..5)?.to_vec();
-                a.push(Arg::Bool(false));
-                a.extend(args.get(5..7)?.iter().cloned());
-                Some(a)
-            }
-            _ => None,
-        }
     }
 }

@@ -480,26 +480,17 @@ impl ViewOp {
     }
 }
 
-/// Multi-output ops whose output 0 alone is read (through `getitem`s of index 0): they
-/// are planned like their single-output forms (`native_layer_norm` as `layer_norm`, …).
-const FIRST_OUTPUT_OPS: [&str; 4] = [
-    "aten::native_layer_norm.default",
-    "aten::_native_batch_norm_legit_no_training.default",
-    "aten::max_pool2d_with_indices.default",
-    "aten::native_group_norm.default",
-];
-
-/// `first_only[v]`: node `v` is one of [`FIRST_OUTPUT_OPS`], not a graph output, and
-/// read only through `getitem(v, 0)`.
+/// `first_only[v]`: node `v` is a multi-output call whose op declares a lowering (its
+/// output 0's: `native_layer_norm`, `native_group_norm`, `max_pool2d_with_indices`,
+/// `_native_batch_norm_legit_no_training`), not a graph output, and read only through
+/// `getitem(v, 0)`; it is planned as that one value.
 fn first_output_only(graph: &Graph, in_output: &[bool]) -> Vec<bool> {
     let mut ok: Vec<bool> = graph
         .nodes
         .iter()
         .enumerate()
         .map(|(v, n)| match &n.kind {
-            NodeKind::Call { op, .. } => {
-                n.meta.len() > 1 && !in_output[v] && FIRST_OUTPUT_OPS.contains(&op.name().as_str())
-            }
+            NodeKind::Call { op, .. } => n.meta.len() > 1 && !in_output[v] && op.lowering.is_some(),
             _ => false,
         })
         .collect();

@@ -3,8 +3,15 @@
 //! with `s = softmax(x, dim)` — rows that are entirely `-inf` give zeros. The chain is
 //! found before lowering; its softmax step runs the kernel's safe form and the other
 //! nodes get no step (the `where` is the softmax's buffer).
+//!
+//! The softmax is found by its capability (`Lowering::Softmax`); the mask chain by op
+//! names, deliberately: it is a pattern over five particular ops as one decomposition
+//! writes them, not something any op could declare.
 
 use ferrex::graph::{Arg, Graph, NodeKind};
+use ferrex::ops::Lowering;
+
+use super::fuse::lowering_of;
 
 use super::{Builder, V};
 
@@ -56,14 +63,23 @@ fn matches(graph: &Graph, w: V, users: &[usize], in_output: &[bool]) -> Option<S
         tensor(args.get(1))?,
         tensor(args.get(2))?,
     );
-    let (sm, sargs) = call(graph, s)?;
-    if sm != "aten::_softmax.default" && sm != "aten::softmax.int" {
+    // The softmax by its capability; the mask chain below by its ops' names (see the
+    // module's doc).
+    let NodeKind::Call { op, args: sargs } = &graph.nodes.get(s)?.kind else {
         return None;
-    }
-    let x = tensor(sargs.first())?;
+    };
+    let Some(Lowering::Softmax {
+        input: x,
+        dim,
+        log: false,
+        ..
+    }) = lowering_of(op, sargs)
+    else {
+        return None;
+    };
     let rank = i64::try_from(graph.nodes.get(x)?.meta.first()?.rank()).ok()?;
     let norm = |d: i64| if d < 0 { d + rank } else { d };
-    let dim = norm(int(sargs.get(1))?);
+    let dim = norm(dim);
     let (fl, fargs) = call(graph, f)?;
     let zero = matches!(fargs.get(1), Some(Arg::Int(z)) if z.as_int() == Some(0))
         || matches!(fargs.get(1), Some(Arg::Float(z)) if *z == 0.0);
@@ -106,7 +122,7 @@ impl Builder<'_> {
             let NodeKind::Call { op, args } = &self.graph.nodes[m.softmax].kind else {
                 continue;
             };
-            if self.try_softmax(m.softmax, &op.name(), args).is_none() {
+            if self.try_softmax(m.softmax, op, args).is_none() {
                 continue;
             }
             self.safe_softmax[m.softmax] = true;
