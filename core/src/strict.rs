@@ -15,7 +15,6 @@ use core::marker::PhantomData;
 
 use super::__private::{ExportFn, TracedReceiver};
 
-
 /// A level of autoref specialisation: a trait whose one method answers `$out` when the
 /// impl for the probe's level applies.
 macro_rules! via {
@@ -486,3 +485,28 @@ impl<const H: u64, L: ?Sized, R: ?Sized> ViaUnreadOperator<L, R> for OperatorPro
 pub trait OperatorCheck {}
 
 impl OperatorCheck for KnownOperator {}
+
+/// The owner of `Owner::f(x)` that strict mode could not place by syntax (a type, or a
+/// module through an alias): `Owner::__ferrex_owner()` answers `FerrexFunctions` in ferrex's
+/// function modules (`nn::functional`) and `OwnerAnswer<Owner>` for a type (`OwnerOf`);
+/// the answer must implement `OwnerCheck`.
+pub struct OwnerAnswer<T: ?Sized>(PhantomData<T>);
+
+/// The answer of a module of ferrex's functions.
+pub struct FerrexFunctions;
+
+/// `Type::__ferrex_owner()` for every type.
+pub trait OwnerOf {
+    fn __ferrex_owner() -> OwnerAnswer<Self> {
+        OwnerAnswer(PhantomData)
+    }
+}
+
+impl<T: ?Sized> OwnerOf for T {}
+
+/// Owners whose functions strict export trusts or reads: ferrex's function modules, and
+/// the types it reads (modules, tensors, helper types whose `impl` is marked).
+pub trait OwnerCheck {}
+
+impl OwnerCheck for FerrexFunctions {}
+impl<T: TracedReceiver + ?Sized> OwnerCheck for OwnerAnswer<T> {}

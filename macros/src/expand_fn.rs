@@ -53,7 +53,10 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
 /// while tracing: `async` (its body runs when the future is polled), `extern`, variadic.
 fn odd_signature(sig: &syn::Signature) -> Option<syn::Error> {
     let (span, what) = if let Some(a) = &sig.asyncness {
-        (a.span(), "it is `async`: its body runs when the future is polled, not when forward calls it")
+        (
+            a.span(),
+            "it is `async`: its body runs when the future is polled, not when forward calls it",
+        )
     } else if let Some(a) = &sig.abi {
         (a.span(), "it has an `extern` ABI")
     } else if let Some(v) = &sig.variadic {

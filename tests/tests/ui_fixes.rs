@@ -30,6 +30,7 @@ const PROSE_ONLY: &[&str] = &[
     "data_read_on_field",
     "early_return",
     "export_fn_body",
+    "export_fn_signature",
     "foreign_tensor_method",
     "forward_returns_impl_trait",
     "forward_signature",

@@ -4,6 +4,13 @@ use ferrex_macros::export_fn;
 
 use crate::tensor::Tensor;
 
+/// Strict mode's answer for `Fx::relu(x)` through an alias of this module (`use
+/// ferrex::nn::functional as Fx`): its functions are ferrex's (`strict.rs`, `OwnerOf`).
+#[doc(hidden)]
+pub fn __ferrex_owner() -> crate::__private::FerrexFunctions {
+    crate::__private::FerrexFunctions
+}
+
 /// `max(x, 0)`.
 #[track_caller]
 #[export_fn]

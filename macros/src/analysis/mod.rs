@@ -2752,7 +2752,12 @@ pub(crate) fn conversion_fn(e: &Expr) -> &'static str {
             Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
             _ => None,
         },
-        Expr::MethodCall(m) if matches!(m.method.to_string().as_str(), "unwrap" | "expect" | "unwrap_or_default") => {
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "unwrap" | "expect" | "unwrap_or_default"
+            ) =>
+        {
             return conversion_fn(&m.receiver)
         }
         Expr::MethodCall(m) => Some(m.method.to_string()),

@@ -279,11 +279,19 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
     for c in callees {
         let path = &c.path;
         if c.kind == CalleeKind::Type {
-            let at_call = quote_spanned! {c.span=> #path };
-            let check = type_check(
+            // `Owner::f(x)`: `Owner` may be a type or a module alias (`use
+            // ferrex::nn::functional as Fx`), so it is named where both resolve, as a path
+            // expression: ferrex's function modules define `__ferrex_owner`, and every type
+            // has it through `OwnerOf` (answering by whether strict export reads the type).
+            let answer = quote_spanned! {c.span=> {
+                #[allow(unused_imports)]
+                use ::ferrex::__private::OwnerOf as _;
+                #path::__ferrex_owner()
+            } };
+            let check = super::opaque_receiver::local_check(
                 c.span,
-                &at_call,
-                &quote!(::ferrex::__private::TracedReceiver),
+                &answer,
+                &quote!(::ferrex::__private::OwnerCheck),
                 &traced_type_message(&c.name.to_string()),
             );
             out.extend(quote_spanned! {c.span=>
@@ -355,7 +363,10 @@ pub(crate) fn method_hash(name: &str) -> u64 {
 pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
-    let rhs = item.trait_.as_ref().and_then(|(_, path, _)| operator_rhs(path, self_ty));
+    let rhs = item
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| operator_rhs(path, self_ty));
     let mut out = TokenStream::new();
     for it in &item.items {
         if let syn::ImplItem::Fn(f) = it {
@@ -376,9 +387,26 @@ pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
 
 /// The traits of Rust's binary operators, whose impls differ by their right-hand side.
 pub const OPERATOR_TRAITS: &[&str] = &[
-    "Add", "Sub", "Mul", "Div", "Rem", "BitAnd", "BitOr", "BitXor", "Shl", "Shr", "AddAssign",
-    "SubAssign", "MulAssign", "DivAssign", "RemAssign", "BitAndAssign", "BitOrAssign",
-    "BitXorAssign", "ShlAssign", "ShrAssign",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Rem",
+    "BitAnd",
+    "BitOr",
+    "BitXor",
+    "Shl",
+    "Shr",
+    "AddAssign",
+    "SubAssign",
+    "MulAssign",
+    "DivAssign",
+    "RemAssign",
+    "BitAndAssign",
+    "BitOrAssign",
+    "BitXorAssign",
+    "ShlAssign",
+    "ShrAssign",
 ];
 
 /// The right-hand side of an operator trait's impl (`Mul<Gain>`: `Gain`; `Add`: `Self`'s

@@ -323,7 +323,11 @@ pub fn shared_key(call: &ExprMethodCall) -> String {
 /// The key of an operator (`a + b`, `-a`, `a += b`, by its token) with an operand syntax
 /// cannot type: its impl must be std's, ferrex's or marked (`OperatorProbe`).
 pub fn operator_key<T: ToTokens>(op: &T) -> String {
-    let span = op.to_token_stream().into_iter().next().map_or_else(proc_macro2::Span::call_site, |t| t.span());
+    let span = op
+        .to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |t| t.span());
     format!("operator:{:?}:{:?}", span.start(), span)
 }
 
@@ -388,8 +392,14 @@ fn checked_operator(e: &Expr, shown: &Expr) -> Option<TokenStream> {
             let (t, m) = binary_operator(&b.op)?;
             (t, m, b.op.span())
         }
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(o), .. }) => ("Neg", "neg", o.span),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Not(o), .. }) => ("Not", "not", o.span),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(o),
+            ..
+        }) => ("Neg", "neg", o.span),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(o),
+            ..
+        }) => ("Not", "not", o.span),
         _ => return None,
     };
     let h = super::opaque_call::method_hash(method);
@@ -482,8 +492,8 @@ impl VisitMut for Rewriter<'_> {
             _ => None,
         }
         .is_some_and(|k| self.keys.contains(&k));
-        let written = (operator || matches!(e, Expr::Call(_) | Expr::MethodCall(_)))
-            .then(|| e.clone());
+        let written =
+            (operator || matches!(e, Expr::Call(_) | Expr::MethodCall(_))).then(|| e.clone());
         syn::visit_mut::visit_expr_mut(self, e);
         let wrapped = match (&*e, &written) {
             (Expr::Call(call), Some(Expr::Call(shown))) => self.checked_call(call, shown),
@@ -833,7 +843,7 @@ impl Rewriter<'_> {
         if !self.keys.contains(&first_arg_key(call)) {
             return None;
         }
-        let first = call.args.first()?;
+        let first = shown.args.first()?;
         if !rewritable(first) {
             return None;
         }
@@ -865,7 +875,9 @@ impl Rewriter<'_> {
         {
             return None;
         }
-        let recv = &call.receiver;
+        // The probes read the receiver as written: its type is the rewritten one's, and its
+        // own checks stay once, where it is evaluated.
+        let recv = &shown.receiver;
         let span = recv.span();
         let mut check = TokenStream::new();
         if shared_check {
