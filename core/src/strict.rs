@@ -495,12 +495,20 @@ pub struct OwnerAnswer<T: ?Sized>(PhantomData<T>);
 /// The answer of a module of ferrex's functions.
 pub struct FerrexFunctions;
 
-/// `Type::__ferrex_owner()` for every type.
+/// `Type::__ferrex_owner()` and `Type::__ferrex_marker::<H>()` for every type.
 pub trait OwnerOf {
     fn __ferrex_owner() -> OwnerAnswer<Self> {
         OwnerAnswer(PhantomData)
     }
+
+    /// The marker of the type's function named by the hash `H`, for a `CallProbe`.
+    fn __ferrex_marker<const H: u64>() -> PhantomData<MethodOf<Self, H>> {
+        PhantomData
+    }
 }
+
+/// Ferrex's function modules' functions are ferrex ops.
+impl ExportFn for FerrexFunctions {}
 
 impl<T: ?Sized> OwnerOf for T {}
 

@@ -11,6 +11,13 @@ pub fn __ferrex_owner() -> crate::__private::FerrexFunctions {
     crate::__private::FerrexFunctions
 }
 
+/// The marker of this module's functions for strict mode's result checks (`OwnerOf`).
+#[doc(hidden)]
+pub fn __ferrex_marker<const H: u64>(
+) -> core::marker::PhantomData<crate::__private::FerrexFunctions> {
+    core::marker::PhantomData
+}
+
 /// `max(x, 0)`.
 #[track_caller]
 #[export_fn]

@@ -418,7 +418,7 @@ fn checked_operator(e: &Expr, shown: &Expr) -> Option<TokenStream> {
             &operator_message(shown, trait_name, method),
         )
     };
-    Some(match e {
+    let rewritten = match e {
         Expr::Binary(b) if trait_name.ends_with("Assign") => {
             let (l, op, r) = (&b.left, &b.op, &b.right);
             let check = check(quote::quote!(&*__ferrex_l), quote::quote!(&__ferrex_r));
@@ -435,7 +435,13 @@ fn checked_operator(e: &Expr, shown: &Expr) -> Option<TokenStream> {
             quote_spanned! {span=> match #operand { __ferrex_o => { #check #op __ferrex_o } } }
         }
         _ => return None,
-    })
+    };
+    // A `match` keeps the operands' temporaries alive as the operator would.
+    Some(quote_spanned! {span=> {
+        #[allow(clippy::match_single_binding)]
+        let __ferrex_value = #rewritten;
+        __ferrex_value
+    } })
 }
 
 /// Receivers that cannot move into a closure unchanged.
@@ -968,6 +974,7 @@ fn checked_result(call: &ExprCall, shown: &ExprCall, of: ResultOf) -> Option<Tok
     let span = call.func.span();
     let msg = call_message(shown);
     let base = quote::quote!(::ferrex::__private::CallCheck);
+    // `marker` is an expression of type `PhantomData<M>`, `M` marking the callee.
     let probe = |marker: TokenStream, via: &str| {
         let lv = levels(&[
             via,
@@ -978,10 +985,7 @@ fn checked_result(call: &ExprCall, shown: &ExprCall, of: ResultOf) -> Option<Tok
         ]);
         let answer = quote_spanned! {span=> {
             #lv
-            (&&&&::ferrex::__private::CallProbe::<#marker, _>(
-                &__ferrex_value,
-                ::core::marker::PhantomData,
-            ))
+            (&&&&::ferrex::__private::CallProbe(&__ferrex_value, #marker))
             .__ferrex_call()
         } };
         local_check(span, &answer, &base, &msg)
@@ -990,14 +994,20 @@ fn checked_result(call: &ExprCall, shown: &ExprCall, of: ResultOf) -> Option<Tok
         ResultOf::Type => {
             let marker = match &p.qself {
                 // A trait's function: marking the type's inherent block does not read it.
-                Some(_) => quote::quote!(()),
+                Some(_) => quote::quote!(::core::marker::PhantomData::<()>),
                 None => {
                     // `Helper::default()`: the block strict export read that defines
-                    // `default` (the inherent one, or a marked `impl Default`).
+                    // `default` (the inherent one, or a marked `impl Default`), through a
+                    // path expression, which also resolves when the owner is a module
+                    // alias (`Fx::relu(..)`, `OwnerOf` in core's `strict.rs`).
                     let f = path.segments.pop()?.into_value().ident.to_string();
                     path.segments.pop_punct();
                     let h = super::opaque_call::method_hash(&f);
-                    quote::quote!(::ferrex::__private::MethodOf<#path, #h>)
+                    quote::quote!({
+                        #[allow(unused_imports)]
+                        use ::ferrex::__private::OwnerOf as _;
+                        #path::__ferrex_marker::<#h>()
+                    })
                 }
             };
             let check = probe(marker, "ViaMarkedFn");
@@ -1013,7 +1023,10 @@ fn checked_result(call: &ExprCall, shown: &ExprCall, of: ResultOf) -> Option<Tok
             name.set_span(proc_macro2::Span::call_site());
             let mut marker = name.clone();
             marker.set_span(span);
-            let check = probe(marker.to_token_stream(), "ViaMarkedFn");
+            let check = probe(
+                quote::quote!(::core::marker::PhantomData::<#marker>),
+                "ViaMarkedFn",
+            );
             Some(quote_spanned! {span=> {
                 #[allow(clippy::let_unit_value)]
                 let __ferrex_value = #call;
