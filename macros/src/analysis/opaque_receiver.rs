@@ -438,7 +438,7 @@ fn checked_operator(e: &Expr, shown: &Expr) -> Option<TokenStream> {
     };
     // A `match` keeps the operands' temporaries alive as the operator would.
     Some(quote_spanned! {span=> {
-        #[allow(clippy::match_single_binding)]
+        #[allow(clippy::match_single_binding, clippy::let_unit_value)]
         let __ferrex_value = #rewritten;
         __ferrex_value
     } })
