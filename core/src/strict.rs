@@ -76,13 +76,6 @@ impl<M: ExportFn + ?Sized, R: ?Sized> ViaMarkedFn for &&&CallProbe<'_, M, R> {}
 /// traits, whose right-hand side it is (see [`CheckedMethod`]).
 pub struct MethodOf<T: ?Sized, const H: u64, A: ?Sized = ()>(PhantomData<T>, PhantomData<A>);
 
-impl<T: ?Sized, const H: u64, A: ?Sized> MethodOf<T, H, A> {
-    /// The marker, as a value for a check's answer.
-    pub fn new() -> Self {
-        MethodOf(PhantomData, PhantomData)
-    }
-}
-
 #[diagnostic::do_not_recommend]
 impl<T: CheckedMethod<H, A> + ?Sized, const H: u64, A: ?Sized> ExportFn for MethodOf<T, H, A> {}
 
