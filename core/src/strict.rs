@@ -70,26 +70,46 @@ via!(
 
 impl<M: ExportFn + ?Sized, R: ?Sized> ViaMarkedFn for &&&CallProbe<'_, M, R> {}
 
-via!(
-    /// The callee is an associated function of a type strict export can see into.
-    ViaTracedType, __ferrex_call -> KnownCall
-);
+/// The function of `T` named by the hash `H` (`Helper::default`, `Helper::new`): marked
+/// when a block strict export read defines it — an inherent block, or a trait impl marked
+/// `#[ferrex::export_fn]` (`impl Default for Helper`). `A` is `()` except for the operator
+/// traits, whose right-hand side it is (see [`CheckedMethod`]).
+pub struct MethodOf<T: ?Sized, const H: u64, A: ?Sized = ()>(PhantomData<T>, PhantomData<A>);
 
-impl<M: TracedReceiver + ?Sized, R: ?Sized> ViaTracedType for &&&CallProbe<'_, M, R> {}
+#[diagnostic::do_not_recommend]
+impl<T: CheckedMethod<H, A> + ?Sized, const H: u64, A: ?Sized> ExportFn for MethodOf<T, H, A> {}
+
+/// What the graph records rather than freezes: tensors and their containers, modules and
+/// custom ops. A call returning one is traced, whoever made it; a helper type's value
+/// (`TracedReceiver` through its marked `impl`) is not one: the function that built it
+/// must have been read.
+pub trait GraphValue {}
+
+impl<T: crate::Module + ?Sized> GraphValue for T {}
+impl GraphValue for crate::Tensor {}
+impl GraphValue for [crate::Tensor] {}
+impl<const N: usize> GraphValue for [crate::Tensor; N] {}
+impl GraphValue for Vec<crate::Tensor> {}
+impl GraphValue for Option<crate::Tensor> {}
+impl GraphValue for Option<&crate::Tensor> {}
+impl GraphValue for Box<crate::Tensor> {}
+impl<T: GraphValue + ?Sized> GraphValue for std::rc::Rc<T> {}
+impl<T: GraphValue + ?Sized> GraphValue for std::sync::Arc<T> {}
+impl GraphValue for crate::ops::OpDef {}
 
 via!(
     /// The result is a tensor, a module or a custom op.
     ViaTracedResult, __ferrex_call -> KnownCall
 );
 
-impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedResult for &&CallProbe<'_, M, R> {}
+impl<M: ?Sized, R: GraphValue + ?Sized> ViaTracedResult for &&CallProbe<'_, M, R> {}
 
 via!(
     /// The result is a reference to a tensor, a module or a custom op.
     ViaTracedRef, __ferrex_call -> KnownCall
 );
 
-impl<M: ?Sized, R: TracedReceiver + ?Sized> ViaTracedRef for &CallProbe<'_, M, &R> {}
+impl<M: ?Sized, R: GraphValue + ?Sized> ViaTracedRef for &CallProbe<'_, M, &R> {}
 
 via!(
     /// The result is a [`KnownValue`].
@@ -123,7 +143,11 @@ impl CallCheck for KnownCall {}
 
 /// Implemented by a module or helper type for each method (by the hash of its name) of its
 /// impl blocks marked `#[export_module]` or `#[ferrex::export_fn]`, whose bodies strict
-/// mode has read: forward may call `self.m(..)` of another block only when it is one.
+/// mode has read: forward may call `self.m(..)` of another block only when it is one. A
+/// marked impl of an operator trait implements it with `A` the right-hand side (`impl
+/// Mul<Gain> for &Tensor`: `&Tensor: CheckedMethod<hash("mul"), Gain>`), so several impls
+/// of one operator for one type (`Mul<f64>`, `Mul<Gain>`) do not collide; other traits
+/// (`Default`, `From`, `Deref`) with `A = ()`.
 #[diagnostic::on_unimplemented(
     message = "graph break: forward calls a method of `{Self}` that strict export has not read",
     label = "defined outside the impl blocks strict export reads",
@@ -131,7 +155,7 @@ impl CallCheck for KnownCall {}
     note = "mark the impl block that defines it `#[export_module(helpers)]` (its methods are then checked too), or move the method into the `#[export_module]` impl block",
     note = "or export with `#[export_module(strict = false)]`, which traces whatever the method runs"
 )]
-pub trait CheckedMethod<const NAME_HASH: u64> {}
+pub trait CheckedMethod<const NAME_HASH: u64, A: ?Sized = ()> {}
 
 /// Values whose methods strict mode trusts without reading them: numbers, strings, tensors
 /// and the standard containers of them (no `Cell`, lock or atomic: those hold state), and
@@ -140,6 +164,11 @@ pub trait PlainValue {}
 
 macro_rules! plain_values {
     ($($t:ty),* $(,)?) => { $(impl PlainValue for $t {})* };
+}
+
+/// `impl Trait for T {}` for each listed type.
+macro_rules! plain_values_of {
+    ($tr:ident: $($t:ty),* $(,)?) => { $(impl $tr for $t {})* };
 }
 
 plain_values!(
@@ -372,3 +401,113 @@ impl<T: ?Sized> ViaNotShared for SharedProbe<'_, T> {
 pub trait NotSharedAnswer {}
 
 impl NotSharedAnswer for NotShared {}
+
+/// Operand types whose operators are std's or ferrex's own (`x * 2.0`, `a + b` of tensors,
+/// sizes): no code of the user's runs.
+pub trait StdOperand {}
+
+plain_values_of!(StdOperand:
+    bool, char, str, f32, f64, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128,
+    usize, String, crate::DType, crate::SymInt, crate::SymBool, crate::Tensor,
+);
+
+impl StdOperand for () {}
+impl<T: StdOperand + ?Sized> StdOperand for &T {}
+impl<T: StdOperand + ?Sized> StdOperand for &mut T {}
+
+/// The operands of an operator (`a + b`, `-a`, `a += b`) of which one is a value syntax
+/// cannot type (a model field, a value built in forward): the answer of
+/// `(&&&OperatorProbe::<H, _, _>(&a, &b)).__ferrex_operator()` must implement
+/// `OperatorCheck`. `H` is the hash of the operator's method (`add`, `neg`); a unary
+/// operator's right side is `()`.
+pub struct OperatorProbe<'a, const H: u64, L: ?Sized, R: ?Sized>(pub &'a L, pub &'a R);
+
+impl<const H: u64, L: ?Sized, R: ?Sized> Clone for OperatorProbe<'_, H, L, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<const H: u64, L: ?Sized, R: ?Sized> Copy for OperatorProbe<'_, H, L, R> {}
+
+/// An operator whose code is std's, ferrex's or read by strict export.
+pub struct KnownOperator;
+
+/// An operator of `L` (with `R`) implemented by an impl strict export has not read.
+pub struct UnreadOperator<L: ?Sized, R: ?Sized>(PhantomData<L>, PhantomData<R>);
+
+via!(
+    /// Both operands are std's or ferrex's.
+    ViaStdOperands, __ferrex_operator -> KnownOperator
+);
+
+impl<const H: u64, L: StdOperand + ?Sized, R: StdOperand + ?Sized> ViaStdOperands
+    for &&&OperatorProbe<'_, H, L, R>
+{
+}
+
+via!(
+    /// The operator's impl is marked `#[ferrex::export_fn]` (and was read).
+    ViaReadOperator, __ferrex_operator -> KnownOperator
+);
+
+impl<const H: u64, L: CheckedMethod<H, R> + ?Sized, R: ?Sized> ViaReadOperator
+    for &&OperatorProbe<'_, H, L, R>
+{
+}
+
+via!(
+    /// A unary operator (`-a`, `!a`) whose impl is marked.
+    ViaReadUnary, __ferrex_operator -> KnownOperator
+);
+
+impl<const H: u64, L: CheckedMethod<H> + ?Sized> ViaReadUnary for &OperatorProbe<'_, H, L, ()> {}
+
+/// Anything else.
+pub trait ViaUnreadOperator<L: ?Sized, R: ?Sized> {
+    fn __ferrex_operator(self) -> UnreadOperator<L, R>;
+}
+
+impl<const H: u64, L: ?Sized, R: ?Sized> ViaUnreadOperator<L, R> for OperatorProbe<'_, H, L, R> {
+    fn __ferrex_operator(self) -> UnreadOperator<L, R> {
+        UnreadOperator(PhantomData, PhantomData)
+    }
+}
+
+/// What the generated operator checks require (each names the operator in its own message).
+pub trait OperatorCheck {}
+
+impl OperatorCheck for KnownOperator {}
+
+/// The owner of `Owner::f(x)` that strict mode could not place by syntax (a type, or a
+/// module through an alias): `Owner::__ferrex_owner()` answers `FerrexFunctions` in ferrex's
+/// function modules (`nn::functional`) and `OwnerAnswer<Owner>` for a type (`OwnerOf`);
+/// the answer must implement `OwnerCheck`.
+pub struct OwnerAnswer<T: ?Sized>(PhantomData<T>);
+
+/// The answer of a module of ferrex's functions.
+pub struct FerrexFunctions;
+
+/// `Type::__ferrex_owner()` and `Type::__ferrex_marker::<H>()` for every type.
+pub trait OwnerOf {
+    fn __ferrex_owner() -> OwnerAnswer<Self> {
+        OwnerAnswer(PhantomData)
+    }
+
+    /// The marker of the type's function named by the hash `H`, for a `CallProbe`.
+    fn __ferrex_marker<const H: u64>() -> PhantomData<MethodOf<Self, H>> {
+        PhantomData
+    }
+}
+
+/// Ferrex's function modules' functions are ferrex ops.
+impl ExportFn for FerrexFunctions {}
+
+impl<T: ?Sized> OwnerOf for T {}
+
+/// Owners whose functions strict export trusts or reads: ferrex's function modules, and
+/// the types it reads (modules, tensors, helper types whose `impl` is marked).
+pub trait OwnerCheck {}
+
+impl OwnerCheck for FerrexFunctions {}
+impl<T: TracedReceiver + ?Sized> OwnerCheck for OwnerAnswer<T> {}

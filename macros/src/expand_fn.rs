@@ -16,6 +16,11 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
             "#[ferrex::export_fn] takes no arguments",
         ));
     }
+    if let Some(odd) = odd_signature(&item.sig) {
+        errors.push(odd);
+        let errors = errors.iter().map(syn::Error::to_compile_error);
+        return quote! { #item #(#errors)* };
+    }
     let receiver = item.sig.inputs.iter().find_map(|a| match a {
         FnArg::Receiver(r) => Some(r),
         _ => None,
@@ -44,6 +49,31 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
     }
 }
 
+/// The one message for an `#[export_fn]` helper forward cannot call as a plain function
+/// while tracing: `async` (its body runs when the future is polled), `extern`, variadic.
+fn odd_signature(sig: &syn::Signature) -> Option<syn::Error> {
+    let (span, what) = if let Some(a) = &sig.asyncness {
+        (
+            a.span(),
+            "it is `async`: its body runs when the future is polled, not when forward calls it",
+        )
+    } else if let Some(a) = &sig.abi {
+        (a.span(), "it has an `extern` ABI")
+    } else if let Some(v) = &sig.variadic {
+        (v.span(), "it is variadic")
+    } else {
+        return None;
+    };
+    Some(syn::Error::new(
+        span,
+        format!(
+            "`#[ferrex::export_fn]` helpers must be plain functions `fn f(x: &Tensor, …) -> …`: \
+             {what}\nhelp: write it as a synchronous Rust function; strict export reads its body \
+             where forward calls it"
+        ),
+    ))
+}
+
 /// All errors as one `compile_error!` group, each at its own span.
 pub fn combine(errors: Vec<syn::Error>) -> TokenStream {
     let mut it = errors.into_iter();
@@ -58,7 +88,9 @@ pub fn combine(errors: Vec<syn::Error>) -> TokenStream {
 
 /// `#[ferrex::export_fn]` on an `impl` block of a helper type: every method is checked
 /// like forward, and the type becomes one whose methods a strict body may call
-/// (`TracedReceiver`).
+/// (`TracedReceiver`). On a trait impl (`impl Default for Helper`, `impl Mul<Gain> for
+/// &Tensor`), the trait's functions are checked and marked, so forward may use them
+/// (`Helper::default()`, `x * gain`).
 pub fn expand_helper_impl(attr: TokenStream, item: syn::ItemImpl) -> TokenStream {
     let mut errors = Vec::new();
     if !attr.is_empty() {
@@ -78,11 +110,12 @@ pub fn expand_checked_impl(
     mut errors: Vec<syn::Error>,
     helper_type: bool,
 ) -> TokenStream {
-    if let Some((_, path, _)) = &item.trait_ {
+    let trait_impl = item.trait_.is_some();
+    if let (Some((_, path, _)), false) = (&item.trait_, helper_type) {
         errors.push(syn::Error::new(
             path.span(),
-            "this attribute goes on an inherent impl block (`impl Helper { … }`), whose \
-             methods forward may call",
+            "`#[export_module(helpers)]` goes on an inherent impl block of the model; mark a \
+             trait impl `#[ferrex::export_fn]`",
         ));
     }
     let report = analysis::analyze_helper_impl(&item);
@@ -96,7 +129,9 @@ pub fn expand_checked_impl(
     let errors = combine(errors);
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
-    let marker = if helper_type {
+    // A trait impl (`impl Default for Helper`) is read, its functions marked; whether the
+    // type's own methods may be called is its inherent block's to say.
+    let marker = if helper_type && !trait_impl {
         quote! {
             impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
         }

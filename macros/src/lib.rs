@@ -58,7 +58,10 @@ use proc_macro::TokenStream;
 ///   checked by type at the call. A function called without a tensor whose result is not
 ///   a tensor, module or custom op must be an `#[export_fn]` (checked at the call). A
 ///   method of the model from another impl block needs that block marked
-///   `#[export_module(helpers)]`, which checks every method in it.
+///   `#[export_module(helpers)]`, which checks every method in it. A trait impl of a user
+///   type that forward runs — `Gain::default()`, `let g: Gain = 2.0.into()`, an operator
+///   with a user-typed operand (`self.gain + d`, `x * self.gain`, `-g`) — must be marked
+///   `#[ferrex::export_fn]` (checked by type at the use).
 /// - **pointer_identity** — `x.id()`, pointer casts, `std::ptr::eq`, `{:p}`.
 /// - **panic_on_data** — `panic!` / `assert!` / `unreachable!` depending on tensor data
 ///   (asserts on sizes are allowed: they become guards).
@@ -107,8 +110,10 @@ pub fn export_module(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Marks a free function that a strict `forward` may call with tensors, or the `impl`
-/// block of a helper type whose methods it may call.
+/// Marks a free function that a strict `forward` may call with tensors, the `impl`
+/// block of a helper type whose methods it may call, or a trait impl whose functions
+/// forward runs (`impl Default for Gain` for `Gain::default()`, `impl Add for Gain` for
+/// `a + b`, `impl Mul<Gain> for &Tensor` for `x * gain`).
 ///
 /// Its body is checked by the same rules as `forward` (see [`macro@export_module`]), and a
 /// hidden marker beside it lets annotated bodies call it: calling an unmarked function

@@ -1,8 +1,8 @@
 //! Strict mode's run-time safety net: `export` traces a strict `forward` twice and compares
 //! the programs; state that syntax trusts without reading (here a counter behind the
-//! `Default` impl of a helper type whose inherent `impl` is marked, `Tick::default()`:
-//! `#[ferrex::export_fn]` reads the inherent block only) makes them differ, which is an `ExportError::Impure` naming
-//! the first differing node. Non-strict exports are traced once and specialise such values.
+//! `Clone` impl of a configuration value: strict mode trusts `clone`, usually derived) makes
+//! them differ, which is an `ExportError::Impure` naming the first differing node.
+//! Non-strict exports are traced once and specialise such values.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,14 +12,11 @@ use ferrex::ExportError;
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static NON_STRICT_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// A counter strict mode does not read: the inherent `impl` is marked (and read), the
-/// trait impl is not.
+/// A counter strict mode does not read: `clone` is trusted without reading its impl.
 struct Tick(f64);
-#[ferrex::export_fn]
-impl Tick {}
-impl Default for Tick {
-    fn default() -> Tick {
-        Tick(CALLS.fetch_add(1, Ordering::Relaxed) as f64)
+impl Clone for Tick {
+    fn clone(&self) -> Tick {
+        Tick(self.0 + CALLS.fetch_add(1, Ordering::Relaxed) as f64)
     }
 }
 
@@ -28,12 +25,15 @@ fn next_non_strict_call() -> f64 {
 }
 
 #[export_module]
-struct Counting {}
+struct Counting {
+    #[config]
+    tick: Tick,
+}
 
 #[export_module]
 impl Counting {
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.relu() * Tick::default().0
+        x.relu() * self.tick.clone().0
     }
 }
 
@@ -59,7 +59,8 @@ impl Pure {
 
 #[test]
 fn a_forward_that_reads_a_counter_is_not_pure() {
-    let err = ferrex::export(&Counting {}, (Tensor::randn([2, 3]),)).expect_err("impure");
+    let err = ferrex::export(&Counting { tick: Tick(0.0) }, (Tensor::randn([2, 3]),))
+        .expect_err("impure");
     let ExportError::Impure { location, what, .. } = &err else {
         panic!("expected ExportError::Impure, got {err}");
     };

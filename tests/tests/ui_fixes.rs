@@ -19,43 +19,46 @@ const PASTED: &str = "ui/fixed/pasted";
 
 const COND_PREFIX: &str = "help: keep both branches in the graph with `cond!`: `";
 
-/// Cases with at least one error whose fix is advice, not code to paste (state kept in a
-/// `#[buffer]`, asserts on sizes, a rewrite of a trait method, a signature to change).
-const PROSE_ONLY: &[&str] = &[
-    "branch_on_unbacked",
-    "catch_unwind",
-    "data_access",
-    "data_access_item",
-    "data_branch_match",
-    "data_read_on_field",
-    "early_return",
-    "export_fn_body",
-    "foreign_tensor_method",
-    "forward_returns_impl_trait",
-    "forward_signature",
-    "function_as_value",
-    "function_value_paths",
-    "generic_field_unmarked",
-    "global_state",
-    "global_state_any_name",
-    "interior_mutability",
-    "interior_mutability_aliases",
-    "interior_mutability_reached",
-    "is_traced",
-    "mut_self",
-    "opaque_constructed",
-    "opaque_container_method",
-    "opaque_macro",
-    "opaque_macro_no_tensor",
-    "outside_world",
-    "panic_branch",
-    "panic_on_data",
-    "pointer_identity",
-    "several_graph_breaks",
-    "shared_state_reached",
-    "static_mut",
-    "tensor_format",
-    "unsafe_block",
+/// Cases with at least one error whose fix is advice, not code to paste, each with why it
+/// stays prose: the fix moves state into a tensor the user must design (a `#[buffer]` and
+/// its update), deletes or restructures code whose replacement depends on intent, or
+/// changes a signature.
+const PROSE_ONLY: &[(&str, &str)] = &[
+    ("branch_on_unbacked", "the predicate is a symbolic value read from data (`sym_item`): turning it back into a tensor predicate needs the tensor it came from, which the case does not keep"),
+    ("catch_unwind", "the fix removes the `catch_unwind` and keeps one of its paths: which one is the user's intent"),
+    ("data_access", "writing through `.data()` becomes `set_item_` with the user's indices and value, spread over statements"),
+    ("data_access_item", "a value read with `.item()` stays a tensor: every later use of it changes, not one expression"),
+    ("data_branch_match", "a `match` with several arms has no two-branch `cond!` form; the printed `cond!` is a template"),
+    ("data_read_on_field", "as `data_access_item`: the read value's uses change"),
+    ("early_return", "the fix deletes the error path (`?`, `return Err`) and returns tensors: a restructuring"),
+    ("export_fn_body", "the errors are inside the helper's body, which the fix (`#[export_fn]`) made visible on purpose"),
+    ("export_fn_signature", "an `async` helper becomes a synchronous one: a signature change with its callers"),
+    ("foreign_tensor_method", "turning a trait method into a free `#[export_fn]` moves its body out of the trait impl"),
+    ("forward_returns_impl_trait", "the return type to name depends on what forward returns"),
+    ("forward_signature", "each odd signature (async, generic, `impl Trait`, patterns) changes differently"),
+    ("function_as_value", "which named function replaces the value is only known when the model runs"),
+    ("function_value_paths", "as `function_as_value`"),
+    ("generic_field_unmarked", "`#[module]` or `#[config]` is the user's choice about the field"),
+    ("global_state", "the state moves into a `#[buffer]` tensor: a new field, its initial value and an in-place update"),
+    ("global_state_any_name", "as `global_state`"),
+    ("interior_mutability", "as `global_state`: a `Cell` field becomes a `#[buffer]`"),
+    ("interior_mutability_aliases", "as `interior_mutability`"),
+    ("interior_mutability_reached", "as `interior_mutability`"),
+    ("is_traced", "the fix computes the same thing in both cases: which one is the user's intent"),
+    ("mut_self", "`&mut self` becomes `&self` with the mutated state moved into a `#[buffer]`"),
+    ("opaque_constructed", "`<Gain as Source>::value()` is a trait's function: the fix calls an inherent one instead, a rewrite of the call"),
+    ("opaque_container_method", "as `foreign_tensor_method`, for a container's extension trait"),
+    ("opaque_macro", "the fix writes out the macro's expansion, which only the compiler knows"),
+    ("opaque_macro_no_tensor", "as `opaque_macro`, and a function held in a value (`function_as_value`)"),
+    ("outside_world", "as `global_state`: the outside value becomes an input or a `#[config]` field"),
+    ("panic_branch", "a panic on data becomes an assert on sizes or a check of the outputs: the user's intent"),
+    ("panic_on_data", "as `panic_branch`"),
+    ("pointer_identity", "an address has no tensor-op equivalent: the fix removes its use"),
+    ("several_graph_breaks", "as `data_access_item`, with several breaks of other kinds"),
+    ("shared_state_reached", "as `global_state`"),
+    ("static_mut", "as `global_state`"),
+    ("tensor_format", "printing sizes instead of values is a change of what is printed"),
+    ("unsafe_block", "the unsafe code moves into a registered op: a new kernel and meta function"),
 ];
 
 /// Cases whose printed code fix has nowhere to go in their program, and why.
@@ -357,7 +360,7 @@ fn plan(dir: &Path) -> Plan {
         let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
         let errors = reported(&stderr);
         let prose = errors.is_empty() || errors.iter().any(|e| e.fix.is_none());
-        if prose != PROSE_ONLY.contains(&name.as_str()) {
+        if prose != PROSE_ONLY.iter().any(|(n, _)| *n == name) {
             plan.unlisted.push(name);
             continue;
         }

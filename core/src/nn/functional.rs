@@ -4,6 +4,20 @@ use ferrex_macros::export_fn;
 
 use crate::tensor::Tensor;
 
+/// Strict mode's answer for `Fx::relu(x)` through an alias of this module (`use
+/// ferrex::nn::functional as Fx`): its functions are ferrex's (`strict.rs`, `OwnerOf`).
+#[doc(hidden)]
+pub fn __ferrex_owner() -> crate::__private::FerrexFunctions {
+    crate::__private::FerrexFunctions
+}
+
+/// The marker of this module's functions for strict mode's result checks (`OwnerOf`).
+#[doc(hidden)]
+pub fn __ferrex_marker<const H: u64>(
+) -> core::marker::PhantomData<crate::__private::FerrexFunctions> {
+    core::marker::PhantomData
+}
+
 /// `max(x, 0)`.
 #[track_caller]
 #[export_fn]

@@ -98,6 +98,10 @@ pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
     if let syn::Type::Path(p) = &*item.self_ty {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
+    if kind::of_type(&item.self_ty) == Kind::Tensor {
+        w.self_kind = Kind::Tensor;
+    }
+    w.mut_self_allowed = item.trait_.is_some();
     w.type_params = type_params(&item.generics);
     let mut names: Vec<&String> = methods.keys().collect();
     names.sort();
@@ -304,6 +308,12 @@ struct Walker<'a> {
     /// For a binding of a tuple whose element kinds syntax tells (`pair: (Tensor, usize)`):
     /// the kinds, so `pair.1` is what it is.
     tuple_fields: HashMap<String, Vec<Kind>>,
+    /// What `self` is: the model (or a helper value), or a tensor in a marked trait impl
+    /// for `Tensor` (`impl Mul<Gain> for &Tensor`).
+    self_kind: Kind,
+    /// In a marked trait impl (`impl AddAssign<f64> for Gain`), `&mut self` is the helper
+    /// value the operator updates, not the model.
+    mut_self_allowed: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -326,6 +336,8 @@ impl<'a> Walker<'a> {
             type_params: HashSet::new(),
             data_origins: HashMap::new(),
             tuple_fields: HashMap::new(),
+            self_kind: Kind::Module,
+            mut_self_allowed: false,
         }
     }
 
@@ -433,10 +445,10 @@ impl<'a> Walker<'a> {
         for arg in &sig.inputs {
             match arg {
                 FnArg::Receiver(r) => {
-                    if r.mutability.is_some() && r.reference.is_some() {
+                    if r.mutability.is_some() && r.reference.is_some() && !self.mut_self_allowed {
                         self.errors.push(mut_self::error(r, &sig.ident));
                     }
-                    self.bind("self".into(), Kind::Module);
+                    self.bind("self".into(), self.self_kind);
                 }
                 FnArg::Typed(pt) => {
                     let k = kind::of_type(&pt.ty);
@@ -861,7 +873,12 @@ impl<'a> Walker<'a> {
             Expr::Group(g) => self.expr(&g.expr),
             Expr::Reference(r) => self.expr(&r.expr),
             // `-x`, `!b`, `*r`: the kind of the operand.
-            Expr::Unary(u) => self.expr(&u.expr),
+            Expr::Unary(u) => {
+                if !matches!(u.op, syn::UnOp::Deref(_)) {
+                    self.note_operator(&u.expr, None, &u.op);
+                }
+                self.expr(&u.expr)
+            }
             Expr::Binary(b) => self.binary(b),
             Expr::Assign(a) => self.assign(&a.left, &a.right, None),
             Expr::Field(f) => self.field(f),
@@ -1120,7 +1137,7 @@ impl<'a> Walker<'a> {
         let ident = &p.path.segments[0].ident;
         let name = ident.to_string();
         if name == "self" {
-            return Kind::Module;
+            return self.self_kind;
         }
         if let Some(b) = self.lookup(&name) {
             return b.kind;
@@ -1157,7 +1174,10 @@ impl<'a> Walker<'a> {
             | BinOp::BitAndAssign(_)
             | BinOp::BitOrAssign(_)
             | BinOp::ShlAssign(_)
-            | BinOp::ShrAssign(_) => self.assign(&b.left, &b.right, Some(())),
+            | BinOp::ShrAssign(_) => {
+                self.note_operator(&b.left, Some(&b.right), &b.op);
+                self.assign(&b.left, &b.right, Some(()))
+            }
             BinOp::Eq(_)
             | BinOp::Ne(_)
             | BinOp::Lt(_)
@@ -1176,8 +1196,43 @@ impl<'a> Walker<'a> {
             _ => {
                 let l = self.expr(&b.left);
                 let r = self.expr(&b.right);
+                self.note_operator(&b.left, Some(&b.right), &b.op);
                 l.arith(r)
             }
+        }
+    }
+
+    /// `a + b`, `-a`, `a += b` with an operand syntax cannot type (a model field, a value
+    /// built in forward): the compiler checks that the operator is std's or ferrex's, or
+    /// that its impl is marked and read (`opaque_receiver::operator_key`).
+    fn note_operator<T: ToTokens>(&mut self, left: &Expr, right: Option<&Expr>, op: &T) {
+        if self.untyped_operand(left) || right.is_some_and(|r| self.untyped_operand(r)) {
+            self.receiver_checks
+                .insert(opaque_receiver::operator_key(op));
+        }
+    }
+
+    /// Whether syntax cannot tell an operand's type: a value of the model, a value of a
+    /// user type built in the body or passed in, or a local of unknown kind.
+    fn untyped_operand(&self, e: &Expr) -> bool {
+        let opaque_local = |name: &str| {
+            name != "self"
+                && self
+                    .lookup(name)
+                    .is_some_and(|b| b.opaque || b.held_value || b.kind == Kind::Maybe)
+        };
+        match strip(e) {
+            Expr::Field(_) | Expr::Index(_) => {
+                rooted_at_self_field(e) || place_root(e).is_some_and(|r| opaque_local(&r))
+            }
+            Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+                opaque_local(&p.path.segments[0].ident.to_string())
+            }
+            Expr::Struct(_) => true,
+            Expr::Call(_) => self.builds_opaque_value(e),
+            Expr::MethodCall(m) => self.untyped_operand(&m.receiver),
+            Expr::Unary(u) => self.untyped_operand(&u.expr),
+            _ => false,
         }
     }
 
@@ -2686,6 +2741,33 @@ fn yields_option(e: &Expr) -> bool {
         "cloned" | "copied" | "as_ref" | "as_mut" | "map" | "and_then" | "or" | "or_else"
         | "filter" | "take" | "xor" => yields_option(&m.receiver),
         _ => false,
+    }
+}
+
+/// The function a std conversion runs on its target type (`Default::default()`: `default`,
+/// `.into()`: `from`, `.parse()`: `from_str`), which a marked impl of that type defines.
+pub(crate) fn conversion_fn(e: &Expr) -> &'static str {
+    let name = match strip(e) {
+        Expr::Call(c) => match strip(&c.func) {
+            Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        },
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "unwrap" | "expect" | "unwrap_or_default"
+            ) =>
+        {
+            return conversion_fn(&m.receiver)
+        }
+        Expr::MethodCall(m) => Some(m.method.to_string()),
+        _ => None,
+    };
+    match name.as_deref() {
+        Some("default") => "default",
+        Some("try_from" | "try_into") => "try_from",
+        Some("from_str" | "parse") => "from_str",
+        _ => "from",
     }
 }
 

@@ -225,14 +225,15 @@ impl Callee {
 /// there carries ferrex's message (see `opaque_receiver::local_check`).
 pub fn type_check(span: Span, ty: &TokenStream, base: &TokenStream, msg: &Message) -> TokenStream {
     let (headline, label, notes) = (&msg.headline, &msg.label, &msg.notes);
+    let name = super::opaque_receiver::check_name(span, base);
     quote_spanned! {span=>
         #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]
-        trait ReadByStrictExport {
+        trait #name {
             const OK: u8 = 0;
         }
         #[diagnostic::do_not_recommend]
-        impl<T: ?Sized + #base> ReadByStrictExport for T {}
-        let _ = <#ty as ReadByStrictExport>::OK;
+        impl<T: ?Sized + #base> #name for T {}
+        let _ = <#ty as #name>::OK;
     }
 }
 
@@ -278,11 +279,19 @@ pub fn checks(callees: &[Callee]) -> TokenStream {
     for c in callees {
         let path = &c.path;
         if c.kind == CalleeKind::Type {
-            let at_call = quote_spanned! {c.span=> #path };
-            let check = type_check(
+            // `Owner::f(x)`: `Owner` may be a type or a module alias (`use
+            // ferrex::nn::functional as Fx`), so it is named where both resolve, as a path
+            // expression: ferrex's function modules define `__ferrex_owner`, and every type
+            // has it through `OwnerOf` (answering by whether strict export reads the type).
+            let answer = quote_spanned! {c.span=> {
+                #[allow(unused_imports)]
+                use ::ferrex::__private::OwnerOf as _;
+                #path::__ferrex_owner()
+            } };
+            let check = super::opaque_receiver::local_check(
                 c.span,
-                &at_call,
-                &quote!(::ferrex::__private::TracedReceiver),
+                &answer,
+                &quote!(::ferrex::__private::OwnerCheck),
                 &traced_type_message(&c.name.to_string()),
             );
             out.extend(quote_spanned! {c.span=>
@@ -341,7 +350,7 @@ pub fn marker(vis: &syn::Visibility, ident: &syn::Ident) -> TokenStream {
 }
 
 /// The name of a method as a number (FNV-1a), so a trait can be implemented per method.
-fn method_hash(name: &str) -> u64 {
+pub(crate) fn method_hash(name: &str) -> u64 {
     name.trim_start_matches("r#")
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -349,29 +358,83 @@ fn method_hash(name: &str) -> u64 {
         })
 }
 
-/// `impl CheckedMethod<hash("m")> for Type {}` for each method of a block strict mode read.
+/// `impl CheckedMethod<hash("m")> for Type {}` for each method of a block strict mode read;
+/// for a marked impl of an operator trait, `CheckedMethod<hash("mul"), Rhs>`.
 pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
     let self_ty = &item.self_ty;
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let rhs = item
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| operator_rhs(path, self_ty));
     let mut out = TokenStream::new();
     for it in &item.items {
         if let syn::ImplItem::Fn(f) = it {
             let h = method_hash(&f.sig.ident.to_string());
+            let args = match &rhs {
+                Some(rhs) => quote!(#h, #rhs),
+                None => quote!(#h),
+            };
             out.extend(quote! {
                 #[doc(hidden)]
                 #[diagnostic::do_not_recommend]
-                impl #impl_generics ::ferrex::__private::CheckedMethod<#h> for #self_ty #where_clause {}
+                impl #impl_generics ::ferrex::__private::CheckedMethod<#args> for #self_ty #where_clause {}
             });
         }
     }
     out
 }
 
+/// The traits of Rust's binary operators, whose impls differ by their right-hand side.
+pub const OPERATOR_TRAITS: &[&str] = &[
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Rem",
+    "BitAnd",
+    "BitOr",
+    "BitXor",
+    "Shl",
+    "Shr",
+    "AddAssign",
+    "SubAssign",
+    "MulAssign",
+    "DivAssign",
+    "RemAssign",
+    "BitAndAssign",
+    "BitOrAssign",
+    "BitXorAssign",
+    "ShlAssign",
+    "ShrAssign",
+];
+
+/// The right-hand side of an operator trait's impl (`Mul<Gain>`: `Gain`; `Add`: `Self`'s
+/// type), `None` for other traits.
+fn operator_rhs(path: &syn::Path, self_ty: &syn::Type) -> Option<TokenStream> {
+    let last = path.segments.last()?;
+    if !OPERATOR_TRAITS.contains(&last.ident.to_string().as_str()) {
+        return None;
+    }
+    let explicit = match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+            syn::GenericArgument::Type(t) => Some(t.to_token_stream()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some(explicit.unwrap_or_else(|| self_ty.to_token_stream()))
+}
+
 /// For each `self.m(..)` of a method outside the block: a check that strict mode read it
 /// in another block, spanned on the call.
 pub fn method_checks(item: &syn::ItemImpl, calls: &[(String, Span)]) -> TokenStream {
-    let self_ty = &item.self_ty;
-    let ty_name = super::text(&**self_ty);
+    // `impl Mul<&Tensor> for &Sub`: `self.forward(x)` is `Sub`'s.
+    let mut self_ty = &*item.self_ty;
+    while let syn::Type::Reference(r) = self_ty {
+        self_ty = &r.elem;
+    }
+    let ty_name = super::text(self_ty);
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let mut out = TokenStream::new();
     for (name, span) in calls {

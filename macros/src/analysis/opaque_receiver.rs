@@ -320,6 +320,130 @@ pub fn shared_key(call: &ExprMethodCall) -> String {
     format!("shared:{}", key(call))
 }
 
+/// The key of an operator (`a + b`, `-a`, `a += b`, by its token) with an operand syntax
+/// cannot type: its impl must be std's, ferrex's or marked (`OperatorProbe`).
+pub fn operator_key<T: ToTokens>(op: &T) -> String {
+    let span = op
+        .to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+    format!("operator:{:?}:{:?}", span.start(), span)
+}
+
+/// The operator trait and its method (`+`: `Add`, `add`) of a binary operator.
+fn binary_operator(op: &syn::BinOp) -> Option<(&'static str, &'static str)> {
+    use syn::BinOp as B;
+    Some(match op {
+        B::Add(_) => ("Add", "add"),
+        B::Sub(_) => ("Sub", "sub"),
+        B::Mul(_) => ("Mul", "mul"),
+        B::Div(_) => ("Div", "div"),
+        B::Rem(_) => ("Rem", "rem"),
+        B::BitAnd(_) => ("BitAnd", "bitand"),
+        B::BitOr(_) => ("BitOr", "bitor"),
+        B::BitXor(_) => ("BitXor", "bitxor"),
+        B::Shl(_) => ("Shl", "shl"),
+        B::Shr(_) => ("Shr", "shr"),
+        B::AddAssign(_) => ("AddAssign", "add_assign"),
+        B::SubAssign(_) => ("SubAssign", "sub_assign"),
+        B::MulAssign(_) => ("MulAssign", "mul_assign"),
+        B::DivAssign(_) => ("DivAssign", "div_assign"),
+        B::RemAssign(_) => ("RemAssign", "rem_assign"),
+        B::BitAndAssign(_) => ("BitAndAssign", "bitand_assign"),
+        B::BitOrAssign(_) => ("BitOrAssign", "bitor_assign"),
+        B::BitXorAssign(_) => ("BitXorAssign", "bitxor_assign"),
+        B::ShlAssign(_) => ("ShlAssign", "shl_assign"),
+        B::ShrAssign(_) => ("ShrAssign", "shr_assign"),
+        _ => return None,
+    })
+}
+
+fn operator_message(shown: &Expr, trait_name: &str, method: &str) -> Message {
+    Message {
+        headline: format!(
+            "graph break: `{}` runs an `impl {trait_name}` strict export has not read",
+            super::text(shown)
+        ),
+        label: format!(
+            "an operand is of a type of the user's, whose `{method}` is not std's or ferrex's"
+        ),
+        notes: vec![
+            "strict export proves forward a pure function of its inputs and the model by \
+             reading its code; an operator of a user type runs that type's impl, which may read \
+             state (a `Cell`, a lock, a global) that the graph would freeze"
+                .to_string(),
+            format!(
+                "put `#[ferrex::export_fn]` on the `impl {trait_name}` block that defines \
+                 `{method}`: its body is then checked like forward's"
+            ),
+            non_strict("traces whatever the operator runs"),
+        ],
+    }
+}
+
+/// `a + b` (or `-a`, `a += b`) rewritten to bind its operands once, check their types
+/// (`OperatorProbe`: the operator is std's, ferrex's, or its impl marked and read), and
+/// apply the operator to the bound values. Operators take their operands by value (a
+/// compound assignment its left side by `&mut`), so binding them first changes nothing.
+fn checked_operator(e: &Expr, shown: &Expr) -> Option<TokenStream> {
+    let (trait_name, method, span) = match e {
+        Expr::Binary(b) => {
+            let (t, m) = binary_operator(&b.op)?;
+            (t, m, b.op.span())
+        }
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(o),
+            ..
+        }) => ("Neg", "neg", o.span),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(o),
+            ..
+        }) => ("Not", "not", o.span),
+        _ => return None,
+    };
+    let h = super::opaque_call::method_hash(method);
+    let lv = levels(&[
+        "ViaStdOperands",
+        "ViaReadOperator",
+        "ViaReadUnary",
+        "ViaUnreadOperator",
+    ]);
+    let check = |left: TokenStream, right: TokenStream| {
+        let answer = quote_spanned! {span=> { #lv (&&&::ferrex::__private::OperatorProbe::<#h, _, _>(#left, #right)).__ferrex_operator() } };
+        local_check(
+            span,
+            &answer,
+            &quote::quote!(::ferrex::__private::OperatorCheck),
+            &operator_message(shown, trait_name, method),
+        )
+    };
+    let rewritten = match e {
+        Expr::Binary(b) if trait_name.ends_with("Assign") => {
+            let (l, op, r) = (&b.left, &b.op, &b.right);
+            let check = check(quote::quote!(&*__ferrex_l), quote::quote!(&__ferrex_r));
+            quote_spanned! {span=> match (&mut #l, #r) { (__ferrex_l, __ferrex_r) => { #check *__ferrex_l #op __ferrex_r } } }
+        }
+        Expr::Binary(b) => {
+            let (l, op, r) = (&b.left, &b.op, &b.right);
+            let check = check(quote::quote!(&__ferrex_l), quote::quote!(&__ferrex_r));
+            quote_spanned! {span=> match (#l, #r) { (__ferrex_l, __ferrex_r) => { #check __ferrex_l #op __ferrex_r } } }
+        }
+        Expr::Unary(u) => {
+            let (op, operand) = (&u.op, &u.expr);
+            let check = check(quote::quote!(&__ferrex_o), quote::quote!(&()));
+            quote_spanned! {span=> match #operand { __ferrex_o => { #check #op __ferrex_o } } }
+        }
+        _ => return None,
+    };
+    // A `match` keeps the operands' temporaries alive as the operator would.
+    Some(quote_spanned! {span=> {
+        #[allow(clippy::match_single_binding, clippy::let_unit_value)]
+        let __ferrex_value = #rewritten;
+        __ferrex_value
+    } })
+}
+
 /// Receivers that cannot move into a closure unchanged.
 fn rewritable(recv: &Expr) -> bool {
     fn clean(tokens: TokenStream) -> bool {
@@ -351,10 +475,13 @@ impl VisitMut for Rewriter<'_> {
         }
         let (ty, value) = (&t.ty, &init.expr);
         let span = value.span();
+        // The conversion runs the target type's impl (`Default`, `From`, `FromStr`): one
+        // strict export read defines its function.
+        let h = super::opaque_call::method_hash(super::conversion_fn(value));
         let check = super::opaque_call::type_check(
             span,
             &ty.to_token_stream(),
-            &quote::quote!(::ferrex::__private::TracedReceiver),
+            &quote::quote!(::ferrex::__private::CheckedMethod<#h>),
             &declared_message(ty, value),
         );
         if let Ok(e) = syn::parse2::<Expr>(quote_spanned! {span=> { #check #value } }) {
@@ -363,12 +490,30 @@ impl VisitMut for Rewriter<'_> {
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
+        // The messages name the call as the user wrote it, not as its inner calls are
+        // rewritten (`counter().fetch_add(..)` with `counter()` wrapped in its own check).
+        let operator = match e {
+            Expr::Binary(b) => Some(operator_key(&b.op)),
+            Expr::Unary(u) => Some(operator_key(&u.op)),
+            _ => None,
+        }
+        .is_some_and(|k| self.keys.contains(&k));
+        let written =
+            (operator || matches!(e, Expr::Call(_) | Expr::MethodCall(_))).then(|| e.clone());
         syn::visit_mut::visit_expr_mut(self, e);
-        let wrapped = match e {
-            Expr::Call(call) => self.checked_call(call),
-            Expr::MethodCall(call) => self.checked_method_call(call),
+        let wrapped = match (&*e, &written) {
+            (Expr::Call(call), Some(Expr::Call(shown))) => self.checked_call(call, shown),
+            (Expr::MethodCall(call), Some(Expr::MethodCall(shown))) => {
+                self.checked_method_call(call, shown)
+            }
+            (Expr::Binary(_) | Expr::Unary(_), Some(shown)) if operator => {
+                checked_operator(e, shown)
+            }
             _ => None,
         };
+        // A call, not a bare block: `{ check; a * b } * c` at the start of a statement
+        // would print as a block statement followed by `*c`.
+        let wrapped = wrapped.map(|w| quote::quote!(::core::convert::identity(#w)));
         if let Some(new) = wrapped.and_then(|w| syn::parse2::<Expr>(w).ok()) {
             *e = new;
         }
@@ -393,17 +538,51 @@ pub fn local_check(
     msg: &Message,
 ) -> TokenStream {
     let (headline, label, notes) = (&msg.headline, &msg.label, &msg.notes);
+    let name = check_name(span, base);
     quote_spanned! {span=>
         let _ = || {
             #[diagnostic::on_unimplemented(message = #headline, label = #label, #(note = #notes),*)]
-            trait ReadByStrictExport {
+            trait #name {
                 fn __ferrex_ok(self) where Self: Sized {}
             }
             #[diagnostic::do_not_recommend]
-            impl<T: #base> ReadByStrictExport for T {}
-            ReadByStrictExport::__ferrex_ok(#answer)
+            impl<T: #base> #name for T {}
+            #name::__ferrex_ok(#answer)
         };
     }
+}
+
+/// The name of the trait a generated check declares, which rustc prints in its `help:` line
+/// ("the trait `ValueReadByStrictExportAtLine12Col9` is not implemented for …"): what is
+/// checked and where. Unique per check, so rustc prints it bare rather than as an internal
+/// path (`Model::forward::{closure#0}::…`), which it does for a name used twice in a crate.
+pub fn check_name(span: proc_macro2::Span, base: &TokenStream) -> syn::Ident {
+    let base_name = base
+        .clone()
+        .into_iter()
+        .filter_map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => Some(i.to_string()),
+            _ => None,
+        })
+        .last()
+        .unwrap_or_default();
+    let what = match base_name.as_str() {
+        "ExportFn" => "MarkedExportFn",
+        "CheckedMethod" => "MethodReadByStrictExport",
+        "ReceiverCheck" => "ReceiverReadByStrictExport",
+        "ValueCheck" => "ValueReadByStrictExport",
+        "CallCheck" => "CallReadByStrictExport",
+        "NotSharedAnswer" => "NoSharedState",
+        "NotTensorCheck" => "NotATensor",
+        "FerrexMethodCheck" => "FerrexTensorMethod",
+        "OperatorCheck" => "OperatorReadByStrictExport",
+        _ => "ReadByStrictExport",
+    };
+    let at = span.start();
+    syn::Ident::new(
+        &format!("{what}AtLine{}Col{}", at.line, at.column + 1),
+        span,
+    )
 }
 
 /// The fix that always applies, as a note.
@@ -548,9 +727,10 @@ fn declared_message(ty: &syn::Type, value: &Expr) -> Message {
                  read state (a `Cell`, a lock, a global) that the graph would freeze"
             ),
             format!(
-                "build it with an inherent constructor and put `#[ferrex::export_fn]` on the \
-                 `impl {ty}` block that defines it (its functions are then checked like \
-                 forward's), or keep the value in a `#[config]` field"
+                "put `#[ferrex::export_fn]` on the `impl {ty}` block that defines `{}` (its \
+                 functions are then checked like forward's), or keep the value in a \
+                 `#[config]` field",
+                super::conversion_fn(value)
             ),
             non_strict("traces whatever the conversion runs"),
         ],
@@ -659,17 +839,17 @@ const TENSOR_LEVELS: &[&str] = &["NotTensor", "ViaTensor", "ViaRefTensor", "ViaR
 impl Rewriter<'_> {
     /// `f(x, ..)` with a marked key: the call wrapped in a receiver check on its first
     /// argument, or in a check of its callee and result.
-    fn checked_call(&self, call: &ExprCall) -> Option<TokenStream> {
+    fn checked_call(&self, call: &ExprCall, shown: &ExprCall) -> Option<TokenStream> {
         if self.keys.contains(&result_key(call)) {
-            return checked_result(call, ResultOf::Function);
+            return checked_result(call, shown, ResultOf::Function);
         }
         if self.keys.contains(&type_result_key(call)) {
-            return checked_result(call, ResultOf::Type);
+            return checked_result(call, shown, ResultOf::Type);
         }
         if !self.keys.contains(&first_arg_key(call)) {
             return None;
         }
-        let first = call.args.first()?;
+        let first = shown.args.first()?;
         if !rewritable(first) {
             return None;
         }
@@ -680,13 +860,17 @@ impl Rewriter<'_> {
             span,
             &answer,
             &quote::quote!(::ferrex::__private::ReceiverCheck),
-            &first_arg_message(call),
+            &first_arg_message(shown),
         );
         Some(quote_spanned! {span=> { #check #call } })
     }
 
     /// `x.m(..)` with any marked key: the call wrapped in the checks its keys ask for.
-    fn checked_method_call(&self, call: &ExprMethodCall) -> Option<TokenStream> {
+    fn checked_method_call(
+        &self,
+        call: &ExprMethodCall,
+        shown: &ExprMethodCall,
+    ) -> Option<TokenStream> {
         let receiver_check = self.keys.contains(&key(call));
         let data_check = self.keys.contains(&data_read_key(call));
         let foreign_check = self.keys.contains(&foreign_method_key(call));
@@ -697,7 +881,9 @@ impl Rewriter<'_> {
         {
             return None;
         }
-        let recv = &call.receiver;
+        // The probes read the receiver as written: its type is the rewritten one's, and its
+        // own checks stay once, where it is evaluated.
+        let recv = &shown.receiver;
         let span = recv.span();
         let mut check = TokenStream::new();
         if shared_check {
@@ -707,7 +893,7 @@ impl Rewriter<'_> {
                 span,
                 &answer,
                 &quote::quote!(::ferrex::__private::NotSharedAnswer),
-                &shared_message(call),
+                &shared_message(shown),
             ));
         }
         if value_check {
@@ -729,7 +915,7 @@ impl Rewriter<'_> {
                 span,
                 &answer,
                 &quote::quote!(::ferrex::__private::ValueCheck),
-                &value_message(call),
+                &value_message(shown),
             ));
         }
         let method_span = call.method.span();
@@ -739,12 +925,12 @@ impl Rewriter<'_> {
             let (base, msg) = if data_check {
                 (
                     quote::quote!(::ferrex::__private::NotTensorCheck),
-                    data_message(call),
+                    data_message(shown),
                 )
             } else {
                 (
                     quote::quote!(::ferrex::__private::FerrexMethodCheck),
-                    foreign_message(call),
+                    foreign_message(shown),
                 )
             };
             check.extend(local_check(method_span, &answer, &base, &msg));
@@ -756,7 +942,7 @@ impl Rewriter<'_> {
                 span,
                 &answer,
                 &quote::quote!(::ferrex::__private::ReceiverCheck),
-                &receiver_message(call),
+                &receiver_message(shown),
             ));
         }
         Some(quote_spanned! {span=> { #check #call } })
@@ -777,7 +963,7 @@ enum ResultOf {
 /// callee is marked (an `export_fn`, found by the marker-or-fallback imports of
 /// `opaque_call.rs`, resolved where the call is, so a `use` in the body counts; or a type
 /// strict export can see into) or that the result is something the graph records.
-fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
+fn checked_result(call: &ExprCall, shown: &ExprCall, of: ResultOf) -> Option<TokenStream> {
     let Expr::Path(p) = &*call.func else {
         return None;
     };
@@ -786,8 +972,9 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
         seg.arguments = syn::PathArguments::None;
     }
     let span = call.func.span();
-    let msg = call_message(call);
+    let msg = call_message(shown);
     let base = quote::quote!(::ferrex::__private::CallCheck);
+    // `marker` is an expression of type `PhantomData<M>`, `M` marking the callee.
     let probe = |marker: TokenStream, via: &str| {
         let lv = levels(&[
             via,
@@ -798,10 +985,7 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
         ]);
         let answer = quote_spanned! {span=> {
             #lv
-            (&&&&::ferrex::__private::CallProbe::<#marker, _>(
-                &__ferrex_value,
-                ::core::marker::PhantomData,
-            ))
+            (&&&&::ferrex::__private::CallProbe(&__ferrex_value, #marker))
             .__ferrex_call()
         } };
         local_check(span, &answer, &base, &msg)
@@ -810,14 +994,23 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
         ResultOf::Type => {
             let marker = match &p.qself {
                 // A trait's function: marking the type's inherent block does not read it.
-                Some(_) => quote::quote!(()),
+                Some(_) => quote::quote!(::core::marker::PhantomData::<()>),
                 None => {
-                    path.segments.pop();
+                    // `Helper::default()`: the block strict export read that defines
+                    // `default` (the inherent one, or a marked `impl Default`), through a
+                    // path expression, which also resolves when the owner is a module
+                    // alias (`Fx::relu(..)`, `OwnerOf` in core's `strict.rs`).
+                    let f = path.segments.pop()?.into_value().ident.to_string();
                     path.segments.pop_punct();
-                    path.to_token_stream()
+                    let h = super::opaque_call::method_hash(&f);
+                    quote::quote!({
+                        #[allow(unused_imports)]
+                        use ::ferrex::__private::OwnerOf as _;
+                        #path::__ferrex_marker::<#h>()
+                    })
                 }
             };
-            let check = probe(marker, "ViaTracedType");
+            let check = probe(marker, "ViaMarkedFn");
             Some(quote_spanned! {span=> {
                 #[allow(clippy::let_unit_value)]
                 let __ferrex_value = #call;
@@ -830,7 +1023,10 @@ fn checked_result(call: &ExprCall, of: ResultOf) -> Option<TokenStream> {
             name.set_span(proc_macro2::Span::call_site());
             let mut marker = name.clone();
             marker.set_span(span);
-            let check = probe(marker.to_token_stream(), "ViaMarkedFn");
+            let check = probe(
+                quote::quote!(::core::marker::PhantomData::<#marker>),
+                "ViaMarkedFn",
+            );
             Some(quote_spanned! {span=> {
                 #[allow(clippy::let_unit_value)]
                 let __ferrex_value = #call;
