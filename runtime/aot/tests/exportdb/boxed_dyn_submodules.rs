@@ -10,25 +10,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 7426;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(335, 4720, 0x8d28d8f2783d52db), (5222, 789, 0xc5520d6ed1be7626), (6104, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 7427;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(335, 4721, 0xa3e49e962bd05a8e), (5223, 789, 0xc5520d6ed1be7626), (6105, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/boxed_dyn_submodules.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("boxed_dyn_submodules.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 7426,
+    ARCHIVE.len() == 7427,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 4720) == 0x8d28d8f2783d52db,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 4721) == 0xa3e49e962bd05a8e,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5222, 789) == 0xc5520d6ed1be7626,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5223, 789) == 0xc5520d6ed1be7626,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6104, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6105, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -69,11 +69,11 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `blocks.0.weight`: f32[4, 4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 6189, 16)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 6190, 16)?;
         // `blocks.0.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 6325, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 6326, 4)?;
         // `blocks.2.factor`: f32[4]
-        let c2 = ::ferrex_aot::rt::f32_le(archive, 6413, 4)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 6414, 4)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [4, 4], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {

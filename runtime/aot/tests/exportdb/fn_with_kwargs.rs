@@ -10,25 +10,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 10160;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 8902, 0xc78646d251846c5b), (9362, 13, 0x84838c651624f4fd), (9462, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 10162;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 8904, 0x346440f00c1b7479), (9364, 13, 0x84838c651624f4fd), (9464, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/fn_with_kwargs.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("fn_with_kwargs.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 10160,
+    ARCHIVE.len() == 10162,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 8902) == 0xc78646d251846c5b,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 8904) == 0x346440f00c1b7479,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9362, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9364, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9462, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9464, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -124,7 +124,7 @@ impl Model {
         // mul_6: aten::mul.Tensor at exportdb/src/cases/fn_with_kwargs.rs:48
         {
             let out = &mut ws.s0[..4];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_6", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/fn_with_kwargs.rs", line: 48, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_6", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/fn_with_kwargs.rs", line: 48, column: 32 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(pos0, &[4]), (tuple0_0, &[4]), (tuple0_1, &[4]), (myargs_0, &[4]), (myargs_1, &[4]), (mykw0, &[4]), (mykwargs_input0, &[4]), (mykwargs_input1, &[4])], &[4], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..4])?;

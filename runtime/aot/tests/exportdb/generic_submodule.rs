@@ -10,25 +10,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 5945;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(320, 3732, 0xfd73017ba3bdbfd5), (4213, 532, 0xfc65ee25b5c23515), (4835, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 5946;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(320, 3733, 0x68bf6df00750a068), (4214, 532, 0xfc65ee25b5c23515), (4836, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/generic_submodule.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("generic_submodule.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 5945,
+    ARCHIVE.len() == 5946,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 320, 3732) == 0xfd73017ba3bdbfd5,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 320, 3733) == 0x68bf6df00750a068,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4213, 532) == 0xfc65ee25b5c23515,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4214, 532) == 0xfc65ee25b5c23515,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4835, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4836, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -68,9 +68,9 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `inner.weight`: f32[4, 4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 4917, 16)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 4918, 16)?;
         // `inner.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 5050, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 5051, 4)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [4, 4], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {

@@ -14,25 +14,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 9568;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(330, 7319, 0x6cd7c370d868d80f), (7814, 13, 0x84838c651624f4fd), (7919, 552, 0x7fd381c41c2bf81b)];
+const ARCHIVE_LEN: usize = 9569;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(330, 7320, 0x22a3e45ef1944ae8), (7815, 13, 0x84838c651624f4fd), (7920, 552, 0x7fd381c41c2bf81b)];
 const ARCHIVE_NAME: &str = "tests/exportdb/model_attr_mutation.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("model_attr_mutation.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 9568,
+    ARCHIVE.len() == 9569,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 330, 7319) == 0x6cd7c370d868d80f,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 330, 7320) == 0x22a3e45ef1944ae8,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7814, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7815, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7919, 552) == 0x7fd381c41c2bf81b,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7920, 552) == 0x7fd381c41c2bf81b,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -80,9 +80,9 @@ impl Model {
         // `zeros_1` = aten::zeros.default(…), folded: f32[3, 2]
         let c1 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
         // `attr_0`, mutated by the program: f32[3, 2]
-        let b0 = ::ferrex_aot::rt::f32_le(archive, 8544, 6)?;
+        let b0 = ::ferrex_aot::rt::f32_le(archive, 8545, 6)?;
         // `attr_1`, mutated by the program: f32[3, 2]
-        let b1 = ::ferrex_aot::rt::f32_le(archive, 8641, 6)?;
+        let b1 = ::ferrex_aot::rt::f32_le(archive, 8642, 6)?;
         Ok(Model {
             c0,
             c1,
@@ -163,7 +163,7 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/model_attr_mutation.rs:30
         {
             let out = &mut ws.s2[..1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 17 }), e);
             ::ferrex_aot::rt::fused(&self.f4, &[(&ws.s0[..1], &[]), (&ws.s1[..1], &[])], &[], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s2[..1])?;

@@ -10,25 +10,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 4379;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 2673, 0x17cadd4e30f8bb4f), (3133, 13, 0x84838c651624f4fd), (3233, 285, 0x09a9c7019c772d85)];
+const ARCHIVE_LEN: usize = 4380;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 2674, 0xd2ca1c5c1eafdd5e), (3134, 13, 0x84838c651624f4fd), (3234, 285, 0x09a9c7019c772d85)];
 const ARCHIVE_NAME: &str = "tests/exportdb/optional_input.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("optional_input.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 4379,
+    ARCHIVE.len() == 4380,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 2673) == 0x17cadd4e30f8bb4f,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 2674) == 0xd2ca1c5c1eafdd5e,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3133, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3134, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3233, 285) == 0x09a9c7019c772d85,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3234, 285) == 0x09a9c7019c772d85,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -67,7 +67,7 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `default_y`: f32[2, 3]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 3586, 6)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 3587, 6)?;
         Ok(Model {
             c0,
             f0: ::ferrex_aot::rt::FusedProgram {
@@ -109,7 +109,7 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/optional_input.rs:19
         {
             let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/optional_input.rs", line: 19, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/optional_input.rs", line: 19, column: 11 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[2, 3]), (&self.c0[..], &[2, 3])], &[2, 3], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;

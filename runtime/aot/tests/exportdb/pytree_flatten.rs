@@ -13,7 +13,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 6001;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 4743, 0x48941e6a464826f6), (5203, 13, 0x84838c651624f4fd), (5303, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 4743, 0xc31d7d7fe3428ac5), (5203, 13, 0x84838c651624f4fd), (5303, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/pytree_flatten.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("pytree_flatten.pt2");
@@ -22,7 +22,7 @@ const _: () = assert!(
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 4743) == 0x48941e6a464826f6,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 4743) == 0xc31d7d7fe3428ac5,
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
@@ -134,13 +134,13 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/pytree_flatten.rs:17
         {
             let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/pytree_flatten.rs", line: 17, column: 21 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/pytree_flatten.rs", line: 17, column: 32 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x_0_0, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         // mul: aten::mul.Tensor at exportdb/src/cases/pytree_flatten.rs:18
         {
             let out = &mut ws.s1[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/pytree_flatten.rs", line: 18, column: 26 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/pytree_flatten.rs", line: 18, column: 32 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         // relu: aten::relu.default at exportdb/src/cases/pytree_flatten.rs:18

@@ -10,25 +10,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 6174;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 4996, 0x70df55b66973723d), (5421, 13, 0x84838c651624f4fd), (5516, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 6175;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 4997, 0xba02faed511ea049), (5422, 13, 0x84838c651624f4fd), (5517, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/shadowing.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("shadowing.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 6174,
+    ARCHIVE.len() == 6175,
     "`tests/exportdb/shadowing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 4996) == 0x70df55b66973723d,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 4997) == 0xba02faed511ea049,
     "`tests/exportdb/shadowing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5421, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5422, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/shadowing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5516, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5517, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/shadowing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -108,7 +108,7 @@ impl Model {
         // add_1: aten::add.Tensor at exportdb/src/cases/shadowing.rs:21
         {
             let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/shadowing.rs", line: 21, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/shadowing.rs", line: 21, column: 11 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[2, 3])], &[2, 3], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;

@@ -11,7 +11,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 4326;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(340, 2956, 0x0458867dd5c979e8), (3465, 13, 0x84838c651624f4fd), (3572, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(340, 2956, 0x09cd61a3cb7bc025), (3465, 13, 0x84838c651624f4fd), (3572, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/specialized_attribute.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("specialized_attribute.pt2");
@@ -20,7 +20,7 @@ const _: () = assert!(
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 2956) == 0x0458867dd5c979e8,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 2956) == 0x09cd61a3cb7bc025,
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
@@ -105,7 +105,7 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/specialized_attribute.rs:42
         {
             let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/specialized_attribute.rs", line: 42, column: 28 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/specialized_attribute.rs", line: 42, column: 34 }), e);
             ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;

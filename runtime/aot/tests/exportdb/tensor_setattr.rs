@@ -11,25 +11,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 4436;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 3178, 0x8b8cfa14230195aa), (3638, 13, 0x84838c651624f4fd), (3738, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 4437;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 3179, 0x41ab79c1b540dbfb), (3639, 13, 0x84838c651624f4fd), (3739, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/tensor_setattr.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("tensor_setattr.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 4436,
+    ARCHIVE.len() == 4437,
     "`tests/exportdb/tensor_setattr.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 3178) == 0x8b8cfa14230195aa,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 3179) == 0x41ab79c1b540dbfb,
     "`tests/exportdb/tensor_setattr.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3638, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3639, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/tensor_setattr.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3738, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3739, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/tensor_setattr.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -114,7 +114,7 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/tensor_setattr.rs:31
         {
             let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/tensor_setattr.rs", line: 31, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/tensor_setattr.rs", line: 31, column: 24 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;

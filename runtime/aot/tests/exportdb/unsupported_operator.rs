@@ -11,25 +11,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 4109;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(335, 2755, 0x8463f24385d5abfc), (3257, 13, 0x84838c651624f4fd), (3363, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 4110;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(335, 2756, 0x72fc0a4634198c1f), (3258, 13, 0x84838c651624f4fd), (3364, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/exportdb/unsupported_operator.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("unsupported_operator.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 4109,
+    ARCHIVE.len() == 4110,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 2755) == 0x8463f24385d5abfc,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 2756) == 0x72fc0a4634198c1f,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3257, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3258, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3363, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3364, 13) == 0x84838c651624f4fd,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -113,7 +113,7 @@ impl Model {
         // add: aten::add.Tensor at exportdb/src/cases/unsupported_operator.rs:17
         {
             let out = &mut ws.s1[..1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/unsupported_operator.rs", line: 17, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/unsupported_operator.rs", line: 17, column: 17 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..1], &[])], &[], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..1])?;

@@ -13,25 +13,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 8280;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 5665, 0xdb5ad33838ac9d0e), (6125, 530, 0x4d3d8dcf86ea4541), (6742, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 8281;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(305, 5666, 0xc29d41a5840ea918), (6126, 530, 0x4d3d8dcf86ea4541), (6743, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/classifier_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/classifier_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 8280,
+    ARCHIVE.len() == 8281,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 5665) == 0xdb5ad33838ac9d0e,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 5666) == 0xc29d41a5840ea918,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6125, 530) == 0x4d3d8dcf86ea4541,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6126, 530) == 0x4d3d8dcf86ea4541,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6742, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6743, 13) == 0x84838c651624f4fd,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 
@@ -71,9 +71,9 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[8, 16]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 6821, 128)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 6822, 128)?;
         // `lin.bias`: f32[8]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 7399, 8)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 7400, 8)?;
         let w0 = ::ferrex_aot::rt::pack(&c0, [8, 16], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -185,7 +185,7 @@ impl Model {
         // mul: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:52
         {
             let out = &mut ws.s0[..d.z1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 52, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 52, column: 41 }), e);
             ::ferrex_aot::rt::fused(&self.f2, &[(&ws.s1[..d.z1], &[d.z0, 8])], &[d.z0, 8], out).map_err(|e| fail(&e))?;
         }
         // log_softmax: aten::log_softmax.int at runtime/aot/tests/support/mod.rs:52

@@ -16,25 +16,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 10436;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8403, 0x13bdcd971fe68b27), (8828, 528, 0x9ec7dc936fca8337), (9438, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 10505;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8472, 0xf171e0acab39b36d), (8897, 528, 0x9ec7dc936fca8337), (9507, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/eager_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/eager_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 10436,
+    ARCHIVE.len() == 10505,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 8403) == 0x13bdcd971fe68b27,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 8472) == 0xf171e0acab39b36d,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 8828, 528) == 0x9ec7dc936fca8337,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 8897, 528) == 0x9ec7dc936fca8337,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9438, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9507, 13) == 0x84838c651624f4fd,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 
@@ -79,9 +79,9 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[4, 3]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 9512, 12)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 9581, 12)?;
         // `lin.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 9621, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 9690, 4)?;
         let w6 = ::ferrex_aot::rt::pack(&c0, [4, 3], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -224,7 +224,7 @@ impl Model {
         // mul: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:96
         {
             let out = &mut ws.s0[..d.z1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 96, column: 27 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 96, column: 41 }), e);
             ::ferrex_aot::rt::fused(&self.f5, &[(::ferrex_aot::rt::eager_f32(&ws.e7, 0)?, &[d.z0, 3])], &[d.z0, 3], out).map_err(|e| fail(&e))?;
         }
         // linear: aten::linear.default at core/src/nn/linear.rs:56

@@ -18,25 +18,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 11129;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 9212, 0x03a64661f3fbdcff), (9616, 504, 0x91b9bc4389853b19), (10199, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 11130;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 9213, 0xe1086c378be20015), (9617, 504, 0x91b9bc4389853b19), (10200, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 11129,
+    ARCHIVE.len() == 11130,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 265, 9212) == 0x03a64661f3fbdcff,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 265, 9213) == 0xe1086c378be20015,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9616, 504) == 0x91b9bc4389853b19,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9617, 504) == 0x91b9bc4389853b19,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10199, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10200, 13) == 0x84838c651624f4fd,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 
@@ -76,9 +76,9 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 10270, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 10271, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 10344, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 10345, 4)?;
         Ok(Model {
             c0,
             c1,
@@ -167,7 +167,7 @@ impl Model {
         // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:80
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 12 }), e);
             ::ferrex_aot::rt::fused(&self.f7, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
         // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:80

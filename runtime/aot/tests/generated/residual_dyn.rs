@@ -18,25 +18,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 20893;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(295, 13241, 0x8e06d10fb3888abe), (13687, 1303, 0xa76b04f293faf9bc), (15075, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 20894;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(295, 13242, 0x39d0da051037e938), (13688, 1303, 0xa76b04f293faf9bc), (15076, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/residual_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/residual_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 20893,
+    ARCHIVE.len() == 20894,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 295, 13241) == 0x8e06d10fb3888abe,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 295, 13242) == 0x39d0da051037e938,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 13687, 1303) == 0xa76b04f293faf9bc,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 13688, 1303) == 0xa76b04f293faf9bc,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 15075, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 15076, 13) == 0x84838c651624f4fd,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 
@@ -80,15 +80,15 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `emb.weight`: f32[50, 16]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 15152, 800)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 15153, 800)?;
         // `norm.weight`: f32[16]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 18416, 16)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 18417, 16)?;
         // `norm.bias`: f32[16]
-        let c2 = ::ferrex_aot::rt::f32_le(archive, 18544, 16)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 18545, 16)?;
         // `proj.weight`: f32[16, 16]
-        let c3 = ::ferrex_aot::rt::f32_le(archive, 18672, 256)?;
+        let c3 = ::ferrex_aot::rt::f32_le(archive, 18673, 256)?;
         // `proj.bias`: f32[16]
-        let c4 = ::ferrex_aot::rt::f32_le(archive, 19760, 16)?;
+        let c4 = ::ferrex_aot::rt::f32_le(archive, 19761, 16)?;
         let w5 = ::ferrex_aot::rt::pack(&c3, [16, 16], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -251,7 +251,7 @@ impl Model {
         // add: aten::add.Tensor at src/zoo/residual.rs:31
         {
             let out = &mut ws.s2[..d.z0];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "src/zoo/residual.rs", line: 31, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "src/zoo/residual.rs", line: 31, column: 32 }), e);
             ::ferrex_aot::rt::fused(&self.f7, &[(&ws.s1[..d.z0], &[d.z1, d.z2, 16]), (&ws.s0[..d.z0], &[d.z1, d.z2, 16])], &[d.z1, d.z2, 16], out).map_err(|e| fail(&e))?;
         }
         // mean: aten::mean.dim at src/zoo/residual.rs:31

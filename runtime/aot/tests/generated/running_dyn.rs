@@ -12,25 +12,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 8239;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 5749, 0x4be2316963b28ee9), (6188, 771, 0x1c5c327b4bcce10f), (7043, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 8442;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 5952, 0x09109d3bf2b3d07f), (6391, 771, 0x1c5c327b4bcce10f), (7246, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/running_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/running_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 8239,
+    ARCHIVE.len() == 8442,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 290, 5749) == 0x4be2316963b28ee9,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 290, 5952) == 0x09109d3bf2b3d07f,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6188, 771) == 0x1c5c327b4bcce10f,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6391, 771) == 0x1c5c327b4bcce10f,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7043, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7246, 13) == 0x84838c651624f4fd,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 
@@ -72,13 +72,13 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[4, 4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 7119, 16)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 7322, 16)?;
         // `lin.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 7246, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 7449, 4)?;
         let w2 = ::ferrex_aot::rt::pack(&c0, [4, 4], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         // `total`, mutated by the program: f32[4]
-        let b0 = ::ferrex_aot::rt::f32_le(archive, 7325, 4)?;
+        let b0 = ::ferrex_aot::rt::f32_le(archive, 7528, 4)?;
         Ok(Model {
             c1,
             w2,
