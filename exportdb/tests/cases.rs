@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use expect_test::expect;
 use ferrex::program::OutputKind;
 use ferrex::Tensor;
 use ferrex_exportdb::check::TOLERANCE;
@@ -141,6 +142,11 @@ fn graph_lines(e: &Exported) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
         .map(String::from)
         .collect()
+}
+
+/// `lines` one to a line, each ending in a newline: the text an `expect!` snapshot holds.
+fn joined(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 #[test]
@@ -409,83 +415,74 @@ fn programs_keep_what_the_cases_show() {
 }
 
 fn higher_order_cases_keep_their_subgraphs() {
-    assert_eq!(
-        graph_lines(&exported("dynamic_shape_map")),
-        [
-            "fn forward(xs: f32[s0, 2], y: f32[2]) {",
-            "let map_impl = map_impl(body_graph_0, [xs], [y]);",
-            "let getitem: f32[s0, 2] = map_impl[0];",
-            "return (getitem,);",
-            "}",
-            "fn body_graph_0(xs: f32[2], y: f32[2]) {",
-            "let add: f32[2] = aten::add.Tensor(xs, y);",
-            "return (add,);",
-            "}",
-        ]
-    );
-    assert_eq!(
-        graph_lines(&exported("cond_closed_over_variable")),
-        [
-            "fn forward(pred: bool[], x: f32[3, 2]) {",
-            "let add: f32[3, 2] = aten::add.Tensor(x, 1);",
-            "let cond = cond(pred, true_graph_0, false_graph_0, (add, x));",
-            "let getitem: f32[3, 2] = cond[0];",
-            "return (getitem,);",
-            "}",
-            "fn true_graph_0(add: f32[3, 2], x: f32[3, 2]) {",
-            "let mul: f32[3, 2] = aten::mul.Tensor(x, 2);",
-            "return (mul,);",
-            "}",
-            "fn false_graph_0(add: f32[3, 2], x: f32[3, 2]) {",
-            "let sub: f32[3, 2] = aten::sub.Tensor(x, 2);",
-            "return (sub,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(xs: f32[s0, 2], y: f32[2]) {
+        let map_impl = map_impl(body_graph_0, [xs], [y]);
+        let getitem: f32[s0, 2] = map_impl[0];
+        return (getitem,);
+        }
+        fn body_graph_0(xs: f32[2], y: f32[2]) {
+        let add: f32[2] = aten::add.Tensor(xs, y);
+        return (add,);
+        }
+    "#]]
+    .assert_eq(&joined(&graph_lines(&exported("dynamic_shape_map"))));
+    let cond = graph_lines(&exported("cond_closed_over_variable"));
+    expect![[r#"
+        fn forward(pred: bool[], x: f32[3, 2]) {
+        let add: f32[3, 2] = aten::add.Tensor(x, 1);
+        let cond = cond(pred, true_graph_0, false_graph_0, (add, x));
+        let getitem: f32[3, 2] = cond[0];
+        return (getitem,);
+        }
+        fn true_graph_0(add: f32[3, 2], x: f32[3, 2]) {
+        let mul: f32[3, 2] = aten::mul.Tensor(x, 2);
+        return (mul,);
+        }
+        fn false_graph_0(add: f32[3, 2], x: f32[3, 2]) {
+        let sub: f32[3, 2] = aten::sub.Tensor(x, 2);
+        return (sub,);
+        }
+    "#]]
+    .assert_eq(&joined(&cond));
 }
 
 fn dynamic_shape_cases_keep_their_symbols() {
-    assert_eq!(
-        graph_lines(&exported("dynamic_shape_round")),
-        [
-            "fn forward(x: f32[s0, 2]) {",
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let add: Sym(s0 + 1) = sym_size_int + 1;",
-            "let floordiv: Sym(((s0 + 1) // 2)) = add // 2;",
-            "let slice_1: f32[((s0 + 1) // 2), 2] = aten::slice.Tensor(x, 0, None, floordiv);",
-            "return (slice_1,);",
-            "}",
-        ]
-    );
-    assert_eq!(
-        graph_lines(&exported("dynamic_shape_constructor"))[1..4],
-        [
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let mul: Sym(2*s0) = sym_size_int * 2;",
-            "let zeros: f32[2*s0] = aten::zeros.default([mul]);",
-        ]
-    );
-    assert_eq!(
-        graph_lines(&exported("dynamic_shape_slicing"))[1..7],
-        [
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let sym_size_int_1: Sym(s1) = aten::sym_size.int(x, 1);",
-            "let sub: Sym(s0 - 2) = sym_size_int - 2;",
-            "let slice_1: f32[s0 - 2, s1] = aten::slice.Tensor(x, 0, None, sub);",
-            "let sub_1: Sym(s1 - 1) = sym_size_int_1 - 1;",
-            "let slice_2: f32[s0 - 2, 1] = aten::slice.Tensor(slice_1, 1, sub_1, None, 2);",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s0, 2]) {
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let add: Sym(s0 + 1) = sym_size_int + 1;
+        let floordiv: Sym(((s0 + 1) // 2)) = add // 2;
+        let slice_1: f32[((s0 + 1) // 2), 2] = aten::slice.Tensor(x, 0, None, floordiv);
+        return (slice_1,);
+        }
+    "#]]
+    .assert_eq(&joined(&graph_lines(&exported("dynamic_shape_round"))));
+    let constructor = graph_lines(&exported("dynamic_shape_constructor"));
+    expect![[r#"
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let mul: Sym(2*s0) = sym_size_int * 2;
+        let zeros: f32[2*s0] = aten::zeros.default([mul]);
+    "#]]
+    .assert_eq(&joined(&constructor[1..4]));
+    let slicing = graph_lines(&exported("dynamic_shape_slicing"));
+    expect![[r#"
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let sym_size_int_1: Sym(s1) = aten::sym_size.int(x, 1);
+        let sub: Sym(s0 - 2) = sym_size_int - 2;
+        let slice_1: f32[s0 - 2, s1] = aten::slice.Tensor(x, 0, None, sub);
+        let sub_1: Sym(s1 - 1) = sym_size_int_1 - 1;
+        let slice_2: f32[s0 - 2, 1] = aten::slice.Tensor(slice_1, 1, sub_1, None, 2);
+    "#]]
+    .assert_eq(&joined(&slicing[1..7]));
     // PyTorch's program: `sym_size_int_1 = sym_size.int(x, 1)`, `add = sym_size_int_1 + 1`.
     let scalar = exported("scalar_output");
-    assert_eq!(
-        graph_lines(&scalar)[1..4],
-        [
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 1);",
-            "let add: Sym(s0 + 1) = sym_size_int + 1;",
-            "return (add,);",
-        ]
-    );
+    expect![[r#"
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 1);
+        let add: Sym(s0 + 1) = sym_size_int + 1;
+        return (add,);
+    "#]]
+    .assert_eq(&joined(&graph_lines(&scalar)[1..4]));
     assert_eq!(
         scalar.program.range_constraints().to_string(),
         "{s0: VR[0, int_oo]}"

@@ -5,7 +5,8 @@ use ferrex::cond;
 use ferrex::prelude::*;
 
 mod common;
-use common::{body, size_predicate_program, SizePredicate};
+use common::{body, joined, size_predicate_program, SizePredicate};
+use expect_test::expect;
 use ferrex::program::InputKind;
 
 #[export_module]
@@ -21,26 +22,24 @@ impl Bad1Fixed {
 #[test]
 fn cond_exports_one_node_with_two_subgraphs() {
     let ep = ferrex::export(&Bad1Fixed {}, (Tensor::randn([3, 3]),)).unwrap();
-    assert_eq!(
-        body(&ep.graph_code(0)),
-        [
-            "fn forward(x: f32[3, 3]) {",
-            "let sum_1: f32[] = aten::sum.default(x);",
-            "let gt: bool[] = aten::gt.Scalar(sum_1, 0.0);",
-            "let cond = cond(gt, true_graph_0, false_graph_0, (x,));",
-            "let getitem: f32[3, 3] = cond[0];",
-            "return (getitem,);",
-            "}",
-            "fn true_graph_0(x: f32[3, 3]) {",
-            "let sin: f32[3, 3] = aten::sin.default(x);",
-            "return (sin,);",
-            "}",
-            "fn false_graph_0(x: f32[3, 3]) {",
-            "let cos: f32[3, 3] = aten::cos.default(x);",
-            "return (cos,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[3, 3]) {
+        let sum_1: f32[] = aten::sum.default(x);
+        let gt: bool[] = aten::gt.Scalar(sum_1, 0.0);
+        let cond = cond(gt, true_graph_0, false_graph_0, (x,));
+        let getitem: f32[3, 3] = cond[0];
+        return (getitem,);
+        }
+        fn true_graph_0(x: f32[3, 3]) {
+        let sin: f32[3, 3] = aten::sin.default(x);
+        return (sin,);
+        }
+        fn false_graph_0(x: f32[3, 3]) {
+        let cos: f32[3, 3] = aten::cos.default(x);
+        return (cos,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))));
     let ones = ep.module().call((Tensor::ones([3, 3]),)).unwrap();
     assert_eq!(ones[0].to_vec::<f32>().unwrap(), vec![1f32.sin(); 9]);
     let minus = ep.module().call((Tensor::full([3, 3], -1.0),)).unwrap();
@@ -228,20 +227,18 @@ impl MapAdd {
 fn map_exports_one_node_with_a_body_subgraph() {
     // ExportDB's dynamic_shape_map, as PyTorch prints it (names included).
     let ep = ferrex::export(&MapAdd {}, (Tensor::randn([3, 2]), Tensor::randn([2]))).unwrap();
-    assert_eq!(
-        body(&ep.graph_code(0)),
-        [
-            "fn forward(xs: f32[3, 2], y: f32[2]) {",
-            "let map_impl = map_impl(body_graph_0, [xs], [y]);",
-            "let getitem: f32[3, 2] = map_impl[0];",
-            "return (getitem,);",
-            "}",
-            "fn body_graph_0(xs: f32[2], y: f32[2]) {",
-            "let add: f32[2] = aten::add.Tensor(xs, y);",
-            "return (add,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(xs: f32[3, 2], y: f32[2]) {
+        let map_impl = map_impl(body_graph_0, [xs], [y]);
+        let getitem: f32[3, 2] = map_impl[0];
+        return (getitem,);
+        }
+        fn body_graph_0(xs: f32[2], y: f32[2]) {
+        let add: f32[2] = aten::add.Tensor(xs, y);
+        return (add,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))));
     let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
     let y = Tensor::from_slice(&[10.0f32, 20.0]);
     let out = ep.module().call((xs.copy(), y.copy())).unwrap();
@@ -298,26 +295,24 @@ fn a_symbolic_size_predicate_keeps_both_branches() {
     // ExportDB's cond_operands: the predicate stays symbolic instead of a guard.
     let ep = size_predicate_program();
     // PyTorch's program for this model: the predicate is a SymBool value.
-    assert_eq!(
-        body(&ep.graph_code(0)),
-        [
-            "fn forward(x: f32[s0, 2], y: f32[2]) {",
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let gt: Sym(s0 > 2) = sym_size_int > 2;",
-            "let cond = cond(gt, true_graph_0, false_graph_0, (x, y));",
-            "let getitem: f32[s0, 2] = cond[0];",
-            "return (getitem,);",
-            "}",
-            "fn true_graph_0(x: f32[s0, 2], y: f32[2]) {",
-            "let add: f32[s0, 2] = aten::add.Tensor(x, y);",
-            "return (add,);",
-            "}",
-            "fn false_graph_0(x: f32[s0, 2], y: f32[2]) {",
-            "let sub: f32[s0, 2] = aten::sub.Tensor(x, y);",
-            "return (sub,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s0, 2], y: f32[2]) {
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let gt: Sym(s0 > 2) = sym_size_int > 2;
+        let cond = cond(gt, true_graph_0, false_graph_0, (x, y));
+        let getitem: f32[s0, 2] = cond[0];
+        return (getitem,);
+        }
+        fn true_graph_0(x: f32[s0, 2], y: f32[2]) {
+        let add: f32[s0, 2] = aten::add.Tensor(x, y);
+        return (add,);
+        }
+        fn false_graph_0(x: f32[s0, 2], y: f32[2]) {
+        let sub: f32[s0, 2] = aten::sub.Tensor(x, y);
+        return (sub,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))));
     let big = ep
         .module()
         .call((Tensor::ones([4, 2]), Tensor::ones([2])))

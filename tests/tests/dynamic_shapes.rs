@@ -5,6 +5,18 @@
 use ferrex::prelude::*;
 use ferrex::{Dim, DynamicShapes, ExportError, Exporter, RunError};
 
+mod common;
+use common::normalize_lines;
+use expect_test::expect;
+
+/// The 1-based line of this file whose code (trimmed) is `code`.
+fn line_of(code: &str) -> usize {
+    include_str!("dynamic_shapes.rs")
+        .lines()
+        .position(|l| l.trim() == code)
+        .map_or(0, |i| i + 1)
+}
+
 #[export_module]
 struct SliceRelu {}
 
@@ -336,22 +348,27 @@ fn symbolic_sizes_build_tensors_and_are_outputs() {
         .unwrap();
     // The sizes in arguments and outputs are SymInt values, as PyTorch records them
     // (with no stack trace for a size returned, as PyTorch's `scalar_output` case).
-    assert_eq!(
-        ep.graph_code(0),
-        "fn forward(x: f32[s0, 2]) {
-    // No stacktrace found for following nodes
-    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
-
-    // File: tests/tests/dynamic_shapes.rs:329 in Sizes::forward, code: (Tensor::zeros([n.clone() * 2]), n + 1)
-    let mul: Sym(2*s0) = sym_size_int * 2;
-    let zeros: f32[2*s0] = aten::zeros.default([mul]);
-
-    // No stacktrace found for following nodes
-    let add: Sym(s0 + 1) = sym_size_int + 1;
-    return (zeros, add);
-}
-"
+    let code = ep.graph_code(0);
+    let at = format!(
+        "// File: tests/tests/dynamic_shapes.rs:{} in Sizes::forward,",
+        line_of("(Tensor::zeros([n.clone() * 2]), n + 1)")
     );
+    assert!(code.contains(&at), "{at} in\n{code}");
+    expect![[r#"
+        fn forward(x: f32[s0, 2]) {
+            // No stacktrace found for following nodes
+            let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+            // File: tests/tests/dynamic_shapes.rs:LINE in Sizes::forward, code: (Tensor::zeros([n.clone() * 2]), n + 1)
+            let mul: Sym(2*s0) = sym_size_int * 2;
+            let zeros: f32[2*s0] = aten::zeros.default([mul]);
+
+            // No stacktrace found for following nodes
+            let add: Sym(s0 + 1) = sym_size_int + 1;
+            return (zeros, add);
+        }
+    "#]]
+    .assert_eq(&normalize_lines(&code));
     // The size returned is the SymInt node `add`, as in PyTorch's signature.
     assert!(
         ep.to_string()
@@ -383,24 +400,23 @@ fn a_size_can_be_an_operand_and_stays_symbolic() {
         .dynamic_shapes(DynamicShapes::new().input("x", [(0, Dim::new("n"))]))
         .run()
         .unwrap();
-    let line = include_str!("dynamic_shapes.rs")
-        .lines()
-        .position(|l| l.trim() == "x + x.size(0)")
-        .map_or(0, |i| i + 1);
-    assert_eq!(
-        ep.graph_code(0),
-        format!(
-            "fn forward(x: f32[s0]) {{
-    // No stacktrace found for following nodes
-    let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
-
-    // File: tests/tests/dynamic_shapes.rs:{line} in AddLen::forward, code: x + x.size(0)
-    let add: f32[s0] = aten::add.Tensor(x, sym_size_int);
-    return (add,);
-}}
-"
-        )
+    let code = ep.graph_code(0);
+    let at = format!(
+        "// File: tests/tests/dynamic_shapes.rs:{} in AddLen::forward,",
+        line_of("x + x.size(0)")
     );
+    assert!(code.contains(&at), "{at} in\n{code}");
+    expect![[r#"
+        fn forward(x: f32[s0]) {
+            // No stacktrace found for following nodes
+            let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+
+            // File: tests/tests/dynamic_shapes.rs:LINE in AddLen::forward, code: x + x.size(0)
+            let add: f32[s0] = aten::add.Tensor(x, sym_size_int);
+            return (add,);
+        }
+    "#]]
+    .assert_eq(&normalize_lines(&code));
     let out = ep.module().call((Tensor::zeros([5]),)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), [5.0; 5]);
 }

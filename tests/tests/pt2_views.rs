@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
+use common::joined;
 use common::pt2_io::{io_file, leaves, max_diff};
+use expect_test::expect;
 use ferrex::Tensor;
 
 const ATOL: f64 = 1e-5;
@@ -69,16 +71,14 @@ fn the_default_ir_becomes_the_scatters_pytorchs_core_ir_has() {
         .filter(|l| l.starts_with("let ") || l.starts_with("return"))
         .map(String::from)
         .collect();
-    assert_eq!(
-        code,
-        [
-            "let slice_1: f32[2, 2, 4] = aten::slice.Tensor(b_cache, 1, 0, 2);",
-            "let copy_: f32[2, 2, 4] = aten::copy.default(slice_1, x);",
-            "let slice_scatter: f32[2, 8, 4] = aten::slice_scatter.default(b_cache, copy_, 1, 0, 2);",
-            "let sum_1: f32[2, 4] = aten::sum.dim_IntList(slice_scatter, [1]);",
-            "return (slice_scatter, sum_1);",
-        ]
-    );
+    expect![[r#"
+        let slice_1: f32[2, 2, 4] = aten::slice.Tensor(b_cache, 1, 0, 2);
+        let copy_: f32[2, 2, 4] = aten::copy.default(slice_1, x);
+        let slice_scatter: f32[2, 8, 4] = aten::slice_scatter.default(b_cache, copy_, 1, 0, 2);
+        let sum_1: f32[2, 4] = aten::sum.dim_IntList(slice_scatter, [1]);
+        return (slice_scatter, sum_1);
+    "#]]
+    .assert_eq(&joined(&code));
     let spec = &ep.graph_signature().output_specs[0];
     assert_eq!(spec.kind, ferrex::program::OutputKind::BufferMutation);
     assert_eq!(spec.target.as_deref(), Some("cache"));

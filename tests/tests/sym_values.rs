@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use ferrex::prelude::*;
 
 mod common;
-use common::{body, size_predicate_program};
+use common::{body, joined, size_predicate_program};
+use expect_test::expect;
 use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 
 /// A fresh path in the temp dir, removed when dropped.
@@ -77,23 +78,21 @@ fn resize_expected(x: &[f32], n: usize) -> Vec<f32> {
 #[test]
 fn symbolic_sizes_in_arguments_are_sym_int_nodes_printed_as_pytorch_does() {
     let ep = export_resize();
-    assert_eq!(
-        body(&ep.graph_code(0)),
-        [
-            "fn forward(x: f32[s0, 6]) {",
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let mul: Sym(2*s0) = sym_size_int * 2;",
-            "let reshape: f32[2*s0, 3] = aten::reshape.default(x, [mul, -1]);",
-            "let add: Sym(s0 + 1) = sym_size_int + 1;",
-            "let slice_1: f32[s0, 3] = aten::slice.Tensor(reshape, 0, 1, add);",
-            "let sub: Sym(s0 - 1) = sym_size_int - 1;",
-            "let arange: i64[Max(0, s0 - 1)] = aten::arange.default(sub);",
-            "let sum_1: i64[] = aten::sum.default(arange);",
-            "let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);",
-            "return (add_1,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s0, 6]) {
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let mul: Sym(2*s0) = sym_size_int * 2;
+        let reshape: f32[2*s0, 3] = aten::reshape.default(x, [mul, -1]);
+        let add: Sym(s0 + 1) = sym_size_int + 1;
+        let slice_1: f32[s0, 3] = aten::slice.Tensor(reshape, 0, 1, add);
+        let sub: Sym(s0 - 1) = sym_size_int - 1;
+        let arange: i64[Max(0, s0 - 1)] = aten::arange.default(sub);
+        let sum_1: i64[] = aten::sum.default(arange);
+        let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);
+        return (add_1,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))));
     // The size nodes print without a source line, like PyTorch's.
     assert!(ep
         .graph_code(0)
@@ -119,23 +118,21 @@ fn both_runners_evaluate_sym_nodes_from_the_input_sizes() {
 fn run_decompositions_keeps_the_sym_nodes() {
     let core = export_resize().run_decompositions().unwrap();
     // Re-traced, the sizes are named again (one node per expression).
-    assert_eq!(
-        body(&core.graph_code(0)),
-        [
-            "fn forward(x: f32[s0, 6]) {",
-            "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-            "let mul: Sym(2*s0) = sym_size_int * 2;",
-            "let view: f32[2*s0, 3] = aten::view.default(x, [mul, -1]);",
-            "let add: Sym(s0 + 1) = sym_size_int + 1;",
-            "let slice_1: f32[s0, 3] = aten::slice.Tensor(view, 0, 1, add);",
-            "let sub: Sym(s0 - 1) = sym_size_int - 1;",
-            "let arange: i64[Max(0, s0 - 1)] = aten::arange.start_step(0, sub);",
-            "let sum_1: i64[] = aten::sum.dim_IntList(arange, []);",
-            "let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);",
-            "return (add_1,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s0, 6]) {
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let mul: Sym(2*s0) = sym_size_int * 2;
+        let view: f32[2*s0, 3] = aten::view.default(x, [mul, -1]);
+        let add: Sym(s0 + 1) = sym_size_int + 1;
+        let slice_1: f32[s0, 3] = aten::slice.Tensor(view, 0, 1, add);
+        let sub: Sym(s0 - 1) = sym_size_int - 1;
+        let arange: i64[Max(0, s0 - 1)] = aten::arange.start_step(0, sub);
+        let sum_1: i64[] = aten::sum.dim_IntList(arange, []);
+        let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);
+        return (add_1,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&core.graph_code(0))));
     let (x, data) = ramp(3, 6, 1.0);
     let out = core.module().call((x,)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), resize_expected(&data, 3));
@@ -183,22 +180,22 @@ fn check_cond_runs(ep: &ExportedProgram) {
 #[test]
 fn a_symbolic_cond_predicate_is_a_sym_bool_node_in_every_form() {
     let ep = size_predicate_program();
-    let forward = [
-        "fn forward(x: f32[s0, 2], y: f32[2]) {",
-        "let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);",
-        "let gt: Sym(s0 > 2) = sym_size_int > 2;",
-        "let cond = cond(gt, true_graph_0, false_graph_0, (x, y));",
-        "let getitem: f32[s0, 2] = cond[0];",
-        "return (getitem,);",
-        "}",
-    ];
-    assert_eq!(body(&ep.graph_code(0))[..7], forward);
+    let forward = expect![[r#"
+        fn forward(x: f32[s0, 2], y: f32[2]) {
+        let sym_size_int: Sym(s0) = aten::sym_size.int(x, 0);
+        let gt: Sym(s0 > 2) = sym_size_int > 2;
+        let cond = cond(gt, true_graph_0, false_graph_0, (x, y));
+        let getitem: f32[s0, 2] = cond[0];
+        return (getitem,);
+        }
+    "#]];
+    forward.assert_eq(&joined(&body(&ep.graph_code(0))[..7]));
     check_cond_runs(&ep);
     let loaded = save_and_load(&ep, "cond");
     assert_eq!(loaded.to_string(), ep.to_string());
     check_cond_runs(&loaded);
     let core = ep.run_decompositions().unwrap();
-    assert_eq!(body(&core.graph_code(0))[..7], forward);
+    forward.assert_eq(&joined(&body(&core.graph_code(0))[..7]));
     check_cond_runs(&core);
 }
 
@@ -207,18 +204,16 @@ fn pytorch_sym_bool_predicates_load_and_run() {
     let path = pytorch_archive("symcond");
     let ep = ferrex::load(&path).unwrap();
     // PyTorch's node names and values, as PyTorch prints the program.
-    assert_eq!(
-        body(&ep.graph_code(0))[..7],
-        [
-            "fn forward(x: f32[s77, 2], y: f32[2]) {",
-            "let sym_size_int_1: Sym(s77) = aten::sym_size.int(x, 0);",
-            "let gt: Sym(s77 > 2) = sym_size_int_1 > 2;",
-            "let cond = cond(gt, true_graph_0, false_graph_0, (x, y));",
-            "let getitem: f32[s77, 2] = cond[0];",
-            "return (getitem,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s77, 2], y: f32[2]) {
+        let sym_size_int_1: Sym(s77) = aten::sym_size.int(x, 0);
+        let gt: Sym(s77 > 2) = sym_size_int_1 > 2;
+        let cond = cond(gt, true_graph_0, false_graph_0, (x, y));
+        let getitem: f32[s77, 2] = cond[0];
+        return (getitem,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))[..7]));
     check_cond_runs(&ep);
     let compiled = ferrex_runtime::load(&path).unwrap();
     let (x, data) = ramp(1, 2, 1.0);
@@ -261,21 +256,19 @@ fn pytorch_sym_bool_predicates_load_and_run() {
 #[test]
 fn pytorch_sym_int_nodes_keep_their_names_through_save_and_load() {
     let ep = ferrex::load(pytorch_archive("symarith")).unwrap();
-    assert_eq!(
-        body(&ep.graph_code(0)),
-        [
-            "fn forward(x: f32[s77, 2]) {",
-            "let sym_size_int_1: Sym(s77) = aten::sym_size.int(x, 0);",
-            "let add: Sym(s77 + 1) = sym_size_int_1 + 1;",
-            "let zeros: f32[s77 + 1, 3] = aten::zeros.default([add, 3], dtype=None, layout=None, device=None, pin_memory=False);",
-            "let mul: Sym(2*s77) = sym_size_int_1 * 2;",
-            "let reshape: f32[2*s77, 1] = aten::reshape.default(x, [mul, -1]);",
-            "let sum_1: f32[] = aten::sum.default(reshape);",
-            "let add_1: f32[s77 + 1, 3] = aten::add.Tensor(zeros, sum_1);",
-            "return (add_1,);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[s77, 2]) {
+        let sym_size_int_1: Sym(s77) = aten::sym_size.int(x, 0);
+        let add: Sym(s77 + 1) = sym_size_int_1 + 1;
+        let zeros: f32[s77 + 1, 3] = aten::zeros.default([add, 3], dtype=None, layout=None, device=None, pin_memory=False);
+        let mul: Sym(2*s77) = sym_size_int_1 * 2;
+        let reshape: f32[2*s77, 1] = aten::reshape.default(x, [mul, -1]);
+        let sum_1: f32[] = aten::sum.default(reshape);
+        let add_1: f32[s77 + 1, 3] = aten::add.Tensor(zeros, sum_1);
+        return (add_1,);
+        }
+    "#]]
+    .assert_eq(&joined(&body(&ep.graph_code(0))));
     let again = save_and_load(&ep, "pytorch-arith");
     assert_eq!(again.to_string(), ep.to_string());
     // The SymInt values keep PyTorch's names and expressions.

@@ -6,6 +6,10 @@
 use ferrex::prelude::*;
 use ferrex::{ExportError, RunError};
 
+mod common;
+use common::{joined, normalize_lines};
+use expect_test::expect;
+
 /// `zeros([n, 5])` for `n = x.item()` in `[0, 5]` — ExportDB's constrain_as_size_example.
 #[export_module]
 struct ZerosOfItem {}
@@ -51,28 +55,26 @@ fn item_is_an_unbacked_symbol_bounded_by_checks() {
     // Sizes read from data name the `item` node, as PyTorch's `zeros([item, 5])`.
     let size_line = line_of("ferrex::check_is_size(&n);");
     let le_line = line_of("ferrex::check(n.sym_le(5));");
-    assert_eq!(
-        graph_lines(&ep),
-        [
-            "fn forward(x: i64[]) {".to_string(),
-            "let item: Sym(u0) = aten::item.default(x);".to_string(),
-            "let ge: Sym(u0 >= 0) = item >= 0;".to_string(),
-            format!(
-                "let _assert_scalar: () = aten::_assert_scalar.default(ge, \"Runtime assertion \
-                 failed for expression u0 >= 0 at tests/tests/unbacked.rs:{size_line}\");"
-            ),
-            "let le: Sym(u0 <= 5) = item <= 5;".to_string(),
-            format!(
-                "let _assert_scalar_1: () = aten::_assert_scalar.default(le, \"Runtime \
-                 assertion failed for expression u0 <= 5 at tests/tests/unbacked.rs:{le_line}\");"
-            ),
-            "let zeros: f32[u0, 5] = aten::zeros.default([item, 5]);".to_string(),
-            "let ones: f32[u0, 1] = aten::ones.default([item, 1]);".to_string(),
-            "let add: f32[u0, 5] = aten::add.Tensor(zeros, ones);".to_string(),
-            "return (add,);".to_string(),
-            "}".to_string(),
-        ]
-    );
+    let lines = graph_lines(&ep);
+    // Each assertion names the line of its check (the snapshot has them as `LINE`).
+    for (at, line) in [(3, size_line), (5, le_line)] {
+        let site = format!(" at tests/tests/unbacked.rs:{line}\");");
+        assert!(lines[at].ends_with(&site), "{site} in {lines:?}");
+    }
+    expect![[r#"
+        fn forward(x: i64[]) {
+        let item: Sym(u0) = aten::item.default(x);
+        let ge: Sym(u0 >= 0) = item >= 0;
+        let _assert_scalar: () = aten::_assert_scalar.default(ge, "Runtime assertion failed for expression u0 >= 0 at tests/tests/unbacked.rs:LINE");
+        let le: Sym(u0 <= 5) = item <= 5;
+        let _assert_scalar_1: () = aten::_assert_scalar.default(le, "Runtime assertion failed for expression u0 <= 5 at tests/tests/unbacked.rs:LINE");
+        let zeros: f32[u0, 5] = aten::zeros.default([item, 5]);
+        let ones: f32[u0, 1] = aten::ones.default([item, 1]);
+        let add: f32[u0, 5] = aten::add.Tensor(zeros, ones);
+        return (add,);
+        }
+    "#]]
+    .assert_eq(&normalize_lines(&joined(&lines)));
     assert_eq!(ep.range_constraints().to_string(), "{u0: VR[0, 5]}");
 }
 
@@ -321,18 +323,16 @@ fn data_dependent_output_sizes_are_unbacked() {
 
     let x = Tensor::from_slice(&[1f32, -2.0, 3.0, 0.0]);
     let ep = ferrex::export(&Positive {}, (x.copy(),)).expect("exports");
-    assert_eq!(
-        graph_lines(&ep),
-        [
-            "fn forward(x: f32[4]) {",
-            "let gt: bool[4] = aten::gt.Scalar(x, 0.0);",
-            "let masked_select: f32[u0] = aten::masked_select.default(x, gt);",
-            "let mul: f32[u0] = aten::mul.Tensor(masked_select, 2.0);",
-            "let nonzero: i64[u1, 1] = aten::nonzero.default(x);",
-            "return (mul, nonzero);",
-            "}",
-        ]
-    );
+    expect![[r#"
+        fn forward(x: f32[4]) {
+        let gt: bool[4] = aten::gt.Scalar(x, 0.0);
+        let masked_select: f32[u0] = aten::masked_select.default(x, gt);
+        let mul: f32[u0] = aten::mul.Tensor(masked_select, 2.0);
+        let nonzero: i64[u1, 1] = aten::nonzero.default(x);
+        return (mul, nonzero);
+        }
+    "#]]
+    .assert_eq(&joined(&graph_lines(&ep)));
     assert_eq!(
         ep.range_constraints().to_string(),
         "{u0: VR[0, 4], u1: VR[0, 4]}"

@@ -1,5 +1,5 @@
-//! Models several test files use, defined once. (`tests/tests/common/` is a module, not a
-//! test target.)
+//! Models and printed-graph helpers several test files use, defined once.
+//! (`tests/tests/common/` is a module, not a test target.)
 #![allow(dead_code)]
 
 use ferrex::prelude::*;
@@ -57,6 +57,32 @@ pub fn body(code: &str) -> Vec<String> {
         .filter(|l| !l.starts_with("//") && !l.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// `lines` one to a line, each ending in a newline: [`body`] (or a slice of it) as the text
+/// an `expect!` snapshot holds.
+pub fn joined(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// `text` with every source line number, `file.rs:123`, written `file.rs:LINE`, and no
+/// other character changed: a printed program compared whole against an `expect!`
+/// snapshot does not break when a line of a source file moves, while names, shapes, op
+/// targets, the signature, range constraints, file paths and code excerpts still count.
+pub fn normalize_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(".rs:") {
+        let (head, tail) = rest.split_at(at + ".rs:".len());
+        out.push_str(head);
+        let digits = tail.len() - tail.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push_str("LINE");
+        }
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// ExportDB's `cond_operands`: `x + y` when `x` has more than 2 rows, else `x - y`.
