@@ -236,47 +236,143 @@ fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
     op.apply_f32(a, dst);
 }
 
-fn binary(op: BinOp, a: Src, b: Src, regs: &[[f32; CHUNK]], n: usize, dst: &mut [f32]) {
+/// An operand of one chunk: a register's values or a constant.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    Values(&'a [f32]),
+    Const(f32),
+}
+
+fn binary(op: BinOp, a: Operand, b: Operand, dst: &mut [f32]) {
+    ferrex_kernels::wide(BinaryLoop(op, a, b, dst));
+}
+
+/// [`binary`]'s loops, on the widest vectors.
+struct BinaryLoop<'a>(BinOp, Operand<'a>, Operand<'a>, &'a mut [f32]);
+
+impl ferrex_kernels::WideLoop for BinaryLoop<'_> {
+    type Output = ();
+
     // One loop per operation (not a `match` per element, which kept the loops scalar
     // and cost a third of LeNet's run in its batch-norm epilogue).
-    match op {
-        BinOp::Add => binary_with(|x, y| x + y, a, b, regs, n, dst),
-        BinOp::Sub => binary_with(|x, y| x - y, a, b, regs, n, dst),
-        BinOp::Mul => binary_with(|x, y| x * y, a, b, regs, n, dst),
-        BinOp::Div => binary_with(|x, y| x / y, a, b, regs, n, dst),
+    #[inline(always)]
+    fn run(self) {
+        let BinaryLoop(op, a, b, dst) = self;
+        match op {
+            BinOp::Add => binary_with(|x, y| x + y, a, b, dst),
+            BinOp::Sub => binary_with(|x, y| x - y, a, b, dst),
+            BinOp::Mul => binary_with(|x, y| x * y, a, b, dst),
+            BinOp::Div => binary_with(|x, y| x / y, a, b, dst),
+        }
     }
 }
 
 #[inline(always)]
-fn binary_with(
-    f: impl Fn(f32, f32) -> f32,
-    a: Src,
-    b: Src,
-    regs: &[[f32; CHUNK]],
-    n: usize,
-    dst: &mut [f32],
-) {
+fn binary_with(f: impl Fn(f32, f32) -> f32, a: Operand, b: Operand, dst: &mut [f32]) {
     match (a, b) {
-        (Src::Reg(x), Src::Reg(y)) => {
-            for ((d, &p), &q) in dst[..n].iter_mut().zip(&regs[x][..n]).zip(&regs[y][..n]) {
+        (Operand::Values(x), Operand::Values(y)) => {
+            for ((d, &p), &q) in dst.iter_mut().zip(x).zip(y) {
                 *d = f(p, q);
             }
         }
-        (Src::Reg(x), Src::Const(c)) => {
-            for (d, &p) in dst[..n].iter_mut().zip(&regs[x][..n]) {
+        (Operand::Values(x), Operand::Const(c)) => {
+            for (d, &p) in dst.iter_mut().zip(x) {
                 *d = f(p, c);
             }
         }
-        (Src::Const(c), Src::Reg(y)) => {
-            for (d, &q) in dst[..n].iter_mut().zip(&regs[y][..n]) {
+        (Operand::Const(c), Operand::Values(y)) => {
+            for (d, &q) in dst.iter_mut().zip(y) {
                 *d = f(c, q);
             }
         }
-        (Src::Const(c), Src::Const(e)) => dst[..n].fill(f(c, e)),
+        (Operand::Const(c), Operand::Const(e)) => dst.fill(f(c, e)),
     }
 }
 
+/// The registers other than one being written, readable beside it.
+struct OtherRegs<'a> {
+    below: &'a [[f32; CHUNK]],
+    above: &'a [[f32; CHUNK]],
+    dst: usize,
+}
+
+impl<'a> OtherRegs<'a> {
+    /// Register `dst` to write and the others to read.
+    fn split(regs: &'a mut [[f32; CHUNK]], dst: usize) -> (&'a mut [f32; CHUNK], OtherRegs<'a>) {
+        let (below, rest) = regs.split_at_mut(dst);
+        let (out, above) = rest.split_at_mut(1);
+        (&mut out[0], OtherRegs { below, above, dst })
+    }
+
+    /// Register `r`'s first `n` values; `None` for the register being written.
+    fn get(&self, r: usize, n: usize) -> Option<&'a [f32]> {
+        match r {
+            r if r < self.dst => Some(&self.below[r][..n]),
+            r if r > self.dst => Some(&self.above[r - self.dst - 1][..n]),
+            _ => None,
+        }
+    }
+}
+
+/// `dst[i] = op(a[i], b[i])`, one loop per operation.
+fn zip_binary(op: BinOp, a: &[f32], b: &[f32], dst: &mut [f32]) {
+    binary(op, Operand::Values(a), Operand::Values(b), dst);
+}
+
 impl FusedProgram {
+    /// The program as one loop over whole slices where it is a single operation on
+    /// inputs read in order — `a + b` of two same-shape inputs, an activation of one, an
+    /// activation epilogue on the output itself — with no registers and no copies
+    /// (the register machine's copies and zeroed scratch were most of a small add's
+    /// time). Returns whether it ran; the results are the register machine's bits.
+    fn run_whole(&self, inputs: &[Input], out: &mut [f32]) -> bool {
+        let same = |i: usize| {
+            (inputs.get(i))
+                .filter(|x| matches!(x.access, Access::Same) && x.data.len() >= out.len())
+                .map(|x| &x.data[..out.len()])
+        };
+        match self.instrs.as_slice() {
+            [Instr::Load { dst: ra, input: ia }, Instr::Load { dst: rb, input: ib }, Instr::Binary {
+                dst,
+                op,
+                a: Src::Reg(x),
+                b: Src::Reg(y),
+            }] if *dst == self.out && ra != rb => {
+                let input_of = |r: &usize| match r {
+                    r if r == ra => same(*ia),
+                    r if r == rb => same(*ib),
+                    _ => None,
+                };
+                let (Some(a), Some(b)) = (input_of(x), input_of(y)) else {
+                    return false;
+                };
+                zip_binary(*op, a, b, out);
+                true
+            }
+            [Instr::Load { dst: r, input }, Instr::Unary { dst, op, a }]
+                if a == r && *dst == self.out =>
+            {
+                let Some(x) = same(*input) else {
+                    return false;
+                };
+                op.apply_f32(x, out);
+                true
+            }
+            [Instr::LoadOut { dst: r }, Instr::Unary { dst, op, a }]
+                if a == r && *dst == self.out =>
+            {
+                let mut tmp = [0f32; CHUNK];
+                for piece in out.chunks_mut(CHUNK) {
+                    let tmp = &mut tmp[..piece.len()];
+                    tmp.copy_from_slice(piece);
+                    op.apply_f32(tmp, piece);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Evaluates elements `range` of the output (of shape `out_shape`) into `out`, which
     /// holds exactly those elements.
     fn run_range(
@@ -297,13 +393,29 @@ impl FusedProgram {
                     }
                     Instr::LoadOut { dst } => regs[dst][..n].copy_from_slice(&out[pos..pos + n]),
                     Instr::Unary { dst, op, a } => {
-                        let src = regs[a];
-                        unary(op, &src[..n], &mut regs[dst][..n]);
+                        let (out, others) = OtherRegs::split(regs, dst);
+                        match others.get(a, n) {
+                            Some(src) => unary(op, src, &mut out[..n]),
+                            None => {
+                                let src = *out;
+                                unary(op, &src[..n], &mut out[..n]);
+                            }
+                        }
                     }
                     Instr::Binary { dst, op, a, b } => {
-                        let mut tmp = [0f32; CHUNK];
-                        binary(op, a, b, regs, n, &mut tmp);
-                        regs[dst][..n].copy_from_slice(&tmp[..n]);
+                        let (out, others) = OtherRegs::split(regs, dst);
+                        // A source that is the register written is read from a copy.
+                        let copy = [a, b].contains(&Src::Reg(dst)).then(|| *out);
+                        let copy = copy.as_ref().map(|c| &c[..n]);
+                        let operand = |s: Src| match s {
+                            Src::Const(c) => Operand::Const(c),
+                            // `None` only for `dst`, whose copy exists then.
+                            Src::Reg(r) => others
+                                .get(r, n)
+                                .or(copy)
+                                .map_or(Operand::Const(f32::NAN), Operand::Values),
+                        };
+                        binary(op, operand(a), operand(b), &mut out[..n]);
                     }
                 }
             }
@@ -354,6 +466,9 @@ impl FusedProgram {
         }
         let out = &mut out[..numel];
         let threads = num_threads();
+        if numel < PAR_MIN_ELEMS && self.run_whole(inputs, out) {
+            return Ok(());
+        }
         if threads > 1 && numel >= PAR_MIN_ELEMS {
             // Chunk-aligned pieces, one per thread of the pool.
             let chunks = numel.div_ceil(CHUNK);
@@ -370,23 +485,26 @@ impl FusedProgram {
                 || String::from("a fused-loop worker thread failed"),
             );
         }
-        // Few registers (an epilogue's, a short chain's) live on the stack.
-        let mut stack = [[0f32; CHUNK]; STACK_REGS];
-        let mut heap = Vec::new();
-        let regs: &mut [[f32; CHUNK]] = match self.n_regs <= STACK_REGS {
-            true => &mut stack[..self.n_regs],
-            false => {
-                heap.resize(self.n_regs, [0f32; CHUNK]);
-                &mut heap
+        // This thread's registers, kept between runs (zeroing them per run cost more
+        // than a small epilogue's arithmetic); a fresh set if a run re-enters.
+        thread_local! {
+            static REGS: std::cell::RefCell<Vec<[f32; CHUNK]>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        REGS.with(|regs| match regs.try_borrow_mut() {
+            Ok(mut regs) => {
+                if regs.len() < self.n_regs {
+                    regs.resize(self.n_regs, [0f32; CHUNK]);
+                }
+                self.run_range(inputs, out_shape, 0, out, &mut regs[..self.n_regs]);
             }
-        };
-        self.run_range(inputs, out_shape, 0, out, regs);
+            Err(_) => {
+                let mut regs = vec![[0f32; CHUNK]; self.n_regs];
+                self.run_range(inputs, out_shape, 0, out, &mut regs);
+            }
+        });
         Ok(())
     }
 }
-
-/// Registers of a single-threaded run held on the stack (more are allocated).
-const STACK_REGS: usize = 4;
 
 /// Input `i` holds the elements its access reads for an output of `out_shape`.
 fn check_input(i: usize, input: &Input, out_shape: &[usize]) -> Result<(), String> {

@@ -19,6 +19,7 @@ pub mod pool;
 pub mod reduce;
 pub mod sgemm;
 pub mod threads;
+pub mod wide;
 pub mod workers;
 
 pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, try_grow, AllocError};
@@ -26,6 +27,7 @@ pub use conv::{conv2d, ConvGeom};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
 pub use pool::{max_pool2d, PoolWindow};
 pub use sgemm::{gemm_packed, PackedB};
+pub use wide::{wide, WideLoop};
 
 /// A kernel's refusal: an operand smaller than its shape, shapes that do not fit.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -138,8 +138,21 @@ impl Unary {
     /// `dst[i] = f(a[i])` over f32 values: sign, ReLU and absolute value exactly in
     /// f32, the rest through [`Unary::eval`] (f64, rounded once).
     pub fn apply_f32(self, a: &[f32], dst: &mut [f32]) {
+        crate::wide(ApplyF32(self, a, dst));
+    }
+}
+
+/// [`Unary::apply_f32`]'s loops, on the widest vectors ([`crate::wide`]).
+struct ApplyF32<'a>(Unary, &'a [f32], &'a mut [f32]);
+
+impl crate::WideLoop for ApplyF32<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let ApplyF32(op, a, dst) = self;
         let pairs = dst.iter_mut().zip(a);
-        match self {
+        match op {
             Unary::Neg => pairs.for_each(|(d, &x)| *d = -x),
             Unary::Relu => pairs.for_each(|(d, &x)| *d = if x < 0.0 { 0.0 } else { x }),
             Unary::Abs => pairs.for_each(|(d, &x)| *d = x.abs()),

@@ -307,7 +307,9 @@ fn gemm_packed_on(
     // A is packed once and shared: packing it per range cost as much as a third of a
     // mid-size product (a range of 4 panels does ~2 FMAs' worth of work per packed float).
     let shared = match m.checked_mul(k) {
-        Some(len) if len <= SHARED_A_MAX => Some(pack_all_a(isa, a)?),
+        Some(len) if len <= SHARED_A_MAX && !reads_a_directly(isa, a, n) => {
+            Some(pack_all_a(isa, a)?)
+        }
         _ => None,
     };
     let ok = for_each_range(&ranges, |_, r| {
@@ -323,6 +325,15 @@ fn gemm_packed_on(
 /// The most floats of A packed once for all threads of a product (16 MiB); a larger A
 /// is packed block by block in each thread's range, where it is cheap beside the work.
 const SHARED_A_MAX: usize = 1 << 22;
+
+/// Whether the tiles read A where it lies instead of from packed micro-panels: on
+/// AVX-512, for row-major rows on the few-row and 8-row tiles (up to 8 row streams),
+/// where packing A was the largest cost of a small product (28% of the tutorial
+/// module's generated `forward`: 8 rows against one 16-column panel). Wide products
+/// (over 128 columns) keep packing, which their many panels amortise.
+fn reads_a_directly(isa: Isa, a: Mat<'_, f32>, n: usize) -> bool {
+    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || (isa.mr(a.rows) == 8 && n <= 8 * NR))
+}
 
 /// The row-block geometry of a product of `m` rows: rows per micro-panel and rows per
 /// packed block.
@@ -414,9 +425,10 @@ fn run_panels(
     let (m, k) = (a.rows, a.cols);
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
     let (rows_per, mc_max) = a_blocks(isa, m);
-    let own_len = match shared {
-        Some(_) => 0,
-        None => block_len(mc_max, rows_per, KC.min(k)),
+    let direct = reads_a_directly(isa, a, b.n);
+    let own_len = match (shared, direct) {
+        (None, false) => block_len(mc_max, rows_per, KC.min(k)),
+        _ => 0,
     };
     with_pack_scratch(own_len, |own| {
         let (mut at, mut pc) = (0, 0);
@@ -427,17 +439,20 @@ fn run_panels(
             while ic < m {
                 let mc = mc_max.min(m - ic);
                 let len = block_len(mc, rows_per, kc);
-                let apack: &[f32] = match shared {
-                    Some(all) => &all[at..at + len],
-                    None => {
+                let apack = match (shared, direct) {
+                    // Row `ic`, depth `pc` onwards, `a.rs` floats between rows.
+                    (_, true) => APanels::Direct(&a.data[ic * a.rs + pc..]),
+                    (Some(all), false) => APanels::Packed(&all[at..at + len]),
+                    (None, false) => {
                         pack_a(a, ic, mc, pc, kc, rows_per, &mut own[..len]);
-                        &own[..len]
+                        APanels::Packed(&own[..len])
                     }
                 };
                 at += len;
                 let tile = Tile {
                     kc,
                     ldc: b.n,
+                    lda: a.rs,
                     alpha,
                     beta: beta_here,
                 };
@@ -520,13 +535,41 @@ fn pack_a(
 struct Tile {
     kc: usize,
     ldc: usize,
+    /// Floats between A's rows where A is read directly ([`APanels::Direct`]).
+    lda: usize,
     alpha: f32,
     beta: f32,
 }
 
-/// A micro-tile's operands: packed A (`rows` floats per depth), the first of its
-/// weight panels (the next ones `pstride` floats apart), `c` at the tile's corner, and
-/// how many of its rows and columns are real.
+/// One block of A's rows as the tiles read it.
+#[derive(Clone, Copy)]
+enum APanels<'a> {
+    /// Packed by [`pack_a`]: micro-panels of `rows` rows, `rows` floats per depth.
+    Packed(&'a [f32]),
+    /// A itself from the block's first row and depth: row `r`, depth `kk` at
+    /// `r * lda + kk` ([`reads_a_directly`]).
+    Direct(&'a [f32]),
+}
+
+impl APanels<'_> {
+    /// The start of the micro-panel of the block's rows `ir..` (depth `kk` = 0).
+    fn at_row(self, ir: usize, t: &Tile) -> *const f32 {
+        match self {
+            APanels::Packed(p) => p[ir * t.kc..].as_ptr(),
+            // `ir` is a row of the block, in bounds (the caller checked `a`).
+            APanels::Direct(d) => d.as_ptr().wrapping_add(ir * t.lda),
+        }
+    }
+
+    fn is_direct(self) -> bool {
+        matches!(self, APanels::Direct(_))
+    }
+}
+
+/// A micro-tile's operands: A at the tile's first row (packed: `rows` floats per
+/// depth; direct: `lda` floats between rows), the first of its weight panels (the
+/// next ones `pstride` floats apart), `c` at the tile's corner, and how many of its
+/// rows and columns are real.
 struct Operands {
     a: *const f32,
     b: *const f32,
@@ -549,7 +592,7 @@ struct RowBlock {
 fn many_rows(
     isa: Isa,
     t: &Tile,
-    apack: &[f32],
+    apack: APanels<'_>,
     b: &PackedB,
     pc: usize,
     c: CPtr,
@@ -569,7 +612,7 @@ fn many_rows(
         while ir < mc {
             let mr = rows.min(mc - ir);
             let ops = Operands {
-                a: apack[ir * t.kc..].as_ptr(),
+                a: apack.at_row(ir, t),
                 b: b.data[boff..].as_ptr(),
                 pstride: k * NR,
                 // In bounds: (ic + ir) < m and j0 < n, so the offset is inside `c`.
@@ -577,11 +620,13 @@ fn many_rows(
                 mr,
                 nr: (np * NR).min(n - j0),
             };
-            // SAFETY: `apack` holds the micro-panel (`rows * kc` floats from `ir * kc`),
-            // panels `p..p + np` (< panels.end) have `kc` depths from `pc`
-            // (`pc + kc <= k`), and `c`'s tile rows `ic + ir .. + mr` (< m) and
-            // columns `j0 .. j0 + nr` (<= n) lie in the `m * n` floats the caller checked.
-            unsafe { micro(isa, t, &ops, rows, np) };
+            // SAFETY: `apack` holds the micro-panel (packed: `rows * kc` floats from
+            // `ir * kc`; direct: rows `ic + ir .. + mr` (< m) of `a`, depths `pc .. pc +
+            // kc`, in bounds as the caller checked), panels `p..p + np` (< panels.end)
+            // have `kc` depths from `pc` (`pc + kc <= k`), and `c`'s tile rows
+            // `ic + ir .. + mr` (< m) and columns `j0 .. j0 + nr` (<= n) lie in the
+            // `m * n` floats the caller checked.
+            unsafe { micro(isa, t, &ops, rows, np, apack.is_direct()) };
             ir += mr;
         }
         p += np;
@@ -593,7 +638,7 @@ fn many_rows(
 fn few_rows(
     isa: Isa,
     t: &Tile,
-    apack: &[f32],
+    apack: APanels<'_>,
     b: &PackedB,
     pc: usize,
     c: CPtr,
@@ -608,58 +653,68 @@ fn few_rows(
         let np = if p + wide <= panels.end { wide } else { 1 };
         let j0 = p * NR;
         let ops = Operands {
-            a: apack.as_ptr(),
+            a: apack.at_row(0, t),
             b: b.data[(p * k + pc) * NR..].as_ptr(),
             pstride: k * NR,
             c: c.0.wrapping_add(ic * n + j0),
             mr: mc,
             nr: (np * NR).min(n - j0),
         };
-        // SAFETY: as in `many_rows`: `apack` holds `mc * kc` floats, panels `p..p + np`
-        // (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and the tile's
-        // `mc` rows and `nr` columns from `j0` lie inside `c`.
-        unsafe { micro(isa, t, &ops, mc, np) };
+        // SAFETY: as in `many_rows`: `apack` holds `mc` rows of `kc` depths, panels
+        // `p..p + np` (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and
+        // the tile's `mc` rows and `nr` columns from `j0` lie inside `c`.
+        unsafe { micro(isa, t, &ops, mc, np, apack.is_direct()) };
         p += np;
     }
 }
 
-/// One micro-tile: `o.mr <= rows` rows (the packed A's row stride is `rows`), `np`
-/// panels, on the ISA's tile of that geometry.
+/// One micro-tile: `o.mr <= rows` rows, `np` panels, on the ISA's tile of that
+/// geometry; A packed (row stride 1, depth stride `rows`) or, when `direct`, read where
+/// it lies (row stride `t.lda`, depth stride 1; only the AVX-512 tiles are asked to).
 ///
 /// # Safety
-/// `o.a` points at `rows * t.kc` floats, `o.b` at `np` panels of `t.kc * NR` floats
+/// `o.a` points at `rows * t.kc` packed floats (or, when `direct`, at `o.mr` rows of
+/// `t.kc` floats `t.lda` apart), `o.b` at `np` panels of `t.kc * NR` floats
 /// `o.pstride` apart, and `o.c` at a tile of `o.mr` rows (`t.ldc` apart) of `o.nr`
 /// writable floats; `isa` runs on this CPU.
-unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize) {
+unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct: bool) {
     // SAFETY (all arms): the ISA was detected at run time; each tile reads `np` panels
-    // and `rows` packed A rows per depth as the caller promised, and writes `o.mr`
-    // rows (`o.mr <= rows`, checked by the tile's `take`).
+    // and A's rows as the caller promised, and writes `o.mr` rows (`o.mr <= rows`).
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        match (isa, rows, np) {
-            (Isa::Avx512, 14, 2) => return avx512::tile::<14, 2>(t, o, 14),
-            (Isa::Avx512, 14, _) => return avx512::tile::<14, 1>(t, o, 14),
-            (Isa::Avx512, 8, 3) => return avx512::tile::<8, 3>(t, o, 8),
-            (Isa::Avx512, 8, _) => return avx512::tile::<8, 1>(t, o, 8),
-            (Isa::Avx512, 1, 8) => return avx512::tile::<1, 8>(t, o, 1),
-            (Isa::Avx512, 1, _) => return avx512::tile::<1, 1>(t, o, 1),
-            (Isa::Avx512, 2, 6) => return avx512::tile::<2, 6>(t, o, 2),
-            (Isa::Avx512, 2, _) => return avx512::tile::<2, 1>(t, o, 2),
-            (Isa::Avx512, 3, 4) => return avx512::tile::<3, 4>(t, o, 3),
-            (Isa::Avx512, 3, _) => return avx512::tile::<3, 1>(t, o, 3),
-            (Isa::Avx2, 6, _) => return avx2::tile::<6, 2>(t, o, 6),
-            (Isa::Avx2, 1, 4) => return avx2::tile::<1, 8>(t, o, 1),
-            (Isa::Avx2, 1, _) => return avx2::tile::<1, 2>(t, o, 1),
-            (Isa::Avx2, 2, 3) => return avx2::tile::<2, 6>(t, o, 2),
-            (Isa::Avx2, 2, _) => return avx2::tile::<2, 2>(t, o, 2),
-            (Isa::Avx2, 3, 2) => return avx2::tile::<3, 4>(t, o, 3),
-            (Isa::Avx2, 3, _) => return avx2::tile::<3, 2>(t, o, 3),
+        use avx512::tile as t512;
+        match (isa, rows, np, direct) {
+            (Isa::Avx512, 14, 2, false) => return t512::<14, 2, false>(t, o, 14),
+            (Isa::Avx512, 14, _, false) => return t512::<14, 1, false>(t, o, 14),
+            (Isa::Avx512, 8, 3, false) => return t512::<8, 3, false>(t, o, 8),
+            (Isa::Avx512, 8, _, false) => return t512::<8, 1, false>(t, o, 8),
+            (Isa::Avx512, 1, 8, false) => return t512::<1, 8, false>(t, o, 1),
+            (Isa::Avx512, 1, _, false) => return t512::<1, 1, false>(t, o, 1),
+            (Isa::Avx512, 2, 6, false) => return t512::<2, 6, false>(t, o, 2),
+            (Isa::Avx512, 2, _, false) => return t512::<2, 1, false>(t, o, 2),
+            (Isa::Avx512, 3, 4, false) => return t512::<3, 4, false>(t, o, 3),
+            (Isa::Avx512, 3, _, false) => return t512::<3, 1, false>(t, o, 3),
+            (Isa::Avx512, 8, 3, true) => return t512::<8, 3, true>(t, o, 8),
+            (Isa::Avx512, 8, _, true) => return t512::<8, 1, true>(t, o, 8),
+            (Isa::Avx512, 1, 8, true) => return t512::<1, 8, true>(t, o, 1),
+            (Isa::Avx512, 1, _, true) => return t512::<1, 1, true>(t, o, 1),
+            (Isa::Avx512, 2, 6, true) => return t512::<2, 6, true>(t, o, 2),
+            (Isa::Avx512, 2, _, true) => return t512::<2, 1, true>(t, o, 2),
+            (Isa::Avx512, 3, 4, true) => return t512::<3, 4, true>(t, o, 3),
+            (Isa::Avx512, 3, _, true) => return t512::<3, 1, true>(t, o, 3),
+            (Isa::Avx2, 6, _, false) => return avx2::tile::<6, 2>(t, o, 6),
+            (Isa::Avx2, 1, 4, false) => return avx2::tile::<1, 8>(t, o, 1),
+            (Isa::Avx2, 1, _, false) => return avx2::tile::<1, 2>(t, o, 1),
+            (Isa::Avx2, 2, 3, false) => return avx2::tile::<2, 6>(t, o, 2),
+            (Isa::Avx2, 2, _, false) => return avx2::tile::<2, 2>(t, o, 2),
+            (Isa::Avx2, 3, 2, false) => return avx2::tile::<3, 4>(t, o, 3),
+            (Isa::Avx2, 3, _, false) => return avx2::tile::<3, 2>(t, o, 3),
             _ => {}
         }
     }
     let _ = isa;
     // SAFETY: forwarded.
-    unsafe { portable(t, o, rows, np) }
+    unsafe { portable(t, o, rows, np, direct) }
 }
 
 /// Writes `acc` (row `r`, column `j` at `r * width + j`) into the tile.
@@ -684,7 +739,8 @@ unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
 ///
 /// # Safety
 /// As for [`micro`].
-unsafe fn portable(t: &Tile, o: &Operands, rows: usize, np: usize) {
+unsafe fn portable(t: &Tile, o: &Operands, rows: usize, np: usize, direct: bool) {
+    let (a_row, a_depth) = if direct { (t.lda, 1) } else { (1, rows) };
     let width = np * NR;
     let mut acc = [0f32; MR_MAX * 8 * NR];
     for kk in 0..t.kc {
@@ -692,8 +748,8 @@ unsafe fn portable(t: &Tile, o: &Operands, rows: usize, np: usize) {
             // SAFETY: panel q < np, depth kk < kc: inside the caller's panels.
             let bp = unsafe { o.b.add(q * o.pstride + kk * NR) };
             for r in 0..o.mr {
-                // SAFETY: r < mr <= rows, kk < kc: inside the packed A.
-                let av = unsafe { *o.a.add(kk * rows + r) };
+                // SAFETY: r < mr <= rows, kk < kc: inside A's tile (packed or direct).
+                let av = unsafe { *o.a.add(kk * a_depth + r * a_row) };
                 for j in 0..NR {
                     // SAFETY: j < NR: inside the panel row.
                     acc[r * width + q * NR + j] += av * unsafe { *bp.add(j) };
@@ -779,17 +835,33 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{store, Operands, Tile, MR_MAX, NR};
+    use super::{Operands, Tile, NR};
     use std::arch::x86_64::*;
 
-    /// An `R × 16P` tile (`P` panels): `R * P` 16-lane accumulators.
+    /// An `R × 16P` tile (`P` panels): `R * P` 16-lane accumulators. A is packed
+    /// (`R` floats per depth) or, with `DIRECT`, read in place (`t.lda` floats between
+    /// rows; rows past `o.mr` read row `o.mr - 1` again, and are never stored).
     ///
     /// # Safety
     /// The CPU has AVX-512F; the pointers as for [`super::micro`] with `np = P`,
-    /// `o.mr <= R <= rows`.
+    /// `1 <= o.mr <= R <= rows`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile<const R: usize, const P: usize>(t: &Tile, o: &Operands, rows: usize) {
+    pub(super) unsafe fn tile<const R: usize, const P: usize, const DIRECT: bool>(
+        t: &Tile,
+        o: &Operands,
+        rows: usize,
+    ) {
         let mut acc = [[_mm512_setzero_ps(); P]; R];
+        // Per row: its first float and the step from one depth to the next.
+        let (row_at, step) = if DIRECT {
+            let last = o.mr.max(1) - 1;
+            (
+                std::array::from_fn::<usize, R, _>(|r| r.min(last) * t.lda),
+                1,
+            )
+        } else {
+            (std::array::from_fn::<usize, R, _>(|r| r), rows)
+        };
         let mut ap = o.a;
         let mut bp = o.b;
         for _ in 0..t.kc {
@@ -799,47 +871,58 @@ mod avx512 {
                 *b = unsafe { _mm512_loadu_ps(bp.add(q * o.pstride)) };
             }
             for (r, row) in acc.iter_mut().enumerate() {
-                // SAFETY: r < R <= rows: inside the packed A's depth.
-                let av = _mm512_set1_ps(unsafe { *ap.add(r) });
+                // SAFETY: packed: r < R <= rows floats of this depth; direct: row
+                // min(r, mr - 1) < mr at this depth (< kc): inside A's tile.
+                let av = _mm512_set1_ps(unsafe { *ap.add(row_at[r]) });
                 for (a, b) in row.iter_mut().zip(&bv) {
                     *a = _mm512_fmadd_ps(av, *b, *a);
                 }
             }
             // Advancing past the last depth stays one past the end: never read.
-            ap = ap.wrapping_add(rows);
+            ap = ap.wrapping_add(step);
             bp = bp.wrapping_add(NR);
         }
-        if o.nr == P * NR {
-            let (al, be) = (_mm512_set1_ps(t.alpha), _mm512_set1_ps(t.beta));
-            for (r, row) in acc.iter().enumerate().take(o.mr) {
-                for (q, a) in row.iter().enumerate() {
-                    // SAFETY: r < mr, columns q * 16.. + 16 <= nr: inside the tile.
-                    let cp = unsafe { o.c.add(r * t.ldc + q * NR) };
-                    let out = match (t.alpha == 1.0, t.beta == 0.0) {
-                        (true, true) => *a,
-                        (_, true) => _mm512_mul_ps(al, *a),
-                        // SAFETY: as above.
-                        _ => _mm512_fmadd_ps(
-                            be,
-                            unsafe { _mm512_loadu_ps(cp) },
-                            _mm512_mul_ps(al, *a),
-                        ),
-                    };
-                    // SAFETY: as above.
-                    unsafe { _mm512_storeu_ps(cp, out) };
-                }
-            }
-            return;
-        }
-        let mut flat = [0f32; MR_MAX * 8 * NR];
+        // SAFETY: forwarded (the tile's rows and columns).
+        unsafe { store(t, o, &acc) }
+    }
+
+    /// Writes the accumulators into the tile's `o.mr` rows and `o.nr` columns, the
+    /// last panel's columns past `o.nr` masked off.
+    ///
+    /// # Safety
+    /// As for [`tile`]'s `c`; the CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store<const R: usize, const P: usize>(
+        t: &Tile,
+        o: &Operands,
+        acc: &[[__m512; P]; R],
+    ) {
+        let (al, be) = (_mm512_set1_ps(t.alpha), _mm512_set1_ps(t.beta));
         for (r, row) in acc.iter().enumerate().take(o.mr) {
             for (q, a) in row.iter().enumerate() {
-                // SAFETY: R * P * 16 <= MR_MAX * 8 * 16 (the instances: 14×2, 1×8, …).
-                unsafe { _mm512_storeu_ps(flat.as_mut_ptr().add(r * P * NR + q * NR), *a) };
+                let width = o.nr.saturating_sub(q * NR).min(NR);
+                if width == 0 {
+                    break;
+                }
+                // The first `width` lanes (all 16 for a full panel).
+                let mask: __mmask16 = (((1u32 << width) - 1) & 0xffff) as __mmask16;
+                // SAFETY: r < mr, columns q * 16 .. + width <= nr: inside the tile (the
+                // masked lanes are neither read nor written).
+                let cp = unsafe { o.c.add(r * t.ldc + q * NR) };
+                let out = match (t.alpha == 1.0, t.beta == 0.0) {
+                    (true, true) => *a,
+                    (_, true) => _mm512_mul_ps(al, *a),
+                    // SAFETY: as above.
+                    _ => _mm512_fmadd_ps(
+                        be,
+                        unsafe { _mm512_maskz_loadu_ps(mask, cp) },
+                        _mm512_mul_ps(al, *a),
+                    ),
+                };
+                // SAFETY: as above.
+                unsafe { _mm512_mask_storeu_ps(cp, mask, out) };
             }
         }
-        // SAFETY: forwarded.
-        unsafe { store(t, o, &flat, P * NR) }
     }
 }
 
@@ -1072,7 +1155,7 @@ mod tests {
         let (k, n) = (40, 70);
         let b = ints(k * n, 8);
         let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
-        for rows in 1..=6 {
+        for (rows, direct) in (1..=6).flat_map(|r| [(r, false), (r, true)]) {
             let a = ints(rows * k, 9);
             let mut apack = vec![0f32; rows * k];
             pack_a(Mat::row_major(&a, rows, k), 0, rows, 0, k, rows, &mut apack);
@@ -1081,23 +1164,24 @@ mod tests {
             let t = Tile {
                 kc: k,
                 ldc: n,
+                lda: k,
                 alpha: 1.0,
                 beta: 0.0,
             };
             for p0 in (0..n.div_ceil(NR)).step_by(2) {
                 let np = 2.min(n.div_ceil(NR) - p0);
                 let o = Operands {
-                    a: apack.as_ptr(),
+                    a: if direct { a.as_ptr() } else { apack.as_ptr() },
                     b: packed.data[p0 * k * NR..].as_ptr(),
                     pstride: k * NR,
                     c: c[p0 * NR..].as_mut_ptr(),
                     mr: rows,
                     nr: (np * NR).min(n - p0 * NR),
                 };
-                // SAFETY: the tile's operands are inside `apack`, `packed` and `c`.
-                unsafe { portable(&t, &o, rows, np) };
+                // SAFETY: the tile's operands are inside `a` / `apack`, `packed` and `c`.
+                unsafe { portable(&t, &o, rows, np, direct) };
             }
-            assert_eq!(c, want, "{rows} rows");
+            assert_eq!(c, want, "{rows} rows, direct {direct}");
         }
     }
 

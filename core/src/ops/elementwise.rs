@@ -74,10 +74,7 @@ pub(crate) fn zip2<T: Element, U: Element>(
         row.len() == n && b.shape().iter().rev().skip(1).all(|&d| d == 1)
     });
     if let (Some(xs), Some(ys)) = (av.as_slice(), bv.as_slice().or(rows)) {
-        let mut out: Vec<U> = Vec::with_capacity(xs.len());
-        for chunk in xs.chunks(ys.len().max(1)) {
-            out.extend(chunk.iter().zip(ys).map(|(&x, &y)| f(x, y)));
-        }
+        let out = ferrex_kernels::wide(ZipRows { xs, ys, f: &mut f });
         if let Ok(out) = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), out) {
             return Ok(U::wrap(out.into_shared()));
         }
@@ -88,6 +85,27 @@ pub(crate) fn zip2<T: Element, U: Element>(
             .map_collect(|&x, &y| f(x, y))
             .into_shared(),
     ))
+}
+
+/// `f(x, y)` of each `x` and the `y` at its place in `ys` repeated: [`zip2`]'s slice
+/// loop, on the widest vectors.
+struct ZipRows<'a, T, F> {
+    xs: &'a [T],
+    ys: &'a [T],
+    f: F,
+}
+
+impl<T: Copy, U, F: FnMut(T, T) -> U> ferrex_kernels::WideLoop for ZipRows<'_, T, F> {
+    type Output = Vec<U>;
+
+    #[inline(always)]
+    fn run(mut self) -> Vec<U> {
+        let mut out: Vec<U> = Vec::with_capacity(self.xs.len());
+        for chunk in self.xs.chunks(self.ys.len().max(1)) {
+            out.extend(chunk.iter().zip(self.ys).map(|(&x, &y)| (self.f)(x, y)));
+        }
+        out
+    }
 }
 
 /// `out[i] = f(a[i])` in element type `T`.
