@@ -584,9 +584,12 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
     }
 }
 
-/// `x @ w.t()` for f32 products that the packed GEMM takes (as [`gemm`] would choose
-/// it), with the weight packed once per weight ([`super::prepack`]) instead of per call:
-/// the same function on the same packed panels, so the same bits. `None` for the rest.
+/// `x @ w.t()` for f32 products, with the weight packed once per weight
+/// ([`super::prepack`]) instead of per call: the compiled runtime's function on the
+/// same packed panels, so the same bits. Products of fewer rows than [`gemm`] packs
+/// for take it too (the weight is packed once, not per call), and so the threads the
+/// packed product splits a large weight over: the interpreter's MLP at batch 1 ran
+/// one-threaded GEMV, 1.8× the compiled plan's time at 2 threads. `None` for the rest.
 fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError> {
     let (Storage::F32(xa), Storage::F32(wa)) = (x, w) else {
         return Ok(None);
@@ -600,7 +603,7 @@ fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError
         .split_last()
         .map(|(_, lead)| lead.iter().product::<usize>());
     let Some(m) = rows.filter(|&m| {
-        m >= ferrex_kernels::gemm::PACKED_MIN_ROWS
+        m >= 1
             && n >= 8
             && k >= 8
             && xa.shape().last() == Some(&k)
