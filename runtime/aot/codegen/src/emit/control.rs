@@ -48,9 +48,59 @@ pub(super) struct SubState {
     pub(super) items: String,
     /// The nested workspaces this plan's workspace holds: `(index, path)`.
     fields: Vec<(usize, String)>,
+    /// For a subplan: the program's constant each of its constants is (a weight the
+    /// subgraph receives whole and the plan froze into it); `None` for one it computed.
+    const_map: Option<Vec<Option<usize>>>,
 }
 
 impl<'a> Gen<'a> {
+    /// The constant of the program's plan (field `c{…}` of `Model`) that constant `c`
+    /// of this plan is.
+    pub(super) fn const_field(&self, c: usize) -> Result<usize, AotError> {
+        match &self.sub.const_map {
+            None => Ok(c),
+            Some(map) => map.get(c).copied().flatten().ok_or_else(|| {
+                self.unsupported(format!(
+                    "constant {c} of a `cond` / `map` subgraph is computed inside it (a folded \
+                     value), which a generated subgraph does not hold yet"
+                ))
+            }),
+        }
+    }
+
+    /// Which of the program's constants each constant of subplan `sub` is: a frozen
+    /// placeholder `k` is the step's `k`-th subgraph operand, when that is a constant.
+    fn sub_const_map(
+        &self,
+        sub: &Plan,
+        op: &'static dyn HigherOrderOp,
+        args: &[Argument<Operand>],
+    ) -> Vec<Option<usize>> {
+        // The op lists its subgraph operands from node ids: an operand is encoded as one
+        // (`2v` a value, `2c + 1` a constant) to ask it, and decoded after.
+        let encoded: Vec<ferrex::graph::Arg> = (args.iter())
+            .filter_map(|a| {
+                a.try_map(|o| {
+                    Ok::<_, ()>(ferrex::graph::NodeId(match o {
+                        Operand::Val(v) => 2 * v,
+                        Operand::Const(c) => 2 * c + 1,
+                    }))
+                })
+                .ok()
+            })
+            .collect();
+        let operands = op.subgraph_inputs(&encoded);
+        (sub.const_origins.iter())
+            .map(|origin| match origin {
+                ferrex_runtime::plan::ConstOrigin::Placeholder(k) => {
+                    let n = operands.get(*k)?.0;
+                    (n % 2 == 1).then(|| self.const_field(n / 2).ok()).flatten()
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The workspace struct of this plan.
     pub(super) fn workspace_name(&self) -> String {
         match self.sub.prefix.as_str() {
@@ -173,7 +223,8 @@ impl<'a> Gen<'a> {
                 "" => index.to_string(),
                 p => format!("{p}_{index}"),
             };
-            self.subplan(index, &path, &format!("the {role} of `{}`", step.info.name))?;
+            let what = format!("the {role} of `{}`", step.info.name);
+            self.subplan(index, &path, &what, (op, args))?;
             let _ = writeln!(
                 cells,
                 "            let h{k} = ::std::cell::RefCell::new(&mut ws.h{index});"
@@ -220,17 +271,18 @@ impl<'a> Gen<'a> {
     /// Subplan `index` of this plan generated into `self.sub.items`: its workspace and
     /// its function. It shares the module's sizes (`Dims`), fallback ops, fused programs
     /// and step keys with the program's plan.
-    fn subplan(&mut self, index: usize, path: &str, what: &str) -> Result<(), AotError> {
+    fn subplan(
+        &mut self,
+        index: usize,
+        path: &str,
+        what: &str,
+        (op, args): (&'static dyn HigherOrderOp, &[Argument<Operand>]),
+    ) -> Result<(), AotError> {
         let plan: &'a Plan = self.plan;
         let sub = (plan.subplans.get(index))
             .ok_or_else(|| self.unsupported(format!("{what} names a missing subplan")))?;
-        if !sub.consts.is_empty() {
-            return Err(self.unsupported(format!(
-                "{what} has constants of its own (captured weights or folded values), which \
-                 a generated subgraph does not hold yet"
-            )));
-        }
         let mut g = Gen::new(self.ep, sub, self.stored, self.options);
+        g.sub.const_map = Some(self.sub_const_map(sub, op, args));
         self.share(&mut g);
         g.sub.prefix = path.to_string();
         g.sub.next_key = self.sub.next_key;
@@ -305,8 +357,13 @@ impl<'a> Gen<'a> {
 
     /// `x{k}`, input `k` of a subgraph, read as a slice of its placeholder's dtype.
     fn sub_input(&mut self, v: usize, source: InputSource, what: &str) -> Result<String, AotError> {
-        let InputSource::Runtime(k) = source else {
-            return Err(self.unsupported(format!("{what} has a frozen input")));
+        let k = match source {
+            InputSource::Runtime(k) => k,
+            InputSource::Frozen(c) => {
+                // A weight the subgraph receives whole: read from `Model` as the program's.
+                self.loc[v] = Some(Loc::Const(c));
+                return Ok(String::new());
+            }
         };
         let meta = (self.plan.metas.get(v).and_then(|m| m.first()))
             .ok_or_else(|| self.unsupported(format!("input {k} of {what} has no meta")))?;

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use ferrex::SymInt;
-use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, Step};
+use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, PackSource, Step};
 
 use super::literal::location;
 use super::{Gen, Loc};
@@ -153,9 +153,10 @@ impl Gen<'_> {
                 }
                 let sizes = (self.plan.consts.get(c))
                     .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
-                self.const_fields.insert(c);
+                let field = self.const_field(c)?;
+                self.const_fields.insert(field);
                 Read {
-                    expr: format!("&self.c{c}[..]"),
+                    expr: format!("&self.c{field}[..]"),
                     sizes: sizes.ok_or_else(|| self.unsupported(missing()))?,
                     slot: None,
                 }
@@ -291,7 +292,8 @@ impl Gen<'_> {
                         self.unsupported(format!("`{name}`: the weight has {bk} rows, not {k}"))
                     );
                 }
-                self.packs.push((i, *source));
+                let konst = self.const_field(source.konst)?;
+                self.packs.push((i, PackSource { konst, ..*source }));
                 Ok((format!("&self.w{i}"), SymInt::Int(n as i64)))
             }
             GemmB::Dynamic(o) => {
