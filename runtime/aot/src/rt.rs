@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
 pub use ferrex::symbolic::CmpOp;
+pub use ferrex::symbolic::SymBool;
+pub use ferrex::tensor::TensorMeta;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
@@ -19,8 +21,6 @@ pub use ferrex_kernels::{
 };
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
-pub use ferrex::symbolic::SymBool;
-pub use ferrex::tensor::TensorMeta;
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
@@ -499,7 +499,10 @@ pub fn higher_order(
 
 /// The meta of a higher-order step's output at this call's sizes.
 pub fn meta(dtype: DType, sizes: &[usize]) -> TensorMeta {
-    TensorMeta::new(dtype, sizes.iter().map(|&d| SymInt::Int(d as i64)).collect())
+    TensorMeta::new(
+        dtype,
+        sizes.iter().map(|&d| SymInt::Int(d as i64)).collect(),
+    )
 }
 
 /// A subgraph given `inputs.len()` values where it has `expected` placeholders.

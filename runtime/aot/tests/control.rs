@@ -33,11 +33,7 @@ fn values(t: &Tensor) -> Vec<f64> {
 /// Runs fixture `name`'s generated `call_flat` on each of `calls` (tuples of input
 /// tensors): the plan's outputs bit for bit (or its error), the interpreter's within
 /// 1e-5 (or its error). Returns the outcomes.
-fn agree(
-    name: &str,
-    aot: &dyn Fn(&[InputLeaf]) -> Outcome,
-    calls: &[Vec<Tensor>],
-) -> Vec<Outcome> {
+fn agree(name: &str, aot: &dyn Fn(&[InputLeaf]) -> Outcome, calls: &[Vec<Tensor>]) -> Vec<Outcome> {
     let ep = support::load(name);
     let plan = ferrex_runtime::compile(&ep).unwrap();
     let mut outcomes = Vec::new();
@@ -49,7 +45,10 @@ fn agree(
                 _ => panic!("{name}: {} inputs", inputs.len()),
             }
         };
-        let what = format!("{name} on {:?}", inputs.iter().map(Tensor::shape).collect::<Vec<_>>());
+        let what = format!(
+            "{name} on {:?}",
+            inputs.iter().map(Tensor::shape).collect::<Vec<_>>()
+        );
         let (got, want, reference) = (
             aot(&leaves()),
             plan.call_flat(&leaves()),
@@ -64,7 +63,10 @@ fn agree(
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&a), bits(&b), "{what}");
                     for (p, q) in a.iter().zip(&c) {
-                        assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{what}: {p} vs {q}");
+                        assert!(
+                            (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                            "{what}: {p} vs {q}"
+                        );
                     }
                 }
             }

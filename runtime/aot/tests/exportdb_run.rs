@@ -29,7 +29,9 @@ fn input(dtype: DType, sizes: Vec<usize>, shift: i64) -> Tensor {
             sizes,
         ),
         DType::Bool => Tensor::from_vec(
-            (0..n).map(|i| (i % 2 == 0) == (shift == 0)).collect::<Vec<_>>(),
+            (0..n)
+                .map(|i| (i % 2 == 0) == (shift == 0))
+                .collect::<Vec<_>>(),
             sizes,
         ),
         _ => Tensor::randn(sizes).to_dtype(dtype),

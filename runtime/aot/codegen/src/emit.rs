@@ -289,7 +289,10 @@ impl<'a> Gen<'a> {
         let specs = &self.ep.graph_signature().output_specs;
         let mut kept = Vec::new();
         let mut kept_specs = Vec::new();
-        for (out, k) in outputs.into_iter().zip(std::mem::take(&mut self.output_specs)) {
+        for (out, k) in outputs
+            .into_iter()
+            .zip(std::mem::take(&mut self.output_specs))
+        {
             let spec = specs.get(k);
             if spec.map(|s| s.kind) != Some(OutputKind::BufferMutation) {
                 kept.push(out);

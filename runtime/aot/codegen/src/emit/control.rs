@@ -12,9 +12,9 @@ use ferrex::graph::{Argument, HigherOrderOp};
 use ferrex::SymInt;
 use ferrex_runtime::plan::{InputSource, Operand, Plan, Step};
 
+use super::entry::Output;
 use super::literal::location;
 use super::steps::fail_closure;
-use super::entry::Output;
 use super::{Gen, Loc, UserInput};
 use crate::AotError;
 
@@ -179,7 +179,13 @@ impl<'a> Gen<'a> {
             .sum::<usize>();
         let start = self.int_outputs.len() + before;
         let dims: Vec<String> = (outputs[k].1.iter().enumerate())
-            .map(|(i, s)| format!("{RT}::size(Some(post[{}]), {:?})?", start + i, s.to_string()))
+            .map(|(i, s)| {
+                format!(
+                    "{RT}::size(Some(post[{}]), {:?})?",
+                    start + i,
+                    s.to_string()
+                )
+            })
             .collect();
         format!("[{}]", dims.join(", "))
     }
@@ -341,7 +347,11 @@ impl<'a> Gen<'a> {
         }
         let mut code = String::new();
         self.workspace(&mut code);
-        let d_param = if self.dims.dynamic() { ", d: &Dims" } else { "" };
+        let d_param = if self.dims.dynamic() {
+            ", d: &Dims"
+        } else {
+            ""
+        };
         let _ = write!(
             code,
             "impl Model {{\n    /// {what}, run by its step through `rt::higher_order`.\n    \

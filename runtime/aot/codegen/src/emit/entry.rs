@@ -8,10 +8,10 @@ use ferrex::SymInt;
 
 use ferrex::program::{ConstantValue, OutputKind};
 
+use super::control::{data_dependent, out_params};
 use super::items::sym_meta;
 use super::literal::f64_lit;
 use super::steps::numel;
-use super::control::{data_dependent, out_params};
 use super::{Gen, Leaf};
 
 const RT: &str = "::ferrex_aot::rt";
@@ -321,7 +321,11 @@ impl Gen<'_> {
     fn output_copies(&self, outputs: &[Output]) -> String {
         let mut code = String::new();
         for (k, (expr, s)) in outputs.iter().enumerate() {
-            let copy = if data_dependent(s) { "copy_out_vec" } else { "copy_out" };
+            let copy = if data_dependent(s) {
+                "copy_out_vec"
+            } else {
+                "copy_out"
+            };
             let _ = writeln!(code, "        {RT}::{copy}(out{k}, {expr})?;");
         }
         for (k, expr) in &self.buffer_writes {

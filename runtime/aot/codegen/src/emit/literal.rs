@@ -19,7 +19,6 @@ const LOCALS: &[&str] = &[
 
 /// A `forward` argument named after input `name` (the `index`-th), or `input{index}`
 /// when the name is not a plain Rust identifier nor a name of generated code's own.
-
 pub(super) fn ident(name: &str, index: usize) -> String {
     let plain = name
         .chars()

@@ -78,10 +78,7 @@ impl Gen<'_> {
                     None => format!("{RT}::item_value(&ws.e{}, {i})", step.out),
                     Some(d) => format!("{RT}::dim_value(&ws.e{}, {i}, {d})", step.out),
                 };
-                let _ = writeln!(
-                    code,
-                    "        ws.u[{j}] = ws.u[{j}].or({value}); // {sym}"
-                );
+                let _ = writeln!(code, "        ws.u[{j}] = ws.u[{j}].or({value}); // {sym}");
             }
         }
         Ok(())
