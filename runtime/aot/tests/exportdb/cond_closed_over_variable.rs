@@ -127,7 +127,7 @@ impl Workspace {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 24 bytes),
+/// The buffers `Model::sub0` computes in (the plan's 1 slots, 24 bytes),
 /// allocated once and reused by every call.
 pub struct SubWorkspace0 {
     s0: Vec<f32>,
@@ -162,7 +162,7 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 24 bytes),
+/// The buffers `Model::sub1` computes in (the plan's 1 slots, 24 bytes),
 /// allocated once and reused by every call.
 pub struct SubWorkspace1 {
     s0: Vec<f32>,

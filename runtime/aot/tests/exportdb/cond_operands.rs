@@ -156,7 +156,7 @@ impl Workspace {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 24 bytes),
+/// The buffers `Model::sub0` computes in (the plan's 1 slots, 24 bytes),
 /// allocated for the example inputs' sizes; a call on larger
 /// inputs grows the slots it needs first (some dim has no upper bound).
 pub struct SubWorkspace0 {
@@ -193,7 +193,7 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 24 bytes),
+/// The buffers `Model::sub1` computes in (the plan's 1 slots, 24 bytes),
 /// allocated for the example inputs' sizes; a call on larger
 /// inputs grows the slots it needs first (some dim has no upper bound).
 pub struct SubWorkspace1 {

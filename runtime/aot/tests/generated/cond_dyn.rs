@@ -173,7 +173,7 @@ impl Workspace {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 256 bytes),
+/// The buffers `Model::sub0` computes in (the plan's 1 slots, 256 bytes),
 /// allocated once at the dims' upper bounds, so no call grows them.
 pub struct SubWorkspace0 {
     s0: Vec<f32>,
@@ -208,7 +208,7 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 256 bytes),
+/// The buffers `Model::sub1` computes in (the plan's 1 slots, 256 bytes),
 /// allocated once at the dims' upper bounds, so no call grows them.
 pub struct SubWorkspace1 {
     s0: Vec<f32>,

@@ -153,7 +153,7 @@ impl Workspace {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 1 slots, 12 bytes),
+/// The buffers `Model::sub0` computes in (the plan's 1 slots, 12 bytes),
 /// allocated once at the dims' upper bounds, so no call grows them.
 pub struct SubWorkspace0 {
     s0: Vec<f32>,

@@ -101,6 +101,14 @@ impl<'a> Gen<'a> {
             .collect()
     }
 
+    /// The function that runs this plan: `forward`, or a subgraph's `sub{path}`.
+    pub(super) fn function_name(&self) -> String {
+        match self.sub.prefix.as_str() {
+            "" => "forward".into(),
+            p => format!("sub{p}"),
+        }
+    }
+
     /// The workspace struct of this plan.
     pub(super) fn workspace_name(&self) -> String {
         match self.sub.prefix.as_str() {
@@ -355,9 +363,9 @@ impl<'a> Gen<'a> {
         let _ = write!(
             code,
             "impl Model {{\n    /// {what}, run by its step through `rt::higher_order`.\n    \
-             fn sub{}(&self, ws: &mut {}{d_param}, inputs: Vec<{RT}::Tensor>) -> Result<Vec<{RT}::Tensor>, {RT}::RunError> {{\n\
+             fn {}(&self, ws: &mut {}{d_param}, inputs: Vec<{RT}::Tensor>) -> Result<Vec<{RT}::Tensor>, {RT}::RunError> {{\n\
              {head}{}{body}        Ok(vec![{}])\n    }}\n}}\n\n",
-            self.sub.prefix,
+            self.function_name(),
             self.workspace_name(),
             self.fits(),
             outs.join(", ")

@@ -77,11 +77,12 @@ impl Gen<'_> {
         };
         let _ = write!(
             code,
-            "/// The buffers `Model::forward` computes in (the plan's {} slots, {} bytes),\n\
+            "/// The buffers `Model::{}` computes in (the plan's {} slots, {} bytes),\n\
              /// {sized}\n\
              pub struct {name} {{\n{fields}}}\n\n\
              impl {name} {{\n    /// Allocates the slots.\n    \
              pub fn new() -> Result<{name}, {RT}::RunError> {{\n        Ok({name} {{\n{init}        }})\n    }}\n}}\n\n",
+            self.function_name(),
             lens.len(),
             lens.iter().sum::<usize>() * 4
         );
