@@ -404,6 +404,21 @@ pub fn tensor(shape: &[usize], data: Vec<f32>) -> Result<Tensor, RunError> {
 pub use ferrex::ops::Value;
 pub use ferrex::SymInt;
 
+/// A constant as a tensor, made on first use and kept in `cache` (a weight a `cond` /
+/// `map` step passes whole: the clone shares it, no copy per call).
+pub fn cached_tensor(
+    cache: &mut Option<Tensor>,
+    data: &[f32],
+    shape: &[usize],
+) -> Result<Tensor, RunError> {
+    if let Some(t) = cache {
+        return Ok(t.clone());
+    }
+    let t = tensor(shape, data.to_vec())?;
+    *cache = Some(t.clone());
+    Ok(t)
+}
+
 /// A tensor of `shape` holding a copy of `data` (an operand of a folded op).
 pub fn const_tensor(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
     tensor(shape, data.to_vec())

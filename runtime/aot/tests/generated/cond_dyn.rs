@@ -160,6 +160,10 @@ pub struct Workspace {
     e7: Vec<::ferrex_aot::rt::Storage>,
     h0: SubWorkspace0,
     h1: SubWorkspace1,
+    k0: Option<::ferrex_aot::rt::Tensor>,
+    k1: Option<::ferrex_aot::rt::Tensor>,
+    k2: Option<::ferrex_aot::rt::Tensor>,
+    k3: Option<::ferrex_aot::rt::Tensor>,
 }
 
 impl Workspace {
@@ -169,6 +173,10 @@ impl Workspace {
             e7: Vec::new(),
             h0: SubWorkspace0::new()?,
             h1: SubWorkspace1::new()?,
+            k0: None,
+            k1: None,
+            k2: None,
+            k3: None,
         })
     }
 }
@@ -267,7 +275,7 @@ impl Model {
         // cond: cond at runtime/aot/tests/support/control.rs:23
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cond", "cond", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 23, column: 9 }), e);
-            let args = vec![::ferrex_aot::rt::Value::SymBool(::ferrex_aot::rt::SymBool { lhs: ::ferrex_aot::rt::SymInt::Int(d.z0 as i64), op: ::ferrex_aot::rt::CmpOp::Gt, rhs: ::ferrex_aot::rt::SymInt::Int(4) }), ::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(x, &[d.z0, 6])?, ::ferrex_aot::rt::const_tensor(&self.c0[..], &[4, 6])?, ::ferrex_aot::rt::const_tensor(&self.c1[..], &[4])?, ::ferrex_aot::rt::const_tensor(&self.c2[..], &[4, 6])?, ::ferrex_aot::rt::const_tensor(&self.c3[..], &[4])?])];
+            let args = vec![::ferrex_aot::rt::Value::SymBool(::ferrex_aot::rt::SymBool { lhs: ::ferrex_aot::rt::SymInt::Int(d.z0 as i64), op: ::ferrex_aot::rt::CmpOp::Gt, rhs: ::ferrex_aot::rt::SymInt::Int(4) }), ::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(x, &[d.z0, 6])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k0, &self.c0[..], &[4, 6])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k1, &self.c1[..], &[4])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k2, &self.c2[..], &[4, 6])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k3, &self.c3[..], &[4])?])];
             let metas = vec![::ferrex_aot::rt::meta(::ferrex_aot::rt::DType::F32, &[d.z0, 4])];
             let h0 = ::std::cell::RefCell::new(&mut ws.h0);
             let h1 = ::std::cell::RefCell::new(&mut ws.h1);

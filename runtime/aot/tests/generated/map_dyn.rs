@@ -141,6 +141,8 @@ impl Dims {
 pub struct Workspace {
     e4: Vec<::ferrex_aot::rt::Storage>,
     h0: SubWorkspace0,
+    k0: Option<::ferrex_aot::rt::Tensor>,
+    k1: Option<::ferrex_aot::rt::Tensor>,
 }
 
 impl Workspace {
@@ -149,6 +151,8 @@ impl Workspace {
         Ok(Workspace {
             e4: Vec::new(),
             h0: SubWorkspace0::new()?,
+            k0: None,
+            k1: None,
         })
     }
 }
@@ -221,7 +225,7 @@ impl Model {
         // map_impl: map_impl at runtime/aot/tests/support/control.rs:41
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("map_impl", "map_impl", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 41, column: 9 }), e);
-            let args = vec![::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(xs, &[d.z0, 5])?]), ::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(input1, &[3])?, ::ferrex_aot::rt::const_tensor(&self.c0[..], &[3, 5])?, ::ferrex_aot::rt::const_tensor(&self.c1[..], &[3])?])];
+            let args = vec![::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(xs, &[d.z0, 5])?]), ::ferrex_aot::rt::Value::TensorList(vec![::ferrex_aot::rt::tensor_of_f32(input1, &[3])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k0, &self.c0[..], &[3, 5])?, ::ferrex_aot::rt::cached_tensor(&mut ws.k1, &self.c1[..], &[3])?])];
             let metas = vec![::ferrex_aot::rt::meta(::ferrex_aot::rt::DType::F32, &[d.z0, 3])];
             let h0 = ::std::cell::RefCell::new(&mut ws.h0);
             let run = |k: usize, inputs: Vec<::ferrex_aot::rt::Tensor>| match k {

@@ -51,6 +51,9 @@ pub(super) struct SubState {
     /// For a subplan: the program's constant each of its constants is (a weight the
     /// subgraph receives whole and the plan froze into it); `None` for one it computed.
     const_map: Option<Vec<Option<usize>>>,
+    /// Constants of the program passed whole to a subgraph (`c{…}` of `Model`), each
+    /// made a tensor once and kept in this plan's workspace (`k{…}`).
+    cached: std::collections::BTreeSet<usize>,
 }
 
 impl<'a> Gen<'a> {
@@ -124,6 +127,10 @@ impl<'a> Gen<'a> {
         for (index, path) in &self.sub.fields {
             let _ = writeln!(fields, "    h{index}: SubWorkspace{path},");
             let _ = writeln!(init, "            h{index}: SubWorkspace{path}::new()?,");
+        }
+        for c in &self.sub.cached {
+            let _ = writeln!(fields, "    k{c}: Option<{RT}::Tensor>,");
+            let _ = writeln!(init, "            k{c}: None,");
         }
         let n = self.dims.unbacked.len();
         if n > 0 && self.sub.prefix.is_empty() {
@@ -271,10 +278,13 @@ impl<'a> Gen<'a> {
     fn operand_tensor(&mut self, o: Operand) -> Result<String, AotError> {
         match o {
             Operand::Val(v) => self.tensor(v),
-            Operand::Const(_) => {
+            Operand::Const(c) => {
+                // A weight passed whole: made a tensor on the first call, then shared.
                 let r = self.read(o)?;
+                let field = self.const_field(c)?;
+                self.sub.cached.insert(field);
                 Ok(format!(
-                    "{RT}::const_tensor({}, &{})?",
+                    "{RT}::cached_tensor(&mut ws.k{field}, {}, &{})?",
                     r.expr,
                     self.shape(&r.sizes)
                 ))
