@@ -179,6 +179,24 @@ fn fused_input<'a>(
         .ok_or_else(|| format!("cannot broadcast {sizes:?} to {shape:?}"))
 }
 
+/// A higher-order op (`cond`, `map_impl`) on its bound argument values, its subgraphs
+/// run by `run`: the op's own definition (`call_higher_order`: `cond` picks a branch by
+/// its predicate, `map_impl` runs the body per slice and stacks), the first subgraph
+/// error returned as is, a failed result worded by `fail` (the step's error).
+pub fn higher_order(
+    op: &'static dyn HigherOrderOp,
+    values: &[Value],
+    run: ferrex::graph::RunSubgraphOf<'_, Tensor, RunError>,
+    metas: &[TensorMeta],
+    at: SourceLocation,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
+) -> Result<Vec<Storage>, RunError> {
+    call_higher_order(op, values, run, metas, at)?
+        .iter()
+        .map(|t| t.try_storage().map_err(|e| fail(&e)))
+        .collect()
+}
+
 #[derive(Clone, Debug)]
 enum Val {
     Empty,
@@ -681,18 +699,14 @@ impl Run<'_> {
             plan.run(storages, self.bindings, &mut sub_arena.borrow_mut())
         };
         let at = step.info.source.unwrap_or(SourceLocation::GRAPH);
-        let out = call_higher_order(op, &values, &run, &metas, at);
+        let fail = |e: &dyn std::fmt::Display| kernel_error(&step.info, e.to_string());
+        let out = higher_order(op, &values, &run, &metas, at, &fail);
         for (i, a) in subplans.iter().zip(sub_arenas) {
             if let Some(slot) = arena.subs.get_mut(*i) {
                 *slot = a.into_inner();
             }
         }
-        out?.iter()
-            .map(|t| {
-                t.try_storage()
-                    .map_err(|e| kernel_error(&step.info, e.to_string()))
-            })
-            .collect()
+        out
     }
 
     fn step(&mut self, step: &Step, arena: &mut Arena) -> Result<(), RunError> {

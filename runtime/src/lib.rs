@@ -101,7 +101,7 @@ pub mod plan;
 /// computes the plan's numbers bit for bit. The kernels themselves are
 /// `ferrex_kernels`'.
 pub mod step {
-    pub use crate::exec::{batch_norm_affine, bias_init, fused, pack, step_error};
+    pub use crate::exec::{batch_norm_affine, bias_init, fused, higher_order, pack, step_error};
 }
 
 use std::path::Path;

@@ -94,14 +94,26 @@
 //! output of the typed `forward` (`out{k}` in the order of the program's outputs), and
 //! `call` writes it into the caller's tensor, as `ExportedProgram::finish_call` does.
 //!
-//! What is generated today: programs with f32 and i64 (embedding ids) tensor inputs,
-//! constant inputs, user outputs and input mutations, whose plan consists of GEMM steps
-//! (with bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer
-//! norm, attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
-//! elementwise chains, free reshapes and eager fallbacks — every zoo model and 35 of the
-//! 42 supported ExportDB cases, with static or dynamic dims. Anything else (buffer
-//! mutations, size outputs, comparisons, `cond` / `map`, sizes read from data) is an
-//! [`AotError::Unsupported`] naming the node: generation fails rather than guess.
+//! **Control flow and values read from data.** A `cond` / `map` step's subgraphs are
+//! generated as functions of their own (`Model::sub0`…, each over a nested workspace),
+//! called through the runtime's own higher-order step
+//! (`ferrex_runtime::step::higher_order`): the branch a bool tensor or a SymBool of the
+//! sizes picks, `map`'s slices and stacking, and every error are the plan's. A value
+//! read from data (`item`'s `u0`) is bound when the step defining it has run, checked by
+//! the program's `_assert_scalar` steps in the interpreter's words; an output of
+//! data-dependent sizes is a `&mut Vec<f32>` that the typed `forward` fills; a SymInt
+//! output is returned by `call` as a 0-d i64 tensor, as `CompiledProgram::call` does.
+//!
+//! What is generated today: programs with f32, i64 (embedding ids, values read by
+//! `item`) and bool (`cond` predicates) tensor inputs, constant inputs, tensor and SymInt
+//! outputs, input mutations and mutated buffers, whose plan consists of GEMM steps (with
+//! bias and fused epilogue), convolutions, max pooling, permutes, softmax, layer norm,
+//! attention, strided views, sums and means, group norm, `bmm`, embeddings, fused
+//! elementwise chains, free reshapes, eager fallbacks and `cond` / `map` — every zoo
+//! model and all 42 supported ExportDB cases, with static or dynamic dims. Anything else
+//! (a constant folded inside a subgraph, a value read from data inside one, a size mixing
+//! input dims and data values, comparisons) is an [`AotError::Unsupported`] naming the
+//! node: generation fails rather than guess.
 
 mod builder;
 #[doc(hidden)]

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 pub use ferrex::module::{ForwardArgs, InputLeaf, LeafValue};
 pub use ferrex::symbolic::CmpOp;
+pub use ferrex::symbolic::SymBool;
+pub use ferrex::tensor::TensorMeta;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::fnv1a;
@@ -131,6 +133,30 @@ pub fn input_i64_rank(
     rank: usize,
 ) -> Result<Storage, RunError> {
     input_rank(leaves, index, name, DType::I64, rank)
+}
+
+/// [`input_f32`] for a bool input (a `cond` predicate).
+pub fn input_bool(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    sizes: &[usize],
+) -> Result<Storage, RunError> {
+    let storage = input_bool_rank(leaves, index, name, sizes.len())?;
+    for (dim, (&want, &got)) in sizes.iter().zip(storage.shape()).enumerate() {
+        check_size(name, dim, want as i64, got)?;
+    }
+    Ok(storage)
+}
+
+/// [`input_f32_rank`] for a bool input.
+pub fn input_bool_rank(
+    leaves: &[InputLeaf],
+    index: usize,
+    name: &str,
+    rank: usize,
+) -> Result<Storage, RunError> {
+    input_rank(leaves, index, name, DType::Bool, rank)
 }
 
 /// Leaf `index`: a tensor, of dtype `dtype`, of rank `rank` — in that order.
@@ -357,6 +383,17 @@ pub fn i64_data(s: &Storage) -> Cow<'_, [i64]> {
     }
 }
 
+/// The bool elements of a checked input, in row-major order (borrowed when contiguous).
+pub fn bool_data(s: &Storage) -> Cow<'_, [bool]> {
+    match s {
+        Storage::Bool(a) => match a.as_slice() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(a.iter().copied().collect()),
+        },
+        _ => Cow::Borrowed(&[]),
+    }
+}
+
 /// An output tensor of shape `shape` holding `data`.
 pub fn tensor(shape: &[usize], data: Vec<f32>) -> Result<Tensor, RunError> {
     Storage::from_vec(shape, data)
@@ -366,6 +403,21 @@ pub fn tensor(shape: &[usize], data: Vec<f32>) -> Result<Tensor, RunError> {
 
 pub use ferrex::ops::Value;
 pub use ferrex::SymInt;
+
+/// A constant as a tensor, made on first use and kept in `cache` (a weight a `cond` /
+/// `map` step passes whole: the clone shares it, no copy per call).
+pub fn cached_tensor(
+    cache: &mut Option<Tensor>,
+    data: &[f32],
+    shape: &[usize],
+) -> Result<Tensor, RunError> {
+    if let Some(t) = cache {
+        return Ok(t.clone());
+    }
+    let t = tensor(shape, data.to_vec())?;
+    *cache = Some(t.clone());
+    Ok(t)
+}
 
 /// A tensor of `shape` holding a copy of `data` (an operand of a folded op).
 pub fn const_tensor(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
@@ -416,21 +468,112 @@ pub fn fallback(
     fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
 ) -> Result<Vec<Storage>, RunError> {
     let out = ferrex::ops::run_eager(op, &args).map_err(|e| fail(&e.0))?;
-    out.iter()
-        .map(|t| {
-            let s = t
-                .try_storage()
-                .map_err(|e| RunError::Malformed(e.to_string()))?;
-            Ok(match &s {
-                Storage::F32(a) if a.as_slice().is_none() => {
-                    let data: Vec<f32> = a.iter().copied().collect();
-                    Storage::from_vec(a.shape(), data)
-                        .ok_or_else(|| RunError::Malformed("a fallback's result".into()))?
-                }
-                _ => s,
-            })
-        })
+    out.iter().map(contiguous).collect()
+}
+
+/// An f32 result made contiguous (later steps read it as a slice); others as they are.
+fn contiguous(t: &Tensor) -> Result<Storage, RunError> {
+    let s = t
+        .try_storage()
+        .map_err(|e| RunError::Malformed(e.to_string()))?;
+    Ok(match &s {
+        Storage::F32(a) if a.as_slice().is_none() => {
+            let data: Vec<f32> = a.iter().copied().collect();
+            Storage::from_vec(a.shape(), data)
+                .ok_or_else(|| RunError::Malformed("a fallback's result".into()))?
+        }
+        _ => s,
+    })
+}
+
+/// A higher-order op (`higher_order::cond`, `higher_order::map_impl`) of the program.
+pub fn hop(target: &str) -> Result<&'static dyn HigherOrderOp, RunError> {
+    ferrex::control_flow::lookup_higher_order(target)
+        .ok_or_else(|| RunError::Malformed(format!("no higher-order op `{target}`")))
+}
+
+pub use ferrex::graph::HigherOrderOp;
+
+/// A `cond` / `map_impl` step: the runtime's own step ([`ferrex_runtime::step::higher_order`],
+/// so the branch picked, the slices and the stacking are the plan's), its subgraphs run
+/// by the generated functions `run` calls; f32 results made contiguous.
+pub fn higher_order(
+    op: &'static dyn HigherOrderOp,
+    args: &[Value],
+    run: &dyn Fn(usize, Vec<Tensor>) -> Result<Vec<Tensor>, RunError>,
+    metas: &[TensorMeta],
+    at: Option<SourceLocation>,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
+) -> Result<Vec<Storage>, RunError> {
+    let at = at.unwrap_or(SourceLocation::GRAPH);
+    let out = ferrex_runtime::step::higher_order(op, args, run, metas, at, fail)?;
+    out.into_iter()
+        .map(|s| contiguous(&Tensor::from_storage(s)))
         .collect()
+}
+
+/// The meta of a higher-order step's output at this call's sizes.
+pub fn meta(dtype: DType, sizes: &[usize]) -> TensorMeta {
+    TensorMeta::new(
+        dtype,
+        sizes.iter().map(|&d| SymInt::Int(d as i64)).collect(),
+    )
+}
+
+/// A subgraph given `inputs.len()` values where it has `expected` placeholders.
+pub fn check_sub_count(inputs: &[Tensor], expected: usize) -> Result<(), RunError> {
+    if inputs.len() == expected {
+        return Ok(());
+    }
+    Err(RunError::Malformed(format!(
+        "a subgraph received {} inputs, it has {expected} placeholders",
+        inputs.len()
+    )))
+}
+
+/// Input `k` of a subgraph: of the dtype and sizes its placeholder declares (what its
+/// generated steps read), else the program is malformed.
+pub fn sub_input(
+    inputs: &[Tensor],
+    k: usize,
+    dtype: DType,
+    sizes: &[usize],
+) -> Result<Storage, RunError> {
+    let t = inputs
+        .get(k)
+        .ok_or_else(|| RunError::Malformed(format!("a subgraph has no input {k}")))?;
+    let s = contiguous(t)?;
+    if s.dtype() != dtype || s.shape() != sizes {
+        return Err(RunError::Malformed(format!(
+            "subgraph input {k} is {}{:?}, its placeholder {dtype}{sizes:?}",
+            s.dtype(),
+            s.shape()
+        )));
+    }
+    Ok(s)
+}
+
+/// The value of a 0-d integer result (`aten::item`'s), bound to its symbol.
+pub fn item_value(results: &[Storage], output: usize) -> Option<i64> {
+    results.get(output)?.to_vec::<i64>().first().copied()
+}
+
+/// Dim `dim` of a result (a data-dependent length: `nonzero`'s), bound to its symbol.
+pub fn dim_value(results: &[Storage], output: usize, dim: usize) -> Option<i64> {
+    let d = *results.get(output)?.shape().get(dim)?;
+    i64::try_from(d).ok()
+}
+
+/// A size computed from values read from data, as the plan's runner gives it to a
+/// kernel: its value, or `i64::MAX` when it overflows (refused by every allocation).
+pub fn sym_i64(value: Option<i64>) -> i64 {
+    value.unwrap_or(i64::MAX)
+}
+
+/// A SymInt output of the program: a 0-d i64 tensor, as `CompiledProgram::call`
+/// returns it.
+pub fn scalar_i64(value: i64) -> Tensor {
+    Tensor::scalar(value)
 }
 
 /// Output `i` of an eager fallback's results.
@@ -461,6 +604,13 @@ pub fn eager_f32(results: &[Storage], i: usize) -> Result<&[f32], RunError> {
 /// A tensor of `shape` holding a copy of `data` (an eager fallback's operand).
 pub fn tensor_of_f32(data: &[f32], shape: &[usize]) -> Result<Tensor, RunError> {
     tensor(shape, data.to_vec())
+}
+
+/// [`tensor_of_f32`] of bool data (a `cond` predicate).
+pub fn tensor_of_bool(data: &[bool], shape: &[usize]) -> Result<Tensor, RunError> {
+    Storage::from_vec(shape, data.to_vec())
+        .map(Tensor::from_storage)
+        .ok_or_else(|| RunError::Malformed(format!("bool data does not fill {shape:?}")))
 }
 
 /// [`tensor_of_f32`] of i64 data.
@@ -567,6 +717,15 @@ pub fn weights_error(shown: &str, e: RunError) -> LoadError {
         path: shown.to_string(),
         message: e.to_string(),
     }
+}
+
+/// Copies a computed value into an output of data-dependent sizes (sized by the copy).
+pub fn copy_out_vec(out: &mut Vec<f32>, value: &[f32]) -> Result<(), RunError> {
+    out.clear();
+    ferrex_kernels::try_grow(out, value.len(), 0.0)
+        .map_err(|e| RunError::Malformed(e.to_string()))?;
+    out.copy_from_slice(value);
+    Ok(())
 }
 
 /// Copies a computed value into an output (or a mutated buffer's state), refusing a

@@ -8,29 +8,7 @@
 use ferrex_exportdb::{cases, Verdict};
 
 /// The supported cases the generator refuses today, and the start of why.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "cond_closed_over_variable",
-        "`cond` / `map` sub-plans are not generated yet",
-    ),
-    (
-        "cond_operands",
-        "`cond` / `map` sub-plans are not generated yet",
-    ),
-    (
-        "constrain_as_size_example",
-        "an eager fallback's argument SymBool",
-    ),
-    (
-        "constrain_as_value_example",
-        "an eager fallback's argument SymBool",
-    ),
-    (
-        "dynamic_shape_map",
-        "`cond` / `map` sub-plans are not generated yet",
-    ),
-    ("scalar_output", "an output is not a tensor"),
-];
+const REFUSED: &[(&str, &str)] = &[];
 
 #[test]
 fn every_supported_exportdb_case_generates_or_is_listed() {

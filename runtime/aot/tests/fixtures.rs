@@ -10,7 +10,11 @@ use support::{archive, generate, generated, root, FIXTURES};
 fn fixtures_and_generated_code_are_fresh() {
     let bless = std::env::var_os("FERREX_BLESS").is_some();
     let mut stale = Vec::new();
-    for f in FIXTURES.iter().chain(support::DYNAMIC) {
+    for f in FIXTURES
+        .iter()
+        .chain(support::DYNAMIC)
+        .chain(support::control::CONTROL)
+    {
         let ep = (f.export)();
         let bytes = ferrex::serialize::pt2::to_bytes(&ep, f.name).expect("saving the fixture");
         let path = root().join(archive(f.name));

@@ -1,6 +1,7 @@
 //! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
 //! out as a Rust module. `steps.rs` emits each step; this file the module around them.
 
+mod control;
 mod dims;
 mod entry;
 mod folded;
@@ -89,6 +90,17 @@ struct Gen<'a> {
     leaves: Vec<Leaf>,
     /// Buffer updates at the end of `forward`: `(input index, value expression)`.
     buffer_writes: Vec<(usize, String)>,
+    /// `cond` / `map` subgraphs: where this plan is (`""` for the program, `"0_1"` for
+    /// subplan 1 of subplan 0), the next free step key (fields `f{key}` / `w{key}` of
+    /// `Model` are per step, over all plans), the subgraphs' generated items, and the
+    /// nested workspaces this plan's workspace holds (`h{index}`).
+    sub: control::SubState,
+    /// Slots grown right before the step that writes them (a size read from data).
+    pending_fits: Vec<String>,
+    /// The output spec of each tensor output `forward` writes, and the SymInt outputs
+    /// `call` returns (`(spec index, i64 expression)`).
+    output_specs: Vec<usize>,
+    int_outputs: Vec<(usize, String)>,
 }
 
 /// Generates the module body for `ep`, compiled as `compiled`.
@@ -100,25 +112,8 @@ pub(crate) fn module(
     options: &AotOptions,
 ) -> Result<GeneratedCode, AotError> {
     let plan = compiled.plan();
-    let mut g = Gen {
-        ep,
-        plan,
-        stored,
-        options,
-        loc: vec![None; plan.n_values],
-        inputs: Vec::new(),
-        const_fields: BTreeSet::new(),
-        packs: Vec::new(),
-        programs: Vec::new(),
-        slot_len: plan.slot_sizes.clone(),
-        slot_needs: Vec::new(),
-        dims: dims::DimTable::default(),
-        ops: Vec::new(),
-        eager: Vec::new(),
-        leaves: Vec::new(),
-        buffer_writes: Vec::new(),
-    };
-    g.check_signature()?;
+    let mut g = Gen::new(ep, plan, stored, options);
+    g.sub.next_key = plan.steps.len();
     g.bind_inputs()?;
     let mut bodies = Vec::with_capacity(plan.steps.len());
     for (i, step) in plan.steps.iter().enumerate() {
@@ -145,6 +140,7 @@ pub(crate) fn module(
     let weight_bytes = g.model(&mut code)?;
     code.push_str(&dims);
     g.workspace(&mut code);
+    code.push_str(&g.sub.items);
     code.push_str(&forward);
     Ok(GeneratedCode {
         code,
@@ -153,23 +149,42 @@ pub(crate) fn module(
     })
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
+    fn new(
+        ep: &'a ExportedProgram,
+        plan: &'a Plan,
+        stored: &'a Stored,
+        options: &'a AotOptions,
+    ) -> Gen<'a> {
+        Gen {
+            ep,
+            plan,
+            stored,
+            options,
+            loc: vec![None; plan.n_values],
+            inputs: Vec::new(),
+            const_fields: BTreeSet::new(),
+            packs: Vec::new(),
+            programs: Vec::new(),
+            slot_len: plan.slot_sizes.clone(),
+            slot_needs: Vec::new(),
+            dims: dims::DimTable::default(),
+            ops: Vec::new(),
+            eager: Vec::new(),
+            leaves: Vec::new(),
+            buffer_writes: Vec::new(),
+            sub: control::SubState::default(),
+            pending_fits: Vec::new(),
+            output_specs: Vec::new(),
+            int_outputs: Vec::new(),
+        }
+    }
+
     fn unsupported(&self, message: impl Into<String>) -> AotError {
         AotError::Unsupported {
             path: self.options.display_name.clone(),
             message: message.into(),
         }
-    }
-
-    /// No buffer mutations, no sub-plans (constant inputs and input mutations are
-    /// generated).
-    fn check_signature(&self) -> Result<(), AotError> {
-        let sig = self.ep.graph_signature();
-        let _ = sig;
-        if !self.plan.subplans.is_empty() {
-            return Err(self.unsupported("`cond` / `map` sub-plans are not generated yet"));
-        }
-        Ok(())
     }
 
     /// The placeholders: user inputs become `forward`'s arguments, frozen ones constants.
@@ -195,9 +210,10 @@ impl Gen<'_> {
                     let dtype = match meta.map(|m| m.dtype) {
                         Some(ferrex::DType::F32) => "f32",
                         Some(ferrex::DType::I64) => "i64",
+                        Some(ferrex::DType::Bool) => "bool",
                         _ => {
                             return Err(self.unsupported(format!(
-                                "input `{name}` is not an f32 or i64 tensor"
+                                "input `{name}` is not an f32, i64 or bool tensor"
                             )))
                         }
                     };
@@ -272,10 +288,15 @@ impl Gen<'_> {
     ) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
         let specs = &self.ep.graph_signature().output_specs;
         let mut kept = Vec::new();
-        for (k, out) in outputs.into_iter().enumerate() {
+        let mut kept_specs = Vec::new();
+        for (out, k) in outputs
+            .into_iter()
+            .zip(std::mem::take(&mut self.output_specs))
+        {
             let spec = specs.get(k);
             if spec.map(|s| s.kind) != Some(OutputKind::BufferMutation) {
                 kept.push(out);
+                kept_specs.push(k);
                 continue;
             }
             let target = spec.and_then(|s| s.target.as_deref());
@@ -288,16 +309,24 @@ impl Gen<'_> {
                 self.buffer_writes.push((input, out.0));
             }
         }
+        self.output_specs = kept_specs;
         Ok(kept)
     }
 
-    /// The user outputs: `(expression, sizes)` each.
+    /// The tensor outputs: `(expression, sizes)` each; SymInt outputs set aside for
+    /// `call` (`int_outputs`).
     fn outputs(&mut self) -> Result<Vec<(String, Vec<SymInt>)>, AotError> {
         let mut out = Vec::new();
-        for a in &self.plan.outputs {
-            let ferrex::graph::Argument::Tensor(n) = a else {
-                return Err(self.unsupported("an output is not a tensor"));
+        for (k, a) in self.plan.outputs.iter().enumerate() {
+            let n = match a {
+                ferrex::graph::Argument::Tensor(n) => n,
+                ferrex::graph::Argument::Int(s) => {
+                    self.int_outputs.push((k, self.int_value(s)));
+                    continue;
+                }
+                _ => return Err(self.unsupported("an output is not a tensor or a SymInt")),
             };
+            self.output_specs.push(k);
             if self.loc.get(n.0).copied().flatten().is_none() {
                 return Err(self.unsupported(format!(
                     "output `{}` is not computed by a generated step",

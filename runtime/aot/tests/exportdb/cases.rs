@@ -25,8 +25,20 @@ pub mod cond_branch_nested_function;
 #[path = "cond_branch_nonlocal_variables.rs"]
 pub mod cond_branch_nonlocal_variables;
 #[rustfmt::skip]
+#[path = "cond_closed_over_variable.rs"]
+pub mod cond_closed_over_variable;
+#[rustfmt::skip]
+#[path = "cond_operands.rs"]
+pub mod cond_operands;
+#[rustfmt::skip]
 #[path = "cond_predicate.rs"]
 pub mod cond_predicate;
+#[rustfmt::skip]
+#[path = "constrain_as_size_example.rs"]
+pub mod constrain_as_size_example;
+#[rustfmt::skip]
+#[path = "constrain_as_value_example.rs"]
+pub mod constrain_as_value_example;
 #[rustfmt::skip]
 #[path = "decorator.rs"]
 pub mod decorator;
@@ -42,6 +54,9 @@ pub mod dynamic_shape_constructor;
 #[rustfmt::skip]
 #[path = "dynamic_shape_if_guard.rs"]
 pub mod dynamic_shape_if_guard;
+#[rustfmt::skip]
+#[path = "dynamic_shape_map.rs"]
+pub mod dynamic_shape_map;
 #[rustfmt::skip]
 #[path = "dynamic_shape_round.rs"]
 pub mod dynamic_shape_round;
@@ -87,6 +102,9 @@ pub mod optional_input;
 #[rustfmt::skip]
 #[path = "pytree_flatten.rs"]
 pub mod pytree_flatten;
+#[rustfmt::skip]
+#[path = "scalar_output.rs"]
+pub mod scalar_output;
 #[rustfmt::skip]
 #[path = "shadowing.rs"]
 pub mod shadowing;
@@ -147,7 +165,23 @@ pub fn call(
             Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
             Err(e) => vec![Err(e)],
         }),
+        "cond_closed_over_variable" => Some(match cond_closed_over_variable::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "cond_operands" => Some(match cond_operands::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
         "cond_predicate" => Some(match cond_predicate::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "constrain_as_size_example" => Some(match constrain_as_size_example::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "constrain_as_value_example" => Some(match constrain_as_value_example::Model::new() {
             Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
             Err(e) => vec![Err(e)],
         }),
@@ -168,6 +202,10 @@ pub fn call(
             Err(e) => vec![Err(e)],
         }),
         "dynamic_shape_if_guard" => Some(match dynamic_shape_if_guard::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "dynamic_shape_map" => Some(match dynamic_shape_map::Model::new() {
             Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
             Err(e) => vec![Err(e)],
         }),
@@ -228,6 +266,10 @@ pub fn call(
             Err(e) => vec![Err(e)],
         }),
         "pytree_flatten" => Some(match pytree_flatten::Model::new() {
+            Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
+            Err(e) => vec![Err(e)],
+        }),
+        "scalar_output" => Some(match scalar_output::Model::new() {
             Ok(m) => calls.iter().map(|l| m.call_flat(l)).collect(),
             Err(e) => vec![Err(e)],
         }),

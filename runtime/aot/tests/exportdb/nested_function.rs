@@ -115,23 +115,23 @@ impl Workspace {
 }
 
 impl Model {
-    /// Runs the program on row-major slices (`a`: f32[3, 2], `b`: f32[2]) into `outputs` (`out0`: f32[3, 2]).
+    /// Runs the program on row-major slices (`a`: f32[3, 2], `input1`: f32[2]) into `outputs` (`out0`: f32[3, 2]).
     /// Allocates no buffer of its own: the plan's buffers are `ws`'s.
-    pub fn forward(&self, ws: &mut Workspace, a: &[f32], b: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
+    pub fn forward(&self, ws: &mut Workspace, a: &[f32], input1: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("a", "f32[3, 2]", a.len(), 6)?;
-        ::ferrex_aot::rt::check_len("b", "f32[2]", b.len(), 2)?;
+        ::ferrex_aot::rt::check_len("input1", "f32[2]", input1.len(), 2)?;
         ::ferrex_aot::rt::check_len("out0", "f32[3, 2]", out0.len(), 6)?;
         // add_1: aten::add.Tensor at exportdb/src/cases/nested_function.rs:18
         {
             let out = &mut ws.s0[..6];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/nested_function.rs", line: 18, column: 15 }), e);
-            ::ferrex_aot::rt::fused(&self.f0, &[(a, &[3, 2]), (b, &[2])], &[3, 2], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f0, &[(a, &[3, 2]), (input1, &[2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         // add_2: aten::add.Tensor at exportdb/src/cases/nested_function.rs:19
         {
             let out = &mut ws.s1[..6];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/nested_function.rs", line: 19, column: 13 }), e);
-            ::ferrex_aot::rt::fused(&self.f1, &[(a, &[3, 2]), (b, &[2]), (&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f1, &[(a, &[3, 2]), (input1, &[2]), (&ws.s0[..6], &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..6])?;
         Ok(())
@@ -155,9 +155,9 @@ impl Model {
     pub fn call_flat(&self, leaves: &[::ferrex_aot::rt::InputLeaf]) -> Result<Vec<::ferrex_aot::rt::Tensor>, ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_count(leaves, 2)?;
         let a = ::ferrex_aot::rt::input_f32(leaves, 0, "a", &[3, 2])?;
-        let b = ::ferrex_aot::rt::input_f32(leaves, 1, "b", &[2])?;
+        let input1 = ::ferrex_aot::rt::input_f32(leaves, 1, "b", &[2])?;
         let mut out0 = ::ferrex_aot::rt::zeros(6)?;
-        self.with_workspace(|ws| self.forward(ws, &::ferrex_aot::rt::f32_data(&a), &::ferrex_aot::rt::f32_data(&b), &mut out0))?;
+        self.with_workspace(|ws| self.forward(ws, &::ferrex_aot::rt::f32_data(&a), &::ferrex_aot::rt::f32_data(&input1), &mut out0))?;
         Ok(vec![::ferrex_aot::rt::tensor(&[3, 2], out0)?])
     }
 

@@ -388,3 +388,7 @@ pub fn load(name: &str) -> ExportedProgram {
     let path = root().join(archive(name));
     ferrex::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The control-flow and data-dependent fixtures (their own file, so that the models
+/// above keep their source lines, which the archives record).
+pub mod control;

@@ -29,6 +29,11 @@ pub(super) struct DimTable {
     exprs: RefCell<(Vec<Expr>, BTreeMap<Expr, usize>)>,
     /// The first size a step asked for that generated code cannot compute.
     error: RefCell<Option<String>>,
+    /// Symbols read from data (`u0`: an `item`, a `nonzero` length), in the order the
+    /// steps defining them run: `ws.u[j]`, bound when that step has run.
+    pub(super) unbacked: Vec<Symbol>,
+    /// Whether a `cond` / `map` subgraph is being generated (which has no `ws.u`).
+    pub(super) in_sub: bool,
 }
 
 impl DimTable {
@@ -72,6 +77,10 @@ impl DimTable {
 
     fn atom(&self, a: &Atom) -> Option<String> {
         Some(match a {
+            Atom::Sym(s) if s.is_unbacked() => {
+                let j = self.unbacked.iter().position(|x| x == s)?;
+                format!("ws.u[{j}]")
+            }
             Atom::Sym(s) => format!("Some(s[{}])", self.index(*s)?),
             Atom::FloorDiv(e, d) => format!("{RT}::e_fdiv({}, {d})", self.eval(e)?),
             Atom::Mod(e, d) => format!("{RT}::e_mod({}, {d})", self.eval(e)?),
@@ -98,6 +107,10 @@ impl Gen<'_> {
                 t.error.borrow_mut().get_or_insert(format!("a size of {v}"));
                 "0".into()
             }
+            SymInt::Sym { expr, .. } if s.is_unbacked() => match self.unbacked_value(expr) {
+                Some(v) => format!("({RT}::size({v}, {:?})?)", expr.to_string()),
+                None => "0".into(),
+            },
             SymInt::Sym { expr, .. } => {
                 if !t.bound(expr) {
                     t.error.borrow_mut().get_or_insert(format!(
@@ -114,6 +127,46 @@ impl Gen<'_> {
                 });
                 format!("d.z{k}")
             }
+        }
+    }
+
+    /// An expression of symbols read from data (`ws.u[j]`, bound by the steps that
+    /// ran), as an `Option<i64>` expression; `None` (an error recorded) when a symbol is
+    /// not bound by a step before, is bound by an input too, or is read in a subgraph.
+    fn unbacked_value(&self, expr: &Expr) -> Option<String> {
+        let t = &self.dims;
+        let why = if t.in_sub {
+            Some("a size read from data inside a `cond` / `map` subgraph is not generated")
+        } else if expr.symbols().iter().any(|s| !s.is_unbacked()) {
+            Some("a size mixing input sizes and values read from data is not generated")
+        } else {
+            None
+        };
+        let value = match why {
+            None => t.eval(expr),
+            Some(_) => None,
+        };
+        if value.is_none() {
+            t.error.borrow_mut().get_or_insert(format!(
+                "the size `{expr}`: {}",
+                why.unwrap_or("it is read before the step defining it")
+            ));
+        }
+        value
+    }
+
+    /// A size as an `i64` expression, as the plan's runner passes it to an eager kernel
+    /// or a `SymBool` (`Bindings::value`): a value read from data is passed as it is
+    /// (an `_assert_scalar` reports a negative one in its own words; an overflow is
+    /// `i64::MAX`, which every allocation refuses).
+    pub(super) fn int_value(&self, s: &SymInt) -> String {
+        match s {
+            SymInt::Int(v) => v.to_string(),
+            SymInt::Sym { expr, .. } if s.is_unbacked() => match self.unbacked_value(expr) {
+                Some(v) => format!("{RT}::sym_i64({v})"),
+                None => "0".into(),
+            },
+            s => format!("{} as i64", self.dim(s)),
         }
     }
 

@@ -8,6 +8,7 @@ use ferrex::SymInt;
 
 use ferrex::program::{ConstantValue, OutputKind};
 
+use super::control::{data_dependent, out_params};
 use super::items::sym_meta;
 use super::literal::f64_lit;
 use super::steps::numel;
@@ -58,10 +59,14 @@ impl Gen<'_> {
             .chain(eager_fields)
             .collect();
         let eager_init = (self.eager.iter()).map(|v| format!("            e{v}: Vec::new(),\n"));
+        let (extra_fields, extra_init) = self.workspace_extra();
+        let fields = fields + &extra_fields;
         let init: String = (lens.iter().enumerate())
             .map(|(s, n)| format!("            s{s}: {RT}::zeros({n})?,\n"))
             .chain(eager_init)
-            .collect();
+            .collect::<String>()
+            + &extra_init;
+        let name = self.workspace_name();
         let sized = match (self.dims.dynamic(), at_upper) {
             (false, _) => "allocated once and reused by every call.",
             (true, true) => "allocated once at the dims' upper bounds, so no call grows them.",
@@ -72,18 +77,19 @@ impl Gen<'_> {
         };
         let _ = write!(
             code,
-            "/// The buffers `Model::forward` computes in (the plan's {} slots, {} bytes),\n\
+            "/// The buffers `Model::{}` computes in (the plan's {} slots, {} bytes),\n\
              /// {sized}\n\
-             pub struct Workspace {{\n{fields}}}\n\n\
-             impl Workspace {{\n    /// Allocates the slots.\n    \
-             pub fn new() -> Result<Workspace, {RT}::RunError> {{\n        Ok(Workspace {{\n{init}        }})\n    }}\n}}\n\n",
+             pub struct {name} {{\n{fields}}}\n\n\
+             impl {name} {{\n    /// Allocates the slots.\n    \
+             pub fn new() -> Result<{name}, {RT}::RunError> {{\n        Ok({name} {{\n{init}        }})\n    }}\n}}\n\n",
+            self.function_name(),
             lens.len(),
             lens.iter().sum::<usize>() * 4
         );
     }
 
     /// `ws.sN` grown to what this call needs, for each slot whose size is per call.
-    fn fits(&self) -> String {
+    pub(super) fn fits(&self) -> String {
         let mut code = String::new();
         for (s, needs) in self.slot_needs.iter().enumerate() {
             if !needs.is_empty() {
@@ -109,9 +115,7 @@ impl Gen<'_> {
         let in_names: String = (self.inputs.iter())
             .map(|i| format!(", {}", i.ident))
             .collect();
-        let outs: String = (0..outputs.len())
-            .map(|k| format!(", out{k}: &mut [f32]"))
-            .collect();
+        let outs = out_params(outputs);
         let doc_in: Vec<String> = (self.user_inputs())
             .map(|i| format!("`{}`: {}", i.ident, sym_meta(i.dtype, &i.sizes)))
             .collect();
@@ -121,7 +125,7 @@ impl Gen<'_> {
         let (doc_in, doc_out) = (doc_in.join(", "), doc_out.join(", "));
         code.push_str("impl Model {\n");
         if dynamic {
-            self.dynamic_forward(code, &ins, outputs.len(), (&doc_in, &doc_out));
+            self.dynamic_forward(code, &ins, outputs, (&doc_in, &doc_out));
         } else {
             let _ = write!(
                 code,
@@ -141,6 +145,9 @@ impl Gen<'_> {
             );
         }
         for (k, (_, s)) in outputs.iter().enumerate() {
+            if data_dependent(s) {
+                continue;
+            }
             let _ = writeln!(
                 code,
                 "        {RT}::check_len(\"out{k}\", {:?}, out{k}.len(), {})?;",
@@ -150,6 +157,7 @@ impl Gen<'_> {
         }
         code.push_str(&self.fits());
         code.push_str(&self.buffer_reads());
+        code.push_str(&self.unbacked_reset());
         let per = self.options.steps_per_function.max(1);
         let parts: Vec<&[String]> = bodies.chunks(per).collect();
         let d_arg = if dynamic { ", d" } else { "" };
@@ -181,7 +189,8 @@ impl Gen<'_> {
     }
 
     /// `dims`, the typed `forward` of a program with dynamic dims, and the head of `run`.
-    fn dynamic_forward(&self, code: &mut String, ins: &str, n_out: usize, doc: (&str, &str)) {
+    fn dynamic_forward(&self, code: &mut String, ins: &str, outputs: &[Output], doc: (&str, &str)) {
+        let n_out = outputs.len();
         let sizes: String = (self.user_inputs())
             .map(|i| format!(", {}_sizes: [usize; {}]", i.ident, i.sizes.len()))
             .collect();
@@ -211,9 +220,7 @@ impl Gen<'_> {
         let names: String = (self.user_inputs())
             .map(|i| format!(", {}", i.ident))
             .collect();
-        let outs: String = (0..n_out)
-            .map(|k| format!(", out{k}: &mut [f32]"))
-            .collect();
+        let outs = out_params(outputs);
         let out_names: String = (0..n_out).map(|k| format!(", out{k}")).collect();
         let _ = write!(
             code,
@@ -238,6 +245,9 @@ impl Gen<'_> {
     fn output_sizes(&self, code: &mut String, outputs: &[Output]) {
         code.push_str("impl Dims {\n");
         for (k, (_, s)) in outputs.iter().enumerate() {
+            if data_dependent(s) {
+                continue;
+            }
             let _ = write!(
                 code,
                 "    /// The sizes of output {k} ({}).\n    pub fn out{k}(&self) -> [usize; {}] {{\n        let d = self;\n        {}\n    }}\n\n",
@@ -264,6 +274,10 @@ impl Gen<'_> {
         let dynamic = self.dims.dynamic();
         let mut body = self.call_inputs();
         for (k, (_, s)) in outputs.iter().enumerate() {
+            if data_dependent(s) {
+                let _ = writeln!(body, "        let mut out{k} = Vec::new();");
+                continue;
+            }
             let _ = writeln!(
                 body,
                 "        let mut out{k} = {RT}::zeros({})?;",
@@ -279,11 +293,9 @@ impl Gen<'_> {
         } else {
             ("forward", "")
         };
-        let _ = writeln!(
-            body,
-            "        self.with_workspace(|ws| self.{run}(ws{d}{args}))?;"
-        );
+        body.push_str(&self.call_run(&format!("self.{run}(ws{d}{args})"), outputs));
         let results = self.call_results(outputs, &mut body);
+        let results = self.with_int_outputs(results);
         let _ = write!(
             code,
             "impl Model {{\n    /// Runs the program on `args` (a tuple, as for `export`) and returns the user\n    \
@@ -309,8 +321,13 @@ impl Gen<'_> {
     /// The outputs copied out of the workspace, then the mutated buffers written.
     fn output_copies(&self, outputs: &[Output]) -> String {
         let mut code = String::new();
-        for (k, (expr, _)) in outputs.iter().enumerate() {
-            let _ = writeln!(code, "        {RT}::copy_out(out{k}, {expr})?;");
+        for (k, (expr, s)) in outputs.iter().enumerate() {
+            let copy = if data_dependent(s) {
+                "copy_out_vec"
+            } else {
+                "copy_out"
+            };
+            let _ = writeln!(code, "        {RT}::{copy}(out{k}, {expr})?;");
         }
         for (k, expr) in &self.buffer_writes {
             let _ = writeln!(
@@ -392,12 +409,17 @@ impl Gen<'_> {
 
     /// The user outputs `call` returns; an input mutation's value is written into the
     /// caller's tensor instead (`finish_call`).
-    fn call_results(&self, outputs: &[Output], body: &mut String) -> Vec<String> {
+    fn call_results(&self, outputs: &[Output], body: &mut String) -> Vec<(usize, String)> {
         let specs = &self.ep.graph_signature().output_specs;
         let mut results = Vec::new();
         for (k, (_, s)) in outputs.iter().enumerate() {
-            let value = format!("{RT}::tensor(&{}, out{k})?", self.shape(s));
-            let spec = specs.get(k);
+            let shape = match data_dependent(s) {
+                true => self.post_shape(outputs, k),
+                false => self.shape(s),
+            };
+            let value = format!("{RT}::tensor(&{shape}, out{k})?");
+            let at = self.output_specs.get(k).copied().unwrap_or(k);
+            let spec = specs.get(at);
             let target = spec.and_then(|s| s.target.as_deref());
             let leaf = (self.inputs.iter()).find(|i| Some(i.name.as_str()) == target);
             match (spec.map(|s| s.kind), leaf) {
@@ -408,7 +430,7 @@ impl Gen<'_> {
                         i.leaf
                     );
                 }
-                _ => results.push(value),
+                _ => results.push((at, value)),
             }
         }
         results

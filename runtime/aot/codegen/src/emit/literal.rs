@@ -11,8 +11,14 @@ const KEYWORDS: &[&str] = &[
     "use", "where", "while", "ws", "try", "box", "yield",
 ];
 
+/// The names generated code gives its own locals and parameters, which an input's
+/// name must not shadow.
+const LOCALS: &[&str] = &[
+    "args", "b", "d", "fail", "inputs", "leaves", "metas", "post", "run", "s", "shape",
+];
+
 /// A `forward` argument named after input `name` (the `index`-th), or `input{index}`
-/// when the name is not a plain Rust identifier.
+/// when the name is not a plain Rust identifier nor a name of generated code's own.
 pub(super) fn ident(name: &str, index: usize) -> String {
     let plain = name
         .chars()
@@ -23,7 +29,8 @@ pub(super) fn ident(name: &str, index: usize) -> String {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name != "_"
         && !name.starts_with("out")
-        && !KEYWORDS.contains(&name);
+        && !KEYWORDS.contains(&name)
+        && !LOCALS.contains(&name);
     if plain {
         name.to_string()
     } else {

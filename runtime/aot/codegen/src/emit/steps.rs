@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use ferrex::SymInt;
-use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, Step};
+use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, PackSource, Step};
 
 use super::literal::location;
 use super::{Gen, Loc};
@@ -69,6 +69,9 @@ impl Gen<'_> {
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
             Kind::Fallback { op, args } => self.fallback(step, op, args, &mut code)?,
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
+            Kind::HigherOrder { op, args, subplans } => {
+                self.higher_order(step, *op, args, subplans, &mut code)?;
+            }
             other if self.kernel_step(step, &mut code)? => {
                 let _ = other;
             }
@@ -81,7 +84,7 @@ impl Gen<'_> {
                 )))
             }
         }
-        Ok(code)
+        Ok(self.with_pending_fits(code))
     }
 
     /// The slot step `step` writes (its length grown to `sizes`), recorded as the
@@ -99,7 +102,12 @@ impl Gen<'_> {
         let n = numel(sizes);
         let example = usize::try_from(n.hint()).unwrap_or(0);
         self.slot_len[slot] = self.slot_len[slot].max(example);
-        if n.is_symbolic() && !self.slot_needs[slot].iter().any(|x| same(x, &n)) {
+        if n.is_unbacked() {
+            // Known only once the step defining it ran: the slot grows right before.
+            let len = self.dim(&n);
+            self.pending_fits
+                .push(format!("        {RT}::fit(&mut ws.s{slot}, &[{len}])?;\n"));
+        } else if n.is_symbolic() && !self.slot_needs[slot].iter().any(|x| same(x, &n)) {
             self.slot_needs[slot].push(n);
         }
         self.loc[step.out] = Some(Loc::Slot(slot));
@@ -145,9 +153,10 @@ impl Gen<'_> {
                 }
                 let sizes = (self.plan.consts.get(c))
                     .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
-                self.const_fields.insert(c);
+                let field = self.const_field(c)?;
+                self.const_fields.insert(field);
                 Read {
-                    expr: format!("&self.c{c}[..]"),
+                    expr: format!("&self.c{field}[..]"),
                     sizes: sizes.ok_or_else(|| self.unsupported(missing()))?,
                     slot: None,
                 }
@@ -283,7 +292,8 @@ impl Gen<'_> {
                         self.unsupported(format!("`{name}`: the weight has {bk} rows, not {k}"))
                     );
                 }
-                self.packs.push((i, *source));
+                let konst = self.const_field(source.konst)?;
+                self.packs.push((i, PackSource { konst, ..*source }));
                 Ok((format!("&self.w{i}"), SymInt::Int(n as i64)))
             }
             GemmB::Dynamic(o) => {

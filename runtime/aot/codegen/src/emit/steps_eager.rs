@@ -41,6 +41,46 @@ impl Gen<'_> {
             step.out,
             values.join(", ")
         );
+        self.bind_unbacked(step, code)
+    }
+
+    /// After a fallback that reads values from data (`aten::item`'s `u0`, a `nonzero`
+    /// length): `ws.u[j]` bound from what it computed, as `Bindings::bind_outputs` binds
+    /// it (the first value bound stays).
+    fn bind_unbacked(&mut self, step: &Step, code: &mut String) -> Result<(), AotError> {
+        let metas = self.plan.metas.get(step.out).cloned().unwrap_or_default();
+        let unbacked = |s: &SymInt| match s.expr().as_linear() {
+            Some((sym, 1, 0)) if sym.is_unbacked() => Some(sym),
+            _ => None,
+        };
+        for (i, meta) in metas.iter().enumerate() {
+            let item = match &meta.sym {
+                Some(ferrex::symbolic::SymScalar::Int(v)) => unbacked(v).map(|s| (s, None)),
+                _ => None,
+            };
+            let dims = (meta.sizes.iter().enumerate())
+                .filter_map(|(dim, size)| unbacked(size).map(|s| (s, Some(dim))));
+            for (sym, dim) in item.into_iter().chain(dims) {
+                if self.dims.in_sub {
+                    return Err(self.unsupported(format!(
+                        "`{}` reads a value from data inside a `cond` / `map` subgraph",
+                        step.info.name
+                    )));
+                }
+                let j = match self.dims.unbacked.iter().position(|x| *x == sym) {
+                    Some(j) => j,
+                    None => {
+                        self.dims.unbacked.push(sym);
+                        self.dims.unbacked.len() - 1
+                    }
+                };
+                let value = match dim {
+                    None => format!("{RT}::item_value(&ws.e{}, {i})", step.out),
+                    Some(d) => format!("{RT}::dim_value(&ws.e{}, {i}, {d})", step.out),
+                };
+                let _ = writeln!(code, "        ws.u[{j}] = ws.u[{j}].or({value}); // {sym}");
+            }
+        }
         Ok(())
     }
 
@@ -67,43 +107,46 @@ impl Gen<'_> {
 
     /// An argument of a fallback as an `rt::Value` expression, its sizes bound.
     fn value(&mut self, a: &Arg) -> Result<String, AotError> {
-        let int = |g: &Self, s: &SymInt| match s {
-            SymInt::Int(v) => format!("{RT}::SymInt::Int({v})"),
-            s => format!("{RT}::SymInt::Int({} as i64)", g.dim(s)),
-        };
+        let a = a.try_map(|n| self.tensor(n.0))?;
+        self.value_of(&a)
+    }
+
+    /// An argument whose tensors are `rt::Tensor` expressions, as an `rt::Value`
+    /// expression: sizes bound as the plan's runner binds them (`Bindings::value`).
+    pub(super) fn value_of(&self, a: &Argument<String>) -> Result<String, AotError> {
+        let int = |s: &SymInt| format!("{RT}::SymInt::Int({})", self.int_value(s));
         Ok(match a {
             Argument::None => format!("{RT}::Value::None"),
             Argument::Bool(b) => format!("{RT}::Value::Bool({b})"),
-            Argument::Int(s) => format!("{RT}::Value::Int({})", int(self, s)),
+            Argument::Int(s) => format!("{RT}::Value::Int({})", int(s)),
             Argument::Float(f) => format!("{RT}::Value::Float({})", f64_lit(*f)),
             Argument::Str(s) => format!("{RT}::Value::Str(String::from({s:?}))"),
             Argument::DType(d) => format!("{RT}::Value::DType({RT}::DType::{d:?})"),
             Argument::IntList(l) => {
-                let items: Vec<String> = l.iter().map(|s| int(self, s)).collect();
+                let items: Vec<String> = l.iter().map(int).collect();
                 format!("{RT}::Value::IntList(vec![{}])", items.join(", "))
             }
             Argument::FloatList(l) => {
                 let items: Vec<String> = l.iter().map(|f| f64_lit(*f)).collect();
                 format!("{RT}::Value::FloatList(vec![{}])", items.join(", "))
             }
-            Argument::Tensor(n) => format!("{RT}::Value::Tensor({})", self.tensor(n.0)?),
-            Argument::TensorList(l) => {
-                let items = (l.iter().map(|n| self.tensor(n.0))).collect::<Result<Vec<_>, _>>()?;
-                format!("{RT}::Value::TensorList(vec![{}])", items.join(", "))
-            }
+            Argument::Tensor(t) => format!("{RT}::Value::Tensor({t})"),
+            Argument::TensorList(l) => format!("{RT}::Value::TensorList(vec![{}])", l.join(", ")),
             Argument::OptTensorList(l) => {
-                let mut items = Vec::new();
-                for n in l {
-                    items.push(match n {
-                        Some(n) => format!("Some({})", self.tensor(n.0)?),
-                        None => "None".into(),
-                    });
-                }
+                let items: Vec<String> = (l.iter())
+                    .map(|t| t.as_ref().map_or("None".into(), |t| format!("Some({t})")))
+                    .collect();
                 format!("{RT}::Value::OptTensorList(vec![{}])", items.join(", "))
             }
+            Argument::SymBool(b) => format!(
+                "{RT}::Value::SymBool({RT}::SymBool {{ lhs: {}, op: {RT}::CmpOp::{:?}, rhs: {} }})",
+                int(&b.lhs),
+                b.op,
+                int(&b.rhs)
+            ),
             other => {
                 return Err(self.unsupported(format!(
-                    "an eager fallback's argument {other:?} (a symbolic value)"
+                    "an eager fallback's argument {other:?} (a SymInt node not inlined)"
                 )))
             }
         })
@@ -111,7 +154,7 @@ impl Gen<'_> {
 
     /// Value `v` as an `rt::Tensor` expression (a copy of f32 data; a stored eager
     /// result shared).
-    fn tensor(&mut self, v: usize) -> Result<String, AotError> {
+    pub(super) fn tensor(&mut self, v: usize) -> Result<String, AotError> {
         if let Some(Loc::Eager(e, i)) = self.loc.get(v).copied().flatten() {
             return Ok(format!("{RT}::eager_tensor(&ws.e{e}, {i})?"));
         }
