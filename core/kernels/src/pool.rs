@@ -26,6 +26,7 @@ fn nan_max<T: Float>(m: T, v: T) -> T {
 
 /// One plane; `colmax` is scratch kept between planes.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn max_pool_plane<T: Float>(
     x: &[T],
     h: usize,
@@ -102,6 +103,40 @@ fn max_pool_plane<T: Float>(
     }
 }
 
+/// Consecutive planes of `x` pooled into `out` (as many as `out` holds), on the widest
+/// vectors.
+struct PoolPlanes<'a, T> {
+    x: &'a [T],
+    h: usize,
+    w: usize,
+    win: &'a PoolWindow,
+    out: &'a mut [T],
+    oh: usize,
+    ow: usize,
+}
+
+impl<T: Float> crate::WideLoop for PoolPlanes<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let PoolPlanes {
+            x,
+            h,
+            w,
+            win,
+            out,
+            oh,
+            ow,
+        } = self;
+        let mut colmax = Vec::new();
+        for (i, o) in out.chunks_mut(oh * ow).enumerate() {
+            let plane = &x[i * h * w..(i + 1) * h * w];
+            max_pool_plane(plane, h, w, win, o, oh, ow, &mut colmax);
+        }
+    }
+}
+
 /// Max pooling of `planes` row-major `[h, w]` planes into `[oh, ow]` planes.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d<T: Float>(
@@ -132,12 +167,15 @@ pub fn max_pool2d<T: Float>(
     let threads = num_threads().min(planes);
     let work = planes * out_len * win.k[0] * win.k[1];
     let run = |first: usize, out: &mut [T]| {
-        let mut colmax = Vec::new();
-        for (i, o) in out.chunks_mut(out_len).enumerate() {
-            let p = first + i;
-            let plane = &x[p * in_len..(p + 1) * in_len];
-            max_pool_plane(plane, h, w, win, o, oh, ow, &mut colmax);
-        }
+        crate::wide(PoolPlanes {
+            x: &x[first * in_len..],
+            h,
+            w,
+            win,
+            out,
+            oh,
+            ow,
+        });
     };
     let threads = if work >= PAR_MIN_CONV { threads } else { 1 };
     for_each_item_chunk(

@@ -188,7 +188,7 @@ impl PackedB {
 
     /// Sizes the buffer for `[k, n]`, keeping what it holds: every panel row is
     /// written by [`PackedB::put_row`], padding included.
-    fn size_for(&mut self, k: usize, n: usize) -> Result<(), KernelError> {
+    pub(crate) fn size_for(&mut self, k: usize, n: usize) -> Result<(), KernelError> {
         let len = n
             .div_ceil(NR)
             .checked_mul(k)
@@ -202,7 +202,8 @@ impl PackedB {
     }
 
     /// Writes row `kk` (`n` floats) into its place in every panel.
-    fn put_row(&mut self, kk: usize, row: &[f32]) {
+    #[inline(always)]
+    pub(crate) fn put_row(&mut self, kk: usize, row: &[f32]) {
         let k = self.k;
         let mut chunks = row.chunks_exact(NR);
         for (p, src) in (&mut chunks).enumerate() {

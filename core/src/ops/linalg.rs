@@ -602,12 +602,8 @@ fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError
         .shape()
         .split_last()
         .map(|(_, lead)| lead.iter().product::<usize>());
-    let Some(m) = rows.filter(|&m| {
-        m >= 1
-            && n >= 8
-            && k >= 8
-            && xa.shape().last() == Some(&k)
-    }) else {
+    let Some(m) = rows.filter(|&m| m >= 1 && n >= 8 && k >= 8 && xa.shape().last() == Some(&k))
+    else {
         return Ok(None);
     };
     let packed = super::prepack::packed_weight(wa)?;
