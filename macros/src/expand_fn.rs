@@ -131,7 +131,11 @@ pub fn expand_checked_impl(
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     // A trait impl (`impl Default for Helper`) is read, its functions marked; whether the
     // type's own methods may be called is its inherent block's to say.
-    let marker = if helper_type && !trait_impl {
+    // Two marked inherent blocks of one type: the first in the file says it.
+    let marker = if helper_type
+        && !trait_impl
+        && analysis::file_items::of_call_site().emits_receiver_marker(&item)
+    {
         quote! {
             impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
         }

@@ -16,6 +16,7 @@ mod catch_unwind;
 mod data_access;
 mod data_branch;
 mod early_return;
+pub mod file_items;
 mod interior_mutability;
 mod kind;
 mod mut_self;
@@ -314,6 +315,9 @@ struct Walker<'a> {
     /// In a marked trait impl (`impl AddAssign<f64> for Gain`), `&mut self` is the helper
     /// value the operator updates, not the model.
     mut_self_allowed: bool,
+    /// What the file of the macro call declares (`Owner::f` with `Owner` a trait or a
+    /// module alias of the file).
+    file: std::rc::Rc<file_items::FileItems>,
 }
 
 impl<'a> Walker<'a> {
@@ -338,6 +342,7 @@ impl<'a> Walker<'a> {
             tuple_fields: HashMap::new(),
             self_kind: Kind::Module,
             mut_self_allowed: false,
+            file: file_items::of_call_site(),
         }
     }
 
@@ -1113,7 +1118,14 @@ impl<'a> Walker<'a> {
             let segs = segment_names(&p.path);
             let owner = &segs[segs.len() - 2];
             let last = &segs[segs.len() - 1];
+            let module_alias = self.file.is_module(owner);
+            if segs.len() == 2 && self.file.is_trait(owner) {
+                self.errors
+                    .push(opaque_call::trait_value_error(p, owner, last));
+                return Kind::Plain;
+            }
             if starts_upper(owner)
+                && !module_alias
                 && !starts_upper(last)
                 && !TENSOR_ROOTS.contains(&segs[0].as_str())
                 && !is_std_type(owner)
@@ -1124,7 +1136,7 @@ impl<'a> Walker<'a> {
             }
             // `helpers::scale` as a value: a function of a module, which must be an
             // `export_fn` like one named bare.
-            if !starts_upper(owner)
+            if (!starts_upper(owner) || module_alias)
                 && !starts_upper(last)
                 && !is_primitive_type(owner)
                 && !TENSOR_ROOTS.contains(&segs[0].as_str())
@@ -2188,7 +2200,16 @@ impl<'a> Walker<'a> {
             }
             return Kind::Maybe;
         }
-        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
+        if segs.len() == 2 && owner.is_some_and(|o| self.file.is_trait(o)) {
+            // `Peek::peek(x)`: a trait's method, whose impls syntax cannot place.
+            self.errors
+                .push(opaque_call::trait_call_error(c, &segs[0], &last));
+            return Kind::Maybe;
+        }
+        // `use crate::blocks as B; B::f(x)`: a module's function, checked like one named
+        // by its module's path.
+        let module_alias = owner.is_some_and(|o| self.file.is_module(o));
+        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) && !module_alias {
             if FORWARD_FNS.contains(&last.as_str()) && !c.args.is_empty() {
                 // `Block::forward(&self.block, x)`: the instance must be a module, checked
                 // at the call (the type may be generic, and cannot be named bare).
