@@ -41,6 +41,7 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
     let errors = combine(errors);
     let mut item = item;
     analysis::opaque_receiver::rewrite_fn(&mut item, &report.receiver_checks);
+    analysis::unread_impls::rewrite_fn(&mut item);
     quote! {
         #item
         #errors
@@ -144,6 +145,7 @@ pub fn expand_checked_impl(
     };
     let mut item = item;
     analysis::opaque_receiver::rewrite_impl(&mut item, &report.receiver_checks);
+    analysis::unread_impls::rewrite_impl(&mut item);
     quote! {
         #item
         #errors

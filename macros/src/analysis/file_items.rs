@@ -27,6 +27,12 @@ pub struct FileItems {
     pub types: HashSet<String>,
     /// Every `impl` block of the file, in file order.
     pub impls: Vec<ImplBlock>,
+    /// The module (a path of `mod` names from the file's top) that declares each type, and
+    /// each free function; `None` for a name declared in several.
+    pub type_modules: HashMap<String, Option<Vec<String>>>,
+    pub fn_modules: HashMap<String, Option<Vec<String>>>,
+    /// The module the visitor is in.
+    module: Vec<String>,
 }
 
 /// An `impl` block of the file, as text.
@@ -37,6 +43,12 @@ pub struct ImplBlock {
     /// Marked `#[ferrex::export_fn]` or `#[export_module(…)]`: strict mode reads it.
     marked: bool,
     methods: Vec<String>,
+    /// The module that holds the block.
+    pub module: Vec<String>,
+    /// The trait's name (last segment), the impl's generics and the self type's name.
+    pub trait_name: Option<String>,
+    pub generics: String,
+    pub type_name: Option<String>,
 }
 
 impl ImplBlock {
@@ -53,6 +65,19 @@ impl ImplBlock {
                     .last()
                     .is_some_and(|s| s.ident == "export_fn" || s.ident == "export_module")
             }),
+            module: Vec::new(),
+            trait_name: item
+                .trait_
+                .as_ref()
+                .and_then(|(_, p, _)| p.segments.last())
+                .map(|s| s.ident.to_string()),
+            generics: item.generics.to_token_stream().to_string(),
+            type_name: match &*item.self_ty {
+                syn::Type::Path(p) if p.qself.is_none() => {
+                    p.path.segments.last().map(|s| s.ident.to_string())
+                }
+                _ => None,
+            },
             methods: item
                 .items
                 .iter()
@@ -62,6 +87,14 @@ impl ImplBlock {
                 })
                 .collect(),
         }
+    }
+
+    pub fn is_marked(&self) -> bool {
+        self.marked
+    }
+
+    pub fn self_ty(&self) -> &str {
+        &self.self_ty
     }
 
     fn same_block(&self, other: &ImplBlock) -> bool {
@@ -117,6 +150,25 @@ impl FileItems {
     }
 }
 
+impl FileItems {
+    fn declare_type(&mut self, ident: &syn::Ident) {
+        self.types.insert(ident.to_string());
+        let at = Some(self.module.clone());
+        self.type_modules
+            .entry(ident.to_string())
+            .and_modify(|m| *m = None)
+            .or_insert(at);
+    }
+
+    /// The module of the block `item` in the file, if the file holds it once.
+    pub fn module_of_block(&self, item: &syn::ItemImpl) -> Option<Vec<String>> {
+        let this = ImplBlock::of(item);
+        let mut found = self.impls.iter().filter(|b| b.same_block(&this));
+        let first = found.next()?;
+        found.next().is_none().then(|| first.module.clone())
+    }
+}
+
 impl<'ast> Visit<'ast> for FileItems {
     fn visit_item_trait(&mut self, t: &'ast syn::ItemTrait) {
         self.traits.insert(t.ident.to_string());
@@ -124,29 +176,42 @@ impl<'ast> Visit<'ast> for FileItems {
     }
 
     fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
-        self.impls.push(ImplBlock::of(i));
+        let mut block = ImplBlock::of(i);
+        block.module.clone_from(&self.module);
+        self.impls.push(block);
         syn::visit::visit_item_impl(self, i);
     }
 
     fn visit_item_struct(&mut self, t: &'ast syn::ItemStruct) {
-        self.types.insert(t.ident.to_string());
+        self.declare_type(&t.ident);
     }
 
     fn visit_item_enum(&mut self, t: &'ast syn::ItemEnum) {
-        self.types.insert(t.ident.to_string());
+        self.declare_type(&t.ident);
     }
 
     fn visit_item_union(&mut self, t: &'ast syn::ItemUnion) {
-        self.types.insert(t.ident.to_string());
+        self.declare_type(&t.ident);
     }
 
     fn visit_item_type(&mut self, t: &'ast syn::ItemType) {
-        self.types.insert(t.ident.to_string());
+        self.declare_type(&t.ident);
     }
 
     fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
         self.module_aliases.insert(m.ident.to_string());
+        self.module.push(m.ident.to_string());
         syn::visit::visit_item_mod(self, m);
+        self.module.pop();
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        let at = Some(self.module.clone());
+        self.fn_modules
+            .entry(f.sig.ident.to_string())
+            .and_modify(|m| *m = None)
+            .or_insert(at);
+        syn::visit::visit_item_fn(self, f);
     }
 
     fn visit_use_rename(&mut self, r: &'ast syn::UseRename) {

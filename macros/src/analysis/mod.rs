@@ -27,6 +27,7 @@ mod pointer_identity;
 mod static_mut;
 mod tensor_api;
 mod tensor_format;
+pub mod unread_impls;
 mod unsafe_block;
 
 use std::collections::{HashMap, HashSet};
