@@ -3,7 +3,8 @@
 //! - `help: keep both branches in the graph with `cond!`: `…`` replaces the branch it is
 //!   about;
 //! - `put `#[ferrex::export_fn]` on `fn f``, `put `#[…]` on the `impl T` block that defines
-//!   `m`` (or `the `impl` block that defines `m``) inserts the attribute there.
+//!   `m`` (or `the `impl Trait for T` block`, or `the `impl` block that defines `m``) inserts
+//!   the attribute there.
 //!
 //! Every program whose errors all carry such a fix is fixed and built (trybuild `pass`,
 //! which also runs its `main`), except where the fix makes strict export read a body that
@@ -58,6 +59,7 @@ const PROSE_ONLY: &[(&str, &str)] = &[
     ("shared_state_reached", "as `global_state`"),
     ("static_mut", "as `global_state`"),
     ("tensor_format", "printing sizes instead of values is a change of what is printed"),
+    ("trait_call_by_path", "as `foreign_tensor_method`: the trait's method becomes a free `#[export_fn]`, moved out of its impl"),
     ("unsafe_block", "the unsafe code moves into a registered op: a new kernel and meta function"),
 ];
 
@@ -256,11 +258,7 @@ fn attribute_site(text: &str, fix: &Fix) -> Option<usize> {
                 }
                 let header_end = at + text[at..].find('{')?;
                 let header = &text[at..header_end];
-                if ty.as_ref().is_some_and(|t| {
-                    !header
-                        .split(|c: char| !c.is_alphanumeric() && c != '_')
-                        .any(|w| w == t)
-                }) {
+                if ty.as_ref().is_some_and(|t| !header_names(header, t)) {
                     continue;
                 }
                 let end = block_end(text, at)?;
@@ -272,6 +270,20 @@ fn attribute_site(text: &str, fix: &Fix) -> Option<usize> {
             None
         }
         Fix::Cond(_) => None,
+    }
+}
+
+/// Whether an `impl` header names `ty`: a type (`Gain`), or a trait and a type (`Clone for
+/// Gain`, the trait's path and arguments aside).
+fn header_names(header: &str, ty: &str) -> bool {
+    let has_word = |text: &str, w: &str| {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .any(|x| x == w)
+    };
+    match (ty.split_once(" for "), header.split_once(" for ")) {
+        (Some((tr, t)), Some((head, tail))) => has_word(head, tr) && has_word(tail, t),
+        (Some(_), None) => false,
+        (None, _) => has_word(header, ty),
     }
 }
 

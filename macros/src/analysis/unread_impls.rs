@@ -12,9 +12,10 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{BinOp, Expr, UnOp};
+use syn::{BinOp, Expr, Token, UnOp};
 
 use super::file_items::FileItems;
 use super::opaque_receiver::{local_check, Message};
@@ -29,6 +30,21 @@ const TRAITS: &[(&str, &str)] = &[
     ("IntoIterator", "into_iter"),
     ("PartialEq", "eq"),
     ("PartialOrd", "partial_cmp"),
+    ("Display", "fmt"),
+    ("Debug", "fmt"),
+];
+
+/// The std macros that format their arguments.
+const FORMAT_MACROS: &[&str] = &[
+    "format",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "format_args",
 ];
 
 /// An unmarked impl of one of [`TRAITS`] in the file.
@@ -135,20 +151,20 @@ fn is_place(e: &Expr) -> bool {
 }
 
 /// The dereferences and indexings inside an operand, each with the place it runs on.
-fn inner_places<'e>(e: &'e Expr, out: &mut Vec<(&'static str, &'e Expr)>) {
+fn inner_places(e: &Expr, out: &mut Vec<(&'static str, Expr)>) {
     match e {
         Expr::Paren(p) => inner_places(&p.expr, out),
         Expr::Reference(r) if r.mutability.is_none() => inner_places(&r.expr, out),
         Expr::Field(f) => inner_places(&f.base, out),
         Expr::Unary(u) if matches!(u.op, UnOp::Deref(_)) => {
             if is_place(&u.expr) {
-                out.push(("Deref", &u.expr));
+                out.push(("Deref", (*u.expr).clone()));
             }
             inner_places(&u.expr, out);
         }
         Expr::Index(i) => {
             if is_place(&i.expr) {
-                out.push(("Index", &i.expr));
+                out.push(("Index", (*i.expr).clone()));
             }
             inner_places(&i.expr, out);
         }
@@ -158,14 +174,14 @@ fn inner_places<'e>(e: &'e Expr, out: &mut Vec<(&'static str, &'e Expr)>) {
 
 /// The impl uses of an expression that is a value (a call, an operator, a loop), each with
 /// the place whose type decides the impl.
-fn uses(e: &Expr) -> Vec<(&'static str, &Expr)> {
+fn uses(e: &Expr) -> Vec<(&'static str, Expr)> {
     let mut out = Vec::new();
     match e {
         Expr::MethodCall(m) => {
             let name = m.method.to_string();
             if (name == "clone" || name == "to_owned") && m.args.is_empty() && is_place(&m.receiver)
             {
-                out.push(("Clone", &*m.receiver));
+                out.push(("Clone", (*m.receiver).clone()));
             }
             inner_places(&m.receiver, &mut out);
             m.args.iter().for_each(|a| inner_places(a, &mut out));
@@ -178,11 +194,12 @@ fn uses(e: &Expr) -> Vec<(&'static str, &Expr)> {
                 _ => None,
             };
             if let (Some(tr), true) = (compare, is_place(&b.left)) {
-                out.push((tr, &*b.left));
+                out.push((tr, (*b.left).clone()));
             }
             inner_places(&b.left, &mut out);
             inner_places(&b.right, &mut out);
         }
+        Expr::Macro(m) => return format_uses(&m.mac),
         Expr::ForLoop(f) => {
             // `for a in &mut it` runs `it`'s `next` too.
             let mut iterated = &*f.expr;
@@ -192,12 +209,90 @@ fn uses(e: &Expr) -> Vec<(&'static str, &Expr)> {
                 iterated = expr;
             }
             if is_place(iterated) {
-                out.push(("Iterator", iterated));
-                out.push(("IntoIterator", iterated));
+                out.push(("Iterator", iterated.clone()));
+                out.push(("IntoIterator", iterated.clone()));
             }
             inner_places(&f.expr, &mut out);
         }
         _ => {}
+    }
+    out
+}
+
+/// The arguments a format macro formats, each with the trait its placeholder runs
+/// (`{}`: `Display`, `{:?}`: `Debug`), positional, indexed, named and inline (`{g}`).
+fn format_uses(mac: &syn::Macro) -> Vec<(&'static str, Expr)> {
+    let name = mac.path.segments.last().map(|s| s.ident.to_string());
+    if !name.is_some_and(|n| FORMAT_MACROS.contains(&n.as_str())) {
+        return Vec::new();
+    }
+    let Ok(args) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) else {
+        return Vec::new();
+    };
+    let mut args: Vec<Expr> = args.into_iter().collect();
+    // `write!(f, "…", …)`: the destination comes first.
+    let at = args.iter().position(|a| {
+        matches!(
+            a,
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(_),
+                ..
+            })
+        )
+    });
+    let Some(at) = at else { return Vec::new() };
+    let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(fmt),
+        ..
+    }) = args.remove(at)
+    else {
+        return Vec::new();
+    };
+    let args = args.split_off(at);
+    let (positional, named): (Vec<Expr>, Vec<Expr>) = args
+        .into_iter()
+        .partition(|a| !matches!(a, Expr::Assign(_)));
+    let named_arg = |n: &str| {
+        named.iter().find_map(|a| match a {
+            Expr::Assign(a) if super::text(&a.left) == n => Some((*a.right).clone()),
+            _ => None,
+        })
+    };
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    for (arg, debug) in placeholders(&fmt.value()) {
+        let tr = if debug { "Debug" } else { "Display" };
+        let e = if arg.is_empty() {
+            next += 1;
+            positional.get(next - 1).cloned()
+        } else if let Ok(i) = arg.parse::<usize>() {
+            positional.get(i).cloned()
+        } else {
+            named_arg(&arg).or_else(|| syn::parse_str::<Expr>(&arg).ok())
+        };
+        if let Some(e) = e.filter(is_place) {
+            out.push((tr, e));
+        }
+    }
+    out
+}
+
+/// The placeholders of a format string: the argument (empty for the next positional one)
+/// and whether it is `Debug`.
+fn placeholders(fmt: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after;
+            continue;
+        }
+        let Some(close) = rest.find('}') else { break };
+        let inner = &rest[..close];
+        rest = &rest[close + 1..];
+        let (arg, spec) = inner.split_once(':').unwrap_or((inner, ""));
+        out.push((arg.trim().to_string(), spec.contains('?')));
     }
     out
 }
@@ -222,6 +317,15 @@ fn is_assign(op: &BinOp) -> bool {
 fn shown(used: &Expr) -> String {
     match used {
         Expr::ForLoop(f) => format!("for {} in {}", super::text(&*f.pat), super::text(&f.expr)),
+        Expr::Macro(m) => format!(
+            "{}!(…)",
+            m.mac
+                .path
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default()
+        ),
         other => super::text(other),
     }
 }
@@ -229,8 +333,8 @@ fn shown(used: &Expr) -> String {
 fn message(used: &Expr, u: &Unread) -> Message {
     let (tr, ty, m) = (&u.trait_name, &u.shown, u.method);
     let mut notes = vec![format!(
-        "put `#[ferrex::export_fn]` on the `impl {ty}` block that defines `{m}`: its body is \
-         then checked like forward's"
+        "put `#[ferrex::export_fn]` on the `impl {tr} for {ty}` block that defines `{m}`: its \
+         body is then checked like forward's"
     )];
     if matches!(tr.as_str(), "Clone" | "PartialEq" | "PartialOrd") {
         notes.push(format!(
@@ -256,7 +360,7 @@ impl Rewriter {
         let mut out = TokenStream::new();
         for (tr, place) in uses(e) {
             for u in self.unread.iter().filter(|u| u.trait_name == tr) {
-                out.extend(self.check(e, place, u));
+                out.extend(self.check(e, &place, u));
             }
         }
         out
@@ -303,6 +407,24 @@ impl VisitMut for Rewriter {
         }
     }
 
+    fn visit_stmt_mut(&mut self, st: &mut syn::Stmt) {
+        syn::visit_mut::visit_stmt_mut(self, st);
+        // `println!("{}", g);` as a statement: checked like the expression.
+        let syn::Stmt::Macro(m) = st else { return };
+        let e = Expr::Macro(syn::ExprMacro {
+            attrs: m.attrs.clone(),
+            mac: m.mac.clone(),
+        });
+        let checks = self.checks(&e);
+        if checks.is_empty() {
+            return;
+        }
+        let span = m.mac.span();
+        if let Ok(wrapped) = syn::parse2::<syn::Stmt>(quote_spanned! {span=> { #checks #e; } }) {
+            *st = wrapped;
+        }
+    }
+
     fn visit_local_mut(&mut self, l: &mut syn::Local) {
         syn::visit_mut::visit_local_mut(self, l);
         // `let v = *g;` / `let v = g[i];`: the place read by value, as an initialiser.
@@ -312,7 +434,7 @@ impl VisitMut for Rewriter {
         let mut checks = TokenStream::new();
         for (tr, place) in places {
             for u in self.unread.iter().filter(|u| u.trait_name == tr) {
-                checks.extend(self.check(&init.expr, place, u));
+                checks.extend(self.check(&init.expr, &place, u));
             }
         }
         if checks.is_empty() {
