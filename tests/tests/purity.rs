@@ -60,8 +60,13 @@ impl Pure {
 
 #[test]
 fn a_forward_that_reads_a_counter_is_not_pure() {
-    let err = ferrex::export(&Counting { ticks: vec![Tick(0.0)] }, (Tensor::randn([2, 3]),))
-        .expect_err("impure");
+    let err = ferrex::export(
+        &Counting {
+            ticks: vec![Tick(0.0)],
+        },
+        (Tensor::randn([2, 3]),),
+    )
+    .expect_err("impure");
     let ExportError::Impure { location, what, .. } = &err else {
         panic!("expected ExportError::Impure, got {err}");
     };
