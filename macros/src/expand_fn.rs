@@ -65,12 +65,16 @@ fn odd_signature(sig: &syn::Signature) -> Option<syn::Error> {
     } else {
         return None;
     };
+    let fix = if sig.asyncness.is_some() {
+        "write it as a synchronous Rust function: replace `async fn` with `fn`"
+    } else {
+        "write it as a plain Rust function"
+    };
     Some(syn::Error::new(
         span,
         format!(
             "`#[ferrex::export_fn]` helpers must be plain functions `fn f(x: &Tensor, …) -> …`: \
-             {what}\nhelp: write it as a synchronous Rust function; strict export reads its body \
-             where forward calls it"
+             {what}\nhelp: {fix}; strict export reads its body where forward calls it"
         ),
     ))
 }

@@ -2349,7 +2349,8 @@ impl<'a> Walker<'a> {
                 for a in args {
                     if self.expr(a).holds_tensor() {
                         let name = self.first_tensor_name(a);
-                        self.errors.push(tensor_format::error(a, &name, "dbg!"));
+                        self.errors
+                            .push(tensor_format::error(a, &name, "dbg!", None));
                     }
                 }
                 Kind::Plain
@@ -2455,7 +2456,13 @@ impl<'a> Walker<'a> {
                                     pointer_identity::What::Format,
                                 ));
                             } else {
-                                self.errors.push(tensor_format::error(s, &name, &mac_name));
+                                let fix = if rest.is_empty() {
+                                    tensor_format::sizes_instead(s, None, Some(&name))
+                                } else {
+                                    None
+                                };
+                                self.errors
+                                    .push(tensor_format::error(s, &name, &mac_name, fix));
                             }
                         } else if b.kind == Kind::Data {
                             data = true;
@@ -2466,14 +2473,14 @@ impl<'a> Walker<'a> {
         } else {
             self.expr(fmt);
         }
-        let positional_p: Vec<bool> = match fmt {
+        let positional: Vec<String> = match fmt {
             Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(s),
                 ..
             }) => tensor_format::placeholders(&s.value())
                 .into_iter()
                 .filter(|(n, _)| n.is_none())
-                .map(|(_, spec)| spec == "p")
+                .map(|(_, spec)| spec)
                 .collect(),
             _ => Vec::new(),
         };
@@ -2484,15 +2491,26 @@ impl<'a> Walker<'a> {
             };
             let k = self.expr(value);
             if k.holds_tensor() || k == Kind::Module {
-                if positional_p.get(i).copied().unwrap_or(false) {
+                if positional.get(i).is_some_and(|spec| spec == "p") {
                     self.errors.push(pointer_identity::error(
                         value,
                         pointer_identity::What::Format,
                     ));
                 } else if k.holds_tensor() {
                     let name = self.first_tensor_name(value);
+                    let fix = match (fmt, local_name(a), positional.get(i)) {
+                        (
+                            Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }),
+                            Some(arg),
+                            Some(spec),
+                        ) => tensor_format::sizes_instead(s, Some((&arg, spec)), None),
+                        _ => None,
+                    };
                     self.errors
-                        .push(tensor_format::error(value, &name, &mac_name));
+                        .push(tensor_format::error(value, &name, &mac_name, fix));
                 }
             } else if k == Kind::Data {
                 data = true;

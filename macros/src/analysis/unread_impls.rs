@@ -260,39 +260,22 @@ fn format_uses(mac: &syn::Macro) -> Vec<(&'static str, Expr)> {
     };
     let mut out = Vec::new();
     let mut next = 0usize;
-    for (arg, debug) in placeholders(&fmt.value()) {
-        let tr = if debug { "Debug" } else { "Display" };
-        let e = if arg.is_empty() {
-            next += 1;
-            positional.get(next - 1).cloned()
-        } else if let Ok(i) = arg.parse::<usize>() {
-            positional.get(i).cloned()
+    for (arg, spec) in super::tensor_format::placeholders(&fmt.value()) {
+        let tr = if spec.contains('?') {
+            "Debug"
         } else {
-            named_arg(&arg).or_else(|| syn::parse_str::<Expr>(&arg).ok())
+            "Display"
+        };
+        let e = match arg {
+            None => {
+                next += 1;
+                positional.get(next - 1).cloned()
+            }
+            Some(arg) => named_arg(&arg).or_else(|| syn::parse_str::<Expr>(&arg).ok()),
         };
         if let Some(e) = e.filter(is_place) {
             out.push((tr, e));
         }
-    }
-    out
-}
-
-/// The placeholders of a format string: the argument (empty for the next positional one)
-/// and whether it is `Debug`.
-fn placeholders(fmt: &str) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
-    let mut rest = fmt;
-    while let Some(open) = rest.find('{') {
-        rest = &rest[open + 1..];
-        if let Some(after) = rest.strip_prefix('{') {
-            rest = after;
-            continue;
-        }
-        let Some(close) = rest.find('}') else { break };
-        let inner = &rest[..close];
-        rest = &rest[close + 1..];
-        let (arg, spec) = inner.split_once(':').unwrap_or((inner, ""));
-        out.push((arg.trim().to_string(), spec.contains('?')));
     }
     out
 }
