@@ -129,6 +129,19 @@ impl FileItems {
         all_marked && defining.next().is_some_and(|b| b.same_block(&this))
     }
 
+    /// The unmarked impls of the file's trait `tr` whose impls the file holds: the self
+    /// type as written and the first function it defines (`(Ticking, gain)`).
+    pub fn unmarked_impls_of(&self, tr: &str) -> Vec<(String, Option<String>)> {
+        if !self.is_trait(tr) {
+            return Vec::new();
+        }
+        self.impls
+            .iter()
+            .filter(|b| !b.marked && b.trait_name.as_deref() == Some(tr))
+            .map(|b| (b.self_ty.clone(), b.methods.first().cloned()))
+            .collect()
+    }
+
     /// Whether the marked inherent block `item` emits its type's `TracedReceiver`: the
     /// first marked inherent block of the type in the file does.
     pub fn emits_receiver_marker(&self, item: &syn::ItemImpl) -> bool {

@@ -71,6 +71,7 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
     w.type_params = type_params(&item.generics);
+    w.check_generic_bounds(&item.generics);
     if methods.contains_key("forward") {
         w.queue.push("forward".to_string());
     }
@@ -105,6 +106,7 @@ pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
     }
     w.mut_self_allowed = item.trait_.is_some();
     w.type_params = type_params(&item.generics);
+    w.check_generic_bounds(&item.generics);
     let mut names: Vec<&String> = methods.keys().collect();
     names.sort();
     for name in names {
@@ -447,6 +449,7 @@ impl<'a> Walker<'a> {
         let outer = std::mem::replace(&mut self.function, sig.ident.to_string());
         let outer_params = self.type_params.clone();
         self.type_params.extend(type_params(&sig.generics));
+        self.check_generic_bounds(&sig.generics);
         self.scopes.push(HashMap::new());
         for arg in &sig.inputs {
             match arg {
@@ -479,6 +482,39 @@ impl<'a> Walker<'a> {
         self.scopes.pop();
         self.function = outer;
         self.type_params = outer_params;
+    }
+
+    /// Each bound of a type parameter by a trait of the file (`G: Gain`, also in a `where`
+    /// clause) needs every impl of that trait in the file marked.
+    fn check_generic_bounds(&mut self, generics: &syn::Generics) {
+        let mut bounds: Vec<(String, &syn::TypeParamBound)> = Vec::new();
+        for p in generics.type_params() {
+            bounds.extend(p.bounds.iter().map(|b| (p.ident.to_string(), b)));
+        }
+        for pred in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+            if let syn::WherePredicate::Type(t) = pred {
+                let param = t.bounded_ty.to_token_stream().to_string();
+                bounds.extend(t.bounds.iter().map(|b| (param.clone(), b)));
+            }
+        }
+        for (param, bound) in bounds {
+            let syn::TypeParamBound::Trait(t) = bound else {
+                continue;
+            };
+            let Some(last) = t.path.segments.last() else {
+                continue;
+            };
+            let tr = last.ident.to_string();
+            for (ty, method) in self.file.unmarked_impls_of(&tr) {
+                self.errors.push(opaque_call::generic_bound_error(
+                    &t.path,
+                    &param,
+                    &tr,
+                    &ty,
+                    method.as_deref(),
+                ));
+            }
+        }
     }
 
     fn returns_of(sig: &Signature) -> Kind {
@@ -2473,17 +2509,7 @@ impl<'a> Walker<'a> {
         } else {
             self.expr(fmt);
         }
-        let positional: Vec<String> = match fmt {
-            Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) => tensor_format::placeholders(&s.value())
-                .into_iter()
-                .filter(|(n, _)| n.is_none())
-                .map(|(_, spec)| spec)
-                .collect(),
-            _ => Vec::new(),
-        };
+        let positional = positional_specs(fmt);
         for (i, a) in rest.iter().enumerate() {
             let value = match a {
                 Expr::Assign(named) => &*named.right,
@@ -2499,14 +2525,12 @@ impl<'a> Walker<'a> {
                 } else if k.holds_tensor() {
                     let name = self.first_tensor_name(value);
                     let fix = match (fmt, local_name(a), positional.get(i)) {
-                        (
-                            Expr::Lit(syn::ExprLit {
-                                lit: syn::Lit::Str(s),
-                                ..
-                            }),
-                            Some(arg),
-                            Some(spec),
-                        ) => tensor_format::sizes_instead(s, Some((&arg, spec)), None),
+                        (Expr::Lit(lit), Some(arg), Some(spec)) => match &lit.lit {
+                            syn::Lit::Str(s) => {
+                                tensor_format::sizes_instead(s, Some((&arg, spec)), None)
+                            }
+                            _ => None,
+                        },
                         _ => None,
                     };
                     self.errors
@@ -2668,6 +2692,21 @@ fn static_name(e: &Expr) -> Option<String> {
             is_static_name(&last).then_some(last)
         }
         _ => None,
+    }
+}
+
+/// The specs of a format string's positional placeholders (`{:?}` → `?`).
+fn positional_specs(fmt: &Expr) -> Vec<String> {
+    match fmt {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => tensor_format::placeholders(&s.value())
+            .into_iter()
+            .filter(|(n, _)| n.is_none())
+            .map(|(_, spec)| spec)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -532,3 +532,30 @@ pub fn trait_value_error(path: &syn::ExprPath, tr: &str, method: &str) -> syn::E
         &trait_fixes(method),
     )
 }
+
+/// `fn f<G: Gain>(g: &G, …)` with `Gain` a trait of the file and `impl Gain for Ticking`
+/// unmarked: which impl `g.gain()` runs is chosen per instantiation, so each must be read.
+pub fn generic_bound_error(
+    bound: &syn::Path,
+    param: &str,
+    tr: &str,
+    ty: &str,
+    method: Option<&str>,
+) -> syn::Error {
+    let fix = match method {
+        Some(m) => format!(
+            "put `#[ferrex::export_fn]` on the `impl {tr} for {ty}` block that defines `{m}`: \
+             its body is then checked like forward's"
+        ),
+        None => format!("put `#[ferrex::export_fn]` on `impl {tr} for {ty}`"),
+    };
+    graph_break(
+        bound,
+        &format!(
+            "`{param}: {tr}` lets forward run `impl {tr} for {ty}`, which strict export has not \
+             read"
+        ),
+        "a method of a type parameter runs the impl of whatever type it is instantiated with",
+        &[fix, non_strict_fix("traces whatever the impl runs")],
+    )
+}

@@ -355,6 +355,8 @@ impl Rewriter {
         let (impl_generics, _, where_clause) = u.generics.split_for_impl();
         let level = syn::Ident::new("ViaUnreadImpl", span);
         let answer = quote_spanned! {span=> {
+            // Unused where the type is another's (the fallback answers).
+            #[allow(dead_code)]
             trait #level {
                 fn __ferrex_impl(&self) -> ::ferrex::__private::ImplUnread {
                     ::ferrex::__private::ImplUnread
