@@ -511,3 +511,28 @@ pub trait OwnerCheck {}
 
 impl OwnerCheck for FerrexFunctions {}
 impl<T: TracedReceiver + ?Sized> OwnerCheck for OwnerAnswer<T> {}
+
+/// A value whose type may have a hand-written impl of a std trait that forward runs without
+/// naming it (`g.clone()`, `*g`, `g[i]`, `for a in g`, `g == h`; `analysis/unread_impls.rs`
+/// in the macros). The check declares, at the use, a trait implemented for
+/// `&ImplProbe<'_, Ty>` of each type whose impl of that trait in the file strict export has
+/// not read, answering `ImplUnread`; every other type falls through to `ViaImplRead`.
+pub struct ImplProbe<'a, T: ?Sized>(pub &'a T);
+
+/// The answer for a type whose impl strict export has read, or std's or a derived one.
+pub struct ImplRead;
+
+/// The answer for a type whose hand-written impl strict export has not read.
+pub struct ImplUnread;
+
+via!(
+    /// The fallback level: the impl is std's, derived, or read.
+    ViaImplRead, __ferrex_impl -> ImplRead
+);
+
+impl<T: ?Sized> ViaImplRead for ImplProbe<'_, T> {}
+
+/// What the generated impl checks require.
+pub trait ImplReadCheck {}
+
+impl ImplReadCheck for ImplRead {}

@@ -41,6 +41,7 @@ pub fn expand(attr: TokenStream, item: ItemFn) -> TokenStream {
     let errors = combine(errors);
     let mut item = item;
     analysis::opaque_receiver::rewrite_fn(&mut item, &report.receiver_checks);
+    analysis::unread_impls::rewrite_fn(&mut item);
     quote! {
         #item
         #errors
@@ -64,12 +65,16 @@ fn odd_signature(sig: &syn::Signature) -> Option<syn::Error> {
     } else {
         return None;
     };
+    let fix = if sig.asyncness.is_some() {
+        "write it as a synchronous Rust function: replace `async fn` with `fn`"
+    } else {
+        "write it as a plain Rust function"
+    };
     Some(syn::Error::new(
         span,
         format!(
             "`#[ferrex::export_fn]` helpers must be plain functions `fn f(x: &Tensor, …) -> …`: \
-             {what}\nhelp: write it as a synchronous Rust function; strict export reads its body \
-             where forward calls it"
+             {what}\nhelp: {fix}; strict export reads its body where forward calls it"
         ),
     ))
 }
@@ -131,7 +136,11 @@ pub fn expand_checked_impl(
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     // A trait impl (`impl Default for Helper`) is read, its functions marked; whether the
     // type's own methods may be called is its inherent block's to say.
-    let marker = if helper_type && !trait_impl {
+    // Two marked inherent blocks of one type: the first in the file says it.
+    let marker = if helper_type
+        && !trait_impl
+        && analysis::file_items::of_call_site().emits_receiver_marker(&item)
+    {
         quote! {
             impl #impl_generics ::ferrex::__private::TracedReceiver for #self_ty #where_clause {}
         }
@@ -140,6 +149,7 @@ pub fn expand_checked_impl(
     };
     let mut item = item;
     analysis::opaque_receiver::rewrite_impl(&mut item, &report.receiver_checks);
+    analysis::unread_impls::rewrite_impl(&mut item);
     quote! {
         #item
         #errors

@@ -282,6 +282,9 @@ pub fn expand(attr: TokenStream, item: ItemImpl, file: &str) -> TokenStream {
     let errors = crate::expand_fn::combine(errors);
     let mut emitted = item.clone();
     crate::analysis::opaque_receiver::rewrite_impl(&mut emitted, &strict_checks.receiver_checks);
+    if strict {
+        crate::analysis::unread_impls::rewrite_impl(&mut emitted);
+    }
     let checks = strict_checks.checks;
     quote! {
         #emitted

@@ -2,8 +2,11 @@
 //! carries its fix as code:
 //! - `help: keep both branches in the graph with `cond!`: `…`` replaces the branch it is
 //!   about;
+//! - `replace `old` with `new`` replaces the text the error points at (`x.is_traced()` with
+//!   `false`, `x` with `x.sizes()` in a `println!`, `async fn` with `fn`);
 //! - `put `#[ferrex::export_fn]` on `fn f``, `put `#[…]` on the `impl T` block that defines
-//!   `m`` (or `the `impl` block that defines `m``) inserts the attribute there.
+//!   `m`` (or `the `impl Trait for T` block`, or `the `impl` block that defines `m``) inserts
+//!   the attribute there.
 //!
 //! Every program whose errors all carry such a fix is fixed and built (trybuild `pass`,
 //! which also runs its `main`), except where the fix makes strict export read a body that
@@ -32,7 +35,6 @@ const PROSE_ONLY: &[(&str, &str)] = &[
     ("data_read_on_field", "as `data_access_item`: the read value's uses change"),
     ("early_return", "the fix deletes the error path (`?`, `return Err`) and returns tensors: a restructuring"),
     ("export_fn_body", "the errors are inside the helper's body, which the fix (`#[export_fn]`) made visible on purpose"),
-    ("export_fn_signature", "an `async` helper becomes a synchronous one: a signature change with its callers"),
     ("foreign_tensor_method", "turning a trait method into a free `#[export_fn]` moves its body out of the trait impl"),
     ("forward_returns_impl_trait", "the return type to name depends on what forward returns"),
     ("forward_signature", "each odd signature (async, generic, `impl Trait`, patterns) changes differently"),
@@ -44,7 +46,6 @@ const PROSE_ONLY: &[(&str, &str)] = &[
     ("interior_mutability", "as `global_state`: a `Cell` field becomes a `#[buffer]`"),
     ("interior_mutability_aliases", "as `interior_mutability`"),
     ("interior_mutability_reached", "as `interior_mutability`"),
-    ("is_traced", "the fix computes the same thing in both cases: which one is the user's intent"),
     ("mut_self", "`&mut self` becomes `&self` with the mutated state moved into a `#[buffer]`"),
     ("opaque_constructed", "`<Gain as Source>::value()` is a trait's function: the fix calls an inherent one instead, a rewrite of the call"),
     ("opaque_container_method", "as `foreign_tensor_method`, for a container's extension trait"),
@@ -57,7 +58,7 @@ const PROSE_ONLY: &[(&str, &str)] = &[
     ("several_graph_breaks", "as `data_access_item`, with several breaks of other kinds"),
     ("shared_state_reached", "as `global_state`"),
     ("static_mut", "as `global_state`"),
-    ("tensor_format", "printing sizes instead of values is a change of what is printed"),
+    ("trait_call_by_path", "as `foreign_tensor_method`: the trait's method becomes a free `#[export_fn]`, moved out of its impl"),
     ("unsafe_block", "the unsafe code moves into a registered op: a new kernel and meta function"),
 ];
 
@@ -76,6 +77,8 @@ enum Fix {
     Cond(String),
     /// `#[attr]` on `fn name`.
     OnFn { attr: String, name: String },
+    /// `old`, written where the error points, replaced by `new`.
+    Replace { old: String, new: String },
     /// `#[attr]` on the `impl` block (of `ty`, if named) that defines `method`.
     OnImpl {
         attr: String,
@@ -96,6 +99,18 @@ fn ticked(s: &str) -> Option<(&str, &str)> {
     let a = s.find('`')?;
     let b = a + 1 + s[a + 1..].find('`')?;
     Some((&s[a + 1..b], &s[b + 1..]))
+}
+
+/// `replace `old` with `new``.
+fn replace_fix(line: &str) -> Option<Fix> {
+    let at = line.find("replace `")?;
+    let (old, rest) = ticked(&line[at..])?;
+    let rest = rest.strip_prefix(" with ")?;
+    let (new, _) = ticked(rest)?;
+    Some(Fix::Replace {
+        old: old.to_string(),
+        new: new.to_string(),
+    })
 }
 
 /// `put `#[…]` on `fn f`` / `put `#[…]` on the `impl T` block that defines `m``.
@@ -147,7 +162,7 @@ fn reported(stderr: &str) -> Vec<Reported> {
         if let Some(rest) = trimmed.strip_prefix(COND_PREFIX) {
             fix = rest.strip_suffix('`').map(|c| Fix::Cond(c.to_string()));
         } else if fix.is_none() {
-            fix = attribute_fix(trimmed);
+            fix = attribute_fix(trimmed).or_else(|| replace_fix(trimmed));
         }
         if pending.is_none() {
             if let Some(at) = trimmed.strip_prefix("--> ") {
@@ -256,11 +271,7 @@ fn attribute_site(text: &str, fix: &Fix) -> Option<usize> {
                 }
                 let header_end = at + text[at..].find('{')?;
                 let header = &text[at..header_end];
-                if ty.as_ref().is_some_and(|t| {
-                    !header
-                        .split(|c: char| !c.is_alphanumeric() && c != '_')
-                        .any(|w| w == t)
-                }) {
+                if ty.as_ref().is_some_and(|t| !header_names(header, t)) {
                     continue;
                 }
                 let end = block_end(text, at)?;
@@ -271,7 +282,21 @@ fn attribute_site(text: &str, fix: &Fix) -> Option<usize> {
             }
             None
         }
-        Fix::Cond(_) => None,
+        Fix::Cond(_) | Fix::Replace { .. } => None,
+    }
+}
+
+/// Whether an `impl` header names `ty`: a type (`Gain`), or a trait and a type (`Clone for
+/// Gain`, the trait's path and arguments aside).
+fn header_names(header: &str, ty: &str) -> bool {
+    let has_word = |text: &str, w: &str| {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .any(|x| x == w)
+    };
+    match (ty.split_once(" for "), header.split_once(" for ")) {
+        (Some((tr, t)), Some((head, tail))) => has_word(head, tr) && has_word(tail, t),
+        (Some(_), None) => false,
+        (None, _) => has_word(header, ty),
     }
 }
 
@@ -295,6 +320,17 @@ fn fixed(source: &str, errors: &[Reported]) -> Option<String> {
                     start,
                     end,
                     with: c.clone(),
+                }
+            }
+            Fix::Replace { old, new } => {
+                let start = offset(source, e.line, e.column);
+                if !source[start..].starts_with(old.as_str()) {
+                    return None;
+                }
+                Edit {
+                    start,
+                    end: start + old.len(),
+                    with: new.clone(),
                 }
             }
             Fix::OnFn { attr, .. } | Fix::OnImpl { attr, .. } => {

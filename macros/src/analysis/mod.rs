@@ -16,6 +16,7 @@ mod catch_unwind;
 mod data_access;
 mod data_branch;
 mod early_return;
+pub mod file_items;
 mod interior_mutability;
 mod kind;
 mod mut_self;
@@ -26,6 +27,7 @@ mod pointer_identity;
 mod static_mut;
 mod tensor_api;
 mod tensor_format;
+pub mod unread_impls;
 mod unsafe_block;
 
 use std::collections::{HashMap, HashSet};
@@ -69,6 +71,7 @@ pub fn analyze_impl(item: &ItemImpl) -> Report {
         w.self_name = p.path.segments.last().map(|s| s.ident.to_string());
     }
     w.type_params = type_params(&item.generics);
+    w.check_generic_bounds(&item.generics);
     if methods.contains_key("forward") {
         w.queue.push("forward".to_string());
     }
@@ -103,6 +106,7 @@ pub fn analyze_helper_impl(item: &ItemImpl) -> Report {
     }
     w.mut_self_allowed = item.trait_.is_some();
     w.type_params = type_params(&item.generics);
+    w.check_generic_bounds(&item.generics);
     let mut names: Vec<&String> = methods.keys().collect();
     names.sort();
     for name in names {
@@ -314,6 +318,9 @@ struct Walker<'a> {
     /// In a marked trait impl (`impl AddAssign<f64> for Gain`), `&mut self` is the helper
     /// value the operator updates, not the model.
     mut_self_allowed: bool,
+    /// What the file of the macro call declares (`Owner::f` with `Owner` a trait or a
+    /// module alias of the file).
+    file: std::rc::Rc<file_items::FileItems>,
 }
 
 impl<'a> Walker<'a> {
@@ -338,6 +345,7 @@ impl<'a> Walker<'a> {
             tuple_fields: HashMap::new(),
             self_kind: Kind::Module,
             mut_self_allowed: false,
+            file: file_items::of_call_site(),
         }
     }
 
@@ -441,6 +449,7 @@ impl<'a> Walker<'a> {
         let outer = std::mem::replace(&mut self.function, sig.ident.to_string());
         let outer_params = self.type_params.clone();
         self.type_params.extend(type_params(&sig.generics));
+        self.check_generic_bounds(&sig.generics);
         self.scopes.push(HashMap::new());
         for arg in &sig.inputs {
             match arg {
@@ -473,6 +482,39 @@ impl<'a> Walker<'a> {
         self.scopes.pop();
         self.function = outer;
         self.type_params = outer_params;
+    }
+
+    /// Each bound of a type parameter by a trait of the file (`G: Gain`, also in a `where`
+    /// clause) needs every impl of that trait in the file marked.
+    fn check_generic_bounds(&mut self, generics: &syn::Generics) {
+        let mut bounds: Vec<(String, &syn::TypeParamBound)> = Vec::new();
+        for p in generics.type_params() {
+            bounds.extend(p.bounds.iter().map(|b| (p.ident.to_string(), b)));
+        }
+        for pred in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+            if let syn::WherePredicate::Type(t) = pred {
+                let param = t.bounded_ty.to_token_stream().to_string();
+                bounds.extend(t.bounds.iter().map(|b| (param.clone(), b)));
+            }
+        }
+        for (param, bound) in bounds {
+            let syn::TypeParamBound::Trait(t) = bound else {
+                continue;
+            };
+            let Some(last) = t.path.segments.last() else {
+                continue;
+            };
+            let tr = last.ident.to_string();
+            for (ty, method) in self.file.unmarked_impls_of(&tr) {
+                self.errors.push(opaque_call::generic_bound_error(
+                    &t.path,
+                    &param,
+                    &tr,
+                    &ty,
+                    method.as_deref(),
+                ));
+            }
+        }
     }
 
     fn returns_of(sig: &Signature) -> Kind {
@@ -1113,7 +1155,14 @@ impl<'a> Walker<'a> {
             let segs = segment_names(&p.path);
             let owner = &segs[segs.len() - 2];
             let last = &segs[segs.len() - 1];
+            let module_alias = self.file.is_module(owner);
+            if segs.len() == 2 && self.file.is_trait(owner) {
+                self.errors
+                    .push(opaque_call::trait_value_error(p, owner, last));
+                return Kind::Plain;
+            }
             if starts_upper(owner)
+                && !module_alias
                 && !starts_upper(last)
                 && !TENSOR_ROOTS.contains(&segs[0].as_str())
                 && !is_std_type(owner)
@@ -1124,7 +1173,7 @@ impl<'a> Walker<'a> {
             }
             // `helpers::scale` as a value: a function of a module, which must be an
             // `export_fn` like one named bare.
-            if !starts_upper(owner)
+            if (!starts_upper(owner) || module_alias)
                 && !starts_upper(last)
                 && !is_primitive_type(owner)
                 && !TENSOR_ROOTS.contains(&segs[0].as_str())
@@ -2188,7 +2237,16 @@ impl<'a> Walker<'a> {
             }
             return Kind::Maybe;
         }
-        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) {
+        if segs.len() == 2 && owner.is_some_and(|o| self.file.is_trait(o)) {
+            // `Peek::peek(x)`: a trait's method, whose impls syntax cannot place.
+            self.errors
+                .push(opaque_call::trait_call_error(c, &segs[0], &last));
+            return Kind::Maybe;
+        }
+        // `use crate::blocks as B; B::f(x)`: a module's function, checked like one named
+        // by its module's path.
+        let module_alias = owner.is_some_and(|o| self.file.is_module(o));
+        if segs.len() >= 2 && starts_upper(&segs[segs.len() - 2]) && !module_alias {
             if FORWARD_FNS.contains(&last.as_str()) && !c.args.is_empty() {
                 // `Block::forward(&self.block, x)`: the instance must be a module, checked
                 // at the call (the type may be generic, and cannot be named bare).
@@ -2327,7 +2385,8 @@ impl<'a> Walker<'a> {
                 for a in args {
                     if self.expr(a).holds_tensor() {
                         let name = self.first_tensor_name(a);
-                        self.errors.push(tensor_format::error(a, &name, "dbg!"));
+                        self.errors
+                            .push(tensor_format::error(a, &name, "dbg!", None));
                     }
                 }
                 Kind::Plain
@@ -2433,7 +2492,13 @@ impl<'a> Walker<'a> {
                                     pointer_identity::What::Format,
                                 ));
                             } else {
-                                self.errors.push(tensor_format::error(s, &name, &mac_name));
+                                let fix = if rest.is_empty() {
+                                    tensor_format::sizes_instead(s, None, Some(&name))
+                                } else {
+                                    None
+                                };
+                                self.errors
+                                    .push(tensor_format::error(s, &name, &mac_name, fix));
                             }
                         } else if b.kind == Kind::Data {
                             data = true;
@@ -2444,17 +2509,7 @@ impl<'a> Walker<'a> {
         } else {
             self.expr(fmt);
         }
-        let positional_p: Vec<bool> = match fmt {
-            Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            }) => tensor_format::placeholders(&s.value())
-                .into_iter()
-                .filter(|(n, _)| n.is_none())
-                .map(|(_, spec)| spec == "p")
-                .collect(),
-            _ => Vec::new(),
-        };
+        let positional = positional_specs(fmt);
         for (i, a) in rest.iter().enumerate() {
             let value = match a {
                 Expr::Assign(named) => &*named.right,
@@ -2462,15 +2517,24 @@ impl<'a> Walker<'a> {
             };
             let k = self.expr(value);
             if k.holds_tensor() || k == Kind::Module {
-                if positional_p.get(i).copied().unwrap_or(false) {
+                if positional.get(i).is_some_and(|spec| spec == "p") {
                     self.errors.push(pointer_identity::error(
                         value,
                         pointer_identity::What::Format,
                     ));
                 } else if k.holds_tensor() {
                     let name = self.first_tensor_name(value);
+                    let fix = match (fmt, local_name(a), positional.get(i)) {
+                        (Expr::Lit(lit), Some(arg), Some(spec)) => match &lit.lit {
+                            syn::Lit::Str(s) => {
+                                tensor_format::sizes_instead(s, Some((&arg, spec)), None)
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    };
                     self.errors
-                        .push(tensor_format::error(value, &name, &mac_name));
+                        .push(tensor_format::error(value, &name, &mac_name, fix));
                 }
             } else if k == Kind::Data {
                 data = true;
@@ -2628,6 +2692,21 @@ fn static_name(e: &Expr) -> Option<String> {
             is_static_name(&last).then_some(last)
         }
         _ => None,
+    }
+}
+
+/// The specs of a format string's positional placeholders (`{:?}` → `?`).
+fn positional_specs(fmt: &Expr) -> Vec<String> {
+    match fmt {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => tensor_format::placeholders(&s.value())
+            .into_iter()
+            .filter(|(n, _)| n.is_none())
+            .map(|(_, spec)| spec)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

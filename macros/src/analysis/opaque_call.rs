@@ -367,10 +367,16 @@ pub fn method_markers(item: &syn::ItemImpl) -> TokenStream {
         .trait_
         .as_ref()
         .and_then(|(_, path, _)| operator_rhs(path, self_ty));
+    let file = super::file_items::of_call_site();
     let mut out = TokenStream::new();
     for it in &item.items {
         if let syn::ImplItem::Fn(f) = it {
-            let h = method_hash(&f.sig.ident.to_string());
+            let name = f.sig.ident.to_string();
+            // An operator's marker is keyed by its right-hand side, unique per impl.
+            if rhs.is_none() && !file.emits_method_marker(item, &name) {
+                continue;
+            }
+            let h = method_hash(&name);
             let args = match &rhs {
                 Some(rhs) => quote!(#h, #rhs),
                 None => quote!(#h),
@@ -491,4 +497,65 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             tt
         })
         .collect()
+}
+
+/// The fix for a trait's method that forward calls by path: a free `#[export_fn]`.
+fn trait_fixes(method: &str) -> Vec<String> {
+    vec![
+        format!(
+            "make `{method}` a free function marked `#[ferrex::export_fn]` and call it as \
+             `{method}(…)`: its body is then checked too"
+        ),
+        non_strict_fix("traces whatever the method runs"),
+    ]
+}
+
+/// `Peek::peek(x)`: a method of a trait of this file called by path. Which impl runs is
+/// the compiler's choice, and strict export reads no trait impl it is not told about.
+pub fn trait_call_error(call: &syn::ExprCall, tr: &str, method: &str) -> syn::Error {
+    graph_break(
+        &call.func,
+        &format!("`{tr}::{method}(…)` calls a method of the trait `{tr}`"),
+        "which impl of a trait runs is chosen by the compiler, and strict export cannot see \
+         into it",
+        &trait_fixes(method),
+    )
+}
+
+/// `xs.iter().map(Peek::peek)`: a trait's method used as a value.
+pub fn trait_value_error(path: &syn::ExprPath, tr: &str, method: &str) -> syn::Error {
+    graph_break(
+        path,
+        &format!("`{tr}::{method}` is a method of the trait `{tr}`, used as a value"),
+        "which impl of a trait runs is chosen by the compiler, and strict export cannot see \
+         into it",
+        &trait_fixes(method),
+    )
+}
+
+/// `fn f<G: Gain>(g: &G, …)` with `Gain` a trait of the file and `impl Gain for Ticking`
+/// unmarked: which impl `g.gain()` runs is chosen per instantiation, so each must be read.
+pub fn generic_bound_error(
+    bound: &syn::Path,
+    param: &str,
+    tr: &str,
+    ty: &str,
+    method: Option<&str>,
+) -> syn::Error {
+    let fix = match method {
+        Some(m) => format!(
+            "put `#[ferrex::export_fn]` on the `impl {tr} for {ty}` block that defines `{m}`: \
+             its body is then checked like forward's"
+        ),
+        None => format!("put `#[ferrex::export_fn]` on `impl {tr} for {ty}`"),
+    };
+    graph_break(
+        bound,
+        &format!(
+            "`{param}: {tr}` lets forward run `impl {tr} for {ty}`, which strict export has not \
+             read"
+        ),
+        "a method of a type parameter runs the impl of whatever type it is instantiated with",
+        &[fix, non_strict_fix("traces whatever the impl runs")],
+    )
 }

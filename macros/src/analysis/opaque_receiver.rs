@@ -576,6 +576,7 @@ pub fn check_name(span: proc_macro2::Span, base: &TokenStream) -> syn::Ident {
         "NotTensorCheck" => "NotATensor",
         "FerrexMethodCheck" => "FerrexTensorMethod",
         "OperatorCheck" => "OperatorReadByStrictExport",
+        "ImplReadCheck" => "ImplReadByStrictExport",
         _ => "ReadByStrictExport",
     };
     let at = span.start();

@@ -57,15 +57,16 @@ pub fn error<T: ToTokens>(node: T, what: What) -> syn::Error {
 /// `x.is_traced()`: true while exporting, false when the model runs, so a branch on it
 /// makes the program differ from the model by construction.
 pub fn is_traced<T: quote::ToTokens>(call: T, what: &str) -> syn::Error {
+    let written = super::text(&call);
     graph_break(
         call,
         &format!("`{what}` asks whether forward is being exported"),
         "the answer is true while exporting and false when the model runs: the exported \
          program would differ from the model by construction",
-        &[
-            "compute the same thing in both cases; for a debugging aid, print sizes with \
-           `x.sizes()`"
-                .to_string(),
-        ],
+        &[format!(
+            "compute what the model computes when it runs: replace `{}` with `false` (for a \
+             debugging aid, print sizes with `x.sizes()`)",
+            written
+        )],
     )
 }

@@ -5,21 +5,60 @@ use quote::ToTokens;
 
 use super::{graph_break, non_strict_fix};
 
-fn fixes(t: &str) -> Vec<String> {
+/// The fix as code, when one edit makes it (`replace `x` with `x.sizes()``), else as advice.
+fn fixes(t: &str, replace: Option<(String, String)>) -> Vec<String> {
+    let first = match replace {
+        Some((old, new)) => format!("print its sizes instead: replace `{old}` with `{new}`"),
+        None => {
+            format!("print its dtype and sizes instead: `{{:?}}` of `{t}.sizes()`, `{t}.dtype()`")
+        }
+    };
     vec![
-        format!("print its dtype and sizes instead: `{{:?}}` of `{t}.sizes()`, `{t}.dtype()`"),
+        first,
         "or print the outputs of the exported program after it runs".to_string(),
         non_strict_fix("prints the traced tensor (its dtype and shape)"),
     ]
 }
 
-pub fn error<T: ToTokens>(node: T, tensor: &str, mac: &str) -> syn::Error {
+/// `mac` formats `tensor`; `replace` is the edit that prints its sizes instead, where one
+/// edit does (see [`sizes_instead`]).
+pub fn error<T: ToTokens>(
+    node: T,
+    tensor: &str,
+    mac: &str,
+    replace: Option<(String, String)>,
+) -> syn::Error {
     graph_break(
         node,
         &format!("`{mac}` formats the values of tensor `{tensor}`"),
         "while exporting, tensors have a dtype and a shape but no values to print",
-        &fixes(tensor),
+        &fixes(tensor, replace),
     )
+}
+
+/// The edit that prints a tensor's sizes instead of its values: a positional argument `x`
+/// under a `Debug` placeholder becomes `x.sizes()`; a format string whose only tensor is
+/// inline (`"out: {y}"`, no other arguments) takes it as a positional `{:?}` of `y.sizes()`.
+pub fn sizes_instead(
+    fmt: &syn::LitStr,
+    arg: Option<(&str, &str)>,
+    inline: Option<&str>,
+) -> Option<(String, String)> {
+    if let Some((name, spec)) = arg {
+        return spec
+            .contains('?')
+            .then(|| (name.to_string(), format!("{name}.sizes()")));
+    }
+    let name = inline?;
+    let written = fmt.token().to_string();
+    let mut hits = 0;
+    let mut replaced = written.clone();
+    for form in [format!("{{{name}}}"), format!("{{{name}:?}}")] {
+        hits += written.matches(&form).count();
+        replaced = replaced.replace(&form, "{:?}");
+    }
+    (hits == 1 && !written.starts_with('r'))
+        .then(|| (written, format!("{replaced}, {name}.sizes()")))
 }
 
 pub fn to_string(call: &syn::ExprMethodCall, tensor: &str) -> syn::Error {
@@ -27,7 +66,7 @@ pub fn to_string(call: &syn::ExprMethodCall, tensor: &str) -> syn::Error {
         call,
         &format!("`.to_string()` formats the values of tensor `{tensor}`"),
         "while exporting, tensors have a dtype and a shape but no values to print",
-        &fixes(tensor),
+        &fixes(tensor, None),
     )
 }
 

@@ -14,4 +14,11 @@ impl Model {
     }
 }
 
-fn main() {}
+fn main() {
+    // Once the fix is pasted: the exported program computes what forward computes.
+    let m = Model {};
+    let x = Tensor::from_vec(vec![-1.0f32, 2.0], [2]);
+    let ep = ferrex::export(&m, (x.copy(),)).expect("exports");
+    let got = ep.module().call((x.copy(),)).expect("runs")[0].to_vec::<f32>().unwrap();
+    assert_eq!(got, m.forward(&x).to_vec::<f32>().unwrap());
+}
