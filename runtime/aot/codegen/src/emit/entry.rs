@@ -151,8 +151,19 @@ impl Gen<'_> {
         code.push_str(&self.fits());
         code.push_str(&self.buffer_reads());
         let per = self.options.steps_per_function.max(1);
-        let parts: Vec<&[String]> = bodies.chunks(per).collect();
         let d_arg = if dynamic { ", d" } else { "" };
+        let shared_params = format!("{d_param}{part_ins}");
+        let shared_args = format!("{d_arg}{in_names}");
+        let names: Vec<&str> = (self.plan.steps.iter())
+            .map(|s| s.info.name.as_str())
+            .collect();
+        let taken: Vec<&str> = self.inputs.iter().map(|i| i.ident.as_str()).collect();
+        let shared = super::blocks::Shared {
+            params: &shared_params,
+            args: &shared_args,
+        };
+        let layout = super::blocks::layout(bodies, &names, per, &shared, &taken);
+        let parts: Vec<&[String]> = layout.items.chunks(per).collect();
         match parts.as_slice() {
             [] => {}
             [one] => one.iter().for_each(|b| code.push_str(b)),
@@ -163,17 +174,21 @@ impl Gen<'_> {
         code.push_str(&self.output_copies(outputs));
         code.push_str("        Ok(())\n    }\n");
         if parts.len() > 1 {
+            let mut first = 0;
             for (j, part) in parts.iter().enumerate() {
+                let steps: usize = layout.item_steps[j * per..][..part.len()].iter().sum();
                 let _ = write!(
                     code,
                     "\n    /// Steps {} to {} of `forward`.\n    \
-                     fn part{j}(&self, ws: &mut Workspace{d_param}{part_ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
-                    j * per,
-                    j * per + part.len() - 1,
+                     fn part{j}(&self, ws: &mut Workspace{shared_params}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
+                    first,
+                    first + steps - 1,
                     part.concat()
                 );
+                first += steps;
             }
         }
+        code.push_str(&layout.functions);
         code.push_str("}\n\n");
         if dynamic {
             self.output_sizes(code, outputs);

@@ -1,0 +1,141 @@
+//! `cargo run --release -p ferrex-aot --example aot_build [BLOCKS]`: how long a crate
+//! that compiles a transformer of BLOCKS blocks (24 by default; d_model 64, 4 heads,
+//! feed-forward 256) ahead of time takes to build in release — a real `cargo build
+//! --release` of a fresh crate holding one `include_program!`, then of one using the
+//! `build.rs` `Builder`, in `target/aot-build/`. The crate's dependencies (ferrex-aot and
+//! what it needs) come from the workspace's `target/` (`CARGO_TARGET_DIR`) and the
+//! workspace's `Cargo.lock`, so what is timed is the crate itself: expanding the macro
+//! (or running the builder) and compiling the generated code. A first run also builds
+//! the dependencies in release; the second build of each crate is the figure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use ferrex::Tensor;
+use ferrex_examples::zoo::TransformerBlock;
+
+/// Transformer blocks applied in turn.
+#[ferrex::export_module]
+struct Encoder {
+    #[module]
+    layers: ferrex::nn::Sequential,
+}
+
+#[ferrex::export_module]
+impl Encoder {
+    fn forward(&self, src: &Tensor) -> Tensor {
+        self.layers.forward(src)
+    }
+}
+
+const MAIN: &str = "fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let m = encoder::Model::new()?;
+    let mut ws = encoder::Workspace::new()?;
+    let x = vec![0.25f32; 2 * 16 * 64];
+    let mut y = vec![0f32; 2 * 16 * 64];
+    m.forward(&mut ws, &x, &mut y)?;
+    println!(\"{}\", y.iter().sum::<f32>());
+    Ok(())
+}
+";
+
+/// Writes the crate `name` under `dir`: the archive, `Cargo.toml` (path dependency on
+/// ferrex-aot, the workspace's release profile and lock file) and its sources.
+fn write_crate(dir: &Path, name: &str, archive: &[u8], builder: bool) -> std::io::Result<()> {
+    let aot = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = aot.join("../..").canonicalize()?;
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::write(dir.join("encoder.pt2"), archive)?;
+    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    let dep = format!("ferrex-aot = {{ path = {:?} }}", aot.display().to_string());
+    let build_dep = if builder {
+        format!("build = \"build.rs\"\n\n[build-dependencies]\n{dep}\n")
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{build_dep}\n\
+             [dependencies]\n{dep}\n\n[workspace]\n"
+        ),
+    )?;
+    let module = if builder {
+        std::fs::write(
+            dir.join("build.rs"),
+            "fn main() {\n    if let Err(e) = ferrex_aot::Builder::new(\"encoder.pt2\").write_to_out_dir() {\n        \
+             println!(\"cargo::error={e}\");\n    }\n}\n",
+        )?;
+        "include!(concat!(env!(\"OUT_DIR\"), \"/encoder.rs\"));\n"
+    } else {
+        "ferrex_aot::include_program!(mod encoder = \"encoder.pt2\");\n"
+    };
+    std::fs::write(dir.join("src/main.rs"), format!("{module}\n{MAIN}"))
+}
+
+/// `cargo build --release` of the crate at `dir`, into `target`; its wall time in s.
+fn build(dir: &Path, target: &Path) -> Result<f64, Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target)
+        .status()?;
+    if !status.success() {
+        return Err(format!("building {} failed", dir.display()).into());
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let blocks: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 24,
+    };
+    ferrex::manual_seed(7);
+    let mut layers = ferrex::nn::Sequential::new();
+    for _ in 0..blocks {
+        layers = layers.append(TransformerBlock::new(64, 4, 256));
+    }
+    let ep = ferrex::export(&Encoder { layers }, (Tensor::randn([2, 16, 64]),))?;
+    let archive = ferrex::serialize::pt2::to_bytes(&ep, "encoder")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = root.join("target");
+    let work = target.join("aot-build");
+    let options = ferrex_aot::AotOptions {
+        archive_path: "encoder.pt2".into(),
+        display_name: "encoder.pt2".into(),
+        regenerate: String::new(),
+        steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
+        embed_weights: true,
+    };
+    let code = ferrex_aot::generate(&archive, &options)?;
+    println!(
+        "aot build: {blocks} transformer blocks, {} steps, archive {} bytes, generated code {} lines, {} bytes",
+        code.steps,
+        archive.len(),
+        code.code.lines().count(),
+        code.code.len()
+    );
+    for (name, builder) in [("aot_build_macro", false), ("aot_build_builder", true)] {
+        let dir: PathBuf = work.join(name);
+        write_crate(&dir, name, &archive, builder)?;
+        let first = build(&dir, &target)?;
+        // A changed archive: the crate (and only it) is built again, as after an export.
+        std::fs::write(dir.join("encoder.pt2"), &archive)?;
+        let src = dir.join("src/main.rs");
+        let text = std::fs::read_to_string(&src)?;
+        std::fs::write(&src, format!("{text}\n// rebuilt\n"))?;
+        let again = build(&dir, &target)?;
+        let how = if builder {
+            "Builder (build.rs)"
+        } else {
+            "include_program!"
+        };
+        println!(
+            "aot build: {how}: cargo build --release of the crate {again:.1} s (first build, dependencies included when not yet built: {first:.1} s)"
+        );
+    }
+    Ok(())
+}
