@@ -36,7 +36,8 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 }
 
 /// Reads the payload configs of the archive `bytes` (already loaded as a program, so
-/// well-formed) and locates every stored tensor. A tensor that is not a contiguous f32
+/// well-formed, every entry's CRC-32 checked) and locates every stored tensor without
+/// reading it again. A tensor that is not a contiguous f32
 /// storage read from offset 0 is recorded with the reason generated code cannot view it.
 pub(crate) fn stored_tensors(bytes: &[u8]) -> Result<Stored, AotError> {
     let zip = Archive::new(bytes).map_err(AotError::Archive)?;
@@ -72,7 +73,7 @@ pub(crate) fn stored_tensors(bytes: &[u8]) -> Result<Stored, AotError> {
             let located = zip
                 .entry(&file)
                 .ok_or_else(|| format!("the archive has no `{file}`"))
-                .and_then(|e| zip.read(e))
+                .and_then(|e| zip.locate(e))
                 .and_then(|data| locate(bytes, data, payload.tensor_meta.as_ref()));
             stored.tensors.insert(fqn.clone(), located);
         }
