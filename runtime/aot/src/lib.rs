@@ -42,8 +42,9 @@
 //!   (never as literals: rustc tracks the file, and a changed archive rebuilds), decoded
 //!   as little-endian f32 (right on big-endian targets too) and packed for the GEMM
 //!   once; derived constants (a slice of a weight, a folded batch norm) are recomputed
-//!   from the stored weights by the code the planner used; a compile-time check (length
-//!   and FNV-1a of the archive's JSON entries) refuses an archive other than the one the
+//!   from the stored weights by the code the planner used; a compile-time check (the
+//!   archive's length and the CRC-32 its zip headers record for its JSON entries: a few
+//!   bytes read, whatever the program's size) refuses an archive other than the one the
 //!   code was generated from;
 //! - `Workspace::new()`: the plan's buffer slots, allocated once;
 //! - `Model::forward(&self, ws, inputs…, outputs…)`: the typed entry point on slices,
@@ -55,13 +56,19 @@
 //!
 //! Each step is a block of code with a comment naming its node, its op and its source
 //! line; programs of more than [`STEPS_PER_FUNCTION`] steps are split into functions.
+//! **Repeated blocks are emitted once**: consecutive runs of steps whose code is the
+//! same but for the weights, fused programs and workspace slots they use and their
+//! nodes' names (a transformer's layers) become one function, `block{b}`, taking those
+//! as arguments (`names`, `&self.c13`, `&mut ws.s3`, …) and called once per block — the
+//! same calls with the same arguments, so the same bits. Its steps' comments name each
+//! node `names[k]`; the call's comment and arguments name the block's nodes.
 //! The same archive always gives byte-identical code. A checked-in module should be
 //! declared `#[rustfmt::skip] mod NAME;`, so `cargo fmt` leaves it as generated.
 //!
 //! **Side-file weights.** Every module also has `Model::from_file(path)` and
 //! `Model::from_bytes(bytes)`: the weights read at run time from the program's archive,
 //! refused with a `ferrex::LoadError` unless it is the archive the code was generated from
-//! (its length and the FNV-1a of its JSON entries, the compile-time check's fingerprint).
+//! (its length and the FNV-1a of its JSON entries).
 //! `include_program!(mod m = "x.pt2", side_file)` embeds nothing (no `Model::new`); an
 //! archive above [`DEFAULT_EMBED_LIMIT`] (or `max_embed = BYTES`) is a compile error
 //! naming its size, the limit and both fixes. `AotOptions::embed_weights` is the

@@ -11,7 +11,7 @@ pub use ferrex::symbolic::SymBool;
 pub use ferrex::tensor::TensorMeta;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
-pub use ferrex_aot_codegen::fnv1a;
+pub use ferrex_aot_codegen::{fnv1a, u32_le_at};
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 pub use ferrex_kernels::layout::{gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};

@@ -22,6 +22,9 @@ mod lenet_dyn;
 #[path = "generated/transformer_dyn.rs"]
 mod transformer_dyn;
 #[rustfmt::skip]
+#[path = "generated/transformer4_dyn.rs"]
+mod transformer4_dyn;
+#[rustfmt::skip]
 #[path = "generated/ops_dyn.rs"]
 mod ops_dyn;
 #[rustfmt::skip]
@@ -215,6 +218,24 @@ fn lenet_with_a_dynamic_batch() {
         error("lenet_dyn", &aot, &[vec![9, 1, 28, 28]]),
         "Guard failed: x.size()[0] <= 8, but got 9"
     );
+}
+
+#[test]
+fn four_transformer_blocks_through_one_block_function_with_dynamic_sizes() {
+    ferrex::manual_seed(58);
+    let m = transformer4_dyn::Model::new().unwrap();
+    let aot = |l: &[InputLeaf]| m.call_flat(l);
+    let pairs = [(0, 1), (1, 1), (2, 10), (4, 16), (3, 7)];
+    let shapes: Vec<Vec<Vec<usize>>> = pairs.iter().map(|&(b, s)| vec![vec![b, s, 32]]).collect();
+    assert_eq!(agree("transformer4_dyn", &aot, &shapes), pairs.len());
+    assert_eq!(
+        error("transformer4_dyn", &aot, &[vec![5, 3, 32]]),
+        "Guard failed: src.size()[0] <= 4, but got 5"
+    );
+    let code = std::fs::read_to_string(support::root().join("tests/generated/transformer4_dyn.rs"))
+        .unwrap();
+    assert_eq!(code.matches("\n    fn block").count(), 1);
+    assert_eq!(code.matches("self.block0(").count(), 2);
 }
 
 #[test]

@@ -11,6 +11,9 @@ mod lenet_b2;
 #[rustfmt::skip]
 #[path = "generated/transformer_b2.rs"]
 mod transformer_b2;
+#[rustfmt::skip]
+#[path = "generated/transformer4_b2.rs"]
+mod transformer4_b2;
 
 use ferrex::Tensor;
 
@@ -58,6 +61,23 @@ fn generated_transformer_block_is_bit_identical_to_the_plan() {
     ferrex::manual_seed(22);
     let m = transformer_b2::Model::new().unwrap();
     agree("transformer_b2", &[2, 10, 32], &|x| m.call((x,)).unwrap());
+}
+
+/// Four transformer blocks: after the first ones (whose slots the planner assigns
+/// differently) each block is a call of one function, `block0`, on that block's weights
+/// and slots — and the results are the plan's, bit for bit.
+#[test]
+fn generated_transformer_stack_calls_one_block_function_bit_identical_to_the_plan() {
+    ferrex::manual_seed(25);
+    let code = std::fs::read_to_string(support::root().join("tests/generated/transformer4_b2.rs"))
+        .unwrap();
+    assert_eq!(code.matches("\n    fn block").count(), 1);
+    assert_eq!(code.matches("self.block0(").count(), 2);
+    assert!(code.contains(
+        "        // reshape_7 … transpose_11: block0\n        self.block0(&[\"reshape_7\", \"linear_9\","
+    ));
+    let m = transformer4_b2::Model::new().unwrap();
+    agree("transformer4_b2", &[2, 10, 32], &|x| m.call((x,)).unwrap());
 }
 
 #[rustfmt::skip]

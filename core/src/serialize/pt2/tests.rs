@@ -154,6 +154,33 @@ fn contents(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
 fn crc32_is_ieee() {
     assert_eq!(crc32(b""), 0);
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    // Eight bytes a step: every length and alignment agrees with the definition, bit by bit.
+    let bitwise = |data: &[u8]| {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    0xEDB8_8320 ^ (crc >> 1)
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    };
+    let data: Vec<u8> = (0u32..100)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for start in 0..8 {
+        for end in start..data.len() {
+            assert_eq!(
+                crc32(&data[start..end]),
+                bitwise(&data[start..end]),
+                "{start}..{end}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub(crate) struct StoredTensor {
 pub(crate) struct Stored {
     pub tensors: BTreeMap<String, Result<StoredTensor, String>>,
     pub json: Vec<(usize, usize)>,
+    /// Per JSON entry: where its local header holds its CRC-32 (4 bytes, little-endian)
+    /// and that CRC, when the header holds it (no data descriptor) — what generated code
+    /// checks at compile time, in constant time.
+    pub json_crcs: Vec<Option<(usize, u32)>>,
 }
 
 /// The offset of `part` inside `whole` (`part` is a subslice of it).
@@ -32,7 +36,8 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 }
 
 /// Reads the payload configs of the archive `bytes` (already loaded as a program, so
-/// well-formed) and locates every stored tensor. A tensor that is not a contiguous f32
+/// well-formed, every entry's CRC-32 checked) and locates every stored tensor without
+/// reading it again. A tensor that is not a contiguous f32
 /// storage read from offset 0 is recorded with the reason generated code cannot view it.
 pub(crate) fn stored_tensors(bytes: &[u8]) -> Result<Stored, AotError> {
     let zip = Archive::new(bytes).map_err(AotError::Archive)?;
@@ -44,6 +49,16 @@ pub(crate) fn stored_tensors(bytes: &[u8]) -> Result<Stored, AotError> {
         }
         let data = zip.read(entry).map_err(AotError::Archive)?;
         stored.json.push((offset_in(bytes, data), data.len()));
+        let crc_at = usize::try_from(entry.header_offset)
+            .ok()
+            .and_then(|h| h.checked_add(14));
+        let in_header = crc_at.and_then(|at| bytes.get(at..at.checked_add(4)?));
+        let crc = entry.crc32;
+        stored.json_crcs.push(
+            crc_at
+                .filter(|_| in_header == Some(&crc.to_le_bytes()[..]))
+                .map(|at| (at, crc)),
+        );
         let Some(dir) = name
             .strip_suffix("_weights_config.json")
             .or_else(|| name.strip_suffix("_constants_config.json"))
@@ -58,7 +73,7 @@ pub(crate) fn stored_tensors(bytes: &[u8]) -> Result<Stored, AotError> {
             let located = zip
                 .entry(&file)
                 .ok_or_else(|| format!("the archive has no `{file}`"))
-                .and_then(|e| zip.read(e))
+                .and_then(|e| zip.locate(e))
                 .and_then(|data| locate(bytes, data, payload.tensor_meta.as_ref()));
             stored.tensors.insert(fqn.clone(), located);
         }

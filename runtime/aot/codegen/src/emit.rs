@@ -1,6 +1,7 @@
 //! The code generator: a compiled plan (`ferrex_runtime::plan`) walked once and written
 //! out as a Rust module. `steps.rs` emits each step; this file the module around them.
 
+mod blocks;
 mod control;
 mod dims;
 mod entry;
@@ -390,11 +391,19 @@ impl<'a> Gen<'a> {
             archive.len(),
             stale_message(o)
         );
-        for &(start, len) in &self.stored.json {
+        for (&(start, len), crc) in self.stored.json.iter().zip(&self.stored.json_crcs) {
+            let check = match crc {
+                Some((at, crc)) => {
+                    format!("::ferrex_aot::rt::u32_le_at(ARCHIVE, {at}) == {crc:#010x}")
+                }
+                None => format!(
+                    "::ferrex_aot::rt::fnv1a(ARCHIVE, {start}, {len}) == {:#018x}",
+                    crate::fnv1a(archive, start, len)
+                ),
+            };
             let _ = writeln!(
                 code,
-                "const _: () = assert!(\n    ::ferrex_aot::rt::fnv1a(ARCHIVE, {start}, {len}) == {:#018x},\n    {:?}\n);",
-                crate::fnv1a(archive, start, len),
+                "const _: () = assert!(\n    {check},\n    {:?}\n);",
                 stale_message(o)
             );
         }

@@ -10,8 +10,10 @@ mod emit;
 
 pub use emit::STEPS_PER_FUNCTION;
 
-/// 64-bit FNV-1a of `bytes[start..start + len]`, a `const fn`: generated code checks at
-/// compile time that the archive it embeds is the one it was generated from.
+/// 64-bit FNV-1a of `bytes[start..start + len]`, a `const fn`: `Model::from_bytes`
+/// checks that a side-file archive is the one the code was generated from; generated
+/// code checks an embedded archive with it at compile time only when its zip headers
+/// hold no CRC-32 ([`u32_le_at`]).
 pub const fn fnv1a(bytes: &[u8], start: usize, len: usize) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = start;
@@ -21,6 +23,18 @@ pub const fn fnv1a(bytes: &[u8], start: usize, len: usize) -> u64 {
         i += 1;
     }
     h
+}
+
+/// The little-endian `u32` at `bytes[at..at + 4]` (0 past the end), a `const fn`:
+/// generated code checks at compile time that the CRC-32 fields of the embedded
+/// archive's JSON entries are those of the archive it was generated from — in constant
+/// time, where hashing the entries in `const` evaluation grows with the program (and
+/// trips rustc's `long_running_const_eval` on large ones).
+pub const fn u32_le_at(bytes: &[u8], at: usize) -> u32 {
+    if at > bytes.len() || bytes.len() - at < 4 {
+        return 0;
+    }
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// Why a program could not be generated.

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 4721) == 0xa3e49e962bd05a8e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 281) == 0x56047848,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5223, 789) == 0xc5520d6ed1be7626,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5148) == 0xb1a83fcb,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6105, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6026) == 0x0e7543f2,
     "`tests/exportdb/boxed_dyn_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/exportdb/class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 295, 6473) == 0xa08e2602dd56cb24,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 249) == 0x0b11e5d5,
     "`tests/exportdb/class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6919, 534) == 0x02f4a4ce60c66b97,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6852) == 0x951c3e40,
     "`tests/exportdb/class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7538, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7467) == 0x0e7543f2,
     "`tests/exportdb/class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

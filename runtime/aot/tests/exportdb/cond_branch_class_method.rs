@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/cond_branch_class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 355, 2137) == 0x7387b55059c1e309,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 297) == 0xc42ee2ef,
     "`tests/exportdb/cond_branch_class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2667, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2588) == 0x0e7543f2,
     "`tests/exportdb/cond_branch_class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2777, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2694) == 0x0e7543f2,
     "`tests/exportdb/cond_branch_class_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/cond_branch_nested_function.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 370, 2285) == 0x0fbeac901997cf9f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 309) == 0x0bce91d7,
     "`tests/exportdb/cond_branch_nested_function.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2836, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2754) == 0x0e7543f2,
     "`tests/exportdb/cond_branch_nested_function.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2949, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2863) == 0x0e7543f2,
     "`tests/exportdb/cond_branch_nested_function.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

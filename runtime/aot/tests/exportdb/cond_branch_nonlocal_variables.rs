@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/cond_branch_nonlocal_variables.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 385, 4075) == 0x0b131b1332c29f7c,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 321) == 0x85352639,
     "`tests/exportdb/cond_branch_nonlocal_variables.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4647, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4562) == 0x0e7543f2,
     "`tests/exportdb/cond_branch_nonlocal_variables.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4763, 241) == 0xc654a0eea1c89c0a,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4674) == 0x5eeb41fe,
     "`tests/exportdb/cond_branch_nonlocal_variables.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

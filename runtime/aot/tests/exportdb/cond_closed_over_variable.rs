@@ -26,15 +26,15 @@ const _: () = assert!(
     "`tests/exportdb/cond_closed_over_variable.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 360, 6176) == 0x11d3bf0e5d4016fb,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 301) == 0xe5a06568,
     "`tests/exportdb/cond_closed_over_variable.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6713, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6633) == 0x0e7543f2,
     "`tests/exportdb/cond_closed_over_variable.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6824, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6740) == 0x0e7543f2,
     "`tests/exportdb/cond_closed_over_variable.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

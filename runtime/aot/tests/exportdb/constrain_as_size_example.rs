@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/exportdb/constrain_as_size_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 360, 5728) == 0x9d713cfe1936c33a,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 301) == 0x657b4f24,
     "`tests/exportdb/constrain_as_size_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6265, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6185) == 0x0e7543f2,
     "`tests/exportdb/constrain_as_size_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6376, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6292) == 0x0e7543f2,
     "`tests/exportdb/constrain_as_size_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

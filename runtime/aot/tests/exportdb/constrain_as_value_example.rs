@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/exportdb/constrain_as_value_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 365, 5970) == 0x5459f7d6dfe7ced4,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 305) == 0x279a2ec6,
     "`tests/exportdb/constrain_as_value_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6514, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6433) == 0x0e7543f2,
     "`tests/exportdb/constrain_as_value_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6626, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6541) == 0x0e7543f2,
     "`tests/exportdb/constrain_as_value_example.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

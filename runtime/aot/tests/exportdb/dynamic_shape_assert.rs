@@ -19,15 +19,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_assert.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 1696) == 0xe587c39862c2c408,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 281) == 0xdb0d059f,
     "`tests/exportdb/dynamic_shape_assert.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2198, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2123) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_assert.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2304, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2225) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_assert.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_constructor.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 360, 3567) == 0xd55c6fdd013718bd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 301) == 0xe35e64bd,
     "`tests/exportdb/dynamic_shape_constructor.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4104, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4024) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_constructor.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4215, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4131) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_constructor.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_if_guard.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 345, 2253) == 0x3cd57c4556438809,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 289) == 0xa1fceae0,
     "`tests/exportdb/dynamic_shape_if_guard.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2769, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2692) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_if_guard.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2877, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2796) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_if_guard.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_map.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 320, 4242) == 0xd3841065e19a0df4,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 269) == 0xdcab9785,
     "`tests/exportdb/dynamic_shape_map.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4723, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4651) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_map.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4826, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4750) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_map.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

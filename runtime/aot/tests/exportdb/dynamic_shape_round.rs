@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_round.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 330, 4483) == 0x737aa32669ad4e1a,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 277) == 0x82bf8df3,
     "`tests/exportdb/dynamic_shape_round.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4978, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4904) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_round.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5083, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5005) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_round.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

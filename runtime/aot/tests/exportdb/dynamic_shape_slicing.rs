@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_slicing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 6231) == 0xd6b4587a0b3bd332,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 285) == 0xf75dac53,
     "`tests/exportdb/dynamic_shape_slicing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6740, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6664) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_slicing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6847, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6767) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_slicing.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

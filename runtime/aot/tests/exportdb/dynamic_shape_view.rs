@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/exportdb/dynamic_shape_view.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 325, 3875) == 0x530dff1f55258978,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 273) == 0x7b5e342f,
     "`tests/exportdb/dynamic_shape_view.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4363, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4290) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_view.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4467, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4390) == 0x0e7543f2,
     "`tests/exportdb/dynamic_shape_view.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 8904) == 0x346440f00c1b7479,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 257) == 0x6faa7ece,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9364, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9295) == 0x0e7543f2,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9464, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9391) == 0x0e7543f2,
     "`tests/exportdb/fn_with_kwargs.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

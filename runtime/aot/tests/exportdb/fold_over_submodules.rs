@@ -22,15 +22,15 @@ const _: () = assert!(
     "`tests/exportdb/fold_over_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 7878) == 0x500029c71ae1de18,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 281) == 0xaafbcbd8,
     "`tests/exportdb/fold_over_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 8380, 1590) == 0xf6017f7993483c6f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 8305) == 0x313e57f8,
     "`tests/exportdb/fold_over_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10063, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9984) == 0x0e7543f2,
     "`tests/exportdb/fold_over_submodules.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -44,8 +44,6 @@ pub struct Model {
     w1: ::ferrex_aot::rt::PackedB,
     w2: ::ferrex_aot::rt::PackedB,
     f0: ::ferrex_aot::rt::FusedProgram,
-    f1: ::ferrex_aot::rt::FusedProgram,
-    f2: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -109,24 +107,6 @@ impl Model {
                 out: 1,
                 label: String::from("relu"),
             },
-            f1: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
-            f2: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
             ws: ::std::sync::Mutex::new(None),
         })
     }
@@ -169,7 +149,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[8], 1.0f32, [3, 8], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..24], 3, 8), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f1, &[], &[3, 8], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f0, &[], &[3, 8], out).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -177,7 +157,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_2", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[2], 1.0f32, [3, 2], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..24], 3, 8), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f2, &[], &[3, 2], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f0, &[], &[3, 2], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 320, 3733) == 0x68bf6df00750a068,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 269) == 0x483bd63a,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4214, 532) == 0xfc65ee25b5c23515,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4142) == 0x37f821a0,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4836, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4760) == 0x0e7543f2,
     "`tests/exportdb/generic_submodule.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

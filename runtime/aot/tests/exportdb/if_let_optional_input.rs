@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/exportdb/if_let_optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 4035) == 0x9bf4dd14b5920f93,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 285) == 0x79532982,
     "`tests/exportdb/if_let_optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4544, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4468) == 0x0e7543f2,
     "`tests/exportdb/if_let_optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4651, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4571) == 0x0e7543f2,
     "`tests/exportdb/if_let_optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

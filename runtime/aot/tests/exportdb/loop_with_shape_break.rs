@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/exportdb/loop_with_shape_break.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 6026) == 0x3bbf7c07be7c390b,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 285) == 0xc3af2e36,
     "`tests/exportdb/loop_with_shape_break.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6535, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6459) == 0x0e7543f2,
     "`tests/exportdb/loop_with_shape_break.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6642, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6562) == 0x0e7543f2,
     "`tests/exportdb/loop_with_shape_break.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

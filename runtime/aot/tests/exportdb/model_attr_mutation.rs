@@ -24,15 +24,15 @@ const _: () = assert!(
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 330, 7320) == 0x22a3e45ef1944ae8,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 277) == 0xfb0dc587,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7815, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7741) == 0x0e7543f2,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7920, 552) == 0x7fd381c41c2bf81b,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7842) == 0x0c0a06dc,
     "`tests/exportdb/model_attr_mutation.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/null_context_manager.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 3465) == 0x6a1b4b1ccdc557ed,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 281) == 0x35f90a93,
     "`tests/exportdb/null_context_manager.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3967, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3892) == 0x0e7543f2,
     "`tests/exportdb/null_context_manager.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4073, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3994) == 0x0e7543f2,
     "`tests/exportdb/null_context_manager.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

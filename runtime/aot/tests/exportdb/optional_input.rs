@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 2674) == 0xd2ca1c5c1eafdd5e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 257) == 0xb91d1de0,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3134, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3065) == 0x0e7543f2,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3234, 285) == 0x09a9c7019c772d85,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3161) == 0xb0b8231e,
     "`tests/exportdb/optional_input.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -22,15 +22,15 @@ const _: () = assert!(
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 4743) == 0xc31d7d7fe3428ac5,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 257) == 0x357873cc,
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5203, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5134) == 0x0e7543f2,
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5303, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5230) == 0x0e7543f2,
     "`tests/exportdb/pytree_flatten.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

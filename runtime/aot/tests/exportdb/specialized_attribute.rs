@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 340, 2956) == 0x09cd61a3cb7bc025,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 285) == 0x8a224bb8,
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3465, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3389) == 0x0e7543f2,
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3572, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3492) == 0x0e7543f2,
     "`tests/exportdb/specialized_attribute.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

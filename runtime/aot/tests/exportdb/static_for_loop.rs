@@ -29,15 +29,15 @@ const _: () = assert!(
     "`tests/exportdb/static_for_loop.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 310, 9340) == 0x8da27a6e31322b1e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 261) == 0x488afe2e,
     "`tests/exportdb/static_for_loop.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9807, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9737) == 0x0e7543f2,
     "`tests/exportdb/static_for_loop.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9908, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9834) == 0x0e7543f2,
     "`tests/exportdb/static_for_loop.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 
@@ -227,66 +227,10 @@ impl Model {
         ::ferrex_aot::rt::check_len("out7", "f32[3, 2]", out7.len(), 6)?;
         ::ferrex_aot::rt::check_len("out8", "f32[3, 2]", out8.len(), 6)?;
         ::ferrex_aot::rt::check_len("out9", "f32[3, 2]", out9.len(), 6)?;
-        // add: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s0[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_1: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s1[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f1, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_2: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s2[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f2, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_3: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s3[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_3", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f3, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_4: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s4[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_4", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f4, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_5: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s5[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_5", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f5, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_6: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s6[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_6", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f6, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_7: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s7[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_7", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f7, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_8: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s8[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_8", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f8, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
-        // add_9: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
-        {
-            let out = &mut ws.s9[..6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_9", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
-            ::ferrex_aot::rt::fused(&self.f9, &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
-        }
+        // add … add_4: block0
+        self.block0(&["add", "add_1", "add_2", "add_3", "add_4"], &mut ws.s0, &self.f0, &mut ws.s1, &self.f1, &mut ws.s2, &self.f2, &mut ws.s3, &self.f3, &mut ws.s4, &self.f4, x)?;
+        // add_5 … add_9: block0
+        self.block0(&["add_5", "add_6", "add_7", "add_8", "add_9"], &mut ws.s5, &self.f5, &mut ws.s6, &self.f6, &mut ws.s7, &self.f7, &mut ws.s8, &self.f8, &mut ws.s9, &self.f9, x)?;
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         ::ferrex_aot::rt::copy_out(out1, &ws.s1[..6])?;
         ::ferrex_aot::rt::copy_out(out2, &ws.s2[..6])?;
@@ -297,6 +241,43 @@ impl Model {
         ::ferrex_aot::rt::copy_out(out7, &ws.s7[..6])?;
         ::ferrex_aot::rt::copy_out(out8, &ws.s8[..6])?;
         ::ferrex_aot::rt::copy_out(out9, &ws.s9[..6])?;
+        Ok(())
+    }
+
+    /// A block of 5 steps, run 2 times from step 0 (`add` … `add_4`, then the
+    /// same steps of the next blocks) on each block's weights and slots; `names` are its
+    /// nodes' names.
+    fn block0(&self, names: &[&'static str; 5], s0: &mut Vec<f32>, f0: &::ferrex_aot::rt::FusedProgram, s1: &mut Vec<f32>, f1: &::ferrex_aot::rt::FusedProgram, s2: &mut Vec<f32>, f2: &::ferrex_aot::rt::FusedProgram, s3: &mut Vec<f32>, f3: &::ferrex_aot::rt::FusedProgram, s4: &mut Vec<f32>, f4: &::ferrex_aot::rt::FusedProgram, x: &[f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
+        // names[0]: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
+        {
+            let out = &mut (*s0)[..6];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[0], "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
+            ::ferrex_aot::rt::fused(&(*f0), &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+        }
+        // names[1]: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
+        {
+            let out = &mut (*s1)[..6];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[1], "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
+            ::ferrex_aot::rt::fused(&(*f1), &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+        }
+        // names[2]: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
+        {
+            let out = &mut (*s2)[..6];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[2], "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
+            ::ferrex_aot::rt::fused(&(*f2), &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+        }
+        // names[3]: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
+        {
+            let out = &mut (*s3)[..6];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[3], "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
+            ::ferrex_aot::rt::fused(&(*f3), &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+        }
+        // names[4]: aten::add.Tensor at exportdb/src/cases/static_for_loop.rs:14
+        {
+            let out = &mut (*s4)[..6];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[4], "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/static_for_loop.rs", line: 14, column: 22 }), e);
+            ::ferrex_aot::rt::fused(&(*f4), &[(x, &[3, 2])], &[3, 2], out).map_err(|e| fail(&e))?;
+        }
         Ok(())
     }
 }

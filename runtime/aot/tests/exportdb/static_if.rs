@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/static_if.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 2895) == 0x51cea3e95a71fbb3,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x40232c93,
     "`tests/exportdb/static_if.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3320, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3256) == 0x0e7543f2,
     "`tests/exportdb/static_if.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3415, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3347) == 0x0e7543f2,
     "`tests/exportdb/static_if.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/exportdb/type_reflection_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 345, 2045) == 0xbc25df3b87aa42d5,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 289) == 0x4f0502d9,
     "`tests/exportdb/type_reflection_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2561, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2484) == 0x0e7543f2,
     "`tests/exportdb/type_reflection_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 2669, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 2588) == 0x0e7543f2,
     "`tests/exportdb/type_reflection_method.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 335, 2756) == 0x72fc0a4634198c1f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 281) == 0x3a5483b3,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3258, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3183) == 0x0e7543f2,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 3364, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 3285) == 0x0e7543f2,
     "`tests/exportdb/unsupported_operator.pt2` is not the archive this code was generated from: run `FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb` again"
 );
 

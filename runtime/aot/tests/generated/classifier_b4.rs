@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/fixtures/classifier_b4.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_b4.pt2 -o tests/generated/classifier_b4.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 300, 5110) == 0xda131928df560d70,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 253) == 0xea2c7d84,
     "`tests/fixtures/classifier_b4.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_b4.pt2 -o tests/generated/classifier_b4.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5563, 530) == 0x4d3d8dcf86ea4541,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5495) == 0x1f23f430,
     "`tests/fixtures/classifier_b4.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_b4.pt2 -o tests/generated/classifier_b4.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6179, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6107) == 0x0e7543f2,
     "`tests/fixtures/classifier_b4.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_b4.pt2 -o tests/generated/classifier_b4.rs` again"
 );
 

@@ -23,15 +23,15 @@ const _: () = assert!(
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 5666) == 0xc29d41a5840ea918,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 257) == 0x9b72ab2f,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6126, 530) == 0x4d3d8dcf86ea4541,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6057) == 0x1f23f430,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6743, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6670) == 0x0e7543f2,
     "`tests/fixtures/classifier_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/classifier_dyn.pt2 -o tests/generated/classifier_dyn.rs` again"
 );
 

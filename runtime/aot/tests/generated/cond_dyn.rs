@@ -25,15 +25,15 @@ const _: () = assert!(
     "`tests/fixtures/cond_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/cond_dyn.pt2 -o tests/generated/cond_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 275, 10297) == 0xc530d44e959515ae,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0x8b17bb24,
     "`tests/fixtures/cond_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/cond_dyn.pt2 -o tests/generated/cond_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10715, 1036) == 0xcac8db439c8afb9f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 10652) == 0x57cc7381,
     "`tests/fixtures/cond_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/cond_dyn.pt2 -o tests/generated/cond_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 11832, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 11765) == 0x0e7543f2,
     "`tests/fixtures/cond_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/cond_dyn.pt2 -o tests/generated/cond_dyn.rs` again"
 );
 

@@ -26,15 +26,15 @@ const _: () = assert!(
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 8472) == 0xf171e0acab39b36d,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0xfb0cd89c,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 8897, 528) == 0x9ec7dc936fca8337,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 8833) == 0x58e6cb2a,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9507, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9439) == 0x0e7543f2,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 

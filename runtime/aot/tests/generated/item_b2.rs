@@ -25,15 +25,15 @@ const _: () = assert!(
     "`tests/fixtures/item_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/item_b2.pt2 -o tests/generated/item_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 270, 8719) == 0xc77563e9f3f26634,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0x1046f222,
     "`tests/fixtures/item_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/item_b2.pt2 -o tests/generated/item_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9130, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9068) == 0x0e7543f2,
     "`tests/fixtures/item_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/item_b2.pt2 -o tests/generated/item_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9223, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9157) == 0x0e7543f2,
     "`tests/fixtures/item_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/item_b2.pt2 -o tests/generated/item_b2.rs` again"
 );
 

@@ -26,15 +26,15 @@ const _: () = assert!(
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 275, 15564) == 0xa4dc63d1599c7584,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0x7a73a51e,
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 15982, 3446) == 0x7a6e03a5e76f6933,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 15919) == 0x4f54ff02,
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 19509, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 19442) == 0x0e7543f2,
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 
@@ -53,7 +53,6 @@ pub struct Model {
     w6: ::ferrex_aot::rt::PackedB,
     f0: ::ferrex_aot::rt::FusedProgram,
     f2: ::ferrex_aot::rt::FusedProgram,
-    f5: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -152,15 +151,6 @@ impl Model {
                 out: 1,
                 label: String::from("relu"),
             },
-            f5: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
             ws: ::std::sync::Mutex::new(None),
         })
     }
@@ -227,7 +217,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[120], 1.0f32, [2, 120], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..800], 2, 400), &self.w5, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f5, &[], &[2, 120], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f2, &[], &[2, 120], out).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {

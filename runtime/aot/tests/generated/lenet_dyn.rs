@@ -26,15 +26,15 @@ const _: () = assert!(
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 280, 16646) == 0x23f1d2194bc62e31,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x87123999,
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 17071, 3446) == 0x7a6e03a5e76f6933,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 17007) == 0x4f54ff02,
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 20599, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 20531) == 0x0e7543f2,
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 
@@ -53,7 +53,6 @@ pub struct Model {
     w6: ::ferrex_aot::rt::PackedB,
     f0: ::ferrex_aot::rt::FusedProgram,
     f2: ::ferrex_aot::rt::FusedProgram,
-    f5: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -144,15 +143,6 @@ impl Model {
                 label: String::from("batch_norm+relu"),
             },
             f2: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
-            f5: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
                     ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
@@ -295,7 +285,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[120], 1.0f32, [d.z0, 120], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..d.z6], d.z0, 400), &self.w5, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f5, &[], &[d.z0, 120], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f2, &[], &[d.z0, 120], out).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {

@@ -24,15 +24,15 @@ const _: () = assert!(
     "`tests/fixtures/map_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/map_dyn.pt2 -o tests/generated/map_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 270, 5971) == 0xa63a27f026530d94,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0x816374d2,
     "`tests/fixtures/map_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/map_dyn.pt2 -o tests/generated/map_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6382, 528) == 0x2d4df3ff3e1321e3,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6320) == 0xdadbe7a1,
     "`tests/fixtures/map_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/map_dyn.pt2 -o tests/generated/map_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6990, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6924) == 0x0e7543f2,
     "`tests/fixtures/map_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/map_dyn.pt2 -o tests/generated/map_dyn.rs` again"
 );
 

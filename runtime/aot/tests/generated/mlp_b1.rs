@@ -22,15 +22,15 @@ const _: () = assert!(
     "`tests/fixtures/mlp_b1.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_b1.pt2 -o tests/generated/mlp_b1.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 265, 6964) == 0x8976a6d497542901,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x2426a04e,
     "`tests/fixtures/mlp_b1.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_b1.pt2 -o tests/generated/mlp_b1.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7368, 1570) == 0xa9b87abad00f9079,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7307) == 0x06614dd4,
     "`tests/fixtures/mlp_b1.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_b1.pt2 -o tests/generated/mlp_b1.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9017, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 8952) == 0x0e7543f2,
     "`tests/fixtures/mlp_b1.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_b1.pt2 -o tests/generated/mlp_b1.rs` again"
 );
 
@@ -44,7 +44,6 @@ pub struct Model {
     w1: ::ferrex_aot::rt::PackedB,
     w2: ::ferrex_aot::rt::PackedB,
     f0: ::ferrex_aot::rt::FusedProgram,
-    f1: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -108,15 +107,6 @@ impl Model {
                 out: 1,
                 label: String::from("relu"),
             },
-            f1: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
             ws: ::std::sync::Mutex::new(None),
         })
     }
@@ -159,7 +149,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [1, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..64], 1, 64), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f1, &[], &[1, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f0, &[], &[1, 32], out).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {

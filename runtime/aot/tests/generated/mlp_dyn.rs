@@ -22,15 +22,15 @@ const _: () = assert!(
     "`tests/fixtures/mlp_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_dyn.pt2 -o tests/generated/mlp_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 270, 7592) == 0x572f221981c0e720,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0x56b6a954,
     "`tests/fixtures/mlp_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_dyn.pt2 -o tests/generated/mlp_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 8003, 1570) == 0xa9b87abad00f9079,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7941) == 0x06614dd4,
     "`tests/fixtures/mlp_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_dyn.pt2 -o tests/generated/mlp_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9653, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9587) == 0x0e7543f2,
     "`tests/fixtures/mlp_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/mlp_dyn.pt2 -o tests/generated/mlp_dyn.rs` again"
 );
 
@@ -44,7 +44,6 @@ pub struct Model {
     w1: ::ferrex_aot::rt::PackedB,
     w2: ::ferrex_aot::rt::PackedB,
     f0: ::ferrex_aot::rt::FusedProgram,
-    f1: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -100,15 +99,6 @@ impl Model {
             w1,
             w2,
             f0: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
-                    ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
-                ],
-                n_regs: 2,
-                out: 1,
-                label: String::from("relu"),
-            },
-            f1: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
                     ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
@@ -215,7 +205,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 64), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f1, &[], &[d.z0, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f0, &[], &[d.z0, 32], out).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {

@@ -28,15 +28,15 @@ const _: () = assert!(
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 265, 9213) == 0xe1086c378be20015,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x62fc7e46,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 9617, 504) == 0x91b9bc4389853b19,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9556) == 0x923db958,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10200, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 10135) == 0x0e7543f2,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 

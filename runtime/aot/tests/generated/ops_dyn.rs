@@ -28,15 +28,15 @@ const _: () = assert!(
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 270, 9626) == 0x5271c11446c1f834,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0xd1197191,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10037, 504) == 0x91b9bc4389853b19,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9975) == 0x923db958,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 10621, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 10555) == 0x0e7543f2,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 

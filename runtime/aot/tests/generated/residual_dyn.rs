@@ -28,15 +28,15 @@ const _: () = assert!(
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 295, 13242) == 0x39d0da051037e938,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 249) == 0xcd49fb73,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 13688, 1303) == 0xa76b04f293faf9bc,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 13621) == 0x9762e055,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 15076, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 15005) == 0x0e7543f2,
     "`tests/fixtures/residual_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/residual_dyn.pt2 -o tests/generated/residual_dyn.rs` again"
 );
 

@@ -22,15 +22,15 @@ const _: () = assert!(
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 290, 5952) == 0x09109d3bf2b3d07f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0x769f59c5,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6391, 771) == 0x1c5c327b4bcce10f,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6325) == 0xf6bb307d,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 7246, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 7176) == 0x0e7543f2,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 

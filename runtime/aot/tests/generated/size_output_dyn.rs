@@ -20,15 +20,15 @@ const _: () = assert!(
     "`tests/fixtures/size_output_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/size_output_dyn.pt2 -o tests/generated/size_output_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 310, 3844) == 0x0b9c98a8b7b6cb7e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 261) == 0xdfd2b673,
     "`tests/fixtures/size_output_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/size_output_dyn.pt2 -o tests/generated/size_output_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4311, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4241) == 0x0e7543f2,
     "`tests/fixtures/size_output_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/size_output_dyn.pt2 -o tests/generated/size_output_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 4412, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 4338) == 0x0e7543f2,
     "`tests/fixtures/size_output_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/size_output_dyn.pt2 -o tests/generated/size_output_dyn.rs` again"
 );
 

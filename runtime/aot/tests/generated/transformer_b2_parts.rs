@@ -36,15 +36,15 @@ const _: () = assert!(
     "`tests/fixtures/transformer_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/transformer_b2.pt2 -o tests/generated/transformer_b2_parts.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 305, 27824) == 0xf84582fb51f64352,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 257) == 0x691d3bbd,
     "`tests/fixtures/transformer_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/transformer_b2.pt2 -o tests/generated/transformer_b2_parts.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 28284, 3160) == 0xc93ca6447c60e3fb,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 28215) == 0x80979218,
     "`tests/fixtures/transformer_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/transformer_b2.pt2 -o tests/generated/transformer_b2_parts.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 31531, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 31458) == 0x0e7543f2,
     "`tests/fixtures/transformer_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/transformer_b2.pt2 -o tests/generated/transformer_b2_parts.rs` again"
 );
 
@@ -69,7 +69,6 @@ pub struct Model {
     w15: ::ferrex_aot::rt::PackedB,
     f12: ::ferrex_aot::rt::FusedProgram,
     f14: ::ferrex_aot::rt::FusedProgram,
-    f15: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -182,16 +181,6 @@ impl Model {
                 n_regs: 2,
                 out: 1,
                 label: String::from("gelu"),
-            },
-            f15: ::ferrex_aot::rt::FusedProgram {
-                instrs: vec![
-                    ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
-                    ::ferrex_aot::rt::Instr::LoadOut { dst: 1 },
-                    ::ferrex_aot::rt::Instr::Binary { dst: 2, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(0), b: ::ferrex_aot::rt::Src::Reg(1) },
-                ],
-                n_regs: 3,
-                out: 2,
-                label: String::from("add"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
@@ -339,7 +328,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f15, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {

@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/fixtures/tutorial_b8.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_b8.pt2 -o tests/generated/tutorial_b8.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 290, 4724) == 0x7bc089d708ab4913,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0x1f08b2e2,
     "`tests/fixtures/tutorial_b8.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_b8.pt2 -o tests/generated/tutorial_b8.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5163, 534) == 0x07a526a043babcab,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5097) == 0xfba23dcf,
     "`tests/fixtures/tutorial_b8.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_b8.pt2 -o tests/generated/tutorial_b8.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5781, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5711) == 0x0e7543f2,
     "`tests/fixtures/tutorial_b8.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_b8.pt2 -o tests/generated/tutorial_b8.rs` again"
 );
 

@@ -21,15 +21,15 @@ const _: () = assert!(
     "`tests/fixtures/tutorial_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_dyn.pt2 -o tests/generated/tutorial_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 295, 5329) == 0x76328dc915f684f4,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 249) == 0x29fd76b3,
     "`tests/fixtures/tutorial_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_dyn.pt2 -o tests/generated/tutorial_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 5775, 534) == 0x07a526a043babcab,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 5708) == 0xfba23dcf,
     "`tests/fixtures/tutorial_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_dyn.pt2 -o tests/generated/tutorial_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::fnv1a(ARCHIVE, 6394, 13) == 0x84838c651624f4fd,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 6323) == 0x0e7543f2,
     "`tests/fixtures/tutorial_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/tutorial_dyn.pt2 -o tests/generated/tutorial_dyn.rs` again"
 );
 

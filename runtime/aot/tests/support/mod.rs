@@ -220,6 +220,20 @@ pub const DYNAMIC: &[Fixture] = &[
         },
     },
     Fixture {
+        name: "transformer4_dyn",
+        export: || {
+            // Four blocks: one block function for the repeated ones, sizes from `d`.
+            ferrex::manual_seed(57);
+            let batch = ferrex::Dim::new("batch").max(4);
+            let seq = ferrex::Dim::new("seq").min(1).max(16);
+            dynamic(
+                &encoder(4),
+                (Tensor::randn([2, 10, 32]),),
+                &[("src", &[(0, batch), (1, seq)])],
+            )
+        },
+    },
+    Fixture {
         name: "mlp784_dyn",
         export: || {
             // The benchmark MLP, 784-512-512-10, one archive for batch 1 and 64.
@@ -315,7 +329,42 @@ pub const FIXTURES: &[Fixture] = &[
             )
         },
     },
+    Fixture {
+        name: "transformer4_b2",
+        export: || transformer_stack(4),
+    },
 ];
+
+/// `blocks` transformer blocks (d_model 32, 4 heads, feed-forward 64) in a
+/// `Sequential`, exported at `[2, 10, 32]`: the same steps `blocks` times, on other
+/// weights — the generator emits them once (`block0`, called per block).
+pub fn transformer_stack(blocks: usize) -> ExportedProgram {
+    ferrex::manual_seed(53);
+    exported(&encoder(blocks), Tensor::randn([2, 10, 32]))
+}
+
+/// `blocks` transformer blocks (d_model 32, 4 heads, feed-forward 64).
+fn encoder(blocks: usize) -> Encoder {
+    let mut layers = ferrex::nn::Sequential::new();
+    for _ in 0..blocks {
+        layers = layers.append(TransformerBlock::new(32, 4, 64));
+    }
+    Encoder { layers }
+}
+
+/// Transformer blocks applied in turn.
+#[ferrex::export_module]
+pub struct Encoder {
+    #[module]
+    layers: ferrex::nn::Sequential,
+}
+
+#[ferrex::export_module]
+impl Encoder {
+    fn forward(&self, src: &Tensor) -> Tensor {
+        self.layers.forward(src)
+    }
+}
 
 /// `mlp_b1` with its program's schema major version raised: an archive a newer ferrex
 /// wrote (`tests/fixtures/newer_format.pt2`).

@@ -107,14 +107,8 @@ impl Gen<'_> {
     /// `forward(&self, ws, inputs…, outputs…)`, the steps inline or in parts.
     pub(super) fn forward(&self, code: &mut String, bodies: &[String], outputs: &[Output]) {
         let dynamic = self.dims.dynamic();
-        let d_param = if dynamic { ", d: &Dims" } else { "" };
-        // `forward` takes the user's inputs; its parts all of them (mutated buffers too).
         let arg = |i: &super::UserInput| format!(", {}: &[{}]", i.ident, i.dtype);
         let ins: String = self.user_inputs().map(arg).collect();
-        let part_ins: String = self.inputs.iter().map(arg).collect();
-        let in_names: String = (self.inputs.iter())
-            .map(|i| format!(", {}", i.ident))
-            .collect();
         let outs = out_params(outputs);
         let doc_in: Vec<String> = (self.user_inputs())
             .map(|i| format!("`{}`: {}", i.ident, sym_meta(i.dtype, &i.sizes)))
@@ -158,34 +152,66 @@ impl Gen<'_> {
         code.push_str(&self.fits());
         code.push_str(&self.buffer_reads());
         code.push_str(&self.unbacked_reset());
-        let per = self.options.steps_per_function.max(1);
-        let parts: Vec<&[String]> = bodies.chunks(per).collect();
-        let d_arg = if dynamic { ", d" } else { "" };
-        match parts.as_slice() {
-            [] => {}
-            [one] => one.iter().for_each(|b| code.push_str(b)),
-            many => (0..many.len()).for_each(|j| {
-                let _ = writeln!(code, "        self.part{j}(ws{d_arg}{in_names})?;");
-            }),
-        }
+        let (steps, functions) = self.steps_and_parts(bodies);
+        code.push_str(&steps);
         code.push_str(&self.output_copies(outputs));
         code.push_str("        Ok(())\n    }\n");
-        if parts.len() > 1 {
-            for (j, part) in parts.iter().enumerate() {
-                let _ = write!(
-                    code,
-                    "\n    /// Steps {} to {} of `forward`.\n    \
-                     fn part{j}(&self, ws: &mut Workspace{d_param}{part_ins}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
-                    j * per,
-                    j * per + part.len() - 1,
-                    part.concat()
-                );
-            }
-        }
+        code.push_str(&functions);
         code.push_str("}\n\n");
         if dynamic {
             self.output_sizes(code, outputs);
         }
+    }
+
+    /// The steps as `forward` runs them — inline, or calls of `part{j}` — and the
+    /// functions after it: the parts, and the repeated blocks' (`blocks.rs`).
+    fn steps_and_parts(&self, bodies: &[String]) -> (String, String) {
+        let dynamic = self.dims.dynamic();
+        // Parts and blocks take all the inputs (mutated buffers too) and the dims.
+        let arg = |i: &super::UserInput| format!(", {}: &[{}]", i.ident, i.dtype);
+        let part_ins: String = self.inputs.iter().map(arg).collect();
+        let in_names: String = (self.inputs.iter())
+            .map(|i| format!(", {}", i.ident))
+            .collect();
+        let (d_param, d_arg) = if dynamic {
+            (", d: &Dims", ", d")
+        } else {
+            ("", "")
+        };
+        let shared_params = format!("{d_param}{part_ins}");
+        let shared = super::blocks::Shared {
+            params: &shared_params,
+            args: &format!("{d_arg}{in_names}"),
+        };
+        let names: Vec<&str> = (self.plan.steps.iter())
+            .map(|s| s.info.name.as_str())
+            .collect();
+        let taken: Vec<&str> = self.inputs.iter().map(|i| i.ident.as_str()).collect();
+        let per = self.options.steps_per_function.max(1);
+        let layout = super::blocks::layout(bodies, &names, per, &shared, &taken);
+        let parts: Vec<&[String]> = layout.items.chunks(per).collect();
+        let (mut steps, mut functions) = (String::new(), String::new());
+        if let [one] = parts.as_slice() {
+            one.iter().for_each(|b| steps.push_str(b));
+            functions.push_str(&layout.functions);
+            return (steps, functions);
+        }
+        let mut first = 0;
+        for (j, part) in parts.iter().enumerate() {
+            let _ = writeln!(steps, "        self.part{j}(ws{})?;", shared.args);
+            let n: usize = layout.item_steps[j * per..][..part.len()].iter().sum();
+            let _ = write!(
+                functions,
+                "\n    /// Steps {} to {} of `forward`.\n    \
+                 fn part{j}(&self, ws: &mut Workspace{shared_params}) -> Result<(), {RT}::RunError> {{\n{}        Ok(())\n    }}\n",
+                first,
+                first + n - 1,
+                part.concat()
+            );
+            first += n;
+        }
+        functions.push_str(&layout.functions);
+        (steps, functions)
     }
 
     /// `dims`, the typed `forward` of a program with dynamic dims, and the head of `run`.

@@ -43,8 +43,8 @@ impl Gen<'_> {
             Kind::Fused { prog, inputs } => {
                 let sizes = self.value_sizes(step.out)?;
                 let out = self.out_slot(step, &sizes)?;
-                self.programs.push((i, prog.clone()));
-                let call = self.fused_call(&format!("self.f{i}"), inputs, &sizes, out)?;
+                let program = self.program_field(i, prog);
+                let call = self.fused_call(&program, inputs, &sizes, out)?;
                 let _ = writeln!(
                     code,
                     "        {{\n            let out = &mut ws.s{out}[..{}];\n{}\n{call}\n        }}",
@@ -318,6 +318,22 @@ impl Gen<'_> {
         }
     }
 
+    /// The field holding fused program `prog` (`self.f{i}`, `i` the first step that
+    /// runs it): steps running the same program share one, built once.
+    fn program_field(&mut self, i: usize, prog: &ferrex_runtime::fused::FusedProgram) -> String {
+        let literal = super::literal::fused_program(prog);
+        let same =
+            (self.programs.iter()).find(|(_, p)| super::literal::fused_program(p) == literal);
+        let first = match same {
+            Some((j, _)) => *j,
+            None => {
+                self.programs.push((i, prog.clone()));
+                i
+            }
+        };
+        format!("self.f{first}")
+    }
+
     /// An epilogue run in place on the slot of its kernel.
     pub(super) fn epilogue(
         &mut self,
@@ -326,8 +342,8 @@ impl Gen<'_> {
         sizes: &[SymInt],
         out: usize,
     ) -> Result<String, AotError> {
-        self.programs.push((i, e.prog.clone()));
-        let call = self.fused_call(&format!("self.f{i}"), &e.inputs, sizes, out)?;
+        let program = self.program_field(i, &e.prog);
+        let call = self.fused_call(&program, &e.inputs, sizes, out)?;
         self.loc[e.value] = Some(Loc::Slot(out));
         Ok(format!("{call}\n"))
     }
