@@ -405,7 +405,12 @@ impl FusedProgram {
                     Instr::Binary { dst, op, a, b } => {
                         let (out, others) = OtherRegs::split(regs, dst);
                         // A source that is the register written is read from a copy.
-                        let copy = [a, b].contains(&Src::Reg(dst)).then(|| *out);
+                        // (Copied only then: a register is 1 KiB.)
+                        let copy = if [a, b].contains(&Src::Reg(dst)) {
+                            Some(*out)
+                        } else {
+                            None
+                        };
                         let copy = copy.as_ref().map(|c| &c[..n]);
                         let operand = |s: Src| match s {
                             Src::Const(c) => Operand::Const(c),
