@@ -1214,16 +1214,7 @@ impl<'a> Walker<'a> {
 
     fn binary(&mut self, b: &syn::ExprBinary) -> Kind {
         match b.op {
-            BinOp::AddAssign(_)
-            | BinOp::SubAssign(_)
-            | BinOp::MulAssign(_)
-            | BinOp::DivAssign(_)
-            | BinOp::RemAssign(_)
-            | BinOp::BitXorAssign(_)
-            | BinOp::BitAndAssign(_)
-            | BinOp::BitOrAssign(_)
-            | BinOp::ShlAssign(_)
-            | BinOp::ShrAssign(_) => {
+            _ if unread_impls::is_assign(&b.op) => {
                 self.note_operator(&b.left, Some(&b.right), &b.op);
                 self.assign(&b.left, &b.right, Some(()))
             }

@@ -280,7 +280,8 @@ fn format_uses(mac: &syn::Macro) -> Vec<(&'static str, Expr)> {
     out
 }
 
-fn is_assign(op: &BinOp) -> bool {
+/// A compound assignment (`+=`, `<<=`, …).
+pub(super) fn is_assign(op: &BinOp) -> bool {
     matches!(
         op,
         BinOp::AddAssign(_)
