@@ -64,23 +64,6 @@ pub fn bias_init(
     [m, n]: [usize; 2],
     out: &mut [f32],
 ) -> Result<(), String> {
-    let numel = m.checked_mul(n).filter(|&len| len <= out.len());
-    if let (Some(len), true) = (
-        numel,
-        init.len() == n
-            && init_shape.iter().product::<usize>() == n
-            && init_shape.last() == Some(&n)
-            && n > 0,
-    ) {
-        // A bias row (`[n]` or `[1, n]`), the common case: one copy per row.
-        for row in out[..len].chunks_exact_mut(n) {
-            row.copy_from_slice(init);
-        }
-        if beta != 1.0 {
-            out[..len].iter_mut().for_each(|v| *v *= beta);
-        }
-        return Ok(());
-    }
     let access = Access::of(init_shape, &[m, n]).ok_or_else(|| {
         format!("the bias of shape {init_shape:?} does not broadcast to [{m}, {n}]")
     })?;

@@ -185,8 +185,8 @@ impl crate::WideLoop for Unroll<'_> {
 
     #[inline(always)]
     fn run(self) -> Result<(), KernelError> {
-        // The rows written here, not through `refill_rows`' closure: a closure is a
-        // function of its own, compiled for the baseline's vectors.
+        // No closure per row: a closure is a function of its own, compiled for the
+        // baseline's vectors.
         let Unroll { x, g, packed, line } = self;
         let (k, l) = (g.k(), g.l());
         packed.size_for(k, l)?;
@@ -225,7 +225,7 @@ impl<T> Scratch<T> {
 
 /// One sample: `out` (`[c_out, l]`) = per group, `weight` (`[og, k]`) @ cols + bias.
 /// f32 products of at least 4 rows unroll the receptive fields straight into the own
-/// GEMM's packed panels ([`PackedB::refill_rows`]): the unrolled matrix never exists
+/// GEMM's packed panels (row by row, [`Unroll`]): the unrolled matrix never exists
 /// unpacked, and the weight rows take a tile of their height (6 or 16 output channels
 /// fit the 8-row tile). Other types and shapes unroll into `cols` for [`gemm`].
 fn conv_sample<T: Float>(

@@ -112,7 +112,7 @@ pub struct PackedB {
 }
 
 impl PackedB {
-    /// An empty packed matrix (`[0, 0]`), to be filled by [`PackedB::refill_rows`].
+    /// An empty packed matrix (`[0, 0]`), to be filled row by row (`size_for`, `put_row`).
     pub fn empty() -> PackedB {
         PackedB {
             data: Vec::new(),
@@ -165,29 +165,10 @@ impl PackedB {
         Ok(packed)
     }
 
-    /// Packs a `[k, n]` matrix given row by row, reusing this one's buffer: `row(kk,
-    /// dst)` writes all of row `kk` into `dst` (`n` floats, holding the previous row on
-    /// entry). For operands built on the fly, such as a convolution's unrolled receptive
-    /// fields, which then never exist unpacked.
-    pub fn refill_rows(
-        &mut self,
-        k: usize,
-        n: usize,
-        scratch: &mut Vec<f32>,
-        mut row: impl FnMut(usize, &mut [f32]),
-    ) -> Result<(), KernelError> {
-        self.size_for(k, n)?;
-        crate::alloc::try_grow(scratch, n, 0.0)?;
-        let line = &mut scratch[..n];
-        for kk in 0..k {
-            row(kk, line);
-            self.put_row(kk, line);
-        }
-        Ok(())
-    }
-
-    /// Sizes the buffer for `[k, n]`, keeping what it holds: every panel row is
-    /// written by [`PackedB::put_row`], padding included.
+    /// Sizes the buffer for `[k, n]`, keeping what it holds, for a matrix given row by
+    /// row: the caller then writes every row `kk < k` with [`PackedB::put_row`] (which
+    /// writes the padding too). For operands built on the fly, such as a convolution's
+    /// unrolled receptive fields, which then never exist unpacked.
     pub(crate) fn size_for(&mut self, k: usize, n: usize) -> Result<(), KernelError> {
         let len = n
             .div_ceil(NR)
@@ -1068,12 +1049,10 @@ mod tests {
             };
             assert_eq!(PackedB::pack(strided).unwrap(), row_major, "strided");
             let mut refilled = PackedB::pack(Mat::row_major(&[9.0; 64], 8, 8)).unwrap();
-            let mut scratch = vec![5.0; 3];
-            refilled
-                .refill_rows(k, n, &mut scratch, |kk, dst| {
-                    dst.copy_from_slice(&b[kk * n..(kk + 1) * n]);
-                })
-                .unwrap();
+            refilled.size_for(k, n).unwrap();
+            for kk in 0..k {
+                refilled.put_row(kk, &b[kk * n..(kk + 1) * n]);
+            }
             assert_eq!(refilled, row_major, "row by row");
         }
     }

@@ -471,19 +471,11 @@ pub fn fallback(
     out.iter().map(contiguous).collect()
 }
 
-/// An f32 result made contiguous (later steps read it as a slice); others as they are.
+/// A result made contiguous (later steps read it as a slice).
 fn contiguous(t: &Tensor) -> Result<Storage, RunError> {
-    let s = t
-        .try_storage()
-        .map_err(|e| RunError::Malformed(e.to_string()))?;
-    Ok(match &s {
-        Storage::F32(a) if a.as_slice().is_none() => {
-            let data: Vec<f32> = a.iter().copied().collect();
-            Storage::from_vec(a.shape(), data)
-                .ok_or_else(|| RunError::Malformed("a fallback's result".into()))?
-        }
-        _ => s,
-    })
+    t.try_storage()
+        .map(|s| s.contiguous())
+        .map_err(|e| RunError::Malformed(e.to_string()))
 }
 
 /// A higher-order op (`higher_order::cond`, `higher_order::map_impl`) of the program.
@@ -514,10 +506,7 @@ pub fn higher_order(
 
 /// The meta of a higher-order step's output at this call's sizes.
 pub fn meta(dtype: DType, sizes: &[usize]) -> TensorMeta {
-    TensorMeta::new(
-        dtype,
-        sizes.iter().map(|&d| SymInt::Int(d as i64)).collect(),
-    )
+    TensorMeta::from_shape(dtype, sizes)
 }
 
 /// A subgraph given `inputs.len()` values where it has `expected` placeholders.
