@@ -6,7 +6,7 @@
 //! wall.
 //!
 //! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [export tut mlp784
-//! mlp1024 lenet transformer gemm]`
+//! mlp1024 lenet transformer residual resblock gemm]`
 //!
 //! Prints one `RESULT side=ferrex case=... runner=interpreter|compiled|eager ...` line
 //! per measurement, in the format of the PyTorch script, so both can be compared line
@@ -15,11 +15,41 @@
 use std::time::Instant;
 
 use ferrex::prelude::*;
-use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
+use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 
 const ROUNDS: usize = 15;
 const ROUND_SECS: f64 = 0.08;
 const CLEAN_DELAY: f64 = 0.03;
+
+/// A ResNet basic block (`relu(bn2(conv2(relu(bn1(conv1(x))))) + x)`, 3×3 convolutions
+/// without bias), a model outside issue 12's table measured beside it.
+#[export_module]
+struct ResBlock {
+    conv1: nn::Conv2d,
+    bn1: nn::BatchNorm2d,
+    conv2: nn::Conv2d,
+    bn2: nn::BatchNorm2d,
+}
+
+impl ResBlock {
+    fn new(c: usize) -> ResBlock {
+        let conv = || nn::Conv2d::with_options(c, c, [3, 3], [1, 1], [1, 1], [1, 1], 1, false);
+        ResBlock {
+            conv1: conv(),
+            bn1: nn::BatchNorm2d::new(c),
+            conv2: conv(),
+            bn2: nn::BatchNorm2d::new(c),
+        }
+    }
+}
+
+#[export_module]
+impl ResBlock {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.bn1.forward(&self.conv1.forward(x)).relu();
+        (self.bn2.forward(&self.conv2.forward(&h)) + x).relu()
+    }
+}
 
 #[export_module]
 struct Mlp1024 {
@@ -238,6 +268,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mlp1024",
         "lenet",
         "transformer",
+        "residual",
+        "resblock",
         "gemm",
     ];
     let modes: Vec<&str> = if modes.is_empty() {
@@ -300,6 +332,30 @@ fn bench_mode(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
                 &TransformerBlock::new(64, 4, 128),
                 &Tensor::randn([4, 32, 64]),
                 None,
+            )?;
+        }
+        "residual" => {
+            let ids = Tensor::from_vec(
+                (0..8 * 32)
+                    .map(|i| (i * 37 % 1000) as i64)
+                    .collect::<Vec<_>>(),
+                &[8, 32],
+            );
+            bench_model(
+                "residual_b8x32",
+                &GroupNormResidual::new(1000, 64, 8),
+                &ids,
+                None,
+            )?;
+        }
+        "resblock" => {
+            let (c, hw, b) = (32usize, 16usize, 8usize);
+            let flops = 2.0 * 2.0 * (b * c * c * 9 * hw * hw) as f64;
+            bench_model(
+                "resblock_c32_16x16_b8",
+                &ResBlock::new(c),
+                &Tensor::randn([b, c, hw, hw]),
+                Some(flops),
             )?;
         }
         "gemm" => {

@@ -6,6 +6,7 @@
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
+use crate::wide::fold8;
 use crate::KernelError;
 
 /// Query rows per block.
@@ -187,6 +188,8 @@ struct Operands<'a, 'm, T> {
 /// What one block of rows keeps between key blocks.
 struct Scratch<T> {
     scores: Vec<T>,
+    /// One row of scores (and mask) in f64.
+    xs: Vec<f64>,
     pv: Vec<T>,
     max: Vec<f64>,
     sum: Vec<f64>,
@@ -201,6 +204,7 @@ impl<T: Float> Operands<'_, '_, T> {
         let bc = BLOCK_KEYS.min(g.s.max(1));
         let mut sc = Scratch {
             scores: vec![T::ZERO; BLOCK_ROWS * bc],
+            xs: vec![0.0; bc],
             pv: vec![T::ZERO; BLOCK_ROWS * g.ev],
             max: vec![0.0; BLOCK_ROWS],
             sum: vec![0.0; BLOCK_ROWS],
@@ -266,7 +270,8 @@ impl<T: Float> Operands<'_, '_, T> {
 
     /// Turns the block's scores (rows × `bc` keys from `j0`) into unnormalised
     /// probabilities against each row's running maximum, rescaling what the rows
-    /// accumulated when the maximum grows.
+    /// accumulated when the maximum grows; on the widest vectors ([`crate::wide`]),
+    /// with `exp` at the element type's precision ([`Float::exp_at`]).
     fn online_softmax(
         &self,
         b: usize,
@@ -276,43 +281,89 @@ impl<T: Float> Operands<'_, '_, T> {
         rows: usize,
         sc: &mut Scratch<T>,
     ) {
-        let g = self.g;
-        let base = self.mask.map(|m| m.base(b));
+        crate::wide(OnlineSoftmax {
+            ops: self,
+            b,
+            i0,
+            j0,
+            bc,
+            rows,
+            sc,
+        });
+    }
+}
+
+/// [`Operands::online_softmax`]'s loops, run by [`crate::wide`].
+struct OnlineSoftmax<'o, 'a, 'm, 's, T> {
+    ops: &'o Operands<'a, 'm, T>,
+    b: usize,
+    i0: usize,
+    j0: usize,
+    bc: usize,
+    rows: usize,
+    sc: &'s mut Scratch<T>,
+}
+
+impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let OnlineSoftmax {
+            ops,
+            b,
+            i0,
+            j0,
+            bc,
+            rows,
+            sc,
+        } = self;
+        let g = ops.g;
+        let base = ops.mask.map(|m| (m, m.base(b)));
+        let Scratch {
+            scores,
+            xs,
+            max,
+            sum,
+            acc,
+            ..
+        } = sc;
+        let xs = &mut xs[..bc];
         for r in 0..rows {
             let i = i0 + r;
-            let row = &mut sc.scores[r * bc..(r + 1) * bc];
-            let mut xs = [0f64; BLOCK_KEYS];
-            let xs = &mut xs[..bc];
-            for (jj, (x, s)) in xs.iter_mut().zip(row.iter()).enumerate() {
-                let j = j0 + jj;
+            let row = &mut scores[r * bc..(r + 1) * bc];
+            for (x, s) in xs.iter_mut().zip(row.iter()) {
                 *x = s.as_f64();
-                if let (Some(m), Some(base)) = (self.mask, base) {
-                    *x += m.data[base + i * m.row + j * m.col].as_f64();
-                }
-                if g.causal && j > i {
-                    *x = f64::NEG_INFINITY;
+            }
+            if let Some((m, base)) = base {
+                let at = base + i * m.row + j0 * m.col;
+                for (jj, x) in xs.iter_mut().enumerate() {
+                    *x += m.data[at + jj * m.col].as_f64();
                 }
             }
-            let block_max = xs.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x));
-            let new_max = sc.max[r].max(block_max);
+            if g.causal {
+                // Keys after position `i` (block columns from `i + 1 - j0`).
+                let from = (i + 1).saturating_sub(j0).min(bc);
+                xs[from..].fill(f64::NEG_INFINITY);
+            }
+            let new_max = max[r].max(fold8(xs, f64::NEG_INFINITY, |x| x, f64::max));
             if new_max == f64::NEG_INFINITY {
                 row.iter_mut().for_each(|p| *p = T::ZERO);
                 continue;
             }
-            let correction = (sc.max[r] - new_max).exp();
-            let mut sum = 0.0;
-            for (p, x) in row.iter_mut().zip(xs.iter()) {
-                let e = (x - new_max).exp();
-                sum += e;
-                *p = T::of_f64(e);
+            let correction = T::exp_at(max[r] - new_max);
+            for (p, x) in row.iter_mut().zip(xs.iter_mut()) {
+                *x = T::exp_at(*x - new_max);
+                *p = T::of_f64(*x);
             }
+            let total = fold8(xs, 0.0, |x| x, |a, b| a + b);
             if correction != 1.0 {
-                sc.acc[r * g.ev..(r + 1) * g.ev]
+                acc[r * g.ev..(r + 1) * g.ev]
                     .iter_mut()
                     .for_each(|a| *a *= correction);
             }
-            sc.sum[r] = sc.sum[r] * correction + sum;
-            sc.max[r] = new_max;
+            sum[r] = sum[r] * correction + total;
+            max[r] = new_max;
         }
     }
 }

@@ -25,6 +25,10 @@ pub trait Float:
     fn of_f64(v: f64) -> Self;
     fn as_f64(self) -> f64;
     fn is_nan(self) -> bool;
+    /// `exp(x)` at this type's precision, as its kernels compute it: f32's through
+    /// [`crate::pointwise::exp_f32`] (what every f32 softmax and `exp` runs), f64's
+    /// exactly.
+    fn exp_at(x: f64) -> f64;
 
     /// The slice as f32, for the kernels with an f32-only fast path; `None` for other
     /// types.
@@ -84,7 +88,7 @@ pub trait Float:
 }
 
 macro_rules! float {
-    ($t:ty, $gemm:path, $gemv:expr, $packed:expr, $as_f32:expr, $as_f32_mut:expr) => {
+    ($t:ty, $exp:expr, $gemm:path, $gemv:expr, $packed:expr, $as_f32:expr, $as_f32_mut:expr) => {
         impl Float for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
@@ -108,6 +112,11 @@ macro_rules! float {
 
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
+            }
+
+            #[inline(always)]
+            fn exp_at(x: f64) -> f64 {
+                $exp(x)
             }
 
             unsafe fn raw_gemm(
@@ -157,6 +166,7 @@ macro_rules! float {
 
 float!(
     f32,
+    |x: f64| crate::pointwise::exp_f32(x as f32) as f64,
     matrixmultiply::sgemm,
     |alpha, a, m, k, bt, n, c| Some(gemv(alpha, a, m, k, bt, n, c)),
     sgemm_by_shape,
@@ -165,6 +175,7 @@ float!(
 );
 float!(
     f64,
+    f64::exp,
     matrixmultiply::dgemm,
     |_, _, _, _, _, _, _| None,
     |_, _, _, _, _| None,

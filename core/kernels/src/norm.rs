@@ -3,11 +3,12 @@
 //! eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
+use crate::wide::fold8;
 use crate::KernelError;
 
 /// Softmax (or log-softmax when `log`) of `x` viewed as `[outer, len, inner]` along
 /// the middle dim, into `out` (same layout): each lane is shifted by its maximum,
-/// exponentiated and summed in f64.
+/// exponentiated ([`Float::exp_at`]) and summed in f64.
 ///
 /// ```
 /// let x = [0f32, 0.0, 0.0, 0.0];
@@ -60,15 +61,17 @@ fn lanes<T: Float>(
                 continue;
             }
             lane.iter_mut().for_each(|v| *v -= m);
-            let sum: f64 = lane.iter().map(|v| v.exp()).sum();
             if log {
-                let ls = sum.ln();
+                let ls = lane.iter().map(|&v| T::exp_at(v)).sum::<f64>().ln();
                 for (j, v) in lane.iter().enumerate() {
                     out[at(j)] = T::of_f64(v - ls);
                 }
             } else {
+                // Each exponential once, at the element type's precision.
+                lane.iter_mut().for_each(|v| *v = T::exp_at(*v));
+                let sum: f64 = lane.iter().sum();
                 for (j, v) in lane.iter().enumerate() {
-                    out[at(j)] = T::of_f64(v.exp() / sum);
+                    out[at(j)] = T::of_f64(v / sum);
                 }
             }
         }
@@ -86,10 +89,15 @@ pub struct LayerNormParams<'a, T> {
 
 /// Mean and `1 / sqrt(biased variance + eps)` of `values`, in f64: the statistics every
 /// normalization here (layer, group, batch, instance) shifts and scales by.
+///
+/// The sums run over 8 interleaved partial sums ([`crate::wide::fold8`]), which vectorize
+/// inside the norms' wide loops.
+#[inline(always)]
 pub fn moments(values: &[f64], eps: f64) -> (f64, f64) {
     let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let add = |a: f64, b: f64| a + b;
+    let mean = fold8(values, 0.0, |v| v, add) / n;
+    let var = fold8(values, 0.0, |v| (v - mean) * (v - mean), add) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -110,7 +118,7 @@ pub fn layer_norm<T: Float>(
     [rows, n]: [usize; 2],
     p: &LayerNormParams<'_, T>,
     out: &mut [T],
-    mut stats: Option<(&mut [T], &mut [T])>,
+    stats: Option<(&mut [T], &mut [T])>,
 ) -> Result<(), KernelError> {
     let numel = rows
         .checked_mul(n)
@@ -124,28 +132,73 @@ pub fn layer_norm<T: Float>(
             "a layer_norm operand is smaller than its shape",
         ));
     }
-    let mut row = vec![0f64; n];
-    for r in 0..rows {
-        for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
-            *v = xv.as_f64();
-        }
-        let (mean, rstd) = moments(&row, p.eps);
-        for (j, (o, v)) in out[r * n..(r + 1) * n].iter_mut().zip(&row).enumerate() {
-            let mut y = (v - mean) * rstd;
-            if let Some(w) = p.weight {
-                y *= w[j].as_f64();
+    crate::wide(LayerNormRows {
+        x,
+        rows,
+        n,
+        p,
+        out,
+        stats,
+    });
+    Ok(())
+}
+
+/// [`layer_norm`]'s loops (operands checked), run by [`crate::wide`].
+struct LayerNormRows<'a, 'p, T> {
+    x: &'a [T],
+    rows: usize,
+    n: usize,
+    p: &'a LayerNormParams<'p, T>,
+    out: &'a mut [T],
+    stats: Option<(&'a mut [T], &'a mut [T])>,
+}
+
+impl<T: Float> crate::WideLoop for LayerNormRows<'_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let LayerNormRows {
+            x,
+            rows,
+            n,
+            p,
+            out,
+            mut stats,
+        } = self;
+        let mut row = vec![0f64; n];
+        for r in 0..rows {
+            for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
+                *v = xv.as_f64();
             }
-            if let Some(b) = p.bias {
-                y += b[j].as_f64();
+            let (mean, rstd) = moments(&row, p.eps);
+            let out = &mut out[r * n..(r + 1) * n];
+            // One loop per parameter case: no branch per element.
+            match (p.weight, p.bias) {
+                (Some(w), Some(b)) => {
+                    for ((o, v), (w, b)) in out.iter_mut().zip(&row).zip(w.iter().zip(b)) {
+                        *o = T::of_f64((v - mean) * rstd * w.as_f64() + b.as_f64());
+                    }
+                }
+                (w, b) => {
+                    for (j, (o, v)) in out.iter_mut().zip(&row).enumerate() {
+                        let mut y = (v - mean) * rstd;
+                        if let Some(w) = w {
+                            y *= w[j].as_f64();
+                        }
+                        if let Some(b) = b {
+                            y += b[j].as_f64();
+                        }
+                        *o = T::of_f64(y);
+                    }
+                }
             }
-            *o = T::of_f64(y);
-        }
-        if let Some((means, rstds)) = stats.as_mut() {
-            means[r] = T::of_f64(mean);
-            rstds[r] = T::of_f64(rstd);
+            if let Some((means, rstds)) = stats.as_mut() {
+                means[r] = T::of_f64(mean);
+                rstds[r] = T::of_f64(rstd);
+            }
         }
     }
-    Ok(())
 }
 
 /// Group norm of `x` viewed as `[n, c, hw]` with `groups` groups of `c / groups`
@@ -159,7 +212,7 @@ pub fn group_norm<T: Float>(
     groups: usize,
     p: &LayerNormParams<'_, T>,
     out: &mut [T],
-    mut stats: Option<(&mut [T], &mut [T])>,
+    stats: Option<(&mut [T], &mut [T])>,
 ) -> Result<(), KernelError> {
     if groups == 0 || c % groups != 0 {
         return Err(KernelError(format!(
@@ -179,32 +232,66 @@ pub fn group_norm<T: Float>(
             "a group_norm operand is smaller than its shape",
         ));
     }
-    let cg = c / groups;
-    let block = cg * hw;
-    let mut vals = vec![0f64; block];
-    for s in 0..n {
-        for g in 0..groups {
-            let start = (s * c + g * cg) * hw;
-            for (v, xv) in vals.iter_mut().zip(&x[start..start + block]) {
-                *v = xv.as_f64();
-            }
-            let (mean, rstd) = moments(&vals, p.eps);
-            for ci in 0..cg {
-                let ch = g * cg + ci;
-                let scale = p.weight.map_or(1.0, |w| w[ch].as_f64());
-                let shift = p.bias.map_or(0.0, |b| b[ch].as_f64());
-                let at = start + ci * hw;
-                for (o, v) in out[at..at + hw].iter_mut().zip(&vals[ci * hw..]) {
-                    *o = T::of_f64((v - mean) * rstd * scale + shift);
+    crate::wide(GroupNormBlocks {
+        x,
+        geom: [n, c, hw],
+        groups,
+        p,
+        out,
+        stats,
+    });
+    Ok(())
+}
+
+/// [`group_norm`]'s loops (operands checked), run by [`crate::wide`].
+struct GroupNormBlocks<'a, 'p, T> {
+    x: &'a [T],
+    geom: [usize; 3],
+    groups: usize,
+    p: &'a LayerNormParams<'p, T>,
+    out: &'a mut [T],
+    stats: Option<(&'a mut [T], &'a mut [T])>,
+}
+
+impl<T: Float> crate::WideLoop for GroupNormBlocks<'_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let GroupNormBlocks {
+            x,
+            geom: [n, c, hw],
+            groups,
+            p,
+            out,
+            mut stats,
+        } = self;
+        let cg = c / groups;
+        let block = cg * hw;
+        let mut vals = vec![0f64; block];
+        for s in 0..n {
+            for g in 0..groups {
+                let start = (s * c + g * cg) * hw;
+                for (v, xv) in vals.iter_mut().zip(&x[start..start + block]) {
+                    *v = xv.as_f64();
                 }
-            }
-            if let Some((means, rstds)) = stats.as_mut() {
-                means[s * groups + g] = T::of_f64(mean);
-                rstds[s * groups + g] = T::of_f64(rstd);
+                let (mean, rstd) = moments(&vals, p.eps);
+                for ci in 0..cg {
+                    let ch = g * cg + ci;
+                    let scale = p.weight.map_or(1.0, |w| w[ch].as_f64());
+                    let shift = p.bias.map_or(0.0, |b| b[ch].as_f64());
+                    let at = start + ci * hw;
+                    for (o, v) in out[at..at + hw].iter_mut().zip(&vals[ci * hw..]) {
+                        *o = T::of_f64((v - mean) * rstd * scale + shift);
+                    }
+                }
+                if let Some((means, rstds)) = stats.as_mut() {
+                    means[s * groups + g] = T::of_f64(mean);
+                    rstds[s * groups + g] = T::of_f64(rstd);
+                }
             }
         }
     }
-    Ok(())
 }
 
 /// Inference batch norm as a per-channel affine map: `scale = weight / sqrt(var + eps)`,

@@ -71,6 +71,33 @@ unsafe fn on_avx2<L: WideLoop>(l: L) -> L::Output {
     l.run()
 }
 
+/// `xs` mapped by `map` and reduced by `combine` over 8 interleaved partial results,
+/// then across them: a reduction in order is one dependent chain the compiler may not
+/// reorder, so it never uses vectors. Inside a [`WideLoop`] this one does.
+#[inline(always)]
+pub fn fold8(
+    xs: &[f64],
+    init: f64,
+    map: impl Fn(f64) -> f64,
+    combine: impl Fn(f64, f64) -> f64,
+) -> f64 {
+    let mut acc = [init; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = combine(*a, map(x));
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = combine(*a, map(x));
+    }
+    let [a, b, c, d, e, f, g, h] = acc;
+    combine(
+        combine(combine(a, b), combine(c, d)),
+        combine(combine(e, f), combine(g, h)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

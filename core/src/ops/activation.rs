@@ -27,8 +27,8 @@ fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// Applies `f` to a floating-point input (checked by [`float_meta`]). Contiguous f32
-/// data goes through [`F::apply_f32`], the loop the runtime's fused chains run.
+/// Applies `f` to a floating-point input (checked by [`float_meta`]). f32 data goes
+/// through [`F::apply_f32`], the loop the runtime's fused chains run.
 fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
     let s = x.storage_or_op_error()?;
     if let Some(y) = contiguous_f32(&s, f)? {
@@ -37,10 +37,15 @@ fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
     Ok(vec![unary_numeric(&s, |v| f.eval(v), None)])
 }
 
-/// `f` over contiguous f32 data through [`F::apply_f32`], the loop the runtime's fused
-/// chains run (the same bits as `eval` in f64, rounded once); `None` for other data.
-fn contiguous_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
-    let Storage::F32(a) = s else {
+/// `f` over f32 data through [`F::apply_f32`], the loop the runtime's fused chains run
+/// (strided data copied row-major first, so every layout gives the same bits); `None`
+/// for other dtypes.
+pub(super) fn contiguous_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
+    let Storage::F32(_) = s else {
+        return Ok(None);
+    };
+    let s = s.contiguous();
+    let Storage::F32(a) = &s else {
         return Ok(None);
     };
     let Some(src) = a.as_slice() else {

@@ -728,31 +728,45 @@ op_def! {
 /// Ops whose integer inputs promote to the default float type: one kernel each from a
 /// pointwise function (fused by the runtime) or a plain function of `f64`.
 macro_rules! float_unary_ops {
-    ($($name:ident = $schema:literal, $f:expr $(, $pointwise:ident)?;)*) => {$(
+    ($($name:ident = $schema:literal, $run:ident($f:expr) $(, $pointwise:ident)?;)*) => {$(
         op_def! {
             pub static $name: Unary = $schema {
                 meta: float_meta,
-                kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, $f, None),
+                kernel: |a: &Unary, _: &[TensorMeta]| $run(a, $f),
                 $(pointwise: $pointwise,)?
             }
         }
     )*};
 }
 
+/// A float op of a plain function of `f64`, for every dtype.
+fn f64_kernel(a: &Unary, f: fn(f64) -> f64) -> Result<Vec<Storage>, OpError> {
+    unary_kernel(a, f, None)
+}
+
+/// A float op of a pointwise function: f32 data through [`F::apply_f32`] (the loop the
+/// runtime's fused chains run), other dtypes through [`F::eval`].
+fn pointwise_kernel(a: &Unary, f: F) -> Result<Vec<Storage>, OpError> {
+    match super::activation::contiguous_f32(&a.self_.storage_or_op_error()?, f)? {
+        Some(out) => Ok(vec![out]),
+        None => unary_kernel(a, |x| f.eval(x), None),
+    }
+}
+
 float_unary_ops! {
-    SIN = "aten::sin(Tensor self) -> Tensor", |x| F::Sin.eval(x), sin_fn;
-    COS = "aten::cos(Tensor self) -> Tensor", |x| F::Cos.eval(x), cos_fn;
-    EXP = "aten::exp(Tensor self) -> Tensor", |x| F::Exp.eval(x), exp_fn;
-    TAN = "aten::tan(Tensor self) -> Tensor", f64::tan;
-    TANH = "aten::tanh(Tensor self) -> Tensor", |x| F::Tanh.eval(x), tanh_fn;
-    SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", |x| F::Sigmoid.eval(x), sigmoid_fn;
-    ERF = "aten::erf(Tensor self) -> Tensor", |x| F::Erf.eval(x), erf_fn;
-    EXPM1 = "aten::expm1(Tensor self) -> Tensor", f64::exp_m1;
-    LOG = "aten::log(Tensor self) -> Tensor", |x| F::Log.eval(x), log_fn;
-    SQRT = "aten::sqrt(Tensor self) -> Tensor", |x| F::Sqrt.eval(x), sqrt_fn;
-    RSQRT = "aten::rsqrt(Tensor self) -> Tensor", |x| F::Rsqrt.eval(x), rsqrt_fn;
-    RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", |x| F::Reciprocal.eval(x), reciprocal_fn;
-    LOG1P = "aten::log1p(Tensor self) -> Tensor", f64::ln_1p;
+    SIN = "aten::sin(Tensor self) -> Tensor", pointwise_kernel(F::Sin), sin_fn;
+    COS = "aten::cos(Tensor self) -> Tensor", pointwise_kernel(F::Cos), cos_fn;
+    EXP = "aten::exp(Tensor self) -> Tensor", pointwise_kernel(F::Exp), exp_fn;
+    TAN = "aten::tan(Tensor self) -> Tensor", f64_kernel(f64::tan);
+    TANH = "aten::tanh(Tensor self) -> Tensor", pointwise_kernel(F::Tanh), tanh_fn;
+    SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", pointwise_kernel(F::Sigmoid), sigmoid_fn;
+    ERF = "aten::erf(Tensor self) -> Tensor", pointwise_kernel(F::Erf), erf_fn;
+    EXPM1 = "aten::expm1(Tensor self) -> Tensor", f64_kernel(f64::exp_m1);
+    LOG = "aten::log(Tensor self) -> Tensor", pointwise_kernel(F::Log), log_fn;
+    SQRT = "aten::sqrt(Tensor self) -> Tensor", pointwise_kernel(F::Sqrt), sqrt_fn;
+    RSQRT = "aten::rsqrt(Tensor self) -> Tensor", pointwise_kernel(F::Rsqrt), rsqrt_fn;
+    RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", pointwise_kernel(F::Reciprocal), reciprocal_fn;
+    LOG1P = "aten::log1p(Tensor self) -> Tensor", f64_kernel(f64::ln_1p);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -77,9 +77,37 @@ fn index_select_kernel(args: &IndexSelect, _: &[TensorMeta]) -> Result<Vec<Stora
         false,
         "index_select(): index out of range in self",
     )?;
-    Ok(vec![
-        crate::map_storage!(&s, x => x.select(Axis(d), &ids).into_shared()),
-    ])
+    Ok(vec![select_along(&s, d, &ids)?])
+}
+
+/// Entries `ids` (checked) along dim `d` of `s`: per index of the outer dims, one
+/// contiguous run of the inner dims per id (ndarray's `select` appended row by row, most
+/// of an eager embedding).
+fn select_along(s: &Storage, d: usize, ids: &[usize]) -> Result<Storage, OpError> {
+    fn run<T: Copy>(x: &[T], shape: &[usize], d: usize, ids: &[usize]) -> Option<Vec<T>> {
+        let inner: usize = shape.get(d + 1..)?.iter().product();
+        let outer: usize = shape.get(..d)?.iter().product();
+        let len = *shape.get(d)?;
+        let total = outer.checked_mul(ids.len())?.checked_mul(inner)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total).ok()?;
+        for o in 0..outer {
+            let base = o * len * inner;
+            for &i in ids {
+                out.extend_from_slice(x.get(base + i * inner..base + (i + 1) * inner)?);
+            }
+        }
+        Some(out)
+    }
+    let mut shape = s.shape().to_vec();
+    let s = s.contiguous();
+    let failed = || OpError::new("select: the result does not fit in memory");
+    let data = crate::map_storage!(&s, x => {
+        let v = run(x.as_slice().ok_or_else(failed)?, &shape, d, ids).ok_or_else(failed)?;
+        shape[d] = ids.len();
+        ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(|_| failed())?.into_shared()
+    });
+    Ok(data)
 }
 
 op_def! {
@@ -365,7 +393,7 @@ fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>
         "embedding: index out of range in self",
     )?;
     let shape = concrete(&out.sizes);
-    let rows = crate::map_storage!(&w, x => x.select(Axis(0), &ids).into_shared());
+    let rows = select_along(&w, 0, &ids)?;
     Ok(vec![super::shape::reshape_storage(&rows, &shape)?])
 }
 

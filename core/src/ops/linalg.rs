@@ -591,7 +591,12 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
 /// packed product splits a large weight over: the interpreter's MLP at batch 1 ran
 /// one-threaded GEMV, 1.8× the compiled plan's time at 2 threads. `None` for the rest.
 fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError> {
-    let (Storage::F32(xa), Storage::F32(wa)) = (x, w) else {
+    let (Storage::F32(_), Storage::F32(wa)) = (x, w) else {
+        return Ok(None);
+    };
+    // A strided input (a transpose before a projection) is copied row-major once.
+    let x = x.contiguous();
+    let Storage::F32(xa) = &x else {
         return Ok(None);
     };
     let (Some(xs), [n, k]) = (xa.as_slice(), wa.shape()) else {

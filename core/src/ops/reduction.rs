@@ -8,7 +8,7 @@ use ndarray::{ArcArray, ArrayViewMut1, Axis, IxDyn};
 use super::elementwise::float_unary_dtype;
 use super::lowering::Lowering;
 use super::op_def;
-use super::util::{concrete, meta_of, normalize_dim, normalize_dims};
+use super::util::{concrete, meta_of, normalize_dim, normalize_dims, with_float_dtype};
 use super::Value;
 use crate::error::OpError;
 use crate::symbolic::SymInt;
@@ -715,9 +715,9 @@ fn softmax_dtype(name: &str, dtype: DType) -> Result<DType, OpError> {
     Ok(dtype)
 }
 
-/// Softmax (or log-softmax) of every lane along `dim`, shifted by the lane's maximum,
-/// computed in f64 and rounded once to the result's dtype (the shared kernel
-/// `ferrex_kernels::norm::softmax`, which the compiled runtime runs too).
+/// Softmax (or log-softmax) of every lane along `dim`, shifted by the lane's maximum:
+/// the shared kernel `ferrex_kernels::norm::softmax`, which the compiled runtime runs
+/// too, on data of the result's dtype (its `exp` is that dtype's).
 fn softmax_storage(
     x: &Tensor,
     dim: i64,
@@ -728,11 +728,6 @@ fn softmax_storage(
     let s = x.storage_or_op_error()?;
     let shape = s.shape().to_vec();
     let dim = normalize_dim(dim, shape.len())?;
-    let a = s.typed::<f64>();
-    let a = a.as_standard_layout();
-    let data = a
-        .as_slice()
-        .ok_or_else(|| OpError("softmax: the input is not contiguous".into()))?;
     let geom = match shape.len() {
         0 => [1, 1, 1],
         _ => [
@@ -741,11 +736,19 @@ fn softmax_storage(
             shape[dim + 1..].iter().product(),
         ],
     };
-    let mut out = ferrex_kernels::try_filled(data.len(), 0f64).map_err(|e| OpError(e.0))?;
-    ferrex_kernels::norm::softmax(data, geom, log, &mut out).map_err(|e| OpError(e.0))?;
-    let out = Storage::from_vec(&shape, out)
-        .ok_or_else(|| OpError("softmax: the output does not fit its shape".into()))?;
-    Ok(vec![out.cast(dtype)])
+    let s = s.cast(dtype).contiguous();
+    let out = with_float_dtype!(dtype, "softmax", T => {
+        let a = s.typed::<T>();
+        let data = a
+            .as_slice()
+            .ok_or_else(|| OpError("softmax: the input is not contiguous".into()))?;
+        let mut out = ferrex_kernels::try_filled(data.len(), T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::norm::softmax(data, geom, log, &mut out).map_err(|e| OpError(e.0))?;
+        Storage::from_vec(&shape, out)
+    });
+    Ok(vec![out.ok_or_else(|| {
+        OpError("softmax: the output does not fit its shape".into())
+    })?])
 }
 
 /// `x.amax(dim, keepdim)` subtracted from `x`: the shift both softmax decompositions

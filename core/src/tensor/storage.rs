@@ -189,10 +189,11 @@ impl Storage {
 
     /// The elements in row-major order, converted to f64.
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        // Contiguous data maps as a slice (vectorised); other layouts walk the view.
+        // Contiguous data maps as a slice (vectorised); other layouts are copied
+        // row-major first.
         with_storage!(self, a => match a.as_slice() {
             Some(s) => s.iter().map(|v| v.to_f64()).collect(),
-            None => a.iter().map(|v| v.to_f64()).collect(),
+            None => view_to_vec(&a.view()).into_iter().map(|v| v.to_f64()).collect(),
         })
     }
 
@@ -200,13 +201,20 @@ impl Storage {
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
         with_storage!(self, a => match a.as_slice() {
             Some(s) => s.iter().map(|&v| convert(v)).collect(),
-            None => a.iter().map(|&v| convert(v)).collect(),
+            None => view_to_vec(&a.view()).into_iter().map(convert).collect(),
         })
     }
 
     /// A standard-layout (row-major contiguous) copy, or `self` when it already is.
     pub fn contiguous(&self) -> Storage {
-        map_storage!(self, a => if a.is_standard_layout() { a.clone() } else { a.as_standard_layout().into_owned().into_shared() })
+        map_storage!(self, a => if a.is_standard_layout() {
+            a.clone()
+        } else {
+            // `view_to_vec` holds exactly `a.len()` elements in `a`'s shape.
+            ArrayD::from_shape_vec(a.raw_dim(), view_to_vec(&a.view()))
+                .map_or_else(|_| a.as_standard_layout().into_owned(), |v| v)
+                .into_shared()
+        })
     }
 
     /// The data as an array of `T`, converting when the dtype differs.
@@ -226,15 +234,20 @@ impl Storage {
     }
 }
 
-/// The elements of any view in row-major order. Contiguous data is one slice copy and
-/// other views go lane by lane (each innermost lane with unit stride is a slice copy),
-/// instead of ndarray's element-by-element walk of the whole view.
+/// The elements of any view in row-major order. Contiguous data is one slice copy; a
+/// permutation of contiguous data (a transpose, a permute) is the kernels' strided copy
+/// over the memory; other views go lane by lane (each innermost lane with unit stride
+/// is a slice copy), instead of ndarray's element-by-element walk of the whole view
+/// (which was most of an eager group norm of a transposed input).
 pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
     if let Some(s) = a.as_slice() {
         return s.to_vec();
     }
     if a.ndim() == 0 {
         return a.iter().copied().collect();
+    }
+    if let Some(v) = permuted_to_vec(a) {
+        return v;
     }
     let mut out = Vec::with_capacity(a.len());
     for lane in a.rows() {
@@ -244,6 +257,30 @@ pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
         }
     }
     out
+}
+
+/// [`view_to_vec`] of a view whose memory is contiguous in some order of its axes: the
+/// axes sorted by decreasing stride give a standard-layout view of that memory, which
+/// the kernels' strided copy reads in `a`'s order. `None` for other views.
+fn permuted_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Option<Vec<T>> {
+    let strides = a.strides();
+    if strides.iter().any(|&s| s < 0) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..a.ndim()).collect();
+    order.sort_by_key(|&d| std::cmp::Reverse(strides[d]));
+    let memory = a.view().permuted_axes(order.clone());
+    let data = memory.to_slice()?;
+    let sizes = a.shape();
+    let mut mem_strides = vec![0usize; order.len()];
+    let mut step = 1usize;
+    for &d in order.iter().rev() {
+        mem_strides[d] = step;
+        step = step.checked_mul(sizes[d])?;
+    }
+    let mut out = ferrex_kernels::try_filled(a.len(), *data.first()?).ok()?;
+    ferrex_kernels::layout::strided_copy(data, 0, sizes, &mem_strides, &mut out).ok()?;
+    Some(out)
 }
 
 /// Converts one element between element types as PyTorch's `to(dtype)` does
