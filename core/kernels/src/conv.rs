@@ -5,7 +5,7 @@
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::layout::copy_short;
-use crate::sgemm::{gemm_packed, PackedB};
+use crate::sgemm::{gemm_packed_a, PackedA, PackedB};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
 
@@ -170,14 +170,112 @@ fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, kk: usize, dst: &mut [T]) {
     }
 }
 
+/// For each kernel tap `t = ki * kw + kj` and output position `j = oy * ow + ox`, at
+/// `t * l + j`: the offset of its input inside a channel plane, or `h * w` (one past
+/// the plane, a zero in [`Unroll`]'s copy of it) where it falls in the padding. The
+/// same for every channel and sample, so one table per convolution turns unrolling
+/// into one gather per element. `false` when a plane is too large for `i32` offsets.
+fn tap_offsets(g: &ConvGeom, out: &mut Vec<u32>) -> Result<bool, KernelError> {
+    // Below `i32::MAX`: the AVX-512 gather reads its offsets as signed.
+    let Some(pad) = i32::try_from(g.h * g.w).ok().map(|p| p as u32) else {
+        return Ok(false);
+    };
+    let len = (g.kh * g.kw)
+        .checked_mul(g.l())
+        .ok_or_else(|| KernelError::new("the convolution's size overflows"))?;
+    out.clear();
+    out.try_reserve_exact(len)
+        .map_err(|_| KernelError::new("the convolution's tap table does not fit in memory"))?;
+    let at = |o: usize, k: usize, s: usize, p: usize, d: usize, n: usize| {
+        (o * s + k * d).checked_sub(p).filter(|&i| i < n)
+    };
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            for oy in 0..g.oh {
+                let iy = at(oy, ki, g.stride[0], g.pad[0], g.dilation[0], g.h);
+                for ox in 0..g.ow {
+                    let ix = at(ox, kj, g.stride[1], g.pad[1], g.dilation[1], g.w);
+                    out.push(match (iy, ix) {
+                        // Below `h * w`, which fits `u32`.
+                        (Some(iy), Some(ix)) => (iy * g.w + ix) as u32,
+                        _ => pad,
+                    });
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Lanes `mask` of a 16-column panel row read `plane[base + lane]`.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    mask: u16,
+    base: i32,
+}
+
+/// How one tap fills one 16-column panel row: up to [`MAX_RUNS`] contiguous runs of the
+/// channel plane (a stride-1 convolution's panel covers a few output rows), the
+/// padding lanes left zero; `runs == None` when the lanes need a gather.
+#[derive(Clone, Copy, Default)]
+struct PanelFill {
+    runs: Option<([Run; MAX_RUNS], usize)>,
+    /// The lanes that are neither padding nor past the last column.
+    valid: u16,
+}
+
+const MAX_RUNS: usize = 3;
+
+/// [`PanelFill`] of every tap and panel (`t * panels + p`), from the tap table.
+fn panel_fills(offsets: &[u32], l: usize, pad: u32, out: &mut Vec<PanelFill>) {
+    out.clear();
+    let (taps, panels) = (offsets.len() / l.max(1), l.div_ceil(16));
+    for t in 0..taps {
+        for p in 0..panels {
+            let lanes = &offsets[t * l + p * 16..t * l + (p * 16 + 16).min(l)];
+            let mut fill = PanelFill::default();
+            let mut runs = [Run::default(); MAX_RUNS];
+            let mut count = 0;
+            let mut contiguous = true;
+            for (lane, &o) in lanes.iter().enumerate() {
+                if o == pad {
+                    continue;
+                }
+                fill.valid |= 1 << lane;
+                // Offsets are below `i32::MAX` (`tap_offsets`).
+                let base = o as i32 - lane as i32;
+                match count {
+                    0 => count = 1,
+                    c if runs[c - 1].base == base => {}
+                    c if c < MAX_RUNS => count = c + 1,
+                    _ => contiguous = false,
+                }
+                if contiguous {
+                    runs[count - 1].base = base;
+                    runs[count - 1].mask |= 1 << lane;
+                }
+            }
+            fill.runs = contiguous.then_some((runs, count));
+            out.push(fill);
+        }
+    }
+}
+
 /// The receptive fields of one group's channels `x`, unrolled straight into `packed`
-/// (`[k, l]`), on the widest vectors: the many short row copies were a fifth of LeNet's
-/// compiled run on the baseline's 4 lanes.
+/// (`[k, l]`) through the tap table ([`tap_offsets`]), on the widest vectors: short row
+/// copies around the padding cost 3–4 cycles a float (more than the GEMM of a 3×3
+/// convolution of 32 channels).
 struct Unroll<'a> {
     x: &'a [f32],
     g: &'a ConvGeom,
+    /// The tap table, or empty for [`im2col_row`] (a 1×1 convolution reads `x`).
+    offsets: &'a [u32],
+    /// Its panel fills ([`panel_fills`]).
+    fills: &'a [PanelFill],
     packed: &'a mut PackedB,
     line: &'a mut Vec<f32>,
+    /// One channel plane and a zero after it.
+    plane: &'a mut Vec<f32>,
 }
 
 impl crate::WideLoop for Unroll<'_> {
@@ -187,20 +285,119 @@ impl crate::WideLoop for Unroll<'_> {
     fn run(self) -> Result<(), KernelError> {
         // No closure per row: a closure is a function of its own, compiled for the
         // baseline's vectors.
-        let Unroll { x, g, packed, line } = self;
-        let (k, l) = (g.k(), g.l());
+        let Unroll {
+            x,
+            g,
+            offsets,
+            fills,
+            packed,
+            line,
+            plane,
+        } = self;
+        let (k, l, taps, hw) = (g.k(), g.l(), g.kh * g.kw, g.h * g.w);
         packed.size_for(k, l)?;
         crate::alloc::try_grow(line, l, 0.0)?;
         let line = &mut line[..l];
-        for kk in 0..k {
-            if g.direct() {
+        if g.direct() {
+            for kk in 0..k {
                 packed.put_row(kk, &x[kk * l..(kk + 1) * l]);
-            } else {
+            }
+            return Ok(());
+        }
+        if offsets.len() != taps * l {
+            for kk in 0..k {
                 im2col_row(x, g, kk, line);
                 packed.put_row(kk, line);
             }
+            return Ok(());
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::sgemm::uses_avx512() && fills.len() == taps * l.div_ceil(16) {
+            // SAFETY: AVX-512F is present; `fills` was built from `offsets`, `g`'s tap
+            // table; `packed` was sized for `[k, l]` above.
+            unsafe { unroll_avx512(x, g, offsets, fills, packed.panels_mut()) };
+            return Ok(());
+        }
+        crate::alloc::try_grow(plane, hw + 1, 0.0)?;
+        let plane = &mut plane[..hw + 1];
+        for kk in 0..k {
+            let (c, t) = (kk / taps, kk % taps);
+            if t == 0 {
+                plane[..hw].copy_from_slice(&x[c * hw..(c + 1) * hw]);
+                plane[hw] = 0.0;
+            }
+            for (d, &o) in line.iter_mut().zip(&offsets[t * l..(t + 1) * l]) {
+                // Every offset is at most `h * w` (`tap_offsets`): `plane` holds `h * w
+                // + 1` floats, the last a zero for the padding.
+                *d = plane.get(o as usize).copied().unwrap_or(0.0);
+            }
+            packed.put_row(kk, line);
         }
         Ok(())
+    }
+}
+
+/// Unrolls straight into the panels on AVX-512: each panel row of tap `t` is a few
+/// masked loads of the channel plane ([`PanelFill`]), or a masked gather; no row
+/// buffer, no second copy.
+///
+/// # Safety
+/// The CPU has AVX-512F; `offsets` is `g`'s tap table and `fills` its panel fills
+/// (built from it); `x` holds the group's `cg` planes; `panels` is sized for `[k, l]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn unroll_avx512(
+    x: &[f32],
+    g: &ConvGeom,
+    offsets: &[u32],
+    fills: &[PanelFill],
+    panels: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let (k, l, taps, hw) = (g.k(), g.l(), g.kh * g.kw, g.h * g.w);
+    let np = l.div_ceil(16);
+    for kk in 0..k {
+        let (c, t) = (kk / taps, kk % taps);
+        let plane = x[c * hw..(c + 1) * hw].as_ptr();
+        for p in 0..np {
+            let fill = fills[t * np + p];
+            let v = match fill.runs {
+                Some((runs, count)) => {
+                    let mut v = _mm512_setzero_ps();
+                    for r in &runs[..count] {
+                        // SAFETY: the run's lanes read `plane[base + lane]`, offsets of
+                        // the tap table, inside the plane; the other lanes are masked
+                        // off (never read).
+                        v = unsafe {
+                            _mm512_mask_loadu_ps(v, r.mask, plane.wrapping_offset(r.base as isize))
+                        };
+                    }
+                    v
+                }
+                None => {
+                    let lanes = (l - p * 16).min(16);
+                    let lane_mask = ((1u32 << lanes) - 1) as u16;
+                    // SAFETY: `lanes` offsets from `t * l + p * 16`, inside the tap
+                    // table; the valid lanes' offsets lie inside the plane (below
+                    // `i32::MAX`), the rest are masked off.
+                    unsafe {
+                        let idx = _mm512_maskz_loadu_epi32(
+                            lane_mask,
+                            offsets.as_ptr().add(t * l + p * 16).cast(),
+                        );
+                        _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            fill.valid,
+                            idx,
+                            plane.cast(),
+                        )
+                    }
+                }
+            };
+            // SAFETY: row `kk` of panel `p`: 16 floats at `(p * k + kk) * 16`, inside
+            // the `np * k * 16` floats of the panels.
+            unsafe { _mm512_storeu_ps(panels.as_mut_ptr().add((p * k + kk) * 16), v) };
+        }
     }
 }
 
@@ -211,6 +408,10 @@ struct Scratch<T> {
     /// The unrolled matrix packed for the own f32 GEMM, built row by row.
     packed: PackedB,
     line: Vec<f32>,
+    /// The convolution's tap table ([`tap_offsets`]), built on first use.
+    offsets: Vec<u32>,
+    fills: Vec<PanelFill>,
+    plane: Vec<f32>,
 }
 
 impl<T> Scratch<T> {
@@ -219,6 +420,9 @@ impl<T> Scratch<T> {
             cols: Vec::new(),
             packed: PackedB::empty(),
             line: Vec::new(),
+            offsets: Vec::new(),
+            fills: Vec::new(),
+            plane: Vec::new(),
         }
     }
 }
@@ -227,10 +431,13 @@ impl<T> Scratch<T> {
 /// f32 products of at least 4 rows unroll the receptive fields straight into the own
 /// GEMM's packed panels (row by row, [`Unroll`]): the unrolled matrix never exists
 /// unpacked, and the weight rows take a tile of their height (6 or 16 output channels
-/// fit the 8-row tile). Other types and shapes unroll into `cols` for [`gemm`].
+/// fit the 8-row tile), from `packed_weight` (each group's weight packed once per call;
+/// empty for the rest). Other types and shapes unroll into `cols` for [`gemm`].
+#[allow(clippy::too_many_arguments)]
 fn conv_sample<T: Float>(
     x: &[T],
     weight: &[T],
+    packed_weight: &[PackedA],
     bias: Option<&[T]>,
     g: &ConvGeom,
     scratch: &mut Scratch<T>,
@@ -245,18 +452,37 @@ fn conv_sample<T: Float>(
         let xg = &x[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
         let wg = &weight[gi * og * k..(gi + 1) * og * k];
         let og_out = &mut out[gi * og * l..(gi + 1) * og * l];
-        if let (Some(xf), Some(wf), Some(of), true) =
-            (T::as_f32(xg), T::as_f32(wg), T::as_f32_mut(og_out), og >= 4)
-        {
-            let Scratch { packed, line, .. } = scratch;
+        if let (Some(xf), Some(wf), Some(of), Some(pw)) = (
+            T::as_f32(xg),
+            T::as_f32(wg),
+            T::as_f32_mut(og_out),
+            packed_weight.get(gi),
+        ) {
+            let Scratch {
+                packed,
+                line,
+                offsets,
+                fills,
+                plane,
+                ..
+            } = scratch;
+            if offsets.is_empty() && !g.direct() {
+                match tap_offsets(g, offsets)? {
+                    true => panel_fills(offsets, g.l(), (g.h * g.w) as u32, fills),
+                    false => offsets.clear(),
+                }
+            }
             crate::wide(Unroll {
                 x: xf,
                 g,
+                offsets,
+                fills,
                 packed,
                 line,
+                plane,
             })?;
             let beta = if bias.is_some() { 1.0 } else { 0.0 };
-            gemm_packed(1.0, Mat::row_major(wf, og, k), packed, beta, of)?;
+            gemm_packed_a(1.0, Mat::row_major(wf, og, k), pw, packed, beta, of)?;
             continue;
         }
         let cols_mat = if g.direct() {
@@ -317,6 +543,15 @@ pub fn conv2d<T: Float>(
     } else {
         1
     };
+    // f32 products of at least 4 rows take the own GEMM: each group's weight is packed
+    // once for all samples.
+    let og = g.og();
+    let packed_weight: Vec<PackedA> = match T::as_f32(weight) {
+        Some(wf) if og >= 4 => (0..g.groups)
+            .map(|gi| PackedA::pack(Mat::row_major(&wf[gi * og * k..], og, k)))
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
     let run = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
         let mut scratch = Scratch::new();
         for (i, o) in part.chunks_mut(o_len).enumerate() {
@@ -324,6 +559,7 @@ pub fn conv2d<T: Float>(
             conv_sample(
                 &x[n * x_len..(n + 1) * x_len],
                 weight,
+                &packed_weight,
                 bias,
                 g,
                 &mut scratch,
@@ -438,6 +674,42 @@ mod tests {
                 .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
                 .collect();
             assert_eq!(out, want, "f32 {g:?}");
+        }
+    }
+
+    #[test]
+    fn wide_planes_unroll_by_runs_and_gathers_as_the_direct_loops() {
+        // Rows of 16 and 20 outputs: panels of one row, of two or three runs, and
+        // (stride 2, dilation 2) gathers.
+        for (w, stride, dil) in [(16, 1, 1), (20, 1, 1), (13, 1, 1), (20, 2, 1), (16, 1, 2)] {
+            let (h, pad, c_in, c_out) = (5, 1, 3, 8);
+            let oh = ConvGeom::out_dim(h, 3, stride, pad, dil).unwrap();
+            let ow = ConvGeom::out_dim(w, 3, stride, pad, dil).unwrap();
+            let g = ConvGeom {
+                c_in,
+                h,
+                w,
+                c_out,
+                kh: 3,
+                kw: 3,
+                stride: [stride; 2],
+                pad: [pad; 2],
+                dilation: [dil; 2],
+                groups: 1,
+                oh,
+                ow,
+            };
+            let x: Vec<f64> = (0..2 * c_in * h * w)
+                .map(|i| ((i * 29 % 13) as f64) - 6.0)
+                .collect();
+            let wt: Vec<f64> = (0..c_out * c_in * 9)
+                .map(|i| ((i * 7 % 5) as f64) * 0.5)
+                .collect();
+            let want: Vec<f32> = naive(&x, 2, &wt, &g).iter().map(|&v| v as f32).collect();
+            let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+            let mut out = vec![f32::NAN; 2 * c_out * oh * ow];
+            conv2d(&f(&x), 2, &f(&wt), None, &g, &mut out).unwrap();
+            assert_eq!(out, want, "{g:?}");
         }
     }
 

@@ -47,7 +47,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let p = p * (r * r) + r + 1.0;
     // `n` as an integer from the bits of `ROUND + n` (an `as` cast saturates, which
     // does not vectorize). It is in [-150, 129]: each half's exponent stays in the
