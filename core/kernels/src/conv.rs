@@ -405,26 +405,95 @@ unsafe fn unroll_avx512(
 struct Scratch<T> {
     /// The unrolled matrix (`[k, l]`, row-major), for the generic path.
     cols: Vec<T>,
+}
+
+impl<T> Scratch<T> {
+    fn new() -> Scratch<T> {
+        Scratch { cols: Vec::new() }
+    }
+}
+
+/// The f32 path's buffers, kept per thread between calls: allocated per call, their
+/// pages were faulted in again every time (a tenth of an eager ResNet block).
+struct UnrollScratch {
     /// The unrolled matrix packed for the own f32 GEMM, built row by row.
     packed: PackedB,
     line: Vec<f32>,
-    /// The convolution's tap table ([`tap_offsets`]), built on first use.
+    /// The geometry `offsets` and `fills` belong to.
+    geom: Option<ConvGeom>,
+    /// The convolution's tap table ([`tap_offsets`]; empty: not used).
     offsets: Vec<u32>,
     fills: Vec<PanelFill>,
     plane: Vec<f32>,
 }
 
-impl<T> Scratch<T> {
-    fn new() -> Scratch<T> {
-        Scratch {
-            cols: Vec::new(),
+/// Runs `f` with this thread's [`UnrollScratch`].
+fn with_unroll_scratch<R>(f: impl FnOnce(&mut UnrollScratch) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<UnrollScratch> = std::cell::RefCell::new(UnrollScratch {
             packed: PackedB::empty(),
             line: Vec::new(),
+            geom: None,
             offsets: Vec::new(),
             fills: Vec::new(),
             plane: Vec::new(),
-        }
+        });
     }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        // Not reached (a convolution never re-enters); fresh buffers keep it correct.
+        Err(_) => f(&mut UnrollScratch {
+            packed: PackedB::empty(),
+            line: Vec::new(),
+            geom: None,
+            offsets: Vec::new(),
+            fills: Vec::new(),
+            plane: Vec::new(),
+        }),
+    })
+}
+
+/// One group of one sample on the f32 path: unrolled into this thread's panels, then
+/// `out = weight @ panels (+ out when `accumulate`)`.
+fn conv_group_f32(
+    x: &[f32],
+    weight: Mat<'_, f32>,
+    packed_weight: &PackedA,
+    g: &ConvGeom,
+    accumulate: bool,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    with_unroll_scratch(|s| {
+        if s.geom != Some(*g) {
+            s.geom = Some(*g);
+            s.offsets.clear();
+            s.fills.clear();
+            if !g.direct() && tap_offsets(g, &mut s.offsets)? {
+                panel_fills(&s.offsets, g.l(), (g.h * g.w) as u32, &mut s.fills);
+            } else {
+                s.offsets.clear();
+            }
+        }
+        let UnrollScratch {
+            packed,
+            line,
+            offsets,
+            fills,
+            plane,
+            ..
+        } = s;
+        crate::wide(Unroll {
+            x,
+            g,
+            offsets,
+            fills,
+            packed,
+            line,
+            plane,
+        })?;
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        gemm_packed_a(1.0, weight, packed_weight, packed, beta, out)
+    })
 }
 
 /// One sample: `out` (`[c_out, l]`) = per group, `weight` (`[og, k]`) @ cols + bias.
@@ -458,31 +527,7 @@ fn conv_sample<T: Float>(
             T::as_f32_mut(og_out),
             packed_weight.get(gi),
         ) {
-            let Scratch {
-                packed,
-                line,
-                offsets,
-                fills,
-                plane,
-                ..
-            } = scratch;
-            if offsets.is_empty() && !g.direct() {
-                match tap_offsets(g, offsets)? {
-                    true => panel_fills(offsets, g.l(), (g.h * g.w) as u32, fills),
-                    false => offsets.clear(),
-                }
-            }
-            crate::wide(Unroll {
-                x: xf,
-                g,
-                offsets,
-                fills,
-                packed,
-                line,
-                plane,
-            })?;
-            let beta = if bias.is_some() { 1.0 } else { 0.0 };
-            gemm_packed_a(1.0, Mat::row_major(wf, og, k), pw, packed, beta, of)?;
+            conv_group_f32(xf, Mat::row_major(wf, og, k), pw, g, bias.is_some(), of)?;
             continue;
         }
         let cols_mat = if g.direct() {
