@@ -419,12 +419,35 @@ struct UnrollScratch {
     /// The unrolled matrix packed for the own f32 GEMM, built row by row.
     packed: PackedB,
     line: Vec<f32>,
-    /// The geometry `offsets` and `fills` belong to.
-    geom: Option<ConvGeom>,
-    /// The convolution's tap table ([`tap_offsets`]; empty: not used).
+    /// The tap tables of the last few geometries (a model's convolutions take turns).
+    tables: Vec<TapTable>,
+    plane: Vec<f32>,
+}
+
+/// A convolution's tap table ([`tap_offsets`]; empty: not used) and its panel fills.
+struct TapTable {
+    geom: ConvGeom,
     offsets: Vec<u32>,
     fills: Vec<PanelFill>,
-    plane: Vec<f32>,
+}
+
+/// Geometries whose tap tables a thread keeps.
+const TAP_TABLES: usize = 8;
+
+impl TapTable {
+    fn new(g: &ConvGeom) -> Result<TapTable, KernelError> {
+        let mut t = TapTable {
+            geom: *g,
+            offsets: Vec::new(),
+            fills: Vec::new(),
+        };
+        if !g.direct() && tap_offsets(g, &mut t.offsets)? {
+            panel_fills(&t.offsets, g.l(), (g.h * g.w) as u32, &mut t.fills);
+        } else {
+            t.offsets.clear();
+        }
+        Ok(t)
+    }
 }
 
 /// Runs `f` with this thread's [`UnrollScratch`].
@@ -433,9 +456,7 @@ fn with_unroll_scratch<R>(f: impl FnOnce(&mut UnrollScratch) -> R) -> R {
         static SCRATCH: std::cell::RefCell<UnrollScratch> = std::cell::RefCell::new(UnrollScratch {
             packed: PackedB::empty(),
             line: Vec::new(),
-            geom: None,
-            offsets: Vec::new(),
-            fills: Vec::new(),
+            tables: Vec::new(),
             plane: Vec::new(),
         });
     }
@@ -445,9 +466,7 @@ fn with_unroll_scratch<R>(f: impl FnOnce(&mut UnrollScratch) -> R) -> R {
         Err(_) => f(&mut UnrollScratch {
             packed: PackedB::empty(),
             line: Vec::new(),
-            geom: None,
-            offsets: Vec::new(),
-            fills: Vec::new(),
+            tables: Vec::new(),
             plane: Vec::new(),
         }),
     })
@@ -464,29 +483,28 @@ fn conv_group_f32(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     with_unroll_scratch(|s| {
-        if s.geom != Some(*g) {
-            s.geom = Some(*g);
-            s.offsets.clear();
-            s.fills.clear();
-            if !g.direct() && tap_offsets(g, &mut s.offsets)? {
-                panel_fills(&s.offsets, g.l(), (g.h * g.w) as u32, &mut s.fills);
-            } else {
-                s.offsets.clear();
+        let at = match s.tables.iter().position(|t| t.geom == *g) {
+            Some(at) => at,
+            None => {
+                if s.tables.len() >= TAP_TABLES {
+                    s.tables.remove(0);
+                }
+                s.tables.push(TapTable::new(g)?);
+                s.tables.len() - 1
             }
-        }
+        };
         let UnrollScratch {
             packed,
             line,
-            offsets,
-            fills,
+            tables,
             plane,
-            ..
         } = s;
+        let table = &tables[at];
         crate::wide(Unroll {
             x,
             g,
-            offsets,
-            fills,
+            offsets: &table.offsets,
+            fills: &table.fills,
             packed,
             line,
             plane,
