@@ -60,9 +60,11 @@ fn max_pool_plane<T: Float>(
                 }
             }
             if (k1, s1) == (2, 2) {
-                // The usual 2×2 pooling: pairs, a loop the compiler vectorizes.
-                for (o, pair) in out_row.iter_mut().zip(colmax.chunks_exact(2)) {
-                    *o = nan_max(pair[0], pair[1]);
+                // The usual 2×2 pooling: pairs, indexed so that the compiler vectorizes
+                // the loop (even and odd lanes apart; a pair iterator stayed scalar).
+                let (cm, out_row) = (&colmax[..2 * ow], &mut out_row[..ow]);
+                for (ox, o) in out_row.iter_mut().enumerate() {
+                    *o = nan_max(cm[2 * ox], cm[2 * ox + 1]);
                 }
                 continue;
             }
