@@ -472,7 +472,7 @@ impl Run<'_> {
             stride: c.stride,
             pad: c.pad,
             dilation: c.dilation,
-            groups: 1,
+            groups: c.groups,
             oh: dim(2, c.kh, c.stride[0], c.pad[0], c.dilation[0])?,
             ow: dim(3, c.kw, c.stride[1], c.pad[1], c.dilation[1])?,
         };

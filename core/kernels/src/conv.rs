@@ -401,6 +401,119 @@ unsafe fn unroll_avx512(
     }
 }
 
+/// A depthwise convolution of one sample (`cg == 1`: each group reads one input
+/// channel), computed directly: per output channel and kernel tap, each output row
+/// gains `weight × ` a (strided) run of an input row — an axpy on the widest vectors.
+/// im2col + GEMM was a product of one row per group (9 columns deep for a 3×3 kernel),
+/// an eager fallback and 4× PyTorch's time in a MobileNet block. `out` holds the bias.
+struct Depthwise<'a, T> {
+    x: &'a [T],
+    weight: &'a [T],
+    g: &'a ConvGeom,
+    out: &'a mut [T],
+}
+
+impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Depthwise { x, weight, g, out } = self;
+        let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
+        let [sh, sw] = g.stride;
+        let [ph, pw] = g.pad;
+        let [dh, dw] = g.dilation;
+        if sh == 1 && sw == 1 && g.ow == g.w {
+            depthwise_same_width(x, weight, g, out);
+            return;
+        }
+        for oc in 0..g.c_out {
+            let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
+            let dst = &mut out[oc * l..(oc + 1) * l];
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let wv = weight[oc * taps + ki * g.kw + kj];
+                    // The output columns whose input column is inside the row.
+                    let first = |ox: usize| (ox * sw + kj * dw).checked_sub(pw);
+                    let lo = (0..g.ow).find(|&ox| first(ox).is_some()).unwrap_or(g.ow);
+                    let hi = (lo..g.ow)
+                        .find(|&ox| first(ox).is_none_or(|ix| ix >= g.w))
+                        .unwrap_or(g.ow);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let ix0 = (lo * sw + kj * dw) - pw;
+                    for oy in 0..g.oh {
+                        let Some(iy) = (oy * sh + ki * dh).checked_sub(ph).filter(|&i| i < g.h)
+                        else {
+                            continue;
+                        };
+                        let row = &plane[iy * g.w..(iy + 1) * g.w];
+                        let o = &mut dst[oy * g.ow + lo..oy * g.ow + hi];
+                        if sw == 1 {
+                            for (d, &v) in o.iter_mut().zip(&row[ix0..ix0 + (hi - lo)]) {
+                                *d = *d + wv * v;
+                            }
+                        } else {
+                            for (i, d) in o.iter_mut().enumerate() {
+                                *d = *d + wv * row[ix0 + i * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`Depthwise`] at stride 1 with output rows as wide as the input's (a "same"
+/// padding): a tap's input is then the output shifted by one offset, so each tap is
+/// one long axpy over all its rows, the columns that fall in the padding masked off
+/// (short per-row loops cost more than their arithmetic).
+#[inline(always)]
+fn depthwise_same_width<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, out: &mut [T]) {
+    let (og, l, hw, taps, w) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw, g.w);
+    // Per kernel column: which output columns read inside the row.
+    let col_ok: Vec<Vec<bool>> = (0..g.kw)
+        .map(|kj| {
+            (0..l)
+                .map(|j| {
+                    (j % w + kj * g.dilation[1])
+                        .checked_sub(g.pad[1])
+                        .is_some_and(|ix| ix < w)
+                })
+                .collect()
+        })
+        .collect();
+    for oc in 0..g.c_out {
+        let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
+        let dst = &mut out[oc * l..(oc + 1) * l];
+        for ki in 0..g.kh {
+            // Output rows whose input row `oy + ki * dh - ph` is inside the plane.
+            let shift_y = (ki * g.dilation[0]) as isize - g.pad[0] as isize;
+            let oy_lo = (-shift_y).max(0) as usize;
+            let oy_hi = (g.h as isize - shift_y).clamp(0, g.oh as isize) as usize;
+            if oy_lo >= oy_hi {
+                continue;
+            }
+            for (kj, ok) in col_ok.iter().enumerate() {
+                let wv = weight[oc * taps + ki * g.kw + kj];
+                // Input index = output index + delta.
+                let delta =
+                    shift_y * w as isize + (kj * g.dilation[1]) as isize - g.pad[1] as isize;
+                let lo = ((oy_lo * w) as isize).max(-delta) as usize;
+                let hi = ((oy_hi * w) as isize)
+                    .min(hw as isize - delta)
+                    .max(lo as isize) as usize;
+                let src = &plane[(lo as isize + delta) as usize..(hi as isize + delta) as usize];
+                for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&ok[lo..hi]) {
+                    *d = *d + if m { wv * v } else { T::ZERO };
+                }
+            }
+        }
+    }
+}
+
 /// Buffers one thread reuses across the samples it convolves.
 struct Scratch<T> {
     /// The unrolled matrix (`[k, l]`, row-major), for the generic path.
@@ -534,6 +647,10 @@ fn conv_sample<T: Float>(
     for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(g.c_out) {
         row.fill(bias.and_then(|b| b.get(o)).copied().unwrap_or(T::ZERO));
     }
+    if g.groups > 1 && cg == 1 {
+        crate::wide(Depthwise { x, weight, g, out });
+        return Ok(());
+    }
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
     for gi in 0..g.groups {
         let xg = &x[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
@@ -609,8 +726,9 @@ pub fn conv2d<T: Float>(
     // f32 products of at least 4 rows take the own GEMM: each group's weight is packed
     // once for all samples.
     let og = g.og();
+    let depthwise = g.groups > 1 && g.cg() == 1;
     let packed_weight: Vec<PackedA> = match T::as_f32(weight) {
-        Some(wf) if og >= 4 => (0..g.groups)
+        Some(wf) if og >= 4 && !depthwise => (0..g.groups)
             .map(|gi| PackedA::pack(Mat::row_major(&wf[gi * og * k..], og, k)))
             .collect::<Result<_, _>>()?,
         _ => Vec::new(),
@@ -744,8 +862,17 @@ mod tests {
     fn wide_planes_unroll_by_runs_and_gathers_as_the_direct_loops() {
         // Rows of 16 and 20 outputs: panels of one row, of two or three runs, and
         // (stride 2, dilation 2) gathers.
-        for (w, stride, dil) in [(16, 1, 1), (20, 1, 1), (13, 1, 1), (20, 2, 1), (16, 1, 2)] {
-            let (h, pad, c_in, c_out) = (5, 1, 3, 8);
+        // Groups of one input channel: the depthwise kernel.
+        for (w, stride, dil, groups) in [
+            (16, 1, 1, 1),
+            (20, 1, 1, 1),
+            (13, 1, 1, 1),
+            (20, 2, 1, 1),
+            (16, 1, 2, 1),
+            (16, 1, 1, 3),
+            (13, 2, 2, 3),
+        ] {
+            let (h, pad, c_in, c_out) = (5, 1, 3, 6);
             let oh = ConvGeom::out_dim(h, 3, stride, pad, dil).unwrap();
             let ow = ConvGeom::out_dim(w, 3, stride, pad, dil).unwrap();
             let g = ConvGeom {
@@ -758,14 +885,14 @@ mod tests {
                 stride: [stride; 2],
                 pad: [pad; 2],
                 dilation: [dil; 2],
-                groups: 1,
+                groups,
                 oh,
                 ow,
             };
             let x: Vec<f64> = (0..2 * c_in * h * w)
                 .map(|i| ((i * 29 % 13) as f64) - 6.0)
                 .collect();
-            let wt: Vec<f64> = (0..c_out * c_in * 9)
+            let wt: Vec<f64> = (0..c_out * (c_in / groups) * 9)
                 .map(|i| ((i * 7 % 5) as f64) * 0.5)
                 .collect();
             let want: Vec<f32> = naive(&x, 2, &wt, &g).iter().map(|&v| v as f32).collect();
@@ -773,6 +900,17 @@ mod tests {
             let mut out = vec![f32::NAN; 2 * c_out * oh * ow];
             conv2d(&f(&x), 2, &f(&wt), None, &g, &mut out).unwrap();
             assert_eq!(out, want, "{g:?}");
+            // With a bias, and in f64 (the depthwise kernel is generic).
+            let bias: Vec<f64> = (0..c_out).map(|o| o as f64 - 1.5).collect();
+            let mut out = vec![f64::NAN; 2 * c_out * oh * ow];
+            conv2d(&x, 2, &wt, Some(&bias), &g, &mut out).unwrap();
+            let l = oh * ow;
+            let want: Vec<f64> = naive(&x, 2, &wt, &g)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + bias[i / l % c_out])
+                .collect();
+            assert_eq!(out, want, "f64 {g:?}");
         }
     }
 

@@ -145,8 +145,8 @@ impl Builder<'_> {
     }
 
     /// A 2-D convolution the im2col step runs (the op's `Lowering::Conv`: `conv2d`, the
-    /// core IR's `convolution`): f32, batched, a constant weight, one group, not
-    /// transposed.
+    /// core IR's `convolution`): f32, batched, a constant weight, any groups (depthwise
+    /// ones run the kernel's direct loop), not transposed.
     fn try_conv(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         let Some(Lowering::Conv {
             input: x,
@@ -184,7 +184,8 @@ impl Builder<'_> {
         let stride = concrete_pair(&stride)?;
         let pad = concrete_pair(&padding)?;
         let dilation = concrete_pair(&dilation)?;
-        if groups.as_int() != Some(1) || stride.contains(&0) || dilation.contains(&0) {
+        let groups = usize::try_from(groups.as_int()?).ok().filter(|&g| g > 0)?;
+        if stride.contains(&0) || dilation.contains(&0) || wshape[0] % groups != 0 {
             return None;
         }
         let k = wshape[1] * wshape[2] * wshape[3];
@@ -196,8 +197,9 @@ impl Builder<'_> {
             x: self.operand(x),
             weight,
             bias,
-            c_in: wshape[1],
+            c_in: wshape[1].checked_mul(groups)?,
             c_out: wshape[0],
+            groups,
             kh: wshape[2],
             kw: wshape[3],
             stride,

@@ -133,6 +133,9 @@ pub struct ConvStep {
     pub bias: Option<usize>,
     pub c_in: usize,
     pub c_out: usize,
+    /// Groups (`c_in` and `c_out` are multiples of it; the weight is `[c_out, c_in /
+    /// groups * kh * kw]`).
+    pub groups: usize,
     pub kh: usize,
     pub kw: usize,
     pub stride: [usize; 2],

@@ -267,8 +267,8 @@ impl Gen<'_> {
         };
         let mut lines = vec![
             format!(
-                "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: 1, oh: {oh}, ow: {ow} }};",
-                c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation
+                "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }};",
+                c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation, c.groups
             ),
             format!("{RT}::conv2d({}, {}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;", x.expr, self.dim(n)),
         ];
