@@ -19,7 +19,6 @@ use std::fmt::Write;
 use ferrex::program::{ArgumentSpec, InputKind, OutputKind};
 use ferrex::{ExportedProgram, SymInt};
 use ferrex_runtime::plan::{InputSource, PackSource, Plan};
-use ferrex_runtime::CompiledProgram;
 
 use crate::archive::Stored;
 use crate::{AotError, AotOptions, GeneratedCode};
@@ -104,15 +103,15 @@ struct Gen<'a> {
     int_outputs: Vec<(usize, String)>,
 }
 
-/// Generates the module body for `ep`, compiled as `compiled`.
+/// Generates the module body for `ep`, planned as `plan` (a structure-only plan:
+/// `ferrex_runtime::plan_structure`).
 pub(crate) fn module(
     ep: &ExportedProgram,
-    compiled: &CompiledProgram,
+    plan: &Plan,
     stored: &Stored,
     archive: &[u8],
     options: &AotOptions,
 ) -> Result<GeneratedCode, AotError> {
-    let plan = compiled.plan();
     let mut g = Gen::new(ep, plan, stored, options);
     g.sub.next_key = plan.steps.len();
     g.bind_inputs()?;
@@ -137,7 +136,7 @@ pub(crate) fn module(
         .collect();
     let dims = g.dims_items(&ranks);
     let mut code = String::new();
-    g.header(&mut code, compiled, archive);
+    g.header(&mut code, archive);
     let weight_bytes = g.model(&mut code)?;
     code.push_str(&dims);
     g.workspace(&mut code);
@@ -270,6 +269,12 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
+    /// The dtype and sizes of constant `c` of the plan.
+    fn const_meta(&self, c: usize) -> Option<(ferrex::DType, Vec<usize>)> {
+        let meta = self.plan.const_metas.get(c)?;
+        Some((meta.dtype, meta.static_shape()?))
+    }
+
     /// The f32 sizes of value `v` (its node's first meta): literals, or expressions of
     /// the symbols the inputs bind.
     fn value_sizes(&self, v: usize) -> Result<Vec<SymInt>, AotError> {
@@ -341,7 +346,7 @@ impl<'a> Gen<'a> {
     }
 
     /// The comment at the top: what was generated from what, and the plan.
-    fn header(&self, code: &mut String, compiled: &CompiledProgram, archive: &[u8]) {
+    fn header(&self, code: &mut String, archive: &[u8]) {
         let o = self.options;
         let _ = writeln!(
             code,
@@ -353,7 +358,7 @@ impl<'a> Gen<'a> {
             self.ep.model_name(),
             o.regenerate
         );
-        for line in compiled.describe().lines() {
+        for line in ferrex_runtime::describe(self.plan).lines() {
             let _ = writeln!(code, "//   {line}");
         }
         code.push_str(

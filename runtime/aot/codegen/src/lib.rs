@@ -133,11 +133,15 @@ pub struct GeneratedCode {
 }
 
 /// Generates the module of the program saved in `archive` (the bytes of a `.pt2` file).
+/// Only the archive's structure is read — its zip directory, local headers and JSON
+/// entries (`pt2::structure_from_bytes`, `ferrex_runtime::plan_structure`) — never the
+/// weights, which may be anything (zeros in a file read sparsely, [`read_structure`]):
+/// the generated code reads them from the archive itself.
 pub fn generate(archive: &[u8], options: &AotOptions) -> Result<GeneratedCode, AotError> {
-    let ep = ferrex::serialize::pt2::from_bytes(archive, &options.display_name)?;
-    let compiled = ferrex_runtime::compile(&ep)?;
+    let structure = ferrex::serialize::pt2::structure_from_bytes(archive, &options.display_name)?;
+    let plan = ferrex_runtime::plan_structure(&structure)?;
     let stored = archive::stored_tensors(archive)?;
-    emit::module(&ep, &compiled, &stored, archive, options)
+    emit::module(&structure.program, &plan, &stored, archive, options)
 }
 
 /// Reads `path` and generates its module ([`generate`]); `archive_path` is what the

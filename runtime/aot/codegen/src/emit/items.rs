@@ -59,12 +59,7 @@ impl Gen<'_> {
 
     /// `let c{c} = …;` for constant `c`; the bytes it reads from the archive.
     fn const_local(&self, c: usize, code: &mut String) -> Result<usize, AotError> {
-        let sizes = self
-            .plan
-            .consts
-            .get(c)
-            .map(|s| s.shape().to_vec())
-            .unwrap_or_default();
+        let sizes = self.const_meta(c).map(|m| m.1).unwrap_or_default();
         match self.plan.const_origins.get(c) {
             Some(ConstOrigin::Placeholder(k)) => {
                 let spec = self.ep.graph_signature().input_specs.get(*k);
@@ -183,11 +178,7 @@ impl Gen<'_> {
             }
         }
         for (i, source) in &self.packs {
-            let sizes = self
-                .plan
-                .consts
-                .get(source.konst)
-                .map(|s| s.shape().to_vec());
+            let sizes = self.const_meta(source.konst).map(|m| m.1);
             let [r, cols] = sizes.as_deref().unwrap_or_default()[..] else {
                 return Err(self.unsupported(format!("the weight of step {i} is not 2-D")));
             };
