@@ -144,16 +144,35 @@ pub fn generate(archive: &[u8], options: &AotOptions) -> Result<GeneratedCode, A
     emit::module(&structure.program, &plan, &stored, archive, options)
 }
 
-/// Reads `path` and generates its module ([`generate`]); `archive_path` is what the
-/// generated `include_bytes!` names.
+/// What [`generate`] reads of the archive at `path`, read from the file (seeking): its
+/// zip structure and every entry but the stored tensors (`data/weights/*`,
+/// `data/constants/*` beside their JSON configs), which are zeros in the buffer — so the
+/// time does not grow with the weights (`pt2::zip::read_sparse`). A file whose zip
+/// structure cannot be read is read whole, so that [`generate`] reports the loader's
+/// error for it, word for word.
+pub fn read_structure(path: &Path) -> Result<Vec<u8>, AotError> {
+    let io = |source| AotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let payload = |name: &str| {
+        let stored = name.contains("/data/weights/") || name.contains("/data/constants/");
+        stored && !name.ends_with(".json")
+    };
+    match ferrex::serialize::pt2::zip::read_sparse(&mut file, |name| !payload(name)) {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => std::fs::read(path).map_err(io),
+    }
+}
+
+/// Reads `path` ([`read_structure`]) and generates its module ([`generate`]);
+/// `archive_path` is what the generated `include_bytes!` names.
 pub fn generate_file(
     path: &std::path::Path,
     archive_path: &str,
 ) -> Result<GeneratedCode, AotError> {
-    let bytes = std::fs::read(path).map_err(|source| AotError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read_structure(path)?;
     let display_name = path.display().to_string();
     let options = AotOptions {
         archive_path: archive_path.to_string(),

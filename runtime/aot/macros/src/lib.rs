@@ -121,7 +121,8 @@ fn generate(resolved: &Path, decl: &ProgramDecl) -> Result<TokenStream2, String>
             decl.name
         ));
     }
-    let bytes = std::fs::read(resolved).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    // The zip structure and JSON entries only: expansion does not grow with the weights.
+    let bytes = ferrex_aot_codegen::read_structure(resolved).map_err(|e| e.to_string())?;
     let options = ferrex_aot_codegen::AotOptions {
         archive_path: shown.clone(),
         display_name: shown.clone(),
