@@ -242,10 +242,12 @@ fn checked_layout(len: usize, meta: &MetaJ) -> Result<(DType, Layout), String> {
         _ if elements == 0 => {}
         Some(Some(last)) if last < elements => {}
         None => {}
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "sizes {:?}, strides {:?} and offset {} read past its storage of {elements} elements",
             layout.shape, layout.strides, layout.offset
-        )),
+        ))
+        }
     }
     Ok((dtype, layout))
 }

@@ -197,12 +197,15 @@ fn zip_reads_stored_and_zip64_entries() {
         assert_eq!(got, want, "zip64 = {zip64}");
         // Read sparsely: the structure and the wanted entry, zeros for the other.
         let bytes = build_zip(entries, zip64);
-        let sparse = super::zip::read_sparse(&mut std::io::Cursor::new(&bytes), |n| {
-            n.ends_with("format")
-        })
-        .unwrap();
+        let sparse =
+            super::zip::read_sparse(&mut std::io::Cursor::new(&bytes), |n| n.ends_with("format"))
+                .unwrap();
         let zip = super::zip::Archive::new(&sparse).unwrap();
-        assert_eq!(zip.read(&zip.entries[0]).unwrap(), b"pt2", "zip64 = {zip64}");
+        assert_eq!(
+            zip.read(&zip.entries[0]).unwrap(),
+            b"pt2",
+            "zip64 = {zip64}"
+        );
         let skipped = zip.locate(&zip.entries[1]).unwrap();
         assert!(skipped.iter().all(|&b| b == 0), "zip64 = {zip64}");
         assert!(zip.read(&zip.entries[1]).unwrap_err().contains("CRC-32"));
@@ -402,20 +405,28 @@ fn a_structure_load_reads_no_weight_bytes() {
     assert_eq!(got.len(), 9);
     let (name, t) = s.program.state_dict().iter().next().unwrap();
     let e = t.try_storage().unwrap_err().to_string();
-    assert!(e.contains(&format!("`{name}` was loaded for its structure only")), "{e}");
+    assert!(
+        e.contains(&format!("`{name}` was loaded for its structure only")),
+        "{e}"
+    );
 
     // Reading the file sparsely gives these very bytes: the structure and the JSON
     // entries as stored, every weight's data zeros.
     let sparse =
         super::zip::read_sparse(&mut std::io::Cursor::new(&bytes), |n| !is_payload(n)).unwrap();
-    assert!(sparse == zeroed, "read_sparse differs from the zeroed archive");
+    assert!(
+        sparse == zeroed,
+        "read_sparse differs from the zeroed archive"
+    );
 }
 
 #[test]
 fn a_structure_load_checks_each_weight_fits_its_entry() {
     // `counter.pt2`'s `lin.weight` is 6×6 f32 (144 bytes): 140 are refused, as by `load`.
     let short = edited("data/weights/weight_0", |d| d[..d.len() - 4].to_vec());
-    let e = super::structure_from_bytes(&short, "c.pt2").unwrap_err().to_string();
+    let e = super::structure_from_bytes(&short, "c.pt2")
+        .unwrap_err()
+        .to_string();
     let full = load(&short).unwrap_err().to_string();
     assert!(e.contains("read past its storage"), "{e}");
     assert_eq!(e, full);

@@ -289,7 +289,9 @@ pub fn read_sparse<R: std::io::Read + std::io::Seek>(
     file: &mut R,
     want: impl Fn(&str) -> bool,
 ) -> Result<Vec<u8>, String> {
-    let len = file.seek(std::io::SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    let len = file
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| e.to_string())?;
     ferrex_kernels::alloc::check_buffer(len, 1).map_err(|e| e.to_string())?;
     let mut b = vec![0u8; to_usize(len, "file size")?];
     // The end record and its comment, and the zip64 locator right before them, found
@@ -308,7 +310,9 @@ pub fn read_sparse<R: std::io::Read + std::io::Seek>(
         })?;
         read_at(file, part, at)
     };
-    let locator = eocd.checked_sub(20).filter(|&l| u32_at(&b, l) == Some(ZIP64_LOCATOR));
+    let locator = eocd
+        .checked_sub(20)
+        .filter(|&l| u32_at(&b, l) == Some(ZIP64_LOCATOR));
     if let Some(z) = locator.and_then(|l| u64_at(&b, l + 8)) {
         fill(&mut b, z, 56)?;
     }

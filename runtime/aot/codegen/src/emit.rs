@@ -84,6 +84,9 @@ struct Gen<'a> {
     dims: dims::DimTable,
     /// The ops of the eager fallbacks (fields `o{i}` of `Model`).
     ops: Vec<String>,
+    /// The higher-order ops `cond` / `map` steps run, by target (fields `hop{i}` of
+    /// `Model`, looked up once in `Model::new`).
+    hops: Vec<String>,
     /// The values eager fallbacks compute (fields `e{v}` of `Workspace`).
     eager: Vec<usize>,
     /// `call`'s leaves, in order.
@@ -170,6 +173,7 @@ impl<'a> Gen<'a> {
             slot_needs: Vec::new(),
             dims: dims::DimTable::default(),
             ops: Vec::new(),
+            hops: Vec::new(),
             eager: Vec::new(),
             leaves: Vec::new(),
             buffer_writes: Vec::new(),

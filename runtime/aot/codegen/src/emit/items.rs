@@ -195,6 +195,10 @@ impl Gen<'_> {
             let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
             let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
         }
+        for (i, target) in self.hops.iter().enumerate() {
+            let _ = writeln!(fields, "    hop{i}: &'static dyn {RT}::HigherOrderOp,");
+            let _ = writeln!(init, "            hop{i}: {RT}::hop({target:?})?,");
+        }
         for (i, prog) in &self.programs {
             let _ = writeln!(fields, "    f{i}: {RT}::FusedProgram,");
             let _ = writeln!(init, "            f{i}: {},", fused_program(prog));
