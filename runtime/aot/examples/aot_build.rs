@@ -143,6 +143,7 @@ fn expansion() -> Result<(), Box<dyn std::error::Error>> {
             regenerate: String::new(),
             steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
             embed_weights: true,
+            prepack: None,
         };
         let sparse = ferrex_aot::read_structure(&path)?;
         let read = median_ms(|| drop(ferrex_aot::read_structure(&path)));
@@ -200,6 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         regenerate: String::new(),
         steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
         embed_weights: true,
+        prepack: None,
     };
     let code = ferrex_aot::generate(&archive, &options)?;
     println!(

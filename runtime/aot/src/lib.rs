@@ -128,7 +128,7 @@ pub mod rt;
 
 pub use builder::{BuildOutput, Builder};
 pub use ferrex_aot_codegen::{
-    generate, generate_file, module_name, read_structure, AotError, AotOptions, GeneratedCode,
-    DEFAULT_EMBED_LIMIT, STEPS_PER_FUNCTION,
+    generate, generate_file, module_name, packed_layout, read_structure, AotError, AotOptions,
+    GeneratedCode, Prepack, DEFAULT_EMBED_LIMIT, STEPS_PER_FUNCTION,
 };
 pub use ferrex_aot_macros::include_program;

@@ -45,6 +45,23 @@ fn fixtures_and_generated_code_are_fresh() {
             stale.push(path.display().to_string());
         }
     }
+    // Prepacked modules (the `Builder`'s `prepack()`), one with a layout no build has.
+    for &(name, out, layout) in support::PREPACKED {
+        let (code, blob) = support::generate_prepacked(name, out, layout);
+        let blob_path = root().join(format!("tests/generated/{name}.prepacked"));
+        for (path, bytes) in [
+            (root().join(generated(out)), code.into_bytes()),
+            (blob_path, blob),
+        ] {
+            if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+                if bless {
+                    std::fs::write(&path, &bytes).expect("writing the generated code");
+                } else {
+                    stale.push(path.display().to_string());
+                }
+            }
+        }
+    }
     let newer = support::newer_format();
     let path = root().join(archive("newer_format"));
     if std::fs::read(&path).ok().as_deref() != Some(&newer[..]) {

@@ -8,6 +8,7 @@ mod entry;
 mod folded;
 mod items;
 mod literal;
+mod prepack;
 mod steps;
 mod steps_eager;
 mod steps_kernels;
@@ -66,6 +67,8 @@ enum Leaf {
 struct Gen<'a> {
     ep: &'a ExportedProgram,
     plan: &'a Plan,
+    /// The program's plan with data, when the options ask to prepack.
+    data: Option<&'a Plan>,
     stored: &'a Stored,
     options: &'a AotOptions,
     loc: Vec<Option<Loc>>,
@@ -107,15 +110,17 @@ struct Gen<'a> {
 }
 
 /// Generates the module body for `ep`, planned as `plan` (a structure-only plan:
-/// `ferrex_runtime::plan_structure`).
+/// `ferrex_runtime::plan_structure`); `data`, the plan with data, to prepack.
 pub(crate) fn module(
     ep: &ExportedProgram,
     plan: &Plan,
+    data: Option<&Plan>,
     stored: &Stored,
     archive: &[u8],
     options: &AotOptions,
 ) -> Result<GeneratedCode, AotError> {
     let mut g = Gen::new(ep, plan, stored, options);
+    g.data = data;
     g.sub.next_key = plan.steps.len();
     g.bind_inputs()?;
     let mut bodies = Vec::with_capacity(plan.steps.len());
@@ -140,7 +145,7 @@ pub(crate) fn module(
     let dims = g.dims_items(&ranks);
     let mut code = String::new();
     g.header(&mut code, archive);
-    let weight_bytes = g.model(&mut code)?;
+    let (weight_bytes, prepacked) = g.model(&mut code)?;
     code.push_str(&dims);
     g.workspace(&mut code);
     code.push_str(&g.sub.items);
@@ -149,6 +154,7 @@ pub(crate) fn module(
         code,
         steps: plan.steps.len(),
         weight_bytes,
+        prepacked,
     })
 }
 
@@ -162,6 +168,7 @@ impl<'a> Gen<'a> {
         Gen {
             ep,
             plan,
+            data: None,
             stored,
             options,
             loc: vec![None; plan.n_values],

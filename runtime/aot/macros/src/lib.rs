@@ -129,6 +129,7 @@ fn generate(resolved: &Path, decl: &ProgramDecl) -> Result<TokenStream2, String>
         regenerate: "cargo build (include_program!)".into(),
         steps_per_function: ferrex_aot_codegen::STEPS_PER_FUNCTION,
         embed_weights: !decl.side_file,
+        prepack: None,
     };
     let generated = ferrex_aot_codegen::generate(&bytes, &options).map_err(|e| {
         let message = e.to_string();
