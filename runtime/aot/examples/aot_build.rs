@@ -10,7 +10,8 @@
 //!
 //! `… --example aot_build expand` times the generator instead (what the macro does when
 //! it expands: the archive's structure read from the file, never its weights) on MLP
-//! archives of 0.37, 33.6 and 134 MB, phase by phase.
+//! archives of 0.37, 33.6 and 134 MB, phase by phase; `… aot_build new` times `Model::new`
+//! of the `Builder`'s module without and with build-time prepacking (`prepack()`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -179,9 +180,76 @@ fn expansion() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `main` of a start-up crate: the median of 11 `Model::new` of its Builder's module.
+const STARTUP_MAIN: &str = "include!(concat!(env!(\"OUT_DIR\"), \"/model.rs\"));
+
+fn main() {
+    let mut times: Vec<f64> = (0..11)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let m = model::Model::new().expect(\"Model::new\");
+            let elapsed = t.elapsed().as_secs_f64() * 1e3;
+            std::hint::black_box(&m);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(\"{}\", times[5]);
+}
+";
+
+/// `aot_build new`: `Model::new` of the `Builder`'s module for the MLP 784-512-512-10
+/// and the MLP 1024×4, without and with `prepack()` — real release builds of crates in
+/// `target/aot-build/`, each run once (the median of 11 `Model::new` in it).
+fn startup() -> Result<(), Box<dyn std::error::Error>> {
+    ferrex::manual_seed(5);
+    let mlp = ferrex_examples::zoo::Mlp::new(784, [512, 512], 10);
+    let mlp = ferrex::export(&mlp, (Tensor::randn([1, 784]),))?;
+    let mut layers = ferrex::nn::Sequential::new();
+    for _ in 0..4 {
+        layers = layers.append(ferrex::nn::Linear::new(1024, 1024));
+    }
+    let wide = ferrex::export(&Encoder { layers }, (Tensor::randn([1, 1024]),))?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = root.join("target");
+    for (label, ep) in [("MLP 784-512-512-10", &mlp), ("MLP 1024x4", &wide)] {
+        let archive = ferrex::serialize::pt2::to_bytes(ep, "model")?;
+        let mut line = format!(
+            "aot new: {label} ({:.1} MB archive):",
+            archive.len() as f64 / 1e6
+        );
+        for prepack in [false, true] {
+            let name = format!("aot_new_{}_{prepack}", label.len());
+            let dir = target.join("aot-build").join(&name);
+            write_crate(&dir, &name, &archive, true)?;
+            let builder = if prepack { ".prepack()" } else { "" };
+            std::fs::write(
+                dir.join("build.rs"),
+                format!(
+                    "fn main() {{\n    let b = ferrex_aot::Builder::new(\"encoder.pt2\").module(\"model\"){builder};\n    \
+                     if let Err(e) = b.write_to_out_dir() {{\n        println!(\"cargo::error={{e}}\");\n    }}\n}}\n"
+                ),
+            )?;
+            std::fs::write(dir.join("src/main.rs"), STARTUP_MAIN)?;
+            build(&dir, &target)?;
+            let out = Command::new(target.join("release").join(&name)).output()?;
+            let ms: f64 = String::from_utf8(out.stdout)?.trim().parse()?;
+            let how = if prepack {
+                "prepacked by the build script"
+            } else {
+                "packing"
+            };
+            line.push_str(&format!(" Model::new {ms:.2} ms {how};"));
+        }
+        println!("{}", line.trim_end_matches(';'));
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blocks: usize = match std::env::args().nth(1) {
         Some(mode) if mode == "expand" => return expansion(),
+        Some(mode) if mode == "new" => return startup(),
         Some(n) => n.parse()?,
         None => 24,
     };
