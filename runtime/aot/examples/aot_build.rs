@@ -219,7 +219,19 @@ fn startup() -> Result<(), Box<dyn std::error::Error>> {
             archive.len() as f64 / 1e6
         );
         for prepack in [false, true] {
-            let name = format!("aot_new_{}_{prepack}", label.len());
+            let slug: String = (label.chars())
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let name = format!(
+                "aot_new_{slug}_{}",
+                if prepack { "prepacked" } else { "packing" }
+            );
             let dir = target.join("aot-build").join(&name);
             write_crate(&dir, &name, &archive, true)?;
             let builder = if prepack { ".prepack()" } else { "" };

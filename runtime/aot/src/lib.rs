@@ -10,7 +10,12 @@
 //!   best for review;
 //! - [`include_program!`]`(pub mod mlp = "models/mlp.pt2")`: a proc macro, no build
 //!   script;
-//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`.
+//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`; with [`Builder::prepack`]
+//!   the GEMM weights packed and the derived constants computed there too.
+//!
+//! Every front end reads only the archive's structure to generate (its zip directory,
+//! local headers and JSON entries — [`read_structure`]): the time does not grow with
+//! the weights.
 //!
 //! ```
 //! use ferrex::Tensor;

@@ -33,6 +33,9 @@ pub(super) enum FArg {
     Num(f32),
 }
 
+/// A batch norm's per-channel scale and shift (`None` without data), and its channels.
+type ScaleShift = (Option<Vec<f32>>, Option<Vec<f32>>, usize);
+
 impl Builder<'_> {
     /// Starts a fusion group at `v`, absorbing the groups of inputs used only here.
     pub(super) fn open_group(&mut self, v: V, ew: Ew) {
@@ -151,12 +154,11 @@ impl Builder<'_> {
     /// A batch norm's per-channel scale and shift from its constant weight, bias (both
     /// optional), running mean and variance, and the channels; without data (a
     /// structure-only plan) the same checks on the constants' metas, and no values.
-    #[allow(clippy::type_complexity)]
     fn batch_norm_values(
         &self,
         [weight, bias, mean, var]: [Option<V>; 4],
         eps: f64,
-    ) -> Option<(Option<Vec<f32>>, Option<Vec<f32>>, usize)> {
+    ) -> Option<ScaleShift> {
         if !self.with_data {
             let len = |n: Option<V>| -> Option<Option<usize>> {
                 match n {

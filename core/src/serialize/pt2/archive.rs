@@ -157,14 +157,13 @@ impl<'a> Parts<'a> {
         dir: &str,
         kind: &str,
         ctx: &Ctx,
-        stored: Option<&mut StoredMetas>,
+        mut stored: Option<&mut StoredMetas>,
     ) -> Result<TensorMap, LoadError> {
         let config_name = format!("{dir}{}_{kind}_config.json", self.model);
         let mut map = TensorMap::default();
         if !self.has(&config_name) {
             return Ok(map);
         }
-        let mut stored = stored;
         let config: PayloadConfig = serde_json::from_slice(self.bytes(&config_name, ctx)?)
             .map_err(|e| ctx.err(format!("{config_name}: {e}")))?;
         for (fqn, payload) in &config.config {
@@ -238,16 +237,18 @@ fn checked_layout(len: usize, meta: &MetaJ) -> Result<(DType, Layout), String> {
         ));
     }
     let elements = len / n;
-    match layout.last_index() {
-        _ if elements == 0 => {}
-        Some(Some(last)) if last < elements => {}
-        None => {}
-        _ => {
-            return Err(format!(
-            "sizes {:?}, strides {:?} and offset {} read past its storage of {elements} elements",
+    // An empty storage file stands for zeros; else the last index read must be in it.
+    let fits = elements == 0
+        || match layout.last_index() {
+            None => true,
+            Some(last) => last.is_some_and(|last| last < elements),
+        };
+    if !fits {
+        return Err(format!(
+            "sizes {:?}, strides {:?} and offset {} read past its storage of {elements} \
+             elements",
             layout.shape, layout.strides, layout.offset
-        ))
-        }
+        ));
     }
     Ok((dtype, layout))
 }
