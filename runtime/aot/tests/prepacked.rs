@@ -102,7 +102,7 @@ fn the_prepacked_file_holds_the_plans_panels() {
             continue;
         };
         let [k, n] = p.shape();
-        let at = format!("packed_panels(PREPACKED, ");
+        let at = "packed_panels(PREPACKED, ";
         let offsets: Vec<usize> = code
             .match_indices(&at)
             .filter_map(|(i, _)| {

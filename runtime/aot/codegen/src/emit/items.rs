@@ -187,6 +187,36 @@ impl Gen<'_> {
         Ok(bytes)
     }
 
+    /// The packed GEMM weights' fields (`w{i}`), packed in `Model::new` (or read from
+    /// the prepacked file `blob` when this build's layout is the recorded one).
+    fn packed_weights(
+        &self,
+        body: &mut String,
+        fields: &mut String,
+        init: &mut String,
+        mut blob: Option<&mut Blob>,
+    ) -> Result<(), AotError> {
+        for (i, source) in &self.packs {
+            let sizes = self.const_meta(source.konst).map(|m| m.1);
+            let [r, cols] = sizes.as_deref().unwrap_or_default()[..] else {
+                return Err(self.unsupported(format!("the weight of step {i} is not 2-D")));
+            };
+            match blob.as_deref_mut() {
+                Some(blob) => self.prepacked_pack(*i, source, [r, cols], blob, body)?,
+                None => {
+                    let _ = writeln!(
+                        body,
+                        "        let w{i} = {RT}::pack(&c{}, [{r}, {cols}], {})\n            .map_err(|e| {RT}::RunError::Malformed(e.to_string()))?;",
+                        source.konst, source.transposed
+                    );
+                }
+            }
+            let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
+            let _ = writeln!(init, "            w{i},");
+        }
+        Ok(())
+    }
+
     /// `struct Model` and `Model::new`; returns the weight bytes read from the archive,
     /// and the prepacked file when the options ask for one.
     pub(super) fn model(&self, code: &mut String) -> Result<(usize, Option<Vec<u8>>), AotError> {
@@ -211,25 +241,7 @@ impl Gen<'_> {
                 let _ = writeln!(init, "            c{c},");
             }
         }
-        for (i, source) in &self.packs {
-            let sizes = self.const_meta(source.konst).map(|m| m.1);
-            let [r, cols] = sizes.as_deref().unwrap_or_default()[..] else {
-                return Err(self.unsupported(format!("the weight of step {i} is not 2-D")));
-            };
-            if let Some(blob) = blob.as_mut() {
-                self.prepacked_pack(*i, source, [r, cols], blob, &mut body)?;
-                let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
-                let _ = writeln!(init, "            w{i},");
-                continue;
-            }
-            let _ = writeln!(
-                body,
-                "        let w{i} = {RT}::pack(&c{}, [{r}, {cols}], {})\n            .map_err(|e| {RT}::RunError::Malformed(e.to_string()))?;",
-                source.konst, source.transposed
-            );
-            let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
-            let _ = writeln!(init, "            w{i},");
-        }
+        self.packed_weights(&mut body, &mut fields, &mut init, blob.as_mut())?;
         bytes += self.buffer_fields(&mut body, &mut fields, &mut init)?;
         for (i, op) in self.ops.iter().enumerate() {
             let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
