@@ -48,12 +48,12 @@ pub fn f32_le(archive: &[u8], offset: usize, numel: usize) -> Result<Vec<f32>, R
                 "the embedded archive has no {numel} f32 values at offset {offset}"
             ))
         })?;
+    // Reserved within the memory limit, then written once (no zero fill first).
+    let refused = |e: &dyn std::fmt::Display| RunError::Malformed(e.to_string());
+    ferrex_kernels::alloc::check_buffer(numel as u64, 4).map_err(|e| refused(&e))?;
     let mut out = Vec::new();
-    ferrex_kernels::try_grow(&mut out, numel, 0.0)
-        .map_err(|e| RunError::Malformed(e.to_string()))?;
-    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
+    out.try_reserve_exact(numel).map_err(|e| refused(&e))?;
+    out.extend((bytes.chunks_exact(4)).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
     Ok(out)
 }
 
