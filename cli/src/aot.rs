@@ -23,8 +23,7 @@ pub struct AotArgs {
 pub fn aot(args: &AotArgs) -> Result<ExitCode, CliError> {
     let mut options = ferrex_aot_codegen::AotOptions::for_files(&args.program, &args.output)?;
     options.embed_weights = !args.side_file;
-    let bytes = std::fs::read(&args.program)
-        .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", args.program.display())))?;
+    let bytes = ferrex_aot_codegen::read_structure(&args.program)?;
     let generated = ferrex_aot_codegen::generate(&bytes, &options)?;
     std::fs::write(&args.output, &generated.code)
         .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", args.output.display())))?;

@@ -109,7 +109,7 @@ use std::sync::Mutex;
 
 use ferrex::module::{ForwardArgs, InputLeaf};
 use ferrex::program::{InputKind, OutputKind};
-use ferrex::tensor::{Storage, Tensor};
+use ferrex::tensor::Tensor;
 
 pub use ferrex::{ExportedProgram, LoadError, RunError};
 
@@ -195,6 +195,53 @@ impl std::fmt::Debug for CompiledProgram {
 /// Compiles a program into an execution plan (see the crate docs for what it does).
 pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
     let program = ep.clone();
+    let frozen = frozen_inputs(&program, |t, tensor| {
+        let s =
+            (tensor.try_storage()).map_err(|e| CompileError::Malformed(format!("`{t}`: {e}")))?;
+        Ok(plan::Known::Data(s))
+    })?;
+    let plan = plan::compile_graph(program.graph(), &frozen, true)?;
+    let arena = Arena::for_plan(&plan);
+    Ok(CompiledProgram {
+        program,
+        plan,
+        arena: Mutex::new(Some(arena)),
+    })
+}
+
+/// The plan [`compile`] makes of a program read for its structure only
+/// (`ferrex::serialize::pt2::structure_from_bytes`), without its weights: the same steps,
+/// constants (`const_metas`, `const_origins`), packed-weight sources, slots and
+/// description, in a time independent of the weights' size — constants are not folded
+/// nor packed, only recorded (`consts` is empty, packed panels are empty). Nothing runs
+/// it; it is what a code generator (`ferrex-aot`) reads.
+pub fn plan_structure(
+    program: &ferrex::serialize::pt2::ProgramStructure,
+) -> Result<Plan, CompileError> {
+    let frozen = frozen_inputs(&program.program, |t, _| {
+        let meta = program.stored.get(t).cloned();
+        let meta = meta.ok_or_else(|| CompileError::Malformed(format!("no stored `{t}`")))?;
+        Ok(plan::Known::Meta(meta))
+    })?;
+    plan::compile_graph(program.program.graph(), &frozen, false)
+}
+
+/// The plan, one step per line, then its eager fallbacks ([`CompiledProgram::describe`]).
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    plan::describe(plan, "", &mut out);
+    out.push_str(&plan::fallback_summary(plan));
+    out.push('\n');
+    out
+}
+
+/// What each placeholder is at compile time: the constant `known` makes of the state
+/// tensor `target` it reads, or `None` for a run-time input (user inputs, mutated
+/// buffers).
+fn frozen_inputs(
+    program: &ExportedProgram,
+    known: impl Fn(&str, &Tensor) -> Result<plan::Known, CompileError>,
+) -> Result<Vec<Option<plan::Known>>, CompileError> {
     let sig = program.graph_signature();
     let mutated: Vec<&str> = sig
         .output_specs
@@ -204,7 +251,7 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
         .collect();
     // One entry per placeholder (input specs without a placeholder are constants the
     // call checks).
-    let mut frozen: Vec<Option<Storage>> = Vec::new();
+    let mut frozen = Vec::new();
     for spec in &sig.input_specs {
         if matches!(spec.arg, ferrex::program::ArgumentSpec::Constant { .. }) {
             continue;
@@ -220,11 +267,7 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
                     .get(t)
                     .or_else(|| program.constants().get(t))
                     .ok_or_else(|| CompileError::Malformed(format!("no tensor for `{t}`")))?;
-                Some(
-                    tensor
-                        .try_storage()
-                        .map_err(|e| CompileError::Malformed(format!("`{t}`: {e}")))?,
-                )
+                Some(known(t, tensor)?)
             }
             _ => None,
         });
@@ -236,13 +279,7 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
             frozen.len()
         )));
     }
-    let plan = plan::compile_graph(program.graph(), &frozen)?;
-    let arena = Arena::for_plan(&plan);
-    Ok(CompiledProgram {
-        program,
-        plan,
-        arena: Mutex::new(Some(arena)),
-    })
+    Ok(frozen)
 }
 
 /// Loads a program saved with `ferrex::save`, or by PyTorch's `torch.export.save` (see
@@ -327,11 +364,7 @@ impl CompiledProgram {
     /// slot 0`), then the eager fallbacks per op (`eager fallbacks: none`, or
     /// `eager fallbacks: 2 (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
-        let mut out = String::new();
-        plan::describe(&self.plan, "", &mut out);
-        out.push_str(&plan::fallback_summary(&self.plan));
-        out.push('\n');
-        out
+        describe(&self.plan)
     }
 }
 

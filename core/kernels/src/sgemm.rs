@@ -214,6 +214,23 @@ impl PackedB {
     pub fn as_slice(&self) -> &[f32] {
         &self.data
     }
+
+    /// A `[k, n]` matrix from panels packed earlier in this layout ([`PackedB::as_slice`]
+    /// of a matrix packed by the same code: build-time prepacked weights), refused unless
+    /// it has the layout's length.
+    pub fn from_panels(k: usize, n: usize, data: Vec<f32>) -> Result<PackedB, KernelError> {
+        let len = n
+            .div_ceil(NR)
+            .checked_mul(k)
+            .and_then(|v| v.checked_mul(NR));
+        if len != Some(data.len()) {
+            return Err(KernelError::new(format!(
+                "{} packed floats for a [{k}, {n}] matrix in panels of {NR}",
+                data.len()
+            )));
+        }
+        Ok(PackedB { data, k, n })
+    }
 }
 
 /// `c = alpha * a @ b + beta * c`, with `a` `[m, k]` (any strides), `b` packed, `c`

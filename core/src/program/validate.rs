@@ -29,10 +29,14 @@ use crate::symbolic::{Expr, SymInt, SymScalar, Symbol};
 use crate::tensor::{Tensor, TensorMeta, TensorState, Traced};
 
 /// Checks `ep` as described in the module docs; the error names the node, spec or
-/// symbol and both values.
-pub(crate) fn validate(ep: &ExportedProgram) -> Result<(), String> {
+/// symbol and both values. `stored`: the metas of state tensors whose data was not read
+/// (a structure-only load), checked in their place.
+pub(crate) fn validate(
+    ep: &ExportedProgram,
+    stored: Option<&std::collections::BTreeMap<String, TensorMeta>>,
+) -> Result<(), String> {
     check_sizes(ep.graph(), "")?;
-    check_inputs(ep)?;
+    check_inputs(ep, stored)?;
     check_outputs(ep)?;
     check_ranges(ep)?;
     check_symbols(ep)?;
@@ -44,7 +48,10 @@ pub(crate) fn validate(ep: &ExportedProgram) -> Result<(), String> {
 /// input has its tensor where its kind says (parameters in the state dict, constants
 /// among the constants, buffers in either), of the dtype and static sizes its
 /// placeholder expects.
-fn check_inputs(ep: &ExportedProgram) -> Result<(), String> {
+fn check_inputs(
+    ep: &ExportedProgram,
+    stored: Option<&std::collections::BTreeMap<String, TensorMeta>>,
+) -> Result<(), String> {
     let placeholders: Vec<&Node> = ep.graph().placeholders().map(|(_, n)| n).collect();
     let specs: Vec<&InputSpec> = ep
         .graph_signature()
@@ -82,7 +89,8 @@ fn check_inputs(ep: &ExportedProgram) -> Result<(), String> {
                 spec.kind.as_str()
             )
         })?;
-        if let (Ok(have), Some(want)) = (t.meta(), node.meta.first()) {
+        let have = t.meta().ok().or_else(|| stored?.get(target).cloned());
+        if let (Some(have), Some(want)) = (have, node.meta.first()) {
             if !state_fits(&have, want) {
                 return Err(format!(
                     "`{target}` is {have}, but the graph's input `{}` is {want}",

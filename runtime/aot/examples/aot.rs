@@ -89,6 +89,7 @@ fn row(
         regenerate: String::new(),
         steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
         embed_weights: true,
+        prepack: None,
     };
     let t_gen = median(|| {
         ferrex_aot::generate(&bytes, &options)

@@ -9,7 +9,9 @@
 //! the dependencies in release; the second build of each crate is the figure.
 //!
 //! `… --example aot_build expand` times the generator instead (what the macro does when
-//! it expands) on a 0.36 MB and a 33.6 MB MLP archive, phase by phase.
+//! it expands: the archive's structure read from the file, never its weights) on MLP
+//! archives of 0.37, 33.6 and 134 MB, phase by phase; `… aot_build new` times `Model::new`
+//! of the `Builder`'s module without and with build-time prepacking (`prepack()`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,40 +125,135 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 /// `aot_build expand`: the generator's work (what `include_program!` does when it
-/// expands) on a small and a large MLP archive, phase by phase.
+/// expands) on MLP archives of 0.37, 33.6 and 134 MB, phase by phase, beside the full
+/// load and compile it no longer does.
 fn expansion() -> Result<(), Box<dyn std::error::Error>> {
-    for (input, hidden, out) in [(64, 256, 32), (1024, 2048, 1024)] {
+    let dir = std::env::temp_dir().join(format!("aot-expand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for (input, hidden, out) in [(64, 256, 32), (1024, 2048, 1024), (2048, 4096, 2048)] {
         ferrex::manual_seed(3);
         let m = ferrex_examples::zoo::Mlp::new(input, [hidden, hidden], out);
         let ep = ferrex::export(&m, (Tensor::randn([4, input]),))?;
-        let archive = ferrex::serialize::pt2::to_bytes(&ep, "mlp")?;
+        let path = dir.join("mlp.pt2");
+        ferrex::save(&ep, &path)?;
+        drop((m, ep));
+        let size = std::fs::metadata(&path)?.len() as f64 / 1e6;
         let options = ferrex_aot::AotOptions {
             archive_path: "mlp.pt2".into(),
             display_name: "mlp.pt2".into(),
             regenerate: String::new(),
             steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
             embed_weights: true,
+            prepack: None,
         };
+        let sparse = ferrex_aot::read_structure(&path)?;
+        let read = median_ms(|| drop(ferrex_aot::read_structure(&path)));
+        let structure = ferrex::serialize::pt2::structure_from_bytes(&sparse, "mlp.pt2")?;
         let load = median_ms(|| {
-            let _ = ferrex::serialize::pt2::from_bytes(&archive, "mlp.pt2");
+            drop(ferrex::serialize::pt2::structure_from_bytes(
+                &sparse, "mlp.pt2",
+            ));
         });
-        let loaded = ferrex::serialize::pt2::from_bytes(&archive, "mlp.pt2")?;
-        let compile = median_ms(|| {
-            let _ = ferrex_runtime::compile(&loaded);
-        });
-        let crc = median_ms(|| {
-            let _ = ferrex::serialize::pt2::zip::crc32(&archive);
-        });
+        let plan = median_ms(|| drop(ferrex_runtime::plan_structure(&structure)));
         let total = median_ms(|| {
-            let _ = ferrex_aot::generate(&archive, &options);
+            let bytes = ferrex_aot::read_structure(&path);
+            drop(bytes.map(|b| ferrex_aot::generate(&b, &options)));
         });
+        // What the generator did before: the whole file read, loaded and compiled.
+        let whole = std::fs::read(&path)?;
+        let full_read = median_ms(|| drop(std::fs::read(&path)));
+        let loaded = ferrex::serialize::pt2::from_bytes(&whole, "mlp.pt2")?;
+        let full_load = median_ms(|| {
+            drop(ferrex::serialize::pt2::from_bytes(&whole, "mlp.pt2"));
+        });
+        let compile = median_ms(|| drop(ferrex_runtime::compile(&loaded)));
         println!(
-            "aot expand: MLP {input}-{hidden}-{hidden}-{out}, archive {:.2} MB: generator {total:.1} ms \
-             (loading the program {load:.1} ms, of which the CRC-32 of every entry {crc:.1} ms; \
-             compiling the plan {compile:.1} ms; the rest {:.1} ms)",
-            archive.len() as f64 / 1e6,
-            total - load - compile
+            "aot expand: MLP {input}-{hidden}-{hidden}-{out}, archive {size:.2} MB: generator \
+             {total:.2} ms (reading the file's structure {read:.2} ms, loading the program's \
+             structure {load:.2} ms, planning without data {plan:.2} ms, locating the weights \
+             and emitting {:.2} ms); no longer done: reading the whole file {full_read:.1} ms, \
+             loading it {full_load:.1} ms, compiling the plan {compile:.1} ms",
+            total - read - load - plan
         );
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// `main` of a start-up crate: the median of 11 `Model::new` of its Builder's module.
+const STARTUP_MAIN: &str = "include!(concat!(env!(\"OUT_DIR\"), \"/model.rs\"));
+
+fn main() {
+    let mut times: Vec<f64> = (0..11)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let m = model::Model::new().expect(\"Model::new\");
+            let elapsed = t.elapsed().as_secs_f64() * 1e3;
+            std::hint::black_box(&m);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(\"{}\", times[5]);
+}
+";
+
+/// `aot_build new`: `Model::new` of the `Builder`'s module for the MLP 784-512-512-10
+/// and the MLP 1024×4, without and with `prepack()` — real release builds of crates in
+/// `target/aot-build/`, each run once (the median of 11 `Model::new` in it).
+fn startup() -> Result<(), Box<dyn std::error::Error>> {
+    ferrex::manual_seed(5);
+    let mlp = ferrex_examples::zoo::Mlp::new(784, [512, 512], 10);
+    let mlp = ferrex::export(&mlp, (Tensor::randn([1, 784]),))?;
+    let mut layers = ferrex::nn::Sequential::new();
+    for _ in 0..4 {
+        layers = layers.append(ferrex::nn::Linear::new(1024, 1024));
+    }
+    let wide = ferrex::export(&Encoder { layers }, (Tensor::randn([1, 1024]),))?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = root.join("target");
+    for (label, ep) in [("MLP 784-512-512-10", &mlp), ("MLP 1024x4", &wide)] {
+        let archive = ferrex::serialize::pt2::to_bytes(ep, "model")?;
+        let mut line = format!(
+            "aot new: {label} ({:.1} MB archive):",
+            archive.len() as f64 / 1e6
+        );
+        for prepack in [false, true] {
+            let slug: String = (label.chars())
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let name = format!(
+                "aot_new_{slug}_{}",
+                if prepack { "prepacked" } else { "packing" }
+            );
+            let dir = target.join("aot-build").join(&name);
+            write_crate(&dir, &name, &archive, true)?;
+            let builder = if prepack { ".prepack()" } else { "" };
+            std::fs::write(
+                dir.join("build.rs"),
+                format!(
+                    "fn main() {{\n    let b = ferrex_aot::Builder::new(\"encoder.pt2\").module(\"model\"){builder};\n    \
+                     if let Err(e) = b.write_to_out_dir() {{\n        println!(\"cargo::error={{e}}\");\n    }}\n}}\n"
+                ),
+            )?;
+            std::fs::write(dir.join("src/main.rs"), STARTUP_MAIN)?;
+            build(&dir, &target)?;
+            let out = Command::new(target.join("release").join(&name)).output()?;
+            let ms: f64 = String::from_utf8(out.stdout)?.trim().parse()?;
+            let how = if prepack {
+                "prepacked by the build script"
+            } else {
+                "packing"
+            };
+            line.push_str(&format!(" Model::new {ms:.2} ms {how};"));
+        }
+        println!("{}", line.trim_end_matches(';'));
     }
     Ok(())
 }
@@ -164,6 +261,7 @@ fn expansion() -> Result<(), Box<dyn std::error::Error>> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blocks: usize = match std::env::args().nth(1) {
         Some(mode) if mode == "expand" => return expansion(),
+        Some(mode) if mode == "new" => return startup(),
         Some(n) => n.parse()?,
         None => 24,
     };
@@ -183,6 +281,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         regenerate: String::new(),
         steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
         embed_weights: true,
+        prepack: None,
     };
     let code = ferrex_aot::generate(&archive, &options)?;
     println!(

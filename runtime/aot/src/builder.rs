@@ -19,6 +19,7 @@ use crate::AotError;
 pub struct Builder {
     archive: PathBuf,
     module: Option<String>,
+    prepack: bool,
 }
 
 impl Builder {
@@ -27,7 +28,23 @@ impl Builder {
         Builder {
             archive: archive.as_ref().to_path_buf(),
             module: None,
+            prepack: false,
         }
+    }
+
+    /// Prepacks the weights in the build script: the packed GEMM weight panels and the
+    /// derived constants (folded values, batch-norm scales and shifts) are computed now
+    /// and written beside the code (`$OUT_DIR/NAME.prepacked`, 64-byte aligned entries,
+    /// included with `include_bytes!`), so that `Model::new` decodes them instead of
+    /// packing and folding. The layout of the panels is recorded
+    /// ([`crate::rt::packed_layout`] of the build script's host); a binary whose kernels
+    /// pack in another layout (cross-compiled, other kernels) packs in `Model::new` as
+    /// without prepacking (`Model::uses_prepacked_weights` tells). The binary then holds
+    /// the packed weights beside the archive: start-up for size. The build script reads
+    /// the whole archive (the generator alone reads its structure).
+    pub fn prepack(mut self) -> Builder {
+        self.prepack = true;
+        self
     }
 
     /// The module's name (default: the archive's file stem, `mlp` for `mlp.pt2`).
@@ -49,10 +66,16 @@ impl Builder {
         for line in &output.directives {
             println!("{line}");
         }
-        std::fs::write(&output.file, &output.code).map_err(|source| AotError::Io {
-            path: output.file.display().to_string(),
-            source,
-        })?;
+        let write = |file: &Path, bytes: &[u8]| {
+            std::fs::write(file, bytes).map_err(|source| AotError::Io {
+                path: file.display().to_string(),
+                source,
+            })
+        };
+        if let Some((file, bytes)) = &output.prepacked {
+            write(file, bytes)?;
+        }
+        write(&output.file, output.code.as_bytes())?;
         Ok(output.file)
     }
 
@@ -67,11 +90,34 @@ impl Builder {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
             crate::module_name(&stem.unwrap_or_default())
         });
-        let generated = crate::generate_file(&path, &path.display().to_string())?;
+        let prepacked_file = out_dir.join(format!("{module}.prepacked"));
+        let generated = match self.prepack {
+            false => crate::generate_file(&path, &path.display().to_string())?,
+            true => {
+                let shown = path.display().to_string();
+                let bytes = std::fs::read(&path).map_err(|source| AotError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let options = crate::AotOptions {
+                    archive_path: shown.clone(),
+                    regenerate: format!("cargo build (ferrex_aot::Builder of {shown})"),
+                    display_name: shown,
+                    steps_per_function: crate::STEPS_PER_FUNCTION,
+                    embed_weights: true,
+                    prepack: Some(crate::Prepack {
+                        path: prepacked_file.display().to_string(),
+                        layout: crate::rt::packed_layout(),
+                    }),
+                };
+                crate::generate(&bytes, &options)?
+            }
+        };
         Ok(BuildOutput {
             file: out_dir.join(format!("{module}.rs")),
             code: format!("pub mod {module} {{\n{}}}\n", generated.code),
             directives: vec![format!("cargo:rerun-if-changed={}", path.display())],
+            prepacked: generated.prepacked.map(|bytes| (prepacked_file, bytes)),
         })
     }
 }
@@ -86,4 +132,6 @@ pub struct BuildOutput {
     /// `cargo:rerun-if-changed=ARCHIVE`: the build script reruns when the archive
     /// changes, and only then (rustc also tracks the archive through `include_bytes!`).
     pub directives: Vec<String>,
+    /// With [`Builder::prepack`]: `$OUT_DIR/NAME.prepacked` and its bytes.
+    pub prepacked: Option<(PathBuf, Vec<u8>)>,
 }

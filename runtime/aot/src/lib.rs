@@ -10,7 +10,12 @@
 //!   best for review;
 //! - [`include_program!`]`(pub mod mlp = "models/mlp.pt2")`: a proc macro, no build
 //!   script;
-//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`.
+//! - [`Builder`] in a `build.rs`: code written to `OUT_DIR`; with [`Builder::prepack`]
+//!   the GEMM weights packed and the derived constants computed there too.
+//!
+//! Every front end reads only the archive's structure to generate (its zip directory,
+//! local headers and JSON entries — [`read_structure`]): the time does not grow with
+//! the weights.
 //!
 //! ```
 //! use ferrex::Tensor;
@@ -128,7 +133,7 @@ pub mod rt;
 
 pub use builder::{BuildOutput, Builder};
 pub use ferrex_aot_codegen::{
-    generate, generate_file, module_name, AotError, AotOptions, GeneratedCode, DEFAULT_EMBED_LIMIT,
-    STEPS_PER_FUNCTION,
+    generate, generate_file, module_name, packed_layout, read_structure, AotError, AotOptions,
+    GeneratedCode, Prepack, DEFAULT_EMBED_LIMIT, STEPS_PER_FUNCTION,
 };
 pub use ferrex_aot_macros::include_program;

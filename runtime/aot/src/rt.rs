@@ -11,7 +11,7 @@ pub use ferrex::symbolic::SymBool;
 pub use ferrex::tensor::TensorMeta;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
-pub use ferrex_aot_codegen::{fnv1a, u32_le_at};
+pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 pub use ferrex_kernels::layout::{gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
@@ -22,6 +22,20 @@ pub use ferrex_kernels::{
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{bias_init, fused, pack, step_error};
+
+/// Panels of a `[k, n]` GEMM weight packed by the build script, at `offset` of the
+/// prepacked file (little-endian f32).
+pub fn packed_panels(
+    prepacked: &[u8],
+    offset: usize,
+    [k, n]: [usize; 2],
+) -> Result<PackedB, RunError> {
+    let len = n.div_ceil(ferrex_kernels::sgemm::NR).checked_mul(k);
+    let len = len.and_then(|v| v.checked_mul(ferrex_kernels::sgemm::NR));
+    let len = len.ok_or_else(|| RunError::Malformed(format!("a [{k}, {n}] weight overflows")))?;
+    let data = f32_le(prepacked, offset, len)?;
+    PackedB::from_panels(k, n, data).map_err(|e| RunError::Malformed(e.to_string()))
+}
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
 /// (so big-endian targets read the same numbers).
@@ -34,12 +48,12 @@ pub fn f32_le(archive: &[u8], offset: usize, numel: usize) -> Result<Vec<f32>, R
                 "the embedded archive has no {numel} f32 values at offset {offset}"
             ))
         })?;
+    // Reserved within the memory limit, then written once (no zero fill first).
+    let refused = |e: &dyn std::fmt::Display| RunError::Malformed(e.to_string());
+    ferrex_kernels::alloc::check_buffer(numel as u64, 4).map_err(|e| refused(&e))?;
     let mut out = Vec::new();
-    ferrex_kernels::try_grow(&mut out, numel, 0.0)
-        .map_err(|e| RunError::Malformed(e.to_string()))?;
-    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
+    out.try_reserve_exact(numel).map_err(|e| refused(&e))?;
+    out.extend((bytes.chunks_exact(4)).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
     Ok(out)
 }
 

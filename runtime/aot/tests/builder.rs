@@ -42,3 +42,31 @@ fn builder_writes_the_generated_module_and_tracks_the_archive() {
     )));
     std::fs::remove_dir_all(&out_dir).ok();
 }
+
+/// `prepack()`: the module includes `$OUT_DIR/NAME.prepacked`, written beside it, with
+/// the layout of this build's packed weights; the same file as the generator's.
+#[test]
+fn builder_prepacks_into_out_dir() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = std::env::temp_dir().join(format!("ferrex-aot-prepack-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = ferrex_aot::Builder::new("tests/fixtures/lenet_b2.pt2")
+        .prepack()
+        .output(Some(root), &out_dir)
+        .unwrap();
+    let (file, bytes) = out.prepacked.clone().expect("a prepacked file");
+    assert_eq!(file, out_dir.join("lenet_b2.prepacked"));
+    assert!(out.code.contains(&format!(
+        "const PREPACKED: &[u8] = include_bytes!({:?});\nconst PREPACKED_LAYOUT: &str = {:?};",
+        file.display().to_string(),
+        ferrex_aot::packed_layout()
+    )));
+    let committed = std::fs::read(root.join("tests/generated/lenet_b2.prepacked")).unwrap();
+    assert_eq!(bytes, committed);
+    let written = ferrex_aot::Builder::new(root.join("tests/fixtures/lenet_b2.pt2"))
+        .prepack()
+        .output(None, &out_dir)
+        .unwrap();
+    assert_eq!(written.prepacked.map(|p| p.1), Some(committed));
+    std::fs::remove_dir_all(&out_dir).ok();
+}

@@ -38,6 +38,7 @@ fn every_supported_exportdb_case_generates_or_is_listed() {
             regenerate: "FERREX_BLESS=1 cargo test -p ferrex-aot --test exportdb".into(),
             steps_per_function: ferrex_aot::STEPS_PER_FUNCTION,
             embed_weights: true,
+            prepack: None,
         };
         match ferrex_aot::generate(&bytes, &options) {
             Ok(code) => {

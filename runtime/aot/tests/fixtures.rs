@@ -45,6 +45,23 @@ fn fixtures_and_generated_code_are_fresh() {
             stale.push(path.display().to_string());
         }
     }
+    // Prepacked modules (the `Builder`'s `prepack()`), one with a layout no build has.
+    for &(name, out, layout) in support::PREPACKED {
+        let (code, blob) = support::generate_prepacked(name, out, layout);
+        let blob_path = root().join(format!("tests/generated/{name}.prepacked"));
+        for (path, bytes) in [
+            (root().join(generated(out)), code.into_bytes()),
+            (blob_path, blob),
+        ] {
+            if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+                if bless {
+                    std::fs::write(&path, &bytes).expect("writing the generated code");
+                } else {
+                    stale.push(path.display().to_string());
+                }
+            }
+        }
+    }
     let newer = support::newer_format();
     let path = root().join(archive("newer_format"));
     if std::fs::read(&path).ok().as_deref() != Some(&newer[..]) {
@@ -58,4 +75,33 @@ fn fixtures_and_generated_code_are_fresh() {
         stale.is_empty(),
         "stale (run `FERREX_BLESS=1 cargo test -p ferrex-aot --test fixtures`): {stale:?}"
     );
+}
+
+/// What the front ends read of an archive (its structure, the weights left zeros) gives
+/// the code the whole file gives, for every fixture.
+#[test]
+fn the_structure_read_from_the_file_generates_the_same_code() {
+    // Fixtures whose weights were left unread (those with weights).
+    let mut unread = 0;
+    for f in FIXTURES
+        .iter()
+        .chain(support::DYNAMIC)
+        .chain(support::control::CONTROL)
+    {
+        let path = root().join(archive(f.name));
+        let whole = std::fs::read(&path).expect("reading the fixture");
+        let sparse = ferrex_aot::read_structure(&path).expect("reading the structure");
+        assert_eq!(sparse.len(), whole.len());
+        unread += usize::from(sparse != whole);
+        let options = ferrex_aot::AotOptions::for_files(&path, &root().join(generated(f.name)))
+            .expect("options");
+        let from = |bytes: &[u8]| ferrex_aot::generate(bytes, &options).map(|g| g.code);
+        assert_eq!(
+            from(&sparse).expect("generating from the structure"),
+            from(&whole).expect("generating from the file"),
+            "{}",
+            f.name
+        );
+    }
+    assert!(unread >= 10, "{unread} fixtures read without their weights");
 }

@@ -9,10 +9,10 @@ use ferrex::graph::Arg;
 use ferrex::ops::lowering::{ArgRef, Lowering};
 use ferrex::ops::{Argument, OpDef, TensorOrNumber};
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::Storage;
+use ferrex::tensor::{DType, Storage, TensorMeta};
 
 use super::fold::f32_const;
-use super::{Builder, ConstOrigin, ConvStep, Epilogue, GemmStep, Kind, Operand, Place, V};
+use super::{Builder, ConstOrigin, ConvStep, Epilogue, GemmStep, Kind, Known, Operand, Place, V};
 use crate::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 
 /// An elementwise op the fuser understands.
@@ -32,6 +32,9 @@ pub(super) enum FArg {
     Op(Operand),
     Num(f32),
 }
+
+/// A batch norm's per-channel scale and shift (`None` without data), and its channels.
+type ScaleShift = (Option<Vec<f32>>, Option<Vec<f32>>, usize);
 
 impl Builder<'_> {
     /// Starts a fusion group at `v`, absorbing the groups of inputs used only here.
@@ -120,21 +123,10 @@ impl Builder<'_> {
         if rank < 2 {
             return None;
         }
-        let data = |b: &Self, n: Option<V>| -> Option<Option<Vec<f32>>> {
-            match n {
-                None => Some(None),
-                Some(n) => {
-                    let c = b.const_of[n]?;
-                    f32_const(&b.plan.consts[c]).map(|(d, _)| Some(d))
-                }
-            }
-        };
-        let (w, b) = (data(self, weight)?, data(self, bias)?);
-        let (mean, var) = (data(self, running_mean)??, data(self, running_var)??);
-        let (scale, shift) =
-            crate::exec::batch_norm_affine(w.as_deref(), b.as_deref(), &mean, &var, eps)?;
+        let (scale, shift, channels) =
+            self.batch_norm_values([weight, bias, running_mean, running_var], eps)?;
         let mut shape = vec![1usize; rank - 1];
-        shape[0] = mean.len();
+        shape[0] = channels;
         let konst = |b: &Self, n: Option<V>| n.and_then(|n| b.const_of[n]);
         let origin = |shift| ConstOrigin::BatchNorm {
             weight: konst(self, weight),
@@ -145,13 +137,54 @@ impl Builder<'_> {
             shift,
         };
         let (scale_origin, shift_origin) = (origin(false), origin(true));
-        let scale = self.add_const_from(Storage::from_vec(&shape, scale)?, scale_origin);
-        let shift = self.add_const_from(Storage::from_vec(&shape, shift)?, shift_origin);
+        let known = |values: Option<Vec<f32>>| match values {
+            Some(v) => Storage::from_vec(&shape, v).map(Known::Data),
+            None => Some(Known::Meta(TensorMeta::from_shape(DType::F32, &shape))),
+        };
+        let (scale, shift) = (known(scale)?, known(shift)?);
+        let scale = self.add_const_from(scale, scale_origin);
+        let shift = self.add_const_from(shift, shift_origin);
         Some(Ew::Affine {
             x: self.operand(x),
             scale,
             shift,
         })
+    }
+
+    /// A batch norm's per-channel scale and shift from its constant weight, bias (both
+    /// optional), running mean and variance, and the channels; without data (a
+    /// structure-only plan) the same checks on the constants' metas, and no values.
+    fn batch_norm_values(
+        &self,
+        [weight, bias, mean, var]: [Option<V>; 4],
+        eps: f64,
+    ) -> Option<ScaleShift> {
+        if !self.with_data {
+            let len = |n: Option<V>| -> Option<Option<usize>> {
+                match n {
+                    None => Some(None),
+                    Some(n) => Some(Some(self.f32_shape(self.const_of[n]?)?.iter().product())),
+                }
+            };
+            let c = len(mean)??;
+            let same = |n: Option<V>| len(n).map(|l| l.is_none_or(|l| l == c));
+            let ok = same(weight)? && same(bias)? && len(var)?? == c;
+            return ok.then_some((None, None, c));
+        }
+        let data = |n: Option<V>| -> Option<Option<Vec<f32>>> {
+            match n {
+                None => Some(None),
+                Some(n) => {
+                    let c = self.const_of[n]?;
+                    f32_const(&self.plan.consts[c]).map(|(d, _)| Some(d))
+                }
+            }
+        };
+        let (w, b) = (data(weight)?, data(bias)?);
+        let (mean, var) = (data(mean)??, data(var)??);
+        let (scale, shift) =
+            crate::exec::batch_norm_affine(w.as_deref(), b.as_deref(), &mean, &var, eps)?;
+        Some((Some(scale), Some(shift), mean.len()))
     }
 
     fn ew_operands(ew: &Ew) -> Vec<Operand> {

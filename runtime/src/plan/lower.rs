@@ -6,14 +6,13 @@ use ferrex::graph::{is_size_node, Arg, HigherOrderOp, Node, NodeKind};
 use ferrex::ops::lowering::PermuteDims;
 use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::{DType, Storage};
+use ferrex::tensor::DType;
 
-use super::fold::f32_const;
 use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::lower_ops::ViewLowering;
 use super::{
-    compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Operand,
-    Place, V,
+    compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Known,
+    Operand, Place, V,
 };
 use crate::CompileError;
 
@@ -32,7 +31,7 @@ fn concrete_pair(list: &[SymInt]) -> Option<[usize; 2]> {
 
 impl Builder<'_> {
     /// Lowers every node in order, recording the plan's inputs.
-    pub(super) fn lower_nodes(&mut self, frozen: &[Option<Storage>]) -> Result<(), CompileError> {
+    pub(super) fn lower_nodes(&mut self, frozen: &[Option<Known>]) -> Result<(), CompileError> {
         let mut k = 0;
         for (v, node) in self.graph.nodes.iter().enumerate() {
             match &node.kind {
@@ -61,7 +60,7 @@ impl Builder<'_> {
     }
 
     /// Placeholder `k`: a run-time input, or a constant when frozen.
-    fn lower_placeholder(&mut self, v: V, k: usize, frozen: &[Option<Storage>]) {
+    fn lower_placeholder(&mut self, v: V, k: usize, frozen: &[Option<Known>]) {
         let source = match frozen.get(k).cloned().flatten() {
             Some(s) => {
                 let c = self.add_const_from(s, ConstOrigin::Placeholder(k));
@@ -165,7 +164,7 @@ impl Builder<'_> {
             return None;
         }
         let wc = self.const_of[w]?;
-        let (wdata, wshape) = f32_const(&self.plan.consts[wc])?;
+        let wshape = self.f32_shape(wc)?;
         if wshape.len() != 4 {
             return None;
         }
@@ -173,12 +172,10 @@ impl Builder<'_> {
             None => None,
             Some(b) => {
                 let src = self.const_of[b]?;
-                let (b, shape) = f32_const(&self.plan.consts[src])?;
-                if shape != [wshape[0]] {
+                if self.f32_shape(src)? != [wshape[0]] {
                     return None;
                 }
-                let origin = ConstOrigin::Reshaped { src };
-                Some(self.add_const_from(Storage::from_vec(&shape, b)?, origin))
+                Some(self.reshaped_const(src, &[wshape[0]])?)
             }
         };
         let stride = concrete_pair(&stride)?;
@@ -189,10 +186,7 @@ impl Builder<'_> {
             return None;
         }
         let k = wshape[1] * wshape[2] * wshape[3];
-        let weight = self.add_const_from(
-            Storage::from_vec(&[wshape[0], k], wdata)?,
-            ConstOrigin::Reshaped { src: wc },
-        );
+        let weight = self.reshaped_const(wc, &[wshape[0], k])?;
         Some(Kind::Conv(ConvStep {
             x: self.operand(x),
             weight,
@@ -387,13 +381,13 @@ impl Builder<'_> {
             .iter()
             .map(|a| a.try_map(|n| Ok::<_, CompileError>(self.operand(n.0))))
             .collect::<Result<Vec<_>, _>>()?;
-        let sub_frozen: Vec<Option<Storage>> = op
+        let sub_frozen: Vec<Option<Known>> = op
             .subgraph_inputs(args)
             .iter()
             .zip(op.passes_whole(args))
             .map(|(n, whole)| {
                 let c = self.const_of.get(n.0).copied().flatten().filter(|_| whole);
-                c.and_then(|c| self.plan.consts.get(c).cloned())
+                c.and_then(|c| self.known(c))
             })
             .collect();
         let mut subplans = Vec::new();
@@ -401,7 +395,7 @@ impl Builder<'_> {
             let sub = self.graph.subgraphs.get(*index).ok_or_else(|| {
                 CompileError::Malformed(format!("`{}` names missing subgraph {index}", node.name))
             })?;
-            let plan = compile_graph(&sub.graph, &sub_frozen)?;
+            let plan = compile_graph(&sub.graph, &sub_frozen, self.with_data)?;
             if plan.inputs.len() != sub_frozen.len() {
                 return Err(CompileError::Malformed(format!(
                     "`{}` passes {} values to {}, which takes {}",

@@ -64,7 +64,8 @@ pub struct NodeInfo {
 #[derive(Clone, Debug)]
 pub enum GemmB {
     /// A constant weight, packed once at compile time into the own GEMM's panels, and
-    /// what it was packed from.
+    /// what it was packed from (empty panels in a structure-only plan, which nothing
+    /// runs: [`crate::plan_structure`]).
     Packed(std::sync::Arc<ferrex_kernels::PackedB>, PackSource),
     /// A run-time `[k, n]` operand.
     Dynamic(Operand),
@@ -418,8 +419,11 @@ pub struct Plan {
     pub n_values: usize,
     pub inputs: Vec<(V, InputSource)>,
     pub n_runtime_inputs: usize,
+    /// The constants' data; empty in a structure-only plan ([`crate::plan_structure`]).
     pub consts: Vec<Storage>,
-    /// Where each constant comes from (parallel to `consts`).
+    /// Each constant's dtype and (static) sizes.
+    pub const_metas: Vec<TensorMeta>,
+    /// Where each constant comes from (parallel to `const_metas`).
     pub const_origins: Vec<ConstOrigin>,
     /// Values folded at compile time: `(value, constant)`.
     pub const_values: Vec<(V, usize)>,
@@ -448,9 +452,28 @@ enum Place {
     Slot,
 }
 
+/// A constant as the planner knows it: its data, or in a structure-only plan its dtype
+/// and sizes alone (folding and prepacking then record what they would compute).
+#[derive(Clone, Debug)]
+pub(crate) enum Known {
+    Data(Storage),
+    Meta(TensorMeta),
+}
+
+impl Known {
+    fn meta(&self) -> TensorMeta {
+        match self {
+            Known::Data(s) => TensorMeta::from_shape(s.dtype(), s.shape()),
+            Known::Meta(m) => m.clone(),
+        }
+    }
+}
+
 struct Builder<'g> {
     graph: &'g Graph,
     plan: Plan,
+    /// Whether constants hold data (else the plan is structure-only).
+    with_data: bool,
     place: Vec<Option<Place>>,
     const_of: Vec<Option<usize>>,
     users: Vec<usize>,
@@ -511,7 +534,7 @@ fn first_output_only(graph: &Graph, in_output: &[bool]) -> Vec<bool> {
 }
 
 impl<'g> Builder<'g> {
-    fn new(graph: &'g Graph) -> Self {
+    fn new(graph: &'g Graph, with_data: bool) -> Self {
         let n = graph.nodes.len();
         let mut in_output = vec![false; n];
         for a in graph.outputs() {
@@ -523,6 +546,7 @@ impl<'g> Builder<'g> {
         }
         Builder {
             graph,
+            with_data,
             first_only: first_output_only(graph, &in_output),
             skip: vec![false; n],
             safe_result: HashMap::new(),
@@ -565,10 +589,27 @@ impl<'g> Builder<'g> {
         }
     }
 
-    fn add_const_from(&mut self, s: Storage, origin: ConstOrigin) -> usize {
-        self.plan.consts.push(s);
+    fn add_const_from(&mut self, known: Known, origin: ConstOrigin) -> usize {
+        self.plan.const_metas.push(known.meta());
+        if let (Known::Data(s), true) = (known, self.with_data) {
+            self.plan.consts.push(s);
+        }
         self.plan.const_origins.push(origin);
-        self.plan.consts.len() - 1
+        self.plan.const_metas.len() - 1
+    }
+
+    /// Constant `c` as known: its data, or in a structure-only plan its meta.
+    fn known(&self, c: usize) -> Option<Known> {
+        match self.with_data {
+            true => self.plan.consts.get(c).cloned().map(Known::Data),
+            false => self.plan.const_metas.get(c).cloned().map(Known::Meta),
+        }
+    }
+
+    /// The static shape of constant `c` when it is an f32 tensor.
+    fn f32_shape(&self, c: usize) -> Option<Vec<usize>> {
+        let meta = self.plan.const_metas.get(c)?;
+        (meta.dtype == DType::F32).then(|| meta.static_shape())?
     }
 
     fn info(&self, v: V) -> NodeInfo {
@@ -599,14 +640,16 @@ impl<'g> Builder<'g> {
 }
 
 /// Compiles one graph. `frozen[k]` is the constant value of placeholder `k`, if known
-/// at compile time.
+/// at compile time; without data (`with_data` false) the plan is structure-only: the
+/// same steps, constants and origins, but no constant data and empty packed weights.
 pub(crate) fn compile_graph(
     graph: &Graph,
-    frozen: &[Option<Storage>],
+    frozen: &[Option<Known>],
+    with_data: bool,
 ) -> Result<Plan, CompileError> {
     check_order(graph)?;
     let graph = sizes_inline(graph)?;
-    let mut b = Builder::new(&graph);
+    let mut b = Builder::new(&graph, with_data);
     b.mark_safe_softmaxes();
     b.lower_nodes(frozen)?;
     b.finish_groups();

@@ -7,8 +7,9 @@ use super::schema::{self, PayloadConfig, TensorMeta as MetaJ};
 use super::zip::Archive;
 use super::Ctx;
 use crate::error::LoadError;
+use crate::error::{SourceLocation, TensorError};
 use crate::program::TensorMap;
-use crate::tensor::{DType, Element, Storage, Tensor};
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// The archive version PyTorch 2.15 writes (`archive_version`).
 const ARCHIVE_VERSION: &str = "0";
@@ -88,6 +89,17 @@ impl<'a> Parts<'a> {
         self.zip.read(entry).map_err(|e| ctx.err(e))
     }
 
+    /// Where entry `name` under the top folder lies, bounds-checked but neither read nor
+    /// CRC-checked (a structure-only load).
+    fn located(&self, name: &str, ctx: &Ctx) -> Result<&'a [u8], LoadError> {
+        let full = format!("{}{name}", self.prefix);
+        let entry = self
+            .zip
+            .entry(&full)
+            .ok_or_else(|| ctx.err(format!("the archive has no `{full}`")))?;
+        self.zip.locate(entry).map_err(|e| ctx.err(e))
+    }
+
     fn text(&self, name: &str, ctx: &Ctx) -> Result<&'a str, LoadError> {
         std::str::from_utf8(self.bytes(name, ctx)?)
             .map_err(|_| ctx.err(format!("`{}{name}` is not UTF-8 text", self.prefix)))
@@ -145,6 +157,7 @@ impl<'a> Parts<'a> {
         dir: &str,
         kind: &str,
         ctx: &Ctx,
+        mut stored: Option<&mut StoredMetas>,
     ) -> Result<TensorMap, LoadError> {
         let config_name = format!("{dir}{}_{kind}_config.json", self.model);
         let mut map = TensorMap::default();
@@ -167,9 +180,18 @@ impl<'a> Parts<'a> {
                 .tensor_meta
                 .as_ref()
                 .ok_or_else(|| ctx.err(format!("{at} has no tensor_meta")))?;
-            let bytes = self.bytes(&format!("{dir}{}", payload.path_name), ctx)?;
-            let t = strided_tensor(bytes, meta).map_err(|e| ctx.err(format!("{at}: {e}")))?;
-            map.insert(fqn.clone(), t);
+            let file = format!("{dir}{}", payload.path_name);
+            let t = match stored.as_deref_mut() {
+                None => strided_tensor(self.bytes(&file, ctx)?, meta),
+                Some(metas) => {
+                    let layout = checked_layout(self.located(&file, ctx)?.len(), meta);
+                    layout.map(|(dtype, layout)| {
+                        metas.insert(fqn.clone(), TensorMeta::from_shape(dtype, &layout.shape));
+                        not_read(fqn)
+                    })
+                }
+            };
+            map.insert(fqn.clone(), t.map_err(|e| ctx.err(format!("{at}: {e}")))?);
         }
         Ok(map)
     }
@@ -184,10 +206,22 @@ fn concrete_ints(v: &[schema::SymInt], what: &str) -> Result<Vec<i64>, String> {
         .collect()
 }
 
-/// A tensor read from its storage's raw bytes: `sizes`, `strides` and `storage_offset`
-/// (in elements) pick its elements, as `torch.as_strided` does; an empty storage file
-/// stands for zeros. Every index is checked against the storage.
-pub(super) fn strided_tensor(bytes: &[u8], meta: &MetaJ) -> Result<Tensor, String> {
+/// The stored tensors' metas of a structure-only load, by fully qualified name.
+pub type StoredMetas = std::collections::BTreeMap<String, TensorMeta>;
+
+/// The stand-in for a stored tensor whose data a structure-only load did not read: any
+/// use of its data is an error saying so.
+fn not_read(fqn: &str) -> Tensor {
+    Tensor::from_error(TensorError::Op {
+        op: "pt2::structure_from_bytes".into(),
+        message: format!("`{fqn}` was loaded for its structure only: its data was not read"),
+        at: SourceLocation::from_caller(std::panic::Location::caller()),
+    })
+}
+
+/// The dtype and validated layout of a stored tensor whose storage file has `len` bytes:
+/// every index it reads lies inside the storage (an empty file stands for zeros).
+fn checked_layout(len: usize, meta: &MetaJ) -> Result<(DType, Layout), String> {
     let dtype = dtype_of(meta.dtype.0)?;
     if meta.layout != schema::Layout::STRIDED {
         return Err(format!("layout {} is not strided", meta.layout.0));
@@ -196,6 +230,34 @@ pub(super) fn strided_tensor(bytes: &[u8], meta: &MetaJ) -> Result<Tensor, Strin
     let strides = concrete_ints(&meta.strides, "stride")?;
     let offset = concrete_ints(std::slice::from_ref(&meta.storage_offset), "storage offset")?;
     let layout = Layout::new(&sizes, &strides, offset.first().copied().unwrap_or(0))?;
+    let n = dtype.size_in_bytes();
+    if !len.is_multiple_of(n) {
+        return Err(format!(
+            "{len} bytes is not a whole number of {n}-byte elements"
+        ));
+    }
+    let elements = len / n;
+    // An empty storage file stands for zeros; else the last index read must be in it.
+    let fits = elements == 0
+        || match layout.last_index() {
+            None => true,
+            Some(last) => last.is_some_and(|last| last < elements),
+        };
+    if !fits {
+        return Err(format!(
+            "sizes {:?}, strides {:?} and offset {} read past its storage of {elements} \
+             elements",
+            layout.shape, layout.strides, layout.offset
+        ));
+    }
+    Ok((dtype, layout))
+}
+
+/// A tensor read from its storage's raw bytes: `sizes`, `strides` and `storage_offset`
+/// (in elements) pick its elements, as `torch.as_strided` does; an empty storage file
+/// stands for zeros. Every index is checked against the storage ([`checked_layout`]).
+pub(super) fn strided_tensor(bytes: &[u8], meta: &MetaJ) -> Result<Tensor, String> {
+    let (dtype, layout) = checked_layout(bytes.len(), meta)?;
     let storage = match dtype {
         DType::F32 => layout.gather(bytes, f32::from_le_bytes),
         DType::F64 => layout.gather(bytes, f64::from_le_bytes),
@@ -265,29 +327,13 @@ impl Layout {
         bytes: &[u8],
         from: fn([u8; N]) -> T,
     ) -> Result<Storage, String> {
+        // The layout was checked against the storage ([`checked_layout`]).
         let shape = &self.shape;
-        if !bytes.len().is_multiple_of(N) {
-            return Err(format!(
-                "{} bytes is not a whole number of {N}-byte elements",
-                bytes.len()
-            ));
-        }
-        let elements = bytes.len() / N;
         let mut data = ferrex_kernels::alloc::try_filled(self.numel, T::default())
             .map_err(|e| format!("{e}"))?;
-        if elements == 0 {
+        if bytes.len() < N {
             // An empty storage file: zeros (`_build_file_map`).
             return Storage::from_vec(shape, data).ok_or_else(|| "bad shape".to_string());
-        }
-        match self.last_index() {
-            Some(Some(last)) if last < elements => {}
-            None => {}
-            _ => {
-                return Err(format!(
-                    "sizes {:?}, strides {:?} and offset {} read past its storage of {elements} elements",
-                    self.shape, self.strides, self.offset
-                ))
-            }
         }
         let element = |i: usize| {
             let mut a = [0u8; N];
@@ -315,10 +361,15 @@ impl Layout {
     }
 }
 
-/// Reads the state dict and the constants.
-pub(super) fn state(parts: &Parts<'_>, ctx: &Ctx) -> Result<(TensorMap, TensorMap), LoadError> {
-    let weights = parts.payloads("data/weights/", "weights", ctx)?;
-    let constants = parts.payloads("data/constants/", "constants", ctx)?;
+/// Reads the state dict and the constants; with `stored` (a structure-only load), their
+/// metas only, into it.
+pub(super) fn state(
+    parts: &Parts<'_>,
+    ctx: &Ctx,
+    mut stored: Option<&mut StoredMetas>,
+) -> Result<(TensorMap, TensorMap), LoadError> {
+    let weights = parts.payloads("data/weights/", "weights", ctx, stored.as_deref_mut())?;
+    let constants = parts.payloads("data/constants/", "constants", ctx, stored)?;
     Ok((weights, constants))
 }
 

@@ -49,7 +49,7 @@ use crate::program::{
 };
 use crate::symbolic::{parse_expr, Expr, ShapeEnv, SymInt, SymbolInfo, SymbolSource};
 
-pub use archive::{read_entries, write_stored};
+pub use archive::{read_entries, write_stored, StoredMetas};
 pub use sympy::parse_srepr;
 
 /// Where errors happen: the file and the model entry.
@@ -118,6 +118,38 @@ pub fn load(path: impl AsRef<std::path::Path>) -> Result<ExportedProgram, LoadEr
 /// Reads a program from the bytes of a PyTorch `.pt2` archive; `path` names it in
 /// errors.
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError> {
+    read(bytes, path, None)
+}
+
+/// A program read for its structure only ([`structure_from_bytes`]).
+#[derive(Debug)]
+pub struct ProgramStructure {
+    /// The program: graph, signature, ranges, guards as [`from_bytes`] reads them; each
+    /// weight and constant is a tensor whose every use is an error (its data was not
+    /// read), so the program cannot run.
+    pub program: ExportedProgram,
+    /// The dtype and sizes of every stored tensor, by fully qualified name.
+    pub stored: StoredMetas,
+}
+
+/// Reads what a code generator needs of a `.pt2` archive, in a time independent of its
+/// weights: the JSON entries are read and CRC-checked and the program validated as
+/// [`from_bytes`] does (the stored tensors' metas checked against the placeholders),
+/// while the weight and constant entries are only located and their sizes checked
+/// against their metas — neither read, CRC-checked nor copied (their bytes may be
+/// anything, zeros in a file read sparsely). Loading the program to run it checks them.
+pub fn structure_from_bytes(bytes: &[u8], path: &str) -> Result<ProgramStructure, LoadError> {
+    let mut stored = StoredMetas::new();
+    let program = read(bytes, path, Some(&mut stored))?;
+    Ok(ProgramStructure { program, stored })
+}
+
+/// [`from_bytes`], or with `stored` [`structure_from_bytes`].
+fn read(
+    bytes: &[u8],
+    path: &str,
+    mut stored: Option<&mut StoredMetas>,
+) -> Result<ExportedProgram, LoadError> {
     let mut ctx = Ctx {
         path: path.to_string(),
         entry: String::new(),
@@ -125,7 +157,7 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
     let parts = archive::Parts::open(bytes, &ctx)?;
     ctx.entry = format!("models/{}.json", parts.model);
     let model = parts.program(&ctx)?;
-    let (state_dict, constants) = archive::state(&parts, &ctx)?;
+    let (state_dict, constants) = archive::state(&parts, &ctx, stored.as_deref_mut())?;
     let gm = &model.graph_module;
     let read = convert::GraphReader::new(&ctx, &gm.graph, "graph".into()).read()?;
     check_output_names(&ctx, &gm.signature, &gm.graph.outputs)?;
@@ -178,7 +210,8 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<ExportedProgram, LoadError
         restored.model_name,
     )
     .with_assumed_constants(restored.assumed_constants);
-    crate::program::validate::validate(&ep).map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
+    crate::program::validate::validate(&ep, stored.as_deref())
+        .map_err(|e| ctx.err(format!("{}: {e}", ctx.entry)))?;
     Ok(ep)
 }
 

@@ -195,6 +195,20 @@ fn zip_reads_stored_and_zip64_entries() {
             .map(|(n, d)| (n.to_string(), d.to_vec()))
             .collect();
         assert_eq!(got, want, "zip64 = {zip64}");
+        // Read sparsely: the structure and the wanted entry, zeros for the other.
+        let bytes = build_zip(entries, zip64);
+        let sparse =
+            super::zip::read_sparse(&mut std::io::Cursor::new(&bytes), |n| n.ends_with("format"))
+                .unwrap();
+        let zip = super::zip::Archive::new(&sparse).unwrap();
+        assert_eq!(
+            zip.read(&zip.entries[0]).unwrap(),
+            b"pt2",
+            "zip64 = {zip64}"
+        );
+        let skipped = zip.locate(&zip.entries[1]).unwrap();
+        assert!(skipped.iter().all(|&b| b == 0), "zip64 = {zip64}");
+        assert!(zip.read(&zip.entries[1]).unwrap_err().contains("CRC-32"));
     }
     // A trailing archive comment is allowed.
     let mut with_comment = build_zip(entries, false);
@@ -353,4 +367,67 @@ fn pytorch_archive_errors_say_which_and_where() {
             Ok(ep) => assert_eq!(want, "", "loaded: {ep}"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Structure-only loads (what `ferrex-aot` reads)
+
+/// Whether entry `name` holds a stored tensor's data (not its JSON config).
+fn is_payload(name: &str) -> bool {
+    name.contains("/data/weights/") && !name.ends_with(".json")
+}
+
+#[test]
+fn a_structure_load_reads_no_weight_bytes() {
+    let bytes = corpus("convnet8.pt2");
+    let full = load(&bytes).unwrap();
+    // Every weight's data zeroed in place, the CRC-32s left as they were.
+    let zip = super::zip::Archive::new(&bytes).unwrap();
+    let mut zeroed = bytes.clone();
+    for e in zip.entries.iter().filter(|e| is_payload(&e.name)) {
+        let data = zip.locate(e).unwrap();
+        let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
+        zeroed[at..at + data.len()].fill(0);
+    }
+    let e = load(&zeroed).unwrap_err().to_string();
+    assert!(e.contains("CRC-32"), "{e}");
+    let s = super::structure_from_bytes(&zeroed, "c.pt2").unwrap();
+    assert_eq!(s.program.to_string(), full.to_string());
+    let want: Vec<(String, String)> = (full.state_dict().iter())
+        .map(|(n, t)| (n.to_string(), t.meta().unwrap().to_string()))
+        .collect();
+    let got: Vec<(String, String)> = (s.stored.iter())
+        .map(|(n, m)| (n.clone(), m.to_string()))
+        .collect();
+    let mut want_sorted = want;
+    want_sorted.sort();
+    assert_eq!(got, want_sorted);
+    assert_eq!(got.len(), 9);
+    let (name, t) = s.program.state_dict().iter().next().unwrap();
+    let e = t.try_storage().unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("`{name}` was loaded for its structure only")),
+        "{e}"
+    );
+
+    // Reading the file sparsely gives these very bytes: the structure and the JSON
+    // entries as stored, every weight's data zeros.
+    let sparse =
+        super::zip::read_sparse(&mut std::io::Cursor::new(&bytes), |n| !is_payload(n)).unwrap();
+    assert!(
+        sparse == zeroed,
+        "read_sparse differs from the zeroed archive"
+    );
+}
+
+#[test]
+fn a_structure_load_checks_each_weight_fits_its_entry() {
+    // `counter.pt2`'s `lin.weight` is 6×6 f32 (144 bytes): 140 are refused, as by `load`.
+    let short = edited("data/weights/weight_0", |d| d[..d.len() - 4].to_vec());
+    let e = super::structure_from_bytes(&short, "c.pt2")
+        .unwrap_err()
+        .to_string();
+    let full = load(&short).unwrap_err().to_string();
+    assert!(e.contains("read past its storage"), "{e}");
+    assert_eq!(e, full);
 }

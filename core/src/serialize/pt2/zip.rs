@@ -278,6 +278,72 @@ impl<'a> Archive<'a> {
     }
 }
 
+/// The bytes of the zip file `file` with only its structure read: the end records, the
+/// central directory, every local header, and the data of the entries `want` names;
+/// everything else is zeros (so an entry not read fails its CRC-32 check, never passes
+/// for its data). For a code generator that needs an archive's layout and JSON but not
+/// its weights (`pt2::structure_from_bytes`): the time does not grow with the entries
+/// not wanted. The buffer has the file's length, allocated zeroed (pages the system maps
+/// on first touch), within the memory limit (`ferrex_kernels::alloc::check_buffer`).
+pub fn read_sparse<R: std::io::Read + std::io::Seek>(
+    file: &mut R,
+    want: impl Fn(&str) -> bool,
+) -> Result<Vec<u8>, String> {
+    let len = file
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| e.to_string())?;
+    ferrex_kernels::alloc::check_buffer(len, 1).map_err(|e| e.to_string())?;
+    let mut b = vec![0u8; to_usize(len, "file size")?];
+    // The end record and its comment, and the zip64 locator right before them, found
+    // in the file's last bytes (which may hold entry data: only the records are kept).
+    let tail_at = len.saturating_sub(22 + 0xFFFF + 20);
+    let mut tail = vec![0u8; to_usize(len - tail_at, "file size")?];
+    read_at(file, &mut tail, tail_at)?;
+    let records = find_eocd(&tail)?.saturating_sub(20);
+    let kept = to_usize(tail_at, "offset")? + records;
+    b[kept..].copy_from_slice(&tail[records..]);
+    let eocd = find_eocd(&b)?;
+    let mut fill = |b: &mut [u8], at: u64, n: u64| -> Result<(), String> {
+        let range = to_usize(at, "offset")?..to_usize(at.saturating_add(n), "offset")?;
+        let part = b.get_mut(range).ok_or_else(|| {
+            format!("{n} bytes at offset {at} lie outside the file ({len} bytes)")
+        })?;
+        read_at(file, part, at)
+    };
+    let locator = eocd
+        .checked_sub(20)
+        .filter(|&l| u32_at(&b, l) == Some(ZIP64_LOCATOR));
+    if let Some(z) = locator.and_then(|l| u64_at(&b, l + 8)) {
+        fill(&mut b, z, 56)?;
+    }
+    let dir = directory(&b, eocd)?;
+    fill(&mut b, dir.offset, dir.size)?;
+    let entries = Archive::new(&b)?.entries;
+    for e in &entries {
+        fill(&mut b, e.header_offset, 30)?;
+        let header = to_usize(e.header_offset, "local header offset")?;
+        let name_len = u16_at(&b, header + 26).map_or(0, u64::from);
+        let extra_len = u16_at(&b, header + 28).map_or(0, u64::from);
+        let name_at = e.header_offset.saturating_add(30);
+        fill(&mut b, name_at, name_len + extra_len)?;
+        if want(&e.name) {
+            fill(&mut b, name_at.saturating_add(name_len + extra_len), e.size)?;
+        }
+    }
+    Ok(b)
+}
+
+/// `buf.len()` bytes of `file` from offset `at`.
+fn read_at<R: std::io::Read + std::io::Seek>(
+    file: &mut R,
+    buf: &mut [u8],
+    at: u64,
+) -> Result<(), String> {
+    file.seek(std::io::SeekFrom::Start(at))
+        .and_then(|_| file.read_exact(buf))
+        .map_err(|e| e.to_string())
+}
+
 /// CRC-32 (IEEE), as zip uses it: slicing-by-8 (eight bytes a step through eight
 /// tables), so checking a large archive's weights costs little next to reading them.
 pub fn crc32(data: &[u8]) -> u32 {

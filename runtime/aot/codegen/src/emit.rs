@@ -8,6 +8,7 @@ mod entry;
 mod folded;
 mod items;
 mod literal;
+mod prepack;
 mod steps;
 mod steps_eager;
 mod steps_kernels;
@@ -19,7 +20,6 @@ use std::fmt::Write;
 use ferrex::program::{ArgumentSpec, InputKind, OutputKind};
 use ferrex::{ExportedProgram, SymInt};
 use ferrex_runtime::plan::{InputSource, PackSource, Plan};
-use ferrex_runtime::CompiledProgram;
 
 use crate::archive::Stored;
 use crate::{AotError, AotOptions, GeneratedCode};
@@ -67,6 +67,8 @@ enum Leaf {
 struct Gen<'a> {
     ep: &'a ExportedProgram,
     plan: &'a Plan,
+    /// The program's plan with data, when the options ask to prepack.
+    data: Option<&'a Plan>,
     stored: &'a Stored,
     options: &'a AotOptions,
     loc: Vec<Option<Loc>>,
@@ -85,6 +87,9 @@ struct Gen<'a> {
     dims: dims::DimTable,
     /// The ops of the eager fallbacks (fields `o{i}` of `Model`).
     ops: Vec<String>,
+    /// The higher-order ops `cond` / `map` steps run, by target (fields `hop{i}` of
+    /// `Model`, looked up once in `Model::new`).
+    hops: Vec<String>,
     /// The values eager fallbacks compute (fields `e{v}` of `Workspace`).
     eager: Vec<usize>,
     /// `call`'s leaves, in order.
@@ -104,16 +109,18 @@ struct Gen<'a> {
     int_outputs: Vec<(usize, String)>,
 }
 
-/// Generates the module body for `ep`, compiled as `compiled`.
+/// Generates the module body for `ep`, planned as `plan` (a structure-only plan:
+/// `ferrex_runtime::plan_structure`); `data`, the plan with data, to prepack.
 pub(crate) fn module(
     ep: &ExportedProgram,
-    compiled: &CompiledProgram,
+    plan: &Plan,
+    data: Option<&Plan>,
     stored: &Stored,
     archive: &[u8],
     options: &AotOptions,
 ) -> Result<GeneratedCode, AotError> {
-    let plan = compiled.plan();
     let mut g = Gen::new(ep, plan, stored, options);
+    g.data = data;
     g.sub.next_key = plan.steps.len();
     g.bind_inputs()?;
     let mut bodies = Vec::with_capacity(plan.steps.len());
@@ -137,8 +144,8 @@ pub(crate) fn module(
         .collect();
     let dims = g.dims_items(&ranks);
     let mut code = String::new();
-    g.header(&mut code, compiled, archive);
-    let weight_bytes = g.model(&mut code)?;
+    g.header(&mut code, archive);
+    let (weight_bytes, prepacked) = g.model(&mut code)?;
     code.push_str(&dims);
     g.workspace(&mut code);
     code.push_str(&g.sub.items);
@@ -147,6 +154,7 @@ pub(crate) fn module(
         code,
         steps: plan.steps.len(),
         weight_bytes,
+        prepacked,
     })
 }
 
@@ -160,6 +168,7 @@ impl<'a> Gen<'a> {
         Gen {
             ep,
             plan,
+            data: None,
             stored,
             options,
             loc: vec![None; plan.n_values],
@@ -171,6 +180,7 @@ impl<'a> Gen<'a> {
             slot_needs: Vec::new(),
             dims: dims::DimTable::default(),
             ops: Vec::new(),
+            hops: Vec::new(),
             eager: Vec::new(),
             leaves: Vec::new(),
             buffer_writes: Vec::new(),
@@ -270,6 +280,12 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
+    /// The dtype and sizes of constant `c` of the plan.
+    fn const_meta(&self, c: usize) -> Option<(ferrex::DType, Vec<usize>)> {
+        let meta = self.plan.const_metas.get(c)?;
+        Some((meta.dtype, meta.static_shape()?))
+    }
+
     /// The f32 sizes of value `v` (its node's first meta): literals, or expressions of
     /// the symbols the inputs bind.
     fn value_sizes(&self, v: usize) -> Result<Vec<SymInt>, AotError> {
@@ -341,7 +357,7 @@ impl<'a> Gen<'a> {
     }
 
     /// The comment at the top: what was generated from what, and the plan.
-    fn header(&self, code: &mut String, compiled: &CompiledProgram, archive: &[u8]) {
+    fn header(&self, code: &mut String, archive: &[u8]) {
         let o = self.options;
         let _ = writeln!(
             code,
@@ -353,7 +369,7 @@ impl<'a> Gen<'a> {
             self.ep.model_name(),
             o.regenerate
         );
-        for line in compiled.describe().lines() {
+        for line in ferrex_runtime::describe(self.plan).lines() {
             let _ = writeln!(code, "//   {line}");
         }
         code.push_str(

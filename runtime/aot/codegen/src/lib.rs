@@ -76,6 +76,32 @@ pub struct AotOptions {
     /// Whether the archive is embedded (`include_bytes!`, `Model::new`); without it the
     /// weights are read at run time (`Model::from_file` / `from_bytes`) only.
     pub embed_weights: bool,
+    /// Build-time prepacking (the `Builder`'s `prepack`): the packed GEMM weights and
+    /// derived constants computed now, from the weights (so [`generate`] then needs the
+    /// whole archive, not its structure only), into [`GeneratedCode::prepacked`].
+    pub prepack: Option<Prepack>,
+}
+
+/// Where the prepacked file goes and the layout its panels have.
+#[derive(Clone, Debug)]
+pub struct Prepack {
+    /// The path the generated `include_bytes!` names for the prepacked file.
+    pub path: String,
+    /// The packed layout recorded with the panels: [`packed_layout`] where the build
+    /// script runs; `Model::new` packs again when the running build's differs.
+    pub layout: String,
+}
+
+/// The layout `ferrex_kernels::PackedB` packs GEMM weights in, as this build of the
+/// kernels reads them: prepacked panels are used only by a build whose layout is the
+/// recorded one (the panels are stored little-endian and decoded as such, so the byte
+/// order of the target does not matter). Today every kernel (AVX-512, AVX2, portable)
+/// reads the same panels; a kernel set with its own layout changes this string.
+pub fn packed_layout() -> String {
+    format!(
+        "ferrex-kernels PackedB: f32 panels of {} columns, k rows each, zero-padded",
+        ferrex_kernels::sgemm::NR
+    )
 }
 
 /// The largest archive `include_program!` embeds by default (bytes); above it, the
@@ -103,6 +129,7 @@ impl AotOptions {
             regenerate: format!("ferrex aot {} -o {}", program.display(), output.display()),
             steps_per_function: STEPS_PER_FUNCTION,
             embed_weights: true,
+            prepack: None,
         })
     }
 }
@@ -130,26 +157,58 @@ pub struct GeneratedCode {
     /// Steps emitted, and weight bytes the module reads from the archive.
     pub steps: usize,
     pub weight_bytes: usize,
+    /// The prepacked file the code includes ([`AotOptions::prepack`]).
+    pub prepacked: Option<Vec<u8>>,
 }
 
 /// Generates the module of the program saved in `archive` (the bytes of a `.pt2` file).
+/// Only the archive's structure is read — its zip directory, local headers and JSON
+/// entries (`pt2::structure_from_bytes`, `ferrex_runtime::plan_structure`) — never the
+/// weights, which may be anything (zeros in a file read sparsely, [`read_structure`]):
+/// the generated code reads them from the archive itself.
 pub fn generate(archive: &[u8], options: &AotOptions) -> Result<GeneratedCode, AotError> {
-    let ep = ferrex::serialize::pt2::from_bytes(archive, &options.display_name)?;
-    let compiled = ferrex_runtime::compile(&ep)?;
+    let structure = ferrex::serialize::pt2::structure_from_bytes(archive, &options.display_name)?;
+    let plan = ferrex_runtime::plan_structure(&structure)?;
     let stored = archive::stored_tensors(archive)?;
-    emit::module(&ep, &compiled, &stored, archive, options)
+    let data = match options.prepack {
+        Some(_) => Some(ferrex_runtime::compile(
+            &ferrex::serialize::pt2::from_bytes(archive, &options.display_name)?,
+        )?),
+        None => None,
+    };
+    let data = data.as_ref().map(ferrex_runtime::CompiledProgram::plan);
+    emit::module(&structure.program, &plan, data, &stored, archive, options)
 }
 
-/// Reads `path` and generates its module ([`generate`]); `archive_path` is what the
-/// generated `include_bytes!` names.
+/// What [`generate`] reads of the archive at `path`, read from the file (seeking): its
+/// zip structure and every entry but the stored tensors (`data/weights/*`,
+/// `data/constants/*` beside their JSON configs), which are zeros in the buffer — so the
+/// time does not grow with the weights (`pt2::zip::read_sparse`). A file whose zip
+/// structure cannot be read is read whole, so that [`generate`] reports the loader's
+/// error for it, word for word.
+pub fn read_structure(path: &Path) -> Result<Vec<u8>, AotError> {
+    let io = |source| AotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let payload = |name: &str| {
+        let stored = name.contains("/data/weights/") || name.contains("/data/constants/");
+        stored && !name.ends_with(".json")
+    };
+    match ferrex::serialize::pt2::zip::read_sparse(&mut file, |name| !payload(name)) {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => std::fs::read(path).map_err(io),
+    }
+}
+
+/// Reads `path` ([`read_structure`]) and generates its module ([`generate`]);
+/// `archive_path` is what the generated `include_bytes!` names.
 pub fn generate_file(
     path: &std::path::Path,
     archive_path: &str,
 ) -> Result<GeneratedCode, AotError> {
-    let bytes = std::fs::read(path).map_err(|source| AotError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read_structure(path)?;
     let display_name = path.display().to_string();
     let options = AotOptions {
         archive_path: archive_path.to_string(),
@@ -157,6 +216,7 @@ pub fn generate_file(
         display_name,
         steps_per_function: STEPS_PER_FUNCTION,
         embed_weights: true,
+        prepack: None,
     };
     generate(&bytes, &options)
 }

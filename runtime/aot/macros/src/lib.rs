@@ -121,13 +121,15 @@ fn generate(resolved: &Path, decl: &ProgramDecl) -> Result<TokenStream2, String>
             decl.name
         ));
     }
-    let bytes = std::fs::read(resolved).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    // The zip structure and JSON entries only: expansion does not grow with the weights.
+    let bytes = ferrex_aot_codegen::read_structure(resolved).map_err(|e| e.to_string())?;
     let options = ferrex_aot_codegen::AotOptions {
         archive_path: shown.clone(),
         display_name: shown.clone(),
         regenerate: "cargo build (include_program!)".into(),
         steps_per_function: ferrex_aot_codegen::STEPS_PER_FUNCTION,
         embed_weights: !decl.side_file,
+        prepack: None,
     };
     let generated = ferrex_aot_codegen::generate(&bytes, &options).map_err(|e| {
         let message = e.to_string();

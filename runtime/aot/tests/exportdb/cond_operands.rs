@@ -40,6 +40,7 @@ const _: () = assert!(
 /// The program `CondOperands`, compiled ahead of time: its weights, read once, and the
 /// plan's steps as code (`forward`, `call`).
 pub struct Model {
+    hop0: &'static dyn ::ferrex_aot::rt::HigherOrderOp,
     f2: ::ferrex_aot::rt::FusedProgram,
     f3: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
@@ -72,6 +73,7 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         Ok(Model {
+            hop0: ::ferrex_aot::rt::hop("higher_order::cond")?,
             f2: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
@@ -265,7 +267,7 @@ impl Model {
                 1 => self.sub1(&mut h1.borrow_mut(), d, inputs),
                 _ => Err(::ferrex_aot::rt::RunError::Malformed(String::from("`cond` names a missing subgraph"))),
             };
-            ws.e4 = ::ferrex_aot::rt::higher_order(::ferrex_aot::rt::hop("higher_order::cond")?, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/cond_operands.rs", line: 26, column: 9 }), &fail)?;
+            ws.e4 = ::ferrex_aot::rt::higher_order(self.hop0, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/cond_operands.rs", line: 26, column: 9 }), &fail)?;
         }
         // getitem: getitem at exportdb/src/cases/cond_operands.rs:26
         ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e4, 0)?)?;

@@ -38,6 +38,7 @@ const _: () = assert!(
 /// The program `DynamicShapeMap`, compiled ahead of time: its weights, read once, and the
 /// plan's steps as code (`forward`, `call`).
 pub struct Model {
+    hop0: &'static dyn ::ferrex_aot::rt::HigherOrderOp,
     f2: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
@@ -69,6 +70,7 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         Ok(Model {
+            hop0: ::ferrex_aot::rt::hop("higher_order::map_impl")?,
             f2: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
@@ -210,7 +212,7 @@ impl Model {
                 0 => self.sub0(&mut h0.borrow_mut(), d, inputs),
                 _ => Err(::ferrex_aot::rt::RunError::Malformed(String::from("`map_impl` names a missing subgraph"))),
             };
-            ws.e2 = ::ferrex_aot::rt::higher_order(::ferrex_aot::rt::hop("higher_order::map_impl")?, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dynamic_shape_map.rs", line: 16, column: 9 }), &fail)?;
+            ws.e2 = ::ferrex_aot::rt::higher_order(self.hop0, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/dynamic_shape_map.rs", line: 16, column: 9 }), &fail)?;
         }
         // getitem: getitem at exportdb/src/cases/dynamic_shape_map.rs:16
         ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e2, 0)?)?;

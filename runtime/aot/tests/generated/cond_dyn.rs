@@ -46,6 +46,7 @@ pub struct Model {
     c3: Vec<f32>,
     w2: ::ferrex_aot::rt::PackedB,
     w3: ::ferrex_aot::rt::PackedB,
+    hop0: &'static dyn ::ferrex_aot::rt::HigherOrderOp,
     f2: ::ferrex_aot::rt::FusedProgram,
     f3: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
@@ -96,6 +97,7 @@ impl Model {
             c3,
             w2,
             w3,
+            hop0: ::ferrex_aot::rt::hop("higher_order::cond")?,
             f2: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
@@ -284,7 +286,7 @@ impl Model {
                 1 => self.sub1(&mut h1.borrow_mut(), d, inputs),
                 _ => Err(::ferrex_aot::rt::RunError::Malformed(String::from("`cond` names a missing subgraph"))),
             };
-            ws.e7 = ::ferrex_aot::rt::higher_order(::ferrex_aot::rt::hop("higher_order::cond")?, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 23, column: 9 }), &fail)?;
+            ws.e7 = ::ferrex_aot::rt::higher_order(self.hop0, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 23, column: 9 }), &fail)?;
         }
         // getitem: getitem at runtime/aot/tests/support/control.rs:23
         ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e7, 0)?)?;

@@ -42,6 +42,7 @@ pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
     o0: &'static ::ferrex_aot::rt::OpDef,
+    hop0: &'static dyn ::ferrex_aot::rt::HigherOrderOp,
     f3: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
@@ -80,6 +81,7 @@ impl Model {
             c0,
             c1,
             o0: ::ferrex_aot::rt::op("aten::linear.default")?,
+            hop0: ::ferrex_aot::rt::hop("higher_order::map_impl")?,
             f3: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
@@ -232,7 +234,7 @@ impl Model {
                 0 => self.sub0(&mut h0.borrow_mut(), d, inputs),
                 _ => Err(::ferrex_aot::rt::RunError::Malformed(String::from("`map_impl` names a missing subgraph"))),
             };
-            ws.e4 = ::ferrex_aot::rt::higher_order(::ferrex_aot::rt::hop("higher_order::map_impl")?, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 41, column: 9 }), &fail)?;
+            ws.e4 = ::ferrex_aot::rt::higher_order(self.hop0, &args, &run, &metas, Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/control.rs", line: 41, column: 9 }), &fail)?;
         }
         // getitem: getitem at runtime/aot/tests/support/control.rs:41
         ::ferrex_aot::rt::copy_out(out0, ::ferrex_aot::rt::eager_f32(&ws.e4, 0)?)?;

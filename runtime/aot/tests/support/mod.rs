@@ -432,6 +432,39 @@ pub fn generate_split(name: &str, out: &str, per: usize) -> String {
     }
 }
 
+/// The layout a test forces on prepacked panels so that no build uses them.
+pub const NO_SUCH_LAYOUT: &str = "a layout no kernel packs in (a forced mismatch)";
+
+/// The prepacked modules `tests/prepacked.rs` runs: `(fixture, output, layout)`, each
+/// including `tests/generated/FIXTURE.prepacked`; `None`: this build's layout.
+pub const PREPACKED: &[(&str, &str, Option<&str>)] = &[
+    ("lenet_b2", "lenet_b2_prepacked", None),
+    ("lenet_b2", "lenet_b2_other_layout", Some(NO_SUCH_LAYOUT)),
+    ("transformer_b2", "transformer_b2_prepacked", None),
+];
+
+/// What the `Builder` with `prepack()` generates for fixture `name` (the code of
+/// `tests/generated/OUT.rs` and the bytes of `tests/generated/NAME.prepacked`), the
+/// panels' layout recorded as `layout` (this build's by default).
+pub fn generate_prepacked(name: &str, out: &str, layout: Option<&str>) -> (String, Vec<u8>) {
+    let (program, output) = (root().join(archive(name)), root().join(generated(out)));
+    let mut options = match ferrex_aot::AotOptions::for_files(&program, &output) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    options.display_name = archive(name).display().to_string();
+    options.regenerate = "FERREX_BLESS=1 cargo test -p ferrex-aot --test fixtures".into();
+    options.prepack = Some(ferrex_aot::Prepack {
+        path: format!("{name}.prepacked"),
+        layout: layout.map_or_else(ferrex_aot::packed_layout, str::to_string),
+    });
+    let bytes = std::fs::read(&program).unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    match ferrex_aot::generate(&bytes, &options) {
+        Ok(g) => (g.code, g.prepacked.expect("prepacked bytes")),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The fixture's program, loaded from its committed archive.
 pub fn load(name: &str) -> ExportedProgram {
     let path = root().join(archive(name));

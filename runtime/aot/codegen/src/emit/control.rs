@@ -257,18 +257,25 @@ impl<'a> Gen<'a> {
         }
         self.eager.push(step.out);
         self.loc[step.out] = Some(Loc::Eager(step.out, 0));
+        let target = op.target().to_string();
+        let hop = match self.hops.iter().position(|t| *t == target) {
+            Some(i) => i,
+            None => {
+                self.hops.push(target);
+                self.hops.len() - 1
+            }
+        };
         let _ = writeln!(
             code,
             "        {{\n{}\n            let args = vec![{}];\n            let metas = vec![{}];\n{cells}            \
              let run = |k: usize, inputs: Vec<{RT}::Tensor>| match k {{\n{arms}                \
              _ => Err({RT}::RunError::Malformed(String::from({:?}))),\n            }};\n            \
-             ws.e{} = {RT}::higher_order({RT}::hop({:?})?, &args, &run, &metas, {}, &fail)?;\n        }}",
+             ws.e{} = {RT}::higher_order(self.hop{hop}, &args, &run, &metas, {}, &fail)?;\n        }}",
             fail_closure(step),
             values.join(", "),
             metas.join(", "),
             format!("`{}` names a missing subgraph", step.info.name),
             step.out,
-            op.target(),
             location(step.info.source)
         );
         Ok(())

@@ -42,7 +42,7 @@ impl Gen<'_> {
         let int = |s: &SymInt| s.as_int().map(|v| format!("{RT}::SymInt::Int({v})"));
         let tensor = |n: &ferrex::graph::NodeId| -> Option<String> {
             let c = self.const_of_value(n.0)?;
-            let sizes = self.plan.consts.get(c)?.shape().to_vec();
+            let sizes = self.const_meta(c)?.1;
             Some(format!("{RT}::const_tensor(&c{c}, &{})?", shape(&sizes)))
         };
         let expr = match a {
@@ -79,7 +79,7 @@ impl Gen<'_> {
         let Some((name, NodeKind::Call { op, args })) = n.map(|n| (&n.name, &n.kind)) else {
             return Err(self.unsupported(format!("constant {c} is folded from a non-call")));
         };
-        if self.plan.consts.get(c).map(|s| s.dtype()) != Some(ferrex::DType::F32) {
+        if self.const_meta(c).map(|m| m.0) != Some(ferrex::DType::F32) {
             return Err(self.unsupported(format!("`{name}` folds to a non-f32 constant")));
         }
         let values = args

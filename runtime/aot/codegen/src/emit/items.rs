@@ -7,6 +7,7 @@ use std::fmt::Write;
 use ferrex_runtime::plan::ConstOrigin;
 
 use super::literal::{fused_program, shape};
+use super::prepack::Blob;
 use super::Gen;
 use crate::AotError;
 
@@ -24,11 +25,16 @@ pub(super) fn sym_meta(dtype: &str, sizes: &[ferrex::SymInt]) -> String {
 
 impl Gen<'_> {
     /// The constants `Model::new` computes: those `forward` reads, those packed, and
-    /// what they are copied from, in plan order (sources first).
-    fn needed_consts(&self) -> BTreeSet<usize> {
+    /// what they are copied from, in plan order (sources first). Prepacked, folded values
+    /// and batch-norm scales come from the build script, not from their sources.
+    pub(super) fn needed_consts(&self) -> BTreeSet<usize> {
+        let prepacked = self.options.prepack.is_some();
         let folded_from = |c: usize| -> Vec<usize> {
             match self.plan.const_origins.get(c) {
                 Some(ConstOrigin::Reshaped { src }) => vec![*src],
+                Some(ConstOrigin::Folded { .. } | ConstOrigin::BatchNorm { .. }) if prepacked => {
+                    Vec::new()
+                }
                 Some(ConstOrigin::Folded { node, .. }) => self.folded_args(*node),
                 Some(ConstOrigin::BatchNorm {
                     weight,
@@ -57,14 +63,19 @@ impl Gen<'_> {
         needed
     }
 
-    /// `let c{c} = …;` for constant `c`; the bytes it reads from the archive.
-    fn const_local(&self, c: usize, code: &mut String) -> Result<usize, AotError> {
-        let sizes = self
-            .plan
-            .consts
-            .get(c)
-            .map(|s| s.shape().to_vec())
-            .unwrap_or_default();
+    /// `let c{c} = …;` for constant `c` (read from the prepacked file when `blob` is
+    /// given and it is computed from the weights); the bytes it reads from the archive.
+    fn const_local(
+        &self,
+        c: usize,
+        code: &mut String,
+        blob: Option<&mut Blob>,
+    ) -> Result<usize, AotError> {
+        let sizes = self.const_meta(c).map(|m| m.1).unwrap_or_default();
+        let lazy = blob.is_some() && self.only_packed(c);
+        if self.prepacked_const(c, &sizes, blob, code)? {
+            return Ok(0);
+        }
         match self.plan.const_origins.get(c) {
             Some(ConstOrigin::Placeholder(k)) => {
                 let spec = self.ep.graph_signature().input_specs.get(*k);
@@ -84,12 +95,19 @@ impl Gen<'_> {
                         )
                     }
                 };
+                let read = format!(
+                    "{RT}::f32_le(archive, {}, {})?",
+                    stored.offset, stored.numel
+                );
+                let read = match lazy {
+                    // Only packed: read when the build script's panels are not used.
+                    true => format!("match prepacked {{ true => Vec::new(), false => {read} }}"),
+                    false => read,
+                };
                 let _ = writeln!(
                     code,
-                    "        // `{target}`: {}\n        let c{c} = {RT}::f32_le(archive, {}, {})?;",
-                    meta(&sizes),
-                    stored.offset,
-                    stored.numel
+                    "        // `{target}`: {}\n        let c{c} = {read};",
+                    meta(&sizes)
                 );
                 Ok(stored.numel * 4)
             }
@@ -169,45 +187,75 @@ impl Gen<'_> {
         Ok(bytes)
     }
 
-    /// `struct Model` and `Model::new`; returns the weight bytes read from the archive.
-    pub(super) fn model(&self, code: &mut String) -> Result<usize, AotError> {
+    /// The packed GEMM weights' fields (`w{i}`), packed in `Model::new` (or read from
+    /// the prepacked file `blob` when this build's layout is the recorded one).
+    fn packed_weights(
+        &self,
+        body: &mut String,
+        fields: &mut String,
+        init: &mut String,
+        mut blob: Option<&mut Blob>,
+    ) -> Result<(), AotError> {
+        for (i, source) in &self.packs {
+            let sizes = self.const_meta(source.konst).map(|m| m.1);
+            let [r, cols] = sizes.as_deref().unwrap_or_default()[..] else {
+                return Err(self.unsupported(format!("the weight of step {i} is not 2-D")));
+            };
+            match blob.as_deref_mut() {
+                Some(blob) => self.prepacked_pack(*i, source, [r, cols], blob, body)?,
+                None => {
+                    let _ = writeln!(
+                        body,
+                        "        let w{i} = {RT}::pack(&c{}, [{r}, {cols}], {})\n            .map_err(|e| {RT}::RunError::Malformed(e.to_string()))?;",
+                        source.konst, source.transposed
+                    );
+                }
+            }
+            let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
+            let _ = writeln!(init, "            w{i},");
+        }
+        Ok(())
+    }
+
+    /// `struct Model` and `Model::new`; returns the weight bytes read from the archive,
+    /// and the prepacked file when the options ask for one.
+    pub(super) fn model(&self, code: &mut String) -> Result<(usize, Option<Vec<u8>>), AotError> {
         let mut fields = String::new();
         let mut init = String::new();
         let mut body = String::new();
         let mut bytes = 0;
+        let mut blob = self.options.prepack.as_ref().map(|_| Blob::default());
+        if blob.is_some() {
+            let _ = writeln!(
+                body,
+                "        // The build script's panels, when this build packs in their layout.\n        \
+                 let prepacked = {RT}::packed_layout() == PREPACKED_LAYOUT;"
+            );
+            fields.push_str("    prepacked: bool,\n");
+            init.push_str("            prepacked,\n");
+        }
         for c in self.needed_consts() {
-            bytes += self.const_local(c, &mut body)?;
+            bytes += self.const_local(c, &mut body, blob.as_mut())?;
             if self.const_fields.contains(&c) {
                 let _ = writeln!(fields, "    c{c}: Vec<f32>,");
                 let _ = writeln!(init, "            c{c},");
             }
         }
-        for (i, source) in &self.packs {
-            let sizes = self
-                .plan
-                .consts
-                .get(source.konst)
-                .map(|s| s.shape().to_vec());
-            let [r, cols] = sizes.as_deref().unwrap_or_default()[..] else {
-                return Err(self.unsupported(format!("the weight of step {i} is not 2-D")));
-            };
-            let _ = writeln!(
-                body,
-                "        let w{i} = {RT}::pack(&c{}, [{r}, {cols}], {})\n            .map_err(|e| {RT}::RunError::Malformed(e.to_string()))?;",
-                source.konst, source.transposed
-            );
-            let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
-            let _ = writeln!(init, "            w{i},");
-        }
+        self.packed_weights(&mut body, &mut fields, &mut init, blob.as_mut())?;
         bytes += self.buffer_fields(&mut body, &mut fields, &mut init)?;
         for (i, op) in self.ops.iter().enumerate() {
             let _ = writeln!(fields, "    o{i}: &'static {RT}::OpDef,");
             let _ = writeln!(init, "            o{i}: {RT}::op({op:?})?,");
         }
+        for (i, target) in self.hops.iter().enumerate() {
+            let _ = writeln!(fields, "    hop{i}: &'static dyn {RT}::HigherOrderOp,");
+            let _ = writeln!(init, "            hop{i}: {RT}::hop({target:?})?,");
+        }
         for (i, prog) in &self.programs {
             let _ = writeln!(fields, "    f{i}: {RT}::FusedProgram,");
             let _ = writeln!(init, "            f{i}: {},", fused_program(prog));
         }
+        self.prepacked_items(code);
         let _ = write!(
             code,
             "/// The program `{name}`, compiled ahead of time: its weights, read once, and the\n\
@@ -240,6 +288,13 @@ impl Gen<'_> {
                 String::new()
             },
         );
-        Ok(bytes)
+        if blob.is_some() {
+            code.push_str(
+                "impl Model {\n    /// Whether the weights came packed from the build script (else this build\n    \
+                 /// packs in another layout than the recorded one, and `new` packed them).\n    \
+                 pub fn uses_prepacked_weights(&self) -> bool {\n        self.prepacked\n    }\n}\n\n",
+            );
+        }
+        Ok((bytes, blob.map(|b| b.bytes)))
     }
 }

@@ -148,11 +148,11 @@ impl Gen<'_> {
                 self.eager_read(e, i, v)?
             }
             Loc::Const(c) => {
-                if self.plan.consts.get(c).map(|s| s.dtype()) != Some(ferrex::DType::F32) {
+                let meta = self.const_meta(c);
+                if meta.as_ref().map(|m| m.0) != Some(ferrex::DType::F32) {
                     return Err(self.unsupported(format!("constant {c} of the plan is not f32")));
                 }
-                let sizes = (self.plan.consts.get(c))
-                    .map(|s| s.shape().iter().map(|&d| SymInt::Int(d as i64)).collect());
+                let sizes = meta.map(|(_, s)| s.iter().map(|&d| SymInt::Int(d as i64)).collect());
                 let field = self.const_field(c)?;
                 self.const_fields.insert(field);
                 Read {
@@ -285,8 +285,15 @@ impl Gen<'_> {
         name: &str,
     ) -> Result<(String, SymInt), AotError> {
         match b {
-            GemmB::Packed(p, source) => {
-                let [bk, n] = p.shape();
+            GemmB::Packed(_, source) => {
+                // The packed `[k, n]` from the constant it is packed from (a
+                // structure-only plan's panels are empty).
+                let shape = self.const_meta(source.konst).map(|m| m.1);
+                let [bk, n] = match (shape.as_deref(), source.transposed) {
+                    (Some(&[r, c]), false) => [r, c],
+                    (Some(&[r, c]), true) => [c, r],
+                    _ => return Err(self.unsupported(format!("`{name}`: the weight is not 2-D"))),
+                };
                 if !same(&SymInt::Int(bk as i64), k) {
                     return Err(
                         self.unsupported(format!("`{name}`: the weight has {bk} rows, not {k}"))
