@@ -6,7 +6,7 @@
 //! wall.
 //!
 //! `FERREX_NUM_THREADS=1 cargo run --release --example bench_rows [export tut mlp784
-//! mlp1024 lenet transformer residual resblock gemm]`
+//! mlp1024 lenet transformer residual resblock invres gemm]`
 //!
 //! Prints one `RESULT side=ferrex case=... runner=interpreter|compiled|eager ...` line
 //! per measurement, in the format of the PyTorch script, so both can be compared line
@@ -48,6 +48,44 @@ impl ResBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
         let h = self.bn1.forward(&self.conv1.forward(x)).relu();
         (self.bn2.forward(&self.conv2.forward(&h)) + x).relu()
+    }
+}
+
+/// A MobileNetV2 inverted residual (1×1 expand, 3×3 depthwise, 1×1 project, batch norms,
+/// a skip), another model outside issue 12's table.
+#[export_module]
+struct InvertedResidual {
+    expand: nn::Conv2d,
+    bn1: nn::BatchNorm2d,
+    depthwise: nn::Conv2d,
+    bn2: nn::BatchNorm2d,
+    project: nn::Conv2d,
+    bn3: nn::BatchNorm2d,
+}
+
+impl InvertedResidual {
+    fn new(c: usize, e: usize) -> InvertedResidual {
+        let conv = |i, o, k: usize, groups| {
+            let p = (k / 2) as i64;
+            nn::Conv2d::with_options(i, o, [k, k], [1, 1], [p, p], [1, 1], groups, false)
+        };
+        InvertedResidual {
+            expand: conv(c, e, 1, 1),
+            bn1: nn::BatchNorm2d::new(e),
+            depthwise: conv(e, e, 3, e),
+            bn2: nn::BatchNorm2d::new(e),
+            project: conv(e, c, 1, 1),
+            bn3: nn::BatchNorm2d::new(c),
+        }
+    }
+}
+
+#[export_module]
+impl InvertedResidual {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.bn1.forward(&self.expand.forward(x)).relu();
+        let h = self.bn2.forward(&self.depthwise.forward(&h)).relu();
+        self.bn3.forward(&self.project.forward(&h)) + x
     }
 }
 
@@ -270,6 +308,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "transformer",
         "residual",
         "resblock",
+        "invres",
         "gemm",
     ];
     let modes: Vec<&str> = if modes.is_empty() {
@@ -334,12 +373,35 @@ fn bench_mode(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
                 None,
             )?;
         }
+        "gemm" => {
+            for n in [1024usize, 2048] {
+                let a = Tensor::randn([n, n]);
+                let b = Tensor::randn([n, n]);
+                let s = measure(|| {
+                    a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
+                });
+                report(
+                    &format!("sgemm{n}"),
+                    "eager",
+                    &s,
+                    Some(2.0 * (n as f64).powi(3)),
+                );
+            }
+        }
+        other => bench_outside_the_table(other)?,
+    }
+    Ok(())
+}
+
+/// The rows of models outside issue 12's table.
+fn bench_outside_the_table(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
+    match mode {
         "residual" => {
             let ids = Tensor::from_vec(
                 (0..8 * 32)
                     .map(|i| (i * 37 % 1000) as i64)
                     .collect::<Vec<_>>(),
-                &[8, 32],
+                [8, 32],
             );
             bench_model(
                 "residual_b8x32",
@@ -358,21 +420,12 @@ fn bench_mode(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
                 Some(flops),
             )?;
         }
-        "gemm" => {
-            for n in [1024usize, 2048] {
-                let a = Tensor::randn([n, n]);
-                let b = Tensor::randn([n, n]);
-                let s = measure(|| {
-                    a.matmul(&b).check().unwrap_or_else(|e| panic!("{e}"));
-                });
-                report(
-                    &format!("sgemm{n}"),
-                    "eager",
-                    &s,
-                    Some(2.0 * (n as f64).powi(3)),
-                );
-            }
-        }
+        "invres" => bench_model(
+            "invres_c32e64_16x16_b8",
+            &InvertedResidual::new(32, 64),
+            &Tensor::randn([8, 32, 16, 16]),
+            None,
+        )?,
         other => return Err(format!("unknown mode {other}").into()),
     }
     Ok(())

@@ -62,8 +62,9 @@ pub enum Access {
     Same,
     /// One element for all.
     Scalar,
-    /// Broadcast: per output dim, the input's stride (0 where broadcast).
-    Strided(Dims),
+    /// Broadcast: the output's dims and, per dim, the input's stride (0 where
+    /// broadcast), collapsed ([`collapse`]) once here rather than per chunk read.
+    Strided { sizes: Dims, steps: Dims },
 }
 
 /// Sizes or strides: up to [`INLINE_DIMS`] held inline, so that broadcasting an input
@@ -147,7 +148,8 @@ impl Access {
             }
             s *= shape[i];
         }
-        Some(Access::Strided(strides))
+        let (sizes, steps) = collapse(out, &strides);
+        Some(Access::Strided { sizes, steps })
     }
 }
 
@@ -180,13 +182,14 @@ fn collapse(shape: &[usize], strides: &[usize]) -> (Dims, Dims) {
     (sizes.truncated(rank), steps.truncated(rank))
 }
 
-fn gather(input: &Input, out_shape: &[usize], start: usize, dst: &mut [f32]) {
+/// `dst` = the input's elements for output elements `start..` (the access knows the
+/// output's shape).
+fn gather(input: &Input, start: usize, dst: &mut [f32]) {
     match &input.access {
         Access::Same => dst.copy_from_slice(&input.data[start..start + dst.len()]),
         Access::Scalar => dst.fill(input.data.first().copied().unwrap_or(0.0)),
-        Access::Strided(strides) => {
-            let (out_shape, strides) = collapse(out_shape, strides);
-            let (out_shape, strides) = (&out_shape[..], &strides[..]);
+        Access::Strided { sizes, steps } => {
+            let (out_shape, strides) = (&sizes[..], &steps[..]);
             let rank = out_shape.len();
             // The multi-index of `start`, then an odometer over the innermost dim.
             let mut idx = Dims::zeros(rank);
@@ -373,7 +376,6 @@ impl FusedProgram {
     fn run_range(
         &self,
         inputs: &[Input],
-        out_shape: &[usize],
         start: usize,
         out: &mut [f32],
         regs: &mut [[f32; CHUNK]],
@@ -384,7 +386,7 @@ impl FusedProgram {
             for ins in &self.instrs {
                 match *ins {
                     Instr::Load { dst, input } => {
-                        gather(&inputs[input], out_shape, start + pos, &mut regs[dst][..n])
+                        gather(&inputs[input], start + pos, &mut regs[dst][..n])
                     }
                     Instr::LoadOut { dst } => regs[dst][..n].copy_from_slice(&out[pos..pos + n]),
                     Instr::Unary { dst, op, a } => {
@@ -479,7 +481,7 @@ impl FusedProgram {
                 threads,
                 &|first, piece| {
                     let mut regs = vec![[0f32; CHUNK]; self.n_regs];
-                    self.run_range(inputs, out_shape, first * CHUNK, piece, &mut regs);
+                    self.run_range(inputs, first * CHUNK, piece, &mut regs);
                     Ok(())
                 },
                 || String::from("a fused-loop worker thread failed"),
@@ -495,11 +497,11 @@ impl FusedProgram {
                 if regs.len() < self.n_regs {
                     regs.resize(self.n_regs, [0f32; CHUNK]);
                 }
-                self.run_range(inputs, out_shape, 0, out, &mut regs[..self.n_regs]);
+                self.run_range(inputs, 0, out, &mut regs[..self.n_regs]);
             }
             Err(_) => {
                 let mut regs = vec![[0f32; CHUNK]; self.n_regs];
-                self.run_range(inputs, out_shape, 0, out, &mut regs);
+                self.run_range(inputs, 0, out, &mut regs);
             }
         });
         Ok(())
@@ -512,9 +514,10 @@ fn check_input(i: usize, input: &Input, out_shape: &[usize]) -> Result<(), Strin
     let needed = match &input.access {
         Access::Same => numel,
         Access::Scalar => 1,
-        Access::Strided(s) => {
-            s.iter()
-                .zip(out_shape)
+        Access::Strided { sizes, steps } => {
+            steps
+                .iter()
+                .zip(sizes.iter())
                 .map(|(s, d)| s * d.saturating_sub(1))
                 .sum::<usize>()
                 + 1
@@ -541,8 +544,7 @@ pub fn broadcast_into(input: &Input, out_shape: &[usize], out: &mut [f32]) -> Re
     }
     // One row repeated (a bias over a GEMM's output): a copy per row, without the
     // odometer's per-run index work (a tenth of the tutorial module's generated call).
-    if let Access::Strided(strides) = &input.access {
-        let (sizes, steps) = collapse(out_shape, strides);
+    if let Access::Strided { sizes, steps } = &input.access {
         if let ([_, n], [0, 1]) = (&sizes[..], &steps[..]) {
             for row in out.chunks_exact_mut(*n) {
                 row.copy_from_slice(&input.data[..*n]);
@@ -550,7 +552,7 @@ pub fn broadcast_into(input: &Input, out_shape: &[usize], out: &mut [f32]) -> Re
             return Ok(());
         }
     }
-    gather(input, out_shape, 0, out);
+    gather(input, 0, out);
     Ok(())
 }
 
@@ -567,10 +569,10 @@ mod tests {
             access: Access::of(&[3], &[2, 3]).unwrap(),
         };
         let mut dst = [0f32; 6];
-        gather(&input, &[2, 3], 0, &mut dst);
+        gather(&input, 0, &mut dst);
         assert_eq!(dst, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
         let mut dst = [0f32; 4];
-        gather(&input, &[2, 3], 2, &mut dst);
+        gather(&input, 2, &mut dst);
         assert_eq!(dst, [3.0, 1.0, 2.0, 3.0]);
         let ch = [10.0, 20.0];
         let input = Input {
@@ -578,7 +580,7 @@ mod tests {
             access: Access::of(&[2, 1, 1], &[1, 2, 2, 2]).unwrap(),
         };
         let mut dst = [0f32; 8];
-        gather(&input, &[1, 2, 2, 2], 0, &mut dst);
+        gather(&input, 0, &mut dst);
         assert_eq!(dst, [10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0]);
         // A column [2, 1] over [2, 3].
         let col = [5.0, 6.0];
@@ -587,7 +589,7 @@ mod tests {
             access: Access::of(&[2, 1], &[2, 3]).unwrap(),
         };
         let mut dst = [0f32; 5];
-        gather(&input, &[2, 3], 1, &mut dst);
+        gather(&input, 1, &mut dst);
         assert_eq!(dst, [5.0, 5.0, 6.0, 6.0, 6.0]);
         assert!(Access::of(&[4], &[2, 3]).is_none());
     }
@@ -630,7 +632,7 @@ mod tests {
                 .collect();
             for (start, len) in [(0, numel), (7, 13), (19, 1), (100, 20)] {
                 let mut dst = vec![f32::NAN; len];
-                gather(&input, &out, start, &mut dst);
+                gather(&input, start, &mut dst);
                 assert_eq!(dst, want[start..start + len], "{shape:?} from {start}");
             }
         }

@@ -212,7 +212,7 @@ impl Storage {
         } else {
             // `view_to_vec` holds exactly `a.len()` elements in `a`'s shape.
             ArrayD::from_shape_vec(a.raw_dim(), view_to_vec(&a.view()))
-                .map_or_else(|_| a.as_standard_layout().into_owned(), |v| v)
+                .unwrap_or_else(|_| a.as_standard_layout().into_owned())
                 .into_shared()
         })
     }
