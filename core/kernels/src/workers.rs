@@ -14,7 +14,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 /// How long a worker spins for the next job before sleeping, and the caller for the
 /// workers before yielding its core: long enough to bridge the gap between two
 /// kernels of one model, short enough not to take a busy machine's cores from others.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(25);
+/// At 25 µs, the workers of LeNet at batch 8 slept between its kernels (now ~20 µs
+/// each) and were woken again: two threads took 159–171 µs against 146–151 on one; at
+/// 300 µs, 108–112 µs (quiet machine, 2026-12-03). OpenMP runtimes spin longer still
+/// (libgomp ~0.3 ms, Intel's 200 ms).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// Spins until `ready()` or `SPIN` has passed; whether `ready()`.
 fn spin_until(ready: impl Fn() -> bool) -> bool {
