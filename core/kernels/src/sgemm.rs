@@ -23,6 +23,17 @@ const MR_MAX: usize = 14;
 /// Depth of a k block: two `KC × NR` weight panels (32 KiB) stay in L1.
 pub const KC: usize = 256;
 
+/// The depth of a product's k blocks: [`KC`], or all of `k` when it is at most a quarter
+/// more — one block, where a full one and a thin remainder (a 3×3 convolution of 32
+/// channels is 288 deep) stored and reloaded every tile's accumulators for 32 depths.
+fn k_block(k: usize) -> usize {
+    if k <= KC + KC / 4 {
+        k.max(1)
+    } else {
+        KC
+    }
+}
+
 /// The micro-kernels this CPU runs, detected once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Isa {
@@ -416,7 +427,7 @@ fn pack_all_a(isa: Isa, a: Mat<'_, f32>) -> Result<Vec<f32>, KernelError> {
     let mut blocks = Vec::new();
     let mut pc = 0;
     while pc < k {
-        let kc = KC.min(k - pc);
+        let kc = k_block(k).min(k - pc);
         let mut ic = 0;
         while ic < m {
             let mc = mc_max.min(m - ic);
@@ -483,13 +494,13 @@ fn run_panels(
     let (rows_per, mc_max) = a_blocks(isa, m);
     let direct = reads_a_directly(isa, a, b.n);
     let own_len = match (shared, direct) {
-        (None, false) => block_len(mc_max, rows_per, KC.min(k)),
+        (None, false) => block_len(mc_max, rows_per, k_block(k).min(k)),
         _ => 0,
     };
     with_pack_scratch(own_len, |own| {
         let (mut at, mut pc) = (0, 0);
         while pc < k {
-            let kc = KC.min(k - pc);
+            let kc = k_block(k).min(k - pc);
             let beta_here = if pc == 0 { beta } else { 1.0 };
             let mut ic = 0;
             while ic < m {
