@@ -66,6 +66,11 @@ impl ConvGeom {
             && self.ow == self.w
     }
 
+    /// Stride 1 with output rows as wide as the input's ("same" padding).
+    fn same_width(&self) -> bool {
+        self.stride == [1, 1] && self.ow == self.w
+    }
+
     /// Checks the geometry itself: groups divide the channels, the output size is the
     /// one the kernel gives, and every size product fits in memory arithmetic.
     fn validate(&self) -> Result<(), KernelError> {
@@ -172,7 +177,7 @@ fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, kk: usize, dst: &mut [T]) {
 
 /// For each kernel tap `t = ki * kw + kj` and output position `j = oy * ow + ox`, at
 /// `t * l + j`: the offset of its input inside a channel plane, or `h * w` (one past
-/// the plane, a zero in [`Unroll`]'s copy of it) where it falls in the padding. The
+/// the plane, read as a zero) where it falls in the padding. The
 /// same for every channel and sample, so one table per convolution turns unrolling
 /// into one gather per element. `false` when a plane is too large for `i32` offsets.
 fn tap_offsets(g: &ConvGeom, out: &mut Vec<u32>) -> Result<bool, KernelError> {
@@ -274,8 +279,6 @@ struct Unroll<'a> {
     fills: &'a [PanelFill],
     packed: &'a mut PackedB,
     line: &'a mut Vec<f32>,
-    /// One channel plane and a zero after it.
-    plane: &'a mut Vec<f32>,
 }
 
 impl crate::WideLoop for Unroll<'_> {
@@ -292,7 +295,6 @@ impl crate::WideLoop for Unroll<'_> {
             fills,
             packed,
             line,
-            plane,
         } = self;
         let (k, l, taps, hw) = (g.k(), g.l(), g.kh * g.kw, g.h * g.w);
         packed.size_for(k, l)?;
@@ -318,17 +320,11 @@ impl crate::WideLoop for Unroll<'_> {
             unsafe { unroll_avx512(x, g, offsets, fills, packed.panels_mut()) };
             return Ok(());
         }
-        crate::alloc::try_grow(plane, hw + 1, 0.0)?;
-        let plane = &mut plane[..hw + 1];
         for kk in 0..k {
             let (c, t) = (kk / taps, kk % taps);
-            if t == 0 {
-                plane[..hw].copy_from_slice(&x[c * hw..(c + 1) * hw]);
-                plane[hw] = 0.0;
-            }
+            let plane = &x[c * hw..(c + 1) * hw];
             for (d, &o) in line.iter_mut().zip(&offsets[t * l..(t + 1) * l]) {
-                // Every offset is at most `h * w` (`tap_offsets`): `plane` holds `h * w
-                // + 1` floats, the last a zero for the padding.
+                // The padding's offset is `h * w`, past the plane: a zero.
                 *d = plane.get(o as usize).copied().unwrap_or(0.0);
             }
             packed.put_row(kk, line);
@@ -410,7 +406,44 @@ struct Depthwise<'a, T> {
     x: &'a [T],
     weight: &'a [T],
     g: &'a ConvGeom,
+    cols: &'a DepthwiseCols,
     out: &'a mut [T],
+}
+
+/// What a depthwise convolution's samples share, computed once per call: per kernel
+/// column `kj`, the output columns `lo..hi` whose input column (from `ix0`) lies inside
+/// the row, and for [`depthwise_same_width`] which of the `l` output positions those
+/// are (empty otherwise).
+struct DepthwiseCols {
+    ranges: Vec<(usize, usize, usize)>,
+    masks: Vec<Vec<bool>>,
+}
+
+impl DepthwiseCols {
+    fn new(g: &ConvGeom) -> Result<DepthwiseCols, KernelError> {
+        let ([sw, dw], pw) = ([g.stride[1], g.dilation[1]], g.pad[1]);
+        let ix = |ox: usize, kj: usize| (ox * sw + kj * dw).checked_sub(pw);
+        let ranges: Vec<(usize, usize, usize)> = (0..g.kw)
+            .map(|kj| {
+                let lo = (0..g.ow).find(|&ox| ix(ox, kj).is_some()).unwrap_or(g.ow);
+                let hi = (lo..g.ow)
+                    .find(|&ox| ix(ox, kj).is_none_or(|i| i >= g.w))
+                    .unwrap_or(g.ow);
+                (lo, hi, ix(lo, kj).unwrap_or(0))
+            })
+            .collect();
+        let mut masks = Vec::new();
+        if g.same_width() {
+            for &(lo, hi, _) in &ranges {
+                let mut mask = crate::alloc::try_filled(g.l(), false)?;
+                for row in mask.chunks_exact_mut(g.ow.max(1)) {
+                    row[lo..hi.max(lo)].fill(true);
+                }
+                masks.push(mask);
+            }
+        }
+        Ok(DepthwiseCols { ranges, masks })
+    }
 }
 
 impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
@@ -418,34 +451,31 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
 
     #[inline(always)]
     fn run(self) {
-        let Depthwise { x, weight, g, out } = self;
-        let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
-        let [sh, sw] = g.stride;
-        let [ph, pw] = g.pad;
-        let [dh, dw] = g.dilation;
-        if sh == 1 && sw == 1 && g.ow == g.w {
-            depthwise_same_width(x, weight, g, out);
+        let Depthwise {
+            x,
+            weight,
+            g,
+            cols,
+            out,
+        } = self;
+        if g.same_width() {
+            depthwise_same_width(x, weight, g, &cols.masks, out);
             return;
         }
+        let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
+        let sw = g.stride[1];
         for oc in 0..g.c_out {
             let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
             let dst = &mut out[oc * l..(oc + 1) * l];
             for ki in 0..g.kh {
-                for kj in 0..g.kw {
-                    let wv = weight[oc * taps + ki * g.kw + kj];
-                    // The output columns whose input column is inside the row.
-                    let first = |ox: usize| (ox * sw + kj * dw).checked_sub(pw);
-                    let lo = (0..g.ow).find(|&ox| first(ox).is_some()).unwrap_or(g.ow);
-                    let hi = (lo..g.ow)
-                        .find(|&ox| first(ox).is_none_or(|ix| ix >= g.w))
-                        .unwrap_or(g.ow);
+                for (kj, &(lo, hi, ix0)) in cols.ranges.iter().enumerate() {
                     if lo >= hi {
                         continue;
                     }
-                    let ix0 = (lo * sw + kj * dw) - pw;
+                    let wv = weight[oc * taps + ki * g.kw + kj];
                     for oy in 0..g.oh {
-                        let Some(iy) = (oy * sh + ki * dh).checked_sub(ph).filter(|&i| i < g.h)
-                        else {
+                        let iy = (oy * g.stride[0] + ki * g.dilation[0]).checked_sub(g.pad[0]);
+                        let Some(iy) = iy.filter(|&i| i < g.h) else {
                             continue;
                         };
                         let row = &plane[iy * g.w..(iy + 1) * g.w];
@@ -469,22 +499,17 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
 /// [`Depthwise`] at stride 1 with output rows as wide as the input's (a "same"
 /// padding): a tap's input is then the output shifted by one offset, so each tap is
 /// one long axpy over all its rows, the columns that fall in the padding masked off
-/// (short per-row loops cost more than their arithmetic).
+/// (`masks`, one per kernel column; short per-row loops cost more than their
+/// arithmetic).
 #[inline(always)]
-fn depthwise_same_width<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, out: &mut [T]) {
+fn depthwise_same_width<T: Float>(
+    x: &[T],
+    weight: &[T],
+    g: &ConvGeom,
+    masks: &[Vec<bool>],
+    out: &mut [T],
+) {
     let (og, l, hw, taps, w) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw, g.w);
-    // Per kernel column: which output columns read inside the row.
-    let col_ok: Vec<Vec<bool>> = (0..g.kw)
-        .map(|kj| {
-            (0..l)
-                .map(|j| {
-                    (j % w + kj * g.dilation[1])
-                        .checked_sub(g.pad[1])
-                        .is_some_and(|ix| ix < w)
-                })
-                .collect()
-        })
-        .collect();
     for oc in 0..g.c_out {
         let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
         let dst = &mut out[oc * l..(oc + 1) * l];
@@ -496,7 +521,7 @@ fn depthwise_same_width<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, out: &mut
             if oy_lo >= oy_hi {
                 continue;
             }
-            for (kj, ok) in col_ok.iter().enumerate() {
+            for (kj, ok) in masks.iter().enumerate() {
                 let wv = weight[oc * taps + ki * g.kw + kj];
                 // Input index = output index + delta.
                 let delta =
@@ -511,6 +536,37 @@ fn depthwise_same_width<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, out: &mut
                 }
             }
         }
+    }
+}
+
+/// What a call prepares once for all its samples.
+struct Prepared {
+    /// Each group's weight packed for the own GEMM (f32 groups of at least 4 output
+    /// channels; empty otherwise).
+    packed_weight: Vec<PackedA>,
+    /// For a depthwise convolution (groups of one input channel).
+    depthwise: Option<DepthwiseCols>,
+}
+
+impl Prepared {
+    fn new<T: Float>(weight: &[T], g: &ConvGeom) -> Result<Prepared, KernelError> {
+        if g.groups > 1 && g.cg() == 1 {
+            return Ok(Prepared {
+                packed_weight: Vec::new(),
+                depthwise: Some(DepthwiseCols::new(g)?),
+            });
+        }
+        let (og, k) = (g.og(), g.k());
+        let packed_weight = match T::as_f32(weight) {
+            Some(wf) if og >= 4 => (0..g.groups)
+                .map(|gi| PackedA::pack(Mat::row_major(&wf[gi * og * k..], og, k)))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        Ok(Prepared {
+            packed_weight,
+            depthwise: None,
+        })
     }
 }
 
@@ -534,7 +590,16 @@ struct UnrollScratch {
     line: Vec<f32>,
     /// The tap tables of the last few geometries (a model's convolutions take turns).
     tables: Vec<TapTable>,
-    plane: Vec<f32>,
+}
+
+impl UnrollScratch {
+    const fn new() -> UnrollScratch {
+        UnrollScratch {
+            packed: PackedB::empty(),
+            line: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
 }
 
 /// A convolution's tap table ([`tap_offsets`]; empty: not used) and its panel fills.
@@ -566,22 +631,13 @@ impl TapTable {
 /// Runs `f` with this thread's [`UnrollScratch`].
 fn with_unroll_scratch<R>(f: impl FnOnce(&mut UnrollScratch) -> R) -> R {
     thread_local! {
-        static SCRATCH: std::cell::RefCell<UnrollScratch> = std::cell::RefCell::new(UnrollScratch {
-            packed: PackedB::empty(),
-            line: Vec::new(),
-            tables: Vec::new(),
-            plane: Vec::new(),
-        });
+        static SCRATCH: std::cell::RefCell<UnrollScratch> =
+            const { std::cell::RefCell::new(UnrollScratch::new()) };
     }
     SCRATCH.with(|s| match s.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
         // Not reached (a convolution never re-enters); fresh buffers keep it correct.
-        Err(_) => f(&mut UnrollScratch {
-            packed: PackedB::empty(),
-            line: Vec::new(),
-            tables: Vec::new(),
-            plane: Vec::new(),
-        }),
+        Err(_) => f(&mut UnrollScratch::new()),
     })
 }
 
@@ -610,7 +666,6 @@ fn conv_group_f32(
             packed,
             line,
             tables,
-            plane,
         } = s;
         let table = &tables[at];
         crate::wide(Unroll {
@@ -620,7 +675,6 @@ fn conv_group_f32(
             fills: &table.fills,
             packed,
             line,
-            plane,
         })?;
         let beta = if accumulate { 1.0 } else { 0.0 };
         gemm_packed_a(1.0, weight, packed_weight, packed, beta, out)
@@ -631,13 +685,14 @@ fn conv_group_f32(
 /// f32 products of at least 4 rows unroll the receptive fields straight into the own
 /// GEMM's packed panels (row by row, [`Unroll`]): the unrolled matrix never exists
 /// unpacked, and the weight rows take a tile of their height (6 or 16 output channels
-/// fit the 8-row tile), from `packed_weight` (each group's weight packed once per call;
-/// empty for the rest). Other types and shapes unroll into `cols` for [`gemm`].
+/// fit the 8-row tile), from the call's packed weights ([`Prepared`]). Depthwise
+/// convolutions run [`Depthwise`]; other types and shapes unroll into `cols` for
+/// [`gemm`].
 #[allow(clippy::too_many_arguments)]
 fn conv_sample<T: Float>(
     x: &[T],
     weight: &[T],
-    packed_weight: &[PackedA],
+    prepared: &Prepared,
     bias: Option<&[T]>,
     g: &ConvGeom,
     scratch: &mut Scratch<T>,
@@ -647,8 +702,14 @@ fn conv_sample<T: Float>(
     for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(g.c_out) {
         row.fill(bias.and_then(|b| b.get(o)).copied().unwrap_or(T::ZERO));
     }
-    if g.groups > 1 && cg == 1 {
-        crate::wide(Depthwise { x, weight, g, out });
+    if let Some(cols) = &prepared.depthwise {
+        crate::wide(Depthwise {
+            x,
+            weight,
+            g,
+            cols,
+            out,
+        });
         return Ok(());
     }
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
@@ -660,7 +721,7 @@ fn conv_sample<T: Float>(
             T::as_f32(xg),
             T::as_f32(wg),
             T::as_f32_mut(og_out),
-            packed_weight.get(gi),
+            prepared.packed_weight.get(gi),
         ) {
             conv_group_f32(xf, Mat::row_major(wf, og, k), pw, g, bias.is_some(), of)?;
             continue;
@@ -723,16 +784,7 @@ pub fn conv2d<T: Float>(
     } else {
         1
     };
-    // f32 products of at least 4 rows take the own GEMM: each group's weight is packed
-    // once for all samples.
-    let og = g.og();
-    let depthwise = g.groups > 1 && g.cg() == 1;
-    let packed_weight: Vec<PackedA> = match T::as_f32(weight) {
-        Some(wf) if og >= 4 && !depthwise => (0..g.groups)
-            .map(|gi| PackedA::pack(Mat::row_major(&wf[gi * og * k..], og, k)))
-            .collect::<Result<_, _>>()?,
-        _ => Vec::new(),
-    };
+    let prepared = Prepared::new(weight, g)?;
     let run = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
         let mut scratch = Scratch::new();
         for (i, o) in part.chunks_mut(o_len).enumerate() {
@@ -740,7 +792,7 @@ pub fn conv2d<T: Float>(
             conv_sample(
                 &x[n * x_len..(n + 1) * x_len],
                 weight,
-                &packed_weight,
+                &prepared,
                 bias,
                 g,
                 &mut scratch,

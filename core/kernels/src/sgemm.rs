@@ -124,7 +124,7 @@ pub struct PackedB {
 
 impl PackedB {
     /// An empty packed matrix (`[0, 0]`), to be filled row by row (`size_for`, `put_row`).
-    pub fn empty() -> PackedB {
+    pub const fn empty() -> PackedB {
         PackedB {
             data: Vec::new(),
             k: 0,

@@ -28,10 +28,11 @@ fn float_meta(op: &str, x: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// Applies `f` to a floating-point input (checked by [`float_meta`]). f32 data goes
-/// through [`F::apply_f32`], the loop the runtime's fused chains run.
-fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
+/// through [`F::apply_f32`], the loop the runtime's fused chains run; other dtypes
+/// through [`F::eval`].
+pub(super) fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
     let s = x.storage_or_op_error()?;
-    if let Some(y) = contiguous_f32(&s, f)? {
+    if let Some(y) = pointwise_f32(&s, f)? {
         return Ok(vec![y]);
     }
     Ok(vec![unary_numeric(&s, |v| f.eval(v), None)])
@@ -40,7 +41,7 @@ fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
 /// `f` over f32 data through [`F::apply_f32`], the loop the runtime's fused chains run
 /// (strided data copied row-major first, so every layout gives the same bits); `None`
 /// for other dtypes.
-pub(super) fn contiguous_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
+fn pointwise_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
     let Storage::F32(_) = s else {
         return Ok(None);
     };
@@ -65,7 +66,7 @@ fn relu_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     if x.dtype() == crate::DType::Bool {
         return Err(OpError::new("relu is not implemented for bool tensors"));
     }
-    if let Some(y) = contiguous_f32(&x, F::Relu)? {
+    if let Some(y) = pointwise_f32(&x, F::Relu)? {
         return Ok(vec![y]);
     }
     // `max(x, 0)` keeps NaN, as PyTorch does.

@@ -744,13 +744,9 @@ fn f64_kernel(a: &Unary, f: fn(f64) -> f64) -> Result<Vec<Storage>, OpError> {
     unary_kernel(a, f, None)
 }
 
-/// A float op of a pointwise function: f32 data through [`F::apply_f32`] (the loop the
-/// runtime's fused chains run), other dtypes through [`F::eval`].
+/// A float op of a pointwise function (`activation::float_kernel`).
 fn pointwise_kernel(a: &Unary, f: F) -> Result<Vec<Storage>, OpError> {
-    match super::activation::contiguous_f32(&a.self_.storage_or_op_error()?, f)? {
-        Some(out) => Ok(vec![out]),
-        None => unary_kernel(a, |x| f.eval(x), None),
-    }
+    super::activation::float_kernel(&a.self_, f)
 }
 
 float_unary_ops! {
