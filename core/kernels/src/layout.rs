@@ -138,6 +138,16 @@ pub fn strided_copy<T: Copy>(
         0 => (1, 1),
         _ => (sizes[rank - 1], strides[rank - 1]),
     };
+    if inner_stride != 1 && inner > 1 {
+        // A transposed view: copy blocks of (the source's contiguous dim) x (the last dim).
+        if let Some(p) = (0..rank - 1)
+            .rev()
+            .find(|&d| strides[d] == 1 && sizes[d] > 1)
+        {
+            transpose_blocks(x, offset, sizes, strides, p, out);
+            return Ok(());
+        }
+    }
     let outer = rank.saturating_sub(1);
     let mut idx = vec![0usize; outer];
     let mut base = offset;
@@ -162,6 +172,67 @@ pub fn strided_copy<T: Copy>(
         }
     }
     Ok(())
+}
+
+/// [`strided_copy`] of a view whose dim `p` (not the last) has stride 1: for every index
+/// of the other outer dims, the `[sizes[p], inner]` plane is copied in square blocks, so
+/// both the reads (contiguous along `p`) and the writes (contiguous along the last dim)
+/// stay within a few cache lines. The caller checked every read index.
+fn transpose_blocks<T: Copy>(
+    x: &[T],
+    offset: usize,
+    sizes: &[usize],
+    strides: &[usize],
+    p: usize,
+    out: &mut [T],
+) {
+    const B: usize = 16;
+    let rank = sizes.len();
+    let (inner, inner_stride) = (sizes[rank - 1], strides[rank - 1]);
+    // Elements of `out` between consecutive indices of each dim (row-major).
+    let mut out_strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        out_strides[d] = out_strides[d + 1] * sizes[d + 1];
+    }
+    let others: Vec<usize> = (0..rank - 1).filter(|&d| d != p).collect();
+    let mut idx = vec![0usize; others.len()];
+    let (mut src, mut dst) = (offset, 0usize);
+    loop {
+        for i0 in (0..sizes[p]).step_by(B) {
+            let i1 = (i0 + B).min(sizes[p]);
+            for j0 in (0..inner).step_by(B) {
+                let j1 = (j0 + B).min(inner);
+                for i in i0..i1 {
+                    let o = dst + i * out_strides[p];
+                    let row = &mut out[o + j0..o + j1];
+                    for (j, v) in (j0..j1).zip(row.iter_mut()) {
+                        let at = src + i + j * inner_stride;
+                        debug_assert!(at < x.len());
+                        // SAFETY: `strided_copy` checked that the view's last index, the
+                        // largest it reads, is within `x`; `at` is an index of the view.
+                        *v = unsafe { *x.get_unchecked(at) };
+                    }
+                }
+            }
+        }
+        // Odometer over the other outer dims (last fastest).
+        let mut carried = true;
+        for (k, &d) in others.iter().enumerate().rev() {
+            idx[k] += 1;
+            src += strides[d];
+            dst += out_strides[d];
+            if idx[k] < sizes[d] {
+                carried = false;
+                break;
+            }
+            src -= strides[d] * sizes[d];
+            dst -= out_strides[d] * sizes[d];
+            idx[k] = 0;
+        }
+        if carried {
+            return;
+        }
+    }
 }
 
 /// Rows `ids` of the row-major `[rows, width]` table, one after another into `out`
@@ -226,7 +297,11 @@ mod tests {
 
     #[test]
     fn permutes_agree_with_index_arithmetic() {
-        let cases: [(&[usize], &[usize]); 7] = [
+        let cases: [(&[usize], &[usize]); 11] = [
+            (&[3, 20, 37], &[0, 2, 1]),
+            (&[17, 5, 33], &[2, 1, 0]),
+            (&[2, 33, 3, 18], &[0, 3, 2, 1]),
+            (&[40, 1, 16], &[2, 1, 0]),
             (&[], &[]),
             (&[5], &[0]),
             (&[1, 1], &[1, 0]),
@@ -241,6 +316,19 @@ mod tests {
             let mut out = vec![-1; n];
             permute(&x, shape, dims, &mut out).unwrap();
             assert_eq!(out, naive(&x, shape, dims), "{shape:?} by {dims:?}");
+        }
+    }
+
+    #[test]
+    fn transposed_views_with_offsets_and_broadcasts_copy_exactly() {
+        // x viewed as [2 (stride 0), 19 (stride 1), 21 (stride 19)] from offset 3.
+        let x: Vec<i32> = (0..3 + 19 * 21).collect();
+        let (sizes, strides) = ([2, 19, 21], [0, 1, 19]);
+        let mut out = vec![-1; 2 * 19 * 21];
+        strided_copy(&x, 3, &sizes, &strides, &mut out).unwrap();
+        for (flat, &v) in out.iter().enumerate() {
+            let (i, j) = ((flat / 21) % 19, flat % 21);
+            assert_eq!(v, x[3 + i + j * 19], "at {flat}");
         }
     }
 

@@ -575,6 +575,17 @@ fn pack_a(
         .chunks_exact_mut(rows * kc)
         .enumerate()
     {
+        if a.rs == 1 {
+            // A column-major (a transposed operand): a panel's rows at one depth are
+            // contiguous in A, so each depth is one copy.
+            let valid = rows.min(mc - q * rows);
+            for (kk, dst) in panel.chunks_exact_mut(rows).enumerate() {
+                let base = i0 + q * rows + (p0 + kk) * a.cs;
+                dst[..valid].copy_from_slice(&a.data[base..base + valid]);
+                dst[valid..].fill(0.0);
+            }
+            continue;
+        }
         for r in 0..rows {
             let i = q * rows + r;
             if i >= mc {

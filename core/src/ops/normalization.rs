@@ -63,6 +63,19 @@ fn float_input(x: &Tensor, op: &str) -> Result<TensorMeta, OpError> {
     Ok(m)
 }
 
+/// An optional parameter's data as `T` (its dtype was checked against the input's).
+fn typed_param<T: Element>(t: &Option<Tensor>) -> Result<Option<Vec<T>>, OpError> {
+    Ok(match t {
+        Some(t) => Some(t.storage_or_op_error()?.to_vec::<T>()),
+        None => None,
+    })
+}
+
+/// A storage of row-major `data` in `shape`.
+fn typed_storage<T: Element>(shape: &[usize], data: Vec<T>, op: &str) -> Result<Storage, OpError> {
+    Storage::from_vec(shape, data).ok_or_else(|| OpError(format!("{op}: output shape")))
+}
+
 fn opt_data(t: &Option<Tensor>) -> Result<Option<Vec<f64>>, OpError> {
     Ok(match t {
         Some(t) => Some(f64_data(&t.storage_or_op_error()?)),
@@ -103,41 +116,43 @@ fn layer_norm_metas(
     Ok(vec![m, stat.clone(), stat])
 }
 
-/// `native_layer_norm`'s three results into `metas` (its meta's).
+/// `native_layer_norm`'s three results into `metas` (its meta's), on the data's own
+/// dtype: the kernel (the one the compiled runtime's layer-norm step calls) keeps its
+/// statistics in f64 and rounds once, so f32 data gives what f64 data rounded would.
 fn layer_norm_storages(a: &NativeLayerNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let x = a.input.storage_or_op_error()?;
     let k = a.normalized_shape.len();
     let shape = x.shape().to_vec();
     let n: usize = shape[shape.len() - k..].iter().product();
     let rows: usize = shape[..shape.len() - k].iter().product();
-    let data = f64_data(&x);
-    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
-    let params = ferrex_kernels::norm::LayerNormParams {
-        weight: w.as_deref(),
-        bias: b.as_deref(),
-        eps: a.eps,
-    };
-    // The kernel the compiled runtime's layer-norm step calls (here on f64 data, then
-    // rounded once to the dtype, as the runtime's f32 kernel rounds).
-    let mut out = vec![0.0; data.len()];
-    let (mut means, mut rstds) = (vec![0.0; rows], vec![0.0; rows]);
-    ferrex_kernels::norm::layer_norm(
-        &data,
-        [rows, n],
-        &params,
-        &mut out,
-        Some((&mut means, &mut rstds)),
-    )
-    .map_err(|e| OpError(e.0))?;
-    let (dtype, stat_shape) = match metas {
-        [out, stat, ..] => (out.dtype, concrete(&stat.sizes)),
+    let stat_shape = match metas {
+        [_, stat, ..] => concrete(&stat.sizes),
         _ => op_bail!("native_layer_norm has three results"),
     };
-    Ok(vec![
-        from_f64(&shape, out, dtype, "native_layer_norm")?,
-        from_f64(&stat_shape, means, dtype, "native_layer_norm")?,
-        from_f64(&stat_shape, rstds, dtype, "native_layer_norm")?,
-    ])
+    Ok(with_float_dtype!(x.dtype(), "native_layer_norm", T => {
+        let data = x.to_vec::<T>();
+        let (w, b) = (typed_param::<T>(&a.weight)?, typed_param::<T>(&a.bias)?);
+        let params = ferrex_kernels::norm::LayerNormParams {
+            weight: w.as_deref(),
+            bias: b.as_deref(),
+            eps: a.eps,
+        };
+        let mut out = try_filled(data.len(), T::default()).map_err(|e| OpError(e.0))?;
+        let (mut means, mut rstds) = (vec![T::default(); rows], vec![T::default(); rows]);
+        ferrex_kernels::norm::layer_norm(
+            &data,
+            [rows, n],
+            &params,
+            &mut out,
+            Some((&mut means, &mut rstds)),
+        )
+        .map_err(|e| OpError(e.0))?;
+        vec![
+            typed_storage(&shape, out, "native_layer_norm")?,
+            typed_storage(&stat_shape, means, "native_layer_norm")?,
+            typed_storage(&stat_shape, rstds, "native_layer_norm")?,
+        ]
+    }))
 }
 
 /// `layer_norm`'s arguments as `native_layer_norm`'s.
@@ -258,66 +273,55 @@ fn native_group_norm_metas(a: &NativeGroupNorm) -> Result<Vec<TensorMeta>, OpErr
     Ok(vec![m, stat.clone(), stat])
 }
 
-/// A group norm's output, and each (sample, group)'s mean and rstd.
-type GroupNormResult = (Vec<f64>, Vec<f64>, Vec<f64>);
-
-/// Group norm over row-major `[n, c, hw]` data, on the shared kernel
-/// (`ferrex_kernels::norm::group_norm`, which the compiled runtime runs too):
-/// `(out, means, rstds)`.
-#[allow(clippy::too_many_arguments)]
-fn group_norm_compute(
-    data: &[f64],
-    n: usize,
-    c: usize,
+/// Group norm of `x` (`[n, c, …]`) in `groups` groups, on its own dtype and the shared
+/// kernel (`ferrex_kernels::norm::group_norm`, which the compiled runtime runs too):
+/// `[out, means, rstds]`, or only `[out]` without `stats`.
+fn group_norm_storages(
+    x: &Storage,
     groups: usize,
-    w: Option<&[f64]>,
-    b: Option<&[f64]>,
+    weight: &Option<Tensor>,
+    bias: &Option<Tensor>,
     eps: f64,
-) -> Result<GroupNormResult, OpError> {
-    let hw = data.len().checked_div(n * c).unwrap_or(0);
-    let mut out = vec![0.0; data.len()];
-    let (mut means, mut rstds) = (vec![0.0; n * groups], vec![0.0; n * groups]);
-    let p = ferrex_kernels::norm::LayerNormParams {
-        weight: w,
-        bias: b,
-        eps,
-    };
-    ferrex_kernels::norm::group_norm(
-        data,
-        [n, c, hw],
-        groups,
-        &p,
-        &mut out,
-        Some((&mut means, &mut rstds)),
-    )
-    .map_err(|e| OpError(format!("group_norm: {e}")))?;
-    Ok((out, means, rstds))
+    stats: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let shape = x.shape().to_vec();
+    let (n, c) = (shape[0], shape[1]);
+    let hw: usize = shape[2..].iter().product();
+    Ok(with_float_dtype!(x.dtype(), "native_group_norm", T => {
+        let data = x.to_vec::<T>();
+        let (w, b) = (typed_param::<T>(weight)?, typed_param::<T>(bias)?);
+        let p = ferrex_kernels::norm::LayerNormParams {
+            weight: w.as_deref(),
+            bias: b.as_deref(),
+            eps,
+        };
+        let mut out = try_filled(data.len(), T::default()).map_err(|e| OpError(e.0))?;
+        let stat_len = if stats { n * groups } else { 0 };
+        let (mut means, mut rstds) = (vec![T::default(); stat_len], vec![T::default(); stat_len]);
+        ferrex_kernels::norm::group_norm(
+            &data,
+            [n, c, hw],
+            groups,
+            &p,
+            &mut out,
+            stats.then_some((&mut means[..], &mut rstds[..])),
+        )
+        .map_err(|e| OpError(format!("group_norm: {e}")))?;
+        let mut results = vec![typed_storage(&shape, out, "group_norm")?];
+        if stats {
+            results.push(typed_storage(&[n, groups], means, "native_group_norm")?);
+            results.push(typed_storage(&[n, groups], rstds, "native_group_norm")?);
+        }
+        results
+    }))
 }
 
 fn native_group_norm_storages(
     a: &NativeGroupNorm,
-    metas: &[TensorMeta],
+    _: &[TensorMeta],
 ) -> Result<Vec<Storage>, OpError> {
     let x = a.input.storage_or_op_error()?;
-    let shape = x.shape().to_vec();
-    let groups = a.group as usize;
-    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
-    let (out, means, rstds) = group_norm_compute(
-        &f64_data(&x),
-        shape[0],
-        shape[1],
-        groups,
-        w.as_deref(),
-        b.as_deref(),
-        a.eps,
-    )?;
-    let dtype = metas.first().map_or(x.dtype(), |m| m.dtype);
-    let stat = [shape[0], groups];
-    Ok(vec![
-        from_f64(&shape, out, dtype, "native_group_norm")?,
-        from_f64(&stat, means, dtype, "native_group_norm")?,
-        from_f64(&stat, rstds, dtype, "native_group_norm")?,
-    ])
+    group_norm_storages(&x, a.group as usize, &a.weight, &a.bias, a.eps, true)
 }
 
 fn group_norm_meta(a: &GroupNorm) -> Result<Vec<TensorMeta>, OpError> {
@@ -329,21 +333,9 @@ fn group_norm_meta(a: &GroupNorm) -> Result<Vec<TensorMeta>, OpError> {
     )?])
 }
 
-fn group_norm_kernel(a: &GroupNorm, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+fn group_norm_kernel(a: &GroupNorm, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let x = a.input.storage_or_op_error()?;
-    let shape = x.shape().to_vec();
-    let (w, b) = (opt_data(&a.weight)?, opt_data(&a.bias)?);
-    let (out, _, _) = group_norm_compute(
-        &f64_data(&x),
-        shape[0],
-        shape[1],
-        a.num_groups as usize,
-        w.as_deref(),
-        b.as_deref(),
-        a.eps,
-    )?;
-    let dtype = metas.first().map_or(x.dtype(), |m| m.dtype);
-    Ok(vec![from_f64(&shape, out, dtype, "group_norm")?])
+    group_norm_storages(&x, a.num_groups as usize, &a.weight, &a.bias, a.eps, false)
 }
 
 /// `group_norm` = `native_group_norm(input, w, b, N, C, H*W*…, groups, eps)[0]`.
