@@ -55,6 +55,88 @@ pub struct FusedProgram {
     pub label: String,
 }
 
+/// Register `dst` = `op(a)` over a chunk of `n`, where `a` holds `source`; what `dst`
+/// holds then.
+fn unary_step(
+    op: UnOp,
+    source: Held,
+    a: usize,
+    dst: usize,
+    inputs: &[Input],
+    regs: &mut [[f32; CHUNK]],
+    n: usize,
+) -> Held {
+    let (dst_reg, others) = OtherRegs::split(regs, dst);
+    match source {
+        Held::Const(c) => {
+            let mut v = [0f32];
+            unary(op, &[c], &mut v);
+            Held::Const(v[0])
+        }
+        Held::Input { input, at } => {
+            unary(op, &inputs[input].data[at..at + n], &mut dst_reg[..n]);
+            Held::Values
+        }
+        Held::Values => {
+            match others.get(a, n) {
+                Some(src) => unary(op, src, &mut dst_reg[..n]),
+                None => {
+                    let src = *dst_reg;
+                    unary(op, &src[..n], &mut dst_reg[..n]);
+                }
+            }
+            Held::Values
+        }
+    }
+}
+
+/// Register `dst` = `op(a, b)` over a chunk of `n`; what `dst` holds then (a constant
+/// when both operands are).
+fn binary_step(
+    op: BinOp,
+    [a, b]: [Src; 2],
+    dst: usize,
+    held: &[Held],
+    inputs: &[Input],
+    regs: &mut [[f32; CHUNK]],
+    n: usize,
+) -> Held {
+    let (dst_reg, others) = OtherRegs::split(regs, dst);
+    let reads_dst = |s: Src| s == Src::Reg(dst) && held[dst] == Held::Values;
+    // A source that is the register written is read from a copy.
+    // (Copied only then: a register is 1 KiB.)
+    let copy = if reads_dst(a) || reads_dst(b) {
+        Some(*dst_reg)
+    } else {
+        None
+    };
+    let copy = copy.as_ref().map(|c| &c[..n]);
+    let operand = |s: Src| match s {
+        Src::Const(c) => Operand::Const(c),
+        Src::Reg(r) => match held[r] {
+            Held::Const(c) => Operand::Const(c),
+            Held::Input { input, at } => Operand::Values(&inputs[input].data[at..at + n]),
+            // `None` only for `dst`, whose copy exists then.
+            Held::Values => others
+                .get(r, n)
+                .or(copy)
+                .map_or(Operand::Const(f32::NAN), Operand::Values),
+        },
+    };
+    let (x, y) = (operand(a), operand(b));
+    match (x, y) {
+        (Operand::Const(_), Operand::Const(_)) => {
+            let mut v = [0f32];
+            binary(op, x, y, &mut v);
+            Held::Const(v[0])
+        }
+        _ => {
+            binary(op, x, y, &mut dst_reg[..n]);
+            Held::Values
+        }
+    }
+}
+
 /// How an input is read for each output element.
 #[derive(Clone, Debug)]
 pub enum Access {
@@ -235,6 +317,52 @@ fn gather(input: &Input, start: usize, dst: &mut [f32]) {
     }
 }
 
+/// The shortest run of one per-channel value that a chunk is cut to end at (shorter
+/// runs are gathered as values).
+const MIN_CONST_RUN: usize = 64;
+
+/// What a register holds for the current chunk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Held {
+    /// Its own values.
+    Values,
+    /// One value for the whole chunk.
+    Const(f32),
+    /// `inputs[input].data[at..]`, read in place.
+    Input { input: usize, at: usize },
+}
+
+/// Input `index`'s elements for output elements `start..start + n` without copying them:
+/// a slice of it where they are in order, a constant where they are one value; `None`
+/// where they must be gathered.
+fn chunk_view(inputs: &[Input], index: usize, start: usize, n: usize) -> Option<Held> {
+    let input = inputs.get(index)?;
+    match &input.access {
+        Access::Same => Some(Held::Input {
+            input: index,
+            at: start,
+        }),
+        Access::Scalar => input.data.first().map(|&c| Held::Const(c)),
+        Access::Strided { sizes, steps } => {
+            let (&inner, &step) = (sizes.last()?, steps.last()?);
+            if inner == 0 || start % inner + n > inner || step > 1 {
+                return None;
+            }
+            // The input offset of `start`.
+            let (mut rem, mut at) = (start, 0);
+            for (&size, &st) in sizes.iter().zip(steps.iter()).rev() {
+                let size = size.max(1);
+                at += (rem % size) * st;
+                rem /= size;
+            }
+            match step {
+                0 => input.data.get(at).map(|&c| Held::Const(c)),
+                _ => Some(Held::Input { input: index, at }),
+            }
+        }
+    }
+}
+
 fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
     op.apply_f32(a, dst);
 }
@@ -373,6 +501,12 @@ impl FusedProgram {
 
     /// Evaluates elements `range` of the output (of shape `out_shape`) into `out`, which
     /// holds exactly those elements.
+    ///
+    /// A chunk's load is not copied where it need not be: an input read in order is used
+    /// in place, and a broadcast input that is one value over the chunk (a per-channel
+    /// batch-norm scale over a channel's plane) is a constant, so the arithmetic on it
+    /// runs against a number. Chunks end where such a per-channel value changes (for runs
+    /// of at least [`MIN_CONST_RUN`]), so that every chunk of a plane sees one value.
     fn run_range(
         &self,
         inputs: &[Input],
@@ -380,50 +514,77 @@ impl FusedProgram {
         out: &mut [f32],
         regs: &mut [[f32; CHUNK]],
     ) {
+        let mut held_inline = [Held::Values; 16];
+        let mut held_heap = Vec::new();
+        let held: &mut [Held] = match self.n_regs <= held_inline.len() {
+            true => &mut held_inline[..self.n_regs],
+            false => {
+                held_heap.resize(self.n_regs, Held::Values);
+                &mut held_heap
+            }
+        };
         let mut pos = 0;
         while pos < out.len() {
-            let n = CHUNK.min(out.len() - pos);
+            let n = self.chunk_len(inputs, start + pos, CHUNK.min(out.len() - pos));
             for ins in &self.instrs {
                 match *ins {
                     Instr::Load { dst, input } => {
-                        gather(&inputs[input], start + pos, &mut regs[dst][..n])
+                        held[dst] =
+                            chunk_view(inputs, input, start + pos, n).unwrap_or_else(|| {
+                                gather(&inputs[input], start + pos, &mut regs[dst][..n]);
+                                Held::Values
+                            });
                     }
-                    Instr::LoadOut { dst } => regs[dst][..n].copy_from_slice(&out[pos..pos + n]),
+                    Instr::LoadOut { dst } => {
+                        regs[dst][..n].copy_from_slice(&out[pos..pos + n]);
+                        held[dst] = Held::Values;
+                    }
                     Instr::Unary { dst, op, a } => {
-                        let (out, others) = OtherRegs::split(regs, dst);
-                        match others.get(a, n) {
-                            Some(src) => unary(op, src, &mut out[..n]),
-                            None => {
-                                let src = *out;
-                                unary(op, &src[..n], &mut out[..n]);
-                            }
-                        }
+                        held[dst] = unary_step(op, held[a], a, dst, inputs, regs, n);
                     }
                     Instr::Binary { dst, op, a, b } => {
-                        let (out, others) = OtherRegs::split(regs, dst);
-                        // A source that is the register written is read from a copy.
-                        // (Copied only then: a register is 1 KiB.)
-                        let copy = if [a, b].contains(&Src::Reg(dst)) {
-                            Some(*out)
-                        } else {
-                            None
-                        };
-                        let copy = copy.as_ref().map(|c| &c[..n]);
-                        let operand = |s: Src| match s {
-                            Src::Const(c) => Operand::Const(c),
-                            // `None` only for `dst`, whose copy exists then.
-                            Src::Reg(r) => others
-                                .get(r, n)
-                                .or(copy)
-                                .map_or(Operand::Const(f32::NAN), Operand::Values),
-                        };
-                        binary(op, operand(a), operand(b), &mut out[..n]);
+                        held[dst] = binary_step(op, [a, b], dst, held, inputs, regs, n);
                     }
                 }
             }
-            out[pos..pos + n].copy_from_slice(&regs[self.out][..n]);
+            let dst = &mut out[pos..pos + n];
+            match held[self.out] {
+                Held::Const(c) => dst.fill(c),
+                Held::Input { input, at } => dst.copy_from_slice(&inputs[input].data[at..at + n]),
+                Held::Values => dst.copy_from_slice(&regs[self.out][..n]),
+            }
             pos += n;
         }
+    }
+
+    /// How many output elements from `at` (at most `n`) the next chunk takes: fewer
+    /// where a per-channel input's value changes within the chunk, so that it is one
+    /// constant over each chunk.
+    fn chunk_len(&self, inputs: &[Input], at: usize, n: usize) -> usize {
+        let mut len = n;
+        for ins in &self.instrs {
+            let Instr::Load { input, .. } = *ins else {
+                continue;
+            };
+            let Some(Input {
+                access: Access::Strided { sizes, steps },
+                ..
+            }) = inputs.get(input)
+            else {
+                continue;
+            };
+            let (Some(&inner), Some(&0)) = (sizes.last(), steps.last()) else {
+                continue;
+            };
+            if inner < MIN_CONST_RUN {
+                continue;
+            }
+            let left = inner - at % inner;
+            if left < len && left >= MIN_CONST_RUN / 4 {
+                len = left;
+            }
+        }
+        len
     }
 
     /// Evaluates the program over the whole output `out` (of shape `out_shape`),
@@ -634,6 +795,86 @@ mod tests {
                 let mut dst = vec![f32::NAN; len];
                 gather(&input, start, &mut dst);
                 assert_eq!(dst, want[start..start + len], "{shape:?} from {start}");
+            }
+        }
+    }
+
+    /// A batch-norm epilogue with a residual (`relu(out * scale[c] + shift[c] + r)`) over
+    /// planes longer and shorter than a chunk, from aligned and unaligned starts (as
+    /// threads split it): per-channel constants and in-place inputs give the values the
+    /// definition does, bit for bit.
+    #[test]
+    fn per_channel_constants_and_in_place_inputs_match_the_definition() {
+        let prog = FusedProgram {
+            instrs: vec![
+                Instr::LoadOut { dst: 0 },
+                Instr::Load { dst: 1, input: 0 },
+                Instr::Binary {
+                    dst: 2,
+                    op: BinOp::Mul,
+                    a: Src::Reg(0),
+                    b: Src::Reg(1),
+                },
+                Instr::Load { dst: 3, input: 1 },
+                Instr::Binary {
+                    dst: 2,
+                    op: BinOp::Add,
+                    a: Src::Reg(2),
+                    b: Src::Reg(3),
+                },
+                Instr::Load { dst: 4, input: 2 },
+                Instr::Binary {
+                    dst: 5,
+                    op: BinOp::Add,
+                    a: Src::Reg(2),
+                    b: Src::Reg(4),
+                },
+                Instr::Unary {
+                    dst: 5,
+                    op: UnOp::Relu,
+                    a: 5,
+                },
+            ],
+            n_regs: 6,
+            out: 5,
+            label: String::new(),
+        };
+        for shape in [[2, 3, 10, 13], [2, 3, 5, 5], [1, 4, 20, 20], [1, 2, 16, 16]] {
+            let (c, plane) = (shape[1], shape[2] * shape[3]);
+            let numel: usize = shape.iter().product();
+            let scale: Vec<f32> = (0..c).map(|i| 0.5 + i as f32).collect();
+            let shift: Vec<f32> = (0..c).map(|i| 1.0 - 2.0 * i as f32).collect();
+            let res: Vec<f32> = (0..numel).map(|i| (i % 17) as f32 * 0.25 - 2.0).collect();
+            let x: Vec<f32> = (0..numel).map(|i| (i % 29) as f32 * 0.125 - 1.5).collect();
+            let want: Vec<f32> = (0..numel)
+                .map(|i| {
+                    let ch = (i / plane) % c;
+                    (x[i] * scale[ch] + shift[ch] + res[i]).max(0.0)
+                })
+                .collect();
+            let inputs = [
+                Input {
+                    data: &scale,
+                    access: Access::of(&[c, 1, 1], &shape).unwrap(),
+                },
+                Input {
+                    data: &shift,
+                    access: Access::of(&[c, 1, 1], &shape).unwrap(),
+                },
+                Input {
+                    data: &res,
+                    access: Access::Same,
+                },
+            ];
+            let mut out = x.clone();
+            prog.run(&inputs, &shape, &mut out).unwrap();
+            assert_eq!(out, want, "{shape:?}");
+            for first in [0, 1, 37, 255, 300] {
+                let first = first.min(numel - 1);
+                let mut part = x[first..].to_vec();
+                let mut regs = vec![[0f32; CHUNK]; prog.n_regs];
+                prog.run_range(&inputs, first, &mut part, &mut regs);
+                assert_eq!(part, want[first..], "{shape:?} from {first}");
             }
         }
     }

@@ -66,11 +66,6 @@ impl ConvGeom {
             && self.ow == self.w
     }
 
-    /// Stride 1 with output rows as wide as the input's ("same" padding).
-    fn same_width(&self) -> bool {
-        self.stride == [1, 1] && self.ow == self.w
-    }
-
     /// Checks the geometry itself: groups divide the channels, the output size is the
     /// one the kernel gives, and every size product fits in memory arithmetic.
     fn validate(&self) -> Result<(), KernelError> {
@@ -407,20 +402,20 @@ struct Depthwise<'a, T> {
     weight: &'a [T],
     g: &'a ConvGeom,
     cols: &'a DepthwiseCols,
+    /// [`depthwise_padded`]'s plane (empty when the stride is not 1 along rows).
+    padded: &'a mut [T],
     out: &'a mut [T],
 }
 
 /// What a depthwise convolution's samples share, computed once per call: per kernel
 /// column `kj`, the output columns `lo..hi` whose input column (from `ix0`) lies inside
-/// the row, and for [`depthwise_same_width`] which of the `l` output positions those
-/// are (empty otherwise).
+/// the row.
 struct DepthwiseCols {
     ranges: Vec<(usize, usize, usize)>,
-    masks: Vec<Vec<bool>>,
 }
 
 impl DepthwiseCols {
-    fn new(g: &ConvGeom) -> Result<DepthwiseCols, KernelError> {
+    fn new(g: &ConvGeom) -> DepthwiseCols {
         let ([sw, dw], pw) = ([g.stride[1], g.dilation[1]], g.pad[1]);
         let ix = |ox: usize, kj: usize| (ox * sw + kj * dw).checked_sub(pw);
         let ranges: Vec<(usize, usize, usize)> = (0..g.kw)
@@ -432,18 +427,23 @@ impl DepthwiseCols {
                 (lo, hi, ix(lo, kj).unwrap_or(0))
             })
             .collect();
-        let mut masks = Vec::new();
-        if g.same_width() {
-            for &(lo, hi, _) in &ranges {
-                let mut mask = crate::alloc::try_filled(g.l(), false)?;
-                for row in mask.chunks_exact_mut(g.ow.max(1)) {
-                    row[lo..hi.max(lo)].fill(true);
-                }
-                masks.push(mask);
-            }
-        }
-        Ok(DepthwiseCols { ranges, masks })
+        DepthwiseCols { ranges }
     }
+}
+
+/// Output columns [`depthwise_padded`] computes at once (one AVX-512 vector of f32).
+const DW_LANES: usize = 16;
+
+/// Elements of [`depthwise_padded`]'s zero-padded plane: every padded row, plus
+/// [`DW_LANES`] columns of slack so a block of lanes never reads past its row.
+fn depthwise_padded_len(g: &ConvGeom) -> Option<usize> {
+    let rows = g.h.checked_add(g.pad[0].checked_mul(2)?)?;
+    rows.checked_mul(depthwise_padded_width(g)?)
+}
+
+fn depthwise_padded_width(g: &ConvGeom) -> Option<usize> {
+    g.w.checked_add(g.pad[1].checked_mul(2)?)?
+        .checked_add(DW_LANES)
 }
 
 impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
@@ -456,10 +456,11 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
             weight,
             g,
             cols,
+            padded,
             out,
         } = self;
-        if g.same_width() {
-            depthwise_same_width(x, weight, g, &cols.masks, out);
+        if g.stride[1] == 1 && !padded.is_empty() {
+            depthwise_padded(x, weight, g, padded, out);
             return;
         }
         let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
@@ -496,45 +497,120 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
     }
 }
 
-/// [`Depthwise`] at stride 1 with output rows as wide as the input's (a "same"
-/// padding): a tap's input is then the output shifted by one offset, so each tap is
-/// one long axpy over all its rows, the columns that fall in the padding masked off
-/// (`masks`, one per kernel column; short per-row loops cost more than their
-/// arithmetic).
+/// [`Depthwise`] at stride 1 along rows: each input plane is copied once into a
+/// zero-padded plane (`padded`, [`depthwise_padded_len`] elements), and each block of
+/// [`DW_LANES`] output columns sums its taps in registers, read at their offsets from
+/// the padded rows, and is stored once. (An axpy per tap over the plane, as before, read
+/// and wrote the output once per tap: 9 passes for a 3x3 kernel, at load/store speed.)
+/// The taps are added in the same order (bias first, then row-major), so the sums are
+/// the same.
 #[inline(always)]
-fn depthwise_same_width<T: Float>(
+fn depthwise_padded<T: Float>(
     x: &[T],
     weight: &[T],
     g: &ConvGeom,
-    masks: &[Vec<bool>],
+    padded: &mut [T],
     out: &mut [T],
 ) {
-    let (og, l, hw, taps, w) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw, g.w);
+    let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
+    let ([ph, pw], [sh, _]) = (g.pad, g.stride);
+    let Some(wp) = depthwise_padded_width(g) else {
+        return;
+    };
+    let [dh, dw] = g.dilation;
+    padded.fill(T::ZERO);
     for oc in 0..g.c_out {
-        let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
+        let wt = &weight[oc * taps..(oc + 1) * taps];
         let dst = &mut out[oc * l..(oc + 1) * l];
-        for ki in 0..g.kh {
-            // Output rows whose input row `oy + ki * dh - ph` is inside the plane.
-            let shift_y = (ki * g.dilation[0]) as isize - g.pad[0] as isize;
-            let oy_lo = (-shift_y).max(0) as usize;
-            let oy_hi = (g.h as isize - shift_y).clamp(0, g.oh as isize) as usize;
-            if oy_lo >= oy_hi {
-                continue;
+        // Consecutive output channels of one input channel share its padded plane.
+        if oc % og == 0 {
+            let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
+            for (iy, row) in plane.chunks_exact(g.w.max(1)).enumerate().take(g.h) {
+                let at = (iy + ph) * wp + pw;
+                crate::layout::copy_short(&mut padded[at..at + g.w], row);
             }
-            for (kj, ok) in masks.iter().enumerate() {
-                let wv = weight[oc * taps + ki * g.kw + kj];
-                // Input index = output index + delta.
-                let delta =
-                    shift_y * w as isize + (kj * g.dilation[1]) as isize - g.pad[1] as isize;
-                let lo = ((oy_lo * w) as isize).max(-delta) as usize;
-                let hi = ((oy_hi * w) as isize)
-                    .min(hw as isize - delta)
-                    .max(lo as isize) as usize;
-                let src = &plane[(lo as isize + delta) as usize..(hi as isize + delta) as usize];
-                for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&ok[lo..hi]) {
-                    *d = *d + if m { wv * v } else { T::ZERO };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::sgemm::uses_avx512() {
+            if let (Some(pf), Some(wf), Some(df)) =
+                (T::as_f32(padded), T::as_f32(wt), T::as_f32_mut(dst))
+            {
+                if df.len() >= g.oh * g.ow && pf.len() >= (g.h + 2 * ph) * wp {
+                    // SAFETY: AVX-512F is present; `pf` is the padded plane of
+                    // `depthwise_padded_len(g)` elements (rows `wp` wide, with
+                    // `DW_LANES` columns of slack), `wf` holds the channel's taps and
+                    // `df` its `oh * ow` outputs (checked above).
+                    unsafe { depthwise_plane_avx512(pf, wp, wf, g, df) };
+                    continue;
                 }
             }
+        }
+        for (oy, orow) in dst.chunks_exact_mut(g.ow.max(1)).enumerate().take(g.oh) {
+            for ox0 in (0..g.ow).step_by(DW_LANES) {
+                let nb = DW_LANES.min(g.ow - ox0);
+                let mut acc = [T::ZERO; DW_LANES];
+                crate::layout::copy_short(&mut acc[..nb], &orow[ox0..ox0 + nb]);
+                for ki in 0..g.kh {
+                    let row = &padded[(oy * sh + ki * dh) * wp..];
+                    for kj in 0..g.kw {
+                        let wv = wt[ki * g.kw + kj];
+                        let src = &row[ox0 + kj * dw..ox0 + kj * dw + DW_LANES];
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            *a = *a + wv * v;
+                        }
+                    }
+                }
+                crate::layout::copy_short(&mut orow[ox0..ox0 + nb], &acc[..nb]);
+            }
+        }
+    }
+}
+
+/// One output channel of [`depthwise_padded`] on AVX-512: each block of 16 output
+/// columns (the last one masked) is one register, its taps added in order, as
+/// multiplies and adds (not fused), so the sums are the portable loop's bit for bit.
+///
+/// # Safety
+/// The CPU has AVX-512F; `padded` is the channel's padded plane
+/// ([`depthwise_padded_len`] elements, rows `wp` wide with [`DW_LANES`] columns of
+/// slack); `wt` holds its `kh * kw` taps and `dst` its `oh * ow` outputs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn depthwise_plane_avx512(
+    padded: &[f32],
+    wp: usize,
+    wt: &[f32],
+    g: &ConvGeom,
+    dst: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let ([sh, _], [dh, dw]) = (g.stride, g.dilation);
+    for oy in 0..g.oh {
+        // SAFETY (all pointer arithmetic below): row `oy * sh + ki * dh` is a row of the
+        // padded plane (the output size is the one the geometry gives), and its columns
+        // `ox0 + kj * dw .. + 16` end before `wp` (the slack); output `oy * ow + ox0..`
+        // has `nb` elements, which is what the mask lets through.
+        let orow = dst.as_mut_ptr().add(oy * g.ow);
+        let base = padded.as_ptr().add(oy * sh * wp);
+        let mut ox0 = 0;
+        while ox0 < g.ow {
+            let nb = (g.ow - ox0).min(DW_LANES);
+            let mask: __mmask16 = if nb == DW_LANES {
+                0xffff
+            } else {
+                (1u16 << nb) - 1
+            };
+            let mut acc = _mm512_maskz_loadu_ps(mask, orow.add(ox0));
+            for ki in 0..g.kh {
+                let row = base.add(ki * dh * wp + ox0);
+                for kj in 0..g.kw {
+                    let w = _mm512_set1_ps(*wt.get_unchecked(ki * g.kw + kj));
+                    let v = _mm512_loadu_ps(row.add(kj * dw));
+                    acc = _mm512_add_ps(acc, _mm512_mul_ps(w, v));
+                }
+            }
+            _mm512_mask_storeu_ps(orow.add(ox0), mask, acc);
+            ox0 += DW_LANES;
         }
     }
 }
@@ -553,7 +629,7 @@ impl Prepared {
         if g.groups > 1 && g.cg() == 1 {
             return Ok(Prepared {
                 packed_weight: Vec::new(),
-                depthwise: Some(DepthwiseCols::new(g)?),
+                depthwise: Some(DepthwiseCols::new(g)),
             });
         }
         let (og, k) = (g.og(), g.k());
@@ -572,7 +648,8 @@ impl Prepared {
 
 /// Buffers one thread reuses across the samples it convolves.
 struct Scratch<T> {
-    /// The unrolled matrix (`[k, l]`, row-major), for the generic path.
+    /// The unrolled matrix (`[k, l]`, row-major), for the generic path; a depthwise
+    /// convolution's padded plane.
     cols: Vec<T>,
 }
 
@@ -703,11 +780,21 @@ fn conv_sample<T: Float>(
         row.fill(bias.and_then(|b| b.get(o)).copied().unwrap_or(T::ZERO));
     }
     if let Some(cols) = &prepared.depthwise {
+        let padded = match g.stride[1] {
+            1 => {
+                let len = depthwise_padded_len(g)
+                    .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
+                crate::alloc::try_grow(&mut scratch.cols, len, T::ZERO)?;
+                &mut scratch.cols[..len]
+            }
+            _ => &mut [],
+        };
         crate::wide(Depthwise {
             x,
             weight,
             g,
             cols,
+            padded,
             out,
         });
         return Ok(());
@@ -907,6 +994,65 @@ mod tests {
                 .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
                 .collect();
             assert_eq!(out, want, "f32 {g:?}");
+        }
+    }
+
+    /// Depthwise convolutions (one input channel per group, with channel multipliers 1
+    /// and 2) on planes narrower and wider than a block of lanes, padded, dilated, and
+    /// strided along rows only (the padded-plane kernel) or along columns (the axpy
+    /// kernel), in f64 and f32 with a bias.
+    #[test]
+    fn depthwise_convolutions_match_the_direct_loops() {
+        for (h, w) in [(5, 37), (4, 16), (3, 7)] {
+            let geom =
+                |c_out, k: [usize; 2], stride: [usize; 2], pad: [usize; 2], dil: [usize; 2]| {
+                    let oh = ConvGeom::out_dim(h, k[0], stride[0], pad[0], dil[0]).unwrap();
+                    let ow = ConvGeom::out_dim(w, k[1], stride[1], pad[1], dil[1]).unwrap();
+                    ConvGeom {
+                        c_in: 3,
+                        h,
+                        w,
+                        c_out,
+                        kh: k[0],
+                        kw: k[1],
+                        stride,
+                        pad,
+                        dilation: dil,
+                        groups: 3,
+                        oh,
+                        ow,
+                    }
+                };
+            for g in [
+                geom(3, [3, 3], [1, 1], [1, 1], [1, 1]),
+                geom(6, [3, 3], [1, 1], [1, 1], [1, 1]),
+                geom(3, [3, 2], [1, 1], [2, 2], [2, 2]),
+                geom(3, [2, 3], [2, 1], [0, 1], [1, 1]),
+                geom(3, [3, 3], [1, 2], [1, 1], [1, 1]),
+                geom(3, [1, 5], [1, 1], [0, 0], [1, 1]),
+            ] {
+                let x: Vec<f64> = (0..2 * 3 * h * w)
+                    .map(|i| ((i * 37 % 11) as f64) - 5.0)
+                    .collect();
+                let wt: Vec<f64> = (0..g.c_out * g.kh * g.kw)
+                    .map(|i| ((i * 13 % 7) as f64) * 0.25 - 0.5)
+                    .collect();
+                let bias: Vec<f64> = (0..g.c_out).map(|o| o as f64 - 2.5).collect();
+                let want = naive(&x, 2, &wt, &g);
+                let mut out = vec![f64::NAN; want.len()];
+                conv2d(&x, 2, &wt, None, &g, &mut out).unwrap();
+                assert_eq!(out, want, "{h}x{w} {g:?}");
+                let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+                let mut out = vec![f32::NAN; want.len()];
+                conv2d(&f(&x), 2, &f(&wt), Some(&f(&bias)), &g, &mut out).unwrap();
+                let l = g.oh * g.ow;
+                let want: Vec<f32> = want
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
+                    .collect();
+                assert_eq!(out, want, "f32 {h}x{w} {g:?}");
+            }
         }
     }
 
