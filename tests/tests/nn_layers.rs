@@ -181,3 +181,60 @@ fn layers_have_pytorch_names_and_defaults() {
     let flat = nn::Flatten::default().forward(&Tensor::ones([2, 3, 4]));
     assert_eq!(flat.shape(), [2, 12]);
 }
+
+/// `linear` of strided inputs (a transposed 3-D view, a permuted 4-D one, a broadcast
+/// one) with and without a bias, against the sums computed in f64 from the elements the
+/// view reads: the strided input is read in place (one product per matrix), the bias is
+/// the product's initial value.
+#[test]
+fn linear_of_strided_inputs_matches_the_definition() {
+    let (k, n) = (24, 10);
+    let w = Tensor::from_vec(
+        (0..n * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.125)
+            .collect::<Vec<_>>(),
+        [n, k],
+    );
+    let b = Tensor::from_vec(
+        (0..n).map(|i| i as f32 * 0.5 - 2.0).collect::<Vec<_>>(),
+        [n],
+    );
+    let base = Tensor::from_vec(
+        (0..3 * k * 5)
+            .map(|i| ((i * 11 % 17) as f32 - 8.0) * 0.25)
+            .collect::<Vec<_>>(),
+        [3, k, 5],
+    );
+    let base4 = Tensor::from_vec(
+        (0..2 * k * 15)
+            .map(|i| ((i * 5 % 19) as f32 - 9.0) * 0.25)
+            .collect::<Vec<_>>(),
+        [2, k, 3, 5],
+    );
+    let views = [
+        base.transpose(1, 2),
+        base4.permute(&[2, 0, 3, 1]),
+        base.select(0, 1).select(1, 2).expand([4, k]),
+    ];
+    let wv = w.to_vec::<f32>().unwrap();
+    let bv = b.to_vec::<f32>().unwrap();
+    for x in views {
+        let shape = x.shape();
+        let xv = x.to_vec::<f32>().unwrap();
+        for bias in [None, Some(&b)] {
+            let y = F::linear(&x, &w, bias);
+            let mut want_shape = shape.clone();
+            *want_shape.last_mut().unwrap() = n;
+            assert_eq!(y.shape(), want_shape);
+            let got = y.to_vec::<f32>().unwrap();
+            for (r, row) in xv.chunks_exact(k).enumerate() {
+                for j in 0..n {
+                    let dot: f64 = (0..k).map(|c| row[c] as f64 * wv[j * k + c] as f64).sum();
+                    let want = dot + if bias.is_some() { bv[j] as f64 } else { 0.0 };
+                    // Quarter and eighth steps: every product and sum is exact in f32.
+                    assert_eq!(got[r * n + j] as f64, want, "{shape:?} row {r} col {j}");
+                }
+            }
+        }
+    }
+}

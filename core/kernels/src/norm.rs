@@ -339,19 +339,69 @@ pub fn batch_norm_inference<T: Float>(
             "a batch_norm operand is smaller than its shape",
         ));
     }
-    if inner == 0 {
+    if inner == 0 || c == 0 {
         return Ok(());
     }
-    let blocks = x[..numel]
-        .chunks_exact(inner)
-        .zip(out[..numel].chunks_exact_mut(inner));
-    for (k, (xs, os)) in blocks.enumerate() {
-        let (s, t) = (scale[k % c], shift[k % c]);
-        for (o, &v) in os.iter_mut().zip(xs) {
-            *o = T::of_f64(v.as_f64() * s + t);
+    let sample = c * inner;
+    let run = |first: usize, os: &mut [T]| -> Result<(), KernelError> {
+        let xs = &x[first * sample..first * sample + os.len()];
+        crate::wide(BatchNormPlanes {
+            x: xs,
+            c,
+            inner,
+            scale,
+            shift,
+            out: os,
+        });
+        Ok(())
+    };
+    // Samples split over the pool where there is enough work (an eager batch norm ran
+    // alone on one core while the other waited, slower at 2 threads than at 1).
+    let threads = crate::threads::num_threads();
+    if threads > 1 && numel >= 1 << 16 && outer > 1 {
+        return crate::threads::for_each_item_chunk(
+            &mut out[..numel],
+            outer,
+            sample,
+            threads,
+            &run,
+            || KernelError::new("a batch_norm worker thread failed"),
+        );
+    }
+    run(0, &mut out[..numel])
+}
+
+/// [`batch_norm_inference`]'s planes (whole samples), on the widest vectors.
+struct BatchNormPlanes<'a, T> {
+    x: &'a [T],
+    c: usize,
+    inner: usize,
+    scale: &'a [f64],
+    shift: &'a [f64],
+    out: &'a mut [T],
+}
+
+impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let BatchNormPlanes {
+            x,
+            c,
+            inner,
+            scale,
+            shift,
+            out,
+        } = self;
+        let blocks = x.chunks_exact(inner).zip(out.chunks_exact_mut(inner));
+        for (k, (xs, os)) in blocks.enumerate() {
+            let (s, t) = (scale[k % c], shift[k % c]);
+            for (o, &v) in os.iter_mut().zip(xs) {
+                *o = T::of_f64(v.as_f64() * s + t);
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

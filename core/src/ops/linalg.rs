@@ -563,8 +563,12 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
         .ok_or_else(|| OpError::new("linear has one result"))?;
     let x = a.input.storage_or_op_error()?;
     let w = a.weight.storage_or_op_error()?;
-    let y = match linear_prepacked(&x, &w)? {
-        Some(y) => y,
+    let bias = match &a.bias {
+        Some(b) => Some(b.storage_or_op_error()?),
+        None => None,
+    };
+    let y = match linear_prepacked(&x, &w, bias.as_ref())? {
+        Some(y) => return Ok(vec![y]),
         None => matmul_storage(&x, &super::shape::transpose_storage(&w, 0, 1))?,
     };
     match &a.bias {
@@ -584,31 +588,50 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
     }
 }
 
-/// `x @ w.t()` for f32 products, with the weight packed once per weight
+/// `x @ w.t() + bias` for f32 products, with the weight packed once per weight
 /// ([`super::prepack`]) instead of per call: the compiled runtime's function on the
-/// same packed panels, so the same bits. Products of fewer rows than [`gemm`] packs
-/// for take it too (the weight is packed once, not per call), and so the threads the
-/// packed product splits a large weight over: the interpreter's MLP at batch 1 ran
-/// one-threaded GEMV, 1.8× the compiled plan's time at 2 threads. `None` for the rest.
-fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError> {
-    let (Storage::F32(_), Storage::F32(wa)) = (x, w) else {
+/// same packed panels, with the bias as its initial value (added by the product, as the
+/// runtime's GEMM step adds it), so the same bits. Products of fewer rows than [`gemm`]
+/// packs for take it too (the weight is packed once, not per call), and so the threads
+/// the packed product splits a large weight over: the interpreter's MLP at batch 1 ran
+/// one-threaded GEMV, 1.8× the compiled plan's time at 2 threads. A strided input (a
+/// transpose before a projection) is read in place, one product per matrix of its
+/// last two dims (its copy to row-major was a third of a GroupNorm block's linear).
+/// `None` for the rest.
+fn linear_prepacked(
+    x: &Storage,
+    w: &Storage,
+    bias: Option<&Storage>,
+) -> Result<Option<Storage>, OpError> {
+    let (Storage::F32(xa), Storage::F32(wa)) = (x, w) else {
         return Ok(None);
     };
-    // A strided input (a transpose before a projection) is copied row-major once.
-    let x = x.contiguous();
-    let Storage::F32(xa) = &x else {
-        return Ok(None);
+    let bias = match bias {
+        None => None,
+        Some(Storage::F32(b)) if b.ndim() == 1 => b.as_slice(),
+        Some(_) => return Ok(None),
     };
-    let (Some(xs), [n, k]) = (xa.as_slice(), wa.shape()) else {
+    let ([n, k], Some((&k_x, lead))) = (wa.shape(), xa.shape().split_last()) else {
         return Ok(None);
     };
     let (n, k) = (*n, *k);
-    let rows = xa
-        .shape()
-        .split_last()
-        .map(|(_, lead)| lead.iter().product::<usize>());
-    let Some(m) = rows.filter(|&m| m >= 1 && n >= 8 && k >= 8 && xa.shape().last() == Some(&k))
-    else {
+    let m: usize = lead.iter().product();
+    if m == 0 || n < 8 || k < 8 || k_x != k || bias.is_some_and(|b| b.len() != n) {
+        return Ok(None);
+    }
+    // Views that are not one slice of memory (a broadcast) are copied row-major.
+    let copied;
+    let xa = match strided_matrices(xa) {
+        Some(_) => xa,
+        None => {
+            copied = x.contiguous();
+            match &copied {
+                Storage::F32(c) => c,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let Some(matrices) = strided_matrices(xa) else {
         return Ok(None);
     };
     let packed = super::prepack::packed_weight(wa)?;
@@ -616,13 +639,97 @@ fn linear_prepacked(x: &Storage, w: &Storage) -> Result<Option<Storage>, OpError
         .checked_mul(n)
         .ok_or_else(|| OpError::new("the product's size overflows"))?;
     let mut y = ferrex_kernels::try_filled(len, 0f32).map_err(|e| OpError(e.0))?;
-    ferrex_kernels::sgemm::gemm_packed(1.0, Mat::row_major(xs, m, k), &packed, 0.0, &mut y)
-        .map_err(|e| OpError(e.0))?;
+    if let Some(b) = bias {
+        y.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(b));
+    }
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    let rows = matrices.rows;
+    for (i, a) in matrices.iter().enumerate() {
+        let dst = &mut y[i * rows * n..(i + 1) * rows * n];
+        ferrex_kernels::sgemm::gemm_packed(1.0, a, &packed, beta, dst).map_err(|e| OpError(e.0))?;
+    }
     let mut shape = xa.shape().to_vec();
     if let Some(last) = shape.last_mut() {
         *last = n;
     }
     Ok(Storage::from_vec(&shape, y))
+}
+
+/// An array of rank ≥ 1 read as matrices of its last two dims (a vector as one row):
+/// its memory and, per matrix, where it starts and its row and column strides.
+struct StridedMatrices<'a> {
+    memory: &'a [f32],
+    /// Each matrix's first element in `memory`, in row-major order of the leading dims.
+    starts: Vec<usize>,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> StridedMatrices<'a> {
+    fn iter(&self) -> impl Iterator<Item = Mat<'a, f32>> + '_ {
+        self.starts.iter().map(|&at| Mat {
+            data: &self.memory[at..],
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        })
+    }
+}
+
+/// [`StridedMatrices`] of `a`: one matrix when its leading dims merge into rows (a
+/// row-major array), otherwise one per leading index. `None` for negative strides or
+/// memory that is not one slice.
+fn strided_matrices(a: &ndarray::ArcArray<f32, IxDyn>) -> Option<StridedMatrices<'_>> {
+    let memory = a.as_slice_memory_order()?;
+    let strides: Vec<usize> = a
+        .strides()
+        .iter()
+        .map(|&s| usize::try_from(s).ok())
+        .collect::<Option<_>>()?;
+    let shape = a.shape();
+    let rank = shape.len();
+    let cols = shape[rank - 1];
+    let cs = strides[rank - 1];
+    if let Some(s) = a.as_slice() {
+        let rows = s.len().checked_div(cols).unwrap_or(0);
+        return Some(StridedMatrices {
+            memory: s,
+            starts: vec![0],
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        });
+    }
+    let (rows, rs) = match rank {
+        1 => (1, 0),
+        _ => (shape[rank - 2], strides[rank - 2]),
+    };
+    let lead = &shape[..rank.saturating_sub(2)];
+    let count: usize = lead.iter().product();
+    let mut starts = Vec::with_capacity(count);
+    let mut idx = vec![0usize; lead.len()];
+    for _ in 0..count {
+        starts.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum());
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < lead[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Some(StridedMatrices {
+        memory,
+        starts,
+        rows,
+        cols,
+        rs: rs.max(1),
+        cs,
+    })
 }
 
 /// The product of `sizes` (`1` for none).
