@@ -7,8 +7,15 @@ use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 /// Elements per register.
 pub const CHUNK: usize = 256;
 
-/// Outputs smaller than this run on one thread.
+/// Outputs smaller than this run on one thread: below it, the other core's cache
+/// misses on data the caller just wrote cost more than the split saves (a GroupNorm
+/// block's 16K-element `relu` and `add` took 2.5–3.5× as long split).
 const PAR_MIN_ELEMS: usize = 1 << 16;
+
+/// The same bound for an in-place epilogue, whose data a convolution has just written
+/// split over the pool by samples: split alike, each core reads what it wrote (LeNet's
+/// first convolution, 27.6K outputs, gained a quarter of its time at 2 threads).
+const PAR_MIN_EPILOGUE: usize = 1 << 13;
 
 /// The pointwise functions and binary arithmetic a chain runs: the ones the ops' lowering
 /// hooks name, evaluated by the same `ferrex_kernels::pointwise` code as the eager kernels.
@@ -629,10 +636,19 @@ impl FusedProgram {
         }
         let out = &mut out[..numel];
         let threads = num_threads();
-        if numel < PAR_MIN_ELEMS && self.run_whole(inputs, out) {
+        let in_place = self
+            .instrs
+            .iter()
+            .any(|i| matches!(i, Instr::LoadOut { .. }));
+        let min_split = if in_place {
+            PAR_MIN_EPILOGUE
+        } else {
+            PAR_MIN_ELEMS
+        };
+        if (threads == 1 || numel < min_split) && self.run_whole(inputs, out) {
             return Ok(());
         }
-        if threads > 1 && numel >= PAR_MIN_ELEMS {
+        if threads > 1 && numel >= min_split {
             // Chunk-aligned pieces, one per thread of the pool.
             let chunks = numel.div_ceil(CHUNK);
             return for_each_item_chunk(
