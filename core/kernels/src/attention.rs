@@ -332,31 +332,30 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
         for r in 0..rows {
             let i = i0 + r;
             let row = &mut scores[r * bc..(r + 1) * bc];
-            for (x, s) in xs.iter_mut().zip(row.iter()) {
-                *x = s.as_f64();
-            }
-            if let Some((m, base)) = base {
-                let at = base + i * m.row + j0 * m.col;
-                for (jj, x) in xs.iter_mut().enumerate() {
-                    *x += m.data[at + jj * m.col].as_f64();
+            // Keys after position `i` (block columns from `i + 1 - j0`) when causal.
+            let from = if g.causal {
+                (i + 1).saturating_sub(j0).min(bc)
+            } else {
+                bc
+            };
+            let mask = base.map(|(m, base)| (m, base + i * m.row + j0 * m.col));
+            let f32_mask = mask.map(|(m, at)| T::as_f32(m.data).map(|d| (d, at, m.col)));
+            let stats = match (T::as_f32_mut(row), f32_mask) {
+                (Some(row), None | Some(Some(_))) => {
+                    exp_row_f32(row, f32_mask.flatten(), from, max[r])
                 }
-            }
-            if g.causal {
-                // Keys after position `i` (block columns from `i + 1 - j0`).
-                let from = (i + 1).saturating_sub(j0).min(bc);
-                xs[from..].fill(f64::NEG_INFINITY);
-            }
-            let new_max = max[r].max(fold8(xs, f64::NEG_INFINITY, |x| x, f64::max));
-            if new_max == f64::NEG_INFINITY {
-                row.iter_mut().for_each(|p| *p = T::ZERO);
+                (_, _) => exp_row_f64(row, xs, mask, from, max[r]),
+            };
+            let Some((new_max, total)) = stats else {
                 continue;
-            }
-            let correction = T::exp_at(max[r] - new_max);
-            for (p, x) in row.iter_mut().zip(xs.iter_mut()) {
-                *x = T::exp_at(*x - new_max);
-                *p = T::of_f64(*x);
-            }
-            let total = fold8(xs, 0.0, |x| x, |a, b| a + b);
+            };
+            // Nothing accumulated yet on the first block: no exponential of -inf (an
+            // exponential near the bottom of f32 takes a microcode assist, ~150 cycles).
+            let correction = if max[r] == f64::NEG_INFINITY {
+                0.0
+            } else {
+                T::exp_at(max[r] - new_max)
+            };
             if correction != 1.0 {
                 acc[r * g.ev..(r + 1) * g.ev]
                     .iter_mut()
@@ -366,6 +365,96 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             max[r] = new_max;
         }
     }
+}
+
+/// One row of a block's scores turned into unnormalised probabilities in place through
+/// f64 (`xs`, the row's scratch): [`exp_row_f32`] for any element type.
+fn exp_row_f64<T: Float>(
+    row: &mut [T],
+    xs: &mut [f64],
+    mask: Option<(&AttnMask<'_, T>, usize)>,
+    from: usize,
+    max: f64,
+) -> Option<(f64, f64)> {
+    for (x, s) in xs.iter_mut().zip(row.iter()) {
+        *x = s.as_f64();
+    }
+    if let Some((m, at)) = mask {
+        for (jj, x) in xs.iter_mut().enumerate() {
+            *x += m.data[at + jj * m.col].as_f64();
+        }
+    }
+    xs[from..].fill(f64::NEG_INFINITY);
+    let new_max = max.max(fold8(xs, f64::NEG_INFINITY, |x| x, f64::max));
+    if new_max == f64::NEG_INFINITY {
+        row.iter_mut().for_each(|p| *p = T::ZERO);
+        return None;
+    }
+    for (p, x) in row.iter_mut().zip(xs.iter_mut()) {
+        *x = T::exp_at(*x - new_max);
+        *p = T::of_f64(*x);
+    }
+    Some((new_max, fold8(xs, 0.0, |x| x, |a, b| a + b)))
+}
+
+/// One f32 row of a block's scores turned into unnormalised probabilities in place, as
+/// [`OnlineSoftmax`] does in f64 for other types: the mask added (`(data, first, step)`),
+/// keys from `from` masked out, the exponentials against the new running maximum (the
+/// previous `max` or the row's, returned with the row's sum). On 16 lanes in f32, as
+/// PyTorch's softmax: through f64 the conversions cost more than the exponentials (a
+/// third of a transformer block). `None`, the row zeroed, while every key so far is
+/// masked.
+#[inline(always)]
+fn exp_row_f32(
+    row: &mut [f32],
+    mask: Option<(&[f32], usize, usize)>,
+    from: usize,
+    max: f64,
+) -> Option<(f64, f64)> {
+    if let Some((data, at, step)) = mask {
+        for (jj, x) in row.iter_mut().enumerate() {
+            *x += data[at + jj * step];
+        }
+    }
+    row[from..].fill(f32::NEG_INFINITY);
+    let row_max = lanes16(row, f32::NEG_INFINITY, f32::max);
+    let new_max = max.max(f64::from(row_max));
+    if new_max == f64::NEG_INFINITY {
+        row.fill(0.0);
+        return None;
+    }
+    // The running maximum is one of the rows' f32 maxima: exact in f32.
+    let m = new_max as f32;
+    // Below e^-87 (subnormal, and a masked key's -inf) a probability is 0: an
+    // exponential whose result is subnormal takes a microcode assist per vector on x86
+    // (~150 cycles), which made a causal block's masked half its slowest part. NaN
+    // stays NaN.
+    const FLOOR: f32 = -87.0;
+    row.iter_mut().for_each(|x| {
+        let d = *x - m;
+        let e = crate::pointwise::exp_f32(if d < FLOOR { FLOOR } else { d });
+        *x = if d < FLOOR { 0.0 } else { e };
+    });
+    Some((new_max, f64::from(lanes16(row, 0.0, |a, b| a + b))))
+}
+
+/// `xs` folded over 16 interleaved lanes (one AVX-512 vector), then the lanes combined.
+#[inline(always)]
+fn lanes16(xs: &[f32], init: f32, combine: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = combine(*a, x);
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = combine(*a, x);
+    }
+    // A tree, not a chain of 16 dependent steps.
+    let c8: [f32; 8] = std::array::from_fn(|i| combine(acc[i], acc[i + 8]));
+    let c4: [f32; 4] = std::array::from_fn(|i| combine(c8[i], c8[i + 4]));
+    combine(combine(c4[0], c4[2]), combine(c4[1], c4[3]))
 }
 
 #[cfg(test)]
@@ -442,6 +531,45 @@ mod tests {
             attention(&q, &k, &v, Some(&m), &g, &mut got).unwrap();
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+            }
+        }
+    }
+
+    /// The f32 path (scores, mask and exponentials in f32) against the f64 formula: with
+    /// masks, causal blocks, several key blocks, and a scale so large that most
+    /// probabilities fall below e^-87 (taken as 0, where f32 is subnormal).
+    #[test]
+    fn f32_attention_matches_the_formula_in_f64() {
+        for (causal, s, scale) in [(false, 1100, 0.7), (true, 600, 0.7), (false, 40, 60.0)] {
+            let g = AttentionGeom {
+                batch: 2,
+                l: 70,
+                s,
+                e: 5,
+                ev: 3,
+                scale,
+                causal,
+            };
+            let q = data(g.batch * g.l * g.e, 1);
+            let k = data(g.batch * g.s * g.e, 2);
+            let v = data(g.batch * g.s * g.ev, 3);
+            let mask2: Vec<f64> = data(g.l * g.s, 4)
+                .iter()
+                .map(|x| if *x > 0.45 { f64::NEG_INFINITY } else { *x })
+                .collect();
+            let f32s = |x: &[f64]| x.iter().map(|v| *v as f32).collect::<Vec<f32>>();
+            let (q32, k32, v32, m32) = (f32s(&q), f32s(&k), f32s(&v), f32s(&mask2));
+            let back = |x: &[f32]| x.iter().map(|v| f64::from(*v)).collect::<Vec<f64>>();
+            let full: Vec<f64> = (0..g.batch).flat_map(|_| back(&m32)).collect();
+            let want = naive(&back(&q32), &back(&k32), &back(&v32), &g, &full);
+            let m = AttnMask::broadcast(&m32[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
+            let mut got = vec![0f32; want.len()];
+            attention(&q32, &k32, &v32, Some(&m), &g, &mut got).unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (f64::from(*a) - b).abs() < 2e-5,
+                    "{a} vs {b} ({causal} {s})"
+                );
             }
         }
     }
