@@ -279,7 +279,8 @@ impl PackedA {
             isa,
             rows: a.rows,
             cols: a.cols,
-            data: pack_all_a(isa, a)?,
+            // For products of many columns (one panel's take the 8-row tile in place).
+            data: pack_all_a(isa, a, usize::MAX)?,
         })
     }
 }
@@ -343,7 +344,7 @@ fn gemm_packed_on(
     let unit = if m < 4 {
         isa.wide(m)
     } else {
-        isa.np(isa.mr(m))
+        isa.np(tile_rows(isa, a, n))
     };
     let units = panels.div_ceil(unit);
     let threads = num_threads().min(units / 2);
@@ -374,7 +375,7 @@ fn gemm_packed_on(
     let shared = match (packed_a, m.checked_mul(k)) {
         (Some(_), _) => None,
         (None, Some(len)) if len <= SHARED_A_MAX && !reads_a_directly(isa, a, n) => {
-            Some(pack_all_a(isa, a)?)
+            Some(pack_all_a(isa, a, n)?)
         }
         _ => None,
     };
@@ -399,13 +400,25 @@ const SHARED_A_MAX: usize = 1 << 22;
 /// module's generated `forward`: 8 rows against one 16-column panel). Wide products
 /// (over 128 columns) keep packing, which their many panels amortise.
 fn reads_a_directly(isa: Isa, a: Mat<'_, f32>, n: usize) -> bool {
-    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || (isa.mr(a.rows) == 8 && n <= 8 * NR))
+    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || (tile_rows(isa, a, n) == 8 && n <= 8 * NR))
 }
 
-/// The row-block geometry of a product of `m` rows: rows per micro-panel and rows per
-/// packed block.
-fn a_blocks(isa: Isa, m: usize) -> (usize, usize) {
-    let mr = isa.mr(m);
+/// Rows of the main tile of a product of `a.rows >= 4` rows and `n` columns:
+/// [`Isa::mr`], or on AVX-512 the 8-row tile for a row-major A against one panel, which
+/// then reads A in place: packing A cost more than such a product (an MLP's last layer,
+/// 64×512 against 10 columns: 19 → 9 µs).
+fn tile_rows(isa: Isa, a: Mat<'_, f32>, n: usize) -> usize {
+    if isa == Isa::Avx512 && a.cs == 1 && n <= NR {
+        8
+    } else {
+        isa.mr(a.rows)
+    }
+}
+
+/// The row-block geometry of a product of `a` by `n` columns: rows per micro-panel and
+/// rows per packed block.
+fn a_blocks(isa: Isa, a: Mat<'_, f32>, n: usize) -> (usize, usize) {
+    let (m, mr) = (a.rows, tile_rows(isa, a, n));
     if m < 4 {
         (m, m)
     } else {
@@ -420,9 +433,9 @@ fn block_len(mc: usize, rows_per: usize, kc: usize) -> usize {
 
 /// All of `a` packed, block after block in the order [`run_panels`] reads them (k
 /// blocks outer, row blocks inner); the blocks are packed on the pool.
-fn pack_all_a(isa: Isa, a: Mat<'_, f32>) -> Result<Vec<f32>, KernelError> {
+fn pack_all_a(isa: Isa, a: Mat<'_, f32>, n: usize) -> Result<Vec<f32>, KernelError> {
     let (m, k) = (a.rows, a.cols);
-    let (rows_per, mc_max) = a_blocks(isa, m);
+    let (rows_per, mc_max) = a_blocks(isa, a, n);
     // (pc, kc, ic, mc) of each block, in reading order.
     let mut blocks = Vec::new();
     let mut pc = 0;
@@ -491,7 +504,7 @@ fn run_panels(
 ) {
     let (m, k) = (a.rows, a.cols);
     // Few rows: one micro-panel of all `m` rows and a wide tile; else `mr`-row panels.
-    let (rows_per, mc_max) = a_blocks(isa, m);
+    let (rows_per, mc_max) = a_blocks(isa, a, b.n);
     let direct = reads_a_directly(isa, a, b.n);
     let own_len = match (shared, direct) {
         (None, false) => block_len(mc_max, rows_per, k_block(k).min(k)),
@@ -1099,7 +1112,7 @@ mod tests {
         t
     }
 
-    const SHAPES: [(usize, usize, usize); 20] = [
+    const SHAPES: [(usize, usize, usize); 21] = [
         (8, 40, 80),
         (16, 30, 100),
         (32, 20, 50),
@@ -1122,6 +1135,8 @@ mod tests {
         // 8-row tiles over packed A (wider than the direct reads), depths not a multiple
         // of the packing's 16.
         (24, 37, 150),
+        // One panel: the 8-row tile reads A in place where the 14-row one would pack.
+        (40, 70, 10),
     ];
 
     /// The tile sets this CPU runs: each is tested, not only the one `gemm_packed`
@@ -1252,7 +1267,13 @@ mod tests {
     #[test]
     fn a_prepacked_left_operand_gives_the_same_bits() {
         // Tiles of 8 and 14 rows, A read in place (few columns), two k blocks.
-        for (m, k, n) in [(32, 288, 256), (40, 100, 50), (8, 20, 64), (3, 300, 40)] {
+        for (m, k, n) in [
+            (32, 288, 256),
+            (40, 100, 50),
+            (8, 20, 64),
+            (3, 300, 40),
+            (40, 100, 10),
+        ] {
             let (a, b) = (ints(m * k, 3), ints(k * n, 5));
             let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
             let am = Mat::row_major(&a, m, k);
