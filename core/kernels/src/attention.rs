@@ -503,27 +503,33 @@ mod tests {
             .collect()
     }
 
+    /// Two batches of 70 queries (two row blocks) against `s` keys, `q`, `k`, `v` and an
+    /// `[l, s]` mask (to be broadcast over the batch) with some entries -inf.
+    fn case(causal: bool, s: usize, scale: f64) -> (AttentionGeom, [Vec<f64>; 4]) {
+        let g = AttentionGeom {
+            batch: 2,
+            l: 70,
+            s,
+            e: 5,
+            ev: 3,
+            scale,
+            causal,
+        };
+        let q = data(g.batch * g.l * g.e, 1);
+        let k = data(g.batch * g.s * g.e, 2);
+        let v = data(g.batch * g.s * g.ev, 3);
+        let mask2: Vec<f64> = data(g.l * g.s, 4)
+            .iter()
+            .map(|x| if *x > 0.45 { f64::NEG_INFINITY } else { *x })
+            .collect();
+        (g, [q, k, v, mask2])
+    }
+
     #[test]
     fn blocked_online_softmax_matches_the_full_score_matrix() {
         // s > BLOCK_KEYS: three key blocks; l > BLOCK_ROWS: two row blocks.
         for (causal, s) in [(false, 1100), (true, 1100), (false, 7)] {
-            let g = AttentionGeom {
-                batch: 2,
-                l: 70,
-                s,
-                e: 5,
-                ev: 3,
-                scale: 0.7,
-                causal,
-            };
-            let q = data(g.batch * g.l * g.e, 1);
-            let k = data(g.batch * g.s * g.e, 2);
-            let v = data(g.batch * g.s * g.ev, 3);
-            // A [l, s] mask broadcast over the batch, some entries -inf.
-            let mask2: Vec<f64> = data(g.l * g.s, 4)
-                .iter()
-                .map(|x| if *x > 0.45 { f64::NEG_INFINITY } else { *x })
-                .collect();
+            let (g, [q, k, v, mask2]) = case(causal, s, 0.7);
             let full: Vec<f64> = (0..g.batch).flat_map(|_| mask2.clone()).collect();
             let want = naive(&q, &k, &v, &g, &full);
             let m = AttnMask::broadcast(&mask2[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
@@ -541,22 +547,7 @@ mod tests {
     #[test]
     fn f32_attention_matches_the_formula_in_f64() {
         for (causal, s, scale) in [(false, 1100, 0.7), (true, 600, 0.7), (false, 40, 60.0)] {
-            let g = AttentionGeom {
-                batch: 2,
-                l: 70,
-                s,
-                e: 5,
-                ev: 3,
-                scale,
-                causal,
-            };
-            let q = data(g.batch * g.l * g.e, 1);
-            let k = data(g.batch * g.s * g.e, 2);
-            let v = data(g.batch * g.s * g.ev, 3);
-            let mask2: Vec<f64> = data(g.l * g.s, 4)
-                .iter()
-                .map(|x| if *x > 0.45 { f64::NEG_INFINITY } else { *x })
-                .collect();
+            let (g, [q, k, v, mask2]) = case(causal, s, scale);
             let f32s = |x: &[f64]| x.iter().map(|v| *v as f32).collect::<Vec<f32>>();
             let (q32, k32, v32, m32) = (f32s(&q), f32s(&k), f32s(&v), f32s(&mask2));
             let back = |x: &[f32]| x.iter().map(|v| f64::from(*v)).collect::<Vec<f64>>();

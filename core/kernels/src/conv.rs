@@ -938,31 +938,55 @@ mod tests {
         out
     }
 
+    /// The geometry of a convolution of `[c_in, h, w]` inputs, its output size derived.
+    fn geometry(
+        [c_in, h, w]: [usize; 3],
+        c_out: usize,
+        groups: usize,
+        k: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 2],
+        dilation: [usize; 2],
+    ) -> ConvGeom {
+        let oh = ConvGeom::out_dim(h, k[0], stride[0], pad[0], dilation[0]).unwrap();
+        let ow = ConvGeom::out_dim(w, k[1], stride[1], pad[1], dilation[1]).unwrap();
+        ConvGeom {
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k[0],
+            kw: k[1],
+            stride,
+            pad,
+            dilation,
+            groups,
+            oh,
+            ow,
+        }
+    }
+
+    /// The same convolution of a batch of 2 in f32 with `bias` gives `want` (its f64
+    /// result without the bias) plus the bias, exactly: the data are small integers and
+    /// quarters.
+    fn assert_f32_with_bias(x: &[f64], wt: &[f64], bias: &[f64], g: &ConvGeom, want: &[f64]) {
+        let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+        let mut out = vec![f32::NAN; want.len()];
+        conv2d(&f(x), 2, &f(wt), Some(&f(bias)), g, &mut out).unwrap();
+        let l = g.oh * g.ow;
+        let want: Vec<f32> = want
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
+            .collect();
+        assert_eq!(out, want, "f32 {g:?}");
+    }
+
     #[test]
     fn grouped_strided_padded_dilated_conv_matches_the_direct_loops() {
         let (h, w) = (7, 6);
-        let geom = |c_out,
-                    groups,
-                    k: [usize; 2],
-                    stride: [usize; 2],
-                    pad: [usize; 2],
-                    dilation: [usize; 2]| {
-            let oh = ConvGeom::out_dim(h, k[0], stride[0], pad[0], dilation[0]).unwrap();
-            let ow = ConvGeom::out_dim(w, k[1], stride[1], pad[1], dilation[1]).unwrap();
-            ConvGeom {
-                c_in: 4,
-                h,
-                w,
-                c_out,
-                kh: k[0],
-                kw: k[1],
-                stride,
-                pad,
-                dilation,
-                groups,
-                oh,
-                ow,
-            }
+        let geom = |c_out, groups, k, stride, pad, dilation| {
+            geometry([4, h, w], c_out, groups, k, stride, pad, dilation)
         };
         // 6 and 16 output channels per group take f32's packed path; 3 the generic one.
         for g in [
@@ -984,16 +1008,7 @@ mod tests {
             conv2d(&x, 2, &wt, None, &g, &mut out).unwrap();
             assert_eq!(out, want, "{g:?}");
             // f32, with a bias: small integers and quarters, so exact in f32 too.
-            let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
-            let mut out = vec![f32::NAN; 2 * g.c_out * g.oh * g.ow];
-            conv2d(&f(&x), 2, &f(&wt), Some(&f(&bias)), &g, &mut out).unwrap();
-            let l = g.oh * g.ow;
-            let want: Vec<f32> = want
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
-                .collect();
-            assert_eq!(out, want, "f32 {g:?}");
+            assert_f32_with_bias(&x, &wt, &bias, &g, &want);
         }
     }
 
@@ -1005,24 +1020,7 @@ mod tests {
     fn depthwise_convolutions_match_the_direct_loops() {
         for (h, w) in [(5, 37), (4, 16), (3, 7)] {
             let geom =
-                |c_out, k: [usize; 2], stride: [usize; 2], pad: [usize; 2], dil: [usize; 2]| {
-                    let oh = ConvGeom::out_dim(h, k[0], stride[0], pad[0], dil[0]).unwrap();
-                    let ow = ConvGeom::out_dim(w, k[1], stride[1], pad[1], dil[1]).unwrap();
-                    ConvGeom {
-                        c_in: 3,
-                        h,
-                        w,
-                        c_out,
-                        kh: k[0],
-                        kw: k[1],
-                        stride,
-                        pad,
-                        dilation: dil,
-                        groups: 3,
-                        oh,
-                        ow,
-                    }
-                };
+                |c_out, k, stride, pad, dil| geometry([3, h, w], c_out, 3, k, stride, pad, dil);
             for g in [
                 geom(3, [3, 3], [1, 1], [1, 1], [1, 1]),
                 geom(6, [3, 3], [1, 1], [1, 1], [1, 1]),
@@ -1042,16 +1040,7 @@ mod tests {
                 let mut out = vec![f64::NAN; want.len()];
                 conv2d(&x, 2, &wt, None, &g, &mut out).unwrap();
                 assert_eq!(out, want, "{h}x{w} {g:?}");
-                let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
-                let mut out = vec![f32::NAN; want.len()];
-                conv2d(&f(&x), 2, &f(&wt), Some(&f(&bias)), &g, &mut out).unwrap();
-                let l = g.oh * g.ow;
-                let want: Vec<f32> = want
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v + bias[i / l % g.c_out]) as f32)
-                    .collect();
-                assert_eq!(out, want, "f32 {h}x{w} {g:?}");
+                assert_f32_with_bias(&x, &wt, &bias, &g, &want);
             }
         }
     }
