@@ -281,14 +281,8 @@ fn gather(input: &Input, start: usize, dst: &mut [f32]) {
             let (out_shape, strides) = (&sizes[..], &steps[..]);
             let rank = out_shape.len();
             // The multi-index of `start`, then an odometer over the innermost dim.
-            let mut idx = Dims::zeros(rank);
-            let mut rem = start;
-            for d in (0..rank).rev() {
-                let size = out_shape[d].max(1);
-                idx[d] = rem % size;
-                rem /= size;
-            }
-            let mut offset: usize = idx.iter().zip(strides.iter()).map(|(i, s)| i * s).sum();
+            let mut idx = multi_index(out_shape, start);
+            let mut offset = input_offset(&idx, strides);
             let inner = out_shape.last().copied().unwrap_or(1).max(1);
             let inner_stride = strides.last().copied().unwrap_or(0);
             let mut done = 0;
@@ -324,6 +318,23 @@ fn gather(input: &Input, start: usize, dst: &mut [f32]) {
     }
 }
 
+/// The multi-index of flat (row-major) element `flat` of `sizes`.
+fn multi_index(sizes: &[usize], flat: usize) -> Dims {
+    let mut idx = Dims::zeros(sizes.len());
+    let mut rem = flat;
+    for (i, &size) in idx.iter_mut().zip(sizes).rev() {
+        let size = size.max(1);
+        *i = rem % size;
+        rem /= size;
+    }
+    idx
+}
+
+/// The input element a multi-index reads, by the access's steps.
+fn input_offset(idx: &[usize], steps: &[usize]) -> usize {
+    idx.iter().zip(steps).map(|(i, s)| i * s).sum()
+}
+
 /// The shortest run of one per-channel value that a chunk is cut to end at (shorter
 /// runs are gathered as values).
 const MIN_CONST_RUN: usize = 64;
@@ -355,13 +366,7 @@ fn chunk_view(inputs: &[Input], index: usize, start: usize, n: usize) -> Option<
             if inner == 0 || start % inner + n > inner || step > 1 {
                 return None;
             }
-            // The input offset of `start`.
-            let (mut rem, mut at) = (start, 0);
-            for (&size, &st) in sizes.iter().zip(steps.iter()).rev() {
-                let size = size.max(1);
-                at += (rem % size) * st;
-                rem /= size;
-            }
+            let at = input_offset(&multi_index(sizes, start), steps);
             match step {
                 0 => input.data.get(at).map(|&c| Held::Const(c)),
                 _ => Some(Held::Input { input: index, at }),

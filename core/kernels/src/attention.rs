@@ -6,7 +6,7 @@
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
-use crate::wide::fold8;
+use crate::wide::{fold16, fold8};
 use crate::KernelError;
 
 /// Query rows per block.
@@ -417,7 +417,7 @@ fn exp_row_f32(
         }
     }
     row[from..].fill(f32::NEG_INFINITY);
-    let row_max = lanes16(row, f32::NEG_INFINITY, f32::max);
+    let row_max = fold16(row, f32::NEG_INFINITY, f32::max);
     let new_max = max.max(f64::from(row_max));
     if new_max == f64::NEG_INFINITY {
         row.fill(0.0);
@@ -435,26 +435,7 @@ fn exp_row_f32(
         let e = crate::pointwise::exp_f32(if d < FLOOR { FLOOR } else { d });
         *x = if d < FLOOR { 0.0 } else { e };
     });
-    Some((new_max, f64::from(lanes16(row, 0.0, |a, b| a + b))))
-}
-
-/// `xs` folded over 16 interleaved lanes (one AVX-512 vector), then the lanes combined.
-#[inline(always)]
-fn lanes16(xs: &[f32], init: f32, combine: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 16];
-    let mut chunks = xs.chunks_exact(16);
-    for c in &mut chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a = combine(*a, x);
-        }
-    }
-    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = combine(*a, x);
-    }
-    // A tree, not a chain of 16 dependent steps.
-    let c8: [f32; 8] = std::array::from_fn(|i| combine(acc[i], acc[i + 8]));
-    let c4: [f32; 4] = std::array::from_fn(|i| combine(c8[i], c8[i + 4]));
-    combine(combine(c4[0], c4[2]), combine(c4[1], c4[3]))
+    Some((new_max, f64::from(fold16(row, 0.0, |a, b| a + b))))
 }
 
 #[cfg(test)]

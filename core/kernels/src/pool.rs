@@ -55,19 +55,19 @@ fn max_pool_plane<T: Float>(
         if (k0, k1, s0, s1) == (2, 2, 2, 2) {
             // The usual 2×2 pooling, straight from its two input rows (small planes spent
             // more on the column pass's setup than on the maxima).
+            #[cfg(target_arch = "x86_64")]
+            let avx512 = crate::sgemm::uses_avx512();
             for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
                 let r0 = &x[2 * oy * w..][..2 * ow];
                 let r1 = &x[(2 * oy + 1) * w..][..2 * ow];
                 #[cfg(target_arch = "x86_64")]
-                if let (Some(r0), Some(r1), Some(o)) =
-                    (T::as_f32(r0), T::as_f32(r1), T::as_f32_mut(out_row))
+                if let (true, Some(r0), Some(r1), Some(o)) =
+                    (avx512, T::as_f32(r0), T::as_f32(r1), T::as_f32_mut(out_row))
                 {
-                    if std::is_x86_feature_detected!("avx512f") {
-                        // SAFETY: AVX-512F is present; `r0` and `r1` hold `2 * ow`
-                        // floats and `o` holds `ow` (the row `out_row` of `ow`).
-                        unsafe { pool_2x2_row_avx512(r0, r1, o) };
-                        continue;
-                    }
+                    // SAFETY: AVX-512F is present; `r0` and `r1` hold `2 * ow` floats
+                    // and `o` holds `ow` (the row `out_row` of `ow`).
+                    unsafe { pool_2x2_row_avx512(r0, r1, o) };
+                    continue;
                 }
                 for (ox, o) in out_row.iter_mut().enumerate() {
                     let top = nan_max(r0[2 * ox], r0[2 * ox + 1]);

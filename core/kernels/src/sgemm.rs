@@ -599,12 +599,12 @@ fn pack_a(
             }
             continue;
         }
-        if a.cs == 1 && q * rows + rows <= mc {
+        // Whole row-major panels of the AVX-512 tiles' heights: through a register block.
+        if a.cs == 1 && q * rows + rows <= mc && matches!(rows, 8 | 14) {
             let first = (i0 + q * rows) * a.rs + p0;
             match rows {
                 14 => pack_full_rows::<14>(a, first, kc, panel),
-                8 => pack_full_rows::<8>(a, first, kc, panel),
-                _ => pack_full_rows_any(a, first, kc, rows, panel),
+                _ => pack_full_rows::<8>(a, first, kc, panel),
             }
             continue;
         }
@@ -655,15 +655,6 @@ fn pack_full_rows<const R: usize>(a: Mat<'_, f32>, first: usize, kc: usize, pane
     for (kk, dst) in dsts.into_remainder().chunks_exact_mut(R).enumerate() {
         for (r, v) in dst.iter_mut().enumerate() {
             *v = a.data[first + r * a.rs + kb + kk];
-        }
-    }
-}
-
-/// [`pack_full_rows`] for any number of rows.
-fn pack_full_rows_any(a: Mat<'_, f32>, first: usize, kc: usize, rows: usize, panel: &mut [f32]) {
-    for (kk, dst) in panel[..kc * rows].chunks_exact_mut(rows).enumerate() {
-        for (r, v) in dst.iter_mut().enumerate() {
-            *v = a.data[first + r * a.rs + kk];
         }
     }
 }

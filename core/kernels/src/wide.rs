@@ -98,6 +98,25 @@ pub fn fold8(
     )
 }
 
+/// [`fold8`] for f32 on 16 interleaved lanes (one AVX-512 vector), the lanes then
+/// combined as a tree (a chain of 16 dependent steps was a third of a short row's time).
+#[inline(always)]
+pub fn fold16(xs: &[f32], init: f32, combine: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = combine(*a, x);
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = combine(*a, x);
+    }
+    let c8: [f32; 8] = std::array::from_fn(|i| combine(acc[i], acc[i + 8]));
+    let c4: [f32; 4] = std::array::from_fn(|i| combine(c8[i], c8[i + 4]));
+    combine(combine(c4[0], c4[2]), combine(c4[1], c4[3]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

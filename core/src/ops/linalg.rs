@@ -621,18 +621,18 @@ fn linear_prepacked(
     }
     // Views that are not one slice of memory (a broadcast) are copied row-major.
     let copied;
-    let xa = match strided_matrices(xa) {
-        Some(_) => xa,
+    let matrices = match strided_matrices(xa) {
+        Some(m) => m,
         None => {
             copied = x.contiguous();
-            match &copied {
-                Storage::F32(c) => c,
-                _ => return Ok(None),
-            }
+            let Some(m) = (match &copied {
+                Storage::F32(c) => strided_matrices(c),
+                _ => None,
+            }) else {
+                return Ok(None);
+            };
+            m
         }
-    };
-    let Some(matrices) = strided_matrices(xa) else {
-        return Ok(None);
     };
     let packed = super::prepack::packed_weight(wa)?;
     let len = m

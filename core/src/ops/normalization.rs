@@ -22,7 +22,7 @@ fn f64_data(s: &Storage) -> Vec<f64> {
 fn from_f64(shape: &[usize], data: Vec<f64>, dtype: DType, op: &str) -> Result<Storage, OpError> {
     Ok(with_float_dtype!(dtype, op, T => {
         let v: Vec<T> = data.into_iter().map(T::from_f64).collect();
-        Storage::from_vec(shape, v).ok_or_else(|| OpError(format!("{op}: output shape")))?
+        typed_storage(shape, v, op)?
     }))
 }
 
@@ -474,7 +474,7 @@ fn batch_norm_compute(a: &BatchNormCall, dtype: DType) -> Result<Storage, OpErro
         let mut out = try_filled(xs.len(), T::default()).map_err(|e| OpError(e.0))?;
         ferrex_kernels::norm::batch_norm_inference(xs, [outer, c, inner], &scale, &shift, &mut out)
             .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
-        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("batch_norm: output shape"))?
+        typed_storage(&shape, out, "batch_norm")?
     }))
 }
 
