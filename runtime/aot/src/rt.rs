@@ -34,7 +34,7 @@ pub fn packed_panels(
     let len = len.and_then(|v| v.checked_mul(ferrex_kernels::sgemm::NR));
     let len = len.ok_or_else(|| RunError::Malformed(format!("a [{k}, {n}] weight overflows")))?;
     let data = f32_le(prepacked, offset, len)?;
-    PackedB::from_panels(k, n, data).map_err(|e| RunError::Malformed(e.to_string()))
+    PackedB::from_panels(k, n, &data).map_err(|e| RunError::Malformed(e.to_string()))
 }
 
 /// `numel` little-endian f32 values stored at `offset` of the embedded archive, decoded
