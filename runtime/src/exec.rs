@@ -367,13 +367,6 @@ impl Run<'_> {
         let len = m * n;
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let out = &mut buf[..len];
-        let beta = match g.init {
-            Some((init, beta)) => {
-                self.gemm_init(init, beta, [m, n], out, arena)?;
-                1.0
-            }
-            None => 0.0,
-        };
         let am = Mat {
             data: &a,
             rows: m,
@@ -381,10 +374,23 @@ impl Run<'_> {
             rs: k,
             cs: 1,
         };
-        match &g.b {
-            GemmB::Packed(p, _) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
-            GemmB::Dynamic(_) => {
-                kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
+        // A bias row of a packed product is added where the product stores (the same
+        // bits as copying it into `out` first, without that copy).
+        if let (GemmB::Packed(p, _), Some(row)) = (&g.b, self.bias_row(g.init, n, arena)?) {
+            kernels::gemm_packed_bias(g.alpha, am, p, &row, out)?;
+        } else {
+            let beta = match g.init {
+                Some((init, beta)) => {
+                    self.gemm_init(init, beta, [m, n], out, arena)?;
+                    1.0
+                }
+                None => 0.0,
+            };
+            match &g.b {
+                GemmB::Packed(p, _) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
+                GemmB::Dynamic(_) => {
+                    kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
+                }
             }
         }
         if let Some(e) = &g.epilogue {
@@ -426,6 +432,28 @@ impl Run<'_> {
                 Ok((data, shape[1]))
             }
         }
+    }
+
+    /// `beta * init` as one row of `n` floats, when `init` is a bias of `n` values (shape
+    /// `[n]` or `[1, n]`); `None` for no init or any other broadcast.
+    fn bias_row<'s>(
+        &'s self,
+        init: Option<(Operand, f32)>,
+        n: usize,
+        arena: &'s Arena,
+    ) -> Result<Option<Cow<'s, [f32]>>, String> {
+        let Some((init, beta)) = init else {
+            return Ok(None);
+        };
+        let (d, s) = self.data(init, arena)?;
+        if !(s == [n] || s == [1, n]) || d.len() != n {
+            return Ok(None);
+        }
+        Ok(Some(if beta == 1.0 {
+            d
+        } else {
+            Cow::Owned(d.iter().map(|v| v * beta).collect())
+        }))
     }
 
     /// Writes `beta * init`, broadcast to `[m, n]`, into `out` (`addmm`'s bias).

@@ -285,7 +285,28 @@ pub fn gemm_packed(
     beta: f32,
     c: &mut [f32],
 ) -> Result<(), KernelError> {
-    gemm_packed_on(Isa::get(), alpha, a, b, beta, c, None)
+    gemm_packed_on(Isa::get(), alpha, a, b, beta, None, c, None)
+}
+
+/// `c = alpha * a @ b + bias`, the row `bias` (`n` floats) added to every row of the
+/// product as [`gemm_packed`] with `c` holding copies of it and `beta = 1` would (the
+/// same bits), without that copy: the first k block adds it where it stores. A linear
+/// layer's bias.
+pub fn gemm_packed_bias(
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    bias: &[f32],
+    c: &mut [f32],
+) -> Result<(), KernelError> {
+    if bias.len() != b.n {
+        return Err(KernelError(format!(
+            "a bias of {} values for a product of {} columns",
+            bias.len(),
+            b.n
+        )));
+    }
+    gemm_packed_on(Isa::get(), alpha, a, b, 1.0, Some(bias), c, None)
 }
 
 /// A left operand `[m, k]` packed once in the tiles' micro-panels, for many products
@@ -331,7 +352,16 @@ pub fn gemm_packed_a(
             "the packed left operand is not the product's",
         ));
     }
-    gemm_packed_on(packed_a.isa, alpha, a, b, beta, c, Some(&packed_a.data))
+    gemm_packed_on(
+        packed_a.isa,
+        alpha,
+        a,
+        b,
+        beta,
+        None,
+        c,
+        Some(&packed_a.data),
+    )
 }
 
 /// Weights of at least this many floats are split over threads even for products of
@@ -346,6 +376,7 @@ fn gemm_packed_on(
     a: Mat<'_, f32>,
     b: &PackedB,
     beta: f32,
+    bias: Option<&[f32]>,
     c: &mut [f32],
     packed_a: Option<&[f32]>,
 ) -> Result<(), KernelError> {
@@ -367,8 +398,12 @@ fn gemm_packed_on(
     }
     let c = &mut c[..m * n];
     if k == 0 {
-        c.iter_mut()
-            .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta });
+        match bias {
+            Some(row) => c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row)),
+            None => c
+                .iter_mut()
+                .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta }),
+        }
         return Ok(());
     }
     let panels = n.div_ceil(NR);
@@ -391,6 +426,7 @@ fn gemm_packed_on(
             a,
             b,
             beta,
+            bias,
             CPtr(c.as_mut_ptr()),
             0..panels,
             packed_a,
@@ -413,7 +449,7 @@ fn gemm_packed_on(
     };
     let shared = packed_a.or(shared.as_deref());
     let ok = for_each_range(&ranges, |_, r| {
-        run_panels(isa, alpha, a, b, beta, ptr, r, shared);
+        run_panels(isa, alpha, a, b, beta, bias, ptr, r, shared);
     });
     if ok {
         Ok(())
@@ -530,6 +566,7 @@ fn run_panels(
     a: Mat<'_, f32>,
     b: &PackedB,
     beta: f32,
+    bias: Option<&[f32]>,
     c: CPtr,
     panels: std::ops::Range<usize>,
     shared: Option<&[f32]>,
@@ -546,7 +583,12 @@ fn run_panels(
         let (mut at, mut pc) = (0, 0);
         while pc < k {
             let kc = k_block(k).min(k - pc);
-            let beta_here = if pc == 0 { beta } else { 1.0 };
+            // The first k block adds the bias row or `beta * c`; later ones their sum.
+            let (beta_here, first_bias) = match bias {
+                Some(row) if pc == 0 => (1.0, row.as_ptr()),
+                _ if pc == 0 => (beta, std::ptr::null()),
+                _ => (1.0, std::ptr::null()),
+            };
             let mut ic = 0;
             while ic < m {
                 let mc = mc_max.min(m - ic);
@@ -567,6 +609,8 @@ fn run_panels(
                     lda: a.rs,
                     alpha,
                     beta: beta_here,
+                    src_ld: if first_bias.is_null() { b.n } else { 0 },
+                    bias: first_bias,
                 };
                 if m < 4 {
                     few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
@@ -709,6 +753,24 @@ struct Tile {
     lda: usize,
     alpha: f32,
     beta: f32,
+    /// Floats between the rows of what `beta` scales ([`Operands::src`]): `ldc` for `c`
+    /// itself, 0 for a bias row.
+    src_ld: usize,
+    /// A bias row (`n` floats, already scaled) that the first k block adds in place of
+    /// `beta * c`, or null.
+    bias: *const f32,
+}
+
+impl Tile {
+    /// What `beta` scales for the tile at `c` (column `j0`): the bias row's columns from
+    /// `j0`, or `c` itself.
+    fn src(&self, c: *mut f32, j0: usize) -> *const f32 {
+        if self.bias.is_null() {
+            c
+        } else {
+            self.bias.wrapping_add(j0)
+        }
+    }
 }
 
 /// One block of A's rows as the tiles read it.
@@ -745,6 +807,9 @@ struct Operands {
     b: *const f32,
     pstride: usize,
     c: *mut f32,
+    /// The tile of the term `beta` scales: `c` itself, or a bias row (rows
+    /// `t.src_ld` apart, the same for every row).
+    src: *const f32,
     mr: usize,
     nr: usize,
     /// Weights the next tile column will read, prefetched into L2 by this tile: at each
@@ -797,12 +862,14 @@ fn many_rows(
         while ir < mc {
             let mr = rows.min(mc - ir);
             let first = (ir / rows) * share;
+            let corner = c.0.wrapping_add((ic + ir) * n + j0);
             let ops = Operands {
                 a: apack.at_row(ir, t),
                 b: b.floats()[boff..].as_ptr(),
                 pstride: k * NR,
                 // In bounds: (ic + ir) < m and j0 < n, so the offset is inside `c`.
-                c: c.0.wrapping_add((ic + ir) * n + j0),
+                c: corner,
+                src: t.src(corner, j0),
                 mr,
                 nr: (np * NR).min(n - j0),
                 pf: next.wrapping_add(first * NR),
@@ -844,11 +911,13 @@ fn few_rows(
     while p < panels.end {
         let np = if p + wide <= panels.end { wide } else { 1 };
         let j0 = p * NR;
+        let corner = c.0.wrapping_add(ic * n + j0);
         let ops = Operands {
             a: apack.at_row(0, t),
             b: b.floats()[(p * k + pc) * NR..].as_ptr(),
             pstride: k * NR,
-            c: c.0.wrapping_add(ic * n + j0),
+            c: corner,
+            src: t.src(corner, j0),
             mr: mc,
             nr: (np * NR).min(n - j0),
             pf: std::ptr::null(),
@@ -921,9 +990,13 @@ unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
             // SAFETY: r < mr and j < nr: inside the tile the caller vouched for.
             let cp = unsafe { o.c.add(r * t.ldc + j) };
             let v = t.alpha * acc[r * width + j];
-            // SAFETY: as above.
+            // SAFETY: as above (`src` is `c` or a bias row of the tile's columns).
             unsafe {
-                *cp = if t.beta == 0.0 { v } else { v + t.beta * *cp };
+                *cp = if t.beta == 0.0 {
+                    v
+                } else {
+                    v + t.beta * *o.src.add(r * t.src_ld + j)
+                };
             }
         }
     }
@@ -1007,7 +1080,11 @@ mod avx2 {
                         _mm256_mul_ps(al, *a)
                     } else {
                         // SAFETY: as above.
-                        _mm256_fmadd_ps(be, unsafe { _mm256_loadu_ps(cp) }, _mm256_mul_ps(al, *a))
+                        _mm256_fmadd_ps(
+                            be,
+                            unsafe { _mm256_loadu_ps(o.src.add(r * t.src_ld + v * 8)) },
+                            _mm256_mul_ps(al, *a),
+                        )
                     };
                     // SAFETY: as above.
                     unsafe { _mm256_storeu_ps(cp, out) };
@@ -1168,7 +1245,7 @@ mod avx512 {
                     // SAFETY: as above.
                     _ => _mm512_fmadd_ps(
                         be,
-                        unsafe { _mm512_maskz_loadu_ps(mask, cp) },
+                        unsafe { _mm512_maskz_loadu_ps(mask, o.src.add(r * t.src_ld + q * NR)) },
                         _mm512_mul_ps(al, *a),
                     ),
                 };
@@ -1218,6 +1295,46 @@ mod tests {
             .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 7) % 7)
             .map(|v| v as f32 - 3.0)
             .collect()
+    }
+
+    /// A bias row added by the product's first k block gives the bits of the bias copied
+    /// into every row of `c` and added with `beta = 1`: few rows, the 8- and 14-row
+    /// tiles, partial panels, one and several k blocks, threads, alpha != 1, no depth.
+    #[test]
+    fn bias_row_is_the_copied_bias() {
+        for (m, k, n) in [
+            (1, 7, 10),
+            (2, 300, 33),
+            (3, 600, 130),
+            (5, 1, 17),
+            (8, 600, 100),
+            (20, 64, 16),
+            (40, 700, 48),
+            (64, 600, 512),
+            (6, 0, 20),
+        ] {
+            let a = ints(m * k, 1);
+            let b = ints(k * n, 2);
+            let bias: Vec<f32> = ints(n, 3).iter().map(|v| v * 0.37).collect();
+            let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            let am = Mat::row_major(&a, m, k);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for (isa, alpha) in isas().into_iter().flat_map(|i| [(i, 1.0), (i, 0.5)]) {
+                let mut want: Vec<f32> = bias.iter().copied().cycle().take(m * n).collect();
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, None, &mut want, None).unwrap();
+                let mut got = vec![f32::NAN; m * n];
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, Some(&bias), &mut got, None).unwrap();
+                assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n} {isa:?} alpha {alpha}");
+            }
+            let mut got = vec![f32::NAN; m * n];
+            gemm_packed_bias(1.0, am, &packed, &bias, &mut got).unwrap();
+            let mut want: Vec<f32> = bias.iter().copied().cycle().take(m * n).collect();
+            gemm_packed(1.0, am, &packed, 1.0, &mut want).unwrap();
+            assert_eq!(bits(&got), bits(&want));
+            let short =
+                gemm_packed_bias(1.0, Mat::row_major(&a, m, k), &packed, &bias[1..], &mut []);
+            assert!(short.is_err());
+        }
     }
 
     /// Packed A has its documented layout (row `r`, depth `kk` of micro-panel `q` at
@@ -1351,7 +1468,7 @@ mod tests {
                 for isa in isas() {
                     let mut c = c0.clone();
                     let am = Mat::row_major(&a, m, k);
-                    gemm_packed_on(isa, alpha, am, &packed, beta, &mut c, None).unwrap();
+                    gemm_packed_on(isa, alpha, am, &packed, beta, None, &mut c, None).unwrap();
                     assert_eq!(c, want, "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}");
                 }
             }
@@ -1519,6 +1636,8 @@ mod tests {
                 lda: k,
                 alpha: 1.0,
                 beta: 0.0,
+                src_ld: n,
+                bias: std::ptr::null(),
             };
             for p0 in (0..n.div_ceil(NR)).step_by(2) {
                 let np = 2.min(n.div_ceil(NR) - p0);
@@ -1527,6 +1646,7 @@ mod tests {
                     b: packed.floats()[p0 * k * NR..].as_ptr(),
                     pstride: k * NR,
                     c: c[p0 * NR..].as_mut_ptr(),
+                    src: c[p0 * NR..].as_ptr(),
                     mr: rows,
                     nr: (np * NR).min(n - p0 * NR),
                     pf: std::ptr::null(),

@@ -639,14 +639,15 @@ fn linear_prepacked(
         .checked_mul(n)
         .ok_or_else(|| OpError::new("the product's size overflows"))?;
     let mut y = ferrex_kernels::try_filled(len, 0f32).map_err(|e| OpError(e.0))?;
-    if let Some(b) = bias {
-        y.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(b));
-    }
-    let beta = if bias.is_some() { 1.0 } else { 0.0 };
     let rows = matrices.rows;
     for (i, a) in matrices.iter().enumerate() {
         let dst = &mut y[i * rows * n..(i + 1) * rows * n];
-        ferrex_kernels::sgemm::gemm_packed(1.0, a, &packed, beta, dst).map_err(|e| OpError(e.0))?;
+        match bias {
+            // The bias added where the product stores, not copied into `y` first.
+            Some(b) => ferrex_kernels::gemm_packed_bias(1.0, a, &packed, b, dst),
+            None => ferrex_kernels::gemm_packed(1.0, a, &packed, 0.0, dst),
+        }
+        .map_err(|e| OpError(e.0))?;
     }
     let mut shape = xa.shape().to_vec();
     if let Some(last) = shape.last_mut() {
