@@ -374,27 +374,36 @@ impl Run<'_> {
             rs: k,
             cs: 1,
         };
-        // A bias row of a packed product is added where the product stores (the same
-        // bits as copying it into `out` first, without that copy).
-        if let (GemmB::Packed(p, _), Some(row)) = (&g.b, self.bias_row(g.init, n, arena)?) {
-            kernels::gemm_packed_bias(g.alpha, am, p, &row, out)?;
-        } else {
-            let beta = match g.init {
-                Some((init, beta)) => {
-                    self.gemm_init(init, beta, [m, n], out, arena)?;
-                    1.0
-                }
-                None => 0.0,
-            };
-            match &g.b {
-                GemmB::Packed(p, _) => kernels::gemm_packed(g.alpha, am, p, beta, out)?,
-                GemmB::Dynamic(_) => {
-                    kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
+        let init = |out: &mut [f32]| match g.init {
+            Some((init, beta)) => self.gemm_init(init, beta, [m, n], out, arena).map(|()| 1.0),
+            None => Ok(0.0),
+        };
+        match &g.b {
+            GemmB::Packed(p, _) => {
+                // A bias row and a ReLU epilogue are applied where the tiles store: the
+                // bits of doing them around the product, without their passes over `out`.
+                let relu = g
+                    .epilogue
+                    .as_ref()
+                    .is_some_and(|e| e.prog.is_relu_of_output());
+                let bias = self.bias_row(g.init, n, arena)?;
+                let beta = if bias.is_some() { 1.0 } else { init(out)? };
+                let epilogue = kernels::GemmEpilogue {
+                    bias: bias.as_deref(),
+                    relu,
+                };
+                kernels::gemm_packed_epilogue(g.alpha, am, p, beta, epilogue, out)?;
+                if let Some(e) = g.epilogue.as_ref().filter(|_| !relu) {
+                    self.epilogue(e, &shape, out, arena)?;
                 }
             }
-        }
-        if let Some(e) = &g.epilogue {
-            self.epilogue(e, &shape, out, arena)?;
+            GemmB::Dynamic(_) => {
+                let beta = init(out)?;
+                kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
+                if let Some(e) = &g.epilogue {
+                    self.epilogue(e, &shape, out, arena)?;
+                }
+            }
         }
         Ok(shape)
     }

@@ -458,6 +458,16 @@ impl<'a> OtherRegs<'a> {
 }
 
 impl FusedProgram {
+    /// Whether the program is ReLU of the output itself and nothing else: a product's
+    /// tiles can apply it as they store ([`ferrex_kernels::GemmEpilogue`]).
+    pub fn is_relu_of_output(&self) -> bool {
+        matches!(
+            self.instrs.as_slice(),
+            [Instr::LoadOut { dst: r }, Instr::Unary { dst, op: UnOp::Relu, a }]
+                if a == r && *dst == self.out
+        )
+    }
+
     /// The program as one loop over whole slices where it is a single operation on
     /// inputs read in order — `a + b` of two same-shape inputs, an activation of one, an
     /// activation epilogue on the output itself — with no registers and no copies

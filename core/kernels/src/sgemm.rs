@@ -16,6 +16,12 @@ use crate::gemm::Mat;
 use crate::threads::{for_each_range, has_avx2_fma, num_threads, split_ranges, PAR_MIN_MACS};
 use crate::KernelError;
 
+/// ReLU as the elementwise kernel computes it in f32 (NaN and -0 kept).
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    crate::pointwise::Unary::Relu.eval_f32(x)
+}
+
 /// Columns per packed panel (two 8-lane vectors).
 pub const NR: usize = 16;
 /// The most rows of any micro-kernel's tile.
@@ -285,28 +291,48 @@ pub fn gemm_packed(
     beta: f32,
     c: &mut [f32],
 ) -> Result<(), KernelError> {
-    gemm_packed_on(Isa::get(), alpha, a, b, beta, None, c, None)
+    gemm_packed_on(
+        Isa::get(),
+        alpha,
+        a,
+        b,
+        beta,
+        GemmEpilogue::default(),
+        c,
+        None,
+    )
 }
 
-/// `c = alpha * a @ b + bias`, the row `bias` (`n` floats) added to every row of the
-/// product as [`gemm_packed`] with `c` holding copies of it and `beta = 1` would (the
-/// same bits), without that copy: the first k block adds it where it stores. A linear
-/// layer's bias.
-pub fn gemm_packed_bias(
+/// What a packed product adds and applies where its tiles store, with the bits of doing
+/// it after the product: no pass over `c` of its own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GemmEpilogue<'a> {
+    /// A row of `n` values added to every row of the product (a linear layer's bias),
+    /// as `c` holding copies of it and `beta = 1` would; `None`: `beta * c`.
+    pub bias: Option<&'a [f32]>,
+    /// ReLU of the result, as the elementwise kernel computes it (`x < 0 ? 0 : x`: NaN
+    /// and -0 kept).
+    pub relu: bool,
+}
+
+/// `c = relu?(alpha * a @ b + (bias or beta * c))`: [`gemm_packed`] with a bias row and
+/// a ReLU applied by the tiles as they store ([`GemmEpilogue`]).
+pub fn gemm_packed_epilogue(
     alpha: f32,
     a: Mat<'_, f32>,
     b: &PackedB,
-    bias: &[f32],
+    beta: f32,
+    epilogue: GemmEpilogue<'_>,
     c: &mut [f32],
 ) -> Result<(), KernelError> {
-    if bias.len() != b.n {
+    if let Some(bias) = epilogue.bias.filter(|row| row.len() != b.n) {
         return Err(KernelError(format!(
             "a bias of {} values for a product of {} columns",
             bias.len(),
             b.n
         )));
     }
-    gemm_packed_on(Isa::get(), alpha, a, b, 1.0, Some(bias), c, None)
+    gemm_packed_on(Isa::get(), alpha, a, b, beta, epilogue, c, None)
 }
 
 /// A left operand `[m, k]` packed once in the tiles' micro-panels, for many products
@@ -358,7 +384,7 @@ pub fn gemm_packed_a(
         a,
         b,
         beta,
-        None,
+        GemmEpilogue::default(),
         c,
         Some(&packed_a.data),
     )
@@ -376,7 +402,7 @@ fn gemm_packed_on(
     a: Mat<'_, f32>,
     b: &PackedB,
     beta: f32,
-    bias: Option<&[f32]>,
+    epilogue: GemmEpilogue<'_>,
     c: &mut [f32],
     packed_a: Option<&[f32]>,
 ) -> Result<(), KernelError> {
@@ -398,11 +424,14 @@ fn gemm_packed_on(
     }
     let c = &mut c[..m * n];
     if k == 0 {
-        match bias {
+        match epilogue.bias {
             Some(row) => c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row)),
             None => c
                 .iter_mut()
                 .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta }),
+        }
+        if epilogue.relu {
+            c.iter_mut().for_each(|v| *v = relu(*v));
         }
         return Ok(());
     }
@@ -426,7 +455,7 @@ fn gemm_packed_on(
             a,
             b,
             beta,
-            bias,
+            epilogue,
             CPtr(c.as_mut_ptr()),
             0..panels,
             packed_a,
@@ -449,7 +478,7 @@ fn gemm_packed_on(
     };
     let shared = packed_a.or(shared.as_deref());
     let ok = for_each_range(&ranges, |_, r| {
-        run_panels(isa, alpha, a, b, beta, bias, ptr, r, shared);
+        run_panels(isa, alpha, a, b, beta, epilogue, ptr, r, shared);
     });
     if ok {
         Ok(())
@@ -566,7 +595,7 @@ fn run_panels(
     a: Mat<'_, f32>,
     b: &PackedB,
     beta: f32,
-    bias: Option<&[f32]>,
+    epilogue: GemmEpilogue<'_>,
     c: CPtr,
     panels: std::ops::Range<usize>,
     shared: Option<&[f32]>,
@@ -584,7 +613,7 @@ fn run_panels(
         while pc < k {
             let kc = k_block(k).min(k - pc);
             // The first k block adds the bias row or `beta * c`; later ones their sum.
-            let (beta_here, first_bias) = match bias {
+            let (beta_here, first_bias) = match epilogue.bias {
                 Some(row) if pc == 0 => (1.0, row.as_ptr()),
                 _ if pc == 0 => (beta, std::ptr::null()),
                 _ => (1.0, std::ptr::null()),
@@ -611,6 +640,7 @@ fn run_panels(
                     beta: beta_here,
                     src_ld: if first_bias.is_null() { b.n } else { 0 },
                     bias: first_bias,
+                    relu: epilogue.relu && pc + kc == k,
                 };
                 if m < 4 {
                     few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
@@ -759,6 +789,8 @@ struct Tile {
     /// A bias row (`n` floats, already scaled) that the first k block adds in place of
     /// `beta * c`, or null.
     bias: *const f32,
+    /// ReLU of what is stored (the last k block of a product with [`GemmEpilogue::relu`]).
+    relu: bool,
 }
 
 impl Tile {
@@ -992,11 +1024,12 @@ unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
             let v = t.alpha * acc[r * width + j];
             // SAFETY: as above (`src` is `c` or a bias row of the tile's columns).
             unsafe {
-                *cp = if t.beta == 0.0 {
+                let v = if t.beta == 0.0 {
                     v
                 } else {
                     v + t.beta * *o.src.add(r * t.src_ld + j)
                 };
+                *cp = if t.relu { relu(v) } else { v };
             }
         }
     }
@@ -1061,7 +1094,7 @@ mod avx2 {
             ap = ap.wrapping_add(rows);
             bp = bp.wrapping_add(NR);
         }
-        if o.nr == V * 8 && t.beta == 0.0 && t.alpha == 1.0 {
+        if o.nr == V * 8 && t.beta == 0.0 && t.alpha == 1.0 && !t.relu {
             for (r, row) in acc.iter().enumerate().take(o.mr) {
                 for (v, a) in row.iter().enumerate() {
                     // SAFETY: r < mr, columns v * 8.. + 8 <= nr: inside the tile.
@@ -1085,6 +1118,12 @@ mod avx2 {
                             unsafe { _mm256_loadu_ps(o.src.add(r * t.src_ld + v * 8)) },
                             _mm256_mul_ps(al, *a),
                         )
+                    };
+                    let out = if t.relu {
+                        let zero = _mm256_setzero_ps();
+                        _mm256_blendv_ps(out, zero, _mm256_cmp_ps::<_CMP_LT_OQ>(out, zero))
+                    } else {
+                        out
                     };
                     // SAFETY: as above.
                     unsafe { _mm256_storeu_ps(cp, out) };
@@ -1249,6 +1288,13 @@ mod avx512 {
                         _mm512_mul_ps(al, *a),
                     ),
                 };
+                // ReLU as the elementwise kernel: lanes below 0 (not NaN, not -0) to 0.
+                let out = if t.relu {
+                    let zero = _mm512_setzero_ps();
+                    _mm512_mask_mov_ps(out, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(out, zero), zero)
+                } else {
+                    out
+                };
                 // SAFETY: as above.
                 unsafe { _mm512_mask_storeu_ps(cp, mask, out) };
             }
@@ -1297,11 +1343,12 @@ mod tests {
             .collect()
     }
 
-    /// A bias row added by the product's first k block gives the bits of the bias copied
-    /// into every row of `c` and added with `beta = 1`: few rows, the 8- and 14-row
-    /// tiles, partial panels, one and several k blocks, threads, alpha != 1, no depth.
+    /// The epilogue gives the bits of doing its work around a plain product: a bias row
+    /// as copies of it in `c` with `beta = 1`, ReLU as the elementwise kernel after it
+    /// (NaN kept) — on every tile set, few rows, the 8- and 14-row tiles, partial panels,
+    /// one and several k blocks, threads, alpha != 1, beta * c, and no depth.
     #[test]
-    fn bias_row_is_the_copied_bias() {
+    fn epilogue_is_the_work_done_after() {
         for (m, k, n) in [
             (1, 7, 10),
             (2, 300, 33),
@@ -1313,27 +1360,49 @@ mod tests {
             (64, 600, 512),
             (6, 0, 20),
         ] {
-            let a = ints(m * k, 1);
+            let mut a = ints(m * k, 1);
+            if let Some(v) = a.get_mut(k + 1) {
+                *v = f32::NAN;
+            }
             let b = ints(k * n, 2);
             let bias: Vec<f32> = ints(n, 3).iter().map(|v| v * 0.37).collect();
+            let c0: Vec<f32> = ints(m * n, 4).iter().map(|v| v * 0.5).collect();
             let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
             let am = Mat::row_major(&a, m, k);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            for (isa, alpha) in isas().into_iter().flat_map(|i| [(i, 1.0), (i, 0.5)]) {
-                let mut want: Vec<f32> = bias.iter().copied().cycle().take(m * n).collect();
-                gemm_packed_on(isa, alpha, am, &packed, 1.0, None, &mut want, None).unwrap();
-                let mut got = vec![f32::NAN; m * n];
-                gemm_packed_on(isa, alpha, am, &packed, 1.0, Some(&bias), &mut got, None).unwrap();
-                assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n} {isa:?} alpha {alpha}");
+            let cases = isas().into_iter().flat_map(|i| {
+                [(1.0, false, true), (0.5, true, false), (1.0, true, true)]
+                    .map(|(alpha, with_bias, relu)| (i, alpha, with_bias, relu))
+            });
+            for (isa, alpha, with_bias, relu) in cases {
+                let mut want: Vec<f32> = if with_bias {
+                    bias.iter().copied().cycle().take(m * n).collect()
+                } else {
+                    c0.clone()
+                };
+                let plain = GemmEpilogue::default();
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, plain, &mut want, None).unwrap();
+                if relu {
+                    want.iter_mut().for_each(|v| *v = super::relu(*v));
+                }
+                let mut got = if with_bias {
+                    vec![f32::NAN; m * n]
+                } else {
+                    c0.clone()
+                };
+                let epilogue = GemmEpilogue {
+                    bias: with_bias.then_some(&bias[..]),
+                    relu,
+                };
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, epilogue, &mut got, None).unwrap();
+                let what = format!("{m}x{k}x{n} {isa:?} alpha {alpha} bias {with_bias}");
+                assert_eq!(bits(&got), bits(&want), "{what} relu {relu}");
             }
-            let mut got = vec![f32::NAN; m * n];
-            gemm_packed_bias(1.0, am, &packed, &bias, &mut got).unwrap();
-            let mut want: Vec<f32> = bias.iter().copied().cycle().take(m * n).collect();
-            gemm_packed(1.0, am, &packed, 1.0, &mut want).unwrap();
-            assert_eq!(bits(&got), bits(&want));
-            let short =
-                gemm_packed_bias(1.0, Mat::row_major(&a, m, k), &packed, &bias[1..], &mut []);
-            assert!(short.is_err());
+            let short = GemmEpilogue {
+                bias: Some(&bias[1..]),
+                relu: false,
+            };
+            assert!(gemm_packed_epilogue(1.0, am, &packed, 1.0, short, &mut []).is_err());
         }
     }
 
@@ -1468,7 +1537,8 @@ mod tests {
                 for isa in isas() {
                     let mut c = c0.clone();
                     let am = Mat::row_major(&a, m, k);
-                    gemm_packed_on(isa, alpha, am, &packed, beta, None, &mut c, None).unwrap();
+                    let none = GemmEpilogue::default();
+                    gemm_packed_on(isa, alpha, am, &packed, beta, none, &mut c, None).unwrap();
                     assert_eq!(c, want, "{isa:?} {m}x{k}x{n} alpha {alpha} beta {beta}");
                 }
             }
@@ -1638,6 +1708,7 @@ mod tests {
                 beta: 0.0,
                 src_ld: n,
                 bias: std::ptr::null(),
+                relu: false,
             };
             for p0 in (0..n.div_ceil(NR)).step_by(2) {
                 let np = 2.min(n.div_ceil(NR) - p0);

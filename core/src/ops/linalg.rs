@@ -642,12 +642,10 @@ fn linear_prepacked(
     let rows = matrices.rows;
     for (i, a) in matrices.iter().enumerate() {
         let dst = &mut y[i * rows * n..(i + 1) * rows * n];
-        match bias {
-            // The bias added where the product stores, not copied into `y` first.
-            Some(b) => ferrex_kernels::gemm_packed_bias(1.0, a, &packed, b, dst),
-            None => ferrex_kernels::gemm_packed(1.0, a, &packed, 0.0, dst),
-        }
-        .map_err(|e| OpError(e.0))?;
+        // The bias added where the product stores, not copied into `y` first.
+        let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
+        ferrex_kernels::gemm_packed_epilogue(1.0, a, &packed, 0.0, epilogue, dst)
+            .map_err(|e| OpError(e.0))?;
     }
     let mut shape = xa.shape().to_vec();
     if let Some(last) = shape.last_mut() {
