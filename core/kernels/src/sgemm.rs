@@ -492,13 +492,19 @@ fn gemm_packed_on(
 const SHARED_A_MAX: usize = 1 << 22;
 
 /// Whether the tiles read A where it lies instead of from packed micro-panels: on
-/// AVX-512, for row-major rows on the few-row and 8-row tiles (up to 8 row streams),
-/// where packing A was the largest cost of a small product (28% of the tutorial
-/// module's generated `forward`: 8 rows against one 16-column panel). Wide products
-/// (over 128 columns) keep packing, which their many panels amortise.
+/// AVX-512, for row-major rows, on products of few rows or of at most [`DIRECT_MAX_N`]
+/// columns, where packing A was the largest cost of a small product (28% of the
+/// tutorial module's generated `forward`: 8 rows against one 16-column panel). Wider
+/// products keep packing, which their many panels amortise.
 fn reads_a_directly(isa: Isa, a: Mat<'_, f32>, n: usize) -> bool {
-    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || (tile_rows(isa, a, n) == 8 && n <= 8 * NR))
+    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || n <= DIRECT_MAX_N)
 }
+
+/// The widest product whose tiles read a row-major A in place: 16 weight panels. At 128
+/// rows, reading A in place against packing it was 9.0 -> 7.2 us at 64 columns, 17.3
+/// -> 13.7 at 128×128×64 and 26 -> 22 at 64×192, and 256×1024×128 went 531 -> 495 us;
+/// even at 256 columns, and 3-8% slower at 256×1024×512, where packing pays.
+const DIRECT_MAX_N: usize = 16 * NR;
 
 /// Rows of the main tile of a product of `a.rows >= 4` rows and `n` columns:
 /// [`Isa::mr`], or on AVX-512 the 8-row tile for a row-major A against one panel, which
@@ -989,6 +995,8 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct
             (Isa::Avx512, 2, _, false) => return t512::<2, 1, false>(t, o, 2),
             (Isa::Avx512, 3, 4, false) => return t512::<3, 4, false>(t, o, 3),
             (Isa::Avx512, 3, _, false) => return t512::<3, 1, false>(t, o, 3),
+            (Isa::Avx512, 14, 2, true) => return t512::<14, 2, true>(t, o, 14),
+            (Isa::Avx512, 14, _, true) => return t512::<14, 1, true>(t, o, 14),
             (Isa::Avx512, 8, 3, true) => return t512::<8, 3, true>(t, o, 8),
             (Isa::Avx512, 8, _, true) => return t512::<8, 1, true>(t, o, 8),
             (Isa::Avx512, 1, 8, true) => return t512::<1, 8, true>(t, o, 1),
