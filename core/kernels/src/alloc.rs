@@ -148,6 +148,19 @@ pub fn try_grow<T: Clone>(buf: &mut Vec<T>, len: usize, value: T) -> Result<(), 
     Ok(())
 }
 
+/// An empty buffer with room for `len` elements, under the same bound as [`try_filled`]:
+/// for outputs that a kernel writes whole (through `spare_capacity_mut`), with no fill
+/// first.
+pub(crate) fn try_with_capacity<T>(len: usize) -> Result<Vec<T>, AllocError> {
+    tune_process_allocator();
+    let len64 = u64::try_from(len).map_err(|_| AllocError::Overflow)?;
+    let bytes = bytes_within_limit(len64, std::mem::size_of::<T>() as u64)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| AllocError::Refused { bytes })?;
+    Ok(v)
+}
+
 /// A buffer of `len` copies of `value`, or an error when its size overflows, exceeds
 /// [`memory_limit`], or cannot be reserved.
 pub fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, KernelError> {

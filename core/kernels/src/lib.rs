@@ -26,7 +26,10 @@ pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, try_gr
 pub use conv::{conv2d, ConvGeom};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
 pub use pool::{max_pool2d, PoolWindow};
-pub use sgemm::{gemm_packed, gemm_packed_a, gemm_packed_epilogue, GemmEpilogue, PackedA, PackedB};
+pub use sgemm::{
+    gemm_packed, gemm_packed_a, gemm_packed_epilogue, gemm_packed_new, GemmEpilogue, PackedA,
+    PackedB,
+};
 pub use wide::{wide, WideLoop};
 
 /// A kernel's refusal: an operand smaller than its shape, shapes that do not fit.

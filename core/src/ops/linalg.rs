@@ -635,18 +635,11 @@ fn linear_prepacked(
         }
     };
     let packed = super::prepack::packed_weight(wa)?;
-    let len = m
-        .checked_mul(n)
-        .ok_or_else(|| OpError::new("the product's size overflows"))?;
-    let mut y = ferrex_kernels::try_filled(len, 0f32).map_err(|e| OpError(e.0))?;
-    let rows = matrices.rows;
-    for (i, a) in matrices.iter().enumerate() {
-        let dst = &mut y[i * rows * n..(i + 1) * rows * n];
-        // The bias added where the product stores, not copied into `y` first.
-        let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
-        ferrex_kernels::gemm_packed_epilogue(1.0, a, &packed, 0.0, epilogue, dst)
-            .map_err(|e| OpError(e.0))?;
-    }
+    // Written by the products alone (no zero fill), the bias added where they store.
+    let parts: Vec<_> = matrices.iter().collect();
+    let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
+    let y = ferrex_kernels::gemm_packed_new(1.0, &parts, &packed, epilogue)
+        .map_err(|e| OpError(e.0))?;
     let mut shape = xa.shape().to_vec();
     if let Some(last) = shape.last_mut() {
         *last = n;
