@@ -136,29 +136,6 @@ pub struct PackedB {
 struct Line([f32; NR]);
 
 impl PackedB {
-    /// The panels as floats (row `kk` of panel `p` at `(p * k + kk) * 16`).
-    fn floats(&self) -> &[f32] {
-        // SAFETY: `Line` is `repr(C)` over `[f32; 16]`, 64 bytes with no padding, so
-        // `lines.len()` lines are `16 * lines.len()` initialized, contiguous floats,
-        // borrowed as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * NR)
-        }
-    }
-
-    /// [`PackedB::floats`], writable.
-    fn floats_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as in `floats`, borrowed mutably (and so exclusively) as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.lines.as_mut_ptr().cast::<f32>(),
-                self.lines.len() * NR,
-            )
-        }
-    }
-}
-
-impl PackedB {
     /// An empty packed matrix (`[0, 0]`), to be filled row by row (`size_for`, `put_row`).
     pub const fn empty() -> PackedB {
         PackedB {
@@ -190,7 +167,7 @@ impl PackedB {
         } else if b.rs == 1 {
             // Columns are contiguous (a transposed row-major weight): column `j`'s `k`
             // floats land 16 apart inside its panel, which stays in L1.
-            for (p, panel) in packed.floats_mut().chunks_exact_mut(k * NR).enumerate() {
+            for (p, panel) in packed.panels_mut().chunks_exact_mut(k * NR).enumerate() {
                 for jj in 0..NR.min(n - p * NR) {
                     let col = &b.data[(p * NR + jj) * b.cs..][..k];
                     for (dst, v) in panel[jj..].iter_mut().step_by(NR).zip(col) {
@@ -199,7 +176,7 @@ impl PackedB {
                 }
             }
         } else {
-            for (p, panel) in packed.floats_mut().chunks_exact_mut(k * NR).enumerate() {
+            for (p, panel) in packed.panels_mut().chunks_exact_mut(k * NR).enumerate() {
                 let cols = NR.min(n - p * NR);
                 for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
                     for (jj, v) in row[..cols].iter_mut().enumerate() {
@@ -248,7 +225,15 @@ impl PackedB {
     /// The panels, to be written in place (row `kk` of panel `p` at `(p * k + kk) *
     /// 16`), after [`PackedB::size_for`].
     pub(crate) fn panels_mut(&mut self) -> &mut [f32] {
-        self.floats_mut()
+        // SAFETY: `Line` is `repr(C)` over `[f32; 16]`, 64 bytes with no padding, so
+        // `lines.len()` lines are `16 * lines.len()` initialized, contiguous floats,
+        // borrowed mutably (and so exclusively) as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.lines.as_mut_ptr().cast::<f32>(),
+                self.lines.len() * NR,
+            )
+        }
     }
 
     /// The packed matrix's `[k, n]`.
@@ -258,7 +243,10 @@ impl PackedB {
 
     /// The packed floats (panels, zero-padded).
     pub fn as_slice(&self) -> &[f32] {
-        self.floats()
+        // SAFETY: as in `panels_mut`, borrowed shared as long as `self`.
+        unsafe {
+            std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * NR)
+        }
     }
 
     /// A `[k, n]` matrix from panels packed earlier in this layout ([`PackedB::as_slice`]
@@ -277,7 +265,7 @@ impl PackedB {
         }
         let mut packed = PackedB::empty();
         packed.size_for(k, n)?;
-        packed.floats_mut().copy_from_slice(data);
+        packed.panels_mut().copy_from_slice(data);
         Ok(packed)
     }
 }
@@ -707,7 +695,6 @@ fn run_panels(
                     lda: a.rs,
                     alpha,
                     beta: beta_here,
-                    src_ld: if first_bias.is_null() { b.n } else { 0 },
                     bias: first_bias,
                     relu: epilogue.relu && pc + kc == k,
                 };
@@ -774,8 +761,11 @@ fn pack_a(
             }
             continue;
         }
-        // Whole row-major panels of the AVX-512 tiles' heights: through a register block.
-        if a.cs == 1 && q * rows + rows <= mc && matches!(rows, 8 | 14) {
+        // Whole row-major panels of the AVX-512 tiles' heights: by lane shuffles (those
+        // heights are the AVX-512 tiles' only; elsewhere, tests, element by element).
+        #[cfg(target_arch = "x86_64")]
+        if Isa::get() == Isa::Avx512 && a.cs == 1 && q * rows + rows <= mc && matches!(rows, 8 | 14)
+        {
             let first = (i0 + q * rows) * a.rs + p0;
             match rows {
                 14 => pack_full_rows::<14>(a, first, kc, panel),
@@ -806,35 +796,21 @@ fn pack_a(
     }
 }
 
-/// `R` whole row-major rows of A (`kc` floats from `first`, the next rows `a.rs`
+/// `R <= 16` whole row-major rows of A (`kc` floats from `first`, the next rows `a.rs`
 /// apart) into a micro-panel (depth `kk`'s `R` floats at `kk * R`), 16 depths at a time
-/// through a small block, so that the transposition runs on registers with no bounds
-/// checks: packing element by element was a fifth of a transformer block's time.
-#[inline]
+/// by AVX-512 lane shuffles ([`avx512::transpose_rows`]): packing element by element
+/// was a fifth of a transformer block's time. The caller detected AVX-512F.
+#[cfg(target_arch = "x86_64")]
 fn pack_full_rows<const R: usize>(a: Mat<'_, f32>, first: usize, kc: usize, panel: &mut [f32]) {
     const D: usize = 16;
-    let mut blk = [[0f32; D]; R];
     let mut dsts = panel[..kc * R].chunks_exact_mut(D * R);
     let mut kb = 0;
     for dst in &mut dsts {
-        #[cfg(target_arch = "x86_64")]
-        if Isa::get() == Isa::Avx512 && R <= D {
-            // Rows `0..R` of this depth block: `R - 1` row strides and 16 floats.
-            let rows = &a.data[first + kb..first + (R - 1) * a.rs + kb + D];
-            // SAFETY: AVX-512F was detected; `rows` holds row `r < R`'s 16 floats at
-            // `r * a.rs`, and `dst` holds the `16 * R` floats the block's 16 depths fill.
-            unsafe { avx512::transpose_rows::<R>(rows.as_ptr(), a.rs, dst.as_mut_ptr()) };
-            kb += D;
-            continue;
-        }
-        for (r, row) in blk.iter_mut().enumerate() {
-            row.copy_from_slice(&a.data[first + r * a.rs + kb..][..D]);
-        }
-        for kk in 0..D {
-            for r in 0..R {
-                dst[kk * R + r] = blk[r][kk];
-            }
-        }
+        // Rows `0..R` of this depth block: `R - 1` row strides and 16 floats.
+        let rows = &a.data[first + kb..first + (R - 1) * a.rs + kb + D];
+        // SAFETY: the caller detected AVX-512F; `rows` holds row `r < R`'s 16 floats at
+        // `r * a.rs`, and `dst` holds the `16 * R` floats the block's 16 depths fill.
+        unsafe { avx512::transpose_rows::<R>(rows.as_ptr(), a.rs, dst.as_mut_ptr()) };
         kb += D;
     }
     for (kk, dst) in dsts.into_remainder().chunks_exact_mut(R).enumerate() {
@@ -852,9 +828,6 @@ struct Tile {
     lda: usize,
     alpha: f32,
     beta: f32,
-    /// Floats between the rows of what `beta` scales ([`Operands::src`]): `ldc` for `c`
-    /// itself, 0 for a bias row.
-    src_ld: usize,
     /// A bias row (`n` floats, already scaled) that the first k block adds in place of
     /// `beta * c`, or null.
     bias: *const f32,
@@ -863,6 +836,16 @@ struct Tile {
 }
 
 impl Tile {
+    /// Floats between the rows of what `beta` scales ([`Operands::src`]): `ldc` for `c`
+    /// itself, 0 for a bias row.
+    fn src_ld(&self) -> usize {
+        if self.bias.is_null() {
+            self.ldc
+        } else {
+            0
+        }
+    }
+
     /// What `beta` scales for the tile at `c` (column `j0`): the bias row's columns from
     /// `j0`, or `c` itself.
     fn src(&self, c: *mut f32, j0: usize) -> *const f32 {
@@ -909,7 +892,7 @@ struct Operands {
     pstride: usize,
     c: *mut f32,
     /// The tile of the term `beta` scales: `c` itself, or a bias row (rows
-    /// `t.src_ld` apart, the same for every row).
+    /// `t.src_ld()` apart, the same for every row).
     src: *const f32,
     mr: usize,
     nr: usize,
@@ -954,7 +937,7 @@ fn many_rows(
         // first tile does not wait on them (a tile reads a depth's two panel lines
         // every 14 cycles, faster than one core streams from L3).
         let next = if p + np < panels.end {
-            b.floats()[((p + np) * k + pc) * NR..].as_ptr()
+            b.as_slice()[((p + np) * k + pc) * NR..].as_ptr()
         } else {
             std::ptr::null()
         };
@@ -966,7 +949,7 @@ fn many_rows(
             let corner = c.0.wrapping_add((ic + ir) * n + j0);
             let ops = Operands {
                 a: apack.at_row(ir, t),
-                b: b.floats()[boff..].as_ptr(),
+                b: b.as_slice()[boff..].as_ptr(),
                 pstride: k * NR,
                 // In bounds: (ic + ir) < m and j0 < n, so the offset is inside `c`.
                 c: corner,
@@ -1015,7 +998,7 @@ fn few_rows(
         let corner = c.0.wrapping_add(ic * n + j0);
         let ops = Operands {
             a: apack.at_row(0, t),
-            b: b.floats()[(p * k + pc) * NR..].as_ptr(),
+            b: b.as_slice()[(p * k + pc) * NR..].as_ptr(),
             pstride: k * NR,
             c: corner,
             src: t.src(corner, j0),
@@ -1098,7 +1081,7 @@ unsafe fn store(t: &Tile, o: &Operands, acc: &[f32], width: usize) {
                 let v = if t.beta == 0.0 {
                     v
                 } else {
-                    v + t.beta * *o.src.add(r * t.src_ld + j)
+                    v + t.beta * *o.src.add(r * t.src_ld() + j)
                 };
                 *cp = if t.relu { relu(v) } else { v };
             }
@@ -1186,7 +1169,7 @@ mod avx2 {
                         // SAFETY: as above.
                         _mm256_fmadd_ps(
                             be,
-                            unsafe { _mm256_loadu_ps(o.src.add(r * t.src_ld + v * 8)) },
+                            unsafe { _mm256_loadu_ps(o.src.add(r * t.src_ld() + v * 8)) },
                             _mm256_mul_ps(al, *a),
                         )
                     };
@@ -1355,7 +1338,7 @@ mod avx512 {
                     // SAFETY: as above.
                     _ => _mm512_fmadd_ps(
                         be,
-                        unsafe { _mm512_maskz_loadu_ps(mask, o.src.add(r * t.src_ld + q * NR)) },
+                        unsafe { _mm512_maskz_loadu_ps(mask, o.src.add(r * t.src_ld() + q * NR)) },
                         _mm512_mul_ps(al, *a),
                     ),
                 };
@@ -1847,7 +1830,6 @@ mod tests {
                 lda: k,
                 alpha: 1.0,
                 beta: 0.0,
-                src_ld: n,
                 bias: std::ptr::null(),
                 relu: false,
             };
@@ -1855,7 +1837,7 @@ mod tests {
                 let np = 2.min(n.div_ceil(NR) - p0);
                 let o = Operands {
                     a: if direct { a.as_ptr() } else { apack.as_ptr() },
-                    b: packed.floats()[p0 * k * NR..].as_ptr(),
+                    b: packed.as_slice()[p0 * k * NR..].as_ptr(),
                     pstride: k * NR,
                     c: c[p0 * NR..].as_mut_ptr(),
                     src: c[p0 * NR..].as_ptr(),
