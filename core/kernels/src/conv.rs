@@ -1,13 +1,17 @@
 //! 2-D convolution as im2col + GEMM: per sample and group, the receptive fields are
 //! unrolled into a `[cg * kh * kw, oh * ow]` matrix that the weights `[og, cg * kh * kw]`
 //! multiply. A 1-D convolution is a 2-D one of height 1; a 1×1 convolution with stride
-//! 1 and no padding multiplies the input directly.
+//! 1 and no padding multiplies the input directly. On AVX-512, f32 convolutions whose
+//! rows are read with stride 1 never build that matrix: the implicit tiles
+//! ([`implicit`]) read each panel row from the input planes where they lie.
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::layout::copy_short;
 use crate::sgemm::{gemm_packed_a, PackedA, PackedB};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
+
+mod implicit;
 
 /// A 2-D convolution's geometry, per sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -620,6 +624,9 @@ struct Prepared {
     /// Each group's weight packed for the own GEMM (f32 groups of at least 4 output
     /// channels; empty otherwise).
     packed_weight: Vec<PackedA>,
+    /// Or, where the implicit tiles take the geometry ([`implicit::eligible`]), packed
+    /// for them.
+    implicit_weight: Vec<Vec<f32>>,
     /// For a depthwise convolution (groups of one input channel).
     depthwise: Option<DepthwiseCols>,
 }
@@ -629,20 +636,30 @@ impl Prepared {
         if g.groups > 1 && g.cg() == 1 {
             return Ok(Prepared {
                 packed_weight: Vec::new(),
+                implicit_weight: Vec::new(),
                 depthwise: Some(DepthwiseCols::new(g)),
             });
         }
         let (og, k) = (g.og(), g.k());
-        let packed_weight = match T::as_f32(weight) {
-            Some(wf) if og >= 4 => (0..g.groups)
-                .map(|gi| PackedA::pack(Mat::row_major(&wf[gi * og * k..], og, k)))
-                .collect::<Result<_, _>>()?,
-            _ => Vec::new(),
-        };
-        Ok(Prepared {
-            packed_weight,
+        let mut prepared = Prepared {
+            packed_weight: Vec::new(),
+            implicit_weight: Vec::new(),
             depthwise: None,
-        })
+        };
+        let Some(wf) = T::as_f32(weight).filter(|_| og >= 4) else {
+            return Ok(prepared);
+        };
+        let group = |gi: usize| &wf[gi * og * k..(gi + 1) * og * k];
+        if implicit::eligible(g) {
+            prepared.implicit_weight = (0..g.groups)
+                .map(|gi| implicit::pack_weight(group(gi), og, k))
+                .collect::<Result<_, _>>()?;
+        } else {
+            prepared.packed_weight = (0..g.groups)
+                .map(|gi| PackedA::pack(Mat::row_major(group(gi), og, k)))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(prepared)
     }
 }
 
@@ -679,11 +696,13 @@ impl UnrollScratch {
     }
 }
 
-/// A convolution's tap table ([`tap_offsets`]; empty: not used) and its panel fills.
+/// A convolution's tap table ([`tap_offsets`]; empty: not used), its panel fills, and
+/// the same fills as the implicit tiles read them (`None`: a panel row needs a gather).
 struct TapTable {
     geom: ConvGeom,
     offsets: Vec<u32>,
     fills: Vec<PanelFill>,
+    implicit: Option<implicit::ImplicitFills>,
 }
 
 /// Geometries whose tap tables a thread keeps.
@@ -695,9 +714,16 @@ impl TapTable {
             geom: *g,
             offsets: Vec::new(),
             fills: Vec::new(),
+            implicit: None,
         };
-        if !g.direct() && tap_offsets(g, &mut t.offsets)? {
+        // A direct (1×1) convolution's table is the identity: the unrolling copies `x`
+        // without it, the implicit tiles read it.
+        if tap_offsets(g, &mut t.offsets)? {
             panel_fills(&t.offsets, g.l(), (g.h * g.w) as u32, &mut t.fills);
+            if implicit::eligible(g) {
+                let (taps, panels) = (g.kh * g.kw, g.l().div_ceil(16));
+                t.implicit = implicit::ImplicitFills::new(&t.fills, taps, panels);
+            }
         } else {
             t.offsets.clear();
         }
@@ -718,14 +744,22 @@ fn with_unroll_scratch<R>(f: impl FnOnce(&mut UnrollScratch) -> R) -> R {
     })
 }
 
-/// One group of one sample on the f32 path: unrolled into this thread's panels, then
-/// `out = weight @ panels (+ out when `accumulate`)`.
+/// The weights of one group, as a call prepared them ([`Prepared`]).
+#[derive(Clone, Copy)]
+struct GroupWeight<'a> {
+    weight: Mat<'a, f32>,
+    packed: Option<&'a PackedA>,
+    implicit: Option<&'a [f32]>,
+}
+
+/// One group of one sample on the f32 path: the implicit tiles where the geometry takes
+/// them; otherwise unrolled into this thread's panels, then `out = weight @ panels +
+/// bias`.
 fn conv_group_f32(
     x: &[f32],
-    weight: Mat<'_, f32>,
-    packed_weight: &PackedA,
+    w: GroupWeight<'_>,
     g: &ConvGeom,
-    accumulate: bool,
+    bias: Option<&[f32]>,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     with_unroll_scratch(|s| {
@@ -745,6 +779,9 @@ fn conv_group_f32(
             tables,
         } = s;
         let table = &tables[at];
+        if let (Some(wi), Some(fills)) = (w.implicit, &table.implicit) {
+            return implicit::conv_group(x, wi, fills, g, bias, out);
+        }
         crate::wide(Unroll {
             x,
             g,
@@ -753,13 +790,28 @@ fn conv_group_f32(
             packed,
             line,
         })?;
-        let beta = if accumulate { 1.0 } else { 0.0 };
-        gemm_packed_a(1.0, weight, packed_weight, packed, beta, out)
+        if let Some(b) = bias {
+            for (row, &v) in out.chunks_mut(g.l().max(1)).zip(b).take(g.og()) {
+                row.fill(v);
+            }
+        }
+        let beta = if bias.is_some() { 1.0 } else { 0.0 };
+        let local;
+        let packed_weight = match w.packed {
+            Some(p) => p,
+            // Prepared for the implicit tiles, which a gather-only table refused.
+            None => {
+                local = PackedA::pack(w.weight)?;
+                &local
+            }
+        };
+        gemm_packed_a(1.0, w.weight, packed_weight, packed, beta, out)
     })
 }
 
 /// One sample: `out` (`[c_out, l]`) = per group, `weight` (`[og, k]`) @ cols + bias.
-/// f32 products of at least 4 rows unroll the receptive fields straight into the own
+/// f32 products of at least 4 rows run the implicit tiles where the geometry allows
+/// ([`implicit::eligible`]), or unroll the receptive fields straight into the own
 /// GEMM's packed panels (row by row, [`Unroll`]): the unrolled matrix never exists
 /// unpacked, and the weight rows take a tile of their height (6 or 16 output channels
 /// fit the 8-row tile), from the call's packed weights ([`Prepared`]). Depthwise
@@ -776,10 +828,17 @@ fn conv_sample<T: Float>(
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (k, l, cg, og) = (g.k(), g.l(), g.cg(), g.og());
-    for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(g.c_out) {
-        row.fill(bias.and_then(|b| b.get(o)).copied().unwrap_or(T::ZERO));
-    }
+    let fill_bias = |out: &mut [T], first: usize, rows: usize| {
+        for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(rows) {
+            row.fill(
+                bias.and_then(|b| b.get(first + o))
+                    .copied()
+                    .unwrap_or(T::ZERO),
+            );
+        }
+    };
     if let Some(cols) = &prepared.depthwise {
+        fill_bias(out, 0, g.c_out);
         let padded = match g.stride[1] {
             1 => {
                 let len = depthwise_padded_len(g)
@@ -804,15 +863,24 @@ fn conv_sample<T: Float>(
         let xg = &x[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
         let wg = &weight[gi * og * k..(gi + 1) * og * k];
         let og_out = &mut out[gi * og * l..(gi + 1) * og * l];
-        if let (Some(xf), Some(wf), Some(of), Some(pw)) = (
+        let packed = prepared.packed_weight.get(gi);
+        let implicit = prepared.implicit_weight.get(gi).map(Vec::as_slice);
+        if let (Some(xf), Some(wf), Some(of), true) = (
             T::as_f32(xg),
             T::as_f32(wg),
             T::as_f32_mut(og_out),
-            prepared.packed_weight.get(gi),
+            packed.is_some() || implicit.is_some(),
         ) {
-            conv_group_f32(xf, Mat::row_major(wf, og, k), pw, g, bias.is_some(), of)?;
+            let w = GroupWeight {
+                weight: Mat::row_major(wf, og, k),
+                packed,
+                implicit,
+            };
+            let bf = bias.and_then(T::as_f32).and_then(|b| b.get(gi * og..));
+            conv_group_f32(xf, w, g, bf, of)?;
             continue;
         }
+        fill_bias(og_out, gi * og, og);
         let cols_mat = if g.direct() {
             Mat::row_major(xg, k, l)
         } else {
@@ -1098,6 +1166,57 @@ mod tests {
                 .map(|(i, v)| v + bias[i / l % c_out])
                 .collect();
             assert_eq!(out, want, "f64 {g:?}");
+        }
+    }
+
+    /// The implicit tiles (AVX-512, panels of at most 3 output rows read in place):
+    /// channel counts that leave part of a block of 8, panel counts that end in tiles of
+    /// 3, 2 and 1 panels, rows read as 1, 2 and 3 runs, dilation, a vertical stride, a
+    /// direct 1×1 convolution and groups of several channels, against the direct loops
+    /// bit for bit (small integers and quarters). Whether a geometry takes them is
+    /// decided before its tap table is built ([`implicit::eligible`]): it must agree.
+    #[test]
+    fn implicit_tiles_match_the_direct_loops() {
+        let mut implicit = 0;
+        for (c_in, c_out, groups, [h, w], k, stride, pad, dil) in [
+            (3, 4, 1, [3, 16], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (5, 13, 1, [4, 16], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (4, 32, 1, [5, 16], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (4, 8, 1, [7, 16], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (3, 9, 1, [6, 8], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (3, 9, 1, [6, 9], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (2, 6, 1, [9, 12], [3, 3], [1, 1], [2, 2], [2, 2]),
+            (3, 8, 1, [9, 20], [3, 5], [2, 1], [1, 2], [1, 1]),
+            (6, 8, 2, [4, 16], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (8, 16, 1, [6, 10], [1, 1], [1, 1], [0, 0], [1, 1]),
+            (3, 4, 1, [5, 5], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (3, 4, 1, [9, 16], [3, 3], [2, 2], [1, 1], [1, 1]),
+        ] {
+            let g = geometry([c_in, h, w], c_out, groups, k, stride, pad, dil);
+            let table = TapTable::new(&g).unwrap();
+            assert_eq!(
+                implicit::eligible(&g),
+                table.implicit.is_some(),
+                "eligible {g:?}"
+            );
+            implicit += usize::from(table.implicit.is_some());
+            let x: Vec<f64> = (0..2 * c_in * h * w)
+                .map(|i| ((i * 29 % 13) as f64) - 6.0)
+                .collect();
+            let wt: Vec<f64> = (0..c_out * g.k())
+                .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
+                .collect();
+            let bias: Vec<f64> = (0..c_out).map(|o| o as f64 * 0.5 - 2.0).collect();
+            let want = naive(&x, 2, &wt, &g);
+            assert_f32_with_bias(&x, &wt, &bias, &g, &want);
+            let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+            let mut out = vec![f32::NAN; want.len()];
+            conv2d(&f(&x), 2, &f(&wt), None, &g, &mut out).unwrap();
+            assert_eq!(out, f(&want), "f32 without a bias {g:?}");
+        }
+        // All but the 5-wide rows (a panel spans 4 of them) and the strided rows.
+        if crate::sgemm::uses_avx512() {
+            assert_eq!(implicit, 10);
         }
     }
 

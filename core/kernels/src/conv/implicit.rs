@@ -1,0 +1,246 @@
+//! Implicit-GEMM convolution on AVX-512: the weights (`[og, k]`, packed once per call)
+//! multiply the receptive fields where they lie. At each depth `kk = c * taps + t`, a
+//! tile's 16-column panel row is read straight from channel `c`'s plane, as up to
+//! [`MAX_RUNS`] masked loads ([`Run`]: the lanes of one output row; padding lanes
+//! masked off), so the unrolled matrix is never written. Unrolling it into packed
+//! panels first was a fifth of a ResNet block's 3×3 convolutions; the planes of a
+//! sample (a few tens of KiB) stay in L1 across a tile's depths, where the packed
+//! panels (`k × l` floats) were read back from L2.
+//!
+//! Any convolution whose panels read at most [`MAX_RUNS`] output rows each takes it:
+//! stride 1 along rows (any kernel, padding, dilation or vertical stride) and rows of at
+//! least 8 outputs; strided rows need a gather and keep the unrolling path.
+
+use super::{ConvGeom, PanelFill, Run, MAX_RUNS};
+use crate::KernelError;
+
+/// Output channels a tile computes.
+const ROWS: usize = 8;
+
+/// Panels (16 output positions each) of a full tile: 8 × 48 is 24 accumulators, each
+/// depth 24 FMAs for 8 broadcasts and 3 panel rows.
+const PANELS: usize = 3;
+
+/// Whether `g` takes the implicit tiles on this CPU: every 16-column panel spans at most
+/// [`MAX_RUNS`] output rows, each row one contiguous run of the plane (stride 1 along
+/// rows), and plane offsets fit `i32` (as [`super::tap_offsets`] requires).
+pub(super) fn eligible(g: &ConvGeom) -> bool {
+    let l = g.l();
+    crate::sgemm::uses_avx512()
+        && g.stride[1] == 1
+        && l > 0
+        && i32::try_from(g.h * g.w).is_ok()
+        && (0..l.div_ceil(16)).all(|p| {
+            let (first, last) = (p * 16, (p * 16 + 15).min(l - 1));
+            last / g.ow - first / g.ow < MAX_RUNS
+        })
+}
+
+/// One group's weights (`[og, k]`, row-major) for the implicit tiles: per block of
+/// [`ROWS`] output channels, [`ROWS`] floats per depth, rows past `og` zero.
+pub(super) fn pack_weight(w: &[f32], og: usize, k: usize) -> Result<Vec<f32>, KernelError> {
+    let len = og
+        .div_ceil(ROWS)
+        .checked_mul(ROWS * k)
+        .ok_or_else(|| KernelError::new("the convolution's size overflows"))?;
+    let mut packed = crate::alloc::try_filled(len, 0f32)?;
+    for (r, row) in w.chunks_exact(k.max(1)).take(og).enumerate() {
+        let block = &mut packed[(r / ROWS) * ROWS * k..];
+        for (kk, &v) in row.iter().enumerate() {
+            block[kk * ROWS + r % ROWS] = v;
+        }
+    }
+    Ok(packed)
+}
+
+/// Where the tiles read: per panel `p` and tap `t` (at `p * taps + t`, so a tile's
+/// panels are together), the runs of a channel plane its row reads, unused runs with
+/// no lanes.
+pub(super) struct ImplicitFills {
+    runs: Vec<[Run; MAX_RUNS]>,
+    /// The most runs any entry uses (at least 1): the loads each panel row costs.
+    most: usize,
+}
+
+impl ImplicitFills {
+    /// From the panel fills (`t * panels + p`); `None` when a panel row needs a gather.
+    pub(super) fn new(fills: &[PanelFill], taps: usize, panels: usize) -> Option<ImplicitFills> {
+        if fills.len() != taps * panels {
+            return None;
+        }
+        let mut runs = Vec::new();
+        runs.try_reserve_exact(fills.len()).ok()?;
+        let mut most = 1;
+        for p in 0..panels {
+            for t in 0..taps {
+                let (r, count) = fills[t * panels + p].runs?;
+                most = most.max(count);
+                runs.push(r);
+            }
+        }
+        Some(ImplicitFills { runs, most })
+    }
+}
+
+/// `out` (`[og, l]`, row-major) = the weights packed by [`pack_weight`] times the
+/// receptive fields of the group's planes `x`, plus `bias` per output channel. The sums
+/// run over all `k` depths in registers, then the bias is added, as the packed GEMM
+/// gives for `k <= KC`.
+pub(super) fn conv_group(
+    x: &[f32],
+    weight: &[f32],
+    fills: &ImplicitFills,
+    g: &ConvGeom,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let (og, k, l, taps, hw) = (g.og(), g.k(), g.l(), g.kh * g.kw, g.h * g.w);
+    let panels = l.div_ceil(16);
+    if !crate::sgemm::uses_avx512()
+        || x.len() < g.cg() * hw
+        || weight.len() != og.div_ceil(ROWS) * ROWS * k
+        || fills.runs.len() != panels * taps
+        || out.len() < og * l
+        || bias.is_some_and(|b| b.len() < og)
+    {
+        return Err(KernelError::new(
+            "an implicit convolution operand does not match its geometry",
+        ));
+    }
+    let mut p = 0;
+    while p < panels {
+        // Full tiles; the last 4 panels as two tiles of 2 rather than one of 3 and one
+        // of 1 (whose 8 FMAs a depth wait on 8 broadcasts).
+        let np = match panels - p {
+            left if left >= PANELS + 2 || left == PANELS => PANELS,
+            left => left.min(2),
+        };
+        for (block, a) in weight.chunks_exact(ROWS * k.max(1)).enumerate() {
+            let ir = block * ROWS;
+            let t = Tile {
+                a: a.as_ptr(),
+                x: x.as_ptr(),
+                runs: fills.runs[p * taps..].as_ptr(),
+                cg: g.cg(),
+                hw,
+                taps,
+                ldc: l,
+                // In bounds: ir < og and p * 16 < l.
+                c: out[ir * l + p * 16..].as_mut_ptr(),
+                mr: ROWS.min(og - ir),
+                nr: (np * 16).min(l - p * 16),
+                bias: bias.map(|b| &b[ir..]),
+            };
+            // SAFETY: AVX-512F is present (checked above); `a` holds ROWS floats per
+            // depth for all `k = cg * taps` depths; `x` holds the `cg` planes, and every
+            // run's unmasked lanes are offsets of the tap table, inside a plane; the
+            // runs of panels `p..p + np` (< panels) for every tap follow `runs`; `c`'s
+            // rows `ir..ir + mr` (<= og) and columns `p * 16..+ nr` (<= l) are in `out`.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                match (np, fills.most) {
+                    (PANELS, 1) => tile::<PANELS, 1>(&t),
+                    (PANELS, 2) => tile::<PANELS, 2>(&t),
+                    (PANELS, _) => tile::<PANELS, MAX_RUNS>(&t),
+                    (2, 1) => tile::<2, 1>(&t),
+                    (2, 2) => tile::<2, 2>(&t),
+                    (2, _) => tile::<2, MAX_RUNS>(&t),
+                    (_, 1) => tile::<1, 1>(&t),
+                    (_, 2) => tile::<1, 2>(&t),
+                    _ => tile::<1, MAX_RUNS>(&t),
+                }
+            }
+        }
+        p += np;
+    }
+    Ok(())
+}
+
+/// One tile's operands.
+struct Tile<'a> {
+    /// The block's packed weights: [`ROWS`] floats per depth.
+    a: *const f32,
+    /// The group's first plane (planes `hw` floats apart).
+    x: *const f32,
+    /// The runs of the tile's first panel, tap by tap; the next panel's `taps` later.
+    runs: *const [Run; MAX_RUNS],
+    cg: usize,
+    hw: usize,
+    taps: usize,
+    ldc: usize,
+    /// The output at the tile's first channel and column.
+    c: *mut f32,
+    mr: usize,
+    nr: usize,
+    /// The bias of the tile's channels on.
+    bias: Option<&'a [f32]>,
+}
+
+/// A `ROWS × 16P` tile over every depth; each panel row is `RUNS` masked loads of the
+/// channel plane.
+///
+/// # Safety
+/// The CPU has AVX-512F; the operands as [`conv_group`] builds them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const P: usize, const RUNS: usize>(t: &Tile<'_>) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); P]; ROWS];
+    let mut ap = t.a;
+    for c in 0..t.cg {
+        let plane = t.x.wrapping_add(c * t.hw);
+        for tap in 0..t.taps {
+            let mut bv = [_mm512_setzero_ps(); P];
+            for (q, b) in bv.iter_mut().enumerate() {
+                // SAFETY: panel q < P of the tile, tap < taps: an entry of the table.
+                let runs = unsafe { &*t.runs.add(q * t.taps + tap) };
+                let mut v = _mm512_setzero_ps();
+                for r in &runs[..RUNS] {
+                    // SAFETY: the run's lanes read offsets of the tap table, inside the
+                    // plane; its other lanes are masked off (never read, never fault).
+                    v = unsafe {
+                        _mm512_mask_loadu_ps(v, r.mask, plane.wrapping_offset(r.base as isize))
+                    };
+                }
+                *b = v;
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: r < ROWS floats of this depth (< k): inside the block.
+                let av = _mm512_set1_ps(unsafe { *ap.add(r) });
+                for (a, b) in row.iter_mut().zip(&bv) {
+                    *a = _mm512_fmadd_ps(av, *b, *a);
+                }
+            }
+            ap = ap.wrapping_add(ROWS);
+        }
+    }
+    // By value, as the GEMM's tiles store (a reference kept the accumulators in memory).
+    // SAFETY: forwarded.
+    unsafe { store::<P>(t, acc) }
+}
+
+/// Writes the tile's `mr` rows and `nr` columns, plus the bias.
+///
+/// # Safety
+/// As for [`tile`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn store<const P: usize>(t: &Tile<'_>, acc: [[std::arch::x86_64::__m512; P]; ROWS]) {
+    use std::arch::x86_64::*;
+    for (r, row) in acc.iter().enumerate().take(t.mr) {
+        let bias = t.bias.and_then(|b| b.get(r)).map(|&b| _mm512_set1_ps(b));
+        for (q, a) in row.iter().enumerate() {
+            let width = t.nr.saturating_sub(q * 16).min(16);
+            if width == 0 {
+                break;
+            }
+            let mask = (((1u32 << width) - 1) & 0xffff) as __mmask16;
+            let v = match bias {
+                Some(b) => _mm512_add_ps(*a, b),
+                None => *a,
+            };
+            // SAFETY: row r < mr, columns q * 16 .. + width <= nr: inside the output.
+            unsafe { _mm512_mask_storeu_ps(t.c.add(r * t.ldc + q * 16), mask, v) };
+        }
+    }
+}
