@@ -3,7 +3,7 @@
 //! multiply. A 1-D convolution is a 2-D one of height 1; a 1×1 convolution with stride
 //! 1 and no padding multiplies the input directly. On AVX-512, f32 convolutions whose
 //! rows are read with stride 1 never build that matrix: the implicit tiles
-//! ([`implicit`]) read each panel row from the input planes where they lie.
+//! (`conv/implicit.rs`) read each panel row from the input planes where they lie.
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::layout::copy_short;

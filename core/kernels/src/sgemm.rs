@@ -1,15 +1,18 @@
 //! ferrex's own f32 GEMM over a prepacked right operand: [`PackedB`] stores a `[k, n]`
-//! matrix as 16-column panels (`k × 16` contiguous, the last one zero-padded), packed
-//! once — at compile time for a constant weight — and [`gemm_packed`] runs
-//! `c = alpha * a @ b + beta * c` over it with blocked loops (k blocks of [`KC`] that keep
-//! a weight panel in L1, row blocks of [`MC`] packed into `MR`-row micro-panels) and
-//! register-tiled micro-kernels: AVX2 + FMA (detected at run time) with a 6×16 tile for
-//! most rows and wide tiles (1×64, 2×48, 3×32) for products of few rows, which would be
-//! latency-bound on a 6×16 tile; a portable tile elsewhere. Large products are split
-//! by column panels over the one thread pool ([`crate::threads::pool`]).
+//! matrix as 16-column panels (`k × 16` contiguous on cache lines, the last one
+//! zero-padded), packed once — at compile time for a constant weight — and
+//! [`gemm_packed`] runs `c = alpha * a @ b + beta * c` over it with blocked loops (k
+//! blocks of about [`KC`] depths, row blocks packed into micro-panels of the tile's
+//! height, or read in place for products of few columns) and register-tiled
+//! micro-kernels chosen at run time: on AVX-512 14×32 and 8×48 tiles, on AVX2 + FMA a
+//! 6×16 tile, and wide tiles (1×128, 2×96, 3×64 on AVX-512) for products of few rows,
+//! which would be latency-bound on a tall tile; a portable tile elsewhere. Large
+//! products are split by column panels over the one thread pool
+//! ([`crate::threads::pool`]); [`GemmEpilogue`] adds a bias row and ReLU where the tiles
+//! store.
 //!
-//! Measured on the development machine (Zen 4, 2 cores) against matrixmultiply, see
-//! ARCHITECTURE.md ("GEMM"): [`crate::gemm`] takes this path for f32 where it wins.
+//! Measured against matrixmultiply and PyTorch (MKL), see ARCHITECTURE.md ("GEMM"):
+//! [`gemm()`](crate::gemm::gemm) takes this path for f32 where it wins.
 
 use crate::alloc::try_filled;
 use crate::gemm::Mat;
