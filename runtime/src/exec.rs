@@ -13,7 +13,7 @@ use ferrex::symbolic::SymInt;
 use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
-use crate::fused::{Access, FusedProgram, Input};
+use crate::fused::{Access, ChainOperand, ChainStep, FusedProgram, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
@@ -128,6 +128,47 @@ pub fn batch_norm_affine(
 
 /// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
 /// epilogue); each input is `(data, shape)`, broadcast to `shape`.
+/// A convolution epilogue's chain ([`FusedProgram::output_chain`]) as the kernel's
+/// steps, its inputs (`(data, sizes)`) read per output channel (`[c, 1, 1]` after
+/// leading ones), as the output itself (`shape`), or as one value; `None` when an input
+/// is read otherwise.
+fn conv_epilogue_steps<'a>(
+    chain: &[ChainStep],
+    inputs: &'a [(Cow<'_, [f32]>, Vec<usize>)],
+    shape: &[usize],
+) -> Option<Vec<kernels::ConvEpilogueStep<'a>>> {
+    use kernels::{ConvEpilogueStep as Step, EpilogueOperand as Of};
+    let channels = shape.get(1).copied()?;
+    let operand = |x: ChainOperand| -> Option<Of<'a>> {
+        let (data, sizes) = match x {
+            ChainOperand::Const(c) => return Some(Of::Scalar(c)),
+            ChainOperand::Input(i) => inputs.get(i)?,
+        };
+        let numel: usize = sizes.iter().product();
+        let core = &sizes[sizes.iter().take_while(|&&d| d == 1).count()..];
+        match () {
+            _ if data.len() < numel => None,
+            _ if numel == 1 => data.first().map(|&v| Of::Scalar(v)),
+            _ if sizes == shape => Some(Of::Output(&data[..numel])),
+            _ if sizes.len() <= shape.len() && core == [channels, 1, 1] => {
+                Some(Of::Channel(&data[..numel]))
+            }
+            _ => None,
+        }
+    };
+    chain
+        .iter()
+        .map(|step| match *step {
+            ChainStep::Relu => Some(Step::Relu),
+            ChainStep::Binary { op, x, x_first } => Some(Step::Binary {
+                op,
+                x: operand(x)?,
+                x_first,
+            }),
+        })
+        .collect()
+}
+
 pub fn fused(
     prog: &FusedProgram,
     inputs: &[(&[f32], &[usize])],
@@ -521,10 +562,23 @@ impl Run<'_> {
             Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
             None => None,
         };
-        kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, &mut buf[..len])?;
-        if let Some(e) = &c.epilogue {
-            self.epilogue(e, &shape, &mut buf[..len], arena)?;
+        let out = &mut buf[..len];
+        let Some(e) = &c.epilogue else {
+            kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?;
+            return Ok(shape);
+        };
+        // A chain of steps on the output runs where the convolution writes it.
+        if let Some(chain) = e.prog.output_chain() {
+            let inputs = (e.inputs.iter())
+                .map(|o| self.data(*o, arena))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(steps) = conv_epilogue_steps(&chain, &inputs, &shape) {
+                kernels::conv2d_epilogue(&x, xs[0], &w, bias.as_deref(), &g, &steps, out)?;
+                return Ok(shape);
+            }
         }
+        kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?;
+        self.epilogue(e, &shape, out, arena)?;
         Ok(shape)
     }
 
@@ -935,5 +989,64 @@ impl Plan {
             });
         }
         Ok(outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::BinOp;
+
+    /// A convolution epilogue's inputs are read per channel (`[c, 1, 1]`, with or
+    /// without leading ones), as the output, or as one value; any other broadcast (along
+    /// rows, or a short buffer) leaves the chain to the fused loop.
+    #[test]
+    fn conv_epilogue_operands_are_read_by_their_shape() {
+        let shape = [2, 3, 4, 5];
+        let chain = |input| {
+            [
+                ChainStep::Binary {
+                    op: BinOp::Mul,
+                    x: ChainOperand::Input(input),
+                    x_first: true,
+                },
+                ChainStep::Relu,
+            ]
+        };
+        let data = |sizes: &[usize], len: usize| (Cow::Owned(vec![1.5f32; len]), sizes.to_vec());
+        let inputs = [
+            data(&[1, 3, 1, 1], 3),
+            data(&[3, 1, 1], 3),
+            data(&[2, 3, 4, 5], 120),
+            data(&[1], 1),
+            data(&[4, 5], 20),
+            data(&[3, 1], 3),
+            data(&[2, 3, 4, 5], 119),
+        ];
+        let kind = |i: usize| {
+            let steps = conv_epilogue_steps(&chain(i), &inputs, &shape)?;
+            Some(match steps.first()? {
+                kernels::ConvEpilogueStep::Binary { x, x_first, .. } => {
+                    assert!(*x_first);
+                    match x {
+                        kernels::EpilogueOperand::Channel(c) => format!("channel {}", c.len()),
+                        kernels::EpilogueOperand::Output(o) => format!("output {}", o.len()),
+                        kernels::EpilogueOperand::Scalar(v) => format!("scalar {v}"),
+                    }
+                }
+                kernels::ConvEpilogueStep::Relu => "relu".into(),
+            })
+        };
+        let got: Vec<_> = (0..inputs.len()).map(kind).collect();
+        let want = [
+            Some("channel 3"),
+            Some("channel 3"),
+            Some("output 120"),
+            Some("scalar 1.5"),
+            None,
+            None,
+            None,
+        ];
+        assert_eq!(got, want.map(|w| w.map(String::from)));
     }
 }

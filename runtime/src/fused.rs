@@ -21,6 +21,25 @@ const PAR_MIN_EPILOGUE: usize = 1 << 13;
 /// hooks name, evaluated by the same `ferrex_kernels::pointwise` code as the eager kernels.
 pub use ferrex_kernels::pointwise::{Binary as BinOp, Unary as UnOp};
 
+/// A step of a chain on the output ([`FusedProgram::output_chain`]): `y = y op x` (or
+/// `x op y` when `x_first`), or ReLU of `y`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChainStep {
+    Binary {
+        op: BinOp,
+        x: ChainOperand,
+        x_first: bool,
+    },
+    Relu,
+}
+
+/// A chain step's other operand: one of the program's inputs, or a constant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChainOperand {
+    Input(usize),
+    Const(f32),
+}
+
 /// An operand: a register or a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Src {
@@ -468,6 +487,58 @@ impl FusedProgram {
         )
     }
 
+    /// The program as a chain of steps on the output itself (`LoadOut`, then each step
+    /// the previous value with one loaded input or constant, or ReLU of it), which a
+    /// kernel can run where it writes its output (a convolution's
+    /// [`ferrex_kernels::ConvEpilogueStep`]s); `None` for any other program.
+    pub fn output_chain(&self) -> Option<Vec<ChainStep>> {
+        let mut cur = None;
+        // The input each register holds, if loaded.
+        let mut loaded = vec![None; self.n_regs];
+        let mut chain = Vec::new();
+        for ins in &self.instrs {
+            let dst = match *ins {
+                Instr::LoadOut { dst } if cur.is_none() => {
+                    cur = Some(dst);
+                    *loaded.get_mut(dst)? = None;
+                    continue;
+                }
+                Instr::Load { dst, input } if Some(dst) != cur => {
+                    *loaded.get_mut(dst)? = Some(input);
+                    continue;
+                }
+                Instr::Unary {
+                    dst,
+                    op: UnOp::Relu,
+                    a,
+                } if Some(a) == cur => {
+                    chain.push(ChainStep::Relu);
+                    dst
+                }
+                Instr::Binary { dst, op, a, b } => {
+                    let operand = |s: Src| match s {
+                        Src::Const(c) => Some(ChainOperand::Const(c)),
+                        Src::Reg(r) if Some(r) != cur => {
+                            loaded.get(r).copied().flatten().map(ChainOperand::Input)
+                        }
+                        Src::Reg(_) => None,
+                    };
+                    let (x, x_first) = match (a, b) {
+                        (Src::Reg(r), x) if Some(r) == cur => (operand(x)?, false),
+                        (x, Src::Reg(r)) if Some(r) == cur => (operand(x)?, true),
+                        _ => return None,
+                    };
+                    chain.push(ChainStep::Binary { op, x, x_first });
+                    dst
+                }
+                _ => return None,
+            };
+            *loaded.get_mut(dst)? = None;
+            cur = Some(dst);
+        }
+        (cur == Some(self.out)).then_some(chain)
+    }
+
     /// The program as one loop over whole slices where it is a single operation on
     /// inputs read in order — `a + b` of two same-shape inputs, an activation of one, an
     /// activation epilogue on the output itself — with no registers and no copies
@@ -827,6 +898,84 @@ mod tests {
                 gather(&input, start, &mut dst);
                 assert_eq!(dst, want[start..start + len], "{shape:?} from {start}");
             }
+        }
+    }
+
+    /// Programs that are a chain of steps on the output are read as that chain (a
+    /// register written twice, an operand on either side); others are not: a unary op
+    /// other than ReLU, the value squared, a result that is not the chain's last value,
+    /// arithmetic between two inputs, no `LoadOut`.
+    #[test]
+    fn output_chains_are_the_steps_on_the_output() {
+        let bin = |dst, op, a, b| Instr::Binary { dst, op, a, b };
+        let unary = |dst, op, a| Instr::Unary { dst, op, a };
+        let prog = |instrs: Vec<Instr>, out| FusedProgram {
+            n_regs: 6,
+            instrs,
+            out,
+            label: String::new(),
+        };
+        let bn_add_relu = prog(
+            vec![
+                Instr::LoadOut { dst: 0 },
+                Instr::Load { dst: 1, input: 0 },
+                bin(2, BinOp::Mul, Src::Reg(0), Src::Reg(1)),
+                Instr::Load { dst: 3, input: 1 },
+                bin(2, BinOp::Add, Src::Reg(3), Src::Reg(2)),
+                bin(4, BinOp::Sub, Src::Const(0.5), Src::Reg(2)),
+                unary(5, UnOp::Relu, 4),
+            ],
+            5,
+        );
+        let step = |op, x, x_first| ChainStep::Binary { op, x, x_first };
+        assert_eq!(
+            bn_add_relu.output_chain(),
+            Some(vec![
+                step(BinOp::Mul, ChainOperand::Input(0), false),
+                step(BinOp::Add, ChainOperand::Input(1), true),
+                step(BinOp::Sub, ChainOperand::Const(0.5), true),
+                ChainStep::Relu,
+            ])
+        );
+        let not_chains = [
+            // A unary op other than ReLU.
+            prog(vec![Instr::LoadOut { dst: 0 }, unary(1, UnOp::Exp, 0)], 1),
+            // The value squared.
+            prog(
+                vec![
+                    Instr::LoadOut { dst: 0 },
+                    bin(1, BinOp::Mul, Src::Reg(0), Src::Reg(0)),
+                ],
+                1,
+            ),
+            // The result is an input, not the chain.
+            prog(
+                vec![
+                    Instr::LoadOut { dst: 0 },
+                    Instr::Load { dst: 1, input: 0 },
+                    bin(2, BinOp::Add, Src::Reg(0), Src::Reg(1)),
+                ],
+                1,
+            ),
+            // Two inputs combined before they meet the chain.
+            prog(
+                vec![
+                    Instr::LoadOut { dst: 0 },
+                    Instr::Load { dst: 1, input: 0 },
+                    Instr::Load { dst: 2, input: 1 },
+                    bin(3, BinOp::Mul, Src::Reg(1), Src::Reg(2)),
+                    bin(4, BinOp::Add, Src::Reg(0), Src::Reg(3)),
+                ],
+                4,
+            ),
+            // No output read: not an epilogue on it.
+            prog(
+                vec![Instr::Load { dst: 0, input: 0 }, unary(1, UnOp::Relu, 0)],
+                1,
+            ),
+        ];
+        for p in not_chains {
+            assert_eq!(p.output_chain(), None, "{:?}", p.instrs);
         }
     }
 

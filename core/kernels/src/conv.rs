@@ -11,7 +11,11 @@ use crate::sgemm::{gemm_packed_a, PackedA, PackedB};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
 use crate::KernelError;
 
+mod epilogue;
 mod implicit;
+
+use epilogue::SampleEpilogue;
+pub use epilogue::{ConvEpilogueStep, EpilogueOperand};
 
 /// A 2-D convolution's geometry, per sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -760,6 +764,7 @@ fn conv_group_f32(
     w: GroupWeight<'_>,
     g: &ConvGeom,
     bias: Option<&[f32]>,
+    (epi, first): (SampleEpilogue<'_>, usize),
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     with_unroll_scratch(|s| {
@@ -780,7 +785,7 @@ fn conv_group_f32(
         } = s;
         let table = &tables[at];
         if let (Some(wi), Some(fills)) = (w.implicit, &table.implicit) {
-            return implicit::conv_group(x, wi, fills, g, bias, out);
+            return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out);
         }
         crate::wide(Unroll {
             x,
@@ -805,7 +810,9 @@ fn conv_group_f32(
                 &local
             }
         };
-        gemm_packed_a(1.0, w.weight, packed_weight, packed, beta, out)
+        gemm_packed_a(1.0, w.weight, packed_weight, packed, beta, out)?;
+        epi.apply_rows(&mut out[..g.og() * g.l()], first, g.l());
+        Ok(())
     })
 }
 
@@ -825,9 +832,16 @@ fn conv_sample<T: Float>(
     bias: Option<&[T]>,
     g: &ConvGeom,
     scratch: &mut Scratch<T>,
+    epi: SampleEpilogue<'_>,
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (k, l, cg, og) = (g.k(), g.l(), g.cg(), g.og());
+    // The epilogue's steps are f32 (only `conv2d_epilogue` passes any).
+    let apply = |out: &mut [T], first: usize, rows: usize| {
+        if let Some(of) = T::as_f32_mut(&mut out[..rows * l]) {
+            epi.apply_rows(of, first, l);
+        }
+    };
     let fill_bias = |out: &mut [T], first: usize, rows: usize| {
         for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(rows) {
             row.fill(
@@ -856,6 +870,7 @@ fn conv_sample<T: Float>(
             padded,
             out,
         });
+        apply(out, 0, g.c_out);
         return Ok(());
     }
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
@@ -877,7 +892,7 @@ fn conv_sample<T: Float>(
                 implicit,
             };
             let bf = bias.and_then(T::as_f32).and_then(|b| b.get(gi * og..));
-            conv_group_f32(xf, w, g, bf, of)?;
+            conv_group_f32(xf, w, g, bf, (epi, gi * og), of)?;
             continue;
         }
         fill_bias(og_out, gi * og, og);
@@ -892,6 +907,7 @@ fn conv_sample<T: Float>(
             Mat::row_major(&cols[..], k, l)
         };
         gemm(T::ONE, Mat::row_major(wg, og, k), cols_mat, beta, og_out)?;
+        apply(og_out, gi * og, og);
     }
     Ok(())
 }
@@ -907,6 +923,34 @@ pub fn conv2d<T: Float>(
     weight: &[T],
     bias: Option<&[T]>,
     g: &ConvGeom,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    conv2d_with(x, batch, weight, bias, g, &[], out)
+}
+
+/// [`conv2d`] of f32 with an epilogue: `steps` run on each output value, in order, as
+/// the convolution writes it (see [`ConvEpilogueStep`]), with the bits of running them
+/// after.
+pub fn conv2d_epilogue(
+    x: &[f32],
+    batch: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    steps: &[ConvEpilogueStep<'_>],
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    epilogue::validate(steps, batch, g.c_out, g.l())?;
+    conv2d_with(x, batch, weight, bias, g, steps, out)
+}
+
+fn conv2d_with<T: Float>(
+    x: &[T],
+    batch: usize,
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeom,
+    steps: &[ConvEpilogueStep<'_>],
     out: &mut [T],
 ) -> Result<(), KernelError> {
     g.validate()?;
@@ -951,6 +995,10 @@ pub fn conv2d<T: Float>(
                 bias,
                 g,
                 &mut scratch,
+                SampleEpilogue {
+                    steps,
+                    at: n * o_len,
+                },
                 o,
             )?;
         }
@@ -1217,6 +1265,82 @@ mod tests {
         // All but the 5-wide rows (a panel spans 4 of them) and the strided rows.
         if crate::sgemm::uses_avx512() {
             assert_eq!(implicit, 10);
+        }
+    }
+
+    /// An epilogue (a per-channel scale and shift, a residual with a NaN and a -0, a
+    /// scalar subtracted from, a division, ReLU) gives the bits of the same steps run
+    /// after the convolution, on every path: the implicit tiles (a full tile, a 2-panel
+    /// tile, 3 runs a row), the unrolling (strided rows), the depthwise kernel and the
+    /// generic GEMM (3 channels a group). Short operands are errors.
+    #[test]
+    fn an_epilogue_is_the_steps_run_after() {
+        let seq = |len: usize, seed: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| (((i * 7919 + seed * 104_729) % 1013) as f32 - 506.0) / 97.0)
+                .collect()
+        };
+        for (c_in, c_out, groups, [h, w], stride) in [
+            (5, 13, 1, [4, 80], [1, 1]),
+            (4, 8, 1, [5, 9], [1, 1]),
+            (4, 8, 1, [9, 20], [2, 2]),
+            (6, 6, 6, [7, 16], [1, 1]),
+            (4, 6, 2, [6, 7], [1, 1]),
+        ] {
+            let g = geometry([c_in, h, w], c_out, groups, [3, 3], stride, [1, 1], [1, 1]);
+            let (x, wt) = (seq(2 * c_in * h * w, 1), seq(c_out * g.k(), 2));
+            let (bias, scale, shift) = (seq(c_out, 3), seq(c_out, 4), seq(c_out, 5));
+            let l = g.oh * g.ow;
+            let mut residual = seq(2 * c_out * l, 6);
+            residual[3] = f32::NAN;
+            residual[5] = -0.0;
+            let steps = [
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Mul,
+                    x: EpilogueOperand::Channel(&scale),
+                    x_first: false,
+                },
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Add,
+                    x: EpilogueOperand::Channel(&shift),
+                    x_first: true,
+                },
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Sub,
+                    x: EpilogueOperand::Scalar(0.75),
+                    x_first: true,
+                },
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Add,
+                    x: EpilogueOperand::Output(&residual),
+                    x_first: false,
+                },
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Div,
+                    x: EpilogueOperand::Channel(&scale),
+                    x_first: false,
+                },
+                ConvEpilogueStep::Relu,
+            ];
+            let mut want = vec![0f32; 2 * c_out * l];
+            conv2d(&x, 2, &wt, Some(&bias), &g, &mut want).unwrap();
+            for (i, y) in want.iter_mut().enumerate() {
+                let co = i / l % c_out;
+                let v = (*y * scale[co]) + shift[co];
+                let v = (0.75 - v + residual[i]) / scale[co];
+                *y = if v < 0.0 { 0.0 } else { v };
+            }
+            let mut out = vec![f32::NAN; want.len()];
+            conv2d_epilogue(&x, 2, &wt, Some(&bias), &g, &steps, &mut out).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&want), "{g:?}");
+            assert!(out[3].is_nan() || c_out * l <= 3, "NaN kept by ReLU");
+            let short = [ConvEpilogueStep::Binary {
+                op: crate::pointwise::Binary::Add,
+                x: EpilogueOperand::Output(&residual[1..]),
+                x_first: false,
+            }];
+            assert!(conv2d_epilogue(&x, 2, &wt, None, &g, &short, &mut out).is_err());
         }
     }
 

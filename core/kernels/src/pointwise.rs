@@ -298,6 +298,19 @@ pub enum Binary {
     Div,
 }
 
+impl Binary {
+    /// `a op b` in f32 (`alpha` is the caller's, folded into `b`).
+    #[inline(always)]
+    pub fn eval_f32(self, a: f32, b: f32) -> f32 {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

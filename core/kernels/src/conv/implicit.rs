@@ -11,7 +11,7 @@
 //! stride 1 along rows (any kernel, padding, dilation or vertical stride) and rows of at
 //! least 8 outputs; strided rows need a gather and keep the unrolling path.
 
-use super::{ConvGeom, PanelFill, Run, MAX_RUNS};
+use super::{ConvGeom, PanelFill, Run, SampleEpilogue, MAX_RUNS};
 use crate::KernelError;
 
 /// Output channels a tile computes.
@@ -83,15 +83,17 @@ impl ImplicitFills {
 }
 
 /// `out` (`[og, l]`, row-major) = the weights packed by [`pack_weight`] times the
-/// receptive fields of the group's planes `x`, plus `bias` per output channel. The sums
-/// run over all `k` depths in registers, then the bias is added, as the packed GEMM
-/// gives for `k <= KC`.
+/// receptive fields of the group's planes `x`, plus `bias` per output channel, then the
+/// epilogue (the group's first channel is the convolution's `first`). The sums run over
+/// all `k` depths in registers, then the bias is added, as the packed GEMM gives for
+/// `k <= KC`.
 pub(super) fn conv_group(
     x: &[f32],
     weight: &[f32],
     fills: &ImplicitFills,
     g: &ConvGeom,
     bias: Option<&[f32]>,
+    (epi, first): (SampleEpilogue<'_>, usize),
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     let (og, k, l, taps, hw) = (g.og(), g.k(), g.l(), g.kh * g.kw, g.h * g.w);
@@ -130,12 +132,16 @@ pub(super) fn conv_group(
                 mr: ROWS.min(og - ir),
                 nr: (np * 16).min(l - p * 16),
                 bias: bias.map(|b| &b[ir..]),
+                epi,
+                co: first + ir,
+                col: p * 16,
             };
             // SAFETY: AVX-512F is present (checked above); `a` holds ROWS floats per
             // depth for all `k = cg * taps` depths; `x` holds the `cg` planes, and every
             // run's unmasked lanes are offsets of the tap table, inside a plane; the
             // runs of panels `p..p + np` (< panels) for every tap follow `runs`; `c`'s
-            // rows `ir..ir + mr` (<= og) and columns `p * 16..+ nr` (<= l) are in `out`.
+            // rows `ir..ir + mr` (<= og) and columns `p * 16..+ nr` (<= l) are in `out`;
+            // the epilogue passed `validate` for the convolution `first` belongs to.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 match (np, fills.most) {
@@ -174,6 +180,10 @@ struct Tile<'a> {
     nr: usize,
     /// The bias of the tile's channels on.
     bias: Option<&'a [f32]>,
+    epi: SampleEpilogue<'a>,
+    /// The convolution's channel of the tile's first row, and the tile's first column.
+    co: usize,
+    col: usize,
 }
 
 /// A `ROWS × 16P` tile over every depth; each panel row is `RUNS` masked loads of the
@@ -219,28 +229,38 @@ unsafe fn tile<const P: usize, const RUNS: usize>(t: &Tile<'_>) {
     unsafe { store::<P>(t, acc) }
 }
 
-/// Writes the tile's `mr` rows and `nr` columns, plus the bias.
+/// Writes the tile's `mr` rows and `nr` columns, plus the bias, through the epilogue.
 ///
 /// # Safety
 /// As for [`tile`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn store<const P: usize>(t: &Tile<'_>, acc: [[std::arch::x86_64::__m512; P]; ROWS]) {
+unsafe fn store<const P: usize>(t: &Tile<'_>, mut acc: [[std::arch::x86_64::__m512; P]; ROWS]) {
     use std::arch::x86_64::*;
+    if let Some(bias) = t.bias {
+        for (row, &b) in acc.iter_mut().zip(bias).take(t.mr) {
+            let b = _mm512_set1_ps(b);
+            for a in row.iter_mut() {
+                *a = _mm512_add_ps(*a, b);
+            }
+        }
+    }
+    if !t.epi.is_empty() {
+        // SAFETY: channels co..co + mr and columns col..col + nr of the sample, the
+        // steps validated (the caller's promise).
+        acc = unsafe {
+            super::epilogue::apply_tile_avx512(t.epi, acc, t.co, t.col, t.ldc, t.mr, t.nr)
+        };
+    }
     for (r, row) in acc.iter().enumerate().take(t.mr) {
-        let bias = t.bias.and_then(|b| b.get(r)).map(|&b| _mm512_set1_ps(b));
         for (q, a) in row.iter().enumerate() {
             let width = t.nr.saturating_sub(q * 16).min(16);
             if width == 0 {
                 break;
             }
             let mask = (((1u32 << width) - 1) & 0xffff) as __mmask16;
-            let v = match bias {
-                Some(b) => _mm512_add_ps(*a, b),
-                None => *a,
-            };
             // SAFETY: row r < mr, columns q * 16 .. + width <= nr: inside the output.
-            unsafe { _mm512_mask_storeu_ps(t.c.add(r * t.ldc + q * 16), mask, v) };
+            unsafe { _mm512_mask_storeu_ps(t.c.add(r * t.ldc + q * 16), mask, *a) };
         }
     }
 }
