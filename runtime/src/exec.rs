@@ -128,19 +128,45 @@ pub fn batch_norm_affine(
 
 /// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
 /// epilogue); each input is `(data, shape)`, broadcast to `shape`.
+/// A convolution (`x` `[batch, c_in, h, w]`) and its epilogue `prog` (inputs as for
+/// [`fused`]): a chain of steps on the output ([`FusedProgram::output_chain`]) whose
+/// inputs the kernel can read runs in the convolution's tiles
+/// ([`kernels::conv2d_epilogue`]); any other program runs after, over the output.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_fused(
+    x: &[f32],
+    batch: usize,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    out: &mut [f32],
+) -> Result<(), String> {
+    let shape = [batch, g.c_out, g.oh, g.ow];
+    let chain = prog.output_chain();
+    if let Some(steps) = chain.and_then(|c| conv_epilogue_steps(&c, inputs, &shape)) {
+        return Ok(kernels::conv2d_epilogue(
+            x, batch, weight, bias, g, &steps, out,
+        )?);
+    }
+    kernels::conv2d(x, batch, weight, bias, g, out)?;
+    fused(prog, inputs, &shape, out)
+}
+
 /// A convolution epilogue's chain ([`FusedProgram::output_chain`]) as the kernel's
 /// steps, its inputs (`(data, sizes)`) read per output channel (`[c, 1, 1]` after
 /// leading ones), as the output itself (`shape`), or as one value; `None` when an input
 /// is read otherwise.
 fn conv_epilogue_steps<'a>(
     chain: &[ChainStep],
-    inputs: &'a [(Cow<'_, [f32]>, Vec<usize>)],
+    inputs: &[(&'a [f32], &[usize])],
     shape: &[usize],
 ) -> Option<Vec<kernels::ConvEpilogueStep<'a>>> {
     use kernels::{ConvEpilogueStep as Step, EpilogueOperand as Of};
     let channels = shape.get(1).copied()?;
     let operand = |x: ChainOperand| -> Option<Of<'a>> {
-        let (data, sizes) = match x {
+        let &(data, sizes) = match x {
             ChainOperand::Const(c) => return Some(Of::Scalar(c)),
             ChainOperand::Input(i) => inputs.get(i)?,
         };
@@ -563,22 +589,17 @@ impl Run<'_> {
             None => None,
         };
         let out = &mut buf[..len];
-        let Some(e) = &c.epilogue else {
-            kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?;
-            return Ok(shape);
-        };
-        // A chain of steps on the output runs where the convolution writes it.
-        if let Some(chain) = e.prog.output_chain() {
-            let inputs = (e.inputs.iter())
-                .map(|o| self.data(*o, arena))
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(steps) = conv_epilogue_steps(&chain, &inputs, &shape) {
-                kernels::conv2d_epilogue(&x, xs[0], &w, bias.as_deref(), &g, &steps, out)?;
-                return Ok(shape);
+        match &c.epilogue {
+            None => kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?,
+            Some(e) => {
+                let data = (e.inputs.iter())
+                    .map(|o| self.data(*o, arena))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let inputs: Vec<(&[f32], &[usize])> =
+                    data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
+                conv_fused(&x, xs[0], &w, bias.as_deref(), &g, &e.prog, &inputs, out)?;
             }
         }
-        kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?;
-        self.epilogue(e, &shape, out, arena)?;
         Ok(shape)
     }
 
@@ -1013,8 +1034,8 @@ mod tests {
                 ChainStep::Relu,
             ]
         };
-        let data = |sizes: &[usize], len: usize| (Cow::Owned(vec![1.5f32; len]), sizes.to_vec());
-        let inputs = [
+        let data = |sizes: &[usize], len: usize| (vec![1.5f32; len], sizes.to_vec());
+        let owned = [
             data(&[1, 3, 1, 1], 3),
             data(&[3, 1, 1], 3),
             data(&[2, 3, 4, 5], 120),
@@ -1023,6 +1044,7 @@ mod tests {
             data(&[3, 1], 3),
             data(&[2, 3, 4, 5], 119),
         ];
+        let inputs: Vec<(&[f32], &[usize])> = owned.iter().map(|(d, s)| (&d[..], &s[..])).collect();
         let kind = |i: usize| {
             let steps = conv_epilogue_steps(&chain(i), &inputs, &shape)?;
             Some(match steps.first()? {

@@ -101,7 +101,9 @@ pub mod plan;
 /// computes the plan's numbers bit for bit. The kernels themselves are
 /// `ferrex_kernels`'.
 pub mod step {
-    pub use crate::exec::{batch_norm_affine, bias_init, fused, higher_order, pack, step_error};
+    pub use crate::exec::{
+        batch_norm_affine, bias_init, conv_fused, fused, higher_order, pack, step_error,
+    };
 }
 
 use std::path::Path;

@@ -203,6 +203,15 @@ impl Gen<'_> {
         sizes: &[SymInt],
         out_slot: usize,
     ) -> Result<String, AotError> {
+        Ok(format!(
+            "            {RT}::fused(&{program}, {}, &{}, out).map_err(|e| fail(&e))?;",
+            self.fused_inputs(inputs, out_slot)?,
+            self.shape(sizes)
+        ))
+    }
+
+    /// A fused program's inputs: `&[(input, &sizes), …]`.
+    fn fused_inputs(&mut self, inputs: &[Operand], out_slot: usize) -> Result<String, AotError> {
         let mut items = Vec::new();
         for o in inputs {
             let r = self.read(*o)?;
@@ -211,11 +220,7 @@ impl Gen<'_> {
             }
             items.push(format!("({}, &{})", r.expr, self.shape(&r.sizes)));
         }
-        Ok(format!(
-            "            {RT}::fused(&{program}, &[{}], &{}, out).map_err(|e| fail(&e))?;",
-            items.join(", "),
-            self.shape(sizes)
-        ))
+        Ok(format!("&[{}]", items.join(", ")))
     }
 
     fn gemm(
@@ -353,6 +358,20 @@ impl Gen<'_> {
         let call = self.fused_call(&program, &e.inputs, sizes, out)?;
         self.loc[e.value] = Some(Loc::Slot(out));
         Ok(format!("{call}\n"))
+    }
+
+    /// An epilogue that a kernel's call runs itself: its program's field and its inputs
+    /// (`&[(input, &sizes), …]`); its value is then in `out`.
+    pub(super) fn epilogue_args(
+        &mut self,
+        i: usize,
+        e: &Epilogue,
+        out: usize,
+    ) -> Result<(String, String), AotError> {
+        let program = self.program_field(i, &e.prog);
+        let inputs = self.fused_inputs(&e.inputs, out)?;
+        self.loc[e.value] = Some(Loc::Slot(out));
+        Ok((program, inputs))
     }
 }
 

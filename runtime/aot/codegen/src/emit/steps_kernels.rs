@@ -265,16 +265,23 @@ impl Gen<'_> {
             ),
             None => "None".into(),
         };
-        let mut lines = vec![
-            format!(
-                "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }};",
-                c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation, c.groups
-            ),
-            format!("{RT}::conv2d({}, {}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;", x.expr, self.dim(n)),
-        ];
-        if let Some(e) = &c.epilogue {
-            lines.push(self.epilogue(i, e, &sizes, out)?.trim().to_string());
-        }
+        let geom = format!(
+            "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }};",
+            c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation, c.groups
+        );
+        let (x, n) = (x.expr, self.dim(n));
+        // With an epilogue, the plan's own step (`conv_fused`): a chain on the output
+        // runs in the convolution's tiles, as the runner runs it.
+        let call = match &c.epilogue {
+            None => format!("{RT}::conv2d({x}, {n}, {weight}, {bias}, &g, out)"),
+            Some(e) => {
+                let (program, inputs) = self.epilogue_args(i, e, out)?;
+                format!(
+                    "{RT}::conv_fused({x}, {n}, {weight}, {bias}, &g, &{program}, {inputs}, out)"
+                )
+            }
+        };
+        let lines = vec![geom, format!("{call}.map_err(|e| fail(&e))?;")];
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(())
     }
