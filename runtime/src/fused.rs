@@ -7,10 +7,8 @@ use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 /// Elements per register.
 pub const CHUNK: usize = 256;
 
-/// Outputs smaller than this run on one thread: below it, the other core's cache
-/// misses on data the caller just wrote cost more than the split saves (a GroupNorm
-/// block's 16K-element `relu` and `add` took 2.5–3.5× as long split).
-const PAR_MIN_ELEMS: usize = 1 << 16;
+/// Outputs smaller than this run on one thread.
+use ferrex_kernels::threads::PAR_MIN_POINTWISE as PAR_MIN_ELEMS;
 
 /// The same bound for an in-place epilogue, whose data a convolution has just written
 /// split over the pool by samples: split alike, each core reads what it wrote (LeNet's

@@ -8,7 +8,7 @@
 use crate::gemm::{gemm, Float, Mat};
 use crate::layout::copy_short;
 use crate::sgemm::{gemm_packed_a, PackedA, PackedB};
-use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_CONV};
+use crate::threads::{for_each_item_chunk, num_threads, try_new_by_items, PAR_MIN_CONV};
 use crate::KernelError;
 
 mod epilogue;
@@ -925,7 +925,20 @@ pub fn conv2d<T: Float>(
     g: &ConvGeom,
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    conv2d_with(x, batch, weight, bias, g, &[], out)
+    conv2d_with(x, batch, weight, bias, g, &[], Some(out)).map(drop)
+}
+
+/// [`conv2d`] into a new buffer (`[batch, c_out, oh, ow]`): each thread zero-fills the
+/// samples it computes, just before ([`crate::threads::try_new_by_items`]), rather than
+/// the caller filling the whole output first.
+pub fn conv2d_new<T: Float>(
+    x: &[T],
+    batch: usize,
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeom,
+) -> Result<Vec<T>, KernelError> {
+    conv2d_with(x, batch, weight, bias, g, &[], None).map(Option::unwrap_or_default)
 }
 
 /// [`conv2d`] of f32 with an epilogue: `steps` run on each output value, in order, as
@@ -941,7 +954,7 @@ pub fn conv2d_epilogue(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     epilogue::validate(steps, batch, g.c_out, g.l())?;
-    conv2d_with(x, batch, weight, bias, g, steps, out)
+    conv2d_with(x, batch, weight, bias, g, steps, Some(out)).map(drop)
 }
 
 fn conv2d_with<T: Float>(
@@ -951,8 +964,8 @@ fn conv2d_with<T: Float>(
     bias: Option<&[T]>,
     g: &ConvGeom,
     steps: &[ConvEpilogueStep<'_>],
-    out: &mut [T],
-) -> Result<(), KernelError> {
+    out: Option<&mut [T]>,
+) -> Result<Option<Vec<T>>, KernelError> {
     g.validate()?;
     let (k, l) = (g.k(), g.l());
     let x_len = g.c_in * g.h * g.w;
@@ -960,7 +973,7 @@ fn conv2d_with<T: Float>(
     let fits = |len: usize, per: usize, n: usize| per.checked_mul(n).is_some_and(|t| len >= t);
     if !fits(x.len(), x_len, batch)
         || !fits(weight.len(), k, g.c_out)
-        || !fits(out.len(), o_len, batch)
+        || out.as_ref().is_some_and(|o| !fits(o.len(), o_len, batch))
     {
         return Err(KernelError::new(
             "a convolution operand is smaller than its shape",
@@ -972,7 +985,7 @@ fn conv2d_with<T: Float>(
         ));
     }
     if o_len == 0 || batch == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let work = batch
         .saturating_mul(g.c_out)
@@ -1004,14 +1017,24 @@ fn conv2d_with<T: Float>(
         }
         Ok(())
     };
-    for_each_item_chunk(
-        &mut out[..batch * o_len],
-        batch,
-        o_len,
-        threads,
-        &run,
-        || KernelError::new("a convolution worker thread failed"),
-    )
+    let failed = || KernelError::new("a convolution worker thread failed");
+    match out {
+        Some(out) => for_each_item_chunk(
+            &mut out[..batch * o_len],
+            batch,
+            o_len,
+            threads,
+            &run,
+            failed,
+        )
+        .map(|()| None),
+        None => {
+            let len = batch
+                .checked_mul(o_len)
+                .ok_or_else(|| KernelError::new("the convolution's output size overflows"))?;
+            try_new_by_items(len, o_len, T::ZERO, threads, &run, failed).map(Some)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1261,6 +1284,14 @@ mod tests {
             let mut out = vec![f32::NAN; want.len()];
             conv2d(&f(&x), 2, &f(&wt), None, &g, &mut out).unwrap();
             assert_eq!(out, f(&want), "f32 without a bias {g:?}");
+            // Into a new buffer, and with a bias in f64 (the generic path).
+            assert_eq!(conv2d_new(&f(&x), 2, &f(&wt), None, &g).unwrap(), out);
+            let with_bias = conv2d_new(&x, 2, &wt, Some(&bias), &g).unwrap();
+            let l = g.oh * g.ow;
+            let want_b: Vec<f64> = (want.iter().enumerate())
+                .map(|(i, v)| v + bias[i / l % c_out])
+                .collect();
+            assert_eq!(with_bias, want_b, "f64 new {g:?}");
         }
         // All but the 5-wide rows (a panel spans 4 of them) and the strided rows.
         if crate::sgemm::uses_avx512() {

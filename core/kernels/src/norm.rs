@@ -325,25 +325,47 @@ pub fn batch_norm_scale_shift(
 /// `ch`), computed in f64 and rounded once.
 pub fn batch_norm_inference<T: Float>(
     x: &[T],
-    [outer, c, inner]: [usize; 3],
+    geom: [usize; 3],
     scale: &[f64],
     shift: &[f64],
     out: &mut [T],
 ) -> Result<(), KernelError> {
+    batch_norm_with(x, geom, scale, shift, Some(out)).map(drop)
+}
+
+/// [`batch_norm_inference`] into a new buffer, each thread filling the samples it
+/// computes ([`crate::threads::try_new_by_items`]).
+pub fn batch_norm_inference_new<T: Float>(
+    x: &[T],
+    geom: [usize; 3],
+    scale: &[f64],
+    shift: &[f64],
+) -> Result<Vec<T>, KernelError> {
+    batch_norm_with(x, geom, scale, shift, None).map(Option::unwrap_or_default)
+}
+
+fn batch_norm_with<T: Float>(
+    x: &[T],
+    [outer, c, inner]: [usize; 3],
+    scale: &[f64],
+    shift: &[f64],
+    out: Option<&mut [T]>,
+) -> Result<Option<Vec<T>>, KernelError> {
     let numel = outer
         .checked_mul(c)
         .and_then(|n| n.checked_mul(inner))
         .ok_or_else(|| KernelError::new("the tensor's size overflows"))?;
-    if x.len() < numel || out.len() < numel || scale.len() < c || shift.len() < c {
+    let short = out.as_ref().is_some_and(|o| o.len() < numel);
+    if x.len() < numel || short || scale.len() < c || shift.len() < c {
         return Err(KernelError::new(
             "a batch_norm operand is smaller than its shape",
         ));
     }
-    if inner == 0 || c == 0 {
-        return Ok(());
-    }
     let sample = c * inner;
     let run = |first: usize, os: &mut [T]| -> Result<(), KernelError> {
+        if inner == 0 || c == 0 {
+            return Ok(());
+        }
         let xs = &x[first * sample..first * sample + os.len()];
         crate::wide(BatchNormPlanes {
             x: xs,
@@ -358,17 +380,25 @@ pub fn batch_norm_inference<T: Float>(
     // Samples split over the pool where there is enough work (an eager batch norm ran
     // alone on one core while the other waited, slower at 2 threads than at 1).
     let threads = crate::threads::num_threads();
-    if threads > 1 && numel >= 1 << 16 && outer > 1 {
-        return crate::threads::for_each_item_chunk(
+    let threads = if threads > 1 && numel >= 1 << 16 && outer > 1 {
+        threads
+    } else {
+        1
+    };
+    let failed = || KernelError::new("a batch_norm worker thread failed");
+    match out {
+        Some(out) => crate::threads::for_each_item_chunk(
             &mut out[..numel],
             outer,
             sample,
             threads,
             &run,
-            || KernelError::new("a batch_norm worker thread failed"),
-        );
+            failed,
+        )
+        .map(|()| None),
+        None => crate::threads::try_new_by_items(numel, sample, T::ZERO, threads, &run, failed)
+            .map(Some),
     }
-    run(0, &mut out[..numel])
 }
 
 /// [`batch_norm_inference`]'s planes (whole samples), on the widest vectors.
@@ -467,5 +497,20 @@ mod tests {
             assert!((o - want(k, v)).abs() <= 1e-6, "{k}: {o} vs {}", want(k, v));
         }
         assert!(batch_norm_inference(&x, [2, 2, 4], &scale, &shift, &mut out).is_err());
+        // Into a new buffer: the same values; short operands are errors too.
+        assert_eq!(
+            batch_norm_inference_new(&x, [2, 2, 3], &scale, &shift).unwrap(),
+            out
+        );
+        assert!(batch_norm_inference_new(&x, [2, 2, 4], &scale, &shift).is_err());
+        assert!(batch_norm_inference_new(&x, [usize::MAX, 2, 3], &scale, &shift).is_err());
+        // Enough samples to split over the pool.
+        let x: Vec<f32> = (0..16 * 2 * 4096).map(|v| (v % 113) as f32 * 0.5).collect();
+        let mut out = vec![0f32; x.len()];
+        batch_norm_inference(&x, [16, 2, 4096], &scale, &shift, &mut out).unwrap();
+        assert_eq!(
+            batch_norm_inference_new(&x, [16, 2, 4096], &scale, &shift).unwrap(),
+            out
+        );
     }
 }

@@ -235,6 +235,25 @@ impl Unary {
         }
     }
 
+    /// [`Unary::apply_f32`] into a new buffer, written once (no fill of the whole
+    /// output first) and split over the pool for large inputs
+    /// ([`crate::threads::try_new_by_items`]).
+    pub fn apply_f32_new(self, a: &[f32]) -> Result<Vec<f32>, crate::KernelError> {
+        const PART: usize = 4096;
+        let threads = match a.len() >= crate::threads::PAR_MIN_POINTWISE {
+            true => crate::threads::num_threads(),
+            false => 1,
+        };
+        let run = |item: usize, out: &mut [f32]| -> Result<(), crate::KernelError> {
+            let at = item * PART;
+            self.apply_f32(&a[at..at + out.len()], out);
+            Ok(())
+        };
+        crate::threads::try_new_by_items(a.len(), PART, 0.0, threads, &run, || {
+            crate::KernelError::new("a pointwise worker thread failed")
+        })
+    }
+
     /// `dst[i] = f(a[i])` over f32 values ([`Unary::eval_f32`]), on the widest vectors.
     pub fn apply_f32(self, a: &[f32], dst: &mut [f32]) {
         crate::wide(ApplyF32(self, a, dst));
@@ -314,6 +333,21 @@ impl Binary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new buffer holds what the in-place loop writes, for inputs below and above the
+    /// size split over the pool.
+    #[test]
+    fn new_outputs_are_the_in_place_outputs() {
+        for len in [0, 7, crate::threads::PAR_MIN_POINTWISE + 4099] {
+            let a: Vec<f32> = (0..len).map(|i| (i % 97) as f32 * 0.25 - 12.0).collect();
+            for op in [Unary::Relu, Unary::Exp, Unary::Sigmoid] {
+                let mut want = vec![0f32; len];
+                op.apply_f32(&a, &mut want);
+                let got = op.apply_f32_new(&a).unwrap();
+                assert_eq!(got, want, "{op:?} over {len}");
+            }
+        }
+    }
 
     #[test]
     fn erf_and_gelu_match_reference_values() {

@@ -52,8 +52,7 @@ fn pointwise_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
     let Some(src) = a.as_slice() else {
         return Ok(None);
     };
-    let mut out = ferrex_kernels::try_filled(src.len(), 0f32).map_err(|e| OpError(e.0))?;
-    f.apply_f32(src, &mut out);
+    let out = f.apply_f32_new(src).map_err(|e| OpError(e.0))?;
     Ok(Storage::from_vec(a.shape(), out))
 }
 

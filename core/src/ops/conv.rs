@@ -5,7 +5,7 @@
 //! `convolution`, `conv_transpose1d`, `conv_transpose2d.input`) reads its arguments as
 //! one [`ConvCall`] and says so to the runtime (`Lowering::Conv`).
 
-use ferrex_kernels::{conv2d, try_filled, ConvGeom};
+use ferrex_kernels::{conv2d_new, try_filled, ConvGeom};
 
 use super::linalg::Gemm;
 use super::lowering::Lowering;
@@ -343,14 +343,7 @@ pub(crate) fn conv2d_forward<T: Gemm>(
     bias: Option<&[T]>,
     g: &ConvGeometry,
 ) -> Result<Vec<T>, OpError> {
-    let geom = &g.per_sample;
-    let len = [g.batch, geom.c_out, geom.oh, geom.ow]
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| OpError::new("conv: the output size overflows"))?;
-    let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-    conv2d(x, g.batch, weight, bias, geom, &mut out).map_err(|e| OpError(format!("conv: {e}")))?;
-    Ok(out)
+    conv2d_new(x, g.batch, weight, bias, &g.per_sample).map_err(|e| OpError(format!("conv: {e}")))
 }
 
 /// A direct convolution into the meta its meta function computed.

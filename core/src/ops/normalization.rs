@@ -471,8 +471,7 @@ fn batch_norm_compute(a: &BatchNormCall, dtype: DType) -> Result<Storage, OpErro
         let x = x.typed::<T>();
         let x = x.as_standard_layout();
         let xs = x.as_slice().ok_or_else(|| OpError::new("batch_norm: input layout"))?;
-        let mut out = try_filled(xs.len(), T::default()).map_err(|e| OpError(e.0))?;
-        ferrex_kernels::norm::batch_norm_inference(xs, [outer, c, inner], &scale, &shift, &mut out)
+        let out = ferrex_kernels::norm::batch_norm_inference_new(xs, [outer, c, inner], &scale, &shift)
             .map_err(|e| OpError(format!("batch_norm: {}", e.0)))?;
         typed_storage(&shape, out, "batch_norm")?
     }))
