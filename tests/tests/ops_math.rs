@@ -326,3 +326,47 @@ fn activations_match_their_formulas() {
         assert!((g - w).abs() < 1e-6, "{g} vs {w}");
     }
 }
+
+/// Elementwise ops over tensors large enough to be split over the thread pool and
+/// written once into new buffers (an add, a subtraction, a product, a quotient, ReLU):
+/// every element is the f32 operation on its operands, in order, with NaN kept.
+#[test]
+fn large_elementwise_ops_are_the_f32_operations_element_by_element() {
+    let n = 3 * 65536 + 77;
+    let xs: Vec<f32> = (0..n).map(|i| (i % 251) as f32 * 0.37 - 40.0).collect();
+    let mut ys: Vec<f32> = (0..n).map(|i| (i % 113) as f32 * -0.59 + 31.0).collect();
+    ys[n - 1] = f32::NAN;
+    let (x, y) = (
+        Tensor::from_vec(xs.clone(), [n]),
+        Tensor::from_vec(ys.clone(), [n]),
+    );
+    let bits = |t: Tensor| -> Vec<u32> {
+        t.to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let each = |f: fn(f32, f32) -> f32| -> Vec<u32> {
+        xs.iter()
+            .zip(&ys)
+            .map(|(&a, &b)| f(a, b).to_bits())
+            .collect()
+    };
+    assert_eq!(bits(&x + &y), each(|a, b| a + b));
+    assert_eq!(bits(&x - &y), each(|a, b| a - b));
+    assert_eq!(bits(&x * &y), each(|a, b| a * b));
+    assert_eq!(bits(&x / &y), each(|a, b| a / b));
+    let relu = (&x - &y).relu();
+    assert_eq!(
+        bits(relu),
+        each(|a, b| {
+            let v = a - b;
+            if v < 0.0 {
+                0.0
+            } else {
+                v
+            }
+        })
+    );
+}

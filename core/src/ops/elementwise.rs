@@ -108,6 +108,59 @@ impl<T: Copy, U, F: FnMut(T, T) -> U> ferrex_kernels::WideLoop for ZipRows<'_, T
     }
 }
 
+/// [`zip2`] of two f32 operands of the output's shape, contiguous, into a new buffer
+/// written once and, for large outputs, split over the pool
+/// ([`ferrex_kernels::threads::try_new_by_items`]): an eager residual add ran alone on
+/// one core while the other waited. `None` for other operands.
+fn zip_same_f32(
+    a: &Storage,
+    b: &Storage,
+    shape: &[usize],
+    f: &(impl Fn(f32, f32) -> f32 + Sync),
+) -> Result<Option<Storage>, OpError> {
+    use ferrex_kernels::threads::{num_threads, try_new_by_items, PAR_MIN_POINTWISE};
+    const PART: usize = 4096;
+    let (Storage::F32(x), Storage::F32(y)) = (a, b) else {
+        return Ok(None);
+    };
+    let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice()) else {
+        return Ok(None);
+    };
+    if x.shape() != shape || y.shape() != shape || xs.len() < PAR_MIN_POINTWISE {
+        return Ok(None);
+    }
+    let run = |item: usize, out: &mut [f32]| -> Result<(), ferrex_kernels::KernelError> {
+        let at = item * PART;
+        let (xs, ys) = (&xs[at..at + out.len()], &ys[at..at + out.len()]);
+        ferrex_kernels::wide(ZipInto { xs, ys, f, out });
+        Ok(())
+    };
+    let out = try_new_by_items(xs.len(), PART, 0.0, num_threads(), &run, || {
+        ferrex_kernels::KernelError::new("an elementwise worker thread failed")
+    })
+    .map_err(|e| OpError(e.0))?;
+    Ok(Storage::from_vec(shape, out))
+}
+
+/// [`zip_same_f32`]'s loop, on the widest vectors.
+struct ZipInto<'a, F> {
+    xs: &'a [f32],
+    ys: &'a [f32],
+    f: &'a F,
+    out: &'a mut [f32],
+}
+
+impl<F: Fn(f32, f32) -> f32> ferrex_kernels::WideLoop for ZipInto<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for ((o, &x), &y) in self.out.iter_mut().zip(self.xs).zip(self.ys) {
+            *o = (self.f)(x, y);
+        }
+    }
+}
+
 /// `out[i] = f(a[i])` in element type `T`.
 pub(crate) fn map1<T: Element, U: Element>(a: &Storage, f: impl Fn(T) -> U) -> Storage {
     U::wrap(a.typed::<T>().map(|&x| f(x)).into_shared())
@@ -120,11 +173,17 @@ pub(crate) fn binary_numeric(
     b: &Storage,
     shape: &[usize],
     dtype: DType,
-    float: impl Fn(f64, f64) -> f64,
+    float: impl Fn(f64, f64) -> f64 + Sync,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Storage, OpError> {
     match dtype {
-        DType::F32 => zip2::<f32, f32>(a, b, shape, |x, y| float(x as f64, y as f64) as f32),
+        DType::F32 => {
+            let f = |x: f32, y: f32| float(x as f64, y as f64) as f32;
+            if let Some(out) = zip_same_f32(a, b, shape, &f)? {
+                return Ok(out);
+            }
+            zip2::<f32, f32>(a, b, shape, f)
+        }
         DType::F64 => zip2::<f64, f64>(a, b, shape, float),
         DType::I64 | DType::I32 | DType::Bool => {
             let mut err = None;
@@ -249,7 +308,7 @@ fn binary_kernel(
     out: &[TensorMeta],
     a: &Num,
     b: &Num,
-    float: impl Fn(f64, f64) -> f64,
+    float: impl Fn(f64, f64) -> f64 + Sync,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Vec<Storage>, OpError> {
     let out = out
