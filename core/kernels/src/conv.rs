@@ -179,15 +179,21 @@ fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, kk: usize, dst: &mut [T]) {
 }
 
 /// For each kernel tap `t = ki * kw + kj` and output position `j = oy * ow + ox`, at
-/// `t * l + j`: the offset of its input inside a channel plane, or `h * w` (one past
-/// the plane, read as a zero) where it falls in the padding. The
+/// `t * l + j`: the offset of its input inside a channel plane, or one past the plane
+/// (read as a zero) where it falls in the padding. The
 /// same for every channel and sample, so one table per convolution turns unrolling
 /// into one gather per element. `false` when a plane is too large for `i32` offsets.
-fn tap_offsets(g: &ConvGeom, out: &mut Vec<u32>) -> Result<bool, KernelError> {
+///
+/// With `phases > 1` the plane is laid out as [`phase_split`] writes it (each row's
+/// columns `ph, ph + phases, …` together, phase by phase), so that a convolution strided
+/// by `phases` along rows reads consecutive outputs' inputs at consecutive offsets.
+fn tap_offsets(g: &ConvGeom, phases: usize, out: &mut Vec<u32>) -> Result<bool, KernelError> {
+    let (row, wq) = phased_row(g.w, phases);
     // Below `i32::MAX`: the AVX-512 gather reads its offsets as signed.
-    let Some(pad) = i32::try_from(g.h * g.w).ok().map(|p| p as u32) else {
+    let Some(pad) = g.h.checked_mul(row).and_then(|p| i32::try_from(p).ok()) else {
         return Ok(false);
     };
+    let pad = pad as u32;
     let len = (g.kh * g.kw)
         .checked_mul(g.l())
         .ok_or_else(|| KernelError::new("the convolution's size overflows"))?;
@@ -204,8 +210,10 @@ fn tap_offsets(g: &ConvGeom, out: &mut Vec<u32>) -> Result<bool, KernelError> {
                 for ox in 0..g.ow {
                     let ix = at(ox, kj, g.stride[1], g.pad[1], g.dilation[1], g.w);
                     out.push(match (iy, ix) {
-                        // Below `h * w`, which fits `u32`.
-                        (Some(iy), Some(ix)) => (iy * g.w + ix) as u32,
+                        // Below `h * row`, which fits `u32`.
+                        (Some(iy), Some(ix)) => {
+                            (iy * row + (ix % phases.max(1)) * wq + ix / phases.max(1)) as u32
+                        }
                         _ => pad,
                     });
                 }
@@ -213,6 +221,80 @@ fn tap_offsets(g: &ConvGeom, out: &mut Vec<u32>) -> Result<bool, KernelError> {
         }
     }
     Ok(true)
+}
+
+/// A plane row of `w` columns split into `phases`: (floats per row, floats per phase).
+fn phased_row(w: usize, phases: usize) -> (usize, usize) {
+    let wq = w.div_ceil(phases.max(1));
+    (wq * phases.max(1), wq)
+}
+
+/// The group's `cg` planes (`h × w`) with each row's columns split into `phases`
+/// (columns `ph, ph + phases, …` at `ph * wq..`), into `out` (grown as needed; the slots
+/// past a row's last column are left as they were: no tap reads them).
+fn phase_split(
+    x: &[f32],
+    [cg, h, w]: [usize; 3],
+    phases: usize,
+    out: &mut Vec<f32>,
+) -> Result<(), KernelError> {
+    let row = phased_row(w, phases).0;
+    let len = cg
+        .checked_mul(h)
+        .and_then(|v| v.checked_mul(row))
+        .ok_or_else(|| KernelError::new("the convolution's size overflows"))?;
+    crate::alloc::try_grow(out, len, 0.0)?;
+    crate::wide(PhaseSplit {
+        x,
+        rows: cg * h,
+        w,
+        phases,
+        out,
+    });
+    Ok(())
+}
+
+/// [`phase_split`]'s loops, on the widest vectors (stride 2, the common one, as pairs).
+struct PhaseSplit<'a> {
+    x: &'a [f32],
+    rows: usize,
+    w: usize,
+    phases: usize,
+    out: &'a mut [f32],
+}
+
+impl crate::WideLoop for PhaseSplit<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let PhaseSplit {
+            x,
+            rows,
+            w,
+            phases,
+            out,
+        } = self;
+        let (row, wq) = phased_row(w, phases);
+        let pairs = x
+            .chunks_exact(w.max(1))
+            .zip(out.chunks_exact_mut(row.max(1)));
+        for (src, dst) in pairs.take(rows) {
+            let (even, odd) = dst.split_at_mut(wq.min(dst.len()));
+            if phases == 2 {
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+                if w % 2 == 1 {
+                    even[wq - 1] = src[w - 1];
+                }
+                continue;
+            }
+            for (j, &v) in src.iter().enumerate() {
+                dst[(j % phases) * wq + j / phases] = v;
+            }
+        }
+    }
 }
 
 /// Lanes `mask` of a 16-column panel row read `plane[base + lane]`.
@@ -686,6 +768,9 @@ struct UnrollScratch {
     /// The unrolled matrix packed for the own f32 GEMM, built row by row.
     packed: PackedB,
     line: Vec<f32>,
+    /// The planes split into phases for the implicit tiles of a column-strided
+    /// convolution ([`phase_split`]).
+    phased: Vec<f32>,
     /// The tap tables of the last few geometries (a model's convolutions take turns).
     tables: Vec<TapTable>,
 }
@@ -695,6 +780,7 @@ impl UnrollScratch {
         UnrollScratch {
             packed: PackedB::empty(),
             line: Vec::new(),
+            phased: Vec::new(),
             tables: Vec::new(),
         }
     }
@@ -722,14 +808,24 @@ impl TapTable {
         };
         // A direct (1×1) convolution's table is the identity: the unrolling copies `x`
         // without it, the implicit tiles read it.
-        if tap_offsets(g, &mut t.offsets)? {
+        if tap_offsets(g, 1, &mut t.offsets)? {
             panel_fills(&t.offsets, g.l(), (g.h * g.w) as u32, &mut t.fills);
-            if implicit::eligible(g) {
-                let (taps, panels) = (g.kh * g.kw, g.l().div_ceil(16));
-                t.implicit = implicit::ImplicitFills::new(&t.fills, taps, panels);
-            }
         } else {
             t.offsets.clear();
+        }
+        if implicit::eligible(g) {
+            let (taps, panels, phases) = (g.kh * g.kw, g.l().div_ceil(16), g.stride[1]);
+            let plane = g.h * phased_row(g.w, phases).0;
+            if phases == 1 {
+                t.implicit = implicit::ImplicitFills::new(&t.fills, taps, panels, plane);
+            } else {
+                // Read from the planes split into phases (`phase_split`).
+                let (mut offsets, mut fills) = (Vec::new(), Vec::new());
+                if tap_offsets(g, phases, &mut offsets)? {
+                    panel_fills(&offsets, g.l(), plane as u32, &mut fills);
+                    t.implicit = implicit::ImplicitFills::new(&fills, taps, panels, plane);
+                }
+            }
         }
         Ok(t)
     }
@@ -781,10 +877,18 @@ fn conv_group_f32(
         let UnrollScratch {
             packed,
             line,
+            phased,
             tables,
         } = s;
         let table = &tables[at];
         if let (Some(wi), Some(fills)) = (w.implicit, &table.implicit) {
+            let x = match g.stride[1] {
+                1 => x,
+                phases => {
+                    phase_split(x, [g.cg(), g.h, g.w], phases, phased)?;
+                    &phased[..]
+                }
+            };
             return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out);
         }
         crate::wide(Unroll {
@@ -1242,8 +1346,10 @@ mod tests {
 
     /// The implicit tiles (AVX-512, panels of at most 3 output rows read in place):
     /// channel counts that leave part of a block of 8, panel counts that end in tiles of
-    /// 3, 2 and 1 panels, rows read as 1, 2 and 3 runs, dilation, a vertical stride, a
-    /// direct 1×1 convolution and groups of several channels, against the direct loops
+    /// 3, 2 and 1 panels, rows read as 1, 2 and 3 runs, dilation, strides along rows
+    /// (planes split into phases: a 7×7 stem, stride 3 dilated; a 1×1 downsampling is
+    /// unrolled) and columns, a direct 1×1 convolution and groups of several channels,
+    /// against the direct loops
     /// bit for bit (small integers and quarters). Whether a geometry takes them is
     /// decided before its tap table is built ([`implicit::eligible`]): it must agree.
     #[test]
@@ -1262,6 +1368,10 @@ mod tests {
             (8, 16, 1, [6, 10], [1, 1], [1, 1], [0, 0], [1, 1]),
             (3, 4, 1, [5, 5], [3, 3], [1, 1], [1, 1], [1, 1]),
             (3, 4, 1, [9, 16], [3, 3], [2, 2], [1, 1], [1, 1]),
+            (8, 16, 1, [6, 32], [1, 1], [2, 2], [0, 0], [1, 1]),
+            (3, 8, 1, [12, 32], [7, 7], [2, 2], [3, 3], [1, 1]),
+            (2, 5, 1, [7, 45], [3, 5], [1, 3], [2, 1], [2, 2]),
+            (3, 4, 1, [4, 3], [1, 1], [1, 2], [0, 0], [1, 1]),
         ] {
             let g = geometry([c_in, h, w], c_out, groups, k, stride, pad, dil);
             let table = TapTable::new(&g).unwrap();
@@ -1293,17 +1403,19 @@ mod tests {
                 .collect();
             assert_eq!(with_bias, want_b, "f64 new {g:?}");
         }
-        // All but the 5-wide rows (a panel spans 4 of them) and the strided rows.
+        // All but the rows of 5 and of 2 outputs (a panel spans 4 or more of them) and
+        // the 1×1 downsampling (a kernel no wider than its stride: unrolled).
         if crate::sgemm::uses_avx512() {
-            assert_eq!(implicit, 10);
+            assert_eq!(implicit, 13);
         }
     }
 
     /// An epilogue (a per-channel scale and shift, a residual with a NaN and a -0, a
     /// scalar subtracted from, a division, ReLU) gives the bits of the same steps run
     /// after the convolution, on every path: the implicit tiles (a full tile, a 2-panel
-    /// tile, 3 runs a row), the unrolling (strided rows), the depthwise kernel and the
-    /// generic GEMM (3 channels a group). Short operands are errors.
+    /// tile, 3 runs a row, strided rows), the unrolling (rows of 5 outputs), the
+    /// depthwise kernel and the generic GEMM (3 channels a group). Short operands are
+    /// errors.
     #[test]
     fn an_epilogue_is_the_steps_run_after() {
         let seq = |len: usize, seed: usize| -> Vec<f32> {
@@ -1315,6 +1427,7 @@ mod tests {
             (5, 13, 1, [4, 80], [1, 1]),
             (4, 8, 1, [5, 9], [1, 1]),
             (4, 8, 1, [9, 20], [2, 2]),
+            (4, 8, 1, [6, 5], [1, 1]),
             (6, 6, 6, [7, 16], [1, 1]),
             (4, 6, 2, [6, 7], [1, 1]),
         ] {
