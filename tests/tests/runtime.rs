@@ -218,6 +218,63 @@ fn lenet_matches_with_convolutions_and_batch_norm_epilogues() {
     }
 }
 
+/// A ResNet basic block (3×3 convolutions without bias, batch norms with running
+/// statistics, ReLU, a residual): the compiled plan runs each batch norm (+ residual) +
+/// ReLU in the convolution's tiles, and gives the interpreter's bits exactly, on both
+/// the implicit tiles (16-wide rows) and the unrolling (rows of 5), at 1 and 8 samples.
+#[test]
+fn resnet_block_epilogues_in_the_tiles_give_the_interpreters_bits() {
+    #[export_module]
+    struct Basic {
+        conv1: nn::Conv2d,
+        bn1: nn::BatchNorm2d,
+        conv2: nn::Conv2d,
+        bn2: nn::BatchNorm2d,
+    }
+
+    #[export_module]
+    impl Basic {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let h = self.bn1.forward(&self.conv1.forward(x)).relu();
+            (self.bn2.forward(&self.conv2.forward(&h)) + x).relu()
+        }
+    }
+
+    ferrex::manual_seed(5);
+    let c = 16;
+    let conv = || nn::Conv2d::with_options(c, c, [3, 3], [1, 1], [1, 1], [1, 1], 1, false);
+    let mut m = Basic {
+        conv1: conv(),
+        bn1: nn::BatchNorm2d::new(c),
+        conv2: conv(),
+        bn2: nn::BatchNorm2d::new(c),
+    };
+    for bn in [&mut m.bn1, &mut m.bn2] {
+        bn.running_mean = Tensor::randn([c]);
+        bn.running_var = Tensor::rand([c]) + 0.5;
+    }
+    for shape in [[8, c, 16, 16], [1, c, 5, 5]] {
+        let ep = ferrex::export(&m, (Tensor::randn(shape),)).unwrap();
+        let compiled = ferrex_runtime::compile(&ep).unwrap();
+        let d = compiled.describe();
+        assert!(d.contains("+ batch_norm+relu"), "{d}");
+        assert!(d.contains("+ batch_norm+add+relu"), "{d}");
+        let x = Tensor::randn(shape);
+        let want = ep.module().call((x.copy(),)).unwrap();
+        let got = compiled.call((x.copy(),)).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&got[0]), bits(&want[0]), "{shape:?}");
+        // The eager model too.
+        assert_eq!(bits(&m.forward(&x)), bits(&want[0]), "{shape:?}");
+    }
+}
+
 #[test]
 fn transformer_block_matches() {
     ferrex::manual_seed(3);

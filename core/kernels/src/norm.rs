@@ -322,7 +322,8 @@ pub fn batch_norm_scale_shift(
 }
 
 /// `out = x * scale[ch] + shift[ch]` for `x` viewed as `[outer, c, inner]` (channel
-/// `ch`), computed in f64 and rounded once.
+/// `ch`), in `T` with the scale and shift rounded to `T` (as the compiled runtime's
+/// folded batch norm computes it, so eager and compiled results are the same bits).
 pub fn batch_norm_inference<T: Float>(
     x: &[T],
     geom: [usize; 3],
@@ -426,9 +427,11 @@ impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
         } = self;
         let blocks = x.chunks_exact(inner).zip(out.chunks_exact_mut(inner));
         for (k, (xs, os)) in blocks.enumerate() {
-            let (s, t) = (scale[k % c], shift[k % c]);
+            // The scale and shift rounded to `T` once, then a multiply and an add in `T`
+            // (never fused): the compiled runtime's folded batch norm, bit for bit.
+            let (s, t) = (T::of_f64(scale[k % c]), T::of_f64(shift[k % c]));
             for (o, &v) in os.iter_mut().zip(xs) {
-                *o = T::of_f64(v.as_f64() * s + t);
+                *o = v * s + t;
             }
         }
     }
