@@ -42,12 +42,49 @@ pub trait Evaluator {
     fn malformed(&self, message: String) -> Self::Error;
 }
 
+/// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
+/// reader is node `i`. Computed once per graph, so that a runner calling the same graph
+/// again does not walk every node's arguments again.
+#[derive(Clone, Debug)]
+pub struct DropSchedule {
+    frees: Vec<Vec<NodeId>>,
+}
+
+impl DropSchedule {
+    pub fn of(graph: &Graph) -> Self {
+        let last_use = last_uses(graph);
+        let mut frees = vec![Vec::new(); graph.nodes.len()];
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let mut inputs = node.inputs();
+            inputs.sort_unstable();
+            inputs.dedup();
+            frees[i] = (inputs.into_iter())
+                .filter(|input| last_use.get(input.0) == Some(&i))
+                .collect();
+        }
+        DropSchedule { frees }
+    }
+}
+
 /// Evaluates `graph` on its placeholders' values and returns its outputs.
 pub fn interpret<E: Evaluator>(
     graph: &Graph,
     inputs: Vec<E::Value>,
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
+    interpret_scheduled(graph, &DropSchedule::of(graph), inputs, e)
+}
+
+/// [`interpret`] with the graph's [`DropSchedule`] computed beforehand.
+pub fn interpret_scheduled<E: Evaluator>(
+    graph: &Graph,
+    schedule: &DropSchedule,
+    inputs: Vec<E::Value>,
+    e: &E,
+) -> Result<Vec<Argument<E::Value>>, E::Error> {
+    if schedule.frees.len() != graph.nodes.len() {
+        return Err(e.malformed("a drop schedule computed for another graph".into()));
+    }
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
     let mut inputs = inputs.into_iter();
     for (id, _) in graph.placeholders() {
@@ -56,7 +93,6 @@ pub fn interpret<E: Evaluator>(
         })?;
         env[id.0] = Some(vec![v]);
     }
-    let last_use = last_uses(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
@@ -94,10 +130,8 @@ pub fn interpret<E: Evaluator>(
             NodeKind::Output { args } => return values(graph, &env, args, e),
         };
         env[i] = Some(out);
-        for input in node.inputs() {
-            if last_use[input.0] == i {
-                env[input.0] = None;
-            }
+        for input in &schedule.frees[i] {
+            env[input.0] = None;
         }
     }
     Err(e.malformed("the graph has no output node".into()))

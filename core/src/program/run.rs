@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
 use crate::error::{RunError, TensorError};
 use crate::graph::{
-    call_higher_order, interpret, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
+    call_higher_order, interpret_scheduled, DropSchedule, Evaluator, Graph, HigherOrderOp, Node,
+    RunSubgraphOf,
 };
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
 use crate::ops::{run_eager, OpDef, Value};
@@ -16,6 +17,8 @@ use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
 /// An exported program as a callable (`ep.module().call((x, y))`).
 pub struct ExportedModule<'p> {
     program: &'p ExportedProgram,
+    /// The graph's drop schedule, computed at the first call.
+    schedule: std::sync::OnceLock<DropSchedule>,
 }
 
 /// Symbol values bound from the inputs of one call, and the values read from tensor
@@ -41,11 +44,18 @@ impl Bindings {
     /// of an `aten::item` node (`Sym(u0)`), and data-dependent sizes (`f32[u0, 2]`). Every
     /// runner calls this after a node it ran eagerly.
     pub fn bind_outputs(&self, metas: &[TensorMeta], outputs: &[Storage]) {
+        // Most nodes have static sizes: nothing to bind, and no lock to take.
+        let symbolic = |s: &SymInt| matches!(s, SymInt::Sym { .. });
+        if !(metas.iter()).any(|m| m.sym.is_some() || m.sizes.iter().any(symbolic)) {
+            return;
+        }
         let mut unbacked = self.unbacked.write().unwrap_or_else(|p| p.into_inner());
         let mut bind = |size: &SymInt, value: i64| {
-            if let Some((s, 1, 0)) = size.expr().as_linear() {
-                if s.is_unbacked() {
-                    unbacked.entry(s).or_insert(value);
+            if let SymInt::Sym { expr, .. } = size {
+                if let Some((s, 1, 0)) = expr.as_linear() {
+                    if s.is_unbacked() {
+                        unbacked.entry(s).or_insert(value);
+                    }
                 }
             }
         };
@@ -97,8 +107,9 @@ pub struct CheckedInputs<'p> {
     pub placeholders: Vec<Storage>,
     /// The symbol values bound by the input sizes.
     pub bindings: Bindings,
-    /// The user input tensors by name, for writing back input mutations.
-    user_tensors: HashMap<String, Tensor>,
+    /// The user input tensors by name, for writing back input mutations (empty when the
+    /// program mutates no input).
+    user_tensors: Vec<(String, Tensor)>,
     /// For a program that mutates buffers: its state lock, held from reading the state
     /// to writing it back ([`ExportedProgram::finish_call`]).
     _state_guard: Option<std::sync::MutexGuard<'p, ()>>,
@@ -111,7 +122,7 @@ struct MatchedInputs {
     bindings: Bindings,
     /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
     deferred: Vec<(String, usize, SymInt, i64)>,
-    user_tensors: HashMap<String, Tensor>,
+    user_tensors: Vec<(String, Tensor)>,
 }
 
 /// A constant input must be passed with the value the program was exported with.
@@ -176,7 +187,7 @@ impl ExportedProgram {
                 }
                 OutputKind::UserInputMutation => {
                     let target = spec.target.as_deref().unwrap_or_default();
-                    if let Some(t) = inputs.user_tensors.get(target) {
+                    if let Some((_, t)) = inputs.user_tensors.iter().find(|(n, _)| n == target) {
                         t.set_state(value.state());
                     }
                 }
@@ -219,7 +230,10 @@ fn constant_matches(c: &ConstantValue, v: &LeafValue) -> bool {
 
 impl<'p> ExportedModule<'p> {
     pub(crate) fn new(program: &'p ExportedProgram) -> Self {
-        ExportedModule { program }
+        ExportedModule {
+            program,
+            schedule: std::sync::OnceLock::new(),
+        }
     }
 
     /// Runs the program on `args` (a tuple, as for `export`) and returns the user
@@ -233,7 +247,9 @@ impl<'p> ExportedModule<'p> {
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
         let mut checked = self.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
-        let outputs = run_graph(&self.program.graph, inputs, &checked.bindings)?;
+        let graph = &self.program.graph;
+        let schedule = self.schedule.get_or_init(|| DropSchedule::of(graph));
+        let outputs = run_graph(graph, schedule, inputs, &checked.bindings)?;
         Ok(self.program.finish_call(checked, outputs))
     }
 
@@ -283,8 +299,10 @@ impl<'p> ExportedModule<'p> {
             env: vec![None; p.graph.nodes.len()],
             bindings: Bindings::default(),
             deferred: Vec::new(),
-            user_tensors: HashMap::new(),
+            user_tensors: Vec::new(),
         };
+        let mutates_inputs =
+            (p.signature.output_specs.iter()).any(|s| s.kind == OutputKind::UserInputMutation);
         let mut next_placeholder = p.graph.placeholders().map(|(id, _)| id);
         let mut user_leaves = leaves.iter();
         for spec in &p.signature.input_specs {
@@ -304,8 +322,13 @@ impl<'p> ExportedModule<'p> {
                 InputKind::UserInput => {
                     let leaf =
                         leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
-                    let name = spec.arg.name().to_string();
-                    self.user_input(name, &p.graph.node(id).meta[0], leaf, &mut matched)?
+                    let name = spec.arg.name();
+                    let tensor =
+                        self.user_input(name, &p.graph.node(id).meta[0], leaf, &mut matched)?;
+                    if mutates_inputs {
+                        matched.user_tensors.push((name.to_string(), tensor.0));
+                    }
+                    tensor.1
                 }
                 _ => self.state_input(spec.target.as_deref().unwrap_or_default())?,
             };
@@ -317,21 +340,20 @@ impl<'p> ExportedModule<'p> {
     /// A user tensor input, checked against its placeholder's meta (binding symbols).
     fn user_input(
         &self,
-        name: String,
+        name: &str,
         expected: &TensorMeta,
         leaf: &InputLeaf,
         matched: &mut MatchedInputs,
-    ) -> Result<Storage, RunError> {
+    ) -> Result<(Tensor, Storage), RunError> {
         let (tensor, storage) = leaf_storage(leaf)?;
         self.check_input(
-            &name,
+            name,
             expected,
             &storage,
             &mut matched.bindings,
             &mut matched.deferred,
         )?;
-        matched.user_tensors.insert(name, tensor);
-        Ok(storage)
+        Ok((tensor, storage))
     }
 
     /// A parameter, buffer or constant tensor of the program, by its target.
@@ -535,11 +557,12 @@ impl Evaluator for EagerEvaluator<'_> {
 /// returns its outputs (a size output as a 0-dim tensor of its bound value).
 fn run_graph(
     graph: &Graph,
+    schedule: &DropSchedule,
     inputs: Vec<Storage>,
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
     let inputs = inputs.into_iter().map(Tensor::from_storage).collect();
-    let outputs = interpret(graph, inputs, &EagerEvaluator { bindings })?;
+    let outputs = interpret_scheduled(graph, schedule, inputs, &EagerEvaluator { bindings })?;
     Ok(outputs
         .into_iter()
         .map(|a| match a {

@@ -261,12 +261,21 @@ impl Tensor {
 
     /// The element type (`F32` for a failed tensor, whose value is an error).
     pub fn dtype(&self) -> DType {
-        self.meta().map(|m| m.dtype).unwrap_or(DType::F32)
+        // Read in place: building the meta allocates its sizes, on every eager op.
+        self.with_state(|s| match s {
+            TensorState::Eager(s) => s.dtype(),
+            TensorState::Traced(t) => t.meta.dtype,
+            TensorState::Failed(_) => DType::F32,
+        })
     }
 
     /// The number of dimensions (0 for a failed tensor).
     pub fn dim(&self) -> usize {
-        self.meta().map(|m| m.rank()).unwrap_or(0)
+        self.with_state(|s| match s {
+            TensorState::Eager(s) => s.shape().len(),
+            TensorState::Traced(t) => t.meta.rank(),
+            TensorState::Failed(_) => 0,
+        })
     }
 
     /// The sizes, symbolic while tracing with dynamic shapes.
