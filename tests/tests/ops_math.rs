@@ -370,3 +370,47 @@ fn large_elementwise_ops_are_the_f32_operations_element_by_element() {
         })
     );
 }
+
+/// The same on small tensors (one thread, the slice loops) and with the second operand
+/// one row repeated (a bias) or a number: every element is the f32 operation on its
+/// operands, as PyTorch computes them, signed zeros and infinities included.
+#[test]
+fn small_and_broadcast_elementwise_ops_are_the_f32_operations() {
+    let (rows, cols) = (7, 13);
+    let mut xs: Vec<f32> = (0..rows * cols)
+        .map(|i| (i % 17) as f32 * 0.731 - 5.3)
+        .collect();
+    xs[0] = -0.0;
+    xs[1] = f32::INFINITY;
+    let row: Vec<f32> = (0..cols).map(|j| j as f32 * -1.37 + 0.1).collect();
+    let x = Tensor::from_vec(xs.clone(), [rows, cols]);
+    let bits = |t: Tensor| -> Vec<u32> {
+        assert_eq!(t.shape(), vec![rows, cols]);
+        (t.to_vec::<f32>().unwrap().iter())
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let each = |ys: &dyn Fn(usize) -> f32, f: fn(f32, f32) -> f32| -> Vec<u32> {
+        (xs.iter().enumerate())
+            .map(|(i, &a)| f(a, ys(i)).to_bits())
+            .collect()
+    };
+    let same: Vec<f32> = (0..rows * cols)
+        .map(|i| (i % 5) as f32 * 0.3 - 0.6)
+        .collect();
+    let y_same = Tensor::from_vec(same.clone(), [rows, cols]);
+    let y_row = Tensor::from_vec(row.clone(), [cols]);
+    let by_same = |i: usize| same[i];
+    let by_row = |i: usize| row[i % cols];
+    for (y, ys) in [
+        (&y_same, &by_same as &dyn Fn(usize) -> f32),
+        (&y_row, &by_row),
+    ] {
+        assert_eq!(bits(&x + y), each(ys, |a, b| a + b));
+        assert_eq!(bits(&x - y), each(ys, |a, b| a - b));
+        assert_eq!(bits(&x * y), each(ys, |a, b| a * b));
+        assert_eq!(bits(&x / y), each(ys, |a, b| a / b));
+    }
+    assert_eq!(bits(&x + 1.3), each(&|_| 1.3f32, |a, b| a + b));
+    assert_eq!(bits(&x * 1.3), each(&|_| 1.3f32, |a, b| a * b));
+}

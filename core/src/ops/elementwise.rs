@@ -35,13 +35,6 @@ impl Operand {
             Operand::Scalar(k) => PromotionOperand::Scalar(*k),
         }
     }
-
-    fn sizes(&self) -> Vec<SymInt> {
-        match self {
-            Operand::Tensor(m) => m.sizes.clone(),
-            Operand::Scalar(_) => Vec::new(),
-        }
-    }
 }
 
 /// `a` broadcast to `shape`, or an error naming both shapes.
@@ -273,8 +266,19 @@ pub(crate) fn promote_operands(
         .collect::<Result<_, _>>()?;
     let dtype = result_type(&ops.iter().map(Operand::promotion).collect::<Vec<_>>());
     let mut shape: Vec<SymInt> = Vec::new();
-    for op in &ops {
-        shape = broadcast_shapes(&shape, &op.sizes())?;
+    for op in ops {
+        let Operand::Tensor(m) = op else {
+            continue; // a number broadcasts as a 0-dim tensor: to the shape as it is
+        };
+        // The first tensor's sizes are the shape so far; a tensor of the same sizes
+        // (the common case, per eager op) leaves it as it is.
+        let same =
+            m.sizes.len() == shape.len() && (m.sizes.iter().zip(&shape)).all(|(a, b)| a.same_as(b));
+        if shape.is_empty() {
+            shape = m.sizes;
+        } else if !same {
+            shape = broadcast_shapes(&shape, &m.sizes)?;
+        }
     }
     Ok((dtype, shape))
 }
@@ -336,8 +340,43 @@ fn binary_kernel(
     Ok(vec![binary_numeric(&a, &b, &shape, out.dtype, float, int)?])
 }
 
+/// [`binary_kernel`] for `+`, `-`, `×` and `÷`, whose f32 results are computed in f32:
+/// the bits are those of the f64 result rounded once (f64 carries more than 2·24 + 2
+/// bits, so the double rounding is innocuous), at a third of the instructions.
+fn binary_kernel_exact_f32(
+    out: &[TensorMeta],
+    a: &Num,
+    b: &Num,
+    exact_f32: impl Fn(f32, f32) -> f32 + Sync,
+    float: impl Fn(f64, f64) -> f64 + Sync,
+    int: impl Fn(i64, i64) -> Result<i64, OpError>,
+) -> Result<Vec<Storage>, OpError> {
+    let meta = out
+        .first()
+        .ok_or_else(|| OpError::new("a binary op has one result"))?;
+    if meta.dtype == DType::F32 {
+        let shape = super::util::concrete(&meta.sizes);
+        let (a, b) = (storage_of(a, DType::F32)?, storage_of(b, DType::F32)?);
+        if let Some(out) = zip_same_f32(&a, &b, &shape, &exact_f32)? {
+            return Ok(vec![out]);
+        }
+        return Ok(vec![zip2::<f32, f32>(&a, &b, &shape, exact_f32)?]);
+    }
+    binary_kernel(out, a, b, float, int)
+}
+
 fn add_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let (af, ai) = (a.alpha.to::<f64>(), a.alpha.to::<i64>());
+    if af == 1.0 {
+        return binary_kernel_exact_f32(
+            out,
+            &a.self_,
+            &a.other,
+            |x, y| x + y,
+            |x, y| x + y,
+            move |x, y| Ok(x.wrapping_add(ai.wrapping_mul(y))),
+        );
+    }
     binary_kernel(
         out,
         &a.self_,
@@ -349,6 +388,16 @@ fn add_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
 
 fn sub_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let (af, ai) = (a.alpha.to::<f64>(), a.alpha.to::<i64>());
+    if af == 1.0 {
+        return binary_kernel_exact_f32(
+            out,
+            &a.self_,
+            &a.other,
+            |x, y| x - y,
+            |x, y| x - y,
+            move |x, y| Ok(x.wrapping_sub(ai.wrapping_mul(y))),
+        );
+    }
     binary_kernel(
         out,
         &a.self_,
@@ -359,7 +408,14 @@ fn sub_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
 }
 
 fn mul_kernel(a: &Num, b: &Num, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    binary_kernel(out, a, b, |x, y| x * y, |x, y| Ok(x.wrapping_mul(y)))
+    binary_kernel_exact_f32(
+        out,
+        a,
+        b,
+        |x, y| x * y,
+        |x, y| x * y,
+        |x, y| Ok(x.wrapping_mul(y)),
+    )
 }
 
 fn int_div(x: i64, y: i64, mode: &str) -> Result<i64, OpError> {
@@ -386,7 +442,14 @@ fn div_kernel(
     out: &[TensorMeta],
 ) -> Result<Vec<Storage>, OpError> {
     match mode {
-        None => binary_kernel(out, a, b, |x, y| x / y, |x, y| int_div(x, y, "trunc")),
+        None => binary_kernel_exact_f32(
+            out,
+            a,
+            b,
+            |x, y| x / y,
+            |x, y| x / y,
+            |x, y| int_div(x, y, "trunc"),
+        ),
         Some("trunc") => binary_kernel(
             out,
             a,

@@ -172,7 +172,7 @@ impl Tensor {
 
     /// Reads the state: this thread's private one while it traces the tensor (see
     /// [`trace_privately`]), the shared one otherwise.
-    fn with_state<R>(&self, f: impl FnOnce(&TensorState) -> R) -> R {
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&TensorState) -> R) -> R {
         if TRACING_PRIVATELY.get() {
             let key = self.id();
             let found = PRIVATE_STATES.with(|p| p.borrow().get(&key).map(|(_, s)| s.clone()));
