@@ -45,8 +45,7 @@ impl Bindings {
     /// runner calls this after a node it ran eagerly.
     pub fn bind_outputs(&self, metas: &[TensorMeta], outputs: &[Storage]) {
         // Most nodes have static sizes: nothing to bind, and no lock to take.
-        let symbolic = |s: &SymInt| matches!(s, SymInt::Sym { .. });
-        if !(metas.iter()).any(|m| m.sym.is_some() || m.sizes.iter().any(symbolic)) {
+        if !Bindings::may_bind(metas) {
             return;
         }
         let mut unbacked = self.unbacked.write().unwrap_or_else(|p| p.into_inner());
@@ -69,6 +68,13 @@ impl Bindings {
                 bind(size, got as i64);
             }
         }
+    }
+
+    /// Whether outputs of these metas can bind a symbol ([`Bindings::bind_outputs`]):
+    /// a symbolic size or a SymInt value.
+    pub fn may_bind(metas: &[TensorMeta]) -> bool {
+        let symbolic = |s: &SymInt| matches!(s, SymInt::Sym { .. });
+        (metas.iter()).any(|m| m.sym.is_some() || m.sizes.iter().any(symbolic))
     }
 
     /// The value of `s`, if it is an integer or every symbol in it is bound.
@@ -509,6 +515,16 @@ impl Evaluator for EagerEvaluator<'_> {
         args: Vec<Value>,
     ) -> Result<Vec<Tensor>, RunError> {
         let out = run_eager(op, &args).map_err(|e| kernel_error(node, op.name(), e.0))?;
+        if !Bindings::may_bind(&node.meta) {
+            // Nothing to bind: only check, in place, that every output holds data.
+            for t in &out {
+                if !t.with_state(|s| matches!(s, TensorState::Eager(_))) {
+                    t.try_storage()
+                        .map_err(|e| RunError::Malformed(e.to_string()))?;
+                }
+            }
+            return Ok(out);
+        }
         let storages = out
             .iter()
             .map(|t| {
