@@ -17,6 +17,7 @@ use crate::fused::{Access, ChainOperand, ChainStep, FusedProgram, Input};
 use crate::plan::{
     node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, Plan, Step, V,
 };
+use ferrex_kernels::threads::{num_threads, PAR_MIN_MACS};
 use ferrex_kernels::{self as kernels, ConvGeom, Mat};
 
 mod steps;
@@ -201,20 +202,32 @@ pub fn fused(
     shape: &[usize],
     out: &mut [f32],
 ) -> Result<(), String> {
+    fused_on(prog, inputs, shape, out, num_threads())
+}
+
+/// [`fused`] on at most `threads` threads ([`FusedProgram::run_on`]).
+pub fn fused_on(
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    shape: &[usize],
+    out: &mut [f32],
+    threads: usize,
+) -> Result<(), String> {
     // A few inputs (an epilogue's bias or residual) are gathered without allocating.
     match inputs {
-        [] => prog.run(&[], shape, out),
-        [a] => prog.run(&[fused_input(a, shape)?], shape, out),
-        [a, b] => prog.run(
+        [] => prog.run_on(&[], shape, out, threads),
+        [a] => prog.run_on(&[fused_input(a, shape)?], shape, out, threads),
+        [a, b] => prog.run_on(
             &[fused_input(a, shape)?, fused_input(b, shape)?],
             shape,
             out,
+            threads,
         ),
         _ => {
             let ins = (inputs.iter())
                 .map(|i| fused_input(i, shape))
                 .collect::<Result<Vec<_>, _>>()?;
-            prog.run(&ins, shape, out)
+            prog.run_on(&ins, shape, out, threads)
         }
     }
 }
@@ -386,15 +399,16 @@ impl Run<'_> {
         Ok(value.map_sizes(|i| SymInt::Int(self.bindings.value(i))))
     }
 
-    /// Runs an epilogue in place on `buf`.
+    /// Runs an epilogue in place on `buf`, on at most `threads` threads.
     fn epilogue(
         &self,
         e: &Epilogue,
         shape: &[usize],
         buf: &mut [f32],
         arena: &Arena,
+        threads: usize,
     ) -> Result<(), String> {
-        self.run_fused(&e.prog, &e.inputs, shape, buf, arena)
+        self.run_fused(&e.prog, &e.inputs, shape, buf, arena, threads)
     }
 
     /// A fused chain over `shape` into `buf`, its inputs read from the step's operands.
@@ -405,13 +419,14 @@ impl Run<'_> {
         shape: &[usize],
         buf: &mut [f32],
         arena: &Arena,
+        threads: usize,
     ) -> Result<(), String> {
         let data = operands
             .iter()
             .map(|o| self.data(*o, arena))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs: Vec<(&[f32], &[usize])> = data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
-        fused(prog, &inputs, shape, buf)
+        fused_on(prog, &inputs, shape, buf, threads)
     }
 
     fn gemm(
@@ -461,14 +476,20 @@ impl Run<'_> {
                 };
                 kernels::gemm_packed_epilogue(g.alpha, am, p, beta, epilogue, out)?;
                 if let Some(e) = g.epilogue.as_ref().filter(|_| !relu) {
-                    self.epilogue(e, &shape, out, arena)?;
+                    let threads = match kernels::sgemm::splits_product(m, n, k, p) {
+                        true => num_threads(),
+                        false => 1,
+                    };
+                    self.epilogue(e, &shape, out, arena, threads)?;
                 }
             }
             GemmB::Dynamic(_) => {
                 let beta = init(out)?;
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
                 if let Some(e) = &g.epilogue {
-                    self.epilogue(e, &shape, out, arena)?;
+                    let big = m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS;
+                    let threads = if big { num_threads() } else { 1 };
+                    self.epilogue(e, &shape, out, arena, threads)?;
                 }
             }
         }
@@ -724,7 +745,7 @@ impl Run<'_> {
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        self.run_fused(prog, inputs, &shape, &mut buf[..len], arena)?;
+        self.run_fused(prog, inputs, &shape, &mut buf[..len], arena, num_threads())?;
         Ok(shape)
     }
 

@@ -687,6 +687,20 @@ impl FusedProgram {
         out_shape: &[usize],
         out: &mut [f32],
     ) -> Result<(), String> {
+        self.run_on(inputs, out_shape, out, num_threads())
+    }
+
+    /// [`FusedProgram::run`] on at most `threads` threads: 1 for the epilogue of a
+    /// product that ran on this thread alone, whose output is in this core's cache
+    /// (split, the other core read half of it in, and the next step read that half back:
+    /// a transformer block ran slower at 2 threads than at 1).
+    pub fn run_on(
+        &self,
+        inputs: &[Input],
+        out_shape: &[usize],
+        out: &mut [f32],
+        threads: usize,
+    ) -> Result<(), String> {
         let numel: usize = out_shape.iter().product();
         if out.len() < numel {
             return Err("the output buffer is smaller than the output".into());
@@ -719,7 +733,7 @@ impl FusedProgram {
             return Err("a fused program names a missing register".into());
         }
         let out = &mut out[..numel];
-        let threads = num_threads();
+        let threads = threads.clamp(1, num_threads());
         let in_place = self
             .instrs
             .iter()

@@ -378,6 +378,14 @@ pub fn gemm_packed_a(
 /// few rows: each core then reads its share of the weight from its own cache.
 const PAR_MIN_WEIGHT: usize = 1 << 17;
 
+/// Whether a product of an `[m, k]` matrix by `b` (`n` columns) is big enough to be
+/// split over the pool: enough multiply-adds, or a weight large enough that each core
+/// should read its share from its own cache. An epilogue on a product that ran on one
+/// core stays there too: the output is in that core's cache.
+pub fn splits_product(m: usize, n: usize, k: usize, b: &PackedB) -> bool {
+    m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS || b.lines.len() * NR >= PAR_MIN_WEIGHT
+}
+
 /// Where a product stores: floats that hold values (`beta * c` may read them), or fresh
 /// memory that only the product's stores write (read never: `beta` is taken as 0).
 enum COut<'a> {
@@ -498,8 +506,7 @@ fn gemm_packed_on(
     };
     let units = panels.div_ceil(unit);
     let threads = num_threads().min(units / 2);
-    let big = m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS
-        || b.lines.len() * NR >= PAR_MIN_WEIGHT;
+    let big = splits_product(m, n, k, b);
     // A packed by the caller, unless the tiles read it in place.
     let packed_a = packed_a.filter(|_| !reads_a_directly(isa, a, n));
     if threads <= 1 || !big {
@@ -813,7 +820,7 @@ fn pack_full_rows<const R: usize>(a: Mat<'_, f32>, first: usize, kc: usize, pane
         let rows = &a.data[first + kb..first + (R - 1) * a.rs + kb + D];
         // SAFETY: the caller detected AVX-512F; `rows` holds row `r < R`'s 16 floats at
         // `r * a.rs`, and `dst` holds the `16 * R` floats the block's 16 depths fill.
-        unsafe { avx512::transpose_rows::<R>(rows.as_ptr(), a.rs, dst.as_mut_ptr()) };
+        unsafe { avx512::transpose_rows::<R>(rows.as_ptr(), a.rs, dst.as_mut_ptr(), R) };
         kb += D;
     }
     for (kk, dst) in dsts.into_remainder().chunks_exact_mut(R).enumerate() {
@@ -1201,7 +1208,7 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use super::{Operands, Tile, NR};
     use std::arch::x86_64::*;
 
@@ -1262,18 +1269,21 @@ mod avx512 {
     }
 
     /// Transposes `R <= 16` rows of 16 floats (row `r` at `src + r * lda`) into 16 depths
-    /// of `R` floats (depth `kk` at `dst + kk * R`): a 16×16 transpose in four rounds of
+    /// of `R` floats (depth `kk` at `dst + kk * ldd`): a 16×16 transpose in four rounds of
     /// lane shuffles (64 in all), rows past `R` zero and masked off at the stores. Packing
-    /// A float by float cost ~1.7 cycles a float, 4% of an MLP of 1024-wide layers.
+    /// A float by float cost ~1.7 cycles a float, 4% of an MLP of 1024-wide layers; the
+    /// permutes of `layout::strided_copy` use it too. Shuffles move bits: any 4-byte
+    /// values pass unchanged.
     ///
     /// # Safety
     /// The CPU has AVX-512F; `src` has `R` rows of 16 readable floats `lda` apart and
-    /// `dst` `16 * R` writable floats.
+    /// `dst` 16 depths of `R` writable floats `ldd` apart.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose_rows<const R: usize>(
+    pub(crate) unsafe fn transpose_rows<const R: usize>(
         src: *const f32,
         lda: usize,
         dst: *mut f32,
+        ldd: usize,
     ) {
         let mut v = [_mm512_setzero_ps(); 16];
         for (r, row) in v.iter_mut().enumerate().take(R) {
@@ -1309,9 +1319,9 @@ mod avx512 {
                 _mm512_shuffle_f32x4::<0xDD>(q, s),
             ];
             for (l, col) in cols.into_iter().enumerate() {
-                // SAFETY: depth 4l + c < 16: its R floats end by 16 * R (masked lanes
-                // past R are not written).
-                unsafe { _mm512_mask_storeu_ps(dst.add((4 * l + c) * R), mask, col) };
+                // SAFETY: depth 4l + c < 16: its R floats are writable, as the caller
+                // promised (masked lanes past R are not written).
+                unsafe { _mm512_mask_storeu_ps(dst.add((4 * l + c) * ldd), mask, col) };
             }
         }
     }

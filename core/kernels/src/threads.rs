@@ -60,6 +60,21 @@ where
     })
 }
 
+/// Whether this CPU has AVX-512F.
+pub fn has_avx512f() -> bool {
+    static YES: OnceLock<bool> = OnceLock::new();
+    *YES.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 /// Whether this CPU runs the AVX2 + FMA kernels.
 pub fn has_avx2_fma() -> bool {
     static YES: OnceLock<bool> = OnceLock::new();
