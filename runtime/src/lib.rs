@@ -57,8 +57,10 @@
 //!   with a constant weight run on the own packed GEMM (AVX-512 or AVX2 + FMA tiles,
 //!   chosen at run time, or a portable tile; wide tiles for one to three rows), column
 //!   panels split over the one thread pool (`FERREX_NUM_THREADS`); products of two
-//!   run-time operands through `ferrex_kernels::gemm`. `conv2d` (groups = 1) is
-//!   im2col and GEMM, samples split over threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
+//!   run-time operands through `ferrex_kernels::gemm`. `conv2d` (groups = 1) runs
+//!   GEMM tiles that read the input planes in place where the geometry allows (AVX-512;
+//!   `ferrex_kernels::conv`), else over unrolled (im2col) panels, samples split over
+//!   threads; `max_pool2d` (4-D, `ceil_mode = false`) has its
 //!   own kernel, planes split over threads; `transpose`/`permute` are strided copies and
 //!   `softmax`/`log_softmax` run the kernel the eager ops use.
 //! - **Attention, norms, reductions, views**: `scaled_dot_product_attention` runs the
@@ -138,7 +140,7 @@ pub type StepTimes = Vec<(String, std::time::Duration)>;
 pub struct PlanStats {
     /// Matrix products run by the GEMM/GEMV kernels.
     pub gemm: usize,
-    /// Convolutions run by the im2col kernel.
+    /// Convolutions run by the convolution kernel (implicit or unrolled GEMM tiles).
     pub conv: usize,
     /// Max poolings run by the runtime's kernel.
     pub pools: usize,
