@@ -205,6 +205,21 @@ pub fn fused(
     fused_on(prog, inputs, shape, out, num_threads())
 }
 
+/// The threads a product's epilogue runs on: the pool's when the product itself was
+/// split over it (`sgemm::splits_product` for a packed weight, its multiply-adds
+/// otherwise, as `kernels::gemm` decides), else 1 — the output is in this core's cache.
+pub fn epilogue_threads(m: usize, n: usize, k: usize, packed: Option<&kernels::PackedB>) -> usize {
+    let split = match packed {
+        Some(p) => kernels::sgemm::splits_product(m, n, k, p),
+        None => m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS,
+    };
+    if split {
+        num_threads()
+    } else {
+        1
+    }
+}
+
 /// [`fused`] on at most `threads` threads ([`FusedProgram::run_on`]).
 pub fn fused_on(
     prog: &FusedProgram,
@@ -476,10 +491,7 @@ impl Run<'_> {
                 };
                 kernels::gemm_packed_epilogue(g.alpha, am, p, beta, epilogue, out)?;
                 if let Some(e) = g.epilogue.as_ref().filter(|_| !relu) {
-                    let threads = match kernels::sgemm::splits_product(m, n, k, p) {
-                        true => num_threads(),
-                        false => 1,
-                    };
+                    let threads = epilogue_threads(m, n, k, Some(p));
                     self.epilogue(e, &shape, out, arena, threads)?;
                 }
             }
@@ -487,8 +499,7 @@ impl Run<'_> {
                 let beta = init(out)?;
                 kernels::gemm(g.alpha, am, mat(&b, [k, n], [n, 1]), beta, out)?;
                 if let Some(e) = &g.epilogue {
-                    let big = m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS;
-                    let threads = if big { num_threads() } else { 1 };
+                    let threads = epilogue_threads(m, n, k, None);
                     self.epilogue(e, &shape, out, arena, threads)?;
                 }
             }

@@ -104,7 +104,8 @@ pub mod plan;
 /// `ferrex_kernels`'.
 pub mod step {
     pub use crate::exec::{
-        batch_norm_affine, bias_init, conv_fused, fused, higher_order, pack, step_error,
+        batch_norm_affine, bias_init, conv_fused, epilogue_threads, fused, fused_on, higher_order,
+        pack, step_error,
     };
 }
 

@@ -141,7 +141,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[8], 1.0f32, [3, 8], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, 3, 4), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[3, 8], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[3, 8], out, ::ferrex_aot::rt::epilogue_threads(3, 8, 4, Some(&self.w0))).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -149,7 +149,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[8], 1.0f32, [3, 8], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..24], 3, 8), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[3, 8], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[3, 8], out, ::ferrex_aot::rt::epilogue_threads(3, 8, 8, Some(&self.w1))).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -157,7 +157,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_2", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[2], 1.0f32, [3, 2], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..24], 3, 8), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[3, 2], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[3, 2], out, ::ferrex_aot::rt::epilogue_threads(3, 2, 8, Some(&self.w2))).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..6])?;
         Ok(())

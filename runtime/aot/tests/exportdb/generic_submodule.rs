@@ -118,7 +118,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[4], 1.0f32, [3, 4], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, 3, 4), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[(x, &[3, 4])], &[3, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[(x, &[3, 4])], &[3, 4], out, ::ferrex_aot::rt::epilogue_threads(3, 4, 4, Some(&self.w0))).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..12])?;
         Ok(())

@@ -117,7 +117,7 @@ impl Model {
             let out = &mut ws.s1[..9];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("matmul", "aten::matmul.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/if_let_optional_input.rs", line: 14, column: 19 }), e);
             ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, 3, 2), ::ferrex_aot::rt::Mat::row_major(&ws.s0[..6], 2, 3), 0.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f1, &[(bias, &[3])], &[3, 3], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f1, &[(bias, &[3])], &[3, 3], out, ::ferrex_aot::rt::epilogue_threads(3, 3, 2, None)).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..9])?;
         Ok(())

@@ -212,7 +212,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[4], 1.0f32, [d.z0, 4], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x0, d.z0, 6), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f2, &[], &[d.z0, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f2, &[], &[d.z0, 4], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 4, 6, Some(&self.w2))).map_err(|e| fail(&e))?;
         }
         Ok(vec![::ferrex_aot::rt::tensor_of_f32(&ws.s0[..d.z1], &[d.z0, 4])?])
     }
@@ -247,7 +247,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[4], 1.0f32, [d.z0, 4], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x0, d.z0, 6), &self.w3, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f3, &[], &[d.z0, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f3, &[], &[d.z0, 4], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 4, 6, Some(&self.w3))).map_err(|e| fail(&e))?;
         }
         Ok(vec![::ferrex_aot::rt::tensor_of_f32(&ws.s0[..d.z1], &[d.z0, 4])?])
     }

@@ -233,7 +233,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[4], 1.0f32, [d.z0, 4], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 3), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f6, &[(::ferrex_aot::rt::eager_f32(&ws.e5, 0)?, &[d.z0, 1])], &[d.z0, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(::ferrex_aot::rt::eager_f32(&ws.e5, 0)?, &[d.z0, 1])], &[d.z0, 4], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 4, 3, Some(&self.w6))).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..d.z2])?;
         Ok(())

@@ -283,7 +283,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[120], 1.0f32, [d.z0, 120], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..d.z6], d.z0, 400), &self.w5, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f2, &[], &[d.z0, 120], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f2, &[], &[d.z0, 120], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 120, 400, Some(&self.w5))).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {

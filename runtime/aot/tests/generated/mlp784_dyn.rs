@@ -195,7 +195,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[512], 1.0f32, [d.z0, 512], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, d.z0, 784), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[d.z0, 512], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[d.z0, 512], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 512, 784, Some(&self.w0))).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -203,7 +203,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[512], 1.0f32, [d.z0, 512], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 512), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[d.z0, 512], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[d.z0, 512], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 512, 512, Some(&self.w1))).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {

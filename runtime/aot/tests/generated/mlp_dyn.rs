@@ -197,7 +197,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[64], 1.0f32, [d.z0, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, d.z0, 20), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[d.z0, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[d.z0, 64], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 64, 20, Some(&self.w0))).map_err(|e| fail(&e))?;
         }
         // linear_1: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -205,7 +205,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_1", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..d.z1], d.z0, 64), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f0, &[], &[d.z0, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f0, &[], &[d.z0, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 64, Some(&self.w1))).map_err(|e| fail(&e))?;
         }
         // linear_2: aten::linear.default at core/src/nn/linear.rs:56
         {

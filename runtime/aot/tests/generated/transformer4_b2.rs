@@ -573,7 +573,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_3", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w12))).map_err(|e| fail(&e))?;
         }
         // layer_norm: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -588,7 +588,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_4", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w14, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f14, &[], &[2, 10, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w14))).map_err(|e| fail(&e))?;
         }
         // linear_5: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -596,7 +596,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w15))).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -675,7 +675,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_21", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c39[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s4[..640], 20, 32), &self.w63, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s0[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s0[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w63))).map_err(|e| fail(&e))?;
         }
         // layer_norm_6: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -690,7 +690,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_22", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c41[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w65, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f14, &[], &[2, 10, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w65))).map_err(|e| fail(&e))?;
         }
         // linear_23: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -698,7 +698,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_23", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c43[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w66, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w66))).map_err(|e| fail(&e))?;
         }
         // layer_norm_7: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -723,7 +723,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[1], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c0)[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s1)[..640], 20, 32), &(*w0), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f0), &[(&(*s2)[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f0), &[(&(*s2)[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&(*w0)))).map_err(|e| fail(&e))?;
         }
         // names[2]: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -738,7 +738,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[3], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c3)[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s3)[..640], 20, 32), &(*w1), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f1), &[], &[2, 10, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f1), &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&(*w1)))).map_err(|e| fail(&e))?;
         }
         // names[4]: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -746,7 +746,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[4], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c4)[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s4)[..1280], 20, 64), &(*w2), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f0), &[(&(*s3)[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f0), &[(&(*s3)[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&(*w2)))).map_err(|e| fail(&e))?;
         }
         // names[5]: aten::layer_norm.default at core/src/nn/norm.rs:82
         {

@@ -636,7 +636,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_3", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..d.z1], d.z0, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(src, &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(src, &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 32, Some(&self.w12))).map_err(|e| fail(&e))?;
         }
         // layer_norm: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -651,7 +651,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_4", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[64], 1.0f32, [d.z0, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..d.z1], d.z0, 32), &self.w14, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f14, &[], &[d.z2, d.z3, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[d.z2, d.z3, 64], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 64, 32, Some(&self.w14))).map_err(|e| fail(&e))?;
         }
         // linear_5: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -659,7 +659,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..d.z5], d.z0, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 64, Some(&self.w15))).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -738,7 +738,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_21", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c39[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s4[..d.z1], d.z0, 32), &self.w63, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s0[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s0[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 32, Some(&self.w63))).map_err(|e| fail(&e))?;
         }
         // layer_norm_6: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -753,7 +753,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_22", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c41[..], &[64], 1.0f32, [d.z0, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..d.z1], d.z0, 32), &self.w65, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f14, &[], &[d.z2, d.z3, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[d.z2, d.z3, 64], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 64, 32, Some(&self.w65))).map_err(|e| fail(&e))?;
         }
         // linear_23: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -761,7 +761,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_23", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c43[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..d.z5], d.z0, 64), &self.w66, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 64, Some(&self.w66))).map_err(|e| fail(&e))?;
         }
         // layer_norm_7: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -786,7 +786,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[1], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c0)[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s1)[..d.z1], d.z0, 32), &(*w0), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f0), &[(&(*s2)[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f0), &[(&(*s2)[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 32, Some(&(*w0)))).map_err(|e| fail(&e))?;
         }
         // names[2]: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -801,7 +801,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[3], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c3)[..], &[64], 1.0f32, [d.z0, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s3)[..d.z1], d.z0, 32), &(*w1), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f1), &[], &[d.z2, d.z3, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f1), &[], &[d.z2, d.z3, 64], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 64, 32, Some(&(*w1)))).map_err(|e| fail(&e))?;
         }
         // names[4]: aten::linear.default at core/src/nn/linear.rs:56
         {
@@ -809,7 +809,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[4], "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&(*c4)[..], &[32], 1.0f32, [d.z0, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s4)[..d.z5], d.z0, 64), &(*w2), 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&(*f0), &[(&(*s3)[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&(*f0), &[(&(*s3)[..d.z1], &[d.z2, d.z3, 32])], &[d.z2, d.z3, 32], out, ::ferrex_aot::rt::epilogue_threads(d.z0, 32, 64, Some(&(*w2)))).map_err(|e| fail(&e))?;
         }
         // names[5]: aten::layer_norm.default at core/src/nn/norm.rs:82
         {

@@ -300,7 +300,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_3", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w12))).map_err(|e| fail(&e))?;
         }
         // layer_norm: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
@@ -315,7 +315,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_4", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w14, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f14, &[], &[2, 10, 64], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w14))).map_err(|e| fail(&e))?;
         }
         Ok(())
     }
@@ -328,7 +328,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w15))).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {

@@ -138,7 +138,7 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[10], 1.0f32, [8, 10], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..800], 8, 100), &self.w1, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused(&self.f1, &[], &[8, 10], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f1, &[], &[8, 10], out, ::ferrex_aot::rt::epilogue_threads(8, 10, 100, Some(&self.w1))).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..80])?;
         Ok(())

@@ -44,7 +44,7 @@ impl Gen<'_> {
                 let sizes = self.value_sizes(step.out)?;
                 let out = self.out_slot(step, &sizes)?;
                 let program = self.program_field(i, prog);
-                let call = self.fused_call(&program, inputs, &sizes, out)?;
+                let call = self.fused_call(&program, inputs, &sizes, out, None)?;
                 let _ = writeln!(
                     code,
                     "        {{\n            let out = &mut ws.s{out}[..{}];\n{}\n{call}\n        }}",
@@ -195,19 +195,25 @@ impl Gen<'_> {
         }
     }
 
-    /// `rt::fused(program, &[(input, &sizes), …], &sizes, out)`.
+    /// `rt::fused(program, &[(input, &sizes), …], &sizes, out)`, or `rt::fused_on(…,
+    /// threads)` with a thread count.
     fn fused_call(
         &mut self,
         program: &str,
         inputs: &[Operand],
         sizes: &[SymInt],
         out_slot: usize,
+        threads: Option<String>,
     ) -> Result<String, AotError> {
-        Ok(format!(
-            "            {RT}::fused(&{program}, {}, &{}, out).map_err(|e| fail(&e))?;",
-            self.fused_inputs(inputs, out_slot)?,
-            self.shape(sizes)
-        ))
+        let (inputs, shape) = (self.fused_inputs(inputs, out_slot)?, self.shape(sizes));
+        Ok(match threads {
+            None => format!(
+                "            {RT}::fused(&{program}, {inputs}, &{shape}, out).map_err(|e| fail(&e))?;"
+            ),
+            Some(t) => format!(
+                "            {RT}::fused_on(&{program}, {inputs}, &{shape}, out, {t}).map_err(|e| fail(&e))?;"
+            ),
+        })
     }
 
     /// A fused program's inputs: `&[(input, &sizes), …]`.
@@ -275,7 +281,13 @@ impl Gen<'_> {
             if matches!(g.b, GemmB::Packed(..)) { "gemm_packed" } else { "gemm" }
         );
         if let Some(e) = &g.epilogue {
-            body.push_str(&self.epilogue(i, e, &sizes, out)?);
+            // On as many threads as the product ran on, as the plan's runner does.
+            let packed = match g.b {
+                GemmB::Packed(..) => format!("Some({b_expr})"),
+                GemmB::Dynamic(_) => "None".into(),
+            };
+            let threads = format!("{RT}::epilogue_threads({md}, {nd}, {kd}, {packed})");
+            body.push_str(&self.epilogue(i, e, &sizes, out, Some(threads))?);
         }
         let _ = writeln!(code, "        {{\n{body}        }}");
         Ok(())
@@ -346,16 +358,18 @@ impl Gen<'_> {
         format!("self.f{first}")
     }
 
-    /// An epilogue run in place on the slot of its kernel.
-    pub(super) fn epilogue(
+    /// An epilogue run in place on the slot of its kernel, on `threads` threads (an
+    /// expression) or the pool's.
+    fn epilogue(
         &mut self,
         i: usize,
         e: &Epilogue,
         sizes: &[SymInt],
         out: usize,
+        threads: Option<String>,
     ) -> Result<String, AotError> {
         let program = self.program_field(i, &e.prog);
-        let call = self.fused_call(&program, &e.inputs, sizes, out)?;
+        let call = self.fused_call(&program, &e.inputs, sizes, out, threads)?;
         self.loc[e.value] = Some(Loc::Slot(out));
         Ok(format!("{call}\n"))
     }
