@@ -331,13 +331,27 @@ fn binary_kernel(
     float: impl Fn(f64, f64) -> f64 + Sync,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Vec<Storage>, OpError> {
+    let (dtype, shape, a, b) = binary_operands(out, a, b)?;
+    Ok(vec![binary_numeric(&a, &b, &shape, dtype, float, int)?])
+}
+
+/// A binary op's result dtype and shape (from its one meta), and its operands' data in
+/// that dtype.
+fn binary_operands(
+    out: &[TensorMeta],
+    a: &Num,
+    b: &Num,
+) -> Result<(DType, Vec<usize>, Storage, Storage), OpError> {
     let out = out
         .first()
         .ok_or_else(|| OpError::new("a binary op has one result"))?;
     let shape = super::util::concrete(&out.sizes);
-    let a = storage_of(a, out.dtype)?;
-    let b = storage_of(b, out.dtype)?;
-    Ok(vec![binary_numeric(&a, &b, &shape, out.dtype, float, int)?])
+    Ok((
+        out.dtype,
+        shape,
+        storage_of(a, out.dtype)?,
+        storage_of(b, out.dtype)?,
+    ))
 }
 
 /// [`binary_kernel`] for `+`, `-`, `×` and `÷`, whose f32 results are computed in f32:
@@ -351,18 +365,14 @@ fn binary_kernel_exact_f32(
     float: impl Fn(f64, f64) -> f64 + Sync,
     int: impl Fn(i64, i64) -> Result<i64, OpError>,
 ) -> Result<Vec<Storage>, OpError> {
-    let meta = out
-        .first()
-        .ok_or_else(|| OpError::new("a binary op has one result"))?;
-    if meta.dtype == DType::F32 {
-        let shape = super::util::concrete(&meta.sizes);
-        let (a, b) = (storage_of(a, DType::F32)?, storage_of(b, DType::F32)?);
-        if let Some(out) = zip_same_f32(&a, &b, &shape, &exact_f32)? {
-            return Ok(vec![out]);
-        }
-        return Ok(vec![zip2::<f32, f32>(&a, &b, &shape, exact_f32)?]);
+    let (dtype, shape, a, b) = binary_operands(out, a, b)?;
+    if dtype != DType::F32 {
+        return Ok(vec![binary_numeric(&a, &b, &shape, dtype, float, int)?]);
     }
-    binary_kernel(out, a, b, float, int)
+    if let Some(out) = zip_same_f32(&a, &b, &shape, &exact_f32)? {
+        return Ok(vec![out]);
+    }
+    Ok(vec![zip2::<f32, f32>(&a, &b, &shape, exact_f32)?])
 }
 
 fn add_kernel(a: &AddArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
