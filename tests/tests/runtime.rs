@@ -205,7 +205,7 @@ fn lenet_matches_with_convolutions_and_batch_norm_epilogues() {
         assert!(
             compiled
                 .describe()
-                .contains("conv2d im2col+gemm, prepacked weight + batch_norm+relu"),
+                .contains("conv2d gemm tiles, weight packed per call + batch_norm+relu"),
             "{}",
             compiled.describe()
         );

@@ -742,7 +742,10 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
                 if g.init.is_some() { " + bias" } else { "" },
                 ep(&g.epilogue)
             ),
-            Kind::Conv(c) => format!("conv2d im2col+gemm, prepacked weight{}", ep(&c.epilogue)),
+            Kind::Conv(c) => format!(
+                "conv2d gemm tiles, weight packed per call{}",
+                ep(&c.epilogue)
+            ),
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
             Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
             Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
