@@ -206,8 +206,9 @@ pub fn fused(
 }
 
 /// The threads a product's epilogue runs on: the pool's when the product itself was
-/// split over it (`sgemm::splits_product` for a packed weight, its multiply-adds
-/// otherwise, as `kernels::gemm` decides), else 1 — the output is in this core's cache.
+/// split over it (`sgemm::splits_product` for a packed weight; for two run-time
+/// operands, the multiply-add bound below which no kernel `gemm` picks splits), else 1
+/// — the output is in this core's cache.
 pub fn epilogue_threads(m: usize, n: usize, k: usize, packed: Option<&kernels::PackedB>) -> usize {
     let split = match packed {
         Some(p) => kernels::sgemm::splits_product(m, n, k, p),

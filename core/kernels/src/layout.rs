@@ -197,8 +197,7 @@ fn transpose_blocks<T: Copy>(
     let others: Vec<usize> = (0..rank - 1).filter(|&d| d != p).collect();
     let mut idx = vec![0usize; others.len()];
     let (mut src, mut dst) = (offset, 0usize);
-    // Whole 16×16 blocks of 4-byte values by AVX-512 lane shuffles: element by element,
-    // an attention block's head transposes took 2 µs each and a [8, 32, 64] one 7 µs.
+    // Whole 16×16 blocks of 4-byte values by lane shuffles ([`shuffle_block`]).
     #[cfg(target_arch = "x86_64")]
     let shuffled = std::mem::size_of::<T>() == 4 && crate::threads::has_avx512f();
     loop {
@@ -208,23 +207,9 @@ fn transpose_blocks<T: Copy>(
                 let j1 = (j0 + B).min(inner);
                 #[cfg(target_arch = "x86_64")]
                 if shuffled && i1 - i0 == B && j1 - j0 == B {
-                    let (from, to) = (src + i0 + j0 * inner_stride, dst + i0 * out_strides[p] + j0);
-                    let out_end = to + (B - 1) * out_strides[p] + B;
-                    let in_end = from + (B - 1) * inner_stride + B;
-                    if in_end <= x.len() && out_end <= out.len() {
-                        // SAFETY: AVX-512F was detected; `T` is 4 bytes (shuffles move its
-                        // bits unchanged); the block's 16 source rows (`j`, 16 values
-                        // along `p` each, `inner_stride` apart) end by `in_end <= x.len()`
-                        // and its 16 output rows (`i`, `out_strides[p]` apart) by
-                        // `out_end <= out.len()`, both checked just above.
-                        unsafe {
-                            crate::sgemm::avx512::transpose_rows::<B>(
-                                x.as_ptr().add(from).cast::<f32>(),
-                                inner_stride,
-                                out.as_mut_ptr().add(to).cast::<f32>(),
-                                out_strides[p],
-                            );
-                        }
+                    let from = src + i0 + j0 * inner_stride;
+                    let to = dst + i0 * out_strides[p] + j0;
+                    if shuffle_block(x, from, inner_stride, out, to, out_strides[p]) {
                         continue;
                     }
                 }
@@ -259,6 +244,43 @@ fn transpose_blocks<T: Copy>(
             return;
         }
     }
+}
+
+/// The 16×16 block of 4-byte values at `x[from..]` (16 rows `lda` apart, read along
+/// them) transposed into `out[to..]` (16 rows `ldo` apart), by the GEMM packing's
+/// AVX-512 lane shuffles (element by element, an attention block's head transposes took
+/// 2 µs each and a `[8, 32, 64]` one 7 µs); `false`, with nothing written, when the
+/// block does not lie inside both slices. The caller detected AVX-512F.
+#[cfg(target_arch = "x86_64")]
+fn shuffle_block<T: Copy>(
+    x: &[T],
+    from: usize,
+    lda: usize,
+    out: &mut [T],
+    to: usize,
+    ldo: usize,
+) -> bool {
+    const B: usize = 16;
+    let inside = |at: usize, ld: usize, len: usize| {
+        ld.checked_mul(B - 1)
+            .and_then(|v| v.checked_add(at + B))
+            .is_some_and(|end| end <= len)
+    };
+    if std::mem::size_of::<T>() != 4 || !inside(from, lda, x.len()) || !inside(to, ldo, out.len()) {
+        return false;
+    }
+    // SAFETY: AVX-512F was detected (caller); `T` is 4 bytes and shuffles move its bits
+    // unchanged; the 16 source rows (16 values each, `lda` apart) end inside `x` and the
+    // 16 output rows (`ldo` apart) inside `out`, both checked just above.
+    unsafe {
+        crate::sgemm::avx512::transpose_rows::<B>(
+            x.as_ptr().add(from).cast::<f32>(),
+            lda,
+            out.as_mut_ptr().add(to).cast::<f32>(),
+            ldo,
+        );
+    }
+    true
 }
 
 /// Rows `ids` of the row-major `[rows, width]` table, one after another into `out`

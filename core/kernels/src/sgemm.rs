@@ -16,7 +16,9 @@
 
 use crate::alloc::try_filled;
 use crate::gemm::Mat;
-use crate::threads::{for_each_range, has_avx2_fma, num_threads, split_ranges, PAR_MIN_MACS};
+use crate::threads::{
+    for_each_range, has_avx2_fma, has_avx512f, num_threads, split_ranges, PAR_MIN_MACS,
+};
 use crate::KernelError;
 
 /// ReLU as the elementwise kernel computes it in f32 (NaN and -0 kept).
@@ -58,8 +60,7 @@ impl Isa {
     fn get() -> Isa {
         static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
         *ISA.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx512f") {
+            if has_avx512f() {
                 return Isa::Avx512;
             }
             if has_avx2_fma() {

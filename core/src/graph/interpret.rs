@@ -52,15 +52,12 @@ pub struct DropSchedule {
 
 impl DropSchedule {
     pub fn of(graph: &Graph) -> Self {
-        let last_use = last_uses(graph);
         let mut frees = vec![Vec::new(); graph.nodes.len()];
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let mut inputs = node.inputs();
-            inputs.sort_unstable();
-            inputs.dedup();
-            frees[i] = (inputs.into_iter())
-                .filter(|input| last_use.get(input.0) == Some(&i))
-                .collect();
+        // A last use of 0 means no reader: node 0 reads nothing (it is a placeholder).
+        for (id, &last) in last_uses(graph).iter().enumerate() {
+            if last > 0 {
+                frees[last].push(NodeId(id));
+            }
         }
         DropSchedule { frees }
     }
