@@ -34,11 +34,14 @@ const MR_MAX: usize = 14;
 /// Depth of a k block: two `KC × NR` weight panels (32 KiB) stay in L1.
 pub const KC: usize = 256;
 
-/// The depth of a product's k blocks: [`KC`], or all of `k` when it is at most a quarter
-/// more — one block, where a full one and a thin remainder (a 3×3 convolution of 32
-/// channels is 288 deep) stored and reloaded every tile's accumulators for 32 depths.
-fn k_block(k: usize) -> usize {
-    if k <= KC + KC / 4 {
+/// The depth of the k blocks of a product of `m` rows: [`KC`], or all of `k` when it is
+/// at most a quarter more — one block, where a full one and a thin remainder (a 3×3
+/// convolution of 32 channels is 288 deep) stored and reloaded every tile's
+/// accumulators for 32 depths. Products of fewer than 4 rows take all of `k` too: they
+/// read each weight float once, so blocking keeps nothing in L1, and one walk over whole
+/// panels is what lets alternate walks reverse ([`PackedB::next_walk_descends`]).
+fn k_block(m: usize, k: usize) -> usize {
+    if m < 4 || k <= KC + KC / 4 {
         k.max(1)
     } else {
         KC
@@ -125,11 +128,34 @@ pub fn uses_avx512() -> bool {
 
 /// A `[k, n]` f32 matrix packed as `ceil(n / 16)` panels of `k × 16` floats each
 /// (row `kk` of panel `p` holds columns `16p..16p + 16`, zero past `n`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct PackedB {
     lines: Vec<Line>,
     k: usize,
     n: usize,
+    /// The direction of the next few-row product's walk over the panels (`true`:
+    /// last panel first). It alternates from one product to the next, so that a weight
+    /// larger than L2 is read back in the order opposite to the last walk: the panels
+    /// read last, still in L2, come first. Walked one way every time, each panel was
+    /// evicted just before it was needed again.
+    descending: std::sync::atomic::AtomicBool,
+}
+
+impl Clone for PackedB {
+    fn clone(&self) -> PackedB {
+        PackedB {
+            lines: self.lines.clone(),
+            k: self.k,
+            n: self.n,
+            descending: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl PartialEq for PackedB {
+    fn eq(&self, other: &PackedB) -> bool {
+        (self.k, self.n, &self.lines) == (other.k, other.n, &other.lines)
+    }
 }
 
 /// One depth of one panel: 16 floats on a cache line of their own. A `Vec<f32>` is only
@@ -146,6 +172,7 @@ impl PackedB {
             lines: Vec::new(),
             k: 0,
             n: 0,
+            descending: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -238,6 +265,13 @@ impl PackedB {
                 self.lines.len() * NR,
             )
         }
+    }
+
+    /// The direction of this product's walk over the panels (see
+    /// [`PackedB::descending`]'s field), flipped for the next.
+    fn next_walk_descends(&self) -> bool {
+        self.descending
+            .fetch_xor(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The packed matrix's `[k, n]`.
@@ -454,24 +488,14 @@ unsafe fn store_without_depth(c: *mut f32, len: usize, n: usize, beta: f32, e: G
     }
 }
 
-/// [`gemm_packed`] on the tiles of `isa` (which must run on this CPU).
-#[allow(clippy::too_many_arguments)]
-fn gemm_packed_on(
-    isa: Isa,
-    alpha: f32,
+/// The shapes of a product of `a` by `b` into `c_len` floats, with `epilogue`.
+fn check_operands(
     a: Mat<'_, f32>,
     b: &PackedB,
-    beta: f32,
     epilogue: GemmEpilogue<'_>,
-    c: COut<'_>,
-    packed_a: Option<&[f32]>,
+    c_len: usize,
 ) -> Result<(), KernelError> {
     let (m, k, n) = (a.rows, a.cols, b.n);
-    // Fresh memory is never read: its products take `beta = 0`.
-    let (c, c_len, beta) = match c {
-        COut::Init(c) => (c.as_mut_ptr(), c.len(), beta),
-        COut::Fresh(c) => (c.as_mut_ptr().cast::<f32>(), c.len(), 0.0),
-    };
     if let Some(bias) = epilogue.bias.filter(|row| row.len() != n) {
         return Err(KernelError(format!(
             "a bias of {} values for a product of {n} columns",
@@ -490,6 +514,28 @@ fn gemm_packed_on(
             "a matrix operand is smaller than its shape",
         ));
     }
+    Ok(())
+}
+
+/// [`gemm_packed`] on the tiles of `isa` (which must run on this CPU).
+#[allow(clippy::too_many_arguments)]
+fn gemm_packed_on(
+    isa: Isa,
+    alpha: f32,
+    a: Mat<'_, f32>,
+    b: &PackedB,
+    beta: f32,
+    epilogue: GemmEpilogue<'_>,
+    c: COut<'_>,
+    packed_a: Option<&[f32]>,
+) -> Result<(), KernelError> {
+    let (m, k, n) = (a.rows, a.cols, b.n);
+    // Fresh memory is never read: its products take `beta = 0`.
+    let (c, c_len, beta) = match c {
+        COut::Init(c) => (c.as_mut_ptr(), c.len(), beta),
+        COut::Fresh(c) => (c.as_mut_ptr().cast::<f32>(), c.len(), 0.0),
+    };
+    check_operands(a, b, epilogue, c_len)?;
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -510,6 +556,9 @@ fn gemm_packed_on(
     let big = splits_product(m, n, k, b);
     // A packed by the caller, unless the tiles read it in place.
     let packed_a = packed_a.filter(|_| !reads_a_directly(isa, a, n));
+    // Few rows stream the weight, and only its panels' order can change (k blocks are
+    // summed in order): a product of many rows reads each panel block many times.
+    let descending = m < 4 && b.next_walk_descends();
     if threads <= 1 || !big {
         run_panels(
             isa,
@@ -519,7 +568,10 @@ fn gemm_packed_on(
             beta,
             epilogue,
             CPtr(c),
-            0..panels,
+            Walk {
+                panels: 0..panels,
+                descending,
+            },
             packed_a,
         );
         return Ok(());
@@ -540,7 +592,11 @@ fn gemm_packed_on(
     };
     let shared = packed_a.or(shared.as_deref());
     let ok = for_each_range(&ranges, |_, r| {
-        run_panels(isa, alpha, a, b, beta, epilogue, ptr, r, shared);
+        let walk = Walk {
+            panels: r,
+            descending,
+        };
+        run_panels(isa, alpha, a, b, beta, epilogue, ptr, walk, shared);
     });
     if ok {
         Ok(())
@@ -605,7 +661,7 @@ fn pack_all_a(isa: Isa, a: Mat<'_, f32>, n: usize) -> Result<Vec<f32>, KernelErr
     let mut blocks = Vec::new();
     let mut pc = 0;
     while pc < k {
-        let kc = k_block(k).min(k - pc);
+        let kc = k_block(m, k).min(k - pc);
         let mut ic = 0;
         while ic < m {
             let mc = mc_max.min(m - ic);
@@ -642,6 +698,13 @@ fn pack_all_a(isa: Isa, a: Mat<'_, f32>, n: usize) -> Result<Vec<f32>, KernelErr
     }
 }
 
+/// The panels a thread computes, and in which order.
+struct Walk {
+    panels: std::ops::Range<usize>,
+    /// Last panel first ([`PackedB::next_walk_descends`]).
+    descending: bool,
+}
+
 /// `c`'s base pointer, shared by the threads of one product: each writes only the
 /// columns of its own panels.
 #[derive(Clone, Copy)]
@@ -665,7 +728,7 @@ fn run_panels(
     beta: f32,
     epilogue: GemmEpilogue<'_>,
     c: CPtr,
-    panels: std::ops::Range<usize>,
+    walk: Walk,
     shared: Option<&[f32]>,
 ) {
     let (m, k) = (a.rows, a.cols);
@@ -673,13 +736,13 @@ fn run_panels(
     let (rows_per, mc_max) = a_blocks(isa, a, b.n);
     let direct = reads_a_directly(isa, a, b.n);
     let own_len = match (shared, direct) {
-        (None, false) => block_len(mc_max, rows_per, k_block(k).min(k)),
+        (None, false) => block_len(mc_max, rows_per, k_block(m, k).min(k)),
         _ => 0,
     };
     with_pack_scratch(own_len, |own| {
         let (mut at, mut pc) = (0, 0);
         while pc < k {
-            let kc = k_block(k).min(k - pc);
+            let kc = k_block(m, k).min(k - pc);
             // The first k block adds the bias row or `beta * c`; later ones their sum.
             let (beta_here, first_bias) = match epilogue.bias {
                 Some(row) if pc == 0 => (1.0, row.as_ptr()),
@@ -710,14 +773,14 @@ fn run_panels(
                     relu: epilogue.relu && pc + kc == k,
                 };
                 if m < 4 {
-                    few_rows(isa, &tile, apack, b, pc, c, ic, mc, panels.clone());
+                    few_rows(isa, &tile, apack, b, pc, c, ic, mc, &walk);
                 } else {
                     let at = RowBlock {
                         ic,
                         mc,
                         rows: rows_per,
                     };
-                    many_rows(isa, &tile, apack, b, pc, c, at, panels.clone());
+                    many_rows(isa, &tile, apack, b, pc, c, at, walk.panels.clone());
                 }
                 ic += mc;
             }
@@ -987,7 +1050,8 @@ fn many_rows(
     }
 }
 
-/// All `mc < 4` rows at once, with tiles several panels wide.
+/// All `mc < 4` rows at once, with tiles several panels wide, walked first panel first or
+/// last panel first.
 #[allow(clippy::too_many_arguments)]
 fn few_rows(
     isa: Isa,
@@ -998,13 +1062,24 @@ fn few_rows(
     c: CPtr,
     ic: usize,
     mc: usize,
-    panels: std::ops::Range<usize>,
+    walk: &Walk,
 ) {
     let (k, n) = (b.k, b.n);
     let wide = isa.wide(mc);
-    let mut p = panels.start;
-    while p < panels.end {
-        let np = if p + wide <= panels.end { wide } else { 1 };
+    let panels = &walk.panels;
+    // Tiles of `wide` panels from the start, then single panels.
+    let full = (panels.end - panels.start) / wide;
+    let singles_from = panels.start + full * wide;
+    let tile_at = |i: usize| {
+        if i < full {
+            (panels.start + i * wide, wide)
+        } else {
+            (singles_from + (i - full), 1)
+        }
+    };
+    let tiles = full + (panels.end - singles_from);
+    for i in 0..tiles {
+        let (p, np) = tile_at(if walk.descending { tiles - 1 - i } else { i });
         let j0 = p * NR;
         let corner = c.0.wrapping_add(ic * n + j0);
         let ops = Operands {
@@ -1022,7 +1097,6 @@ fn few_rows(
         // `p..p + np` (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and
         // the tile's `mc` rows and `nr` columns from `j0` lie inside `c`.
         unsafe { micro(isa, t, &ops, mc, np, apack.is_direct()) };
-        p += np;
     }
 }
 
@@ -1801,6 +1875,51 @@ mod tests {
         let packed = PackedB::pack(Mat::row_major(&b, 4, 3)).unwrap();
         let mut c = vec![0.0; 6];
         assert!(gemm_packed_a(1.0, Mat::row_major(&a, 2, 4), &pa, &packed, 0.0, &mut c).is_err());
+    }
+
+    /// Few-row products walk the weight's panels in alternate directions from one call
+    /// to the next, with the same bits either way: whole wide tiles and single panels,
+    /// on every tile set, a bias and ReLU, a depth over several [`KC`] (one k block for
+    /// few rows).
+    #[test]
+    fn few_row_walks_alternate_and_give_the_same_bits() {
+        for (m, k, n) in [(1, 784, 16 * 11 + 5), (2, 700, 16 * 7), (3, 90, 16 * 9 + 1)] {
+            let f = |len: usize, s: u32| -> Vec<f32> {
+                ints(len, s)
+                    .iter()
+                    .zip(ints(len, s + 5))
+                    .map(|(x, y)| x * 0.37 + y * 0.013)
+                    .collect()
+            };
+            let (a, b, bias) = (f(m * k, 1), f(k * n, 2), f(n, 3));
+            let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
+            let am = Mat::row_major(&a, m, k);
+            let epilogue = GemmEpilogue {
+                bias: Some(&bias),
+                relu: true,
+            };
+            for isa in isas() {
+                let mut runs = Vec::new();
+                for _ in 0..2 {
+                    let descends = packed.descending.load(std::sync::atomic::Ordering::Relaxed);
+                    let mut c = vec![f32::NAN; m * n];
+                    let out = COut::Init(&mut c);
+                    gemm_packed_on(isa, 1.0, am, &packed, 0.0, epilogue, out, None).unwrap();
+                    runs.push((descends, c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()));
+                }
+                assert_ne!(runs[0].0, runs[1].0, "{m}x{k}x{n} {isa:?}: one direction");
+                assert_eq!(runs[0].1, runs[1].1, "{m}x{k}x{n} {isa:?}");
+                let want = naive(1.0, &a, &b, 0.0, &vec![0.0; m * n], m, k, n);
+                for (i, (got, want)) in runs[0].1.iter().zip(&want).enumerate() {
+                    let want = (want + bias[i % n]).max(0.0);
+                    let got = f32::from_bits(*got);
+                    assert!(
+                        (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+                        "{i}: {got} {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
