@@ -231,9 +231,14 @@ impl<T: Float> Operands<'_, '_, T> {
         out: &mut [T],
     ) -> Result<(), KernelError> {
         let g = self.g;
+        // One block of keys: the block's `p v` is the whole sum, read from `pv` (the
+        // bits of adding it to zeros in f64), with no pass over `acc`.
+        let single = g.s <= BLOCK_KEYS;
         sc.max[..rows].fill(f64::NEG_INFINITY);
         sc.sum[..rows].fill(0.0);
-        sc.acc[..rows * g.ev].fill(0.0);
+        if !single {
+            sc.acc[..rows * g.ev].fill(0.0);
+        }
         let qb = Mat::row_major(&self.q[(b * g.l + i0) * g.e..], rows, g.e);
         let mut j0 = 0;
         while j0 < g.s && !(g.causal && j0 > i0 + rows - 1) {
@@ -247,22 +252,27 @@ impl<T: Float> Operands<'_, '_, T> {
             };
             let scores = &mut sc.scores[..rows * bc];
             gemm(T::of_f64(g.scale), qb, kt, T::ZERO, scores)?;
-            self.online_softmax(b, i0, j0, bc, rows, sc);
+            self.online_softmax(b, i0, j0, bc, rows, !single, sc);
             let p = Mat::row_major(&sc.scores[..rows * bc], rows, bc);
             let vb = Mat::row_major(&self.v[(b * g.s + j0) * g.ev..], bc, g.ev);
             gemm(T::ONE, p, vb, T::ZERO, &mut sc.pv[..rows * g.ev])?;
-            for (a, x) in sc.acc[..rows * g.ev].iter_mut().zip(&sc.pv) {
-                *a += x.as_f64();
+            if !single {
+                for (a, x) in sc.acc[..rows * g.ev].iter_mut().zip(&sc.pv) {
+                    *a += x.as_f64();
+                }
             }
             j0 += bc;
         }
         for r in 0..rows {
             let sum = sc.sum[r];
-            for (o, a) in out[r * g.ev..(r + 1) * g.ev]
-                .iter_mut()
-                .zip(&sc.acc[r * g.ev..])
-            {
-                *o = T::of_f64(if sum > 0.0 { a / sum } else { 0.0 });
+            let o = out[r * g.ev..(r + 1) * g.ev].iter_mut();
+            let scaled = |a: f64| T::of_f64(if sum > 0.0 { a / sum } else { 0.0 });
+            if single {
+                let pv = &sc.pv[r * g.ev..(r + 1) * g.ev];
+                o.zip(pv).for_each(|(o, x)| *o = scaled(x.as_f64()));
+            } else {
+                o.zip(&sc.acc[r * g.ev..])
+                    .for_each(|(o, a)| *o = scaled(*a));
             }
         }
         Ok(())
@@ -271,7 +281,9 @@ impl<T: Float> Operands<'_, '_, T> {
     /// Turns the block's scores (rows × `bc` keys from `j0`) into unnormalised
     /// probabilities against each row's running maximum, rescaling what the rows
     /// accumulated when the maximum grows; on the widest vectors ([`crate::wide`]),
-    /// with `exp` at the element type's precision ([`Float::exp_at`]).
+    /// with `exp` at the element type's precision ([`Float::exp_at`]); `accumulates`:
+    /// whether `acc` holds the sum (several key blocks) and is rescaled.
+    #[allow(clippy::too_many_arguments)]
     fn online_softmax(
         &self,
         b: usize,
@@ -279,6 +291,7 @@ impl<T: Float> Operands<'_, '_, T> {
         j0: usize,
         bc: usize,
         rows: usize,
+        accumulates: bool,
         sc: &mut Scratch<T>,
     ) {
         crate::wide(OnlineSoftmax {
@@ -288,6 +301,7 @@ impl<T: Float> Operands<'_, '_, T> {
             j0,
             bc,
             rows,
+            accumulates,
             sc,
         });
     }
@@ -301,6 +315,7 @@ struct OnlineSoftmax<'o, 'a, 'm, 's, T> {
     j0: usize,
     bc: usize,
     rows: usize,
+    accumulates: bool,
     sc: &'s mut Scratch<T>,
 }
 
@@ -316,6 +331,7 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             j0,
             bc,
             rows,
+            accumulates,
             sc,
         } = self;
         let g = ops.g;
@@ -356,7 +372,7 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             } else {
                 T::exp_at(max[r] - new_max)
             };
-            if correction != 1.0 {
+            if accumulates && correction != 1.0 {
                 acc[r * g.ev..(r + 1) * g.ev]
                     .iter_mut()
                     .for_each(|a| *a *= correction);

@@ -198,12 +198,27 @@ fn sgemm_by_shape(
     if a.rows < PACKED_MIN_ROWS || b.cols < 8 || a.cols < 8 || b.rows != a.cols {
         return None;
     }
-    let packed = match crate::sgemm::PackedB::pack(b) {
-        Ok(p) => p,
-        Err(e) => return Some(Err(e)),
+    // Small operands are packed into this thread's buffer, kept between products (the
+    // blocks of an attention pack their keys and values at every product); larger
+    // ones into a buffer of their own, which is not kept.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<crate::sgemm::PackedB> =
+            const { std::cell::RefCell::new(crate::sgemm::PackedB::empty()) };
+    }
+    let small = b.rows.saturating_mul(b.cols) <= SCRATCH_B_MAX;
+    let mut product = |packed: &mut crate::sgemm::PackedB| {
+        packed.pack_into(b)?;
+        crate::sgemm::gemm_packed(alpha, a, packed, beta, c)
     };
-    Some(crate::sgemm::gemm_packed(alpha, a, &packed, beta, c))
+    Some(SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut packed) if small => product(&mut packed),
+        _ => product(&mut crate::sgemm::PackedB::empty()),
+    }))
 }
+
+/// The largest right operand (floats) [`sgemm_by_shape`] packs into its kept buffer:
+/// 256 KiB a thread at most.
+const SCRATCH_B_MAX: usize = 1 << 16;
 
 /// A strided matrix operand: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]

@@ -179,16 +179,30 @@ impl PackedB {
     /// Packs `b` (`[k, n]`, any strides: a row-major weight `[n, k]` read as its
     /// transpose is `Mat { rows: k, cols: n, rs: 1, cs: k }`).
     pub fn pack(b: Mat<'_, f32>) -> Result<PackedB, KernelError> {
+        let mut packed = PackedB::empty();
+        packed.pack_into(b)?;
+        Ok(packed)
+    }
+
+    /// [`PackedB::pack`] into this matrix's buffer, reused (grown if needed): for
+    /// operands packed at every product (attention's keys and values), where the
+    /// allocation cost as much as the packing.
+    pub fn pack_into(&mut self, b: Mat<'_, f32>) -> Result<(), KernelError> {
         if !b.in_bounds() {
             return Err(KernelError::new(
                 "a matrix operand is smaller than its shape",
             ));
         }
         let (k, n) = (b.rows, b.cols);
-        let mut packed = PackedB::empty();
+        let packed = self;
         packed.size_for(k, n)?;
         if n == 0 || k == 0 {
-            return Ok(packed);
+            return Ok(());
+        }
+        if n % NR != 0 && b.cs != 1 {
+            // The last panel's padding columns, which only `put_row` writes.
+            let last = (n / NR) * k;
+            packed.lines[last..].fill(Line([0.0; NR]));
         }
         if b.cs == 1 {
             // Rows are contiguous: each panel row is one 16-float copy.
@@ -217,7 +231,7 @@ impl PackedB {
                 }
             }
         }
-        Ok(packed)
+        Ok(())
     }
 
     /// Sizes the buffer for `[k, n]`, keeping what it holds, for a matrix given row by
@@ -1875,6 +1889,31 @@ mod tests {
         let packed = PackedB::pack(Mat::row_major(&b, 4, 3)).unwrap();
         let mut c = vec![0.0; 6];
         assert!(gemm_packed_a(1.0, Mat::row_major(&a, 2, 4), &pa, &packed, 0.0, &mut c).is_err());
+    }
+
+    /// A buffer packed again (larger first, then smaller) holds what a fresh packing
+    /// holds, zero padding included, on the row-major, transposed and strided paths.
+    #[test]
+    fn packing_into_a_used_buffer_is_a_fresh_packing() {
+        let (big, small) = (ints(40 * 70, 4), ints(9 * 21, 5));
+        let mut reused = PackedB::pack(Mat::row_major(&big, 40, 70)).unwrap();
+        for (rs, cs) in [(21, 1), (1, 9), (42, 2)] {
+            let data: Vec<f32> = if cs == 2 {
+                small.iter().flat_map(|&v| [v, f32::NAN]).collect()
+            } else {
+                small.clone()
+            };
+            let b = Mat {
+                data: &data,
+                rows: 9,
+                cols: 21,
+                rs,
+                cs,
+            };
+            reused.pack_into(Mat::row_major(&big, 40, 70)).unwrap();
+            reused.pack_into(b).unwrap();
+            assert_eq!(reused, PackedB::pack(b).unwrap(), "strides {rs}, {cs}");
+        }
     }
 
     /// Few-row products walk the weight's panels in alternate directions from one call
