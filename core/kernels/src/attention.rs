@@ -264,9 +264,14 @@ impl<T: Float> Operands<'_, '_, T> {
             j0 += bc;
         }
         for r in 0..rows {
+            // One division a row: a product by the reciprocal in f64 is within 2^-52 of
+            // the quotient, so the f32 result is the quotient's rounding or, at a
+            // rounding boundary, its neighbour (a division per element was an eighth
+            // of a short attention's time).
             let sum = sc.sum[r];
+            let inv = 1.0 / sum;
             let o = out[r * g.ev..(r + 1) * g.ev].iter_mut();
-            let scaled = |a: f64| T::of_f64(if sum > 0.0 { a / sum } else { 0.0 });
+            let scaled = |a: f64| T::of_f64(if sum > 0.0 { a * inv } else { 0.0 });
             if single {
                 let pv = &sc.pv[r * g.ev..(r + 1) * g.ev];
                 o.zip(pv).for_each(|(o, x)| *o = scaled(x.as_f64()));
