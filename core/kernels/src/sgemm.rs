@@ -820,7 +820,8 @@ fn run_panels(
 }
 
 /// Runs `f` with a scratch buffer of `len` floats for packing blocks of A: this thread's
-/// own, kept between products (grown once to the largest block, `MC × KC` at most), so a
+/// own, kept between products (grown once to the largest block: `MC × KC` at most, or
+/// the `m × k` floats of a product of fewer than 4 rows, no more than A itself), so a
 /// product allocates nothing once it has run on a thread (the generated code of
 /// `ferrex-aot` counts on it).
 fn with_pack_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
