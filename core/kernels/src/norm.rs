@@ -3,7 +3,7 @@
 //! eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
-use crate::wide::{fold8, fold8_rows};
+use crate::wide::fold8;
 use crate::KernelError;
 
 /// Softmax (or log-softmax when `log`) of `x` viewed as `[outer, len, inner]` along
@@ -101,24 +101,6 @@ pub fn moments(values: &[f64], eps: f64) -> (f64, f64) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-/// [`moments`] of [`MOMENT_ROWS`] slices of one length, computed side by side: each
-/// pair has the bits [`moments`] gives its slice ([`crate::wide::fold8_rows`]). A layer
-/// norm's short rows each waited on one chain of adds: 128 rows of 64, 9.4 → 6.9 µs. (A
-/// group norm's groups of 256 values, four at a time, went from 9.1 to 12.2 µs: they
-/// stay one at a time.)
-#[inline(always)]
-fn moments_of_rows(rows: [&[f64]; MOMENT_ROWS], eps: f64) -> [(f64, f64); MOMENT_ROWS] {
-    let len = rows.iter().map(|r| r.len()).min().unwrap_or(0);
-    let n = len.max(1) as f64;
-    let add = |a: f64, b: f64| a + b;
-    let means = fold8_rows(rows, 0.0, |_, v| v, add).map(|s| s / n);
-    let vars = fold8_rows(rows, 0.0, |r, v| (v - means[r]) * (v - means[r]), add);
-    std::array::from_fn(|r| (means[r], 1.0 / (vars[r] / n + eps).sqrt()))
-}
-
-/// Rows (or groups) whose statistics [`moments_of_rows`] computes together.
-const MOMENT_ROWS: usize = 4;
-
 /// Layer norm of `x` viewed as `[rows, n]`: each row shifted by its mean and scaled by
 /// `1 / sqrt(var + eps)` (biased variance), then `* weight + bias` per column, into
 /// `out`; each row's mean and rstd into `stats` when given. In f64, rounded once.
@@ -184,77 +166,36 @@ impl<T: Float> crate::WideLoop for LayerNormRows<'_, '_, T> {
             out,
             mut stats,
         } = self;
-        let mut vals = vec![0f64; MOMENT_ROWS * n];
-        let mut r = 0;
-        while r < rows {
-            let take = MOMENT_ROWS.min(rows - r);
-            for (v, &xv) in vals.iter_mut().zip(&x[r * n..(r + take) * n]) {
+        let mut row = vec![0f64; n];
+        for r in 0..rows {
+            for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
                 *v = xv.as_f64();
             }
-            let stats_of = stats_of(&vals, n, take, p.eps);
-            for (i, &(mean, rstd)) in stats_of[..take].iter().enumerate() {
-                let at = (r + i) * n;
-                normalize_row(
-                    &mut out[at..at + n],
-                    &vals[i * n..(i + 1) * n],
-                    mean,
-                    rstd,
-                    p,
-                );
-                if let Some((means, rstds)) = stats.as_mut() {
-                    means[r + i] = T::of_f64(mean);
-                    rstds[r + i] = T::of_f64(rstd);
+            let (mean, rstd) = moments(&row, p.eps);
+            let out = &mut out[r * n..(r + 1) * n];
+            // One loop per parameter case: no branch per element.
+            match (p.weight, p.bias) {
+                (Some(w), Some(b)) => {
+                    for ((o, v), (w, b)) in out.iter_mut().zip(&row).zip(w.iter().zip(b)) {
+                        *o = T::of_f64((v - mean) * rstd * w.as_f64() + b.as_f64());
+                    }
+                }
+                (w, b) => {
+                    for (j, (o, v)) in out.iter_mut().zip(&row).enumerate() {
+                        let mut y = (v - mean) * rstd;
+                        if let Some(w) = w {
+                            y *= w[j].as_f64();
+                        }
+                        if let Some(b) = b {
+                            y += b[j].as_f64();
+                        }
+                        *o = T::of_f64(y);
+                    }
                 }
             }
-            r += take;
-        }
-    }
-}
-
-/// The statistics of the first `take <= MOMENT_ROWS` slices of `len` values of `vals`
-/// (zeros past `take`), side by side when there are [`MOMENT_ROWS`] of them.
-#[inline(always)]
-fn stats_of(vals: &[f64], len: usize, take: usize, eps: f64) -> [(f64, f64); MOMENT_ROWS] {
-    let slice = |i: usize| &vals[i * len..(i + 1) * len];
-    if take == MOMENT_ROWS {
-        moments_of_rows(std::array::from_fn(slice), eps)
-    } else {
-        std::array::from_fn(|i| {
-            if i < take {
-                moments(slice(i), eps)
-            } else {
-                (0.0, 0.0)
-            }
-        })
-    }
-}
-
-/// One row of a layer norm: `(v - mean) * rstd`, then `* weight + bias` per column.
-#[inline(always)]
-fn normalize_row<T: Float>(
-    out: &mut [T],
-    row: &[f64],
-    mean: f64,
-    rstd: f64,
-    p: &LayerNormParams<'_, T>,
-) {
-    // One loop per parameter case: no branch per element.
-    match (p.weight, p.bias) {
-        (Some(w), Some(b)) => {
-            for ((o, v), (w, b)) in out.iter_mut().zip(row).zip(w.iter().zip(b)) {
-                *o = T::of_f64((v - mean) * rstd * w.as_f64() + b.as_f64());
-            }
-        }
-        (w, b) => {
-            for (j, (o, v)) in out.iter_mut().zip(row).enumerate() {
-                let mut y = (v - mean) * rstd;
-                if let Some(w) = w {
-                    y *= w[j].as_f64();
-                }
-                if let Some(b) = b {
-                    y += b[j].as_f64();
-                }
-                *o = T::of_f64(y);
+            if let Some((means, rstds)) = stats.as_mut() {
+                means[r] = T::of_f64(mean);
+                rstds[r] = T::of_f64(rstd);
             }
         }
     }
@@ -527,58 +468,6 @@ mod tests {
         softmax(&big, [1, 2, 1], false, &mut o).unwrap();
         assert_eq!(o, [0.5, 0.5]);
         assert!(softmax(&big, [1, 3, 1], false, &mut o).is_err());
-    }
-
-    /// Statistics computed four rows side by side have the bits of one row at a time,
-    /// for any length (whole vectors and remainders), and so a layer norm of many rows
-    /// has the bits of the same rows normalized one by one (with and without affine
-    /// parameters, with its saved statistics).
-    #[test]
-    fn rows_side_by_side_give_the_bits_of_one_row_at_a_time() {
-        let value = |i: usize| ((i * 7919 % 1013) as f64 - 506.0) * 0.37 + (i % 7) as f64;
-        for len in [1, 7, 8, 64, 100] {
-            let vals: Vec<f64> = (0..4 * len).map(value).collect();
-            let rows: [&[f64]; MOMENT_ROWS] = std::array::from_fn(|r| &vals[r * len..][..len]);
-            let together = moments_of_rows(rows, 1e-5);
-            for (r, got) in together.iter().enumerate() {
-                let want = moments(rows[r], 1e-5);
-                assert_eq!(
-                    (got.0.to_bits(), got.1.to_bits()),
-                    (want.0.to_bits(), want.1.to_bits())
-                );
-            }
-        }
-        let (rows, n) = (11, 37);
-        let x: Vec<f32> = (0..rows * n).map(|i| value(i) as f32).collect();
-        let w: Vec<f32> = (0..n).map(|j| 0.5 + j as f32 * 0.1).collect();
-        let b: Vec<f32> = (0..n).map(|j| j as f32 * -0.2).collect();
-        for p in [
-            LayerNormParams {
-                weight: Some(&w[..]),
-                bias: Some(&b[..]),
-                eps: 1e-5,
-            },
-            LayerNormParams {
-                weight: None,
-                bias: Some(&b[..]),
-                eps: 1e-3,
-            },
-        ] {
-            let (mut out, mut mean, mut rstd) =
-                (vec![0f32; rows * n], vec![0f32; rows], vec![0f32; rows]);
-            layer_norm(&x, [rows, n], &p, &mut out, Some((&mut mean, &mut rstd))).unwrap();
-            for r in 0..rows {
-                let (mut one, mut m, mut s) = (vec![0f32; n], [0f32], [0f32]);
-                let row = &x[r * n..(r + 1) * n];
-                layer_norm(row, [1, n], &p, &mut one, Some((&mut m, &mut s))).unwrap();
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&out[r * n..(r + 1) * n]), bits(&one), "row {r}");
-                assert_eq!(
-                    (mean[r].to_bits(), rstd[r].to_bits()),
-                    (m[0].to_bits(), s[0].to_bits())
-                );
-            }
-        }
     }
 
     #[test]

@@ -98,42 +98,6 @@ pub fn fold8(
     )
 }
 
-/// [`fold8`] of `R` slices of one length at once, each with its own partial results in
-/// the same order as [`fold8`] (so each result has [`fold8`]'s bits); `map` is given the
-/// slice's index. One slice's sum is a chain of dependent adds (a vector every 4
-/// cycles); `R` chains side by side fill the cycles between.
-#[inline(always)]
-pub fn fold8_rows<const R: usize>(
-    rows: [&[f64]; R],
-    init: f64,
-    map: impl Fn(usize, f64) -> f64,
-    combine: impl Fn(f64, f64) -> f64,
-) -> [f64; R] {
-    let len = rows.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mut acc = [[init; 8]; R];
-    let whole = len / 8 * 8;
-    let mut at = 0;
-    while at < whole {
-        for (r, (acc, row)) in acc.iter_mut().zip(&rows).enumerate() {
-            for (a, &x) in acc.iter_mut().zip(&row[at..at + 8]) {
-                *a = combine(*a, map(r, x));
-            }
-        }
-        at += 8;
-    }
-    for (r, (acc, row)) in acc.iter_mut().zip(&rows).enumerate() {
-        for (a, &x) in acc.iter_mut().zip(&row[whole..len]) {
-            *a = combine(*a, map(r, x));
-        }
-    }
-    acc.map(|[a, b, c, d, e, f, g, h]| {
-        combine(
-            combine(combine(a, b), combine(c, d)),
-            combine(combine(e, f), combine(g, h)),
-        )
-    })
-}
-
 /// [`fold8`] for f32 on 16 interleaved lanes (one AVX-512 vector), the lanes then
 /// combined as a tree (a chain of 16 dependent steps was a third of a short row's time).
 #[inline(always)]
