@@ -14,6 +14,13 @@ const BLOCK_ROWS: usize = 64;
 /// Keys per block: a sequence up to this long is one block (a plain softmax).
 const BLOCK_KEYS: usize = 512;
 
+/// Whether the keys are one block: the block's `p v` is then the whole sum, read where
+/// its product stored it (the bits of adding it to zeros in f64), with no accumulator
+/// to zero, add into and rescale.
+fn one_key_block(g: &AttentionGeom) -> bool {
+    g.s <= BLOCK_KEYS
+}
+
 /// The shapes of one call: `batch` independent attentions (the flattened batch dims) of
 /// `l` queries and `s` keys of width `e`, values of width `ev`.
 #[derive(Clone, Copy, Debug)]
@@ -208,7 +215,14 @@ impl<T: Float> Operands<'_, '_, T> {
             pv: vec![T::ZERO; BLOCK_ROWS * g.ev],
             max: vec![0.0; BLOCK_ROWS],
             sum: vec![0.0; BLOCK_ROWS],
-            acc: vec![0.0; BLOCK_ROWS * g.ev],
+            acc: vec![
+                0.0;
+                if one_key_block(g) {
+                    0
+                } else {
+                    BLOCK_ROWS * g.ev
+                }
+            ],
         };
         let mut r = 0;
         while r < n {
@@ -231,9 +245,7 @@ impl<T: Float> Operands<'_, '_, T> {
         out: &mut [T],
     ) -> Result<(), KernelError> {
         let g = self.g;
-        // One block of keys: the block's `p v` is the whole sum, read from `pv` (the
-        // bits of adding it to zeros in f64), with no pass over `acc`.
-        let single = g.s <= BLOCK_KEYS;
+        let single = one_key_block(g);
         sc.max[..rows].fill(f64::NEG_INFINITY);
         sc.sum[..rows].fill(0.0);
         if !single {
@@ -252,7 +264,7 @@ impl<T: Float> Operands<'_, '_, T> {
             };
             let scores = &mut sc.scores[..rows * bc];
             gemm(T::of_f64(g.scale), qb, kt, T::ZERO, scores)?;
-            self.online_softmax(b, i0, j0, bc, rows, !single, sc);
+            self.online_softmax(b, i0, j0, bc, rows, sc);
             let p = Mat::row_major(&sc.scores[..rows * bc], rows, bc);
             let vb = Mat::row_major(&self.v[(b * g.s + j0) * g.ev..], bc, g.ev);
             gemm(T::ONE, p, vb, T::ZERO, &mut sc.pv[..rows * g.ev])?;
@@ -286,9 +298,7 @@ impl<T: Float> Operands<'_, '_, T> {
     /// Turns the block's scores (rows × `bc` keys from `j0`) into unnormalised
     /// probabilities against each row's running maximum, rescaling what the rows
     /// accumulated when the maximum grows; on the widest vectors ([`crate::wide`]),
-    /// with `exp` at the element type's precision ([`Float::exp_at`]); `accumulates`:
-    /// whether `acc` holds the sum (several key blocks) and is rescaled.
-    #[allow(clippy::too_many_arguments)]
+    /// with `exp` at the element type's precision ([`Float::exp_at`]).
     fn online_softmax(
         &self,
         b: usize,
@@ -296,7 +306,6 @@ impl<T: Float> Operands<'_, '_, T> {
         j0: usize,
         bc: usize,
         rows: usize,
-        accumulates: bool,
         sc: &mut Scratch<T>,
     ) {
         crate::wide(OnlineSoftmax {
@@ -306,7 +315,6 @@ impl<T: Float> Operands<'_, '_, T> {
             j0,
             bc,
             rows,
-            accumulates,
             sc,
         });
     }
@@ -320,7 +328,6 @@ struct OnlineSoftmax<'o, 'a, 'm, 's, T> {
     j0: usize,
     bc: usize,
     rows: usize,
-    accumulates: bool,
     sc: &'s mut Scratch<T>,
 }
 
@@ -336,10 +343,11 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             j0,
             bc,
             rows,
-            accumulates,
             sc,
         } = self;
         let g = ops.g;
+        // Several key blocks: `acc` holds the sum so far, rescaled as the maximum grows.
+        let accumulates = !one_key_block(g);
         let base = ops.mask.map(|m| (m, m.base(b)));
         let Scratch {
             scores,

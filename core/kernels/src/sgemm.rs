@@ -215,7 +215,8 @@ impl PackedB {
             // 16 columns are the 16 rows of a row-major block: on AVX-512, transposed
             // 16 depths at a time (attention's keys, packed at every product, took a
             // twentieth of a transformer block float by float).
-            let shuffled = cfg!(target_arch = "x86_64") && has_avx512f();
+            #[cfg(target_arch = "x86_64")]
+            let shuffled = has_avx512f();
             for (p, panel) in packed.panels_mut().chunks_exact_mut(k * NR).enumerate() {
                 #[cfg(target_arch = "x86_64")]
                 if shuffled && (p + 1) * NR <= n {

@@ -21,14 +21,11 @@ enum Width {
 fn width() -> Width {
     static WIDTH: OnceLock<Width> = OnceLock::new();
     *WIDTH.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Width::Avx512;
-            }
-            if crate::threads::has_avx2_fma() {
-                return Width::Avx2;
-            }
+        if crate::threads::has_avx512f() {
+            return Width::Avx512;
+        }
+        if crate::threads::has_avx2_fma() {
+            return Width::Avx2;
         }
         Width::Baseline
     })
