@@ -31,9 +31,12 @@ pub fn bench(
             format!("{kind:?}").to_lowercase(),
             Summary::of(times)
         );
-        // What the compiled plan leaves to the eager kernels, per op.
+        // Whether the compiled plan splits its batch over two threads, and what it
+        // leaves to the eager kernels, per op (its description's last two lines).
         if let Runner::Compiled(c) = &runner {
-            if let Some(line) = c.describe().lines().last() {
+            let d = c.describe();
+            let lines: Vec<&str> = d.lines().collect();
+            for line in &lines[lines.len().saturating_sub(2)..] {
                 outln!("  {line}");
             }
         }

@@ -97,6 +97,7 @@
 mod exec;
 pub mod fused;
 pub mod plan;
+mod split;
 
 /// The step functions the plan's runner calls and that generated code (`ferrex-aot`)
 /// calls too: one implementation of each step, so an ahead-of-time compiled program
@@ -186,6 +187,95 @@ pub struct CompiledProgram {
     program: ExportedProgram,
     plan: Plan,
     arena: Mutex<Option<Arena>>,
+    /// How calls split along the batch, or why they cannot.
+    split: Result<split::BatchSplit, String>,
+    split_policy: SplitPolicy,
+}
+
+/// Whether a call runs as two halves of its batch, one per thread
+/// ([`CompiledProgram::set_batch_split`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchSplit {
+    /// Split where the plan allows it and the first calls measured it faster (the
+    /// default).
+    #[default]
+    Auto,
+    /// Split every call the plan allows to (on one kernel thread the halves run one
+    /// after the other).
+    Always,
+    /// Never split.
+    Never,
+}
+
+/// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
+/// `SPLIT_BLOCK`, whole and split in turn, `SPLIT_ROUNDS` of each, and keeps the way
+/// with the lower median. The first call of a block is not counted: it finds the
+/// caches as the other way left them (calls that always split keep both cores' caches
+/// warm, which alternating calls would not).
+const SPLIT_BLOCK: usize = 4;
+const SPLIT_ROUNDS: usize = 3;
+/// The most batch sizes whose decision is kept (a program called with ever new sizes
+/// keeps deciding for the newest ones).
+const SPLIT_SIZES: usize = 64;
+
+/// [`BatchSplit::Auto`]'s measurements, per batch size.
+#[derive(Debug, Default)]
+struct SplitPolicy {
+    mode: Mutex<BatchSplit>,
+    /// Per batch: the times of whole and split calls so far, then the decision.
+    trials: Mutex<std::collections::HashMap<usize, SplitTrial>>,
+}
+
+#[derive(Debug, Default)]
+struct SplitTrial {
+    calls: usize,
+    whole: Vec<f64>,
+    split: Vec<f64>,
+    decided: Option<bool>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::INFINITY)
+}
+
+impl SplitPolicy {
+    /// Whether this call of `batch` samples splits, and whether it is timed for the
+    /// decision.
+    fn choose(&self, batch: usize) -> (bool, bool) {
+        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+            BatchSplit::Always => return (true, false),
+            BatchSplit::Never => return (false, false),
+            BatchSplit::Auto if ferrex_kernels::threads::num_threads() < 2 => {
+                return (false, false)
+            }
+            BatchSplit::Auto => {}
+        }
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        if trials.len() >= SPLIT_SIZES && !trials.contains_key(&batch) {
+            trials.clear();
+        }
+        let t = trials.entry(batch).or_default();
+        match t.decided {
+            Some(d) => (d, false),
+            None => ((t.calls / SPLIT_BLOCK) % 2 == 1, true),
+        }
+    }
+
+    fn record(&self, batch: usize, split: bool, secs: f64) {
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let t = trials.entry(batch).or_default();
+        if t.decided.is_some() {
+            return;
+        }
+        if !t.calls.is_multiple_of(SPLIT_BLOCK) {
+            if split { &mut t.split } else { &mut t.whole }.push(secs);
+        }
+        t.calls += 1;
+        if t.calls >= 2 * SPLIT_BLOCK * SPLIT_ROUNDS {
+            t.decided = Some(median(&mut t.split) < median(&mut t.whole));
+        }
+    }
 }
 
 impl std::fmt::Debug for CompiledProgram {
@@ -207,11 +297,24 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
     })?;
     let plan = plan::compile_graph(program.graph(), &frozen, true)?;
     let arena = Arena::for_plan(&plan);
+    let split = if mutates_state(&program) {
+        Err("the program mutates its inputs or buffers".to_string())
+    } else {
+        split::BatchSplit::of(&plan)
+    };
     Ok(CompiledProgram {
         program,
         plan,
         arena: Mutex::new(Some(arena)),
+        split,
+        split_policy: SplitPolicy::default(),
     })
+}
+
+/// Whether a call writes back a buffer or an input (which its halves would race on).
+fn mutates_state(program: &ExportedProgram) -> bool {
+    let sig = program.graph_signature();
+    (sig.output_specs.iter()).any(|s| s.kind != OutputKind::UserOutput)
 }
 
 /// The plan [`compile`] makes of a program read for its structure only
@@ -308,8 +411,45 @@ impl CompiledProgram {
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
         let mut checked = self.program.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
-        let outputs = self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?;
+        let halves = (self.split.as_ref().ok())
+            .and_then(|split| split.halves(&checked.bindings).map(|h| (split, h)));
+        let Some((split, halves)) = halves else {
+            let outputs =
+                self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?;
+            return Ok(self.program.finish_call(checked, outputs));
+        };
+        let batch = halves[0] + halves[1];
+        let (splits, timed) = self.split_policy.choose(batch);
+        let start = std::time::Instant::now();
+        let outputs = if splits {
+            split.run(&inputs, &checked.bindings, halves)?
+        } else {
+            self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?
+        };
+        if timed {
+            (self.split_policy).record(batch, splits, start.elapsed().as_secs_f64());
+        }
         Ok(self.program.finish_call(checked, outputs))
+    }
+
+    /// Sets whether calls run as two halves of their batch, one on each of two threads
+    /// (default [`BatchSplit::Auto`]). A plan splits when none of its steps mixes
+    /// samples (see [`CompiledProgram::batch_split`]); a split call gives the same bits
+    /// as a whole one. Splitting pays where the model's steps are too small to split
+    /// each over the threads (a transformer or GroupNorm block at a small batch); `Auto`
+    /// times the first calls of each batch size both ways and keeps the faster.
+    pub fn set_batch_split(&self, mode: BatchSplit) {
+        *self
+            .split_policy
+            .mode
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = mode;
+    }
+
+    /// Whether the plan's calls can run as two halves of their batch, or why not (the
+    /// first step that mixes samples, say).
+    pub fn batch_split(&self) -> Result<(), &str> {
+        self.split.as_ref().map(|_| ()).map_err(String::as_str)
     }
 
     /// Runs `f` with the plan's buffers, or with fresh ones while another call holds
@@ -366,10 +506,20 @@ impl CompiledProgram {
     }
 
     /// The plan, one step per line (`addmm: gemm, prepacked weight + bias + relu ->
-    /// slot 0`), then the eager fallbacks per op (`eager fallbacks: none`, or
-    /// `eager fallbacks: 2 (aten::_softmax.default ×2)`).
+    /// slot 0`), whether calls split along the batch (`batch split: two halves, one per
+    /// thread`, or `batch split: no (`mean` reduces over the batch)`), then the eager
+    /// fallbacks per op (`eager fallbacks: none`, or `eager fallbacks: 2
+    /// (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
-        describe(&self.plan)
+        let mut out = String::new();
+        plan::describe(&self.plan, "", &mut out);
+        match &self.split {
+            Ok(_) => out.push_str("batch split: two halves, one per thread\n"),
+            Err(why) => out.push_str(&format!("batch split: no ({why})\n")),
+        }
+        out.push_str(&plan::fallback_summary(&self.plan));
+        out.push('\n');
+        out
     }
 }
 

@@ -48,6 +48,13 @@ fn k_block(m: usize, k: usize) -> usize {
     }
 }
 
+/// Whether products of `m1` and of `m2` rows at depth `k` sum each output in the same
+/// order (the same k blocks), so that a row computes the same bits in either: what a
+/// caller that splits a product's rows over several calls must check.
+pub fn sums_alike(m1: usize, m2: usize, k: usize) -> bool {
+    k_block(m1, k) == k_block(m2, k)
+}
+
 /// The micro-kernels this CPU runs, detected once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Isa {

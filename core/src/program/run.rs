@@ -30,6 +30,14 @@ pub struct Bindings {
 }
 
 impl Bindings {
+    /// These bindings with `s` bound to `value` as well (a runner's own symbol, such as
+    /// the half batch of a split call).
+    pub fn with(&self, s: Symbol, value: i64) -> Bindings {
+        let mut b = self.clone();
+        b.values.insert(s, value);
+        b
+    }
+
     /// The value of `e`, if every symbol in it is bound.
     pub fn eval(&self, e: &Expr) -> Option<i64> {
         e.eval(&|s| {

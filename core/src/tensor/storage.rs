@@ -217,6 +217,42 @@ impl Storage {
         })
     }
 
+    /// Rows `start..end` of dim 0, sharing the data (a view, as `narrow(0, ..)`); `None`
+    /// for a 0-d storage or rows out of range.
+    pub fn narrow_rows(&self, start: usize, end: usize) -> Option<Storage> {
+        let rows = *self.shape().first()?;
+        if start > end || end > rows {
+            return None;
+        }
+        Some(map_storage!(self, a => {
+            let mut v = a.clone();
+            v.slice_axis_inplace(ndarray::Axis(0), ndarray::Slice::from(start..end));
+            v
+        }))
+    }
+
+    /// `self` and `below` stacked along dim 0 (`cat([self, below])`), into new memory;
+    /// `None` when their dtypes or trailing sizes differ.
+    pub fn concat_rows(&self, below: &Storage) -> Option<Storage> {
+        macro_rules! cat {
+            ($($v:ident),*) => {
+                match (self, below) {
+                    $((Storage::$v(a), Storage::$v(b)) => ndarray::concatenate(
+                        ndarray::Axis(0),
+                        &[a.view(), b.view()],
+                    )
+                    .ok()
+                    .map(|c| Storage::$v(c.into_shared())),)*
+                    _ => None,
+                }
+            };
+        }
+        if self.shape().is_empty() {
+            return None;
+        }
+        cat!(Bool, I32, I64, F32, F64)
+    }
+
     /// The data as an array of `T`, converting when the dtype differs.
     pub fn typed<T: Element>(&self) -> ArcArray<T, IxDyn> {
         match T::unwrap(self.cast(T::DTYPE)) {

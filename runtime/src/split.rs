@@ -1,0 +1,433 @@
+//! Splitting a call along its batch: two threads each run the whole plan on half of the
+//! samples, with one hand-off per call and no data crossing cores between steps.
+//!
+//! Splitting each step over the pool instead costs a hand-off per step (~1 µs, as much
+//! as a small model's step) and a core reading what the other just wrote; for models
+//! whose steps are too small to split well (a transformer block, a GroupNorm block),
+//! two threads then ran no faster than one. A split call is sound when no step mixes
+//! samples: [`BatchSplit::of`] checks every step of the plan for it (products with a
+//! constant weight, convolutions, norms over a sample, softmax and reductions not over
+//! the batch, permutes that keep it first, elementwise ops with per-sample or broadcast
+//! operands...) and refuses the rest (eager fallbacks, `cond`, reductions over the
+//! batch). The half plan is the plan with each batch-leading size `c * B` written
+//! `c * σ`, σ a symbol bound per call to the half's batch, so static and dynamic programs
+//! split alike. Every kernel computes a sample the same way whatever the batch (a GEMM's
+//! k blocks are checked per call, [`ferrex_kernels::sgemm::sums_alike`]), so a split
+//! call gives the same bits as a whole one (tested).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ferrex::graph::Arg;
+use ferrex::program::Bindings;
+use ferrex::symbolic::{Expr, SymInt, Symbol};
+use ferrex::tensor::{Storage, Tensor};
+use ferrex::RunError;
+
+use crate::exec::Arena;
+use crate::plan::{Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, Step, ViewOp, V};
+
+/// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
+const HALF: Symbol = Symbol(3 << 28);
+
+/// What a half computed, once its thread is done.
+type HalfResult = Mutex<Option<Result<Vec<Tensor>, RunError>>>;
+
+/// A plan that can run as two halves of its batch.
+#[derive(Debug)]
+pub(crate) struct BatchSplit {
+    /// The plan with each batch-leading size `c * B` rewritten as `c * σ`.
+    half: Plan,
+    /// The batch `B`: the leading size of the first run-time input.
+    batch: SymInt,
+    /// Per run-time input: its placeholder and the rows of its dim 0 per sample.
+    input_rows: Vec<(usize, usize)>,
+    /// Per product with a packed weight: the sizes of its left operand and its depth, to
+    /// check that a half sums like the whole.
+    products: Vec<(Vec<SymInt>, usize)>,
+    /// One arena per half, kept between calls.
+    arenas: [Mutex<Option<Arena>>; 2],
+}
+
+/// Rows of dim 0 per sample of `sizes`: `c` when `sizes[0]` is `c * batch` and no other
+/// size depends on the batch.
+fn per_sample(sizes: &[SymInt], batch: &SymInt) -> Option<usize> {
+    let c = sizes.first()?.div_exact(batch)?.as_int()?;
+    let symbols = batch.expr().symbols();
+    let free = |s: &SymInt| s.expr().symbols().iter().all(|x| !symbols.contains(x));
+    (c >= 1 && sizes[1..].iter().all(free)).then_some(c as usize)
+}
+
+/// What the checks know of the plan's values.
+struct Samples<'p> {
+    plan: &'p Plan,
+    batch: SymInt,
+    /// Batch-leading values: rows of dim 0 per sample.
+    rows: HashMap<V, usize>,
+    /// Sizes of each value a step computed.
+    sizes: HashMap<V, &'p [SymInt]>,
+}
+
+impl<'p> Samples<'p> {
+    fn name(&self, v: V) -> &str {
+        self.plan.names.get(v).map_or("?", String::as_str)
+    }
+
+    /// A value read per sample (batch-leading), or why not.
+    fn val(&self, o: Operand, step: &Step) -> Result<usize, String> {
+        match o {
+            Operand::Val(v) => self.rows.get(&v).copied().ok_or_else(|| {
+                format!(
+                    "`{}` reads `{}`, which is not per sample",
+                    step.info.name,
+                    self.name(v)
+                )
+            }),
+            Operand::Const(_) => Err(format!(
+                "`{}` takes a constant where it takes samples",
+                step.info.name
+            )),
+        }
+    }
+
+    fn constant(&self, o: Operand, step: &Step) -> Result<(), String> {
+        match o {
+            Operand::Const(_) => Ok(()),
+            Operand::Val(v) => Err(format!(
+                "`{}` takes `{}` computed at run time where it takes a constant",
+                step.info.name,
+                self.name(v)
+            )),
+        }
+    }
+
+    /// An operand broadcast against an output of `rank` dims with `rows` rows per
+    /// sample: per sample with the same rows, or a constant that does not span the batch.
+    fn broadcast(&self, o: Operand, rank: usize, rows: usize, step: &Step) -> Result<(), String> {
+        match o {
+            Operand::Val(v) => {
+                let same_rank = self.sizes.get(&v).is_some_and(|s| s.len() == rank);
+                match self.rows.get(&v) {
+                    Some(&r) if r == rows && same_rank => Ok(()),
+                    _ => Err(format!(
+                        "`{}` broadcasts `{}` across samples",
+                        step.info.name,
+                        self.name(v)
+                    )),
+                }
+            }
+            Operand::Const(c) => {
+                let sizes = self.plan.const_metas.get(c).map(|m| m.sizes.as_slice());
+                match sizes {
+                    Some(s)
+                        if s.len() < rank || s.first().is_some_and(|d| d.as_int() == Some(1)) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "`{}` reads a constant of the batch's size",
+                        step.info.name
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A product by a packed weight (a run-time one would mix the samples); its left
+    /// operand's sizes and its depth.
+    fn gemm(
+        &mut self,
+        g: &'p GemmStep,
+        rows: usize,
+        step: &'p Step,
+    ) -> Result<(Vec<SymInt>, usize), String> {
+        self.val(g.a, step)?;
+        let GemmB::Packed(p, _) = &g.b else {
+            return Err(format!(
+                "`{}` multiplies by a run-time right operand",
+                step.info.name
+            ));
+        };
+        let a_sizes = match g.a {
+            Operand::Val(v) => self.sizes.get(&v).map(|s| s.to_vec()),
+            Operand::Const(_) => None,
+        };
+        if let Some((init, _)) = g.init {
+            self.broadcast(init, step.sizes.len(), rows, step)?;
+        }
+        self.epilogue(g.epilogue.as_ref(), rows, step)?;
+        Ok((a_sizes.unwrap_or_default(), p.shape()[0]))
+    }
+
+    /// A step of one input `x` per sample, unless it `mixes` samples (saying `what` it
+    /// does).
+    fn unless(&self, x: Operand, mixes: bool, what: &str, step: &Step) -> Result<(), String> {
+        self.val(x, step)?;
+        if mixes {
+            return Err(format!("`{}` {what}", step.info.name));
+        }
+        Ok(())
+    }
+
+    /// A view keeps the batch first unless it indexes or expands it.
+    fn view(&self, x: Operand, view: &ViewOp, step: &Step) -> Result<(), String> {
+        self.val(x, step)?;
+        let in_rank = match x {
+            Operand::Val(v) => self.sizes.get(&v).map_or(0, |s| s.len()),
+            Operand::Const(_) => 0,
+        };
+        match view {
+            ViewOp::Reshape => Ok(()),
+            ViewOp::Expand if in_rank == step.sizes.len() => Ok(()),
+            ViewOp::Select { dim, .. } | ViewOp::Slice { dim, .. } if *dim != 0 => Ok(()),
+            _ => Err(format!("`{}` indexes or expands the batch", step.info.name)),
+        }
+    }
+
+    /// A kernel's epilogue: operands per sample or broadcast; its value is the output's.
+    fn epilogue(
+        &mut self,
+        e: Option<&'p Epilogue>,
+        rows: usize,
+        step: &'p Step,
+    ) -> Result<(), String> {
+        if let Some(e) = e {
+            for &o in &e.inputs {
+                self.broadcast(o, step.sizes.len(), rows, step)?;
+            }
+            self.rows.insert(e.value, rows);
+            self.sizes.insert(e.value, &step.sizes);
+        }
+        Ok(())
+    }
+
+    /// Checks `step` and records its output; the products it checks go to `products`.
+    fn step(
+        &mut self,
+        step: &'p Step,
+        products: &mut Vec<(Vec<SymInt>, usize)>,
+    ) -> Result<(), String> {
+        let name = &step.info.name;
+        let rank = step.sizes.len();
+        // What mixes samples is said first; a step that does not is still refused if its
+        // output does not lead with the batch (`usize::MAX` then matches no operand).
+        let leading = per_sample(&step.sizes, &self.batch);
+        let rows = leading.unwrap_or(usize::MAX);
+        let mixes = |what: &str| Err(format!("`{name}` {what}"));
+        match &step.kind {
+            Kind::Gemm(g) => products.push(self.gemm(g, rows, step)?),
+            Kind::Conv(c) => {
+                self.val(c.x, step)?;
+                self.epilogue(c.epilogue.as_ref(), rows, step)?;
+            }
+            Kind::Fused { inputs, .. } => {
+                if !inputs.iter().any(|o| matches!(o, Operand::Val(_))) {
+                    return mixes("reads no input");
+                }
+                for &o in inputs {
+                    self.broadcast(o, rank, rows, step)?;
+                }
+            }
+            Kind::MaxPool { x, .. } | Kind::GroupNorm { x, .. } | Kind::Bmm { a: x, b: _ } => {
+                self.val(*x, step)?;
+            }
+            Kind::Softmax { x, dim, .. } => {
+                self.unless(*x, *dim == 0, "normalizes over the batch", step)?;
+            }
+            Kind::LayerNorm { x, k, .. } => {
+                self.unless(*x, *k >= rank, "normalizes over the batch", step)?;
+            }
+            Kind::Permute { x, dims } => {
+                let moves = dims.first() != Some(&0);
+                self.unless(*x, moves, "moves the batch from the first dim", step)?;
+            }
+            Kind::View { x, view } => self.view(*x, view, step)?,
+            Kind::Alias { src, .. } => {
+                self.val(Operand::Val(*src), step)?;
+            }
+            Kind::Attention { q, k, v, mask, .. } => {
+                for &o in [q, k, v] {
+                    self.val(o, step)?;
+                }
+                if let Some(m) = mask {
+                    self.broadcast(*m, rank, rows, step)?;
+                }
+            }
+            Kind::Reduce { x, dims, .. } => {
+                let all = dims.is_empty() || dims.contains(&0);
+                self.unless(*x, all, "reduces over the batch", step)?;
+            }
+            Kind::Embedding { weight, ids } => {
+                self.constant(*weight, step)?;
+                self.val(*ids, step)?;
+            }
+            Kind::Fallback { .. }
+            | Kind::GetItem { .. }
+            | Kind::HigherOrder { .. }
+            | Kind::Compare { .. } => return mixes("runs eagerly"),
+        }
+        if let Kind::LayerNorm { weight, bias, .. } | Kind::GroupNorm { weight, bias, .. } =
+            &step.kind
+        {
+            for o in weight.iter().chain(bias) {
+                self.constant(*o, step)?;
+            }
+        }
+        if let Kind::Bmm { b, .. } = &step.kind {
+            self.val(*b, step)?;
+        }
+        if leading.is_none() {
+            return mixes("does not lead with the batch");
+        }
+        self.rows.insert(step.out, rows);
+        self.sizes.insert(step.out, &step.sizes);
+        Ok(())
+    }
+}
+
+/// `sizes` with its leading `c * B` written `c * σ` (σ's example: half of `B`'s).
+fn halve(sizes: &mut [SymInt], batch: &SymInt) {
+    if let Some(c) = per_sample(sizes, batch) {
+        let c = c as i64;
+        sizes[0] = SymInt::from_expr(Expr::symbol(HALF).scale(c), c * (batch.hint() / 2));
+    }
+}
+
+impl BatchSplit {
+    /// The split of `plan`'s calls, or why its calls cannot be split.
+    pub(crate) fn of(plan: &Plan) -> Result<BatchSplit, String> {
+        if !plan.subplans.is_empty() {
+            return Err("the program has subgraphs (`cond`, `map`)".into());
+        }
+        let runtime: Vec<(V, usize)> = (plan.inputs.iter())
+            .filter_map(|&(v, s)| match s {
+                InputSource::Runtime(k) => Some((v, k)),
+                InputSource::Frozen(_) => None,
+            })
+            .collect();
+        let size_of = |v: V| {
+            plan.metas
+                .get(v)
+                .and_then(|m| m.first())
+                .map(|m| &m.sizes[..])
+        };
+        let first = runtime.first().and_then(|&(v, _)| size_of(v));
+        let batch = first
+            .and_then(|s| s.first())
+            .cloned()
+            .ok_or("the program has no batched run-time input")?;
+        if batch.hint() < 2 {
+            return Err(format!("the example batch is {}", batch.hint()));
+        }
+        let mut samples = Samples {
+            plan,
+            batch: batch.clone(),
+            rows: HashMap::new(),
+            sizes: HashMap::new(),
+        };
+        let mut input_rows = Vec::new();
+        for &(v, k) in &runtime {
+            let sizes = size_of(v).unwrap_or(&[]);
+            let rows = per_sample(sizes, &batch).ok_or_else(|| {
+                format!("input `{}` does not lead with the batch", samples.name(v))
+            })?;
+            input_rows.push((k, rows));
+            samples.rows.insert(v, rows);
+            samples.sizes.insert(v, sizes);
+        }
+        let mut products = Vec::new();
+        for step in &plan.steps {
+            samples.step(step, &mut products)?;
+        }
+        for out in &plan.outputs {
+            match out {
+                Arg::Tensor(n) if samples.rows.contains_key(&n.0) => {}
+                _ => return Err("an output is not per sample".into()),
+            }
+        }
+        let mut half = plan.clone();
+        for step in &mut half.steps {
+            halve(&mut step.sizes, &batch);
+            if let Kind::Alias { sizes, .. } = &mut step.kind {
+                halve(sizes, &batch);
+            }
+        }
+        Ok(BatchSplit {
+            half,
+            batch,
+            input_rows,
+            products,
+            arenas: [Mutex::new(None), Mutex::new(None)],
+        })
+    }
+
+    /// The two halves of this call's batch, if it has two and every product sums a half's
+    /// rows as it sums the whole's.
+    pub(crate) fn halves(&self, bindings: &Bindings) -> Option<[usize; 2]> {
+        let b = usize::try_from(bindings.value(&self.batch)).ok()?;
+        let halves = [b / 2, b - b / 2];
+        let alike = |(a, k): &(Vec<SymInt>, usize)| {
+            // The product's rows: every dim of its left operand but the last.
+            let lead = &a[..a.len().saturating_sub(1)];
+            let whole = lead.iter().try_fold(1usize, |m, s| {
+                m.checked_mul(usize::try_from(bindings.value(s)).ok()?)
+            });
+            let sums = ferrex_kernels::sgemm::sums_alike;
+            whole.is_some_and(|m| halves.iter().all(|h| sums(m, m / b * h, *k)))
+        };
+        (b >= 2 && self.products.iter().all(alike)).then_some(halves)
+    }
+
+    /// Runs the two halves of the batch on two threads of the pool and stacks their
+    /// outputs; `inputs` are the plan's placeholder values for the whole batch.
+    pub(crate) fn run(
+        &self,
+        inputs: &[Storage],
+        bindings: &Bindings,
+        halves: [usize; 2],
+    ) -> Result<Vec<Tensor>, RunError> {
+        let starts = [0, halves[0]];
+        let part = |i: usize| -> Result<Vec<Tensor>, RunError> {
+            let (start, n) = (starts[i], halves[i]);
+            let mut mine = inputs.to_vec();
+            for &(k, rows) in &self.input_rows {
+                let narrowed =
+                    (mine.get(k)).and_then(|s| s.narrow_rows(start * rows, (start + n) * rows));
+                mine[k] = narrowed.ok_or_else(|| {
+                    RunError::Malformed(format!("input {k} has fewer rows than its batch"))
+                })?;
+            }
+            let b = bindings.with(HALF, n as i64);
+            let run = |arena: &mut Arena| self.half.run(mine, &b, arena);
+            match self.arenas[i].try_lock() {
+                Ok(mut guard) => run(guard.get_or_insert_with(|| Arena::for_plan(&self.half))),
+                Err(_) => run(&mut Arena::for_plan(&self.half)),
+            }
+        };
+        let results: [HalfResult; 2] = [Mutex::new(None), Mutex::new(None)];
+        let ok = ferrex_kernels::threads::for_each_range(&[0..1, 1..2], |i, _| {
+            let r = part(i);
+            if let Some(slot) = results.get(i) {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            }
+        });
+        let [first, second] = results.map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
+        let (Some(first), Some(second), true) = (first, second, ok) else {
+            return Err(RunError::Malformed("a worker thread failed".into()));
+        };
+        let (first, second) = (first?, second?);
+        let mut out = Vec::with_capacity(first.len());
+        for (a, b) in first.iter().zip(&second) {
+            let stored = |t: &Tensor| {
+                t.try_storage()
+                    .map_err(|e| RunError::Malformed(e.to_string()))
+            };
+            let (a, b) = (stored(a)?, stored(b)?);
+            let both = a
+                .concat_rows(&b)
+                .ok_or_else(|| RunError::Malformed("the halves' outputs do not stack".into()))?;
+            out.push(Tensor::from_storage(both));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,155 @@
+//! A compiled call split along its batch (two halves, one per thread) gives the bits of
+//! the whole call; plans with a step that mixes samples do not split, and say which.
+
+use ferrex::prelude::*;
+use ferrex::{Dim, DynamicShapes, Exporter};
+use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
+use ferrex_runtime::{BatchSplit, CompiledProgram};
+
+fn bits(c: &CompiledProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
+    c.set_batch_split(mode);
+    let out = c.call((x.clone(),)).unwrap();
+    (out.iter())
+        .flat_map(|t| t.to_vec::<f32>().unwrap())
+        .map(f32::to_bits)
+        .collect()
+}
+
+/// Splits, and gives the whole call's bits on `x`.
+fn splits_alike<M: ferrex::Forward<Args = (Tensor,)>>(m: &M, x: &Tensor) {
+    let c = ferrex_runtime::compile(&ferrex::export(m, (x.copy(),)).unwrap()).unwrap();
+    assert_eq!(c.batch_split(), Ok(()));
+    let line = "\nbatch split: two halves, one per thread\n";
+    assert!(c.describe().contains(line));
+    let whole = bits(&c, x, BatchSplit::Never);
+    assert_eq!(bits(&c, x, BatchSplit::Always), whole);
+    // `Auto` times both ways on its first calls and keeps one: the same bits.
+    for _ in 0..32 {
+        assert_eq!(bits(&c, x, BatchSplit::Auto), whole);
+    }
+}
+
+fn ids(batch: usize) -> Tensor {
+    let v: Vec<i64> = (0..batch * 32).map(|i| (i * 37 % 1000) as i64).collect();
+    Tensor::from_vec(v, [batch, 32])
+}
+
+#[test]
+fn zoo_models_split_their_batch_with_the_same_bits() {
+    ferrex::manual_seed(7);
+    splits_alike(&GroupNormResidual::new(1000, 64, 8), &ids(8));
+    splits_alike(
+        &TransformerBlock::new(64, 4, 128),
+        &Tensor::randn([4, 32, 64]),
+    );
+    splits_alike(&LeNet::new(), &Tensor::randn([8, 1, 28, 28]));
+    // 32 rows a half: the products sum over k in the same blocks as at 64.
+    splits_alike(&Mlp::new(784, [512, 512], 10), &Tensor::randn([64, 784]));
+}
+
+#[test]
+fn a_dynamic_batch_splits_at_every_size() {
+    ferrex::manual_seed(8);
+    let m = TransformerBlock::new(64, 4, 128);
+    let shapes = DynamicShapes::new().input("src", [(0, Dim::new("batch"))]);
+    let ep = Exporter::new(&m, (Tensor::randn([4, 32, 64]),))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let c = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(c.batch_split(), Ok(()));
+    // Odd batches split 1 + 2 and 2 + 3; a batch of 1 runs whole.
+    for b in [1, 2, 3, 5, 8] {
+        let x = Tensor::randn([b, 32, 64]);
+        assert_eq!(
+            bits(&c, &x, BatchSplit::Always),
+            bits(&c, &x, BatchSplit::Never),
+            "batch {b}"
+        );
+    }
+}
+
+/// A batch of 6 halves into products of 3 rows, which sum a 784-deep product in one k
+/// block where 6 rows take several: the call runs whole, with the whole call's bits.
+#[test]
+fn halves_that_would_sum_otherwise_run_whole() {
+    ferrex::manual_seed(9);
+    let m = Mlp::new(784, [512, 512], 10);
+    let x = Tensor::randn([6, 784]);
+    let c = ferrex_runtime::compile(&ferrex::export(&m, (x.copy(),)).unwrap()).unwrap();
+    assert_eq!(c.batch_split(), Ok(()));
+    assert_eq!(
+        bits(&c, &x, BatchSplit::Always),
+        bits(&c, &x, BatchSplit::Never)
+    );
+    let reference = ferrex::export(&m, (x.copy(),))
+        .unwrap()
+        .module()
+        .call((x.clone(),))
+        .unwrap();
+    let got = c.call((x.clone(),)).unwrap();
+    let (a, b) = (
+        got[0].to_vec::<f32>().unwrap(),
+        reference[0].to_vec::<f32>().unwrap(),
+    );
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(p, q)| (p - q).abs() <= 1e-5 * (1.0 + q.abs())));
+}
+
+#[export_module]
+struct Mixer {
+    lin: nn::Linear,
+    #[config]
+    how: usize,
+}
+
+#[export_module]
+impl Mixer {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.lin.forward(x);
+        match self.how {
+            0 => h.mean_dim(&[0], true) + &h,
+            1 => h.softmax(0),
+            2 => h.t().relu(),
+            _ => h.relu(),
+        }
+    }
+}
+
+fn refusal(how: usize, batch: usize) -> String {
+    let m = Mixer {
+        lin: nn::Linear::new(8, 8),
+        how,
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([batch, 8]),)).unwrap();
+    let c = ferrex_runtime::compile(&ep).unwrap();
+    let why = c.batch_split().map_err(str::to_string);
+    assert!(c.describe().contains(&format!(
+        "\nbatch split: {}\n",
+        match &why {
+            Ok(()) => "two halves, one per thread".to_string(),
+            Err(e) => format!("no ({e})"),
+        }
+    )));
+    why.err().unwrap_or_default()
+}
+
+#[test]
+fn steps_that_mix_samples_keep_the_call_whole() {
+    let got: Vec<String> = [(0, 4), (1, 4), (2, 4), (3, 1), (3, 4)]
+        .iter()
+        .map(|&(how, batch)| refusal(how, batch))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "`mean` reduces over the batch",
+            "`softmax` normalizes over the batch",
+            "`t` moves the batch from the first dim",
+            "the example batch is 1",
+            "",
+        ]
+    );
+}
