@@ -438,6 +438,51 @@ impl CompiledProgram {
     /// as a whole one. Splitting pays where the model's steps are too small to split
     /// each over the threads (a transformer or GroupNorm block at a small batch); `Auto`
     /// times the first calls of each batch size both ways and keeps the faster.
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    /// use ferrex_runtime::BatchSplit;
+    ///
+    /// #[export_module]
+    /// struct Head {
+    ///     fc: nn::Linear,
+    /// }
+    ///
+    /// #[export_module]
+    /// impl Head {
+    ///     fn forward(&self, x: &Tensor) -> Tensor {
+    ///         self.fc.forward(x).softmax(1)
+    ///     }
+    /// }
+    ///
+    /// let m = Head { fc: nn::Linear::new(16, 4) };
+    /// let x = Tensor::randn([8, 16]);
+    /// let compiled = ferrex_runtime::compile(&ferrex::export(&m, (x.copy(),))?)?;
+    /// assert_eq!(compiled.batch_split(), Ok(()));
+    /// compiled.set_batch_split(BatchSplit::Always);
+    /// let split = compiled.call((x.clone(),))?[0].to_vec::<f32>()?;
+    /// compiled.set_batch_split(BatchSplit::Never);
+    /// let whole = compiled.call((x.clone(),))?[0].to_vec::<f32>()?;
+    /// assert_eq!(split, whole); // bit for bit
+    ///
+    /// // A softmax over the batch mixes samples: such a plan's calls stay whole.
+    /// #[export_module]
+    /// struct OverBatch {
+    ///     fc: nn::Linear,
+    /// }
+    ///
+    /// #[export_module]
+    /// impl OverBatch {
+    ///     fn forward(&self, x: &Tensor) -> Tensor {
+    ///         self.fc.forward(x).softmax(0)
+    ///     }
+    /// }
+    ///
+    /// let m = OverBatch { fc: nn::Linear::new(16, 4) };
+    /// let compiled = ferrex_runtime::compile(&ferrex::export(&m, (x.copy(),))?)?;
+    /// assert_eq!(compiled.batch_split(), Err("`softmax` normalizes over the batch"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_batch_split(&self, mode: BatchSplit) {
         *self
             .split_policy
