@@ -2,7 +2,9 @@
 //! block, a GroupNorm/Embedding residual block), the reference models and PyTorch's
 //! `.pt2` corpus (both IRs) on its own planned kernels — no eager fallback — and each
 //! planned step gives the interpreter's numbers (within 1e-6; attention, reductions and
-//! views, which run the eager op's own kernel or copy, bit for bit).
+//! views, which run the eager op's own kernel or copy, bit for bit). Where a plan's calls
+//! can split along the batch (28 of the programs here), split and whole calls give the
+//! same bits.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use ferrex::module::{InputLeaf, LeafValue};
 use ferrex::prelude::*;
 use ferrex::{ExportedProgram, Tensor};
 use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
-use ferrex_runtime::CompiledProgram;
+use ferrex_runtime::{BatchSplit, CompiledProgram};
 
 /// The largest difference relative to `1 + |want|`, after checking shapes and dtypes.
 fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
@@ -52,6 +54,20 @@ fn compiled_vs_interpreter(ep: &ExportedProgram, leaves: &[InputLeaf]) -> (Compi
     let want = ep.module().call_flat(&copy(leaves)).unwrap();
     let got = compiled.call_flat(&copy(leaves)).unwrap();
     assert_eq!(got.len(), want.len());
+    if compiled.batch_split().is_ok() {
+        // Split along the batch (two halves, one per thread) or whole: the same bits.
+        let bits = |mode| {
+            compiled.set_batch_split(mode);
+            let out = compiled.call_flat(&copy(leaves)).unwrap();
+            (out.iter())
+                .map(|t| t.to_dtype(DType::F64).to_vec::<f64>().unwrap())
+                .map(|v| v.into_iter().map(f64::to_bits).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        let whole = bits(BatchSplit::Never);
+        assert_eq!(bits(BatchSplit::Always), whole, "{}", compiled.describe());
+        compiled.set_batch_split(BatchSplit::Auto);
+    }
     let diff = got
         .iter()
         .zip(&want)
