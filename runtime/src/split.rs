@@ -9,13 +9,15 @@
 //! constant weight, convolutions, norms over a sample, softmax and reductions not over
 //! the batch, permutes that keep it first, elementwise ops with per-sample or broadcast
 //! operands...) and refuses the rest (eager fallbacks, `cond`, reductions over the
-//! batch). The half plan is the plan with each batch-leading size `c * B` written
+//! batch). Inputs that do not lead with the batch (a per-feature scale, a table), and
+//! what is computed from them and constants alone, are read whole by each half, like
+//! constants. The half plan is the plan with each batch-leading size `c * B` written
 //! `c * σ`, σ a symbol bound per call to the half's batch, so static and dynamic programs
 //! split alike. Every kernel computes a sample the same way whatever the batch (a GEMM's
 //! k blocks are checked per call, [`ferrex_kernels::sgemm::sums_alike`]), so a split
 //! call gives the same bits as a whole one (tested).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use ferrex::graph::Arg;
@@ -64,6 +66,10 @@ struct Samples<'p> {
     batch: SymInt,
     /// Batch-leading values: rows of dim 0 per sample.
     rows: HashMap<V, usize>,
+    /// Values that do not depend on the batch (run-time inputs that do not lead with it,
+    /// and what is computed from them and constants alone): each half reads all of them,
+    /// as it reads a constant.
+    free: HashSet<V>,
     /// Sizes of each value a step computed.
     sizes: HashMap<V, &'p [SymInt]>,
 }
@@ -93,6 +99,7 @@ impl<'p> Samples<'p> {
     fn constant(&self, o: Operand, step: &Step) -> Result<(), String> {
         match o {
             Operand::Const(_) => Ok(()),
+            Operand::Val(v) if self.free.contains(&v) => Ok(()),
             Operand::Val(v) => Err(format!(
                 "`{}` takes `{}` computed at run time where it takes a constant",
                 step.info.name,
@@ -104,7 +111,17 @@ impl<'p> Samples<'p> {
     /// An operand broadcast against an output of `rank` dims with `rows` rows per
     /// sample: per sample with the same rows, or a constant that does not span the batch.
     fn broadcast(&self, o: Operand, rank: usize, rows: usize, step: &Step) -> Result<(), String> {
+        let spans_batch =
+            |s: &[SymInt]| s.len() >= rank && s.first().and_then(SymInt::as_int) != Some(1);
         match o {
+            Operand::Val(v) if self.free.contains(&v) => match self.sizes.get(&v) {
+                Some(s) if !spans_batch(s) => Ok(()),
+                _ => Err(format!(
+                    "`{}` reads `{}`, of the batch's size, across samples",
+                    step.info.name,
+                    self.name(v)
+                )),
+            },
             Operand::Val(v) => {
                 let same_rank = self.sizes.get(&v).is_some_and(|s| s.len() == rank);
                 match self.rows.get(&v) {
@@ -119,11 +136,7 @@ impl<'p> Samples<'p> {
             Operand::Const(c) => {
                 let sizes = self.plan.const_metas.get(c).map(|m| m.sizes.as_slice());
                 match sizes {
-                    Some(s)
-                        if s.len() < rank || s.first().is_some_and(|d| d.as_int() == Some(1)) =>
-                    {
-                        Ok(())
-                    }
+                    Some(s) if !spans_batch(s) => Ok(()),
                     _ => Err(format!(
                         "`{}` reads a constant of the batch's size",
                         step.info.name
@@ -169,6 +182,38 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
+    /// Whether a planned step reads no batch-leading value: its output does not depend
+    /// on the batch either, and each half computes all of it.
+    fn reads_only_free(&self, step: &Step) -> bool {
+        let epilogue = |e: &Option<Epilogue>| e.iter().flat_map(|e| e.inputs.clone()).collect();
+        let read: Vec<Operand> = match &step.kind {
+            Kind::Gemm(g) => [
+                vec![g.a],
+                g.init.iter().map(|i| i.0).collect(),
+                epilogue(&g.epilogue),
+            ]
+            .concat(),
+            Kind::Conv(c) => [vec![c.x], epilogue(&c.epilogue)].concat(),
+            Kind::Alias { src, .. } => vec![Operand::Val(*src)],
+            Kind::Fallback { .. }
+            | Kind::GetItem { .. }
+            | Kind::HigherOrder { .. }
+            | Kind::Compare { .. } => return false,
+            kind => kind.operands(),
+        };
+        let dynamic = match &step.kind {
+            Kind::Gemm(g) => match g.b {
+                GemmB::Dynamic(o) => vec![o],
+                GemmB::Packed(..) => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        (read.iter().chain(&dynamic)).all(|o| match o {
+            Operand::Val(v) => self.free.contains(v),
+            Operand::Const(_) => true,
+        })
+    }
+
     /// A view keeps the batch first unless it indexes or expands it.
     fn view(&self, x: Operand, view: &ViewOp, step: &Step) -> Result<(), String> {
         self.val(x, step)?;
@@ -207,6 +252,11 @@ impl<'p> Samples<'p> {
         step: &'p Step,
         products: &mut Vec<(Vec<SymInt>, usize)>,
     ) -> Result<(), String> {
+        if self.reads_only_free(step) {
+            self.free.insert(step.out);
+            self.sizes.insert(step.out, &step.sizes);
+            return Ok(());
+        }
         let name = &step.info.name;
         let rank = step.sizes.len();
         // What mixes samples is said first; a step that does not is still refused if its
@@ -285,6 +335,14 @@ impl<'p> Samples<'p> {
     }
 }
 
+/// The sizes of value `v` (its node's first output).
+fn size_of(plan: &Plan, v: V) -> Option<&[SymInt]> {
+    plan.metas
+        .get(v)
+        .and_then(|m| m.first())
+        .map(|m| &m.sizes[..])
+}
+
 /// `sizes` with its leading `c * B` written `c * σ` (σ's example: half of `B`'s).
 fn halve(sizes: &mut [SymInt], batch: &SymInt) {
     if let Some(c) = per_sample(sizes, batch) {
@@ -305,35 +363,60 @@ impl BatchSplit {
                 InputSource::Frozen(_) => None,
             })
             .collect();
-        let size_of = |v: V| {
-            plan.metas
-                .get(v)
-                .and_then(|m| m.first())
-                .map(|m| &m.sizes[..])
-        };
-        let first = runtime.first().and_then(|&(v, _)| size_of(v));
-        let batch = first
-            .and_then(|s| s.first())
-            .cloned()
-            .ok_or("the program has no batched run-time input")?;
-        if batch.hint() < 2 {
-            return Err(format!("the example batch is {}", batch.hint()));
+        let leading = |v: V| size_of(plan, v).and_then(|s| s.first()).cloned();
+        // Which size is the batch is not written anywhere: each input's leading size of
+        // two or more is tried in turn, and the first under which no step mixes samples
+        // is kept (soundness does not depend on the choice; a per-feature input of 16
+        // tried first is refused where it meets the samples).
+        let mut candidates: Vec<SymInt> = Vec::new();
+        for b in runtime.iter().filter_map(|&(v, _)| leading(v)) {
+            if b.hint() >= 2 && !candidates.iter().any(|c| c.same_as(&b)) {
+                candidates.push(b);
+            }
         }
+        let mut first_error = None;
+        for batch in candidates {
+            match Self::with_batch(plan, &runtime, batch) {
+                Ok(split) => return Ok(split),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(
+            first_error.unwrap_or_else(|| match runtime.first().and_then(|&(v, _)| leading(v)) {
+                Some(b) => format!("the example batch is {}", b.hint()),
+                None => "the program has no batched run-time input".to_string(),
+            }),
+        )
+    }
+
+    /// The split of `plan`'s calls along `batch`, or why it cannot be.
+    fn with_batch(
+        plan: &Plan,
+        runtime: &[(V, usize)],
+        batch: SymInt,
+    ) -> Result<BatchSplit, String> {
         let mut samples = Samples {
             plan,
             batch: batch.clone(),
             rows: HashMap::new(),
+            free: HashSet::new(),
             sizes: HashMap::new(),
         };
         let mut input_rows = Vec::new();
-        for &(v, k) in &runtime {
-            let sizes = size_of(v).unwrap_or(&[]);
-            let rows = per_sample(sizes, &batch).ok_or_else(|| {
-                format!("input `{}` does not lead with the batch", samples.name(v))
-            })?;
-            input_rows.push((k, rows));
-            samples.rows.insert(v, rows);
+        for &(v, k) in runtime {
+            let sizes = size_of(plan, v).unwrap_or(&[]);
             samples.sizes.insert(v, sizes);
+            match per_sample(sizes, &batch) {
+                Some(rows) => {
+                    input_rows.push((k, rows));
+                    samples.rows.insert(v, rows);
+                }
+                None => {
+                    samples.free.insert(v);
+                }
+            }
         }
         let mut products = Vec::new();
         for step in &plan.steps {
@@ -345,8 +428,14 @@ impl BatchSplit {
                 _ => return Err("an output is not per sample".into()),
             }
         }
+        // Only batch-leading values are halved: a value free of the batch keeps its sizes,
+        // whatever they are.
         let mut half = plan.clone();
-        for step in &mut half.steps {
+        for step in half
+            .steps
+            .iter_mut()
+            .filter(|s| samples.rows.contains_key(&s.out))
+        {
             halve(&mut step.sizes, &batch);
             if let Kind::Alias { sizes, .. } = &mut step.kind {
                 halve(sizes, &batch);

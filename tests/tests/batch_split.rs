@@ -146,3 +146,45 @@ fn steps_that_mix_samples_keep_the_call_whole() {
         ]
     );
 }
+
+#[export_module]
+struct Scaled {
+    fc: nn::Linear,
+}
+
+#[export_module]
+impl Scaled {
+    fn forward(&self, scale: &Tensor, x: &Tensor, table: &Tensor) -> Tensor {
+        // `scale` and `table` do not lead with the batch: each half reads all of them.
+        let shift = table.sum_dim(&[0], false);
+        self.fc.forward(&(x * scale + shift)).relu()
+    }
+}
+
+#[test]
+fn inputs_without_the_batch_are_read_whole_by_each_half() {
+    ferrex::manual_seed(10);
+    let m = Scaled {
+        fc: nn::Linear::new(16, 8),
+    };
+    let args = || {
+        (
+            Tensor::randn([16]),
+            Tensor::randn([6, 16]),
+            Tensor::randn([5, 16]),
+        )
+    };
+    let ep = ferrex::export(&m, args()).unwrap();
+    let c = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(c.batch_split(), Ok(()));
+    let (s, x, t) = args();
+    let run = |mode| {
+        c.set_batch_split(mode);
+        let out = c.call((s.clone(), x.clone(), t.clone())).unwrap();
+        out[0].to_vec::<f32>().unwrap()
+    };
+    let whole = run(BatchSplit::Never);
+    assert_eq!(run(BatchSplit::Always), whole);
+    let reference = ep.module().call((s, x, t)).unwrap();
+    assert!(Tensor::from_vec(whole, [6, 8]).allclose(&reference[0], 1e-5, 1e-5));
+}

@@ -3,7 +3,7 @@
 //! `.pt2` corpus (both IRs) on its own planned kernels — no eager fallback — and each
 //! planned step gives the interpreter's numbers (within 1e-6; attention, reductions and
 //! views, which run the eager op's own kernel or copy, bit for bit). Where a plan's calls
-//! can split along the batch (28 of the programs here), split and whole calls give the
+//! can split along the batch (30 of the programs here), split and whole calls give the
 //! same bits.
 
 use std::collections::HashMap;
