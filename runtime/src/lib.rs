@@ -336,8 +336,18 @@ pub fn plan_structure(
 
 /// The plan, one step per line, then its eager fallbacks ([`CompiledProgram::describe`]).
 pub fn describe(plan: &Plan) -> String {
+    describe_with(plan, None)
+}
+
+/// The plan's steps, then `note` (a line of what the compiled program adds), then its
+/// eager fallbacks.
+fn describe_with(plan: &Plan, note: Option<&str>) -> String {
     let mut out = String::new();
     plan::describe(plan, "", &mut out);
+    if let Some(note) = note {
+        out.push_str(note);
+        out.push('\n');
+    }
     out.push_str(&plan::fallback_summary(plan));
     out.push('\n');
     out
@@ -556,15 +566,11 @@ impl CompiledProgram {
     /// fallbacks per op (`eager fallbacks: none`, or `eager fallbacks: 2
     /// (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
-        let mut out = String::new();
-        plan::describe(&self.plan, "", &mut out);
-        match &self.split {
-            Ok(_) => out.push_str("batch split: two halves, one per thread\n"),
-            Err(why) => out.push_str(&format!("batch split: no ({why})\n")),
-        }
-        out.push_str(&plan::fallback_summary(&self.plan));
-        out.push('\n');
-        out
+        let split = match &self.split {
+            Ok(_) => "batch split: two halves, one per thread".to_string(),
+            Err(why) => format!("batch split: no ({why})"),
+        };
+        describe_with(&self.plan, Some(&split))
     }
 }
 

@@ -44,9 +44,9 @@ pub(crate) struct BatchSplit {
     batch: SymInt,
     /// Per run-time input: its placeholder and the rows of its dim 0 per sample.
     input_rows: Vec<(usize, usize)>,
-    /// Per product with a packed weight: the sizes of its left operand and its depth, to
+    /// Each distinct product by a packed weight: its rows per sample and its depth, to
     /// check that a half sums like the whole.
-    products: Vec<(Vec<SymInt>, usize)>,
+    products: Vec<(SymInt, usize)>,
     /// One arena per half, kept between calls.
     arenas: [Mutex<Option<Arena>>; 2],
 }
@@ -146,14 +146,15 @@ impl<'p> Samples<'p> {
         }
     }
 
-    /// A product by a packed weight (a run-time one would mix the samples); its left
-    /// operand's sizes and its depth.
+    /// A product by a packed weight (a run-time one would mix the samples); its rows per
+    /// sample and depth join `products` unless an equal product is there.
     fn gemm(
         &mut self,
         g: &'p GemmStep,
         rows: usize,
         step: &'p Step,
-    ) -> Result<(Vec<SymInt>, usize), String> {
+        products: &mut Vec<(SymInt, usize)>,
+    ) -> Result<(), String> {
         self.val(g.a, step)?;
         let GemmB::Packed(p, _) = &g.b else {
             return Err(format!(
@@ -161,15 +162,24 @@ impl<'p> Samples<'p> {
                 step.info.name
             ));
         };
+        // The product's rows: every dim of its left operand but the last, per sample.
         let a_sizes = match g.a {
-            Operand::Val(v) => self.sizes.get(&v).map(|s| s.to_vec()),
-            Operand::Const(_) => None,
+            Operand::Val(v) => self.sizes.get(&v).copied().unwrap_or_default(),
+            Operand::Const(_) => &[],
         };
+        let lead = &a_sizes[..a_sizes.len().saturating_sub(1)];
+        let per_sample = (lead.iter().fold(SymInt::Int(1), |m, s| m.mul(s)))
+            .div_exact(&self.batch)
+            .ok_or_else(|| format!("`{}` has rows across samples", step.info.name))?;
         if let Some((init, _)) = g.init {
             self.broadcast(init, step.sizes.len(), rows, step)?;
         }
         self.epilogue(g.epilogue.as_ref(), rows, step)?;
-        Ok((a_sizes.unwrap_or_default(), p.shape()[0]))
+        let k = p.shape()[0];
+        if !(products.iter()).any(|(r, d)| *d == k && r.same_as(&per_sample)) {
+            products.push((per_sample, k));
+        }
+        Ok(())
     }
 
     /// A step of one input `x` per sample, unless it `mixes` samples (saying `what` it
@@ -247,11 +257,7 @@ impl<'p> Samples<'p> {
     }
 
     /// Checks `step` and records its output; the products it checks go to `products`.
-    fn step(
-        &mut self,
-        step: &'p Step,
-        products: &mut Vec<(Vec<SymInt>, usize)>,
-    ) -> Result<(), String> {
+    fn step(&mut self, step: &'p Step, products: &mut Vec<(SymInt, usize)>) -> Result<(), String> {
         if self.reads_only_free(step) {
             self.free.insert(step.out);
             self.sizes.insert(step.out, &step.sizes);
@@ -265,7 +271,7 @@ impl<'p> Samples<'p> {
         let rows = leading.unwrap_or(usize::MAX);
         let mixes = |what: &str| Err(format!("`{name}` {what}"));
         match &step.kind {
-            Kind::Gemm(g) => products.push(self.gemm(g, rows, step)?),
+            Kind::Gemm(g) => self.gemm(g, rows, step, products)?,
             Kind::Conv(c) => {
                 self.val(c.x, step)?;
                 self.epilogue(c.epilogue.as_ref(), rows, step)?;
@@ -455,14 +461,11 @@ impl BatchSplit {
     pub(crate) fn halves(&self, bindings: &Bindings) -> Option<[usize; 2]> {
         let b = usize::try_from(bindings.value(&self.batch)).ok()?;
         let halves = [b / 2, b - b / 2];
-        let alike = |(a, k): &(Vec<SymInt>, usize)| {
-            // The product's rows: every dim of its left operand but the last.
-            let lead = &a[..a.len().saturating_sub(1)];
-            let whole = lead.iter().try_fold(1usize, |m, s| {
-                m.checked_mul(usize::try_from(bindings.value(s)).ok()?)
-            });
+        let alike = |(rows, k): &(SymInt, usize)| {
+            let rows = usize::try_from(bindings.value(rows)).ok();
             let sums = ferrex_kernels::sgemm::sums_alike;
-            whole.is_some_and(|m| halves.iter().all(|h| sums(m, m / b * h, *k)))
+            rows.and_then(|r| Some((r.checked_mul(b)?, r)))
+                .is_some_and(|(m, r)| halves.iter().all(|h| sums(m, r * h, *k)))
         };
         (b >= 2 && self.products.iter().all(alike)).then_some(halves)
     }
@@ -480,8 +483,7 @@ impl BatchSplit {
             let (start, n) = (starts[i], halves[i]);
             let mut mine = inputs.to_vec();
             for &(k, rows) in &self.input_rows {
-                let narrowed =
-                    (mine.get(k)).and_then(|s| s.narrow_rows(start * rows, (start + n) * rows));
+                let narrowed = (mine.get(k)).and_then(|s| s.narrow(0, start * rows, n * rows));
                 mine[k] = narrowed.ok_or_else(|| {
                     RunError::Malformed(format!("input {k} has fewer rows than its batch"))
                 })?;
@@ -512,9 +514,9 @@ impl BatchSplit {
                     .map_err(|e| RunError::Malformed(e.to_string()))
             };
             let (a, b) = (stored(a)?, stored(b)?);
-            let both = a
-                .concat_rows(&b)
-                .ok_or_else(|| RunError::Malformed("the halves' outputs do not stack".into()))?;
+            let both = Storage::concat(&[a, b], 0).map_err(|e| {
+                RunError::Malformed(format!("the halves' outputs do not stack: {e}"))
+            })?;
             out.push(Tensor::from_storage(both));
         }
         Ok(out)

@@ -3,7 +3,7 @@
 //! `flip`, `roll`, `tril`/`triu`, `cat`, `stack`, `split`, `chunk`, `constant_pad_nd`.
 //! Views share the eager data (strided ndarray views) instead of copying.
 
-use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use ndarray::{ArcArray, ArrayD, Axis, IxDyn, Slice};
 
 use super::lowering::{Lowering, PermuteDims};
 use super::op_def;
@@ -689,17 +689,10 @@ fn narrow_kernel(a: &Narrow, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     let len = SymInt::Int(s.shape()[d] as i64);
     let length = a.length.hint();
     let start = narrow_bounds(&len, &a.start, &SymInt::Int(length))?.hint();
-    Ok(vec![slice_along(&s, d, start as usize, length as usize)])
-}
-
-/// `s[start:start + len]` along `d`, sharing the data.
-fn slice_along(s: &Storage, d: usize, start: usize, len: usize) -> Storage {
-    let slice = Slice::from(start..start + len);
-    map_storage!(s, x => {
-        let mut v = x.clone();
-        v.slice_axis_inplace(Axis(d), slice);
-        v
-    })
+    let piece = s.narrow(d, start as usize, length as usize);
+    Ok(vec![
+        piece.ok_or_else(|| OpError::new("narrow: out of range"))?
+    ])
 }
 
 op_def! {
@@ -1018,13 +1011,8 @@ fn cat_plan(a: &TensorsDim) -> Result<(TensorMeta, Option<usize>), OpError> {
 
 /// Concatenates storages (already of one rank) along `d` in `dtype`.
 fn concat_storages(parts: &[Storage], d: usize, dtype: DType) -> Result<Storage, OpError> {
-    with_dtype!(dtype, T => {
-        let arrays: Vec<ArcArray<T, IxDyn>> = parts.iter().map(|p| p.typed::<T>()).collect();
-        let views: Vec<ArrayViewD<T>> = arrays.iter().map(|a| a.view()).collect();
-        let out: ArrayD<T> = ndarray::concatenate(Axis(d), &views)
-            .map_err(|e| OpError(format!("cat: {e}")))?;
-        Ok(T::wrap(out.into_shared()))
-    })
+    let parts: Vec<Storage> = parts.iter().map(|p| p.cast(dtype)).collect();
+    Storage::concat(&parts, d).map_err(|e| OpError(format!("cat: {e}")))
 }
 
 fn cat_kernel(a: &TensorsDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
@@ -1253,7 +1241,8 @@ fn split_storages(c: &SplitCall, metas: &[TensorMeta]) -> Result<Vec<Storage>, O
                 .get(d)
                 .map(|l| l.hint().max(0) as usize)
                 .ok_or_else(|| OpError::new("split: a piece without the split dim"))?;
-            let piece = slice_along(&s, d, start, l);
+            let piece = (s.narrow(d, start, l))
+                .ok_or_else(|| OpError::new("split: a piece out of range"))?;
             start += l;
             Ok(piece)
         })

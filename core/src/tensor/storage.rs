@@ -217,38 +217,38 @@ impl Storage {
         })
     }
 
-    /// Rows `start..end` of dim 0, sharing the data (a view, as `narrow(0, ..)`); `None`
-    /// for a 0-d storage or rows out of range.
-    pub fn narrow_rows(&self, start: usize, end: usize) -> Option<Storage> {
-        let rows = *self.shape().first()?;
-        if start > end || end > rows {
-            return None;
-        }
+    /// `len` indices from `start` along dim `d`, sharing the data (a view, as
+    /// `narrow`); `None` when `d` or the range is out of bounds.
+    pub fn narrow(&self, d: usize, start: usize, len: usize) -> Option<Storage> {
+        let size = *self.shape().get(d)?;
+        let end = start.checked_add(len).filter(|&e| e <= size)?;
         Some(map_storage!(self, a => {
             let mut v = a.clone();
-            v.slice_axis_inplace(ndarray::Axis(0), ndarray::Slice::from(start..end));
+            v.slice_axis_inplace(ndarray::Axis(d), ndarray::Slice::from(start..end));
             v
         }))
     }
 
-    /// `self` and `below` stacked along dim 0 (`cat([self, below])`), into new memory;
-    /// `None` when their dtypes or trailing sizes differ.
-    pub fn concat_rows(&self, below: &Storage) -> Option<Storage> {
+    /// `parts` (of one dtype and rank) concatenated along dim `d` into new memory
+    /// (`cat`); an error when there are none, their dtypes differ or their other sizes
+    /// do.
+    pub fn concat(parts: &[Storage], d: usize) -> Result<Storage, String> {
         macro_rules! cat {
             ($($v:ident),*) => {
-                match (self, below) {
-                    $((Storage::$v(a), Storage::$v(b)) => ndarray::concatenate(
-                        ndarray::Axis(0),
-                        &[a.view(), b.view()],
-                    )
-                    .ok()
-                    .map(|c| Storage::$v(c.into_shared())),)*
-                    _ => None,
+                match parts.first().ok_or("nothing to concatenate")? {
+                    $(Storage::$v(_) => {
+                        let views = (parts.iter())
+                            .map(|p| match p {
+                                Storage::$v(a) => Ok(a.view()),
+                                _ => Err("the parts' dtypes differ".to_string()),
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        ndarray::concatenate(ndarray::Axis(d), &views)
+                            .map(|c| Storage::$v(c.into_shared()))
+                            .map_err(|e| e.to_string())
+                    })*
                 }
             };
-        }
-        if self.shape().is_empty() {
-            return None;
         }
         cat!(Bool, I32, I64, F32, F64)
     }
