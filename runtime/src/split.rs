@@ -70,8 +70,6 @@ struct Samples<'p> {
     /// and what is computed from them and constants alone): each half reads all of them,
     /// as it reads a constant.
     free: HashSet<V>,
-    /// Sizes of each value a step computed.
-    sizes: HashMap<V, &'p [SymInt]>,
 }
 
 impl<'p> Samples<'p> {
@@ -79,16 +77,20 @@ impl<'p> Samples<'p> {
         self.plan.names.get(v).map_or("?", String::as_str)
     }
 
+    /// The sizes of `v` (its node's meta, which its step's sizes are).
+    fn sizes(&self, v: V) -> &'p [SymInt] {
+        size_of(self.plan, v).unwrap_or_default()
+    }
+
     /// A value read per sample (batch-leading), or why not.
-    fn val(&self, o: Operand, step: &Step) -> Result<usize, String> {
+    fn val(&self, o: Operand, step: &Step) -> Result<(), String> {
         match o {
-            Operand::Val(v) => self.rows.get(&v).copied().ok_or_else(|| {
-                format!(
-                    "`{}` reads `{}`, which is not per sample",
-                    step.info.name,
-                    self.name(v)
-                )
-            }),
+            Operand::Val(v) if self.rows.contains_key(&v) => Ok(()),
+            Operand::Val(v) => Err(format!(
+                "`{}` reads `{}`, which is not per sample",
+                step.info.name,
+                self.name(v)
+            )),
             Operand::Const(_) => Err(format!(
                 "`{}` takes a constant where it takes samples",
                 step.info.name
@@ -114,8 +116,8 @@ impl<'p> Samples<'p> {
         let spans_batch =
             |s: &[SymInt]| s.len() >= rank && s.first().and_then(SymInt::as_int) != Some(1);
         match o {
-            Operand::Val(v) if self.free.contains(&v) => match self.sizes.get(&v) {
-                Some(s) if !spans_batch(s) => Ok(()),
+            Operand::Val(v) if self.free.contains(&v) => match self.sizes(v) {
+                s if !spans_batch(s) => Ok(()),
                 _ => Err(format!(
                     "`{}` reads `{}`, of the batch's size, across samples",
                     step.info.name,
@@ -123,7 +125,7 @@ impl<'p> Samples<'p> {
                 )),
             },
             Operand::Val(v) => {
-                let same_rank = self.sizes.get(&v).is_some_and(|s| s.len() == rank);
+                let same_rank = self.sizes(v).len() == rank;
                 match self.rows.get(&v) {
                     Some(&r) if r == rows && same_rank => Ok(()),
                     _ => Err(format!(
@@ -164,7 +166,7 @@ impl<'p> Samples<'p> {
         };
         // The product's rows: every dim of its left operand but the last, per sample.
         let a_sizes = match g.a {
-            Operand::Val(v) => self.sizes.get(&v).copied().unwrap_or_default(),
+            Operand::Val(v) => self.sizes(v),
             Operand::Const(_) => &[],
         };
         let lead = &a_sizes[..a_sizes.len().saturating_sub(1)];
@@ -228,7 +230,7 @@ impl<'p> Samples<'p> {
     fn view(&self, x: Operand, view: &ViewOp, step: &Step) -> Result<(), String> {
         self.val(x, step)?;
         let in_rank = match x {
-            Operand::Val(v) => self.sizes.get(&v).map_or(0, |s| s.len()),
+            Operand::Val(v) => self.sizes(v).len(),
             Operand::Const(_) => 0,
         };
         match view {
@@ -251,7 +253,6 @@ impl<'p> Samples<'p> {
                 self.broadcast(o, step.sizes.len(), rows, step)?;
             }
             self.rows.insert(e.value, rows);
-            self.sizes.insert(e.value, &step.sizes);
         }
         Ok(())
     }
@@ -260,7 +261,6 @@ impl<'p> Samples<'p> {
     fn step(&mut self, step: &'p Step, products: &mut Vec<(SymInt, usize)>) -> Result<(), String> {
         if self.reads_only_free(step) {
             self.free.insert(step.out);
-            self.sizes.insert(step.out, &step.sizes);
             return Ok(());
         }
         let name = &step.info.name;
@@ -336,7 +336,6 @@ impl<'p> Samples<'p> {
             return mixes("does not lead with the batch");
         }
         self.rows.insert(step.out, rows);
-        self.sizes.insert(step.out, &step.sizes);
         Ok(())
     }
 }
@@ -408,12 +407,10 @@ impl BatchSplit {
             batch: batch.clone(),
             rows: HashMap::new(),
             free: HashSet::new(),
-            sizes: HashMap::new(),
         };
         let mut input_rows = Vec::new();
         for &(v, k) in runtime {
             let sizes = size_of(plan, v).unwrap_or(&[]);
-            samples.sizes.insert(v, sizes);
             match per_sample(sizes, &batch) {
                 Some(rows) => {
                     input_rows.push((k, rows));
