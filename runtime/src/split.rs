@@ -263,13 +263,28 @@ impl<'p> Samples<'p> {
             self.free.insert(step.out);
             return Ok(());
         }
-        let name = &step.info.name;
-        let rank = step.sizes.len();
         // What mixes samples is said first; a step that does not is still refused if its
         // output does not lead with the batch (`usize::MAX` then matches no operand).
         let leading = per_sample(&step.sizes, &self.batch);
         let rows = leading.unwrap_or(usize::MAX);
-        let mixes = |what: &str| Err(format!("`{name}` {what}"));
+        self.reads(step, rows, products)?;
+        if leading.is_none() {
+            return Err(format!("`{}` does not lead with the batch", step.info.name));
+        }
+        self.rows.insert(step.out, rows);
+        Ok(())
+    }
+
+    /// Checks that `step`, whose output has `rows` rows per sample, reads its operands
+    /// per sample (or as constants where it takes them) and keeps the samples apart.
+    fn reads(
+        &mut self,
+        step: &'p Step,
+        rows: usize,
+        products: &mut Vec<(SymInt, usize)>,
+    ) -> Result<(), String> {
+        let rank = step.sizes.len();
+        let mixes = |what: &str| Err(format!("`{}` {what}", step.info.name));
         match &step.kind {
             Kind::Gemm(g) => self.gemm(g, rows, step, products)?,
             Kind::Conv(c) => {
@@ -317,6 +332,14 @@ impl<'p> Samples<'p> {
                 self.constant(*weight, step)?;
                 self.val(*ids, step)?;
             }
+            Kind::Concat { xs, dim } => {
+                for &x in xs {
+                    self.val(x, step)?;
+                }
+                if *dim == 0 {
+                    return mixes("joins its inputs along the batch");
+                }
+            }
             Kind::Fallback { .. }
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
@@ -332,10 +355,6 @@ impl<'p> Samples<'p> {
         if let Kind::Bmm { b, .. } = &step.kind {
             self.val(*b, step)?;
         }
-        if leading.is_none() {
-            return mixes("does not lead with the batch");
-        }
-        self.rows.insert(step.out, rows);
         Ok(())
     }
 }

@@ -106,6 +106,8 @@ impl Mixer {
             0 => h.mean_dim(&[0], true) + &h,
             1 => h.softmax(0),
             2 => h.t().relu(),
+            3 => Tensor::cat(&[&h, &h.relu()], 0),
+            4 => Tensor::cat(&[&Tensor::stack(&[&h, &h.relu()], 1), &h.unsqueeze(1)], 1),
             _ => h.relu(),
         }
     }
@@ -131,7 +133,7 @@ fn refusal(how: usize, batch: usize) -> String {
 
 #[test]
 fn steps_that_mix_samples_keep_the_call_whole() {
-    let got: Vec<String> = [(0, 4), (1, 4), (2, 4), (3, 1), (3, 4)]
+    let got: Vec<String> = [(0, 4), (1, 4), (2, 4), (3, 4), (5, 1), (4, 4), (5, 4)]
         .iter()
         .map(|&(how, batch)| refusal(how, batch))
         .collect();
@@ -141,10 +143,24 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "`mean` reduces over the batch",
             "`softmax` normalizes over the batch",
             "`t` moves the batch from the first dim",
+            "`cat` joins its inputs along the batch",
             "the example batch is 1",
+            "",
             "",
         ]
     );
+}
+
+/// A `stack` and a `cat` along dim 1 keep the samples apart: split, the call gives the
+/// whole call's bits (batch 6: halves of 3).
+#[test]
+fn concatenations_off_the_batch_split_with_the_same_bits() {
+    ferrex::manual_seed(9);
+    let m = Mixer {
+        lin: nn::Linear::new(8, 8),
+        how: 4,
+    };
+    splits_alike(&m, &Tensor::randn([6, 8]));
 }
 
 #[export_module]

@@ -623,6 +623,85 @@ fn many_ops_fall_back_and_still_agree() {
     }
 }
 
+#[export_module]
+struct Joins {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl Joins {
+    fn forward(&self, x: &Tensor, ids: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let h = self.lin.forward(x);
+        let wide = Tensor::cat(&[&h, x, &h.relu()], -1);
+        let tall = Tensor::cat(&[&wide, &wide.sigmoid()], 0);
+        let pair = Tensor::stack(&[&h, &h.neg()], 2);
+        (tall, pair, Tensor::cat(&[ids, ids], 1))
+    }
+}
+
+/// `cat` and `stack` of f32 values run as planned copies, along any dim (a negative
+/// one too), each element where the interpreter puts it; a `cat` of integers stays
+/// eager. With a dynamic batch, at every batch size.
+#[test]
+fn cat_and_stack_run_as_planned_copies() {
+    let m = Joins {
+        lin: nn::Linear::new(4, 6),
+    };
+    let ids = || Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6], [3, 2]);
+    let batch = Dim::new("batch").max(64);
+    let exports = [
+        ferrex::export(&m, (Tensor::randn([3, 4]), ids())).unwrap(),
+        Exporter::new(&m, (Tensor::randn([3, 4]), ids()))
+            .dynamic_shapes(
+                DynamicShapes::new()
+                    .input("x", [(0, batch.clone())])
+                    .input("ids", [(0, batch)]),
+            )
+            .run()
+            .unwrap(),
+    ];
+    for (k, ep) in exports.iter().enumerate() {
+        let compiled = ferrex_runtime::compile(ep).unwrap();
+        let stats = compiled.stats();
+        assert_eq!(stats.concats, 3, "{}", compiled.describe());
+        assert_eq!(
+            stats.fallback_ops,
+            ["aten::cat.default"],
+            "{}",
+            compiled.describe()
+        );
+        let d = compiled.describe();
+        assert!(d.contains("cat: concat of 3 along dim 1 (copies)"), "{d}");
+        assert!(d.contains("stack: concat of 2 along dim 2 (copies)"), "{d}");
+        for b in if k == 0 { vec![3] } else { vec![1, 3, 8] } {
+            let v: Vec<i64> = (0..2 * b as i64).collect();
+            let x = Tensor::randn([b, 4]);
+            let args = (x.clone(), Tensor::from_vec(v, [b, 2]));
+            let want = ep.module().call(args.clone()).unwrap();
+            let got = compiled.call(args).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert_close(g, w, 1e-5);
+            }
+            // Every element where it belongs, exactly: `x` and `h` inside `wide` (the
+            // first `b` rows of `tall`), `h` and `-h` interleaved in `pair`.
+            let (tall, pair) = (
+                got[0].to_vec::<f32>().unwrap(),
+                got[1].to_vec::<f32>().unwrap(),
+            );
+            assert_eq!(got[0].shape(), [2 * b, 16]);
+            assert_eq!(got[1].shape(), [b, 6, 2]);
+            let x = x.to_vec::<f32>().unwrap();
+            for i in 0..b {
+                assert_eq!(tall[i * 16 + 6..i * 16 + 10], x[i * 4..i * 4 + 4]);
+                for j in 0..6 {
+                    assert_eq!(pair[(i * 6 + j) * 2], tall[i * 16 + j]);
+                    assert_eq!(pair[(i * 6 + j) * 2 + 1], -tall[i * 16 + j]);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

@@ -1,7 +1,7 @@
 //! Layout changes on plain slices: [`strided_copy`] (any strided view — reshape, expand,
 //! select, slice — made contiguous), [`permute`] (transposes and permutes as one strided
-//! copy) and [`gather_rows`] (`embedding`), used by the compiled runtime's view,
-//! permute and embedding steps.
+//! copy), [`concat`] (`cat`, `stack`) and [`gather_rows`] (`embedding`), used by the
+//! compiled runtime's steps and the eager ops alike.
 
 use crate::KernelError;
 
@@ -311,6 +311,53 @@ pub fn gather_rows<T: Copy>(
     Ok(())
 }
 
+/// Writes contiguous `parts` side by side along one dim into `out` (`cat` along that
+/// dim, or `stack`): each part is `outer` blocks (the product of the sizes before the
+/// dim) of `part.len() / outer` elements, and block `o` of the result is block `o` of
+/// every part in turn. A part of no elements (a legacy empty `[0]` input of `cat`)
+/// adds nothing.
+///
+/// ```
+/// // [[1, 2], [3, 4]] and [[5], [6]] joined along dim 1: [[1, 2, 5], [3, 4, 6]].
+/// let mut out = [0; 6];
+/// ferrex_kernels::layout::concat(&[&[1, 2, 3, 4], &[5, 6]], 2, &mut out).unwrap();
+/// assert_eq!(out, [1, 2, 5, 3, 4, 6]);
+/// ```
+pub fn concat<T: Copy>(parts: &[&[T]], outer: usize, out: &mut [T]) -> Result<(), KernelError> {
+    let mut widths = Vec::with_capacity(parts.len());
+    let mut total = 0usize;
+    for p in parts {
+        let width = match (p.len(), outer) {
+            (0, _) => 0,
+            (len, o) if o > 0 && len % o == 0 => len / o,
+            _ => {
+                return Err(KernelError::new(format!(
+                    "a part of {} elements is not {outer} blocks",
+                    p.len()
+                )))
+            }
+        };
+        widths.push(width);
+        total = total
+            .checked_add(p.len())
+            .ok_or_else(|| KernelError::new("the concatenation's size overflows"))?;
+    }
+    if out.len() != total {
+        return Err(KernelError::new(format!(
+            "the parts hold {total} elements, the output {}",
+            out.len()
+        )));
+    }
+    let mut at = 0;
+    for o in 0..outer {
+        for (p, &w) in parts.iter().zip(&widths) {
+            out[at..at + w].copy_from_slice(&p[o * w..(o + 1) * w]);
+            at += w;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +435,33 @@ mod tests {
         assert!(permute(&x, &[2, 3], &[0], &mut out).is_err());
         assert!(permute(&x, &[2, 3], &[0, 2], &mut out).is_err());
         assert!(permute(&x[..5], &[2, 3], &[1, 0], &mut out).is_err());
+    }
+
+    /// `[2, a, 3]` parts (a = 1, 4, 2) joined along dim 1, and an empty part, against
+    /// index arithmetic; parts that are not whole blocks, or an output of another size,
+    /// are refused.
+    #[test]
+    fn concat_agrees_with_index_arithmetic() {
+        let sizes = [1usize, 4, 0, 2];
+        let parts: Vec<Vec<i32>> = (sizes.iter().enumerate())
+            .map(|(p, &a)| (0..2 * a as i32 * 3).map(|i| 100 * p as i32 + i).collect())
+            .collect();
+        let views: Vec<&[i32]> = parts.iter().map(Vec::as_slice).collect();
+        let mut out = vec![0; 2 * 7 * 3];
+        concat(&views, 2, &mut out).unwrap();
+        for (flat, &v) in out.iter().enumerate() {
+            let (o, j, k) = (flat / 21, (flat / 3) % 7, flat % 3);
+            // Which part row `j` of the joined dim comes from, and its row there.
+            let (p, row) = match j {
+                0 => (0, 0),
+                1..=4 => (1, j - 1),
+                _ => (3, j - 5),
+            };
+            let want = parts[p][(o * sizes[p] + row) * 3 + k];
+            assert_eq!(v, want, "at {flat}");
+        }
+        assert!(concat(&[&[1, 2, 3][..]], 2, &mut [0; 3]).is_err());
+        assert!(concat(&[&[1, 2][..], &[3, 4]], 2, &mut [0; 3]).is_err());
+        assert!(concat(&[&[1, 2][..]], 0, &mut [0; 2]).is_err());
     }
 }

@@ -93,6 +93,9 @@ pub enum Lowering<T> {
     Permute { input: T, dims: PermuteDims },
     /// The input broadcast to the result's sizes (`expand`).
     Expand { input: T },
+    /// The inputs side by side along dim `dim` of the result (`cat`; `stack`, whose
+    /// inputs each fill one index of a new dim `dim`), negative dims not wrapped.
+    Concat { inputs: Vec<T>, dim: i64 },
     /// `input[..., index, ...]` along `dim` (`select.int`).
     Select { input: T, dim: i64, index: SymInt },
     /// `input[..., start:end:step, ...]` along `dim` (`slice.Tensor`).

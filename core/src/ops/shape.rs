@@ -1036,10 +1036,18 @@ fn cat_kernel(a: &TensorsDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpEr
     Ok(vec![concat_storages(&parts, d, dtype)?])
 }
 
+fn concat_lowering<T: Clone>(inputs: &[T], dim: i64) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Concat {
+        inputs: inputs.to_vec(),
+        dim,
+    })
+}
+
 op_def! {
     pub static CAT: struct TensorsDim = "aten::cat(Tensor[] tensors, int dim=0) -> Tensor" {
         meta: |a: &TensorsDim| Ok(vec![cat_plan(a)?.0]),
         kernel: cat_kernel,
+        lowering: |a: &TensorsDim<_>| concat_lowering(&a.tensors, a.dim),
     }
 }
 
@@ -1090,6 +1098,7 @@ op_def! {
     pub static STACK: TensorsDim = "aten::stack(Tensor[] tensors, int dim=0) -> Tensor" {
         meta: |a: &TensorsDim| Ok(vec![stack_plan(a)?.0]),
         kernel: stack_kernel,
+        lowering: |a: &TensorsDim<_>| concat_lowering(&a.tensors, a.dim),
     }
 }
 

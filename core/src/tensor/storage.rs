@@ -230,20 +230,50 @@ impl Storage {
     }
 
     /// `parts` (of one dtype and rank) concatenated along dim `d` into new memory
-    /// (`cat`); an error when there are none, their dtypes differ or their other sizes
-    /// do.
+    /// (`cat`), by the kernels' [`concat`](ferrex_kernels::layout::concat) that the
+    /// compiled runtime runs too; an error when there are none, their dtypes differ,
+    /// their other sizes do, or the result cannot be allocated.
     pub fn concat(parts: &[Storage], d: usize) -> Result<Storage, String> {
+        let first = parts.first().ok_or("nothing to concatenate")?.shape();
+        if d >= first.len() {
+            return Err(format!("dim {d} is out of range for {} dims", first.len()));
+        }
+        let mut shape = first.to_vec();
+        shape[d] = 0;
+        for p in parts {
+            let s = p.shape();
+            let alike = s.len() == first.len()
+                && (s.iter().zip(first).enumerate()).all(|(i, (a, b))| i == d || a == b);
+            if !alike {
+                return Err(format!("cannot join {first:?} and {s:?} along dim {d}"));
+            }
+            shape[d] = shape[d]
+                .checked_add(s[d])
+                .ok_or("the result's size overflows")?;
+        }
+        let len = (shape.iter())
+            .try_fold(1usize, |n, &x| n.checked_mul(x))
+            .ok_or("the result's size overflows")?;
+        let outer: usize = first[..d].iter().product();
         macro_rules! cat {
             ($($v:ident),*) => {
-                match parts.first().ok_or("nothing to concatenate")? {
+                match &parts[0] {
                     $(Storage::$v(_) => {
-                        let views = (parts.iter())
+                        let datas = (parts.iter())
                             .map(|p| match p {
-                                Storage::$v(a) => Ok(a.view()),
+                                Storage::$v(a) => Ok(match a.as_slice() {
+                                    Some(s) => std::borrow::Cow::Borrowed(s),
+                                    None => std::borrow::Cow::Owned(view_to_vec(&a.view())),
+                                }),
                                 _ => Err("the parts' dtypes differ".to_string()),
                             })
                             .collect::<Result<Vec<_>, _>>()?;
-                        ndarray::concatenate(ndarray::Axis(d), &views)
+                        let slices: Vec<&[_]> = datas.iter().map(|c| c.as_ref()).collect();
+                        let mut out = ferrex_kernels::try_filled(len, Default::default())
+                            .map_err(|e| e.to_string())?;
+                        ferrex_kernels::layout::concat(&slices, outer, &mut out)
+                            .map_err(|e| e.to_string())?;
+                        ArrayD::from_shape_vec(IxDyn(&shape), out)
                             .map(|c| Storage::$v(c.into_shared()))
                             .map_err(|e| e.to_string())
                     })*

@@ -167,7 +167,7 @@ fn a_program_split_into_functions_computes_the_same_bits() {
 mod ops_b2;
 
 #[test]
-fn generated_views_reductions_group_norm_and_bmm_are_bit_identical_to_the_plan() {
+fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the_plan() {
     ferrex::manual_seed(27);
     let m = ops_b2::Model::new().unwrap();
     agree("ops_b2", &[2, 4, 6], &|x| m.call((x,)).unwrap());
@@ -177,6 +177,7 @@ fn generated_views_reductions_group_norm_and_bmm_are_bit_identical_to_the_plan()
         "reduce_sum(",
         "group_norm(",
         "rt::gemm(1.0f32",
+        "rt::concat(&[",
     ] {
         assert!(source.contains(kernel), "{kernel}");
     }

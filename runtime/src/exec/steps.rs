@@ -38,6 +38,7 @@ impl Run<'_> {
                 eps,
             } => self.group_norm(*x, *groups, [*weight, *bias], *eps, buf, arena),
             Kind::Bmm { a, b } => self.bmm(*a, *b, buf, arena),
+            Kind::Concat { xs, dim } => self.concat(step, xs, *dim, buf, arena),
             _ => Err(format!("`{}` is not a planned step", step.info.name)),
         }
     }
@@ -223,6 +224,31 @@ impl Run<'_> {
             kernels::gemm(1.0, am, bm, 0.0, out)?;
         }
         Ok(vec![nb, m, n])
+    }
+
+    /// `cat` / `stack`: each input's share of every block before dim `dim` of the
+    /// output, in turn (the kernel the eager ops run).
+    fn concat(
+        &self,
+        step: &Step,
+        xs: &[Operand],
+        dim: usize,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let shape = self.sizes(&step.sizes)?;
+        let outer: usize = (shape.get(..dim))
+            .ok_or_else(|| format!("dim {dim} of {shape:?}"))?
+            .iter()
+            .product();
+        let datas = (xs.iter())
+            .map(|&x| self.data(x, arena).map(|(d, _)| d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let parts: Vec<&[f32]> = datas.iter().map(|d| d.as_ref()).collect();
+        let len: usize = shape.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        kernels::layout::concat(&parts, outer, &mut buf[..len])?;
+        Ok(shape)
     }
 
     /// `x <op> rhs`, elementwise, as a bool storage.

@@ -1,6 +1,6 @@
 //! Lowering of the ops beyond products, convolutions and elementwise chains: views of
 //! any value, attention, reductions, embedding, group norm, `bmm`, comparisons with a
-//! number — each chosen by what its op's lowering hook says, never by its name.
+//! number, `cat` / `stack` — each chosen by what its op's lowering hook says, never by its name.
 
 use ferrex::graph::Arg;
 use ferrex::ops::{Lowering, OpDef};
@@ -37,7 +37,7 @@ fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
 impl Builder<'_> {
     /// The planned step of a call by what its op's lowering says beyond products,
     /// convolutions, pooling, softmax, reductions, norms and views (attention,
-    /// embedding, `bmm`, comparisons), or `None` (an eager fallback).
+    /// embedding, `bmm`, comparisons, concatenations), or `None` (an eager fallback).
     pub(super) fn lower_more(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         match lowering_of(op, args)? {
             Lowering::Attention {
@@ -55,8 +55,24 @@ impl Builder<'_> {
             Lowering::Embedding { weight, indices } => self.try_embedding(v, weight, indices),
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
+            Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),
             _ => None,
         }
+    }
+
+    /// `cat` / `stack` of f32 values into f32 (the op's `Lowering::Concat`): block copies
+    /// along the output's dim `dim`, wrapped against the output's rank (which is the
+    /// inputs' for `cat`, one more for `stack`).
+    fn try_concat(&self, v: V, inputs: &[V], dim: i64) -> Option<Kind> {
+        if !self.is_f32(v) || inputs.is_empty() {
+            return None;
+        }
+        let dim = wrap_dim(dim, self.meta(v)?.rank())?;
+        let xs = inputs.iter().map(|&x| self.f32_value(x));
+        Some(Kind::Concat {
+            xs: xs.collect::<Option<_>>()?,
+            dim,
+        })
     }
 
     /// Scaled dot-product attention of f32 operands `[q, k, v]` whose batch dims are the

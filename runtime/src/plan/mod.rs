@@ -246,6 +246,12 @@ pub enum Kind {
         a: Operand,
         b: Operand,
     },
+    /// `cat` / `stack`: the inputs' elements copied side by side along dim `dim` of the
+    /// output (each input is the output's leading blocks' share of one input).
+    Concat {
+        xs: Vec<Operand>,
+        dim: usize,
+    },
 }
 
 /// The comparison of a [`Kind::Compare`].
@@ -392,7 +398,7 @@ impl Kind {
             Kind::Attention { q, k, v, mask, .. } => [vec![*q, *k, *v], opt(mask)].concat(),
             Kind::Embedding { weight, ids } => vec![*weight, *ids],
             Kind::Bmm { a, b } => vec![*a, *b],
-            Kind::Fused { inputs, .. } => inputs.clone(),
+            Kind::Fused { inputs, .. } | Kind::Concat { xs: inputs, .. } => inputs.clone(),
             _ => Vec::new(),
         }
     }
@@ -768,6 +774,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Embedding { .. } => "embedding (row gather)".to_string(),
             Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
             Kind::Bmm { .. } => "bmm".to_string(),
+            Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -839,6 +846,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Reduce { .. } => s.reductions += 1,
             Kind::Embedding { .. } => s.embeddings += 1,
             Kind::Bmm { .. } => s.gemm += 1,
+            Kind::Concat { .. } => s.concats += 1,
             Kind::Compare { .. } => s.compares += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {

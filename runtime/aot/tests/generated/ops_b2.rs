@@ -11,32 +11,37 @@
 //   select: select (strided copy) -> slot 1
 //   unsqueeze: reshape (no copy) -> slot 1
 //   expand: expand (strided copy) -> slot 2
+//   cat: concat of 2 along dim 2 (copies) -> slot 1
+//   mean: mean over dims [2] -> slot 3
+//   stack: concat of 2 along dim 1 (copies) -> slot 1
+//   mean_1: mean over dims [1, 3] -> slot 4
 //   add: fused add -> slot 1
-//   mean: mean over dims [2] -> slot 0
+//   mean_2: mean over dims [2] -> slot 0
+//   add_1: fused mul+add -> slot 2
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 11130;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 9213, 0xe1086c378be20015), (9617, 504, 0x91b9bc4389853b19), (10200, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 15715;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 13798, 0x09a3a3778df00544), (14202, 504, 0x91b9bc4389853b19), (14785, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 11130,
+    ARCHIVE.len() == 15715,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x62fc7e46,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x06b1d311,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9556) == 0x923db958,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 14141) == 0x923db958,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 10135) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 14720) == 0x0e7543f2,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 
@@ -45,7 +50,8 @@ const _: () = assert!(
 pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
-    f7: ::ferrex_aot::rt::FusedProgram,
+    f11: ::ferrex_aot::rt::FusedProgram,
+    f13: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -76,13 +82,13 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 10271, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 14856, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 10345, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 14930, 4)?;
         Ok(Model {
             c0,
             c1,
-            f7: ::ferrex_aot::rt::FusedProgram {
+            f11: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -92,17 +98,31 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
+            f13: ::ferrex_aot::rt::FusedProgram {
+                instrs: vec![
+                    ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
+                    ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 2, op: ::ferrex_aot::rt::BinOp::Mul, a: ::ferrex_aot::rt::Src::Reg(0), b: ::ferrex_aot::rt::Src::Reg(1) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 3, input: 2 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 4, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(3), b: ::ferrex_aot::rt::Src::Reg(2) },
+                ],
+                n_regs: 5,
+                out: 4,
+                label: String::from("mul+add"),
+            },
             ws: ::std::sync::Mutex::new(None),
         })
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 3 slots, 384 bytes),
+/// The buffers `Model::forward` computes in (the plan's 5 slots, 576 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
     s1: Vec<f32>,
     s2: Vec<f32>,
+    s3: Vec<f32>,
+    s4: Vec<f32>,
 }
 
 impl Workspace {
@@ -110,8 +130,10 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(32)?,
-            s1: ::ferrex_aot::rt::zeros(32)?,
+            s1: ::ferrex_aot::rt::zeros(64)?,
             s2: ::ferrex_aot::rt::zeros(32)?,
+            s3: ::ferrex_aot::rt::zeros(8)?,
+            s4: ::ferrex_aot::rt::zeros(8)?,
         })
     }
 }
@@ -122,22 +144,22 @@ impl Model {
     pub fn forward(&self, ws: &mut Workspace, x: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[2, 4, 6]", x.len(), 48)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 4]", out0.len(), 8)?;
-        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:76
+        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:77
         {
             let out = &mut ws.s0[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 76, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 19 }), e);
             ::ferrex_aot::rt::strided_copy(x, 1, &[2, 4, 4], &[24, 6, 1], out).map_err(|e| fail(&e))?;
         }
-        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:77
+        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:78
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 26 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 26 }), e);
             ::ferrex_aot::rt::permute(&ws.s0[..32], &[2, 4, 4], &[0, 2, 1], out).map_err(|e| fail(&e))?;
         }
-        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:77
+        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:78
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 19 }), e);
             let (a, b) = (&ws.s0[..32], &ws.s1[..32]);
             for (i, o) in out.chunks_exact_mut(16).enumerate() {
                 ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(&a[i * 16..], 4, 4), ::ferrex_aot::rt::Mat::row_major(&b[i * 16..], 4, 4), 0.0f32, o).map_err(|e| fail(&e))?;
@@ -150,33 +172,63 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c0[..]), bias: Some(&self.c1[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::group_norm(&ws.s2[..32], [2, 4, 4], 2, &params, out, None).map_err(|e| fail(&e))?;
         }
-        // select: aten::select.int at runtime/aot/tests/support/mod.rs:79
+        // select: aten::select.int at runtime/aot/tests/support/mod.rs:80
         {
             let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 19 }), e);
             ::ferrex_aot::rt::strided_copy(x, 0, &[2, 4], &[24, 6], out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:79
+        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:80
         // (no code: slot 1 read as [2, 4, 1])
-        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:79
+        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:80
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 45 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 45 }), e);
             ::ferrex_aot::rt::strided_copy(&ws.s1[..8], 0, &[2, 4, 4], &[4, 1, 0], out).map_err(|e| fail(&e))?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:80
+        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:81
+        {
+            let out = &mut ws.s1[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 22 }), e);
+            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 8, out).map_err(|e| fail(&e))?;
+        }
+        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:81
+        {
+            let out = &mut ws.s3[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 49 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+        }
+        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s1[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 23 }), e);
+            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
+        }
+        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s4[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 51 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+        }
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 12 }), e);
-            ::ferrex_aot::rt::fused(&self.f7, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 12 }), e);
+            ::ferrex_aot::rt::fused(&self.f11, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
-        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:80
+        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s0[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 17 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..8])?;
+        // add_1: aten::add.Tensor at runtime/aot/tests/support/mod.rs:74
+        {
+            let out = &mut ws.s2[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 74, column: 1 }), e);
+            ::ferrex_aot::rt::fused(&self.f13, &[(&ws.s3[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s0[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..8])?;
         Ok(())
     }
 }

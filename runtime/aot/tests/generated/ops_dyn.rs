@@ -11,32 +11,37 @@
 //   select: select (strided copy) -> slot 1
 //   unsqueeze: reshape (no copy) -> slot 1
 //   expand: expand (strided copy) -> slot 2
+//   cat: concat of 2 along dim 2 (copies) -> slot 1
+//   mean: mean over dims [2] -> slot 3
+//   stack: concat of 2 along dim 1 (copies) -> slot 1
+//   mean_1: mean over dims [1, 3] -> slot 4
 //   add: fused add -> slot 1
-//   mean: mean over dims [2] -> slot 0
+//   mean_2: mean over dims [2] -> slot 0
+//   add_1: fused mul+add -> slot 2
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 11563;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(270, 9626, 0x5271c11446c1f834), (10037, 504, 0x91b9bc4389853b19), (10621, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 16148;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(270, 14211, 0xc0d96e047ec0b385), (14622, 504, 0x91b9bc4389853b19), (15206, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 11563,
+    ARCHIVE.len() == 16148,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0xd1197191,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0xdbfcf955,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9975) == 0x923db958,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 14560) == 0x923db958,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 10555) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 15140) == 0x0e7543f2,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 
@@ -45,7 +50,8 @@ const _: () = assert!(
 pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
-    f7: ::ferrex_aot::rt::FusedProgram,
+    f11: ::ferrex_aot::rt::FusedProgram,
+    f13: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -76,13 +82,13 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 10693, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 15278, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 10768, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 15353, 4)?;
         Ok(Model {
             c0,
             c1,
-            f7: ::ferrex_aot::rt::FusedProgram {
+            f11: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -91,6 +97,18 @@ impl Model {
                 n_regs: 3,
                 out: 2,
                 label: String::from("add"),
+            },
+            f13: ::ferrex_aot::rt::FusedProgram {
+                instrs: vec![
+                    ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
+                    ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 2, op: ::ferrex_aot::rt::BinOp::Mul, a: ::ferrex_aot::rt::Src::Reg(0), b: ::ferrex_aot::rt::Src::Reg(1) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 3, input: 2 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 4, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(3), b: ::ferrex_aot::rt::Src::Reg(2) },
+                ],
+                n_regs: 5,
+                out: 4,
+                label: String::from("mul+add"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
@@ -131,12 +149,14 @@ impl Dims {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 3 slots, 384 bytes),
+/// The buffers `Model::forward` computes in (the plan's 5 slots, 576 bytes),
 /// allocated once at the dims' upper bounds, so no call grows them.
 pub struct Workspace {
     s0: Vec<f32>,
     s1: Vec<f32>,
     s2: Vec<f32>,
+    s3: Vec<f32>,
+    s4: Vec<f32>,
 }
 
 impl Workspace {
@@ -144,8 +164,10 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(32)?,
-            s1: ::ferrex_aot::rt::zeros(32)?,
+            s1: ::ferrex_aot::rt::zeros(64)?,
             s2: ::ferrex_aot::rt::zeros(32)?,
+            s3: ::ferrex_aot::rt::zeros(8)?,
+            s4: ::ferrex_aot::rt::zeros(8)?,
         })
     }
 }
@@ -171,24 +193,24 @@ impl Model {
     fn run(&self, ws: &mut Workspace, d: &Dims, x: &[f32], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[2, 4, s0]", x.len(), d.z1)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 4]", out0.len(), 8)?;
-        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:76
+        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:77
         {
             let out = &mut ws.s0[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 76, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 19 }), e);
             let shape = [2, 4, 4];
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 2, start: Some(::ferrex_aot::rt::SymInt::Int(1 as i64)), end: Some(::ferrex_aot::rt::SymInt::Int(5 as i64)), step: 1 }, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:77
+        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:78
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 26 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 26 }), e);
             ::ferrex_aot::rt::permute(&ws.s0[..32], &[2, 4, 4], &[0, 2, 1], out).map_err(|e| fail(&e))?;
         }
-        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:77
+        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:78
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 19 }), e);
             let (a, b) = (&ws.s0[..32], &ws.s1[..32]);
             for (i, o) in out.chunks_exact_mut(16).enumerate() {
                 ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(&a[i * 16..], 4, 4), ::ferrex_aot::rt::Mat::row_major(&b[i * 16..], 4, 4), 0.0f32, o).map_err(|e| fail(&e))?;
@@ -201,35 +223,65 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c0[..]), bias: Some(&self.c1[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::group_norm(&ws.s2[..32], [2, 4, 4], 2, &params, out, None).map_err(|e| fail(&e))?;
         }
-        // select: aten::select.int at runtime/aot/tests/support/mod.rs:79
+        // select: aten::select.int at runtime/aot/tests/support/mod.rs:80
         {
             let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 19 }), e);
             let shape = [2, 4];
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Select { dim: 2, index: ::ferrex_aot::rt::SymInt::Int(0) }, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:79
+        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:80
         // (no code: slot 1 read as [2, 4, 1])
-        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:79
+        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:80
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 45 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 45 }), e);
             ::ferrex_aot::rt::strided_copy(&ws.s1[..8], 0, &[2, 4, 4], &[4, 1, 0], out).map_err(|e| fail(&e))?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:80
+        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:81
+        {
+            let out = &mut ws.s1[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 22 }), e);
+            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 8, out).map_err(|e| fail(&e))?;
+        }
+        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:81
+        {
+            let out = &mut ws.s3[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 49 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+        }
+        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s1[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 23 }), e);
+            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
+        }
+        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s4[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 51 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+        }
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 12 }), e);
-            ::ferrex_aot::rt::fused(&self.f7, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 12 }), e);
+            ::ferrex_aot::rt::fused(&self.f11, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
-        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:80
+        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s0[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 17 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..8])?;
+        // add_1: aten::add.Tensor at runtime/aot/tests/support/mod.rs:74
+        {
+            let out = &mut ws.s2[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 74, column: 1 }), e);
+            ::ferrex_aot::rt::fused(&self.f13, &[(&ws.s3[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s0[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..8])?;
         Ok(())
     }
 }

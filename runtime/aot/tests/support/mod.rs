@@ -62,9 +62,10 @@ fn classifier() -> ExportedProgram {
         .unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
 
-/// Views, reductions, group norm and `bmm`: a slice of the input (`slice`, planned as a
-/// strided view; `narrow` is an eager fallback), a batched product with
-/// its transpose, a group norm, an expand and a mean.
+/// Views, reductions, group norm, `bmm`, `cat` and `stack`: a slice of the input
+/// (`slice`, planned as a strided view; `narrow` is an eager fallback), a batched product
+/// with its transpose, a group norm, an expand, both joined along their last dim and
+/// stacked along a new dim 1, and means.
 #[ferrex::export_module]
 pub struct Ops {
     norm: ferrex::nn::GroupNorm,
@@ -77,7 +78,9 @@ impl Ops {
         let b = a.bmm(&a.transpose(1, 2));
         let g = self.norm.forward(&b);
         let m = x.select(2, 0).unsqueeze(2).expand([2, 4, 4]);
-        (g + m).mean_dim(&[2], false)
+        let joined = Tensor::cat(&[&g, &m], -1).mean_dim(&[2], false);
+        let stacked = Tensor::stack(&[&g, &m], 1).mean_dim(&[1, 3], false);
+        (g + m).mean_dim(&[2], false) + joined * stacked
     }
 }
 

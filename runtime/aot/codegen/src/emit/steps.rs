@@ -416,6 +416,7 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Embedding { .. } => "embedding",
         Kind::GroupNorm { .. } => "group norm",
         Kind::Bmm { .. } => "bmm",
+        Kind::Concat { .. } => "concatenation",
         Kind::Gemm(_) | Kind::Fused { .. } | Kind::Alias { .. } => "planned",
     }
 }

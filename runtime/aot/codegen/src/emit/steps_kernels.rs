@@ -1,12 +1,12 @@
 //! Steps that call one kernel of `ferrex_kernels` on their operands — convolution,
-//! pooling, permute, softmax, layer norm, attention — with their geometry computed here,
+//! pooling, permute, softmax, layer norm, attention, concatenation — with their geometry computed here,
 //! from the static sizes, exactly as the plan's runner computes it at run time.
 
 use std::fmt::Write;
 
 use ferrex::SymInt;
 use ferrex_kernels::ConvGeom;
-use ferrex_runtime::plan::{ConvStep, Kind, Step};
+use ferrex_runtime::plan::{ConvStep, Kind, Operand, Step};
 
 use super::literal::f64_lit;
 use super::steps::{fail_closure, numel, same};
@@ -43,6 +43,7 @@ impl Gen<'_> {
                 | Kind::GroupNorm { .. }
                 | Kind::Bmm { .. }
                 | Kind::Embedding { .. }
+                | Kind::Concat { .. }
         );
         if !handled {
             return Ok(false);
@@ -101,6 +102,7 @@ impl Gen<'_> {
                     ids.expr
                 )]
             }
+            Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
             _ => match self.view_step(step, &sizes, out)? {
                 Some(lines) => lines,
                 None => return Ok(false),
@@ -108,6 +110,27 @@ impl Gen<'_> {
         };
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(true)
+    }
+
+    /// `rt::concat(&[parts], outer, out)`: the output's blocks before dim `dim`.
+    fn concat(
+        &mut self,
+        xs: &[Operand],
+        dim: usize,
+        sizes: &[SymInt],
+        out: usize,
+    ) -> Result<Vec<String>, AotError> {
+        let parts = (xs.iter())
+            .map(|&x| self.read_other(x, out).map(|r| r.expr))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outer = sizes.get(..dim).ok_or_else(|| {
+            self.unsupported(format!("a concatenation along dim {dim} of {sizes:?}"))
+        })?;
+        Ok(vec![format!(
+            "{RT}::concat(&[{}], {}, out).map_err(|e| fail(&e))?;",
+            parts.join(", "),
+            self.dim(&numel(outer))
+        )])
     }
 
     fn layer_norm(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
