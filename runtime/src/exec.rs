@@ -10,7 +10,7 @@ use ferrex::graph::{call_higher_order, Arg, Argument, HigherOrderOp};
 use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::program::Bindings;
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::{Storage, Tensor, TensorMeta};
+use ferrex::tensor::{view_to_vec, Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
 use crate::fused::{Access, ChainOperand, ChainStep, FusedProgram, Input};
@@ -371,7 +371,7 @@ impl Run<'_> {
                 Storage::F32(a) => Ok((
                     match a.as_slice() {
                         Some(x) => Cow::Borrowed(x),
-                        None => Cow::Owned(a.iter().copied().collect()),
+                        None => Cow::Owned(view_to_vec(&a.view())),
                     },
                     a.shape().to_vec(),
                 )),

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use ferrex::tensor::Storage;
+use ferrex::tensor::{view_to_vec, Storage};
 use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 use ferrex_kernels::{self as kernels, Mat};
 
@@ -140,7 +140,7 @@ impl Run<'_> {
             Some(Storage::I64(a)) => Ok((
                 match a.as_slice() {
                     Some(x) => Cow::Borrowed(x),
-                    None => Cow::Owned(a.iter().copied().collect()),
+                    None => Cow::Owned(view_to_vec(&a.view())),
                 },
                 a.shape().to_vec(),
             )),

@@ -6,7 +6,7 @@
 use ferrex::graph::Arg;
 use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::symbolic::SymInt;
-use ferrex::tensor::{DType, Storage, Tensor};
+use ferrex::tensor::{view_to_vec, DType, Storage, Tensor};
 
 use super::{Builder, ConstOrigin, GemmB, Known, PackSource, Place, V};
 /// Ops that must not be computed at compile time: random ops (the op's own flag,
@@ -18,7 +18,7 @@ fn nondeterministic(op: &OpDef) -> bool {
 /// A contiguous f32 copy of a constant in logical order, with its shape.
 pub(super) fn f32_const(s: &Storage) -> Option<(Vec<f32>, Vec<usize>)> {
     match s {
-        Storage::F32(a) => Some((a.iter().copied().collect(), a.shape().to_vec())),
+        Storage::F32(a) => Some((view_to_vec(&a.view()), a.shape().to_vec())),
         _ => None,
     }
 }
@@ -172,7 +172,7 @@ impl Builder<'_> {
         if arr.ndim() != 2 {
             return None;
         }
-        let data: Vec<f32> = arr.iter().copied().collect();
+        let data: Vec<f32> = view_to_vec(&arr.view());
         let shape = [arr.shape()[0], arr.shape()[1]];
         let packed = crate::exec::pack(&data, shape, transposed).ok()?;
         Some(GemmB::Packed(std::sync::Arc::new(packed), source))
