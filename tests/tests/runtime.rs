@@ -702,6 +702,44 @@ fn cat_and_stack_run_as_planned_copies() {
     }
 }
 
+#[export_module]
+struct Narrows {}
+
+#[export_module]
+impl Narrows {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        (x.narrow(1, 2, 3).relu(), x.narrow(1, -2, 2) * 2.0)
+    }
+}
+
+/// `narrow` from a start that is not negative is a planned slice (a strided copy); from
+/// a negative one it stays eager. Both give the interpreter's bits, at every batch.
+#[test]
+fn narrow_runs_as_a_planned_slice() {
+    let batch = Dim::new("batch").max(64);
+    let ep = Exporter::new(&Narrows {}, (Tensor::randn([3, 6]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, batch)]))
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(d.contains("narrow: slice (strided copy)"), "{d}");
+    assert_eq!(
+        compiled.stats().fallback_ops,
+        ["aten::narrow.default"],
+        "{d}"
+    );
+    for b in [1, 3, 10] {
+        let x = Tensor::randn([b, 6]);
+        let want = ep.module().call((x.copy(),)).unwrap();
+        let got = compiled.call((x,)).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.shape(), w.shape());
+            assert_eq!(g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+        }
+    }
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

@@ -695,11 +695,28 @@ fn narrow_kernel(a: &Narrow, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     ])
 }
 
+/// `narrow(dim, start, length)` is `slice(dim, start, start + length)` when `start` is
+/// not negative. A negative one wraps, and `start + length` may then be 0, which a slice
+/// reads as the dim's start: those stay eager.
+fn narrow_lowering<T: Clone>(a: &Narrow<T>) -> Result<Lowering<T>, OpError> {
+    Ok(match a.start.as_int() {
+        Some(s) if s >= 0 => Lowering::Slice {
+            input: a.self_.clone(),
+            dim: a.dim,
+            start: Some(a.start.clone()),
+            end: Some(a.start.add(&a.length)),
+            step: SymInt::Int(1),
+        },
+        _ => Lowering::Eager,
+    })
+}
+
 op_def! {
     pub static NARROW: struct Narrow =
         "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)" {
         meta: narrow_meta,
         kernel: narrow_kernel,
+        lowering: narrow_lowering,
     }
 }
 

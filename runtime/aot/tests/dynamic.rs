@@ -315,8 +315,9 @@ fn embedding_of_i64_ids_with_dynamic_batch_and_sequence() {
     assert_eq!(got, plan.call((ids,)).map(|_| ()).unwrap_err().to_string());
 }
 
-/// Eager fallbacks (`narrow`, `cumsum`, `flip`, two-output `max.dim`) between planned
-/// steps: the registry's kernels called as the plan calls them.
+/// Eager fallbacks (`narrow` from a negative start, `cumsum`, `flip`, two-output
+/// `max.dim`) between planned steps: the registry's kernels called as the plan calls
+/// them.
 #[test]
 fn eager_fallbacks_between_planned_steps() {
     ferrex::manual_seed(59);

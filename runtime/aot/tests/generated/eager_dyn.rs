@@ -16,25 +16,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 10505;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8472, 0x5ade120b5615090a), (8897, 528, 0x9ec7dc936fca8337), (9507, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 10509;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8476, 0x461048c3b4ad3d41), (8901, 528, 0x9ec7dc936fca8337), (9511, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/eager_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/eager_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 10505,
+    ARCHIVE.len() == 10509,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x48be681e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x8a95b2d6,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 8833) == 0x58e6cb2a,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 8837) == 0x58e6cb2a,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9439) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 9443) == 0x0e7543f2,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 
@@ -79,9 +79,9 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `lin.weight`: f32[4, 3]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 9581, 12)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 9585, 12)?;
         // `lin.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 9690, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 9694, 4)?;
         let w6 = ::ferrex_aot::rt::pack(&c0, [4, 3], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
@@ -203,11 +203,11 @@ impl Model {
         // narrow: aten::narrow.default at runtime/aot/tests/support/mod.rs:97
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("narrow", "aten::narrow.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 97, column: 19 }), e);
-            ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[d.z0, 6])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(3))], &fail)?;
+            ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[d.z0, 6])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-5)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(3))], &fail)?;
         }
         // cumsum: aten::cumsum.default at runtime/aot/tests/support/mod.rs:97
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cumsum", "aten::cumsum.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 97, column: 35 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cumsum", "aten::cumsum.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 97, column: 36 }), e);
             ws.e4 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e3, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::None], &fail)?;
         }
         // max_1: aten::max.dim at runtime/aot/tests/support/mod.rs:98

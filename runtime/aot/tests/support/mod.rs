@@ -63,7 +63,7 @@ fn classifier() -> ExportedProgram {
 }
 
 /// Views, reductions, group norm, `bmm`, `cat` and `stack`: a slice of the input
-/// (`slice`, planned as a strided view; `narrow` is an eager fallback), a batched product
+/// (`slice`, planned as a strided view, as `narrow` is), a batched product
 /// with its transpose, a group norm, an expand, both joined along their last dim and
 /// stacked along a new dim 1, and means.
 #[ferrex::export_module]
@@ -84,8 +84,8 @@ impl Ops {
     }
 }
 
-/// Ops the plan runs through the registry's eager kernels (`narrow`, `cumsum`, `flip`,
-/// `max.dim` with two outputs) between planned steps.
+/// Ops the plan runs through the registry's eager kernels (`narrow` from a negative
+/// start, `cumsum`, `flip`, `max.dim` with two outputs) between planned steps.
 #[ferrex::export_module]
 pub struct Eager {
     lin: ferrex::nn::Linear,
@@ -94,7 +94,7 @@ pub struct Eager {
 #[ferrex::export_module]
 impl Eager {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let a = x.narrow(1, 1, 3).cumsum(1);
+        let a = x.narrow(1, -5, 3).cumsum(1);
         let (m, _) = a.max_dim(1, true);
         self.lin.forward(&(a.flip(&[1]) * 2.0)) + m
     }
