@@ -65,8 +65,8 @@
 //!   `softmax`/`log_softmax` run the kernel the eager ops use.
 //! - **Attention, norms, reductions, views**: `scaled_dot_product_attention` runs the
 //!   fused, blocked kernel (online softmax, no full score matrix) that the eager op
-//!   runs; `layer_norm`, `group_norm`, `sum` / `mean`, `embedding` and `bmm` run the
-//!   shared kernels; views of any f32 value (`view`, `expand`, `select`, `slice`,
+//!   runs; `layer_norm`, `group_norm`, `sum` / `mean` (and `adaptive_avg_pool2d` to
+//!   1×1, the mean of each plane), `embedding` and `bmm` run the shared kernels; views of any f32 value (`view`, `expand`, `select`, `slice`,
 //!   `narrow`, …) are one strided copy; `cat` and `stack` of f32 values are block
 //!   copies (the kernel the eager ops run); comparisons with a number (a `cond`
 //!   predicate) give a bool tensor. The core IR's `convolution`, `native_layer_norm`,

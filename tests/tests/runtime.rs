@@ -740,6 +740,67 @@ fn narrow_runs_as_a_planned_slice() {
     }
 }
 
+#[export_module]
+struct PooledHead {
+    conv: nn::Conv2d,
+    fc: nn::Linear,
+}
+
+#[export_module]
+impl PooledHead {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let h = self.conv.forward(x).relu();
+        let pooled = h.adaptive_avg_pool2d([1, 1]);
+        (
+            self.fc.forward(&pooled.flatten(1, -1)),
+            h.adaptive_avg_pool2d([2, 3]),
+        )
+    }
+}
+
+/// A classifier head's global average pooling (`adaptive_avg_pool2d` to 1×1) is the
+/// planned mean of each plane, with the interpreter's bits (both run the shared
+/// reduction); other output sizes stay eager.
+#[test]
+fn global_average_pooling_is_a_planned_mean() {
+    ferrex::manual_seed(4);
+    let m = PooledHead {
+        conv: nn::Conv2d::with_options(3, 8, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        fc: nn::Linear::new(8, 5),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 3, 9, 7]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(
+        d.contains("adaptive_avg_pool2d: mean over dims [2, 3]"),
+        "{d}"
+    );
+    assert_eq!(
+        compiled.stats().fallback_ops,
+        ["aten::adaptive_avg_pool2d.default"],
+        "{d}"
+    );
+    let x = Tensor::randn([4, 3, 9, 7]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    assert_close(&got[0], &want[0], 1e-5);
+    assert_eq!(
+        got[1].to_vec::<f32>().unwrap(),
+        want[1].to_vec::<f32>().unwrap()
+    );
+    // The pooled planes themselves: the mean of each of the 4 × 8 planes of 63 values.
+    let h = m.conv.forward(&x).relu();
+    let means = h.adaptive_avg_pool2d([1, 1]).to_vec::<f32>().unwrap();
+    let planes = h.to_vec::<f32>().unwrap();
+    for (p, mean) in means.iter().enumerate() {
+        let sum: f64 = planes[p * 63..(p + 1) * 63]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum();
+        assert_eq!(*mean, (sum / 63.0) as f32, "plane {p}");
+    }
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

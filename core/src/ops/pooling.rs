@@ -435,8 +435,36 @@ fn adaptive_meta(a: &AdaptiveAvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
+/// Whether an adaptive average pooling's output is one element per plane: the mean of
+/// the last two dims, which the eager kernel and the compiled runtime both compute as
+/// that `mean` (the shared reduction kernel).
+fn pools_to_one<T>(a: &AdaptiveAvgPool2d<T>) -> bool {
+    a.output_size.len() == 2 && a.output_size.iter().all(|s| s.as_int() == Some(1))
+}
+
+fn adaptive_lowering<T: Clone>(a: &AdaptiveAvgPool2d<T>) -> Result<Lowering<T>, OpError> {
+    Ok(match pools_to_one(a) {
+        true => Lowering::Reduce {
+            input: a.self_.clone(),
+            dims: Some(vec![-2, -1]),
+            dtype: None,
+            mean: true,
+        },
+        false => Lowering::Eager,
+    })
+}
+
 fn adaptive_kernel(a: &AdaptiveAvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let shape = result_shape(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let rank = s.shape().len();
+    if pools_to_one(a) && rank >= 2 {
+        let mean =
+            super::reduction::float_sum(&s, &[rank - 2, rank - 1], true, |n| 1.0 / n.max(1) as f64);
+        if let Some(mean) = mean {
+            return Ok(vec![mean]);
+        }
+    }
     let f = |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
         for oy in 0..oh {
             let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
@@ -452,12 +480,7 @@ fn adaptive_kernel(a: &AdaptiveAvgPool2d, metas: &[TensorMeta]) -> Result<Vec<St
             }
         }
     };
-    Ok(vec![per_plane(
-        &a.self_.storage_or_op_error()?,
-        &shape,
-        "adaptive_avg_pool2d",
-        &f,
-    )?])
+    Ok(vec![per_plane(&s, &shape, "adaptive_avg_pool2d", &f)?])
 }
 
 op_def! {
@@ -465,6 +488,7 @@ op_def! {
         "aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor" {
         meta: adaptive_meta,
         kernel: adaptive_kernel,
+        lowering: adaptive_lowering,
     }
 }
 

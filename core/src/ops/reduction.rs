@@ -59,7 +59,7 @@ fn sum_dtype(d: DType, requested: Option<DType>) -> DType {
 /// A sum of floats over `dims` on the shared kernel (`ferrex_kernels::reduce::sum`,
 /// f64 accumulation, which PyTorch's pairwise sum approximates), scaled by
 /// `scale(count of summed elements)` — a mean is `1 / count`. `None` for other dtypes.
-fn float_sum(
+pub(super) fn float_sum(
     s: &Storage,
     dims: &[usize],
     keepdim: bool,
@@ -84,7 +84,7 @@ fn float_sum(
             .collect();
         let x: std::borrow::Cow<[T]> = match a.as_slice() {
             Some(x) => x.into(),
-            None => a.iter().copied().collect::<Vec<T>>().into(),
+            None => crate::tensor::view_to_vec(&a.view()).into(),
         };
         let mut out = vec![T::ZERO; out_shape.iter().product()];
         ferrex_kernels::reduce::sum(&x, &shape, &reduce, scale, &mut out).ok()?;
