@@ -801,6 +801,53 @@ fn global_average_pooling_is_a_planned_mean() {
     }
 }
 
+#[export_module]
+struct Pieces {
+    qkv: nn::Linear,
+}
+
+#[export_module]
+impl Pieces {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        // Packed projections cut in three along the last dim, and uneven pieces of 4, 4
+        // and 2 rows of the input along dim 1 (the last one returned as it is).
+        let qkv = self.qkv.forward(x).chunk(3, -1);
+        let attn = (&qkv[0] * &qkv[1]).sigmoid() * &qkv[2];
+        let rows = x.split(4, 1);
+        (attn, &rows[0] + &rows[1], rows[2].clone())
+    }
+}
+
+/// `chunk` and `split` of f32 values read through their pieces run as planned slices
+/// (a strided copy per piece), the pieces where the interpreter puts them: no fallback,
+/// and the batch splits.
+#[test]
+fn chunk_and_split_pieces_are_planned_slices() {
+    ferrex::manual_seed(6);
+    let m = Pieces {
+        qkv: nn::Linear::new(10, 12),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([6, 10]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.stats().views, 6, "{d}");
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let x = Tensor::randn([6, 10]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    assert_close(&got[0], &want[0], 1e-5);
+    for (g, w) in got[1..].iter().zip(&want[1..]) {
+        assert_eq!(g.shape(), w.shape());
+        assert_eq!(g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+    }
+    let last = x.to_vec::<f32>().unwrap();
+    let piece = got[2].to_vec::<f32>().unwrap();
+    for i in 0..6 {
+        assert_eq!(piece[i * 2..i * 2 + 2], last[i * 10 + 8..i * 10 + 10]);
+    }
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

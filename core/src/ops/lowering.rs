@@ -4,7 +4,8 @@
 //! only in the op's schema, and ops that compute the same thing (`conv2d` and the core
 //! IR's `convolution`, `max_pool2d` and `max_pool2d_with_indices`'s output 0) declare
 //! the same capability. A multi-output op's lowering describes its output 0, which the
-//! runtime plans when nothing else of it is read.
+//! runtime plans when nothing else of it is read (but [`Lowering::Split`], which
+//! describes them all).
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
 
@@ -96,6 +97,10 @@ pub enum Lowering<T> {
     /// The inputs side by side along dim `dim` of the result (`cat`; `stack`, whose
     /// inputs each fill one index of a new dim `dim`), negative dims not wrapped.
     Concat { inputs: Vec<T>, dim: i64 },
+    /// The input cut along `dim` into the outputs, in order, each as long along it as
+    /// its meta says (`split.Tensor`, `chunk`, `split_with_sizes`): a lowering of every
+    /// output, each a slice of the input.
+    Split { input: T, dim: i64 },
     /// `input[..., index, ...]` along `dim` (`select.int`).
     Select { input: T, dim: i64, index: SymInt },
     /// `input[..., start:end:step, ...]` along `dim` (`slice.Tensor`).

@@ -1289,23 +1289,33 @@ fn split_decomposition(c: &SplitCall) -> Result<Vec<Tensor>, OpError> {
     ))
 }
 
+fn split_lowering<T: Clone>(input: &T, dim: i64) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Split {
+        input: input.clone(),
+        dim,
+    })
+}
+
 op_def! {
     pub static SPLIT_TENSOR: struct SplitTensor =
         "aten::split.Tensor(Tensor(a -> *) self, SymInt split_size, int dim=0) -> Tensor(a)[]" {
         meta: |a: &SplitTensor| split_metas(&a.call()),
         kernel: |a: &SplitTensor, m: &[TensorMeta]| split_storages(&a.call(), m),
         decomposition: |a: &SplitTensor| split_decomposition(&a.call()),
+        lowering: |a: &SplitTensor<_>| split_lowering(&a.self_, a.dim),
     }
     pub static CHUNK: struct Chunk = "aten::chunk(Tensor(a -> *) self, int chunks, int dim=0) -> Tensor(a)[]" {
         meta: |a: &Chunk| split_metas(&a.call()),
         kernel: |a: &Chunk, m: &[TensorMeta]| split_storages(&a.call(), m),
         decomposition: |a: &Chunk| split_decomposition(&a.call()),
+        lowering: |a: &Chunk<_>| split_lowering(&a.self_, a.dim),
     }
     /// In PyTorch's Core ATen opset: pieces of the given lengths along `dim`.
     pub static SPLIT_WITH_SIZES: struct SplitWithSizes =
         "aten::split_with_sizes(Tensor(a -> *) self, SymInt[] split_sizes, int dim=0) -> Tensor(a)[]" {
         meta: |a: &SplitWithSizes| split_metas(&a.call()),
         kernel: |a: &SplitWithSizes, m: &[TensorMeta]| split_storages(&a.call(), m),
+        lowering: |a: &SplitWithSizes<_>| split_lowering(&a.self_, a.dim),
     }
 }
 

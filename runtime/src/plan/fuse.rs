@@ -370,7 +370,7 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
 }
 
 /// The lowering of an op whose capability holds no size as a plain integer — views
-/// (`Lowering::Reshape`, `Permute`, `Expand`, `Select`, `Slice`) and norms (`LayerNorm`,
+/// (`Lowering::Reshape`, `Permute`, `Expand`, `Select`, `Slice`, `Split`) and norms (`LayerNorm`,
 /// `GroupNorm`, `BatchNorm`) — with the call's sizes kept symbolic: unlike
 /// [`lowering_of`], a size known only at run time is allowed, because these lowerings
 /// hold sizes only as `SymInt`s (a slice's bounds, a select's index), which the step
@@ -388,6 +388,7 @@ pub(super) fn lowering_keeping_sizes(op: &OpDef, args: &[Arg]) -> Option<Lowerin
         | Lowering::Expand { .. }
         | Lowering::Select { .. }
         | Lowering::Slice { .. }
+        | Lowering::Split { .. }
         | Lowering::LayerNorm { .. }
         | Lowering::GroupNorm { .. }
         | Lowering::BatchNorm { .. }) => Some(l),

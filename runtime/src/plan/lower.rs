@@ -75,7 +75,7 @@ impl Builder<'_> {
 
     /// An element of a multi-output node: a constant when the node was folded.
     fn lower_getitem(&mut self, v: V, source: V, index: usize) {
-        if self.first_output_alias(v, source, index) {
+        if self.split_piece(v, source, index) || self.first_output_alias(v, source, index) {
             return;
         }
         let folded = self
@@ -425,6 +425,9 @@ impl Builder<'_> {
         }
         if let Some(&softmax) = self.safe_result.get(&v) {
             self.alias_to(v, softmax);
+            return;
+        }
+        if self.plan_split(v, op, args) {
             return;
         }
         if let Some(ew) = self.elementwise(v, op, args) {

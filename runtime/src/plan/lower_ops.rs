@@ -2,7 +2,7 @@
 //! any value, attention, reductions, embedding, group norm, `bmm`, comparisons with a
 //! number, `cat` / `stack` — each chosen by what its op's lowering hook says, never by its name.
 
-use ferrex::graph::Arg;
+use ferrex::graph::{Arg, NodeKind};
 use ferrex::ops::{Lowering, OpDef};
 use ferrex::symbolic::{CmpOp, SymInt};
 use ferrex::tensor::DType;
@@ -260,6 +260,64 @@ impl Builder<'_> {
     }
 
     /// `getitem(v, 0)` of a multi-output node planned as its output 0: the same buffer.
+    /// A split of an f32 value that is read only through `getitem` (the op's
+    /// `Lowering::Split`: `split`, `chunk`, `split_with_sizes`): no step of its own; each
+    /// piece is a planned slice of the input ([`Builder::split_piece`]), so the pieces
+    /// cost one copy each and never a fallback.
+    pub(super) fn plan_split(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> bool {
+        let Some(Lowering::Split { input, dim }) = lowering_keeping_sizes(op, args) else {
+            return false;
+        };
+        let Some(rank) = (self.meta(input))
+            .filter(|m| m.dtype == DType::F32)
+            .map(|m| m.rank())
+        else {
+            return false;
+        };
+        let Some(d) = wrap_dim(dim, rank) else {
+            return false;
+        };
+        let pieces = &self.graph.nodes[v].meta;
+        let f32_pieces = pieces
+            .iter()
+            .all(|m| m.dtype == DType::F32 && m.rank() == rank);
+        let read_by_getitem = |n: &ferrex::graph::Node| {
+            matches!(n.kind, NodeKind::GetItem { .. }) || n.inputs().iter().all(|i| i.0 != v)
+        };
+        if !f32_pieces || self.in_output[v] || !self.graph.nodes.iter().all(read_by_getitem) {
+            return false;
+        }
+        self.split_of.insert(v, (input, d));
+        self.place[v] = Some(Place::Multi);
+        true
+    }
+
+    /// Piece `index` of a split planned by [`Builder::plan_split`]: the slice of its input
+    /// that starts where the pieces before it end.
+    pub(super) fn split_piece(&mut self, v: V, source: V, index: usize) -> bool {
+        let Some(&(x, d)) = self.split_of.get(&source) else {
+            return false;
+        };
+        let pieces = &self.graph.nodes[source].meta;
+        let Some(piece) = pieces.get(index) else {
+            return false;
+        };
+        let start = (pieces[..index].iter()).fold(SymInt::Int(0), |s, m| s.add(&m.sizes[d]));
+        let end = start.add(&piece.sizes[d]);
+        let slice = ViewLowering::Slice {
+            dim: i64::try_from(d).unwrap_or(i64::MAX),
+            start: Some(start),
+            end: Some(end),
+            step: SymInt::Int(1),
+        };
+        let Some(kind) = self.try_view(v, x, slice) else {
+            return false;
+        };
+        self.steps[v] = Some(self.step(v, kind));
+        self.place[v] = Some(Place::Slot);
+        true
+    }
+
     pub(super) fn first_output_alias(&mut self, v: V, source: V, index: usize) -> bool {
         if index != 0 || self.place[source] != Some(Place::Slot) || !self.first_only[source] {
             return false;

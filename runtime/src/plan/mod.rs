@@ -499,6 +499,8 @@ struct Builder<'g> {
     skip: Vec<bool>,
     safe_result: HashMap<V, V>,
     safe_softmax: Vec<bool>,
+    /// Splits planned as slices of their input (see `plan_split`): input and dim.
+    split_of: HashMap<V, (V, usize)>,
 }
 
 impl ViewOp {
@@ -557,6 +559,7 @@ impl<'g> Builder<'g> {
             skip: vec![false; n],
             safe_result: HashMap::new(),
             safe_softmax: vec![false; n],
+            split_of: HashMap::new(),
             plan: Plan {
                 n_values: n,
                 names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
