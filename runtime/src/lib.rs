@@ -75,7 +75,8 @@
 //!   `where` / `any` / `eq` chain of its attention decomposition) is one softmax step.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
-//!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `erf`, `clamp`, `hardtanh`, `leaky_relu`,
+//!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `tan`, `erf`, `expm1`, `log1p`, `floor`,
+//!   `ceil`, `round`, `sign`, `clamp`, `hardtanh`, `leaky_relu`,
 //!   `pow` by a number and inference `batch_norm` are grouped while each intermediate
 //!   value has one user, and run as one pass in chunks of 256 elements, without
 //!   intermediate tensors. A chain that starts at a GEMM or convolution output runs in

@@ -848,6 +848,56 @@ fn chunk_and_split_pieces_are_planned_slices() {
     }
 }
 
+#[export_module]
+struct Rounding {}
+
+#[export_module]
+impl Rounding {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let steps = (x * 3.0).floor() + (x * 2.0).ceil() - (x * 5.0).round() * x.sign();
+        (steps, (x * 0.5).tan() + x.expm1() - (x.abs()).log1p())
+    }
+}
+
+/// `floor`, `ceil`, `round`, `sign`, `tan`, `expm1` and `log1p` of f32 values join fused
+/// chains, with the interpreter's bits (both compute each through the same pointwise
+/// function); ties round to even.
+#[test]
+fn rounding_and_more_functions_are_fused() {
+    let ep = ferrex::export(&Rounding {}, (Tensor::randn([4, 8]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.stats().fused_groups, 2, "{d}");
+    let edges = [
+        0.1f32, -0.1, 0.3, -0.5, 0.5, 0.0, -0.0, 1.7, 0.9, -0.9, 0.7, 1.5,
+    ];
+    let ties: Vec<f32> = (0..32).map(|i| edges[i % edges.len()]).collect();
+    let ties = Tensor::from_vec(ties, [4, 8]);
+    for x in [Tensor::randn([4, 8]), ties] {
+        let want = ep.module().call((x.copy(),)).unwrap();
+        let got = compiled.call((x.copy(),)).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            let bits = |t: &Tensor| -> Vec<u32> {
+                t.to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            assert_eq!(bits(g), bits(w));
+        }
+    }
+    // 2.5 rounds to 2 and -2.5 to -2: at 0.5, floor(1.5) + ceil(1) - 2 · 1 = 0; at -0.5,
+    // floor(-1.5) + ceil(-1) - (-2) · (-1) = -5.
+    let mut v = vec![0f32; 32];
+    v[..2].copy_from_slice(&[0.5, -0.5]);
+    let got = compiled.call((Tensor::from_vec(v, [4, 8]),)).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got[..3], [0.0, -5.0, 0.0]);
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

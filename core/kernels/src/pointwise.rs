@@ -154,6 +154,15 @@ pub enum Unary {
     Hardsigmoid,
     Mish,
     LogSigmoid,
+    Tan,
+    Expm1,
+    Log1p,
+    Floor,
+    Ceil,
+    /// Half to even, as `torch.round`.
+    Round,
+    /// -1, 0 or 1; NaN gives 0, as PyTorch's `(0 < x) - (x < 0)`.
+    Sign,
 }
 
 impl Unary {
@@ -209,6 +218,13 @@ impl Unary {
             // `x * tanh(softplus(x))`.
             Unary::Mish => x * x.exp().ln_1p().tanh(),
             Unary::LogSigmoid => log_sigmoid(x),
+            Unary::Tan => x.tan(),
+            Unary::Expm1 => x.exp_m1(),
+            Unary::Log1p => x.ln_1p(),
+            Unary::Floor => x.floor(),
+            Unary::Ceil => x.ceil(),
+            Unary::Round => x.round_ties_even(),
+            Unary::Sign => f64::from(u8::from(0.0 < x)) - f64::from(u8::from(x < 0.0)),
         }
     }
 

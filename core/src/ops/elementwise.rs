@@ -814,11 +814,6 @@ fn neg_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     unary_kernel(a, |x| F::Neg.eval(x), Some(i64::wrapping_neg))
 }
 
-/// -1, 0 or 1; NaN gives 0, as PyTorch's `(0 < x) - (x < 0)`.
-fn sign(x: f64) -> f64 {
-    (0.0 < x) as i32 as f64 - (x < 0.0) as i32 as f64
-}
-
 /// The op's pointwise function, for the ops whose every dtype computes through it.
 macro_rules! pointwise_fns {
     ($($name:ident => $f:expr;)*) => {$(
@@ -841,6 +836,13 @@ pointwise_fns! {
     sqrt_fn => F::Sqrt;
     rsqrt_fn => F::Rsqrt;
     reciprocal_fn => F::Reciprocal;
+    tan_fn => F::Tan;
+    expm1_fn => F::Expm1;
+    log1p_fn => F::Log1p;
+    floor_fn => F::Floor;
+    ceil_fn => F::Ceil;
+    round_fn => F::Round;
+    sign_fn => F::Sign;
 }
 
 op_def! {
@@ -856,25 +858,29 @@ op_def! {
     }
     pub static FLOOR: Unary = "aten::floor(Tensor self) -> Tensor" {
         meta: |a: &Unary| same_no_bool_meta("floor", a),
-        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::floor, Some(|x| x)),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Floor.eval(x), Some(|x| x)),
+        pointwise: floor_fn,
     }
     pub static CEIL: Unary = "aten::ceil(Tensor self) -> Tensor" {
         meta: |a: &Unary| same_no_bool_meta("ceil", a),
-        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::ceil, Some(|x| x)),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Ceil.eval(x), Some(|x| x)),
+        pointwise: ceil_fn,
     }
     /// Half to even, as `torch.round`.
     pub static ROUND: Unary = "aten::round(Tensor self) -> Tensor" {
         meta: |a: &Unary| same_no_bool_meta("round", a),
-        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, f64::round_ties_even, Some(|x| x)),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Round.eval(x), Some(|x| x)),
+        pointwise: round_fn,
     }
     pub static SIGN: Unary = "aten::sign(Tensor self) -> Tensor" {
         meta: same_meta,
-        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, sign, Some(i64::signum)),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Sign.eval(x), Some(i64::signum)),
+        pointwise: sign_fn,
     }
 }
 
 /// Ops whose integer inputs promote to the default float type: one kernel each from a
-/// pointwise function (fused by the runtime) or a plain function of `f64`.
+/// pointwise function, which the runtime fuses.
 macro_rules! float_unary_ops {
     ($($name:ident = $schema:literal, $run:ident($f:expr) $(, $pointwise:ident)?;)*) => {$(
         op_def! {
@@ -887,11 +893,6 @@ macro_rules! float_unary_ops {
     )*};
 }
 
-/// A float op of a plain function of `f64`, for every dtype.
-fn f64_kernel(a: &Unary, f: fn(f64) -> f64) -> Result<Vec<Storage>, OpError> {
-    unary_kernel(a, f, None)
-}
-
 /// A float op of a pointwise function (`activation::float_kernel`).
 fn pointwise_kernel(a: &Unary, f: F) -> Result<Vec<Storage>, OpError> {
     super::activation::float_kernel(&a.self_, f)
@@ -901,16 +902,16 @@ float_unary_ops! {
     SIN = "aten::sin(Tensor self) -> Tensor", pointwise_kernel(F::Sin), sin_fn;
     COS = "aten::cos(Tensor self) -> Tensor", pointwise_kernel(F::Cos), cos_fn;
     EXP = "aten::exp(Tensor self) -> Tensor", pointwise_kernel(F::Exp), exp_fn;
-    TAN = "aten::tan(Tensor self) -> Tensor", f64_kernel(f64::tan);
+    TAN = "aten::tan(Tensor self) -> Tensor", pointwise_kernel(F::Tan), tan_fn;
     TANH = "aten::tanh(Tensor self) -> Tensor", pointwise_kernel(F::Tanh), tanh_fn;
     SIGMOID = "aten::sigmoid(Tensor self) -> Tensor", pointwise_kernel(F::Sigmoid), sigmoid_fn;
     ERF = "aten::erf(Tensor self) -> Tensor", pointwise_kernel(F::Erf), erf_fn;
-    EXPM1 = "aten::expm1(Tensor self) -> Tensor", f64_kernel(f64::exp_m1);
+    EXPM1 = "aten::expm1(Tensor self) -> Tensor", pointwise_kernel(F::Expm1), expm1_fn;
     LOG = "aten::log(Tensor self) -> Tensor", pointwise_kernel(F::Log), log_fn;
     SQRT = "aten::sqrt(Tensor self) -> Tensor", pointwise_kernel(F::Sqrt), sqrt_fn;
     RSQRT = "aten::rsqrt(Tensor self) -> Tensor", pointwise_kernel(F::Rsqrt), rsqrt_fn;
     RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", pointwise_kernel(F::Reciprocal), reciprocal_fn;
-    LOG1P = "aten::log1p(Tensor self) -> Tensor", f64_kernel(f64::ln_1p);
+    LOG1P = "aten::log1p(Tensor self) -> Tensor", pointwise_kernel(F::Log1p), log1p_fn;
 }
 
 // ---------------------------------------------------------------------------------------
