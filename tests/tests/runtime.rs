@@ -898,6 +898,47 @@ fn rounding_and_more_functions_are_fused() {
     assert_eq!(got[..3], [0.0, -5.0, 0.0]);
 }
 
+#[export_module]
+struct Dropped {
+    fc: nn::Linear,
+}
+
+#[export_module]
+impl Dropped {
+    fn forward(&self, x: &Tensor) -> Vec<Tensor> {
+        // `aten::dropout(x, 0.1, train=False)`, as PyTorch's programs of models with
+        // `nn.Dropout` hold it.
+        let args = vec![
+            ferrex::ops::Value::Tensor(self.fc.forward(x)),
+            ferrex::ops::Value::Float(0.1),
+            ferrex::ops::Value::Bool(false),
+        ];
+        Tensor::call_op(&ferrex::ops::activation::DROPOUT, args)
+    }
+}
+
+/// Inference dropout is the identity: planned as its input's buffer (no copy), no
+/// fallback.
+#[test]
+fn inference_dropout_is_its_input() {
+    let m = Dropped {
+        fc: nn::Linear::new(6, 4),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([3, 6]),)).unwrap();
+    assert!(
+        ep.to_string()
+            .contains("aten::dropout.default(linear, 0.1, False)"),
+        "{ep}"
+    );
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.stats().reshapes, 1, "{d}");
+    let x = Tensor::randn([3, 6]);
+    let got = compiled.call((x.copy(),)).unwrap();
+    assert_close(&got[0], &m.fc.forward(&x), 1e-6);
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

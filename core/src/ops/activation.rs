@@ -5,6 +5,7 @@
 use ferrex_kernels::pointwise::Unary as F;
 
 use super::elementwise::{map1, unary_numeric};
+use super::lowering::Lowering;
 use super::op_def;
 use crate::error::OpError;
 use crate::op_bail;
@@ -255,9 +256,21 @@ fn dropout_meta(a: &Dropout) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![super::util::meta_of(&a.input)?])
 }
 
+/// Inference dropout (in PyTorch's programs of models with `nn.Dropout`) is the input
+/// itself, as a reshape to the same sizes is.
+fn dropout_lowering<T: Clone>(a: &Dropout<T>) -> Result<Lowering<T>, OpError> {
+    Ok(match a.train && a.p > 0.0 {
+        true => Lowering::Eager,
+        false => Lowering::Reshape {
+            input: a.input.clone(),
+        },
+    })
+}
+
 op_def! {
     pub static DROPOUT: struct Dropout = "aten::dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
         kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        lowering: dropout_lowering,
     }
 }
