@@ -436,7 +436,7 @@ impl CompiledProgram {
         let (splits, timed) = self.split_policy.choose(batch);
         let start = std::time::Instant::now();
         let outputs = if splits {
-            split.run(&inputs, &checked.bindings, halves)?
+            split.run(&inputs, &checked.bindings, halves, None)?
         } else {
             self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?
         };
@@ -532,16 +532,27 @@ impl CompiledProgram {
 
     /// Runs the program like [`CompiledProgram::call`] and returns, beside the outputs,
     /// the wall time of each top-level step (named by its node), to see where a call
-    /// spends its time.
+    /// spends its time. A call that splits its batch (see
+    /// [`CompiledProgram::set_batch_split`]) is timed as it runs: each step's time is the
+    /// slower half's, and a last entry, `stack halves`, the copy of both halves' outputs
+    /// into the call's.
     pub fn profile<A: ForwardArgs>(&self, args: A) -> Result<(Vec<Tensor>, StepTimes), RunError> {
         let mut checked = self
             .program
             .check_inputs(&self.program.flatten_inputs(args))?;
         let inputs = std::mem::take(&mut checked.placeholders);
         let mut profile = Vec::new();
-        let outputs = self.with_arena(|plan, arena| {
-            plan.run_profiled(inputs, &checked.bindings, arena, Some(&mut profile))
-        })?;
+        let split = (self.split.as_ref().ok())
+            .and_then(|split| split.halves(&checked.bindings).map(|h| (split, h)))
+            .filter(|(_, h)| self.split_policy.choose(h[0] + h[1]).0);
+        let outputs = match split {
+            Some((split, halves)) => {
+                split.run(&inputs, &checked.bindings, halves, Some(&mut profile))?
+            }
+            None => self.with_arena(|plan, arena| {
+                plan.run_profiled(inputs, &checked.bindings, arena, Some(&mut profile))
+            })?,
+        };
         Ok((self.program.finish_call(checked, outputs), profile))
     }
 

@@ -26,7 +26,7 @@ use ferrex::symbolic::{Expr, SymInt, Symbol};
 use ferrex::tensor::{Storage, Tensor};
 use ferrex::RunError;
 
-use crate::exec::Arena;
+use crate::exec::{Arena, Profile};
 use crate::plan::{Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, Step, ViewOp, V};
 
 /// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
@@ -487,14 +487,19 @@ impl BatchSplit {
     }
 
     /// Runs the two halves of the batch on two threads of the pool and stacks their
-    /// outputs; `inputs` are the plan's placeholder values for the whole batch.
+    /// outputs; `inputs` are the plan's placeholder values for the whole batch. With
+    /// `profile`, each step's time is the slower half's, and the stacking of the halves'
+    /// outputs is a last entry, `stack halves`.
     pub(crate) fn run(
         &self,
         inputs: &[Storage],
         bindings: &Bindings,
         halves: [usize; 2],
+        profile: Option<&mut Profile>,
     ) -> Result<Vec<Tensor>, RunError> {
         let starts = [0, halves[0]];
+        let timing = profile.is_some();
+        let times: [Mutex<Profile>; 2] = [Mutex::new(Vec::new()), Mutex::new(Vec::new())];
         let part = |i: usize| -> Result<Vec<Tensor>, RunError> {
             let (start, n) = (starts[i], halves[i]);
             let mut mine = inputs.to_vec();
@@ -505,7 +510,15 @@ impl BatchSplit {
                 })?;
             }
             let b = bindings.with(HALF, n as i64);
-            let run = |arena: &mut Arena| self.half.run(mine, &b, arena);
+            let run = |arena: &mut Arena| {
+                let mut mine_times = Vec::new();
+                let out =
+                    (self.half).run_profiled(mine, &b, arena, timing.then_some(&mut mine_times));
+                if let Some(slot) = times.get(i) {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = mine_times;
+                }
+                out
+            };
             match self.arenas[i].try_lock() {
                 Ok(mut guard) => run(guard.get_or_insert_with(|| Arena::for_plan(&self.half))),
                 Err(_) => run(&mut Arena::for_plan(&self.half)),
@@ -523,6 +536,7 @@ impl BatchSplit {
             return Err(RunError::Malformed("a worker thread failed".into()));
         };
         let (first, second) = (first?, second?);
+        let stacking = std::time::Instant::now();
         let mut out = Vec::with_capacity(first.len());
         for (a, b) in first.iter().zip(&second) {
             let stored = |t: &Tensor| {
@@ -534,6 +548,14 @@ impl BatchSplit {
                 RunError::Malformed(format!("the halves' outputs do not stack: {e}"))
             })?;
             out.push(Tensor::from_storage(both));
+        }
+        if let Some(profile) = profile {
+            let [a, b] = times.map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
+            for (i, (name, t)) in a.into_iter().enumerate() {
+                let other = b.get(i).map_or(t, |(_, u)| *u);
+                profile.push((name, t.max(other)));
+            }
+            profile.push(("stack halves".to_string(), stacking.elapsed()));
         }
         Ok(out)
     }

@@ -204,3 +204,32 @@ fn inputs_without_the_batch_are_read_whole_by_each_half() {
     let reference = ep.module().call((s, x, t)).unwrap();
     assert!(Tensor::from_vec(whole, [6, 8]).allclose(&reference[0], 1e-5, 1e-5));
 }
+
+/// `profile` times a call as it runs: split, the whole plan's steps (each the slower
+/// half's time) and the stacking of the halves; whole, the steps alone. Both give the
+/// call's outputs.
+#[test]
+fn a_split_call_is_profiled_as_it_runs() {
+    ferrex::manual_seed(8);
+    let x = Tensor::randn([4, 32, 64]);
+    let m = TransformerBlock::new(64, 4, 128);
+    let c = ferrex_runtime::compile(&ferrex::export(&m, (x.copy(),)).unwrap()).unwrap();
+    c.set_batch_split(BatchSplit::Never);
+    let (whole_out, whole) = c.profile((x.clone(),)).unwrap();
+    c.set_batch_split(BatchSplit::Always);
+    let (split_out, split) = c.profile((x.clone(),)).unwrap();
+    let names = |p: &[(String, std::time::Duration)]| -> Vec<String> {
+        p.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let mut want = names(&whole);
+    want.push("stack halves".to_string());
+    assert_eq!(names(&split), want);
+    assert!(!names(&whole).contains(&"stack halves".to_string()));
+    let bits = |t: &[Tensor]| -> Vec<u32> {
+        t.iter()
+            .flat_map(|t| t.to_vec::<f32>().unwrap())
+            .map(f32::to_bits)
+            .collect()
+    };
+    assert_eq!(bits(&split_out), bits(&whole_out));
+}
