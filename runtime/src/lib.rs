@@ -66,9 +66,10 @@
 //! - **Attention, norms, reductions, views**: `scaled_dot_product_attention` runs the
 //!   fused, blocked kernel (online softmax, no full score matrix) that the eager op
 //!   runs; `layer_norm`, `group_norm`, `sum` / `mean` (and `adaptive_avg_pool2d` to
-//!   1×1, the mean of each plane), `embedding` and `bmm` run the shared kernels; views of any f32 value (`view`, `expand`, `select`, `slice`,
-//!   `narrow`, and each piece of a `split` or `chunk`, …) are one strided copy; `cat`
-//!   and `stack` of f32 values are block copies (the kernel the eager ops run); comparisons with a number (a `cond`
+//!   1×1, the mean of each plane), `embedding` and `bmm` run the shared kernels; views
+//!   of any f32 value (`view`, `expand`, `select`, `slice`, `narrow`, and each piece of
+//!   a `split` or `chunk`, …) are one strided copy; `cat` and `stack` of f32 values are
+//!   block copies (the kernel the eager ops run); comparisons with a number (a `cond`
 //!   predicate) give a bool tensor. The core IR's `convolution`, `native_layer_norm`,
 //!   `_native_batch_norm_legit_no_training` and `max_pool2d_with_indices` become the
 //!   same steps when only their first output is read, and PyTorch's safe softmax (the

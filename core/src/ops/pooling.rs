@@ -459,8 +459,7 @@ fn adaptive_kernel(a: &AdaptiveAvgPool2d, metas: &[TensorMeta]) -> Result<Vec<St
     let s = a.self_.storage_or_op_error()?;
     let rank = s.shape().len();
     if pools_to_one(a) && rank >= 2 {
-        let mean =
-            super::reduction::float_sum(&s, &[rank - 2, rank - 1], true, |n| 1.0 / n.max(1) as f64);
+        let mean = super::reduction::float_sum(&s, &[rank - 2, rank - 1], true, |n| 1.0 / n as f64);
         if let Some(mean) = mean {
             return Ok(vec![mean]);
         }

@@ -1,6 +1,7 @@
 //! Steps that call one kernel of `ferrex_kernels` on their operands — convolution,
-//! pooling, permute, softmax, layer norm, attention, concatenation — with their geometry computed here,
-//! from the static sizes, exactly as the plan's runner computes it at run time.
+//! pooling, permute, softmax, layer norm, attention, concatenation — with their
+//! geometry computed here, from the static sizes, exactly as the plan's runner computes
+//! it at run time.
 
 use std::fmt::Write;
 
