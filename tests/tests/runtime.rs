@@ -9,7 +9,7 @@ use ferrex::{Dim, DynamicShapes, ExportedProgram, Exporter};
 use ferrex_examples::zoo::{LeNet, Mlp, TransformerBlock};
 
 mod common;
-use common::{Block, Counter, MyModule};
+use common::{f32_bits, Block, Counter, MyModule};
 
 /// Same shape and dtype, and every element within `tol` (relative above 1).
 fn assert_close(got: &Tensor, want: &Tensor, tol: f64) {
@@ -262,16 +262,9 @@ fn resnet_block_epilogues_in_the_tiles_give_the_interpreters_bits() {
         let x = Tensor::randn(shape);
         let want = ep.module().call((x.copy(),)).unwrap();
         let got = compiled.call((x.copy(),)).unwrap();
-        let bits = |t: &Tensor| -> Vec<u32> {
-            t.to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect()
-        };
-        assert_eq!(bits(&got[0]), bits(&want[0]), "{shape:?}");
+        assert_eq!(f32_bits(&got[0]), f32_bits(&want[0]), "{shape:?}");
         // The eager model too.
-        assert_eq!(bits(&m.forward(&x)), bits(&want[0]), "{shape:?}");
+        assert_eq!(f32_bits(&m.forward(&x)), f32_bits(&want[0]), "{shape:?}");
     }
 }
 
@@ -878,14 +871,7 @@ fn rounding_and_more_functions_are_fused() {
         let want = ep.module().call((x.copy(),)).unwrap();
         let got = compiled.call((x.copy(),)).unwrap();
         for (g, w) in got.iter().zip(&want) {
-            let bits = |t: &Tensor| -> Vec<u32> {
-                t.to_vec::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect()
-            };
-            assert_eq!(bits(g), bits(w));
+            assert_eq!(f32_bits(g), f32_bits(w));
         }
     }
     // 2.5 rounds to 2 and -2.5 to -2: at 0.5, floor(1.5) + ceil(1) - 2 · 1 = 0; at -0.5,

@@ -6,6 +6,16 @@ use ferrex::prelude::*;
 
 pub mod pt2_io;
 
+/// The bits of an f32 tensor's elements, in order: for tests that two runners agree
+/// exactly (NaN included).
+pub fn f32_bits(t: &Tensor) -> Vec<u32> {
+    t.to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
 /// The tutorial's MyModule.
 #[export_module]
 pub struct MyModule {
