@@ -199,6 +199,14 @@ impl Storage {
 
     /// The elements in row-major order, as `T` (converted when the dtype differs).
     pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        // The same dtype: a copy, without a conversion through f64 per element (a pass of
+        // its own over an eager group norm's input).
+        if let Some(a) = T::unwrap(self.clone()) {
+            return match a.as_slice() {
+                Some(s) => s.to_vec(),
+                None => view_to_vec(&a.view()),
+            };
+        }
         with_storage!(self, a => match a.as_slice() {
             Some(s) => s.iter().map(|&v| convert(v)).collect(),
             None => view_to_vec(&a.view()).into_iter().map(convert).collect(),
