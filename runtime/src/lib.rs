@@ -69,7 +69,8 @@
 //!   1×1, the mean of each plane), `embedding` and `bmm` run the shared kernels; views
 //!   of any f32 value (`view`, `expand`, `select`, `slice`, `narrow`, and each piece of
 //!   a `split` or `chunk`, …) are one strided copy; `cat` and `stack` of f32 values are
-//!   block copies (the kernel the eager ops run); comparisons with a number (a `cond`
+//!   block copies and `upsample_nearest2d` a gather copy (the kernels the eager ops
+//!   run); comparisons with a number (a `cond`
 //!   predicate) give a bool tensor. The core IR's `convolution`, `native_layer_norm`,
 //!   `_native_batch_norm_legit_no_training` and `max_pool2d_with_indices` become the
 //!   same steps when only their first output is read, and PyTorch's safe softmax (the
@@ -171,6 +172,8 @@ pub struct PlanStats {
     pub embeddings: usize,
     /// `cat` and `stack` run as block copies.
     pub concats: usize,
+    /// Nearest-neighbour upsamplings run as gather copies.
+    pub upsamples: usize,
     /// Comparisons with a number (bool results, such as `cond` predicates).
     pub compares: usize,
     /// `cond` nodes (their branches are counted too).

@@ -299,7 +299,10 @@ impl<'p> Samples<'p> {
                     self.broadcast(o, rank, rows, step)?;
                 }
             }
-            Kind::MaxPool { x, .. } | Kind::GroupNorm { x, .. } | Kind::Bmm { a: x, b: _ } => {
+            Kind::MaxPool { x, .. }
+            | Kind::GroupNorm { x, .. }
+            | Kind::Upsample { x, .. }
+            | Kind::Bmm { a: x, b: _ } => {
                 self.val(*x, step)?;
             }
             Kind::Softmax { x, dim, .. } => {

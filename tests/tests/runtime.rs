@@ -925,6 +925,57 @@ fn inference_dropout_is_its_input() {
     assert_close(&got[0], &m.fc.forward(&x), 1e-6);
 }
 
+#[export_module]
+struct Upsampled {
+    conv: nn::Conv2d,
+}
+
+#[export_module]
+impl Upsampled {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let h = self.conv.forward(x).relu();
+        (
+            h.upsample_nearest2d(None, Some(&[2.0, 2.0])),
+            h.upsample_nearest2d(Some(&[7, 5]), None),
+            x.upsample_nearest2d(None, Some(&[1.5, 2.5])),
+        )
+    }
+}
+
+/// `upsample_nearest2d` (by a factor of 2, to a size, by fractional factors, which
+/// choose the source pixels as in PyTorch) runs as a planned gather copy with the
+/// interpreter's bits, and the batch splits.
+#[test]
+fn nearest_upsampling_is_a_planned_copy() {
+    ferrex::manual_seed(11);
+    let m = Upsampled {
+        conv: nn::Conv2d::with_options(2, 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 2, 3, 4]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.stats().upsamples, 3, "{d}");
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let x = Tensor::randn([4, 2, 3, 4]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        assert_eq!(f32_bits(g), f32_bits(w));
+    }
+    assert_eq!(got[2].shape(), [4, 2, 4, 10]);
+    // Twice as large: pixel (y, x) is the input's (y / 2, x / 2).
+    let (h, up) = (
+        m.conv.forward(&x).relu().to_vec::<f32>().unwrap(),
+        got[0].to_vec::<f32>().unwrap(),
+    );
+    for (i, v) in up.iter().enumerate() {
+        let (plane, y, x) = (i / 48, (i / 8) % 6, i % 8);
+        assert_eq!(*v, h[plane * 12 + (y / 2) * 4 + x / 2], "at {i}");
+    }
+}
+
 #[test]
 fn concurrent_calls_are_safe_and_agree() {
     ferrex::manual_seed(5);

@@ -232,6 +232,68 @@ impl<T: Float> crate::WideLoop for PoolPlanes<'_, T> {
     }
 }
 
+/// PyTorch's `nearest_idx`: the source index of output index `o` of a dim resampled
+/// from `input` to `output` elements, with the call's scale factor if it gave one (in
+/// f32, as PyTorch computes it).
+pub fn nearest_source(o: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
+    if output == input {
+        o
+    } else if output == 2 * input {
+        o >> 1
+    } else {
+        let s = match scale {
+            Some(s) if s > 0.0 => (1.0 / s) as f32,
+            _ => input as f32 / output as f32,
+        };
+        ((o as f32 * s).floor() as usize).min(input.saturating_sub(1))
+    }
+}
+
+/// Nearest-neighbour upsampling (`upsample_nearest2d`): each of `planes` contiguous
+/// `[h, w]` planes of `x` resampled to `[oh, ow]` in `out`, output pixel `(y, x)` read
+/// from [`nearest_source`] of each dim. Copies values: any `T` passes unchanged.
+pub fn upsample_nearest<T: Copy>(
+    x: &[T],
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    scales: [Option<f64>; 2],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let size = |dims: [usize; 3]| {
+        (dims.iter())
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| KernelError::new("the upsampling's size overflows"))
+    };
+    let (len, out_len) = (size([planes, h, w])?, size([planes, oh, ow])?);
+    if x.len() < len || out.len() < out_len {
+        return Err(KernelError::new(
+            "an upsampling operand is smaller than its shape",
+        ));
+    }
+    if out_len == 0 {
+        return Ok(());
+    }
+    if h == 0 || w == 0 {
+        return Err(KernelError::new("cannot upsample an empty plane"));
+    }
+    let rows: Vec<usize> = (0..oh)
+        .map(|o| nearest_source(o, h, oh, scales[0]))
+        .collect();
+    let cols: Vec<usize> = (0..ow)
+        .map(|o| nearest_source(o, w, ow, scales[1]))
+        .collect();
+    for (plane, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (&y, line) in rows.iter().zip(dst.chunks_exact_mut(ow)) {
+            let src = &plane[y * w..(y + 1) * w];
+            for (d, &c) in line.iter_mut().zip(&cols) {
+                *d = src[c];
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Max pooling of `planes` row-major `[h, w]` planes into `[oh, ow]` planes.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d<T: Float>(

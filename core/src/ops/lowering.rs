@@ -70,6 +70,10 @@ pub enum Lowering<T> {
         dilation: Vec<i64>,
         ceil_mode: bool,
     },
+    /// Nearest-neighbour upsampling of `[N, C, H, W]` to the result's last two sizes
+    /// (`upsample_nearest2d.vec`), with the call's scale factors where it gave them
+    /// (they decide the source pixels, as in PyTorch).
+    UpsampleNearest { input: T, scales: [Option<f64>; 2] },
     /// A sum (`mean`: a mean) over `dims` (`None` or empty: every dim), into `dtype`
     /// when the call converts.
     Reduce {

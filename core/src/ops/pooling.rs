@@ -568,39 +568,17 @@ fn upsample_meta(a: &UpsampleVec) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// PyTorch's `nearest_idx`: the source index of output index `o`, computed in f32.
-fn nearest_idx(o: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
-    if output == input {
-        o
-    } else if output == 2 * input {
-        o >> 1
-    } else {
-        let s = match scale {
-            Some(s) if s > 0.0 => (1.0 / s) as f32,
-            _ => input as f32 / output as f32,
-        };
-        ((o as f32 * s).floor() as usize).min(input - 1)
-    }
-}
-
 fn upsample_kernel(a: &UpsampleVec, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let scales = vec_scales(&a.scale_factors);
     let shape = result_shape(metas)?;
-    let s = a.input.storage_or_op_error()?;
+    let s = a.input.storage_or_op_error()?.contiguous();
     let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
-    let rows: Vec<usize> = (0..oh).map(|o| nearest_idx(o, h, oh, scales[0])).collect();
-    let cols: Vec<usize> = (0..ow).map(|o| nearest_idx(o, w, ow, scales[1])).collect();
+    let planes = shape[0] * shape[1];
     let out = crate::map_storage!(&s, a => {
-        let a = a.as_standard_layout();
         let src = a.as_slice().unwrap_or(&[]);
-        let planes = shape[0] * shape[1];
-        let mut data = Vec::with_capacity(planes * oh * ow);
-        for p in 0..planes {
-            let plane = &src[p * h * w..(p + 1) * h * w];
-            for &y in &rows {
-                data.extend(cols.iter().map(|&x| plane[y * w + x]));
-            }
-        }
+        let mut data = try_filled(planes * oh * ow, Default::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::pool::upsample_nearest(src, planes, [h, w], [oh, ow], scales, &mut data)
+            .map_err(|e| OpError(format!("upsample_nearest2d: {e}")))?;
         ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data)
             .map_err(|e| OpError(e.to_string()))?
             .into_shared()
@@ -608,11 +586,19 @@ fn upsample_kernel(a: &UpsampleVec, metas: &[TensorMeta]) -> Result<Vec<Storage>
     Ok(vec![out])
 }
 
+fn upsample_lowering<T: Clone>(a: &UpsampleVec<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::UpsampleNearest {
+        input: a.input.clone(),
+        scales: vec_scales(&a.scale_factors),
+    })
+}
+
 op_def! {
     pub static UPSAMPLE_NEAREST2D_VEC: struct UpsampleVec =
         "aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor" {
         meta: upsample_meta,
         kernel: upsample_kernel,
+        lowering: upsample_lowering,
     }
 }
 

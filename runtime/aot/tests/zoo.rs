@@ -178,6 +178,7 @@ fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the
         "group_norm(",
         "rt::gemm(1.0f32",
         "rt::concat(&[",
+        "rt::upsample_nearest(",
     ] {
         assert!(source.contains(kernel), "{kernel}");
     }

@@ -39,6 +39,7 @@ impl Run<'_> {
             } => self.group_norm(*x, *groups, [*weight, *bias], *eps, buf, arena),
             Kind::Bmm { a, b } => self.bmm(*a, *b, buf, arena),
             Kind::Concat { xs, dim } => self.concat(step, xs, *dim, buf, arena),
+            Kind::Upsample { x, scales } => self.upsample(step, *x, *scales, buf, arena),
             _ => Err(format!("`{}` is not a planned step", step.info.name)),
         }
     }
@@ -248,6 +249,30 @@ impl Run<'_> {
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::layout::concat(&parts, outer, &mut buf[..len])?;
+        Ok(shape)
+    }
+
+    /// `upsample_nearest2d` of a 4-D `x` to the step's sizes (the eager op's kernel).
+    fn upsample(
+        &self,
+        step: &Step,
+        x: Operand,
+        scales: [Option<f64>; 2],
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (data, xs) = self.data(x, arena)?;
+        let shape = self.sizes(&step.sizes)?;
+        let (Ok([n, c, h, w]), Ok([_, _, oh, ow])) = (
+            <[usize; 4]>::try_from(&xs[..]),
+            <[usize; 4]>::try_from(&shape[..]),
+        ) else {
+            return Err(format!("upsample of {xs:?} to {shape:?}"));
+        };
+        let len: usize = shape.iter().product();
+        kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        let out = &mut buf[..len];
+        kernels::pool::upsample_nearest(&data, n * c, [h, w], [oh, ow], scales, out)?;
         Ok(shape)
     }
 

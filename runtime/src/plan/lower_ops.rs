@@ -56,6 +56,14 @@ impl Builder<'_> {
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
             Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),
+            Lowering::UpsampleNearest { input, scales } => {
+                let four_d = self.meta(input).is_some_and(|m| m.rank() == 4);
+                (four_d && self.is_f32(v)).then_some(())?;
+                Some(Kind::Upsample {
+                    x: self.f32_value(input)?,
+                    scales,
+                })
+            }
             _ => None,
         }
     }

@@ -252,6 +252,12 @@ pub enum Kind {
         xs: Vec<Operand>,
         dim: usize,
     },
+    /// `upsample_nearest2d` of a 4-D value to the step's sizes (the call's scale
+    /// factors, where given, choose the source pixels).
+    Upsample {
+        x: Operand,
+        scales: [Option<f64>; 2],
+    },
 }
 
 /// The comparison of a [`Kind::Compare`].
@@ -388,6 +394,7 @@ impl Kind {
             | Kind::Softmax { x, .. }
             | Kind::View { x, .. }
             | Kind::Compare { x, .. }
+            | Kind::Upsample { x, .. }
             | Kind::Reduce { x, .. } => vec![*x],
             Kind::LayerNorm {
                 x, weight, bias, ..
@@ -778,6 +785,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
             Kind::Bmm { .. } => "bmm".to_string(),
             Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
+            Kind::Upsample { .. } => "upsample_nearest2d (gather copy)".to_string(),
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
@@ -850,6 +858,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Embedding { .. } => s.embeddings += 1,
             Kind::Bmm { .. } => s.gemm += 1,
             Kind::Concat { .. } => s.concats += 1,
+            Kind::Upsample { .. } => s.upsamples += 1,
             Kind::Compare { .. } => s.compares += 1,
             Kind::HigherOrder { op, subplans, .. } => {
                 match op.name() {

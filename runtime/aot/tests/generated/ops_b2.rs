@@ -15,33 +15,36 @@
 //   mean: mean over dims [2] -> slot 3
 //   stack: concat of 2 along dim 1 (copies) -> slot 1
 //   mean_1: mean over dims [1, 3] -> slot 4
+//   unsqueeze_1: reshape (strided copy) -> slot 1
+//   upsample_nearest2d: upsample_nearest2d (gather copy) -> slot 5
 //   add: fused add -> slot 1
 //   mean_2: mean over dims [2] -> slot 0
-//   add_1: fused mul+add -> slot 2
+//   mean_3: mean over dims [1, 3] -> slot 2
+//   add_2: fused mul+add+add -> slot 1
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 15715;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 13798, 0x09a3a3778df00544), (14202, 504, 0x91b9bc4389853b19), (14785, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 19052;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 17135, 0x343c3c7026fb3e88), (17539, 504, 0x91b9bc4389853b19), (18122, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 15715,
+    ARCHIVE.len() == 19052,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x06b1d311,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x3dd151e5,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 14141) == 0x923db958,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 17478) == 0x923db958,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 14720) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 18057) == 0x0e7543f2,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 
@@ -50,8 +53,8 @@ const _: () = assert!(
 pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
-    f11: ::ferrex_aot::rt::FusedProgram,
     f13: ::ferrex_aot::rt::FusedProgram,
+    f16: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -82,13 +85,13 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 14856, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 18193, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 14930, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 18267, 4)?;
         Ok(Model {
             c0,
             c1,
-            f11: ::ferrex_aot::rt::FusedProgram {
+            f13: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -98,24 +101,26 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
-            f13: ::ferrex_aot::rt::FusedProgram {
+            f16: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 2, op: ::ferrex_aot::rt::BinOp::Mul, a: ::ferrex_aot::rt::Src::Reg(0), b: ::ferrex_aot::rt::Src::Reg(1) },
                     ::ferrex_aot::rt::Instr::Load { dst: 3, input: 2 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 4, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(3), b: ::ferrex_aot::rt::Src::Reg(2) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 5, input: 3 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 6, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(4), b: ::ferrex_aot::rt::Src::Reg(5) },
                 ],
-                n_regs: 5,
-                out: 4,
-                label: String::from("mul+add"),
+                n_regs: 7,
+                out: 6,
+                label: String::from("mul+add+add"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 5 slots, 576 bytes),
+/// The buffers `Model::forward` computes in (the plan's 6 slots, 864 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
@@ -123,6 +128,7 @@ pub struct Workspace {
     s2: Vec<f32>,
     s3: Vec<f32>,
     s4: Vec<f32>,
+    s5: Vec<f32>,
 }
 
 impl Workspace {
@@ -134,6 +140,7 @@ impl Workspace {
             s2: ::ferrex_aot::rt::zeros(32)?,
             s3: ::ferrex_aot::rt::zeros(8)?,
             s4: ::ferrex_aot::rt::zeros(8)?,
+            s5: ::ferrex_aot::rt::zeros(72)?,
         })
     }
 }
@@ -210,25 +217,43 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 51 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:83
+        // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:83
+        {
+            let out = &mut ws.s1[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 20 }), e);
+            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
+        }
+        // upsample_nearest2d: aten::upsample_nearest2d.vec at runtime/aot/tests/support/mod.rs:83
+        {
+            let out = &mut ws.s5[..72];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 33 }), e);
+            ::ferrex_aot::rt::upsample_nearest(&ws.s1[..48], 2 * 1, [4, 6], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
+        }
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 12 }), e);
-            ::ferrex_aot::rt::fused(&self.f11, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 12 }), e);
+            ::ferrex_aot::rt::fused(&self.f13, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
-        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:83
+        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s0[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 17 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        // add_1: aten::add.Tensor at runtime/aot/tests/support/mod.rs:74
+        // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s2[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 74, column: 1 }), e);
-            ::ferrex_aot::rt::fused(&self.f13, &[(&ws.s3[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s0[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 63 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], 0.1111111111111111f64, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..8])?;
+        // add_2: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
+        {
+            let out = &mut ws.s1[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 58 }), e);
+            ::ferrex_aot::rt::fused(&self.f16, &[(&ws.s3[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s2[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..8])?;
         Ok(())
     }
 }

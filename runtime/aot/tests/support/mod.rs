@@ -62,10 +62,10 @@ fn classifier() -> ExportedProgram {
         .unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
 
-/// Views, reductions, group norm, `bmm`, `cat` and `stack`: a slice of the input
-/// (`slice`, planned as a strided view, as `narrow` is), a batched product
-/// with its transpose, a group norm, an expand, both joined along their last dim and
-/// stacked along a new dim 1, and means.
+/// Views, reductions, group norm, `bmm`, `cat`, `stack` and upsampling: a slice of the
+/// input (`slice`, planned as a strided view, as `narrow` is), a batched product with
+/// its transpose, a group norm, an expand, both joined along their last dim and stacked
+/// along a new dim 1, the input upsampled to 4×9, and means.
 #[ferrex::export_module]
 pub struct Ops {
     norm: ferrex::nn::GroupNorm,
@@ -80,7 +80,8 @@ impl Ops {
         let m = x.select(2, 0).unsqueeze(2).expand([2, 4, 4]);
         let joined = Tensor::cat(&[&g, &m], -1).mean_dim(&[2], false);
         let stacked = Tensor::stack(&[&g, &m], 1).mean_dim(&[1, 3], false);
-        (g + m).mean_dim(&[2], false) + joined * stacked
+        let up = x.unsqueeze(1).upsample_nearest2d(Some(&[4, 9]), None);
+        (g + m).mean_dim(&[2], false) + joined * stacked + up.mean_dim(&[1, 3], false)
     }
 }
 

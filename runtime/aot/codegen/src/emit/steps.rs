@@ -417,6 +417,7 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::GroupNorm { .. } => "group norm",
         Kind::Bmm { .. } => "bmm",
         Kind::Concat { .. } => "concatenation",
+        Kind::Upsample { .. } => "upsampling",
         Kind::Gemm(_) | Kind::Fused { .. } | Kind::Alias { .. } => "planned",
     }
 }

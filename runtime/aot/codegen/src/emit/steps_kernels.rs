@@ -45,6 +45,7 @@ impl Gen<'_> {
                 | Kind::Bmm { .. }
                 | Kind::Embedding { .. }
                 | Kind::Concat { .. }
+                | Kind::Upsample { .. }
         );
         if !handled {
             return Ok(false);
@@ -87,23 +88,9 @@ impl Gen<'_> {
             Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
             Kind::MaxPool { .. } => self.max_pool(step, out)?,
             Kind::Attention { .. } => self.attention(step, out)?,
-            Kind::Embedding { weight, ids } => {
-                let table = self.read_other(*weight, out)?;
-                let ids = self.read_ids(*ids)?;
-                let [rows, width] = &table.sizes[..] else {
-                    return Err(
-                        self.unsupported(format!("an embedding table of {:?}", table.sizes))
-                    );
-                };
-                vec![format!(
-                    "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
-                    table.expr,
-                    self.dim(rows),
-                    self.dim(width),
-                    ids.expr
-                )]
-            }
+            Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, out)?,
             Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
+            Kind::Upsample { x, scales } => self.upsample(*x, *scales, &sizes, out)?,
             _ => match self.view_step(step, &sizes, out)? {
                 Some(lines) => lines,
                 None => return Ok(false),
@@ -111,6 +98,59 @@ impl Gen<'_> {
         };
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(true)
+    }
+
+    /// `rt::gather_rows(table, [rows, width], ids, out)` (`embedding`).
+    fn embedding(
+        &mut self,
+        weight: Operand,
+        ids: Operand,
+        out: usize,
+    ) -> Result<Vec<String>, AotError> {
+        let table = self.read_other(weight, out)?;
+        let ids = self.read_ids(ids)?;
+        let [rows, width] = &table.sizes[..] else {
+            return Err(self.unsupported(format!("an embedding table of {:?}", table.sizes)));
+        };
+        Ok(vec![format!(
+            "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
+            table.expr,
+            self.dim(rows),
+            self.dim(width),
+            ids.expr
+        )])
+    }
+
+    /// `rt::upsample_nearest(x, planes, [h, w], [oh, ow], scales, out)`.
+    fn upsample(
+        &mut self,
+        x: Operand,
+        scales: [Option<f64>; 2],
+        sizes: &[SymInt],
+        out: usize,
+    ) -> Result<Vec<String>, AotError> {
+        let x = self.read_other(x, out)?;
+        let (Some([n, c, h, w]), Some([_, _, oh, ow])) = (
+            x.sizes.get(..4).filter(|_| x.sizes.len() == 4),
+            sizes.get(..4),
+        ) else {
+            return Err(self.unsupported(format!("an upsampling of {:?}", x.sizes)));
+        };
+        let scale =
+            |s: Option<f64>| s.map_or("None".to_string(), |v| format!("Some({})", f64_lit(v)));
+        let dims = [n, c, h, w, oh, ow].map(|d| self.dim(d));
+        Ok(vec![format!(
+            "{RT}::upsample_nearest({}, {} * {}, [{}, {}], [{}, {}], [{}, {}], out).map_err(|e| fail(&e))?;",
+            x.expr,
+            dims[0],
+            dims[1],
+            dims[2],
+            dims[3],
+            dims[4],
+            dims[5],
+            scale(scales[0]),
+            scale(scales[1])
+        )])
     }
 
     /// `rt::concat(&[parts], outer, out)`: the output's blocks before dim `dim`.
