@@ -118,7 +118,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ferrex::module::{ForwardArgs, InputLeaf};
-use ferrex::program::{InputKind, OutputKind};
+use ferrex::program::{Bindings, InputKind, OutputKind};
 use ferrex::tensor::Tensor;
 
 pub use ferrex::{ExportedProgram, LoadError, RunError};
@@ -425,13 +425,17 @@ impl CompiledProgram {
         self.call_flat(&self.program.flatten_inputs(args))
     }
 
+    /// The split of this call (with `bindings`) and its two halves, if it can split.
+    fn halves(&self, bindings: &Bindings) -> Option<(&split::BatchSplit, [usize; 2])> {
+        let split = self.split.as_ref().ok()?;
+        Some((split, split.halves(bindings)?))
+    }
+
     /// Runs the program on already-flattened inputs.
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
         let mut checked = self.program.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
-        let halves = (self.split.as_ref().ok())
-            .and_then(|split| split.halves(&checked.bindings).map(|h| (split, h)));
-        let Some((split, halves)) = halves else {
+        let Some((split, halves)) = self.halves(&checked.bindings) else {
             let outputs =
                 self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?;
             return Ok(self.program.finish_call(checked, outputs));
@@ -546,8 +550,7 @@ impl CompiledProgram {
             .check_inputs(&self.program.flatten_inputs(args))?;
         let inputs = std::mem::take(&mut checked.placeholders);
         let mut profile = Vec::new();
-        let split = (self.split.as_ref().ok())
-            .and_then(|split| split.halves(&checked.bindings).map(|h| (split, h)))
+        let split = (self.halves(&checked.bindings))
             .filter(|(_, h)| self.split_policy.choose(h[0] + h[1]).0);
         let outputs = match split {
             Some((split, halves)) => {

@@ -517,7 +517,7 @@ impl BatchSplit {
                 let mut mine_times = Vec::new();
                 let out =
                     (self.half).run_profiled(mine, &b, arena, timing.then_some(&mut mine_times));
-                if let Some(slot) = times.get(i) {
+                if let (true, Some(slot)) = (timing, times.get(i)) {
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = mine_times;
                 }
                 out

@@ -56,14 +56,7 @@ impl Builder<'_> {
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
             Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),
-            Lowering::UpsampleNearest { input, scales } => {
-                let four_d = self.meta(input).is_some_and(|m| m.rank() == 4);
-                (four_d && self.is_f32(v)).then_some(())?;
-                Some(Kind::Upsample {
-                    x: self.f32_value(input)?,
-                    scales,
-                })
-            }
+            Lowering::UpsampleNearest { input, scales } => self.try_upsample(v, input, scales),
             _ => None,
         }
     }
@@ -268,6 +261,18 @@ impl Builder<'_> {
     }
 
     /// `getitem(v, 0)` of a multi-output node planned as its output 0: the same buffer.
+    /// Nearest-neighbour upsampling of a 4-D f32 value into f32 (the op's
+    /// `Lowering::UpsampleNearest`): a gather copy.
+    fn try_upsample(&self, v: V, x: V, scales: [Option<f64>; 2]) -> Option<Kind> {
+        if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+            return None;
+        }
+        Some(Kind::Upsample {
+            x: self.f32_value(x)?,
+            scales,
+        })
+    }
+
     /// A split of an f32 value that is read only through `getitem` (the op's
     /// `Lowering::Split`: `split`, `chunk`, `split_with_sizes`): no step of its own; each
     /// piece is a planned slice of the input ([`Builder::split_piece`]), so the pieces

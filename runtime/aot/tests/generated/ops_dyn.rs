@@ -283,7 +283,7 @@ impl Model {
         {
             let out = &mut ws.s5[..72];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 33 }), e);
-            ::ferrex_aot::rt::upsample_nearest(&ws.s1[..d.z1], 2 * 1, [4, d.z0], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::upsample_nearest(&ws.s1[..d.z1], 2, [4, d.z0], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
         }
         // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
         {

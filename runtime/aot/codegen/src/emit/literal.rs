@@ -71,7 +71,8 @@ pub(super) fn location(at: Option<SourceLocation>) -> String {
     }
 }
 
-fn opt_f64(x: Option<f64>) -> String {
+/// `Some(<f64 literal>)` or `None`.
+pub(super) fn opt_f64(x: Option<f64>) -> String {
     x.map_or("None".to_string(), |v| format!("Some({})", f64_lit(v)))
 }
 

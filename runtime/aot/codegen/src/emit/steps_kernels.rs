@@ -9,7 +9,7 @@ use ferrex::SymInt;
 use ferrex_kernels::ConvGeom;
 use ferrex_runtime::plan::{ConvStep, Kind, Operand, Step};
 
-use super::literal::f64_lit;
+use super::literal::{f64_lit, opt_f64};
 use super::steps::{fail_closure, numel, same};
 use super::Gen;
 use crate::AotError;
@@ -130,26 +130,18 @@ impl Gen<'_> {
         out: usize,
     ) -> Result<Vec<String>, AotError> {
         let x = self.read_other(x, out)?;
-        let (Some([n, c, h, w]), Some([_, _, oh, ow])) = (
+        let (Some([_, _, h, w]), Some([_, _, oh, ow])) = (
             x.sizes.get(..4).filter(|_| x.sizes.len() == 4),
             sizes.get(..4),
         ) else {
             return Err(self.unsupported(format!("an upsampling of {:?}", x.sizes)));
         };
-        let scale =
-            |s: Option<f64>| s.map_or("None".to_string(), |v| format!("Some({})", f64_lit(v)));
-        let dims = [n, c, h, w, oh, ow].map(|d| self.dim(d));
+        let planes = self.dim(&numel(&x.sizes[..2]));
+        let [h, w, oh, ow] = [h, w, oh, ow].map(|d| self.dim(d));
+        let [sh, sw] = scales.map(opt_f64);
         Ok(vec![format!(
-            "{RT}::upsample_nearest({}, {} * {}, [{}, {}], [{}, {}], [{}, {}], out).map_err(|e| fail(&e))?;",
+            "{RT}::upsample_nearest({}, {planes}, [{h}, {w}], [{oh}, {ow}], [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
             x.expr,
-            dims[0],
-            dims[1],
-            dims[2],
-            dims[3],
-            dims[4],
-            dims[5],
-            scale(scales[0]),
-            scale(scales[1])
         )])
     }
 
