@@ -118,9 +118,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ferrex::module::{ForwardArgs, InputLeaf};
-use ferrex::program::{Bindings, InputKind, OutputKind};
+use ferrex::program::{Bindings, InputKind, OutputKind, SplitPolicy};
 use ferrex::tensor::Tensor;
 
+pub use ferrex::program::BatchSplit;
 pub use ferrex::{ExportedProgram, LoadError, RunError};
 
 use exec::Arena;
@@ -198,92 +199,6 @@ pub struct CompiledProgram {
     /// How calls split along the batch, or why they cannot.
     split: Result<split::BatchSplit, String>,
     split_policy: SplitPolicy,
-}
-
-/// Whether a call runs as two halves of its batch, one per thread
-/// ([`CompiledProgram::set_batch_split`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BatchSplit {
-    /// Split where the plan allows it and the first calls measured it faster (the
-    /// default).
-    #[default]
-    Auto,
-    /// Split every call the plan allows to (on one kernel thread the halves run one
-    /// after the other).
-    Always,
-    /// Never split.
-    Never,
-}
-
-/// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
-/// `SPLIT_BLOCK`, whole and split in turn, `SPLIT_ROUNDS` of each, and keeps the way
-/// with the lower median. The first call of a block is not counted: it finds the
-/// caches as the other way left them (calls that always split keep both cores' caches
-/// warm, which alternating calls would not).
-const SPLIT_BLOCK: usize = 4;
-const SPLIT_ROUNDS: usize = 3;
-/// The most batch sizes whose decision is kept (a program called with ever new sizes
-/// keeps deciding for the newest ones).
-const SPLIT_SIZES: usize = 64;
-
-/// [`BatchSplit::Auto`]'s measurements, per batch size.
-#[derive(Debug, Default)]
-struct SplitPolicy {
-    mode: Mutex<BatchSplit>,
-    /// Per batch: the times of whole and split calls so far, then the decision.
-    trials: Mutex<std::collections::HashMap<usize, SplitTrial>>,
-}
-
-#[derive(Debug, Default)]
-struct SplitTrial {
-    calls: usize,
-    whole: Vec<f64>,
-    split: Vec<f64>,
-    decided: Option<bool>,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::INFINITY)
-}
-
-impl SplitPolicy {
-    /// Whether this call of `batch` samples splits, and whether it is timed for the
-    /// decision.
-    fn choose(&self, batch: usize) -> (bool, bool) {
-        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
-            BatchSplit::Always => return (true, false),
-            BatchSplit::Never => return (false, false),
-            BatchSplit::Auto if ferrex_kernels::threads::num_threads() < 2 => {
-                return (false, false)
-            }
-            BatchSplit::Auto => {}
-        }
-        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        if trials.len() >= SPLIT_SIZES && !trials.contains_key(&batch) {
-            trials.clear();
-        }
-        let t = trials.entry(batch).or_default();
-        match t.decided {
-            Some(d) => (d, false),
-            None => ((t.calls / SPLIT_BLOCK) % 2 == 1, true),
-        }
-    }
-
-    fn record(&self, batch: usize, split: bool, secs: f64) {
-        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        let t = trials.entry(batch).or_default();
-        if t.decided.is_some() {
-            return;
-        }
-        if !t.calls.is_multiple_of(SPLIT_BLOCK) {
-            if split { &mut t.split } else { &mut t.whole }.push(secs);
-        }
-        t.calls += 1;
-        if t.calls >= 2 * SPLIT_BLOCK * SPLIT_ROUNDS {
-            t.decided = Some(median(&mut t.split) < median(&mut t.whole));
-        }
-    }
 }
 
 impl std::fmt::Debug for CompiledProgram {
@@ -506,11 +421,7 @@ impl CompiledProgram {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_batch_split(&self, mode: BatchSplit) {
-        *self
-            .split_policy
-            .mode
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = mode;
+        self.split_policy.set_mode(mode);
     }
 
     /// Whether the plan's calls can run as two halves of their batch, or why not (the

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use ferrex::graph::Arg;
-use ferrex::program::Bindings;
+use ferrex::program::{batch_halves, half_inputs, run_halves, Bindings, SplitProduct};
 use ferrex::symbolic::{Expr, SymInt, Symbol};
 use ferrex::tensor::{Storage, Tensor};
 use ferrex::RunError;
@@ -31,9 +31,6 @@ use crate::plan::{Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, S
 
 /// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
 const HALF: Symbol = Symbol(3 << 28);
-
-/// What a half computed, once its thread is done.
-type HalfResult = Mutex<Option<Result<Vec<Tensor>, RunError>>>;
 
 /// A plan that can run as two halves of its batch.
 #[derive(Debug)]
@@ -46,7 +43,7 @@ pub(crate) struct BatchSplit {
     input_rows: Vec<(usize, usize)>,
     /// Each distinct product by a packed weight: its rows per sample and its depth, to
     /// check that a half sums like the whole.
-    products: Vec<(SymInt, usize)>,
+    products: Vec<SplitProduct>,
     /// One arena per half, kept between calls.
     arenas: [Mutex<Option<Arena>>; 2],
 }
@@ -155,7 +152,7 @@ impl<'p> Samples<'p> {
         g: &'p GemmStep,
         rows: usize,
         step: &'p Step,
-        products: &mut Vec<(SymInt, usize)>,
+        products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
         self.val(g.a, step)?;
         let GemmB::Packed(p, _) = &g.b else {
@@ -178,9 +175,12 @@ impl<'p> Samples<'p> {
         }
         self.epilogue(g.epilogue.as_ref(), rows, step)?;
         let k = p.shape()[0];
-        if !(products.iter()).any(|(r, d)| *d == k && r.same_as(&per_sample)) {
-            products.push((per_sample, k));
-        }
+        let product = SplitProduct {
+            rows: per_sample,
+            depth: k,
+            eager_columns: None,
+        };
+        SplitProduct::join(products, product);
         Ok(())
     }
 
@@ -258,7 +258,7 @@ impl<'p> Samples<'p> {
     }
 
     /// Checks `step` and records its output; the products it checks go to `products`.
-    fn step(&mut self, step: &'p Step, products: &mut Vec<(SymInt, usize)>) -> Result<(), String> {
+    fn step(&mut self, step: &'p Step, products: &mut Vec<SplitProduct>) -> Result<(), String> {
         if self.reads_only_free(step) {
             self.free.insert(step.out);
             return Ok(());
@@ -281,7 +281,7 @@ impl<'p> Samples<'p> {
         &mut self,
         step: &'p Step,
         rows: usize,
-        products: &mut Vec<(SymInt, usize)>,
+        products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
         let rank = step.sizes.len();
         let mixes = |what: &str| Err(format!("`{}` {what}", step.info.name));
@@ -478,15 +478,7 @@ impl BatchSplit {
     /// The two halves of this call's batch, if it has two and every product sums a half's
     /// rows as it sums the whole's.
     pub(crate) fn halves(&self, bindings: &Bindings) -> Option<[usize; 2]> {
-        let b = usize::try_from(bindings.value(&self.batch)).ok()?;
-        let halves = [b / 2, b - b / 2];
-        let alike = |(rows, k): &(SymInt, usize)| {
-            let rows = usize::try_from(bindings.value(rows)).ok();
-            let sums = ferrex_kernels::sgemm::sums_alike;
-            rows.and_then(|r| Some((r.checked_mul(b)?, r)))
-                .is_some_and(|(m, r)| halves.iter().all(|h| sums(m, r * h, *k)))
-        };
-        (b >= 2 && self.products.iter().all(alike)).then_some(halves)
+        batch_halves(bindings, &self.batch, &self.products)
     }
 
     /// Runs the two halves of the batch on two threads of the pool and stacks their
@@ -500,18 +492,10 @@ impl BatchSplit {
         halves: [usize; 2],
         profile: Option<&mut Profile>,
     ) -> Result<Vec<Tensor>, RunError> {
-        let starts = [0, halves[0]];
         let timing = profile.is_some();
         let times: [Mutex<Profile>; 2] = [Mutex::new(Vec::new()), Mutex::new(Vec::new())];
-        let part = |i: usize| -> Result<Vec<Tensor>, RunError> {
-            let (start, n) = (starts[i], halves[i]);
-            let mut mine = inputs.to_vec();
-            for &(k, rows) in &self.input_rows {
-                let narrowed = (mine.get(k)).and_then(|s| s.narrow(0, start * rows, n * rows));
-                mine[k] = narrowed.ok_or_else(|| {
-                    RunError::Malformed(format!("input {k} has fewer rows than its batch"))
-                })?;
-            }
+        let part = |i: usize, start: usize, n: usize| -> Result<Vec<Tensor>, RunError> {
+            let mine = half_inputs(inputs, &self.input_rows, start, n)?;
             let b = bindings.with(HALF, n as i64);
             let run = |arena: &mut Arena| {
                 let mut mine_times = Vec::new();
@@ -522,43 +506,21 @@ impl BatchSplit {
                 }
                 out
             };
-            match self.arenas[i].try_lock() {
-                Ok(mut guard) => run(guard.get_or_insert_with(|| Arena::for_plan(&self.half))),
-                Err(_) => run(&mut Arena::for_plan(&self.half)),
+            match self.arenas.get(i).map(Mutex::try_lock) {
+                Some(Ok(mut guard)) => {
+                    run(guard.get_or_insert_with(|| Arena::for_plan(&self.half)))
+                }
+                _ => run(&mut Arena::for_plan(&self.half)),
             }
         };
-        let results: [HalfResult; 2] = [Mutex::new(None), Mutex::new(None)];
-        let ok = ferrex_kernels::threads::for_each_range(&[0..1, 1..2], |i, _| {
-            let r = part(i);
-            if let Some(slot) = results.get(i) {
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            }
-        });
-        let [first, second] = results.map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
-        let (Some(first), Some(second), true) = (first, second, ok) else {
-            return Err(RunError::Malformed("a worker thread failed".into()));
-        };
-        let (first, second) = (first?, second?);
-        let stacking = std::time::Instant::now();
-        let mut out = Vec::with_capacity(first.len());
-        for (a, b) in first.iter().zip(&second) {
-            let stored = |t: &Tensor| {
-                t.try_storage()
-                    .map_err(|e| RunError::Malformed(e.to_string()))
-            };
-            let (a, b) = (stored(a)?, stored(b)?);
-            let both = Storage::concat(&[a, b], 0).map_err(|e| {
-                RunError::Malformed(format!("the halves' outputs do not stack: {e}"))
-            })?;
-            out.push(Tensor::from_storage(both));
-        }
+        let (out, stacking) = run_halves(halves, part)?;
         if let Some(profile) = profile {
             let [a, b] = times.map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
             for (i, (name, t)) in a.into_iter().enumerate() {
                 let other = b.get(i).map_or(t, |(_, u)| *u);
                 profile.push((name, t.max(other)));
             }
-            profile.push(("stack halves".to_string(), stacking.elapsed()));
+            profile.push(("stack halves".to_string(), stacking));
         }
         Ok(out)
     }

@@ -1,7 +1,9 @@
-//! A compiled call split along its batch (two halves, one per thread) gives the bits of
-//! the whole call; plans with a step that mixes samples do not split, and say which.
+//! A call split along its batch (two halves, one per thread) gives the bits of the
+//! whole call, compiled or interpreted; programs with a step that mixes samples do not
+//! split, and say which.
 
 use ferrex::prelude::*;
+use ferrex::ExportedProgram;
 use ferrex::{Dim, DynamicShapes, Exporter};
 use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 use ferrex_runtime::{BatchSplit, CompiledProgram};
@@ -15,9 +17,27 @@ fn bits(c: &CompiledProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
         .collect()
 }
 
-/// Splits, and gives the whole call's bits on `x`.
+/// The interpreter's outputs on `x` as bits, its calls split as `mode` says.
+fn interpreter_bits(ep: &ExportedProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
+    let module = ep.module();
+    module.set_batch_split(mode);
+    let out = module.call((x.clone(),)).unwrap();
+    (out.iter())
+        .flat_map(|t| t.to_vec::<f32>().unwrap())
+        .map(f32::to_bits)
+        .collect()
+}
+
+/// Splits, compiled and interpreted, and gives the whole call's bits on `x`.
 fn splits_alike<M: ferrex::Forward<Args = (Tensor,)>>(m: &M, x: &Tensor) {
-    let c = ferrex_runtime::compile(&ferrex::export(m, (x.copy(),)).unwrap()).unwrap();
+    let ep = ferrex::export(m, (x.copy(),)).unwrap();
+    assert_eq!(ep.module().batch_split(), Ok(()));
+    let whole = interpreter_bits(&ep, x, BatchSplit::Never);
+    assert_eq!(interpreter_bits(&ep, x, BatchSplit::Always), whole);
+    for _ in 0..40 {
+        assert_eq!(interpreter_bits(&ep, x, BatchSplit::Auto), whole);
+    }
+    let c = ferrex_runtime::compile(&ep).unwrap();
     assert_eq!(c.batch_split(), Ok(()));
     let line = "\nbatch split: two halves, one per thread\n";
     assert!(c.describe().contains(line));
@@ -58,12 +78,18 @@ fn a_dynamic_batch_splits_at_every_size() {
         .unwrap();
     let c = ferrex_runtime::compile(&ep).unwrap();
     assert_eq!(c.batch_split(), Ok(()));
+    assert_eq!(ep.module().batch_split(), Ok(()));
     // Odd batches split 1 + 2 and 2 + 3; a batch of 1 runs whole.
     for b in [1, 2, 3, 5, 8] {
         let x = Tensor::randn([b, 32, 64]);
         assert_eq!(
             bits(&c, &x, BatchSplit::Always),
             bits(&c, &x, BatchSplit::Never),
+            "batch {b}"
+        );
+        assert_eq!(
+            interpreter_bits(&ep, &x, BatchSplit::Always),
+            interpreter_bits(&ep, &x, BatchSplit::Never),
             "batch {b}"
         );
     }
@@ -76,11 +102,17 @@ fn halves_that_would_sum_otherwise_run_whole() {
     ferrex::manual_seed(9);
     let m = Mlp::new(784, [512, 512], 10);
     let x = Tensor::randn([6, 784]);
-    let c = ferrex_runtime::compile(&ferrex::export(&m, (x.copy(),)).unwrap()).unwrap();
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let c = ferrex_runtime::compile(&ep).unwrap();
     assert_eq!(c.batch_split(), Ok(()));
     assert_eq!(
         bits(&c, &x, BatchSplit::Always),
         bits(&c, &x, BatchSplit::Never)
+    );
+    assert_eq!(ep.module().batch_split(), Ok(()));
+    assert_eq!(
+        interpreter_bits(&ep, &x, BatchSplit::Always),
+        interpreter_bits(&ep, &x, BatchSplit::Never)
     );
     let reference = ferrex::export(&m, (x.copy(),))
         .unwrap()
@@ -108,17 +140,27 @@ impl Mixer {
             2 => h.t().relu(),
             3 => Tensor::cat(&[&h, &h.relu()], 0),
             4 => Tensor::cat(&[&Tensor::stack(&[&h, &h.relu()], 1), &h.unsqueeze(1)], 1),
+            6 => h.reshape([2, -1]),
+            7 => h.cumsum(1),
             _ => h.relu(),
         }
     }
 }
 
-fn refusal(how: usize, batch: usize) -> String {
+/// Why the compiled runtime and the interpreter keep `Mixer`'s calls whole ("": they
+/// split).
+fn refusal(how: usize, batch: usize) -> (String, String) {
     let m = Mixer {
         lin: nn::Linear::new(8, 8),
         how,
     };
     let ep = ferrex::export(&m, (Tensor::randn([batch, 8]),)).unwrap();
+    let interpreter = ep
+        .module()
+        .batch_split()
+        .err()
+        .unwrap_or_default()
+        .to_string();
     let c = ferrex_runtime::compile(&ep).unwrap();
     let why = c.batch_split().map_err(str::to_string);
     assert!(c.describe().contains(&format!(
@@ -128,23 +170,50 @@ fn refusal(how: usize, batch: usize) -> String {
             Err(e) => format!("no ({e})"),
         }
     )));
-    why.err().unwrap_or_default()
+    (why.err().unwrap_or_default(), interpreter)
 }
 
 #[test]
 fn steps_that_mix_samples_keep_the_call_whole() {
-    let got: Vec<String> = [(0, 4), (1, 4), (2, 4), (3, 4), (5, 1), (4, 4), (5, 4)]
+    let cases = [
+        (0, 4),
+        (1, 4),
+        (2, 4),
+        (3, 4),
+        (5, 1),
+        (6, 4),
+        (7, 4),
+        (4, 4),
+        (5, 4),
+    ];
+    let (compiled, interpreter): (Vec<String>, Vec<String>) = cases
         .iter()
         .map(|&(how, batch)| refusal(how, batch))
-        .collect();
+        .unzip();
     assert_eq!(
-        got,
+        compiled,
         [
             "`mean` reduces over the batch",
             "`softmax` normalizes over the batch",
             "`t` moves the batch from the first dim",
             "`cat` joins its inputs along the batch",
             "the example batch is 1",
+            "`reshape` does not lead with the batch",
+            "`cumsum` runs eagerly",
+            "",
+            "",
+        ]
+    );
+    assert_eq!(
+        interpreter,
+        [
+            "`mean` reduces over the batch",
+            "`softmax` normalizes over the batch",
+            "`t` moves the batch from the first dim",
+            "`cat` joins its inputs along the batch",
+            "the example batch is 1",
+            "`reshape` does not lead with the batch",
+            "`cumsum` runs `aten::cumsum.default`, which the split cannot follow",
             "",
             "",
         ]
@@ -201,6 +270,15 @@ fn inputs_without_the_batch_are_read_whole_by_each_half() {
     };
     let whole = run(BatchSplit::Never);
     assert_eq!(run(BatchSplit::Always), whole);
+    let module = ep.module();
+    assert_eq!(module.batch_split(), Ok(()));
+    let interpret = |mode| {
+        module.set_batch_split(mode);
+        let out = module.call((s.clone(), x.clone(), t.clone())).unwrap();
+        out[0].to_vec::<f32>().unwrap()
+    };
+    assert_eq!(interpret(BatchSplit::Always), interpret(BatchSplit::Never));
+    module.set_batch_split(BatchSplit::Never);
     let reference = ep.module().call((s, x, t)).unwrap();
     assert!(Tensor::from_vec(whole, [6, 8]).allclose(&reference[0], 1e-5, 1e-5));
 }

@@ -216,6 +216,19 @@ fn sgemm_by_shape(
     }))
 }
 
+/// Whether [`gemm`] sums each output of products of `m1` and of `m2` rows (depth `k`,
+/// `n` columns) in the same order, so that a row computes the same bits in either:
+/// its path depends on the rows (the own packed GEMM from [`PACKED_MIN_ROWS`], whose
+/// k blocks depend on them too; the GEMV up to [`GEMV_MAX_ROWS`]; matrixmultiply,
+/// whose blocks do not, between them).
+pub fn sums_alike(m1: usize, m2: usize, k: usize, n: usize) -> bool {
+    let packed = |m: usize| m >= PACKED_MIN_ROWS && n >= 8 && k >= 8;
+    let few = |m: usize| m <= GEMV_MAX_ROWS;
+    packed(m1) == packed(m2)
+        && few(m1) == few(m2)
+        && (!packed(m1) || crate::sgemm::sums_alike(m1, m2, k))
+}
+
 /// The largest right operand (floats) [`sgemm_by_shape`] packs into its kept buffer:
 /// 256 KiB a thread at most.
 const SCRATCH_B_MAX: usize = 1 << 16;
@@ -679,5 +692,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c, [5.0, 6.5, 14.0, 20.0]);
+    }
+
+    /// Where `sums_alike` says products of `m1` and `m2` rows sum alike, their common
+    /// rows have the same bits (what a call split along its batch relies on), for
+    /// weights read transposed (the GEMV's layout) and row-major.
+    #[test]
+    fn products_that_sum_alike_give_their_common_rows_the_same_bits() {
+        let rows = [1, 2, 3, 4, 5, 7, 8, 9, 16, 32, 64];
+        for (k, n) in [(7, 16), (300, 5), (300, 16), (700, 24)] {
+            let a = data(64 * k, 11);
+            let w = data(n * k, 12);
+            let transposed = Mat {
+                data: &w,
+                rows: k,
+                cols: n,
+                rs: 1,
+                cs: k,
+            };
+            for b in [transposed, Mat::row_major(&w, k, n)] {
+                let product = |m: usize| {
+                    let mut c = vec![0f32; m * n];
+                    gemm(1.0, Mat::row_major(&a[..m * k], m, k), b, 0.0, &mut c).unwrap();
+                    c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                let mut alike = 0;
+                for &m1 in &rows {
+                    for &m2 in rows.iter().filter(|&&m2| m2 < m1) {
+                        if sums_alike(m1, m2, k, n) {
+                            alike += 1;
+                            assert_eq!(
+                                product(m1)[..m2 * n],
+                                product(m2)[..],
+                                "{m1}, {m2}, {k}, {n}"
+                            );
+                        }
+                    }
+                }
+                assert!(alike >= 10, "{alike} pairs for k {k}, n {n}");
+            }
+        }
+        assert!(!sums_alike(8, 4, 400, 120));
+        assert!(sums_alike(64, 32, 784, 512));
     }
 }

@@ -262,6 +262,7 @@ impl ExportedProgram {
             model_name: self.model_name.clone(),
             assumed_constants: self.assumed_constants.clone(),
             state_lock: self.state_lock.clone(),
+            interpreter: Default::default(),
         })
     }
 

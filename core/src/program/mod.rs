@@ -1,16 +1,21 @@
 //! [`ExportedProgram`]: the graph, its signature, the model's state, range constraints;
 //! printed by `Display`, run by [`ExportedProgram::module`].
 
+mod batch_split;
 mod decompose;
 pub(crate) mod display;
 mod run;
 mod signature;
+mod split_policy;
 pub(crate) mod validate;
 
 pub use decompose::DecompositionTable;
 pub use run::{Bindings, CheckedInputs, ExportedModule};
 pub use signature::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, InputKind, InputSpec, OutputKind, OutputSpec,
+};
+pub use split_policy::{
+    batch_halves, half_inputs, run_halves, BatchSplit, SplitPolicy, SplitProduct,
 };
 
 use std::fmt;
@@ -120,6 +125,8 @@ pub struct ExportedProgram {
     /// of a mutating program do not lose updates (calls that mutate nothing run in
     /// parallel). Clones share the state, and so the lock.
     state_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// What the interpreter computes once per program (`ep.module()` is a handle on it).
+    interpreter: run::InterpreterCache,
 }
 
 impl ExportedProgram {
@@ -149,6 +156,7 @@ impl ExportedProgram {
             model_name,
             assumed_constants: Vec::new(),
             state_lock: Default::default(),
+            interpreter: Default::default(),
         }
     }
 

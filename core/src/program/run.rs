@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::batch_split::GraphSplit;
+use super::split_policy::{BatchSplit, SplitPolicy};
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
 use crate::error::{RunError, TensorError};
 use crate::graph::{
@@ -17,8 +19,24 @@ use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
 /// An exported program as a callable (`ep.module().call((x, y))`).
 pub struct ExportedModule<'p> {
     program: &'p ExportedProgram,
+}
+
+/// What the interpreter computes once per program and keeps between calls, shared by
+/// every [`ExportedModule`] of the program (a clone of the program starts afresh).
+#[derive(Debug, Default)]
+pub(super) struct InterpreterCache {
     /// The graph's drop schedule, computed at the first call.
     schedule: std::sync::OnceLock<DropSchedule>,
+    /// How calls split along the batch, or why they cannot: found at the first call
+    /// that may split.
+    split: std::sync::OnceLock<Result<GraphSplit, String>>,
+    split_policy: SplitPolicy,
+}
+
+impl Clone for InterpreterCache {
+    fn clone(&self) -> Self {
+        InterpreterCache::default()
+    }
 }
 
 /// Symbol values bound from the inputs of one call, and the values read from tensor
@@ -244,10 +262,7 @@ fn constant_matches(c: &ConstantValue, v: &LeafValue) -> bool {
 
 impl<'p> ExportedModule<'p> {
     pub(crate) fn new(program: &'p ExportedProgram) -> Self {
-        ExportedModule {
-            program,
-            schedule: std::sync::OnceLock::new(),
-        }
+        ExportedModule { program }
     }
 
     /// Runs the program on `args` (a tuple, as for `export`) and returns the user
@@ -262,9 +277,93 @@ impl<'p> ExportedModule<'p> {
         let mut checked = self.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
         let graph = &self.program.graph;
-        let schedule = self.schedule.get_or_init(|| DropSchedule::of(graph));
-        let outputs = run_graph(graph, schedule, inputs, &checked.bindings)?;
+        let cache = &self.program.interpreter;
+        let schedule = cache.schedule.get_or_init(|| DropSchedule::of(graph));
+        let bindings = &checked.bindings;
+        let split = (cache.split_policy.may_split())
+            .then(|| self.split().as_ref().ok())
+            .flatten()
+            .and_then(|s| Some((s, s.halves(bindings)?)));
+        let Some((split, halves)) = split else {
+            let outputs = run_graph(graph, schedule, inputs, bindings)?;
+            return Ok(self.program.finish_call(checked, outputs));
+        };
+        let batch = halves[0] + halves[1];
+        let (splits, timed) = cache.split_policy.choose(batch);
+        let start = std::time::Instant::now();
+        let outputs = if splits {
+            split.run(graph, schedule, &inputs, bindings, halves)?
+        } else {
+            run_graph(graph, schedule, inputs, bindings)?
+        };
+        if timed {
+            (cache.split_policy).record(batch, splits, start.elapsed().as_secs_f64());
+        }
         Ok(self.program.finish_call(checked, outputs))
+    }
+
+    fn split(&self) -> &Result<GraphSplit, String> {
+        (self.program.interpreter.split).get_or_init(|| GraphSplit::of(self.program))
+    }
+
+    /// Sets whether calls run as two halves of their batch, one on each of two threads
+    /// (default [`BatchSplit::Auto`]), as the compiled runtime's calls do, for every
+    /// module of this program. A program splits when none of its nodes mixes samples
+    /// (see [`ExportedModule::batch_split`]); a split call gives the same bits as a whole
+    /// one. `Auto` times the first calls of each batch size both ways and keeps the
+    /// faster (on one kernel thread, `FERREX_NUM_THREADS=1`, calls stay whole).
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    /// use ferrex::program::BatchSplit;
+    ///
+    /// #[export_module]
+    /// struct Head {
+    ///     fc: nn::Linear,
+    /// }
+    ///
+    /// #[export_module]
+    /// impl Head {
+    ///     fn forward(&self, x: &Tensor) -> Tensor {
+    ///         self.fc.forward(x).softmax(1)
+    ///     }
+    /// }
+    ///
+    /// let x = Tensor::randn([8, 16]);
+    /// let ep = ferrex::export(&Head { fc: nn::Linear::new(16, 4) }, (x.copy(),))?;
+    /// let module = ep.module();
+    /// assert_eq!(module.batch_split(), Ok(()));
+    /// module.set_batch_split(BatchSplit::Always);
+    /// let split = module.call((x.clone(),))?[0].to_vec::<f32>()?;
+    /// module.set_batch_split(BatchSplit::Never);
+    /// let whole = module.call((x.clone(),))?[0].to_vec::<f32>()?;
+    /// assert_eq!(split, whole); // bit for bit
+    ///
+    /// // A softmax over the batch mixes samples: such a program's calls stay whole.
+    /// #[export_module]
+    /// struct OverBatch {
+    ///     fc: nn::Linear,
+    /// }
+    ///
+    /// #[export_module]
+    /// impl OverBatch {
+    ///     fn forward(&self, x: &Tensor) -> Tensor {
+    ///         self.fc.forward(x).softmax(0)
+    ///     }
+    /// }
+    ///
+    /// let ep = ferrex::export(&OverBatch { fc: nn::Linear::new(16, 4) }, (x.copy(),))?;
+    /// assert_eq!(ep.module().batch_split(), Err("`softmax` normalizes over the batch"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_batch_split(&self, mode: BatchSplit) {
+        self.program.interpreter.split_policy.set_mode(mode);
+    }
+
+    /// Whether the program's calls can run as two halves of their batch, or why not
+    /// (the first node that mixes samples, say).
+    pub fn batch_split(&self) -> Result<(), &str> {
+        self.split().as_ref().map(|_| ()).map_err(String::as_str)
     }
 
     fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'p>, RunError> {
@@ -497,8 +596,8 @@ impl<'p> ExportedModule<'p> {
 }
 
 /// Runs graphs eagerly: values are eager tensors, sizes the bound symbols.
-struct EagerEvaluator<'b> {
-    bindings: &'b Bindings,
+pub(super) struct EagerEvaluator<'b> {
+    pub(super) bindings: &'b Bindings,
 }
 
 fn kernel_error(node: &Node, op: String, message: String) -> RunError {
@@ -586,7 +685,16 @@ fn run_graph(
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
     let inputs = inputs.into_iter().map(Tensor::from_storage).collect();
-    let outputs = interpret_scheduled(graph, schedule, inputs, &EagerEvaluator { bindings })?;
+    outputs_of(interpret_scheduled(
+        graph,
+        schedule,
+        inputs,
+        &EagerEvaluator { bindings },
+    )?)
+}
+
+/// A graph's outputs as tensors (a size output as a 0-dim tensor of its bound value).
+pub(super) fn outputs_of(outputs: Vec<Value>) -> Result<Vec<Tensor>, RunError> {
     Ok(outputs
         .into_iter()
         .map(|a| match a {

@@ -1,0 +1,784 @@
+//! The interpreter's calls split along their batch: two threads each interpret the graph
+//! on half of the samples, as the compiled runtime runs its plan (`ferrex-runtime`'s
+//! `split.rs`), with one hand-off per call.
+//!
+//! A split call is sound when no node mixes samples. [`GraphSplit::of`] follows the
+//! values from the inputs and checks each call node by what its op computes (its
+//! [`Lowering`]: elementwise ops with per-sample or broadcast operands, products by a
+//! weight, convolutions, norms within a sample, softmax and reductions not over the
+//! batch, views that keep it first...); ops without a lowering, `cond` / `map` and
+//! programs that write state back are refused. Values computed from weights and inputs
+//! that do not lead with the batch alone are computed whole by each half.
+//!
+//! Most ops take their sizes from their operands, so a half runs them unchanged. The
+//! ops whose arguments hold sizes that may be the batch's (`view`, `reshape`, `expand`,
+//! `native_group_norm`'s `N`) run in a half as the op their lowering names, with the
+//! sizes of the node's meta at the half's batch: the graph of a static program holds
+//! its batch as a literal that cannot be told from other sizes (4 samples, 4 heads).
+
+use std::collections::HashMap;
+
+use super::run::EagerEvaluator;
+use super::{Bindings, ExportedProgram, InputKind, OutputKind, SplitProduct};
+use crate::error::{RunError, TensorError};
+use crate::graph::{
+    inline_sym_args, interpret_scheduled, is_size_node, Arg, DropSchedule, Evaluator, Graph,
+    HigherOrderOp, Node, NodeKind, RunSubgraphOf,
+};
+use crate::ops::lowering::{Lowering, PermuteDims};
+use crate::ops::{run_eager, Argument, OpDef, TensorOrNumber, Value};
+use crate::symbolic::{SymInt, Symbol};
+use crate::tensor::sizes::normalize_dim;
+use crate::tensor::{Storage, Tensor};
+
+/// How a node whose arguments may hold the batch runs in a half (argument positions).
+#[derive(Clone, Debug)]
+enum Recast {
+    /// `aten::reshape(input, sizes)`.
+    Reshape { input: usize },
+    /// `aten::expand(input, sizes)`.
+    Expand { input: usize },
+    /// `aten::group_norm(input, groups, weight, bias, eps)`.
+    GroupNorm {
+        input: usize,
+        groups: i64,
+        weight: Option<usize>,
+        bias: Option<usize>,
+        eps: f64,
+    },
+}
+
+/// A program whose calls can run as two halves of their batch.
+#[derive(Debug)]
+pub(crate) struct GraphSplit {
+    /// The batch: the leading size of a user input.
+    batch: SymInt,
+    /// Per batch-leading placeholder: its index among the placeholders, and its rows of
+    /// dim 0 per sample.
+    input_rows: Vec<(usize, usize)>,
+    /// Each distinct product by a weight: its rows per sample and its depth.
+    products: Vec<SplitProduct>,
+    /// Per node: the rows of its output 0 per sample, when it leads with the batch.
+    rows: Vec<Option<usize>>,
+    /// The nodes that run recast in a half, by name, with their index.
+    recast: HashMap<String, (usize, Recast)>,
+}
+
+/// Rows of dim 0 per sample of `sizes`: `c` when `sizes[0]` is `c * batch` and no other
+/// size depends on the batch.
+fn per_sample(sizes: &[SymInt], batch: &SymInt) -> Option<usize> {
+    let c = sizes.first()?.div_exact(batch)?.as_int()?;
+    let symbols = batch.expr().symbols();
+    let free = |s: &SymInt| s.expr().symbols().iter().all(|x| !symbols.contains(x));
+    (c >= 1 && sizes[1..].iter().all(free)).then_some(c as usize)
+}
+
+/// The sizes of a node's output 0.
+fn sizes_of(graph: &Graph, i: usize) -> &[SymInt] {
+    (graph.nodes.get(i))
+        .and_then(|n| n.meta.first())
+        .map_or(&[], |m| &m.sizes[..])
+}
+
+/// What the checks know of the graph's values.
+struct Samples<'g> {
+    graph: &'g Graph,
+    batch: SymInt,
+    rows: Vec<Option<usize>>,
+    /// Values that do not depend on the batch: each half computes all of them.
+    free: Vec<bool>,
+    products: Vec<SplitProduct>,
+}
+
+/// A check's failure: why the calls cannot split.
+type Refusal = String;
+
+impl Samples<'_> {
+    fn name(&self, i: usize) -> &str {
+        self.graph.nodes.get(i).map_or("?", |n| n.name.as_str())
+    }
+
+    fn is_free(&self, i: usize) -> bool {
+        self.free.get(i).copied().unwrap_or(false)
+    }
+
+    fn rows_of(&self, i: usize) -> Option<usize> {
+        self.rows.get(i).copied().flatten()
+    }
+
+    /// A value read per sample: its rows, or why not.
+    fn val(&self, x: usize, node: &Node) -> Result<usize, Refusal> {
+        self.rows_of(x).ok_or_else(|| {
+            format!(
+                "`{}` reads `{}`, which is not per sample",
+                node.name,
+                self.name(x)
+            )
+        })
+    }
+
+    /// A value each half reads whole (a weight).
+    fn whole(&self, x: usize, node: &Node) -> Result<(), Refusal> {
+        match self.is_free(x) {
+            true => Ok(()),
+            false => Err(format!(
+                "`{}` takes `{}` computed from the samples where it takes a weight",
+                node.name,
+                self.name(x)
+            )),
+        }
+    }
+
+    /// An operand broadcast against an output of `rank` dims with `rows` rows per
+    /// sample: per sample with the same rows, or free and not spanning the batch.
+    fn broadcast(&self, x: usize, rank: usize, rows: usize, node: &Node) -> Result<(), Refusal> {
+        let sizes = sizes_of(self.graph, x);
+        if self.is_free(x) {
+            let spans_batch =
+                sizes.len() >= rank && sizes.first().and_then(SymInt::as_int) != Some(1);
+            return match spans_batch {
+                false => Ok(()),
+                true => Err(format!(
+                    "`{}` reads `{}`, of the batch's size, across samples",
+                    node.name,
+                    self.name(x)
+                )),
+            };
+        }
+        match self.rows_of(x) {
+            Some(r) if r == rows && sizes.len() == rank => Ok(()),
+            _ => Err(format!(
+                "`{}` broadcasts `{}` across samples",
+                node.name,
+                self.name(x)
+            )),
+        }
+    }
+
+    /// Checks a call of `lowering` (tensors as node indices) whose output 0 has `rows`
+    /// rows per sample; returns how the node runs in a half when it must be recast
+    /// (`at`: a node index → its argument position).
+    fn call(
+        &mut self,
+        node: &Node,
+        lowering: &Lowering<usize>,
+        rows: usize,
+        at: &dyn Fn(usize) -> usize,
+    ) -> Result<Option<Recast>, Refusal> {
+        match lowering {
+            Lowering::Reshape { .. }
+            | Lowering::Expand { .. }
+            | Lowering::Permute { .. }
+            | Lowering::Concat { .. }
+            | Lowering::Split { .. }
+            | Lowering::Select { .. }
+            | Lowering::Slice { .. } => self.view(node, lowering, rows, at),
+            Lowering::Reduce { .. }
+            | Lowering::Softmax { .. }
+            | Lowering::LayerNorm { .. }
+            | Lowering::GroupNorm { .. }
+            | Lowering::BatchNorm { .. } => self.norm(node, lowering, at),
+            _ => self.compute(node, lowering, rows),
+        }
+    }
+
+    /// Elementwise ops, products, convolutions, pooling, embedding, attention.
+    fn compute(
+        &mut self,
+        node: &Node,
+        lowering: &Lowering<usize>,
+        rows: usize,
+    ) -> Result<Option<Recast>, Refusal> {
+        let rank = sizes_of_meta(node).len();
+        let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
+        match lowering {
+            Lowering::Unary { input, .. } | Lowering::Compare { input, .. } => {
+                self.val(*input, node)?;
+            }
+            Lowering::Binary { lhs, rhs, .. } => {
+                for o in [lhs, rhs] {
+                    if let TensorOrNumber::Tensor(t) = o {
+                        self.broadcast(*t, rank, rows, node)?;
+                    }
+                }
+            }
+            Lowering::Gemm {
+                a, b, bias, weight, ..
+            } => {
+                self.val(*a, node)?;
+                if !self.is_free(*b) {
+                    return mixes("multiplies by a right operand computed from the samples");
+                }
+                if let Some(bias) = bias {
+                    self.broadcast(*bias, rank, rows, node)?;
+                }
+                self.product(*a, *weight, node)?;
+            }
+            Lowering::Conv {
+                input,
+                weight,
+                bias,
+                ..
+            } => {
+                self.val(*input, node)?;
+                for w in std::iter::once(weight).chain(bias) {
+                    self.whole(*w, node)?;
+                }
+            }
+            Lowering::MaxPool { input, .. } | Lowering::UpsampleNearest { input, .. } => {
+                self.val(*input, node)?;
+            }
+            Lowering::Embedding { weight, indices } => {
+                self.whole(*weight, node)?;
+                self.val(*indices, node)?;
+            }
+            Lowering::Bmm { a, b } => {
+                if self.val(*a, node)? != self.val(*b, node)? {
+                    return mixes("multiplies matrices of other samples");
+                }
+            }
+            Lowering::Attention {
+                query,
+                key,
+                value,
+                attn_mask,
+                dropout_p,
+                ..
+            } => {
+                if *dropout_p != 0.0 {
+                    return mixes("drops attention weights at random");
+                }
+                for x in [query, key, value] {
+                    self.val(*x, node)?;
+                }
+                if let Some(m) = attn_mask {
+                    self.broadcast(*m, rank, rows, node)?;
+                }
+            }
+            _ => return mixes("runs an op whose samples cannot be told apart"),
+        }
+        Ok(None)
+    }
+
+    /// Norms, softmax and reductions: within a sample unless over dim 0.
+    fn norm(
+        &mut self,
+        node: &Node,
+        lowering: &Lowering<usize>,
+        at: &dyn Fn(usize) -> usize,
+    ) -> Result<Option<Recast>, Refusal> {
+        let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
+        let dim_of = |d: i64, x: usize| normalize_dim(d, sizes_of(self.graph, x).len()).ok();
+        match lowering {
+            Lowering::Reduce { input, dims, .. } => {
+                let dims = dims.as_deref().unwrap_or(&[]);
+                let over_batch = dims.is_empty()
+                    || (dims.iter()).any(|&d| dim_of(d, *input).is_none_or(|d| d == 0));
+                if over_batch {
+                    return mixes("reduces over the batch");
+                }
+                self.val(*input, node)?;
+            }
+            Lowering::Softmax { input, dim, .. } => {
+                if dim_of(*dim, *input).is_none_or(|d| d == 0) {
+                    return mixes("normalizes over the batch");
+                }
+                self.val(*input, node)?;
+            }
+            Lowering::LayerNorm {
+                input,
+                normalized_rank,
+                weight,
+                bias,
+                ..
+            } => {
+                if *normalized_rank >= sizes_of(self.graph, *input).len() {
+                    return mixes("normalizes over the batch");
+                }
+                self.val(*input, node)?;
+                for w in weight.iter().chain(bias) {
+                    self.whole(*w, node)?;
+                }
+            }
+            Lowering::GroupNorm {
+                input,
+                groups,
+                weight,
+                bias,
+                eps,
+            } => {
+                self.val(*input, node)?;
+                for w in weight.iter().chain(bias) {
+                    self.whole(*w, node)?;
+                }
+                return Ok(Some(Recast::GroupNorm {
+                    input: at(*input),
+                    groups: *groups,
+                    weight: weight.map(at),
+                    bias: bias.map(at),
+                    eps: *eps,
+                }));
+            }
+            Lowering::BatchNorm {
+                input,
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                ..
+            } => {
+                self.val(*input, node)?;
+                for w in [weight, bias, running_mean, running_var]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.whole(*w, node)?;
+                }
+            }
+            _ => return mixes("runs an op whose samples cannot be told apart"),
+        }
+        Ok(None)
+    }
+
+    /// Views and joins: they keep the batch first unless they index or move it.
+    fn view(
+        &mut self,
+        node: &Node,
+        lowering: &Lowering<usize>,
+        rows: usize,
+        at: &dyn Fn(usize) -> usize,
+    ) -> Result<Option<Recast>, Refusal> {
+        let rank = sizes_of_meta(node).len();
+        let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
+        let dim_of = |d: i64, x: usize| normalize_dim(d, sizes_of(self.graph, x).len()).ok();
+        match lowering {
+            Lowering::Reshape { input } => {
+                self.val(*input, node)?;
+                return Ok(Some(Recast::Reshape { input: at(*input) }));
+            }
+            Lowering::Expand { input } => {
+                self.val(*input, node)?;
+                if sizes_of(self.graph, *input).len() != rank {
+                    return mixes("expands the batch");
+                }
+                return Ok(Some(Recast::Expand { input: at(*input) }));
+            }
+            Lowering::Permute { input, dims } => {
+                let in_rank = sizes_of(self.graph, *input).len();
+                let keeps = match dims {
+                    PermuteDims::T => in_rank < 2,
+                    PermuteDims::Swap(a, b) => {
+                        let (a, b) = (dim_of(*a, *input), dim_of(*b, *input));
+                        a == b || (a != Some(0) && b != Some(0) && a.is_some() && b.is_some())
+                    }
+                    PermuteDims::All(d) => d.first().and_then(|&d| dim_of(d, *input)) == Some(0),
+                };
+                if !keeps {
+                    return mixes("moves the batch from the first dim");
+                }
+                self.val(*input, node)?;
+            }
+            Lowering::Concat { inputs, dim } => {
+                if normalize_dim(*dim, rank).map_or(true, |d| d == 0) {
+                    return mixes("joins its inputs along the batch");
+                }
+                for &x in inputs {
+                    if self.val(x, node)? != rows {
+                        return mixes("joins inputs of other rows per sample");
+                    }
+                }
+            }
+            Lowering::Split { input, dim }
+            | Lowering::Select { input, dim, .. }
+            | Lowering::Slice { input, dim, .. } => {
+                if dim_of(*dim, *input).is_none_or(|d| d == 0) {
+                    return mixes("indexes the batch");
+                }
+                self.val(*input, node)?;
+            }
+            _ => return mixes("runs an op whose samples cannot be told apart"),
+        }
+        Ok(None)
+    }
+
+    /// Checks call node `i` (see [`Samples::call`]) and records its output; a node that
+    /// runs recast in a half is returned with its recast.
+    fn call_node(
+        &mut self,
+        i: usize,
+        node: &Node,
+        op: &OpDef,
+        args: &[Arg],
+        batch_symbols: &[Symbol],
+    ) -> Result<Option<(String, Recast)>, Refusal> {
+        let reads: Vec<usize> = (args.iter())
+            .flat_map(|a| a.tensors())
+            .map(|t| t.0)
+            .collect();
+        if reads.iter().all(|&r| self.is_free(r)) {
+            if op.nondeterministic {
+                return Err(format!("`{}` draws random numbers", node.name));
+            }
+            self.free[i] = true;
+            return Ok(None);
+        }
+        let rows = per_sample(sizes_of_meta(node), &self.batch);
+        let inlined = inline_sym_args(self.graph, args)?;
+        let lowering = lowering_by_node(op, &inlined).ok_or_else(|| {
+            format!(
+                "`{}` runs `{}`, which the split cannot follow",
+                node.name,
+                op.name()
+            )
+        })?;
+        let positions = positions(args);
+        let at = |x: usize| positions.get(&x).copied().unwrap_or(usize::MAX);
+        let recast = self.call(node, &lowering, rows.unwrap_or(usize::MAX), &at)?;
+        let rows = rows.ok_or_else(|| format!("`{}` does not lead with the batch", node.name))?;
+        if recast.is_none() && mentions(&inlined, batch_symbols) {
+            return Err(format!(
+                "`{}` takes the batch's size as an argument",
+                node.name
+            ));
+        }
+        self.rows[i] = Some(rows);
+        Ok(recast.map(|r| (node.name.clone(), r)))
+    }
+
+    /// Records getitem node `i` of output `index` of node `src`: per sample when it
+    /// reads a split's piece or output 0 of a call per sample.
+    fn get_item(&mut self, i: usize, node: &Node, src: usize, index: usize) -> Result<(), Refusal> {
+        if self.is_free(src) {
+            self.free[i] = true;
+            return Ok(());
+        }
+        let graph = self.graph;
+        let split = matches!(
+            graph.nodes.get(src).map(|n| &n.kind),
+            Some(NodeKind::Call { op, args }) if matches!(
+                inline_sym_args(graph, args).ok().and_then(|a| lowering_by_node(op, &a)),
+                Some(Lowering::Split { .. })
+            )
+        );
+        let rows = match (split, index) {
+            (true, _) => per_sample(sizes_of_meta(node), &self.batch),
+            (false, 0) => self.rows_of(src),
+            (false, _) => None,
+        };
+        self.rows[i] = Some(rows.ok_or_else(|| {
+            format!(
+                "`{}` reads output {index} of `{}`, which is not per sample",
+                node.name,
+                self.name(src)
+            )
+        })?);
+        Ok(())
+    }
+
+    /// A product by a weight of left operand `a` (`linear`: `weight`, run by the
+    /// packed weight where it is 8 or more wide and deep, as the compiled runtime's; else
+    /// by the eager GEMM): its rows per sample, depth and kernel join `products`.
+    fn product(&mut self, a: usize, weight: bool, node: &Node) -> Result<(), Refusal> {
+        let a_sizes = sizes_of(self.graph, a);
+        let int = |s: Option<&SymInt>| {
+            s.and_then(SymInt::as_int)
+                .and_then(|v| usize::try_from(v).ok())
+        };
+        let (Some(k), Some(n)) = (int(a_sizes.last()), int(sizes_of_meta(node).last())) else {
+            return Err(format!(
+                "`{}` has a product of a size known at run time",
+                node.name
+            ));
+        };
+        let lead = &a_sizes[..a_sizes.len().saturating_sub(1)];
+        let rows = (lead.iter().fold(SymInt::Int(1), |m, s| m.mul(s)))
+            .div_exact(&self.batch)
+            .ok_or_else(|| format!("`{}` has rows across samples", node.name))?;
+        let packed = weight && n >= 8 && k >= 8;
+        let product = SplitProduct {
+            rows,
+            depth: k,
+            eager_columns: (!packed).then_some(n),
+        };
+        SplitProduct::join(&mut self.products, product);
+        Ok(())
+    }
+}
+
+/// The sizes of a node's output 0, from its meta.
+fn sizes_of_meta(node: &Node) -> &[SymInt] {
+    node.meta.first().map_or(&[], |m| &m.sizes[..])
+}
+
+impl GraphSplit {
+    /// The split of `program`'s calls, or why its calls cannot be split.
+    pub(crate) fn of(program: &ExportedProgram) -> Result<GraphSplit, String> {
+        let sig = &program.signature;
+        if (sig.output_specs.iter()).any(|s| s.kind != OutputKind::UserOutput) {
+            return Err("the program mutates its inputs or buffers".into());
+        }
+        let graph = &program.graph;
+        let higher_order =
+            (graph.nodes.iter()).any(|n| matches!(n.kind, NodeKind::HigherOrder { .. }));
+        if higher_order || !graph.subgraphs.is_empty() {
+            return Err("the program has subgraphs (`cond`, `map`)".into());
+        }
+        // Placeholders in order, each with whether it is a user input.
+        let placeholders: Vec<(usize, bool)> = (graph.placeholders())
+            .zip(&sig.input_specs)
+            .map(|((id, _), spec)| (id.0, spec.kind == InputKind::UserInput))
+            .collect();
+        // Which size is the batch is written nowhere: each user input's leading size of
+        // two or more is tried in turn, and the first under which no node mixes samples
+        // is kept (soundness does not depend on the choice).
+        let mut candidates: Vec<SymInt> = Vec::new();
+        for &(i, user) in &placeholders {
+            let lead = sizes_of(graph, i).first().cloned();
+            if let (true, Some(b)) = (user, lead) {
+                if b.hint() >= 2 && !candidates.iter().any(|c| c.same_as(&b)) {
+                    candidates.push(b);
+                }
+            }
+        }
+        let mut first_error = None;
+        for batch in candidates {
+            match Self::with_batch(graph, &placeholders, batch) {
+                Ok(split) => return Ok(split),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| {
+            let first = (placeholders.iter()).find(|(_, user)| *user);
+            match first.and_then(|&(i, _)| sizes_of(graph, i).first()) {
+                Some(b) => format!("the example batch is {}", b.hint()),
+                None => "the program has no batched user input".to_string(),
+            }
+        }))
+    }
+
+    fn with_batch(
+        graph: &Graph,
+        placeholders: &[(usize, bool)],
+        batch: SymInt,
+    ) -> Result<GraphSplit, String> {
+        let n = graph.nodes.len();
+        let mut s = Samples {
+            graph,
+            batch: batch.clone(),
+            rows: vec![None; n],
+            free: vec![false; n],
+            products: Vec::new(),
+        };
+        let mut input_rows = Vec::new();
+        for (k, &(i, user)) in placeholders.iter().enumerate() {
+            match per_sample(sizes_of(graph, i), &batch).filter(|_| user) {
+                Some(r) => {
+                    s.rows[i] = Some(r);
+                    input_rows.push((k, r));
+                }
+                None => s.free[i] = true,
+            }
+        }
+        let batch_symbols = batch.expr().symbols();
+        let mut recast = HashMap::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            match &node.kind {
+                NodeKind::Placeholder => {}
+                NodeKind::Call { .. } if is_size_node(node) => {}
+                NodeKind::Call { op, args } => {
+                    if let Some((name, r)) = s.call_node(i, node, op, args, &batch_symbols)? {
+                        recast.insert(name, (i, r));
+                    }
+                }
+                NodeKind::GetItem { source, index } => s.get_item(i, node, source.0, *index)?,
+                NodeKind::HigherOrder { .. } => {
+                    return Err("the program has subgraphs (`cond`, `map`)".into())
+                }
+                NodeKind::Output { args } => {
+                    for a in args {
+                        match a {
+                            Argument::Tensor(t) if s.rows_of(t.0).is_some() => {}
+                            _ => return Err("an output is not per sample".into()),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(GraphSplit {
+            batch,
+            input_rows,
+            products: s.products,
+            rows: s.rows,
+            recast,
+        })
+    }
+
+    /// The two halves of this call's batch, if it has two and every product sums a
+    /// half's rows as it sums the whole's.
+    pub(crate) fn halves(&self, bindings: &Bindings) -> Option<[usize; 2]> {
+        super::batch_halves(bindings, &self.batch, &self.products)
+    }
+
+    /// Runs the two halves of the batch on two threads of the pool and stacks their
+    /// outputs; `inputs` are the placeholders' values for the whole batch.
+    pub(crate) fn run(
+        &self,
+        graph: &Graph,
+        schedule: &DropSchedule,
+        inputs: &[Storage],
+        bindings: &Bindings,
+        halves: [usize; 2],
+    ) -> Result<Vec<Tensor>, RunError> {
+        let (out, _) = super::run_halves(halves, |_, start, n| {
+            let mine = super::half_inputs(inputs, &self.input_rows, start, n)?;
+            let half = HalfEvaluator {
+                whole: EagerEvaluator { bindings },
+                split: self,
+                half: n,
+            };
+            super::run::outputs_of(interpret_scheduled(
+                graph,
+                schedule,
+                mine.into_iter().map(Tensor::from_storage).collect(),
+                &half,
+            )?)
+        })?;
+        Ok(out)
+    }
+}
+
+/// Each tensor argument's node index → its argument position (a recast node reads its
+/// operands by position).
+fn positions(args: &[Arg]) -> HashMap<usize, usize> {
+    let mut at = HashMap::new();
+    for (k, a) in args.iter().enumerate() {
+        if let Argument::Tensor(t) = a {
+            at.entry(t.0).or_insert(k);
+        }
+    }
+    at
+}
+
+/// The lowering of a call whose arguments have their sizes inlined (symbolic ones
+/// kept: only dims and the kinds of the operands are read).
+fn lowering_by_node(op: &OpDef, args: &[Arg]) -> Option<Lowering<usize>> {
+    let by_index: Vec<Argument<usize>> = (args.iter())
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (op.lowering?)(&by_index).ok()
+}
+
+/// Whether an inlined argument list names one of `symbols` in a size.
+fn mentions(args: &[Arg], symbols: &[Symbol]) -> bool {
+    let hit = |s: &SymInt| s.expr().symbols().iter().any(|x| symbols.contains(x));
+    args.iter().any(|a| match a {
+        Argument::Int(s) => hit(s),
+        Argument::IntList(l) => l.iter().any(hit),
+        Argument::SymBool(_) => true,
+        _ => false,
+    })
+}
+
+/// Interprets the graph on one half's samples: the eager evaluator with the whole
+/// call's bindings, recast nodes at the half's sizes.
+struct HalfEvaluator<'a> {
+    whole: EagerEvaluator<'a>,
+    split: &'a GraphSplit,
+    /// The half's samples.
+    half: usize,
+}
+
+impl HalfEvaluator<'_> {
+    /// A node's output 0 sizes at the half's batch.
+    fn half_sizes(&self, node: &Node, index: usize) -> Option<Vec<SymInt>> {
+        let rows = self.split.rows.get(index).copied().flatten()?;
+        let sizes = sizes_of_meta(node);
+        let mut out = Vec::with_capacity(sizes.len());
+        out.push(SymInt::Int(
+            i64::try_from(rows.checked_mul(self.half)?).ok()?,
+        ));
+        for s in sizes.get(1..)? {
+            out.push(SymInt::Int(self.whole.bindings.value(s)));
+        }
+        Some(out)
+    }
+}
+
+impl Evaluator for HalfEvaluator<'_> {
+    type Value = Tensor;
+    type Error = RunError;
+
+    fn call(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Value>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        let Some((index, recast)) = self.split.recast.get(&node.name) else {
+            return self.whole.call(node, op, args);
+        };
+        let sizes = self.half_sizes(node, *index).ok_or_else(|| {
+            RunError::Malformed(format!("`{}` has no size at the half batch", node.name))
+        })?;
+        let arg = |k: usize| args.get(k).cloned().unwrap_or(Argument::None);
+        let (op, call): (&'static OpDef, Vec<Value>) = match recast {
+            Recast::Reshape { input } => (
+                &crate::ops::shape::RESHAPE,
+                vec![arg(*input), Argument::IntList(sizes)],
+            ),
+            Recast::Expand { input } => (
+                &crate::ops::shape::EXPAND,
+                vec![arg(*input), Argument::IntList(sizes), Argument::Bool(false)],
+            ),
+            Recast::GroupNorm {
+                input,
+                groups,
+                weight,
+                bias,
+                eps,
+            } => (
+                &crate::ops::normalization::GROUP_NORM,
+                vec![
+                    arg(*input),
+                    Argument::Int(SymInt::Int(*groups)),
+                    weight.map_or(Argument::None, arg),
+                    bias.map_or(Argument::None, arg),
+                    Argument::Float(*eps),
+                    Argument::Bool(true),
+                ],
+            ),
+        };
+        run_eager(op, &call).map_err(|e| RunError::Kernel {
+            node: node.name.clone(),
+            source: TensorError::Op {
+                op: op.name(),
+                message: e.0,
+                at: node.location(),
+            },
+        })
+    }
+
+    fn higher_order(
+        &self,
+        node: &Node,
+        _: &'static dyn HigherOrderOp,
+        _: Vec<Value>,
+        _: RunSubgraphOf<'_, Tensor, RunError>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        Err(RunError::Malformed(format!(
+            "`{}` cannot run on half of the batch",
+            node.name
+        )))
+    }
+
+    fn size(&self, s: &SymInt) -> SymInt {
+        self.whole.size(s)
+    }
+
+    fn malformed(&self, message: String) -> RunError {
+        RunError::Malformed(message)
+    }
+}

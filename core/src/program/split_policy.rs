@@ -1,0 +1,225 @@
+//! Calls split along their batch, as both runners run them: whether a call splits
+//! ([`BatchSplit`], and [`SplitPolicy`]'s timing of the first calls for `Auto`), and
+//! running two halves on the kernels' thread pool and stacking their outputs
+//! ([`run_halves`]). Which programs can split, and how a half runs, is each runner's
+//! (`program/batch_split.rs` for the interpreter, the runtime's `split.rs` for a plan).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::Bindings;
+use crate::error::RunError;
+use crate::symbolic::SymInt;
+use crate::tensor::{Storage, Tensor};
+
+/// Whether a call runs as two halves of its batch, one per thread
+/// (`ExportedModule::set_batch_split`, `CompiledProgram::set_batch_split`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchSplit {
+    /// Split where the program allows it and the first calls measured it faster (the
+    /// default).
+    #[default]
+    Auto,
+    /// Split every call the program allows to (on one kernel thread the halves run one
+    /// after the other).
+    Always,
+    /// Never split.
+    Never,
+}
+
+/// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
+/// `SPLIT_BLOCK`, whole and split in turn, and keeps the way with the lower median of
+/// `SPLIT_ROUNDS` blocks each. The first round of both ways is not timed (the first
+/// split calls fault in the second thread's memory), nor is the first call of a block:
+/// it finds the caches as the other way left them (calls that always split keep both
+/// cores' caches warm, which alternating calls would not). Timed from the first call,
+/// a 4 µs program that splits at 2.5× its whole time once measured faster split.
+const SPLIT_BLOCK: usize = 4;
+const SPLIT_ROUNDS: usize = 3;
+/// The most batch sizes whose decision is kept (a program called with ever new sizes
+/// keeps deciding for the newest ones).
+const SPLIT_SIZES: usize = 64;
+
+/// A runner's [`BatchSplit`] mode and `Auto`'s measurements, per batch size.
+#[derive(Debug, Default)]
+pub struct SplitPolicy {
+    mode: Mutex<BatchSplit>,
+    /// Per batch: the times of whole and split calls so far, then the decision.
+    trials: Mutex<HashMap<usize, SplitTrial>>,
+}
+
+#[derive(Debug, Default)]
+struct SplitTrial {
+    calls: usize,
+    whole: Vec<f64>,
+    split: Vec<f64>,
+    decided: Option<bool>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::INFINITY)
+}
+
+impl SplitPolicy {
+    pub fn set_mode(&self, mode: BatchSplit) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+    }
+
+    /// Whether any call may split (not `Never`, nor `Auto` on one thread).
+    pub fn may_split(&self) -> bool {
+        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+            BatchSplit::Always => true,
+            BatchSplit::Never => false,
+            BatchSplit::Auto => ferrex_kernels::threads::num_threads() >= 2,
+        }
+    }
+
+    /// Whether this call of `batch` samples splits, and whether it is timed for the
+    /// decision ([`SplitPolicy::record`]).
+    pub fn choose(&self, batch: usize) -> (bool, bool) {
+        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+            BatchSplit::Always => return (true, false),
+            BatchSplit::Never => return (false, false),
+            BatchSplit::Auto if ferrex_kernels::threads::num_threads() < 2 => {
+                return (false, false)
+            }
+            BatchSplit::Auto => {}
+        }
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        if trials.len() >= SPLIT_SIZES && !trials.contains_key(&batch) {
+            trials.clear();
+        }
+        let t = trials.entry(batch).or_default();
+        match t.decided {
+            Some(d) => (d, false),
+            None => ((t.calls / SPLIT_BLOCK) % 2 == 1, true),
+        }
+    }
+
+    /// Records a timed call's wall time.
+    pub fn record(&self, batch: usize, split: bool, secs: f64) {
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let t = trials.entry(batch).or_default();
+        if t.decided.is_some() {
+            return;
+        }
+        if t.calls >= 2 * SPLIT_BLOCK && !t.calls.is_multiple_of(SPLIT_BLOCK) {
+            if split { &mut t.split } else { &mut t.whole }.push(secs);
+        }
+        t.calls += 1;
+        if t.calls >= 2 * SPLIT_BLOCK * (SPLIT_ROUNDS + 1) {
+            t.decided = Some(median(&mut t.split) < median(&mut t.whole));
+        }
+    }
+}
+
+/// A product that a split call computes on a half's rows: its rows per sample, its
+/// depth, and its columns where it runs on the eager GEMM (`ferrex_kernels::gemm`,
+/// whose path depends on the rows) rather than by a packed weight.
+#[derive(Clone, Debug)]
+pub struct SplitProduct {
+    pub rows: SymInt,
+    pub depth: usize,
+    pub eager_columns: Option<usize>,
+}
+
+impl SplitProduct {
+    fn same_as(&self, other: &SplitProduct) -> bool {
+        self.depth == other.depth
+            && self.eager_columns == other.eager_columns
+            && self.rows.same_as(&other.rows)
+    }
+
+    /// Adds `p` to `products` unless an equal product is there.
+    pub fn join(products: &mut Vec<SplitProduct>, p: SplitProduct) {
+        if !products.iter().any(|q| q.same_as(&p)) {
+            products.push(p);
+        }
+    }
+}
+
+/// The two halves of a call's `batch`, if it has two and every product sums a half's
+/// rows as it sums the whole's: a product's kernel and its k blocks can depend on its
+/// rows ([`ferrex_kernels::sgemm::sums_alike`], [`ferrex_kernels::gemm::sums_alike`]),
+/// and a split call must give the whole one's bits.
+pub fn batch_halves(
+    bindings: &Bindings,
+    batch: &SymInt,
+    products: &[SplitProduct],
+) -> Option<[usize; 2]> {
+    let b = usize::try_from(bindings.value(batch)).ok()?;
+    let halves = [b / 2, b - b / 2];
+    let alike = |p: &SplitProduct| {
+        let rows = usize::try_from(bindings.value(&p.rows)).ok();
+        let sums = |m: usize, h: usize| match p.eager_columns {
+            None => ferrex_kernels::sgemm::sums_alike(m, h, p.depth),
+            Some(n) => ferrex_kernels::gemm::sums_alike(m, h, p.depth, n),
+        };
+        rows.and_then(|r| Some((r.checked_mul(b)?, r)))
+            .is_some_and(|(m, r)| halves.iter().all(|h| sums(m, r * h)))
+    };
+    (b >= 2 && products.iter().all(alike)).then_some(halves)
+}
+
+/// The inputs of the half of `n` samples from `start`: each batch-leading input (its
+/// index in `inputs`, and its rows per sample) narrowed, a view; the others whole.
+pub fn half_inputs(
+    inputs: &[Storage],
+    input_rows: &[(usize, usize)],
+    start: usize,
+    n: usize,
+) -> Result<Vec<Storage>, RunError> {
+    let mut mine = inputs.to_vec();
+    for &(k, rows) in input_rows {
+        let narrowed = (mine.get(k)).and_then(|s| s.narrow(0, start * rows, n * rows));
+        let slot = mine.get_mut(k);
+        match (narrowed, slot) {
+            (Some(v), Some(slot)) => *slot = v,
+            _ => {
+                return Err(RunError::Malformed(format!(
+                    "input {k} has fewer rows than its batch"
+                )))
+            }
+        }
+    }
+    Ok(mine)
+}
+
+/// What a half computed, once its thread is done.
+type HalfResult = Mutex<Option<Result<Vec<Tensor>, RunError>>>;
+
+/// Runs `half(i, start, n)` for the two halves of a batch (`halves[0]` samples from 0,
+/// `halves[1]` after them) on two threads of the pool, and stacks their outputs along
+/// dim 0; also returns how long the stacking took.
+pub fn run_halves(
+    halves: [usize; 2],
+    half: impl Fn(usize, usize, usize) -> Result<Vec<Tensor>, RunError> + Sync,
+) -> Result<(Vec<Tensor>, Duration), RunError> {
+    let starts = [0, halves[0]];
+    let results: [HalfResult; 2] = [Mutex::new(None), Mutex::new(None)];
+    let ok = ferrex_kernels::threads::for_each_range(&[0..1, 1..2], |i, _| {
+        if let (Some(slot), Some(&start), Some(&n)) = (results.get(i), starts.get(i), halves.get(i))
+        {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(half(i, start, n));
+        }
+    });
+    let [first, second] = results.map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
+    let (Some(first), Some(second), true) = (first, second, ok) else {
+        return Err(RunError::Malformed("a worker thread failed".into()));
+    };
+    let (first, second) = (first?, second?);
+    let stacking = Instant::now();
+    let mut out = Vec::with_capacity(first.len());
+    for (a, b) in first.iter().zip(&second) {
+        let stored = |t: &Tensor| {
+            t.try_storage()
+                .map_err(|e| RunError::Malformed(e.to_string()))
+        };
+        let both = Storage::concat(&[stored(a)?, stored(b)?], 0)
+            .map_err(|e| RunError::Malformed(format!("the halves' outputs do not stack: {e}")))?;
+        out.push(Tensor::from_storage(both));
+    }
+    Ok((out, stacking.elapsed()))
+}
