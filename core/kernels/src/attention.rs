@@ -5,8 +5,9 @@
 //! compiled runtime's attention step both call [`attention`].
 
 use crate::gemm::{gemm, Float, Mat};
+use crate::norm::exp_row_f32;
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
-use crate::wide::{fold16, fold8};
+use crate::wide::fold8;
 use crate::KernelError;
 
 /// Query rows per block.
@@ -424,47 +425,6 @@ fn exp_row_f64<T: Float>(
         *p = T::of_f64(*x);
     }
     Some((new_max, fold8(xs, 0.0, |x| x, |a, b| a + b)))
-}
-
-/// One f32 row of a block's scores turned into unnormalised probabilities in place, as
-/// [`OnlineSoftmax`] does in f64 for other types: the mask added (`(data, first, step)`),
-/// keys from `from` masked out, the exponentials against the new running maximum (the
-/// previous `max` or the row's, returned with the row's sum). On 16 lanes in f32, as
-/// PyTorch's softmax: through f64 the conversions cost more than the exponentials (a
-/// third of a transformer block). `None`, the row zeroed, while every key so far is
-/// masked.
-#[inline(always)]
-fn exp_row_f32(
-    row: &mut [f32],
-    mask: Option<(&[f32], usize, usize)>,
-    from: usize,
-    max: f64,
-) -> Option<(f64, f64)> {
-    if let Some((data, at, step)) = mask {
-        for (jj, x) in row.iter_mut().enumerate() {
-            *x += data[at + jj * step];
-        }
-    }
-    row[from..].fill(f32::NEG_INFINITY);
-    let row_max = fold16(row, f32::NEG_INFINITY, f32::max);
-    let new_max = max.max(f64::from(row_max));
-    if new_max == f64::NEG_INFINITY {
-        row.fill(0.0);
-        return None;
-    }
-    // The running maximum is one of the rows' f32 maxima: exact in f32.
-    let m = new_max as f32;
-    // Below e^-87 (subnormal, and a masked key's -inf) a probability is 0: an
-    // exponential whose result is subnormal takes a microcode assist per vector on x86
-    // (~150 cycles), which made a causal block's masked half its slowest part. NaN
-    // stays NaN.
-    const FLOOR: f32 = -87.0;
-    row.iter_mut().for_each(|x| {
-        let d = *x - m;
-        let e = crate::pointwise::exp_f32(if d < FLOOR { FLOOR } else { d });
-        *x = if d < FLOOR { 0.0 } else { e };
-    });
-    Some((new_max, f64::from(fold16(row, 0.0, |a, b| a + b))))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
 //! kernel works plane by plane on row-major data, accumulating sums in f64.
 
-use ferrex_kernels::{max_pool2d, try_filled, PoolWindow};
+use ferrex_kernels::{max_pool2d, max_pool2d_argmax, try_filled, PoolWindow};
 
 use super::lowering::Lowering;
 use super::op_def;
@@ -264,36 +264,6 @@ fn max_pool_with_indices_meta(a: &MaxPool2d) -> Result<Vec<TensorMeta>, OpError>
     Ok(vec![m, indices])
 }
 
-/// The flat index (`iy * w + ix`) in its `[h, w]` plane of the maximum of each window,
-/// as ATen's CPU kernel picks it: the first window element inside the input to start
-/// with, then any larger value, and a NaN wherever one is met.
-fn argmax_plane(x: &[f64], h: usize, w: usize, win: &Window, oh: usize, ow: usize) -> Vec<i64> {
-    let mut out = Vec::with_capacity(oh * ow);
-    let inside = |start: usize, k: usize, d: usize, p: usize, len: usize| {
-        (0..k)
-            .map(move |j| (start + j * d) as i64 - p as i64)
-            .filter(move |&i| i >= 0 && i < len as i64)
-            .map(|i| i as usize)
-    };
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let mut best: Option<(usize, f64)> = None;
-            for iy in inside(oy * win.s[0], win.k[0], win.d[0], win.p[0], h) {
-                for ix in inside(ox * win.s[1], win.k[1], win.d[1], win.p[1], w) {
-                    let at = iy * w + ix;
-                    let v = x.get(at).copied().unwrap_or(f64::NAN);
-                    best = match best {
-                        Some((_, b)) if !(v > b || v.is_nan()) => best,
-                        _ => Some((at, v)),
-                    };
-                }
-            }
-            out.push(best.map_or(0, |(at, _)| at as i64));
-        }
-    }
-    out
-}
-
 fn max_pool_with_indices_kernel(
     a: &MaxPool2d,
     metas: &[TensorMeta],
@@ -306,18 +276,16 @@ fn max_pool_with_indices_kernel(
     let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
     let (oh, ow) = (shape[r - 2], shape[r - 1]);
     let planes: usize = x.shape()[..r - 2].iter().product();
-    let src: Vec<f64> = with_float_dtype!(x.dtype(), "max_pool2d_with_indices", T => {
-        x.typed::<T>().as_standard_layout().iter().map(|v| v.to_f64()).collect()
-    });
     let len = planes
         .checked_mul(oh * ow)
         .ok_or_else(|| OpError::new("max_pool2d_with_indices: the output size overflows"))?;
     let mut indices = try_filled(len, 0i64).map_err(|e| OpError(e.0))?;
-    let plane = h * w;
-    for p in 0..planes {
-        let found = argmax_plane(&src[p * plane..(p + 1) * plane], h, w, &win, oh, ow);
-        indices[p * oh * ow..(p + 1) * oh * ow].copy_from_slice(&found);
-    }
+    with_float_dtype!(x.dtype(), "max_pool2d_with_indices", T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src = a.as_slice().ok_or_else(|| OpError::new("max_pool2d_with_indices: input layout"))?;
+        max_pool2d_argmax(src, planes, h, w, &win, oh, ow, &mut indices).map_err(|e| OpError(e.0))?;
+    });
     let indices = Storage::from_vec(&shape, indices)
         .ok_or_else(|| OpError::new("max_pool2d_with_indices: output shape"))?;
     let mut out = values;
