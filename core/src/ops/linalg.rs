@@ -239,6 +239,13 @@ fn mm_meta_of(a: &Tensor, b: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn mm_kernel(a: &Mm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let (x, w) = (
+        a.self_.storage_or_op_error()?,
+        a.mat2.storage_or_op_error()?,
+    );
+    if let Some(y) = by_transposed_weight(&x, &w, None)? {
+        return Ok(vec![y]);
+    }
     Ok(vec![batched_any(
         result_dtype(out)?,
         &a.self_.storage_or_op_error()?,
@@ -307,6 +314,12 @@ fn addmm_meta(a: &Addmm) -> Result<Vec<TensorMeta>, OpError> {
 fn addmm_kernel(a: &Addmm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let (beta, alpha) = (a.beta.to::<f64>(), a.alpha.to::<f64>());
     let bias = a.self_.storage_or_op_error()?;
+    if (alpha, beta) == (1.0, 1.0) {
+        let (x, w) = (a.mat1.storage_or_op_error()?, a.mat2.storage_or_op_error()?);
+        if let Some(y) = by_transposed_weight(&x, &w, Some(&bias))? {
+            return Ok(vec![y]);
+        }
+    }
     let init = if beta == 0.0 { None } else { Some(&bias) };
     Ok(vec![batched_any(
         result_dtype(out)?,
@@ -317,6 +330,26 @@ fn addmm_kernel(a: &Addmm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
         alpha,
         beta,
     )?])
+}
+
+/// `x @ wt + bias` where `wt` is a transposed weight (`[k, n]` with strides `[1, k]`:
+/// the core IR's `addmm(b, x, permute(w, [1, 0]))`, which is `linear(x, w, b)`): the
+/// product by the weight packed once ([`linear_prepacked`]), not per call. `None` for
+/// other operands.
+fn by_transposed_weight(
+    x: &Storage,
+    wt: &Storage,
+    bias: Option<&Storage>,
+) -> Result<Option<Storage>, OpError> {
+    let (Storage::F32(xa), Storage::F32(wa)) = (x, wt) else {
+        return Ok(None);
+    };
+    let transposed =
+        matches!((wa.shape(), wa.strides()), ([k, _], [1, s]) if *s as usize == *k && *k > 1);
+    if xa.ndim() != 2 || !transposed {
+        return Ok(None);
+    }
+    linear_prepacked(x, &super::shape::transpose_storage(wt, 0, 1), bias)
 }
 
 /// The dtype of a product's one result.

@@ -12,7 +12,7 @@ use super::util::{concrete, meta_of, normalize_dim, normalize_dims, with_float_d
 use super::Value;
 use crate::error::OpError;
 use crate::symbolic::SymInt;
-use crate::tensor::{DType, Storage, Tensor, TensorMeta};
+use crate::tensor::{view_to_vec, DType, Storage, Tensor, TensorMeta};
 use crate::{map_storage, op_bail, with_storage};
 
 /// The dims a reduction runs over (`None` or empty: all) of a tensor of `rank` dims.
@@ -297,7 +297,7 @@ op_def! {
 /// Applies `f` to the elements of `a` over `dims`, one call per output element: the
 /// reduced dims are moved last and flattened, so each call sees one contiguous row, in
 /// the row-major order of the output (`out_shape`, with or without kept dims).
-fn reduce_rows<T: Clone, U>(
+fn reduce_rows<T: Copy, U>(
     a: &ArcArray<T, IxDyn>,
     dims: &[usize],
     out_shape: &[usize],
@@ -318,12 +318,8 @@ fn reduce_rows<T: Clone, U>(
     let out: Vec<U> = if inner == 0 {
         (0..outer).map(|_| f(&[])).collect()
     } else {
-        let flat: Vec<T> = a
-            .view()
-            .permuted_axes(IxDyn(&perm))
-            .iter()
-            .cloned()
-            .collect();
+        // Row-major by the kernels' strided copy, not ndarray's element walk.
+        let flat: Vec<T> = view_to_vec(&a.view().permuted_axes(IxDyn(&perm)));
         flat.chunks(inner).map(&mut f).collect()
     };
     ArcArray::from_shape_vec(IxDyn(out_shape), out)

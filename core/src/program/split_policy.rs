@@ -116,8 +116,9 @@ impl SplitPolicy {
 }
 
 /// A product that a split call computes on a half's rows: its rows per sample, its
-/// depth, and its columns where it runs on the eager GEMM (`ferrex_kernels::gemm`,
-/// whose path depends on the rows) rather than by a packed weight.
+/// depth, and its columns where the interpreter may run it on the eager GEMM
+/// (`ferrex_kernels::gemm`, whose path depends on the rows) rather than by a packed
+/// weight (`linear`, and the plan's products).
 #[derive(Clone, Debug)]
 pub struct SplitProduct {
     pub rows: SymInt,
@@ -155,7 +156,12 @@ pub fn batch_halves(
         let rows = usize::try_from(bindings.value(&p.rows)).ok();
         let sums = |m: usize, h: usize| match p.eager_columns {
             None => ferrex_kernels::sgemm::sums_alike(m, h, p.depth),
-            Some(n) => ferrex_kernels::gemm::sums_alike(m, h, p.depth, n),
+            // The eager GEMM, or the packed weight where the operand is a transposed
+            // weight (`addmm` of the core IR): alike on both.
+            Some(n) => {
+                ferrex_kernels::gemm::sums_alike(m, h, p.depth, n)
+                    && ferrex_kernels::sgemm::sums_alike(m, h, p.depth)
+            }
         };
         rows.and_then(|r| Some((r.checked_mul(b)?, r)))
             .is_some_and(|(m, r)| halves.iter().all(|h| sums(m, r * h)))

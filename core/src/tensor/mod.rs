@@ -18,7 +18,7 @@ mod storage;
 
 pub use crate::dtype::{result_type, Category, DType, PromotionOperand, ScalarKind};
 pub use random::{manual_seed, with_default_generator, Generator};
-pub use storage::{convert, view_to_vec, Element, Scalar, Storage};
+pub use storage::{convert, view_as_slice, view_to_vec, Element, Scalar, Storage};
 
 use std::sync::{Arc, RwLock};
 

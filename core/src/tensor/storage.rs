@@ -308,6 +308,17 @@ impl Storage {
     }
 }
 
+/// The elements of a view in row-major order as a slice: its own memory when it is
+/// contiguous, else a [`view_to_vec`] copy (a broadcast operand, a transpose), so that
+/// elementwise kernels loop over slices instead of walking a view of dynamic rank
+/// element by element (~25 ns a float).
+pub fn view_as_slice<'a, T: Copy>(a: &'a ndarray::ArrayViewD<'_, T>) -> std::borrow::Cow<'a, [T]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(view_to_vec(a)),
+    }
+}
+
 /// The elements of any view in row-major order. Contiguous data is one slice copy; a
 /// permutation of contiguous data (a transpose, a permute) is the kernels' strided copy
 /// over the memory; other views go lane by lane (each innermost lane with unit stride
