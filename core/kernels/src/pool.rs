@@ -294,6 +294,28 @@ pub fn upsample_nearest<T: Copy>(
     Ok(())
 }
 
+/// A pooling's operands hold `planes` planes (`[length, per plane]` each) and its
+/// window steps forward.
+fn check_pool(
+    win: &PoolWindow,
+    x: [usize; 2],
+    out: [usize; 2],
+    planes: usize,
+) -> Result<(), KernelError> {
+    let fits = |[len, per]: [usize; 2]| per.checked_mul(planes).is_some_and(|n| len >= n);
+    if !fits(x) || !fits(out) {
+        return Err(KernelError::new(
+            "a pooling operand is smaller than its shape",
+        ));
+    }
+    if win.s.contains(&0) || win.d.contains(&0) {
+        return Err(KernelError::new(
+            "pooling stride and dilation must be positive",
+        ));
+    }
+    Ok(())
+}
+
 /// Max pooling of `planes` row-major `[h, w]` planes into `[oh, ow]` planes.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d<T: Float>(
@@ -307,17 +329,7 @@ pub fn max_pool2d<T: Float>(
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (in_len, out_len) = (h * w, oh * ow);
-    let fits = |len: usize, per: usize| per.checked_mul(planes).is_some_and(|n| len >= n);
-    if !fits(x.len(), in_len) || !fits(out.len(), out_len) {
-        return Err(KernelError::new(
-            "a pooling operand is smaller than its shape",
-        ));
-    }
-    if win.s.contains(&0) || win.d.contains(&0) {
-        return Err(KernelError::new(
-            "pooling stride and dilation must be positive",
-        ));
-    }
+    check_pool(win, [x.len(), in_len], [out.len(), out_len], planes)?;
     if out_len == 0 || planes == 0 {
         return Ok(());
     }
@@ -380,17 +392,7 @@ pub fn max_pool2d_argmax<T: Float>(
     out: &mut [i64],
 ) -> Result<(), KernelError> {
     let (in_len, out_len) = (h * w, oh * ow);
-    let fits = |len: usize, per: usize| per.checked_mul(planes).is_some_and(|n| len >= n);
-    if !fits(x.len(), in_len) || !fits(out.len(), out_len) {
-        return Err(KernelError::new(
-            "a pooling operand is smaller than its shape",
-        ));
-    }
-    if win.s.contains(&0) || win.d.contains(&0) {
-        return Err(KernelError::new(
-            "pooling stride and dilation must be positive",
-        ));
-    }
+    check_pool(win, [x.len(), in_len], [out.len(), out_len], planes)?;
     let rows: Vec<(usize, usize)> = (0..oh)
         .map(|oy| window_inside(oy * win.s[0], win.k[0], win.d[0], win.p[0], h))
         .collect();

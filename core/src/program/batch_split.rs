@@ -18,9 +18,9 @@
 
 use std::collections::HashMap;
 
-use super::run::EagerEvaluator;
+use super::run::{kernel_error, EagerEvaluator};
 use super::{Bindings, ExportedProgram, InputKind, OutputKind, SplitProduct};
-use crate::error::{RunError, TensorError};
+use crate::error::RunError;
 use crate::graph::{
     inline_sym_args, interpret_scheduled, is_size_node, Arg, DropSchedule, Evaluator, Graph,
     HigherOrderOp, Node, NodeKind, RunSubgraphOf,
@@ -751,14 +751,7 @@ impl Evaluator for HalfEvaluator<'_> {
                 ],
             ),
         };
-        run_eager(op, &call).map_err(|e| RunError::Kernel {
-            node: node.name.clone(),
-            source: TensorError::Op {
-                op: op.name(),
-                message: e.0,
-                at: node.location(),
-            },
-        })
+        run_eager(op, &call).map_err(|e| kernel_error(node, op.name(), e.0))
     }
 
     fn higher_order(

@@ -600,7 +600,7 @@ pub(super) struct EagerEvaluator<'b> {
     pub(super) bindings: &'b Bindings,
 }
 
-fn kernel_error(node: &Node, op: String, message: String) -> RunError {
+pub(super) fn kernel_error(node: &Node, op: String, message: String) -> RunError {
     RunError::Kernel {
         node: node.name.clone(),
         source: TensorError::Op {

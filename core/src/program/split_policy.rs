@@ -31,12 +31,13 @@ pub enum BatchSplit {
 /// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
 /// `SPLIT_BLOCK`, whole and split in turn, and keeps the way with the lower median of
 /// `SPLIT_ROUNDS` blocks each. The first round of both ways is not timed (the first
-/// split calls fault in the second thread's memory), nor is the first call of a block:
-/// it finds the caches as the other way left them (calls that always split keep both
-/// cores' caches warm, which alternating calls would not). Timed from the first call,
-/// a 4 µs program that splits at 2.5× its whole time once measured faster split.
-const SPLIT_BLOCK: usize = 4;
-const SPLIT_ROUNDS: usize = 3;
+/// split calls fault in the second thread's memory), nor is the first half of a block:
+/// after whole calls the pool's second thread has been idle, and the scheduler takes a
+/// few calls to run it on the other core again (an interpreted GroupNorm block split
+/// ran its first 3–4 calls at 55–90 µs, then 40, against 60 whole; timed from each
+/// block's second call of 4, `Auto` kept it whole in two processes of three).
+const SPLIT_BLOCK: usize = 16;
+const SPLIT_ROUNDS: usize = 2;
 /// The most batch sizes whose decision is kept (a program called with ever new sizes
 /// keeps deciding for the newest ones).
 const SPLIT_SIZES: usize = 64;
@@ -105,7 +106,7 @@ impl SplitPolicy {
         if t.decided.is_some() {
             return;
         }
-        if t.calls >= 2 * SPLIT_BLOCK && !t.calls.is_multiple_of(SPLIT_BLOCK) {
+        if t.calls >= 2 * SPLIT_BLOCK && t.calls % SPLIT_BLOCK >= SPLIT_BLOCK / 2 {
             if split { &mut t.split } else { &mut t.whole }.push(secs);
         }
         t.calls += 1;
