@@ -23,7 +23,7 @@ pub struct ExportedModule<'p> {
 
 /// What the interpreter computes once per program and keeps between calls, shared by
 /// every [`ExportedModule`] of the program (a clone of the program starts afresh).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct InterpreterCache {
     /// The graph's drop schedule, computed at the first call.
     schedule: std::sync::OnceLock<DropSchedule>,
@@ -31,6 +31,13 @@ pub(super) struct InterpreterCache {
     /// that may split.
     split: std::sync::OnceLock<Result<GraphSplit, String>>,
     split_policy: SplitPolicy,
+}
+
+impl std::fmt::Debug for InterpreterCache {
+    // A program's `{:?}` shows what it is, not what its interpreter keeps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterpreterCache").finish_non_exhaustive()
+    }
 }
 
 impl Clone for InterpreterCache {
