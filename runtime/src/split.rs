@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use ferrex::graph::Arg;
-use ferrex::program::{batch_halves, half_inputs, run_halves, Bindings, SplitProduct};
+use ferrex::program::{batch_halves, first_batch, half_inputs, run_halves, Bindings, SplitProduct};
 use ferrex::symbolic::{Expr, SymInt, Symbol};
 use ferrex::tensor::{Storage, Tensor};
 use ferrex::RunError;
@@ -390,32 +390,10 @@ impl BatchSplit {
                 InputSource::Frozen(_) => None,
             })
             .collect();
-        let leading = |v: V| size_of(plan, v).and_then(|s| s.first()).cloned();
-        // Which size is the batch is not written anywhere: each input's leading size of
-        // two or more is tried in turn, and the first under which no step mixes samples
-        // is kept (soundness does not depend on the choice; a per-feature input of 16
-        // tried first is refused where it meets the samples).
-        let mut candidates: Vec<SymInt> = Vec::new();
-        for b in runtime.iter().filter_map(|&(v, _)| leading(v)) {
-            if b.hint() >= 2 && !candidates.iter().any(|c| c.same_as(&b)) {
-                candidates.push(b);
-            }
-        }
-        let mut first_error = None;
-        for batch in candidates {
-            match Self::with_batch(plan, &runtime, batch) {
-                Ok(split) => return Ok(split),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Err(
-            first_error.unwrap_or_else(|| match runtime.first().and_then(|&(v, _)| leading(v)) {
-                Some(b) => format!("the example batch is {}", b.hint()),
-                None => "the program has no batched run-time input".to_string(),
-            }),
-        )
+        let leading: Vec<Option<SymInt>> = (runtime.iter())
+            .map(|&(v, _)| size_of(plan, v).and_then(|s| s.first()).cloned())
+            .collect();
+        first_batch(&leading, |batch| Self::with_batch(plan, &runtime, batch))
     }
 
     /// The split of `plan`'s calls along `batch`, or why it cannot be.

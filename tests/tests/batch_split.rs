@@ -8,24 +8,24 @@ use ferrex::{Dim, DynamicShapes, Exporter};
 use ferrex_examples::zoo::{GroupNormResidual, LeNet, Mlp, TransformerBlock};
 use ferrex_runtime::{BatchSplit, CompiledProgram};
 
-fn bits(c: &CompiledProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
-    c.set_batch_split(mode);
-    let out = c.call((x.clone(),)).unwrap();
+/// Every output's f32 elements as bits, in order.
+fn to_bits(out: &[Tensor]) -> Vec<u32> {
     (out.iter())
         .flat_map(|t| t.to_vec::<f32>().unwrap())
         .map(f32::to_bits)
         .collect()
 }
 
+fn bits(c: &CompiledProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
+    c.set_batch_split(mode);
+    to_bits(&c.call((x.clone(),)).unwrap())
+}
+
 /// The interpreter's outputs on `x` as bits, its calls split as `mode` says.
 fn interpreter_bits(ep: &ExportedProgram, x: &Tensor, mode: BatchSplit) -> Vec<u32> {
     let module = ep.module();
     module.set_batch_split(mode);
-    let out = module.call((x.clone(),)).unwrap();
-    (out.iter())
-        .flat_map(|t| t.to_vec::<f32>().unwrap())
-        .map(f32::to_bits)
-        .collect()
+    to_bits(&module.call((x.clone(),)).unwrap())
 }
 
 /// Splits, compiled and interpreted, and gives the whole call's bits on `x`.
@@ -303,11 +303,5 @@ fn a_split_call_is_profiled_as_it_runs() {
     want.push("stack halves".to_string());
     assert_eq!(names(&split), want);
     assert!(!names(&whole).contains(&"stack halves".to_string()));
-    let bits = |t: &[Tensor]| -> Vec<u32> {
-        t.iter()
-            .flat_map(|t| t.to_vec::<f32>().unwrap())
-            .map(f32::to_bits)
-            .collect()
-    };
-    assert_eq!(bits(&split_out), bits(&whole_out));
+    assert_eq!(to_bits(&split_out), to_bits(&whole_out));
 }

@@ -528,34 +528,13 @@ impl GraphSplit {
             .zip(&sig.input_specs)
             .map(|((id, _), spec)| (id.0, spec.kind == InputKind::UserInput))
             .collect();
-        // Which size is the batch is written nowhere: each user input's leading size of
-        // two or more is tried in turn, and the first under which no node mixes samples
-        // is kept (soundness does not depend on the choice).
-        let mut candidates: Vec<SymInt> = Vec::new();
-        for &(i, user) in &placeholders {
-            let lead = sizes_of(graph, i).first().cloned();
-            if let (true, Some(b)) = (user, lead) {
-                if b.hint() >= 2 && !candidates.iter().any(|c| c.same_as(&b)) {
-                    candidates.push(b);
-                }
-            }
-        }
-        let mut first_error = None;
-        for batch in candidates {
-            match Self::with_batch(graph, &placeholders, batch) {
-                Ok(split) => return Ok(split),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Err(first_error.unwrap_or_else(|| {
-            let first = (placeholders.iter()).find(|(_, user)| *user);
-            match first.and_then(|&(i, _)| sizes_of(graph, i).first()) {
-                Some(b) => format!("the example batch is {}", b.hint()),
-                None => "the program has no batched user input".to_string(),
-            }
-        }))
+        let leading: Vec<Option<SymInt>> = (placeholders.iter())
+            .filter(|(_, user)| *user)
+            .map(|&(i, _)| sizes_of(graph, i).first().cloned())
+            .collect();
+        super::first_batch(&leading, |batch| {
+            Self::with_batch(graph, &placeholders, batch)
+        })
     }
 
     fn with_batch(

@@ -15,7 +15,7 @@ pub use signature::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, InputKind, InputSpec, OutputKind, OutputSpec,
 };
 pub use split_policy::{
-    batch_halves, half_inputs, run_halves, BatchSplit, SplitPolicy, SplitProduct,
+    batch_halves, first_batch, half_inputs, run_halves, BatchSplit, SplitPolicy, SplitProduct,
 };
 
 use std::fmt;

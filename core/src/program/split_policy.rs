@@ -170,6 +170,36 @@ pub fn batch_halves(
     (b >= 2 && products.iter().all(alike)).then_some(halves)
 }
 
+/// The first split a runner's `try_batch` makes of its program, trying as the batch each
+/// input's leading size of two or more in turn (`leading`: the run-time inputs' leading
+/// sizes, in order). Which size is the batch is written nowhere; soundness does not
+/// depend on the choice (a per-feature input of 16 tried first is refused where it
+/// meets the samples). Else the first refusal, or why there was nothing to try.
+pub fn first_batch<S>(
+    leading: &[Option<SymInt>],
+    mut try_batch: impl FnMut(SymInt) -> Result<S, String>,
+) -> Result<S, String> {
+    let mut candidates: Vec<SymInt> = Vec::new();
+    for b in leading.iter().flatten() {
+        if b.hint() >= 2 && !candidates.iter().any(|c| c.same_as(b)) {
+            candidates.push(b.clone());
+        }
+    }
+    let mut first_error = None;
+    for batch in candidates {
+        match try_batch(batch) {
+            Ok(split) => return Ok(split),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| match leading.first() {
+        Some(Some(b)) => format!("the example batch is {}", b.hint()),
+        _ => "the program has no batched input".to_string(),
+    }))
+}
+
 /// The inputs of the half of `n` samples from `start`: each batch-leading input (its
 /// index in `inputs`, and its rows per sample) narrowed, a view; the others whole.
 pub fn half_inputs(
