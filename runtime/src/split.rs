@@ -323,6 +323,11 @@ impl<'p> Samples<'p> {
                 for &o in [q, k, v] {
                     self.val(o, step)?;
                 }
+                // Attention is over the last two dims: of a 2-D query, dim 0 is the
+                // sequence, which every query attends across.
+                if rank < 3 {
+                    return mixes("attends across the batch");
+                }
                 if let Some(m) = mask {
                     self.broadcast(*m, rank, rows, step)?;
                 }

@@ -142,6 +142,7 @@ impl Mixer {
             4 => Tensor::cat(&[&Tensor::stack(&[&h, &h.relu()], 1), &h.unsqueeze(1)], 1),
             6 => h.reshape([2, -1]),
             7 => h.cumsum(1),
+            8 => F::scaled_dot_product_attention(&h, &h, &h, None, 0.0, false, None, false),
             _ => h.relu(),
         }
     }
@@ -183,6 +184,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
         (5, 1),
         (6, 4),
         (7, 4),
+        (8, 4),
         (4, 4),
         (5, 4),
     ];
@@ -200,6 +202,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "the example batch is 1",
             "`reshape` does not lead with the batch",
             "`cumsum` runs eagerly",
+            "`scaled_dot_product_attention` attends across the batch",
             "",
             "",
         ]
@@ -214,6 +217,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "the example batch is 1",
             "`reshape` does not lead with the batch",
             "`cumsum` runs `aten::cumsum.default`, which the split cannot follow",
+            "`scaled_dot_product_attention` attends across the batch",
             "",
             "",
         ]
@@ -304,4 +308,33 @@ fn a_split_call_is_profiled_as_it_runs() {
     assert_eq!(names(&split), want);
     assert!(!names(&whole).contains(&"stack halves".to_string()));
     assert_eq!(to_bits(&split_out), to_bits(&whole_out));
+}
+
+#[export_module]
+struct Unbatched {
+    conv: nn::Conv2d,
+}
+
+#[export_module]
+impl Unbatched {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.conv.forward(x)
+    }
+}
+
+/// A convolution of an unbatched `[C, H, W]` input mixes its leading dim (channels):
+/// neither runner splits it, though its leading size (4) could be a batch.
+#[test]
+fn an_unbatched_convolution_keeps_the_call_whole() {
+    ferrex::manual_seed(11);
+    let m = Unbatched {
+        conv: nn::Conv2d::new(4, 8, 3),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 6, 6]),)).unwrap();
+    assert_eq!(
+        ep.module().batch_split(),
+        Err("`conv2d` convolves an input without a batch dim")
+    );
+    let c = ferrex_runtime::compile(&ep).unwrap();
+    assert!(c.batch_split().is_err(), "{}", c.describe());
 }

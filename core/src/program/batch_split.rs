@@ -221,6 +221,10 @@ impl Samples<'_> {
                 ..
             } => {
                 self.val(*input, node)?;
+                // An unbatched input (`[C, H, W]`) leads with channels, which it mixes.
+                if sizes_of(self.graph, *input).len() != sizes_of(self.graph, *weight).len() {
+                    return mixes("convolves an input without a batch dim");
+                }
                 for w in std::iter::once(weight).chain(bias) {
                     self.whole(*w, node)?;
                 }
@@ -250,6 +254,11 @@ impl Samples<'_> {
                 }
                 for x in [query, key, value] {
                     self.val(*x, node)?;
+                }
+                // Attention is over the last two dims: of a 2-D query, dim 0 is the
+                // sequence, which every query attends across.
+                if rank < 3 {
+                    return mixes("attends across the batch");
                 }
                 if let Some(m) = attn_mask {
                     self.broadcast(*m, rank, rows, node)?;
