@@ -355,17 +355,13 @@ impl CompiledProgram {
                 self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?;
             return Ok(self.program.finish_call(checked, outputs));
         };
-        let batch = halves[0] + halves[1];
-        let (splits, timed) = self.split_policy.choose(batch);
-        let start = std::time::Instant::now();
-        let outputs = if splits {
-            split.run(&inputs, &checked.bindings, halves, None)?
-        } else {
-            self.with_arena(|plan, arena| plan.run(inputs, &checked.bindings, arena))?
-        };
-        if timed {
-            (self.split_policy).record(batch, splits, start.elapsed().as_secs_f64());
-        }
+        let bindings = &checked.bindings;
+        let outputs = self
+            .split_policy
+            .run(halves[0] + halves[1], |splits| match splits {
+                true => split.run(&inputs, bindings, halves, None),
+                false => self.with_arena(|plan, arena| plan.run(inputs, bindings, arena)),
+            })?;
         Ok(self.program.finish_call(checked, outputs))
     }
 

@@ -68,14 +68,10 @@ pub(crate) fn zip2<T: Element, U: Element>(
     let row = b
         .as_slice()
         .filter(|row| row.len() == n && b.shape().iter().rev().skip(1).all(|&d| d == 1));
-    let one: Option<Vec<T>> = match (bv.as_slice().or(row), b.as_slice()) {
-        (None, Some(&[y])) => Some(vec![y; n]),
-        _ => None,
-    };
-    let ys = match (bv.as_slice().or(row), &one) {
+    let ys = match (bv.as_slice().or(row), b.as_slice()) {
         (Some(ys), _) => std::borrow::Cow::Borrowed(ys),
-        (None, Some(one)) => std::borrow::Cow::Borrowed(&one[..]),
-        (None, None) => view_as_slice(&bv),
+        (None, Some(&[y])) => std::borrow::Cow::Owned(vec![y; n]),
+        (None, _) => view_as_slice(&bv),
     };
     let xs = view_as_slice(&av);
     let out = ferrex_kernels::wide(ZipRows {

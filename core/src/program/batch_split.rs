@@ -87,6 +87,8 @@ struct Samples<'g> {
     rows: Vec<Option<usize>>,
     /// Values that do not depend on the batch: each half computes all of them.
     free: Vec<bool>,
+    /// Calls that cut their input into pieces (`Lowering::Split`), each read by a getitem.
+    splits: Vec<bool>,
     products: Vec<SplitProduct>,
 }
 
@@ -443,6 +445,9 @@ impl Samples<'_> {
         let positions = positions(args);
         let at = |x: usize| positions.get(&x).copied().unwrap_or(usize::MAX);
         let recast = self.call(node, &lowering, rows.unwrap_or(usize::MAX), &at)?;
+        if let (Lowering::Split { .. }, Some(split)) = (&lowering, self.splits.get_mut(i)) {
+            *split = true;
+        }
         let rows = rows.ok_or_else(|| format!("`{}` does not lead with the batch", node.name))?;
         if recast.is_none() && mentions(&inlined, batch_symbols) {
             return Err(format!(
@@ -461,14 +466,7 @@ impl Samples<'_> {
             self.free[i] = true;
             return Ok(());
         }
-        let graph = self.graph;
-        let split = matches!(
-            graph.nodes.get(src).map(|n| &n.kind),
-            Some(NodeKind::Call { op, args }) if matches!(
-                inline_sym_args(graph, args).ok().and_then(|a| lowering_by_node(op, &a)),
-                Some(Lowering::Split { .. })
-            )
-        );
+        let split = self.splits.get(src).copied().unwrap_or(false);
         let rows = match (split, index) {
             (true, _) => per_sample(sizes_of_meta(node), &self.batch),
             (false, 0) => self.rows_of(src),
@@ -557,6 +555,7 @@ impl GraphSplit {
             batch: batch.clone(),
             rows: vec![None; n],
             free: vec![false; n],
+            splits: vec![false; n],
             products: Vec::new(),
         };
         let mut input_rows = Vec::new();

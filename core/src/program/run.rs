@@ -295,17 +295,12 @@ impl<'p> ExportedModule<'p> {
             let outputs = run_graph(graph, schedule, inputs, bindings)?;
             return Ok(self.program.finish_call(checked, outputs));
         };
-        let batch = halves[0] + halves[1];
-        let (splits, timed) = cache.split_policy.choose(batch);
-        let start = std::time::Instant::now();
-        let outputs = if splits {
-            split.run(graph, schedule, &inputs, bindings, halves)?
-        } else {
-            run_graph(graph, schedule, inputs, bindings)?
-        };
-        if timed {
-            (cache.split_policy).record(batch, splits, start.elapsed().as_secs_f64());
-        }
+        let outputs = cache
+            .split_policy
+            .run(halves[0] + halves[1], |splits| match splits {
+                true => split.run(graph, schedule, &inputs, bindings, halves),
+                false => run_graph(graph, schedule, inputs, bindings),
+            })?;
         Ok(self.program.finish_call(checked, outputs))
     }
 

@@ -99,8 +99,20 @@ impl SplitPolicy {
         }
     }
 
+    /// Runs a call of `batch` samples, `call(true)` split or `call(false)` whole as
+    /// chosen, and records its time while `Auto` is still deciding.
+    pub fn run<T>(&self, batch: usize, call: impl FnOnce(bool) -> T) -> T {
+        let (splits, timed) = self.choose(batch);
+        let start = Instant::now();
+        let out = call(splits);
+        if timed {
+            self.record(batch, splits, start.elapsed().as_secs_f64());
+        }
+        out
+    }
+
     /// Records a timed call's wall time.
-    pub fn record(&self, batch: usize, split: bool, secs: f64) {
+    fn record(&self, batch: usize, split: bool, secs: f64) {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let t = trials.entry(batch).or_default();
         if t.decided.is_some() {
