@@ -185,6 +185,9 @@ pub struct PlanStats {
     pub folded_constants: usize,
     /// Ops run by the registry's eager kernels, in plan order.
     pub fallback_ops: Vec<String>,
+    /// Ops run by the registry's eager kernels once per input size: they read only
+    /// constants and sizes, and their results are kept (a causal mask, position ids).
+    pub per_size_ops: Vec<String>,
     /// Reusable buffers, and their preallocated size in bytes.
     pub buffer_slots: usize,
     pub buffer_bytes: usize,

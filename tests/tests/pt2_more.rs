@@ -115,7 +115,7 @@ fn check_all(runner: Runner, core: bool) {
         checked.push(format!("{name} {d:.1e}"));
     }
     eprintln!("{runner:?} core={core}: {}", checked.join(", "));
-    assert_eq!(checked.len(), 21, "{checked:?}");
+    assert_eq!(checked.len(), 22, "{checked:?}");
 }
 
 #[test]
@@ -185,5 +185,39 @@ fn run_decompositions_gives_pytorch_core_ops() {
             let d = max_diff(g, w, &format!("{name} decomposed out{i}"));
             assert!(d <= ATOL, "{name}: decomposed out{i} differs by {d}");
         }
+    }
+}
+
+/// The core IR of a causal attention with a dynamic length builds its mask from
+/// `arange(0, t)` (`full`, `arange`, `sub`, `le`, `logical_and`, `where`): calls of sizes
+/// alone, which the plan runs once per length and keeps. Alternating lengths give
+/// PyTorch's values each time (the kept mask is the one of the call's own length).
+#[test]
+fn a_causal_mask_is_computed_once_per_sequence_length() {
+    let file = data_dir().join("causal_dyn.core.pt2");
+    let compiled = ferrex_runtime::load(&file).unwrap();
+    let describe = compiled.describe();
+    assert!(
+        describe.ends_with(
+            "computed once per input size: 9 (aten::full.default ×1, aten::arange.start_step ×2, \
+             aten::unsqueeze.default ×2, aten::sub.Tensor ×1, aten::le.Scalar ×1, \
+             aten::logical_and.default ×1, aten::where.self ×1)\neager fallbacks: none\n"
+        ),
+        "{describe}"
+    );
+    assert!(describe.contains("arange: eager aten::arange.start_step, kept per input size\n"));
+    let stats = compiled.stats();
+    assert_eq!((stats.per_size_ops.len(), stats.fallback_ops.len()), (9, 0));
+    let ep: ExportedProgram = ferrex::load(&file).unwrap();
+    let io = io("causal_dyn");
+    for prefix in ["", "b_", "", "b_", "b_"] {
+        let inputs: Vec<Tensor> = series(&io, prefix, "in")
+            .into_iter()
+            .map(Tensor::copy)
+            .collect();
+        let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
+        let want = series(&io, prefix, "out");
+        let d = max_diff(&out[0], want[0], &format!("causal_dyn set `{prefix}`"));
+        assert!(d <= ATOL, "set `{prefix}`: differs by {d}");
     }
 }

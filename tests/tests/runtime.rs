@@ -1198,3 +1198,44 @@ fn log_sigmoid_exports_and_fuses() {
     assert_close(&ep.module().call((x.clone(),)).unwrap()[0], &want, 1e-6);
     assert_close(&compiled.call((x,)).unwrap()[0], &want, 1e-6);
 }
+
+/// Adds `0, 1, …, n - 1` to the rows of `x` (`arange` of a dynamic size: a call of sizes
+/// alone, run once per size and kept).
+#[export_module]
+struct AddPositions {}
+
+#[export_module]
+impl AddPositions {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let positions = Tensor::arange(x.size(0)).to_dtype(DType::F32);
+        x + &positions.unsqueeze(1)
+    }
+}
+
+#[test]
+fn a_call_of_sizes_alone_runs_once_per_size() {
+    let shapes = DynamicShapes::new().input("x", [(0, Dim::new("n").max(64))]);
+    let ep = Exporter::new(&AddPositions {}, (Tensor::zeros([4, 2]),))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert!(
+        compiled.describe().contains(
+            "computed once per input size: 2 (aten::arange.default ×1, aten::_to_copy.default ×1)\n\
+             eager fallbacks: none\n"
+        ),
+        "{}",
+        compiled.describe()
+    );
+    // Each call gets the positions of its own size, whatever size came before.
+    for n in [3usize, 5, 5, 1, 3] {
+        let x = Tensor::from_vec((0..2 * n).map(|i| i as f32 * 10.0).collect(), [n, 2]);
+        let want: Vec<f32> = (0..2 * n)
+            .map(|i| i as f32 * 10.0 + (i / 2) as f32)
+            .collect();
+        let out = compiled.call((x,)).unwrap();
+        assert_eq!(out[0].shape(), [n, 2]);
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), want, "n = {n}");
+    }
+}

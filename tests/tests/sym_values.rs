@@ -86,7 +86,7 @@ fn symbolic_sizes_in_arguments_are_sym_int_nodes_printed_as_pytorch_does() {
         let add: Sym(s0 + 1) = sym_size_int + 1;
         let slice_1: f32[s0, 3] = aten::slice.Tensor(reshape, 0, 1, add);
         let sub: Sym(s0 - 1) = sym_size_int - 1;
-        let arange: i64[Max(0, s0 - 1)] = aten::arange.default(sub);
+        let arange: i64[s0 - 1] = aten::arange.default(sub);
         let sum_1: i64[] = aten::sum.default(arange);
         let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);
         return (add_1,);
@@ -126,7 +126,7 @@ fn run_decompositions_keeps_the_sym_nodes() {
         let add: Sym(s0 + 1) = sym_size_int + 1;
         let slice_1: f32[s0, 3] = aten::slice.Tensor(view, 0, 1, add);
         let sub: Sym(s0 - 1) = sym_size_int - 1;
-        let arange: i64[Max(0, s0 - 1)] = aten::arange.start_step(0, sub);
+        let arange: i64[s0 - 1] = aten::arange.start_step(0, sub);
         let sum_1: i64[] = aten::sum.dim_IntList(arange, []);
         let add_1: f32[s0, 3] = aten::add.Tensor(slice_1, sum_1);
         return (add_1,);

@@ -143,6 +143,7 @@ impl<'m, M: Forward> Exporter<'m, M> {
         let mut leaves = Vec::new();
         args.flatten_named(model.arg_names(), &mut leaves);
         let inputs = user_placeholders(&leaves, &dynamic_shapes, &roles, &mut restore)?;
+        trace::declare_symbol_ranges(&inputs.env);
         let out_leaves = run_forward(model, args, &restore, &collected)?;
         let mutations = read_mutations(roles.iter().chain(inputs.roles.iter()))?;
         let user_outputs = out_leaves

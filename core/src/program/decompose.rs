@@ -273,6 +273,7 @@ impl ExportedProgram {
             return Err(ExportError::Nested);
         }
         let _end = EndTrace;
+        trace::declare_symbol_ranges(self.shape_env());
         let mut inputs = Vec::new();
         for (_, node) in self.graph.placeholders() {
             let meta = node.meta.first().cloned().ok_or_else(stale)?;

@@ -25,7 +25,7 @@ use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec, OutputKind};
 use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::{OpArgs, OpDef, Value};
 use crate::symbolic::parse::{magnitude, MAX_MAGNITUDE};
-use crate::symbolic::{Expr, SymInt, SymScalar, Symbol};
+use crate::symbolic::{Expr, ShapeEnv, SymInt, SymScalar, Symbol};
 use crate::tensor::{Tensor, TensorMeta, TensorState, Traced};
 
 /// Checks `ep` as described in the module docs; the error names the node, spec or
@@ -40,7 +40,7 @@ pub(crate) fn validate(
     check_outputs(ep)?;
     check_ranges(ep)?;
     check_symbols(ep)?;
-    check_graph(ep.graph(), "")?;
+    check_graph(ep.graph(), ep.shape_env(), "")?;
     check_hints(ep, ep.graph(), "")
 }
 
@@ -397,22 +397,22 @@ fn show_sizes(sizes: &[SymInt]) -> String {
 }
 
 /// Every node of `graph` (and of its subgraphs) has the metas its op gives.
-fn check_graph(graph: &Graph, place: &str) -> Result<(), String> {
+fn check_graph(graph: &Graph, env: &ShapeEnv, place: &str) -> Result<(), String> {
     for node in &graph.nodes {
         match &node.kind {
             NodeKind::Placeholder | NodeKind::Output { .. } => {}
-            NodeKind::Call { op, args } => check_call(graph, node, op, args, place)?,
+            NodeKind::Call { op, args } => check_call(graph, node, op, args, env, place)?,
             NodeKind::GetItem { source, index } => {
                 let expected = graph.nodes.get(source.0).and_then(|s| s.meta.get(*index));
                 if let (Some(e), Some(m)) = (expected, node.meta.first()) {
-                    compare(node, 0, "getitem", e, m, place)?;
+                    compare(node, 0, "getitem", e, m, env, place)?;
                 }
             }
             NodeKind::HigherOrder {
                 op,
                 args,
                 subgraphs,
-            } => check_subgraphs(graph, node, *op, args, subgraphs, place)?,
+            } => check_subgraphs(graph, node, *op, args, subgraphs, env, place)?,
         }
     }
     Ok(())
@@ -442,6 +442,7 @@ fn check_call(
     node: &Node,
     op: &'static OpDef,
     args: &[Arg],
+    env: &ShapeEnv,
     place: &str,
 ) -> Result<(), String> {
     // Arguments naming SymInt / SymBool nodes read as those nodes' values.
@@ -467,7 +468,7 @@ fn check_call(
         ));
     }
     for (i, (d, m)) in derived.iter().zip(&node.meta).enumerate() {
-        compare(node, i, &name, d, m, place)?;
+        compare(node, i, &name, d, m, env, place)?;
     }
     Ok(())
 }
@@ -482,6 +483,7 @@ fn compare(
     op: &str,
     derived: &TensorMeta,
     recorded: &TensorMeta,
+    env: &ShapeEnv,
     place: &str,
 ) -> Result<(), String> {
     // Outside a trace those meta functions give the length's upper bound.
@@ -493,7 +495,7 @@ fn compare(
             .sizes
             .iter()
             .zip(&recorded.sizes)
-            .all(|(d, r)| d.same_as(r) || data_dependent(d, r));
+            .all(|(d, r)| d.same_as(r) || data_dependent(d, r) || same_in_ranges(d, r, env));
     if same {
         return Ok(());
     }
@@ -508,6 +510,13 @@ fn compare(
     ))
 }
 
+/// Sizes equal over the symbols' declared ranges: PyTorch records `arange(0, s0)`'s
+/// length as `s0` where its meta gives `Max(0, s0)`, knowing `s0 >= 2`.
+fn same_in_ranges(derived: &SymInt, recorded: &SymInt, env: &ShapeEnv) -> bool {
+    let range = |s: Symbol| env.range(s);
+    derived.expr().simplify_in(&range) == recorded.expr().simplify_in(&range)
+}
+
 /// A higher-order node's subgraphs take what it passes (a `map` body a slice along dim
 /// 0 of each mapped tensor), and their nodes are valid too.
 fn check_subgraphs(
@@ -516,6 +525,7 @@ fn check_subgraphs(
     op: &'static dyn HigherOrderOp,
     args: &[Arg],
     subgraphs: &[usize],
+    env: &ShapeEnv,
     place: &str,
 ) -> Result<(), String> {
     let inputs = op.subgraph_inputs(args);
@@ -558,7 +568,7 @@ fn check_subgraphs(
                 }
             }
         }
-        check_graph(&sub.graph, &inner)?;
+        check_graph(&sub.graph, env, &inner)?;
     }
     Ok(())
 }

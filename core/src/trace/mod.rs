@@ -18,7 +18,9 @@ use crate::error::{OpError, SourceLocation, TensorError};
 use crate::graph::{Arg, Graph, Node, NodeId, NodeKind};
 use crate::ops::hook::{install_dispatch_mode, DispatchMode, DispatchModeInstalled};
 use crate::ops::{OpArgs, OpDef, Value};
-use crate::symbolic::{install_guard_sink, CmpOp, Guard, GuardSink, GuardSinkInstalled, SymInt};
+use crate::symbolic::{
+    install_guard_sink, CmpOp, Guard, GuardSink, GuardSinkInstalled, ShapeEnv, SymInt, Symbol,
+};
 use crate::tensor::hook::{install_trace_observer, TraceObserver, TraceObserverInstalled};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState, Traced};
 
@@ -96,6 +98,8 @@ pub(crate) struct TraceState {
     current_call: Option<SourceLocation>,
     /// Values read from tensor data (`u0`, …), with their ranges.
     pub(crate) unbacked: Vec<unbacked::UnbackedInfo>,
+    /// The input-size symbols' declared ranges, which decide `Min` / `Max` in sizes.
+    symbol_ranges: Vec<(Symbol, (i64, i64))>,
     /// The example value of every input and model tensor, for `assume_constant`.
     pub(crate) examples: Vec<(Tensor, Storage)>,
     /// Values `assume_constant` computed.
@@ -212,6 +216,34 @@ fn take_deferred_guards(s: &mut TraceState) {
     }
 }
 
+impl TraceState {
+    /// Sizes as PyTorch records them: `arange(0, s0)` is `s0` long, not `Max(0, s0)`,
+    /// as `s0` is never negative (its declared range, or at least 0 for a size).
+    fn simplify_sizes(&self, metas: &mut [TensorMeta]) {
+        let range = |sym: Symbol| match self.symbol_ranges.iter().find(|(s, _)| *s == sym) {
+            Some((_, range)) => *range,
+            None if sym.is_unbacked() => (i64::MIN, i64::MAX),
+            None => (0, i64::MAX),
+        };
+        for size in metas.iter_mut().flat_map(|m| &mut m.sizes) {
+            if size.is_symbolic() {
+                *size = size.simplify_in(&range);
+            }
+        }
+    }
+}
+
+/// Declares the ranges of the input-size symbols of the running trace (the `Dim`s' or
+/// the program's), by which it decides `Min` / `Max` in sizes.
+pub(crate) fn declare_symbol_ranges(env: &ShapeEnv) {
+    with_state(|s| {
+        s.symbol_ranges = (env.symbols.iter())
+            .filter(|i| !i.symbol.is_unbacked())
+            .map(|i| (i.symbol, (i.min.max(0), i.max.unwrap_or(i64::MAX))))
+            .collect();
+    });
+}
+
 /// Starts a trace on this thread; `None` if one is already running.
 pub(crate) fn begin() -> Option<u64> {
     ACTIVE.with(|a| {
@@ -235,6 +267,7 @@ pub(crate) fn begin() -> Option<u64> {
             location_override: None,
             current_call: None,
             unbacked: Vec::new(),
+            symbol_ranges: Vec::new(),
             examples: Vec::new(),
             assumed: Vec::new(),
         });
@@ -622,11 +655,12 @@ pub(crate) fn record_call(op: &'static OpDef, args: Vec<Value>, at: SourceLocati
     let outer_call = with_state(|s| s.current_call.replace(at)).flatten();
     let metas = (op.meta)(&OpArgs::new(op, &args));
     with_state(|s| s.current_call = outer_call);
-    let metas = match metas {
+    let mut metas = match metas {
         Ok(m) => m,
         Err(e) => return failed(op, op_err(e)),
     };
     let recorded = with_state(|s| -> Result<Vec<Tensor>, TensorError> {
+        s.simplify_sizes(&mut metas);
         let graph_args = args
             .iter()
             .map(|v| to_arg(s, v, at))

@@ -45,6 +45,13 @@ impl ShapeEnv {
         self.symbols.iter().find(|i| i.symbol == s)
     }
 
+    /// A symbol's declared range, `[i64::MIN, i64::MAX]` for one this environment does
+    /// not hold (as [`crate::SymbolRanges`] wants it).
+    pub fn range(&self, s: Symbol) -> (i64, i64) {
+        self.info(s)
+            .map_or((i64::MIN, i64::MAX), |i| (i.min, i.max.unwrap_or(i64::MAX)))
+    }
+
     /// The `Dim` name and primary source of a symbol, `inp4_dim0 = x.size()[0]`.
     pub fn describe(&self, s: Symbol) -> String {
         match self.info(s) {

@@ -296,6 +296,38 @@ impl Expr {
         Expr::atom(Atom::Mod(Arc::new(self.clone()), d))
     }
 
+    /// The least and greatest values the expression can take when each symbol `s` lies
+    /// in `range(s)`; `None` when a bound does not fit in an `i128` (then nothing is
+    /// known). Interval arithmetic: sound, not always tight (`s - s` is folded before).
+    pub fn bounds(&self, range: SymbolRanges<'_>) -> Option<(i128, i128)> {
+        let (mut lo, mut hi) = (0i128, 0i128);
+        for (mono, &c) in &self.terms {
+            let mut term = (i128::from(c), i128::from(c));
+            for atom in mono {
+                term = interval_mul(term, atom.bounds(range)?)?;
+            }
+            lo = lo.checked_add(term.0)?;
+            hi = hi.checked_add(term.1)?;
+        }
+        Some((lo, hi))
+    }
+
+    /// The expression with each `Min` / `Max` whose operands are ordered over the
+    /// symbols' ranges replaced by the smaller / larger one: `Max(0, s0)` is `s0` when
+    /// `s0 >= 2`. PyTorch's printed sizes are simplified so; comparing a size a meta
+    /// function gives with one a file records needs the same.
+    pub fn simplify_in(&self, range: SymbolRanges<'_>) -> Expr {
+        let mut out = Expr::default();
+        for (mono, &c) in &self.terms {
+            let mut term = Expr::constant(c);
+            for atom in mono {
+                term = term.mul(&atom.simplify_in(range));
+            }
+            out = out.add(&term);
+        }
+        out
+    }
+
     pub fn min(&self, other: &Expr) -> Expr {
         if self == other {
             return self.clone();
@@ -325,6 +357,71 @@ fn order(a: &Expr, b: &Expr) -> (Expr, Expr) {
 pub type SymbolNames<'a> = &'a dyn Fn(Symbol) -> String;
 
 struct WithNames<'a, T>(&'a T, SymbolNames<'a>);
+
+/// Each symbol's least and greatest value (`i64::MIN` / `i64::MAX` where unbounded).
+pub type SymbolRanges<'a> = &'a dyn Fn(Symbol) -> (i64, i64);
+
+/// The product of two intervals: the extremes are among the corners' products.
+fn interval_mul(a: (i128, i128), b: (i128, i128)) -> Option<(i128, i128)> {
+    let corners = [
+        a.0.checked_mul(b.0)?,
+        a.0.checked_mul(b.1)?,
+        a.1.checked_mul(b.0)?,
+        a.1.checked_mul(b.1)?,
+    ];
+    Some((*corners.iter().min()?, *corners.iter().max()?))
+}
+
+impl Atom {
+    fn bounds(&self, range: SymbolRanges<'_>) -> Option<(i128, i128)> {
+        Some(match self {
+            Atom::Sym(s) => {
+                let (lo, hi) = range(*s);
+                (i128::from(lo), i128::from(hi))
+            }
+            Atom::FloorDiv(e, d) if *d > 0 => {
+                let (lo, hi) = e.bounds(range)?;
+                let d = i128::from(*d);
+                (lo.div_euclid(d), hi.div_euclid(d))
+            }
+            Atom::Mod(_, d) if *d > 0 => (0, i128::from(*d) - 1),
+            // Hostile divisors evaluate to no value: nothing is known.
+            Atom::FloorDiv(..) | Atom::Mod(..) => return None,
+            Atom::Min(a, b) => {
+                let (a, b) = (a.bounds(range)?, b.bounds(range)?);
+                (a.0.min(b.0), a.1.min(b.1))
+            }
+            Atom::Max(a, b) => {
+                let (a, b) = (a.bounds(range)?, b.bounds(range)?);
+                (a.0.max(b.0), a.1.max(b.1))
+            }
+        })
+    }
+
+    fn simplify_in(&self, range: SymbolRanges<'_>) -> Expr {
+        match self {
+            Atom::Sym(s) => Expr::symbol(*s),
+            Atom::FloorDiv(e, d) => e.simplify_in(range).floor_div(*d),
+            Atom::Mod(e, d) => e.simplify_in(range).modulo(*d),
+            Atom::Min(a, b) | Atom::Max(a, b) => {
+                let (a, b) = (a.simplify_in(range), b.simplify_in(range));
+                let is_min = matches!(self, Atom::Min(..));
+                match a.sub(&b).bounds(range) {
+                    // a <= b everywhere
+                    Some((_, hi)) if hi <= 0 => return if is_min { a } else { b },
+                    // a >= b everywhere
+                    Some((lo, _)) if lo >= 0 => return if is_min { b } else { a },
+                    _ => {}
+                }
+                if is_min {
+                    Expr::min(&a, &b)
+                } else {
+                    Expr::max(&a, &b)
+                }
+            }
+        }
+    }
+}
 
 impl Atom {
     fn fmt_with(&self, f: &mut fmt::Formatter<'_>, names: SymbolNames<'_>) -> fmt::Result {
@@ -440,5 +537,40 @@ mod tests {
             Some(3),
             "opaque floor division still evaluates"
         );
+    }
+    #[test]
+    fn min_and_max_simplify_over_the_symbols_ranges() {
+        // s0 in [2, 256], s1 unbounded.
+        let range = |sym: Symbol| match sym.0 {
+            0 => (2, 256),
+            _ => (i64::MIN, i64::MAX),
+        };
+        let zero = Expr::constant(0);
+        // arange(0, s0)'s length, as its meta gives it.
+        assert_eq!(Expr::max(&s(0), &zero).simplify_in(&range), s(0));
+        assert_eq!(Expr::min(&s(0), &zero).simplify_in(&range), zero);
+        assert_eq!(
+            Expr::min(&s(0), &Expr::constant(300)).simplify_in(&range),
+            s(0)
+        );
+        // Not ordered over the range: kept.
+        let kept = Expr::max(&s(0), &Expr::constant(10));
+        assert_eq!(kept.simplify_in(&range), kept);
+        let unbounded = Expr::max(&s(1), &zero);
+        assert_eq!(unbounded.simplify_in(&range), unbounded);
+        // Nested, inside a sum and a floor division: 2*Max(0, s0 - 2) // 2 + 1 = s0 - 1.
+        let nested = Expr::max(&s(0).sub(&Expr::constant(2)), &zero)
+            .scale(2)
+            .floor_div(2)
+            .add(&Expr::constant(1));
+        assert_eq!(nested.simplify_in(&range), s(0).sub(&Expr::constant(1)));
+        assert_eq!(
+            s(0).scale(3).add(&Expr::constant(1)).bounds(&range),
+            Some((7, 769))
+        );
+        assert_eq!(s(0).modulo(4).bounds(&range), Some((0, 3)));
+        // Bounds beyond i128 are unknown, not wrapped.
+        let huge = s(1).mul(&s(1)).mul(&s(1));
+        assert_eq!(huge.bounds(&range), None);
     }
 }

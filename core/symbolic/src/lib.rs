@@ -14,7 +14,7 @@ pub mod parse;
 mod sink;
 
 pub use env::{ShapeEnv, SymbolInfo, SymbolSource};
-pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames};
+pub use expr::{Atom, Expr, Monomial, Symbol, SymbolNames, SymbolRanges};
 pub use parse::{
     parse_expr, parse_symint, ParseExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_TERMS,
 };
@@ -352,6 +352,15 @@ impl SymInt {
             self.compare(CmpOp::Eq, &SymInt::Int(*hint));
         }
         self.hint()
+    }
+
+    /// This size with its `Min` / `Max` decided where the symbols' ranges order them
+    /// ([`Expr::simplify_in`]); the hint is kept.
+    pub fn simplify_in(&self, range: SymbolRanges<'_>) -> SymInt {
+        match self {
+            SymInt::Int(_) => self.clone(),
+            SymInt::Sym { expr, hint } => SymInt::from_expr(expr.simplify_in(range), *hint),
+        }
     }
 
     /// Structural equality, without recording a guard.

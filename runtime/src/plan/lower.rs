@@ -12,7 +12,7 @@ use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::lower_ops::ViewLowering;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Known,
-    Operand, Place, V,
+    Operand, PerSize, Place, V,
 };
 use crate::CompileError;
 
@@ -42,7 +42,10 @@ impl Builder<'_> {
                 // A SymInt / SymBool node: its value is its expression, read by its users.
                 NodeKind::Call { .. } if is_size_node(node) || self.skip[v] => {}
                 NodeKind::Call { op, args } => self.plan_call(v, op, args),
-                NodeKind::GetItem { source, index } => self.lower_getitem(v, source.0, *index),
+                NodeKind::GetItem { source, index } => {
+                    self.size_only[v] = self.size_only[source.0];
+                    self.lower_getitem(v, source.0, *index)
+                }
                 NodeKind::HigherOrder {
                     op,
                     args,
@@ -416,13 +419,17 @@ impl Builder<'_> {
     }
 
     fn plan_call(&mut self, v: V, op: &'static OpDef, args: &[Arg]) {
-        let all_const = self.graph.nodes[v]
-            .inputs()
-            .iter()
-            .all(|i| self.const_of[i.0].is_some());
+        let inputs = self.graph.nodes[v].inputs();
+        let all_const = inputs.iter().all(|i| self.const_of[i.0].is_some());
         if all_const && self.try_fold(v, op, args) {
             return;
         }
+        // Not folded, yet reading only constants and sizes: a function of the sizes.
+        let meta = &self.graph.nodes[v].meta;
+        self.size_only[v] = !op.nondeterministic
+            && !meta.is_empty()
+            && meta.iter().all(|m| m.sym.is_none())
+            && (inputs.iter()).all(|i| self.const_of[i.0].is_some() || self.size_only[i.0]);
         if let Some(&softmax) = self.safe_result.get(&v) {
             self.alias_to(v, softmax);
             return;
@@ -449,6 +456,7 @@ impl Builder<'_> {
                 let kind = Kind::Fallback {
                     op,
                     args: args.to_vec(),
+                    per_size: (self.size_only[v]).then(|| PerSize::new(self.symbols.clone())),
                 };
                 self.steps[v] = Some(self.step(v, kind));
                 self.place[v] = Some(if self.graph.nodes[v].meta.len() == 1 {

@@ -21,13 +21,14 @@ mod memory;
 mod safe_softmax;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use ferrex::error::SourceLocation;
 use std::borrow::Cow;
 
 use ferrex::graph::{inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind};
 use ferrex::ops::OpDef;
-use ferrex::symbolic::SymInt;
+use ferrex::symbolic::{SymInt, SymScalar, Symbol};
 use ferrex::tensor::{DType, Storage, TensorMeta};
 
 use crate::fused::FusedProgram;
@@ -145,12 +146,36 @@ pub struct ConvStep {
     pub epilogue: Option<Epilogue>,
 }
 
+/// The results of a call that reads only constants and sizes, for the sizes they were
+/// computed at: the values of `symbols` (every symbol the program's sizes name; a
+/// symbol unbound at run time is `None`). Shared by the plan's clones and calls.
+#[derive(Clone, Debug)]
+pub struct PerSize {
+    pub symbols: Arc<[Symbol]>,
+    pub(crate) kept: Arc<Mutex<Option<KeptResults>>>,
+}
+
+/// The values of [`PerSize::symbols`] a call ran at, and its results.
+pub(crate) type KeptResults = (Vec<Option<i64>>, Vec<Storage>);
+
+impl PerSize {
+    fn new(symbols: Arc<[Symbol]>) -> PerSize {
+        PerSize {
+            symbols,
+            kept: Arc::default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Kind {
-    /// The registry's eager kernel, as the interpreter runs it.
+    /// The registry's eager kernel, as the interpreter runs it. With `per_size`, the
+    /// call reads only constants and sizes (a causal mask from `arange`, position ids):
+    /// it runs once per input size and its results are kept for the next call.
     Fallback {
         op: &'static OpDef,
         args: Vec<Arg>,
+        per_size: Option<PerSize>,
     },
     GetItem {
         src: V,
@@ -508,6 +533,10 @@ struct Builder<'g> {
     safe_softmax: Vec<bool>,
     /// Splits planned as slices of their input (see `plan_split`): input and dim.
     split_of: HashMap<V, (V, usize)>,
+    /// Calls that read only constants and sizes (see [`PerSize`]), and the symbols
+    /// the graph's sizes name.
+    size_only: Vec<bool>,
+    symbols: Arc<[Symbol]>,
 }
 
 impl ViewOp {
@@ -567,6 +596,8 @@ impl<'g> Builder<'g> {
             safe_result: HashMap::new(),
             safe_softmax: vec![false; n],
             split_of: HashMap::new(),
+            size_only: vec![false; n],
+            symbols: graph_symbols(graph).into(),
             plan: Plan {
                 n_values: n,
                 names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
@@ -719,6 +750,34 @@ fn sizes_inline(graph: &Graph) -> Result<Cow<'_, Graph>, CompileError> {
     Ok(Cow::Owned(inlined))
 }
 
+/// The symbols a graph's sizes name (its nodes' metas and size arguments), sorted.
+fn graph_symbols(graph: &Graph) -> Vec<Symbol> {
+    let found = std::cell::RefCell::new(Vec::new());
+    let add = |s: &SymInt| found.borrow_mut().extend(s.expr().symbols());
+    for node in &graph.nodes {
+        for m in &node.meta {
+            m.sizes.iter().for_each(add);
+            match &m.sym {
+                Some(SymScalar::Int(i)) => add(i),
+                Some(SymScalar::Bool(b)) => [&b.lhs, &b.rhs].into_iter().for_each(add),
+                None => {}
+            }
+        }
+        if let NodeKind::Call { args, .. } | NodeKind::HigherOrder { args, .. } = &node.kind {
+            for a in args {
+                a.clone().map_sizes(|s| {
+                    add(s);
+                    s.clone()
+                });
+            }
+        }
+    }
+    let mut out = found.into_inner();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Every node reads only values computed before it (the passes walk nodes in order).
 fn check_order(graph: &Graph) -> Result<(), CompileError> {
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -745,6 +804,11 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
     for s in &plan.steps {
         let slot = s.slot.map(|x| format!(" -> slot {x}")).unwrap_or_default();
         let what = match &s.kind {
+            Kind::Fallback {
+                op,
+                per_size: Some(_),
+                ..
+            } => format!("eager {}, kept per input size", op.name()),
             Kind::Fallback { op, .. } => format!("eager {}", op.name()),
             Kind::GetItem { index, .. } => format!("getitem [{index}]"),
             Kind::HigherOrder { op, .. } => op.name().to_string(),
@@ -805,22 +869,30 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
 pub(crate) fn fallback_summary(plan: &Plan) -> String {
     let mut s = crate::PlanStats::default();
     stats(plan, &mut s);
-    if s.fallback_ops.is_empty() {
-        return "eager fallbacks: none".to_string();
+    let fallbacks = match s.fallback_ops.is_empty() {
+        true => "eager fallbacks: none".to_string(),
+        false => format!("eager fallbacks: {}", count_ops(&s.fallback_ops)),
+    };
+    match s.per_size_ops.is_empty() {
+        true => fallbacks,
+        false => format!(
+            "computed once per input size: {}\n{fallbacks}",
+            count_ops(&s.per_size_ops)
+        ),
     }
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for op in &s.fallback_ops {
-        match counts.iter_mut().find(|(o, _)| o == op) {
+}
+
+/// `3 (aten::_softmax.default ×2, aten::native_layer_norm.default ×1)`.
+fn count_ops(ops: &[String]) -> String {
+    let mut counts: Vec<(&String, usize)> = Vec::new();
+    for op in ops {
+        match counts.iter_mut().find(|(o, _)| *o == op) {
             Some((_, n)) => *n += 1,
-            None => counts.push((op.clone(), 1)),
+            None => counts.push((op, 1)),
         }
     }
     let list: Vec<String> = counts.iter().map(|(o, n)| format!("{o} ×{n}")).collect();
-    format!(
-        "eager fallbacks: {} ({})",
-        s.fallback_ops.len(),
-        list.join(", ")
-    )
+    format!("{} ({})", ops.len(), list.join(", "))
 }
 
 /// Counts for [`crate::PlanStats`].
@@ -830,6 +902,11 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
     s.buffer_bytes += plan.slot_sizes.iter().sum::<usize>() * 4;
     for step in &plan.steps {
         match &step.kind {
+            Kind::Fallback {
+                op,
+                per_size: Some(_),
+                ..
+            } => s.per_size_ops.push(op.name()),
             Kind::Fallback { op, .. } => s.fallback_ops.push(op.name()),
             Kind::Gemm(g) => {
                 s.gemm += 1;

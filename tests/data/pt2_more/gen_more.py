@@ -6,6 +6,9 @@ OUT = sys.argv[1]
 torch.manual_seed(0)
 
 def go(name, m, args, dyn=None, extra=()):
+    # `python gen_more.py OUT name...` writes only the programs named.
+    if len(sys.argv) > 2 and name not in sys.argv[2:]:
+        return
     m.eval()
     try:
         ep = export(m, args, dynamic_shapes=dyn)
@@ -50,6 +53,13 @@ class MaskedAttn(nn.Module):
     def forward(s, x):
         q, k, v = s.q(x), s.k(x), s.v(x)
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+class CausalDyn(nn.Module):
+    def __init__(s):
+        super().__init__(); s.qkv = nn.Linear(16, 48); s.out = nn.Linear(16, 16)
+    def forward(s, x):
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, 2, 8).transpose(1, 2) for z in s.qkv(x).chunk(3, dim=-1))
+        return s.out(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d))
 class Encoder(nn.Module):
     def __init__(s):
         super().__init__(); s.l = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
@@ -132,3 +142,6 @@ go("chunky", Chunky(), (r(3, 4),))
 go("stack", Stack(), (r(3, 4), r(3, 4)))
 go("maxpool", MaxPoolIdx(), (r(1, 2, 7, 7),))
 go("convt", ConvT(), (r(1, 4, 5, 5),))
+# Added later, last so that the programs above keep their weights.
+torch.manual_seed(1)
+go("causal_dyn", CausalDyn(), (r(2, 9, 16),), dyn=({1: Dim("t", min=2, max=256)},), extra=[("b_", (r(2, 33, 16),))])

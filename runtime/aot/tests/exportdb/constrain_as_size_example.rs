@@ -7,8 +7,9 @@
 //   item: eager aten::item.default
 //   _assert_scalar: eager aten::_assert_scalar.default
 //   _assert_scalar_1: eager aten::_assert_scalar.default
-//   zeros: eager aten::zeros.default
-//   eager fallbacks: 4 (aten::item.default ×1, aten::_assert_scalar.default ×2, aten::zeros.default ×1)
+//   zeros: eager aten::zeros.default, kept per input size
+//   computed once per input size: 1 (aten::zeros.default ×1)
+//   eager fallbacks: 3 (aten::item.default ×1, aten::_assert_scalar.default ×2)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

@@ -4,8 +4,9 @@
 // generated.
 //
 // The plan, one step per line:
-//   zeros: eager aten::zeros.default
-//   eager fallbacks: 1 (aten::zeros.default ×1)
+//   zeros: eager aten::zeros.default, kept per input size
+//   computed once per input size: 1 (aten::zeros.default ×1)
+//   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

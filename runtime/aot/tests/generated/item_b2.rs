@@ -7,10 +7,11 @@
 //   item: eager aten::item.default
 //   _assert_scalar: eager aten::_assert_scalar.default
 //   _assert_scalar_1: eager aten::_assert_scalar.default
-//   ones: eager aten::ones.default
+//   ones: eager aten::ones.default, kept per input size
 //   sin: fused mul+add+sin -> slot 0
 //   relu: fused relu -> slot 1
-//   eager fallbacks: 4 (aten::item.default ×1, aten::_assert_scalar.default ×2, aten::ones.default ×1)
+//   computed once per input size: 1 (aten::ones.default ×1)
+//   eager fallbacks: 3 (aten::item.default ×1, aten::_assert_scalar.default ×2)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

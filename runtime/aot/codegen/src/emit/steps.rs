@@ -67,7 +67,7 @@ impl Gen<'_> {
                 );
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
-            Kind::Fallback { op, args } => self.fallback(step, op, args, &mut code)?,
+            Kind::Fallback { op, args, .. } => self.fallback(step, op, args, &mut code)?,
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
             Kind::HigherOrder { op, args, subplans } => {
                 self.higher_order(step, *op, args, subplans, &mut code)?;
