@@ -76,3 +76,32 @@ fn aot_writes_the_generated_module_next_to_the_archive() {
     assert!(code.contains("pub fn from_file("));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A folded constant whose call takes a dtype (the core IR's `scalar_tensor(-inf,
+/// dtype=f32)` of a causal mask) is computed again in `Model::new` with that dtype.
+#[test]
+fn aot_folds_a_call_with_a_dtype_argument() {
+    let program = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/pt2_more/causal_dyn.core.pt2");
+    let out_file =
+        std::env::temp_dir().join(format!("ferrex-cli-aot-dtype-{}.rs", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrex"))
+        .arg("aot")
+        .arg(&program)
+        .arg("-o")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = std::fs::read_to_string(&out_file).unwrap();
+    let _ = std::fs::remove_file(&out_file);
+    assert!(code.contains(
+        "::ferrex_aot::rt::fold(\"aten::scalar_tensor.default\", \
+         &[::ferrex_aot::rt::Value::Float(f64::from_bits(0xfff0000000000000)), \
+         ::ferrex_aot::rt::Value::DType(::ferrex_aot::rt::DType::F32), "
+    ));
+}

@@ -369,8 +369,13 @@ impl<'a> Gen<'a> {
             self.ep.model_name(),
             o.regenerate
         );
-        for line in ferrex_runtime::describe(self.plan).lines() {
+        let plan = ferrex_runtime::describe(self.plan);
+        for line in plan.lines() {
             let _ = writeln!(code, "//   {line}");
+        }
+        if plan.contains(", kept per input size\n") {
+            // The runtime keeps them; this module has no state between calls to keep them in.
+            code.push_str("// This module runs the steps kept per input size on every call.\n");
         }
         code.push_str(
             "#![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]\n\n",

@@ -10,6 +10,7 @@
 //   zeros: eager aten::zeros.default, kept per input size
 //   computed once per input size: 1 (aten::zeros.default ×1)
 //   eager fallbacks: 3 (aten::item.default ×1, aten::_assert_scalar.default ×2)
+// This module runs the steps kept per input size on every call.
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

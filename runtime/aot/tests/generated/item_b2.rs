@@ -12,6 +12,7 @@
 //   relu: fused relu -> slot 1
 //   computed once per input size: 1 (aten::ones.default ×1)
 //   eager fallbacks: 3 (aten::item.default ×1, aten::_assert_scalar.default ×2)
+// This module runs the steps kept per input size on every call.
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

@@ -5,10 +5,9 @@
 use std::fmt::Write;
 
 use ferrex::graph::{Arg, NodeKind};
-use ferrex::symbolic::SymInt;
 use ferrex_runtime::plan::InputSource;
 
-use super::literal::{f64_lit, shape};
+use super::literal::shape;
 use super::Gen;
 use crate::AotError;
 
@@ -38,32 +37,20 @@ impl Gen<'_> {
         }
     }
 
+    /// An argument of a folded call as an `rt::Value` expression (the fallbacks'
+    /// `value_of`), its tensors read from the constants.
     fn value_expr(&self, a: &Arg) -> Result<String, AotError> {
-        let int = |s: &SymInt| s.as_int().map(|v| format!("{RT}::SymInt::Int({v})"));
-        let tensor = |n: &ferrex::graph::NodeId| -> Option<String> {
-            let c = self.const_of_value(n.0)?;
-            let sizes = self.const_meta(c)?.1;
-            Some(format!("{RT}::const_tensor(&c{c}, &{})?", shape(&sizes)))
-        };
-        let expr = match a {
-            Arg::None => Some("None".to_string()),
-            Arg::Bool(b) => Some(format!("Bool({b})")),
-            Arg::Int(i) => int(i).map(|i| format!("Int({i})")),
-            Arg::Float(f) => Some(format!("Float({})", f64_lit(*f))),
-            Arg::Str(s) => Some(format!("Str(String::from({s:?}))")),
-            Arg::IntList(l) => (l.iter().map(int).collect::<Option<Vec<_>>>())
-                .map(|l| format!("IntList(vec![{}])", l.join(", "))),
-            Arg::FloatList(l) => {
-                let l: Vec<String> = l.iter().map(|f| f64_lit(*f)).collect();
-                Some(format!("FloatList(vec![{}])", l.join(", ")))
+        let tensor = |n: &ferrex::graph::NodeId| -> Result<String, AotError> {
+            let c = self.const_of_value(n.0);
+            let sizes = c.and_then(|c| self.const_meta(c)).map(|m| m.1);
+            match (c, sizes) {
+                (Some(c), Some(sizes)) => {
+                    Ok(format!("{RT}::const_tensor(&c{c}, &{})?", shape(&sizes)))
+                }
+                _ => Err(self.unsupported(format!("a folded constant's argument {a:?}"))),
             }
-            Arg::Tensor(n) => tensor(n).map(|t| format!("Tensor({t})")),
-            Arg::TensorList(ns) => (ns.iter().map(tensor).collect::<Option<Vec<_>>>())
-                .map(|l| format!("TensorList(vec![{}])", l.join(", "))),
-            _ => None,
         };
-        expr.map(|e| format!("{RT}::Value::{e}"))
-            .ok_or_else(|| self.unsupported(format!("a folded constant's argument {a:?}")))
+        self.value_of(&a.try_map(tensor)?)
     }
 
     /// `let c{c} = rt::fold(op, args, output)?;`.
