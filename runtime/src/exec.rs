@@ -636,10 +636,11 @@ impl Run<'_> {
         Ok(shape)
     }
 
-    fn max_pool(
+    fn pool(
         &self,
         x: Operand,
         win: &kernels::PoolWindow,
+        avg: Option<kernels::AvgDivisor>,
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
@@ -655,16 +656,11 @@ impl Run<'_> {
         let shape = vec![xs[0], xs[1], oh, ow];
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::max_pool2d(
-            &x,
-            xs[0] * xs[1],
-            xs[2],
-            xs[3],
-            win,
-            oh,
-            ow,
-            &mut buf[..len],
-        )?;
+        let (planes, out) = (xs[0] * xs[1], &mut buf[..len]);
+        match avg {
+            None => kernels::max_pool2d(&x, planes, xs[2], xs[3], win, oh, ow, out)?,
+            Some(d) => kernels::avg_pool2d(&x, planes, xs[2], xs[3], win, d, oh, ow, out)?,
+        }
         Ok(shape)
     }
 
@@ -974,7 +970,7 @@ impl Run<'_> {
             Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
             Kind::Conv(c) => self.conv(c, &mut buf, arena),
             Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
-            Kind::MaxPool { x, win } => self.max_pool(*x, win, &mut buf, arena),
+            Kind::Pool { x, win, avg } => self.pool(*x, win, *avg, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
             Kind::Softmax { x, dim, log, safe } => {
                 self.softmax(*x, *dim, [*log, *safe], &mut buf, arena)

@@ -299,7 +299,7 @@ impl<'p> Samples<'p> {
                     self.broadcast(o, rank, rows, step)?;
                 }
             }
-            Kind::MaxPool { x, .. }
+            Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
             | Kind::Bmm { a: x, b: _ } => {

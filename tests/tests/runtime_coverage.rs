@@ -336,3 +336,30 @@ fn a_cond_predicate_is_a_planned_step() {
         assert_eq!(plans[0].stats().compares, 1, "{}", plans[0].describe());
     }
 }
+
+/// Average poolings (padding counted or not, a divisor override) beside a max pooling.
+#[export_module]
+struct Pools {}
+
+#[export_module]
+impl Pools {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let a = F::avg_pool2d(x, &[3], Some(&[2]), &[1], false, false, None);
+        let b = F::avg_pool2d(x, &[2], None, &[0], false, true, Some(3));
+        let m = F::max_pool2d(x, &[3], Some(&[2]), &[1], &[1], false);
+        (a, b, m)
+    }
+}
+
+#[test]
+fn average_pooling_is_a_planned_step_with_the_interpreters_bits() {
+    ferrex::manual_seed(25);
+    let plans = check_both_irs(&Pools {}, (Tensor::randn([2, 3, 9, 8]),), 0.0);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert_eq!(plan.stats().pools, 3, "{describe}");
+        assert!(describe.contains("avg_pool2d 3x3"), "{describe}");
+        assert!(describe.contains("avg_pool2d 2x2"), "{describe}");
+        assert!(describe.contains("max_pool2d 3x3"), "{describe}");
+    }
+}

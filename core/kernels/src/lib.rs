@@ -25,7 +25,7 @@ pub mod workers;
 pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, try_grow, AllocError};
 pub use conv::{conv2d, conv2d_epilogue, conv2d_new, ConvEpilogueStep, ConvGeom, EpilogueOperand};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
-pub use pool::{max_pool2d, max_pool2d_argmax, PoolWindow};
+pub use pool::{avg_pool2d, max_pool2d, max_pool2d_argmax, AvgDivisor, PoolWindow};
 pub use sgemm::{
     gemm_packed, gemm_packed_a, gemm_packed_epilogue, gemm_packed_new, GemmEpilogue, PackedA,
     PackedB,

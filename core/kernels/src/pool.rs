@@ -1,4 +1,4 @@
-//! Max pooling over `[h, w]` planes, NaN propagating as in PyTorch.
+//! Max and average pooling over `[h, w]` planes (max propagating NaN, as in PyTorch).
 
 use crate::gemm::Float;
 use crate::layout::copy_short;
@@ -328,16 +328,9 @@ pub fn max_pool2d<T: Float>(
     ow: usize,
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let (in_len, out_len) = (h * w, oh * ow);
-    check_pool(win, [x.len(), in_len], [out.len(), out_len], planes)?;
-    if out_len == 0 || planes == 0 {
-        return Ok(());
-    }
-    let threads = num_threads().min(planes);
-    let work = planes * out_len * win.k[0] * win.k[1];
-    let run = |first: usize, out: &mut [T]| {
+    pool_planes(x, planes, [h, w], win, [oh, ow], out, &|x, out| {
         crate::wide(PoolPlanes {
-            x: &x[first * in_len..],
+            x,
             h,
             w,
             win,
@@ -345,19 +338,113 @@ pub fn max_pool2d<T: Float>(
             oh,
             ow,
         });
-    };
+    })
+}
+
+/// What an average pooling divides each window's sum by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgDivisor {
+    /// Whether the window's size counts its padding (PyTorch's `count_include_pad`).
+    pub count_include_pad: bool,
+    /// A divisor for every window instead (`divisor_override`; never 0).
+    pub divisor_override: Option<i64>,
+}
+
+/// Average pooling of `planes` row-major `[h, w]` planes into `[oh, ow]` planes
+/// (`avg_pool2d`, no dilation): each window's sum, in f64, over its size as `divisor`
+/// says, where the window is clipped to the padded input and then to the input.
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d<T: Float>(
+    x: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+    win: &PoolWindow,
+    divisor: AvgDivisor,
+    oh: usize,
+    ow: usize,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    if divisor.divisor_override == Some(0) || win.d != [1, 1] {
+        return Err(KernelError::new(
+            "average pooling takes a nonzero divisor and no dilation",
+        ));
+    }
+    pool_planes(x, planes, [h, w], win, [oh, ow], out, &|x, out| {
+        for (plane, o) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+            avg_pool_plane(plane, [h, w], win, divisor, o, ow);
+        }
+    })
+}
+
+fn avg_pool_plane<T: Float>(
+    x: &[T],
+    [h, w]: [usize; 2],
+    win: &PoolWindow,
+    divisor: AvgDivisor,
+    out: &mut [T],
+    ow: usize,
+) {
+    let (ph, pw) = (win.p[0] as i64, win.p[1] as i64);
+    for (oy, row) in out.chunks_exact_mut(ow).enumerate() {
+        let y0 = (oy * win.s[0]) as i64 - ph;
+        let y1 = (y0 + win.k[0] as i64).min(h as i64 + ph);
+        for (ox, o) in row.iter_mut().enumerate() {
+            let x0 = (ox * win.s[1]) as i64 - pw;
+            let x1 = (x0 + win.k[1] as i64).min(w as i64 + pw);
+            let padded = (y1 - y0) * (x1 - x0);
+            let (ya, xa) = (y0.max(0) as usize, x0.max(0) as usize);
+            let (yb, xb) = (y1.min(h as i64) as usize, x1.min(w as i64) as usize);
+            let mut sum = 0.0f64;
+            for iy in ya..yb {
+                for v in &x[iy * w + xa..iy * w + xb] {
+                    sum += v.as_f64();
+                }
+            }
+            let div = match divisor.divisor_override {
+                Some(d) => d,
+                None if divisor.count_include_pad => padded,
+                None => ((yb - ya) * (xb - xa)) as i64,
+            };
+            *o = T::of_f64(sum / div as f64);
+        }
+    }
+}
+
+/// Runs `run(planes of x, their outputs)` over the planes of a pooling, split over the
+/// pool when the work is large enough, after checking the operands' lengths.
+fn pool_planes<T: Float>(
+    x: &[T],
+    planes: usize,
+    [h, w]: [usize; 2],
+    win: &PoolWindow,
+    [oh, ow]: [usize; 2],
+    out: &mut [T],
+    run: &(dyn Fn(&[T], &mut [T]) + Sync),
+) -> Result<(), KernelError> {
+    let (in_len, out_len) = (h * w, oh * ow);
+    check_pool(win, [x.len(), in_len], [out.len(), out_len], planes)?;
+    if out_len == 0 || planes == 0 {
+        return Ok(());
+    }
+    let work = planes * out_len * win.k[0] * win.k[1];
     // Pooling follows a convolution whose samples were split over the pool: pooled on
     // one thread, half its input came from the other core's cache (LeNet's first
     // pooling took 40 µs at 2 threads against 19 at 1). Split alike, each core pools
     // what it wrote.
-    let threads = if work >= PAR_MIN_POOL { threads } else { 1 };
+    let threads = if work >= PAR_MIN_POOL {
+        num_threads().min(planes)
+    } else {
+        1
+    };
     for_each_item_chunk(
         &mut out[..planes * out_len],
         planes,
         out_len,
         threads,
         &|first, part| {
-            run(first, part);
+            let n = part.len() / out_len;
+            run(&x[first * in_len..(first + n) * in_len], part);
             Ok(())
         },
         || KernelError::new("a pooling worker thread failed"),
@@ -633,5 +720,101 @@ mod tests {
             }
             assert!(out.iter().any(|v| v.is_nan()), "{win:?} lost the NaN");
         }
+    }
+
+    /// PyTorch's definition of `avg_pool2d` (floor mode, pad <= k / 2): each window of
+    /// the padded input, its elements inside the input summed, over `k * k` (padding
+    /// counted), the count inside, or the override.
+    fn naive_avg(
+        x: &[f32],
+        [h, w]: [usize; 2],
+        k: usize,
+        s: usize,
+        p: usize,
+        d: AvgDivisor,
+    ) -> Vec<f32> {
+        let out = |n: usize| (n + 2 * p - k) / s + 1;
+        let mut res = Vec::new();
+        for oy in 0..out(h) {
+            for ox in 0..out(w) {
+                let (mut sum, mut inside) = (0.0f64, 0i64);
+                for ki in 0..k {
+                    for kj in 0..k {
+                        let (iy, ix) = (
+                            (oy * s + ki) as isize - p as isize,
+                            (ox * s + kj) as isize - p as isize,
+                        );
+                        if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                            sum += f64::from(x[iy as usize * w + ix as usize]);
+                            inside += 1;
+                        }
+                    }
+                }
+                let div = d.divisor_override.unwrap_or(if d.count_include_pad {
+                    (k * k) as i64
+                } else {
+                    inside
+                });
+                res.push((sum / div as f64) as f32);
+            }
+        }
+        res
+    }
+
+    #[test]
+    fn avg_pool2d_matches_the_definition() {
+        let (h, w, planes) = (7, 6, 3);
+        let x: Vec<f32> = (0..planes * h * w)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        for (k, s, p) in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 1), (4, 3, 2)] {
+            for d in [
+                AvgDivisor {
+                    count_include_pad: true,
+                    divisor_override: None,
+                },
+                AvgDivisor {
+                    count_include_pad: false,
+                    divisor_override: None,
+                },
+                AvgDivisor {
+                    count_include_pad: false,
+                    divisor_override: Some(3),
+                },
+            ] {
+                let win = PoolWindow {
+                    k: [k, k],
+                    s: [s, s],
+                    p: [p, p],
+                    d: [1, 1],
+                };
+                let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+                let mut out = vec![0.0f32; planes * oh * ow];
+                avg_pool2d(&x, planes, h, w, &win, d, oh, ow, &mut out).unwrap();
+                let want: Vec<f32> = (0..planes)
+                    .flat_map(|i| naive_avg(&x[i * h * w..(i + 1) * h * w], [h, w], k, s, p, d))
+                    .collect();
+                assert_eq!(out, want, "k {k} s {s} p {p} {d:?}");
+            }
+        }
+        // A zero divisor and a dilated window are refused, not divided by.
+        let win = PoolWindow {
+            k: [2, 2],
+            s: [2, 2],
+            p: [0, 0],
+            d: [1, 1],
+        };
+        let zero = AvgDivisor {
+            count_include_pad: true,
+            divisor_override: Some(0),
+        };
+        let mut out = vec![0.0f32; planes * 9];
+        assert!(avg_pool2d(&x, planes, h, w, &win, zero, 3, 3, &mut out).is_err());
+        let dilated = PoolWindow { d: [2, 2], ..win };
+        let d = AvgDivisor {
+            count_include_pad: true,
+            divisor_override: None,
+        };
+        assert!(avg_pool2d(&x, planes, h, w, &dilated, d, 3, 3, &mut out).is_err());
     }
 }

@@ -70,6 +70,15 @@ pub enum Lowering<T> {
         dilation: Vec<i64>,
         ceil_mode: bool,
     },
+    /// A 2-D average pooling (`avg_pool2d`): the call's window as given.
+    AvgPool {
+        input: T,
+        kernel_size: Vec<i64>,
+        stride: Vec<i64>,
+        padding: Vec<i64>,
+        ceil_mode: bool,
+        divisor: ferrex_kernels::AvgDivisor,
+    },
     /// Nearest-neighbour upsampling of `[N, C, H, W]` to the result's last two sizes
     /// (`upsample_nearest2d.vec`), with the call's scale factors where it gave them
     /// (they decide the source pixels, as in PyTorch).

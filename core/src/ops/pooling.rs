@@ -2,7 +2,9 @@
 //! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
 //! kernel works plane by plane on row-major data, accumulating sums in f64.
 
-use ferrex_kernels::{max_pool2d, max_pool2d_argmax, try_filled, PoolWindow};
+use ferrex_kernels::{
+    avg_pool2d, max_pool2d, max_pool2d_argmax, try_filled, AvgDivisor, PoolWindow,
+};
 
 use super::lowering::Lowering;
 use super::op_def;
@@ -332,44 +334,43 @@ fn avg_pool_meta(a: &AvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
 fn avg_pool_kernel(a: &AvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let win = window(&a.pool(), "avg_pool2d")?;
     let shape = result_shape(metas)?;
-    let count_include_pad = a.count_include_pad;
-    let divisor = a.divisor_override;
-    if divisor == Some(0) {
+    if a.divisor_override == Some(0) {
         op_bail!("divisor must be not zero");
     }
-    let f = move |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
-        let (ph, pw) = (win.p[0] as i64, win.p[1] as i64);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                // The window, clipped to the padded input, then to the input.
-                let y0 = (oy * win.s[0]) as i64 - ph;
-                let x0 = (ox * win.s[1]) as i64 - pw;
-                let y1 = (y0 + win.k[0] as i64).min(h as i64 + ph);
-                let x1 = (x0 + win.k[1] as i64).min(w as i64 + pw);
-                let pool = (y1 - y0) * (x1 - x0);
-                let (y0, x0) = (y0.max(0), x0.max(0));
-                let (y1, x1) = (y1.min(h as i64), x1.min(w as i64));
-                let mut sum = 0.0;
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        sum += x[iy as usize * w + ix as usize];
-                    }
-                }
-                let div = match divisor {
-                    Some(d) => d,
-                    None if count_include_pad => pool,
-                    None => (y1 - y0) * (x1 - x0),
-                };
-                out[oy * ow + ox] = sum / div as f64;
-            }
-        }
+    let divisor = AvgDivisor {
+        count_include_pad: a.count_include_pad,
+        divisor_override: a.divisor_override,
     };
-    Ok(vec![per_plane(
-        &a.self_.storage_or_op_error()?,
-        &shape,
-        "avg_pool2d",
-        &f,
-    )?])
+    let x = a.self_.storage_or_op_error()?;
+    let r = x.shape().len();
+    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let (oh, ow) = (shape[r - 2], shape[r - 1]);
+    let planes: usize = x.shape()[..r - 2].iter().product();
+    let out = with_float_dtype!(x.dtype(), "avg_pool2d", T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src = a.as_slice().ok_or_else(|| OpError::new("avg_pool2d: input layout"))?;
+        let len = planes.checked_mul(oh * ow).ok_or_else(|| OpError::new("avg_pool2d: the output size overflows"))?;
+        let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+        avg_pool2d(src, planes, h, w, &win, divisor, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("avg_pool2d: output shape"))?
+    });
+    Ok(vec![out])
+}
+
+/// What an average pooling offers the runtime.
+fn avg_pool_lowering<T: Clone>(a: &AvgPool2d<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::AvgPool {
+        input: a.self_.clone(),
+        kernel_size: a.kernel_size.clone(),
+        stride: a.stride.clone(),
+        padding: a.padding.clone(),
+        ceil_mode: a.ceil_mode,
+        divisor: AvgDivisor {
+            count_include_pad: a.count_include_pad,
+            divisor_override: a.divisor_override,
+        },
+    })
 }
 
 op_def! {
@@ -377,6 +378,7 @@ op_def! {
         "aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor" {
         meta: avg_pool_meta,
         kernel: avg_pool_kernel,
+        lowering: avg_pool_lowering,
     }
 }
 

@@ -231,7 +231,9 @@ impl Samples<'_> {
                     self.whole(*w, node)?;
                 }
             }
-            Lowering::MaxPool { input, .. } | Lowering::UpsampleNearest { input, .. } => {
+            Lowering::MaxPool { input, .. }
+            | Lowering::AvgPool { input, .. }
+            | Lowering::UpsampleNearest { input, .. } => {
                 self.val(*input, node)?;
             }
             Lowering::Embedding { weight, indices } => {

@@ -18,7 +18,8 @@ pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, La
 pub use ferrex_kernels::pool::upsample_nearest;
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{
-    conv2d, gemm, gemm_packed, max_pool2d, ConvGeom, Mat, PackedB, PoolWindow,
+    avg_pool2d, conv2d, gemm, gemm_packed, max_pool2d, AvgDivisor, ConvGeom, Mat, PackedB,
+    PoolWindow,
 };
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;

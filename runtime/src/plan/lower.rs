@@ -206,25 +206,33 @@ impl Builder<'_> {
         }))
     }
 
-    /// A max pooling of a 4-D f32 input, `ceil_mode = false` (the op's
-    /// `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when only its
-    /// output 0 is read).
-    fn try_max_pool(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
-        let Some(Lowering::MaxPool {
-            input: x,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            ceil_mode: false,
-        }) = lowering_of(op, args)
-        else {
-            return None;
+    /// A 2-D max or average pooling of an f32 `[N, C, H, W]` value, `ceil_mode = false`
+    /// (the op's `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when
+    /// only its output 0 is read; `Lowering::AvgPool`: `avg_pool2d`).
+    fn try_pool(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let (x, kernel_size, stride, padding, dilation, avg) = match lowering_of(op, args)? {
+            Lowering::MaxPool {
+                input,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode: false,
+            } => (input, kernel_size, stride, padding, dilation, None),
+            Lowering::AvgPool {
+                input,
+                kernel_size,
+                stride,
+                padding,
+                ceil_mode: false,
+                divisor,
+            } => (input, kernel_size, stride, padding, vec![1], Some(divisor)),
+            _ => return None,
         };
         if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
-        if self.meta(x)?.rank() != 4 {
+        if self.meta(x)?.rank() != 4 || avg.is_some_and(|a| a.divisor_override == Some(0)) {
             return None;
         }
         let pair =
@@ -237,9 +245,10 @@ impl Builder<'_> {
         if k.contains(&0) || s.contains(&0) || d.contains(&0) || (0..2).any(|i| p[i] > half(i)) {
             return None;
         }
-        Some(Kind::MaxPool {
+        Some(Kind::Pool {
             x: self.operand(x),
             win: ferrex_kernels::PoolWindow { k, s, p, d },
+            avg,
         })
     }
 
@@ -487,7 +496,7 @@ impl Builder<'_> {
     fn special_kind(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         if let Some(kind) = self
             .try_conv(v, op, args)
-            .or_else(|| self.try_max_pool(v, op, args))
+            .or_else(|| self.try_pool(v, op, args))
             .or_else(|| self.try_softmax(v, op, args))
             .or_else(|| self.try_reduce(v, op, args))
             .or_else(|| self.try_layer_norm(v, op, args))

@@ -199,9 +199,11 @@ pub enum Kind {
         prog: FusedProgram,
         inputs: Vec<Operand>,
     },
-    MaxPool {
+    /// A 2-D pooling: max, or average (`avg`: what divides each window's sum).
+    Pool {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
+        avg: Option<ferrex_kernels::AvgDivisor>,
     },
     /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`; `safe`:
     /// lanes that are entirely `-inf` give zeros (PyTorch's safe softmax).
@@ -414,7 +416,7 @@ impl Kind {
     pub(crate) fn operands(&self) -> Vec<Operand> {
         let opt = |o: &Option<Operand>| o.iter().copied().collect::<Vec<_>>();
         match self {
-            Kind::MaxPool { x, .. }
+            Kind::Pool { x, .. }
             | Kind::Permute { x, .. }
             | Kind::Softmax { x, .. }
             | Kind::View { x, .. }
@@ -827,7 +829,12 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
                 ep(&c.epilogue)
             ),
             Kind::Fused { prog, .. } => format!("fused {}", prog.label),
-            Kind::MaxPool { win, .. } => format!("max_pool2d {}x{}", win.k[0], win.k[1]),
+            Kind::Pool { win, avg, .. } => format!(
+                "{}_pool2d {}x{}",
+                if avg.is_some() { "avg" } else { "max" },
+                win.k[0],
+                win.k[1]
+            ),
             Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
             Kind::Softmax { dim, log, safe, .. } => format!(
                 "{}{}softmax dim {dim}",
@@ -925,7 +932,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
                 s.fused_ops += prog.label.split('+').count();
             }
             Kind::Alias { .. } => s.reshapes += 1,
-            Kind::MaxPool { .. } => s.pools += 1,
+            Kind::Pool { .. } => s.pools += 1,
             Kind::Permute { .. } => s.permutes += 1,
             Kind::Softmax { .. } => s.softmaxes += 1,
             Kind::LayerNorm { .. } | Kind::GroupNorm { .. } => s.layer_norms += 1,

@@ -37,7 +37,7 @@ impl Gen<'_> {
             Kind::Permute { .. }
                 | Kind::Softmax { .. }
                 | Kind::LayerNorm { .. }
-                | Kind::MaxPool { .. }
+                | Kind::Pool { .. }
                 | Kind::Attention { .. }
                 | Kind::View { .. }
                 | Kind::Reduce { .. }
@@ -86,7 +86,7 @@ impl Gen<'_> {
                 }]
             }
             Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
-            Kind::MaxPool { .. } => self.max_pool(step, out)?,
+            Kind::Pool { .. } => self.pool(step, out)?,
             Kind::Attention { .. } => self.attention(step, out)?,
             Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, out)?,
             Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
@@ -200,14 +200,14 @@ impl Gen<'_> {
         })
     }
 
-    fn max_pool(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
-        let Kind::MaxPool { x, win } = &step.kind else {
+    fn pool(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
+        let Kind::Pool { x, win, avg } = &step.kind else {
             return Ok(Vec::new());
         };
         Ok({
             let x = self.read_other(*x, out)?;
             let [n, c, h, w] = &x.sizes[..] else {
-                return Err(self.unsupported(format!("max pooling of {:?}", x.sizes)));
+                return Err(self.unsupported(format!("pooling of {:?}", x.sizes)));
             };
             let [h, w] = self.static_dims([h, w], "a pooling window over")?;
             let nc = self.dim(&n.mul(c));
@@ -222,7 +222,13 @@ impl Gen<'_> {
                         "let win = {RT}::PoolWindow {{ k: {:?}, s: {:?}, p: {:?}, d: {:?} }};",
                         win.k, win.s, win.p, win.d
                     ),
-                    format!("{RT}::max_pool2d({}, {nc}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr),
+                    match avg {
+                        None => format!("{RT}::max_pool2d({}, {nc}, {h}, {w}, &win, {oh}, {ow}, out).map_err(|e| fail(&e))?;", x.expr),
+                        Some(d) => format!(
+                            "{RT}::avg_pool2d({}, {nc}, {h}, {w}, &win, {RT}::AvgDivisor {{ count_include_pad: {}, divisor_override: {:?} }}, {oh}, {ow}, out).map_err(|e| fail(&e))?;",
+                            x.expr, d.count_include_pad, d.divisor_override
+                        ),
+                    },
                 ]
         })
     }
