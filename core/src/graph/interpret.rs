@@ -25,6 +25,17 @@ pub trait Evaluator {
         args: Vec<Argument<Self::Value>>,
     ) -> Result<Vec<Self::Value>, Self::Error>;
 
+    /// Runs one op call whose results' metas are the node's (static, from static
+    /// inputs: see [`DropSchedule`]); an evaluator may skip recomputing them.
+    fn call_known(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Argument<Self::Value>>,
+    ) -> Result<Vec<Self::Value>, Self::Error> {
+        self.call(node, op, args)
+    }
+
     /// Runs one higher-order node; `run(i, inputs)` interprets the node's subgraph `i`.
     fn higher_order(
         &self,
@@ -43,11 +54,14 @@ pub trait Evaluator {
 }
 
 /// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
-/// reader is node `i`. Computed once per graph, so that a runner calling the same graph
-/// again does not walk every node's arguments again.
+/// reader is node `i`; and which calls have known results (`known[i]`: a built-in op
+/// whose results and inputs all have static metas, so that the metas of a validated
+/// graph are what its meta function would give). Computed once per graph, so that a
+/// runner calling the same graph again does not walk every node's arguments again.
 #[derive(Clone, Debug)]
 pub struct DropSchedule {
     frees: Vec<Vec<NodeId>>,
+    known: Vec<bool>,
 }
 
 impl DropSchedule {
@@ -59,7 +73,24 @@ impl DropSchedule {
                 frees[last].push(NodeId(id));
             }
         }
-        DropSchedule { frees }
+        let is_static = |id: &NodeId| {
+            graph.nodes.get(id.0).is_some_and(|n| {
+                (n.meta.iter()).all(|m| m.sym.is_none() && m.static_shape().is_some())
+            })
+        };
+        let known = (graph.nodes.iter().enumerate())
+            .map(|(i, n)| match &n.kind {
+                NodeKind::Call { op, .. } => {
+                    matches!(op.eager, crate::ops::Eager::Typed(_))
+                        && !op.parsed().is_ok_and(|p| p.returns_list())
+                        && !n.meta.is_empty()
+                        && is_static(&NodeId(i))
+                        && n.inputs().iter().all(is_static)
+                }
+                _ => false,
+            })
+            .collect();
+        DropSchedule { frees, known }
     }
 }
 
@@ -79,7 +110,7 @@ pub fn interpret_scheduled<E: Evaluator>(
     inputs: Vec<E::Value>,
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
-    if schedule.frees.len() != graph.nodes.len() {
+    if schedule.frees.len() != graph.nodes.len() || schedule.known.len() != graph.nodes.len() {
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
@@ -94,7 +125,13 @@ pub fn interpret_scheduled<E: Evaluator>(
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
             NodeKind::Call { .. } if super::is_size_node(node) => continue,
-            NodeKind::Call { op, args } => e.call(node, op, values(graph, &env, args, e)?)?,
+            NodeKind::Call { op, args } => {
+                let args = values(graph, &env, args, e)?;
+                match schedule.known[i] {
+                    true => e.call_known(node, op, args)?,
+                    false => e.call(node, op, args)?,
+                }
+            }
             NodeKind::GetItem { source, index } => {
                 vec![read(graph, &env, *source, *index, e)?]
             }
@@ -179,4 +216,56 @@ fn values<E: Evaluator>(
                 .map(|v| v.map_sizes(|s| e.size(s)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DropSchedule;
+    use crate::prelude::*;
+    use crate::{Dim, DynamicShapes, Exporter};
+
+    #[crate::export_module]
+    struct AddLinearRelu {
+        lin: nn::Linear,
+    }
+
+    #[crate::export_module]
+    impl AddLinearRelu {
+        fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+            F::relu(&self.lin.forward(&(x + y)))
+        }
+    }
+
+    /// Calls of static values from static values run without their meta function; any
+    /// symbolic size among a call's values or its inputs' keeps it.
+    #[test]
+    fn calls_of_static_values_have_known_metas() {
+        let m = AddLinearRelu {
+            lin: nn::Linear::new(4, 3),
+        };
+        let args = || (Tensor::randn([2, 4]), Tensor::randn([2, 4]));
+        let known = |ep: &crate::ExportedProgram| {
+            let schedule = DropSchedule::of(ep.graph());
+            let calls = (ep.graph().nodes.iter().enumerate())
+                .filter(|(i, _)| schedule.known[*i])
+                .map(|(_, n)| n.name.clone())
+                .collect::<Vec<_>>();
+            calls.join(", ")
+        };
+        let ep = crate::export(&m, args()).unwrap();
+        assert_eq!(known(&ep), "add, linear, relu");
+        let shapes = DynamicShapes::new()
+            .input("x", [(0, Dim::new("batch"))])
+            .input("y", [(0, Dim::new("batch"))]);
+        let dynamic = Exporter::new(&m, args())
+            .dynamic_shapes(shapes)
+            .run()
+            .unwrap();
+        assert_eq!(known(&dynamic), "");
+        // The interpreter gives the same values either way.
+        let (x, y) = args();
+        let a = ep.module().call((x.copy(), y.copy())).unwrap();
+        let b = dynamic.module().call((x, y)).unwrap();
+        assert_eq!(a[0].to_vec::<f32>().unwrap(), b[0].to_vec::<f32>().unwrap());
+    }
 }

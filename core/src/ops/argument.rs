@@ -79,11 +79,16 @@ impl<T> Argument<T> {
         })
     }
 
-    /// The same argument with every size replaced by `f` (bound symbols, when running).
+    /// The same argument with every symbolic size replaced by `f` (bound symbols, when
+    /// running); concrete sizes are kept.
     pub fn map_sizes(self, f: impl Fn(&SymInt) -> SymInt) -> Argument<T> {
+        // Concrete sizes are kept as they are, without a new list (the interpreter maps
+        // every argument of every call).
         match self {
-            Argument::Int(i) => Argument::Int(f(&i)),
-            Argument::IntList(l) => Argument::IntList(l.iter().map(f).collect()),
+            Argument::Int(i) if i.is_symbolic() => Argument::Int(f(&i)),
+            Argument::IntList(l) if l.iter().any(SymInt::is_symbolic) => {
+                Argument::IntList(l.iter().map(f).collect())
+            }
             Argument::SymBool(b) => Argument::SymBool(SymBool {
                 lhs: f(&b.lhs),
                 op: b.op,

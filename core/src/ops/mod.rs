@@ -234,11 +234,17 @@ impl std::fmt::Debug for OpDef {
 pub struct OpArgs<'a> {
     pub op: &'static OpDef,
     pub values: &'a [Value],
+    /// The results' metas when known beforehand (see [`run_eager_known`]).
+    known: Option<&'a [TensorMeta]>,
 }
 
 impl<'a> OpArgs<'a> {
     pub fn new(op: &'static OpDef, values: &'a [Value]) -> OpArgs<'a> {
-        OpArgs { op, values }
+        OpArgs {
+            op,
+            values,
+            known: None,
+        }
     }
 
     fn arg_name(&self, i: usize) -> String {
@@ -501,7 +507,7 @@ pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec
     if any_traced {
         return vec![Tensor::failed(TensorError::StaleTrace { at }); n_out];
     }
-    match run_eager_checked(op, &args) {
+    match run_eager_checked(&OpArgs::new(op, &args)) {
         Ok(out) => out,
         Err(EagerError::Op(e)) => vec![
             Tensor::failed(TensorError::Op {
@@ -538,7 +544,25 @@ pub fn dispatch1(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Te
 
 /// Runs the eager kernel of `op` after checking the arguments with its meta function.
 pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpError> {
-    run_eager_checked(op, args).map_err(|e| match e {
+    run_eager_checked(&OpArgs::new(op, args)).map_err(|e| match e {
+        EagerError::Op(e) => e,
+        EagerError::Memory(e) => OpError(e.to_string()),
+    })
+}
+
+/// [`run_eager`] of a built-in op whose results' `metas` are known: its meta function
+/// is not run again. Only for arguments whose metas are the ones `metas` were derived
+/// from (the interpreter's calls of static values in a validated graph).
+pub fn run_eager_known(
+    op: &'static OpDef,
+    args: &[Value],
+    metas: &[TensorMeta],
+) -> Result<Vec<Tensor>, OpError> {
+    let op_args = OpArgs {
+        known: Some(metas),
+        ..OpArgs::new(op, args)
+    };
+    run_eager_checked(&op_args).map_err(|e| match e {
         EagerError::Op(e) => e,
         EagerError::Memory(e) => OpError(e.to_string()),
     })
@@ -561,16 +585,16 @@ impl From<OpError> for EagerError {
 /// [`run_eager`], with the results' sizes checked before the kernel allocates them (the
 /// one bound on eager allocation: every op's outputs pass here), and empty results made
 /// without running the kernel (its loops would run over the empty dims for nothing).
-fn run_eager_checked(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, EagerError> {
-    let op_args = OpArgs::new(op, args);
+fn run_eager_checked(op_args: &OpArgs) -> Result<Vec<Tensor>, EagerError> {
+    let op = op_args.op;
     match op.eager {
-        Eager::Typed(run) => run(&op_args),
+        Eager::Typed(run) => run(op_args),
         Eager::Kernel(kernel) => {
-            let metas = (op.meta)(&op_args)?;
+            let metas = (op.meta)(op_args)?;
             if let Some(empty) = check_results(op, &metas)? {
                 return Ok(empty);
             }
-            let out = kernel(&op_args)?;
+            let out = kernel(op_args)?;
             finish_results(op, &metas, out)
         }
     }
@@ -625,12 +649,19 @@ pub fn run_typed<A>(
     kernel: fn(&A, &[TensorMeta]) -> Result<Vec<Storage>, OpError>,
 ) -> Result<Vec<Tensor>, EagerError> {
     let decoded = decode(args.values)?;
-    let metas = meta(&decoded)?;
-    if let Some(empty) = check_results(args.op, &metas)? {
+    let computed;
+    let metas = match args.known {
+        Some(metas) => metas,
+        None => {
+            computed = meta(&decoded)?;
+            &computed
+        }
+    };
+    if let Some(empty) = check_results(args.op, metas)? {
         return Ok(empty);
     }
-    let out = kernel(&decoded, &metas)?;
-    finish_results(args.op, &metas, out)
+    let out = kernel(&decoded, metas)?;
+    finish_results(args.op, metas, out)
 }
 
 /// The eager call of a typed composite op: its decomposition run on eager tensors.

@@ -12,7 +12,7 @@ use crate::graph::{
     RunSubgraphOf,
 };
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
-use crate::ops::{run_eager, OpDef, Value};
+use crate::ops::{run_eager, run_eager_known, OpDef, Value};
 use crate::symbolic::{Expr, SymInt, Symbol};
 use crate::tensor::{Storage, Tensor, TensorMeta, TensorState};
 
@@ -643,6 +643,16 @@ impl Evaluator for EagerEvaluator<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         self.bindings.bind_outputs(&node.meta, &storages);
         Ok(out)
+    }
+
+    fn call_known(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Value>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        // Static results bind no symbol.
+        run_eager_known(op, &args, &node.meta).map_err(|e| kernel_error(node, op.name(), e.0))
     }
 
     fn higher_order(
