@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use ferrex::graph::{call_higher_order, Arg, Argument, HigherOrderOp};
 use ferrex::ops::{run_eager, OpDef, Value};
-use ferrex::program::Bindings;
+use ferrex::program::{storages_of, Bindings};
 use ferrex::symbolic::{Expr, SymInt};
 use ferrex::tensor::{view_to_vec, Storage, Tensor, TensorMeta};
 use ferrex::RunError;
@@ -813,14 +813,11 @@ impl Run<'_> {
                     step.info.name
                 )));
             };
-            let storages = inputs
-                .iter()
-                .map(|t| {
-                    t.try_storage()
-                        .map_err(|e| RunError::Malformed(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            plan.run(storages, self.bindings, &mut sub_arena.borrow_mut())
+            plan.run(
+                storages_of(&inputs)?,
+                self.bindings,
+                &mut sub_arena.borrow_mut(),
+            )
         };
         let at = step.info.source.unwrap_or(SourceLocation::GRAPH);
         let fail = |e: &dyn std::fmt::Display| kernel_error(&step.info, e.to_string());
@@ -887,13 +884,7 @@ impl Run<'_> {
                     .map(|a| self.value(a, arena))
                     .collect::<Result<Vec<_>, _>>()?;
                 let out = run_eager(op, &values).map_err(|e| kernel_error(&step.info, e.0))?;
-                let storages = out
-                    .iter()
-                    .map(|t| {
-                        t.try_storage()
-                            .map_err(|e| RunError::Malformed(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let storages = storages_of(&out)?;
                 if let Some((p, key)) = sizes {
                     if let Ok(mut kept) = p.kept.lock() {
                         *kept = Some((key, storages.clone()));

@@ -216,22 +216,43 @@ fn max_pool_meta(a: &MaxPool2d) -> Result<Vec<TensorMeta>, OpError> {
 
 fn max_pool_kernel(a: &MaxPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let win = window(&a.pool(), "max_pool2d")?;
-    let shape = result_shape(metas)?;
-    let x = a.self_.storage_or_op_error()?;
+    Ok(vec![pool_kernel(
+        &a.self_,
+        &result_shape(metas)?,
+        &win,
+        None,
+        "max_pool2d",
+    )?])
+}
+
+/// A max (`avg`: average) pooling of `x`'s last two dims into `shape`, by the shared
+/// kernels, in `x`'s float type.
+fn pool_kernel(
+    x: &Tensor,
+    shape: &[usize],
+    win: &PoolWindow,
+    avg: Option<AvgDivisor>,
+    op: &str,
+) -> Result<Storage, OpError> {
+    let x = x.storage_or_op_error()?;
     let r = x.shape().len();
     let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
     let (oh, ow) = (shape[r - 2], shape[r - 1]);
     let planes: usize = x.shape()[..r - 2].iter().product();
-    let out = with_float_dtype!(x.dtype(), "max_pool2d", T => {
+    let fail = |what: &str| OpError(format!("{op}: {what}"));
+    Ok(with_float_dtype!(x.dtype(), op, T => {
         let a = x.typed::<T>();
         let a = a.as_standard_layout();
-        let src = a.as_slice().ok_or_else(|| OpError::new("max_pool2d: input layout"))?;
-        let len = planes.checked_mul(oh * ow).ok_or_else(|| OpError::new("max_pool2d: the output size overflows"))?;
+        let src = a.as_slice().ok_or_else(|| fail("input layout"))?;
+        let len = planes.checked_mul(oh * ow).ok_or_else(|| fail("the output size overflows"))?;
         let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-        max_pool2d(src, planes, h, w, &win, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
-        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("max_pool2d: output shape"))?
-    });
-    Ok(vec![out])
+        match avg {
+            None => max_pool2d(src, planes, h, w, win, oh, ow, &mut out),
+            Some(d) => avg_pool2d(src, planes, h, w, win, d, oh, ow, &mut out),
+        }
+        .map_err(|e| OpError(e.0))?;
+        Storage::from_vec(shape, out).ok_or_else(|| fail("output shape"))?
+    }))
 }
 
 /// What a max pooling offers the runtime (`max_pool2d`, and the core IR's
@@ -333,7 +354,6 @@ fn avg_pool_meta(a: &AvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
 
 fn avg_pool_kernel(a: &AvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let win = window(&a.pool(), "avg_pool2d")?;
-    let shape = result_shape(metas)?;
     if a.divisor_override == Some(0) {
         op_bail!("divisor must be not zero");
     }
@@ -341,21 +361,14 @@ fn avg_pool_kernel(a: &AvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, 
         count_include_pad: a.count_include_pad,
         divisor_override: a.divisor_override,
     };
-    let x = a.self_.storage_or_op_error()?;
-    let r = x.shape().len();
-    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
-    let (oh, ow) = (shape[r - 2], shape[r - 1]);
-    let planes: usize = x.shape()[..r - 2].iter().product();
-    let out = with_float_dtype!(x.dtype(), "avg_pool2d", T => {
-        let a = x.typed::<T>();
-        let a = a.as_standard_layout();
-        let src = a.as_slice().ok_or_else(|| OpError::new("avg_pool2d: input layout"))?;
-        let len = planes.checked_mul(oh * ow).ok_or_else(|| OpError::new("avg_pool2d: the output size overflows"))?;
-        let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-        avg_pool2d(src, planes, h, w, &win, divisor, oh, ow, &mut out).map_err(|e| OpError(e.0))?;
-        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("avg_pool2d: output shape"))?
-    });
-    Ok(vec![out])
+    let shape = result_shape(metas)?;
+    Ok(vec![pool_kernel(
+        &a.self_,
+        &shape,
+        &win,
+        Some(divisor),
+        "avg_pool2d",
+    )?])
 }
 
 /// What an average pooling offers the runtime.

@@ -10,7 +10,7 @@ mod split_policy;
 pub(crate) mod validate;
 
 pub use decompose::DecompositionTable;
-pub use run::{Bindings, CheckedInputs, ExportedModule};
+pub use run::{storages_of, Bindings, CheckedInputs, ExportedModule};
 pub use signature::{
     ArgumentSpec, ConstantValue, ExportGraphSignature, InputKind, InputSpec, OutputKind, OutputSpec,
 };

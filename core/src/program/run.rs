@@ -634,14 +634,7 @@ impl Evaluator for EagerEvaluator<'_> {
             }
             return Ok(out);
         }
-        let storages = out
-            .iter()
-            .map(|t| {
-                t.try_storage()
-                    .map_err(|e| RunError::Malformed(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.bindings.bind_outputs(&node.meta, &storages);
+        self.bindings.bind_outputs(&node.meta, &storages_of(&out)?);
         Ok(out)
     }
 
@@ -686,6 +679,18 @@ impl Evaluator for EagerEvaluator<'_> {
     fn malformed(&self, message: String) -> RunError {
         RunError::Malformed(message)
     }
+}
+
+/// The data of a runner's tensors (results, subgraph inputs): one without data is a
+/// malformed program.
+pub fn storages_of(tensors: &[Tensor]) -> Result<Vec<Storage>, RunError> {
+    tensors
+        .iter()
+        .map(|t| {
+            t.try_storage()
+                .map_err(|e| RunError::Malformed(e.to_string()))
+        })
+        .collect()
 }
 
 /// Runs one graph (the program's, or a subgraph) on its placeholders' values and
