@@ -260,7 +260,8 @@ pub fn plan_structure(
     plan::compile_graph(program.program.graph(), &frozen, false)
 }
 
-/// The plan, one step per line, then its eager fallbacks ([`CompiledProgram::describe`]).
+/// The plan, one step per line, then its calls kept per input size and its eager
+/// fallbacks ([`CompiledProgram::describe`]).
 pub fn describe(plan: &Plan) -> String {
     describe_with(plan, None)
 }
@@ -494,9 +495,10 @@ impl CompiledProgram {
 
     /// The plan, one step per line (`addmm: gemm, prepacked weight + bias + relu ->
     /// slot 0`), whether calls split along the batch (`batch split: two halves, one per
-    /// thread`, or `batch split: no (`mean` reduces over the batch)`), then the eager
-    /// fallbacks per op (`eager fallbacks: none`, or `eager fallbacks: 2
-    /// (aten::_softmax.default ×2)`).
+    /// thread`, or `batch split: no (`mean` reduces over the batch)`), the eager calls
+    /// kept per input size if any (`computed once per input size: 1
+    /// (aten::arange.default ×1)`), then the eager fallbacks per op (`eager fallbacks:
+    /// none`, or `eager fallbacks: 2 (aten::_softmax.default ×2)`).
     pub fn describe(&self) -> String {
         let split = match &self.split {
             Ok(_) => "batch split: two halves, one per thread".to_string(),

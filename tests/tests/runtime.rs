@@ -1239,3 +1239,36 @@ fn a_call_of_sizes_alone_runs_once_per_size() {
         assert_eq!(out[0].to_vec::<f32>().unwrap(), want, "n = {n}");
     }
 }
+
+/// Returns `0, 1, …, n - 1` itself: a kept result handed to the caller.
+#[export_module]
+struct Positions {}
+
+#[export_module]
+impl Positions {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        Tensor::arange(x.size(0)).to_dtype(DType::F32)
+    }
+}
+
+#[test]
+fn a_kept_result_changed_by_the_caller_stays_as_computed() {
+    let shapes = DynamicShapes::new().input("x", [(0, Dim::new("n").max(64))]);
+    let ep = Exporter::new(&Positions {}, (Tensor::zeros([4]),))
+        .dynamic_shapes(shapes)
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(
+        compiled.stats().per_size_ops.len(),
+        2,
+        "{}",
+        compiled.describe()
+    );
+    let first = compiled.call((Tensor::zeros([3]),)).unwrap();
+    // The caller writes into its result: the kept one is not that tensor's data.
+    first[0].add_(100.0);
+    assert_eq!(first[0].to_vec::<f32>().unwrap(), [100.0, 101.0, 102.0]);
+    let again = compiled.call((Tensor::zeros([3]),)).unwrap();
+    assert_eq!(again[0].to_vec::<f32>().unwrap(), [0.0, 1.0, 2.0]);
+}
