@@ -22,7 +22,8 @@
 //! `struct Name` generates the argument struct; `Name` alone reuses one generated for an
 //! op with the same argument list (checked at compile time). Keys: `meta`, `kernel` or
 //! `composite` (the decomposition is also the eager implementation), `decomposition`,
-//! `pointwise`, `lowering`, `inplace_of`, `wrapped_numbers: [self, other]` (`Tensor`
+//! `pointwise`, `lowering`, `inplace_of`, `output0` (the op computing output 0 alone from the same
+//! arguments), `wrapped_numbers: [self, other]` (`Tensor`
 //! arguments that may be plain numbers, decoded as `TensorOrNumber`), `accept_none: [name]`
 //! (a required argument ferrex also accepts as `None`, decoded as an `Option`), `raw: [name]`
 //! (an argument kept as the `Argument` the call gave: `arange`'s bounds, which may be
@@ -332,6 +333,7 @@ fn check_keys(def: &OpDefInput) -> syn::Result<()> {
         "pointwise",
         "lowering",
         "inplace_of",
+        "output0",
         "wrapped_numbers",
         "accept_none",
         "raw",
@@ -436,6 +438,9 @@ fn op_static(def: &OpDefInput, fields: &[Field]) -> syn::Result<TokenStream> {
     }
     if let Some(f) = key_expr(def, "inplace_of")? {
         builder = quote!(#builder.inplace_of(&#f));
+    }
+    if let Some(f) = key_expr(def, "output0")? {
+        builder = quote!(#builder.with_output0(&#f));
     }
     for (flag, method) in [
         ("core_aten", "core_aten"),

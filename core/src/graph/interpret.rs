@@ -36,6 +36,17 @@ pub trait Evaluator {
         self.call(node, op, args)
     }
 
+    /// Runs one op call of which only output 0 is read (see [`DropSchedule`]); an
+    /// evaluator may compute that output alone ([`OpDef::output0`]).
+    fn call_output0(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Argument<Self::Value>>,
+    ) -> Result<Vec<Self::Value>, Self::Error> {
+        self.call(node, op, args)
+    }
+
     /// Runs one higher-order node; `run(i, inputs)` interprets the node's subgraph `i`.
     fn higher_order(
         &self,
@@ -56,12 +67,15 @@ pub trait Evaluator {
 /// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
 /// reader is node `i`; and which calls have known results (`known[i]`: a built-in op
 /// whose results and inputs all have static metas, so that the metas of a validated
-/// graph are what its meta function would give). Computed once per graph, so that a
-/// runner calling the same graph again does not walk every node's arguments again.
+/// graph are what its meta function would give); and which calls with an
+/// [`OpDef::output0`] have only their output 0 read (`output0[i]`). Computed once per
+/// graph, so that a runner calling the same graph again does not walk every node's
+/// arguments again.
 #[derive(Clone, Debug)]
 pub struct DropSchedule {
     frees: Vec<Vec<NodeId>>,
     known: Vec<bool>,
+    output0: Vec<bool>,
 }
 
 impl DropSchedule {
@@ -90,7 +104,23 @@ impl DropSchedule {
                 _ => false,
             })
             .collect();
-        DropSchedule { frees, known }
+        // Calls read by `getitem(_, 0)` alone (the output node reads values directly).
+        let mut output0: Vec<bool> = (graph.nodes.iter())
+            .map(|n| matches!(&n.kind, NodeKind::Call { op, .. } if op.output0.is_some()))
+            .collect();
+        for n in &graph.nodes {
+            let keeps = |id: &NodeId| !matches!(n.kind, NodeKind::GetItem { index: 0, source } if source == *id);
+            for id in n.inputs().iter().filter(|id| keeps(id)) {
+                if let Some(x) = output0.get_mut(id.0) {
+                    *x = false;
+                }
+            }
+        }
+        DropSchedule {
+            frees,
+            known,
+            output0,
+        }
     }
 }
 
@@ -110,7 +140,8 @@ pub fn interpret_scheduled<E: Evaluator>(
     inputs: Vec<E::Value>,
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
-    if schedule.frees.len() != graph.nodes.len() || schedule.known.len() != graph.nodes.len() {
+    let n = graph.nodes.len();
+    if schedule.frees.len() != n || schedule.known.len() != n || schedule.output0.len() != n {
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
@@ -127,9 +158,10 @@ pub fn interpret_scheduled<E: Evaluator>(
             NodeKind::Call { .. } if super::is_size_node(node) => continue,
             NodeKind::Call { op, args } => {
                 let args = values(graph, &env, args, e)?;
-                match schedule.known[i] {
-                    true => e.call_known(node, op, args)?,
-                    false => e.call(node, op, args)?,
+                match (schedule.output0[i], schedule.known[i]) {
+                    (true, _) => e.call_output0(node, op, args)?,
+                    (false, true) => e.call_known(node, op, args)?,
+                    (false, false) => e.call(node, op, args)?,
                 }
             }
             NodeKind::GetItem { source, index } => {
@@ -267,5 +299,73 @@ mod tests {
         let a = ep.module().call((x.copy(), y.copy())).unwrap();
         let b = dynamic.module().call((x, y)).unwrap();
         assert_eq!(a[0].to_vec::<f32>().unwrap(), b[0].to_vec::<f32>().unwrap());
+    }
+    #[crate::export_module]
+    struct Pool {}
+
+    #[crate::export_module]
+    impl Pool {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            F::max_pool2d(x, &[2], None, &[0], &[1], false)
+        }
+    }
+
+    /// The core IR's `max_pool2d_with_indices`, read through `getitem(_, 0)` alone,
+    /// runs as `max_pool2d` (no indices computed), with the same values.
+    #[test]
+    fn a_call_read_at_output_0_alone_computes_that_output() {
+        let x = Tensor::randn([2, 3, 6, 6]);
+        let core = crate::export(&Pool {}, (x.copy(),))
+            .unwrap()
+            .run_decompositions()
+            .unwrap();
+        let schedule = DropSchedule::of(core.graph());
+        let marked: Vec<&str> = (core.graph().nodes.iter().enumerate())
+            .filter(|(i, _)| schedule.output0[*i])
+            .map(|(_, n)| n.name.as_str())
+            .collect();
+        assert_eq!(marked, ["max_pool2d_with_indices"]);
+        let got = core.module().call((x.copy(),)).unwrap();
+        let want = F::max_pool2d(&x, &[2], None, &[0], &[1], false);
+        assert_eq!(
+            got[0].to_vec::<f32>().unwrap(),
+            want.to_vec::<f32>().unwrap()
+        );
+    }
+    #[crate::export_module]
+    struct PoolWithIndices {}
+
+    #[crate::export_module]
+    impl PoolWithIndices {
+        fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+            let ints = |v: i64| crate::ops::Value::IntList(vec![SymInt::Int(v)]);
+            let args = vec![
+                crate::ops::Value::Tensor(x.clone()),
+                ints(2),
+                crate::ops::Value::IntList(Vec::new()),
+                ints(0),
+                ints(1),
+                crate::ops::Value::Bool(false),
+            ];
+            let mut out = Tensor::call_op(&crate::ops::pooling::MAX_POOL2D_WITH_INDICES, args);
+            let indices = out.pop().unwrap_or_else(|| Tensor::zeros([1]));
+            let values = out.pop().unwrap_or_else(|| Tensor::zeros([1]));
+            (values, indices)
+        }
+    }
+
+    /// Where the indices are read too, both outputs are computed.
+    #[test]
+    fn a_call_whose_other_outputs_are_read_computes_them() {
+        let x = Tensor::from_vec(
+            (0..16).map(|i| ((i * 7) % 16) as f32).collect(),
+            [1, 1, 4, 4],
+        );
+        let ep = crate::export(&PoolWithIndices {}, (x.copy(),)).unwrap();
+        let schedule = DropSchedule::of(ep.graph());
+        assert!(!schedule.output0.iter().any(|&m| m));
+        let out = ep.module().call((x,)).unwrap();
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), [12.0, 14.0, 15.0, 13.0]);
+        assert_eq!(out[1].to_vec::<i64>().unwrap(), [4, 2, 9, 11]);
     }
 }

@@ -109,6 +109,10 @@ pub struct OpDef {
     /// IR's `convolution`) are one capability, and argument positions and schema
     /// defaults live only in the op's schema. `None`: the registry's eager kernel.
     pub lowering: Option<LowerFn>,
+    /// The op that computes this op's output 0 alone from the same arguments
+    /// (`max_pool2d` for `max_pool2d_with_indices`): the interpreter runs it where
+    /// nothing reads the other outputs (the core IR's pooling indices).
+    pub output0: Option<&'static OpDef>,
     parsed: OnceLock<Result<Schema, String>>,
 }
 
@@ -125,6 +129,7 @@ impl OpDef {
             core_aten: false,
             nondeterministic: false,
             lowering: None,
+            output0: None,
             parsed: OnceLock::new(),
         }
     }
@@ -135,6 +140,12 @@ impl OpDef {
         let mut op = OpDef::new(schema, meta, custom::implementation_kernel);
         op.eager = Eager::Typed(eager);
         op
+    }
+
+    /// The op computing output 0 alone (see `output0`).
+    pub const fn with_output0(mut self, op: &'static OpDef) -> OpDef {
+        self.output0 = Some(op);
+        self
     }
 
     /// The runtime's lowering hook (see `lowering`).

@@ -338,6 +338,7 @@ op_def! {
         meta: max_pool_with_indices_meta,
         kernel: max_pool_with_indices_kernel,
         lowering: max_pool_lowering,
+        output0: MAX_POOL2D,
     }
 }
 

@@ -638,6 +638,15 @@ impl Evaluator for EagerEvaluator<'_> {
         Ok(out)
     }
 
+    fn call_output0(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Value>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        self.call(node, op.output0.unwrap_or(op), args)
+    }
+
     fn call_known(
         &self,
         node: &Node,
