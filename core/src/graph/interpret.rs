@@ -25,24 +25,14 @@ pub trait Evaluator {
         args: Vec<Argument<Self::Value>>,
     ) -> Result<Vec<Self::Value>, Self::Error>;
 
-    /// Runs one op call whose results' metas are the node's (static, from static
-    /// inputs: see [`DropSchedule`]); an evaluator may skip recomputing them.
-    fn call_known(
+    /// Runs one op call of which the schedule knows more than its node says
+    /// ([`CallFacts`]); an evaluator may use it, or run the call as [`Evaluator::call`].
+    fn call_scheduled(
         &self,
         node: &Node,
         op: &'static OpDef,
         args: Vec<Argument<Self::Value>>,
-    ) -> Result<Vec<Self::Value>, Self::Error> {
-        self.call(node, op, args)
-    }
-
-    /// Runs one op call of which only output 0 is read (see [`DropSchedule`]); an
-    /// evaluator may compute that output alone ([`OpDef::output0`]).
-    fn call_output0(
-        &self,
-        node: &Node,
-        op: &'static OpDef,
-        args: Vec<Argument<Self::Value>>,
+        _facts: CallFacts,
     ) -> Result<Vec<Self::Value>, Self::Error> {
         self.call(node, op, args)
     }
@@ -62,6 +52,16 @@ pub trait Evaluator {
 
     /// The error for a graph that does not hold together.
     fn malformed(&self, message: String) -> Self::Error;
+}
+
+/// What a [`DropSchedule`] knows of a call beyond its node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallFacts {
+    /// Only output 0 is read: it may be computed alone, by [`OpDef::output0`].
+    Output0Only,
+    /// The results' metas are the node's: static, from static inputs (a validated
+    /// graph's metas are what the meta function gives), so it need not run again.
+    KnownMetas,
 }
 
 /// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
@@ -159,8 +159,8 @@ pub fn interpret_scheduled<E: Evaluator>(
             NodeKind::Call { op, args } => {
                 let args = values(graph, &env, args, e)?;
                 match (schedule.output0[i], schedule.known[i]) {
-                    (true, _) => e.call_output0(node, op, args)?,
-                    (false, true) => e.call_known(node, op, args)?,
+                    (true, _) => e.call_scheduled(node, op, args, CallFacts::Output0Only)?,
+                    (false, true) => e.call_scheduled(node, op, args, CallFacts::KnownMetas)?,
                     (false, false) => e.call(node, op, args)?,
                 }
             }

@@ -8,7 +8,9 @@ mod sym;
 
 pub use crate::ops::argument::{Argument, SymIntArg};
 pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, RunSubgraph};
-pub use interpret::{interpret, interpret_scheduled, DropSchedule, Evaluator, RunSubgraphOf};
+pub use interpret::{
+    interpret, interpret_scheduled, CallFacts, DropSchedule, Evaluator, RunSubgraphOf,
+};
 pub use sym::{inline_sym_arg, inline_sym_args, is_size_node, sym_value};
 
 use crate::ops::OpDef;

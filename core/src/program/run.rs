@@ -8,8 +8,8 @@ use super::split_policy::{BatchSplit, SplitPolicy};
 use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind};
 use crate::error::{RunError, TensorError};
 use crate::graph::{
-    call_higher_order, interpret_scheduled, DropSchedule, Evaluator, Graph, HigherOrderOp, Node,
-    RunSubgraphOf,
+    call_higher_order, interpret_scheduled, CallFacts, DropSchedule, Evaluator, Graph,
+    HigherOrderOp, Node, RunSubgraphOf,
 };
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
 use crate::ops::{run_eager, run_eager_known, OpDef, Value};
@@ -638,23 +638,19 @@ impl Evaluator for EagerEvaluator<'_> {
         Ok(out)
     }
 
-    fn call_output0(
+    fn call_scheduled(
         &self,
         node: &Node,
         op: &'static OpDef,
         args: Vec<Value>,
+        facts: CallFacts,
     ) -> Result<Vec<Tensor>, RunError> {
-        self.call(node, op.output0.unwrap_or(op), args)
-    }
-
-    fn call_known(
-        &self,
-        node: &Node,
-        op: &'static OpDef,
-        args: Vec<Value>,
-    ) -> Result<Vec<Tensor>, RunError> {
-        // Static results bind no symbol.
-        run_eager_known(op, &args, &node.meta).map_err(|e| kernel_error(node, op.name(), e.0))
+        match facts {
+            CallFacts::Output0Only => self.call(node, op.output0.unwrap_or(op), args),
+            // Static results bind no symbol.
+            CallFacts::KnownMetas => run_eager_known(op, &args, &node.meta)
+                .map_err(|e| kernel_error(node, op.name(), e.0)),
+        }
     }
 
     fn higher_order(
