@@ -393,8 +393,17 @@ fn avg_pool_plane<T: Float>(
             let x0 = (ox * win.s[1]) as i64 - pw;
             let x1 = (x0 + win.k[1] as i64).min(w as i64 + pw);
             let padded = (y1 - y0) * (x1 - x0);
-            let (ya, xa) = (y0.max(0) as usize, x0.max(0) as usize);
-            let (yb, xb) = (y1.min(h as i64) as usize, x1.min(w as i64) as usize);
+            // Clamped both ways: a window past the input (a caller's `oh`, `ow` too
+            // large, padding over half the window) sums nothing instead of panicking.
+            let (ya, xa) = (
+                y0.clamp(0, h as i64) as usize,
+                x0.clamp(0, w as i64) as usize,
+            );
+            let (yb, xb) = (
+                y1.clamp(0, h as i64) as usize,
+                x1.clamp(0, w as i64) as usize,
+            );
+            let (yb, xb) = (yb.max(ya), xb.max(xa));
             let mut sum = 0.0f64;
             for iy in ya..yb {
                 for v in &x[iy * w + xa..iy * w + xb] {

@@ -65,17 +65,13 @@ pub enum CallFacts {
 }
 
 /// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
-/// reader is node `i`; and which calls have known results (`known[i]`: a built-in op
-/// whose results and inputs all have static metas, so that the metas of a validated
-/// graph are what its meta function would give); and which calls with an
-/// [`OpDef::output0`] have only their output 0 read (`output0[i]`). Computed once per
-/// graph, so that a runner calling the same graph again does not walk every node's
-/// arguments again.
+/// reader is node `i`; and what is known of each call beyond its node (`facts[i]`, see
+/// [`CallFacts`]). Computed once per graph, so that a runner calling the same graph
+/// again does not walk every node's arguments again.
 #[derive(Clone, Debug)]
 pub struct DropSchedule {
     frees: Vec<Vec<NodeId>>,
-    known: Vec<bool>,
-    output0: Vec<bool>,
+    facts: Vec<Option<CallFacts>>,
 }
 
 impl DropSchedule {
@@ -87,41 +83,45 @@ impl DropSchedule {
                 frees[last].push(NodeId(id));
             }
         }
+        let output0 = read_at_output0_alone(graph);
         let is_static = |id: &NodeId| {
             graph.nodes.get(id.0).is_some_and(|n| {
                 (n.meta.iter()).all(|m| m.sym.is_none() && m.static_shape().is_some())
             })
         };
-        let known = (graph.nodes.iter().enumerate())
+        let facts = (graph.nodes.iter().enumerate())
             .map(|(i, n)| match &n.kind {
+                NodeKind::Call { op, .. } if output0[i] && op.output0.is_some() => {
+                    Some(CallFacts::Output0Only)
+                }
                 NodeKind::Call { op, .. } => {
-                    matches!(op.eager, crate::ops::Eager::Typed(_))
+                    let known = matches!(op.eager, crate::ops::Eager::Typed(_))
                         && !op.parsed().is_ok_and(|p| p.returns_list())
                         && !n.meta.is_empty()
                         && is_static(&NodeId(i))
-                        && n.inputs().iter().all(is_static)
+                        && n.inputs().iter().all(is_static);
+                    known.then_some(CallFacts::KnownMetas)
                 }
-                _ => false,
+                _ => None,
             })
             .collect();
-        // Calls read by `getitem(_, 0)` alone (the output node reads values directly).
-        let mut output0: Vec<bool> = (graph.nodes.iter())
-            .map(|n| matches!(&n.kind, NodeKind::Call { op, .. } if op.output0.is_some()))
-            .collect();
-        for n in &graph.nodes {
-            let keeps = |id: &NodeId| !matches!(n.kind, NodeKind::GetItem { index: 0, source } if source == *id);
-            for id in n.inputs().iter().filter(|id| keeps(id)) {
-                if let Some(x) = output0.get_mut(id.0) {
-                    *x = false;
-                }
+        DropSchedule { frees, facts }
+    }
+}
+
+/// The nodes read by `getitem(_, 0)` alone (the output node reads values directly).
+fn read_at_output0_alone(graph: &Graph) -> Vec<bool> {
+    let mut alone = vec![true; graph.nodes.len()];
+    for n in &graph.nodes {
+        let at0 =
+            |id: &NodeId| matches!(n.kind, NodeKind::GetItem { index: 0, source } if source == *id);
+        for id in n.inputs().iter().filter(|id| !at0(id)) {
+            if let Some(x) = alone.get_mut(id.0) {
+                *x = false;
             }
         }
-        DropSchedule {
-            frees,
-            known,
-            output0,
-        }
     }
+    alone
 }
 
 /// Evaluates `graph` on its placeholders' values and returns its outputs.
@@ -141,7 +141,7 @@ pub fn interpret_scheduled<E: Evaluator>(
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
     let n = graph.nodes.len();
-    if schedule.frees.len() != n || schedule.known.len() != n || schedule.output0.len() != n {
+    if schedule.frees.len() != n || schedule.facts.len() != n {
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
@@ -158,10 +158,9 @@ pub fn interpret_scheduled<E: Evaluator>(
             NodeKind::Call { .. } if super::is_size_node(node) => continue,
             NodeKind::Call { op, args } => {
                 let args = values(graph, &env, args, e)?;
-                match (schedule.output0[i], schedule.known[i]) {
-                    (true, _) => e.call_scheduled(node, op, args, CallFacts::Output0Only)?,
-                    (false, true) => e.call_scheduled(node, op, args, CallFacts::KnownMetas)?,
-                    (false, false) => e.call(node, op, args)?,
+                match schedule.facts[i] {
+                    Some(facts) => e.call_scheduled(node, op, args, facts)?,
+                    None => e.call(node, op, args)?,
                 }
             }
             NodeKind::GetItem { source, index } => {
@@ -252,7 +251,7 @@ fn values<E: Evaluator>(
 
 #[cfg(test)]
 mod tests {
-    use super::DropSchedule;
+    use super::{CallFacts, DropSchedule};
     use crate::prelude::*;
     use crate::{Dim, DynamicShapes, Exporter};
 
@@ -279,7 +278,7 @@ mod tests {
         let known = |ep: &crate::ExportedProgram| {
             let schedule = DropSchedule::of(ep.graph());
             let calls = (ep.graph().nodes.iter().enumerate())
-                .filter(|(i, _)| schedule.known[*i])
+                .filter(|(i, _)| schedule.facts[*i] == Some(CallFacts::KnownMetas))
                 .map(|(_, n)| n.name.clone())
                 .collect::<Vec<_>>();
             calls.join(", ")
@@ -321,7 +320,7 @@ mod tests {
             .unwrap();
         let schedule = DropSchedule::of(core.graph());
         let marked: Vec<&str> = (core.graph().nodes.iter().enumerate())
-            .filter(|(i, _)| schedule.output0[*i])
+            .filter(|(i, _)| schedule.facts[*i] == Some(CallFacts::Output0Only))
             .map(|(_, n)| n.name.as_str())
             .collect();
         assert_eq!(marked, ["max_pool2d_with_indices"]);
@@ -363,7 +362,7 @@ mod tests {
         );
         let ep = crate::export(&PoolWithIndices {}, (x.copy(),)).unwrap();
         let schedule = DropSchedule::of(ep.graph());
-        assert!(!schedule.output0.iter().any(|&m| m));
+        assert!(!schedule.facts.contains(&Some(CallFacts::Output0Only)));
         let out = ep.module().call((x,)).unwrap();
         assert_eq!(out[0].to_vec::<f32>().unwrap(), [12.0, 14.0, 15.0, 13.0]);
         assert_eq!(out[1].to_vec::<i64>().unwrap(), [4, 2, 9, 11]);

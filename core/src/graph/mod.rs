@@ -11,7 +11,7 @@ pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, R
 pub use interpret::{
     interpret, interpret_scheduled, CallFacts, DropSchedule, Evaluator, RunSubgraphOf,
 };
-pub use sym::{inline_sym_arg, inline_sym_args, is_size_node, sym_value};
+pub use sym::{for_each_symbol, inline_sym_arg, inline_sym_args, is_size_node, sym_value};
 
 use crate::ops::OpDef;
 use crate::tensor::TensorMeta;

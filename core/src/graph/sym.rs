@@ -6,9 +6,9 @@
 
 use std::borrow::Cow;
 
-use super::{Arg, Argument, Graph, Node, NodeId, SymIntArg};
+use super::{Arg, Argument, Graph, Node, NodeId, NodeKind, SymIntArg};
 use crate::ops::sym::sym_op;
-use crate::symbolic::{SymInt, SymScalar};
+use crate::symbolic::{SymInt, SymScalar, Symbol};
 
 /// The symbolic value of node `id`, if its value is a SymInt or SymBool.
 pub fn sym_value(graph: &Graph, id: NodeId) -> Option<&SymScalar> {
@@ -66,4 +66,43 @@ pub fn inline_sym_args(graph: &Graph, args: &[Arg]) -> Result<Vec<Arg>, String> 
     args.iter()
         .map(|a| inline_sym_arg(graph, a).map(Cow::into_owned))
         .collect()
+}
+
+/// Calls `f` on every symbol of the graph's metas and size arguments, subgraphs
+/// included.
+pub fn for_each_symbol(graph: &Graph, f: &mut dyn FnMut(Symbol)) {
+    let mut size = |s: &SymInt| {
+        if let SymInt::Sym { expr, .. } = s {
+            expr.symbols().into_iter().for_each(&mut *f);
+        }
+    };
+    for node in &graph.nodes {
+        for meta in &node.meta {
+            meta.sizes.iter().for_each(&mut size);
+            if let Some(SymScalar::Int(v)) = &meta.sym {
+                size(v);
+            }
+        }
+        let args = match &node.kind {
+            NodeKind::Call { args, .. }
+            | NodeKind::HigherOrder { args, .. }
+            | NodeKind::Output { args } => args.as_slice(),
+            NodeKind::Placeholder | NodeKind::GetItem { .. } => &[],
+        };
+        for arg in args {
+            match arg {
+                Arg::Int(s) => size(s),
+                Arg::IntList(l) => l.iter().for_each(&mut size),
+                Arg::SymInts(l) => l.iter().for_each(|e| {
+                    if let SymIntArg::Int(v) = e {
+                        size(v);
+                    }
+                }),
+                _ => {}
+            }
+        }
+    }
+    for sub in &graph.subgraphs {
+        for_each_symbol(&sub.graph, f);
+    }
 }

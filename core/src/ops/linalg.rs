@@ -248,8 +248,8 @@ fn mm_kernel(a: &Mm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     }
     Ok(vec![batched_any(
         result_dtype(out)?,
-        &a.self_.storage_or_op_error()?,
-        &a.mat2.storage_or_op_error()?,
+        &x,
+        &w,
         &[],
         None,
         1.0,
@@ -314,8 +314,8 @@ fn addmm_meta(a: &Addmm) -> Result<Vec<TensorMeta>, OpError> {
 fn addmm_kernel(a: &Addmm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let (beta, alpha) = (a.beta.to::<f64>(), a.alpha.to::<f64>());
     let bias = a.self_.storage_or_op_error()?;
+    let (x, w) = (a.mat1.storage_or_op_error()?, a.mat2.storage_or_op_error()?);
     if (alpha, beta) == (1.0, 1.0) {
-        let (x, w) = (a.mat1.storage_or_op_error()?, a.mat2.storage_or_op_error()?);
         if let Some(y) = by_transposed_weight(&x, &w, Some(&bias))? {
             return Ok(vec![y]);
         }
@@ -323,8 +323,8 @@ fn addmm_kernel(a: &Addmm, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     let init = if beta == 0.0 { None } else { Some(&bias) };
     Ok(vec![batched_any(
         result_dtype(out)?,
-        &a.mat1.storage_or_op_error()?,
-        &a.mat2.storage_or_op_error()?,
+        &x,
+        &w,
         &[],
         init,
         alpha,

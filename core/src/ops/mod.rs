@@ -555,10 +555,7 @@ pub fn dispatch1(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Te
 
 /// Runs the eager kernel of `op` after checking the arguments with its meta function.
 pub fn run_eager(op: &'static OpDef, args: &[Value]) -> Result<Vec<Tensor>, OpError> {
-    run_eager_checked(&OpArgs::new(op, args)).map_err(|e| match e {
-        EagerError::Op(e) => e,
-        EagerError::Memory(e) => OpError(e.to_string()),
-    })
+    run_eager_checked(&OpArgs::new(op, args)).map_err(OpError::from)
 }
 
 /// [`run_eager`] of a built-in op whose results' `metas` are known: its meta function
@@ -573,10 +570,7 @@ pub fn run_eager_known(
         known: Some(metas),
         ..OpArgs::new(op, args)
     };
-    run_eager_checked(&op_args).map_err(|e| match e {
-        EagerError::Op(e) => e,
-        EagerError::Memory(e) => OpError(e.to_string()),
-    })
+    run_eager_checked(&op_args).map_err(OpError::from)
 }
 
 /// Why an eager call failed: the op refused its arguments, or its results would not fit
@@ -590,6 +584,15 @@ pub enum EagerError {
 impl From<OpError> for EagerError {
     fn from(e: OpError) -> EagerError {
         EagerError::Op(e)
+    }
+}
+
+impl From<EagerError> for OpError {
+    fn from(e: EagerError) -> OpError {
+        match e {
+            EagerError::Op(e) => e,
+            EagerError::Memory(e) => OpError(e.to_string()),
+        }
     }
 }
 

@@ -83,6 +83,16 @@ impl AvgPool2d {
     }
 }
 
+impl<T> AvgPool2d<T> {
+    /// What divides each window's sum.
+    fn divisor(&self) -> AvgDivisor {
+        AvgDivisor {
+            count_include_pad: self.count_include_pad,
+            divisor_override: self.divisor_override,
+        }
+    }
+}
+
 /// A per-spatial-dim `int[]` parameter (one value or one per dim), expanded to `n`.
 fn expand_ints(list: &[i64], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
     let sizes: Vec<SymInt> = list.iter().map(|&v| SymInt::Int(v)).collect();
@@ -354,20 +364,14 @@ fn avg_pool_meta(a: &AvgPool2d) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn avg_pool_kernel(a: &AvgPool2d, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    // A zero divisor: refused by the meta function, and by the kernel.
     let win = window(&a.pool(), "avg_pool2d")?;
-    if a.divisor_override == Some(0) {
-        op_bail!("divisor must be not zero");
-    }
-    let divisor = AvgDivisor {
-        count_include_pad: a.count_include_pad,
-        divisor_override: a.divisor_override,
-    };
     let shape = result_shape(metas)?;
     Ok(vec![pool_kernel(
         &a.self_,
         &shape,
         &win,
-        Some(divisor),
+        Some(a.divisor()),
         "avg_pool2d",
     )?])
 }
@@ -380,10 +384,7 @@ fn avg_pool_lowering<T: Clone>(a: &AvgPool2d<T>) -> Result<Lowering<T>, OpError>
         stride: a.stride.clone(),
         padding: a.padding.clone(),
         ceil_mode: a.ceil_mode,
-        divisor: AvgDivisor {
-            count_include_pad: a.count_include_pad,
-            divisor_override: a.divisor_override,
-        },
+        divisor: a.divisor(),
     })
 }
 

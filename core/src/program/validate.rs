@@ -22,10 +22,10 @@
 use std::collections::BTreeSet;
 
 use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec, OutputKind};
-use crate::graph::{Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind};
+use crate::graph::{for_each_symbol, Arg, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::{OpArgs, OpDef, Value};
 use crate::symbolic::parse::{magnitude, MAX_MAGNITUDE};
-use crate::symbolic::{Expr, ShapeEnv, SymInt, SymScalar, Symbol};
+use crate::symbolic::{Expr, ShapeEnv, SymInt, Symbol};
 use crate::tensor::{Tensor, TensorMeta, TensorState, Traced};
 
 /// Checks `ep` as described in the module docs; the error names the node, spec or
@@ -228,7 +228,7 @@ fn check_symbols(ep: &ExportedProgram) -> Result<(), String> {
         .filter(|i| !i.sources.is_empty())
         .map(|i| i.symbol)
         .collect();
-    graph_symbols(ep.graph(), &mut |s| {
+    for_each_symbol(ep.graph(), &mut |s| {
         if s.is_unbacked() {
             known.insert(s);
         }
@@ -250,7 +250,7 @@ fn check_symbols(ep: &ExportedProgram) -> Result<(), String> {
         }
     }
     let mut first_unknown = None;
-    graph_symbols(ep.graph(), &mut |s| {
+    for_each_symbol(ep.graph(), &mut |s| {
         if first_unknown.is_none() && !known.contains(&s) {
             first_unknown = Some(s);
         }
@@ -292,45 +292,6 @@ fn check_hints(ep: &ExportedProgram, graph: &Graph, place: &str) -> Result<(), S
         check_hints(ep, &sub.graph, &format!("{place}in {}: ", sub.name))?;
     }
     Ok(())
-}
-
-/// Calls `f` on every symbol of the graph's metas and size arguments, subgraphs
-/// included.
-fn graph_symbols(graph: &Graph, f: &mut dyn FnMut(Symbol)) {
-    let mut size = |s: &SymInt| {
-        if let SymInt::Sym { expr, .. } = s {
-            expr.symbols().into_iter().for_each(&mut *f);
-        }
-    };
-    for node in &graph.nodes {
-        for meta in &node.meta {
-            meta.sizes.iter().for_each(&mut size);
-            if let Some(SymScalar::Int(v)) = &meta.sym {
-                size(v);
-            }
-        }
-        let args = match &node.kind {
-            NodeKind::Call { args, .. }
-            | NodeKind::HigherOrder { args, .. }
-            | NodeKind::Output { args } => args.as_slice(),
-            NodeKind::Placeholder | NodeKind::GetItem { .. } => &[],
-        };
-        for arg in args {
-            match arg {
-                Arg::Int(s) => size(s),
-                Arg::IntList(l) => l.iter().for_each(&mut size),
-                Arg::SymInts(l) => l.iter().for_each(|e| {
-                    if let crate::graph::SymIntArg::Int(v) = e {
-                        size(v);
-                    }
-                }),
-                _ => {}
-            }
-        }
-    }
-    for sub in &graph.subgraphs {
-        graph_symbols(&sub.graph, f);
-    }
 }
 
 /// Sizes are not negative, and no product of them (an element count, a reshape's

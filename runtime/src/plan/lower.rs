@@ -232,7 +232,7 @@ impl Builder<'_> {
         if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
-        if self.meta(x)?.rank() != 4 || avg.is_some_and(|a| a.divisor_override == Some(0)) {
+        if self.meta(x)?.rank() != 4 {
             return None;
         }
         let pair =

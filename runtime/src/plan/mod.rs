@@ -26,9 +26,11 @@ use std::sync::{Arc, Mutex};
 use ferrex::error::SourceLocation;
 use std::borrow::Cow;
 
-use ferrex::graph::{inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind};
+use ferrex::graph::{
+    for_each_symbol, inline_sym_args, is_size_node, Arg, Argument, Graph, HigherOrderOp, NodeKind,
+};
 use ferrex::ops::OpDef;
-use ferrex::symbolic::{SymInt, SymScalar, Symbol};
+use ferrex::symbolic::{SymInt, Symbol};
 use ferrex::tensor::{DType, Storage, TensorMeta};
 
 use crate::fused::FusedProgram;
@@ -754,27 +756,8 @@ fn sizes_inline(graph: &Graph) -> Result<Cow<'_, Graph>, CompileError> {
 
 /// The symbols a graph's sizes name (its nodes' metas and size arguments), sorted.
 fn graph_symbols(graph: &Graph) -> Vec<Symbol> {
-    let found = std::cell::RefCell::new(Vec::new());
-    let add = |s: &SymInt| found.borrow_mut().extend(s.expr().symbols());
-    for node in &graph.nodes {
-        for m in &node.meta {
-            m.sizes.iter().for_each(add);
-            match &m.sym {
-                Some(SymScalar::Int(i)) => add(i),
-                Some(SymScalar::Bool(b)) => [&b.lhs, &b.rhs].into_iter().for_each(add),
-                None => {}
-            }
-        }
-        if let NodeKind::Call { args, .. } | NodeKind::HigherOrder { args, .. } = &node.kind {
-            for a in args {
-                a.clone().map_sizes(|s| {
-                    add(s);
-                    s.clone()
-                });
-            }
-        }
-    }
-    let mut out = found.into_inner();
+    let mut out = Vec::new();
+    for_each_symbol(graph, &mut |s| out.push(s));
     out.sort();
     out.dedup();
     out
