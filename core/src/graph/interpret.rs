@@ -7,7 +7,7 @@
 
 use super::{Argument, Graph, HigherOrderOp, Node, NodeId, NodeKind};
 use crate::ops::OpDef;
-use crate::symbolic::SymInt;
+use crate::symbolic::{SymInt, SymScalar};
 
 /// Interprets one subgraph of a higher-order node on its inputs.
 pub type RunSubgraphOf<'a, V, E> = &'a dyn Fn(usize, Vec<V>) -> Result<Vec<V>, E>;
@@ -59,8 +59,10 @@ pub trait Evaluator {
 pub enum CallFacts {
     /// Only output 0 is read: it may be computed alone, by [`OpDef::output0`].
     Output0Only,
-    /// The results' metas are the node's: static, from static inputs (a validated
-    /// graph's metas are what the meta function gives), so it need not run again.
+    /// The results' metas are the node's at the call's symbol values: its metas and
+    /// its inputs' hold no value (SymInt) and no unbacked size, only sizes of the
+    /// symbols the inputs bind (a validated graph's metas are what the meta function
+    /// gives over those symbols' ranges), so the meta function need not run again.
     KnownMetas,
 }
 
@@ -72,6 +74,8 @@ pub enum CallFacts {
 pub struct DropSchedule {
     frees: Vec<Vec<NodeId>>,
     facts: Vec<Option<CallFacts>>,
+    /// The SymInt / SymBool nodes computed from sizes alone, which are not run.
+    sizes_only: Vec<bool>,
 }
 
 impl DropSchedule {
@@ -84,9 +88,17 @@ impl DropSchedule {
             }
         }
         let output0 = read_at_output0_alone(graph);
-        let is_static = |id: &NodeId| {
+        // Sizes and SymInt values the inputs bind, none unbacked (data-dependent).
+        let is_bound = |id: &NodeId| {
             graph.nodes.get(id.0).is_some_and(|n| {
-                (n.meta.iter()).all(|m| m.sym.is_none() && m.static_shape().is_some())
+                n.meta.iter().all(|m| {
+                    let value_bound = match &m.sym {
+                        None => true,
+                        Some(SymScalar::Int(v)) => !v.is_unbacked(),
+                        Some(SymScalar::Bool(_)) => false,
+                    };
+                    value_bound && !m.sizes.iter().any(SymInt::is_unbacked)
+                })
             })
         };
         let facts = (graph.nodes.iter().enumerate())
@@ -98,14 +110,20 @@ impl DropSchedule {
                     let known = matches!(op.eager, crate::ops::Eager::Typed(_))
                         && !op.parsed().is_ok_and(|p| p.returns_list())
                         && !n.meta.is_empty()
-                        && is_static(&NodeId(i))
-                        && n.inputs().iter().all(is_static);
+                        && n.meta.iter().all(|m| m.sym.is_none())
+                        && is_bound(&NodeId(i))
+                        && n.inputs().iter().all(is_bound);
                     known.then_some(CallFacts::KnownMetas)
                 }
                 _ => None,
             })
             .collect();
-        DropSchedule { frees, facts }
+        let sizes_only = graph.nodes.iter().map(super::is_size_node).collect();
+        DropSchedule {
+            frees,
+            facts,
+            sizes_only,
+        }
     }
 }
 
@@ -141,7 +159,7 @@ pub fn interpret_scheduled<E: Evaluator>(
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
     let n = graph.nodes.len();
-    if schedule.frees.len() != n || schedule.facts.len() != n {
+    if schedule.frees.len() != n || schedule.facts.len() != n || schedule.sizes_only.len() != n {
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
@@ -155,7 +173,7 @@ pub fn interpret_scheduled<E: Evaluator>(
     for (i, node) in graph.nodes.iter().enumerate() {
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
-            NodeKind::Call { .. } if super::is_size_node(node) => continue,
+            NodeKind::Call { .. } if schedule.sizes_only[i] => continue,
             NodeKind::Call { op, args } => {
                 let args = values(graph, &env, args, e)?;
                 match schedule.facts[i] {
@@ -222,15 +240,25 @@ fn read<E: Evaluator>(
     index: usize,
     e: &E,
 ) -> Result<E::Value, E::Error> {
-    env.get(id.0)
+    match env
+        .get(id.0)
         .and_then(Option::as_ref)
-        .and_then(|v| v.get(index).cloned())
-        .ok_or_else(|| {
-            let name = graph.nodes.get(id.0).map_or("?", |n| n.name.as_str());
-            e.malformed(format!(
-                "`{name}` output {index} is read before it is computed"
-            ))
-        })
+        .and_then(|v| v.get(index))
+    {
+        Some(v) => Ok(v.clone()),
+        None => Err(unread(graph, id, index, e)),
+    }
+}
+
+// Out of line: the interpreter reads every argument of every call, and this is the
+// malformed graph's path.
+#[cold]
+#[inline(never)]
+fn unread<E: Evaluator>(graph: &Graph, id: NodeId, index: usize, e: &E) -> E::Error {
+    let name = graph.nodes.get(id.0).map_or("?", |n| n.name.as_str());
+    e.malformed(format!(
+        "`{name}` output {index} is read before it is computed"
+    ))
 }
 
 fn values<E: Evaluator>(
@@ -239,14 +267,23 @@ fn values<E: Evaluator>(
     args: &[super::Arg],
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
-    args.iter()
-        .map(|a| {
-            super::inline_sym_arg(graph, a)
+    let mut values = Vec::with_capacity(args.len());
+    for a in args {
+        // The common arguments directly; sizes and lists through the general path.
+        values.push(match a {
+            Argument::Tensor(id) => Argument::Tensor(read(graph, env, *id, 0, e)?),
+            Argument::Float(x) => Argument::Float(*x),
+            Argument::Bool(b) => Argument::Bool(*b),
+            Argument::None => Argument::None,
+            Argument::DType(d) => Argument::DType(*d),
+            Argument::Int(SymInt::Int(v)) => Argument::Int(SymInt::Int(*v)),
+            _ => super::inline_sym_arg(graph, a)
                 .map_err(|m| e.malformed(m))?
                 .try_map(|id| read(graph, env, *id, 0, e))
-                .map(|v| v.map_sizes(|s| e.size(s)))
-        })
-        .collect()
+                .map(|v| v.map_sizes(|s| e.size(s)))?,
+        });
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -267,10 +304,10 @@ mod tests {
         }
     }
 
-    /// Calls of static values from static values run without their meta function; any
-    /// symbolic size among a call's values or its inputs' keeps it.
+    /// Calls whose sizes the inputs bind run without their meta function, static or
+    /// dynamic; a size read from data (unbacked) keeps it.
     #[test]
-    fn calls_of_static_values_have_known_metas() {
+    fn calls_of_bound_sizes_have_known_metas() {
         let m = AddLinearRelu {
             lin: nn::Linear::new(4, 3),
         };
@@ -292,12 +329,39 @@ mod tests {
             .dynamic_shapes(shapes)
             .run()
             .unwrap();
-        assert_eq!(known(&dynamic), "");
-        // The interpreter gives the same values either way.
+        assert_eq!(known(&dynamic), "add, linear, relu");
+        // The interpreter gives the same values either way, the dynamic program at
+        // other sizes too (its metas evaluated at the call's batch).
         let (x, y) = args();
         let a = ep.module().call((x.copy(), y.copy())).unwrap();
         let b = dynamic.module().call((x, y)).unwrap();
         assert_eq!(a[0].to_vec::<f32>().unwrap(), b[0].to_vec::<f32>().unwrap());
+        let (x, y) = (Tensor::randn([5, 4]), Tensor::randn([5, 4]));
+        let b = dynamic.module().call((x.copy(), y.copy())).unwrap();
+        let want = F::relu(&m.lin.forward(&(&x + &y)));
+        assert_eq!(b[0].shape(), [5, 3]);
+        assert_eq!(b[0].to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+        // `item` defines `u0` and `zeros` is sized by it: both run their meta function.
+        let unbacked = crate::export(&UnbackedZeros {}, (Tensor::scalar(3i64),)).unwrap();
+        assert_eq!(known(&unbacked), "");
+        let out = unbacked.module().call((Tensor::scalar(2i64),)).unwrap();
+        assert_eq!(out[0].shape(), [2, 5]);
+    }
+
+    #[crate::export_module]
+    struct UnbackedZeros {}
+
+    #[crate::export_module]
+    impl UnbackedZeros {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let a = match x.sym_item() {
+                Ok(a) => a,
+                Err(e) => return Tensor::from_error(e),
+            };
+            crate::check_is_size(&a);
+            crate::check(a.sym_le(5));
+            Tensor::zeros([a, SymInt::from(5)])
+        }
     }
     #[crate::export_module]
     struct Pool {}

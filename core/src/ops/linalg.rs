@@ -1,7 +1,7 @@
 //! Matrix products: `mm`, `bmm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
 //! Floating-point products go through matrixmultiply directly on the strided data.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, IxDyn};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
 use ferrex_kernels::{gemm, Float, Mat};
 
@@ -114,6 +114,23 @@ fn batched<T: Element>(
     let b = b.typed::<T>();
     let (m, k) = (a.shape()[a.ndim() - 2], a.shape()[a.ndim() - 1]);
     let n = b.shape()[b.ndim() - 1];
+    if let (true, Ok(a2), Ok(b2)) = (
+        batch.is_empty(),
+        a.view().into_dimensionality::<Ix2>(),
+        b.view().into_dimensionality::<Ix2>(),
+    ) {
+        // One product (`mm`, `addmm`, a 2-D `matmul`): on the operands as they are,
+        // without the batch's broadcast views.
+        let mut out = match init {
+            Some(s) => broadcast_owned(&s.typed::<T>(), &[m, n])?,
+            None => ndarray::ArrayD::<T>::default(IxDyn(&[m, n])),
+        };
+        let o2 =
+            (out.view_mut().into_dimensionality::<Ix2>()).map_err(|e| OpError(e.to_string()))?;
+        let beta = if init.is_some() { beta } else { 0.0 };
+        gemm(T::from_f64(alpha), a2, b2, T::from_f64(beta), o2)?;
+        return Ok(T::wrap(out.into_shared()));
+    }
     let mut a_shape = batch.to_vec();
     a_shape.extend([m, k]);
     let mut b_shape = batch.to_vec();
@@ -127,17 +144,7 @@ fn batched<T: Element>(
         .broadcast(IxDyn(&b_shape))
         .ok_or_else(|| OpError(format!("cannot broadcast {:?} to {:?}", b.shape(), b_shape)))?;
     let mut out = match init {
-        Some(s) => {
-            let s = s.typed::<T>();
-            let v = s.broadcast(IxDyn(&out_shape)).ok_or_else(|| {
-                OpError(format!(
-                    "cannot broadcast {:?} to {:?}",
-                    s.shape(),
-                    out_shape
-                ))
-            })?;
-            v.to_owned()
-        }
+        Some(s) => broadcast_owned(&s.typed::<T>(), &out_shape)?,
         None => ndarray::ArrayD::<T>::default(IxDyn(&out_shape)),
     };
     let nb: usize = batch.iter().product();
@@ -163,6 +170,17 @@ fn batched<T: Element>(
         }
     }
     Ok(T::wrap(out.into_shared()))
+}
+
+/// `init` broadcast to `shape`, as a new array (the output a product adds into).
+fn broadcast_owned<T: Element>(
+    init: &ndarray::ArcArray<T, IxDyn>,
+    shape: &[usize],
+) -> Result<ndarray::ArrayD<T>, OpError> {
+    let v = init
+        .broadcast(IxDyn(shape))
+        .ok_or_else(|| OpError(format!("cannot broadcast {:?} to {shape:?}", init.shape())))?;
+    Ok(v.to_owned())
 }
 
 /// Dispatches [`batched`] on the dtype.
@@ -464,6 +482,10 @@ fn matmul_meta(a: &Matmul) -> Result<Vec<TensorMeta>, OpError> {
 
 /// `a @ b` on eager storage, for any ranks matmul accepts.
 fn matmul_storage(a: &Storage, b: &Storage) -> Result<Storage, OpError> {
+    if a.shape().len() == 2 && b.shape().len() == 2 && a.dtype() == b.dtype() {
+        // `mm`, without the plan's reshapes.
+        return batched_any(a.dtype(), a, b, &[], None, 1.0, 0.0);
+    }
     let (am, bm) = (
         TensorMeta::from_shape(a.dtype(), a.shape()),
         TensorMeta::from_shape(b.dtype(), b.shape()),

@@ -360,11 +360,10 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // clone
 
+/// A contiguous copy. Storages are values (an in-place op replaces a tensor's storage,
+/// and shared arrays copy on write), so contiguous data is shared, not copied.
 fn clone_kernel(x: &Tensor) -> Result<Vec<Storage>, OpError> {
-    let s = x.storage_or_op_error()?;
-    Ok(vec![
-        map_storage!(&s, x => x.as_standard_layout().into_owned().into_shared()),
-    ])
+    Ok(vec![x.storage_or_op_error()?.contiguous()])
 }
 
 op_def! {
@@ -432,11 +431,14 @@ fn expand_kernel(a: &Expand, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
         return Ok(vec![s]);
     }
     // ndarray has no owned broadcast (zero strides), so the expansion is materialised.
-    Ok(vec![map_storage!(&s, x => x
-        .broadcast(IxDyn(&shape))
-        .ok_or_else(|| OpError(format!("cannot expand {:?} to {:?}", x.shape(), shape)))?
-        .to_owned()
-        .into_shared())])
+    Ok(vec![map_storage!(&s, x => {
+        let view = x
+            .broadcast(IxDyn(&shape))
+            .ok_or_else(|| OpError(format!("cannot expand {:?} to {:?}", x.shape(), shape)))?;
+        ndarray::ArrayD::from_shape_vec(IxDyn(&shape), crate::tensor::view_to_vec(&view))
+            .map_err(|e| OpError(format!("an expansion to {shape:?}: {e}")))?
+            .into_shared()
+    })])
 }
 
 fn expand_lowering<T: Clone>(a: &Expand<T>) -> Result<Lowering<T>, OpError> {

@@ -563,16 +563,16 @@ impl<'p> ExportedModule<'p> {
         let env = &self.program.shape_env;
         for (expr, range) in &self.program.range_constraints.entries {
             if let Some(v) = bindings.eval(expr) {
-                let text = env.render(expr);
+                // Rendered only for the error: every call checks every range.
                 if v < range.lower {
                     return Err(RunError::Guard {
-                        guard: format!("{text} >= {}", range.lower),
+                        guard: format!("{} >= {}", env.render(expr), range.lower),
                         detail: format!("but got {v}"),
                     });
                 }
                 if let Some(u) = range.upper.filter(|u| v > *u) {
                     return Err(RunError::Guard {
-                        guard: format!("{text} <= {u}"),
+                        guard: format!("{} <= {u}", env.render(expr)),
                         detail: format!("but got {v}"),
                     });
                 }
@@ -613,6 +613,20 @@ pub(super) fn kernel_error(node: &Node, op: String, message: String) -> RunError
     }
 }
 
+impl EagerEvaluator<'_> {
+    /// `metas` at the bound symbol values; `None` if a size names an unbound symbol.
+    fn bound_metas(&self, metas: &[TensorMeta]) -> Option<Vec<TensorMeta>> {
+        (metas.iter())
+            .map(|m| {
+                let sizes = (m.sizes.iter())
+                    .map(|s| self.bindings.eval_sym(s).map(SymInt::Int))
+                    .collect::<Option<_>>()?;
+                Some(TensorMeta::new(m.dtype, sizes))
+            })
+            .collect()
+    }
+}
+
 impl Evaluator for EagerEvaluator<'_> {
     type Value = Tensor;
     type Error = RunError;
@@ -647,9 +661,24 @@ impl Evaluator for EagerEvaluator<'_> {
     ) -> Result<Vec<Tensor>, RunError> {
         match facts {
             CallFacts::Output0Only => self.call(node, op.output0.unwrap_or(op), args),
-            // Static results bind no symbol.
-            CallFacts::KnownMetas => run_eager_known(op, &args, &node.meta)
-                .map_err(|e| kernel_error(node, op.name(), e.0)),
+            // Results of bound sizes bind no symbol.
+            CallFacts::KnownMetas => {
+                let bound;
+                let metas = if (node.meta.iter()).all(|m| !m.sizes.iter().any(SymInt::is_symbolic))
+                {
+                    &node.meta[..]
+                } else {
+                    match self.bound_metas(&node.meta) {
+                        Some(m) => {
+                            bound = m;
+                            &bound[..]
+                        }
+                        // A symbol the inputs left unbound: the meta function decides.
+                        None => return self.call(node, op, args),
+                    }
+                };
+                run_eager_known(op, &args, metas).map_err(|e| kernel_error(node, op.name(), e.0))
+            }
         }
     }
 

@@ -320,10 +320,11 @@ pub fn view_as_slice<'a, T: Copy>(a: &'a ndarray::ArrayViewD<'_, T>) -> std::bor
 }
 
 /// The elements of any view in row-major order. Contiguous data is one slice copy; a
-/// permutation of contiguous data (a transpose, a permute) is the kernels' strided copy
-/// over the memory; other views go lane by lane (each innermost lane with unit stride
-/// is a slice copy), instead of ndarray's element-by-element walk of the whole view
-/// (which was most of an eager group norm of a transposed input).
+/// view of data contiguous in some order of its axes, some of them broadcast (a
+/// transpose, a permute, an `expand`), is the kernels' strided copy over the memory;
+/// other views go lane by lane (each innermost lane with unit stride is a slice copy),
+/// instead of ndarray's element-by-element walk of the whole view (which was most of an
+/// eager group norm of a transposed input).
 pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
     if let Some(s) = a.as_slice() {
         return s.to_vec();
@@ -331,7 +332,7 @@ pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
     if a.ndim() == 0 {
         return a.iter().copied().collect();
     }
-    if let Some(v) = permuted_to_vec(a) {
+    if let Some(v) = strided_to_vec(a) {
         return v;
     }
     let mut out = Vec::with_capacity(a.len());
@@ -344,27 +345,34 @@ pub fn view_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<T> {
     out
 }
 
-/// [`view_to_vec`] of a view whose memory is contiguous in some order of its axes: the
-/// axes sorted by decreasing stride give a standard-layout view of that memory, which
-/// the kernels' strided copy reads in `a`'s order. `None` for other views.
-fn permuted_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Option<Vec<T>> {
+/// [`view_to_vec`] of a view whose memory, once its broadcast axes (stride 0) are
+/// taken once, is contiguous in some order of its axes: the axes sorted by decreasing
+/// stride give a standard-layout view of that memory, which the kernels' strided copy
+/// reads in `a`'s order (stride 0 on a broadcast axis). `None` for other views.
+fn strided_to_vec<T: Copy>(a: &ndarray::ArrayViewD<'_, T>) -> Option<Vec<T>> {
     let strides = a.strides();
     if strides.iter().any(|&s| s < 0) {
         return None;
     }
+    let mut base = a.view();
+    for (d, &s) in strides.iter().enumerate() {
+        if s == 0 && a.shape()[d] > 1 {
+            base.slice_axis_inplace(ndarray::Axis(d), ndarray::Slice::from(0..1));
+        }
+    }
     let mut order: Vec<usize> = (0..a.ndim()).collect();
-    order.sort_by_key(|&d| std::cmp::Reverse(strides[d]));
-    let memory = a.view().permuted_axes(order.clone());
+    order.sort_by_key(|&d| std::cmp::Reverse(base.strides()[d]));
+    let sizes = base.shape().to_vec();
+    let memory = base.permuted_axes(order.clone());
     let data = memory.to_slice()?;
-    let sizes = a.shape();
     let mut mem_strides = vec![0usize; order.len()];
     let mut step = 1usize;
     for &d in order.iter().rev() {
-        mem_strides[d] = step;
+        mem_strides[d] = if strides[d] == 0 { 0 } else { step };
         step = step.checked_mul(sizes[d])?;
     }
     let mut out = ferrex_kernels::try_filled(a.len(), *data.first()?).ok()?;
-    ferrex_kernels::layout::strided_copy(data, 0, sizes, &mem_strides, &mut out).ok()?;
+    ferrex_kernels::layout::strided_copy(data, 0, a.shape(), &mem_strides, &mut out).ok()?;
     Some(out)
 }
 
