@@ -277,6 +277,9 @@ fn values<E: Evaluator>(
             Argument::None => Argument::None,
             Argument::DType(d) => Argument::DType(*d),
             Argument::Int(SymInt::Int(v)) => Argument::Int(SymInt::Int(*v)),
+            Argument::IntList(l) if !l.iter().any(SymInt::is_symbolic) => {
+                Argument::IntList(l.clone())
+            }
             _ => super::inline_sym_arg(graph, a)
                 .map_err(|m| e.malformed(m))?
                 .try_map(|id| read(graph, env, *id, 0, e))

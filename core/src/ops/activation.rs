@@ -199,7 +199,7 @@ fn hardtanh_kernel(a: &Hardtanh, _: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
     }
     let (lo, hi) = (a.min_val.to::<f64>() as i64, a.max_val.to::<f64>() as i64);
     Ok(vec![
-        map1::<i64, i64>(&x, move |v| v.max(lo).min(hi)).cast(x.dtype())
+        map1::<i64, i64>(&x, move |v| v.max(lo).min(hi)).into_dtype(x.dtype())
     ])
 }
 

@@ -255,7 +255,7 @@ fn clamp_kernel(a: &Clamp, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
         .first()
         .ok_or_else(|| OpError::new("clamp has one result"))?
         .dtype;
-    let s = a.self_.storage_or_op_error()?.cast(dtype);
+    let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     Ok(vec![if dtype.is_float() {
         let f = clamp_fn(a)?;
         match dtype {
@@ -273,7 +273,7 @@ fn clamp_kernel(a: &Clamp, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
             let x = lo.map_or(x, |lo| x.max(lo));
             hi.map_or(x, |hi| x.min(hi))
         };
-        Storage::I64(s.typed::<i64>().mapv(f).into_shared()).cast(dtype)
+        Storage::I64(s.typed::<i64>().mapv(f).into_shared()).into_dtype(dtype)
     }])
 }
 

@@ -231,7 +231,7 @@ fn arange_kernel(r: &Range, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErro
         }
     };
     storage
-        .map(|s| vec![s.cast(m.dtype)])
+        .map(|s| vec![s.into_dtype(m.dtype)])
         .ok_or_else(|| OpError::new("arange: invalid length"))
 }
 
@@ -454,7 +454,7 @@ fn eye_kernel(metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
         .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
         .collect();
     Storage::from_vec(&[n, n], data)
-        .map(|s| vec![s.cast(m.dtype)])
+        .map(|s| vec![s.into_dtype(m.dtype)])
         .ok_or_else(|| OpError::new("eye: invalid size"))
 }
 

@@ -208,7 +208,7 @@ pub(crate) fn binary_numeric(
             })?;
             match err {
                 Some(e) => Err(e),
-                None => Ok(out.cast(dtype)),
+                None => Ok(out.into_dtype(dtype)),
             }
         }
     }
@@ -224,7 +224,7 @@ pub(crate) fn unary_numeric(
     match (a.dtype(), int) {
         (DType::F32, _) => map1::<f32, f32>(a, |x| float(x as f64) as f32),
         (DType::F64, _) => map1::<f64, f64>(a, float),
-        (d, Some(g)) => map1::<i64, i64>(a, g).cast(d),
+        (d, Some(g)) => map1::<i64, i64>(a, g).into_dtype(d),
         (_, None) => map1::<f32, f32>(a, |x| float(x as f64) as f32),
     }
 }
@@ -255,7 +255,7 @@ pub(crate) fn operand_of(v: &TensorOrNumber<Tensor>) -> Result<Operand, OpError>
 /// tensor.
 pub(crate) fn storage_of(v: &TensorOrNumber<Tensor>, dtype: DType) -> Result<Storage, OpError> {
     match v {
-        TensorOrNumber::Tensor(t) => Ok(t.storage_or_op_error()?.cast(dtype)),
+        TensorOrNumber::Tensor(t) => Ok(t.storage_or_op_error()?.into_dtype(dtype)),
         TensorOrNumber::Number(n) => Ok(Storage::full_scalar(&[], *n, dtype)),
     }
 }
@@ -930,7 +930,7 @@ fn to_copy_meta(x: &Tensor, dtype: Option<DType>) -> Result<Vec<TensorMeta>, OpE
 fn to_copy_kernel(x: &Tensor, dtype: Option<DType>) -> Result<Vec<Storage>, OpError> {
     let s = x.storage_or_op_error()?;
     let dtype = dtype.unwrap_or(s.dtype());
-    Ok(vec![s.cast(dtype)])
+    Ok(vec![s.into_dtype(dtype)])
 }
 
 op_def! {

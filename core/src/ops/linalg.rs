@@ -674,6 +674,19 @@ fn linear_prepacked(
     if m == 0 || n < 8 || k < 8 || k_x != k || bias.is_some_and(|b| b.len() != n) {
         return Ok(None);
     }
+    let packed = super::prepack::packed_weight(wa)?;
+    let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
+    let mut shape = xa.shape().to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = n;
+    }
+    if let Some(rows) = xa.as_slice() {
+        // Row-major: one matrix, as it is.
+        let y =
+            ferrex_kernels::gemm_packed_new(1.0, &[Mat::row_major(rows, m, k)], &packed, epilogue)
+                .map_err(|e| OpError(e.0))?;
+        return Ok(Storage::from_vec(&shape, y));
+    }
     // Views that are not one slice of memory (a broadcast) are copied row-major.
     let copied;
     let matrices = match strided_matrices(xa) {
@@ -689,16 +702,10 @@ fn linear_prepacked(
             m
         }
     };
-    let packed = super::prepack::packed_weight(wa)?;
     // Written by the products alone (no zero fill), the bias added where they store.
     let parts: Vec<_> = matrices.iter().collect();
-    let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
     let y = ferrex_kernels::gemm_packed_new(1.0, &parts, &packed, epilogue)
         .map_err(|e| OpError(e.0))?;
-    let mut shape = xa.shape().to_vec();
-    if let Some(last) = shape.last_mut() {
-        *last = n;
-    }
     Ok(Storage::from_vec(&shape, y))
 }
 

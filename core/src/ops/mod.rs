@@ -650,7 +650,10 @@ pub fn finish_results(
         ))
         .into());
     }
-    Ok(out.into_iter().map(Tensor::from_storage).collect())
+    // Not collected in place: that shrinks the storages' allocation to the tensors'.
+    let mut tensors = Vec::with_capacity(out.len());
+    tensors.extend(out.into_iter().map(Tensor::from_storage));
+    Ok(tensors)
 }
 
 /// The eager call of a typed op (what `op_def!` generates): arguments decoded once, then

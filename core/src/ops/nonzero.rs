@@ -31,7 +31,7 @@ fn nonzero_meta(args: &Unary) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 fn nonzero_kernel(args: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let s = args.self_.storage_or_op_error()?.cast(DType::Bool);
+    let s = args.self_.storage_or_op_error()?.into_dtype(DType::Bool);
     let a = s.typed::<bool>();
     let rank = a.ndim();
     let mut coords = Vec::new();

@@ -224,7 +224,7 @@ fn mean_kernel_dims(
         Storage::F64(a) => Storage::F64(a.mapv(|x| x / count as f64).into_shared()),
         other => other,
     };
-    Ok(vec![mean.cast(dtype)])
+    Ok(vec![mean.into_dtype(dtype)])
 }
 
 fn mean_dim_kernel(a: &ReduceDims, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
@@ -511,7 +511,7 @@ fn prod_meta(a: &ProdDim) -> Result<Vec<TensorMeta>, OpError> {
 /// Integers (and bools) multiply in wrapping i64; floats in f64, rounded once.
 fn prod_kernel(a: &ProdDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let (dtype, shape) = (out_dtype(metas)?, out_shape(metas)?);
-    let s = a.self_.storage_or_op_error()?.cast(dtype);
+    let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     let dims = reduced_dims(Some(&[a.dim]), s.shape().len())?;
     let p = if dtype.is_float() {
         Storage::F64(reduce_rows(&s.typed::<f64>(), &dims, &shape, |r| {
@@ -522,7 +522,7 @@ fn prod_kernel(a: &ProdDim, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErro
             r.iter().fold(1i64, |p, &x| p.wrapping_mul(x))
         })?)
     };
-    Ok(vec![p.cast(dtype)])
+    Ok(vec![p.into_dtype(dtype)])
 }
 
 /// `var`/`std` take only floating-point inputs.
@@ -559,7 +559,7 @@ fn var_std_kernel(
             var
         }
     })?;
-    Ok(vec![Storage::F64(v).cast(out_dtype(metas)?)])
+    Ok(vec![Storage::F64(v).into_dtype(out_dtype(metas)?)])
 }
 
 fn any_meta(a: &ReduceDim) -> Result<Vec<TensorMeta>, OpError> {
@@ -599,7 +599,7 @@ fn logsumexp_kernel(a: &Logsumexp, metas: &[TensorMeta]) -> Result<Vec<Storage>,
         let m = if m.is_infinite() { 0.0 } else { m };
         r.iter().map(|x| (x - m).exp()).sum::<f64>().ln() + m
     })?;
-    Ok(vec![Storage::F64(v).cast(out_dtype(metas)?)])
+    Ok(vec![Storage::F64(v).into_dtype(out_dtype(metas)?)])
 }
 
 op_def! {
@@ -646,7 +646,7 @@ fn cumsum_meta(a: &Cumsum) -> Result<Vec<TensorMeta>, OpError> {
 /// integers in wrapping i64.
 fn cumsum_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let dtype = out_dtype(metas)?;
-    let s = a.self_.storage_or_op_error()?.cast(dtype);
+    let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     let dim = normalize_dim(a.dim, s.shape().len())?;
     let out = if dtype.is_float() {
         Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
@@ -665,7 +665,7 @@ fn cumsum_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
             });
         }))
     };
-    Ok(vec![out.cast(dtype)])
+    Ok(vec![out.into_dtype(dtype)])
 }
 
 op_def! {
@@ -732,7 +732,7 @@ fn softmax_storage(
             shape[dim + 1..].iter().product(),
         ],
     };
-    let s = s.cast(dtype).contiguous();
+    let s = s.into_dtype(dtype).contiguous();
     let out = with_float_dtype!(dtype, "softmax", T => {
         let a = s.typed::<T>();
         let data = a

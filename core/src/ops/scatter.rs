@@ -117,7 +117,7 @@ fn write_region<T: Element>(
 
 fn slice_scatter_kernel(args: &SliceScatter, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let base = args.self_.storage_or_op_error()?;
-    let src = args.src.storage_or_op_error()?.cast(base.dtype());
+    let src = args.src.storage_or_op_error()?.into_dtype(base.dtype());
     let d = normalize_dim(args.dim, base.shape().len())?;
     let step = args.step.hint();
     let len = SymInt::Int(base.shape()[d] as i64);
@@ -135,7 +135,7 @@ fn slice_scatter_kernel(args: &SliceScatter, _: &[TensorMeta]) -> Result<Vec<Sto
 
 fn select_scatter_kernel(args: &SelectScatter, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let base = args.self_.storage_or_op_error()?;
-    let src = args.src.storage_or_op_error()?.cast(base.dtype());
+    let src = args.src.storage_or_op_error()?.into_dtype(base.dtype());
     let d = normalize_dim(args.dim, base.shape().len())?;
     let len = SymInt::Int(base.shape()[d] as i64);
     let i = check_index(&len, &args.index, d, "select_scatter")?.hint() as usize;

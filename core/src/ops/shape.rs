@@ -25,6 +25,9 @@ pub(crate) fn transpose_storage(s: &Storage, a: usize, b: usize) -> Storage {
 
 /// Reshapes row-major, copying only when the layout is not contiguous.
 pub(crate) fn reshape_storage(s: &Storage, shape: &[usize]) -> Result<Storage, OpError> {
+    if s.shape() == shape {
+        return Ok(s.clone());
+    }
     let c = s.contiguous();
     Ok(map_storage!(&c, x => x
         .clone()

@@ -156,8 +156,8 @@ pub struct CheckedInputs<'p> {
 
 /// Placeholder values and symbol bindings while the inputs of a call are matched.
 struct MatchedInputs {
-    /// The value of each placeholder, by node.
-    env: Vec<Option<Storage>>,
+    /// The value of each placeholder, in graph order.
+    placeholders: Vec<Storage>,
     bindings: Bindings,
     /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
     deferred: Vec<(String, usize, SymInt, i64)>,
@@ -371,20 +371,11 @@ impl<'p> ExportedModule<'p> {
     fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'p>, RunError> {
         self.check_input_count(leaves)?;
         let state_guard = self.program.lock_state_if_mutated();
-        let mut matched = self.match_leaves(leaves)?;
+        let matched = self.match_leaves(leaves)?;
         self.check_deferred(&matched.bindings, &matched.deferred)?;
         self.check_guards(&matched.bindings)?;
-        let graph = &self.program.graph;
-        let inputs: Vec<Storage> = graph
-            .placeholders()
-            .map(|(id, _)| {
-                matched.env[id.0].take().ok_or_else(|| {
-                    RunError::Malformed(format!("no value for `{}`", graph.node(id).name))
-                })
-            })
-            .collect::<Result<_, _>>()?;
         Ok(CheckedInputs {
-            placeholders: inputs,
+            placeholders: matched.placeholders,
             bindings: matched.bindings,
             user_tensors: matched.user_tensors,
             _state_guard: state_guard,
@@ -411,7 +402,7 @@ impl<'p> ExportedModule<'p> {
     fn match_leaves(&self, leaves: &[InputLeaf]) -> Result<MatchedInputs, RunError> {
         let p = self.program;
         let mut matched = MatchedInputs {
-            env: vec![None; p.graph.nodes.len()],
+            placeholders: Vec::with_capacity(p.signature.input_specs.len()),
             bindings: Bindings::default(),
             deferred: Vec::new(),
             user_tensors: Vec::new(),
@@ -447,7 +438,12 @@ impl<'p> ExportedModule<'p> {
                 }
                 _ => self.state_input(spec.target.as_deref().unwrap_or_default())?,
             };
-            matched.env[id.0] = Some(storage);
+            matched.placeholders.push(storage);
+        }
+        if next_placeholder.next().is_some() {
+            return Err(RunError::Malformed(
+                "more placeholders than input specs".into(),
+            ));
         }
         Ok(matched)
     }

@@ -171,6 +171,14 @@ impl Storage {
     }
 
     /// Converts every element to `dtype` (`aten::_to_copy`); no copy when it already is.
+    /// [`Storage::cast`] of an owned storage: itself when it has that dtype already.
+    pub fn into_dtype(self, dtype: DType) -> Storage {
+        if self.dtype() == dtype {
+            return self;
+        }
+        self.cast(dtype)
+    }
+
     pub fn cast(&self, dtype: DType) -> Storage {
         if self.dtype() == dtype {
             return self.clone();
