@@ -15,7 +15,7 @@ use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Element, Storage, Tensor, TensorMeta};
+use crate::tensor::{view_as_slice, Storage, Tensor, TensorMeta};
 
 /// A convolution call, whichever op spelled it: the arguments every form shares, plus
 /// the output padding of a transposed one.
@@ -631,32 +631,71 @@ fn check_transposed_bias(bias: Option<&Tensor>, x: &TensorMeta, c_out: i64) -> R
     Ok(())
 }
 /// Every input element times every kernel tap, added at its output position
-/// (`o = i * stride - pad + k * dilation`), in f64; then the bias.
-fn scatter(x: &[f64], w: &[f64], bias: Option<&[f64]>, g: &Scatter, out: &mut [f64]) {
-    let (cig, cog) = (g.c_in / g.groups, g.c_out / g.groups);
+/// (`o = i * stride - pad + k * dilation`), then the bias — as PyTorch's CPU kernel
+/// computes it: per sample and group, the weight's transpose times the input planes on
+/// the shared GEMM (`[c_out/groups · kh · kw, h · w]` columns), each column row added
+/// at its output positions (col2im). The naive scatter this replaced, one tap at a
+/// time in f64, was 9× PyTorch's time on a 16→8 channel 4×4 stride-2 layer.
+fn scatter<T: ferrex_kernels::Float>(
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &Scatter,
+    out: &mut [T],
+) -> Result<(), OpError> {
+    let groups = g.groups.max(1);
+    let (cig, cog) = (g.c_in / groups, g.c_out / groups);
     let [h, wd] = g.input;
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.output;
+    let (plane, taps, out_plane) = (h * wd, cog * kh * kw, oh * ow);
+    let fits = |len: usize, parts: [usize; 3]| {
+        parts
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .is_some_and(|n| len >= n)
+    };
+    if !fits(x.len(), [g.batch, g.c_in, plane])
+        || !fits(w.len(), [g.c_in, taps, 1])
+        || !fits(out.len(), [g.batch, g.c_out, out_plane])
+        || bias.is_some_and(|b| b.len() < g.c_out)
+    {
+        return Err(OpError::new(
+            "conv_transpose: an operand is smaller than its shape",
+        ));
+    }
+    let mut cols = try_filled(taps * plane, T::ZERO).map_err(|e| OpError(e.0))?;
+    let offset = |i: usize, k: usize, axis: usize| {
+        (i * g.stride[axis] + k * g.dilation[axis]).checked_sub(g.pad[axis])
+    };
     for n in 0..g.batch {
-        for ci in 0..g.c_in {
-            let group = ci / cig;
-            let plane = &x[(n * g.c_in + ci) * h * wd..][..h * wd];
+        for grp in 0..groups {
+            let xg = &x[(n * g.c_in + grp * cig) * plane..][..cig * plane];
+            let wg = &w[grp * cig * taps..][..cig * taps];
+            // Column r of the weight's rows: (r, c) at c·taps + r.
+            let wt = ferrex_kernels::Mat {
+                data: wg,
+                rows: taps,
+                cols: cig,
+                rs: 1,
+                cs: taps,
+            };
+            let xs = ferrex_kernels::Mat::row_major(xg, cig, plane);
+            ferrex_kernels::gemm(T::ONE, wt, xs, T::ZERO, &mut cols).map_err(|e| OpError(e.0))?;
             for co in 0..cog {
-                let taps = &w[(ci * cog + co) * kh * kw..][..kh * kw];
-                let oc = group * cog + co;
-                let target = &mut out[(n * g.c_out + oc) * oh * ow..][..oh * ow];
-                for (iy, row) in plane.chunks(wd).enumerate() {
-                    for (ky, tap_row) in taps.chunks(kw).enumerate() {
-                        let y = (iy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad[0] as i64;
-                        if y < 0 || y >= oh as i64 {
-                            continue;
-                        }
-                        for (ix, &v) in row.iter().enumerate() {
-                            for (kx, &t) in tap_row.iter().enumerate() {
-                                let xo = (ix * g.stride[1] + kx * g.dilation[1]) as i64
-                                    - g.pad[1] as i64;
-                                if xo >= 0 && xo < ow as i64 {
-                                    target[y as usize * ow + xo as usize] += v * t;
+                let oc = grp * cog + co;
+                let target = &mut out[(n * g.c_out + oc) * out_plane..][..out_plane];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let row = &cols[((co * kh + ky) * kw + kx) * plane..][..plane];
+                        for (iy, src) in row.chunks(wd).enumerate() {
+                            let Some(y) = offset(iy, ky, 0).filter(|&y| y < oh) else {
+                                continue;
+                            };
+                            let dst = &mut target[y * ow..][..ow];
+                            for (ix, &v) in src.iter().enumerate() {
+                                if let Some(xo) = offset(ix, kx, 1).filter(|&xo| xo < ow) {
+                                    dst[xo] = dst[xo] + v;
                                 }
                             }
                         }
@@ -666,11 +705,12 @@ fn scatter(x: &[f64], w: &[f64], bias: Option<&[f64]>, g: &Scatter, out: &mut [f
         }
     }
     if let Some(b) = bias {
-        for (i, chunk) in out.chunks_mut(oh * ow).enumerate() {
+        for (i, chunk) in out.chunks_mut(out_plane.max(1)).enumerate() {
             let add = b[i % g.c_out.max(1)];
-            chunk.iter_mut().for_each(|v| *v += add);
+            chunk.iter_mut().for_each(|v| *v = *v + add);
         }
     }
+    Ok(())
 }
 
 /// A transposed convolution into the meta its meta function computed.
@@ -684,22 +724,21 @@ fn transposed_kernel(
     let xd = c.input.storage_or_op_error()?;
     let wd = c.weight.storage_or_op_error()?;
     let g = scatter_geometry(c, nd, &batched_sizes(&xd, &wd, m, nd))?;
-    let x = xd.to_f64_vec();
-    let w = wd.to_f64_vec();
-    let bias = match c.bias {
-        Some(b) => Some(b.storage_or_op_error()?.to_f64_vec()),
-        None => None,
-    };
     let len = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| OpError::new("conv_transpose: the output size overflows"))?;
-    let mut out = try_filled(len, 0.0f64).map_err(|e| OpError(e.0))?;
-    scatter(&x, &w, bias.as_deref(), &g, &mut out);
-    Ok(vec![with_float_dtype!(m.dtype, "conv_transpose", T => {
-        let data: Vec<T> = out.into_iter().map(<T as Element>::from_f64).collect();
-        Storage::from_vec(&shape, data).ok_or_else(|| OpError::new("conv_transpose: output shape"))?
-    })])
+    let bias = c.bias.map(Tensor::storage_or_op_error).transpose()?;
+    let out = with_float_dtype!(m.dtype, "conv_transpose", T => {
+        let (xa, wa) = (xd.typed::<T>(), wd.typed::<T>());
+        let ba = bias.as_ref().map(Storage::typed::<T>);
+        let (xv, wv, bv) = (xa.view(), wa.view(), ba.as_ref().map(|b| b.view()));
+        let b = bv.as_ref().map(|b| view_as_slice(b));
+        let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+        scatter(&view_as_slice(&xv), &view_as_slice(&wv), b.as_deref(), &g, &mut out)?;
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("conv_transpose: output shape"))?
+    });
+    Ok(vec![out])
 }
 
 op_def! {
