@@ -284,6 +284,35 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "ops_pt2_more.rs (gather form, full-convolution identity); convt.pt2",
     ),
     (
+        "aten::pad.default",
+        "ops_pt2_more.rs (each mode against its index map); pads.pt2 (four modes, dynamic)",
+    ),
+    (
+        "aten::reflection_pad1d.default",
+        "ops_pt2_more.rs against the index map (PyTorch 2.15's core IR writes reflect pads as `index`)",
+    ),
+    (
+        "aten::reflection_pad2d.default",
+        "ops_pt2_more.rs against the index map and `aten::pad`",
+    ),
+    (
+        "aten::replication_pad1d.default",
+        "ops_pt2_more.rs against the index map (PyTorch 2.15's core IR writes replicate pads as `index`)",
+    ),
+    (
+        "aten::replication_pad2d.default",
+        "ops_pt2_more.rs against the index map and `aten::pad`",
+    ),
+    (
+        "aten::empty.memory_format",
+        "zeros (PyTorch leaves it uninitialised); pads.core.pt2's circular pad fills it",
+    ),
+    (
+        "aten::std.dim",
+        "std_var.pt2 (unbiased or not, kept dims or not); the core IR's var.correction + sqrt",
+    ),
+    ("aten::var.dim", "std_var.pt2"),
+    (
         "aten::instance_norm.default",
         "ops_pt2_more.rs against per-plane statistics; norms.pt2",
     ),

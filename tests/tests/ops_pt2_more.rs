@@ -597,3 +597,108 @@ fn hostile_arguments_are_errors() {
     let e = Tensor::einsum("ij,jk->ik", &[&tensor(&[2, 2], 5)]);
     assert!(e.to_vec::<f32>().is_err());
 }
+
+/// The input index a padded position of a dim of size `n` reads (`i` from `-left`),
+/// as PyTorch defines each mode.
+fn edge_index(mode: &str, i: i64, n: i64) -> i64 {
+    match mode {
+        "reflect" => {
+            let j = i.abs();
+            if j >= n {
+                2 * (n - 1) - j
+            } else {
+                j
+            }
+        }
+        "replicate" => i.clamp(0, n - 1),
+        _ => i.rem_euclid(n),
+    }
+}
+
+/// `F.pad`'s reflect, replicate and circular modes (`aten::pad`) and the Core ATen
+/// `reflection_pad1d/2d` and `replication_pad1d/2d`, against the index maps written out;
+/// a constant pad with its value; pads too wide for the mode are errors.
+#[test]
+fn edge_pads_read_the_mapped_input_index() {
+    let x = tensor(&[2, 3, 4, 5], 21);
+    let xs = data(&x);
+    let pads = [2i64, 1, 3, 0]; // last dim (2, 1), then dim 2 (3, 0)
+    let (oh, ow) = (4 + 3, 5 + 3);
+    for mode in ["reflect", "replicate", "circular"] {
+        let args = vec![
+            Value::Tensor(x.clone()),
+            ints(&pads),
+            Value::Str(mode.into()),
+            Value::None,
+        ];
+        let got = run_eager(lookup("aten::pad").unwrap(), &args).unwrap();
+        assert_eq!(got[0].shape(), [2, 3, oh, ow], "{mode}");
+        let mut want = Vec::new();
+        for plane in 0..6 {
+            for y in 0..oh as i64 {
+                for xo in 0..ow as i64 {
+                    let (iy, ix) = (edge_index(mode, y - 3, 4), edge_index(mode, xo - 2, 5));
+                    want.push(f64::from(xs[plane * 20 + (iy * 5 + ix) as usize]));
+                }
+            }
+        }
+        assert_close(&data(&got[0]), &want, 0.0, mode);
+        let core = match mode {
+            "reflect" => Some("aten::reflection_pad2d"),
+            "replicate" => Some("aten::replication_pad2d"),
+            _ => None,
+        };
+        if let Some(op) = core {
+            let out = run_eager(
+                lookup(op).unwrap(),
+                &[Value::Tensor(x.clone()), ints(&pads)],
+            );
+            assert_eq!(data(&out.unwrap()[0]), data(&got[0]), "{op}");
+        }
+    }
+    // 1-D forms over the last dim of a [2, 3, 5] input.
+    let v = tensor(&[2, 3, 5], 22);
+    let vs = data(&v);
+    for (op, mode) in [
+        ("aten::reflection_pad1d", "reflect"),
+        ("aten::replication_pad1d", "replicate"),
+    ] {
+        let out = run_eager(
+            lookup(op).unwrap(),
+            &[Value::Tensor(v.clone()), ints(&[3, 4])],
+        );
+        let out = out.unwrap();
+        assert_eq!(out[0].shape(), [2, 3, 12], "{op}");
+        let want: Vec<f64> = (0..6)
+            .flat_map(|row| {
+                let vs = &vs;
+                (0..12).map(move |o| f64::from(vs[row * 5 + edge_index(mode, o - 3, 5) as usize]))
+            })
+            .collect();
+        assert_close(&data(&out[0]), &want, 0.0, op);
+    }
+    // The constant mode takes a value; a reflection as wide as the dim does not fit.
+    let args = vec![
+        Value::Tensor(v.clone()),
+        ints(&[1, 1]),
+        Value::Str("constant".into()),
+        Value::Float(0.5),
+    ];
+    let c = run_eager(lookup("aten::pad").unwrap(), &args).unwrap();
+    assert_eq!(
+        data(&c[0])[..7],
+        [0.5, vs[0], vs[1], vs[2], vs[3], vs[4], 0.5]
+    );
+    let args = vec![
+        Value::Tensor(v),
+        ints(&[5, 0]),
+        Value::Str("reflect".into()),
+        Value::None,
+    ];
+    let err = run_eager(lookup("aten::pad").unwrap(), &args).unwrap_err();
+    assert!(
+        err.0.contains("does not fit dimension 2 of size 5"),
+        "{}",
+        err.0
+    );
+}

@@ -291,18 +291,27 @@ pub fn embedding(input: &Tensor, weight: &Tensor) -> Tensor {
     Tensor::embedding(weight, input)
 }
 
-/// Pads `input`: `pad` lists `(left, right)` pairs from the last dim backwards. Only
-/// `mode = "constant"` is supported; `value` defaults to 0.
+/// Pads `input`: `pad` lists `(left, right)` pairs from the last dim backwards. `mode`
+/// is `"constant"` (with `value`, default 0: `aten::constant_pad_nd`), `"reflect"`,
+/// `"replicate"` or `"circular"` (`aten::pad`, as PyTorch's `F.pad` records it).
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [1, 3]);
+/// let at = |mode| F::pad(&x, &[2, 1], mode, None).to_vec::<f32>();
+/// assert_eq!(at("reflect")?, [3.0, 2.0, 1.0, 2.0, 3.0, 2.0]);
+/// assert_eq!(at("replicate")?, [1.0, 1.0, 1.0, 2.0, 3.0, 3.0]);
+/// assert_eq!(at("circular")?, [2.0, 3.0, 1.0, 2.0, 3.0, 1.0]);
+/// # Ok::<(), ferrex::TensorError>(())
+/// ```
 #[track_caller]
 #[export_fn]
 pub fn pad(input: &Tensor, pad: &[i64], mode: &str, value: Option<f64>) -> Tensor {
-    if mode != "constant" {
-        return unsupported(
-            "pad",
-            format!("padding mode \"{mode}\" is not supported (only \"constant\")"),
-        );
+    if mode == "constant" {
+        return input.pad(pad, value.unwrap_or(0.0));
     }
-    input.pad(pad, value.unwrap_or(0.0))
+    input.pad_mode(pad, mode, value)
 }
 
 /// Resizes a `[N, C, H, W]` input to `size` or by `scale_factor` (exactly one). Only

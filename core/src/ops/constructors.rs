@@ -95,6 +95,13 @@ op_def! {
         kernel: |_: &Filled, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
         decomposition: |a: &Filled| filled_decomposition(a, true),
     }
+    /// Uninitialised memory in PyTorch (the core IR's circular pad fills every element
+    /// it reads): zeros here, so that a program never reads stale data.
+    pub static EMPTY_MEMORY_FORMAT: struct Empty =
+        "aten::empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &Empty| Ok(vec![TensorMeta::new(a.dtype.unwrap_or(DType::DEFAULT_FLOAT), checked_sizes(&a.size)?)]),
+        kernel: |_: &Empty, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+    }
     pub static FULL: struct Full =
         "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
         meta: full_meta,

@@ -537,6 +537,21 @@ fn var_meta(a: &VarCorrection) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
+fn var_dim_meta(a: &VarDim) -> Result<Vec<TensorMeta>, OpError> {
+    var_meta(&VarCorrection {
+        self_: a.self_.clone(),
+        dim: a.dim.clone(),
+        correction: None,
+        keepdim: a.keepdim,
+    })
+}
+
+/// `var.dim` / `std.dim`'s `unbiased` is `var.correction`'s correction of 1 or 0.
+fn var_of_dim(a: &VarDim) -> Tensor {
+    let dims = a.dim.as_deref().unwrap_or(&[]);
+    a.self_.var_dim(dims, i64::from(a.unbiased), a.keepdim)
+}
+
 /// `sum((x - mean)^2) / max(0, n - correction)` in f64 (two passes), `sqrt` of it for std.
 fn var_std_kernel(
     a: &VarCorrection,
@@ -617,6 +632,17 @@ op_def! {
         "aten::std.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor" {
         meta: var_meta,
         kernel: |a: &VarCorrection, m: &[TensorMeta]| var_std_kernel(a, m, true),
+    }
+    pub static VAR_DIM: struct VarDim =
+        "aten::var.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> Tensor" {
+        meta: var_dim_meta,
+        composite: |a: &VarDim| Ok(vec![var_of_dim(a)]),
+    }
+    pub static STD_DIM: VarDim =
+        "aten::std.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> Tensor" {
+        meta: var_dim_meta,
+        // As PyTorch's Core ATen IR writes it: the variance's square root.
+        composite: |a: &VarDim| Ok(vec![var_of_dim(a).sqrt()]),
     }
     pub static ANY_DIM: ReduceDim = "aten::any.dim(Tensor self, int dim, bool keepdim=False) -> Tensor" {
         meta: any_meta,

@@ -1328,8 +1328,12 @@ op_def! {
 // constant_pad_nd
 
 fn pad_meta(a: &ConstantPadNd) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(&a.self_)?;
-    let pad = &a.pad;
+    padded_meta(&a.self_, &a.pad)
+}
+
+/// The meta of `x` padded by `(left, right)` pairs from the last dim backwards.
+fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
     if pad.len() % 2 != 0 {
         op_bail!(
             "Length of pad must be even but instead it equals {}",
@@ -1407,6 +1411,126 @@ op_def! {
         "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor" {
         meta: pad_meta,
         kernel: pad_kernel,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// pad (`F.pad`, every mode) and the reflection / replication pads of the Core ATen IR
+
+/// How a padded position reads the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PadMode {
+    Reflect,
+    Replicate,
+    Circular,
+}
+
+/// `x` padded along its last `pad.len() / 2` dims by reading, at each padded index of
+/// a dim of size `n`, the input index `i` in `-left .. n + right` maps to: reflected at
+/// the edges (`(n-1) - |(n-1) - |i||`), clamped, or wrapped. Each dim is one
+/// `index_select` of an index built from `arange`, so the decomposition is sizes only
+/// (computed once per input size by the compiled runtime).
+fn pad_by_index(x: &Tensor, pad: &[SymInt], mode: PadMode) -> Result<Tensor, OpError> {
+    padded_meta(x, pad)?;
+    let m = meta_of(x)?;
+    let mut out = x.clone();
+    for (i, pair) in pad.chunks(2).enumerate() {
+        let d = m.rank() - 1 - i;
+        let ([left, right], n) = ([&pair[0], &pair[1]], &m.sizes[d]);
+        if left.hint() < 0 || right.hint() < 0 {
+            op_bail!("{mode:?} padding needs non-negative pads, got {left} and {right}");
+        }
+        let limit = match mode {
+            PadMode::Reflect => n.hint() - 1,
+            PadMode::Circular => n.hint(),
+            PadMode::Replicate => i64::MAX,
+        };
+        if n.hint() == 0 || left.hint() > limit || right.hint() > limit {
+            op_bail!(
+                "{mode:?} padding of {left} and {right} does not fit dimension {d} of size {n}"
+            );
+        }
+        let ar = |from: SymInt, to: SymInt, step: i64| {
+            Tensor::arange_step(
+                crate::tensor_api::Operand::Size(from),
+                crate::tensor_api::Operand::Size(to),
+                step,
+            )
+        };
+        let (zero, one) = (SymInt::Int(0), SymInt::Int(1));
+        let last = n.sub(&one);
+        let (lo, hi) = match mode {
+            // -left..0 reads left..1; n..n+right reads n-2 down.
+            PadMode::Reflect => (
+                ar(left.clone(), zero.clone(), -1),
+                ar(last.sub(&one), last.sub(&one).sub(right), -1),
+            ),
+            PadMode::Replicate => (
+                ar(zero.clone(), one.clone(), 1).expand(vec![left.clone()]),
+                ar(last.clone(), n.clone(), 1).expand(vec![right.clone()]),
+            ),
+            PadMode::Circular => (
+                ar(n.sub(left), n.clone(), 1),
+                ar(zero.clone(), right.clone(), 1),
+            ),
+        };
+        let index = Tensor::cat(&[lo, ar(zero, n.clone(), 1), hi], 0);
+        out = out.index_select(d as i64, &index);
+    }
+    Ok(out)
+}
+
+fn pad_any_meta(a: &Pad) -> Result<Vec<TensorMeta>, OpError> {
+    padded_meta(&a.self_, &a.pad)
+}
+
+/// `F.pad`: `constant_pad_nd` (`value`, default 0), or a reflection, replication or
+/// circular pad.
+fn pad_decomposition(a: &Pad) -> Result<Vec<Tensor>, OpError> {
+    let mode = match a.mode.as_str() {
+        "constant" => return Ok(vec![a.self_.pad(a.pad.clone(), a.value.unwrap_or(0.0))]),
+        "reflect" => PadMode::Reflect,
+        "replicate" => PadMode::Replicate,
+        "circular" => PadMode::Circular,
+        other => op_bail!(
+            "Unrecognised padding mode {other}; expected constant, reflect, replicate or circular"
+        ),
+    };
+    if a.value.is_some_and(|v| v != 0.0) {
+        op_bail!("Padding mode \"{}\" doesn't take in value argument", a.mode);
+    }
+    Ok(vec![pad_by_index(&a.self_, &a.pad, mode)?])
+}
+
+fn reflect_replicate_meta(a: &EdgePad) -> Result<Vec<TensorMeta>, OpError> {
+    padded_meta(&a.self_, &a.padding)
+}
+
+op_def! {
+    pub static PAD: struct Pad =
+        "aten::pad(Tensor self, SymInt[] pad, str mode=\"constant\", float? value=None) -> Tensor" {
+        meta: pad_any_meta,
+        composite: pad_decomposition,
+    }
+    pub static REFLECTION_PAD1D: struct EdgePad =
+        "aten::reflection_pad1d(Tensor self, SymInt[2] padding) -> Tensor" {
+        meta: reflect_replicate_meta,
+        composite: |a: &EdgePad| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Reflect)?]),
+    }
+    pub static REFLECTION_PAD2D: struct EdgePad2d =
+        "aten::reflection_pad2d(Tensor self, SymInt[4] padding) -> Tensor" {
+        meta: |a: &EdgePad2d| padded_meta(&a.self_, &a.padding),
+        composite: |a: &EdgePad2d| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Reflect)?]),
+    }
+    pub static REPLICATION_PAD1D: EdgePad =
+        "aten::replication_pad1d(Tensor self, SymInt[2] padding) -> Tensor" {
+        meta: reflect_replicate_meta,
+        composite: |a: &EdgePad| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Replicate)?]),
+    }
+    pub static REPLICATION_PAD2D: EdgePad2d =
+        "aten::replication_pad2d(Tensor self, SymInt[4] padding) -> Tensor" {
+        meta: |a: &EdgePad2d| padded_meta(&a.self_, &a.padding),
+        composite: |a: &EdgePad2d| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Replicate)?]),
     }
 }
 

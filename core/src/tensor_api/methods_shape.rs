@@ -155,6 +155,20 @@ impl Tensor {
         dispatch1(&shape::CONSTANT_PAD_ND, args, here())
     }
 
+    /// Pads in `mode` (`"constant"`, `"reflect"`, `"replicate"` or `"circular"`;
+    /// `aten::pad`): see [`crate::nn::functional::pad`].
+    #[track_caller]
+    #[must_use]
+    pub fn pad_mode(&self, pad: impl IntoSizes, mode: &str, value: Option<f64>) -> Tensor {
+        let args = vec![
+            t(self),
+            Value::IntList(pad.into_sizes()),
+            Value::Str(mode.to_string()),
+            value.map_or(Value::None, Value::Float),
+        ];
+        dispatch1(&shape::PAD, args, here())
+    }
+
     // ----- indexing ------------------------------------------------------------------
 
     /// The entries of `dim` listed in the 1-D integer tensor `index`.

@@ -117,6 +117,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "numel",
     "ones_like",
     "pad",
+    "pad_mode",
     "permute",
     "pixel_shuffle",
     "pixel_unshuffle",

@@ -113,6 +113,12 @@ class Stack(nn.Module):
     def forward(s, x, y): return torch.stack([x, y], 0).amax(0) + torch.maximum(x, y).expand(2, 3, 4).sum(0)
 class MaxPoolIdx(nn.Module):
     def forward(s, x): return F.max_pool2d(x, 3, stride=2, padding=1) + F.avg_pool2d(x, 2, ceil_mode=True)[..., :2, :2].mean()
+class Pads(nn.Module):
+    def forward(s, x):
+        return (F.pad(x, (1, 2, 0, 3), value=0.5)[..., :5, :7] + F.pad(x, (2, 1, 3, 0), mode="reflect")[..., 1:6, :7]
+                + F.pad(x, (2, 1, 3, 0), mode="replicate")[..., 2:7, :7] + F.pad(x, (2, 1, 3, 0), mode="circular")[..., :5, 2:9])
+class StdVar(nn.Module):
+    def forward(s, x): return x.std(1, keepdim=True) + x.var((0, 2)).sum() + x.std(2, unbiased=False).mean()
 class ConvT(nn.Module):
     def __init__(s):
         super().__init__(); s.c = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
@@ -145,3 +151,6 @@ go("convt", ConvT(), (r(1, 4, 5, 5),))
 # Added later, last so that the programs above keep their weights.
 torch.manual_seed(1)
 go("causal_dyn", CausalDyn(), (r(2, 9, 16),), dyn=({1: Dim("t", min=2, max=256)},), extra=[("b_", (r(2, 33, 16),))])
+torch.manual_seed(2)
+go("pads", Pads(), (r(2, 3, 5, 6),), dyn=({2: Dim("h", min=4, max=64), 3: Dim("w", min=6, max=64)},), extra=[("b_", (r(2, 3, 9, 8),))])
+go("std_var", StdVar(), (r(2, 3, 7),))
