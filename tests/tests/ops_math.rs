@@ -414,3 +414,71 @@ fn small_and_broadcast_elementwise_ops_are_the_f32_operations() {
     assert_eq!(bits(&x + 1.3), each(&|_| 1.3f32, |a, b| a + b));
     assert_eq!(bits(&x * 1.3), each(&|_| 1.3f32, |a, b| a * b));
 }
+
+/// `amax`, `argmax`, `max.dim` and their minimum forms on rows longer than the kernels'
+/// 16-lane blocks: the first position of a tie, a NaN anywhere wins (value and first
+/// position), `-inf` rows, integers — against a plain scan.
+#[test]
+fn extremes_of_long_rows_match_a_plain_scan() {
+    let n = 41;
+    let mut rows: Vec<Vec<f32>> = (0..4)
+        .map(|r| {
+            (0..n)
+                .map(|i| ((i * 7 + r * 3) % 23) as f32 - 11.0)
+                .collect()
+        })
+        .collect();
+    rows[1][5] = 50.0; // a tie: the first of the two is the argmax
+    rows[1][33] = 50.0;
+    rows[2][20] = f32::NAN;
+    rows[2][37] = f32::NAN;
+    rows[3] = vec![f32::NEG_INFINITY; n];
+    rows[3][40] = -1e30;
+    let x = f32s(&rows.concat(), &[4, n]);
+    let plain = |row: &[f32], greater: bool| -> (f32, i64) {
+        if let Some(i) = row.iter().position(|v| v.is_nan()) {
+            return (f32::NAN, i as i64);
+        }
+        let mut best = (row[0], 0);
+        for (i, &v) in row.iter().enumerate() {
+            if (greater && v > best.0) || (!greater && v < best.0) {
+                best = (v, i);
+            }
+        }
+        (best.0, best.1 as i64)
+    };
+    for greater in [true, false] {
+        let want: Vec<(f32, i64)> = rows.iter().map(|r| plain(r, greater)).collect();
+        let (values, indices) = match greater {
+            true => (x.amax(&[1], false), x.argmax(Some(1), false)),
+            false => (x.amin(&[1], false), x.argmin(Some(1), false)),
+        };
+        let (v, i) = (
+            values.to_vec::<f32>().unwrap(),
+            indices.to_vec::<i64>().unwrap(),
+        );
+        for (r, (wv, wi)) in want.iter().enumerate() {
+            assert!(
+                v[r] == *wv || (v[r].is_nan() && wv.is_nan()),
+                "row {r}: {} vs {wv}",
+                v[r]
+            );
+            assert_eq!(i[r], *wi, "row {r} (greater: {greater})");
+        }
+    }
+    assert_eq!(x.argmax(Some(1), false).to_vec::<i64>().unwrap()[1], 5);
+    // Integers: exact, the first position of a tie (row 0 holds 0 at 0 and 17).
+    let ints = Tensor::from_vec(
+        (0..40i64).map(|i| (i * 13) % 17).collect::<Vec<_>>(),
+        [2, 20],
+    );
+    assert_eq!(
+        ints.argmax(Some(1), false).to_vec::<i64>().unwrap(),
+        [13, 10]
+    );
+    assert_eq!(ints.amin(&[1], false).to_vec::<i64>().unwrap(), [0, 0]);
+    assert_eq!(
+        ints.argmin(Some(1), false).to_vec::<i64>().unwrap(),
+        [0, 14]
+    );
+}

@@ -1,8 +1,6 @@
 //! Reductions (`sum`, `mean`, `amax`, `max.dim`, `argmax`, `prod`, `var`, `std`, `any`,
 //! `all`, `logsumexp`), scans (`cumsum`), and softmax along a dim.
 
-use std::cmp::Ordering;
-
 use ndarray::{ArcArray, ArrayViewMut1, Axis, IxDyn};
 
 use super::elementwise::float_unary_dtype;
@@ -318,9 +316,13 @@ fn reduce_rows<T: Copy, U>(
     let out: Vec<U> = if inner == 0 {
         (0..outer).map(|_| f(&[])).collect()
     } else {
-        // Row-major by the kernels' strided copy, not ndarray's element walk.
-        let flat: Vec<T> = view_to_vec(&a.view().permuted_axes(IxDyn(&perm)));
-        flat.chunks(inner).map(&mut f).collect()
+        // The rows in place when the reduced dims are the innermost of a row-major
+        // array; else row-major by the kernels' strided copy, not ndarray's element walk.
+        let rows = a.view().permuted_axes(IxDyn(&perm));
+        match rows.as_slice() {
+            Some(flat) => flat.chunks(inner).map(&mut f).collect(),
+            None => view_to_vec(&rows).chunks(inner).map(&mut f).collect(),
+        }
     };
     ArcArray::from_shape_vec(IxDyn(out_shape), out)
         .map_err(|e| OpError(format!("reduction output does not fit {out_shape:?}: {e}")))
@@ -347,20 +349,68 @@ fn map_lanes<T: Clone>(
 /// PyTorch's scan for `max`/`min` along a dim: the first extreme value and its index,
 /// where a NaN (incomparable) wins and ends the scan. `None` for an empty row.
 fn extreme<T: PartialOrd + Copy>(row: &[T], greater: bool) -> Option<(T, usize)> {
-    let wanted = if greater {
-        Ordering::Greater
-    } else {
-        Ordering::Less
+    let best = extreme_value(row, greater)?;
+    // The first position of the best value (of a NaN, the one value unequal to itself),
+    // as PyTorch's `argmax` / `max.dim` give.
+    #[allow(clippy::eq_op)]
+    let index = match best != best {
+        true => first_where(row, |v| v != v),
+        false => first_where(row, |v| v == best),
     };
-    let (mut best, mut index) = (*row.first()?, 0);
-    for (i, &v) in row.iter().enumerate() {
-        match v.partial_cmp(&best) {
-            Some(o) if o == wanted => (best, index) = (v, i),
-            None => return Some((v, i)),
-            _ => {}
+    Some((best, index.unwrap_or(0)))
+}
+
+/// [`extreme`]'s value alone (`amax`, `amin`): NaN if the row holds one.
+fn extreme_value<T: PartialOrd + Copy>(row: &[T], greater: bool) -> Option<T> {
+    let first = *row.first()?;
+    let (best, nan) = if greater {
+        lanewise_best(row, first, |b, v| v > b)
+    } else {
+        lanewise_best(row, first, |b, v| v < b)
+    };
+    #[allow(clippy::eq_op)]
+    Some(match nan {
+        true => row.iter().copied().find(|v| v != v).unwrap_or(best),
+        false => best,
+    })
+}
+
+/// The first position where `hit` holds, tested 16 elements at a time without an
+/// early exit inside a block (which keeps the test vectorized).
+#[inline(always)]
+fn first_where<T: Copy>(row: &[T], hit: impl Fn(T) -> bool) -> Option<usize> {
+    for (b, block) in row.chunks(16).enumerate() {
+        if block.iter().fold(false, |any, &v| any | hit(v)) {
+            return block.iter().position(|&v| hit(v)).map(|i| b * 16 + i);
         }
     }
-    Some((best, index))
+    None
+}
+
+/// The best of a row by `better(best, v)` among its non-NaN values, and whether it
+/// holds a NaN, kept in 16 lanes so that the loop vectorizes (a fold through one value
+/// does not: each step waits for the last).
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn lanewise_best<T: PartialEq + Copy>(
+    row: &[T],
+    first: T,
+    better: impl Fn(T, T) -> bool,
+) -> (T, bool) {
+    const LANES: usize = 16;
+    let pick = |b: T, v: T| if better(b, v) { v } else { b };
+    let (mut lanes, mut nans) = ([first; LANES], [false; LANES]);
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for ((l, n), &v) in lanes.iter_mut().zip(&mut nans).zip(chunk) {
+            *l = pick(*l, v);
+            *n |= v != v;
+        }
+    }
+    let best = lanes.into_iter().fold(first, pick);
+    let nan = nans.contains(&true) || rest.iter().any(|&v| v != v);
+    (rest.iter().fold(best, |b, &v| pick(b, v)), nan)
 }
 
 /// Rejects reducing a dim of static size 0 for ops with no identity (`amax`, `argmax`).
@@ -409,7 +459,7 @@ fn amax_amin_kernel(
     let dims = reduced_dims(Some(&a.dim), s.shape().len())?;
     let shape = out_shape(metas)?;
     let values = map_storage!(&s, a => reduce_rows(a, &dims, &shape, |row| {
-        extreme(row, greater).map(|(v, _)| v).unwrap_or_default()
+        extreme_value(row, greater).unwrap_or_default()
     })?);
     Ok(vec![values])
 }
