@@ -157,24 +157,52 @@ fn gather_typed<T: Element>(
         }
         return Ok(index.map(|_| v).into_shared());
     }
-    let len = x.shape()[d] as i64;
-    let mut out = ArrayD::from_elem(IxDyn(index.shape()), T::default());
-    let mut pos = vec![0usize; x.ndim()];
-    for (at, &i) in index.indexed_iter() {
-        if i < -len || i >= len {
-            op_bail!("index {i} is out of bounds for dimension {d} with size {len}");
-        }
-        for (k, p) in pos.iter_mut().enumerate() {
-            *p = at[k];
-        }
-        pos[d] = if i < 0 {
-            (i + len) as usize
-        } else {
-            i as usize
-        };
-        out[&at] = x[pos.as_slice()];
+    let (shape, ishape) = (x.shape(), index.shape());
+    if ishape.len() != shape.len() || (0..shape.len()).any(|k| k != d && ishape[k] > shape[k]) {
+        op_bail!("gather(): index {ishape:?} does not fit self {shape:?} outside dimension {d}");
     }
-    Ok(out.into_shared())
+    let len = shape[d] as i64;
+    // Row-major walks of both (an odometer over the index), not ndarray's indexing by
+    // position lists: 28× PyTorch's time on a [64, 1024] gather.
+    let (xc, ic) = (x.as_standard_layout(), index.as_standard_layout());
+    let (Some(xs), Some(is)) = (xc.as_slice(), ic.as_slice()) else {
+        op_bail!("gather(): operands not laid out row-major");
+    };
+    let mut strides = vec![1usize; shape.len()];
+    for k in (0..shape.len().saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * shape[k + 1];
+    }
+    if let Some(&i) = is.iter().find(|&&i| i < -len || i >= len) {
+        op_bail!("index {i} is out of bounds for dimension {d} with size {len}");
+    }
+    let mut out = ferrex_kernels::try_filled(is.len(), T::default()).map_err(|e| OpError(e.0))?;
+    // One row of the index (its last dim) at a time, the odometer over the dims before.
+    let last = shape.len() - 1;
+    let width = ishape[last].max(1);
+    let (mut pos, mut base) = (vec![0usize; last], 0usize);
+    for (row, dst) in is.chunks(width).zip(out.chunks_mut(width)) {
+        let src = &xs[base..];
+        for (c, (o, &i)) in dst.iter_mut().zip(row).enumerate() {
+            let j = if i < 0 { i + len } else { i } as usize;
+            *o = src[if d == last { j } else { c + j * strides[d] }];
+        }
+        for k in (0..last).rev() {
+            pos[k] += 1;
+            if k != d {
+                base += strides[k];
+            }
+            if pos[k] < ishape[k] {
+                break;
+            }
+            if k != d {
+                base -= strides[k] * ishape[k];
+            }
+            pos[k] = 0;
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(ishape), out)
+        .map(ArrayD::into_shared)
+        .map_err(|e| OpError(format!("gather(): {e}")))
 }
 
 fn gather_kernel(args: &Gather, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
