@@ -702,3 +702,35 @@ fn edge_pads_read_the_mapped_input_index() {
         err.0
     );
 }
+
+/// `gather` along each dim of a 3-D input with an index smaller than the input in the
+/// other dims (so rows of the index skip input elements), negative indices included,
+/// against `out[i][j][k] = x[..index[i][j][k]..]` written out.
+#[test]
+fn gather_along_every_dim_matches_its_definition() {
+    let x = tensor(&[3, 4, 5], 31);
+    let xs = data(&x);
+    let ishape = [2, 3, 4];
+    for dim in 0..3usize {
+        let size = [3i64, 4, 5][dim];
+        let idx: Vec<i64> = (0..24).map(|n| (n * 7 % (2 * size)) - size).collect();
+        let index = Tensor::from_vec(idx.clone(), ishape);
+        let got = x.gather(dim as i64, &index);
+        assert_eq!(got.shape(), ishape);
+        let mut want = Vec::new();
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    let v = idx[(i * 3 + j) * 4 + k];
+                    let v = if v < 0 { v + size } else { v } as usize;
+                    let mut at = [i, j, k];
+                    at[dim] = v;
+                    want.push(f64::from(xs[(at[0] * 4 + at[1]) * 5 + at[2]]));
+                }
+            }
+        }
+        assert_close(&data(&got), &want, 0.0, &format!("gather along {dim}"));
+    }
+    let out_of_range = x.gather(2, &Tensor::from_vec(vec![5i64], [1, 1, 1]));
+    assert!(out_of_range.to_vec::<f32>().is_err());
+}
