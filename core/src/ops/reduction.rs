@@ -724,6 +724,31 @@ fn cumsum_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
     let dtype = out_dtype(metas)?;
     let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     let dim = normalize_dim(a.dim, s.shape().len())?;
+    if let (Storage::F32(x), true) = (&s, dim + 1 == s.shape().len()) {
+        if let Some(data) = x.as_slice() {
+            // Rows of f32 along the last dim: summed in f64 as below, written as f32,
+            // without converting the whole tensor there and back.
+            // Eight rows at a time, so that their sums' additions overlap (one row's
+            // each waits for the last).
+            const ROWS: usize = 8;
+            let row = s.shape()[dim].max(1);
+            let mut out = ferrex_kernels::try_filled(data.len(), 0f32).map_err(|e| OpError(e.0))?;
+            for (src, dst) in data.chunks(ROWS * row).zip(out.chunks_mut(ROWS * row)) {
+                let n = src.len() / row;
+                let mut acc = [0.0f64; ROWS];
+                for c in 0..row {
+                    for (r, a) in acc.iter_mut().enumerate().take(n) {
+                        *a += f64::from(src[r * row + c]);
+                        dst[r * row + c] = *a as f32;
+                    }
+                }
+            }
+            let out = Storage::from_vec(s.shape(), out);
+            return Ok(vec![
+                out.ok_or_else(|| OpError::new("cumsum: the output shape"))?
+            ]);
+        }
+    }
     let out = if dtype.is_float() {
         Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
             let mut acc = 0.0;
