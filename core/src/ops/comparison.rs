@@ -27,11 +27,13 @@ fn compare_meta(a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(DType::Bool, sizes)])
 }
 
+/// Generic over the comparisons (each op passes its own, `f64::gt` say), so that the
+/// loops inline them: through a function pointer they were half of a `where` model.
 fn compare_kernel(
     a: &Num,
     b: &Num,
-    float: fn(&f64, &f64) -> bool,
-    int: fn(&i64, &i64) -> bool,
+    float: impl Fn(&f64, &f64) -> bool,
+    int: impl Fn(&i64, &i64) -> bool,
 ) -> Result<Vec<Storage>, OpError> {
     let (common, sizes) = promote_operands(&[a, b])?;
     let shape = concrete(&sizes);
@@ -186,9 +188,13 @@ fn select<T: Element>(
     // Slice loops over row-major copies where a view is not contiguous (a broadcast
     // mask, a number): ndarray's general walk costs ~25 ns an element.
     let (cs, xs, ys) = (view_as_slice(&cv), view_as_slice(&av), view_as_slice(&bv));
-    let out: Vec<T> = (cs.iter().zip(xs.iter()).zip(ys.iter()))
-        .map(|((&c, &x), &y)| if c { x } else { y })
-        .collect();
+    let n = cs.len().min(xs.len()).min(ys.len());
+    let (cs, xs, ys) = (&cs[..n], &xs[..n], &ys[..n]);
+    let mut out = ferrex_kernels::try_filled(n, T::default()).map_err(|e| OpError(e.0))?;
+    // Branch-free: a random mask mispredicts a branch half the time.
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = [ys[i], xs[i]][usize::from(cs[i])];
+    }
     ndarray::ArrayD::from_shape_vec(IxDyn(shape), out)
         .map(|out| T::wrap(out.into_shared()))
         .map_err(|e| OpError(format!("a `where` result of shape {shape:?}: {e}")))

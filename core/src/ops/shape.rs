@@ -1334,7 +1334,7 @@ fn pad_meta(a: &ConstantPadNd) -> Result<Vec<TensorMeta>, OpError> {
 /// The meta of `x` padded by `(left, right)` pairs from the last dim backwards.
 fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
     let m = meta_of(x)?;
-    if pad.len() % 2 != 0 {
+    if !pad.len().is_multiple_of(2) {
         op_bail!(
             "Length of pad must be even but instead it equals {}",
             pad.len()
