@@ -1450,13 +1450,7 @@ fn pad_by_index(x: &Tensor, pad: &[SymInt], mode: PadMode) -> Result<Tensor, OpE
                 "{mode:?} padding of {left} and {right} does not fit dimension {d} of size {n}"
             );
         }
-        let ar = |from: SymInt, to: SymInt, step: i64| {
-            Tensor::arange_step(
-                crate::tensor_api::Operand::Size(from),
-                crate::tensor_api::Operand::Size(to),
-                step,
-            )
-        };
+        let ar = |from: SymInt, to: SymInt, step: i64| Tensor::arange_step(from, to, step);
         let (zero, one) = (SymInt::Int(0), SymInt::Int(1));
         let last = n.sub(&one);
         let (lo, hi) = match mode {
@@ -1508,7 +1502,7 @@ fn reflect_replicate_meta(a: &EdgePad) -> Result<Vec<TensorMeta>, OpError> {
 
 op_def! {
     pub static PAD: struct Pad =
-        "aten::pad(Tensor self, SymInt[] pad, str mode=\"constant\", float? value=None) -> Tensor" {
+        "aten::pad(Tensor self, SymInt[] pad, str mode='constant', float? value=None) -> Tensor" {
         meta: pad_any_meta,
         composite: pad_decomposition,
     }
