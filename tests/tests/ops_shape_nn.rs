@@ -444,7 +444,12 @@ fn pooling_options() {
     assert_eq!(data(&up.select(2, 3))[..4], [5., 5., 6., 6.]);
     let up3 = x.upsample_nearest2d(Some(&[7, 3]), None);
     assert_eq!(data(&up3.select(2, 6)), [20., 21., 23.]);
-    assert!(F::interpolate(&x, None, Some(&[2.0]), "bilinear")
+    // Bilinear is `upsample_bilinear2d` with PyTorch's default `align_corners=False`;
+    // other modes are refused.
+    let bilinear = F::interpolate(&x, None, Some(&[2.0]), "bilinear");
+    let direct = x.upsample_bilinear2d(None, false, Some(&[2.0, 2.0]));
+    assert_eq!(data(&bilinear), data(&direct));
+    assert!(F::interpolate(&x, None, Some(&[2.0]), "bicubic")
         .error()
         .is_some());
     assert!(

@@ -314,8 +314,19 @@ pub fn pad(input: &Tensor, pad: &[i64], mode: &str, value: Option<f64>) -> Tenso
     input.pad_mode(pad, mode, value)
 }
 
-/// Resizes a `[N, C, H, W]` input to `size` or by `scale_factor` (exactly one). Only
-/// `mode = "nearest"` is supported.
+/// Resizes a `[N, C, H, W]` input to `size` or by `scale_factor` (exactly one), with
+/// `mode = "nearest"` or `"bilinear"` (PyTorch's default `align_corners=False`; for
+/// `True`, [`Tensor::upsample_bilinear2d`]).
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], [1, 1, 2, 2]);
+/// let up = F::interpolate(&x, None, Some(&[2.0]), "bilinear");
+/// assert_eq!(up.shape(), [1, 1, 4, 4]);
+/// assert_eq!(up.to_vec::<f32>()?[..4], [0.0, 0.25, 0.75, 1.0]);
+/// # Ok::<(), ferrex::TensorError>(())
+/// ```
 #[track_caller]
 #[export_fn]
 pub fn interpolate(
@@ -324,10 +335,12 @@ pub fn interpolate(
     scale_factor: Option<&[f64]>,
     mode: &str,
 ) -> Tensor {
-    if mode != "nearest" {
+    if mode != "nearest" && mode != "bilinear" {
         return unsupported(
             "interpolate",
-            format!("interpolation mode \"{mode}\" is not supported (only \"nearest\")"),
+            format!(
+                "interpolation mode \"{mode}\" is not supported (only \"nearest\" and \"bilinear\")"
+            ),
         );
     }
     // One value stands for every spatial dim, as in PyTorch.
@@ -345,6 +358,9 @@ pub fn interpolate(
             s.to_vec()
         }
     });
+    if mode == "bilinear" {
+        return input.upsample_bilinear2d(size.as_deref(), false, scale.as_deref());
+    }
     input.upsample_nearest2d(size.as_deref(), scale.as_deref())
 }
 
