@@ -680,32 +680,27 @@ fn linear_prepacked(
     if let Some(last) = shape.last_mut() {
         *last = n;
     }
-    if let Some(rows) = xa.as_slice() {
-        // Row-major: one matrix, as it is.
-        let y =
-            ferrex_kernels::gemm_packed_new(1.0, &[Mat::row_major(rows, m, k)], &packed, epilogue)
-                .map_err(|e| OpError(e.0))?;
-        return Ok(Storage::from_vec(&shape, y));
-    }
-    // Views that are not one slice of memory (a broadcast) are copied row-major.
-    let copied;
-    let matrices = match strided_matrices(xa) {
-        Some(m) => m,
-        None => {
-            copied = x.contiguous();
-            let Some(m) = (match &copied {
-                Storage::F32(c) => strided_matrices(c),
-                _ => None,
-            }) else {
-                return Ok(None);
-            };
-            m
-        }
-    };
     // Written by the products alone (no zero fill), the bias added where they store.
-    let parts: Vec<_> = matrices.iter().collect();
-    let y = ferrex_kernels::gemm_packed_new(1.0, &parts, &packed, epilogue)
-        .map_err(|e| OpError(e.0))?;
+    let multiply = |parts: &[Mat<f32>]| {
+        ferrex_kernels::gemm_packed_new(1.0, parts, &packed, epilogue).map_err(|e| OpError(e.0))
+    };
+    // Row-major data is one matrix as it is; a strided view (a transpose before the
+    // projection) one per matrix of its last two dims; other views (a broadcast) are
+    // copied row-major first.
+    let y = if let Some(rows) = xa.as_slice() {
+        multiply(&[Mat::row_major(rows, m, k)])?
+    } else if let Some(matrices) = strided_matrices(xa) {
+        multiply(&matrices.iter().collect::<Vec<_>>())?
+    } else {
+        let copied = x.contiguous();
+        let Some(rows) = (match &copied {
+            Storage::F32(c) => c.as_slice(),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        multiply(&[Mat::row_major(rows, m, k)])?
+    };
     Ok(Storage::from_vec(&shape, y))
 }
 
@@ -733,9 +728,8 @@ impl<'a> StridedMatrices<'a> {
     }
 }
 
-/// [`StridedMatrices`] of `a`: one matrix when its leading dims merge into rows (a
-/// row-major array), otherwise one per leading index. `None` for negative strides or
-/// memory that is not one slice.
+/// [`StridedMatrices`] of a view that is not row-major: one matrix per leading index.
+/// `None` for negative strides or memory that is not one slice.
 fn strided_matrices(a: &ndarray::ArcArray<f32, IxDyn>) -> Option<StridedMatrices<'_>> {
     let memory = a.as_slice_memory_order()?;
     let strides: Vec<usize> = a
@@ -747,17 +741,6 @@ fn strided_matrices(a: &ndarray::ArcArray<f32, IxDyn>) -> Option<StridedMatrices
     let rank = shape.len();
     let cols = shape[rank - 1];
     let cs = strides[rank - 1];
-    if let Some(s) = a.as_slice() {
-        let rows = s.len().checked_div(cols).unwrap_or(0);
-        return Some(StridedMatrices {
-            memory: s,
-            starts: vec![0],
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        });
-    }
     let (rows, rs) = match rank {
         1 => (1, 0),
         _ => (shape[rank - 2], strides[rank - 2]),

@@ -1331,9 +1331,8 @@ fn pad_meta(a: &ConstantPadNd) -> Result<Vec<TensorMeta>, OpError> {
     padded_meta(&a.self_, &a.pad)
 }
 
-/// The meta of `x` padded by `(left, right)` pairs from the last dim backwards.
-fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(x)?;
+/// An even number of pads, at most two per dim of `m`.
+fn check_pads(m: &TensorMeta, pad: &[SymInt]) -> Result<(), OpError> {
     if !pad.len().is_multiple_of(2) {
         op_bail!(
             "Length of pad must be even but instead it equals {}",
@@ -1347,6 +1346,13 @@ fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
             m.rank()
         );
     }
+    Ok(())
+}
+
+/// The meta of `x` padded by `(left, right)` pairs from the last dim backwards.
+fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    check_pads(&m, pad)?;
     let mut sizes = m.sizes.clone();
     for i in 0..pad.len() / 2 {
         let d = m.rank() - 1 - i;
@@ -1431,8 +1437,8 @@ enum PadMode {
 /// `index_select` of an index built from `arange`, so the decomposition is sizes only
 /// (computed once per input size by the compiled runtime).
 fn pad_by_index(x: &Tensor, pad: &[SymInt], mode: PadMode) -> Result<Tensor, OpError> {
-    padded_meta(x, pad)?;
     let m = meta_of(x)?;
+    check_pads(&m, pad)?;
     let mut out = x.clone();
     for (i, pair) in pad.chunks(2).enumerate() {
         let d = m.rank() - 1 - i;
@@ -1474,10 +1480,6 @@ fn pad_by_index(x: &Tensor, pad: &[SymInt], mode: PadMode) -> Result<Tensor, OpE
     Ok(out)
 }
 
-fn pad_any_meta(a: &Pad) -> Result<Vec<TensorMeta>, OpError> {
-    padded_meta(&a.self_, &a.pad)
-}
-
 /// `F.pad`: `constant_pad_nd` (`value`, default 0), or a reflection, replication or
 /// circular pad.
 fn pad_decomposition(a: &Pad) -> Result<Vec<Tensor>, OpError> {
@@ -1496,19 +1498,15 @@ fn pad_decomposition(a: &Pad) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![pad_by_index(&a.self_, &a.pad, mode)?])
 }
 
-fn reflect_replicate_meta(a: &EdgePad) -> Result<Vec<TensorMeta>, OpError> {
-    padded_meta(&a.self_, &a.padding)
-}
-
 op_def! {
     pub static PAD: struct Pad =
         "aten::pad(Tensor self, SymInt[] pad, str mode='constant', float? value=None) -> Tensor" {
-        meta: pad_any_meta,
+        meta: |a: &Pad| padded_meta(&a.self_, &a.pad),
         composite: pad_decomposition,
     }
     pub static REFLECTION_PAD1D: struct EdgePad =
         "aten::reflection_pad1d(Tensor self, SymInt[2] padding) -> Tensor" {
-        meta: reflect_replicate_meta,
+        meta: |a: &EdgePad| padded_meta(&a.self_, &a.padding),
         composite: |a: &EdgePad| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Reflect)?]),
     }
     pub static REFLECTION_PAD2D: struct EdgePad2d =
@@ -1518,7 +1516,7 @@ op_def! {
     }
     pub static REPLICATION_PAD1D: EdgePad =
         "aten::replication_pad1d(Tensor self, SymInt[2] padding) -> Tensor" {
-        meta: reflect_replicate_meta,
+        meta: |a: &EdgePad| padded_meta(&a.self_, &a.padding),
         composite: |a: &EdgePad| Ok(vec![pad_by_index(&a.self_, &a.padding, PadMode::Replicate)?]),
     }
     pub static REPLICATION_PAD2D: EdgePad2d =
