@@ -70,6 +70,40 @@ pub fn silu_f32(x: f32) -> f32 {
     x * sigmoid_f32(x)
 }
 
+/// `tanh(x)` in f32 with no branch, within 3 ulp (tested): Cephes' odd polynomial below
+/// `|x| = 0.625`, where `1 - 2 / (exp(2|x|) + 1)` would cancel, that form above (on
+/// [`exp_f32`], which saturates to `inf` and so to 1), the sign put back by its bit.
+/// The recurrent cells' gates were a scalar f64 `tanh` per element.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    let ax = x.abs();
+    let s = x * x;
+    let mut p = -5.704_988_7e-3;
+    p = p * s + 2.063_908_9e-2;
+    p = p * s - 5.373_971_6e-2;
+    p = p * s + 1.333_144_2e-1;
+    p = p * s - 3.333_328_2e-1;
+    let small = p * s * ax + ax;
+    let large = 1.0 - 2.0 / (exp_f32(2.0 * ax) + 1.0);
+    let t = if ax < 0.625 { small } else { large };
+    f32::from_bits(t.to_bits() | (x.to_bits() & 0x8000_0000))
+}
+
+/// `clamp(x, lo, hi)` in f32 with no branch; NaN stays NaN (a comparison with NaN is
+/// false, so `x` is kept). The bounds are f64 and are rounded to f32 once: no f32 lies
+/// between a bound and its rounding, so the result is the f64 clamp's, rounded.
+#[inline(always)]
+fn clamp_f32(x: f32, lo: Option<f64>, hi: Option<f64>) -> f32 {
+    let lo = lo.map_or(f32::NEG_INFINITY, |v| v as f32);
+    let hi = hi.map_or(f32::INFINITY, |v| v as f32);
+    let x = if x < lo { lo } else { x };
+    if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
 /// `x * Φ(x)` in f32: `Φ(x) = erfc(-x / √2) / 2`, with `erfc(z) = t · exp(-z² + P(t))`,
 /// `t = 1 / (1 + z/2)` for `z >= 0` (the Chebyshev fit of Numerical Recipes, §6.2,
 /// relative error below 1.2e-7 everywhere) and `2 - erfc(-z)` below: relative accuracy
@@ -163,6 +197,19 @@ pub enum Unary {
     Round,
     /// -1, 0 or 1; NaN gives 0, as PyTorch's `(0 < x) - (x < 0)`.
     Sign,
+    /// Toward zero.
+    Trunc,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Log2,
+    Log10,
+    Exp2,
 }
 
 impl Unary {
@@ -225,6 +272,18 @@ impl Unary {
             Unary::Ceil => x.ceil(),
             Unary::Round => x.round_ties_even(),
             Unary::Sign => f64::from(u8::from(0.0 < x)) - f64::from(u8::from(x < 0.0)),
+            Unary::Trunc => x.trunc(),
+            Unary::Asin => x.asin(),
+            Unary::Acos => x.acos(),
+            Unary::Atan => x.atan(),
+            Unary::Sinh => x.sinh(),
+            Unary::Cosh => x.cosh(),
+            Unary::Asinh => x.asinh(),
+            Unary::Acosh => x.acosh(),
+            Unary::Atanh => x.atanh(),
+            Unary::Log2 => x.log2(),
+            Unary::Log10 => x.log10(),
+            Unary::Exp2 => x.exp2(),
         }
     }
 
@@ -247,6 +306,28 @@ impl Unary {
             Unary::Gelu => gelu_f32(x),
             Unary::Sigmoid => sigmoid_f32(x),
             Unary::Silu => silu_f32(x),
+            Unary::Tanh => tanh_f32(x),
+            Unary::Clamp(lo, hi) => clamp_f32(x, lo, hi),
+            Unary::LeakyRelu(s) => {
+                let s = s as f32;
+                if x > 0.0 {
+                    x
+                } else {
+                    x * s
+                }
+            }
+            // `x * relu6(x + 3) / 6` as PyTorch's f32 kernels, keeping NaN.
+            Unary::Hardswish => x * clamp_f32(x + 3.0, Some(0.0), Some(6.0)) / 6.0,
+            Unary::Hardsigmoid => clamp_f32(x + 3.0, Some(0.0), Some(6.0)) / 6.0,
+            // Correctly rounded in f32 as in f64 (the f64 result rounds to the same f32).
+            Unary::Sqrt => x.sqrt(),
+            Unary::Reciprocal => 1.0 / x,
+            Unary::Floor => x.floor(),
+            Unary::Ceil => x.ceil(),
+            Unary::Round => x.round_ties_even(),
+            Unary::Trunc => x.trunc(),
+            // One rounding, as the f64 form.
+            Unary::Rsqrt => (1.0 / (x as f64).sqrt()) as f32,
             f => f.eval(x as f64) as f32,
         }
     }
@@ -303,7 +384,18 @@ impl crate::WideLoop for ApplyF32<'_> {
             Unary::Sigmoid => each!(sigmoid_f32),
             Unary::Silu => each!(silu_f32),
             Unary::Exp => each!(exp_f32),
-            Unary::Tanh => each!(|x: f32| (x as f64).tanh() as f32),
+            Unary::Tanh => each!(tanh_f32),
+            Unary::Clamp(lo, hi) => each!(|x| clamp_f32(x, lo, hi)),
+            Unary::LeakyRelu(_) => each!(|x| op.eval_f32(x)),
+            Unary::Hardswish => each!(|x| Unary::Hardswish.eval_f32(x)),
+            Unary::Hardsigmoid => each!(|x| Unary::Hardsigmoid.eval_f32(x)),
+            Unary::Sqrt => each!(f32::sqrt),
+            Unary::Rsqrt => each!(|x| Unary::Rsqrt.eval_f32(x)),
+            Unary::Reciprocal => each!(|x| 1.0 / x),
+            Unary::Floor => each!(f32::floor),
+            Unary::Ceil => each!(f32::ceil),
+            Unary::Round => each!(f32::round_ties_even),
+            Unary::Trunc => each!(f32::trunc),
             f => each!(|x| f.eval_f32(x)),
         }
     }
@@ -448,5 +540,70 @@ mod tests {
         assert!(gelu_f32(f32::NAN).is_nan());
         assert_eq!(sigmoid_f32(-200.0), 0.0);
         assert_eq!(sigmoid_f32(200.0), 1.0);
+    }
+
+    #[test]
+    fn tanh_f32_is_within_three_ulp_and_odd() {
+        let mut worst = 0f64;
+        for x in sweep(-20.0, 20.0) {
+            let want = (x as f64).tanh();
+            let got = tanh_f32(x);
+            // Error in units of the f32 spacing at the exact value (denormal-free range).
+            let ulp = (want.abs().max(f32::MIN_POSITIVE as f64) as f32).to_bits();
+            let spacing = (f32::from_bits(ulp + 1) - f32::from_bits(ulp)) as f64;
+            worst = worst.max((got as f64 - want).abs() / spacing);
+            assert_eq!(
+                got.to_bits() ^ tanh_f32(-x).to_bits(),
+                0x8000_0000,
+                "odd at {x}"
+            );
+        }
+        assert!(worst <= 3.0, "tanh error {worst} ulp");
+        assert_eq!(tanh_f32(f32::INFINITY), 1.0);
+        assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
+        assert!(tanh_f32(f32::NAN).is_nan());
+        assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    /// The f32 forms of the cheap functions give what the f64 definition gives, rounded
+    /// (clamp bounds that are not f32 values included), or within 2 ulp where they are
+    /// f32 arithmetic; all keep NaN.
+    #[test]
+    fn f32_forms_round_the_f64_definitions() {
+        let ops = [
+            Unary::Clamp(Some(-0.1), Some(0.7)),
+            Unary::Clamp(None, Some(6.0)),
+            Unary::Clamp(Some(0.0), None),
+            Unary::Sqrt,
+            Unary::Reciprocal,
+            Unary::Floor,
+            Unary::Ceil,
+            Unary::Round,
+            Unary::Trunc,
+            Unary::Rsqrt,
+        ];
+        let xs: Vec<f32> = sweep(-1e3, 1e3).step_by(7).collect();
+        for op in ops {
+            let mut got = vec![0f32; xs.len()];
+            op.apply_f32(&xs, &mut got);
+            for (&x, &g) in xs.iter().zip(&got) {
+                let want = op.eval(x as f64) as f32;
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "{op:?}({x}): {g} vs {want}"
+                );
+            }
+            assert!(op.eval_f32(f32::NAN).is_nan(), "{op:?} keeps NaN");
+        }
+        // In f32 arithmetic, as PyTorch's f32 kernels (the slope rounded to f32 first).
+        for op in [Unary::Hardswish, Unary::Hardsigmoid, Unary::LeakyRelu(0.01)] {
+            for &x in &xs {
+                let want = op.eval(x as f64);
+                let g = op.eval_f32(x) as f64;
+                let tol = 2.0 * f32::EPSILON as f64 * want.abs() + 2.0 * f32::from_bits(1) as f64;
+                assert!((g - want).abs() <= tol, "{op:?}({x})");
+            }
+            assert!(op.eval_f32(f32::NAN).is_nan());
+        }
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
 /// `f` over f32 data through [`F::apply_f32`], the loop the runtime's fused chains run
 /// (strided data copied row-major first, so every layout gives the same bits); `None`
 /// for other dtypes.
-fn pointwise_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
+pub(super) fn pointwise_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
     let Storage::F32(_) = s else {
         return Ok(None);
     };
@@ -269,6 +269,171 @@ fn dropout_lowering<T: Clone>(a: &Dropout<T>) -> Result<Lowering<T>, OpError> {
 
 op_def! {
     pub static DROPOUT: struct Dropout = "aten::dropout(Tensor input, float p, bool train) -> Tensor" {
+        meta: dropout_meta,
+        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        lowering: dropout_lowering,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// relu6, selu, celu, threshold, glu, prelu, feature dropout: composites of the ops above
+
+/// `hardtanh(x, 0, 6)`, as PyTorch decomposes it.
+fn relu6_decomposition(a: &Unary) -> Result<Vec<Tensor>, OpError> {
+    Ok(vec![a.self_.hardtanh(0.0, 6.0)])
+}
+
+fn relu6_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    let m = super::util::meta_of(&a.self_)?;
+    if m.dtype == DType::Bool {
+        op_bail!("relu6 is not implemented for bool tensors");
+    }
+    Ok(vec![m])
+}
+
+/// `elu(x, alpha, scale, input_scale)`.
+fn elu_call(x: &Tensor, alpha: f64, scale: f64, input_scale: f64) -> Tensor {
+    let args = vec![
+        super::Value::Tensor(x.clone()),
+        super::Value::Float(alpha),
+        super::Value::Float(scale),
+        super::Value::Float(input_scale),
+    ];
+    Tensor::call_op(&ELU, args).swap_remove(0)
+}
+
+/// SELU's constants (Klambauer et al.), as PyTorch's.
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+
+fn celu_decomposition(a: &Celu) -> Result<Vec<Tensor>, OpError> {
+    let alpha = a.alpha.to::<f64>();
+    if alpha == 0.0 {
+        op_bail!("ZeroDivisionError: celu's alpha must not be 0");
+    }
+    Ok(vec![elu_call(&a.self_, alpha, 1.0, 1.0 / alpha)])
+}
+
+/// `x` where `x > threshold`, else `value` (in `x`'s dtype).
+fn threshold_decomposition(a: &Threshold) -> Result<Vec<Tensor>, OpError> {
+    let m = super::util::meta_of(&a.self_)?;
+    let value = Tensor::call_op(
+        &super::constructors::SCALAR_TENSOR,
+        vec![
+            super::constructors::scalar_value(a.value),
+            super::Value::DType(m.dtype),
+        ],
+    )
+    .swap_remove(0);
+    let keep = a.self_.gt(a.threshold.to::<f64>());
+    Ok(vec![Tensor::where_(&keep, &a.self_, &value)])
+}
+
+/// Halves `a`, `b` along `dim` (of even length): `a * sigmoid(b)`.
+fn glu_plan(a: &Glu) -> Result<(TensorMeta, usize), OpError> {
+    let m = super::util::meta_of(&a.self_)?;
+    if m.rank() == 0 {
+        op_bail!("glu does not support scalars because halving size must be even");
+    }
+    let d = super::util::normalize_dim(a.dim, m.rank())?;
+    if m.sizes[d].hint() % 2 != 0 {
+        op_bail!(
+            "Halving dimension must be even, but dimension {d} is size {}",
+            m.sizes[d]
+        );
+    }
+    Ok((m, d))
+}
+
+fn glu_meta(a: &Glu) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d) = glu_plan(a)?;
+    float_meta("glu", &a.self_)?;
+    let mut sizes = m.sizes.clone();
+    sizes[d] = sizes[d].floor_div(2);
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn glu_decomposition(a: &Glu) -> Result<Vec<Tensor>, OpError> {
+    let (_, d) = glu_plan(a)?;
+    let halves = a.self_.chunk(2, d as i64);
+    let [first, second] = &halves[..] else {
+        op_bail!("glu: the input did not split in two halves");
+    };
+    Ok(vec![first.mul(&second.sigmoid())])
+}
+
+/// `x` where positive, else `weight * x`, `weight` one value or one per channel (dim 1).
+fn prelu_meta(a: &Prelu) -> Result<Vec<TensorMeta>, OpError> {
+    let m = float_meta("prelu", &a.self_)?.swap_remove(0);
+    let w = super::util::meta_of(&a.weight)?;
+    let channels = if m.rank() >= 2 { m.sizes[1].hint() } else { 1 };
+    let n = w.numel().hint();
+    if w.rank() > 1 || (n != 1 && n != channels) {
+        op_bail!(
+            "Mismatch of parameter numbers and input channel size. Found parameter numbers = {n} and channel size = {channels}."
+        );
+    }
+    Ok(vec![m])
+}
+
+fn prelu_decomposition(a: &Prelu) -> Result<Vec<Tensor>, OpError> {
+    let rank = super::util::meta_of(&a.self_)?.rank();
+    // One slope per channel, broadcast over the dims after it.
+    let w = match rank {
+        0 | 1 => a.weight.clone(),
+        _ => {
+            let mut shape = vec![crate::symbolic::SymInt::Int(-1)];
+            shape.extend((2..rank).map(|_| crate::symbolic::SymInt::Int(1)));
+            a.weight.reshape(shape)
+        }
+    };
+    let positive = a.self_.gt(0.0);
+    Ok(vec![Tensor::where_(&positive, &a.self_, &a.self_.mul(&w))])
+}
+
+op_def! {
+    pub static RELU6: Unary = "aten::relu6(Tensor self) -> Tensor" {
+        meta: relu6_meta,
+        composite: relu6_decomposition,
+    }
+    pub static SELU: Unary = "aten::selu(Tensor self) -> Tensor" {
+        meta: |a: &Unary| float_meta("selu", &a.self_),
+        composite: |a: &Unary| Ok(vec![elu_call(&a.self_, SELU_ALPHA, SELU_SCALE, 1.0)]),
+    }
+    /// `max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`: an `elu` with input scale
+    /// `1 / alpha`.
+    pub static CELU: struct Celu = "aten::celu(Tensor self, Scalar alpha=1.0) -> Tensor" {
+        meta: |a: &Celu| float_meta("celu", &a.self_),
+        composite: celu_decomposition,
+    }
+    pub static THRESHOLD: struct Threshold =
+        "aten::threshold(Tensor self, Scalar threshold, Scalar value) -> Tensor" {
+        meta: |a: &Threshold| Ok(vec![super::util::meta_of(&a.self_)?]),
+        composite: threshold_decomposition,
+    }
+    pub static GLU: struct Glu = "aten::glu(Tensor self, int dim=-1) -> Tensor" {
+        meta: glu_meta,
+        composite: glu_decomposition,
+    }
+    pub static PRELU: struct Prelu = "aten::prelu(Tensor self, Tensor weight) -> Tensor" {
+        meta: prelu_meta,
+        composite: prelu_decomposition,
+    }
+    /// `nn.Dropout2d`/`3d` at inference (the default IR's `feature_dropout`).
+    pub static FEATURE_DROPOUT: Dropout =
+        "aten::feature_dropout(Tensor input, float p, bool train) -> Tensor" {
+        meta: dropout_meta,
+        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        lowering: dropout_lowering,
+    }
+    pub static ALPHA_DROPOUT: Dropout =
+        "aten::alpha_dropout(Tensor input, float p, bool train) -> Tensor" {
+        meta: dropout_meta,
+        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        lowering: dropout_lowering,
+    }
+    pub static FEATURE_ALPHA_DROPOUT: Dropout =
+        "aten::feature_alpha_dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
         kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
         lowering: dropout_lowering,

@@ -264,13 +264,9 @@ fn clamp_kernel(a: &Clamp, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     Ok(vec![if dtype.is_float() {
         let f = clamp_fn(a)?;
-        match dtype {
-            DType::F64 => Storage::F64(s.typed::<f64>().mapv(|x| f.eval(x)).into_shared()),
-            _ => Storage::F32(
-                s.typed::<f32>()
-                    .mapv(|x| f.eval(x as f64) as f32)
-                    .into_shared(),
-            ),
+        match super::activation::pointwise_f32(&s, f)? {
+            Some(y) => y,
+            None => Storage::F64(s.typed::<f64>().mapv(|x| f.eval(x)).into_shared()),
         }
     } else {
         // Integer result type: the bounds are integers too (see `clamp_meta`).
@@ -300,5 +296,117 @@ op_def! {
         meta: clamp_meta,
         kernel: clamp_kernel,
         lowering: clamp_lowering,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// masked_fill, clamp by tensors, isnan / isinf: composites of `where`, the comparisons
+// and `maximum` / `minimum`
+
+/// `self`'s meta, when `mask` broadcasts to it (the result never grows).
+fn masked_fill_meta(x: &Tensor, mask: &Tensor) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, mm) = (meta_of(x)?, meta_of(mask)?);
+    if mm.dtype != DType::Bool {
+        op_bail!(
+            "masked_fill_ only supports boolean masks, but got mask with dtype {}",
+            mm.dtype
+        );
+    }
+    let b = broadcast_shapes(&m.sizes, &mm.sizes)?;
+    if b.len() != m.rank() || b.iter().zip(&m.sizes).any(|(b, s)| b.hint() != s.hint()) {
+        op_bail!(
+            "masked_fill: the mask of shape {} does not broadcast to the input's shape {}",
+            crate::symbolic::format_sizes(&mm.sizes),
+            crate::symbolic::format_sizes(&m.sizes)
+        );
+    }
+    Ok(vec![m])
+}
+
+/// `where(mask, value, self)` with `value` in `self`'s dtype.
+fn masked_fill(x: &Tensor, mask: &Tensor, value: &Tensor) -> Result<Vec<Tensor>, OpError> {
+    let dtype = meta_of(x)?.dtype;
+    Ok(vec![Tensor::where_(mask, &value.to_dtype(dtype), x)])
+}
+
+fn masked_fill_value_meta(a: &MaskedFillTensor) -> Result<Vec<TensorMeta>, OpError> {
+    let v = meta_of(&a.value)?;
+    if v.rank() != 0 {
+        op_bail!(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+            v.rank()
+        );
+    }
+    masked_fill_meta(&a.self_, &a.mask)
+}
+
+fn clamp_tensor_meta(a: &ClampTensor) -> Result<Vec<TensorMeta>, OpError> {
+    let mut operands = vec![TensorOrNumber::Tensor(a.self_.clone())];
+    operands.extend(
+        [&a.min, &a.max]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .map(TensorOrNumber::Tensor),
+    );
+    if operands.len() == 1 {
+        op_bail!("torch.clamp: At least one of 'min' or 'max' must not be None");
+    }
+    let refs: Vec<&TensorOrNumber<Tensor>> = operands.iter().collect();
+    let (dtype, sizes) = promote_operands(&refs)?;
+    if dtype == DType::Bool {
+        op_bail!("clamp is not supported for bool tensors");
+    }
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// `minimum(maximum(x, min), max)`: NaN anywhere gives NaN, as PyTorch's.
+fn clamp_tensor_decomposition(a: &ClampTensor) -> Result<Vec<Tensor>, OpError> {
+    let mut x = a.self_.clone();
+    if let Some(lo) = &a.min {
+        x = x.maximum(lo);
+    }
+    if let Some(hi) = &a.max {
+        x = x.minimum(hi);
+    }
+    Ok(vec![x])
+}
+
+fn bool_like_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![TensorMeta::new(DType::Bool, meta_of(&a.self_)?.sizes)])
+}
+
+op_def! {
+    pub static MASKED_FILL_SCALAR: struct MaskedFill =
+        "aten::masked_fill.Scalar(Tensor self, Tensor mask, Scalar value) -> Tensor" {
+        meta: |a: &MaskedFill| masked_fill_meta(&a.self_, &a.mask),
+        composite: |a: &MaskedFill| {
+            let dtype = meta_of(&a.self_)?.dtype;
+            let value = Tensor::call_op(
+                &super::constructors::SCALAR_TENSOR,
+                vec![super::constructors::scalar_value(a.value), super::Value::DType(dtype)],
+            );
+            masked_fill(&a.self_, &a.mask, &value[0])
+        },
+    }
+    pub static MASKED_FILL_TENSOR: struct MaskedFillTensor =
+        "aten::masked_fill.Tensor(Tensor self, Tensor mask, Tensor value) -> Tensor" {
+        meta: masked_fill_value_meta,
+        composite: |a: &MaskedFillTensor| masked_fill(&a.self_, &a.mask, &a.value),
+    }
+    pub static CLAMP_TENSOR: struct ClampTensor =
+        "aten::clamp.Tensor(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor" {
+        meta: clamp_tensor_meta,
+        composite: clamp_tensor_decomposition,
+    }
+    /// `x != x`.
+    pub static ISNAN: Unary = "aten::isnan(Tensor self) -> Tensor" {
+        meta: bool_like_meta,
+        composite: |a: &Unary| Ok(vec![a.self_.ne(&a.self_)]),
+    }
+    /// `|x| == inf`.
+    pub static ISINF: Unary = "aten::isinf(Tensor self) -> Tensor" {
+        meta: bool_like_meta,
+        composite: |a: &Unary| Ok(vec![a.self_.abs().eq(f64::INFINITY)]),
     }
 }

@@ -341,6 +341,11 @@ op_def! {
         meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
         kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
     }
+    pub static ZEROS_LIKE: OnesLike =
+        "aten::zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
+        meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
+        kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -398,7 +403,7 @@ fn new_filled_meta(c: &NewCall) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// A number as the argument value it was given as.
-fn scalar_value(s: Scalar) -> Value {
+pub(super) fn scalar_value(s: Scalar) -> Value {
     match s {
         Scalar::Bool(b) => Value::Bool(b),
         Scalar::Int(i) => Value::Int(SymInt::Int(i)),

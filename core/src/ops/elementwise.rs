@@ -591,6 +591,125 @@ op_def! {
     }
 }
 
+/// The `Tensor`-`Scalar` overloads of the core IR (`x + 1.5` as `add.Scalar`): the
+/// `Tensor` op's meta, kernel and lowering with the number as its `other` operand.
+fn scalar_add_args<T: Clone>(a: &AddScalar<T>, reversed: bool) -> AddArgs<T> {
+    let (x, n) = (
+        TensorOrNumber::Tensor(a.self_.clone()),
+        TensorOrNumber::Number(a.other),
+    );
+    let (self_, other) = if reversed { (n, x) } else { (x, n) };
+    AddArgs {
+        self_,
+        other,
+        alpha: a.alpha,
+    }
+}
+
+/// `rsub(x, y, alpha) = y - alpha * x`: `1 - mask` in the default IR. With a `Scalar`
+/// `other` it is the number minus `alpha` times the tensor.
+fn rsub_args<T: Clone>(a: &AddArgs<T>) -> Result<AddArgs<T>, OpError> {
+    let alpha = a.alpha;
+    let (x, y) = (a.self_.clone(), a.other.clone());
+    // y - alpha * x  ==  (-alpha * x) + y, kept as `sub(y, x, alpha)`.
+    Ok(AddArgs {
+        self_: y,
+        other: x,
+        alpha,
+    })
+}
+
+fn rsub_scalar_args<T: Clone>(a: &AddScalar<T>) -> AddArgs<T> {
+    AddArgs {
+        self_: TensorOrNumber::Number(a.other),
+        other: TensorOrNumber::Tensor(a.self_.clone()),
+        alpha: a.alpha,
+    }
+}
+
+fn scalar_binary_args<T: Clone>(a: &MulScalar<T>) -> BinaryArgs<T> {
+    BinaryArgs {
+        self_: a.self_.clone(),
+        other: TensorOrNumber::Number(a.other),
+    }
+}
+
+op_def! {
+    pub static ADD_SCALAR: struct AddScalar =
+        "aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor" {
+        meta: |a: &AddScalar| binary_meta(&TensorOrNumber::Tensor(a.self_.clone()), &TensorOrNumber::Number(a.other)),
+        kernel: |a: &AddScalar, out: &[TensorMeta]| add_kernel(&scalar_add_args(a, false), out),
+        lowering: |a: &AddScalar<_>| add_lowering(&scalar_add_args(a, false)),
+    }
+    pub static SUB_SCALAR: AddScalar =
+        "aten::sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor" {
+        meta: |a: &AddScalar| sub_meta(&scalar_add_args(a, false)),
+        kernel: |a: &AddScalar, out: &[TensorMeta]| sub_kernel(&scalar_add_args(a, false), out),
+        lowering: |a: &AddScalar<_>| sub_lowering(&scalar_add_args(a, false)),
+    }
+    /// `other - alpha * self`, a number minus a tensor.
+    pub static RSUB_SCALAR: AddScalar =
+        "aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor" {
+        meta: |a: &AddScalar| sub_meta(&rsub_scalar_args(a)),
+        kernel: |a: &AddScalar, out: &[TensorMeta]| sub_kernel(&rsub_scalar_args(a), out),
+        lowering: |a: &AddScalar<_>| sub_lowering(&rsub_scalar_args(a)),
+    }
+    /// `other - alpha * self`.
+    pub static RSUB_TENSOR: AddArgs =
+        "aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor" {
+        meta: |a: &AddArgs| sub_meta(&rsub_args(a)?),
+        kernel: |a: &AddArgs, out: &[TensorMeta]| sub_kernel(&rsub_args(a)?, out),
+        lowering: |a: &AddArgs<_>| sub_lowering(&rsub_args(a)?),
+    }
+    pub static DIV_SCALAR: MulScalar = "aten::div.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &MulScalar| div_meta(&a.self_, &TensorOrNumber::Number(a.other), None),
+        kernel: |a: &MulScalar, out: &[TensorMeta]| {
+            div_kernel(&a.self_, &TensorOrNumber::Number(a.other), None, out)
+        },
+        lowering: |a: &MulScalar<_>| div_lowering(&scalar_binary_args(a)),
+    }
+    pub static REMAINDER_SCALAR: MulScalar =
+        "aten::remainder.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &MulScalar| {
+            binary_no_bool_meta("remainder", &a.self_, &TensorOrNumber::Number(a.other))
+        },
+        kernel: |a: &MulScalar, out: &[TensorMeta]| remainder_kernel(&scalar_binary_args(a), out),
+    }
+    /// C's remainder: the result has the sign of the dividend.
+    pub static FMOD_TENSOR: BinaryArgs = "aten::fmod.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_no_bool_meta("fmod", &a.self_, &a.other),
+        kernel: fmod_kernel,
+    }
+    pub static FMOD_SCALAR: MulScalar = "aten::fmod.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &MulScalar| {
+            binary_no_bool_meta("fmod", &a.self_, &TensorOrNumber::Number(a.other))
+        },
+        kernel: |a: &MulScalar, out: &[TensorMeta]| fmod_kernel(&scalar_binary_args(a), out),
+    }
+    /// `x // y`: division rounded down (`div(x, y, rounding_mode='floor')`).
+    pub static FLOOR_DIVIDE: BinaryArgs =
+        "aten::floor_divide(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| div_meta(&a.self_, &a.other, Some("floor")),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| div_kernel(&a.self_, &a.other, Some("floor"), out),
+        wrapped_numbers: [other],
+    }
+}
+
+fn fmod_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(
+        out,
+        &a.self_,
+        &a.other,
+        |x, y| x % y,
+        |x, y| {
+            if y == 0 {
+                op_bail!("ZeroDivisionError: integer fmod by zero");
+            }
+            Ok(x.wrapping_rem(y))
+        },
+    )
+}
+
 /// Only true division fuses; rounding modes run the eager kernel.
 fn div_mode_lowering<T: Clone>(a: &DivMode<T>) -> Result<Lowering<T>, OpError> {
     match a.rounding_mode {
@@ -847,6 +966,18 @@ pointwise_fns! {
     ceil_fn => F::Ceil;
     round_fn => F::Round;
     sign_fn => F::Sign;
+    trunc_fn => F::Trunc;
+    asin_fn => F::Asin;
+    acos_fn => F::Acos;
+    atan_fn => F::Atan;
+    sinh_fn => F::Sinh;
+    cosh_fn => F::Cosh;
+    asinh_fn => F::Asinh;
+    acosh_fn => F::Acosh;
+    atanh_fn => F::Atanh;
+    log2_fn => F::Log2;
+    log10_fn => F::Log10;
+    exp2_fn => F::Exp2;
 }
 
 op_def! {
@@ -875,6 +1006,11 @@ op_def! {
         meta: |a: &Unary| same_no_bool_meta("round", a),
         kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Round.eval(x), Some(|x| x)),
         pointwise: round_fn,
+    }
+    pub static TRUNC: Unary = "aten::trunc(Tensor self) -> Tensor" {
+        meta: |a: &Unary| same_no_bool_meta("trunc", a),
+        kernel: |a: &Unary, _: &[TensorMeta]| unary_kernel(a, |x| F::Trunc.eval(x), Some(|x| x)),
+        pointwise: trunc_fn,
     }
     pub static SIGN: Unary = "aten::sign(Tensor self) -> Tensor" {
         meta: same_meta,
@@ -916,6 +1052,17 @@ float_unary_ops! {
     RSQRT = "aten::rsqrt(Tensor self) -> Tensor", pointwise_kernel(F::Rsqrt), rsqrt_fn;
     RECIPROCAL = "aten::reciprocal(Tensor self) -> Tensor", pointwise_kernel(F::Reciprocal), reciprocal_fn;
     LOG1P = "aten::log1p(Tensor self) -> Tensor", pointwise_kernel(F::Log1p), log1p_fn;
+    ASIN = "aten::asin(Tensor self) -> Tensor", pointwise_kernel(F::Asin), asin_fn;
+    ACOS = "aten::acos(Tensor self) -> Tensor", pointwise_kernel(F::Acos), acos_fn;
+    ATAN = "aten::atan(Tensor self) -> Tensor", pointwise_kernel(F::Atan), atan_fn;
+    SINH = "aten::sinh(Tensor self) -> Tensor", pointwise_kernel(F::Sinh), sinh_fn;
+    COSH = "aten::cosh(Tensor self) -> Tensor", pointwise_kernel(F::Cosh), cosh_fn;
+    ASINH = "aten::asinh(Tensor self) -> Tensor", pointwise_kernel(F::Asinh), asinh_fn;
+    ACOSH = "aten::acosh(Tensor self) -> Tensor", pointwise_kernel(F::Acosh), acosh_fn;
+    ATANH = "aten::atanh(Tensor self) -> Tensor", pointwise_kernel(F::Atanh), atanh_fn;
+    LOG2 = "aten::log2(Tensor self) -> Tensor", pointwise_kernel(F::Log2), log2_fn;
+    LOG10 = "aten::log10(Tensor self) -> Tensor", pointwise_kernel(F::Log10), log10_fn;
+    EXP2 = "aten::exp2(Tensor self) -> Tensor", pointwise_kernel(F::Exp2), exp2_fn;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -841,3 +841,67 @@ pub(crate) fn linear_args(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Vec<Val
         b.map(|b| Value::Tensor(b.clone())).unwrap_or(Value::None),
     ]
 }
+
+// ---------------------------------------------------------------------------------------
+// baddbmm, outer: composites of bmm and the pointwise ops
+
+fn baddbmm_meta(a: &Baddbmm) -> Result<Vec<TensorMeta>, OpError> {
+    let out = bmm_meta(&Mm {
+        self_: a.batch1.clone(),
+        mat2: a.batch2.clone(),
+    })?
+    .swap_remove(0);
+    let m = meta_of(&a.self_)?;
+    let b = broadcast_shapes(&m.sizes, &out.sizes)?;
+    if b.len() != out.rank() || b.iter().zip(&out.sizes).any(|(b, o)| b.hint() != o.hint()) {
+        return Err(OpError(format!(
+            "baddbmm: self of shape {} does not broadcast to the product's shape {}",
+            crate::symbolic::format_sizes(&m.sizes),
+            crate::symbolic::format_sizes(&out.sizes)
+        )));
+    }
+    Ok(vec![out])
+}
+
+/// `beta * self + alpha * bmm(batch1, batch2)`; `beta = 0` ignores `self` (NaN too).
+fn baddbmm_decomposition(a: &Baddbmm) -> Result<Vec<Tensor>, OpError> {
+    let (alpha, beta) = (a.alpha.to::<f64>(), a.beta.to::<f64>());
+    let mut p = a.batch1.bmm(&a.batch2);
+    if alpha != 1.0 {
+        p = p.mul(alpha);
+    }
+    Ok(vec![match beta {
+        0.0 => p,
+        1.0 => a.self_.add(&p),
+        b => a.self_.mul(b).add(&p),
+    }])
+}
+
+fn outer_meta(a: &Outer) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y) = (meta_of(&a.self_)?, meta_of(&a.vec2)?);
+    if x.rank() != 1 || y.rank() != 1 {
+        return Err(OpError(format!(
+            "outer: expected 1-D vectors, got {}-D and {}-D",
+            x.rank(),
+            y.rank()
+        )));
+    }
+    let dtype = same_dtype(&x, &y, "outer")?;
+    Ok(vec![TensorMeta::new(
+        dtype,
+        vec![x.sizes[0].clone(), y.sizes[0].clone()],
+    )])
+}
+
+op_def! {
+    pub static BADDBMM: struct Baddbmm =
+        "aten::baddbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
+        meta: baddbmm_meta,
+        composite: baddbmm_decomposition,
+    }
+    /// `x[:, None] * y[None, :]`.
+    pub static OUTER: struct Outer = "aten::outer(Tensor self, Tensor vec2) -> Tensor" {
+        meta: outer_meta,
+        composite: |a: &Outer| Ok(vec![a.self_.unsqueeze(1).mul(&a.vec2.unsqueeze(0))]),
+    }
+}

@@ -718,3 +718,38 @@ op_def! {
         composite: instance_norm_decomposition,
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// rms_norm: a composite, as PyTorch's decomposition
+
+fn rms_norm_meta(a: &RmsNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let metas = layer_norm_metas(&a.input, &a.normalized_shape, &a.weight, &None)?;
+    Ok(metas.into_iter().take(1).collect())
+}
+
+/// `x * rsqrt(mean(x², last dims) + eps) * weight`, `eps` the dtype's machine epsilon
+/// by default.
+fn rms_norm_decomposition(a: &RmsNorm) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.input)?;
+    let k = a.normalized_shape.len() as i64;
+    let dims: Vec<i64> = (-k..0).collect();
+    let eps = a.eps.unwrap_or(match m.dtype {
+        DType::F64 => f64::EPSILON,
+        _ => f64::from(f32::EPSILON),
+    });
+    let x = &a.input;
+    let scale = x.mul(x).mean_dim(&dims, true).add(eps).rsqrt();
+    let y = x.mul(&scale);
+    Ok(vec![match &a.weight {
+        Some(w) => y.mul(w),
+        None => y,
+    }])
+}
+
+op_def! {
+    pub static RMS_NORM: struct RmsNorm =
+        "aten::rms_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, float? eps=None) -> Tensor" {
+        meta: rms_norm_meta,
+        composite: rms_norm_decomposition,
+    }
+}

@@ -713,44 +713,46 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // avg_pool1d: avg_pool2d over a height-1 plane, as ATen computes it
 
-/// `[N, C, L]` or `[C, L]` → the same with `L` pooled.
-fn avg_pool1d_meta(a: &AvgPool1d) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(&a.self_)?;
+/// `[N, C, L]` or `[C, L]` → the same with `L` pooled (`avg_pool1d`, `max_pool1d`).
+fn pool1d_meta(
+    x: &Tensor,
+    pool: &[&[i64]; 4],
+    ceil_mode: bool,
+    op: &str,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
     if m.rank() != 2 && m.rank() != 3 {
         op_bail!(
-            "Expected 2 to 3 dimensions, but got {}-dimensional tensor for argument #1 'self' (while checking arguments for avg_pool1d)",
+            "Expected 2 to 3 dimensions, but got {}-dimensional tensor for argument #1 'self' (while checking arguments for {op})",
             m.rank()
         );
     }
-    let lists = [
-        (&a.kernel_size, "kernel_size"),
-        (&a.stride, "stride"),
-        (&a.padding, "padding"),
-    ];
-    for (list, name) in lists {
+    let names = ["kernel_size", "stride", "padding", "dilation"];
+    for (list, name) in pool.iter().zip(names) {
         let n = list.len();
         if n != 1 && !(name == "stride" && n == 0) {
-            op_bail!("avg_pool1d() argument '{name}' should contain one int (got {n})");
+            op_bail!("{op}() argument '{name}' should contain one int (got {n})");
         }
     }
     let one = |list: &[i64], default: Option<i64>, name: &str| -> Result<i64, OpError> {
         Ok(match (list.first(), default) {
             (Some(v), _) => *v,
             (None, Some(d)) => d,
-            (None, None) => op_bail!("avg_pool1d: missing argument {name}"),
+            (None, None) => op_bail!("{op}: missing argument {name}"),
         })
     };
-    let k = one(&a.kernel_size, None, "kernel_size")?;
-    let stride = one(&a.stride, Some(k), "stride")?;
-    let pad = one(&a.padding, None, "padding")?;
-    if k <= 0 || stride <= 0 {
-        op_bail!("avg_pool1d: kernel_size and stride must be greater than zero, but got kernel_size={k}, stride={stride}");
+    let k = one(pool[0], None, "kernel_size")?;
+    let stride = one(pool[1], Some(k), "stride")?;
+    let pad = one(pool[2], None, "padding")?;
+    let dilation = one(pool[3], None, "dilation")?;
+    if k <= 0 || stride <= 0 || dilation <= 0 {
+        op_bail!("{op}: kernel_size, stride and dilation must be greater than zero, but got kernel_size={k}, stride={stride}, dilation={dilation}");
     }
     if pad < 0 || pad > k / 2 {
-        op_bail!("pad should be at most half of effective kernel size, but got pad={pad}, kernel_size={k} and dilation=1");
+        op_bail!("pad should be at most half of effective kernel size, but got pad={pad}, kernel_size={k} and dilation={dilation}");
     }
     let length = &m.sizes[m.rank() - 1];
-    let out = pooled(length, k, stride, pad, 1, a.ceil_mode);
+    let out = pooled(length, k, stride, pad, dilation, ceil_mode);
     if out.hint() <= 0 {
         op_bail!(
             "Given input size: ({}x1x{length}). Calculated output size: ({}x1x{out}). Output size is too small",
@@ -761,6 +763,11 @@ fn avg_pool1d_meta(a: &AvgPool1d) -> Result<Vec<TensorMeta>, OpError> {
     let mut sizes = m.sizes.clone();
     sizes[m.rank() - 1] = out;
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn avg_pool1d_meta(a: &AvgPool1d) -> Result<Vec<TensorMeta>, OpError> {
+    let pool = [&a.kernel_size[..], &a.stride, &a.padding, &[1]];
+    pool1d_meta(&a.self_, &pool, a.ceil_mode, "avg_pool1d")
 }
 
 /// `avg_pool1d` → `squeeze(avg_pool2d(unsqueeze(x, -2), [1, k], [1, s], [0, p]), -2)`,
@@ -791,5 +798,164 @@ op_def! {
         "aten::avg_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, bool ceil_mode=False, bool count_include_pad=True) -> Tensor" {
         meta: avg_pool1d_meta,
         composite: avg_pool1d_decomposition,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// max_pool1d, adaptive pooling over lengths, 1-D upsampling: the 2-D ops over a
+// height-1 plane (PyTorch's decompositions)
+
+/// `[first] + v`, or empty (a default) when `v` is.
+fn lifted(first: i64, v: &[i64]) -> Vec<i64> {
+    if v.is_empty() {
+        vec![]
+    } else {
+        [&[first][..], v].concat()
+    }
+}
+
+fn max_pool1d_decomposition(a: &MaxPool1d) -> Result<Vec<Tensor>, OpError> {
+    let pooled = a.self_.unsqueeze(-2).max_pool2d(
+        &lifted(1, &a.kernel_size),
+        &lifted(1, &a.stride),
+        &lifted(0, &a.padding),
+        &lifted(1, &a.dilation),
+        a.ceil_mode,
+    );
+    Ok(vec![pooled.squeeze_dim(-2)])
+}
+
+/// The input's sizes with the last replaced by `output_size`'s one length.
+fn adaptive1d_meta(x: &Tensor, output_size: &[SymInt], op: &str) -> Result<TensorMeta, OpError> {
+    let m = meta_of(x)?;
+    if m.rank() != 2 && m.rank() != 3 {
+        op_bail!(
+            "{op}: Expected 2D or 3D tensor, but got {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    let [out] = output_size else {
+        op_bail!(
+            "{op}: output_size should contain one int (got {})",
+            output_size.len()
+        );
+    };
+    if out.hint() < 0 {
+        op_bail!(
+            "{op}: elements of output_size must be greater than or equal to 0 but received {out}"
+        );
+    }
+    let mut sizes = m.sizes.clone();
+    sizes[m.rank() - 1] = out.clone();
+    Ok(TensorMeta::new(m.dtype, sizes))
+}
+
+fn adaptive_avg_pool1d_meta(a: &AdaptiveAvgPool1d) -> Result<Vec<TensorMeta>, OpError> {
+    let out: Vec<SymInt> = a.output_size.iter().map(|&v| SymInt::Int(v)).collect();
+    let m = adaptive1d_meta(&a.self_, &out, "adaptive_avg_pool1d")?;
+    if !m.dtype.is_float() {
+        op_bail!("\"adaptive_avg_pool1d\" not implemented for '{}'", m.dtype);
+    }
+    Ok(vec![m])
+}
+
+fn adaptive_avg_pool1d_decomposition(a: &AdaptiveAvgPool1d) -> Result<Vec<Tensor>, OpError> {
+    let [length] = a.output_size[..] else {
+        op_bail!("adaptive_avg_pool1d: output_size should contain one int");
+    };
+    let size = vec![SymInt::Int(1), SymInt::Int(length)];
+    Ok(vec![a
+        .self_
+        .unsqueeze(-2)
+        .adaptive_avg_pool2d(&size)
+        .squeeze_dim(-2)])
+}
+
+/// A 1-D upsampling's meta: the 2-D one over `[N, C, 1, L]`, without the 1.
+fn upsample1d_meta(
+    input: &Tensor,
+    output_size: &Option<Vec<SymInt>>,
+    scale_factors: &Option<Vec<f64>>,
+    op: &str,
+) -> Result<TensorMeta, OpError> {
+    let m = meta_of(input)?;
+    if m.rank() != 3 {
+        op_bail!(
+            "{op}: Expected a 3D input tensor, but got {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    let mut sizes = m.sizes.clone();
+    sizes.insert(2, SymInt::Int(1));
+    let (out, _) = upsample_sizes(
+        &TensorMeta::new(m.dtype, sizes),
+        output_size
+            .as_ref()
+            .map(|o| [&[SymInt::Int(1)][..], o].concat()),
+        scale_factors.as_ref().map(|s| [&[1.0][..], s].concat()),
+        op,
+    )?;
+    let mut sizes = out.sizes;
+    sizes.remove(2);
+    Ok(TensorMeta::new(out.dtype, sizes))
+}
+
+fn lifted_sizes(o: &Option<Vec<SymInt>>) -> Option<Vec<i64>> {
+    o.as_ref()
+        .map(|o| [&[1][..], &o.iter().map(SymInt::hint).collect::<Vec<_>>()].concat())
+}
+
+fn lifted_scales(s: &Option<Vec<f64>>) -> Option<Vec<f64>> {
+    s.as_ref().map(|s| [&[1.0][..], s].concat())
+}
+
+op_def! {
+    pub static MAX_POOL1D: struct MaxPool1d =
+        "aten::max_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, int[1] dilation=1, bool ceil_mode=False) -> Tensor" {
+        meta: |a: &MaxPool1d| {
+            let pool = [&a.kernel_size[..], &a.stride, &a.padding, &a.dilation];
+            pool1d_meta(&a.self_, &pool, a.ceil_mode, "max_pool1d")
+        },
+        composite: max_pool1d_decomposition,
+    }
+    pub static ADAPTIVE_AVG_POOL1D: struct AdaptiveAvgPool1d =
+        "aten::adaptive_avg_pool1d(Tensor self, int[1] output_size) -> Tensor" {
+        meta: adaptive_avg_pool1d_meta,
+        composite: adaptive_avg_pool1d_decomposition,
+    }
+    /// What PyTorch's core IR writes for `adaptive_avg_pool1d` and `2d`.
+    pub static _ADAPTIVE_AVG_POOL2D: AdaptiveAvgPool2d =
+        "aten::_adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor" {
+        meta: adaptive_meta,
+        kernel: adaptive_kernel,
+        lowering: adaptive_lowering,
+    }
+    pub static UPSAMPLE_NEAREST1D_VEC: struct Upsample1dVec =
+        "aten::upsample_nearest1d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor" {
+        meta: |a: &Upsample1dVec| Ok(vec![upsample1d_meta(&a.input, &a.output_size, &a.scale_factors, "upsample_nearest1d")?]),
+        composite: |a: &Upsample1dVec| {
+            let y = a.input.unsqueeze(2).upsample_nearest2d(
+                lifted_sizes(&a.output_size).as_deref(),
+                lifted_scales(&a.scale_factors).as_deref(),
+            );
+            Ok(vec![y.squeeze_dim(2)])
+        },
+    }
+    /// Linear interpolation along the length: bilinear over a height-1 plane (the
+    /// height's source coordinate is its own row).
+    pub static UPSAMPLE_LINEAR1D_VEC: struct UpsampleLinear1dVec =
+        "aten::upsample_linear1d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
+        meta: |a: &UpsampleLinear1dVec| {
+            let m = upsample1d_meta(&a.input, &a.output_size, &a.scale_factors, "upsample_linear1d")?;
+            float_upsample(m)
+        },
+        composite: |a: &UpsampleLinear1dVec| {
+            let y = a.input.unsqueeze(2).upsample_bilinear2d(
+                lifted_sizes(&a.output_size).as_deref(),
+                a.align_corners,
+                lifted_scales(&a.scale_factors).as_deref(),
+            );
+            Ok(vec![y.squeeze_dim(2)])
+        },
     }
 }

@@ -3,14 +3,14 @@
 
 use ndarray::{ArcArray, ArrayViewMut1, Axis, IxDyn};
 
-use super::elementwise::float_unary_dtype;
+use super::elementwise::{float_unary_dtype, Unary};
 use super::lowering::Lowering;
 use super::op_def;
 use super::util::{concrete, meta_of, normalize_dim, normalize_dims, with_float_dtype};
 use super::Value;
 use crate::error::OpError;
 use crate::symbolic::SymInt;
-use crate::tensor::{view_to_vec, DType, Storage, Tensor, TensorMeta};
+use crate::tensor::{view_to_vec, DType, Scalar, Storage, Tensor, TensorMeta};
 use crate::{map_storage, op_bail, with_storage};
 
 /// The dims a reduction runs over (`None` or empty: all) of a tensor of `rank` dims.
@@ -935,5 +935,172 @@ op_def! {
         kernel: |a: &SoftmaxInt, m: &[TensorMeta]| softmax_storage(&a.self_, a.dim, m, true),
         decomposition: |a: &SoftmaxInt| softmax_int_to(&_LOG_SOFTMAX, a),
         lowering: |a: &SoftmaxInt<_>| Ok(softmax_lowering(&a.self_, a.dim, a.dtype, true)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// max / min of all elements, var / std without dims, var_mean / std_mean, vector norms,
+// count_nonzero: composites of the reductions above
+
+/// `var.correction(x, dim, correction, keepdim)`.
+fn var_call(x: &Tensor, dim: Option<&[i64]>, correction: Option<Scalar>, keepdim: bool) -> Tensor {
+    let dim = dim.map_or(Value::None, |d| {
+        Value::IntList(d.iter().map(|&i| SymInt::Int(i)).collect())
+    });
+    let correction = correction.map_or(Value::None, super::constructors::scalar_value);
+    let args = vec![
+        Value::Tensor(x.clone()),
+        dim,
+        correction,
+        Value::Bool(keepdim),
+    ];
+    Tensor::call_op(&VAR_CORRECTION, args).swap_remove(0)
+}
+
+fn all_extreme_meta(a: &Unary, name: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if m.numel().as_int() == Some(0) {
+        op_bail!("{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
+    }
+    Ok(vec![TensorMeta::new(m.dtype, vec![])])
+}
+
+fn var_default_meta(a: &VarDefault) -> Result<Vec<TensorMeta>, OpError> {
+    var_meta(&VarCorrection {
+        self_: a.self_.clone(),
+        dim: None,
+        correction: None,
+        keepdim: false,
+    })
+}
+
+fn var_mean_meta(a: &VarCorrection) -> Result<Vec<TensorMeta>, OpError> {
+    let var = var_meta(a)?.swap_remove(0);
+    Ok(vec![var.clone(), var])
+}
+
+fn var_mean_dim_meta(a: &VarDim) -> Result<Vec<TensorMeta>, OpError> {
+    let var = var_dim_meta(a)?.swap_remove(0);
+    Ok(vec![var.clone(), var])
+}
+
+/// `(var, mean)` over `dim` (every dim when `None`).
+fn var_mean(
+    x: &Tensor,
+    dim: Option<&[i64]>,
+    correction: Option<Scalar>,
+    keepdim: bool,
+    sqrt: bool,
+) -> Vec<Tensor> {
+    let var = var_call(x, dim, correction, keepdim);
+    let var = if sqrt { var.sqrt() } else { var };
+    let all: Vec<i64>;
+    let dims = match dim {
+        Some(d) if !d.is_empty() => d,
+        _ => {
+            all = (0..x.dim() as i64).collect();
+            &all
+        }
+    };
+    vec![var, x.mean_dim(dims, keepdim)]
+}
+
+fn norm_meta(a: &VectorNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _, sizes) = reduction_args(&a.self_, a.dim.as_deref(), a.keepdim)?;
+    let dtype = a.dtype.unwrap_or(m.dtype);
+    if !dtype.is_float() {
+        op_bail!(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
+            m.dtype
+        );
+    }
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// `‖x‖_p` over `dim`: `sqrt(Σ x²)` for 2, `Σ |x|` for 1, `max |x|` / `min |x|` for
+/// ±inf, the count of non-zeros for 0, `(Σ |x|^p)^(1/p)` otherwise.
+fn norm_decomposition(a: &VectorNorm) -> Result<Vec<Tensor>, OpError> {
+    let x = match a.dtype {
+        Some(d) => a.self_.to_dtype(d),
+        None => a.self_.clone(),
+    };
+    let dims = a.dim.as_deref().unwrap_or(&[]);
+    let p = a.ord.to::<f64>();
+    let ax = x.abs();
+    Ok(vec![match p {
+        2.0 => x.mul(&x).sum_dim(dims, a.keepdim).sqrt(),
+        1.0 => ax.sum_dim(dims, a.keepdim),
+        f64::INFINITY => ax.amax(dims, a.keepdim),
+        f64::NEG_INFINITY => ax.amin(dims, a.keepdim),
+        0.0 => ax
+            .ne(0.0)
+            .to_dtype(meta_of(&x)?.dtype)
+            .sum_dim(dims, a.keepdim),
+        p => ax.pow(p).sum_dim(dims, a.keepdim).pow(1.0 / p),
+    }])
+}
+
+fn count_nonzero_meta(x: &Tensor, dims: Option<&[i64]>) -> Result<Vec<TensorMeta>, OpError> {
+    let (_, _, sizes) = reduction_args(x, dims, false)?;
+    Ok(vec![TensorMeta::new(DType::I64, sizes)])
+}
+
+fn count_nonzero(x: &Tensor, dims: &[i64]) -> Vec<Tensor> {
+    vec![x.ne(0).sum_dim(dims, false)]
+}
+
+op_def! {
+    pub static MAX: Unary = "aten::max(Tensor self) -> Tensor" {
+        meta: |a: &Unary| all_extreme_meta(a, "max"),
+        composite: |a: &Unary| Ok(vec![a.self_.amax(&[], false)]),
+    }
+    pub static MIN: Unary = "aten::min(Tensor self) -> Tensor" {
+        meta: |a: &Unary| all_extreme_meta(a, "min"),
+        composite: |a: &Unary| Ok(vec![a.self_.amin(&[], false)]),
+    }
+    pub static VAR_DEFAULT: struct VarDefault = "aten::var(Tensor self, bool unbiased=True) -> Tensor" {
+        meta: var_default_meta,
+        composite: |a: &VarDefault| Ok(vec![var_call(&a.self_, None, Some(Scalar::Int(a.unbiased.into())), false)]),
+    }
+    pub static STD_DEFAULT: VarDefault = "aten::std(Tensor self, bool unbiased=True) -> Tensor" {
+        meta: var_default_meta,
+        composite: |a: &VarDefault| Ok(vec![var_call(&a.self_, None, Some(Scalar::Int(a.unbiased.into())), false).sqrt()]),
+    }
+    pub static VAR_MEAN_CORRECTION: VarCorrection =
+        "aten::var_mean.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> (Tensor, Tensor)" {
+        meta: var_mean_meta,
+        composite: |a: &VarCorrection| Ok(var_mean(&a.self_, a.dim.as_deref(), a.correction, a.keepdim, false)),
+    }
+    pub static STD_MEAN_CORRECTION: VarCorrection =
+        "aten::std_mean.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> (Tensor, Tensor)" {
+        meta: var_mean_meta,
+        composite: |a: &VarCorrection| Ok(var_mean(&a.self_, a.dim.as_deref(), a.correction, a.keepdim, true)),
+    }
+    pub static VAR_MEAN_DIM: VarDim =
+        "aten::var_mean.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> (Tensor, Tensor)" {
+        meta: var_mean_dim_meta,
+        composite: |a: &VarDim| Ok(var_mean(&a.self_, a.dim.as_deref(), Some(Scalar::Int(a.unbiased.into())), a.keepdim, false)),
+    }
+    pub static STD_MEAN_DIM: VarDim =
+        "aten::std_mean.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> (Tensor, Tensor)" {
+        meta: var_mean_dim_meta,
+        composite: |a: &VarDim| Ok(var_mean(&a.self_, a.dim.as_deref(), Some(Scalar::Int(a.unbiased.into())), a.keepdim, true)),
+    }
+    /// `torch.linalg.vector_norm` (what `F.normalize`, `x.norm(dim=…)` and
+    /// `torch.linalg.norm` of vectors record).
+    pub static LINALG_VECTOR_NORM: struct VectorNorm =
+        "aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: norm_meta,
+        composite: norm_decomposition,
+    }
+    pub static COUNT_NONZERO_DIM_INTLIST: struct CountNonzeroDims =
+        "aten::count_nonzero.dim_IntList(Tensor self, int[] dim) -> Tensor" {
+        meta: |a: &CountNonzeroDims| count_nonzero_meta(&a.self_, Some(&a.dim)),
+        composite: |a: &CountNonzeroDims| Ok(count_nonzero(&a.self_, &a.dim)),
+    }
+    pub static COUNT_NONZERO: struct CountNonzero =
+        "aten::count_nonzero(Tensor self, int? dim=None) -> Tensor" {
+        meta: |a: &CountNonzero| count_nonzero_meta(&a.self_, a.dim.as_ref().map(std::slice::from_ref)),
+        composite: |a: &CountNonzero| Ok(count_nonzero(&a.self_, a.dim.as_ref().map_or(&[][..], std::slice::from_ref))),
     }
 }

@@ -1575,3 +1575,122 @@ op_def! {
         lowering: |a: &Unflatten<_>| reshape_lowering(&a.self_),
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// unbind, movedim, expand_as, repeat_interleave: composites of views and copies
+
+/// The length along `dim` of `m`, which must be a static size (one result per index).
+fn static_len(m: &TensorMeta, dim: usize, op: &str) -> Result<usize, OpError> {
+    m.sizes[dim]
+        .as_int()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| {
+            OpError(format!(
+                "{op}: the length of dim {dim} is the dynamic size {}; the number of results must be static",
+                m.sizes[dim]
+            ))
+        })
+}
+
+fn unbind_meta(a: &Unbind) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let n = static_len(&m, d, "unbind")?;
+    let mut sizes = m.sizes.clone();
+    sizes.remove(d);
+    Ok(vec![TensorMeta::new(m.dtype, sizes); n])
+}
+
+/// One `select` per index (as PyTorch's decomposition).
+fn unbind_decomposition(a: &Unbind) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let n = static_len(&m, d, "unbind")?;
+    Ok((0..n as i64).map(|i| a.self_.select(d as i64, i)).collect())
+}
+
+/// The permutation that moves dim `source` to position `destination`.
+fn movedim_perm(a: &Movedim) -> Result<(TensorMeta, Vec<i64>), OpError> {
+    let m = meta_of(&a.self_)?;
+    let r = m.rank();
+    let (src, dst) = (
+        normalize_dim(a.source, r)?,
+        normalize_dim(a.destination, r)?,
+    );
+    let mut perm: Vec<i64> = (0..r as i64).filter(|&d| d != src as i64).collect();
+    perm.insert(dst, src as i64);
+    Ok((m, perm))
+}
+
+fn movedim_meta(a: &Movedim) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, perm) = movedim_perm(a)?;
+    let sizes = perm.iter().map(|&d| m.sizes[d as usize].clone()).collect();
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+fn expand_as_meta(a: &ExpandAs) -> Result<Vec<TensorMeta>, OpError> {
+    let sizes = meta_of(&a.other)?.sizes;
+    expand_meta(&Expand {
+        self_: a.self_.clone(),
+        size: sizes,
+        implicit: false,
+    })
+}
+
+/// `repeats` copies of each slice along `dim` (the flattened input when `dim` is
+/// `None`), next to each other: `x.unsqueeze(d + 1).expand(.., repeats, ..)` reshaped.
+fn repeat_interleave_plan(a: &RepeatInterleave) -> Result<(Tensor, usize, Vec<SymInt>), OpError> {
+    let (x, d) = match a.dim {
+        Some(dim) => {
+            let r = meta_of(&a.self_)?.rank().max(1);
+            (a.self_.clone(), normalize_dim(dim, r)?)
+        }
+        None => (a.self_.reshape(vec![SymInt::Int(-1)]), 0),
+    };
+    if a.repeats.hint() < 0 {
+        op_bail!("repeat_interleave: repeats can not be negative");
+    }
+    let m = meta_of(&x)?;
+    if m.rank() == 0 {
+        op_bail!("repeat_interleave: a 0-d input needs dim=None");
+    }
+    let mut sizes = m.sizes.clone();
+    sizes[d] = sizes[d].mul(&a.repeats);
+    Ok((x, d, sizes))
+}
+
+fn repeat_interleave_meta(a: &RepeatInterleave) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = meta_of(&a.self_)?.dtype;
+    let (_, _, sizes) = repeat_interleave_plan(a)?;
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+fn repeat_interleave_decomposition(a: &RepeatInterleave) -> Result<Vec<Tensor>, OpError> {
+    let (x, d, sizes) = repeat_interleave_plan(a)?;
+    let mut expanded = meta_of(&x)?.sizes;
+    expanded.insert(d + 1, a.repeats.clone());
+    let y = x.unsqueeze(d as i64 + 1).expand(&expanded);
+    Ok(vec![y.reshape(&sizes)])
+}
+
+op_def! {
+    /// The slices along `dim`, each without it: one `select` per index.
+    pub static UNBIND_INT: struct Unbind = "aten::unbind.int(Tensor(a -> *) self, int dim=0) -> Tensor(a)[]" {
+        meta: unbind_meta,
+        composite: unbind_decomposition,
+    }
+    pub static MOVEDIM_INT: struct Movedim =
+        "aten::movedim.int(Tensor(a) self, int source, int destination) -> Tensor(a)" {
+        meta: movedim_meta,
+        composite: |a: &Movedim| Ok(vec![a.self_.permute(&movedim_perm(a)?.1)]),
+    }
+    pub static EXPAND_AS: struct ExpandAs = "aten::expand_as(Tensor(a) self, Tensor other) -> Tensor(a)" {
+        meta: expand_as_meta,
+        composite: |a: &ExpandAs| Ok(vec![a.self_.expand(&meta_of(&a.other)?.sizes)]),
+    }
+    pub static REPEAT_INTERLEAVE_SELF_INT: struct RepeatInterleave =
+        "aten::repeat_interleave.self_int(Tensor self, SymInt repeats, int? dim=None, *, SymInt? output_size=None) -> Tensor" {
+        meta: repeat_interleave_meta,
+        composite: repeat_interleave_decomposition,
+    }
+}
