@@ -215,7 +215,7 @@ impl std::fmt::Debug for CompiledProgram {
 
 /// Compiles a program into an execution plan (see the crate docs for what it does).
 pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
-    let program = ep.clone();
+    let program = inline_composites(ep);
     let frozen = frozen_inputs(&program, |t, tensor| {
         let s =
             (tensor.try_storage()).map_err(|e| CompileError::Malformed(format!("`{t}`: {e}")))?;
@@ -235,6 +235,25 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
         split,
         split_policy: SplitPolicy::default(),
     })
+}
+
+/// The program with every op the plan has no step for (no lowering hook) but that has a
+/// decomposition (`rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, …) decomposed into
+/// the ops it is written in, which the plan does have steps for: a composite op is then
+/// planned, not run as one eager fallback. The program is kept as it is when it has no
+/// such op, or when the decomposition fails (the eager fallback still runs it).
+fn inline_composites(ep: &ExportedProgram) -> ExportedProgram {
+    let names: std::collections::BTreeSet<String> = (ep.graph().nodes.iter())
+        .filter_map(|n| n.op())
+        .filter(|op| op.lowering.is_none() && op.decomposition.is_some())
+        .map(|op| op.name())
+        .collect();
+    if names.is_empty() {
+        return ep.clone();
+    }
+    let table = ferrex::program::DecompositionTable::Only(names.into_iter().collect());
+    ep.run_decompositions_with(&table)
+        .unwrap_or_else(|_| ep.clone())
 }
 
 /// Whether a call writes back a buffer or an input (which its halves would race on).

@@ -439,3 +439,38 @@ op_def! {
         lowering: dropout_lowering,
     }
 }
+
+fn shrink_meta(a: &Shrink, op: &str) -> Result<Vec<TensorMeta>, OpError> {
+    if a.lambd.to::<f64>() < 0.0 && op == "softshrink" {
+        op_bail!(
+            "lambda must be greater or equal to 0, but found to be {}.",
+            a.lambd.to::<f64>()
+        );
+    }
+    float_meta(op, &a.self_)
+}
+
+/// `x - λ` above `λ`, `x + λ` below `-λ`, else 0.
+fn softshrink_decomposition(a: &Shrink) -> Result<Vec<Tensor>, OpError> {
+    let (x, l) = (&a.self_, a.lambd.to::<f64>());
+    let zero = x.mul(0.0);
+    let low = Tensor::where_(&x.lt(-l), &x.add(l), &zero);
+    Ok(vec![Tensor::where_(&x.gt(l), &x.sub(l), &low)])
+}
+
+/// `x` where `|x| > λ`, else 0.
+fn hardshrink_decomposition(a: &Shrink) -> Result<Vec<Tensor>, OpError> {
+    let (x, l) = (&a.self_, a.lambd.to::<f64>());
+    Ok(vec![Tensor::where_(&x.abs().gt(l), x, &x.mul(0.0))])
+}
+
+op_def! {
+    pub static SOFTSHRINK: struct Shrink = "aten::softshrink(Tensor self, Scalar lambd=0.5) -> Tensor" {
+        meta: |a: &Shrink| shrink_meta(a, "softshrink"),
+        composite: softshrink_decomposition,
+    }
+    pub static HARDSHRINK: Shrink = "aten::hardshrink(Tensor self, Scalar lambd=0.5) -> Tensor" {
+        meta: |a: &Shrink| shrink_meta(a, "hardshrink"),
+        composite: hardshrink_decomposition,
+    }
+}

@@ -1093,3 +1093,309 @@ op_def! {
         kernel: |a: &ToDtype, _: &[TensorMeta]| to_copy_kernel(&a.self_, Some(a.dtype)),
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Bitwise ops (integers and bools), lerp, hypot, logaddexp, nan_to_num, clamp_min/max
+
+fn bitwise_meta(op: &str, a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[a, b])?;
+    if dtype.is_float() {
+        op_bail!("\"{op}_cpu\" not implemented for '{dtype}'");
+    }
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// `f` on integers (bools as 0 and 1, the result back to bool for bools).
+fn bitwise_kernel(
+    a: &BinaryArgs,
+    out: &[TensorMeta],
+    f: fn(i64, i64) -> i64,
+) -> Result<Vec<Storage>, OpError> {
+    binary_kernel(
+        out,
+        &a.self_,
+        &a.other,
+        |_, _| f64::NAN,
+        move |x, y| Ok(f(x, y)),
+    )
+}
+
+fn bitwise_not_kernel(a: &Unary, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    Ok(vec![match s.dtype() {
+        DType::Bool => Storage::Bool(s.typed::<bool>().mapv(|v| !v).into_shared()),
+        d => Storage::I64(s.typed::<i64>().mapv(|v| !v).into_shared()).into_dtype(d),
+    }])
+}
+
+/// `a + w (b - a)` for `w < 0.5`, `b - (b - a)(1 - w)` otherwise: PyTorch's formula,
+/// exact at both ends.
+fn lerp(a: f64, b: f64, w: f64) -> f64 {
+    if w.abs() < 0.5 {
+        a + w * (b - a)
+    } else {
+        b - (b - a) * (1.0 - w)
+    }
+}
+
+fn lerp_scalar_meta(a: &LerpScalar) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[
+        &TensorOrNumber::Tensor(a.self_.clone()),
+        &TensorOrNumber::Tensor(a.end.clone()),
+    ])?;
+    if !dtype.is_float() {
+        op_bail!("lerp_kernel_scalar not implemented for '{dtype}'");
+    }
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+fn lerp_scalar_kernel(a: &LerpScalar, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let w = a.weight.to::<f64>();
+    let (x, y) = (
+        TensorOrNumber::Tensor(a.self_.clone()),
+        TensorOrNumber::Tensor(a.end.clone()),
+    );
+    binary_kernel(
+        out,
+        &x,
+        &y,
+        move |p, q| lerp(p, q, w),
+        |_, _| Err(OpError::new("lerp computes in a floating-point type")),
+    )
+}
+
+/// `where(isnan(x), nan, where(x == inf, posinf, where(x == -inf, neginf, x)))`, the
+/// infinities becoming the dtype's largest finite values by default.
+fn nan_to_num_decomposition(a: &NanToNum) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if !m.dtype.is_float() {
+        return Ok(vec![a.self_.clone()]);
+    }
+    let big = match m.dtype {
+        DType::F64 => f64::MAX,
+        _ => f64::from(f32::MAX),
+    };
+    let x = &a.self_;
+    let fill = |v: f64| {
+        Tensor::call_op(
+            &super::constructors::SCALAR_TENSOR,
+            vec![super::Value::Float(v), super::Value::DType(m.dtype)],
+        )
+        .swap_remove(0)
+    };
+    let y = Tensor::where_(&x.ne(x), &fill(a.nan.unwrap_or(0.0)), x);
+    let y = Tensor::where_(&x.eq(f64::INFINITY), &fill(a.posinf.unwrap_or(big)), &y);
+    let y = Tensor::where_(
+        &x.eq(f64::NEG_INFINITY),
+        &fill(a.neginf.unwrap_or(-big)),
+        &y,
+    );
+    Ok(vec![y])
+}
+
+fn float_binary_meta(op: &str, a: &BinaryArgs) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[&a.self_, &a.other])?;
+    Ok(vec![TensorMeta::new(float_unary_dtype(dtype), sizes)]).and_then(|m| {
+        reject_bool(op, m[0].dtype)?;
+        Ok(m)
+    })
+}
+
+/// `clamp_min(x, b)` / `clamp_max(x, b)` (the bound in `min`).
+fn clamp_bound_meta(a: &ClampBound) -> Result<Vec<TensorMeta>, OpError> {
+    let x = TensorOrNumber::Tensor(a.self_.clone());
+    let (dtype, sizes) = promote_operands(&[&x, &TensorOrNumber::Number(a.min)])?;
+    reject_bool("clamp", dtype)?;
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+fn clamp_bound_kernel(
+    a: &ClampBound,
+    out: &[TensorMeta],
+    upper: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let bound = TensorOrNumber::Number(a.min);
+    let b = Some(a.min.to::<f64>());
+    let (lo, hi) = if upper { (None, b) } else { (b, None) };
+    binary_kernel(
+        out,
+        &TensorOrNumber::Tensor(a.self_.clone()),
+        &bound,
+        move |x, _| F::Clamp(lo, hi).eval(x),
+        move |x, y| Ok(if upper { x.min(y) } else { x.max(y) }),
+    )
+}
+
+fn clamp_bound_lowering<T: Clone>(a: &ClampBound<T>, upper: bool) -> Result<Lowering<T>, OpError> {
+    let b = Some(a.min.to::<f64>());
+    let f = if upper {
+        F::Clamp(None, b)
+    } else {
+        F::Clamp(b, None)
+    };
+    Ok(Lowering::Unary {
+        input: a.self_.clone(),
+        f,
+    })
+}
+
+fn clamp_max_lowering<T: Clone>(a: &ClampMax<T>) -> Result<Lowering<T>, OpError> {
+    let bound = ClampBound {
+        self_: a.self_.clone(),
+        min: a.max,
+    };
+    clamp_bound_lowering(&bound, true)
+}
+
+op_def! {
+    pub static BITWISE_AND_TENSOR: BinaryArgs = "aten::bitwise_and.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_and", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x & y),
+        wrapped_numbers: [other],
+    }
+    pub static BITWISE_OR_TENSOR: BinaryArgs = "aten::bitwise_or.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_or", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x | y),
+        wrapped_numbers: [other],
+    }
+    pub static BITWISE_XOR_TENSOR: BinaryArgs = "aten::bitwise_xor.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_xor", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x ^ y),
+        wrapped_numbers: [other],
+    }
+    /// `a & b` as the default IR records it.
+    pub static AND_TENSOR: BinaryArgs = "aten::__and__.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_and", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x & y),
+        wrapped_numbers: [other],
+    }
+    pub static OR_TENSOR: BinaryArgs = "aten::__or__.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_or", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x | y),
+        wrapped_numbers: [other],
+    }
+    pub static XOR_TENSOR: BinaryArgs = "aten::__xor__.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("bitwise_xor", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x ^ y),
+        wrapped_numbers: [other],
+    }
+    pub static BITWISE_NOT: Unary = "aten::bitwise_not(Tensor self) -> Tensor" {
+        meta: |a: &Unary| {
+            let m = meta_of(&a.self_)?;
+            if m.dtype.is_float() {
+                op_bail!("\"bitwise_not_cpu\" not implemented for '{}'", m.dtype);
+            }
+            Ok(vec![m])
+        },
+        kernel: bitwise_not_kernel,
+    }
+    pub static LERP_SCALAR: struct LerpScalar =
+        "aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor" {
+        meta: lerp_scalar_meta,
+        kernel: lerp_scalar_kernel,
+    }
+    /// `sqrt(x² + y²)` without overflow (`f64::hypot`).
+    pub static HYPOT: BinaryArgs = "aten::hypot(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| float_binary_meta("hypot", a),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, f64::hypot, |_, _| {
+            Err(OpError::new("hypot computes in a floating-point type"))
+        }),
+    }
+    /// `log(exp(x) + exp(y))` as `max + log1p(exp(-|x - y|))`; equal infinities stay.
+    pub static LOGADDEXP: BinaryArgs = "aten::logaddexp(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| float_binary_meta("logaddexp", a),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, |x, y| {
+            if x.is_infinite() && x == y {
+                x
+            } else {
+                x.max(y) + (-(x - y).abs()).exp().ln_1p()
+            }
+        }, |_, _| Err(OpError::new("logaddexp computes in a floating-point type"))),
+    }
+    pub static NAN_TO_NUM: struct NanToNum =
+        "aten::nan_to_num(Tensor self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor" {
+        meta: |a: &NanToNum| Ok(vec![meta_of(&a.self_)?]),
+        composite: nan_to_num_decomposition,
+    }
+    pub static CLAMP_MIN: struct ClampBound = "aten::clamp_min(Tensor self, Scalar min) -> Tensor" {
+        meta: clamp_bound_meta,
+        kernel: |a: &ClampBound, out: &[TensorMeta]| clamp_bound_kernel(a, out, false),
+        lowering: |a: &ClampBound<_>| clamp_bound_lowering(a, false),
+    }
+    pub static CLAMP_MAX: struct ClampMax = "aten::clamp_max(Tensor self, Scalar max) -> Tensor" {
+        meta: |a: &ClampMax| clamp_bound_meta(&ClampBound { self_: a.self_.clone(), min: a.max }),
+        kernel: |a: &ClampMax, out: &[TensorMeta]| {
+            clamp_bound_kernel(&ClampBound { self_: a.self_.clone(), min: a.max }, out, true)
+        },
+        lowering: clamp_max_lowering,
+    }
+}
+
+/// `self + value * t1 * t2` (`addcmul`) and `self + value * t1 / t2` (`addcdiv`).
+fn addc_decomposition(a: &Addc, divide: bool) -> Result<Vec<Tensor>, OpError> {
+    let p = if divide {
+        a.tensor1.div(&a.tensor2)
+    } else {
+        a.tensor1.mul(&a.tensor2)
+    };
+    let v = a.value.to::<f64>();
+    let p = if v == 1.0 { p } else { p.mul(v) };
+    Ok(vec![a.self_.add(&p)])
+}
+
+fn addc_meta(a: &Addc, divide: bool) -> Result<Vec<TensorMeta>, OpError> {
+    let t = |x: &Tensor| TensorOrNumber::Tensor(x.clone());
+    let (dtype, sizes) = promote_operands(&[&t(&a.self_), &t(&a.tensor1), &t(&a.tensor2)])?;
+    let dtype = if divide {
+        float_unary_dtype(dtype)
+    } else {
+        dtype
+    };
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// Shifts of integers (`x << n`, `x >> n`, arithmetic right shift); a count past the
+/// width gives 0 (or -1 for a negative number shifted right), as PyTorch's.
+fn shift(x: i64, n: i64, left: bool) -> i64 {
+    match (left, (0..64).contains(&n)) {
+        (true, true) => x.wrapping_shl(n as u32),
+        (false, true) => x >> n,
+        (true, false) => 0,
+        (false, false) => {
+            if x < 0 {
+                -1
+            } else {
+                0
+            }
+        }
+    }
+}
+
+op_def! {
+    pub static ADDCMUL: struct Addc =
+        "aten::addcmul(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor" {
+        meta: |a: &Addc| addc_meta(a, false),
+        composite: |a: &Addc| addc_decomposition(a, false),
+    }
+    pub static ADDCDIV: Addc =
+        "aten::addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor" {
+        meta: |a: &Addc| addc_meta(a, true),
+        composite: |a: &Addc| addc_decomposition(a, true),
+    }
+    pub static LSHIFT_SCALAR: MulScalar = "aten::__lshift__.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &MulScalar| bitwise_meta("lshift", &a.self_, &TensorOrNumber::Number(a.other)),
+        kernel: |a: &MulScalar, out: &[TensorMeta]| bitwise_kernel(&scalar_binary_args(a), out, |x, n| shift(x, n, true)),
+    }
+    pub static RSHIFT_SCALAR: MulScalar = "aten::__rshift__.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &MulScalar| bitwise_meta("rshift", &a.self_, &TensorOrNumber::Number(a.other)),
+        kernel: |a: &MulScalar, out: &[TensorMeta]| bitwise_kernel(&scalar_binary_args(a), out, |x, n| shift(x, n, false)),
+    }
+    pub static LSHIFT_TENSOR: BinaryArgs = "aten::__lshift__.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("lshift", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, n| shift(x, n, true)),
+    }
+    pub static RSHIFT_TENSOR: BinaryArgs = "aten::__rshift__.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| bitwise_meta("rshift", &a.self_, &a.other),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, n| shift(x, n, false)),
+    }
+}

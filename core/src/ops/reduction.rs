@@ -1104,3 +1104,190 @@ op_def! {
         composite: |a: &CountNonzero| Ok(count_nonzero(&a.self_, a.dim.as_ref().map_or(&[][..], std::slice::from_ref))),
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// cumprod; linalg_norm, cosine_similarity, pairwise_distance over vector norms
+
+/// Running products: floats in f64 rounded to the dtype at each step, integers wrapping.
+fn cumprod_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = out_dtype(metas)?;
+    let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
+    let dim = normalize_dim(a.dim, s.shape().len())?;
+    let out = if dtype.is_float() {
+        let f32_steps = dtype == DType::F32;
+        Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
+            let mut acc = 1.0;
+            lane.iter_mut().for_each(|x| {
+                acc *= *x;
+                if f32_steps {
+                    acc = f64::from(acc as f32);
+                }
+                *x = acc;
+            });
+        }))
+    } else {
+        Storage::I64(map_lanes(&s.typed::<i64>(), dim, |mut lane| {
+            let mut acc = 1i64;
+            lane.iter_mut().for_each(|x| {
+                acc = acc.wrapping_mul(*x);
+                *x = acc;
+            });
+        }))
+    };
+    Ok(vec![out.into_dtype(dtype)])
+}
+
+/// `linalg_norm(x, ord, dim)` of vectors: `ord=None` is the 2-norm over `dim` (every
+/// element when `dim` is `None`, the Frobenius norm of a matrix); a number is that
+/// vector norm over one dim. Matrix norms by number are not supported.
+fn linalg_norm_decomposition(a: &LinalgNorm) -> Result<Vec<Tensor>, OpError> {
+    let dims = a.dim.clone().unwrap_or_default();
+    if a.ord.is_some() && dims.len() != 1 && meta_of(&a.self_)?.rank() != 1 {
+        op_bail!("linalg.norm: ferrex supports vector norms (one dim) when ord is given; matrix norms by ord are not supported");
+    }
+    let ord = a.ord.unwrap_or(Scalar::Float(2.0));
+    let mut args = vec![
+        Value::Tensor(a.self_.clone()),
+        super::constructors::scalar_value(ord),
+        a.dim.as_ref().map_or(Value::None, |d| {
+            Value::IntList(d.iter().map(|&i| SymInt::Int(i)).collect())
+        }),
+        Value::Bool(a.keepdim),
+    ];
+    if let Some(d) = a.dtype {
+        args.push(Value::DType(d));
+    }
+    Ok(Tensor::call_op(&LINALG_VECTOR_NORM, args))
+}
+
+fn linalg_norm_meta(a: &LinalgNorm) -> Result<Vec<TensorMeta>, OpError> {
+    norm_meta(&VectorNorm {
+        self_: a.self_.clone(),
+        ord: a.ord.unwrap_or(Scalar::Float(2.0)),
+        dim: a.dim.clone(),
+        keepdim: a.keepdim,
+        dtype: a.dtype,
+    })
+}
+
+/// `sum(x * y) / sqrt(clamp_min(|x|² |y|², eps²))` over `dim` (PyTorch's formula).
+fn cosine_similarity_decomposition(a: &CosineSimilarity) -> Result<Vec<Tensor>, OpError> {
+    let (x, y, d) = (&a.x1, &a.x2, [a.dim]);
+    let xx = x.mul(x).sum_dim(&d, false);
+    let yy = y.mul(y).sum_dim(&d, false);
+    let denom = xx.mul(&yy).clamp(Some(a.eps * a.eps), None).sqrt();
+    Ok(vec![x.mul(y).sum_dim(&d, false).div(&denom)])
+}
+
+fn cosine_similarity_meta(a: &CosineSimilarity) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y) = (meta_of(&a.x1)?, meta_of(&a.x2)?);
+    let sizes = crate::tensor::sizes::broadcast_shapes(&x.sizes, &y.sizes)?;
+    let d = normalize_dim(a.dim, sizes.len())?;
+    let mut out = sizes;
+    out.remove(d);
+    let operand = |m: &TensorMeta| crate::tensor::PromotionOperand::Tensor {
+        dtype: m.dtype,
+        rank: m.rank(),
+    };
+    let dtype = crate::tensor::result_type(&[operand(&x), operand(&y)]);
+    Ok(vec![TensorMeta::new(float_unary_dtype(dtype), out)])
+}
+
+/// `‖x - y + eps‖_p` over the last dim.
+fn pairwise_distance_decomposition(a: &PairwiseDistance) -> Result<Vec<Tensor>, OpError> {
+    let diff = a.x1.sub(&a.x2).add(a.eps);
+    let args = vec![
+        Value::Tensor(diff),
+        Value::Float(a.p),
+        Value::IntList(vec![SymInt::Int(-1)]),
+        Value::Bool(a.keepdim),
+    ];
+    Ok(Tensor::call_op(&LINALG_VECTOR_NORM, args))
+}
+
+fn pairwise_distance_meta(a: &PairwiseDistance) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y) = (meta_of(&a.x1)?, meta_of(&a.x2)?);
+    let mut sizes = crate::tensor::sizes::broadcast_shapes(&x.sizes, &y.sizes)?;
+    if sizes.is_empty() {
+        op_bail!("pairwise_distance: expected at least 1-D inputs");
+    }
+    let last = sizes.len() - 1;
+    if a.keepdim {
+        sizes[last] = SymInt::Int(1);
+    } else {
+        sizes.remove(last);
+    }
+    Ok(vec![TensorMeta::new(float_unary_dtype(x.dtype), sizes)])
+}
+
+op_def! {
+    pub static CUMPROD: Cumsum = "aten::cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor" {
+        meta: cumsum_meta,
+        kernel: cumprod_kernel,
+    }
+    pub static LINALG_NORM: struct LinalgNorm =
+        "aten::linalg_norm(Tensor self, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: linalg_norm_meta,
+        composite: linalg_norm_decomposition,
+    }
+    pub static COSINE_SIMILARITY: struct CosineSimilarity =
+        "aten::cosine_similarity(Tensor x1, Tensor x2, int dim=1, float eps=1e-08) -> Tensor" {
+        meta: cosine_similarity_meta,
+        composite: cosine_similarity_decomposition,
+    }
+    pub static PAIRWISE_DISTANCE: struct PairwiseDistance =
+        "aten::pairwise_distance(Tensor x1, Tensor x2, float p=2, float eps=1e-06, bool keepdim=False) -> Tensor" {
+        meta: pairwise_distance_meta,
+        composite: pairwise_distance_decomposition,
+    }
+}
+
+fn any_dims_meta(a: &AnyDims) -> Result<Vec<TensorMeta>, OpError> {
+    let (_, _, sizes) = reduction_args(&a.self_, a.dim.as_deref(), a.keepdim)?;
+    Ok(vec![TensorMeta::new(DType::Bool, sizes)])
+}
+
+/// `any.dim` over each dim, the highest first (so the others keep their positions).
+fn any_dims_decomposition(a: &AnyDims) -> Result<Vec<Tensor>, OpError> {
+    let rank = meta_of(&a.self_)?.rank();
+    let mut dims = reduced_dims(a.dim.as_deref(), rank)?;
+    dims.sort_unstable();
+    let mut x = a.self_.ne(0);
+    if rank == 0 {
+        return Ok(vec![x]);
+    }
+    for &d in dims.iter().rev() {
+        x = x.any_dim(d as i64, a.keepdim);
+    }
+    Ok(vec![x])
+}
+
+/// `one_hot(x, n)`: `x[..., None] == arange(n)` as i64. `num_classes=-1` (the data's
+/// maximum plus one) depends on the values: give the number of classes.
+fn one_hot_meta(a: &OneHot) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if m.dtype != DType::I64 {
+        op_bail!("one_hot is only applicable to index tensor of type LongTensor.");
+    }
+    if a.num_classes < 0 {
+        op_bail!("one_hot: num_classes=-1 takes the number of classes from the data; ferrex needs it given (F.one_hot(x, num_classes=n))");
+    }
+    let mut sizes = m.sizes.clone();
+    sizes.push(SymInt::Int(a.num_classes));
+    Ok(vec![TensorMeta::new(DType::I64, sizes)])
+}
+
+op_def! {
+    pub static ANY_DIMS: struct AnyDims =
+        "aten::any.dims(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor" {
+        meta: any_dims_meta,
+        composite: any_dims_decomposition,
+    }
+    pub static ONE_HOT: struct OneHot = "aten::one_hot(Tensor self, int num_classes=-1) -> Tensor" {
+        meta: one_hot_meta,
+        composite: |a: &OneHot| {
+            let classes = Tensor::arange(a.num_classes);
+            Ok(vec![a.self_.unsqueeze(-1).eq(&classes).to_dtype(DType::I64)])
+        },
+    }
+}

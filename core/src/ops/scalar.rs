@@ -85,6 +85,31 @@ op_def! {
     }
 }
 
+/// `_assert_async(cond, msg)`: `cond`, one element, must be true (the core IR's check
+/// of `F.one_hot`'s indices).
+fn assert_async_kernel(a: &AssertAsync, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let holds = a.self_.storage_or_op_error()?.to_vec::<bool>();
+    match holds[..] {
+        [true] => Ok(Vec::new()),
+        [false] => Err(OpError(a.assert_msg.clone())),
+        _ => op_bail!(
+            "_assert_async: expected a one-element condition, got {} elements",
+            holds.len()
+        ),
+    }
+}
+
+op_def! {
+    pub static ASSERT_ASYNC_MSG: struct AssertAsync =
+        "aten::_assert_async.msg(Tensor self, str assert_msg) -> ()" {
+        meta: |a: &AssertAsync| {
+            meta_of(&a.self_)?;
+            Ok(Vec::new())
+        },
+        kernel: assert_async_kernel,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

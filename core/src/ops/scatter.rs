@@ -214,3 +214,239 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// scatter_add, scatter_reduce, index_add: `self` with `src`'s elements combined into the
+// positions `index` names along `dim`
+
+/// How `scatter_reduce` combines.
+#[derive(Clone, Copy, PartialEq)]
+enum Reduce {
+    Sum,
+    Prod,
+    Mean,
+    Amax,
+    Amin,
+}
+
+impl Reduce {
+    fn parse(s: &str) -> Result<Reduce, OpError> {
+        Ok(match s {
+            "sum" => Reduce::Sum,
+            "prod" => Reduce::Prod,
+            "mean" => Reduce::Mean,
+            "amax" => Reduce::Amax,
+            "amin" => Reduce::Amin,
+            other => op_bail!(
+                "reduce argument must be either sum, prod, mean, amax or amin, got {other}"
+            ),
+        })
+    }
+
+    fn combine(self, acc: f64, v: f64) -> f64 {
+        match self {
+            Reduce::Sum | Reduce::Mean => acc + v,
+            Reduce::Prod => acc * v,
+            // NaN wins, as PyTorch's.
+            Reduce::Amax if acc.is_nan() || v.is_nan() => f64::NAN,
+            Reduce::Amin if acc.is_nan() || v.is_nan() => f64::NAN,
+            Reduce::Amax => acc.max(v),
+            Reduce::Amin => acc.min(v),
+        }
+    }
+
+    fn identity(self) -> f64 {
+        match self {
+            Reduce::Sum | Reduce::Mean => 0.0,
+            Reduce::Prod => 1.0,
+            Reduce::Amax => f64::NEG_INFINITY,
+            Reduce::Amin => f64::INFINITY,
+        }
+    }
+}
+
+/// `index`'s shape fits `src`'s in every dim and `self`'s outside `dim` (PyTorch's
+/// rule); all three of one rank.
+fn scatter_reduce_meta(
+    x: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    src: &Tensor,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, im, sm) = (meta_of(x)?, meta_of(index)?, meta_of(src)?);
+    let d = normalize_dim(dim, m.rank().max(1))?;
+    if im.dtype != crate::tensor::DType::I64 {
+        op_bail!("scatter(): Expected dtype int64 for index");
+    }
+    if im.rank() != m.rank() || sm.rank() != m.rank() {
+        op_bail!("Index tensor must have the same number of dimensions as self tensor");
+    }
+    for k in 0..m.rank() {
+        let i = im.sizes[k].hint();
+        if i > sm.sizes[k].hint() || (k != d && i > m.sizes[k].hint()) {
+            op_bail!(
+                "Expected index {} to be smaller than self {} apart from dimension {d} and to be smaller size than src {}",
+                format_sizes(&im.sizes),
+                format_sizes(&m.sizes),
+                format_sizes(&sm.sizes)
+            );
+        }
+    }
+    if sm.dtype != m.dtype {
+        op_bail!("scatter(): Expected self.dtype to be equal to src.dtype");
+    }
+    Ok(vec![m])
+}
+
+/// The combined result, computed in f64 and rounded to the dtype after each step (one
+/// f32 add rounded, as PyTorch's sequential f32 accumulation).
+fn scatter_reduce_kernel(
+    x: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    src: &Tensor,
+    reduce: Reduce,
+    include_self: bool,
+) -> Result<Vec<Storage>, OpError> {
+    let s = x.storage_or_op_error()?;
+    let shape = s.shape().to_vec();
+    let d = normalize_dim(dim, shape.len().max(1))?;
+    let idx = index.storage_or_op_error()?.typed::<i64>();
+    let idx = idx.as_standard_layout();
+    let ishape = idx.shape().to_vec();
+    let idx: Vec<i64> = idx.iter().copied().collect();
+    let src = src.storage_or_op_error()?.typed::<f64>();
+    let sshape = src.shape().to_vec();
+    let src: Vec<f64> = src.as_standard_layout().iter().copied().collect();
+    let mut out: Vec<f64> = s
+        .typed::<f64>()
+        .as_standard_layout()
+        .iter()
+        .copied()
+        .collect();
+    let row_major = |sh: &[usize]| -> Vec<usize> {
+        let mut st = vec![1; sh.len()];
+        for k in (0..sh.len().saturating_sub(1)).rev() {
+            st[k] = st[k + 1] * sh[k + 1];
+        }
+        st
+    };
+    let (ost, sst) = (row_major(&shape), row_major(&sshape));
+    let mut count = vec![u32::from(include_self); out.len()];
+    let mut touched = vec![false; out.len()];
+    let dtype = s.dtype();
+    // Each step rounded to the dtype, as a sequential accumulation in it.
+    let round = |v: f64| match dtype {
+        crate::tensor::DType::F32 => f64::from(v as f32),
+        _ => v,
+    };
+    let mut pos = vec![0usize; ishape.len()];
+    for &target in &idx {
+        let n = shape.get(d).copied().unwrap_or(1) as i64;
+        if target < -n || target >= n {
+            op_bail!("index {target} is out of bounds for dimension {d} with size {n}");
+        }
+        let t = if target < 0 { target + n } else { target } as usize;
+        let (mut o, mut si) = (0, 0);
+        for k in 0..pos.len() {
+            o += if k == d { t } else { pos[k] } * ost[k];
+            si += pos[k] * sst[k];
+        }
+        if !include_self && !touched[o] {
+            out[o] = reduce.identity();
+        }
+        touched[o] = true;
+        out[o] = round(reduce.combine(out[o], src[si]));
+        count[o] += 1;
+        for k in (0..pos.len()).rev() {
+            pos[k] += 1;
+            if pos[k] < ishape[k] {
+                break;
+            }
+            pos[k] = 0;
+        }
+    }
+    if reduce == Reduce::Mean {
+        for (v, &c) in out.iter_mut().zip(&count) {
+            if c > 0 {
+                *v = if dtype.is_float() {
+                    round(*v / f64::from(c))
+                } else {
+                    (*v / f64::from(c)).floor()
+                };
+            }
+        }
+    }
+    let out =
+        Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("scatter: the output shape"))?;
+    Ok(vec![out.into_dtype(dtype)])
+}
+
+/// `index_add(self, dim, index, source, alpha)`: `scatter_add` of `alpha * source` with
+/// the 1-D index expanded along `dim` to `source`'s shape.
+fn index_add_decomposition(a: &IndexAdd) -> Result<Vec<Tensor>, OpError> {
+    let sm = meta_of(&a.source)?;
+    let d = normalize_dim(a.dim, sm.rank().max(1))?;
+    let mut view = vec![SymInt::Int(1); sm.rank()];
+    if let Some(v) = view.get_mut(d) {
+        *v = SymInt::Int(-1);
+    }
+    let index = a.index.reshape(&view).expand(&sm.sizes);
+    let alpha = a.alpha.to::<f64>();
+    let source = if alpha == 1.0 {
+        a.source.clone()
+    } else {
+        a.source.mul(alpha)
+    };
+    let args = vec![
+        super::Value::Tensor(a.self_.clone()),
+        super::Value::Int(SymInt::Int(a.dim)),
+        super::Value::Tensor(index),
+        super::Value::Tensor(source),
+    ];
+    Ok(Tensor::call_op(&SCATTER_ADD, args))
+}
+
+fn index_add_meta(a: &IndexAdd) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, im, sm) = (meta_of(&a.self_)?, meta_of(&a.index)?, meta_of(&a.source)?);
+    let d = normalize_dim(a.dim, m.rank().max(1))?;
+    if im.rank() > 1 {
+        op_bail!("index_add_(): Index is supposed to be a vector");
+    }
+    if sm.rank() != m.rank()
+        || (0..m.rank()).any(|k| k != d && sm.sizes[k].hint() != m.sizes[k].hint())
+    {
+        op_bail!(
+            "index_add_(): source {} does not fit self {} outside dim {d}",
+            format_sizes(&sm.sizes),
+            format_sizes(&m.sizes)
+        );
+    }
+    if sm.sizes.get(d).map_or(1, SymInt::hint) != im.sizes.first().map_or(1, SymInt::hint) {
+        op_bail!("index_add_(): Number of indices should be equal to source.size(dim)");
+    }
+    Ok(vec![m])
+}
+
+op_def! {
+    pub static SCATTER_ADD: struct ScatterAdd =
+        "aten::scatter_add(Tensor self, int dim, Tensor index, Tensor src) -> Tensor" {
+        meta: |a: &ScatterAdd| scatter_reduce_meta(&a.self_, a.dim, &a.index, &a.src),
+        kernel: |a: &ScatterAdd, _: &[TensorMeta]| scatter_reduce_kernel(&a.self_, a.dim, &a.index, &a.src, Reduce::Sum, true),
+    }
+    pub static SCATTER_REDUCE_TWO: struct ScatterReduce =
+        "aten::scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor" {
+        meta: |a: &ScatterReduce| {
+            Reduce::parse(&a.reduce)?;
+            scatter_reduce_meta(&a.self_, a.dim, &a.index, &a.src)
+        },
+        kernel: |a: &ScatterReduce, _: &[TensorMeta]| {
+            scatter_reduce_kernel(&a.self_, a.dim, &a.index, &a.src, Reduce::parse(&a.reduce)?, a.include_self)
+        },
+    }
+    pub static INDEX_ADD: struct IndexAdd =
+        "aten::index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor" {
+        meta: index_add_meta,
+        composite: index_add_decomposition,
+    }
+}

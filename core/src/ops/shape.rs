@@ -997,7 +997,11 @@ fn list_metas(ts: &[Tensor], what: &str) -> Result<Vec<TensorMeta>, OpError> {
 /// The output meta of `cat` and the dim it concatenates along (`None` when every input
 /// is a legacy empty tensor).
 fn cat_plan(a: &TensorsDim) -> Result<(TensorMeta, Option<usize>), OpError> {
-    let metas = list_metas(&a.tensors, "torch.cat")?;
+    cat_of_metas(&list_metas(&a.tensors, "torch.cat")?, a.dim)
+}
+
+/// [`cat_plan`] of the inputs' metas.
+fn cat_of_metas(metas: &[TensorMeta], dim: i64) -> Result<(TensorMeta, Option<usize>), OpError> {
     let dtype = list_dtype(&metas);
     if let Some(i) = metas.iter().position(|m| m.rank() == 0) {
         op_bail!("zero-dimensional tensor (at position {i}) cannot be concatenated");
@@ -1006,7 +1010,7 @@ fn cat_plan(a: &TensorsDim) -> Result<(TensorMeta, Option<usize>), OpError> {
         return Ok((TensorMeta::new(dtype, vec![SymInt::Int(0)]), None));
     };
     let base = &metas[first];
-    let d = normalize_dim(a.dim, base.rank())?;
+    let d = normalize_dim(dim, base.rank())?;
     let mut sizes = base.sizes.clone();
     for (i, m) in metas.iter().enumerate().skip(first + 1) {
         if legacy_empty(m) {
@@ -1692,5 +1696,265 @@ op_def! {
         "aten::repeat_interleave.self_int(Tensor self, SymInt repeats, int? dim=None, *, SymInt? output_size=None) -> Tensor" {
         meta: repeat_interleave_meta,
         composite: repeat_interleave_decomposition,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// hstack, vstack, broadcast_tensors, meshgrid, diagonal, diff: composites of views, cat
+// and index_select
+
+/// `x` with leading 1s up to `rank` dims (`atleast_1d`, `atleast_2d`).
+fn at_least(m: &TensorMeta, rank: usize) -> Vec<SymInt> {
+    let mut sizes = vec![SymInt::Int(1); rank.saturating_sub(m.rank())];
+    sizes.extend(m.sizes.iter().cloned());
+    if m.rank() == 1 && rank == 2 {
+        // atleast_2d of a vector is a row.
+        return vec![SymInt::Int(1), m.sizes[0].clone()];
+    }
+    sizes
+}
+
+/// `hstack`: `cat` along dim 1 (dim 0 when the inputs are vectors); `vstack`: rows of
+/// the inputs made at least 2-D, along dim 0.
+fn hv_plan(tensors: &[Tensor], vertical: bool) -> Result<(Vec<TensorMeta>, i64), OpError> {
+    let what = if vertical { "vstack" } else { "hstack" };
+    let metas = list_metas(tensors, what)?;
+    let rank = if vertical { 2 } else { 1 };
+    let lifted: Vec<TensorMeta> = metas
+        .iter()
+        .map(|m| TensorMeta::new(m.dtype, at_least(m, rank)))
+        .collect();
+    let dim = match (vertical, lifted[0].rank()) {
+        (true, _) | (false, 1) => 0,
+        _ => 1,
+    };
+    Ok((lifted, dim))
+}
+
+fn hvstack_meta(tensors: &[Tensor], vertical: bool) -> Result<Vec<TensorMeta>, OpError> {
+    let (lifted, dim) = hv_plan(tensors, vertical)?;
+    Ok(vec![cat_of_metas(&lifted, dim)?.0])
+}
+
+fn hvstack(tensors: &[Tensor], vertical: bool) -> Result<Vec<Tensor>, OpError> {
+    let (lifted, dim) = hv_plan(tensors, vertical)?;
+    let parts: Vec<Tensor> = tensors
+        .iter()
+        .zip(&lifted)
+        .map(|(t, m)| t.reshape(&m.sizes))
+        .collect();
+    Ok(vec![Tensor::cat(&parts, dim)])
+}
+
+fn broadcast_sizes(tensors: &[Tensor]) -> Result<Vec<SymInt>, OpError> {
+    let metas = list_metas(tensors, "broadcast_tensors")?;
+    metas
+        .iter()
+        .skip(1)
+        .try_fold(metas[0].sizes.clone(), |acc, m| {
+            super::util::broadcast_shapes(&acc, &m.sizes)
+        })
+}
+
+fn broadcast_tensors_meta(a: &TensorList) -> Result<Vec<TensorMeta>, OpError> {
+    let sizes = broadcast_sizes(&a.tensors)?;
+    a.tensors
+        .iter()
+        .map(|t| Ok(TensorMeta::new(meta_of(t)?.dtype, sizes.clone())))
+        .collect()
+}
+
+/// The grid's sizes, one per input (`ij`), the first two swapped for `xy`.
+fn meshgrid_sizes(a: &Meshgrid) -> Result<(Vec<SymInt>, bool), OpError> {
+    let metas = list_metas(&a.tensors, "torch.meshgrid")?;
+    if let Some(m) = metas.iter().find(|m| m.rank() > 1) {
+        op_bail!(
+            "torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    let xy = match a.indexing.as_str() {
+        "ij" => false,
+        "xy" => true,
+        other => op_bail!(
+            "torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {other}"
+        ),
+    };
+    let mut sizes: Vec<SymInt> = metas
+        .iter()
+        .map(|m| m.sizes.first().cloned().unwrap_or(SymInt::Int(1)))
+        .collect();
+    if xy && sizes.len() >= 2 {
+        sizes.swap(0, 1);
+    }
+    Ok((sizes, xy))
+}
+
+fn meshgrid_meta(a: &Meshgrid) -> Result<Vec<TensorMeta>, OpError> {
+    let (sizes, _) = meshgrid_sizes(a)?;
+    a.tensors
+        .iter()
+        .map(|t| Ok(TensorMeta::new(meta_of(t)?.dtype, sizes.clone())))
+        .collect()
+}
+
+/// Input `i` viewed along grid dim `i` (dims 0 and 1 swapped for `xy`), expanded.
+fn meshgrid_decomposition(a: &Meshgrid) -> Result<Vec<Tensor>, OpError> {
+    let (sizes, xy) = meshgrid_sizes(a)?;
+    let n = sizes.len();
+    Ok(a.tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let axis = match (xy && n >= 2, i) {
+                (true, 0) => 1,
+                (true, 1) => 0,
+                _ => i,
+            };
+            let mut view = vec![SymInt::Int(1); n];
+            view[axis] = sizes[axis].clone();
+            t.reshape(&view).expand(&sizes)
+        })
+        .collect())
+}
+
+/// `diagonal(x, offset, dim1, dim2)`: the other dims, then the diagonal's length.
+fn diagonal_plan(a: &Diagonal) -> Result<(TensorMeta, usize, usize, i64), OpError> {
+    let m = meta_of(&a.self_)?;
+    let (d1, d2) = (
+        normalize_dim(a.dim1, m.rank())?,
+        normalize_dim(a.dim2, m.rank())?,
+    );
+    if d1 == d2 {
+        op_bail!(
+            "diagonal dimensions cannot be identical {} and {}",
+            a.dim1,
+            a.dim2
+        );
+    }
+    let (n1, n2) = (m.sizes[d1].hint(), m.sizes[d2].hint());
+    let len = if a.offset >= 0 {
+        n1.min(n2 - a.offset)
+    } else {
+        (n1 + a.offset).min(n2)
+    };
+    Ok((m, d1, d2, len.max(0)))
+}
+
+fn diagonal_meta(a: &Diagonal) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d1, d2, len) = diagonal_plan(a)?;
+    let mut sizes: Vec<SymInt> = (0..m.rank())
+        .filter(|&d| d != d1 && d != d2)
+        .map(|d| m.sizes[d].clone())
+        .collect();
+    sizes.push(SymInt::Int(len));
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+/// The two dims moved last and flattened; the diagonal's flat positions selected.
+fn diagonal_decomposition(a: &Diagonal) -> Result<Vec<Tensor>, OpError> {
+    let (m, d1, d2, len) = diagonal_plan(a)?;
+    let mut perm: Vec<i64> = (0..m.rank() as i64)
+        .filter(|&d| d != d1 as i64 && d != d2 as i64)
+        .collect();
+    perm.extend([d1 as i64, d2 as i64]);
+    let n2 = m.sizes[d2].hint();
+    let mut flat: Vec<SymInt> = perm[..perm.len() - 2]
+        .iter()
+        .map(|&d| m.sizes[d as usize].clone())
+        .collect();
+    flat.push(SymInt::Int(-1));
+    let moved = a.self_.permute(&perm).reshape(&flat);
+    let start = if a.offset >= 0 {
+        a.offset
+    } else {
+        -a.offset * n2
+    };
+    let index = Tensor::arange(len).mul(n2 + 1).add(start);
+    Ok(vec![moved.index_select(-1, &index)])
+}
+
+/// `n` times `x[1:] - x[:-1]` along `dim`, after `prepend` and `append` are joined.
+fn diff_decomposition(a: &Diff) -> Result<Vec<Tensor>, OpError> {
+    let mut parts = Vec::new();
+    parts.extend(a.prepend.iter().cloned());
+    parts.push(a.self_.clone());
+    parts.extend(a.append.iter().cloned());
+    let mut x = if parts.len() == 1 {
+        a.self_.clone()
+    } else {
+        Tensor::cat(&parts, a.dim)
+    };
+    for _ in 0..a.n {
+        let len = meta_of(&x)?.sizes[normalize_dim(a.dim, meta_of(&x)?.rank())?].hint();
+        if len == 0 {
+            break;
+        }
+        x = x
+            .narrow(a.dim, 1, len - 1)
+            .sub(&x.narrow(a.dim, 0, len - 1));
+    }
+    Ok(vec![x])
+}
+
+fn diff_meta(a: &Diff) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if m.rank() == 0 {
+        op_bail!("diff expects input to be at least one-dimensional");
+    }
+    if a.n < 0 {
+        op_bail!("order must be non-negative but got {}", a.n);
+    }
+    let d = normalize_dim(a.dim, m.rank())?;
+    let mut sizes = m.sizes.clone();
+    for extra in [&a.prepend, &a.append].into_iter().flatten() {
+        sizes[d] = sizes[d].add(
+            &meta_of(extra)?
+                .sizes
+                .get(d)
+                .cloned()
+                .unwrap_or(SymInt::Int(1)),
+        );
+    }
+    let len = (sizes[d].hint() - a.n).max(0);
+    sizes[d] = SymInt::Int(len);
+    let dtype = if m.dtype == DType::Bool {
+        DType::Bool
+    } else {
+        m.dtype
+    };
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+op_def! {
+    pub static HSTACK: struct TensorList = "aten::hstack(Tensor[] tensors) -> Tensor" {
+        meta: |a: &TensorList| hvstack_meta(&a.tensors, false),
+        composite: |a: &TensorList| hvstack(&a.tensors, false),
+    }
+    pub static VSTACK: TensorList = "aten::vstack(Tensor[] tensors) -> Tensor" {
+        meta: |a: &TensorList| hvstack_meta(&a.tensors, true),
+        composite: |a: &TensorList| hvstack(&a.tensors, true),
+    }
+    pub static BROADCAST_TENSORS: TensorList = "aten::broadcast_tensors(Tensor[] tensors) -> Tensor[]" {
+        meta: broadcast_tensors_meta,
+        composite: |a: &TensorList| {
+            let sizes = broadcast_sizes(&a.tensors)?;
+            Ok(a.tensors.iter().map(|t| t.expand(&sizes)).collect())
+        },
+    }
+    pub static MESHGRID_INDEXING: struct Meshgrid =
+        "aten::meshgrid.indexing(Tensor[] tensors, *, str indexing) -> Tensor[]" {
+        meta: meshgrid_meta,
+        composite: meshgrid_decomposition,
+    }
+    pub static DIAGONAL: struct Diagonal =
+        "aten::diagonal(Tensor(a) self, int offset=0, int dim1=0, int dim2=1) -> Tensor(a)" {
+        meta: diagonal_meta,
+        composite: diagonal_decomposition,
+    }
+    pub static DIFF: struct Diff =
+        "aten::diff(Tensor self, int n=1, int dim=-1, Tensor? prepend=None, Tensor? append=None) -> Tensor" {
+        meta: diff_meta,
+        composite: diff_decomposition,
     }
 }

@@ -1,14 +1,15 @@
 //! Ordering: `topk` (the `k` largest or smallest elements along a dim, with their
-//! indices). Elements compare as PyTorch's CPU kernel compares them: NaN above every
+//! indices), and `sort`, `argsort` and `median` through it. Elements compare as PyTorch's CPU kernel compares them: NaN above every
 //! number; among equal values the lower index comes first.
 
 use std::cmp::Ordering;
 
-use super::op_def;
 use super::util::{concrete, meta_of, normalize_dim, with_dtype};
+use super::{op_def, Value};
 use crate::error::OpError;
 use crate::op_bail;
-use crate::tensor::{DType, Element, Storage, TensorMeta};
+use crate::symbolic::SymInt;
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// Output metas of `topk` and the normalized dim.
 fn topk_plan(args: &Topk) -> Result<(Vec<TensorMeta>, usize), OpError> {
@@ -107,5 +108,104 @@ op_def! {
         "aten::topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)" {
         meta: topk_meta,
         kernel: topk_kernel,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// sort, argsort, median: `topk` of the whole length (stable, NaN above every number)
+
+/// `topk(self, len(dim), dim, largest=descending)`: values and indices.
+fn sort_by_topk(x: &Tensor, dim: i64, descending: bool) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(x)?;
+    let d = normalize_dim(dim, m.rank())?;
+    let n = m.sizes.get(d).cloned().unwrap_or(SymInt::Int(1));
+    let args = vec![
+        Value::Tensor(x.clone()),
+        Value::Int(n),
+        Value::Int(SymInt::Int(dim)),
+        Value::Bool(descending),
+        Value::Bool(true),
+    ];
+    Ok(Tensor::call_op(&TOPK, args))
+}
+
+fn sort_meta(x: &Tensor, dim: i64) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    normalize_dim(dim, m.rank())?;
+    if m.dtype == DType::Bool {
+        op_bail!("\"sort\" not implemented for 'Bool'");
+    }
+    Ok(vec![m.clone(), TensorMeta::new(DType::I64, m.sizes)])
+}
+
+/// The lower median along `dim` and its index; a lane holding NaN gives NaN (the index
+/// of its first NaN), as PyTorch's `median`.
+fn median_decomposition(a: &MedianDim) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let n = m.sizes.get(d).map_or(1, SymInt::hint);
+    if n == 0 {
+        op_bail!("median(): Expected reduction dim {d} to have non-zero size.");
+    }
+    let sorted = sort_by_topk(&a.self_, a.dim, false)?;
+    let [values, indices] = &sorted[..] else {
+        op_bail!("median: sort gave no values and indices");
+    };
+    let pick = |t: &Tensor, i: i64| t.select(d as i64, i);
+    let (mid, last) = ((n - 1) / 2, n - 1);
+    let nan = pick(values, last).ne(&pick(values, last));
+    let mut v = Tensor::where_(&nan, &pick(values, last), &pick(values, mid));
+    let mut i = Tensor::where_(&nan, &pick(indices, last), &pick(indices, mid));
+    if a.keepdim {
+        v = v.unsqueeze(d as i64);
+        i = i.unsqueeze(d as i64);
+    }
+    Ok(vec![v, i])
+}
+
+fn median_meta(a: &MedianDim) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    if m.dtype == DType::Bool {
+        op_bail!("\"median_out\" not implemented for 'Bool'");
+    }
+    let mut sizes = m.sizes.clone();
+    if a.keepdim {
+        sizes[d] = SymInt::Int(1);
+    } else {
+        sizes.remove(d);
+    }
+    Ok(vec![
+        TensorMeta::new(m.dtype, sizes.clone()),
+        TensorMeta::new(DType::I64, sizes),
+    ])
+}
+
+op_def! {
+    pub static SORT: struct Sort =
+        "aten::sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &Sort| sort_meta(&a.self_, a.dim),
+        composite: |a: &Sort| sort_by_topk(&a.self_, a.dim, a.descending),
+    }
+    /// The sort is stable whatever `stable` says.
+    pub static SORT_STABLE: struct SortStable =
+        "aten::sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &SortStable| sort_meta(&a.self_, a.dim),
+        composite: |a: &SortStable| sort_by_topk(&a.self_, a.dim, a.descending),
+    }
+    pub static ARGSORT: struct Argsort =
+        "aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor" {
+        meta: |a: &Argsort| Ok(sort_meta(&a.self_, a.dim)?.split_off(1)),
+        composite: |a: &Argsort| Ok(sort_by_topk(&a.self_, a.dim, a.descending)?.split_off(1)),
+    }
+    pub static ARGSORT_STABLE: struct ArgsortStable =
+        "aten::argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor" {
+        meta: |a: &ArgsortStable| Ok(sort_meta(&a.self_, a.dim)?.split_off(1)),
+        composite: |a: &ArgsortStable| Ok(sort_by_topk(&a.self_, a.dim, a.descending)?.split_off(1)),
+    }
+    pub static MEDIAN_DIM: struct MedianDim =
+        "aten::median.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
+        meta: median_meta,
+        composite: median_decomposition,
     }
 }
