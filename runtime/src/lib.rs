@@ -237,21 +237,25 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
     })
 }
 
-/// The program with every op the plan has no step for (no lowering hook) but that has a
-/// decomposition (`rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, …) decomposed into
+/// The program with every composite op the plan has no step for (no lowering hook:
+/// `rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, `lstm`, …) decomposed into
 /// the ops it is written in, which the plan does have steps for: a composite op is then
 /// planned, not run as one eager fallback. The program is kept as it is when it has no
 /// such op, or when the decomposition fails (the eager fallback still runs it).
 fn inline_composites(ep: &ExportedProgram) -> ExportedProgram {
-    let names: std::collections::BTreeSet<String> = (ep.graph().nodes.iter())
+    let table = ferrex::program::DecompositionTable::UnloweredComposites;
+    let any = (ep.graph().nodes.iter())
         .filter_map(|n| n.op())
-        .filter(|op| op.lowering.is_none() && op.decomposition.is_some())
-        .map(|op| op.name())
-        .collect();
-    if names.is_empty() {
+        .any(|op| table.selects(op));
+    // Data-dependent sizes (`item`, `nonzero`) stay as the program has them: the
+    // retrace would make their users' size arguments symbolic lists.
+    let unbacked = (ep.graph().nodes.iter()).flat_map(|n| &n.meta).any(|m| {
+        let value = matches!(&m.sym, Some(ferrex::symbolic::SymScalar::Int(v)) if v.is_unbacked());
+        value || m.sizes.iter().any(ferrex::symbolic::SymInt::is_unbacked)
+    });
+    if !any || unbacked {
         return ep.clone();
     }
-    let table = ferrex::program::DecompositionTable::Only(names.into_iter().collect());
     ep.run_decompositions_with(&table)
         .unwrap_or_else(|_| ep.clone())
 }

@@ -6,115 +6,20 @@
 //! (`gen_more.py`'s `kvcache` and `inplace_view`, in-place writes through views, are in
 //! `tests/data/pt2_views/` with their own test.)
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 
 mod common;
 
-use common::pt2_io::{io_file, leaves, max_diff};
-use ferrex::program::OutputKind;
+use common::pt2_corpus::{series, Corpus, Runner, ATOL};
+use common::pt2_io::{leaves, max_diff};
 use ferrex::{ExportedProgram, Tensor};
 
-const ATOL: f64 = 1e-5;
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2_more")
-}
-
-/// The program names: every `NAME.io.safetensors` of the folder, sorted.
-fn names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data_dir())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            Some(name.strip_suffix(".io.safetensors")?.to_string())
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-fn io(name: &str) -> HashMap<String, Tensor> {
-    io_file(&data_dir().join(format!("{name}.io.safetensors")))
-}
-
-/// The input-set prefixes of an io file (`""`, `"b_"`, …): each has an `in0`.
-fn prefixes(io: &HashMap<String, Tensor>) -> Vec<String> {
-    let mut out: Vec<String> = io
-        .keys()
-        .filter_map(|k| k.strip_suffix("in0").map(str::to_string))
-        .collect();
-    out.sort();
-    out
-}
-
-/// `{prefix}{kind}0`, `{prefix}{kind}1`, … while present.
-fn series<'a>(io: &'a HashMap<String, Tensor>, prefix: &str, kind: &str) -> Vec<&'a Tensor> {
-    (0..)
-        .map_while(|i| io.get(&format!("{prefix}{kind}{i}")))
-        .collect()
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Runner {
-    Interpreter,
-    Compiled,
-}
-
-/// Loads `file` fresh and runs it on `inputs`; the user outputs, and how many outputs
-/// are mutations (none of these programs mutates).
-fn run(file: &Path, runner: Runner, inputs: &[Tensor]) -> (Vec<Tensor>, usize) {
-    let ep: ExportedProgram = ferrex::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let leaves = leaves(&ep, inputs);
-    let outs = match runner {
-        Runner::Interpreter => ep.module().call_flat(&leaves),
-        Runner::Compiled => ferrex_runtime::load(file)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .call_flat(&leaves),
-    };
-    let outs = outs.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let mutations = ep
-        .graph_signature()
-        .output_specs
-        .iter()
-        .filter(|s| s.kind != OutputKind::UserOutput)
-        .count();
-    (outs, mutations)
-}
-
-/// Runs every input set of `name` in one IR; the largest difference from PyTorch.
-fn check_program(name: &str, core: bool, runner: Runner) -> f64 {
-    let io = io(name);
-    let file = data_dir().join(format!("{name}{}.pt2", if core { ".core" } else { "" }));
-    let mut worst: f64 = 0.0;
-    let sets = prefixes(&io);
-    assert!(!sets.is_empty(), "{name}: no input set");
-    for prefix in sets {
-        let what = format!("{} {runner:?} input set `{prefix}`", file.display());
-        let inputs: Vec<Tensor> = series(&io, &prefix, "in")
-            .into_iter()
-            .map(Tensor::copy)
-            .collect();
-        let (outs, mutations) = run(&file, runner, &inputs);
-        assert_eq!(mutations, 0, "{what}: mutations");
-        let want = series(&io, &prefix, "out");
-        assert_eq!(outs.len(), want.len(), "{what}: outputs");
-        for (i, (g, w)) in outs.iter().zip(&want).enumerate() {
-            let d = max_diff(g, w, &format!("{what} out{i}"));
-            assert!(d <= ATOL, "{what}: out{i} differs by {d}");
-            worst = worst.max(d);
-        }
-    }
-    worst
+fn corpus() -> Corpus {
+    Corpus::new("pt2_more")
 }
 
 fn check_all(runner: Runner, core: bool) {
-    let mut checked = Vec::new();
-    for name in names() {
-        let d = check_program(&name, core, runner);
-        checked.push(format!("{name} {d:.1e}"));
-    }
-    eprintln!("{runner:?} core={core}: {}", checked.join(", "));
+    let checked = corpus().check_all(runner, core);
     assert_eq!(checked.len(), 24, "{checked:?}");
 }
 
@@ -156,8 +61,9 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
 /// PyTorch's core-IR program (but for [`CORE_OP_DIFFERENCES`]), and PyTorch's values.
 #[test]
 fn run_decompositions_gives_pytorch_core_ops() {
-    for name in names() {
-        let dir = data_dir();
+    let corpus = corpus();
+    for name in corpus.names() {
+        let dir = &corpus.0;
         let ours = ferrex::load(dir.join(format!("{name}.pt2")))
             .unwrap()
             .run_decompositions()
@@ -173,7 +79,7 @@ fn run_decompositions_gives_pytorch_core_ops() {
             set(&ours),
             set(&theirs)
         );
-        let io = io(&name);
+        let io = corpus.io(&name);
         let tensors: Vec<Tensor> = series(&io, "", "in")
             .into_iter()
             .map(Tensor::copy)
@@ -195,7 +101,7 @@ fn run_decompositions_gives_pytorch_core_ops() {
 /// PyTorch's values each time (the kept mask is the one of the call's own length).
 #[test]
 fn a_causal_mask_is_computed_once_per_sequence_length() {
-    let file = data_dir().join("causal_dyn.core.pt2");
+    let file = corpus().file("causal_dyn", true);
     let compiled = ferrex_runtime::load(&file).unwrap();
     let describe = compiled.describe();
     assert!(
@@ -210,7 +116,7 @@ fn a_causal_mask_is_computed_once_per_sequence_length() {
     let stats = compiled.stats();
     assert_eq!((stats.per_size_ops.len(), stats.fallback_ops.len()), (9, 0));
     let ep: ExportedProgram = ferrex::load(&file).unwrap();
-    let io = io("causal_dyn");
+    let io = corpus().io("causal_dyn");
     for prefix in ["", "b_", "", "b_", "b_"] {
         let inputs: Vec<Tensor> = series(&io, prefix, "in")
             .into_iter()

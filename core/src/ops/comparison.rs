@@ -217,12 +217,65 @@ fn where_kernel(a: &Where, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     }])
 }
 
+/// `where` with one branch a number (`torch.where(c, x, 0.0)`): `where.self` with it
+/// as a wrapped number.
+fn where_of_scalars<T: Clone>(
+    condition: &T,
+    x: TensorOrNumber<T>,
+    y: TensorOrNumber<T>,
+) -> Where<T> {
+    Where {
+        condition: condition.clone(),
+        self_: x,
+        other: y,
+    }
+}
+
+fn where_scalar_other(a: &WhereScalarOther) -> Where {
+    where_of_scalars(
+        &a.condition,
+        TensorOrNumber::Tensor(a.self_.clone()),
+        TensorOrNumber::Number(a.other),
+    )
+}
+
+fn where_scalar_self(a: &WhereScalarSelf) -> Where {
+    where_of_scalars(
+        &a.condition,
+        TensorOrNumber::Number(a.self_),
+        TensorOrNumber::Tensor(a.other.clone()),
+    )
+}
+
+fn where_scalars(a: &WhereScalar) -> Where {
+    where_of_scalars(
+        &a.condition,
+        TensorOrNumber::Number(a.self_),
+        TensorOrNumber::Number(a.other),
+    )
+}
+
 op_def! {
     pub static WHERE_SELF: struct Where =
         "aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor" {
         meta: where_meta,
         kernel: where_kernel,
         wrapped_numbers: [self, other],
+    }
+    pub static WHERE_SCALAR_OTHER: struct WhereScalarOther =
+        "aten::where.ScalarOther(Tensor condition, Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &WhereScalarOther| where_meta(&where_scalar_other(a)),
+        kernel: |a: &WhereScalarOther, m: &[TensorMeta]| where_kernel(&where_scalar_other(a), m),
+    }
+    pub static WHERE_SCALAR_SELF: struct WhereScalarSelf =
+        "aten::where.ScalarSelf(Tensor condition, Scalar self, Tensor other) -> Tensor" {
+        meta: |a: &WhereScalarSelf| where_meta(&where_scalar_self(a)),
+        kernel: |a: &WhereScalarSelf, m: &[TensorMeta]| where_kernel(&where_scalar_self(a), m),
+    }
+    pub static WHERE_SCALAR: struct WhereScalar =
+        "aten::where.Scalar(Tensor condition, Scalar self, Scalar other) -> Tensor" {
+        meta: |a: &WhereScalar| where_meta(&where_scalars(a)),
+        kernel: |a: &WhereScalar, m: &[TensorMeta]| where_kernel(&where_scalars(a), m),
     }
 }
 

@@ -376,6 +376,29 @@ op_def! {
         kernel: |a: &CloneTensor, _: &[TensorMeta]| clone_kernel(&a.self_),
         lowering: |a: &CloneTensor<_>| reshape_lowering(&a.self_),
     }
+    /// A copy of a tensor constant made in `forward` (`torch.tensor(1.5)`), as the
+    /// default IR records it: a clone.
+    pub static LIFT_FRESH_COPY: struct LiftFreshCopy = "aten::lift_fresh_copy(Tensor self) -> Tensor" {
+        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
+    }
+    /// The tensor itself (ferrex has no autograd graph to cut).
+    pub static DETACH: LiftFreshCopy = "aten::detach(Tensor(a) self) -> Tensor(a)" {
+        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
+    }
+    pub static DETACH_: LiftFreshCopy = "aten::detach_(Tensor(a!) self) -> Tensor(a!)" {
+        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        inplace_of: DETACH,
+    }
+    pub static ALIAS: LiftFreshCopy = "aten::alias(Tensor(a) self) -> Tensor(a)" {
+        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
+        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,10 +28,15 @@ pub enum DecompositionTable {
     Only(Vec<String>),
     /// The default table ([`DecompositionTable::Core`]) except these, which stay whole.
     Except(Vec<String>),
+    /// Composite ops (their eager implementation is their decomposition) that have no
+    /// lowering hook: what the compiled runtime decomposes before it plans a program,
+    /// so that their parts are planned steps.
+    UnloweredComposites,
 }
 
 impl DecompositionTable {
-    fn selects(&self, op: &OpDef) -> bool {
+    /// Whether the table decomposes `op`.
+    pub fn selects(&self, op: &OpDef) -> bool {
         if op.decomposition.is_none() {
             return false;
         }
@@ -40,6 +45,9 @@ impl DecompositionTable {
             DecompositionTable::All => true,
             DecompositionTable::Only(names) => names.contains(&op.name()),
             DecompositionTable::Except(names) => !op.core_aten && !names.contains(&op.name()),
+            DecompositionTable::UnloweredComposites => {
+                op.implementation.is_some() && op.lowering.is_none()
+            }
         }
     }
 }
