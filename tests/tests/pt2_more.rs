@@ -128,3 +128,25 @@ fn a_causal_mask_is_computed_once_per_sequence_length() {
         assert!(d <= ATOL, "set `{prefix}`: differs by {d}");
     }
 }
+
+/// PyTorch's core IR of `nn.TransformerEncoderLayer` projects its transposed input with
+/// `bmm(x, view(expand(w.T, [t, 16, 48])))` (the weight broadcast over the sequence,
+/// whose length is dynamic): the plan runs it as one GEMM of the prepacked weight, and
+/// the weight's `expand` and `view` get no step (materialized, they were `t` copies of
+/// it). The `expand`s to their own sizes before the attention's `bmm`s are their inputs.
+#[test]
+fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
+    let compiled = ferrex_runtime::load(corpus().file("encoder", true)).unwrap();
+    let d = compiled.describe();
+    assert!(d.contains("\nbmm: gemm, prepacked weight -> "), "{d}");
+    assert!(
+        !d.contains("\nexpand_1:") && !d.contains("\nview_1:"),
+        "{d}"
+    );
+    for expand in ["expand_2", "expand_3", "expand_4", "expand_5"] {
+        assert!(
+            d.contains(&format!("\n{expand}: reshape (no copy) -> ")),
+            "{d}"
+        );
+    }
+}

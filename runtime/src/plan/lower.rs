@@ -344,8 +344,8 @@ impl Builder<'_> {
     }
 
     /// A view op (the op's `Lowering::Reshape` / `Permute` / `Expand` / `Select` /
-    /// `Slice`): a reshape of a planned buffer is an alias of it, anything else a strided
-    /// copy. `None`: not a view op, or not planned.
+    /// `Slice`): a reshape of a planned buffer (or an expand to its own sizes) is an
+    /// alias of it, anything else a strided copy. `None`: not a view op, or not planned.
     fn try_view_op(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Option<Kind>> {
         let view = match lowering_keeping_sizes(op, args)? {
             Lowering::Permute { input, dims } => return Some(self.try_permute(v, input, dims)),
@@ -358,7 +358,21 @@ impl Builder<'_> {
                 }
                 (input, ViewLowering::Reshape)
             }
-            Lowering::Expand { input } => (input, ViewLowering::Expand),
+            Lowering::Expand { input } => {
+                // An expand to the input's own sizes (PyTorch's `matmul` decomposition
+                // writes them before each `bmm`) is the input: an alias, not a copy.
+                let same = self
+                    .meta(v)
+                    .zip(self.meta(input))
+                    .is_some_and(|(a, b)| a.sizes == b.sizes);
+                if same && self.place[input] == Some(Place::Slot) {
+                    return Some(Some(Kind::Alias {
+                        src: input,
+                        sizes: Vec::new(),
+                    }));
+                }
+                (input, ViewLowering::Expand)
+            }
             Lowering::Select { input, dim, index } => (input, ViewLowering::Select { dim, index }),
             Lowering::Slice {
                 input,

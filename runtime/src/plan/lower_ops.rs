@@ -8,7 +8,7 @@ use ferrex::symbolic::{CmpOp, SymInt};
 use ferrex::tensor::DType;
 
 use super::fuse::{lowering_keeping_sizes, lowering_of};
-use super::{Builder, Cmp, Kind, Operand, Place, ViewOp, V};
+use super::{Builder, Cmp, GemmB, GemmStep, Kind, Operand, Place, ViewOp, V};
 
 /// A view as its op's lowering gives it, before the input's rank places its dim.
 pub(super) enum ViewLowering {
@@ -217,9 +217,29 @@ impl Builder<'_> {
     }
 
     /// `bmm(a, b)` of two 3-D f32 values.
-    fn try_bmm(&self, v: V, a: V, b: V) -> Option<Kind> {
+    fn try_bmm(&mut self, v: V, a: V, b: V) -> Option<Kind> {
         let rank3 = |x: V| self.meta(x).is_some_and(|m| m.rank() == 3);
-        if !self.is_f32(v) || !rank3(a) || !rank3(b) {
+        if !self.is_f32(v) || !rank3(a) {
+            return None;
+        }
+        if let Some(&w) = self.broadcast_b.get(&v) {
+            // One GEMM of all of `a`'s rows with the broadcast matrix.
+            if !self.is_f32(w) {
+                return None;
+            }
+            let b = match self.const_of[w] {
+                Some(c) => self.pack_bt(c)?,
+                None => GemmB::Dynamic(Operand::Val(w)),
+            };
+            return Some(Kind::Gemm(GemmStep {
+                a: self.operand(a),
+                b,
+                init: None,
+                alpha: 1.0,
+                epilogue: None,
+            }));
+        }
+        if !rank3(b) {
             return None;
         }
         Some(Kind::Bmm {

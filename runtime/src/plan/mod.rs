@@ -13,6 +13,7 @@
 //! internals, read-only outside this crate, with no stability promise beyond the
 //! workspace.
 
+mod broadcast_bmm;
 mod fold;
 mod fuse;
 mod lower;
@@ -530,11 +531,14 @@ struct Builder<'g> {
     owner: Vec<V>,
     /// Multi-output nodes planned as their output 0 (see [`first_output_only`]).
     first_only: Vec<bool>,
-    /// Nodes of safe-softmax chains that get no step, and each chain's `where` → its
-    /// softmax (see [`safe_softmax`]).
+    /// Nodes that get no step (safe-softmax chains, broadcast matrices' expands), and
+    /// each safe-softmax chain's `where` → its softmax (see [`safe_softmax`]).
     skip: Vec<bool>,
     safe_result: HashMap<V, V>,
     safe_softmax: Vec<bool>,
+    /// `bmm`s of one matrix broadcast over the batch → that matrix (see
+    /// [`broadcast_bmm`]).
+    broadcast_b: HashMap<V, V>,
     /// Splits planned as slices of their input (see `plan_split`): input and dim.
     split_of: HashMap<V, (V, usize)>,
     /// Calls that read only constants and sizes (see [`PerSize`]), and the symbols
@@ -599,6 +603,7 @@ impl<'g> Builder<'g> {
             skip: vec![false; n],
             safe_result: HashMap::new(),
             safe_softmax: vec![false; n],
+            broadcast_b: HashMap::new(),
             split_of: HashMap::new(),
             size_only: vec![false; n],
             symbols: graph_symbols(graph).into(),
@@ -702,6 +707,7 @@ pub(crate) fn compile_graph(
     let graph = sizes_inline(graph)?;
     let mut b = Builder::new(&graph, with_data);
     b.mark_safe_softmaxes();
+    b.mark_broadcast_bmms();
     b.lower_nodes(frozen)?;
     b.finish_groups();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
