@@ -89,6 +89,23 @@ pub fn tanh_f32(x: f32) -> f32 {
     f32::from_bits(t.to_bits() | (x.to_bits() & 0x8000_0000))
 }
 
+/// `x^e` in f32 as PyTorch's kernel computes the common exponents: `x * x` for 2,
+/// `x * x * x` for 3, the square root for 0.5, the reciprocals for -1 and -2; others
+/// through f64 `powf`, rounded once. (`x.pow(2)` in an RMS norm was a libm `pow` call
+/// per element, a quarter of a transformer block.)
+#[inline(always)]
+fn pow_f32(x: f32, e: f64) -> f32 {
+    match e {
+        1.0 => x,
+        2.0 => x * x,
+        3.0 => x * x * x,
+        0.5 => x.sqrt(),
+        -1.0 => 1.0 / x,
+        -2.0 => 1.0 / (x * x),
+        _ => (x as f64).powf(e) as f32,
+    }
+}
+
 /// `clamp(x, lo, hi)` in f32 with no branch; NaN stays NaN (a comparison with NaN is
 /// false, so `x` is kept). The bounds are f64 and are rounded to f32 once: no f32 lies
 /// between a bound and its rounding, so the result is the f64 clamp's, rounded.
@@ -328,6 +345,7 @@ impl Unary {
             Unary::Trunc => x.trunc(),
             // One rounding, as the f64 form.
             Unary::Rsqrt => (1.0 / (x as f64).sqrt()) as f32,
+            Unary::PowScalar(e) => pow_f32(x, e),
             f => f.eval(x as f64) as f32,
         }
     }
@@ -396,6 +414,7 @@ impl crate::WideLoop for ApplyF32<'_> {
             Unary::Ceil => each!(f32::ceil),
             Unary::Round => each!(f32::round_ties_even),
             Unary::Trunc => each!(f32::trunc),
+            Unary::PowScalar(e) => each!(|x| pow_f32(x, e)),
             f => each!(|x| f.eval_f32(x)),
         }
     }
@@ -594,6 +613,27 @@ mod tests {
                 );
             }
             assert!(op.eval_f32(f32::NAN).is_nan(), "{op:?} keeps NaN");
+        }
+        // The common powers are PyTorch's f32 forms; any other exponent the f64 one.
+        let powers: [(f64, fn(f32) -> f32); 3] =
+            [(2.0, |x| x * x), (3.0, |x| x * x * x), (-1.0, |x| 1.0 / x)];
+        for (e, f) in powers {
+            for &x in &xs {
+                assert_eq!(
+                    Unary::PowScalar(e).eval_f32(x).to_bits(),
+                    f(x).to_bits(),
+                    "{x}^{e}"
+                );
+            }
+        }
+        let mut got = vec![0f32; xs.len()];
+        Unary::PowScalar(1.7).apply_f32(&xs, &mut got);
+        for (&x, &g) in xs.iter().zip(&got) {
+            let want = (x as f64).powf(1.7) as f32;
+            assert!(
+                g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                "{x}^1.7"
+            );
         }
         // In f32 arithmetic, as PyTorch's f32 kernels (the slope rounded to f32 first).
         for op in [Unary::Hardswish, Unary::Hardsigmoid, Unary::LeakyRelu(0.01)] {

@@ -844,6 +844,18 @@ fn pow_scalar_meta(a: &PowScalar) -> Result<Vec<TensorMeta>, OpError> {
     Ok(out)
 }
 
+/// f32 data to an f32 result through the pointwise function the plan runs
+/// ([`F::PowScalar`]: `x * x` for a square), anything else through `pow_kernel`.
+fn pow_scalar_kernel(a: &PowScalar, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    if let TensorOrNumber::Tensor(x) = &a.self_ {
+        let f32_out = out.first().is_some_and(|m| m.dtype == DType::F32);
+        if f32_out && x.storage_or_op_error()?.dtype() == DType::F32 {
+            return super::activation::float_kernel(x, F::PowScalar(a.exponent.to::<f64>()));
+        }
+    }
+    pow_kernel(&a.self_, &TensorOrNumber::Number(a.exponent), out)
+}
+
 fn pow_scalar_fn<T>(a: &PowScalar<T>) -> Result<F, OpError> {
     Ok(F::PowScalar(a.exponent.to::<f64>()))
 }
@@ -875,9 +887,7 @@ op_def! {
     pub static POW_TENSOR_SCALAR: struct PowScalar =
         "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor" {
         meta: pow_scalar_meta,
-        kernel: |a: &PowScalar, out: &[TensorMeta]| {
-            pow_kernel(&a.self_, &TensorOrNumber::Number(a.exponent), out)
-        },
+        kernel: pow_scalar_kernel,
         lowering: pow_scalar_lowering,
         wrapped_numbers: [self],
     }
