@@ -19,6 +19,7 @@ pub fn bench(
     inputs: &Path,
     prefix: &str,
     iters: Option<usize>,
+    profile: bool,
 ) -> Result<ExitCode, CliError> {
     let io = IoFile::open(inputs, prefix)?;
     outln!("{}", program.display());
@@ -39,9 +40,67 @@ pub fn bench(
             for line in &lines[lines.len().saturating_sub(2)..] {
                 outln!("  {line}");
             }
+            if profile {
+                profile_steps(c, &runner, &io, iters)?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Steps printed by `--profile`: the slowest, then the rest summed.
+const PROFILE_TOP: usize = 15;
+
+/// The compiled plan's steps, timed over calls: each step's median, slowest first.
+fn profile_steps(
+    compiled: &ferrex_runtime::CompiledProgram,
+    runner: &Runner,
+    io: &IoFile,
+    iters: Option<usize>,
+) -> Result<(), CliError> {
+    let leaves = runner::leaves(runner.program(), &mut |i, name| io.input(i, name))?;
+    let calls = iters.unwrap_or(50).clamp(1, 1000);
+    let mut per_step: Vec<(String, Vec<Duration>)> = Vec::new();
+    for _ in 0..calls {
+        let (_, times) = compiled.profile_flat(&leaves)?;
+        for (i, (name, t)) in times.into_iter().enumerate() {
+            match per_step.get_mut(i) {
+                Some((_, ts)) => ts.push(t),
+                None => per_step.push((name, vec![t])),
+            }
+        }
+    }
+    let mut medians: Vec<(String, Duration)> = per_step
+        .into_iter()
+        .map(|(name, mut ts)| {
+            ts.sort();
+            (name, ts[ts.len() / 2])
+        })
+        .collect();
+    let total: Duration = medians.iter().map(|(_, t)| *t).sum();
+    medians.sort_by_key(|m| std::cmp::Reverse(m.1));
+    outln!(
+        "  steps of the compiled plan, median of {calls} profiled calls (sum {:.1} µs):",
+        total.as_secs_f64() * 1e6
+    );
+    let share = |t: Duration| 100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-12);
+    for (name, t) in medians.iter().take(PROFILE_TOP) {
+        outln!(
+            "    {:>10.1} µs {:>5.1}%  {name}",
+            t.as_secs_f64() * 1e6,
+            share(*t)
+        );
+    }
+    if medians.len() > PROFILE_TOP {
+        let rest: Duration = medians[PROFILE_TOP..].iter().map(|(_, t)| *t).sum();
+        outln!(
+            "    {:>10.1} µs {:>5.1}%  ({} other steps)",
+            rest.as_secs_f64() * 1e6,
+            share(rest),
+            medians.len() - PROFILE_TOP
+        );
+    }
+    Ok(())
 }
 
 fn time_runner(

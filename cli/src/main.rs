@@ -103,6 +103,10 @@ enum Command {
         /// Timed calls per runner (after warm-up); by default as many as fit in about a second.
         #[arg(long)]
         iters: Option<usize>,
+        /// Then time the compiled plan's steps and print the slowest (median over calls,
+        /// with each step's share of a call).
+        #[arg(long)]
+        profile: bool,
     },
     /// Read any program ferrex can read and write it again.
     Convert { input: PathBuf, output: PathBuf },
@@ -185,7 +189,8 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             inputs,
             prefix,
             iters,
-        } => bench::bench(&program, &inputs, &prefix, iters),
+            profile,
+        } => bench::bench(&program, &inputs, &prefix, iters, profile),
         Command::Convert { input, output } => {
             let ep = runner::load_program(&input)?;
             ferrex::save(&ep, &output)?;

@@ -479,9 +479,12 @@ impl CompiledProgram {
     /// slower half's, and a last entry, `stack halves`, the copy of both halves' outputs
     /// into the call's.
     pub fn profile<A: ForwardArgs>(&self, args: A) -> Result<(Vec<Tensor>, StepTimes), RunError> {
-        let mut checked = self
-            .program
-            .check_inputs(&self.program.flatten_inputs(args))?;
+        self.profile_flat(&self.program.flatten_inputs(args))
+    }
+
+    /// [`CompiledProgram::profile`] of flattened inputs (as [`CompiledProgram::call_flat`]).
+    pub fn profile_flat(&self, leaves: &[InputLeaf]) -> Result<(Vec<Tensor>, StepTimes), RunError> {
+        let mut checked = self.program.check_inputs(leaves)?;
         let inputs = std::mem::take(&mut checked.placeholders);
         let mut profile = Vec::new();
         let split = (self.halves(&checked.bindings))

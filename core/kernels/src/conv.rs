@@ -280,19 +280,7 @@ impl crate::WideLoop for PhaseSplit<'_> {
             .chunks_exact(w.max(1))
             .zip(out.chunks_exact_mut(row.max(1)));
         for (src, dst) in pairs.take(rows) {
-            let (even, odd) = dst.split_at_mut(wq.min(dst.len()));
-            if phases == 2 {
-                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
-                    (*e, *o) = (pair[0], pair[1]);
-                }
-                if w % 2 == 1 {
-                    even[wq - 1] = src[w - 1];
-                }
-                continue;
-            }
-            for (j, &v) in src.iter().enumerate() {
-                dst[(j % phases) * wq + j / phases] = v;
-            }
+            phase_row(dst, src, 0, phases.max(1), wq);
         }
     }
 }
@@ -492,7 +480,7 @@ struct Depthwise<'a, T> {
     weight: &'a [T],
     g: &'a ConvGeom,
     cols: &'a DepthwiseCols,
-    /// [`depthwise_padded`]'s plane (empty when the stride is not 1 along rows).
+    /// [`depthwise_padded`]'s plane.
     padded: &'a mut [T],
     out: &'a mut [T],
 }
@@ -531,9 +519,26 @@ fn depthwise_padded_len(g: &ConvGeom) -> Option<usize> {
     rows.checked_mul(depthwise_padded_width(g)?)
 }
 
+/// A padded row's width: its columns split by their remainder modulo the column
+/// stride (one phase after the other, [`depthwise_phase_width`] each), so that the
+/// columns a tap reads for consecutive outputs are consecutive in one phase.
 fn depthwise_padded_width(g: &ConvGeom) -> Option<usize> {
+    depthwise_phase_width(g)?.checked_mul(g.stride[1].max(1))
+}
+
+/// One phase of a padded row: `ceil((w + 2 pw) / sw)` columns and [`DW_LANES`] of slack.
+fn depthwise_phase_width(g: &ConvGeom) -> Option<usize> {
+    let sw = g.stride[1].max(1);
     g.w.checked_add(g.pad[1].checked_mul(2)?)?
+        .div_ceil(sw)
         .checked_add(DW_LANES)
+}
+
+/// Where tap column `kj` reads in a phased padded row, for output column 0: the phase's
+/// first element (`phase * wq`) plus the column's index in it.
+fn depthwise_tap_offset(g: &ConvGeom, wq: usize, kj: usize) -> usize {
+    let (sw, col) = (g.stride[1].max(1), kj * g.dilation[1]);
+    (col % sw) * wq + col / sw
 }
 
 impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
@@ -549,7 +554,7 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
             padded,
             out,
         } = self;
-        if g.stride[1] == 1 && !padded.is_empty() {
+        if !padded.is_empty() {
             depthwise_padded(x, weight, g, padded, out);
             return;
         }
@@ -587,8 +592,10 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
     }
 }
 
-/// [`Depthwise`] at stride 1 along rows: each input plane is copied once into a
-/// zero-padded plane (`padded`, [`depthwise_padded_len`] elements), and each block of
+/// [`Depthwise`]: each input plane is copied once into a zero-padded plane (`padded`,
+/// [`depthwise_padded_len`] elements; with a column stride above 1, each row's columns
+/// split into phases, so a tap's columns for consecutive outputs are consecutive —
+/// they were a strided scalar loop), and each block of
 /// [`DW_LANES`] output columns sums its taps in registers, read at their offsets from
 /// the padded rows, and is stored once. (An axpy per tap over the plane, as before, read
 /// and wrote the output once per tap: 9 passes for a 3x3 kernel, at load/store speed.)
@@ -603,11 +610,15 @@ fn depthwise_padded<T: Float>(
     out: &mut [T],
 ) {
     let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
-    let ([ph, pw], [sh, _]) = (g.pad, g.stride);
-    let Some(wp) = depthwise_padded_width(g) else {
+    let ([ph, pw], [sh, sw]) = (g.pad, g.stride);
+    let (Some(wp), Some(wq)) = (depthwise_padded_width(g), depthwise_phase_width(g)) else {
         return;
     };
-    let [dh, dw] = g.dilation;
+    let sw = sw.max(1);
+    let dh = g.dilation[0];
+    let offs: Vec<usize> = (0..g.kw)
+        .map(|kj| depthwise_tap_offset(g, wq, kj))
+        .collect();
     padded.fill(T::ZERO);
     for oc in 0..g.c_out {
         let wt = &weight[oc * taps..(oc + 1) * taps];
@@ -616,8 +627,8 @@ fn depthwise_padded<T: Float>(
         if oc % og == 0 {
             let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
             for (iy, row) in plane.chunks_exact(g.w.max(1)).enumerate().take(g.h) {
-                let at = (iy + ph) * wp + pw;
-                crate::layout::copy_short(&mut padded[at..at + g.w], row);
+                let prow = &mut padded[(iy + ph) * wp..(iy + ph + 1) * wp];
+                phase_row(prow, row, pw, sw, wq);
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -630,7 +641,7 @@ fn depthwise_padded<T: Float>(
                     // `depthwise_padded_len(g)` elements (rows `wp` wide, with
                     // `DW_LANES` columns of slack), `wf` holds the channel's taps and
                     // `df` its `oh * ow` outputs (checked above).
-                    unsafe { depthwise_plane_avx512(pf, wp, wf, g, df) };
+                    unsafe { depthwise_plane_avx512(pf, wp, &offs, wf, g, df) };
                     continue;
                 }
             }
@@ -644,7 +655,8 @@ fn depthwise_padded<T: Float>(
                     let row = &padded[(oy * sh + ki * dh) * wp..];
                     for kj in 0..g.kw {
                         let wv = wt[ki * g.kw + kj];
-                        let src = &row[ox0 + kj * dw..ox0 + kj * dw + DW_LANES];
+                        let at = ox0 + offs[kj];
+                        let src = &row[at..at + DW_LANES];
                         for (a, &v) in acc.iter_mut().zip(src) {
                             *a = *a + wv * v;
                         }
@@ -656,52 +668,141 @@ fn depthwise_padded<T: Float>(
     }
 }
 
-/// One output channel of [`depthwise_padded`] on AVX-512: each block of 16 output
-/// columns (the last one masked) is one register, its taps added in order, as
-/// multiplies and adds (not fused), so the sums are the portable loop's bit for bit.
+/// One row into its phased row (`prow`, `sw` phases of `wq` columns): column `c = ix +
+/// pw` (`pw` columns of left padding) at phase `c % sw`, index `c / sw`. Stride 2, the
+/// common one, as pairs (a loop the compiler vectorizes).
+fn phase_row<T: Copy>(prow: &mut [T], row: &[T], pw: usize, sw: usize, wq: usize) {
+    let w = row.len();
+    if w == 0 {
+        return;
+    }
+    if sw == 1 {
+        crate::layout::copy_short(&mut prow[pw..pw + w], row);
+    } else if sw == 2 {
+        // Pairs of columns deinterleaved (a loop the compiler vectorizes).
+        let (even, odd) = prow.split_at_mut(wq);
+        let shift = pw % 2;
+        let (e0, o0) = (pw.div_ceil(2), pw / 2 + shift);
+        let pairs = row[shift..].chunks_exact(2);
+        let tail = pairs.remainder();
+        let n = (w - shift) / 2;
+        let (ev, od) = (&mut even[e0..e0 + n], &mut odd[o0..o0 + n]);
+        for ((e, o), p) in ev.iter_mut().zip(od.iter_mut()).zip(pairs) {
+            *e = p[0];
+            *o = p[1];
+        }
+        // Padded column `c` goes to phase `c % 2`, index `c / 2`.
+        let mut put = |ix: usize, v: T| {
+            let c = ix + pw;
+            prow[(c % 2) * wq + c / 2] = v;
+        };
+        if shift == 1 {
+            put(0, row[0]);
+        }
+        if let [v] = tail {
+            put(w - 1, *v);
+        }
+    } else {
+        // Padded column `c` goes to phase `c % sw`, index `c / sw`: phase by
+        // phase, every `sw`-th input column from the first that lands in it.
+        for q in 0..sw {
+            let first = (q + sw - pw % sw) % sw;
+            let c0 = pw + first;
+            let dst = &mut prow[q * wq + c0 / sw..(q + 1) * wq];
+            for (d, &v) in dst.iter_mut().zip(row.iter().skip(first).step_by(sw)) {
+                *d = v;
+            }
+        }
+    }
+}
+
+/// One output channel of [`depthwise_padded`] on AVX-512 ([`depthwise_rows_avx512`]).
 ///
 /// # Safety
 /// The CPU has AVX-512F; `padded` is the channel's padded plane
-/// ([`depthwise_padded_len`] elements, rows `wp` wide with [`DW_LANES`] columns of
-/// slack); `wt` holds its `kh * kw` taps and `dst` its `oh * ow` outputs.
+/// ([`depthwise_padded_len`] elements, rows `wp` wide, each phase with [`DW_LANES`]
+/// columns of slack); `offs` holds the taps' column offsets, `wt` the `kh * kw` taps and
+/// `dst` the `oh * ow` outputs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn depthwise_plane_avx512(
     padded: &[f32],
     wp: usize,
+    offs: &[usize],
     wt: &[f32],
     g: &ConvGeom,
     dst: &mut [f32],
 ) {
+    // Four output rows at a time: four independent sums per tap, where one block's sum
+    // alone waited on each add (a depthwise layer ran at a fifth of the core's rate).
+    let mut oy = 0;
+    while oy + DW_ROWS <= g.oh {
+        depthwise_rows_avx512::<DW_ROWS>(padded, wp, offs, wt, g, dst, oy);
+        oy += DW_ROWS;
+    }
+    while oy < g.oh {
+        depthwise_rows_avx512::<1>(padded, wp, offs, wt, g, dst, oy);
+        oy += 1;
+    }
+}
+
+/// Output rows of [`depthwise_plane_avx512`] processed together.
+#[cfg(target_arch = "x86_64")]
+const DW_ROWS: usize = 4;
+
+/// `R` output rows from `oy` of [`depthwise_plane_avx512`]: each block of 16 columns (the
+/// last one masked) one register per row, the taps added in order, as multiplies and
+/// adds (not fused), so the sums are the portable loop's bit for bit.
+///
+/// # Safety
+/// As [`depthwise_plane_avx512`]'s, with `oy + R <= g.oh`; `offs[kj]` is
+/// [`depthwise_tap_offset`] of tap column `kj`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn depthwise_rows_avx512<const R: usize>(
+    padded: &[f32],
+    wp: usize,
+    offs: &[usize],
+    wt: &[f32],
+    g: &ConvGeom,
+    dst: &mut [f32],
+    oy: usize,
+) {
     use std::arch::x86_64::*;
-    let ([sh, _], [dh, dw]) = (g.stride, g.dilation);
-    for oy in 0..g.oh {
-        // SAFETY (all pointer arithmetic below): row `oy * sh + ki * dh` is a row of the
-        // padded plane (the output size is the one the geometry gives), and its columns
-        // `ox0 + kj * dw .. + 16` end before `wp` (the slack); output `oy * ow + ox0..`
-        // has `nb` elements, which is what the mask lets through.
-        let orow = dst.as_mut_ptr().add(oy * g.ow);
-        let base = padded.as_ptr().add(oy * sh * wp);
-        let mut ox0 = 0;
-        while ox0 < g.ow {
-            let nb = (g.ow - ox0).min(DW_LANES);
-            let mask: __mmask16 = if nb == DW_LANES {
-                0xffff
-            } else {
-                (1u16 << nb) - 1
-            };
-            let mut acc = _mm512_maskz_loadu_ps(mask, orow.add(ox0));
-            for ki in 0..g.kh {
-                let row = base.add(ki * dh * wp + ox0);
-                for kj in 0..g.kw {
-                    let w = _mm512_set1_ps(*wt.get_unchecked(ki * g.kw + kj));
-                    let v = _mm512_loadu_ps(row.add(kj * dw));
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(w, v));
+    let (sh, dh) = (g.stride[0], g.dilation[0]);
+    // SAFETY (all pointer arithmetic below): rows `(oy + r) * sh + ki * dh` are rows of
+    // the padded plane (the output size is the one the geometry gives), and a tap's
+    // columns `ox0 + offs[kj] .. + 16` end inside the row: within their phase of `wq`
+    // columns (its last `DW_LANES` are slack), so before `wp`; outputs
+    // `(oy + r) * ow + ox0..` have `nb` elements, which is what the mask lets through.
+    let mut ox0 = 0;
+    while ox0 < g.ow {
+        let nb = (g.ow - ox0).min(DW_LANES);
+        let mask: __mmask16 = if nb == DW_LANES {
+            0xffff
+        } else {
+            (1u16 << nb) - 1
+        };
+        let base = dst.as_mut_ptr();
+        let orow = |r: usize| base.add((oy + r) * g.ow + ox0);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (r, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_maskz_loadu_ps(mask, orow(r));
+        }
+        for ki in 0..g.kh {
+            for (kj, &off) in offs.iter().enumerate().take(g.kw) {
+                let w = _mm512_set1_ps(*wt.get_unchecked(ki * g.kw + kj));
+                let col = ki * dh * wp + off + ox0;
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let v = _mm512_loadu_ps(padded.as_ptr().add((oy + r) * sh * wp + col));
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(w, v));
                 }
             }
-            _mm512_mask_storeu_ps(orow.add(ox0), mask, acc);
-            ox0 += DW_LANES;
         }
+        for (r, a) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(orow(r), mask, *a);
+        }
+        ox0 += DW_LANES;
     }
 }
 
@@ -957,14 +1058,11 @@ fn conv_sample<T: Float>(
     };
     if let Some(cols) = &prepared.depthwise {
         fill_bias(out, 0, g.c_out);
-        let padded = match g.stride[1] {
-            1 => {
-                let len = depthwise_padded_len(g)
-                    .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
-                crate::alloc::try_grow(&mut scratch.cols, len, T::ZERO)?;
-                &mut scratch.cols[..len]
-            }
-            _ => &mut [],
+        let padded = {
+            let len = depthwise_padded_len(g)
+                .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
+            crate::alloc::try_grow(&mut scratch.cols, len, T::ZERO)?;
+            &mut scratch.cols[..len]
         };
         crate::wide(Depthwise {
             x,
@@ -1257,8 +1355,8 @@ mod tests {
 
     /// Depthwise convolutions (one input channel per group, with channel multipliers 1
     /// and 2) on planes narrower and wider than a block of lanes, padded, dilated, and
-    /// strided along rows only (the padded-plane kernel) or along columns (the axpy
-    /// kernel), in f64 and f32 with a bias.
+    /// strided along rows, columns (the padded rows split in phases) or both, in f64 and
+    /// f32 with a bias.
     #[test]
     fn depthwise_convolutions_match_the_direct_loops() {
         for (h, w) in [(5, 37), (4, 16), (3, 7)] {
@@ -1271,6 +1369,10 @@ mod tests {
                 geom(3, [2, 3], [2, 1], [0, 1], [1, 1]),
                 geom(3, [3, 3], [1, 2], [1, 1], [1, 1]),
                 geom(3, [1, 5], [1, 1], [0, 0], [1, 1]),
+                // Column strides: the phased padded rows.
+                geom(6, [3, 3], [2, 2], [1, 1], [1, 1]),
+                geom(3, [3, 3], [1, 3], [2, 2], [1, 2]),
+                geom(3, [2, 5], [2, 2], [0, 2], [1, 1]),
             ] {
                 let x: Vec<f64> = (0..2 * 3 * h * w)
                     .map(|i| ((i * 37 % 11) as f64) - 5.0)

@@ -79,10 +79,10 @@ pub fn tanh_f32(x: f32) -> f32 {
     let ax = x.abs();
     let s = x * x;
     let mut p = -5.704_988_7e-3;
-    p = p * s + 2.063_908_9e-2;
+    p = p * s + 2.063_909e-2;
     p = p * s - 5.373_971_6e-2;
     p = p * s + 1.333_144_2e-1;
-    p = p * s - 3.333_328_2e-1;
+    p = p * s - 3.333_328e-1;
     let small = p * s * ax + ax;
     let large = 1.0 - 2.0 / (exp_f32(2.0 * ax) + 1.0);
     let t = if ax < 0.625 { small } else { large };
@@ -615,8 +615,8 @@ mod tests {
             assert!(op.eval_f32(f32::NAN).is_nan(), "{op:?} keeps NaN");
         }
         // The common powers are PyTorch's f32 forms; any other exponent the f64 one.
-        let powers: [(f64, fn(f32) -> f32); 3] =
-            [(2.0, |x| x * x), (3.0, |x| x * x * x), (-1.0, |x| 1.0 / x)];
+        type Power = (f64, fn(f32) -> f32);
+        let powers: [Power; 3] = [(2.0, |x| x * x), (3.0, |x| x * x * x), (-1.0, |x| 1.0 / x)];
         for (e, f) in powers {
             for &x in &xs {
                 assert_eq!(

@@ -359,7 +359,7 @@ fn glu_decomposition(a: &Glu) -> Result<Vec<Tensor>, OpError> {
     let [first, second] = &halves[..] else {
         op_bail!("glu: the input did not split in two halves");
     };
-    Ok(vec![first.mul(&second.sigmoid())])
+    Ok(vec![first.mul(second.sigmoid())])
 }
 
 /// `x` where positive, else `weight * x`, `weight` one value or one per channel (dim 1).

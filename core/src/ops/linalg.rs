@@ -902,6 +902,6 @@ op_def! {
     /// `x[:, None] * y[None, :]`.
     pub static OUTER: struct Outer = "aten::outer(Tensor self, Tensor vec2) -> Tensor" {
         meta: outer_meta,
-        composite: |a: &Outer| Ok(vec![a.self_.unsqueeze(1).mul(&a.vec2.unsqueeze(0))]),
+        composite: |a: &Outer| Ok(vec![a.self_.unsqueeze(1).mul(a.vec2.unsqueeze(0))]),
     }
 }

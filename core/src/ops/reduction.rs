@@ -1101,7 +1101,7 @@ op_def! {
     pub static COUNT_NONZERO: struct CountNonzero =
         "aten::count_nonzero(Tensor self, int? dim=None) -> Tensor" {
         meta: |a: &CountNonzero| count_nonzero_meta(&a.self_, a.dim.as_ref().map(std::slice::from_ref)),
-        composite: |a: &CountNonzero| Ok(count_nonzero(&a.self_, a.dim.as_ref().map_or(&[][..], std::slice::from_ref))),
+        composite: |a: &CountNonzero| Ok(count_nonzero(&a.self_, a.dim.as_slice())),
     }
 }
 

@@ -1025,7 +1025,7 @@ fn cat_plan(a: &TensorsDim) -> Result<(TensorMeta, Option<usize>), OpError> {
 
 /// [`cat_plan`] of the inputs' metas.
 fn cat_of_metas(metas: &[TensorMeta], dim: i64) -> Result<(TensorMeta, Option<usize>), OpError> {
-    let dtype = list_dtype(&metas);
+    let dtype = list_dtype(metas);
     if let Some(i) = metas.iter().position(|m| m.rank() == 0) {
         op_bail!("zero-dimensional tensor (at position {i}) cannot be concatenated");
     }
@@ -1913,9 +1913,7 @@ fn diff_decomposition(a: &Diff) -> Result<Vec<Tensor>, OpError> {
         if len == 0 {
             break;
         }
-        x = x
-            .narrow(a.dim, 1, len - 1)
-            .sub(&x.narrow(a.dim, 0, len - 1));
+        x = x.narrow(a.dim, 1, len - 1).sub(x.narrow(a.dim, 0, len - 1));
     }
     Ok(vec![x])
 }

@@ -153,7 +153,7 @@ fn median_decomposition(a: &MedianDim) -> Result<Vec<Tensor>, OpError> {
     };
     let pick = |t: &Tensor, i: i64| t.select(d as i64, i);
     let (mid, last) = ((n - 1) / 2, n - 1);
-    let nan = pick(values, last).ne(&pick(values, last));
+    let nan = pick(values, last).ne(pick(values, last));
     let mut v = Tensor::where_(&nan, &pick(values, last), &pick(values, mid));
     let mut i = Tensor::where_(&nan, &pick(indices, last), &pick(indices, mid));
     if a.keepdim {
