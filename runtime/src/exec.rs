@@ -584,10 +584,15 @@ impl Run<'_> {
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
-        let (x, xs) = self.data(c.x, arena)?;
+        let (x, given) = self.data(c.x, arena)?;
+        // A 1-D convolution's `[N, C, L]` is `[N, C, 1, L]`; its output keeps rank 3.
+        let xs = match given[..] {
+            [n, ch, l] => vec![n, ch, 1, l],
+            _ => given.clone(),
+        };
         if xs.len() != 4 || xs[1] != c.c_in {
             return Err(format!(
-                "expected an input of shape [N, {}, H, W], got {xs:?}",
+                "expected an input of shape [N, {}, H, W] or [N, {0}, L], got {given:?}",
                 c.c_in
             ));
         }
@@ -613,7 +618,10 @@ impl Run<'_> {
             oh: dim(2, c.kh, c.stride[0], c.pad[0], c.dilation[0])?,
             ow: dim(3, c.kw, c.stride[1], c.pad[1], c.dilation[1])?,
         };
-        let shape = vec![xs[0], c.c_out, g.oh, g.ow];
+        let shape = match given.len() {
+            3 => vec![xs[0], c.c_out, g.ow],
+            _ => vec![xs[0], c.c_out, g.oh, g.ow],
+        };
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let (w, _) = self.data(Operand::Const(c.weight), arena)?;

@@ -300,13 +300,14 @@ impl Builder<'_> {
             let root_meta = self.meta(root).cloned();
             let host = inputs.iter().find_map(|o| {
                 let Operand::Val(e) = *o else { return None };
-                let hosts = matches!(
-                    self.steps[e].as_ref().map(|s| &s.kind),
-                    Some(
-                        Kind::Gemm(GemmStep { epilogue: None, .. })
-                            | Kind::Conv(ConvStep { epilogue: None, .. })
-                    )
-                );
+                // A convolution hosts its chain over `[N, C, H, W]` (its epilogue's
+                // per-channel inputs are `[C, 1, 1]`): not a 1-D one's `[N, C, L]`.
+                let four_d = self.meta(e).is_some_and(|m| m.rank() == 4);
+                let hosts = match self.steps[e].as_ref().map(|s| &s.kind) {
+                    Some(Kind::Gemm(GemmStep { epilogue: None, .. })) => true,
+                    Some(Kind::Conv(ConvStep { epilogue: None, .. })) => four_d,
+                    _ => false,
+                };
                 let same = match (self.meta(e), &root_meta) {
                     (Some(a), Some(b)) => a.same_as(b),
                     _ => false,

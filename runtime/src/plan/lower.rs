@@ -163,14 +163,27 @@ impl Builder<'_> {
         else {
             return None;
         };
-        if !self.is_f32(x) || !self.is_f32(v) || self.meta(x)?.rank() != 4 {
+        // A 1-D convolution (`[N, C, L]`, a `[O, C/g, K]` weight) runs as a 2-D one over
+        // a height-1 plane.
+        let rank = self.meta(x)?.rank();
+        if !self.is_f32(x) || !self.is_f32(v) || !(rank == 3 || rank == 4) {
             return None;
         }
         let wc = self.const_of[w]?;
-        let wshape = self.f32_shape(wc)?;
-        if wshape.len() != 4 {
+        let mut wshape = self.f32_shape(wc)?;
+        if wshape.len() != rank {
             return None;
         }
+        let (stride, padding, dilation) = match rank {
+            3 => {
+                wshape.insert(2, 1);
+                let lift = |v: &[SymInt], first: i64| -> Vec<SymInt> {
+                    [&[SymInt::Int(first)][..], v].concat()
+                };
+                (lift(&stride, 1), lift(&padding, 0), lift(&dilation, 1))
+            }
+            _ => (stride, padding, dilation),
+        };
         let bias = match bias {
             None => None,
             Some(b) => {

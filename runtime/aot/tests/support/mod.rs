@@ -118,6 +118,32 @@ impl Running {
     }
 }
 
+/// Two 1-D convolutions (stride, padding) with a ReLU between: planned as 2-D ones over
+/// a height-1 plane.
+#[ferrex::export_module]
+pub struct Conv1dNet {
+    a: ferrex::nn::Conv1d,
+    b: ferrex::nn::Conv1d,
+}
+
+#[ferrex::export_module]
+impl Conv1dNet {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.b.forward(&self.a.forward(x).relu())
+    }
+}
+
+fn conv1d_net() -> ExportedProgram {
+    ferrex::manual_seed(37);
+    let mut a = ferrex::nn::Conv1d::new(2, 6, 5);
+    (a.stride, a.padding) = (2, 2);
+    let m = Conv1dNet {
+        a,
+        b: ferrex::nn::Conv1d::new(6, 4, 3),
+    };
+    exported(&m, Tensor::randn([2, 2, 16]))
+}
+
 fn ops() -> ExportedProgram {
     ferrex::manual_seed(31);
     let m = Ops {
@@ -336,6 +362,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "transformer4_b2",
         export: || transformer_stack(4),
+    },
+    Fixture {
+        name: "conv1d_b2",
+        export: conv1d_net,
     },
 ];
 

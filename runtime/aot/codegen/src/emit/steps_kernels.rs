@@ -303,9 +303,14 @@ impl Gen<'_> {
         let sizes = self.value_sizes(step.out)?;
         let out = self.out_slot(step, &sizes)?;
         let x = self.read_other(c.x, out)?;
-        let [n, c_in, h, w] = &x.sizes[..] else {
-            return Err(self.unsupported(format!("a convolution of {:?}", x.sizes)));
+        // A 1-D convolution's `[N, C, L]` runs over a height-1 plane, its output `[N, O, L']`.
+        let one = ferrex::SymInt::Int(1);
+        let (n, c_in, h, w) = match &x.sizes[..] {
+            [n, c_in, h, w] => (n, c_in, h, w),
+            [n, c_in, w] => (n, c_in, &one, w),
+            _ => return Err(self.unsupported(format!("a convolution of {:?}", x.sizes))),
         };
+        let one_d = x.sizes.len() == 3;
         let [c_in, h, w] = self.static_dims([c_in, h, w], "a convolution over")?;
         let dim = |i: usize, k, s, p, d| ConvGeom::out_dim([h, w][i], k, s, p, d);
         let oh = dim(0, c.kh, c.stride[0], c.pad[0], c.dilation[0]);
@@ -313,8 +318,14 @@ impl Gen<'_> {
         let (Some(oh), Some(ow)) = (oh, ow) else {
             return Err(self.unsupported("a convolution kernel that does not fit its input"));
         };
-        let want = [n.clone(), int(c.c_out), int(oh), int(ow)];
-        if c_in != c.c_in || sizes.len() != 4 || !sizes.iter().zip(&want).all(|(a, b)| same(a, b)) {
+        let want = match one_d {
+            true => vec![n.clone(), int(c.c_out), int(ow)],
+            false => vec![n.clone(), int(c.c_out), int(oh), int(ow)],
+        };
+        if c_in != c.c_in
+            || sizes.len() != want.len()
+            || !sizes.iter().zip(&want).all(|(a, b)| same(a, b))
+        {
             return Err(self.unsupported(format!("a convolution of {:?} into {sizes:?}", x.sizes)));
         }
         let weight = self
