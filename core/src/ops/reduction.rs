@@ -749,24 +749,39 @@ fn cumsum_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
             ]);
         }
     }
+    Ok(vec![running(&s, dim, dtype, false)])
+}
+
+/// Running sums (`product` false) or products along `dim`, into `dtype`: floats in f64
+/// (as PyTorch's CPU kernels accumulate sums in double; a product is rounded to f32 at
+/// each step for f32, as PyTorch's f32 `cumprod`), integers wrapping in i64.
+fn running(s: &Storage, dim: usize, dtype: DType, product: bool) -> Storage {
     let out = if dtype.is_float() {
+        let f32_steps = product && dtype == DType::F32;
         Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
-            let mut acc = 0.0;
+            let mut acc = if product { 1.0 } else { 0.0 };
             lane.iter_mut().for_each(|x| {
-                acc += *x;
+                acc = if product { acc * *x } else { acc + *x };
+                if f32_steps {
+                    acc = f64::from(acc as f32);
+                }
                 *x = acc;
             });
         }))
     } else {
         Storage::I64(map_lanes(&s.typed::<i64>(), dim, |mut lane| {
-            let mut acc = 0i64;
+            let mut acc = i64::from(product);
             lane.iter_mut().for_each(|x| {
-                acc = acc.wrapping_add(*x);
+                acc = if product {
+                    acc.wrapping_mul(*x)
+                } else {
+                    acc.wrapping_add(*x)
+                };
                 *x = acc;
             });
         }))
     };
-    Ok(vec![out.into_dtype(dtype)])
+    out.into_dtype(dtype)
 }
 
 op_def! {
@@ -1108,33 +1123,12 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // cumprod; linalg_norm, cosine_similarity, pairwise_distance over vector norms
 
-/// Running products: floats in f64 rounded to the dtype at each step, integers wrapping.
+/// Running products ([`running`]).
 fn cumprod_kernel(a: &Cumsum, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let dtype = out_dtype(metas)?;
     let s = a.self_.storage_or_op_error()?.into_dtype(dtype);
     let dim = normalize_dim(a.dim, s.shape().len())?;
-    let out = if dtype.is_float() {
-        let f32_steps = dtype == DType::F32;
-        Storage::F64(map_lanes(&s.typed::<f64>(), dim, |mut lane| {
-            let mut acc = 1.0;
-            lane.iter_mut().for_each(|x| {
-                acc *= *x;
-                if f32_steps {
-                    acc = f64::from(acc as f32);
-                }
-                *x = acc;
-            });
-        }))
-    } else {
-        Storage::I64(map_lanes(&s.typed::<i64>(), dim, |mut lane| {
-            let mut acc = 1i64;
-            lane.iter_mut().for_each(|x| {
-                acc = acc.wrapping_mul(*x);
-                *x = acc;
-            });
-        }))
-    };
-    Ok(vec![out.into_dtype(dtype)])
+    Ok(vec![running(&s, dim, dtype, true)])
 }
 
 /// `linalg_norm(x, ord, dim)` of vectors: `ord=None` is the 2-norm over `dim` (every
