@@ -592,7 +592,8 @@ op_def! {
 }
 
 /// The `Tensor`-`Scalar` overloads of the core IR (`x + 1.5` as `add.Scalar`): the
-/// `Tensor` op's meta, kernel and lowering with the number as its `other` operand.
+/// `Tensor` op's meta, kernel and lowering with the number as its `other` operand (its
+/// `self` when `reversed`: `rsub.Scalar`, the number minus `alpha` times the tensor).
 fn scalar_add_args<T: Clone>(a: &AddScalar<T>, reversed: bool) -> AddArgs<T> {
     let (x, n) = (
         TensorOrNumber::Tensor(a.self_.clone()),
@@ -606,23 +607,11 @@ fn scalar_add_args<T: Clone>(a: &AddScalar<T>, reversed: bool) -> AddArgs<T> {
     }
 }
 
-/// `rsub(x, y, alpha) = y - alpha * x`: `1 - mask` in the default IR. With a `Scalar`
-/// `other` it is the number minus `alpha` times the tensor.
-fn rsub_args<T: Clone>(a: &AddArgs<T>) -> Result<AddArgs<T>, OpError> {
-    let alpha = a.alpha;
-    let (x, y) = (a.self_.clone(), a.other.clone());
-    // y - alpha * x  ==  (-alpha * x) + y, kept as `sub(y, x, alpha)`.
-    Ok(AddArgs {
-        self_: y,
-        other: x,
-        alpha,
-    })
-}
-
-fn rsub_scalar_args<T: Clone>(a: &AddScalar<T>) -> AddArgs<T> {
+/// `rsub(x, y, alpha) = y - alpha * x` (`1 - mask` in the default IR): `sub(y, x, alpha)`.
+fn rsub_args<T: Clone>(a: &AddArgs<T>) -> AddArgs<T> {
     AddArgs {
-        self_: TensorOrNumber::Number(a.other),
-        other: TensorOrNumber::Tensor(a.self_.clone()),
+        self_: a.other.clone(),
+        other: a.self_.clone(),
         alpha: a.alpha,
     }
 }
@@ -650,16 +639,16 @@ op_def! {
     /// `other - alpha * self`, a number minus a tensor.
     pub static RSUB_SCALAR: AddScalar =
         "aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor" {
-        meta: |a: &AddScalar| sub_meta(&rsub_scalar_args(a)),
-        kernel: |a: &AddScalar, out: &[TensorMeta]| sub_kernel(&rsub_scalar_args(a), out),
-        lowering: |a: &AddScalar<_>| sub_lowering(&rsub_scalar_args(a)),
+        meta: |a: &AddScalar| sub_meta(&scalar_add_args(a, true)),
+        kernel: |a: &AddScalar, out: &[TensorMeta]| sub_kernel(&scalar_add_args(a, true), out),
+        lowering: |a: &AddScalar<_>| sub_lowering(&scalar_add_args(a, true)),
     }
     /// `other - alpha * self`.
     pub static RSUB_TENSOR: AddArgs =
         "aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor" {
-        meta: |a: &AddArgs| sub_meta(&rsub_args(a)?),
-        kernel: |a: &AddArgs, out: &[TensorMeta]| sub_kernel(&rsub_args(a)?, out),
-        lowering: |a: &AddArgs<_>| sub_lowering(&rsub_args(a)?),
+        meta: |a: &AddArgs| sub_meta(&rsub_args(a)),
+        kernel: |a: &AddArgs, out: &[TensorMeta]| sub_kernel(&rsub_args(a), out),
+        lowering: |a: &AddArgs<_>| sub_lowering(&rsub_args(a)),
     }
     pub static DIV_SCALAR: MulScalar = "aten::div.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &MulScalar| div_meta(&a.self_, &TensorOrNumber::Number(a.other), None),
