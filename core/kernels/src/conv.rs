@@ -471,10 +471,9 @@ unsafe fn unroll_avx512(
 }
 
 /// A depthwise convolution of one sample (`cg == 1`: each group reads one input
-/// channel), computed directly: per output channel and kernel tap, each output row
-/// gains `weight × ` a (strided) run of an input row — an axpy on the widest vectors.
-/// im2col + GEMM was a product of one row per group (9 columns deep for a 3×3 kernel),
-/// an eager fallback and 4× PyTorch's time in a MobileNet block. `out` holds the bias.
+/// channel), computed directly ([`depthwise_padded`]). im2col + GEMM was a product of
+/// one row per group (9 columns deep for a 3×3 kernel), an eager fallback and 4×
+/// PyTorch's time in a MobileNet block. `out` holds the bias.
 struct Depthwise<'a, T> {
     x: &'a [T],
     weight: &'a [T],
@@ -486,26 +485,18 @@ struct Depthwise<'a, T> {
 }
 
 /// What a depthwise convolution's samples share, computed once per call: per kernel
-/// column `kj`, the output columns `lo..hi` whose input column (from `ix0`) lies inside
-/// the row.
+/// column `kj`, where it reads in a phased padded row ([`depthwise_tap_offset`]).
 struct DepthwiseCols {
-    ranges: Vec<(usize, usize, usize)>,
+    offs: Vec<usize>,
 }
 
 impl DepthwiseCols {
     fn new(g: &ConvGeom) -> DepthwiseCols {
-        let ([sw, dw], pw) = ([g.stride[1], g.dilation[1]], g.pad[1]);
-        let ix = |ox: usize, kj: usize| (ox * sw + kj * dw).checked_sub(pw);
-        let ranges: Vec<(usize, usize, usize)> = (0..g.kw)
-            .map(|kj| {
-                let lo = (0..g.ow).find(|&ox| ix(ox, kj).is_some()).unwrap_or(g.ow);
-                let hi = (lo..g.ow)
-                    .find(|&ox| ix(ox, kj).is_none_or(|i| i >= g.w))
-                    .unwrap_or(g.ow);
-                (lo, hi, ix(lo, kj).unwrap_or(0))
-            })
+        let wq = depthwise_phase_width(g).unwrap_or(0);
+        let offs = (0..g.kw)
+            .map(|kj| depthwise_tap_offset(g, wq, kj))
             .collect();
-        DepthwiseCols { ranges }
+        DepthwiseCols { offs }
     }
 }
 
@@ -554,41 +545,7 @@ impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
             padded,
             out,
         } = self;
-        if !padded.is_empty() {
-            depthwise_padded(x, weight, g, padded, out);
-            return;
-        }
-        let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
-        let sw = g.stride[1];
-        for oc in 0..g.c_out {
-            let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
-            let dst = &mut out[oc * l..(oc + 1) * l];
-            for ki in 0..g.kh {
-                for (kj, &(lo, hi, ix0)) in cols.ranges.iter().enumerate() {
-                    if lo >= hi {
-                        continue;
-                    }
-                    let wv = weight[oc * taps + ki * g.kw + kj];
-                    for oy in 0..g.oh {
-                        let iy = (oy * g.stride[0] + ki * g.dilation[0]).checked_sub(g.pad[0]);
-                        let Some(iy) = iy.filter(|&i| i < g.h) else {
-                            continue;
-                        };
-                        let row = &plane[iy * g.w..(iy + 1) * g.w];
-                        let o = &mut dst[oy * g.ow + lo..oy * g.ow + hi];
-                        if sw == 1 {
-                            for (d, &v) in o.iter_mut().zip(&row[ix0..ix0 + (hi - lo)]) {
-                                *d = *d + wv * v;
-                            }
-                        } else {
-                            for (i, d) in o.iter_mut().enumerate() {
-                                *d = *d + wv * row[ix0 + i * sw];
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        depthwise_padded(x, weight, g, &cols.offs, padded, out);
     }
 }
 
@@ -606,6 +563,7 @@ fn depthwise_padded<T: Float>(
     x: &[T],
     weight: &[T],
     g: &ConvGeom,
+    offs: &[usize],
     padded: &mut [T],
     out: &mut [T],
 ) {
@@ -616,9 +574,6 @@ fn depthwise_padded<T: Float>(
     };
     let sw = sw.max(1);
     let dh = g.dilation[0];
-    let offs: Vec<usize> = (0..g.kw)
-        .map(|kj| depthwise_tap_offset(g, wq, kj))
-        .collect();
     padded.fill(T::ZERO);
     for oc in 0..g.c_out {
         let wt = &weight[oc * taps..(oc + 1) * taps];
@@ -641,7 +596,7 @@ fn depthwise_padded<T: Float>(
                     // `depthwise_padded_len(g)` elements (rows `wp` wide, with
                     // `DW_LANES` columns of slack), `wf` holds the channel's taps and
                     // `df` its `oh * ow` outputs (checked above).
-                    unsafe { depthwise_plane_avx512(pf, wp, &offs, wf, g, df) };
+                    unsafe { depthwise_plane_avx512(pf, wp, offs, wf, g, df) };
                     continue;
                 }
             }

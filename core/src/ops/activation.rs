@@ -256,6 +256,11 @@ fn dropout_meta(a: &Dropout) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![super::util::meta_of(&a.input)?])
 }
 
+/// Inference dropout (of every kind) is the input itself.
+fn dropout_kernel(a: &Dropout, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    Ok(vec![a.input.storage_or_op_error()?.contiguous()])
+}
+
 /// Inference dropout (in PyTorch's programs of models with `nn.Dropout`) is the input
 /// itself, as a reshape to the same sizes is.
 fn dropout_lowering<T: Clone>(a: &Dropout<T>) -> Result<Lowering<T>, OpError> {
@@ -270,7 +275,7 @@ fn dropout_lowering<T: Clone>(a: &Dropout<T>) -> Result<Lowering<T>, OpError> {
 op_def! {
     pub static DROPOUT: struct Dropout = "aten::dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
-        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        kernel: dropout_kernel,
         lowering: dropout_lowering,
     }
 }
@@ -317,14 +322,7 @@ fn celu_decomposition(a: &Celu) -> Result<Vec<Tensor>, OpError> {
 /// `x` where `x > threshold`, else `value` (in `x`'s dtype).
 fn threshold_decomposition(a: &Threshold) -> Result<Vec<Tensor>, OpError> {
     let m = super::util::meta_of(&a.self_)?;
-    let value = Tensor::call_op(
-        &super::constructors::SCALAR_TENSOR,
-        vec![
-            super::constructors::scalar_value(a.value),
-            super::Value::DType(m.dtype),
-        ],
-    )
-    .swap_remove(0);
+    let value = super::constructors::scalar_tensor_of(a.value, m.dtype);
     let keep = a.self_.gt(a.threshold.to::<f64>());
     Ok(vec![Tensor::where_(&keep, &a.self_, &value)])
 }
@@ -423,19 +421,19 @@ op_def! {
     pub static FEATURE_DROPOUT: Dropout =
         "aten::feature_dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
-        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        kernel: dropout_kernel,
         lowering: dropout_lowering,
     }
     pub static ALPHA_DROPOUT: Dropout =
         "aten::alpha_dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
-        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        kernel: dropout_kernel,
         lowering: dropout_lowering,
     }
     pub static FEATURE_ALPHA_DROPOUT: Dropout =
         "aten::feature_alpha_dropout(Tensor input, float p, bool train) -> Tensor" {
         meta: dropout_meta,
-        kernel: |a: &Dropout, _: &[TensorMeta]| Ok(vec![a.input.storage_or_op_error()?.contiguous()]),
+        kernel: dropout_kernel,
         lowering: dropout_lowering,
     }
 }

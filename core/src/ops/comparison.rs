@@ -149,7 +149,7 @@ op_def! {
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| logical_binary_kernel(a, out, |x, y| x || y),
     }
     pub static LOGICAL_NOT: Unary = "aten::logical_not(Tensor self) -> Tensor" {
-        meta: |a: &Unary| Ok(vec![TensorMeta::new(DType::Bool, meta_of(&a.self_)?.sizes)]),
+        meta: bool_like_meta,
         kernel: logical_not_kernel,
     }
 }
@@ -425,6 +425,7 @@ fn clamp_tensor_decomposition(a: &ClampTensor) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![x])
 }
 
+/// A bool result of the input's sizes (`logical_not`, `isnan`, `isinf`).
 fn bool_like_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(DType::Bool, meta_of(&a.self_)?.sizes)])
 }
@@ -434,12 +435,8 @@ op_def! {
         "aten::masked_fill.Scalar(Tensor self, Tensor mask, Scalar value) -> Tensor" {
         meta: |a: &MaskedFill| masked_fill_meta(&a.self_, &a.mask),
         composite: |a: &MaskedFill| {
-            let dtype = meta_of(&a.self_)?.dtype;
-            let value = Tensor::call_op(
-                &super::constructors::SCALAR_TENSOR,
-                vec![super::constructors::scalar_value(a.value), super::Value::DType(dtype)],
-            );
-            masked_fill(&a.self_, &a.mask, &value[0])
+            let value = super::constructors::scalar_tensor_of(a.value, meta_of(&a.self_)?.dtype);
+            masked_fill(&a.self_, &a.mask, &value)
         },
     }
     pub static MASKED_FILL_TENSOR: struct MaskedFillTensor =

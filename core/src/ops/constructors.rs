@@ -402,6 +402,16 @@ fn new_filled_meta(c: &NewCall) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, checked_sizes(c.size)?)])
 }
 
+/// A 0-d tensor of `value` in `dtype` (`scalar_tensor`): a composite's number as a
+/// tensor operand (`masked_fill`'s value, `threshold`'s, `nan_to_num`'s fills).
+pub(super) fn scalar_tensor_of(value: Scalar, dtype: DType) -> Tensor {
+    Tensor::call_op(
+        &SCALAR_TENSOR,
+        vec![scalar_value(value), Value::DType(dtype)],
+    )
+    .swap_remove(0)
+}
+
 /// A number as the argument value it was given as.
 pub(super) fn scalar_value(s: Scalar) -> Value {
     match s {

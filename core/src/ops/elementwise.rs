@@ -1175,13 +1175,7 @@ fn nan_to_num_decomposition(a: &NanToNum) -> Result<Vec<Tensor>, OpError> {
         _ => f64::from(f32::MAX),
     };
     let x = &a.self_;
-    let fill = |v: f64| {
-        Tensor::call_op(
-            &super::constructors::SCALAR_TENSOR,
-            vec![super::Value::Float(v), super::Value::DType(m.dtype)],
-        )
-        .swap_remove(0)
-    };
+    let fill = |v: f64| super::constructors::scalar_tensor_of(Scalar::Float(v), m.dtype);
     let y = Tensor::where_(&x.ne(x), &fill(a.nan.unwrap_or(0.0)), x);
     let y = Tensor::where_(&x.eq(f64::INFINITY), &fill(a.posinf.unwrap_or(big)), &y);
     let y = Tensor::where_(
@@ -1216,6 +1210,11 @@ fn clamp_bound_kernel(
     let bound = TensorOrNumber::Number(a.min);
     let b = Some(a.min.to::<f64>());
     let (lo, hi) = if upper { (None, b) } else { (b, None) };
+    // f32 to f32: the pointwise loop the plan runs (as `clamp`'s kernel).
+    let f32_out = out.first().is_some_and(|m| m.dtype == DType::F32);
+    if f32_out && a.self_.storage_or_op_error()?.dtype() == DType::F32 {
+        return super::activation::float_kernel(&a.self_, F::Clamp(lo, hi));
+    }
     binary_kernel(
         out,
         &TensorOrNumber::Tensor(a.self_.clone()),

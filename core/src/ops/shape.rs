@@ -369,6 +369,15 @@ fn clone_kernel(x: &Tensor) -> Result<Vec<Storage>, OpError> {
     Ok(vec![x.storage_or_op_error()?.contiguous()])
 }
 
+/// `lift_fresh_copy`, `detach`, `alias`: the input's meta and (shared) data.
+fn identity_meta(a: &LiftFreshCopy) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![meta_of(&a.self_)?])
+}
+
+fn identity_kernel(a: &LiftFreshCopy, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    clone_kernel(&a.self_)
+}
+
 op_def! {
     pub static CLONE: struct CloneTensor =
         "aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor" {
@@ -377,26 +386,26 @@ op_def! {
         lowering: |a: &CloneTensor<_>| reshape_lowering(&a.self_),
     }
     /// A copy of a tensor constant made in `forward` (`torch.tensor(1.5)`), as the
-    /// default IR records it: a clone.
+    /// default IR records it: a clone (as `detach` and `alias` are).
     pub static LIFT_FRESH_COPY: struct LiftFreshCopy = "aten::lift_fresh_copy(Tensor self) -> Tensor" {
-        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
-        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        meta: identity_meta,
+        kernel: identity_kernel,
         lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
     }
     /// The tensor itself (ferrex has no autograd graph to cut).
     pub static DETACH: LiftFreshCopy = "aten::detach(Tensor(a) self) -> Tensor(a)" {
-        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
-        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        meta: identity_meta,
+        kernel: identity_kernel,
         lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
     }
     pub static DETACH_: LiftFreshCopy = "aten::detach_(Tensor(a!) self) -> Tensor(a!)" {
-        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
-        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        meta: identity_meta,
+        kernel: identity_kernel,
         inplace_of: DETACH,
     }
     pub static ALIAS: LiftFreshCopy = "aten::alias(Tensor(a) self) -> Tensor(a)" {
-        meta: |a: &LiftFreshCopy| Ok(vec![meta_of(&a.self_)?]),
-        kernel: |a: &LiftFreshCopy, _: &[TensorMeta]| clone_kernel(&a.self_),
+        meta: identity_meta,
+        kernel: identity_kernel,
         lowering: |a: &LiftFreshCopy<_>| reshape_lowering(&a.self_),
     }
 }
