@@ -71,6 +71,10 @@ enum Command {
     Show {
         /// The program archive (`.pt2`).
         program: PathBuf,
+        /// Print the compiled runtime's plan instead: its steps, what the plan splits
+        /// over threads and what it leaves to eager kernels.
+        #[arg(long)]
+        plan: bool,
     },
     /// Run the program on inputs from a safetensors file and compare with expected values.
     ///
@@ -172,9 +176,14 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::Show { program } => {
+        Command::Show { program, plan } => {
             let ep = runner::load_program(&program)?;
-            out!("{ep}");
+            if plan {
+                let compiled = ferrex_runtime::compile(&ep)?;
+                out!("{}", compiled.describe());
+            } else {
+                out!("{ep}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

@@ -15,7 +15,8 @@ use ferrex::RunError;
 
 use crate::fused::{Access, ChainOperand, ChainStep, FusedProgram, Input};
 use crate::plan::{
-    node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, PerSize, Plan, Step, V,
+    node_name, Epilogue, GemmB, InputSource, Kind, NodeInfo, Operand, PerSize, Plan, ReadView,
+    Step, ViewOp, V,
 };
 use ferrex_kernels::threads::{num_threads, PAR_MIN_MACS};
 use ferrex_kernels::{self as kernels, ConvGeom, Mat};
@@ -221,6 +222,47 @@ pub fn epilogue_threads(m: usize, n: usize, k: usize, packed: Option<&kernels::P
     }
 }
 
+/// Where a fused input read through a view starts in its value's data, the viewed sizes
+/// and the strides ([`crate::plan::ReadView`]).
+pub type InputView<'a> = (usize, &'a [usize], &'a [usize]);
+
+/// [`fused`] with inputs read through views ([`fused_views_on`], on the pool's threads).
+pub fn fused_views(
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    views: &[Option<InputView<'_>>],
+    shape: &[usize],
+    out: &mut [f32],
+) -> Result<(), String> {
+    fused_views_on(prog, inputs, views, shape, out, num_threads())
+}
+
+/// [`fused_on`] with inputs read through views (`views[i]`, for input `i`; missing: read
+/// as they are): a chunk, slice or permute read in place rather than copied first.
+pub fn fused_views_on(
+    prog: &FusedProgram,
+    inputs: &[(&[f32], &[usize])],
+    views: &[Option<InputView<'_>>],
+    shape: &[usize],
+    out: &mut [f32],
+    threads: usize,
+) -> Result<(), String> {
+    let ins = (inputs.iter().enumerate())
+        .map(|(i, input)| match views.get(i).copied().flatten() {
+            None => fused_input(input, shape),
+            Some((at, sizes, strides)) => {
+                let data = (input.0.get(at..)).ok_or_else(|| {
+                    format!("a view of {:?} from element {at} is out of bounds", input.1)
+                })?;
+                Access::of_view(sizes, strides, shape)
+                    .map(|access| Input { data, access })
+                    .ok_or_else(|| format!("cannot broadcast {sizes:?} to {shape:?}"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    prog.run_on(&ins, shape, out, threads)
+}
+
 /// [`fused`] on at most `threads` threads ([`FusedProgram::run_on`]).
 pub fn fused_on(
     prog: &FusedProgram,
@@ -280,7 +322,13 @@ pub fn higher_order(
 enum Val {
     Empty,
     Store(Storage),
-    Slot { slot: usize, shape: Vec<usize> },
+    /// `shape`'s elements of buffer `slot`, from element `at` (a select or slice of a
+    /// value there, [`Kind::Alias`]).
+    Slot {
+        slot: usize,
+        at: usize,
+        shape: Vec<usize>,
+    },
     Multi(Vec<Storage>),
 }
 
@@ -347,12 +395,12 @@ impl Run<'_> {
         match self.env.get(v).ok_or_else(missing)? {
             Val::Store(s) => Ok(s.clone()),
             Val::Multi(m) => m.first().cloned().ok_or_else(missing),
-            Val::Slot { slot, shape } => {
+            Val::Slot { slot, at, shape } => {
                 let n: usize = shape.iter().product();
                 let data = arena
                     .slots
                     .get(*slot)
-                    .and_then(|b| b.get(..n))
+                    .and_then(|b| b.get(*at..at.checked_add(n)?))
                     .ok_or_else(missing)?;
                 Storage::from_vec(shape, data.to_vec()).ok_or_else(missing)
             }
@@ -387,19 +435,18 @@ impl Run<'_> {
             ),
             Operand::Val(v) => match self.env.get(v) {
                 Some(Val::Store(s)) => from_storage(s),
-                Some(Val::Slot { slot, shape }) => {
+                Some(Val::Slot { slot, at, shape }) => {
                     let n: usize = shape.iter().product();
-                    let data =
-                        arena
-                            .slots
-                            .get(*slot)
-                            .and_then(|b| b.get(..n))
-                            .ok_or_else(|| {
-                                format!(
-                                    "buffer slot {slot} is smaller than `{}`",
-                                    node_name(self.plan, v)
-                                )
-                            })?;
+                    let data = arena
+                        .slots
+                        .get(*slot)
+                        .and_then(|b| b.get(*at..at.checked_add(n)?))
+                        .ok_or_else(|| {
+                            format!(
+                                "buffer slot {slot} is smaller than `{}`",
+                                node_name(self.plan, v)
+                            )
+                        })?;
                     Ok((Cow::Borrowed(data), shape.clone()))
                 }
                 _ => Err(format!(
@@ -754,14 +801,39 @@ impl Run<'_> {
         &self,
         step: &Step,
         prog: &FusedProgram,
-        inputs: &[Operand],
+        (inputs, views): (&[Operand], &[Option<ReadView>]),
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        self.run_fused(prog, inputs, &shape, &mut buf[..len], arena, num_threads())?;
+        let out = &mut buf[..len];
+        if views.iter().all(Option::is_none) {
+            self.run_fused(prog, inputs, &shape, out, arena, num_threads())?;
+            return Ok(shape);
+        }
+        let data = (inputs.iter())
+            .map(|o| self.data(*o, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Each view's geometry on this call's sizes: its start, sizes and strides.
+        let mut geometry = Vec::with_capacity(views.len());
+        for ((_, xs), view) in data.iter().zip(views) {
+            geometry.push(match view {
+                None => None,
+                Some(v) => {
+                    let sizes = self.sizes(&v.sizes)?;
+                    let (at, strides) =
+                        (v.view).layout(xs, &sizes, |s| Ok(self.bindings.value(s)))?;
+                    Some((at, sizes, strides))
+                }
+            });
+        }
+        let inputs: Vec<(&[f32], &[usize])> = data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
+        let views: Vec<Option<InputView>> = (geometry.iter())
+            .map(|g| g.as_ref().map(|(at, s, st)| (*at, &s[..], &st[..])))
+            .collect();
+        fused_views_on(prog, &inputs, &views, &shape, out, num_threads())?;
         Ok(shape)
     }
 
@@ -849,7 +921,7 @@ impl Run<'_> {
                 self.env[step.out] = Val::Multi(out);
                 Ok(())
             }
-            Kind::Alias { src, sizes } => self.alias(step, *src, sizes),
+            Kind::Alias { src, sizes, at } => self.alias(step, *src, sizes, at.as_ref()),
             Kind::Compare { x, op, rhs } => {
                 let out = self
                     .compare(*x, *op, *rhs, arena)
@@ -936,22 +1008,45 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A reshape of a slot: the same buffer with new sizes.
-    fn alias(&mut self, step: &Step, src: V, sizes: &[SymInt]) -> Result<(), RunError> {
+    /// A reshape of a slot: the same buffer with new sizes; or (`view`) the run of it a
+    /// select or slice reads.
+    fn alias(
+        &mut self,
+        step: &Step,
+        src: V,
+        sizes: &[SymInt],
+        view: Option<&ViewOp>,
+    ) -> Result<(), RunError> {
         let info = &step.info;
         let shape = self.sizes(sizes).map_err(|e| kernel_error(info, e))?;
-        match &self.env[src] {
-            Val::Slot { slot, shape: old }
-                if old.iter().product::<usize>() == shape.iter().product::<usize>() =>
-            {
-                self.env[step.out] = Val::Slot { slot: *slot, shape };
-                Ok(())
+        let cannot = || format!("cannot view `{}` as {shape:?}", node_name(self.plan, src));
+        let Val::Slot {
+            slot,
+            at,
+            shape: old,
+        } = &self.env[src]
+        else {
+            return Err(kernel_error(info, cannot()));
+        };
+        let (slot, numel) = (*slot, shape.iter().product::<usize>());
+        let at = match view {
+            None if old.iter().product::<usize>() == numel => *at,
+            None => return Err(kernel_error(info, cannot())),
+            Some(view) => {
+                let (start, _) = view
+                    .layout(old, &shape, |s| Ok(self.bindings.value(s)))
+                    .map_err(|e| kernel_error(info, e))?;
+                let end = start
+                    .checked_add(numel)
+                    .filter(|&e| e <= old.iter().product::<usize>());
+                match end {
+                    Some(_) => at + start,
+                    None => return Err(kernel_error(info, cannot())),
+                }
             }
-            _ => Err(kernel_error(
-                info,
-                format!("cannot view `{}` as {shape:?}", node_name(self.plan, src)),
-            )),
-        }
+        };
+        self.env[step.out] = Val::Slot { slot, at, shape };
+        Ok(())
     }
 
     /// A kernel writing the step's slot (and its epilogue's value, which lives there).
@@ -968,7 +1063,11 @@ impl Run<'_> {
         let shape = match &step.kind {
             Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
             Kind::Conv(c) => self.conv(c, &mut buf, arena),
-            Kind::Fused { prog, inputs } => self.fused(step, prog, inputs, &mut buf, arena),
+            Kind::Fused {
+                prog,
+                inputs,
+                views,
+            } => self.fused(step, prog, (inputs, views), &mut buf, arena),
             Kind::Pool { x, win, avg } => self.pool(*x, win, *avg, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
             Kind::Softmax { x, dim, log, safe } => {
@@ -993,10 +1092,11 @@ impl Run<'_> {
         if let Some(e) = epilogue {
             self.env[e.value] = Val::Slot {
                 slot,
+                at: 0,
                 shape: shape.clone(),
             };
         }
-        self.env[step.out] = Val::Slot { slot, shape };
+        self.env[step.out] = Val::Slot { slot, at: 0, shape };
         Ok(())
     }
 }

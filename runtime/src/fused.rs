@@ -257,6 +257,26 @@ impl Access {
         let (sizes, steps) = collapse(out, &strides);
         Some(Access::Strided { sizes, steps })
     }
+
+    /// How a view of `shape` whose elements sit `strides` apart (a chunk, slice or
+    /// permute of a value, read in place) broadcasts to `out`; `None` if it does not.
+    pub fn of_view(shape: &[usize], strides: &[usize], out: &[usize]) -> Option<Access> {
+        let lead = out.len().checked_sub(shape.len())?;
+        if strides.len() != shape.len() {
+            return None;
+        }
+        let mut steps = Dims::zeros(out.len());
+        for (i, (&d, &s)) in shape.iter().zip(strides).enumerate() {
+            if d != 1 && d != out[lead + i] {
+                return None;
+            }
+            if d != 1 {
+                steps[lead + i] = s;
+            }
+        }
+        let (sizes, steps) = collapse(out, &steps);
+        Some(Access::Strided { sizes, steps })
+    }
 }
 
 /// An input of a fused run: its data and how it broadcasts.
@@ -650,7 +670,8 @@ impl FusedProgram {
 
     /// How many output elements from `at` (at most `n`) the next chunk takes: fewer
     /// where a per-channel input's value changes within the chunk, so that it is one
-    /// constant over each chunk.
+    /// constant over each chunk, or where a strided input's row ends (a chunk of gates
+    /// `[B, 4H]`), so that each chunk reads one row in place.
     fn chunk_len(&self, inputs: &[Input], at: usize, n: usize) -> usize {
         let mut len = n;
         for ins in &self.instrs {
@@ -664,10 +685,17 @@ impl FusedProgram {
             else {
                 continue;
             };
-            let (Some(&inner), Some(&0)) = (sizes.last(), steps.last()) else {
+            // A per-channel value (step 0), or a view's row read in place (step 1) where
+            // rows fill at least half a chunk.
+            let shortest = match steps.last() {
+                Some(0) => MIN_CONST_RUN,
+                Some(1) => CHUNK / 2,
+                _ => continue,
+            };
+            let Some(&inner) = sizes.last() else {
                 continue;
             };
-            if inner < MIN_CONST_RUN {
+            if inner < shortest {
                 continue;
             }
             let left = inner - at % inner;

@@ -27,7 +27,9 @@ use ferrex::tensor::{Storage, Tensor};
 use ferrex::RunError;
 
 use crate::exec::{Arena, Profile};
-use crate::plan::{Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, Step, ViewOp, V};
+use crate::plan::{
+    Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, ReadView, Step, ViewOp, V,
+};
 
 /// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
 const HALF: Symbol = Symbol(3 << 28);
@@ -228,6 +230,17 @@ impl<'p> Samples<'p> {
 
     /// A view keeps the batch first unless it indexes or expands it.
     fn view(&self, x: Operand, view: &ViewOp, step: &Step) -> Result<(), String> {
+        self.view_of(x, view, step.sizes.len(), step)
+    }
+
+    /// [`Samples::view`] of a view to `out_rank` dims.
+    fn view_of(
+        &self,
+        x: Operand,
+        view: &ViewOp,
+        out_rank: usize,
+        step: &Step,
+    ) -> Result<(), String> {
         self.val(x, step)?;
         let in_rank = match x {
             Operand::Val(v) => self.sizes(v).len(),
@@ -235,10 +248,69 @@ impl<'p> Samples<'p> {
         };
         match view {
             ViewOp::Reshape => Ok(()),
-            ViewOp::Expand if in_rank == step.sizes.len() => Ok(()),
+            ViewOp::Expand if in_rank == out_rank => Ok(()),
             ViewOp::Select { dim, .. } | ViewOp::Slice { dim, .. } if *dim != 0 => Ok(()),
-            _ => Err(format!("`{}` indexes or expands the batch", step.info.name)),
+            ViewOp::Permute { dims } if dims.first() == Some(&0) => Ok(()),
+            _ => Err(format!(
+                "`{}` indexes, expands or moves the batch",
+                step.info.name
+            )),
         }
+    }
+
+    /// A fused input `x` read through `view`, against an output of `rank` dims with
+    /// `rows` rows per sample: as [`Samples::broadcast`] of the viewed value, which a
+    /// view step would have computed ([`Samples::view`]).
+    fn read_view(
+        &self,
+        x: Operand,
+        view: &ReadView,
+        rank: usize,
+        rows: usize,
+        step: &Step,
+    ) -> Result<(), String> {
+        let free = match x {
+            Operand::Val(v) => self.free.contains(&v),
+            Operand::Const(_) => true,
+        };
+        let spans_batch =
+            view.sizes.len() >= rank && view.sizes.first().and_then(SymInt::as_int) != Some(1);
+        if free {
+            return match spans_batch {
+                false => Ok(()),
+                true => Err(format!(
+                    "`{}` reads a view of the batch's size across samples",
+                    step.info.name
+                )),
+            };
+        }
+        self.view_of(x, &view.view, view.sizes.len(), step)?;
+        match per_sample(&view.sizes, &self.batch) {
+            Some(r) if r == rows && view.sizes.len() == rank => Ok(()),
+            _ => Err(format!(
+                "`{}` broadcasts a view across samples",
+                step.info.name
+            )),
+        }
+    }
+
+    /// A fused step's inputs, each broadcast or read through its view, against its
+    /// output of `rows` rows per sample.
+    fn fused_inputs(
+        &self,
+        inputs: &[Operand],
+        views: &[Option<ReadView>],
+        rows: usize,
+        step: &Step,
+    ) -> Result<(), String> {
+        let rank = step.sizes.len();
+        for (i, &o) in inputs.iter().enumerate() {
+            match views.get(i).and_then(Option::as_ref) {
+                Some(view) => self.read_view(o, view, rank, rows, step)?,
+                None => self.broadcast(o, rank, rows, step)?,
+            }
+        }
+        Ok(())
     }
 
     /// A kernel's epilogue: operands per sample or broadcast; its value is the output's.
@@ -291,20 +363,16 @@ impl<'p> Samples<'p> {
                 self.val(c.x, step)?;
                 self.epilogue(c.epilogue.as_ref(), rows, step)?;
             }
-            Kind::Fused { inputs, .. } => {
+            Kind::Fused { inputs, views, .. } => {
                 if !inputs.iter().any(|o| matches!(o, Operand::Val(_))) {
                     return mixes("reads no input");
                 }
-                for &o in inputs {
-                    self.broadcast(o, rank, rows, step)?;
-                }
+                self.fused_inputs(inputs, views, rows, step)?;
             }
             Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
-            | Kind::Bmm { a: x, b: _ } => {
-                self.val(*x, step)?;
-            }
+            | Kind::Bmm { a: x, b: _ } => self.val(*x, step)?,
             Kind::Softmax { x, dim, .. } => {
                 self.unless(*x, *dim == 0, "normalizes over the batch", step)?;
             }
@@ -316,9 +384,12 @@ impl<'p> Samples<'p> {
                 self.unless(*x, moves, "moves the batch from the first dim", step)?;
             }
             Kind::View { x, view } => self.view(*x, view, step)?,
-            Kind::Alias { src, .. } => {
-                self.val(Operand::Val(*src), step)?;
-            }
+            Kind::Alias {
+                src,
+                at: Some(view),
+                ..
+            } => self.view(Operand::Val(*src), view, step)?,
+            Kind::Alias { src, .. } => self.val(Operand::Val(*src), step)?,
             Kind::Attention { q, k, v, mask, .. } => {
                 for &o in [q, k, v] {
                     self.val(o, step)?;
@@ -445,8 +516,18 @@ impl BatchSplit {
             .filter(|s| samples.rows.contains_key(&s.out))
         {
             halve(&mut step.sizes, &batch);
-            if let Kind::Alias { sizes, .. } = &mut step.kind {
-                halve(sizes, &batch);
+            match &mut step.kind {
+                Kind::Alias { sizes, .. } => halve(sizes, &batch),
+                Kind::Fused { inputs, views, .. } => {
+                    // A view of a batch-leading value has half its rows too.
+                    for (o, view) in inputs.iter().zip(views.iter_mut()) {
+                        let leads = matches!(o, Operand::Val(v) if samples.rows.contains_key(v));
+                        if let (true, Some(view)) = (leads, view) {
+                            halve(&mut view.sizes, &batch);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         Ok(BatchSplit {

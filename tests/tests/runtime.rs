@@ -705,8 +705,9 @@ impl Narrows {
     }
 }
 
-/// `narrow` from a start that is not negative is a planned slice (a strided copy); from
-/// a negative one it stays eager. Both give the interpreter's bits, at every batch.
+/// `narrow` from a start that is not negative is a planned slice, here read in place by
+/// the fused `relu` after it; from a negative one it stays eager. Both give the
+/// interpreter's bits, at every batch.
 #[test]
 fn narrow_runs_as_a_planned_slice() {
     let batch = Dim::new("batch").max(64);
@@ -716,7 +717,8 @@ fn narrow_runs_as_a_planned_slice() {
         .unwrap();
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let d = compiled.describe();
-    assert!(d.contains("narrow: slice (strided copy)"), "{d}");
+    assert!(d.contains("relu: fused relu (1 read through views)"), "{d}");
+    assert!(!d.contains("narrow: "), "{d}");
     assert_eq!(
         compiled.stats().fallback_ops,
         ["aten::narrow.default"],
@@ -811,9 +813,9 @@ impl Pieces {
     }
 }
 
-/// `chunk` and `split` of f32 values read through their pieces run as planned slices
-/// (a strided copy per piece), the pieces where the interpreter puts them: no fallback,
-/// and the batch splits.
+/// `chunk` and `split` of f32 values read through their pieces run as planned slices,
+/// the pieces where the interpreter puts them: read in place by the fused steps that
+/// take them, a strided copy for the piece returned. No fallback, and the batch splits.
 #[test]
 fn chunk_and_split_pieces_are_planned_slices() {
     ferrex::manual_seed(6);
@@ -824,7 +826,12 @@ fn chunk_and_split_pieces_are_planned_slices() {
     let compiled = ferrex_runtime::compile(&ep).unwrap();
     let d = compiled.describe();
     assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
-    assert_eq!(compiled.stats().views, 6, "{d}");
+    assert_eq!(compiled.stats().views, 1, "{d}");
+    assert!(
+        d.contains("fused mul+sigmoid+mul (3 read through views)"),
+        "{d}"
+    );
+    assert!(d.contains("add: fused add (2 read through views)"), "{d}");
     assert_eq!(compiled.batch_split(), Ok(()), "{d}");
     let x = Tensor::randn([6, 10]);
     let want = ep.module().call((x.copy(),)).unwrap();

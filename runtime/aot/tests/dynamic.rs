@@ -28,6 +28,9 @@ mod transformer4_dyn;
 #[path = "generated/ops_dyn.rs"]
 mod ops_dyn;
 #[rustfmt::skip]
+#[path = "generated/gates_dyn.rs"]
+mod gates_dyn;
+#[rustfmt::skip]
 #[path = "generated/residual_dyn.rs"]
 mod residual_dyn;
 #[rustfmt::skip]
@@ -267,6 +270,32 @@ fn views_and_reductions_over_a_dynamic_dim() {
         error("ops_dyn", &aot, &[vec![2, 4, 4]]),
         "Guard failed: x.size()[2] >= 5, but got 4"
     );
+}
+
+/// Gates chunked from a product and rows sliced from a buffer, read in place (views
+/// whose start and sizes follow the dynamic dim): the plan's steps say so, and the
+/// generated code agrees with it bit for bit at each size.
+#[test]
+fn views_read_in_place_over_a_dynamic_dim() {
+    ferrex::manual_seed(59);
+    let d = ferrex_runtime::compile(&support::load("gates_dyn"))
+        .unwrap()
+        .describe();
+    for line in [
+        "fused sigmoid+mul+sigmoid+tanh+mul+add+sigmoid+tanh+mul (4 read through views)",
+        "select (no copy)",
+        "slice (no copy)",
+        "add_1: fused add (1 read through views)",
+    ] {
+        assert!(d.contains(line), "{line}: {d}");
+    }
+    let m = gates_dyn::Model::new().unwrap();
+    let aot = |l: &[InputLeaf]| m.call_flat(l);
+    let shapes: Vec<Vec<Vec<usize>>> = [2, 4, 16, 7]
+        .iter()
+        .map(|&t| vec![vec![t, 3, 6], vec![t, 3, 5]])
+        .collect();
+    assert_eq!(agree("gates_dyn", &aot, &shapes), 4);
 }
 
 /// The zoo's embedding / group-norm residual block: i64 token ids in (`&[i64]` in the

@@ -57,6 +57,7 @@ impl Builder<'_> {
             Kind::Fused {
                 prog: FusedProgram::default(),
                 inputs: Vec::new(),
+                views: Vec::new(),
             },
         ));
         self.place[v] = Some(Place::Slot);
@@ -339,7 +340,11 @@ impl Builder<'_> {
                 None => {
                     let (prog, inputs) = self.group_program(&members, None);
                     if let Some(step) = self.steps[root].as_mut() {
-                        step.kind = Kind::Fused { prog, inputs };
+                        step.kind = Kind::Fused {
+                            prog,
+                            inputs,
+                            views: Vec::new(),
+                        };
                     }
                 }
             }

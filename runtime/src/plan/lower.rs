@@ -12,7 +12,7 @@ use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::lower_ops::ViewLowering;
 use super::{
     compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Known,
-    Operand, PerSize, Place, V,
+    Operand, PerSize, Place, ViewOp, V,
 };
 use crate::CompileError;
 
@@ -367,6 +367,7 @@ impl Builder<'_> {
                     return Some(Some(Kind::Alias {
                         src: input,
                         sizes: Vec::new(),
+                        at: None,
                     }));
                 }
                 (input, ViewLowering::Reshape)
@@ -382,6 +383,7 @@ impl Builder<'_> {
                     return Some(Some(Kind::Alias {
                         src: input,
                         sizes: Vec::new(),
+                        at: None,
                     }));
                 }
                 (input, ViewLowering::Expand)
@@ -478,7 +480,7 @@ impl Builder<'_> {
             return;
         }
         match self.special_kind(v, op, args) {
-            Some(Kind::Alias { src, .. }) => self.alias_to(v, src),
+            Some(Kind::Alias { src, at, .. }) => self.alias_at(v, src, at),
             Some(kind) => {
                 let place = if kind.is_planned() {
                     Place::Slot
@@ -507,9 +509,15 @@ impl Builder<'_> {
     /// `v` is `src`'s buffer under `v`'s sizes (a reshape, or the value a chain that
     /// computes nothing new stands for).
     pub(super) fn alias_to(&mut self, v: V, src: V) {
+        self.alias_at(v, src, None);
+    }
+
+    /// [`Builder::alias_to`], or with `at` the run of `src`'s buffer that a select or
+    /// slice reads.
+    fn alias_at(&mut self, v: V, src: V, at: Option<ViewOp>) {
         let sizes = self.meta(v).map(|m| m.sizes.clone()).unwrap_or_default();
         self.owner[v] = src;
-        self.steps[v] = Some(self.step(v, Kind::Alias { src, sizes }));
+        self.steps[v] = Some(self.step(v, Kind::Alias { src, sizes, at }));
         self.place[v] = Some(Place::Slot);
     }
 

@@ -274,9 +274,28 @@ impl Builder<'_> {
                 step: usize::try_from(step.as_int()?).ok().filter(|&s| s > 0)?,
             },
         };
+        if self.place[src] == Some(Place::Slot) && self.is_one_run(src, &view) {
+            return Some(Kind::Alias {
+                src,
+                sizes: Vec::new(),
+                at: Some(view),
+            });
+        }
         Some(Kind::View {
             x: self.operand(src),
             view,
+        })
+    }
+
+    /// Whether a select or slice (by step 1) of `src` reads one run of its buffer: every
+    /// dim before the one it indexes has size 1 whatever the sizes bound.
+    fn is_one_run(&self, src: V, view: &ViewOp) -> bool {
+        let dim = match view {
+            ViewOp::Select { dim, .. } | ViewOp::Slice { dim, step: 1, .. } => *dim,
+            _ => return false,
+        };
+        self.meta(src).is_some_and(|m| {
+            m.sizes.len() > dim && m.sizes[..dim].iter().all(|s| *s == SymInt::Int(1))
         })
     }
 

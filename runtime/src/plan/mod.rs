@@ -20,6 +20,7 @@ mod lower;
 mod lower_ops;
 mod memory;
 mod safe_softmax;
+mod views;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -191,16 +192,22 @@ pub enum Kind {
         args: Vec<Argument<Operand>>,
         subplans: Vec<usize>,
     },
-    /// A reshape of a planned buffer: same data, new sizes.
+    /// A reshape of a planned buffer: same data, new sizes; or, with `at`, a select or
+    /// slice whose elements are one run of the buffer (of its leading dim, or of one
+    /// after dims of size 1): that run, read in place.
     Alias {
         src: V,
         sizes: Vec<SymInt>,
+        at: Option<ViewOp>,
     },
     Gemm(GemmStep),
     Conv(ConvStep),
     Fused {
         prog: FusedProgram,
         inputs: Vec<Operand>,
+        /// Per input (or empty: none), the view it is read through in place of a view
+        /// step's copy (`plan/views.rs`).
+        views: Vec<Option<ReadView>>,
     },
     /// A 2-D pooling: max, or average (`avg`: what divides each window's sum).
     Pool {
@@ -318,6 +325,17 @@ pub enum ViewOp {
         end: Option<SymInt>,
         step: usize,
     },
+    /// The dims in the order `dims` (only as a [`ReadView`]: a permute step is
+    /// [`Kind::Permute`]).
+    Permute { dims: Vec<usize> },
+}
+
+/// A view a fused step reads an input through, without a copy: the view of the input's
+/// value, and the viewed sizes.
+#[derive(Clone, Debug)]
+pub struct ReadView {
+    pub view: ViewOp,
+    pub sizes: Vec<SymInt>,
 }
 
 /// Contiguous (row-major) strides of `shape`.
@@ -394,6 +412,18 @@ impl ViewOp {
                 let mut st = xst.clone();
                 st[*dim] *= step;
                 (first * xst[*dim], st)
+            }
+            ViewOp::Permute { dims } => {
+                let permuted: Option<Vec<(usize, usize)>> =
+                    dims.iter().map(|&d| Some((*xs.get(d)?, xst[d]))).collect();
+                match permuted {
+                    Some(p)
+                        if p.len() == xs.len() && p.iter().map(|x| x.0).eq(out.iter().copied()) =>
+                    {
+                        (0, p.into_iter().map(|x| x.1).collect())
+                    }
+                    _ => return Err(format!("cannot permute {xs:?} by {dims:?} into {out:?}")),
+                }
             }
         };
         if strides.len() != out.len() {
@@ -548,12 +578,14 @@ struct Builder<'g> {
 }
 
 impl ViewOp {
-    fn label(&self) -> &'static str {
+    /// The op's name, as plan descriptions print it.
+    pub fn label(&self) -> &'static str {
         match self {
             ViewOp::Reshape => "reshape",
             ViewOp::Expand => "expand",
             ViewOp::Select { .. } => "select",
             ViewOp::Slice { .. } => "slice",
+            ViewOp::Permute { .. } => "permute",
         }
     }
 }
@@ -710,6 +742,7 @@ pub(crate) fn compile_graph(
     b.mark_broadcast_bmms();
     b.lower_nodes(frozen)?;
     b.finish_groups();
+    b.read_views_in_place();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
     let uses: Vec<memory::StepBuffers> = steps.iter().map(memory::buffers).collect();
     let memory = memory::plan_memory(&uses, &b.owner, &b.in_output);
@@ -803,7 +836,8 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::Fallback { op, .. } => format!("eager {}", op.name()),
             Kind::GetItem { index, .. } => format!("getitem [{index}]"),
             Kind::HigherOrder { op, .. } => op.name().to_string(),
-            Kind::Alias { .. } => "reshape (no copy)".to_string(),
+            Kind::Alias { at: None, .. } => "reshape (no copy)".to_string(),
+            Kind::Alias { at: Some(v), .. } => format!("{} (no copy)", v.label()),
             Kind::Gemm(g) => format!(
                 "{}{}{}",
                 match g.b {
@@ -817,7 +851,10 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
                 "conv2d gemm tiles, weight packed per call{}",
                 ep(&c.epilogue)
             ),
-            Kind::Fused { prog, .. } => format!("fused {}", prog.label),
+            Kind::Fused { prog, views, .. } => match views.iter().flatten().count() {
+                0 => format!("fused {}", prog.label),
+                n => format!("fused {} ({n} read through views)", prog.label),
+            },
             Kind::Pool { win, avg, .. } => format!(
                 "{}_pool2d {}x{}",
                 if avg.is_some() { "avg" } else { "max" },

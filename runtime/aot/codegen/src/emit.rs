@@ -72,6 +72,9 @@ struct Gen<'a> {
     stored: &'a Stored,
     options: &'a AotOptions,
     loc: Vec<Option<Loc>>,
+    /// Where a value in a slot starts (an expression; none: at 0), for the select or
+    /// slice planned as a run of its source's buffer.
+    slot_at: Vec<Option<String>>,
     inputs: Vec<UserInput>,
     /// Constants `forward` reads (fields `c{i}` of `Model`).
     const_fields: BTreeSet<usize>,
@@ -172,6 +175,7 @@ impl<'a> Gen<'a> {
             stored,
             options,
             loc: vec![None; plan.n_values],
+            slot_at: vec![None; plan.n_values],
             inputs: Vec::new(),
             const_fields: BTreeSet::new(),
             packs: Vec::new(),

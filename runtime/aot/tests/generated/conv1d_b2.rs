@@ -13,7 +13,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 8784;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 5409, 0x07c38b8a7d7dcf9d), (5834, 1090, 0xcdd98bcd0fd23c65), (7006, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 5409, 0x60ed19cafd2e146d), (5834, 1090, 0xcdd98bcd0fd23c65), (7006, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/conv1d_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/conv1d_b2.pt2");
@@ -22,7 +22,7 @@ const _: () = assert!(
     "`tests/fixtures/conv1d_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/conv1d_b2.pt2 -o tests/generated/conv1d_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x33f97147,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x02328fd7,
     "`tests/fixtures/conv1d_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/conv1d_b2.pt2 -o tests/generated/conv1d_b2.rs` again"
 );
 const _: () = assert!(
@@ -132,10 +132,10 @@ impl Model {
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 2, h: 1, w: 16, c_out: 6, kh: 1, kw: 5, stride: [1, 2], pad: [0, 2], dilation: [1, 1], groups: 1, oh: 1, ow: 8 };
             ::ferrex_aot::rt::conv2d(x, 2, &self.c5[..], Some(&self.c4[..]), &g, out).map_err(|e| fail(&e))?;
         }
-        // relu: aten::relu.default at runtime/aot/tests/support/mod.rs:132
+        // relu: aten::relu.default at runtime/aot/tests/support/mod.rs:154
         {
             let out = &mut ws.s1[..96];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("relu", "aten::relu.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 132, column: 43 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("relu", "aten::relu.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 154, column: 43 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..96], &[2, 6, 8])], &[2, 6, 8], out).map_err(|e| fail(&e))?;
         }
         // conv1d_1: aten::conv1d.default at core/src/nn/conv.rs:231

@@ -11,16 +11,16 @@
 //   select: select (strided copy) -> slot 1
 //   unsqueeze: reshape (no copy) -> slot 1
 //   expand: expand (strided copy) -> slot 2
-//   cat: concat of 2 along dim 2 (copies) -> slot 1
-//   mean: mean over dims [2] -> slot 3
-//   stack: concat of 2 along dim 1 (copies) -> slot 1
-//   mean_1: mean over dims [1, 3] -> slot 4
-//   unsqueeze_1: reshape (strided copy) -> slot 1
+//   cat: concat of 2 along dim 2 (copies) -> slot 3
+//   mean: mean over dims [2] -> slot 4
+//   stack: concat of 2 along dim 1 (copies) -> slot 3
+//   mean_1: mean over dims [1, 3] -> slot 2
+//   unsqueeze_1: reshape (strided copy) -> slot 3
 //   upsample_nearest2d: upsample_nearest2d (gather copy) -> slot 5
-//   add: fused add -> slot 1
+//   add: fused add (1 read through views) -> slot 3
 //   mean_2: mean over dims [2] -> slot 0
-//   mean_3: mean over dims [1, 3] -> slot 2
-//   add_2: fused mul+add+add -> slot 1
+//   mean_3: mean over dims [1, 3] -> slot 1
+//   add_2: fused mul+add+add -> slot 3
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
@@ -120,7 +120,7 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 6 slots, 864 bytes),
+/// The buffers `Model::forward` computes in (the plan's 6 slots, 960 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
@@ -136,9 +136,9 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(32)?,
-            s1: ::ferrex_aot::rt::zeros(64)?,
+            s1: ::ferrex_aot::rt::zeros(32)?,
             s2: ::ferrex_aot::rt::zeros(32)?,
-            s3: ::ferrex_aot::rt::zeros(8)?,
+            s3: ::ferrex_aot::rt::zeros(64)?,
             s4: ::ferrex_aot::rt::zeros(8)?,
             s5: ::ferrex_aot::rt::zeros(72)?,
         })
@@ -195,31 +195,31 @@ impl Model {
         }
         // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:81
         {
-            let out = &mut ws.s1[..64];
+            let out = &mut ws.s3[..64];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 22 }), e);
             ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 8, out).map_err(|e| fail(&e))?;
         }
         // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:81
         {
-            let out = &mut ws.s3[..8];
+            let out = &mut ws.s4[..8];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 49 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
         // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:82
         {
-            let out = &mut ws.s1[..64];
+            let out = &mut ws.s3[..64];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 23 }), e);
             ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
         }
         // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:82
         {
-            let out = &mut ws.s4[..8];
+            let out = &mut ws.s2[..8];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 51 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s1[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
         // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:83
         {
-            let out = &mut ws.s1[..48];
+            let out = &mut ws.s3[..48];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 20 }), e);
             ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
         }
@@ -227,33 +227,33 @@ impl Model {
         {
             let out = &mut ws.s5[..72];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 33 }), e);
-            ::ferrex_aot::rt::upsample_nearest(&ws.s1[..48], 2, [4, 6], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::upsample_nearest(&ws.s3[..48], 2, [4, 6], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
         }
         // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
         {
-            let out = &mut ws.s1[..32];
+            let out = &mut ws.s3[..32];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 12 }), e);
-            ::ferrex_aot::rt::fused(&self.f13, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s2[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_views(&self.f13, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s1[..8], &[2, 4, 1])], &[None, Some((0, &[2, 4, 4], &[4, 1, 0]))], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
         // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s0[..8];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 17 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s1[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::reduce_sum(&ws.s3[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
         // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
         {
-            let out = &mut ws.s2[..8];
+            let out = &mut ws.s1[..8];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 63 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], 0.1111111111111111f64, out).map_err(|e| fail(&e))?;
         }
         // add_2: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
         {
-            let out = &mut ws.s1[..8];
+            let out = &mut ws.s3[..8];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 58 }), e);
-            ::ferrex_aot::rt::fused(&self.f16, &[(&ws.s3[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s2[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f16, &[(&ws.s4[..8], &[2, 4]), (&ws.s2[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s1[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..8])?;
+        ::ferrex_aot::rt::copy_out(out0, &ws.s3[..8])?;
         Ok(())
     }
 }

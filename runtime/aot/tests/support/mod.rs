@@ -85,6 +85,28 @@ impl Ops {
     }
 }
 
+/// An LSTM cell's gates, time-major: four gates cut from one product (`chunk(4, -1)`)
+/// and read in place by the fused gate arithmetic; the first time step (`select`) and
+/// the others (`slice` along dim 0) read in place as runs of the hidden states' buffer;
+/// the others' time and batch dims swapped (a permute keeping the last dim), read in
+/// place by the add.
+#[ferrex::export_module]
+pub struct Gates {
+    lin: ferrex::nn::Linear,
+}
+
+#[ferrex::export_module]
+impl Gates {
+    fn forward(&self, x: &Tensor, c: &Tensor) -> Tensor {
+        let g = self.lin.forward(x).chunk(4, -1);
+        let c = &g[1].sigmoid() * c + &g[0].sigmoid() * &g[2].tanh();
+        let h = &g[3].sigmoid() * &c.tanh();
+        let first = h.select(0, 0).unsqueeze(1);
+        let rest = h.slice(0, Some(1), None::<i64>, 1).transpose(0, 1);
+        rest + first
+    }
+}
+
 /// Ops the plan runs through the registry's eager kernels (`narrow` from a negative
 /// start, `cumsum`, `flip`, `max.dim` with two outputs) between planned steps.
 #[ferrex::export_module]
@@ -306,6 +328,22 @@ pub const DYNAMIC: &[Fixture] = &[
             };
             let batch = ferrex::Dim::new("batch").max(16);
             dynamic(&m, (Tensor::randn([3, 4]),), &[("x", &[(0, batch)])])
+        },
+    },
+    Fixture {
+        name: "gates_dyn",
+        export: || {
+            ferrex::manual_seed(47);
+            let m = Gates {
+                lin: ferrex::nn::Linear::new(6, 20),
+            };
+            let steps = ferrex::Dim::new("steps").min(2).max(16);
+            let args = (Tensor::randn([4, 3, 6]), Tensor::randn([4, 3, 5]));
+            dynamic(
+                &m,
+                args,
+                &[("x", &[(0, steps.clone())]), ("c", &[(0, steps)])],
+            )
         },
     },
     Fixture {

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use ferrex::SymInt;
-use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, PackSource, Step};
+use ferrex_runtime::plan::{Epilogue, GemmB, GemmStep, Kind, Operand, PackSource, ReadView, Step};
 
 use super::literal::location;
 use super::{Gen, Loc};
@@ -40,11 +40,18 @@ impl Gen<'_> {
         let mut code = format!("        // {}: {}{at}\n", info.name, info.op);
         match &step.kind {
             Kind::Gemm(g) => self.gemm(i, step, g, &mut code)?,
-            Kind::Fused { prog, inputs } => {
+            Kind::Fused {
+                prog,
+                inputs,
+                views,
+            } => {
                 let sizes = self.value_sizes(step.out)?;
                 let out = self.out_slot(step, &sizes)?;
                 let program = self.program_field(i, prog);
-                let call = self.fused_call(&program, inputs, &sizes, out, None)?;
+                let call = match views.iter().any(Option::is_some) {
+                    false => self.fused_call(&program, inputs, &sizes, out, None)?,
+                    true => self.fused_views_call(step, &program, (inputs, views), &sizes, out)?,
+                };
                 let _ = writeln!(
                     code,
                     "        {{\n            let out = &mut ws.s{out}[..{}];\n{}\n{call}\n        }}",
@@ -52,7 +59,7 @@ impl Gen<'_> {
                     fail_closure(step)
                 );
             }
-            Kind::Alias { src, .. } => {
+            Kind::Alias { src, at, .. } => {
                 let Some(Loc::Slot(s)) = self.loc.get(*src).copied().flatten() else {
                     return Err(
                         self.unsupported(format!("`{}` reshapes a value not in a slot", info.name))
@@ -60,11 +67,17 @@ impl Gen<'_> {
                 };
                 self.loc[step.out] = Some(Loc::Slot(s));
                 let sizes = self.value_sizes(step.out)?;
-                let _ = writeln!(
-                    code,
-                    "        // (no code: slot {s} read as {})",
-                    self.shape(&sizes)
-                );
+                match at {
+                    None => {
+                        self.slot_at[step.out] = self.slot_at[*src].clone();
+                        let _ = writeln!(
+                            code,
+                            "        // (no code: slot {s} read as {})",
+                            self.shape(&sizes)
+                        );
+                    }
+                    Some(view) => self.alias_at(step, *src, view, &sizes, &mut code)?,
+                }
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
             Kind::Fallback { op, args, .. } => self.fallback(step, op, args, &mut code)?,
@@ -166,8 +179,12 @@ impl Gen<'_> {
                     return Err(self.unsupported(missing()));
                 };
                 let sizes = self.value_sizes(v)?;
+                let n = self.dim(&numel(&sizes));
                 Read {
-                    expr: format!("&ws.s{s}[..{}]", self.dim(&numel(&sizes))),
+                    expr: match &self.slot_at[v] {
+                        None => format!("&ws.s{s}[..{n}]"),
+                        Some(at) => format!("&ws.s{s}[{at}..{at} + {n}]"),
+                    },
                     sizes,
                     slot: Some(s),
                 }
@@ -214,6 +231,37 @@ impl Gen<'_> {
                 "            {RT}::fused_on(&{program}, {inputs}, &{shape}, out, {t}).map_err(|e| fail(&e))?;"
             ),
         })
+    }
+
+    /// `rt::fused_views(program, &[(input, &sizes), …], &[view, …], &sizes, out)`: each
+    /// view's start, sizes and strides literals where every size is, else computed first
+    /// by the runner's own `ViewOp::layout`.
+    fn fused_views_call(
+        &mut self,
+        step: &Step,
+        program: &str,
+        (inputs, views): (&[Operand], &[Option<ReadView>]),
+        sizes: &[SymInt],
+        out_slot: usize,
+    ) -> Result<String, AotError> {
+        let mut lines = String::new();
+        let mut items = Vec::new();
+        for (i, o) in inputs.iter().enumerate() {
+            let Some(view) = views.get(i).and_then(Option::as_ref) else {
+                items.push("None".to_string());
+                continue;
+            };
+            let x = self.read_other(*o, out_slot)?;
+            let (geometry, line) = self.view_geometry(step, i, &x.sizes, view)?;
+            lines.push_str(&line);
+            items.push(geometry);
+        }
+        let inputs = self.fused_inputs(inputs, out_slot)?;
+        Ok(format!(
+            "{lines}            {RT}::fused_views(&{program}, {inputs}, &[{}], &{}, out).map_err(|e| fail(&e))?;",
+            items.join(", "),
+            self.shape(sizes)
+        ))
     }
 
     /// A fused program's inputs: `&[(input, &sizes), …]`.

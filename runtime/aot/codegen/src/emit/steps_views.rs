@@ -2,8 +2,10 @@
 //! computed from the static sizes as the plan's runner computes it at run time
 //! (`ferrex-runtime`'s `exec/steps.rs`), then the same kernel.
 
+use std::fmt::Write;
+
 use ferrex::SymInt;
-use ferrex_runtime::plan::{Kind, Operand, Step, ViewOp};
+use ferrex_runtime::plan::{Kind, Operand, ReadView, Step, ViewOp};
 
 use super::literal::f64_lit;
 use super::steps::{numel, same};
@@ -19,6 +21,15 @@ fn view_layout(xs: &[usize], out: &[usize], view: &ViewOp) -> Result<(usize, Vec
         s.as_int()
             .ok_or_else(|| format!("a symbolic view bound {s:?}"))
     })
+}
+
+/// Whether a view's index or slice bounds are literals.
+fn static_bounds(view: &ViewOp) -> bool {
+    match view {
+        ViewOp::Select { index, .. } => index.as_int().is_some(),
+        ViewOp::Slice { start, end, .. } => start.iter().chain(end).all(|s| s.as_int().is_some()),
+        _ => true,
+    }
 }
 
 /// The sizes as literals, if none is symbolic.
@@ -38,14 +49,9 @@ impl Gen<'_> {
         sizes: &[SymInt],
         view: &ViewOp,
     ) -> Result<Vec<String>, AotError> {
-        let static_bounds = match view {
-            ViewOp::Select { index, .. } => index.as_int().is_some(),
-            ViewOp::Slice { start, end, .. } => {
-                start.iter().chain(end).all(|s| s.as_int().is_some())
-            }
-            _ => true,
-        };
-        if let (Some(xs), Some(os), true) = (literals(&x.sizes), literals(sizes), static_bounds) {
+        if let (Some(xs), Some(os), true) =
+            (literals(&x.sizes), literals(sizes), static_bounds(view))
+        {
             let (offset, strides) = view_layout(&xs, &os, view)
                 .map_err(|e| self.unsupported(format!("`{}`: {e}", step.info.name)))?;
             return Ok(vec![format!(
@@ -54,12 +60,99 @@ impl Gen<'_> {
                 self.shape(sizes)
             )]);
         }
+        let view = self.view_expr(view);
+        Ok(vec![
+            format!("let shape = {};", self.shape(sizes)),
+            format!(
+                "let (offset, strides) = {RT}::view_layout(&{view}, &{}, &shape).map_err(|e| fail(&e))?;",
+                self.shape(&x.sizes)
+            ),
+            format!("{RT}::strided_copy({}, offset, &shape, &strides, out).map_err(|e| fail(&e))?;", x.expr),
+        ])
+    }
+
+    /// A select or slice planned as a run of `src`'s buffer (`Kind::Alias` with `at`):
+    /// no code but, where a bound is symbolic, the run's start (`at{v}`), computed by
+    /// the runner's own `ViewOp::layout`.
+    pub(super) fn alias_at(
+        &mut self,
+        step: &Step,
+        src: usize,
+        view: &ViewOp,
+        sizes: &[SymInt],
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let xs = self.value_sizes(src)?;
+        let base = self.slot_at[src].clone();
+        let start = match (literals(&xs), literals(sizes)) {
+            (Some(xs), Some(os)) if static_bounds(view) => {
+                let (offset, _) = view_layout(&xs, &os, view)
+                    .map_err(|e| self.unsupported(format!("`{}`: {e}", step.info.name)))?;
+                offset.to_string()
+            }
+            _ => {
+                let v = step.out;
+                let _ = writeln!(
+                    code,
+                    "        let at{v} = {{\n{}\n            {RT}::view_layout(&{}, &{}, &{}).map_err(|e| fail(&e))?.0\n        }};",
+                    super::steps::fail_closure(step),
+                    self.view_expr(view),
+                    self.shape(&xs),
+                    self.shape(sizes)
+                );
+                format!("at{v}")
+            }
+        };
+        let _ = writeln!(
+            code,
+            "        // (no code: {} of the slot's value, from element {start})",
+            view.label()
+        );
+        self.slot_at[step.out] = Some(match base {
+            Some(b) => format!("({b} + {start})"),
+            None => start,
+        });
+        Ok(())
+    }
+
+    /// Fused input `i`'s view of a value of sizes `xs` as an `Option<InputView>`
+    /// expression, and the lines that compute it first where a size is symbolic.
+    pub(super) fn view_geometry(
+        &self,
+        step: &Step,
+        i: usize,
+        xs: &[SymInt],
+        view: &ReadView,
+    ) -> Result<(String, String), AotError> {
+        if let (Some(xs), Some(vs), true) = (
+            literals(xs),
+            literals(&view.sizes),
+            static_bounds(&view.view),
+        ) {
+            let (at, strides) = view_layout(&xs, &vs, &view.view)
+                .map_err(|e| self.unsupported(format!("`{}`: {e}", step.info.name)))?;
+            return Ok((
+                format!("Some(({at}, &{vs:?}, &{strides:?}))"),
+                String::new(),
+            ));
+        }
+        let line = format!(
+            "            let vs{i} = {};\n            let (at{i}, st{i}) = {RT}::view_layout(&{}, &{}, &vs{i}).map_err(|e| fail(&e))?;\n",
+            self.shape(&view.sizes),
+            self.view_expr(&view.view),
+            self.shape(xs)
+        );
+        Ok((format!("Some((at{i}, &vs{i}[..], &st{i}[..]))"), line))
+    }
+
+    /// The runner's `ViewOp` value of `view`, its symbolic bounds read from the dims.
+    fn view_expr(&self, view: &ViewOp) -> String {
         let bound = |s: &SymInt| format!("{RT}::SymInt::Int({} as i64)", self.dim(s));
         let opt = |s: &Option<SymInt>| {
             s.as_ref()
                 .map_or("None".into(), |s| format!("Some({})", bound(s)))
         };
-        let view = match view {
+        match view {
             ViewOp::Reshape => format!("{RT}::ViewOp::Reshape"),
             ViewOp::Expand => format!("{RT}::ViewOp::Expand"),
             ViewOp::Select { dim, index } => {
@@ -79,15 +172,8 @@ impl Gen<'_> {
                 opt(start),
                 opt(end)
             ),
-        };
-        Ok(vec![
-            format!("let shape = {};", self.shape(sizes)),
-            format!(
-                "let (offset, strides) = {RT}::view_layout(&{view}, &{}, &shape).map_err(|e| fail(&e))?;",
-                self.shape(&x.sizes)
-            ),
-            format!("{RT}::strided_copy({}, offset, &shape, &strides, out).map_err(|e| fail(&e))?;", x.expr),
-        ])
+            ViewOp::Permute { dims } => format!("{RT}::ViewOp::Permute {{ dims: vec!{dims:?} }}"),
+        }
     }
 
     /// The lines of a view, reduction, group norm or `bmm` step writing slot `out`
