@@ -918,6 +918,7 @@ fn conv_group_f32(
     bias: Option<&[f32]>,
     (epi, first): (SampleEpilogue<'_>, usize),
     out: &mut [f32],
+    threads: usize,
 ) -> Result<(), KernelError> {
     with_unroll_scratch(|s| {
         let at = match s.tables.iter().position(|t| t.geom == *g) {
@@ -945,7 +946,7 @@ fn conv_group_f32(
                     &phased[..]
                 }
             };
-            return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out);
+            return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out, threads);
         }
         crate::wide(Unroll {
             x,
@@ -992,7 +993,7 @@ fn conv_sample<T: Float>(
     bias: Option<&[T]>,
     g: &ConvGeom,
     scratch: &mut Scratch<T>,
-    epi: SampleEpilogue<'_>,
+    (epi, threads): (SampleEpilogue<'_>, usize),
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (k, l, cg, og) = (g.k(), g.l(), g.cg(), g.og());
@@ -1049,7 +1050,7 @@ fn conv_sample<T: Float>(
                 implicit,
             };
             let bf = bias.and_then(T::as_f32).and_then(|b| b.get(gi * og..));
-            conv_group_f32(xf, w, g, bf, (epi, gi * og), of)?;
+            conv_group_f32(xf, w, g, bf, (epi, gi * og), of, threads)?;
             continue;
         }
         fill_bias(og_out, gi * og, og);
@@ -1154,6 +1155,8 @@ fn conv2d_with<T: Float>(
         1
     };
     let prepared = Prepared::new(weight, g)?;
+    // One sample's convolution splits its output channels over the threads instead.
+    let per_sample = if batch == 1 { threads } else { 1 };
     let run = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
         let mut scratch = Scratch::new();
         for (i, o) in part.chunks_mut(o_len).enumerate() {
@@ -1165,10 +1168,13 @@ fn conv2d_with<T: Float>(
                 bias,
                 g,
                 &mut scratch,
-                SampleEpilogue {
-                    steps,
-                    at: n * o_len,
-                },
+                (
+                    SampleEpilogue {
+                        steps,
+                        at: n * o_len,
+                    },
+                    per_sample,
+                ),
                 o,
             )?;
         }
@@ -1542,6 +1548,49 @@ mod tests {
                 x_first: false,
             }];
             assert!(conv2d_epilogue(&x, 2, &wt, None, &g, &short, &mut out).is_err());
+        }
+    }
+
+    /// A single sample's convolution large enough to split its output channels over
+    /// the threads (44 channels: five blocks of 8 and one of 4) gives the bits of the
+    /// same sample in a batch of 2, where each sample runs on one thread, with a bias
+    /// and a per-channel epilogue; and the direct loops' values.
+    #[test]
+    fn one_sample_splits_its_channels_with_the_batchs_bits() {
+        let g = geometry([16, 24, 32], 44, 1, [3, 3], [1, 1], [1, 1], [1, 1]);
+        assert!(g.c_out * g.k() * g.l() >= PAR_MIN_CONV);
+        let x: Vec<f64> = (0..2 * 16 * 24 * 32)
+            .map(|i| ((i * 29 % 13) as f64) - 6.0)
+            .collect();
+        let wt: Vec<f64> = (0..44 * g.k())
+            .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
+            .collect();
+        let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+        let (xf, wf) = (f(&x), f(&wt));
+        let bias: Vec<f32> = (0..44).map(|o| o as f32 * 0.5 - 2.0).collect();
+        let scale: Vec<f32> = (0..44).map(|o| 1.0 + o as f32 * 0.125).collect();
+        let steps = [
+            ConvEpilogueStep::Binary {
+                op: crate::pointwise::Binary::Mul,
+                x: EpilogueOperand::Channel(&scale),
+                x_first: false,
+            },
+            ConvEpilogueStep::Relu,
+        ];
+        let per = 44 * g.l();
+        let mut pair = vec![f32::NAN; 2 * per];
+        conv2d_epilogue(&xf, 2, &wf, Some(&bias), &g, &steps, &mut pair).unwrap();
+        let want = naive(&x, 2, &wt, &g);
+        for (i, (&got, &w)) in pair.iter().zip(&want).enumerate() {
+            let co = i / g.l() % 44;
+            let v = (w as f32 + bias[co]) * scale[co];
+            assert_eq!(got, if v < 0.0 { 0.0 } else { v }, "element {i}");
+        }
+        for n in 0..2 {
+            let sample = &xf[n * 16 * 24 * 32..(n + 1) * 16 * 24 * 32];
+            let mut one = vec![f32::NAN; per];
+            conv2d_epilogue(sample, 1, &wf, Some(&bias), &g, &steps, &mut one).unwrap();
+            assert_eq!(one, pair[n * per..(n + 1) * per], "sample {n}");
         }
     }
 

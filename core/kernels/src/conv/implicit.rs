@@ -101,7 +101,10 @@ impl ImplicitFills {
 /// receptive fields of the group's planes `x`, plus `bias` per output channel, then the
 /// epilogue (the group's first channel is the convolution's `first`). The sums run over
 /// all `k` depths in registers, then the bias is added, as the packed GEMM gives for
-/// `k <= KC`.
+/// `k <= KC`. With `threads > 1`, the blocks of [`ROWS`] output channels are split over
+/// the pool's threads (each reads all the planes and writes its own rows): a single
+/// sample's convolution, which the batch's split leaves on one thread.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv_group(
     x: &[f32],
     weight: &[f32],
@@ -110,6 +113,7 @@ pub(super) fn conv_group(
     bias: Option<&[f32]>,
     (epi, first): (SampleEpilogue<'_>, usize),
     out: &mut [f32],
+    threads: usize,
 ) -> Result<(), KernelError> {
     let (og, k, l, taps, hw) = (g.og(), g.k(), g.l(), g.kh * g.kw, fills.plane);
     let panels = l.div_ceil(16);
@@ -124,6 +128,39 @@ pub(super) fn conv_group(
             "an implicit convolution operand does not match its geometry",
         ));
     }
+    let blocks = og.div_ceil(ROWS);
+    let rows = |first_block: usize, part: &mut [f32]| -> Result<(), KernelError> {
+        let n = part.len() / (ROWS * l).max(1) + usize::from(part.len() % (ROWS * l) != 0);
+        let w = &weight[first_block * ROWS * k..(first_block + n) * ROWS * k];
+        let ir = first_block * ROWS;
+        let bias = bias.map(|b| &b[ir..]);
+        tiles(x, w, fills, g, bias, (epi, first + ir), (og - ir, part));
+        Ok(())
+    };
+    let failed = || KernelError::new("a convolution worker thread failed");
+    crate::threads::for_each_item_chunk(
+        &mut out[..og * l],
+        blocks,
+        ROWS * l,
+        threads,
+        &rows,
+        failed,
+    )
+}
+
+/// The tiles of [`conv_group`] over `out`'s first `og` output channels (`weight`'s
+/// blocks, `bias` and `first` from the first of them), every panel.
+fn tiles(
+    x: &[f32],
+    weight: &[f32],
+    fills: &ImplicitFills,
+    g: &ConvGeom,
+    bias: Option<&[f32]>,
+    (epi, first): (SampleEpilogue<'_>, usize),
+    (og, out): (usize, &mut [f32]),
+) {
+    let (k, l, taps, hw) = (g.k(), g.l(), g.kh * g.kw, fills.plane);
+    let panels = l.div_ceil(16);
     let mut p = 0;
     while p < panels {
         // Full tiles; the last 4 panels as two tiles of 2 rather than one of 3 and one
@@ -174,7 +211,6 @@ pub(super) fn conv_group(
         }
         p += np;
     }
-    Ok(())
 }
 
 /// One tile's operands.
