@@ -130,7 +130,7 @@ pub(super) fn conv_group(
     }
     let blocks = og.div_ceil(ROWS);
     let rows = |first_block: usize, part: &mut [f32]| -> Result<(), KernelError> {
-        let n = part.len() / (ROWS * l).max(1) + usize::from(part.len() % (ROWS * l) != 0);
+        let n = part.len().div_ceil((ROWS * l).max(1));
         let w = &weight[first_block * ROWS * k..(first_block + n) * ROWS * k];
         let ir = first_block * ROWS;
         let bias = bias.map(|b| &b[ir..]);
