@@ -188,6 +188,7 @@ fn conv_epilogue_steps<'a>(
         .iter()
         .map(|step| match *step {
             ChainStep::Relu => Some(Step::Relu),
+            ChainStep::Unary(op) => Some(Step::Unary(op)),
             ChainStep::Binary { op, x, x_first } => Some(Step::Binary {
                 op,
                 x: operand(x)?,
@@ -1213,6 +1214,7 @@ mod tests {
                     }
                 }
                 kernels::ConvEpilogueStep::Relu => "relu".into(),
+                kernels::ConvEpilogueStep::Unary(op) => format!("{op:?}"),
             })
         };
         let got: Vec<_> = (0..inputs.len()).map(kind).collect();

@@ -20,7 +20,7 @@ const PAR_MIN_EPILOGUE: usize = 1 << 13;
 pub use ferrex_kernels::pointwise::{Binary as BinOp, Unary as UnOp};
 
 /// A step of a chain on the output ([`FusedProgram::output_chain`]): `y = y op x` (or
-/// `x op y` when `x_first`), or ReLU of `y`.
+/// `x op y` when `x_first`), ReLU of `y`, or another function of `y`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ChainStep {
     Binary {
@@ -29,6 +29,7 @@ pub enum ChainStep {
         x_first: bool,
     },
     Relu,
+    Unary(UnOp),
 }
 
 /// A chain step's other operand: one of the program's inputs, or a constant.
@@ -506,7 +507,7 @@ impl FusedProgram {
     }
 
     /// The program as a chain of steps on the output itself (`LoadOut`, then each step
-    /// the previous value with one loaded input or constant, or ReLU of it), which a
+    /// the previous value with one loaded input or constant, or a function of it), which a
     /// kernel can run where it writes its output (a convolution's
     /// [`ferrex_kernels::ConvEpilogueStep`]s); `None` for any other program.
     pub fn output_chain(&self) -> Option<Vec<ChainStep>> {
@@ -525,12 +526,11 @@ impl FusedProgram {
                     *loaded.get_mut(dst)? = Some(input);
                     continue;
                 }
-                Instr::Unary {
-                    dst,
-                    op: UnOp::Relu,
-                    a,
-                } if Some(a) == cur => {
-                    chain.push(ChainStep::Relu);
+                Instr::Unary { dst, op, a } if Some(a) == cur => {
+                    chain.push(match op {
+                        UnOp::Relu => ChainStep::Relu,
+                        op => ChainStep::Unary(op),
+                    });
                     dst
                 }
                 Instr::Binary { dst, op, a, b } => {
@@ -942,8 +942,8 @@ mod tests {
     }
 
     /// Programs that are a chain of steps on the output are read as that chain (a
-    /// register written twice, an operand on either side); others are not: a unary op
-    /// other than ReLU, the value squared, a result that is not the chain's last value,
+    /// register written twice, an operand on either side, a unary op); others are not: a
+    /// unary op of an input, the value squared, a result that is not the chain's last value,
     /// arithmetic between two inputs, no `LoadOut`.
     #[test]
     fn output_chains_are_the_steps_on_the_output() {
@@ -977,9 +977,34 @@ mod tests {
                 ChainStep::Relu,
             ])
         );
+        // A unary op other than ReLU, after a per-channel scale (a batch norm's).
+        let scale_hardswish = prog(
+            vec![
+                Instr::LoadOut { dst: 0 },
+                Instr::Load { dst: 1, input: 0 },
+                bin(2, BinOp::Mul, Src::Reg(0), Src::Reg(1)),
+                unary(3, UnOp::Hardswish, 2),
+            ],
+            3,
+        );
+        assert_eq!(
+            scale_hardswish.output_chain(),
+            Some(vec![
+                step(BinOp::Mul, ChainOperand::Input(0), false),
+                ChainStep::Unary(UnOp::Hardswish),
+            ])
+        );
         let not_chains = [
-            // A unary op other than ReLU.
-            prog(vec![Instr::LoadOut { dst: 0 }, unary(1, UnOp::Exp, 0)], 1),
+            // A unary op of another value than the chain's.
+            prog(
+                vec![
+                    Instr::LoadOut { dst: 0 },
+                    Instr::Load { dst: 1, input: 0 },
+                    unary(2, UnOp::Exp, 1),
+                    bin(3, BinOp::Add, Src::Reg(0), Src::Reg(2)),
+                ],
+                3,
+            ),
             // The value squared.
             prog(
                 vec![

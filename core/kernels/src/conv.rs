@@ -1474,7 +1474,7 @@ mod tests {
     }
 
     /// An epilogue (a per-channel scale and shift, a residual with a NaN and a -0, a
-    /// scalar subtracted from, a division, ReLU) gives the bits of the same steps run
+    /// scalar subtracted from, a division, hardswish, ReLU) gives the bits of the same steps run
     /// after the convolution, on every path: the implicit tiles (a full tile, a 2-panel
     /// tile, 3 runs a row, strided rows), the unrolling (rows of 5 outputs), the
     /// depthwise kernel and the generic GEMM (3 channels a group). Short operands are
@@ -1527,6 +1527,7 @@ mod tests {
                     x: EpilogueOperand::Channel(&scale),
                     x_first: false,
                 },
+                ConvEpilogueStep::Unary(crate::pointwise::Unary::Hardswish),
                 ConvEpilogueStep::Relu,
             ];
             let mut want = vec![0f32; 2 * c_out * l];
@@ -1535,6 +1536,7 @@ mod tests {
                 let co = i / l % c_out;
                 let v = (*y * scale[co]) + shift[co];
                 let v = (0.75 - v + residual[i]) / scale[co];
+                let v = crate::pointwise::Unary::Hardswish.eval_f32(v);
                 *y = if v < 0.0 { 0.0 } else { v };
             }
             let mut out = vec![f32::NAN; want.len()];

@@ -371,12 +371,18 @@ impl Unary {
 
     /// `dst[i] = f(a[i])` over f32 values ([`Unary::eval_f32`]), on the widest vectors.
     pub fn apply_f32(self, a: &[f32], dst: &mut [f32]) {
-        crate::wide(ApplyF32(self, a, dst));
+        crate::wide(ApplyF32(self, Some(a), dst));
+    }
+
+    /// [`Unary::apply_f32`] of `x` into itself (a convolution's epilogue on its tile).
+    pub fn apply_f32_in_place(self, x: &mut [f32]) {
+        crate::wide(ApplyF32(self, None, x));
     }
 }
 
-/// [`Unary::apply_f32`]'s loops, on the widest vectors ([`crate::wide`]).
-struct ApplyF32<'a>(Unary, &'a [f32], &'a mut [f32]);
+/// [`Unary::apply_f32`]'s loops, on the widest vectors ([`crate::wide`]): from `a`, or
+/// (`None`) in place.
+struct ApplyF32<'a>(Unary, Option<&'a [f32]>, &'a mut [f32]);
 
 impl crate::WideLoop for ApplyF32<'_> {
     type Output = ();
@@ -389,8 +395,17 @@ impl crate::WideLoop for ApplyF32<'_> {
         // `fold` function of its own, which stayed baseline code.
         macro_rules! each {
             ($f:expr) => {
-                for (d, &x) in dst.iter_mut().zip(a) {
-                    *d = $f(x);
+                match a {
+                    Some(a) => {
+                        for (d, &x) in dst.iter_mut().zip(a) {
+                            *d = $f(x);
+                        }
+                    }
+                    None => {
+                        for d in dst.iter_mut() {
+                            *d = $f(*d);
+                        }
+                    }
                 }
             };
         }

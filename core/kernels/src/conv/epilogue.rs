@@ -31,6 +31,9 @@ pub enum ConvEpilogueStep<'a> {
     },
     /// `y = relu(y)`, as the elementwise kernel computes it (NaN and -0 kept).
     Relu,
+    /// `y = f(y)`, as the elementwise kernel computes it ([`Unary::apply_f32`]): a
+    /// hardswish or sigmoid after a batch norm.
+    Unary(Unary),
 }
 
 /// Checks the steps' operands against a convolution of `batch` samples of `c_out`
@@ -118,6 +121,7 @@ impl crate::WideLoop for ApplyRows<'_> {
                             *y = Unary::Relu.eval_f32(*y);
                         }
                     }
+                    ConvEpilogueStep::Unary(op) => op.apply_f32_in_place(row),
                     ConvEpilogueStep::Binary { op, x, x_first } => {
                         let value = match x {
                             EpilogueOperand::Scalar(v) => Some(v),
@@ -222,6 +226,10 @@ pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
                 }
                 continue;
             }
+            ConvEpilogueStep::Unary(op) => {
+                unary_tile(op, &mut acc, mr);
+                continue;
+            }
             ConvEpilogueStep::Binary { op, x, x_first } => (op, x, x_first),
         };
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
@@ -257,3 +265,37 @@ pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
     }
     acc
 }
+
+/// `f` of a tile's first `mr` rows through memory, by the elementwise kernel's own loops
+/// (so the bits are its), as many vectors at a time as [`TILE_LANES`] floats hold.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn unary_tile<const R: usize, const P: usize>(
+    f: Unary,
+    acc: &mut [[std::arch::x86_64::__m512; P]; R],
+    mr: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut lanes = [0f32; TILE_LANES];
+    for vectors in acc[..mr.min(R)]
+        .as_flattened_mut()
+        .chunks_mut(TILE_LANES / 16)
+    {
+        for (i, y) in vectors.iter().enumerate() {
+            // SAFETY: vector i's 16 lanes start at 16 i < TILE_LANES.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr().add(i * 16), *y) };
+        }
+        f.apply_f32_in_place(&mut lanes[..vectors.len() * 16]);
+        for (i, y) in vectors.iter_mut().enumerate() {
+            // SAFETY: as the store above.
+            *y = unsafe { _mm512_loadu_ps(lanes.as_ptr().add(i * 16)) };
+        }
+    }
+}
+
+/// Floats [`unary_tile`] passes to the elementwise loop at once (an 8-row tile of 4
+/// vectors).
+const TILE_LANES: usize = 512;
