@@ -977,23 +977,6 @@ mod tests {
                 ChainStep::Relu,
             ])
         );
-        // A unary op other than ReLU, after a per-channel scale (a batch norm's).
-        let scale_hardswish = prog(
-            vec![
-                Instr::LoadOut { dst: 0 },
-                Instr::Load { dst: 1, input: 0 },
-                bin(2, BinOp::Mul, Src::Reg(0), Src::Reg(1)),
-                unary(3, UnOp::Hardswish, 2),
-            ],
-            3,
-        );
-        assert_eq!(
-            scale_hardswish.output_chain(),
-            Some(vec![
-                step(BinOp::Mul, ChainOperand::Input(0), false),
-                ChainStep::Unary(UnOp::Hardswish),
-            ])
-        );
         let not_chains = [
             // A unary op of another value than the chain's.
             prog(
@@ -1042,6 +1025,43 @@ mod tests {
         for p in not_chains {
             assert_eq!(p.output_chain(), None, "{:?}", p.instrs);
         }
+    }
+
+    /// A unary op other than ReLU after a per-channel scale (a batch norm's hardswish) is
+    /// a step of the chain.
+    #[test]
+    fn a_function_of_the_output_is_a_chain_step() {
+        let scale_hardswish = FusedProgram {
+            n_regs: 4,
+            instrs: vec![
+                Instr::LoadOut { dst: 0 },
+                Instr::Load { dst: 1, input: 0 },
+                Instr::Binary {
+                    dst: 2,
+                    op: BinOp::Mul,
+                    a: Src::Reg(0),
+                    b: Src::Reg(1),
+                },
+                Instr::Unary {
+                    dst: 3,
+                    op: UnOp::Hardswish,
+                    a: 2,
+                },
+            ],
+            out: 3,
+            label: String::new(),
+        };
+        assert_eq!(
+            scale_hardswish.output_chain(),
+            Some(vec![
+                ChainStep::Binary {
+                    op: BinOp::Mul,
+                    x: ChainOperand::Input(0),
+                    x_first: false
+                },
+                ChainStep::Unary(UnOp::Hardswish),
+            ])
+        );
     }
 
     /// A batch-norm epilogue with a residual (`relu(out * scale[c] + shift[c] + r)`) over
