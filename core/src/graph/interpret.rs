@@ -50,6 +50,13 @@ pub trait Evaluator {
     /// itself when tracing.
     fn size(&self, s: &SymInt) -> SymInt;
 
+    /// Whether this evaluator runs a `bmm` of a matrix broadcast over the batch from
+    /// the matrix itself ([`CallFacts::BroadcastMat2`]): the walk then skips the
+    /// `expand` and passes its input. Tracers keep the graph's nodes: `false`.
+    fn defers_broadcasts(&self) -> bool {
+        false
+    }
+
     /// The error for a graph that does not hold together.
     fn malformed(&self, message: String) -> Self::Error;
 }
@@ -64,6 +71,13 @@ pub enum CallFacts {
     /// symbols the inputs bind (a validated graph's metas are what the meta function
     /// gives over those symbols' ranges), so the meta function need not run again.
     KnownMetas,
+    /// A `bmm` whose `mat2` is a `[k, n]` matrix broadcast over the batch, read nowhere
+    /// else ([`super::BroadcastBmm`]): for an evaluator that [defers
+    /// broadcasts](Evaluator::defers_broadcasts), `mat2` is that matrix, not expanded —
+    /// one product of all the batch's rows, where the expand wrote the matrix once per
+    /// sample (PyTorch's `matmul` decomposition writes it for every linear layer of a
+    /// 3-D input in a core-IR program).
+    BroadcastMat2,
 }
 
 /// When each value of a graph can be dropped: `frees[i]` holds the nodes whose last
@@ -76,6 +90,10 @@ pub struct DropSchedule {
     facts: Vec<Option<CallFacts>>,
     /// The SymInt / SymBool nodes computed from sizes alone, which are not run.
     sizes_only: Vec<bool>,
+    /// The nodes from a [`CallFacts::BroadcastMat2`]'s matrix to its `mat2` (the expand
+    /// and reshapes): their value is their input's, for an evaluator that defers
+    /// broadcasts.
+    deferred: Vec<bool>,
 }
 
 impl DropSchedule {
@@ -101,8 +119,17 @@ impl DropSchedule {
                 })
             })
         };
+        let mut deferred = vec![false; graph.nodes.len()];
+        let mut broadcast = vec![false; graph.nodes.len()];
+        for b in super::broadcast_bmms(graph) {
+            broadcast[b.bmm] = true;
+            for c in b.chain {
+                deferred[c] = true;
+            }
+        }
         let facts = (graph.nodes.iter().enumerate())
             .map(|(i, n)| match &n.kind {
+                NodeKind::Call { .. } if broadcast[i] => Some(CallFacts::BroadcastMat2),
                 NodeKind::Call { op, .. } if output0[i] && op.output0.is_some() => {
                     Some(CallFacts::Output0Only)
                 }
@@ -123,6 +150,7 @@ impl DropSchedule {
             frees,
             facts,
             sizes_only,
+            deferred,
         }
     }
 }
@@ -159,9 +187,14 @@ pub fn interpret_scheduled<E: Evaluator>(
     e: &E,
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
     let n = graph.nodes.len();
-    if schedule.frees.len() != n || schedule.facts.len() != n || schedule.sizes_only.len() != n {
+    if schedule.frees.len() != n
+        || schedule.facts.len() != n
+        || schedule.sizes_only.len() != n
+        || schedule.deferred.len() != n
+    {
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
+    let defers = e.defers_broadcasts();
     let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
     let mut inputs = inputs.into_iter();
     for (id, _) in graph.placeholders() {
@@ -174,9 +207,15 @@ pub fn interpret_scheduled<E: Evaluator>(
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
             NodeKind::Call { .. } if schedule.sizes_only[i] => continue,
+            // The broadcast matrix itself, which the `bmm` reading it takes as it is.
+            NodeKind::Call { args: a, .. } if defers && schedule.deferred[i] => match a.first() {
+                Some(Argument::Tensor(w)) => vec![read(graph, &env, *w, 0, e)?],
+                _ => return Err(e.malformed(format!("`{}` expands nothing", node.name))),
+            },
             NodeKind::Call { op, args } => {
                 let args = values(graph, &env, args, e)?;
                 match schedule.facts[i] {
+                    Some(CallFacts::BroadcastMat2) if !defers => e.call(node, op, args)?,
                     Some(facts) => e.call_scheduled(node, op, args, facts)?,
                     None => e.call(node, op, args)?,
                 }
@@ -349,6 +388,75 @@ mod tests {
         assert_eq!(known(&unbacked), "");
         let out = unbacked.module().call((Tensor::scalar(2i64),)).unwrap();
         assert_eq!(out[0].shape(), [2, 5]);
+    }
+
+    #[crate::export_module]
+    struct BroadcastProduct {
+        w: Tensor,
+    }
+
+    #[crate::export_module]
+    impl BroadcastProduct {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            // As PyTorch's `matmul` decomposition writes a 3-D input times a weight.
+            let sizes = x.sizes();
+            let b = self
+                .w
+                .expand([sizes[0].clone(), SymInt::from(4), SymInt::from(3)]);
+            x.bmm(&b.reshape([sizes[0].clone(), SymInt::from(4), SymInt::from(3)]))
+        }
+    }
+
+    /// A `bmm` of a matrix expanded over the batch (and reshaped to the same sizes) is one
+    /// product for the interpreter: its schedule says so, the expand and the reshape are
+    /// the matrix itself, and the values are each sample's product, at every batch of a
+    /// dynamic program. The tracer still runs the graph's nodes as they are.
+    #[test]
+    fn a_product_of_a_broadcast_matrix_is_one_product() {
+        let m = BroadcastProduct {
+            w: Tensor::randn([4, 3]),
+        };
+        let batch = Dim::new("batch");
+        let ep = Exporter::new(&m, (Tensor::randn([2, 5, 4]),))
+            .dynamic_shapes(DynamicShapes::new().input("x", [(0, batch)]))
+            .run()
+            .unwrap();
+        let schedule = DropSchedule::of(ep.graph());
+        let named = |pick: &dyn Fn(usize) -> bool| {
+            (ep.graph().nodes.iter().enumerate())
+                .filter(|(i, _)| pick(*i))
+                .map(|(_, n)| n.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(
+            named(&|i| schedule.facts[i] == Some(CallFacts::BroadcastMat2)),
+            "bmm"
+        );
+        assert_eq!(named(&|i| schedule.deferred[i]), "expand, reshape");
+        let w = m.w.to_vec::<f32>().unwrap();
+        for b in [1, 3] {
+            let x = Tensor::randn([b, 5, 4]);
+            let y = ep.module().call((x.copy(),)).unwrap();
+            assert_eq!(y[0].shape(), [b, 5, 3]);
+            let (xv, yv) = (x.to_vec::<f32>().unwrap(), y[0].to_vec::<f32>().unwrap());
+            for row in 0..b * 5 {
+                for j in 0..3 {
+                    let want: f64 = (0..4)
+                        .map(|t| f64::from(xv[row * 4 + t]) * f64::from(w[t * 3 + j]))
+                        .sum();
+                    let got = f64::from(yv[row * 3 + j]);
+                    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+                }
+            }
+        }
+        let core = ep.run_decompositions().unwrap();
+        let x = Tensor::randn([3, 5, 4]);
+        let (a, c) = (
+            ep.module().call((x.copy(),)).unwrap(),
+            core.module().call((x,)).unwrap(),
+        );
+        assert_eq!(a[0].to_vec::<f32>().unwrap(), c[0].to_vec::<f32>().unwrap());
     }
 
     #[crate::export_module]

@@ -2,11 +2,13 @@
 //! projections of multi-output calls, and one output node.
 
 use crate::error::SourceLocation;
+mod broadcast;
 mod higher_order;
 mod interpret;
 mod sym;
 
 pub use crate::ops::argument::{Argument, SymIntArg};
+pub use broadcast::{broadcast_bmms, BroadcastBmm};
 pub use higher_order::{call_higher_order, list_nodes, HigherOrderOp, HopParam, RunSubgraph};
 pub use interpret::{
     interpret, interpret_scheduled, CallFacts, DropSchedule, Evaluator, RunSubgraphOf,
@@ -148,6 +150,11 @@ impl Graph {
             Some(NodeKind::Output { args }) => args,
             _ => &[],
         }
+    }
+
+    /// Whether the output node reads node `v`.
+    pub fn outputs_read(&self, v: usize) -> bool {
+        (self.outputs().iter()).any(|a| a.nodes().iter().any(|n| n.0 == v))
     }
 
     /// How many nodes read each node.

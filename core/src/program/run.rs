@@ -609,6 +609,37 @@ pub(super) fn kernel_error(node: &Node, op: String, message: String) -> RunError
     }
 }
 
+/// `bmm(a, w)` of `a` (`[b, m, k]`) and a `[k, n]` matrix `w` broadcast over the batch
+/// ([`CallFacts::BroadcastMat2`]): one product of the batch's `b * m` rows, `[b, m, n]`.
+fn broadcast_bmm(args: &[Value]) -> Result<Tensor, crate::error::OpError> {
+    use crate::ops::{linalg::MM, shape::RESHAPE};
+    let [Value::Tensor(a), Value::Tensor(w)] = args else {
+        return Err(crate::error::OpError::new("bmm: expected two tensors"));
+    };
+    let (sa, sw) = (a.shape(), w.shape());
+    let (&[b, m, k], &[kw, n]) = (&sa[..], &sw[..]) else {
+        return Err(crate::error::OpError(format!(
+            "bmm of a broadcast matrix: expected [b, m, k] and [k, n], got {sa:?} and {sw:?}"
+        )));
+    };
+    let reshape = |t: &Tensor, sizes: [usize; 2]| {
+        let sizes = sizes.iter().map(|&d| SymInt::Int(d as i64)).collect();
+        run_eager(&RESHAPE, &[Value::Tensor(t.clone()), Value::IntList(sizes)])
+    };
+    let rows = b
+        .checked_mul(m)
+        .ok_or_else(|| crate::error::OpError::new("bmm: the batch's rows overflow"))?;
+    if k != kw {
+        return Err(crate::error::OpError(format!(
+            "Expected size for first two dimensions of batch2 tensor to be: [{b}, {k}] but got: [{b}, {kw}]."
+        )));
+    }
+    let a2 = reshape(a, [rows, k])?.remove(0);
+    let y = run_eager(&MM, &[Value::Tensor(a2), Value::Tensor(w.clone())])?.remove(0);
+    let sizes = [b, m, n].iter().map(|&d| SymInt::Int(d as i64)).collect();
+    Ok(run_eager(&RESHAPE, &[Value::Tensor(y), Value::IntList(sizes)])?.remove(0))
+}
+
 impl EagerEvaluator<'_> {
     /// `metas` at the bound symbol values; `None` if a size names an unbound symbol.
     fn bound_metas(&self, metas: &[TensorMeta]) -> Option<Vec<TensorMeta>> {
@@ -675,7 +706,14 @@ impl Evaluator for EagerEvaluator<'_> {
                 };
                 run_eager_known(op, &args, metas).map_err(|e| kernel_error(node, op.name(), e.0))
             }
+            CallFacts::BroadcastMat2 => broadcast_bmm(&args)
+                .map(|y| vec![y])
+                .map_err(|e| kernel_error(node, op.name(), e.0)),
         }
+    }
+
+    fn defers_broadcasts(&self) -> bool {
+        true
     }
 
     fn higher_order(
