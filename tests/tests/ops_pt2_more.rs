@@ -313,6 +313,24 @@ fn conv_transpose2d_matches_gather_form() {
         [8, 8],
     );
     assert_close(&data(&y), &want, 1e-5, "conv_transpose2d");
+    // Large enough that its output channels split over the threads (16 of them, 48×48).
+    let (x, w, b) = (
+        tensor(&[1, 8, 24, 24], 15),
+        tensor(&[8, 16, 3, 3], 16),
+        tensor(&[16], 17),
+    );
+    let y = x.conv_transpose2d(&w, Some(&b), &[2], &[1], &[1], 1, &[1]);
+    assert_eq!(y.shape(), [1, 16, 48, 48]);
+    let want = conv_transpose_gather(
+        &data(&x),
+        &data(&w),
+        &data(&b),
+        [1, 8, 24, 24],
+        [16, 3, 3],
+        [2, 1, 1, 1],
+        [48, 48],
+    );
+    assert_close(&data(&y), &want, 1e-5, "conv_transpose2d over threads");
     // Stride 1, no padding: a full convolution with the flipped, transposed weight.
     let (x, w) = (tensor(&[1, 2, 4, 4], 13), tensor(&[2, 3, 2, 2], 14));
     let y = x.conv_transpose2d(&w, None, &[1], &[0], &[0], 1, &[1]);
