@@ -977,6 +977,81 @@ fn conv_group_f32(
     })
 }
 
+/// The epilogue on `rows` channels (`first..`) of a sample's `out`; its steps are f32
+/// (only `conv2d_epilogue` passes any).
+fn apply_epilogue<T: Float>(
+    epi: SampleEpilogue<'_>,
+    out: &mut [T],
+    first: usize,
+    rows: usize,
+    l: usize,
+) {
+    if let Some(of) = T::as_f32_mut(&mut out[..rows * l]) {
+        epi.apply_rows(of, first, l);
+    }
+}
+
+/// One sample of a depthwise convolution ([`Depthwise`]) into `out`, which holds the
+/// bias; with `threads > 1`, its groups (channels) split over the threads, each with a
+/// padded plane of its own, else `padded` reused.
+fn depthwise_sample<T: Float>(
+    x: &[T],
+    weight: &[T],
+    g: &ConvGeom,
+    cols: &DepthwiseCols,
+    padded: &mut Vec<T>,
+    (epi, threads): (SampleEpilogue<'_>, usize),
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let (l, cg, og) = (g.l(), g.cg(), g.og());
+    let len = depthwise_padded_len(g)
+        .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
+    if threads > 1 && g.groups > 1 {
+        let (hw, taps) = (g.h * g.w, g.kh * g.kw);
+        let groups = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
+            let n = part.len() / (og * l).max(1);
+            let sub = ConvGeom {
+                c_in: n * cg,
+                c_out: n * og,
+                groups: n,
+                ..*g
+            };
+            let mut padded = crate::alloc::try_filled(len, T::ZERO)?;
+            crate::wide(Depthwise {
+                x: &x[first * cg * hw..(first + n) * cg * hw],
+                weight: &weight[first * og * taps..(first + n) * og * taps],
+                g: &sub,
+                cols,
+                padded: &mut padded,
+                out: part,
+            });
+            apply_epilogue(epi, part, first * og, n * og, l);
+            Ok(())
+        };
+        let failed = || KernelError::new("a convolution worker thread failed");
+        let outs = &mut out[..g.c_out * l];
+        return crate::threads::for_each_item_chunk(
+            outs,
+            g.groups,
+            og * l,
+            threads,
+            &groups,
+            failed,
+        );
+    }
+    crate::alloc::try_grow(padded, len, T::ZERO)?;
+    crate::wide(Depthwise {
+        x,
+        weight,
+        g,
+        cols,
+        padded: &mut padded[..len],
+        out,
+    });
+    apply_epilogue(epi, out, 0, g.c_out, l);
+    Ok(())
+}
+
 /// One sample: `out` (`[c_out, l]`) = per group, `weight` (`[og, k]`) @ cols + bias.
 /// f32 products of at least 4 rows run the implicit tiles where the geometry allows
 /// ([`implicit::eligible`]), or unroll the receptive fields straight into the own
@@ -997,12 +1072,7 @@ fn conv_sample<T: Float>(
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (k, l, cg, og) = (g.k(), g.l(), g.cg(), g.og());
-    // The epilogue's steps are f32 (only `conv2d_epilogue` passes any).
-    let apply = |out: &mut [T], first: usize, rows: usize| {
-        if let Some(of) = T::as_f32_mut(&mut out[..rows * l]) {
-            epi.apply_rows(of, first, l);
-        }
-    };
+    let apply = |out: &mut [T], first: usize, rows: usize| apply_epilogue(epi, out, first, rows, l);
     let fill_bias = |out: &mut [T], first: usize, rows: usize| {
         for (o, row) in out.chunks_mut(l.max(1)).enumerate().take(rows) {
             row.fill(
@@ -1014,22 +1084,7 @@ fn conv_sample<T: Float>(
     };
     if let Some(cols) = &prepared.depthwise {
         fill_bias(out, 0, g.c_out);
-        let padded = {
-            let len = depthwise_padded_len(g)
-                .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
-            crate::alloc::try_grow(&mut scratch.cols, len, T::ZERO)?;
-            &mut scratch.cols[..len]
-        };
-        crate::wide(Depthwise {
-            x,
-            weight,
-            g,
-            cols,
-            padded,
-            out,
-        });
-        apply(out, 0, g.c_out);
-        return Ok(());
+        return depthwise_sample(x, weight, g, cols, &mut scratch.cols, (epi, threads), out);
     }
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
     for gi in 0..g.groups {
@@ -1554,45 +1609,49 @@ mod tests {
     }
 
     /// A single sample's convolution large enough to split its output channels over
-    /// the threads (44 channels: five blocks of 8 and one of 4) gives the bits of the
-    /// same sample in a batch of 2, where each sample runs on one thread, with a bias
-    /// and a per-channel epilogue; and the direct loops' values.
+    /// the threads gives the bits of the same sample in a batch of 2, where each sample
+    /// runs on one thread, with a bias and a per-channel epilogue; and the direct
+    /// loops' values. The implicit tiles (44 channels: five blocks of 8 and one of 4)
+    /// and the depthwise kernel (64 groups of 2 channels).
     #[test]
     fn one_sample_splits_its_channels_with_the_batchs_bits() {
-        let g = geometry([16, 24, 32], 44, 1, [3, 3], [1, 1], [1, 1], [1, 1]);
-        assert!(g.c_out * g.k() * g.l() >= PAR_MIN_CONV);
-        let x: Vec<f64> = (0..2 * 16 * 24 * 32)
-            .map(|i| ((i * 29 % 13) as f64) - 6.0)
-            .collect();
-        let wt: Vec<f64> = (0..44 * g.k())
-            .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
-            .collect();
-        let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
-        let (xf, wf) = (f(&x), f(&wt));
-        let bias: Vec<f32> = (0..44).map(|o| o as f32 * 0.5 - 2.0).collect();
-        let scale: Vec<f32> = (0..44).map(|o| 1.0 + o as f32 * 0.125).collect();
-        let steps = [
-            ConvEpilogueStep::Binary {
-                op: crate::pointwise::Binary::Mul,
-                x: EpilogueOperand::Channel(&scale),
-                x_first: false,
-            },
-            ConvEpilogueStep::Relu,
-        ];
-        let per = 44 * g.l();
-        let mut pair = vec![f32::NAN; 2 * per];
-        conv2d_epilogue(&xf, 2, &wf, Some(&bias), &g, &steps, &mut pair).unwrap();
-        let want = naive(&x, 2, &wt, &g);
-        for (i, (&got, &w)) in pair.iter().zip(&want).enumerate() {
-            let co = i / g.l() % 44;
-            let v = (w as f32 + bias[co]) * scale[co];
-            assert_eq!(got, if v < 0.0 { 0.0 } else { v }, "element {i}");
-        }
-        for n in 0..2 {
-            let sample = &xf[n * 16 * 24 * 32..(n + 1) * 16 * 24 * 32];
-            let mut one = vec![f32::NAN; per];
-            conv2d_epilogue(sample, 1, &wf, Some(&bias), &g, &steps, &mut one).unwrap();
-            assert_eq!(one, pair[n * per..(n + 1) * per], "sample {n}");
+        for (c_in, c_out, groups, [h, w]) in [(16, 44, 1, [24, 32]), (64, 128, 64, [32, 32])] {
+            let g = geometry([c_in, h, w], c_out, groups, [3, 3], [1, 1], [1, 1], [1, 1]);
+            assert!(g.c_out * g.k() * g.l() >= PAR_MIN_CONV);
+            let x: Vec<f64> = (0..2 * c_in * h * w)
+                .map(|i| ((i * 29 % 13) as f64) - 6.0)
+                .collect();
+            let wt: Vec<f64> = (0..c_out * g.k())
+                .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
+                .collect();
+            let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
+            let (xf, wf) = (f(&x), f(&wt));
+            let bias: Vec<f32> = (0..c_out).map(|o| o as f32 * 0.5 - 2.0).collect();
+            let scale: Vec<f32> = (0..c_out).map(|o| 1.0 + o as f32 * 0.125).collect();
+            let steps = [
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Mul,
+                    x: EpilogueOperand::Channel(&scale),
+                    x_first: false,
+                },
+                ConvEpilogueStep::Relu,
+            ];
+            let per = c_out * g.l();
+            let mut pair = vec![f32::NAN; 2 * per];
+            conv2d_epilogue(&xf, 2, &wf, Some(&bias), &g, &steps, &mut pair).unwrap();
+            let want = naive(&x, 2, &wt, &g);
+            for (i, (&got, &w)) in pair.iter().zip(&want).enumerate() {
+                let co = i / g.l() % c_out;
+                let v = (w as f32 + bias[co]) * scale[co];
+                assert_eq!(got, if v < 0.0 { 0.0 } else { v }, "{g:?}: element {i}");
+            }
+            let sample = c_in * h * w;
+            for n in 0..2 {
+                let mut one = vec![f32::NAN; per];
+                let x1 = &xf[n * sample..(n + 1) * sample];
+                conv2d_epilogue(x1, 1, &wf, Some(&bias), &g, &steps, &mut one).unwrap();
+                assert_eq!(one, pair[n * per..(n + 1) * per], "{g:?}: sample {n}");
+            }
         }
     }
 
