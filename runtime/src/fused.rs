@@ -4,8 +4,16 @@
 
 use ferrex_kernels::threads::{for_each_item_chunk, num_threads};
 
-/// Elements per register.
-pub const CHUNK: usize = 256;
+/// Elements per register: the most a chunk holds. Each chunk costs a fixed ~100 ns of
+/// dispatch (the program's steps and loads), so longer chunks pay: a batch norm + ReLU
+/// over `[4, 32, 1981]` took 154 µs in chunks of 256 and 83 µs in chunks of 1024 (two
+/// eager passes: 66 µs). Programs of many registers take shorter ones
+/// ([`FusedProgram::chunk_cap`]), so that their registers stay in L1.
+pub const CHUNK: usize = 1024;
+
+/// The bytes of registers a program's chunks may span (L1 is 32 KiB on the machines
+/// measured; the inputs and output stream through beside them).
+const REGS_BUDGET: usize = 24 << 10;
 
 /// Outputs smaller than this run on one thread.
 use ferrex_kernels::threads::PAR_MIN_POINTWISE as PAR_MIN_ELEMS;
@@ -105,10 +113,7 @@ fn unary_step(
         Held::Values => {
             match others.get(a, n) {
                 Some(src) => unary(op, src, &mut dst_reg[..n]),
-                None => {
-                    let src = *dst_reg;
-                    unary(op, &src[..n], &mut dst_reg[..n]);
-                }
+                None => op.apply_f32_in_place(&mut dst_reg[..n]),
             }
             Held::Values
         }
@@ -128,14 +133,15 @@ fn binary_step(
 ) -> Held {
     let (dst_reg, others) = OtherRegs::split(regs, dst);
     let reads_dst = |s: Src| s == Src::Reg(dst) && held[dst] == Held::Values;
-    // A source that is the register written is read from a copy.
-    // (Copied only then: a register is 1 KiB.)
-    let copy = if reads_dst(a) || reads_dst(b) {
-        Some(*dst_reg)
-    } else {
-        None
-    };
-    let copy = copy.as_ref().map(|c| &c[..n]);
+    // A source that is the register written is read from a copy of its `n` values
+    // (copied only then: a register is 4 KiB).
+    let mut copied = None;
+    if reads_dst(a) || reads_dst(b) {
+        let mut c = [0f32; CHUNK];
+        c[..n].copy_from_slice(&dst_reg[..n]);
+        copied = Some(c);
+    }
+    let copy = copied.as_ref().map(|c| &c[..n]);
     let operand = |s: Src| match s {
         Src::Const(c) => Operand::Const(c),
         Src::Reg(r) => match held[r] {
@@ -388,10 +394,70 @@ enum Held {
     Input { input: usize, at: usize },
 }
 
-/// Input `index`'s elements for output elements `start..start + n` without copying them:
-/// a slice of it where they are in order, a constant where they are one value; `None`
-/// where they must be gathered.
-fn chunk_view(inputs: &[Input], index: usize, start: usize, n: usize) -> Option<Held> {
+/// Where a strided input's current chunk starts: the chunk's first output element as a
+/// multi-index of the access's sizes, and the input element it reads. Advanced chunk by
+/// chunk by carrying (no division per chunk: a broadcast batch-norm operand over rows of
+/// 1981 cost three divisions per input per chunk, more than the chunk's arithmetic).
+struct Cursor {
+    idx: Dims,
+    at: usize,
+}
+
+impl Cursor {
+    fn new(sizes: &[usize], steps: &[usize], start: usize) -> Cursor {
+        let idx = multi_index(sizes, start);
+        let at = input_offset(&idx, steps);
+        Cursor { idx, at }
+    }
+
+    /// Moves `n` output elements on.
+    fn advance(&mut self, sizes: &[usize], steps: &[usize], n: usize) {
+        let Some(last) = sizes.len().checked_sub(1) else {
+            return;
+        };
+        self.idx[last] += n;
+        self.at += n * steps[last];
+        let mut d = last;
+        while d > 0 && self.idx[d] >= sizes[d].max(1) {
+            let size = sizes[d].max(1);
+            let carry = if self.idx[d] < 2 * size {
+                1
+            } else {
+                self.idx[d] / size
+            };
+            self.idx[d] -= carry * size;
+            self.at -= carry * size * steps[d];
+            self.idx[d - 1] += carry;
+            self.at += carry * steps[d - 1];
+            d -= 1;
+        }
+    }
+}
+
+/// Per input, its [`Cursor`] when its access is strided (none at all, and no
+/// allocation, when no input is).
+fn cursors(inputs: &[Input], start: usize) -> Vec<Option<Cursor>> {
+    if !(inputs.iter()).any(|i| matches!(i.access, Access::Strided { .. })) {
+        return Vec::new();
+    }
+    (inputs.iter())
+        .map(|input| match &input.access {
+            Access::Strided { sizes, steps } => Some(Cursor::new(sizes, steps, start)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Input `index`'s elements for the `n` output elements from `start` (`cursor` its
+/// position when strided) without copying them: a slice of it where they are in order,
+/// a constant where they are one value; `None` where they must be gathered.
+fn chunk_view(
+    inputs: &[Input],
+    cursors: &[Option<Cursor>],
+    index: usize,
+    start: usize,
+    n: usize,
+) -> Option<Held> {
     let input = inputs.get(index)?;
     match &input.access {
         Access::Same => Some(Held::Input {
@@ -401,13 +467,17 @@ fn chunk_view(inputs: &[Input], index: usize, start: usize, n: usize) -> Option<
         Access::Scalar => input.data.first().map(|&c| Held::Const(c)),
         Access::Strided { sizes, steps } => {
             let (&inner, &step) = (sizes.last()?, steps.last()?);
-            if inner == 0 || start % inner + n > inner || step > 1 {
+            let cursor = cursors.get(index)?.as_ref()?;
+            let col = cursor.idx.last().copied()?;
+            if inner == 0 || col + n > inner || step > 1 {
                 return None;
             }
-            let at = input_offset(&multi_index(sizes, start), steps);
             match step {
-                0 => input.data.get(at).map(|&c| Held::Const(c)),
-                _ => Some(Held::Input { input: index, at }),
+                0 => input.data.get(cursor.at).map(|&c| Held::Const(c)),
+                _ => Some(Held::Input {
+                    input: index,
+                    at: cursor.at,
+                }),
             }
         }
     }
@@ -634,14 +704,15 @@ impl FusedProgram {
                 &mut held_heap
             }
         };
+        let mut cursors = cursors(inputs, start);
         let mut pos = 0;
         while pos < out.len() {
-            let n = self.chunk_len(inputs, start + pos, CHUNK.min(out.len() - pos));
+            let n = self.chunk_len(inputs, &cursors, self.chunk_cap().min(out.len() - pos));
             for ins in &self.instrs {
                 match *ins {
                     Instr::Load { dst, input } => {
-                        held[dst] =
-                            chunk_view(inputs, input, start + pos, n).unwrap_or_else(|| {
+                        held[dst] = chunk_view(inputs, &cursors, input, start + pos, n)
+                            .unwrap_or_else(|| {
                                 gather(&inputs[input], start + pos, &mut regs[dst][..n]);
                                 Held::Values
                             });
@@ -665,23 +736,38 @@ impl FusedProgram {
                 Held::Values => dst.copy_from_slice(&regs[self.out][..n]),
             }
             pos += n;
+            for (cursor, input) in cursors.iter_mut().zip(inputs) {
+                if let (Some(c), Access::Strided { sizes, steps }) = (cursor, &input.access) {
+                    c.advance(sizes, steps, n);
+                }
+            }
         }
     }
 
-    /// How many output elements from `at` (at most `n`) the next chunk takes: fewer
+    /// The longest chunk of this program: [`CHUNK`], or fewer for a program of many
+    /// registers ([`REGS_BUDGET`]), in whole vectors.
+    fn chunk_cap(&self) -> usize {
+        let per_reg = REGS_BUDGET / (self.n_regs.max(1) * std::mem::size_of::<f32>());
+        (per_reg & !15).clamp(256, CHUNK)
+    }
+
+    /// How many output elements (at most `n`) the next chunk takes: fewer
     /// where a per-channel input's value changes within the chunk, so that it is one
     /// constant over each chunk, or where a strided input's row ends (a chunk of gates
     /// `[B, 4H]`), so that each chunk reads one row in place.
-    fn chunk_len(&self, inputs: &[Input], at: usize, n: usize) -> usize {
+    fn chunk_len(&self, inputs: &[Input], cursors: &[Option<Cursor>], n: usize) -> usize {
         let mut len = n;
         for ins in &self.instrs {
             let Instr::Load { input, .. } = *ins else {
                 continue;
             };
-            let Some(Input {
-                access: Access::Strided { sizes, steps },
-                ..
-            }) = inputs.get(input)
+            let (
+                Some(Input {
+                    access: Access::Strided { sizes, steps },
+                    ..
+                }),
+                Some(Some(cursor)),
+            ) = (inputs.get(input), cursors.get(input))
             else {
                 continue;
             };
@@ -698,7 +784,7 @@ impl FusedProgram {
             if inner < shortest {
                 continue;
             }
-            let left = inner - at % inner;
+            let left = inner.saturating_sub(cursor.idx.last().copied().unwrap_or(0));
             if left < len && left >= MIN_CONST_RUN / 4 {
                 len = left;
             }
