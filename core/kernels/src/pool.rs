@@ -28,6 +28,60 @@ fn nan_max<T: Float>(m: T, v: T) -> T {
     }
 }
 
+/// `out[i]` = the max of `row[i * k..(i + 1) * k]`, in order (a NaN wins): loops of a
+/// constant width for the common windows, so that they vectorize.
+#[inline(always)]
+fn side_by_side<T: Float>(row: &[T], k: usize, out: &mut [T]) {
+    // Indexed, so that the compiler vectorizes the loop (a window iterator stayed
+    // scalar).
+    #[inline(always)]
+    fn windows<const K: usize, T: Float>(row: &[T], out: &mut [T]) {
+        let n = out.len().min(row.len() / K);
+        let (row, out) = (&row[..K * n], &mut out[..n]);
+        for (i, o) in out.iter_mut().enumerate() {
+            let mut m = row[K * i];
+            for j in 1..K {
+                m = nan_max(m, row[K * i + j]);
+            }
+            *o = m;
+        }
+    }
+    match k {
+        2 => windows::<2, T>(row, out),
+        3 => windows::<3, T>(row, out),
+        4 => windows::<4, T>(row, out),
+        _ => {
+            for (o, w) in out.iter_mut().zip(row.chunks_exact(k.max(1))) {
+                *o = w[1..].iter().fold(w[0], |m, &v| nan_max(m, v));
+            }
+        }
+    }
+}
+
+/// The usual 2×2 pooling (stride 2, no padding), straight from each output row's two
+/// input rows (small planes spent more on the column pass's setup than on the maxima).
+fn pool_2x2_plane<T: Float>(x: &[T], w: usize, out: &mut [T], oh: usize, ow: usize) {
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = crate::sgemm::uses_avx512();
+    for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
+        let r0 = &x[2 * oy * w..][..2 * ow];
+        let r1 = &x[(2 * oy + 1) * w..][..2 * ow];
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(r0), Some(r1), Some(o)) =
+            (avx512, T::as_f32(r0), T::as_f32(r1), T::as_f32_mut(out_row))
+        {
+            // SAFETY: AVX-512F is present; `r0` and `r1` hold `2 * ow` floats and `o`
+            // holds `ow` (the row `out_row` of `ow`).
+            unsafe { pool_2x2_row_avx512(r0, r1, o) };
+            continue;
+        }
+        for (ox, o) in out_row.iter_mut().enumerate() {
+            let top = nan_max(r0[2 * ox], r0[2 * ox + 1]);
+            *o = nan_max(top, nan_max(r1[2 * ox], r1[2 * ox + 1]));
+        }
+    }
+}
+
 /// One plane; `colmax` is scratch kept between planes.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -53,33 +107,19 @@ fn max_pool_plane<T: Float>(
         // over each window's columns.
         let (k0, k1, s0, s1) = (win.k[0], win.k[1], win.s[0], win.s[1]);
         if (k0, k1, s0, s1) == (2, 2, 2, 2) {
-            // The usual 2×2 pooling, straight from its two input rows (small planes spent
-            // more on the column pass's setup than on the maxima).
-            #[cfg(target_arch = "x86_64")]
-            let avx512 = crate::sgemm::uses_avx512();
-            for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
-                let r0 = &x[2 * oy * w..][..2 * ow];
-                let r1 = &x[(2 * oy + 1) * w..][..2 * ow];
-                #[cfg(target_arch = "x86_64")]
-                if let (true, Some(r0), Some(r1), Some(o)) =
-                    (avx512, T::as_f32(r0), T::as_f32(r1), T::as_f32_mut(out_row))
-                {
-                    // SAFETY: AVX-512F is present; `r0` and `r1` hold `2 * ow` floats
-                    // and `o` holds `ow` (the row `out_row` of `ow`).
-                    unsafe { pool_2x2_row_avx512(r0, r1, o) };
-                    continue;
-                }
-                for (ox, o) in out_row.iter_mut().enumerate() {
-                    let top = nan_max(r0[2 * ox], r0[2 * ox + 1]);
-                    *o = nan_max(top, nan_max(r1[2 * ox], r1[2 * ox + 1]));
-                }
-            }
+            pool_2x2_plane(x, w, out, oh, ow);
             return;
         }
         let span = (ow - 1) * s1 + k1;
         colmax.clear();
         colmax.resize(span, T::NEG_INFINITY);
         for (oy, out_row) in out.chunks_mut(ow).enumerate().take(oh) {
+            if k0 == 1 && k1 == s1 {
+                // One input row, windows side by side (a 1-D pooling over a height-1
+                // plane): straight from the row.
+                side_by_side(&x[oy * s0 * w..][..span], k1, &mut out_row[..ow]);
+                continue;
+            }
             copy_short(colmax, &x[oy * s0 * w..][..span]);
             for ki in 1..k0 {
                 let row = &x[(oy * s0 + ki) * w..][..span];
@@ -87,13 +127,8 @@ fn max_pool_plane<T: Float>(
                     *m = nan_max(*m, v);
                 }
             }
-            if (k1, s1) == (2, 2) {
-                // Pairs, indexed so that the compiler vectorizes the loop (even and odd
-                // lanes apart; a pair iterator stayed scalar).
-                let (cm, out_row) = (&colmax[..2 * ow], &mut out_row[..ow]);
-                for (ox, o) in out_row.iter_mut().enumerate() {
-                    *o = nan_max(cm[2 * ox], cm[2 * ox + 1]);
-                }
+            if k1 == s1 {
+                side_by_side(&colmax[..k1 * ow], k1, &mut out_row[..ow]);
                 continue;
             }
             for (ox, o) in out_row.iter_mut().enumerate() {
@@ -711,6 +746,12 @@ mod tests {
             ([3, 2], [2, 3], [0, 0], [1, 1]),
             ([3, 3], [2, 2], [1, 1], [1, 1]),
             ([2, 2], [1, 2], [0, 0], [2, 2]),
+            // One row, windows side by side (1-D pooling over a height-1 plane), of
+            // each width with a loop of its own and another.
+            ([1, 2], [1, 2], [0, 0], [1, 1]),
+            ([1, 3], [1, 3], [0, 0], [1, 1]),
+            ([1, 4], [1, 4], [0, 0], [1, 1]),
+            ([1, 5], [2, 5], [0, 0], [1, 1]),
         ];
         for (k, s, p, d) in windows {
             let win = PoolWindow { k, s, p, d };
