@@ -1295,6 +1295,18 @@ mod tests {
         out
     }
 
+    /// Two samples and a weight for `g`, small integers and quarters (so f32 sums are
+    /// exact).
+    fn two_samples_and_weight(g: &ConvGeom) -> (Vec<f64>, Vec<f64>) {
+        let x = (0..2 * g.c_in * g.h * g.w)
+            .map(|i| ((i * 29 % 13) as f64) - 6.0)
+            .collect();
+        let wt = (0..g.c_out * g.k())
+            .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
+            .collect();
+        (x, wt)
+    }
+
     /// The geometry of a convolution of `[c_in, h, w]` inputs, its output size derived.
     fn geometry(
         [c_in, h, w]: [usize; 3],
@@ -1499,12 +1511,7 @@ mod tests {
                 "eligible {g:?}"
             );
             implicit += usize::from(table.implicit.is_some());
-            let x: Vec<f64> = (0..2 * c_in * h * w)
-                .map(|i| ((i * 29 % 13) as f64) - 6.0)
-                .collect();
-            let wt: Vec<f64> = (0..c_out * g.k())
-                .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
-                .collect();
+            let (x, wt) = two_samples_and_weight(&g);
             let bias: Vec<f64> = (0..c_out).map(|o| o as f64 * 0.5 - 2.0).collect();
             let want = naive(&x, 2, &wt, &g);
             assert_f32_with_bias(&x, &wt, &bias, &g, &want);
@@ -1618,12 +1625,7 @@ mod tests {
         for (c_in, c_out, groups, [h, w]) in [(16, 44, 1, [24, 32]), (64, 128, 64, [32, 32])] {
             let g = geometry([c_in, h, w], c_out, groups, [3, 3], [1, 1], [1, 1], [1, 1]);
             assert!(g.c_out * g.k() * g.l() >= PAR_MIN_CONV);
-            let x: Vec<f64> = (0..2 * c_in * h * w)
-                .map(|i| ((i * 29 % 13) as f64) - 6.0)
-                .collect();
-            let wt: Vec<f64> = (0..c_out * g.k())
-                .map(|i| ((i * 7 % 9) as f64) * 0.25 - 1.0)
-                .collect();
+            let (x, wt) = two_samples_and_weight(&g);
             let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<f32>>();
             let (xf, wf) = (f(&x), f(&wt));
             let bias: Vec<f32> = (0..c_out).map(|o| o as f32 * 0.5 - 2.0).collect();
