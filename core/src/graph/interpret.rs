@@ -410,7 +410,8 @@ mod tests {
     /// A `bmm` of a matrix expanded over the batch (and reshaped to the same sizes) is one
     /// product for the interpreter: its schedule says so, the expand and the reshape are
     /// the matrix itself, and the values are each sample's product, at every batch of a
-    /// dynamic program. The tracer still runs the graph's nodes as they are.
+    /// dynamic program, whole or split in two halves. The tracer still runs the graph's
+    /// nodes as they are.
     #[test]
     fn a_product_of_a_broadcast_matrix_is_one_product() {
         let m = BroadcastProduct {
@@ -450,6 +451,17 @@ mod tests {
                 }
             }
         }
+        // Split over two halves of the batch, the interpreter gives the whole call's bits.
+        let module = ep.module();
+        assert_eq!(module.batch_split(), Ok(()));
+        let x = Tensor::randn([4, 5, 4]);
+        module.set_batch_split(crate::program::BatchSplit::Always);
+        let split = module.call((x.copy(),)).unwrap()[0]
+            .to_vec::<f32>()
+            .unwrap();
+        module.set_batch_split(crate::program::BatchSplit::Never);
+        let whole = module.call((x,)).unwrap()[0].to_vec::<f32>().unwrap();
+        assert_eq!(split, whole);
         let core = ep.run_decompositions().unwrap();
         let x = Tensor::randn([3, 5, 4]);
         let (a, c) = (

@@ -16,14 +16,14 @@
 //! sizes of the node's meta at the half's batch: the graph of a static program holds
 //! its batch as a literal that cannot be told from other sizes (4 samples, 4 heads).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::run::{kernel_error, EagerEvaluator};
 use super::{Bindings, ExportedProgram, InputKind, OutputKind, SplitProduct};
 use crate::error::RunError;
 use crate::graph::{
-    inline_sym_args, interpret_scheduled, is_size_node, Arg, DropSchedule, Evaluator, Graph,
-    HigherOrderOp, Node, NodeKind, RunSubgraphOf,
+    inline_sym_args, interpret_scheduled, is_size_node, Arg, CallFacts, DropSchedule, Evaluator,
+    Graph, HigherOrderOp, Node, NodeKind, RunSubgraphOf,
 };
 use crate::ops::lowering::{Lowering, PermuteDims};
 use crate::ops::{run_eager, Argument, OpDef, TensorOrNumber, Value};
@@ -90,6 +90,8 @@ struct Samples<'g> {
     /// Calls that cut their input into pieces (`Lowering::Split`), each read by a getitem.
     splits: Vec<bool>,
     products: Vec<SplitProduct>,
+    /// The `bmm`s of a matrix broadcast over the batch (`graph::broadcast_bmms`), by name.
+    broadcast: HashSet<String>,
 }
 
 /// A check's failure: why the calls cannot split.
@@ -239,6 +241,11 @@ impl Samples<'_> {
             Lowering::Embedding { weight, indices } => {
                 self.whole(*weight, node)?;
                 self.val(*indices, node)?;
+            }
+            // A matrix broadcast over the batch: each half multiplies its rows by it (the
+            // interpreter does not write the broadcast, `CallFacts::BroadcastMat2`).
+            Lowering::Bmm { a, b } if self.broadcast.contains(&node.name) && self.is_free(*b) => {
+                self.val(*a, node)?;
             }
             Lowering::Bmm { a, b } => {
                 if self.val(*a, node)? != self.val(*b, node)? {
@@ -559,6 +566,9 @@ impl GraphSplit {
             free: vec![false; n],
             splits: vec![false; n],
             products: Vec::new(),
+            broadcast: (crate::graph::broadcast_bmms(graph).into_iter())
+                .filter_map(|b| graph.nodes.get(b.bmm).map(|n| n.name.clone()))
+                .collect(),
         };
         let mut input_rows = Vec::new();
         for (k, &(i, user)) in placeholders.iter().enumerate() {
@@ -741,6 +751,26 @@ impl Evaluator for HalfEvaluator<'_> {
             ),
         };
         run_eager(op, &call).map_err(|e| kernel_error(node, op.name(), e.0))
+    }
+
+    /// A `bmm` of a matrix broadcast over the batch runs as the whole call's does (one
+    /// product of the half's rows, the matrix not expanded); the other facts are the
+    /// whole batch's, not the half's.
+    fn call_scheduled(
+        &self,
+        node: &Node,
+        op: &'static OpDef,
+        args: Vec<Value>,
+        facts: CallFacts,
+    ) -> Result<Vec<Tensor>, RunError> {
+        match facts {
+            CallFacts::BroadcastMat2 => self.whole.call_scheduled(node, op, args, facts),
+            _ => self.call(node, op, args),
+        }
+    }
+
+    fn defers_broadcasts(&self) -> bool {
+        true
     }
 
     fn higher_order(
