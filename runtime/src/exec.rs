@@ -365,6 +365,17 @@ struct Run<'a> {
 pub(crate) type Profile = Vec<(String, std::time::Duration)>;
 
 impl Run<'_> {
+    /// Where `view` of a contiguous value of sizes `xs` starts and its strides, for an
+    /// output of sizes `out`, its bounds at this call's bindings.
+    fn view_layout(
+        &self,
+        view: &ViewOp,
+        xs: &[usize],
+        out: &[usize],
+    ) -> Result<(usize, Vec<usize>), String> {
+        view.layout(xs, out, |s| Ok(self.bindings.value(s)))
+    }
+
     /// The concrete sizes of a step's result, whose element count is checked to fit
     /// (so the kernels' products of these sizes cannot overflow).
     fn sizes(&self, sizes: &[SymInt]) -> Result<Vec<usize>, String> {
@@ -824,8 +835,7 @@ impl Run<'_> {
                 None => None,
                 Some(v) => {
                     let sizes = self.sizes(&v.sizes)?;
-                    let (at, strides) =
-                        (v.view).layout(xs, &sizes, |s| Ok(self.bindings.value(s)))?;
+                    let (at, strides) = self.view_layout(&v.view, xs, &sizes)?;
                     Some((at, sizes, strides))
                 }
             });
@@ -1034,9 +1044,8 @@ impl Run<'_> {
             None if old.iter().product::<usize>() == numel => *at,
             None => return Err(kernel_error(info, cannot())),
             Some(view) => {
-                let (start, _) = view
-                    .layout(old, &shape, |s| Ok(self.bindings.value(s)))
-                    .map_err(|e| kernel_error(info, e))?;
+                let (start, _) =
+                    (self.view_layout(view, old, &shape)).map_err(|e| kernel_error(info, e))?;
                 let end = start
                     .checked_add(numel)
                     .filter(|&e| e <= old.iter().product::<usize>());

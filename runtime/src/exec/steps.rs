@@ -54,7 +54,7 @@ impl Run<'_> {
     ) -> Result<Vec<usize>, String> {
         let (data, xs) = self.data(x, arena)?;
         let shape = self.sizes(&step.sizes)?;
-        let (offset, strides) = view.layout(&xs, &shape, |s| Ok(self.bindings.value(s)))?;
+        let (offset, strides) = self.view_layout(view, &xs, &shape)?;
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         kernels::layout::strided_copy(&data, offset, &shape, &strides, &mut buf[..len])?;
