@@ -181,6 +181,9 @@ pub struct PlanStats {
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).
     pub maps: usize,
+    /// Weights packed into the GEMM's panels at compile time: one per constant, however
+    /// many products read it (tied weights, an unrolled recurrent layer's steps).
+    pub packed_weights: usize,
     /// Values computed at compile time.
     pub folded_constants: usize,
     /// Ops run by the registry's eager kernels, in plan order.

@@ -189,6 +189,61 @@ fn one_row_linear_takes_the_gemv_path_and_matches() {
     check_same(&ep, (Tensor::randn([1, 784]),));
 }
 
+/// One weight read by several products (a recurrence unrolled over three steps) is
+/// packed once: every step reads the same panels, which stay in cache, where each had
+/// read a copy of its own. The values are the recurrence's, in f64.
+#[test]
+fn a_weight_read_by_several_products_is_packed_once() {
+    #[export_module]
+    struct Unrolled {
+        cell: nn::Linear,
+    }
+
+    #[export_module]
+    impl Unrolled {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let h1 = self.cell.forward(x).tanh();
+            let h2 = (self.cell.forward(&h1) + x).tanh();
+            (self.cell.forward(&h2) + x).tanh()
+        }
+    }
+
+    ferrex::manual_seed(11);
+    let m = Unrolled {
+        cell: nn::Linear::new(24, 24),
+    };
+    let x = Tensor::randn([5, 24]);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let stats = compiled.stats();
+    assert_eq!(
+        (stats.gemm, stats.packed_weights),
+        (3, 1),
+        "{}",
+        compiled.describe()
+    );
+    let got = compiled.call((x.copy(),)).unwrap()[0]
+        .to_vec::<f64>()
+        .unwrap();
+    let w = m.cell.weight.to_vec::<f32>().unwrap();
+    let b = m.cell.bias.as_ref().unwrap().to_vec::<f32>().unwrap();
+    let xs: Vec<f64> = x.to_vec::<f64>().unwrap();
+    let cell = |h: &[f64], add: bool| -> Vec<f64> {
+        (0..5 * 24)
+            .map(|i| {
+                let (r, j) = (i / 24, i % 24);
+                let dot: f64 = (0..24).map(|k| h[r * 24 + k] * w[j * 24 + k] as f64).sum();
+                (dot + b[j] as f64 + if add { xs[i] } else { 0.0 }).tanh()
+            })
+            .collect()
+    };
+    let want = cell(&cell(&cell(&xs, false), true), true);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-5, "{g} vs {w}");
+    }
+    check_same(&ep, (Tensor::randn([5, 24]),));
+}
+
 #[test]
 fn lenet_matches_with_convolutions_and_batch_norm_epilogues() {
     ferrex::manual_seed(2);

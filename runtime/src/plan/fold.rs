@@ -157,6 +157,15 @@ impl Builder<'_> {
     }
 
     fn pack(&mut self, c: usize, transposed: bool) -> Option<GemmB> {
+        if let Some(b) = self.packed.get(&(c, transposed)) {
+            return Some(b.clone());
+        }
+        let b = self.pack_new(c, transposed)?;
+        self.packed.insert((c, transposed), b.clone());
+        Some(b)
+    }
+
+    fn pack_new(&mut self, c: usize, transposed: bool) -> Option<GemmB> {
         let source = PackSource {
             konst: c,
             transposed,

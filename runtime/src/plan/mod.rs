@@ -575,6 +575,10 @@ struct Builder<'g> {
     /// the graph's sizes name.
     size_only: Vec<bool>,
     symbols: Arc<[Symbol]>,
+    /// Each constant's packed panels, by (constant, used transposed): one copy for all
+    /// the products that read it (an unrolled recurrent layer's 32 steps had packed its
+    /// weight 32 times, and each step read a cold copy).
+    packed: HashMap<(usize, bool), GemmB>,
 }
 
 impl ViewOp {
@@ -636,6 +640,7 @@ impl<'g> Builder<'g> {
             safe_result: HashMap::new(),
             safe_softmax: vec![false; n],
             broadcast_b: HashMap::new(),
+            packed: HashMap::new(),
             split_of: HashMap::new(),
             size_only: vec![false; n],
             symbols: graph_symbols(graph).into(),
@@ -933,7 +938,15 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
     s.folded_constants += plan.const_values.len() + plan.const_multi.len();
     s.buffer_slots += plan.slot_sizes.len();
     s.buffer_bytes += plan.slot_sizes.iter().sum::<usize>() * 4;
+    let mut packed = std::collections::HashSet::new();
     for step in &plan.steps {
+        if let Kind::Gemm(GemmStep {
+            b: GemmB::Packed(p, _),
+            ..
+        }) = &step.kind
+        {
+            packed.insert(std::sync::Arc::as_ptr(p));
+        }
         match &step.kind {
             Kind::Fallback {
                 op,
@@ -985,6 +998,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::GetItem { .. } => {}
         }
     }
+    s.packed_weights += packed.len();
 }
 
 /// The node of a value, for messages.

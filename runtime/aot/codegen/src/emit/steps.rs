@@ -365,8 +365,17 @@ impl Gen<'_> {
                     );
                 }
                 let konst = self.const_field(source.konst)?;
-                self.packs.push((i, PackSource { konst, ..*source }));
-                Ok((format!("&self.w{i}"), SymInt::Int(n as i64)))
+                let source = PackSource { konst, ..*source };
+                // One field per packed constant, however many steps read it (the plan
+                // packs it once too: an unrolled recurrence's steps share the panels).
+                let field = match self.packs.iter().find(|(_, s)| *s == source) {
+                    Some((j, _)) => *j,
+                    None => {
+                        self.packs.push((i, source));
+                        i
+                    }
+                };
+                Ok((format!("&self.w{field}"), SymInt::Int(n as i64)))
             }
             GemmB::Dynamic(o) => {
                 let r = self.read(*o)?;
