@@ -319,6 +319,9 @@ pub fn higher_order(
         .collect()
 }
 
+/// An epilogue's addend ([`Run::addend`]): its data, and whether ReLU follows.
+type Addend<'s> = (Cow<'s, [f32]>, bool);
+
 #[derive(Clone, Debug)]
 enum Val {
     Empty,
@@ -537,20 +540,27 @@ impl Run<'_> {
         };
         match &g.b {
             GemmB::Packed(p, _) => {
-                // A bias row and a ReLU epilogue are applied where the tiles store: the
-                // bits of doing them around the product, without their passes over `out`.
+                // A bias row, an addend of the output's shape and a ReLU epilogue are
+                // applied where the tiles store: the bits of doing them around the
+                // product, without their passes over `out`.
                 let relu = g
                     .epilogue
                     .as_ref()
                     .is_some_and(|e| e.prog.is_relu_of_output());
+                let addend = match &g.epilogue {
+                    Some(e) if !relu => self.addend(e, &shape, arena)?,
+                    _ => None,
+                };
                 let bias = self.bias_row(g.init, n, arena)?;
                 let beta = if bias.is_some() { 1.0 } else { init(out)? };
                 let epilogue = kernels::GemmEpilogue {
                     bias: bias.as_deref(),
-                    relu,
+                    relu: relu || addend.as_ref().is_some_and(|a| a.1),
+                    addend: addend.as_ref().map(|a| &a.0[..]),
                 };
                 kernels::gemm_packed_epilogue(g.alpha, am, p, beta, epilogue, out)?;
-                if let Some(e) = g.epilogue.as_ref().filter(|_| !relu) {
+                let done = relu || addend.is_some();
+                if let Some(e) = g.epilogue.as_ref().filter(|_| !done) {
                     let threads = epilogue_threads(m, n, k, Some(p));
                     self.epilogue(e, &shape, out, arena, threads)?;
                 }
@@ -622,6 +632,26 @@ impl Run<'_> {
         } else {
             Cow::Owned(d.iter().map(|v| v * beta).collect())
         }))
+    }
+
+    /// The data an epilogue `out + x` (and whether ReLU follows) adds, where `x` has the
+    /// output's elements in order ([`FusedProgram::addend_of_output`]).
+    fn addend<'s>(
+        &'s self,
+        e: &Epilogue,
+        shape: &[usize],
+        arena: &'s Arena,
+    ) -> Result<Option<Addend<'s>>, String> {
+        let Some((input, relu)) = e.prog.addend_of_output() else {
+            return Ok(None);
+        };
+        let Some(&operand) = e.inputs.get(input) else {
+            return Ok(None);
+        };
+        let (data, sizes) = self.data(operand, arena)?;
+        // Read in order (`[8, 512]` for a `[1, 8, 512]` product), not broadcast.
+        let in_order = matches!(Access::of(&sizes, shape), Some(Access::Same));
+        Ok(in_order.then_some((data, relu)))
     }
 
     /// Writes `beta * init`, broadcast to `[m, n]`, into `out` (`addmm`'s bias).

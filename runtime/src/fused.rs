@@ -576,6 +576,26 @@ impl FusedProgram {
         )
     }
 
+    /// The input added to the output, and whether ReLU follows, where the program is
+    /// `out + x` or `relu(out + x)` and nothing else: a product's tiles can add `x` as
+    /// they store ([`ferrex_kernels::GemmEpilogue::addend`]) when it has the output's
+    /// shape.
+    pub fn addend_of_output(&self) -> Option<(usize, bool)> {
+        let add = |step: &ChainStep| match *step {
+            ChainStep::Binary {
+                op: BinOp::Add,
+                x: ChainOperand::Input(i),
+                ..
+            } => Some(i),
+            _ => None,
+        };
+        match self.output_chain()?.as_slice() {
+            [step] => Some((add(step)?, false)),
+            [step, ChainStep::Relu] => Some((add(step)?, true)),
+            _ => None,
+        }
+    }
+
     /// The program as a chain of steps on the output itself (`LoadOut`, then each step
     /// the previous value with one loaded input or constant, or a function of it), which a
     /// kernel can run where it writes its output (a convolution's

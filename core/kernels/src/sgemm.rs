@@ -374,10 +374,14 @@ pub struct GemmEpilogue<'a> {
     /// ReLU of the result, as the elementwise kernel computes it (`x < 0 ? 0 : x`: NaN
     /// and -0 kept).
     pub relu: bool,
+    /// An `[m, n]` row-major matrix added to the product after the bias and before the
+    /// ReLU, as the elementwise `c + x` after it would (a residual, or a recurrent
+    /// step's input projection): added to each tile while it is in cache.
+    pub addend: Option<&'a [f32]>,
 }
 
-/// `c = relu?(alpha * a @ b + (bias or beta * c))`: [`gemm_packed`] with a bias row and
-/// a ReLU applied by the tiles as they store ([`GemmEpilogue`]).
+/// `c = relu?(alpha * a @ b + (bias or beta * c) + addend?)`: [`gemm_packed`] with a
+/// bias row, an addend and a ReLU applied by the tiles as they store ([`GemmEpilogue`]).
 pub fn gemm_packed_epilogue(
     alpha: f32,
     a: Mat<'_, f32>,
@@ -463,7 +467,7 @@ enum COut<'a> {
     Fresh(&'a mut [std::mem::MaybeUninit<f32>]),
 }
 
-/// New row-major products `relu?(alpha * a @ b + bias)`, one `[a.rows, n]` block per
+/// New row-major products `relu?(alpha * a @ b + bias + addend?)`, one `[a.rows, n]` block per
 /// matrix of `parts`, stacked: the output is written by the products' stores alone, with
 /// no zero fill first. A fill is a pass over memory of its own and, on two threads, left
 /// the part of the output each worker stores in the other core's cache (an eager MLP of
@@ -485,13 +489,21 @@ pub fn gemm_packed_new(
     let mut at = 0;
     for a in parts {
         let part = &mut out.spare_capacity_mut()[at..at + a.rows * n];
+        // The addend's rows of this part.
+        let addend = match epilogue.addend {
+            Some(x) => Some(
+                x.get(at..)
+                    .ok_or_else(|| KernelError::new("the addend is smaller than the product"))?,
+            ),
+            None => None,
+        };
         gemm_packed_on(
             Isa::get(),
             alpha,
             *a,
             b,
             0.0,
-            epilogue,
+            GemmEpilogue { addend, ..epilogue },
             COut::Fresh(part),
             None,
         )?;
@@ -516,6 +528,10 @@ unsafe fn store_without_depth(c: *mut f32, len: usize, n: usize, beta: f32, e: G
             None if beta == 0.0 => 0.0,
             // SAFETY: i < len, and `beta != 0` only for initialized floats.
             None => beta * unsafe { c.add(i).read() },
+        };
+        let v = match e.addend {
+            Some(x) => v + x[i],
+            None => v,
         };
         let v = if e.relu { relu(v) } else { v };
         // SAFETY: i < len: inside `c`.
@@ -544,7 +560,9 @@ fn check_operands(
         )));
     }
     let fits = m.checked_mul(n).is_some_and(|len| c_len >= len);
-    if !a.in_bounds() || !fits || b.lines.len() != n.div_ceil(NR) * k {
+    let addend_fits =
+        (epilogue.addend).is_none_or(|x| m.checked_mul(n).is_some_and(|len| x.len() >= len));
+    if !a.in_bounds() || !fits || !addend_fits || b.lines.len() != n.div_ceil(NR) * k {
         return Err(KernelError::new(
             "a matrix operand is smaller than its shape",
         ));
@@ -798,6 +816,11 @@ fn run_panels(
                     }
                 };
                 at += len;
+                let last = pc + kc == k;
+                let addend = match epilogue.addend {
+                    Some(x) if last => x.as_ptr(),
+                    _ => std::ptr::null(),
+                };
                 let tile = Tile {
                     kc,
                     ldc: b.n,
@@ -805,7 +828,10 @@ fn run_panels(
                     alpha,
                     beta: beta_here,
                     bias: first_bias,
-                    relu: epilogue.relu && pc + kc == k,
+                    // After the addend, when there is one ([`add_addend`]).
+                    relu: epilogue.relu && last && addend.is_null(),
+                    addend,
+                    addend_relu: epilogue.relu && last,
                 };
                 if m < 4 {
                     few_rows(isa, &tile, apack, b, pc, c, ic, mc, &walk);
@@ -941,8 +967,14 @@ struct Tile {
     /// A bias row (`n` floats, already scaled) that the first k block adds in place of
     /// `beta * c`, or null.
     bias: *const f32,
-    /// ReLU of what is stored (the last k block of a product with [`GemmEpilogue::relu`]).
+    /// ReLU of what is stored (the last k block of a product with [`GemmEpilogue::relu`]
+    /// and no addend).
     relu: bool,
+    /// The `[m, n]` addend (`ldc` floats between rows) that the last k block adds to
+    /// what it stored ([`add_addend`]), or null.
+    addend: *const f32,
+    /// ReLU after the addend.
+    addend_relu: bool,
 }
 
 impl Tile {
@@ -1011,6 +1043,8 @@ struct Operands {
     /// like `b`'s). Prefetches never fault, so `pf` needs no bounds.
     pf: *const f32,
     pf_depths: usize,
+    /// The addend's tile (rows `t.ldc` apart), when `t.addend` is not null.
+    add: *const f32,
 }
 
 /// A block of A's rows: `ic..ic + mc`, packed in micro-panels of `rows` rows.
@@ -1072,6 +1106,7 @@ fn many_rows(
                 } else {
                     share.min(t.kc.saturating_sub(first))
                 },
+                add: t.addend.wrapping_add((ic + ir) * n + j0),
             };
             // SAFETY: `apack` holds the micro-panel (packed: `rows * kc` floats from
             // `ir * kc`; direct: rows `ic + ir .. + mr` (< m) of `a`, depths `pc .. pc +
@@ -1080,6 +1115,11 @@ fn many_rows(
             // `ic + ir .. + mr` (< m) and columns `j0 .. j0 + nr` (<= n) lie in the
             // `m * n` floats the caller checked.
             unsafe { micro(isa, t, &ops, rows, np, apack.is_direct()) };
+            if !t.addend.is_null() {
+                // SAFETY: the tile as above; the addend holds `m * n` floats (checked),
+                // the same offsets as `c`'s.
+                unsafe { add_addend(t, &ops) };
+            }
             ir += mr;
         }
         p += np;
@@ -1128,11 +1168,16 @@ fn few_rows(
             nr: (np * NR).min(n - j0),
             pf: std::ptr::null(),
             pf_depths: 0,
+            add: t.addend.wrapping_add(ic * n + j0),
         };
         // SAFETY: as in `many_rows`: `apack` holds `mc` rows of `kc` depths, panels
         // `p..p + np` (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and
         // the tile's `mc` rows and `nr` columns from `j0` lie inside `c`.
         unsafe { micro(isa, t, &ops, mc, np, apack.is_direct()) };
+        if !t.addend.is_null() {
+            // SAFETY: the tile as above, at the same offsets in the `m * n` addend.
+            unsafe { add_addend(t, &ops) };
+        }
     }
 }
 
@@ -1203,6 +1248,35 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct
     let _ = isa;
     // SAFETY: forwarded.
     unsafe { portable(t, o, rows, np, direct) }
+}
+
+/// Adds the addend's tile to what the tile stored, then ReLU if asked: the bits of the
+/// elementwise `c + x` (and ReLU) after the product, while the tile is in L1 (a separate
+/// pass over an 8×512 recurrent step's gates cost as much as a tenth of its product).
+///
+/// # Safety
+/// `o.c` as for [`micro`]; `o.add` points at `o.mr` rows (`t.ldc` apart) of `o.nr`
+/// readable floats, none of them in the tile.
+unsafe fn add_addend(t: &Tile, o: &Operands) {
+    for r in 0..o.mr {
+        // SAFETY: row r < mr, `nr` floats: inside the tile and the addend's tile, which
+        // do not overlap (the caller's promise).
+        let (c, x) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(o.c.add(r * t.ldc), o.nr),
+                std::slice::from_raw_parts(o.add.add(r * t.ldc), o.nr),
+            )
+        };
+        if t.addend_relu {
+            for (c, &x) in c.iter_mut().zip(x) {
+                *c = relu(*c + x);
+            }
+        } else {
+            for (c, &x) in c.iter_mut().zip(x) {
+                *c += x;
+            }
+        }
+    }
 }
 
 /// Writes `acc` (row `r`, column `j` at `r * width + j`) into the tile.
@@ -1567,8 +1641,8 @@ mod tests {
     }
 
     /// The epilogue gives the bits of doing its work around a plain product: a bias row
-    /// as copies of it in `c` with `beta = 1`, ReLU as the elementwise kernel after it
-    /// (NaN kept) — on every tile set, few rows, the 8- and 14-row tiles, partial panels,
+    /// as copies of it in `c` with `beta = 1`, an addend as `c + x` after it, ReLU as the
+    /// elementwise kernel after that (NaN kept) — on every tile set, few rows, the 8- and 14-row tiles, partial panels,
     /// one and several k blocks, threads, alpha != 1, beta * c, and no depth.
     #[test]
     fn epilogue_is_the_work_done_after() {
@@ -1593,28 +1667,33 @@ mod tests {
             let packed = PackedB::pack(Mat::row_major(&b, k, n)).unwrap();
             let am = Mat::row_major(&a, m, k);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut x: Vec<f32> = ints(m * n, 5).iter().map(|v| v * -0.25).collect();
+            if let Some(v) = x.get_mut(n + 2) {
+                *v = f32::NAN;
+            }
             let cases = isas().into_iter().flat_map(|i| {
-                [(1.0, false, true), (0.5, true, false), (1.0, true, true)]
-                    .map(|(alpha, with_bias, relu)| (i, alpha, with_bias, relu))
+                [
+                    (1.0, false, true, false),
+                    (0.5, true, false, false),
+                    (1.0, true, true, false),
+                    (1.0, true, false, true),
+                    (0.5, false, true, true),
+                    (1.0, true, true, true),
+                ]
+                .map(|(alpha, with_bias, relu, add)| (i, alpha, with_bias, relu, add))
             });
-            for (isa, alpha, with_bias, relu) in cases {
+            for (isa, alpha, with_bias, relu, add) in cases {
                 let mut want: Vec<f32> = if with_bias {
                     bias.iter().copied().cycle().take(m * n).collect()
                 } else {
                     c0.clone()
                 };
+                let out = COut::Init(&mut want);
                 let plain = GemmEpilogue::default();
-                gemm_packed_on(
-                    isa,
-                    alpha,
-                    am,
-                    &packed,
-                    1.0,
-                    plain,
-                    COut::Init(&mut want),
-                    None,
-                )
-                .unwrap();
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, plain, out, None).unwrap();
+                if add {
+                    want.iter_mut().zip(&x).for_each(|(v, x)| *v += x);
+                }
                 if relu {
                     want.iter_mut().for_each(|v| *v = super::relu(*v));
                 }
@@ -1626,27 +1705,37 @@ mod tests {
                 let epilogue = GemmEpilogue {
                     bias: with_bias.then_some(&bias[..]),
                     relu,
+                    addend: add.then_some(&x[..]),
                 };
-                gemm_packed_on(
-                    isa,
-                    alpha,
-                    am,
-                    &packed,
-                    1.0,
-                    epilogue,
-                    COut::Init(&mut got),
-                    None,
-                )
-                .unwrap();
-                let what = format!("{m}x{k}x{n} {isa:?} alpha {alpha} bias {with_bias}");
+                let out = COut::Init(&mut got);
+                gemm_packed_on(isa, alpha, am, &packed, 1.0, epilogue, out, None).unwrap();
+                let what =
+                    format!("{m}x{k}x{n} {isa:?} alpha {alpha} bias {with_bias} addend {add}");
                 assert_eq!(bits(&got), bits(&want), "{what} relu {relu}");
             }
             let short = GemmEpilogue {
                 bias: Some(&bias[1..]),
                 relu: false,
+                addend: None,
             };
             assert!(gemm_packed_epilogue(1.0, am, &packed, 1.0, short, &mut []).is_err());
         }
+    }
+
+    /// An addend shorter than the product is an error, not a read past it.
+    #[test]
+    fn a_short_addend_is_an_error() {
+        let (m, k, n) = (4, 3, 20);
+        let (a, x) = (ints(m * k, 1), ints(m * n - 1, 2));
+        let packed = PackedB::pack(Mat::row_major(&ints(k * n, 2), k, n)).unwrap();
+        let short = GemmEpilogue {
+            addend: Some(&x),
+            ..GemmEpilogue::default()
+        };
+        let mut c = vec![0.0; m * n];
+        let am = Mat::row_major(&a, m, k);
+        assert!(gemm_packed_epilogue(1.0, am, &packed, 0.0, short, &mut c).is_err());
+        assert!(gemm_packed_new(1.0, &[am], &packed, short).is_err());
     }
 
     /// A new product (no fill first) has the bits of the same product into a buffer that
@@ -1662,28 +1751,46 @@ mod tests {
                 .map(|d| Mat::row_major(d, d.len() / k.max(1), k))
                 .map(|a| if k == 0 { Mat { rows: 3, ..a } } else { a })
                 .collect();
-            for (with_bias, relu) in [(false, false), (true, true), (false, true)] {
+            let rows: usize = parts.iter().map(|a| a.rows).sum();
+            let x: Vec<f32> = ints(rows * n, 6).iter().map(|v| v * -0.5).collect();
+            let cases = [
+                (false, false, false),
+                (true, true, false),
+                (false, true, false),
+            ];
+            let with_addend = [(true, false, true), (false, true, true)];
+            for (with_bias, relu, add) in cases.into_iter().chain(with_addend) {
                 let epilogue = GemmEpilogue {
                     bias: with_bias.then_some(&bias[..]),
                     relu,
+                    addend: None,
                 };
                 let mut want = Vec::new();
                 for a in &parts {
+                    // Each part's own rows of the addend.
+                    let from = want.len();
+                    let addend = add.then(|| &x[from..from + a.rows * n]);
+                    let e = GemmEpilogue { addend, ..epilogue };
                     let mut c = vec![f32::NAN; a.rows * n];
-                    gemm_packed_epilogue(0.5, *a, &packed, 0.0, epilogue, &mut c).unwrap();
+                    gemm_packed_epilogue(0.5, *a, &packed, 0.0, e, &mut c).unwrap();
                     want.extend(c);
                 }
-                let got = gemm_packed_new(0.5, &parts, &packed, epilogue).unwrap();
+                let e = GemmEpilogue {
+                    addend: add.then_some(&x[..]),
+                    ..epilogue
+                };
+                let got = gemm_packed_new(0.5, &parts, &packed, e).unwrap();
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
                     bits(&got),
                     bits(&want),
-                    "{k}x{n} bias {with_bias} relu {relu}"
+                    "{k}x{n} bias {with_bias} relu {relu} addend {add}"
                 );
             }
             let short = GemmEpilogue {
                 bias: Some(&bias[1..]),
                 relu: false,
+                addend: None,
             };
             assert!(gemm_packed_new(1.0, &parts, &packed, short).is_err());
         }
@@ -2038,6 +2145,7 @@ mod tests {
             let epilogue = GemmEpilogue {
                 bias: Some(&bias),
                 relu: true,
+                addend: None,
             };
             for isa in isas() {
                 let mut runs = Vec::new();
@@ -2106,6 +2214,8 @@ mod tests {
                 beta: 0.0,
                 bias: std::ptr::null(),
                 relu: false,
+                addend: std::ptr::null(),
+                addend_relu: false,
             };
             for p0 in (0..n.div_ceil(NR)).step_by(2) {
                 let np = 2.min(n.div_ceil(NR) - p0);
@@ -2119,6 +2229,7 @@ mod tests {
                     nr: (np * NR).min(n - p0 * NR),
                     pf: std::ptr::null(),
                     pf_depths: 0,
+                    add: std::ptr::null(),
                 };
                 // SAFETY: the tile's operands are inside `a` / `apack`, `packed` and `c`.
                 unsafe { portable(&t, &o, rows, np, direct) };

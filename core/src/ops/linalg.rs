@@ -675,7 +675,10 @@ fn linear_prepacked(
         return Ok(None);
     }
     let packed = super::prepack::packed_weight(wa)?;
-    let epilogue = ferrex_kernels::GemmEpilogue { bias, relu: false };
+    let epilogue = ferrex_kernels::GemmEpilogue {
+        bias,
+        ..Default::default()
+    };
     let mut shape = xa.shape().to_vec();
     if let Some(last) = shape.last_mut() {
         *last = n;
