@@ -858,11 +858,13 @@ impl Run<'_> {
         let data = (inputs.iter())
             .map(|o| self.data(*o, arena))
             .collect::<Result<Vec<_>, _>>()?;
-        // Each view's geometry on this call's sizes: its start, sizes and strides.
+        // Each view's geometry on this call's sizes: its start, sizes and strides (laid
+        // out at compile time where they were numbers, for a value of the same sizes).
         let mut geometry = Vec::with_capacity(views.len());
         for ((_, xs), view) in data.iter().zip(views) {
             geometry.push(match view {
                 None => None,
+                Some(ReadView { fixed: Some(f), .. }) if f.of == *xs => None,
                 Some(v) => {
                     let sizes = self.sizes(&v.sizes)?;
                     let (at, strides) = self.view_layout(&v.view, xs, &sizes)?;
@@ -871,8 +873,14 @@ impl Run<'_> {
             });
         }
         let inputs: Vec<(&[f32], &[usize])> = data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
-        let views: Vec<Option<InputView>> = (geometry.iter())
-            .map(|g| g.as_ref().map(|(at, s, st)| (*at, &s[..], &st[..])))
+        let views: Vec<Option<InputView>> = (geometry.iter().zip(views))
+            .map(|(g, v)| match (g, v) {
+                (Some((at, s, st)), _) => Some((*at, &s[..], &st[..])),
+                (None, Some(ReadView { fixed: Some(f), .. })) => {
+                    Some((f.at, &f.sizes[..], &f.strides[..]))
+                }
+                (None, _) => None,
+            })
             .collect();
         fused_views_on(prog, &inputs, &views, &shape, out, num_threads())?;
         Ok(shape)

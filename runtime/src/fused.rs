@@ -540,6 +540,41 @@ fn binary_with(f: impl Fn(f32, f32) -> f32, a: Operand, b: Operand, dst: &mut [f
     }
 }
 
+/// A program's last instruction (a unary or binary op) computed into the output chunk
+/// `dst` (of the chunk's length): the bits its register would hold.
+fn into_output(
+    ins: &Instr,
+    held: &[Held],
+    inputs: &[Input],
+    regs: &[[f32; CHUNK]],
+    dst: &mut [f32],
+) {
+    let n = dst.len();
+    let operand = |r: usize| match held[r] {
+        Held::Const(c) => Operand::Const(c),
+        Held::Input { input, at } => Operand::Values(&inputs[input].data[at..at + n]),
+        Held::Values => Operand::Values(&regs[r][..n]),
+    };
+    match *ins {
+        Instr::Unary { op, a, .. } => match operand(a) {
+            Operand::Const(c) => {
+                let mut v = [0f32];
+                unary(op, &[c], &mut v);
+                dst.fill(v[0]);
+            }
+            Operand::Values(x) => unary(op, x, dst),
+        },
+        Instr::Binary { op, a, b, .. } => {
+            let src = |s: Src| match s {
+                Src::Const(c) => Operand::Const(c),
+                Src::Reg(r) => operand(r),
+            };
+            binary(op, src(a), src(b), dst);
+        }
+        Instr::Load { .. } | Instr::LoadOut { .. } => {}
+    }
+}
+
 /// The registers other than one being written, readable beside it.
 struct OtherRegs<'a> {
     below: &'a [[f32; CHUNK]],
@@ -725,10 +760,20 @@ impl FusedProgram {
             }
         };
         let mut cursors = cursors(inputs, start);
+        // The last instruction writes the output chunk itself when it computes the
+        // output register: the register's copy into `out` was a pass of its own.
+        let (body, last) = match self.instrs.split_last() {
+            Some((last @ (Instr::Unary { dst, .. } | Instr::Binary { dst, .. }), body))
+                if *dst == self.out =>
+            {
+                (body, Some(last))
+            }
+            _ => (&self.instrs[..], None),
+        };
         let mut pos = 0;
         while pos < out.len() {
             let n = self.chunk_len(inputs, &cursors, self.chunk_cap().min(out.len() - pos));
-            for ins in &self.instrs {
+            for ins in body {
                 match *ins {
                     Instr::Load { dst, input } => {
                         held[dst] = chunk_view(inputs, &cursors, input, start + pos, n)
@@ -750,10 +795,15 @@ impl FusedProgram {
                 }
             }
             let dst = &mut out[pos..pos + n];
-            match held[self.out] {
-                Held::Const(c) => dst.fill(c),
-                Held::Input { input, at } => dst.copy_from_slice(&inputs[input].data[at..at + n]),
-                Held::Values => dst.copy_from_slice(&regs[self.out][..n]),
+            match last {
+                Some(ins) => into_output(ins, held, inputs, regs, dst),
+                None => match held[self.out] {
+                    Held::Const(c) => dst.fill(c),
+                    Held::Input { input, at } => {
+                        dst.copy_from_slice(&inputs[input].data[at..at + n]);
+                    }
+                    Held::Values => dst.copy_from_slice(&regs[self.out][..n]),
+                },
             }
             pos += n;
             for (cursor, input) in cursors.iter_mut().zip(inputs) {

@@ -524,6 +524,8 @@ impl BatchSplit {
                         let leads = matches!(o, Operand::Val(v) if samples.rows.contains_key(v));
                         if let (true, Some(view)) = (leads, view) {
                             halve(&mut view.sizes, &batch);
+                            // Laid out per call: each half has its own rows.
+                            view.fixed = None;
                         }
                     }
                 }

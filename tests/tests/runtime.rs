@@ -901,6 +901,31 @@ fn chunk_and_split_pieces_are_planned_slices() {
     for i in 0..6 {
         assert_eq!(piece[i * 2..i * 2 + 2], last[i * 10 + 8..i * 10 + 10]);
     }
+    // A static plan lays its views out once: the projections' middle third is the
+    // `[6, 4]` from element 4 of the `[6, 12]` product, rows 12 apart.
+    let fixed: Vec<ferrex_runtime::plan::FixedView> = (compiled.plan().steps.iter())
+        .filter_map(|s| match &s.kind {
+            ferrex_runtime::plan::Kind::Fused { views, .. } => Some(views),
+            _ => None,
+        })
+        .flatten()
+        .flatten()
+        .filter_map(|v| v.fixed.clone())
+        .collect();
+    assert_eq!(fixed.len(), 5, "{d}");
+    let middle = ferrex_runtime::plan::FixedView {
+        of: vec![6, 12],
+        at: 4,
+        sizes: vec![6, 4],
+        strides: vec![12, 1],
+    };
+    assert!(fixed.contains(&middle), "{fixed:?}");
+    // Split halves lay theirs out per call, with the whole call's bits.
+    compiled.set_batch_split(ferrex::program::BatchSplit::Always);
+    let halves = compiled.call((x.copy(),)).unwrap();
+    for (h, g) in halves.iter().zip(&got) {
+        assert_eq!(f32_bits(h), f32_bits(g));
+    }
 }
 
 #[export_module]

@@ -336,6 +336,41 @@ pub enum ViewOp {
 pub struct ReadView {
     pub view: ViewOp,
     pub sizes: Vec<SymInt>,
+    /// The view's layout, computed once where the viewed value's sizes, the view's
+    /// sizes and its bounds are all numbers (every view of a static plan): an LSTM
+    /// step's three gate views cost more to lay out per call than to read.
+    pub fixed: Option<FixedView>,
+}
+
+/// A [`ReadView`]'s layout over a value of sizes `of`: where it starts, its sizes and
+/// its strides ([`ViewOp::layout`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixedView {
+    pub of: Vec<usize>,
+    pub at: usize,
+    pub sizes: Vec<usize>,
+    pub strides: Vec<usize>,
+}
+
+impl FixedView {
+    /// The layout of `view` (viewed sizes `sizes`) over a value of sizes `of`, if all
+    /// of them are numbers.
+    pub fn of(view: &ViewOp, sizes: &[SymInt], of: &[SymInt]) -> Option<FixedView> {
+        let ints = |v: &[SymInt]| -> Option<Vec<usize>> {
+            v.iter()
+                .map(|s| usize::try_from(s.as_int()?).ok())
+                .collect()
+        };
+        let (of, sizes) = (ints(of)?, ints(sizes)?);
+        let int = |s: &SymInt| s.as_int().ok_or_else(|| format!("{s} is not a number"));
+        let (at, strides) = view.layout(&of, &sizes, int).ok()?;
+        Some(FixedView {
+            of,
+            at,
+            sizes,
+            strides,
+        })
+    }
 }
 
 /// Contiguous (row-major) strides of `shape`.

@@ -4,7 +4,7 @@
 //! gone. An LSTM's step chunked its gates into four copies before its fused gate
 //! arithmetic (four of its nine steps per time step).
 
-use super::{memory, Builder, Kind, Operand, ReadView, ViewOp, V};
+use super::{memory, Builder, FixedView, Kind, Operand, ReadView, ViewOp, V};
 
 impl Builder<'_> {
     /// Rewrites fused steps' inputs that are view steps into reads through the view;
@@ -73,10 +73,11 @@ impl Builder<'_> {
         // Only views whose rows stay in order, which a fused chunk reads in place; a
         // transpose of the last dim is a gather per element there, where the permute
         // step's copy is blocked for the cache.
-        let rank = match x {
-            Operand::Val(x) => self.meta(x)?.rank(),
+        let of = match x {
+            Operand::Val(x) => &self.meta(x)?.sizes,
             Operand::Const(_) => return None,
         };
+        let rank = of.len();
         let last = rank.checked_sub(1)?;
         let rows_in_order = match &view {
             ViewOp::Reshape | ViewOp::Expand => true,
@@ -90,6 +91,7 @@ impl Builder<'_> {
         Some((
             x,
             ReadView {
+                fixed: FixedView::of(&view, &step.sizes, of),
                 view,
                 sizes: step.sizes.clone(),
             },
