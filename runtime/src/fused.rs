@@ -106,15 +106,16 @@ fn unary_step(
             unary(op, &[c], &mut v);
             Held::Const(v[0])
         }
-        Held::Input { input, at } => {
-            unary(op, &inputs[input].data[at..at + n], &mut dst_reg[..n]);
+        Held::Values if others.get(a, n).is_none() => {
+            op.apply_f32_in_place(&mut dst_reg[..n]);
             Held::Values
         }
-        Held::Values => {
-            match others.get(a, n) {
-                Some(src) => unary(op, src, &mut dst_reg[..n]),
-                None => op.apply_f32_in_place(&mut dst_reg[..n]),
-            }
+        held => {
+            unary_into(
+                op,
+                held.operand(inputs, others.get(a, n), n),
+                &mut dst_reg[..n],
+            );
             Held::Values
         }
     }
@@ -144,15 +145,8 @@ fn binary_step(
     let copy = copied.as_ref().map(|c| &c[..n]);
     let operand = |s: Src| match s {
         Src::Const(c) => Operand::Const(c),
-        Src::Reg(r) => match held[r] {
-            Held::Const(c) => Operand::Const(c),
-            Held::Input { input, at } => Operand::Values(&inputs[input].data[at..at + n]),
-            // `None` only for `dst`, whose copy exists then.
-            Held::Values => others
-                .get(r, n)
-                .or(copy)
-                .map_or(Operand::Const(f32::NAN), Operand::Values),
-        },
+        // `others` lacks only `dst`, whose copy exists then.
+        Src::Reg(r) => held[r].operand(inputs, others.get(r, n).or(copy), n),
     };
     let (x, y) = (operand(a), operand(b));
     match (x, y) {
@@ -392,6 +386,38 @@ enum Held {
     Const(f32),
     /// `inputs[input].data[at..]`, read in place.
     Input { input: usize, at: usize },
+    /// Whole rows of a view read in place: runs of `row` elements of
+    /// `inputs[input].data`, the first at `at`, `stride` apart (an LSTM step's gates
+    /// chunked into `[8, 128]` pieces of an `[8, 512]` product, gathered before).
+    Rows {
+        input: usize,
+        at: usize,
+        row: usize,
+        stride: usize,
+    },
+}
+
+impl Held {
+    /// What a register holding this is read as for a chunk of `n` (`regs_r` the
+    /// register's own values).
+    fn operand<'a>(self, inputs: &[Input<'a>], regs_r: Option<&'a [f32]>, n: usize) -> Operand<'a> {
+        match self {
+            Held::Const(c) => Operand::Const(c),
+            Held::Input { input, at } => Operand::Values(&inputs[input].data[at..at + n]),
+            Held::Rows {
+                input,
+                at,
+                row,
+                stride,
+            } => Operand::Rows {
+                data: &inputs[input].data[at..],
+                row,
+                stride,
+            },
+            // `None` only for a register being written, whose copy the caller reads.
+            Held::Values => regs_r.map_or(Operand::Const(f32::NAN), Operand::Values),
+        }
+    }
 }
 
 /// Where a strided input's current chunk starts: the chunk's first output element as a
@@ -469,6 +495,15 @@ fn chunk_view(
             let (&inner, &step) = (sizes.last()?, steps.last()?);
             let cursor = cursors.get(index)?.as_ref()?;
             let col = cursor.idx.last().copied()?;
+            // Rows long enough that a loop per row beats copying them.
+            if inner >= MIN_CONST_RUN
+                && col == 0
+                && step == 1
+                && n > inner
+                && n.is_multiple_of(inner)
+            {
+                return whole_rows(index, sizes, steps, cursor, n);
+            }
             if inner == 0 || col + n > inner || step > 1 {
                 return None;
             }
@@ -483,19 +518,93 @@ fn chunk_view(
     }
 }
 
+/// Input `index`'s chunk of `n` elements as whole rows read in place, when the chunk
+/// starts a row of its (collapsed) view and stays within the next dim out.
+fn whole_rows(
+    index: usize,
+    sizes: &[usize],
+    steps: &[usize],
+    cursor: &Cursor,
+    n: usize,
+) -> Option<Held> {
+    let rank = sizes.len();
+    let (&inner, outer) = (sizes.last()?, rank.checked_sub(2)?);
+    let rows_left = sizes[outer].checked_sub(*cursor.idx.get(outer)?)?;
+    (n / inner <= rows_left).then_some(Held::Rows {
+        input: index,
+        at: cursor.at,
+        row: inner,
+        stride: steps[outer],
+    })
+}
+
 fn unary(op: UnOp, a: &[f32], dst: &mut [f32]) {
     op.apply_f32(a, dst);
 }
 
-/// An operand of one chunk: a register's values or a constant.
+/// An operand of one chunk: a register's values, a constant, or whole rows read in
+/// place ([`Held::Rows`]: runs of `row` from the start of `data`, `stride` apart).
 #[derive(Clone, Copy)]
 enum Operand<'a> {
     Values(&'a [f32]),
     Const(f32),
+    Rows {
+        data: &'a [f32],
+        row: usize,
+        stride: usize,
+    },
+}
+
+impl<'a> Operand<'a> {
+    /// The run of `row` elements of row `r` of the chunk (`row` the rows' length).
+    fn row(self, r: usize, row: usize) -> Operand<'a> {
+        match self {
+            Operand::Values(x) => Operand::Values(&x[r * row..(r + 1) * row]),
+            Operand::Const(c) => Operand::Const(c),
+            Operand::Rows { data, stride, .. } => {
+                Operand::Values(&data[r * stride..r * stride + row])
+            }
+        }
+    }
+
+    /// The row length of a [`Operand::Rows`].
+    fn row_len(self) -> Option<usize> {
+        match self {
+            Operand::Rows { row, .. } => Some(row),
+            _ => None,
+        }
+    }
+}
+
+/// `dst = op(a)` for a chunk; rows one at a time where `a` is rows read in place.
+fn unary_into(op: UnOp, a: Operand, dst: &mut [f32]) {
+    match a {
+        Operand::Values(x) => unary(op, x, dst),
+        Operand::Const(c) => {
+            let mut v = [0f32];
+            unary(op, &[c], &mut v);
+            dst.fill(v[0]);
+        }
+        Operand::Rows { row, .. } => {
+            for (r, d) in dst.chunks_mut(row).enumerate() {
+                if let Operand::Values(x) = a.row(r, row) {
+                    unary(op, x, d);
+                }
+            }
+        }
+    }
 }
 
 fn binary(op: BinOp, a: Operand, b: Operand, dst: &mut [f32]) {
-    ferrex_kernels::wide(BinaryLoop(op, a, b, dst));
+    match a.row_len().or(b.row_len()) {
+        None => ferrex_kernels::wide(BinaryLoop(op, a, b, dst)),
+        // Rows read in place: the loop per row (the chunk is whole rows).
+        Some(row) => {
+            for (r, d) in dst.chunks_mut(row).enumerate() {
+                ferrex_kernels::wide(BinaryLoop(op, a.row(r, row), b.row(r, row), d));
+            }
+        }
+    }
 }
 
 /// [`binary`]'s loops, on the widest vectors.
@@ -537,6 +646,8 @@ fn binary_with(f: impl Fn(f32, f32) -> f32, a: Operand, b: Operand, dst: &mut [f
             }
         }
         (Operand::Const(c), Operand::Const(e)) => dst.fill(f(c, e)),
+        // Split into rows by `binary` first.
+        (Operand::Rows { .. }, _) | (_, Operand::Rows { .. }) => {}
     }
 }
 
@@ -550,20 +661,9 @@ fn into_output(
     dst: &mut [f32],
 ) {
     let n = dst.len();
-    let operand = |r: usize| match held[r] {
-        Held::Const(c) => Operand::Const(c),
-        Held::Input { input, at } => Operand::Values(&inputs[input].data[at..at + n]),
-        Held::Values => Operand::Values(&regs[r][..n]),
-    };
+    let operand = |r: usize| held[r].operand(inputs, Some(&regs[r][..n]), n);
     match *ins {
-        Instr::Unary { op, a, .. } => match operand(a) {
-            Operand::Const(c) => {
-                let mut v = [0f32];
-                unary(op, &[c], &mut v);
-                dst.fill(v[0]);
-            }
-            Operand::Values(x) => unary(op, x, dst),
-        },
+        Instr::Unary { op, a, .. } => unary_into(op, operand(a), dst),
         Instr::Binary { op, a, b, .. } => {
             let src = |s: Src| match s {
                 Src::Const(c) => Operand::Const(c),
@@ -797,12 +897,16 @@ impl FusedProgram {
             let dst = &mut out[pos..pos + n];
             match last {
                 Some(ins) => into_output(ins, held, inputs, regs, dst),
-                None => match held[self.out] {
-                    Held::Const(c) => dst.fill(c),
-                    Held::Input { input, at } => {
-                        dst.copy_from_slice(&inputs[input].data[at..at + n]);
+                None => match held[self.out].operand(inputs, Some(&regs[self.out][..n]), n) {
+                    Operand::Const(c) => dst.fill(c),
+                    Operand::Values(x) => dst.copy_from_slice(x),
+                    rows @ Operand::Rows { row, .. } => {
+                        for (r, d) in dst.chunks_mut(row).enumerate() {
+                            if let Operand::Values(x) = rows.row(r, row) {
+                                d.copy_from_slice(x);
+                            }
+                        }
                     }
-                    Held::Values => dst.copy_from_slice(&regs[self.out][..n]),
                 },
             }
             pos += n;
@@ -842,7 +946,8 @@ impl FusedProgram {
                 continue;
             };
             // A per-channel value (step 0), or a view's row read in place (step 1) where
-            // rows fill at least half a chunk.
+            // rows fill at least half a chunk; shorter rows (of at least
+            // `MIN_CONST_RUN`) are read in place a chunk of whole rows at a time.
             let shortest = match steps.last() {
                 Some(0) => MIN_CONST_RUN,
                 Some(1) => CHUNK / 2,
@@ -851,6 +956,16 @@ impl FusedProgram {
             let Some(&inner) = sizes.last() else {
                 continue;
             };
+            let col = cursor.idx.last().copied().unwrap_or(0);
+            if steps.last() == Some(&1) && (MIN_CONST_RUN..shortest).contains(&inner) {
+                len = match col {
+                    0 if len > inner => len - len % inner,
+                    0 => len,
+                    // Back to the start of a row.
+                    _ => len.min(inner - col),
+                };
+                continue;
+            }
             if inner < shortest {
                 continue;
             }
@@ -1394,5 +1509,125 @@ mod tests {
             label: String::new(),
         };
         assert!(bad.run(&[], &shape, &mut out).is_err());
+    }
+
+    /// Programs over three views and an input: an LSTM cell's gate arithmetic, rows
+    /// beside rows, and a view copied out as it is.
+    fn row_programs() -> [FusedProgram; 3] {
+        let u = |dst, op, a| Instr::Unary { dst, op, a };
+        let b = |dst, op, a, b| Instr::Binary {
+            dst,
+            op,
+            a: Src::Reg(a),
+            b: Src::Reg(b),
+        };
+        let load = |dst, input| Instr::Load { dst, input };
+        // sigmoid(v1) * v3 + sigmoid(v0) * tanh(v2), for views v0..v2 and an input v3.
+        let cell = FusedProgram {
+            instrs: vec![
+                load(0, 0),
+                load(1, 1),
+                load(2, 2),
+                load(3, 3),
+                u(4, UnOp::Sigmoid, 0),
+                u(5, UnOp::Sigmoid, 1),
+                u(6, UnOp::Tanh, 2),
+                b(7, BinOp::Mul, 5, 3),
+                b(8, BinOp::Mul, 4, 6),
+                b(9, BinOp::Add, 7, 8),
+            ],
+            n_regs: 10,
+            out: 9,
+            label: String::new(),
+        };
+        // v0 + v1 * v2 (rows beside rows), then the view v0 copied out as it is.
+        let rows = FusedProgram {
+            instrs: vec![
+                load(0, 0),
+                load(1, 1),
+                load(2, 2),
+                b(3, BinOp::Mul, 1, 2),
+                b(4, BinOp::Add, 0, 3),
+            ],
+            n_regs: 5,
+            out: 4,
+            label: String::new(),
+        };
+        let copy = FusedProgram {
+            instrs: vec![load(0, 0)],
+            n_regs: 1,
+            out: 0,
+            label: String::new(),
+        };
+        [cell, rows, copy]
+    }
+
+    /// Views of rows shorter than half a chunk are read in place a chunk of whole rows
+    /// at a time ([`Held::Rows`]), with the bits of the same program on gathered copies:
+    /// an LSTM cell's gate pieces, rows of 100 (chunks of 600), a 3-D view whose rows end
+    /// at its outer dim, a view copied straight out, rows beside rows and a per-channel
+    /// input, one thread and two.
+    #[test]
+    fn whole_rows_are_read_in_place_with_the_gathered_bits() {
+        let [cell, rows, copy] = row_programs();
+        // (viewed value's sizes, the view's sizes, the pieces' offset along the last dim)
+        let cases: [(&[usize], &[usize], usize); 3] = [
+            (&[8, 512], &[8, 128], 128),
+            (&[7, 400], &[7, 100], 100),
+            (&[3, 5, 256], &[3, 5, 64], 64),
+        ];
+        for (xs, vs, piece) in cases {
+            let len: usize = xs.iter().product();
+            let n: usize = vs.iter().product();
+            let data: Vec<f32> = (0..len)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0)
+                .collect();
+            let extra: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 7.0 - 1.0).collect();
+            let strides = crate::plan::contiguous_strides(xs);
+            let last = vs.len() - 1;
+            // Piece `p` of the last dim: a view in place, and its gathered copy.
+            let view = |p: usize| Input {
+                data: &data[p * piece..],
+                access: Access::of_view(vs, &strides, vs).unwrap(),
+            };
+            let gathered: Vec<Vec<f32>> = (0..3)
+                .map(|p| {
+                    let mut g = vec![0f32; n];
+                    gather(&view(p), 0, &mut g);
+                    g
+                })
+                .collect();
+            for (a, want) in gathered.iter().zip(0..) {
+                // The gather itself is the view's elements.
+                let row = vs[last];
+                let first = want * piece;
+                assert_eq!(a[..row], data[first..first + row]);
+            }
+            for threads in [1, 2] {
+                for prog in [&cell, &rows, &copy] {
+                    let by_view = [
+                        view(0),
+                        view(1),
+                        view(2),
+                        Input {
+                            data: &extra,
+                            access: Access::Same,
+                        },
+                    ];
+                    let by_copy: Vec<Input> = (gathered.iter().map(|g| &g[..]))
+                        .chain([&extra[..]])
+                        .map(|d| Input {
+                            data: d,
+                            access: Access::Same,
+                        })
+                        .collect();
+                    let (mut got, mut want) = (vec![0f32; n], vec![0f32; n]);
+                    prog.run_on(&by_view, vs, &mut got, threads).unwrap();
+                    prog.run_on(&by_copy, vs, &mut want, threads).unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{vs:?} {} rows", prog.instrs.len());
+                }
+            }
+        }
     }
 }
