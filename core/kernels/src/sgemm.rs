@@ -1115,7 +1115,7 @@ fn many_rows(
             // `ic + ir .. + mr` (< m) and columns `j0 .. j0 + nr` (<= n) lie in the
             // `m * n` floats the caller checked.
             unsafe { micro(isa, t, &ops, rows, np, apack.is_direct()) };
-            if !t.addend.is_null() {
+            if !t.addend.is_null() && isa != Isa::Avx512 {
                 // SAFETY: the tile as above; the addend holds `m * n` floats (checked),
                 // the same offsets as `c`'s.
                 unsafe { add_addend(t, &ops) };
@@ -1174,7 +1174,7 @@ fn few_rows(
         // `p..p + np` (< panels.end <= ceil(n / NR)) have `kc` depths from `pc`, and
         // the tile's `mc` rows and `nr` columns from `j0` lie inside `c`.
         unsafe { micro(isa, t, &ops, mc, np, apack.is_direct()) };
-        if !t.addend.is_null() {
+        if !t.addend.is_null() && isa != Isa::Avx512 {
             // SAFETY: the tile as above, at the same offsets in the `m * n` addend.
             unsafe { add_addend(t, &ops) };
         }
@@ -1253,6 +1253,7 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct
 /// Adds the addend's tile to what the tile stored, then ReLU if asked: the bits of the
 /// elementwise `c + x` (and ReLU) after the product, while the tile is in L1 (a separate
 /// pass over an 8×512 recurrent step's gates cost as much as a tenth of its product).
+/// The AVX-512 tiles add it in their store instead.
 ///
 /// # Safety
 /// `o.c` as for [`micro`]; `o.add` points at `o.mr` rows (`t.ldc` apart) of `o.nr`
@@ -1585,8 +1586,16 @@ pub(crate) mod avx512 {
                         _mm512_mul_ps(al, *a),
                     ),
                 };
+                // The addend after the bias, as `c + x` after the product.
+                let out = if t.addend.is_null() {
+                    out
+                } else {
+                    // SAFETY: the addend's tile has the tile's rows and columns.
+                    let x = unsafe { _mm512_maskz_loadu_ps(mask, o.add.add(r * t.ldc + q * NR)) };
+                    _mm512_add_ps(out, x)
+                };
                 // ReLU as the elementwise kernel: lanes below 0 (not NaN, not -0) to 0.
-                let out = if t.relu {
+                let out = if t.relu || (t.addend_relu && !t.addend.is_null()) {
                     let zero = _mm512_setzero_ps();
                     _mm512_mask_mov_ps(out, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(out, zero), zero)
                 } else {
