@@ -1258,6 +1258,7 @@ fn conv2d_with<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pointwise::Unary;
 
     /// A direct 7-loop convolution, in f64.
     fn naive(x: &[f64], n: usize, w: &[f64], g: &ConvGeom) -> Vec<f64> {
@@ -1589,7 +1590,11 @@ mod tests {
                     x: EpilogueOperand::Channel(&scale),
                     x_first: false,
                 },
-                ConvEpilogueStep::Unary(crate::pointwise::Unary::Hardswish),
+                ConvEpilogueStep::Unary(Unary::Hardswish),
+                ConvEpilogueStep::Unary(Unary::Clamp(Some(-0.25), Some(40.0))),
+                ConvEpilogueStep::Unary(Unary::Hardsigmoid),
+                ConvEpilogueStep::Unary(Unary::Clamp(None, Some(0.75))),
+                ConvEpilogueStep::Unary(Unary::Sigmoid),
                 ConvEpilogueStep::Relu,
             ];
             let mut want = vec![0f32; 2 * c_out * l];
@@ -1598,7 +1603,11 @@ mod tests {
                 let co = i / l % c_out;
                 let v = (*y * scale[co]) + shift[co];
                 let v = (0.75 - v + residual[i]) / scale[co];
-                let v = crate::pointwise::Unary::Hardswish.eval_f32(v);
+                let v = Unary::Hardswish.eval_f32(v);
+                let v = Unary::Clamp(Some(-0.25), Some(40.0)).eval_f32(v);
+                let v = Unary::Hardsigmoid.eval_f32(v);
+                let v = Unary::Clamp(None, Some(0.75)).eval_f32(v);
+                let v = Unary::Sigmoid.eval_f32(v);
                 *y = if v < 0.0 { 0.0 } else { v };
             }
             let mut out = vec![f32::NAN; want.len()];

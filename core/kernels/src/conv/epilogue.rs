@@ -204,13 +204,13 @@ fn binary_values(op: Binary, src: &[f32], x_first: bool, row: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
     epi: SampleEpilogue<'_>,
-    mut acc: [[std::arch::x86_64::__m512; P]; R],
+    acc: &mut [[std::arch::x86_64::__m512; P]; R],
     co: usize,
     col: usize,
     l: usize,
     mr: usize,
     nr: usize,
-) -> [[std::arch::x86_64::__m512; P]; R] {
+) {
     use std::arch::x86_64::*;
     let masks: [__mmask16; P] = std::array::from_fn(|q| {
         let width = nr.saturating_sub(q * 16).min(16);
@@ -227,7 +227,7 @@ pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
                 continue;
             }
             ConvEpilogueStep::Unary(op) => {
-                unary_tile(op, &mut acc, mr);
+                unary_tile(op, acc, mr);
                 continue;
             }
             ConvEpilogueStep::Binary { op, x, x_first } => (op, x, x_first),
@@ -263,7 +263,6 @@ pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
             }
         }
     }
-    acc
 }
 
 /// `f` of a tile's first `mr` rows through memory, by the elementwise kernel's own loops
@@ -279,6 +278,39 @@ unsafe fn unary_tile<const R: usize, const P: usize>(
     mr: usize,
 ) {
     use std::arch::x86_64::*;
+    // A clamp and the hard activations on the registers: through memory, a
+    // hardswish after a batch norm cost as much as the rest of a 1×1 convolution's
+    // epilogue. Each is its scalar form's operations in order (`max(lo, x)` and
+    // `min(hi, x)` keep a NaN `x`, as the scalar clamp does), so the bits are its.
+    let clamp = |lo: Option<f64>, hi: Option<f64>| {
+        let (lo, hi) = (
+            lo.map_or(f32::NEG_INFINITY, |v| v as f32),
+            hi.map_or(f32::INFINITY, |v| v as f32),
+        );
+        (_mm512_set1_ps(lo), _mm512_set1_ps(hi))
+    };
+    let (three, six) = (_mm512_set1_ps(3.0), _mm512_set1_ps(6.0));
+    let in_registers = match f {
+        Unary::Hardswish | Unary::Hardsigmoid => Some(clamp(Some(0.0), Some(6.0))),
+        Unary::Clamp(lo, hi) => Some(clamp(lo, hi)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = in_registers {
+        for y in acc[..mr.min(R)].iter_mut().flatten() {
+            let x = *y;
+            let shifted = match f {
+                Unary::Clamp(..) => x,
+                _ => _mm512_add_ps(x, three),
+            };
+            let c = _mm512_min_ps(hi, _mm512_max_ps(lo, shifted));
+            *y = match f {
+                Unary::Hardswish => _mm512_div_ps(_mm512_mul_ps(x, c), six),
+                Unary::Hardsigmoid => _mm512_div_ps(c, six),
+                _ => c,
+            };
+        }
+        return;
+    }
     let mut lanes = [0f32; TILE_LANES];
     for vectors in acc[..mr.min(R)]
         .as_flattened_mut()
