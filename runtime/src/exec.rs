@@ -128,12 +128,12 @@ pub fn batch_norm_affine(
     Some((narrow(scale), narrow(shift)))
 }
 
-/// Runs a fused elementwise chain over an output of `shape` into `out` (in place for an
-/// epilogue); each input is `(data, shape)`, broadcast to `shape`.
 /// A convolution (`x` `[batch, c_in, h, w]`) and its epilogue `prog` (inputs as for
-/// [`fused`]): a chain of steps on the output ([`FusedProgram::output_chain`]) whose
-/// inputs the kernel can read runs in the convolution's tiles
-/// ([`kernels::conv2d_epilogue`]); any other program runs after, over the output.
+/// [`fused`], broadcast against the output as the graph has it: `out_rank` 3 for a 1-D
+/// convolution's `[N, C, L]`): a chain of steps on the output
+/// ([`FusedProgram::output_chain`]) whose inputs the kernel can read runs in the
+/// convolution's tiles ([`kernels::conv2d_epilogue`]); any other program runs after,
+/// over the output.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fused(
     x: &[f32],
@@ -143,17 +143,35 @@ pub fn conv_fused(
     g: &ConvGeom,
     prog: &FusedProgram,
     inputs: &[(&[f32], &[usize])],
+    out_rank: usize,
     out: &mut [f32],
 ) -> Result<(), String> {
     let shape = [batch, g.c_out, g.oh, g.ow];
+    // A 1-D convolution (`out_rank` 3) runs over `[N, C, 1, L]`: its chain's inputs,
+    // broadcast against `[N, C, L]`, get the height-1 dim too (a batch norm's `[C, 1]`
+    // is `[C, 1, 1]`).
+    let sizes: Vec<Vec<usize>> = (inputs.iter())
+        .map(|(_, s)| match (out_rank, s.len()) {
+            (3, r @ 0..=3) => {
+                let mut four = vec![1; 3 - r];
+                four.extend_from_slice(s);
+                four.insert(2, 1);
+                four
+            }
+            _ => s.to_vec(),
+        })
+        .collect();
+    let inputs: Vec<(&[f32], &[usize])> = (inputs.iter().zip(&sizes))
+        .map(|((d, _), s)| (*d, &s[..]))
+        .collect();
     let chain = prog.output_chain();
-    if let Some(steps) = chain.and_then(|c| conv_epilogue_steps(&c, inputs, &shape)) {
+    if let Some(steps) = chain.and_then(|c| conv_epilogue_steps(&c, &inputs, &shape)) {
         return Ok(kernels::conv2d_epilogue(
             x, batch, weight, bias, g, &steps, out,
         )?);
     }
     kernels::conv2d(x, batch, weight, bias, g, out)?;
-    fused(prog, inputs, &shape, out)
+    fused(prog, &inputs, &shape, out)
 }
 
 /// A convolution epilogue's chain ([`FusedProgram::output_chain`]) as the kernel's
@@ -727,7 +745,18 @@ impl Run<'_> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let inputs: Vec<(&[f32], &[usize])> =
                     data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
-                conv_fused(&x, xs[0], &w, bias.as_deref(), &g, &e.prog, &inputs, out)?;
+                let rank = shape.len();
+                conv_fused(
+                    &x,
+                    xs[0],
+                    &w,
+                    bias.as_deref(),
+                    &g,
+                    &e.prog,
+                    &inputs,
+                    rank,
+                    out,
+                )?;
             }
         }
         Ok(shape)

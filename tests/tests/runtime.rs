@@ -852,6 +852,74 @@ fn global_average_pooling_is_a_planned_mean() {
 }
 
 #[export_module]
+struct Conv1dBlock {
+    conv: nn::Conv1d,
+    #[buffer]
+    scale: Tensor,
+    #[buffer]
+    shift: Tensor,
+}
+
+#[export_module]
+impl Conv1dBlock {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        ((self.conv.forward(x) * &self.scale + &self.shift) + x).relu()
+    }
+}
+
+/// A 1-D convolution hosts its chain as a 2-D one does (it runs over a height-1 plane):
+/// a per-channel scale and shift of `[C, 1]`, a residual of `[N, C, L]` and ReLU run
+/// in its tiles, with the values of direct loops in f64, and split halves give the
+/// whole call's bits. (A batch norm after an audio model's first convolution had been
+/// a pass of its own.)
+#[test]
+fn a_one_d_convolution_hosts_its_chain() {
+    ferrex::manual_seed(8);
+    let (c, l, b) = (4usize, 12usize, 2usize);
+    let m = Conv1dBlock {
+        conv: nn::Conv1d::new(c, c, 3).padding(1),
+        scale: Tensor::randn([c, 1]),
+        shift: Tensor::randn([c, 1]),
+    };
+    let x = Tensor::randn([b, c, l]);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(d.starts_with("conv1d: conv2d gemm tiles"), "{d}");
+    assert!(d.contains("+ mul+add+add+relu -> slot 0"), "{d}");
+    assert_eq!(compiled.stats().fused_groups, 0, "{d}");
+    let got = compiled.call((x.copy(),)).unwrap()[0].clone();
+    let f = |t: &Tensor| t.to_vec::<f64>().unwrap();
+    let (xs, w, bias) = (f(&x), f(&m.conv.weight), f(m.conv.bias.as_ref().unwrap()));
+    let (scale, shift) = (f(&m.scale), f(&m.shift));
+    let values = f(&got);
+    for n in 0..b {
+        for o in 0..c {
+            for t in 0..l {
+                let mut acc = bias[o];
+                for i in 0..c {
+                    for k in 0..3 {
+                        if let Some(at) = (t + k).checked_sub(1).filter(|&p| p < l) {
+                            acc += w[(o * c + i) * 3 + k] * xs[(n * c + i) * l + at];
+                        }
+                    }
+                }
+                let at = (n * c + o) * l + t;
+                let want = (acc * scale[o] + shift[o] + xs[at]).max(0.0);
+                assert!(
+                    (values[at] - want).abs() <= 1e-5,
+                    "{at}: {} vs {want}",
+                    values[at]
+                );
+            }
+        }
+    }
+    compiled.set_batch_split(ferrex::program::BatchSplit::Always);
+    let halves = compiled.call((x.copy(),)).unwrap();
+    assert_eq!(f32_bits(&halves[0]), f32_bits(&got));
+}
+
+#[export_module]
 struct Pieces {
     qkv: nn::Linear,
 }

@@ -301,12 +301,12 @@ impl Builder<'_> {
             let root_meta = self.meta(root).cloned();
             let host = inputs.iter().find_map(|o| {
                 let Operand::Val(e) = *o else { return None };
-                // A convolution hosts its chain over `[N, C, H, W]` (its epilogue's
-                // per-channel inputs are `[C, 1, 1]`): not a 1-D one's `[N, C, L]`.
-                let four_d = self.meta(e).is_some_and(|m| m.rank() == 4);
+                // A convolution hosts its chain over `[N, C, H, W]`, or a 1-D one's
+                // over `[N, C, L]` (run as `[N, C, 1, L]`: `exec::conv_fused`).
+                let image = self.meta(e).is_some_and(|m| matches!(m.rank(), 3 | 4));
                 let hosts = match self.steps[e].as_ref().map(|s| &s.kind) {
                     Some(Kind::Gemm(GemmStep { epilogue: None, .. })) => true,
-                    Some(Kind::Conv(ConvStep { epilogue: None, .. })) => four_d,
+                    Some(Kind::Conv(ConvStep { epilogue: None, .. })) => image,
                     _ => false,
                 };
                 let same = match (self.meta(e), &root_meta) {

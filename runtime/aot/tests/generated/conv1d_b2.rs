@@ -4,9 +4,8 @@
 // generated.
 //
 // The plan, one step per line:
-//   conv1d: conv2d gemm tiles, weight packed per call -> slot 0
-//   relu: fused relu -> slot 1
-//   conv1d_1: conv2d gemm tiles, weight packed per call -> slot 0
+//   conv1d: conv2d gemm tiles, weight packed per call + relu -> slot 0
+//   conv1d_1: conv2d gemm tiles, weight packed per call -> slot 1
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
@@ -41,7 +40,7 @@ pub struct Model {
     c5: Vec<f32>,
     c6: Vec<f32>,
     c7: Vec<f32>,
-    f1: ::ferrex_aot::rt::FusedProgram,
+    f0: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -88,9 +87,9 @@ impl Model {
             c5,
             c6,
             c7,
-            f1: ::ferrex_aot::rt::FusedProgram {
+            f0: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
-                    ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
+                    ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
                     ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Relu, a: 0 },
                 ],
                 n_regs: 2,
@@ -102,7 +101,7 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 2 slots, 768 bytes),
+/// The buffers `Model::forward` computes in (the plan's 2 slots, 576 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
@@ -114,7 +113,7 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(96)?,
-            s1: ::ferrex_aot::rt::zeros(96)?,
+            s1: ::ferrex_aot::rt::zeros(48)?,
         })
     }
 }
@@ -130,22 +129,16 @@ impl Model {
             let out = &mut ws.s0[..96];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv1d", "aten::conv1d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 231, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 2, h: 1, w: 16, c_out: 6, kh: 1, kw: 5, stride: [1, 2], pad: [0, 2], dilation: [1, 1], groups: 1, oh: 1, ow: 8 };
-            ::ferrex_aot::rt::conv2d(x, 2, &self.c5[..], Some(&self.c4[..]), &g, out).map_err(|e| fail(&e))?;
-        }
-        // relu: aten::relu.default at runtime/aot/tests/support/mod.rs:154
-        {
-            let out = &mut ws.s1[..96];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("relu", "aten::relu.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 154, column: 43 }), e);
-            ::ferrex_aot::rt::fused(&self.f1, &[(&ws.s0[..96], &[2, 6, 8])], &[2, 6, 8], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv_fused(x, 2, &self.c5[..], Some(&self.c4[..]), &g, &self.f0, &[], 3, out).map_err(|e| fail(&e))?;
         }
         // conv1d_1: aten::conv1d.default at core/src/nn/conv.rs:231
         {
-            let out = &mut ws.s0[..48];
+            let out = &mut ws.s1[..48];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv1d_1", "aten::conv1d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 231, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 6, h: 1, w: 8, c_out: 4, kh: 1, kw: 3, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 1, ow: 6 };
-            ::ferrex_aot::rt::conv2d(&ws.s1[..96], 2, &self.c7[..], Some(&self.c6[..]), &g, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv2d(&ws.s0[..96], 2, &self.c7[..], Some(&self.c6[..]), &g, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..48])?;
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..48])?;
         Ok(())
     }
 }

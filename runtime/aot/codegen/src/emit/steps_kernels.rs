@@ -349,8 +349,9 @@ impl Gen<'_> {
             None => format!("{RT}::conv2d({x}, {n}, {weight}, {bias}, &g, out)"),
             Some(e) => {
                 let (program, inputs) = self.epilogue_args(i, e, out)?;
+                let rank = sizes.len();
                 format!(
-                    "{RT}::conv_fused({x}, {n}, {weight}, {bias}, &g, &{program}, {inputs}, out)"
+                    "{RT}::conv_fused({x}, {n}, {weight}, {bias}, &g, &{program}, {inputs}, {rank}, out)"
                 )
             }
         };
