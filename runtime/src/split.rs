@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use ferrex::graph::Arg;
 use ferrex::program::{batch_halves, first_batch, half_inputs, run_halves, Bindings, SplitProduct};
 use ferrex::symbolic::{Expr, SymInt, Symbol};
-use ferrex::tensor::{Storage, Tensor};
+use ferrex::tensor::{Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
 use crate::exec::{Arena, Profile};
@@ -50,25 +50,46 @@ pub(crate) struct BatchSplit {
     arenas: [Mutex<Option<Arena>>; 2],
 }
 
-/// Rows of dim 0 per sample of `sizes`: `c` when `sizes[0]` is `c * batch` and no other
-/// size depends on the batch.
-fn per_sample(sizes: &[SymInt], batch: &SymInt) -> Option<usize> {
-    let c = sizes.first()?.div_exact(batch)?.as_int()?;
+/// Rows per sample of dim `dim` of `sizes`: `c` when `sizes[dim]` is `c * batch` and no
+/// other size depends on the batch.
+fn per_sample(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<usize> {
+    let c = sizes.get(dim)?.div_exact(batch)?.as_int()?;
     let symbols = batch.expr().symbols();
     let free = |s: &SymInt| s.expr().symbols().iter().all(|x| !symbols.contains(x));
-    (c >= 1 && sizes[1..].iter().all(free)).then_some(c as usize)
+    let others = sizes.iter().enumerate().filter(|&(d, _)| d != dim);
+    (c >= 1 && others.map(|(_, s)| s).all(free)).then_some(c as usize)
+}
+
+/// The product of `sizes`.
+fn product(sizes: &[SymInt]) -> SymInt {
+    sizes.iter().fold(SymInt::Int(1), |m, s| m.mul(s))
+}
+
+/// Where a value's batch is: its dim, and that dim's rows per sample (`sizes[dim] =
+/// rows * B`). Inputs lead with the batch; a permute, a reshape or an index of another
+/// dim moves it (an RNN runs its steps over `[T, B, ..]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lead {
+    dim: usize,
+    rows: usize,
 }
 
 /// What the checks know of the plan's values.
 struct Samples<'p> {
     plan: &'p Plan,
     batch: SymInt,
-    /// Batch-leading values: rows of dim 0 per sample.
-    rows: HashMap<V, usize>,
+    /// Values per sample: where their batch is.
+    lead: HashMap<V, Lead>,
     /// Values that do not depend on the batch (run-time inputs that do not lead with it,
     /// and what is computed from them and constants alone): each half reads all of them,
     /// as it reads a constant.
     free: HashSet<V>,
+    /// Constants that span the batch with every sample's slice equal (an RNN's zero
+    /// initial states): each half reads their first sample's slice, broadcast
+    /// (constant → (batch dim, that slice's constant in the half plan)).
+    uniform: HashMap<usize, (usize, Storage)>,
+    /// The steps (by output) that read a uniform constant, and which.
+    uniform_reads: HashSet<(V, usize)>,
 }
 
 impl<'p> Samples<'p> {
@@ -81,19 +102,47 @@ impl<'p> Samples<'p> {
         size_of(self.plan, v).unwrap_or_default()
     }
 
-    /// A value read per sample (batch-leading), or why not.
-    fn val(&self, o: Operand, step: &Step) -> Result<(), String> {
+    fn sizes_of(&self, o: Operand) -> &'p [SymInt] {
         match o {
-            Operand::Val(v) if self.rows.contains_key(&v) => Ok(()),
-            Operand::Val(v) => Err(format!(
-                "`{}` reads `{}`, which is not per sample",
-                step.info.name,
-                self.name(v)
-            )),
+            Operand::Val(v) => self.sizes(v),
+            Operand::Const(_) => &[],
+        }
+    }
+
+    /// Where the batch of a value read per sample is, or why it is not per sample.
+    fn lead_of(&self, o: Operand, step: &Step) -> Result<Lead, String> {
+        match o {
+            Operand::Val(v) => self.lead.get(&v).copied().ok_or_else(|| {
+                format!(
+                    "`{}` reads `{}`, which is not per sample",
+                    step.info.name,
+                    self.name(v)
+                )
+            }),
             Operand::Const(_) => Err(format!(
                 "`{}` takes a constant where it takes samples",
                 step.info.name
             )),
+        }
+    }
+
+    /// A value read per sample with its batch first (the steps that only split along
+    /// their leading dim: convolutions, pooling, norms...), or why not.
+    fn val(&self, o: Operand, step: &Step) -> Result<(), String> {
+        match self.lead_of(o, step)?.dim {
+            0 => Ok(()),
+            _ => Err(format!(
+                "`{}` reads `{}` with the batch not first",
+                step.info.name,
+                self.name_of(o)
+            )),
+        }
+    }
+
+    fn name_of(&self, o: Operand) -> &str {
+        match o {
+            Operand::Val(v) => self.name(v),
+            Operand::Const(_) => "a constant",
         }
     }
 
@@ -109,24 +158,41 @@ impl<'p> Samples<'p> {
         }
     }
 
-    /// An operand broadcast against an output of `rank` dims with `rows` rows per
-    /// sample: per sample with the same rows, or a constant that does not span the batch.
-    fn broadcast(&self, o: Operand, rank: usize, rows: usize, step: &Step) -> Result<(), String> {
-        let spans_batch =
-            |s: &[SymInt]| s.len() >= rank && s.first().and_then(SymInt::as_int) != Some(1);
+    /// Whether a value of `sizes`, broadcast against an output of `rank` dims whose
+    /// batch is at `dim`, has more than one element along it.
+    fn spans(sizes: &[SymInt], rank: usize, dim: usize) -> bool {
+        let at = (dim + sizes.len()).checked_sub(rank);
+        at.and_then(|d| sizes.get(d))
+            .is_some_and(|s| s.as_int() != Some(1))
+    }
+
+    /// An operand broadcast against an output of `rank` dims whose batch is `lead`: per
+    /// sample with its batch at the same dim (counted from the last) and the same rows,
+    /// or a value free of the batch that does not span it, or a constant whose samples
+    /// are all equal.
+    fn broadcast(
+        &mut self,
+        o: Operand,
+        rank: usize,
+        lead: Lead,
+        step: &Step,
+    ) -> Result<(), String> {
         match o {
-            Operand::Val(v) if self.free.contains(&v) => match self.sizes(v) {
-                s if !spans_batch(s) => Ok(()),
-                _ => Err(format!(
-                    "`{}` reads `{}`, of the batch's size, across samples",
-                    step.info.name,
-                    self.name(v)
-                )),
-            },
+            Operand::Val(v) if self.free.contains(&v) => {
+                match Self::spans(self.sizes(v), rank, lead.dim) {
+                    false => Ok(()),
+                    true => Err(format!(
+                        "`{}` reads `{}`, of the batch's size, across samples",
+                        step.info.name,
+                        self.name(v)
+                    )),
+                }
+            }
             Operand::Val(v) => {
-                let same_rank = self.sizes(v).len() == rank;
-                match self.rows.get(&v) {
-                    Some(&r) if r == rows && same_rank => Ok(()),
+                let r = self.sizes(v).len();
+                let aligned = |l: &Lead| r <= rank && l.dim + (rank - r) == lead.dim;
+                match self.lead.get(&v) {
+                    Some(l) if l.rows == lead.rows && aligned(l) => Ok(()),
                     _ => Err(format!(
                         "`{}` broadcasts `{}` across samples",
                         step.info.name,
@@ -137,7 +203,13 @@ impl<'p> Samples<'p> {
             Operand::Const(c) => {
                 let sizes = self.plan.const_metas.get(c).map(|m| m.sizes.as_slice());
                 match sizes {
-                    Some(s) if !spans_batch(s) => Ok(()),
+                    Some(s) if !Self::spans(s, rank, lead.dim) => Ok(()),
+                    Some(s) if lead.rows == 1 && s.len() <= rank => {
+                        let at = lead.dim + s.len() - rank;
+                        self.uniform_const(c, at, step)?;
+                        self.uniform_reads.insert((step.out, c));
+                        Ok(())
+                    }
                     _ => Err(format!(
                         "`{}` reads a constant of the batch's size",
                         step.info.name
@@ -147,16 +219,45 @@ impl<'p> Samples<'p> {
         }
     }
 
+    /// Constant `c`, read across samples along its dim `dim`: each half can read its
+    /// first sample's slice, broadcast, if every sample's slice is the same.
+    fn uniform_const(&mut self, c: usize, dim: usize, step: &Step) -> Result<(), String> {
+        let refuse = || {
+            format!(
+                "`{}` reads a constant of the batch's size whose samples differ",
+                step.info.name
+            )
+        };
+        match self.uniform.get(&c) {
+            Some(&(d, _)) if d == dim => return Ok(()),
+            Some(_) => return Err(refuse()),
+            None => {}
+        }
+        let data = self.plan.consts.get(c).ok_or_else(refuse)?;
+        let first = data.narrow(dim, 0, 1).ok_or_else(refuse)?.contiguous();
+        let bits =
+            |s: &Storage| -> Vec<u64> { s.to_f64_vec().iter().map(|v| v.to_bits()).collect() };
+        let want = bits(&first);
+        let n = data.shape().get(dim).copied().unwrap_or(0);
+        for i in 1..n {
+            let slice = data.narrow(dim, i, 1).ok_or_else(refuse)?;
+            if bits(&slice) != want {
+                return Err(refuse());
+            }
+        }
+        self.uniform.insert(c, (dim, first));
+        Ok(())
+    }
+
     /// A product by a packed weight (a run-time one would mix the samples); its rows per
     /// sample and depth join `products` unless an equal product is there.
     fn gemm(
         &mut self,
         g: &'p GemmStep,
-        rows: usize,
+        lead: Lead,
         step: &'p Step,
         products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
-        self.val(g.a, step)?;
         let GemmB::Packed(p, _) = &g.b else {
             return Err(format!(
                 "`{}` multiplies by a run-time right operand",
@@ -164,18 +265,16 @@ impl<'p> Samples<'p> {
             ));
         };
         // The product's rows: every dim of its left operand but the last, per sample.
-        let a_sizes = match g.a {
-            Operand::Val(v) => self.sizes(v),
-            Operand::Const(_) => &[],
-        };
-        let lead = &a_sizes[..a_sizes.len().saturating_sub(1)];
-        let per_sample = (lead.iter().fold(SymInt::Int(1), |m, s| m.mul(s)))
+        let a_sizes = self.sizes_of(g.a);
+        let lead_dims = &a_sizes[..a_sizes.len().saturating_sub(1)];
+        let per_sample = product(lead_dims)
             .div_exact(&self.batch)
             .ok_or_else(|| format!("`{}` has rows across samples", step.info.name))?;
+        let rank = step.sizes.len();
         if let Some((init, _)) = g.init {
-            self.broadcast(init, step.sizes.len(), rows, step)?;
+            self.broadcast(init, rank, lead, step)?;
         }
-        self.epilogue(g.epilogue.as_ref(), rows, step)?;
+        self.epilogue(g.epilogue.as_ref(), lead, step)?;
         let k = p.shape()[0];
         let product = SplitProduct {
             rows: per_sample,
@@ -186,8 +285,8 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
-    /// A step of one input `x` per sample, unless it `mixes` samples (saying `what` it
-    /// does).
+    /// A step of one input `x` with its batch first, unless it `mixes` samples (saying
+    /// `what` it does).
     fn unless(&self, x: Operand, mixes: bool, what: &str, step: &Step) -> Result<(), String> {
         self.val(x, step)?;
         if mixes {
@@ -196,8 +295,8 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
-    /// Whether a planned step reads no batch-leading value: its output does not depend
-    /// on the batch either, and each half computes all of it.
+    /// Whether a planned step reads no per-sample value: its output does not depend on
+    /// the batch either, and each half computes all of it.
     fn reads_only_free(&self, step: &Step) -> bool {
         let epilogue = |e: &Option<Epilogue>| e.iter().flat_map(|e| e.inputs.clone()).collect();
         let read: Vec<Operand> = match &step.kind {
@@ -228,55 +327,76 @@ impl<'p> Samples<'p> {
         })
     }
 
-    /// A view keeps the batch first unless it indexes or expands it.
-    fn view(&self, x: Operand, view: &ViewOp, step: &Step) -> Result<(), String> {
-        self.view_of(x, view, step.sizes.len(), step)
-    }
-
-    /// [`Samples::view`] of a view to `out_rank` dims.
-    fn view_of(
+    /// Where the batch of `x` (sizes `xs`, batch `lead`) is in its `view` of sizes
+    /// `out`, unless the view indexes, expands or splits the batch.
+    fn view_lead(
         &self,
-        x: Operand,
+        lead: Lead,
+        xs: &[SymInt],
         view: &ViewOp,
-        out_rank: usize,
+        out: &[SymInt],
         step: &Step,
-    ) -> Result<(), String> {
-        self.val(x, step)?;
-        let in_rank = match x {
-            Operand::Val(v) => self.sizes(v).len(),
-            Operand::Const(_) => 0,
+    ) -> Result<Lead, String> {
+        let d = lead.dim;
+        let moved = match view {
+            // Same elements in order: the batch is the dim after as many elements as
+            // before it, and it keeps its samples whole (`[T, B, H] -> [T, B * H]`).
+            ViewOp::Reshape => {
+                let before = product(&xs[..d.min(xs.len())]);
+                (0..out.len()).find(|&e| {
+                    product(&out[..e]).same_as(&before)
+                        && out[e]
+                            .div_exact(&self.batch)
+                            .is_some_and(|c| c.as_int().is_some())
+                })
+            }
+            ViewOp::Expand => {
+                let lead_dims = out.len().checked_sub(xs.len());
+                lead_dims
+                    .map(|n| d + n)
+                    .filter(|&e| out.get(e).zip(xs.get(d)).is_some_and(|(a, b)| a.same_as(b)))
+            }
+            ViewOp::Select { dim, .. } if *dim != d => Some(d - usize::from(*dim < d)),
+            ViewOp::Slice { dim, .. } if *dim != d => Some(d),
+            ViewOp::Permute { dims } => dims.iter().position(|&p| p == d),
+            ViewOp::Select { .. } | ViewOp::Slice { .. } => None,
         };
-        match view {
-            ViewOp::Reshape => Ok(()),
-            ViewOp::Expand if in_rank == out_rank => Ok(()),
-            ViewOp::Select { dim, .. } | ViewOp::Slice { dim, .. } if *dim != 0 => Ok(()),
-            ViewOp::Permute { dims } if dims.first() == Some(&0) => Ok(()),
-            _ => Err(format!(
-                "`{}` indexes, expands or moves the batch",
-                step.info.name
-            )),
+        let rows = moved.and_then(|e| Some((e, per_sample(out, e, &self.batch)?)));
+        let what = match view {
+            ViewOp::Reshape => "splits the batch",
+            ViewOp::Expand => "expands the batch",
+            ViewOp::Select { .. } | ViewOp::Slice { .. } => "indexes the batch",
+            ViewOp::Permute { .. } => "drops the batch",
+        };
+        match rows {
+            Some((dim, rows)) => Ok(Lead { dim, rows }),
+            None => Err(format!("`{}` {what}", step.info.name)),
         }
     }
 
-    /// A fused input `x` read through `view`, against an output of `rank` dims with
-    /// `rows` rows per sample: as [`Samples::broadcast`] of the viewed value, which a
-    /// view step would have computed ([`Samples::view`]).
+    /// The batch of the view `view` of `x`, to the sizes `out`.
+    fn view(&self, x: Operand, view: &ViewOp, out: &[SymInt], step: &Step) -> Result<Lead, String> {
+        let lead = self.lead_of(x, step)?;
+        self.view_lead(lead, self.sizes_of(x), view, out, step)
+    }
+
+    /// A fused input `x` read through `view`, against an output of `rank` dims whose
+    /// batch is `lead`: as [`Samples::broadcast`] of the viewed value, which a view
+    /// step would have computed.
     fn read_view(
         &self,
         x: Operand,
         view: &ReadView,
         rank: usize,
-        rows: usize,
+        lead: Lead,
         step: &Step,
     ) -> Result<(), String> {
         let free = match x {
             Operand::Val(v) => self.free.contains(&v),
             Operand::Const(_) => true,
         };
-        let spans_batch =
-            view.sizes.len() >= rank && view.sizes.first().and_then(SymInt::as_int) != Some(1);
         if free {
-            return match spans_batch {
+            return match Self::spans(&view.sizes, rank, lead.dim) {
                 false => Ok(()),
                 true => Err(format!(
                     "`{}` reads a view of the batch's size across samples",
@@ -284,30 +404,63 @@ impl<'p> Samples<'p> {
                 )),
             };
         }
-        self.view_of(x, &view.view, view.sizes.len(), step)?;
-        match per_sample(&view.sizes, &self.batch) {
-            Some(r) if r == rows && view.sizes.len() == rank => Ok(()),
-            _ => Err(format!(
+        let l = self.view(x, &view.view, &view.sizes, step)?;
+        let r = view.sizes.len();
+        match r <= rank && l.dim + (rank - r) == lead.dim && l.rows == lead.rows {
+            true => Ok(()),
+            false => Err(format!(
                 "`{}` broadcasts a view across samples",
                 step.info.name
             )),
         }
     }
 
-    /// A fused step's inputs, each broadcast or read through its view, against its
-    /// output of `rows` rows per sample.
-    fn fused_inputs(
+    /// Where the batch of a fused step's output is: that of its first per-sample input
+    /// (through its view), counted from the last dim.
+    fn fused_lead(
         &self,
         inputs: &[Operand],
         views: &[Option<ReadView>],
-        rows: usize,
+        step: &Step,
+    ) -> Result<Lead, String> {
+        let rank = step.sizes.len();
+        for (i, &o) in inputs.iter().enumerate() {
+            let Operand::Val(v) = o else { continue };
+            if !self.lead.contains_key(&v) {
+                continue;
+            }
+            let (l, r) = match views.get(i).and_then(Option::as_ref) {
+                Some(view) => (
+                    self.view(o, &view.view, &view.sizes, step)?,
+                    view.sizes.len(),
+                ),
+                None => (self.lead_of(o, step)?, self.sizes(v).len()),
+            };
+            return match (l.dim + rank).checked_sub(r) {
+                Some(dim) => Ok(Lead { dim, rows: l.rows }),
+                None => Err(format!(
+                    "`{}` has more dims than its output",
+                    step.info.name
+                )),
+            };
+        }
+        Err(format!("`{}` reads no input per sample", step.info.name))
+    }
+
+    /// A fused step's inputs, each broadcast or read through its view, against its
+    /// output whose batch is `lead`.
+    fn fused_inputs(
+        &mut self,
+        inputs: &[Operand],
+        views: &[Option<ReadView>],
+        lead: Lead,
         step: &Step,
     ) -> Result<(), String> {
         let rank = step.sizes.len();
         for (i, &o) in inputs.iter().enumerate() {
             match views.get(i).and_then(Option::as_ref) {
-                Some(view) => self.read_view(o, view, rank, rows, step)?,
-                None => self.broadcast(o, rank, rows, step)?,
+                Some(view) => self.read_view(o, view, rank, lead, step)?,
+                None => self.broadcast(o, rank, lead, step)?,
             }
         }
         Ok(())
@@ -317,16 +470,91 @@ impl<'p> Samples<'p> {
     fn epilogue(
         &mut self,
         e: Option<&'p Epilogue>,
-        rows: usize,
+        lead: Lead,
         step: &'p Step,
     ) -> Result<(), String> {
         if let Some(e) = e {
             for &o in &e.inputs {
-                self.broadcast(o, step.sizes.len(), rows, step)?;
+                self.broadcast(o, step.sizes.len(), lead, step)?;
             }
-            self.rows.insert(e.value, rows);
+            self.lead.insert(e.value, lead);
         }
         Ok(())
+    }
+
+    /// Where the batch of `step`'s output is, from what it reads: where its input's is
+    /// for the steps that keep samples apart along any dim (products, elementwise ops,
+    /// views, permutes, joins); first for the rest.
+    fn out_lead(&self, step: &Step) -> Result<Lead, String> {
+        // A step that does not keep the batch whole is refused by `step` once `reads`
+        // has said what mixes samples, if anything (`rows` then matches no operand).
+        let first = |o: Operand| -> Result<Lead, String> {
+            let rows = per_sample(&step.sizes, 0, &self.batch);
+            match self.lead_of(o, step)?.dim {
+                0 => Ok(Lead {
+                    dim: 0,
+                    rows: rows.unwrap_or(usize::MAX),
+                }),
+                _ => Err(format!(
+                    "`{}` reads `{}` with the batch not first",
+                    step.info.name,
+                    self.name_of(o)
+                )),
+            }
+        };
+        let at = |l: Lead| -> Result<Lead, String> {
+            let rows = per_sample(&step.sizes, l.dim, &self.batch);
+            Ok(Lead {
+                dim: l.dim,
+                rows: rows.unwrap_or(usize::MAX),
+            })
+        };
+        match &step.kind {
+            Kind::Gemm(g) => {
+                let l = self.lead_of(g.a, step)?;
+                if l.dim + 1 >= self.sizes_of(g.a).len() {
+                    return Err(format!("`{}` sums over the batch", step.info.name));
+                }
+                at(l)
+            }
+            Kind::Fused { inputs, views, .. } => at(self.fused_lead(inputs, views, step)?),
+            Kind::Permute { x, dims } => {
+                let l = self.lead_of(*x, step)?;
+                match dims.iter().position(|&p| p == l.dim) {
+                    Some(dim) => at(Lead { dim, rows: l.rows }),
+                    None => Err(format!("`{}` drops the batch", step.info.name)),
+                }
+            }
+            Kind::View { x, view } => self.view(*x, view, &step.sizes, step),
+            Kind::Alias {
+                src,
+                at: Some(view),
+                sizes,
+            } => self.view(Operand::Val(*src), view, sizes, step),
+            Kind::Alias {
+                src,
+                sizes,
+                at: None,
+            } => self.view(Operand::Val(*src), &ViewOp::Reshape, sizes, step),
+            Kind::Embedding { ids, .. } => at(self.lead_of(*ids, step)?),
+            Kind::Concat { xs, .. } => match xs.iter().find(|o| self.lead_of(**o, step).is_ok()) {
+                Some(&x) => at(self.lead_of(x, step)?),
+                None => Err(format!("`{}` reads no input per sample", step.info.name)),
+            },
+            Kind::Conv(c) => first(c.x),
+            Kind::Pool { x, .. }
+            | Kind::GroupNorm { x, .. }
+            | Kind::Upsample { x, .. }
+            | Kind::Bmm { a: x, .. }
+            | Kind::Softmax { x, .. }
+            | Kind::LayerNorm { x, .. }
+            | Kind::Reduce { x, .. } => first(*x),
+            Kind::Attention { q, .. } => first(*q),
+            Kind::Fallback { .. }
+            | Kind::GetItem { .. }
+            | Kind::HigherOrder { .. }
+            | Kind::Compare { .. } => Err(format!("`{}` runs eagerly", step.info.name)),
+        }
     }
 
     /// Checks `step` and records its output; the products it checks go to `products`.
@@ -335,39 +563,36 @@ impl<'p> Samples<'p> {
             self.free.insert(step.out);
             return Ok(());
         }
-        // What mixes samples is said first; a step that does not is still refused if its
-        // output does not lead with the batch (`usize::MAX` then matches no operand).
-        let leading = per_sample(&step.sizes, &self.batch);
-        let rows = leading.unwrap_or(usize::MAX);
-        self.reads(step, rows, products)?;
-        if leading.is_none() {
-            return Err(format!("`{}` does not lead with the batch", step.info.name));
+        let lead = self.out_lead(step)?;
+        self.reads(step, lead, products)?;
+        if lead.rows == usize::MAX {
+            return Err(format!(
+                "`{}` does not keep the batch whole",
+                step.info.name
+            ));
         }
-        self.rows.insert(step.out, rows);
+        self.lead.insert(step.out, lead);
         Ok(())
     }
 
-    /// Checks that `step`, whose output has `rows` rows per sample, reads its operands
-    /// per sample (or as constants where it takes them) and keeps the samples apart.
+    /// Checks that `step`, whose output's batch is `lead`, reads its operands per sample
+    /// (or as constants where it takes them) and keeps the samples apart.
     fn reads(
         &mut self,
         step: &'p Step,
-        rows: usize,
+        lead: Lead,
         products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
         let rank = step.sizes.len();
         let mixes = |what: &str| Err(format!("`{}` {what}", step.info.name));
         match &step.kind {
-            Kind::Gemm(g) => self.gemm(g, rows, step, products)?,
+            Kind::Gemm(g) => self.gemm(g, lead, step, products)?,
             Kind::Conv(c) => {
                 self.val(c.x, step)?;
-                self.epilogue(c.epilogue.as_ref(), rows, step)?;
+                self.epilogue(c.epilogue.as_ref(), lead, step)?;
             }
             Kind::Fused { inputs, views, .. } => {
-                if !inputs.iter().any(|o| matches!(o, Operand::Val(_))) {
-                    return mixes("reads no input");
-                }
-                self.fused_inputs(inputs, views, rows, step)?;
+                self.fused_inputs(inputs, views, lead, step)?;
             }
             Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
@@ -379,17 +604,8 @@ impl<'p> Samples<'p> {
             Kind::LayerNorm { x, k, .. } => {
                 self.unless(*x, *k >= rank, "normalizes over the batch", step)?;
             }
-            Kind::Permute { x, dims } => {
-                let moves = dims.first() != Some(&0);
-                self.unless(*x, moves, "moves the batch from the first dim", step)?;
-            }
-            Kind::View { x, view } => self.view(*x, view, step)?,
-            Kind::Alias {
-                src,
-                at: Some(view),
-                ..
-            } => self.view(Operand::Val(*src), view, step)?,
-            Kind::Alias { src, .. } => self.val(Operand::Val(*src), step)?,
+            // Where the batch goes is `out_lead`'s; a view's check is its.
+            Kind::Permute { .. } | Kind::View { .. } | Kind::Alias { .. } => {}
             Kind::Attention { q, k, v, mask, .. } => {
                 for &o in [q, k, v] {
                     self.val(o, step)?;
@@ -400,7 +616,7 @@ impl<'p> Samples<'p> {
                     return mixes("attends across the batch");
                 }
                 if let Some(m) = mask {
-                    self.broadcast(*m, rank, rows, step)?;
+                    self.broadcast(*m, rank, lead, step)?;
                 }
             }
             Kind::Reduce { x, dims, .. } => {
@@ -409,14 +625,16 @@ impl<'p> Samples<'p> {
             }
             Kind::Embedding { weight, ids } => {
                 self.constant(*weight, step)?;
-                self.val(*ids, step)?;
+                self.lead_of(*ids, step)?;
             }
             Kind::Concat { xs, dim } => {
-                for &x in xs {
-                    self.val(x, step)?;
-                }
-                if *dim == 0 {
+                if *dim == lead.dim {
                     return mixes("joins its inputs along the batch");
+                }
+                for &x in xs {
+                    if self.lead_of(x, step)? != lead {
+                        return mixes("joins inputs whose batch is at another dim");
+                    }
                 }
             }
             Kind::Fallback { .. }
@@ -446,12 +664,74 @@ fn size_of(plan: &Plan, v: V) -> Option<&[SymInt]> {
         .map(|m| &m.sizes[..])
 }
 
-/// `sizes` with its leading `c * B` written `c * σ` (σ's example: half of `B`'s).
-fn halve(sizes: &mut [SymInt], batch: &SymInt) {
-    if let Some(c) = per_sample(sizes, batch) {
+/// `sizes` with its batch dim's `c * B` written `c * σ` (σ's example: half of `B`'s).
+fn halve(sizes: &mut [SymInt], dim: usize, batch: &SymInt) {
+    if let Some(c) = per_sample(sizes, dim, batch) {
         let c = c as i64;
-        sizes[0] = SymInt::from_expr(Expr::symbol(HALF).scale(c), c * (batch.hint() / 2));
+        sizes[dim] = SymInt::from_expr(Expr::symbol(HALF).scale(c), c * (batch.hint() / 2));
     }
+}
+
+/// `plan` as it runs on a half of the batch: each per-sample value's batch dim `c * B`
+/// written `c * σ` (a value free of the batch keeps its sizes, whatever they are), and
+/// each uniform constant read across samples replaced by its first sample's slice.
+fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
+    // Only per-sample values are halved: a value free of the batch keeps its sizes,
+    // whatever they are.
+    let mut half = plan.clone();
+    let mut sliced = HashMap::new();
+    for (&c, (_, first)) in &samples.uniform {
+        sliced.insert(c, half.consts.len());
+        half.const_metas
+            .push(TensorMeta::from_shape(first.dtype(), first.shape()));
+        let origin = half.const_origins.get(c).cloned();
+        half.const_origins.extend(origin);
+        half.consts.push(first.clone());
+    }
+    for step in half.steps.iter_mut() {
+        let Some(lead) = samples.lead.get(&step.out).copied() else {
+            continue;
+        };
+        halve(&mut step.sizes, lead.dim, batch);
+        let out = step.out;
+        // A uniform constant read across samples: its first sample's slice.
+        let slice = |o: &mut Operand| match o {
+            Operand::Const(c) if samples.uniform_reads.contains(&(out, *c)) => {
+                if let Some(&s) = sliced.get(c) {
+                    *c = s;
+                }
+            }
+            _ => {}
+        };
+        match &mut step.kind {
+            Kind::Alias { sizes, .. } => halve(sizes, lead.dim, batch),
+            Kind::Fused { inputs, views, .. } => {
+                inputs.iter_mut().for_each(slice);
+                // A view of a per-sample value has half its rows too, at the
+                // output's batch dim counted from the last.
+                let rank = step.sizes.len();
+                for (o, view) in inputs.iter().zip(views.iter_mut()) {
+                    let per_sample = matches!(o, Operand::Val(v) if samples.lead.contains_key(v));
+                    if let (true, Some(view)) = (per_sample, view) {
+                        let dim = (lead.dim + view.sizes.len()).saturating_sub(rank);
+                        halve(&mut view.sizes, dim, batch);
+                        // Laid out per call: each half has its own rows.
+                        view.fixed = None;
+                    }
+                }
+            }
+            Kind::Gemm(g) => {
+                g.init.iter_mut().for_each(|(o, _)| slice(o));
+                (g.epilogue.iter_mut()).for_each(|e| e.inputs.iter_mut().for_each(slice));
+            }
+            Kind::Conv(c) => {
+                (c.epilogue.iter_mut()).for_each(|e| e.inputs.iter_mut().for_each(slice));
+            }
+            Kind::Attention { mask: Some(m), .. } => slice(m),
+            _ => {}
+        }
+    }
+    half
 }
 
 impl BatchSplit {
@@ -481,16 +761,18 @@ impl BatchSplit {
         let mut samples = Samples {
             plan,
             batch: batch.clone(),
-            rows: HashMap::new(),
+            lead: HashMap::new(),
             free: HashSet::new(),
+            uniform: HashMap::new(),
+            uniform_reads: HashSet::new(),
         };
         let mut input_rows = Vec::new();
         for &(v, k) in runtime {
             let sizes = size_of(plan, v).unwrap_or(&[]);
-            match per_sample(sizes, &batch) {
+            match per_sample(sizes, 0, &batch) {
                 Some(rows) => {
                     input_rows.push((k, rows));
-                    samples.rows.insert(v, rows);
+                    samples.lead.insert(v, Lead { dim: 0, rows });
                 }
                 None => {
                     samples.free.insert(v);
@@ -503,35 +785,17 @@ impl BatchSplit {
         }
         for out in &plan.outputs {
             match out {
-                Arg::Tensor(n) if samples.rows.contains_key(&n.0) => {}
+                Arg::Tensor(n) if samples.lead.get(&n.0).is_some_and(|l| l.dim == 0) => {}
+                Arg::Tensor(n) if samples.lead.contains_key(&n.0) => {
+                    return Err(format!(
+                        "output `{}` does not lead with the batch",
+                        samples.name(n.0)
+                    ))
+                }
                 _ => return Err("an output is not per sample".into()),
             }
         }
-        // Only batch-leading values are halved: a value free of the batch keeps its sizes,
-        // whatever they are.
-        let mut half = plan.clone();
-        for step in half
-            .steps
-            .iter_mut()
-            .filter(|s| samples.rows.contains_key(&s.out))
-        {
-            halve(&mut step.sizes, &batch);
-            match &mut step.kind {
-                Kind::Alias { sizes, .. } => halve(sizes, &batch),
-                Kind::Fused { inputs, views, .. } => {
-                    // A view of a batch-leading value has half its rows too.
-                    for (o, view) in inputs.iter().zip(views.iter_mut()) {
-                        let leads = matches!(o, Operand::Val(v) if samples.rows.contains_key(v));
-                        if let (true, Some(view)) = (leads, view) {
-                            halve(&mut view.sizes, &batch);
-                            // Laid out per call: each half has its own rows.
-                            view.fixed = None;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+        let half = half_plan(plan, &samples, &batch);
         Ok(BatchSplit {
             half,
             batch,

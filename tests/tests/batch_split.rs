@@ -143,6 +143,9 @@ impl Mixer {
             6 => h.reshape([2, -1]),
             7 => h.cumsum(1),
             8 => F::scaled_dot_product_attention(&h, &h, &h, None, 0.0, false, None, false),
+            9 => h.t().relu().t(),
+            10 => &h + &Tensor::ones([4, 8]),
+            11 => &h * &Tensor::arange(32).to_dtype(DType::F32).reshape([4, 8]),
             _ => h.relu(),
         }
     }
@@ -187,6 +190,9 @@ fn steps_that_mix_samples_keep_the_call_whole() {
         (8, 4),
         (4, 4),
         (5, 4),
+        (9, 4),
+        (10, 4),
+        (11, 4),
     ];
     let (compiled, interpreter): (Vec<String>, Vec<String>) = cases
         .iter()
@@ -197,14 +203,17 @@ fn steps_that_mix_samples_keep_the_call_whole() {
         [
             "`mean` reduces over the batch",
             "`softmax` normalizes over the batch",
-            "`t` moves the batch from the first dim",
+            "output `relu` does not lead with the batch",
             "`cat` joins its inputs along the batch",
             "the example batch is 1",
-            "`reshape` does not lead with the batch",
+            "`reshape` splits the batch",
             "`cumsum` runs eagerly",
             "`scaled_dot_product_attention` attends across the batch",
             "",
             "",
+            "",
+            "",
+            "`linear` reads a constant of the batch's size whose samples differ",
         ]
     );
     assert_eq!(
@@ -220,6 +229,11 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "`scaled_dot_product_attention` attends across the batch",
             "",
             "",
+            // The interpreter follows a batch that leads, or none (see
+            // `the_batch_moved_within_the_plan_still_splits`).
+            "`t` moves the batch from the first dim",
+            "`add` reads `ones`, of the batch's size, across samples",
+            "`mul` reads `reshape`, of the batch's size, across samples",
         ]
     );
 }
@@ -337,4 +351,26 @@ fn an_unbatched_convolution_keeps_the_call_whole() {
     );
     let c = ferrex_runtime::compile(&ep).unwrap();
     assert!(c.batch_split().is_err(), "{}", c.describe());
+}
+
+/// The compiled plan follows the batch wherever a step moves it (`t`, then back) and
+/// reads a constant of the batch's size whose samples are equal (`ones`) as one
+/// sample's slice: split, the call gives the whole call's bits (batch 4, halves of 2).
+#[test]
+fn the_batch_moved_within_the_plan_still_splits() {
+    ferrex::manual_seed(12);
+    for how in [9, 10] {
+        let m = Mixer {
+            lin: nn::Linear::new(8, 8),
+            how,
+        };
+        let x = Tensor::randn([4, 8]);
+        let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+        let c = ferrex_runtime::compile(&ep).unwrap();
+        assert_eq!(c.batch_split(), Ok(()), "{how}");
+        let whole = bits(&c, &x, BatchSplit::Never);
+        assert_eq!(bits(&c, &x, BatchSplit::Always), whole, "{how}");
+        let reference = to_bits(&ep.module().call((x.clone(),)).unwrap());
+        assert_eq!(whole, reference, "{how}");
+    }
 }

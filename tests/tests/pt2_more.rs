@@ -150,3 +150,47 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
         );
     }
 }
+
+/// `nn.GRU` and `nn.LSTM` run their steps over `[T, B, ..]` (the batch at dim 1) from
+/// zero initial states `[1, B, H]`: the compiled plan still splits its calls along the
+/// batch (each half its own recurrence, reading a half's slice of the zeros) and gives
+/// the whole call's bits, in both IRs.
+#[test]
+fn recurrent_programs_split_their_batch_with_the_same_bits() {
+    let corpus = corpus();
+    for (name, core) in [
+        ("gru", false),
+        ("lstm", false),
+        ("gru", true),
+        ("lstm", true),
+    ] {
+        let file = corpus.file(name, core);
+        let compiled = ferrex_runtime::load(&file).unwrap();
+        assert_eq!(compiled.batch_split(), Ok(()), "{name} core {core}");
+        let ep: ExportedProgram = ferrex::load(&file).unwrap();
+        let io = corpus.io(name);
+        let inputs: Vec<Tensor> = series(&io, "", "in")
+            .into_iter()
+            .map(Tensor::copy)
+            .collect();
+        let bits = |mode| -> Vec<u32> {
+            compiled.set_batch_split(mode);
+            let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
+            let want = series(&io, "", "out");
+            assert_eq!(out.len(), want.len());
+            for (got, want) in out.iter().zip(want) {
+                let d = max_diff(got, want, name);
+                assert!(d <= ATOL, "{name} core {core} ({mode:?}): differs by {d}");
+            }
+            (out.iter().flat_map(|t| t.to_vec::<f32>().unwrap()))
+                .map(f32::to_bits)
+                .collect()
+        };
+        let whole = bits(ferrex_runtime::BatchSplit::Never);
+        assert_eq!(
+            bits(ferrex_runtime::BatchSplit::Always),
+            whole,
+            "{name} core {core}"
+        );
+    }
+}

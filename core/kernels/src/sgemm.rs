@@ -5,7 +5,7 @@
 //! blocks of about [`KC`] depths, row blocks packed into micro-panels of the tile's
 //! height, or read in place for products of few columns) and register-tiled
 //! micro-kernels chosen at run time: on AVX-512 14×32 and 8×48 tiles, on AVX2 + FMA a
-//! 6×16 tile, and wide tiles (1×128, 2×96, 3×64 on AVX-512) for products of few rows,
+//! 6×16 tile, and wide tiles (1×128, 2×96, 3×64, 4×96 on AVX-512) for products of few rows,
 //! which would be latency-bound on a tall tile; a portable tile elsewhere. Large
 //! products are split by column panels over the one thread pool
 //! ([`crate::threads::pool`]); [`GemmEpilogue`] adds a bias row and ReLU where the tiles
@@ -103,10 +103,19 @@ impl Isa {
         }
     }
 
-    /// Panels of a tile of `rows < 4` rows (wide, so that enough independent
+    /// Whether a product of `m` rows runs one wide tile of all its rows. On AVX-512 a
+    /// 4-row product too: as the 8×48 tile's 4-row remainder (12 accumulators) it took
+    /// 4.9 µs at 4 × 128 × 512, as a 4×96 tile (24) 3.5 µs, where 8 rows take 6.7 (a
+    /// recurrent step of a batch of 8 split in halves).
+    fn few(self, m: usize) -> bool {
+        m < 4 || (self == Isa::Avx512 && m == 4)
+    }
+
+    /// Panels of a tile of [`Isa::few`] rows (wide, so that enough independent
     /// accumulators hide the FMA latency).
     fn wide(self, rows: usize) -> usize {
         match (self, rows) {
+            (Isa::Avx512, 4) => 6,
             (Isa::Avx512, 1) => 8,
             (Isa::Avx512, 2) => 6,
             (Isa::Avx512, _) => 4,
@@ -606,7 +615,7 @@ fn gemm_packed_on(
     }
     let panels = n.div_ceil(NR);
     // Units of panels one tile spans, split into a few ranges per thread.
-    let unit = if m < 4 {
+    let unit = if isa.few(m) {
         isa.wide(m)
     } else {
         isa.np(tile_rows(isa, a, n))
@@ -618,7 +627,7 @@ fn gemm_packed_on(
     let packed_a = packed_a.filter(|_| !reads_a_directly(isa, a, n));
     // Few rows stream the weight, and only its panels' order can change (k blocks are
     // summed in order): a product of many rows reads each panel block many times.
-    let descending = m < 4 && b.next_walk_descends();
+    let descending = isa.few(m) && b.next_walk_descends();
     if threads <= 1 || !big {
         run_panels(
             isa,
@@ -675,7 +684,7 @@ const SHARED_A_MAX: usize = 1 << 22;
 /// tutorial module's generated `forward`: 8 rows against one 16-column panel). Wider
 /// products keep packing, which their many panels amortise.
 fn reads_a_directly(isa: Isa, a: Mat<'_, f32>, n: usize) -> bool {
-    isa == Isa::Avx512 && a.cs == 1 && (a.rows < 4 || n <= DIRECT_MAX_N)
+    isa == Isa::Avx512 && a.cs == 1 && (isa.few(a.rows) || n <= DIRECT_MAX_N)
 }
 
 /// The widest product whose tiles read a row-major A in place: 16 weight panels. At 128
@@ -700,7 +709,7 @@ fn tile_rows(isa: Isa, a: Mat<'_, f32>, n: usize) -> usize {
 /// rows per packed block.
 fn a_blocks(isa: Isa, a: Mat<'_, f32>, n: usize) -> (usize, usize) {
     let (m, mr) = (a.rows, tile_rows(isa, a, n));
-    if m < 4 {
+    if isa.few(m) {
         (m, m)
     } else {
         (mr, Isa::mc(mr).min(m.div_ceil(mr) * mr))
@@ -840,7 +849,7 @@ fn run_panels(
                     addend,
                     addend_relu: epilogue.relu && last,
                 };
-                if m < 4 {
+                if isa.few(m) {
                     few_rows(isa, &tile, apack, b, pc, c, ic, mc, &walk);
                 } else {
                     let at = RowBlock {
@@ -1231,6 +1240,8 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct
             (Isa::Avx512, 2, 6, false) => return t512::<2, 6, false>(t, o, 2),
             (Isa::Avx512, 2, _, false) => return t512::<2, 1, false>(t, o, 2),
             (Isa::Avx512, 3, 4, false) => return t512::<3, 4, false>(t, o, 3),
+            (Isa::Avx512, 4, 6, false) => return t512::<4, 6, false>(t, o, 4),
+            (Isa::Avx512, 4, _, false) => return t512::<4, 1, false>(t, o, 4),
             (Isa::Avx512, 3, _, false) => return t512::<3, 1, false>(t, o, 3),
             (Isa::Avx512, 14, 2, true) => return t512::<14, 2, true>(t, o, 14),
             (Isa::Avx512, 14, _, true) => return t512::<14, 1, true>(t, o, 14),
@@ -1241,6 +1252,8 @@ unsafe fn micro(isa: Isa, t: &Tile, o: &Operands, rows: usize, np: usize, direct
             (Isa::Avx512, 2, 6, true) => return t512::<2, 6, true>(t, o, 2),
             (Isa::Avx512, 2, _, true) => return t512::<2, 1, true>(t, o, 2),
             (Isa::Avx512, 3, 4, true) => return t512::<3, 4, true>(t, o, 3),
+            (Isa::Avx512, 4, 6, true) => return t512::<4, 6, true>(t, o, 4),
+            (Isa::Avx512, 4, _, true) => return t512::<4, 1, true>(t, o, 4),
             (Isa::Avx512, 3, _, true) => return t512::<3, 1, true>(t, o, 3),
             (Isa::Avx2, 6, _, false) => return avx2::tile::<6, 2>(t, o, 6),
             (Isa::Avx2, 1, 4, false) => return avx2::tile::<1, 8>(t, o, 1),
@@ -2144,10 +2157,16 @@ mod tests {
     /// Few-row products walk the weight's panels in alternate directions from one call
     /// to the next, with the same bits either way: whole wide tiles and single panels,
     /// on every tile set, a bias and ReLU, a depth over several [`KC`] (one k block for
-    /// few rows).
+    /// fewer than 4 rows; 4 rows are few on AVX-512 alone, with k blocks of their own).
     #[test]
     fn few_row_walks_alternate_and_give_the_same_bits() {
-        for (m, k, n) in [(1, 784, 16 * 11 + 5), (2, 700, 16 * 7), (3, 90, 16 * 9 + 1)] {
+        let shapes = [
+            (1, 784, 16 * 11 + 5),
+            (2, 700, 16 * 7),
+            (3, 90, 16 * 9 + 1),
+            (4, 600, 16 * 13 + 3),
+        ];
+        for (m, k, n) in shapes {
             let f = |len: usize, s: u32| -> Vec<f32> {
                 ints(len, s)
                     .iter()
@@ -2172,7 +2191,9 @@ mod tests {
                     gemm_packed_on(isa, 1.0, am, &packed, 0.0, epilogue, out, None).unwrap();
                     runs.push((descends, c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()));
                 }
-                assert_ne!(runs[0].0, runs[1].0, "{m}x{k}x{n} {isa:?}: one direction");
+                if isa.few(m) {
+                    assert_ne!(runs[0].0, runs[1].0, "{m}x{k}x{n} {isa:?}: one direction");
+                }
                 assert_eq!(runs[0].1, runs[1].1, "{m}x{k}x{n} {isa:?}");
                 let want = naive(1.0, &a, &b, 0.0, &vec![0.0; m * n], m, k, n);
                 for (i, (got, want)) in runs[0].1.iter().zip(&want).enumerate() {
