@@ -461,10 +461,12 @@ const PAR_MIN_WEIGHT: usize = 1 << 17;
 
 /// Multiply-adds from which a product by a packed weight is split over the pool: its
 /// panels split by columns, with no packing of the weight per call, so smaller products
-/// than [`crate::threads::PAR_MIN_MACS`] gain. An LSTM's recurrent step (8 × 512 × 128, ~10 µs on one
-/// core) runs back to back 64 times a call: at 2 threads the model went 1.37 → 1.18 ms
-/// (a GRU's 8 × 384 × 128, 1.05 → 0.93 ms); the MLP and transformer rows stayed within
-/// their spread.
+/// than [`crate::threads::PAR_MIN_MACS`] gain. An LSTM's recurrent step (8 × 512 × 128,
+/// ~7 µs on one core) runs back to back 64 times a call: run whole at 2 threads, the
+/// model went 1.37 → 1.18 ms (a GRU's 8 × 384 × 128, 1.05 → 0.93 ms) while the pool's
+/// thread had a core of its own; the MLP and transformer rows stayed within their
+/// spread. (Such a model's calls now split along the batch, each half's products on
+/// its own thread.)
 const PAR_MIN_PACKED_MACS: usize = 1 << 18;
 
 /// Whether a product of an `[m, k]` matrix by `b` (`n` columns) is big enough to be
