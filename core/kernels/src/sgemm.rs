@@ -459,22 +459,16 @@ pub fn gemm_packed_a(
 /// few rows: each core then reads its share of the weight from its own cache.
 const PAR_MIN_WEIGHT: usize = 1 << 17;
 
-/// Multiply-adds from which a product by a packed weight is split over the pool: its
-/// panels split by columns, with no packing of the weight per call, so smaller products
-/// than [`crate::threads::PAR_MIN_MACS`] gain. An LSTM's recurrent step (8 × 512 × 128,
-/// ~7 µs on one core) runs back to back 64 times a call: run whole at 2 threads, the
-/// model went 1.37 → 1.18 ms (a GRU's 8 × 384 × 128, 1.05 → 0.93 ms) while the pool's
-/// thread had a core of its own; the MLP and transformer rows stayed within their
-/// spread. (Such a model's calls now split along the batch, each half's products on
-/// its own thread.)
-const PAR_MIN_PACKED_MACS: usize = 1 << 18;
-
 /// Whether a product of an `[m, k]` matrix by `b` (`n` columns) is big enough to be
 /// split over the pool: enough multiply-adds, or a weight large enough that each core
 /// should read its share from its own cache. An epilogue on a product that ran on one
-/// core stays there too: the output is in that core's cache.
+/// core stays there too: the output is in that core's cache. (Splitting from 2^18
+/// multiply-adds, as stop 36 did for an LSTM's 8 × 512 × 128 recurrent steps, made the
+/// interpreter's 2-thread calls of that model slower than its 1-thread ones, 2.4–3.1 ms
+/// against 2.2: 64 hand-offs a call, each at the scheduler's mercy. The compiled
+/// runtime now splits such a model along its batch instead.)
 pub fn splits_product(m: usize, n: usize, k: usize, b: &PackedB) -> bool {
-    m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_PACKED_MACS
+    m.saturating_mul(n).saturating_mul(k) >= crate::threads::PAR_MIN_MACS
         || b.lines.len() * NR >= PAR_MIN_WEIGHT
 }
 
