@@ -30,7 +30,7 @@ pub enum BatchSplit {
 
 /// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
 /// `SPLIT_BLOCK`, whole and split in turn, and keeps the way with the lower median of
-/// `SPLIT_ROUNDS` blocks each. The first round of both ways is not timed (the first
+/// `SPLIT_ROUNDS` blocks each, and times them again every `SPLIT_RETRY` calls. The first round of both ways is not timed (the first
 /// split calls fault in the second thread's memory), nor is the first half of a block:
 /// after whole calls the pool's second thread has been idle, and the scheduler takes a
 /// few calls to run it on the other core again (an interpreted GroupNorm block split
@@ -38,6 +38,12 @@ pub enum BatchSplit {
 /// block's second call of 4, `Auto` kept it whole in two processes of three).
 const SPLIT_BLOCK: usize = 16;
 const SPLIT_ROUNDS: usize = 2;
+/// Calls after which a decision is timed again. The machine a decision was timed on
+/// may change: on a 2-vCPU machine whose second core was now and then taken by the host,
+/// an embedding + GRU program timed its halves at 1110 µs against 1049 whole and kept
+/// its calls whole (1050 µs), where five other processes timed 730–790 against 1000–1100
+/// and split. Timing again takes 96 calls every 4096, half of them each way.
+const SPLIT_RETRY: usize = 4096;
 /// The most batch sizes whose decision is kept (a program called with ever new sizes
 /// keeps deciding for the newest ones).
 const SPLIT_SIZES: usize = 64;
@@ -56,6 +62,8 @@ struct SplitTrial {
     whole: Vec<f64>,
     split: Vec<f64>,
     decided: Option<bool>,
+    /// Calls since the decision.
+    since: usize,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -80,12 +88,15 @@ impl SplitPolicy {
     /// Whether this call of `batch` samples splits, and whether it is timed for the
     /// decision ([`SplitPolicy::record`]).
     pub fn choose(&self, batch: usize) -> (bool, bool) {
+        self.choose_on(batch, ferrex_kernels::threads::num_threads())
+    }
+
+    /// [`SplitPolicy::choose`] with `threads` kernel threads.
+    fn choose_on(&self, batch: usize, threads: usize) -> (bool, bool) {
         match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
             BatchSplit::Always => return (true, false),
             BatchSplit::Never => return (false, false),
-            BatchSplit::Auto if ferrex_kernels::threads::num_threads() < 2 => {
-                return (false, false)
-            }
+            BatchSplit::Auto if threads < 2 => return (false, false),
             BatchSplit::Auto => {}
         }
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
@@ -93,8 +104,14 @@ impl SplitPolicy {
             trials.clear();
         }
         let t = trials.entry(batch).or_default();
+        if t.decided.is_some() && t.since >= SPLIT_RETRY {
+            *t = SplitTrial::default();
+        }
         match t.decided {
-            Some(d) => (d, false),
+            Some(d) => {
+                t.since += 1;
+                (d, false)
+            }
             None => ((t.calls / SPLIT_BLOCK) % 2 == 1, true),
         }
     }
@@ -271,4 +288,44 @@ pub fn run_halves(
         out.push(Tensor::from_storage(both));
     }
     Ok((out, stacking.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `calls` calls of batch 8 on two threads, each taking `split_us` or
+    /// `whole_us` as chosen; how many ran split.
+    fn drive(p: &SplitPolicy, calls: usize, split_us: f64, whole_us: f64) -> usize {
+        let mut split = 0;
+        for _ in 0..calls {
+            let (s, timed) = p.choose_on(8, 2);
+            split += usize::from(s);
+            if timed {
+                p.record(8, s, if s { split_us } else { whole_us } * 1e-6);
+            }
+        }
+        split
+    }
+
+    /// `Auto` times both ways, keeps the faster, and times them again after
+    /// `SPLIT_RETRY` calls: a decision taken while splitting was slow does not stay.
+    #[test]
+    fn auto_keeps_the_faster_way_and_times_it_again() {
+        let p = SplitPolicy::default();
+        let trial = 2 * SPLIT_BLOCK * (SPLIT_ROUNDS + 1);
+        // While timing, half of the calls (after the first) run split.
+        assert_eq!(drive(&p, trial, 1100.0, 1050.0), trial / 2);
+        assert_eq!(drive(&p, SPLIT_RETRY, 750.0, 1050.0), 0, "kept whole");
+        assert_eq!(drive(&p, trial, 750.0, 1050.0), trial / 2, "timed again");
+        assert_eq!(
+            drive(&p, SPLIT_RETRY, 750.0, 1050.0),
+            SPLIT_RETRY,
+            "now split"
+        );
+        // One thread: never split, never timed.
+        assert_eq!(p.choose_on(8, 1), (false, false));
+        p.set_mode(BatchSplit::Always);
+        assert_eq!(p.choose_on(8, 2), (true, false));
+    }
 }
