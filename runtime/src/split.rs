@@ -65,13 +65,41 @@ fn product(sizes: &[SymInt]) -> SymInt {
     sizes.iter().fold(SymInt::Int(1), |m, s| m.mul(s))
 }
 
-/// Where a value's batch is: its dim, and that dim's rows per sample (`sizes[dim] =
-/// rows * B`). Inputs lead with the batch; a permute, a reshape or an index of another
-/// dim moves it (an RNN runs its steps over `[T, B, ..]`).
+/// Where a value's batch is: its dim, and that dim's layout `outer × B × rows`
+/// (`sizes[dim] = outer * B * rows`; `outer > 1` where a reshape merged dims before the
+/// batch into it, as attention's `[T, B, E] -> [T * B, E]` does, so that sample `b`'s
+/// rows are `rows` runs `B * rows` apart). Inputs lead with the batch; a permute, a
+/// reshape or an index of another dim moves it (an RNN runs its steps over
+/// `[T, B, ..]`). Steps that treat rows alike (products, elementwise steps, views)
+/// follow any layout; the rest need the batch first and `outer` 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Lead {
     dim: usize,
+    outer: usize,
     rows: usize,
+}
+
+impl Lead {
+    /// The batch first, `rows` rows per sample.
+    fn first(rows: usize) -> Lead {
+        Lead {
+            dim: 0,
+            outer: 1,
+            rows,
+        }
+    }
+
+    /// The lead at `dim` of `sizes` with this one's `outer`: its rows from the size
+    /// (`usize::MAX`, which matches no operand, where the size does not hold whole
+    /// samples).
+    fn at(self, dim: usize, sizes: &[SymInt], batch: &SymInt) -> Lead {
+        let c = per_sample(sizes, dim, batch).filter(|c| c % self.outer == 0);
+        Lead {
+            dim,
+            outer: self.outer,
+            rows: c.map_or(usize::MAX, |c| c / self.outer),
+        }
+    }
 }
 
 /// What the checks know of the plan's values.
@@ -129,8 +157,10 @@ impl<'p> Samples<'p> {
     /// A value read per sample with its batch first (the steps that only split along
     /// their leading dim: convolutions, pooling, norms...), or why not.
     fn val(&self, o: Operand, step: &Step) -> Result<(), String> {
-        match self.lead_of(o, step)?.dim {
-            0 => Ok(()),
+        match self.lead_of(o, step)? {
+            Lead {
+                dim: 0, outer: 1, ..
+            } => Ok(()),
             _ => Err(format!(
                 "`{}` reads `{}` with the batch not first",
                 step.info.name,
@@ -192,7 +222,7 @@ impl<'p> Samples<'p> {
                 let r = self.sizes(v).len();
                 let aligned = |l: &Lead| r <= rank && l.dim + (rank - r) == lead.dim;
                 match self.lead.get(&v) {
-                    Some(l) if l.rows == lead.rows && aligned(l) => Ok(()),
+                    Some(l) if (l.outer, l.rows) == (lead.outer, lead.rows) && aligned(l) => Ok(()),
                     _ => Err(format!(
                         "`{}` broadcasts `{}` across samples",
                         step.info.name,
@@ -204,7 +234,7 @@ impl<'p> Samples<'p> {
                 let sizes = self.plan.const_metas.get(c).map(|m| m.sizes.as_slice());
                 match sizes {
                     Some(s) if !Self::spans(s, rank, lead.dim) => Ok(()),
-                    Some(s) if lead.rows == 1 && s.len() <= rank => {
+                    Some(s) if (lead.outer, lead.rows) == (1, 1) && s.len() <= rank => {
                         let at = lead.dim + s.len() - rank;
                         self.uniform_const(c, at, step)?;
                         self.uniform_reads.insert((step.out, c));
@@ -338,16 +368,22 @@ impl<'p> Samples<'p> {
         step: &Step,
     ) -> Result<Lead, String> {
         let d = lead.dim;
+        let at = |e: usize| Some(lead.at(e, out, &self.batch));
         let moved = match view {
-            // Same elements in order: the batch is the dim after as many elements as
-            // before it, and it keeps its samples whole (`[T, B, H] -> [T, B * H]`).
+            // Same elements in order: the batch is in the dim whose elements before it,
+            // and whose stride, hold a whole number of the batch's (`[T, B, H] ->
+            // [T, B * H]`, or `[T, B, E] -> [T * B, E]` with `outer` T).
             ViewOp::Reshape => {
-                let before = product(&xs[..d.min(xs.len())]);
-                (0..out.len()).find(|&e| {
-                    product(&out[..e]).same_as(&before)
-                        && out[e]
-                            .div_exact(&self.batch)
-                            .is_some_and(|c| c.as_int().is_some())
+                let before = product(&xs[..d.min(xs.len())]).mul(&SymInt::Int(lead.outer as i64));
+                (0..out.len()).find_map(|e| {
+                    let outer = before.div_exact(&product(&out[..e]))?.as_int()?;
+                    let outer = usize::try_from(outer).ok().filter(|&o| o >= 1)?;
+                    let c = per_sample(out, e, &self.batch)?;
+                    c.is_multiple_of(outer).then_some(Lead {
+                        dim: e,
+                        outer,
+                        rows: c / outer,
+                    })
                 })
             }
             ViewOp::Expand => {
@@ -355,22 +391,22 @@ impl<'p> Samples<'p> {
                 lead_dims
                     .map(|n| d + n)
                     .filter(|&e| out.get(e).zip(xs.get(d)).is_some_and(|(a, b)| a.same_as(b)))
+                    .and_then(at)
             }
-            ViewOp::Select { dim, .. } if *dim != d => Some(d - usize::from(*dim < d)),
-            ViewOp::Slice { dim, .. } if *dim != d => Some(d),
-            ViewOp::Permute { dims } => dims.iter().position(|&p| p == d),
+            ViewOp::Select { dim, .. } if *dim != d => at(d - usize::from(*dim < d)),
+            ViewOp::Slice { dim, .. } if *dim != d => at(d),
+            ViewOp::Permute { dims } => dims.iter().position(|&p| p == d).and_then(at),
             ViewOp::Select { .. } | ViewOp::Slice { .. } => None,
         };
-        let rows = moved.and_then(|e| Some((e, per_sample(out, e, &self.batch)?)));
         let what = match view {
             ViewOp::Reshape => "splits the batch",
             ViewOp::Expand => "expands the batch",
             ViewOp::Select { .. } | ViewOp::Slice { .. } => "indexes the batch",
             ViewOp::Permute { .. } => "drops the batch",
         };
-        match rows {
-            Some((dim, rows)) => Ok(Lead { dim, rows }),
-            None => Err(format!("`{}` {what}", step.info.name)),
+        match moved {
+            Some(l) if l.rows != usize::MAX => Ok(l),
+            _ => Err(format!("`{}` {what}", step.info.name)),
         }
     }
 
@@ -406,7 +442,8 @@ impl<'p> Samples<'p> {
         }
         let l = self.view(x, &view.view, &view.sizes, step)?;
         let r = view.sizes.len();
-        match r <= rank && l.dim + (rank - r) == lead.dim && l.rows == lead.rows {
+        let aligned = r <= rank && l.dim + (rank - r) == lead.dim;
+        match aligned && (l.outer, l.rows) == (lead.outer, lead.rows) {
             true => Ok(()),
             false => Err(format!(
                 "`{}` broadcasts a view across samples",
@@ -437,7 +474,7 @@ impl<'p> Samples<'p> {
                 None => (self.lead_of(o, step)?, self.sizes(v).len()),
             };
             return match (l.dim + rank).checked_sub(r) {
-                Some(dim) => Ok(Lead { dim, rows: l.rows }),
+                Some(dim) => Ok(Lead { dim, ..l }),
                 None => Err(format!(
                     "`{}` has more dims than its output",
                     step.info.name
@@ -489,12 +526,10 @@ impl<'p> Samples<'p> {
         // A step that does not keep the batch whole is refused by `step` once `reads`
         // has said what mixes samples, if anything (`rows` then matches no operand).
         let first = |o: Operand| -> Result<Lead, String> {
-            let rows = per_sample(&step.sizes, 0, &self.batch);
-            match self.lead_of(o, step)?.dim {
-                0 => Ok(Lead {
-                    dim: 0,
-                    rows: rows.unwrap_or(usize::MAX),
-                }),
+            match self.lead_of(o, step)? {
+                Lead {
+                    dim: 0, outer: 1, ..
+                } => Ok(Lead::first(1).at(0, &step.sizes, &self.batch)),
                 _ => Err(format!(
                     "`{}` reads `{}` with the batch not first",
                     step.info.name,
@@ -502,13 +537,7 @@ impl<'p> Samples<'p> {
                 )),
             }
         };
-        let at = |l: Lead| -> Result<Lead, String> {
-            let rows = per_sample(&step.sizes, l.dim, &self.batch);
-            Ok(Lead {
-                dim: l.dim,
-                rows: rows.unwrap_or(usize::MAX),
-            })
-        };
+        let at = |l: Lead| -> Result<Lead, String> { Ok(l.at(l.dim, &step.sizes, &self.batch)) };
         match &step.kind {
             Kind::Gemm(g) => {
                 let l = self.lead_of(g.a, step)?;
@@ -521,7 +550,7 @@ impl<'p> Samples<'p> {
             Kind::Permute { x, dims } => {
                 let l = self.lead_of(*x, step)?;
                 match dims.iter().position(|&p| p == l.dim) {
-                    Some(dim) => at(Lead { dim, rows: l.rows }),
+                    Some(dim) => at(Lead { dim, ..l }),
                     None => Err(format!("`{}` drops the batch", step.info.name)),
                 }
             }
@@ -772,7 +801,7 @@ impl BatchSplit {
             match per_sample(sizes, 0, &batch) {
                 Some(rows) => {
                     input_rows.push((k, rows));
-                    samples.lead.insert(v, Lead { dim: 0, rows });
+                    samples.lead.insert(v, Lead::first(rows));
                 }
                 None => {
                     samples.free.insert(v);
@@ -785,7 +814,11 @@ impl BatchSplit {
         }
         for out in &plan.outputs {
             match out {
-                Arg::Tensor(n) if samples.lead.get(&n.0).is_some_and(|l| l.dim == 0) => {}
+                Arg::Tensor(n)
+                    if samples
+                        .lead
+                        .get(&n.0)
+                        .is_some_and(|l| (l.dim, l.outer) == (0, 1)) => {}
                 Arg::Tensor(n) if samples.lead.contains_key(&n.0) => {
                     return Err(format!(
                         "output `{}` does not lead with the batch",

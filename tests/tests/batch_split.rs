@@ -374,3 +374,36 @@ fn the_batch_moved_within_the_plan_still_splits() {
         assert_eq!(whole, reference, "{how}");
     }
 }
+
+#[export_module]
+struct TimeMajor {
+    lin: nn::Linear,
+}
+
+#[export_module]
+impl TimeMajor {
+    /// Attention's layout in `nn.MultiheadAttention`: `[B, T, E] -> [T, B, E] -> [T * B,
+    /// E]` (each sample's rows `B` apart), a product, and back.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let rows = x.transpose(0, 1).reshape([-1, 8]);
+        let y = self.lin.forward(&rows).relu();
+        y.reshape([4, -1, 8]).transpose(0, 1)
+    }
+}
+
+/// A batch merged into rows behind another dim (`[T * B, E]`) is followed as such: the
+/// plan splits, with the whole call's bits (batch 6, halves of 3).
+#[test]
+fn a_batch_behind_another_dim_still_splits() {
+    ferrex::manual_seed(13);
+    let m = TimeMajor {
+        lin: nn::Linear::new(8, 8),
+    };
+    let x = Tensor::randn([6, 4, 8]);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let c = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(c.batch_split(), Ok(()));
+    let whole = bits(&c, &x, BatchSplit::Never);
+    assert_eq!(bits(&c, &x, BatchSplit::Always), whole);
+    assert_eq!(whole, to_bits(&ep.module().call((x.clone(),)).unwrap()));
+}
