@@ -315,16 +315,6 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
-    /// A step of one input `x` with its batch first, unless it `mixes` samples (saying
-    /// `what` it does).
-    fn unless(&self, x: Operand, mixes: bool, what: &str, step: &Step) -> Result<(), String> {
-        self.val(x, step)?;
-        if mixes {
-            return Err(format!("`{}` {what}", step.info.name));
-        }
-        Ok(())
-    }
-
     /// Whether a planned step reads no per-sample value: its output does not depend on
     /// the batch either, and each half computes all of it.
     fn reads_only_free(&self, step: &Step) -> bool {
@@ -570,15 +560,29 @@ impl<'p> Samples<'p> {
                 Some(&x) => at(self.lead_of(x, step)?),
                 None => Err(format!("`{}` reads no input per sample", step.info.name)),
             },
+            // Along one dim, or the trailing ones: the batch stays where it is (`reads`
+            // checks that they are not the batch's).
+            Kind::Softmax { x, .. } | Kind::LayerNorm { x, .. } => at(self.lead_of(*x, step)?),
+            Kind::Attention { q, .. } => at(self.lead_of(*q, step)?),
+            // Without keepdim, the reduced dims before the batch's go.
+            Kind::Reduce { x, dims, .. } => {
+                let l = self.lead_of(*x, step)?;
+                let kept = self.sizes_of(*x).len() == step.sizes.len();
+                let gone = dims.iter().filter(|&&d| d < l.dim).count();
+                at(Lead {
+                    dim: if kept {
+                        l.dim
+                    } else {
+                        l.dim.saturating_sub(gone)
+                    },
+                    ..l
+                })
+            }
             Kind::Conv(c) => first(c.x),
             Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
-            | Kind::Bmm { a: x, .. }
-            | Kind::Softmax { x, .. }
-            | Kind::LayerNorm { x, .. }
-            | Kind::Reduce { x, .. } => first(*x),
-            Kind::Attention { q, .. } => first(*q),
+            | Kind::Bmm { a: x, .. } => first(*x),
             Kind::Fallback { .. }
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
@@ -627,21 +631,27 @@ impl<'p> Samples<'p> {
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
             | Kind::Bmm { a: x, b: _ } => self.val(*x, step)?,
-            Kind::Softmax { x, dim, .. } => {
-                self.unless(*x, *dim == 0, "normalizes over the batch", step)?;
+            Kind::Softmax { dim, .. } => {
+                if *dim == lead.dim {
+                    return mixes("normalizes over the batch");
+                }
             }
-            Kind::LayerNorm { x, k, .. } => {
-                self.unless(*x, *k >= rank, "normalizes over the batch", step)?;
+            Kind::LayerNorm { k, .. } => {
+                if lead.dim + k >= rank {
+                    return mixes("normalizes over the batch");
+                }
             }
             // Where the batch goes is `out_lead`'s; a view's check is its.
             Kind::Permute { .. } | Kind::View { .. } | Kind::Alias { .. } => {}
             Kind::Attention { q, k, v, mask, .. } => {
                 for &o in [q, k, v] {
-                    self.val(o, step)?;
+                    if self.lead_of(o, step)? != lead {
+                        return mixes("attends across samples");
+                    }
                 }
                 // Attention is over the last two dims: of a 2-D query, dim 0 is the
                 // sequence, which every query attends across.
-                if rank < 3 {
+                if lead.dim + 2 >= rank {
                     return mixes("attends across the batch");
                 }
                 if let Some(m) = mask {
@@ -649,8 +659,10 @@ impl<'p> Samples<'p> {
                 }
             }
             Kind::Reduce { x, dims, .. } => {
-                let all = dims.is_empty() || dims.contains(&0);
-                self.unless(*x, all, "reduces over the batch", step)?;
+                let d = self.lead_of(*x, step)?.dim;
+                if dims.is_empty() || dims.contains(&d) {
+                    return mixes("reduces over the batch");
+                }
             }
             Kind::Embedding { weight, ids } => {
                 self.constant(*weight, step)?;

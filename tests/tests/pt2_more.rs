@@ -152,17 +152,20 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
 }
 
 /// `nn.GRU` and `nn.LSTM` run their steps over `[T, B, ..]` (the batch at dim 1) from
-/// zero initial states `[1, B, H]`: the compiled plan still splits its calls along the
-/// batch (each half its own recurrence, reading a half's slice of the zeros) and gives
-/// the whole call's bits, in both IRs.
+/// zero initial states `[1, B, H]`; the core IR of a masked attention softmaxes and
+/// reduces values whose batch is not first: the compiled plan still splits their calls
+/// along the batch (each half its own recurrence, reading a half's slice of the zeros)
+/// and gives the whole call's bits.
 #[test]
-fn recurrent_programs_split_their_batch_with_the_same_bits() {
+fn programs_that_move_their_batch_split_with_the_same_bits() {
     let corpus = corpus();
     for (name, core) in [
         ("gru", false),
         ("lstm", false),
         ("gru", true),
         ("lstm", true),
+        ("masked_attn", false),
+        ("masked_attn", true),
     ] {
         let file = corpus.file(name, core);
         let compiled = ferrex_runtime::load(&file).unwrap();
