@@ -51,13 +51,19 @@ pub(crate) struct BatchSplit {
 }
 
 /// Rows per sample of dim `dim` of `sizes`: `c` when `sizes[dim]` is `c * batch` and no
-/// other size depends on the batch.
-fn per_sample(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<usize> {
-    let c = sizes.get(dim)?.div_exact(batch)?.as_int()?;
+/// other size, nor `c`, depends on the batch (`c` may hold other symbols: a sequence
+/// length merged into the batch's dim).
+fn per_sample_sym(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<SymInt> {
+    let c = sizes.get(dim)?.div_exact(batch)?;
     let symbols = batch.expr().symbols();
     let free = |s: &SymInt| s.expr().symbols().iter().all(|x| !symbols.contains(x));
     let others = sizes.iter().enumerate().filter(|&(d, _)| d != dim);
-    (c >= 1 && others.map(|(_, s)| s).all(free)).then_some(c as usize)
+    (c.hint() >= 1 && free(&c) && others.map(|(_, s)| s).all(free)).then_some(c)
+}
+
+/// [`per_sample_sym`] as a number.
+fn per_sample(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<usize> {
+    usize::try_from(per_sample_sym(sizes, dim, batch)?.as_int()?).ok()
 }
 
 /// The product of `sizes`.
@@ -72,11 +78,17 @@ fn product(sizes: &[SymInt]) -> SymInt {
 /// reshape or an index of another dim moves it (an RNN runs its steps over
 /// `[T, B, ..]`). Steps that treat rows alike (products, elementwise steps, views)
 /// follow any layout; the rest need the batch first and `outer` 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 struct Lead {
     dim: usize,
-    outer: usize,
+    outer: SymInt,
     rows: usize,
+}
+
+impl PartialEq for Lead {
+    fn eq(&self, other: &Lead) -> bool {
+        self.dim == other.dim && self.same_layout(other)
+    }
 }
 
 impl Lead {
@@ -84,20 +96,38 @@ impl Lead {
     fn first(rows: usize) -> Lead {
         Lead {
             dim: 0,
-            outer: 1,
+            outer: SymInt::Int(1),
             rows,
         }
+    }
+
+    /// Whether the batch is first, with no dim merged before it.
+    fn is_first(&self) -> bool {
+        self.dim == 0 && self.outer.as_int() == Some(1)
+    }
+
+    /// The same `outer × B × rows` as `other` (wherever the dim).
+    fn same_layout(&self, other: &Lead) -> bool {
+        self.rows == other.rows && self.outer.same_as(&other.outer)
+    }
+
+    /// One sample's single row, first: what a constant's uniform slice stands for.
+    fn is_one_row(&self) -> bool {
+        self.rows == 1 && self.outer.as_int() == Some(1)
     }
 
     /// The lead at `dim` of `sizes` with this one's `outer`: its rows from the size
     /// (`usize::MAX`, which matches no operand, where the size does not hold whole
     /// samples).
-    fn at(self, dim: usize, sizes: &[SymInt], batch: &SymInt) -> Lead {
-        let c = per_sample(sizes, dim, batch).filter(|c| c % self.outer == 0);
+    fn at(&self, dim: usize, sizes: &[SymInt], batch: &SymInt) -> Lead {
+        let rows = per_sample_sym(sizes, dim, batch)
+            .and_then(|c| c.div_exact(&self.outer)?.as_int())
+            .and_then(|r| usize::try_from(r).ok())
+            .filter(|&r| r >= 1);
         Lead {
             dim,
-            outer: self.outer,
-            rows: c.map_or(usize::MAX, |c| c / self.outer),
+            outer: self.outer.clone(),
+            rows: rows.unwrap_or(usize::MAX),
         }
     }
 }
@@ -140,7 +170,7 @@ impl<'p> Samples<'p> {
     /// Where the batch of a value read per sample is, or why it is not per sample.
     fn lead_of(&self, o: Operand, step: &Step) -> Result<Lead, String> {
         match o {
-            Operand::Val(v) => self.lead.get(&v).copied().ok_or_else(|| {
+            Operand::Val(v) => self.lead.get(&v).cloned().ok_or_else(|| {
                 format!(
                     "`{}` reads `{}`, which is not per sample",
                     step.info.name,
@@ -158,9 +188,7 @@ impl<'p> Samples<'p> {
     /// their leading dim: convolutions, pooling, norms...), or why not.
     fn val(&self, o: Operand, step: &Step) -> Result<(), String> {
         match self.lead_of(o, step)? {
-            Lead {
-                dim: 0, outer: 1, ..
-            } => Ok(()),
+            l if l.is_first() => Ok(()),
             _ => Err(format!(
                 "`{}` reads `{}` with the batch not first",
                 step.info.name,
@@ -204,7 +232,7 @@ impl<'p> Samples<'p> {
         &mut self,
         o: Operand,
         rank: usize,
-        lead: Lead,
+        lead: &Lead,
         step: &Step,
     ) -> Result<(), String> {
         match o {
@@ -222,7 +250,7 @@ impl<'p> Samples<'p> {
                 let r = self.sizes(v).len();
                 let aligned = |l: &Lead| r <= rank && l.dim + (rank - r) == lead.dim;
                 match self.lead.get(&v) {
-                    Some(l) if (l.outer, l.rows) == (lead.outer, lead.rows) && aligned(l) => Ok(()),
+                    Some(l) if l.same_layout(&lead) && aligned(l) => Ok(()),
                     _ => Err(format!(
                         "`{}` broadcasts `{}` across samples",
                         step.info.name,
@@ -234,7 +262,7 @@ impl<'p> Samples<'p> {
                 let sizes = self.plan.const_metas.get(c).map(|m| m.sizes.as_slice());
                 match sizes {
                     Some(s) if !Self::spans(s, rank, lead.dim) => Ok(()),
-                    Some(s) if (lead.outer, lead.rows) == (1, 1) && s.len() <= rank => {
+                    Some(s) if lead.is_one_row() && s.len() <= rank => {
                         let at = lead.dim + s.len() - rank;
                         self.uniform_const(c, at, step)?;
                         self.uniform_reads.insert((step.out, c));
@@ -284,7 +312,7 @@ impl<'p> Samples<'p> {
     fn gemm(
         &mut self,
         g: &'p GemmStep,
-        lead: Lead,
+        lead: &Lead,
         step: &'p Step,
         products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
@@ -351,7 +379,7 @@ impl<'p> Samples<'p> {
     /// `out`, unless the view indexes, expands or splits the batch.
     fn view_lead(
         &self,
-        lead: Lead,
+        lead: &Lead,
         xs: &[SymInt],
         view: &ViewOp,
         out: &[SymInt],
@@ -364,15 +392,17 @@ impl<'p> Samples<'p> {
             // and whose stride, hold a whole number of the batch's (`[T, B, H] ->
             // [T, B * H]`, or `[T, B, E] -> [T * B, E]` with `outer` T).
             ViewOp::Reshape => {
-                let before = product(&xs[..d.min(xs.len())]).mul(&SymInt::Int(lead.outer as i64));
+                let before = product(&xs[..d.min(xs.len())]).mul(&lead.outer);
                 (0..out.len()).find_map(|e| {
-                    let outer = before.div_exact(&product(&out[..e]))?.as_int()?;
-                    let outer = usize::try_from(outer).ok().filter(|&o| o >= 1)?;
-                    let c = per_sample(out, e, &self.batch)?;
-                    c.is_multiple_of(outer).then_some(Lead {
+                    let outer = before.div_exact(&product(&out[..e]))?;
+                    let rows = per_sample_sym(out, e, &self.batch)?
+                        .div_exact(&outer)?
+                        .as_int()?;
+                    let rows = usize::try_from(rows).ok().filter(|&r| r >= 1)?;
+                    (outer.hint() >= 1).then_some(Lead {
                         dim: e,
                         outer,
-                        rows: c / outer,
+                        rows,
                     })
                 })
             }
@@ -403,7 +433,7 @@ impl<'p> Samples<'p> {
     /// The batch of the view `view` of `x`, to the sizes `out`.
     fn view(&self, x: Operand, view: &ViewOp, out: &[SymInt], step: &Step) -> Result<Lead, String> {
         let lead = self.lead_of(x, step)?;
-        self.view_lead(lead, self.sizes_of(x), view, out, step)
+        self.view_lead(&lead, self.sizes_of(x), view, out, step)
     }
 
     /// A fused input `x` read through `view`, against an output of `rank` dims whose
@@ -414,7 +444,7 @@ impl<'p> Samples<'p> {
         x: Operand,
         view: &ReadView,
         rank: usize,
-        lead: Lead,
+        lead: &Lead,
         step: &Step,
     ) -> Result<(), String> {
         let free = match x {
@@ -433,7 +463,7 @@ impl<'p> Samples<'p> {
         let l = self.view(x, &view.view, &view.sizes, step)?;
         let r = view.sizes.len();
         let aligned = r <= rank && l.dim + (rank - r) == lead.dim;
-        match aligned && (l.outer, l.rows) == (lead.outer, lead.rows) {
+        match aligned && l.same_layout(&lead) {
             true => Ok(()),
             false => Err(format!(
                 "`{}` broadcasts a view across samples",
@@ -480,7 +510,7 @@ impl<'p> Samples<'p> {
         &mut self,
         inputs: &[Operand],
         views: &[Option<ReadView>],
-        lead: Lead,
+        lead: &Lead,
         step: &Step,
     ) -> Result<(), String> {
         let rank = step.sizes.len();
@@ -497,14 +527,14 @@ impl<'p> Samples<'p> {
     fn epilogue(
         &mut self,
         e: Option<&'p Epilogue>,
-        lead: Lead,
+        lead: &Lead,
         step: &'p Step,
     ) -> Result<(), String> {
         if let Some(e) = e {
             for &o in &e.inputs {
                 self.broadcast(o, step.sizes.len(), lead, step)?;
             }
-            self.lead.insert(e.value, lead);
+            self.lead.insert(e.value, lead.clone());
         }
         Ok(())
     }
@@ -517,9 +547,7 @@ impl<'p> Samples<'p> {
         // has said what mixes samples, if anything (`rows` then matches no operand).
         let first = |o: Operand| -> Result<Lead, String> {
             match self.lead_of(o, step)? {
-                Lead {
-                    dim: 0, outer: 1, ..
-                } => Ok(Lead::first(1).at(0, &step.sizes, &self.batch)),
+                l if l.is_first() => Ok(Lead::first(1).at(0, &step.sizes, &self.batch)),
                 _ => Err(format!(
                     "`{}` reads `{}` with the batch not first",
                     step.info.name,
@@ -597,7 +625,7 @@ impl<'p> Samples<'p> {
             return Ok(());
         }
         let lead = self.out_lead(step)?;
-        self.reads(step, lead, products)?;
+        self.reads(step, &lead, products)?;
         if lead.rows == usize::MAX {
             return Err(format!(
                 "`{}` does not keep the batch whole",
@@ -613,7 +641,7 @@ impl<'p> Samples<'p> {
     fn reads(
         &mut self,
         step: &'p Step,
-        lead: Lead,
+        lead: &Lead,
         products: &mut Vec<SplitProduct>,
     ) -> Result<(), String> {
         let rank = step.sizes.len();
@@ -645,7 +673,7 @@ impl<'p> Samples<'p> {
             Kind::Permute { .. } | Kind::View { .. } | Kind::Alias { .. } => {}
             Kind::Attention { q, k, v, mask, .. } => {
                 for &o in [q, k, v] {
-                    if self.lead_of(o, step)? != lead {
+                    if self.lead_of(o, step)? != *lead {
                         return mixes("attends across samples");
                     }
                 }
@@ -673,7 +701,7 @@ impl<'p> Samples<'p> {
                     return mixes("joins its inputs along the batch");
                 }
                 for &x in xs {
-                    if self.lead_of(x, step)? != lead {
+                    if self.lead_of(x, step)? != *lead {
                         return mixes("joins inputs whose batch is at another dim");
                     }
                 }
@@ -707,9 +735,9 @@ fn size_of(plan: &Plan, v: V) -> Option<&[SymInt]> {
 
 /// `sizes` with its batch dim's `c * B` written `c * σ` (σ's example: half of `B`'s).
 fn halve(sizes: &mut [SymInt], dim: usize, batch: &SymInt) {
-    if let Some(c) = per_sample(sizes, dim, batch) {
-        let c = c as i64;
-        sizes[dim] = SymInt::from_expr(Expr::symbol(HALF).scale(c), c * (batch.hint() / 2));
+    if let Some(c) = per_sample_sym(sizes, dim, batch) {
+        let expr = Expr::symbol(HALF).mul(&c.expr());
+        sizes[dim] = SymInt::from_expr(expr, c.hint() * (batch.hint() / 2));
     }
 }
 
@@ -730,7 +758,7 @@ fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
         half.consts.push(first.clone());
     }
     for step in half.steps.iter_mut() {
-        let Some(lead) = samples.lead.get(&step.out).copied() else {
+        let Some(lead) = samples.lead.get(&step.out).cloned() else {
             continue;
         };
         halve(&mut step.sizes, lead.dim, batch);
@@ -826,11 +854,7 @@ impl BatchSplit {
         }
         for out in &plan.outputs {
             match out {
-                Arg::Tensor(n)
-                    if samples
-                        .lead
-                        .get(&n.0)
-                        .is_some_and(|l| (l.dim, l.outer) == (0, 1)) => {}
+                Arg::Tensor(n) if samples.lead.get(&n.0).is_some_and(Lead::is_first) => {}
                 Arg::Tensor(n) if samples.lead.contains_key(&n.0) => {
                     return Err(format!(
                         "output `{}` does not lead with the batch",

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 mod common;
 
-use common::pt2_corpus::{series, Corpus, Runner, ATOL};
+use common::pt2_corpus::{prefixes, series, Corpus, Runner, ATOL};
 use common::pt2_io::{leaves, max_diff};
 use ferrex::{ExportedProgram, Tensor};
 
@@ -153,7 +153,9 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
 
 /// `nn.GRU` and `nn.LSTM` run their steps over `[T, B, ..]` (the batch at dim 1) from
 /// zero initial states `[1, B, H]`; the core IR of a masked attention softmaxes and
-/// reduces values whose batch is not first: the compiled plan still splits their calls
+/// reduces values whose batch is not first; `nn.TransformerEncoderLayer` (batch first,
+/// a dynamic length `s`) projects its attention's output as `[s * B, E]` rows: the
+/// compiled plan still splits their calls
 /// along the batch (each half its own recurrence, reading a half's slice of the zeros)
 /// and gives the whole call's bits.
 #[test]
@@ -166,34 +168,38 @@ fn programs_that_move_their_batch_split_with_the_same_bits() {
         ("lstm", true),
         ("masked_attn", false),
         ("masked_attn", true),
+        ("encoder", false),
     ] {
         let file = corpus.file(name, core);
         let compiled = ferrex_runtime::load(&file).unwrap();
         assert_eq!(compiled.batch_split(), Ok(()), "{name} core {core}");
         let ep: ExportedProgram = ferrex::load(&file).unwrap();
         let io = corpus.io(name);
-        let inputs: Vec<Tensor> = series(&io, "", "in")
-            .into_iter()
-            .map(Tensor::copy)
-            .collect();
-        let bits = |mode| -> Vec<u32> {
-            compiled.set_batch_split(mode);
-            let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
-            let want = series(&io, "", "out");
-            assert_eq!(out.len(), want.len());
-            for (got, want) in out.iter().zip(want) {
-                let d = max_diff(got, want, name);
-                assert!(d <= ATOL, "{name} core {core} ({mode:?}): differs by {d}");
-            }
-            (out.iter().flat_map(|t| t.to_vec::<f32>().unwrap()))
-                .map(f32::to_bits)
-                .collect()
-        };
-        let whole = bits(ferrex_runtime::BatchSplit::Never);
-        assert_eq!(
-            bits(ferrex_runtime::BatchSplit::Always),
-            whole,
-            "{name} core {core}"
-        );
+        // Every input set (the encoder's has two sequence lengths).
+        for prefix in prefixes(&io) {
+            let inputs: Vec<Tensor> = series(&io, &prefix, "in")
+                .into_iter()
+                .map(Tensor::copy)
+                .collect();
+            let bits = |mode| -> Vec<u32> {
+                compiled.set_batch_split(mode);
+                let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
+                let want = series(&io, &prefix, "out");
+                assert_eq!(out.len(), want.len());
+                for (got, want) in out.iter().zip(want) {
+                    let d = max_diff(got, want, name);
+                    assert!(
+                        d <= ATOL,
+                        "{name} core {core} `{prefix}` ({mode:?}): by {d}"
+                    );
+                }
+                (out.iter().flat_map(|t| t.to_vec::<f32>().unwrap()))
+                    .map(f32::to_bits)
+                    .collect()
+            };
+            let whole = bits(ferrex_runtime::BatchSplit::Never);
+            let split = bits(ferrex_runtime::BatchSplit::Always);
+            assert_eq!(split, whole, "{name} core {core} `{prefix}`");
+        }
     }
 }
