@@ -250,7 +250,7 @@ impl<'p> Samples<'p> {
                 let r = self.sizes(v).len();
                 let aligned = |l: &Lead| r <= rank && l.dim + (rank - r) == lead.dim;
                 match self.lead.get(&v) {
-                    Some(l) if l.same_layout(&lead) && aligned(l) => Ok(()),
+                    Some(l) if l.same_layout(lead) && aligned(l) => Ok(()),
                     _ => Err(format!(
                         "`{}` broadcasts `{}` across samples",
                         step.info.name,
@@ -463,7 +463,7 @@ impl<'p> Samples<'p> {
         let l = self.view(x, &view.view, &view.sizes, step)?;
         let r = view.sizes.len();
         let aligned = r <= rank && l.dim + (rank - r) == lead.dim;
-        match aligned && l.same_layout(&lead) {
+        match aligned && l.same_layout(lead) {
             true => Ok(()),
             false => Err(format!(
                 "`{}` broadcasts a view across samples",
