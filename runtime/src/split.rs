@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use ferrex::graph::Arg;
 use ferrex::program::{batch_halves, first_batch, half_inputs, run_halves, Bindings, SplitProduct};
 use ferrex::symbolic::{Expr, SymInt, Symbol};
-use ferrex::tensor::{Storage, Tensor, TensorMeta};
+use ferrex::tensor::{DType, Storage, Tensor, TensorMeta};
 use ferrex::RunError;
 
 use crate::exec::{Arena, Profile};
@@ -293,8 +293,13 @@ impl<'p> Samples<'p> {
         }
         let data = self.plan.consts.get(c).ok_or_else(refuse)?;
         let first = data.narrow(dim, 0, 1).ok_or_else(refuse)?.contiguous();
-        let bits =
-            |s: &Storage| -> Vec<u64> { s.to_f64_vec().iter().map(|v| v.to_bits()).collect() };
+        // Each element's bits (an i64 exactly: through f64 two could compare equal).
+        let bits = |s: &Storage| -> Vec<u64> {
+            match s.dtype() {
+                DType::I64 => s.to_vec::<i64>().iter().map(|&v| v as u64).collect(),
+                _ => s.to_f64_vec().iter().map(|v| v.to_bits()).collect(),
+            }
+        };
         let want = bits(&first);
         let n = data.shape().get(dim).copied().unwrap_or(0);
         for i in 1..n {
@@ -775,7 +780,13 @@ fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
         match &mut step.kind {
             Kind::Alias { sizes, .. } => halve(sizes, lead.dim, batch),
             Kind::Fused { inputs, views, .. } => {
-                inputs.iter_mut().for_each(slice);
+                // Only where read whole: a view's layout is the full constant's (no
+                // views at all when `views` is empty).
+                for (i, o) in inputs.iter_mut().enumerate() {
+                    if views.get(i).and_then(Option::as_ref).is_none() {
+                        slice(o);
+                    }
+                }
                 // A view of a per-sample value has half its rows too, at the
                 // output's batch dim counted from the last.
                 let rank = step.sizes.len();
