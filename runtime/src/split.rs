@@ -82,7 +82,9 @@ fn product(sizes: &[SymInt]) -> SymInt {
 struct Lead {
     dim: usize,
     outer: SymInt,
-    rows: usize,
+    /// `None` where the dim does not hold whole samples (the step is then refused once
+    /// `reads` has said what mixes samples, if anything).
+    rows: Option<SymInt>,
 }
 
 impl PartialEq for Lead {
@@ -97,7 +99,7 @@ impl Lead {
         Lead {
             dim: 0,
             outer: SymInt::Int(1),
-            rows,
+            rows: Some(SymInt::Int(rows as i64)),
         }
     }
 
@@ -108,26 +110,29 @@ impl Lead {
 
     /// The same `outer × B × rows` as `other` (wherever the dim).
     fn same_layout(&self, other: &Lead) -> bool {
-        self.rows == other.rows && self.outer.same_as(&other.outer)
+        let rows = match (&self.rows, &other.rows) {
+            (Some(a), Some(b)) => a.same_as(b),
+            _ => false,
+        };
+        rows && self.outer.same_as(&other.outer)
     }
 
     /// One sample's single row, first: what a constant's uniform slice stands for.
     fn is_one_row(&self) -> bool {
-        self.rows == 1 && self.outer.as_int() == Some(1)
+        let one = |s: &SymInt| s.as_int() == Some(1);
+        self.rows.as_ref().is_some_and(one) && one(&self.outer)
     }
 
     /// The lead at `dim` of `sizes` with this one's `outer`: its rows from the size
-    /// (`usize::MAX`, which matches no operand, where the size does not hold whole
-    /// samples).
+    /// (`None`, which matches no operand, where the size does not hold whole samples).
     fn at(&self, dim: usize, sizes: &[SymInt], batch: &SymInt) -> Lead {
         let rows = per_sample_sym(sizes, dim, batch)
-            .and_then(|c| c.div_exact(&self.outer)?.as_int())
-            .and_then(|r| usize::try_from(r).ok())
-            .filter(|&r| r >= 1);
+            .and_then(|c| c.div_exact(&self.outer))
+            .filter(|r| r.hint() >= 1);
         Lead {
             dim,
             outer: self.outer.clone(),
-            rows: rows.unwrap_or(usize::MAX),
+            rows,
         }
     }
 }
@@ -400,14 +405,11 @@ impl<'p> Samples<'p> {
                 let before = product(&xs[..d.min(xs.len())]).mul(&lead.outer);
                 (0..out.len()).find_map(|e| {
                     let outer = before.div_exact(&product(&out[..e]))?;
-                    let rows = per_sample_sym(out, e, &self.batch)?
-                        .div_exact(&outer)?
-                        .as_int()?;
-                    let rows = usize::try_from(rows).ok().filter(|&r| r >= 1)?;
-                    (outer.hint() >= 1).then_some(Lead {
+                    let rows = per_sample_sym(out, e, &self.batch)?.div_exact(&outer)?;
+                    (outer.hint() >= 1 && rows.hint() >= 1).then_some(Lead {
                         dim: e,
                         outer,
-                        rows,
+                        rows: Some(rows),
                     })
                 })
             }
@@ -430,7 +432,7 @@ impl<'p> Samples<'p> {
             ViewOp::Permute { .. } => "drops the batch",
         };
         match moved {
-            Some(l) if l.rows != usize::MAX => Ok(l),
+            Some(l) if l.rows.is_some() => Ok(l),
             _ => Err(format!("`{}` {what}", step.info.name)),
         }
     }
@@ -549,7 +551,7 @@ impl<'p> Samples<'p> {
     /// views, permutes, joins); first for the rest.
     fn out_lead(&self, step: &Step) -> Result<Lead, String> {
         // A step that does not keep the batch whole is refused by `step` once `reads`
-        // has said what mixes samples, if anything (`rows` then matches no operand).
+        // has said what mixes samples, if anything (`rows` is then `None`).
         let first = |o: Operand| -> Result<Lead, String> {
             match self.lead_of(o, step)? {
                 l if l.is_first() => Ok(Lead::first(1).at(0, &step.sizes, &self.batch)),
@@ -631,7 +633,7 @@ impl<'p> Samples<'p> {
         }
         let lead = self.out_lead(step)?;
         self.reads(step, &lead, products)?;
-        if lead.rows == usize::MAX {
+        if lead.rows.is_none() {
             return Err(format!(
                 "`{}` does not keep the batch whole",
                 step.info.name

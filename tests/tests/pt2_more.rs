@@ -154,7 +154,8 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
 /// `nn.GRU` and `nn.LSTM` run their steps over `[T, B, ..]` (the batch at dim 1) from
 /// zero initial states `[1, B, H]`; the core IR of a masked attention softmaxes and
 /// reduces values whose batch is not first; `nn.TransformerEncoderLayer` (batch first,
-/// a dynamic length `s`) projects its attention's output as `[s * B, E]` rows: the
+/// a dynamic length `s`) projects its attention's output as `[s * B, E]` rows, and its
+/// core IR its feed-forward input as `[B * s, E]` (`s` rows per sample): the
 /// compiled plan still splits their calls
 /// along the batch (each half its own recurrence, reading a half's slice of the zeros)
 /// and gives the whole call's bits.
@@ -169,6 +170,7 @@ fn programs_that_move_their_batch_split_with_the_same_bits() {
         ("masked_attn", false),
         ("masked_attn", true),
         ("encoder", false),
+        ("encoder", true),
     ] {
         let file = corpus.file(name, core);
         let compiled = ferrex_runtime::load(&file).unwrap();
