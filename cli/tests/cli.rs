@@ -134,6 +134,35 @@ fn a_wrong_mutation_fails_with_exit_status_1() {
     );
 }
 
+/// A file written as `gen_pt2_corpus.py` writes a mutated buffer, its value before the
+/// call (0 calls): the run says so and compares with the other runner's value after
+/// the call; a wrong input mutation still fails.
+#[test]
+fn a_buffer_recorded_before_the_call_is_compared_with_the_other_runner() {
+    let files = Files::new("stale");
+    let (program, io) = counter_files(&files, false);
+    let mut tensors = ferrex::serialize::safetensors::load_file(&io).unwrap();
+    for (name, t) in tensors.iter_mut() {
+        if name == "p_mut0" {
+            *t = Tensor::zeros([1]);
+        }
+    }
+    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    ferrex::serialize::safetensors::save_file(refs, &io).unwrap();
+    for (runner, other) in [("interpreter", "compiled"), ("compiled", "interpreter")] {
+        let o = ferrex(&run_args(&program, &io, runner));
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{runner}: {stdout}{stderr}");
+        let line = format!(
+            "buffer calls: f32 [1] = [1.000000]\n  p_mut0 is `buffer calls` before the call \
+             (gen_pt2_corpus.py keeps an alias of a mutated buffer, then restores the state); \
+             compared with the {other} runner's value after the call instead\n  \
+             PASS against p_mut0: max abs diff 0.000e0\n"
+        );
+        assert!(stdout.contains(&line), "{runner}: {stdout}");
+    }
+}
+
 #[test]
 fn errors_are_one_line_with_exit_status_2() {
     let files = Files::new("errors");
