@@ -5,15 +5,17 @@
 //! as a small model's step) and a core reading what the other just wrote; for models
 //! whose steps are too small to split well (a transformer block, a GroupNorm block),
 //! two threads then ran no faster than one. A split call is sound when no step mixes
-//! samples: [`BatchSplit::of`] checks every step of the plan for it (products with a
-//! constant weight, convolutions, norms over a sample, softmax and reductions not over
-//! the batch, permutes that keep it first, elementwise ops with per-sample or broadcast
-//! operands...) and refuses the rest (eager fallbacks, `cond`, reductions over the
-//! batch). Inputs that do not lead with the batch (a per-feature scale, a table), and
+//! samples: [`BatchSplit::of`] follows where each value's batch is ([`Lead`]: a permute
+//! or reshape may move it, an RNN runs over `[T, B, ..]`, attention's rows are `[T * B,
+//! E]`) and checks every step for it (products with a constant weight, convolutions,
+//! norms, softmax and reductions not along the batch, elementwise ops with per-sample or
+//! broadcast operands...), refusing the rest (eager fallbacks, `cond`, reductions over
+//! the batch). Inputs that do not lead with the batch (a per-feature scale, a table), and
 //! what is computed from them and constants alone, are read whole by each half, like
-//! constants. The half plan is the plan with each batch-leading size `c * B` written
-//! `c * σ`, σ a symbol bound per call to the half's batch, so static and dynamic programs
-//! split alike. Every kernel computes a sample the same way whatever the batch (a GEMM's
+//! constants; a constant of the batch's size whose samples are equal is read as one
+//! sample's slice. The half plan is the plan with each batch size `c * B` written `c *
+//! σ` at its dim, σ a symbol bound per call to the half's batch, so static and dynamic
+//! programs split alike. Every kernel computes a sample the same way whatever the batch (a GEMM's
 //! k blocks are checked per call, [`ferrex_kernels::sgemm::sums_alike`]), so a split
 //! call gives the same bits as a whole one (tested).
 
@@ -37,7 +39,7 @@ const HALF: Symbol = Symbol(3 << 28);
 /// A plan that can run as two halves of its batch.
 #[derive(Debug)]
 pub(crate) struct BatchSplit {
-    /// The plan with each batch-leading size `c * B` rewritten as `c * σ`.
+    /// The plan with each batch size `c * B` rewritten as `c * σ` ([`half_plan`]).
     half: Plan,
     /// The batch `B`: the leading size of the first run-time input.
     batch: SymInt,
@@ -59,11 +61,6 @@ fn per_sample_sym(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<SymInt
     let free = |s: &SymInt| s.expr().symbols().iter().all(|x| !symbols.contains(x));
     let others = sizes.iter().enumerate().filter(|&(d, _)| d != dim);
     (c.hint() >= 1 && free(&c) && others.map(|(_, s)| s).all(free)).then_some(c)
-}
-
-/// [`per_sample_sym`] as a number.
-fn per_sample(sizes: &[SymInt], dim: usize, batch: &SymInt) -> Option<usize> {
-    usize::try_from(per_sample_sym(sizes, dim, batch)?.as_int()?).ok()
 }
 
 /// The product of `sizes`.
@@ -851,7 +848,8 @@ impl BatchSplit {
         let mut input_rows = Vec::new();
         for &(v, k) in runtime {
             let sizes = size_of(plan, v).unwrap_or(&[]);
-            match per_sample(sizes, 0, &batch) {
+            let rows = per_sample_sym(sizes, 0, &batch).and_then(|c| c.as_int());
+            match rows.and_then(|r| usize::try_from(r).ok()) {
                 Some(rows) => {
                     input_rows.push((k, rows));
                     samples.lead.insert(v, Lead::first(rows));
