@@ -1427,3 +1427,55 @@ fn a_kept_result_changed_by_the_caller_stays_as_computed() {
     let again = compiled.call((Tensor::zeros([3]),)).unwrap();
     assert_eq!(again[0].to_vec::<f32>().unwrap(), [0.0, 1.0, 2.0]);
 }
+
+#[export_module]
+struct Extremes {
+    conv: nn::Conv2d,
+}
+
+#[export_module]
+impl Extremes {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let h = self.conv.forward(x);
+        (
+            h.amax(&[2, 3], false),
+            h.amin(&[-1], true),
+            h.mean_dim(&[1], false),
+        )
+    }
+}
+
+/// `amax` and `amin` over some dims (a global max pool) are planned reductions, not
+/// fallbacks: the interpreter's bits, NaN kept, and the batch splits.
+#[test]
+fn maxima_and_minima_are_planned_reductions() {
+    ferrex::manual_seed(12);
+    let m = Extremes {
+        conv: nn::Conv2d::with_options(2, 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 2, 5, 19]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert!(d.contains("amax over dims [2, 3]"), "{d}");
+    assert!(d.contains("amin over dims [3]"), "{d}");
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let mut data = Tensor::randn([4, 2, 5, 19]).to_vec::<f32>().unwrap();
+    data[2 * 95 + 7] = f32::NAN; // sample 1, channel 0: every channel sees it
+    let x = Tensor::from_vec(data, [4, 2, 5, 19]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        let (g, w) = (g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+        for (a, b) in g.iter().zip(&w) {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{a} vs {b}"
+            );
+        }
+    }
+    let maxima = got[0].to_vec::<f32>().unwrap();
+    assert_eq!(maxima.iter().filter(|v| v.is_nan()).count(), 3);
+    assert!(maxima[3..6].iter().all(|v| v.is_nan()));
+}

@@ -6,6 +6,7 @@
 
 use crate::gemm::{gemm, Float, Mat};
 use crate::norm::exp_row_f32;
+use crate::pointwise::{Fused, Split};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
 use crate::wide::fold8;
 use crate::KernelError;
@@ -372,7 +373,11 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             let f32_mask = mask.map(|(m, at)| T::as_f32(m.data).map(|d| (d, at, m.col)));
             let stats = match (T::as_f32_mut(row), f32_mask) {
                 (Some(row), None | Some(Some(_))) => {
-                    exp_row_f32(row, f32_mask.flatten(), from, max[r])
+                    let mask = f32_mask.flatten();
+                    match crate::pointwise::fma() {
+                        true => exp_row_f32::<Fused>(row, mask, from, max[r]),
+                        false => exp_row_f32::<Split>(row, mask, from, max[r]),
+                    }
                 }
                 (_, _) => exp_row_f64(row, xs, mask, from, max[r]),
             };

@@ -25,9 +25,9 @@ pub trait Float:
     fn of_f64(v: f64) -> Self;
     fn as_f64(self) -> f64;
     fn is_nan(self) -> bool;
-    /// `exp(x)` at this type's precision, as its kernels compute it: f32's through
-    /// [`crate::pointwise::exp_f32`] (what every f32 softmax and `exp` runs), f64's
-    /// exactly.
+    /// `exp(x)` at this type's precision, for the scalar code outside the vector loops
+    /// (a softmax along an inner dim, an attention block's correction factor): f32's
+    /// through [`crate::pointwise::exp_f32`] with split multiply-adds, f64's exactly.
     fn exp_at(x: f64) -> f64;
 
     /// The slice as f32, for the kernels with an f32-only fast path; `None` for other
@@ -166,7 +166,7 @@ macro_rules! float {
 
 float!(
     f32,
-    |x: f64| crate::pointwise::exp_f32(x as f32) as f64,
+    |x: f64| crate::pointwise::exp_f32::<crate::pointwise::Split>(x as f32) as f64,
     matrixmultiply::sgemm,
     |alpha, a, m, k, bt, n, c| Some(gemv(alpha, a, m, k, bt, n, c)),
     sgemm_by_shape,

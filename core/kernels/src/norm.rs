@@ -4,6 +4,7 @@
 //! PyTorch's) — the eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
+use crate::pointwise::{exp_f32, Fused, MulAdd, Split};
 use crate::wide::{fold16, fold8};
 use crate::KernelError;
 
@@ -110,7 +111,11 @@ impl crate::wide::WideLoop for SoftmaxRows<'_> {
         }
         for (row, out) in self.x.chunks(self.len).zip(self.out.chunks_mut(self.len)) {
             out.copy_from_slice(row);
-            match exp_row_f32(out, None, self.len, f64::NEG_INFINITY) {
+            let stats = match crate::pointwise::fma() {
+                true => exp_row_f32::<Fused>(out, None, self.len, f64::NEG_INFINITY),
+                false => exp_row_f32::<Split>(out, None, self.len, f64::NEG_INFINITY),
+            };
+            match stats {
                 Some((_, sum)) => out
                     .iter_mut()
                     .for_each(|v| *v = (f64::from(*v) / sum) as f32),
@@ -130,7 +135,7 @@ impl crate::wide::WideLoop for SoftmaxRows<'_> {
 /// third of a transformer block). `None`, the row zeroed, while every key so far is
 /// masked.
 #[inline(always)]
-pub(crate) fn exp_row_f32(
+pub(crate) fn exp_row_f32<M: MulAdd>(
     row: &mut [f32],
     mask: Option<(&[f32], usize, usize)>,
     from: usize,
@@ -157,7 +162,7 @@ pub(crate) fn exp_row_f32(
     const FLOOR: f32 = -87.0;
     row.iter_mut().for_each(|x| {
         let d = *x - m;
-        let e = crate::pointwise::exp_f32(if d < FLOOR { FLOOR } else { d });
+        let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
         *x = if d < FLOOR { 0.0 } else { e };
     });
     Some((new_max, f64::from(fold16(row, 0.0, |a, b| a + b))))

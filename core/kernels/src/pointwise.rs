@@ -1,9 +1,13 @@
 //! Pointwise scalar functions: the one definition the eager kernels and the compiled
 //! runtime's fused chains both call. In f64 (`libm` for the error function), and for
-//! f32 data the common transcendentals (`exp`, GELU, sigmoid, SiLU) in f32 arithmetic
-//! with no branch ([`exp_f32`], [`gelu_f32`]), so that slice loops over them vectorize:
-//! a scalar f64 `exp` per element was a fifth of a transformer block, and GELU's `erfc`
-//! another sixth. They are accurate to a few ulp, as PyTorch's own vectorized ones are.
+//! f32 data the transcendentals models use (`exp`, `log`, `log1p`, `expm1`, `erf`,
+//! `tanh`, sigmoid, SiLU, both GELUs, Mish, softplus, log-sigmoid, ELU) in f32
+//! arithmetic with no branch ([`exp_f32`], [`log_f32`], [`gelu_f32`], ...), so that
+//! slice loops over them vectorize: a scalar f64 `exp` per element was a fifth of a
+//! transformer block, GELU's `erfc` another sixth, and the tanh GELU of a GPT-style MLP
+//! 20 ns an element. They are accurate to a few ulp (tested against f64), as PyTorch's
+//! own vectorized ones are. Their polynomials are in Estrin's form: the loops are bound
+//! by the depth of their dependency chains as much as by their arithmetic.
 
 /// The error function.
 pub fn erf(x: f64) -> f64 {
@@ -26,29 +30,69 @@ pub fn gelu(x: f64) -> f64 {
     0.5 * x * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
 }
 
+/// How the f32 functions evaluate a polynomial's `a * b + c`: [`Fused`] (one rounding,
+/// `mul_add`) where the CPU has FMA and the loop is compiled for it ([`fma`]), [`Split`]
+/// (a multiply, then an add) elsewhere. Fused steps are fewer and shorter: GELU's loop
+/// took 2/3 of the time. Each form gives the same bits on every path that uses it.
+pub trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// `a.mul_add(b, c)`: only where the code is compiled with FMA (inside [`crate::wide`]'s
+/// loops); elsewhere it is a library call.
+pub struct Fused;
+
+/// `a * b + c`, two roundings.
+pub struct Split;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Split {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// Whether the pointwise loops run [`Fused`]: the CPU has FMA and [`crate::wide`] runs
+/// them in code compiled for it (AVX2 + FMA or AVX-512 on x86-64; always on aarch64).
+pub fn fma() -> bool {
+    crate::wide::has_fma()
+}
+
 /// `exp(x)` in f32 arithmetic, within 2 ulp of the exact value (tested), with no branch
 /// or call: `2^n · p(r)` for `x = n ln 2 + r`, `|r| <= ln 2 / 2`, with Cephes' degree-6
 /// polynomial for `p`. `2^n` is built from its bits in two halves, so results down to
 /// the smallest subnormal and up to overflow (`inf`) come out right; NaN stays NaN.
-/// Plain multiplies and adds only (no `mul_add`): the same bits with or without FMA.
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+pub fn exp_f32<M: MulAdd>(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Rounds to the nearest integer with two adds (exact below 2^22).
     const ROUND: f32 = 12_582_912.0;
     // Past these, exp is 0 (below the smallest subnormal) or inf.
     let xc = x.clamp(-104.0, 89.0);
-    let shifted = xc * std::f32::consts::LOG2_E + ROUND;
+    let shifted = M::mul_add(xc, std::f32::consts::LOG2_E, ROUND);
     let n = shifted - ROUND;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let mut p = 1.987_569_2e-4;
-    p = p * r + 1.398_2e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let p = p * (r * r) + r + 1.0;
+    let r = M::mul_add(-n, LN2_LO, M::mul_add(-n, LN2_HI, xc));
+    // The degree-5 polynomial in Estrin's form (a shallower chain than Horner's: loops
+    // over `exp` are bound by its latency).
+    let r2 = r * r;
+    let p = M::mul_add(
+        M::mul_add(1.987_569_2e-4, r, 1.398_2e-3),
+        r2 * r2,
+        M::mul_add(
+            M::mul_add(8.333_452e-3, r, 4.166_579_6e-2),
+            r2,
+            M::mul_add(1.666_666_5e-1, r, 0.5),
+        ),
+    );
+    let p = M::mul_add(p, r2, r) + 1.0;
     // `n` as an integer from the bits of `ROUND + n` (an `as` cast saturates, which
     // does not vectorize). It is in [-150, 129]: each half's exponent stays in the
     // normal range. (NaN gives any exponent, and NaN times it.)
@@ -60,14 +104,14 @@ pub fn exp_f32(x: f32) -> f32 {
 
 /// `1 / (1 + exp(-x))` in f32 ([`exp_f32`]).
 #[inline(always)]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    1.0 / (1.0 + exp_f32(-x))
+pub fn sigmoid_f32<M: MulAdd>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32::<M>(-x))
 }
 
 /// `x * sigmoid(x)` in f32.
 #[inline(always)]
-pub fn silu_f32(x: f32) -> f32 {
-    x * sigmoid_f32(x)
+pub fn silu_f32<M: MulAdd>(x: f32) -> f32 {
+    x * sigmoid_f32::<M>(x)
 }
 
 /// `tanh(x)` in f32 with no branch, within 3 ulp (tested): Cephes' odd polynomial below
@@ -75,16 +119,16 @@ pub fn silu_f32(x: f32) -> f32 {
 /// [`exp_f32`], which saturates to `inf` and so to 1), the sign put back by its bit.
 /// The recurrent cells' gates were a scalar f64 `tanh` per element.
 #[inline(always)]
-pub fn tanh_f32(x: f32) -> f32 {
+pub fn tanh_f32<M: MulAdd>(x: f32) -> f32 {
     let ax = x.abs();
     let s = x * x;
     let mut p = -5.704_988_7e-3;
-    p = p * s + 2.063_909e-2;
-    p = p * s - 5.373_971_6e-2;
-    p = p * s + 1.333_144_2e-1;
-    p = p * s - 3.333_328e-1;
-    let small = p * s * ax + ax;
-    let large = 1.0 - 2.0 / (exp_f32(2.0 * ax) + 1.0);
+    p = M::mul_add(p, s, 2.063_909e-2);
+    p = M::mul_add(p, s, -5.373_971_6e-2);
+    p = M::mul_add(p, s, 1.333_144_2e-1);
+    p = M::mul_add(p, s, -3.333_328e-1);
+    let small = M::mul_add(p * s, ax, ax);
+    let large = 1.0 - 2.0 / (exp_f32::<M>(2.0 * ax) + 1.0);
     let t = if ax < 0.625 { small } else { large };
     f32::from_bits(t.to_bits() | (x.to_bits() & 0x8000_0000))
 }
@@ -121,32 +165,203 @@ fn clamp_f32(x: f32, lo: Option<f64>, hi: Option<f64>) -> f32 {
     }
 }
 
-/// `x * Φ(x)` in f32: `Φ(x) = erfc(-x / √2) / 2`, with `erfc(z) = t · exp(-z² + P(t))`,
-/// `t = 1 / (1 + z/2)` for `z >= 0` (the Chebyshev fit of Numerical Recipes, §6.2,
-/// relative error below 1.2e-7 everywhere) and `2 - erfc(-z)` below: relative accuracy
-/// in both tails, where `1 + erf` would cancel (within 1.5e-6 for `|x| <= 5`; further
-/// out, where GELU is below 1e-6 in size, the rounding of `z²` leaves up to 3e-5).
+/// `erfc(z)` for `z >= 0` in f32, given `z²` (which the caller may round once from
+/// its own input): `t · exp(-z² + P(t))`, `t = 1 / (1 + z/2)` — the Chebyshev fit of
+/// Numerical Recipes, §6.2, relative error below 1.2e-7 everywhere, so accurate in the
+/// tail where `1 - erf` would cancel.
 #[inline(always)]
-pub fn gelu_f32(x: f32) -> f32 {
+fn erfc_nonneg_f32<M: MulAdd>(z: f32, z_sq: f32) -> f32 {
+    let t = 1.0 / M::mul_add(0.5, z, 1.0);
+    // The degree-9 polynomial in Estrin's form: a chain a third as deep as Horner's
+    // (the loop is bound by its latency as much as by its arithmetic).
+    let t2 = t * t;
+    let t4 = t2 * t2;
+    let q0 = M::mul_add(1.000_023_7, t, -1.265_512_2);
+    let q1 = M::mul_add(0.096_784_18, t, 0.374_091_96);
+    let q2 = M::mul_add(0.278_868_07, t, -0.186_288_06);
+    let q3 = M::mul_add(1.488_515_9, t, -1.135_204);
+    let q4 = M::mul_add(0.170_872_77, t, -0.822_152_23);
+    let p = M::mul_add(
+        q4,
+        t4 * t4,
+        M::mul_add(M::mul_add(q3, t2, q2), t4, M::mul_add(q1, t2, q0)),
+    );
+    t * exp_f32::<M>(p - z_sq)
+}
+
+/// `x * Φ(x)` in f32: `Φ(x) = erfc(-x / √2) / 2` ([`erfc_nonneg_f32`] of `|x| / √2`,
+/// and `2 - erfc` above 0): relative accuracy in both tails, where `1 + erf` would
+/// cancel (within 1.5e-6 for `|x| <= 5`; further out, where GELU is below 1e-6 in
+/// size, the rounding of `z²` leaves up to 3e-5).
+#[inline(always)]
+pub fn gelu_f32<M: MulAdd>(x: f32) -> f32 {
     let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let mut p = 0.170_872_77;
-    p = p * t - 0.822_152_23;
-    p = p * t + 1.488_515_9;
-    p = p * t - 1.135_204;
-    p = p * t + 0.278_868_07;
-    p = p * t - 0.186_288_06;
-    p = p * t + 0.096_784_18;
-    p = p * t + 0.374_091_96;
-    p = p * t + 1.000_023_7;
-    p = p * t - 1.265_512_2;
-    // erfc(|x| / √2): the lower tail's Φ is half of it, the upper's 1 minus that.
     // `z²` as `x² / 2`: one rounding, where squaring the rounded `z` had two.
-    let tail = t * exp_f32(p - 0.5 * (x * x));
+    let tail = erfc_nonneg_f32::<M>(z, 0.5 * (x * x));
+    // erfc(|x| / √2): the lower tail's Φ is half of it, the upper's 1 minus that.
     if x < 0.0 {
         0.5 * x * tail
     } else {
         x * (1.0 - 0.5 * tail)
+    }
+}
+
+/// GELU's tanh approximation in f32, in PyTorch's order of operations:
+/// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` on [`tanh_f32`]. (It went through f64
+/// `tanh` per element: 20 ns each, a GPT-style MLP's first product took 4× its time.)
+#[inline(always)]
+pub fn gelu_tanh_f32<M: MulAdd>(x: f32) -> f32 {
+    const BETA: f32 = 0.797_884_6; // √(2/π)
+    let inner = BETA * (x + 0.044_715 * (x * x * x));
+    0.5 * x * (1.0 + tanh_f32::<M>(inner))
+}
+
+/// `erf(x)` in f32 with no branch, within 4 ulp: the odd Taylor series below
+/// `|x| = 0.5` (where `1 - erfc` would lose the low bits), `1 - erfc(|x|)` above
+/// ([`erfc_nonneg_f32`]), the sign put back by its bit.
+#[inline(always)]
+pub fn erf_f32<M: MulAdd>(x: f32) -> f32 {
+    let ax = x.abs();
+    let s = x * x;
+    // 2/√π · (x - x³/3 + x⁵/10 - x⁷/42 + x⁹/216 - x¹¹/1320 + x¹³/9360 - x¹⁵/75600).
+    let mut p = -1.492_565e-5;
+    p = M::mul_add(p, s, 1.205_533_3e-4);
+    p = M::mul_add(p, s, -8.548_327e-4);
+    p = M::mul_add(p, s, 5.223_977_6e-3);
+    p = M::mul_add(p, s, -2.686_617e-2);
+    p = M::mul_add(p, s, 1.128_379_2e-1);
+    p = M::mul_add(p, s, -3.761_263_9e-1);
+    p = M::mul_add(p, s, std::f32::consts::FRAC_2_SQRT_PI);
+    let small = p * ax;
+    let large = 1.0 - erfc_nonneg_f32::<M>(ax, s);
+    let r = if ax < 0.5 { small } else { large };
+    f32::from_bits(r.to_bits() | (x.to_bits() & 0x8000_0000))
+}
+
+/// `ln(x)` in f32 with no branch, within 1 ulp (tested): `x = 2^e · m`, `m` in
+/// `[√½, √2)`, `ln(m)` by Cephes' polynomial in `m - 1`, `e · ln 2` added in two parts.
+/// Subnormals are scaled up first; 0 gives `-inf`, negatives and NaN give NaN, `inf`
+/// itself.
+#[inline(always)]
+pub fn log_f32<M: MulAdd>(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let sub = x < f32::MIN_POSITIVE;
+    let xs = if sub { x * 8_388_608.0 } else { x };
+    let bits = xs.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 126 - if sub { 23 } else { 0 };
+    // The mantissa in [0.5, 1), then in [√½, √2) with the exponent adjusted.
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let low = m < SQRT_HALF;
+    let e = (if low { e - 1 } else { e }) as f32;
+    let m = if low { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let mut p = 7.037_683_6e-2;
+    p = M::mul_add(p, m, -1.151_461e-1);
+    p = M::mul_add(p, m, 1.167_699_9e-1);
+    p = M::mul_add(p, m, -1.242_014_1e-1);
+    p = M::mul_add(p, m, 1.424_932_3e-1);
+    p = M::mul_add(p, m, -1.666_805_8e-1);
+    p = M::mul_add(p, m, 2.000_071_5e-1);
+    p = M::mul_add(p, m, -2.499_999_4e-1);
+    p = M::mul_add(p, m, 3.333_333e-1);
+    let y = p * m * z + e * -2.121_944_4e-4 - 0.5 * z;
+    let r = (m + y) + e * 0.693_359_4;
+    let r = if x == f32::INFINITY { x } else { r };
+    let r = if x == 0.0 { f32::NEG_INFINITY } else { r };
+    // `x != x`: NaN.
+    #[allow(clippy::eq_op)]
+    let bad = x < 0.0 || x != x;
+    if bad {
+        f32::NAN
+    } else {
+        r
+    }
+}
+
+/// `ln(1 + y)` in f32, accurate for small `y` too: `ln(u) · y / (u - 1)` with
+/// `u = 1 + y` rounded (the quotient corrects the rounding of `u`), `y` itself where
+/// `u` rounds to 1, `inf` at `inf`.
+#[inline(always)]
+pub fn log1p_f32<M: MulAdd>(y: f32) -> f32 {
+    let u = 1.0 + y;
+    let r = log_f32::<M>(u) * (y / (u - 1.0));
+    let r = if u == 1.0 { y } else { r };
+    if u == f32::INFINITY {
+        u
+    } else {
+        r
+    }
+}
+
+/// `exp(x) - 1` in f32, accurate near 0: the Taylor series to `x¹⁰` below `|x| = 0.5`,
+/// `exp(x) - 1` ([`exp_f32`]) above.
+#[inline(always)]
+pub fn expm1_f32<M: MulAdd>(x: f32) -> f32 {
+    let mut p = 2.755_732e-7; // 1/10!
+    p = M::mul_add(p, x, 2.755_731_9e-6);
+    p = M::mul_add(p, x, 2.480_158_7e-5);
+    p = M::mul_add(p, x, 1.984_127e-4);
+    p = M::mul_add(p, x, 1.388_888_9e-3);
+    p = M::mul_add(p, x, 8.333_334e-3);
+    p = M::mul_add(p, x, 4.166_666_8e-2);
+    p = M::mul_add(p, x, 1.666_666_7e-1);
+    p = M::mul_add(p, x, 0.5);
+    let small = M::mul_add(p, x * x, x);
+    let large = exp_f32::<M>(x) - 1.0;
+    // -0 stays -0 (`-0 + 0` is +0).
+    let small = if x == 0.0 { x } else { small };
+    if x.abs() < 0.5 {
+        small
+    } else {
+        large
+    }
+}
+
+/// `log(1 + exp(beta x)) / beta`, and `x` where `beta x > threshold`, in f32 (PyTorch's
+/// form) on [`log1p_f32`] and [`exp_f32`].
+#[inline(always)]
+fn softplus_f32<M: MulAdd>(x: f32, beta: f64, threshold: f64) -> f32 {
+    let (beta, threshold) = (beta as f32, threshold as f32);
+    let bx = x * beta;
+    let r = log1p_f32::<M>(exp_f32::<M>(bx)) / beta;
+    if bx > threshold {
+        x
+    } else {
+        r
+    }
+}
+
+/// `x · tanh(softplus(x))` in f32 with one `exp` and one division: with `e = exp(x)`,
+/// `tanh(ln(1 + e)) = n / (n + 2)`, `n = e (e + 2)`; past `x = 20` it is 1 in f32 (and
+/// `n` would overflow).
+#[inline(always)]
+pub fn mish_f32<M: MulAdd>(x: f32) -> f32 {
+    let e = exp_f32::<M>(x);
+    let n = e * (e + 2.0);
+    let r = x * (n / (n + 2.0));
+    if x > 20.0 {
+        x
+    } else {
+        r
+    }
+}
+
+/// `log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))` in f32 (PyTorch's formula).
+#[inline(always)]
+fn log_sigmoid_f32<M: MulAdd>(x: f32) -> f32 {
+    let m = if x < 0.0 { x } else { 0.0 };
+    m - log1p_f32::<M>(exp_f32::<M>(-x.abs()))
+}
+
+/// ELU's `alpha · scale · expm1(input_scale · x)` below 0, `scale · x` above, in f32.
+#[inline(always)]
+fn elu_f32<M: MulAdd>(x: f32, alpha: f64, scale: f64, input_scale: f64) -> f32 {
+    let (alpha, scale, input_scale) = (alpha as f32, scale as f32, input_scale as f32);
+    let neg = expm1_f32::<M>(x * input_scale) * alpha * scale;
+    if x <= 0.0 {
+        neg
+    } else {
+        x * scale
     }
 }
 
@@ -304,11 +519,21 @@ impl Unary {
         }
     }
 
-    /// The function at an f32 `x`, as every f32 kernel computes it: `exp`, GELU,
-    /// sigmoid and SiLU in f32 arithmetic ([`exp_f32`], [`gelu_f32`]), the rest through
-    /// [`Unary::eval`] (f64, rounded once).
+    /// The function at an f32 `x`, as every f32 kernel computes it ([`Unary::apply_f32`]
+    /// gives the same bits): the transcendentals in f32 arithmetic ([`exp_f32`],
+    /// [`gelu_f32`], ...; [`Fused`] where [`fma`]), the rest through [`Unary::eval`] (f64,
+    /// rounded once).
     #[inline(always)]
     pub fn eval_f32(self, x: f32) -> f32 {
+        match fma() {
+            true => self.eval_f32_with::<Fused>(x),
+            false => self.eval_f32_with::<Split>(x),
+        }
+    }
+
+    /// [`Unary::eval_f32`] with its multiply-adds evaluated as `M` says.
+    #[inline(always)]
+    pub fn eval_f32_with<M: MulAdd>(self, x: f32) -> f32 {
         match self {
             Unary::Neg => -x,
             Unary::Relu => {
@@ -319,11 +544,24 @@ impl Unary {
                 }
             }
             Unary::Abs => x.abs(),
-            Unary::Exp => exp_f32(x),
-            Unary::Gelu => gelu_f32(x),
-            Unary::Sigmoid => sigmoid_f32(x),
-            Unary::Silu => silu_f32(x),
-            Unary::Tanh => tanh_f32(x),
+            Unary::Exp => exp_f32::<M>(x),
+            Unary::Gelu => gelu_f32::<M>(x),
+            Unary::Sigmoid => sigmoid_f32::<M>(x),
+            Unary::Silu => silu_f32::<M>(x),
+            Unary::Tanh => tanh_f32::<M>(x),
+            Unary::GeluTanh => gelu_tanh_f32::<M>(x),
+            Unary::Erf => erf_f32::<M>(x),
+            Unary::Log => log_f32::<M>(x),
+            Unary::Log1p => log1p_f32::<M>(x),
+            Unary::Expm1 => expm1_f32::<M>(x),
+            Unary::Mish => mish_f32::<M>(x),
+            Unary::LogSigmoid => log_sigmoid_f32::<M>(x),
+            Unary::Softplus { beta, threshold } => softplus_f32::<M>(x, beta, threshold),
+            Unary::Elu {
+                alpha,
+                scale,
+                input_scale,
+            } => elu_f32::<M>(x, alpha, scale, input_scale),
             Unary::Clamp(lo, hi) => clamp_f32(x, lo, hi),
             Unary::LeakyRelu(s) => {
                 let s = s as f32;
@@ -389,6 +627,16 @@ impl crate::WideLoop for ApplyF32<'_> {
 
     #[inline(always)]
     fn run(self) {
+        match fma() {
+            true => self.run_with::<Fused>(),
+            false => self.run_with::<Split>(),
+        }
+    }
+}
+
+impl ApplyF32<'_> {
+    #[inline(always)]
+    fn run_with<M: MulAdd>(self) {
         let ApplyF32(op, a, dst) = self;
         // The common functions get their own loop (no `match` per element), so that
         // the branch-free ones vectorize. Plain `for` loops: `for_each` on a zip is a
@@ -413,13 +661,26 @@ impl crate::WideLoop for ApplyF32<'_> {
             Unary::Neg => each!(|x| Unary::Neg.eval_f32(x)),
             Unary::Relu => each!(|x| Unary::Relu.eval_f32(x)),
             Unary::Abs => each!(|x| Unary::Abs.eval_f32(x)),
-            Unary::Gelu => each!(gelu_f32),
-            Unary::Sigmoid => each!(sigmoid_f32),
-            Unary::Silu => each!(silu_f32),
-            Unary::Exp => each!(exp_f32),
-            Unary::Tanh => each!(tanh_f32),
+            Unary::Gelu => each!(gelu_f32::<M>),
+            Unary::Sigmoid => each!(sigmoid_f32::<M>),
+            Unary::Silu => each!(silu_f32::<M>),
+            Unary::Exp => each!(exp_f32::<M>),
+            Unary::Tanh => each!(tanh_f32::<M>),
+            Unary::GeluTanh => each!(gelu_tanh_f32::<M>),
+            Unary::Erf => each!(erf_f32::<M>),
+            Unary::Log => each!(log_f32::<M>),
+            Unary::Log1p => each!(log1p_f32::<M>),
+            Unary::Expm1 => each!(expm1_f32::<M>),
+            Unary::Mish => each!(mish_f32::<M>),
+            Unary::LogSigmoid => each!(log_sigmoid_f32::<M>),
+            Unary::Softplus { beta, threshold } => each!(|x| softplus_f32::<M>(x, beta, threshold)),
+            Unary::Elu {
+                alpha,
+                scale,
+                input_scale,
+            } => each!(|x| elu_f32::<M>(x, alpha, scale, input_scale)),
             Unary::Clamp(lo, hi) => each!(|x| clamp_f32(x, lo, hi)),
-            Unary::LeakyRelu(_) => each!(|x| op.eval_f32(x)),
+            Unary::LeakyRelu(_) => each!(|x| op.eval_f32_with::<M>(x)),
             Unary::Hardswish => each!(|x| Unary::Hardswish.eval_f32(x)),
             Unary::Hardsigmoid => each!(|x| Unary::Hardsigmoid.eval_f32(x)),
             Unary::Sqrt => each!(f32::sqrt),
@@ -430,7 +691,7 @@ impl crate::WideLoop for ApplyF32<'_> {
             Unary::Round => each!(f32::round_ties_even),
             Unary::Trunc => each!(f32::trunc),
             Unary::PowScalar(e) => each!(|x| pow_f32(x, e)),
-            f => each!(|x| f.eval_f32(x)),
+            f => each!(|x| f.eval_f32_with::<M>(x)),
         }
     }
 }
@@ -521,10 +782,15 @@ mod tests {
 
     #[test]
     fn exp_f32_is_within_two_ulp_down_to_subnormals_and_saturates_right() {
+        exp_f32_is_within_two_ulp_down_to_subnormals_and_saturates_right_with::<Split>();
+        exp_f32_is_within_two_ulp_down_to_subnormals_and_saturates_right_with::<Fused>();
+    }
+
+    fn exp_f32_is_within_two_ulp_down_to_subnormals_and_saturates_right_with<M: MulAdd>() {
         let mut worst = 0f64;
         for x in sweep(-87.0, 88.7) {
             let want = (x as f64).exp();
-            let err = ((exp_f32(x) as f64 - want) / want).abs();
+            let err = ((exp_f32::<M>(x) as f64 - want) / want).abs();
             worst = worst.max(err);
         }
         assert!(
@@ -534,23 +800,29 @@ mod tests {
         // Subnormal results: within one subnormal step.
         for x in [-88.0f32, -95.0, -100.0, -103.0] {
             let want = (x as f64).exp();
-            assert!((exp_f32(x) as f64 - want).abs() <= 1.5e-45, "exp({x})");
+            assert!((exp_f32::<M>(x) as f64 - want).abs() <= 1.5e-45, "exp({x})");
         }
-        assert_eq!(exp_f32(-200.0), 0.0);
-        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f32(89.0), f32::INFINITY);
-        assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
-        assert!(exp_f32(f32::NAN).is_nan());
-        assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32::<M>(-200.0), 0.0);
+        assert_eq!(exp_f32::<M>(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32::<M>(89.0), f32::INFINITY);
+        assert_eq!(exp_f32::<M>(f32::INFINITY), f32::INFINITY);
+        assert!(exp_f32::<M>(f32::NAN).is_nan());
+        assert_eq!(exp_f32::<M>(0.0), 1.0);
     }
 
     #[test]
     fn f32_gelu_and_sigmoid_stay_close_to_the_f64_functions_in_both_tails() {
+        f32_gelu_and_sigmoid_stay_close_to_the_f64_functions_in_both_tails_with::<Split>();
+        f32_gelu_and_sigmoid_stay_close_to_the_f64_functions_in_both_tails_with::<Fused>();
+    }
+
+    fn f32_gelu_and_sigmoid_stay_close_to_the_f64_functions_in_both_tails_with<M: MulAdd>() {
         let (mut gelu_worst, mut tail_worst, mut sig_worst) = (0f64, 0f64, 0f64);
         for x in sweep(-12.0, 12.0) {
             let want = gelu(x as f64);
             // Subnormal results hold few bits: their error is counted against 2^-126.
-            let err = (gelu_f32(x) as f64 - want).abs() / want.abs().max(f32::MIN_POSITIVE as f64);
+            let err =
+                (gelu_f32::<M>(x) as f64 - want).abs() / want.abs().max(f32::MIN_POSITIVE as f64);
             // Past |x| = 5 the rounding of `z²` (a few ulp of up to 72) sets the
             // relative error of a value below 1e-6.
             match x.abs() <= 5.0 {
@@ -558,7 +830,7 @@ mod tests {
                 false => tail_worst = tail_worst.max(err),
             }
             let want = sigmoid(x as f64);
-            sig_worst = sig_worst.max((sigmoid_f32(x) as f64 - want).abs() / want);
+            sig_worst = sig_worst.max((sigmoid_f32::<M>(x) as f64 - want).abs() / want);
         }
         assert!(gelu_worst < 1.5e-6, "GELU relative error {gelu_worst:e}");
         assert!(tail_worst < 3e-5, "GELU tail relative error {tail_worst:e}");
@@ -566,37 +838,200 @@ mod tests {
             sig_worst < 4.0 * f32::EPSILON as f64,
             "sigmoid relative error {sig_worst:e}"
         );
-        assert_eq!(gelu_f32(0.0), 0.0);
-        assert_eq!(gelu_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(gelu_f32::<M>(0.0), 0.0);
+        assert_eq!(gelu_f32::<M>(f32::INFINITY), f32::INFINITY);
         // As the f64 function (and PyTorch's): `-inf · Φ(-inf)` is NaN.
-        assert!(gelu_f32(f32::NEG_INFINITY).is_nan() && gelu(f64::NEG_INFINITY).is_nan());
-        assert_eq!(gelu_f32(-50.0), 0.0);
-        assert!(gelu_f32(f32::NAN).is_nan());
-        assert_eq!(sigmoid_f32(-200.0), 0.0);
-        assert_eq!(sigmoid_f32(200.0), 1.0);
+        assert!(gelu_f32::<M>(f32::NEG_INFINITY).is_nan() && gelu(f64::NEG_INFINITY).is_nan());
+        assert_eq!(gelu_f32::<M>(-50.0), 0.0);
+        assert!(gelu_f32::<M>(f32::NAN).is_nan());
+        assert_eq!(sigmoid_f32::<M>(-200.0), 0.0);
+        assert_eq!(sigmoid_f32::<M>(200.0), 1.0);
     }
 
     #[test]
     fn tanh_f32_is_within_three_ulp_and_odd() {
+        tanh_f32_is_within_three_ulp_and_odd_with::<Split>();
+        tanh_f32_is_within_three_ulp_and_odd_with::<Fused>();
+    }
+
+    fn tanh_f32_is_within_three_ulp_and_odd_with<M: MulAdd>() {
         let mut worst = 0f64;
         for x in sweep(-20.0, 20.0) {
             let want = (x as f64).tanh();
-            let got = tanh_f32(x);
+            let got = tanh_f32::<M>(x);
             // Error in units of the f32 spacing at the exact value (denormal-free range).
             let ulp = (want.abs().max(f32::MIN_POSITIVE as f64) as f32).to_bits();
             let spacing = (f32::from_bits(ulp + 1) - f32::from_bits(ulp)) as f64;
             worst = worst.max((got as f64 - want).abs() / spacing);
             assert_eq!(
-                got.to_bits() ^ tanh_f32(-x).to_bits(),
+                got.to_bits() ^ tanh_f32::<M>(-x).to_bits(),
                 0x8000_0000,
                 "odd at {x}"
             );
         }
         assert!(worst <= 3.0, "tanh error {worst} ulp");
-        assert_eq!(tanh_f32(f32::INFINITY), 1.0);
-        assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
-        assert!(tanh_f32(f32::NAN).is_nan());
-        assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh_f32::<M>(f32::INFINITY), 1.0);
+        assert_eq!(tanh_f32::<M>(f32::NEG_INFINITY), -1.0);
+        assert!(tanh_f32::<M>(f32::NAN).is_nan());
+        assert_eq!(tanh_f32::<M>(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    /// Error of `got` against the exact `want` in units of the f32 spacing at `want`
+    /// (subnormal results against the smallest normal's spacing).
+    fn ulps(got: f32, want: f64) -> f64 {
+        let at = (want.abs().max(f32::MIN_POSITIVE as f64) as f32).to_bits();
+        let spacing = (f32::from_bits(at + 1) - f32::from_bits(at)) as f64;
+        (got as f64 - want).abs() / spacing
+    }
+
+    /// The f32 forms of the functions that went through f64 per element (20–30 ns each):
+    /// their worst error over a sweep of f32 values against the f64 definition, and
+    /// their special values.
+    #[test]
+    fn f32_transcendentals_stay_within_a_few_ulp_of_f64() {
+        f32_transcendentals_stay_within_a_few_ulp_of_f64_with::<Split>();
+        f32_transcendentals_stay_within_a_few_ulp_of_f64_with::<Fused>();
+    }
+
+    fn f32_transcendentals_stay_within_a_few_ulp_of_f64_with<M: MulAdd>() {
+        let worst = |lo: f32, hi: f32, f: &dyn Fn(f32) -> f32, g: &dyn Fn(f64) -> f64| {
+            (sweep(lo, hi).step_by(3).map(|x| ulps(f(x), g(x as f64)))).fold(0f64, f64::max)
+        };
+        let log = worst(0.0, f32::MAX, &log_f32::<M>, &f64::ln);
+        let log1p = worst(-0.999, 1e30, &log1p_f32::<M>, &f64::ln_1p);
+        let expm1 = worst(-80.0, 80.0, &expm1_f32::<M>, &f64::exp_m1);
+        let erf = worst(-10.0, 10.0, &erf_f32::<M>, &erf);
+        let mish = worst(-80.0, 80.0, &mish_f32::<M>, &|x| Unary::Mish.eval(x));
+        let softplus = worst(-80.0, 80.0, &|x| softplus_f32::<M>(x, 1.0, 20.0), &|x| {
+            Unary::Softplus {
+                beta: 1.0,
+                threshold: 20.0,
+            }
+            .eval(x)
+        });
+        let log_sig = worst(-80.0, 80.0, &log_sigmoid_f32::<M>, &log_sigmoid);
+        let gelu_tanh = sweep(-20.0, 20.0)
+            .map(|x| {
+                let err = (gelu_tanh_f32::<M>(x) as f64 - gelu_tanh(x as f64)).abs();
+                err / (x.abs() as f64).max(1.0)
+            })
+            .fold(0f64, f64::max);
+        let bounds = [
+            ("log", log, 1.0),
+            ("log1p", log1p, 3.0),
+            ("expm1", expm1, 2.0),
+            ("erf", erf, 4.0),
+            ("mish", mish, 5.0),
+            ("softplus", softplus, 3.0),
+            ("log_sigmoid", log_sig, 3.0),
+        ];
+        for (name, err, bound) in bounds {
+            assert!(err <= bound, "{name}: {err} ulp");
+        }
+        // GELU's tanh form cancels in `1 + tanh` below 0 (in PyTorch's f32 kernel as
+        // here): its error is bounded against the size of `x`.
+        assert!(gelu_tanh <= 2e-7, "GELU (tanh) error {gelu_tanh:e}");
+    }
+
+    #[test]
+    fn f32_transcendentals_keep_their_special_values() {
+        f32_transcendentals_keep_their_special_values_with::<Split>();
+        f32_transcendentals_keep_their_special_values_with::<Fused>();
+    }
+
+    fn f32_transcendentals_keep_their_special_values_with<M: MulAdd>() {
+        let (inf, nan) = (f32::INFINITY, f32::NAN);
+        assert_eq!(
+            (log_f32::<M>(0.0), log_f32::<M>(-0.0), log_f32::<M>(inf)),
+            (-inf, -inf, inf)
+        );
+        assert_eq!(log_f32::<M>(1.0), 0.0);
+        assert!(
+            log_f32::<M>(-1.0).is_nan()
+                && log_f32::<M>(nan).is_nan()
+                && log_f32::<M>(-inf).is_nan()
+        );
+        assert_eq!(
+            (
+                log1p_f32::<M>(-1.0),
+                log1p_f32::<M>(inf),
+                log1p_f32::<M>(1e-30)
+            ),
+            (-inf, inf, 1e-30)
+        );
+        assert!(log1p_f32::<M>(-2.0).is_nan() && log1p_f32::<M>(nan).is_nan());
+        assert_eq!(
+            (
+                expm1_f32::<M>(-inf),
+                expm1_f32::<M>(inf),
+                expm1_f32::<M>(1e-30)
+            ),
+            (-1.0, inf, 1e-30)
+        );
+        assert_eq!(expm1_f32::<M>(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!((erf_f32::<M>(inf), erf_f32::<M>(-inf)), (1.0, -1.0));
+        assert_eq!(erf_f32::<M>(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(
+            (mish_f32::<M>(inf), softplus_f32::<M>(inf, 1.0, 20.0)),
+            (inf, inf)
+        );
+        assert_eq!(
+            (
+                softplus_f32::<M>(-inf, 1.0, 20.0),
+                log_sigmoid_f32::<M>(-inf)
+            ),
+            (0.0, -inf)
+        );
+        assert_eq!(
+            (log_sigmoid_f32::<M>(inf), gelu_tanh_f32::<M>(inf)),
+            (0.0, inf)
+        );
+        let fs = [
+            log_f32::<M>,
+            log1p_f32::<M>,
+            expm1_f32::<M>,
+            erf_f32::<M>,
+            mish_f32::<M>,
+        ];
+        for f in fs.into_iter().chain([gelu_tanh_f32::<M> as fn(f32) -> f32]) {
+            assert!(f(nan).is_nan());
+        }
+    }
+
+    /// The vector loops compute what the scalar form does, bit for bit.
+    #[test]
+    fn vector_loops_give_the_scalar_bits() {
+        let xs: Vec<f32> = sweep(-100.0, 100.0).step_by(5).collect();
+        let ops = [
+            Unary::Gelu,
+            Unary::GeluTanh,
+            Unary::Erf,
+            Unary::Log,
+            Unary::Log1p,
+            Unary::Expm1,
+            Unary::Mish,
+            Unary::LogSigmoid,
+            Unary::Softplus {
+                beta: 2.0,
+                threshold: 15.0,
+            },
+            Unary::Elu {
+                alpha: 1.5,
+                scale: 1.0507,
+                input_scale: 0.5,
+            },
+        ];
+        for op in ops {
+            let mut got = vec![0f32; xs.len()];
+            op.apply_f32(&xs, &mut got);
+            for (&x, &g) in xs.iter().zip(&got) {
+                let want = op.eval_f32(x);
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "{op:?}({x}): {g} vs {want}"
+                );
+            }
+        }
     }
 
     /// The f32 forms of the cheap functions give what the f64 definition gives, rounded

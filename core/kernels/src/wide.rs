@@ -31,6 +31,16 @@ fn width() -> Width {
     })
 }
 
+/// Whether [`wide`]'s loops run where fused multiply-adds are instructions: the x86-64
+/// paths it compiles with AVX2 + FMA or AVX-512 (which implies FMA), and aarch64, whose
+/// baseline has them. (`f32::mul_add` elsewhere is a library call.)
+pub fn has_fma() -> bool {
+    match width() {
+        Width::Avx512 | Width::Avx2 => true,
+        Width::Baseline => cfg!(target_arch = "aarch64"),
+    }
+}
+
 /// A loop for [`wide`]. Its `run` must be `#[inline(always)]`, so that it is
 /// compiled inside the vector-enabled function that calls it.
 pub trait WideLoop {

@@ -8,6 +8,7 @@
 //! describes them all).
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
+pub use ferrex_kernels::reduce::Reduction;
 
 use super::{Argument, TensorOrNumber};
 use crate::error::OpError;
@@ -83,13 +84,13 @@ pub enum Lowering<T> {
     /// (`upsample_nearest2d.vec`), with the call's scale factors where it gave them
     /// (they decide the source pixels, as in PyTorch).
     UpsampleNearest { input: T, scales: [Option<f64>; 2] },
-    /// A sum (`mean`: a mean) over `dims` (`None` or empty: every dim), into `dtype`
-    /// when the call converts.
+    /// A sum, mean, maximum or minimum (`op`) over `dims` (`None` or empty: every dim),
+    /// into `dtype` when the call converts.
     Reduce {
         input: T,
         dims: Option<Vec<i64>>,
         dtype: Option<DType>,
-        mean: bool,
+        op: Reduction,
     },
     /// Softmax (`log`: log-softmax) of the lanes along `dim`, into `dtype` when the call
     /// converts (`softmax.int`; `_softmax` never does).

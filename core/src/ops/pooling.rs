@@ -6,7 +6,7 @@ use ferrex_kernels::{
     avg_pool2d, max_pool2d, max_pool2d_argmax, try_filled, AvgDivisor, PoolWindow,
 };
 
-use super::lowering::Lowering;
+use super::lowering::{Lowering, Reduction};
 use super::op_def;
 use super::util::{concrete, expand_param, meta_of, with_float_dtype};
 use super::Value;
@@ -433,7 +433,7 @@ fn adaptive_lowering<T: Clone>(a: &AdaptiveAvgPool2d<T>) -> Result<Lowering<T>, 
             input: a.self_.clone(),
             dims: Some(vec![-2, -1]),
             dtype: None,
-            mean: true,
+            op: Reduction::Mean,
         },
         false => Lowering::Eager,
     })

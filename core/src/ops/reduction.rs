@@ -4,7 +4,7 @@
 use ndarray::{ArcArray, ArrayViewMut1, Axis, IxDyn};
 
 use super::elementwise::{float_unary_dtype, Unary};
-use super::lowering::Lowering;
+use super::lowering::{Lowering, Reduction};
 use super::op_def;
 use super::util::{concrete, meta_of, normalize_dim, normalize_dims, with_float_dtype};
 use super::Value;
@@ -248,18 +248,19 @@ fn sum_decomposition(a: &ReduceAll) -> Result<Vec<Tensor>, OpError> {
     Ok(Tensor::call_op(&SUM_DIM, values))
 }
 
-/// What a sum or mean offers the runtime: its reduction (`dims` `None`: every dim).
+/// What a sum, mean, `amax` or `amin` offers the runtime: its reduction (`dims` `None`
+/// or empty: every dim).
 fn reduce_lowering<T: Clone>(
     input: &T,
     dims: Option<&[i64]>,
     dtype: Option<DType>,
-    mean: bool,
+    op: Reduction,
 ) -> Lowering<T> {
     Lowering::Reduce {
         input: input.clone(),
         dims: dims.map(<[i64]>::to_vec),
         dtype,
-        mean,
+        op,
     }
 }
 
@@ -268,24 +269,24 @@ op_def! {
         meta: sum_meta,
         kernel: sum_kernel,
         decomposition: sum_decomposition,
-        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, false)),
+        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, Reduction::Sum)),
     }
     pub static SUM_DIM: struct ReduceDims =
         "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
         meta: sum_dim_meta,
         kernel: sum_dim_kernel,
-        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, false)),
+        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, Reduction::Sum)),
     }
     pub static MEAN: ReduceAll = "aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor" {
         meta: mean_meta,
         kernel: mean_kernel,
-        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, true)),
+        lowering: |a: &ReduceAll<_>| Ok(reduce_lowering(&a.self_, None, a.dtype, Reduction::Mean)),
     }
     pub static MEAN_DIM: ReduceDims =
         "aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
         meta: mean_dim_meta,
         kernel: mean_dim_kernel,
-        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, true)),
+        lowering: |a: &ReduceDims<_>| Ok(reduce_lowering(&a.self_, a.dim.as_deref(), a.dtype, Reduction::Mean)),
     }
 }
 
@@ -525,10 +526,12 @@ op_def! {
     pub static AMAX: struct Amax = "aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor" {
         meta: |a: &Amax| amax_meta(a, "amax"),
         kernel: |a: &Amax, m: &[TensorMeta]| amax_amin_kernel(a, m, true),
+        lowering: |a: &Amax<_>| Ok(reduce_lowering(&a.self_, Some(&a.dim), None, Reduction::Max)),
     }
     pub static AMIN: Amax = "aten::amin(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor" {
         meta: |a: &Amax| amax_meta(a, "amin"),
         kernel: |a: &Amax, m: &[TensorMeta]| amax_amin_kernel(a, m, false),
+        lowering: |a: &Amax<_>| Ok(reduce_lowering(&a.self_, Some(&a.dim), None, Reduction::Min)),
     }
     pub static MAX_DIM: struct ReduceDim =
         "aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {

@@ -16,6 +16,7 @@ pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 pub use ferrex_kernels::layout::{concat, gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::pool::upsample_nearest;
+pub use ferrex_kernels::reduce::extreme as reduce_extreme;
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{
     avg_pool2d, conv2d, gemm, gemm_packed, max_pool2d, AvgDivisor, ConvGeom, Mat, PackedB,

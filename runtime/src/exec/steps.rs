@@ -28,7 +28,7 @@ impl Run<'_> {
                 scale,
                 causal,
             } => self.attention([*q, *k, *v], *mask, (*scale, *causal), buf, arena),
-            Kind::Reduce { x, dims, mean } => self.reduce(*x, dims, *mean, step, buf, arena),
+            Kind::Reduce { x, dims, op } => self.reduce(*x, dims, *op, step, buf, arena),
             Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, buf, arena),
             Kind::GroupNorm {
                 x,
@@ -108,19 +108,17 @@ impl Run<'_> {
         &self,
         x: Operand,
         dims: &[usize],
-        mean: bool,
+        op: kernels::reduce::Reduction,
         step: &Step,
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
         let (data, xs) = self.data(x, arena)?;
         let reduce: Vec<bool> = (0..xs.len()).map(|d| dims.contains(&d)).collect();
-        let count: usize = dims.iter().filter_map(|&d| xs.get(d)).product();
-        let scale = if mean { 1.0 / count as f64 } else { 1.0 };
         let shape = self.sizes(&step.sizes)?;
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::reduce::sum(&data, &xs, &reduce, scale, &mut buf[..len])?;
+        op.run(&data, &xs, &reduce, &mut buf[..len])?;
         Ok(shape)
     }
 

@@ -119,14 +119,14 @@ impl Builder<'_> {
         })
     }
 
-    /// A sum or mean of an f32 input into f32 (the op's `Lowering::Reduce`: `sum`,
-    /// `mean`, their `.dim` forms).
+    /// A sum, mean, maximum or minimum of an f32 input into f32 (the op's
+    /// `Lowering::Reduce`: `sum`, `mean`, their `.dim` forms, `amax`, `amin`).
     pub(super) fn try_reduce(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         let Some(Lowering::Reduce {
             input: x,
             dims,
             dtype,
-            mean,
+            op: reduction,
         }) = lowering_of(op, args)
         else {
             return None;
@@ -150,7 +150,7 @@ impl Builder<'_> {
         Some(Kind::Reduce {
             x: self.operand(x),
             dims,
-            mean,
+            op: reduction,
         })
     }
 

@@ -259,11 +259,11 @@ pub enum Kind {
         scale: f64,
         causal: bool,
     },
-    /// `sum` / `mean` over `dims` (all when empty) of an f32 input.
+    /// `sum`, `mean`, `amax` or `amin` over `dims` (all when empty) of an f32 input.
     Reduce {
         x: Operand,
         dims: Vec<usize>,
-        mean: bool,
+        op: ferrex_kernels::reduce::Reduction,
     },
     /// `embedding(weight, indices)`: rows of an f32 table by integer ids.
     Embedding {
@@ -915,9 +915,7 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
                 if *causal { ", causal" } else { "" },
                 if mask.is_some() { " + mask" } else { "" }
             ),
-            Kind::Reduce { dims, mean, .. } => {
-                format!("{} over dims {dims:?}", if *mean { "mean" } else { "sum" })
-            }
+            Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
             Kind::Embedding { .. } => "embedding (row gather)".to_string(),
             Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
             Kind::Bmm { .. } => "bmm".to_string(),

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use ferrex::SymInt;
+use ferrex_kernels::reduce::Reduction;
 use ferrex_runtime::plan::{Kind, Operand, ReadView, Step, ViewOp};
 
 use super::literal::f64_lit;
@@ -190,7 +191,7 @@ impl Gen<'_> {
                 let x = operand(self, x)?;
                 self.view_lines(step, &x, sizes, view)?
             }
-            Kind::Reduce { x, dims, mean } => {
+            Kind::Reduce { x, dims, op } => {
                 let x = operand(self, x)?;
                 let reduce: Vec<bool> = (0..x.sizes.len()).map(|d| dims.contains(&d)).collect();
                 let count = numel(
@@ -199,15 +200,22 @@ impl Gen<'_> {
                         .filter_map(|&d| x.sizes.get(d).cloned())
                         .collect::<Vec<_>>(),
                 );
-                let scale = match (mean, count.as_int()) {
-                    (false, _) => f64_lit(1.0),
-                    (true, Some(c)) => f64_lit(1.0 / c as f64),
-                    (true, None) => format!("1.0f64 / {} as f64", self.dim(&count)),
+                let shape = self.shape(&x.sizes);
+                let scale = match (op, count.as_int()) {
+                    (Reduction::Sum, _) => f64_lit(1.0),
+                    (Reduction::Mean, Some(c)) => f64_lit(1.0 / c as f64),
+                    (Reduction::Mean, None) => format!("1.0f64 / {} as f64", self.dim(&count)),
+                    (Reduction::Max | Reduction::Min, _) => {
+                        let max = *op == Reduction::Max;
+                        return Ok(Some(vec![format!(
+                            "{RT}::reduce_extreme({}, &{shape}, &{reduce:?}, {max}, out).map_err(|e| fail(&e))?;",
+                            x.expr,
+                        )]));
+                    }
                 };
                 vec![format!(
-                    "{RT}::reduce_sum({}, &{}, &{reduce:?}, {scale}, out).map_err(|e| fail(&e))?;",
+                    "{RT}::reduce_sum({}, &{shape}, &{reduce:?}, {scale}, out).map_err(|e| fail(&e))?;",
                     x.expr,
-                    self.shape(&x.sizes),
                 )]
             }
             Kind::GroupNorm {
