@@ -1479,3 +1479,59 @@ fn maxima_and_minima_are_planned_reductions() {
     assert_eq!(maxima.iter().filter(|v| v.is_nan()).count(), 3);
     assert!(maxima[3..6].iter().all(|v| v.is_nan()));
 }
+
+#[export_module]
+struct Blended {
+    conv: nn::Conv2d,
+}
+
+#[export_module]
+impl Blended {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let h = self.conv.forward(x).relu();
+        (
+            h.upsample_bilinear2d(None, false, Some(&[2.0, 2.0])),
+            h.upsample_bilinear2d(Some(&[7, 5]), true, None),
+            x.upsample_bilinear2d(None, false, Some(&[1.5, 2.5])),
+        )
+    }
+}
+
+/// `upsample_bilinear2d` (by a factor of 2, to a size with corners aligned, by
+/// fractional factors) is a planned step with the interpreter's bits, in PyTorch's
+/// order of operations, and the batch splits.
+#[test]
+fn bilinear_upsampling_is_a_planned_step() {
+    ferrex::manual_seed(13);
+    let m = Blended {
+        conv: nn::Conv2d::with_options(2, 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 2, 3, 4]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.stats().upsamples, 3, "{d}");
+    assert!(
+        d.contains("upsample_bilinear2d (align_corners=true)"),
+        "{d}"
+    );
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let x = Tensor::randn([4, 2, 3, 4]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        assert_eq!(f32_bits(g), f32_bits(w));
+    }
+    assert_eq!(got[2].shape(), [4, 2, 4, 10]);
+    // Twice as large, corners not aligned: output (1, 1) is a quarter of the way from
+    // input pixel (0, 0) to (1, 1) along both dims.
+    let h = m.conv.forward(&x).relu().to_vec::<f32>().unwrap();
+    let up = got[0].to_vec::<f32>().unwrap();
+    let (x00, x01, x10, x11) = (h[0], h[1], h[4], h[5]);
+    let want = 0.75f32 * (0.75 * x00 + 0.25 * x01) + 0.25 * (0.75 * x10 + 0.25 * x11);
+    assert_eq!(up[8 + 1].to_bits(), want.to_bits());
+    // Corners aligned: the output's corners are the input's.
+    let aligned = got[1].to_vec::<f32>().unwrap();
+    assert_eq!((aligned[0], aligned[34]), (h[0], h[11]));
+}

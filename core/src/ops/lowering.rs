@@ -8,6 +8,7 @@
 //! describes them all).
 
 pub use ferrex_kernels::pointwise::{Binary, Unary};
+pub use ferrex_kernels::pool::Interpolation;
 pub use ferrex_kernels::reduce::Reduction;
 
 use super::{Argument, TensorOrNumber};
@@ -80,10 +81,15 @@ pub enum Lowering<T> {
         ceil_mode: bool,
         divisor: ferrex_kernels::AvgDivisor,
     },
-    /// Nearest-neighbour upsampling of `[N, C, H, W]` to the result's last two sizes
-    /// (`upsample_nearest2d.vec`), with the call's scale factors where it gave them
-    /// (they decide the source pixels, as in PyTorch).
-    UpsampleNearest { input: T, scales: [Option<f64>; 2] },
+    /// Nearest-neighbour or bilinear upsampling of `[N, C, H, W]` to the result's last
+    /// two sizes (`upsample_nearest2d.vec`, `upsample_bilinear2d` and its `.vec`), with
+    /// the call's scale factors where it gave them (they decide the source pixels, as
+    /// in PyTorch).
+    Upsample {
+        input: T,
+        scales: [Option<f64>; 2],
+        mode: Interpolation,
+    },
     /// A sum, mean, maximum or minimum (`op`) over `dims` (`None` or empty: every dim),
     /// into `dtype` when the call converts.
     Reduce {

@@ -43,7 +43,7 @@ pub use decode::{OpArguments, TensorOrNumber};
 pub use ferrex_macros::op_def;
 #[doc(hidden)]
 pub use inventory;
-pub use lowering::{LowerFn, Lowering};
+pub use lowering::{Interpolation, LowerFn, Lowering, Reduction};
 pub use schema::{Schema, SchemaArg};
 pub use util::{broadcast_shapes, normalize_dim};
 

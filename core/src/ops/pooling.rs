@@ -6,7 +6,7 @@ use ferrex_kernels::{
     avg_pool2d, max_pool2d, max_pool2d_argmax, try_filled, AvgDivisor, PoolWindow,
 };
 
-use super::lowering::{Lowering, Reduction};
+use super::lowering::{Interpolation, Lowering, Reduction};
 use super::op_def;
 use super::util::{concrete, expand_param, meta_of, with_float_dtype};
 use super::Value;
@@ -572,9 +572,10 @@ fn upsample_kernel(a: &UpsampleVec, metas: &[TensorMeta]) -> Result<Vec<Storage>
 }
 
 fn upsample_lowering<T: Clone>(a: &UpsampleVec<T>) -> Result<Lowering<T>, OpError> {
-    Ok(Lowering::UpsampleNearest {
+    Ok(Lowering::Upsample {
         input: a.input.clone(),
         scales: vec_scales(&a.scale_factors),
+        mode: Interpolation::Nearest,
     })
 }
 
@@ -622,41 +623,8 @@ fn float_upsample(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// PyTorch's `area_pixel_compute_source_index` and its neighbours: for each output index,
-/// the two source indices and their weights.
-fn linear_taps(
-    input: usize,
-    output: usize,
-    align_corners: bool,
-    scale: Option<f64>,
-) -> Vec<(usize, usize, f64)> {
-    let ratio = if align_corners {
-        if output > 1 {
-            (input as f64 - 1.0) / (output as f64 - 1.0)
-        } else {
-            0.0
-        }
-    } else {
-        match scale {
-            Some(s) if s > 0.0 => 1.0 / s,
-            _ => input as f64 / output as f64,
-        }
-    };
-    (0..output)
-        .map(|o| {
-            let src = if align_corners {
-                ratio * o as f64
-            } else {
-                (ratio * (o as f64 + 0.5) - 0.5).max(0.0)
-            };
-            let i0 = (src.floor() as usize).min(input - 1);
-            let i1 = if i0 + 1 < input { i0 + 1 } else { i0 };
-            let l1 = src - i0 as f64;
-            (i0, i1, l1)
-        })
-        .collect()
-}
-
+/// The bilinear upsampling kernel ([`ferrex_kernels::pool::upsample_bilinear`], which
+/// the compiled runtime's step calls too) over a float input's planes.
 fn bilinear_run(
     x: &Tensor,
     align_corners: bool,
@@ -664,21 +632,21 @@ fn bilinear_run(
     scales: [Option<f64>; 2],
 ) -> Result<Vec<Storage>, OpError> {
     let shape = result_shape(metas)?;
-    let (oh, ow) = (shape[2], shape[3]);
-    let x = x.storage_or_op_error()?;
-    let (h, w) = (x.shape()[2], x.shape()[3]);
-    let rows = linear_taps(h, oh, align_corners, scales[0]);
-    let cols = linear_taps(w, ow, align_corners, scales[1]);
-    let f = |x: &[f64], _h: usize, w: usize, out: &mut [f64], _oh: usize, ow: usize| {
-        for (oy, &(y0, y1, ly)) in rows.iter().enumerate() {
-            for (ox, &(x0, x1, lx)) in cols.iter().enumerate() {
-                let top = (1.0 - lx) * x[y0 * w + x0] + lx * x[y0 * w + x1];
-                let bottom = (1.0 - lx) * x[y1 * w + x0] + lx * x[y1 * w + x1];
-                out[oy * ow + ox] = (1.0 - ly) * top + ly * bottom;
-            }
-        }
-    };
-    Ok(vec![per_plane(&x, &shape, "upsample_bilinear2d", &f)?])
+    let s = x.storage_or_op_error()?.contiguous();
+    let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
+    let planes = shape[0] * shape[1];
+    let out = with_float_dtype!(s.dtype(), "upsample_bilinear2d", T => {
+        let a = s.typed::<T>();
+        let src = a.as_slice().unwrap_or(&[]);
+        let mut data = try_filled(planes * oh * ow, T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::pool::upsample_bilinear(
+            src, planes, [h, w], [oh, ow], align_corners, scales, &mut data,
+        )
+        .map_err(|e| OpError(format!("upsample_bilinear2d: {e}")))?;
+        Storage::from_vec(&shape, data)
+            .ok_or_else(|| OpError::new("upsample_bilinear2d: output shape"))?
+    });
+    Ok(vec![out])
 }
 
 fn bilinear_vec_kernel(
@@ -696,17 +664,39 @@ fn bilinear_default_kernel(
     bilinear_run(&a.self_, a.align_corners, metas, [a.scales_h, a.scales_w])
 }
 
+fn bilinear_vec_lowering<T: Clone>(a: &UpsampleBilinearVec<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Upsample {
+        input: a.input.clone(),
+        scales: vec_scales(&a.scale_factors),
+        mode: Interpolation::Bilinear {
+            align_corners: a.align_corners,
+        },
+    })
+}
+
+fn bilinear_default_lowering<T: Clone>(a: &UpsampleBilinear<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Upsample {
+        input: a.self_.clone(),
+        scales: [a.scales_h, a.scales_w],
+        mode: Interpolation::Bilinear {
+            align_corners: a.align_corners,
+        },
+    })
+}
+
 op_def! {
     /// In PyTorch's Core ATen opset (`F.interpolate(mode="bilinear")` records it).
     pub static UPSAMPLE_BILINEAR2D_VEC: struct UpsampleBilinearVec =
         "aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
         meta: bilinear_vec_meta,
         kernel: bilinear_vec_kernel,
+        lowering: bilinear_vec_lowering,
     }
     pub static UPSAMPLE_BILINEAR2D: struct UpsampleBilinear =
         "aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
         meta: bilinear_default_meta,
         kernel: bilinear_default_kernel,
+        lowering: bilinear_default_lowering,
     }
 }
 

@@ -235,7 +235,7 @@ impl Samples<'_> {
             }
             Lowering::MaxPool { input, .. }
             | Lowering::AvgPool { input, .. }
-            | Lowering::UpsampleNearest { input, .. } => {
+            | Lowering::Upsample { input, .. } => {
                 self.val(*input, node)?;
             }
             Lowering::Embedding { weight, indices } => {

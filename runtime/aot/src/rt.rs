@@ -15,7 +15,7 @@ pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
 pub use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
 pub use ferrex_kernels::layout::{concat, gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
-pub use ferrex_kernels::pool::upsample_nearest;
+pub use ferrex_kernels::pool::{upsample_bilinear, upsample_nearest};
 pub use ferrex_kernels::reduce::extreme as reduce_extreme;
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{

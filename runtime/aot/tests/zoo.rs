@@ -182,6 +182,8 @@ fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the
         "rt::gemm(1.0f32",
         "rt::concat(&[",
         "rt::upsample_nearest(",
+        "rt::upsample_bilinear(",
+        "rt::reduce_extreme(",
     ] {
         assert!(source.contains(kernel), "{kernel}");
     }

@@ -39,7 +39,9 @@ impl Run<'_> {
             } => self.group_norm(*x, *groups, [*weight, *bias], *eps, buf, arena),
             Kind::Bmm { a, b } => self.bmm(*a, *b, buf, arena),
             Kind::Concat { xs, dim } => self.concat(step, xs, *dim, buf, arena),
-            Kind::Upsample { x, scales } => self.upsample(step, *x, *scales, buf, arena),
+            Kind::Upsample { x, scales, mode } => {
+                self.upsample(step, *x, (*scales, *mode), buf, arena)
+            }
             _ => Err(format!("`{}` is not a planned step", step.info.name)),
         }
     }
@@ -255,7 +257,7 @@ impl Run<'_> {
         &self,
         step: &Step,
         x: Operand,
-        scales: [Option<f64>; 2],
+        (scales, mode): ([Option<f64>; 2], kernels::pool::Interpolation),
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
@@ -270,7 +272,23 @@ impl Run<'_> {
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let out = &mut buf[..len];
-        kernels::pool::upsample_nearest(&data, n * c, [h, w], [oh, ow], scales, out)?;
+        match mode {
+            kernels::pool::Interpolation::Nearest => {
+                kernels::pool::upsample_nearest(&data, n * c, [h, w], [oh, ow], scales, out)?;
+            }
+            kernels::pool::Interpolation::Bilinear { align_corners } => {
+                let size = ([h, w], [oh, ow]);
+                kernels::pool::upsample_bilinear(
+                    &data,
+                    n * c,
+                    size.0,
+                    size.1,
+                    align_corners,
+                    scales,
+                    out,
+                )?;
+            }
+        }
         Ok(shape)
     }
 

@@ -3,7 +3,7 @@
 //! number, `cat` / `stack` — each chosen by what its op's lowering hook says, never by its name.
 
 use ferrex::graph::{Arg, NodeKind};
-use ferrex::ops::{Lowering, OpDef};
+use ferrex::ops::{Interpolation, Lowering, OpDef};
 use ferrex::symbolic::{CmpOp, SymInt};
 use ferrex::tensor::DType;
 
@@ -56,7 +56,11 @@ impl Builder<'_> {
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
             Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),
-            Lowering::UpsampleNearest { input, scales } => self.try_upsample(v, input, scales),
+            Lowering::Upsample {
+                input,
+                scales,
+                mode,
+            } => self.try_upsample(v, input, scales, mode),
             _ => None,
         }
     }
@@ -300,15 +304,22 @@ impl Builder<'_> {
     }
 
     /// `getitem(v, 0)` of a multi-output node planned as its output 0: the same buffer.
-    /// Nearest-neighbour upsampling of a 4-D f32 value into f32 (the op's
-    /// `Lowering::UpsampleNearest`): a gather copy.
-    fn try_upsample(&self, v: V, x: V, scales: [Option<f64>; 2]) -> Option<Kind> {
+    /// Nearest-neighbour or bilinear upsampling of a 4-D f32 value into f32 (the op's
+    /// `Lowering::Upsample`).
+    fn try_upsample(
+        &self,
+        v: V,
+        x: V,
+        scales: [Option<f64>; 2],
+        mode: Interpolation,
+    ) -> Option<Kind> {
         if !self.is_f32(v) || self.meta(x)?.rank() != 4 {
             return None;
         }
         Some(Kind::Upsample {
             x: self.f32_value(x)?,
             scales,
+            mode,
         })
     }
 

@@ -34,6 +34,7 @@ use ferrex::graph::{
 use ferrex::ops::OpDef;
 use ferrex::symbolic::{SymInt, Symbol};
 use ferrex::tensor::{DType, Storage, TensorMeta};
+use ferrex_kernels::pool::Interpolation;
 
 use crate::fused::FusedProgram;
 use crate::CompileError;
@@ -289,11 +290,12 @@ pub enum Kind {
         xs: Vec<Operand>,
         dim: usize,
     },
-    /// `upsample_nearest2d` of a 4-D value to the step's sizes (the call's scale
-    /// factors, where given, choose the source pixels).
+    /// `upsample_nearest2d` or `upsample_bilinear2d` (`mode`) of a 4-D value to the
+    /// step's sizes (the call's scale factors, where given, choose the source pixels).
     Upsample {
         x: Operand,
         scales: [Option<f64>; 2],
+        mode: ferrex_kernels::pool::Interpolation,
     },
 }
 
@@ -920,7 +922,12 @@ pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
             Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
             Kind::Bmm { .. } => "bmm".to_string(),
             Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
-            Kind::Upsample { .. } => "upsample_nearest2d (gather copy)".to_string(),
+            Kind::Upsample { mode, .. } => match mode {
+                Interpolation::Nearest => "upsample_nearest2d (gather copy)".to_string(),
+                Interpolation::Bilinear { align_corners } => {
+                    format!("upsample_bilinear2d (align_corners={align_corners})")
+                }
+            },
         };
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {

@@ -17,34 +17,38 @@
 //   mean_1: mean over dims [1, 3] -> slot 2
 //   unsqueeze_1: reshape (strided copy) -> slot 3
 //   upsample_nearest2d: upsample_nearest2d (gather copy) -> slot 5
+//   unsqueeze_2: reshape (strided copy) -> slot 3
+//   upsample_bilinear2d: upsample_bilinear2d (align_corners=true) -> slot 6
 //   add: fused add (1 read through views) -> slot 3
 //   mean_2: mean over dims [2] -> slot 0
 //   mean_3: mean over dims [1, 3] -> slot 1
-//   add_2: fused mul+add+add -> slot 3
+//   amax: amax over dims [1, 3] -> slot 3
+//   amin: amin over dims [1, 3] -> slot 6
+//   sub: fused mul+add+add+mul+sub -> slot 5
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 19823;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(270, 17886, 0xb767aa64c895bde5), (18297, 504, 0x91b9bc4389853b19), (18881, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 24788;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(270, 22851, 0xb809529ae4092d03), (23262, 504, 0x91b9bc4389853b19), (23846, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_dyn.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 19823,
+    ARCHIVE.len() == 24788,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0xa3eb1870,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 229) == 0x6cd92136,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 18235) == 0x923db958,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 23200) == 0x923db958,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 18815) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 23780) == 0x0e7543f2,
     "`tests/fixtures/ops_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_dyn.pt2 -o tests/generated/ops_dyn.rs` again"
 );
 
@@ -53,8 +57,8 @@ const _: () = assert!(
 pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
-    f13: ::ferrex_aot::rt::FusedProgram,
-    f16: ::ferrex_aot::rt::FusedProgram,
+    f15: ::ferrex_aot::rt::FusedProgram,
+    f20: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -85,13 +89,13 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 18953, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 23918, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 19028, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 23993, 4)?;
         Ok(Model {
             c0,
             c1,
-            f13: ::ferrex_aot::rt::FusedProgram {
+            f15: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -101,7 +105,7 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
-            f16: ::ferrex_aot::rt::FusedProgram {
+            f20: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -110,10 +114,14 @@ impl Model {
                     ::ferrex_aot::rt::Instr::Binary { dst: 4, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(3), b: ::ferrex_aot::rt::Src::Reg(2) },
                     ::ferrex_aot::rt::Instr::Load { dst: 5, input: 3 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 6, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(4), b: ::ferrex_aot::rt::Src::Reg(5) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 7, input: 4 },
+                    ::ferrex_aot::rt::Instr::Load { dst: 8, input: 5 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 9, op: ::ferrex_aot::rt::BinOp::Mul, a: ::ferrex_aot::rt::Src::Reg(7), b: ::ferrex_aot::rt::Src::Reg(8) },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 10, op: ::ferrex_aot::rt::BinOp::Sub, a: ::ferrex_aot::rt::Src::Reg(6), b: ::ferrex_aot::rt::Src::Reg(9) },
                 ],
-                n_regs: 7,
-                out: 6,
-                label: String::from("mul+add+add"),
+                n_regs: 11,
+                out: 10,
+                label: String::from("mul+add+add+mul+sub"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
@@ -154,7 +162,7 @@ impl Dims {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 6 slots, 1088 bytes),
+/// The buffers `Model::forward` computes in (the plan's 7 slots, 1376 bytes),
 /// allocated once at the dims' upper bounds, so no call grows them.
 pub struct Workspace {
     s0: Vec<f32>,
@@ -163,6 +171,7 @@ pub struct Workspace {
     s3: Vec<f32>,
     s4: Vec<f32>,
     s5: Vec<f32>,
+    s6: Vec<f32>,
 }
 
 impl Workspace {
@@ -175,6 +184,7 @@ impl Workspace {
             s3: ::ferrex_aot::rt::zeros(96)?,
             s4: ::ferrex_aot::rt::zeros(8)?,
             s5: ::ferrex_aot::rt::zeros(72)?,
+            s6: ::ferrex_aot::rt::zeros(72)?,
         })
     }
 }
@@ -201,24 +211,24 @@ impl Model {
         ::ferrex_aot::rt::check_len("x", "f32[2, 4, s0]", x.len(), d.z1)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 4]", out0.len(), 8)?;
         ::ferrex_aot::rt::fit(&mut ws.s3, &[d.z1])?;
-        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:77
+        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:78
         {
             let out = &mut ws.s0[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 77, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 19 }), e);
             let shape = [2, 4, 4];
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 2, start: Some(::ferrex_aot::rt::SymInt::Int(1 as i64)), end: Some(::ferrex_aot::rt::SymInt::Int(5 as i64)), step: 1 }, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:78
+        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:79
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 26 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 26 }), e);
             ::ferrex_aot::rt::permute(&ws.s0[..32], &[2, 4, 4], &[0, 2, 1], out).map_err(|e| fail(&e))?;
         }
-        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:78
+        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:79
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 78, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 19 }), e);
             let (a, b) = (&ws.s0[..32], &ws.s1[..32]);
             for (i, o) in out.chunks_exact_mut(16).enumerate() {
                 ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(&a[i * 16..], 4, 4), ::ferrex_aot::rt::Mat::row_major(&b[i * 16..], 4, 4), 0.0f32, o).map_err(|e| fail(&e))?;
@@ -231,85 +241,111 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c0[..]), bias: Some(&self.c1[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::group_norm(&ws.s2[..32], [2, 4, 4], 2, &params, out, None).map_err(|e| fail(&e))?;
         }
-        // select: aten::select.int at runtime/aot/tests/support/mod.rs:80
+        // select: aten::select.int at runtime/aot/tests/support/mod.rs:81
         {
             let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 19 }), e);
             let shape = [2, 4];
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Select { dim: 2, index: ::ferrex_aot::rt::SymInt::Int(0) }, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:80
+        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:81
         // (no code: slot 1 read as [2, 4, 1])
-        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:80
+        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:81
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 45 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 45 }), e);
             ::ferrex_aot::rt::strided_copy(&ws.s1[..8], 0, &[2, 4, 4], &[4, 1, 0], out).map_err(|e| fail(&e))?;
         }
-        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:81
+        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:82
         {
             let out = &mut ws.s3[..64];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 22 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 22 }), e);
             ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 8, out).map_err(|e| fail(&e))?;
         }
-        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:81
+        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:82
         {
             let out = &mut ws.s4[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 49 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 49 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
-        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:82
+        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s3[..64];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 23 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 23 }), e);
             ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
         }
-        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:82
+        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s2[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 51 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 51 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:83
+        // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s3[..d.z1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 20 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 20 }), e);
             let shape = [2, 1, 4, d.z0];
             let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Reshape, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
         }
-        // upsample_nearest2d: aten::upsample_nearest2d.vec at runtime/aot/tests/support/mod.rs:83
+        // upsample_nearest2d: aten::upsample_nearest2d.vec at runtime/aot/tests/support/mod.rs:84
         {
             let out = &mut ws.s5[..72];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 33 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 33 }), e);
             ::ferrex_aot::rt::upsample_nearest(&ws.s3[..d.z1], 2, [4, d.z0], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
+        // unsqueeze_2: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:85
+        {
+            let out = &mut ws.s3[..d.z1];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_2", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 23 }), e);
+            let shape = [2, 1, 4, d.z0];
+            let (offset, strides) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Reshape, &[2, 4, d.z0], &shape).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::strided_copy(x, offset, &shape, &strides, out).map_err(|e| fail(&e))?;
+        }
+        // upsample_bilinear2d: aten::upsample_bilinear2d.vec at runtime/aot/tests/support/mod.rs:85
+        {
+            let out = &mut ws.s6[..72];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_bilinear2d", "aten::upsample_bilinear2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 36 }), e);
+            ::ferrex_aot::rt::upsample_bilinear(&ws.s3[..d.z1], 2, [4, d.z0], [4, 9], true, [None, None], out).map_err(|e| fail(&e))?;
+        }
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:86
         {
             let out = &mut ws.s3[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 12 }), e);
-            ::ferrex_aot::rt::fused_views(&self.f13, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s1[..8], &[2, 4, 1])], &[None, Some((0, &[2, 4, 4], &[4, 1, 0]))], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 86, column: 12 }), e);
+            ::ferrex_aot::rt::fused_views(&self.f15, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s1[..8], &[2, 4, 1])], &[None, Some((0, &[2, 4, 4], &[4, 1, 0]))], &[2, 4, 4], out).map_err(|e| fail(&e))?;
         }
-        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
+        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:86
         {
             let out = &mut ws.s0[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 17 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 86, column: 17 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s3[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
         }
-        // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
+        // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:86
         {
             let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 63 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 86, column: 63 }), e);
             ::ferrex_aot::rt::reduce_sum(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], 0.1111111111111111f64, out).map_err(|e| fail(&e))?;
         }
-        // add_2: aten::add.Tensor at runtime/aot/tests/support/mod.rs:84
+        // amax: aten::amax.default at runtime/aot/tests/support/mod.rs:87
         {
             let out = &mut ws.s3[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 58 }), e);
-            ::ferrex_aot::rt::fused(&self.f16, &[(&ws.s4[..8], &[2, 4]), (&ws.s2[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s1[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amax", "aten::amax.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 87, column: 21 }), e);
+            ::ferrex_aot::rt::reduce_extreme(&ws.s6[..72], &[2, 1, 4, 9], &[false, true, false, true], true, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s3[..8])?;
+        // amin: aten::amin.default at runtime/aot/tests/support/mod.rs:87
+        {
+            let out = &mut ws.s6[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amin", "aten::amin.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 87, column: 47 }), e);
+            ::ferrex_aot::rt::reduce_extreme(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], false, out).map_err(|e| fail(&e))?;
+        }
+        // sub: aten::sub.Tensor at runtime/aot/tests/support/mod.rs:75
+        {
+            let out = &mut ws.s5[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sub", "aten::sub.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 75, column: 1 }), e);
+            ::ferrex_aot::rt::fused(&self.f20, &[(&ws.s4[..8], &[2, 4]), (&ws.s2[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s1[..8], &[2, 4]), (&ws.s3[..8], &[2, 4]), (&ws.s6[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s5[..8])?;
         Ok(())
     }
 }

@@ -65,7 +65,8 @@ fn classifier() -> ExportedProgram {
 /// Views, reductions, group norm, `bmm`, `cat`, `stack` and upsampling: a slice of the
 /// input (`slice`, planned as a strided view, as `narrow` is), a batched product with
 /// its transpose, a group norm, an expand, both joined along their last dim and stacked
-/// along a new dim 1, the input upsampled to 4×9, and means.
+/// along a new dim 1, the input upsampled to 4×9 (nearest and bilinear), means, maxima
+/// and minima.
 #[ferrex::export_module]
 pub struct Ops {
     norm: ferrex::nn::GroupNorm,
@@ -81,7 +82,11 @@ impl Ops {
         let joined = Tensor::cat(&[&g, &m], -1).mean_dim(&[2], false);
         let stacked = Tensor::stack(&[&g, &m], 1).mean_dim(&[1, 3], false);
         let up = x.unsqueeze(1).upsample_nearest2d(Some(&[4, 9]), None);
+        let blend = x
+            .unsqueeze(1)
+            .upsample_bilinear2d(Some(&[4, 9]), true, None);
         (g + m).mean_dim(&[2], false) + joined * stacked + up.mean_dim(&[1, 3], false)
+            - blend.amax(&[1, 3], false) * up.amin(&[1, 3], false)
     }
 }
 

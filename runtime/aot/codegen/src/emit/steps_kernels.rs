@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use ferrex::SymInt;
+use ferrex_kernels::pool::Interpolation;
 use ferrex_kernels::ConvGeom;
 use ferrex_runtime::plan::{ConvStep, Kind, Operand, Step};
 
@@ -90,7 +91,9 @@ impl Gen<'_> {
             Kind::Attention { .. } => self.attention(step, out)?,
             Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, out)?,
             Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
-            Kind::Upsample { x, scales } => self.upsample(*x, *scales, &sizes, out)?,
+            Kind::Upsample { x, scales, mode } => {
+                self.upsample(*x, (*scales, *mode), &sizes, out)?
+            }
             _ => match self.view_step(step, &sizes, out)? {
                 Some(lines) => lines,
                 None => return Ok(false),
@@ -125,7 +128,7 @@ impl Gen<'_> {
     fn upsample(
         &mut self,
         x: Operand,
-        scales: [Option<f64>; 2],
+        (scales, mode): ([Option<f64>; 2], Interpolation),
         sizes: &[SymInt],
         out: usize,
     ) -> Result<Vec<String>, AotError> {
@@ -139,10 +142,16 @@ impl Gen<'_> {
         let planes = self.dim(&numel(&x.sizes[..2]));
         let [h, w, oh, ow] = [h, w, oh, ow].map(|d| self.dim(d));
         let [sh, sw] = scales.map(opt_f64);
-        Ok(vec![format!(
-            "{RT}::upsample_nearest({}, {planes}, [{h}, {w}], [{oh}, {ow}], [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
-            x.expr,
-        )])
+        Ok(vec![match mode {
+            Interpolation::Nearest => format!(
+                "{RT}::upsample_nearest({}, {planes}, [{h}, {w}], [{oh}, {ow}], [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
+                x.expr,
+            ),
+            Interpolation::Bilinear { align_corners } => format!(
+                "{RT}::upsample_bilinear({}, {planes}, [{h}, {w}], [{oh}, {ow}], {align_corners}, [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
+                x.expr,
+            ),
+        }])
     }
 
     /// `rt::concat(&[parts], outer, out)`: the output's blocks before dim `dim`.
