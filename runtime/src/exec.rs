@@ -685,6 +685,47 @@ impl Run<'_> {
         bias_init(&d, &s, beta, [m, n], out)
     }
 
+    /// A transposed convolution into the step's sizes (a 1-D one's `[N, C, L]` as
+    /// `[N, C, 1, L]`).
+    fn conv_transpose(
+        &self,
+        step: &Step,
+        c: &crate::plan::ConvTransposeStep,
+        buf: &mut Vec<f32>,
+        arena: &Arena,
+    ) -> Result<Vec<usize>, String> {
+        let (x, xs) = self.data(c.x, arena)?;
+        let shape = self.sizes(&step.sizes)?;
+        let (batch, input, output) = match (&xs[..], &shape[..]) {
+            (&[n, ci, h, w], &[_, co, oh, ow]) if ci == c.c_in && co == c.c_out => {
+                (n, [h, w], [oh, ow])
+            }
+            (&[n, ci, l], &[_, co, ol]) if ci == c.c_in && co == c.c_out => (n, [1, l], [1, ol]),
+            _ => return Err(format!("a transposed convolution of {xs:?} into {shape:?}")),
+        };
+        let geom = kernels::conv::TransposedConv {
+            batch,
+            c_in: c.c_in,
+            c_out: c.c_out,
+            groups: c.groups,
+            input,
+            kernel: c.kernel,
+            output,
+            stride: c.stride,
+            pad: c.pad,
+            dilation: c.dilation,
+        };
+        let len: usize = shape.iter().product();
+        ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+        let (w, _) = self.data(Operand::Const(c.weight), arena)?;
+        let bias = match c.bias {
+            Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
+            None => None,
+        };
+        kernels::conv::conv_transpose(&x, &w, bias.as_deref(), &geom, &mut buf[..len])?;
+        Ok(shape)
+    }
+
     fn conv(
         &self,
         c: &crate::plan::ConvStep,
@@ -1140,6 +1181,7 @@ impl Run<'_> {
         let shape = match &step.kind {
             Kind::Gemm(g) => self.gemm(step, g, &mut buf, arena),
             Kind::Conv(c) => self.conv(c, &mut buf, arena),
+            Kind::ConvTranspose(c) => self.conv_transpose(step, c, &mut buf, arena),
             Kind::Fused {
                 prog,
                 inputs,

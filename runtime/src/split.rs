@@ -611,6 +611,7 @@ impl<'p> Samples<'p> {
                 })
             }
             Kind::Conv(c) => first(c.x),
+            Kind::ConvTranspose(c) => first(c.x),
             Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
@@ -662,6 +663,7 @@ impl<'p> Samples<'p> {
             Kind::Pool { x, .. }
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
+            | Kind::ConvTranspose(crate::plan::ConvTransposeStep { x, .. })
             | Kind::Bmm { a: x, b: _ } => self.val(*x, step)?,
             Kind::Softmax { dim, .. } => {
                 if *dim == lead.dim {

@@ -1535,3 +1535,68 @@ fn bilinear_upsampling_is_a_planned_step() {
     let aligned = got[1].to_vec::<f32>().unwrap();
     assert_eq!((aligned[0], aligned[34]), (h[0], h[11]));
 }
+
+#[export_module]
+struct Transposed {
+    conv: nn::Conv2d,
+    up: Tensor,
+    up_bias: Tensor,
+    grouped: Tensor,
+}
+
+#[export_module]
+impl Transposed {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let h = self.conv.forward(x).relu();
+        (
+            h.conv_transpose2d(
+                &self.up,
+                Some(&self.up_bias),
+                &[2, 2],
+                &[1, 1],
+                &[1, 0],
+                1,
+                &[1, 1],
+            ),
+            h.conv_transpose2d(&self.grouped, None, &[1, 2], &[0, 1], &[0, 0], 2, &[2, 1]),
+        )
+    }
+}
+
+/// Transposed convolutions (stride 2 with padding and output padding; grouped, dilated)
+/// are planned steps, not fallbacks: the interpreter's bits, and the batch splits.
+#[test]
+fn transposed_convolutions_are_planned_steps() {
+    ferrex::manual_seed(14);
+    let m = Transposed {
+        conv: nn::Conv2d::with_options(2, 4, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        up: Tensor::randn([4, 3, 3, 3]),
+        up_bias: Tensor::randn([3]),
+        grouped: Tensor::randn([4, 2, 2, 3]),
+    };
+    let ep = ferrex::export(&m, (Tensor::randn([4, 2, 5, 6]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert!(
+        d.contains("conv_transpose 3x3 stride [2, 2] (gemm + col2im)"),
+        "{d}"
+    );
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let x = Tensor::randn([4, 2, 5, 6]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    assert_eq!(got[0].shape(), [4, 3, 10, 11]);
+    assert_eq!(got[1].shape(), [4, 4, 7, 11]);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        assert_eq!(f32_bits(g), f32_bits(w));
+    }
+    // Again, into buffers that hold the first call's values.
+    let x = Tensor::randn([4, 2, 5, 6]);
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(f32_bits(g), f32_bits(w));
+    }
+}

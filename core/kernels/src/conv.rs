@@ -13,9 +13,11 @@ use crate::KernelError;
 
 mod epilogue;
 mod implicit;
+mod transposed;
 
 use epilogue::SampleEpilogue;
 pub use epilogue::{ConvEpilogueStep, EpilogueOperand};
+pub use transposed::{conv_transpose, TransposedConv};
 
 /// A 2-D convolution's geometry, per sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

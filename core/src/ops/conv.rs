@@ -5,6 +5,7 @@
 //! `convolution`, `conv_transpose1d`, `conv_transpose2d.input`) reads its arguments as
 //! one [`ConvCall`] and says so to the runtime (`Lowering::Conv`).
 
+use ferrex_kernels::conv::TransposedConv;
 use ferrex_kernels::{conv2d_new, try_filled, ConvGeom};
 
 use super::linalg::Gemm;
@@ -486,23 +487,6 @@ op_def! {
 // transposed convolutions: conv_transpose1d / conv_transpose2d.input, and `convolution`
 // with `transposed=True`
 
-/// The per-sample geometry of a transposed convolution in 2-D form (a 1-D one has
-/// height 1): `[c_in, h, w]` scattered through `[c_in, c_out/g, kh, kw]` into
-/// `[c_out, oh, ow]`.
-#[derive(Clone, Copy)]
-struct Scatter {
-    batch: usize,
-    c_in: usize,
-    c_out: usize,
-    groups: usize,
-    input: [usize; 2],
-    kernel: [usize; 2],
-    output: [usize; 2],
-    stride: [usize; 2],
-    pad: [usize; 2],
-    dilation: [usize; 2],
-}
-
 /// `[stride, padding, dilation, output_padding]` (one value per spatial dim) and the
 /// groups of a transposed call, checked.
 fn transposed_params(c: &ConvCall<Tensor>, nd: usize) -> Result<([Vec<i64>; 4], i64), OpError> {
@@ -584,7 +568,7 @@ fn scatter_geometry(
     c: &ConvCall<Tensor>,
     nd: usize,
     [xs, ws, out_sizes]: &[Vec<SymInt>; 3],
-) -> Result<Scatter, OpError> {
+) -> Result<TransposedConv, OpError> {
     let ([stride, pad, dilation, _], groups) = transposed_params(c, nd)?;
     let hint = |v: &SymInt| v.hint().max(0) as usize;
     let two = |v: &[usize]| if nd == 1 { [1, v[0]] } else { [v[0], v[1]] };
@@ -597,7 +581,7 @@ fn scatter_geometry(
             [v[0], v[1]]
         }
     };
-    Ok(Scatter {
+    Ok(TransposedConv {
         batch: hint(&xs[0]),
         c_in: hint(&ws[0]),
         c_out: hint(&out_sizes[1]),
@@ -630,147 +614,6 @@ fn check_transposed_bias(bias: Option<&Tensor>, x: &TensorMeta, c_out: i64) -> R
     }
     Ok(())
 }
-/// Every input element times every kernel tap, added at its output position
-/// (`o = i * stride - pad + k * dilation`), then the bias — as PyTorch's CPU kernel
-/// computes it: per sample and group, the weight's transpose times the input planes on
-/// the shared GEMM (`[c_out/groups · kh · kw, h · w]` columns), each column row added
-/// at its output positions (col2im), the output channels split over the threads. The
-/// naive scatter this replaced, one tap at a time in f64, was 9× PyTorch's time on a
-/// 16→8 channel 4×4 stride-2 layer.
-fn scatter<T: ferrex_kernels::Float>(
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    g: &Scatter,
-    out: &mut [T],
-) -> Result<(), OpError> {
-    let groups = g.groups.max(1);
-    let (cig, cog) = (g.c_in / groups, g.c_out / groups);
-    let [h, wd] = g.input;
-    let [kh, kw] = g.kernel;
-    let [oh, ow] = g.output;
-    let (plane, taps, out_plane) = (h * wd, cog * kh * kw, oh * ow);
-    let fits = |len: usize, parts: [usize; 3]| {
-        parts
-            .iter()
-            .try_fold(1usize, |a, &b| a.checked_mul(b))
-            .is_some_and(|n| len >= n)
-    };
-    if !fits(x.len(), [g.batch, g.c_in, plane])
-        || !fits(w.len(), [g.c_in, taps, 1])
-        || !fits(out.len(), [g.batch, g.c_out, out_plane])
-        || bias.is_some_and(|b| b.len() < g.c_out)
-    {
-        return Err(OpError::new(
-            "conv_transpose: an operand is smaller than its shape",
-        ));
-    }
-    let mut cols = try_filled(taps * plane, T::ZERO).map_err(|e| OpError(e.0))?;
-    // Per kernel row (column): the input rows (columns) whose outputs are in the plane,
-    // and where the first of them lands.
-    let rows: Vec<TapRange> = (0..kh).map(|k| TapRange::new(k, 0, g, h, oh)).collect();
-    let columns: Vec<TapRange> = (0..kw).map(|k| TapRange::new(k, 1, g, wd, ow)).collect();
-    let threads = if cog * out_plane * kh * kw >= ferrex_kernels::threads::PAR_MIN_POINTWISE {
-        ferrex_kernels::threads::num_threads()
-    } else {
-        1
-    };
-    for n in 0..g.batch {
-        for grp in 0..groups {
-            let xg = &x[(n * g.c_in + grp * cig) * plane..][..cig * plane];
-            let wg = &w[grp * cig * taps..][..cig * taps];
-            // Column r of the weight's rows: (r, c) at c·taps + r.
-            let wt = ferrex_kernels::Mat {
-                data: wg,
-                rows: taps,
-                cols: cig,
-                rs: 1,
-                cs: taps,
-            };
-            let xs = ferrex_kernels::Mat::row_major(xg, cig, plane);
-            ferrex_kernels::gemm(T::ONE, wt, xs, T::ZERO, &mut cols).map_err(|e| OpError(e.0))?;
-            let cols = &cols;
-            let add_channels = |first: usize, planes: &mut [T]| -> Result<(), OpError> {
-                for (i, target) in planes.chunks_mut(out_plane.max(1)).enumerate() {
-                    let co = first + i;
-                    for (ky, ry) in rows.iter().enumerate() {
-                        for (kx, rx) in columns.iter().enumerate() {
-                            if rx.first >= rx.end {
-                                continue;
-                            }
-                            let row = &cols[((co * kh + ky) * kw + kx) * plane..][..plane];
-                            for iy in ry.first..ry.end {
-                                let y = ry.at + (iy - ry.first) * g.stride[0];
-                                let src = &row[iy * wd..][rx.first..rx.end];
-                                let dst = &mut target[y * ow + rx.at..];
-                                scatter_row(src, dst, g.stride[1]);
-                            }
-                        }
-                    }
-                    if let Some(b) = bias {
-                        let add = b[grp * cog + co];
-                        target.iter_mut().for_each(|v| *v = *v + add);
-                    }
-                }
-                Ok(())
-            };
-            let planes = &mut out[(n * g.c_out + grp * cog) * out_plane..][..cog * out_plane];
-            ferrex_kernels::threads::for_each_item_chunk(
-                planes,
-                cog,
-                out_plane,
-                threads,
-                &add_channels,
-                || OpError::new("conv_transpose: a worker thread failed"),
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// `dst[i * stride] += src[i]`: one input row's contributions to an output row.
-fn scatter_row<T: ferrex_kernels::Float>(src: &[T], dst: &mut [T], stride: usize) {
-    if stride == 1 {
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d = *d + v;
-        }
-        return;
-    }
-    for (d, &v) in dst.iter_mut().step_by(stride.max(1)).zip(src) {
-        *d = *d + v;
-    }
-}
-
-/// For kernel tap `k` along spatial `axis`: the inputs `first..end` whose outputs
-/// (`i * stride + k * dilation - pad`) fall inside the output's `out` positions, and
-/// the output of `first` (`at`).
-struct TapRange {
-    first: usize,
-    end: usize,
-    at: usize,
-}
-
-impl TapRange {
-    fn new(k: usize, axis: usize, g: &Scatter, inputs: usize, out: usize) -> TapRange {
-        let (s, shift) = (g.stride[axis].max(1), k * g.dilation[axis]);
-        let pad = g.pad[axis];
-        // The first input at or past the padding: i * s + shift >= pad.
-        let first = pad.saturating_sub(shift).div_ceil(s);
-        // Inputs whose output is below `out`: i * s + shift - pad < out.
-        let end = match (out + pad).checked_sub(shift) {
-            Some(room) if room > 0 => (room - 1) / s + 1,
-            _ => 0,
-        }
-        .min(inputs);
-        let first = first.min(end);
-        TapRange {
-            first,
-            end,
-            at: (first * s + shift).saturating_sub(pad),
-        }
-    }
-}
-
 /// A transposed convolution into the meta its meta function computed.
 fn transposed_kernel(
     c: &ConvCall<Tensor>,
@@ -793,7 +636,8 @@ fn transposed_kernel(
         let (xv, wv, bv) = (xa.view(), wa.view(), ba.as_ref().map(|b| b.view()));
         let b = bv.as_ref().map(|b| view_as_slice(b));
         let mut out = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-        scatter(&view_as_slice(&xv), &view_as_slice(&wv), b.as_deref(), &g, &mut out)?;
+        ferrex_kernels::conv::conv_transpose(&view_as_slice(&xv), &view_as_slice(&wv), b.as_deref(), &g, &mut out)
+            .map_err(|e| OpError(e.0))?;
         Storage::from_vec(&shape, out).ok_or_else(|| OpError::new("conv_transpose: output shape"))?
     });
     Ok(vec![out])

@@ -184,6 +184,7 @@ fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the
         "rt::upsample_nearest(",
         "rt::upsample_bilinear(",
         "rt::reduce_extreme(",
+        "rt::conv_transpose(",
     ] {
         assert!(source.contains(kernel), "{kernel}");
     }

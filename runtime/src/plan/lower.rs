@@ -11,8 +11,8 @@ use ferrex::tensor::DType;
 use super::fuse::{lowering_keeping_sizes, lowering_of};
 use super::lower_ops::ViewLowering;
 use super::{
-    compile_graph, Builder, ConstOrigin, ConvStep, GemmB, GemmStep, InputSource, Kind, Known,
-    Operand, PerSize, Place, ViewOp, V,
+    compile_graph, Builder, ConstOrigin, ConvStep, ConvTransposeStep, GemmB, GemmStep, InputSource,
+    Kind, Known, Operand, PerSize, Place, ViewOp, V,
 };
 use crate::CompileError;
 
@@ -216,6 +216,71 @@ impl Builder<'_> {
             pad,
             dilation,
             epilogue: None,
+        }))
+    }
+
+    /// A transposed convolution (the op's `Lowering::Conv` with `transposed`:
+    /// `conv_transpose1d` / `2d`, the core IR's `convolution`): f32, batched, a constant
+    /// weight and bias, static geometry.
+    fn try_conv_transpose(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let Some(Lowering::Conv {
+            input: x,
+            weight: w,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            transposed: true,
+        }) = lowering_of(op, args)
+        else {
+            return None;
+        };
+        let rank = self.meta(x)?.rank();
+        if !self.is_f32(x) || !self.is_f32(v) || !(rank == 3 || rank == 4) {
+            return None;
+        }
+        let weight = self.const_of[w]?;
+        let wshape = self.f32_shape(weight)?;
+        // One value per spatial dim (a 1-D one's height is 1, its stride 1, no padding).
+        let pair = |l: &[SymInt], one: usize| -> Option<[usize; 2]> {
+            match rank {
+                3 => Some([one, concrete_pair(l)?[1]]),
+                _ => concrete_pair(l),
+            }
+        };
+        let kernel = match wshape[..] {
+            [_, _, k] if rank == 3 => [1, k],
+            [_, _, kh, kw] if rank == 4 => [kh, kw],
+            _ => return None,
+        };
+        let groups = usize::try_from(groups.as_int()?).ok().filter(|&g| g > 0)?;
+        let (stride, dilation) = (pair(&stride, 1)?, pair(&dilation, 1)?);
+        let c_out = wshape[1].checked_mul(groups)?;
+        if stride.contains(&0) || dilation.contains(&0) || wshape[0] % groups != 0 {
+            return None;
+        }
+        let bias = match bias {
+            None => None,
+            Some(b) => {
+                let b = self.const_of[b]?;
+                if self.f32_shape(b)? != [c_out] {
+                    return None;
+                }
+                Some(b)
+            }
+        };
+        Some(Kind::ConvTranspose(ConvTransposeStep {
+            x: self.operand(x),
+            weight,
+            bias,
+            c_in: wshape[0],
+            c_out,
+            groups,
+            kernel,
+            stride,
+            pad: pair(&padding, 0)?,
+            dilation,
         }))
     }
 
@@ -531,6 +596,7 @@ impl Builder<'_> {
     fn special_kind(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         if let Some(kind) = self
             .try_conv(v, op, args)
+            .or_else(|| self.try_conv_transpose(v, op, args))
             .or_else(|| self.try_pool(v, op, args))
             .or_else(|| self.try_softmax(v, op, args))
             .or_else(|| self.try_reduce(v, op, args))

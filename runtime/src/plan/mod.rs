@@ -132,6 +132,23 @@ pub struct GemmStep {
     pub epilogue: Option<Epilogue>,
 }
 
+/// A transposed convolution of an f32 `[N, C_in, H, W]` (or `[N, C_in, L]`) value with
+/// a constant weight, into the step's sizes ([`ferrex_kernels::conv::conv_transpose`]).
+#[derive(Clone, Debug)]
+pub struct ConvTransposeStep {
+    pub x: Operand,
+    /// `[c_in, c_out / groups, kh, kw]` contiguous, as the op reads it.
+    pub weight: usize,
+    pub bias: Option<usize>,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub groups: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
 #[derive(Clone, Debug)]
 pub struct ConvStep {
     pub x: Operand,
@@ -203,6 +220,7 @@ pub enum Kind {
     },
     Gemm(GemmStep),
     Conv(ConvStep),
+    ConvTranspose(ConvTransposeStep),
     Fused {
         prog: FusedProgram,
         inputs: Vec<Operand>,
@@ -492,6 +510,7 @@ impl Kind {
             | Kind::View { x, .. }
             | Kind::Compare { x, .. }
             | Kind::Upsample { x, .. }
+            | Kind::ConvTranspose(ConvTransposeStep { x, .. })
             | Kind::Reduce { x, .. } => vec![*x],
             Kind::LayerNorm {
                 x, weight, bias, ..
@@ -860,75 +879,84 @@ fn check_order(graph: &Graph) -> Result<(), CompileError> {
     Ok(())
 }
 
-/// What a compiled plan does, step by step (see `CompiledProgram::describe`).
-pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
-    use std::fmt::Write;
+/// One step's line in [`describe`]: what it runs and how.
+fn step_label(kind: &Kind) -> String {
     let ep = |e: &Option<Epilogue>| match e {
         Some(e) => format!(" + {}", e.prog.label),
         None => String::new(),
     };
+    match kind {
+        Kind::Fallback {
+            op,
+            per_size: Some(_),
+            ..
+        } => format!("eager {}, kept per input size", op.name()),
+        Kind::Fallback { op, .. } => format!("eager {}", op.name()),
+        Kind::GetItem { index, .. } => format!("getitem [{index}]"),
+        Kind::HigherOrder { op, .. } => op.name().to_string(),
+        Kind::Alias { at: None, .. } => "reshape (no copy)".to_string(),
+        Kind::Alias { at: Some(v), .. } => format!("{} (no copy)", v.label()),
+        Kind::Gemm(g) => format!(
+            "{}{}{}",
+            match g.b {
+                GemmB::Packed(..) => "gemm, prepacked weight",
+                GemmB::Dynamic(_) => "gemm",
+            },
+            if g.init.is_some() { " + bias" } else { "" },
+            ep(&g.epilogue)
+        ),
+        Kind::Conv(c) => format!(
+            "conv2d gemm tiles, weight packed per call{}",
+            ep(&c.epilogue)
+        ),
+        Kind::ConvTranspose(c) => format!(
+            "conv_transpose {}x{} stride {:?} (gemm + col2im)",
+            c.kernel[0], c.kernel[1], c.stride
+        ),
+        Kind::Fused { prog, views, .. } => match views.iter().flatten().count() {
+            0 => format!("fused {}", prog.label),
+            n => format!("fused {} ({n} read through views)", prog.label),
+        },
+        Kind::Pool { win, avg, .. } => format!(
+            "{}_pool2d {}x{}",
+            if avg.is_some() { "avg" } else { "max" },
+            win.k[0],
+            win.k[1]
+        ),
+        Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
+        Kind::Softmax { dim, log, safe, .. } => format!(
+            "{}{}softmax dim {dim}",
+            if *safe { "safe " } else { "" },
+            if *log { "log_" } else { "" }
+        ),
+        Kind::Compare { op, rhs, .. } => format!("compare {op:?} {rhs}"),
+        Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
+        Kind::View { view, .. } => format!("{} (strided copy)", view.label()),
+        Kind::Attention { causal, mask, .. } => format!(
+            "attention, fused{}{}",
+            if *causal { ", causal" } else { "" },
+            if mask.is_some() { " + mask" } else { "" }
+        ),
+        Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
+        Kind::Embedding { .. } => "embedding (row gather)".to_string(),
+        Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
+        Kind::Bmm { .. } => "bmm".to_string(),
+        Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
+        Kind::Upsample { mode, .. } => match mode {
+            Interpolation::Nearest => "upsample_nearest2d (gather copy)".to_string(),
+            Interpolation::Bilinear { align_corners } => {
+                format!("upsample_bilinear2d (align_corners={align_corners})")
+            }
+        },
+    }
+}
+
+/// What a compiled plan does, step by step (see `CompiledProgram::describe`).
+pub(crate) fn describe(plan: &Plan, indent: &str, out: &mut String) {
+    use std::fmt::Write;
     for s in &plan.steps {
         let slot = s.slot.map(|x| format!(" -> slot {x}")).unwrap_or_default();
-        let what = match &s.kind {
-            Kind::Fallback {
-                op,
-                per_size: Some(_),
-                ..
-            } => format!("eager {}, kept per input size", op.name()),
-            Kind::Fallback { op, .. } => format!("eager {}", op.name()),
-            Kind::GetItem { index, .. } => format!("getitem [{index}]"),
-            Kind::HigherOrder { op, .. } => op.name().to_string(),
-            Kind::Alias { at: None, .. } => "reshape (no copy)".to_string(),
-            Kind::Alias { at: Some(v), .. } => format!("{} (no copy)", v.label()),
-            Kind::Gemm(g) => format!(
-                "{}{}{}",
-                match g.b {
-                    GemmB::Packed(..) => "gemm, prepacked weight",
-                    GemmB::Dynamic(_) => "gemm",
-                },
-                if g.init.is_some() { " + bias" } else { "" },
-                ep(&g.epilogue)
-            ),
-            Kind::Conv(c) => format!(
-                "conv2d gemm tiles, weight packed per call{}",
-                ep(&c.epilogue)
-            ),
-            Kind::Fused { prog, views, .. } => match views.iter().flatten().count() {
-                0 => format!("fused {}", prog.label),
-                n => format!("fused {} ({n} read through views)", prog.label),
-            },
-            Kind::Pool { win, avg, .. } => format!(
-                "{}_pool2d {}x{}",
-                if avg.is_some() { "avg" } else { "max" },
-                win.k[0],
-                win.k[1]
-            ),
-            Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
-            Kind::Softmax { dim, log, safe, .. } => format!(
-                "{}{}softmax dim {dim}",
-                if *safe { "safe " } else { "" },
-                if *log { "log_" } else { "" }
-            ),
-            Kind::Compare { op, rhs, .. } => format!("compare {op:?} {rhs}"),
-            Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
-            Kind::View { view, .. } => format!("{} (strided copy)", view.label()),
-            Kind::Attention { causal, mask, .. } => format!(
-                "attention, fused{}{}",
-                if *causal { ", causal" } else { "" },
-                if mask.is_some() { " + mask" } else { "" }
-            ),
-            Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
-            Kind::Embedding { .. } => "embedding (row gather)".to_string(),
-            Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
-            Kind::Bmm { .. } => "bmm".to_string(),
-            Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
-            Kind::Upsample { mode, .. } => match mode {
-                Interpolation::Nearest => "upsample_nearest2d (gather copy)".to_string(),
-                Interpolation::Bilinear { align_corners } => {
-                    format!("upsample_bilinear2d (align_corners={align_corners})")
-                }
-            },
-        };
+        let what = step_label(&s.kind);
         let _ = writeln!(out, "{indent}{}: {what}{slot}", s.info.name);
         if let Kind::HigherOrder { op, subplans, .. } = &s.kind {
             for (role, b) in op.subgraph_roles().iter().zip(subplans) {
@@ -1006,6 +1034,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
                     s.fused_ops += e.prog.label.split('+').count();
                 }
             }
+            Kind::ConvTranspose(_) => s.conv += 1,
             Kind::Fused { prog, .. } => {
                 s.fused_groups += 1;
                 s.fused_ops += prog.label.split('+').count();

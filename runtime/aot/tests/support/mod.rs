@@ -65,11 +65,12 @@ fn classifier() -> ExportedProgram {
 /// Views, reductions, group norm, `bmm`, `cat`, `stack` and upsampling: a slice of the
 /// input (`slice`, planned as a strided view, as `narrow` is), a batched product with
 /// its transpose, a group norm, an expand, both joined along their last dim and stacked
-/// along a new dim 1, the input upsampled to 4×9 (nearest and bilinear), means, maxima
-/// and minima.
+/// along a new dim 1, the input upsampled to 4×9 (nearest and bilinear) and widened by
+/// a transposed convolution, means, maxima and minima.
 #[ferrex::export_module]
 pub struct Ops {
     norm: ferrex::nn::GroupNorm,
+    up: Tensor,
 }
 
 #[ferrex::export_module]
@@ -87,6 +88,9 @@ impl Ops {
             .upsample_bilinear2d(Some(&[4, 9]), true, None);
         (g + m).mean_dim(&[2], false) + joined * stacked + up.mean_dim(&[1, 3], false)
             - blend.amax(&[1, 3], false) * up.amin(&[1, 3], false)
+            + (x.unsqueeze(1))
+                .conv_transpose2d(&self.up, None, &[1, 2], &[0, 0], &[0, 1], 1, &[1, 1])
+                .mean_dim(&[1, 3], false)
     }
 }
 
@@ -175,6 +179,7 @@ fn ops() -> ExportedProgram {
     ferrex::manual_seed(31);
     let m = Ops {
         norm: ferrex::nn::GroupNorm::new(2, 4),
+        up: Tensor::randn([1, 2, 1, 2]),
     };
     ferrex::export(&m, (Tensor::randn([2, 4, 6]),))
         .unwrap_or_else(|e| panic!("exporting failed: {e}"))
@@ -357,6 +362,7 @@ pub const DYNAMIC: &[Fixture] = &[
             ferrex::manual_seed(46);
             let m = Ops {
                 norm: ferrex::nn::GroupNorm::new(2, 4),
+                up: Tensor::randn([1, 2, 1, 2]),
             };
             let w = ferrex::Dim::new("w").min(5).max(12);
             dynamic(&m, (Tensor::randn([2, 4, 6]),), &[("x", &[(2, w)])])

@@ -80,6 +80,7 @@ impl Gen<'_> {
                 }
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
+            Kind::ConvTranspose(c) => self.conv_transpose(step, c, &mut code)?,
             Kind::Fallback { op, args, .. } => self.fallback(step, op, args, &mut code)?,
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
             Kind::HigherOrder { op, args, subplans } => {
@@ -462,6 +463,7 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::GetItem { .. } => "getitem",
         Kind::HigherOrder { .. } => "a higher-order op",
         Kind::Conv(_) => "convolution",
+        Kind::ConvTranspose(_) => "transposed convolution",
         Kind::Pool { avg: None, .. } => "max pooling",
         Kind::Pool { .. } => "average pooling",
         Kind::Softmax { .. } => "softmax",

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use ferrex::SymInt;
 use ferrex_kernels::pool::Interpolation;
 use ferrex_kernels::ConvGeom;
-use ferrex_runtime::plan::{ConvStep, Kind, Operand, Step};
+use ferrex_runtime::plan::{ConvStep, ConvTransposeStep, Kind, Operand, Step};
 
 use super::literal::{f64_lit, opt_f64};
 use super::steps::{fail_closure, numel, same};
@@ -365,6 +365,54 @@ impl Gen<'_> {
             }
         };
         let lines = vec![geom, format!("{call}.map_err(|e| fail(&e))?;")];
+        code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
+        Ok(())
+    }
+
+    /// A transposed convolution (GEMM + col2im): channels, kernel and steps as literals,
+    /// the batch and image sizes as the call gives them.
+    pub(super) fn conv_transpose(
+        &mut self,
+        step: &Step,
+        c: &ConvTransposeStep,
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let sizes = self.value_sizes(step.out)?;
+        let out = self.out_slot(step, &sizes)?;
+        let x = self.read_other(c.x, out)?;
+        let one = ferrex::SymInt::Int(1);
+        let (n, h, w, oh, ow) = match (&x.sizes[..], &sizes[..]) {
+            ([n, _, h, w], [_, _, oh, ow]) => (n, h, w, oh, ow),
+            ([n, _, w], [_, _, ow]) => (n, &one, w, &one, ow),
+            _ => {
+                return Err(self.unsupported(format!(
+                    "a transposed convolution of {:?} into {sizes:?}",
+                    x.sizes
+                )))
+            }
+        };
+        let [h, w, oh, ow] = [h, w, oh, ow].map(|d| self.dim(d));
+        let weight = self
+            .read(ferrex_runtime::plan::Operand::Const(c.weight))?
+            .expr;
+        let bias = match c.bias {
+            Some(b) => format!(
+                "Some({})",
+                self.read(ferrex_runtime::plan::Operand::Const(b))?.expr
+            ),
+            None => "None".into(),
+        };
+        let geom = format!(
+            "let g = {RT}::TransposedConv {{ batch: {}, c_in: {}, c_out: {}, groups: {}, input: [{h}, {w}], kernel: {:?}, output: [{oh}, {ow}], stride: {:?}, pad: {:?}, dilation: {:?} }};",
+            self.dim(n), c.c_in, c.c_out, c.groups, c.kernel, c.stride, c.pad, c.dilation
+        );
+        let lines = vec![
+            geom,
+            format!(
+                "{RT}::conv_transpose({}, {weight}, {bias}, &g, out).map_err(|e| fail(&e))?;",
+                x.expr
+            ),
+        ];
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(())
     }
