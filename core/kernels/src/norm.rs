@@ -452,6 +452,11 @@ fn batch_norm_with<T: Float>(
         ));
     }
     let sample = c * inner;
+    // The scale and shift rounded to `T` once, then a multiply and an add in `T` (never
+    // fused): the compiled runtime's folded batch norm, bit for bit.
+    let affine: Vec<(T, T)> = (scale.iter().zip(shift).take(c))
+        .map(|(&s, &t)| (T::of_f64(s), T::of_f64(t)))
+        .collect();
     let run = |first: usize, os: &mut [T]| -> Result<(), KernelError> {
         if inner == 0 || c == 0 {
             return Ok(());
@@ -461,8 +466,7 @@ fn batch_norm_with<T: Float>(
             x: xs,
             c,
             inner,
-            scale,
-            shift,
+            affine: &affine,
             out: os,
         });
         Ok(())
@@ -496,8 +500,7 @@ struct BatchNormPlanes<'a, T> {
     x: &'a [T],
     c: usize,
     inner: usize,
-    scale: &'a [f64],
-    shift: &'a [f64],
+    affine: &'a [(T, T)],
     out: &'a mut [T],
 }
 
@@ -510,15 +513,23 @@ impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
             x,
             c,
             inner,
-            scale,
-            shift,
+            affine,
             out,
         } = self;
+        if inner == 1 {
+            // `[N, C]` (a batch norm after a linear layer): along each row the channels
+            // change every element; one loop over a row's channels, not one per element
+            // (5 ns an element).
+            for (xs, os) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+                for ((o, &v), &(s, t)) in os.iter_mut().zip(xs).zip(affine) {
+                    *o = v * s + t;
+                }
+            }
+            return;
+        }
         let blocks = x.chunks_exact(inner).zip(out.chunks_exact_mut(inner));
         for (k, (xs, os)) in blocks.enumerate() {
-            // The scale and shift rounded to `T` once, then a multiply and an add in `T`
-            // (never fused): the compiled runtime's folded batch norm, bit for bit.
-            let (s, t) = (T::of_f64(scale[k % c]), T::of_f64(shift[k % c]));
+            let (s, t) = affine[k % c];
             for (o, &v) in os.iter_mut().zip(xs) {
                 *o = v * s + t;
             }
@@ -595,6 +606,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `[N, C]` (inner 1, a batch norm after a linear layer) gives each channel's
+    /// scale and shift, rounded to f32, bit for bit — into a buffer and a new one.
+    #[test]
+    fn batch_norm_over_rows_of_channels_applies_each_channels_map() {
+        let c = 37;
+        let scale: Vec<f64> = (0..c).map(|k| 0.5 + k as f64 / 7.0).collect();
+        let shift: Vec<f64> = (0..c).map(|k| k as f64 / 3.0 - 2.0).collect();
+        let x: Vec<f32> = (0..5 * c).map(|v| (v as f32 * 0.37).sin()).collect();
+        let mut out = vec![0f32; 5 * c];
+        batch_norm_inference(&x, [5, c, 1], &scale, &shift, &mut out).unwrap();
+        for (i, (&o, &v)) in out.iter().zip(&x).enumerate() {
+            let k = i % c;
+            let want = v * scale[k] as f32 + shift[k] as f32;
+            assert_eq!(o.to_bits(), want.to_bits(), "element {i}");
+        }
+        let big = vec![0.25f32; 2000 * c];
+        let fresh = batch_norm_inference_new(&big, [2000, c, 1], &scale, &shift).unwrap();
+        assert_eq!(fresh[c + 3], 0.25 * scale[3] as f32 + shift[3] as f32);
     }
 
     #[test]
