@@ -167,6 +167,15 @@ impl<T: Float, F: Fn(f64, f64) -> f64 + Copy> crate::WideLoop for Fold<'_, T, F>
             init,
             combine,
         } = self;
+        if reduce.len() != shape.len() {
+            return Err(KernelError::new(
+                "a reduction operand is smaller than its shape",
+            ));
+        }
+        // Neighbouring dims both reduced or both kept are one dim of their product (a
+        // global pool's `[N, C, H, W]` over `[2, 3]` folds rows of `H * W`, not of `W`).
+        let (shape, reduce) = merge_dims(shape, reduce);
+        let (shape, reduce) = (&shape[..], &reduce[..]);
         let numel = shape
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -221,6 +230,28 @@ impl<T: Float, F: Fn(f64, f64) -> f64 + Copy> crate::WideLoop for Fold<'_, T, F>
         }
         Ok(acc)
     }
+}
+
+/// `shape` with each run of neighbouring dims that are all reduced (or all kept) merged
+/// into one; dims of size 1 join either run.
+fn merge_dims(shape: &[usize], reduce: &[bool]) -> (Vec<usize>, Vec<bool>) {
+    let (mut dims, mut flags): (Vec<usize>, Vec<bool>) = (Vec::new(), Vec::new());
+    for (&d, &r) in shape.iter().zip(reduce) {
+        match (dims.last_mut(), flags.last()) {
+            (Some(last), Some(&f)) if f == r || d == 1 => *last *= d,
+            (Some(last), Some(_)) if *last == 1 => {
+                *last = d;
+                if let Some(f) = flags.last_mut() {
+                    *f = r;
+                }
+            }
+            _ => {
+                dims.push(d);
+                flags.push(r);
+            }
+        }
+    }
+    (dims, flags)
 }
 
 /// A row folded on 8 interleaved accumulators, then across them.
@@ -297,6 +328,29 @@ mod tests {
         assert!(got[2].is_nan() && got.iter().filter(|v| v.is_nan()).count() == 1);
         assert!(extreme(&y, &[2, 0], &[false, true], false, &mut got).is_err());
         assert!(extreme(&y, &[0, 3], &[false, true], false, &mut got).is_ok());
+    }
+
+    /// Dims of size 1 and runs of reduced or kept dims (merged before the walk) give
+    /// what index arithmetic gives, for every subset of dims.
+    #[test]
+    fn sums_over_any_subset_of_dims_with_unit_dims_match_index_arithmetic() {
+        let shape = [2, 1, 3, 1, 4];
+        let x: Vec<f64> = (0..24).map(|v| f64::from(v) * 0.75 - 5.0).collect();
+        for mask in 0..32u32 {
+            let reduce: Vec<bool> = (0..5).map(|d| mask & (1 << d) != 0).collect();
+            let kept: usize = (0..5).filter(|&d| !reduce[d]).map(|d| shape[d]).product();
+            let mut want = vec![0f64; kept];
+            for (flat, v) in x.iter().enumerate() {
+                let idx = [flat / 12, 0, flat / 4 % 3, 0, flat % 4];
+                let at = (0..5)
+                    .filter(|&d| !reduce[d])
+                    .fold(0, |a, d| a * shape[d] + idx[d]);
+                want[at] += v;
+            }
+            let mut got = vec![0f64; kept];
+            sum(&x, &shape, &reduce, 1.0, &mut got).unwrap();
+            assert_eq!(got, want, "reduce {reduce:?}");
+        }
     }
 
     #[test]
