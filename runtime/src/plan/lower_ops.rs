@@ -303,7 +303,6 @@ impl Builder<'_> {
         })
     }
 
-    /// `getitem(v, 0)` of a multi-output node planned as its output 0: the same buffer.
     /// Nearest-neighbour or bilinear upsampling of a 4-D f32 value into f32 (the op's
     /// `Lowering::Upsample`).
     fn try_upsample(
