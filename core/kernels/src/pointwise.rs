@@ -525,10 +525,36 @@ impl Unary {
     /// rounded once).
     #[inline(always)]
     pub fn eval_f32(self, x: f32) -> f32 {
-        match fma() {
+        // Only the polynomial forms depend on the CPU: the rest (a ReLU in a
+        // convolution's epilogue, element by element) must not load the flag per
+        // element, which kept its loop from vectorizing.
+        match self.uses_mul_add() && fma() {
             true => self.eval_f32_with::<Fused>(x),
             false => self.eval_f32_with::<Split>(x),
         }
+    }
+
+    /// Whether [`Unary::eval_f32_with`] evaluates a polynomial (its bits depend on
+    /// [`MulAdd`]).
+    #[inline(always)]
+    fn uses_mul_add(self) -> bool {
+        matches!(
+            self,
+            Unary::Exp
+                | Unary::Gelu
+                | Unary::Sigmoid
+                | Unary::Silu
+                | Unary::Tanh
+                | Unary::GeluTanh
+                | Unary::Erf
+                | Unary::Log
+                | Unary::Log1p
+                | Unary::Expm1
+                | Unary::Mish
+                | Unary::LogSigmoid
+                | Unary::Softplus { .. }
+                | Unary::Elu { .. }
+        )
     }
 
     /// [`Unary::eval_f32`] with its multiply-adds evaluated as `M` says.
@@ -627,7 +653,7 @@ impl crate::WideLoop for ApplyF32<'_> {
 
     #[inline(always)]
     fn run(self) {
-        match fma() {
+        match self.0.uses_mul_add() && fma() {
             true => self.run_with::<Fused>(),
             false => self.run_with::<Split>(),
         }
