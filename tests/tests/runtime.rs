@@ -1454,27 +1454,12 @@ fn maxima_and_minima_are_planned_reductions() {
         conv: nn::Conv2d::with_options(2, 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
     };
     let ep = ferrex::export(&m, (Tensor::randn([4, 2, 5, 19]),)).unwrap();
-    let compiled = ferrex_runtime::compile(&ep).unwrap();
-    let d = compiled.describe();
-    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
-    assert!(d.contains("amax over dims [2, 3]"), "{d}");
-    assert!(d.contains("amin over dims [3]"), "{d}");
-    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
     let mut data = Tensor::randn([4, 2, 5, 19]).to_vec::<f32>().unwrap();
     data[2 * 95 + 7] = f32::NAN; // sample 1, channel 0: every channel sees it
     let x = Tensor::from_vec(data, [4, 2, 5, 19]);
-    let want = ep.module().call((x.copy(),)).unwrap();
-    let got = compiled.call((x.copy(),)).unwrap();
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g.shape(), w.shape());
-        let (g, w) = (g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
-        for (a, b) in g.iter().zip(&w) {
-            assert!(
-                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
-                "{a} vs {b}"
-            );
-        }
-    }
+    let (_, d, got) = planned_with_the_interpreters_bits(&ep, &x);
+    assert!(d.contains("amax over dims [2, 3]"), "{d}");
+    assert!(d.contains("amin over dims [3]"), "{d}");
     let maxima = got[0].to_vec::<f32>().unwrap();
     assert_eq!(maxima.iter().filter(|v| v.is_nan()).count(), 3);
     assert!(maxima[3..6].iter().all(|v| v.is_nan()));
@@ -1507,22 +1492,13 @@ fn bilinear_upsampling_is_a_planned_step() {
         conv: nn::Conv2d::with_options(2, 3, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
     };
     let ep = ferrex::export(&m, (Tensor::randn([4, 2, 3, 4]),)).unwrap();
-    let compiled = ferrex_runtime::compile(&ep).unwrap();
-    let d = compiled.describe();
-    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    let x = Tensor::randn([4, 2, 3, 4]);
+    let (compiled, d, got) = planned_with_the_interpreters_bits(&ep, &x);
     assert_eq!(compiled.stats().upsamples, 3, "{d}");
     assert!(
         d.contains("upsample_bilinear2d (align_corners=true)"),
         "{d}"
     );
-    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
-    let x = Tensor::randn([4, 2, 3, 4]);
-    let want = ep.module().call((x.copy(),)).unwrap();
-    let got = compiled.call((x.copy(),)).unwrap();
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g.shape(), w.shape());
-        assert_eq!(f32_bits(g), f32_bits(w));
-    }
     assert_eq!(got[2].shape(), [4, 2, 4, 10]);
     // Twice as large, corners not aligned: output (1, 1) is a quarter of the way from
     // input pixel (0, 0) to (1, 1) along both dims.
@@ -1575,23 +1551,14 @@ fn transposed_convolutions_are_planned_steps() {
         grouped: Tensor::randn([4, 2, 2, 3]),
     };
     let ep = ferrex::export(&m, (Tensor::randn([4, 2, 5, 6]),)).unwrap();
-    let compiled = ferrex_runtime::compile(&ep).unwrap();
-    let d = compiled.describe();
-    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    let x = Tensor::randn([4, 2, 5, 6]);
+    let (compiled, d, got) = planned_with_the_interpreters_bits(&ep, &x);
     assert!(
         d.contains("conv_transpose 3x3 stride [2, 2] (gemm + col2im)"),
         "{d}"
     );
-    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
-    let x = Tensor::randn([4, 2, 5, 6]);
-    let want = ep.module().call((x.copy(),)).unwrap();
-    let got = compiled.call((x.copy(),)).unwrap();
     assert_eq!(got[0].shape(), [4, 3, 10, 11]);
     assert_eq!(got[1].shape(), [4, 4, 7, 11]);
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g.shape(), w.shape());
-        assert_eq!(f32_bits(g), f32_bits(w));
-    }
     // Again, into buffers that hold the first call's values.
     let x = Tensor::randn([4, 2, 5, 6]);
     let want = ep.module().call((x.copy(),)).unwrap();
@@ -1599,4 +1566,31 @@ fn transposed_convolutions_are_planned_steps() {
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(f32_bits(g), f32_bits(w));
     }
+}
+
+/// `ep` compiled with no eager fallback and a batch that splits, and both runners called
+/// on `x`: the compiled plan, its description, and the compiled outputs — checked to be
+/// the interpreter's, bit for bit (NaN against NaN).
+fn planned_with_the_interpreters_bits(
+    ep: &ExportedProgram,
+    x: &Tensor,
+) -> (ferrex_runtime::CompiledProgram, String, Vec<Tensor>) {
+    let compiled = ferrex_runtime::compile(ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    assert_eq!(compiled.batch_split(), Ok(()), "{d}");
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape(), "{d}");
+        let (g, w) = (g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+        for (a, b) in g.iter().zip(&w) {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{a} vs {b}"
+            );
+        }
+    }
+    (compiled, d, got)
 }

@@ -284,6 +284,36 @@ pub fn nearest_source(o: usize, input: usize, output: usize, scale: Option<f64>)
     }
 }
 
+/// The output's length of an upsampling of `planes` `[h, w]` planes to `[oh, ow]`, its
+/// operands' lengths checked: `None` when it is empty (nothing to do), an error when a
+/// size overflows, an operand is short or a non-empty output would read an empty plane.
+fn upsample_extent(
+    x_len: usize,
+    out_len: usize,
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+) -> Result<Option<usize>, KernelError> {
+    let size = |dims: [usize; 3]| {
+        (dims.iter())
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| KernelError::new("the upsampling's size overflows"))
+    };
+    let (len, needed) = (size([planes, h, w])?, size([planes, oh, ow])?);
+    if x_len < len || out_len < needed {
+        return Err(KernelError::new(
+            "an upsampling operand is smaller than its shape",
+        ));
+    }
+    if needed == 0 {
+        return Ok(None);
+    }
+    if h == 0 || w == 0 {
+        return Err(KernelError::new("cannot upsample an empty plane"));
+    }
+    Ok(Some(needed))
+}
+
 /// How an upsampling reads its source pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interpolation {
@@ -349,23 +379,9 @@ pub fn upsample_bilinear<T: Float>(
     scales: [Option<f64>; 2],
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let size = |dims: [usize; 3]| {
-        (dims.iter())
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .ok_or_else(|| KernelError::new("the upsampling's size overflows"))
-    };
-    let (len, out_len) = (size([planes, h, w])?, size([planes, oh, ow])?);
-    if x.len() < len || out.len() < out_len {
-        return Err(KernelError::new(
-            "an upsampling operand is smaller than its shape",
-        ));
-    }
-    if out_len == 0 {
+    let Some(out_len) = upsample_extent(x.len(), out.len(), planes, [h, w], [oh, ow])? else {
         return Ok(());
-    }
-    if h == 0 || w == 0 {
-        return Err(KernelError::new("cannot upsample an empty plane"));
-    }
+    };
     let weights = |taps: Vec<(usize, usize, f64)>| -> Vec<(usize, usize, T, T)> {
         (taps.into_iter())
             .map(|(i0, i1, l1)| (i0, i1, T::of_f64(1.0 - l1), T::of_f64(l1)))
@@ -462,23 +478,9 @@ pub fn upsample_nearest<T: Copy>(
     scales: [Option<f64>; 2],
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let size = |dims: [usize; 3]| {
-        (dims.iter())
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .ok_or_else(|| KernelError::new("the upsampling's size overflows"))
-    };
-    let (len, out_len) = (size([planes, h, w])?, size([planes, oh, ow])?);
-    if x.len() < len || out.len() < out_len {
-        return Err(KernelError::new(
-            "an upsampling operand is smaller than its shape",
-        ));
-    }
-    if out_len == 0 {
+    let Some(_) = upsample_extent(x.len(), out.len(), planes, [h, w], [oh, ow])? else {
         return Ok(());
-    }
-    if h == 0 || w == 0 {
-        return Err(KernelError::new("cannot upsample an empty plane"));
-    }
+    };
     let rows: Vec<usize> = (0..oh)
         .map(|o| nearest_source(o, h, oh, scales[0]))
         .collect();

@@ -337,16 +337,7 @@ impl Gen<'_> {
         {
             return Err(self.unsupported(format!("a convolution of {:?} into {sizes:?}", x.sizes)));
         }
-        let weight = self
-            .read(ferrex_runtime::plan::Operand::Const(c.weight))?
-            .expr;
-        let bias = match c.bias {
-            Some(b) => format!(
-                "Some({})",
-                self.read(ferrex_runtime::plan::Operand::Const(b))?.expr
-            ),
-            None => "None".into(),
-        };
+        let (weight, bias) = self.weight_and_bias(c.weight, c.bias)?;
         let geom = format!(
             "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }};",
             c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation, c.groups
@@ -392,16 +383,7 @@ impl Gen<'_> {
             }
         };
         let [h, w, oh, ow] = [h, w, oh, ow].map(|d| self.dim(d));
-        let weight = self
-            .read(ferrex_runtime::plan::Operand::Const(c.weight))?
-            .expr;
-        let bias = match c.bias {
-            Some(b) => format!(
-                "Some({})",
-                self.read(ferrex_runtime::plan::Operand::Const(b))?.expr
-            ),
-            None => "None".into(),
-        };
+        let (weight, bias) = self.weight_and_bias(c.weight, c.bias)?;
         let geom = format!(
             "let g = {RT}::TransposedConv {{ batch: {}, c_in: {}, c_out: {}, groups: {}, input: [{h}, {w}], kernel: {:?}, output: [{oh}, {ow}], stride: {:?}, pad: {:?}, dilation: {:?} }};",
             self.dim(n), c.c_in, c.c_out, c.groups, c.kernel, c.stride, c.pad, c.dilation
@@ -415,6 +397,21 @@ impl Gen<'_> {
         ];
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(())
+    }
+
+    /// A convolution's constant weight and optional bias as the expressions its call
+    /// reads (`Some(..)` / `None` for the bias).
+    fn weight_and_bias(
+        &mut self,
+        weight: usize,
+        bias: Option<usize>,
+    ) -> Result<(String, String), AotError> {
+        let weight = self.read(Operand::Const(weight))?.expr;
+        let bias = match bias {
+            Some(b) => format!("Some({})", self.read(Operand::Const(b))?.expr),
+            None => "None".into(),
+        };
+        Ok((weight, bias))
     }
 
     /// Sizes a kernel's geometry needs as literals (a convolution's channels and
