@@ -685,6 +685,22 @@ impl Run<'_> {
         bias_init(&d, &s, beta, [m, n], out)
     }
 
+    /// A convolution's constant weight and optional bias.
+    #[allow(clippy::type_complexity)]
+    fn weight_and_bias<'s>(
+        &'s self,
+        weight: usize,
+        bias: Option<usize>,
+        arena: &'s Arena,
+    ) -> Result<(Cow<'s, [f32]>, Option<Cow<'s, [f32]>>), String> {
+        let (w, _) = self.data(Operand::Const(weight), arena)?;
+        let bias = match bias {
+            Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
+            None => None,
+        };
+        Ok((w, bias))
+    }
+
     /// A transposed convolution into the step's sizes (a 1-D one's `[N, C, L]` as
     /// `[N, C, 1, L]`).
     fn conv_transpose(
@@ -717,11 +733,7 @@ impl Run<'_> {
         };
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        let (w, _) = self.data(Operand::Const(c.weight), arena)?;
-        let bias = match c.bias {
-            Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
-            None => None,
-        };
+        let (w, bias) = self.weight_and_bias(c.weight, c.bias, arena)?;
         kernels::conv::conv_transpose(&x, &w, bias.as_deref(), &geom, &mut buf[..len])?;
         Ok(shape)
     }
@@ -772,11 +784,7 @@ impl Run<'_> {
         };
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        let (w, _) = self.data(Operand::Const(c.weight), arena)?;
-        let bias = match c.bias {
-            Some(b) => Some(self.data(Operand::Const(b), arena)?.0),
-            None => None,
-        };
+        let (w, bias) = self.weight_and_bias(c.weight, c.bias, arena)?;
         let out = &mut buf[..len];
         match &c.epilogue {
             None => kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?,

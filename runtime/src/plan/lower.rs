@@ -146,9 +146,11 @@ impl Builder<'_> {
         }))
     }
 
-    /// A 2-D convolution the im2col step runs (the op's `Lowering::Conv`: `conv2d`, the
-    /// core IR's `convolution`): f32, batched, a constant weight, any groups (depthwise
-    /// ones run the kernel's direct loop), not transposed.
+    /// A convolution (the op's `Lowering::Conv`: `conv1d`/`conv2d`, the transposed ones,
+    /// the core IR's `convolution`): f32, batched, a constant weight and bias, static
+    /// geometry. A 1-D one (`[N, C, L]`, a 3-D weight) runs as a 2-D one over a height-1
+    /// plane. Direct: the im2col step (any groups; depthwise ones run the kernel's direct
+    /// loop). Transposed: the GEMM + col2im step.
     fn try_conv(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         let Some(Lowering::Conv {
             input: x,
@@ -158,13 +160,11 @@ impl Builder<'_> {
             padding,
             dilation,
             groups,
-            transposed: false,
+            transposed,
         }) = lowering_of(op, args)
         else {
             return None;
         };
-        // A 1-D convolution (`[N, C, L]`, a `[O, C/g, K]` weight) runs as a 2-D one over
-        // a height-1 plane.
         let rank = self.meta(x)?.rank();
         if !self.is_f32(x) || !self.is_f32(v) || !(rank == 3 || rank == 4) {
             return None;
@@ -174,41 +174,56 @@ impl Builder<'_> {
         if wshape.len() != rank {
             return None;
         }
-        let (stride, padding, dilation) = match rank {
-            3 => {
-                wshape.insert(2, 1);
-                let lift = |v: &[SymInt], first: i64| -> Vec<SymInt> {
-                    [&[SymInt::Int(first)][..], v].concat()
-                };
-                (lift(&stride, 1), lift(&padding, 0), lift(&dilation, 1))
-            }
-            _ => (stride, padding, dilation),
+        if rank == 3 {
+            wshape.insert(2, 1);
+        }
+        // One value per spatial dim (a 1-D one's height: stride 1, no padding).
+        let pair = |l: &[SymInt], height: usize| -> Option<[usize; 2]> {
+            let [h, w] = concrete_pair(l)?;
+            Some([if rank == 3 { height } else { h }, w])
         };
+        let (stride, pad, dilation) = (pair(&stride, 1)?, pair(&padding, 0)?, pair(&dilation, 1)?);
+        let groups = usize::try_from(groups.as_int()?).ok().filter(|&g| g > 0)?;
+        // Direct: `[c_out, c_in / g, kh, kw]`; transposed: `[c_in, c_out / g, kh, kw]`.
+        let c_out = match transposed {
+            false => wshape[0],
+            true => wshape[1].checked_mul(groups)?,
+        };
+        if stride.contains(&0) || dilation.contains(&0) || wshape[0] % groups != 0 {
+            return None;
+        }
         let bias = match bias {
             None => None,
             Some(b) => {
                 let src = self.const_of[b]?;
-                if self.f32_shape(src)? != [wshape[0]] {
+                if self.f32_shape(src)? != [c_out] {
                     return None;
                 }
-                Some(self.reshaped_const(src, &[wshape[0]])?)
+                Some(self.reshaped_const(src, &[c_out])?)
             }
         };
-        let stride = concrete_pair(&stride)?;
-        let pad = concrete_pair(&padding)?;
-        let dilation = concrete_pair(&dilation)?;
-        let groups = usize::try_from(groups.as_int()?).ok().filter(|&g| g > 0)?;
-        if stride.contains(&0) || dilation.contains(&0) || wshape[0] % groups != 0 {
-            return None;
+        if transposed {
+            return Some(Kind::ConvTranspose(ConvTransposeStep {
+                x: self.operand(x),
+                weight: wc,
+                bias,
+                c_in: wshape[0],
+                c_out,
+                groups,
+                kernel: [wshape[2], wshape[3]],
+                stride,
+                pad,
+                dilation,
+            }));
         }
         let k = wshape[1] * wshape[2] * wshape[3];
-        let weight = self.reshaped_const(wc, &[wshape[0], k])?;
+        let weight = self.reshaped_const(wc, &[c_out, k])?;
         Some(Kind::Conv(ConvStep {
             x: self.operand(x),
             weight,
             bias,
             c_in: wshape[1].checked_mul(groups)?,
-            c_out: wshape[0],
+            c_out,
             groups,
             kh: wshape[2],
             kw: wshape[3],
@@ -216,71 +231,6 @@ impl Builder<'_> {
             pad,
             dilation,
             epilogue: None,
-        }))
-    }
-
-    /// A transposed convolution (the op's `Lowering::Conv` with `transposed`:
-    /// `conv_transpose1d` / `2d`, the core IR's `convolution`): f32, batched, a constant
-    /// weight and bias, static geometry.
-    fn try_conv_transpose(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
-        let Some(Lowering::Conv {
-            input: x,
-            weight: w,
-            bias,
-            stride,
-            padding,
-            dilation,
-            groups,
-            transposed: true,
-        }) = lowering_of(op, args)
-        else {
-            return None;
-        };
-        let rank = self.meta(x)?.rank();
-        if !self.is_f32(x) || !self.is_f32(v) || !(rank == 3 || rank == 4) {
-            return None;
-        }
-        let weight = self.const_of[w]?;
-        let wshape = self.f32_shape(weight)?;
-        // One value per spatial dim (a 1-D one's height is 1, its stride 1, no padding).
-        let pair = |l: &[SymInt], one: usize| -> Option<[usize; 2]> {
-            match rank {
-                3 => Some([one, concrete_pair(l)?[1]]),
-                _ => concrete_pair(l),
-            }
-        };
-        let kernel = match wshape[..] {
-            [_, _, k] if rank == 3 => [1, k],
-            [_, _, kh, kw] if rank == 4 => [kh, kw],
-            _ => return None,
-        };
-        let groups = usize::try_from(groups.as_int()?).ok().filter(|&g| g > 0)?;
-        let (stride, dilation) = (pair(&stride, 1)?, pair(&dilation, 1)?);
-        let c_out = wshape[1].checked_mul(groups)?;
-        if stride.contains(&0) || dilation.contains(&0) || wshape[0] % groups != 0 {
-            return None;
-        }
-        let bias = match bias {
-            None => None,
-            Some(b) => {
-                let b = self.const_of[b]?;
-                if self.f32_shape(b)? != [c_out] {
-                    return None;
-                }
-                Some(b)
-            }
-        };
-        Some(Kind::ConvTranspose(ConvTransposeStep {
-            x: self.operand(x),
-            weight,
-            bias,
-            c_in: wshape[0],
-            c_out,
-            groups,
-            kernel,
-            stride,
-            pad: pair(&padding, 0)?,
-            dilation,
         }))
     }
 
@@ -596,7 +546,6 @@ impl Builder<'_> {
     fn special_kind(&mut self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
         if let Some(kind) = self
             .try_conv(v, op, args)
-            .or_else(|| self.try_conv_transpose(v, op, args))
             .or_else(|| self.try_pool(v, op, args))
             .or_else(|| self.try_softmax(v, op, args))
             .or_else(|| self.try_reduce(v, op, args))
