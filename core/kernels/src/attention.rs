@@ -1,14 +1,19 @@
 //! Scaled-dot-product attention, fused and blocked: `softmax(q kᵀ · scale + mask) v` per
 //! block of query rows, over blocks of keys with an online softmax (running maximum and
-//! sum per row, in f64), so no `[L, S]` score matrix exists beyond one
-//! `BLOCK_ROWS × BLOCK_KEYS` block. The eager `scaled_dot_product_attention` and the
-//! compiled runtime's attention step both call [`attention`].
+//! sum per row), so no `[L, S]` score matrix exists beyond one `BLOCK_ROWS × BLOCK_KEYS`
+//! block. The eager `scaled_dot_product_attention` and the compiled runtime's attention
+//! step both call [`attention`] (or [`attention_strided`], which reads `q`, `k`, `v`
+//! through strides: heads viewed out of a projection's output need no copy).
+//!
+//! A block's scores are computed transposed, `k qᵀ` as `[keys, rows]`: each key's
+//! scores for the block's query rows are contiguous, so the softmax over keys runs down
+//! the columns on whole vectors (a running maximum and sum per lane), with no
+//! horizontal reduction per row — on rows of 64 keys those cost more than the
+//! exponentials. `p v` then reads the probabilities as the transposed matrix it is.
 
 use crate::gemm::{gemm, Float, Mat};
-use crate::norm::exp_row_f32;
-use crate::pointwise::{Fused, Split};
+use crate::pointwise::{exp_f32, Fused, MulAdd, Split, EXP_FLOOR as FLOOR};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
-use crate::wide::fold8;
 use crate::KernelError;
 
 /// Query rows per block.
@@ -33,22 +38,33 @@ pub struct AttentionGeom {
     pub e: usize,
     pub ev: usize,
     pub scale: f64,
-    /// Keys after the query's position are masked out (`is_causal`).
+    /// Keys after the query's position are masked out (`is_causal`, PyTorch's top-left
+    /// aligned mask: query `i` sees keys `0..=i`).
     pub causal: bool,
 }
 
-/// An additive mask read through strides: element `(batch index, i, j)` at
-/// `Σ idx_d · batch[d].1 + i · row + j · col`, the batch index unflattened over
-/// `batch`'s sizes (`(size, stride)` per batch dim, outermost first).
+/// An operand read through strides (`q`, `k`, `v`, or an additive mask): element
+/// `(batch index, i, j)` at `Σ idx_d · batch[d].1 + i · row + j · col`, the batch index
+/// unflattened over `batch`'s sizes (`(size, stride)` per batch dim, outermost first).
 #[derive(Clone, Debug)]
-pub struct AttnMask<'a, T> {
+pub struct Strided<'a, T> {
     pub data: &'a [T],
     pub batch: Vec<(usize, usize)>,
     pub row: usize,
     pub col: usize,
 }
 
-impl<'a, T> AttnMask<'a, T> {
+impl<'a, T> Strided<'a, T> {
+    /// `data` as a contiguous `[batch, rows, cols]`.
+    pub fn contiguous(data: &'a [T], batch: usize, [rows, cols]: [usize; 2]) -> Strided<'a, T> {
+        Strided {
+            data,
+            batch: vec![(batch, rows.saturating_mul(cols))],
+            row: cols,
+            col: 1,
+        }
+    }
+
     /// A contiguous mask of `shape`, broadcast (right-aligned, PyTorch's rules) to the
     /// scores' `[batch.., l, s]`.
     pub fn broadcast(
@@ -56,7 +72,7 @@ impl<'a, T> AttnMask<'a, T> {
         shape: &[usize],
         batch: &[usize],
         [l, s]: [usize; 2],
-    ) -> Result<AttnMask<'a, T>, KernelError> {
+    ) -> Result<Strided<'a, T>, KernelError> {
         let mut target = batch.to_vec();
         target.extend([l, s]);
         if shape.len() > target.len() {
@@ -84,7 +100,7 @@ impl<'a, T> AttnMask<'a, T> {
             return Err(KernelError::new("the mask is smaller than its shape"));
         }
         let n = batch.len();
-        Ok(AttnMask {
+        Ok(Strided {
             data,
             batch: batch
                 .iter()
@@ -107,22 +123,41 @@ impl<'a, T> AttnMask<'a, T> {
         off
     }
 
-    /// Whether every element the geometry addresses lies inside `data`.
-    fn in_bounds(&self, g: &AttentionGeom) -> bool {
-        if g.batch == 0 || g.l == 0 || g.s == 0 {
+    /// Whether the batch dims flatten to `batch` and every element of `[batch, rows,
+    /// cols]` lies inside `data`.
+    fn in_bounds(&self, batch: usize, rows: usize, cols: usize) -> bool {
+        let flat = self
+            .batch
+            .iter()
+            .try_fold(1usize, |a, (n, _)| a.checked_mul(*n));
+        if flat != Some(batch) {
+            return false;
+        }
+        if batch == 0 || rows == 0 || cols == 0 {
             return true;
         }
-        let flat: usize = self.batch.iter().map(|(n, _)| *n).product();
         let last = self.batch.iter().try_fold(0usize, |acc, &(n, st)| {
             n.checked_sub(1)?.checked_mul(st)?.checked_add(acc)
         });
         let last = last.and_then(|b| {
-            (g.l - 1)
+            (rows - 1)
                 .checked_mul(self.row)?
-                .checked_add((g.s - 1).checked_mul(self.col)?)?
+                .checked_add((cols - 1).checked_mul(self.col)?)?
                 .checked_add(b)
         });
-        flat == g.batch && matches!(last, Some(x) if x < self.data.len())
+        matches!(last, Some(x) if x < self.data.len())
+    }
+
+    /// Rows `first..first + rows` (and `cols` columns) of batch index `b`, as a matrix.
+    fn mat(&self, b: usize, first: usize, rows: usize, cols: usize) -> Mat<'a, T> {
+        let at = self.base(b) + first * self.row;
+        Mat {
+            data: self.data.get(at..).unwrap_or(&[]),
+            rows,
+            cols,
+            rs: self.row,
+            cs: self.col,
+        }
     }
 }
 
@@ -143,28 +178,38 @@ pub fn attention<T: Float>(
     q: &[T],
     k: &[T],
     v: &[T],
-    mask: Option<&AttnMask<'_, T>>,
+    mask: Option<&Strided<'_, T>>,
     g: &AttentionGeom,
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let len = |a: usize, b: usize| {
-        g.batch
-            .checked_mul(a)
-            .and_then(|x| x.checked_mul(b))
-            .ok_or_else(|| KernelError::new("the attention's size overflows"))
-    };
-    let (nq, nk, nv, no) = (
-        len(g.l, g.e)?,
-        len(g.s, g.e)?,
-        len(g.s, g.ev)?,
-        len(g.l, g.ev)?,
-    );
-    if q.len() < nq || k.len() < nk || v.len() < nv || out.len() < no {
+    let q = Strided::contiguous(q, g.batch, [g.l, g.e]);
+    let k = Strided::contiguous(k, g.batch, [g.s, g.e]);
+    let v = Strided::contiguous(v, g.batch, [g.s, g.ev]);
+    attention_strided([&q, &k, &v], mask, g, out)
+}
+
+/// [`attention`] of `q`, `k`, `v` read through strides (a head's rows `row` apart, as
+/// in `qkv.view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)`), into a contiguous `out`.
+pub fn attention_strided<T: Float>(
+    [q, k, v]: [&Strided<'_, T>; 3],
+    mask: Option<&Strided<'_, T>>,
+    g: &AttentionGeom,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let no = g
+        .batch
+        .checked_mul(g.l)
+        .and_then(|x| x.checked_mul(g.ev))
+        .ok_or_else(|| KernelError::new("the attention's size overflows"))?;
+    let fits = q.in_bounds(g.batch, g.l, g.e)
+        && k.in_bounds(g.batch, g.s, g.e)
+        && v.in_bounds(g.batch, g.s, g.ev);
+    if !fits || out.len() < no {
         return Err(KernelError::new(
             "an attention operand is smaller than its shape",
         ));
     }
-    if mask.is_some_and(|m| !m.in_bounds(g)) {
+    if mask.is_some_and(|m| !m.in_bounds(g.batch, g.l, g.s)) {
         return Err(KernelError::new(
             "the attention mask is smaller than its shape",
         ));
@@ -187,22 +232,27 @@ pub fn attention<T: Float>(
 }
 
 struct Operands<'a, 'm, T> {
-    q: &'a [T],
-    k: &'a [T],
-    v: &'a [T],
-    mask: Option<&'a AttnMask<'m, T>>,
+    q: &'a Strided<'m, T>,
+    k: &'a Strided<'m, T>,
+    v: &'a Strided<'m, T>,
+    mask: Option<&'a Strided<'m, T>>,
     g: &'a AttentionGeom,
 }
 
 /// What one block of rows keeps between key blocks.
 struct Scratch<T> {
+    /// A key block's scores (then probabilities), transposed: `[keys, rows]`.
     scores: Vec<T>,
-    /// One row of scores (and mask) in f64.
-    xs: Vec<f64>,
     pv: Vec<T>,
+    /// Per row: the running maximum and sum, and (several key blocks) the sum of `p v`.
     max: Vec<f64>,
     sum: Vec<f64>,
     acc: Vec<f64>,
+    /// Per row: the key block's maximum and sum (in f32 on the f32 path).
+    block_max: Vec<f64>,
+    block_sum: Vec<f64>,
+    max32: Vec<f32>,
+    sum32: Vec<f32>,
 }
 
 impl<T: Float> Operands<'_, '_, T> {
@@ -211,12 +261,12 @@ impl<T: Float> Operands<'_, '_, T> {
         let g = self.g;
         let n = out.len().checked_div(g.ev).unwrap_or(0);
         let bc = BLOCK_KEYS.min(g.s.max(1));
+        let stats = || vec![0.0; BLOCK_ROWS];
         let mut sc = Scratch {
             scores: vec![T::ZERO; BLOCK_ROWS * bc],
-            xs: vec![0.0; bc],
             pv: vec![T::ZERO; BLOCK_ROWS * g.ev],
-            max: vec![0.0; BLOCK_ROWS],
-            sum: vec![0.0; BLOCK_ROWS],
+            max: stats(),
+            sum: stats(),
             acc: vec![
                 0.0;
                 if one_key_block(g) {
@@ -225,6 +275,10 @@ impl<T: Float> Operands<'_, '_, T> {
                     BLOCK_ROWS * g.ev
                 }
             ],
+            block_max: stats(),
+            block_sum: stats(),
+            max32: vec![0.0; BLOCK_ROWS],
+            sum32: vec![0.0; BLOCK_ROWS],
         };
         let mut r = 0;
         while r < n {
@@ -253,22 +307,32 @@ impl<T: Float> Operands<'_, '_, T> {
         if !single {
             sc.acc[..rows * g.ev].fill(0.0);
         }
-        let qb = Mat::row_major(&self.q[(b * g.l + i0) * g.e..], rows, g.e);
+        // qᵀ: `[e, rows]`.
+        let qt = self.q.mat(b, i0, rows, g.e);
+        let qt = Mat {
+            rows: qt.cols,
+            cols: qt.rows,
+            rs: qt.cs,
+            cs: qt.rs,
+            ..qt
+        };
+        // Causal: no row of the block sees a key past its last row.
+        let end = if g.causal { g.s.min(i0 + rows) } else { g.s };
         let mut j0 = 0;
-        while j0 < g.s && !(g.causal && j0 > i0 + rows - 1) {
-            let bc = BLOCK_KEYS.min(g.s - j0);
-            let kt = Mat {
-                data: &self.k[(b * g.s + j0) * g.e..],
-                rows: g.e,
+        while j0 < end {
+            let bc = BLOCK_KEYS.min(end - j0);
+            let kb = self.k.mat(b, j0, bc, g.e);
+            let scores = &mut sc.scores[..bc * rows];
+            gemm(T::of_f64(g.scale), kb, qt, T::ZERO, scores)?;
+            self.online_softmax(b, i0, j0, bc, rows, sc);
+            let p = Mat {
+                data: &sc.scores[..bc * rows],
+                rows,
                 cols: bc,
                 rs: 1,
-                cs: g.e,
+                cs: rows,
             };
-            let scores = &mut sc.scores[..rows * bc];
-            gemm(T::of_f64(g.scale), qb, kt, T::ZERO, scores)?;
-            self.online_softmax(b, i0, j0, bc, rows, sc);
-            let p = Mat::row_major(&sc.scores[..rows * bc], rows, bc);
-            let vb = Mat::row_major(&self.v[(b * g.s + j0) * g.ev..], bc, g.ev);
+            let vb = self.v.mat(b, j0, bc, g.ev);
             gemm(T::ONE, p, vb, T::ZERO, &mut sc.pv[..rows * g.ev])?;
             if !single {
                 for (a, x) in sc.acc[..rows * g.ev].iter_mut().zip(&sc.pv) {
@@ -277,30 +341,20 @@ impl<T: Float> Operands<'_, '_, T> {
             }
             j0 += bc;
         }
-        for r in 0..rows {
-            // One division a row: a product by the reciprocal in f64 is within 2^-52 of
-            // the quotient, so the f32 result is the quotient's rounding or, at a
-            // rounding boundary, its neighbour (a division per element was an eighth
-            // of a short attention's time).
-            let sum = sc.sum[r];
-            let inv = 1.0 / sum;
-            let o = out[r * g.ev..(r + 1) * g.ev].iter_mut();
-            let scaled = |a: f64| T::of_f64(if sum > 0.0 { a * inv } else { 0.0 });
-            if single {
-                let pv = &sc.pv[r * g.ev..(r + 1) * g.ev];
-                o.zip(pv).for_each(|(o, x)| *o = scaled(x.as_f64()));
-            } else {
-                o.zip(&sc.acc[r * g.ev..])
-                    .for_each(|(o, a)| *o = scaled(*a));
-            }
-        }
+        crate::wide(Normalize {
+            out,
+            pv: &sc.pv[..rows * g.ev],
+            acc: (!single).then(|| &sc.acc[..rows * g.ev]),
+            sum: &sc.sum[..rows],
+            ev: g.ev,
+        });
         Ok(())
     }
 
-    /// Turns the block's scores (rows × `bc` keys from `j0`) into unnormalised
-    /// probabilities against each row's running maximum, rescaling what the rows
-    /// accumulated when the maximum grows; on the widest vectors ([`crate::wide`]),
-    /// with `exp` at the element type's precision ([`Float::exp_at`]).
+    /// Turns the block's scores (`bc` keys from `j0` × rows from `i0`, transposed) into
+    /// unnormalised probabilities against each row's running maximum, rescaling what
+    /// the rows accumulated when the maximum grows; on the widest vectors
+    /// ([`crate::wide`]), in f32 on f32 operands.
     fn online_softmax(
         &self,
         b: usize,
@@ -333,6 +387,10 @@ struct OnlineSoftmax<'o, 'a, 'm, 's, T> {
     sc: &'s mut Scratch<T>,
 }
 
+/// Where a key block's mask starts (its `[i0, j0]`) and its strides: `(data, at, row,
+/// col)`.
+type MaskAt<'a, T> = (&'a [T], usize, usize, usize);
+
 impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
     type Output = ();
 
@@ -348,42 +406,55 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
             sc,
         } = self;
         let g = ops.g;
-        // Several key blocks: `acc` holds the sum so far, rescaled as the maximum grows.
-        let accumulates = !one_key_block(g);
-        let base = ops.mask.map(|m| (m, m.base(b)));
+        let mask = ops
+            .mask
+            .map(|m| (m.data, m.base(b) + i0 * m.row + j0 * m.col, m.row, m.col));
+        // Causal: of key `j0 + j`'s scores, those of rows before it (`i0 + r < j0 + j`).
+        let hidden = |j: usize| match g.causal {
+            true => (j0 + j).saturating_sub(i0).min(rows),
+            false => 0,
+        };
         let Scratch {
             scores,
-            xs,
             max,
             sum,
             acc,
+            block_max,
+            block_sum,
+            max32,
+            sum32,
             ..
         } = sc;
-        let xs = &mut xs[..bc];
-        for r in 0..rows {
-            let i = i0 + r;
-            let row = &mut scores[r * bc..(r + 1) * bc];
-            // Keys after position `i` (block columns from `i + 1 - j0`) when causal.
-            let from = if g.causal {
-                (i + 1).saturating_sub(j0).min(bc)
-            } else {
-                bc
-            };
-            let mask = base.map(|(m, base)| (m, base + i * m.row + j0 * m.col));
-            let f32_mask = mask.map(|(m, at)| T::as_f32(m.data).map(|d| (d, at, m.col)));
-            let stats = match (T::as_f32_mut(row), f32_mask) {
-                (Some(row), None | Some(Some(_))) => {
-                    let mask = f32_mask.flatten();
-                    match crate::pointwise::fma() {
-                        true => exp_row_f32::<Fused>(row, mask, from, max[r]),
-                        false => exp_row_f32::<Split>(row, mask, from, max[r]),
-                    }
+        let scores = &mut scores[..bc * rows];
+        let (prev, block_max, block_sum) =
+            (&max[..rows], &mut block_max[..rows], &mut block_sum[..rows]);
+        let f32_mask = mask.map(|(d, at, r, c)| T::as_f32(d).map(|d| (d, at, r, c)));
+        match (T::as_f32_mut(scores), f32_mask) {
+            (Some(s), None | Some(Some(_))) => {
+                let (m, t) = (&mut max32[..rows], &mut sum32[..rows]);
+                let mask = f32_mask.flatten();
+                match crate::pointwise::fma() {
+                    true => exp_block_f32::<Fused>(s, mask, hidden, prev, m, t),
+                    false => exp_block_f32::<Split>(s, mask, hidden, prev, m, t),
                 }
-                (_, _) => exp_row_f64(row, xs, mask, from, max[r]),
-            };
-            let Some((new_max, total)) = stats else {
+                block_max
+                    .iter_mut()
+                    .zip(m.iter())
+                    .for_each(|(a, x)| *a = f64::from(*x));
+                block_sum
+                    .iter_mut()
+                    .zip(t.iter())
+                    .for_each(|(a, x)| *a = f64::from(*x));
+            }
+            (_, _) => exp_block_f64(scores, mask, hidden, prev, block_max, block_sum),
+        }
+        // Several key blocks: `acc` holds the sum so far, rescaled as the maximum grows.
+        let accumulates = !one_key_block(g);
+        for r in 0..rows {
+            let new_max = block_max[r];
+            if new_max == f64::NEG_INFINITY {
                 continue;
-            };
+            }
             // Nothing accumulated yet on the first block: no exponential of -inf (an
             // exponential near the bottom of f32 takes a microcode assist, ~150 cycles).
             let correction = if max[r] == f64::NEG_INFINITY {
@@ -396,40 +467,141 @@ impl<T: Float> crate::WideLoop for OnlineSoftmax<'_, '_, '_, '_, T> {
                     .iter_mut()
                     .for_each(|a| *a *= correction);
             }
-            sum[r] = sum[r] * correction + total;
+            sum[r] = sum[r] * correction + block_sum[r];
             max[r] = new_max;
         }
     }
 }
 
-/// One row of a block's scores turned into unnormalised probabilities in place through
-/// f64 (`xs`, the row's scratch): [`exp_row_f32`] for any element type.
-fn exp_row_f64<T: Float>(
-    row: &mut [T],
-    xs: &mut [f64],
-    mask: Option<(&AttnMask<'_, T>, usize)>,
-    from: usize,
-    max: f64,
-) -> Option<(f64, f64)> {
-    for (x, s) in xs.iter_mut().zip(row.iter()) {
-        *x = s.as_f64();
+/// A key block's transposed f32 scores `[keys, rows]` turned into unnormalised
+/// probabilities in place: the mask added, the first `hidden(j)` rows of key `j` masked
+/// out, the exponentials against each row's new running maximum (`prev`'s or the
+/// block's, into `max`), each row's sum of them into `sum`. Down the columns, on whole
+/// vectors. A row whose every key so far is masked keeps the maximum -inf and gets
+/// probabilities 0.
+#[inline(always)]
+fn exp_block_f32<M: MulAdd>(
+    s: &mut [f32],
+    mask: Option<MaskAt<'_, f32>>,
+    hidden: impl Fn(usize) -> usize,
+    prev: &[f64],
+    max: &mut [f32],
+    sum: &mut [f32],
+) {
+    let rows = max.len();
+    // A running maximum is one of the blocks' f32 maxima (or -inf): exact in f32.
+    max.iter_mut().zip(prev).for_each(|(m, p)| *m = *p as f32);
+    for (j, key) in s.chunks_exact_mut(rows).enumerate() {
+        if let Some((data, at, row, col)) = mask {
+            let at = at + j * col;
+            match row {
+                // A key padding mask (`[s]`, `[b, 1, 1, s]`): one value per key.
+                0 => {
+                    let m = data[at];
+                    key.iter_mut().for_each(|x| *x += m);
+                }
+                1 => (key.iter_mut().zip(&data[at..at + rows])).for_each(|(x, m)| *x += m),
+                _ => (key.iter_mut().enumerate()).for_each(|(r, x)| *x += data[at + r * row]),
+            }
+        }
+        key[..hidden(j)].fill(f32::NEG_INFINITY);
+        max.iter_mut()
+            .zip(key.iter())
+            .for_each(|(m, x)| *m = m.max(*x));
     }
-    if let Some((m, at)) = mask {
-        for (jj, x) in xs.iter_mut().enumerate() {
-            *x += m.data[at + jj * m.col].as_f64();
+    // Against 0 where the maximum is -inf: that row's scores are all -inf, and -inf - 0
+    // gives probabilities 0 where -inf - -inf would give NaN.
+    sum.fill(0.0);
+    for key in s.chunks_exact_mut(rows) {
+        for ((x, m), t) in key.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
+            let d = *x - if *m == f32::NEG_INFINITY { 0.0 } else { *m };
+            let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
+            let p = if d < FLOOR { 0.0 } else { e };
+            *x = p;
+            *t += p;
         }
     }
-    xs[from..].fill(f64::NEG_INFINITY);
-    let new_max = max.max(fold8(xs, f64::NEG_INFINITY, |x| x, f64::max));
-    if new_max == f64::NEG_INFINITY {
-        row.iter_mut().for_each(|p| *p = T::ZERO);
-        return None;
+}
+
+/// [`exp_block_f32`] for any element type, through f64 (maximum and sums in f64).
+fn exp_block_f64<T: Float>(
+    s: &mut [T],
+    mask: Option<MaskAt<'_, T>>,
+    hidden: impl Fn(usize) -> usize,
+    prev: &[f64],
+    max: &mut [f64],
+    sum: &mut [f64],
+) {
+    let rows = max.len();
+    let score = |j: usize, r: usize, x: T| match r < hidden(j) {
+        true => f64::NEG_INFINITY,
+        false => {
+            let m = mask.map_or(0.0, |(d, at, row, col)| d[at + r * row + j * col].as_f64());
+            x.as_f64() + m
+        }
+    };
+    max.copy_from_slice(prev);
+    for (j, key) in s.chunks_exact(rows).enumerate() {
+        for (r, (m, x)) in max.iter_mut().zip(key).enumerate() {
+            *m = m.max(score(j, r, *x));
+        }
     }
-    for (p, x) in row.iter_mut().zip(xs.iter_mut()) {
-        *x = T::exp_at(*x - new_max);
-        *p = T::of_f64(*x);
+    sum.fill(0.0);
+    for (j, key) in s.chunks_exact_mut(rows).enumerate() {
+        for (r, ((p, m), t)) in key
+            .iter_mut()
+            .zip(max.iter())
+            .zip(sum.iter_mut())
+            .enumerate()
+        {
+            let shift = if *m == f64::NEG_INFINITY { 0.0 } else { *m };
+            let e = T::exp_at(score(j, r, *p) - shift);
+            *p = T::of_f64(e);
+            *t += e;
+        }
     }
-    Some((new_max, fold8(xs, 0.0, |x| x, |a, b| a + b)))
+}
+
+/// The block's output rows: `p v` (or its accumulation over key blocks) over each
+/// row's sum, zeros where every key is masked. One division a row: a product by the
+/// reciprocal in f64 is within 2^-52 of the quotient, so the f32 result is the
+/// quotient's rounding or, at a rounding boundary, its neighbour (a division per
+/// element was an eighth of a short attention's time).
+struct Normalize<'s, T> {
+    out: &'s mut [T],
+    pv: &'s [T],
+    acc: Option<&'s [f64]>,
+    sum: &'s [f64],
+    ev: usize,
+}
+
+impl<T: Float> crate::WideLoop for Normalize<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Normalize {
+            out,
+            pv,
+            acc,
+            sum,
+            ev,
+        } = self;
+        for (r, (o, &s)) in out.chunks_exact_mut(ev.max(1)).zip(sum).enumerate() {
+            if s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                o.fill(T::ZERO);
+                continue;
+            }
+            let inv = 1.0 / s;
+            match acc {
+                Some(acc) => {
+                    (o.iter_mut().zip(&acc[r * ev..])).for_each(|(o, a)| *o = T::of_f64(a * inv))
+                }
+                None => (o.iter_mut().zip(&pv[r * ev..]))
+                    .for_each(|(o, x)| *o = T::of_f64(x.as_f64() * inv)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -455,6 +627,10 @@ mod tests {
                     })
                     .collect();
                 let m = scores.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x));
+                if m == f64::NEG_INFINITY {
+                    // Every key masked: zeros (PyTorch's safe softmax).
+                    continue;
+                }
                 let z: f64 = scores.iter().map(|x| (x - m).exp()).sum();
                 for d in 0..g.ev {
                     out[(b * g.l + i) * g.ev + d] = (0..g.s)
@@ -507,7 +683,7 @@ mod tests {
             let (g, [q, k, v, mask2]) = case(causal, s, 0.7);
             let full: Vec<f64> = (0..g.batch).flat_map(|_| mask2.clone()).collect();
             let want = naive(&q, &k, &v, &g, &full);
-            let m = AttnMask::broadcast(&mask2[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
+            let m = Strided::broadcast(&mask2[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
             let mut got = vec![0f64; want.len()];
             attention(&q, &k, &v, Some(&m), &g, &mut got).unwrap();
             for (a, b) in got.iter().zip(&want) {
@@ -528,7 +704,7 @@ mod tests {
             let back = |x: &[f32]| x.iter().map(|v| f64::from(*v)).collect::<Vec<f64>>();
             let full: Vec<f64> = (0..g.batch).flat_map(|_| back(&m32)).collect();
             let want = naive(&back(&q32), &back(&k32), &back(&v32), &g, &full);
-            let m = AttnMask::broadcast(&m32[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
+            let m = Strided::broadcast(&m32[..], &[g.l, g.s], &[g.batch], [g.l, g.s]).unwrap();
             let mut got = vec![0f32; want.len()];
             attention(&q32, &k32, &v32, Some(&m), &g, &mut got).unwrap();
             for (a, b) in got.iter().zip(&want) {
@@ -537,6 +713,97 @@ mod tests {
                     "{a} vs {b} ({causal} {s})"
                 );
             }
+        }
+    }
+
+    /// Masks broadcast along the queries (a key padding mask `[s]`), along the keys
+    /// (`[l, 1]`) and whole (`[b, l, s]`), on both paths, against the formula with the
+    /// mask spelled out.
+    #[test]
+    fn broadcast_masks_match_the_formula() {
+        let (g, [q, k, v, _]) = case(true, 90, 0.7);
+        for shape in [vec![g.s], vec![g.l, 1], vec![g.batch, g.l, g.s]] {
+            let n: usize = shape.iter().product();
+            let mask: Vec<f64> = (data(n, 9).iter())
+                .map(|x| if *x > 0.4 { f64::NEG_INFINITY } else { *x })
+                .collect();
+            let m = Strided::broadcast(&mask[..], &shape, &[g.batch], [g.l, g.s]).unwrap();
+            let full: Vec<f64> = (0..g.batch * g.l * g.s)
+                .map(|x| {
+                    let (b, i, j) = (x / (g.l * g.s), x / g.s % g.l, x % g.s);
+                    mask[m.base(b) + i * m.row + j * m.col]
+                })
+                .collect();
+            let want = naive(&q, &k, &v, &g, &full);
+            let mut got = vec![0f64; want.len()];
+            attention(&q, &k, &v, Some(&m), &g, &mut got).unwrap();
+            let f32s = |x: &[f64]| x.iter().map(|v| *v as f32).collect::<Vec<f32>>();
+            let m32 = f32s(&mask);
+            let m32 = Strided::broadcast(&m32[..], &shape, &[g.batch], [g.l, g.s]).unwrap();
+            let mut got32 = vec![0f32; want.len()];
+            let (q32, k32, v32) = (f32s(&q), f32s(&k), f32s(&v));
+            attention(&q32, &k32, &v32, Some(&m32), &g, &mut got32).unwrap();
+            for ((a, a32), b) in got.iter().zip(&got32).zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{a} vs {b} ({shape:?})");
+                assert!(
+                    (f64::from(*a32) - b).abs() < 2e-5,
+                    "{a32} vs {b} ({shape:?})"
+                );
+            }
+        }
+    }
+
+    /// Heads read through strides out of one `[b, t, 3, h, d]` projection (PyTorch's
+    /// `qkv.view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)`) give the bits of the same
+    /// heads copied out contiguously; a view reaching past its data is an error.
+    #[test]
+    fn strided_heads_give_the_bits_of_copied_ones() {
+        let (b, t, h, d) = (2, 70, 3, 24);
+        let qkv: Vec<f32> = data(b * t * 3 * h * d, 5)
+            .iter()
+            .map(|x| *x as f32)
+            .collect();
+        let at = |which: usize, bb: usize, hh: usize, i: usize, dd: usize| {
+            (((bb * t + i) * 3 + which) * h + hh) * d + dd
+        };
+        let view = |which: usize| Strided {
+            data: &qkv[which * h * d..],
+            batch: vec![(b, t * 3 * h * d), (h, d)],
+            row: 3 * h * d,
+            col: 1,
+        };
+        let copy = |which: usize| -> Vec<f32> {
+            let mut out = Vec::new();
+            for bb in 0..b {
+                for hh in 0..h {
+                    for i in 0..t {
+                        out.extend((0..d).map(|dd| qkv[at(which, bb, hh, i, dd)]));
+                    }
+                }
+            }
+            out
+        };
+        for causal in [false, true] {
+            let g = AttentionGeom {
+                batch: b * h,
+                l: t,
+                s: t,
+                e: d,
+                ev: d,
+                scale: 0.3,
+                causal,
+            };
+            let mut want = vec![0f32; b * h * t * d];
+            attention(&copy(0), &copy(1), &copy(2), None, &g, &mut want).unwrap();
+            let mut got = vec![0f32; want.len()];
+            let (q, k, v) = (view(0), view(1), view(2));
+            attention_strided([&q, &k, &v], None, &g, &mut got).unwrap();
+            assert_eq!(got, want);
+            let past = Strided {
+                row: 3 * h * d + 1,
+                ..view(2)
+            };
+            assert!(attention_strided([&q, &k, &past], None, &g, &mut got).is_err());
         }
     }
 
@@ -552,11 +819,11 @@ mod tests {
             causal: false,
         };
         let mask = [f32::NEG_INFINITY; 2];
-        let m = AttnMask::broadcast(&mask[..], &[2], &[1], [1, 2]).unwrap();
+        let m = Strided::broadcast(&mask[..], &[2], &[1], [1, 2]).unwrap();
         let mut out = [7f32];
         attention(&[1.0], &[1.0, 2.0], &[1.0, 2.0], Some(&m), &g, &mut out).unwrap();
         assert_eq!(out, [0.0]);
         assert!(attention(&[1.0], &[1.0], &[1.0, 2.0], None, &g, &mut out).is_err());
-        assert!(AttnMask::broadcast(&mask[..], &[3], &[1], [1, 2]).is_err());
+        assert!(Strided::broadcast(&mask[..], &[3], &[1], [1, 2]).is_err());
     }
 }

@@ -112,8 +112,8 @@ impl crate::wide::WideLoop for SoftmaxRows<'_> {
         for (row, out) in self.x.chunks(self.len).zip(self.out.chunks_mut(self.len)) {
             out.copy_from_slice(row);
             let stats = match crate::pointwise::fma() {
-                true => exp_row_f32::<Fused>(out, None, self.len, f64::NEG_INFINITY),
-                false => exp_row_f32::<Split>(out, None, self.len, f64::NEG_INFINITY),
+                true => exp_row_f32::<Fused>(out),
+                false => exp_row_f32::<Split>(out),
             };
             match stats {
                 Some((_, sum)) => out
@@ -127,45 +127,24 @@ impl crate::wide::WideLoop for SoftmaxRows<'_> {
     }
 }
 
-/// One f32 row of scores turned into unnormalised probabilities in place (an attention
-/// block's, as its online softmax does in f64 for other types; a [`softmax`] lane's): the mask added (`(data, first, step)`),
-/// keys from `from` masked out, the exponentials against the new running maximum (the
-/// previous `max` or the row's, returned with the row's sum). On 16 lanes in f32, as
-/// PyTorch's softmax: through f64 the conversions cost more than the exponentials (a
-/// third of a transformer block). `None`, the row zeroed, while every key so far is
-/// masked.
+/// One f32 row turned into its exponentials against the row's maximum, in place (a
+/// [`softmax`] row), returning the maximum and their sum. On 16 lanes in f32, as
+/// PyTorch's softmax: through f64 the conversions cost more than the exponentials.
+/// `None`, the row zeroed, when every element is -inf.
 #[inline(always)]
-pub(crate) fn exp_row_f32<M: MulAdd>(
-    row: &mut [f32],
-    mask: Option<(&[f32], usize, usize)>,
-    from: usize,
-    max: f64,
-) -> Option<(f64, f64)> {
-    if let Some((data, at, step)) = mask {
-        for (jj, x) in row.iter_mut().enumerate() {
-            *x += data[at + jj * step];
-        }
-    }
-    row[from..].fill(f32::NEG_INFINITY);
-    let row_max = fold16(row, f32::NEG_INFINITY, f32::max);
-    let new_max = max.max(f64::from(row_max));
-    if new_max == f64::NEG_INFINITY {
+fn exp_row_f32<M: MulAdd>(row: &mut [f32]) -> Option<(f64, f64)> {
+    let m = fold16(row, f32::NEG_INFINITY, f32::max);
+    if m == f32::NEG_INFINITY {
         row.fill(0.0);
         return None;
     }
-    // The running maximum is one of the rows' f32 maxima: exact in f32.
-    let m = new_max as f32;
-    // Below e^-87 (subnormal, and a masked key's -inf) a probability is 0: an
-    // exponential whose result is subnormal takes a microcode assist per vector on x86
-    // (~150 cycles), which made a causal block's masked half its slowest part. NaN
-    // stays NaN.
-    const FLOOR: f32 = -87.0;
+    const FLOOR: f32 = crate::pointwise::EXP_FLOOR;
     row.iter_mut().for_each(|x| {
         let d = *x - m;
         let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
         *x = if d < FLOOR { 0.0 } else { e };
     });
-    Some((new_max, f64::from(fold16(row, 0.0, |a, b| a + b))))
+    Some((f64::from(m), f64::from(fold16(row, 0.0, |a, b| a + b))))
 }
 
 /// The optional per-element affine parameters of [`layer_norm`] and where its row

@@ -65,6 +65,12 @@ pub fn fma() -> bool {
     crate::wide::has_fma()
 }
 
+/// Below e^-87 (subnormal, and a masked score's -inf) a softmax probability is taken
+/// as 0: an exponential whose result is subnormal takes a microcode assist per vector
+/// on x86 (~150 cycles), which made a causal attention block's masked half its slowest
+/// part. NaN stays NaN (it compares false).
+pub(crate) const EXP_FLOOR: f32 = -87.0;
+
 /// `exp(x)` in f32 arithmetic, within 2 ulp of the exact value (tested), with no branch
 /// or call: `2^n · p(r)` for `x = n ln 2 + r`, `|r| <= ln 2 / 2`, with Cephes' degree-6
 /// polynomial for `p`. `2^n` is built from its bits in two halves, so results down to

@@ -284,7 +284,11 @@ impl PackedB {
         let k = self.k;
         let mut chunks = row.chunks_exact(NR);
         for (p, src) in (&mut chunks).enumerate() {
-            self.lines[p * k + kk].0.copy_from_slice(src);
+            // As an array: a 64-byte move, where a slice copy was a `memmove` call per
+            // panel row (a tenth of a short attention's time, packing its values).
+            if let Ok(src) = <&[f32; NR]>::try_from(src) {
+                self.lines[p * k + kk].0 = *src;
+            }
         }
         let tail = chunks.remainder();
         if !tail.is_empty() {
@@ -900,11 +904,13 @@ fn pack_a(
     {
         if a.rs == 1 {
             // A column-major (a transposed operand): a panel's rows at one depth are
-            // contiguous in A, so each depth is one copy.
+            // contiguous in A, so each depth is one copy (inline: a `memmove` call per
+            // depth was a twentieth of a short attention, whose probabilities are read
+            // so).
             let valid = rows.min(mc - q * rows);
             for (kk, dst) in panel.chunks_exact_mut(rows).enumerate() {
                 let base = i0 + q * rows + (p0 + kk) * a.cs;
-                dst[..valid].copy_from_slice(&a.data[base..base + valid]);
+                crate::layout::copy_short(&mut dst[..valid], &a.data[base..base + valid]);
                 dst[valid..].fill(0.0);
             }
             continue;

@@ -4,7 +4,7 @@
 //! `ferrex_kernels::attention` (blocked, online softmax in f64); the decomposition spells the same math with
 //! `matmul`, `mul`, `softmax`.
 
-use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+use ferrex_kernels::attention::{attention, AttentionGeom, Strided};
 use ferrex_kernels::Float;
 use ndarray::{Axis, IxDyn};
 
@@ -250,7 +250,7 @@ fn sdpa_typed<T: Gemm>(args: &Sdpa, plan: &SdpaPlan) -> Result<Storage, OpError>
     let mask = match &mask_data {
         None => None,
         Some((d, st)) => {
-            Some(AttnMask::broadcast(d, st.shape(), &batch, [l, s]).map_err(|e| OpError(e.0))?)
+            Some(Strided::broadcast(d, st.shape(), &batch, [l, s]).map_err(|e| OpError(e.0))?)
         }
     };
     let geom = AttentionGeom {

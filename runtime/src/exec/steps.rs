@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use ferrex::tensor::{view_to_vec, Storage};
-use ferrex_kernels::attention::{attention, AttentionGeom, AttnMask};
+use ferrex_kernels::attention::{attention, AttentionGeom, Strided};
 use ferrex_kernels::{self as kernels, Mat};
 
 use super::{Arena, Run, Val};
@@ -95,7 +95,7 @@ impl Run<'_> {
         };
         let mask_data = mask.map(|m| self.data(m, arena)).transpose()?;
         let mask = match &mask_data {
-            Some((d, shape)) => Some(AttnMask::broadcast(d, shape, batch, [geom.l, geom.s])?),
+            Some((d, shape)) => Some(Strided::broadcast(d, shape, batch, [geom.l, geom.s])?),
             None => None,
         };
         let mut shape = batch.to_vec();

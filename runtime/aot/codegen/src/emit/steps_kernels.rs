@@ -285,7 +285,7 @@ impl Gen<'_> {
             Some(m) => {
                 let m = self.read_other(*m, out)?;
                 lines.push(format!(
-                    "let mask = {RT}::AttnMask::broadcast({}, &{}, &{}, [{l}, {s}]).map_err(|e| fail(&e))?;",
+                    "let mask = {RT}::Strided::broadcast({}, &{}, &{}, [{l}, {s}]).map_err(|e| fail(&e))?;",
                     m.expr,
                     self.shape(&m.sizes),
                     self.shape(batch),
