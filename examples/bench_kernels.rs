@@ -1,4 +1,4 @@
-//! Throughput of the eager GEMM and convolution kernels, in GFLOP/s.
+//! Throughput of the eager GEMM, convolution and attention kernels, in GFLOP/s.
 //!
 //! `cargo run --release --example bench_kernels`
 //!
@@ -59,4 +59,20 @@ fn main() {
     });
     let flops = 2.0 * (o * c * 9 * hw * hw) as f64;
     report("conv2d f32 3x3 64->64 @ 56x56 (pad 1)", flops, secs);
+
+    // Attention of 8 x 4 heads, 64 queries and keys of width 64 (a small GPT's block):
+    // q k^T and p v, 2 * 2 * L * S * E flops a head (causal: about half are needed).
+    let (b, h, l, e) = (8, 4, 64, 64);
+    let [q, k, v] = [0, 1, 2].map(|_| Tensor::randn([b, h, l, e]));
+    let flops = 4.0 * (b * h * l * l * e) as f64;
+    for causal in [false, true] {
+        let secs = median_time(3, 15, || {
+            F::scaled_dot_product_attention(&q, &k, &v, None, 0.0, causal, None, false)
+        });
+        report(
+            &format!("attention f32 32 heads 64x64x64 causal={causal}"),
+            flops,
+            secs,
+        );
+    }
 }

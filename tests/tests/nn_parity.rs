@@ -231,3 +231,32 @@ fn transformer_encoder_layer_is_pytorchs() {
     assert!(program_out[0].allclose(&out, 1e-5, 1e-6));
     assert!(ep.op_targets().iter().any(|o| o == "aten::gelu.default"));
 }
+
+/// Transposed, permuted and broadcast operands are read in place through their
+/// strides (heads viewed out of `[b, t, h, d]`, keys shared across the batch): the
+/// bits of the same operands made contiguous first.
+#[test]
+fn attention_reads_strided_operands_like_contiguous_copies() {
+    ferrex::manual_seed(11);
+    let q = Tensor::randn([2, 70, 3, 8]).transpose(1, 2);
+    let k = Tensor::randn([1, 3, 90, 8]);
+    let v = Tensor::randn([90, 2, 3, 8]).permute(&[1, 2, 0, 3]);
+    // Contiguous copies of the same values.
+    let copy = |t: &Tensor, shape: [usize; 4]| {
+        let data = t.expand(shape).to_vec::<f32>().expect("eager data");
+        Tensor::from_slice(&data).reshape(shape)
+    };
+    for causal in [false, true] {
+        let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor| {
+            F::scaled_dot_product_attention(q, k, v, None, 0.0, causal, None, false)
+        };
+        let strided = sdpa(&q, &k, &v);
+        let copied = sdpa(
+            &copy(&q, [2, 3, 70, 8]),
+            &copy(&k, [2, 3, 90, 8]),
+            &copy(&v, [2, 3, 90, 8]),
+        );
+        assert_eq!(strided.shape(), [2, 3, 70, 8]);
+        assert_eq!(values(&strided), values(&copied));
+    }
+}

@@ -4,7 +4,7 @@
 //! `ferrex_kernels::attention` (blocked, online softmax in f64); the decomposition spells the same math with
 //! `matmul`, `mul`, `softmax`.
 
-use ferrex_kernels::attention::{attention, AttentionGeom, Strided};
+use ferrex_kernels::attention::{attention_strided, AttentionGeom, Strided};
 use ferrex_kernels::Float;
 use ndarray::{Axis, IxDyn};
 
@@ -190,6 +190,32 @@ fn flat<T: Element>(s: &Storage, shape: &[usize]) -> Result<Vec<T>, OpError> {
     Ok(crate::tensor::view_to_vec(&b))
 }
 
+/// `a` broadcast to `shape` (`[batch.., rows, cols]`) as the kernel reads it in place:
+/// through its own strides, where its elements fill its memory in some order with no
+/// negative stride (a contiguous, transposed or permuted tensor, broadcast or not);
+/// `None` for the rest, which are copied ([`flat`]).
+fn in_place<'a, T: Element>(
+    a: &'a ndarray::ArcArray<T, IxDyn>,
+    shape: &[usize],
+) -> Option<Strided<'a, T>> {
+    let r = shape.len();
+    let data = a.as_slice_memory_order()?;
+    let b = a.broadcast(IxDyn(shape))?;
+    let st: Vec<usize> = (b.strides().iter())
+        .map(|&s| usize::try_from(s).ok())
+        .collect::<Option<_>>()?;
+    Some(Strided {
+        data,
+        batch: shape[..r.checked_sub(2)?]
+            .iter()
+            .copied()
+            .zip(st.iter().copied())
+            .collect(),
+        row: st[r - 2],
+        col: st[r - 1],
+    })
+}
+
 /// Repeats each head (dim -3) `n` times, as `repeat_interleave` does.
 fn repeat_heads(s: &Storage, n: usize) -> Storage {
     if n == 1 {
@@ -237,9 +263,24 @@ fn sdpa_typed<T: Gemm>(args: &Sdpa, plan: &SdpaPlan) -> Result<Storage, OpError>
         sh.extend([a, b]);
         sh
     };
-    let qd = flat::<T>(&q, &with(l, e))?;
-    let kd = flat::<T>(&k, &with(s, e))?;
-    let vd = flat::<T>(&v, &with(s, ev))?;
+    let shapes = [with(l, e), with(s, e), with(s, ev)];
+    // In place where the kernel can read them so (see `in_place`), else copied.
+    let arrays = [&q, &k, &v]
+        .into_iter()
+        .zip(&shapes)
+        .map(|(st, sh)| {
+            let a = st.typed::<T>();
+            if in_place(&a, sh).is_some() {
+                return Ok(a);
+            }
+            ndarray::ArcArray::from_shape_vec(IxDyn(sh), flat::<T>(st, sh)?)
+                .map_err(|e| OpError(format!("scaled_dot_product_attention: {e}")))
+        })
+        .collect::<Result<Vec<_>, OpError>>()?;
+    let operands: Vec<Strided<'_, T>> = (arrays.iter().zip(&shapes))
+        .map(|(a, sh)| in_place(a, sh))
+        .collect::<Option<_>>()
+        .ok_or_else(|| OpError::new("scaled_dot_product_attention: operand layout"))?;
     let mask_data = match (&plan.mask, &args.attn_mask) {
         (Some(m), Some(t)) => {
             let st = t.storage_or_op_error()?;
@@ -263,7 +304,8 @@ fn sdpa_typed<T: Gemm>(args: &Sdpa, plan: &SdpaPlan) -> Result<Storage, OpError>
         causal: args.is_causal,
     };
     let mut out = ferrex_kernels::try_filled(nb * l * ev, T::ZERO).map_err(|e| OpError(e.0))?;
-    attention(&qd, &kd, &vd, mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
+    let [qs, ks, vs] = [&operands[0], &operands[1], &operands[2]];
+    attention_strided([qs, ks, vs], mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
     Storage::from_vec(&with(l, ev), out)
         .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))
 }
