@@ -30,7 +30,8 @@ use ferrex::RunError;
 
 use crate::exec::{Arena, Profile};
 use crate::plan::{
-    Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, ReadView, Step, ViewOp, V,
+    Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, ReadView, Step, ViewChain, ViewOp,
+    V,
 };
 
 /// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
@@ -440,6 +441,37 @@ impl<'p> Samples<'p> {
         self.view_lead(&lead, self.sizes_of(x), view, out, step)
     }
 
+    /// The batch of `x` after each view of `chain` (an attention operand read through
+    /// views), the last being the operand's; none for an empty chain.
+    fn chain_leads(&self, x: Operand, chain: &ViewChain, step: &Step) -> Result<Vec<Lead>, String> {
+        let mut lead = self.lead_of(x, step)?;
+        let mut xs = self.sizes_of(x);
+        let mut leads = Vec::new();
+        for (view, out) in &chain.links {
+            lead = self.view_lead(&lead, xs, view, out, step)?;
+            leads.push(lead.clone());
+            xs = out;
+        }
+        Ok(leads)
+    }
+
+    /// The batch of attention operand `i` (`x`, read through its views if it has any).
+    fn attention_lead(
+        &self,
+        x: Operand,
+        views: Option<&[ViewChain; 3]>,
+        i: usize,
+        step: &Step,
+    ) -> Result<Lead, String> {
+        match views
+            .map(|c| self.chain_leads(x, &c[i], step))
+            .transpose()?
+        {
+            Some(leads) if !leads.is_empty() => Ok(leads[leads.len() - 1].clone()),
+            _ => self.lead_of(x, step),
+        }
+    }
+
     /// A fused input `x` read through `view`, against an output of `rank` dims whose
     /// batch is `lead`: as [`Samples::broadcast`] of the viewed value, which a view
     /// step would have computed.
@@ -595,7 +627,9 @@ impl<'p> Samples<'p> {
             // Along one dim, or the trailing ones: the batch stays where it is (`reads`
             // checks that they are not the batch's).
             Kind::Softmax { x, .. } | Kind::LayerNorm { x, .. } => at(self.lead_of(*x, step)?),
-            Kind::Attention { q, .. } => at(self.lead_of(*q, step)?),
+            Kind::Attention { q, views, .. } => {
+                at(self.attention_lead(*q, views.as_deref(), 0, step)?)
+            }
             // Without keepdim, the reduced dims before the batch's go.
             Kind::Reduce { x, dims, .. } => {
                 let l = self.lead_of(*x, step)?;
@@ -641,6 +675,38 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
+    /// [`Samples::reads`] of an attention step: every operand (through its views) has
+    /// the output's batch, which is not one of the two dims attended over.
+    fn attention_reads(&mut self, step: &'p Step, lead: &Lead) -> Result<(), String> {
+        let Kind::Attention {
+            q,
+            k,
+            v,
+            mask,
+            views,
+            ..
+        } = &step.kind
+        else {
+            return Ok(());
+        };
+        let mixes = |what: &str| Err(format!("`{}` {what}", step.info.name));
+        for (i, &o) in [q, k, v].into_iter().enumerate() {
+            if self.attention_lead(o, views.as_deref(), i, step)? != *lead {
+                return mixes("attends across samples");
+            }
+        }
+        // Attention is over the last two dims: of a 2-D query, dim 0 is the sequence,
+        // which every query attends across.
+        let rank = step.sizes.len();
+        if lead.dim + 2 >= rank {
+            return mixes("attends across the batch");
+        }
+        if let Some(m) = mask {
+            self.broadcast(*m, rank, lead, step)?;
+        }
+        Ok(())
+    }
+
     /// Checks that `step`, whose output's batch is `lead`, reads its operands per sample
     /// (or as constants where it takes them) and keeps the samples apart.
     fn reads(
@@ -677,21 +743,7 @@ impl<'p> Samples<'p> {
             }
             // Where the batch goes is `out_lead`'s; a view's check is its.
             Kind::Permute { .. } | Kind::View { .. } | Kind::Alias { .. } => {}
-            Kind::Attention { q, k, v, mask, .. } => {
-                for &o in [q, k, v] {
-                    if self.lead_of(o, step)? != *lead {
-                        return mixes("attends across samples");
-                    }
-                }
-                // Attention is over the last two dims: of a 2-D query, dim 0 is the
-                // sequence, which every query attends across.
-                if lead.dim + 2 >= rank {
-                    return mixes("attends across the batch");
-                }
-                if let Some(m) = mask {
-                    self.broadcast(*m, rank, lead, step)?;
-                }
-            }
+            Kind::Attention { .. } => self.attention_reads(step, lead)?,
             Kind::Reduce { x, dims, .. } => {
                 let d = self.lead_of(*x, step)?.dim;
                 if dims.is_empty() || dims.contains(&d) {
@@ -763,7 +815,7 @@ fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
         half.const_origins.extend(origin);
         half.consts.push(first.clone());
     }
-    for step in half.steps.iter_mut() {
+    for (whole, step) in plan.steps.iter().zip(half.steps.iter_mut()) {
         let Some(lead) = samples.lead.get(&step.out).cloned() else {
             continue;
         };
@@ -808,7 +860,32 @@ fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
             Kind::Conv(c) => {
                 (c.epilogue.iter_mut()).for_each(|e| e.inputs.iter_mut().for_each(slice));
             }
-            Kind::Attention { mask: Some(m), .. } => slice(m),
+            Kind::Attention {
+                q,
+                k,
+                v,
+                mask,
+                views,
+                ..
+            } => {
+                if let Some(m) = mask {
+                    slice(m);
+                }
+                // Each view of a per-sample operand has half its rows, at that view's
+                // batch dim; laid out per call.
+                for (x, chain) in [*q, *k, *v]
+                    .into_iter()
+                    .zip(views.iter_mut().flat_map(|c| c.iter_mut()))
+                {
+                    let Ok(leads) = samples.chain_leads(x, chain, whole) else {
+                        continue;
+                    };
+                    for ((_, sizes), l) in chain.links.iter_mut().zip(&leads) {
+                        halve(sizes, l.dim, batch);
+                    }
+                    chain.fixed = None;
+                }
+            }
             _ => {}
         }
     }

@@ -12,7 +12,7 @@ pub use ferrex::tensor::TensorMeta;
 pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
-pub use ferrex_kernels::attention::{attention, AttentionGeom, Strided};
+pub use ferrex_kernels::attention::{attention, attention_strided, AttentionGeom, Strided};
 pub use ferrex_kernels::conv::{conv_transpose, TransposedConv};
 pub use ferrex_kernels::layout::{concat, gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};

@@ -4,11 +4,28 @@
 use std::borrow::Cow;
 
 use ferrex::tensor::{view_to_vec, Storage};
-use ferrex_kernels::attention::{attention, AttentionGeom, Strided};
+use ferrex_kernels::attention::{attention_strided, AttentionGeom, Strided};
 use ferrex_kernels::{self as kernels, Mat};
 
 use super::{Arena, Run, Val};
-use crate::plan::{node_name, Cmp, Kind, Operand, Step, ViewOp};
+use crate::plan::{
+    contiguous_strides, node_name, Cmp, FixedView, Kind, Operand, Step, ViewChain, ViewOp,
+};
+
+/// `data` laid out as `l` (`[batch.., rows, cols]`) for the attention kernel.
+fn strided<'a>(data: &'a [f32], l: &FixedView, batch: &[usize]) -> Strided<'a, f32> {
+    let r = l.strides.len();
+    Strided {
+        data: data.get(l.at..).unwrap_or(&[]),
+        batch: batch
+            .iter()
+            .copied()
+            .zip(l.strides.iter().copied())
+            .collect(),
+        row: l.strides[r - 2],
+        col: l.strides[r - 1],
+    }
+}
 
 impl Run<'_> {
     /// The steps of `plan/lower_ops.rs`, into `buf`; the output's shape.
@@ -27,7 +44,11 @@ impl Run<'_> {
                 mask,
                 scale,
                 causal,
-            } => self.attention([*q, *k, *v], *mask, (*scale, *causal), buf, arena),
+                views,
+            } => {
+                let views = views.as_deref();
+                self.attention([*q, *k, *v], views, *mask, (*scale, *causal), buf, arena)
+            }
             Kind::Reduce { x, dims, op } => self.reduce(*x, dims, *op, step, buf, arena),
             Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, buf, arena),
             Kind::GroupNorm {
@@ -65,17 +86,31 @@ impl Run<'_> {
 
     fn attention(
         &self,
-        [q, k, v]: [Operand; 3],
+        qkv: [Operand; 3],
+        views: Option<&[ViewChain; 3]>,
         mask: Option<Operand>,
         (scale, causal): (f64, bool),
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
-        let ((qd, qs), (kd, ks), (vd, vs)) = (
+        let [q, k, v] = qkv;
+        let ((qd, qx), (kd, kx), (vd, vx)) = (
             self.data(q, arena)?,
             self.data(k, arena)?,
             self.data(v, arena)?,
         );
+        // Each operand's layout: as stored, or through its views.
+        let layout = |xs: &[usize], i: usize| match views {
+            Some(chains) => chains[i].layout(xs, |s| Ok(self.bindings.value(s))),
+            None => Ok(FixedView {
+                of: xs.to_vec(),
+                at: 0,
+                sizes: xs.to_vec(),
+                strides: contiguous_strides(xs),
+            }),
+        };
+        let (ql, kl, vl) = (layout(&qx, 0)?, layout(&kx, 1)?, layout(&vx, 2)?);
+        let (qs, ks, vs) = (&ql.sizes, &kl.sizes, &vl.sizes);
         let r = qs.len();
         if r < 2 || ks.len() != r || vs.len() != r || qs[..r - 2] != ks[..r - 2] {
             return Err(format!("attention of {qs:?}, {ks:?} and {vs:?}"));
@@ -93,6 +128,11 @@ impl Run<'_> {
             scale,
             causal,
         };
+        let (q, k, v) = (
+            strided(&qd, &ql, batch),
+            strided(&kd, &kl, batch),
+            strided(&vd, &vl, batch),
+        );
         let mask_data = mask.map(|m| self.data(m, arena)).transpose()?;
         let mask = match &mask_data {
             Some((d, shape)) => Some(Strided::broadcast(d, shape, batch, [geom.l, geom.s])?),
@@ -102,7 +142,7 @@ impl Run<'_> {
         shape.extend([geom.l, geom.ev]);
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        attention(&qd, &kd, &vd, mask.as_ref(), &geom, &mut buf[..len])?;
+        attention_strided([&q, &k, &v], mask.as_ref(), &geom, &mut buf[..len])?;
         Ok(shape)
     }
 

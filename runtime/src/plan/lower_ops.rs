@@ -120,6 +120,7 @@ impl Builder<'_> {
             mask,
             scale,
             causal,
+            views: None,
         })
     }
 

@@ -277,6 +277,9 @@ pub enum Kind {
         mask: Option<Operand>,
         scale: f64,
         causal: bool,
+        /// The views `q`, `k` and `v` are read through, when any is
+        /// ([`Builder::attention_reads_views`]).
+        views: Option<Box<[ViewChain; 3]>>,
     },
     /// `sum`, `mean`, `amax` or `amin` over `dims` (all when empty) of an f32 input.
     Reduce {
@@ -362,6 +365,47 @@ pub struct ReadView {
     pub fixed: Option<FixedView>,
 }
 
+/// The views an operand is read through without a copy, from the value as it is stored
+/// outwards (attention's heads: a `reshape`, `permute` and `select` of one projection's
+/// output), and, where every size is a number, their layout over it computed once.
+#[derive(Clone, Debug, Default)]
+pub struct ViewChain {
+    /// Each view and the sizes it gives.
+    pub links: Vec<(ViewOp, Vec<SymInt>)>,
+    pub fixed: Option<FixedView>,
+}
+
+impl ViewChain {
+    /// The chain's layout over a value of sizes `xs`, its bounds and sizes given by
+    /// `int` (the call's bindings, or constants).
+    pub fn layout(
+        &self,
+        xs: &[usize],
+        int: impl Fn(&SymInt) -> Result<i64, String>,
+    ) -> Result<FixedView, String> {
+        if let Some(f) = self.fixed.as_ref().filter(|f| f.of == xs) {
+            return Ok(f.clone());
+        }
+        let (mut at, mut sizes, mut strides) = (0, xs.to_vec(), contiguous_strides(xs));
+        for (view, out) in &self.links {
+            let out: Vec<usize> = (out.iter())
+                .map(|s| {
+                    let v = int(s)?;
+                    usize::try_from(v).map_err(|_| format!("size {s} evaluates to {v}"))
+                })
+                .collect::<Result<_, String>>()?;
+            let (a, st) = view.layout_over((at, &sizes, &strides), &out, &int)?;
+            (at, sizes, strides) = (a, out, st);
+        }
+        Ok(FixedView {
+            of: xs.to_vec(),
+            at,
+            sizes,
+            strides,
+        })
+    }
+}
+
 /// A [`ReadView`]'s layout over a value of sizes `of`: where it starts, its sizes and
 /// its strides ([`ViewOp::layout`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -412,13 +456,34 @@ impl ViewOp {
         out: &[usize],
         int: impl Fn(&SymInt) -> Result<i64, String>,
     ) -> Result<(usize, Vec<usize>), String> {
-        let xst = contiguous_strides(xs);
+        self.layout_over((0, xs, &contiguous_strides(xs)), out, int)
+    }
+
+    /// [`ViewOp::layout`] of a value that is itself laid out through strides: starting
+    /// at `at`, sizes `xs`, strides `xst` (a view of a view, as attention reads its
+    /// operands through a chain of them). A reshape of a strided layout has one only
+    /// where each run of merged or split dims is contiguous in it (PyTorch's rule for
+    /// `view`); an `Err` otherwise.
+    pub fn layout_over(
+        &self,
+        (at, xs, xst): (usize, &[usize], &[usize]),
+        out: &[usize],
+        int: impl Fn(&SymInt) -> Result<i64, String>,
+    ) -> Result<(usize, Vec<usize>), String> {
+        if xst.len() != xs.len() {
+            return Err(format!("strides {xst:?} for sizes {xs:?}"));
+        }
         let (offset, strides) = match self {
             ViewOp::Reshape => {
                 if xs.iter().product::<usize>() != out.iter().product::<usize>() {
                     return Err(format!("shape {out:?} is invalid for input of size {xs:?}"));
                 }
-                (0, contiguous_strides(out))
+                match xst == contiguous_strides(xs) {
+                    true => (0, contiguous_strides(out)),
+                    false => (0, reshaped_strides(xs, xst, out).ok_or_else(|| {
+                        format!("a view of sizes {xs:?} and strides {xst:?} cannot be seen as {out:?}")
+                    })?),
+                }
             }
             ViewOp::Expand => {
                 let lead = out
@@ -426,7 +491,7 @@ impl ViewOp {
                     .checked_sub(xs.len())
                     .ok_or_else(|| format!("cannot expand {xs:?} to {out:?}"))?;
                 let mut st = vec![0usize; out.len()];
-                for (d, (&n, &s)) in xs.iter().zip(&xst).enumerate() {
+                for (d, (&n, &s)) in xs.iter().zip(xst).enumerate() {
                     if n == out[lead + d] {
                         st[lead + d] = if n == 1 { 0 } else { s };
                     } else if n != 1 {
@@ -443,7 +508,7 @@ impl ViewOp {
                     .ok()
                     .filter(|&i| i < size)
                     .ok_or_else(|| format!("select: index {i} out of range for size {size}"))?;
-                let mut st = xst.clone();
+                let mut st = xst.to_vec();
                 st.remove(*dim);
                 (i * xst[*dim], st)
             }
@@ -464,7 +529,7 @@ impl ViewOp {
                 )
                 .map_err(|e| e.0)?;
                 let first = usize::try_from(first.hint()).map_err(|_| "slice: bad start")?;
-                let mut st = xst.clone();
+                let mut st = xst.to_vec();
                 st[*dim] *= step;
                 (first * xst[*dim], st)
             }
@@ -484,8 +549,43 @@ impl ViewOp {
         if strides.len() != out.len() {
             return Err(format!("cannot view {xs:?} as {out:?}"));
         }
-        Ok((offset, strides))
+        Ok((at + offset, strides))
     }
+}
+
+/// The strides of `out` viewing the elements of a layout of sizes `xs` and strides
+/// `xst` in order, if it has them: each run of `xs`'s dims that is contiguous within the
+/// layout may be split or merged freely, as PyTorch's `view` allows (its
+/// `computeStride`); `None` where `out` would merge dims across two runs.
+fn reshaped_strides(xs: &[usize], xst: &[usize], out: &[usize]) -> Option<Vec<usize>> {
+    if xs.contains(&0) {
+        return Some(contiguous_strides(out));
+    }
+    let mut strides = vec![0usize; out.len()];
+    // Dims of `out` still to place, from the last.
+    let mut view_d = out.len();
+    let mut base = *xst.last().unwrap_or(&1);
+    let (mut x_numel, mut view_numel) = (1usize, 1usize);
+    for d in (0..xs.len()).rev() {
+        x_numel = x_numel.checked_mul(xs[d])?;
+        // The end of a contiguous run: the dim before it does not continue it.
+        let run_ends = d == 0 || (xs[d - 1] != 1 && Some(xst[d - 1]) != x_numel.checked_mul(base));
+        if run_ends {
+            while view_d > 0 && (view_numel < x_numel || out[view_d - 1] == 1) {
+                strides[view_d - 1] = view_numel.checked_mul(base)?;
+                view_numel = view_numel.checked_mul(out[view_d - 1])?;
+                view_d -= 1;
+            }
+            if view_numel != x_numel {
+                return None;
+            }
+            if d > 0 {
+                base = xst[d - 1];
+                (x_numel, view_numel) = (1, 1);
+            }
+        }
+    }
+    (view_d == 0).then_some(strides)
 }
 
 impl Kind {
@@ -804,6 +904,7 @@ pub(crate) fn compile_graph(
     b.lower_nodes(frozen)?;
     b.finish_groups();
     b.read_views_in_place();
+    b.attention_reads_views();
     let steps: Vec<Step> = b.steps.iter_mut().filter_map(Option::take).collect();
     let uses: Vec<memory::StepBuffers> = steps.iter().map(memory::buffers).collect();
     let memory = memory::plan_memory(&uses, &b.owner, &b.in_output);
@@ -879,6 +980,25 @@ fn check_order(graph: &Graph) -> Result<(), CompileError> {
     Ok(())
 }
 
+/// An attention step's label: causal, masked, and which operands it reads through
+/// views.
+fn attention_label(causal: bool, mask: bool, views: Option<&[ViewChain; 3]>) -> String {
+    let through: Vec<&str> = (views.iter().flat_map(|c| c.iter()))
+        .zip(["q", "k", "v"])
+        .filter(|(c, _)| !c.links.is_empty())
+        .map(|(_, name)| name)
+        .collect();
+    format!(
+        "attention, fused{}{}{}",
+        if causal { ", causal" } else { "" },
+        if mask { " + mask" } else { "" },
+        match through.is_empty() {
+            true => String::new(),
+            false => format!(", {} read through views", through.join(", ")),
+        }
+    )
+}
+
 /// One step's line in [`describe`]: what it runs and how.
 fn step_label(kind: &Kind) -> String {
     let ep = |e: &Option<Epilogue>| match e {
@@ -932,11 +1052,12 @@ fn step_label(kind: &Kind) -> String {
         Kind::Compare { op, rhs, .. } => format!("compare {op:?} {rhs}"),
         Kind::LayerNorm { k, .. } => format!("layer_norm over {k} dims"),
         Kind::View { view, .. } => format!("{} (strided copy)", view.label()),
-        Kind::Attention { causal, mask, .. } => format!(
-            "attention, fused{}{}",
-            if *causal { ", causal" } else { "" },
-            if mask.is_some() { " + mask" } else { "" }
-        ),
+        Kind::Attention {
+            causal,
+            mask,
+            views,
+            ..
+        } => attention_label(*causal, mask.is_some(), views.as_deref()),
         Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
         Kind::Embedding { .. } => "embedding (row gather)".to_string(),
         Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
@@ -1073,4 +1194,61 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
 /// The node of a value, for messages.
 pub(crate) fn node_name(plan: &Plan, v: V) -> &str {
     plan.names.get(v).map_or("?", String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PyTorch's `view` rule: dims contiguous with each other in the layout split and
+    /// merge; dims a permute pulled apart do not merge.
+    #[test]
+    fn strided_layouts_reshape_only_within_their_contiguous_runs() {
+        // A select of a permuted [3, 6, 4, 16]: [6, 4, 16], strides (48, 288, 1).
+        let (xs, xst) = ([6, 4, 16], [48, 288, 1]);
+        assert_eq!(
+            reshaped_strides(&xs, &xst, &[6, 4, 2, 8]),
+            Some(vec![48, 288, 8, 1])
+        );
+        assert_eq!(reshaped_strides(&xs, &xst, &[6, 64]), None);
+        assert_eq!(
+            reshaped_strides(&xs, &xst, &[2, 3, 4, 16]),
+            Some(vec![144, 48, 288, 1])
+        );
+        assert_eq!(reshaped_strides(&xs, &xst, &[24, 16]), None);
+        // A transpose of [4, 3].
+        assert_eq!(reshaped_strides(&[3, 4], &[1, 3], &[12]), None);
+        assert_eq!(
+            reshaped_strides(&[3, 4], &[1, 3], &[3, 2, 2]),
+            Some(vec![1, 6, 3])
+        );
+        // Size-1 dims, whatever their strides, come and go.
+        assert_eq!(
+            reshaped_strides(&[1, 5], &[999, 2], &[5, 1]),
+            Some(vec![2, 2])
+        );
+        // Through `layout_over`: a permute then a select then a split of the last dim,
+        // against the elements' offsets counted by hand.
+        let int = |s: &SymInt| s.as_int().ok_or_else(|| "not a number".to_string());
+        let (at, st) = ViewOp::Permute {
+            dims: vec![1, 0, 2],
+        }
+        .layout_over((5, &[2, 3, 4], &[12, 4, 1]), &[3, 2, 4], int)
+        .unwrap();
+        assert_eq!((at, &st[..]), (5, &[4, 12, 1][..]));
+        let (at, st) = ViewOp::Select {
+            dim: 0,
+            index: SymInt::Int(2),
+        }
+        .layout_over((at, &[3, 2, 4], &st), &[2, 4], int)
+        .unwrap();
+        assert_eq!((at, &st[..]), (13, &[12, 1][..]));
+        let (at, st) = ViewOp::Reshape
+            .layout_over((at, &[2, 4], &st), &[2, 2, 2], int)
+            .unwrap();
+        assert_eq!((at, &st[..]), (13, &[12, 2, 1][..]));
+        assert!(ViewOp::Reshape
+            .layout_over((0, &[3, 2], &[1, 3]), &[6], int)
+            .is_err());
+    }
 }

@@ -7,71 +7,47 @@
 //   linear: gemm, prepacked weight + bias -> slot 0
 //   linear_1: gemm, prepacked weight + bias -> slot 1
 //   linear_2: gemm, prepacked weight + bias -> slot 2
-//   reshape: reshape (no copy) -> slot 0
-//   transpose: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   reshape_1: reshape (no copy) -> slot 1
-//   transpose_1: permute [0, 2, 1, 3] (strided copy) -> slot 0
-//   reshape_2: reshape (no copy) -> slot 2
-//   transpose_2: permute [0, 2, 1, 3] (strided copy) -> slot 1
-//   scaled_dot_product_attention: attention, fused -> slot 2
-//   transpose_3: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   reshape_3: reshape (no copy) -> slot 3
-//   linear_3: gemm, prepacked weight + bias + add -> slot 1
-//   layer_norm: layer_norm over 1 dims -> slot 2
-//   linear_4: gemm, prepacked weight + bias + gelu -> slot 1
-//   linear_5: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_1: layer_norm over 1 dims -> slot 0
-//   linear_6: gemm, prepacked weight + bias -> slot 2
-//   linear_7: gemm, prepacked weight + bias -> slot 3
-//   linear_8: gemm, prepacked weight + bias -> slot 1
-//   reshape_4: reshape (no copy) -> slot 2
-//   transpose_4: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_5: reshape (no copy) -> slot 3
-//   transpose_5: permute [0, 2, 1, 3] (strided copy) -> slot 2
-//   reshape_6: reshape (no copy) -> slot 1
-//   transpose_6: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   scaled_dot_product_attention_1: attention, fused -> slot 1
-//   transpose_7: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_7: reshape (no copy) -> slot 4
-//   linear_9: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_2: layer_norm over 1 dims -> slot 2
-//   linear_10: gemm, prepacked weight + bias + gelu -> slot 1
-//   linear_11: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_3: layer_norm over 1 dims -> slot 0
-//   linear_12: gemm, prepacked weight + bias -> slot 4
-//   linear_13: gemm, prepacked weight + bias -> slot 3
-//   linear_14: gemm, prepacked weight + bias -> slot 2
-//   reshape_8: reshape (no copy) -> slot 4
-//   transpose_8: permute [0, 2, 1, 3] (strided copy) -> slot 1
-//   reshape_9: reshape (no copy) -> slot 3
-//   transpose_9: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_10: reshape (no copy) -> slot 2
-//   transpose_10: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   scaled_dot_product_attention_2: attention, fused -> slot 2
-//   transpose_11: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_11: reshape (no copy) -> slot 4
-//   linear_15: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_4: layer_norm over 1 dims -> slot 2
-//   linear_16: gemm, prepacked weight + bias + gelu -> slot 1
-//   linear_17: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_5: layer_norm over 1 dims -> slot 0
-//   linear_18: gemm, prepacked weight + bias -> slot 4
-//   linear_19: gemm, prepacked weight + bias -> slot 3
-//   linear_20: gemm, prepacked weight + bias -> slot 2
-//   reshape_12: reshape (no copy) -> slot 4
-//   transpose_12: permute [0, 2, 1, 3] (strided copy) -> slot 1
-//   reshape_13: reshape (no copy) -> slot 3
-//   transpose_13: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_14: reshape (no copy) -> slot 2
-//   transpose_14: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   scaled_dot_product_attention_3: attention, fused -> slot 2
-//   transpose_15: permute [0, 2, 1, 3] (strided copy) -> slot 4
-//   reshape_15: reshape (no copy) -> slot 4
-//   linear_21: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_6: layer_norm over 1 dims -> slot 2
-//   linear_22: gemm, prepacked weight + bias + gelu -> slot 1
-//   linear_23: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_7: layer_norm over 1 dims -> slot 0
+//   scaled_dot_product_attention: attention, fused, q, k, v read through views -> slot 3
+//   transpose_3: permute [0, 2, 1, 3] (strided copy) -> slot 0
+//   reshape_3: reshape (no copy) -> slot 0
+//   linear_3: gemm, prepacked weight + bias + add -> slot 2
+//   layer_norm: layer_norm over 1 dims -> slot 3
+//   linear_4: gemm, prepacked weight + bias + gelu -> slot 2
+//   linear_5: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_1: layer_norm over 1 dims -> slot 1
+//   linear_6: gemm, prepacked weight + bias -> slot 3
+//   linear_7: gemm, prepacked weight + bias -> slot 0
+//   linear_8: gemm, prepacked weight + bias -> slot 2
+//   scaled_dot_product_attention_1: attention, fused, q, k, v read through views -> slot 4
+//   transpose_7: permute [0, 2, 1, 3] (strided copy) -> slot 3
+//   reshape_7: reshape (no copy) -> slot 3
+//   linear_9: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_2: layer_norm over 1 dims -> slot 4
+//   linear_10: gemm, prepacked weight + bias + gelu -> slot 2
+//   linear_11: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_3: layer_norm over 1 dims -> slot 1
+//   linear_12: gemm, prepacked weight + bias -> slot 3
+//   linear_13: gemm, prepacked weight + bias -> slot 0
+//   linear_14: gemm, prepacked weight + bias -> slot 4
+//   scaled_dot_product_attention_2: attention, fused, q, k, v read through views -> slot 2
+//   transpose_11: permute [0, 2, 1, 3] (strided copy) -> slot 3
+//   reshape_11: reshape (no copy) -> slot 3
+//   linear_15: gemm, prepacked weight + bias + add -> slot 4
+//   layer_norm_4: layer_norm over 1 dims -> slot 0
+//   linear_16: gemm, prepacked weight + bias + gelu -> slot 2
+//   linear_17: gemm, prepacked weight + bias + add -> slot 4
+//   layer_norm_5: layer_norm over 1 dims -> slot 1
+//   linear_18: gemm, prepacked weight + bias -> slot 3
+//   linear_19: gemm, prepacked weight + bias -> slot 4
+//   linear_20: gemm, prepacked weight + bias -> slot 0
+//   scaled_dot_product_attention_3: attention, fused, q, k, v read through views -> slot 2
+//   transpose_15: permute [0, 2, 1, 3] (strided copy) -> slot 3
+//   reshape_15: reshape (no copy) -> slot 3
+//   linear_21: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_6: layer_norm over 1 dims -> slot 4
+//   linear_22: gemm, prepacked weight + bias + gelu -> slot 2
+//   linear_23: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_7: layer_norm over 1 dims -> slot 1
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
@@ -145,29 +121,29 @@ pub struct Model {
     w0: ::ferrex_aot::rt::PackedB,
     w1: ::ferrex_aot::rt::PackedB,
     w2: ::ferrex_aot::rt::PackedB,
+    w6: ::ferrex_aot::rt::PackedB,
+    w8: ::ferrex_aot::rt::PackedB,
+    w9: ::ferrex_aot::rt::PackedB,
+    w11: ::ferrex_aot::rt::PackedB,
     w12: ::ferrex_aot::rt::PackedB,
-    w14: ::ferrex_aot::rt::PackedB,
-    w15: ::ferrex_aot::rt::PackedB,
+    w13: ::ferrex_aot::rt::PackedB,
     w17: ::ferrex_aot::rt::PackedB,
-    w18: ::ferrex_aot::rt::PackedB,
     w19: ::ferrex_aot::rt::PackedB,
-    w29: ::ferrex_aot::rt::PackedB,
+    w20: ::ferrex_aot::rt::PackedB,
+    w22: ::ferrex_aot::rt::PackedB,
+    w23: ::ferrex_aot::rt::PackedB,
+    w24: ::ferrex_aot::rt::PackedB,
+    w28: ::ferrex_aot::rt::PackedB,
+    w30: ::ferrex_aot::rt::PackedB,
     w31: ::ferrex_aot::rt::PackedB,
-    w32: ::ferrex_aot::rt::PackedB,
+    w33: ::ferrex_aot::rt::PackedB,
     w34: ::ferrex_aot::rt::PackedB,
     w35: ::ferrex_aot::rt::PackedB,
-    w36: ::ferrex_aot::rt::PackedB,
-    w46: ::ferrex_aot::rt::PackedB,
-    w48: ::ferrex_aot::rt::PackedB,
-    w49: ::ferrex_aot::rt::PackedB,
-    w51: ::ferrex_aot::rt::PackedB,
-    w52: ::ferrex_aot::rt::PackedB,
-    w53: ::ferrex_aot::rt::PackedB,
-    w63: ::ferrex_aot::rt::PackedB,
-    w65: ::ferrex_aot::rt::PackedB,
-    w66: ::ferrex_aot::rt::PackedB,
-    f12: ::ferrex_aot::rt::FusedProgram,
-    f14: ::ferrex_aot::rt::FusedProgram,
+    w39: ::ferrex_aot::rt::PackedB,
+    w41: ::ferrex_aot::rt::PackedB,
+    w42: ::ferrex_aot::rt::PackedB,
+    f6: ::ferrex_aot::rt::FusedProgram,
+    f8: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -347,47 +323,47 @@ impl Model {
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         let w2 = ::ferrex_aot::rt::pack(&c52, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w12 = ::ferrex_aot::rt::pack(&c2, [32, 32], true)
+        let w6 = ::ferrex_aot::rt::pack(&c2, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w14 = ::ferrex_aot::rt::pack(&c4, [64, 32], true)
+        let w8 = ::ferrex_aot::rt::pack(&c4, [64, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w15 = ::ferrex_aot::rt::pack(&c6, [32, 64], true)
+        let w9 = ::ferrex_aot::rt::pack(&c6, [32, 64], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w17 = ::ferrex_aot::rt::pack(&c54, [32, 32], true)
+        let w11 = ::ferrex_aot::rt::pack(&c54, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w18 = ::ferrex_aot::rt::pack(&c56, [32, 32], true)
+        let w12 = ::ferrex_aot::rt::pack(&c56, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w19 = ::ferrex_aot::rt::pack(&c58, [32, 32], true)
+        let w13 = ::ferrex_aot::rt::pack(&c58, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w29 = ::ferrex_aot::rt::pack(&c14, [32, 32], true)
+        let w17 = ::ferrex_aot::rt::pack(&c14, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w31 = ::ferrex_aot::rt::pack(&c16, [64, 32], true)
+        let w19 = ::ferrex_aot::rt::pack(&c16, [64, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w32 = ::ferrex_aot::rt::pack(&c18, [32, 64], true)
+        let w20 = ::ferrex_aot::rt::pack(&c18, [32, 64], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w34 = ::ferrex_aot::rt::pack(&c60, [32, 32], true)
+        let w22 = ::ferrex_aot::rt::pack(&c60, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w35 = ::ferrex_aot::rt::pack(&c62, [32, 32], true)
+        let w23 = ::ferrex_aot::rt::pack(&c62, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w36 = ::ferrex_aot::rt::pack(&c64, [32, 32], true)
+        let w24 = ::ferrex_aot::rt::pack(&c64, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w46 = ::ferrex_aot::rt::pack(&c26, [32, 32], true)
+        let w28 = ::ferrex_aot::rt::pack(&c26, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w48 = ::ferrex_aot::rt::pack(&c28, [64, 32], true)
+        let w30 = ::ferrex_aot::rt::pack(&c28, [64, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w49 = ::ferrex_aot::rt::pack(&c30, [32, 64], true)
+        let w31 = ::ferrex_aot::rt::pack(&c30, [32, 64], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w51 = ::ferrex_aot::rt::pack(&c66, [32, 32], true)
+        let w33 = ::ferrex_aot::rt::pack(&c66, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w52 = ::ferrex_aot::rt::pack(&c68, [32, 32], true)
+        let w34 = ::ferrex_aot::rt::pack(&c68, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w53 = ::ferrex_aot::rt::pack(&c70, [32, 32], true)
+        let w35 = ::ferrex_aot::rt::pack(&c70, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w63 = ::ferrex_aot::rt::pack(&c38, [32, 32], true)
+        let w39 = ::ferrex_aot::rt::pack(&c38, [32, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w65 = ::ferrex_aot::rt::pack(&c40, [64, 32], true)
+        let w41 = ::ferrex_aot::rt::pack(&c40, [64, 32], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
-        let w66 = ::ferrex_aot::rt::pack(&c42, [32, 64], true)
+        let w42 = ::ferrex_aot::rt::pack(&c42, [32, 64], true)
             .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
             c3,
@@ -433,28 +409,28 @@ impl Model {
             w0,
             w1,
             w2,
+            w6,
+            w8,
+            w9,
+            w11,
             w12,
-            w14,
-            w15,
+            w13,
             w17,
-            w18,
             w19,
-            w29,
+            w20,
+            w22,
+            w23,
+            w24,
+            w28,
+            w30,
             w31,
-            w32,
+            w33,
             w34,
             w35,
-            w36,
-            w46,
-            w48,
-            w49,
-            w51,
-            w52,
-            w53,
-            w63,
-            w65,
-            w66,
-            f12: ::ferrex_aot::rt::FusedProgram {
+            w39,
+            w41,
+            w42,
+            f6: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 1 },
@@ -464,7 +440,7 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
-            f14: ::ferrex_aot::rt::FusedProgram {
+            f8: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
                     ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Gelu, a: 0 },
@@ -493,8 +469,8 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(640)?,
-            s1: ::ferrex_aot::rt::zeros(1280)?,
-            s2: ::ferrex_aot::rt::zeros(640)?,
+            s1: ::ferrex_aot::rt::zeros(640)?,
+            s2: ::ferrex_aot::rt::zeros(1280)?,
             s3: ::ferrex_aot::rt::zeros(640)?,
             s4: ::ferrex_aot::rt::zeros(640)?,
         })
@@ -528,193 +504,151 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c53[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(src, 20, 32), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        // reshape: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 0 read as [2, 10, 4, 8])
-        // transpose: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s3[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s0[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_1: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 1 read as [2, 10, 4, 8])
-        // transpose_1: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s0[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_1", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s1[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_2: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 2 read as [2, 10, 4, 8])
-        // transpose_2: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s1[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_2", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s2[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
         // scaled_dot_product_attention: aten::scaled_dot_product_attention.default at core/src/nn/attention.rs:239
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("scaled_dot_product_attention", "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
             let geom = ::ferrex_aot::rt::AttentionGeom { batch: 8, l: 10, s: 10, e: 8, ev: 8, scale: 0.35355339059327373f64, causal: false };
-            ::ferrex_aot::rt::attention(&ws.s3[..640], &ws.s0[..640], &ws.s1[..640], None, &geom, out).map_err(|e| fail(&e))?;
+            let q = ::ferrex_aot::rt::Strided { data: (&ws.s0[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let k = ::ferrex_aot::rt::Strided { data: (&ws.s1[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let v = ::ferrex_aot::rt::Strided { data: (&ws.s2[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            ::ferrex_aot::rt::attention_strided([&q, &k, &v], None, &geom, out).map_err(|e| fail(&e))?;
         }
         // transpose_3: aten::transpose.int at core/src/nn/attention.rs:241
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_3", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 241, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s2[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::permute(&ws.s3[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
         }
         // reshape_3: aten::reshape.default at core/src/nn/attention.rs:242
-        // (no code: slot 3 read as [2, 10, 32])
+        // (no code: slot 0 read as [2, 10, 32])
         // linear_3: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s1[..640];
+            let out = &mut ws.s2[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_3", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w12))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..640], 20, 32), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w6))).map_err(|e| fail(&e))?;
         }
         // layer_norm: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c8[..]), bias: Some(&self.c9[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s1[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s2[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
         // linear_4: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s1[..1280];
+            let out = &mut ws.s2[..1280];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_4", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w14, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w14))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w8, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f8, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w8))).map_err(|e| fail(&e))?;
         }
         // linear_5: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w15))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..1280], 20, 64), &self.w9, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(&ws.s3[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w9))).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s0[..640];
+            let out = &mut ws.s1[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm_1", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c10[..]), bias: Some(&self.c11[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s3[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s0[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
         // linear_6: aten::linear.default at core/src/nn/attention.rs:217
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_6", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 217, column: 13 }), e);
             ::ferrex_aot::rt::bias_init(&self.c55[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..640], 20, 32), &self.w17, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..640], 20, 32), &self.w11, 1.0f32, out).map_err(|e| fail(&e))?;
         }
         // linear_7: aten::linear.default at core/src/nn/attention.rs:218
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_7", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 218, column: 13 }), e);
             ::ferrex_aot::rt::bias_init(&self.c57[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..640], 20, 32), &self.w18, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..640], 20, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
         }
         // linear_8: aten::linear.default at core/src/nn/attention.rs:219
         {
-            let out = &mut ws.s1[..640];
+            let out = &mut ws.s2[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_8", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 219, column: 13 }), e);
             ::ferrex_aot::rt::bias_init(&self.c59[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..640], 20, 32), &self.w19, 1.0f32, out).map_err(|e| fail(&e))?;
-        }
-        // reshape_4: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 2 read as [2, 10, 4, 8])
-        // transpose_4: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s4[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_4", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s2[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_5: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 3 read as [2, 10, 4, 8])
-        // transpose_5: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s2[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_5", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s3[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_6: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 1 read as [2, 10, 4, 8])
-        // transpose_6: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s3[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_6", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s1[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..640], 20, 32), &self.w13, 1.0f32, out).map_err(|e| fail(&e))?;
         }
         // scaled_dot_product_attention_1: aten::scaled_dot_product_attention.default at core/src/nn/attention.rs:239
         {
-            let out = &mut ws.s1[..640];
+            let out = &mut ws.s4[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("scaled_dot_product_attention_1", "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
             let geom = ::ferrex_aot::rt::AttentionGeom { batch: 8, l: 10, s: 10, e: 8, ev: 8, scale: 0.35355339059327373f64, causal: false };
-            ::ferrex_aot::rt::attention(&ws.s4[..640], &ws.s2[..640], &ws.s3[..640], None, &geom, out).map_err(|e| fail(&e))?;
+            let q = ::ferrex_aot::rt::Strided { data: (&ws.s3[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let k = ::ferrex_aot::rt::Strided { data: (&ws.s0[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let v = ::ferrex_aot::rt::Strided { data: (&ws.s2[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            ::ferrex_aot::rt::attention_strided([&q, &k, &v], None, &geom, out).map_err(|e| fail(&e))?;
         }
         // transpose_7: aten::transpose.int at core/src/nn/attention.rs:241
         {
-            let out = &mut ws.s4[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_7", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 241, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s1[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::permute(&ws.s4[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
         }
         // reshape_7 … transpose_11: block0
-        self.block0(&["reshape_7", "linear_9", "layer_norm_2", "linear_10", "linear_11", "layer_norm_3", "linear_12", "linear_13", "linear_14", "reshape_8", "transpose_8", "reshape_9", "transpose_9", "reshape_10", "transpose_10", "scaled_dot_product_attention_2", "transpose_11"], &mut ws.s3, &self.c15, &mut ws.s4, &self.w29, &self.f12, &mut ws.s0, &mut ws.s2, &self.c20, &self.c21, &mut ws.s1, &self.c17, &self.w31, &self.f14, &self.c19, &self.w32, &self.c22, &self.c23, &self.c61, &self.w34, &self.c63, &self.w35, &self.c65, &self.w36, src)?;
+        self.block0(&["reshape_7", "linear_9", "layer_norm_2", "linear_10", "linear_11", "layer_norm_3", "linear_12", "linear_13", "linear_14", "scaled_dot_product_attention_2", "transpose_11"], &mut ws.s0, &self.c15, &mut ws.s3, &self.w17, &self.f6, &mut ws.s1, &mut ws.s4, &self.c20, &self.c21, &mut ws.s2, &self.c17, &self.w19, &self.f8, &self.c19, &self.w20, &self.c22, &self.c23, &self.c61, &self.w22, &self.c63, &self.w23, &self.c65, &self.w24, src)?;
         // reshape_11 … transpose_15: block0
-        self.block0(&["reshape_11", "linear_15", "layer_norm_4", "linear_16", "linear_17", "layer_norm_5", "linear_18", "linear_19", "linear_20", "reshape_12", "transpose_12", "reshape_13", "transpose_13", "reshape_14", "transpose_14", "scaled_dot_product_attention_3", "transpose_15"], &mut ws.s3, &self.c27, &mut ws.s4, &self.w46, &self.f12, &mut ws.s0, &mut ws.s2, &self.c32, &self.c33, &mut ws.s1, &self.c29, &self.w48, &self.f14, &self.c31, &self.w49, &self.c34, &self.c35, &self.c67, &self.w51, &self.c69, &self.w52, &self.c71, &self.w53, src)?;
+        self.block0(&["reshape_11", "linear_15", "layer_norm_4", "linear_16", "linear_17", "layer_norm_5", "linear_18", "linear_19", "linear_20", "scaled_dot_product_attention_3", "transpose_15"], &mut ws.s4, &self.c27, &mut ws.s3, &self.w28, &self.f6, &mut ws.s1, &mut ws.s0, &self.c32, &self.c33, &mut ws.s2, &self.c29, &self.w30, &self.f8, &self.c31, &self.w31, &self.c34, &self.c35, &self.c67, &self.w33, &self.c69, &self.w34, &self.c71, &self.w35, src)?;
         // reshape_15: aten::reshape.default at core/src/nn/attention.rs:242
-        // (no code: slot 4 read as [2, 10, 32])
+        // (no code: slot 3 read as [2, 10, 32])
         // linear_21: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_21", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c39[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s4[..640], 20, 32), &self.w63, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s0[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w63))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w39, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(&ws.s1[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w39))).map_err(|e| fail(&e))?;
         }
         // layer_norm_6: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s4[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm_6", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c44[..]), bias: Some(&self.c45[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s3[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s0[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
         // linear_22: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s1[..1280];
+            let out = &mut ws.s2[..1280];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_22", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c41[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w65, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w65))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s4[..640], 20, 32), &self.w41, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f8, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w41))).map_err(|e| fail(&e))?;
         }
         // linear_23: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_23", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c43[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w66, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w66))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..1280], 20, 64), &self.w42, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(&ws.s4[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w42))).map_err(|e| fail(&e))?;
         }
         // layer_norm_7: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s0[..640];
+            let out = &mut ws.s1[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm_7", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c46[..]), bias: Some(&self.c47[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s3[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s0[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..640])?;
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..640])?;
         Ok(())
     }
 
-    /// A block of 17 steps, run 2 times from step 28 (`reshape_7` … `transpose_11`, then the
+    /// A block of 11 steps, run 2 times from step 16 (`reshape_7` … `transpose_11`, then the
     /// same steps of the next blocks) on each block's weights and slots; `names` are its
     /// nodes' names.
-    fn block0(&self, names: &[&'static str; 17], s0: &mut Vec<f32>, c0: &Vec<f32>, s1: &mut Vec<f32>, w0: &::ferrex_aot::rt::PackedB, f0: &::ferrex_aot::rt::FusedProgram, s2: &mut Vec<f32>, s3: &mut Vec<f32>, c1: &Vec<f32>, c2: &Vec<f32>, s4: &mut Vec<f32>, c3: &Vec<f32>, w1: &::ferrex_aot::rt::PackedB, f1: &::ferrex_aot::rt::FusedProgram, c4: &Vec<f32>, w2: &::ferrex_aot::rt::PackedB, c5: &Vec<f32>, c6: &Vec<f32>, c7: &Vec<f32>, w3: &::ferrex_aot::rt::PackedB, c8: &Vec<f32>, w4: &::ferrex_aot::rt::PackedB, c9: &Vec<f32>, w5: &::ferrex_aot::rt::PackedB, src: &[f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
+    fn block0(&self, names: &[&'static str; 11], s0: &mut Vec<f32>, c0: &Vec<f32>, s1: &mut Vec<f32>, w0: &::ferrex_aot::rt::PackedB, f0: &::ferrex_aot::rt::FusedProgram, s2: &mut Vec<f32>, s3: &mut Vec<f32>, c1: &Vec<f32>, c2: &Vec<f32>, s4: &mut Vec<f32>, c3: &Vec<f32>, w1: &::ferrex_aot::rt::PackedB, f1: &::ferrex_aot::rt::FusedProgram, c4: &Vec<f32>, w2: &::ferrex_aot::rt::PackedB, c5: &Vec<f32>, c6: &Vec<f32>, c7: &Vec<f32>, w3: &::ferrex_aot::rt::PackedB, c8: &Vec<f32>, w4: &::ferrex_aot::rt::PackedB, c9: &Vec<f32>, w5: &::ferrex_aot::rt::PackedB, src: &[f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         // names[0]: aten::reshape.default at core/src/nn/attention.rs:242
         // (no code: a slot read as [2, 10, 32])
         // names[1]: aten::linear.default at core/src/nn/linear.rs:56
@@ -776,42 +710,21 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&(*c9)[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&(*s2)[..640], 20, 32), &(*w5), 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        // names[9]: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot `s1` read as [2, 10, 4, 8])
-        // names[10]: aten::transpose.int at core/src/nn/attention.rs:228
+        // names[9]: aten::scaled_dot_product_attention.default at core/src/nn/attention.rs:239
         {
             let out = &mut (*s4)[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[10], "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&(*s1)[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // names[11]: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot `s0` read as [2, 10, 4, 8])
-        // names[12]: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut (*s1)[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[12], "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&(*s0)[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // names[13]: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot `s3` read as [2, 10, 4, 8])
-        // names[14]: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut (*s0)[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[14], "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&(*s3)[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // names[15]: aten::scaled_dot_product_attention.default at core/src/nn/attention.rs:239
-        {
-            let out = &mut (*s3)[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[15], "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[9], "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
             let geom = ::ferrex_aot::rt::AttentionGeom { batch: 8, l: 10, s: 10, e: 8, ev: 8, scale: 0.35355339059327373f64, causal: false };
-            ::ferrex_aot::rt::attention(&(*s4)[..640], &(*s1)[..640], &(*s0)[..640], None, &geom, out).map_err(|e| fail(&e))?;
+            let q = ::ferrex_aot::rt::Strided { data: (&(*s1)[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let k = ::ferrex_aot::rt::Strided { data: (&(*s0)[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let v = ::ferrex_aot::rt::Strided { data: (&(*s3)[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            ::ferrex_aot::rt::attention_strided([&q, &k, &v], None, &geom, out).map_err(|e| fail(&e))?;
         }
-        // names[16]: aten::transpose.int at core/src/nn/attention.rs:241
+        // names[10]: aten::transpose.int at core/src/nn/attention.rs:241
         {
             let out = &mut (*s1)[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[16], "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 241, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&(*s3)[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed(names[10], "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 241, column: 14 }), e);
+            ::ferrex_aot::rt::permute(&(*s4)[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
         }
         Ok(())
     }

@@ -7,20 +7,14 @@
 //   linear: gemm, prepacked weight + bias -> slot 0
 //   linear_1: gemm, prepacked weight + bias -> slot 1
 //   linear_2: gemm, prepacked weight + bias -> slot 2
-//   reshape: reshape (no copy) -> slot 0
-//   transpose: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   reshape_1: reshape (no copy) -> slot 1
-//   transpose_1: permute [0, 2, 1, 3] (strided copy) -> slot 0
-//   reshape_2: reshape (no copy) -> slot 2
-//   transpose_2: permute [0, 2, 1, 3] (strided copy) -> slot 1
-//   scaled_dot_product_attention: attention, fused -> slot 2
-//   transpose_3: permute [0, 2, 1, 3] (strided copy) -> slot 3
-//   reshape_3: reshape (no copy) -> slot 3
-//   linear_3: gemm, prepacked weight + bias + add -> slot 1
-//   layer_norm: layer_norm over 1 dims -> slot 2
-//   linear_4: gemm, prepacked weight + bias + gelu -> slot 1
-//   linear_5: gemm, prepacked weight + bias + add -> slot 3
-//   layer_norm_1: layer_norm over 1 dims -> slot 0
+//   scaled_dot_product_attention: attention, fused, q, k, v read through views -> slot 3
+//   transpose_3: permute [0, 2, 1, 3] (strided copy) -> slot 0
+//   reshape_3: reshape (no copy) -> slot 0
+//   linear_3: gemm, prepacked weight + bias + add -> slot 2
+//   layer_norm: layer_norm over 1 dims -> slot 3
+//   linear_4: gemm, prepacked weight + bias + gelu -> slot 2
+//   linear_5: gemm, prepacked weight + bias + add -> slot 0
+//   layer_norm_1: layer_norm over 1 dims -> slot 1
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
@@ -71,11 +65,11 @@ pub struct Model {
     w0: ::ferrex_aot::rt::PackedB,
     w1: ::ferrex_aot::rt::PackedB,
     w2: ::ferrex_aot::rt::PackedB,
-    w12: ::ferrex_aot::rt::PackedB,
-    w14: ::ferrex_aot::rt::PackedB,
-    w15: ::ferrex_aot::rt::PackedB,
-    f12: ::ferrex_aot::rt::FusedProgram,
-    f14: ::ferrex_aot::rt::FusedProgram,
+    w6: ::ferrex_aot::rt::PackedB,
+    w8: ::ferrex_aot::rt::PackedB,
+    w9: ::ferrex_aot::rt::PackedB,
+    f6: ::ferrex_aot::rt::FusedProgram,
+    f8: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -154,17 +148,17 @@ impl Model {
             false => ::ferrex_aot::rt::pack(&c16, [32, 32], true)
                 .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?,
         };
-        let w12 = match prepacked {
+        let w6 = match prepacked {
             true => ::ferrex_aot::rt::packed_panels(PREPACKED, 24960, [32, 32])?,
             false => ::ferrex_aot::rt::pack(&c2, [32, 32], true)
                 .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?,
         };
-        let w14 = match prepacked {
+        let w8 = match prepacked {
             true => ::ferrex_aot::rt::packed_panels(PREPACKED, 29056, [32, 64])?,
             false => ::ferrex_aot::rt::pack(&c4, [64, 32], true)
                 .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?,
         };
-        let w15 = match prepacked {
+        let w9 = match prepacked {
             true => ::ferrex_aot::rt::packed_panels(PREPACKED, 37248, [64, 32])?,
             false => ::ferrex_aot::rt::pack(&c6, [32, 64], true)
                 .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?,
@@ -184,10 +178,10 @@ impl Model {
             w0,
             w1,
             w2,
-            w12,
-            w14,
-            w15,
-            f12: ::ferrex_aot::rt::FusedProgram {
+            w6,
+            w8,
+            w9,
+            f6: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 1 },
@@ -197,7 +191,7 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
-            f14: ::ferrex_aot::rt::FusedProgram {
+            f8: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
                     ::ferrex_aot::rt::Instr::Unary { dst: 1, op: ::ferrex_aot::rt::UnOp::Gelu, a: 0 },
@@ -233,8 +227,8 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(640)?,
-            s1: ::ferrex_aot::rt::zeros(1280)?,
-            s2: ::ferrex_aot::rt::zeros(640)?,
+            s1: ::ferrex_aot::rt::zeros(640)?,
+            s2: ::ferrex_aot::rt::zeros(1280)?,
             s3: ::ferrex_aot::rt::zeros(640)?,
         })
     }
@@ -267,84 +261,63 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c17[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(src, 20, 32), &self.w2, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        // reshape: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 0 read as [2, 10, 4, 8])
-        // transpose: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s3[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s0[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_1: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 1 read as [2, 10, 4, 8])
-        // transpose_1: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s0[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_1", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s1[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
-        // reshape_2: aten::reshape.default at core/src/nn/attention.rs:227
-        // (no code: slot 2 read as [2, 10, 4, 8])
-        // transpose_2: aten::transpose.int at core/src/nn/attention.rs:228
-        {
-            let out = &mut ws.s1[..640];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_2", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 228, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s2[..640], &[2, 10, 4, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
-        }
         // scaled_dot_product_attention: aten::scaled_dot_product_attention.default at core/src/nn/attention.rs:239
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("scaled_dot_product_attention", "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
             let geom = ::ferrex_aot::rt::AttentionGeom { batch: 8, l: 10, s: 10, e: 8, ev: 8, scale: 0.35355339059327373f64, causal: false };
-            ::ferrex_aot::rt::attention(&ws.s3[..640], &ws.s0[..640], &ws.s1[..640], None, &geom, out).map_err(|e| fail(&e))?;
+            let q = ::ferrex_aot::rt::Strided { data: (&ws.s0[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let k = ::ferrex_aot::rt::Strided { data: (&ws.s1[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let v = ::ferrex_aot::rt::Strided { data: (&ws.s2[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            ::ferrex_aot::rt::attention_strided([&q, &k, &v], None, &geom, out).map_err(|e| fail(&e))?;
         }
         // transpose_3: aten::transpose.int at core/src/nn/attention.rs:241
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_3", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 241, column: 14 }), e);
-            ::ferrex_aot::rt::permute(&ws.s2[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::permute(&ws.s3[..640], &[2, 4, 10, 8], &[0, 2, 1, 3], out).map_err(|e| fail(&e))?;
         }
         // reshape_3: aten::reshape.default at core/src/nn/attention.rs:242
-        // (no code: slot 3 read as [2, 10, 32])
+        // (no code: slot 0 read as [2, 10, 32])
         // linear_3: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s1[..640];
+            let out = &mut ws.s2[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_3", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c3[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w12, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w12))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s0[..640], 20, 32), &self.w6, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(src, &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 32, Some(&self.w6))).map_err(|e| fail(&e))?;
         }
         // layer_norm: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s2[..640];
+            let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c8[..]), bias: Some(&self.c9[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s1[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s2[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
         // linear_4: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s1[..1280];
+            let out = &mut ws.s2[..1280];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_4", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c5[..], &[64], 1.0f32, [20, 64], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..640], 20, 32), &self.w14, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f14, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w14))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s3[..640], 20, 32), &self.w8, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f8, &[], &[2, 10, 64], out, ::ferrex_aot::rt::epilogue_threads(20, 64, 32, Some(&self.w8))).map_err(|e| fail(&e))?;
         }
         // linear_5: aten::linear.default at core/src/nn/linear.rs:56
         {
-            let out = &mut ws.s3[..640];
+            let out = &mut ws.s0[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear_5", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
             ::ferrex_aot::rt::bias_init(&self.c7[..], &[32], 1.0f32, [20, 32], out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s1[..1280], 20, 64), &self.w15, 1.0f32, out).map_err(|e| fail(&e))?;
-            ::ferrex_aot::rt::fused_on(&self.f12, &[(&ws.s2[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w15))).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(&ws.s2[..1280], 20, 64), &self.w9, 1.0f32, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused_on(&self.f6, &[(&ws.s3[..640], &[2, 10, 32])], &[2, 10, 32], out, ::ferrex_aot::rt::epilogue_threads(20, 32, 64, Some(&self.w9))).map_err(|e| fail(&e))?;
         }
         // layer_norm_1: aten::layer_norm.default at core/src/nn/norm.rs:82
         {
-            let out = &mut ws.s0[..640];
+            let out = &mut ws.s1[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("layer_norm_1", "aten::layer_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/norm.rs", line: 82, column: 9 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c10[..]), bias: Some(&self.c11[..]), eps: 1e-5f64 };
-            ::ferrex_aot::rt::layer_norm(&ws.s3[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::layer_norm(&ws.s0[..640], [20, 32], &params, out, None).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..640])?;
+        ::ferrex_aot::rt::copy_out(out0, &ws.s1[..640])?;
         Ok(())
     }
 }

@@ -8,10 +8,12 @@ use std::fmt::Write;
 use ferrex::SymInt;
 use ferrex_kernels::pool::Interpolation;
 use ferrex_kernels::ConvGeom;
-use ferrex_runtime::plan::{ConvStep, ConvTransposeStep, Kind, Operand, Step};
+use ferrex_runtime::plan::{
+    ConvStep, ConvTransposeStep, FixedView, Kind, Operand, Step, ViewChain,
+};
 
 use super::literal::{f64_lit, opt_f64};
-use super::steps::{fail_closure, numel, same};
+use super::steps::{fail_closure, numel, same, Read};
 use super::Gen;
 use crate::AotError;
 
@@ -250,15 +252,17 @@ impl Gen<'_> {
             mask,
             scale,
             causal,
+            views,
         } = &step.kind
         else {
             return Ok(Vec::new());
         };
-        let (q, k, v) = (
+        let (mut q, mut k, mut v) = (
             self.read_other(*q, out)?,
             self.read_other(*k, out)?,
             self.read_other(*v, out)?,
         );
+        let layouts = self.viewed_layouts(views.as_deref(), [&mut q, &mut k, &mut v])?;
         let (qs, ks, vs) = (&q.sizes, &k.sizes, &v.sizes);
         let r = qs.len();
         let all_same = |a: &[SymInt], b: &[SymInt]| {
@@ -294,11 +298,72 @@ impl Gen<'_> {
             }
             None => "None",
         };
+        if layouts.iter().all(Option::is_none) {
+            lines.push(format!(
+                "{RT}::attention({}, {}, {}, {mask}, &geom, out).map_err(|e| fail(&e))?;",
+                q.expr, k.expr, v.expr
+            ));
+            return Ok(lines);
+        }
+        let operands = [
+            ("q", &q, &layouts[0]),
+            ("k", &k, &layouts[1]),
+            ("v", &v, &layouts[2]),
+        ];
+        for (name, read, layout) in operands {
+            lines.push(self.strided_operand(name, read, layout.as_ref()));
+        }
         lines.push(format!(
-            "{RT}::attention({}, {}, {}, {mask}, &geom, out).map_err(|e| fail(&e))?;",
-            q.expr, k.expr, v.expr
+            "{RT}::attention_strided([&q, &k, &v], {mask}, &geom, out).map_err(|e| fail(&e))?;"
         ));
         Ok(lines)
+    }
+
+    /// The fixed layouts of the attention operands read through views (the planner
+    /// reads through views only where the layout is fixed), their reads given the
+    /// viewed sizes.
+    fn viewed_layouts(
+        &self,
+        views: Option<&[ViewChain; 3]>,
+        reads: [&mut Read; 3],
+    ) -> Result<[Option<FixedView>; 3], AotError> {
+        let mut layouts = [None, None, None];
+        let Some(chains) = views else {
+            return Ok(layouts);
+        };
+        for ((chain, read), layout) in chains.iter().zip(reads).zip(&mut layouts) {
+            if chain.links.is_empty() {
+                continue;
+            }
+            let fixed = chain.fixed.clone().ok_or_else(|| {
+                self.unsupported("attention operands viewed at sizes known only at run time")
+            })?;
+            read.sizes = fixed.sizes.iter().map(|&n| SymInt::Int(n as i64)).collect();
+            *layout = Some(fixed);
+        }
+        Ok(layouts)
+    }
+
+    /// `let {name} = rt::Strided {..}`: an attention operand through its fixed layout,
+    /// or as stored (contiguous over `geom.batch`).
+    fn strided_operand(&self, name: &str, read: &Read, layout: Option<&FixedView>) -> String {
+        let r = read.sizes.len();
+        match layout {
+            Some(l) => format!(
+                "let {name} = {RT}::Strided {{ data: ({}).get({}..).unwrap_or(&[]), batch: vec!{:?}, row: {}, col: {} }};",
+                read.expr,
+                l.at,
+                l.sizes[..r - 2].iter().copied().zip(l.strides.iter().copied()).collect::<Vec<_>>(),
+                l.strides[r - 2],
+                l.strides[r - 1],
+            ),
+            None => format!(
+                "let {name} = {RT}::Strided::contiguous({}, geom.batch, [{}, {}]);",
+                read.expr,
+                self.dim(&read.sizes[r - 2]),
+                self.dim(&read.sizes[r - 1]),
+            ),
+        }
     }
 
     /// A convolution (im2col + GEMM) and its epilogue.
