@@ -791,6 +791,63 @@ fn size_of(plan: &Plan, v: V) -> Option<&[SymInt]> {
         .map(|m| &m.sizes[..])
 }
 
+/// Checks that the halves of a static plan's batch `B` (`B / 2` and `B - B / 2` samples)
+/// lay out every view an attention step reads its operands through: the whole plan's
+/// layouts were computed for `B`, and a reshape of a strided layout has one only where
+/// the sizes allow it.
+fn halves_lay_out_attention_views(plan: &Plan, half: &Plan, batch: &SymInt) -> Result<(), String> {
+    let Some(b) = batch.as_int() else {
+        return Ok(());
+    };
+    let sizes: HashMap<V, &[SymInt]> = half.steps.iter().map(|s| (s.out, &s.sizes[..])).collect();
+    for h in [b / 2, b - b / 2].into_iter().filter(|&h| h > 0) {
+        let int = |s: &SymInt| {
+            s.expr()
+                .eval(&|sym| (sym == HALF).then_some(h))
+                .ok_or_else(|| format!("{s} is not a number"))
+        };
+        for step in &half.steps {
+            let Kind::Attention {
+                q,
+                k,
+                v,
+                views: Some(chains),
+                ..
+            } = &step.kind
+            else {
+                continue;
+            };
+            for (x, chain) in [q, k, v].into_iter().zip(chains.iter()) {
+                let Operand::Val(x) = x else { continue };
+                if chain.links.is_empty() {
+                    continue;
+                }
+                // A run-time input leads with the batch: `rows * B` at dim 0.
+                let of = match sizes.get(x) {
+                    Some(s) => s.to_vec(),
+                    None => {
+                        let mut s = size_of(plan, *x).unwrap_or(&[]).to_vec();
+                        if let Some(d0) = s.first_mut() {
+                            *d0 = SymInt::Int(d0.as_int().unwrap_or(0) / b.max(1) * h);
+                        }
+                        s
+                    }
+                };
+                let xs = (of.iter())
+                    .map(|s| usize::try_from(int(s)?).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, String>>()?;
+                if let Err(e) = chain.layout(&xs, int) {
+                    return Err(format!(
+                        "a half of `{}` cannot read its views: {e}",
+                        step.info.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `sizes` with its batch dim's `c * B` written `c * σ` (σ's example: half of `B`'s).
 fn halve(sizes: &mut [SymInt], dim: usize, batch: &SymInt) {
     if let Some(c) = per_sample_sym(sizes, dim, batch) {
@@ -955,6 +1012,7 @@ impl BatchSplit {
             }
         }
         let half = half_plan(plan, &samples, &batch);
+        halves_lay_out_attention_views(plan, &half, &batch)?;
         Ok(BatchSplit {
             half,
             batch,
