@@ -99,8 +99,35 @@ fn profile_steps(
             share(rest),
             medians.len() - PROFILE_TOP
         );
+        // Many small steps (an RNN's per time step): their sum per kind of node.
+        outln!("  the same steps by kind of node (their names without the `_N` suffix):");
+        for (kind, count, t) in by_kind(&medians).iter().take(PROFILE_TOP) {
+            outln!(
+                "    {:>10.1} µs {:>5.1}%  {kind} ×{count}",
+                t.as_secs_f64() * 1e6,
+                share(*t)
+            );
+        }
     }
     Ok(())
+}
+
+/// Steps' times summed per kind of node: the name without the numeric suffix that
+/// names repeated nodes (`linear_33` → `linear`), largest first.
+fn by_kind(steps: &[(String, Duration)]) -> Vec<(String, usize, Duration)> {
+    let mut kinds: Vec<(String, usize, Duration)> = Vec::new();
+    for (name, t) in steps {
+        let kind = match name.rsplit_once('_') {
+            Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+            _ => name.as_str(),
+        };
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => (k.1, k.2) = (k.1 + 1, k.2 + *t),
+            None => kinds.push((kind.to_string(), 1, *t)),
+        }
+    }
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.2));
+    kinds
 }
 
 fn time_runner(

@@ -17,6 +17,7 @@ pub mod norm;
 pub mod pointwise;
 pub mod pool;
 pub mod reduce;
+pub mod rnn;
 pub mod sgemm;
 pub mod threads;
 pub mod wide;
