@@ -206,15 +206,21 @@ fn programs_that_move_their_batch_split_with_the_same_bits() {
     }
 }
 
-/// The interpreter runs an LSTM's steps through one fused cell kernel
-/// (`ferrex_kernels::rnn::lstm_cell_f32`, bit for bit the cell's ops one by one, tested
-/// there): PyTorch's values, and within a few ulp of the program after
-/// `run_decompositions`, whose steps are separate nodes. (Not its bits: the layer's
-/// products run on other operand layouts there, with or without the fused cell.)
+/// The interpreter runs an LSTM's or a GRU's steps through one fused cell kernel
+/// (`ferrex_kernels::rnn`, bit for bit the cell's ops one by one, tested there):
+/// PyTorch's values, and within a few ulp of the program after `run_decompositions`,
+/// whose steps are separate nodes. (Not its bits: the layer's products run on other
+/// operand layouts there, with or without the fused cell.)
 #[test]
-fn the_eager_lstm_cell_gives_pytorchs_values() {
+fn eager_recurrent_cells_give_pytorchs_values() {
     let corpus = corpus();
-    let file = corpus.file("lstm", false);
+    for name in ["lstm", "gru"] {
+        recurrent_cells_agree(&corpus, name);
+    }
+}
+
+fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
+    let file = corpus.file(name, false);
     let ep: ExportedProgram = ferrex::load(&file).unwrap();
     let decomposed = ep.run_decompositions().unwrap();
     assert!(
@@ -223,10 +229,10 @@ fn the_eager_lstm_cell_gives_pytorchs_values() {
             .nodes
             .iter()
             .filter_map(|n| n.op())
-            .all(|op| !op.name().contains("lstm")),
-        "the decomposed program has no lstm node"
+            .all(|op| !op.name().contains(name)),
+        "the decomposed program has no {name} node"
     );
-    let io = corpus.io("lstm");
+    let io = corpus.io(name);
     for prefix in prefixes(&io) {
         let inputs: Vec<Tensor> = series(&io, &prefix, "in")
             .into_iter()
@@ -238,8 +244,8 @@ fn the_eager_lstm_cell_gives_pytorchs_values() {
             .unwrap();
         assert_eq!(fused.len(), ops.len());
         for ((f, o), want) in fused.iter().zip(&ops).zip(series(&io, &prefix, "out")) {
-            assert!(max_diff(f, want, "lstm") <= ATOL, "`{prefix}`");
-            assert!(max_diff(f, o, "lstm") <= 1e-6, "`{prefix}`");
+            assert!(max_diff(f, want, name) <= ATOL, "{name} `{prefix}`");
+            assert!(max_diff(f, o, name) <= 1e-6, "{name} `{prefix}`");
             assert_eq!(f.shape(), o.shape());
         }
     }

@@ -1,6 +1,6 @@
-//! Recurrent cells: one LSTM time step's gate arithmetic in one pass, for the eager
-//! `lstm` (the interpreter's), with the bits of the compiled plan, which runs the same
-//! arithmetic as the decomposition's elementwise ops (PyTorch's `lstm_cell`).
+//! Recurrent cells: one LSTM or GRU time step's gate arithmetic in one pass, for the
+//! eager `lstm` / `gru` (the interpreter's), with the bits of the decomposition's
+//! elementwise ops run one by one (PyTorch's `lstm_cell` / `gru_cell`).
 
 use crate::pointwise::{fma, sigmoid_f32, tanh_f32, Fused, MulAdd, Split};
 use crate::KernelError;
@@ -112,6 +112,96 @@ impl LstmCell<'_> {
     }
 }
 
+/// One GRU step over `[batch, 3 * hidden]` gates: `gh` (the hidden state's projection,
+/// bias added) and `gi` (the input's), in PyTorch's gate order `r, z, n`; the hidden
+/// state `h` `[batch, hidden]`. Writes `h' = (h - n) z + n` into `h_out`, with
+/// `r = σ(gh_r + gi_r)`, `z = σ(gh_z + gi_z)`, `n = tanh(gi_n + gh_n r)`, each op
+/// rounded as the decomposition's separate ops round it, on the widest vectors.
+///
+/// ```
+/// use ferrex_kernels::rnn::gru_cell_f32;
+/// // Gates all 0: z = 1/2 and n = 0, so h' = h / 2.
+/// let mut h = [0f32];
+/// gru_cell_f32(&[0.0; 3], &[0.0; 3], &[3.0], [1, 1], &mut h).unwrap();
+/// assert_eq!(h, [1.5]);
+/// ```
+pub fn gru_cell_f32(
+    gh: &[f32],
+    gi: &[f32],
+    h: &[f32],
+    [batch, hidden]: [usize; 2],
+    h_out: &mut [f32],
+) -> Result<(), KernelError> {
+    let n = batch
+        .checked_mul(hidden)
+        .filter(|n| n.checked_mul(3).is_some())
+        .ok_or_else(|| KernelError::new("the GRU cell's size overflows"))?;
+    if gh.len() < 3 * n || gi.len() < 3 * n || h.len() < n || h_out.len() < n {
+        return Err(KernelError::new(
+            "a GRU cell operand is smaller than its shape",
+        ));
+    }
+    crate::wide(GruCell {
+        gh: &gh[..3 * n],
+        gi: &gi[..3 * n],
+        h: &h[..n],
+        hidden,
+        h_out: &mut h_out[..n],
+    });
+    Ok(())
+}
+
+/// [`gru_cell_f32`]'s loops, run by [`crate::wide`].
+struct GruCell<'a> {
+    gh: &'a [f32],
+    gi: &'a [f32],
+    h: &'a [f32],
+    hidden: usize,
+    h_out: &'a mut [f32],
+}
+
+impl crate::WideLoop for GruCell<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        match fma() {
+            true => self.run_with::<Fused>(),
+            false => self.run_with::<Split>(),
+        }
+    }
+}
+
+impl GruCell<'_> {
+    #[inline(always)]
+    fn run_with<M: MulAdd>(self) {
+        let hd = self.hidden;
+        if hd == 0 {
+            return;
+        }
+        let rows = (self.gh.chunks_exact(3 * hd))
+            .zip(self.gi.chunks_exact(3 * hd))
+            .zip(self.h.chunks_exact(hd).zip(self.h_out.chunks_exact_mut(hd)));
+        for ((gh, gi), (h, h_out)) in rows {
+            let (gh_r, gh) = gh.split_at(hd);
+            let (gh_z, gh_n) = gh.split_at(hd);
+            let (gi_r, gi) = gi.split_at(hd);
+            let (gi_z, gi_n) = gi.split_at(hd);
+            let gates = (gh_r.iter().zip(gi_r))
+                .zip(gh_z.iter().zip(gi_z))
+                .zip(gh_n.iter().zip(gi_n));
+            for ((((hr, ir), (hz, iz)), (hn, inn)), (h, h_out)) in
+                gates.zip(h.iter().zip(h_out.iter_mut()))
+            {
+                let r = sigmoid_f32::<M>(hr + ir);
+                let z = sigmoid_f32::<M>(hz + iz);
+                let n = tanh_f32::<M>(inn + hn * r);
+                *h_out = (h - n) * z + n;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +237,38 @@ mod tests {
         assert_eq!(h_out, want_h);
         assert!(lstm_cell_f32(&gh[1..], &gi, &c, [batch, h], &mut c_out, &mut h_out).is_err());
         assert!(lstm_cell_f32(&gh, &gi, &c, [usize::MAX, 2], &mut c_out, &mut h_out).is_err());
+    }
+
+    /// The GRU cell against its ops one by one, bit for bit.
+    #[test]
+    fn the_gru_cell_has_the_bits_of_its_ops_one_by_one() {
+        let (batch, h) = (3, 37);
+        let val = |i: usize, s: usize| ((i * 7919 + s * 104_729) % 2001) as f32 / 100.0 - 10.0;
+        let gh: Vec<f32> = (0..batch * 3 * h).map(|i| val(i, 4)).collect();
+        let gi: Vec<f32> = (0..batch * 3 * h).map(|i| val(i, 5) / 3.0).collect();
+        let state: Vec<f32> = (0..batch * h).map(|i| val(i, 6) / 4.0).collect();
+        let mut got = vec![0f32; batch * h];
+        gru_cell_f32(&gh, &gi, &state, [batch, h], &mut got).unwrap();
+        let part = |x: &[f32], k: usize| -> Vec<f32> {
+            (0..batch)
+                .flat_map(|b| x[(b * 3 + k) * h..(b * 3 + k + 1) * h].to_vec())
+                .collect()
+        };
+        let apply = |op: Unary, x: Vec<f32>| -> Vec<f32> {
+            let mut y = vec![0f32; x.len()];
+            op.apply_f32(&x, &mut y);
+            y
+        };
+        let add =
+            |a: &[f32], b: &[f32]| -> Vec<f32> { a.iter().zip(b).map(|(a, b)| a + b).collect() };
+        let r = apply(Unary::Sigmoid, add(&part(&gh, 0), &part(&gi, 0)));
+        let z = apply(Unary::Sigmoid, add(&part(&gh, 1), &part(&gi, 1)));
+        let hn_r: Vec<f32> = part(&gh, 2).iter().zip(&r).map(|(a, b)| a * b).collect();
+        let n = apply(Unary::Tanh, add(&part(&gi, 2), &hn_r));
+        let want: Vec<f32> = (0..batch * h)
+            .map(|j| (state[j] - n[j]) * z[j] + n[j])
+            .collect();
+        assert_eq!(got, want);
+        assert!(gru_cell_f32(&gh, &gi[1..], &state, [batch, h], &mut got).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! layers is a training feature: an inference graph has none, so `train=True` with a
 //! dropout is refused. LSTM projections (`proj_size`) are refused.
 
-use ferrex_kernels::rnn::lstm_cell_f32;
+use ferrex_kernels::rnn::{gru_cell_f32, lstm_cell_f32};
 
 use super::op_def;
 use super::util::meta_of;
@@ -187,6 +187,9 @@ fn step(
     let gh = state[0].linear(w_hh, b_hh);
     match cell {
         Cell::Gru => {
+            if let Some(next) = cell_step_eager(Cell::Gru, gi, state, &gh) {
+                return next;
+            }
             let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 2));
             let r = (&h[0] + &i[0]).sigmoid();
             let z = (&h[1] + &i[1]).sigmoid();
@@ -195,7 +198,7 @@ fn step(
             vec![&(&(&state[0] - &n) * &z) + &n]
         }
         Cell::Lstm => {
-            if let Some(next) = lstm_step_eager(gi, state, &gh) {
+            if let Some(next) = cell_step_eager(Cell::Lstm, gi, state, &gh) {
                 return next;
             }
             let g = (&gh + gi).chunk(4, 2);
@@ -207,33 +210,40 @@ fn step(
     }
 }
 
-/// An LSTM step run eagerly on f32 data: after the hidden state's projection `gh`
-/// (computed as the decomposition computes it), the gate arithmetic in one kernel pass
-/// with the decomposition's bits ([`lstm_cell_f32`]), where a dozen eager ops a step,
-/// each a dispatch and an allocation, were the interpreter's cost (an LSTM of 32 steps
-/// ran 1.7x the compiled plan). `None` while an export traces the step (the graph
-/// records the decomposition's ops) or for other dtypes.
-fn lstm_step_eager(gi: &Tensor, state: &[Tensor], gh: &Tensor) -> Option<Vec<Tensor>> {
-    let [_, c] = state else { return None };
-    if crate::trace::is_tracing() || [gi, c, gh].iter().any(|t| t.dtype() != DType::F32) {
+/// A step run eagerly on f32 data: after the hidden state's projection `gh` (computed
+/// as the decomposition computes it), the gate arithmetic in one kernel pass with the
+/// bits of the decomposition's ops ([`lstm_cell_f32`], [`gru_cell_f32`]), where a
+/// dozen eager ops a step, each a dispatch and an allocation, were the interpreter's
+/// cost (an LSTM of 32 steps ran 1.7x the compiled plan). `None` while an export traces
+/// the step (the graph records the decomposition's ops) or for other dtypes.
+fn cell_step_eager(cell: Cell, gi: &Tensor, state: &[Tensor], gh: &Tensor) -> Option<Vec<Tensor>> {
+    let last = state.last()?;
+    let tensors = [gi, gh].into_iter().chain(state);
+    if crate::trace::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
         return None;
     }
-    let shape = c.shape();
+    let shape = last.shape();
     let [1, batch, hidden] = shape[..] else {
         return None;
     };
-    let (gh, gi, c) = (
-        gh.to_vec::<f32>().ok()?,
-        gi.to_vec::<f32>().ok()?,
-        c.to_vec::<f32>().ok()?,
-    );
-    let mut c_out = ferrex_kernels::try_filled(c.len(), 0f32).ok()?;
-    let mut h_out = ferrex_kernels::try_filled(c.len(), 0f32).ok()?;
-    lstm_cell_f32(&gh, &gi, &c, [batch, hidden], &mut c_out, &mut h_out).ok()?;
-    Some(vec![
-        Tensor::from_vec(h_out, &shape),
-        Tensor::from_vec(c_out, &shape),
-    ])
+    let (gh, gi) = (gh.to_vec::<f32>().ok()?, gi.to_vec::<f32>().ok()?);
+    let mut h_out = ferrex_kernels::try_filled(batch.checked_mul(hidden)?, 0f32).ok()?;
+    Some(match cell {
+        Cell::Lstm => {
+            let c = last.to_vec::<f32>().ok()?;
+            let mut c_out = ferrex_kernels::try_filled(c.len(), 0f32).ok()?;
+            lstm_cell_f32(&gh, &gi, &c, [batch, hidden], &mut c_out, &mut h_out).ok()?;
+            vec![
+                Tensor::from_vec(h_out, &shape),
+                Tensor::from_vec(c_out, &shape),
+            ]
+        }
+        Cell::Gru => {
+            let h = last.to_vec::<f32>().ok()?;
+            gru_cell_f32(&gh, &gi, &h, [batch, hidden], &mut h_out).ok()?;
+            vec![Tensor::from_vec(h_out, &shape)]
+        }
+    })
 }
 
 /// One layer in one direction over the time-major `input` `[T, B, F]`: the input
