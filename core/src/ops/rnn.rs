@@ -187,9 +187,6 @@ fn step(
     let gh = state[0].linear(w_hh, b_hh);
     match cell {
         Cell::Gru => {
-            if let Some(next) = cell_step_eager(Cell::Gru, gi, state, &gh) {
-                return next;
-            }
             let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 2));
             let r = (&h[0] + &i[0]).sigmoid();
             let z = (&h[1] + &i[1]).sigmoid();
@@ -198,9 +195,6 @@ fn step(
             vec![&(&(&state[0] - &n) * &z) + &n]
         }
         Cell::Lstm => {
-            if let Some(next) = cell_step_eager(Cell::Lstm, gi, state, &gh) {
-                return next;
-            }
             let g = (&gh + gi).chunk(4, 2);
             let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
             let (c_new, o) = (g[2].tanh(), g[3].sigmoid());
@@ -210,40 +204,62 @@ fn step(
     }
 }
 
-/// A step run eagerly on f32 data: after the hidden state's projection `gh` (computed
-/// as the decomposition computes it), the gate arithmetic in one kernel pass with the
-/// bits of the decomposition's ops ([`lstm_cell_f32`], [`gru_cell_f32`]), where a
-/// dozen eager ops a step, each a dispatch and an allocation, were the interpreter's
-/// cost (an LSTM of 32 steps ran 1.7x the compiled plan). `None` while an export traces
-/// the step (the graph records the decomposition's ops) or for other dtypes.
-fn cell_step_eager(cell: Cell, gi: &Tensor, state: &[Tensor], gh: &Tensor) -> Option<Vec<Tensor>> {
-    let last = state.last()?;
-    let tensors = [gi, gh].into_iter().chain(state);
+/// [`one_layer`]'s steps run eagerly on f32 data, from the input's projection
+/// `projected` `[T, B, G·H]` and the states `[B, H]`: per step one `linear` (as the
+/// decomposition computes it) and the cell's kernel on the data, the outputs written
+/// in place; the bits of the decomposition's ops. `None` while an export traces the
+/// layer (the graph records the decomposition's ops) or for other dtypes.
+fn one_layer_eager(
+    cell: Cell,
+    projected: &Tensor,
+    state: &[Tensor],
+    (w_hh, b_hh): (&Tensor, Option<&Tensor>),
+    reverse: bool,
+) -> Option<(Tensor, Vec<Tensor>)> {
+    let tensors = std::iter::once(projected).chain(state);
     if crate::trace::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
         return None;
     }
-    let shape = last.shape();
-    let [1, batch, hidden] = shape[..] else {
+    let (pshape, hshape) = (projected.shape(), state.first()?.shape());
+    let ([steps, batch, width], [b, hidden]) = (&pshape[..], &hshape[..]) else {
         return None;
     };
-    let (gh, gi) = (gh.to_vec::<f32>().ok()?, gi.to_vec::<f32>().ok()?);
-    let mut h_out = ferrex_kernels::try_filled(batch.checked_mul(hidden)?, 0f32).ok()?;
-    Some(match cell {
-        Cell::Lstm => {
-            let c = last.to_vec::<f32>().ok()?;
-            let mut c_out = ferrex_kernels::try_filled(c.len(), 0f32).ok()?;
-            lstm_cell_f32(&gh, &gi, &c, [batch, hidden], &mut c_out, &mut h_out).ok()?;
-            vec![
-                Tensor::from_vec(h_out, &shape),
-                Tensor::from_vec(c_out, &shape),
-            ]
+    let (steps, batch, width, b, hidden) = (*steps, *batch, *width, *b, *hidden);
+    let gates = if cell == Cell::Lstm { 4 } else { 3 };
+    if b != batch || Some(width) != hidden.checked_mul(gates) {
+        return None;
+    }
+    let proj = projected.to_vec::<f32>().ok()?;
+    let (n, per_step) = (batch.checked_mul(hidden)?, batch.checked_mul(width)?);
+    let mut h = state[0].to_vec::<f32>().ok()?;
+    let mut c = match cell {
+        Cell::Lstm => state.get(1)?.to_vec::<f32>().ok()?,
+        Cell::Gru => Vec::new(),
+    };
+    let mut seq = ferrex_kernels::try_filled(steps.checked_mul(n)?, 0f32).ok()?;
+    let (mut h_next, mut c_next) = (vec![0f32; n], vec![0f32; c.len()]);
+    for k in 0..steps {
+        let t = if reverse { steps - 1 - k } else { k };
+        let gh = Tensor::from_vec(h.clone(), [1, batch, hidden])
+            .linear(w_hh, b_hh)
+            .to_vec::<f32>()
+            .ok()?;
+        let gi = proj.get(t * per_step..(t + 1) * per_step)?;
+        match cell {
+            Cell::Lstm => {
+                lstm_cell_f32(&gh, gi, &c, [batch, hidden], &mut c_next, &mut h_next).ok()?;
+                std::mem::swap(&mut c, &mut c_next);
+            }
+            Cell::Gru => gru_cell_f32(&gh, gi, &h, [batch, hidden], &mut h_next).ok()?,
         }
-        Cell::Gru => {
-            let h = last.to_vec::<f32>().ok()?;
-            gru_cell_f32(&gh, &gi, &h, [batch, hidden], &mut h_out).ok()?;
-            vec![Tensor::from_vec(h_out, &shape)]
-        }
-    })
+        std::mem::swap(&mut h, &mut h_next);
+        seq.get_mut(t * n..(t + 1) * n)?.copy_from_slice(&h);
+    }
+    let mut finals = vec![Tensor::from_vec(h, [batch, hidden])];
+    if cell == Cell::Lstm {
+        finals.push(Tensor::from_vec(c, [batch, hidden]));
+    }
+    Some((Tensor::from_vec(seq, [steps, batch, hidden]), finals))
 }
 
 /// One layer in one direction over the time-major `input` `[T, B, F]`: the input
@@ -260,6 +276,9 @@ fn one_layer(
         op_bail!("{}: missing weights", rnn.name);
     };
     let projected = input.linear(w_ih, w[2]);
+    if let Some(done) = one_layer_eager(rnn.cell, &projected, &state, (w_hh, w[3]), reverse) {
+        return Ok(done);
+    }
     let steps = meta_of(input)?.sizes[0].guard_int();
     let mut state: Vec<Tensor> = state.iter().map(|s| s.unsqueeze(0)).collect();
     let mut seq = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
