@@ -217,7 +217,7 @@ fn one_layer_eager(
     reverse: bool,
 ) -> Option<(Tensor, Vec<Tensor>)> {
     let tensors = std::iter::once(projected).chain(state);
-    if crate::trace::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
+    if crate::tensor::hook::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
         return None;
     }
     let (pshape, hshape) = (projected.shape(), state.first()?.shape());
