@@ -27,15 +27,7 @@ pub fn lstm_cell_f32(
     c_out: &mut [f32],
     h_out: &mut [f32],
 ) -> Result<(), KernelError> {
-    let n = batch
-        .checked_mul(hidden)
-        .filter(|n| n.checked_mul(4).is_some())
-        .ok_or_else(|| KernelError::new("the LSTM cell's size overflows"))?;
-    if gh.len() < 4 * n || gi.len() < 4 * n || c.len() < n || c_out.len() < n || h_out.len() < n {
-        return Err(KernelError::new(
-            "an LSTM cell operand is smaller than its shape",
-        ));
-    }
+    let n = state_len("LSTM", [batch, hidden], [gh, gi], 4, &[c, c_out, h_out])?;
     crate::wide(LstmCell {
         gh: &gh[..4 * n],
         gi: &gi[..4 * n],
@@ -45,6 +37,27 @@ pub fn lstm_cell_f32(
         h_out: &mut h_out[..n],
     });
     Ok(())
+}
+
+/// The elements of a cell's state (`batch * hidden`), checked: the gates `[batch,
+/// gates * hidden]` and every state operand hold at least their shape's elements.
+fn state_len(
+    cell: &str,
+    [batch, hidden]: [usize; 2],
+    gates_in: [&[f32]; 2],
+    gates: usize,
+    states: &[&[f32]],
+) -> Result<usize, KernelError> {
+    let n = batch
+        .checked_mul(hidden)
+        .filter(|n| n.checked_mul(gates).is_some())
+        .ok_or_else(|| KernelError(format!("the {cell} cell's size overflows")))?;
+    if gates_in.iter().any(|g| g.len() < gates * n) || states.iter().any(|s| s.len() < n) {
+        return Err(KernelError(format!(
+            "a {cell} cell operand is smaller than its shape"
+        )));
+    }
+    Ok(n)
 }
 
 /// [`lstm_cell_f32`]'s loops, run by [`crate::wide`].
@@ -132,15 +145,7 @@ pub fn gru_cell_f32(
     [batch, hidden]: [usize; 2],
     h_out: &mut [f32],
 ) -> Result<(), KernelError> {
-    let n = batch
-        .checked_mul(hidden)
-        .filter(|n| n.checked_mul(3).is_some())
-        .ok_or_else(|| KernelError::new("the GRU cell's size overflows"))?;
-    if gh.len() < 3 * n || gi.len() < 3 * n || h.len() < n || h_out.len() < n {
-        return Err(KernelError::new(
-            "a GRU cell operand is smaller than its shape",
-        ));
-    }
+    let n = state_len("GRU", [batch, hidden], [gh, gi], 3, &[h, h_out])?;
     crate::wide(GruCell {
         gh: &gh[..3 * n],
         gi: &gi[..3 * n],
