@@ -31,7 +31,7 @@ use ferrex::RunError;
 use crate::exec::{Arena, Profile};
 use crate::plan::{
     Epilogue, GemmB, GemmStep, InputSource, Kind, Operand, Plan, ReadView, Step, ViewChain, ViewOp,
-    V,
+    NO_VIEWS, V,
 };
 
 /// The symbol of a half's batch: outside the ranges of input-size and unbacked symbols.
@@ -463,12 +463,10 @@ impl<'p> Samples<'p> {
         i: usize,
         step: &Step,
     ) -> Result<Lead, String> {
-        match views
-            .map(|c| self.chain_leads(x, &c[i], step))
-            .transpose()?
-        {
-            Some(leads) if !leads.is_empty() => Ok(leads[leads.len() - 1].clone()),
-            _ => self.lead_of(x, step),
+        let chain = views.map_or(&NO_VIEWS, |c| &c[i]);
+        match self.chain_leads(x, chain, step)?.pop() {
+            Some(lead) => Ok(lead),
+            None => self.lead_of(x, step),
         }
     }
 

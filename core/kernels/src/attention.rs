@@ -12,7 +12,7 @@
 //! exponentials. `p v` then reads the probabilities as the transposed matrix it is.
 
 use crate::gemm::{gemm, Float, Mat};
-use crate::pointwise::{exp_f32, Fused, MulAdd, Split, EXP_FLOOR as FLOOR};
+use crate::pointwise::{softmax_exp_f32, Fused, MulAdd, Split};
 use crate::threads::{for_each_item_chunk, num_threads, PAR_MIN_MACS};
 use crate::KernelError;
 
@@ -63,6 +63,31 @@ impl<'a, T> Strided<'a, T> {
             row: cols,
             col: 1,
         }
+    }
+
+    /// `data` from element `at` laid out as `[batch.., rows, cols]` of sizes `sizes`
+    /// and strides `strides` (a view's layout); `None` below 2 dims or where the two
+    /// differ in length. Whether the layout fits `data` is checked by the kernel.
+    pub fn with_layout(
+        data: &'a [T],
+        at: usize,
+        sizes: &[usize],
+        strides: &[usize],
+    ) -> Option<Strided<'a, T>> {
+        let r = sizes.len();
+        if r < 2 || strides.len() != r {
+            return None;
+        }
+        Some(Strided {
+            data: data.get(at..).unwrap_or(&[]),
+            batch: sizes[..r - 2]
+                .iter()
+                .copied()
+                .zip(strides.iter().copied())
+                .collect(),
+            row: strides[r - 2],
+            col: strides[r - 1],
+        })
     }
 
     /// A contiguous mask of `shape`, broadcast (right-aligned, PyTorch's rules) to the
@@ -514,9 +539,7 @@ fn exp_block_f32<M: MulAdd>(
     sum.fill(0.0);
     for key in s.chunks_exact_mut(rows) {
         for ((x, m), t) in key.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
-            let d = *x - if *m == f32::NEG_INFINITY { 0.0 } else { *m };
-            let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
-            let p = if d < FLOOR { 0.0 } else { e };
+            let p = softmax_exp_f32::<M>(*x - if *m == f32::NEG_INFINITY { 0.0 } else { *m });
             *x = p;
             *t += p;
         }

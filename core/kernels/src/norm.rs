@@ -4,7 +4,7 @@
 //! PyTorch's) — the eager ops and the compiled runtime's steps both call them.
 
 use crate::gemm::Float;
-use crate::pointwise::{exp_f32, Fused, MulAdd, Split};
+use crate::pointwise::{softmax_exp_f32, Fused, MulAdd, Split};
 use crate::wide::{fold16, fold8};
 use crate::KernelError;
 
@@ -138,12 +138,8 @@ fn exp_row_f32<M: MulAdd>(row: &mut [f32]) -> Option<(f64, f64)> {
         row.fill(0.0);
         return None;
     }
-    const FLOOR: f32 = crate::pointwise::EXP_FLOOR;
-    row.iter_mut().for_each(|x| {
-        let d = *x - m;
-        let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
-        *x = if d < FLOOR { 0.0 } else { e };
-    });
+    row.iter_mut()
+        .for_each(|x| *x = softmax_exp_f32::<M>(*x - m));
     Some((f64::from(m), f64::from(fold16(row, 0.0, |a, b| a + b))))
 }
 

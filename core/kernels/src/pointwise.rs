@@ -65,11 +65,21 @@ pub fn fma() -> bool {
     crate::wide::has_fma()
 }
 
-/// Below e^-87 (subnormal, and a masked score's -inf) a softmax probability is taken
-/// as 0: an exponential whose result is subnormal takes a microcode assist per vector
-/// on x86 (~150 cycles), which made a causal attention block's masked half its slowest
-/// part. NaN stays NaN (it compares false).
-pub(crate) const EXP_FLOOR: f32 = -87.0;
+/// `exp(d)` of a softmax's shifted score `d <= 0`, taken as 0 below e^-87 (subnormal,
+/// and a masked score's -inf): an exponential whose result is subnormal takes a
+/// microcode assist per vector on x86 (~150 cycles), which made a causal attention
+/// block's masked half its slowest part. NaN stays NaN (it compares false). Softmax
+/// rows and attention's online softmax both take their probabilities so.
+#[inline(always)]
+pub(crate) fn softmax_exp_f32<M: MulAdd>(d: f32) -> f32 {
+    const FLOOR: f32 = -87.0;
+    let e = exp_f32::<M>(if d < FLOOR { FLOOR } else { d });
+    if d < FLOOR {
+        0.0
+    } else {
+        e
+    }
+}
 
 /// `exp(x)` in f32 arithmetic, within 2 ulp of the exact value (tested), with no branch
 /// or call: `2^n · p(r)` for `x = n ln 2 + r`, `|r| <= ln 2 / 2`, with Cephes' degree-6

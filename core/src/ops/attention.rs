@@ -198,22 +198,12 @@ fn in_place<'a, T: Element>(
     a: &'a ndarray::ArcArray<T, IxDyn>,
     shape: &[usize],
 ) -> Option<Strided<'a, T>> {
-    let r = shape.len();
     let data = a.as_slice_memory_order()?;
     let b = a.broadcast(IxDyn(shape))?;
     let st: Vec<usize> = (b.strides().iter())
         .map(|&s| usize::try_from(s).ok())
         .collect::<Option<_>>()?;
-    Some(Strided {
-        data,
-        batch: shape[..r.checked_sub(2)?]
-            .iter()
-            .copied()
-            .zip(st.iter().copied())
-            .collect(),
-        row: st[r - 2],
-        col: st[r - 1],
-    })
+    Strided::with_layout(data, 0, shape, &st)
 }
 
 /// Repeats each head (dim -3) `n` times, as `repeat_interleave` does.
@@ -304,8 +294,10 @@ fn sdpa_typed<T: Gemm>(args: &Sdpa, plan: &SdpaPlan) -> Result<Storage, OpError>
         causal: args.is_causal,
     };
     let mut out = ferrex_kernels::try_filled(nb * l * ev, T::ZERO).map_err(|e| OpError(e.0))?;
-    let [qs, ks, vs] = [&operands[0], &operands[1], &operands[2]];
-    attention_strided([qs, ks, vs], mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
+    let [q, k, v] = &operands[..] else {
+        return Err(OpError::new("scaled_dot_product_attention: operand layout"));
+    };
+    attention_strided([q, k, v], mask.as_ref(), &geom, &mut out).map_err(|e| OpError(e.0))?;
     Storage::from_vec(&with(l, ev), out)
         .ok_or_else(|| OpError::new("scaled_dot_product_attention: output shape"))
 }

@@ -8,24 +8,7 @@ use ferrex_kernels::attention::{attention_strided, AttentionGeom, Strided};
 use ferrex_kernels::{self as kernels, Mat};
 
 use super::{Arena, Run, Val};
-use crate::plan::{
-    contiguous_strides, node_name, Cmp, FixedView, Kind, Operand, Step, ViewChain, ViewOp,
-};
-
-/// `data` laid out as `l` (`[batch.., rows, cols]`) for the attention kernel.
-fn strided<'a>(data: &'a [f32], l: &FixedView, batch: &[usize]) -> Strided<'a, f32> {
-    let r = l.strides.len();
-    Strided {
-        data: data.get(l.at..).unwrap_or(&[]),
-        batch: batch
-            .iter()
-            .copied()
-            .zip(l.strides.iter().copied())
-            .collect(),
-        row: l.strides[r - 2],
-        col: l.strides[r - 1],
-    }
-}
+use crate::plan::{node_name, Cmp, FixedView, Kind, Operand, Step, ViewChain, ViewOp, NO_VIEWS};
 
 impl Run<'_> {
     /// The steps of `plan/lower_ops.rs`, into `buf`; the output's shape.
@@ -99,15 +82,10 @@ impl Run<'_> {
             self.data(k, arena)?,
             self.data(v, arena)?,
         );
-        // Each operand's layout: as stored, or through its views.
-        let layout = |xs: &[usize], i: usize| match views {
-            Some(chains) => chains[i].layout(xs, |s| Ok(self.bindings.value(s))),
-            None => Ok(FixedView {
-                of: xs.to_vec(),
-                at: 0,
-                sizes: xs.to_vec(),
-                strides: contiguous_strides(xs),
-            }),
+        // Each operand's layout: through its views, or as stored (no views).
+        let layout = |xs: &[usize], i: usize| {
+            let chain = views.map_or(&NO_VIEWS, |c| &c[i]);
+            chain.layout(xs, |s| Ok(self.bindings.value(s)))
         };
         let (ql, kl, vl) = (layout(&qx, 0)?, layout(&kx, 1)?, layout(&vx, 2)?);
         let (qs, ks, vs) = (&ql.sizes, &kl.sizes, &vl.sizes);
@@ -128,11 +106,11 @@ impl Run<'_> {
             scale,
             causal,
         };
-        let (q, k, v) = (
-            strided(&qd, &ql, batch),
-            strided(&kd, &kl, batch),
-            strided(&vd, &vl, batch),
-        );
+        let strided = |d, l: &FixedView| {
+            Strided::with_layout(d, l.at, &l.sizes, &l.strides)
+                .ok_or_else(|| format!("attention operands of {:?}", l.sizes))
+        };
+        let (q, k, v) = (strided(&qd, &ql)?, strided(&kd, &kl)?, strided(&vd, &vl)?);
         let mask_data = mask.map(|m| self.data(m, arena)).transpose()?;
         let mask = match &mask_data {
             Some((d, shape)) => Some(Strided::broadcast(d, shape, batch, [geom.l, geom.s])?),

@@ -375,16 +375,23 @@ pub struct ViewChain {
     pub fixed: Option<FixedView>,
 }
 
+/// No views: an operand read as it is stored.
+pub static NO_VIEWS: ViewChain = ViewChain {
+    links: Vec::new(),
+    fixed: None,
+};
+
 impl ViewChain {
     /// The chain's layout over a value of sizes `xs`, its bounds and sizes given by
-    /// `int` (the call's bindings, or constants).
+    /// `int` (the call's bindings, or constants): the one computed at compile time
+    /// where it was for these sizes.
     pub fn layout(
         &self,
         xs: &[usize],
         int: impl Fn(&SymInt) -> Result<i64, String>,
-    ) -> Result<FixedView, String> {
+    ) -> Result<Cow<'_, FixedView>, String> {
         if let Some(f) = self.fixed.as_ref().filter(|f| f.of == xs) {
-            return Ok(f.clone());
+            return Ok(Cow::Borrowed(f));
         }
         let (mut at, mut sizes, mut strides) = (0, xs.to_vec(), contiguous_strides(xs));
         for (view, out) in &self.links {
@@ -397,12 +404,12 @@ impl ViewChain {
             let (a, st) = view.layout_over((at, &sizes, &strides), &out, &int)?;
             (at, sizes, strides) = (a, out, st);
         }
-        Ok(FixedView {
+        Ok(Cow::Owned(FixedView {
             of: xs.to_vec(),
             at,
             sizes,
             strides,
-        })
+        }))
     }
 }
 

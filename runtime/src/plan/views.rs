@@ -170,7 +170,8 @@ impl Builder<'_> {
                 .layout(&xs, |s| {
                     s.as_int().ok_or_else(|| format!("{s} is not a number"))
                 })
-                .ok()?;
+                .ok()?
+                .into_owned();
             let through = links.iter().map(|l| l.0).collect();
             let chain = ViewChain {
                 fixed: Some(fixed),

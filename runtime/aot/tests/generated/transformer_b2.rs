@@ -234,9 +234,9 @@ impl Model {
             let out = &mut ws.s3[..640];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("scaled_dot_product_attention", "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/attention.rs", line: 239, column: 20 }), e);
             let geom = ::ferrex_aot::rt::AttentionGeom { batch: 8, l: 10, s: 10, e: 8, ev: 8, scale: 0.35355339059327373f64, causal: false };
-            let q = ::ferrex_aot::rt::Strided { data: (&ws.s0[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
-            let k = ::ferrex_aot::rt::Strided { data: (&ws.s1[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
-            let v = ::ferrex_aot::rt::Strided { data: (&ws.s2[..640]).get(0..).unwrap_or(&[]), batch: vec![(2, 320), (4, 8)], row: 32, col: 1 };
+            let q = ::ferrex_aot::rt::Strided::with_layout(&ws.s0[..640], 0, &[2, 4, 10, 8], &[320, 8, 32, 1]).ok_or_else(|| fail(&"an attention operand's layout"))?;
+            let k = ::ferrex_aot::rt::Strided::with_layout(&ws.s1[..640], 0, &[2, 4, 10, 8], &[320, 8, 32, 1]).ok_or_else(|| fail(&"an attention operand's layout"))?;
+            let v = ::ferrex_aot::rt::Strided::with_layout(&ws.s2[..640], 0, &[2, 4, 10, 8], &[320, 8, 32, 1]).ok_or_else(|| fail(&"an attention operand's layout"))?;
             ::ferrex_aot::rt::attention_strided([&q, &k, &v], None, &geom, out).map_err(|e| fail(&e))?;
         }
         // transpose_3: aten::transpose.int at core/src/nn/attention.rs:241

@@ -350,12 +350,8 @@ impl Gen<'_> {
         let r = read.sizes.len();
         match layout {
             Some(l) => format!(
-                "let {name} = {RT}::Strided {{ data: ({}).get({}..).unwrap_or(&[]), batch: vec!{:?}, row: {}, col: {} }};",
-                read.expr,
-                l.at,
-                l.sizes[..r - 2].iter().copied().zip(l.strides.iter().copied()).collect::<Vec<_>>(),
-                l.strides[r - 2],
-                l.strides[r - 1],
+                "let {name} = {RT}::Strided::with_layout({}, {}, &{:?}, &{:?}).ok_or_else(|| fail(&\"an attention operand's layout\"))?;",
+                read.expr, l.at, l.sizes, l.strides,
             ),
             None => format!(
                 "let {name} = {RT}::Strided::contiguous({}, geom.batch, [{}, {}]);",
