@@ -1,9 +1,202 @@
-//! Recurrent cells: one LSTM or GRU time step's gate arithmetic in one pass, for the
-//! eager `lstm` / `gru` (the interpreter's), with the bits of the decomposition's
-//! elementwise ops run one by one (PyTorch's `lstm_cell` / `gru_cell`).
+//! Recurrent layers: one LSTM or GRU time step's gate arithmetic in one pass, and a
+//! whole layer's steps ([`RecurrentLayer`]), for the eager `lstm` / `gru` (the
+//! interpreter's), with the bits of the decomposition's ops run one by one (PyTorch's
+//! `lstm_cell` / `gru_cell`: the recurrent `linear`, then the elementwise ops).
+
+use std::ops::Range;
 
 use crate::pointwise::{fma, sigmoid_f32, tanh_f32, Fused, MulAdd, Split};
-use crate::KernelError;
+use crate::sgemm::{GemmEpilogue, PackedB};
+use crate::{KernelError, Mat};
+
+/// The cell a recurrent layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecurrentCell {
+    Lstm,
+    Gru,
+}
+
+impl RecurrentCell {
+    /// Gates per hidden unit (the projections' width is `gates * hidden`).
+    pub fn gates(self) -> usize {
+        match self {
+            RecurrentCell::Lstm => 4,
+            RecurrentCell::Gru => 3,
+        }
+    }
+}
+
+/// One recurrent layer in one direction, from its input's projection: per step the
+/// hidden state's projection (`h @ w_hh^T + b_hh`, the packed product `linear` runs),
+/// then the cell ([`lstm_cell_f32`] / [`gru_cell_f32`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RecurrentLayer<'a> {
+    pub cell: RecurrentCell,
+    /// `[steps, batch, hidden]`.
+    pub shape: [usize; 3],
+    /// The input's projection for every step, `[steps, batch, gates * hidden]` (its
+    /// bias added), row-major.
+    pub projected: &'a [f32],
+    /// The recurrent weight `[gates * hidden, hidden]`, packed as the right operand
+    /// `[hidden, gates * hidden]` of the step's product.
+    pub w_hh: &'a PackedB,
+    pub b_hh: Option<&'a [f32]>,
+    /// Steps run from the last to the first (a bidirectional layer's backward half).
+    pub reverse: bool,
+}
+
+/// A recurrent layer's results: every step's hidden state `[steps, batch, hidden]` (in
+/// time order) and the final states `[batch, hidden]` (`c` empty for a GRU).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecurrentOutput {
+    pub seq: Vec<f32>,
+    pub h: Vec<f32>,
+    pub c: Vec<f32>,
+}
+
+impl RecurrentLayer<'_> {
+    /// Runs the layer from the states `h0` (and `c0` for an LSTM) `[batch, hidden]`.
+    ///
+    /// With several threads and enough work, the batch is split over the pool, each
+    /// share running all its steps on one core — one hand-off per layer, not per step
+    /// (splitting each step's product made an LSTM's 2-thread calls slower than 1-thread
+    /// ones) — where the shares' products sum as the whole batch's does
+    /// ([`crate::sgemm::sums_alike`]): the bits do not depend on the threads.
+    pub fn run(&self, h0: &[f32], c0: &[f32]) -> Result<RecurrentOutput, KernelError> {
+        let [steps, batch, hidden] = self.shape;
+        let width = self.cell.gates() * hidden;
+        let lstm = self.cell == RecurrentCell::Lstm;
+        let n = batch.checked_mul(hidden);
+        let all = n.and_then(|n| n.checked_mul(steps));
+        let (Some(n), Some(all)) = (
+            n,
+            all.filter(|_| n.and_then(|n| n.checked_mul(width)).is_some()),
+        ) else {
+            return Err(KernelError::new("the recurrent layer's size overflows"));
+        };
+        if all
+            .checked_mul(self.cell.gates())
+            .is_none_or(|p| self.projected.len() < p)
+            || h0.len() != n
+            || (lstm && c0.len() != n)
+            || self.w_hh.shape() != [hidden, width]
+            || self.b_hh.is_some_and(|b| b.len() != width)
+        {
+            return Err(KernelError::new(
+                "a recurrent layer's operand does not fit its shape",
+            ));
+        }
+        self.run_shares(&self.batch_shares(), h0, c0)
+    }
+
+    /// [`RecurrentLayer::run`] with the batch split in `parts` (checked operands).
+    fn run_shares(
+        &self,
+        parts: &[Range<usize>],
+        h0: &[f32],
+        c0: &[f32],
+    ) -> Result<RecurrentOutput, KernelError> {
+        let [steps, batch, hidden] = self.shape;
+        let (n, all) = (batch * hidden, steps * batch * hidden);
+        let lstm = self.cell == RecurrentCell::Lstm;
+        if parts.len() <= 1 {
+            return self.run_rows(0..batch, h0, c0);
+        }
+        let done = std::sync::Mutex::new((0..parts.len()).map(|_| None).collect::<Vec<_>>());
+        let ran = crate::threads::for_each_range(parts, |i, rows| {
+            let part = self.run_rows(rows, h0, c0);
+            if let Ok(mut done) = done.lock() {
+                done[i] = Some(part);
+            }
+        });
+        let done = done
+            .into_inner()
+            .map_err(|_| KernelError::new("a recurrent layer's worker failed"))?;
+        if !ran {
+            return Err(KernelError::new("a recurrent layer's worker failed"));
+        }
+        let mut out = RecurrentOutput {
+            seq: crate::try_filled(all, 0f32)?,
+            h: Vec::with_capacity(n),
+            c: Vec::with_capacity(if lstm { n } else { 0 }),
+        };
+        for (rows, part) in parts.iter().zip(done) {
+            let part =
+                part.ok_or_else(|| KernelError::new("a recurrent layer's share did not run"))??;
+            let r = rows.len() * hidden;
+            for (t, src) in part.seq.chunks_exact(r.max(1)).enumerate() {
+                let at = t * n + rows.start * hidden;
+                out.seq[at..at + r].copy_from_slice(src);
+            }
+            out.h.extend_from_slice(&part.h);
+            out.c.extend_from_slice(&part.c);
+        }
+        Ok(out)
+    }
+
+    /// The batch's shares, one per thread: one share (the whole batch) on one thread,
+    /// for small work, or where a share's product would sum otherwise than the batch's.
+    fn batch_shares(&self) -> Vec<Range<usize>> {
+        let [steps, batch, hidden] = self.shape;
+        let threads = crate::threads::num_threads().min(batch);
+        let macs = [batch, hidden, self.cell.gates() * hidden]
+            .iter()
+            .try_fold(steps, |acc, &d| acc.checked_mul(d));
+        if threads <= 1 || macs.is_none_or(|m| m < crate::threads::PAR_MIN_MACS) {
+            return std::iter::once(0..batch).collect();
+        }
+        let parts = crate::threads::split_ranges(batch, threads);
+        if parts
+            .iter()
+            .all(|p| crate::sgemm::sums_alike(batch, p.len(), hidden))
+        {
+            parts
+        } else {
+            std::iter::once(0..batch).collect()
+        }
+    }
+
+    /// The steps of the batch rows `rows`, from their states in `h0` / `c0`.
+    fn run_rows(
+        &self,
+        rows: Range<usize>,
+        h0: &[f32],
+        c0: &[f32],
+    ) -> Result<RecurrentOutput, KernelError> {
+        let [steps, batch, hidden] = self.shape;
+        let width = self.cell.gates() * hidden;
+        let (r, n) = (rows.len(), rows.len() * hidden);
+        let state = rows.start * hidden..rows.end * hidden;
+        let mut h = h0[state.clone()].to_vec();
+        let mut c = match self.cell {
+            RecurrentCell::Lstm => c0[state].to_vec(),
+            RecurrentCell::Gru => Vec::new(),
+        };
+        let mut seq = crate::try_filled(steps * n, 0f32)?;
+        let (mut h_next, mut c_next) = (vec![0f32; n], vec![0f32; c.len()]);
+        let epilogue = GemmEpilogue {
+            bias: self.b_hh,
+            ..GemmEpilogue::default()
+        };
+        for k in 0..steps {
+            let t = if self.reverse { steps - 1 - k } else { k };
+            let gh =
+                crate::gemm_packed_new(1.0, &[Mat::row_major(&h, r, hidden)], self.w_hh, epilogue)?;
+            let at = (t * batch + rows.start) * width;
+            let gi = &self.projected[at..at + r * width];
+            match self.cell {
+                RecurrentCell::Lstm => {
+                    lstm_cell_f32(&gh, gi, &c, [r, hidden], &mut c_next, &mut h_next)?;
+                    std::mem::swap(&mut c, &mut c_next);
+                }
+                RecurrentCell::Gru => gru_cell_f32(&gh, gi, &h, [r, hidden], &mut h_next)?,
+            }
+            std::mem::swap(&mut h, &mut h_next);
+            seq[t * n..(t + 1) * n].copy_from_slice(&h);
+        }
+        Ok(RecurrentOutput { seq, h, c })
+    }
+}
 
 /// One LSTM step over `[batch, 4 * hidden]` gates: `gh` (the hidden state's projection,
 /// bias added) plus `gi` (the input's), in PyTorch's gate order `i, f, g, o`; the cell
@@ -275,5 +468,69 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(gru_cell_f32(&gh, &gi[1..], &state, [batch, h], &mut got).is_err());
+    }
+
+    /// A layer split over batch shares has the bits of the whole batch on one thread
+    /// (both cells, both directions); operands that do not fit the shape are errors.
+    #[test]
+    fn a_layer_split_by_batch_has_the_bits_of_the_whole() {
+        let val = |n: usize, s: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| (((i * 7919 + s * 104_729) % 2001) as f32 / 1000.0 - 1.0) * scale)
+                .collect()
+        };
+        let [steps, batch, hidden] = [7, 5, 24];
+        for cell in [RecurrentCell::Lstm, RecurrentCell::Gru] {
+            let width = cell.gates() * hidden;
+            let w = val(width * hidden, 1, 0.2);
+            // `w` is `[width, hidden]`; the product's right operand its transpose.
+            let packed = PackedB::pack(Mat {
+                data: &w,
+                rows: hidden,
+                cols: width,
+                rs: 1,
+                cs: hidden,
+            })
+            .unwrap();
+            let (proj, bias) = (val(steps * batch * width, 2, 2.0), val(width, 3, 0.5));
+            let (h0, c0) = (val(batch * hidden, 4, 1.0), val(batch * hidden, 5, 1.0));
+            let c0 = if cell == RecurrentCell::Lstm {
+                c0
+            } else {
+                Vec::new()
+            };
+            for reverse in [false, true] {
+                let layer = RecurrentLayer {
+                    cell,
+                    shape: [steps, batch, hidden],
+                    projected: &proj,
+                    w_hh: &packed,
+                    b_hh: Some(&bias),
+                    reverse,
+                };
+                let one_share = std::iter::once(0..batch).collect::<Vec<_>>();
+                let whole = layer.run_shares(&one_share, &h0, &c0).unwrap();
+                let split = layer.run_shares(&[0..2, 2..5], &h0, &c0).unwrap();
+                assert_eq!(split, whole);
+                assert_eq!(layer.run(&h0, &c0).unwrap(), whole);
+                assert_eq!(whole.seq.len(), steps * batch * hidden);
+                assert_eq!(whole.c.len(), c0.len());
+                // The last step's hidden state is the final one (the first's, reversed).
+                let last = if reverse { 0 } else { steps - 1 };
+                let n = batch * hidden;
+                assert_eq!(whole.seq[last * n..(last + 1) * n], whole.h[..]);
+                let short = RecurrentLayer {
+                    projected: &proj[1..],
+                    ..layer
+                };
+                assert!(short.run(&h0, &c0).is_err());
+                let huge = RecurrentLayer {
+                    shape: [usize::MAX, 2, hidden],
+                    ..layer
+                };
+                assert!(huge.run(&h0, &c0).is_err());
+                assert!(layer.run(&h0[1..], &c0).is_err());
+            }
+        }
     }
 }

@@ -671,7 +671,7 @@ fn linear_prepacked(
     };
     let (n, k) = (*n, *k);
     let m: usize = lead.iter().product();
-    if m == 0 || n < 8 || k < 8 || k_x != k || bias.is_some_and(|b| b.len() != n) {
+    if !linear_packs(m, n, k) || k_x != k || bias.is_some_and(|b| b.len() != n) {
         return Ok(None);
     }
     let packed = super::prepack::packed_weight(wa)?;
@@ -705,6 +705,12 @@ fn linear_prepacked(
         multiply(&[Mat::row_major(rows, m, k)])?
     };
     Ok(Storage::from_vec(&shape, y))
+}
+
+/// Whether an f32 `linear` of `m` rows, `n` outputs and `k` inputs runs the packed
+/// product of [`linear_prepacked`] (a weight with 1-D bias or none, any input layout).
+pub(crate) fn linear_packs(m: usize, n: usize, k: usize) -> bool {
+    m > 0 && n >= 8 && k >= 8
 }
 
 /// An array of rank ≥ 1 read as matrices of its last two dims (a vector as one row):

@@ -6,35 +6,21 @@
 //! layers is a training feature: an inference graph has none, so `train=True` with a
 //! dropout is refused. LSTM projections (`proj_size`) are refused.
 
-use ferrex_kernels::rnn::{gru_cell_f32, lstm_cell_f32};
+// GRU: 3 gates, one state; LSTM: 4 gates, hidden and cell state.
+use ferrex_kernels::rnn::{RecurrentCell as Cell, RecurrentLayer};
 
 use super::op_def;
 use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{DType, Tensor, TensorMeta};
+use crate::tensor::{DType, Storage, Tensor, TensorMeta};
 
-/// Which recurrent cell: GRU (3 gates, one state) or LSTM (4 gates, hidden and cell).
-#[derive(Clone, Copy, PartialEq)]
-enum Cell {
-    Gru,
-    Lstm,
-}
-
-impl Cell {
-    fn gates(self) -> i64 {
-        match self {
-            Cell::Gru => 3,
-            Cell::Lstm => 4,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Cell::Gru => "gru",
-            Cell::Lstm => "lstm",
-        }
+/// The op's name, for messages.
+fn op_name(cell: Cell) -> &'static str {
+    match cell {
+        Cell::Gru => "gru",
+        Cell::Lstm => "lstm",
     }
 }
 
@@ -84,7 +70,7 @@ macro_rules! rnn_call {
 
 impl Rnn {
     fn read(args: &RnnCall, cell: Cell) -> Result<Rnn, OpError> {
-        let op = cell.name();
+        let op = op_name(cell);
         let input = meta_of(args.input)?;
         let states = args.hx.clone();
         if states.len() != if cell == Cell::Lstm { 2 } else { 1 } {
@@ -130,7 +116,7 @@ impl Rnn {
         }
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
-            let rows = cell.gates().saturating_mul(h0.sizes[2].hint());
+            let rows = (cell.gates() as i64).saturating_mul(h0.sizes[2].hint());
             if w.rank() != 2 || w.sizes[0].hint() != rows {
                 op_bail!(
                     "{op}: expected weight_ih {} to have {rows} rows ({} gates of the hidden size), got {}",
@@ -204,18 +190,19 @@ fn step(
     }
 }
 
-/// [`one_layer`]'s steps run eagerly on f32 data, from the input's projection
-/// `projected` `[T, B, G·H]` and the states `[B, H]`: per step one `linear` (as the
-/// decomposition computes it) and the cell's kernel on the data, the outputs written
-/// in place; the bits of the decomposition's ops. `None` while an export traces the
-/// layer (the graph records the decomposition's ops) or for other dtypes.
+/// [`one_layer`]'s steps run eagerly on f32 data ([`RecurrentLayer`]), from the
+/// input's projection `projected` `[T, B, G·H]` and the states `[B, H]`: per step the
+/// packed product `linear` runs on f32 (the same weight panels, bias and rows) and the
+/// cell's kernel, the bits of the decomposition's ops; the batch split over threads
+/// where that keeps them. `None` while an export traces the layer (the graph records the
+/// decomposition's ops), for other dtypes, or where `linear` would take another path.
 fn one_layer_eager(
     cell: Cell,
     projected: &Tensor,
     state: &[Tensor],
     (w_hh, b_hh): (&Tensor, Option<&Tensor>),
     reverse: bool,
-) -> Option<(Tensor, Vec<Tensor>)> {
+) -> Option<Result<(Tensor, Vec<Tensor>), OpError>> {
     let tensors = std::iter::once(projected).chain(state);
     if crate::tensor::hook::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
         return None;
@@ -224,42 +211,45 @@ fn one_layer_eager(
     let ([steps, batch, width], [b, hidden]) = (&pshape[..], &hshape[..]) else {
         return None;
     };
-    let (steps, batch, width, b, hidden) = (*steps, *batch, *width, *b, *hidden);
-    let gates = if cell == Cell::Lstm { 4 } else { 3 };
-    if b != batch || Some(width) != hidden.checked_mul(gates) {
+    let shape = [*steps, *batch, *hidden];
+    if *b != *batch
+        || Some(*width) != hidden.checked_mul(cell.gates())
+        || !super::linalg::linear_packs(*batch, *width, *hidden)
+    {
         return None;
     }
-    let proj = projected.to_vec::<f32>().ok()?;
-    let (n, per_step) = (batch.checked_mul(hidden)?, batch.checked_mul(width)?);
-    let mut h = state[0].to_vec::<f32>().ok()?;
-    let mut c = match cell {
-        Cell::Lstm => state.get(1)?.to_vec::<f32>().ok()?,
-        Cell::Gru => Vec::new(),
+    let (Ok(Storage::F32(w)), bias) = (w_hh.try_storage(), b_hh.map(Tensor::try_storage)) else {
+        return None;
     };
-    let mut seq = ferrex_kernels::try_filled(steps.checked_mul(n)?, 0f32).ok()?;
-    let (mut h_next, mut c_next) = (vec![0f32; n], vec![0f32; c.len()]);
-    for k in 0..steps {
-        let t = if reverse { steps - 1 - k } else { k };
-        let gh = Tensor::from_vec(h.clone(), [1, batch, hidden])
-            .linear(w_hh, b_hh)
-            .to_vec::<f32>()
-            .ok()?;
-        let gi = proj.get(t * per_step..(t + 1) * per_step)?;
-        match cell {
-            Cell::Lstm => {
-                lstm_cell_f32(&gh, gi, &c, [batch, hidden], &mut c_next, &mut h_next).ok()?;
-                std::mem::swap(&mut c, &mut c_next);
-            }
-            Cell::Gru => gru_cell_f32(&gh, gi, &h, [batch, hidden], &mut h_next).ok()?,
+    let bias = match &bias {
+        None => None,
+        Some(Ok(Storage::F32(b))) if b.ndim() == 1 => Some(b.as_slice()?),
+        Some(_) => return None,
+    };
+    let run = || -> Result<(Tensor, Vec<Tensor>), OpError> {
+        let packed = super::prepack::packed_weight(&w)?;
+        let data = |t: &Tensor| t.to_vec::<f32>().map_err(|e| OpError::new(e.to_string()));
+        let (proj, h0) = (data(projected)?, data(&state[0])?);
+        let c0 = match state.get(1) {
+            Some(c) => data(c)?,
+            None => Vec::new(),
+        };
+        let layer = RecurrentLayer {
+            cell,
+            shape,
+            projected: &proj,
+            w_hh: &packed,
+            b_hh: bias,
+            reverse,
+        };
+        let out = layer.run(&h0, &c0).map_err(|e| OpError(e.0))?;
+        let mut finals = vec![Tensor::from_vec(out.h, [shape[1], shape[2]])];
+        if cell == Cell::Lstm {
+            finals.push(Tensor::from_vec(out.c, [shape[1], shape[2]]));
         }
-        std::mem::swap(&mut h, &mut h_next);
-        seq.get_mut(t * n..(t + 1) * n)?.copy_from_slice(&h);
-    }
-    let mut finals = vec![Tensor::from_vec(h, [batch, hidden])];
-    if cell == Cell::Lstm {
-        finals.push(Tensor::from_vec(c, [batch, hidden]));
-    }
-    Some((Tensor::from_vec(seq, [steps, batch, hidden]), finals))
+        Ok((Tensor::from_vec(out.seq, shape), finals))
+    };
+    Some(run())
 }
 
 /// One layer in one direction over the time-major `input` `[T, B, F]`: the input
@@ -277,9 +267,20 @@ fn one_layer(
     };
     let projected = input.linear(w_ih, w[2]);
     if let Some(done) = one_layer_eager(rnn.cell, &projected, &state, (w_hh, w[3]), reverse) {
-        return Ok(done);
+        return done;
     }
-    let steps = meta_of(input)?.sizes[0].guard_int();
+    one_layer_ops(rnn.cell, &projected, &state, (w_hh, w[3]), reverse)
+}
+
+/// [`one_layer`]'s steps as the decomposition's ops (what an export records).
+fn one_layer_ops(
+    cell: Cell,
+    projected: &Tensor,
+    state: &[Tensor],
+    (w_hh, b_hh): (&Tensor, Option<&Tensor>),
+    reverse: bool,
+) -> Result<(Tensor, Vec<Tensor>), OpError> {
+    let steps = meta_of(projected)?.sizes[0].guard_int();
     let mut state: Vec<Tensor> = state.iter().map(|s| s.unsqueeze(0)).collect();
     let mut seq = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
     for k in 0..steps {
@@ -287,7 +288,7 @@ fn one_layer(
         // Iterating over a tensor in Python: `unbind`, which PyTorch's core IR writes as
         // `slice` + `squeeze`.
         let gi = projected.slice(0, Some(t), Some(t + 1), 1).squeeze_dim(0);
-        state = step(rnn.cell, &gi, &state, w_hh, w[3]);
+        state = step(cell, &gi, &state, w_hh, b_hh);
         seq.push(state[0].clone());
     }
     if reverse {
@@ -358,5 +359,54 @@ op_def! {
         "aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)" {
         meta: lstm_meta,
         composite: lstm_decomposition,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0)
+            .map(|v| v * scale)
+            .collect()
+    }
+
+    /// The eager layer (the cell kernels, the batch split over the threads when the
+    /// work is large enough) has the bits of the decomposition's ops, both cells, both
+    /// directions, for a layer small enough to run on one thread and one large enough
+    /// to split on a machine of several cores.
+    #[test]
+    fn the_eager_layer_has_the_bits_of_the_ops() {
+        for cell in [Cell::Lstm, Cell::Gru] {
+            for [steps, batch, hidden] in [[5, 3, 16], [24, 6, 96]] {
+                let width = cell.gates() * hidden;
+                let projected =
+                    Tensor::from_vec(values(steps * batch * width, 1, 2.0), [steps, batch, width]);
+                let states: Vec<Tensor> = (0..if cell == Cell::Lstm { 2 } else { 1 })
+                    .map(|i| Tensor::from_vec(values(batch * hidden, 2 + i, 1.0), [batch, hidden]))
+                    .collect();
+                let w_hh = Tensor::from_vec(values(width * hidden, 4, 0.2), [width, hidden]);
+                let b_hh = Tensor::from_vec(values(width, 5, 0.5), [width]);
+                for reverse in [false, true] {
+                    let w = (&w_hh, Some(&b_hh));
+                    let (seq, finals) = one_layer_eager(cell, &projected, &states, w, reverse)
+                        .expect("f32 data with a packed product runs eagerly")
+                        .unwrap();
+                    let (want_seq, want_finals) =
+                        one_layer_ops(cell, &projected, &states, w, reverse).unwrap();
+                    assert_eq!(seq.shape(), [steps, batch, hidden]);
+                    assert_eq!(
+                        seq.to_vec::<f32>().unwrap(),
+                        want_seq.to_vec::<f32>().unwrap()
+                    );
+                    assert_eq!(finals.len(), want_finals.len());
+                    for (f, want) in finals.iter().zip(&want_finals) {
+                        assert_eq!(f.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+                    }
+                }
+            }
+        }
     }
 }
