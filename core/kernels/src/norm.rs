@@ -158,10 +158,22 @@ pub struct LayerNormParams<'a, T> {
 /// inside the norms' wide loops.
 #[inline(always)]
 pub fn moments(values: &[f64], eps: f64) -> (f64, f64) {
+    moments_of(values, eps)
+}
+
+/// [`moments`] of values of any float type, each taken to f64 as it is read (the same
+/// sums, so the same bits, as of the values converted first).
+#[inline(always)]
+fn moments_of<T: Float>(values: &[T], eps: f64) -> (f64, f64) {
     let n = values.len().max(1) as f64;
     let add = |a: f64, b: f64| a + b;
-    let mean = fold8(values, 0.0, |v| v, add) / n;
-    let var = fold8(values, 0.0, |v| (v - mean) * (v - mean), add) / n;
+    let mean = fold8(values, 0.0, T::as_f64, add) / n;
+    let var = fold8(
+        values,
+        0.0,
+        |v| (v.as_f64() - mean) * (v.as_f64() - mean),
+        add,
+    ) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -230,23 +242,23 @@ impl<T: Float> crate::WideLoop for LayerNormRows<'_, '_, T> {
             out,
             mut stats,
         } = self;
-        let mut row = vec![0f64; n];
         for r in 0..rows {
-            for (v, &xv) in row.iter_mut().zip(&x[r * n..(r + 1) * n]) {
-                *v = xv.as_f64();
-            }
-            let (mean, rstd) = moments(&row, p.eps);
+            // Read in place, no f64 copy of the row: consecutive rows then depend on
+            // nothing in common, and one row's square root and division overlap the
+            // next row's sums.
+            let row = &x[r * n..(r + 1) * n];
+            let (mean, rstd) = moments_of(row, p.eps);
             let out = &mut out[r * n..(r + 1) * n];
             // One loop per parameter case: no branch per element.
             match (p.weight, p.bias) {
                 (Some(w), Some(b)) => {
-                    for ((o, v), (w, b)) in out.iter_mut().zip(&row).zip(w.iter().zip(b)) {
-                        *o = T::of_f64((v - mean) * rstd * w.as_f64() + b.as_f64());
+                    for ((o, v), (w, b)) in out.iter_mut().zip(row).zip(w.iter().zip(b)) {
+                        *o = T::of_f64((v.as_f64() - mean) * rstd * w.as_f64() + b.as_f64());
                     }
                 }
                 (w, b) => {
-                    for (j, (o, v)) in out.iter_mut().zip(&row).enumerate() {
-                        let mut y = (v - mean) * rstd;
+                    for (j, (o, v)) in out.iter_mut().zip(row).enumerate() {
+                        let mut y = (v.as_f64() - mean) * rstd;
                         if let Some(w) = w {
                             y *= w[j].as_f64();
                         }
@@ -332,21 +344,19 @@ impl<T: Float> crate::WideLoop for GroupNormBlocks<'_, '_, T> {
         } = self;
         let cg = c / groups;
         let block = cg * hw;
-        let mut vals = vec![0f64; block];
         for s in 0..n {
             for g in 0..groups {
                 let start = (s * c + g * cg) * hw;
-                for (v, xv) in vals.iter_mut().zip(&x[start..start + block]) {
-                    *v = xv.as_f64();
-                }
-                let (mean, rstd) = moments(&vals, p.eps);
+                // Read in place, as a layer norm's rows.
+                let vals = &x[start..start + block];
+                let (mean, rstd) = moments_of(vals, p.eps);
                 for ci in 0..cg {
                     let ch = g * cg + ci;
                     let scale = p.weight.map_or(1.0, |w| w[ch].as_f64());
                     let shift = p.bias.map_or(0.0, |b| b[ch].as_f64());
                     let at = start + ci * hw;
                     for (o, v) in out[at..at + hw].iter_mut().zip(&vals[ci * hw..]) {
-                        *o = T::of_f64((v - mean) * rstd * scale + shift);
+                        *o = T::of_f64((v.as_f64() - mean) * rstd * scale + shift);
                     }
                 }
                 if let Some((means, rstds)) = stats.as_mut() {

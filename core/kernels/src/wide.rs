@@ -80,12 +80,14 @@ unsafe fn on_avx2<L: WideLoop>(l: L) -> L::Output {
 
 /// `xs` mapped by `map` and reduced by `combine` over 8 interleaved partial results,
 /// then across them: a reduction in order is one dependent chain the compiler may not
-/// reorder, so it never uses vectors. Inside a [`WideLoop`] this one does.
+/// reorder, so it never uses vectors. Inside a [`WideLoop`] this one does. `xs` may be
+/// of any element type `map` takes to f64 (a layer norm's f32 row, converted as it is
+/// read).
 #[inline(always)]
-pub fn fold8(
-    xs: &[f64],
+pub fn fold8<T: Copy>(
+    xs: &[T],
     init: f64,
-    map: impl Fn(f64) -> f64,
+    map: impl Fn(T) -> f64,
     combine: impl Fn(f64, f64) -> f64,
 ) -> f64 {
     let mut acc = [init; 8];
