@@ -415,6 +415,57 @@ fn small_and_broadcast_elementwise_ops_are_the_f32_operations() {
     assert_eq!(bits(&x * 1.3), each(&|_| 1.3f32, |a, b| a * b));
 }
 
+/// An operand with one value per plane (`[n, c, 1, 1]`, `[c, 1, 1]`: a squeeze-excite
+/// gate, a per-channel scale) against a `[n, c, h, w]` one, on either side of `-` and
+/// `/` (which do not commute), large enough to split over the threads: every element is
+/// the f32 operation on its two operands.
+#[test]
+fn per_plane_broadcasts_are_the_f32_operations_on_either_side() {
+    let [n, c, h, w] = [4, 16, 37, 29];
+    let plane = h * w;
+    let len = n * c * plane;
+    let xs: Vec<f32> = (0..len).map(|i| (i % 29) as f32 * 0.377 - 4.1).collect();
+    let x = Tensor::from_vec(xs.clone(), [n, c, h, w]);
+    let per_sample: Vec<f32> = (0..n * c).map(|i| i as f32 * 0.61 - 2.3).collect();
+    let per_channel: Vec<f32> = (0..c).map(|i| i as f32 * -0.83 + 1.7).collect();
+    let gates = [
+        (
+            Tensor::from_vec(per_sample.clone(), [n, c, 1, 1]),
+            per_sample.clone(),
+            n * c,
+        ),
+        (
+            Tensor::from_vec(per_channel.clone(), [c, 1, 1]),
+            per_channel.clone(),
+            c,
+        ),
+    ];
+    let bits = |t: Tensor| -> Vec<u32> {
+        assert_eq!(t.shape(), vec![n, c, h, w]);
+        (t.to_vec::<f32>().unwrap().iter())
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    for (g, values, count) in &gates {
+        let at = |i: usize| values[(i / plane) % count];
+        let want = |f: fn(f32, f32) -> f32, gate_first: bool| -> Vec<u32> {
+            (xs.iter().enumerate())
+                .map(|(i, &v)| match gate_first {
+                    true => f(at(i), v),
+                    false => f(v, at(i)),
+                })
+                .map(f32::to_bits)
+                .collect()
+        };
+        assert_eq!(bits(&x * g), want(|a, b| a * b, false));
+        assert_eq!(bits(g * &x), want(|a, b| a * b, true));
+        assert_eq!(bits(&x - g), want(|a, b| a - b, false));
+        assert_eq!(bits(g - &x), want(|a, b| a - b, true));
+        assert_eq!(bits(g / &x), want(|a, b| a / b, true));
+        assert_eq!(bits(&x + g), want(|a, b| a + b, false));
+    }
+}
+
 /// `amax`, `argmax`, `max.dim` and their minimum forms on rows longer than the kernels'
 /// 16-lane blocks: the first position of a tie, a NaN anywhere wins (value and first
 /// position), `-inf` rows, integers — against a plain scan.
