@@ -442,20 +442,32 @@ fn batch_norm_with<T: Float>(
     let affine: Vec<(T, T)> = (scale.iter().zip(shift).take(c))
         .map(|(&s, &t)| (T::of_f64(s), T::of_f64(t)))
         .collect();
-    let run = |first: usize, os: &mut [T]| -> Result<(), KernelError> {
+    // Whole samples (`os.len()` a multiple of `sample`, which is `c * inner`): every
+    // element of `os` is written.
+    fn planes<T: Float, D: crate::wide::Slot<T>>(
+        x: &[T],
+        [c, inner]: [usize; 2],
+        affine: &[(T, T)],
+        first: usize,
+        os: &mut [D],
+    ) -> Result<(), KernelError> {
         if inner == 0 || c == 0 {
             return Ok(());
         }
-        let xs = &x[first * sample..first * sample + os.len()];
+        let sample = c * inner;
+        let xs = (x.get(first * sample..first * sample + os.len()))
+            .filter(|xs| xs.len() % sample == 0)
+            .ok_or_else(|| KernelError::new("a batch_norm item is not whole samples"))?;
         crate::wide(BatchNormPlanes {
             x: xs,
             c,
             inner,
-            affine: &affine,
+            affine,
             out: os,
         });
         Ok(())
-    };
+    }
+    let run = |first: usize, os: &mut [T]| planes(x, [c, inner], &affine, first, os);
     // Samples split over the pool where there is enough work (an eager batch norm ran
     // alone on one core while the other waited, slower at 2 threads than at 1).
     let threads = crate::threads::num_threads();
@@ -475,21 +487,31 @@ fn batch_norm_with<T: Float>(
             failed,
         )
         .map(|()| None),
-        None => crate::threads::try_new_by_items(numel, sample, T::ZERO, threads, &run, failed)
-            .map(Some),
+        None => {
+            let fresh = |first: usize, os: &mut [std::mem::MaybeUninit<T>]| {
+                planes(x, [c, inner], &affine, first, os)
+            };
+            // SAFETY: `planes` returns `Ok` only for whole samples, all of whose
+            // elements `BatchNormPlanes` writes (each plane, or each row of channels).
+            unsafe {
+                crate::threads::try_new_written_by_items(numel, sample, threads, &fresh, failed)
+            }
+            .map(Some)
+        }
     }
 }
 
-/// [`batch_norm_inference`]'s planes (whole samples), on the widest vectors.
-struct BatchNormPlanes<'a, T> {
+/// [`batch_norm_inference`]'s planes (whole samples), on the widest vectors, into
+/// values or new memory ([`crate::wide::Slot`]).
+struct BatchNormPlanes<'a, T, D> {
     x: &'a [T],
     c: usize,
     inner: usize,
     affine: &'a [(T, T)],
-    out: &'a mut [T],
+    out: &'a mut [D],
 }
 
-impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
+impl<T: Float, D: crate::wide::Slot<T>> crate::WideLoop for BatchNormPlanes<'_, T, D> {
     type Output = ();
 
     #[inline(always)]
@@ -507,7 +529,7 @@ impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
             // (5 ns an element).
             for (xs, os) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
                 for ((o, &v), &(s, t)) in os.iter_mut().zip(xs).zip(affine) {
-                    *o = v * s + t;
+                    o.set(v * s + t);
                 }
             }
             return;
@@ -516,7 +538,7 @@ impl<T: Float> crate::WideLoop for BatchNormPlanes<'_, T> {
         for (k, (xs, os)) in blocks.enumerate() {
             let (s, t) = affine[k % c];
             for (o, &v) in os.iter_mut().zip(xs) {
-                *o = v * s + t;
+                o.set(v * s + t);
             }
         }
     }

@@ -664,30 +664,167 @@ impl Unary {
             true => crate::threads::num_threads(),
             false => 1,
         };
-        let run = |item: usize, out: &mut [f32]| -> Result<(), crate::KernelError> {
+        let run = |item: usize,
+                   out: &mut [std::mem::MaybeUninit<f32>]|
+         -> Result<(), crate::KernelError> {
             let at = item * PART;
-            self.apply_f32(&a[at..at + out.len()], out);
+            let a = (a.get(at..at + out.len()))
+                .ok_or_else(|| crate::KernelError::new("a pointwise item past its input"))?;
+            crate::wide(ApplyF32(self, Target::Fresh(a, out)));
             Ok(())
         };
-        crate::threads::try_new_by_items(a.len(), PART, 0.0, threads, &run, || {
-            crate::KernelError::new("a pointwise worker thread failed")
-        })
+        // SAFETY: `run` returns `Ok` after `Target::Fresh`'s loop wrote each element of
+        // `out` (it zips `out` with an input of the same length).
+        unsafe {
+            crate::threads::try_new_written_by_items(a.len(), PART, threads, &run, || {
+                crate::KernelError::new("a pointwise worker thread failed")
+            })
+        }
     }
 
     /// `dst[i] = f(a[i])` over f32 values ([`Unary::eval_f32`]), on the widest vectors.
     pub fn apply_f32(self, a: &[f32], dst: &mut [f32]) {
-        crate::wide(ApplyF32(self, Some(a), dst));
+        crate::wide(ApplyF32(self, Target::From(a, dst)));
     }
 
     /// [`Unary::apply_f32`] of `x` into itself (a convolution's epilogue on its tile).
     pub fn apply_f32_in_place(self, x: &mut [f32]) {
-        crate::wide(ApplyF32(self, None, x));
+        crate::wide(ApplyF32(self, Target::InPlace(x)));
     }
 }
 
-/// [`Unary::apply_f32`]'s loops, on the widest vectors ([`crate::wide`]): from `a`, or
-/// (`None`) in place.
-struct ApplyF32<'a>(Unary, Option<&'a [f32]>, &'a mut [f32]);
+/// The second operand of [`zip_new_f32`], against the first's values in order.
+#[derive(Clone, Copy, Debug)]
+pub enum ZipWith<'a> {
+    /// As many values, in order.
+    Each(&'a [f32]),
+    /// One value per run of `run` consecutive elements, the values taken in turn (`[n,
+    /// c, 1, 1]` or `[c, 1, 1]` against `[n, c, h, w]`: a squeeze-excite gate, a
+    /// per-channel scale), read without copying it out to the output's size.
+    PerRun { values: &'a [f32], run: usize },
+}
+
+/// `f(x, y)` (`f(y, x)` when `swapped`) for each `x` of `xs` and its `y`, into a new
+/// buffer written once — no fill first, no ndarray view or iterator — split over the
+/// pool for large outputs (an eager residual add ran alone on one core while the other
+/// waited).
+pub fn zip_new_f32(
+    xs: &[f32],
+    ys: ZipWith<'_>,
+    swapped: bool,
+    f: &(impl Fn(f32, f32) -> f32 + Sync),
+) -> Result<Vec<f32>, crate::KernelError> {
+    const PART: usize = 4096;
+    let fits = match ys {
+        ZipWith::Each(ys) => ys.len() >= xs.len(),
+        ZipWith::PerRun { values, run } => !values.is_empty() && run > 0,
+    };
+    if !fits {
+        return Err(crate::KernelError::new(
+            "an elementwise operand is smaller than its shape",
+        ));
+    }
+    // Small outputs stay on this thread: the pool's hand-off costs more than the loop.
+    let threads = match xs.len() >= crate::threads::PAR_MIN_POINTWISE {
+        true => crate::threads::num_threads(),
+        false => 1,
+    };
+    let run =
+        |item: usize, out: &mut [std::mem::MaybeUninit<f32>]| -> Result<(), crate::KernelError> {
+            let at = item * PART;
+            let xs = (xs.get(at..at + out.len()))
+                .ok_or_else(|| crate::KernelError::new("an elementwise item past its input"))?;
+            crate::wide(ZipLoop {
+                xs,
+                ys,
+                at,
+                swapped,
+                f,
+                out,
+            });
+            Ok(())
+        };
+    // SAFETY: `run` returns `Ok` after `ZipLoop` wrote each element of `out` (`xs` is
+    // as long as `out`, and every `x` has its `y`, checked above).
+    unsafe {
+        crate::threads::try_new_written_by_items(xs.len(), PART, threads, &run, || {
+            crate::KernelError::new("an elementwise worker thread failed")
+        })
+    }
+}
+
+/// [`zip_new_f32`]'s loop over elements `at..` of the output (`out`, as long as `xs`),
+/// on the widest vectors: one loop, or one per run against its value.
+struct ZipLoop<'a, F> {
+    xs: &'a [f32],
+    ys: ZipWith<'a>,
+    at: usize,
+    swapped: bool,
+    f: &'a F,
+    out: &'a mut [std::mem::MaybeUninit<f32>],
+}
+
+impl<F: Fn(f32, f32) -> f32> crate::WideLoop for ZipLoop<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let ZipLoop {
+            xs,
+            ys,
+            at,
+            swapped,
+            f,
+            out,
+        } = self;
+        match ys {
+            ZipWith::Each(ys) => {
+                let ys = &ys[at..at + out.len()];
+                if swapped {
+                    for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                        o.write(f(y, x));
+                    }
+                } else {
+                    for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                        o.write(f(x, y));
+                    }
+                }
+            }
+            ZipWith::PerRun { values, run } => {
+                let mut done = 0;
+                while done < out.len() {
+                    let p = at + done;
+                    let len = (run - p % run).min(out.len() - done);
+                    let y = values[(p / run) % values.len()];
+                    let (xs, out) = (&xs[done..done + len], &mut out[done..done + len]);
+                    if swapped {
+                        for (o, &x) in out.iter_mut().zip(xs) {
+                            o.write(f(y, x));
+                        }
+                    } else {
+                        for (o, &x) in out.iter_mut().zip(xs) {
+                            o.write(f(x, y));
+                        }
+                    }
+                    done += len;
+                }
+            }
+        }
+    }
+}
+
+/// [`Unary::apply_f32`]'s loops, on the widest vectors ([`crate::wide`]).
+struct ApplyF32<'a>(Unary, Target<'a>);
+
+/// Where [`ApplyF32`] reads and writes.
+enum Target<'a> {
+    /// From the values into others (as many as the shorter).
+    From(&'a [f32], &'a mut [f32]),
+    InPlace(&'a mut [f32]),
+    /// From the values into new memory, every element of which it writes (as long
+    /// as the values are).
+    Fresh(&'a [f32], &'a mut [std::mem::MaybeUninit<f32>]),
+}
 
 impl crate::WideLoop for ApplyF32<'_> {
     type Output = ();
@@ -704,21 +841,26 @@ impl crate::WideLoop for ApplyF32<'_> {
 impl ApplyF32<'_> {
     #[inline(always)]
     fn run_with<M: MulAdd>(self) {
-        let ApplyF32(op, a, dst) = self;
+        let ApplyF32(op, target) = self;
         // The common functions get their own loop (no `match` per element), so that
         // the branch-free ones vectorize. Plain `for` loops: `for_each` on a zip is a
         // `fold` function of its own, which stayed baseline code.
         macro_rules! each {
             ($f:expr) => {
-                match a {
-                    Some(a) => {
+                match target {
+                    Target::From(a, dst) => {
                         for (d, &x) in dst.iter_mut().zip(a) {
                             *d = $f(x);
                         }
                     }
-                    None => {
+                    Target::InPlace(dst) => {
                         for d in dst.iter_mut() {
                             *d = $f(*d);
+                        }
+                    }
+                    Target::Fresh(a, dst) => {
+                        for (d, &x) in dst.iter_mut().zip(a) {
+                            d.write($f(x));
                         }
                     }
                 }
@@ -817,6 +959,47 @@ mod tests {
                 assert_eq!(got, want, "{op:?} over {len}");
             }
         }
+    }
+
+    /// New zipped outputs: each element is `f` of its two operands, in either order,
+    /// for operands read in order or per run (runs crossing the pool's items, values
+    /// taken in turn), below and above the size split over the pool; operands short of
+    /// the output are errors.
+    #[test]
+    fn zipped_outputs_are_f_of_each_pair() {
+        let f = |x: f32, y: f32| x - 2.0 * y;
+        for len in [0, 7, 4096 * 3 + 5, crate::threads::PAR_MIN_POINTWISE + 4099] {
+            let xs: Vec<f32> = (0..len).map(|i| (i % 97) as f32 * 0.25 - 12.0).collect();
+            let ys: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 1.5 - 3.0).collect();
+            let (values, run) = ([0.5f32, -1.25, 3.0], 1000);
+            for swapped in [false, true] {
+                let pair = |x: f32, y: f32| if swapped { f(y, x) } else { f(x, y) };
+                let got = zip_new_f32(&xs, ZipWith::Each(&ys), swapped, &f).unwrap();
+                let want: Vec<f32> = xs.iter().zip(&ys).map(|(&x, &y)| pair(x, y)).collect();
+                assert_eq!(got, want, "each, {len}");
+                let runs = ZipWith::PerRun {
+                    values: &values,
+                    run,
+                };
+                let got = zip_new_f32(&xs, runs, swapped, &f).unwrap();
+                let want: Vec<f32> = (xs.iter().enumerate())
+                    .map(|(i, &x)| pair(x, values[(i / run) % values.len()]))
+                    .collect();
+                assert_eq!(got, want, "per run, {len}");
+            }
+        }
+        let xs = [1f32; 8];
+        assert!(zip_new_f32(&xs, ZipWith::Each(&xs[1..]), false, &f).is_err());
+        let empty = ZipWith::PerRun {
+            values: &[],
+            run: 4,
+        };
+        assert!(zip_new_f32(&xs, empty, false, &f).is_err());
+        let no_run = ZipWith::PerRun {
+            values: &xs,
+            run: 0,
+        };
+        assert!(zip_new_f32(&xs, no_run, false, &f).is_err());
     }
 
     #[test]

@@ -170,7 +170,9 @@ pub fn for_each_item_chunk<T: Send, E: Send>(
 /// `f(item, values)` computes it. The fill happens where the chunk is computed, in
 /// that core's cache: filled up front by the caller (`try_filled`), the output was a
 /// pass over memory of its own and, at 2 threads, the half the other core computed sat
-/// in the filling core's cache (eager batch norms, ReLUs and convolutions).
+/// in the filling core's cache (eager batch norms, ReLUs and convolutions). A kernel
+/// that writes every value (not accumulating into them) takes
+/// [`try_new_written_by_items`], with no fill.
 pub fn try_new_by_items<T: Copy + Send + Sync + 'static, E: Send + From<crate::KernelError>>(
     len: usize,
     per_item: usize,
@@ -179,13 +181,44 @@ pub fn try_new_by_items<T: Copy + Send + Sync + 'static, E: Send + From<crate::K
     f: &ChunkFn<'_, T, E>,
     worker_failed: impl Fn() -> E,
 ) -> Result<Vec<T>, E> {
+    let filled = |item: usize, values: &mut [std::mem::MaybeUninit<T>]| -> Result<(), E> {
+        fill(values, zero);
+        // SAFETY: every element of `values` was written just above; `MaybeUninit<T>`
+        // has `T`'s layout.
+        let values = unsafe { &mut *(std::ptr::from_mut(values) as *mut [T]) };
+        f(item, values)
+    };
+    // SAFETY: `filled` writes every value of its item (the fill) before `f` runs.
+    unsafe { try_new_written_by_items(len, per_item, threads, &filled, worker_failed) }
+}
+
+/// Work that writes every value of one item of new memory: `(the item, its values)`.
+pub(crate) type FreshItemFn<'a, T, E> =
+    dyn Fn(usize, &mut [std::mem::MaybeUninit<T>]) -> Result<(), E> + Sync + 'a;
+
+/// [`try_new_by_items`] without the fill, for kernels that write every value of their
+/// item (an eager activation or batch norm: the fill was a tenth of an interpreted
+/// MobileNet block).
+///
+/// # Safety
+///
+/// `f(item, values)` returns `Ok` only after writing every element of `values`.
+pub(crate) unsafe fn try_new_written_by_items<
+    T: Copy + Send + Sync + 'static,
+    E: Send + From<crate::KernelError>,
+>(
+    len: usize,
+    per_item: usize,
+    threads: usize,
+    f: &FreshItemFn<'_, T, E>,
+    worker_failed: impl Fn() -> E,
+) -> Result<Vec<T>, E> {
     let mut v: Vec<T> = crate::alloc::try_with_capacity(len).map_err(crate::KernelError::from)?;
     let items = if per_item == 0 {
         1
     } else {
         len.div_ceil(per_item)
     };
-    // Item by item, so that what is filled is still in cache when it is computed.
     let made = |first: usize, part: &mut [std::mem::MaybeUninit<T>]| -> Result<(), E> {
         // (`per_item == 0`: the whole buffer is one item.)
         let size = if per_item == 0 {
@@ -194,10 +227,6 @@ pub fn try_new_by_items<T: Copy + Send + Sync + 'static, E: Send + From<crate::K
             per_item
         };
         for (i, item) in part.chunks_mut(size).enumerate() {
-            fill(item, zero);
-            // SAFETY: every element of `item` was written just above; `MaybeUninit<T>`
-            // has `T`'s layout.
-            let item = unsafe { &mut *(std::ptr::from_mut(item) as *mut [T]) };
             f(first + i, item)?;
         }
         Ok(())
@@ -205,8 +234,9 @@ pub fn try_new_by_items<T: Copy + Send + Sync + 'static, E: Send + From<crate::K
     let spare = &mut v.spare_capacity_mut()[..len];
     for_each_item_chunk(spare, items, per_item, threads, &made, worker_failed)?;
     // SAFETY: `for_each_item_chunk` is `Ok` only when every chunk's `made` returned
-    // `Ok` (a chunk that did not run is an error), and the chunks cover the `len`
-    // values, each written before `f` ran.
+    // `Ok` (a chunk that did not run is an error), `made` only when `f` did for each of
+    // its items, which then wrote every value (the caller's contract); the chunks cover
+    // the `len` values.
     unsafe { v.set_len(len) };
     Ok(v)
 }

@@ -78,6 +78,26 @@ unsafe fn on_avx2<L: WideLoop>(l: L) -> L::Output {
     l.run()
 }
 
+/// A place a loop writes a `T` into: a value, or new memory (`MaybeUninit`) that the
+/// loop initializes — so one loop serves an output buffer and a fresh allocation.
+pub trait Slot<T> {
+    fn set(&mut self, value: T);
+}
+
+impl<T> Slot<T> for T {
+    #[inline(always)]
+    fn set(&mut self, value: T) {
+        *self = value;
+    }
+}
+
+impl<T> Slot<T> for std::mem::MaybeUninit<T> {
+    #[inline(always)]
+    fn set(&mut self, value: T) {
+        self.write(value);
+    }
+}
+
 /// `xs` mapped by `map` and reduced by `combine` over 8 interleaved partial results,
 /// then across them: a reduction in order is one dependent chain the compiler may not
 /// reorder, so it never uses vectors. Inside a [`WideLoop`] this one does. `xs` may be

@@ -4,6 +4,7 @@
 use ndarray::{ArcArray, IxDyn};
 
 use ferrex_kernels::pointwise::Unary as F;
+use ferrex_kernels::pointwise::{zip_new_f32, ZipWith};
 
 pub use super::activation::Unary;
 use super::lowering::{Binary, Lowering};
@@ -114,19 +115,15 @@ impl<T: Copy, U: Copy + Default, F: FnMut(T, T) -> U> ferrex_kernels::WideLoop
     }
 }
 
-/// [`zip2`] of two f32 operands of the output's shape, contiguous, into a new buffer
-/// written once (with no ndarray view or iterator built) and, for large outputs, split
-/// over the pool
-/// ([`ferrex_kernels::threads::try_new_by_items`]): an eager residual add ran alone on
-/// one core while the other waited. `None` for other operands.
+/// [`zip2`] of two f32 operands of the output's shape, contiguous
+/// ([`ferrex_kernels::pointwise::zip_new_f32`]: written once, split over the pool).
+/// `None` for other operands.
 fn zip_same_f32(
     a: &Storage,
     b: &Storage,
     shape: &[usize],
     f: &(impl Fn(f32, f32) -> f32 + Sync),
 ) -> Result<Option<Storage>, OpError> {
-    use ferrex_kernels::threads::{num_threads, try_new_by_items, PAR_MIN_POINTWISE};
-    const PART: usize = 4096;
     let (Storage::F32(x), Storage::F32(y)) = (a, b) else {
         return Ok(None);
     };
@@ -136,172 +133,53 @@ fn zip_same_f32(
     if x.shape() != shape || y.shape() != shape {
         return Ok(None);
     }
-    // Small outputs stay on this thread: the pool's hand-off costs more than the loop.
-    let threads = if xs.len() < PAR_MIN_POINTWISE {
-        1
-    } else {
-        num_threads()
-    };
-    let run = |item: usize, out: &mut [f32]| -> Result<(), ferrex_kernels::KernelError> {
-        let at = item * PART;
-        let (xs, ys) = (&xs[at..at + out.len()], &ys[at..at + out.len()]);
-        ferrex_kernels::wide(ZipInto { xs, ys, f, out });
-        Ok(())
-    };
-    let out = try_new_by_items(xs.len(), PART, 0.0, threads, &run, || {
-        ferrex_kernels::KernelError::new("an elementwise worker thread failed")
-    })
-    .map_err(|e| OpError(e.0))?;
+    let out = zip_new_f32(xs, ZipWith::Each(ys), false, f).map_err(|e| OpError(e.0))?;
     Ok(Storage::from_vec(shape, out))
 }
 
-/// Where an f32 operand of a binary op is read, against the row-major output: one value
-/// per run of `run` consecutive output elements, the values taken in turn (`[n, c, 1,
-/// 1]` or `[c, 1, 1]` over `[n, c, h, w]`: a run is a plane, a squeeze-excite gate or a
-/// per-channel scale).
-struct PerRun<'a> {
-    values: &'a [f32],
-    run: usize,
-}
-
-impl<'a> PerRun<'a> {
-    /// Shorter runs go through [`zip2`]'s copy (a loop per run would cost more).
-    const MIN_RUN: usize = 64;
-
-    /// `x` (contiguous) as runs over the output `shape`: its dims, aligned to the
-    /// output's last ones, are 1s, then a block equal to the output's, then 1s.
-    fn of(x: &'a ndarray::ArcArray<f32, ndarray::IxDyn>, shape: &[usize]) -> Option<Self> {
-        let values = x.as_slice()?;
-        let pad = shape.len().checked_sub(x.ndim())?;
-        let dim = |i: usize| if i < pad { 1 } else { x.shape()[i - pad] };
-        let first = (0..shape.len()).find(|&i| dim(i) != 1)?;
-        let end = (first..shape.len())
-            .find(|&i| dim(i) == 1)
-            .unwrap_or(shape.len());
-        if (first..end).any(|i| dim(i) != shape[i]) || (end..shape.len()).any(|i| dim(i) != 1) {
-            return None;
-        }
-        let run: usize = shape[end..].iter().product();
-        (run >= Self::MIN_RUN && !values.is_empty()).then_some(PerRun { values, run })
+/// An f32 operand read with one value per run of output elements: its dims, aligned to
+/// the output's last ones, are 1s, then a block equal to the output's, then 1s (`[n, c,
+/// 1, 1]` or `[c, 1, 1]` over `[n, c, h, w]`). Runs shorter than 64 go through
+/// [`zip2`]'s copy (a loop per run would cost more).
+fn per_run<'a>(x: &'a ArcArray<f32, IxDyn>, shape: &[usize]) -> Option<ZipWith<'a>> {
+    let values = x.as_slice()?;
+    let pad = shape.len().checked_sub(x.ndim())?;
+    let dim = |i: usize| if i < pad { 1 } else { x.shape()[i - pad] };
+    let first = (0..shape.len()).find(|&i| dim(i) != 1)?;
+    let end = (first..shape.len())
+        .find(|&i| dim(i) == 1)
+        .unwrap_or(shape.len());
+    if (first..end).any(|i| dim(i) != shape[i]) || (end..shape.len()).any(|i| dim(i) != 1) {
+        return None;
     }
+    let run: usize = shape[end..].iter().product();
+    (run >= 64 && !values.is_empty()).then_some(ZipWith::PerRun { values, run })
 }
 
-/// [`zip2`] of an f32 operand of the output's shape and one read per run ([`PerRun`]),
+/// [`zip2`] of an f32 operand of the output's shape and one read per run ([`per_run`]),
 /// in either order, without copying the broadcast operand out to the output's size (a
-/// squeeze-excite gate `h * s` copied its `[8, 128, 1, 1]` gate to 3.2 MB first), split
-/// over the pool as [`zip_same_f32`]. The bits of `f` per element, as [`zip2`]'s. `None`
-/// for other operands.
+/// squeeze-excite gate `h * s` copied its `[8, 128, 1, 1]` gate to 3.2 MB first). The
+/// bits of `f` per element, as [`zip2`]'s. `None` for other operands.
 fn zip_per_run_f32(
     a: &Storage,
     b: &Storage,
     shape: &[usize],
     f: &(impl Fn(f32, f32) -> f32 + Sync),
 ) -> Result<Option<Storage>, OpError> {
-    use ferrex_kernels::threads::{num_threads, try_new_by_items, PAR_MIN_POINTWISE};
-    const PART: usize = 4096;
     let (Storage::F32(x), Storage::F32(y)) = (a, b) else {
         return Ok(None);
     };
-    fn whole<'t>(
-        t: &'t ndarray::ArcArray<f32, ndarray::IxDyn>,
-        shape: &[usize],
-    ) -> Option<&'t [f32]> {
-        t.as_slice().filter(|_| t.shape() == shape)
-    }
-    let (each, runs, runs_first) = match (whole(x, shape), whole(y, shape)) {
-        (Some(xs), None) => match PerRun::of(y, shape) {
-            Some(r) => (xs, r, false),
-            None => return Ok(None),
-        },
-        (None, Some(ys)) => match PerRun::of(x, shape) {
-            Some(r) => (ys, r, true),
-            None => return Ok(None),
-        },
+    let whole = |t: &ArcArray<f32, IxDyn>| t.shape() == shape;
+    let (each, runs, swapped) = match (x.as_slice(), y.as_slice()) {
+        (Some(xs), _) if whole(x) => (xs, per_run(y, shape), false),
+        (_, Some(ys)) if whole(y) => (ys, per_run(x, shape), true),
         _ => return Ok(None),
     };
-    let threads = if each.len() < PAR_MIN_POINTWISE {
-        1
-    } else {
-        num_threads()
+    let Some(runs) = runs else {
+        return Ok(None);
     };
-    let run = |item: usize, out: &mut [f32]| -> Result<(), ferrex_kernels::KernelError> {
-        let at = item * PART;
-        let each = &each[at..at + out.len()];
-        ferrex_kernels::wide(ZipRuns {
-            each,
-            runs: &runs,
-            at,
-            runs_first,
-            f,
-            out,
-        });
-        Ok(())
-    };
-    let out = try_new_by_items(each.len(), PART, 0.0, threads, &run, || {
-        ferrex_kernels::KernelError::new("an elementwise worker thread failed")
-    })
-    .map_err(|e| OpError(e.0))?;
+    let out = zip_new_f32(each, runs, swapped, f).map_err(|e| OpError(e.0))?;
     Ok(Storage::from_vec(shape, out))
-}
-
-/// [`zip_per_run_f32`]'s loop over output elements `at..` (`out`), run by run, each on
-/// the widest vectors against its one value.
-struct ZipRuns<'a, 'r, F> {
-    each: &'a [f32],
-    runs: &'a PerRun<'r>,
-    at: usize,
-    /// Whether the per-run operand is the left one.
-    runs_first: bool,
-    f: &'a F,
-    out: &'a mut [f32],
-}
-
-impl<F: Fn(f32, f32) -> f32> ferrex_kernels::WideLoop for ZipRuns<'_, '_, F> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let (run, values) = (self.runs.run, self.runs.values);
-        let mut done = 0;
-        while done < self.out.len() {
-            let p = self.at + done;
-            let len = (run - p % run).min(self.out.len() - done);
-            let v = values[(p / run) % values.len()];
-            let (xs, out) = (
-                &self.each[done..done + len],
-                &mut self.out[done..done + len],
-            );
-            if self.runs_first {
-                for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = (self.f)(v, x);
-                }
-            } else {
-                for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = (self.f)(x, v);
-                }
-            }
-            done += len;
-        }
-    }
-}
-
-/// [`zip_same_f32`]'s loop, on the widest vectors.
-struct ZipInto<'a, F> {
-    xs: &'a [f32],
-    ys: &'a [f32],
-    f: &'a F,
-    out: &'a mut [f32],
-}
-
-impl<F: Fn(f32, f32) -> f32> ferrex_kernels::WideLoop for ZipInto<'_, F> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        for ((o, &x), &y) in self.out.iter_mut().zip(self.xs).zip(self.ys) {
-            *o = (self.f)(x, y);
-        }
-    }
 }
 
 /// `out[i] = f(a[i])` in element type `T`.
