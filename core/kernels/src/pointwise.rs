@@ -73,7 +73,8 @@ pub fn fma() -> bool {
 #[inline(always)]
 pub(crate) fn softmax_exp_f32<M: MulAdd>(d: f32) -> f32 {
     const FLOOR: f32 = -87.0;
-    let e = exp_normal_f32::<M>(d);
+    // `d <= 0` (or NaN: a shifted score).
+    let e = exp_at_most_88_f32::<M>(d);
     if d < FLOOR {
         0.0
     } else {
@@ -100,8 +101,14 @@ pub fn exp_f32<M: MulAdd>(x: f32) -> f32 {
 /// probabilities, GELU's tail factor).
 #[inline(always)]
 pub fn exp_normal_f32<M: MulAdd>(x: f32) -> f32 {
-    let xc = if x < -87.0 { -87.0 } else { x };
-    let (p, n) = exp_parts::<M>(if xc > 88.0 { 88.0 } else { xc });
+    exp_at_most_88_f32::<M>(if x > 88.0 { 88.0 } else { x })
+}
+
+/// [`exp_normal_f32`] of an `x` known to be at most 88 (a softmax's shifted score, a
+/// GELU tail's negative exponent) or NaN: its lower clamp only.
+#[inline(always)]
+fn exp_at_most_88_f32<M: MulAdd>(x: f32) -> f32 {
+    let (p, n) = exp_parts::<M>(if x < -87.0 { -87.0 } else { x });
     p * pow2(n)
 }
 
@@ -226,7 +233,8 @@ fn erfc_nonneg_f32<M: MulAdd>(t: f32, z_sq: f32) -> f32 {
         t4 * t4,
         M::mul_add(M::mul_add(q3, t2, q2), t4, M::mul_add(q1, t2, q0)),
     );
-    t * exp_normal_f32::<M>(p - z_sq)
+    // `p` is about 0 or below on `t` in (0, 1] (erfc(z) e^{z²} / t <= 1), `z² >= 0`.
+    t * exp_at_most_88_f32::<M>(p - z_sq)
 }
 
 /// `x * Φ(x)` in f32: `Φ(x) = erfc(-x / √2) / 2` ([`erfc_nonneg_f32`] of `|x| / √2`,
