@@ -558,15 +558,14 @@ impl Run<'_> {
         };
         match &g.b {
             GemmB::Packed(p, _) => {
-                // A bias row, an addend of the output's shape and a ReLU epilogue are
-                // applied where the tiles store: the bits of doing them around the
-                // product, without their passes over `out`.
-                let relu = g
-                    .epilogue
-                    .as_ref()
-                    .is_some_and(|e| e.prog.is_relu_of_output());
+                // A bias row, an addend of the output's shape, a ReLU and any other
+                // function of the output alone are applied where the tiles store (or to
+                // the rows just stored): the bits of doing them around the product,
+                // without their passes over `out`.
+                let unary = g.epilogue.as_ref().and_then(|e| e.prog.unary_of_output());
+                let relu = unary == Some(kernels::pointwise::Unary::Relu);
                 let addend = match &g.epilogue {
-                    Some(e) if !relu => self.addend(e, &shape, arena)?,
+                    Some(e) if unary.is_none() => self.addend(e, &shape, arena)?,
                     _ => None,
                 };
                 let bias = self.bias_row(g.init, n, arena)?;
@@ -575,9 +574,10 @@ impl Run<'_> {
                     bias: bias.as_deref(),
                     relu: relu || addend.as_ref().is_some_and(|a| a.1),
                     addend: addend.as_ref().map(|a| &a.0[..]),
+                    unary: unary.filter(|_| !relu),
                 };
                 kernels::gemm_packed_epilogue(g.alpha, am, p, beta, epilogue, out)?;
-                let done = relu || addend.is_some();
+                let done = unary.is_some() || addend.is_some();
                 if let Some(e) = g.epilogue.as_ref().filter(|_| !done) {
                     let threads = epilogue_threads(m, n, k, Some(p));
                     self.epilogue(e, &shape, out, arena, threads)?;

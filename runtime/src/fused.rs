@@ -704,11 +704,21 @@ impl FusedProgram {
     /// Whether the program is ReLU of the output itself and nothing else: a product's
     /// tiles can apply it as they store ([`ferrex_kernels::GemmEpilogue`]).
     pub fn is_relu_of_output(&self) -> bool {
-        matches!(
-            self.instrs.as_slice(),
-            [Instr::LoadOut { dst: r }, Instr::Unary { dst, op: UnOp::Relu, a }]
-                if a == r && *dst == self.out
-        )
+        self.unary_of_output() == Some(UnOp::Relu)
+    }
+
+    /// The function, where the program is one function of the output itself and nothing
+    /// else (ReLU, GELU, SiLU, ...): a product's tiles can apply it to the rows they
+    /// stored while those are in cache ([`ferrex_kernels::GemmEpilogue::unary`]).
+    pub fn unary_of_output(&self) -> Option<UnOp> {
+        match self.instrs.as_slice() {
+            [Instr::LoadOut { dst: r }, Instr::Unary { dst, op, a }]
+                if a == r && *dst == self.out =>
+            {
+                Some(*op)
+            }
+            _ => None,
+        }
     }
 
     /// The input added to the output, and whether ReLU follows, where the program is

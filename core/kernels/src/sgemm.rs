@@ -16,6 +16,7 @@
 
 use crate::alloc::try_filled;
 use crate::gemm::Mat;
+use crate::pointwise::Unary;
 use crate::threads::{for_each_range, has_avx2_fma, has_avx512f, num_threads, split_ranges};
 use crate::KernelError;
 
@@ -389,6 +390,11 @@ pub struct GemmEpilogue<'a> {
     /// ReLU, as the elementwise `c + x` after it would (a residual, or a recurrent
     /// step's input projection): added to each tile while it is in cache.
     pub addend: Option<&'a [f32]>,
+    /// A function of each result, last (after the ReLU), with the elementwise kernel's
+    /// bits ([`Unary::apply_f32_in_place`]): applied to each block of rows a thread
+    /// computed while it is in cache (a GELU after a linear layer was a pass over the
+    /// output of its own, read back from memory).
+    pub unary: Option<Unary>,
 }
 
 /// `c = relu?(alpha * a @ b + (bias or beta * c) + addend?)`: [`gemm_packed`] with a
@@ -532,8 +538,8 @@ pub fn gemm_packed_new(
     Ok(out)
 }
 
-/// The `len` floats of a product of depth 0 (`n` columns): its bias or `beta * c`, and
-/// its ReLU.
+/// The `len` floats of a product of depth 0 (`n` columns): its bias or `beta * c`, its
+/// ReLU and its function.
 ///
 /// # Safety
 /// `c` points at `len` writable floats, initialized unless `beta == 0` (then never read).
@@ -552,6 +558,10 @@ unsafe fn store_without_depth(c: *mut f32, len: usize, n: usize, beta: f32, e: G
         let v = if e.relu { relu(v) } else { v };
         // SAFETY: i < len: inside `c`.
         unsafe { c.add(i).write(v) };
+    }
+    if let Some(op) = e.unary {
+        // SAFETY: `c` points at `len` floats, all written just above.
+        op.apply_f32_in_place(unsafe { std::slice::from_raw_parts_mut(c, len) });
     }
 }
 
@@ -858,6 +868,22 @@ fn run_panels(
                         rows: rows_per,
                     };
                     many_rows(isa, &tile, apack, b, pc, c, at, walk.panels.clone());
+                }
+                if let (Some(op), true) = (epilogue.unary, last) {
+                    let cols = (walk.panels.start * NR).min(b.n)..(walk.panels.end * NR).min(b.n);
+                    for r in ic..ic + mc {
+                        // SAFETY: `c` holds `m * n` floats (the caller checked); row
+                        // `r < m`, columns `cols` within `n`: this thread's panels, which
+                        // no other thread writes (`CPtr`), all stored by the tiles just
+                        // above (the last k block), on this thread.
+                        let row = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                c.0.add(r * b.n + cols.start),
+                                cols.len(),
+                            )
+                        };
+                        op.apply_f32_in_place(row);
+                    }
                 }
                 ic += mc;
             }
@@ -1737,6 +1763,7 @@ mod tests {
                     bias: with_bias.then_some(&bias[..]),
                     relu,
                     addend: add.then_some(&x[..]),
+                    unary: None,
                 };
                 let out = COut::Init(&mut got);
                 gemm_packed_on(isa, alpha, am, &packed, 1.0, epilogue, out, None).unwrap();
@@ -1746,10 +1773,42 @@ mod tests {
             }
             let short = GemmEpilogue {
                 bias: Some(&bias[1..]),
-                relu: false,
-                addend: None,
+                ..GemmEpilogue::default()
             };
             assert!(gemm_packed_epilogue(1.0, am, &packed, 1.0, short, &mut []).is_err());
+        }
+    }
+
+    /// A function epilogue has the bits of the product, then the elementwise kernel over
+    /// its output: few rows and many, several k blocks, a width that is not whole
+    /// panels, products split over threads, into a buffer and into new memory.
+    #[test]
+    fn a_function_epilogue_is_the_function_after_the_product() {
+        let shapes = [(1, 7, 10), (3, 64, 40), (64, 600, 130), (256, 512, 520)];
+        for (m, k, n) in shapes {
+            let a: Vec<f32> = ints(m * k, 4).iter().map(|v| v * 0.01).collect();
+            let bias: Vec<f32> = ints(n, 3).iter().map(|v| v * 0.1).collect();
+            let packed = PackedB::pack(Mat::row_major(&ints(k * n, 2), k, n)).unwrap();
+            let am = Mat::row_major(&a, m, k);
+            for op in [Unary::Gelu, Unary::Silu, Unary::Tanh] {
+                let plain = GemmEpilogue {
+                    bias: Some(&bias),
+                    ..GemmEpilogue::default()
+                };
+                let mut want = vec![0f32; m * n];
+                gemm_packed_epilogue(0.5, am, &packed, 0.0, plain, &mut want).unwrap();
+                op.apply_f32_in_place(&mut want);
+                let with = GemmEpilogue {
+                    unary: Some(op),
+                    ..plain
+                };
+                let mut got = vec![f32::NAN; m * n];
+                gemm_packed_epilogue(0.5, am, &packed, 0.0, with, &mut got).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n} {op:?}");
+                let fresh = gemm_packed_new(0.5, &[am], &packed, with).unwrap();
+                assert_eq!(bits(&fresh), bits(&want), "{m}x{k}x{n} {op:?}, new");
+            }
         }
     }
 
@@ -1794,7 +1853,7 @@ mod tests {
                 let epilogue = GemmEpilogue {
                     bias: with_bias.then_some(&bias[..]),
                     relu,
-                    addend: None,
+                    ..GemmEpilogue::default()
                 };
                 let mut want = Vec::new();
                 for a in &parts {
@@ -1820,8 +1879,7 @@ mod tests {
             }
             let short = GemmEpilogue {
                 bias: Some(&bias[1..]),
-                relu: false,
-                addend: None,
+                ..GemmEpilogue::default()
             };
             assert!(gemm_packed_new(1.0, &parts, &packed, short).is_err());
         }
@@ -2182,7 +2240,7 @@ mod tests {
             let epilogue = GemmEpilogue {
                 bias: Some(&bias),
                 relu: true,
-                addend: None,
+                ..GemmEpilogue::default()
             };
             for isa in isas() {
                 let mut runs = Vec::new();
