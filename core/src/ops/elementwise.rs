@@ -115,28 +115,6 @@ impl<T: Copy, U: Copy + Default, F: FnMut(T, T) -> U> ferrex_kernels::WideLoop
     }
 }
 
-/// [`zip2`] of two f32 operands of the output's shape, contiguous
-/// ([`ferrex_kernels::pointwise::zip_new_f32`]: written once, split over the pool).
-/// `None` for other operands.
-fn zip_same_f32(
-    a: &Storage,
-    b: &Storage,
-    shape: &[usize],
-    f: &(impl Fn(f32, f32) -> f32 + Sync),
-) -> Result<Option<Storage>, OpError> {
-    let (Storage::F32(x), Storage::F32(y)) = (a, b) else {
-        return Ok(None);
-    };
-    let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice()) else {
-        return Ok(None);
-    };
-    if x.shape() != shape || y.shape() != shape {
-        return Ok(None);
-    }
-    let out = zip_new_f32(xs, ZipWith::Each(ys), false, f).map_err(|e| OpError(e.0))?;
-    Ok(Storage::from_vec(shape, out))
-}
-
 /// An f32 operand read with one value per run of output elements: its dims, aligned to
 /// the output's last ones, are 1s, then a block equal to the output's, then 1s (`[n, c,
 /// 1, 1]` or `[c, 1, 1]` over `[n, c, h, w]`). Runs shorter than 64 go through
@@ -156,11 +134,13 @@ fn per_run<'a>(x: &'a ArcArray<f32, IxDyn>, shape: &[usize]) -> Option<ZipWith<'
     (run >= 64 && !values.is_empty()).then_some(ZipWith::PerRun { values, run })
 }
 
-/// [`zip2`] of an f32 operand of the output's shape and one read per run ([`per_run`]),
-/// in either order, without copying the broadcast operand out to the output's size (a
+/// [`zip2`] of f32 operands read where they lie
+/// ([`ferrex_kernels::pointwise::zip_new_f32`]: written once, split over the pool): one
+/// of the output's shape, contiguous, and the other too or read per run ([`per_run`]),
+/// in either order — no copy of a broadcast operand out to the output's size (a
 /// squeeze-excite gate `h * s` copied its `[8, 128, 1, 1]` gate to 3.2 MB first). The
 /// bits of `f` per element, as [`zip2`]'s. `None` for other operands.
-fn zip_per_run_f32(
+fn zip_in_place_f32(
     a: &Storage,
     b: &Storage,
     shape: &[usize],
@@ -169,16 +149,19 @@ fn zip_per_run_f32(
     let (Storage::F32(x), Storage::F32(y)) = (a, b) else {
         return Ok(None);
     };
-    let whole = |t: &ArcArray<f32, IxDyn>| t.shape() == shape;
-    let (each, runs, swapped) = match (x.as_slice(), y.as_slice()) {
-        (Some(xs), _) if whole(x) => (xs, per_run(y, shape), false),
-        (_, Some(ys)) if whole(y) => (ys, per_run(x, shape), true),
-        _ => return Ok(None),
+    fn whole<'t>(t: &'t ArcArray<f32, IxDyn>, shape: &[usize]) -> Option<&'t [f32]> {
+        t.as_slice().filter(|_| t.shape() == shape)
+    }
+    let (each, other, swapped) = match (whole(x, shape), whole(y, shape)) {
+        (Some(xs), Some(ys)) => (xs, Some(ZipWith::Each(ys)), false),
+        (Some(xs), None) => (xs, per_run(y, shape), false),
+        (None, Some(ys)) => (ys, per_run(x, shape), true),
+        (None, None) => return Ok(None),
     };
-    let Some(runs) = runs else {
+    let Some(other) = other else {
         return Ok(None);
     };
-    let out = zip_new_f32(each, runs, swapped, f).map_err(|e| OpError(e.0))?;
+    let out = zip_new_f32(each, other, swapped, f).map_err(|e| OpError(e.0))?;
     Ok(Storage::from_vec(shape, out))
 }
 
@@ -200,7 +183,7 @@ pub(crate) fn binary_numeric(
     match dtype {
         DType::F32 => {
             let f = move |x: f32, y: f32| float(x as f64, y as f64) as f32;
-            if let Some(out) = zip_same_f32(a, b, shape, &f)? {
+            if let Some(out) = zip_in_place_f32(a, b, shape, &f)? {
                 return Ok(out);
             }
             zip2::<f32, f32>(a, b, shape, f)
@@ -381,10 +364,7 @@ fn binary_kernel_exact_f32(
     if dtype != DType::F32 {
         return Ok(vec![binary_numeric(&a, &b, &shape, dtype, float, int)?]);
     }
-    if let Some(out) = zip_same_f32(&a, &b, &shape, &exact_f32)? {
-        return Ok(vec![out]);
-    }
-    if let Some(out) = zip_per_run_f32(&a, &b, &shape, &exact_f32)? {
+    if let Some(out) = zip_in_place_f32(&a, &b, &shape, &exact_f32)? {
         return Ok(vec![out]);
     }
     Ok(vec![zip2::<f32, f32>(&a, &b, &shape, exact_f32)?])
