@@ -64,14 +64,13 @@ impl RecurrentLayer<'_> {
     /// ([`crate::sgemm::sums_alike`]): the bits do not depend on the threads.
     pub fn run(&self, h0: &[f32], c0: &[f32]) -> Result<RecurrentOutput, KernelError> {
         let [steps, batch, hidden] = self.shape;
-        let width = self.cell.gates() * hidden;
         let lstm = self.cell == RecurrentCell::Lstm;
+        let width = hidden.checked_mul(self.cell.gates());
         let n = batch.checked_mul(hidden);
+        // A step's projections (`batch * width`) and all steps' states fit too.
         let all = n.and_then(|n| n.checked_mul(steps));
-        let (Some(n), Some(all)) = (
-            n,
-            all.filter(|_| n.and_then(|n| n.checked_mul(width)).is_some()),
-        ) else {
+        let per_step = n.zip(width).and_then(|(n, w)| n.checked_mul(w));
+        let (Some(width), Some(n), Some(all), Some(_)) = (width, n, all, per_step) else {
             return Err(KernelError::new("the recurrent layer's size overflows"));
         };
         if all
@@ -529,6 +528,11 @@ mod tests {
                     ..layer
                 };
                 assert!(huge.run(&h0, &c0).is_err());
+                let wide = RecurrentLayer {
+                    shape: [2, 1, usize::MAX / 3],
+                    ..layer
+                };
+                assert!(wide.run(&h0, &c0).is_err());
                 assert!(layer.run(&h0[1..], &c0).is_err());
             }
         }
