@@ -229,7 +229,17 @@ fn one_layer_eager(
     let run = || -> Result<(Tensor, Vec<Tensor>), OpError> {
         let packed = super::prepack::packed_weight(&w)?;
         let data = |t: &Tensor| t.to_vec::<f32>().map_err(|e| OpError::new(e.to_string()));
-        let (proj, h0) = (data(projected)?, data(&state[0])?);
+        // The projection, `linear`'s new output, is read where it lies.
+        let stored = projected.try_storage();
+        let in_place = match &stored {
+            Ok(Storage::F32(p)) => p.as_slice(),
+            _ => None,
+        };
+        let proj = match in_place {
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => std::borrow::Cow::Owned(data(projected)?),
+        };
+        let h0 = data(&state[0])?;
         let c0 = match state.get(1) {
             Some(c) => data(c)?,
             None => Vec::new(),
