@@ -141,17 +141,14 @@ impl RecurrentLayer<'_> {
         let macs = [batch, hidden, self.cell.gates() * hidden]
             .iter()
             .try_fold(steps, |acc, &d| acc.checked_mul(d));
-        if threads <= 1 || macs.is_none_or(|m| m < crate::threads::PAR_MIN_MACS) {
-            return std::iter::once(0..batch).collect();
-        }
         let parts = crate::threads::split_ranges(batch, threads);
-        if parts
-            .iter()
-            .all(|p| crate::sgemm::sums_alike(batch, p.len(), hidden))
-        {
+        let split = threads > 1
+            && macs.is_some_and(|m| m >= crate::threads::PAR_MIN_MACS)
+            && (parts.iter()).all(|p| crate::sgemm::sums_alike(batch, p.len(), hidden));
+        if split {
             parts
         } else {
-            std::iter::once(0..batch).collect()
+            crate::threads::split_ranges(batch, 1)
         }
     }
 
@@ -220,10 +217,11 @@ pub fn lstm_cell_f32(
     h_out: &mut [f32],
 ) -> Result<(), KernelError> {
     let n = state_len("LSTM", [batch, hidden], [gh, gi], 4, &[c, c_out, h_out])?;
-    crate::wide(LstmCell {
+    crate::wide(CellStep {
+        cell: RecurrentCell::Lstm,
         gh: &gh[..4 * n],
         gi: &gi[..4 * n],
-        c: &c[..n],
+        state: &c[..n],
         hidden,
         c_out: &mut c_out[..n],
         h_out: &mut h_out[..n],
@@ -252,39 +250,44 @@ fn state_len(
     Ok(n)
 }
 
-/// [`lstm_cell_f32`]'s loops, run by [`crate::wide`].
-struct LstmCell<'a> {
+/// One cell step's loops ([`lstm_cell_f32`], [`gru_cell_f32`]), run by [`crate::wide`]:
+/// `state` is the LSTM's cell state or the GRU's hidden state; `c_out` is empty for a
+/// GRU.
+struct CellStep<'a> {
+    cell: RecurrentCell,
     gh: &'a [f32],
     gi: &'a [f32],
-    c: &'a [f32],
+    state: &'a [f32],
     hidden: usize,
     c_out: &'a mut [f32],
     h_out: &'a mut [f32],
 }
 
-impl crate::WideLoop for LstmCell<'_> {
+impl crate::WideLoop for CellStep<'_> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
         // As `Unary::apply_f32` chooses for sigmoid and tanh.
-        match fma() {
-            true => self.run_with::<Fused>(),
-            false => self.run_with::<Split>(),
+        match (self.cell, fma()) {
+            (RecurrentCell::Lstm, true) => self.lstm_rows::<Fused>(),
+            (RecurrentCell::Lstm, false) => self.lstm_rows::<Split>(),
+            (RecurrentCell::Gru, true) => self.gru_rows::<Fused>(),
+            (RecurrentCell::Gru, false) => self.gru_rows::<Split>(),
         }
     }
 }
 
-impl LstmCell<'_> {
+impl CellStep<'_> {
     #[inline(always)]
-    fn run_with<M: MulAdd>(self) {
+    fn lstm_rows<M: MulAdd>(self) {
         let h = self.hidden;
         if h == 0 {
             return;
         }
         let rows = (self.gh.chunks_exact(4 * h))
             .zip(self.gi.chunks_exact(4 * h))
-            .zip(self.c.chunks_exact(h))
+            .zip(self.state.chunks_exact(h))
             .zip(
                 self.c_out
                     .chunks_exact_mut(h)
@@ -315,6 +318,38 @@ impl LstmCell<'_> {
             }
         }
     }
+
+    #[inline(always)]
+    fn gru_rows<M: MulAdd>(self) {
+        let hd = self.hidden;
+        if hd == 0 {
+            return;
+        }
+        let rows = (self.gh.chunks_exact(3 * hd))
+            .zip(self.gi.chunks_exact(3 * hd))
+            .zip(
+                self.state
+                    .chunks_exact(hd)
+                    .zip(self.h_out.chunks_exact_mut(hd)),
+            );
+        for ((gh, gi), (h, h_out)) in rows {
+            let (gh_r, gh) = gh.split_at(hd);
+            let (gh_z, gh_n) = gh.split_at(hd);
+            let (gi_r, gi) = gi.split_at(hd);
+            let (gi_z, gi_n) = gi.split_at(hd);
+            let gates = (gh_r.iter().zip(gi_r))
+                .zip(gh_z.iter().zip(gi_z))
+                .zip(gh_n.iter().zip(gi_n));
+            for ((((hr, ir), (hz, iz)), (hn, inn)), (h, h_out)) in
+                gates.zip(h.iter().zip(h_out.iter_mut()))
+            {
+                let r = sigmoid_f32::<M>(hr + ir);
+                let z = sigmoid_f32::<M>(hz + iz);
+                let n = tanh_f32::<M>(inn + hn * r);
+                *h_out = (h - n) * z + n;
+            }
+        }
+    }
 }
 
 /// One GRU step over `[batch, 3 * hidden]` gates: `gh` (the hidden state's projection,
@@ -338,65 +373,16 @@ pub fn gru_cell_f32(
     h_out: &mut [f32],
 ) -> Result<(), KernelError> {
     let n = state_len("GRU", [batch, hidden], [gh, gi], 3, &[h, h_out])?;
-    crate::wide(GruCell {
+    crate::wide(CellStep {
+        cell: RecurrentCell::Gru,
         gh: &gh[..3 * n],
         gi: &gi[..3 * n],
-        h: &h[..n],
+        state: &h[..n],
         hidden,
+        c_out: &mut [],
         h_out: &mut h_out[..n],
     });
     Ok(())
-}
-
-/// [`gru_cell_f32`]'s loops, run by [`crate::wide`].
-struct GruCell<'a> {
-    gh: &'a [f32],
-    gi: &'a [f32],
-    h: &'a [f32],
-    hidden: usize,
-    h_out: &'a mut [f32],
-}
-
-impl crate::WideLoop for GruCell<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        match fma() {
-            true => self.run_with::<Fused>(),
-            false => self.run_with::<Split>(),
-        }
-    }
-}
-
-impl GruCell<'_> {
-    #[inline(always)]
-    fn run_with<M: MulAdd>(self) {
-        let hd = self.hidden;
-        if hd == 0 {
-            return;
-        }
-        let rows = (self.gh.chunks_exact(3 * hd))
-            .zip(self.gi.chunks_exact(3 * hd))
-            .zip(self.h.chunks_exact(hd).zip(self.h_out.chunks_exact_mut(hd)));
-        for ((gh, gi), (h, h_out)) in rows {
-            let (gh_r, gh) = gh.split_at(hd);
-            let (gh_z, gh_n) = gh.split_at(hd);
-            let (gi_r, gi) = gi.split_at(hd);
-            let (gi_z, gi_n) = gi.split_at(hd);
-            let gates = (gh_r.iter().zip(gi_r))
-                .zip(gh_z.iter().zip(gi_z))
-                .zip(gh_n.iter().zip(gi_n));
-            for ((((hr, ir), (hz, iz)), (hn, inn)), (h, h_out)) in
-                gates.zip(h.iter().zip(h_out.iter_mut()))
-            {
-                let r = sigmoid_f32::<M>(hr + ir);
-                let z = sigmoid_f32::<M>(hz + iz);
-                let n = tanh_f32::<M>(inn + hn * r);
-                *h_out = (h - n) * z + n;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
