@@ -997,6 +997,33 @@ fn chunk_and_split_pieces_are_planned_slices() {
     }
 }
 
+/// At batch 1 every piece of a chunk along the last dim is one run of the product's
+/// buffer: the pieces are that buffer at an offset (no copy), with their own sizes —
+/// the same values as the interpreter's (a one-sample LSTM or GRU step reads its gates
+/// this way).
+#[test]
+fn pieces_of_one_run_are_the_buffer_at_an_offset() {
+    ferrex::manual_seed(7);
+    let m = Pieces {
+        qkv: nn::Linear::new(10, 12),
+    };
+    let x = Tensor::randn([1, 10]);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let d = compiled.describe();
+    assert!(compiled.stats().fallback_ops.is_empty(), "{d}");
+    let pieces = ["getitem", "getitem_1", "getitem_2"];
+    for piece in pieces {
+        assert!(d.contains(&format!("{piece}: slice (no copy)")), "{d}");
+    }
+    let want = ep.module().call((x.copy(),)).unwrap();
+    let got = compiled.call((x.copy(),)).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        assert_eq!(f32_bits(g), f32_bits(w));
+    }
+}
+
 #[export_module]
 struct Rounding {}
 

@@ -495,16 +495,7 @@ impl Builder<'_> {
             return;
         }
         match self.special_kind(v, op, args) {
-            Some(Kind::Alias { src, at, .. }) => self.alias_at(v, src, at),
-            Some(kind) => {
-                let place = if kind.is_planned() {
-                    Place::Slot
-                } else {
-                    Place::Storage
-                };
-                self.steps[v] = Some(self.step(v, kind));
-                self.place[v] = Some(place);
-            }
+            Some(kind) => self.place_kind(v, kind),
             None => {
                 let kind = Kind::Fallback {
                     op,
@@ -519,6 +510,21 @@ impl Builder<'_> {
                 });
             }
         }
+    }
+
+    /// `v` computed by `kind`: an alias of another value's buffer (with `v`'s sizes,
+    /// [`Builder::alias_at`]), a step writing a slot, or one making a storage.
+    pub(super) fn place_kind(&mut self, v: V, kind: Kind) {
+        if let Kind::Alias { src, at, .. } = kind {
+            return self.alias_at(v, src, at);
+        }
+        let place = if kind.is_planned() {
+            Place::Slot
+        } else {
+            Place::Storage
+        };
+        self.steps[v] = Some(self.step(v, kind));
+        self.place[v] = Some(place);
     }
 
     /// `v` is `src`'s buffer under `v`'s sizes (a reshape, or the value a chain that

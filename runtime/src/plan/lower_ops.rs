@@ -376,8 +376,7 @@ impl Builder<'_> {
         let Some(kind) = self.try_view(v, x, slice) else {
             return false;
         };
-        self.steps[v] = Some(self.step(v, kind));
-        self.place[v] = Some(Place::Slot);
+        self.place_kind(v, kind);
         true
     }
 
