@@ -7,6 +7,7 @@ use ferrex::error::{SourceLocation, TensorError};
 use std::cell::RefCell;
 
 use ferrex::graph::{call_higher_order, Arg, Argument, HigherOrderOp};
+use ferrex::ops::rnn::{recurrent_layers, RecurrentSpec};
 use ferrex::ops::{run_eager, OpDef, Value};
 use ferrex::program::{storages_of, Bindings};
 use ferrex::symbolic::{Expr, SymInt};
@@ -1056,8 +1057,31 @@ impl Run<'_> {
                 self.env[step.out] = Val::Store(out);
                 Ok(())
             }
+            Kind::Recurrent { spec, args } => self.recurrent(step, spec, args, arena),
             _ => self.planned(step, arena),
         }
+    }
+
+    /// Recurrent layers by the layer kernel, on the storages of the step's input,
+    /// states and parameters; the results are the step's outputs.
+    fn recurrent(
+        &mut self,
+        step: &Step,
+        spec: &RecurrentSpec,
+        args: &[V],
+        arena: &Arena,
+    ) -> Result<(), RunError> {
+        let values = (args.iter())
+            .map(|&v| self.storage(v, arena))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fail = |e: &str| kernel_error(&step.info, e);
+        let (input, rest) = values.split_first().ok_or_else(|| fail("no input"))?;
+        let (hx, params) = rest.split_at(spec.states().min(rest.len()));
+        let out = recurrent_layers(spec, input, hx, params)
+            .ok_or_else(|| fail("the layer kernel does not run these operands"))?
+            .map_err(|e| fail(&e.0))?;
+        self.env[step.out] = Val::Multi(out);
+        Ok(())
     }
 
     /// The registry's eager kernel on the step's values.

@@ -171,6 +171,8 @@ pub struct PlanStats {
     pub reductions: usize,
     /// Embeddings run as row gathers.
     pub embeddings: usize,
+    /// Recurrent ops (`gru`, `lstm`) run by the layer kernel.
+    pub recurrent: usize,
     /// `cat` and `stack` run as block copies.
     pub concats: usize,
     /// Nearest-neighbour upsamplings run as gather copies.

@@ -367,7 +367,8 @@ impl<'p> Samples<'p> {
             Kind::Fallback { .. }
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
-            | Kind::Compare { .. } => return false,
+            | Kind::Compare { .. }
+            | Kind::Recurrent { .. } => return false,
             kind => kind.operands(),
         };
         let dynamic = match &step.kind {
@@ -652,6 +653,7 @@ impl<'p> Samples<'p> {
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
             | Kind::Compare { .. } => Err(format!("`{}` runs eagerly", step.info.name)),
+            Kind::Recurrent { .. } => Err(recurrent_refusal(step)),
         }
     }
 
@@ -766,6 +768,7 @@ impl<'p> Samples<'p> {
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
             | Kind::Compare { .. } => return mixes("runs eagerly"),
+            Kind::Recurrent { .. } => return Err(recurrent_refusal(step)),
         }
         if let Kind::LayerNorm { weight, bias, .. } | Kind::GroupNorm { weight, bias, .. } =
             &step.kind
@@ -782,6 +785,15 @@ impl<'p> Samples<'p> {
 }
 
 /// The sizes of value `v` (its node's first output).
+/// Why a plan with recurrent layers runs its calls whole.
+fn recurrent_refusal(step: &Step) -> String {
+    format!(
+        "`{}` {}",
+        step.info.name,
+        ferrex::ops::rnn::WHY_CALLS_RUN_WHOLE
+    )
+}
+
 fn size_of(plan: &Plan, v: V) -> Option<&[SymInt]> {
     plan.metas
         .get(v)

@@ -482,9 +482,17 @@ fn cell_step(lstm: bool, p: &[Vec<f32>], x: &[f64], h: &[f64], c: &[f64]) -> (Ve
     }
 }
 
-/// A 2-layer bidirectional batch-first GRU or LSTM against plain-Rust recurrences.
+/// A 2-layer bidirectional batch-first GRU or LSTM against plain-Rust recurrences: of a
+/// hidden size the layer kernel runs (8: `ferrex::ops::rnn::recurrent_layers`) and of
+/// one it leaves to the decomposition's ops (5).
 fn check_recurrent(lstm: bool) {
-    let (batch, steps, features, hidden, layers) = (2, 4, 3, 5, 2);
+    for hidden in [5, 8] {
+        check_recurrent_of(lstm, hidden);
+    }
+}
+
+fn check_recurrent_of(lstm: bool, hidden: usize) {
+    let (batch, steps, features, layers) = (2, 4, 3, 2);
     let gates = if lstm { 4 } else { 3 };
     let x = tensor(&[batch, steps, features], 20);
     let mut params = Vec::new();

@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 24, "{checked:?}");
+    assert_eq!(checked.len(), 26, "{checked:?}");
 }
 
 #[test]
@@ -50,6 +50,8 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("encoder", "`contiguous`, `dropout` and `unflatten` are not decomposed"),
     ("gru", "the input projection is a 3-D `linear` (`view` + `addmm`); PyTorch's decomposition reaches `bmm` through `matmul` (`expand` + `bmm`)"),
     ("lstm", "as `gru`"),
+    ("lstm_bi", "as `gru`"),
+    ("gru_bi", "as `gru`"),
     ("masked_attn", "ferrex's tensors are contiguous: no `clone` before a `view`; `squeeze.dims` not recorded"),
     ("mobile", "`adaptive_avg_pool2d` and `hardswish` are kept whole"),
     ("pads", "reflect, replicate and circular pads are one `index_select` per dim of indices made by `arange`, `cat` and `expand` (PyTorch: `abs`/`sub`/`clamp` indices read by `index.Tensor`; `empty` + `slice_scatter` for circular)"),
@@ -151,8 +153,8 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
     }
 }
 
-/// `nn.GRU` and `nn.LSTM` run their steps over `[T, B, ..]` (the batch at dim 1) from
-/// zero initial states `[1, B, H]`; the core IR of a masked attention softmaxes and
+/// The core IR of `nn.GRU` and `nn.LSTM` runs their steps over `[T, B, ..]` (the batch
+/// at dim 1) from zero initial states `[1, B, H]`; the core IR of a masked attention softmaxes and
 /// reduces values whose batch is not first; `nn.TransformerEncoderLayer` (batch first,
 /// a dynamic length `s`) projects its attention's output as `[s * B, E]` rows, and its
 /// core IR its feed-forward input as `[B * s, E]` (`s` rows per sample): the
@@ -163,8 +165,6 @@ fn a_bmm_of_a_broadcast_weight_is_one_prepacked_gemm() {
 fn programs_that_move_their_batch_split_with_the_same_bits() {
     let corpus = corpus();
     for (name, core) in [
-        ("gru", false),
-        ("lstm", false),
         ("gru", true),
         ("lstm", true),
         ("masked_attn", false),
@@ -247,6 +247,56 @@ fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
             assert!(max_diff(f, want, name) <= ATOL, "{name} `{prefix}`");
             assert!(max_diff(f, o, name) <= 1e-6, "{name} `{prefix}`");
             assert_eq!(f.shape(), o.shape());
+        }
+    }
+}
+
+/// The compiled plan of `nn.GRU` / `nn.LSTM` (PyTorch's default IR, one `gru.input` /
+/// `lstm.input` node; one layer or two bidirectional ones, batch first or time-major, a
+/// dynamic batch down to 1, a given initial state) runs the op as one recurrent step: the
+/// interpreter's layer kernel (`ferrex::ops::rnn::recurrent_layers`), so the
+/// interpreter's bits and PyTorch's values, every output, with no eager fallback. Its
+/// calls run whole: the kernel splits the batch over the threads itself.
+#[test]
+fn compiled_recurrent_layers_are_one_step_with_the_interpreters_bits() {
+    let corpus = corpus();
+    for (name, node, label) in [
+        ("gru", "gru", "1 GRU layer, batch first"),
+        ("lstm", "lstm", "1 LSTM layer, batch first"),
+        (
+            "lstm_bi",
+            "lstm",
+            "2 LSTM layers, bidirectional, batch first",
+        ),
+        ("gru_bi", "gru", "2 GRU layers, bidirectional"),
+    ] {
+        let file = corpus.file(name, false);
+        let compiled = ferrex_runtime::load(&file).unwrap();
+        let d = compiled.describe();
+        let stats = compiled.stats();
+        assert_eq!((stats.recurrent, stats.fallback_ops.len()), (1, 0), "{d}");
+        let step = format!("{node}: {label} (layer kernel: packed product + fused cell per step)");
+        assert!(d.contains(&step), "{d}");
+        // (The dynamic batch's zero states refuse first.)
+        let refusal = compiled.batch_split().unwrap_err();
+        let why = ferrex::ops::rnn::WHY_CALLS_RUN_WHOLE;
+        assert!(refusal.contains(why) || name == "lstm_bi", "{refusal}");
+        let ep: ExportedProgram = ferrex::load(&file).unwrap();
+        let io = corpus.io(name);
+        for prefix in prefixes(&io) {
+            let inputs: Vec<Tensor> = series(&io, &prefix, "in")
+                .into_iter()
+                .map(Tensor::copy)
+                .collect();
+            let got = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
+            let interpreted = ep.module().call_flat(&leaves(&ep, &inputs)).unwrap();
+            let want = series(&io, &prefix, "out");
+            assert_eq!(got.len(), want.len());
+            for ((g, i), w) in got.iter().zip(&interpreted).zip(want) {
+                assert!(max_diff(g, w, name) <= ATOL, "{name} `{prefix}`");
+                assert_eq!(g.shape(), i.shape());
+                assert_eq!(g.to_vec::<f32>().unwrap(), i.to_vec::<f32>().unwrap());
+            }
         }
     }
 }

@@ -622,24 +622,33 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
         Some(b) => Some(b.storage_or_op_error()?),
         None => None,
     };
-    let y = match linear_prepacked(&x, &w, bias.as_ref())? {
-        Some(y) => return Ok(vec![y]),
-        None => matmul_storage(&x, &super::shape::transpose_storage(&w, 0, 1))?,
-    };
-    match &a.bias {
-        None => Ok(vec![y]),
-        Some(bias) => {
-            let b = bias.storage_or_op_error()?;
-            let shape = concrete(&out.sizes);
-            Ok(vec![super::elementwise::binary_numeric(
-                &y,
-                &b,
-                &shape,
-                out.dtype,
-                |p, q| p + q,
-                |p, q| Ok(p.wrapping_add(q)),
-            )?])
-        }
+    let y = linear_storage(&x, &w, bias.as_ref(), &concrete(&out.sizes), out.dtype)?;
+    Ok(vec![y])
+}
+
+/// `x @ w.t() + bias` of eager storages, the result of sizes `shape` and type `dtype`:
+/// `linear`'s kernel, and the input projections of the recurrent layers (`rnn.rs`).
+pub(crate) fn linear_storage(
+    x: &Storage,
+    w: &Storage,
+    bias: Option<&Storage>,
+    shape: &[usize],
+    dtype: DType,
+) -> Result<Storage, OpError> {
+    if let Some(y) = linear_prepacked(x, w, bias)? {
+        return Ok(y);
+    }
+    let y = matmul_storage(x, &super::shape::transpose_storage(w, 0, 1))?;
+    match bias {
+        None => Ok(y),
+        Some(b) => super::elementwise::binary_numeric(
+            &y,
+            b,
+            shape,
+            dtype,
+            |p, q| p + q,
+            |p, q| Ok(p.wrapping_add(q)),
+        ),
     }
 }
 

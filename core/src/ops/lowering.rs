@@ -175,6 +175,14 @@ pub enum Lowering<T> {
         is_causal: bool,
         scale: Option<f64>,
     },
+    /// Every layer of a recurrent op (`gru.input`, `lstm.input`): its states `hx` and
+    /// parameters as the op takes them ([`super::rnn::recurrent_layers`] runs it).
+    Recurrent {
+        input: T,
+        hx: Vec<T>,
+        params: Vec<T>,
+        spec: super::rnn::RecurrentSpec,
+    },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }

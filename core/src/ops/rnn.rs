@@ -9,12 +9,13 @@
 // GRU: 3 gates, one state; LSTM: 4 gates, hidden and cell state.
 use ferrex_kernels::rnn::{RecurrentCell as Cell, RecurrentLayer};
 
+use super::lowering::Lowering;
 use super::op_def;
 use super::util::meta_of;
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{DType, Storage, Tensor, TensorMeta};
+use crate::tensor::{view_as_slice, view_to_vec, DType, Storage, Tensor, TensorMeta};
 
 /// The op's name, for messages.
 fn op_name(cell: Cell) -> &'static str {
@@ -151,6 +152,16 @@ impl Rnn {
         Ok(metas)
     }
 
+    fn spec(&self) -> RecurrentSpec {
+        RecurrentSpec {
+            cell: self.cell,
+            layers: self.layers,
+            bidirectional: self.directions == 2,
+            batch_first: self.batch_first,
+            has_biases: self.has_biases,
+        }
+    }
+
     /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction.
     fn weights(&self, layer: usize, direction: usize) -> [Option<&Tensor>; 4] {
         let per = if self.has_biases { 4 } else { 2 };
@@ -190,76 +201,250 @@ fn step(
     }
 }
 
-/// [`one_layer`]'s steps run eagerly on f32 data ([`RecurrentLayer`]), from the
-/// input's projection `projected` `[T, B, G·H]` and the states `[B, H]`: per step the
-/// packed product `linear` runs on f32 (the same weight panels, bias and rows) and the
-/// cell's kernel, the bits of the decomposition's ops; the batch split over threads
-/// where that keeps them. `None` while an export traces the layer (the graph records the
-/// decomposition's ops), for other dtypes, or where `linear` would take another path.
-fn one_layer_eager(
-    cell: Cell,
-    projected: &Tensor,
-    state: &[Tensor],
-    (w_hh, b_hh): (&Tensor, Option<&Tensor>),
-    reverse: bool,
-) -> Option<Result<(Tensor, Vec<Tensor>), OpError>> {
-    let tensors = std::iter::once(projected).chain(state);
-    if crate::tensor::hook::is_tracing() || tensors.clone().any(|t| t.dtype() != DType::F32) {
-        return None;
-    }
-    let (pshape, hshape) = (projected.shape(), state.first()?.shape());
-    let ([steps, batch, width], [b, hidden]) = (&pshape[..], &hshape[..]) else {
-        return None;
-    };
-    let shape = [*steps, *batch, *hidden];
-    if *b != *batch
-        || Some(*width) != hidden.checked_mul(cell.gates())
-        || !super::linalg::linear_packs(*batch, *width, *hidden)
-    {
-        return None;
-    }
-    let (Ok(Storage::F32(w)), bias) = (w_hh.try_storage(), b_hh.map(Tensor::try_storage)) else {
-        return None;
-    };
-    let bias = match &bias {
-        None => None,
-        Some(Ok(Storage::F32(b))) if b.ndim() == 1 => Some(b.as_slice()?),
-        Some(_) => return None,
-    };
-    let run = || -> Result<(Tensor, Vec<Tensor>), OpError> {
-        let packed = super::prepack::packed_weight(&w)?;
-        let data = |t: &Tensor| t.to_vec::<f32>().map_err(|e| OpError::new(e.to_string()));
-        // The projection, `linear`'s new output, is read where it lies.
-        let stored = projected.try_storage();
-        let in_place = match &stored {
-            Ok(Storage::F32(p)) => p.as_slice(),
-            _ => None,
-        };
-        let proj = match in_place {
-            Some(p) => std::borrow::Cow::Borrowed(p),
-            None => std::borrow::Cow::Owned(data(projected)?),
-        };
-        let h0 = data(&state[0])?;
-        let c0 = match state.get(1) {
-            Some(c) => data(c)?,
-            None => Vec::new(),
-        };
-        let layer = RecurrentLayer {
-            cell,
-            shape,
-            projected: &proj,
-            w_hh: &packed,
-            b_hh: bias,
-            reverse,
-        };
-        let out = layer.run(&h0, &c0).map_err(|e| OpError(e.0))?;
-        let mut finals = vec![Tensor::from_vec(out.h, [shape[1], shape[2]])];
-        if cell == Cell::Lstm {
-            finals.push(Tensor::from_vec(out.c, [shape[1], shape[2]]));
+/// Why a call of a program with recurrent layers is not split along its batch by the
+/// runners (each half would run every step on half the rows): the layer kernel splits
+/// the batch over the threads itself, once per layer.
+pub const WHY_CALLS_RUN_WHOLE: &str =
+    "runs recurrent layers, whose kernel splits the batch over the threads itself";
+
+/// What a recurrent op computes besides its tensors: the cell and the layout of its
+/// layers. The eager kernel and the compiled runtime's recurrent step
+/// (`Lowering::Recurrent`) run the same [`recurrent_layers`] of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecurrentSpec {
+    pub cell: Cell,
+    pub layers: usize,
+    pub bidirectional: bool,
+    pub batch_first: bool,
+    pub has_biases: bool,
+}
+
+impl RecurrentSpec {
+    fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
         }
-        Ok((Tensor::from_vec(out.seq, shape), finals))
+    }
+
+    /// The state tensors a call passes and returns: `h` (and `c` for an LSTM).
+    pub fn states(&self) -> usize {
+        match self.cell {
+            Cell::Gru => 1,
+            Cell::Lstm => 2,
+        }
+    }
+
+    /// The parameter tensors a call passes (`0` when that overflows).
+    pub fn params(&self) -> usize {
+        (self
+            .layers
+            .checked_mul(self.directions() * self.per_layer()))
+        .unwrap_or(0)
+    }
+
+    /// Whether [`recurrent_layers`] runs f32 layers of this hidden size (their products
+    /// are `linear`'s packed ones), on any batch.
+    pub fn kernel_runs(&self, hidden: usize) -> bool {
+        let width = self.cell.gates().checked_mul(hidden);
+        width.is_some_and(|w| super::linalg::linear_packs(1, w, hidden))
+    }
+
+    /// Parameters per layer and direction: `w_ih, w_hh[, b_ih, b_hh]`.
+    fn per_layer(&self) -> usize {
+        if self.has_biases {
+            4
+        } else {
+            2
+        }
+    }
+}
+
+/// Every layer of a recurrent op on eager storages — `input` `[T, B, F]` (`[B, T, F]`
+/// batch first), the states `hx` `[layers · directions, B, H]`, the parameters as the
+/// op takes them — into its results `[output, h_n(, c_n)]`. Each layer's input is
+/// projected once by `linear`'s kernel, then its steps run as one [`RecurrentLayer`]
+/// (per step the packed product and the fused cell, no tensor made per step), the bits
+/// of the decomposition's ops. `None` where that kernel does not apply — data other than
+/// f32, a hidden size whose product `linear` does not pack — and the decomposition runs.
+pub fn recurrent_layers(
+    spec: &RecurrentSpec,
+    input: &Storage,
+    hx: &[Storage],
+    params: &[Storage],
+) -> Option<Result<Vec<Storage>, OpError>> {
+    let tensors = std::iter::once(input).chain(hx).chain(params);
+    if tensors.clone().any(|s| s.dtype() != DType::F32) {
+        return None;
+    }
+    let (&[a, b, _], Some(&[_, batch, hidden])) = (input.shape(), hx.first().map(Storage::shape))
+    else {
+        return None;
     };
-    Some(run())
+    let (steps, b) = if spec.batch_first { (b, a) } else { (a, b) };
+    if b != batch || !spec.kernel_runs(hidden) {
+        return None;
+    }
+    if steps == 0 || batch == 0 {
+        // No step: an empty output, the states as they were.
+        let mut out_shape = input.shape().to_vec();
+        out_shape[2] = hidden.checked_mul(spec.directions())?;
+        let output = Storage::full(&out_shape, 0.0, DType::F32);
+        return Some(Ok([vec![output], hx.to_vec()].concat()));
+    }
+    Some(layers_f32(spec, input, hx, params, [steps, batch, hidden]))
+}
+
+/// [`recurrent_layers`] once it applies: `shape` is `[steps, batch, hidden]`.
+fn layers_f32(
+    spec: &RecurrentSpec,
+    input: &Storage,
+    hx: &[Storage],
+    params: &[Storage],
+    shape: [usize; 3],
+) -> Result<Vec<Storage>, OpError> {
+    let op = op_name(spec.cell);
+    let [steps, batch, hidden] = shape;
+    let (directions, per) = (spec.directions(), spec.per_layer());
+    let slots = spec.layers.checked_mul(directions);
+    if slots.and_then(|s| s.checked_mul(per)) != Some(params.len()) || hx.len() != spec.states() {
+        op_bail!(
+            "{op}: expected {} states and {} parameter tensors per layer, got {} and {}",
+            spec.states(),
+            directions * per,
+            hx.len(),
+            params.len()
+        );
+    }
+    let slots = slots.unwrap_or(0);
+    if let Some(s) = hx.iter().find(|s| s.shape() != [slots, batch, hidden]) {
+        op_bail!(
+            "{op}: expected states of sizes [{slots}, {batch}, {hidden}], got {:?}",
+            s.shape()
+        );
+    }
+    let mut layer_input = if spec.batch_first {
+        super::shape::transpose_storage(input, 0, 1)
+    } else {
+        input.clone()
+    };
+    // Per state, the final values of every layer and direction in order.
+    let mut finals: Vec<Vec<f32>> = vec![Vec::new(); hx.len()];
+    for layer in 0..spec.layers {
+        let mut outputs = Vec::with_capacity(directions);
+        for direction in 0..directions {
+            let slot = layer * directions + direction;
+            let w = &params[slot * per..slot * per + per];
+            let states: Vec<Vec<f32>> = hx.iter().map(|s| state_of(s, slot)).collect();
+            let out = one_direction(spec, &layer_input, w, &states, shape, direction == 1)?;
+            outputs.push(out.seq);
+            finals[0].extend(out.h);
+            if let Some(c) = finals.get_mut(1) {
+                c.extend(out.c);
+            }
+        }
+        let joined = join_directions(outputs, hidden)?;
+        layer_input = stored(&[steps, batch, hidden * directions], joined)?;
+    }
+    let output = if spec.batch_first {
+        super::shape::transpose_storage(&layer_input, 0, 1)
+    } else {
+        layer_input
+    };
+    let mut out = vec![output];
+    for f in finals {
+        out.push(stored(&[slots, batch, hidden], f)?);
+    }
+    Ok(out)
+}
+
+/// The `[B, H]` state of layer and direction `slot` of a states tensor `[L·D, B, H]`.
+fn state_of(s: &Storage, slot: usize) -> Vec<f32> {
+    match s {
+        Storage::F32(s) => view_to_vec(&s.index_axis(ndarray::Axis(0), slot)),
+        _ => Vec::new(),
+    }
+}
+
+/// One layer in one direction: `layer_input` `[T, B, F]` projected by `w_ih` (and
+/// `b_ih`), then the steps from `states` (`h0`, and `c0` for an LSTM).
+fn one_direction(
+    spec: &RecurrentSpec,
+    layer_input: &Storage,
+    w: &[Storage],
+    states: &[Vec<f32>],
+    shape: [usize; 3],
+    reverse: bool,
+) -> Result<ferrex_kernels::rnn::RecurrentOutput, OpError> {
+    let op = op_name(spec.cell);
+    let hidden = shape[2];
+    let width = spec.cell.gates() * hidden;
+    let (b_ih, b_hh) = match spec.has_biases {
+        true => (w.get(2), w.get(3)),
+        false => (None, None),
+    };
+    let mut projected_shape = layer_input.shape().to_vec();
+    if let Some(last) = projected_shape.last_mut() {
+        *last = width;
+    }
+    let projected =
+        super::linalg::linear_storage(layer_input, &w[0], b_ih, &projected_shape, DType::F32)?;
+    let (Storage::F32(projected), Storage::F32(w_hh)) = (&projected, &w[1]) else {
+        op_bail!("{op}: expected f32 weights");
+    };
+    if w_hh.shape() != [width, hidden] {
+        op_bail!(
+            "{op}: expected weight_hh of sizes [{width}, {hidden}], got {:?}",
+            w_hh.shape()
+        );
+    }
+    let b_hh = b_hh.map(|b| match b {
+        Storage::F32(b) => Some(b.view()),
+        _ => None,
+    });
+    let bias = match &b_hh {
+        Some(Some(b)) if b.len() == width => Some(view_as_slice(b)),
+        Some(_) => op_bail!("{op}: expected bias_hh of {width} values"),
+        None => None,
+    };
+    let packed = super::prepack::packed_weight(w_hh)?;
+    let projected = projected.view();
+    let layer = RecurrentLayer {
+        cell: spec.cell,
+        shape,
+        projected: &view_as_slice(&projected),
+        w_hh: &packed,
+        b_hh: bias.as_deref(),
+        reverse,
+    };
+    let no_state = Vec::new();
+    let (h0, c0) = (
+        states.first().unwrap_or(&no_state),
+        states.get(1).unwrap_or(&no_state),
+    );
+    layer.run(h0, c0).map_err(|e| OpError(e.0))
+}
+
+/// The outputs `[T, B, H]` of a layer's directions side by side along the last dim
+/// (`cat(.., 2)`): one row of each per step and sample.
+fn join_directions(mut outputs: Vec<Vec<f32>>, hidden: usize) -> Result<Vec<f32>, OpError> {
+    if outputs.len() == 1 {
+        return Ok(outputs.remove(0));
+    }
+    let len = outputs.iter().map(Vec::len).sum();
+    let mut joined = ferrex_kernels::alloc::try_filled(len, 0.0f32).map_err(|e| OpError(e.0))?;
+    let rows = joined.chunks_exact_mut(hidden * outputs.len());
+    for (r, row) in rows.enumerate() {
+        for (d, part) in row.chunks_exact_mut(hidden).enumerate() {
+            part.copy_from_slice(&outputs[d][r * hidden..(r + 1) * hidden]);
+        }
+    }
+    Ok(joined)
+}
+
+fn stored(shape: &[usize], data: Vec<f32>) -> Result<Storage, OpError> {
+    Storage::from_vec(shape, data).ok_or_else(|| OpError::new("recurrent result of the wrong size"))
 }
 
 /// One layer in one direction over the time-major `input` `[T, B, F]`: the input
@@ -276,9 +461,6 @@ fn one_layer(
         op_bail!("{}: missing weights", rnn.name);
     };
     let projected = input.linear(w_ih, w[2]);
-    if let Some(done) = one_layer_eager(rnn.cell, &projected, &state, (w_hh, w[3]), reverse) {
-        return done;
-    }
     one_layer_ops(rnn.cell, &projected, &state, (w_hh, w[3]), reverse)
 }
 
@@ -310,7 +492,32 @@ fn one_layer_ops(
 
 fn rnn_decomposition(args: &RnnCall, cell: Cell) -> Result<Vec<Tensor>, OpError> {
     let rnn = Rnn::read(args, cell)?;
-    let mut layer_input = args.input.clone();
+    // On eager data (not while an export traces it, which records the ops below), the
+    // layer kernel.
+    if !crate::tensor::hook::is_tracing() {
+        let spec = rnn.spec();
+        let storages = |ts: &[Tensor]| {
+            ts.iter()
+                .map(Tensor::try_storage)
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if let (Ok(input), Ok(hx), Ok(params)) = (
+            args.input.try_storage(),
+            storages(&rnn.states),
+            storages(&rnn.params),
+        ) {
+            if let Some(out) = recurrent_layers(&spec, &input, &hx, &params) {
+                return Ok(out?.into_iter().map(Tensor::from_storage).collect());
+            }
+        }
+    }
+    rnn_ops(&rnn, args.input)
+}
+
+/// The op as the ops of its decomposition: what an export records, and the eager
+/// kernel where [`recurrent_layers`] does not apply.
+fn rnn_ops(rnn: &Rnn, input: &Tensor) -> Result<Vec<Tensor>, OpError> {
+    let mut layer_input = input.clone();
     if rnn.batch_first {
         layer_input = layer_input.transpose(0, 1);
     }
@@ -321,7 +528,7 @@ fn rnn_decomposition(args: &RnnCall, cell: Cell) -> Result<Vec<Tensor>, OpError>
             let slot = (layer * rnn.directions + direction) as i64;
             let state = rnn.states.iter().map(|s| s.select(0, slot)).collect();
             let w = rnn.weights(layer, direction);
-            let (out, last) = one_layer(&rnn, &layer_input, state, w, direction == 1)?;
+            let (out, last) = one_layer(rnn, &layer_input, state, w, direction == 1)?;
             outputs.push(out);
             for (f, s) in finals.iter_mut().zip(last) {
                 f.push(s);
@@ -359,16 +566,49 @@ fn lstm_decomposition(args: &LstmInput) -> Result<Vec<Tensor>, OpError> {
     rnn_decomposition(&rnn_call!(args, args.hx.clone()), Cell::Lstm)
 }
 
+/// The runtime's step of a call in inference mode: every layer ([`recurrent_layers`]).
+macro_rules! recurrent_lowering {
+    ($args:expr, $hx:expr, $cell:expr) => {{
+        let a = $args;
+        let layers = usize::try_from(a.num_layers).unwrap_or(0);
+        if (a.train && a.dropout > 0.0) || layers == 0 {
+            return Ok(Lowering::Eager);
+        }
+        Ok(Lowering::Recurrent {
+            input: a.input.clone(),
+            hx: $hx,
+            params: a.params.clone(),
+            spec: RecurrentSpec {
+                cell: $cell,
+                layers,
+                bidirectional: a.bidirectional,
+                batch_first: a.batch_first,
+                has_biases: a.has_biases,
+            },
+        })
+    }};
+}
+
+fn gru_lowering<T: Clone>(a: &GruInput<T>) -> Result<Lowering<T>, OpError> {
+    recurrent_lowering!(a, vec![a.hx.clone()], Cell::Gru)
+}
+
+fn lstm_lowering<T: Clone>(a: &LstmInput<T>) -> Result<Lowering<T>, OpError> {
+    recurrent_lowering!(a, a.hx.clone(), Cell::Lstm)
+}
+
 op_def! {
     pub static GRU_INPUT: struct GruInput =
         "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
         meta: gru_meta,
         composite: gru_decomposition,
+        lowering: gru_lowering,
     }
     pub static LSTM_INPUT: struct LstmInput =
         "aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)" {
         meta: lstm_meta,
         composite: lstm_decomposition,
+        lowering: lstm_lowering,
     }
 }
 
@@ -383,40 +623,115 @@ mod tests {
             .collect()
     }
 
-    /// The eager layer (the cell kernels, the batch split over the threads when the
-    /// work is large enough) has the bits of the decomposition's ops, both cells, both
-    /// directions, for a layer small enough to run on one thread and one large enough
-    /// to split on a machine of several cores.
+    /// The layer kernel (the cell kernels, the batch split over the threads when the
+    /// work is large enough) has the bits of the decomposition's ops: both cells, one
+    /// layer and two bidirectional batch-first ones, a size that runs on one thread and
+    /// one large enough to split on a machine of several cores.
     #[test]
-    fn the_eager_layer_has_the_bits_of_the_ops() {
+    fn the_layer_kernel_has_the_bits_of_the_ops() {
         for cell in [Cell::Lstm, Cell::Gru] {
-            for [steps, batch, hidden] in [[5, 3, 16], [24, 6, 96]] {
-                let width = cell.gates() * hidden;
-                let projected =
-                    Tensor::from_vec(values(steps * batch * width, 1, 2.0), [steps, batch, width]);
-                let states: Vec<Tensor> = (0..if cell == Cell::Lstm { 2 } else { 1 })
-                    .map(|i| Tensor::from_vec(values(batch * hidden, 2 + i, 1.0), [batch, hidden]))
-                    .collect();
-                let w_hh = Tensor::from_vec(values(width * hidden, 4, 0.2), [width, hidden]);
-                let b_hh = Tensor::from_vec(values(width, 5, 0.5), [width]);
-                for reverse in [false, true] {
-                    let w = (&w_hh, Some(&b_hh));
-                    let (seq, finals) = one_layer_eager(cell, &projected, &states, w, reverse)
-                        .expect("f32 data with a packed product runs eagerly")
-                        .unwrap();
-                    let (want_seq, want_finals) =
-                        one_layer_ops(cell, &projected, &states, w, reverse).unwrap();
-                    assert_eq!(seq.shape(), [steps, batch, hidden]);
-                    assert_eq!(
-                        seq.to_vec::<f32>().unwrap(),
-                        want_seq.to_vec::<f32>().unwrap()
-                    );
-                    assert_eq!(finals.len(), want_finals.len());
-                    for (f, want) in finals.iter().zip(&want_finals) {
-                        assert_eq!(f.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+            for [steps, batch, hidden, features] in [[5, 3, 16, 12], [24, 6, 96, 40]] {
+                for (layers, bidirectional) in [(1, false), (2, true)] {
+                    let batch_first = bidirectional;
+                    let spec = RecurrentSpec {
+                        cell,
+                        layers,
+                        bidirectional,
+                        batch_first,
+                        has_biases: true,
+                    };
+                    let directions = spec.directions();
+                    let in_shape = match batch_first {
+                        true => [batch, steps, features],
+                        false => [steps, batch, features],
+                    };
+                    let input =
+                        Tensor::from_vec(values(steps * batch * features, 1, 2.0), in_shape);
+                    let slots = layers * directions;
+                    let hx: Vec<Tensor> = (0..spec.states())
+                        .map(|i| {
+                            let v = values(slots * batch * hidden, 2 + i, 1.0);
+                            Tensor::from_vec(v, [slots, batch, hidden])
+                        })
+                        .collect();
+                    let width = cell.gates() * hidden;
+                    let mut params = Vec::new();
+                    for slot in 0..slots {
+                        let f = if slot < directions {
+                            features
+                        } else {
+                            hidden * directions
+                        };
+                        params.push(Tensor::from_vec(
+                            values(width * f, 4 + slot, 0.2),
+                            [width, f],
+                        ));
+                        let w_hh = values(width * hidden, 5 + slot, 0.2);
+                        params.push(Tensor::from_vec(w_hh, [width, hidden]));
+                        params.push(Tensor::from_vec(values(width, 6 + slot, 0.5), [width]));
+                        params.push(Tensor::from_vec(values(width, 7 + slot, 0.5), [width]));
+                    }
+                    let call = RnnCall {
+                        input: &input,
+                        hx: hx.clone(),
+                        params: &params,
+                        has_biases: true,
+                        num_layers: layers as i64,
+                        dropout: 0.0,
+                        train: false,
+                        bidirectional,
+                        batch_first,
+                    };
+                    let rnn = Rnn::read(&call, cell).unwrap();
+                    let storages = |ts: &[Tensor]| -> Vec<Storage> {
+                        ts.iter().map(|t| t.try_storage().unwrap()).collect()
+                    };
+                    let got = recurrent_layers(
+                        &spec,
+                        &input.try_storage().unwrap(),
+                        &storages(&hx),
+                        &storages(&params),
+                    )
+                    .expect("f32 data with a packed product runs the layer kernel")
+                    .unwrap();
+                    let want = rnn_ops(&rnn, &input).unwrap();
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.shape(), w.shape().as_slice());
+                        assert_eq!(g.to_vec::<f32>(), w.to_vec::<f32>().unwrap());
                     }
                 }
             }
         }
+    }
+
+    /// Data other than f32, or a hidden size whose product `linear` does not pack: the
+    /// layer kernel declines and the decomposition's ops run.
+    #[test]
+    fn the_layer_kernel_declines_what_it_does_not_run() {
+        let spec = RecurrentSpec {
+            cell: Cell::Gru,
+            layers: 1,
+            bidirectional: false,
+            batch_first: false,
+            has_biases: false,
+        };
+        let f32s = |shape: &[usize]| Storage::full(shape, 0.5, DType::F32);
+        let input = f32s(&[4, 2, 8]);
+        let small = [f32s(&[1, 2, 4])];
+        let small_params = [f32s(&[12, 8]), f32s(&[12, 4])];
+        assert!(recurrent_layers(&spec, &input, &small, &small_params).is_none());
+        let h = [f32s(&[1, 2, 8])];
+        let params = [f32s(&[24, 8]), f32s(&[24, 8])];
+        let f64_input = Storage::full(&[4, 2, 8], 0.5, DType::F64);
+        assert!(recurrent_layers(&spec, &f64_input, &h, &params).is_none());
+        let out = recurrent_layers(&spec, &input, &h, &params)
+            .unwrap()
+            .unwrap();
+        assert_eq!(out[0].shape(), [4, 2, 8]);
+        assert_eq!(out[1].shape(), [1, 2, 8]);
+        // A parameter list of the wrong length is an error, not a panic.
+        let short = recurrent_layers(&spec, &input, &h, &params[..1]).unwrap();
+        assert!(short.unwrap_err().0.contains("parameter tensors"));
     }
 }

@@ -182,6 +182,11 @@ impl Samples<'_> {
             | Lowering::LayerNorm { .. }
             | Lowering::GroupNorm { .. }
             | Lowering::BatchNorm { .. } => self.norm(node, lowering, at),
+            Lowering::Recurrent { .. } => Err(format!(
+                "`{}` {}",
+                node.name,
+                crate::ops::rnn::WHY_CALLS_RUN_WHOLE
+            )),
             _ => self.compute(node, lowering, rows),
         }
     }
@@ -355,6 +360,9 @@ impl Samples<'_> {
                     self.whole(*w, node)?;
                 }
             }
+            Lowering::Recurrent { .. } => {
+                return mixes(crate::ops::rnn::WHY_CALLS_RUN_WHOLE);
+            }
             _ => return mixes("runs an op whose samples cannot be told apart"),
         }
         Ok(None)
@@ -415,6 +423,9 @@ impl Samples<'_> {
                     return mixes("indexes the batch");
                 }
                 self.val(*input, node)?;
+            }
+            Lowering::Recurrent { .. } => {
+                return mixes(crate::ops::rnn::WHY_CALLS_RUN_WHOLE);
             }
             _ => return mixes("runs an op whose samples cannot be told apart"),
         }

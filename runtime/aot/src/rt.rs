@@ -491,6 +491,27 @@ pub fn fallback(
     out.iter().map(contiguous).collect()
 }
 
+pub use ferrex::ops::rnn::RecurrentSpec;
+pub use ferrex_kernels::rnn::RecurrentCell;
+
+/// A recurrent step: every layer by the layer kernel (the plan's runner's function), on
+/// the input, the states and the parameters in order; results made contiguous.
+pub fn recurrent(
+    spec: &RecurrentSpec,
+    tensors: Vec<Tensor>,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> RunError,
+) -> Result<Vec<Storage>, RunError> {
+    let storages = (tensors.iter())
+        .map(|t| t.try_storage().map_err(|e| fail(&e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (input, rest) = storages.split_first().ok_or_else(|| fail(&"no input"))?;
+    let (hx, params) = rest.split_at(spec.states().min(rest.len()));
+    let out = ferrex::ops::rnn::recurrent_layers(spec, input, hx, params)
+        .ok_or_else(|| fail(&"the layer kernel does not run these operands"))?
+        .map_err(|e| fail(&e.0))?;
+    Ok(out.iter().map(Storage::contiguous).collect())
+}
+
 /// A result made contiguous (later steps read it as a slice).
 fn contiguous(t: &Tensor) -> Result<Storage, RunError> {
     t.try_storage()

@@ -39,6 +39,9 @@ mod eager_dyn;
 #[rustfmt::skip]
 #[path = "generated/running_dyn.rs"]
 mod running_dyn;
+#[rustfmt::skip]
+#[path = "generated/lstm_dyn.rs"]
+mod lstm_dyn;
 
 use ferrex::module::InputLeaf;
 use ferrex::{RunError, Tensor};
@@ -356,6 +359,28 @@ fn eager_fallbacks_between_planned_steps() {
     assert_eq!(agree("eager_dyn", &aot, &shapes), 4);
     let source = include_str!("generated/eager_dyn.rs");
     assert_eq!(source.matches("::ferrex_aot::rt::fallback(").count(), 4);
+}
+
+/// PyTorch's two bidirectional LSTM layers (batch first, a dynamic batch) as one
+/// recurrent step: the layer kernel called as the plan calls it, its three outputs the
+/// plan's bits at batch 1 (where each step's gates are one run of the product), 3 and
+/// 64; a batch past the range is the interpreter's guard error.
+#[test]
+fn recurrent_layers_are_one_step() {
+    let m = lstm_dyn::Model::new().unwrap();
+    let aot = |l: &[InputLeaf]| m.call_flat(l);
+    let shapes = one(&[&[1, 5, 6], &[3, 5, 6], &[64, 5, 6], &[3, 1, 6]]);
+    assert_eq!(agree("lstm_dyn", &aot, &shapes), 3);
+    let source = include_str!("generated/lstm_dyn.rs");
+    assert_eq!(source.matches("::ferrex_aot::rt::recurrent(").count(), 1);
+    // The weights are tensors made once (the packed-weight cache finds them call after
+    // call); only the zero states of the dynamic batch are eager calls.
+    assert!(source.contains("self.t0.clone()"));
+    assert_eq!(source.matches("::ferrex_aot::rt::fallback(").count(), 2);
+    assert_eq!(
+        error("lstm_dyn", &aot, &[vec![65, 5, 6]]),
+        "Guard failed: x.size()[0] <= 64, but got 65"
+    );
 }
 
 /// A buffer the program mutates: kept by the generated `Model` from call to call, as

@@ -518,10 +518,10 @@ impl Builder<'_> {
         if let Kind::Alias { src, at, .. } = kind {
             return self.alias_at(v, src, at);
         }
-        let place = if kind.is_planned() {
-            Place::Slot
-        } else {
-            Place::Storage
+        let place = match kind {
+            _ if kind.is_planned() => Place::Slot,
+            Kind::Recurrent { .. } => Place::Multi,
+            _ => Place::Storage,
         };
         self.steps[v] = Some(self.step(v, kind));
         self.place[v] = Some(place);

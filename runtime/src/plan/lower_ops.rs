@@ -3,6 +3,7 @@
 //! number, `cat` / `stack` — each chosen by what its op's lowering hook says, never by its name.
 
 use ferrex::graph::{Arg, NodeKind};
+use ferrex::ops::rnn::RecurrentSpec;
 use ferrex::ops::{Interpolation, Lowering, OpDef};
 use ferrex::symbolic::{CmpOp, SymInt};
 use ferrex::tensor::DType;
@@ -61,8 +62,38 @@ impl Builder<'_> {
                 scales,
                 mode,
             } => self.try_upsample(v, input, scales, mode),
+            Lowering::Recurrent {
+                input,
+                hx,
+                params,
+                spec,
+            } => self.try_recurrent(v, input, hx, params, spec),
             _ => None,
         }
+    }
+
+    /// A recurrent op of f32 values whose hidden size the layer kernel runs
+    /// ([`RecurrentSpec::kernel_runs`]).
+    fn try_recurrent(
+        &self,
+        v: V,
+        input: V,
+        hx: Vec<V>,
+        params: Vec<V>,
+        spec: RecurrentSpec,
+    ) -> Option<Kind> {
+        let args: Vec<V> = [vec![input], hx, params].concat();
+        let f32s = |x: &V| self.meta(*x).is_some_and(|m| m.dtype == DType::F32);
+        let outputs = &self.graph.nodes[v].meta;
+        if !args.iter().all(f32s) || outputs.iter().any(|m| m.dtype != DType::F32) {
+            return None;
+        }
+        let h0 = self.meta(*args.get(1)?)?;
+        let hidden = usize::try_from(h0.sizes.get(2)?.as_int()?).ok()?;
+        if !spec.kernel_runs(hidden) || args.len() != 1 + spec.states() + spec.params() {
+            return None;
+        }
+        Some(Kind::Recurrent { spec, args })
     }
 
     /// `cat` / `stack` of f32 values into f32 (the op's `Lowering::Concat`): block copies

@@ -145,6 +145,7 @@ fn reads(step: &Step) -> Vec<V> {
     match &step.kind {
         Kind::Fallback { args, .. } => args.iter().flat_map(Arg::nodes).map(|n| n.0).collect(),
         Kind::GetItem { src, .. } | Kind::Alias { src, .. } => vec![*src],
+        Kind::Recurrent { args, .. } => args.clone(),
         Kind::HigherOrder { args, .. } => {
             let operands: Vec<Operand> = args
                 .iter()

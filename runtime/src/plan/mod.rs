@@ -268,6 +268,14 @@ pub enum Kind {
         x: Operand,
         view: ViewOp,
     },
+    /// Every layer of a recurrent op (`gru.input`, `lstm.input`), by the layer kernel
+    /// (`ferrex::ops::rnn::recurrent_layers`: per step one packed product and one fused
+    /// cell): `args` are its input, its states, then its parameters; its results (the
+    /// output and the final states) are storages, read by `getitem`.
+    Recurrent {
+        spec: ferrex::ops::rnn::RecurrentSpec,
+        args: Vec<V>,
+    },
     /// `scaled_dot_product_attention`: the fused, blocked kernel.
     Attention {
         q: Operand,
@@ -604,6 +612,7 @@ impl Kind {
                 | Kind::GetItem { .. }
                 | Kind::HigherOrder { .. }
                 | Kind::Compare { .. }
+                | Kind::Recurrent { .. }
         )
     }
 
@@ -1067,6 +1076,7 @@ fn step_label(kind: &Kind) -> String {
         } => attention_label(*causal, mask.is_some(), views.as_deref()),
         Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
         Kind::Embedding { .. } => "embedding (row gather)".to_string(),
+        Kind::Recurrent { spec, .. } => recurrent_label(spec),
         Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
         Kind::Bmm { .. } => "bmm".to_string(),
         Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
@@ -1129,6 +1139,29 @@ fn count_ops(ops: &[String]) -> String {
     format!("{} ({})", ops.len(), list.join(", "))
 }
 
+/// `2 LSTM layers, bidirectional, batch first (layer kernel)`.
+fn recurrent_label(spec: &ferrex::ops::rnn::RecurrentSpec) -> String {
+    let cell = match spec.cell {
+        ferrex_kernels::rnn::RecurrentCell::Gru => "GRU",
+        ferrex_kernels::rnn::RecurrentCell::Lstm => "LSTM",
+    };
+    let layers = match spec.layers {
+        1 => format!("1 {cell} layer"),
+        n => format!("{n} {cell} layers"),
+    };
+    let bi = if spec.bidirectional {
+        ", bidirectional"
+    } else {
+        ""
+    };
+    let first = if spec.batch_first {
+        ", batch first"
+    } else {
+        ""
+    };
+    format!("{layers}{bi}{first} (layer kernel: packed product + fused cell per step)")
+}
+
 /// Counts for [`crate::PlanStats`].
 pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
     s.folded_constants += plan.const_values.len() + plan.const_multi.len();
@@ -1176,6 +1209,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Attention { .. } => s.attentions += 1,
             Kind::Reduce { .. } => s.reductions += 1,
             Kind::Embedding { .. } => s.embeddings += 1,
+            Kind::Recurrent { .. } => s.recurrent += 1,
             Kind::Bmm { .. } => s.gemm += 1,
             Kind::Concat { .. } => s.concats += 1,
             Kind::Upsample { .. } => s.upsamples += 1,

@@ -72,6 +72,16 @@ class LSTMNet(nn.Module):
     def __init__(s):
         super().__init__(); s.g = nn.LSTM(4, 8, batch_first=True)
     def forward(s, x): return s.g(x)[0]
+class LSTMBi(nn.Module):
+    def __init__(s):
+        super().__init__(); s.g = nn.LSTM(6, 8, num_layers=2, bidirectional=True, batch_first=True)
+    def forward(s, x):
+        y, (h, c) = s.g(x)
+        return y, h, c
+class GRUBi(nn.Module):
+    def __init__(s):
+        super().__init__(); s.g = nn.GRU(6, 8, num_layers=2, bidirectional=True)
+    def forward(s, x, h0): return s.g(x, h0)
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -154,3 +164,6 @@ go("causal_dyn", CausalDyn(), (r(2, 9, 16),), dyn=({1: Dim("t", min=2, max=256)}
 torch.manual_seed(2)
 go("pads", Pads(), (r(2, 3, 5, 6),), dyn=({2: Dim("h", min=4, max=64), 3: Dim("w", min=6, max=64)},), extra=[("b_", (r(2, 3, 9, 8),))])
 go("std_var", StdVar(), (r(2, 3, 7),))
+torch.manual_seed(3)
+go("lstm_bi", LSTMBi(), (r(3, 5, 6),), dyn=({0: Dim("batch", min=1, max=64)},), extra=[("b_", (r(1, 5, 6),)), ("c_", (r(6, 5, 6),))])
+go("gru_bi", GRUBi(), (r(5, 3, 6), r(4, 3, 8)))

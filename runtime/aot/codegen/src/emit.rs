@@ -78,6 +78,8 @@ struct Gen<'a> {
     inputs: Vec<UserInput>,
     /// Constants `forward` reads (fields `c{i}` of `Model`).
     const_fields: BTreeSet<usize>,
+    /// The constants eager calls read as tensors: `t{c}` fields made once from `c{c}`.
+    const_tensors: BTreeSet<usize>,
     /// Packed GEMM weights (fields `w{step}`), by step.
     packs: Vec<(usize, PackSource)>,
     /// Fused programs (fields `f{step}`), by step.
@@ -178,6 +180,7 @@ impl<'a> Gen<'a> {
             slot_at: vec![None; plan.n_values],
             inputs: Vec::new(),
             const_fields: BTreeSet::new(),
+            const_tensors: BTreeSet::new(),
             packs: Vec::new(),
             programs: Vec::new(),
             slot_len: plan.slot_sizes.clone(),

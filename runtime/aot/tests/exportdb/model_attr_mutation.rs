@@ -39,8 +39,8 @@ const _: () = assert!(
 /// The program `ModelAttrMutation`, compiled ahead of time: its weights, read once, and the
 /// plan's steps as code (`forward`, `call`).
 pub struct Model {
-    c0: Vec<f32>,
-    c1: Vec<f32>,
+    t0: ::ferrex_aot::rt::Tensor,
+    t1: ::ferrex_aot::rt::Tensor,
     b0: ::std::sync::Mutex<Vec<f32>>,
     b1: ::std::sync::Mutex<Vec<f32>>,
     o0: &'static ::ferrex_aot::rt::OpDef,
@@ -79,13 +79,15 @@ impl Model {
         let c0 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
         // `zeros_1` = aten::zeros.default(…), folded: f32[3, 2]
         let c1 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
+        let t0 = ::ferrex_aot::rt::tensor_of_f32(&c0, &[3, 2])?;
+        let t1 = ::ferrex_aot::rt::tensor_of_f32(&c1, &[3, 2])?;
         // `attr_0`, mutated by the program: f32[3, 2]
         let b0 = ::ferrex_aot::rt::f32_le(archive, 8545, 6)?;
         // `attr_1`, mutated by the program: f32[3, 2]
         let b1 = ::ferrex_aot::rt::f32_le(archive, 8642, 6)?;
         Ok(Model {
-            c0,
-            c1,
+            t0,
+            t1,
             b0: ::std::sync::Mutex::new(b0),
             b1: ::std::sync::Mutex::new(b1),
             o0: ::ferrex_aot::rt::op("aten::copy.default")?,
@@ -141,12 +143,12 @@ impl Model {
         // copy: aten::copy.default at exportdb/src/cases/model_attr_mutation.rs:28
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("copy", "aten::copy.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 28, column: 21 }), e);
-            ws.e5 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_0, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&self.c0[..], &[3, 2])?), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
+            ws.e5 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_0, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(self.t0.clone()), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
         }
         // copy_1: aten::copy.default at exportdb/src/cases/model_attr_mutation.rs:29
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("copy_1", "aten::copy.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 29, column: 21 }), e);
-            ws.e6 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_1, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&self.c1[..], &[3, 2])?), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
+            ws.e6 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_1, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(self.t1.clone()), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
         }
         // sum_1: aten::sum.default at exportdb/src/cases/model_attr_mutation.rs:30
         {

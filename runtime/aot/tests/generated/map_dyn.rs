@@ -41,6 +41,8 @@ const _: () = assert!(
 pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
+    t0: ::ferrex_aot::rt::Tensor,
+    t1: ::ferrex_aot::rt::Tensor,
     o0: &'static ::ferrex_aot::rt::OpDef,
     hop0: &'static dyn ::ferrex_aot::rt::HigherOrderOp,
     f3: ::ferrex_aot::rt::FusedProgram,
@@ -77,9 +79,13 @@ impl Model {
         let c0 = ::ferrex_aot::rt::f32_le(archive, 7062, 15)?;
         // `lin.bias`: f32[3]
         let c1 = ::ferrex_aot::rt::f32_le(archive, 7181, 3)?;
+        let t0 = ::ferrex_aot::rt::tensor_of_f32(&c0, &[3, 5])?;
+        let t1 = ::ferrex_aot::rt::tensor_of_f32(&c1, &[3])?;
         Ok(Model {
             c0,
             c1,
+            t0,
+            t1,
             o0: ::ferrex_aot::rt::op("aten::linear.default")?,
             hop0: ::ferrex_aot::rt::hop("higher_order::map_impl")?,
             f3: ::ferrex_aot::rt::FusedProgram {
@@ -189,7 +195,7 @@ impl Model {
         // linear: aten::linear.default at core/src/nn/linear.rs:56
         {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("linear", "aten::linear.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/linear.rs", line: 56, column: 9 }), e);
-            ws.e4 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x0, &[5])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&self.c0[..], &[3, 5])?), ::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&self.c1[..], &[3])?)], &fail)?;
+            ws.e4 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x0, &[5])?), ::ferrex_aot::rt::Value::Tensor(self.t0.clone()), ::ferrex_aot::rt::Value::Tensor(self.t1.clone())], &fail)?;
         }
         // add: aten::add.Tensor at runtime/aot/tests/support/control.rs:41
         {

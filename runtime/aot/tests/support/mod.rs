@@ -341,6 +341,15 @@ pub const DYNAMIC: &[Fixture] = &[
         },
     },
     Fixture {
+        // PyTorch's `nn.LSTM(6, 8, num_layers=2, bidirectional=True, batch_first=True)`,
+        // its batch dynamic (1…64): one recurrent step.
+        name: "lstm_dyn",
+        export: || {
+            let pt2 = root().join("../../tests/data/pt2_more/lstm_bi.pt2");
+            ferrex::load(&pt2).unwrap_or_else(|e| panic!("{e}"))
+        },
+    },
+    Fixture {
         name: "gates_dyn",
         export: || {
             ferrex::manual_seed(47);

@@ -337,6 +337,7 @@ impl<'a> Gen<'a> {
         std::mem::swap(&mut self.programs, &mut g.programs);
         std::mem::swap(&mut self.packs, &mut g.packs);
         std::mem::swap(&mut self.const_fields, &mut g.const_fields);
+        std::mem::swap(&mut self.const_tensors, &mut g.const_tensors);
     }
 
     /// The workspace and function of a subplan: its inputs checked against its

@@ -51,6 +51,7 @@ impl Gen<'_> {
             }
         };
         let mut needed: BTreeSet<usize> = self.const_fields.clone();
+        needed.extend(&self.const_tensors);
         needed.extend(self.packs.iter().map(|(_, s)| s.konst));
         let mut todo: Vec<usize> = needed.iter().copied().collect();
         while let Some(c) = todo.pop() {
@@ -240,6 +241,15 @@ impl Gen<'_> {
                 let _ = writeln!(fields, "    c{c}: Vec<f32>,");
                 let _ = writeln!(init, "            c{c},");
             }
+        }
+        for &c in &self.const_tensors {
+            let shape = self.const_meta(c).map(|m| m.1).unwrap_or_default();
+            let _ = writeln!(
+                body,
+                "        let t{c} = {RT}::tensor_of_f32(&c{c}, &{shape:?})?;"
+            );
+            let _ = writeln!(fields, "    t{c}: {RT}::Tensor,");
+            let _ = writeln!(init, "            t{c},");
         }
         self.packed_weights(&mut body, &mut fields, &mut init, blob.as_mut())?;
         bytes += self.buffer_fields(&mut body, &mut fields, &mut init)?;

@@ -83,6 +83,7 @@ impl Gen<'_> {
             Kind::ConvTranspose(c) => self.conv_transpose(step, c, &mut code)?,
             Kind::Fallback { op, args, .. } => self.fallback(step, op, args, &mut code)?,
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
+            Kind::Recurrent { spec, args } => self.recurrent(step, spec, args, &mut code)?,
             Kind::HigherOrder { op, args, subplans } => {
                 self.higher_order(step, *op, args, subplans, &mut code)?;
             }
@@ -460,6 +461,7 @@ pub(super) fn fail_closure(step: &Step) -> String {
 fn kind_name(k: &Kind) -> &'static str {
     match k {
         Kind::Fallback { .. } => "an eager fallback",
+        Kind::Recurrent { .. } => "recurrent layers",
         Kind::GetItem { .. } => "getitem",
         Kind::HigherOrder { .. } => "a higher-order op",
         Kind::Conv(_) => "convolution",

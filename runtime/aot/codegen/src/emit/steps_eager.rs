@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use ferrex::graph::{Arg, Argument};
+use ferrex::ops::rnn::RecurrentSpec;
 use ferrex::ops::OpDef;
 use ferrex::SymInt;
 use ferrex_runtime::plan::{Operand, Step};
@@ -32,16 +33,48 @@ impl Gen<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let field = self.ops.len();
         self.ops.push(op.name());
+        let call = format!(
+            "{RT}::fallback(self.o{field}, vec![{}], &fail)?",
+            values.join(", ")
+        );
+        self.eager_results(step, &call, code);
+        self.bind_unbacked(step, code)
+    }
+
+    /// `ws.e{v} = rt::recurrent(spec, tensors)`: recurrent layers by the layer kernel
+    /// (`Kind::Recurrent`), on the step's input, states and parameters.
+    pub(super) fn recurrent(
+        &mut self,
+        step: &Step,
+        spec: &RecurrentSpec,
+        args: &[usize],
+        code: &mut String,
+    ) -> Result<(), AotError> {
+        let tensors = (args.iter())
+            .map(|&v| self.tensor(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = format!(
+            "{RT}::RecurrentSpec {{ cell: {RT}::RecurrentCell::{:?}, layers: {}, bidirectional: {}, batch_first: {}, has_biases: {} }}",
+            spec.cell, spec.layers, spec.bidirectional, spec.batch_first, spec.has_biases
+        );
+        let call = format!(
+            "{RT}::recurrent(&{spec}, vec![{}], &fail)?",
+            tensors.join(", ")
+        );
+        self.eager_results(step, &call, code);
+        Ok(())
+    }
+
+    /// `ws.e{v} = call`: a step whose results are storages kept in the workspace.
+    fn eager_results(&mut self, step: &Step, call: &str, code: &mut String) {
         self.eager.push(step.out);
         self.loc[step.out] = Some(Loc::Eager(step.out, 0));
         let _ = writeln!(
             code,
-            "        {{\n{}\n            ws.e{} = {RT}::fallback(self.o{field}, vec![{}], &fail)?;\n        }}",
+            "        {{\n{}\n            ws.e{} = {call};\n        }}",
             fail_closure(step),
             step.out,
-            values.join(", ")
         );
-        self.bind_unbacked(step, code)
     }
 
     /// After a fallback that reads values from data (`aten::item`'s `u0`, a `nonzero`
@@ -153,8 +186,16 @@ impl Gen<'_> {
     }
 
     /// Value `v` as an `rt::Tensor` expression (a copy of f32 data; a stored eager
-    /// result shared).
+    /// result or a constant shared: the same weight storage on every call, so the
+    /// kernels' packed-weight cache finds it).
     pub(super) fn tensor(&mut self, v: usize) -> Result<String, AotError> {
+        if let Some(Loc::Const(c)) = self.loc.get(v).copied().flatten() {
+            if self.const_meta(c).map(|m| m.0) == Some(ferrex::DType::F32) {
+                let field = self.const_field(c)?;
+                self.const_tensors.insert(field);
+                return Ok(format!("self.t{field}.clone()"));
+            }
+        }
         if let Some(Loc::Eager(e, i)) = self.loc.get(v).copied().flatten() {
             return Ok(format!("{RT}::eager_tensor(&ws.e{e}, {i})?"));
         }
