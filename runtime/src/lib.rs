@@ -75,6 +75,12 @@
 //!   `_native_batch_norm_legit_no_training` and `max_pool2d_with_indices` become the
 //!   same steps when only their first output is read, and PyTorch's safe softmax (the
 //!   `where` / `any` / `eq` chain of its attention decomposition) is one softmax step.
+//! - **Recurrent layers**: `gru.input` / `lstm.input` (`nn.GRU`, `nn.LSTM`: any number
+//!   of layers, bidirectional, batch first or not) are one step running the eager
+//!   kernel's `ferrex::ops::rnn::recurrent_layers` — per layer one input projection,
+//!   then per time step the packed recurrent product and one fused cell — so compiled
+//!   and interpreted calls give the same bits. Calls of such programs are not split
+//!   along the batch: the layer kernel splits it over the threads itself.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
 //!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `tan`, `erf`, `expm1`, `log1p`, `floor`,
@@ -243,7 +249,7 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
 }
 
 /// The program with every composite op the plan has no step for (no lowering hook:
-/// `rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, `lstm`, …) decomposed into
+/// `rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, …) decomposed into
 /// the ops it is written in, which the plan does have steps for: a composite op is then
 /// planned, not run as one eager fallback. The program is kept as it is when it has no
 /// such op, or when the decomposition fails (the eager fallback still runs it).
