@@ -30,7 +30,8 @@ pub enum BatchSplit {
 
 /// [`BatchSplit::Auto`] times the first calls of each batch size in blocks of
 /// `SPLIT_BLOCK`, whole and split in turn, and keeps the way with the lower median of
-/// `SPLIT_ROUNDS` blocks each, and times them again every `SPLIT_RETRY` calls. The first round of both ways is not timed (the first
+/// `SPLIT_ROUNDS` blocks each, and times them again after `SPLIT_RETRY` calls that took
+/// `SPLIT_RETRY_SECS` in all. The first round of both ways is not timed (the first
 /// split calls fault in the second thread's memory), nor is the first half of a block:
 /// after whole calls the pool's second thread has been idle, and the scheduler takes a
 /// few calls to run it on the other core again (an interpreted GroupNorm block split
@@ -44,6 +45,10 @@ const SPLIT_ROUNDS: usize = 2;
 /// its calls whole (1050 µs), where five other processes timed 730–790 against 1000–1100
 /// and split. Timing again takes 96 calls every 4096, half of them each way.
 const SPLIT_RETRY: usize = 4096;
+/// ... and at least this many seconds of calls (at the decided way's median): a call of
+/// a few microseconds timed again every 4096 calls spent ~5% of its time timing (a
+/// tutorial module at 2 threads, 1.97 µs a call against 1.86 never split).
+const SPLIT_RETRY_SECS: f64 = 2.0;
 /// The most batch sizes whose decision is kept (a program called with ever new sizes
 /// keeps deciding for the newest ones).
 const SPLIT_SIZES: usize = 64;
@@ -51,7 +56,8 @@ const SPLIT_SIZES: usize = 64;
 /// A runner's [`BatchSplit`] mode and `Auto`'s measurements, per batch size.
 #[derive(Debug, Default)]
 pub struct SplitPolicy {
-    mode: Mutex<BatchSplit>,
+    /// The [`BatchSplit`] mode (`BatchSplit as u8`): read on every call, without a lock.
+    mode: std::sync::atomic::AtomicU8,
     /// Per batch: the times of whole and split calls so far, then the decision.
     trials: Mutex<HashMap<usize, SplitTrial>>,
 }
@@ -64,6 +70,8 @@ struct SplitTrial {
     decided: Option<bool>,
     /// Calls since the decision.
     since: usize,
+    /// The decided way's median call, in seconds.
+    decided_secs: f64,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -73,12 +81,21 @@ fn median(v: &mut [f64]) -> f64 {
 
 impl SplitPolicy {
     pub fn set_mode(&self, mode: BatchSplit) {
-        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        self.mode
+            .store(mode as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn mode(&self) -> BatchSplit {
+        match self.mode.load(std::sync::atomic::Ordering::Relaxed) {
+            m if m == BatchSplit::Always as u8 => BatchSplit::Always,
+            m if m == BatchSplit::Never as u8 => BatchSplit::Never,
+            _ => BatchSplit::Auto,
+        }
     }
 
     /// Whether any call may split (not `Never`, nor `Auto` on one thread).
     pub fn may_split(&self) -> bool {
-        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+        match self.mode() {
             BatchSplit::Always => true,
             BatchSplit::Never => false,
             BatchSplit::Auto => ferrex_kernels::threads::num_threads() >= 2,
@@ -93,7 +110,7 @@ impl SplitPolicy {
 
     /// [`SplitPolicy::choose`] with `threads` kernel threads.
     fn choose_on(&self, batch: usize, threads: usize) -> (bool, bool) {
-        match *self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+        match self.mode() {
             BatchSplit::Always => return (true, false),
             BatchSplit::Never => return (false, false),
             BatchSplit::Auto if threads < 2 => return (false, false),
@@ -104,7 +121,8 @@ impl SplitPolicy {
             trials.clear();
         }
         let t = trials.entry(batch).or_default();
-        if t.decided.is_some() && t.since >= SPLIT_RETRY {
+        let timed_long_ago = t.since as f64 * t.decided_secs >= SPLIT_RETRY_SECS;
+        if t.decided.is_some() && t.since >= SPLIT_RETRY && timed_long_ago {
             *t = SplitTrial::default();
         }
         match t.decided {
@@ -120,9 +138,9 @@ impl SplitPolicy {
     /// chosen, and records its time while `Auto` is still deciding.
     pub fn run<T>(&self, batch: usize, call: impl FnOnce(bool) -> T) -> T {
         let (splits, timed) = self.choose(batch);
-        let start = Instant::now();
+        let start = timed.then(Instant::now);
         let out = call(splits);
-        if timed {
+        if let Some(start) = start {
             self.record(batch, splits, start.elapsed().as_secs_f64());
         }
         out
@@ -140,7 +158,9 @@ impl SplitPolicy {
         }
         t.calls += 1;
         if t.calls >= 2 * SPLIT_BLOCK * (SPLIT_ROUNDS + 1) {
-            t.decided = Some(median(&mut t.split) < median(&mut t.whole));
+            let (split, whole) = (median(&mut t.split), median(&mut t.whole));
+            t.decided = Some(split < whole);
+            t.decided_secs = split.min(whole);
         }
     }
 }
@@ -327,5 +347,18 @@ mod tests {
         assert_eq!(p.choose_on(8, 1), (false, false));
         p.set_mode(BatchSplit::Always);
         assert_eq!(p.choose_on(8, 2), (true, false));
+    }
+
+    /// A decision on calls of microseconds is timed again once its calls took
+    /// `SPLIT_RETRY_SECS`, not after `SPLIT_RETRY` calls (which would time a 2 µs call's
+    /// two ways every 8 ms).
+    #[test]
+    fn short_calls_are_timed_again_after_seconds_of_them() {
+        let p = SplitPolicy::default();
+        let trial = 2 * SPLIT_BLOCK * (SPLIT_ROUNDS + 1);
+        assert_eq!(drive(&p, trial, 3.0, 2.0), trial / 2);
+        let two_seconds = (SPLIT_RETRY_SECS / 2e-6).round() as usize;
+        assert_eq!(drive(&p, two_seconds, 1.0, 2.0), 0, "kept whole");
+        assert_eq!(drive(&p, trial, 1.0, 2.0), trial / 2, "timed again");
     }
 }
