@@ -329,6 +329,14 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "ops_pt2_more.rs against a plain-Rust recurrence (2 bidirectional layers); lstm.pt2",
     ),
     (
+        "aten::rnn_tanh.input",
+        "pt2_more's rnn_tanh.pt2 (2 batch-first layers), both IRs and runners; the cell in ferrex-kernels",
+    ),
+    (
+        "aten::rnn_relu.input",
+        "pt2_more's rnn_relu.pt2 (bidirectional), both IRs and runners; the cell in ferrex-kernels",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

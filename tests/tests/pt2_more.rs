@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 26, "{checked:?}");
+    assert_eq!(checked.len(), 28, "{checked:?}");
 }
 
 #[test]
@@ -52,6 +52,8 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("lstm", "as `gru`"),
     ("lstm_bi", "as `gru`"),
     ("gru_bi", "as `gru`"),
+    ("rnn_tanh", "as `gru`"),
+    ("rnn_relu", "as `gru`"),
     ("masked_attn", "ferrex's tensors are contiguous: no `clone` before a `view`; `squeeze.dims` not recorded"),
     ("mobile", "`adaptive_avg_pool2d` and `hardswish` are kept whole"),
     ("pads", "reflect, replicate and circular pads are one `index_select` per dim of indices made by `arange`, `cat` and `expand` (PyTorch: `abs`/`sub`/`clamp` indices read by `index.Tensor`; `empty` + `slice_scatter` for circular)"),
@@ -251,8 +253,9 @@ fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
     }
 }
 
-/// The compiled plan of `nn.GRU` / `nn.LSTM` (PyTorch's default IR, one `gru.input` /
-/// `lstm.input` node; one layer or two bidirectional ones, batch first or time-major, a
+/// The compiled plan of `nn.GRU` / `nn.LSTM` / `nn.RNN` (PyTorch's default IR, one
+/// `gru.input` / `lstm.input` / `rnn_tanh.input` / `rnn_relu.input` node; one layer or
+/// two, bidirectional or not, batch first or time-major, a
 /// dynamic batch down to 1, a given initial state) runs the op as one recurrent step: the
 /// interpreter's layer kernel (`ferrex::ops::rnn::recurrent_layers`), so the
 /// interpreter's bits and PyTorch's values, every output, with no eager fallback. Its
@@ -269,6 +272,8 @@ fn compiled_recurrent_layers_are_one_step_with_the_interpreters_bits() {
             "2 LSTM layers, bidirectional, batch first",
         ),
         ("gru_bi", "gru", "2 GRU layers, bidirectional"),
+        ("rnn_tanh", "rnn_tanh", "2 RNN (tanh) layers, batch first"),
+        ("rnn_relu", "rnn_relu", "1 RNN (relu) layer, bidirectional"),
     ] {
         let file = corpus.file(name, false);
         let compiled = ferrex_runtime::load(&file).unwrap();

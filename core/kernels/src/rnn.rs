@@ -14,6 +14,10 @@ use crate::{KernelError, Mat};
 pub enum RecurrentCell {
     Lstm,
     Gru,
+    /// `nn.RNN`: `h' = tanh(gi + gh)`.
+    RnnTanh,
+    /// `nn.RNN(nonlinearity="relu")`: `h' = relu(gi + gh)`.
+    RnnRelu,
 }
 
 impl RecurrentCell {
@@ -22,6 +26,7 @@ impl RecurrentCell {
         match self {
             RecurrentCell::Lstm => 4,
             RecurrentCell::Gru => 3,
+            RecurrentCell::RnnTanh | RecurrentCell::RnnRelu => 1,
         }
     }
 }
@@ -166,7 +171,7 @@ impl RecurrentLayer<'_> {
         let mut h = h0[state.clone()].to_vec();
         let mut c = match self.cell {
             RecurrentCell::Lstm => c0[state].to_vec(),
-            RecurrentCell::Gru => Vec::new(),
+            _ => Vec::new(),
         };
         let mut seq = crate::try_filled(steps * n, 0f32)?;
         let (mut h_next, mut c_next) = (vec![0f32; n], vec![0f32; c.len()]);
@@ -186,6 +191,7 @@ impl RecurrentLayer<'_> {
                     std::mem::swap(&mut c, &mut c_next);
                 }
                 RecurrentCell::Gru => gru_cell_f32(&gh, gi, &h, [r, hidden], &mut h_next)?,
+                cell => rnn_cell_f32(cell, &gh, gi, [r, hidden], &mut h_next)?,
             }
             std::mem::swap(&mut h, &mut h_next);
             seq[t * n..(t + 1) * n].copy_from_slice(&h);
@@ -274,6 +280,9 @@ impl crate::WideLoop for CellStep<'_> {
             (RecurrentCell::Lstm, false) => self.lstm_rows::<Split>(),
             (RecurrentCell::Gru, true) => self.gru_rows::<Fused>(),
             (RecurrentCell::Gru, false) => self.gru_rows::<Split>(),
+            (RecurrentCell::RnnTanh, true) => self.rnn_rows::<Fused>(false),
+            (RecurrentCell::RnnTanh, false) => self.rnn_rows::<Split>(false),
+            (RecurrentCell::RnnRelu, _) => self.rnn_rows::<Fused>(true),
         }
     }
 }
@@ -316,6 +325,21 @@ impl CellStep<'_> {
                 *c_out = cn;
                 *h_out = o * tanh_f32::<M>(cn);
             }
+        }
+    }
+
+    /// `h' = act(gh + gi)` element by element (`relu`: `x < 0 ? 0 : x`, as the
+    /// elementwise kernel's ReLU; else tanh).
+    #[inline(always)]
+    fn rnn_rows<M: MulAdd>(self, relu: bool) {
+        let pre = self.gh.iter().zip(self.gi);
+        for ((gh, gi), h_out) in pre.zip(self.h_out.iter_mut()) {
+            let x = gh + gi;
+            *h_out = match relu {
+                true if x < 0.0 => 0.0,
+                true => x,
+                false => tanh_f32::<M>(x),
+            };
         }
     }
 
@@ -385,10 +409,69 @@ pub fn gru_cell_f32(
     Ok(())
 }
 
+/// One plain RNN step (`cell` [`RecurrentCell::RnnTanh`] or `RnnRelu`) over `[batch,
+/// hidden]`: `h' = act(gh + gi)`, `gh` the hidden state's projection (bias added), `gi`
+/// the input's, rounded as the decomposition's add and activation round it.
+///
+/// ```
+/// use ferrex_kernels::rnn::{rnn_cell_f32, RecurrentCell};
+/// let mut h = [0f32; 2];
+/// rnn_cell_f32(RecurrentCell::RnnRelu, &[1.0, -3.0], &[0.5, 1.0], [1, 2], &mut h).unwrap();
+/// assert_eq!(h, [1.5, 0.0]);
+/// ```
+pub fn rnn_cell_f32(
+    cell: RecurrentCell,
+    gh: &[f32],
+    gi: &[f32],
+    [batch, hidden]: [usize; 2],
+    h_out: &mut [f32],
+) -> Result<(), KernelError> {
+    if !matches!(cell, RecurrentCell::RnnTanh | RecurrentCell::RnnRelu) {
+        return Err(KernelError::new("rnn_cell_f32 runs the plain RNN cells"));
+    }
+    let n = state_len("RNN", [batch, hidden], [gh, gi], 1, &[h_out])?;
+    crate::wide(CellStep {
+        cell,
+        gh: &gh[..n],
+        gi: &gi[..n],
+        state: &[],
+        hidden,
+        c_out: &mut [],
+        h_out: &mut h_out[..n],
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pointwise::Unary;
+
+    /// The plain RNN cells against the add and the activation applied one by one
+    /// (`Unary::apply_f32`, the elementwise ReLU), bit for bit; NaN and -0 kept by ReLU.
+    #[test]
+    fn the_rnn_cells_have_the_bits_of_their_ops() {
+        let (batch, h) = (3, 37);
+        let val = |i: usize, s: usize| ((i * 7919 + s * 104_729) % 2001) as f32 / 100.0 - 10.0;
+        let mut gh: Vec<f32> = (0..batch * h).map(|i| val(i, 1)).collect();
+        let gi: Vec<f32> = (0..batch * h).map(|i| val(i, 2) / 3.0).collect();
+        (gh[0], gh[1]) = (f32::NAN, -0.0);
+        let pre: Vec<f32> = gh.iter().zip(&gi).map(|(a, b)| a + b).collect();
+        for (cell, op) in [
+            (RecurrentCell::RnnTanh, Unary::Tanh),
+            (RecurrentCell::RnnRelu, Unary::Relu),
+        ] {
+            let mut got = vec![0f32; batch * h];
+            rnn_cell_f32(cell, &gh, &gi, [batch, h], &mut got).unwrap();
+            let mut want = vec![0f32; batch * h];
+            op.apply_f32(&pre, &mut want);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{cell:?}");
+            assert!(rnn_cell_f32(cell, &gh[1..], &gi, [batch, h], &mut got).is_err());
+        }
+        let mut got = vec![0f32; batch * h];
+        assert!(rnn_cell_f32(RecurrentCell::Gru, &gh, &gi, [batch, h], &mut got).is_err());
+    }
 
     /// The cell against the decomposition's ops applied one by one (`Unary::apply_f32`
     /// and f32 arithmetic), bit for bit, over values across the functions' ranges.

@@ -1,12 +1,13 @@
-//! Recurrent layers: `gru.input` and `lstm.input`, as PyTorch's `nn.GRU` / `nn.LSTM`
-//! record them — composite ops over `linear`, `sigmoid`, `tanh` and `stack`, one step per
+//! Recurrent layers: `gru.input`, `lstm.input`, `rnn_tanh.input` and `rnn_relu.input`, as
+//! PyTorch's `nn.GRU` / `nn.LSTM` / `nn.RNN` record them — composite ops over `linear`,
+//! `sigmoid`, `tanh` (or `relu`) and `stack`, one step per
 //! time index, layer after layer, both directions when bidirectional. Parameters come
 //! per layer and direction as `w_ih, w_hh[, b_ih, b_hh]`; inputs are 3-D (`nn` modules
 //! add the batch dim of an unbatched input before calling the op). Dropout between
 //! layers is a training feature: an inference graph has none, so `train=True` with a
 //! dropout is refused. LSTM projections (`proj_size`) are refused.
 
-// GRU: 3 gates, one state; LSTM: 4 gates, hidden and cell state.
+// GRU: 3 gates, one state; LSTM: 4 gates, hidden and cell state; RNN: 1 gate, one state.
 use ferrex_kernels::rnn::{RecurrentCell as Cell, RecurrentLayer};
 
 use super::lowering::Lowering;
@@ -22,6 +23,8 @@ fn op_name(cell: Cell) -> &'static str {
     match cell {
         Cell::Gru => "gru",
         Cell::Lstm => "lstm",
+        Cell::RnnTanh => "rnn_tanh",
+        Cell::RnnRelu => "rnn_relu",
     }
 }
 
@@ -94,14 +97,7 @@ impl Rnn {
                 input.rank()
             );
         }
-        let per_layer = if has_biases { 4 } else { 2 };
-        let expected = layers.saturating_mul(directions * per_layer);
-        if layers == 0 || params.len() != expected {
-            op_bail!(
-                "{op}: expected {expected} parameter tensors for {layers} layers, got {}",
-                params.len()
-            );
-        }
+        // The states first: an LSTM with projections has an extra weight per layer.
         let h0 = meta_of(&states[0])?;
         if h0.rank() != 3 {
             op_bail!(
@@ -114,6 +110,14 @@ impl Rnn {
             if c0.rank() != 3 || c0.sizes[2].hint() != h0.sizes[2].hint() {
                 op_bail!("lstm: LSTM projections (proj_size) are not supported; h0 {} and c0 {} must have one hidden size", format_sizes(&h0.sizes), format_sizes(&c0.sizes));
             }
+        }
+        let per_layer = if has_biases { 4 } else { 2 };
+        let expected = layers.saturating_mul(directions * per_layer);
+        if layers == 0 || params.len() != expected {
+            op_bail!(
+                "{op}: expected {expected} parameter tensors for {layers} layers, got {}",
+                params.len()
+            );
         }
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
@@ -191,6 +195,8 @@ fn step(
             // (h - n) * z + n = (1 - z) * n + z * h
             vec![&(&(&state[0] - &n) * &z) + &n]
         }
+        Cell::RnnTanh => vec![(&gh + gi).tanh()],
+        Cell::RnnRelu => vec![(&gh + gi).relu()],
         Cell::Lstm => {
             let g = (&gh + gi).chunk(4, 2);
             let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
@@ -231,8 +237,8 @@ impl RecurrentSpec {
     /// The state tensors a call passes and returns: `h` (and `c` for an LSTM).
     pub fn states(&self) -> usize {
         match self.cell {
-            Cell::Gru => 1,
             Cell::Lstm => 2,
+            Cell::Gru | Cell::RnnTanh | Cell::RnnRelu => 1,
         }
     }
 
@@ -558,6 +564,22 @@ fn lstm_meta(args: &LstmInput) -> Result<Vec<TensorMeta>, OpError> {
     Rnn::read(&rnn_call!(args, args.hx.clone()), Cell::Lstm)?.metas()
 }
 
+fn rnn_tanh_meta(args: &RnnTanhInput) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(&rnn_call!(args, vec![args.hx.clone()]), Cell::RnnTanh)?.metas()
+}
+
+fn rnn_relu_meta(args: &RnnReluInput) -> Result<Vec<TensorMeta>, OpError> {
+    Rnn::read(&rnn_call!(args, vec![args.hx.clone()]), Cell::RnnRelu)?.metas()
+}
+
+fn rnn_tanh_decomposition(args: &RnnTanhInput) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(&rnn_call!(args, vec![args.hx.clone()]), Cell::RnnTanh)
+}
+
+fn rnn_relu_decomposition(args: &RnnReluInput) -> Result<Vec<Tensor>, OpError> {
+    rnn_decomposition(&rnn_call!(args, vec![args.hx.clone()]), Cell::RnnRelu)
+}
+
 fn gru_decomposition(args: &GruInput) -> Result<Vec<Tensor>, OpError> {
     rnn_decomposition(&rnn_call!(args, vec![args.hx.clone()]), Cell::Gru)
 }
@@ -597,6 +619,14 @@ fn lstm_lowering<T: Clone>(a: &LstmInput<T>) -> Result<Lowering<T>, OpError> {
     recurrent_lowering!(a, a.hx.clone(), Cell::Lstm)
 }
 
+fn rnn_tanh_lowering<T: Clone>(a: &RnnTanhInput<T>) -> Result<Lowering<T>, OpError> {
+    recurrent_lowering!(a, vec![a.hx.clone()], Cell::RnnTanh)
+}
+
+fn rnn_relu_lowering<T: Clone>(a: &RnnReluInput<T>) -> Result<Lowering<T>, OpError> {
+    recurrent_lowering!(a, vec![a.hx.clone()], Cell::RnnRelu)
+}
+
 op_def! {
     pub static GRU_INPUT: struct GruInput =
         "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
@@ -609,6 +639,18 @@ op_def! {
         meta: lstm_meta,
         composite: lstm_decomposition,
         lowering: lstm_lowering,
+    }
+    pub static RNN_TANH_INPUT: struct RnnTanhInput =
+        "aten::rnn_tanh.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
+        meta: rnn_tanh_meta,
+        composite: rnn_tanh_decomposition,
+        lowering: rnn_tanh_lowering,
+    }
+    pub static RNN_RELU_INPUT: struct RnnReluInput =
+        "aten::rnn_relu.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
+        meta: rnn_relu_meta,
+        composite: rnn_relu_decomposition,
+        lowering: rnn_relu_lowering,
     }
 }
 
@@ -624,12 +666,12 @@ mod tests {
     }
 
     /// The layer kernel (the cell kernels, the batch split over the threads when the
-    /// work is large enough) has the bits of the decomposition's ops: both cells, one
+    /// work is large enough) has the bits of the decomposition's ops: every cell, one
     /// layer and two bidirectional batch-first ones, a size that runs on one thread and
     /// one large enough to split on a machine of several cores.
     #[test]
     fn the_layer_kernel_has_the_bits_of_the_ops() {
-        for cell in [Cell::Lstm, Cell::Gru] {
+        for cell in [Cell::Lstm, Cell::Gru, Cell::RnnTanh, Cell::RnnRelu] {
             for [steps, batch, hidden, features] in [[5, 3, 16, 12], [24, 6, 96, 40]] {
                 for (layers, bidirectional) in [(1, false), (2, true)] {
                     let batch_first = bidirectional;

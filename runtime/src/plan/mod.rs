@@ -1144,6 +1144,8 @@ fn recurrent_label(spec: &ferrex::ops::rnn::RecurrentSpec) -> String {
     let cell = match spec.cell {
         ferrex_kernels::rnn::RecurrentCell::Gru => "GRU",
         ferrex_kernels::rnn::RecurrentCell::Lstm => "LSTM",
+        ferrex_kernels::rnn::RecurrentCell::RnnTanh => "RNN (tanh)",
+        ferrex_kernels::rnn::RecurrentCell::RnnRelu => "RNN (relu)",
     };
     let layers = match spec.layers {
         1 => format!("1 {cell} layer"),

@@ -82,6 +82,10 @@ class GRUBi(nn.Module):
     def __init__(s):
         super().__init__(); s.g = nn.GRU(6, 8, num_layers=2, bidirectional=True)
     def forward(s, x, h0): return s.g(x, h0)
+class RNNs(nn.Module):
+    def __init__(s, **kw):
+        super().__init__(); s.g = nn.RNN(6, 8, **kw)
+    def forward(s, x): return s.g(x)
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -167,3 +171,5 @@ go("std_var", StdVar(), (r(2, 3, 7),))
 torch.manual_seed(3)
 go("lstm_bi", LSTMBi(), (r(3, 5, 6),), dyn=({0: Dim("batch", min=1, max=64)},), extra=[("b_", (r(1, 5, 6),)), ("c_", (r(6, 5, 6),))])
 go("gru_bi", GRUBi(), (r(5, 3, 6), r(4, 3, 8)))
+go("rnn_tanh", RNNs(num_layers=2, batch_first=True), (r(3, 5, 6),))
+go("rnn_relu", RNNs(nonlinearity="relu", bidirectional=True), (r(5, 3, 6),))
