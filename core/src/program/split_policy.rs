@@ -45,9 +45,10 @@ const SPLIT_ROUNDS: usize = 2;
 /// its calls whole (1050 µs), where five other processes timed 730–790 against 1000–1100
 /// and split. Timing again takes 96 calls every 4096, half of them each way.
 const SPLIT_RETRY: usize = 4096;
-/// ... and at least this many seconds of calls (at the decided way's median): a call of
-/// a few microseconds timed again every 4096 calls spent ~5% of its time timing (a
-/// tutorial module at 2 threads, 1.97 µs a call against 1.86 never split).
+/// ... and, for a decision to run whole, at least this many seconds of calls (at its
+/// median): a call of a few microseconds timed again every 4096 calls spent ~5% of its
+/// time timing (a tutorial module at 2 threads, 1.97 µs a call against 1.86 never
+/// split).
 const SPLIT_RETRY_SECS: f64 = 2.0;
 /// The most batch sizes whose decision is kept (a program called with ever new sizes
 /// keeps deciding for the newest ones).
@@ -121,7 +122,10 @@ impl SplitPolicy {
             trials.clear();
         }
         let t = trials.entry(batch).or_default();
-        let timed_long_ago = t.since as f64 * t.decided_secs >= SPLIT_RETRY_SECS;
+        // A split decision is timed again after `SPLIT_RETRY` calls whatever they took:
+        // one taken on a noisy machine costs a hand-off per call until it is.
+        let timed_long_ago =
+            t.decided == Some(true) || t.since as f64 * t.decided_secs >= SPLIT_RETRY_SECS;
         if t.decided.is_some() && t.since >= SPLIT_RETRY && timed_long_ago {
             *t = SplitTrial::default();
         }
@@ -349,9 +353,9 @@ mod tests {
         assert_eq!(p.choose_on(8, 2), (true, false));
     }
 
-    /// A decision on calls of microseconds is timed again once its calls took
+    /// A decision to run calls of microseconds whole is timed again once its calls took
     /// `SPLIT_RETRY_SECS`, not after `SPLIT_RETRY` calls (which would time a 2 µs call's
-    /// two ways every 8 ms).
+    /// two ways every 8 ms); a decision to split them, after `SPLIT_RETRY` calls.
     #[test]
     fn short_calls_are_timed_again_after_seconds_of_them() {
         let p = SplitPolicy::default();
@@ -360,5 +364,7 @@ mod tests {
         let two_seconds = (SPLIT_RETRY_SECS / 2e-6).round() as usize;
         assert_eq!(drive(&p, two_seconds, 1.0, 2.0), 0, "kept whole");
         assert_eq!(drive(&p, trial, 1.0, 2.0), trial / 2, "timed again");
+        assert_eq!(drive(&p, SPLIT_RETRY, 1.0, 2.0), SPLIT_RETRY, "now split");
+        assert_eq!(drive(&p, trial, 3.0, 2.0), trial / 2, "split timed again");
     }
 }
