@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 mod common;
 
-use common::pt2_corpus::{prefixes, series, Corpus, Runner, ATOL};
+use common::pt2_corpus::{inputs, prefixes, series, Corpus, Runner, ATOL};
 use common::pt2_io::{leaves, max_diff};
 use ferrex::{ExportedProgram, Tensor};
 
@@ -122,10 +122,7 @@ fn a_causal_mask_is_computed_once_per_sequence_length() {
     let ep: ExportedProgram = ferrex::load(&file).unwrap();
     let io = corpus().io("causal_dyn");
     for prefix in ["", "b_", "", "b_", "b_"] {
-        let inputs: Vec<Tensor> = series(&io, prefix, "in")
-            .into_iter()
-            .map(Tensor::copy)
-            .collect();
+        let inputs = inputs(&io, prefix);
         let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
         let want = series(&io, prefix, "out");
         let d = max_diff(&out[0], want[0], &format!("causal_dyn set `{prefix}`"));
@@ -181,10 +178,7 @@ fn programs_that_move_their_batch_split_with_the_same_bits() {
         let io = corpus.io(name);
         // Every input set (the encoder's has two sequence lengths).
         for prefix in prefixes(&io) {
-            let inputs: Vec<Tensor> = series(&io, &prefix, "in")
-                .into_iter()
-                .map(Tensor::copy)
-                .collect();
+            let inputs = inputs(&io, &prefix);
             let bits = |mode| -> Vec<u32> {
                 compiled.set_batch_split(mode);
                 let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
@@ -236,10 +230,7 @@ fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
     );
     let io = corpus.io(name);
     for prefix in prefixes(&io) {
-        let inputs: Vec<Tensor> = series(&io, &prefix, "in")
-            .into_iter()
-            .map(Tensor::copy)
-            .collect();
+        let inputs = inputs(&io, &prefix);
         let fused = ep.module().call_flat(&leaves(&ep, &inputs)).unwrap();
         let ops = (decomposed.module())
             .call_flat(&leaves(&decomposed, &inputs))
@@ -289,10 +280,7 @@ fn compiled_recurrent_layers_are_one_step_with_the_interpreters_bits() {
         let ep: ExportedProgram = ferrex::load(&file).unwrap();
         let io = corpus.io(name);
         for prefix in prefixes(&io) {
-            let inputs: Vec<Tensor> = series(&io, &prefix, "in")
-                .into_iter()
-                .map(Tensor::copy)
-                .collect();
+            let inputs = inputs(&io, &prefix);
             let got = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
             let interpreted = ep.module().call_flat(&leaves(&ep, &inputs)).unwrap();
             let want = series(&io, &prefix, "out");

@@ -63,10 +63,7 @@ impl Corpus {
         assert!(!sets.is_empty(), "{name}: no input set");
         for prefix in sets {
             let what = format!("{} {runner:?} input set `{prefix}`", file.display());
-            let inputs: Vec<Tensor> = series(&io, &prefix, "in")
-                .into_iter()
-                .map(Tensor::copy)
-                .collect();
+            let inputs = inputs(&io, &prefix);
             let (outs, mutations) = run(&file, runner, &inputs);
             assert_eq!(mutations, 0, "{what}: mutations");
             let want = series(&io, &prefix, "out");
@@ -104,6 +101,14 @@ pub fn prefixes(io: &HashMap<String, Tensor>) -> Vec<String> {
 pub fn series<'a>(io: &'a HashMap<String, Tensor>, prefix: &str, kind: &str) -> Vec<&'a Tensor> {
     (0..)
         .map_while(|i| io.get(&format!("{prefix}{kind}{i}")))
+        .collect()
+}
+
+/// Fresh copies of input set `prefix` (`{prefix}in0`, …), as a call takes them.
+pub fn inputs(io: &HashMap<String, Tensor>, prefix: &str) -> Vec<Tensor> {
+    series(io, prefix, "in")
+        .into_iter()
+        .map(Tensor::copy)
         .collect()
 }
 
