@@ -1075,8 +1075,8 @@ impl Run<'_> {
             .map(|&v| self.storage(v, arena))
             .collect::<Result<Vec<_>, _>>()?;
         let fail = |e: &str| kernel_error(&step.info, e);
-        let (input, rest) = values.split_first().ok_or_else(|| fail("no input"))?;
-        let (hx, params) = rest.split_at(spec.states().min(rest.len()));
+        let (input, hx, params) = (spec.operands(&values))
+            .ok_or_else(|| fail("operands other than the layers' input, states and parameters"))?;
         let out = recurrent_layers(spec, input, hx, params)
             .ok_or_else(|| fail("the layer kernel does not run these operands"))?
             .map_err(|e| fail(&e.0))?;

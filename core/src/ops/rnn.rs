@@ -30,16 +30,12 @@ fn op_name(cell: Cell) -> &'static str {
 
 /// The decoded arguments shared by both ops (they have the same layout after `hx`).
 struct Rnn {
-    cell: Cell,
+    spec: RecurrentSpec,
     name: &'static str,
     input: TensorMeta,
     /// `[h0]` for a GRU, `[h0, c0]` for an LSTM.
     states: Vec<Tensor>,
     params: Vec<Tensor>,
-    has_biases: bool,
-    layers: usize,
-    directions: usize,
-    batch_first: bool,
     hidden: SymInt,
 }
 
@@ -84,11 +80,14 @@ impl Rnn {
             );
         }
         let params = args.params.to_vec();
-        let has_biases = args.has_biases;
-        let layers = usize::try_from(args.num_layers).unwrap_or(0);
-        let (dropout, train) = (args.dropout, args.train);
-        let directions = if args.bidirectional { 2 } else { 1 };
-        if train && dropout > 0.0 {
+        let spec = RecurrentSpec::new(
+            cell,
+            args.num_layers,
+            args.bidirectional,
+            args.batch_first,
+            args.has_biases,
+        );
+        if args.train && args.dropout > 0.0 {
             op_bail!("{op}: dropout between layers in training mode is not supported (export an eval() model)");
         }
         if input.rank() != 3 {
@@ -111,14 +110,17 @@ impl Rnn {
                 op_bail!("lstm: LSTM projections (proj_size) are not supported; h0 {} and c0 {} must have one hidden size", format_sizes(&h0.sizes), format_sizes(&c0.sizes));
             }
         }
-        let per_layer = if has_biases { 4 } else { 2 };
-        let expected = layers.saturating_mul(directions * per_layer);
-        if layers == 0 || params.len() != expected {
+        let Some(spec) = spec.filter(|s| s.params() == params.len()) else {
+            let layers = usize::try_from(args.num_layers).unwrap_or(0);
+            let per_layer = if args.has_biases { 4 } else { 2 };
+            let directions = if args.bidirectional { 2 } else { 1 };
+            let expected = layers.saturating_mul(directions * per_layer);
             op_bail!(
                 "{op}: expected {expected} parameter tensors for {layers} layers, got {}",
                 params.len()
             );
-        }
+        };
+        let per_layer = spec.per_layer();
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
             let rows = (cell.gates() as i64).saturating_mul(h0.sizes[2].hint());
@@ -132,23 +134,19 @@ impl Rnn {
             }
         }
         Ok(Rnn {
-            cell,
+            spec,
             name: op,
             hidden: h0.sizes[2].clone(),
             input,
             states,
             params,
-            has_biases,
-            layers,
-            directions,
-            batch_first: args.batch_first,
         })
     }
 
     /// Output metas: the sequence output, then the final states (shaped as given).
     fn metas(&self) -> Result<Vec<TensorMeta>, OpError> {
         let mut out = self.input.sizes.clone();
-        out[2] = self.hidden.mul(&SymInt::Int(self.directions as i64));
+        out[2] = self.hidden.mul(&SymInt::Int(self.spec.directions() as i64));
         let mut metas = vec![TensorMeta::new(self.input.dtype, out)];
         for s in &self.states {
             metas.push(meta_of(s)?);
@@ -156,22 +154,10 @@ impl Rnn {
         Ok(metas)
     }
 
-    fn spec(&self) -> RecurrentSpec {
-        RecurrentSpec {
-            cell: self.cell,
-            layers: self.layers,
-            bidirectional: self.directions == 2,
-            batch_first: self.batch_first,
-            has_biases: self.has_biases,
-        }
-    }
-
     /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction.
     fn weights(&self, layer: usize, direction: usize) -> [Option<&Tensor>; 4] {
-        let per = if self.has_biases { 4 } else { 2 };
-        let at = (layer * self.directions + direction) * per;
-        let p = |i: usize| (i < per).then(|| &self.params[at + i]);
-        [p(0), p(1), p(2), p(3)]
+        let w = self.spec.weights_of(&self.params, layer, direction);
+        [w.first(), w.get(1), w.get(2), w.get(3)]
     }
 }
 
@@ -226,6 +212,24 @@ pub struct RecurrentSpec {
 }
 
 impl RecurrentSpec {
+    /// The spec of a call's arguments; `None` for a layer count below 1.
+    pub fn new(
+        cell: Cell,
+        num_layers: i64,
+        bidirectional: bool,
+        batch_first: bool,
+        has_biases: bool,
+    ) -> Option<RecurrentSpec> {
+        let layers = usize::try_from(num_layers).ok().filter(|&l| l > 0)?;
+        Some(RecurrentSpec {
+            cell,
+            layers,
+            bidirectional,
+            batch_first,
+            has_biases,
+        })
+    }
+
     fn directions(&self) -> usize {
         if self.bidirectional {
             2
@@ -255,6 +259,22 @@ impl RecurrentSpec {
     pub fn kernel_runs(&self, hidden: usize) -> bool {
         let width = self.cell.gates().checked_mul(hidden);
         width.is_some_and(|w| super::linalg::linear_packs(1, w, hidden))
+    }
+
+    /// The parameters of `layer` in `direction`: `w_ih, w_hh[, b_ih, b_hh]` (fewer when
+    /// `params` is short of the spec's count).
+    fn weights_of<'p, T>(&self, params: &'p [T], layer: usize, direction: usize) -> &'p [T] {
+        let per = self.per_layer();
+        let at = (layer * self.directions() + direction).saturating_mul(per);
+        params.get(at..).map_or(&[], |p| &p[..per.min(p.len())])
+    }
+
+    /// A recurrent step's operands as a plan holds them, `[input, states…, params…]`,
+    /// split into the three; `None` when their count is not the spec's.
+    pub fn operands<'o, T>(&self, operands: &'o [T]) -> Option<(&'o T, &'o [T], &'o [T])> {
+        let (input, rest) = operands.split_first()?;
+        let (hx, params) = rest.split_at_checked(self.states())?;
+        (params.len() == self.params()).then_some((input, hx, params))
     }
 
     /// Parameters per layer and direction: `w_ih, w_hh[, b_ih, b_hh]`.
@@ -312,18 +332,18 @@ fn layers_f32(
 ) -> Result<Vec<Storage>, OpError> {
     let op = op_name(spec.cell);
     let [steps, batch, hidden] = shape;
-    let (directions, per) = (spec.directions(), spec.per_layer());
-    let slots = spec.layers.checked_mul(directions);
-    if slots.and_then(|s| s.checked_mul(per)) != Some(params.len()) || hx.len() != spec.states() {
+    let directions = spec.directions();
+    // `params()` is 0 when the count overflows, and a spec has a layer at least.
+    if params.is_empty() || params.len() != spec.params() || hx.len() != spec.states() {
         op_bail!(
-            "{op}: expected {} states and {} parameter tensors per layer, got {} and {}",
+            "{op}: expected {} states and {} parameter tensors, got {} and {}",
             spec.states(),
-            directions * per,
+            spec.params(),
             hx.len(),
             params.len()
         );
     }
-    let slots = slots.unwrap_or(0);
+    let slots = spec.layers * directions;
     if let Some(s) = hx.iter().find(|s| s.shape() != [slots, batch, hidden]) {
         op_bail!(
             "{op}: expected states of sizes [{slots}, {batch}, {hidden}], got {:?}",
@@ -341,7 +361,7 @@ fn layers_f32(
         let mut outputs = Vec::with_capacity(directions);
         for direction in 0..directions {
             let slot = layer * directions + direction;
-            let w = &params[slot * per..slot * per + per];
+            let w = spec.weights_of(params, layer, direction);
             let states: Vec<Vec<f32>> = hx.iter().map(|s| state_of(s, slot)).collect();
             let out = one_direction(spec, &layer_input, w, &states, shape, direction == 1)?;
             outputs.push(out.seq);
@@ -467,7 +487,7 @@ fn one_layer(
         op_bail!("{}: missing weights", rnn.name);
     };
     let projected = input.linear(w_ih, w[2]);
-    one_layer_ops(rnn.cell, &projected, &state, (w_hh, w[3]), reverse)
+    one_layer_ops(rnn.spec.cell, &projected, &state, (w_hh, w[3]), reverse)
 }
 
 /// [`one_layer`]'s steps as the decomposition's ops (what an export records).
@@ -501,7 +521,7 @@ fn rnn_decomposition(args: &RnnCall, cell: Cell) -> Result<Vec<Tensor>, OpError>
     // On eager data (not while an export traces it, which records the ops below), the
     // layer kernel.
     if !crate::tensor::hook::is_tracing() {
-        let spec = rnn.spec();
+        let spec = rnn.spec;
         let storages = |ts: &[Tensor]| {
             ts.iter()
                 .map(Tensor::try_storage)
@@ -524,14 +544,14 @@ fn rnn_decomposition(args: &RnnCall, cell: Cell) -> Result<Vec<Tensor>, OpError>
 /// kernel where [`recurrent_layers`] does not apply.
 fn rnn_ops(rnn: &Rnn, input: &Tensor) -> Result<Vec<Tensor>, OpError> {
     let mut layer_input = input.clone();
-    if rnn.batch_first {
+    if rnn.spec.batch_first {
         layer_input = layer_input.transpose(0, 1);
     }
     let mut finals: Vec<Vec<Tensor>> = vec![vec![]; rnn.states.len()];
-    for layer in 0..rnn.layers {
-        let mut outputs = Vec::with_capacity(rnn.directions);
-        for direction in 0..rnn.directions {
-            let slot = (layer * rnn.directions + direction) as i64;
+    for layer in 0..rnn.spec.layers {
+        let mut outputs = Vec::with_capacity(rnn.spec.directions());
+        for direction in 0..rnn.spec.directions() {
+            let slot = (layer * rnn.spec.directions() + direction) as i64;
             let state = rnn.states.iter().map(|s| s.select(0, slot)).collect();
             let w = rnn.weights(layer, direction);
             let (out, last) = one_layer(rnn, &layer_input, state, w, direction == 1)?;
@@ -546,7 +566,7 @@ fn rnn_ops(rnn: &Rnn, input: &Tensor) -> Result<Vec<Tensor>, OpError> {
             Tensor::cat(&outputs, 2)
         };
     }
-    let output = if rnn.batch_first {
+    let output = if rnn.spec.batch_first {
         layer_input.transpose(0, 1)
     } else {
         layer_input
@@ -592,22 +612,22 @@ fn lstm_decomposition(args: &LstmInput) -> Result<Vec<Tensor>, OpError> {
 macro_rules! recurrent_lowering {
     ($args:expr, $hx:expr, $cell:expr) => {{
         let a = $args;
-        let layers = usize::try_from(a.num_layers).unwrap_or(0);
-        if (a.train && a.dropout > 0.0) || layers == 0 {
-            return Ok(Lowering::Eager);
+        let spec = RecurrentSpec::new(
+            $cell,
+            a.num_layers,
+            a.bidirectional,
+            a.batch_first,
+            a.has_biases,
+        );
+        match spec {
+            Some(spec) if !(a.train && a.dropout > 0.0) => Ok(Lowering::Recurrent {
+                input: a.input.clone(),
+                hx: $hx,
+                params: a.params.clone(),
+                spec,
+            }),
+            _ => Ok(Lowering::Eager),
         }
-        Ok(Lowering::Recurrent {
-            input: a.input.clone(),
-            hx: $hx,
-            params: a.params.clone(),
-            spec: RecurrentSpec {
-                cell: $cell,
-                layers,
-                bidirectional: a.bidirectional,
-                batch_first: a.batch_first,
-                has_biases: a.has_biases,
-            },
-        })
     }};
 }
 

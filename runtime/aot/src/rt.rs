@@ -504,8 +504,8 @@ pub fn recurrent(
     let storages = (tensors.iter())
         .map(|t| t.try_storage().map_err(|e| fail(&e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let (input, rest) = storages.split_first().ok_or_else(|| fail(&"no input"))?;
-    let (hx, params) = rest.split_at(spec.states().min(rest.len()));
+    let (input, hx, params) = (spec.operands(&storages))
+        .ok_or_else(|| fail(&"operands other than the layers' input, states and parameters"))?;
     let out = ferrex::ops::rnn::recurrent_layers(spec, input, hx, params)
         .ok_or_else(|| fail(&"the layer kernel does not run these operands"))?
         .map_err(|e| fail(&e.0))?;

@@ -90,7 +90,7 @@ impl Builder<'_> {
         }
         let h0 = self.meta(*args.get(1)?)?;
         let hidden = usize::try_from(h0.sizes.get(2)?.as_int()?).ok()?;
-        if !spec.kernel_runs(hidden) || args.len() != 1 + spec.states() + spec.params() {
+        if !spec.kernel_runs(hidden) || spec.operands(&args).is_none() {
             return None;
         }
         Some(Kind::Recurrent { spec, args })
