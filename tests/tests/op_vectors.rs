@@ -337,6 +337,22 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "pt2_more's rnn_relu.pt2 (bidirectional), both IRs and runners; the cell in ferrex-kernels",
     ),
     (
+        "aten::lstm_cell.default",
+        "pt2_more's cells.pt2 (unrolled over 4 steps, dynamic batch), both IRs and runners; nn_recurrent.rs (nn::LSTMCell against PyTorch's values)",
+    ),
+    (
+        "aten::gru_cell.default",
+        "as `lstm_cell`",
+    ),
+    (
+        "aten::rnn_tanh_cell.default",
+        "as `lstm_cell`",
+    ),
+    (
+        "aten::rnn_relu_cell.default",
+        "as `lstm_cell` (without biases)",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

@@ -12,6 +12,7 @@ mod layers;
 mod linear;
 mod norm;
 mod pooling;
+mod recurrent;
 mod transformer;
 
 pub use attention::{AttentionOptions, MultiheadAttention};
@@ -22,4 +23,5 @@ pub use layers::{Dropout, Identity, ReLU, SiLU, Sigmoid, Tanh, GELU};
 pub use linear::Linear;
 pub use norm::{BatchNorm2d, GroupNorm, LayerNorm};
 pub use pooling::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
+pub use recurrent::{GRUCell, LSTMCell, Nonlinearity, RNNCell, GRU, LSTM, RNN};
 pub use transformer::{Activation, TransformerEncoderLayer};

@@ -123,6 +123,14 @@ impl Rnn {
         let per_layer = spec.per_layer();
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
+            let first_layer = i < per_layer * spec.directions();
+            if first_layer && w.rank() == 2 && !w.sizes[1].sym_eq(&input.sizes[2]) {
+                op_bail!(
+                    "{op}: input.size(-1) must be equal to input_size. Expected {}, got {}",
+                    w.sizes[1],
+                    input.sizes[2]
+                );
+            }
             let rows = (cell.gates() as i64).saturating_mul(h0.sizes[2].hint());
             if w.rank() != 2 || w.sizes[0].hint() != rows {
                 op_bail!(
@@ -162,8 +170,8 @@ impl Rnn {
 }
 
 /// One time step, as PyTorch's `gru_cell` / `lstm_cell` decompositions: `gi` is this
-/// step's input projection `[B, G·H]`, the states are `[1, B, H]`; the new hidden state
-/// (and cell state for an LSTM).
+/// step's input projection `[B, G·H]`, the states are `[1, B, H]` (a layer's step) or
+/// `[B, H]` (a cell op's); the new hidden state (and cell state for an LSTM).
 fn step(
     cell: Cell,
     gi: &Tensor,
@@ -172,9 +180,11 @@ fn step(
     b_hh: Option<&Tensor>,
 ) -> Vec<Tensor> {
     let gh = state[0].linear(w_hh, b_hh);
+    // The gates are the last dim: `[1, B, G·H]` for a layer's step, `[B, G·H]` for a cell.
+    let gates = gh.dim() as i64 - 1;
     match cell {
         Cell::Gru => {
-            let (i, h) = (gi.chunk(3, 1), gh.chunk(3, 2));
+            let (i, h) = (gi.chunk(3, 1), gh.chunk(3, gates));
             let r = (&h[0] + &i[0]).sigmoid();
             let z = (&h[1] + &i[1]).sigmoid();
             let n = (&i[2] + &(&h[2] * &r)).tanh();
@@ -184,7 +194,7 @@ fn step(
         Cell::RnnTanh => vec![(&gh + gi).tanh()],
         Cell::RnnRelu => vec![(&gh + gi).relu()],
         Cell::Lstm => {
-            let g = (&gh + gi).chunk(4, 2);
+            let g = (&gh + gi).chunk(4, gates);
             let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
             let (c_new, o) = (g[2].tanh(), g[3].sigmoid());
             let c = &(&f * &state[1]) + &(&i * &c_new);
@@ -647,6 +657,147 @@ fn rnn_relu_lowering<T: Clone>(a: &RnnReluInput<T>) -> Result<Lowering<T>, OpErr
     recurrent_lowering!(a, vec![a.hx.clone()], Cell::RnnRelu)
 }
 
+/// The arguments of the one-step ops (`lstm_cell`, `gru_cell`, `rnn_tanh_cell`,
+/// `rnn_relu_cell`: PyTorch's `nn.LSTMCell`, `nn.GRUCell`, `nn.RNNCell`), `hx` as a list
+/// (`[h]`, or `[h, c]` for an LSTM).
+struct CellCall<'a> {
+    input: &'a Tensor,
+    hx: Vec<Tensor>,
+    w_ih: &'a Tensor,
+    w_hh: &'a Tensor,
+    b_ih: Option<&'a Tensor>,
+    b_hh: Option<&'a Tensor>,
+}
+
+macro_rules! cell_call {
+    ($args:expr, $hx:expr) => {
+        CellCall {
+            input: &$args.input,
+            hx: $hx,
+            w_ih: &$args.w_ih,
+            w_hh: &$args.w_hh,
+            b_ih: $args.b_ih.as_ref(),
+            b_hh: $args.b_hh.as_ref(),
+        }
+    };
+}
+
+impl CellCall<'_> {
+    /// ATen's checks of a cell call (`check_rnn_cell_forward_*`), then the output metas:
+    /// the new states, shaped as the given ones.
+    fn metas(&self, cell: Cell) -> Result<Vec<TensorMeta>, OpError> {
+        let op = format!("{}_cell", op_name(cell));
+        let states = if cell == Cell::Lstm { 2 } else { 1 };
+        if self.hx.len() != states {
+            op_bail!(
+                "{op}: expected hx to hold {states} tensors, got {}",
+                self.hx.len()
+            );
+        }
+        let (x, w_ih, w_hh) = (
+            meta_of(self.input)?,
+            meta_of(self.w_ih)?,
+            meta_of(self.w_hh)?,
+        );
+        if x.rank() != 2 || w_ih.rank() != 2 || w_hh.rank() != 2 {
+            op_bail!(
+                "{op}: expected a 2-D input and 2-D weights, got input {}, weight_ih {} and weight_hh {}",
+                format_sizes(&x.sizes),
+                format_sizes(&w_ih.sizes),
+                format_sizes(&w_hh.sizes)
+            );
+        }
+        if !x.sizes[1].sym_eq(&w_ih.sizes[1]) {
+            op_bail!(
+                "{op}: input has inconsistent input_size: got {}, expected {}",
+                x.sizes[1],
+                w_ih.sizes[1]
+            );
+        }
+        let hidden = &w_hh.sizes[1];
+        let rows = hidden.mul(&SymInt::Int(cell.gates() as i64));
+        for (name, w) in [("weight_ih", &w_ih), ("weight_hh", &w_hh)] {
+            if !w.sizes[0].sym_eq(&rows) {
+                op_bail!(
+                    "{op}: expected {name} to have {rows} rows ({} gates of the hidden size {hidden}), got {}",
+                    cell.gates(),
+                    format_sizes(&w.sizes)
+                );
+            }
+        }
+        for (name, b) in [("bias_ih", self.b_ih), ("bias_hh", self.b_hh)] {
+            let Some(b) = b else { continue };
+            let b = meta_of(b)?;
+            if b.rank() != 1 || !b.sizes[0].sym_eq(&rows) {
+                op_bail!(
+                    "{op}: expected {name} of [{rows}], got {}",
+                    format_sizes(&b.sizes)
+                );
+            }
+        }
+        let mut metas = Vec::with_capacity(states);
+        for (i, h) in self.hx.iter().enumerate() {
+            let h = meta_of(h)?;
+            if h.rank() != 2 || !h.sizes[0].sym_eq(&x.sizes[0]) {
+                op_bail!(
+                    "{op}: Input batch size {} doesn't match hidden{i} batch size {}",
+                    x.sizes[0],
+                    h.sizes
+                        .first()
+                        .map_or_else(|| "(none)".into(), ToString::to_string)
+                );
+            }
+            if !h.sizes[1].sym_eq(hidden) {
+                op_bail!(
+                    "{op}: hidden{i} has inconsistent hidden_size: got {}, expected {hidden}",
+                    h.sizes[1]
+                );
+            }
+            metas.push(TensorMeta::new(x.dtype, h.sizes));
+        }
+        Ok(metas)
+    }
+
+    /// The step as ATen's cells compute it: both projections, then [`step`]'s gates.
+    fn ops(&self, cell: Cell) -> Result<Vec<Tensor>, OpError> {
+        self.metas(cell)?;
+        let gi = self.input.linear(self.w_ih, self.b_ih);
+        Ok(step(cell, &gi, &self.hx, self.w_hh, self.b_hh))
+    }
+}
+
+fn lstm_cell_meta(args: &LstmCell) -> Result<Vec<TensorMeta>, OpError> {
+    cell_call!(args, args.hx.clone()).metas(Cell::Lstm)
+}
+
+fn lstm_cell_decomposition(args: &LstmCell) -> Result<Vec<Tensor>, OpError> {
+    cell_call!(args, args.hx.clone()).ops(Cell::Lstm)
+}
+
+fn gru_cell_meta(args: &GruCell) -> Result<Vec<TensorMeta>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).metas(Cell::Gru)
+}
+
+fn gru_cell_decomposition(args: &GruCell) -> Result<Vec<Tensor>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).ops(Cell::Gru)
+}
+
+fn rnn_tanh_cell_meta(args: &RnnTanhCell) -> Result<Vec<TensorMeta>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).metas(Cell::RnnTanh)
+}
+
+fn rnn_tanh_cell_decomposition(args: &RnnTanhCell) -> Result<Vec<Tensor>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).ops(Cell::RnnTanh)
+}
+
+fn rnn_relu_cell_meta(args: &RnnReluCell) -> Result<Vec<TensorMeta>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).metas(Cell::RnnRelu)
+}
+
+fn rnn_relu_cell_decomposition(args: &RnnReluCell) -> Result<Vec<Tensor>, OpError> {
+    cell_call!(args, vec![args.hx.clone()]).ops(Cell::RnnRelu)
+}
+
 op_def! {
     pub static GRU_INPUT: struct GruInput =
         "aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)" {
@@ -671,6 +822,26 @@ op_def! {
         meta: rnn_relu_meta,
         composite: rnn_relu_decomposition,
         lowering: rnn_relu_lowering,
+    }
+    pub static LSTM_CELL: struct LstmCell =
+        "aten::lstm_cell(Tensor input, Tensor[] hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> (Tensor, Tensor)" {
+        meta: lstm_cell_meta,
+        composite: lstm_cell_decomposition,
+    }
+    pub static GRU_CELL: struct GruCell =
+        "aten::gru_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor" {
+        meta: gru_cell_meta,
+        composite: gru_cell_decomposition,
+    }
+    pub static RNN_TANH_CELL: struct RnnTanhCell =
+        "aten::rnn_tanh_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor" {
+        meta: rnn_tanh_cell_meta,
+        composite: rnn_tanh_cell_decomposition,
+    }
+    pub static RNN_RELU_CELL: struct RnnReluCell =
+        "aten::rnn_relu_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor" {
+        meta: rnn_relu_cell_meta,
+        composite: rnn_relu_cell_decomposition,
     }
 }
 

@@ -86,6 +86,15 @@ class RNNs(nn.Module):
     def __init__(s, **kw):
         super().__init__(); s.g = nn.RNN(6, 8, **kw)
     def forward(s, x): return s.g(x)
+class Cells(nn.Module):
+    def __init__(s):
+        super().__init__(); s.l = nn.LSTMCell(6, 8); s.g = nn.GRUCell(8, 8); s.t = nn.RNNCell(8, 8); s.r = nn.RNNCell(8, 5, nonlinearity="relu", bias=False)
+    def forward(s, x):
+        h, c = s.l(x[:, 0])
+        for t in range(1, x.shape[1]):
+            h, c = s.l(x[:, t], (h, c))
+        g = s.g(c, s.g(h))
+        return s.r(s.t(g)), c
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -173,3 +182,5 @@ go("lstm_bi", LSTMBi(), (r(3, 5, 6),), dyn=({0: Dim("batch", min=1, max=64)},), 
 go("gru_bi", GRUBi(), (r(5, 3, 6), r(4, 3, 8)))
 go("rnn_tanh", RNNs(num_layers=2, batch_first=True), (r(3, 5, 6),))
 go("rnn_relu", RNNs(nonlinearity="relu", bidirectional=True), (r(5, 3, 6),))
+torch.manual_seed(4)
+go("cells", Cells(), (r(3, 4, 6),), dyn=({0: Dim("batch", min=1, max=64)},), extra=[("b_", (r(1, 4, 6),)), ("c_", (r(9, 4, 6),))])
