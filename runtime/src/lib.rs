@@ -80,7 +80,8 @@
 //!   kernel's `ferrex::ops::rnn::recurrent_layers` — per layer one input projection,
 //!   then per time step the packed recurrent product and one fused cell — so compiled
 //!   and interpreted calls give the same bits. Calls of such programs are not split
-//!   along the batch: the layer kernel splits it over the threads itself.
+//!   along the batch: the layer kernel splits it over the threads itself. A layer the
+//!   kernel does not run (hidden size below 8, not f32) is planned as its per-step ops.
 //! - **Fused elementwise chains**: f32 `add`/`sub`/`mul`/`div` (tensors or numbers,
 //!   broadcasting), `relu`, `gelu`, `silu`, `sigmoid`, `tanh`, `exp`, `log`, `sqrt`,
 //!   `rsqrt`, `neg`, `abs`, `sin`, `cos`, `tan`, `erf`, `expm1`, `log1p`, `floor`,
@@ -249,15 +250,15 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
 }
 
 /// The program with every composite op the plan has no step for (no lowering hook:
-/// `rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, …) decomposed into
+/// `rms_norm`, `masked_fill`, `F.pad`'s modes, `glu`, …; a recurrent layer its kernel
+/// does not run) decomposed into
 /// the ops it is written in, which the plan does have steps for: a composite op is then
 /// planned, not run as one eager fallback. The program is kept as it is when it has no
 /// such op, or when the decomposition fails (the eager fallback still runs it).
 fn inline_composites(ep: &ExportedProgram) -> ExportedProgram {
     let table = ferrex::program::DecompositionTable::UnloweredComposites;
-    let any = (ep.graph().nodes.iter())
-        .filter_map(|n| n.op())
-        .any(|op| table.selects(op));
+    let any =
+        (ep.graph().nodes.iter()).any(|n| n.op().is_some_and(|op| table.selects_call(op, &n.meta)));
     // Data-dependent sizes (`item`, `nonzero`) stay as the program has them: the
     // retrace would make their users' size arguments symbolic lists.
     let unbacked = (ep.graph().nodes.iter()).flat_map(|n| &n.meta).any(|m| {

@@ -351,3 +351,26 @@ fn wrong_inputs_are_errors_not_panics() {
         "{err}"
     );
 }
+
+/// The compiled runtime runs a recurrent layer as one step of the layer kernel when the
+/// kernel runs its hidden size (8 and up), and plans any other (hidden size 5) as its
+/// per-step ops — never one eager fallback — with the interpreter's values.
+#[test]
+fn compiled_layers_are_one_step_or_their_ops() {
+    for (hidden, whole) in [(5, false), (8, true)] {
+        let model = Rnns {
+            g: nn::RNN::new(3, hidden).num_layers(2).batch_first(true),
+        };
+        let x = Tensor::randn([2, 6, 3]);
+        let ep = ferrex::export(&model, (x.copy(),)).unwrap();
+        let compiled = ferrex_runtime::compile(&ep).unwrap();
+        let describe = compiled.describe();
+        assert!(describe.ends_with("eager fallbacks: none\n"), "{describe}");
+        assert_eq!(describe.contains("RNN (tanh)"), whole, "{describe}");
+        let got = compiled.call((x.copy(),)).unwrap();
+        let want = ep.module().call((x,)).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.allclose(w, 1e-6, 1e-6), "hidden {hidden}");
+        }
+    }
+}

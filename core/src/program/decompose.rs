@@ -10,7 +10,7 @@ use crate::graph::{
 use crate::ops::{dispatch, OpArgs, OpDef, Value};
 use crate::passes;
 use crate::symbolic::SymInt;
-use crate::tensor::{Tensor, TensorState};
+use crate::tensor::{Tensor, TensorMeta, TensorState};
 use crate::trace::{self, LiftedConstant, TraceState};
 
 /// Which ops to decompose.
@@ -29,8 +29,9 @@ pub enum DecompositionTable {
     /// The default table ([`DecompositionTable::Core`]) except these, which stay whole.
     Except(Vec<String>),
     /// Composite ops (their eager implementation is their decomposition) that have no
-    /// lowering hook: what the compiled runtime decomposes before it plans a program,
-    /// so that their parts are planned steps.
+    /// lowering hook, or whose hook does not take the call (a recurrent layer of a
+    /// hidden size or dtype its kernel does not run): what the compiled runtime
+    /// decomposes before it plans a program, so that their parts are planned steps.
     UnloweredComposites,
 }
 
@@ -48,6 +49,18 @@ impl DecompositionTable {
             DecompositionTable::UnloweredComposites => {
                 op.implementation.is_some() && op.lowering.is_none()
             }
+        }
+    }
+
+    /// Whether the table decomposes a call of `op` whose results are `metas`: as
+    /// [`DecompositionTable::selects`], and for [`DecompositionTable::UnloweredComposites`]
+    /// also the calls of a lowered composite that its lowering refuses.
+    pub fn selects_call(&self, op: &'static OpDef, metas: &[TensorMeta]) -> bool {
+        match self {
+            DecompositionTable::UnloweredComposites if op.implementation.is_some() => {
+                self.selects(op) || crate::ops::rnn::layer_kernel_runs(op, metas) == Some(false)
+            }
+            _ => self.selects(op),
         }
     }
 }
@@ -83,7 +96,7 @@ impl Evaluator for Decomposer<'_> {
         values: Vec<Value>,
     ) -> Result<Vec<Tensor>, ExportError> {
         let at = node.location();
-        if !self.table.selects(op) {
+        if !self.table.selects_call(op, &node.meta) {
             return Ok(dispatch(op, values, at));
         }
         // The ops a decomposition records are dispatched normally; a later pass picks up
@@ -149,7 +162,7 @@ fn has_selected(graph: &Graph, table: &DecompositionTable) -> bool {
     graph
         .nodes
         .iter()
-        .any(|n| n.op().is_some_and(|op| table.selects(op)))
+        .any(|n| n.op().is_some_and(|op| table.selects_call(op, &n.meta)))
         || graph
             .subgraphs
             .iter()
