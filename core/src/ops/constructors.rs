@@ -346,6 +346,16 @@ op_def! {
         meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
         kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
     }
+    /// The functional form of `fill_` (what programs write `x.fill_(v)` with).
+    pub static FILL_SCALAR: struct Fill = "aten::fill.Scalar(Tensor self, Scalar value) -> Tensor" {
+        meta: |a: &Fill| like_meta(&a.self_, None),
+        kernel: |a: &Fill, m: &[TensorMeta]| filled(m, a.value),
+    }
+    /// The functional form of `zero_`.
+    pub static ZERO_FN: struct Zero = "aten::zero(Tensor self) -> Tensor" {
+        meta: |a: &Zero| like_meta(&a.self_, None),
+        kernel: |_: &Zero, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

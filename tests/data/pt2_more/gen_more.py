@@ -95,6 +95,53 @@ class Cells(nn.Module):
             h, c = s.l(x[:, t], (h, c))
         g = s.g(c, s.g(h))
         return s.r(s.t(g)), c
+class Inplace(nn.Module):
+    # The default IR is not functionalized: `inplace=True` layers and `x.op_()` stay in-place ops.
+    def __init__(s):
+        super().__init__()
+        s.acts = nn.ModuleList([nn.ReLU6(inplace=True), nn.Hardswish(inplace=True), nn.SiLU(inplace=True), nn.LeakyReLU(0.1, inplace=True), nn.ELU(inplace=True), nn.Hardsigmoid(inplace=True), nn.Dropout(0.1, inplace=True), nn.Hardtanh(-2, 2, inplace=True), nn.CELU(inplace=True), nn.SELU(inplace=True), nn.Mish(inplace=True), nn.Threshold(0.1, 20, inplace=True)])
+    def forward(s, x):
+        outs = []
+        for a in s.acts:
+            outs.append(a(x.clone()))
+        y = x.clone(); y.clamp_(-1, 1); outs.append(y)
+        y = x.clone(); y.mul_(2).div_(3).sub_(1).add_(x); outs.append(y)
+        y = x.clone(); y.sigmoid_(); outs.append(y)
+        y = x.clone(); y.tanh_().exp_().neg_(); outs.append(y)
+        y = x.clone(); y.abs_().sqrt_(); outs.append(y)
+        y = x.clone(); y.pow_(2); outs.append(y)
+        y = x.clone(); y.fill_(3.0); outs.append(y)
+        y = x.clone(); y.zero_(); outs.append(y)
+        y = x.clone(); y.masked_fill_(x > 0, -1.0); outs.append(y)
+        y = x.clone(); y.clamp_min_(0.2); outs.append(y)
+        y = x.clone(); y.mul_(x).addcmul_(x, x, value=0.5); outs.append(y)
+        y = x.clone(); y.floor_(); outs.append(y)
+        y = x.clone(); y.unsqueeze_(0); outs.append(y)
+        y = x.clone(); y.t_(); outs.append(y)
+        y = x.clone(); y.reciprocal_(); outs.append(y)
+        return tuple(outs)
+class PaddedEncoder(nn.Module):
+    # A BERT-style classifier: its key padding mask is `masked_fill_` in the default IR.
+    def __init__(s):
+        super().__init__(); s.tok = nn.Embedding(50, 16); s.typ = nn.Embedding(2, 16); s.pos = nn.Embedding(32, 16); s.ln = nn.LayerNorm(16)
+        s.enc = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, activation="gelu"); s.cls = nn.Linear(16, 3)
+    def forward(s, ids, types, mask):
+        pos = torch.arange(ids.shape[1]).unsqueeze(0)
+        h = s.ln(s.tok(ids) + s.typ(types) + s.pos(pos))
+        h = s.enc(h, src_key_padding_mask=mask == 0)
+        return s.cls(torch.tanh(h[:, 0]))
+class Losses(nn.Module):
+    # The default IR keeps each loss whole (`cross_entropy_loss`, `nll_loss_nd`, …).
+    def __init__(s):
+        super().__init__(); s.fc = nn.Linear(8, 5); s.register_buffer("w", torch.tensor([1.0, 2.0, 0.5, 1.5, 1.0]))
+    def forward(s, x, y, t, p, seq, seq_y):
+        lo = s.fc(x)
+        return (F.cross_entropy(lo, y), F.cross_entropy(lo, y, weight=s.w, ignore_index=2, label_smoothing=0.1),
+                F.cross_entropy(lo, y, label_smoothing=0.2, reduction="sum"), F.cross_entropy(lo, p), F.cross_entropy(lo, p, weight=s.w, label_smoothing=0.1, reduction="none"),
+                F.cross_entropy(seq, seq_y, reduction="none"), F.nll_loss(F.log_softmax(lo, 1), y, weight=s.w),
+                F.mse_loss(lo, t), F.l1_loss(lo, t, reduction="sum"), F.smooth_l1_loss(lo, t, beta=0.5), F.huber_loss(lo, t, delta=0.7, reduction="none"),
+                F.binary_cross_entropy(lo.sigmoid(), t.sigmoid()), F.binary_cross_entropy_with_logits(lo, t.sigmoid(), weight=s.w, pos_weight=s.w * 2),
+                F.kl_div(F.log_softmax(lo, 1), p, reduction="batchmean"), F.kl_div(F.log_softmax(lo, 1), p.log(), reduction="sum", log_target=True))
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -184,3 +231,8 @@ go("rnn_tanh", RNNs(num_layers=2, batch_first=True), (r(3, 5, 6),))
 go("rnn_relu", RNNs(nonlinearity="relu", bidirectional=True), (r(5, 3, 6),))
 torch.manual_seed(4)
 go("cells", Cells(), (r(3, 4, 6),), dyn=({0: Dim("batch", min=1, max=64)},), extra=[("b_", (r(1, 4, 6),)), ("c_", (r(9, 4, 6),))])
+torch.manual_seed(5)
+go("inplace", Inplace(), (r(3, 4),))
+go("padded_encoder", PaddedEncoder(), (torch.randint(0, 50, (2, 6)), torch.randint(0, 2, (2, 6)), torch.tensor([[1] * 6, [1] * 4 + [0] * 2])))
+torch.manual_seed(6)
+go("losses", Losses(), (r(6, 8), torch.tensor([0, 2, 4, 1, 2, 3]), r(6, 5), r(6, 5).softmax(1), r(2, 5, 3), torch.tensor([[0, 1, 4], [3, 3, 2]])))
