@@ -377,6 +377,22 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "as `cross_entropy_loss`",
     ),
     (
+        "aten::im2col.default",
+        "pt2_more's patches.pt2 (`F.unfold` with dilation, padding and stride, a 2x3 kernel, an unbatched image), both IRs and runners",
+    ),
+    (
+        "aten::cdist.default",
+        "pt2_more's patches.pt2 (p = 2 and 1, batched), both IRs and runners",
+    ),
+    (
+        "aten::_cdist_forward.default",
+        "as `cdist` (the core IR's form)",
+    ),
+    (
+        "aten::linspace.default",
+        "pt2_more's patches.pt2 (a float range of the input's length, an integer one), both IRs and runners",
+    ),
+    (
         "aten::fill.Scalar",
         "pt2_more's inplace.pt2 (`y.fill_(3.0)`), both IRs and runners",
     ),

@@ -273,6 +273,52 @@ op_def! {
 }
 
 // ---------------------------------------------------------------------------------------
+// linspace
+
+fn linspace_meta(a: &Linspace) -> Result<Vec<TensorMeta>, OpError> {
+    if a.steps < 0 {
+        op_bail!(
+            "linspace: number of steps must be non-negative, got {}",
+            a.steps
+        );
+    }
+    let dtype = a.dtype.unwrap_or(DType::DEFAULT_FLOAT);
+    Ok(vec![TensorMeta::new(dtype, vec![SymInt::Int(a.steps)])])
+}
+
+/// `steps` values from `start` to `end`, as ATen's kernel computes them: the first half
+/// `start + step·i`, the second `end - step·(steps - 1 - i)` (so both ends are exact).
+fn linspace_kernel(a: &Linspace, m: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let m = single(m)?;
+    let n = usize::try_from(a.steps).map_err(|_| OpError::new("linspace: negative steps"))?;
+    let (start, end) = (a.start.to::<f64>(), a.end.to::<f64>());
+    let data: Vec<f64> = match n {
+        0 => Vec::new(),
+        1 => vec![start],
+        _ => {
+            let step = (end - start) / (n - 1) as f64;
+            (0..n)
+                .map(|i| match i < n / 2 {
+                    true => start + step * i as f64,
+                    false => end - step * (n - 1 - i) as f64,
+                })
+                .collect()
+        }
+    };
+    Storage::from_vec(&[n], data)
+        .map(|s| vec![s.into_dtype(m.dtype)])
+        .ok_or_else(|| OpError::new("linspace: invalid length"))
+}
+
+op_def! {
+    pub static LINSPACE: struct Linspace =
+        "aten::linspace(Scalar start, Scalar end, int steps, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: linspace_meta,
+        kernel: linspace_kernel,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // random
 
 fn random_meta(a: &Filled) -> Result<Vec<TensorMeta>, OpError> {

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod einsum;
 pub mod elementwise;
 pub mod hook;
+pub mod im2col;
 pub mod indexing;
 pub mod inplace;
 pub mod linalg;

@@ -142,6 +142,12 @@ class Losses(nn.Module):
                 F.mse_loss(lo, t), F.l1_loss(lo, t, reduction="sum"), F.smooth_l1_loss(lo, t, beta=0.5), F.huber_loss(lo, t, delta=0.7, reduction="none"),
                 F.binary_cross_entropy(lo.sigmoid(), t.sigmoid()), F.binary_cross_entropy_with_logits(lo, t.sigmoid(), weight=s.w, pos_weight=s.w * 2),
                 F.kl_div(F.log_softmax(lo, 1), p, reduction="batchmean"), F.kl_div(F.log_softmax(lo, 1), p.log(), reduction="sum", log_target=True))
+class Patches(nn.Module):
+    # `F.unfold` (`im2col`), `torch.cdist` (`_cdist_forward` in the core IR), `torch.linspace`.
+    def forward(s, img, a, b):
+        cols = F.unfold(img, 3, dilation=2, padding=1, stride=2) + F.unfold(img, (2, 3), stride=(2, 1))[..., :1].sum()
+        w = torch.linspace(-1.0, 2.0, a.shape[-1])
+        return cols, torch.cdist(a * w, b), torch.cdist(a, b, p=1.0), torch.linspace(0, 10, 7), F.unfold(img[0], 2)
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -236,3 +242,5 @@ go("inplace", Inplace(), (r(3, 4),))
 go("padded_encoder", PaddedEncoder(), (torch.randint(0, 50, (2, 6)), torch.randint(0, 2, (2, 6)), torch.tensor([[1] * 6, [1] * 4 + [0] * 2])))
 torch.manual_seed(6)
 go("losses", Losses(), (r(6, 8), torch.tensor([0, 2, 4, 1, 2, 3]), r(6, 5), r(6, 5).softmax(1), r(2, 5, 3), torch.tensor([[0, 1, 4], [3, 3, 2]])))
+torch.manual_seed(7)
+go("patches", Patches(), (r(2, 3, 7, 8), r(2, 4, 5), r(2, 6, 5)))
