@@ -100,6 +100,75 @@ fn outputs<const N: usize>(module: &str, out: Vec<Tensor>) -> [Tensor; N] {
     })
 }
 
+/// How a call treats an unbatched input, as PyTorch's modules do: the input gains its
+/// batch dim by `unsqueeze`, so do given states, and every output loses it by `squeeze`.
+struct Batching {
+    batched: bool,
+    /// The input's batch dim (the output sequence's).
+    input_dim: i64,
+    /// The states' batch dim.
+    state_dim: i64,
+}
+
+impl Batching {
+    /// `input` with its batch dim, after checking its rank: `batched_rank` or one less.
+    #[track_caller]
+    fn of(
+        module: &str,
+        input: &Tensor,
+        batched_rank: usize,
+        (input_dim, state_dim): (i64, i64),
+    ) -> Result<(Batching, Tensor), Vec<Tensor>> {
+        let rank = input.dim();
+        if rank != batched_rank && rank + 1 != batched_rank {
+            let message = format!(
+                "{module}: Expected input to be {}D or {batched_rank}D, got {rank}D input instead",
+                batched_rank - 1
+            );
+            return Err(vec![failed(module, message)]);
+        }
+        let batched = rank == batched_rank;
+        let input = if batched {
+            input.clone()
+        } else {
+            input.unsqueeze(input_dim)
+        };
+        let batching = Batching {
+            batched,
+            input_dim,
+            state_dim,
+        };
+        Ok((batching, input))
+    }
+
+    /// The given states with their batch dim.
+    #[track_caller]
+    fn states(&self, states: &[&Tensor]) -> Vec<Tensor> {
+        match self.batched {
+            true => states.iter().map(|s| (*s).clone()).collect(),
+            false => states.iter().map(|s| s.unsqueeze(self.state_dim)).collect(),
+        }
+    }
+
+    /// The outputs (the input-like one first) without the batch dim they were given.
+    #[track_caller]
+    fn outputs(&self, out: Vec<Tensor>) -> Vec<Tensor> {
+        if self.batched {
+            return out;
+        }
+        let dim = |i: usize| {
+            if i == 0 {
+                self.input_dim
+            } else {
+                self.state_dim
+            }
+        };
+        (out.iter().enumerate())
+            .map(|(i, t)| t.squeeze_dim(dim(i)))
+            .collect()
+    }
+}
+
 /// A stack of recurrent layers: what [`LSTM`], [`GRU`] and [`RNN`] share.
 #[derive(Clone, Debug)]
 struct Layers {
@@ -176,19 +245,10 @@ impl Layers {
     /// from zeros when none are given: the output sequence and the final states.
     #[track_caller]
     fn forward(&self, module: &str, input: &Tensor, states: &[&Tensor]) -> Vec<Tensor> {
-        let rank = input.dim();
-        if rank != 2 && rank != 3 {
-            return vec![failed(
-                module,
-                format!("{module}: Expected input to be 2D or 3D, got {rank}D input instead"),
-            )];
-        }
-        let batched = rank == 3;
         let batch_dim = if self.batch_first { 0 } else { 1 };
-        let input = if batched {
-            input.clone()
-        } else {
-            input.unsqueeze(batch_dim)
+        let (batching, input) = match Batching::of(module, input, 3, (batch_dim, 1)) {
+            Ok(b) => b,
+            Err(failed) => return failed,
         };
         let hx: Vec<Tensor> = if states.is_empty() {
             let slots = SymInt::from(self.num_layers * self.directions());
@@ -201,10 +261,8 @@ impl Layers {
             (0..count)
                 .map(|_| Tensor::zeros_dtype(sizes.to_vec(), input.dtype()))
                 .collect()
-        } else if batched {
-            states.iter().map(|s| (*s).clone()).collect()
         } else {
-            states.iter().map(|s| s.unsqueeze(1)).collect()
+            batching.states(states)
         };
         let params = self.params.iter().map(|(_, t)| t.clone()).collect();
         let args = vec![
@@ -219,13 +277,7 @@ impl Layers {
             Value::Bool(self.batch_first),
         ];
         let at = SourceLocation::from_caller(Location::caller());
-        let out = dispatch(self.recurrence.layers_op(), args, at);
-        if batched {
-            return out;
-        }
-        (out.iter().enumerate())
-            .map(|(i, t)| t.squeeze_dim(if i == 0 { batch_dim } else { 1 }))
-            .collect()
+        batching.outputs(dispatch(self.recurrence.layers_op(), args, at))
     }
 }
 
@@ -270,18 +322,9 @@ impl Step {
     /// each `[B, H]`), or from zeros when none are given: the new states.
     #[track_caller]
     fn forward(&self, module: &str, input: &Tensor, states: &[&Tensor]) -> Vec<Tensor> {
-        let rank = input.dim();
-        if rank != 1 && rank != 2 {
-            return vec![failed(
-                module,
-                format!("{module}: Expected input to be 1D or 2D, got {rank}D input instead"),
-            )];
-        }
-        let batched = rank == 2;
-        let input = if batched {
-            input.clone()
-        } else {
-            input.unsqueeze(0)
+        let (batching, input) = match Batching::of(module, input, 2, (0, 0)) {
+            Ok(b) => b,
+            Err(failed) => return failed,
         };
         let hx: Vec<Tensor> = if states.is_empty() {
             // One tensor of zeros for both states of an LSTM, as PyTorch's `LSTMCell`.
@@ -291,10 +334,8 @@ impl Step {
                 Recurrence::Lstm => vec![zeros.clone(), zeros],
                 _ => vec![zeros],
             }
-        } else if batched {
-            states.iter().map(|s| (*s).clone()).collect()
         } else {
-            states.iter().map(|s| s.unsqueeze(0)).collect()
+            batching.states(states)
         };
         let optional = |b: &Option<Tensor>| b.clone().map_or(Value::None, Value::Tensor);
         let args = vec![
@@ -306,15 +347,37 @@ impl Step {
             optional(&self.bias_hh),
         ];
         let at = SourceLocation::from_caller(Location::caller());
-        let out = dispatch(self.recurrence.cell_op(), args, at);
-        if batched {
-            return out;
-        }
-        out.iter().map(|t| t.squeeze_dim(0)).collect()
+        batching.outputs(dispatch(self.recurrence.cell_op(), args, at))
     }
 }
 
-/// The builder methods and accessors of a stack of layers.
+/// The accessors and `Module` of a recurrent module (a newtype over [`Layers`] or
+/// [`Step`]).
+macro_rules! recurrent_module {
+    ($name:ident) => {
+        impl $name {
+            pub fn input_size(&self) -> usize {
+                self.0.input_size
+            }
+
+            pub fn hidden_size(&self) -> usize {
+                self.0.hidden_size
+            }
+        }
+
+        impl Module for $name {
+            fn visit(&self, v: &mut dyn ModuleVisitor) {
+                self.0.visit(v)
+            }
+
+            fn type_name(&self) -> &'static str {
+                stringify!($name)
+            }
+        }
+    };
+}
+
+/// The builder methods of a stack of layers, and its accessors and `Module`.
 macro_rules! layer_stack {
     ($name:ident, $recurrence:expr, $doc_new:literal) => {
         impl $name {
@@ -360,29 +423,13 @@ macro_rules! layer_stack {
             pub fn bias(self, bias: bool) -> $name {
                 $name(Layers { bias, ..self.0 }.initialised())
             }
-
-            pub fn input_size(&self) -> usize {
-                self.0.input_size
-            }
-
-            pub fn hidden_size(&self) -> usize {
-                self.0.hidden_size
-            }
         }
 
-        impl Module for $name {
-            fn visit(&self, v: &mut dyn ModuleVisitor) {
-                self.0.visit(v)
-            }
-
-            fn type_name(&self) -> &'static str {
-                stringify!($name)
-            }
-        }
+        recurrent_module!($name);
     };
 }
 
-/// The builder methods, accessors and `Module` of a cell.
+/// The builder methods of a cell, and its accessors and `Module`.
 macro_rules! cell {
     ($name:ident, $recurrence:expr, $doc_new:literal) => {
         impl $name {
@@ -397,25 +444,9 @@ macro_rules! cell {
                 let s = self.0;
                 $name(Step::new(s.recurrence, s.input_size, s.hidden_size, bias))
             }
-
-            pub fn input_size(&self) -> usize {
-                self.0.input_size
-            }
-
-            pub fn hidden_size(&self) -> usize {
-                self.0.hidden_size
-            }
         }
 
-        impl Module for $name {
-            fn visit(&self, v: &mut dyn ModuleVisitor) {
-                self.0.visit(v)
-            }
-
-            fn type_name(&self) -> &'static str {
-                stringify!($name)
-            }
-        }
+        recurrent_module!($name);
     };
 }
 

@@ -266,6 +266,21 @@ fn kl_div(a: &KlDiv) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![reduced(loss, a.reduction)?])
 }
 
+fn nll_loss_meta(a: &NllLoss) -> Result<Vec<TensorMeta>, OpError> {
+    nll_meta(&a.self_, &a.target, a.reduction)
+}
+
+fn nll_loss(a: &NllLoss) -> Result<Vec<Tensor>, OpError> {
+    let loss = nll(
+        &a.self_,
+        &a.target,
+        a.weight.as_ref(),
+        a.reduction,
+        &a.ignore_index,
+    )?;
+    Ok(vec![loss])
+}
+
 op_def! {
     pub static CROSS_ENTROPY_LOSS: struct CrossEntropyLoss =
         "aten::cross_entropy_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=1, SymInt ignore_index=-100, float label_smoothing=0.) -> Tensor" {
@@ -274,13 +289,13 @@ op_def! {
     }
     pub static NLL_LOSS_ND: struct NllLoss =
         "aten::nll_loss_nd(Tensor self, Tensor target, Tensor? weight=None, int reduction=1, SymInt ignore_index=-100) -> Tensor" {
-        meta: |a: &NllLoss| nll_meta(&a.self_, &a.target, a.reduction),
-        composite: |a: &NllLoss| Ok(vec![nll(&a.self_, &a.target, a.weight.as_ref(), a.reduction, &a.ignore_index)?]),
+        meta: nll_loss_meta,
+        composite: nll_loss,
     }
     pub static NLL_LOSS: NllLoss =
         "aten::nll_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=1, SymInt ignore_index=-100) -> Tensor" {
-        meta: |a: &NllLoss| nll_meta(&a.self_, &a.target, a.reduction),
-        composite: |a: &NllLoss| Ok(vec![nll(&a.self_, &a.target, a.weight.as_ref(), a.reduction, &a.ignore_index)?]),
+        meta: nll_loss_meta,
+        composite: nll_loss,
     }
     pub static MSE_LOSS: struct PairLoss =
         "aten::mse_loss(Tensor self, Tensor target, int reduction=1) -> Tensor" {
