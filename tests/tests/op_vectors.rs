@@ -377,6 +377,10 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "as `cross_entropy_loss`",
     ),
     (
+        "aten::adaptive_max_pool2d.default",
+        "pt2_more's adaptive_max.pt2 (values and indices, a global max pool, an unbatched input), both IRs and runners",
+    ),
+    (
         "aten::im2col.default",
         "pt2_more's patches.pt2 (`F.unfold` with dilation, padding and stride, a 2x3 kernel, an unbatched image), both IRs and runners",
     ),

@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 33, "{checked:?}");
+    assert_eq!(checked.len(), 34, "{checked:?}");
 }
 
 #[test]
@@ -59,6 +59,7 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("mobile", "`adaptive_avg_pool2d` and `hardswish` are kept whole"),
     ("losses", "the composites are written in tensor ops (`index_select` of the class weights, `log_sigmoid`, number operands as tensors); PyTorch's decompositions use `full`, `minimum`, `isnan`, `ne`, `_to_copy` and the `.Scalar` overloads"),
     ("patches", "`linspace` is kept whole (PyTorch: `arange`, `lt`, `where`, `mul`, `_to_copy`); ferrex's tensors are contiguous: no `clone` before `im2col`'s `view`"),
+    ("adaptive_max", "`adaptive_avg_pool2d` is kept whole (as in `mobile`; PyTorch: `_adaptive_avg_pool2d`)"),
     ("inplace", "`hardsigmoid`, `hardswish`, `mish`, `clamp_min` and `dropout` are kept whole; `fill_` / `zero_` become `fill.Scalar` / `zero` (PyTorch: `full_like`)"),
     ("pads", "reflect, replicate and circular pads are one `index_select` per dim of indices made by `arange`, `cat` and `expand` (PyTorch: `abs`/`sub`/`clamp` indices read by `index.Tensor`; `empty` + `slice_scatter` for circular)"),
     ("pixel_shuffle", "ferrex's tensors are contiguous: the reshape after the permute is a `view`, without PyTorch's `clone`"),

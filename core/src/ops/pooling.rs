@@ -1,4 +1,5 @@
 //! Pooling and resampling: `max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`,
+//! `adaptive_max_pool2d`,
 //! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
 //! kernel works plane by plane on row-major data, accumulating sums in f64.
 
@@ -473,6 +474,96 @@ op_def! {
         meta: adaptive_meta,
         kernel: adaptive_kernel,
         lowering: adaptive_lowering,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// adaptive_max_pool2d
+
+fn adaptive_max_meta(a: &AdaptiveMaxPool2d) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if !m.dtype.is_float() {
+        op_bail!("\"adaptive_max_pool2d\" not implemented for '{}'", m.dtype);
+    }
+    let (mut sizes, [h, w]) = split_input(&m, "adaptive_max_pool2d")?;
+    let &[oh, ow] = &a.output_size[..] else {
+        op_bail!("adaptive_max_pool2d: internal error: output_size.size() must be 2");
+    };
+    if oh < 0 || ow < 0 {
+        op_bail!("adaptive_max_pool2d: elements of output_size must be greater than or equal to 0 but received [{oh}, {ow}]");
+    }
+    if (h.hint() == 0 || w.hint() == 0) && oh * ow > 0 {
+        op_bail!(
+            "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch dimensions, but input has sizes {}",
+            format_sizes(&m.sizes)
+        );
+    }
+    sizes.extend([SymInt::Int(oh), SymInt::Int(ow)]);
+    let indices = TensorMeta::new(DType::I64, sizes.clone());
+    Ok(vec![TensorMeta::new(m.dtype, sizes), indices])
+}
+
+/// The largest value of each adaptive window (rows `⌊i·h/oh⌋ .. ⌈(i+1)·h/oh⌉`, as
+/// `adaptive_avg_pool2d`'s) and its index in the plane; as ATen's kernel, a NaN wins and
+/// a later NaN replaces it, equal values keep the first.
+fn adaptive_max_kernel(
+    a: &AdaptiveMaxPool2d,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let shape = result_shape(metas)?;
+    let x = a.self_.storage_or_op_error()?;
+    let r = x.shape().len();
+    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let (oh, ow) = (shape[r - 2], shape[r - 1]);
+    let planes: usize = x.shape()[..r - 2].iter().product();
+    let len = planes
+        .checked_mul(oh * ow)
+        .ok_or_else(|| OpError::new("adaptive_max_pool2d: the output size overflows"))?;
+    if h * w == 0 {
+        op_bail!(
+            "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch dimensions"
+        );
+    }
+    let mut indices = try_filled(len, 0i64).map_err(|e| OpError(e.0))?;
+    let values = with_float_dtype!(x.dtype(), "adaptive_max_pool2d", T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src = a.as_slice().ok_or_else(|| OpError::new("adaptive_max_pool2d: input layout"))?;
+        let mut values: Vec<T> = Vec::with_capacity(len);
+        for (p, plane) in src.chunks_exact(h * w).enumerate().take(planes) {
+            for oy in 0..oh {
+                let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
+                for ox in 0..ow {
+                    let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
+                    let mut at = y0 * w + x0;
+                    let mut best = plane[at].to_f64();
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let v = plane[iy * w + ix].to_f64();
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = iy * w + ix;
+                            }
+                        }
+                    }
+                    values.push(plane[at]);
+                    indices[(p * oh + oy) * ow + ox] = at as i64;
+                }
+            }
+        }
+        Storage::from_vec(&shape, values)
+            .ok_or_else(|| OpError::new("adaptive_max_pool2d: output shape"))?
+    });
+    let indices = Storage::from_vec(&shape, indices)
+        .ok_or_else(|| OpError::new("adaptive_max_pool2d: output shape"))?;
+    Ok(vec![values, indices])
+}
+
+op_def! {
+    pub static ADAPTIVE_MAX_POOL2D: struct AdaptiveMaxPool2d =
+        "aten::adaptive_max_pool2d(Tensor self, int[2] output_size) -> (Tensor, Tensor)" {
+        meta: adaptive_max_meta,
+        kernel: adaptive_max_kernel,
     }
 }
 

@@ -148,6 +148,13 @@ class Patches(nn.Module):
         cols = F.unfold(img, 3, dilation=2, padding=1, stride=2) + F.unfold(img, (2, 3), stride=(2, 1))[..., :1].sum()
         w = torch.linspace(-1.0, 2.0, a.shape[-1])
         return cols, torch.cdist(a * w, b), torch.cdist(a, b, p=1.0), torch.linspace(0, 10, 7), F.unfold(img[0], 2)
+class AdaptiveMax(nn.Module):
+    # `adaptive_max_pool2d` (a core ATen op: both IRs keep it), its indices, a global max pool.
+    def __init__(s):
+        super().__init__(); s.c = nn.Conv2d(2, 4, 3, padding=1); s.g = nn.AdaptiveMaxPool2d(1); s.fc = nn.Linear(4, 3)
+    def forward(s, x):
+        v, i = F.adaptive_max_pool2d(x, (2, 3), return_indices=True)
+        return v + F.adaptive_avg_pool2d(x, (2, 3)), i, s.fc(s.g(F.relu(s.c(x))).flatten(1)), F.adaptive_max_pool2d(x[0], (3, 5))
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -244,3 +251,5 @@ torch.manual_seed(6)
 go("losses", Losses(), (r(6, 8), torch.tensor([0, 2, 4, 1, 2, 3]), r(6, 5), r(6, 5).softmax(1), r(2, 5, 3), torch.tensor([[0, 1, 4], [3, 3, 2]])))
 torch.manual_seed(7)
 go("patches", Patches(), (r(2, 3, 7, 8), r(2, 4, 5), r(2, 6, 5)))
+torch.manual_seed(8)
+go("adaptive_max", AdaptiveMax(), (r(2, 2, 5, 7),))
