@@ -188,16 +188,58 @@ fn result_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
         .ok_or_else(|| OpError::new("pooling: no result meta"))
 }
 
+/// The planes of a pooling call: `planes` planes of `[h, w]` in, `[oh, ow]` out, and the
+/// output's element count `len` (checked).
+struct Planes {
+    planes: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    len: usize,
+}
+
+impl Planes {
+    /// The planes of input `x` (3-D or 4-D, as the meta checked) pooled to `out_shape`.
+    fn of(x: &Storage, out_shape: &[usize], op: &str) -> Result<Planes, OpError> {
+        let (xs, r) = (x.shape(), x.shape().len());
+        if r < 2 || out_shape.len() != r {
+            op_bail!("{op}: expected input and output of one rank (at least 2)");
+        }
+        let planes: usize = xs[..r - 2].iter().product();
+        let (oh, ow) = (out_shape[r - 2], out_shape[r - 1]);
+        let len = (planes.checked_mul(oh)).and_then(|n| n.checked_mul(ow));
+        Ok(Planes {
+            planes,
+            h: xs[r - 2],
+            w: xs[r - 1],
+            oh,
+            ow,
+            len: len.ok_or_else(|| OpError(format!("{op}: the output size overflows")))?,
+        })
+    }
+}
+
+/// The input rows (or columns) of adaptive window `i` of `out` over `size`:
+/// `⌊i·size/out⌋ .. ⌈(i+1)·size/out⌉`, as ATen's adaptive poolings.
+fn adaptive_window(i: usize, size: usize, out: usize) -> std::ops::Range<usize> {
+    i * size / out..((i + 1) * size).div_ceil(out)
+}
+
 /// A per-plane computation: `(input, h, w, output, oh, ow)`.
 type PlaneFn<'a> = dyn Fn(&[f64], usize, usize, &mut [f64], usize, usize) + 'a;
 
 /// Runs `f(plane_in, plane_out)` over every `[h, w]` → `[oh, ow]` plane, on row-major
 /// copies, in the float type of the tensor.
 fn per_plane(x: &Storage, out_shape: &[usize], op: &str, f: &PlaneFn) -> Result<Storage, OpError> {
-    let r = x.shape().len();
-    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
-    let (oh, ow) = (out_shape[r - 2], out_shape[r - 1]);
-    let planes: usize = x.shape()[..r - 2].iter().product();
+    let Planes {
+        planes,
+        h,
+        w,
+        oh,
+        ow,
+        ..
+    } = Planes::of(x, out_shape, op)?;
     Ok(with_float_dtype!(x.dtype(), op, T => {
         let a = x.typed::<T>();
         let a = a.as_standard_layout();
@@ -306,13 +348,14 @@ fn max_pool_with_indices_kernel(
     let win = window(&a.pool(), "max_pool2d_with_indices")?;
     let shape = result_shape(metas)?;
     let x = a.self_.storage_or_op_error()?;
-    let r = x.shape().len();
-    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
-    let (oh, ow) = (shape[r - 2], shape[r - 1]);
-    let planes: usize = x.shape()[..r - 2].iter().product();
-    let len = planes
-        .checked_mul(oh * ow)
-        .ok_or_else(|| OpError::new("max_pool2d_with_indices: the output size overflows"))?;
+    let Planes {
+        planes,
+        h,
+        w,
+        oh,
+        ow,
+        len,
+    } = Planes::of(&x, &shape, "max_pool2d_with_indices")?;
     let mut indices = try_filled(len, 0i64).map_err(|e| OpError(e.0))?;
     with_float_dtype!(x.dtype(), "max_pool2d_with_indices", T => {
         let a = x.typed::<T>();
@@ -452,16 +495,16 @@ fn adaptive_kernel(a: &AdaptiveAvgPool2d, metas: &[TensorMeta]) -> Result<Vec<St
     }
     let f = |x: &[f64], h: usize, w: usize, out: &mut [f64], oh: usize, ow: usize| {
         for oy in 0..oh {
-            let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
+            let rows = adaptive_window(oy, h, oh);
             for ox in 0..ow {
-                let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
+                let cols = adaptive_window(ox, w, ow);
                 let mut sum = 0.0;
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
+                for iy in rows.clone() {
+                    for ix in cols.clone() {
                         sum += x[iy * w + ix];
                     }
                 }
-                out[oy * ow + ox] = sum / ((y1 - y0) * (x1 - x0)) as f64;
+                out[oy * ow + ox] = sum / (rows.len() * cols.len()) as f64;
             }
         }
     };
@@ -503,22 +546,41 @@ fn adaptive_max_meta(a: &AdaptiveMaxPool2d) -> Result<Vec<TensorMeta>, OpError> 
     Ok(vec![TensorMeta::new(m.dtype, sizes), indices])
 }
 
-/// The largest value of each adaptive window (rows `⌊i·h/oh⌋ .. ⌈(i+1)·h/oh⌉`, as
-/// `adaptive_avg_pool2d`'s) and its index in the plane; as ATen's kernel, a NaN wins and
-/// a later NaN replaces it, equal values keep the first.
+/// The index in its `w`-wide plane of the largest value of window `rows × cols`; as
+/// ATen's kernel, a NaN wins and a later NaN replaces it, equal values keep the first.
+fn window_argmax<T: Element>(
+    plane: &[T],
+    w: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) -> usize {
+    let mut at = rows.start * w + cols.start;
+    let mut best = plane[at].to_f64();
+    for i in rows.flat_map(|iy| cols.clone().map(move |ix| iy * w + ix)) {
+        let v = plane[i].to_f64();
+        if v > best || v.is_nan() {
+            (best, at) = (v, i);
+        }
+    }
+    at
+}
+
+/// The largest value of each adaptive window (those of `adaptive_avg_pool2d`) and its
+/// index in the plane ([`window_argmax`]).
 fn adaptive_max_kernel(
     a: &AdaptiveMaxPool2d,
     metas: &[TensorMeta],
 ) -> Result<Vec<Storage>, OpError> {
     let shape = result_shape(metas)?;
     let x = a.self_.storage_or_op_error()?;
-    let r = x.shape().len();
-    let (h, w) = (x.shape()[r - 2], x.shape()[r - 1]);
-    let (oh, ow) = (shape[r - 2], shape[r - 1]);
-    let planes: usize = x.shape()[..r - 2].iter().product();
-    let len = planes
-        .checked_mul(oh * ow)
-        .ok_or_else(|| OpError::new("adaptive_max_pool2d: the output size overflows"))?;
+    let Planes {
+        planes,
+        h,
+        w,
+        oh,
+        ow,
+        len,
+    } = Planes::of(&x, &shape, "adaptive_max_pool2d")?;
     if h * w == 0 {
         op_bail!(
             "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch dimensions"
@@ -530,25 +592,12 @@ fn adaptive_max_kernel(
         let a = a.as_standard_layout();
         let src = a.as_slice().ok_or_else(|| OpError::new("adaptive_max_pool2d: input layout"))?;
         let mut values: Vec<T> = Vec::with_capacity(len);
-        for (p, plane) in src.chunks_exact(h * w).enumerate().take(planes) {
-            for oy in 0..oh {
-                let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
-                for ox in 0..ow {
-                    let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
-                    let mut at = y0 * w + x0;
-                    let mut best = plane[at].to_f64();
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let v = plane[iy * w + ix].to_f64();
-                            if v > best || v.is_nan() {
-                                best = v;
-                                at = iy * w + ix;
-                            }
-                        }
-                    }
-                    values.push(plane[at]);
-                    indices[(p * oh + oy) * ow + ox] = at as i64;
-                }
+        let windows = (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox)));
+        for plane in src.chunks_exact(h * w).take(planes) {
+            for (oy, ox) in windows.clone() {
+                let at = window_argmax(plane, w, adaptive_window(oy, h, oh), adaptive_window(ox, w, ow));
+                values.push(plane[at]);
+                indices[values.len() - 1] = at as i64;
             }
         }
         Storage::from_vec(&shape, values)
