@@ -11,6 +11,7 @@
 //! here: theirs writes a bool result into `self`'s dtype, which is not their functional
 //! op's result.
 
+use super::util::shapes_match;
 use super::{
     activation, comparison, constructors, elementwise, linalg, reduction, run_eager, scatter,
     shape, BuiltinOp, OpArgs, OpDef,
@@ -45,10 +46,7 @@ fn checked_meta(a: &OpArgs, view: bool) -> Result<Vec<TensorMeta>, OpError> {
             this.dtype
         )));
     }
-    if !view
-        && (out.rank() != this.rank()
-            || out.sizes.iter().zip(&this.sizes).any(|(o, s)| !o.sym_eq(s)))
-    {
+    if !view && !shapes_match(&out.sizes, &this.sizes) {
         return Err(OpError(format!(
             "{}: output with shape {} doesn't match the broadcast shape {}",
             a.op.name(),

@@ -5,7 +5,7 @@
 //! 2 sum.
 
 use super::op_def;
-use super::util::meta_of;
+use super::util::{meta_of, shapes_match};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -19,6 +19,19 @@ fn reduced(loss: Tensor, reduction: i64) -> Result<Tensor, OpError> {
         2 => Ok(loss.sum()),
         r => op_bail!("{r} is not a valid value for reduction"),
     }
+}
+
+/// The result meta of a loss of `dtype` whose unreduced value has `sizes`.
+fn reduced_meta(
+    dtype: crate::tensor::DType,
+    sizes: Vec<SymInt>,
+    reduction: i64,
+) -> Result<Vec<TensorMeta>, OpError> {
+    Ok(vec![match reduction {
+        0 => TensorMeta::new(dtype, sizes),
+        1 | 2 => TensorMeta::new(dtype, vec![]),
+        r => op_bail!("{r} is not a valid value for reduction"),
+    }])
 }
 
 /// The result meta of an elementwise loss of `x` and `target` (broadcast) under
@@ -36,11 +49,7 @@ fn elementwise_meta(
         );
     }
     let sizes = crate::tensor::sizes::broadcast_shapes(&x.sizes, &t.sizes)?;
-    Ok(vec![match reduction {
-        0 => TensorMeta::new(x.dtype, sizes),
-        1 | 2 => TensorMeta::new(x.dtype, vec![]),
-        r => op_bail!("{r} is not a valid value for reduction"),
-    }])
+    reduced_meta(x.dtype, sizes, reduction)
 }
 
 /// The class dim of an input of `rank` dims: 1, or 0 for one sample `[C]`.
@@ -63,8 +72,7 @@ fn nll_meta(input: &Tensor, target: &Tensor, reduction: i64) -> Result<Vec<Tenso
     }
     let mut want = x.sizes.clone();
     want.remove(class_dim(x.rank()) as usize);
-    let same = want.len() == t.rank() && want.iter().zip(&t.sizes).all(|(a, b)| a.sym_eq(b));
-    if !same {
+    if !shapes_match(&want, &t.sizes) {
         op_bail!(
             "nll_loss: Expected a target of size {} for an input of size {}, got {}",
             format_sizes(&want),
@@ -72,11 +80,7 @@ fn nll_meta(input: &Tensor, target: &Tensor, reduction: i64) -> Result<Vec<Tenso
             format_sizes(&t.sizes)
         );
     }
-    Ok(vec![match reduction {
-        0 => TensorMeta::new(x.dtype, want),
-        1 | 2 => TensorMeta::new(x.dtype, vec![]),
-        r => op_bail!("{r} is not a valid value for reduction"),
-    }])
+    reduced_meta(x.dtype, want, reduction)
 }
 
 /// `ignore_index`, which a program gives as a number.
@@ -85,16 +89,24 @@ fn constant_index(i: &SymInt) -> Result<i64, OpError> {
         .ok_or_else(|| OpError(format!("ignore_index must be a constant, got {i}")))
 }
 
-/// The negative log likelihood of the target classes, as PyTorch's `_nll_loss_nd`: each
-/// picked `-input[…, target, …]` times its class weight, 0 where the target is
-/// `ignore_index`; the mean divides by the summed weights.
-fn nll(
+/// The target classes of a class-index loss, read as PyTorch's `_nll_loss_nd` reads
+/// them.
+struct TargetClasses {
+    /// `-input[…, target, …]` times the target's class weight: the unreduced loss.
+    loss: Tensor,
+    /// Each target's class weight (1 without weights), 0 where it is `ignore_index`:
+    /// what a mean divides by.
+    weights: Tensor,
+    /// Where the target is `ignore_index`.
+    ignored: Tensor,
+}
+
+fn target_classes(
     input: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
-    reduction: i64,
     ignore_index: &SymInt,
-) -> Result<Tensor, OpError> {
+) -> Result<TargetClasses, OpError> {
     let ignore_index = constant_index(ignore_index)?;
     let cd = class_dim(input.dim());
     let ignored = target.eq(ignore_index);
@@ -108,12 +120,33 @@ fn nll(
             .reshape(target.sizes()),
         None => Tensor::scalar_tensor(1.0, input.dtype()),
     };
-    let current = Tensor::where_(&ignored, &zero, &class_weight);
-    let loss = picked.neg() * &current;
+    let weights = Tensor::where_(&ignored, &zero, &class_weight);
+    Ok(TargetClasses {
+        loss: picked.neg() * &weights,
+        weights,
+        ignored,
+    })
+}
+
+/// `loss` reduced as `reduction` says, a mean divided by the summed target `weights`
+/// (`nll_loss`'s weighted mean, and ATen's for the smoothed term of `cross_entropy`).
+fn weighted_reduction(loss: Tensor, weights: &Tensor, reduction: i64) -> Result<Tensor, OpError> {
     match reduction {
-        1 => Ok(loss.sum() / current.sum()),
+        1 => Ok(loss.sum() / weights.sum()),
         r => reduced(loss, r),
     }
+}
+
+/// The negative log likelihood of the target classes, as PyTorch's `_nll_loss_nd`.
+fn nll(
+    input: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    reduction: i64,
+    ignore_index: &SymInt,
+) -> Result<Tensor, OpError> {
+    let classes = target_classes(input, target, weight, ignore_index)?;
+    weighted_reduction(classes.loss, &classes.weights, reduction)
 }
 
 /// `weight` `[C]` shaped to broadcast along the class dim of a `rank`-dim input.
@@ -146,42 +179,22 @@ fn cross_entropy(a: &CrossEntropyLoss) -> Result<Vec<Tensor>, OpError> {
         let loss = weighted(&(&logp * &target)).sum_dim(&[cd], false).neg();
         return Ok(vec![reduced(loss, a.reduction)?]);
     }
-    let nll_loss = nll(
-        &logp,
-        target,
-        a.weight.as_ref(),
-        a.reduction,
-        &a.ignore_index,
-    )?;
+    let picked = target_classes(&logp, target, a.weight.as_ref(), &a.ignore_index)?;
+    let nll_loss = weighted_reduction(picked.loss, &picked.weights, a.reduction)?;
     if ls <= 0.0 {
         return Ok(vec![nll_loss]);
     }
-    let ignored = target.eq(constant_index(&a.ignore_index)?);
     let zero = Tensor::scalar_tensor(0.0, x.dtype());
-    let smooth = Tensor::where_(
-        &ignored,
-        &zero,
-        &weighted(&logp).sum_dim(&[cd], false).neg(),
-    );
-    let smooth = match (a.reduction, &a.weight) {
-        (1, Some(w)) => {
-            let safe = Tensor::where_(&ignored, &target.full_like(0), target);
-            let picked = w
-                .index_select(0, &safe.flatten(0, -1))
-                .reshape(target.sizes());
-            smooth.sum() / Tensor::where_(&ignored, &zero, &picked).sum()
-        }
-        (1, None) => smooth.sum() / ignored.logical_not().to_dtype(x.dtype()).sum(),
-        (r, _) => reduced(smooth, r)?,
-    };
+    let every_class = weighted(&logp).sum_dim(&[cd], false).neg();
+    let smooth = Tensor::where_(&picked.ignored, &zero, &every_class);
+    let smooth = weighted_reduction(smooth, &picked.weights, a.reduction)?;
     Ok(vec![nll_loss.mul(1.0 - ls) + smooth.mul(ls / classes)])
 }
 
 fn cross_entropy_meta(a: &CrossEntropyLoss) -> Result<Vec<TensorMeta>, OpError> {
     let (x, t) = (meta_of(&a.self_)?, meta_of(&a.target)?);
     if t.dtype.is_float() {
-        let same = x.rank() == t.rank() && x.sizes.iter().zip(&t.sizes).all(|(a, b)| a.sym_eq(b));
-        if !same {
+        if !shapes_match(&x.sizes, &t.sizes) {
             op_bail!(
                 "cross_entropy: class-probability targets must have the input's size {}, got {}",
                 format_sizes(&x.sizes),
@@ -190,11 +203,7 @@ fn cross_entropy_meta(a: &CrossEntropyLoss) -> Result<Vec<TensorMeta>, OpError> 
         }
         let mut sizes = x.sizes.clone();
         sizes.remove(class_dim(x.rank()) as usize);
-        return Ok(vec![match a.reduction {
-            0 => TensorMeta::new(x.dtype, sizes),
-            1 | 2 => TensorMeta::new(x.dtype, vec![]),
-            r => op_bail!("{r} is not a valid value for reduction"),
-        }]);
+        return reduced_meta(x.dtype, sizes, a.reduction);
     }
     nll_meta(&a.self_, &a.target, a.reduction)
 }

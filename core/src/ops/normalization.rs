@@ -6,7 +6,7 @@
 
 use super::lowering::Lowering;
 use super::op_def;
-use super::util::{concrete, meta_of, sizes_match, with_float_dtype};
+use super::util::{concrete, meta_of, shapes_match, sizes_match, with_float_dtype};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -36,9 +36,7 @@ fn check_param(
 ) -> Result<(), OpError> {
     if let Some(t) = t {
         let m = meta_of(&t)?;
-        let same =
-            m.rank() == want.len() && m.sizes.iter().zip(want).all(|(a, b)| sizes_match(a, b));
-        if !same {
+        if !shapes_match(&m.sizes, want) {
             op_bail!(
                 "{op}: expected {what} of shape {}, but got {}",
                 format_sizes(want),

@@ -16,6 +16,11 @@ pub(crate) fn sizes_match(a: &SymInt, b: &SymInt) -> bool {
     a.sym_eq(b)
 }
 
+/// Whether two shapes are equal, size by size ([`sizes_match`]).
+pub(crate) fn shapes_match(a: &[SymInt], b: &[SymInt]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| sizes_match(a, b))
+}
+
 /// A per-spatial-dim parameter (`kernel_size`, `stride`, …) given as one value or one
 /// per dim, expanded to `n` concrete values.
 pub(crate) fn expand_param(list: &[SymInt], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
