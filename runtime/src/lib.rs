@@ -257,8 +257,7 @@ pub fn compile(ep: &ExportedProgram) -> Result<CompiledProgram, CompileError> {
 /// such op, or when the decomposition fails (the eager fallback still runs it).
 fn inline_composites(ep: &ExportedProgram) -> ExportedProgram {
     let table = ferrex::program::DecompositionTable::UnloweredComposites;
-    let any =
-        (ep.graph().nodes.iter()).any(|n| n.op().is_some_and(|op| table.selects_call(op, &n.meta)));
+    let any = (ep.graph().nodes.iter()).any(|n| n.op().is_some_and(|op| table.selects_call(op, n)));
     // Data-dependent sizes (`item`, `nonzero`) stay as the program has them: the
     // retrace would make their users' size arguments symbolic lists.
     let unbacked = (ep.graph().nodes.iter()).flat_map(|n| &n.meta).any(|m| {

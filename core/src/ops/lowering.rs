@@ -187,6 +187,19 @@ pub enum Lowering<T> {
     Eager,
 }
 
+impl<T> Lowering<T> {
+    /// Whether the runtime's step for this capability runs a call whose results are
+    /// `results`. Only a recurrent layer refuses some (a dtype or hidden size its kernel
+    /// does not run, [`super::rnn::RecurrentSpec::runs`]); the compiled runtime plans
+    /// such a call as its per-step ops instead (`DecompositionTable::selects_call`).
+    pub fn runs(&self, results: &[crate::tensor::TensorMeta]) -> bool {
+        match self {
+            Lowering::Recurrent { spec, .. } => spec.runs(results),
+            _ => true,
+        }
+    }
+}
+
 /// Which dims a permutation swaps, as the call gave them (negative dims not wrapped).
 #[derive(Clone, Debug, PartialEq)]
 pub enum PermuteDims {

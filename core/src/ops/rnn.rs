@@ -11,8 +11,8 @@
 use ferrex_kernels::rnn::{RecurrentCell as Cell, RecurrentLayer};
 
 use super::lowering::Lowering;
+use super::op_def;
 use super::util::meta_of;
-use super::{op_def, OpDef};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -203,30 +203,6 @@ fn step(
     }
 }
 
-/// Whether the layer kernel ([`recurrent_layers`]) runs a call of `op` whose results are
-/// `metas` (`None` for an op that is not a recurrent layer): f32 results and a hidden
-/// size it runs. The compiled runtime plans such a call as one step and decomposes the
-/// others into their per-step ops before planning.
-pub fn layer_kernel_runs(op: &OpDef, metas: &[TensorMeta]) -> Option<bool> {
-    let cell = [
-        (&GRU_INPUT, Cell::Gru),
-        (&LSTM_INPUT, Cell::Lstm),
-        (&RNN_TANH_INPUT, Cell::RnnTanh),
-        (&RNN_RELU_INPUT, Cell::RnnRelu),
-    ]
-    .into_iter()
-    .find_map(|(def, cell)| std::ptr::eq(def, op).then_some(cell))?;
-    let spec = RecurrentSpec::new(cell, 1, false, false, true)?;
-    // `h_n` is `[layers·directions, B, H]`.
-    let hidden = metas.get(1).and_then(|h| h.sizes.get(2)?.as_int());
-    let f32s = !metas.is_empty() && metas.iter().all(|m| m.dtype == DType::F32);
-    Some(
-        f32s && hidden
-            .and_then(|h| usize::try_from(h).ok())
-            .is_some_and(|h| spec.kernel_runs(h)),
-    )
-}
-
 /// Why a call of a program with recurrent layers is not split along its batch by the
 /// runners (each half would run every step on half the rows): the layer kernel splits
 /// the batch over the threads itself, once per layer.
@@ -293,6 +269,17 @@ impl RecurrentSpec {
     pub fn kernel_runs(&self, hidden: usize) -> bool {
         let width = self.cell.gates().checked_mul(hidden);
         width.is_some_and(|w| super::linalg::linear_packs(1, w, hidden))
+    }
+
+    /// Whether the layer kernel runs a call whose results are `results`
+    /// (`[output, h_n(, c_n)]`): f32 results and a hidden size it runs.
+    pub fn runs(&self, results: &[TensorMeta]) -> bool {
+        // `h_n` is `[layers·directions, B, H]`.
+        let hidden = results.get(1).and_then(|h| h.sizes.get(2)?.as_int());
+        let f32s = !results.is_empty() && results.iter().all(|m| m.dtype == DType::F32);
+        f32s && hidden
+            .and_then(|h| usize::try_from(h).ok())
+            .is_some_and(|h| self.kernel_runs(h))
     }
 
     /// The parameters of `layer` in `direction`: `w_ih, w_hh[, b_ih, b_hh]` (fewer when

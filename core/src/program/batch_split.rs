@@ -455,7 +455,7 @@ impl Samples<'_> {
         }
         let rows = per_sample(sizes_of_meta(node), &self.batch);
         let inlined = inline_sym_args(self.graph, args)?;
-        let lowering = lowering_by_node(op, &inlined).ok_or_else(|| {
+        let lowering = op.lowering_of(&inlined).ok_or_else(|| {
             format!(
                 "`{}` runs `{}`, which the split cannot follow",
                 node.name,
@@ -669,16 +669,6 @@ fn positions(args: &[Arg]) -> HashMap<usize, usize> {
         }
     }
     at
-}
-
-/// The lowering of a call whose arguments have their sizes inlined (symbolic ones
-/// kept: only dims and the kinds of the operands are read).
-fn lowering_by_node(op: &OpDef, args: &[Arg]) -> Option<Lowering<usize>> {
-    let by_index: Vec<Argument<usize>> = (args.iter())
-        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    (op.lowering?)(&by_index).ok()
 }
 
 /// Whether an inlined argument list names one of `symbols` in a size.

@@ -5,12 +5,13 @@
 use super::{ArgumentSpec, ExportedProgram, InputKind, InputSpec, TensorMap};
 use crate::error::{ExportError, SourceLocation, TensorError};
 use crate::graph::{
-    call_higher_order, interpret, Arg, Evaluator, Graph, HigherOrderOp, Node, RunSubgraphOf,
+    call_higher_order, interpret, Arg, Evaluator, Graph, HigherOrderOp, Node, NodeKind,
+    RunSubgraphOf,
 };
 use crate::ops::{dispatch, OpArgs, OpDef, Value};
 use crate::passes;
 use crate::symbolic::SymInt;
-use crate::tensor::{Tensor, TensorMeta, TensorState};
+use crate::tensor::{Tensor, TensorState};
 use crate::trace::{self, LiftedConstant, TraceState};
 
 /// Which ops to decompose.
@@ -52,13 +53,16 @@ impl DecompositionTable {
         }
     }
 
-    /// Whether the table decomposes a call of `op` whose results are `metas`: as
+    /// Whether the table decomposes the call `node` of `op`: as
     /// [`DecompositionTable::selects`], and for [`DecompositionTable::UnloweredComposites`]
-    /// also the calls of a lowered composite that its lowering refuses.
-    pub fn selects_call(&self, op: &'static OpDef, metas: &[TensorMeta]) -> bool {
-        match self {
-            DecompositionTable::UnloweredComposites if op.implementation.is_some() => {
-                self.selects(op) || crate::ops::rnn::layer_kernel_runs(op, metas) == Some(false)
+    /// also the calls of a lowered composite whose lowering does not run them
+    /// ([`crate::ops::Lowering::runs`]).
+    pub fn selects_call(&self, op: &'static OpDef, node: &Node) -> bool {
+        match (self, &node.kind) {
+            (DecompositionTable::UnloweredComposites, NodeKind::Call { args, .. })
+                if op.implementation.is_some() =>
+            {
+                self.selects(op) || op.lowering_of(args).is_some_and(|l| !l.runs(&node.meta))
             }
             _ => self.selects(op),
         }
@@ -96,7 +100,7 @@ impl Evaluator for Decomposer<'_> {
         values: Vec<Value>,
     ) -> Result<Vec<Tensor>, ExportError> {
         let at = node.location();
-        if !self.table.selects_call(op, &node.meta) {
+        if !self.table.selects_call(op, node) {
             return Ok(dispatch(op, values, at));
         }
         // The ops a decomposition records are dispatched normally; a later pass picks up
@@ -162,7 +166,7 @@ fn has_selected(graph: &Graph, table: &DecompositionTable) -> bool {
     graph
         .nodes
         .iter()
-        .any(|n| n.op().is_some_and(|op| table.selects_call(op, &n.meta)))
+        .any(|n| n.op().is_some_and(|op| table.selects_call(op, n)))
         || graph
             .subgraphs
             .iter()

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use ferrex::graph::Arg;
 use ferrex::ops::lowering::{ArgRef, Lowering};
-use ferrex::ops::{Argument, OpDef, TensorOrNumber};
+use ferrex::ops::{OpDef, TensorOrNumber};
 use ferrex::symbolic::SymInt;
 use ferrex::tensor::{DType, Storage, TensorMeta};
 
@@ -367,12 +367,7 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
     if run_time_value {
         return None;
     }
-    let by_index: Vec<Argument<ArgRef>> = args
-        .iter()
-        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    (op.lowering?)(&by_index).ok()
+    op.lowering_of(args)
 }
 
 /// The lowering of an op whose capability holds no size as a plain integer — views
@@ -383,12 +378,7 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
 /// evaluates from the call's bindings; their integer fields are dims, ranks and groups,
 /// never sizes (`native_group_norm`'s `N`, `C`, `HxW` are not part of its lowering).
 pub(super) fn lowering_keeping_sizes(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
-    let by_index: Vec<Argument<ArgRef>> = args
-        .iter()
-        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    match (op.lowering?)(&by_index).ok()? {
+    match op.lowering_of(args)? {
         l @ (Lowering::Reshape { .. }
         | Lowering::Permute { .. }
         | Lowering::Expand { .. }

@@ -72,8 +72,9 @@ impl Builder<'_> {
         }
     }
 
-    /// A recurrent op of f32 values whose hidden size the layer kernel runs
-    /// ([`RecurrentSpec::kernel_runs`]).
+    /// A recurrent op of f32 operands that the layer kernel runs
+    /// ([`RecurrentSpec::runs`], asked of the results as the compiled runtime's
+    /// decomposition of the calls it refuses asks it).
     fn try_recurrent(
         &self,
         v: V,
@@ -84,15 +85,10 @@ impl Builder<'_> {
     ) -> Option<Kind> {
         let args: Vec<V> = [vec![input], hx, params].concat();
         let f32s = |x: &V| self.meta(*x).is_some_and(|m| m.dtype == DType::F32);
-        let outputs = &self.graph.nodes[v].meta;
-        if !args.iter().all(f32s) || outputs.iter().any(|m| m.dtype != DType::F32) {
+        if !args.iter().all(f32s) || !spec.runs(&self.graph.nodes[v].meta) {
             return None;
         }
-        let h0 = self.meta(*args.get(1)?)?;
-        let hidden = usize::try_from(h0.sizes.get(2)?.as_int()?).ok()?;
-        if !spec.kernel_runs(hidden) || spec.operands(&args).is_none() {
-            return None;
-        }
+        spec.operands(&args)?;
         Some(Kind::Recurrent { spec, args })
     }
 
