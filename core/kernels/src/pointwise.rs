@@ -14,6 +14,39 @@ pub fn erf(x: f64) -> f64 {
     libm::erf(x)
 }
 
+/// `erf⁻¹(y)` as ATen's `calc_erfinv`: a rational first guess (Giles' central and tail
+/// ranges as in the MATLAB `erfinv` that ATen translates), then two Newton steps on
+/// [`erf`] — in f64, which gives f32 callers their correctly rounded value.
+pub fn erfinv(y: f64) -> f64 {
+    const A: [f64; 4] = [0.886226899, -1.645349621, 0.914624893, -0.140543331];
+    const B: [f64; 4] = [-2.118377725, 1.442710462, -0.329097515, 0.012229801];
+    const C: [f64; 4] = [-1.970840454, -1.624906493, 3.429567803, 1.641345311];
+    const D: [f64; 2] = [3.543889200, 1.637067800];
+    let y_abs = y.abs();
+    if y_abs > 1.0 {
+        return f64::NAN;
+    }
+    if y_abs == 1.0 {
+        return f64::INFINITY.copysign(y);
+    }
+    let mut x = if y_abs <= 0.7 {
+        let z = y * y;
+        let num = ((A[3] * z + A[2]) * z + A[1]) * z + A[0];
+        let den = (((B[3] * z + B[2]) * z + B[1]) * z + B[0]) * z + 1.0;
+        y * num / den
+    } else {
+        let z = (-((1.0 - y_abs) / 2.0).ln()).sqrt();
+        let num = ((C[3] * z + C[2]) * z + C[1]) * z + C[0];
+        let den = (D[1] * z + D[0]) * z + 1.0;
+        num.copysign(y) / den
+    };
+    let two_over_sqrt_pi = std::f64::consts::FRAC_2_SQRT_PI;
+    for _ in 0..2 {
+        x -= (erf(x) - y) / (two_over_sqrt_pi * (-x * x).exp());
+    }
+    x
+}
+
 /// `1 / (1 + exp(-x))`.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -491,6 +524,8 @@ pub enum Unary {
     Log2,
     Log10,
     Exp2,
+    /// The inverse of [`Unary::Erf`] on [-1, 1] (±inf at ±1, NaN outside).
+    Erfinv,
 }
 
 impl Unary {
@@ -565,6 +600,7 @@ impl Unary {
             Unary::Log2 => x.log2(),
             Unary::Log10 => x.log10(),
             Unary::Exp2 => x.exp2(),
+            Unary::Erfinv => erfinv(x),
         }
     }
 

@@ -88,7 +88,7 @@ macro_rules! conv_transpose_call {
     )*};
 }
 
-conv_nd_call!(Conv1d, Conv2d);
+conv_nd_call!(Conv1d, Conv2d, Conv3dArgs);
 conv_transpose_call!(ConvTranspose1d, ConvTranspose2d);
 
 impl<T: Clone> Convolution<T> {
@@ -359,7 +359,18 @@ fn conv_kernel(
     let w = c.weight.storage_or_op_error()?;
     let b = c.bias.map(Tensor::storage_or_op_error).transpose()?;
     let [xs, ws, os] = batched_sizes(&x, &w, out_meta, nd);
-    let g = &geometry(nd, &xs, &ws, &ConvParams::read(c, nd)?, &os);
+    let p = ConvParams::read(c, nd)?;
+    if nd == 3 {
+        return Ok(vec![conv3d_kernel(
+            &x,
+            &w,
+            b.as_ref(),
+            [&xs, &ws, &os],
+            &p,
+            &shape,
+        )?]);
+    }
+    let g = &geometry(nd, &xs, &ws, &p, &os);
     let out = with_float_dtype!(out_meta.dtype, "conv", T => {
         let x = x.typed::<T>();
         let x = x.as_standard_layout();
@@ -381,8 +392,150 @@ fn conv_kernel(
     Ok(vec![out])
 }
 
+/// A 3-D convolution on eager data (`[N, C, D, H, W]`, batched sizes `[xs, ws, os]`)
+/// into `shape`, in its float type.
+fn conv3d_kernel(
+    x: &Storage,
+    w: &Storage,
+    b: Option<&Storage>,
+    [xs, ws, os]: [&[SymInt]; 3],
+    p: &ConvParams,
+    shape: &[usize],
+) -> Result<Storage, OpError> {
+    let five = |s: &[SymInt]| -> Result<[usize; 5], OpError> {
+        let v: Vec<usize> = (s.iter())
+            .map(|d| usize::try_from(d.hint()).map_err(|_| OpError::new("conv3d: a size")))
+            .collect::<Result<_, _>>()?;
+        v.try_into()
+            .map_err(|_| OpError::new("conv3d: expected 5-D sizes"))
+    };
+    let usize3 = |v: &[i64]| -> Result<[usize; 3], OpError> {
+        let u: Vec<usize> = (v.iter().map(|&i| usize::try_from(i)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| OpError::new("conv3d: a negative parameter"))?;
+        u.try_into()
+            .map_err(|_| OpError::new("conv3d: three parameters"))
+    };
+    let g = Conv3d {
+        x: five(xs)?,
+        w: five(ws)?,
+        out: five(os)?,
+        stride: usize3(&p.stride)?,
+        pad: usize3(&p.pad)?,
+        dilation: usize3(&p.dilation)?,
+        groups: usize::try_from(p.groups).map_err(|_| OpError::new("conv3d: groups"))?,
+    };
+    Ok(with_float_dtype!(x.dtype(), "conv3d", T => {
+        let dense = |s: &Storage| -> Vec<T> {
+            let a = s.typed::<T>();
+            let a = a.as_standard_layout();
+            a.as_slice().map_or_else(|| a.iter().copied().collect(), <[T]>::to_vec)
+        };
+        let data = g.forward(&dense(x), &dense(w), b.map(dense).as_deref())?;
+        Storage::from_vec(shape, data).ok_or_else(|| OpError::new("conv3d: output shape"))?
+    }))
+}
+
+/// The batched sizes and parameters of a 3-D convolution: input `[N, C, D, H, W]`,
+/// weight `[O, C/g, KD, KH, KW]`, output `[N, O, OD, OH, OW]`.
+struct Conv3d {
+    x: [usize; 5],
+    w: [usize; 5],
+    out: [usize; 5],
+    stride: [usize; 3],
+    pad: [usize; 3],
+    dilation: [usize; 3],
+    groups: usize,
+}
+
+impl Conv3d {
+    /// The convolution as 2-D ones: for each depth tap `kd` of the kernel, the input
+    /// planes each output depth reads at that tap (zeros where it falls in the padding)
+    /// are gathered into a batch of `N · OD` 2-D inputs and convolved with the weight's
+    /// `kd` slice by the shared 2-D kernel; the taps' results are summed, then the bias.
+    fn forward<T: Gemm>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Result<Vec<T>, OpError> {
+        let [n, c, d, h, wd] = self.x;
+        let [o, cg, kd, kh, kw] = self.w;
+        let [_, _, od, oh, ow] = self.out;
+        let overflow = || OpError::new("conv3d: the sizes overflow");
+        let mul = |a: usize, b: usize| a.checked_mul(b).ok_or_else(overflow);
+        let (plane, out_plane) = (mul(h, wd)?, mul(oh, ow)?);
+        let batch = mul(n, od)?;
+        let out_len = mul(mul(batch, o)?, out_plane)?;
+        let mut out = try_filled(out_len, T::default()).map_err(|e| OpError(e.0))?;
+        let mut taps =
+            try_filled(mul(mul(batch, c)?, plane)?, T::default()).map_err(|e| OpError(e.0))?;
+        let mut wk =
+            try_filled(mul(mul(o, cg)?, mul(kh, kw)?)?, T::default()).map_err(|e| OpError(e.0))?;
+        let geom = ConvGeom {
+            c_in: c,
+            h,
+            w: wd,
+            c_out: o,
+            kh,
+            kw,
+            stride: [self.stride[1], self.stride[2]],
+            pad: [self.pad[1], self.pad[2]],
+            dilation: [self.dilation[1], self.dilation[2]],
+            groups: self.groups,
+            oh,
+            ow,
+        };
+        let in_len = mul(mul(n, c)?, mul(d, plane)?)?;
+        if x.len() != in_len || w.len() != mul(mul(o, cg)?, mul(kd, kh * kw)?)? {
+            op_bail!("conv3d: the data does not match its sizes");
+        }
+        for tap in 0..kd {
+            // The input depth output depth `z` reads at this tap, if inside the input.
+            let depth = |z: usize| {
+                let at = (z * self.stride[0] + tap * self.dilation[0]).checked_sub(self.pad[0])?;
+                (at < d).then_some(at)
+            };
+            if (0..od).all(|z| depth(z).is_none()) {
+                continue;
+            }
+            taps.fill(T::default());
+            for (b, dst) in taps.chunks_exact_mut(c * plane).enumerate() {
+                let (ni, z) = (b / od, b % od);
+                if let Some(at) = depth(z) {
+                    for ci in 0..c {
+                        let src = ((ni * c + ci) * d + at) * plane;
+                        dst[ci * plane..(ci + 1) * plane].copy_from_slice(&x[src..src + plane]);
+                    }
+                }
+            }
+            for (k, dst) in wk.chunks_exact_mut(kh * kw).enumerate() {
+                let src = (k * kd + tap) * kh * kw;
+                dst.copy_from_slice(&w[src..src + kh * kw]);
+            }
+            let y = conv2d_new(&taps, batch, &wk, None, &geom)
+                .map_err(|e| OpError(format!("conv3d: {e}")))?;
+            // `y` is `[N·OD, O, OH, OW]`; the output `[N, O, OD, OH, OW]`.
+            for (b, rows) in y.chunks_exact(o * out_plane).enumerate() {
+                let (ni, z) = (b / od, b % od);
+                for (oi, src) in rows.chunks_exact(out_plane).enumerate() {
+                    let at = ((ni * o + oi) * od + z) * out_plane;
+                    for (acc, &v) in out[at..at + out_plane].iter_mut().zip(src) {
+                        *acc = *acc + v;
+                    }
+                }
+            }
+        }
+        if let Some(bias) = bias {
+            for (k, block) in out.chunks_exact_mut(od * out_plane).enumerate() {
+                let b = bias.get(k % o).copied().unwrap_or_default();
+                block.iter_mut().for_each(|v| *v = *v + b);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The meta of any convolution call (direct or transposed) of spatial rank `nd`.
 fn any_conv_meta(c: &ConvCall<Tensor>, nd: usize) -> Result<Vec<TensorMeta>, OpError> {
+    if nd == 3 && c.output_padding.is_some() {
+        op_bail!("conv_transpose3d is not supported yet (3-D convolutions are direct only)");
+    }
     Ok(vec![match c.output_padding {
         Some(_) => transposed_meta(c, nd)?,
         None => conv_meta(c, nd)?,
@@ -409,8 +562,9 @@ fn convolution_rank(weight_rank: usize, sizes: &[SymInt]) -> Result<usize, OpErr
     match weight_rank {
         3 => Ok(1),
         4 => Ok(2),
+        5 => Ok(3),
         r => op_bail!(
-            "convolution: expected a 3-D or 4-D weight, but got weight of size {} ({r}-D)",
+            "convolution: expected a 3-D, 4-D or 5-D weight, but got weight of size {} ({r}-D)",
             format_sizes(sizes)
         ),
     }
@@ -473,6 +627,13 @@ op_def! {
         kernel: |a: &Conv1d, m: &[TensorMeta]| any_conv_kernel(&a.call(), 1, m),
         decomposition: |a: &Conv1d| to_convolution(&a.call(), 1),
         lowering: |a: &Conv1d<_>| Ok(a.call().lowering()),
+    }
+    pub static CONV3D: struct Conv3dArgs =
+        "aten::conv3d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[3] stride=1, SymInt[3] padding=0, SymInt[3] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv3dArgs| any_conv_meta(&a.call(), 3),
+        kernel: |a: &Conv3dArgs, m: &[TensorMeta]| any_conv_kernel(&a.call(), 3, m),
+        decomposition: |a: &Conv3dArgs| to_convolution(&a.call(), 3),
+        lowering: |a: &Conv3dArgs<_>| Ok(a.call().lowering()),
     }
     pub static CONV2D: struct Conv2d =
         "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, SymInt[2] padding=0, SymInt[2] dilation=1, SymInt groups=1) -> Tensor" {

@@ -968,6 +968,7 @@ pointwise_fns! {
     log2_fn => F::Log2;
     log10_fn => F::Log10;
     exp2_fn => F::Exp2;
+    erfinv_fn => F::Erfinv;
 }
 
 op_def! {
@@ -1053,6 +1054,7 @@ float_unary_ops! {
     LOG2 = "aten::log2(Tensor self) -> Tensor", pointwise_kernel(F::Log2), log2_fn;
     LOG10 = "aten::log10(Tensor self) -> Tensor", pointwise_kernel(F::Log10), log10_fn;
     EXP2 = "aten::exp2(Tensor self) -> Tensor", pointwise_kernel(F::Exp2), exp2_fn;
+    ERFINV = "aten::erfinv(Tensor self) -> Tensor", pointwise_kernel(F::Erfinv), erfinv_fn;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1300,6 +1302,15 @@ op_def! {
                 x.max(y) + (-(x - y).abs()).exp().ln_1p()
             }
         }, |_, _| Err(OpError::new("logaddexp computes in a floating-point type"))),
+    }
+    /// `x ** 2` (`pow.Tensor_Scalar`, as PyTorch decomposes it): a bool input squares
+    /// into i64.
+    pub static SQUARE: Unary = "aten::square(Tensor self) -> Tensor" {
+        meta: |a: &Unary| pow_scalar_meta(&PowScalar {
+            self_: TensorOrNumber::Tensor(a.self_.clone()),
+            exponent: Scalar::Int(2),
+        }),
+        composite: |a: &Unary| Ok(vec![a.self_.pow(2)]),
     }
     pub static NAN_TO_NUM: struct NanToNum =
         "aten::nan_to_num(Tensor self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor" {

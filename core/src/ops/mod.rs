@@ -28,6 +28,7 @@ pub mod mutation;
 pub mod nonzero;
 pub mod normalization;
 pub mod pixel_shuffle;
+pub mod pool3d;
 pub mod pooling;
 mod prepack;
 pub mod reduction;

@@ -33,7 +33,7 @@ fn split_input(m: &TensorMeta, op: &str) -> Result<(Vec<SymInt>, [SymInt; 2]), O
 }
 
 /// Pooling output size along one dim, as PyTorch's `pooling_output_shape`.
-fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt {
+pub(super) fn pooled(input: &SymInt, k: i64, s: i64, p: i64, d: i64, ceil: bool) -> SymInt {
     // Saturating: hostile windows give a size the memory check refuses, not a wrap.
     let span = 2i64
         .saturating_mul(p)
@@ -95,7 +95,7 @@ impl<T> AvgPool2d<T> {
 }
 
 /// A per-spatial-dim `int[]` parameter (one value or one per dim), expanded to `n`.
-fn expand_ints(list: &[i64], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
+pub(super) fn expand_ints(list: &[i64], n: usize, name: &str) -> Result<Vec<i64>, OpError> {
     let sizes: Vec<SymInt> = list.iter().map(|&v| SymInt::Int(v)).collect();
     expand_param(&sizes, n, name)
 }
@@ -181,7 +181,7 @@ fn pool_meta(x: &Tensor, c: &PoolCall, ceil: bool, op: &str) -> Result<TensorMet
 }
 
 /// The concrete sizes of the one result (or the first) meta computed.
-fn result_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
+pub(super) fn result_shape(metas: &[TensorMeta]) -> Result<Vec<usize>, OpError> {
     metas
         .first()
         .map(|m| concrete(&m.sizes))
@@ -222,7 +222,7 @@ impl Planes {
 
 /// The input rows (or columns) of adaptive window `i` of `out` over `size`:
 /// `⌊i·size/out⌋ .. ⌈(i+1)·size/out⌉`, as ATen's adaptive poolings.
-fn adaptive_window(i: usize, size: usize, out: usize) -> std::ops::Range<usize> {
+pub(super) fn adaptive_window(i: usize, size: usize, out: usize) -> std::ops::Range<usize> {
     i * size / out..((i + 1) * size).div_ceil(out)
 }
 

@@ -795,6 +795,64 @@ op_def! {
 }
 
 // ---------------------------------------------------------------------------------------
+// cummax, cummin
+
+fn cummax_meta(a: &Cummax) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dim(a.dim, m.rank())?;
+    Ok(vec![
+        TensorMeta::new(m.dtype, m.sizes.clone()),
+        TensorMeta::new(DType::I64, m.sizes),
+    ])
+}
+
+/// The running maximum (`greater`) or minimum along `dim` and where it was found, as
+/// ATen's `cummax_cummin_helper`: a later equal value takes the index over (`>=`, `<=`),
+/// and a NaN, once reached, is the value (and index) of the rest of its lane.
+fn cummax_kernel(a: &Cummax, greater: bool) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?;
+    let dim = normalize_dim(a.dim, s.shape().len())?;
+    let mut indices = Vec::new();
+    let values = map_storage!(&s, x => map_lanes(x, dim, |mut lane| {
+        let mut best = None;
+        for (i, x) in (0i64..).zip(lane.iter_mut()) {
+            #[allow(clippy::eq_op)]
+            let takes = |b: &_| match greater {
+                true => *x >= *b,
+                false => *x <= *b,
+            } || *x != *x;
+            let (v, at) = match best {
+                #[allow(clippy::eq_op)]
+                Some((b, at)) if b != b || !takes(&b) => (b, at),
+                _ => (*x, i),
+            };
+            *x = v;
+            indices.push(at);
+            best = Some((v, at));
+        }
+    }));
+    let mut at = indices.into_iter();
+    let zeros = ArcArray::<i64, IxDyn>::zeros(IxDyn(s.shape()));
+    let indices = map_lanes(&zeros, dim, |lane| {
+        lane.into_iter().zip(at.by_ref()).for_each(|(i, v)| *i = v);
+    });
+    Ok(vec![values, Storage::I64(indices)])
+}
+
+op_def! {
+    pub static CUMMAX: struct Cummax =
+        "aten::cummax(Tensor self, int dim) -> (Tensor values, Tensor indices)" {
+        meta: cummax_meta,
+        kernel: |a: &Cummax, _: &[TensorMeta]| cummax_kernel(a, true),
+    }
+    pub static CUMMIN: Cummax =
+        "aten::cummin(Tensor self, int dim) -> (Tensor values, Tensor indices)" {
+        meta: cummax_meta,
+        kernel: |a: &Cummax, _: &[TensorMeta]| cummax_kernel(a, false),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // softmax, log_softmax
 
 /// `_softmax(self, dim, half_to_float)`: a floating-point input; `half_to_float` only

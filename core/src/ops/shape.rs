@@ -1906,6 +1906,78 @@ fn diagonal_decomposition(a: &Diagonal) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![moved.index_select(-1, &index)])
 }
 
+/// `diag_embed(x, offset, dim1, dim2)`: the input, its two new dims in increasing
+/// order, and the offset as seen from the first (negated when they were swapped).
+fn diag_embed_plan(a: &DiagEmbed) -> Result<(TensorMeta, usize, usize, i64), OpError> {
+    let m = meta_of(&a.self_)?;
+    if m.rank() == 0 {
+        op_bail!("diag_embed: expected a tensor of at least 1 dimension, got 0");
+    }
+    let rank = m.rank() + 1;
+    let (d1, d2) = (normalize_dim(a.dim1, rank)?, normalize_dim(a.dim2, rank)?);
+    if d1 == d2 {
+        op_bail!(
+            "diagonal dimensions cannot be identical {} and {}",
+            a.dim1,
+            a.dim2
+        );
+    }
+    Ok(match d1 < d2 {
+        true => (m, d1, d2, a.offset),
+        false => (m, d2, d1, a.offset.saturating_neg()),
+    })
+}
+
+/// The length of `diag_embed`'s two new dims: the last dim of `m` plus `|offset|`.
+fn diag_embed_len(m: &TensorMeta, offset: i64) -> Result<SymInt, OpError> {
+    let abs = i64::try_from(offset.unsigned_abs())
+        .map_err(|_| OpError::new(format!("diag_embed: offset {offset} is out of range")))?;
+    let last = m.sizes.last().cloned().unwrap_or(SymInt::Int(1));
+    Ok(last.add(&SymInt::Int(abs)))
+}
+
+fn diag_embed_meta(a: &DiagEmbed) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d1, d2, offset) = diag_embed_plan(a)?;
+    let len = diag_embed_len(&m, offset)?;
+    let mut sizes = m.sizes[..m.rank() - 1].to_vec();
+    sizes.insert(d1, len.clone());
+    sizes.insert(d2, len);
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+/// PyTorch's reference: `x` padded with `|offset|` zeros on the side the diagonal moves
+/// away from, its last dim moved to `dim2` beside a new `dim1`, and kept where the row
+/// index plus the offset is the column index (`where`, zeros elsewhere).
+fn diag_embed_decomposition(a: &DiagEmbed) -> Result<Vec<Tensor>, OpError> {
+    let (m, d1, d2, offset) = diag_embed_plan(a)?;
+    let len = diag_embed_len(&m, offset)?;
+    let mut x = a.self_.clone();
+    if offset != 0 {
+        let mut pad = m.sizes.clone();
+        if let Some(last) = pad.last_mut() {
+            *last = SymInt::Int(offset.saturating_abs());
+        }
+        let zeros = Tensor::zeros_dtype(pad, m.dtype);
+        x = match offset > 0 {
+            true => Tensor::cat(&[zeros, x], -1),
+            false => Tensor::cat(&[x, zeros], -1),
+        };
+    }
+    let rank = m.rank() + 1;
+    let mut perm: Vec<i64> = (0..rank as i64 - 1).collect();
+    perm.insert(d2, rank as i64 - 1);
+    let x = x.unsqueeze(d1 as i64).permute(&perm);
+    let rows = Tensor::arange(len.clone());
+    let end = len.add(&SymInt::Int(offset));
+    let cols = Tensor::arange_step(offset, end, 1).unsqueeze(-1);
+    let mut cond_sizes = vec![SymInt::Int(1); rank];
+    cond_sizes[d1] = len.clone();
+    cond_sizes[d2] = len;
+    let cond = rows.eq(&cols).reshape(&cond_sizes);
+    let zero = Tensor::scalar_tensor(0, m.dtype);
+    Ok(vec![Tensor::where_(&cond, &x, &zero)])
+}
+
 /// `n` times `x[1:] - x[:-1]` along `dim`, after `prepend` and `append` are joined.
 fn diff_decomposition(a: &Diff) -> Result<Vec<Tensor>, OpError> {
     let mut parts = Vec::new();
@@ -1981,6 +2053,11 @@ op_def! {
         "aten::diagonal(Tensor(a) self, int offset=0, int dim1=0, int dim2=1) -> Tensor(a)" {
         meta: diagonal_meta,
         composite: diagonal_decomposition,
+    }
+    pub static DIAG_EMBED: struct DiagEmbed =
+        "aten::diag_embed(Tensor self, int offset=0, int dim1=-2, int dim2=-1) -> Tensor" {
+        meta: diag_embed_meta,
+        composite: diag_embed_decomposition,
     }
     pub static DIFF: struct Diff =
         "aten::diff(Tensor self, int n=1, int dim=-1, Tensor? prepend=None, Tensor? append=None) -> Tensor" {

@@ -233,6 +233,13 @@ impl Tensor {
         self.unary(&elementwise::ERF)
     }
 
+    /// The inverse error function (`torch.erfinv`): ±inf at ±1, NaN outside [-1, 1].
+    #[track_caller]
+    #[must_use]
+    pub fn erfinv(&self) -> Tensor {
+        self.unary(&elementwise::ERFINV)
+    }
+
     #[track_caller]
     #[must_use]
     pub fn floor(&self) -> Tensor {
@@ -508,6 +515,22 @@ impl Tensor {
     #[must_use]
     pub fn cumsum(&self, dim: i64) -> Tensor {
         dispatch1(&reduction::CUMSUM, vec![t(self), int(dim)], here())
+    }
+
+    /// Running maximum along `dim` and the (i64) index where each was found:
+    /// `(values, indices)`, as `torch.cummax` (a later equal value takes the index; a
+    /// NaN stays to the end of its lane).
+    #[track_caller]
+    #[must_use]
+    pub fn cummax(&self, dim: i64) -> (Tensor, Tensor) {
+        dispatch2(&reduction::CUMMAX, vec![t(self), int(dim)])
+    }
+
+    /// Running minimum along `dim` and its indices, as `torch.cummin`.
+    #[track_caller]
+    #[must_use]
+    pub fn cummin(&self, dim: i64) -> (Tensor, Tensor) {
+        dispatch2(&reduction::CUMMIN, vec![t(self), int(dim)])
     }
 
     /// `log(sum(exp(x)))` over `dims`, computed without overflow.
