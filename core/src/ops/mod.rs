@@ -17,6 +17,7 @@ pub mod custom;
 pub mod decode;
 pub mod einsum;
 pub mod elementwise;
+pub mod embedding_bag;
 pub mod hook;
 pub mod im2col;
 pub mod indexing;
