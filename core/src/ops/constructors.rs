@@ -310,11 +310,32 @@ fn linspace_kernel(a: &Linspace, m: &[TensorMeta]) -> Result<Vec<Storage>, OpErr
         .ok_or_else(|| OpError::new("linspace: invalid length"))
 }
 
+/// PyTorch's reference (`torch._refs.linspace`), which its core IR records: an i64
+/// `arange`, the first half `start + step·i`, the second `end - step·(steps - 1 - i)`,
+/// chosen by `where(i < steps / 2)`; computed in the result's float type (f64 for an
+/// integer result, then truncated).
+fn linspace_decomposition(a: &Linspace) -> Result<Vec<Tensor>, OpError> {
+    let dtype = single(&linspace_meta(a)?)?.dtype;
+    let (start, end, n) = (a.start.to::<f64>(), a.end.to::<f64>(), a.steps);
+    if n <= 1 || start == end {
+        return Ok(vec![Tensor::full([n], start).to_dtype(dtype)]);
+    }
+    let compute = if dtype.is_float() { dtype } else { DType::F64 };
+    let step = (end - start) / (n - 1) as f64;
+    let rg = Tensor::arange_step(0, n, 1);
+    let first = rg.to_dtype(compute).mul(step).add(start);
+    let from_end = rg.neg().add(n - 1).to_dtype(compute).mul(step);
+    let second = from_end.neg().add(end);
+    let out = Tensor::where_(&rg.lt(n as f64 / 2.0), &first, &second);
+    Ok(vec![out.to_dtype(dtype)])
+}
+
 op_def! {
     pub static LINSPACE: struct Linspace =
         "aten::linspace(Scalar start, Scalar end, int steps, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
         meta: linspace_meta,
         kernel: linspace_kernel,
+        decomposition: linspace_decomposition,
     }
 }
 

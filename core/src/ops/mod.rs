@@ -18,6 +18,7 @@ pub mod decode;
 pub mod einsum;
 pub mod elementwise;
 pub mod embedding_bag;
+pub mod grid_sample;
 pub mod hook;
 pub mod im2col;
 pub mod indexing;
