@@ -323,18 +323,12 @@ pub enum Interpolation {
     Bilinear { align_corners: bool },
 }
 
-/// PyTorch's `area_pixel_compute_source_index` and its neighbours for a linear
-/// resampling of a dim from `input` to `output` elements: for each output index, the two
-/// source indices and the weight of the second (`align_corners` maps the corner pixels'
-/// centres onto each other; otherwise the call's scale factor, where given, sets the
-/// ratio).
-pub fn linear_taps(
-    input: usize,
-    output: usize,
-    align_corners: bool,
-    scale: Option<f64>,
-) -> Vec<(usize, usize, f64)> {
-    let ratio = if align_corners {
+/// PyTorch's `area_pixel_compute_scale`: how many input elements one output element
+/// steps over when a dim of `input` elements is resampled to `output` (`align_corners`
+/// maps the corner pixels' centres onto each other; otherwise the call's scale factor,
+/// where given, sets the ratio).
+pub fn pixel_ratio(input: usize, output: usize, align_corners: bool, scale: Option<f64>) -> f64 {
+    if align_corners {
         if output > 1 {
             (input as f64 - 1.0) / (output as f64 - 1.0)
         } else {
@@ -345,18 +339,71 @@ pub fn linear_taps(
             Some(s) if s > 0.0 => 1.0 / s,
             _ => input as f64 / output as f64,
         }
-    };
+    }
+}
+
+/// PyTorch's `area_pixel_compute_source_index`: the input position output element `o`
+/// reads (a linear resampling clamps it at 0, a cubic one does not).
+fn source_index(ratio: f64, o: usize, align_corners: bool, cubic: bool) -> f64 {
+    if align_corners {
+        ratio * o as f64
+    } else {
+        let src = ratio * (o as f64 + 0.5) - 0.5;
+        if cubic {
+            src
+        } else {
+            src.max(0.0)
+        }
+    }
+}
+
+/// PyTorch's source indices and neighbours for a linear resampling of a dim from
+/// `input` to `output` elements: for each output index, the two source indices and the
+/// weight of the second.
+pub fn linear_taps(
+    input: usize,
+    output: usize,
+    align_corners: bool,
+    scale: Option<f64>,
+) -> Vec<(usize, usize, f64)> {
+    let ratio = pixel_ratio(input, output, align_corners, scale);
     (0..output)
         .map(|o| {
-            let src = if align_corners {
-                ratio * o as f64
-            } else {
-                (ratio * (o as f64 + 0.5) - 0.5).max(0.0)
-            };
+            let src = source_index(ratio, o, align_corners, false);
             let i0 = (src.floor() as usize).min(input.saturating_sub(1));
             let i1 = if i0 + 1 < input { i0 + 1 } else { i0 };
             let l1 = src - i0 as f64;
             (i0, i1, l1)
+        })
+        .collect()
+}
+
+/// The cubic convolution weights (ATen's `get_cubic_upsample_coefficients`, A = -0.75)
+/// of the four taps around a point `t` in [0, 1] past the second.
+pub fn cubic_weights(t: f64) -> [f64; 4] {
+    const A: f64 = -0.75;
+    let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
+    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+}
+
+/// ATen's taps of a cubic resampling of a dim from `input` to `output` elements: for
+/// each output index, four source indices (clamped into the input) and their weights.
+pub fn cubic_taps(
+    input: usize,
+    output: usize,
+    align_corners: bool,
+    scale: Option<f64>,
+) -> Vec<([usize; 4], [f64; 4])> {
+    let ratio = pixel_ratio(input, output, align_corners, scale);
+    let last = input.saturating_sub(1) as i64;
+    (0..output)
+        .map(|o| {
+            let src = source_index(ratio, o, align_corners, true);
+            let i0 = (src.floor() as i64).min(last);
+            let t = (src - i0 as f64).clamp(0.0, 1.0);
+            let at = |k: i64| (i0 - 1 + k).clamp(0, last) as usize;
+            ([at(0), at(1), at(2), at(3)], cubic_weights(t))
         })
         .collect()
 }

@@ -3,6 +3,8 @@
 //! (`F.grid_sample`): bilinear, nearest and bicubic sampling with zeros, border and
 //! reflection padding, as ATen's CPU kernel computes each output point. 2-D only.
 
+use ferrex_kernels::pool::cubic_weights;
+
 use super::op_def;
 use super::util::{concrete, meta_of, with_float_dtype};
 use super::Value;
@@ -234,14 +236,6 @@ fn padded(coord: f64, size: usize, padding: Padding, align_corners: bool) -> f64
         return -100.0;
     }
     c
-}
-
-/// ATen's cubic convolution weights of the four taps around `t` (A = -0.75).
-fn cubic_weights(t: f64) -> [f64; 4] {
-    const A: f64 = -0.75;
-    let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
-    let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
-    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 }
 
 /// One input plane `[h, w]` and how it is read.

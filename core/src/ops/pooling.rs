@@ -841,6 +841,81 @@ op_def! {
 }
 
 // ---------------------------------------------------------------------------------------
+// upsample_bicubic2d (.vec and the sizes-and-scales overload)
+
+/// Bicubic upsampling as ATen's CPU kernel: each output pixel the 4×4 taps of
+/// [`ferrex_kernels::pool::cubic_taps`] (indices clamped into the input), in f64.
+fn bicubic_run(
+    x: &Tensor,
+    align_corners: bool,
+    metas: &[TensorMeta],
+    scales: [Option<f64>; 2],
+) -> Result<Vec<Storage>, OpError> {
+    let shape = result_shape(metas)?;
+    let s = x.storage_or_op_error()?;
+    let [n, c, h, w] = <[usize; 4]>::try_from(s.shape())
+        .map_err(|_| OpError::new("upsample_bicubic2d: expected a 4-D input"))?;
+    let (oh, ow) = (shape[2], shape[3]);
+    let rows = ferrex_kernels::pool::cubic_taps(h, oh, align_corners, scales[0]);
+    let cols = ferrex_kernels::pool::cubic_taps(w, ow, align_corners, scales[1]);
+    let src = s.to_vec::<f64>();
+    let len = (n * c).checked_mul(oh * ow);
+    let len = len.ok_or_else(|| OpError::new("upsample_bicubic2d: the output size overflows"))?;
+    let mut out = try_filled(len, 0f64).map_err(|e| OpError(e.0))?;
+    let (plane_len, out_len) = ((h * w).max(1), (oh * ow).max(1));
+    for (plane, dst) in src
+        .chunks_exact(plane_len)
+        .zip(out.chunks_exact_mut(out_len))
+    {
+        for ((ys, wy), line) in rows.iter().zip(dst.chunks_exact_mut(ow.max(1))) {
+            for ((xs, wx), o) in cols.iter().zip(line.iter_mut()) {
+                let row = |y: usize| (0..4).map(|i| wx[i] * plane[y * w + xs[i]]).sum::<f64>();
+                *o = (0..4).map(|j| wy[j] * row(ys[j])).sum();
+            }
+        }
+    }
+    Ok(vec![
+        with_float_dtype!(s.dtype(), "upsample_bicubic2d", T => {
+            let data: Vec<T> = out.into_iter().map(T::from_f64).collect();
+            Storage::from_vec(&shape, data).ok_or_else(|| OpError::new("upsample_bicubic2d: output shape"))?
+        }),
+    ])
+}
+
+fn bicubic_meta(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
+    if !m.dtype.is_float() {
+        op_bail!(
+            "\"upsample_bicubic2d_out_frame\" not implemented for '{}'",
+            m.dtype
+        );
+    }
+    Ok(vec![m])
+}
+
+op_def! {
+    /// `F.interpolate(mode="bicubic")`; kept whole by `run_decompositions` (PyTorch's
+    /// core IR spells it in pointwise ops and `index`), run as an eager step in plans.
+    pub static UPSAMPLE_BICUBIC2D_VEC: struct UpsampleBicubicVec =
+        "aten::upsample_bicubic2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
+        meta: |a: &UpsampleBicubicVec| bicubic_meta(upsample_sizes(
+            &meta_of(&a.input)?, a.output_size.clone(), a.scale_factors.clone(), "upsample_bicubic2d",
+        )?.0),
+        kernel: |a: &UpsampleBicubicVec, m: &[TensorMeta]| {
+            bicubic_run(&a.input, a.align_corners, m, vec_scales(&a.scale_factors))
+        },
+    }
+    pub static UPSAMPLE_BICUBIC2D: struct UpsampleBicubic =
+        "aten::upsample_bicubic2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
+        meta: |a: &UpsampleBicubic| bicubic_meta(upsample_sizes(
+            &meta_of(&a.self_)?, Some(a.output_size.clone()), None, "upsample_bicubic2d",
+        )?.0),
+        kernel: |a: &UpsampleBicubic, m: &[TensorMeta]| {
+            bicubic_run(&a.self_, a.align_corners, m, [a.scales_h, a.scales_w])
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // avg_pool1d: avg_pool2d over a height-1 plane, as ATen computes it
 
 /// `[N, C, L]` or `[C, L]` → the same with `L` pooled (`avg_pool1d`, `max_pool1d`).
