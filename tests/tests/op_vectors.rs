@@ -421,6 +421,82 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "as `lstm_cell` (without biases)",
     ),
     (
+        "aten::cummax.default",
+        "pt2_more's scans.pt2 (values and indices along both dims; ties in an integer input), both IRs and runners",
+    ),
+    (
+        "aten::cummin.default",
+        "as `cummax`",
+    ),
+    (
+        "aten::erfinv.default",
+        "pt2_more's scans.pt2 (`erfinv(0.99 tanh(x))`), both IRs and runners",
+    ),
+    (
+        "aten::diag_embed.default",
+        "pt2_more's scans.pt2 (offsets 0, 1 and -2, swapped dims), both IRs and runners",
+    ),
+    (
+        "aten::square.default",
+        "pt2_more's scans.pt2 (f32 and i64 inputs), both IRs and runners",
+    ),
+    (
+        "aten::conv3d.default",
+        "pt2_more's volumes.pt2 (padding; stride, dilation, groups and no bias), both IRs and runners (the core IR's 5-D `convolution`)",
+    ),
+    (
+        "aten::max_pool3d.default",
+        "pt2_more's volumes.pt2 (ceil mode, an unbatched input), both IRs and runners",
+    ),
+    (
+        "aten::max_pool3d_with_indices.default",
+        "pt2_more's volumes.pt2 (its indices), both IRs and runners",
+    ),
+    (
+        "aten::avg_pool3d.default",
+        "pt2_more's volumes.pt2 (padding without count_include_pad, divisor_override), both IRs and runners",
+    ),
+    (
+        "aten::adaptive_avg_pool3d.default",
+        "pt2_more's volumes.pt2 (`AdaptiveAvgPool3d((1, 2, 2))`), default IR, both runners",
+    ),
+    (
+        "aten::_adaptive_avg_pool3d.default",
+        "as `adaptive_avg_pool3d` (the core IR's form)",
+    ),
+    (
+        "aten::embedding_bag.padding_idx",
+        "pt2_more's bags.pt2 (sum with per-sample weights, mean with a padding index, max, include_last_offset, a 2-D input, an empty bag), both IRs and runners",
+    ),
+    (
+        "aten::embedding_bag.default",
+        "the overload without `padding_idx` (older exports): the same kernel as `embedding_bag.padding_idx`",
+    ),
+    (
+        "aten::_embedding_bag.default",
+        "as `embedding_bag.padding_idx` (the core IR's form)",
+    ),
+    (
+        "aten::affine_grid_generator.default",
+        "pt2_more's spatial.pt2 (both corner rules), both IRs and runners",
+    ),
+    (
+        "aten::grid_sampler.default",
+        "pt2_more's spatial.pt2 (bilinear, nearest and bicubic; zeros, border and reflection padding; both corner rules), default IR, both runners",
+    ),
+    (
+        "aten::grid_sampler_2d.default",
+        "as `grid_sampler` (the core IR's form)",
+    ),
+    (
+        "aten::upsample_bicubic2d.vec",
+        "pt2_more's spatial.pt2 (a scale factor; a size with align_corners), both IRs and runners",
+    ),
+    (
+        "aten::upsample_bicubic2d.default",
+        "sizes-and-scales overload of upsample_bicubic2d.vec: the same kernel",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

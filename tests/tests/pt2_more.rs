@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 34, "{checked:?}");
+    assert_eq!(checked.len(), 38, "{checked:?}");
 }
 
 #[test]
@@ -58,12 +58,13 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("masked_attn", "ferrex's tensors are contiguous: no `clone` before a `view`; `squeeze.dims` not recorded"),
     ("mobile", "`adaptive_avg_pool2d` and `hardswish` are kept whole"),
     ("losses", "the composites are written in tensor ops (`index_select` of the class weights, `log_sigmoid`, number operands as tensors); PyTorch's decompositions use `full`, `minimum`, `isnan`, `ne`, `_to_copy` and the `.Scalar` overloads"),
-    ("patches", "`linspace` is kept whole (PyTorch: `arange`, `lt`, `where`, `mul`, `_to_copy`); ferrex's tensors are contiguous: no `clone` before `im2col`'s `view`"),
+    ("patches", "ferrex's tensors are contiguous: no `clone` before `im2col`'s `view`"),
     ("adaptive_max", "`adaptive_avg_pool2d` is kept whole (as in `mobile`; PyTorch: `_adaptive_avg_pool2d`)"),
     ("inplace", "`hardsigmoid`, `hardswish`, `mish`, `clamp_min` and `dropout` are kept whole; `fill_` / `zero_` become `fill.Scalar` / `zero` (PyTorch: `full_like`)"),
     ("pads", "reflect, replicate and circular pads are one `index_select` per dim of indices made by `arange`, `cat` and `expand` (PyTorch: `abs`/`sub`/`clamp` indices read by `index.Tensor`; `empty` + `slice_scatter` for circular)"),
     ("pixel_shuffle", "ferrex's tensors are contiguous: the reshape after the permute is a `view`, without PyTorch's `clone`"),
     ("stack", "`stack` is kept whole (PyTorch: `cat` + `view`)"),
+    ("spatial", "`upsample_bicubic2d.vec` is kept whole (PyTorch: its taps in `floor`, `clamp`, `index`, `slice`, `squeeze` and pointwise ops)"),
 ];
 
 /// ferrex's `run_decompositions()` of PyTorch's default-IR program gives the op set of

@@ -324,8 +324,16 @@ fn linspace_decomposition(a: &Linspace) -> Result<Vec<Tensor>, OpError> {
     let step = (end - start) / (n - 1) as f64;
     let rg = Tensor::arange_step(0, n, 1);
     let first = rg.to_dtype(compute).mul(step).add(start);
-    let from_end = rg.neg().add(n - 1).to_dtype(compute).mul(step);
-    let second = from_end.neg().add(end);
+    // `number - tensor` as PyTorch records it: `sub.Tensor` with a wrapped number.
+    let minus = |number: Value, t: Tensor| {
+        let sub = &super::elementwise::SUB_TENSOR;
+        Tensor::call_op(sub, vec![number, Value::Tensor(t)]).pop()
+    };
+    let rest = minus(Value::Int(SymInt::Int(n - 1)), rg.clone())
+        .ok_or_else(|| OpError::new("linspace: sub has one result"))?;
+    let from_end = rest.to_dtype(compute).mul(step);
+    let second = minus(Value::Float(end), from_end)
+        .ok_or_else(|| OpError::new("linspace: sub has one result"))?;
     let out = Tensor::where_(&rg.lt(n as f64 / 2.0), &first, &second);
     Ok(vec![out.to_dtype(dtype)])
 }

@@ -6,6 +6,8 @@
 //! `offset2bag`, `bag_size` and `max_indices` its backward reads, with ATen's CPU sizes
 //! (a program reads only the first; the others are computed as ATen does).
 
+use std::ops::Range;
+
 use super::op_def;
 use super::util::{concrete, meta_of, with_float_dtype};
 use super::Value;
@@ -134,29 +136,11 @@ impl BagCall<'_> {
         let (rows, dim) = (w.shape()[0], w.shape()[1]);
         let indices = self.indices.storage_or_op_error()?.to_vec::<i64>();
         let offsets = self.offsets.storage_or_op_error()?.to_vec::<i64>();
-        let bags = offsets
-            .len()
-            .saturating_sub(usize::from(self.include_last_offset));
+        let ranges = self.bag_ranges(&offsets, indices.len())?;
+        let bags = ranges.len();
         let cells = bags
             .checked_mul(dim)
             .ok_or_else(|| OpError::new("embedding_bag: the output size overflows"))?;
-        // Each bag's range of `indices`, validated.
-        let mut ranges = Vec::with_capacity(bags);
-        for b in 0..bags {
-            let start = offsets[b];
-            let end = match offsets.get(b + 1) {
-                Some(&e) => e,
-                None => indices.len() as i64,
-            };
-            if start < 0 || end < start || end > indices.len() as i64 {
-                op_bail!(
-                    "embedding_bag: offsets must be non-decreasing and at most the number of indices ({}), but got {:?}",
-                    indices.len(),
-                    offsets
-                );
-            }
-            ranges.push(start as usize..end as usize);
-        }
         let pad = self.padding_idx.filter(|&p| p >= 0);
         for &i in &indices {
             if i < 0 || i >= rows as i64 {
@@ -207,10 +191,47 @@ impl BagCall<'_> {
             let data: Vec<T> = out.into_iter().map(T::from_f64).collect();
             Storage::from_vec(&[bags, dim], data).ok_or_else(|| OpError::new("embedding_bag: output shape"))?
         });
+        let mut results = vec![out];
+        results.extend(self.aux_results(metas, &ranges, indices.len(), counts, argmax, dim)?);
+        Ok(results)
+    }
+
+    /// Each bag's range of `indices` (`n` of them), validated.
+    fn bag_ranges(&self, offsets: &[i64], n: usize) -> Result<Vec<Range<usize>>, OpError> {
+        let bags = offsets
+            .len()
+            .saturating_sub(usize::from(self.include_last_offset));
+        let mut ranges = Vec::with_capacity(bags);
+        for b in 0..bags {
+            let start = offsets[b];
+            let end = offsets.get(b + 1).copied().unwrap_or(n as i64);
+            if start < 0 || end < start || end > n as i64 {
+                op_bail!(
+                    "embedding_bag: offsets must be non-decreasing and at most the number of indices ({n}), but got {offsets:?}"
+                );
+            }
+            ranges.push(start as usize..end as usize);
+        }
+        Ok(ranges)
+    }
+
+    /// `offset2bag`, `bag_size` and `max_indices` as ATen's CPU kernel leaves them:
+    /// `offset2bag` empty on the fast sum path (the meta's size says which), the bag
+    /// sizes and (mean) their copy, or (max) the row of each maximum.
+    fn aux_results(
+        &self,
+        metas: &[TensorMeta],
+        ranges: &[Range<usize>],
+        indices: usize,
+        counts: Vec<i64>,
+        argmax: Vec<i64>,
+        dim: usize,
+    ) -> Result<[Storage; 3], OpError> {
+        let bags = ranges.len();
         let offset2bag: Vec<i64> = match metas.get(1).map(|m| concrete(&m.sizes)) {
             Some(s) if s == [0] => Vec::new(),
             _ => {
-                let mut o = vec![0i64; indices.len()];
+                let mut o = vec![0i64; indices];
                 for (b, r) in ranges.iter().enumerate() {
                     o[r.clone()].iter_mut().for_each(|x| *x = b as i64);
                 }
@@ -232,8 +253,7 @@ impl BagCall<'_> {
             BagMode::Max => &[bags, dim],
             _ => &[bags],
         };
-        Ok(vec![
-            out,
+        Ok([
             int(offset2bag.clone(), &[offset2bag.len()])?,
             int(bag_size, &[bags])?,
             int(max_indices, max_shape)?,

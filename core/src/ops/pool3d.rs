@@ -141,6 +141,9 @@ impl Volumes {
     }
 }
 
+/// A per-volume computation: `(input, output, indices)` (`indices` empty unless asked).
+type VolumeFn<'a> = dyn Fn(&[f64], &mut [f64], &mut [i64]) + 'a;
+
 /// Runs `f(volume_in, volume_out)` over every volume, on a row-major f64 copy of `x`,
 /// into storages of `x`'s float type (`indices`: also an i64 result per output, which
 /// `f` writes).
@@ -149,7 +152,7 @@ fn per_volume(
     out_shape: &[usize],
     op: &str,
     with_indices: bool,
-    f: &dyn Fn(&[f64], &mut [f64], &mut [i64]),
+    f: &VolumeFn,
 ) -> Result<Vec<Storage>, OpError> {
     let v = Volumes::of(x, out_shape, op)?;
     let (in_len, out_len) = (v.input.iter().product::<usize>(), v.output.iter().product());

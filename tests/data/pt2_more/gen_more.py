@@ -155,6 +155,43 @@ class AdaptiveMax(nn.Module):
     def forward(s, x):
         v, i = F.adaptive_max_pool2d(x, (2, 3), return_indices=True)
         return v + F.adaptive_avg_pool2d(x, (2, 3)), i, s.fc(s.g(F.relu(s.c(x))).flatten(1)), F.adaptive_max_pool2d(x[0], (3, 5))
+class Scans(nn.Module):
+    # `cummax` / `cummin` (values and indices; ties in an integer input), `erfinv`, `diag_embed` (offsets, dims), `square`.
+    def forward(s, x, k):
+        v, i = torch.cummax(x, 1)
+        w, j = torch.cummin(k, 0)
+        d = torch.diag_embed(x[:, :3]) + torch.diag_embed(x[:, :2], offset=1, dim1=0, dim2=2)[:3, :, :3]
+        return v, i, w, j, torch.cummax(k, -1)[1], torch.erfinv(x.tanh() * 0.99), d, torch.diag_embed(x[0], offset=-2), torch.square(k), x.square()
+class Volumes(nn.Module):
+    # 3-D convolution (stride, padding, dilation, groups, no bias), `max_pool3d` with indices and ceil mode, `avg_pool3d`, `AdaptiveAvgPool3d`, an unbatched input.
+    def __init__(s):
+        super().__init__(); s.c = nn.Conv3d(2, 4, 3, padding=1); s.g = nn.Conv3d(4, 4, (2, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1), dilation=(1, 2, 1), groups=2, bias=False); s.p = nn.AdaptiveAvgPool3d((1, 2, 2))
+    def forward(s, x):
+        y = F.relu(s.c(x))
+        m, i = F.max_pool3d(y, 2, stride=(1, 2, 2), ceil_mode=True, return_indices=True)
+        a = F.avg_pool3d(y, (1, 3, 3), stride=2, padding=(0, 1, 1), count_include_pad=False)
+        return s.g(y), m, i, a, s.p(y).flatten(1), F.max_pool3d(x[0], 2), F.avg_pool3d(x, 2, divisor_override=3)
+class Bags(nn.Module):
+    # `nn.EmbeddingBag`: sum with per-sample weights, mean with a padding index, max, `include_last_offset`, a 2-D input (one bag per row).
+    def __init__(s):
+        super().__init__(); s.sum = nn.EmbeddingBag(12, 5, mode="sum"); s.mean = nn.EmbeddingBag(12, 5, mode="mean", padding_idx=3); s.max = nn.EmbeddingBag(12, 5, mode="max")
+    def forward(s, ids, off, psw, rows):
+        return (s.sum(ids, off, per_sample_weights=psw), s.mean(ids, off), s.max(ids, off),
+                F.embedding_bag(ids, s.sum.weight, off, mode="sum", include_last_offset=True), s.mean(rows))
+class Spatial(nn.Module):
+    # `F.affine_grid` + `F.grid_sample` (every interpolation and padding mode, both corner rules), bicubic `F.interpolate`.
+    def __init__(s):
+        super().__init__(); s.fc = nn.Linear(20, 6)
+    def forward(s, x):
+        th = s.fc(x.flatten(1)).view(-1, 2, 3) * 2.0
+        outs = []
+        for ac in (False, True):
+            g = F.affine_grid(th, [x.shape[0], 1, 3, 5], align_corners=ac)
+            for mode in ("bilinear", "nearest", "bicubic"):
+                for pad in ("zeros", "border", "reflection"):
+                    outs.append(F.grid_sample(x, g, mode=mode, padding_mode=pad, align_corners=ac))
+        up = F.interpolate(x, scale_factor=1.5, mode="bicubic") + F.interpolate(x, size=(6, 7), mode="bicubic", align_corners=True)
+        return torch.cat(outs, 1), up
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -253,3 +290,8 @@ torch.manual_seed(7)
 go("patches", Patches(), (r(2, 3, 7, 8), r(2, 4, 5), r(2, 6, 5)))
 torch.manual_seed(8)
 go("adaptive_max", AdaptiveMax(), (r(2, 2, 5, 7),))
+torch.manual_seed(9)
+go("scans", Scans(), (r(3, 6), torch.randint(0, 3, (4, 6))))
+go("volumes", Volumes(), (r(2, 2, 4, 6, 6),))
+go("bags", Bags(), (torch.tensor([1, 2, 4, 5, 4, 3, 3, 9, 11, 0]), torch.tensor([0, 4, 4, 7]), r(10), torch.tensor([[1, 3, 5], [3, 3, 3]])))
+go("spatial", Spatial(), (r(2, 1, 4, 5),))
