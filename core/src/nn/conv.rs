@@ -1,4 +1,4 @@
-//! `nn::Conv1d`, `nn::Conv2d`.
+//! `nn::Conv1d`, `nn::Conv2d`, `nn::Conv3d`.
 
 use crate::nn::functional as F;
 use crate::nn::init::fan_in_uniform;
@@ -235,6 +235,102 @@ impl Conv1d {
             &[self.stride],
             &[self.padding],
             &[self.dilation],
+            self.groups,
+        )
+    }
+}
+
+/// 3-D convolution over `[N, C, D, H, W]`; weight `[out, in / groups, kd, kh, kw]`.
+///
+/// ```
+/// use ferrex::prelude::*;
+///
+/// let conv = ferrex::nn::Conv3d::new(2, 4, 3).padding(1).stride(2);
+/// let y = conv.forward(&Tensor::randn([1, 2, 4, 6, 6]));
+/// assert_eq!(y.shape(), [1, 4, 2, 3, 3]);
+/// ```
+#[export_module]
+pub struct Conv3d {
+    #[param]
+    pub weight: Tensor,
+    #[param]
+    pub bias: Option<Tensor>,
+    pub stride: [i64; 3],
+    pub padding: [i64; 3],
+    pub dilation: [i64; 3],
+    pub groups: i64,
+}
+
+impl Conv3d {
+    /// A cubic kernel, stride 1, no padding, one group, with a bias, initialised as
+    /// PyTorch does.
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> Conv3d {
+        Conv3d::with_kernel(in_channels, out_channels, [kernel_size; 3], 1, true)
+    }
+
+    /// A `[kd, kh, kw]` kernel over `groups` channel groups.
+    pub fn with_kernel(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: [usize; 3],
+        groups: usize,
+        bias: bool,
+    ) -> Conv3d {
+        let per_group = in_channels / groups.max(1);
+        let fan_in = per_group * kernel_size.iter().product::<usize>();
+        let [kd, kh, kw] = kernel_size;
+        let mut weight = fan_in_uniform(&[out_channels, per_group, kd, kh, kw], fan_in);
+        if let Some(message) = groups_error(in_channels, out_channels, groups) {
+            weight = Tensor::from_error(crate::TensorError::Construct {
+                what: "Conv3d",
+                message,
+            });
+        }
+        Conv3d {
+            weight,
+            bias: bias.then(|| fan_in_uniform(&[out_channels], fan_in)),
+            stride: [1; 3],
+            padding: [0; 3],
+            dilation: [1; 3],
+            groups: groups as i64,
+        }
+    }
+
+    /// Sets the padding (builder style).
+    pub fn padding(mut self, padding: usize) -> Conv3d {
+        self.padding = [padding as i64; 3];
+        self
+    }
+
+    /// Sets the stride (builder style).
+    pub fn stride(mut self, stride: usize) -> Conv3d {
+        self.stride = [stride as i64; 3];
+        self
+    }
+
+    /// Sets the dilation (builder style).
+    pub fn dilation(mut self, dilation: usize) -> Conv3d {
+        self.dilation = [dilation as i64; 3];
+        self
+    }
+
+    /// Drops the bias (builder style), PyTorch's `bias=False`.
+    pub fn without_bias(mut self) -> Conv3d {
+        self.bias = None;
+        self
+    }
+}
+
+#[export_module]
+impl Conv3d {
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        F::conv3d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            &self.stride,
+            &self.padding,
+            &self.dilation,
             self.groups,
         )
     }

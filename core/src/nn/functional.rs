@@ -232,6 +232,103 @@ pub fn adaptive_avg_pool2d(input: &Tensor, output_size: &[i64]) -> Tensor {
     input.adaptive_avg_pool2d(output_size)
 }
 
+/// 3-D convolution of `[N, C, D, H, W]` with weight `[C_out, C_in / groups, kd, kh,
+/// kw]`.
+#[track_caller]
+#[export_fn]
+pub fn conv3d(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: &[i64],
+    padding: &[i64],
+    dilation: &[i64],
+    groups: i64,
+) -> Tensor {
+    input.conv3d(weight, bias, stride, padding, dilation, groups)
+}
+
+/// 3-D max pooling; `stride` `None` means `kernel_size`.
+#[track_caller]
+#[export_fn]
+pub fn max_pool3d(
+    input: &Tensor,
+    kernel_size: &[i64],
+    stride: Option<&[i64]>,
+    padding: &[i64],
+    dilation: &[i64],
+    ceil_mode: bool,
+) -> Tensor {
+    let stride = stride.unwrap_or(&[]);
+    input.max_pool3d(kernel_size, stride, padding, dilation, ceil_mode)
+}
+
+/// 3-D average pooling; `stride` `None` means `kernel_size`.
+#[track_caller]
+#[export_fn]
+pub fn avg_pool3d(
+    input: &Tensor,
+    kernel_size: &[i64],
+    stride: Option<&[i64]>,
+    padding: &[i64],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: Option<i64>,
+) -> Tensor {
+    let stride = stride.unwrap_or(&[]);
+    input.avg_pool3d(
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+}
+
+/// Average pooling to a fixed output size `[od, oh, ow]`.
+#[track_caller]
+#[export_fn]
+pub fn adaptive_avg_pool3d(input: &Tensor, output_size: &[i64]) -> Tensor {
+    input.adaptive_avg_pool3d(output_size)
+}
+
+/// The sampling grid `[N, H, W, 2]` of the affine maps `theta` (`[N, 2, 3]`) for an
+/// output of `size` `[N, C, H, W]`.
+#[track_caller]
+#[export_fn]
+pub fn affine_grid(theta: &Tensor, size: &[i64], align_corners: bool) -> Tensor {
+    Tensor::affine_grid(theta, size, align_corners)
+}
+
+/// `input` read at the points of `grid` (x and y in [-1, 1]): `mode` `"bilinear"`,
+/// `"nearest"` or `"bicubic"`; `padding_mode` `"zeros"`, `"border"` or `"reflection"`.
+///
+/// ```
+/// use ferrex::prelude::*;
+/// use ferrex::nn::functional as F;
+///
+/// // The identity map samples the image back.
+/// let x = Tensor::from_vec((0..12).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 4]);
+/// let theta = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 2, 3]);
+/// let grid = F::affine_grid(&theta, &[1, 1, 3, 4], false);
+/// let y = F::grid_sample(&x, &grid, "bilinear", "zeros", false);
+/// assert!(y.allclose(&x, 1e-6, 1e-5));
+/// assert_eq!(y.to_vec::<f32>()?[..4], [0.0, 1.0, 2.0, 3.0]);
+/// # Ok::<(), ferrex::TensorError>(())
+/// ```
+#[track_caller]
+#[export_fn]
+pub fn grid_sample(
+    input: &Tensor,
+    grid: &Tensor,
+    mode: &str,
+    padding_mode: &str,
+    align_corners: bool,
+) -> Tensor {
+    input.grid_sample(grid, mode, padding_mode, align_corners)
+}
+
 /// Layer norm over the trailing `normalized_shape` dims.
 #[track_caller]
 #[export_fn]
@@ -291,6 +388,41 @@ pub fn embedding(input: &Tensor, weight: &Tensor) -> Tensor {
     Tensor::embedding(weight, input)
 }
 
+/// Bags of rows of `weight` reduced by `mode` (`"sum"`, `"mean"`, `"max"`), as
+/// `F.embedding_bag` with 1-D `input` and `offsets`: bag `b` runs from `offsets[b]` to
+/// the next offset (the last to the end).
+///
+/// ```
+/// use ferrex::prelude::*;
+/// use ferrex::nn::functional as F;
+///
+/// let weight = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
+/// let ids = Tensor::from_vec(vec![0i64, 2, 1], [3]);
+/// let offsets = Tensor::from_vec(vec![0i64, 2], [2]);
+/// let bags = F::embedding_bag(&ids, &weight, &offsets, "mean", None);
+/// assert_eq!(bags.to_vec::<f32>()?, [3.0, 4.0, 3.0, 4.0]);
+/// # Ok::<(), ferrex::TensorError>(())
+/// ```
+#[track_caller]
+#[export_fn]
+pub fn embedding_bag(
+    input: &Tensor,
+    weight: &Tensor,
+    offsets: &Tensor,
+    mode: &str,
+    per_sample_weights: Option<&Tensor>,
+) -> Tensor {
+    Tensor::embedding_bag(
+        weight,
+        input,
+        offsets,
+        mode,
+        per_sample_weights,
+        false,
+        None,
+    )
+}
+
 /// Pads `input`: `pad` lists `(left, right)` pairs from the last dim backwards. `mode`
 /// is `"constant"` (with `value`, default 0: `aten::constant_pad_nd`), `"reflect"`,
 /// `"replicate"` or `"circular"` (`aten::pad`, as PyTorch's `F.pad` records it).
@@ -335,11 +467,11 @@ pub fn interpolate(
     scale_factor: Option<&[f64]>,
     mode: &str,
 ) -> Tensor {
-    if mode != "nearest" && mode != "bilinear" {
+    if !["nearest", "bilinear", "bicubic"].contains(&mode) {
         return unsupported(
             "interpolate",
             format!(
-                "interpolation mode \"{mode}\" is not supported (only \"nearest\" and \"bilinear\")"
+                "interpolation mode \"{mode}\" is not supported (only \"nearest\", \"bilinear\" and \"bicubic\")"
             ),
         );
     }
@@ -358,8 +490,10 @@ pub fn interpolate(
             s.to_vec()
         }
     });
-    if mode == "bilinear" {
-        return input.upsample_bilinear2d(size.as_deref(), false, scale.as_deref());
+    match mode {
+        "bilinear" => return input.upsample_bilinear2d(size.as_deref(), false, scale.as_deref()),
+        "bicubic" => return input.upsample_bicubic2d(size.as_deref(), false, scale.as_deref()),
+        _ => {}
     }
     input.upsample_nearest2d(size.as_deref(), scale.as_deref())
 }

@@ -233,6 +233,13 @@ impl Tensor {
         self.unary(&elementwise::ERF)
     }
 
+    /// `x * x` (`torch.square`; a bool input squares into i64).
+    #[track_caller]
+    #[must_use]
+    pub fn square(&self) -> Tensor {
+        self.unary(&elementwise::SQUARE)
+    }
+
     /// The inverse error function (`torch.erfinv`): ±inf at ±1, NaN outside [-1, 1].
     #[track_caller]
     #[must_use]

@@ -2,7 +2,8 @@
 //! embedding, upsampling, and batched matrix products.
 
 use crate::ops::{
-    attention, conv, dispatch, dispatch1, indexing, linalg, normalization, pooling, Value,
+    attention, conv, dispatch, dispatch1, embedding_bag, grid_sample, indexing, linalg,
+    normalization, pool3d, pooling, Value,
 };
 use crate::symbolic::SymInt;
 
@@ -447,5 +448,208 @@ impl Tensor {
     #[must_use]
     pub fn embedding(weight: &Tensor, indices: &Tensor) -> Tensor {
         dispatch1(&indexing::EMBEDDING, vec![t(weight), t(indices)], here())
+    }
+
+    /// Bags of rows of `weight` reduced by `mode` (`"sum"`, `"mean"`, `"max"`): the bag
+    /// `b` of 1-D `indices` runs from `offsets[b]` to the next offset (the last to the
+    /// end, or to the last offset with `include_last_offset`); sums are scaled by
+    /// `per_sample_weights`; `padding_idx` rows are left out (`aten::embedding_bag`).
+    #[track_caller]
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn embedding_bag(
+        weight: &Tensor,
+        indices: &Tensor,
+        offsets: &Tensor,
+        mode: &str,
+        per_sample_weights: Option<&Tensor>,
+        include_last_offset: bool,
+        padding_idx: Option<i64>,
+    ) -> Tensor {
+        let mode = match mode {
+            "sum" => 0,
+            "mean" => 1,
+            "max" => 2,
+            other => {
+                return Tensor::from_error(crate::TensorError::Construct {
+                    what: "embedding_bag",
+                    message: format!("mode has to be one of sum, mean or max, got \"{other}\""),
+                })
+            }
+        };
+        let args = vec![
+            t(weight),
+            t(indices),
+            t(offsets),
+            Value::Bool(false),
+            int(mode),
+            Value::Bool(false),
+            opt_t(per_sample_weights),
+            Value::Bool(include_last_offset),
+            padding_idx.map(int).unwrap_or(Value::None),
+        ];
+        let out = dispatch(&embedding_bag::EMBEDDING_BAG_PADDING_IDX, args, here());
+        three(out).0
+    }
+
+    /// 3-D convolution of `[N, C, D, H, W]` (or unbatched `[C, D, H, W]`) with weight
+    /// `[C_out, C_in / groups, kd, kh, kw]` (`aten::conv3d`).
+    #[track_caller]
+    #[must_use]
+    pub fn conv3d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        groups: i64,
+    ) -> Tensor {
+        let args = conv_args(self, weight, bias, [stride, padding, dilation], groups);
+        dispatch1(&conv::CONV3D, args, here())
+    }
+
+    /// 3-D max pooling of the last three dims (`aten::max_pool3d`); an empty `stride`
+    /// means the kernel size.
+    #[track_caller]
+    #[must_use]
+    pub fn max_pool3d(
+        &self,
+        kernel_size: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        ceil_mode: bool,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            ints(kernel_size),
+            ints(stride),
+            ints(padding),
+            ints(dilation),
+            Value::Bool(ceil_mode),
+        ];
+        dispatch1(&pool3d::MAX_POOL3D, args, here())
+    }
+
+    /// [`Tensor::max_pool3d`] and the flat position of each maximum in its input volume
+    /// (`aten::max_pool3d_with_indices`, `F.max_pool3d(..., return_indices=True)`).
+    #[track_caller]
+    #[must_use]
+    pub fn max_pool3d_with_indices(
+        &self,
+        kernel_size: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+        dilation: &[i64],
+        ceil_mode: bool,
+    ) -> (Tensor, Tensor) {
+        let args = vec![
+            t(self),
+            ints(kernel_size),
+            ints(stride),
+            ints(padding),
+            ints(dilation),
+            Value::Bool(ceil_mode),
+        ];
+        let (values, indices, _) = three(dispatch(&pool3d::MAX_POOL3D_WITH_INDICES, args, here()));
+        (values, indices)
+    }
+
+    /// 3-D average pooling of the last three dims (`aten::avg_pool3d`).
+    #[track_caller]
+    #[must_use]
+    pub fn avg_pool3d(
+        &self,
+        kernel_size: &[i64],
+        stride: &[i64],
+        padding: &[i64],
+        ceil_mode: bool,
+        count_include_pad: bool,
+        divisor_override: Option<i64>,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            ints(kernel_size),
+            ints(stride),
+            ints(padding),
+            Value::Bool(ceil_mode),
+            Value::Bool(count_include_pad),
+            divisor_override.map(int).unwrap_or(Value::None),
+        ];
+        dispatch1(&pool3d::AVG_POOL3D, args, here())
+    }
+
+    /// Average pooling of the last three dims to `output_size` (`[d, h, w]`).
+    #[track_caller]
+    #[must_use]
+    pub fn adaptive_avg_pool3d(&self, output_size: impl IntoSizes) -> Tensor {
+        let args = vec![t(self), Value::IntList(output_size.into_sizes())];
+        dispatch1(&pool3d::ADAPTIVE_AVG_POOL3D, args, here())
+    }
+
+    /// Bicubic resampling of the last two dims of `[N, C, H, W]` to `output_size` or by
+    /// `scale_factors` (exactly one of them), as `F.interpolate(mode="bicubic")`.
+    #[track_caller]
+    #[must_use]
+    pub fn upsample_bicubic2d(
+        &self,
+        output_size: Option<&[i64]>,
+        align_corners: bool,
+        scale_factors: Option<&[f64]>,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            output_size.map(ints).unwrap_or(Value::None),
+            Value::Bool(align_corners),
+            scale_factors.map(floats).unwrap_or(Value::None),
+        ];
+        dispatch1(&pooling::UPSAMPLE_BICUBIC2D_VEC, args, here())
+    }
+
+    /// The sampling grid `[N, H, W, 2]` of the affine maps `theta` (`[N, 2, 3]`) over an
+    /// output of `size` (`[N, C, H, W]`), as `F.affine_grid`.
+    #[track_caller]
+    #[must_use]
+    pub fn affine_grid(theta: &Tensor, size: impl IntoSizes, align_corners: bool) -> Tensor {
+        let args = vec![
+            t(theta),
+            Value::IntList(size.into_sizes()),
+            Value::Bool(align_corners),
+        ];
+        dispatch1(&grid_sample::AFFINE_GRID_GENERATOR, args, here())
+    }
+
+    /// `[N, C, H, W]` read at the points of `grid` (`[N, H_out, W_out, 2]`, x and y in
+    /// [-1, 1]), as `F.grid_sample`: `mode` `"bilinear"`, `"nearest"` or `"bicubic"`,
+    /// `padding_mode` `"zeros"`, `"border"` or `"reflection"`.
+    #[track_caller]
+    #[must_use]
+    pub fn grid_sample(
+        &self,
+        grid: &Tensor,
+        mode: &str,
+        padding_mode: &str,
+        align_corners: bool,
+    ) -> Tensor {
+        let find = |name: &str, list: [&str; 3]| list.iter().position(|m| *m == name);
+        let modes = (
+            find(mode, ["bilinear", "nearest", "bicubic"]),
+            find(padding_mode, ["zeros", "border", "reflection"]),
+        );
+        let (Some(m), Some(p)) = modes else {
+            return Tensor::from_error(crate::TensorError::Construct {
+                what: "grid_sample",
+                message: format!("unknown mode \"{mode}\" or padding_mode \"{padding_mode}\""),
+            });
+        };
+        let args = vec![
+            t(self),
+            t(grid),
+            int(m as i64),
+            int(p as i64),
+            Value::Bool(align_corners),
+        ];
+        dispatch1(&grid_sample::GRID_SAMPLER, args, here())
     }
 }

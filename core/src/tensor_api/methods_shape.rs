@@ -65,6 +65,16 @@ impl Tensor {
         dispatch1(&shape::REPEAT, args, here())
     }
 
+    /// A tensor with one more dim whose `dim1` × `dim2` planes hold the last dim on
+    /// their diagonal shifted by `offset` (above it when positive), zeros elsewhere
+    /// (`torch.diag_embed`).
+    #[track_caller]
+    #[must_use]
+    pub fn diag_embed(&self, offset: i64, dim1: i64, dim2: i64) -> Tensor {
+        let args = vec![t(self), int(offset), int(dim1), int(dim2)];
+        dispatch1(&shape::DIAG_EMBED, args, here())
+    }
+
     /// Reverses the order of elements along `dims`.
     #[track_caller]
     #[must_use]
