@@ -6,6 +6,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
     Bool,
+    /// `torch.uint8`: images as they are stored, `torch.eye`'s core-IR `arange`.
+    U8,
     I32,
     I64,
     F32,
@@ -26,6 +28,7 @@ impl DType {
     pub fn short_name(self) -> &'static str {
         match self {
             DType::Bool => "bool",
+            DType::U8 => "u8",
             DType::I32 => "i32",
             DType::I64 => "i64",
             DType::F32 => "f32",
@@ -37,6 +40,7 @@ impl DType {
     pub fn from_short_name(s: &str) -> Option<DType> {
         Some(match s {
             "bool" | "b8" => DType::Bool,
+            "u8" => DType::U8,
             "i32" => DType::I32,
             "i64" => DType::I64,
             "f32" => DType::F32,
@@ -49,7 +53,7 @@ impl DType {
     pub fn category(self) -> Category {
         match self {
             DType::Bool => Category::Bool,
-            DType::I32 | DType::I64 => Category::Integral,
+            DType::U8 | DType::I32 | DType::I64 => Category::Integral,
             DType::F32 | DType::F64 => Category::Floating,
         }
     }
@@ -62,7 +66,7 @@ impl DType {
     /// Size of one element in bytes.
     pub fn size_in_bytes(self) -> usize {
         match self {
-            DType::Bool => 1,
+            DType::Bool | DType::U8 => 1,
             DType::I32 | DType::F32 => 4,
             DType::I64 | DType::F64 => 8,
         }
@@ -168,6 +172,23 @@ mod tests {
         assert_eq!(
             result_type(&[t(DType::Bool, 1), Scalar(ScalarKind::Int)]),
             DType::I64
+        );
+        // uint8 keeps its type against numbers and bools, gives way to wider integers.
+        assert_eq!(
+            result_type(&[t(DType::U8, 2), Scalar(ScalarKind::Int)]),
+            DType::U8
+        );
+        assert_eq!(
+            result_type(&[t(DType::U8, 2), t(DType::Bool, 2)]),
+            DType::U8
+        );
+        assert_eq!(
+            result_type(&[t(DType::U8, 2), t(DType::I32, 1)]),
+            DType::I32
+        );
+        assert_eq!(
+            result_type(&[t(DType::U8, 2), Scalar(ScalarKind::Float)]),
+            DType::F32
         );
     }
 }

@@ -525,3 +525,28 @@ fn hostile_volumes_are_errors() {
     .unwrap_err();
     assert!(err.contains("Output size is too small"), "{err}");
 }
+
+/// uint8 tensors as PyTorch computes them: arithmetic wraps, sums are i64, floats
+/// truncate into them, and they survive safetensors.
+#[test]
+fn uint8_tensors_wrap_sum_and_round_trip() {
+    let img = Tensor::from_vec(vec![0u8, 100, 200, 255], [2, 2]);
+    assert_eq!(img.dtype(), ferrex::DType::U8);
+    assert_eq!(img.add(100).to_vec::<u8>().unwrap(), [100, 200, 44, 99]);
+    let sum = img.sum_dim(&[1], false);
+    assert_eq!(sum.dtype(), ferrex::DType::I64);
+    assert_eq!(sum.to_vec::<i64>().unwrap(), [100, 455]);
+    let scaled = img.to_dtype(ferrex::DType::F32).div(255.0);
+    assert_eq!(scaled.dtype(), ferrex::DType::F32);
+    assert!((data(&scaled)[2] - 200.0 / 255.0).abs() < 1e-7);
+    let back = scaled.mul(255.0).add(0.5).to_dtype(ferrex::DType::U8);
+    assert_eq!(back.to_vec::<u8>().unwrap(), [0, 100, 200, 255]);
+    assert_eq!(
+        img.gt(128).to_vec::<bool>().unwrap(),
+        [false, false, true, true]
+    );
+    let bytes = ferrex::tensor::safetensors::to_bytes([("img", &img)]).unwrap();
+    let read = ferrex::tensor::safetensors::from_bytes(&bytes).unwrap();
+    assert_eq!(read[0].1.to_vec::<u8>().unwrap(), [0, 100, 200, 255]);
+    assert_eq!(read[0].1.dtype(), ferrex::DType::U8);
+}

@@ -210,6 +210,7 @@ fn where_kernel(a: &Where, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     let y = storage_of(&a.other, dtype)?;
     Ok(vec![match dtype {
         DType::Bool => select::<bool>(&cond, &x, &y, &shape)?,
+        DType::U8 => select::<u8>(&cond, &x, &y, &shape)?,
         DType::I32 => select::<i32>(&cond, &x, &y, &shape)?,
         DType::I64 => select::<i64>(&cond, &x, &y, &shape)?,
         DType::F32 => select::<f32>(&cond, &x, &y, &shape)?,

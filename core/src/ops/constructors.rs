@@ -565,10 +565,29 @@ fn eye_kernel(metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
         .ok_or_else(|| OpError::new("eye: invalid size"))
 }
 
+/// As PyTorch 2.15's core IR writes `torch.eye(n)`: row and column indices (uint8 when
+/// they fit, as PyTorch makes them), compared, cast to the result's dtype.
+fn eye_decomposition(a: &Eye) -> Result<Vec<Tensor>, OpError> {
+    let dtype = single(&eye_meta(a)?)?.dtype;
+    let index = match a.n.as_int() {
+        Some(n) if n <= 256 => DType::U8,
+        _ => DType::I64,
+    };
+    let range = || {
+        let args = vec![ZERO, Value::Int(a.n.clone()), ONE, Value::DType(index)];
+        Tensor::call_op(&ARANGE_START_STEP, args).pop()
+    };
+    let (rows, cols) = range()
+        .zip(range())
+        .ok_or_else(|| OpError::new("eye: arange"))?;
+    Ok(vec![rows.unsqueeze(-1).eq(&cols).to_dtype(dtype)])
+}
+
 op_def! {
     pub static EYE: struct Eye =
         "aten::eye(SymInt n, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
         meta: eye_meta,
         kernel: |_: &Eye, m: &[TensorMeta]| eye_kernel(m),
+        decomposition: eye_decomposition,
     }
 }

@@ -189,7 +189,7 @@ pub(crate) fn binary_numeric(
             zip2::<f32, f32>(a, b, shape, f)
         }
         DType::F64 => zip2::<f64, f64>(a, b, shape, float),
-        DType::I64 | DType::I32 | DType::Bool => {
+        DType::I64 | DType::I32 | DType::U8 | DType::Bool => {
             let mut err = None;
             let out = zip2::<i64, i64>(a, b, shape, |x, y| {
                 int(x, y).unwrap_or_else(|e| {
@@ -1083,6 +1083,13 @@ op_def! {
         "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)" {
         meta: |a: &ToDtype| to_copy_meta(&a.self_, Some(a.dtype)),
         kernel: |a: &ToDtype, _: &[TensorMeta]| to_copy_kernel(&a.self_, Some(a.dtype)),
+        decomposition: |a: &ToDtype| Ok(match a.copy {
+            true => Tensor::call_op(&_TO_COPY, vec![
+                super::Value::Tensor(a.self_.clone()),
+                super::Value::DType(a.dtype),
+            ]),
+            false => vec![a.self_.to_dtype(a.dtype)],
+        }),
     }
 }
 

@@ -200,6 +200,9 @@ fn batched_any(
         DType::I32 => batched::<i32>(a, b, batch, init, alpha, beta, |al, x, y, be, c| {
             int_gemm(al as i64, x, y, be as i64, c)
         }),
+        DType::U8 => batched::<u8>(a, b, batch, init, alpha, beta, |al, x, y, be, c| {
+            int_gemm(al as i64, x, y, be as i64, c)
+        }),
         DType::Bool => Err(OpError::new(
             "matrix products are not implemented for bool tensors",
         )),

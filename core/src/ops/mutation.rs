@@ -140,6 +140,7 @@ fn index_put_kernel(args: &IndexPut, _: &[TensorMeta]) -> Result<Vec<Storage>, O
         DType::F64 => put::<f64>(&s, &indices, &shape, &values, accumulate)?,
         DType::I64 => put::<i64>(&s, &indices, &shape, &values, accumulate)?,
         DType::I32 => put::<i32>(&s, &indices, &shape, &values, accumulate)?,
+        DType::U8 => put::<u8>(&s, &indices, &shape, &values, accumulate)?,
         DType::Bool => put::<bool>(&s, &indices, &shape, &values, accumulate)?,
     };
     Ok(vec![out])

@@ -121,6 +121,7 @@ fn reduce_sum(s: &Storage, dims: &[usize], keepdim: bool, dtype: DType) -> Stora
         Storage::I64(a) => Storage::I64(go(a, dims, keepdim)),
         Storage::I32(a) => Storage::I32(go(a, dims, keepdim)),
         Storage::Bool(a) => Storage::I64(go(a.mapv(|b| b as i64).into_shared(), dims, keepdim)),
+        Storage::U8(a) => Storage::I64(go(a.mapv(i64::from).into_shared(), dims, keepdim)),
     }
 }
 

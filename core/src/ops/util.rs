@@ -46,6 +46,10 @@ macro_rules! with_dtype {
                 type $T = bool;
                 $body
             }
+            $crate::tensor::DType::U8 => {
+                type $T = u8;
+                $body
+            }
             $crate::tensor::DType::I32 => {
                 type $T = i32;
                 $body

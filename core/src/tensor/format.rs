@@ -63,6 +63,7 @@ fn format_elements(s: &Storage) -> Vec<String> {
             .iter()
             .map(|b| if *b { "True".into() } else { "False".into() })
             .collect(),
+        Storage::U8(a) => a.iter().map(|v| v.to_string()).collect(),
         Storage::I32(a) => a.iter().map(|v| v.to_string()).collect(),
         Storage::I64(a) => a.iter().map(|v| v.to_string()).collect(),
     }

@@ -14,6 +14,7 @@ fn dtype_of(d: Dtype, name: &str) -> Result<DType, LoadError> {
         Dtype::I64 => DType::I64,
         Dtype::I32 => DType::I32,
         Dtype::BOOL => DType::Bool,
+        Dtype::U8 => DType::U8,
         other => {
             return Err(LoadError::UnsupportedDType {
                 name: name.to_string(),
@@ -30,6 +31,7 @@ fn st_dtype(d: DType) -> Dtype {
         DType::I64 => Dtype::I64,
         DType::I32 => Dtype::I32,
         DType::Bool => Dtype::BOOL,
+        DType::U8 => Dtype::U8,
     }
 }
 
@@ -58,6 +60,7 @@ fn tensor_of(name: &str, view: &TensorView<'_>) -> Result<Tensor, LoadError> {
         DType::I64 => decode(bytes, &shape, i64::from_le_bytes),
         DType::I32 => decode(bytes, &shape, i32::from_le_bytes),
         DType::Bool => decode(bytes, &shape, |b: [u8; 1]| b[0] != 0),
+        DType::U8 => decode(bytes, &shape, |b: [u8; 1]| b[0]),
     };
     storage
         .map(Tensor::from_storage)
@@ -107,6 +110,7 @@ pub(crate) fn encode(s: &Storage) -> Vec<u8> {
         Storage::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
         Storage::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
         Storage::Bool(a) => a.iter().map(|&b| b as u8).collect(),
+        Storage::U8(a) => a.iter().copied().collect(),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::dtype::DType;
 #[derive(Clone, Debug)]
 pub enum Storage {
     Bool(ArcArray<bool, IxDyn>),
+    U8(ArcArray<u8, IxDyn>),
     I32(ArcArray<i32, IxDyn>),
     I64(ArcArray<i64, IxDyn>),
     F32(ArcArray<f32, IxDyn>),
@@ -22,6 +23,7 @@ macro_rules! with_storage {
     ($s:expr, $a:ident => $body:expr) => {
         match $s {
             $crate::tensor::Storage::Bool($a) => $body,
+            $crate::tensor::Storage::U8($a) => $body,
             $crate::tensor::Storage::I32($a) => $body,
             $crate::tensor::Storage::I64($a) => $body,
             $crate::tensor::Storage::F32($a) => $body,
@@ -37,6 +39,7 @@ macro_rules! map_storage {
     ($s:expr, $a:ident => $body:expr) => {
         match $s {
             $crate::tensor::Storage::Bool($a) => $crate::tensor::Storage::Bool($body),
+            $crate::tensor::Storage::U8($a) => $crate::tensor::Storage::U8($body),
             $crate::tensor::Storage::I32($a) => $crate::tensor::Storage::I32($body),
             $crate::tensor::Storage::I64($a) => $crate::tensor::Storage::I64($body),
             $crate::tensor::Storage::F32($a) => $crate::tensor::Storage::F32($body),
@@ -100,7 +103,15 @@ element!(
     |v| v != 0,
     i64::from
 );
-// i64 → i32 wraps, as PyTorch's integer narrowing does.
+// i64 → u8 / i32 wraps, as PyTorch's integer narrowing does.
+element!(
+    u8,
+    U8,
+    |v| v as i64 as u8,
+    f64::from,
+    |v| v as u8,
+    i64::from
+);
 element!(i32, I32, |v| v as i32, f64::from, |v| v as i32, i64::from);
 element!(i64, I64, |v| v as i64, |v| v as f64, |v| v, |v| v);
 element!(f32, F32, |v| v as f32, f64::from, |v| v as f32, |v| v
@@ -131,6 +142,7 @@ impl Storage {
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Bool(_) => DType::Bool,
+            Storage::U8(_) => DType::U8,
             Storage::I32(_) => DType::I32,
             Storage::I64(_) => DType::I64,
             Storage::F32(_) => DType::F32,
@@ -163,6 +175,7 @@ impl Storage {
         }
         match dtype {
             DType::Bool => fill::<bool>(shape, value),
+            DType::U8 => fill::<u8>(shape, value),
             DType::I32 => fill::<i32>(shape, value),
             DType::I64 => fill::<i64>(shape, value),
             DType::F32 => fill::<f32>(shape, value),
@@ -188,6 +201,7 @@ impl Storage {
         }
         with_storage!(self, a => match dtype {
             DType::Bool => Storage::Bool(conv(a)),
+            DType::U8 => Storage::U8(conv(a)),
             DType::I32 => Storage::I32(conv(a)),
             DType::I64 => Storage::I64(conv(a)),
             DType::F32 => Storage::F32(conv(a)),
@@ -296,7 +310,7 @@ impl Storage {
                 }
             };
         }
-        cat!(Bool, I32, I64, F32, F64)
+        cat!(Bool, U8, I32, I64, F32, F64)
     }
 
     /// The data as an array of `T`, converting when the dtype differs.

@@ -192,6 +192,14 @@ class Spatial(nn.Module):
                     outs.append(F.grid_sample(x, g, mode=mode, padding_mode=pad, align_corners=ac))
         up = F.interpolate(x, scale_factor=1.5, mode="bicubic") + F.interpolate(x, size=(6, 7), mode="bicubic", align_corners=True)
         return torch.cat(outs, 1), up
+class Bytes(nn.Module):
+    # uint8: an image normalised (`img.float() / 255`), wrapping arithmetic, a sum (i64), a comparison, a cast back, a max, `torch.eye` (a uint8 `arange` in the core IR).
+    def __init__(s):
+        super().__init__(); s.c = nn.Conv2d(3, 4, 3)
+    def forward(s, img, pts):
+        x = s.c(img.float() / 255.0)
+        return (x, img + 200, img.sum((1, 2, 3)), img > 128, (x * 50 + 100).clamp(0, 255).to(torch.uint8),
+                pts @ (torch.eye(3) * 2 + pts.mean(0)), img.amax((2, 3)), img.flip(-1) * 3)
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -295,3 +303,5 @@ go("scans", Scans(), (r(3, 6), torch.randint(0, 3, (4, 6))))
 go("volumes", Volumes(), (r(2, 2, 4, 6, 6),))
 go("bags", Bags(), (torch.tensor([1, 2, 4, 5, 4, 3, 3, 9, 11, 0]), torch.tensor([0, 4, 4, 7]), r(10), torch.tensor([[1, 3, 5], [3, 3, 3]])))
 go("spatial", Spatial(), (r(2, 1, 4, 5),))
+torch.manual_seed(10)
+go("bytes", Bytes(), (torch.randint(0, 256, (2, 3, 6, 6), dtype=torch.uint8), r(5, 3)))

@@ -264,6 +264,7 @@ pub(super) fn strided_tensor(bytes: &[u8], meta: &MetaJ) -> Result<Tensor, Strin
         DType::I64 => layout.gather(bytes, i64::from_le_bytes),
         DType::I32 => layout.gather(bytes, i32::from_le_bytes),
         DType::Bool => layout.gather(bytes, |b: [u8; 1]| b[0] != 0),
+        DType::U8 => layout.gather(bytes, |b: [u8; 1]| b[0]),
     }?;
     Ok(Tensor::from_storage(storage))
 }

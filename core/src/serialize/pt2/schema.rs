@@ -684,6 +684,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
 pub(crate) fn dtype_of(code: i64) -> Result<crate::tensor::DType, String> {
     use crate::tensor::DType;
     Ok(match code {
+        1 => DType::U8,
         4 => DType::I32,
         5 => DType::I64,
         7 => DType::F32,
@@ -692,7 +693,7 @@ pub(crate) fn dtype_of(code: i64) -> Result<crate::tensor::DType, String> {
         other => {
             return Err(format!(
                 "scalar type {other} is not supported (ferrex has f32 = 7, f64 = 8, i64 = 5, \
-                 i32 = 4, bool = 12)"
+                 i32 = 4, u8 = 1, bool = 12)"
             ))
         }
     })

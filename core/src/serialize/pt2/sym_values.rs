@@ -17,6 +17,7 @@ pub(super) fn unsavable(message: impl Into<String>) -> SaveError {
 pub(super) fn scalar_type(d: DType) -> s::ScalarType {
     match d {
         DType::Bool => s::ScalarType::BOOL,
+        DType::U8 => s::ScalarType::BYTE,
         DType::I32 => s::ScalarType::INT,
         DType::I64 => s::ScalarType::LONG,
         DType::F32 => s::ScalarType::FLOAT,
