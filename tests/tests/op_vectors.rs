@@ -46,6 +46,10 @@ fn tensor_of(t: &Json) -> Tensor {
             data.iter().map(|v| v.as_i64().unwrap() as i32).collect(),
             &shape,
         ),
+        DType::U8 => Tensor::from_vec(
+            data.iter().map(|v| v.as_i64().unwrap() as u8).collect(),
+            &shape,
+        ),
         DType::Bool => {
             Tensor::from_vec(data.iter().map(|v| v.as_bool().unwrap()).collect(), &shape)
         }
