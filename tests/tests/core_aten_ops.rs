@@ -64,7 +64,7 @@ fn convolution_transposed_and_bad_weights() {
     let mut args = conv_args(&[1, 1], &[0, 0]);
     args[1] = t(&[1.0; 4], &[4]);
     let err = run_eager(op, &args).unwrap_err();
-    assert!(err.0.contains("3-D or 4-D weight"), "{}", err.0);
+    assert!(err.0.contains("3-D, 4-D or 5-D weight"), "{}", err.0);
 }
 
 const POOL_INPUT: [f32; 16] = [

@@ -449,9 +449,14 @@ fn pooling_options() {
     let bilinear = F::interpolate(&x, None, Some(&[2.0]), "bilinear");
     let direct = x.upsample_bilinear2d(None, false, Some(&[2.0, 2.0]));
     assert_eq!(data(&bilinear), data(&direct));
-    assert!(F::interpolate(&x, None, Some(&[2.0]), "bicubic")
-        .error()
-        .is_some());
+    let bicubic = F::interpolate(&x, None, Some(&[2.0]), "bicubic");
+    let direct = x.upsample_bicubic2d(None, false, Some(&[2.0, 2.0]));
+    assert_eq!(data(&bicubic), data(&direct));
+    let err = F::interpolate(&x, None, Some(&[2.0]), "nearest-exact").error();
+    assert!(
+        err.is_some_and(|e| e.to_string().contains("\"nearest-exact\" is not supported")),
+        "nearest-exact is refused"
+    );
     assert!(
         F::max_pool2d(&x, &[2], None, &[2], &[1], false)
             .error()

@@ -23,6 +23,19 @@ pub use crate::tensor::NodeId;
 /// An argument of a call node: tensors as the nodes that compute them.
 pub type Arg = Argument<NodeId>;
 
+/// The lowering of a graph call of `op` (its `OpDef::lowering`): the call's arguments
+/// with tensors as node indices; `None` when the op has no hook or the hook refuses them.
+pub fn lowering_of(
+    op: &OpDef,
+    args: &[Arg],
+) -> Option<crate::ops::Lowering<crate::ops::lowering::ArgRef>> {
+    let by_index: Vec<Argument<crate::ops::lowering::ArgRef>> = (args.iter())
+        .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (op.lowering?)(&by_index).ok()
+}
+
 impl Arg {
     /// The nodes this argument reads: its tensors, then the SymInt / SymBool values
     /// it names.

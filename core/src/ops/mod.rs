@@ -154,16 +154,6 @@ impl OpDef {
         self
     }
 
-    /// The lowering of a graph call of this op (see `lowering`): its arguments with
-    /// tensors as node indices; `None` when the op has no hook or the hook refuses them.
-    pub fn lowering_of(&self, args: &[crate::graph::Arg]) -> Option<Lowering<lowering::ArgRef>> {
-        let by_index: Vec<Argument<lowering::ArgRef>> = (args.iter())
-            .map(|a| a.try_map(|n| Ok::<_, ()>(n.0)))
-            .collect::<Result<_, _>>()
-            .ok()?;
-        (self.lowering?)(&by_index).ok()
-    }
-
     /// The runtime's lowering hook (see `lowering`).
     pub const fn with_lowering(mut self, lower: LowerFn) -> OpDef {
         self.lowering = Some(lower);

@@ -455,7 +455,7 @@ impl Samples<'_> {
         }
         let rows = per_sample(sizes_of_meta(node), &self.batch);
         let inlined = inline_sym_args(self.graph, args)?;
-        let lowering = op.lowering_of(&inlined).ok_or_else(|| {
+        let lowering = crate::graph::lowering_of(op, &inlined).ok_or_else(|| {
             format!(
                 "`{}` runs `{}`, which the split cannot follow",
                 node.name,

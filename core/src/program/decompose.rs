@@ -62,7 +62,8 @@ impl DecompositionTable {
             (DecompositionTable::UnloweredComposites, NodeKind::Call { args, .. })
                 if op.implementation.is_some() =>
             {
-                self.selects(op) || op.lowering_of(args).is_some_and(|l| !l.runs(&node.meta))
+                self.selects(op)
+                    || crate::graph::lowering_of(op, args).is_some_and(|l| !l.runs(&node.meta))
             }
             _ => self.selects(op),
         }

@@ -367,7 +367,7 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
     if run_time_value {
         return None;
     }
-    op.lowering_of(args)
+    ferrex::graph::lowering_of(op, args)
 }
 
 /// The lowering of an op whose capability holds no size as a plain integer — views
@@ -378,7 +378,7 @@ pub(super) fn lowering_of(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> 
 /// evaluates from the call's bindings; their integer fields are dims, ranks and groups,
 /// never sizes (`native_group_norm`'s `N`, `C`, `HxW` are not part of its lowering).
 pub(super) fn lowering_keeping_sizes(op: &OpDef, args: &[Arg]) -> Option<Lowering<ArgRef>> {
-    match op.lowering_of(args)? {
+    match ferrex::graph::lowering_of(op, args)? {
         l @ (Lowering::Reshape { .. }
         | Lowering::Permute { .. }
         | Lowering::Expand { .. }

@@ -17,7 +17,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 229645;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(275, 15564, 0xa4dc63d1599c7584), (15982, 3446, 0x7a6e03a5e76f6933), (19509, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(275, 15564, 0x276813bdb2735197), (15982, 3446, 0x7a6e03a5e76f6933), (19509, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/lenet_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/lenet_b2.pt2");
@@ -26,7 +26,7 @@ const _: () = assert!(
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0x7a73a51e,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0xddebc36f,
     "`tests/fixtures/lenet_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_b2.pt2 -o tests/generated/lenet_b2.rs` again"
 );
 const _: () = assert!(
@@ -186,10 +186,10 @@ impl Model {
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 1, h: 28, w: 28, c_out: 6, kh: 5, kw: 5, stride: [1, 1], pad: [2, 2], dilation: [1, 1], groups: 1, oh: 28, ow: 28 };
             ::ferrex_aot::rt::conv_fused(x, 2, &self.c14[..], Some(&self.c13[..]), &g, &self.f0, &[(&self.c15[..], &[6, 1, 1]), (&self.c16[..], &[6, 1, 1])], 4, out).map_err(|e| fail(&e))?;
         }
-        // max_pool2d: aten::max_pool2d.default at core/src/nn/pooling.rs:46
+        // max_pool2d: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {
             let out = &mut ws.s1[..2352];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 46, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 47, column: 9 }), e);
             let win = ::ferrex_aot::rt::PoolWindow { k: [2, 2], s: [2, 2], p: [0, 0], d: [1, 1] };
             ::ferrex_aot::rt::max_pool2d(&ws.s0[..9408], 12, 28, 28, &win, 14, 14, out).map_err(|e| fail(&e))?;
         }
@@ -200,10 +200,10 @@ impl Model {
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 6, h: 14, w: 14, c_out: 16, kh: 5, kw: 5, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 10, ow: 10 };
             ::ferrex_aot::rt::conv_fused(&ws.s1[..2352], 2, &self.c18[..], Some(&self.c17[..]), &g, &self.f2, &[], 4, out).map_err(|e| fail(&e))?;
         }
-        // max_pool2d_1: aten::max_pool2d.default at core/src/nn/pooling.rs:46
+        // max_pool2d_1: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {
             let out = &mut ws.s1[..800];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d_1", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 46, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d_1", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 47, column: 9 }), e);
             let win = ::ferrex_aot::rt::PoolWindow { k: [2, 2], s: [2, 2], p: [0, 0], d: [1, 1] };
             ::ferrex_aot::rt::max_pool2d(&ws.s0[..3200], 32, 10, 10, &win, 5, 5, out).map_err(|e| fail(&e))?;
         }

@@ -17,7 +17,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 230769;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 16646, 0x23f1d2194bc62e31), (17071, 3446, 0x7a6e03a5e76f6933), (20599, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 16646, 0xb1935756cf2d6892), (17071, 3446, 0x7a6e03a5e76f6933), (20599, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/lenet_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/lenet_dyn.pt2");
@@ -26,7 +26,7 @@ const _: () = assert!(
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x87123999,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x5331ec11,
     "`tests/fixtures/lenet_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/lenet_dyn.pt2 -o tests/generated/lenet_dyn.rs` again"
 );
 const _: () = assert!(
@@ -254,10 +254,10 @@ impl Model {
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 1, h: 28, w: 28, c_out: 6, kh: 5, kw: 5, stride: [1, 1], pad: [2, 2], dilation: [1, 1], groups: 1, oh: 28, ow: 28 };
             ::ferrex_aot::rt::conv_fused(x, d.z0, &self.c14[..], Some(&self.c13[..]), &g, &self.f0, &[(&self.c15[..], &[6, 1, 1]), (&self.c16[..], &[6, 1, 1])], 4, out).map_err(|e| fail(&e))?;
         }
-        // max_pool2d: aten::max_pool2d.default at core/src/nn/pooling.rs:46
+        // max_pool2d: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {
             let out = &mut ws.s1[..d.z3];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 46, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 47, column: 9 }), e);
             let win = ::ferrex_aot::rt::PoolWindow { k: [2, 2], s: [2, 2], p: [0, 0], d: [1, 1] };
             ::ferrex_aot::rt::max_pool2d(&ws.s0[..d.z1], d.z2, 28, 28, &win, 14, 14, out).map_err(|e| fail(&e))?;
         }
@@ -268,10 +268,10 @@ impl Model {
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 6, h: 14, w: 14, c_out: 16, kh: 5, kw: 5, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 10, ow: 10 };
             ::ferrex_aot::rt::conv_fused(&ws.s1[..d.z3], d.z0, &self.c18[..], Some(&self.c17[..]), &g, &self.f2, &[], 4, out).map_err(|e| fail(&e))?;
         }
-        // max_pool2d_1: aten::max_pool2d.default at core/src/nn/pooling.rs:46
+        // max_pool2d_1: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {
             let out = &mut ws.s1[..d.z6];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d_1", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 46, column: 9 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_pool2d_1", "aten::max_pool2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/pooling.rs", line: 47, column: 9 }), e);
             let win = ::ferrex_aot::rt::PoolWindow { k: [2, 2], s: [2, 2], p: [0, 0], d: [1, 1] };
             ::ferrex_aot::rt::max_pool2d(&ws.s0[..d.z4], d.z5, 10, 10, &win, 5, 5, out).map_err(|e| fail(&e))?;
         }
