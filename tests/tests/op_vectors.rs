@@ -501,6 +501,30 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "sizes-and-scales overload of upsample_bicubic2d.vec: the same kernel",
     ),
     (
+        "aten::pow.Scalar",
+        "pt2_more's extras.pt2 (rotary frequencies `10000 ** (arange / 8)`, `2 ** y`), both IRs and runners",
+    ),
+    (
+        "aten::max.other",
+        "pt2_more's extras.pt2 (`torch.max(x, y)`), both IRs and runners; decomposes to `maximum`",
+    ),
+    (
+        "aten::min.other",
+        "pt2_more's extras.pt2 (`torch.min(x, y[0])`, broadcast), both IRs and runners; decomposes to `minimum`",
+    ),
+    (
+        "aten::unfold.default",
+        "pt2_more's extras.pt2 (windows along the last dim and along dim 1), both IRs and runners",
+    ),
+    (
+        "aten::_weight_norm.default",
+        "pt2_more's extras.pt2 (weight norm of a conv over dim 0 and of a linear layer over the whole weight), both IRs and runners",
+    ),
+    (
+        "aten::logit.default",
+        "pt2_more's extras.pt2 (with and without eps), both IRs and runners",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

@@ -550,3 +550,56 @@ fn uint8_tensors_wrap_sum_and_round_trip() {
     assert_eq!(read[0].1.to_vec::<u8>().unwrap(), [0, 100, 200, 255]);
     assert_eq!(read[0].1.dtype(), ferrex::DType::U8);
 }
+
+/// `Tensor.unfold` windows against their index formula, and its refusals; `pow.Scalar`
+/// (`number ** tensor`) and `max.other` against element-wise formulas.
+#[test]
+fn unfold_windows_number_powers_and_pairwise_max() {
+    let x = Tensor::from_vec((0..12).map(|v| v as f32).collect::<Vec<_>>(), [2, 6]);
+    let w = x.unfold(1, 3, 2);
+    assert_eq!(w.shape(), [2, 2, 3]);
+    let want: Vec<f64> = (0..2)
+        .flat_map(|r| (0..2).flat_map(move |k| (0..3).map(move |j| (r * 6 + k * 2 + j) as f64)))
+        .collect();
+    assert_close(&data(&w), &want, 0.0, "unfold");
+    let rows = x.unfold(0, 2, 1);
+    assert_eq!(rows.shape(), [1, 6, 2]);
+    assert_eq!(data(&rows)[..4], [0.0, 6.0, 1.0, 7.0]);
+    let err = x
+        .unfold(1, 7, 1)
+        .error()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("maximum size for tensor at dimension 1 is 6 but size is 7"),
+        "{err}"
+    );
+    let err = x
+        .unfold(1, 2, 0)
+        .error()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("step is 0 but must be > 0"), "{err}");
+
+    let e = Tensor::from_vec(vec![0.0f32, 0.5, 2.0, -1.0], [4]);
+    let out = call(
+        "aten::pow.Scalar",
+        &[Value::Float(10.0), Value::Tensor(e.clone())],
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let want: Vec<f64> = data(&e).iter().map(|&v| 10f64.powf(f64::from(v))).collect();
+    assert_close(&data(&out[0]), &want, 1e-5, "10 ** e");
+    let ints = Tensor::from_vec(vec![0i64, 1, 3], [3]);
+    let out = call("aten::pow.Scalar", &[int(2), Value::Tensor(ints)]).unwrap();
+    assert_eq!(out[0].to_vec::<i64>().unwrap(), [1, 2, 8]);
+
+    let (a, b) = (tensor(&[3, 4], 5), tensor(&[4], 6));
+    let out = call(
+        "aten::max.other",
+        &[Value::Tensor(a.clone()), Value::Tensor(b.clone())],
+    )
+    .unwrap();
+    let (av, bv) = (data(&a), data(&b));
+    let want: Vec<f64> = (0..12).map(|i| f64::from(av[i].max(bv[i % 4]))).collect();
+    assert_close(&data(&out[0]), &want, 0.0, "max.other");
+}

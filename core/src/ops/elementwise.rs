@@ -840,6 +840,14 @@ fn pow_scalar_fn<T>(a: &PowScalar<T>) -> Result<F, OpError> {
     Ok(F::PowScalar(a.exponent.to::<f64>()))
 }
 
+/// `f(self, other)` of two tensor arguments (`max.other` → `maximum`).
+fn both_tensors(a: &BinaryArgs, f: fn(&Tensor, &Tensor) -> Tensor) -> Result<Vec<Tensor>, OpError> {
+    match (&a.self_, &a.other) {
+        (TensorOrNumber::Tensor(x), TensorOrNumber::Tensor(y)) => Ok(vec![f(x, y)]),
+        _ => Err(OpError::new("expected two tensors")),
+    }
+}
+
 op_def! {
     pub static MAXIMUM: BinaryArgs = "aten::maximum(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
@@ -848,6 +856,18 @@ op_def! {
     pub static MINIMUM: BinaryArgs = "aten::minimum(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
         kernel: minimum_kernel,
+    }
+    /// `torch.max(a, b)`: `maximum`, which PyTorch's core IR writes for it.
+    pub static MAX_OTHER: BinaryArgs = "aten::max.other(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: maximum_kernel,
+        decomposition: |a: &BinaryArgs| both_tensors(a, Tensor::maximum),
+    }
+    /// `torch.min(a, b)`: `minimum`.
+    pub static MIN_OTHER: BinaryArgs = "aten::min.other(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
+        kernel: minimum_kernel,
+        decomposition: |a: &BinaryArgs| both_tensors(a, Tensor::minimum),
     }
     pub static ATAN2: BinaryArgs = "aten::atan2(Tensor self, Tensor other) -> Tensor" {
         meta: binary_float_meta,
@@ -863,6 +883,20 @@ op_def! {
         meta: |a: &PowTensor| binary_no_bool_meta("pow", &a.self_, &a.exponent),
         kernel: |a: &PowTensor, out: &[TensorMeta]| pow_kernel(&a.self_, &a.exponent, out),
         wrapped_numbers: [self, exponent],
+    }
+    /// `number ** tensor` (`10000 ** (torch.arange(0, d, 2) / d)` of rotary embeddings).
+    pub static POW_SCALAR: struct PowNumberBase =
+        "aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor" {
+        meta: |a: &PowNumberBase| binary_no_bool_meta(
+            "pow",
+            &TensorOrNumber::Number(a.self_),
+            &TensorOrNumber::Tensor(a.exponent.clone()),
+        ),
+        kernel: |a: &PowNumberBase, out: &[TensorMeta]| pow_kernel(
+            &TensorOrNumber::Number(a.self_),
+            &TensorOrNumber::Tensor(a.exponent.clone()),
+            out,
+        ),
     }
     pub static POW_TENSOR_SCALAR: struct PowScalar =
         "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor" {
@@ -1318,6 +1352,17 @@ op_def! {
             exponent: Scalar::Int(2),
         }),
         composite: |a: &Unary| Ok(vec![a.self_.pow(2)]),
+    }
+    /// `log(x / (1 - x))`, `x` clamped to `[eps, 1 - eps]` first when `eps` is given.
+    pub static LOGIT: struct Logit = "aten::logit(Tensor self, float? eps=None) -> Tensor" {
+        meta: |a: &Logit| float_meta(&Unary { self_: a.self_.clone() }),
+        composite: |a: &Logit| {
+            let x = match a.eps {
+                Some(eps) => a.self_.clamp(Some(eps), Some(1.0 - eps)),
+                None => a.self_.clone(),
+            };
+            Ok(vec![x.div(&x.neg().add(1.0)).log()])
+        },
     }
     pub static NAN_TO_NUM: struct NanToNum =
         "aten::nan_to_num(Tensor self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor" {

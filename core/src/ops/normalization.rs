@@ -751,3 +751,52 @@ op_def! {
         composite: rms_norm_decomposition,
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// _weight_norm (`nn.utils.parametrizations.weight_norm`)
+
+/// The dims `_weight_norm` reduces: all but `dim`, or every dim for `dim` -1 (PyTorch's
+/// `norm_except_dim`, where -1 means the whole tensor, not the last dim).
+fn weight_norm_dims(a: &WeightNorm) -> Result<(TensorMeta, Vec<i64>), OpError> {
+    let v = meta_of(&a.v)?;
+    let g = meta_of(&a.g)?;
+    if v.dtype != g.dtype || !v.dtype.is_float() {
+        op_bail!(
+            "_weight_norm: expected v and g of one floating dtype, got {} and {}",
+            v.dtype,
+            g.dtype
+        );
+    }
+    let rank = v.rank() as i64;
+    if a.dim != -1 && !(0..rank).contains(&a.dim) {
+        op_bail!(
+            "_weight_norm: dim {} is out of range for a {rank}-D weight",
+            a.dim
+        );
+    }
+    let dims = (0..rank).filter(|&d| d != a.dim).collect();
+    Ok((v, dims))
+}
+
+fn weight_norm_meta(a: &WeightNorm) -> Result<Vec<TensorMeta>, OpError> {
+    let (v, _) = weight_norm_dims(a)?;
+    let g = meta_of(&a.g)?;
+    // `g` broadcasts against the kept-dims norm.
+    super::util::broadcast_shapes(&v.sizes, &g.sizes)?;
+    Ok(vec![v])
+}
+
+/// `v * (g / ‖v‖)`, the norm over every dim but `dim`, kept as size-1 dims.
+fn weight_norm_decomposition(a: &WeightNorm) -> Result<Vec<Tensor>, OpError> {
+    let (_, dims) = weight_norm_dims(a)?;
+    let norm = a.v.pow(2).sum_dim(&dims, true).sqrt();
+    Ok(vec![a.v.mul(a.g.div(&norm))])
+}
+
+op_def! {
+    pub static _WEIGHT_NORM: struct WeightNorm =
+        "aten::_weight_norm(Tensor v, Tensor g, int dim=0) -> Tensor" {
+        meta: weight_norm_meta,
+        composite: weight_norm_decomposition,
+    }
+}

@@ -1978,6 +1978,61 @@ fn diag_embed_decomposition(a: &DiagEmbed) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![Tensor::where_(&cond, &x, &zero)])
 }
 
+/// `x.unfold(dimension, size, step)`: the input, the dim, and the window count.
+fn unfold_plan(a: &UnfoldWindows) -> Result<(TensorMeta, usize, SymInt), OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dimension, m.rank())?;
+    let n = m.sizes.get(d).cloned().unwrap_or(SymInt::Int(1));
+    if a.size < 0 || a.size > n.hint() {
+        op_bail!(
+            "maximum size for tensor at dimension {d} is {n} but size is {}",
+            a.size
+        );
+    }
+    if a.step <= 0 {
+        op_bail!("step is {} but must be > 0", a.step);
+    }
+    let count = n
+        .sub(&SymInt::Int(a.size))
+        .floor_div(a.step)
+        .add(&SymInt::Int(1));
+    Ok((m, d, count))
+}
+
+fn unfold_meta(a: &UnfoldWindows) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, d, count) = unfold_plan(a)?;
+    if m.rank() == 0 {
+        return Ok(vec![TensorMeta::new(m.dtype, vec![SymInt::Int(a.size)])]);
+    }
+    let mut sizes = m.sizes.clone();
+    match sizes.get_mut(d) {
+        Some(s) => *s = count,
+        None => sizes.push(count),
+    }
+    sizes.push(SymInt::Int(a.size));
+    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+}
+
+/// The windows' positions (`arange(count) * step + arange(size)`) read by one
+/// `index_select`, the window dim moved last.
+fn unfold_decomposition(a: &UnfoldWindows) -> Result<Vec<Tensor>, OpError> {
+    let (m, d, count) = unfold_plan(a)?;
+    if m.rank() == 0 {
+        return Ok(vec![a.self_.reshape([1]).narrow(0, 0, a.size)]);
+    }
+    let starts = Tensor::arange(count.clone()).mul(a.step).unsqueeze(-1);
+    let index = starts.add(Tensor::arange(a.size)).reshape([-1]);
+    let mut sizes = m.sizes[..d].to_vec();
+    sizes.extend([count, SymInt::Int(a.size)]);
+    sizes.extend(m.sizes[d + 1..].iter().cloned());
+    let windows = a.self_.index_select(d as i64, &index).reshape(&sizes);
+    let mut perm: Vec<i64> = (0..sizes.len() as i64)
+        .filter(|&k| k != d as i64 + 1)
+        .collect();
+    perm.push(d as i64 + 1);
+    Ok(vec![windows.permute(&perm)])
+}
+
 /// `n` times `x[1:] - x[:-1]` along `dim`, after `prepend` and `append` are joined.
 fn diff_decomposition(a: &Diff) -> Result<Vec<Tensor>, OpError> {
     let mut parts = Vec::new();
@@ -2053,6 +2108,14 @@ op_def! {
         "aten::diagonal(Tensor(a) self, int offset=0, int dim1=0, int dim2=1) -> Tensor(a)" {
         meta: diagonal_meta,
         composite: diagonal_decomposition,
+    }
+    /// `Tensor.unfold`: sliding windows of `size` every `step` along `dimension`, as a
+    /// new last dim (PyTorch's core IR keeps it; a view there, a copy here).
+    pub static UNFOLD: struct UnfoldWindows =
+        "aten::unfold(Tensor(a) self, int dimension, int size, int step) -> Tensor(a)" {
+        meta: unfold_meta,
+        composite: unfold_decomposition,
+        core_aten,
     }
     pub static DIAG_EMBED: struct DiagEmbed =
         "aten::diag_embed(Tensor self, int offset=0, int dim1=-2, int dim2=-1) -> Tensor" {

@@ -65,6 +65,15 @@ impl Tensor {
         dispatch1(&shape::REPEAT, args, here())
     }
 
+    /// Sliding windows of `size` every `step` along `dim`, as a new last dim
+    /// (`Tensor.unfold`; audio framing: `x.unfold(-1, 400, 160)`).
+    #[track_caller]
+    #[must_use]
+    pub fn unfold(&self, dim: i64, size: i64, step: i64) -> Tensor {
+        let args = vec![t(self), int(dim), int(size), int(step)];
+        dispatch1(&shape::UNFOLD, args, here())
+    }
+
     /// A tensor with one more dim whose `dim1` × `dim2` planes hold the last dim on
     /// their diagonal shifted by `offset` (above it when positive), zeros elsewhere
     /// (`torch.diag_embed`).

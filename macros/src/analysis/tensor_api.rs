@@ -180,6 +180,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "tril",
     "triu",
     "try_storage",
+    "unfold",
     "unsqueeze",
     "upsample_bicubic2d",
     "upsample_bilinear2d",

@@ -200,6 +200,16 @@ class Bytes(nn.Module):
         x = s.c(img.float() / 255.0)
         return (x, img + 200, img.sum((1, 2, 3)), img > 128, (x * 50 + 100).clamp(0, 255).to(torch.uint8),
                 pts @ (torch.eye(3) * 2 + pts.mean(0)), img.amax((2, 3)), img.flip(-1) * 3)
+class Extras(nn.Module):
+    # Rotary frequencies (`number ** tensor`: `pow.Scalar`), `torch.max(a, b)` / `torch.min(a, b)` (`max.other`), `Tensor.unfold` windows, weight norm (`_weight_norm`, both dims), `logit`.
+    def __init__(s):
+        super().__init__(); s.c = nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 4, 3, padding=1)); s.l = nn.utils.parametrizations.weight_norm(nn.Linear(4, 3), dim=None)
+    def forward(s, x, y):
+        inv = 1.0 / (10000 ** (torch.arange(0, 8, 2).float() / 8))
+        f = torch.outer(torch.arange(x.shape[-1]).float(), inv)
+        w = x.unfold(-1, 3, 2)
+        return (f.cos(), torch.max(x, y), torch.min(x, y[0]), w.mean(-1), x.unfold(1, 2, 1).amax(-1),
+                s.l(F.relu(s.c(x)).mean(-1)), torch.logit(x.sigmoid(), eps=1e-3), torch.logit(y.sigmoid()), 2 ** y)
 class KVCache(nn.Module):
     def __init__(s):
         super().__init__(); s.register_buffer("cache", torch.zeros(2, 8, 4))
@@ -305,3 +315,5 @@ go("bags", Bags(), (torch.tensor([1, 2, 4, 5, 4, 3, 3, 9, 11, 0]), torch.tensor(
 go("spatial", Spatial(), (r(2, 1, 4, 5),))
 torch.manual_seed(10)
 go("bytes", Bytes(), (torch.randint(0, 256, (2, 3, 6, 6), dtype=torch.uint8), r(5, 3)))
+torch.manual_seed(11)
+go("extras", Extras(), (r(2, 4, 7), r(2, 4, 7)))
