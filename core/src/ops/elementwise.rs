@@ -1361,7 +1361,7 @@ op_def! {
                 Some(eps) => a.self_.clamp(Some(eps), Some(1.0 - eps)),
                 None => a.self_.clone(),
             };
-            Ok(vec![x.div(&x.neg().add(1.0)).log()])
+            Ok(vec![x.div(x.neg().add(1.0)).log()])
         },
     }
     pub static NAN_TO_NUM: struct NanToNum =
