@@ -6,13 +6,9 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
-use common::pt2_corpus::{inputs, prefixes, series, Corpus, ATOL};
-use common::pt2_io::{leaves, max_diff};
+use common::pt2_corpus::check_rust_model;
 use ferrex::nn::functional as F;
 use ferrex::prelude::*;
-use ferrex::{ExportedProgram, Exporter};
 
 /// `gen_more.py`'s `Volumes`.
 #[export_module]
@@ -88,51 +84,14 @@ impl Spatial {
     }
 }
 
-fn op_set(ep: &ExportedProgram) -> BTreeSet<String> {
-    ep.op_targets().into_iter().collect()
-}
-
-/// Loads PyTorch's weights of `name` into `model`, exports it on the first input set and
-/// checks PyTorch's parameter names, op set and values (eager and exported).
+/// `check_rust_model` on pt2_more's program `name` (static shapes).
 fn check<M: Forward + ModuleExt>(
     name: &str,
     model: &M,
     eager: impl Fn(&M, &[Tensor]) -> Vec<Tensor>,
     args: impl Fn(&[Tensor]) -> M::Args,
 ) {
-    let corpus = Corpus::new("pt2_more");
-    let theirs = ferrex::load(corpus.file(name, false)).unwrap();
-    let state: Vec<(String, Tensor)> = (theirs.state_dict().iter())
-        .map(|(n, t)| (n.to_string(), t.clone()))
-        .collect();
-    let report = model.load_state_dict(&state, true).unwrap();
-    assert!(
-        report.missing_keys.is_empty() && report.unexpected_keys.is_empty(),
-        "{name}: {report:?}"
-    );
-    let io = corpus.io(name);
-    let ours = Exporter::new(model, args(&inputs(&io, "")))
-        .run()
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(op_set(&ours), op_set(&theirs), "{name}: ops");
-    let targets = |ep: &ExportedProgram| -> Vec<String> {
-        (ep.graph_signature().input_specs.iter())
-            .filter_map(|s| s.target.clone())
-            .collect()
-    };
-    assert_eq!(targets(&ours), targets(&theirs), "{name}: parameters");
-    for prefix in prefixes(&io) {
-        let x = inputs(&io, &prefix);
-        let want = series(&io, &prefix, "out");
-        let exported = ours.module().call_flat(&leaves(&ours, &x)).unwrap();
-        for (how, got) in [("eager", eager(model, &x)), ("exported", exported)] {
-            assert_eq!(got.len(), want.len(), "{name} {how} `{prefix}`: outputs");
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                let d = max_diff(g, w, &format!("{name} {how} `{prefix}` out{i}"));
-                assert!(d <= ATOL, "{name} {how} `{prefix}`: out{i} differs by {d}");
-            }
-        }
-    }
+    check_rust_model("pt2_more", name, model, None, eager, args);
 }
 
 #[test]

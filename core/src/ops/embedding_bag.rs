@@ -261,46 +261,30 @@ impl BagCall<'_> {
     }
 }
 
-impl EmbeddingBagPadding {
-    fn call(&self) -> Result<BagCall<'_>, OpError> {
-        Ok(BagCall {
-            weight: &self.weight,
-            indices: &self.indices,
-            offsets: &self.offsets,
-            mode: BagCall::mode(self.mode)?,
-            per_sample_weights: self.per_sample_weights.as_ref(),
-            include_last_offset: self.include_last_offset,
-            padding_idx: self.padding_idx,
-        })
-    }
+/// `call()` of an op's argument struct, its padding row read by `$padding`.
+macro_rules! bag_call {
+    ($($ty:ident: |$a:ident| $padding:expr;)*) => {$(
+        impl $ty {
+            fn call(&self) -> Result<BagCall<'_>, OpError> {
+                let $a = self;
+                Ok(BagCall {
+                    weight: &self.weight,
+                    indices: &self.indices,
+                    offsets: &self.offsets,
+                    mode: BagCall::mode(self.mode)?,
+                    per_sample_weights: self.per_sample_weights.as_ref(),
+                    include_last_offset: self.include_last_offset,
+                    padding_idx: $padding,
+                })
+            }
+        }
+    )*};
 }
 
-impl EmbeddingBag {
-    fn call(&self) -> Result<BagCall<'_>, OpError> {
-        Ok(BagCall {
-            weight: &self.weight,
-            indices: &self.indices,
-            offsets: &self.offsets,
-            mode: BagCall::mode(self.mode)?,
-            per_sample_weights: self.per_sample_weights.as_ref(),
-            include_last_offset: self.include_last_offset,
-            padding_idx: None,
-        })
-    }
-}
-
-impl CoreEmbeddingBag {
-    fn call(&self) -> Result<BagCall<'_>, OpError> {
-        Ok(BagCall {
-            weight: &self.weight,
-            indices: &self.indices,
-            offsets: &self.offsets,
-            mode: BagCall::mode(self.mode)?,
-            per_sample_weights: self.per_sample_weights.as_ref(),
-            include_last_offset: self.include_last_offset,
-            padding_idx: Some(self.padding_idx).filter(|&p| p >= 0),
-        })
-    }
+bag_call! {
+    EmbeddingBagPadding: |a| a.padding_idx;
+    EmbeddingBag: |_a| None;
+    CoreEmbeddingBag: |a| Some(a.padding_idx).filter(|&p| p >= 0);
 }
 
 /// `embedding_bag` → `_embedding_bag` with the same arguments (`padding_idx` -1 for

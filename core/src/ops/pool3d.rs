@@ -5,7 +5,7 @@
 //! runtime runs them as eager steps.
 
 use super::op_def;
-use super::pooling::{adaptive_window, expand_ints, pooled, result_shape};
+use super::pooling::{adaptive_window, expand_ints, max_values, pooled, result_shape};
 use super::util::{meta_of, with_float_dtype};
 use super::Value;
 use crate::error::OpError;
@@ -254,17 +254,13 @@ fn max_pool3d_kernel(
 
 /// `max_pool3d` → `max_pool3d_with_indices(...)[0]`, same arguments.
 fn max_pool3d_decomposition(a: &MaxPool3d) -> Result<Vec<Tensor>, OpError> {
-    let ints = |v: &[i64]| Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect());
-    let args = vec![
-        Value::Tensor(a.self_.clone()),
-        ints(&a.kernel_size),
-        ints(&a.stride),
-        ints(&a.padding),
-        ints(&a.dilation),
-        Value::Bool(a.ceil_mode),
-    ];
-    let out = Tensor::call_op(&MAX_POOL3D_WITH_INDICES, args);
-    Ok(out.into_iter().take(1).collect())
+    let window = [&a.kernel_size[..], &a.stride, &a.padding, &a.dilation];
+    Ok(max_values(
+        &MAX_POOL3D_WITH_INDICES,
+        &a.self_,
+        window,
+        a.ceil_mode,
+    ))
 }
 
 op_def! {

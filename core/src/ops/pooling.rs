@@ -372,17 +372,28 @@ fn max_pool_with_indices_kernel(
 
 /// `max_pool2d` → `max_pool2d_with_indices(...)[0]`, same arguments.
 fn max_pool_decomposition(a: &MaxPool2d) -> Result<Vec<Tensor>, OpError> {
+    let window = [&a.kernel_size[..], &a.stride, &a.padding, &a.dilation];
+    Ok(max_values(
+        &MAX_POOL2D_WITH_INDICES,
+        &a.self_,
+        window,
+        a.ceil_mode,
+    ))
+}
+
+/// Output 0 of a `max_pool{2,3}d_with_indices` call `op` of `x` with the window
+/// `[kernel_size, stride, padding, dilation]`: what `max_pool{2,3}d` decompose to.
+pub(super) fn max_values(
+    op: &'static super::OpDef,
+    x: &Tensor,
+    window: [&[i64]; 4],
+    ceil_mode: bool,
+) -> Vec<Tensor> {
     let ints = |v: &[i64]| Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect());
-    let args = vec![
-        Value::Tensor(a.self_.clone()),
-        ints(&a.kernel_size),
-        ints(&a.stride),
-        ints(&a.padding),
-        ints(&a.dilation),
-        Value::Bool(a.ceil_mode),
-    ];
-    let out = Tensor::call_op(&MAX_POOL2D_WITH_INDICES, args);
-    Ok(out.into_iter().take(1).collect())
+    let mut args = vec![Value::Tensor(x.clone())];
+    args.extend(window.map(ints));
+    args.push(Value::Bool(ceil_mode));
+    Tensor::call_op(op, args).into_iter().take(1).collect()
 }
 
 op_def! {

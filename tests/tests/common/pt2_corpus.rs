@@ -132,3 +132,55 @@ pub fn run(file: &Path, runner: Runner, inputs: &[Tensor]) -> (Vec<Tensor>, usiz
         .count();
     (outs, mutations)
 }
+
+/// Loads the weights of PyTorch's default-IR program `name` of corpus `dir` into the
+/// Rust model `model`, exports it on the first input set (with `shapes`, when given)
+/// and checks: the parameter names and the op set are PyTorch's, and every input set
+/// gives PyTorch's outputs both eagerly (`eager`) and through the exported program.
+pub fn check_rust_model<M: ferrex::Forward + ferrex::ModuleExt>(
+    dir: &str,
+    name: &str,
+    model: &M,
+    shapes: Option<ferrex::DynamicShapes>,
+    eager: impl Fn(&M, &[Tensor]) -> Vec<Tensor>,
+    args: impl Fn(&[Tensor]) -> M::Args,
+) {
+    let corpus = Corpus::new(dir);
+    let theirs = ferrex::load(corpus.file(name, false)).unwrap();
+    let state: Vec<(String, Tensor)> = (theirs.state_dict().iter())
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect();
+    let report = model.load_state_dict(&state, true).unwrap();
+    assert!(
+        report.missing_keys.is_empty() && report.unexpected_keys.is_empty(),
+        "{name}: {report:?}"
+    );
+    let io = corpus.io(name);
+    let mut exporter = ferrex::Exporter::new(model, args(&inputs(&io, "")));
+    if let Some(shapes) = shapes {
+        exporter = exporter.dynamic_shapes(shapes);
+    }
+    let ours = exporter.run().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ops = |ep: &ExportedProgram| -> std::collections::BTreeSet<String> {
+        ep.op_targets().into_iter().collect()
+    };
+    assert_eq!(ops(&ours), ops(&theirs), "{name}: ops");
+    let targets = |ep: &ExportedProgram| -> Vec<String> {
+        (ep.graph_signature().input_specs.iter())
+            .filter_map(|s| s.target.clone())
+            .collect()
+    };
+    assert_eq!(targets(&ours), targets(&theirs), "{name}: parameters");
+    for prefix in prefixes(&io) {
+        let x = inputs(&io, &prefix);
+        let want = series(&io, &prefix, "out");
+        let exported = ours.module().call_flat(&leaves(&ours, &x)).unwrap();
+        for (how, got) in [("eager", eager(model, &x)), ("exported", exported)] {
+            assert_eq!(got.len(), want.len(), "{name} {how} `{prefix}`: outputs");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let d = max_diff(g, w, &format!("{name} {how} `{prefix}` out{i}"));
+                assert!(d <= ATOL, "{name} {how} `{prefix}`: out{i} differs by {d}");
+            }
+        }
+    }
+}
