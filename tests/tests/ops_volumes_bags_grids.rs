@@ -506,6 +506,26 @@ fn hostile_volumes_are_errors() {
         err.contains("overflow") || err.contains("memory") || err.contains("too large"),
         "{err}"
     );
+    // Zero input channels or a zero-size kernel dim: an error or a result, not a panic.
+    for (xs, ws) in [
+        ([1, 0, 2, 2, 2], [1, 0, 1, 1, 1]),
+        ([1, 1, 2, 2, 2], [1, 1, 0, 1, 1]),
+    ] {
+        let args = [
+            Value::Tensor(Tensor::zeros(xs)),
+            Value::Tensor(Tensor::zeros(ws)),
+            Value::None,
+            ints(&[1]),
+            ints(&[0]),
+            ints(&[1]),
+            Value::Bool(false),
+            ints(&[0]),
+            int(1),
+        ];
+        if let Ok(out) = call("aten::convolution", &args) {
+            assert!(data(&out[0]).iter().all(|v| *v == 0.0));
+        }
+    }
     let err = conv(0, true).unwrap_err();
     assert!(
         err.contains("conv_transpose3d is not supported yet"),

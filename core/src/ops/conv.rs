@@ -485,6 +485,8 @@ impl Conv3d {
         if x.len() != in_len || w.len() != mul(mul(o, cg)?, mul(kd, kh * kw)?)? {
             op_bail!("conv3d: the data does not match its sizes");
         }
+        // A zero-size dim leaves empty buffers: every chunk size below is at least 1, so
+        // their loops run no times instead of panicking.
         for tap in 0..kd {
             // The input depth output depth `z` reads at this tap, if inside the input.
             let depth = |z: usize| {
@@ -495,7 +497,7 @@ impl Conv3d {
                 continue;
             }
             taps.fill(T::default());
-            for (b, dst) in taps.chunks_exact_mut(c * plane).enumerate() {
+            for (b, dst) in taps.chunks_exact_mut((c * plane).max(1)).enumerate() {
                 let (ni, z) = (b / od, b % od);
                 if let Some(at) = depth(z) {
                     for ci in 0..c {
@@ -504,16 +506,16 @@ impl Conv3d {
                     }
                 }
             }
-            for (k, dst) in wk.chunks_exact_mut(kh * kw).enumerate() {
+            for (k, dst) in wk.chunks_exact_mut((kh * kw).max(1)).enumerate() {
                 let src = (k * kd + tap) * kh * kw;
                 dst.copy_from_slice(&w[src..src + kh * kw]);
             }
             let y = conv2d_new(&taps, batch, &wk, None, &geom)
                 .map_err(|e| OpError(format!("conv3d: {e}")))?;
             // `y` is `[N·OD, O, OH, OW]`; the output `[N, O, OD, OH, OW]`.
-            for (b, rows) in y.chunks_exact(o * out_plane).enumerate() {
+            for (b, rows) in y.chunks_exact((o * out_plane).max(1)).enumerate() {
                 let (ni, z) = (b / od, b % od);
-                for (oi, src) in rows.chunks_exact(out_plane).enumerate() {
+                for (oi, src) in rows.chunks_exact(out_plane.max(1)).enumerate() {
                     let at = ((ni * o + oi) * od + z) * out_plane;
                     for (acc, &v) in out[at..at + out_plane].iter_mut().zip(src) {
                         *acc = *acc + v;
@@ -522,7 +524,7 @@ impl Conv3d {
             }
         }
         if let Some(bias) = bias {
-            for (k, block) in out.chunks_exact_mut(od * out_plane).enumerate() {
+            for (k, block) in out.chunks_exact_mut((od * out_plane).max(1)).enumerate() {
                 let b = bias.get(k % o).copied().unwrap_or_default();
                 block.iter_mut().for_each(|v| *v = *v + b);
             }
