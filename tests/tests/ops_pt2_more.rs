@@ -2,38 +2,11 @@
 //! against an independent computation: PyTorch's documented values, a gather-form loop
 //! where the kernel scatters, an identity through other ops, plain-Rust recurrences.
 
+mod common;
+
+use common::values::{assert_close, data, tensor};
 use ferrex::ops::{lookup, run_eager, Value};
 use ferrex::{DType, SymInt, Tensor};
-
-/// Deterministic values in [-1, 1) (an LCG), so the test needs no generator state.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn tensor(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::from_vec(values(shape.iter().product(), seed), shape)
-}
-
-fn data(t: &Tensor) -> Vec<f32> {
-    t.to_vec::<f32>().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((f64::from(*g) - w).abs() <= tol, "{what}[{i}]: {g} vs {w}");
-    }
-}
 
 fn ints(v: &[i64]) -> Value {
     Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())

@@ -5,29 +5,11 @@
 //! `tests/data/pt2_more/` (`scans`, `volumes`, `bags`, `spatial`) runs them against
 //! PyTorch's values.
 
+mod common;
+
+use common::values::{assert_close, data, tensor};
 use ferrex::ops::{lookup, run_eager, Value};
 use ferrex::{SymInt, Tensor};
-
-/// Deterministic values in [-1, 1) (an LCG).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn tensor(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::from_vec(values(shape.iter().product(), seed), shape)
-}
-
-fn data(t: &Tensor) -> Vec<f32> {
-    t.to_vec::<f32>().unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn ints(v: &[i64]) -> Value {
     Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
@@ -40,13 +22,6 @@ fn int(i: i64) -> Value {
 fn call(op: &str, args: &[Value]) -> Result<Vec<Tensor>, String> {
     let op = lookup(op).unwrap_or_else(|| panic!("no op {op}"));
     run_eager(op, args).map_err(|e| e.to_string())
-}
-
-fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((f64::from(*g) - w).abs() <= tol, "{what}[{i}]: {g} vs {w}");
-    }
 }
 
 /// `conv3d` against the definition: every output a sum over channels of the group and

@@ -11,7 +11,7 @@ use ferrex_kernels::{conv2d_new, try_filled, ConvGeom};
 use super::linalg::Gemm;
 use super::lowering::Lowering;
 use super::op_def;
-use super::util::{concrete, expand_param, meta_of, with_float_dtype};
+use super::util::{concrete, expand_param, meta_of, usize_array, with_float_dtype};
 use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
@@ -403,26 +403,16 @@ fn conv3d_kernel(
     shape: &[usize],
 ) -> Result<Storage, OpError> {
     let five = |s: &[SymInt]| -> Result<[usize; 5], OpError> {
-        let v: Vec<usize> = (s.iter())
-            .map(|d| usize::try_from(d.hint()).map_err(|_| OpError::new("conv3d: a size")))
-            .collect::<Result<_, _>>()?;
-        v.try_into()
-            .map_err(|_| OpError::new("conv3d: expected 5-D sizes"))
-    };
-    let usize3 = |v: &[i64]| -> Result<[usize; 3], OpError> {
-        let u: Vec<usize> = (v.iter().map(|&i| usize::try_from(i)))
-            .collect::<Result<_, _>>()
-            .map_err(|_| OpError::new("conv3d: a negative parameter"))?;
-        u.try_into()
-            .map_err(|_| OpError::new("conv3d: three parameters"))
+        let sizes: Vec<usize> = concrete(s);
+        (sizes.try_into()).map_err(|_| OpError::new("conv3d: expected 5-D sizes"))
     };
     let g = Conv3d {
         x: five(xs)?,
         w: five(ws)?,
         out: five(os)?,
-        stride: usize3(&p.stride)?,
-        pad: usize3(&p.pad)?,
-        dilation: usize3(&p.dilation)?,
+        stride: usize_array(&p.stride, "conv3d stride")?,
+        pad: usize_array(&p.pad, "conv3d padding")?,
+        dilation: usize_array(&p.dilation, "conv3d dilation")?,
         groups: usize::try_from(p.groups).map_err(|_| OpError::new("conv3d: groups"))?,
     };
     Ok(with_float_dtype!(x.dtype(), "conv3d", T => {

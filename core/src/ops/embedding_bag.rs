@@ -253,8 +253,9 @@ impl BagCall<'_> {
             BagMode::Max => &[bags, dim],
             _ => &[bags],
         };
+        let offsets_len = offset2bag.len();
         Ok([
-            int(offset2bag.clone(), &[offset2bag.len()])?,
+            int(offset2bag, &[offsets_len])?,
             int(bag_size, &[bags])?,
             int(max_indices, max_shape)?,
         ])

@@ -6,7 +6,7 @@
 
 use super::op_def;
 use super::pooling::{adaptive_window, expand_ints, max_values, pooled, result_shape};
-use super::util::{meta_of, with_float_dtype};
+use super::util::{meta_of, usize_array, with_float_dtype};
 use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
@@ -72,18 +72,11 @@ fn window3(
             k[0], k[2], k[1], p[0], p[2], p[1]
         );
     }
-    let three = |v: &[i64]| -> Result<[usize; 3], OpError> {
-        let u: Vec<usize> = (v.iter().map(|&x| usize::try_from(x)))
-            .collect::<Result<_, _>>()
-            .map_err(|_| OpError(format!("{op}: a negative window parameter")))?;
-        u.try_into()
-            .map_err(|_| OpError(format!("{op}: three window parameters")))
-    };
     Ok(Window3 {
-        k: three(&k)?,
-        s: three(&s)?,
-        p: three(&p)?,
-        d: three(&d)?,
+        k: usize_array(&k, op)?,
+        s: usize_array(&s, op)?,
+        p: usize_array(&p, op)?,
+        d: usize_array(&d, op)?,
     })
 }
 

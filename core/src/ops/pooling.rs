@@ -749,7 +749,7 @@ fn bilinear_vec_meta(a: &UpsampleBilinearVec) -> Result<Vec<TensorMeta>, OpError
         a.scale_factors.clone(),
         "upsample_bilinear2d",
     )?;
-    float_upsample(m)
+    float_upsample(m, "upsample_bilinear2d")
 }
 
 /// `upsample_bilinear2d(self, output_size, align_corners, scales_h, scales_w)`: the
@@ -761,15 +761,13 @@ fn bilinear_default_meta(a: &UpsampleBilinear) -> Result<Vec<TensorMeta>, OpErro
         None,
         "upsample_bilinear2d",
     )?;
-    float_upsample(m)
+    float_upsample(m, "upsample_bilinear2d")
 }
 
-fn float_upsample(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
+/// The meta of a floating-point upsampling `op` (`"upsample_bilinear2d"`, …).
+fn float_upsample(m: TensorMeta, op: &str) -> Result<Vec<TensorMeta>, OpError> {
     if !m.dtype.is_float() {
-        op_bail!(
-            "\"upsample_bilinear2d_out_frame\" not implemented for '{}'",
-            m.dtype
-        );
+        op_bail!("\"{op}_out_frame\" not implemented for '{}'", m.dtype);
     }
     Ok(vec![m])
 }
@@ -893,33 +891,23 @@ fn bicubic_run(
     ])
 }
 
-fn bicubic_meta(m: TensorMeta) -> Result<Vec<TensorMeta>, OpError> {
-    if !m.dtype.is_float() {
-        op_bail!(
-            "\"upsample_bicubic2d_out_frame\" not implemented for '{}'",
-            m.dtype
-        );
-    }
-    Ok(vec![m])
-}
-
 op_def! {
     /// `F.interpolate(mode="bicubic")`; kept whole by `run_decompositions` (PyTorch's
     /// core IR spells it in pointwise ops and `index`), run as an eager step in plans.
     pub static UPSAMPLE_BICUBIC2D_VEC: struct UpsampleBicubicVec =
         "aten::upsample_bicubic2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
-        meta: |a: &UpsampleBicubicVec| bicubic_meta(upsample_sizes(
+        meta: |a: &UpsampleBicubicVec| float_upsample(upsample_sizes(
             &meta_of(&a.input)?, a.output_size.clone(), a.scale_factors.clone(), "upsample_bicubic2d",
-        )?.0),
+        )?.0, "upsample_bicubic2d"),
         kernel: |a: &UpsampleBicubicVec, m: &[TensorMeta]| {
             bicubic_run(&a.input, a.align_corners, m, vec_scales(&a.scale_factors))
         },
     }
     pub static UPSAMPLE_BICUBIC2D: struct UpsampleBicubic =
         "aten::upsample_bicubic2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
-        meta: |a: &UpsampleBicubic| bicubic_meta(upsample_sizes(
+        meta: |a: &UpsampleBicubic| float_upsample(upsample_sizes(
             &meta_of(&a.self_)?, Some(a.output_size.clone()), None, "upsample_bicubic2d",
-        )?.0),
+        )?.0, "upsample_bicubic2d"),
         kernel: |a: &UpsampleBicubic, m: &[TensorMeta]| {
             bicubic_run(&a.self_, a.align_corners, m, [a.scales_h, a.scales_w])
         },
@@ -1163,7 +1151,7 @@ op_def! {
         "aten::upsample_linear1d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
         meta: |a: &UpsampleLinear1dVec| {
             let m = upsample1d_meta(&a.input, &a.output_size, &a.scale_factors, "upsample_linear1d")?;
-            float_upsample(m)
+            float_upsample(m, "upsample_bilinear2d")
         },
         composite: |a: &UpsampleLinear1dVec| {
             let y = a.input.unsqueeze(2).upsample_bilinear2d(

@@ -10,6 +10,16 @@ pub fn concrete(sizes: &[SymInt]) -> Vec<usize> {
     sizes.iter().map(|s| s.hint().max(0) as usize).collect()
 }
 
+/// Non-negative integers as an array of `N` (a 3-D call's per-dim parameters, its
+/// batched sizes); `what` names them in the error.
+pub(crate) fn usize_array<const N: usize>(v: &[i64], what: &str) -> Result<[usize; N], OpError> {
+    let u: Vec<usize> = (v.iter().map(|&x| usize::try_from(x)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| OpError(format!("{what}: expected non-negative values, got {v:?}")))?;
+    u.try_into()
+        .map_err(|_| OpError(format!("{what}: expected {N} values, got {}", v.len())))
+}
+
 /// Whether two sizes are equal (for symbolic sizes, by a recorded guard unless their
 /// difference is constant).
 pub(crate) fn sizes_match(a: &SymInt, b: &SymInt) -> bool {

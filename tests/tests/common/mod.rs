@@ -6,6 +6,7 @@ use ferrex::prelude::*;
 
 pub mod pt2_corpus;
 pub mod pt2_io;
+pub mod values;
 
 /// The bits of an f32 tensor's elements, in order: for tests that two runners agree
 /// exactly (NaN included).
