@@ -348,11 +348,13 @@ pub enum LoadError {
         supported: String,
     },
     /// The program calls an op that is not registered in this process.
-    #[error("{}", unknown_op_text(.path, .op, .node))]
+    #[error("{}", unknown_op_text(.path, .op, .node, .also))]
     UnknownOp {
         path: String,
         op: String,
         node: String,
+        /// The program's other unregistered ops, `(target, node)`, one per target.
+        also: Vec<(String, String)>,
     },
     /// The program cannot be written in the saved format.
     /// The state dict does not fit the model; every problem is listed.
@@ -379,16 +381,35 @@ impl LoadError {
 
 /// ATen ops missing from the registry are ferrex's limits; other namespaces are
 /// custom ops the user registers.
-fn unknown_op_text(path: &str, op: &str, node: &str) -> String {
+fn unknown_op_text(path: &str, op: &str, node: &str, also: &[(String, String)]) -> String {
     let head = format!("`{path}`: node `{node}` calls `{op}`");
-    if op.starts_with("aten::") || op.starts_with("torch.ops.aten.") {
+    let mut text = if is_aten(op) {
         format!("{head}, an ATen op that ferrex does not implement yet")
     } else {
         format!(
             "{head}, which is not a registered op; register the custom op \
              (`ferrex::ops::register`) before loading the program"
         )
+    };
+    if !also.is_empty() {
+        let list: Vec<String> = also
+            .iter()
+            .map(|(op, node)| {
+                let kind = if is_aten(op) { "ATen" } else { "custom" };
+                format!("`{op}` (node `{node}`, {kind})")
+            })
+            .collect();
+        text.push_str(&format!(
+            "; {} more op(s) missing: {}",
+            also.len(),
+            list.join(", ")
+        ));
     }
+    text
+}
+
+fn is_aten(op: &str) -> bool {
+    op.starts_with("aten::") || op.starts_with("torch.ops.aten.")
 }
 
 fn state_dict_mismatch_text(

@@ -248,6 +248,14 @@ fn every_pytorch_case_passes() {
 /// the reason it has none (its eager behaviour is then tested elsewhere).
 const WITHOUT_CASE: &[(&str, &str)] = &[
     (
+        "aten::searchsorted.Scalar",
+        "ops_special_ordering.rs (one number: a 0-d index); its tensor overload in pt2_more's ordering.pt2",
+    ),
+    (
+        "aten::index_fill.int_Tensor",
+        "ops_special_ordering.rs (a 0-d value tensor, a vector refused); the int_Scalar overload in pt2_more's same_pad.pt2",
+    ),
+    (
         "aten::log_sigmoid.default",
         "not in the shared op vectors; ops_math.rs (formula and limits), runtime.rs (exported, fused)",
     ),
@@ -765,15 +773,18 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
     ),
 ];
 
-/// The ops PyTorch's programs in `tests/data/pt2_ops/` record (both IRs), which
-/// `tests/tests/pt2_ops.rs` runs against PyTorch's values.
+/// The ops PyTorch's programs in `tests/data/pt2_ops/` and `tests/data/pt2_more/`
+/// record (both IRs), which `tests/tests/pt2_ops.rs` and `pt2_more.rs` run against
+/// PyTorch's values with both runners.
 fn ops_of_pytorch_programs() -> std::collections::BTreeSet<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pt2_ops");
     let mut ops = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "pt2") {
-            ops.extend(ferrex::load(&path).unwrap().op_targets());
+    for corpus in ["data/pt2_ops", "data/pt2_more"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(corpus);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "pt2") {
+                ops.extend(ferrex::load(&path).unwrap().op_targets());
+            }
         }
     }
     ops

@@ -47,6 +47,59 @@ pub fn erfinv(y: f64) -> f64 {
     x
 }
 
+/// The complementary error function `1 − erf(x)`, without `1 − erf`'s cancellation in
+/// the tail.
+pub fn erfc(x: f64) -> f64 {
+    libm::erfc(x)
+}
+
+/// `ln |Γ(x)|` (inf at 0 and the negative integers).
+pub fn lgamma(x: f64) -> f64 {
+    libm::lgamma(x)
+}
+
+/// The digamma function `ψ(x) = Γ'(x) / Γ(x)`, with ATen's special values (`∓inf` at
+/// `±0`, NaN at the negative integers and `-inf`): negative `x` by the reflection
+/// `ψ(1 − x) − π / tan(πx)`, then the recurrence `ψ(x) = ψ(x + 1) − 1/x` up to
+/// `x ≥ 10` and the asymptotic series there (its next term is below 1e-13).
+pub fn digamma(x: f64) -> f64 {
+    use std::f64::consts::PI;
+    if x == 0.0 {
+        return f64::INFINITY.copysign(-x);
+    }
+    if x < 0.0 {
+        if x == x.trunc() {
+            return f64::NAN;
+        }
+        return digamma(1.0 - x) - PI / (PI * x).tan();
+    }
+    let (mut x, mut shift) = (x, 0.0);
+    while x < 10.0 {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    let z = 1.0 / (x * x);
+    // B₂ₖ / (2k·x²ᵏ) for k = 1..5.
+    let series =
+        z * (1.0 / 12.0 - z * (1.0 / 120.0 - z * (1.0 / 252.0 - z * (1.0 / 240.0 - z / 132.0))));
+    shift + x.ln() - 0.5 / x - series
+}
+
+/// The modified Bessel function of the first kind, order 0: `Σ (x²/4)ᵏ / (k!)²`, a sum
+/// of positive terms (no cancellation), until a term no longer changes it; inf past
+/// `|x| ≈ 713.98`, NaN for NaN.
+pub fn i0(x: f64) -> f64 {
+    let q = x * x / 4.0;
+    let (mut term, mut sum, mut k) = (1.0f64, 1.0f64, 1.0f64);
+    // The largest term is near k = |x| / 2; the sum is done a few dozen terms later.
+    while term > sum * 1e-17 && k < 4096.0 {
+        term *= q / (k * k);
+        sum += term;
+        k += 1.0;
+    }
+    sum
+}
+
 /// `1 / (1 + exp(-x))`.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -526,6 +579,14 @@ pub enum Unary {
     Exp2,
     /// The inverse of [`Unary::Erf`] on [-1, 1] (±inf at ±1, NaN outside).
     Erfinv,
+    /// [`erfc`].
+    Erfc,
+    /// [`lgamma`].
+    Lgamma,
+    /// [`digamma`].
+    Digamma,
+    /// [`i0`].
+    I0,
 }
 
 impl Unary {
@@ -601,6 +662,10 @@ impl Unary {
             Unary::Log10 => x.log10(),
             Unary::Exp2 => x.exp2(),
             Unary::Erfinv => erfinv(x),
+            Unary::Erfc => erfc(x),
+            Unary::Lgamma => lgamma(x),
+            Unary::Digamma => digamma(x),
+            Unary::I0 => i0(x),
         }
     }
 

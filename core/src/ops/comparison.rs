@@ -7,7 +7,7 @@ use super::elementwise::{broadcast_view, operand_of, promote_operands, storage_o
 use super::elementwise::{BinaryArgs, Unary};
 use super::lowering::Lowering;
 use super::util::{broadcast_shapes, concrete, meta_of};
-use super::{op_def, TensorOrNumber};
+use super::{op_def, TensorOrNumber, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::CmpOp;
@@ -350,6 +350,16 @@ op_def! {
         meta: clamp_meta,
         kernel: clamp_kernel,
         lowering: clamp_lowering,
+    }
+    /// `clamp` by its NumPy name.
+    pub static CLIP: Clamp = "aten::clip(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor" {
+        meta: clamp_meta,
+        kernel: clamp_kernel,
+        lowering: clamp_lowering,
+        decomposition: |a: &Clamp| {
+            let bound = |s: Option<Scalar>| s.map_or(Value::None, super::constructors::scalar_value);
+            Ok(Tensor::call_op(&CLAMP, vec![Value::Tensor(a.self_.clone()), bound(a.min), bound(a.max)]))
+        },
     }
 }
 

@@ -591,3 +591,109 @@ op_def! {
         decomposition: eye_decomposition,
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// tril_indices, triu_indices
+
+/// `Σ_{a=lo}^{hi} clamp(a, 0, col)`: the entries of rows whose last kept column (plus
+/// one) runs from `lo` to `hi` — in closed form, so a huge `row` is no loop.
+fn clamped_sum(lo: i128, hi: i128, col: i128) -> i128 {
+    // S(n) = Σ_{a=1}^{n} min(a, col).
+    let s = |n: i128| match n {
+        n if n <= 0 => 0,
+        n if n <= col => n * (n + 1) / 2,
+        n => col * (col + 1) / 2 + (n - col) * col,
+    };
+    s(hi) - s(lo - 1)
+}
+
+/// The number of `(r, c)` with `r < row`, `c < col` in the lower (`c − r ≤ offset`) or
+/// upper (`c − r ≥ offset`) triangle.
+fn triangle_count(row: i64, col: i64, offset: i64, upper: bool) -> i128 {
+    let (row, col, offset) = (i128::from(row), i128::from(col), i128::from(offset));
+    let lower = |offset: i128| clamped_sum(offset + 1, row + offset, col);
+    match upper {
+        false => lower(offset),
+        true => row * col - lower(offset - 1),
+    }
+}
+
+fn triangle_meta(a: &TriIndices, upper: bool) -> Result<Vec<TensorMeta>, OpError> {
+    let name = if upper {
+        "triu_indices"
+    } else {
+        "tril_indices"
+    };
+    if a.row < 0 || a.col < 0 {
+        op_bail!(
+            "{name}: row must be non-negative, got {}, and col must be non-negative, got {}",
+            a.row,
+            a.col
+        );
+    }
+    let dtype = a.dtype.unwrap_or(DType::I64);
+    if !matches!(dtype, DType::I64 | DType::I32) {
+        op_bail!("\"{name}\" not implemented for '{dtype}'");
+    }
+    let n = i64::try_from(triangle_count(a.row, a.col, a.offset, upper))
+        .map_err(|_| OpError(format!("{name}: {} × {} is too large", a.row, a.col)))?;
+    Ok(vec![TensorMeta::new(
+        dtype,
+        vec![SymInt::Int(2), SymInt::Int(n)],
+    )])
+}
+
+/// Row indices then column indices of the triangle, in row-major order.
+fn triangle_kernel(
+    a: &TriIndices,
+    upper: bool,
+    metas: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let m = single(metas)?;
+    let n = m.sizes[1].hint().max(0) as usize;
+    let mut data = ferrex_kernels::try_filled(2 * n, 0i64).map_err(|e| OpError(e.0))?;
+    let (rows, cols) = data.split_at_mut(n);
+    let mut k = 0;
+    // Lower-triangle rows before `-offset` are empty; every row after the last entry is
+    // too (so neither a huge `row` nor a huge `offset` is a long loop).
+    let start = if upper {
+        0
+    } else {
+        a.offset.saturating_neg().clamp(0, a.row)
+    };
+    for r in start..a.row {
+        if k == n {
+            break;
+        }
+        // The kept columns of row r: [0, r + offset] or [r + offset, col).
+        let (first, last) = match upper {
+            false => (0, (r.saturating_add(a.offset)).min(a.col - 1)),
+            true => ((r.saturating_add(a.offset)).max(0), a.col - 1),
+        };
+        for c in first..=last {
+            let (Some(rr), Some(cc)) = (rows.get_mut(k), cols.get_mut(k)) else {
+                op_bail!("tril_indices: more entries than counted");
+            };
+            (*rr, *cc) = (r, c);
+            k += 1;
+        }
+    }
+    Storage::from_vec(&[2, n], data)
+        .map(|s| vec![s.into_dtype(m.dtype)])
+        .ok_or_else(|| OpError::new("tril_indices: invalid size"))
+}
+
+op_def! {
+    /// The indices of the lower triangle of a `row × col` matrix (`c − r ≤ offset`).
+    pub static TRIL_INDICES: struct TriIndices =
+        "aten::tril_indices(int row, int col, int offset=0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &TriIndices| triangle_meta(a, false),
+        kernel: |a: &TriIndices, m: &[TensorMeta]| triangle_kernel(a, false, m),
+    }
+    /// The indices of the upper triangle (`c − r ≥ offset`).
+    pub static TRIU_INDICES: TriIndices =
+        "aten::triu_indices(int row, int col, int offset=0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: |a: &TriIndices| triangle_meta(a, true),
+        kernel: |a: &TriIndices, m: &[TensorMeta]| triangle_kernel(a, true, m),
+    }
+}

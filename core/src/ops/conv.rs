@@ -637,6 +637,151 @@ op_def! {
 }
 
 // ---------------------------------------------------------------------------------------
+// conv1d / conv2d / conv3d `.padding`: `padding="same"` or `"valid"`
+
+/// A `conv{1,2,3}d.padding` call (the three argument structs differ only in their
+/// lists' declared lengths).
+struct PaddingModeCall<'a> {
+    input: &'a Tensor,
+    weight: &'a Tensor,
+    bias: Option<&'a Tensor>,
+    stride: &'a [SymInt],
+    padding: &'a str,
+    dilation: &'a [SymInt],
+    groups: &'a SymInt,
+}
+
+macro_rules! padding_mode_call {
+    ($($ty:ident),*) => {$(
+        impl $ty {
+            fn mode_call(&self) -> PaddingModeCall<'_> {
+                PaddingModeCall {
+                    input: &self.input,
+                    weight: &self.weight,
+                    bias: self.bias.as_ref(),
+                    stride: &self.stride,
+                    padding: &self.padding,
+                    dilation: &self.dilation,
+                    groups: &self.groups,
+                }
+            }
+        }
+    )*};
+}
+
+padding_mode_call!(Conv1dPaddingMode, Conv2dPaddingMode, Conv3dPaddingMode);
+
+/// The symmetric padding and the extra padding after, per spatial dim, of a
+/// `padding="same"` / `"valid"` call: `"same"` pads `dilation·(k − 1)` in all, half before
+/// and the rest after (ATen's `_convolution_mode`), and needs stride 1.
+fn padding_mode(a: &PaddingModeCall, nd: usize) -> Result<(Vec<i64>, Vec<i64>), OpError> {
+    let w = meta_of(a.weight)?;
+    if w.rank() != nd + 2 {
+        op_bail!(
+            "conv{nd}d: expected a {}-D weight, but got weight of size {}",
+            nd + 2,
+            format_sizes(&w.sizes)
+        );
+    }
+    match a.padding {
+        "valid" => Ok((vec![0; nd], vec![0; nd])),
+        "same" => {
+            if expand_param(a.stride, nd, "stride")?
+                .iter()
+                .any(|&s| s != 1)
+            {
+                op_bail!("padding='same' is not supported for strided convolutions");
+            }
+            let dilation = expand_param(a.dilation, nd, "dilation")?;
+            let mut before = Vec::with_capacity(nd);
+            let mut after = Vec::with_capacity(nd);
+            for (k, d) in w.sizes[2..].iter().zip(dilation) {
+                let total = d
+                    .checked_mul(k.hint() - 1)
+                    .filter(|t| *t >= 0)
+                    .ok_or_else(|| OpError::new("conv: dilation · (kernel size − 1) overflows"))?;
+                before.push(total / 2);
+                after.push(total % 2);
+            }
+            Ok((before, after))
+        }
+        other => op_bail!("Invalid padding string: '{other}' (expected 'same' or 'valid')"),
+    }
+}
+
+fn padding_mode_meta(a: &PaddingModeCall, nd: usize) -> Result<Vec<TensorMeta>, OpError> {
+    let (before, after) = padding_mode(a, nd)?;
+    let padding: Vec<SymInt> = before.iter().map(|&p| SymInt::Int(p)).collect();
+    let plain = ConvCall {
+        input: a.input,
+        weight: a.weight,
+        bias: a.bias,
+        stride: a.stride,
+        padding: &padding,
+        dilation: a.dilation,
+        output_padding: None,
+        groups: a.groups,
+    };
+    let mut out = conv_meta(&plain, nd)?;
+    // The extra padding after lengthens its dim by one (stride 1).
+    let rank = out.sizes.len();
+    for (i, &extra) in after.iter().enumerate() {
+        if extra > 0 {
+            let d = rank - nd + i;
+            out.sizes[d] = out.sizes[d].add(&SymInt::Int(extra));
+        }
+    }
+    Ok(vec![out])
+}
+
+/// As ATen: the odd part of `"same"` padding is a `constant_pad_nd` after, then the
+/// plain convolution with the symmetric part.
+fn padding_mode_decomposition(a: &PaddingModeCall, nd: usize) -> Result<Vec<Tensor>, OpError> {
+    let (before, after) = padding_mode(a, nd)?;
+    let input = if after.iter().any(|&p| p > 0) {
+        // `pad` lists the last dim first, (before, after) each.
+        let pad: Vec<i64> = after.iter().rev().flat_map(|&p| [0, p]).collect();
+        a.input.pad(pad, 0.0)
+    } else {
+        a.input.clone()
+    };
+    let op = match nd {
+        1 => &CONV1D,
+        2 => &CONV2D,
+        _ => &CONV3D,
+    };
+    let args = vec![
+        Value::Tensor(input),
+        Value::Tensor(a.weight.clone()),
+        a.bias.cloned().map_or(Value::None, Value::Tensor),
+        Value::IntList(a.stride.to_vec()),
+        Value::IntList(before.iter().map(|&p| SymInt::Int(p)).collect()),
+        Value::IntList(a.dilation.to_vec()),
+        Value::Int(a.groups.clone()),
+    ];
+    Ok(Tensor::call_op(op, args))
+}
+
+op_def! {
+    pub static CONV1D_PADDING: struct Conv1dPaddingMode =
+        "aten::conv1d.padding(Tensor input, Tensor weight, Tensor? bias=None, SymInt[1] stride=1, str padding='valid', SymInt[1] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv1dPaddingMode| padding_mode_meta(&a.mode_call(), 1),
+        composite: |a: &Conv1dPaddingMode| padding_mode_decomposition(&a.mode_call(), 1),
+    }
+    /// `nn.Conv2d(..., padding="same")`.
+    pub static CONV2D_PADDING: struct Conv2dPaddingMode =
+        "aten::conv2d.padding(Tensor input, Tensor weight, Tensor? bias=None, SymInt[2] stride=1, str padding='valid', SymInt[2] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv2dPaddingMode| padding_mode_meta(&a.mode_call(), 2),
+        composite: |a: &Conv2dPaddingMode| padding_mode_decomposition(&a.mode_call(), 2),
+    }
+    pub static CONV3D_PADDING: struct Conv3dPaddingMode =
+        "aten::conv3d.padding(Tensor input, Tensor weight, Tensor? bias=None, SymInt[3] stride=1, str padding='valid', SymInt[3] dilation=1, SymInt groups=1) -> Tensor" {
+        meta: |a: &Conv3dPaddingMode| padding_mode_meta(&a.mode_call(), 3),
+        composite: |a: &Conv3dPaddingMode| padding_mode_decomposition(&a.mode_call(), 3),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // transposed convolutions: conv_transpose1d / conv_transpose2d.input, and `convolution`
 // with `transposed=True`
 

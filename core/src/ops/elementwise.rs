@@ -1003,6 +1003,10 @@ pointwise_fns! {
     log10_fn => F::Log10;
     exp2_fn => F::Exp2;
     erfinv_fn => F::Erfinv;
+    erfc_fn => F::Erfc;
+    lgamma_fn => F::Lgamma;
+    digamma_fn => F::Digamma;
+    i0_fn => F::I0;
 }
 
 op_def! {
@@ -1089,6 +1093,10 @@ float_unary_ops! {
     LOG10 = "aten::log10(Tensor self) -> Tensor", pointwise_kernel(F::Log10), log10_fn;
     EXP2 = "aten::exp2(Tensor self) -> Tensor", pointwise_kernel(F::Exp2), exp2_fn;
     ERFINV = "aten::erfinv(Tensor self) -> Tensor", pointwise_kernel(F::Erfinv), erfinv_fn;
+    ERFC = "aten::erfc(Tensor self) -> Tensor", pointwise_kernel(F::Erfc), erfc_fn;
+    LGAMMA = "aten::lgamma(Tensor self) -> Tensor", pointwise_kernel(F::Lgamma), lgamma_fn;
+    DIGAMMA = "aten::digamma(Tensor self) -> Tensor", pointwise_kernel(F::Digamma), digamma_fn;
+    I0 = "aten::i0(Tensor self) -> Tensor", pointwise_kernel(F::I0), i0_fn;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1332,6 +1340,14 @@ op_def! {
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, f64::hypot, |_, _| {
             Err(OpError::new("hypot computes in a floating-point type"))
         }),
+    }
+    /// `|x|` with the sign of `y` (`-0.0` counts as negative).
+    pub static COPYSIGN_TENSOR: BinaryArgs = "aten::copysign.Tensor(Tensor self, Tensor other) -> Tensor" {
+        meta: |a: &BinaryArgs| float_binary_meta("copysign", a),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, f64::copysign, |_, _| {
+            Err(OpError::new("copysign computes in a floating-point type"))
+        }),
+        wrapped_numbers: [other],
     }
     /// `log(exp(x) + exp(y))` as `max + log1p(exp(-|x - y|))`; equal infinities stay.
     pub static LOGADDEXP: BinaryArgs = "aten::logaddexp(Tensor self, Tensor other) -> Tensor" {

@@ -13,8 +13,8 @@
 
 use super::util::shapes_match;
 use super::{
-    activation, comparison, constructors, elementwise, linalg, reduction, run_eager, scatter,
-    shape, BuiltinOp, OpArgs, OpDef,
+    activation, comparison, constructors, elementwise, linalg, mutation, reduction, run_eager,
+    scatter, shape, special, BuiltinOp, OpArgs, OpDef,
 };
 use crate::error::OpError;
 use crate::symbolic::format_sizes;
@@ -108,14 +108,18 @@ inplace_ops! { value_meta:
     CLAMP_ = "aten::clamp_(Tensor(a!) self, Scalar? min=None, Scalar? max=None) -> Tensor(a!)" => comparison::CLAMP;
     CLAMP_MAX_ = "aten::clamp_max_(Tensor(a!) self, Scalar max) -> Tensor(a!)" => elementwise::CLAMP_MAX;
     CLAMP_MIN_ = "aten::clamp_min_(Tensor(a!) self, Scalar min) -> Tensor(a!)" => elementwise::CLAMP_MIN;
+    CLIP_ = "aten::clip_(Tensor(a!) self, Scalar? min=None, Scalar? max=None) -> Tensor(a!)" => comparison::CLIP;
+    COPYSIGN_TENSOR_ = "aten::copysign_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" => elementwise::COPYSIGN_TENSOR;
     COS_ = "aten::cos_(Tensor(a!) self) -> Tensor(a!)" => elementwise::COS;
     COSH_ = "aten::cosh_(Tensor(a!) self) -> Tensor(a!)" => elementwise::COSH;
     CUMPROD_ = "aten::cumprod_(Tensor(a!) self, int dim, *, ScalarType? dtype=None) -> Tensor(a!)" => reduction::CUMPROD;
     CUMSUM_ = "aten::cumsum_(Tensor(a!) self, int dim, *, ScalarType? dtype=None) -> Tensor(a!)" => reduction::CUMSUM;
+    DIGAMMA_ = "aten::digamma_(Tensor(a!) self) -> Tensor(a!)" => elementwise::DIGAMMA;
     DIV_SCALAR_ = "aten::div_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)" => elementwise::DIV_SCALAR;
     DIV_TENSOR_MODE_ = "aten::div_.Tensor_mode(Tensor(a!) self, Tensor other, *, str? rounding_mode) -> Tensor(a!)" => elementwise::DIV_TENSOR_MODE;
     DROPOUT_ = "aten::dropout_(Tensor(a!) self, float p, bool train) -> Tensor(a!)" => activation::DROPOUT;
     ELU_ = "aten::elu_(Tensor(a!) self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor(a!)" => activation::ELU;
+    ERFC_ = "aten::erfc_(Tensor(a!) self) -> Tensor(a!)" => elementwise::ERFC;
     ERF_ = "aten::erf_(Tensor(a!) self) -> Tensor(a!)" => elementwise::ERF;
     EXP2_ = "aten::exp2_(Tensor(a!) self) -> Tensor(a!)" => elementwise::EXP2;
     EXP_ = "aten::exp_(Tensor(a!) self) -> Tensor(a!)" => elementwise::EXP;
@@ -125,14 +129,20 @@ inplace_ops! { value_meta:
     FLOOR_ = "aten::floor_(Tensor(a!) self) -> Tensor(a!)" => elementwise::FLOOR;
     FMOD_SCALAR_ = "aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)" => elementwise::FMOD_SCALAR;
     FMOD_TENSOR_ = "aten::fmod_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" => elementwise::FMOD_TENSOR;
+    FRAC_ = "aten::frac_(Tensor(a!) self) -> Tensor(a!)" => special::FRAC;
     GELU_ = "aten::gelu_(Tensor(a!) self, *, str approximate='none') -> Tensor(a!)" => activation::GELU;
     HARDSIGMOID_ = "aten::hardsigmoid_(Tensor(a!) self) -> Tensor(a!)" => activation::HARDSIGMOID;
     HARDSWISH_ = "aten::hardswish_(Tensor(a!) self) -> Tensor(a!)" => activation::HARDSWISH;
     HARDTANH_ = "aten::hardtanh_(Tensor(a!) self, Scalar min_val=-1, Scalar max_val=1) -> Tensor(a!)" => activation::HARDTANH;
+    HEAVISIDE_ = "aten::heaviside_(Tensor(a!) self, Tensor values) -> Tensor(a!)" => special::HEAVISIDE;
     HYPOT_ = "aten::hypot_(Tensor(a!) self, Tensor other) -> Tensor(a!)" => elementwise::HYPOT;
+    I0_ = "aten::i0_(Tensor(a!) self) -> Tensor(a!)" => elementwise::I0;
     INDEX_ADD_ = "aten::index_add_(Tensor(a!) self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor(a!)" => scatter::INDEX_ADD;
+    INDEX_FILL_INT_SCALAR_ = "aten::index_fill_.int_Scalar(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_SCALAR;
+    INDEX_FILL_INT_TENSOR_ = "aten::index_fill_.int_Tensor(Tensor(a!) self, int dim, Tensor index, Tensor value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_TENSOR;
     LEAKY_RELU_ = "aten::leaky_relu_(Tensor(a!) self, Scalar negative_slope=0.01) -> Tensor(a!)" => activation::LEAKY_RELU;
     LERP_SCALAR_ = "aten::lerp_.Scalar(Tensor(a!) self, Tensor end, Scalar weight) -> Tensor(a!)" => elementwise::LERP_SCALAR;
+    LGAMMA_ = "aten::lgamma_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LGAMMA;
     LOG10_ = "aten::log10_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LOG10;
     LOG1P_ = "aten::log1p_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LOG1P;
     LOG2_ = "aten::log2_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LOG2;
@@ -149,7 +159,9 @@ inplace_ops! { value_meta:
     RELU6_ = "aten::relu6_(Tensor(a!) self) -> Tensor(a!)" => activation::RELU6;
     REMAINDER_SCALAR_ = "aten::remainder_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)" => elementwise::REMAINDER_SCALAR;
     REMAINDER_TENSOR_ = "aten::remainder_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" => elementwise::REMAINDER_TENSOR;
+    RENORM_ = "aten::renorm_(Tensor(a!) self, Scalar p, int dim, Scalar maxnorm) -> Tensor(a!)" => reduction::RENORM;
     ROUND_ = "aten::round_(Tensor(a!) self) -> Tensor(a!)" => elementwise::ROUND;
+    RRELU_ = "aten::rrelu_(Tensor(a!) self, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor(a!)" => special::RRELU;
     RSQRT_ = "aten::rsqrt_(Tensor(a!) self) -> Tensor(a!)" => elementwise::RSQRT;
     SCATTER_ADD_ = "aten::scatter_add_(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)" => scatter::SCATTER_ADD;
     SCATTER_REDUCE_TWO_ = "aten::scatter_reduce_.two(Tensor(a!) self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor(a!)" => scatter::SCATTER_REDUCE_TWO;
@@ -157,6 +169,7 @@ inplace_ops! { value_meta:
     SIGMOID_ = "aten::sigmoid_(Tensor(a!) self) -> Tensor(a!)" => elementwise::SIGMOID;
     SIGN_ = "aten::sign_(Tensor(a!) self) -> Tensor(a!)" => elementwise::SIGN;
     SILU_ = "aten::silu_(Tensor(a!) self) -> Tensor(a!)" => activation::SILU;
+    SINC_ = "aten::sinc_(Tensor(a!) self) -> Tensor(a!)" => special::SINC;
     SIN_ = "aten::sin_(Tensor(a!) self) -> Tensor(a!)" => elementwise::SIN;
     SINH_ = "aten::sinh_(Tensor(a!) self) -> Tensor(a!)" => elementwise::SINH;
     SQRT_ = "aten::sqrt_(Tensor(a!) self) -> Tensor(a!)" => elementwise::SQRT;
@@ -166,7 +179,9 @@ inplace_ops! { value_meta:
     THRESHOLD_ = "aten::threshold_(Tensor(a!) self, Scalar threshold, Scalar value) -> Tensor(a!)" => activation::THRESHOLD;
     TRIL_ = "aten::tril_(Tensor(a!) self, SymInt diagonal=0) -> Tensor(a!)" => shape::TRIL;
     TRIU_ = "aten::triu_(Tensor(a!) self, SymInt diagonal=0) -> Tensor(a!)" => shape::TRIU;
+    TRUE_DIVIDE_TENSOR_ = "aten::true_divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" => special::TRUE_DIVIDE_TENSOR;
     TRUNC_ = "aten::trunc_(Tensor(a!) self) -> Tensor(a!)" => elementwise::TRUNC;
+    XLOGY_TENSOR_ = "aten::xlogy_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)" => special::XLOGY_TENSOR;
     FILL_SCALAR_ = "aten::fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)" => constructors::FILL_SCALAR;
     ZERO_ = "aten::zero_(Tensor(a!) self) -> Tensor(a!)" => constructors::ZERO_FN;
 }

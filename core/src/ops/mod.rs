@@ -38,8 +38,10 @@ pub mod rnn;
 pub mod scalar;
 pub mod scatter;
 pub mod schema;
+pub mod search;
 pub mod shape;
 pub mod sort;
+pub mod special;
 pub mod sym;
 mod util;
 

@@ -3,7 +3,7 @@
 //! `index_put_`; functionalization turns it into `index_put`, and a written input or
 //! buffer becomes a USER_INPUT_MUTATION / BUFFER_MUTATION output.
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
 use super::op_def;
 use super::util::meta_of;
@@ -13,31 +13,51 @@ use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
-/// The `Tensor?[] indices` argument; every entry must be present (no `None` slices).
-fn index_tensors(args: &IndexPut) -> Result<Vec<Tensor>, OpError> {
-    args.indices
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.clone().ok_or_else(|| {
-                OpError(format!(
-                    "index {i} is None; index_put supports integer index tensors for leading dims only"
-                ))
-            })
-        })
-        .collect()
+/// Where `index_put` writes: the dims that have an index tensor (in order), the others
+/// (sliced whole, `None` entries and the trailing dims), and where the indexing result
+/// puts the index tensors' broadcast dims among the sliced ones — in place of the
+/// indexed dims when those are adjacent, else first (NumPy's and PyTorch's rule).
+struct IndexLayout {
+    tensors: Vec<Tensor>,
+    indexed: Vec<usize>,
+    sliced: Vec<usize>,
+    at: usize,
 }
 
-/// The broadcast shape of the index tensors and the number of indexed dims, checked
-/// against `self`.
-fn index_shape(self_meta: &TensorMeta, indices: &[Tensor]) -> Result<Vec<SymInt>, OpError> {
-    if indices.len() > self_meta.rank() {
+fn index_layout(args: &IndexPut, rank: usize) -> Result<IndexLayout, OpError> {
+    if args.indices.len() > rank {
         op_bail!(
-            "too many indices for tensor of dimension {} (got {})",
-            self_meta.rank(),
-            indices.len()
+            "too many indices for tensor of dimension {rank} (got {})",
+            args.indices.len()
         );
     }
+    let mut tensors = Vec::new();
+    let mut indexed = Vec::new();
+    for (d, t) in args.indices.iter().enumerate() {
+        if let Some(t) = t {
+            tensors.push(t.clone());
+            indexed.push(d);
+        }
+    }
+    let Some(&first) = indexed.first() else {
+        op_bail!(
+            "index_put needs at least one index tensor (all {} are None)",
+            args.indices.len()
+        );
+    };
+    let sliced: Vec<usize> = (0..rank).filter(|d| !indexed.contains(d)).collect();
+    let adjacent = indexed.windows(2).all(|w| w[1] == w[0] + 1);
+    let at = if adjacent { first } else { 0 };
+    Ok(IndexLayout {
+        tensors,
+        indexed,
+        sliced,
+        at,
+    })
+}
+
+/// The broadcast shape of the index tensors, which must be integers.
+fn index_shape(indices: &[Tensor]) -> Result<Vec<SymInt>, OpError> {
     let mut shape = Vec::new();
     for t in indices {
         let m = t.meta().map_err(|e| OpError(e.to_string()))?;
@@ -52,11 +72,19 @@ fn index_shape(self_meta: &TensorMeta, indices: &[Tensor]) -> Result<Vec<SymInt>
     Ok(shape)
 }
 
+/// The shape of the indexing result `values` must broadcast to.
+fn result_shape(sizes: &[SymInt], layout: &IndexLayout, index: &[SymInt]) -> Vec<SymInt> {
+    let mut shape: Vec<SymInt> = layout.sliced.iter().map(|&d| sizes[d].clone()).collect();
+    let tail = shape.split_off(layout.at);
+    shape.extend(index.iter().cloned());
+    shape.extend(tail);
+    shape
+}
+
 fn index_put_meta(args: &IndexPut) -> Result<Vec<TensorMeta>, OpError> {
     let m = meta_of(&args.self_)?;
-    let indices = index_tensors(args)?;
-    let mut target = index_shape(&m, &indices)?;
-    target.extend(m.sizes[indices.len()..].iter().cloned());
+    let layout = index_layout(args, m.rank())?;
+    let target = result_shape(&m.sizes, &layout, &index_shape(&layout.tensors)?);
     let values = meta_of(&args.values)?;
     let b = broadcast_shapes(&target, &values.sizes)?;
     if b.len() != target.len() || b.iter().zip(&target).any(|(x, y)| !x.same_as(y)) {
@@ -69,26 +97,16 @@ fn index_put_meta(args: &IndexPut) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
+/// Writes (or adds) `vals` at `indices` of `out`, whose leading dims are the indexed ones
+/// and `vals`' leading dims the index shape.
 fn put<T: Element>(
-    s: &Storage,
+    out: &mut ArrayD<T>,
     indices: &[ArrayD<i64>],
     index_shape: &[usize],
-    values: &Storage,
+    vals: ArrayViewD<T>,
     accumulate: bool,
-) -> Result<Storage, OpError> {
-    let mut out: ArrayD<T> = s.typed::<T>().as_standard_layout().into_owned();
+) -> Result<(), OpError> {
     let dims: Vec<usize> = out.shape().to_vec();
-    let rest = &dims[indices.len()..];
-    let mut value_shape = index_shape.to_vec();
-    value_shape.extend_from_slice(rest);
-    let vals = values.typed::<T>();
-    let vals = vals.broadcast(IxDyn(&value_shape)).ok_or_else(|| {
-        OpError(format!(
-            "shape mismatch: value tensor of shape {:?} cannot be broadcast to indexing result of shape {:?}",
-            values.shape(),
-            value_shape
-        ))
-    })?;
     let idx: Vec<_> = indices
         .iter()
         .map(|a| a.broadcast(IxDyn(index_shape)))
@@ -117,15 +135,67 @@ fn put<T: Element>(
             }
         });
     }
-    Ok(T::wrap(out.into_shared()))
+    Ok(())
+}
+
+/// `self` with its indexed dims moved first (and `values` broadcast to the indexing
+/// result, its index dims moved first), written by [`put`], moved back.
+fn put_any<T: Element>(
+    s: &Storage,
+    layout: &IndexLayout,
+    indices: &[ArrayD<i64>],
+    index_shape: &[usize],
+    values: &Storage,
+    accumulate: bool,
+) -> Result<Storage, OpError> {
+    let perm: Vec<usize> = layout
+        .indexed
+        .iter()
+        .chain(&layout.sliced)
+        .copied()
+        .collect();
+    let x = s.typed::<T>();
+    let mut out: ArrayD<T> = x
+        .view()
+        .permuted_axes(IxDyn(&perm))
+        .as_standard_layout()
+        .into_owned();
+    let sizes: Vec<SymInt> = x.shape().iter().map(|&n| SymInt::Int(n as i64)).collect();
+    let index_sym: Vec<SymInt> = index_shape.iter().map(|&n| SymInt::Int(n as i64)).collect();
+    let value_shape = crate::ops::util::concrete(&result_shape(&sizes, layout, &index_sym));
+    let vals = values.typed::<T>();
+    let vals = vals.broadcast(IxDyn(&value_shape)).ok_or_else(|| {
+        OpError(format!(
+            "shape mismatch: value tensor of shape {:?} cannot be broadcast to indexing result of shape {:?}",
+            values.shape(),
+            value_shape
+        ))
+    })?;
+    // The index dims of the result, first.
+    let (at, k) = (layout.at, index_shape.len());
+    let value_perm: Vec<usize> = (at..at + k)
+        .chain(0..at)
+        .chain(at + k..value_shape.len())
+        .collect();
+    let vals = vals.permuted_axes(IxDyn(&value_perm));
+    put(&mut out, indices, index_shape, vals, accumulate)?;
+    let mut inverse = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    let back = out
+        .permuted_axes(IxDyn(&inverse))
+        .as_standard_layout()
+        .into_owned();
+    Ok(T::wrap(back.into_shared()))
 }
 
 fn index_put_kernel(args: &IndexPut, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let s = args.self_.storage_or_op_error()?;
-    let meta = TensorMeta::from_shape(s.dtype(), s.shape());
-    let index_list = index_tensors(args)?;
-    let shape = concrete(&index_shape(&meta, &index_list)?);
-    let indices: Vec<ArrayD<i64>> = index_list
+    let layout = index_layout(args, s.shape().len())?;
+    let shape = concrete(&index_shape(&layout.tensors)?);
+    let indices: Vec<ArrayD<i64>> = layout
+        .tensors
         .iter()
         .map(|t| {
             t.try_storage()
@@ -134,16 +204,76 @@ fn index_put_kernel(args: &IndexPut, _: &[TensorMeta]) -> Result<Vec<Storage>, O
         })
         .collect::<Result<_, _>>()?;
     let values = args.values.storage_or_op_error()?;
-    let accumulate = args.accumulate;
+    let (l, acc) = (&layout, args.accumulate);
     let out = match s.dtype() {
-        DType::F32 => put::<f32>(&s, &indices, &shape, &values, accumulate)?,
-        DType::F64 => put::<f64>(&s, &indices, &shape, &values, accumulate)?,
-        DType::I64 => put::<i64>(&s, &indices, &shape, &values, accumulate)?,
-        DType::I32 => put::<i32>(&s, &indices, &shape, &values, accumulate)?,
-        DType::U8 => put::<u8>(&s, &indices, &shape, &values, accumulate)?,
-        DType::Bool => put::<bool>(&s, &indices, &shape, &values, accumulate)?,
+        DType::F32 => put_any::<f32>(&s, l, &indices, &shape, &values, acc)?,
+        DType::F64 => put_any::<f64>(&s, l, &indices, &shape, &values, acc)?,
+        DType::I64 => put_any::<i64>(&s, l, &indices, &shape, &values, acc)?,
+        DType::I32 => put_any::<i32>(&s, l, &indices, &shape, &values, acc)?,
+        DType::U8 => put_any::<u8>(&s, l, &indices, &shape, &values, acc)?,
+        DType::Bool => put_any::<bool>(&s, l, &indices, &shape, &values, acc)?,
     };
     Ok(vec![out])
+}
+
+/// `index_fill(self, dim, index, value)`: `self` with the slices at `index` along `dim`
+/// set to `value` — an `index_put` whose index list is `dim` `None`s then `index`, as
+/// PyTorch's core IR writes it.
+fn index_fill(
+    self_: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    value: &Tensor,
+) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(self_)?;
+    let d = super::util::normalize_dim(dim, m.rank())?;
+    let mut indices: Vec<Option<Tensor>> = vec![None; d];
+    indices.push(Some(index.clone()));
+    let value = value.to_dtype(m.dtype);
+    let args = vec![
+        super::Value::Tensor(self_.clone()),
+        super::Value::OptTensorList(indices),
+        super::Value::Tensor(value),
+        super::Value::Bool(false),
+    ];
+    Ok(Tensor::call_op(&INDEX_PUT, args))
+}
+
+fn index_fill_meta(
+    self_: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    value: Option<&Tensor>,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(self_)?;
+    super::util::normalize_dim(dim, m.rank())?;
+    let i = meta_of(index)?;
+    if i.rank() > 1 || !matches!(i.dtype, DType::I64 | DType::I32) {
+        op_bail!("index_fill_(): Expected a long tensor for index of at most one dimension, got {} of {} dims", i.dtype, i.rank());
+    }
+    if let Some(v) = value {
+        let v = meta_of(v)?;
+        if v.rank() != 0 {
+            op_bail!("index_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).", v.rank());
+        }
+    }
+    Ok(vec![m])
+}
+
+op_def! {
+    pub static INDEX_FILL_INT_SCALAR: struct IndexFillScalar =
+        "aten::index_fill.int_Scalar(Tensor self, int dim, Tensor index, Scalar value) -> Tensor" {
+        meta: |a: &IndexFillScalar| index_fill_meta(&a.self_, a.dim, &a.index, None),
+        composite: |a: &IndexFillScalar| {
+            let value = super::constructors::scalar_tensor_of(a.value, meta_of(&a.self_)?.dtype);
+            index_fill(&a.self_, a.dim, &a.index, &value)
+        },
+    }
+    pub static INDEX_FILL_INT_TENSOR: struct IndexFillTensor =
+        "aten::index_fill.int_Tensor(Tensor self, int dim, Tensor index, Tensor value) -> Tensor" {
+        meta: |a: &IndexFillTensor| index_fill_meta(&a.self_, a.dim, &a.index, Some(&a.value)),
+        composite: |a: &IndexFillTensor| index_fill(&a.self_, a.dim, &a.index, &a.value),
+    }
 }
 
 op_def! {
@@ -195,6 +325,49 @@ mod tests {
         );
         let too_many = Tensor::zeros([2]).set_item_(&[0, 0], 1.0);
         assert!(too_many.error().is_some());
+    }
+
+    /// `x[:, idx] = v` and `x[i, :, k] += v` (`None` slices whole dims): the index dims
+    /// of the values sit where the indexed dims are when those are adjacent, else first.
+    #[test]
+    fn none_entries_slice_whole_dims() {
+        let put = |x: &Tensor, indices: Vec<Option<Tensor>>, v: &Tensor, acc: bool| {
+            let args = vec![
+                super::super::Value::Tensor(x.clone()),
+                super::super::Value::OptTensorList(indices),
+                super::super::Value::Tensor(v.clone()),
+                super::super::Value::Bool(acc),
+            ];
+            super::super::run_eager(&INDEX_PUT, &args).map(|mut r| r.swap_remove(0))
+        };
+        // x: [2, 3]; x[:, [2, 0]] = [[1, 2], [3, 4]].
+        let x = Tensor::zeros([2, 3]);
+        let v = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+        let y = put(&x, vec![None, Some(ints(&[2, 0]))], &v, false).unwrap();
+        assert_eq!(y.to_vec::<f32>().unwrap(), [2.0, 0.0, 1.0, 4.0, 0.0, 3.0]);
+        // x: [2, 2, 2]; x[[1, 0], :, [0, 1]] += v, v: [2 (index), 2 (dim 1)].
+        let x = Tensor::zeros([2, 2, 2]);
+        let y = put(
+            &x,
+            vec![Some(ints(&[1, 0])), None, Some(ints(&[0, 1]))],
+            &v,
+            true,
+        )
+        .unwrap();
+        // y[1, j, 0] = v[0, j]; y[0, j, 1] = v[1, j].
+        assert_eq!(
+            y.to_vec::<f32>().unwrap(),
+            [0.0, 3.0, 0.0, 4.0, 1.0, 0.0, 2.0, 0.0]
+        );
+        let err = put(&x, vec![None, None], &v, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least one index tensor"), "{err}");
+        // x[:, [0, 1, 1]] is [2, 3, 2]: a [2, 2] value does not broadcast to it.
+        let err = put(&x, vec![None, Some(ints(&[0, 1, 1]))], &v, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must match the size of tensor b (2)"), "{err}");
     }
 
     #[test]

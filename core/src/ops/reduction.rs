@@ -840,6 +840,42 @@ fn cummax_kernel(a: &Cummax, greater: bool) -> Result<Vec<Storage>, OpError> {
     Ok(vec![values, Storage::I64(indices)])
 }
 
+/// `log(Σ exp)` running along `dim`, each step a `logaddexp` (equal infinities stay):
+/// never `exp` of a large number.
+fn logcumsumexp_kernel(a: &Cummax, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let dtype = out_dtype(metas)?;
+    let s = a.self_.storage_or_op_error()?;
+    let dim = normalize_dim(a.dim, s.shape().len())?;
+    let out = map_lanes(&s.typed::<f64>(), dim, |mut lane| {
+        let mut acc = f64::NEG_INFINITY;
+        lane.iter_mut().for_each(|x| {
+            acc = if acc.is_nan() || x.is_nan() {
+                f64::NAN
+            } else if acc == f64::NEG_INFINITY || (x.is_infinite() && *x == acc) {
+                acc.max(*x)
+            } else {
+                acc.max(*x) + (-(acc - *x).abs()).exp().ln_1p()
+            };
+            *x = acc;
+        });
+    });
+    Ok(vec![Storage::F64(out).into_dtype(dtype)])
+}
+
+op_def! {
+    pub static LOGCUMSUMEXP: Cummax = "aten::logcumsumexp(Tensor self, int dim) -> Tensor" {
+        meta: |a: &Cummax| {
+            let m = meta_of(&a.self_)?;
+            normalize_dim(a.dim, m.rank())?;
+            if !m.dtype.is_float() {
+                op_bail!("\"logcumsumexp_out_cpu\" not implemented for '{}'", m.dtype);
+            }
+            Ok(vec![m])
+        },
+        kernel: logcumsumexp_kernel,
+    }
+}
+
 op_def! {
     pub static CUMMAX: struct Cummax =
         "aten::cummax(Tensor self, int dim) -> (Tensor values, Tensor indices)" {
@@ -1316,6 +1352,129 @@ fn any_dims_decomposition(a: &AnyDims) -> Result<Vec<Tensor>, OpError> {
         x = x.any_dim(d as i64, a.keepdim);
     }
     Ok(vec![x])
+}
+
+/// `nansum` / `nanmean`: `sum` / `mean`'s dtype rules.
+fn nansum_meta(a: &NanSum, mean: bool) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _, sizes) = reduction_args(&a.self_, a.dim.as_deref(), a.keepdim)?;
+    let dtype = match mean {
+        true => mean_dtype(&m, a.dtype)?,
+        false => sum_dtype(m.dtype, a.dtype),
+    };
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// The sum of the non-NaN elements (`where(isnan(x), 0, x)`), and for `mean` over their
+/// count, as PyTorch's decompositions write them.
+fn nansum_decomposition(a: &NanSum, mean: bool) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let dims = a.dim.clone().unwrap_or_default();
+    let kept = a.self_.ne(&a.self_).logical_not();
+    let zero = Tensor::scalar_tensor(0.0, m.dtype);
+    let x = Tensor::where_(&kept, &a.self_, &zero);
+    let x = match a.dtype {
+        Some(d) => x.to_dtype(d),
+        None => x,
+    };
+    let sum = x.sum_dim(&dims, a.keepdim);
+    Ok(vec![match mean {
+        true => sum.div(kept.sum_dim(&dims, a.keepdim)),
+        false => sum,
+    }])
+}
+
+/// Each slice along `dim` scaled down to p-norm `maxnorm` where its norm is larger
+/// (`torch._refs.renorm`: `maxnorm / (norm + 1e-7)`).
+fn renorm_decomposition(a: &Renorm) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())?;
+    let others: Vec<i64> = (0..m.rank())
+        .filter(|&i| i != d)
+        .map(|i| i as i64)
+        .collect();
+    let norm = Tensor::call_op(
+        &LINALG_VECTOR_NORM,
+        vec![
+            Value::Tensor(a.self_.clone()),
+            super::constructors::scalar_value(a.p),
+            Value::IntList(others.iter().map(|&i| SymInt::Int(i)).collect()),
+            Value::Bool(true),
+        ],
+    );
+    let norm = &norm[0];
+    let maxnorm = a.maxnorm.to::<f64>();
+    let factor = Tensor::where_(
+        &norm.gt(maxnorm),
+        &norm.add(1e-7).reciprocal().mul(maxnorm),
+        &Tensor::scalar_tensor(1.0, m.dtype),
+    );
+    Ok(vec![a.self_.mul(&factor)])
+}
+
+fn renorm_meta(a: &Renorm) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    normalize_dim(a.dim, m.rank())?;
+    if !m.dtype.is_float() {
+        op_bail!("renorm: expected a floating-point input, got {}", m.dtype);
+    }
+    if a.p.to::<f64>() <= 0.0 {
+        op_bail!("renorm: non-positive norm not supported");
+    }
+    if a.maxnorm.to::<f64>() < 0.0 {
+        op_bail!(
+            "renorm: expected maxnorm to be >= 0 but got {}",
+            a.maxnorm.to::<f64>()
+        );
+    }
+    Ok(vec![m])
+}
+
+op_def! {
+    /// The sum of the elements that are not NaN (0 when all are).
+    pub static NANSUM: struct NanSum =
+        "aten::nansum(Tensor self, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: |a: &NanSum| nansum_meta(a, false),
+        composite: |a: &NanSum| nansum_decomposition(a, false),
+    }
+    /// The mean of the elements that are not NaN (NaN when all are).
+    pub static NANMEAN: NanSum =
+        "aten::nanmean(Tensor self, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {
+        meta: |a: &NanSum| nansum_meta(a, true),
+        composite: |a: &NanSum| nansum_decomposition(a, true),
+    }
+    /// Whether any element is non-zero. In PyTorch's Core ATen opset.
+    pub static ANY: Unary = "aten::any(Tensor self) -> Tensor" {
+        meta: |a: &Unary| {
+            meta_of(&a.self_)?;
+            Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
+        },
+        core_aten,
+        composite: |a: &Unary| Ok(Tensor::call_op(&ANY_DIMS, vec![
+            Value::Tensor(a.self_.clone()),
+            Value::None,
+            Value::Bool(false),
+        ])),
+    }
+    /// Whether every element is non-zero: `not any(not x)`, as PyTorch's decomposition.
+    pub static ALL: Unary = "aten::all(Tensor self) -> Tensor" {
+        meta: |a: &Unary| {
+            meta_of(&a.self_)?;
+            Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
+        },
+        composite: |a: &Unary| {
+            let none = Tensor::call_op(&ANY_DIMS, vec![
+                Value::Tensor(a.self_.logical_not()),
+                Value::None,
+                Value::Bool(false),
+            ]);
+            Ok(vec![none[0].logical_not()])
+        },
+    }
+    pub static RENORM: struct Renorm =
+        "aten::renorm(Tensor self, Scalar p, int dim, Scalar maxnorm) -> Tensor" {
+        meta: renorm_meta,
+        composite: renorm_decomposition,
+    }
 }
 
 /// `one_hot(x, n)`: `x[..., None] == arange(n)` as i64. `num_classes=-1` (the data's

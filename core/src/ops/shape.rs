@@ -1737,45 +1737,83 @@ op_def! {
 
 /// `x` with leading 1s up to `rank` dims (`atleast_1d`, `atleast_2d`).
 fn at_least(m: &TensorMeta, rank: usize) -> Vec<SymInt> {
-    let mut sizes = vec![SymInt::Int(1); rank.saturating_sub(m.rank())];
-    sizes.extend(m.sizes.iter().cloned());
-    if m.rank() == 1 && rank == 2 {
-        // atleast_2d of a vector is a row.
-        return vec![SymInt::Int(1), m.sizes[0].clone()];
+    let one = || SymInt::Int(1);
+    match (m.rank(), rank) {
+        // atleast_2d of a vector is a row; atleast_3d puts a vector between ones and a
+        // matrix before one.
+        (1, 2) => vec![one(), m.sizes[0].clone()],
+        (1, 3) => vec![one(), m.sizes[0].clone(), one()],
+        (2, 3) => vec![m.sizes[0].clone(), m.sizes[1].clone(), one()],
+        _ => {
+            let mut sizes = vec![one(); rank.saturating_sub(m.rank())];
+            sizes.extend(m.sizes.iter().cloned());
+            sizes
+        }
     }
-    sizes
+}
+
+/// Which of `hstack`, `vstack` and `dstack`.
+#[derive(Clone, Copy)]
+enum Stacking {
+    Horizontal,
+    Vertical,
+    Depth,
 }
 
 /// `hstack`: `cat` along dim 1 (dim 0 when the inputs are vectors); `vstack`: rows of
-/// the inputs made at least 2-D, along dim 0.
-fn hv_plan(tensors: &[Tensor], vertical: bool) -> Result<(Vec<TensorMeta>, i64), OpError> {
-    let what = if vertical { "vstack" } else { "hstack" };
+/// the inputs made at least 2-D, along dim 0; `dstack`: the inputs made at least 3-D,
+/// along dim 2.
+fn hv_plan(tensors: &[Tensor], how: Stacking) -> Result<(Vec<TensorMeta>, i64), OpError> {
+    let (what, rank) = match how {
+        Stacking::Horizontal => ("hstack", 1),
+        Stacking::Vertical => ("vstack", 2),
+        Stacking::Depth => ("dstack", 3),
+    };
     let metas = list_metas(tensors, what)?;
-    let rank = if vertical { 2 } else { 1 };
     let lifted: Vec<TensorMeta> = metas
         .iter()
         .map(|m| TensorMeta::new(m.dtype, at_least(m, rank)))
         .collect();
-    let dim = match (vertical, lifted[0].rank()) {
-        (true, _) | (false, 1) => 0,
-        _ => 1,
+    let dim = match (how, lifted[0].rank()) {
+        (Stacking::Vertical, _) | (Stacking::Horizontal, 1) => 0,
+        (Stacking::Horizontal, _) => 1,
+        (Stacking::Depth, _) => 2,
     };
     Ok((lifted, dim))
 }
 
-fn hvstack_meta(tensors: &[Tensor], vertical: bool) -> Result<Vec<TensorMeta>, OpError> {
-    let (lifted, dim) = hv_plan(tensors, vertical)?;
+fn hvstack_meta(tensors: &[Tensor], how: Stacking) -> Result<Vec<TensorMeta>, OpError> {
+    let (lifted, dim) = hv_plan(tensors, how)?;
     Ok(vec![cat_of_metas(&lifted, dim)?.0])
 }
 
-fn hvstack(tensors: &[Tensor], vertical: bool) -> Result<Vec<Tensor>, OpError> {
-    let (lifted, dim) = hv_plan(tensors, vertical)?;
+fn hvstack(tensors: &[Tensor], how: Stacking) -> Result<Vec<Tensor>, OpError> {
+    let (lifted, dim) = hv_plan(tensors, how)?;
     let parts: Vec<Tensor> = tensors
         .iter()
         .zip(&lifted)
         .map(|(t, m)| t.reshape(&m.sizes))
         .collect();
     Ok(vec![Tensor::cat(&parts, dim)])
+}
+
+/// `rot90`'s two dims, normalized and checked as ATen checks them.
+fn rot90_dims(a: &Rot90) -> Result<(usize, usize), OpError> {
+    let rank = meta_of(&a.self_)?.rank();
+    let [d0, d1] = a.dims[..] else {
+        op_bail!(
+            "expected total rotation dims == 2, but got dims = {}",
+            a.dims.len()
+        );
+    };
+    if rank < 2 {
+        op_bail!("expected total dims >= 2, but got total dims = {rank}");
+    }
+    let (d0, d1) = (normalize_dim(d0, rank)?, normalize_dim(d1, rank)?);
+    if d0 == d1 {
+        op_bail!("expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}");
+    }
+    Ok((d0, d1))
 }
 
 fn broadcast_sizes(tensors: &[Tensor]) -> Result<Vec<SymInt>, OpError> {
@@ -2085,12 +2123,38 @@ fn diff_meta(a: &Diff) -> Result<Vec<TensorMeta>, OpError> {
 
 op_def! {
     pub static HSTACK: struct TensorList = "aten::hstack(Tensor[] tensors) -> Tensor" {
-        meta: |a: &TensorList| hvstack_meta(&a.tensors, false),
-        composite: |a: &TensorList| hvstack(&a.tensors, false),
+        meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Horizontal),
+        composite: |a: &TensorList| hvstack(&a.tensors, Stacking::Horizontal),
     }
     pub static VSTACK: TensorList = "aten::vstack(Tensor[] tensors) -> Tensor" {
-        meta: |a: &TensorList| hvstack_meta(&a.tensors, true),
-        composite: |a: &TensorList| hvstack(&a.tensors, true),
+        meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Vertical),
+        composite: |a: &TensorList| hvstack(&a.tensors, Stacking::Vertical),
+    }
+    pub static DSTACK: TensorList = "aten::dstack(Tensor[] tensors) -> Tensor" {
+        meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Depth),
+        composite: |a: &TensorList| hvstack(&a.tensors, Stacking::Depth),
+    }
+    /// A quarter turn `k` times from `dims[0]` towards `dims[1]`.
+    pub static ROT90: struct Rot90 = "aten::rot90(Tensor self, int k=1, int[] dims=[0,1]) -> Tensor" {
+        meta: |a: &Rot90| {
+            rot90_dims(a)?;
+            let mut m = meta_of(&a.self_)?;
+            if a.k.rem_euclid(2) == 1 {
+                let (d0, d1) = rot90_dims(a)?;
+                m.sizes.swap(d0, d1);
+            }
+            Ok(vec![m])
+        },
+        composite: |a: &Rot90| {
+            let (d0, d1) = rot90_dims(a)?;
+            let (d0, d1) = (d0 as i64, d1 as i64);
+            Ok(vec![match a.k.rem_euclid(4) {
+                1 => a.self_.flip(&[d1]).transpose(d0, d1),
+                2 => a.self_.flip(&[d0, d1]),
+                3 => a.self_.flip(&[d0]).transpose(d0, d1),
+                _ => a.self_.clone(),
+            }])
+        },
     }
     pub static BROADCAST_TENSORS: TensorList = "aten::broadcast_tensors(Tensor[] tensors) -> Tensor[]" {
         meta: broadcast_tensors_meta,

@@ -163,14 +163,26 @@ fn median_decomposition(a: &MedianDim) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![v, i])
 }
 
-fn median_meta(a: &MedianDim) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(&a.self_)?;
-    let d = normalize_dim(a.dim, m.rank())?;
+/// Values and i64 indices of a reduction along `dim` that selects one element per lane
+/// (`median.dim`, `kthvalue`, `mode`).
+fn selection_meta(
+    x: &Tensor,
+    dim: i64,
+    keepdim: bool,
+    op: &str,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(x)?;
+    let d = normalize_dim(dim, m.rank())?;
     if m.dtype == DType::Bool {
-        op_bail!("\"median_out\" not implemented for 'Bool'");
+        op_bail!("\"{op}\" not implemented for 'Bool'");
+    }
+    if m.sizes.get(d).is_some_and(|n| n.hint() == 0) {
+        op_bail!("{op}(): Expected reduction dim {d} to have non-zero size.");
     }
     let mut sizes = m.sizes.clone();
-    if a.keepdim {
+    if d >= sizes.len() {
+        // A 0-d tensor is one lane of one element.
+    } else if keepdim {
         sizes[d] = SymInt::Int(1);
     } else {
         sizes.remove(d);
@@ -205,7 +217,207 @@ op_def! {
     }
     pub static MEDIAN_DIM: struct MedianDim =
         "aten::median.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
-        meta: median_meta,
+        meta: |a: &MedianDim| selection_meta(&a.self_, a.dim, a.keepdim, "median"),
         composite: median_decomposition,
     }
+    /// The lower median of all elements (NaN if any is). In PyTorch's Core ATen opset, as
+    /// `kthvalue`: `run_decompositions()` keeps both whole.
+    pub static MEDIAN: struct MedianAll = "aten::median(Tensor self) -> Tensor" {
+        meta: |a: &MedianAll| {
+            let m = meta_of(&a.self_)?;
+            if m.dtype == DType::Bool {
+                op_bail!("\"median\" not implemented for 'Bool'");
+            }
+            if m.sizes.iter().any(|s| s.hint() == 0) {
+                op_bail!("median() of an empty tensor is not supported (PyTorch gives NaN)");
+            }
+            Ok(vec![TensorMeta::new(m.dtype, Vec::new())])
+        },
+        core_aten,
+        composite: |a: &MedianAll| {
+            let flat = a.self_.reshape([-1]);
+            let args = vec![Value::Tensor(flat), Value::Int(SymInt::Int(0)), Value::Bool(false)];
+            Ok(Tensor::call_op(&MEDIAN_DIM, args).into_iter().take(1).collect())
+        },
+    }
+    /// The `k`-th smallest element along `dim` (1-based) and its index.
+    pub static KTHVALUE: struct Kthvalue =
+        "aten::kthvalue(Tensor self, SymInt k, int dim=-1, bool keepdim=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &Kthvalue| {
+            let out = selection_meta(&a.self_, a.dim, a.keepdim, "kthvalue")?;
+            let m = meta_of(&a.self_)?;
+            let d = normalize_dim(a.dim, m.rank())?;
+            let n = m.sizes.get(d).map_or(1, SymInt::hint);
+            if !(1..=n).contains(&a.k.hint()) {
+                op_bail!("kthvalue(): selected number k out of range for dimension {d}");
+            }
+            Ok(out)
+        },
+        core_aten,
+        composite: kthvalue_decomposition,
+    }
+    /// The most frequent value along `dim` and an index of it.
+    pub static MODE: struct Mode =
+        "aten::mode(Tensor self, int dim=-1, bool keepdim=False) -> (Tensor values, Tensor indices)" {
+        meta: |a: &Mode| selection_meta(&a.self_, a.dim, a.keepdim, "mode"),
+        kernel: mode_kernel,
+    }
+    pub static QUANTILE_SCALAR: struct Quantile =
+        "aten::quantile.scalar(Tensor self, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor" {
+        meta: |a: &Quantile| Ok(vec![quantile_plan(a)?.meta]),
+        composite: quantile_decomposition,
+    }
+}
+
+/// The `k`-th of the ascending sort (NaN above every number), its index with it.
+fn kthvalue_decomposition(a: &Kthvalue) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank())? as i64;
+    let sorted = sort_by_topk(&a.self_, a.dim, false)?;
+    let k = a.k.clone() - SymInt::Int(1);
+    let pick = |t: &Tensor| match a.keepdim {
+        true => t.narrow(d, k.clone(), 1),
+        false => t.select(d, k.clone()),
+    };
+    Ok(sorted.iter().map(pick).collect())
+}
+
+/// `mode` along `dim`, as ATen's CPU kernel scans the sorted lane: the most frequent
+/// value (the smallest of equally frequent ones) and the last index holding it. Each NaN
+/// counts as a value of its own.
+fn mode_kernel(a: &Mode, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let dim = normalize_dim(a.dim, m.rank())?;
+    let out_shape = concrete(&metas[0].sizes);
+    let x = a.self_.storage_or_op_error()?;
+    let shape = x.shape().to_vec();
+    let n = shape.get(dim).copied().unwrap_or(1);
+    let outer: usize = shape[..dim.min(shape.len())].iter().product();
+    let inner: usize = shape.get(dim + 1..).map_or(1, |s| s.iter().product());
+    let mut indices = vec![0i64; outer * inner];
+    let values = with_dtype!(x.dtype(), T => {
+        let a = x.typed::<T>();
+        let a = a.as_standard_layout();
+        let src: Vec<T> = a.iter().copied().collect();
+        let mut values = vec![T::default(); outer * inner];
+        let mut lane: Vec<(f64, usize)> = Vec::with_capacity(n);
+        for o in 0..outer {
+            for i in 0..inner {
+                lane.clear();
+                lane.extend((0..n).map(|j| (src[(o * n + j) * inner + i].to_f64(), j)));
+                lane.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
+                let (mut best, mut best_at, mut run) = (0, 0, 0);
+                for (p, &(v, at)) in lane.iter().enumerate() {
+                    run += 1;
+                    #[allow(clippy::float_cmp)]
+                    let run_ends = lane.get(p + 1).is_none_or(|next| next.0 != v);
+                    if run_ends {
+                        if run > best {
+                            (best, best_at) = (run, at);
+                        }
+                        run = 0;
+                    }
+                }
+                values[o * inner + i] = src[(o * n + best_at) * inner + i];
+                indices[o * inner + i] = best_at as i64;
+            }
+        }
+        Storage::from_vec(&out_shape, values)
+    });
+    let values = values.ok_or_else(|| OpError::new("mode: output shape"))?;
+    let indices =
+        Storage::from_vec(&out_shape, indices).ok_or_else(|| OpError::new("mode: output shape"))?;
+    Ok(vec![values, indices])
+}
+
+/// What a `quantile` call reduces: its dim (0 of the flattened input for `dim=None`),
+/// the length there, and the result's meta. Sizes only: a meta function runs no op.
+struct QuantilePlan {
+    dim: usize,
+    n: i64,
+    meta: TensorMeta,
+}
+
+fn quantile_plan(a: &Quantile) -> Result<QuantilePlan, OpError> {
+    let m = meta_of(&a.self_)?;
+    if !m.dtype.is_float() {
+        op_bail!("quantile() input tensor must be either float or double dtype");
+    }
+    if !(0.0..=1.0).contains(&a.q) {
+        op_bail!("quantile() q must be in the range [0, 1] but got {}", a.q);
+    }
+    let dim = match a.dim {
+        None => 0,
+        Some(d) => normalize_dim(d, m.rank())?,
+    };
+    let lane: Vec<SymInt> = match a.dim {
+        None => m.sizes.clone(),
+        Some(_) => m.sizes.get(dim).cloned().into_iter().collect(),
+    };
+    let mut n = 1i64;
+    for s in &lane {
+        match s {
+            SymInt::Int(v) => n = n.saturating_mul(*v),
+            s => op_bail!("quantile() over a dynamic size ({s}) is not supported: its ranks would be specialised"),
+        }
+    }
+    if n == 0 {
+        op_bail!("quantile() input tensor must be non-empty");
+    }
+    let sizes = match (a.dim, a.keepdim) {
+        (None, true) => vec![SymInt::Int(1); m.rank()],
+        (None, false) => Vec::new(),
+        (Some(_), keepdim) => {
+            let mut s = m.sizes.clone();
+            match (dim < s.len(), keepdim) {
+                (true, true) => s[dim] = SymInt::Int(1),
+                (true, false) => {
+                    s.remove(dim);
+                }
+                (false, _) => {}
+            }
+            s
+        }
+    };
+    Ok(QuantilePlan {
+        dim,
+        n,
+        meta: TensorMeta::new(m.dtype, sizes),
+    })
+}
+
+/// The sorted lane read at rank `q·(n − 1)`, between its neighbours as `interpolation`
+/// says (`torch.quantile`'s reference); NaN where the lane holds one (sorted last).
+fn quantile_decomposition(a: &Quantile) -> Result<Vec<Tensor>, OpError> {
+    let plan = quantile_plan(a)?;
+    let d = plan.dim as i64;
+    let x = match a.dim {
+        None => a.self_.reshape([-1]),
+        Some(_) => a.self_.clone(),
+    };
+    let sorted = sort_by_topk(&x, d, false)?.swap_remove(0);
+    let rank = a.q * (plan.n - 1) as f64;
+    let (lo, hi) = (rank.floor() as i64, rank.ceil() as i64);
+    let pick = |i: i64| sorted.select(d, i);
+    let lerp = |w: f64| {
+        let args = vec![
+            Value::Tensor(pick(lo)),
+            Value::Tensor(pick(hi)),
+            Value::Float(w),
+        ];
+        Tensor::call_op(&super::elementwise::LERP_SCALAR, args).swap_remove(0)
+    };
+    let v = match a.interpolation.as_str() {
+        "linear" => lerp(rank - lo as f64),
+        "lower" => pick(lo),
+        "higher" => pick(hi),
+        "midpoint" => lerp(0.5),
+        "nearest" => pick(rank.round_ties_even() as i64),
+        other => op_bail!(
+            "quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. Got {other}"
+        ),
+    };
+    let last = pick(plan.n - 1);
+    let v = Tensor::where_(&last.ne(&last), &last, &v);
+    Ok(vec![v.reshape(plan.meta.sizes.clone())])
 }

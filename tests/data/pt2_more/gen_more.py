@@ -317,3 +317,37 @@ torch.manual_seed(10)
 go("bytes", Bytes(), (torch.randint(0, 256, (2, 3, 6, 6), dtype=torch.uint8), r(5, 3)))
 torch.manual_seed(11)
 go("extras", Extras(), (r(2, 4, 7), r(2, 4, 7)))
+
+class Special(nn.Module):
+    # Special functions and aliases: erfc, lgamma, digamma, i0, sinc, xlogy, copysign, signbit, frac, heaviside, expit, clip, true_divide, eval rrelu, all/any, nansum/nanmean, renorm, logcumsumexp.
+    def forward(s, x, y):
+        z = torch.where(x > 1, float("nan"), x)
+        return (torch.erfc(x * 3), torch.lgamma(x.abs() + 0.1), torch.digamma(x * 2), torch.i0(x * 4), torch.sinc(x), torch.xlogy(x.abs(), y.abs()),
+                torch.xlogy(torch.zeros(3, 4), y), torch.copysign(x, y), torch.signbit(x), torch.frac(x * 3), torch.heaviside(x.round(), torch.tensor(0.5)),
+                torch.special.expit(x), x.clip(-0.5, 0.5), torch.true_divide(x, y), F.rrelu(x, training=False), (x > -2).all(), (x > 2).any(),
+                z.nansum(), z.nansum(1), z.nanmean(0), torch.renorm(x, 2, 0, 1.0), torch.renorm(x, 1, 1, 0.5), torch.logcumsumexp(x * 30, 1))
+class Ordering(nn.Module):
+    # Selections and bucketing: kthvalue, median(), mode, quantile (every interpolation), bucketize / searchsorted (1-D and per-row boundaries, left and right), histc, rot90, dstack, tril/triu_indices.
+    def forward(s, x, ints, edges, rows):
+        return (x.kthvalue(2, 1)[0], x.kthvalue(3, 0, keepdim=True)[1], x.median(), ints.mode(1)[0], ints.mode(1)[1], torch.quantile(x, 0.3, dim=1),
+                torch.quantile(x, 0.5), torch.quantile(x, 0.75, dim=0, keepdim=True, interpolation="lower"), torch.quantile(x, 0.4, dim=1, interpolation="higher"),
+                torch.quantile(x, 0.25, dim=1, interpolation="midpoint"), torch.quantile(x, 0.6, dim=1, interpolation="nearest"),
+                torch.bucketize(x, edges), torch.bucketize(x, edges, right=True), torch.searchsorted(edges, x), torch.searchsorted(rows, x[:, :4], side="right"),
+                torch.searchsorted(edges, x, out_int32=True), torch.histc(x, 5, -1, 1), torch.histc(x, 4), torch.rot90(x), torch.rot90(x, 2), torch.rot90(x, -1, (1, 0)),
+                torch.dstack([x, x * 2]), torch.dstack([edges, edges]), torch.tril_indices(3, 4), torch.tril_indices(4, 3, -1), torch.triu_indices(3, 5, 1))
+class SamePad(nn.Module):
+    # padding="same" / "valid" in 1-D, 2-D (odd total padding: an even kernel) and 3-D; nn.Fold (col2im); `x[:, idx] = v` and `x[i, :, k] += v` (index_put with None).
+    def __init__(s):
+        super().__init__(); s.a = nn.Conv1d(2, 3, 4, padding="same"); s.b = nn.Conv2d(2, 3, (2, 3), padding="same", dilation=(1, 2)); s.c = nn.Conv2d(2, 3, 3, padding="valid")
+        s.d = nn.Conv3d(2, 2, 3, padding="same"); s.fold = nn.Fold((5, 6), (2, 3), padding=1, stride=(1, 2))
+    def forward(s, x, cols):
+        y = x.clone(); y[:, :, torch.tensor([0, 3])] = -1.0
+        w = x.clone(); w[torch.tensor([1, 0]), :, torch.tensor([2, 2])] += x[0, :, 1]
+        return s.a(x[:, :, 0]), s.b(x), s.c(x), s.d(x.unsqueeze(2).expand(-1, -1, 3, -1, -1)), s.fold(cols), y, w
+
+torch.manual_seed(12)
+go("special", Special(), (r(3, 4), r(3, 4)))
+torch.manual_seed(13)
+go("ordering", Ordering(), (r(3, 7), torch.randint(0, 3, (4, 7)).float(), torch.tensor([-1.0, -0.2, 0.0, 0.5, 1.5]), torch.sort(r(3, 5), 1)[0]))
+torch.manual_seed(14)
+go("same_pad", SamePad(), (r(2, 2, 5, 6), r(2, 12, 18)))

@@ -39,6 +39,34 @@ const CHECKS: &[&str] = &[
     "torch.ops.aten.sym_constrain_range_for_size.default",
 ];
 
+/// The calls in `g` and its subgraphs of ops missing from the registry, `(target,
+/// node)` once per target: a program's every missing op is reported at once.
+fn unknown_calls(g: &j::Graph, out: &mut Vec<(String, String)>) {
+    for n in &g.nodes {
+        if higher_order_op(&n.target).is_some() {
+            for a in &n.inputs {
+                if let A::AsGraph(sub) = &a.arg {
+                    unknown_calls(&sub.graph, out);
+                }
+            }
+            continue;
+        }
+        let known = CHECKS.contains(&n.target.as_str())
+            || registry_name(&n.target).and_then(|r| lookup(&r)).is_some();
+        if !known && !out.iter().any(|(t, _)| *t == n.target) {
+            out.push((n.target.clone(), node_name(n)));
+        }
+    }
+}
+
+/// A node's name: its own, else its first tensor output's.
+fn node_name(n: &j::Node) -> String {
+    n.name.clone().unwrap_or_else(|| match n.outputs.first() {
+        Some(A::AsTensor(t)) => t.name.clone(),
+        _ => String::new(),
+    })
+}
+
 /// A schema default as a graph argument (for inputs a file leaves out): defaults name
 /// no tensor.
 fn default_arg(d: &crate::ops::schema::DefaultValue) -> Option<Arg> {
@@ -391,6 +419,16 @@ impl<'a> GraphReader<'a> {
             };
             self.push(node, &at)?;
         }
+        let mut unknown = Vec::new();
+        unknown_calls(self.g, &mut unknown);
+        if let Some(((op, node), also)) = unknown.split_first() {
+            return Err(LoadError::UnknownOp {
+                path: self.ctx.path.clone(),
+                op: op.clone(),
+                node: node.clone(),
+                also: also.to_vec(),
+            });
+        }
         for (i, n) in self.g.nodes.iter().enumerate() {
             self.index = i;
             self.node(n)?;
@@ -455,10 +493,7 @@ impl<'a> GraphReader<'a> {
     }
 
     fn node(&mut self, n: &j::Node) -> Result<(), LoadError> {
-        let name = n.name.clone().unwrap_or_else(|| match n.outputs.first() {
-            Some(A::AsTensor(t)) => t.name.clone(),
-            _ => String::new(),
-        });
+        let name = node_name(n);
         let at = format!("node {name}");
         if self.skipped(n, &at)? {
             return Ok(());
@@ -593,6 +628,7 @@ impl GraphReader<'_> {
             path: self.ctx.path.clone(),
             op: n.target.clone(),
             node: name.to_string(),
+            also: Vec::new(),
         };
         let op: &'static OpDef = registry_name(&n.target)
             .and_then(|r| lookup(&r))

@@ -331,6 +331,20 @@ fn pytorch_archive_errors_say_which_and_where() {
          ferrex does not implement yet"
     );
 
+    // Every missing op is named at once, each with its first node.
+    let err = load(&edited("models/model.json", |d| {
+        let d = replace("aten.tanh.default", "aten.frobnicate.default")(d);
+        let d = replace("aten.mean.dim", "mylib.smooth.default")(&d);
+        replace("aten.linear.default", "aten.frobnicate.default")(&d)
+    }))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`c.pt2`: node `linear` calls `torch.ops.aten.frobnicate.default`, an ATen op that \
+         ferrex does not implement yet; 1 more op(s) missing: `torch.ops.mylib.smooth.default` \
+         (node `mean`, custom)"
+    );
+
     let err = load(&edited(
         "models/model.json",
         replace("\"major\": 8", "\"major\": 9"),
