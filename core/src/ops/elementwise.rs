@@ -1138,6 +1138,16 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // Bitwise ops (integers and bools), lerp, hypot, logaddexp, nan_to_num, clamp_min/max
 
+impl BitwiseScalar {
+    /// The call as the tensor overload's arguments (the number a wrapped operand).
+    fn binary(&self) -> BinaryArgs {
+        BinaryArgs {
+            self_: self.self_.clone(),
+            other: self.other.clone(),
+        }
+    }
+}
+
 fn bitwise_meta(op: &str, a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
     let (dtype, sizes) = promote_operands(&[a, b])?;
     if dtype.is_float() {
@@ -1318,6 +1328,37 @@ op_def! {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x ^ y),
         wrapped_numbers: [other],
+    }
+    /// `x & 6` with a number, as the core IR records it (the default IR: `__and__`).
+    pub static BITWISE_AND_SCALAR: struct BitwiseScalar = "aten::bitwise_and.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_and", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x & y),
+        wrapped_numbers: [self, other],
+    }
+    pub static BITWISE_OR_SCALAR: BitwiseScalar = "aten::bitwise_or.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_or", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x | y),
+        wrapped_numbers: [self, other],
+    }
+    pub static BITWISE_XOR_SCALAR: BitwiseScalar = "aten::bitwise_xor.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_xor", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x ^ y),
+        wrapped_numbers: [self, other],
+    }
+    pub static AND_SCALAR: BitwiseScalar = "aten::__and__.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_and", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x & y),
+        wrapped_numbers: [self, other],
+    }
+    pub static OR_SCALAR: BitwiseScalar = "aten::__or__.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_or", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x | y),
+        wrapped_numbers: [self, other],
+    }
+    pub static XOR_SCALAR: BitwiseScalar = "aten::__xor__.Scalar(Tensor self, Scalar other) -> Tensor" {
+        meta: |a: &BitwiseScalar| bitwise_meta("bitwise_xor", &a.self_, &a.other),
+        kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x ^ y),
+        wrapped_numbers: [self, other],
     }
     pub static BITWISE_NOT: Unary = "aten::bitwise_not(Tensor self) -> Tensor" {
         meta: |a: &Unary| {

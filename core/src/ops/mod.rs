@@ -34,6 +34,7 @@ pub mod pool3d;
 pub mod pooling;
 mod prepack;
 pub mod reduction;
+pub mod resample;
 pub mod rnn;
 pub mod scalar;
 pub mod scatter;

@@ -118,7 +118,45 @@ fn unshuffle_decomposition(args: &PixelUnshuffle) -> Result<Vec<Tensor>, OpError
     rearrange(&args.self_, split, &[0, 2, 4, 1, 3], out)
 }
 
+fn channel_shuffle_meta(a: &ChannelShuffle) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let g = a.groups.hint();
+    if m.rank() < 3 {
+        op_bail!("channel_shuffle expects input to have at least 3 dimensions, but got input with sizes {}", crate::symbolic::format_sizes(&m.sizes));
+    }
+    if g <= 0 {
+        op_bail!("Number of groups to divide channels in must be positive. Value of groups:{g}");
+    }
+    if m.sizes[1].hint() % g != 0 {
+        op_bail!(
+            "Number of channels must be divisible by groups. Got {} channels and {g} groups.",
+            m.sizes[1]
+        );
+    }
+    Ok(vec![m])
+}
+
+/// `[N, C, *]` → `[N, g, C/g, *]` → swap the two → `[N, C, *]` (ShuffleNet).
+fn channel_shuffle(a: &ChannelShuffle) -> Result<Vec<Tensor>, OpError> {
+    let m = channel_shuffle_meta(a)?.swap_remove(0);
+    let g = a.groups.clone();
+    let mut split = vec![
+        m.sizes[0].clone(),
+        g.clone(),
+        SymInt::Int(m.sizes[1].hint() / g.hint()),
+    ];
+    split.extend(m.sizes[2..].iter().cloned());
+    let y = a.self_.reshape(split).transpose(1, 2);
+    Ok(vec![y.reshape(m.sizes)])
+}
+
 op_def! {
+    /// `nn.ChannelShuffle`.
+    pub static CHANNEL_SHUFFLE: struct ChannelShuffle =
+        "aten::channel_shuffle(Tensor self, SymInt groups) -> Tensor" {
+        meta: channel_shuffle_meta,
+        composite: channel_shuffle,
+    }
     pub static PIXEL_SHUFFLE: struct PixelShuffle =
         "aten::pixel_shuffle(Tensor self, int upscale_factor) -> Tensor" {
         meta: shuffle_meta,

@@ -1797,6 +1797,18 @@ fn hvstack(tensors: &[Tensor], how: Stacking) -> Result<Vec<Tensor>, OpError> {
     Ok(vec![Tensor::cat(&parts, dim)])
 }
 
+fn matrix_t_meta(a: &MatrixT) -> Result<Vec<TensorMeta>, OpError> {
+    let mut m = meta_of(&a.self_)?;
+    let r = m.rank();
+    if r < 2 {
+        op_bail!(
+            "tensor.mT is only supported on matrices or batches of matrices. Got {r}-D tensor."
+        );
+    }
+    m.sizes.swap(r - 2, r - 1);
+    Ok(vec![m])
+}
+
 /// `rot90`'s two dims, normalized and checked as ATen checks them.
 fn rot90_dims(a: &Rot90) -> Result<(usize, usize), OpError> {
     let rank = meta_of(&a.self_)?.rank();
@@ -2129,6 +2141,15 @@ op_def! {
     pub static VSTACK: TensorList = "aten::vstack(Tensor[] tensors) -> Tensor" {
         meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Vertical),
         composite: |a: &TensorList| hvstack(&a.tensors, Stacking::Vertical),
+    }
+    /// `x.mT`: the last two dims swapped (`x.mH` is the same for real tensors).
+    pub static MT: struct MatrixT = "aten::mT(Tensor(a) self) -> Tensor(a)" {
+        meta: matrix_t_meta,
+        composite: |a: &MatrixT| Ok(vec![a.self_.transpose(-2, -1)]),
+    }
+    pub static MH: MatrixT = "aten::mH(Tensor(a) self) -> Tensor(a)" {
+        meta: matrix_t_meta,
+        composite: |a: &MatrixT| Ok(vec![a.self_.transpose(-2, -1)]),
     }
     pub static DSTACK: TensorList = "aten::dstack(Tensor[] tensors) -> Tensor" {
         meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Depth),
