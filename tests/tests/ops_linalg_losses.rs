@@ -448,7 +448,7 @@ fn check_reductions(op: &str, args: &dyn Fn(i64) -> Vec<Value>, unreduced: &[f64
 fn embedding_and_ranking_losses_match_their_definitions() {
     let (x, y) = (tensor(&[3, 4], 1), tensor(&[3, 4], 2));
     let (xv, yv) = (f64s(&data(&x)), f64s(&data(&y)));
-    let target = Tensor::from_vec(vec![1i64, -1, 1], &[3]);
+    let target = Tensor::from_vec(vec![1i64, -1, 1], [3]);
     let labels = [1.0, -1.0, 1.0];
     let margin = 0.2;
     let want: Vec<f64> = (0..3)
@@ -472,7 +472,7 @@ fn embedding_and_ranking_losses_match_their_definitions() {
         &[
             t(&x),
             t(&y),
-            t(&Tensor::from_vec(vec![1i64], &[])),
+            t(&Tensor::from_vec(vec![1i64], [0usize; 0])),
             Value::Float(0.0),
             int(1),
         ],
@@ -484,7 +484,7 @@ fn embedding_and_ranking_losses_match_their_definitions() {
         yv.iter()
             .map(|&v| if v > 0.0 { 1.0f32 } else { -1.0 })
             .collect(),
-        &[3, 4],
+        [3, 4],
     );
     let want: Vec<f64> = xv
         .iter()
@@ -501,7 +501,7 @@ fn embedding_and_ranking_losses_match_their_definitions() {
     let want: Vec<f64> = (0..5)
         .map(|i| (-f64::from(lab[i]) * (av[i] - bv[i]) + 0.1).max(0.0))
         .collect();
-    let tt = Tensor::from_vec(lab.to_vec(), &[5]);
+    let tt = Tensor::from_vec(lab.to_vec(), [5]);
     let args = |r: i64| vec![t(&a), t(&b), t(&tt), Value::Float(0.1), int(r)];
     check_reductions("aten::margin_ranking_loss", &args, &want, 1e-6);
     refused(
@@ -525,9 +525,9 @@ fn multi_margin_loss_sums_the_margins_of_the_other_classes() {
     let (n, c) = (3, 4);
     let x = tensor(&[n, c], 1);
     let xv = f64s(&data(&x));
-    let target = Tensor::from_vec(vec![0i64, 3, 1], &[3]);
+    let target = Tensor::from_vec(vec![0i64, 3, 1], [3]);
     let ys = [0usize, 3, 1];
-    let weight = Tensor::from_vec(vec![1.0f32, 2.0, 0.5, 1.0], &[4]);
+    let weight = Tensor::from_vec(vec![1.0f32, 2.0, 0.5, 1.0], [4]);
     let wv = [1.0, 2.0, 0.5, 1.0];
     for (p, margin, weighted) in [(1, 1.0, false), (2, 0.5, true)] {
         let per_frame: Vec<f64> = (0..n)
@@ -571,7 +571,7 @@ fn multi_margin_loss_sums_the_margins_of_the_other_classes() {
     );
     refused(
         "aten::multi_margin_loss",
-        &call(&x, &Tensor::from_vec(vec![0i64, 1], &[2]), 1),
+        &call(&x, &Tensor::from_vec(vec![0i64, 1], [2]), 1),
         "inconsistent target size",
     );
     refused(
@@ -598,7 +598,7 @@ fn poisson_nll_loss_with_log_inputs_and_the_stirling_term() {
     let x = tensor(&[2, 5], 1);
     let target = Tensor::from_vec(
         vec![0.0f32, 0.5, 1.0, 2.0, 3.5, 4.0, 0.2, 1.5, 7.0, 0.9],
-        &[2, 5],
+        [2, 5],
     );
     let (xv, tv) = (f64s(&data(&x)), f64s(&data(&target)));
     let want: Vec<f64> = xv.iter().zip(&tv).map(|(a, y)| a.exp() - y * a).collect();
