@@ -351,6 +351,38 @@ fn cross_products_along_a_dim_of_three() {
     );
 }
 
+/// Dims given for 0-dim operands are errors, not an index into no sizes.
+#[test]
+fn dims_of_zero_dim_operands_are_refused() {
+    let s = Tensor::scalar(2.0f32);
+    refused(
+        "aten::linalg_cross",
+        &[t(&s), t(&s), int(0)],
+        "at least 1 dimension",
+    );
+    refused(
+        "aten::tensordot",
+        &[t(&s), t(&s), ints(&[0]), ints(&[0])],
+        "out of range",
+    );
+    refused(
+        "aten::_trilinear",
+        &[
+            t(&s),
+            t(&s),
+            t(&s),
+            ints(&[]),
+            ints(&[]),
+            ints(&[]),
+            ints(&[0]),
+            int(0),
+        ],
+        "unroll_dim",
+    );
+    refused("aten::dot", &[t(&s), t(&s)], "1D tensors expected");
+    refused("aten::trace", &[t(&s)], "expected a matrix");
+}
+
 #[test]
 fn bilinear_is_the_form_x1_w_x2_plus_bias() {
     let (x1, x2, w, bias) = (
@@ -561,22 +593,29 @@ fn multi_margin_loss_sums_the_margins_of_the_other_classes() {
         };
         check_reductions("aten::multi_margin_loss", &args, &per_frame, 1e-6);
     }
-    let call = |x: &Tensor, tg: &Tensor, p: i64| {
+}
+
+#[test]
+fn multi_margin_loss_refuses_bad_targets_and_weights() {
+    let x = tensor(&[3, 4], 1);
+    let target = Tensor::from_vec(vec![0i64, 3, 1], [3]);
+    let weight = Tensor::from_vec(vec![1.0f32, 2.0, 0.5, 1.0], [4]);
+    let margin_args = |x: &Tensor, tg: &Tensor, p: i64| {
         vec![t(x), t(tg), int(p), Value::Float(1.0), Value::None, int(1)]
     };
     refused(
         "aten::multi_margin_loss",
-        &call(&x, &target, 3),
+        &margin_args(&x, &target, 3),
         "only p == 1 and p == 2",
     );
     refused(
         "aten::multi_margin_loss",
-        &call(&x, &Tensor::from_vec(vec![0i64, 1], [2]), 1),
+        &margin_args(&x, &Tensor::from_vec(vec![0i64, 1], [2]), 1),
         "inconsistent target size",
     );
     refused(
         "aten::multi_margin_loss",
-        &call(&tensor(&[2, 2, 2], 2), &target, 1),
+        &margin_args(&tensor(&[2, 2, 2], 2), &target, 1),
         "Expected non-empty vector or matrix",
     );
     refused(
@@ -591,6 +630,19 @@ fn multi_margin_loss_sums_the_margins_of_the_other_classes() {
         ],
         "inconsistent weight size",
     );
+    // A class index outside the classes is an error, not a read outside the input.
+    for bad in [4i64, -5] {
+        let tg = Tensor::from_vec(vec![0i64, bad, 1], [3]);
+        let weighted = [t(&x), t(&tg), int(1), Value::Float(1.0), t(&weight), int(1)];
+        assert!(
+            call("aten::multi_margin_loss", &margin_args(&x, &tg, 1)).is_err(),
+            "target {bad}"
+        );
+        assert!(
+            call("aten::multi_margin_loss", &weighted).is_err(),
+            "weighted target {bad}"
+        );
+    }
 }
 
 #[test]

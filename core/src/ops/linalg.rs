@@ -7,7 +7,7 @@ use ferrex_kernels::{gemm, Float, Mat};
 
 use super::lowering::Lowering;
 use super::shape::TensorList;
-use super::util::{broadcast_shapes, concrete, meta_of};
+use super::util::{broadcast_shapes, concrete, first_result, meta_of};
 use super::{op_def, Value};
 use crate::error::OpError;
 use crate::op_bail;
@@ -1004,14 +1004,6 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // dot, trace, tensordot, kron: composites of products, sums and views
 
-/// The one tensor an op call gives.
-fn first(results: Vec<Tensor>, op: &str) -> Result<Tensor, OpError> {
-    results
-        .into_iter()
-        .next()
-        .ok_or_else(|| OpError(format!("{op} gave no tensor")))
-}
-
 fn dot_meta(a: &Dot) -> Result<Vec<TensorMeta>, OpError> {
     let (x, y) = (meta_of(&a.self_)?, meta_of(&a.tensor)?);
     if x.rank() != 1 || y.rank() != 1 {
@@ -1072,7 +1064,7 @@ fn trace_meta(a: &Trace) -> Result<Vec<TensorMeta>, OpError> {
 
 /// The sum of the main diagonal (`sum(diagonal(x))`, as PyTorch's decomposition).
 fn trace(a: &Trace) -> Result<Vec<Tensor>, OpError> {
-    let diagonal = first(
+    let diagonal = first_result(
         super::shape::DIAGONAL.call_with(vec![
             Value::Tensor(a.self_.clone()),
             Value::Int(SymInt::Int(0)),
@@ -1082,6 +1074,15 @@ fn trace(a: &Trace) -> Result<Vec<Tensor>, OpError> {
         "diagonal",
     )?;
     Ok(vec![diagonal.sum()])
+}
+
+/// `dims` of a tensor of `rank` dims, normalized, each once; a 0-dim tensor has none.
+fn dims_of(dims: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
+    let dims = super::util::normalize_dims(dims, rank)?;
+    if let Some(d) = dims.iter().find(|&&d| d >= rank) {
+        op_bail!("dimension {d} out of range for a {rank}-D tensor");
+    }
+    Ok(dims)
 }
 
 /// How `tensordot` runs: each operand permuted (free dims of `self` then its contracted
@@ -1111,21 +1112,9 @@ fn tensordot_plan(a: &Tensordot) -> Result<TensordotPlan, OpError> {
             y.dtype
         );
     }
-    let dims = |list: &[i64], rank: usize| -> Result<Vec<usize>, OpError> {
-        let mut seen = vec![false; rank];
-        list.iter()
-            .map(|&d| {
-                let d = super::util::normalize_dim(d, rank)?;
-                if std::mem::replace(&mut seen[d], true) {
-                    op_bail!("dim {d} appears multiple times in the list of dims");
-                }
-                Ok(d)
-            })
-            .collect()
-    };
     let (cx, cy) = (
-        dims(&a.dims_self, x.rank())?,
-        dims(&a.dims_other, y.rank())?,
+        dims_of(&a.dims_self, x.rank())?,
+        dims_of(&a.dims_other, y.rank())?,
     );
     let (mut sum_self, mut sum_other) = (Vec::new(), Vec::new());
     let mut inner = SymInt::Int(1);
@@ -1408,7 +1397,9 @@ fn cross_plan(x: &Tensor, y: &Tensor, dim: i64) -> Result<(TensorMeta, usize), O
         );
     }
     let d = super::util::normalize_dim(dim, a.rank())?;
-    let (sa, sb) = (&a.sizes[d], &b.sizes[d]);
+    let (Some(sa), Some(sb)) = (a.sizes.get(d), b.sizes.get(d)) else {
+        op_bail!("linalg.cross: inputs must have at least 1 dimension");
+    };
     if sa.as_int() != Some(3) || sb.as_int() != Some(3) {
         op_bail!("linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}");
     }
@@ -1423,7 +1414,7 @@ fn linalg_cross(x: &Tensor, y: &Tensor, dim: i64) -> Result<Vec<Tensor>, OpError
     let (x, y) = (x.expand(&out.sizes), y.expand(&out.sizes));
     let idx = Tensor::arange(3);
     let shifted = |k: i64| -> Result<Tensor, OpError> {
-        first(
+        first_result(
             super::elementwise::REMAINDER_SCALAR
                 .call_with(vec![Value::Tensor(idx.add(k)), Value::Int(SymInt::Int(3))]),
             "remainder",
@@ -1482,18 +1473,12 @@ fn trilinear_plan(a: &Trilinear) -> Result<TrilinearPlan, OpError> {
     let metas = [meta_of(&a.i1)?, meta_of(&a.i2)?, meta_of(&a.i3)?];
     let expands = [&a.expand1, &a.expand2, &a.expand3];
     let total = metas[0].rank().saturating_add(a.expand1.len());
-    if a.unroll_dim < 0 || a.unroll_dim as usize >= total.max(1) {
+    if a.unroll_dim < 0 || a.unroll_dim as usize >= total {
         op_bail!("unroll_dim must be in [0,{}]", total as i64 - 1);
     }
-    let mask = |dims: &[i64], what: &str| -> Result<Vec<bool>, OpError> {
-        let mut m = vec![false; total];
-        for &d in dims {
-            let d = super::util::normalize_dim(d, total)?;
-            if std::mem::replace(&mut m[d], true) {
-                op_bail!("_trilinear: dim {d} appears multiple times in {what}");
-            }
-        }
-        Ok(m)
+    let mask = |dims: &[i64]| -> Result<Vec<bool>, OpError> {
+        let dims = dims_of(dims, total)?;
+        Ok((0..total).map(|d| dims.contains(&d)).collect())
     };
     let mut operands: [Vec<SymInt>; 3] = Default::default();
     for (k, (m, e)) in metas.iter().zip(expands).enumerate() {
@@ -1505,7 +1490,7 @@ fn trilinear_plan(a: &Trilinear) -> Result<TrilinearPlan, OpError> {
                 e.len()
             );
         }
-        let expanded = mask(e, "an expand list")?;
+        let expanded = mask(e)?;
         let mut sizes = m.sizes.iter();
         operands[k] = expanded
             .iter()
@@ -1525,7 +1510,7 @@ fn trilinear_plan(a: &Trilinear) -> Result<TrilinearPlan, OpError> {
     }
     let b = broadcast_shapes(&operands[0], &operands[1])?;
     let b = broadcast_shapes(&b, &operands[2])?;
-    let summed = mask(&a.sumdim, "sumdim")?;
+    let summed = mask(&a.sumdim)?;
     let sizes = b
         .into_iter()
         .zip(&summed)
@@ -1627,7 +1612,7 @@ fn bilinear(a: &Bilinear) -> Result<Vec<Tensor>, OpError> {
         Ok(t.reshape(vec![SymInt::Int(-1), last]))
     };
     let ints = |v: &[i64]| Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect());
-    let y = first(
+    let y = first_result(
         TRILINEAR.call_with(vec![
             Value::Tensor(flat(&a.input1)?),
             Value::Tensor(a.weight.clone()),

@@ -4,7 +4,7 @@
 //! (`_refs.nn.functional`, `_decomp`), with `reduction` ATen's integer: 0 none, 1 mean,
 //! 2 sum.
 
-use super::util::{meta_of, shapes_match};
+use super::util::{first_result, meta_of, shapes_match};
 use super::{op_def, Value};
 use crate::error::OpError;
 use crate::op_bail;
@@ -581,17 +581,15 @@ fn triplet_margin_meta(a: &TripletMarginLoss) -> Result<Vec<TensorMeta>, OpError
 /// the anchor's and the positive's).
 fn triplet_margin(a: &TripletMarginLoss) -> Result<Vec<Tensor>, OpError> {
     let distance = |x: &Tensor, y: &Tensor| -> Result<Tensor, OpError> {
-        super::reduction::PAIRWISE_DISTANCE
-            .call_with(vec![
-                Value::Tensor(x.clone()),
-                Value::Tensor(y.clone()),
-                Value::Float(a.p),
-                Value::Float(a.eps),
-                Value::Bool(false),
-            ])
-            .into_iter()
-            .next()
-            .ok_or_else(|| OpError::new("pairwise_distance gave no tensor"))
+        let args = vec![
+            Value::Tensor(x.clone()),
+            Value::Tensor(y.clone()),
+            Value::Float(a.p),
+            Value::Float(a.eps),
+            Value::Bool(false),
+        ];
+        let d = super::reduction::PAIRWISE_DISTANCE.call_with(args);
+        first_result(d, "pairwise_distance")
     };
     let positive = distance(&a.anchor, &a.positive)?;
     let mut negative = distance(&a.anchor, &a.negative)?;
