@@ -766,3 +766,39 @@ fn empty_permuted_checks_its_layout() {
         "negative dimension",
     );
 }
+
+/// Integer operands give exact integer results of PyTorch's dtypes: the products keep
+/// theirs, `trace` (a sum) is i64.
+#[test]
+fn integer_products_stay_exact_integers() {
+    let ints_of = |v: &[i32], shape: &[usize]| Tensor::from_vec(v.to_vec(), shape);
+    let (a, b) = (ints_of(&[1, 2, 3], &[3]), ints_of(&[4, -5, 6], &[3]));
+    let out = call("aten::dot", &[t(&a), t(&b)]).unwrap();
+    assert_eq!(out[0].to_vec::<i32>().unwrap(), [12]);
+
+    let m = ints_of(&[1, 2, 3, 4], &[2, 2]);
+    let out = call("aten::trace", &[t(&m)]).unwrap();
+    assert_eq!(out[0].to_vec::<i64>().unwrap(), [5]);
+
+    // addbmm of [2, 2, 2] batches: Σ_b m @ m = 2 · [[7, 10], [15, 22]], plus 3 · self.
+    let batch = ints_of(&[1, 2, 3, 4, 1, 2, 3, 4], &[2, 2, 2]);
+    let args = [t(&m), t(&batch), t(&batch), int(3), int(1)];
+    let out = call("aten::addbmm", &args).unwrap();
+    assert_eq!(out[0].to_vec::<i32>().unwrap(), [17, 26, 39, 56]);
+
+    let args = [
+        t(&a.narrow(0, 0, 2)),
+        t(&m),
+        t(&a.narrow(0, 0, 2)),
+        int(1),
+        int(2),
+    ];
+    let out = call("aten::addmv", &args).unwrap();
+    assert_eq!(out[0].to_vec::<i32>().unwrap(), [11, 24]);
+
+    let out = call("aten::kron", &[t(&a), t(&b)]).unwrap();
+    assert_eq!(
+        out[0].to_vec::<i32>().unwrap(),
+        [4, -5, 6, 8, -10, 12, 12, -15, 18]
+    );
+}
