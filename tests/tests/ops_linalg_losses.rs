@@ -802,3 +802,116 @@ fn integer_products_stay_exact_integers() {
         [4, -5, 6, 8, -10, 12, 12, -15, 18]
     );
 }
+
+/// Operands a hostile call gives: 0-dim, empty, mismatched, integer and bool tensors.
+fn hostile_tensors() -> [Tensor; 7] {
+    [
+        Tensor::scalar(1.5f32),
+        tensor(&[0, 3], 1),
+        tensor(&[2, 3], 2),
+        tensor(&[3, 3, 3], 3),
+        tensor(&[3], 4),
+        Tensor::from_vec(vec![1i64, -1, 0, 3, 9], [5]),
+        Tensor::from_vec(vec![true; 6], [2, 3]),
+    ]
+}
+
+/// Dims, reductions and layouts out of range and at the extremes.
+const HOSTILE_INTS: [i64; 9] = [-4, -1, 0, 1, 2, 3, 7, i64::MIN, i64::MAX];
+
+/// Calls that must each give a result or an error (a panic fails the test), counted.
+#[derive(Default)]
+struct Sweep {
+    ok: usize,
+    err: usize,
+}
+
+impl Sweep {
+    fn go(&mut self, op: &str, args: &[Value]) {
+        match call(op, args) {
+            Ok(_) => self.ok += 1,
+            Err(_) => self.err += 1,
+        }
+    }
+
+    /// Both kinds happened: the sweep reached the composites, not only the metas.
+    fn check(&self) {
+        assert!(
+            self.ok > 10 && self.err > 100,
+            "{} results, {} errors",
+            self.ok,
+            self.err
+        );
+    }
+}
+
+/// The ops of one or two operands, with hostile dims and reductions.
+#[test]
+fn hostile_pairs_are_errors_not_panics() {
+    let tensors = hostile_tensors();
+    let opt = |d: i64| if d == 7 { Value::None } else { int(d) };
+    let list = |x: &Tensor, y: &Tensor| Value::TensorList(vec![x.clone(), y.clone()]);
+    let mut sweep = Sweep::default();
+    for x in &tensors {
+        sweep.go("aten::trace", &[t(x)]);
+        for y in &tensors {
+            for op in ["aten::dot", "aten::kron", "aten::hinge_embedding_loss"] {
+                sweep.go(op, &[t(x), t(y)]);
+            }
+            sweep.go("aten::block_diag", &[list(x, y)]);
+            sweep.go("aten::cartesian_prod", &[list(x, y)]);
+            for d in HOSTILE_INTS {
+                sweep.go("aten::cross", &[t(x), t(y), opt(d)]);
+                sweep.go("aten::linalg_cross", &[t(x), t(y), int(d)]);
+                sweep.go("aten::soft_margin_loss", &[t(x), t(y), int(d)]);
+                sweep.go("aten::tensordot", &[t(x), t(y), ints(&[d]), ints(&[1])]);
+                let mm = [t(x), t(y), int(1), Value::Float(1.0), Value::None, int(d)];
+                sweep.go("aten::multi_margin_loss", &mm);
+                let (log, full) = (Value::Bool(false), Value::Bool(true));
+                let poisson = [t(x), t(y), log, full, Value::Float(0.0), int(d)];
+                sweep.go("aten::poisson_nll_loss", &poisson);
+            }
+        }
+    }
+    for d in HOSTILE_INTS {
+        sweep.go("aten::empty_permuted", &[ints(&[2, 3]), ints(&[d, 0])]);
+        let size = ints(&[d.clamp(-1, 3)]);
+        sweep.go("aten::empty_permuted", &[size, ints(&[d])]);
+    }
+    sweep.check();
+}
+
+/// The ops of three operands; `_trilinear` with hostile expand and sum dims.
+#[test]
+fn hostile_triples_are_errors_not_panics() {
+    let tensors = hostile_tensors();
+    let mut sweep = Sweep::default();
+    for x in &tensors {
+        for y in &tensors {
+            for z in &tensors {
+                let three = [t(x), t(y), t(z)];
+                for op in [
+                    "aten::addmv",
+                    "aten::addbmm",
+                    "aten::bilinear",
+                    "aten::cosine_embedding_loss",
+                    "aten::margin_ranking_loss",
+                ] {
+                    sweep.go(op, &three);
+                }
+                let (one, zero) = (Value::Float(1.0), Value::Float(0.0));
+                let options = [one.clone(), one, zero, Value::Bool(true)];
+                sweep.go(
+                    "aten::triplet_margin_loss",
+                    &[&three[..], &options].concat(),
+                );
+                for d in &HOSTILE_INTS[..7] {
+                    let (e, d) = (ints(&[*d, 1]), *d);
+                    let dims = [e.clone(), ints(&[d]), e, ints(&[d]), int(d)];
+                    sweep.go("aten::_trilinear", &[&three[..], &dims].concat());
+                }
+            }
+        }
+    }
+    sweep.check();
+}
