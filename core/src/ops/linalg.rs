@@ -1,5 +1,9 @@
 //! Matrix products: `mm`, `bmm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
-//! Floating-point products go through matrixmultiply directly on the strided data.
+//! Floating-point products go through matrixmultiply directly on the strided data. The
+//! other products are composites of these and the pointwise ops, written as ATen's
+//! composites or PyTorch's decompositions: `baddbmm` / `addbmm` / `addmv`, `outer`,
+//! `dot`, `trace`, `tensordot`, `kron`, `block_diag`, `cartesian_prod`, `cross` /
+//! `linalg_cross`, `bilinear` / `_trilinear`.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
