@@ -533,6 +533,86 @@ const WITHOUT_CASE: &[(&str, &str)] = &[
         "pt2_more's extras.pt2 (with and without eps), both IRs and runners",
     ),
     (
+        "aten::cosine_embedding_loss.default",
+        "pt2_more's losses2.pt2 (1-D and 0-D targets, a margin), both IRs and runners; ops_linalg_losses.rs (against loops)",
+    ),
+    (
+        "aten::hinge_embedding_loss.default",
+        "pt2_more's losses2.pt2 (a margin; sum and none), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::margin_ranking_loss.default",
+        "pt2_more's losses2.pt2 (a margin; none and mean), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::multi_margin_loss.default",
+        "pt2_more's losses2.pt2 (p = 1 and 2, a margin, a class weight; every reduction), both IRs and runners; ops_linalg_losses.rs (shape errors)",
+    ),
+    (
+        "aten::poisson_nll_loss.default",
+        "pt2_more's losses2.pt2 (log input; probabilities with the Stirling term), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::soft_margin_loss.default",
+        "pt2_more's losses2.pt2 (mean and none), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::triplet_margin_loss.default",
+        "pt2_more's losses2.pt2 (p = 1 and 2, swap), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::empty_permuted.default",
+        "pt2_more's losses2.pt2's core IR (the `rsub` of a number), both runners; ops_linalg_losses.rs (layout errors)",
+    ),
+    (
+        "aten::addbmm.default",
+        "pt2_more's linalg2.pt2 (beta, alpha), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::addmv.default",
+        "pt2_more's linalg2.pt2 (beta, alpha), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::dot.default",
+        "pt2_more's linalg2.pt2, both IRs and runners; ops_linalg_losses.rs (length and rank errors)",
+    ),
+    (
+        "aten::trace.default",
+        "pt2_more's linalg2.pt2, both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::tensordot.default",
+        "pt2_more's linalg2.pt2 (a dim count, dim lists), both IRs and runners; ops_linalg_losses.rs (against loops, errors)",
+    ),
+    (
+        "aten::kron.default",
+        "pt2_more's linalg2.pt2 (operands of different ranks), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::block_diag.default",
+        "pt2_more's linalg2.pt2 (a matrix and a vector), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::cartesian_prod.default",
+        "pt2_more's linalg2.pt2 (three vectors), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::cross.default",
+        "pt2_more's linalg2.pt2 (dim 1), both IRs and runners; ops_linalg_losses.rs (default dim, size errors)",
+    ),
+    (
+        "aten::linalg_cross.default",
+        "pt2_more's linalg2.pt2 (torch.linalg.cross, dim -1), both IRs and runners; ops_linalg_losses.rs",
+    ),
+    (
+        "aten::bilinear.default",
+        "pt2_more's linalg2.pt2 (nn.Bilinear on 2-D and 3-D inputs), both IRs and runners; ops_linalg_losses.rs (against loops, weight errors)",
+    ),
+    (
+        "aten::_trilinear.default",
+        "pt2_more's linalg2.pt2's core IR (nn.Bilinear), both runners; ops_linalg_losses.rs (through bilinear)",
+    ),
+    (
         "aten::convolution.default",
         "Core ATen form of conv1d/conv2d; tests/tests/core_aten_ops.rs",
     ),

@@ -21,6 +21,33 @@ fn checked_sizes(sizes: &[SymInt]) -> Result<Vec<SymInt>, OpError> {
     Ok(sizes.to_vec())
 }
 
+/// `empty_permuted`'s result: `physical_layout` must order every dim once.
+fn empty_permuted_meta(a: &EmptyPermuted) -> Result<Vec<TensorMeta>, OpError> {
+    let rank = a.size.len();
+    if a.physical_layout.len() != rank {
+        op_bail!(
+            "Number of dimensions in size does not match the length of the physical_layout; i.e. len(size) = {rank} is not equal to len(physical_layout) = {}",
+            a.physical_layout.len()
+        );
+    }
+    let mut seen = vec![false; rank];
+    for &p in &a.physical_layout {
+        let Some(slot) = usize::try_from(p).ok().and_then(|i| seen.get_mut(i)) else {
+            op_bail!(
+                "Dimension out of range (expected to be in range of [0, {}], but got {p})",
+                rank.saturating_sub(1)
+            );
+        };
+        if std::mem::replace(slot, true) {
+            op_bail!("Dimension {p} was passed to physical_layout more than once");
+        }
+    }
+    Ok(vec![TensorMeta::new(
+        a.dtype.unwrap_or(DType::DEFAULT_FLOAT),
+        checked_sizes(&a.size)?,
+    )])
+}
+
 /// The one result meta computed.
 fn single(metas: &[TensorMeta]) -> Result<&TensorMeta, OpError> {
     metas
@@ -101,6 +128,14 @@ op_def! {
         "aten::empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
         meta: |a: &Empty| Ok(vec![TensorMeta::new(a.dtype.unwrap_or(DType::DEFAULT_FLOAT), checked_sizes(&a.size)?)]),
         kernel: |_: &Empty, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+    }
+    /// `empty` whose memory is laid out in `physical_layout`'s order of dims (the core
+    /// IR's `rsub` of a number builds its `full_like` on one): ferrex's tensors are
+    /// row-major, so only the layout's validity matters; zeros, as `empty`.
+    pub static EMPTY_PERMUTED: struct EmptyPermuted =
+        "aten::empty_permuted(SymInt[] size, int[] physical_layout, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {
+        meta: empty_permuted_meta,
+        kernel: |_: &EmptyPermuted, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
     }
     pub static FULL: struct Full =
         "aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor" {

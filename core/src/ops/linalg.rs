@@ -1,16 +1,23 @@
 //! Matrix products: `mm`, `bmm`, `addmm`, `matmul` (with batch broadcasting) and `linear`.
-//! Floating-point products go through matrixmultiply directly on the strided data.
+//! Floating-point products go through matrixmultiply directly on the strided data. The
+//! other products are composites of these and the pointwise ops, written as ATen's
+//! composites or PyTorch's decompositions: `baddbmm` / `addbmm` / `addmv`, `outer`,
+//! `dot`, `trace`, `tensordot`, `kron`, `block_diag`, `cartesian_prod`, `cross` /
+//! `linalg_cross`, `bilinear` / `_trilinear`.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
 use ferrex_kernels::{gemm, Float, Mat};
 
 use super::lowering::Lowering;
-use super::util::{broadcast_shapes, concrete, meta_of};
+use super::shape::TensorList;
+use super::util::{broadcast_shapes, concrete, first_result, meta_of};
 use super::{op_def, Value};
 use crate::error::OpError;
+use crate::op_bail;
 use crate::symbolic::SymInt;
-use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+use crate::tensor::{DType, Element, Scalar, Storage, Tensor, TensorMeta};
+use crate::tensor_api::Operand;
 
 // ---------------------------------------------------------------------------------------
 // GEMM kernels
@@ -872,30 +879,81 @@ fn baddbmm_meta(a: &Baddbmm) -> Result<Vec<TensorMeta>, OpError> {
         mat2: a.batch2.clone(),
     })?
     .swap_remove(0);
-    let m = meta_of(&a.self_)?;
+    check_added_term("baddbmm", &a.self_, &out)?;
+    Ok(vec![out])
+}
+
+/// `baddbmm`'s products summed over the batch: `[b, n, m] @ [b, m, p]` to `[n, p]`.
+fn addbmm_meta(a: &Baddbmm) -> Result<Vec<TensorMeta>, OpError> {
+    let mut out = bmm_meta(&Mm {
+        self_: a.batch1.clone(),
+        mat2: a.batch2.clone(),
+    })?
+    .swap_remove(0);
+    out.sizes.remove(0);
+    check_added_term("addbmm", &a.self_, &out)?;
+    Ok(vec![out])
+}
+
+fn addmv_meta(a: &Addmv) -> Result<Vec<TensorMeta>, OpError> {
+    let (s, mat, vec) = (meta_of(&a.self_)?, meta_of(&a.mat)?, meta_of(&a.vec)?);
+    if mat.rank() != 2 || vec.rank() != 1 || s.rank() > 1 {
+        op_bail!(
+            "vector + matrix @ vector expected, got {}, {}, {}",
+            s.rank(),
+            mat.rank(),
+            vec.rank()
+        );
+    }
+    let dtype = same_dtype(&mat, &vec, "addmv")?;
+    if !mat.sizes[1].sym_eq(&vec.sizes[0]) {
+        op_bail!(
+            "size mismatch, got input ({}), mat ({}x{}), vec ({})",
+            s.sizes.first().map_or(SymInt::Int(1), Clone::clone),
+            mat.sizes[0],
+            mat.sizes[1],
+            vec.sizes[0]
+        );
+    }
+    let out = TensorMeta::new(dtype, vec![mat.sizes[0].clone()]);
+    check_added_term("addmv", &a.self_, &out)?;
+    Ok(vec![out])
+}
+
+/// `beta * self + alpha * product` (`baddbmm`, `addbmm`, `addmv`); `beta = 0` ignores
+/// `self` (NaN too). Integer factors stay integers (an integer product stays one).
+fn scaled_sum(self_: &Tensor, product: Tensor, beta: Scalar, alpha: Scalar) -> Tensor {
+    let operand = |s: Scalar| match s {
+        Scalar::Int(i) => Operand::Int(i),
+        Scalar::Float(f) => Operand::Float(f),
+        Scalar::Bool(b) => Operand::Int(i64::from(b)),
+    };
+    let p = if alpha.to::<f64>() == 1.0 {
+        product
+    } else {
+        product.mul(operand(alpha))
+    };
+    match beta.to::<f64>() {
+        0.0 => p,
+        1.0 => self_.add(&p),
+        _ => self_.mul(operand(beta)).add(&p),
+    }
+}
+
+/// `self` (the term a product is added to) of `op`: the product's dtype, and sizes that
+/// broadcast to the product's `out` without widening it (PyTorch expands `self` to it).
+fn check_added_term(op: &str, self_: &Tensor, out: &TensorMeta) -> Result<(), OpError> {
+    let m = meta_of(self_)?;
+    same_dtype(&m, out, op)?;
     let b = broadcast_shapes(&m.sizes, &out.sizes)?;
     if b.len() != out.rank() || b.iter().zip(&out.sizes).any(|(b, o)| b.hint() != o.hint()) {
         return Err(OpError(format!(
-            "baddbmm: self of shape {} does not broadcast to the product's shape {}",
+            "{op}: self of shape {} does not broadcast to the product's shape {}",
             crate::symbolic::format_sizes(&m.sizes),
             crate::symbolic::format_sizes(&out.sizes)
         )));
     }
-    Ok(vec![out])
-}
-
-/// `beta * self + alpha * bmm(batch1, batch2)`; `beta = 0` ignores `self` (NaN too).
-fn baddbmm_decomposition(a: &Baddbmm) -> Result<Vec<Tensor>, OpError> {
-    let (alpha, beta) = (a.alpha.to::<f64>(), a.beta.to::<f64>());
-    let mut p = a.batch1.bmm(&a.batch2);
-    if alpha != 1.0 {
-        p = p.mul(alpha);
-    }
-    Ok(vec![match beta {
-        0.0 => p,
-        1.0 => a.self_.add(&p),
-        b => a.self_.mul(b).add(&p),
-    }])
+    Ok(())
 }
 
 fn outer_meta(a: &Outer) -> Result<Vec<TensorMeta>, OpError> {
@@ -918,11 +976,678 @@ op_def! {
     pub static BADDBMM: struct Baddbmm =
         "aten::baddbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
         meta: baddbmm_meta,
-        composite: baddbmm_decomposition,
+        composite: |a: &Baddbmm| Ok(vec![scaled_sum(&a.self_, a.batch1.bmm(&a.batch2), a.beta, a.alpha)]),
+    }
+    /// `beta * self + alpha * Σ_b batch1[b] @ batch2[b]` (PyTorch's core IR keeps it).
+    pub static ADDBMM: Baddbmm =
+        "aten::addbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
+        meta: addbmm_meta,
+        composite: |a: &Baddbmm| {
+            let product = a.batch1.bmm(&a.batch2).sum_dim(&[0], false);
+            Ok(vec![scaled_sum(&a.self_, product, a.beta, a.alpha)])
+        },
+        core_aten,
+    }
+    /// `beta * self + alpha * mat @ vec` (PyTorch's core IR keeps it).
+    pub static ADDMV: struct Addmv =
+        "aten::addmv(Tensor self, Tensor mat, Tensor vec, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
+        meta: addmv_meta,
+        composite: |a: &Addmv| {
+            let product = a.mat.mm(&a.vec.unsqueeze(1)).squeeze_dim(1);
+            Ok(vec![scaled_sum(&a.self_, product, a.beta, a.alpha)])
+        },
+        core_aten,
     }
     /// `x[:, None] * y[None, :]`.
     pub static OUTER: struct Outer = "aten::outer(Tensor self, Tensor vec2) -> Tensor" {
         meta: outer_meta,
         composite: |a: &Outer| Ok(vec![a.self_.unsqueeze(1).mul(a.vec2.unsqueeze(0))]),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// dot, trace, tensordot, kron: composites of products, sums and views
+
+fn dot_meta(a: &Dot) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y) = (meta_of(&a.self_)?, meta_of(&a.tensor)?);
+    if x.rank() != 1 || y.rank() != 1 {
+        op_bail!(
+            "1D tensors expected, but got {}D and {}D tensors",
+            x.rank(),
+            y.rank()
+        );
+    }
+    if x.dtype != y.dtype {
+        op_bail!(
+            "dot : expected both vectors to have same dtype, but found {} and {}",
+            x.dtype,
+            y.dtype
+        );
+    }
+    if x.dtype == DType::Bool {
+        op_bail!("\"dot\" not implemented for 'Bool'");
+    }
+    if !x.sizes[0].sym_eq(&y.sizes[0]) {
+        op_bail!(
+            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively",
+            x.sizes[0],
+            y.sizes[0],
+            x.sizes[0],
+            y.sizes[0]
+        );
+    }
+    Ok(vec![TensorMeta::new(x.dtype, vec![])])
+}
+
+/// `Σ x·y`, in the vectors' dtype (a sum of integers is i64 until cast back).
+fn dot(a: &Dot) -> Result<Vec<Tensor>, OpError> {
+    let dtype = meta_of(&a.self_)?.dtype;
+    let s = a.self_.mul(&a.tensor).sum();
+    Ok(vec![if dtype.is_float() || dtype == DType::I64 {
+        s
+    } else {
+        s.to_dtype(dtype)
+    }])
+}
+
+fn trace_meta(a: &Trace) -> Result<Vec<TensorMeta>, OpError> {
+    let m = meta_of(&a.self_)?;
+    if m.rank() != 2 {
+        op_bail!(
+            "trace: expected a matrix, but got tensor with dim {}",
+            m.rank()
+        );
+    }
+    let dtype = if m.dtype.is_float() {
+        m.dtype
+    } else {
+        DType::I64
+    };
+    Ok(vec![TensorMeta::new(dtype, vec![])])
+}
+
+/// The sum of the main diagonal (`sum(diagonal(x))`, as PyTorch's decomposition).
+fn trace(a: &Trace) -> Result<Vec<Tensor>, OpError> {
+    let diagonal = first_result(
+        super::shape::DIAGONAL.call_with(vec![
+            Value::Tensor(a.self_.clone()),
+            Value::Int(SymInt::Int(0)),
+            Value::Int(SymInt::Int(0)),
+            Value::Int(SymInt::Int(1)),
+        ]),
+        "diagonal",
+    )?;
+    Ok(vec![diagonal.sum()])
+}
+
+/// `dims` of a tensor of `rank` dims, normalized, each once; a 0-dim tensor has none.
+fn dims_of(dims: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
+    let dims = super::util::normalize_dims(dims, rank)?;
+    if let Some(d) = dims.iter().find(|&&d| d >= rank) {
+        op_bail!("dimension {d} out of range for a {rank}-D tensor");
+    }
+    Ok(dims)
+}
+
+/// How `tensordot` runs: each operand permuted (free dims of `self` then its contracted
+/// ones; contracted dims of `other` then its free ones) and folded to a matrix, one
+/// `mm`, the result unfolded to the free dims. A contracted pair of sizes `1` and `n`
+/// sums the `n` side first (`sum_self` / `sum_other`, as ATen).
+struct TensordotPlan {
+    perm_self: Vec<i64>,
+    perm_other: Vec<i64>,
+    sum_self: Vec<i64>,
+    sum_other: Vec<i64>,
+    rows: SymInt,
+    inner: SymInt,
+    cols: SymInt,
+    out: TensorMeta,
+}
+
+fn tensordot_plan(a: &Tensordot) -> Result<TensordotPlan, OpError> {
+    let (x, y) = (meta_of(&a.self_)?, meta_of(&a.other)?);
+    if a.dims_self.len() != a.dims_other.len() {
+        op_bail!("both dimension lists should have same length");
+    }
+    if x.dtype != y.dtype {
+        op_bail!(
+            "both inputs should have same dtype, got {} and {}",
+            x.dtype,
+            y.dtype
+        );
+    }
+    let (cx, cy) = (
+        dims_of(&a.dims_self, x.rank())?,
+        dims_of(&a.dims_other, y.rank())?,
+    );
+    let (mut sum_self, mut sum_other) = (Vec::new(), Vec::new());
+    let mut inner = SymInt::Int(1);
+    for (&i, &j) in cx.iter().zip(&cy) {
+        let (s1, s2) = (&x.sizes[i], &y.sizes[j]);
+        if s1.sym_eq(s2) {
+            inner = inner.mul(s1);
+        } else if s2.as_int() == Some(1) {
+            sum_self.push(i as i64);
+        } else if s1.as_int() == Some(1) {
+            sum_other.push(j as i64);
+        } else {
+            op_bail!("contracted dimensions need to match, but first has size {s1} in dim {i} and second has size {s2} in dim {j}");
+        }
+    }
+    let free = |rank: usize, contracted: &[usize]| -> Vec<usize> {
+        (0..rank).filter(|d| !contracted.contains(d)).collect()
+    };
+    let (fx, fy) = (free(x.rank(), &cx), free(y.rank(), &cy));
+    let sizes_of = |m: &TensorMeta, ds: &[usize]| -> Vec<SymInt> {
+        ds.iter().map(|&d| m.sizes[d].clone()).collect()
+    };
+    let (free_x, free_y) = (sizes_of(&x, &fx), sizes_of(&y, &fy));
+    let as_i64 = |ds: &[usize]| -> Vec<i64> { ds.iter().map(|&d| d as i64).collect() };
+    let mut out = free_x.clone();
+    out.extend(free_y.iter().cloned());
+    Ok(TensordotPlan {
+        perm_self: as_i64(&[fx, cx.clone()].concat()),
+        perm_other: as_i64(&[cy.clone(), fy].concat()),
+        sum_self,
+        sum_other,
+        rows: product(&free_x),
+        inner,
+        cols: product(&free_y),
+        out: TensorMeta::new(x.dtype, out),
+    })
+}
+
+/// `self` and `other` contracted over `dims_self` / `dims_other` (ATen's composite:
+/// `permute`, `reshape`, `mm`, `reshape`).
+fn tensordot(a: &Tensordot) -> Result<Vec<Tensor>, OpError> {
+    let p = tensordot_plan(a)?;
+    let summed = |t: &Tensor, dims: &[i64]| {
+        if dims.is_empty() {
+            t.clone()
+        } else {
+            t.sum_dim(dims, true)
+        }
+    };
+    let x = summed(&a.self_, &p.sum_self)
+        .permute(&p.perm_self)
+        .reshape(vec![p.rows, p.inner.clone()]);
+    let y = summed(&a.other, &p.sum_other)
+        .permute(&p.perm_other)
+        .reshape(vec![p.inner, p.cols]);
+    Ok(vec![x.mm(&y).reshape(p.out.sizes)])
+}
+
+/// `kron`'s operands as the same number of dims (leading ones added) and the dtype of
+/// their product.
+fn kron_sizes(a: &Kron) -> Result<(Vec<SymInt>, Vec<SymInt>, DType), OpError> {
+    let (x, y) = (meta_of(&a.self_)?, meta_of(&a.other)?);
+    let rank = x.rank().max(y.rank());
+    let padded = |m: &TensorMeta| {
+        let mut s = vec![SymInt::Int(1); rank - m.rank()];
+        s.extend(m.sizes.iter().cloned());
+        s
+    };
+    let operand = |m: &TensorMeta| crate::tensor::PromotionOperand::Tensor {
+        dtype: m.dtype,
+        rank: m.rank(),
+    };
+    let dtype = crate::tensor::result_type(&[operand(&x), operand(&y)]);
+    Ok((padded(&x), padded(&y), dtype))
+}
+
+fn kron_meta(a: &Kron) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y, dtype) = kron_sizes(a)?;
+    let sizes = x.iter().zip(&y).map(|(p, q)| p.mul(q)).collect();
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// ATen's composite: `self` viewed as `[a0, 1, a1, 1, …]`, `other` as `[1, b0, 1, b1,
+/// …]`, their product viewed as `[a0·b0, a1·b1, …]`.
+fn kron(a: &Kron) -> Result<Vec<Tensor>, OpError> {
+    let (x, y, _) = kron_sizes(a)?;
+    let one = SymInt::Int(1);
+    let spread = |sizes: &[SymInt], first: bool| -> Vec<SymInt> {
+        sizes
+            .iter()
+            .flat_map(|s| {
+                if first {
+                    [s.clone(), one.clone()]
+                } else {
+                    [one.clone(), s.clone()]
+                }
+            })
+            .collect()
+    };
+    let out: Vec<SymInt> = x.iter().zip(&y).map(|(p, q)| p.mul(q)).collect();
+    let p = a
+        .self_
+        .reshape(spread(&x, true))
+        .mul(a.other.reshape(spread(&y, false)));
+    Ok(vec![p.reshape(out)])
+}
+
+op_def! {
+    pub static DOT: struct Dot = "aten::dot(Tensor self, Tensor tensor) -> Tensor" {
+        meta: dot_meta,
+        composite: dot,
+    }
+    pub static TRACE: struct Trace = "aten::trace(Tensor self) -> Tensor" {
+        meta: trace_meta,
+        composite: trace,
+    }
+    pub static TENSORDOT: struct Tensordot =
+        "aten::tensordot(Tensor self, Tensor other, int[] dims_self, int[] dims_other) -> Tensor" {
+        meta: |a: &Tensordot| Ok(vec![tensordot_plan(a)?.out]),
+        composite: tensordot,
+    }
+    pub static KRON: struct Kron = "aten::kron(Tensor self, Tensor other) -> Tensor" {
+        meta: kron_meta,
+        composite: kron,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// block_diag, cartesian_prod: composites of `cat`, `meshgrid` and `stack`
+
+/// The dtype of `tensors` together.
+fn list_dtype(metas: &[TensorMeta]) -> DType {
+    let operands: Vec<_> = metas
+        .iter()
+        .map(|m| crate::tensor::PromotionOperand::Tensor {
+            dtype: m.dtype,
+            rank: m.rank(),
+        })
+        .collect();
+    crate::tensor::result_type(&operands)
+}
+
+/// `block_diag`'s blocks as matrices (a scalar is `[1, 1]`, a vector one row) and the
+/// result's dtype.
+fn block_diag_blocks(tensors: &[Tensor]) -> Result<(Vec<[SymInt; 2]>, DType), OpError> {
+    let metas: Vec<TensorMeta> = tensors.iter().map(meta_of).collect::<Result<_, _>>()?;
+    let blocks = metas
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match m.sizes.as_slice() {
+            [] => Ok([SymInt::Int(1), SymInt::Int(1)]),
+            [n] => Ok([SymInt::Int(1), n.clone()]),
+            [r, c] => Ok([r.clone(), c.clone()]),
+            _ => Err(OpError(format!(
+                "torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has {} dimensions",
+                m.rank()
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let dtype = if metas.is_empty() {
+        DType::DEFAULT_FLOAT
+    } else {
+        list_dtype(&metas)
+    };
+    Ok((blocks, dtype))
+}
+
+fn block_diag_meta(a: &TensorList) -> Result<Vec<TensorMeta>, OpError> {
+    let (blocks, dtype) = block_diag_blocks(&a.tensors)?;
+    if blocks.is_empty() {
+        return Ok(vec![TensorMeta::new(
+            dtype,
+            vec![SymInt::Int(1), SymInt::Int(0)],
+        )]);
+    }
+    let total = |i: usize| blocks.iter().fold(SymInt::Int(0), |acc, b| acc.add(&b[i]));
+    Ok(vec![TensorMeta::new(dtype, vec![total(0), total(1)])])
+}
+
+/// Each block as a row band, zeros left and right of it (`cat` along dim 1), the bands
+/// stacked (`cat` along dim 0): PyTorch's decomposition.
+fn block_diag(a: &TensorList) -> Result<Vec<Tensor>, OpError> {
+    let (blocks, dtype) = block_diag_blocks(&a.tensors)?;
+    if blocks.is_empty() {
+        return Ok(vec![Tensor::zeros_dtype([1, 0], dtype)]);
+    }
+    let cols = blocks.iter().fold(SymInt::Int(0), |acc, b| acc.add(&b[1]));
+    let mut start = SymInt::Int(0);
+    let mut bands = Vec::with_capacity(blocks.len());
+    for (t, [r, c]) in a.tensors.iter().zip(&blocks) {
+        let after = cols.sub(&start).sub(c);
+        let block = t.reshape(vec![r.clone(), c.clone()]).to_dtype(dtype);
+        bands.push(Tensor::cat(
+            &[
+                Tensor::zeros_dtype(vec![r.clone(), start.clone()], dtype),
+                block,
+                Tensor::zeros_dtype(vec![r.clone(), after], dtype),
+            ],
+            1,
+        ));
+        start = start.add(c);
+    }
+    Ok(vec![Tensor::cat(&bands, 0)])
+}
+
+/// The vectors' lengths and their common dtype (`meshgrid` and `stack` want one).
+fn cartesian_sizes(tensors: &[Tensor]) -> Result<(Vec<SymInt>, DType), OpError> {
+    let metas: Vec<TensorMeta> = tensors.iter().map(meta_of).collect::<Result<_, _>>()?;
+    let Some(dtype) = metas.first().map(|m| m.dtype) else {
+        op_bail!("cartesian_prod: expected a non-empty list of Tensors");
+    };
+    metas
+        .iter()
+        .map(|m| match m.sizes.as_slice() {
+            [n] if m.dtype == dtype => Ok(n.clone()),
+            [_] => op_bail!(
+                "cartesian_prod: expected all tensors to have the same dtype, got {dtype} and {}",
+                m.dtype
+            ),
+            s => op_bail!(
+                "Expect a 1D vector, but got shape {}",
+                crate::symbolic::format_sizes(s)
+            ),
+        })
+        .collect::<Result<_, _>>()
+        .map(|lengths| (lengths, dtype))
+}
+
+fn cartesian_prod_meta(a: &TensorList) -> Result<Vec<TensorMeta>, OpError> {
+    let (lengths, dtype) = cartesian_sizes(&a.tensors)?;
+    let sizes = match lengths.as_slice() {
+        [n] => vec![n.clone()],
+        _ => vec![product(&lengths), SymInt::Int(lengths.len() as i64)],
+    };
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// ATen's composite: one vector as it is; else the `ij` meshgrid, each grid flattened,
+/// stacked along dim 1.
+fn cartesian_prod(a: &TensorList) -> Result<Vec<Tensor>, OpError> {
+    let (lengths, _) = cartesian_sizes(&a.tensors)?;
+    if let ([_], [t]) = (lengths.as_slice(), a.tensors.as_slice()) {
+        return Ok(vec![t.reshape(lengths)]);
+    }
+    let grids = super::shape::MESHGRID_INDEXING.call_with(vec![
+        Value::TensorList(a.tensors.clone()),
+        Value::Str("ij".into()),
+    ]);
+    let flat: Vec<Tensor> = grids.iter().map(|g| g.flatten(0, -1)).collect();
+    Ok(vec![Tensor::stack(&flat, 1)])
+}
+
+op_def! {
+    pub static BLOCK_DIAG: TensorList = "aten::block_diag(Tensor[] tensors) -> Tensor" {
+        meta: block_diag_meta,
+        composite: block_diag,
+    }
+    pub static CARTESIAN_PROD: TensorList =
+        "aten::cartesian_prod(Tensor[] tensors) -> Tensor" {
+        meta: cartesian_prod_meta,
+        composite: cartesian_prod,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cross, linalg_cross
+
+/// `linalg_cross`'s checks: operands of one rank and dtype, size 3 along `dim`; the
+/// broadcast result's meta and `dim` normalized.
+fn cross_plan(x: &Tensor, y: &Tensor, dim: i64) -> Result<(TensorMeta, usize), OpError> {
+    let (a, b) = (meta_of(x)?, meta_of(y)?);
+    if a.rank() != b.rank() {
+        op_bail!("linalg.cross: inputs must have the same number of dimensions.");
+    }
+    if a.dtype != b.dtype {
+        op_bail!(
+            "linalg.cross: expected both inputs to have the same dtype, got {} and {}",
+            a.dtype,
+            b.dtype
+        );
+    }
+    let d = super::util::normalize_dim(dim, a.rank())?;
+    let (Some(sa), Some(sb)) = (a.sizes.get(d), b.sizes.get(d)) else {
+        op_bail!("linalg.cross: inputs must have at least 1 dimension");
+    };
+    if sa.as_int() != Some(3) || sb.as_int() != Some(3) {
+        op_bail!("linalg.cross: inputs dimension {dim} must have length 3. Got {sa} and {sb}");
+    }
+    let sizes = broadcast_shapes(&a.sizes, &b.sizes)?;
+    Ok((TensorMeta::new(a.dtype, sizes), d))
+}
+
+/// `x[(i+1)%3]·y[(i+2)%3] - x[(i+2)%3]·y[(i+1)%3]` along `dim`, the components picked
+/// by `index_select` (PyTorch's decomposition).
+fn linalg_cross(x: &Tensor, y: &Tensor, dim: i64) -> Result<Vec<Tensor>, OpError> {
+    let (out, d) = cross_plan(x, y, dim)?;
+    let (x, y) = (x.expand(&out.sizes), y.expand(&out.sizes));
+    let idx = Tensor::arange(3);
+    let shifted = |k: i64| -> Result<Tensor, OpError> {
+        first_result(
+            super::elementwise::REMAINDER_SCALAR
+                .call_with(vec![Value::Tensor(idx.add(k)), Value::Int(SymInt::Int(3))]),
+            "remainder",
+        )
+    };
+    let (next, after) = (shifted(1)?, shifted(2)?);
+    let d = d as i64;
+    let pick = |t: &Tensor, i: &Tensor| t.index_select(d, i);
+    Ok(vec![
+        pick(&x, &next).mul(pick(&y, &after)) - pick(&x, &after).mul(pick(&y, &next)),
+    ])
+}
+
+/// `torch.cross`'s dim: the one given, else (deprecated) the first of `self`'s dims of
+/// size 3.
+fn cross_dim(a: &Cross) -> Result<i64, OpError> {
+    if let Some(d) = a.dim {
+        return Ok(d);
+    }
+    let m = meta_of(&a.self_)?;
+    match m.sizes.iter().position(|s| s.as_int() == Some(3)) {
+        Some(d) => Ok(d as i64),
+        None => op_bail!("no dimension of size 3 in input"),
+    }
+}
+
+op_def! {
+    pub static LINALG_CROSS: struct LinalgCross =
+        "aten::linalg_cross(Tensor self, Tensor other, *, int dim=-1) -> Tensor" {
+        meta: |a: &LinalgCross| Ok(vec![cross_plan(&a.self_, &a.other, a.dim)?.0]),
+        composite: |a: &LinalgCross| linalg_cross(&a.self_, &a.other, a.dim),
+    }
+    /// `linalg_cross` along `dim` (by default the first dim of size 3).
+    pub static CROSS: struct Cross = "aten::cross(Tensor self, Tensor other, int? dim=None) -> Tensor" {
+        meta: |a: &Cross| Ok(vec![cross_plan(&a.self_, &a.other, cross_dim(a)?)?.0]),
+        composite: |a: &Cross| Ok(LINALG_CROSS.call_with(vec![
+            Value::Tensor(a.self_.clone()),
+            Value::Tensor(a.other.clone()),
+            Value::Int(SymInt::Int(cross_dim(a)?)),
+        ])),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// bilinear, _trilinear
+
+/// `_trilinear`'s operands' sizes with their expanded dims inserted (as ones), and the
+/// result's meta: the broadcast of the three without the summed dims.
+struct TrilinearPlan {
+    operands: [Vec<SymInt>; 3],
+    sumdim: Vec<i64>,
+    out: TensorMeta,
+}
+
+fn trilinear_plan(a: &Trilinear) -> Result<TrilinearPlan, OpError> {
+    let metas = [meta_of(&a.i1)?, meta_of(&a.i2)?, meta_of(&a.i3)?];
+    let expands = [&a.expand1, &a.expand2, &a.expand3];
+    let total = metas[0].rank().saturating_add(a.expand1.len());
+    if a.unroll_dim < 0 || a.unroll_dim as usize >= total {
+        op_bail!("unroll_dim must be in [0,{}]", total as i64 - 1);
+    }
+    let mask = |dims: &[i64]| -> Result<Vec<bool>, OpError> {
+        let dims = dims_of(dims, total)?;
+        Ok((0..total).map(|d| dims.contains(&d)).collect())
+    };
+    let mut operands: [Vec<SymInt>; 3] = Default::default();
+    for (k, (m, e)) in metas.iter().zip(expands).enumerate() {
+        if m.rank() + e.len() != total {
+            op_bail!(
+                "_trilinear: input {} of {} dims with {} expanded dims does not make {total} dims",
+                k + 1,
+                m.rank(),
+                e.len()
+            );
+        }
+        let expanded = mask(e)?;
+        let mut sizes = m.sizes.iter();
+        operands[k] = expanded
+            .iter()
+            .map(|&x| {
+                if x {
+                    Some(SymInt::Int(1))
+                } else {
+                    sizes.next().cloned()
+                }
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| OpError::new("_trilinear: too few dims"))?;
+    }
+    let dtype = metas[0].dtype;
+    for m in &metas[1..] {
+        same_dtype(&metas[0], m, "_trilinear")?;
+    }
+    let b = broadcast_shapes(&operands[0], &operands[1])?;
+    let b = broadcast_shapes(&b, &operands[2])?;
+    let summed = mask(&a.sumdim)?;
+    let sizes = b
+        .into_iter()
+        .zip(&summed)
+        .filter(|(_, &s)| !s)
+        .map(|(s, _)| s)
+        .collect();
+    let sumdim = (0..total)
+        .filter(|&d| summed[d])
+        .map(|d| d as i64)
+        .collect();
+    Ok(TrilinearPlan {
+        operands,
+        sumdim,
+        out: TensorMeta::new(dtype, sizes),
+    })
+}
+
+/// `Σ_sumdim i1·i2·i3`, each operand with ones at its expanded dims: `i1·i2` summed over
+/// the summed dims that `i3` does not have first (they are `i3`'s ones), then times
+/// `i3`, summed over the rest.
+fn trilinear(a: &Trilinear) -> Result<Vec<Tensor>, OpError> {
+    let plan = trilinear_plan(a)?;
+    let [s1, s2, s3] = &plan.operands;
+    let (x1, x2, x3) = (a.i1.reshape(s1), a.i2.reshape(s2), a.i3.reshape(s3));
+    let (early, late): (Vec<i64>, Vec<i64>) = plan
+        .sumdim
+        .iter()
+        .partition(|&&d| s3.get(d as usize).and_then(SymInt::as_int) == Some(1));
+    let mut p = x1.mul(&x2);
+    if !early.is_empty() {
+        p = p.sum_dim(&early, true);
+    }
+    let mut p = p.mul(&x3);
+    if !late.is_empty() {
+        p = p.sum_dim(&late, true);
+    }
+    Ok(vec![p.reshape(plan.out.sizes)])
+}
+
+fn bilinear_meta(a: &Bilinear) -> Result<Vec<TensorMeta>, OpError> {
+    let (x1, x2, w) = (
+        meta_of(&a.input1)?,
+        meta_of(&a.input2)?,
+        meta_of(&a.weight)?,
+    );
+    if x1.rank() != x2.rank() {
+        op_bail!(
+            "bilinear(): input dimensions do not match: got {} and {}",
+            x1.rank(),
+            x2.rank()
+        );
+    }
+    if x1.rank() == 0 {
+        op_bail!("bilinear(): expected inputs of at least 1 dim");
+    }
+    if w.rank() != 3 {
+        op_bail!("bilinear(): expected a 3-D weight, got {}-D", w.rank());
+    }
+    let r = x1.rank() - 1;
+    for (i, (p, q)) in x1.sizes[..r].iter().zip(&x2.sizes[..r]).enumerate() {
+        if !p.sym_eq(q) {
+            op_bail!("bilinear(): input batch dimensions do not match: got {p} and {q} in dim {i}");
+        }
+    }
+    for (n, x, k) in [(1, &x1, 1), (2, &x2, 2)] {
+        if !x.sizes[r].sym_eq(&w.sizes[k]) {
+            op_bail!(
+                "bilinear(): input{n} size does not match weight size: got {} but expected {}",
+                x.sizes[r],
+                w.sizes[k]
+            );
+        }
+    }
+    same_dtype(&x1, &x2, "bilinear")?;
+    same_dtype(&x1, &w, "bilinear")?;
+    if let Some(b) = &a.bias {
+        let b = meta_of(b)?;
+        same_dtype(&x1, &b, "bilinear")?;
+        if b.rank() != 1 || !b.sizes[0].sym_eq(&w.sizes[0]) {
+            op_bail!(
+                "bilinear(): bias size does not match weight size: got {} but expected {}",
+                crate::symbolic::format_sizes(&b.sizes),
+                w.sizes[0]
+            );
+        }
+    }
+    let mut out = x1.sizes[..r].to_vec();
+    out.push(w.sizes[0].clone());
+    Ok(vec![TensorMeta::new(x1.dtype, out)])
+}
+
+/// ATen's composite: both inputs flattened to `[N, in]`, `_trilinear(x1, weight, x2,
+/// [1, 3], [0], [1, 2], [2, 3])` (`y[n, o] = Σ_ij x1[n, i] w[o, i, j] x2[n, j]`), the
+/// result viewed back, plus the bias.
+fn bilinear(a: &Bilinear) -> Result<Vec<Tensor>, OpError> {
+    let out = bilinear_meta(a)?.swap_remove(0);
+    let flat = |t: &Tensor| -> Result<Tensor, OpError> {
+        let last = meta_of(t)?.sizes.last().cloned().unwrap_or(SymInt::Int(1));
+        Ok(t.reshape(vec![SymInt::Int(-1), last]))
+    };
+    let ints = |v: &[i64]| Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect());
+    let y = first_result(
+        TRILINEAR.call_with(vec![
+            Value::Tensor(flat(&a.input1)?),
+            Value::Tensor(a.weight.clone()),
+            Value::Tensor(flat(&a.input2)?),
+            ints(&[1, 3]),
+            ints(&[0]),
+            ints(&[1, 2]),
+            ints(&[2, 3]),
+        ]),
+        "_trilinear",
+    )?
+    .reshape(out.sizes);
+    Ok(vec![match &a.bias {
+        Some(b) => y.add(b),
+        None => y,
+    }])
+}
+
+op_def! {
+    /// The products of three operands, each with ones inserted at its `expand` dims,
+    /// summed over `sumdim` (which leave the result); `unroll_dim` only chooses ATen's
+    /// loop. PyTorch's core IR keeps it (`bilinear`'s form there).
+    pub static TRILINEAR: struct Trilinear =
+        "aten::_trilinear(Tensor i1, Tensor i2, Tensor i3, int[] expand1, int[] expand2, int[] expand3, int[] sumdim, int unroll_dim=1) -> Tensor" {
+        meta: |a: &Trilinear| Ok(vec![trilinear_plan(a)?.out]),
+        composite: trilinear,
+        core_aten,
+    }
+    pub static BILINEAR: struct Bilinear =
+        "aten::bilinear(Tensor input1, Tensor input2, Tensor weight, Tensor? bias=None) -> Tensor" {
+        meta: bilinear_meta,
+        composite: bilinear,
     }
 }

@@ -4,8 +4,8 @@
 //! (`_refs.nn.functional`, `_decomp`), with `reduction` ATen's integer: 0 none, 1 mean,
 //! 2 sum.
 
-use super::op_def;
-use super::util::{meta_of, shapes_match};
+use super::util::{first_result, meta_of, shapes_match};
+use super::{op_def, Value};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
@@ -41,14 +41,29 @@ fn elementwise_meta(
     target: &Tensor,
     reduction: i64,
 ) -> Result<Vec<TensorMeta>, OpError> {
-    let (x, t) = (meta_of(x)?, meta_of(target)?);
+    broadcast_meta(&[x, target], reduction)
+}
+
+/// The result meta of a loss whose unreduced value is elementwise in `operands`
+/// (broadcast; the first one a floating-point input).
+fn broadcast_meta(operands: &[&Tensor], reduction: i64) -> Result<Vec<TensorMeta>, OpError> {
+    let metas: Vec<TensorMeta> = operands
+        .iter()
+        .map(|t| meta_of(t))
+        .collect::<Result<_, _>>()?;
+    let Some(x) = metas.first() else {
+        op_bail!("a loss of no operands");
+    };
     if !x.dtype.is_float() {
         op_bail!(
             "a loss of {} values: expected a floating-point input",
             x.dtype
         );
     }
-    let sizes = crate::tensor::sizes::broadcast_shapes(&x.sizes, &t.sizes)?;
+    let mut sizes = x.sizes.clone();
+    for m in &metas[1..] {
+        sizes = crate::tensor::sizes::broadcast_shapes(&sizes, &m.sizes)?;
+    }
     reduced_meta(x.dtype, sizes, reduction)
 }
 
@@ -340,5 +355,289 @@ op_def! {
         "aten::kl_div(Tensor self, Tensor target, int reduction=1, *, bool log_target=False) -> Tensor" {
         meta: |a: &KlDiv| elementwise_meta(&a.self_, &a.target, a.reduction),
         composite: kl_div,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Margin and embedding losses, soft margin, Poisson NLL: ATen's composites
+
+/// `max(x, 0)`.
+fn clamp_min0(x: &Tensor) -> Tensor {
+    x.clamp(Some(0.0), None)
+}
+
+/// The dims of `cosine_embedding_loss`'s operands: a 1-D target wants 2-D inputs (one
+/// pair per row), a 0-D target 1-D inputs. The dim the cosine is taken over.
+fn cosine_embedding_dim(a: &CosineEmbeddingLoss) -> Result<i64, OpError> {
+    let (x1, x2, t) = (
+        meta_of(&a.input1)?,
+        meta_of(&a.input2)?,
+        meta_of(&a.target)?,
+    );
+    let want = match t.rank() {
+        0 => 1,
+        1 => 2,
+        _ => op_bail!("0D or 1D target tensor expected, multi-target not supported"),
+    };
+    if x1.rank() != want || x2.rank() != want {
+        op_bail!(
+            "{}D target tensor expects {want}D input tensors, but found inputs with sizes {} and {}.",
+            t.rank(),
+            format_sizes(&x1.sizes),
+            format_sizes(&x2.sizes)
+        );
+    }
+    Ok(t.rank() as i64)
+}
+
+fn cosine_embedding_meta(a: &CosineEmbeddingLoss) -> Result<Vec<TensorMeta>, OpError> {
+    let d = cosine_embedding_dim(a)?;
+    let (x1, x2, t) = (
+        meta_of(&a.input1)?,
+        meta_of(&a.input2)?,
+        meta_of(&a.target)?,
+    );
+    if !x1.dtype.is_float() {
+        op_bail!(
+            "cosine_embedding_loss of {} values: expected a floating-point input",
+            x1.dtype
+        );
+    }
+    let mut sizes = crate::tensor::sizes::broadcast_shapes(&x1.sizes, &x2.sizes)?;
+    sizes.remove(d as usize);
+    let sizes = crate::tensor::sizes::broadcast_shapes(&sizes, &t.sizes)?;
+    reduced_meta(x1.dtype, sizes, a.reduction)
+}
+
+/// `1 - cos(x1, x2)` where the target is 1, `max(cos - margin, 0)` where it is -1, 0
+/// elsewhere; the cosine's squared norms each plus 1e-12 (ATen's `EPSILON`).
+fn cosine_embedding(a: &CosineEmbeddingLoss) -> Result<Vec<Tensor>, OpError> {
+    const EPSILON: f64 = 1e-12;
+    let d = [cosine_embedding_dim(a)?];
+    let (x1, x2) = (&a.input1, &a.input2);
+    let prod = x1.mul(x2).sum_dim(&d, false);
+    let mag1 = x1.mul(x1).sum_dim(&d, false).add(EPSILON);
+    let mag2 = x2.mul(x2).sum_dim(&d, false).add(EPSILON);
+    let cos = prod.div(mag1.mul(&mag2).sqrt());
+    let zeros = cos.full_like(0.0);
+    let pos = cos.neg().add(1.0);
+    let neg = clamp_min0(&cos.sub(a.margin));
+    let loss = Tensor::where_(&a.target.eq(1), &pos, &zeros)
+        + Tensor::where_(&a.target.eq(-1), &neg, &zeros);
+    Ok(vec![reduced(loss, a.reduction)?])
+}
+
+/// `x` where the target is 1, `max(margin - x, 0)` where it is -1 (both for other
+/// values, as ATen).
+fn hinge_embedding(a: &HingeEmbeddingLoss) -> Result<Vec<Tensor>, OpError> {
+    let (x, t) = (&a.self_, &a.target);
+    let zeros = x.full_like(0.0);
+    let margin_clamp = clamp_min0(&x.neg().add(a.margin));
+    let loss =
+        Tensor::where_(&t.ne(1), &margin_clamp, &zeros) + Tensor::where_(&t.ne(-1), x, &zeros);
+    Ok(vec![reduced(loss, a.reduction)?])
+}
+
+fn margin_ranking_meta(a: &MarginRankingLoss) -> Result<Vec<TensorMeta>, OpError> {
+    let ms = [
+        meta_of(&a.input1)?,
+        meta_of(&a.input2)?,
+        meta_of(&a.target)?,
+    ];
+    if ms[0].rank() != ms[1].rank() || ms[0].rank() != ms[2].rank() {
+        op_bail!(
+            "margin_ranking_loss : All input tensors should have same dimension but got sizes: input1: {}, input2: {}, target: {} ",
+            format_sizes(&ms[0].sizes),
+            format_sizes(&ms[1].sizes),
+            format_sizes(&ms[2].sizes)
+        );
+    }
+    broadcast_meta(&[&a.input1, &a.input2, &a.target], a.reduction)
+}
+
+/// `max(-target · (x1 - x2) + margin, 0)`.
+fn margin_ranking(a: &MarginRankingLoss) -> Result<Vec<Tensor>, OpError> {
+    let loss = a.target.neg().mul(a.input1.sub(&a.input2)).add(a.margin);
+    Ok(vec![reduced(clamp_min0(&loss), a.reduction)?])
+}
+
+/// `multi_margin_loss`'s frames and classes: the input `[N, C]` or `[C]` (one frame),
+/// the target one class index per frame.
+fn multi_margin_plan(a: &MultiMarginLoss) -> Result<(SymInt, SymInt, TensorMeta), OpError> {
+    let (x, t) = (meta_of(&a.self_)?, meta_of(&a.target)?);
+    let (frames, classes) = match x.sizes.as_slice() {
+        [n, c] if c.hint() != 0 => (n.clone(), c.clone()),
+        [c] if c.hint() != 0 => (SymInt::Int(1), c.clone()),
+        s => op_bail!(
+            "Expected non-empty vector or matrix with optional 0-dim batch size, but got: {}",
+            format_sizes(s)
+        ),
+    };
+    if !x.dtype.is_float() {
+        op_bail!(
+            "multi_margin_loss of {} values: expected a floating-point input",
+            x.dtype
+        );
+    }
+    if t.dtype.is_float() || t.dtype == crate::tensor::DType::Bool {
+        op_bail!(
+            "multi_margin_loss: expected class indices of an integer dtype, got {}",
+            t.dtype
+        );
+    }
+    if t.rank() > 1 || !t.numel().sym_eq(&frames) {
+        op_bail!("inconsistent target size, got: {}", format_sizes(&t.sizes));
+    }
+    let p = a.p.to::<f64>();
+    if p != 1.0 && p != 2.0 {
+        op_bail!("only p == 1 and p == 2 supported");
+    }
+    if let Some(w) = &a.weight {
+        let w = meta_of(w)?;
+        if w.rank() != 1 || !w.sizes[0].sym_eq(&classes) {
+            op_bail!(
+                "inconsistent weight size, expected {classes} but got {}",
+                format_sizes(&w.sizes)
+            );
+        }
+    }
+    let unreduced = if t.rank() == 0 {
+        vec![]
+    } else {
+        vec![frames.clone()]
+    };
+    let out = reduced_meta(x.dtype, unreduced, a.reduction)?.swap_remove(0);
+    Ok((frames, classes, out))
+}
+
+/// PyTorch's decomposition: per frame, `max(margin - x[y] + x[i], 0)^p` (times
+/// `weight[y]`) over the classes `i ≠ y`, divided by the number of classes.
+fn multi_margin(a: &MultiMarginLoss) -> Result<Vec<Tensor>, OpError> {
+    let (frames, classes, out) = multi_margin_plan(a)?;
+    let x = a.self_.reshape(vec![frames.clone(), classes.clone()]);
+    let target = a.target.reshape(vec![frames]).unsqueeze(1);
+    let picked = x.gather(1, &target);
+    let mut z = clamp_min0(&x.sub(&picked).add(a.margin.to::<f64>()));
+    if a.p.to::<f64>() == 2.0 {
+        z = z.mul(&z);
+    }
+    if let Some(w) = &a.weight {
+        z = z.mul(w.index_select(0, &target.squeeze_dim(1)).unsqueeze(1));
+    }
+    let zero = Tensor::scalar_tensor(0.0, x.dtype());
+    let z = Tensor::where_(&Tensor::arange(classes).ne(&target), &z, &zero);
+    Ok(vec![match a.reduction {
+        0 => z.mean_dim(&[1], false).reshape(out.sizes),
+        1 => z.mean(),
+        2 => z.sum().div(z.size(1)),
+        r => op_bail!("{r} is not a valid value for reduction"),
+    }])
+}
+
+/// `exp(x) - target · x` for log inputs, else `x - target · log(x + eps)`; with `full`,
+/// plus Stirling's `target · log target - target + ½ log(2π target)` where target > 1.
+fn poisson_nll(a: &PoissonNllLoss) -> Result<Vec<Tensor>, OpError> {
+    let (x, t) = (&a.input, &a.target);
+    let mut loss = if a.log_input {
+        x.exp() - t.mul(x)
+    } else {
+        x - &t.mul(x.add(a.eps).log())
+    };
+    if a.full {
+        let stirling = t
+            .mul(t.log())
+            .sub(t)
+            .add(t.mul(2.0 * std::f64::consts::PI).log().mul(0.5));
+        let zero = Tensor::scalar_tensor(0.0, meta_of(x)?.dtype);
+        loss = loss + Tensor::where_(&t.le(1.0), &zero, &stirling);
+    }
+    Ok(vec![reduced(loss, a.reduction)?])
+}
+
+fn triplet_margin_meta(a: &TripletMarginLoss) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, p, n) = (
+        meta_of(&a.anchor)?,
+        meta_of(&a.positive)?,
+        meta_of(&a.negative)?,
+    );
+    if x.rank() != p.rank() || p.rank() != n.rank() {
+        op_bail!(
+            "The anchor, positive, and negative tensors are expected to have the same number of dimensions, but got: anchor {}D, positive {}D, and negative {}D inputs",
+            x.rank(),
+            p.rank(),
+            n.rank()
+        );
+    }
+    if x.rank() == 0 {
+        op_bail!("triplet_margin_loss: expected inputs of at least 1 dim");
+    }
+    let mut m = broadcast_meta(&[&a.anchor, &a.positive, &a.negative], 0)?.swap_remove(0);
+    m.sizes.pop();
+    reduced_meta(m.dtype, m.sizes, a.reduction)
+}
+
+/// `max(margin + d(anchor, positive) - d(anchor, negative), 0)`, `d` the
+/// `pairwise_distance` of norm `p` (with `swap`, the negative distance the smaller of
+/// the anchor's and the positive's).
+fn triplet_margin(a: &TripletMarginLoss) -> Result<Vec<Tensor>, OpError> {
+    let distance = |x: &Tensor, y: &Tensor| -> Result<Tensor, OpError> {
+        let args = vec![
+            Value::Tensor(x.clone()),
+            Value::Tensor(y.clone()),
+            Value::Float(a.p),
+            Value::Float(a.eps),
+            Value::Bool(false),
+        ];
+        let d = super::reduction::PAIRWISE_DISTANCE.call_with(args);
+        first_result(d, "pairwise_distance")
+    };
+    let positive = distance(&a.anchor, &a.positive)?;
+    let mut negative = distance(&a.anchor, &a.negative)?;
+    if a.swap {
+        negative = negative.minimum(&distance(&a.positive, &a.negative)?);
+    }
+    let loss = clamp_min0(&positive.add(a.margin).sub(&negative));
+    Ok(vec![reduced(loss, a.reduction)?])
+}
+
+op_def! {
+    pub static COSINE_EMBEDDING_LOSS: struct CosineEmbeddingLoss =
+        "aten::cosine_embedding_loss(Tensor input1, Tensor input2, Tensor target, float margin=0., int reduction=1) -> Tensor" {
+        meta: cosine_embedding_meta,
+        composite: cosine_embedding,
+    }
+    pub static HINGE_EMBEDDING_LOSS: struct HingeEmbeddingLoss =
+        "aten::hinge_embedding_loss(Tensor self, Tensor target, float margin=1., int reduction=1) -> Tensor" {
+        meta: |a: &HingeEmbeddingLoss| elementwise_meta(&a.self_, &a.target, a.reduction),
+        composite: hinge_embedding,
+    }
+    pub static MARGIN_RANKING_LOSS: struct MarginRankingLoss =
+        "aten::margin_ranking_loss(Tensor input1, Tensor input2, Tensor target, float margin=0., int reduction=1) -> Tensor" {
+        meta: margin_ranking_meta,
+        composite: margin_ranking,
+    }
+    pub static MULTI_MARGIN_LOSS: struct MultiMarginLoss =
+        "aten::multi_margin_loss(Tensor self, Tensor target, Scalar p=1, Scalar margin=1, Tensor? weight=None, int reduction=1) -> Tensor" {
+        meta: |a: &MultiMarginLoss| Ok(vec![multi_margin_plan(a)?.2]),
+        composite: multi_margin,
+    }
+    pub static POISSON_NLL_LOSS: struct PoissonNllLoss =
+        "aten::poisson_nll_loss(Tensor input, Tensor target, bool log_input, bool full, float eps, int reduction) -> Tensor" {
+        meta: |a: &PoissonNllLoss| elementwise_meta(&a.input, &a.target, a.reduction),
+        composite: poisson_nll,
+    }
+    /// `log(1 + exp(-target · x))`.
+    pub static SOFT_MARGIN_LOSS: PairLoss =
+        "aten::soft_margin_loss(Tensor self, Tensor target, int reduction=1) -> Tensor" {
+        meta: |a: &PairLoss| elementwise_meta(&a.self_, &a.target, a.reduction),
+        composite: |a: &PairLoss| {
+            let loss = a.self_.neg().mul(&a.target).exp().log1p();
+            Ok(vec![reduced(loss, a.reduction)?])
+        },
+    }
+    pub static TRIPLET_MARGIN_LOSS: struct TripletMarginLoss =
+        "aten::triplet_margin_loss(Tensor anchor, Tensor positive, Tensor negative, float margin=1., float p=2., float eps=1e-06, bool swap=False, int reduction=1) -> Tensor" {
+        meta: triplet_margin_meta,
+        composite: triplet_margin,
     }
 }

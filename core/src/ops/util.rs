@@ -48,6 +48,17 @@ pub(crate) fn meta_of(t: &crate::tensor::Tensor) -> Result<crate::tensor::Tensor
     t.meta().map_err(|e| OpError(e.to_string()))
 }
 
+/// The first tensor of an op call's results (`op` names it in the error).
+pub(crate) fn first_result(
+    results: Vec<crate::tensor::Tensor>,
+    op: &str,
+) -> Result<crate::tensor::Tensor, OpError> {
+    results
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpError(format!("{op} gave no tensor")))
+}
+
 /// Runs `$body` with `$T` naming the element type of `$dtype`.
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {

@@ -351,3 +351,25 @@ torch.manual_seed(13)
 go("ordering", Ordering(), (r(3, 7), torch.randint(0, 3, (4, 7)).float(), torch.tensor([-1.0, -0.2, 0.0, 0.5, 1.5]), torch.sort(r(3, 5), 1)[0]))
 torch.manual_seed(14)
 go("same_pad", SamePad(), (r(2, 2, 5, 6), r(2, 12, 18)))
+class Losses2(nn.Module):
+    def forward(s, x, y, t, p):
+        sgn = y.sign()
+        return (F.cosine_embedding_loss(x, y, torch.tensor([1, -1, 1]), margin=0.2), F.cosine_embedding_loss(x[0], y[1], torch.tensor(-1), reduction="none"),
+                F.hinge_embedding_loss(x, sgn, margin=0.5, reduction="sum"), F.hinge_embedding_loss(x, sgn, reduction="none"),
+                F.margin_ranking_loss(x[:, 0], y[:, 0], torch.tensor([1., -1, 1]), margin=0.1, reduction="none"), F.margin_ranking_loss(x[:, 1], y[:, 1], torch.tensor([1., -1, -1])),
+                F.multi_margin_loss(x, t), F.multi_margin_loss(x, t, p=2, margin=0.5, weight=torch.tensor([1., 2, 0.5, 1]), reduction="none"), F.multi_margin_loss(x, t, reduction="sum"),
+                F.poisson_nll_loss(x, y.abs()), F.poisson_nll_loss(p, y.abs() * 3, log_input=False, full=True, reduction="sum"),
+                F.soft_margin_loss(x, sgn), F.soft_margin_loss(x, sgn, reduction="none"),
+                F.triplet_margin_loss(x, y, x.flip(0)), F.triplet_margin_loss(x, y, p, margin=0.5, p=1, swap=True, reduction="none"))
+class LinAlg2(nn.Module):
+    def __init__(s):
+        super().__init__(); s.bl = nn.Bilinear(4, 3, 2)
+    def forward(s, a, b, m, v):
+        return (torch.addbmm(m[0], m, m, beta=0.5, alpha=2), torch.addbmm(m[0], m, m), torch.addmv(a[0, :3], m[0], a[1, :3], beta=2, alpha=0.5),
+                torch.dot(a[0], a[1]), torch.trace(m[1]), torch.tensordot(a, b.t(), 1), torch.tensordot(m, m, dims=([1, 2], [2, 1])),
+                torch.kron(m[0], a), torch.kron(a[0], m), torch.block_diag(m[0], a, a[0, :2]), torch.cartesian_prod(a[0], a[1][:2], v),
+                torch.cross(a[:, :3], b[:3, :3], dim=1), torch.linalg.cross(m, m.flip(0)), s.bl(a, m[0]), s.bl(a[:2].view(1, 2, 4), m[0, :2].view(1, 2, 3)))
+torch.manual_seed(12)
+go("losses2", Losses2(), (r(3, 4), r(3, 4), torch.tensor([0, 1, 3]), torch.rand(3, 4)))
+torch.manual_seed(13)
+go("linalg2", LinAlg2(), (r(3, 4), r(5, 4), r(2, 3, 3), r(2)))
