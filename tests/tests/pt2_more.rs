@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 45, "{checked:?}");
+    assert_eq!(checked.len(), 46, "{checked:?}");
 }
 
 #[test]
@@ -70,6 +70,7 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("same_pad", "the index tensors made in `forward` (`torch.tensor([0, 3])`) keep their `lift_fresh_copy` and `detach` (PyTorch's decomposition drops them)"),
     ("special", "eval `rrelu` is a `leaky_relu` (PyTorch: `rrelu_with_noise_functional` of an `empty` noise); NaN tests are `ne(x, x)` (PyTorch: `isnan`); `renorm`'s norm is `pow` / `sum` / `sqrt` as `linalg_vector_norm` decomposes (PyTorch: `pow.Tensor_Scalar` for every p); the `torch.tensor` operand keeps `lift_fresh_copy` / `detach`"),
     ("linalg2", "`cartesian_prod`'s `stack` is kept whole (as in `stack`; PyTorch: `unsqueeze` + `cat`); `trace`'s `diagonal` is decomposed (PyTorch keeps it, then `clone`s it)"),
+    ("resample", "trilinear interpolation is `upsample_bilinear2d` per depth plane then `upsample_bilinear2d` of height 1 along the depth (PyTorch: its taps in `index`, `sub`, `mul`, `add`); nearest-exact's indices are `floor`ed (PyTorch: truncated by `_to_copy`, the same for these non-negative values)"),
     ("spatial", "`upsample_bicubic2d.vec` is kept whole (PyTorch: its taps in `floor`, `clamp`, `index`, `slice`, `squeeze` and pointwise ops)"),
 ];
 

@@ -1139,6 +1139,18 @@ op_def! {
 // Bitwise ops (integers and bools), lerp, hypot, logaddexp, nan_to_num, clamp_min/max
 
 impl BitwiseScalar {
+    /// The same call of `op` (the core IR's name of the default IR's `__and__.Scalar`).
+    fn as_op(&self, op: &'static super::OpDef) -> Result<Vec<Tensor>, OpError> {
+        let value = |v: &Num| match v {
+            TensorOrNumber::Tensor(t) => super::Value::Tensor(t.clone()),
+            TensorOrNumber::Number(n) => super::constructors::scalar_value(*n),
+        };
+        Ok(Tensor::call_op(
+            op,
+            vec![value(&self.self_), value(&self.other)],
+        ))
+    }
+
     /// The call as the tensor overload's arguments (the number a wrapped operand).
     fn binary(&self) -> BinaryArgs {
         BinaryArgs {
@@ -1348,16 +1360,19 @@ op_def! {
     pub static AND_SCALAR: BitwiseScalar = "aten::__and__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_and", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x & y),
+        decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_AND_SCALAR),
         wrapped_numbers: [self, other],
     }
     pub static OR_SCALAR: BitwiseScalar = "aten::__or__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_or", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x | y),
+        decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_OR_SCALAR),
         wrapped_numbers: [self, other],
     }
     pub static XOR_SCALAR: BitwiseScalar = "aten::__xor__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x ^ y),
+        decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_XOR_SCALAR),
         wrapped_numbers: [self, other],
     }
     pub static BITWISE_NOT: Unary = "aten::bitwise_not(Tensor self) -> Tensor" {

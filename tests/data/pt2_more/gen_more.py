@@ -373,3 +373,14 @@ torch.manual_seed(12)
 go("losses2", Losses2(), (r(3, 4), r(3, 4), torch.tensor([0, 1, 3]), torch.rand(3, 4)))
 torch.manual_seed(13)
 go("linalg2", LinAlg2(), (r(3, 4), r(5, 4), r(2, 3, 3), r(2)))
+class Resample(nn.Module):
+    # nearest-exact in 1-3 D, trilinear (to a size, by a factor, align_corners), MaxUnpool2d, AdaptiveMaxPool1d with indices, ChannelShuffle, `x.mT` / `x.mH`, bitwise ops with a number.
+    def __init__(s):
+        super().__init__(); s.mp = nn.MaxPool2d(2, return_indices=True); s.un = nn.MaxUnpool2d(2); s.cs = nn.ChannelShuffle(2)
+    def forward(s, x, v, i):
+        p, ix = s.mp(x[..., :6]); m, mi = F.adaptive_max_pool1d(x.flatten(2), 5, return_indices=True)
+        return (F.interpolate(x, size=(5, 9), mode="nearest-exact"), F.interpolate(x, scale_factor=1.5, mode="nearest-exact"), F.interpolate(x.flatten(2), size=11, mode="nearest-exact"),
+                F.interpolate(v, size=(3, 5, 4), mode="nearest-exact"), F.interpolate(v, size=(3, 4, 7), mode="trilinear"), F.interpolate(v, scale_factor=2, mode="trilinear", align_corners=True),
+                s.un(p, ix), s.un(p, ix, output_size=(7, 7)), m, mi, s.cs(x), x.mT, x.mH @ x, i & 6, i | 1, i ^ 3, 5 & i)
+torch.manual_seed(15)
+go("resample", Resample(), (r(2, 4, 6, 7), r(1, 2, 2, 3, 4), torch.tensor([[-7, -3, 0, 5], [2, 9, -1, 4]])))
