@@ -395,7 +395,13 @@ fn unknown_op_text(path: &str, op: &str, node: &str, also: &[(String, String)]) 
         let list: Vec<String> = also
             .iter()
             .map(|(op, node)| {
-                let kind = if is_aten(op) { "ATen" } else { "custom" };
+                let kind = if is_aten(op) {
+                    "ATen"
+                } else if op.starts_with("torch.ops.higher_order.") {
+                    "higher-order"
+                } else {
+                    "custom"
+                };
                 format!("`{op}` (node `{node}`, {kind})")
             })
             .collect();

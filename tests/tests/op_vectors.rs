@@ -248,6 +248,42 @@ fn every_pytorch_case_passes() {
 /// the reason it has none (its eager behaviour is then tested elsewhere).
 const WITHOUT_CASE: &[(&str, &str)] = &[
     (
+        "aten::linalg_inv.default",
+        "pt2_dense's dense.pt2 (default IR; both runners against PyTorch); linalg_dense.rs (Cramer's rule, a singular matrix)",
+    ),
+    (
+        "aten::linalg_det.default",
+        "pt2_dense's dense.pt2, both runners; linalg_dense.rs (0 for a singular matrix)",
+    ),
+    (
+        "aten::linalg_slogdet.default",
+        "pt2_dense's dense.pt2, both runners; linalg_dense.rs (sign 0 and -inf for a singular matrix)",
+    ),
+    (
+        "aten::linalg_solve.default",
+        "pt2_dense's dense.pt2 (matrix and vector right-hand sides, a broadcast batch), both runners; linalg_dense.rs",
+    ),
+    (
+        "aten::linalg_cholesky.default",
+        "pt2_dense's dense.pt2 (lower and upper), both runners; linalg_dense.rs (the failing minor named)",
+    ),
+    (
+        "aten::linalg_matrix_power.default",
+        "pt2_dense's dense.pt2 (3, 0, -2), both runners; linalg_dense.rs (-1 against Cramer's rule)",
+    ),
+    (
+        "aten::linalg_matrix_norm.str_ord",
+        "pt2_dense's dense.pt2 ('fro'), both runners; linalg_dense.rs (orders needing singular values refused)",
+    ),
+    (
+        "aten::linalg_matrix_norm.default",
+        "pt2_dense's dense.pt2 (1 and -inf, keepdim), both runners",
+    ),
+    (
+        "aten::linalg_norm.ord_str",
+        "pt2_dense's dense.pt2 (`torch.linalg.norm(a, 'fro', dim)`), both runners",
+    ),
+    (
         "aten::searchsorted.Scalar",
         "ops_special_ordering.rs (one number: a 0-d index); its tensor overload in pt2_more's ordering.pt2",
     ),

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::KernelError;
 
 /// 0 means "not set yet": the first use reads `FERREX_MEMORY_LIMIT` (bytes) or, without
-/// it, the machine's memory.
+/// it, the machine's memory — a quarter of the process's address-space or data limit
+/// (`ulimit -v` / `ulimit -d`) when that is less: past such a limit an allocation aborts
+/// the process instead of failing, so a buffer the check lets through must still fit
+/// beside its inputs and a kernel's temporaries.
 static LIMIT: AtomicU64 = AtomicU64::new(0);
 
 /// The largest buffer, in bytes, that [`try_filled`] allocates.
@@ -19,8 +22,10 @@ pub fn memory_limit() -> u64 {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|&n| n > 0)
-        .or_else(machine_memory)
-        .unwrap_or(16 << 30);
+        .unwrap_or_else(|| {
+            let machine = machine_memory().unwrap_or(16 << 30);
+            process_limit().map_or(machine, |l| machine.min(l / 4))
+        });
     LIMIT.store(v, Ordering::Relaxed);
     v
 }
@@ -28,6 +33,29 @@ pub fn memory_limit() -> u64 {
 /// Sets the limit [`try_filled`] enforces (bytes; 0 restores the default).
 pub fn set_memory_limit(bytes: u64) {
     LIMIT.store(bytes, Ordering::Relaxed);
+}
+
+/// The smaller of the process's soft address-space and data limits, when one is set.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn process_limit() -> Option<u64> {
+    [libc::RLIMIT_AS, libc::RLIMIT_DATA]
+        .into_iter()
+        .filter_map(|resource| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `getrlimit` only writes the limit into `limit`, a valid struct this
+            // call borrows exclusively; `resource` is one of libc's constants.
+            let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+            (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+        })
+        .min()
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn process_limit() -> Option<u64> {
+    None
 }
 
 /// `MemTotal` from `/proc/meminfo`, where there is one.

@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod attention;
 pub mod conv;
+pub mod dense;
 pub mod gemm;
 pub mod layout;
 pub mod norm;

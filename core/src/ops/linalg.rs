@@ -17,7 +17,6 @@ use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
 use crate::tensor::{DType, Element, Scalar, Storage, Tensor, TensorMeta};
-use crate::tensor_api::Operand;
 
 // ---------------------------------------------------------------------------------------
 // GEMM kernels
@@ -923,20 +922,21 @@ fn addmv_meta(a: &Addmv) -> Result<Vec<TensorMeta>, OpError> {
 /// `beta * self + alpha * product` (`baddbmm`, `addbmm`, `addmv`); `beta = 0` ignores
 /// `self` (NaN too). Integer factors stay integers (an integer product stays one).
 fn scaled_sum(self_: &Tensor, product: Tensor, beta: Scalar, alpha: Scalar) -> Tensor {
-    let operand = |s: Scalar| match s {
-        Scalar::Int(i) => Operand::Int(i),
-        Scalar::Float(f) => Operand::Float(f),
-        Scalar::Bool(b) => Operand::Int(i64::from(b)),
+    // The number as the kind it is (an integer factor keeps an integer product one).
+    let times = |t: &Tensor, s: Scalar| match s {
+        Scalar::Int(i) => t.mul(i),
+        Scalar::Float(f) => t.mul(f),
+        Scalar::Bool(b) => t.mul(i64::from(b)),
     };
     let p = if alpha.to::<f64>() == 1.0 {
         product
     } else {
-        product.mul(operand(alpha))
+        times(&product, alpha)
     };
     match beta.to::<f64>() {
         0.0 => p,
         1.0 => self_.add(&p),
-        _ => self_.mul(operand(beta)).add(&p),
+        _ => times(self_, beta).add(&p),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod custom;
 #[doc(hidden)]
 pub mod decode;
+pub mod dense;
 pub mod einsum;
 pub mod elementwise;
 pub mod embedding_bag;
