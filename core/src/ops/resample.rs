@@ -83,15 +83,32 @@ fn exact_indices(input: &SymInt, output: &SymInt, factor: Option<f64>) -> Tensor
     src.clamp(None, Some(last)).to_dtype(DType::I64)
 }
 
+/// A nearest-exact call, checked: the input's meta, the output sizes, the factors.
+struct ExactPlan {
+    input: TensorMeta,
+    sizes: Vec<SymInt>,
+    factors: Option<Vec<f64>>,
+}
+
+impl NearestExactVec {
+    fn plan(&self, nd: usize) -> Result<ExactPlan, OpError> {
+        let input = meta_of(&self.input)?;
+        let op = "upsample_nearest_exact";
+        let (sizes, factors) = resampled(&input, nd, &self.output_size, &self.scale_factors, op)?;
+        Ok(ExactPlan {
+            input,
+            sizes,
+            factors,
+        })
+    }
+}
+
 fn nearest_exact(a: &NearestExactVec, nd: usize) -> Result<Vec<Tensor>, OpError> {
-    let m = meta_of(&a.input)?;
-    let (sizes, factors) = resampled(
-        &m,
-        nd,
-        &a.output_size,
-        &a.scale_factors,
-        "upsample_nearest_exact",
-    )?;
+    let ExactPlan {
+        input: m,
+        sizes,
+        factors,
+    } = a.plan(nd)?;
     let mut index: Vec<Option<Tensor>> = vec![None, None];
     for d in 0..nd {
         let factor = factors.as_ref().and_then(|f| f.get(d).copied());
@@ -107,15 +124,8 @@ fn nearest_exact(a: &NearestExactVec, nd: usize) -> Result<Vec<Tensor>, OpError>
 }
 
 fn nearest_exact_meta(a: &NearestExactVec, nd: usize) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(&a.input)?;
-    let (sizes, _) = resampled(
-        &m,
-        nd,
-        &a.output_size,
-        &a.scale_factors,
-        "upsample_nearest_exact",
-    )?;
-    Ok(vec![TensorMeta::new(m.dtype, sizes)])
+    let plan = a.plan(nd)?;
+    Ok(vec![TensorMeta::new(plan.input.dtype, plan.sizes)])
 }
 
 fn trilinear_meta(a: &Trilinear) -> Result<Vec<TensorMeta>, OpError> {
