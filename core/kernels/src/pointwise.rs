@@ -100,6 +100,16 @@ pub fn i0(x: f64) -> f64 {
     sum
 }
 
+/// `log(exp(x) + exp(y))` as `max + log1p(exp(-|x - y|))`, never `exp` of a large
+/// number; equal infinities stay, NaN propagates.
+pub fn logaddexp(x: f64, y: f64) -> f64 {
+    if x.is_infinite() && x == y {
+        x
+    } else {
+        x.max(y) + (-(x - y).abs()).exp().ln_1p()
+    }
+}
+
 /// `1 / (1 + exp(-x))`.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())

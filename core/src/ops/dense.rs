@@ -43,12 +43,7 @@ fn matrices(x: &Tensor) -> Result<(Vec<Vec<f64>>, usize), OpError> {
     let s = x.storage_or_op_error()?;
     let shape = s.shape().to_vec();
     let n = shape.last().copied().unwrap_or(0);
-    let data: Vec<f64> = s
-        .typed::<f64>()
-        .as_standard_layout()
-        .iter()
-        .copied()
-        .collect();
+    let data = s.to_f64_vec();
     let per = n * n;
     let mats = match per {
         0 => vec![Vec::new(); shape[..shape.len().saturating_sub(2)].iter().product()],
@@ -185,15 +180,10 @@ fn solve_kernel(a: &Solve, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
         false => a.B.clone(),
     };
     let (mats, _) = matrices(&a.A.expand(&a_full))?;
-    let rhs = b.expand(&b_full).storage_or_op_error()?;
-    let rhs: Vec<f64> = rhs
-        .typed::<f64>()
-        .as_standard_layout()
-        .iter()
-        .copied()
-        .collect();
+    let rhs = b.expand(&b_full).storage_or_op_error()?.to_f64_vec();
     let mut values = Vec::with_capacity(rhs.len());
-    for (m, r) in mats.into_iter().zip(rhs.chunks(n * k)) {
+    // (An empty system never reaches the kernel: its result is empty.)
+    for (m, r) in mats.into_iter().zip(rhs.chunks((n * k).max(1))) {
         let f = dense::lu(m, n);
         if f.info > 0 {
             op_bail!("torch.linalg.solve: The solver failed because the input matrix is singular.");

@@ -926,7 +926,7 @@ fn same_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// Integer inputs promote to the default float type.
-fn float_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+pub(crate) fn float_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
     let m = meta_of(&a.self_)?;
     Ok(vec![TensorMeta::new(float_unary_dtype(m.dtype), m.sizes)])
 }
@@ -1405,16 +1405,12 @@ op_def! {
         }),
         wrapped_numbers: [other],
     }
-    /// `log(exp(x) + exp(y))` as `max + log1p(exp(-|x - y|))`; equal infinities stay.
+    /// `log(exp(x) + exp(y))` (`ferrex_kernels::pointwise::logaddexp`).
     pub static LOGADDEXP: BinaryArgs = "aten::logaddexp(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| float_binary_meta("logaddexp", a),
-        kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, |x, y| {
-            if x.is_infinite() && x == y {
-                x
-            } else {
-                x.max(y) + (-(x - y).abs()).exp().ln_1p()
-            }
-        }, |_, _| Err(OpError::new("logaddexp computes in a floating-point type"))),
+        kernel: |a: &BinaryArgs, out: &[TensorMeta]| binary_kernel(out, &a.self_, &a.other, ferrex_kernels::pointwise::logaddexp, |_, _| {
+            Err(OpError::new("logaddexp computes in a floating-point type"))
+        }),
     }
     /// `x ** 2` (`pow.Tensor_Scalar`, as PyTorch decomposes it): a bool input squares
     /// into i64.

@@ -840,8 +840,8 @@ fn cummax_kernel(a: &Cummax, greater: bool) -> Result<Vec<Storage>, OpError> {
     Ok(vec![values, Storage::I64(indices)])
 }
 
-/// `log(Σ exp)` running along `dim`, each step a `logaddexp` (equal infinities stay):
-/// never `exp` of a large number.
+/// `log(Σ exp)` running along `dim`, each step a `logaddexp` from `-inf` (never `exp`
+/// of a large number; NaN propagates).
 fn logcumsumexp_kernel(a: &Cummax, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let dtype = out_dtype(metas)?;
     let s = a.self_.storage_or_op_error()?;
@@ -849,13 +849,7 @@ fn logcumsumexp_kernel(a: &Cummax, metas: &[TensorMeta]) -> Result<Vec<Storage>,
     let out = map_lanes(&s.typed::<f64>(), dim, |mut lane| {
         let mut acc = f64::NEG_INFINITY;
         lane.iter_mut().for_each(|x| {
-            acc = if acc.is_nan() || x.is_nan() {
-                f64::NAN
-            } else if acc == f64::NEG_INFINITY || (x.is_infinite() && *x == acc) {
-                acc.max(*x)
-            } else {
-                acc.max(*x) + (-(acc - *x).abs()).exp().ln_1p()
-            };
+            acc = ferrex_kernels::pointwise::logaddexp(acc, *x);
             *x = acc;
         });
     });
@@ -1429,6 +1423,12 @@ fn renorm_meta(a: &Renorm) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
+/// `any()` / `all()`: one bool.
+fn bool_scalar_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
+    meta_of(&a.self_)?;
+    Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
+}
+
 op_def! {
     /// The sum of the elements that are not NaN (0 when all are).
     pub static NANSUM: struct NanSum =
@@ -1444,10 +1444,7 @@ op_def! {
     }
     /// Whether any element is non-zero. In PyTorch's Core ATen opset.
     pub static ANY: Unary = "aten::any(Tensor self) -> Tensor" {
-        meta: |a: &Unary| {
-            meta_of(&a.self_)?;
-            Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
-        },
+        meta: bool_scalar_meta,
         core_aten,
         composite: |a: &Unary| Ok(Tensor::call_op(&ANY_DIMS, vec![
             Value::Tensor(a.self_.clone()),
@@ -1457,10 +1454,7 @@ op_def! {
     }
     /// Whether every element is non-zero: `not any(not x)`, as PyTorch's decomposition.
     pub static ALL: Unary = "aten::all(Tensor self) -> Tensor" {
-        meta: |a: &Unary| {
-            meta_of(&a.self_)?;
-            Ok(vec![TensorMeta::new(DType::Bool, Vec::new())])
-        },
+        meta: bool_scalar_meta,
         composite: |a: &Unary| {
             let none = Tensor::call_op(&ANY_DIMS, vec![
                 Value::Tensor(a.self_.logical_not()),

@@ -75,11 +75,7 @@ fn exact_indices(input: &SymInt, output: &SymInt, factor: Option<f64>) -> Tensor
     };
     let i = Tensor::arange(output.clone()).to_dtype(DType::F32);
     let last = (input.hint() - 1).max(0) as f64;
-    let src = Tensor::call_op(
-        &super::elementwise::FLOOR,
-        vec![Value::Tensor(i.add(0.5).mul(scale))],
-    )
-    .swap_remove(0);
+    let src = i.add(0.5).mul(scale).floor();
     src.clamp(None, Some(last)).to_dtype(DType::I64)
 }
 

@@ -96,18 +96,7 @@ fn search_kernel(
         .ok_or_else(|| OpError::new("searchsorted has one result"))?;
     let s = seq.storage_or_op_error()?;
     let v = values.storage_or_op_error()?;
-    let seq: Vec<f64> = s
-        .typed::<f64>()
-        .as_standard_layout()
-        .iter()
-        .copied()
-        .collect();
-    let vals: Vec<f64> = v
-        .typed::<f64>()
-        .as_standard_layout()
-        .iter()
-        .copied()
-        .collect();
+    let (seq, vals) = (s.to_f64_vec(), v.to_f64_vec());
     let len = s.shape().last().copied().unwrap_or(0);
     let per_lane = v.shape().last().copied().unwrap_or(1).max(1);
     let one_sequence = s.shape().len() == 1;
@@ -197,12 +186,12 @@ op_def! {
 fn histc_range(a: &Histc, data: &[f64]) -> Result<(f64, f64), OpError> {
     let (mut lo, mut hi) = (a.min.to::<f64>(), a.max.to::<f64>());
     if lo == hi {
-        let finite = data.iter().filter(|x| !x.is_nan());
-        lo = finite.clone().copied().fold(f64::INFINITY, f64::min);
-        hi = finite.copied().fold(f64::NEG_INFINITY, f64::max);
-        if data.iter().all(|x| x.is_nan()) {
-            (lo, hi) = (0.0, 0.0);
-        }
+        let (min, max) = (data.iter().filter(|x| !x.is_nan()))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        // No number at all (empty, or all NaN): the range of 0.
+        (lo, hi) = if min > max { (0.0, 0.0) } else { (min, max) };
     }
     if lo == hi {
         (lo, hi) = (lo - 1.0, hi + 1.0);
@@ -241,7 +230,7 @@ fn histc_meta(a: &Histc) -> Result<Vec<TensorMeta>, OpError> {
 fn histc_kernel(a: &Histc, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let dtype = out.first().map_or(DType::F32, |m| m.dtype);
     let s = a.self_.storage_or_op_error()?;
-    let data: Vec<f64> = s.typed::<f64>().iter().copied().collect();
+    let data = s.to_f64_vec();
     let (lo, hi) = histc_range(a, &data)?;
     let bins =
         usize::try_from(a.bins).map_err(|_| OpError::new("torch.histc: bins must be > 0"))?;

@@ -63,6 +63,15 @@ fn select_lane(lane: &[f64], k: usize, largest: bool) -> Vec<usize> {
     order
 }
 
+/// `[outer, n, inner]`: the lanes along `dim` of a row-major `shape` (a 0-d tensor is
+/// one lane of one element); element `j` of lane `(o, i)` is at `(o·n + j)·inner + i`.
+fn lanes(shape: &[usize], dim: usize) -> [usize; 3] {
+    let n = shape.get(dim).copied().unwrap_or(1);
+    let outer = shape[..dim.min(shape.len())].iter().product();
+    let inner = shape.get(dim + 1..).map_or(1, |s| s.iter().product());
+    [outer, n, inner]
+}
+
 fn topk_kernel(args: &Topk, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let m = meta_of(&args.self_)?;
     let dim = normalize_dim(args.dim, m.rank())?;
@@ -71,9 +80,7 @@ fn topk_kernel(args: &Topk, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpErro
     let largest = args.largest;
     let x = args.self_.storage_or_op_error()?;
     let shape = x.shape().to_vec();
-    let n = shape.get(dim).copied().unwrap_or(1);
-    let outer: usize = shape[..dim.min(shape.len())].iter().product();
-    let inner: usize = shape.get(dim + 1..).map_or(1, |s| s.iter().product());
+    let [outer, n, inner] = lanes(&shape, dim);
     let total = outer * k * inner;
     let mut indices = vec![0i64; total];
     let values = with_dtype!(x.dtype(), T => {
@@ -291,9 +298,7 @@ fn mode_kernel(a: &Mode, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     let out_shape = concrete(&metas[0].sizes);
     let x = a.self_.storage_or_op_error()?;
     let shape = x.shape().to_vec();
-    let n = shape.get(dim).copied().unwrap_or(1);
-    let outer: usize = shape[..dim.min(shape.len())].iter().product();
-    let inner: usize = shape.get(dim + 1..).map_or(1, |s| s.iter().product());
+    let [outer, n, inner] = lanes(&shape, dim);
     let mut indices = vec![0i64; outer * inner];
     let values = with_dtype!(x.dtype(), T => {
         let a = x.typed::<T>();

@@ -3,7 +3,7 @@
 //! `true_divide`, `special_expit`), and `signbit`. Each composite is written as PyTorch's
 //! decomposition writes it, so the compiled runtime plans its parts.
 
-use super::elementwise::{float_unary_dtype, promote_operands, Unary};
+use super::elementwise::{float_meta, float_unary_dtype, promote_operands, Unary};
 use super::util::meta_of;
 use super::{op_def, TensorOrNumber, Value};
 use crate::error::OpError;
@@ -24,16 +24,6 @@ fn pair_meta(a: &Tensor, b: &Tensor, float: bool) -> Result<TensorMeta, OpError>
     Ok(TensorMeta::new(dtype, sizes))
 }
 
-fn float_meta(a: &Unary) -> Result<Vec<TensorMeta>, OpError> {
-    let m = meta_of(&a.self_)?;
-    Ok(vec![TensorMeta::new(float_unary_dtype(m.dtype), m.sizes)])
-}
-
-/// A 0-d tensor of `v` in `dtype` (a number operand of `where`).
-fn number(v: f64, dtype: DType) -> Tensor {
-    Tensor::scalar_tensor(v, dtype)
-}
-
 /// `sin(πx) / (πx)`, 1 at 0 (`torch._refs.sinc`).
 fn sinc(a: &Unary) -> Result<Vec<Tensor>, OpError> {
     let dtype = float_meta(a)?[0].dtype;
@@ -41,7 +31,7 @@ fn sinc(a: &Unary) -> Result<Vec<Tensor>, OpError> {
     let ratio = x.sin().div(&x);
     Ok(vec![Tensor::where_(
         &x.eq(0.0),
-        &number(1.0, dtype),
+        &Tensor::scalar_tensor(1.0, dtype),
         &ratio,
     )])
 }
@@ -50,9 +40,17 @@ fn sinc(a: &Unary) -> Result<Vec<Tensor>, OpError> {
 fn xlogy(a: &TensorPair) -> Result<Vec<Tensor>, OpError> {
     let dtype = pair_meta(&a.self_, &a.other, true)?.dtype;
     let product = a.self_.mul(a.other.log());
-    let rhs = Tensor::where_(&a.self_.eq(0.0), &number(0.0, dtype), &product);
+    let rhs = Tensor::where_(
+        &a.self_.eq(0.0),
+        &Tensor::scalar_tensor(0.0, dtype),
+        &product,
+    );
     let y_nan = a.other.ne(&a.other);
-    Ok(vec![Tensor::where_(&y_nan, &number(f64::NAN, dtype), &rhs)])
+    Ok(vec![Tensor::where_(
+        &y_nan,
+        &Tensor::scalar_tensor(f64::NAN, dtype),
+        &rhs,
+    )])
 }
 
 /// 0 below zero, 1 above, `values` at zero (`torch._refs.heaviside`).
