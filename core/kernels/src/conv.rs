@@ -11,10 +11,12 @@ use crate::sgemm::{gemm_packed_a, PackedA, PackedB};
 use crate::threads::{for_each_item_chunk, num_threads, try_new_by_items, PAR_MIN_CONV};
 use crate::KernelError;
 
+mod depthwise;
 mod epilogue;
 mod implicit;
 mod transposed;
 
+use depthwise::{Depthwise, DepthwisePlan};
 use epilogue::SampleEpilogue;
 pub use epilogue::{ConvEpilogueStep, EpilogueOperand};
 pub use transposed::{conv_transpose, TransposedConv};
@@ -282,7 +284,7 @@ impl crate::WideLoop for PhaseSplit<'_> {
             .chunks_exact(w.max(1))
             .zip(out.chunks_exact_mut(row.max(1)));
         for (src, dst) in pairs.take(rows) {
-            phase_row(dst, src, 0, phases.max(1), wq);
+            phase_row(dst, src, 0, phases.max(1), wq, wq);
         }
     }
 }
@@ -341,13 +343,14 @@ fn panel_fills(offsets: &[u32], l: usize, pad: u32, out: &mut Vec<PanelFill>) {
     }
 }
 
-/// The receptive fields of one group's channels `x`, unrolled straight into `packed`
-/// (`[k, l]`) through the tap table ([`tap_offsets`]), on the widest vectors: short row
-/// copies around the padding cost 3–4 cycles a float (more than the GEMM of a 3×3
-/// convolution of 32 channels).
+/// The receptive fields of one group's channels `x`, unrolled straight into `packed`'s
+/// panels `first_panel..` (`[k, l]` of them; the caller sized `packed`) through the tap
+/// table ([`tap_offsets`]), on the widest vectors: short row copies around the padding
+/// cost 3–4 cycles a float (more than the GEMM of a 3×3 convolution of 32 channels).
 struct Unroll<'a> {
     x: &'a [f32],
     g: &'a ConvGeom,
+    first_panel: usize,
     /// The tap table, or empty for [`im2col_row`] (a 1×1 convolution reads `x`).
     offsets: &'a [u32],
     /// Its panel fills ([`panel_fills`]).
@@ -366,33 +369,41 @@ impl crate::WideLoop for Unroll<'_> {
         let Unroll {
             x,
             g,
+            first_panel,
             offsets,
             fills,
             packed,
             line,
         } = self;
         let (k, l, taps, hw) = (g.k(), g.l(), g.kh * g.kw, g.h * g.w);
-        packed.size_for(k, l)?;
+        let np = l.div_ceil(16);
+        if packed.shape()[0] != k || packed.shape()[1].div_ceil(16) < first_panel + np {
+            return Err(KernelError::new(
+                "the unrolled panels are smaller than the convolution",
+            ));
+        }
         crate::alloc::try_grow(line, l, 0.0)?;
         let line = &mut line[..l];
         if g.direct() {
             for kk in 0..k {
-                packed.put_row(kk, &x[kk * l..(kk + 1) * l]);
+                packed.put_row_at(kk, first_panel, &x[kk * l..(kk + 1) * l]);
             }
             return Ok(());
         }
         if offsets.len() != taps * l {
             for kk in 0..k {
                 im2col_row(x, g, kk, line);
-                packed.put_row(kk, line);
+                packed.put_row_at(kk, first_panel, line);
             }
             return Ok(());
         }
         #[cfg(target_arch = "x86_64")]
-        if crate::sgemm::uses_avx512() && fills.len() == taps * l.div_ceil(16) {
+        if crate::sgemm::uses_avx512() && fills.len() == taps * np {
+            let panels =
+                &mut packed.panels_mut()[first_panel * k * 16..(first_panel + np) * k * 16];
             // SAFETY: AVX-512F is present; `fills` was built from `offsets`, `g`'s tap
-            // table; `packed` was sized for `[k, l]` above.
-            unsafe { unroll_avx512(x, g, offsets, fills, packed.panels_mut()) };
+            // table; `panels` holds the `np` panels of `[k, l]` (checked above).
+            unsafe { unroll_avx512(x, g, offsets, fills, panels) };
             return Ok(());
         }
         for kk in 0..k {
@@ -402,7 +413,7 @@ impl crate::WideLoop for Unroll<'_> {
                 // The padding's offset is `h * w`, past the plane: a zero.
                 *d = plane.get(o as usize).copied().unwrap_or(0.0);
             }
-            packed.put_row(kk, line);
+            packed.put_row_at(kk, first_panel, line);
         }
         Ok(())
     }
@@ -472,163 +483,18 @@ unsafe fn unroll_avx512(
     }
 }
 
-/// A depthwise convolution of one sample (`cg == 1`: each group reads one input
-/// channel), computed directly ([`depthwise_padded`]). im2col + GEMM was a product of
-/// one row per group (9 columns deep for a 3×3 kernel), an eager fallback and 4×
-/// PyTorch's time in a MobileNet block. `out` holds the bias.
-struct Depthwise<'a, T> {
-    x: &'a [T],
-    weight: &'a [T],
-    g: &'a ConvGeom,
-    cols: &'a DepthwiseCols,
-    /// [`depthwise_padded`]'s plane.
-    padded: &'a mut [T],
-    out: &'a mut [T],
-}
-
-/// What a depthwise convolution's samples share, computed once per call: per kernel
-/// column `kj`, where it reads in a phased padded row ([`depthwise_tap_offset`]).
-struct DepthwiseCols {
-    offs: Vec<usize>,
-}
-
-impl DepthwiseCols {
-    fn new(g: &ConvGeom) -> DepthwiseCols {
-        let wq = depthwise_phase_width(g).unwrap_or(0);
-        let offs = (0..g.kw)
-            .map(|kj| depthwise_tap_offset(g, wq, kj))
-            .collect();
-        DepthwiseCols { offs }
-    }
-}
-
-/// Output columns [`depthwise_padded`] computes at once (one AVX-512 vector of f32).
-const DW_LANES: usize = 16;
-
-/// Elements of [`depthwise_padded`]'s zero-padded plane: every padded row, plus
-/// [`DW_LANES`] columns of slack so a block of lanes never reads past its row.
-fn depthwise_padded_len(g: &ConvGeom) -> Option<usize> {
-    let rows = g.h.checked_add(g.pad[0].checked_mul(2)?)?;
-    rows.checked_mul(depthwise_padded_width(g)?)
-}
-
-/// A padded row's width: its columns split by their remainder modulo the column
-/// stride (one phase after the other, [`depthwise_phase_width`] each), so that the
-/// columns a tap reads for consecutive outputs are consecutive in one phase.
-fn depthwise_padded_width(g: &ConvGeom) -> Option<usize> {
-    depthwise_phase_width(g)?.checked_mul(g.stride[1].max(1))
-}
-
-/// One phase of a padded row: `ceil((w + 2 pw) / sw)` columns and [`DW_LANES`] of slack.
-fn depthwise_phase_width(g: &ConvGeom) -> Option<usize> {
-    let sw = g.stride[1].max(1);
-    g.w.checked_add(g.pad[1].checked_mul(2)?)?
-        .div_ceil(sw)
-        .checked_add(DW_LANES)
-}
-
-/// Where tap column `kj` reads in a phased padded row, for output column 0: the phase's
-/// first element (`phase * wq`) plus the column's index in it.
-fn depthwise_tap_offset(g: &ConvGeom, wq: usize, kj: usize) -> usize {
-    let (sw, col) = (g.stride[1].max(1), kj * g.dilation[1]);
-    (col % sw) * wq + col / sw
-}
-
-impl<T: Float> crate::WideLoop for Depthwise<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Depthwise {
-            x,
-            weight,
-            g,
-            cols,
-            padded,
-            out,
-        } = self;
-        depthwise_padded(x, weight, g, &cols.offs, padded, out);
-    }
-}
-
-/// [`Depthwise`]: each input plane is copied once into a zero-padded plane (`padded`,
-/// [`depthwise_padded_len`] elements; with a column stride above 1, each row's columns
-/// split into phases, so a tap's columns for consecutive outputs are consecutive —
-/// they were a strided scalar loop), and each block of
-/// [`DW_LANES`] output columns sums its taps in registers, read at their offsets from
-/// the padded rows, and is stored once. (An axpy per tap over the plane, as before, read
-/// and wrote the output once per tap: 9 passes for a 3x3 kernel, at load/store speed.)
-/// The taps are added in the same order (bias first, then row-major), so the sums are
-/// the same.
-#[inline(always)]
-fn depthwise_padded<T: Float>(
-    x: &[T],
-    weight: &[T],
-    g: &ConvGeom,
-    offs: &[usize],
-    padded: &mut [T],
-    out: &mut [T],
+/// Input row `row` into its padded row of each column phase (`prow` at the row's place
+/// in phase 0; phase `q` `pitch` floats on: `wq` for phases side by side in a row): padded column `c = ix + pw` goes to phase
+/// `c % sw`, index `c / sw`. Stride 2, the common one, as pairs (a loop the compiler
+/// vectorizes; on AVX-512, 16 pairs at a time by two lane permutes).
+pub(super) fn phase_row<T: Float>(
+    prow: &mut [T],
+    row: &[T],
+    pw: usize,
+    sw: usize,
+    wq: usize,
+    pitch: usize,
 ) {
-    let (og, l, hw, taps) = (g.og(), g.l(), g.h * g.w, g.kh * g.kw);
-    let ([ph, pw], [sh, sw]) = (g.pad, g.stride);
-    let (Some(wp), Some(wq)) = (depthwise_padded_width(g), depthwise_phase_width(g)) else {
-        return;
-    };
-    let sw = sw.max(1);
-    let dh = g.dilation[0];
-    padded.fill(T::ZERO);
-    for oc in 0..g.c_out {
-        let wt = &weight[oc * taps..(oc + 1) * taps];
-        let dst = &mut out[oc * l..(oc + 1) * l];
-        // Consecutive output channels of one input channel share its padded plane.
-        if oc % og == 0 {
-            let plane = &x[(oc / og) * hw..(oc / og + 1) * hw];
-            for (iy, row) in plane.chunks_exact(g.w.max(1)).enumerate().take(g.h) {
-                let prow = &mut padded[(iy + ph) * wp..(iy + ph + 1) * wp];
-                phase_row(prow, row, pw, sw, wq);
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        if crate::sgemm::uses_avx512() {
-            if let (Some(pf), Some(wf), Some(df)) =
-                (T::as_f32(padded), T::as_f32(wt), T::as_f32_mut(dst))
-            {
-                if df.len() >= g.oh * g.ow && pf.len() >= (g.h + 2 * ph) * wp {
-                    // SAFETY: AVX-512F is present; `pf` is the padded plane of
-                    // `depthwise_padded_len(g)` elements (rows `wp` wide, with
-                    // `DW_LANES` columns of slack), `wf` holds the channel's taps and
-                    // `df` its `oh * ow` outputs (checked above).
-                    unsafe { depthwise_plane_avx512(pf, wp, offs, wf, g, df) };
-                    continue;
-                }
-            }
-        }
-        for (oy, orow) in dst.chunks_exact_mut(g.ow.max(1)).enumerate().take(g.oh) {
-            for ox0 in (0..g.ow).step_by(DW_LANES) {
-                let nb = DW_LANES.min(g.ow - ox0);
-                let mut acc = [T::ZERO; DW_LANES];
-                crate::layout::copy_short(&mut acc[..nb], &orow[ox0..ox0 + nb]);
-                for ki in 0..g.kh {
-                    let row = &padded[(oy * sh + ki * dh) * wp..];
-                    for kj in 0..g.kw {
-                        let wv = wt[ki * g.kw + kj];
-                        let at = ox0 + offs[kj];
-                        let src = &row[at..at + DW_LANES];
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            *a = *a + wv * v;
-                        }
-                    }
-                }
-                crate::layout::copy_short(&mut orow[ox0..ox0 + nb], &acc[..nb]);
-            }
-        }
-    }
-}
-
-/// One row into its phased row (`prow`, `sw` phases of `wq` columns): column `c = ix +
-/// pw` (`pw` columns of left padding) at phase `c % sw`, index `c / sw`. Stride 2, the
-/// common one, as pairs (a loop the compiler vectorizes).
-fn phase_row<T: Copy>(prow: &mut [T], row: &[T], pw: usize, sw: usize, wq: usize) {
     let w = row.len();
     if w == 0 {
         return;
@@ -636,22 +502,33 @@ fn phase_row<T: Copy>(prow: &mut [T], row: &[T], pw: usize, sw: usize, wq: usize
     if sw == 1 {
         crate::layout::copy_short(&mut prow[pw..pw + w], row);
     } else if sw == 2 {
-        // Pairs of columns deinterleaved (a loop the compiler vectorizes).
-        let (even, odd) = prow.split_at_mut(wq);
+        let (even, odd) = prow.split_at_mut(pitch);
         let shift = pw % 2;
         let (e0, o0) = (pw.div_ceil(2), pw / 2 + shift);
         let pairs = row[shift..].chunks_exact(2);
         let tail = pairs.remainder();
         let n = (w - shift) / 2;
         let (ev, od) = (&mut even[e0..e0 + n], &mut odd[o0..o0 + n]);
-        for ((e, o), p) in ev.iter_mut().zip(od.iter_mut()).zip(pairs) {
-            *e = p[0];
-            *o = p[1];
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(p), Some(e), Some(o)) = (
+            crate::sgemm::uses_avx512(),
+            T::as_f32(&row[shift..shift + 2 * n]),
+            T::as_f32_mut(ev),
+            T::as_f32_mut(od),
+        ) {
+            // SAFETY: AVX-512F is present; `p` holds `2 n` floats, `e` and `o` `n`.
+            done = unsafe { deinterleave_avx512(p, e, o) };
         }
-        // Padded column `c` goes to phase `c % 2`, index `c / 2`.
+        if done < n {
+            for ((e, o), p) in ev.iter_mut().zip(od.iter_mut()).zip(pairs) {
+                *e = p[0];
+                *o = p[1];
+            }
+        }
         let mut put = |ix: usize, v: T| {
             let c = ix + pw;
-            prow[(c % 2) * wq + c / 2] = v;
+            prow[(c % 2) * pitch + c / 2] = v;
         };
         if shift == 1 {
             put(0, row[0]);
@@ -660,12 +537,11 @@ fn phase_row<T: Copy>(prow: &mut [T], row: &[T], pw: usize, sw: usize, wq: usize
             put(w - 1, *v);
         }
     } else {
-        // Padded column `c` goes to phase `c % sw`, index `c / sw`: phase by
-        // phase, every `sw`-th input column from the first that lands in it.
+        // Phase by phase, every `sw`-th input column from the first that lands in it.
         for q in 0..sw {
             let first = (q + sw - pw % sw) % sw;
             let c0 = pw + first;
-            let dst = &mut prow[q * wq + c0 / sw..(q + 1) * wq];
+            let dst = &mut prow[q * pitch + c0 / sw..q * pitch + wq];
             for (d, &v) in dst.iter_mut().zip(row.iter().skip(first).step_by(sw)) {
                 *d = v;
             }
@@ -673,94 +549,51 @@ fn phase_row<T: Copy>(prow: &mut [T], row: &[T], pw: usize, sw: usize, wq: usize
     }
 }
 
-/// One output channel of [`depthwise_padded`] on AVX-512 ([`depthwise_rows_avx512`]).
+/// The `n` pairs of `pairs` (`2 n` floats) split into `even` and `odd` (`n` each), 16
+/// pairs at a time by two lane permutes, the last ones masked (the compiler's loop was
+/// shuffles of 4 lanes and a scalar tail, as long as a stride-2 depthwise layer's
+/// taps); returns `n`.
 ///
 /// # Safety
-/// The CPU has AVX-512F; `padded` is the channel's padded plane
-/// ([`depthwise_padded_len`] elements, rows `wp` wide, each phase with [`DW_LANES`]
-/// columns of slack); `offs` holds the taps' column offsets, `wt` the `kh * kw` taps and
-/// `dst` the `oh * ow` outputs.
+/// The CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn depthwise_plane_avx512(
-    padded: &[f32],
-    wp: usize,
-    offs: &[usize],
-    wt: &[f32],
-    g: &ConvGeom,
-    dst: &mut [f32],
-) {
-    // Four output rows at a time: four independent sums per tap, where one block's sum
-    // alone waited on each add (a depthwise layer ran at a fifth of the core's rate).
-    let mut oy = 0;
-    while oy + DW_ROWS <= g.oh {
-        depthwise_rows_avx512::<DW_ROWS>(padded, wp, offs, wt, g, dst, oy);
-        oy += DW_ROWS;
-    }
-    while oy < g.oh {
-        depthwise_rows_avx512::<1>(padded, wp, offs, wt, g, dst, oy);
-        oy += 1;
-    }
-}
-
-/// Output rows of [`depthwise_plane_avx512`] processed together.
-#[cfg(target_arch = "x86_64")]
-const DW_ROWS: usize = 4;
-
-/// `R` output rows from `oy` of [`depthwise_plane_avx512`]: each block of 16 columns (the
-/// last one masked) one register per row, the taps added in order, as multiplies and
-/// adds (not fused), so the sums are the portable loop's bit for bit.
-///
-/// # Safety
-/// As [`depthwise_plane_avx512`]'s, with `oy + R <= g.oh`; `offs[kj]` is
-/// [`depthwise_tap_offset`] of tap column `kj`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn depthwise_rows_avx512<const R: usize>(
-    padded: &[f32],
-    wp: usize,
-    offs: &[usize],
-    wt: &[f32],
-    g: &ConvGeom,
-    dst: &mut [f32],
-    oy: usize,
-) {
+unsafe fn deinterleave_avx512(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
     use std::arch::x86_64::*;
-    let (sh, dh) = (g.stride[0], g.dilation[0]);
-    // SAFETY (all pointer arithmetic below): rows `(oy + r) * sh + ki * dh` are rows of
-    // the padded plane (the output size is the one the geometry gives), and a tap's
-    // columns `ox0 + offs[kj] .. + 16` end inside the row: within their phase of `wq`
-    // columns (its last `DW_LANES` are slack), so before `wp`; outputs
-    // `(oy + r) * ow + ox0..` have `nb` elements, which is what the mask lets through.
-    let mut ox0 = 0;
-    while ox0 < g.ow {
-        let nb = (g.ow - ox0).min(DW_LANES);
-        let mask: __mmask16 = if nb == DW_LANES {
-            0xffff
-        } else {
-            (1u16 << nb) - 1
-        };
-        let base = dst.as_mut_ptr();
-        let orow = |r: usize| base.add((oy + r) * g.ow + ox0);
-        let mut acc = [_mm512_setzero_ps(); R];
-        for (r, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_maskz_loadu_ps(mask, orow(r));
+    let n = even.len().min(odd.len()).min(pairs.len() / 2);
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: floats `2 i .. 2 i + 32 <= 2 n` of `pairs`, `i .. i + 16 <= n` of
+        // `even` and `odd`.
+        unsafe {
+            let a = _mm512_loadu_ps(pairs.as_ptr().add(2 * i));
+            let b = _mm512_loadu_ps(pairs.as_ptr().add(2 * i + 16));
+            _mm512_storeu_ps(even.as_mut_ptr().add(i), _mm512_permutex2var_ps(a, ie, b));
+            _mm512_storeu_ps(odd.as_mut_ptr().add(i), _mm512_permutex2var_ps(a, io, b));
         }
-        for ki in 0..g.kh {
-            for (kj, &off) in offs.iter().enumerate().take(g.kw) {
-                let w = _mm512_set1_ps(*wt.get_unchecked(ki * g.kw + kj));
-                let col = ki * dh * wp + off + ox0;
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let v = _mm512_loadu_ps(padded.as_ptr().add((oy + r) * sh * wp + col));
-                    *a = _mm512_add_ps(*a, _mm512_mul_ps(w, v));
-                }
-            }
-        }
-        for (r, a) in acc.iter().enumerate() {
-            _mm512_mask_storeu_ps(orow(r), mask, *a);
-        }
-        ox0 += DW_LANES;
+        i += 16;
     }
+    let left = n - i;
+    if left > 0 {
+        let lanes = |count: usize| ((1u32 << count.min(16)) - 1) as __mmask16;
+        // SAFETY: as above, the masks letting through the `2 left` floats of `pairs`
+        // and the `left` of `even` and `odd` that remain.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(lanes(2 * left), pairs.as_ptr().add(2 * i));
+            let hi = lanes(2 * left - (2 * left).min(16));
+            let b = _mm512_maskz_loadu_ps(hi, pairs.as_ptr().wrapping_add(2 * i + 16));
+            let m = lanes(left);
+            _mm512_mask_storeu_ps(
+                even.as_mut_ptr().add(i),
+                m,
+                _mm512_permutex2var_ps(a, ie, b),
+            );
+            _mm512_mask_storeu_ps(odd.as_mut_ptr().add(i), m, _mm512_permutex2var_ps(a, io, b));
+        }
+    }
+    n
 }
 
 /// What a call prepares once for all its samples.
@@ -772,7 +605,7 @@ struct Prepared {
     /// for them.
     implicit_weight: Vec<Vec<f32>>,
     /// For a depthwise convolution (groups of one input channel).
-    depthwise: Option<DepthwiseCols>,
+    depthwise: Option<DepthwisePlan>,
 }
 
 impl Prepared {
@@ -781,7 +614,7 @@ impl Prepared {
             return Ok(Prepared {
                 packed_weight: Vec::new(),
                 implicit_weight: Vec::new(),
-                depthwise: Some(DepthwiseCols::new(g)),
+                depthwise: Some(DepthwisePlan::new(g)?),
             });
         }
         let (og, k) = (g.og(), g.k());
@@ -831,6 +664,9 @@ struct UnrollScratch {
     phased: Vec<f32>,
     /// The tap tables of the last few geometries (a model's convolutions take turns).
     tables: Vec<TapTable>,
+    /// The product of samples side by side ([`conv_samples_f32`]), before each sample's
+    /// columns are copied to its output.
+    wide: Vec<f32>,
 }
 
 impl UnrollScratch {
@@ -840,7 +676,26 @@ impl UnrollScratch {
             line: Vec::new(),
             phased: Vec::new(),
             tables: Vec::new(),
+            wide: Vec::new(),
         }
+    }
+
+    /// The index of `g`'s tap table in `tables`, built if absent (evicting the least
+    /// recently used). Tables depend on the planes' geometry only, not on the channels
+    /// (`TapTable::key`): a MobileNetV2's 1×1 convolutions of one resolution share one.
+    fn table_for(&mut self, g: &ConvGeom) -> Result<usize, KernelError> {
+        let key = TapTable::key(g);
+        if let Some(at) = self.tables.iter().position(|t| t.geom == key) {
+            // Most recently used last.
+            let hit = self.tables.remove(at);
+            self.tables.push(hit);
+        } else {
+            if self.tables.len() >= TAP_TABLES {
+                self.tables.remove(0);
+            }
+            self.tables.push(TapTable::new(&key)?);
+        }
+        Ok(self.tables.len() - 1)
     }
 }
 
@@ -853,10 +708,22 @@ struct TapTable {
     implicit: Option<implicit::ImplicitFills>,
 }
 
-/// Geometries whose tap tables a thread keeps.
-const TAP_TABLES: usize = 8;
+/// Plane geometries whose tap tables a thread keeps. Eight, fewer than a MobileNetV2's
+/// convolutions, rebuilt every table at every call (a seventh of its time at batch 1).
+const TAP_TABLES: usize = 16;
 
 impl TapTable {
+    /// The geometry a table is built for and found by: `g`'s planes and kernel, with one
+    /// channel (tap tables and panel fills index a channel plane).
+    fn key(g: &ConvGeom) -> ConvGeom {
+        ConvGeom {
+            c_in: 1,
+            c_out: 1,
+            groups: 1,
+            ..*g
+        }
+    }
+
     fn new(g: &ConvGeom) -> Result<TapTable, KernelError> {
         let mut t = TapTable {
             geom: *g,
@@ -923,21 +790,13 @@ fn conv_group_f32(
     threads: usize,
 ) -> Result<(), KernelError> {
     with_unroll_scratch(|s| {
-        let at = match s.tables.iter().position(|t| t.geom == *g) {
-            Some(at) => at,
-            None => {
-                if s.tables.len() >= TAP_TABLES {
-                    s.tables.remove(0);
-                }
-                s.tables.push(TapTable::new(g)?);
-                s.tables.len() - 1
-            }
-        };
+        let at = s.table_for(g)?;
         let UnrollScratch {
             packed,
             line,
             phased,
             tables,
+            ..
         } = s;
         let table = &tables[at];
         if let (Some(wi), Some(fills)) = (w.implicit, &table.implicit) {
@@ -950,9 +809,11 @@ fn conv_group_f32(
             };
             return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out, threads);
         }
+        packed.size_for(g.k(), g.l())?;
         crate::wide(Unroll {
             x,
             g,
+            first_panel: 0,
             offsets: &table.offsets,
             fills: &table.fills,
             packed,
@@ -979,6 +840,108 @@ fn conv_group_f32(
     })
 }
 
+/// Panels of columns (16 output positions each) that samples multiplied side by side
+/// fill ([`side_by_side`]): four times the widest tile's.
+const SIDE_BY_SIDE_PANELS: usize = 12;
+
+/// How many samples the unrolling path multiplies side by side in one product (1: one
+/// at a time). A sample of few output positions (a 3×3 convolution at 4×4 is one
+/// panel) left the GEMM's tiles, 2 or 3 panels wide, partly empty, and read the whole
+/// weight for each sample: 170 GFLOP/s where the same layer at 8×8 ran at 240. Only
+/// f32 convolutions on the unrolling path (a packed weight per group) take it, and each
+/// output sums in the same order either way (the product's k blocks depend on its rows
+/// and depth, never its columns), so a sample's bits do not depend on its neighbours.
+fn side_by_side(g: &ConvGeom, prepared: &Prepared) -> usize {
+    let np = g.l().div_ceil(16);
+    if prepared.packed_weight.is_empty() || np == 0 || np * 2 > SIDE_BY_SIDE_PANELS {
+        1
+    } else {
+        SIDE_BY_SIDE_PANELS / np
+    }
+}
+
+/// `samples` consecutive samples (`x`, `out`) on the unrolling path, side by side: per
+/// group, each sample's receptive fields fill whole panels of one packed matrix (sample
+/// `s` from panel `s * np` on), one product with the group's packed weight computes them
+/// all, and each sample's columns are copied to its output, where its epilogue runs.
+#[allow(clippy::too_many_arguments)]
+fn conv_samples_f32(
+    x: &[f32],
+    samples: usize,
+    weight: &[f32],
+    prepared: &Prepared,
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    (steps, at): (&[ConvEpilogueStep<'_>], usize),
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let (k, l, cg, og, hw) = (g.k(), g.l(), g.cg(), g.og(), g.h * g.w);
+    let (x_len, o_len, np) = (g.c_in * hw, g.c_out * l, l.div_ceil(16));
+    let cols = samples
+        .checked_mul(np * 16)
+        .filter(|c| og.checked_mul(*c).is_some())
+        .ok_or_else(|| KernelError::new("the convolution's size overflows"))?;
+    if x.len() < samples * x_len || out.len() < samples * o_len || weight.len() < g.c_out * k {
+        return Err(KernelError::new(
+            "a convolution operand is smaller than its shape",
+        ));
+    }
+    with_unroll_scratch(|s| {
+        let at_table = s.table_for(g)?;
+        let UnrollScratch {
+            packed,
+            line,
+            tables,
+            wide,
+            ..
+        } = s;
+        let table = &tables[at_table];
+        packed.size_for(k, cols)?;
+        crate::alloc::try_grow(wide, og * cols, 0.0)?;
+        let c = &mut wide[..og * cols];
+        for gi in 0..g.groups {
+            let packed_weight = prepared.packed_weight.get(gi).ok_or_else(|| {
+                KernelError::new("the convolution's weight was not packed for its groups")
+            })?;
+            for si in 0..samples {
+                let start = si * x_len + gi * cg * hw;
+                crate::wide(Unroll {
+                    x: &x[start..start + cg * hw],
+                    g,
+                    first_panel: si * np,
+                    offsets: &table.offsets,
+                    fills: &table.fills,
+                    packed,
+                    line,
+                })?;
+            }
+            let beta = match bias {
+                Some(b) => {
+                    for (row, &v) in c.chunks_exact_mut(cols).zip(&b[gi * og..]) {
+                        row.fill(v);
+                    }
+                    1.0
+                }
+                None => 0.0,
+            };
+            let w = Mat::row_major(&weight[gi * og * k..(gi + 1) * og * k], og, k);
+            gemm_packed_a(1.0, w, packed_weight, packed, beta, c)?;
+            for si in 0..samples {
+                let o = &mut out[si * o_len + gi * og * l..si * o_len + (gi + 1) * og * l];
+                for (dst, src) in o.chunks_exact_mut(l).zip(c.chunks_exact(cols)) {
+                    dst.copy_from_slice(&src[si * np * 16..si * np * 16 + l]);
+                }
+                let epi = SampleEpilogue {
+                    steps,
+                    at: at + si * o_len,
+                };
+                epi.apply_rows(o, gi * og, l);
+            }
+        }
+        Ok(())
+    })
+}
+
 /// The epilogue on `rows` channels (`first..`) of a sample's `out`; its steps are f32
 /// (only `conv2d_epilogue` passes any).
 fn apply_epilogue<T: Float>(
@@ -993,21 +956,22 @@ fn apply_epilogue<T: Float>(
     }
 }
 
-/// One sample of a depthwise convolution ([`Depthwise`]) into `out`, which holds the
-/// bias; with `threads > 1`, its groups (channels) split over the threads, each with a
-/// padded plane of its own, else `padded` reused.
+/// One sample of a depthwise convolution ([`Depthwise`]) into `out`; with `threads >
+/// 1`, its groups (channels) split over the threads, each with a padded plane of its
+/// own, else `padded` reused.
+#[allow(clippy::too_many_arguments)]
 fn depthwise_sample<T: Float>(
     x: &[T],
     weight: &[T],
+    bias: Option<&[T]>,
     g: &ConvGeom,
-    cols: &DepthwiseCols,
+    plan: &DepthwisePlan,
     padded: &mut Vec<T>,
     (epi, threads): (SampleEpilogue<'_>, usize),
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let (l, cg, og) = (g.l(), g.cg(), g.og());
-    let len = depthwise_padded_len(g)
-        .ok_or_else(|| KernelError::new("the padded plane's size overflows"))?;
+    let len = plan.padded_len();
     if threads > 1 && g.groups > 1 {
         let (hw, taps) = (g.h * g.w, g.kh * g.kw);
         let groups = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
@@ -1022,8 +986,9 @@ fn depthwise_sample<T: Float>(
             crate::wide(Depthwise {
                 x: &x[first * cg * hw..(first + n) * cg * hw],
                 weight: &weight[first * og * taps..(first + n) * og * taps],
+                bias: bias.map(|b| &b[first * og..]),
                 g: &sub,
-                cols,
+                plan,
                 padded: &mut padded,
                 out: part,
             });
@@ -1045,8 +1010,9 @@ fn depthwise_sample<T: Float>(
     crate::wide(Depthwise {
         x,
         weight,
+        bias,
         g,
-        cols,
+        plan,
         padded: &mut padded[..len],
         out,
     });
@@ -1084,9 +1050,9 @@ fn conv_sample<T: Float>(
             );
         }
     };
-    if let Some(cols) = &prepared.depthwise {
-        fill_bias(out, 0, g.c_out);
-        return depthwise_sample(x, weight, g, cols, &mut scratch.cols, (epi, threads), out);
+    if let Some(plan) = &prepared.depthwise {
+        let padded = &mut scratch.cols;
+        return depthwise_sample(x, weight, bias, g, plan, padded, (epi, threads), out);
     }
     let beta = if bias.is_some() { T::ONE } else { T::ZERO };
     for gi in 0..g.groups {
@@ -1172,6 +1138,73 @@ pub fn conv2d_epilogue(
     conv2d_with(x, batch, weight, bias, g, steps, Some(out)).map(drop)
 }
 
+/// What every sample of a call reads.
+struct ConvOperands<'a, T> {
+    x: &'a [T],
+    weight: &'a [T],
+    bias: Option<&'a [T]>,
+    g: &'a ConvGeom,
+    prepared: &'a Prepared,
+    steps: &'a [ConvEpilogueStep<'a>],
+}
+
+/// Samples `first..` of a call into `part` (whole samples): side by side where
+/// [`side_by_side`] takes them, else one at a time, each split over `per_sample`
+/// threads.
+fn conv_samples<T: Float>(
+    op: &ConvOperands<'_, T>,
+    first: usize,
+    per_sample: usize,
+    part: &mut [T],
+) -> Result<(), KernelError> {
+    let ConvOperands {
+        x,
+        weight,
+        bias,
+        g,
+        prepared,
+        steps,
+    } = *op;
+    let (x_len, o_len) = (g.c_in * g.h * g.w, g.c_out * g.l());
+    let together = side_by_side(g, prepared);
+    let mut scratch = Scratch::new();
+    let count = part.len() / o_len.max(1);
+    let mut i = 0;
+    while i < count {
+        let n = first + i;
+        let s = together.min(count - i);
+        let o = &mut part[i * o_len..(i + s) * o_len];
+        if let (true, Some(xf), Some(wf), Some(of)) = (
+            s > 1,
+            T::as_f32(&x[n * x_len..(n + s) * x_len]),
+            T::as_f32(weight),
+            T::as_f32_mut(o),
+        ) {
+            let bf = bias.and_then(T::as_f32);
+            conv_samples_f32(xf, s, wf, prepared, bf, g, (steps, n * o_len), of)?;
+            i += s;
+            continue;
+        }
+        let epi = SampleEpilogue {
+            steps,
+            at: n * o_len,
+        };
+        let (xs, o) = (&x[n * x_len..(n + 1) * x_len], &mut o[..o_len]);
+        conv_sample(
+            xs,
+            weight,
+            prepared,
+            bias,
+            g,
+            &mut scratch,
+            (epi, per_sample),
+            o,
+        )?;
+        i += 1;
+    }
+    Ok(())
+}
+
 fn conv2d_with<T: Float>(
     x: &[T],
     batch: usize,
@@ -1215,27 +1248,15 @@ fn conv2d_with<T: Float>(
     // One sample's convolution splits its output channels over the threads instead.
     let per_sample = if batch == 1 { threads } else { 1 };
     let run = |first: usize, part: &mut [T]| -> Result<(), KernelError> {
-        let mut scratch = Scratch::new();
-        for (i, o) in part.chunks_mut(o_len).enumerate() {
-            let n = first + i;
-            conv_sample(
-                &x[n * x_len..(n + 1) * x_len],
-                weight,
-                &prepared,
-                bias,
-                g,
-                &mut scratch,
-                (
-                    SampleEpilogue {
-                        steps,
-                        at: n * o_len,
-                    },
-                    per_sample,
-                ),
-                o,
-            )?;
-        }
-        Ok(())
+        let op = ConvOperands {
+            x,
+            weight,
+            bias,
+            g,
+            prepared: &prepared,
+            steps,
+        };
+        conv_samples(&op, first, per_sample, part)
     };
     let failed = || KernelError::new("a convolution worker thread failed");
     match out {
@@ -1664,6 +1685,74 @@ mod tests {
                 let x1 = &xf[n * sample..(n + 1) * sample];
                 conv2d_epilogue(x1, 1, &wf, Some(&bias), &g, &steps, &mut one).unwrap();
                 assert_eq!(one, pair[n * per..(n + 1) * per], "{g:?}: sample {n}");
+            }
+        }
+    }
+
+    /// Samples of few output positions run side by side in one product
+    /// ([`side_by_side`]), in chunks that need not divide the batch: each gives the bits
+    /// it gives alone, with a bias and an epilogue, and the direct loops' values. Depths
+    /// of 9 · 40 span two k blocks; one and two groups; one panel (4×4), three (6×6 with
+    /// a stride of 2 on 11×11) and a strided 1×1.
+    #[test]
+    fn samples_side_by_side_give_each_samples_bits() {
+        let seq = |len: usize, seed: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| (((i * 7919 + seed * 104_729) % 1013) as f32 - 506.0) / 97.0)
+                .collect()
+        };
+        for (c_in, c_out, groups, [h, w], k, stride, pad) in [
+            (40, 20, 1, [4, 4], 3, 1, 1),
+            (40, 16, 2, [4, 4], 3, 1, 1),
+            (12, 24, 1, [11, 11], 3, 2, 1),
+            (24, 20, 1, [8, 8], 1, 2, 0),
+        ] {
+            let g = geometry(
+                [c_in, h, w],
+                c_out,
+                groups,
+                [k, k],
+                [stride; 2],
+                [pad; 2],
+                [1, 1],
+            );
+            let batch = 2 * SIDE_BY_SIDE_PANELS / g.l().div_ceil(16) + 1;
+            let prepared = Prepared::new(&seq(c_out * g.k(), 2), &g).unwrap();
+            assert!(side_by_side(&g, &prepared) > 1, "{g:?}");
+            let (x, wt, bias) = (
+                seq(batch * c_in * h * w, 1),
+                seq(c_out * g.k(), 2),
+                seq(c_out, 3),
+            );
+            let scale = seq(c_out, 4);
+            let steps = [
+                ConvEpilogueStep::Binary {
+                    op: crate::pointwise::Binary::Mul,
+                    x: EpilogueOperand::Channel(&scale),
+                    x_first: false,
+                },
+                ConvEpilogueStep::Relu,
+            ];
+            let per = c_out * g.l();
+            let mut all = vec![f32::NAN; batch * per];
+            conv2d_epilogue(&x, batch, &wt, Some(&bias), &g, &steps, &mut all).unwrap();
+            let sample = c_in * h * w;
+            for n in 0..batch {
+                let mut one = vec![f32::NAN; per];
+                let x1 = &x[n * sample..(n + 1) * sample];
+                conv2d_epilogue(x1, 1, &wt, Some(&bias), &g, &steps, &mut one).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&one), bits(&all[n * per..(n + 1) * per]), "{g:?}: {n}");
+            }
+            let f64s = |v: &[f32]| v.iter().map(|&e| f64::from(e)).collect::<Vec<f64>>();
+            let want = naive(&f64s(&x), batch, &f64s(&wt), &g);
+            for (i, (&got, &w)) in all.iter().zip(&want).enumerate() {
+                let co = i / g.l() % c_out;
+                let v = ((w + f64::from(bias[co])) * f64::from(scale[co])).max(0.0);
+                assert!(
+                    (f64::from(got) - v).abs() <= 1e-3 * (1.0 + v.abs()),
+                    "{g:?}: {i}"
+                );
             }
         }
     }

@@ -282,18 +282,25 @@ impl PackedB {
     /// Writes row `kk` (`n` floats) into its place in every panel.
     #[inline(always)]
     pub(crate) fn put_row(&mut self, kk: usize, row: &[f32]) {
+        self.put_row_at(kk, 0, row);
+    }
+
+    /// Writes `row` as row `kk` of the panels from `first_panel` on (its last panel's
+    /// columns past `row` zero): one of several blocks of columns packed side by side.
+    #[inline(always)]
+    pub(crate) fn put_row_at(&mut self, kk: usize, first_panel: usize, row: &[f32]) {
         let k = self.k;
         let mut chunks = row.chunks_exact(NR);
         for (p, src) in (&mut chunks).enumerate() {
             // As an array: a 64-byte move, where a slice copy was a `memmove` call per
             // panel row (a tenth of a short attention's time, packing its values).
             if let Ok(src) = <&[f32; NR]>::try_from(src) {
-                self.lines[p * k + kk].0 = *src;
+                self.lines[(first_panel + p) * k + kk].0 = *src;
             }
         }
         let tail = chunks.remainder();
         if !tail.is_empty() {
-            let p = row.len() / NR;
+            let p = first_panel + row.len() / NR;
             let dst = &mut self.lines[p * k + kk].0;
             crate::layout::copy_short(&mut dst[..tail.len()], tail);
             dst[tail.len()..].fill(0.0);
