@@ -147,6 +147,25 @@ pub fn conv_fused(
     out_rank: usize,
     out: &mut [f32],
 ) -> Result<(), String> {
+    let epilogue = (prog, inputs, out_rank);
+    conv_fused_prepared(x, batch, (weight, None), bias, g, epilogue, out)
+}
+
+/// A convolution's epilogue as [`conv_fused`] takes it: the program, its inputs
+/// (`(data, sizes)`) and the output's rank.
+pub type ConvEpilogueArgs<'a> = (&'a FusedProgram, &'a [(&'a [f32], &'a [usize])], usize);
+
+/// [`conv_fused`] with the weight also as the kernel prepared it
+/// ([`kernels::ConvWeight`], for `g`), as the plan's steps keep it.
+pub fn conv_fused_prepared(
+    x: &[f32],
+    batch: usize,
+    weight: (&[f32], Option<&kernels::ConvWeight>),
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    (prog, inputs, out_rank): ConvEpilogueArgs<'_>,
+    out: &mut [f32],
+) -> Result<(), String> {
     let shape = [batch, g.c_out, g.oh, g.ow];
     // A 1-D convolution (`out_rank` 3) runs over `[N, C, 1, L]`: its chain's inputs,
     // broadcast against `[N, C, L]`, get the height-1 dim too (a batch norm's `[C, 1]`
@@ -167,11 +186,11 @@ pub fn conv_fused(
         .collect();
     let chain = prog.output_chain();
     if let Some(steps) = chain.and_then(|c| conv_epilogue_steps(&c, &inputs, &shape)) {
-        return Ok(kernels::conv2d_epilogue(
+        return Ok(kernels::conv2d_prepared(
             x, batch, weight, bias, g, &steps, out,
         )?);
     }
-    kernels::conv2d(x, batch, weight, bias, g, out)?;
+    kernels::conv2d_prepared(x, batch, weight, bias, g, &[], out)?;
     fused(prog, &inputs, &shape, out)
 }
 
@@ -786,27 +805,19 @@ impl Run<'_> {
         let len: usize = shape.iter().product();
         ferrex_kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let (w, bias) = self.weight_and_bias(c.weight, c.bias, arena)?;
+        let prepared = c.prepared.prepared_for(&w, &g)?;
+        let weight = (&w[..], Some(&*prepared));
         let out = &mut buf[..len];
         match &c.epilogue {
-            None => kernels::conv2d(&x, xs[0], &w, bias.as_deref(), &g, out)?,
+            None => kernels::conv2d_prepared(&x, xs[0], weight, bias.as_deref(), &g, &[], out)?,
             Some(e) => {
                 let data = (e.inputs.iter())
                     .map(|o| self.data(*o, arena))
                     .collect::<Result<Vec<_>, _>>()?;
                 let inputs: Vec<(&[f32], &[usize])> =
                     data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
-                let rank = shape.len();
-                conv_fused(
-                    &x,
-                    xs[0],
-                    &w,
-                    bias.as_deref(),
-                    &g,
-                    &e.prog,
-                    &inputs,
-                    rank,
-                    out,
-                )?;
+                let epilogue = (&e.prog, &inputs[..], shape.len());
+                conv_fused_prepared(&x, xs[0], weight, bias.as_deref(), &g, epilogue, out)?;
             }
         }
         Ok(shape)

@@ -51,8 +51,9 @@
 //!   does not mutate are frozen at compile time; nodes computed only from them (`t`,
 //!   `narrow` of a weight) are computed once, and weights of matrix products are packed
 //!   once into the own GEMM's 16-column panels (`ferrex_kernels::PackedB`). Convolution
-//!   weights are stored as `[c_out, c_in·kh·kw]`, and inference batch norms become a
-//!   per-channel scale and shift.
+//!   weights are stored as `[c_out, c_in·kh·kw]` and prepared for the kernel at their
+//!   first call (again when the input's size changes), and inference batch norms become
+//!   a per-channel scale and shift.
 //! - **Matrix products** (`addmm`, `mm`, `matmul` with a 2-D right operand, `linear`)
 //!   with a constant weight run on the own packed GEMM (AVX-512 or AVX2 + FMA tiles,
 //!   chosen at run time, or a portable tile; wide tiles for one to three rows), column

@@ -260,7 +260,7 @@ fn lenet_matches_with_convolutions_and_batch_norm_epilogues() {
         assert!(
             compiled
                 .describe()
-                .contains("conv2d gemm tiles, weight packed per call + batch_norm+relu"),
+                .contains("conv2d gemm tiles + batch_norm+relu"),
             "{}",
             compiled.describe()
         );
@@ -320,6 +320,58 @@ fn resnet_block_epilogues_in_the_tiles_give_the_interpreters_bits() {
         assert_eq!(f32_bits(&got[0]), f32_bits(&want[0]), "{shape:?}");
         // The eager model too.
         assert_eq!(f32_bits(&m.forward(&x)), f32_bits(&want[0]), "{shape:?}");
+    }
+}
+
+/// A compiled convolution keeps its weight prepared for the kernel from call to call,
+/// and prepares it again when the input's size changes: one compiled program called at
+/// alternating sizes (the implicit tiles, the unrolling of one sample and of samples
+/// side by side, a depthwise layer) gives the interpreter's bits at every call.
+#[test]
+fn prepared_convolution_weights_follow_the_input_size() {
+    #[export_module]
+    struct ConvPair {
+        conv: nn::Conv2d,
+        depthwise: nn::Conv2d,
+        down: nn::Conv2d,
+    }
+
+    #[export_module]
+    impl ConvPair {
+        fn forward(&self, x: &Tensor) -> Tensor {
+            let h = self.conv.forward(x).relu();
+            self.down.forward(&self.depthwise.forward(&h))
+        }
+    }
+
+    ferrex::manual_seed(6);
+    let m = ConvPair {
+        conv: nn::Conv2d::with_options(3, 16, [3, 3], [1, 1], [1, 1], [1, 1], 1, true),
+        depthwise: nn::Conv2d::with_options(16, 16, [3, 3], [1, 1], [1, 1], [1, 1], 16, true),
+        down: nn::Conv2d::with_options(16, 24, [3, 3], [2, 2], [1, 1], [1, 1], 1, false),
+    };
+    let (batch, h, w) = (
+        Dim::new("batch").max(16),
+        Dim::new("h").min(4).max(64),
+        Dim::new("w").min(4).max(64),
+    );
+    let ep = Exporter::new(&m, (Tensor::randn([2, 3, 32, 32]),))
+        .dynamic_shapes(DynamicShapes::new().input("x", [(0, batch), (2, h), (3, w)]))
+        .run()
+        .unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    assert_eq!(compiled.stats().conv, 3, "{}", compiled.describe());
+    for shape in [
+        [2, 3, 32, 32],
+        [8, 3, 8, 8],
+        [2, 3, 32, 32],
+        [1, 3, 5, 7],
+        [8, 3, 8, 8],
+    ] {
+        let x = Tensor::randn(shape);
+        let want = ep.module().call((x.copy(),)).unwrap();
+        let got = compiled.call((x.copy(),)).unwrap();
+        assert_eq!(f32_bits(&got[0]), f32_bits(&want[0]), "{shape:?}");
     }
 }
 

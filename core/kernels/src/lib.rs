@@ -25,7 +25,10 @@ pub mod wide;
 pub mod workers;
 
 pub use alloc::{check_buffer, memory_limit, set_memory_limit, try_filled, try_grow, AllocError};
-pub use conv::{conv2d, conv2d_epilogue, conv2d_new, ConvEpilogueStep, ConvGeom, EpilogueOperand};
+pub use conv::{
+    conv2d, conv2d_epilogue, conv2d_new, conv2d_prepared, ConvEpilogueStep, ConvGeom, ConvWeight,
+    EpilogueOperand,
+};
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
 pub use pool::{avg_pool2d, max_pool2d, max_pool2d_argmax, AvgDivisor, PoolWindow};
 pub use sgemm::{

@@ -231,6 +231,7 @@ impl Builder<'_> {
             pad,
             dilation,
             epilogue: None,
+            prepared: Default::default(),
         }))
     }
 

@@ -4,8 +4,8 @@
 // generated.
 //
 // The plan, one step per line:
-//   conv1d: conv2d gemm tiles, weight packed per call + relu -> slot 0
-//   conv1d_1: conv2d gemm tiles, weight packed per call -> slot 1
+//   conv1d: conv2d gemm tiles + relu -> slot 0
+//   conv1d_1: conv2d gemm tiles -> slot 1
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 

@@ -4,9 +4,9 @@
 // generated.
 //
 // The plan, one step per line:
-//   conv2d: conv2d gemm tiles, weight packed per call + batch_norm+relu -> slot 0
+//   conv2d: conv2d gemm tiles + batch_norm+relu -> slot 0
 //   max_pool2d: max_pool2d 2x2 -> slot 1
-//   conv2d_1: conv2d gemm tiles, weight packed per call + relu -> slot 0
+//   conv2d_1: conv2d gemm tiles + relu -> slot 0
 //   max_pool2d_1: max_pool2d 2x2 -> slot 1
 //   flatten: reshape (no copy) -> slot 1
 //   linear: gemm, prepacked weight + bias + relu -> slot 0
