@@ -13,7 +13,7 @@ pub use ferrex::tensor::{DType, Storage};
 pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
 pub use ferrex_kernels::attention::{attention, attention_strided, AttentionGeom, Strided};
-pub use ferrex_kernels::conv::{conv_transpose, TransposedConv};
+pub use ferrex_kernels::conv::{conv2d_prepared, conv_transpose, ConvWeight, TransposedConv};
 pub use ferrex_kernels::layout::{concat, gather_rows, permute, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::pool::{upsample_bilinear, upsample_nearest};
@@ -26,7 +26,8 @@ pub use ferrex_kernels::{
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{
-    bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views, pack, step_error,
+    bias_init, conv_fused, conv_fused_prepared, epilogue_threads, fused, fused_on, fused_views,
+    pack, step_error,
 };
 
 /// Panels of a `[k, n]` GEMM weight packed by the build script, at `offset` of the

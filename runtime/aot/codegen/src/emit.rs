@@ -82,6 +82,9 @@ struct Gen<'a> {
     const_tensors: BTreeSet<usize>,
     /// Packed GEMM weights (fields `w{step}`), by step.
     packs: Vec<(usize, PackSource)>,
+    /// Convolution weights prepared for the kernel (field `k{n}` at index `n`): the
+    /// constant and the `ConvGeom` expression of the step's (static) geometry.
+    conv_weights: Vec<(usize, String)>,
     /// Fused programs (fields `f{step}`), by step.
     programs: Vec<(usize, ferrex_runtime::fused::FusedProgram)>,
     /// Elements of each workspace slot (at the example sizes).
@@ -182,6 +185,7 @@ impl<'a> Gen<'a> {
             const_fields: BTreeSet::new(),
             const_tensors: BTreeSet::new(),
             packs: Vec::new(),
+            conv_weights: Vec::new(),
             programs: Vec::new(),
             slot_len: plan.slot_sizes.clone(),
             slot_needs: Vec::new(),

@@ -40,6 +40,8 @@ pub struct Model {
     c5: Vec<f32>,
     c6: Vec<f32>,
     c7: Vec<f32>,
+    k0: ::ferrex_aot::rt::ConvWeight,
+    k1: ::ferrex_aot::rt::ConvWeight,
     f0: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
@@ -82,11 +84,17 @@ impl Model {
         let c5 = c0.clone(); // f32[6, 10]
         let c6 = c3.clone(); // f32[4]
         let c7 = c2.clone(); // f32[4, 18]
+        let k0 = ::ferrex_aot::rt::ConvWeight::prepare(&c5, &::ferrex_aot::rt::ConvGeom { c_in: 2, h: 1, w: 16, c_out: 6, kh: 1, kw: 5, stride: [1, 2], pad: [0, 2], dilation: [1, 1], groups: 1, oh: 1, ow: 8 })
+            .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
+        let k1 = ::ferrex_aot::rt::ConvWeight::prepare(&c7, &::ferrex_aot::rt::ConvGeom { c_in: 6, h: 1, w: 8, c_out: 4, kh: 1, kw: 3, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 1, ow: 6 })
+            .map_err(|e| ::ferrex_aot::rt::RunError::Malformed(e.to_string()))?;
         Ok(Model {
             c4,
             c5,
             c6,
             c7,
+            k0,
+            k1,
             f0: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::LoadOut { dst: 0 },
@@ -129,14 +137,14 @@ impl Model {
             let out = &mut ws.s0[..96];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv1d", "aten::conv1d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 231, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 2, h: 1, w: 16, c_out: 6, kh: 1, kw: 5, stride: [1, 2], pad: [0, 2], dilation: [1, 1], groups: 1, oh: 1, ow: 8 };
-            ::ferrex_aot::rt::conv_fused(x, 2, &self.c5[..], Some(&self.c4[..]), &g, &self.f0, &[], 3, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv_fused_prepared(x, 2, (&self.c5[..], Some(&self.k0)), Some(&self.c4[..]), &g, (&self.f0, &[], 3), out).map_err(|e| fail(&e))?;
         }
         // conv1d_1: aten::conv1d.default at core/src/nn/conv.rs:231
         {
             let out = &mut ws.s1[..48];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv1d_1", "aten::conv1d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 231, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 6, h: 1, w: 8, c_out: 4, kh: 1, kw: 3, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 1, ow: 6 };
-            ::ferrex_aot::rt::conv2d(&ws.s0[..96], 2, &self.c7[..], Some(&self.c6[..]), &g, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv2d_prepared(&ws.s0[..96], 2, (&self.c7[..], Some(&self.k1)), Some(&self.c6[..]), &g, &[], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s1[..48])?;
         Ok(())

@@ -1,6 +1,7 @@
 //! Repeated blocks emitted once. A transformer's N identical layers give N runs of
 //! steps whose code differs only in the fields it reads (`self.c{i}` constants,
-//! `self.w{i}` packed weights, `self.f{i}` fused programs, `self.o{i}` ops), the
+//! `self.w{i}` packed weights, `self.k{i}` prepared convolution weights, `self.f{i}`
+//! fused programs, `self.o{i}` ops), the
 //! workspace slots it uses (`ws.s{i}`, `ws.e{v}`) and its nodes' names. Each step's code
 //! is put in a canonical form — those references renamed by order of first appearance
 //! (`(*c0)`, `(*s1)`, `names[3]`) — and a run of consecutive blocks with the same
@@ -94,8 +95,8 @@ fn canonicalize(body: &str, name: &str, k: usize, canon: &mut Canon) -> Option<(
                 (&body[end + 1..m_end], m_end)
             });
             match (ident, member) {
-                ("self", Some((m, m_end))) if field(m, b"cwfo").is_some() => {
-                    let (kind, index) = field(m, b"cwfo")?;
+                ("self", Some((m, m_end))) if field(m, b"cwfok").is_some() => {
+                    let (kind, index) = field(m, b"cwfok")?;
                     let arg = canon.arg(kind, index);
                     canon.push(&format!("(*{arg})"));
                     i = m_end;
@@ -222,7 +223,7 @@ pub(super) fn layout(
     };
     if taken
         .iter()
-        .any(|t| field(t, b"cwfose").is_some() || *t == "names")
+        .any(|t| field(t, b"cwfokse").is_some() || *t == "names")
     {
         return inline();
     }
@@ -280,6 +281,7 @@ fn place(kind: char, index: usize) -> String {
 fn field_type(kind: char) -> String {
     match kind {
         'w' => format!("{RT}::PackedB"),
+        'k' => format!("{RT}::ConvWeight"),
         'f' => format!("{RT}::FusedProgram"),
         'o' => format!("&'static {RT}::OpDef"),
         'e' => format!("Vec<{RT}::Storage>"),

@@ -336,6 +336,7 @@ impl<'a> Gen<'a> {
         std::mem::swap(&mut self.ops, &mut g.ops);
         std::mem::swap(&mut self.programs, &mut g.programs);
         std::mem::swap(&mut self.packs, &mut g.packs);
+        std::mem::swap(&mut self.conv_weights, &mut g.conv_weights);
         std::mem::swap(&mut self.const_fields, &mut g.const_fields);
         std::mem::swap(&mut self.const_tensors, &mut g.const_tensors);
     }

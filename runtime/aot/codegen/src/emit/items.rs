@@ -189,7 +189,8 @@ impl Gen<'_> {
     }
 
     /// The packed GEMM weights' fields (`w{i}`), packed in `Model::new` (or read from
-    /// the prepacked file `blob` when this build's layout is the recorded one).
+    /// the prepacked file `blob` when this build's layout is the recorded one), and the
+    /// prepared convolution weights' (`k{n}`).
     fn packed_weights(
         &self,
         body: &mut String,
@@ -214,6 +215,15 @@ impl Gen<'_> {
             }
             let _ = writeln!(fields, "    w{i}: {RT}::PackedB,");
             let _ = writeln!(init, "            w{i},");
+        }
+        // Convolution weights prepared for the kernel (`k{n}`), at their step's geometry.
+        for (n, (konst, geom)) in self.conv_weights.iter().enumerate() {
+            let _ = writeln!(
+                body,
+                "        let k{n} = {RT}::ConvWeight::prepare(&c{konst}, &{geom})\n            .map_err(|e| {RT}::RunError::Malformed(e.to_string()))?;"
+            );
+            let _ = writeln!(fields, "    k{n}: {RT}::ConvWeight,");
+            let _ = writeln!(init, "            k{n},");
         }
         Ok(())
     }

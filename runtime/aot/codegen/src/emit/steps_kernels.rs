@@ -399,20 +399,26 @@ impl Gen<'_> {
             return Err(self.unsupported(format!("a convolution of {:?} into {sizes:?}", x.sizes)));
         }
         let (weight, bias) = self.weight_and_bias(c.weight, c.bias)?;
-        let geom = format!(
-            "let g = {RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }};",
+        let g = format!(
+            "{RT}::ConvGeom {{ c_in: {c_in}, h: {h}, w: {w}, c_out: {}, kh: {}, kw: {}, stride: {:?}, pad: {:?}, dilation: {:?}, groups: {}, oh: {oh}, ow: {ow} }}",
             c.c_out, c.kh, c.kw, c.stride, c.pad, c.dilation, c.groups
         );
+        let geom = format!("let g = {g};");
+        // The weight prepared for the kernel once, in `Model::new` (field `k{n}`), as
+        // the plan's step keeps it: the image is static here, so one geometry.
+        let prepared = self.conv_weights.len();
+        self.conv_weights.push((self.const_field(c.weight)?, g));
+        let weight = format!("({weight}, Some(&self.k{prepared}))");
         let (x, n) = (x.expr, self.dim(n));
-        // With an epilogue, the plan's own step (`conv_fused`): a chain on the output
-        // runs in the convolution's tiles, as the runner runs it.
+        // With an epilogue, the plan's own step (`conv_fused_prepared`): a chain on the
+        // output runs in the convolution's tiles, as the runner runs it.
         let call = match &c.epilogue {
-            None => format!("{RT}::conv2d({x}, {n}, {weight}, {bias}, &g, out)"),
+            None => format!("{RT}::conv2d_prepared({x}, {n}, {weight}, {bias}, &g, &[], out)"),
             Some(e) => {
                 let (program, inputs) = self.epilogue_args(i, e, out)?;
                 let rank = sizes.len();
                 format!(
-                    "{RT}::conv_fused({x}, {n}, {weight}, {bias}, &g, &{program}, {inputs}, {rank}, out)"
+                    "{RT}::conv_fused_prepared({x}, {n}, {weight}, {bias}, &g, (&{program}, {inputs}, {rank}), out)"
                 )
             }
         };
