@@ -6,24 +6,11 @@
 //! `cargo run --release -p ferrex-kernels --example bench_conv [NAME-PART...]` (threads:
 //! `FERREX_NUM_THREADS`).
 
-use std::time::Instant;
-
 use ferrex_kernels::conv::{conv2d, ConvGeom};
 
-fn median(mut f: impl FnMut()) -> f64 {
-    for _ in 0..3 {
-        f();
-    }
-    let start = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < 9 || (times.len() < 2000 && start.elapsed().as_secs_f64() < 0.4) {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::median;
 
 /// name, batch, c_in, hw (square planes), c_out, k (square kernels, padding `k / 2`),
 /// stride, groups.

@@ -4,25 +4,12 @@
 //! `cargo run --release -p ferrex-kernels --example bench_sgemm` (threads:
 //! `FERREX_NUM_THREADS`).
 
-use std::time::Instant;
-
 use ferrex_kernels::gemm::gemm_portable;
 use ferrex_kernels::{gemm_packed, Mat, PackedB};
 
-fn median(mut f: impl FnMut()) -> f64 {
-    for _ in 0..3 {
-        f();
-    }
-    let start = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < 9 || (times.len() < 2000 && start.elapsed().as_secs_f64() < 0.5) {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
+#[path = "common/timing.rs"]
+mod timing;
+use timing::median;
 
 fn main() {
     println!("threads {}", ferrex_kernels::threads::num_threads());

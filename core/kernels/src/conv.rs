@@ -1390,6 +1390,18 @@ mod tests {
         out
     }
 
+    /// An epilogue of a per-channel scale, then ReLU.
+    fn scale_then_relu(scale: &[f32]) -> [ConvEpilogueStep<'_>; 2] {
+        [
+            ConvEpilogueStep::Binary {
+                op: crate::pointwise::Binary::Mul,
+                x: EpilogueOperand::Channel(scale),
+                x_first: false,
+            },
+            ConvEpilogueStep::Relu,
+        ]
+    }
+
     /// Two samples and a weight for `g`, small integers and quarters (so f32 sums are
     /// exact).
     fn two_samples_and_weight(g: &ConvGeom) -> (Vec<f64>, Vec<f64>) {
@@ -1733,14 +1745,7 @@ mod tests {
             let (xf, wf) = (f(&x), f(&wt));
             let bias: Vec<f32> = (0..c_out).map(|o| o as f32 * 0.5 - 2.0).collect();
             let scale: Vec<f32> = (0..c_out).map(|o| 1.0 + o as f32 * 0.125).collect();
-            let steps = [
-                ConvEpilogueStep::Binary {
-                    op: crate::pointwise::Binary::Mul,
-                    x: EpilogueOperand::Channel(&scale),
-                    x_first: false,
-                },
-                ConvEpilogueStep::Relu,
-            ];
+            let steps = scale_then_relu(&scale);
             let per = c_out * g.l();
             let mut pair = vec![f32::NAN; 2 * per];
             conv2d_epilogue(&xf, 2, &wf, Some(&bias), &g, &steps, &mut pair).unwrap();
@@ -1796,14 +1801,7 @@ mod tests {
                 seq(c_out, 3),
             );
             let scale = seq(c_out, 4);
-            let steps = [
-                ConvEpilogueStep::Binary {
-                    op: crate::pointwise::Binary::Mul,
-                    x: EpilogueOperand::Channel(&scale),
-                    x_first: false,
-                },
-                ConvEpilogueStep::Relu,
-            ];
+            let steps = scale_then_relu(&scale);
             let per = c_out * g.l();
             let mut all = vec![f32::NAN; batch * per];
             conv2d_epilogue(&x, batch, &wt, Some(&bias), &g, &steps, &mut all).unwrap();
