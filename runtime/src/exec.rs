@@ -129,35 +129,18 @@ pub fn batch_norm_affine(
     Some((narrow(scale), narrow(shift)))
 }
 
-/// A convolution (`x` `[batch, c_in, h, w]`) and its epilogue `prog` (inputs as for
-/// [`fused`], broadcast against the output as the graph has it: `out_rank` 3 for a 1-D
-/// convolution's `[N, C, L]`): a chain of steps on the output
-/// ([`FusedProgram::output_chain`]) whose inputs the kernel can read runs in the
-/// convolution's tiles ([`kernels::conv2d_epilogue`]); any other program runs after,
-/// over the output.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_fused(
-    x: &[f32],
-    batch: usize,
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    g: &ConvGeom,
-    prog: &FusedProgram,
-    inputs: &[(&[f32], &[usize])],
-    out_rank: usize,
-    out: &mut [f32],
-) -> Result<(), String> {
-    let epilogue = (prog, inputs, out_rank);
-    conv_fused_prepared(x, batch, (weight, None), bias, g, epilogue, out)
-}
-
 /// A convolution's epilogue as [`conv_fused`] takes it: the program, its inputs
 /// (`(data, sizes)`) and the output's rank.
 pub type ConvEpilogueArgs<'a> = (&'a FusedProgram, &'a [(&'a [f32], &'a [usize])], usize);
 
-/// [`conv_fused`] with the weight also as the kernel prepared it
-/// ([`kernels::ConvWeight`], for `g`), as the plan's steps keep it.
-pub fn conv_fused_prepared(
+/// A convolution (`x` `[batch, c_in, h, w]`; the weight's data and, optionally, the
+/// weight as the kernel prepared it for `g`, [`kernels::ConvWeight`]) and its epilogue
+/// `prog` (inputs as for [`fused`], broadcast against the output as the graph has it:
+/// `out_rank` 3 for a 1-D convolution's `[N, C, L]`): a chain of steps on the output
+/// ([`FusedProgram::output_chain`]) whose inputs the kernel can read runs in the
+/// convolution's tiles ([`kernels::conv2d_prepared`]); any other program runs after,
+/// over the output.
+pub fn conv_fused(
     x: &[f32],
     batch: usize,
     weight: (&[f32], Option<&kernels::ConvWeight>),
@@ -817,7 +800,7 @@ impl Run<'_> {
                 let inputs: Vec<(&[f32], &[usize])> =
                     data.iter().map(|(d, s)| (&d[..], &s[..])).collect();
                 let epilogue = (&e.prog, &inputs[..], shape.len());
-                conv_fused_prepared(&x, xs[0], weight, bias.as_deref(), &g, epilogue, out)?;
+                conv_fused(&x, xs[0], weight, bias.as_deref(), &g, epilogue, out)?;
             }
         }
         Ok(shape)

@@ -117,8 +117,8 @@ mod split;
 /// `ferrex_kernels`'.
 pub mod step {
     pub use crate::exec::{
-        batch_norm_affine, bias_init, conv_fused, conv_fused_prepared, epilogue_threads, fused,
-        fused_on, fused_views, higher_order, pack, step_error, ConvEpilogueArgs, InputView,
+        batch_norm_affine, bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views,
+        higher_order, pack, step_error, ConvEpilogueArgs, InputView,
     };
 }
 

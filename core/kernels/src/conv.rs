@@ -484,9 +484,10 @@ unsafe fn unroll_avx512(
 }
 
 /// Input row `row` into its padded row of each column phase (`prow` at the row's place
-/// in phase 0; phase `q` `pitch` floats on: `wq` for phases side by side in a row): padded column `c = ix + pw` goes to phase
-/// `c % sw`, index `c / sw`. Stride 2, the common one, as pairs (a loop the compiler
-/// vectorizes; on AVX-512, 16 pairs at a time by two lane permutes).
+/// in phase 0; phase `q` `pitch` floats on, `wq` for phases side by side in a row):
+/// padded column `c = ix + pw` goes to phase `c % sw`, index `c / sw`. Stride 2, the
+/// common one, as pairs (a loop the compiler vectorizes; on AVX-512, 16 pairs at a time
+/// by two lane permutes).
 pub(super) fn phase_row<T: Float>(
     prow: &mut [T],
     row: &[T],
@@ -509,7 +510,8 @@ pub(super) fn phase_row<T: Float>(
         let tail = pairs.remainder();
         let n = (w - shift) / 2;
         let (ev, od) = (&mut even[e0..e0 + n], &mut odd[o0..o0 + n]);
-        let mut done = 0;
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        let mut split = false;
         #[cfg(target_arch = "x86_64")]
         if let (true, Some(p), Some(e), Some(o)) = (
             crate::sgemm::uses_avx512(),
@@ -518,9 +520,10 @@ pub(super) fn phase_row<T: Float>(
             T::as_f32_mut(od),
         ) {
             // SAFETY: AVX-512F is present; `p` holds `2 n` floats, `e` and `o` `n`.
-            done = unsafe { deinterleave_avx512(p, e, o) };
+            unsafe { deinterleave_avx512(p, e, o) };
+            split = true;
         }
-        if done < n {
+        if !split {
             for ((e, o), p) in ev.iter_mut().zip(od.iter_mut()).zip(pairs) {
                 *e = p[0];
                 *o = p[1];
@@ -552,13 +555,13 @@ pub(super) fn phase_row<T: Float>(
 /// The `n` pairs of `pairs` (`2 n` floats) split into `even` and `odd` (`n` each), 16
 /// pairs at a time by two lane permutes, the last ones masked (the compiler's loop was
 /// shuffles of 4 lanes and a scalar tail, as long as a stride-2 depthwise layer's
-/// taps); returns `n`.
+/// taps).
 ///
 /// # Safety
 /// The CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn deinterleave_avx512(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
+unsafe fn deinterleave_avx512(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) {
     use std::arch::x86_64::*;
     let n = even.len().min(odd.len()).min(pairs.len() / 2);
     let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -593,7 +596,6 @@ unsafe fn deinterleave_avx512(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) 
             _mm512_mask_storeu_ps(odd.as_mut_ptr().add(i), m, _mm512_permutex2var_ps(a, io, b));
         }
     }
-    n
 }
 
 /// What a call prepares once for all its samples.
@@ -809,22 +811,6 @@ fn conv_group_f32(
             };
             return implicit::conv_group(x, wi, fills, g, bias, (epi, first), out, threads);
         }
-        packed.size_for(g.k(), g.l())?;
-        crate::wide(Unroll {
-            x,
-            g,
-            first_panel: 0,
-            offsets: &table.offsets,
-            fills: &table.fills,
-            packed,
-            line,
-        })?;
-        if let Some(b) = bias {
-            for (row, &v) in out.chunks_mut(g.l().max(1)).zip(b).take(g.og()) {
-                row.fill(v);
-            }
-        }
-        let beta = if bias.is_some() { 1.0 } else { 0.0 };
         let local;
         let packed_weight = match w.packed {
             Some(p) => p,
@@ -834,10 +820,56 @@ fn conv_group_f32(
                 &local
             }
         };
-        gemm_packed_a(1.0, w.weight, packed_weight, packed, beta, out)?;
+        let weight = (w.weight, packed_weight);
+        unrolled_product(
+            (|_| x, 1),
+            g,
+            table,
+            (packed, line),
+            weight,
+            bias,
+            g.l(),
+            out,
+        )?;
         epi.apply_rows(&mut out[..g.og() * g.l()], first, g.l());
         Ok(())
     })
+}
+
+/// The unrolling path's product for one group: the group's planes of `samples` samples
+/// (`x_of(s)`; side by side, sample `s` from panel `s · np`) unrolled into `packed`
+/// (`[k, cols]`), then `c` (`[og, cols]`) = the bias rows + the weight @ the panels.
+#[allow(clippy::too_many_arguments)]
+fn unrolled_product<'x>(
+    (x_of, samples): (impl Fn(usize) -> &'x [f32], usize),
+    g: &ConvGeom,
+    table: &TapTable,
+    (packed, line): (&mut PackedB, &mut Vec<f32>),
+    (weight, packed_weight): (Mat<'_, f32>, &PackedA),
+    bias: Option<&[f32]>,
+    cols: usize,
+    c: &mut [f32],
+) -> Result<(), KernelError> {
+    let np = g.l().div_ceil(16);
+    packed.size_for(g.k(), cols)?;
+    for si in 0..samples {
+        crate::wide(Unroll {
+            x: x_of(si),
+            g,
+            first_panel: si * np,
+            offsets: &table.offsets,
+            fills: &table.fills,
+            packed,
+            line,
+        })?;
+    }
+    if let Some(b) = bias {
+        for (row, &v) in c.chunks_mut(cols.max(1)).zip(b).take(g.og()) {
+            row.fill(v);
+        }
+    }
+    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    gemm_packed_a(1.0, weight, packed_weight, packed, beta, c)
 }
 
 /// Panels of columns (16 output positions each) that samples multiplied side by side
@@ -896,36 +928,29 @@ fn conv_samples_f32(
             ..
         } = s;
         let table = &tables[at_table];
-        packed.size_for(k, cols)?;
         crate::alloc::try_grow(wide, og * cols, 0.0)?;
         let c = &mut wide[..og * cols];
         for gi in 0..g.groups {
             let packed_weight = prepared.packed_weight.get(gi).ok_or_else(|| {
                 KernelError::new("the convolution's weight was not packed for its groups")
             })?;
-            for si in 0..samples {
+            let x_of = |si: usize| {
                 let start = si * x_len + gi * cg * hw;
-                crate::wide(Unroll {
-                    x: &x[start..start + cg * hw],
-                    g,
-                    first_panel: si * np,
-                    offsets: &table.offsets,
-                    fills: &table.fills,
-                    packed,
-                    line,
-                })?;
-            }
-            let beta = match bias {
-                Some(b) => {
-                    for (row, &v) in c.chunks_exact_mut(cols).zip(&b[gi * og..]) {
-                        row.fill(v);
-                    }
-                    1.0
-                }
-                None => 0.0,
+                &x[start..start + cg * hw]
             };
             let w = Mat::row_major(&weight[gi * og * k..(gi + 1) * og * k], og, k);
-            gemm_packed_a(1.0, w, packed_weight, packed, beta, c)?;
+            let bias = bias.map(|b| &b[gi * og..]);
+            let scratch = (&mut *packed, &mut *line);
+            unrolled_product(
+                (x_of, samples),
+                g,
+                table,
+                scratch,
+                (w, packed_weight),
+                bias,
+                cols,
+                c,
+            )?;
             for si in 0..samples {
                 let o = &mut out[si * o_len + gi * og * l..si * o_len + (gi + 1) * og * l];
                 for (dst, src) in o.chunks_exact_mut(l).zip(c.chunks_exact(cols)) {

@@ -238,17 +238,7 @@ fn matrix_norm(
     keepdim: bool,
     dtype: Option<DType>,
 ) -> Result<Vec<Tensor>, OpError> {
-    let m = meta_of(x)?;
-    let [d0, d1] = dim[..] else {
-        op_bail!("linalg.matrix_norm: dim must be a 2-tuple. Got {dim:?}");
-    };
-    let (r0, r1) = (
-        super::util::normalize_dim(d0, m.rank())? as i64,
-        super::util::normalize_dim(d1, m.rank())? as i64,
-    );
-    if r0 == r1 {
-        op_bail!("linalg.matrix_norm: dims must be different. Got ({d0}, {d1})");
-    }
+    let [r0, r1] = matrix_norm_dims(&meta_of(x)?, dim)?.map(|d| d as i64);
     let x = match dtype {
         Some(d) => x.to_dtype(d),
         None => x.clone(),
@@ -297,6 +287,19 @@ fn matrix_norm_meta(
     if !["fro", "1", "-1", "inf", "-inf"].contains(&ord) {
         op_bail!("linalg.matrix_norm: ord={ord} needs singular values, which ferrex does not compute yet");
     }
+    let dims = matrix_norm_dims(&m, dim)?;
+    let sizes = (0..m.rank())
+        .filter_map(|i| match (dims.contains(&i), keepdim) {
+            (false, _) => Some(m.sizes[i].clone()),
+            (true, true) => Some(SymInt::Int(1)),
+            (true, false) => None,
+        })
+        .collect();
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// A matrix norm's two dims of `m`, normalized: two distinct dims.
+fn matrix_norm_dims(m: &TensorMeta, dim: &[i64]) -> Result<[usize; 2], OpError> {
     let [d0, d1] = dim[..] else {
         op_bail!("linalg.matrix_norm: dim must be a 2-tuple. Got {dim:?}");
     };
@@ -307,14 +310,7 @@ fn matrix_norm_meta(
     if dims[0] == dims[1] {
         op_bail!("linalg.matrix_norm: dims must be different. Got ({d0}, {d1})");
     }
-    let sizes = (0..m.rank())
-        .filter_map(|i| match (dims.contains(&i), keepdim) {
-            (false, _) => Some(m.sizes[i].clone()),
-            (true, true) => Some(SymInt::Int(1)),
-            (true, false) => None,
-        })
-        .collect();
-    Ok(vec![TensorMeta::new(dtype, sizes)])
+    Ok(dims)
 }
 
 /// A numeric matrix-norm order as its name (`1`, `-1`, `inf`, `-inf`, `2`, …).

@@ -26,8 +26,7 @@ pub use ferrex_kernels::{
 pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{
-    bias_init, conv_fused, conv_fused_prepared, epilogue_threads, fused, fused_on, fused_views,
-    pack, step_error,
+    bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views, pack, step_error,
 };
 
 /// Panels of a `[k, n]` GEMM weight packed by the build script, at `offset` of the

@@ -137,7 +137,7 @@ impl Model {
             let out = &mut ws.s0[..96];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv1d", "aten::conv1d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 231, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 2, h: 1, w: 16, c_out: 6, kh: 1, kw: 5, stride: [1, 2], pad: [0, 2], dilation: [1, 1], groups: 1, oh: 1, ow: 8 };
-            ::ferrex_aot::rt::conv_fused_prepared(x, 2, (&self.c5[..], Some(&self.k0)), Some(&self.c4[..]), &g, (&self.f0, &[], 3), out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv_fused(x, 2, (&self.c5[..], Some(&self.k0)), Some(&self.c4[..]), &g, (&self.f0, &[], 3), out).map_err(|e| fail(&e))?;
         }
         // conv1d_1: aten::conv1d.default at core/src/nn/conv.rs:231
         {

@@ -192,7 +192,7 @@ impl Model {
             let out = &mut ws.s0[..9408];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv2d", "aten::conv2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 139, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 1, h: 28, w: 28, c_out: 6, kh: 5, kw: 5, stride: [1, 1], pad: [2, 2], dilation: [1, 1], groups: 1, oh: 28, ow: 28 };
-            ::ferrex_aot::rt::conv_fused_prepared(x, 2, (&self.c14[..], Some(&self.k0)), Some(&self.c13[..]), &g, (&self.f0, &[(&self.c15[..], &[6, 1, 1]), (&self.c16[..], &[6, 1, 1])], 4), out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv_fused(x, 2, (&self.c14[..], Some(&self.k0)), Some(&self.c13[..]), &g, (&self.f0, &[(&self.c15[..], &[6, 1, 1]), (&self.c16[..], &[6, 1, 1])], 4), out).map_err(|e| fail(&e))?;
         }
         // max_pool2d: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {
@@ -206,7 +206,7 @@ impl Model {
             let out = &mut ws.s0[..3200];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv2d_1", "aten::conv2d.default", Some(::ferrex_aot::rt::SourceLocation { file: "core/src/nn/conv.rs", line: 139, column: 9 }), e);
             let g = ::ferrex_aot::rt::ConvGeom { c_in: 6, h: 14, w: 14, c_out: 16, kh: 5, kw: 5, stride: [1, 1], pad: [0, 0], dilation: [1, 1], groups: 1, oh: 10, ow: 10 };
-            ::ferrex_aot::rt::conv_fused_prepared(&ws.s1[..2352], 2, (&self.c18[..], Some(&self.k1)), Some(&self.c17[..]), &g, (&self.f2, &[], 4), out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::conv_fused(&ws.s1[..2352], 2, (&self.c18[..], Some(&self.k1)), Some(&self.c17[..]), &g, (&self.f2, &[], 4), out).map_err(|e| fail(&e))?;
         }
         // max_pool2d_1: aten::max_pool2d.default at core/src/nn/pooling.rs:47
         {

@@ -410,7 +410,7 @@ impl Gen<'_> {
         self.conv_weights.push((self.const_field(c.weight)?, g));
         let weight = format!("({weight}, Some(&self.k{prepared}))");
         let (x, n) = (x.expr, self.dim(n));
-        // With an epilogue, the plan's own step (`conv_fused_prepared`): a chain on the
+        // With an epilogue, the plan's own step (`conv_fused`): a chain on the
         // output runs in the convolution's tiles, as the runner runs it.
         let call = match &c.epilogue {
             None => format!("{RT}::conv2d_prepared({x}, {n}, {weight}, {bias}, &g, &[], out)"),
@@ -418,7 +418,7 @@ impl Gen<'_> {
                 let (program, inputs) = self.epilogue_args(i, e, out)?;
                 let rank = sizes.len();
                 format!(
-                    "{RT}::conv_fused_prepared({x}, {n}, {weight}, {bias}, &g, (&{program}, {inputs}, {rank}), out)"
+                    "{RT}::conv_fused({x}, {n}, {weight}, {bias}, &g, (&{program}, {inputs}, {rank}), out)"
                 )
             }
         };
