@@ -27,8 +27,10 @@ pub trait Evaluator {
 
     /// Runs one op call of which the schedule knows more than its node says
     /// ([`CallFacts`]); an evaluator may use it, or run the call as [`Evaluator::call`].
+    /// `id` is the node's place in the graph.
     fn call_scheduled(
         &self,
+        _id: NodeId,
         node: &Node,
         op: &'static OpDef,
         args: Vec<Argument<Self::Value>>,
@@ -216,7 +218,7 @@ pub fn interpret_scheduled<E: Evaluator>(
                 let args = values(graph, &env, args, e)?;
                 match schedule.facts[i] {
                     Some(CallFacts::BroadcastMat2) if !defers => e.call(node, op, args)?,
-                    Some(facts) => e.call_scheduled(node, op, args, facts)?,
+                    Some(facts) => e.call_scheduled(NodeId(i), node, op, args, facts)?,
                     None => e.call(node, op, args)?,
                 }
             }

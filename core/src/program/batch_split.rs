@@ -16,20 +16,22 @@
 //! sizes of the node's meta at the half's batch: the graph of a static program holds
 //! its batch as a literal that cannot be told from other sizes (4 samples, 4 heads).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use super::run::{kernel_error, EagerEvaluator};
 use super::{Bindings, ExportedProgram, InputKind, OutputKind, SplitProduct};
 use crate::error::RunError;
 use crate::graph::{
     inline_sym_args, interpret_scheduled, is_size_node, Arg, CallFacts, DropSchedule, Evaluator,
-    Graph, HigherOrderOp, Node, NodeKind, RunSubgraphOf,
+    Graph, HigherOrderOp, Node, NodeId, NodeKind, RunSubgraphOf,
 };
 use crate::ops::lowering::{Lowering, PermuteDims};
-use crate::ops::{run_eager, Argument, OpDef, TensorOrNumber, Value};
+use crate::ops::{run_eager, run_eager_known, Argument, OpDef, TensorOrNumber, Value};
 use crate::symbolic::{SymInt, Symbol};
 use crate::tensor::sizes::normalize_dim;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Storage, Tensor, TensorMeta};
 
 /// How a node whose arguments may hold the batch runs in a half (argument positions).
 #[derive(Clone, Debug)]
@@ -62,7 +64,20 @@ pub(crate) struct GraphSplit {
     rows: Vec<Option<usize>>,
     /// The nodes that run recast in a half, by name, with their index.
     recast: HashMap<String, (usize, Recast)>,
+    /// The results' metas of a half's calls, by half size and bound symbols.
+    half_metas: Mutex<Vec<(HalfKey, Arc<HalfMetas>)>>,
 }
+
+/// A half's size and the call's bound symbols: they fix the sizes of every call whose
+/// metas the schedule knows ([`CallFacts::KnownMetas`]).
+type HalfKey = (usize, Vec<(Symbol, i64)>);
+
+/// Per node, the metas of its results in a half, for the calls whose metas are known.
+type HalfMetas = Vec<Option<Vec<TensorMeta>>>;
+
+/// How many half sizes keep their metas (a dynamic batch sees a few sizes; one more
+/// empties the store and records again).
+const HALF_METAS_KEPT: usize = 8;
 
 /// Rows of dim 0 per sample of `sizes`: `c` when `sizes[0]` is `c * batch` and no other
 /// size depends on the batch.
@@ -622,6 +637,7 @@ impl GraphSplit {
             products: s.products,
             rows: s.rows,
             recast,
+            half_metas: Mutex::new(Vec::new()),
         })
     }
 
@@ -641,21 +657,50 @@ impl GraphSplit {
         bindings: &Bindings,
         halves: [usize; 2],
     ) -> Result<Vec<Tensor>, RunError> {
+        let symbols = bindings.values_key();
         let (out, _) = super::run_halves(halves, |_, start, n| {
             let mine = super::half_inputs(inputs, &self.input_rows, start, n)?;
+            let key = (n, symbols.clone());
+            let known = self.known_metas(&key);
             let half = HalfEvaluator {
                 whole: EagerEvaluator { bindings },
                 split: self,
                 half: n,
+                recorded: match known {
+                    Some(_) => None,
+                    None => Some(RefCell::new(vec![None; graph.nodes.len()])),
+                },
+                known,
             };
-            super::run::outputs_of(interpret_scheduled(
+            let out = interpret_scheduled(
                 graph,
                 schedule,
                 mine.into_iter().map(Tensor::from_storage).collect(),
                 &half,
-            )?)
+            )?;
+            if let Some(recorded) = half.recorded {
+                self.keep_metas(key, recorded.into_inner());
+            }
+            super::run::outputs_of(out)
         })?;
         Ok(out)
+    }
+
+    /// The metas a half of this size recorded, if one did.
+    fn known_metas(&self, key: &HalfKey) -> Option<Arc<HalfMetas>> {
+        let kept = self.half_metas.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().find(|(k, _)| k == key).map(|(_, m)| m.clone())
+    }
+
+    fn keep_metas(&self, key: HalfKey, metas: HalfMetas) {
+        let mut kept = self.half_metas.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if kept.len() >= HALF_METAS_KEPT {
+            kept.clear();
+        }
+        kept.push((key, Arc::new(metas)));
     }
 }
 
@@ -689,6 +734,11 @@ struct HalfEvaluator<'a> {
     split: &'a GraphSplit,
     /// The half's samples.
     half: usize,
+    /// The metas of the calls at this half's sizes, recorded by an earlier half: those
+    /// calls skip their meta functions, as the whole call's do.
+    known: Option<Arc<HalfMetas>>,
+    /// Else the metas this half's calls give, recorded for the next halves.
+    recorded: Option<RefCell<HalfMetas>>,
 }
 
 impl HalfEvaluator<'_> {
@@ -759,13 +809,31 @@ impl Evaluator for HalfEvaluator<'_> {
     /// whole batch's, not the half's.
     fn call_scheduled(
         &self,
+        id: NodeId,
         node: &Node,
         op: &'static OpDef,
         args: Vec<Value>,
         facts: CallFacts,
     ) -> Result<Vec<Tensor>, RunError> {
         match facts {
-            CallFacts::BroadcastMat2 => self.whole.call_scheduled(node, op, args, facts),
+            CallFacts::BroadcastMat2 => self.whole.call_scheduled(id, node, op, args, facts),
+            CallFacts::KnownMetas if !self.split.recast.contains_key(&node.name) => {
+                let known = (self.known.as_ref()).and_then(|k| k.get(id.0)?.as_ref());
+                if let Some(metas) = known {
+                    return run_eager_known(op, &args, metas)
+                        .map_err(|e| kernel_error(node, op.name(), e.0));
+                }
+                let out = self.call(node, op, args)?;
+                if let Some(recorded) = &self.recorded {
+                    let metas = (out.iter().map(Tensor::meta))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| RunError::Malformed(e.to_string()))?;
+                    if let Some(slot) = recorded.borrow_mut().get_mut(id.0) {
+                        *slot = Some(metas);
+                    }
+                }
+                Ok(out)
+            }
             _ => self.call(node, op, args),
         }
     }

@@ -9,7 +9,7 @@ use super::{ArgumentSpec, ConstantValue, ExportedProgram, InputKind, OutputKind}
 use crate::error::{RunError, TensorError};
 use crate::graph::{
     call_higher_order, interpret_scheduled, CallFacts, DropSchedule, Evaluator, Graph,
-    HigherOrderOp, Node, RunSubgraphOf,
+    HigherOrderOp, Node, NodeId, RunSubgraphOf,
 };
 use crate::module::{ForwardArgs, InputLeaf, LeafValue};
 use crate::ops::{run_eager, run_eager_known, OpDef, Value};
@@ -61,6 +61,14 @@ impl Bindings {
         let mut b = self.clone();
         b.values.insert(s, value);
         b
+    }
+
+    /// The bound (input) symbols' values, in symbol order: what, with a split call's
+    /// half batch, fixes the sizes of the calls whose metas are known.
+    pub(crate) fn values_key(&self) -> Vec<(Symbol, i64)> {
+        let mut key: Vec<_> = self.values.iter().map(|(s, v)| (*s, *v)).collect();
+        key.sort_unstable();
+        key
     }
 
     /// The value of `e`, if every symbol in it is bound.
@@ -681,6 +689,7 @@ impl Evaluator for EagerEvaluator<'_> {
 
     fn call_scheduled(
         &self,
+        _: NodeId,
         node: &Node,
         op: &'static OpDef,
         args: Vec<Value>,
