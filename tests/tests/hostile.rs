@@ -314,6 +314,55 @@ fn an_exported_program_with_a_huge_size_fails_in_both_runners() {
 }
 
 #[ferrex::export_module]
+struct Lookup {
+    emb: ferrex::nn::Embedding,
+}
+
+#[ferrex::export_module]
+impl Lookup {
+    fn forward(&self, ids: &ferrex::Tensor) -> ferrex::Tensor {
+        self.emb.forward(ids)
+    }
+}
+
+/// An id outside the table is the same error eager, interpreted and compiled (one
+/// gather kernel), whichever its sign.
+#[test]
+fn an_embedding_id_outside_the_table_is_an_error_in_every_runner() {
+    let m = Lookup {
+        emb: ferrex::nn::Embedding::new(10, 4),
+    };
+    let ids = |v: Vec<i64>| Tensor::from_vec(v, [2, 2]);
+    let ep = ferrex::export(&m, (ids(vec![0, 1, 2, 3]),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    for (id, message) in [
+        (
+            10,
+            "embedding: index 10 is out of range in self (weight has 10 rows)",
+        ),
+        (
+            -1,
+            "embedding: index -1 is out of range in self (weight has 10 rows)",
+        ),
+    ] {
+        let bad = ids(vec![0, id, 2, 3]);
+        let eager = error_of(&m.forward(&bad)).to_string();
+        assert!(eager.contains(message), "{eager}");
+        let interpreted = ep.module().call((bad.clone(),)).unwrap_err().to_string();
+        assert!(interpreted.contains(message), "{interpreted}");
+        let err = compiled.call((bad,)).unwrap_err().to_string();
+        assert!(err.contains(message), "{err}");
+    }
+    // In range: the table's rows.
+    let out = compiled.call((ids(vec![9, 0, 9, 1]),)).unwrap();
+    let eager = m.forward(&ids(vec![9, 0, 9, 1]));
+    let eager = eager.to_vec::<f32>().unwrap();
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), eager);
+    let weight = m.emb.weight.to_vec::<f32>().unwrap();
+    assert_eq!(eager[..4], weight[36..40]);
+}
+
+#[ferrex::export_module]
 struct Fourth {}
 
 #[ferrex::export_module]

@@ -291,24 +291,69 @@ pub fn gather_rows<T: Copy>(
     ids: &[i64],
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let fits = rows.checked_mul(width).is_some_and(|n| table.len() >= n)
-        && ids.len().checked_mul(width).is_some_and(|n| out.len() >= n);
-    if !fits {
-        return Err(KernelError::new(
-            "an embedding operand is smaller than its shape",
-        ));
+    let table = EmbeddingTable::new(table, [rows, width])?;
+    if !ids.len().checked_mul(width).is_some_and(|n| out.len() >= n) {
+        return Err(KernelError::new(TOO_SMALL));
     }
     if width == 0 {
         return Ok(());
     }
     for (dst, &id) in out.chunks_exact_mut(width).zip(ids) {
-        let row = usize::try_from(id)
-            .ok()
-            .filter(|&r| r < rows)
-            .ok_or_else(|| KernelError::new("embedding: index out of range in self"))?;
-        dst.copy_from_slice(&table[row * width..(row + 1) * width]);
+        dst.copy_from_slice(table.row(id)?);
     }
     Ok(())
+}
+
+/// [`gather_rows`] into a new buffer (the eager `embedding`): the rows are appended, with
+/// no fill first.
+pub fn gather_rows_new<T: Copy>(
+    table: &[T],
+    [rows, width]: [usize; 2],
+    ids: &[i64],
+) -> Result<Vec<T>, KernelError> {
+    let table = EmbeddingTable::new(table, [rows, width])?;
+    let len = ids
+        .len()
+        .checked_mul(width)
+        .ok_or(crate::AllocError::Overflow)?;
+    let mut out = crate::alloc::try_with_capacity(len)?;
+    for &id in ids {
+        out.extend_from_slice(table.row(id)?);
+    }
+    Ok(out)
+}
+
+const TOO_SMALL: &str = "an embedding operand is smaller than its shape";
+
+/// An embedding's weight, checked to hold its `[rows, width]`.
+struct EmbeddingTable<'a, T> {
+    table: &'a [T],
+    rows: usize,
+    width: usize,
+}
+
+impl<'a, T> EmbeddingTable<'a, T> {
+    fn new(table: &'a [T], [rows, width]: [usize; 2]) -> Result<Self, KernelError> {
+        match rows.checked_mul(width) {
+            Some(n) if table.len() >= n => Ok(EmbeddingTable { table, rows, width }),
+            _ => Err(KernelError::new(TOO_SMALL)),
+        }
+    }
+
+    /// Row `id`, or the error of an id outside `0..rows`.
+    fn row(&self, id: i64) -> Result<&'a [T], KernelError> {
+        let start = (usize::try_from(id).ok())
+            .filter(|&r| r < self.rows)
+            .map(|r| r * self.width);
+        start
+            .and_then(|at| self.table.get(at..at + self.width))
+            .ok_or_else(|| {
+                KernelError::new(format!(
+                    "embedding: index {id} is out of range in self (weight has {} rows)",
+                    self.rows
+                ))
+            })
+    }
 }
 
 /// Writes contiguous `parts` side by side along one dim into `out` (`cat` along that

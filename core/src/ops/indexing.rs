@@ -413,16 +413,21 @@ fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>
     let out = out
         .first()
         .ok_or_else(|| OpError::new("embedding has one result"))?;
-    let w = args.weight.storage_or_op_error()?;
-    let ids = checked_indices(
-        &args.indices.storage_or_op_error()?,
-        w.shape()[0],
-        false,
-        "embedding: index out of range in self",
-    )?;
+    let w = args.weight.storage_or_op_error()?.contiguous();
+    let &[rows, width] = w.shape() else {
+        op_bail!("'weight' must be 2-D");
+    };
+    let ids = args.indices.storage_or_op_error()?.to_vec::<i64>();
     let shape = concrete(&out.sizes);
-    let rows = select_along(&w, 0, &ids)?;
-    Ok(vec![super::shape::reshape_storage(&rows, &shape)?])
+    let failed = |e: ferrex_kernels::KernelError| OpError(e.to_string());
+    // The runtime's gather, into a new buffer.
+    Ok(vec![crate::map_storage!(&w, table => {
+        let table = table.as_slice().ok_or_else(|| OpError::new("embedding: weight not contiguous"))?;
+        let rows = ferrex_kernels::layout::gather_rows_new(table, [rows, width], &ids).map_err(failed)?;
+        ArrayD::from_shape_vec(IxDyn(&shape), rows)
+            .map_err(|e| OpError(format!("embedding: {e}")))?
+            .into_shared()
+    })])
 }
 
 fn embedding_lowering<T: Clone>(a: &Embedding<T>) -> Result<super::Lowering<T>, OpError> {

@@ -70,6 +70,23 @@ fn typed_param<T: Element>(t: &Option<Tensor>) -> Result<Option<Vec<T>>, OpError
 }
 
 /// A storage of row-major `data` in `shape`.
+/// A norm's input data as `T`: in place when it is contiguous `T` (the storage held in
+/// `typed`), else one copy (held in `copied`: a transposed input).
+fn data_of<'a, T: Element>(
+    x: &Storage,
+    typed: &'a mut Option<ndarray::ArcArray<T, ndarray::IxDyn>>,
+    copied: &'a mut Vec<T>,
+) -> &'a [T] {
+    *typed = T::unwrap(x.clone()).filter(|a| a.is_standard_layout());
+    match typed {
+        Some(a) => a.as_slice().unwrap_or_default(),
+        None => {
+            *copied = x.to_vec::<T>();
+            copied
+        }
+    }
+}
+
 fn typed_storage<T: Element>(shape: &[usize], data: Vec<T>, op: &str) -> Result<Storage, OpError> {
     Storage::from_vec(shape, data).ok_or_else(|| OpError(format!("{op}: output shape")))
 }
@@ -128,7 +145,8 @@ fn layer_norm_storages(a: &NativeLayerNorm, metas: &[TensorMeta]) -> Result<Vec<
         _ => op_bail!("native_layer_norm has three results"),
     };
     Ok(with_float_dtype!(x.dtype(), "native_layer_norm", T => {
-        let data = x.to_vec::<T>();
+        let (mut typed, mut copied) = (None, Vec::new());
+        let data = data_of::<T>(&x, &mut typed, &mut copied);
         let (w, b) = (typed_param::<T>(&a.weight)?, typed_param::<T>(&a.bias)?);
         let params = ferrex_kernels::norm::LayerNormParams {
             weight: w.as_deref(),
@@ -138,7 +156,7 @@ fn layer_norm_storages(a: &NativeLayerNorm, metas: &[TensorMeta]) -> Result<Vec<
         let mut out = try_filled(data.len(), T::default()).map_err(|e| OpError(e.0))?;
         let (mut means, mut rstds) = (vec![T::default(); rows], vec![T::default(); rows]);
         ferrex_kernels::norm::layer_norm(
-            &data,
+            data,
             [rows, n],
             &params,
             &mut out,
@@ -286,7 +304,8 @@ fn group_norm_storages(
     let (n, c) = (shape[0], shape[1]);
     let hw: usize = shape[2..].iter().product();
     Ok(with_float_dtype!(x.dtype(), "native_group_norm", T => {
-        let data = x.to_vec::<T>();
+        let (mut typed, mut copied) = (None, Vec::new());
+        let data = data_of::<T>(x, &mut typed, &mut copied);
         let (w, b) = (typed_param::<T>(weight)?, typed_param::<T>(bias)?);
         let p = ferrex_kernels::norm::LayerNormParams {
             weight: w.as_deref(),
@@ -297,7 +316,7 @@ fn group_norm_storages(
         let stat_len = if stats { n * groups } else { 0 };
         let (mut means, mut rstds) = (vec![T::default(); stat_len], vec![T::default(); stat_len]);
         ferrex_kernels::norm::group_norm(
-            &data,
+            data,
             [n, c, hw],
             groups,
             &p,
