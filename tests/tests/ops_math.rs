@@ -533,3 +533,31 @@ fn extremes_of_long_rows_match_a_plain_scan() {
         [0, 14]
     );
 }
+
+/// `where` with a mask broadcast over leading dims and either branch a one-element
+/// tensor (`masked_fill`'s value) or a full tensor: each element from an independent loop.
+#[test]
+fn where_picks_each_element_whatever_its_branches_broadcast() {
+    let (b, t) = (3usize, 5usize);
+    let mask: Vec<bool> = (0..t * t).map(|i| (i % t) <= (i / t)).collect();
+    let cond = Tensor::from_vec(mask.clone(), [t, t]);
+    let x: Vec<f32> = (0..b * t * t).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let y: Vec<f32> = (0..b * t * t).map(|i| -(i as f32)).collect();
+    let (xt, yt) = (f32s(&x, &[b, t, t]), f32s(&y, &[b, t, t]));
+    let one = f32s(&[f32::NEG_INFINITY], &[]);
+    let expect = |pick: &dyn Fn(usize) -> f32| -> Vec<f32> { (0..b * t * t).map(pick).collect() };
+    let at = |i: usize| mask[i % (t * t)];
+    let cases: [(&Tensor, &Tensor, Vec<f32>); 4] = [
+        (&xt, &yt, expect(&|i| if at(i) { x[i] } else { y[i] })),
+        (&xt, &one, expect(&|i| if at(i) { x[i] } else { f32::NEG_INFINITY })),
+        (&one, &yt, expect(&|i| if at(i) { f32::NEG_INFINITY } else { y[i] })),
+        (&one, &one, vec![f32::NEG_INFINITY; b * t * t]),
+    ];
+    for (k, (a, c, want)) in cases.into_iter().enumerate() {
+        let got = Tensor::where_(&cond, a, c);
+        let shape = if k == 3 { vec![t, t] } else { vec![b, t, t] };
+        assert_eq!(got.shape(), shape, "case {k}");
+        let want = if k == 3 { want[..t * t].to_vec() } else { want };
+        assert_eq!(got.to_vec::<f32>().unwrap(), want, "case {k}");
+    }
+}

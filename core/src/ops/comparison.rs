@@ -180,24 +180,44 @@ fn select<T: Element>(
     shape: &[usize],
 ) -> Result<Storage, OpError> {
     let (c, a, b) = (cond.typed::<bool>(), a.typed::<T>(), b.typed::<T>());
-    let (cv, av, bv) = (
-        broadcast_view(&c, shape)?,
-        broadcast_view(&a, shape)?,
-        broadcast_view(&b, shape)?,
-    );
+    let cv = broadcast_view(&c, shape)?;
     // Slice loops over row-major copies where a view is not contiguous (a broadcast
-    // mask, a number): ndarray's general walk costs ~25 ns an element.
-    let (cs, xs, ys) = (view_as_slice(&cv), view_as_slice(&av), view_as_slice(&bv));
-    let n = cs.len().min(xs.len()).min(ys.len());
-    let (cs, xs, ys) = (&cs[..n], &xs[..n], &ys[..n]);
-    let mut out = ferrex_kernels::try_filled(n, T::default()).map_err(|e| OpError(e.0))?;
-    // Branch-free: a random mask mispredicts a branch half the time.
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = [ys[i], xs[i]][usize::from(cs[i])];
-    }
+    // mask): ndarray's general walk costs ~25 ns an element. A one-element branch (a
+    // number, `masked_fill`'s -inf) stays one value.
+    let cs = view_as_slice(&cv);
+    let (av, bv) = (broadcast_view(&a, shape)?, broadcast_view(&b, shape)?);
+    let side = |t: &ndarray::ArcArray<T, IxDyn>, v| match t.len() {
+        1 => t.iter().next().copied().map(Branch::One),
+        _ => Some(Branch::Each(view_as_slice(v))),
+    };
+    let (Some(xs), Some(ys)) = (side(&a, &av), side(&b, &bv)) else {
+        op_bail!("`where` of an empty branch into {shape:?}");
+    };
+    // One loop per kind of branch, each a select the compiler vectorizes (a branch per
+    // element mispredicts on a random mask; a `match` per element keeps it scalar).
+    let out: Vec<T> = match (&xs, &ys) {
+        (Branch::Each(x), Branch::Each(y)) => (cs.iter().zip(x.iter()).zip(y.iter()))
+            .map(|((&c, &x), &y)| if c { x } else { y })
+            .collect(),
+        (Branch::Each(x), &Branch::One(y)) => (cs.iter().zip(x.iter()))
+            .map(|(&c, &x)| if c { x } else { y })
+            .collect(),
+        (&Branch::One(x), Branch::Each(y)) => (cs.iter().zip(y.iter()))
+            .map(|(&c, &y)| if c { x } else { y })
+            .collect(),
+        (&Branch::One(x), &Branch::One(y)) => {
+            cs.iter().map(|&c| if c { x } else { y }).collect()
+        }
+    };
     ndarray::ArrayD::from_shape_vec(IxDyn(shape), out)
         .map(|out| T::wrap(out.into_shared()))
         .map_err(|e| OpError(format!("a `where` result of shape {shape:?}: {e}")))
+}
+
+/// A `where` branch: one value for every element, or one per element.
+enum Branch<'a, T: Clone> {
+    One(T),
+    Each(std::borrow::Cow<'a, [T]>),
 }
 
 fn where_kernel(a: &Where, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
