@@ -549,8 +549,16 @@ fn where_picks_each_element_whatever_its_branches_broadcast() {
     let at = |i: usize| mask[i % (t * t)];
     let cases: [(&Tensor, &Tensor, Vec<f32>); 4] = [
         (&xt, &yt, expect(&|i| if at(i) { x[i] } else { y[i] })),
-        (&xt, &one, expect(&|i| if at(i) { x[i] } else { f32::NEG_INFINITY })),
-        (&one, &yt, expect(&|i| if at(i) { f32::NEG_INFINITY } else { y[i] })),
+        (
+            &xt,
+            &one,
+            expect(&|i| if at(i) { x[i] } else { f32::NEG_INFINITY }),
+        ),
+        (
+            &one,
+            &yt,
+            expect(&|i| if at(i) { f32::NEG_INFINITY } else { y[i] }),
+        ),
         (&one, &one, vec![f32::NEG_INFINITY; b * t * t]),
     ];
     for (k, (a, c, want)) in cases.into_iter().enumerate() {

@@ -371,3 +371,50 @@ fn average_pooling_is_a_planned_step_with_the_interpreters_bits() {
         assert!(describe.contains("max_pool2d 3x3"), "{describe}");
     }
 }
+
+#[export_module]
+struct Scores {}
+
+#[export_module]
+impl Scores {
+    fn forward(&self, q: &Tensor, k: &Tensor) -> Tensor {
+        // Hand-written attention scores: a product of two batched operands.
+        q.matmul(&k.transpose(-2, -1)) * 0.5
+    }
+}
+
+/// `matmul` of two 4-D operands with the same batch dims is the planned `bmm` step (no
+/// fallback, in both IRs), each product the one an independent f64 loop gives; its
+/// calls split along the batch.
+#[test]
+fn a_batched_matmul_is_a_planned_bmm() {
+    ferrex::manual_seed(31);
+    let (b, h, t, d) = (2usize, 3usize, 5usize, 4usize);
+    let args = (Tensor::randn([b, h, t, d]), Tensor::randn([b, h, t, d]));
+    let plans = check_both_irs(&Scores {}, args.clone(), 1e-6);
+    let describe = plans[0].describe();
+    assert!(describe.contains("matmul: bmm"), "{describe}");
+    assert!(describe.contains("batch split: two halves"), "{describe}");
+    let out = plans[0].call(args.clone()).unwrap();
+    assert_eq!(out[0].shape(), [b, h, t, t]);
+    let (q, k) = (
+        args.0.to_vec::<f32>().unwrap(),
+        args.1.to_vec::<f32>().unwrap(),
+    );
+    let got = out[0].to_vec::<f32>().unwrap();
+    for g in 0..b * h {
+        for i in 0..t {
+            for j in 0..t {
+                let dot: f64 = (0..d)
+                    .map(|x| f64::from(q[(g * t + i) * d + x]) * f64::from(k[(g * t + j) * d + x]))
+                    .sum();
+                let want = dot * 0.5;
+                let have = f64::from(got[(g * t + i) * t + j]);
+                assert!(
+                    (have - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{have} vs {want}"
+                );
+            }
+        }
+    }
+}

@@ -205,9 +205,7 @@ fn select<T: Element>(
         (&Branch::One(x), Branch::Each(y)) => (cs.iter().zip(y.iter()))
             .map(|(&c, &y)| if c { x } else { y })
             .collect(),
-        (&Branch::One(x), &Branch::One(y)) => {
-            cs.iter().map(|&c| if c { x } else { y }).collect()
-        }
+        (&Branch::One(x), &Branch::One(y)) => cs.iter().map(|&c| if c { x } else { y }).collect(),
     };
     ndarray::ArrayD::from_shape_vec(IxDyn(shape), out)
         .map(|out| T::wrap(out.into_shared()))

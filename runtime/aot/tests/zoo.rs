@@ -188,6 +188,8 @@ fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the
     ] {
         assert!(source.contains(kernel), "{kernel}");
     }
+    // The `matmul` of two 4-D operands is the plan's `bmm` step, not an eager call.
+    assert!(source.contains("//   matmul: bmm -> slot"));
 }
 
 #[test]

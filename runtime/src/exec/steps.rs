@@ -228,13 +228,18 @@ impl Run<'_> {
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
         let ((ad, as_), (bd, bs)) = (self.data(a, arena)?, self.data(b, arena)?);
-        let ([nb, m, k], [nb2, k2, n]) = (
-            <[usize; 3]>::try_from(&as_[..]).map_err(|_| format!("bmm of {as_:?}"))?,
-            <[usize; 3]>::try_from(&bs[..]).map_err(|_| format!("bmm of {bs:?}"))?,
-        );
-        if nb != nb2 || k != k2 {
-            return Err(format!("bmm of {as_:?} and {bs:?}"));
+        let mismatch = || format!("bmm of {as_:?} and {bs:?}");
+        // `[..batch, m, k] @ [..batch, k, n]`, the batch dims the same (a `matmul` of
+        // two batched operands is planned so, one product per batch).
+        let (Some((lead, &[m, k])), Some((lead_b, &[k2, n]))) =
+            (as_.split_last_chunk::<2>(), bs.split_last_chunk::<2>())
+        else {
+            return Err(mismatch());
+        };
+        if lead.is_empty() || lead != lead_b || k != k2 {
+            return Err(mismatch());
         }
+        let nb: usize = lead.iter().product();
         let len = nb * m * n;
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         for (i, out) in buf[..len].chunks_exact_mut((m * n).max(1)).enumerate() {
@@ -242,7 +247,7 @@ impl Run<'_> {
             let bm = Mat::row_major(&bd[i * k * n..], k, n);
             kernels::gemm(1.0, am, bm, 0.0, out)?;
         }
-        Ok(vec![nb, m, n])
+        Ok([lead, &[m, n]].concat())
     }
 
     /// `cat` / `stack`: each input's share of every block before dim `dim` of the

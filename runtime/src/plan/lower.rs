@@ -128,6 +128,9 @@ impl Builder<'_> {
             }
             _ => None,
         };
+        if any_rank && !weight && init.is_none() && alpha == 1.0 && rank(self, b) >= 3 {
+            return self.try_batched_matmul(a, b);
+        }
         if rank(self, a) < 2 || rank(self, b) != 2 || (!any_rank && rank(self, a) != 2) {
             return None;
         }
@@ -144,6 +147,22 @@ impl Builder<'_> {
             alpha: alpha as f32,
             epilogue: None,
         }))
+    }
+
+    /// A `matmul` of two operands of the same rank ≥ 3 and the same batch dims
+    /// (attention's `q @ k.transpose(-2, -1)`): the `bmm` step over their batch.
+    fn try_batched_matmul(&mut self, a: V, b: V) -> Option<Kind> {
+        let (am, bm) = (self.meta(a)?, self.meta(b)?);
+        let r = am.rank();
+        let same_batch =
+            (am.sizes[..r - 2].iter().zip(&bm.sizes[..r - 2])).all(|(x, y)| x.same_as(y));
+        if bm.rank() != r || r < 3 || !same_batch {
+            return None;
+        }
+        Some(Kind::Bmm {
+            a: self.f32_value(a)?,
+            b: self.f32_value(b)?,
+        })
     }
 
     /// A convolution (the op's `Lowering::Conv`: `conv1d`/`conv2d`, the transposed ones,

@@ -338,7 +338,8 @@ pub enum Kind {
         bias: Option<Operand>,
         eps: f64,
     },
-    /// `bmm`: one product per batch of two run-time `[b, m, k]`, `[b, k, n]` operands.
+    /// `bmm`: one product per batch of two run-time `[..batch, m, k]`, `[..batch, k, n]`
+    /// operands (`bmm`'s one batch dim, or a `matmul`'s several, the same in both).
     Bmm {
         a: Operand,
         b: Operand,

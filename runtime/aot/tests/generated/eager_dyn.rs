@@ -17,7 +17,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 10524;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8491, 0x262a90851854b53f), (8916, 528, 0x9ec7dc936fca8337), (9526, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 8491, 0x31fefdd00ad36be2), (8916, 528, 0x9ec7dc936fca8337), (9526, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/eager_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/eager_dyn.pt2");
@@ -26,7 +26,7 @@ const _: () = assert!(
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x3336bda7,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x9bcb0e36,
     "`tests/fixtures/eager_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/eager_dyn.pt2 -o tests/generated/eager_dyn.rs` again"
 );
 const _: () = assert!(
@@ -200,31 +200,31 @@ impl Model {
         ::ferrex_aot::rt::check_len("out0", "f32[s0, 4]", out0.len(), d.z2)?;
         ::ferrex_aot::rt::fit(&mut ws.s0, &[d.z1])?;
         ::ferrex_aot::rt::fit(&mut ws.s1, &[d.z2])?;
-        // narrow: aten::narrow.default at runtime/aot/tests/support/mod.rs:129
+        // narrow: aten::narrow.default at runtime/aot/tests/support/mod.rs:133
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("narrow", "aten::narrow.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 129, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("narrow", "aten::narrow.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 133, column: 19 }), e);
             ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[d.z0, 6])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-5)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(3))], &fail)?;
         }
-        // cumsum: aten::cumsum.default at runtime/aot/tests/support/mod.rs:129
+        // cumsum: aten::cumsum.default at runtime/aot/tests/support/mod.rs:133
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cumsum", "aten::cumsum.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 129, column: 36 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cumsum", "aten::cumsum.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 133, column: 36 }), e);
             ws.e4 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e3, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::None], &fail)?;
         }
-        // max_1: aten::max.dim at runtime/aot/tests/support/mod.rs:130
+        // max_1: aten::max.dim at runtime/aot/tests/support/mod.rs:134
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_1", "aten::max.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 130, column: 24 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("max_1", "aten::max.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 134, column: 24 }), e);
             ws.e5 = ::ferrex_aot::rt::fallback(self.o2, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e4, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1)), ::ferrex_aot::rt::Value::Bool(true)], &fail)?;
         }
-        // getitem: getitem at runtime/aot/tests/support/mod.rs:130
-        // flip: aten::flip.default at runtime/aot/tests/support/mod.rs:131
+        // getitem: getitem at runtime/aot/tests/support/mod.rs:134
+        // flip: aten::flip.default at runtime/aot/tests/support/mod.rs:135
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("flip", "aten::flip.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 131, column: 30 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("flip", "aten::flip.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 135, column: 30 }), e);
             ws.e7 = ::ferrex_aot::rt::fallback(self.o3, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e4, 0)?), ::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(1)])], &fail)?;
         }
-        // mul: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:131
+        // mul: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:135
         {
             let out = &mut ws.s0[..d.z1];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 131, column: 41 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 135, column: 41 }), e);
             ::ferrex_aot::rt::fused(&self.f5, &[(::ferrex_aot::rt::eager_f32(&ws.e7, 0)?, &[d.z0, 3])], &[d.z0, 3], out).map_err(|e| fail(&e))?;
         }
         // linear: aten::linear.default at core/src/nn/linear.rs:56

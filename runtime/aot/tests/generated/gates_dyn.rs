@@ -16,7 +16,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 19810;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 17279, 0xf29347ed2c39ee9a), (17704, 530, 0x631dda00f830c743), (18316, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(280, 17279, 0x2886dc1d1bd09e4e), (17704, 530, 0x631dda00f830c743), (18316, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/gates_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/gates_dyn.pt2");
@@ -25,7 +25,7 @@ const _: () = assert!(
     "`tests/fixtures/gates_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/gates_dyn.pt2 -o tests/generated/gates_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x146be4e1,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 237) == 0x026bb6bd,
     "`tests/fixtures/gates_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/gates_dyn.pt2 -o tests/generated/gates_dyn.rs` again"
 );
 const _: () = assert!(
@@ -220,10 +220,10 @@ impl Model {
             ::ferrex_aot::rt::bias_init(&self.c1[..], &[20], 1.0f32, [d.z0, 20], out).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::gemm_packed(1.0f32, ::ferrex_aot::rt::Mat::row_major(x, d.z0, 6), &self.w0, 1.0f32, out).map_err(|e| fail(&e))?;
         }
-        // mul_2: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:112
+        // mul_2: aten::mul.Tensor at runtime/aot/tests/support/mod.rs:116
         {
             let out = &mut ws.s1[..d.z3];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_2", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 112, column: 33 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mul_2", "aten::mul.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 116, column: 33 }), e);
             let vs0 = [d.z2, 3, 5];
             let (at0, st0) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 2, start: Some(::ferrex_aot::rt::SymInt::Int(5 as i64)), end: Some(::ferrex_aot::rt::SymInt::Int(10 as i64)), step: 1 }, &[d.z2, 3, 20], &vs0).map_err(|e| fail(&e))?;
             let vs2 = [d.z2, 3, 5];
@@ -234,24 +234,24 @@ impl Model {
             let (at4, st4) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 2, start: Some(::ferrex_aot::rt::SymInt::Int(15 as i64)), end: Some(::ferrex_aot::rt::SymInt::Int(20 as i64)), step: 1 }, &[d.z2, 3, 20], &vs4).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused_views(&self.f1, &[(&ws.s0[..d.z1], &[d.z2, 3, 20]), (c, &[d.z2, 3, 5]), (&ws.s0[..d.z1], &[d.z2, 3, 20]), (&ws.s0[..d.z1], &[d.z2, 3, 20]), (&ws.s0[..d.z1], &[d.z2, 3, 20])], &[Some((at0, &vs0[..], &st0[..])), None, Some((at2, &vs2[..], &st2[..])), Some((at3, &vs3[..], &st3[..])), Some((at4, &vs4[..], &st4[..]))], &[d.z2, 3, 5], out).map_err(|e| fail(&e))?;
         }
-        // select: aten::select.int at runtime/aot/tests/support/mod.rs:113
+        // select: aten::select.int at runtime/aot/tests/support/mod.rs:117
         let at19 = {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 113, column: 23 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 117, column: 23 }), e);
             ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Select { dim: 0, index: ::ferrex_aot::rt::SymInt::Int(0) }, &[d.z2, 3, 5], &[3, 5]).map_err(|e| fail(&e))?.0
         };
         // (no code: select of the slot's value, from element at19)
-        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:113
+        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:117
         // (no code: slot 1 read as [3, 1, 5])
-        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:114
+        // slice_1: aten::slice.Tensor at runtime/aot/tests/support/mod.rs:118
         let at21 = {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 114, column: 22 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 118, column: 22 }), e);
             ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Slice { dim: 0, start: Some(::ferrex_aot::rt::SymInt::Int(1 as i64)), end: None, step: 1 }, &[d.z2, 3, 5], &[d.z4, 3, 5]).map_err(|e| fail(&e))?.0
         };
         // (no code: slice of the slot's value, from element at21)
-        // add_1: aten::add.Tensor at runtime/aot/tests/support/mod.rs:115
+        // add_1: aten::add.Tensor at runtime/aot/tests/support/mod.rs:119
         {
             let out = &mut ws.s0[..d.z5];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 115, column: 14 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_1", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 119, column: 14 }), e);
             let vs0 = [3, d.z4, 5];
             let (at0, st0) = ::ferrex_aot::rt::view_layout(&::ferrex_aot::rt::ViewOp::Permute { dims: vec![1, 0, 2] }, &[d.z4, 3, 5], &vs0).map_err(|e| fail(&e))?;
             ::ferrex_aot::rt::fused_views(&self.f5, &[(&ws.s1[at21..at21 + d.z5], &[d.z4, 3, 5]), (&ws.s1[at19..at19 + 15], &[3, 1, 5])], &[Some((at0, &vs0[..], &st0[..])), None], &[3, d.z4, 5], out).map_err(|e| fail(&e))?;

@@ -5,53 +5,58 @@
 //
 // The plan, one step per line:
 //   slice_1: slice (strided copy) -> slot 0
-//   transpose: permute [0, 2, 1] (strided copy) -> slot 1
+//   reshape: reshape (strided copy) -> slot 1
+//   transpose: permute [0, 1, 3, 2] (strided copy) -> slot 2
+//   matmul: bmm -> slot 3
+//   transpose_1: permute [0, 2, 1] (strided copy) -> slot 1
 //   bmm: bmm -> slot 2
 //   group_norm: group_norm, 2 groups -> slot 0
 //   select: select (strided copy) -> slot 1
 //   unsqueeze: reshape (no copy) -> slot 1
 //   expand: expand (strided copy) -> slot 2
-//   cat: concat of 2 along dim 2 (copies) -> slot 3
-//   mean: mean over dims [2] -> slot 4
-//   stack: concat of 2 along dim 1 (copies) -> slot 3
+//   cat: concat of 2 along dim 2 (copies) -> slot 4
+//   mean: mean over dims [2] -> slot 5
+//   stack: concat of 2 along dim 1 (copies) -> slot 4
 //   mean_1: mean over dims [1, 3] -> slot 2
-//   unsqueeze_1: reshape (strided copy) -> slot 3
-//   upsample_nearest2d: upsample_nearest2d (gather copy) -> slot 5
-//   unsqueeze_2: reshape (strided copy) -> slot 3
-//   upsample_bilinear2d: upsample_bilinear2d (align_corners=true) -> slot 6
-//   add: fused add (1 read through views) -> slot 3
+//   unsqueeze_1: reshape (strided copy) -> slot 4
+//   upsample_nearest2d: upsample_nearest2d (gather copy) -> slot 6
+//   unsqueeze_2: reshape (strided copy) -> slot 4
+//   upsample_bilinear2d: upsample_bilinear2d (align_corners=true) -> slot 7
+//   add: fused add (1 read through views) -> slot 4
 //   mean_2: mean over dims [2] -> slot 0
 //   mean_3: mean over dims [1, 3] -> slot 1
-//   amax: amax over dims [1, 3] -> slot 3
-//   amin: amin over dims [1, 3] -> slot 6
-//   unsqueeze_3: reshape (strided copy) -> slot 5
-//   conv_transpose2d: conv_transpose 1x2 stride [1, 2] (gemm + col2im) -> slot 7
-//   mean_4: mean over dims [1, 3] -> slot 5
-//   add_3: fused mul+add+add+mul+sub+add -> slot 7
+//   amax: amax over dims [1, 3] -> slot 4
+//   amin: amin over dims [1, 3] -> slot 7
+//   unsqueeze_3: reshape (strided copy) -> slot 6
+//   conv_transpose2d: conv_transpose 1x2 stride [1, 2] (gemm + col2im) -> slot 8
+//   mean_4: mean over dims [1, 3] -> slot 6
+//   sum_1: sum over dims [3] -> slot 8
+//   reshape_1: reshape (no copy) -> slot 8
+//   add_4: fused mul+add+add+mul+sub+add+add -> slot 3
 //   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 28038;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 25652, 0xf428fb4f644f1bd9), (26056, 504, 0x91b9bc4389853b19), (26639, 330, 0xa9ad213fa9edaff5)];
+const ARCHIVE_LEN: usize = 32803;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(265, 30417, 0xc1f6381387482a1a), (30821, 504, 0x91b9bc4389853b19), (31404, 330, 0xa9ad213fa9edaff5)];
 const ARCHIVE_NAME: &str = "tests/fixtures/ops_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/ops_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 28038,
+    ARCHIVE.len() == 32803,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x71680f42,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 225) == 0x072b338f,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 25995) == 0x923db958,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 30760) == 0x923db958,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 26574) == 0x8d990350,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 31339) == 0x8d990350,
     "`tests/fixtures/ops_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/ops_b2.pt2 -o tests/generated/ops_b2.rs` again"
 );
 
@@ -61,8 +66,8 @@ pub struct Model {
     c0: Vec<f32>,
     c1: Vec<f32>,
     c2: Vec<f32>,
-    f15: ::ferrex_aot::rt::FusedProgram,
-    f23: ::ferrex_aot::rt::FusedProgram,
+    f18: ::ferrex_aot::rt::FusedProgram,
+    f28: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -93,16 +98,16 @@ impl Model {
     /// The weights read from a checked archive and prepared (GEMM weights packed).
     fn from_archive(archive: &[u8]) -> Result<Model, ::ferrex_aot::rt::RunError> {
         // `norm.weight`: f32[4]
-        let c0 = ::ferrex_aot::rt::f32_le(archive, 27027, 4)?;
+        let c0 = ::ferrex_aot::rt::f32_le(archive, 31792, 4)?;
         // `norm.bias`: f32[4]
-        let c1 = ::ferrex_aot::rt::f32_le(archive, 27101, 4)?;
+        let c1 = ::ferrex_aot::rt::f32_le(archive, 31866, 4)?;
         // `up`: f32[1, 2, 1, 2]
-        let c2 = ::ferrex_aot::rt::f32_le(archive, 27177, 4)?;
+        let c2 = ::ferrex_aot::rt::f32_le(archive, 31942, 4)?;
         Ok(Model {
             c0,
             c1,
             c2,
-            f15: ::ferrex_aot::rt::FusedProgram {
+            f18: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -112,7 +117,7 @@ impl Model {
                 out: 2,
                 label: String::from("add"),
             },
-            f23: ::ferrex_aot::rt::FusedProgram {
+            f28: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -127,17 +132,19 @@ impl Model {
                     ::ferrex_aot::rt::Instr::Binary { dst: 10, op: ::ferrex_aot::rt::BinOp::Sub, a: ::ferrex_aot::rt::Src::Reg(6), b: ::ferrex_aot::rt::Src::Reg(9) },
                     ::ferrex_aot::rt::Instr::Load { dst: 11, input: 6 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 12, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(10), b: ::ferrex_aot::rt::Src::Reg(11) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 13, input: 7 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 14, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(12), b: ::ferrex_aot::rt::Src::Reg(13) },
                 ],
-                n_regs: 13,
-                out: 12,
-                label: String::from("mul+add+add+mul+sub+add"),
+                n_regs: 15,
+                out: 14,
+                label: String::from("mul+add+add+mul+sub+add+add"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 8 slots, 2080 bytes),
+/// The buffers `Model::forward` computes in (the plan's 9 slots, 2272 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
@@ -148,6 +155,7 @@ pub struct Workspace {
     s5: Vec<f32>,
     s6: Vec<f32>,
     s7: Vec<f32>,
+    s8: Vec<f32>,
 }
 
 impl Workspace {
@@ -155,13 +163,14 @@ impl Workspace {
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(32)?,
-            s1: ::ferrex_aot::rt::zeros(32)?,
-            s2: ::ferrex_aot::rt::zeros(32)?,
-            s3: ::ferrex_aot::rt::zeros(64)?,
-            s4: ::ferrex_aot::rt::zeros(8)?,
-            s5: ::ferrex_aot::rt::zeros(72)?,
+            s1: ::ferrex_aot::rt::zeros(48)?,
+            s2: ::ferrex_aot::rt::zeros(48)?,
+            s3: ::ferrex_aot::rt::zeros(16)?,
+            s4: ::ferrex_aot::rt::zeros(64)?,
+            s5: ::ferrex_aot::rt::zeros(8)?,
             s6: ::ferrex_aot::rt::zeros(72)?,
-            s7: ::ferrex_aot::rt::zeros(208)?,
+            s7: ::ferrex_aot::rt::zeros(72)?,
+            s8: ::ferrex_aot::rt::zeros(208)?,
         })
     }
 }
@@ -178,16 +187,37 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("slice_1", "aten::slice.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 79, column: 19 }), e);
             ::ferrex_aot::rt::strided_copy(x, 1, &[2, 4, 4], &[24, 6, 1], out).map_err(|e| fail(&e))?;
         }
-        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:80
+        // reshape: aten::reshape.default at runtime/aot/tests/support/mod.rs:81
+        {
+            let out = &mut ws.s1[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("reshape", "aten::reshape.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 81, column: 23 }), e);
+            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 2, 2, 6], &[24, 12, 6, 1], out).map_err(|e| fail(&e))?;
+        }
+        // transpose: aten::transpose.int at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s2[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 42 }), e);
+            ::ferrex_aot::rt::permute(&ws.s1[..48], &[2, 2, 2, 6], &[0, 1, 3, 2], out).map_err(|e| fail(&e))?;
+        }
+        // matmul: aten::matmul.default at runtime/aot/tests/support/mod.rs:82
+        {
+            let out = &mut ws.s3[..16];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("matmul", "aten::matmul.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 28 }), e);
+            let (a, b) = (&ws.s1[..48], &ws.s2[..48]);
+            for (i, o) in out.chunks_exact_mut(4).enumerate() {
+                ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(&a[i * 12..], 2, 6), ::ferrex_aot::rt::Mat::row_major(&b[i * 12..], 6, 2), 0.0f32, o).map_err(|e| fail(&e))?;
+            }
+        }
+        // transpose_1: aten::transpose.int at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s1[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 26 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("transpose_1", "aten::transpose.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 26 }), e);
             ::ferrex_aot::rt::permute(&ws.s0[..32], &[2, 4, 4], &[0, 2, 1], out).map_err(|e| fail(&e))?;
         }
-        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:80
+        // bmm: aten::bmm.default at runtime/aot/tests/support/mod.rs:83
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 80, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("bmm", "aten::bmm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 19 }), e);
             let (a, b) = (&ws.s0[..32], &ws.s1[..32]);
             for (i, o) in out.chunks_exact_mut(16).enumerate() {
                 ::ferrex_aot::rt::gemm(1.0f32, ::ferrex_aot::rt::Mat::row_major(&a[i * 16..], 4, 4), ::ferrex_aot::rt::Mat::row_major(&b[i * 16..], 4, 4), 0.0f32, o).map_err(|e| fail(&e))?;
@@ -200,124 +230,132 @@ impl Model {
             let params = ::ferrex_aot::rt::LayerNormParams { weight: Some(&self.c0[..]), bias: Some(&self.c1[..]), eps: 1e-5f64 };
             ::ferrex_aot::rt::group_norm(&ws.s2[..32], [2, 4, 4], 2, &params, out, None).map_err(|e| fail(&e))?;
         }
-        // select: aten::select.int at runtime/aot/tests/support/mod.rs:82
+        // select: aten::select.int at runtime/aot/tests/support/mod.rs:85
         {
             let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("select", "aten::select.int", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 19 }), e);
             ::ferrex_aot::rt::strided_copy(x, 0, &[2, 4], &[24, 6], out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:82
+        // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:85
         // (no code: slot 1 read as [2, 4, 1])
-        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:82
+        // expand: aten::expand.default at runtime/aot/tests/support/mod.rs:85
         {
             let out = &mut ws.s2[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 82, column: 45 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("expand", "aten::expand.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 45 }), e);
             ::ferrex_aot::rt::strided_copy(&ws.s1[..8], 0, &[2, 4, 4], &[4, 1, 0], out).map_err(|e| fail(&e))?;
         }
-        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:83
+        // cat: aten::cat.default at runtime/aot/tests/support/mod.rs:86
         {
-            let out = &mut ws.s3[..64];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 22 }), e);
+            let out = &mut ws.s4[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("cat", "aten::cat.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 86, column: 22 }), e);
             ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 8, out).map_err(|e| fail(&e))?;
         }
-        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:83
-        {
-            let out = &mut ws.s4[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 83, column: 49 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
-        }
-        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:84
-        {
-            let out = &mut ws.s3[..64];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 23 }), e);
-            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
-        }
-        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:84
-        {
-            let out = &mut ws.s2[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 84, column: 51 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s3[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
-        }
-        // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:85
-        {
-            let out = &mut ws.s3[..48];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 20 }), e);
-            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
-        }
-        // upsample_nearest2d: aten::upsample_nearest2d.vec at runtime/aot/tests/support/mod.rs:85
-        {
-            let out = &mut ws.s5[..72];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 85, column: 33 }), e);
-            ::ferrex_aot::rt::upsample_nearest(&ws.s3[..48], 2, [4, 6], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
-        }
-        // unsqueeze_2: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:87
-        {
-            let out = &mut ws.s3[..48];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_2", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 87, column: 14 }), e);
-            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
-        }
-        // upsample_bilinear2d: aten::upsample_bilinear2d.vec at runtime/aot/tests/support/mod.rs:88
-        {
-            let out = &mut ws.s6[..72];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_bilinear2d", "aten::upsample_bilinear2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 88, column: 14 }), e);
-            ::ferrex_aot::rt::upsample_bilinear(&ws.s3[..48], 2, [4, 6], [4, 9], true, [None, None], out).map_err(|e| fail(&e))?;
-        }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:89
-        {
-            let out = &mut ws.s3[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 89, column: 12 }), e);
-            ::ferrex_aot::rt::fused_views(&self.f15, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s1[..8], &[2, 4, 1])], &[None, Some((0, &[2, 4, 4], &[4, 1, 0]))], &[2, 4, 4], out).map_err(|e| fail(&e))?;
-        }
-        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:89
-        {
-            let out = &mut ws.s0[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 89, column: 17 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s3[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
-        }
-        // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:89
-        {
-            let out = &mut ws.s1[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 89, column: 63 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], 0.1111111111111111f64, out).map_err(|e| fail(&e))?;
-        }
-        // amax: aten::amax.default at runtime/aot/tests/support/mod.rs:90
-        {
-            let out = &mut ws.s3[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amax", "aten::amax.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 90, column: 21 }), e);
-            ::ferrex_aot::rt::reduce_extreme(&ws.s6[..72], &[2, 1, 4, 9], &[false, true, false, true], true, out).map_err(|e| fail(&e))?;
-        }
-        // amin: aten::amin.default at runtime/aot/tests/support/mod.rs:90
-        {
-            let out = &mut ws.s6[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amin", "aten::amin.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 90, column: 47 }), e);
-            ::ferrex_aot::rt::reduce_extreme(&ws.s5[..72], &[2, 1, 4, 9], &[false, true, false, true], false, out).map_err(|e| fail(&e))?;
-        }
-        // unsqueeze_3: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:91
-        {
-            let out = &mut ws.s5[..48];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_3", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 91, column: 18 }), e);
-            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
-        }
-        // conv_transpose2d: aten::conv_transpose2d.input at runtime/aot/tests/support/mod.rs:92
-        {
-            let out = &mut ws.s7[..208];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv_transpose2d", "aten::conv_transpose2d.input", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 92, column: 18 }), e);
-            let g = ::ferrex_aot::rt::TransposedConv { batch: 2, c_in: 1, c_out: 2, groups: 1, input: [4, 6], kernel: [1, 2], output: [4, 13], stride: [1, 2], pad: [0, 0], dilation: [1, 1] };
-            ::ferrex_aot::rt::conv_transpose(&ws.s5[..48], &self.c2[..], None, &g, out).map_err(|e| fail(&e))?;
-        }
-        // mean_4: aten::mean.dim at runtime/aot/tests/support/mod.rs:93
+        // mean: aten::mean.dim at runtime/aot/tests/support/mod.rs:86
         {
             let out = &mut ws.s5[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_4", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 93, column: 18 }), e);
-            ::ferrex_aot::rt::reduce_sum(&ws.s7[..208], &[2, 2, 4, 13], &[false, true, false, true], 0.038461538461538464f64, out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 86, column: 49 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s4[..64], &[2, 4, 8], &[false, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
         }
-        // add_3: aten::add.Tensor at runtime/aot/tests/support/mod.rs:76
+        // stack: aten::stack.default at runtime/aot/tests/support/mod.rs:87
+        {
+            let out = &mut ws.s4[..64];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("stack", "aten::stack.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 87, column: 23 }), e);
+            ::ferrex_aot::rt::concat(&[&ws.s0[..32], &ws.s2[..32]], 2, out).map_err(|e| fail(&e))?;
+        }
+        // mean_1: aten::mean.dim at runtime/aot/tests/support/mod.rs:87
+        {
+            let out = &mut ws.s2[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_1", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 87, column: 51 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s4[..64], &[2, 2, 4, 4], &[false, true, false, true], 0.125f64, out).map_err(|e| fail(&e))?;
+        }
+        // unsqueeze_1: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:88
+        {
+            let out = &mut ws.s4[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_1", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 88, column: 20 }), e);
+            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
+        }
+        // upsample_nearest2d: aten::upsample_nearest2d.vec at runtime/aot/tests/support/mod.rs:88
+        {
+            let out = &mut ws.s6[..72];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_nearest2d", "aten::upsample_nearest2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 88, column: 33 }), e);
+            ::ferrex_aot::rt::upsample_nearest(&ws.s4[..48], 2, [4, 6], [4, 9], [None, None], out).map_err(|e| fail(&e))?;
+        }
+        // unsqueeze_2: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:90
+        {
+            let out = &mut ws.s4[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_2", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 90, column: 14 }), e);
+            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
+        }
+        // upsample_bilinear2d: aten::upsample_bilinear2d.vec at runtime/aot/tests/support/mod.rs:91
+        {
+            let out = &mut ws.s7[..72];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("upsample_bilinear2d", "aten::upsample_bilinear2d.vec", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 91, column: 14 }), e);
+            ::ferrex_aot::rt::upsample_bilinear(&ws.s4[..48], 2, [4, 6], [4, 9], true, [None, None], out).map_err(|e| fail(&e))?;
+        }
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:92
+        {
+            let out = &mut ws.s4[..32];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 92, column: 12 }), e);
+            ::ferrex_aot::rt::fused_views(&self.f18, &[(&ws.s0[..32], &[2, 4, 4]), (&ws.s1[..8], &[2, 4, 1])], &[None, Some((0, &[2, 4, 4], &[4, 1, 0]))], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+        }
+        // mean_2: aten::mean.dim at runtime/aot/tests/support/mod.rs:92
+        {
+            let out = &mut ws.s0[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_2", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 92, column: 17 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s4[..32], &[2, 4, 4], &[false, false, true], 0.25f64, out).map_err(|e| fail(&e))?;
+        }
+        // mean_3: aten::mean.dim at runtime/aot/tests/support/mod.rs:92
+        {
+            let out = &mut ws.s1[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_3", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 92, column: 63 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s6[..72], &[2, 1, 4, 9], &[false, true, false, true], 0.1111111111111111f64, out).map_err(|e| fail(&e))?;
+        }
+        // amax: aten::amax.default at runtime/aot/tests/support/mod.rs:93
+        {
+            let out = &mut ws.s4[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amax", "aten::amax.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 93, column: 21 }), e);
+            ::ferrex_aot::rt::reduce_extreme(&ws.s7[..72], &[2, 1, 4, 9], &[false, true, false, true], true, out).map_err(|e| fail(&e))?;
+        }
+        // amin: aten::amin.default at runtime/aot/tests/support/mod.rs:93
         {
             let out = &mut ws.s7[..8];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_3", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 76, column: 1 }), e);
-            ::ferrex_aot::rt::fused(&self.f23, &[(&ws.s4[..8], &[2, 4]), (&ws.s2[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s1[..8], &[2, 4]), (&ws.s3[..8], &[2, 4]), (&ws.s6[..8], &[2, 4]), (&ws.s5[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("amin", "aten::amin.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 93, column: 47 }), e);
+            ::ferrex_aot::rt::reduce_extreme(&ws.s6[..72], &[2, 1, 4, 9], &[false, true, false, true], false, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s7[..8])?;
+        // unsqueeze_3: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:94
+        {
+            let out = &mut ws.s6[..48];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_3", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 94, column: 18 }), e);
+            ::ferrex_aot::rt::strided_copy(x, 0, &[2, 1, 4, 6], &[24, 24, 6, 1], out).map_err(|e| fail(&e))?;
+        }
+        // conv_transpose2d: aten::conv_transpose2d.input at runtime/aot/tests/support/mod.rs:95
+        {
+            let out = &mut ws.s8[..208];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("conv_transpose2d", "aten::conv_transpose2d.input", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 95, column: 18 }), e);
+            let g = ::ferrex_aot::rt::TransposedConv { batch: 2, c_in: 1, c_out: 2, groups: 1, input: [4, 6], kernel: [1, 2], output: [4, 13], stride: [1, 2], pad: [0, 0], dilation: [1, 1] };
+            ::ferrex_aot::rt::conv_transpose(&ws.s6[..48], &self.c2[..], None, &g, out).map_err(|e| fail(&e))?;
+        }
+        // mean_4: aten::mean.dim at runtime/aot/tests/support/mod.rs:96
+        {
+            let out = &mut ws.s6[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("mean_4", "aten::mean.dim", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 96, column: 18 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s8[..208], &[2, 2, 4, 13], &[false, true, false, true], 0.038461538461538464f64, out).map_err(|e| fail(&e))?;
+        }
+        // sum_1: aten::sum.dim_IntList at runtime/aot/tests/support/mod.rs:97
+        {
+            let out = &mut ws.s8[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_1", "aten::sum.dim_IntList", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 97, column: 22 }), e);
+            ::ferrex_aot::rt::reduce_sum(&ws.s3[..16], &[2, 2, 2, 2], &[false, false, false, true], 1.0f64, out).map_err(|e| fail(&e))?;
+        }
+        // reshape_1: aten::reshape.default at runtime/aot/tests/support/mod.rs:97
+        // (no code: slot 8 read as [2, 4])
+        // add_4: aten::add.Tensor at runtime/aot/tests/support/mod.rs:97
+        {
+            let out = &mut ws.s3[..8];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_4", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 97, column: 13 }), e);
+            ::ferrex_aot::rt::fused(&self.f28, &[(&ws.s5[..8], &[2, 4]), (&ws.s2[..8], &[2, 4]), (&ws.s0[..8], &[2, 4]), (&ws.s1[..8], &[2, 4]), (&ws.s4[..8], &[2, 4]), (&ws.s7[..8], &[2, 4]), (&ws.s6[..8], &[2, 4]), (&ws.s8[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s3[..8])?;
         Ok(())
     }
 }

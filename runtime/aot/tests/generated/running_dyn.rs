@@ -13,7 +13,7 @@
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
 const ARCHIVE_LEN: usize = 8442;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 5952, 0xa6f835541b08dff9), (6391, 771, 0x1c5c327b4bcce10f), (7246, 13, 0x84838c651624f4fd)];
+const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 5952, 0x5288f39e437705dd), (6391, 771, 0x1c5c327b4bcce10f), (7246, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/running_dyn.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/running_dyn.pt2");
@@ -22,7 +22,7 @@ const _: () = assert!(
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0x98f96d94,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0x87f37bdb,
     "`tests/fixtures/running_dyn.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/running_dyn.pt2 -o tests/generated/running_dyn.rs` again"
 );
 const _: () = assert!(
@@ -187,16 +187,16 @@ impl Model {
         ::ferrex_aot::rt::fit(&mut ws.s0, &[d.z1])?;
         let mut b_total_state = ::ferrex_aot::rt::lock(&self.b0);
         let b_total: &[f32] = &b_total_state;
-        // sum_1: aten::sum.dim_IntList at runtime/aot/tests/support/mod.rs:147
+        // sum_1: aten::sum.dim_IntList at runtime/aot/tests/support/mod.rs:151
         {
             let out = &mut ws.s0[..4];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_1", "aten::sum.dim_IntList", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 147, column: 27 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_1", "aten::sum.dim_IntList", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 151, column: 27 }), e);
             ::ferrex_aot::rt::reduce_sum(x, &[d.z0, 4], &[true, false], 1.0f64, out).map_err(|e| fail(&e))?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:147
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:151
         {
             let out = &mut ws.s1[..4];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 147, column: 20 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 151, column: 20 }), e);
             ::ferrex_aot::rt::fused(&self.f1, &[(b_total, &[4]), (&ws.s0[..4], &[4])], &[4], out).map_err(|e| fail(&e))?;
         }
         // linear: aten::linear.default at core/src/nn/linear.rs:56

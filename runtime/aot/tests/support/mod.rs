@@ -64,7 +64,7 @@ fn classifier() -> ExportedProgram {
 
 /// Views, reductions, group norm, `bmm`, `cat`, `stack` and upsampling: a slice of the
 /// input (`slice`, planned as a strided view, as `narrow` is), a batched product with
-/// its transpose, a group norm, an expand, both joined along their last dim and stacked
+/// its transpose (`bmm`, and a `matmul` of 4-D operands), a group norm, an expand, both joined along their last dim and stacked
 /// along a new dim 1, the input upsampled to 4×9 (nearest and bilinear) and widened by
 /// a transposed convolution, means, maxima and minima.
 #[ferrex::export_module]
@@ -77,6 +77,9 @@ pub struct Ops {
 impl Ops {
     fn forward(&self, x: &Tensor) -> Tensor {
         let a = x.slice(2, Some(1), Some(5), 1);
+        // A `matmul` of two 4-D operands (attention scores): the `bmm` step.
+        let heads = x.reshape([2, 2, 2, -1]);
+        let scores = heads.matmul(&heads.transpose(-2, -1));
         let b = a.bmm(&a.transpose(1, 2));
         let g = self.norm.forward(&b);
         let m = x.select(2, 0).unsqueeze(2).expand([2, 4, 4]);
@@ -91,6 +94,7 @@ impl Ops {
             + (x.unsqueeze(1))
                 .conv_transpose2d(&self.up, None, &[1, 2], &[0, 0], &[0, 1], 1, &[1, 1])
                 .mean_dim(&[1, 3], false)
+            + scores.sum_dim(&[3], false).reshape([2, 4])
     }
 }
 

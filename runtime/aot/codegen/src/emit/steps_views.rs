@@ -261,12 +261,17 @@ impl Gen<'_> {
         a: &super::steps::Read,
         b: &super::steps::Read,
     ) -> Result<Vec<String>, AotError> {
-        let ([nb, m, k], [nb2, k2, n]) = match (&a.sizes[..], &b.sizes[..]) {
-            ([nb, m, k], [nb2, k2, n]) => ([nb, m, k], [nb2, k2, n]),
-            _ => return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes))),
+        // `[..batch, m, k] @ [..batch, k, n]`: `bmm`, or a `matmul` of batched operands.
+        let (Some((lead, [m, k])), Some((lead_b, [k2, n]))) = (
+            a.sizes.split_last_chunk::<2>(),
+            b.sizes.split_last_chunk::<2>(),
+        ) else {
+            return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
         };
+        let same_batch =
+            lead.len() == lead_b.len() && lead.iter().zip(lead_b).all(|(x, y)| same(x, y));
         let mn = m.mul(n);
-        if !same(nb, nb2) || !same(k, k2) || mn.as_int() == Some(0) {
+        if lead.is_empty() || !same_batch || !same(k, k2) || mn.as_int() == Some(0) {
             return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
         }
         // A per-call `m * n` may be 0: chunks of at least 1, as the runner takes.
