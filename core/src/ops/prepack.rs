@@ -7,7 +7,15 @@
 //! shared array before any write (copy on write), so the data an entry points at cannot
 //! change while the entry lives: the data pointer, shape and strides identify its
 //! contents. A weight written in place afterwards is a new buffer, hence a miss.
+//!
+//! A model calls its weights in the same order at every call, so least-recently-used
+//! eviction would miss every time once a model has more weights than fit (a cycle
+//! longer than the cache): a weight is kept only in place of entries not hit within
+//! the last [`Limits::recent`] lookups, else packed for the call alone — the weights
+//! that fit stay packed, and another model's weights replace them once the first
+//! model's stop being called.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArcArray, IxDyn};
@@ -17,43 +25,114 @@ use ferrex_kernels::Mat;
 
 use crate::error::OpError;
 
-/// At most this many weights are kept (oldest dropped first).
-const MAX_ENTRIES: usize = 64;
-/// At most this many packed floats are kept in all (64 MiB).
-const MAX_FLOATS: usize = 1 << 24;
+/// What the cache may hold.
+struct Limits {
+    /// Weights kept (a 100-layer MLP has 100).
+    entries: usize,
+    /// Packed floats kept in all.
+    floats: usize,
+    /// Lookups within which a hit entry stays (a call of a model looks each of its
+    /// weights up once).
+    recent: u64,
+}
+
+const LIMITS: Limits = Limits {
+    entries: 4096,
+    floats: 1 << 24,
+    recent: 1 << 14,
+};
 
 struct Entry {
     weight: ArcArray<f32, IxDyn>,
     packed: Arc<PackedB>,
+    /// The lookup that last found it.
+    last_hit: u64,
 }
 
-static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// The kept weights, found by their data pointer.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<usize, Vec<Entry>>,
+    floats: usize,
+    count: usize,
+    lookups: u64,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
 fn same_buffer(a: &ArcArray<f32, IxDyn>, b: &ArcArray<f32, IxDyn>) -> bool {
     a.as_ptr() == b.as_ptr() && a.shape() == b.shape() && a.strides() == b.strides()
 }
 
+impl Cache {
+    fn find(&mut self, weight: &ArcArray<f32, IxDyn>) -> Option<Arc<PackedB>> {
+        self.lookups += 1;
+        let now = self.lookups;
+        let e = (self.entries.get_mut(&(weight.as_ptr() as usize)))?
+            .iter_mut()
+            .find(|e| same_buffer(&e.weight, weight))?;
+        e.last_hit = now;
+        Some(Arc::clone(&e.packed))
+    }
+
+    /// Keeps `packed` for `weight` if it fits, evicting entries not hit recently.
+    fn keep(&mut self, weight: &ArcArray<f32, IxDyn>, packed: &Arc<PackedB>, limits: &Limits) {
+        let floats = packed.as_slice().len();
+        if floats > limits.floats {
+            return;
+        }
+        let full = |c: &Cache| c.count >= limits.entries || c.floats + floats > limits.floats;
+        if full(self) {
+            let stale = self.lookups.saturating_sub(limits.recent);
+            let (mut freed, mut dropped) = (0, 0);
+            for list in self.entries.values_mut() {
+                list.retain(|e| {
+                    let keep = e.last_hit > stale;
+                    if !keep {
+                        freed += e.packed.as_slice().len();
+                        dropped += 1;
+                    }
+                    keep
+                });
+            }
+            self.entries.retain(|_, list| !list.is_empty());
+            self.floats -= freed;
+            self.count -= dropped;
+            if full(self) {
+                return;
+            }
+        }
+        self.floats += floats;
+        self.count += 1;
+        let list = self.entries.entry(weight.as_ptr() as usize).or_default();
+        list.push(Entry {
+            weight: weight.clone(),
+            packed: Arc::clone(packed),
+            last_hit: self.lookups,
+        });
+    }
+}
+
 /// `weight` (`[n, k]`, a `linear` weight) packed as the right operand `[k, n]` of a
-/// product, from the cache or packed now and kept.
+/// product, from the cache or packed now (and kept, if it fits).
 pub(crate) fn packed_weight(weight: &ArcArray<f32, IxDyn>) -> Result<Arc<PackedB>, OpError> {
-    if let Ok(cache) = CACHE.lock() {
-        if let Some(e) = cache.iter().find(|e| same_buffer(&e.weight, weight)) {
-            return Ok(Arc::clone(&e.packed));
+    packed_with(weight, &CACHE, &LIMITS)
+}
+
+fn packed_with(
+    weight: &ArcArray<f32, IxDyn>,
+    cache: &Mutex<Option<Cache>>,
+    limits: &Limits,
+) -> Result<Arc<PackedB>, OpError> {
+    if let Ok(mut c) = cache.lock() {
+        if let Some(p) = c.get_or_insert_with(Cache::default).find(weight) {
+            return Ok(p);
         }
     }
     let packed = Arc::new(pack_transposed(weight)?);
-    let floats = packed.as_slice().len();
-    if floats <= MAX_FLOATS {
-        if let Ok(mut cache) = CACHE.lock() {
-            let mut total: usize = cache.iter().map(|e| e.packed.as_slice().len()).sum();
-            while !cache.is_empty() && (cache.len() >= MAX_ENTRIES || total + floats > MAX_FLOATS) {
-                total -= cache.remove(0).packed.as_slice().len();
-            }
-            cache.push(Entry {
-                weight: weight.clone(),
-                packed: Arc::clone(&packed),
-            });
-        }
+    if let Ok(mut c) = cache.lock() {
+        c.get_or_insert_with(Cache::default)
+            .keep(weight, &packed, limits);
     }
     Ok(packed)
 }
@@ -107,5 +186,51 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &repacked));
         assert_eq!(repacked.as_slice()[0], 100.0);
         assert_eq!(packed_weight(&w).unwrap().as_slice()[0], 0.0);
+    }
+
+    fn weights(n: usize) -> Vec<ArcArray<f32, IxDyn>> {
+        (0..n)
+            .map(|i| ArcArray::from_elem(IxDyn(&[4, 4]), i as f32))
+            .collect()
+    }
+
+    /// Whether each weight, looked up in turn, was packed before (a hit).
+    fn pass(ws: &[ArcArray<f32, IxDyn>], cache: &Mutex<Option<Cache>>, l: &Limits) -> Vec<bool> {
+        let before = |w: &ArcArray<f32, IxDyn>| {
+            let mut c = cache.lock().unwrap();
+            let hit = c.get_or_insert_with(Cache::default).find(w).is_some();
+            drop(c);
+            let p = packed_with(w, cache, l).unwrap();
+            assert_eq!(p.as_slice()[0], w[[0, 0]]);
+            hit
+        };
+        ws.iter().map(before).collect()
+    }
+
+    /// A model with more weights than the cache holds, called again and again: the
+    /// weights that fit stay packed (least recently used eviction would miss them all);
+    /// once another model is called instead, its weights take their place.
+    #[test]
+    fn a_cycle_longer_than_the_cache_keeps_what_fits_and_another_model_replaces_it() {
+        let l = Limits {
+            entries: 6,
+            floats: 1 << 20,
+            recent: 40,
+        };
+        let cache = Mutex::new(None);
+        let (model, other) = (weights(10), weights(3));
+        assert_eq!(pass(&model, &cache, &l), [false; 10]);
+        for _ in 0..3 {
+            let hits = pass(&model, &cache, &l);
+            assert_eq!(hits[..6], [true; 6]);
+            assert_eq!(hits[6..], [false; 4]);
+        }
+        // The other model's weights find no stale entry to replace at first, then do.
+        let mut calls = 0;
+        while pass(&other, &cache, &l) != [true; 3] {
+            calls += 1;
+            assert!(calls < 40, "the other model never got packed weights");
+        }
+        assert!(calls >= 1);
     }
 }
