@@ -292,7 +292,7 @@ pub fn gather_rows<T: Copy>(
     out: &mut [T],
 ) -> Result<(), KernelError> {
     let table = EmbeddingTable::new(table, [rows, width])?;
-    if !ids.len().checked_mul(width).is_some_and(|n| out.len() >= n) {
+    if ids.len().checked_mul(width).is_none_or(|n| out.len() < n) {
         return Err(KernelError::new(TOO_SMALL));
     }
     if width == 0 {
