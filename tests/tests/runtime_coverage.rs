@@ -418,3 +418,43 @@ fn a_batched_matmul_is_a_planned_bmm() {
         }
     }
 }
+
+#[export_module]
+struct MixedRanks {}
+
+#[export_module]
+impl MixedRanks {
+    fn forward(
+        &self,
+        v: &Tensor,
+        m: &Tensor,
+        b3: &Tensor,
+        b4: &Tensor,
+    ) -> (Tensor, Tensor, Tensor) {
+        // A vector, a matrix and a 3-D batch against 3-D and 4-D operands: broadcast
+        // batches, which the `bmm` step does not take.
+        (v.matmul(b3), m.matmul(b3), b4.matmul(b3))
+    }
+}
+
+/// `matmul`s whose operands differ in rank or batch compile (as eager calls) and give
+/// the interpreter's values.
+#[test]
+fn matmuls_of_other_ranks_compile_and_agree() {
+    ferrex::manual_seed(37);
+    let args = (
+        Tensor::randn([4]),
+        Tensor::randn([3, 4]),
+        Tensor::randn([2, 4, 5]),
+        Tensor::randn([3, 2, 5, 4]),
+    );
+    let ep = ferrex::export(&MixedRanks {}, args.clone()).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let got = compiled.call(args.clone()).unwrap();
+    let want = ep.module().call(args).unwrap();
+    assert_eq!(got.len(), 3);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(rel_diff(g, w) <= 1e-6, "{}", compiled.describe());
+    }
+    assert_eq!(got[2].shape(), [3, 2, 5, 5]);
+}

@@ -69,7 +69,6 @@ fn typed_param<T: Element>(t: &Option<Tensor>) -> Result<Option<Vec<T>>, OpError
     })
 }
 
-/// A storage of row-major `data` in `shape`.
 /// A norm's input data as `T`: in place when it is contiguous `T` (the storage held in
 /// `typed`), else one copy (held in `copied`: a transposed input).
 fn data_of<'a, T: Element>(
@@ -87,6 +86,7 @@ fn data_of<'a, T: Element>(
     }
 }
 
+/// A storage of row-major `data` in `shape`.
 fn typed_storage<T: Element>(shape: &[usize], data: Vec<T>, op: &str) -> Result<Storage, OpError> {
     Storage::from_vec(shape, data).ok_or_else(|| OpError(format!("{op}: output shape")))
 }

@@ -154,9 +154,11 @@ impl Builder<'_> {
     fn try_batched_matmul(&mut self, a: V, b: V) -> Option<Kind> {
         let (am, bm) = (self.meta(a)?, self.meta(b)?);
         let r = am.rank();
-        let same_batch =
-            (am.sizes[..r - 2].iter().zip(&bm.sizes[..r - 2])).all(|(x, y)| x.same_as(y));
-        if bm.rank() != r || r < 3 || !same_batch {
+        if bm.rank() != r || r < 3 {
+            return None;
+        }
+        let (lead_a, lead_b) = (am.sizes.get(..r - 2)?, bm.sizes.get(..r - 2)?);
+        if !lead_a.iter().zip(lead_b).all(|(x, y)| x.same_as(y)) {
             return None;
         }
         Some(Kind::Bmm {
