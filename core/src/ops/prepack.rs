@@ -78,7 +78,10 @@ impl Cache {
     /// Keeps `packed` for `weight` if it fits, evicting entries not hit recently.
     fn keep(&mut self, weight: &ArcArray<f32, IxDyn>, packed: &Arc<PackedB>, limits: &Limits) {
         let floats = packed.as_slice().len();
-        if floats > limits.floats {
+        // Two threads (a split call's halves) may both have packed it.
+        let kept = (self.entries.get(&(weight.as_ptr() as usize)))
+            .is_some_and(|list| list.iter().any(|e| same_buffer(&e.weight, weight)));
+        if kept || floats > limits.floats {
             return;
         }
         let full = |c: &Cache| c.count >= limits.entries || c.floats + floats > limits.floats;
@@ -205,6 +208,22 @@ mod tests {
             hit
         };
         ws.iter().map(before).collect()
+    }
+
+    /// A weight packed by two threads at once is kept once.
+    #[test]
+    fn a_weight_kept_twice_counts_once() {
+        let l = Limits {
+            entries: 4,
+            floats: 1 << 20,
+            recent: 40,
+        };
+        let w = weights(1).remove(0);
+        let packed = Arc::new(pack_transposed(&w).unwrap());
+        let mut c = Cache::default();
+        c.keep(&w, &packed, &l);
+        c.keep(&w, &packed, &l);
+        assert_eq!((c.count, c.floats), (1, packed.as_slice().len()));
     }
 
     /// A model with more weights than the cache holds, called again and again: the
