@@ -660,8 +660,7 @@ impl GraphSplit {
         let symbols = bindings.values_key();
         let (out, _) = super::run_halves(halves, |_, start, n| {
             let mine = super::half_inputs(inputs, &self.input_rows, start, n)?;
-            let key = (n, symbols.clone());
-            let known = self.known_metas(&key);
+            let known = self.known_metas(n, &symbols);
             let half = HalfEvaluator {
                 whole: EagerEvaluator { bindings },
                 split: self,
@@ -679,17 +678,19 @@ impl GraphSplit {
                 &half,
             )?;
             if let Some(recorded) = half.recorded {
-                self.keep_metas(key, recorded.into_inner());
+                self.keep_metas((n, symbols.clone()), recorded.into_inner());
             }
             super::run::outputs_of(out)
         })?;
         Ok(out)
     }
 
-    /// The metas a half of this size recorded, if one did.
-    fn known_metas(&self, key: &HalfKey) -> Option<Arc<HalfMetas>> {
+    /// The metas a half of `half` samples recorded under these bound symbols, if one did.
+    fn known_metas(&self, half: usize, symbols: &[(Symbol, i64)]) -> Option<Arc<HalfMetas>> {
         let kept = self.half_metas.lock().unwrap_or_else(|p| p.into_inner());
-        kept.iter().find(|(k, _)| k == key).map(|(_, m)| m.clone())
+        (kept.iter())
+            .find(|((n, s), _)| *n == half && s[..] == *symbols)
+            .map(|(_, m)| m.clone())
     }
 
     fn keep_metas(&self, key: HalfKey, metas: HalfMetas) {
@@ -817,14 +818,16 @@ impl Evaluator for HalfEvaluator<'_> {
     ) -> Result<Vec<Tensor>, RunError> {
         match facts {
             CallFacts::BroadcastMat2 => self.whole.call_scheduled(id, node, op, args, facts),
-            CallFacts::KnownMetas if !self.split.recast.contains_key(&node.name) => {
+            CallFacts::KnownMetas => {
+                // Only calls that run as their node says were recorded (not recast ones).
                 let known = (self.known.as_ref()).and_then(|k| k.get(id.0)?.as_ref());
                 if let Some(metas) = known {
                     return run_eager_known(op, &args, metas)
                         .map_err(|e| kernel_error(node, op.name(), e.0));
                 }
                 let out = self.call(node, op, args)?;
-                if let Some(recorded) = &self.recorded {
+                let recast = self.split.recast.contains_key(&node.name);
+                if let (Some(recorded), false) = (&self.recorded, recast) {
                     let metas = (out.iter().map(Tensor::meta))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| RunError::Malformed(e.to_string()))?;

@@ -28,12 +28,21 @@ use crate::tensor::Tensor;
 use crate::trace::AssumedConstant;
 
 /// Tensors by name, in insertion order (a state dict, or the constants).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TensorMap {
     entries: Vec<(String, Tensor)>,
     /// Each name's place in `entries`: every call's input check looks each parameter
     /// up (a scan of 200 names was two fifths of a 100-layer MLP's compiled call).
     index: HashMap<String, usize>,
+}
+
+// The entries alone: the index is derived from them, and its order is not fixed.
+impl fmt::Debug for TensorMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TensorMap")
+            .field("entries", &self.entries)
+            .finish()
+    }
 }
 
 impl TensorMap {

@@ -240,7 +240,9 @@ impl Run<'_> {
             return Err(mismatch());
         }
         let nb: usize = lead.iter().product();
-        let len = nb * m * n;
+        let len = (nb.checked_mul(m))
+            .and_then(|x| x.checked_mul(n))
+            .ok_or_else(mismatch)?;
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         for (i, out) in buf[..len].chunks_exact_mut((m * n).max(1)).enumerate() {
             let am = Mat::row_major(&ad[i * m * k..], m, k);
