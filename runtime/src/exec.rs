@@ -459,7 +459,14 @@ impl Run<'_> {
                     },
                     a.shape().to_vec(),
                 )),
-                other => Err(format!("expected an f32 tensor, got {}", other.dtype())),
+                // Bool or integer data (a `where`'s condition, a cast mask) as a fused
+                // step loads it; the planner gives other steps f32 operands only.
+                other => Ok((
+                    Cow::Owned(ferrex::with_storage!(other, a => {
+                        crate::fused::as_f32(a.iter().copied())
+                    })),
+                    other.shape().to_vec(),
+                )),
             }
         };
         match o {
@@ -1037,6 +1044,23 @@ impl Run<'_> {
             Kind::Fallback { op, args, per_size } => {
                 self.fallback(step, op, args, per_size.as_ref(), arena)
             }
+            Kind::Typed {
+                op,
+                args,
+                view: None,
+                ..
+            } => self.fallback(step, op, args, None, arena),
+            Kind::Typed {
+                inputs,
+                view: Some(view),
+                ..
+            } => {
+                let out = self
+                    .typed_view(step, inputs, view, arena)
+                    .map_err(|e| kernel_error(&step.info, e))?;
+                self.env[step.out] = Val::Store(out);
+                Ok(())
+            }
             Kind::GetItem { src, index } => self.getitem(step, *src, *index, arena),
             Kind::HigherOrder { op, args, subplans } => {
                 let out = self.higher_order(step, *op, args, subplans, arena)?;
@@ -1127,6 +1151,34 @@ impl Run<'_> {
             Val::Multi(storages)
         };
         Ok(())
+    }
+
+    /// A view of bool or integer data at the step's sizes: its elements gathered
+    /// through the view's layout, whatever their dtype.
+    fn typed_view(
+        &self,
+        step: &Step,
+        inputs: &[Operand],
+        view: &ViewOp,
+        arena: &Arena,
+    ) -> Result<Storage, String> {
+        let x = match inputs.first() {
+            Some(Operand::Val(v)) => self.storage(*v, arena).map_err(|e| e.to_string())?,
+            Some(Operand::Const(c)) => (self.plan.consts.get(*c).cloned())
+                .ok_or_else(|| format!("constant {c} is missing"))?,
+            None => return Err("a view of nothing".into()),
+        };
+        let shape = self.sizes(&step.sizes)?;
+        let (at, strides) = self.view_layout(view, x.shape(), &shape)?;
+        let len: usize = shape.iter().product();
+        let x = x.contiguous();
+        ferrex::with_storage!(&x, a => {
+            let data = a.as_slice().ok_or("a view of non-contiguous data")?;
+            let mut out = kernels::try_filled(len, Default::default()).map_err(|e| e.to_string())?;
+            kernels::layout::strided_copy(data, at, &shape, &strides, &mut out)
+                .map_err(|e| e.to_string())?;
+            Storage::from_vec(&shape, out).ok_or_else(|| format!("a view of sizes {shape:?}"))
+        })
     }
 
     /// Output `index` of a multi-output value (or output 0 of a single one).

@@ -76,6 +76,14 @@ pub enum Instr {
         a: Src,
         b: Src,
     },
+    /// Register `dst` = `a` where register `cond` is nonzero, else `b` (`where`, its
+    /// bool condition loaded as 1 or 0).
+    Select {
+        dst: usize,
+        cond: usize,
+        a: Src,
+        b: Src,
+    },
 }
 
 /// A fused chain: `instrs` compute register `out` from the inputs.
@@ -157,6 +165,53 @@ fn binary_step(
         }
         _ => {
             binary(op, x, y, &mut dst_reg[..n]);
+            Held::Values
+        }
+    }
+}
+
+/// The elements of a bool or integer operand as a fused program loads them (its
+/// inputs are f32): converted as `to(float32)` converts them, so a `where`'s condition
+/// is 1 or 0 and a cast of a mask reads as the eager cast writes. The compiled runtime
+/// and generated code both convert with it.
+pub fn as_f32<T: ferrex::tensor::Element>(xs: impl IntoIterator<Item = T>) -> Vec<f32> {
+    (xs.into_iter())
+        .map(ferrex::tensor::convert::<T, f32>)
+        .collect()
+}
+
+/// Register `dst` = `cond ? a : b` over a chunk of `n`; what `dst` holds then (a
+/// constant when the condition is one and picks a constant).
+fn select_step(
+    cond: usize,
+    [a, b]: [Src; 2],
+    dst: usize,
+    held: &[Held],
+    inputs: &[Input],
+    regs: &mut [[f32; CHUNK]],
+    n: usize,
+) -> Held {
+    let (dst_reg, others) = OtherRegs::split(regs, dst);
+    let reads_dst = |r: usize| r == dst && held[dst] == Held::Values;
+    let reads_dst_src = |s: Src| matches!(s, Src::Reg(r) if reads_dst(r));
+    // As in `binary_step`: a source that is the register written is read from a copy.
+    let mut copied = None;
+    if reads_dst(cond) || reads_dst_src(a) || reads_dst_src(b) {
+        let mut c = [0f32; CHUNK];
+        c[..n].copy_from_slice(&dst_reg[..n]);
+        copied = Some(c);
+    }
+    let copy = copied.as_ref().map(|c| &c[..n]);
+    let reg = |r: usize| held[r].operand(inputs, others.get(r, n).or(copy), n);
+    let src = |s: Src| match s {
+        Src::Const(c) => Operand::Const(c),
+        Src::Reg(r) => reg(r),
+    };
+    match (reg(cond), src(a), src(b)) {
+        (Operand::Const(c), Operand::Const(x), _) if c != 0.0 => Held::Const(x),
+        (Operand::Const(0.0), _, Operand::Const(y)) => Held::Const(y),
+        (c, x, y) => {
+            select(c, x, y, &mut dst_reg[..n]);
             Held::Values
         }
     }
@@ -651,6 +706,70 @@ fn binary_with(f: impl Fn(f32, f32) -> f32, a: Operand, b: Operand, dst: &mut [f
     }
 }
 
+/// `dst = cond ? a : b` for a chunk (`cond` nonzero picks `a`); rows one at a time
+/// where an operand is rows read in place.
+fn select(cond: Operand, a: Operand, b: Operand, dst: &mut [f32]) {
+    match cond.row_len().or(a.row_len()).or(b.row_len()) {
+        None => ferrex_kernels::wide(SelectLoop(cond, a, b, dst)),
+        Some(row) => {
+            for (r, d) in dst.chunks_mut(row).enumerate() {
+                let (c, x, y) = (cond.row(r, row), a.row(r, row), b.row(r, row));
+                ferrex_kernels::wide(SelectLoop(c, x, y, d));
+            }
+        }
+    }
+}
+
+/// [`select`]'s loops, on the widest vectors: one per kind of branch (a blend each).
+struct SelectLoop<'a>(Operand<'a>, Operand<'a>, Operand<'a>, &'a mut [f32]);
+
+impl ferrex_kernels::WideLoop for SelectLoop<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let SelectLoop(cond, a, b, dst) = self;
+        let c = match cond {
+            Operand::Values(c) => c,
+            Operand::Const(c) => {
+                let picked = if c != 0.0 { a } else { b };
+                match picked {
+                    Operand::Values(x) => dst.copy_from_slice(&x[..dst.len()]),
+                    Operand::Const(x) => dst.fill(x),
+                    // Split into rows by `select` first.
+                    Operand::Rows { .. } => {}
+                }
+                return;
+            }
+            Operand::Rows { .. } => return,
+        };
+        let pick = |c: f32, x: f32, y: f32| if c != 0.0 { x } else { y };
+        match (a, b) {
+            (Operand::Values(x), Operand::Values(y)) => {
+                for (((d, &c), &x), &y) in dst.iter_mut().zip(c).zip(x).zip(y) {
+                    *d = pick(c, x, y);
+                }
+            }
+            (Operand::Values(x), Operand::Const(y)) => {
+                for ((d, &c), &x) in dst.iter_mut().zip(c).zip(x) {
+                    *d = pick(c, x, y);
+                }
+            }
+            (Operand::Const(x), Operand::Values(y)) => {
+                for ((d, &c), &y) in dst.iter_mut().zip(c).zip(y) {
+                    *d = pick(c, x, y);
+                }
+            }
+            (Operand::Const(x), Operand::Const(y)) => {
+                for (d, &c) in dst.iter_mut().zip(c) {
+                    *d = pick(c, x, y);
+                }
+            }
+            (Operand::Rows { .. }, _) | (_, Operand::Rows { .. }) => {}
+        }
+    }
+}
+
 /// A program's last instruction (a unary or binary op) computed into the output chunk
 /// `dst` (of the chunk's length): the bits its register would hold.
 fn into_output(
@@ -670,6 +789,13 @@ fn into_output(
                 Src::Reg(r) => operand(r),
             };
             binary(op, src(a), src(b), dst);
+        }
+        Instr::Select { cond, a, b, .. } => {
+            let src = |s: Src| match s {
+                Src::Const(c) => Operand::Const(c),
+                Src::Reg(r) => operand(r),
+            };
+            select(operand(cond), src(a), src(b), dst);
         }
         Instr::Load { .. } | Instr::LoadOut { .. } => {}
     }
@@ -873,11 +999,12 @@ impl FusedProgram {
         // The last instruction writes the output chunk itself when it computes the
         // output register: the register's copy into `out` was a pass of its own.
         let (body, last) = match self.instrs.split_last() {
-            Some((last @ (Instr::Unary { dst, .. } | Instr::Binary { dst, .. }), body))
-                if *dst == self.out =>
-            {
-                (body, Some(last))
-            }
+            Some((
+                last @ (Instr::Unary { dst, .. }
+                | Instr::Binary { dst, .. }
+                | Instr::Select { dst, .. }),
+                body,
+            )) if *dst == self.out => (body, Some(last)),
             _ => (&self.instrs[..], None),
         };
         let mut pos = 0;
@@ -901,6 +1028,9 @@ impl FusedProgram {
                     }
                     Instr::Binary { dst, op, a, b } => {
                         held[dst] = binary_step(op, [a, b], dst, held, inputs, regs, n);
+                    }
+                    Instr::Select { dst, cond, a, b } => {
+                        held[dst] = select_step(cond, [a, b], dst, held, inputs, regs, n);
                     }
                 }
             }
@@ -1018,6 +1148,7 @@ impl FusedProgram {
             check_input(i, input, out_shape)?;
         }
         let reg = |r: usize| r < self.n_regs;
+        let src_ok = |s: Src| matches!(s, Src::Const(_)) || matches!(s, Src::Reg(x) if reg(x));
         for ins in &self.instrs {
             let valid = match *ins {
                 Instr::Load { dst, input } => {
@@ -1028,10 +1159,9 @@ impl FusedProgram {
                 }
                 Instr::LoadOut { dst } => reg(dst),
                 Instr::Unary { dst, a, .. } => reg(dst) && reg(a),
-                Instr::Binary { dst, a, b, .. } => {
-                    let src =
-                        |s: Src| matches!(s, Src::Const(_)) || matches!(s, Src::Reg(x) if reg(x));
-                    reg(dst) && src(a) && src(b)
+                Instr::Binary { dst, a, b, .. } => reg(dst) && src_ok(a) && src_ok(b),
+                Instr::Select { dst, cond, a, b } => {
+                    reg(dst) && reg(cond) && src_ok(a) && src_ok(b)
                 }
             };
             if !valid {

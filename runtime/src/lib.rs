@@ -187,6 +187,9 @@ pub struct PlanStats {
     pub upsamples: usize,
     /// Comparisons with a number (bool results, such as `cond` predicates).
     pub compares: usize,
+    /// Calls on bool or integer data (a mask's views, comparisons, logical ops, casts),
+    /// run by their op's kernel or as a view's gather ([`plan::Kind::Typed`]).
+    pub typed: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

@@ -364,10 +364,10 @@ impl<'p> Samples<'p> {
             .concat(),
             Kind::Conv(c) => [vec![c.x], epilogue(&c.epilogue)].concat(),
             Kind::Alias { src, .. } => vec![Operand::Val(*src)],
+            Kind::Typed { inputs, .. } => inputs.clone(),
             Kind::Fallback { .. }
             | Kind::GetItem { .. }
             | Kind::HigherOrder { .. }
-            | Kind::Compare { .. }
             | Kind::Recurrent { .. } => return false,
             kind => kind.operands(),
         };
@@ -574,6 +574,24 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
+    /// Where the batch of a [`Kind::Typed`] step's output is: where its inputs' is, for
+    /// an elementwise call; where its view moves it, for a view.
+    fn typed_lead(
+        &self,
+        inputs: &[Operand],
+        view: Option<&ViewOp>,
+        step: &Step,
+    ) -> Result<Lead, String> {
+        match (view, inputs.first()) {
+            (None, _) => {
+                let l = self.fused_lead(inputs, &[], step)?;
+                Ok(l.at(l.dim, &step.sizes, &self.batch))
+            }
+            (Some(view), Some(&x)) => self.view(x, view, &step.sizes, step),
+            (Some(_), None) => Err(format!("`{}` views nothing", step.info.name)),
+        }
+    }
+
     /// Where the batch of `step`'s output is, from what it reads: where its input's is
     /// for the steps that keep samples apart along any dim (products, elementwise ops,
     /// views, permutes, joins); first for the rest.
@@ -649,10 +667,12 @@ impl<'p> Samples<'p> {
             | Kind::GroupNorm { x, .. }
             | Kind::Upsample { x, .. }
             | Kind::Bmm { a: x, .. } => first(*x),
-            Kind::Fallback { .. }
-            | Kind::GetItem { .. }
-            | Kind::HigherOrder { .. }
-            | Kind::Compare { .. } => Err(format!("`{}` runs eagerly", step.info.name)),
+            // Elementwise: the batch stays where it is.
+            Kind::Compare { x, .. } => at(self.lead_of(*x, step)?),
+            Kind::Typed { inputs, view, .. } => self.typed_lead(inputs, view.as_ref(), step),
+            Kind::Fallback { .. } | Kind::GetItem { .. } | Kind::HigherOrder { .. } => {
+                Err(format!("`{}` runs eagerly", step.info.name))
+            }
             Kind::Recurrent { .. } => Err(recurrent_refusal(step)),
         }
     }
@@ -764,10 +784,21 @@ impl<'p> Samples<'p> {
                     }
                 }
             }
-            Kind::Fallback { .. }
-            | Kind::GetItem { .. }
-            | Kind::HigherOrder { .. }
-            | Kind::Compare { .. } => return mixes("runs eagerly"),
+            Kind::Compare { .. } | Kind::Typed { view: Some(_), .. } => {}
+            Kind::Typed {
+                inputs, view: None, ..
+            } => {
+                self.fused_inputs(inputs, &[], lead, step)?;
+                // Its arguments name the graph's values: a constant cannot be swapped
+                // for its first sample's slice, as a fused step's input is.
+                let uniform = |o: &Operand| matches!(o, Operand::Const(c) if self.uniform_reads.contains(&(step.out, *c)));
+                if inputs.iter().any(uniform) {
+                    return mixes("reads a constant of the batch's size");
+                }
+            }
+            Kind::Fallback { .. } | Kind::GetItem { .. } | Kind::HigherOrder { .. } => {
+                return mixes("runs eagerly")
+            }
             Kind::Recurrent { .. } => return Err(recurrent_refusal(step)),
         }
         if let Kind::LayerNorm { weight, bias, .. } | Kind::GroupNorm { weight, bias, .. } =

@@ -113,9 +113,10 @@ fn run_decompositions_gives_pytorch_core_ops() {
 }
 
 /// The core IR of a causal attention with a dynamic length builds its mask from
-/// `arange(0, t)` (`full`, `arange`, `sub`, `le`, `logical_and`, `where`): calls of sizes
-/// alone, which the plan runs once per length and keeps. Alternating lengths give
-/// PyTorch's values each time (the kept mask is the one of the call's own length).
+/// `arange(0, t)` (`full`, `arange`, `sub`, `le`, `logical_and`): calls of sizes alone,
+/// which the plan runs once per length and keeps; the `where` that applies the kept
+/// mask is fused into the scores' `add`. Alternating lengths give PyTorch's values each
+/// time (the kept mask is the one of the call's own length).
 #[test]
 fn a_causal_mask_is_computed_once_per_sequence_length() {
     let file = corpus().file("causal_dyn", true);
@@ -123,15 +124,19 @@ fn a_causal_mask_is_computed_once_per_sequence_length() {
     let describe = compiled.describe();
     assert!(
         describe.ends_with(
-            "computed once per input size: 9 (aten::full.default ×1, aten::arange.start_step ×2, \
+            "computed once per input size: 8 (aten::full.default ×1, aten::arange.start_step ×2, \
              aten::unsqueeze.default ×2, aten::sub.Tensor ×1, aten::le.Scalar ×1, \
-             aten::logical_and.default ×1, aten::where.self ×1)\neager fallbacks: none\n"
+             aten::logical_and.default ×1)\neager fallbacks: none\n"
         ),
         "{describe}"
     );
     assert!(describe.contains("arange: eager aten::arange.start_step, kept per input size\n"));
+    assert!(
+        describe.contains("add: fused where+add -> slot"),
+        "{describe}"
+    );
     let stats = compiled.stats();
-    assert_eq!((stats.per_size_ops.len(), stats.fallback_ops.len()), (9, 0));
+    assert_eq!((stats.per_size_ops.len(), stats.fallback_ops.len()), (8, 0));
     let ep: ExportedProgram = ferrex::load(&file).unwrap();
     let io = corpus().io("causal_dyn");
     for prefix in ["", "b_", "", "b_", "b_"] {

@@ -458,3 +458,99 @@ fn matmuls_of_other_ranks_compile_and_agree() {
     }
     assert_eq!(got[2].shape(), [3, 2, 5, 5]);
 }
+
+/// Attention-style masks: a padding mask given as an input (bool, and as integers), a
+/// causal bool constant, a mask computed from the data, fills and casts.
+#[export_module]
+struct Masks {
+    causal: Tensor,
+}
+
+#[export_module]
+impl Masks {
+    fn forward(
+        &self,
+        x: &Tensor,
+        pad: &Tensor,
+        keep: &Tensor,
+    ) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) {
+        // `x`: `[B, T, T]` scores; `pad`: `[B, T]`, true at padded keys; `keep`: its
+        // complement as integers (a tokenizer's attention mask).
+        let keys = pad.unsqueeze(1);
+        let padded = x.masked_fill(&keys, f32::NEG_INFINITY);
+        let future = x.masked_fill(&self.causal.logical_not(), -1e9).softmax(-1);
+        let kept = Tensor::where_(&x.gt(0.0), x, &x.full_like(0.5));
+        let bias = x.zeros_like().masked_fill(&keys, -1e9) + x;
+        let additive = (keep.unsqueeze(1).to_dtype(DType::F32) - 1.0) * 1e4 + x;
+        let zeroed = x.masked_fill(&pad.logical_not().unsqueeze(1), 0.0);
+        (padded, future, kept, bias, additive, zeroed)
+    }
+}
+
+/// `where` (and `masked_fill`, which decomposes to it) is a fused select, its bool
+/// condition an input, a constant or a comparison's result; `zeros_like`/`full_like`
+/// fill and a cast of an integer mask converts in the same program; the mask's views
+/// and logical ops are steps on bool/integer data: no fallback, the calls split along
+/// the batch, and each value is the one computed here element by element.
+#[test]
+fn masks_are_planned_and_where_is_fused() {
+    ferrex::manual_seed(41);
+    let (b, t) = (4usize, 6usize);
+    let causal: Vec<bool> = (0..t * t).map(|k| k % t <= k / t).collect();
+    let m = Masks {
+        causal: Tensor::from_slice(&causal).reshape([t, t]).copy(),
+    };
+    // Sample `s` pads its last `s` keys.
+    let pad: Vec<bool> = (0..b * t).map(|k| k % t >= t - k / t).collect();
+    let keep: Vec<i64> = pad.iter().map(|&p| i64::from(!p)).collect();
+    let args = (
+        Tensor::randn([b, t, t]),
+        Tensor::from_slice(&pad).reshape([b, t]).copy(),
+        Tensor::from_slice(&keep).reshape([b, t]).copy(),
+    );
+    let plans = check_both_irs(&m, args.clone(), 1e-6);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(describe.contains("fused where"), "{describe}");
+        assert!(
+            describe.contains("unsqueeze: reshape of bool/integer data"),
+            "{describe}"
+        );
+        assert!(
+            describe.contains("logical_not.default on bool/integer data (its kernel)"),
+            "{describe}"
+        );
+        assert!(describe.contains("batch split: two halves"), "{describe}");
+        assert!(plan.stats().typed >= 4, "{describe}");
+    }
+    let out = plans[0].call(args.clone()).unwrap();
+    let x = args.0.to_vec::<f32>().unwrap();
+    let vals = |i: usize| out[i].to_vec::<f32>().unwrap();
+    let (padded, future, kept, bias) = (vals(0), vals(1), vals(2), vals(3));
+    let (additive, zeroed) = (vals(4), vals(5));
+    for s in 0..b {
+        for i in 0..t {
+            let row = (s * t + i) * t;
+            let logits: Vec<f64> = (0..t)
+                .map(|j| match causal[i * t + j] {
+                    true => f64::from(x[row + j]),
+                    false => -1e9,
+                })
+                .collect();
+            let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+            for j in 0..t {
+                let (k, v) = (row + j, x[row + j]);
+                let masked = pad[s * t + j];
+                assert_eq!(padded[k], if masked { f32::NEG_INFINITY } else { v });
+                assert_eq!(kept[k], if v > 0.0 { v } else { 0.5 });
+                assert_eq!(bias[k], if masked { -1e9f32 + v } else { 0.0 + v });
+                let keep = if masked { 0.0f32 } else { 1.0 };
+                assert_eq!(additive[k], (keep - 1.0) * 1e4 + v);
+                assert_eq!(zeroed[k], if masked { v } else { 0.0 });
+                let want = (logits[j] - top).exp() / total;
+                assert!((f64::from(future[k]) - want).abs() <= 1e-6, "{k}");
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub trait Evaluator {
         &self,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Argument<Self::Value>>,
+        args: &[Argument<Self::Value>],
     ) -> Result<Vec<Self::Value>, Self::Error>;
 
     /// Runs one op call of which the schedule knows more than its node says
@@ -33,7 +33,7 @@ pub trait Evaluator {
         _id: NodeId,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Argument<Self::Value>>,
+        args: &[Argument<Self::Value>],
         _facts: CallFacts,
     ) -> Result<Vec<Self::Value>, Self::Error> {
         self.call(node, op, args)
@@ -197,33 +197,38 @@ pub fn interpret_scheduled<E: Evaluator>(
         return Err(e.malformed("a drop schedule computed for another graph".into()));
     }
     let defers = e.defers_broadcasts();
-    let mut env: Vec<Option<Vec<E::Value>>> = vec![None; graph.nodes.len()];
+    let mut env: Vec<Slot<E::Value>> = vec![Slot::Empty; graph.nodes.len()];
     let mut inputs = inputs.into_iter();
     for (id, _) in graph.placeholders() {
         let v = inputs.next().ok_or_else(|| {
             e.malformed("a graph received fewer inputs than it has placeholders".into())
         })?;
-        env[id.0] = Some(vec![v]);
+        env[id.0] = Slot::One(v);
     }
+    // One argument list, refilled for each call (a call's arguments are dropped as soon
+    // as it returns, so the schedule's frees still free).
+    let mut call_args = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         let out = match &node.kind {
             NodeKind::Placeholder => continue,
             NodeKind::Call { .. } if schedule.sizes_only[i] => continue,
             // The broadcast matrix itself, which the `bmm` reading it takes as it is.
             NodeKind::Call { args: a, .. } if defers && schedule.deferred[i] => match a.first() {
-                Some(Argument::Tensor(w)) => vec![read(graph, &env, *w, 0, e)?],
+                Some(Argument::Tensor(w)) => Slot::One(read(graph, &env, *w, 0, e)?),
                 _ => return Err(e.malformed(format!("`{}` expands nothing", node.name))),
             },
             NodeKind::Call { op, args } => {
-                let args = values(graph, &env, args, e)?;
-                match schedule.facts[i] {
-                    Some(CallFacts::BroadcastMat2) if !defers => e.call(node, op, args)?,
-                    Some(facts) => e.call_scheduled(NodeId(i), node, op, args, facts)?,
-                    None => e.call(node, op, args)?,
-                }
+                values_into(&mut call_args, graph, &env, args, e)?;
+                let out = match schedule.facts[i] {
+                    Some(CallFacts::BroadcastMat2) if !defers => e.call(node, op, &call_args),
+                    Some(facts) => e.call_scheduled(NodeId(i), node, op, &call_args, facts),
+                    None => e.call(node, op, &call_args),
+                };
+                call_args.clear();
+                Slot::Many(out?)
             }
             NodeKind::GetItem { source, index } => {
-                vec![read(graph, &env, *source, *index, e)?]
+                Slot::One(read(graph, &env, *source, *index, e)?)
             }
             NodeKind::HigherOrder {
                 op,
@@ -249,16 +254,40 @@ pub fn interpret_scheduled<E: Evaluator>(
                         })
                         .collect()
                 };
-                e.higher_order(node, *op, values(graph, &env, args, e)?, &run)?
+                values_into(&mut call_args, graph, &env, args, e)?;
+                let args = std::mem::take(&mut call_args);
+                Slot::Many(e.higher_order(node, *op, args, &run)?)
             }
-            NodeKind::Output { args } => return values(graph, &env, args, e),
+            NodeKind::Output { args } => {
+                values_into(&mut call_args, graph, &env, args, e)?;
+                return Ok(call_args);
+            }
         };
-        env[i] = Some(out);
+        env[i] = out;
         for input in &schedule.frees[i] {
-            env[input.0] = None;
+            env[input.0] = Slot::Empty;
         }
     }
     Err(e.malformed("the graph has no output node".into()))
+}
+
+/// A node's values while the interpreter holds them: one (placeholders, `getitem`s,
+/// deferred broadcasts) without a list of its own, or a call's results.
+#[derive(Clone)]
+enum Slot<V> {
+    Empty,
+    One(V),
+    Many(Vec<V>),
+}
+
+impl<V> Slot<V> {
+    fn get(&self, index: usize) -> Option<&V> {
+        match self {
+            Slot::One(v) if index == 0 => Some(v),
+            Slot::Many(vs) => vs.get(index),
+            _ => None,
+        }
+    }
 }
 
 /// For each node, the index of the last node that reads it.
@@ -276,16 +305,12 @@ fn last_uses(graph: &Graph) -> Vec<usize> {
 
 fn read<E: Evaluator>(
     graph: &Graph,
-    env: &[Option<Vec<E::Value>>],
+    env: &[Slot<E::Value>],
     id: NodeId,
     index: usize,
     e: &E,
 ) -> Result<E::Value, E::Error> {
-    match env
-        .get(id.0)
-        .and_then(Option::as_ref)
-        .and_then(|v| v.get(index))
-    {
+    match env.get(id.0).and_then(|v| v.get(index)) {
         Some(v) => Ok(v.clone()),
         None => Err(unread(graph, id, index, e)),
     }
@@ -302,13 +327,15 @@ fn unread<E: Evaluator>(graph: &Graph, id: NodeId, index: usize, e: &E) -> E::Er
     ))
 }
 
-fn values<E: Evaluator>(
+/// Reads `args` from `env` into `values` (empty when called).
+fn values_into<E: Evaluator>(
+    values: &mut Vec<Argument<E::Value>>,
     graph: &Graph,
-    env: &[Option<Vec<E::Value>>],
+    env: &[Slot<E::Value>],
     args: &[super::Arg],
     e: &E,
-) -> Result<Vec<Argument<E::Value>>, E::Error> {
-    let mut values = Vec::with_capacity(args.len());
+) -> Result<(), E::Error> {
+    values.reserve(args.len());
     for a in args {
         // The common arguments directly; sizes and lists through the general path.
         values.push(match a {
@@ -327,7 +354,7 @@ fn values<E: Evaluator>(
                 .map(|v| v.map_sizes(|s| e.size(s)))?,
         });
     }
-    Ok(values)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ macro_rules! comparison_ops {
                 kernel: |a: &BinaryArgs, _: &[TensorMeta]| {
                     compare_kernel(&a.self_, &a.other, f64::$f, i64::$f)
                 },
+                lowering: binary_elementwise,
             }
             pub static $scalar: CompareScalar = $s_schema {
                 meta: compare_scalar_meta,
@@ -93,6 +94,7 @@ op_def! {
         kernel: |a: &BinaryArgs, _: &[TensorMeta]| {
             compare_kernel(&a.self_, &a.other, f64::eq, i64::eq)
         },
+        lowering: binary_elementwise,
     }
     pub static EQ_SCALAR: struct CompareScalar = "aten::eq.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: compare_scalar_meta,
@@ -120,6 +122,16 @@ comparison_ops! {
 // ---------------------------------------------------------------------------------------
 // Logical ops: any dtype in (nonzero, NaN included, is true), bool out
 
+/// The lowering of an elementwise op of two operands without a runtime kernel.
+pub(super) fn binary_elementwise<T: Clone>(a: &BinaryArgs<T>) -> Result<Lowering<T>, OpError> {
+    Lowering::elementwise([a.self_.clone(), a.other.clone()])
+}
+
+/// The lowering of an elementwise op of one tensor without a runtime kernel.
+pub(super) fn unary_elementwise<T: Clone>(a: &Unary<T>) -> Result<Lowering<T>, OpError> {
+    Lowering::elementwise([TensorOrNumber::Tensor(a.self_.clone())])
+}
+
 fn logical_binary_kernel(
     a: &BinaryArgs,
     out: &[TensorMeta],
@@ -143,14 +155,17 @@ op_def! {
     pub static LOGICAL_AND: BinaryArgs = "aten::logical_and(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| logical_binary_kernel(a, out, |x, y| x && y),
+        lowering: binary_elementwise,
     }
     pub static LOGICAL_OR: BinaryArgs = "aten::logical_or(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| compare_meta(&a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| logical_binary_kernel(a, out, |x, y| x || y),
+        lowering: binary_elementwise,
     }
     pub static LOGICAL_NOT: Unary = "aten::logical_not(Tensor self) -> Tensor" {
         meta: bool_like_meta,
         kernel: logical_not_kernel,
+        lowering: unary_elementwise,
     }
 }
 
@@ -250,7 +265,7 @@ fn where_of_scalars<T: Clone>(
     }
 }
 
-fn where_scalar_other(a: &WhereScalarOther) -> Where {
+fn where_scalar_other<T: Clone>(a: &WhereScalarOther<T>) -> Where<T> {
     where_of_scalars(
         &a.condition,
         TensorOrNumber::Tensor(a.self_.clone()),
@@ -258,7 +273,7 @@ fn where_scalar_other(a: &WhereScalarOther) -> Where {
     )
 }
 
-fn where_scalar_self(a: &WhereScalarSelf) -> Where {
+fn where_scalar_self<T: Clone>(a: &WhereScalarSelf<T>) -> Where<T> {
     where_of_scalars(
         &a.condition,
         TensorOrNumber::Number(a.self_),
@@ -266,7 +281,7 @@ fn where_scalar_self(a: &WhereScalarSelf) -> Where {
     )
 }
 
-fn where_scalars(a: &WhereScalar) -> Where {
+fn where_scalars<T: Clone>(a: &WhereScalar<T>) -> Where<T> {
     where_of_scalars(
         &a.condition,
         TensorOrNumber::Number(a.self_),
@@ -274,27 +289,40 @@ fn where_scalars(a: &WhereScalar) -> Where {
     )
 }
 
+/// Every `where` overload lowers as `where.self` (a number branch as a number).
+fn where_lowering<T: Clone>(a: &Where<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Where {
+        cond: a.condition.clone(),
+        x: a.self_.clone(),
+        y: a.other.clone(),
+    })
+}
+
 op_def! {
     pub static WHERE_SELF: struct Where =
         "aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor" {
         meta: where_meta,
         kernel: where_kernel,
+        lowering: where_lowering,
         wrapped_numbers: [self, other],
     }
     pub static WHERE_SCALAR_OTHER: struct WhereScalarOther =
         "aten::where.ScalarOther(Tensor condition, Tensor self, Scalar other) -> Tensor" {
         meta: |a: &WhereScalarOther| where_meta(&where_scalar_other(a)),
         kernel: |a: &WhereScalarOther, m: &[TensorMeta]| where_kernel(&where_scalar_other(a), m),
+        lowering: |a: &WhereScalarOther<_>| where_lowering(&where_scalar_other(a)),
     }
     pub static WHERE_SCALAR_SELF: struct WhereScalarSelf =
         "aten::where.ScalarSelf(Tensor condition, Scalar self, Tensor other) -> Tensor" {
         meta: |a: &WhereScalarSelf| where_meta(&where_scalar_self(a)),
         kernel: |a: &WhereScalarSelf, m: &[TensorMeta]| where_kernel(&where_scalar_self(a), m),
+        lowering: |a: &WhereScalarSelf<_>| where_lowering(&where_scalar_self(a)),
     }
     pub static WHERE_SCALAR: struct WhereScalar =
         "aten::where.Scalar(Tensor condition, Scalar self, Scalar other) -> Tensor" {
         meta: |a: &WhereScalar| where_meta(&where_scalars(a)),
         kernel: |a: &WhereScalar, m: &[TensorMeta]| where_kernel(&where_scalars(a), m),
+        lowering: |a: &WhereScalar<_>| where_lowering(&where_scalars(a)),
     }
 }
 

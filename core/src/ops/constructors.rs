@@ -56,6 +56,13 @@ fn single(metas: &[TensorMeta]) -> Result<&TensorMeta, OpError> {
 }
 
 /// A tensor of the result's shape and dtype filled with `value`.
+/// A `*_like` fill: the result's sizes, the value as a number (its dtype the result's).
+fn fill_lowering<T>(value: Scalar) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Fill {
+        value: value.to::<f64>(),
+    })
+}
+
 fn filled(metas: &[TensorMeta], value: Scalar) -> Result<Vec<Storage>, OpError> {
     let m = single(metas)?;
     Ok(vec![Storage::full_scalar(
@@ -445,26 +452,31 @@ op_def! {
         "aten::full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
         meta: |a: &FullLike| like_meta(&a.self_, a.dtype),
         kernel: |a: &FullLike, m: &[TensorMeta]| filled(m, a.fill_value),
+        lowering: |a: &FullLike<_>| fill_lowering(a.fill_value),
     }
     pub static ONES_LIKE: struct OnesLike =
         "aten::ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
         meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
         kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(1)),
+        lowering: |_: &OnesLike<_>| fill_lowering(Scalar::Int(1)),
     }
     pub static ZEROS_LIKE: OnesLike =
         "aten::zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor" {
         meta: |a: &OnesLike| like_meta(&a.self_, a.dtype),
         kernel: |_: &OnesLike, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+        lowering: |_: &OnesLike<_>| fill_lowering(Scalar::Int(0)),
     }
     /// The functional form of `fill_` (what programs write `x.fill_(v)` with).
     pub static FILL_SCALAR: struct Fill = "aten::fill.Scalar(Tensor self, Scalar value) -> Tensor" {
         meta: |a: &Fill| like_meta(&a.self_, None),
         kernel: |a: &Fill, m: &[TensorMeta]| filled(m, a.value),
+        lowering: |a: &Fill<_>| fill_lowering(a.value),
     }
     /// The functional form of `zero_`.
     pub static ZERO_FN: struct Zero = "aten::zero(Tensor self) -> Tensor" {
         meta: |a: &Zero| like_meta(&a.self_, None),
         kernel: |_: &Zero, m: &[TensorMeta]| filled(m, Scalar::Int(0)),
+        lowering: |_: &Zero<_>| fill_lowering(Scalar::Int(0)),
     }
 }
 

@@ -1107,6 +1107,10 @@ fn to_copy_meta(x: &Tensor, dtype: Option<DType>) -> Result<Vec<TensorMeta>, OpE
     Ok(vec![TensorMeta::new(dtype.unwrap_or(m.dtype), m.sizes)])
 }
 
+fn cast_lowering<T: Clone>(x: &T) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Cast { input: x.clone() })
+}
+
 /// Float to integer truncates toward zero; anything to bool is `!= 0`.
 fn to_copy_kernel(x: &Tensor, dtype: Option<DType>) -> Result<Vec<Storage>, OpError> {
     let s = x.storage_or_op_error()?;
@@ -1119,12 +1123,14 @@ op_def! {
         "aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor" {
         meta: |a: &ToCopy| to_copy_meta(&a.self_, a.dtype),
         kernel: |a: &ToCopy, _: &[TensorMeta]| to_copy_kernel(&a.self_, a.dtype),
+        lowering: |a: &ToCopy<_>| cast_lowering(&a.self_),
     }
     /// `Tensor.to(dtype)`, as the default IR records it (the core IR has `_to_copy`).
     pub static TO_DTYPE: struct ToDtype =
         "aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)" {
         meta: |a: &ToDtype| to_copy_meta(&a.self_, Some(a.dtype)),
         kernel: |a: &ToDtype, _: &[TensorMeta]| to_copy_kernel(&a.self_, Some(a.dtype)),
+        lowering: |a: &ToDtype<_>| cast_lowering(&a.self_),
         decomposition: |a: &ToDtype| Ok(match a.copy {
             true => Tensor::call_op(&_TO_COPY, vec![
                 super::Value::Tensor(a.self_.clone()),
@@ -1158,6 +1164,10 @@ impl BitwiseScalar {
             other: self.other.clone(),
         }
     }
+}
+
+fn bitwise_scalar_lowering<T: Clone>(a: &BitwiseScalar<T>) -> Result<Lowering<T>, OpError> {
+    Lowering::elementwise([a.self_.clone(), a.other.clone()])
 }
 
 fn bitwise_meta(op: &str, a: &Num, b: &Num) -> Result<Vec<TensorMeta>, OpError> {
@@ -1313,65 +1323,77 @@ op_def! {
     pub static BITWISE_AND_TENSOR: BinaryArgs = "aten::bitwise_and.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_and", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x & y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     pub static BITWISE_OR_TENSOR: BinaryArgs = "aten::bitwise_or.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_or", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x | y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     pub static BITWISE_XOR_TENSOR: BinaryArgs = "aten::bitwise_xor.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x ^ y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     /// `a & b` as the default IR records it.
     pub static AND_TENSOR: BinaryArgs = "aten::__and__.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_and", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x & y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     pub static OR_TENSOR: BinaryArgs = "aten::__or__.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_or", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x | y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     pub static XOR_TENSOR: BinaryArgs = "aten::__xor__.Tensor(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BinaryArgs, out: &[TensorMeta]| bitwise_kernel(a, out, |x, y| x ^ y),
+        lowering: super::comparison::binary_elementwise,
         wrapped_numbers: [other],
     }
     /// `x & 6` with a number, as the core IR records it (the default IR: `__and__`).
     pub static BITWISE_AND_SCALAR: struct BitwiseScalar = "aten::bitwise_and.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_and", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x & y),
+        lowering: bitwise_scalar_lowering,
         wrapped_numbers: [self, other],
     }
     pub static BITWISE_OR_SCALAR: BitwiseScalar = "aten::bitwise_or.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_or", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x | y),
+        lowering: bitwise_scalar_lowering,
         wrapped_numbers: [self, other],
     }
     pub static BITWISE_XOR_SCALAR: BitwiseScalar = "aten::bitwise_xor.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x ^ y),
+        lowering: bitwise_scalar_lowering,
         wrapped_numbers: [self, other],
     }
     pub static AND_SCALAR: BitwiseScalar = "aten::__and__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_and", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x & y),
+        lowering: bitwise_scalar_lowering,
         decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_AND_SCALAR),
         wrapped_numbers: [self, other],
     }
     pub static OR_SCALAR: BitwiseScalar = "aten::__or__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_or", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x | y),
+        lowering: bitwise_scalar_lowering,
         decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_OR_SCALAR),
         wrapped_numbers: [self, other],
     }
     pub static XOR_SCALAR: BitwiseScalar = "aten::__xor__.Scalar(Tensor self, Scalar other) -> Tensor" {
         meta: |a: &BitwiseScalar| bitwise_meta("bitwise_xor", &a.self_, &a.other),
         kernel: |a: &BitwiseScalar, out: &[TensorMeta]| bitwise_kernel(&a.binary(), out, |x, y| x ^ y),
+        lowering: bitwise_scalar_lowering,
         decomposition: |a: &BitwiseScalar| a.as_op(&BITWISE_XOR_SCALAR),
         wrapped_numbers: [self, other],
     }
@@ -1384,6 +1406,7 @@ op_def! {
             Ok(vec![m])
         },
         kernel: bitwise_not_kernel,
+        lowering: super::comparison::unary_elementwise,
     }
     pub static LERP_SCALAR: struct LerpScalar =
         "aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor" {

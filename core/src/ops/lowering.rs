@@ -161,6 +161,22 @@ pub enum Lowering<T> {
     },
     /// `input op rhs` of a tensor and a number, into bool (`eq.Scalar`, `lt.Scalar`, …).
     Compare { input: T, op: CmpOp, rhs: f64 },
+    /// `x` where `cond` holds, else `y`, element by element, broadcast (`where.self`
+    /// and its `.ScalarSelf`, `.ScalarOther` and `.Scalar` overloads).
+    Where {
+        cond: T,
+        x: TensorOrNumber<T>,
+        y: TensorOrNumber<T>,
+    },
+    /// The result's sizes filled with `value` (`zeros_like`, `ones_like`, `full_like`,
+    /// `fill.Scalar`, `zero`): the input gives only the sizes, its data is not read.
+    Fill { value: f64 },
+    /// The input's elements converted to the result's dtype (`to.dtype`, `_to_copy`).
+    Cast { input: T },
+    /// Some other function of each element of its broadcast tensor `inputs` alone (the
+    /// logical and bitwise ops, comparisons of two tensors): the runtime has no kernel
+    /// of its own for it but knows that it keeps samples apart.
+    Elementwise { inputs: Vec<T> },
     /// Rows of `weight` gathered by `indices` (`embedding`).
     Embedding { weight: T, indices: T },
     /// One matrix product per batch of two 3-D tensors (`bmm`).
@@ -188,6 +204,19 @@ pub enum Lowering<T> {
 }
 
 impl<T> Lowering<T> {
+    /// [`Lowering::Elementwise`] of an op's operands, the numbers among them dropped.
+    pub fn elementwise(
+        operands: impl IntoIterator<Item = TensorOrNumber<T>>,
+    ) -> Result<Lowering<T>, OpError> {
+        let inputs = operands.into_iter().filter_map(|o| match o {
+            TensorOrNumber::Tensor(t) => Some(t),
+            TensorOrNumber::Number(_) => None,
+        });
+        Ok(Lowering::Elementwise {
+            inputs: inputs.collect(),
+        })
+    }
+
     /// Whether the runtime's step for this capability runs a call whose results are
     /// `results`. Only a recurrent layer refuses some (a dtype or hidden size its kernel
     /// does not run, [`super::rnn::RecurrentSpec::runs`]); the compiled runtime plans

@@ -206,7 +206,45 @@ impl Samples<'_> {
         }
     }
 
-    /// Elementwise ops, products, convolutions, pooling, embedding, attention.
+    /// Checks an elementwise call's operands (per sample, or broadcast across the
+    /// samples without spanning the batch); `false` for any other call.
+    fn elementwise(
+        &self,
+        node: &Node,
+        lowering: &Lowering<usize>,
+        rank: usize,
+        rows: usize,
+    ) -> Result<bool, Refusal> {
+        match lowering {
+            Lowering::Unary { input, .. } | Lowering::Compare { input, .. } => {
+                self.val(*input, node)?;
+            }
+            Lowering::Cast { input } => {
+                self.val(*input, node)?;
+            }
+            Lowering::Binary { lhs: a, rhs: b, .. } | Lowering::Where { x: a, y: b, .. } => {
+                if let Lowering::Where { cond, .. } = lowering {
+                    self.broadcast(*cond, rank, rows, node)?;
+                }
+                for o in [a, b] {
+                    if let TensorOrNumber::Tensor(t) = o {
+                        self.broadcast(*t, rank, rows, node)?;
+                    }
+                }
+            }
+            Lowering::Elementwise { inputs } => {
+                for &x in inputs {
+                    self.broadcast(x, rank, rows, node)?;
+                }
+            }
+            // The input gives only the sizes, which are the output's.
+            Lowering::Fill { .. } => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Products, convolutions, pooling, embedding, attention (and elementwise ops).
     fn compute(
         &mut self,
         node: &Node,
@@ -214,18 +252,11 @@ impl Samples<'_> {
         rows: usize,
     ) -> Result<Option<Recast>, Refusal> {
         let rank = sizes_of_meta(node).len();
+        if self.elementwise(node, lowering, rank, rows)? {
+            return Ok(None);
+        }
         let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
         match lowering {
-            Lowering::Unary { input, .. } | Lowering::Compare { input, .. } => {
-                self.val(*input, node)?;
-            }
-            Lowering::Binary { lhs, rhs, .. } => {
-                for o in [lhs, rhs] {
-                    if let TensorOrNumber::Tensor(t) = o {
-                        self.broadcast(*t, rank, rows, node)?;
-                    }
-                }
-            }
             Lowering::Gemm {
                 a, b, bias, weight, ..
             } => {
@@ -766,7 +797,7 @@ impl Evaluator for HalfEvaluator<'_> {
         &self,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Value>,
+        args: &[Value],
     ) -> Result<Vec<Tensor>, RunError> {
         let Some((index, recast)) = self.split.recast.get(&node.name) else {
             return self.whole.call(node, op, args);
@@ -813,7 +844,7 @@ impl Evaluator for HalfEvaluator<'_> {
         id: NodeId,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Value>,
+        args: &[Value],
         facts: CallFacts,
     ) -> Result<Vec<Tensor>, RunError> {
         match facts {
@@ -822,7 +853,7 @@ impl Evaluator for HalfEvaluator<'_> {
                 // Only calls that run as their node says were recorded (not recast ones).
                 let known = (self.known.as_ref()).and_then(|k| k.get(id.0)?.as_ref());
                 if let Some(metas) = known {
-                    return run_eager_known(op, &args, metas)
+                    return run_eager_known(op, args, metas)
                         .map_err(|e| kernel_error(node, op.name(), e.0));
                 }
                 let out = self.call(node, op, args)?;

@@ -98,16 +98,16 @@ impl Evaluator for Decomposer<'_> {
         &self,
         node: &Node,
         op: &'static OpDef,
-        values: Vec<Value>,
+        values: &[Value],
     ) -> Result<Vec<Tensor>, ExportError> {
         let at = node.location();
         if !self.table.selects_call(op, node) {
-            return Ok(dispatch(op, values, at));
+            return Ok(dispatch(op, values.to_vec(), at));
         }
         // The ops a decomposition records are dispatched normally; a later pass picks up
         // what they still contain.
         let decompose = op.decomposition.ok_or_else(stale)?;
-        trace::with_location(at, || decompose(&OpArgs::new(op, &values))).map_err(|e| {
+        trace::with_location(at, || decompose(&OpArgs::new(op, values))).map_err(|e| {
             ExportError::Op(TensorError::Op {
                 op: op.name(),
                 message: format!("decomposition failed: {e}"),

@@ -670,9 +670,9 @@ impl Evaluator for EagerEvaluator<'_> {
         &self,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Value>,
+        args: &[Value],
     ) -> Result<Vec<Tensor>, RunError> {
-        let out = run_eager(op, &args).map_err(|e| kernel_error(node, op.name(), e.0))?;
+        let out = run_eager(op, args).map_err(|e| kernel_error(node, op.name(), e.0))?;
         if !Bindings::may_bind(&node.meta) {
             // Nothing to bind: only check, in place, that every output holds data.
             for t in &out {
@@ -692,7 +692,7 @@ impl Evaluator for EagerEvaluator<'_> {
         _: NodeId,
         node: &Node,
         op: &'static OpDef,
-        args: Vec<Value>,
+        args: &[Value],
         facts: CallFacts,
     ) -> Result<Vec<Tensor>, RunError> {
         match facts {
@@ -713,9 +713,9 @@ impl Evaluator for EagerEvaluator<'_> {
                         None => return self.call(node, op, args),
                     }
                 };
-                run_eager_known(op, &args, metas).map_err(|e| kernel_error(node, op.name(), e.0))
+                run_eager_known(op, args, metas).map_err(|e| kernel_error(node, op.name(), e.0))
             }
-            CallFacts::BroadcastMat2 => broadcast_bmm(&args)
+            CallFacts::BroadcastMat2 => broadcast_bmm(args)
                 .map(|y| vec![y])
                 .map_err(|e| kernel_error(node, op.name(), e.0)),
         }

@@ -186,6 +186,36 @@ impl Tensor {
         )
     }
 
+    /// `value` where `mask` (a bool tensor broadcast to this one's shape) is true, this
+    /// tensor's element elsewhere (`Tensor.masked_fill`): how attention masks out
+    /// padding or future positions. `value` is a number or a 0-dim tensor.
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    ///
+    /// let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    /// let mask = Tensor::from_slice(&[false, true, false]);
+    /// let y = x.masked_fill(&mask, f32::NEG_INFINITY);
+    /// assert_eq!(y.to_vec::<f32>()?, [1.0, f32::NEG_INFINITY, 3.0]);
+    /// # Ok::<(), ferrex::TensorError>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn masked_fill(&self, mask: &Tensor, value: impl Into<Operand>) -> Tensor {
+        match value.into() {
+            Operand::Tensor(v) => dispatch1(
+                &comparison::MASKED_FILL_TENSOR,
+                vec![t(self), t(mask), t(&v)],
+                here(),
+            ),
+            number => dispatch1(
+                &comparison::MASKED_FILL_SCALAR,
+                vec![t(self), t(mask), number.into()],
+                here(),
+            ),
+        }
+    }
+
     /// Clamps into `[min, max]` (either bound optional, not both absent). The bounds are
     /// floats, so an integer tensor gives a float result, as in PyTorch with float bounds.
     #[track_caller]

@@ -241,6 +241,13 @@ impl Tensor {
         dispatch1(&constructors::FULL_LIKE, args, here())
     }
 
+    /// Zeros of this tensor's shape and dtype.
+    #[track_caller]
+    #[must_use]
+    pub fn zeros_like(&self) -> Tensor {
+        dispatch1(&constructors::ZEROS_LIKE, vec![t(self)], here())
+    }
+
     /// Ones of this tensor's shape and dtype.
     #[track_caller]
     #[must_use]

@@ -100,6 +100,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "logical_or",
     "logsumexp",
     "lt",
+    "masked_fill",
     "masked_select",
     "matmul",
     "max_abs_diff",
@@ -189,6 +190,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "var_dim",
     "view",
     "visit_tensors",
+    "zeros_like",
 ];
 // END GENERATED
 

@@ -23,7 +23,7 @@ pub use ferrex_kernels::{
     avg_pool2d, conv2d, gemm, gemm_packed, max_pool2d, AvgDivisor, ConvGeom, Mat, PackedB,
     PoolWindow,
 };
-pub use ferrex_runtime::fused::{BinOp, FusedProgram, Instr, Src, UnOp};
+pub use ferrex_runtime::fused::{as_f32, BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{
     bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views, pack, step_error,
@@ -616,6 +616,12 @@ fn eager(results: &[Storage], i: usize) -> Result<&Storage, RunError> {
 /// Output `i` of an eager fallback as a tensor (shared, not copied).
 pub fn eager_tensor(results: &[Storage], i: usize) -> Result<Tensor, RunError> {
     eager(results, i).map(|s| Tensor::from_storage(s.clone()))
+}
+
+/// Output `i` of an eager step, of bool or integer data (a `where`'s condition, a
+/// mask), as a fused step loads it ([`as_f32`]).
+pub fn eager_as_f32(results: &[Storage], i: usize) -> Result<Vec<f32>, RunError> {
+    Ok(ferrex::with_storage!(eager(results, i)?, a => as_f32(a.iter().copied())))
 }
 
 /// Output `i` of an eager fallback as f32 data (made contiguous by [`fallback`]).

@@ -192,6 +192,43 @@ fn generated_views_reductions_group_norm_bmm_and_concat_are_bit_identical_to_the
     assert!(source.contains("//   matmul: bmm -> slot"));
 }
 
+#[rustfmt::skip]
+#[path = "generated/masks_b2.rs"]
+mod masks_b2;
+
+/// Masks given as bool and integer inputs: the generated code loads them converted as
+/// the plan does (`rt::as_f32`), and runs the calls on bool data by their op's kernel.
+#[test]
+fn generated_masks_are_bit_identical_to_the_plan() {
+    ferrex::manual_seed(45);
+    let m = masks_b2::Model::new().unwrap();
+    let ep = support::load("masks_b2");
+    let plan = ferrex_runtime::compile(&ep).unwrap();
+    assert!(
+        plan.describe().ends_with("eager fallbacks: none\n"),
+        "{}",
+        plan.describe()
+    );
+    for _ in 0..3 {
+        let (x, pad, keep) = support::masks_inputs();
+        let got = m.call((x.copy(), pad.copy(), keep.copy())).unwrap();
+        let want = plan.call((x.copy(), pad.copy(), keep.copy())).unwrap();
+        let reference = ep.module().call((x, pad, keep)).unwrap();
+        assert_eq!(bits(&got[0]), bits(&want[0]));
+        assert_eq!(bits(&got[0]), bits(&reference[0]));
+    }
+    let source = include_str!("generated/masks_b2.rs");
+    assert!(
+        source.contains("rt::as_f32(pad.iter().copied())"),
+        "the bool input, loaded"
+    );
+    assert!(
+        source.contains("rt::eager_as_f32(&ws.e"),
+        "a bool view, loaded"
+    );
+    assert!(source.contains("Instr::Select"));
+}
+
 #[test]
 fn generated_conv1d_is_bit_identical_to_the_plan() {
     ferrex::manual_seed(41);

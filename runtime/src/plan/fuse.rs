@@ -25,6 +25,12 @@ pub(super) enum Ew {
         scale: usize,
         shift: usize,
     },
+    /// `a` where the bool `cond` holds, else `b` (`where`).
+    Select(Operand, FArg, FArg),
+    /// One number everywhere (`zeros_like`, `full_like`, ...).
+    Fill(f32),
+    /// The operand's elements as f32 (`to(float32)` of a mask).
+    Cast(Operand),
 }
 
 #[derive(Clone, Copy)]
@@ -86,6 +92,15 @@ impl Builder<'_> {
                 self.farg(rhs)?,
                 (alpha != 1.0).then_some(alpha as f32),
             )),
+            // A bool condition, loaded as 1 or 0 (`exec`'s `Run::data`).
+            Lowering::Where { cond, x, y } => {
+                let is_bool = self.meta(cond)?.dtype == DType::Bool;
+                is_bool.then_some(())?;
+                Some(Ew::Select(self.operand(cond), self.farg(x)?, self.farg(y)?))
+            }
+            Lowering::Fill { value } => Some(Ew::Fill(value as f32)),
+            // Any dtype into f32: the load converts (`exec`'s `Run::data`).
+            Lowering::Cast { input } => Some(Ew::Cast(self.operand(input))),
             _ => None,
         }
     }
@@ -199,6 +214,14 @@ impl Builder<'_> {
                 })
                 .collect(),
             Ew::Affine { x, .. } => vec![*x],
+            Ew::Select(cond, a, b) => std::iter::once(*cond)
+                .chain([a, b].into_iter().filter_map(|a| match a {
+                    FArg::Op(o) => Some(*o),
+                    FArg::Num(_) => None,
+                }))
+                .collect(),
+            Ew::Fill(_) => Vec::new(),
+            Ew::Cast(x) => vec![*x],
         }
     }
 
@@ -220,64 +243,7 @@ impl Builder<'_> {
         let mut labels = Vec::new();
         for &m in members {
             let Some(ew) = self.ew.get(&m) else { continue };
-            let out = match ew {
-                Ew::Unary(op, x) => {
-                    let a = e.reg(*x);
-                    let dst = e.fresh();
-                    e.prog.instrs.push(Instr::Unary { dst, op: *op, a });
-                    labels.push(format!("{op:?}").to_lowercase());
-                    dst
-                }
-                Ew::Binary(op, a, b, alpha) => {
-                    let sa = e.src(*a);
-                    let mut sb = e.src(*b);
-                    if let Some(alpha) = alpha {
-                        sb = match sb {
-                            Src::Const(c) => Src::Const(c * alpha),
-                            Src::Reg(r) => {
-                                let dst = e.fresh();
-                                e.prog.instrs.push(Instr::Binary {
-                                    dst,
-                                    op: BinOp::Mul,
-                                    a: Src::Reg(r),
-                                    b: Src::Const(*alpha),
-                                });
-                                Src::Reg(dst)
-                            }
-                        };
-                    }
-                    let dst = e.fresh();
-                    e.prog.instrs.push(Instr::Binary {
-                        dst,
-                        op: *op,
-                        a: sa,
-                        b: sb,
-                    });
-                    labels.push(format!("{op:?}").to_lowercase());
-                    dst
-                }
-                Ew::Affine { x, scale, shift } => {
-                    let xr = e.reg(*x);
-                    let s = e.load(Operand::Const(*scale));
-                    let t = e.load(Operand::Const(*shift));
-                    let mul = e.fresh();
-                    e.prog.instrs.push(Instr::Binary {
-                        dst: mul,
-                        op: BinOp::Mul,
-                        a: Src::Reg(xr),
-                        b: Src::Reg(s),
-                    });
-                    let dst = e.fresh();
-                    e.prog.instrs.push(Instr::Binary {
-                        dst,
-                        op: BinOp::Add,
-                        a: Src::Reg(mul),
-                        b: Src::Reg(t),
-                    });
-                    labels.push("batch_norm".into());
-                    dst
-                }
-            };
+            let out = e.member(ew, &mut labels);
             e.member_reg.insert(m, out);
         }
         let root = members.iter().next_back().copied().unwrap_or(0);
@@ -437,6 +403,98 @@ impl Emit<'_> {
                 self.member_reg.get(&x).copied().unwrap_or(0)
             }
             _ => self.load(o),
+        }
+    }
+
+    /// `x * scale + shift` (constants `scale` and `shift`, per channel).
+    fn affine(&mut self, x: Operand, scale: usize, shift: usize) -> usize {
+        let xr = self.reg(x);
+        let s = self.load(Operand::Const(scale));
+        let t = self.load(Operand::Const(shift));
+        let mul = self.fresh();
+        self.prog.instrs.push(Instr::Binary {
+            dst: mul,
+            op: BinOp::Mul,
+            a: Src::Reg(xr),
+            b: Src::Reg(s),
+        });
+        let dst = self.fresh();
+        self.prog.instrs.push(Instr::Binary {
+            dst,
+            op: BinOp::Add,
+            a: Src::Reg(mul),
+            b: Src::Reg(t),
+        });
+        dst
+    }
+
+    /// Emits member `ew`'s instructions; the register holding its result.
+    fn member(&mut self, ew: &Ew, labels: &mut Vec<String>) -> usize {
+        match ew {
+            Ew::Unary(op, x) => {
+                let a = self.reg(*x);
+                let dst = self.fresh();
+                self.prog.instrs.push(Instr::Unary { dst, op: *op, a });
+                labels.push(format!("{op:?}").to_lowercase());
+                dst
+            }
+            Ew::Binary(op, a, b, alpha) => {
+                let sa = self.src(*a);
+                let mut sb = self.src(*b);
+                if let Some(alpha) = alpha {
+                    sb = match sb {
+                        Src::Const(c) => Src::Const(c * alpha),
+                        Src::Reg(r) => {
+                            let dst = self.fresh();
+                            self.prog.instrs.push(Instr::Binary {
+                                dst,
+                                op: BinOp::Mul,
+                                a: Src::Reg(r),
+                                b: Src::Const(*alpha),
+                            });
+                            Src::Reg(dst)
+                        }
+                    };
+                }
+                let dst = self.fresh();
+                self.prog.instrs.push(Instr::Binary {
+                    dst,
+                    op: *op,
+                    a: sa,
+                    b: sb,
+                });
+                labels.push(format!("{op:?}").to_lowercase());
+                dst
+            }
+            Ew::Affine { x, scale, shift } => {
+                labels.push("batch_norm".into());
+                self.affine(*x, *scale, *shift)
+            }
+            Ew::Select(cond, a, b) => {
+                let cond = self.reg(*cond);
+                let (a, b) = (self.src(*a), self.src(*b));
+                let dst = self.fresh();
+                self.prog.instrs.push(Instr::Select { dst, cond, a, b });
+                labels.push("where".into());
+                dst
+            }
+            Ew::Fill(value) => {
+                // `value * 1` keeps every value's bits (a -0.0, a NaN's payload).
+                let dst = self.fresh();
+                self.prog.instrs.push(Instr::Binary {
+                    dst,
+                    op: BinOp::Mul,
+                    a: Src::Const(*value),
+                    b: Src::Const(1.0),
+                });
+                labels.push("fill".into());
+                dst
+            }
+            // The load itself, which converts.
+            Ew::Cast(x) => {
+                labels.push("to".into());
+                self.reg(*x)
+            }
         }
     }
 

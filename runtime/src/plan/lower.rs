@@ -370,6 +370,15 @@ impl Builder<'_> {
         if !self.is_f32(x) || !self.is_f32(v) {
             return None;
         }
+        Some(Kind::Permute {
+            x: self.operand(x),
+            dims: self.permute_dims(x, how)?,
+        })
+    }
+
+    /// Result dim `i` is `x`'s dim `dims[i]`: a permutation as the call gave it, its
+    /// dims wrapped against `x`'s rank.
+    pub(super) fn permute_dims(&self, x: V, how: PermuteDims) -> Option<Vec<usize>> {
         let rank = self.meta(x)?.rank();
         let norm = |d: i64| -> Option<usize> {
             let r = i64::try_from(rank).ok()?;
@@ -387,10 +396,7 @@ impl Builder<'_> {
             }
             PermuteDims::All(_) => return None,
         }
-        Some(Kind::Permute {
-            x: self.operand(x),
-            dims,
-        })
+        Some(dims)
     }
 
     /// A view op (the op's `Lowering::Reshape` / `Permute` / `Expand` / `Select` /
@@ -516,7 +522,10 @@ impl Builder<'_> {
             self.open_group(v, ew);
             return;
         }
-        match self.special_kind(v, op, args) {
+        // A call of constants and sizes alone stays a fallback, run once per input size.
+        let kind = (self.special_kind(v, op, args))
+            .or_else(|| (!self.size_only[v]).then(|| self.try_typed(v, op, args))?);
+        match kind {
             Some(kind) => self.place_kind(v, kind),
             None => {
                 let kind = Kind::Fallback {

@@ -286,8 +286,24 @@ impl Builder<'_> {
         if !self.is_f32(src) || !self.is_f32(v) {
             return None;
         }
+        let view = self.view_op(src, view)?;
+        if self.place[src] == Some(Place::Slot) && self.is_one_run(src, &view) {
+            return Some(Kind::Alias {
+                src,
+                sizes: Vec::new(),
+                at: Some(view),
+            });
+        }
+        Some(Kind::View {
+            x: self.operand(src),
+            view,
+        })
+    }
+
+    /// A view as the runtime lays it out, its dims wrapped against `src`'s rank.
+    fn view_op(&self, src: V, view: ViewLowering) -> Option<ViewOp> {
         let rank = self.meta(src)?.rank();
-        let view = match view {
+        Some(match view {
             ViewLowering::Reshape => ViewOp::Reshape,
             ViewLowering::Expand => ViewOp::Expand,
             ViewLowering::Select { dim, index } => ViewOp::Select {
@@ -305,18 +321,73 @@ impl Builder<'_> {
                 end,
                 step: usize::try_from(step.as_int()?).ok().filter(|&s| s > 0)?,
             },
-        };
-        if self.place[src] == Some(Place::Slot) && self.is_one_run(src, &view) {
-            return Some(Kind::Alias {
-                src,
-                sizes: Vec::new(),
-                at: Some(view),
-            });
-        }
-        Some(Kind::View {
-            x: self.operand(src),
-            view,
         })
+    }
+
+    /// A call on bool or integer data ([`Kind::Typed`]): a view, or an elementwise op
+    /// (as its lowering says), whose result or one of whose operands is not f32.
+    pub(super) fn try_typed(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        if self.graph.nodes[v].meta.len() != 1 {
+            return None;
+        }
+        let tensors: Vec<V> = args.iter().flat_map(Arg::nodes).map(|n| n.0).collect();
+        let typed = |x: &V| self.meta(*x).is_some_and(|m| m.dtype != DType::F32);
+        if !typed(&v) && !tensors.iter().any(typed) {
+            return None;
+        }
+        let same_dtype = |x: V| self.meta(x).map(|m| m.dtype) == self.meta(v).map(|m| m.dtype);
+        let viewed = |x: V, view: Option<ViewOp>| {
+            same_dtype(x).then_some(())?;
+            Some(Kind::Typed {
+                op,
+                args: args.to_vec(),
+                inputs: vec![self.operand(x)],
+                view: Some(view?),
+            })
+        };
+        let lowering = lowering_keeping_sizes(op, args).or_else(|| lowering_of(op, args))?;
+        match lowering {
+            Lowering::Permute { input, dims } => {
+                let dims = self.permute_dims(input, dims)?;
+                viewed(input, Some(ViewOp::Permute { dims }))
+            }
+            Lowering::Reshape { input } => {
+                viewed(input, self.view_op(input, ViewLowering::Reshape))
+            }
+            Lowering::Expand { input } => viewed(input, self.view_op(input, ViewLowering::Expand)),
+            Lowering::Select { input, dim, index } => viewed(
+                input,
+                self.view_op(input, ViewLowering::Select { dim, index }),
+            ),
+            Lowering::Slice {
+                input,
+                dim,
+                start,
+                end,
+                step,
+            } => {
+                let view = ViewLowering::Slice {
+                    dim,
+                    start,
+                    end,
+                    step,
+                };
+                viewed(input, self.view_op(input, view))
+            }
+            Lowering::Unary { .. }
+            | Lowering::Binary { .. }
+            | Lowering::Compare { .. }
+            | Lowering::Where { .. }
+            | Lowering::Fill { .. }
+            | Lowering::Cast { .. }
+            | Lowering::Elementwise { .. } => Some(Kind::Typed {
+                op,
+                args: args.to_vec(),
+                inputs: tensors.iter().map(|&x| self.operand(x)).collect(),
+                view: None,
+            }),
+            _ => None,
+        }
     }
 
     /// Whether a select or slice (by step 1) of `src` reads one run of its buffer: every

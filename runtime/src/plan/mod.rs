@@ -229,6 +229,18 @@ pub enum Kind {
         args: Vec<Arg>,
         per_size: Option<PerSize>,
     },
+    /// A call on bool or integer data (a mask's views, comparisons, logical and bitwise
+    /// ops, casts): the runtime's kernels are f32, so it runs the op's own kernel on the
+    /// storages; a view (`view: Some`) instead gathers through the view's layout at the
+    /// step's sizes (which a half of a split batch halves). Planned, unlike a fallback:
+    /// the planner knows how it treats the batch — elementwise over `inputs`, or as the
+    /// view moves it.
+    Typed {
+        op: &'static OpDef,
+        args: Vec<Arg>,
+        inputs: Vec<Operand>,
+        view: Option<ViewOp>,
+    },
     GetItem {
         src: V,
         index: usize,
@@ -640,6 +652,7 @@ impl Kind {
         !matches!(
             self,
             Kind::Fallback { .. }
+                | Kind::Typed { .. }
                 | Kind::GetItem { .. }
                 | Kind::HigherOrder { .. }
                 | Kind::Compare { .. }
@@ -1059,6 +1072,8 @@ fn step_label(kind: &Kind) -> String {
             ..
         } => format!("eager {}, kept per input size", op.name()),
         Kind::Fallback { op, .. } => format!("eager {}", op.name()),
+        Kind::Typed { view: Some(v), .. } => format!("{} of bool/integer data", v.label()),
+        Kind::Typed { op, .. } => format!("{} on bool/integer data (its kernel)", op.name()),
         Kind::GetItem { index, .. } => format!("getitem [{index}]"),
         Kind::HigherOrder { op, .. } => op.name().to_string(),
         Kind::Alias { at: None, .. } => "reshape (no copy)".to_string(),
@@ -1213,6 +1228,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
                 ..
             } => s.per_size_ops.push(op.name()),
             Kind::Fallback { op, .. } => s.fallback_ops.push(op.name()),
+            Kind::Typed { .. } => s.typed += 1,
             Kind::Gemm(g) => {
                 s.gemm += 1;
                 if let Some(e) = &g.epilogue {

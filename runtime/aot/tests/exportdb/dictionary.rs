@@ -5,8 +5,8 @@
 //
 // The plan, one step per line:
 //   mul: fused mul -> slot 0
-//   mul_1: eager aten::mul.Tensor
-//   eager fallbacks: 1 (aten::mul.Tensor ×1)
+//   mul_1: aten::mul.Tensor on bool/integer data (its kernel)
+//   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

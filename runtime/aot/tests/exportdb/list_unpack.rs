@@ -4,8 +4,8 @@
 // generated.
 //
 // The plan, one step per line:
-//   add: eager aten::add.Tensor
-//   eager fallbacks: 1 (aten::add.Tensor ×1)
+//   add: aten::add.Tensor on bool/integer data (its kernel)
+//   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

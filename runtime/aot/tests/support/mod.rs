@@ -189,6 +189,37 @@ fn ops() -> ExportedProgram {
         .unwrap_or_else(|e| panic!("exporting failed: {e}"))
 }
 
+/// Attention masks: a bool padding mask and its integer complement as inputs; a
+/// `masked_fill` through a view of the bool mask, a `where` reading it as it is (a fused
+/// select beside a fill), the integer mask cast into the scores' arithmetic, and a
+/// logical op on bool data.
+#[ferrex::export_module]
+pub struct Masks {}
+
+#[ferrex::export_module]
+impl Masks {
+    fn forward(&self, x: &Tensor, pad: &Tensor, keep: &Tensor) -> Tensor {
+        let keys = pad.unsqueeze(1);
+        let padded = x.masked_fill(&keys, -1e9);
+        let additive = (keep.unsqueeze(1).to_dtype(ferrex::DType::F32) - 1.0) * 1e4;
+        let zeroed = x.masked_fill(&pad.logical_not().unsqueeze(1), 0.0);
+        let sums = x.sum_dim(&[1], false);
+        let direct = Tensor::where_(pad, &sums, &sums.full_like(2.0));
+        padded + additive + zeroed + direct.unsqueeze(1)
+    }
+}
+
+/// The inputs of [`Masks`] at batch 2: scores and sample `s`'s last `s + 1` keys padded.
+pub fn masks_inputs() -> (Tensor, Tensor, Tensor) {
+    let pad: Vec<bool> = (0..8).map(|k| k % 4 >= 3 - k / 4).collect();
+    let keep: Vec<i64> = pad.iter().map(|&p| i64::from(!p)).collect();
+    (
+        Tensor::randn([2, 4, 4]),
+        Tensor::from_vec(pad, [2, 4]),
+        Tensor::from_vec(keep, [2, 4]),
+    )
+}
+
 fn tutorial() -> ExportedProgram {
     ferrex::manual_seed(23);
     let m = Tutorial {
@@ -403,6 +434,14 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "tutorial_b8",
         export: tutorial,
+    },
+    Fixture {
+        name: "masks_b2",
+        export: || {
+            ferrex::manual_seed(43);
+            ferrex::export(&Masks {}, masks_inputs())
+                .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+        },
     },
     Fixture {
         name: "lenet_b2",

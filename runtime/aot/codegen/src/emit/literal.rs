@@ -130,6 +130,11 @@ pub(super) fn fused_program(p: &FusedProgram) -> String {
                 src(*a),
                 src(*b)
             ),
+            Instr::Select { dst, cond, a, b } => format!(
+                "{RT}Instr::Select {{ dst: {dst}, cond: {cond}, a: {RT}{}, b: {RT}{} }}",
+                src(*a),
+                src(*b)
+            ),
         })
         .map(|s| format!("                    {s},\n"))
         .collect();

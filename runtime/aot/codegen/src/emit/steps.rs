@@ -81,7 +81,11 @@ impl Gen<'_> {
             }
             Kind::Conv(c) => self.conv(i, step, c, &mut code)?,
             Kind::ConvTranspose(c) => self.conv_transpose(step, c, &mut code)?,
-            Kind::Fallback { op, args, .. } => self.fallback(step, op, args, &mut code)?,
+            // A call on bool or integer data: the op's kernel, as an eager call (the
+            // generated code does not split the batch, so a view's sizes are the call's).
+            Kind::Fallback { op, args, .. } | Kind::Typed { op, args, .. } => {
+                self.fallback(step, op, args, &mut code)?;
+            }
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
             Kind::Recurrent { spec, args } => self.recurrent(step, spec, args, &mut code)?,
             Kind::HigherOrder { op, args, subplans } => {
@@ -150,9 +154,20 @@ impl Gen<'_> {
                 sizes: self.inputs[k].sizes.clone(),
                 slot: None,
             },
+            // Bool or integer data (a `where` condition, a mask), read by a fused step.
+            Loc::Input(k) if self.inputs[k].dtype == "bool" || self.inputs[k].dtype == "i64" => {
+                Read {
+                    expr: format!(
+                        "&{RT}::as_f32({}.iter().copied())[..]",
+                        self.inputs[k].ident
+                    ),
+                    sizes: self.inputs[k].sizes.clone(),
+                    slot: None,
+                }
+            }
             Loc::Input(k) => {
                 return Err(self.unsupported(format!(
-                    "input `{}` ({}) is read by a step other than an embedding",
+                    "input `{}` ({}) is read by a step other than an embedding or a fused step",
                     self.inputs[k].name, self.inputs[k].dtype
                 )))
             }
@@ -461,6 +476,7 @@ pub(super) fn fail_closure(step: &Step) -> String {
 fn kind_name(k: &Kind) -> &'static str {
     match k {
         Kind::Fallback { .. } => "an eager fallback",
+        Kind::Typed { .. } => "a call on bool or integer data",
         Kind::Recurrent { .. } => "recurrent layers",
         Kind::GetItem { .. } => "getitem",
         Kind::HigherOrder { .. } => "a higher-order op",

@@ -223,6 +223,15 @@ impl Gen<'_> {
         i: usize,
         v: usize,
     ) -> Result<super::steps::Read, AotError> {
+        let meta = self.plan.metas.get(v).and_then(|m| m.first());
+        if let Some(m) = meta.filter(|m| m.dtype != ferrex::DType::F32) {
+            // Bool or integer data (a `where` condition, a mask), read by a fused step.
+            return Ok(super::steps::Read {
+                expr: format!("&{RT}::eager_as_f32(&ws.e{e}, {i})?[..]"),
+                sizes: m.sizes.clone(),
+                slot: None,
+            });
+        }
         let sizes = self.value_sizes(v)?;
         let _ = numel(&sizes);
         Ok(super::steps::Read {
