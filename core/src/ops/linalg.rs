@@ -5,7 +5,7 @@
 //! `dot`, `trace`, `tensordot`, `kron`, `block_diag`, `cartesian_prod`, `cross` /
 //! `linalg_cross`, `bilinear` / `_trilinear`.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Dimension, Ix2, IxDyn};
 
 use ferrex_kernels::{gemm, Float, Mat};
 
@@ -631,7 +631,11 @@ fn linear_kernel(a: &Linear, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError
         Some(b) => Some(b.storage_or_op_error()?),
         None => None,
     };
-    let y = linear_storage(&x, &w, bias.as_ref(), &concrete(&out.sizes), out.dtype)?;
+    // The packed product first: the result's sizes are needed only by the others.
+    let y = match linear_prepacked(&x, &w, bias.as_ref())? {
+        Some(y) => y,
+        None => linear_unpacked(&x, &w, bias.as_ref(), &concrete(&out.sizes), out.dtype)?,
+    };
     Ok(vec![y])
 }
 
@@ -644,9 +648,21 @@ pub(crate) fn linear_storage(
     shape: &[usize],
     dtype: DType,
 ) -> Result<Storage, OpError> {
-    if let Some(y) = linear_prepacked(x, w, bias)? {
-        return Ok(y);
+    match linear_prepacked(x, w, bias)? {
+        Some(y) => Ok(y),
+        None => linear_unpacked(x, w, bias, shape, dtype),
     }
+}
+
+/// [`linear_storage`] for the products [`linear_prepacked`] does not take: a product by
+/// the transposed weight, then the bias.
+fn linear_unpacked(
+    x: &Storage,
+    w: &Storage,
+    bias: Option<&Storage>,
+    shape: &[usize],
+    dtype: DType,
+) -> Result<Storage, OpError> {
     let y = matmul_storage(x, &super::shape::transpose_storage(w, 0, 1))?;
     match bias {
         None => Ok(y),
@@ -697,8 +713,9 @@ fn linear_prepacked(
         bias,
         ..Default::default()
     };
-    let mut shape = xa.shape().to_vec();
-    if let Some(last) = shape.last_mut() {
+    // Held inline up to four dims: no allocation for the shape of a small call.
+    let mut shape = IxDyn(xa.shape());
+    if let Some(last) = shape.slice_mut().last_mut() {
         *last = n;
     }
     // Written by the products alone (no zero fill), the bias added where they store.
@@ -722,7 +739,7 @@ fn linear_prepacked(
         };
         multiply(&[Mat::row_major(rows, m, k)])?
     };
-    Ok(Storage::from_vec(&shape, y))
+    Ok(Storage::from_vec(shape.slice(), y))
 }
 
 /// Whether an f32 `linear` of `m` rows, `n` outputs and `k` inputs runs the packed

@@ -154,6 +154,9 @@ pub struct CheckedInputs<'p> {
     pub placeholders: Vec<Storage>,
     /// The symbol values bound by the input sizes.
     pub bindings: Bindings,
+    /// Per placeholder, the program's own tensor where it reads the program's state:
+    /// the interpreter passes the handle on rather than wrapping its data anew.
+    state_tensors: Vec<Option<Tensor>>,
     /// The user input tensors by name, for writing back input mutations (empty when the
     /// program mutates no input).
     user_tensors: Vec<(String, Tensor)>,
@@ -166,6 +169,8 @@ pub struct CheckedInputs<'p> {
 struct MatchedInputs {
     /// The value of each placeholder, in graph order.
     placeholders: Vec<Storage>,
+    /// Each placeholder's tensor of the program's state, if it is one.
+    state_tensors: Vec<Option<Tensor>>,
     bindings: Bindings,
     /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
     deferred: Vec<(String, usize, SymInt, i64)>,
@@ -300,14 +305,14 @@ impl<'p> ExportedModule<'p> {
             .flatten()
             .and_then(|s| Some((s, s.halves(bindings)?)));
         let Some((split, halves)) = split else {
-            let outputs = run_graph(graph, schedule, inputs, bindings)?;
+            let outputs = run_graph(graph, schedule, inputs, &checked.state_tensors, bindings)?;
             return Ok(self.program.finish_call(checked, outputs));
         };
         let outputs = cache
             .split_policy
             .run(halves[0] + halves[1], |splits| match splits {
                 true => split.run(graph, schedule, &inputs, bindings, halves),
-                false => run_graph(graph, schedule, inputs, bindings),
+                false => run_graph(graph, schedule, inputs, &checked.state_tensors, bindings),
             })?;
         Ok(self.program.finish_call(checked, outputs))
     }
@@ -384,6 +389,7 @@ impl<'p> ExportedModule<'p> {
         self.check_guards(&matched.bindings)?;
         Ok(CheckedInputs {
             placeholders: matched.placeholders,
+            state_tensors: matched.state_tensors,
             bindings: matched.bindings,
             user_tensors: matched.user_tensors,
             _state_guard: state_guard,
@@ -411,6 +417,7 @@ impl<'p> ExportedModule<'p> {
         let p = self.program;
         let mut matched = MatchedInputs {
             placeholders: Vec::with_capacity(p.signature.input_specs.len()),
+            state_tensors: Vec::with_capacity(p.signature.input_specs.len()),
             bindings: Bindings::default(),
             deferred: Vec::new(),
             user_tensors: Vec::new(),
@@ -432,7 +439,7 @@ impl<'p> ExportedModule<'p> {
             let id = next_placeholder
                 .next()
                 .ok_or_else(|| RunError::Malformed("fewer placeholders than input specs".into()))?;
-            let storage = match spec.kind {
+            let (storage, state) = match spec.kind {
                 InputKind::UserInput => {
                     let leaf =
                         leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
@@ -442,11 +449,15 @@ impl<'p> ExportedModule<'p> {
                     if mutates_inputs {
                         matched.user_tensors.push((name.to_string(), tensor.0));
                     }
-                    tensor.1
+                    (tensor.1, None)
                 }
-                _ => self.state_input(spec.target.as_deref().unwrap_or_default())?,
+                _ => {
+                    let (t, s) = self.state_input(spec.target.as_deref().unwrap_or_default())?;
+                    (s, Some(t))
+                }
             };
             matched.placeholders.push(storage);
+            matched.state_tensors.push(state);
         }
         if next_placeholder.next().is_some() {
             return Err(RunError::Malformed(
@@ -475,16 +486,19 @@ impl<'p> ExportedModule<'p> {
         Ok((tensor, storage))
     }
 
-    /// A parameter, buffer or constant tensor of the program, by its target.
-    fn state_input(&self, target: &str) -> Result<Storage, RunError> {
+    /// A parameter, buffer or constant tensor of the program, by its target, and its
+    /// data.
+    fn state_input(&self, target: &str) -> Result<(Tensor, Storage), RunError> {
         let p = self.program;
         let t = p
             .state_dict
             .get(target)
             .or_else(|| p.constants.get(target))
             .ok_or_else(|| RunError::Malformed(format!("no tensor for `{target}`")))?;
-        t.try_storage()
-            .map_err(|e| RunError::Malformed(e.to_string()))
+        let storage = t
+            .try_storage()
+            .map_err(|e| RunError::Malformed(e.to_string()))?;
+        Ok((t.clone(), storage))
     }
 
     fn check_input(
@@ -776,9 +790,16 @@ fn run_graph(
     graph: &Graph,
     schedule: &DropSchedule,
     inputs: Vec<Storage>,
+    state_tensors: &[Option<Tensor>],
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
-    let inputs = inputs.into_iter().map(Tensor::from_storage).collect();
+    let mut state = state_tensors.iter();
+    let inputs = (inputs.into_iter())
+        .map(|s| match state.next() {
+            Some(Some(t)) => t.clone(),
+            _ => Tensor::from_storage(s),
+        })
+        .collect();
     outputs_of(interpret_scheduled(
         graph,
         schedule,

@@ -4,7 +4,6 @@
 //! ([`run_halves`]). Which programs can split, and how a half runs, is each runner's
 //! (`program/batch_split.rs` for the interpreter, the runtime's `split.rs` for a plan).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -62,8 +61,10 @@ const SPLIT_SIZES: usize = 64;
 pub struct SplitPolicy {
     /// The [`BatchSplit`] mode (`BatchSplit as u8`): read on every call, without a lock.
     mode: std::sync::atomic::AtomicU8,
-    /// Per batch: the times of whole and split calls so far, then the decision.
-    trials: Mutex<HashMap<usize, SplitTrial>>,
+    /// Per batch: the times of whole and split calls so far, then the decision. A
+    /// short list, scanned: hashing the size into a map cost a call of two microseconds
+    /// a few percent.
+    trials: Mutex<Vec<(usize, SplitTrial)>>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +77,22 @@ struct SplitTrial {
     since: usize,
     /// The decided way's median call, in seconds.
     decided_secs: f64,
+}
+
+/// The trial of `batch`, made when there is none (all forgotten when `SPLIT_SIZES`
+/// sizes are already being timed).
+fn trial_of(trials: &mut Vec<(usize, SplitTrial)>, batch: usize) -> &mut SplitTrial {
+    let at = match trials.iter().position(|(b, _)| *b == batch) {
+        Some(at) => at,
+        None => {
+            if trials.len() >= SPLIT_SIZES {
+                trials.clear();
+            }
+            trials.push((batch, SplitTrial::default()));
+            trials.len() - 1
+        }
+    };
+    &mut trials[at].1
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -121,10 +138,7 @@ impl SplitPolicy {
             BatchSplit::Auto => {}
         }
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        if trials.len() >= SPLIT_SIZES && !trials.contains_key(&batch) {
-            trials.clear();
-        }
-        let t = trials.entry(batch).or_default();
+        let t = trial_of(&mut trials, batch);
         // A split decision is timed again after `SPLIT_RETRY` calls whatever they took:
         // one taken on a noisy machine costs a hand-off per call until it is.
         let timed_long_ago =
@@ -156,7 +170,7 @@ impl SplitPolicy {
     /// Records a timed call's wall time.
     fn record(&self, batch: usize, split: bool, secs: f64) {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        let t = trials.entry(batch).or_default();
+        let t = trial_of(&mut trials, batch);
         if t.decided.is_some() {
             return;
         }
