@@ -779,6 +779,22 @@ impl<'p> Samples<'p> {
                     return mixes("joins its inputs along the batch");
                 }
                 for &x in xs {
+                    // A constant of equal samples (a class token expanded over the
+                    // batch): each half joins its first sample to every one of its own.
+                    if let Operand::Const(c) = x {
+                        // Its sample is then one block for each outer index: every dim
+                        // before the joined one but the batch's is 1.
+                        let sizes = self.plan.const_metas.get(c).map(|m| &m.sizes[..]);
+                        let one_block = sizes.and_then(|s| s.get(..*dim)).is_some_and(|s| {
+                            (s.iter().enumerate()).all(|(d, n)| d == lead.dim || *n == 1)
+                        });
+                        if !lead.is_one_row() || lead.dim > *dim || !one_block {
+                            return mixes("joins a constant where it joins samples");
+                        }
+                        self.uniform_const(c, lead.dim, step)?;
+                        self.uniform_reads.insert((step.out, c));
+                        continue;
+                    }
                     if self.lead_of(x, step)? != *lead {
                         return mixes("joins inputs whose batch is at another dim");
                     }
@@ -958,6 +974,7 @@ fn half_plan(plan: &Plan, samples: &Samples<'_>, batch: &SymInt) -> Plan {
             Kind::Conv(c) => {
                 (c.epilogue.iter_mut()).for_each(|e| e.inputs.iter_mut().for_each(slice));
             }
+            Kind::Concat { xs, .. } => xs.iter_mut().for_each(slice),
             Kind::Attention {
                 q,
                 k,

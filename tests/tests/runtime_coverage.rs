@@ -554,3 +554,54 @@ fn masks_are_planned_and_where_is_fused() {
         }
     }
 }
+
+/// A ViT's class token: a parameter expanded over the batch (folded into a constant of
+/// equal samples) and joined to each sample's patch tokens.
+#[export_module]
+struct ClassToken {
+    cls: Tensor,
+    proj: nn::Linear,
+}
+
+#[export_module]
+impl ClassToken {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let tokens = self.proj.forward(x);
+        let cls = self.cls.expand([x.size(0), 1.into(), 8.into()]);
+        Tensor::cat(&[&cls, &tokens], 1).softmax(-1)
+    }
+}
+
+/// The class token's join splits along the batch: each half joins the constant's first
+/// sample to every one of its own samples, the same bits as a whole call (asserted by
+/// `compiled_vs_interpreter`), and each output row is the token's or its patch's.
+#[test]
+fn a_class_token_joined_to_each_sample_splits() {
+    ferrex::manual_seed(47);
+    let m = ClassToken {
+        cls: Tensor::randn([1, 1, 8]),
+        proj: nn::Linear::new(6, 8),
+    };
+    let x = Tensor::randn([4, 5, 6]);
+    let plans = check_both_irs(&m, (x.clone(),), 1e-6);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(describe.contains("concat of 2 along dim 1"), "{describe}");
+        assert!(describe.contains("batch split: two halves"), "{describe}");
+    }
+    let out = plans[0].call((x.clone(),)).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    let token = m.cls.softmax(-1).to_vec::<f32>().unwrap();
+    let patches = m.proj.forward(&x).softmax(-1).to_vec::<f32>().unwrap();
+    for s in 0..4 {
+        let row = |r: usize| &out[(s * 6 + r) * 8..(s * 6 + r + 1) * 8];
+        assert_eq!(row(0), &token[..]);
+        for p in 0..5 {
+            let want = &patches[(s * 5 + p) * 8..(s * 5 + p + 1) * 8];
+            for (a, b) in row(p + 1).iter().zip(want) {
+                assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+            }
+        }
+    }
+}

@@ -369,11 +369,33 @@ impl<'a, T> EmbeddingTable<'a, T> {
 /// assert_eq!(out, [1, 2, 5, 3, 4, 6]);
 /// ```
 pub fn concat<T: Copy>(parts: &[&[T]], outer: usize, out: &mut [T]) -> Result<(), KernelError> {
-    let mut widths = Vec::with_capacity(parts.len());
+    concat_with(parts.len(), |i| (parts[i], false), outer, out)
+}
+
+/// [`concat`] of parts each either `outer` blocks or (`true`) one block joined at
+/// every outer index: a part broadcast over the dims before the joined one (a class
+/// token joined to each sample's patches, in a half of a split batch).
+pub fn concat_broadcast<T: Copy>(
+    parts: &[(&[T], bool)],
+    outer: usize,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    concat_with(parts.len(), |i| parts[i], outer, out)
+}
+
+fn concat_with<'a, T: Copy + 'a>(
+    n: usize,
+    part: impl Fn(usize) -> (&'a [T], bool),
+    outer: usize,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let mut widths = Vec::with_capacity(n);
     let mut total = 0usize;
-    for p in parts {
+    for i in 0..n {
+        let (p, once) = part(i);
         let width = match (p.len(), outer) {
             (0, _) => 0,
+            (len, _) if once => len,
             (len, o) if o > 0 && len % o == 0 => len / o,
             _ => {
                 return Err(KernelError::new(format!(
@@ -383,8 +405,9 @@ pub fn concat<T: Copy>(parts: &[&[T]], outer: usize, out: &mut [T]) -> Result<()
             }
         };
         widths.push(width);
-        total = total
-            .checked_add(p.len())
+        total = width
+            .checked_mul(outer)
+            .and_then(|w| w.checked_add(total))
             .ok_or_else(|| KernelError::new("the concatenation's size overflows"))?;
     }
     if out.len() != total {
@@ -395,8 +418,10 @@ pub fn concat<T: Copy>(parts: &[&[T]], outer: usize, out: &mut [T]) -> Result<()
     }
     let mut at = 0;
     for o in 0..outer {
-        for (p, &w) in parts.iter().zip(&widths) {
-            out[at..at + w].copy_from_slice(&p[o * w..(o + 1) * w]);
+        for (i, &w) in widths.iter().enumerate() {
+            let (p, once) = part(i);
+            let from = if once { 0 } else { o * w };
+            out[at..at + w].copy_from_slice(&p[from..from + w]);
             at += w;
         }
     }
@@ -406,6 +431,20 @@ pub fn concat<T: Copy>(parts: &[&[T]], outer: usize, out: &mut [T]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broadcast_part_is_joined_at_every_outer_index() {
+        // Two outer blocks: [t, a0, a1] then [t, a2, a3], the token `t` joined to both.
+        let (token, rows) = ([9.0f32], [1.0, 2.0, 3.0, 4.0]);
+        let mut out = [0.0; 6];
+        concat_broadcast(&[(&token[..], true), (&rows[..], false)], 2, &mut out).unwrap();
+        assert_eq!(out, [9.0, 1.0, 2.0, 9.0, 3.0, 4.0]);
+        // The output's length counts the broadcast part once per outer index.
+        let mut short = [0.0; 5];
+        assert!(
+            concat_broadcast(&[(&token[..], true), (&rows[..], false)], 2, &mut short).is_err()
+        );
+    }
 
     #[test]
     fn short_copies_of_every_length_copy_exactly() {

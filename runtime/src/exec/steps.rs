@@ -268,12 +268,22 @@ impl Run<'_> {
             .iter()
             .product();
         let datas = (xs.iter())
-            .map(|&x| self.data(x, arena).map(|(d, _)| d))
+            .map(|&x| self.data(x, arena))
             .collect::<Result<Vec<_>, _>>()?;
-        let parts: Vec<&[f32]> = datas.iter().map(|d| d.as_ref()).collect();
+        // A part whose dims before the joined one are all 1 where the output's are not
+        // is one block joined to every outer index: a half of a split batch reads a
+        // constant of equal samples (a class token) as its first sample only.
+        let mut parts = Vec::with_capacity(datas.len());
+        for (d, xs) in &datas {
+            let lead = xs
+                .get(..dim)
+                .ok_or_else(|| format!("dim {dim} of {xs:?}"))?;
+            let once = lead != &shape[..dim] && lead.iter().all(|&s| s == 1);
+            parts.push((d.as_ref(), once));
+        }
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::layout::concat(&parts, outer, &mut buf[..len])?;
+        kernels::layout::concat_broadcast(&parts, outer, &mut buf[..len])?;
         Ok(shape)
     }
 
