@@ -727,6 +727,43 @@ impl<'p> Samples<'p> {
         Ok(())
     }
 
+    /// A `cat` not along the batch: its inputs per sample with the batch where the
+    /// output has it, or constants of equal samples.
+    fn concat_reads(
+        &mut self,
+        xs: &[Operand],
+        dim: usize,
+        lead: &Lead,
+        step: &Step,
+    ) -> Result<(), String> {
+        let mixes = |what: &str| format!("`{}` {what}", step.info.name);
+        if dim == lead.dim {
+            return Err(mixes("joins its inputs along the batch"));
+        }
+        for &x in xs {
+            // A constant of equal samples (a class token expanded over the
+            // batch): each half joins its first sample to every one of its own.
+            if let Operand::Const(c) = x {
+                // Its sample is then one block for each outer index: every dim
+                // before the joined one but the batch's is 1.
+                let sizes = self.plan.const_metas.get(c).map(|m| &m.sizes[..]);
+                let one_block = sizes
+                    .and_then(|s| s.get(..dim))
+                    .is_some_and(|s| (s.iter().enumerate()).all(|(d, n)| d == lead.dim || *n == 1));
+                if !lead.is_one_row() || lead.dim > dim || !one_block {
+                    return Err(mixes("joins a constant where it joins samples"));
+                }
+                self.uniform_const(c, lead.dim, step)?;
+                self.uniform_reads.insert((step.out, c));
+                continue;
+            }
+            if self.lead_of(x, step)? != *lead {
+                return Err(mixes("joins inputs whose batch is at another dim"));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that `step`, whose output's batch is `lead`, reads its operands per sample
     /// (or as constants where it takes them) and keeps the samples apart.
     fn reads(
@@ -774,32 +811,7 @@ impl<'p> Samples<'p> {
                 self.constant(*weight, step)?;
                 self.lead_of(*ids, step)?;
             }
-            Kind::Concat { xs, dim } => {
-                if *dim == lead.dim {
-                    return mixes("joins its inputs along the batch");
-                }
-                for &x in xs {
-                    // A constant of equal samples (a class token expanded over the
-                    // batch): each half joins its first sample to every one of its own.
-                    if let Operand::Const(c) = x {
-                        // Its sample is then one block for each outer index: every dim
-                        // before the joined one but the batch's is 1.
-                        let sizes = self.plan.const_metas.get(c).map(|m| &m.sizes[..]);
-                        let one_block = sizes.and_then(|s| s.get(..*dim)).is_some_and(|s| {
-                            (s.iter().enumerate()).all(|(d, n)| d == lead.dim || *n == 1)
-                        });
-                        if !lead.is_one_row() || lead.dim > *dim || !one_block {
-                            return mixes("joins a constant where it joins samples");
-                        }
-                        self.uniform_const(c, lead.dim, step)?;
-                        self.uniform_reads.insert((step.out, c));
-                        continue;
-                    }
-                    if self.lead_of(x, step)? != *lead {
-                        return mixes("joins inputs whose batch is at another dim");
-                    }
-                }
-            }
+            Kind::Concat { xs, dim } => self.concat_reads(xs, *dim, lead, step)?,
             Kind::Compare { .. } | Kind::Typed { view: Some(_), .. } => {}
             Kind::Typed {
                 inputs, view: None, ..
