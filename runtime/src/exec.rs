@@ -312,6 +312,15 @@ pub fn fused_on(
     }
 }
 
+/// A bool attention mask as loaded (1 where it keeps a score, 0 where it masks it:
+/// [`crate::fused::as_f32`]) as the kernel's additive terms: 0 and -inf, as the eager
+/// op converts a bool mask (ATen's `convert_boolean_attn_mask`).
+pub fn keep_mask_additive(keep: &[f32]) -> Vec<f32> {
+    (keep.iter())
+        .map(|&k| if k != 0.0 { 0.0 } else { f32::NEG_INFINITY })
+        .collect()
+}
+
 /// A fused input `(data, sizes)` read broadcast to `shape`.
 fn fused_input<'a>(
     (data, sizes): &(&'a [f32], &[usize]),

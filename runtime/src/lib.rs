@@ -118,7 +118,7 @@ mod split;
 pub mod step {
     pub use crate::exec::{
         batch_norm_affine, bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views,
-        higher_order, pack, step_error, ConvEpilogueArgs, InputView,
+        higher_order, keep_mask_additive, pack, step_error, ConvEpilogueArgs, InputView,
     };
 }
 

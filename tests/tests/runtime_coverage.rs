@@ -605,3 +605,87 @@ fn a_class_token_joined_to_each_sample_splits() {
         }
     }
 }
+
+/// Attention with bool masks: a padding mask given as an input and a causal bool
+/// constant (true keeps a score).
+#[export_module]
+struct BoolMaskAttention {
+    causal: Tensor,
+}
+
+#[export_module]
+impl BoolMaskAttention {
+    fn forward(&self, q: &Tensor, pad: &Tensor) -> Tensor {
+        let keys = pad.unsqueeze(1).unsqueeze(1);
+        let a = F::scaled_dot_product_attention(q, q, q, Some(&keys), 0.0, false, None, false);
+        let b =
+            F::scaled_dot_product_attention(q, q, q, Some(&self.causal), 0.0, false, None, false);
+        a + b
+    }
+}
+
+/// A bool attention mask is the attention step's (no fallback), added as 0 and -inf
+/// as the eager op adds it: the interpreter's values, split calls' bits, and each
+/// masked score's weight 0 (a padded key changes nothing).
+#[test]
+fn a_bool_attention_mask_is_the_attention_steps() {
+    ferrex::manual_seed(53);
+    let (b, h, t, e) = (4usize, 2usize, 5usize, 8usize);
+    let causal: Vec<bool> = (0..t * t).map(|k| k % t <= k / t).collect();
+    let m = BoolMaskAttention {
+        causal: Tensor::from_slice(&causal).reshape([t, t]).copy(),
+    };
+    // Sample `s` pads its last `s` keys.
+    let pad: Vec<bool> = (0..b * t).map(|k| k % t < t - k / t).collect();
+    let q = Tensor::randn([b, h, t, e]);
+    let args = (q.clone(), Tensor::from_slice(&pad).reshape([b, t]).copy());
+    let plans = check_both_irs(&m, args.clone(), 1e-6);
+    let describe = plans[0].describe();
+    assert_eq!(
+        describe.matches("attention, fused + mask").count(),
+        2,
+        "{describe}"
+    );
+    assert!(describe.contains("batch split: two halves"), "{describe}");
+    // Each output against attention computed here, the masked scores left out.
+    let out = plans[0].call(args.clone()).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    let qv = q.to_vec::<f32>().unwrap();
+    for s in 0..b {
+        for hh in 0..h {
+            for i in 0..t {
+                // softmax over kept keys of q_i · q_j / sqrt(e), for each mask, summed.
+                let base = (s * h + hh) * t;
+                let row = |j: usize| &qv[(base + j) * e..(base + j + 1) * e];
+                let attend = |keep: &dyn Fn(usize) -> bool| -> Vec<f64> {
+                    let scores: Vec<f64> = (0..t)
+                        .map(|j| match keep(j) {
+                            true => {
+                                row(i)
+                                    .iter()
+                                    .zip(row(j))
+                                    .map(|(a, c)| f64::from(*a) * f64::from(*c))
+                                    .sum::<f64>()
+                                    / (e as f64).sqrt()
+                            }
+                            false => f64::NEG_INFINITY,
+                        })
+                        .collect();
+                    let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let w: Vec<f64> = scores.iter().map(|x| (x - top).exp()).collect();
+                    let total: f64 = w.iter().sum();
+                    (0..e)
+                        .map(|d| (0..t).map(|j| w[j] / total * f64::from(row(j)[d])).sum())
+                        .collect()
+                };
+                let a = attend(&|j| pad[s * t + j]);
+                let c = attend(&|j| causal[i * t + j]);
+                for d in 0..e {
+                    let got = f64::from(out[(base + i) * e + d]);
+                    assert!((got - (a[d] + c[d])).abs() <= 1e-5, "{s} {hh} {i} {d}");
+                }
+            }
+        }
+    }
+}

@@ -26,7 +26,8 @@ pub use ferrex_kernels::{
 pub use ferrex_runtime::fused::{as_f32, BinOp, FusedProgram, Instr, Src, UnOp};
 pub use ferrex_runtime::plan::ViewOp;
 pub use ferrex_runtime::step::{
-    bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views, pack, step_error,
+    bias_init, conv_fused, epilogue_threads, fused, fused_on, fused_views, keep_mask_additive,
+    pack, step_error,
 };
 
 /// Panels of a `[k, n]` GEMM weight packed by the build script, at `offset` of the

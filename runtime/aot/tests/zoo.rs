@@ -227,6 +227,10 @@ fn generated_masks_are_bit_identical_to_the_plan() {
         "a bool view, loaded"
     );
     assert!(source.contains("Instr::Select"));
+    assert!(
+        source.contains("rt::keep_mask_additive("),
+        "a bool attention mask"
+    );
 }
 
 #[test]

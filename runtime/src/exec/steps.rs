@@ -7,7 +7,7 @@ use ferrex::tensor::{view_to_vec, Storage};
 use ferrex_kernels::attention::{attention_strided, AttentionGeom, Strided};
 use ferrex_kernels::{self as kernels, Mat};
 
-use super::{Arena, Run, Val};
+use super::{keep_mask_additive, Arena, Run, Val};
 use crate::plan::{node_name, Cmp, FixedView, Kind, Operand, Step, ViewChain, ViewOp, NO_VIEWS};
 
 impl Run<'_> {
@@ -25,12 +25,14 @@ impl Run<'_> {
                 k,
                 v,
                 mask,
+                keep_mask,
                 scale,
                 causal,
                 views,
             } => {
                 let views = views.as_deref();
-                self.attention([*q, *k, *v], views, *mask, (*scale, *causal), buf, arena)
+                let mask = mask.map(|m| (m, *keep_mask));
+                self.attention([*q, *k, *v], views, mask, (*scale, *causal), buf, arena)
             }
             Kind::Reduce { x, dims, op } => self.reduce(*x, dims, *op, step, buf, arena),
             Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, buf, arena),
@@ -71,7 +73,7 @@ impl Run<'_> {
         &self,
         qkv: [Operand; 3],
         views: Option<&[ViewChain; 3]>,
-        mask: Option<Operand>,
+        mask: Option<(Operand, bool)>,
         (scale, causal): (f64, bool),
         buf: &mut Vec<f32>,
         arena: &Arena,
@@ -111,7 +113,15 @@ impl Run<'_> {
                 .ok_or_else(|| format!("attention operands of {:?}", l.sizes))
         };
         let (q, k, v) = (strided(&qd, &ql)?, strided(&kd, &kl)?, strided(&vd, &vl)?);
-        let mask_data = mask.map(|m| self.data(m, arena)).transpose()?;
+        let mask_data = (mask.map(|(m, keep)| {
+            let (data, shape) = self.data(m, arena)?;
+            let data = match keep {
+                true => Cow::Owned(keep_mask_additive(&data)),
+                false => data,
+            };
+            Ok::<_, String>((data, shape))
+        }))
+        .transpose()?;
         let mask = match &mask_data {
             Some((d, shape)) => Some(Strided::broadcast(d, shape, batch, [geom.l, geom.s])?),
             None => None,

@@ -134,8 +134,11 @@ impl Builder<'_> {
         if r < 2 || !same_batch || dropout_p != 0.0 {
             return None;
         }
+        // A bool mask keeps where it holds (the kernel adds -inf where it does not).
+        let keep_mask = mask.is_some_and(|m| self.meta(m).is_some_and(|m| m.dtype == DType::Bool));
         let mask = match mask {
             None => None,
+            Some(m) if keep_mask => Some(self.operand(m)),
             Some(m) => Some(self.f32_value(m)?),
         };
         let scale =
@@ -145,6 +148,7 @@ impl Builder<'_> {
             k: self.f32_value(qkv[1])?,
             v: self.f32_value(qkv[2])?,
             mask,
+            keep_mask,
             scale,
             causal,
             views: None,

@@ -323,8 +323,10 @@ pub enum Kind {
         q: Operand,
         k: Operand,
         v: Operand,
-        /// An additive f32 mask, broadcast to the scores.
+        /// An additive f32 mask, broadcast to the scores; with `keep_mask`, a bool one
+        /// (loaded as 1 or 0: true keeps a score, false masks it).
         mask: Option<Operand>,
+        keep_mask: bool,
         scale: f64,
         causal: bool,
         /// The views `q`, `k` and `v` are read through, when any is

@@ -12,32 +12,35 @@
 //   masked_fill_1: eager aten::masked_fill.Scalar
 //   sum_1: sum over dims [1] -> slot 0
 //   where: fused fill+where -> slot 1
-//   unsqueeze_3: reshape (no copy) -> slot 1
-//   add_2: fused to+sub+mul+add+add+add -> slot 0
+//   logical_not_1: aten::logical_not.default on bool/integer data (its kernel)
+//   unsqueeze_3: reshape of bool/integer data
+//   scaled_dot_product_attention: attention, fused + mask -> slot 0
+//   unsqueeze_4: reshape (no copy) -> slot 1
+//   add_3: fused to+sub+mul+add+add+add+add -> slot 2
 //   eager fallbacks: 2 (aten::masked_fill.Scalar ×2)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 16011;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(275, 14849, 0xbd6e39eacb7d4ccf), (15267, 13, 0x84838c651624f4fd), (15361, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 19520;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(275, 18358, 0x9eb90440af4eda8a), (18776, 13, 0x84838c651624f4fd), (18870, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/masks_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/masks_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 16011,
+    ARCHIVE.len() == 19520,
     "`tests/fixtures/masks_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/masks_b2.pt2 -o tests/generated/masks_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0x77389ab3,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 233) == 0x600df82a,
     "`tests/fixtures/masks_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/masks_b2.pt2 -o tests/generated/masks_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 15204) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 18713) == 0x0e7543f2,
     "`tests/fixtures/masks_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/masks_b2.pt2 -o tests/generated/masks_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 15294) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 18803) == 0x0e7543f2,
     "`tests/fixtures/masks_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/masks_b2.pt2 -o tests/generated/masks_b2.rs` again"
 );
 
@@ -50,8 +53,10 @@ pub struct Model {
     o3: &'static ::ferrex_aot::rt::OpDef,
     o4: &'static ::ferrex_aot::rt::OpDef,
     o5: &'static ::ferrex_aot::rt::OpDef,
+    o6: &'static ::ferrex_aot::rt::OpDef,
+    o7: &'static ::ferrex_aot::rt::OpDef,
     f7: ::ferrex_aot::rt::FusedProgram,
-    f9: ::ferrex_aot::rt::FusedProgram,
+    f12: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -88,6 +93,8 @@ impl Model {
             o3: ::ferrex_aot::rt::op("aten::logical_not.default")?,
             o4: ::ferrex_aot::rt::op("aten::unsqueeze.default")?,
             o5: ::ferrex_aot::rt::op("aten::masked_fill.Scalar")?,
+            o6: ::ferrex_aot::rt::op("aten::logical_not.default")?,
+            o7: ::ferrex_aot::rt::op("aten::unsqueeze.default")?,
             f7: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Binary { dst: 0, op: ::ferrex_aot::rt::BinOp::Mul, a: ::ferrex_aot::rt::Src::Const(2.0f32), b: ::ferrex_aot::rt::Src::Const(1.0f32) },
@@ -99,7 +106,7 @@ impl Model {
                 out: 3,
                 label: String::from("fill+where"),
             },
-            f9: ::ferrex_aot::rt::FusedProgram {
+            f12: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 1, op: ::ferrex_aot::rt::BinOp::Sub, a: ::ferrex_aot::rt::Src::Reg(0), b: ::ferrex_aot::rt::Src::Const(1.0f32) },
@@ -110,27 +117,32 @@ impl Model {
                     ::ferrex_aot::rt::Instr::Binary { dst: 6, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(4), b: ::ferrex_aot::rt::Src::Reg(5) },
                     ::ferrex_aot::rt::Instr::Load { dst: 7, input: 3 },
                     ::ferrex_aot::rt::Instr::Binary { dst: 8, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(6), b: ::ferrex_aot::rt::Src::Reg(7) },
+                    ::ferrex_aot::rt::Instr::Load { dst: 9, input: 4 },
+                    ::ferrex_aot::rt::Instr::Binary { dst: 10, op: ::ferrex_aot::rt::BinOp::Add, a: ::ferrex_aot::rt::Src::Reg(8), b: ::ferrex_aot::rt::Src::Reg(9) },
                 ],
-                n_regs: 9,
-                out: 8,
-                label: String::from("to+sub+mul+add+add+add"),
+                n_regs: 11,
+                out: 10,
+                label: String::from("to+sub+mul+add+add+add+add"),
             },
             ws: ::std::sync::Mutex::new(None),
         })
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 2 slots, 160 bytes),
+/// The buffers `Model::forward` computes in (the plan's 3 slots, 288 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
     s1: Vec<f32>,
+    s2: Vec<f32>,
     e3: Vec<::ferrex_aot::rt::Storage>,
     e4: Vec<::ferrex_aot::rt::Storage>,
     e5: Vec<::ferrex_aot::rt::Storage>,
     e9: Vec<::ferrex_aot::rt::Storage>,
     e10: Vec<::ferrex_aot::rt::Storage>,
     e11: Vec<::ferrex_aot::rt::Storage>,
+    e15: Vec<::ferrex_aot::rt::Storage>,
+    e16: Vec<::ferrex_aot::rt::Storage>,
 }
 
 impl Workspace {
@@ -139,12 +151,15 @@ impl Workspace {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(32)?,
             s1: ::ferrex_aot::rt::zeros(8)?,
+            s2: ::ferrex_aot::rt::zeros(32)?,
             e3: Vec::new(),
             e4: Vec::new(),
             e5: Vec::new(),
             e9: Vec::new(),
             e10: Vec::new(),
             e11: Vec::new(),
+            e15: Vec::new(),
+            e16: Vec::new(),
         })
     }
 }
@@ -199,15 +214,34 @@ impl Model {
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("where", "aten::where.self", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 207, column: 22 }), e);
             ::ferrex_aot::rt::fused(&self.f7, &[(&::ferrex_aot::rt::as_f32(pad.iter().copied())[..], &[2, 4]), (&ws.s0[..8], &[2, 4])], &[2, 4], out).map_err(|e| fail(&e))?;
         }
-        // unsqueeze_3: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:208
-        // (no code: slot 1 read as [2, 1, 4])
-        // add_2: aten::add.Tensor at runtime/aot/tests/support/mod.rs:199
+        // logical_not_1: aten::logical_not.default at runtime/aot/tests/support/mod.rs:212
+        {
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("logical_not_1", "aten::logical_not.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 212, column: 23 }), e);
+            ws.e15 = ::ferrex_aot::rt::fallback(self.o6, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_bool(pad, &[2, 4])?)], &fail)?;
+        }
+        // unsqueeze_3: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:212
+        {
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze_3", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 212, column: 37 }), e);
+            ws.e16 = ::ferrex_aot::rt::fallback(self.o7, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e15, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(1))], &fail)?;
+        }
+        // scaled_dot_product_attention: aten::scaled_dot_product_attention.default at runtime/aot/tests/support/mod.rs:208
         {
             let out = &mut ws.s0[..32];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_2", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 199, column: 1 }), e);
-            ::ferrex_aot::rt::fused(&self.f9, &[(&::ferrex_aot::rt::eager_as_f32(&ws.e5, 0)?[..], &[2, 1, 4]), (::ferrex_aot::rt::eager_f32(&ws.e4, 0)?, &[2, 4, 4]), (::ferrex_aot::rt::eager_f32(&ws.e11, 0)?, &[2, 4, 4]), (&ws.s1[..8], &[2, 1, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("scaled_dot_product_attention", "aten::scaled_dot_product_attention.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 208, column: 24 }), e);
+            let geom = ::ferrex_aot::rt::AttentionGeom { batch: 2, l: 4, s: 4, e: 4, ev: 4, scale: 0.5f64, causal: false };
+            let keep = ::ferrex_aot::rt::keep_mask_additive(&::ferrex_aot::rt::eager_as_f32(&ws.e16, 0)?[..]);
+            let mask = ::ferrex_aot::rt::Strided::broadcast(&keep, &[2, 1, 4], &[2], [4, 4]).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::attention(x, x, x, Some(&mask), &geom, out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s0[..32])?;
+        // unsqueeze_4: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:218
+        // (no code: slot 1 read as [2, 1, 4])
+        // add_3: aten::add.Tensor at runtime/aot/tests/support/mod.rs:199
+        {
+            let out = &mut ws.s2[..32];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add_3", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 199, column: 1 }), e);
+            ::ferrex_aot::rt::fused(&self.f12, &[(&::ferrex_aot::rt::eager_as_f32(&ws.e5, 0)?[..], &[2, 1, 4]), (::ferrex_aot::rt::eager_f32(&ws.e4, 0)?, &[2, 4, 4]), (::ferrex_aot::rt::eager_f32(&ws.e11, 0)?, &[2, 4, 4]), (&ws.s1[..8], &[2, 1, 4]), (&ws.s0[..32], &[2, 4, 4])], &[2, 4, 4], out).map_err(|e| fail(&e))?;
+        }
+        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..32])?;
         Ok(())
     }
 }

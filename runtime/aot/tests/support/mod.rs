@@ -191,8 +191,8 @@ fn ops() -> ExportedProgram {
 
 /// Attention masks: a bool padding mask and its integer complement as inputs; a
 /// `masked_fill` through a view of the bool mask, a `where` reading it as it is (a fused
-/// select beside a fill), the integer mask cast into the scores' arithmetic, and a
-/// logical op on bool data.
+/// select beside a fill), the integer mask cast into the scores' arithmetic, a
+/// logical op on bool data, and attention with a bool mask.
 #[ferrex::export_module]
 pub struct Masks {}
 
@@ -205,7 +205,17 @@ impl Masks {
         let zeroed = x.masked_fill(&pad.logical_not().unsqueeze(1), 0.0);
         let sums = x.sum_dim(&[1], false);
         let direct = Tensor::where_(pad, &sums, &sums.full_like(2.0));
-        padded + additive + zeroed + direct.unsqueeze(1)
+        let attended = ferrex::nn::functional::scaled_dot_product_attention(
+            x,
+            x,
+            x,
+            Some(&pad.logical_not().unsqueeze(1)),
+            0.0,
+            false,
+            None,
+            false,
+        );
+        padded + additive + zeroed + direct.unsqueeze(1) + attended
     }
 }
 

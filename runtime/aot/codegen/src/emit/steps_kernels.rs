@@ -250,6 +250,7 @@ impl Gen<'_> {
             k,
             v,
             mask,
+            keep_mask,
             scale,
             causal,
             views,
@@ -287,7 +288,12 @@ impl Gen<'_> {
         )];
         let mask = match mask {
             Some(m) => {
-                let m = self.read_other(*m, out)?;
+                let mut m = self.read_other(*m, out)?;
+                if *keep_mask {
+                    // A bool mask, loaded as 1 or 0: 0 and -inf, as the plan adds them.
+                    lines.push(format!("let keep = {RT}::keep_mask_additive({});", m.expr));
+                    m.expr = "&keep".into();
+                }
                 lines.push(format!(
                     "let mask = {RT}::Strided::broadcast({}, &{}, &{}, [{l}, {s}]).map_err(|e| fail(&e))?;",
                     m.expr,
