@@ -286,7 +286,10 @@ fn mutates_state(program: &ExportedProgram) -> bool {
 /// constants (`const_metas`, `const_origins`), packed-weight sources, slots and
 /// description, in a time independent of the weights' size — constants are not folded
 /// nor packed, only recorded (`consts` is empty, packed panels are empty). Nothing runs
-/// it; it is what a code generator (`ferrex-aot`) reads.
+/// it; it is what a code generator (`ferrex-aot`) reads. One difference: [`compile`]
+/// first inlines the composite ops the plan has no step for (`masked_fill`, `rms_norm`,
+/// …) by retracing the program; this plan does not, and keeps them as eager calls, so
+/// generated code runs them eagerly (the same values).
 pub fn plan_structure(
     program: &ferrex::serialize::pt2::ProgramStructure,
 ) -> Result<Plan, CompileError> {
