@@ -129,6 +129,17 @@ fn unary_step(
     }
 }
 
+/// A copy of register `dst`'s `n` values when the step writing it also reads it (a
+/// source that is the register written is read from the copy; copied only then: a
+/// register is 4 KiB).
+fn copy_if_read(dst_reg: &[f32; CHUNK], n: usize, reads_dst: bool) -> Option<[f32; CHUNK]> {
+    reads_dst.then(|| {
+        let mut c = [0f32; CHUNK];
+        c[..n].copy_from_slice(&dst_reg[..n]);
+        c
+    })
+}
+
 /// Register `dst` = `op(a, b)` over a chunk of `n`; what `dst` holds then (a constant
 /// when both operands are).
 fn binary_step(
@@ -142,14 +153,7 @@ fn binary_step(
 ) -> Held {
     let (dst_reg, others) = OtherRegs::split(regs, dst);
     let reads_dst = |s: Src| s == Src::Reg(dst) && held[dst] == Held::Values;
-    // A source that is the register written is read from a copy of its `n` values
-    // (copied only then: a register is 4 KiB).
-    let mut copied = None;
-    if reads_dst(a) || reads_dst(b) {
-        let mut c = [0f32; CHUNK];
-        c[..n].copy_from_slice(&dst_reg[..n]);
-        copied = Some(c);
-    }
+    let copied = copy_if_read(dst_reg, n, reads_dst(a) || reads_dst(b));
     let copy = copied.as_ref().map(|c| &c[..n]);
     let operand = |s: Src| match s {
         Src::Const(c) => Operand::Const(c),
@@ -194,13 +198,11 @@ fn select_step(
     let (dst_reg, others) = OtherRegs::split(regs, dst);
     let reads_dst = |r: usize| r == dst && held[dst] == Held::Values;
     let reads_dst_src = |s: Src| matches!(s, Src::Reg(r) if reads_dst(r));
-    // As in `binary_step`: a source that is the register written is read from a copy.
-    let mut copied = None;
-    if reads_dst(cond) || reads_dst_src(a) || reads_dst_src(b) {
-        let mut c = [0f32; CHUNK];
-        c[..n].copy_from_slice(&dst_reg[..n]);
-        copied = Some(c);
-    }
+    let copied = copy_if_read(
+        dst_reg,
+        n,
+        reads_dst(cond) || reads_dst_src(a) || reads_dst_src(b),
+    );
     let copy = copied.as_ref().map(|c| &c[..n]);
     let reg = |r: usize| held[r].operand(inputs, others.get(r, n).or(copy), n);
     let src = |s: Src| match s {

@@ -403,53 +403,29 @@ impl Builder<'_> {
     /// `Slice`): a reshape of a planned buffer (or an expand to its own sizes) is an
     /// alias of it, anything else a strided copy. `None`: not a view op, or not planned.
     fn try_view_op(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Option<Kind>> {
-        let view = match lowering_keeping_sizes(op, args)? {
-            Lowering::Permute { input, dims } => return Some(self.try_permute(v, input, dims)),
-            Lowering::Reshape { input } => {
-                if self.place[input] == Some(Place::Slot) && self.meta(v).is_some() {
-                    return Some(Some(Kind::Alias {
-                        src: input,
-                        sizes: Vec::new(),
-                        at: None,
-                    }));
-                }
-                (input, ViewLowering::Reshape)
+        let lowering = lowering_keeping_sizes(op, args)?;
+        if let Lowering::Permute { input, dims } = lowering {
+            return Some(self.try_permute(v, input, dims));
+        }
+        let (input, view) = ViewLowering::of(&lowering)?;
+        // A reshape of a planned buffer, or an expand to the input's own sizes (PyTorch's
+        // `matmul` decomposition writes them before each `bmm`), is the input: an alias,
+        // not a copy.
+        let alias = match view {
+            ViewLowering::Reshape => self.meta(v).is_some(),
+            ViewLowering::Expand => {
+                (self.meta(v).zip(self.meta(input))).is_some_and(|(a, b)| a.sizes == b.sizes)
             }
-            Lowering::Expand { input } => {
-                // An expand to the input's own sizes (PyTorch's `matmul` decomposition
-                // writes them before each `bmm`) is the input: an alias, not a copy.
-                let same = self
-                    .meta(v)
-                    .zip(self.meta(input))
-                    .is_some_and(|(a, b)| a.sizes == b.sizes);
-                if same && self.place[input] == Some(Place::Slot) {
-                    return Some(Some(Kind::Alias {
-                        src: input,
-                        sizes: Vec::new(),
-                        at: None,
-                    }));
-                }
-                (input, ViewLowering::Expand)
-            }
-            Lowering::Select { input, dim, index } => (input, ViewLowering::Select { dim, index }),
-            Lowering::Slice {
-                input,
-                dim,
-                start,
-                end,
-                step,
-            } => (
-                input,
-                ViewLowering::Slice {
-                    dim,
-                    start,
-                    end,
-                    step,
-                },
-            ),
-            _ => return None,
+            _ => false,
         };
-        Some(self.try_view(v, view.0, view.1))
+        if alias && self.place[input] == Some(Place::Slot) {
+            return Some(Some(Kind::Alias {
+                src: input,
+                sizes: Vec::new(),
+                at: None,
+            }));
+        }
+        Some(self.try_view(v, input, view))
     }
 
     /// A higher-order node: its subgraphs compiled as subplans, with the constants

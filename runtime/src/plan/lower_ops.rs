@@ -27,6 +27,40 @@ pub(super) enum ViewLowering {
     },
 }
 
+impl ViewLowering {
+    /// The viewed input and the view of a `Reshape` / `Expand` / `Select` / `Slice`
+    /// lowering; `None` for any other.
+    pub(super) fn of(l: &Lowering<V>) -> Option<(V, ViewLowering)> {
+        Some(match l {
+            Lowering::Reshape { input } => (*input, ViewLowering::Reshape),
+            Lowering::Expand { input } => (*input, ViewLowering::Expand),
+            Lowering::Select { input, dim, index } => (
+                *input,
+                ViewLowering::Select {
+                    dim: *dim,
+                    index: index.clone(),
+                },
+            ),
+            Lowering::Slice {
+                input,
+                dim,
+                start,
+                end,
+                step,
+            } => (
+                *input,
+                ViewLowering::Slice {
+                    dim: *dim,
+                    start: start.clone(),
+                    end: end.clone(),
+                    step: step.clone(),
+                },
+            ),
+            _ => return None,
+        })
+    }
+}
+
 /// `d` of a tensor of `rank` dims, wrapped when negative.
 fn wrap_dim(d: i64, rank: usize) -> Option<usize> {
     let r = i64::try_from(rank).ok()?;
@@ -350,33 +384,13 @@ impl Builder<'_> {
             })
         };
         let lowering = lowering_keeping_sizes(op, args).or_else(|| lowering_of(op, args))?;
+        if let Some((input, view)) = ViewLowering::of(&lowering) {
+            return viewed(input, self.view_op(input, view));
+        }
         match lowering {
             Lowering::Permute { input, dims } => {
                 let dims = self.permute_dims(input, dims)?;
                 viewed(input, Some(ViewOp::Permute { dims }))
-            }
-            Lowering::Reshape { input } => {
-                viewed(input, self.view_op(input, ViewLowering::Reshape))
-            }
-            Lowering::Expand { input } => viewed(input, self.view_op(input, ViewLowering::Expand)),
-            Lowering::Select { input, dim, index } => viewed(
-                input,
-                self.view_op(input, ViewLowering::Select { dim, index }),
-            ),
-            Lowering::Slice {
-                input,
-                dim,
-                start,
-                end,
-                step,
-            } => {
-                let view = ViewLowering::Slice {
-                    dim,
-                    start,
-                    end,
-                    step,
-                };
-                viewed(input, self.view_op(input, view))
             }
             Lowering::Unary { .. }
             | Lowering::Binary { .. }
