@@ -1058,7 +1058,8 @@ impl Run<'_> {
                 args,
                 view: None,
                 ..
-            } => self.fallback(step, op, args, None, arena),
+            }
+            | Kind::Lanes { op, args, .. } => self.fallback(step, op, args, None, arena),
             Kind::Typed {
                 inputs,
                 view: Some(view),

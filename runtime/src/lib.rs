@@ -177,8 +177,9 @@ pub struct PlanStats {
     pub attentions: usize,
     /// Sums and means run by the shared reduction kernel.
     pub reductions: usize,
-    /// Embeddings run as row gathers.
-    pub embeddings: usize,
+    /// Embeddings and index gathers (`index_select`, `index.Tensor`), run as row
+    /// gathers.
+    pub gathers: usize,
     /// Recurrent ops (`gru`, `lstm`) run by the layer kernel.
     pub recurrent: usize,
     /// `cat` and `stack` run as block copies.
@@ -190,6 +191,9 @@ pub struct PlanStats {
     /// Calls on bool or integer data (a mask's views, comparisons, logical ops, casts),
     /// run by their op's kernel or as a view's gather ([`plan::Kind::Typed`]).
     pub typed: usize,
+    /// Calls computed lane by lane along a dim (`argmax`, `topk`, `sort`, `cumsum`, …),
+    /// run by their op's kernel ([`plan::Kind::Lanes`]).
+    pub lanes: usize,
     /// `cond` nodes (their branches are counted too).
     pub conds: usize,
     /// `map` nodes (their bodies are counted too).

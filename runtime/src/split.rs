@@ -151,6 +151,9 @@ struct Samples<'p> {
     uniform: HashMap<usize, (usize, Storage)>,
     /// The steps (by output) that read a uniform constant, and which.
     uniform_reads: HashSet<(V, usize)>,
+    /// Lane-by-lane steps of several outputs (`topk`'s values and indices): each of
+    /// their getitems has the step's batch.
+    lanes: HashSet<V>,
 }
 
 impl<'p> Samples<'p> {
@@ -592,6 +595,51 @@ impl<'p> Samples<'p> {
         }
     }
 
+    /// Where the batch of a lane step's output is: where its input's is, which is not
+    /// along the lanes, less one where the step reduces a dim before it away.
+    fn lanes_lead(&self, x: Operand, dim: usize, step: &Step) -> Result<Lead, String> {
+        let l = self.lead_of(x, step)?;
+        if l.dim == dim {
+            return Err(format!("`{}` works along the batch", step.info.name));
+        }
+        // Several outputs (values and indices) have one shape, output 0's.
+        let sizes = step.metas.first().map_or(&step.sizes[..], |m| &m.sizes[..]);
+        let dropped = self.sizes_of(x).len() > sizes.len() && dim < l.dim;
+        Ok(l.at(l.dim - usize::from(dropped), sizes, &self.batch))
+    }
+
+    /// Where a roll's batch is: its input's, along a dim it does not roll.
+    fn roll_lead(
+        &self,
+        x: Operand,
+        pairs: &[(i64, usize)],
+        flat: bool,
+        step: &Step,
+    ) -> Result<Lead, String> {
+        let l = self.lead_of(x, step)?;
+        match flat || pairs.iter().any(|&(_, d)| d == l.dim) {
+            true => Err(format!("`{}` rolls the batch", step.info.name)),
+            false => Ok(l),
+        }
+    }
+
+    /// Where a gather's batch is: its input's, gathered along a later dim; or a table's
+    /// rows by per-sample ids, the ids' (`reads` checks which).
+    fn gather_lead(
+        &self,
+        x: Operand,
+        dim: usize,
+        ids: &[Operand],
+        step: &Step,
+    ) -> Result<Lead, String> {
+        match (self.lead_of(x, step), ids) {
+            (Ok(l), _) if l.dim < dim => Ok(l),
+            (Ok(_), _) => Err(format!("`{}` indexes the batch", step.info.name)),
+            (Err(_), [id]) if dim == 0 => self.lead_of(*id, step),
+            (Err(e), _) => Err(e),
+        }
+    }
+
     /// Where the batch of `step`'s output is, from what it reads: where its input's is
     /// for the steps that keep samples apart along any dim (products, elementwise ops,
     /// views, permutes, joins); first for the rest.
@@ -636,7 +684,12 @@ impl<'p> Samples<'p> {
                 sizes,
                 at: None,
             } => self.view(Operand::Val(*src), &ViewOp::Reshape, sizes, step),
-            Kind::Embedding { ids, .. } => at(self.lead_of(*ids, step)?),
+            Kind::Lanes { x, dim, .. } => self.lanes_lead(*x, *dim, step),
+            Kind::GetItem { src, .. } if self.lanes.contains(src) => {
+                at(self.lead_of(Operand::Val(*src), step)?)
+            }
+            Kind::Roll { x, pairs, flat } => at(self.roll_lead(*x, pairs, *flat, step)?),
+            Kind::Gather { x, dim, ids, .. } => at(self.gather_lead(*x, *dim, ids, step)?),
             Kind::Concat { xs, .. } => match xs.iter().find(|o| self.lead_of(**o, step).is_ok()) {
                 Some(&x) => at(self.lead_of(x, step)?),
                 None => Err(format!("`{}` reads no input per sample", step.info.name)),
@@ -692,6 +745,9 @@ impl<'p> Samples<'p> {
             ));
         }
         self.lead.insert(step.out, lead);
+        if matches!(step.kind, Kind::Lanes { .. }) && step.metas.len() > 1 {
+            self.lanes.insert(step.out);
+        }
         Ok(())
     }
 
@@ -807,10 +863,17 @@ impl<'p> Samples<'p> {
                     return mixes("reduces over the batch");
                 }
             }
-            Kind::Embedding { weight, ids } => {
-                self.constant(*weight, step)?;
-                self.lead_of(*ids, step)?;
-            }
+            // Where the batch goes is `out_lead`'s.
+            Kind::Roll { .. } | Kind::Lanes { .. } => {}
+            Kind::GetItem { src, .. } if self.lanes.contains(src) => {}
+            Kind::Gather { x, ids, .. } => match self.lead_of(*x, step) {
+                Ok(_) => {
+                    for &i in ids {
+                        self.constant(i, step)?;
+                    }
+                }
+                Err(_) => self.constant(*x, step)?,
+            },
             Kind::Concat { xs, dim } => self.concat_reads(xs, *dim, lead, step)?,
             Kind::Compare { .. } | Kind::Typed { view: Some(_), .. } => {}
             Kind::Typed {
@@ -1050,6 +1113,7 @@ impl BatchSplit {
             free: HashSet::new(),
             uniform: HashMap::new(),
             uniform_reads: HashSet::new(),
+            lanes: HashSet::new(),
         };
         let mut input_rows = Vec::new();
         for &(v, k) in runtime {

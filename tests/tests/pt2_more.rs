@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 46, "{checked:?}");
+    assert_eq!(checked.len(), 49, "{checked:?}");
 }
 
 #[test]
@@ -71,6 +71,9 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("special", "eval `rrelu` is a `leaky_relu` (PyTorch: `rrelu_with_noise_functional` of an `empty` noise); NaN tests are `ne(x, x)` (PyTorch: `isnan`); `renorm`'s norm is `pow` / `sum` / `sqrt` as `linalg_vector_norm` decomposes (PyTorch: `pow.Tensor_Scalar` for every p); the `torch.tensor` operand keeps `lift_fresh_copy` / `detach`"),
     ("linalg2", "`cartesian_prod`'s `stack` is kept whole (as in `stack`; PyTorch: `unsqueeze` + `cat`); `trace`'s `diagonal` is decomposed (PyTorch keeps it, then `clone`s it)"),
     ("resample", "trilinear interpolation is `upsample_bilinear2d` per depth plane then `upsample_bilinear2d` of height 1 along the depth (PyTorch: its taps in `index`, `sub`, `mul`, `add`); nearest-exact's indices are `floor`ed (PyTorch: truncated by `_to_copy`, the same for these non-negative values)"),
+    ("retrieval", "`sort` is a `topk` of every element (PyTorch keeps `sort`); `F.normalize`'s norm is the `sqrt` of a sum of squares, floored by `clamp_min` (PyTorch: `pow.Tensor_Scalar`, `clamp`)"),
+    ("stylize", "as `pads`: the reflect and replicate pads are one `index_select` per dim of indices made by `arange`, `cat` and `expand` (PyTorch: `abs`/`sub`/`clamp` indices read by `index.Tensor`)"),
+    ("windows", "`roll` is kept whole (PyTorch: `index_select` by `fmod` of `arange` per dim); `unbind` of the stacked q, k, v is `select` (PyTorch: `slice` + `squeeze.dims`); ferrex's tensors are contiguous: no `clone` before a `view`"),
     ("spatial", "`upsample_bicubic2d.vec` is kept whole (PyTorch: its taps in `floor`, `clamp`, `index`, `slice`, `squeeze` and pointwise ops)"),
 ];
 
@@ -309,5 +312,64 @@ fn compiled_recurrent_layers_are_one_step_with_the_interpreters_bits() {
                 assert_eq!(g.to_vec::<f32>().unwrap(), i.to_vec::<f32>().unwrap());
             }
         }
+    }
+}
+
+/// Programs of the shapes of models nobody named run compiled without a fallback in
+/// both IRs: shifted-window attention (`roll`, a relative position table gathered by an
+/// index buffer), a style-transfer block (reflection and replicate padding, instance
+/// norm) and a retrieval head (`x.T`, `argmax`, `topk`, `cumsum`, `sort`). Where their
+/// calls split along the batch, split and whole calls give the same bits and PyTorch's
+/// values.
+#[test]
+fn unseen_model_shapes_run_compiled_without_fallbacks() {
+    let corpus = corpus();
+    for (name, core, splits) in [
+        ("windows", false, true),
+        ("windows", true, true),
+        ("stylize", false, true),
+        // Its instance norm normalizes a `[1, N * C, H, W]` view.
+        ("stylize", true, false),
+        // `e @ e.T` multiplies samples by samples.
+        ("retrieval", false, false),
+        ("retrieval", true, false),
+    ] {
+        let file = corpus.file(name, core);
+        let compiled = ferrex_runtime::load(&file).unwrap();
+        let describe = compiled.describe();
+        assert!(
+            describe.ends_with("eager fallbacks: none\n"),
+            "{name} core {core}: {describe}"
+        );
+        assert_eq!(
+            compiled.batch_split().is_ok(),
+            splits,
+            "{name} core {core}: {describe}"
+        );
+        if !splits {
+            continue;
+        }
+        let ep: ExportedProgram = ferrex::load(&file).unwrap();
+        let io = corpus.io(name);
+        let inputs = inputs(&io, "");
+        let bits = |mode| -> Vec<u32> {
+            compiled.set_batch_split(mode);
+            let out = compiled.call_flat(&leaves(&ep, &inputs)).unwrap();
+            for (got, want) in out.iter().zip(series(&io, "", "out")) {
+                assert!(
+                    max_diff(got, want, name) <= ATOL,
+                    "{name} core {core} ({mode:?})"
+                );
+            }
+            (out.iter().flat_map(|t| t.to_vec::<f32>().unwrap()))
+                .map(f32::to_bits)
+                .collect()
+        };
+        let whole = bits(ferrex_runtime::BatchSplit::Never);
+        assert_eq!(
+            bits(ferrex_runtime::BatchSplit::Always),
+            whole,
+            "{name} core {core}"
+        );
     }
 }

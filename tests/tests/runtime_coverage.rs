@@ -226,7 +226,7 @@ fn group_norm_embedding_residual_block_runs_without_fallbacks() {
     let plans = check_both_irs(&m, (ids,), 1e-6);
     let stats = plans[0].stats();
     assert_eq!(
-        (stats.embeddings, stats.layer_norms, stats.reductions),
+        (stats.gathers, stats.layer_norms, stats.reductions),
         (2, 1, 1),
         "{}",
         plans[0].describe()
@@ -687,5 +687,182 @@ fn a_bool_attention_mask_is_the_attention_steps() {
                 }
             }
         }
+    }
+}
+
+/// Reflection padding, instance norm, a roll, a gather by a constant index and one by
+/// an index with negative entries: the ops of style-transfer and shifted-window models.
+#[export_module]
+struct PaddedWindows {
+    weight: Tensor,
+    bias: Tensor,
+    perm: Tensor,
+    rows: Tensor,
+}
+
+#[export_module]
+impl PaddedWindows {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let p = F::pad(x, &[1, 1, 1, 1], "reflect", None);
+        let n = p.instance_norm(Some(&self.weight), Some(&self.bias), 1e-5);
+        let r = n.roll(&[1, -2], &[2, 3]);
+        r.index_select(1, &self.perm)
+            .index(&[None, None, Some(&self.rows)])
+    }
+}
+
+/// Sizes `[b, c, h, w]` of a contiguous buffer, read at `[i, j, k, l]`.
+fn at4(v: &[f64], [_, c, h, w]: [usize; 4], [i, j, k, l]: [usize; 4]) -> f64 {
+    v[((i * c + j) * h + k) * w + l]
+}
+
+/// Reflection padding and indexing (`index_select`, `index.Tensor`) are planned gathers
+/// by indices the plan computes once per size, the roll two block copies per run, and
+/// instance norm a group norm of one channel per group: no fallback in either IR, the
+/// calls split along the batch with the same bits, and every output element is the one
+/// a loop here computes from the input.
+#[test]
+fn pads_rolls_gathers_and_instance_norms_are_planned() {
+    ferrex::manual_seed(59);
+    let (b, c, h, w) = (4usize, 3usize, 5usize, 6usize);
+    let m = PaddedWindows {
+        weight: Tensor::randn([c]),
+        bias: Tensor::randn([c]),
+        perm: Tensor::from_slice(&[2i64, 0, 2, 1]),
+        rows: Tensor::from_slice(&[0i64, -1, 3, -7]),
+    };
+    let x = Tensor::randn([b, c, h, w]);
+    let plans = check_both_irs(&m, (x.clone(),), 1e-5);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(
+            describe.contains("gather along dim 1 by 1 index"),
+            "{describe}"
+        );
+        assert!(
+            describe.contains("gather along dim 2 by 1 index"),
+            "{describe}"
+        );
+        assert!(plan.stats().gathers >= 4, "{describe}");
+    }
+    // The core IR's instance norm is a batch norm of the `[1, b * c, …]` view: a group
+    // per plane, where the calls cannot split.
+    assert!(plans[1].describe().contains("group_norm, 12 groups"));
+    let export_ir = plans[0].describe();
+    assert!(export_ir.contains("group_norm, 3 groups"), "{export_ir}");
+    assert!(
+        export_ir.contains("roll by (shift, dim) [(1, 2), (-2, 3)]"),
+        "{export_ir}"
+    );
+    assert!(export_ir.contains("batch split: two halves"), "{export_ir}");
+    // The same values, computed here in f64.
+    let xs = x.to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let (wt, bs) = (
+        m.weight.to_vec::<f32>().unwrap(),
+        m.bias.to_vec::<f32>().unwrap(),
+    );
+    let (hp, wp) = (h + 2, w + 2);
+    let reflect = |k: usize, n: usize| match k {
+        0 => 1,
+        k if k > n => 2 * n - k - 1,
+        k => k - 1,
+    };
+    let mut padded = vec![0.0; b * c * hp * wp];
+    for (at, v) in padded.iter_mut().enumerate() {
+        let (i, j, k, l) = (
+            at / (c * hp * wp),
+            at / (hp * wp) % c,
+            at / wp % hp,
+            at % wp,
+        );
+        *v = at4(&xs, [b, c, h, w], [i, j, reflect(k, h), reflect(l, w)]);
+    }
+    let mut normed = padded.clone();
+    for plane in normed
+        .chunks_mut(hp * wp)
+        .enumerate()
+        .map(|(p, v)| (p % c, v))
+    {
+        let (ch, v) = plane;
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        for a in v.iter_mut() {
+            *a = (*a - mean) / (var + 1e-5).sqrt() * f64::from(wt[ch]) + f64::from(bs[ch]);
+        }
+    }
+    let (perm, rows) = ([2usize, 0, 2, 1], [0usize, hp - 1, 3, hp - 7]);
+    let out = plans[0].call((x.clone(),)).unwrap()[0]
+        .to_dtype(DType::F64)
+        .to_vec::<f64>()
+        .unwrap();
+    assert_eq!(out.len(), b * 4 * 4 * wp);
+    for (at, got) in out.iter().enumerate() {
+        let (i, j, t, l) = (at / (4 * 4 * wp), at / (4 * wp) % 4, at / wp % 4, at % wp);
+        // Rolled by 1 along the rows and by -2 along the columns.
+        let (k, l) = ((rows[t] + hp - 1) % hp, (l + 2) % wp);
+        let want = at4(&normed, [b, c, hp, wp], [i, perm[j], k, l]);
+        assert!((got - want).abs() <= 1e-4, "{at}: {got} vs {want}");
+    }
+}
+
+/// A classifier's readouts along the last dim.
+#[export_module]
+struct Readouts;
+
+#[export_module]
+impl Readouts {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor, Tensor) {
+        let y = x.relu() + x;
+        let (values, indices) = y.topk(2, -1, true);
+        (y.argmax(Some(-1), false), values, indices, y.cumsum(1))
+    }
+}
+
+/// `argmax`, `topk` (values and indices, each read by a getitem) and `cumsum` are lane
+/// steps run by their op's kernel: no fallback, and the calls split along the batch
+/// (their lanes are not the batch) with the same bits; each output is the one a loop
+/// here computes.
+#[test]
+fn argmax_topk_and_cumsum_are_lane_steps_that_split() {
+    ferrex::manual_seed(61);
+    let (b, t, d) = (4usize, 3usize, 5usize);
+    let x = Tensor::randn([b, t, d]);
+    let plans = check_both_irs(&Readouts, (x.clone(),), 1e-6);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(
+            describe.contains("aten::topk.default along dim 2 (its kernel)"),
+            "{describe}"
+        );
+        assert!(describe.contains("batch split: two halves"), "{describe}");
+        assert_eq!(plan.stats().lanes, 3, "{describe}");
+    }
+    let y: Vec<f32> = (x.to_vec::<f32>().unwrap().iter())
+        .map(|&v| v.max(0.0) + v)
+        .collect();
+    let out = plans[1].call((x.clone(),)).unwrap();
+    let argmax = out[0].to_vec::<i64>().unwrap();
+    let (values, indices) = (
+        out[1].to_vec::<f32>().unwrap(),
+        out[2].to_vec::<i64>().unwrap(),
+    );
+    let cumsum = out[3].to_vec::<f32>().unwrap();
+    for (lane, row) in y.chunks(d).enumerate() {
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        assert_eq!(argmax[lane], order[0] as i64);
+        assert_eq!(
+            &indices[lane * 2..lane * 2 + 2],
+            &[order[0] as i64, order[1] as i64]
+        );
+        assert_eq!(
+            &values[lane * 2..lane * 2 + 2],
+            &[row[order[0]], row[order[1]]]
+        );
+    }
+    for (i, v) in cumsum.iter().enumerate() {
+        let (s, k, e) = (i / (t * d), i / d % t, i % d);
+        let want: f32 = (0..=k).map(|r| y[(s * t + r) * d + e]).sum();
+        assert!((v - want).abs() <= 1e-5, "{i}: {v} vs {want}");
     }
 }

@@ -1,6 +1,7 @@
 //! Layout changes on plain slices: [`strided_copy`] (any strided view — reshape, expand,
 //! select, slice — made contiguous), [`permute`] (transposes and permutes as one strided
-//! copy), [`concat`] (`cat`, `stack`) and [`gather_rows`] (`embedding`), used by the
+//! copy), [`concat`] (`cat`, `stack`), [`gather_rows`] (`embedding`), [`gather_along`]
+//! (`index_select`, `index.Tensor`) and [`roll`], used by the
 //! compiled runtime's steps and the eager ops alike.
 
 use crate::KernelError;
@@ -354,6 +355,150 @@ impl<'a, T> EmbeddingTable<'a, T> {
                 ))
             })
     }
+}
+
+/// Entries of the contiguous `x`, read as `[outer, dims…, inner]`, picked along its
+/// indexed dims `dims` by `ids` (one index list per dim, all as long), into `out` as
+/// `[outer, ids, inner]`: `out[o, j, :] = x[o, ids[0][j], ids[1][j], …, :]` —
+/// `index_select` (one dim), advanced indexing by adjacent index tensors
+/// (`index.Tensor`, `x[:, i, j]`), a per-size index (a reflection pad's, a roll's).
+/// With `negative`, an index in `-size..0` counts from the end (as `index.Tensor`'s
+/// do); any other index outside its dim is an error.
+///
+/// ```
+/// // [[1, 2, 3], [4, 5, 6]] indexed along dim 1 by [2, 0, -1] (counted from the end).
+/// let mut out = [0; 6];
+/// let ids: &[i64] = &[2, 0, -1];
+/// ferrex_kernels::layout::gather_along(&[1, 2, 3, 4, 5, 6], [2, 1], &[3], &[ids], true, &mut out)
+///     .unwrap();
+/// assert_eq!(out, [3, 1, 3, 6, 4, 6]);
+/// ```
+pub fn gather_along<T: Copy>(
+    x: &[T],
+    [outer, inner]: [usize; 2],
+    dims: &[usize],
+    ids: &[&[i64]],
+    negative: bool,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let n = ids.first().map_or(0, |i| i.len());
+    if dims.len() != ids.len() || dims.is_empty() || ids.iter().any(|i| i.len() != n) {
+        return Err(KernelError::new(
+            "a gather takes one index list of one length per indexed dim",
+        ));
+    }
+    let overflow = || KernelError::new("the gather's size overflows");
+    let len = dims
+        .iter()
+        .try_fold(1usize, |p, &d| p.checked_mul(d))
+        .ok_or_else(overflow)?;
+    let size = |rows: usize| {
+        outer
+            .checked_mul(rows)
+            .and_then(|m| m.checked_mul(inner))
+            .ok_or_else(overflow)
+    };
+    if x.len() < size(len)? || out.len() != size(n)? {
+        return Err(KernelError::new(TOO_SMALL));
+    }
+    // An empty result reads nothing (as the eager ops make one without their kernel).
+    if out.is_empty() {
+        return Ok(());
+    }
+    // The flat position of each entry among the indexed dims' `len`, checked once.
+    let mut flat = vec![0usize; n];
+    let mut stride = len;
+    for (&d, list) in dims.iter().zip(ids) {
+        stride /= d.max(1);
+        for (f, &id) in flat.iter_mut().zip(list.iter()) {
+            let wrapped = if negative && id < 0 {
+                id.checked_add(d as i64)
+            } else {
+                Some(id)
+            };
+            let at = (wrapped.and_then(|i| usize::try_from(i).ok()))
+                .filter(|&i| i < d)
+                .ok_or_else(|| {
+                    KernelError::new(format!(
+                        "index {id} is out of bounds for dimension with size {d}"
+                    ))
+                })?;
+            *f += at * stride;
+        }
+    }
+    let rows = out.chunks_exact_mut(inner);
+    for (k, dst) in rows.enumerate() {
+        let (o, j) = (k / n.max(1), k % n.max(1));
+        let from = (o * len + flat[j]) * inner;
+        copy_short(dst, &x[from..from + inner]);
+    }
+    Ok(())
+}
+
+/// The contiguous `x` of `shape` rolled by each `(shift, dim)` of `pairs` in turn:
+/// `out[.., i, ..] = x[.., (i - shift) mod size, ..]` along the dim (`roll`; a roll of
+/// the flattened tensor is one of shape `[numel]` along dim 0). Each run of the last
+/// rolled dim is two block copies.
+///
+/// ```
+/// // [[1, 2, 3], [4, 5, 6]] rolled by 1 along dim 1 and by -1 along dim 0.
+/// let mut out = [0; 6];
+/// ferrex_kernels::layout::roll(&[1, 2, 3, 4, 5, 6], &[2, 3], &[(1, 1), (-1, 0)], &mut out)
+///     .unwrap();
+/// assert_eq!(out, [6, 4, 5, 3, 1, 2]);
+/// ```
+pub fn roll<T: Copy>(
+    x: &[T],
+    shape: &[usize],
+    pairs: &[(i64, usize)],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let numel = (shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
+        .ok_or_else(|| KernelError::new("the roll's size overflows"))?;
+    if pairs.iter().any(|&(_, d)| d >= shape.len()) || x.len() < numel || out.len() != numel {
+        return Err(KernelError::new(
+            "a roll's operands do not hold its shape, or it rolls a dim the shape lacks",
+        ));
+    }
+    if numel == 0 {
+        return Ok(());
+    }
+    // Every size is at least 1 here: each dim's shift in `0..size` (a dim rolled twice
+    // by the sum of its shifts).
+    let mut shift = vec![0usize; shape.len()];
+    for &(s, d) in pairs {
+        let n = shape[d];
+        shift[d] = (shift[d] + s.rem_euclid(n as i64) as usize) % n;
+    }
+    let Some(last) = shift.iter().rposition(|&s| s != 0) else {
+        out.copy_from_slice(&x[..numel]);
+        return Ok(());
+    };
+    let (n, s) = (shape[last], shift[last]);
+    let run = n * shape[last + 1..].iter().product::<usize>();
+    let split = s * (run / n);
+    // Strides of the dims before the last rolled one, in elements.
+    let mut strides = vec![run; last];
+    for d in (0..last.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let mut at = vec![0usize; last];
+    for dst in out.chunks_exact_mut(run) {
+        let src: usize = (0..last)
+            .map(|d| (at[d] + shape[d] - shift[d]) % shape[d] * strides[d])
+            .sum();
+        let block = &x[src..src + run];
+        dst[..split].copy_from_slice(&block[run - split..]);
+        dst[split..].copy_from_slice(&block[..run - split]);
+        for d in (0..last).rev() {
+            at[d] += 1;
+            if at[d] < shape[d] {
+                break;
+            }
+            at[d] = 0;
+        }
+    }
+    Ok(())
 }
 
 /// Writes contiguous `parts` side by side along one dim into `out` (`cat` along that

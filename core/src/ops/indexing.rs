@@ -110,11 +110,21 @@ fn select_along(s: &Storage, d: usize, ids: &[usize]) -> Result<Storage, OpError
     Ok(data)
 }
 
+fn index_select_lowering<T: Clone>(a: &IndexSelect<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Gather {
+        input: a.self_.clone(),
+        dim: a.dim,
+        indices: vec![a.index.clone()],
+        negative: false,
+    })
+}
+
 op_def! {
     pub static INDEX_SELECT: struct IndexSelect =
         "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor" {
         meta: index_select_meta,
         kernel: index_select_kernel,
+        lowering: index_select_lowering,
     }
 }
 
@@ -386,11 +396,34 @@ fn index_kernel(args: &Index, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError>
     Ok(vec![out])
 }
 
+/// Index tensors that follow one another (after any number of `None`s) are a gather
+/// along the first one's dim; others (apart, or none) are the eager kernel's. A bool
+/// mask, whose entries are not indices, is refused by the runtime, which sees dtypes.
+fn index_lowering<T: Clone>(a: &Index<T>) -> Result<super::Lowering<T>, OpError> {
+    let first = a.indices.iter().position(Option::is_some);
+    let given: Vec<T> = a.indices.iter().flatten().cloned().collect();
+    let adjacent = first.is_some_and(|f| {
+        a.indices
+            .get(f..f + given.len())
+            .is_some_and(|run| run.iter().all(Option::is_some))
+    });
+    Ok(match first {
+        Some(f) if adjacent => super::Lowering::Gather {
+            input: a.self_.clone(),
+            dim: i64::try_from(f).map_err(|_| OpError::new("index: too many indices"))?,
+            indices: given,
+            negative: true,
+        },
+        _ => super::Lowering::Eager,
+    })
+}
+
 op_def! {
     pub static INDEX_TENSOR: struct Index =
         "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor" {
         meta: index_meta,
         kernel: index_kernel,
+        lowering: index_lowering,
     }
 }
 
@@ -431,9 +464,11 @@ fn embedding_kernel(args: &Embedding, out: &[TensorMeta]) -> Result<Vec<Storage>
 }
 
 fn embedding_lowering<T: Clone>(a: &Embedding<T>) -> Result<super::Lowering<T>, OpError> {
-    Ok(super::Lowering::Embedding {
-        weight: a.weight.clone(),
-        indices: a.indices.clone(),
+    Ok(super::Lowering::Gather {
+        input: a.weight.clone(),
+        dim: 0,
+        indices: vec![a.indices.clone()],
+        negative: false,
     })
 }
 

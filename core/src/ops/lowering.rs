@@ -131,6 +131,13 @@ pub enum Lowering<T> {
         end: Option<SymInt>,
         step: SymInt,
     },
+    /// The input rolled by `shifts[i]` along `dims[i]`, in turn (`roll`; `dims` empty:
+    /// the flattened tensor by its one shift).
+    Roll {
+        input: T,
+        shifts: Vec<i64>,
+        dims: Vec<i64>,
+    },
     /// Layer norm over the last `normalized_rank` dims (`layer_norm`; the core IR's
     /// `native_layer_norm`, whose output 0 it is).
     LayerNorm {
@@ -148,6 +155,17 @@ pub enum Lowering<T> {
         weight: Option<T>,
         bias: Option<T>,
         eps: f64,
+    },
+    /// Each channel (dim 1) normalized by its own statistics — in each sample over the
+    /// dims after it (`per_sample`: `instance_norm`), or over every other dim, the batch
+    /// too (`_native_batch_norm_legit.no_stats`, a batch norm in training mode: output
+    /// 0) — then scaled by `weight` and shifted by `bias`, per channel.
+    ChannelNorm {
+        input: T,
+        weight: Option<T>,
+        bias: Option<T>,
+        eps: f64,
+        per_sample: bool,
     },
     /// Inference batch norm with running statistics (`batch_norm` with
     /// `training=False`; `_native_batch_norm_legit_no_training`'s output 0).
@@ -177,8 +195,18 @@ pub enum Lowering<T> {
     /// logical and bitwise ops, comparisons of two tensors): the runtime has no kernel
     /// of its own for it but knows that it keeps samples apart.
     Elementwise { inputs: Vec<T> },
-    /// Rows of `weight` gathered by `indices` (`embedding`).
-    Embedding { weight: T, indices: T },
+    /// Entries of `input` picked along dim `dim` and the dims after it, one index
+    /// tensor per dim in `indices` (of one shape): the result has `input`'s dims before
+    /// `dim`, then the indices' dims, then the dims after the indexed ones. `embedding`
+    /// (its weight's rows), `index_select`, and `index.Tensor` with adjacent index
+    /// tensors; with `negative`, an index in `-size..0` counts from the end (as
+    /// `index.Tensor`'s do).
+    Gather {
+        input: T,
+        dim: i64,
+        indices: Vec<T>,
+        negative: bool,
+    },
     /// One matrix product per batch of two 3-D tensors (`bmm`).
     Bmm { a: T, b: T },
     /// Scaled dot-product attention (`scale` `None`: `1 / sqrt(head dim)`).
@@ -199,11 +227,27 @@ pub enum Lowering<T> {
         params: Vec<T>,
         spec: super::rnn::RecurrentSpec,
     },
+    /// Each lane of `input` along `dim` computed from that lane alone, every output
+    /// alike (`argmax`/`argmin` and `max`/`min` along a dim, `topk`, `sort`, `cumsum`,
+    /// `cumprod`, `cummax`/`cummin`, `logcumsumexp`): the runtime runs the op's own
+    /// kernel, and knows that the other dims stay apart.
+    Lanes { input: T, dim: i64 },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }
 
 impl<T> Lowering<T> {
+    /// [`Lowering::Lanes`] of `input` along `dim`.
+    pub fn lanes(input: &T, dim: i64) -> Result<Lowering<T>, OpError>
+    where
+        T: Clone,
+    {
+        Ok(Lowering::Lanes {
+            input: input.clone(),
+            dim,
+        })
+    }
+
     /// [`Lowering::Elementwise`] of an op's operands, the numbers among them dropped.
     pub fn elementwise(
         operands: impl IntoIterator<Item = TensorOrNumber<T>>,

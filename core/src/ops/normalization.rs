@@ -658,6 +658,17 @@ fn bn_no_stats_kernel(a: &BnNoStats, metas: &[TensorMeta]) -> Result<Vec<Storage
     ])
 }
 
+/// Each channel by its statistics over the batch and the spatial dims.
+fn bn_no_stats_lowering<T: Clone>(a: &BnNoStats<T>) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::ChannelNorm {
+        input: a.input.clone(),
+        weight: a.weight.clone(),
+        bias: a.bias.clone(),
+        eps: a.eps,
+        per_sample: false,
+    })
+}
+
 op_def! {
     /// In PyTorch's Core ATen opset: what `instance_norm` (and a training-mode batch norm
     /// without running statistics) decomposes to.
@@ -665,6 +676,7 @@ op_def! {
         "aten::_native_batch_norm_legit.no_stats(Tensor input, Tensor? weight, Tensor? bias, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)" {
         meta: bn_no_stats_metas,
         kernel: bn_no_stats_kernel,
+        lowering: bn_no_stats_lowering,
     }
 }
 
@@ -728,11 +740,35 @@ fn instance_norm_decomposition(a: &InstanceNorm) -> Result<Vec<Tensor>, OpError>
     Ok(vec![normalized.view(m.sizes)])
 }
 
+/// With input statistics, each sample's channels normalized alone; with running
+/// statistics, the inference batch norm its decomposition calls.
+fn instance_norm_lowering<T: Clone>(a: &InstanceNorm<T>) -> Result<Lowering<T>, OpError> {
+    Ok(match (a.use_input_stats, &a.running_mean, &a.running_var) {
+        (true, _, _) => Lowering::ChannelNorm {
+            input: a.input.clone(),
+            weight: a.weight.clone(),
+            bias: a.bias.clone(),
+            eps: a.eps,
+            per_sample: true,
+        },
+        (false, Some(mean), Some(var)) => Lowering::BatchNorm {
+            input: a.input.clone(),
+            weight: a.weight.clone(),
+            bias: a.bias.clone(),
+            running_mean: Some(mean.clone()),
+            running_var: Some(var.clone()),
+            eps: a.eps,
+        },
+        _ => Lowering::Eager,
+    })
+}
+
 op_def! {
     pub static INSTANCE_NORM: struct InstanceNorm =
         "aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor" {
         meta: instance_norm_meta,
         composite: instance_norm_decomposition,
+        lowering: instance_norm_lowering,
     }
 }
 

@@ -523,6 +523,14 @@ fn argmax_argmin_kernel(
     Ok(vec![Storage::I64(indices)])
 }
 
+/// Along a dim, lanes; over the flattened tensor (no dim), the eager kernel.
+fn argmax_lowering<T: Clone>(a: &Argmax<T>) -> Result<Lowering<T>, OpError> {
+    match a.dim {
+        Some(dim) => Lowering::lanes(&a.self_, dim),
+        None => Ok(Lowering::Eager),
+    }
+}
+
 op_def! {
     pub static AMAX: struct Amax = "aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor" {
         meta: |a: &Amax| amax_meta(a, "amax"),
@@ -538,19 +546,23 @@ op_def! {
         "aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
         meta: |a: &ReduceDim| max_dim_meta(a, "max"),
         kernel: |a: &ReduceDim, m: &[TensorMeta]| max_min_dim_kernel(a, m, true),
+        lowering: |a: &ReduceDim<_>| Lowering::lanes(&a.self_, a.dim),
     }
     pub static MIN_DIM: ReduceDim =
         "aten::min.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)" {
         meta: |a: &ReduceDim| max_dim_meta(a, "min"),
         kernel: |a: &ReduceDim, m: &[TensorMeta]| max_min_dim_kernel(a, m, false),
+        lowering: |a: &ReduceDim<_>| Lowering::lanes(&a.self_, a.dim),
     }
     pub static ARGMAX: struct Argmax = "aten::argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor" {
         meta: |a: &Argmax| argmax_meta(a, "argmax"),
         kernel: |a: &Argmax, m: &[TensorMeta]| argmax_argmin_kernel(a, m, true),
+        lowering: argmax_lowering,
     }
     pub static ARGMIN: Argmax = "aten::argmin(Tensor self, int? dim=None, bool keepdim=False) -> Tensor" {
         meta: |a: &Argmax| argmax_meta(a, "argmin"),
         kernel: |a: &Argmax, m: &[TensorMeta]| argmax_argmin_kernel(a, m, false),
+        lowering: argmax_lowering,
     }
 }
 
@@ -792,6 +804,7 @@ op_def! {
     pub static CUMSUM: struct Cumsum = "aten::cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor" {
         meta: cumsum_meta,
         kernel: cumsum_kernel,
+        lowering: |a: &Cumsum<_>| Lowering::lanes(&a.self_, a.dim),
     }
 }
 
@@ -867,6 +880,7 @@ op_def! {
             Ok(vec![m])
         },
         kernel: logcumsumexp_kernel,
+        lowering: |a: &Cummax<_>| Lowering::lanes(&a.self_, a.dim),
     }
 }
 
@@ -875,11 +889,13 @@ op_def! {
         "aten::cummax(Tensor self, int dim) -> (Tensor values, Tensor indices)" {
         meta: cummax_meta,
         kernel: |a: &Cummax, _: &[TensorMeta]| cummax_kernel(a, true),
+        lowering: |a: &Cummax<_>| Lowering::lanes(&a.self_, a.dim),
     }
     pub static CUMMIN: Cummax =
         "aten::cummin(Tensor self, int dim) -> (Tensor values, Tensor indices)" {
         meta: cummax_meta,
         kernel: |a: &Cummax, _: &[TensorMeta]| cummax_kernel(a, false),
+        lowering: |a: &Cummax<_>| Lowering::lanes(&a.self_, a.dim),
     }
 }
 
@@ -1310,6 +1326,7 @@ op_def! {
     pub static CUMPROD: Cumsum = "aten::cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor" {
         meta: cumsum_meta,
         kernel: cumprod_kernel,
+        lowering: |a: &Cumsum<_>| Lowering::lanes(&a.self_, a.dim),
     }
     pub static LINALG_NORM: struct LinalgNorm =
         "aten::linalg_norm(Tensor self, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor" {

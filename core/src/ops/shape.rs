@@ -884,46 +884,55 @@ fn roll_meta(a: &Roll) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-fn roll_along<T: Element>(x: ArcArray<T, IxDyn>, d: usize, shift: i64) -> ArcArray<T, IxDyn> {
-    let n = x.shape()[d];
-    if n == 0 {
-        return x;
-    }
-    let s = shift.rem_euclid(n as i64) as usize;
-    if s == 0 {
-        return x;
-    }
-    let tail = x.slice_axis(Axis(d), Slice::from(n - s..));
-    let head = x.slice_axis(Axis(d), Slice::from(..n - s));
-    match ndarray::concatenate(Axis(d), &[tail, head]) {
-        Ok(a) => a.into_shared(),
-        // The two parts differ only along `d`, so concatenation cannot fail.
-        Err(_) => x,
-    }
+/// The runtime's roll ([`ferrex_kernels::layout::roll`]), into a new buffer.
+fn roll_kernel(a: &Roll, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+    let s = a.self_.storage_or_op_error()?.contiguous();
+    let shape = s.shape().to_vec();
+    let (dims, pairs): (Vec<usize>, Vec<(i64, usize)>) =
+        match roll_pairs(a, shape.len())?.as_slice() {
+            [(shift, None)] => (vec![s.len()], vec![(*shift, 0)]),
+            pairs => (
+                shape.clone(),
+                (pairs.iter())
+                    .filter_map(|&(shift, d)| Some((shift, d?)))
+                    .collect(),
+            ),
+        };
+    let failed = |e: ferrex_kernels::KernelError| OpError(format!("roll: {e}"));
+    Ok(vec![map_storage!(&s, x => {
+        let x = x.as_slice().ok_or_else(|| OpError::new("roll: input not contiguous"))?;
+        let mut out = ferrex_kernels::alloc::try_filled(x.len(), x.first().copied().unwrap_or_default())
+            .map_err(|e| OpError(e.to_string()))?;
+        ferrex_kernels::layout::roll(x, &dims, &pairs, &mut out).map_err(failed)?;
+        ArrayD::from_shape_vec(IxDyn(&shape), out)
+            .map_err(|e| OpError(format!("roll: {e}")))?
+            .into_shared()
+    })])
 }
 
-fn roll_kernel(a: &Roll, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    let s = a.self_.storage_or_op_error()?;
-    let shape = s.shape().to_vec();
-    let pairs = roll_pairs(a, shape.len())?;
-    let mut out = s.clone();
-    for (shift, dim) in pairs {
-        out = match dim {
-            Some(d) => map_storage!(&out, x => roll_along(x.clone(), d, shift)),
-            None => {
-                let flat = reshape_storage(&out, &[out.len()])?;
-                let rolled = map_storage!(&flat, x => roll_along(x.clone(), 0, shift));
-                reshape_storage(&rolled, &shape)?
-            }
-        };
-    }
-    Ok(vec![out])
+/// A roll along dims (or of the flattened tensor: `dims` empty), by shifts known when
+/// the program is planned.
+fn roll_lowering<T: Clone>(a: &Roll<T>) -> Result<super::Lowering<T>, OpError> {
+    let shifts = a
+        .shifts
+        .iter()
+        .map(SymInt::as_int)
+        .collect::<Option<Vec<i64>>>();
+    Ok(match shifts {
+        Some(shifts) => super::Lowering::Roll {
+            input: a.self_.clone(),
+            shifts,
+            dims: a.dims.clone(),
+        },
+        None => super::Lowering::Eager,
+    })
 }
 
 op_def! {
     pub static ROLL: struct Roll = "aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor" {
         meta: roll_meta,
         kernel: roll_kernel,
+        lowering: roll_lowering,
     }
 }
 
@@ -2150,6 +2159,19 @@ op_def! {
     pub static MH: MatrixT = "aten::mH(Tensor(a) self) -> Tensor(a)" {
         meta: matrix_t_meta,
         composite: |a: &MatrixT| Ok(vec![a.self_.transpose(-2, -1)]),
+    }
+    /// `x.T`: every dim reversed (of a matrix, its transpose).
+    pub static NUMPY_T: MatrixT = "aten::numpy_T(Tensor(a) self) -> Tensor(a)" {
+        meta: |a: &MatrixT| {
+            let mut m = meta_of(&a.self_)?;
+            m.sizes.reverse();
+            Ok(vec![m])
+        },
+        composite: |a: &MatrixT| {
+            let rank = i64::try_from(meta_of(&a.self_)?.rank())
+                .map_err(|_| OpError::new("numpy_T: too many dims"))?;
+            Ok(vec![a.self_.permute(&(0..rank).rev().collect::<Vec<_>>())])
+        },
     }
     pub static DSTACK: TensorList = "aten::dstack(Tensor[] tensors) -> Tensor" {
         meta: |a: &TensorList| hvstack_meta(&a.tensors, Stacking::Depth),

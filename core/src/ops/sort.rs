@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 
+use super::lowering::Lowering;
 use super::util::{concrete, meta_of, normalize_dim, with_dtype};
 use super::{op_def, Value};
 use crate::error::OpError;
@@ -115,6 +116,7 @@ op_def! {
         "aten::topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)" {
         meta: topk_meta,
         kernel: topk_kernel,
+        lowering: |a: &Topk<_>| Lowering::lanes(&a.self_, a.dim),
     }
 }
 
@@ -205,12 +207,14 @@ op_def! {
         "aten::sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)" {
         meta: |a: &Sort| sort_meta(&a.self_, a.dim),
         composite: |a: &Sort| sort_by_topk(&a.self_, a.dim, a.descending),
+        lowering: |a: &Sort<_>| Lowering::lanes(&a.self_, a.dim),
     }
     /// The sort is stable whatever `stable` says.
     pub static SORT_STABLE: struct SortStable =
         "aten::sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)" {
         meta: |a: &SortStable| sort_meta(&a.self_, a.dim),
         composite: |a: &SortStable| sort_by_topk(&a.self_, a.dim, a.descending),
+        lowering: |a: &SortStable<_>| Lowering::lanes(&a.self_, a.dim),
     }
     pub static ARGSORT: struct Argsort =
         "aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor" {

@@ -102,7 +102,8 @@ struct Samples<'g> {
     rows: Vec<Option<usize>>,
     /// Values that do not depend on the batch: each half computes all of them.
     free: Vec<bool>,
-    /// Calls that cut their input into pieces (`Lowering::Split`), each read by a getitem.
+    /// Calls each of whose outputs is per sample (the pieces of a `Lowering::Split`, a
+    /// `Lowering::Lanes`' values and indices), each read by a getitem.
     splits: Vec<bool>,
     products: Vec<SplitProduct>,
     /// The `bmm`s of a matrix broadcast over the batch (`graph::broadcast_bmms`), by name.
@@ -191,11 +192,14 @@ impl Samples<'_> {
             | Lowering::Concat { .. }
             | Lowering::Split { .. }
             | Lowering::Select { .. }
-            | Lowering::Slice { .. } => self.view(node, lowering, rows, at),
+            | Lowering::Slice { .. }
+            | Lowering::Roll { .. }
+            | Lowering::Lanes { .. } => self.view(node, lowering, rows, at),
             Lowering::Reduce { .. }
             | Lowering::Softmax { .. }
             | Lowering::LayerNorm { .. }
             | Lowering::GroupNorm { .. }
+            | Lowering::ChannelNorm { .. }
             | Lowering::BatchNorm { .. } => self.norm(node, lowering, at),
             Lowering::Recurrent { .. } => Err(format!(
                 "`{}` {}",
@@ -289,10 +293,12 @@ impl Samples<'_> {
             | Lowering::Upsample { input, .. } => {
                 self.val(*input, node)?;
             }
-            Lowering::Embedding { weight, indices } => {
-                self.whole(*weight, node)?;
-                self.val(*indices, node)?;
-            }
+            Lowering::Gather {
+                input,
+                dim,
+                indices,
+                ..
+            } => self.gather(node, (*input, *dim, indices), rows)?,
             // A matrix broadcast over the batch: each half multiplies its rows by it (the
             // interpreter does not write the broadcast, `CallFacts::BroadcastMat2`).
             Lowering::Bmm { a, b } if self.broadcast.contains(&node.name) && self.is_free(*b) => {
@@ -366,10 +372,7 @@ impl Samples<'_> {
                 if *normalized_rank >= sizes_of(self.graph, *input).len() {
                     return mixes("normalizes over the batch");
                 }
-                self.val(*input, node)?;
-                for w in weight.iter().chain(bias) {
-                    self.whole(*w, node)?;
-                }
+                self.weighted(*input, [weight, bias], node)?;
             }
             Lowering::GroupNorm {
                 input,
@@ -378,10 +381,7 @@ impl Samples<'_> {
                 bias,
                 eps,
             } => {
-                self.val(*input, node)?;
-                for w in weight.iter().chain(bias) {
-                    self.whole(*w, node)?;
-                }
+                self.weighted(*input, [weight, bias], node)?;
                 return Ok(Some(Recast::GroupNorm {
                     input: at(*input),
                     groups: *groups,
@@ -390,6 +390,18 @@ impl Samples<'_> {
                     eps: *eps,
                 }));
             }
+            Lowering::ChannelNorm {
+                input,
+                weight,
+                bias,
+                per_sample,
+                ..
+            } => {
+                if !per_sample {
+                    return mixes("normalizes over the batch");
+                }
+                self.weighted(*input, [weight, bias], node)?;
+            }
             Lowering::BatchNorm {
                 input,
                 weight,
@@ -397,21 +409,70 @@ impl Samples<'_> {
                 running_mean,
                 running_var,
                 ..
-            } => {
-                self.val(*input, node)?;
-                for w in [weight, bias, running_mean, running_var]
-                    .into_iter()
-                    .flatten()
-                {
-                    self.whole(*w, node)?;
-                }
-            }
+            } => self.weighted(*input, [weight, bias, running_mean, running_var], node)?,
             Lowering::Recurrent { .. } => {
                 return mixes(crate::ops::rnn::WHY_CALLS_RUN_WHOLE);
             }
             _ => return mixes("runs an op whose samples cannot be told apart"),
         }
         Ok(None)
+    }
+
+    /// A norm's input, read per sample, and its parameters, read whole.
+    fn weighted<const N: usize>(
+        &self,
+        input: usize,
+        params: [&Option<usize>; N],
+        node: &Node,
+    ) -> Result<(), Refusal> {
+        self.val(input, node)?;
+        for w in params.into_iter().flatten() {
+            self.whole(*w, node)?;
+        }
+        Ok(())
+    }
+
+    /// A gather's operands: a table read whole by per-sample ids along its dim 0
+    /// (`embedding`), or a per-sample input read within each sample by indices every
+    /// sample shares; integer indices either way (a bool mask's entries are not).
+    fn gather(
+        &self,
+        node: &Node,
+        (input, dim, indices): (usize, i64, &[usize]),
+        rows: usize,
+    ) -> Result<(), Refusal> {
+        let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
+        let integer = |&i: &usize| {
+            (self.graph.nodes.get(i))
+                .and_then(|n| n.meta.first())
+                .is_some_and(|m| {
+                    matches!(
+                        m.dtype,
+                        crate::tensor::DType::I64 | crate::tensor::DType::I32
+                    )
+                })
+        };
+        if !indices.iter().all(integer) {
+            return mixes("indexes by a mask, whose entries are not indices");
+        }
+        match normalize_dim(dim, sizes_of(self.graph, input).len()) {
+            Ok(0) => {
+                self.whole(input, node)?;
+                for &i in indices {
+                    if self.val(i, node)? != rows {
+                        return mixes("indexes by ids of other rows per sample");
+                    }
+                }
+            }
+            Ok(_) => {
+                self.val(input, node)?;
+                for &i in indices {
+                    self.whole(i, node)?;
+                }
+            }
+            Err(_) => return mixes("indexes a dim it does not have"),
+        }
+        Ok(())
     }
 
     /// Views and joins: they keep the batch first unless they index or move it.
@@ -462,6 +523,19 @@ impl Samples<'_> {
                     }
                 }
             }
+            Lowering::Lanes { input, dim } => {
+                if dim_of(*dim, *input).is_none_or(|d| d == 0) {
+                    return mixes("works along the batch");
+                }
+                self.val(*input, node)?;
+            }
+            Lowering::Roll { input, dims, .. } => {
+                let rolls_batch = |&d: &i64| dim_of(d, *input).is_none_or(|d| d == 0);
+                if dims.is_empty() || dims.iter().any(rolls_batch) {
+                    return mixes("rolls the batch");
+                }
+                self.val(*input, node)?;
+            }
             Lowering::Split { input, dim }
             | Lowering::Select { input, dim, .. }
             | Lowering::Slice { input, dim, .. } => {
@@ -511,7 +585,8 @@ impl Samples<'_> {
         let positions = positions(args);
         let at = |x: usize| positions.get(&x).copied().unwrap_or(usize::MAX);
         let recast = self.call(node, &lowering, rows.unwrap_or(usize::MAX), &at)?;
-        if let (Lowering::Split { .. }, Some(split)) = (&lowering, self.splits.get_mut(i)) {
+        let every_output = matches!(lowering, Lowering::Split { .. } | Lowering::Lanes { .. });
+        if let (true, Some(split)) = (every_output, self.splits.get_mut(i)) {
             *split = true;
         }
         let rows = rows.ok_or_else(|| format!("`{}` does not lead with the batch", node.name))?;

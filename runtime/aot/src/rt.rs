@@ -14,7 +14,7 @@ pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
 pub use ferrex_kernels::attention::{attention, attention_strided, AttentionGeom, Strided};
 pub use ferrex_kernels::conv::{conv2d_prepared, conv_transpose, ConvWeight, TransposedConv};
-pub use ferrex_kernels::layout::{concat, gather_rows, permute, strided_copy};
+pub use ferrex_kernels::layout::{concat, gather_along, gather_rows, permute, roll, strided_copy};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::pool::{upsample_bilinear, upsample_nearest};
 pub use ferrex_kernels::reduce::extreme as reduce_extreme;
@@ -623,6 +623,17 @@ pub fn eager_tensor(results: &[Storage], i: usize) -> Result<Tensor, RunError> {
 /// mask), as a fused step loads it ([`as_f32`]).
 pub fn eager_as_f32(results: &[Storage], i: usize) -> Result<Vec<f32>, RunError> {
     Ok(ferrex::with_storage!(eager(results, i)?, a => as_f32(a.iter().copied())))
+}
+
+/// Output `i` of an eager fallback as i64 data (a gather's indices).
+pub fn eager_i64(results: &[Storage], i: usize) -> Result<Cow<'_, [i64]>, RunError> {
+    match eager(results, i)? {
+        s @ Storage::I64(_) => Ok(i64_data(s)),
+        other => Err(RunError::Malformed(format!(
+            "an eager result of dtype {} read as indices",
+            other.dtype()
+        ))),
+    }
 }
 
 /// Output `i` of an eager fallback as f32 data (made contiguous by [`fallback`]).

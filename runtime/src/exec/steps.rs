@@ -35,7 +35,20 @@ impl Run<'_> {
                 self.attention([*q, *k, *v], views, mask, (*scale, *causal), buf, arena)
             }
             Kind::Reduce { x, dims, op } => self.reduce(*x, dims, *op, step, buf, arena),
-            Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, buf, arena),
+            Kind::Gather {
+                x,
+                dim,
+                ids,
+                negative,
+            } => self.gather(*x, *dim, ids, *negative, buf, arena),
+            Kind::Roll { x, pairs, flat } => {
+                let (data, xs) = self.data(*x, arena)?;
+                let len = data.len();
+                kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+                let shape = if *flat { vec![len] } else { xs.clone() };
+                kernels::layout::roll(&data, &shape, pairs, &mut buf[..len])?;
+                Ok(xs)
+            }
             Kind::GroupNorm {
                 x,
                 groups,
@@ -183,22 +196,46 @@ impl Run<'_> {
         }
     }
 
-    fn embedding(
+    /// [`Kind::Gather`]: a 2-D table's rows by one list of ids is `embedding`'s gather
+    /// (its message for an id outside the table), any other the general one.
+    fn gather(
         &self,
-        weight: Operand,
-        ids: Operand,
+        x: Operand,
+        dim: usize,
+        ids: &[Operand],
+        negative: bool,
         buf: &mut Vec<f32>,
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
-        let (table, ws) = self.data(weight, arena)?;
-        let [rows, width] = ws[..] else {
-            return Err(format!("'weight' must be 2-D, got {ws:?}"));
-        };
-        let (idx, mut shape) = self.ids(ids)?;
-        shape.push(width);
-        let len = idx.len() * width;
+        let (data, xs) = self.data(x, arena)?;
+        let lists = (ids.iter().map(|&o| self.ids(o))).collect::<Result<Vec<_>, _>>()?;
+        let k = lists.len();
+        let index_shape = lists.first().map(|l| l.1.clone()).unwrap_or_default();
+        if k == 0 || xs.len() < dim + k || lists.iter().any(|l| l.1 != index_shape) {
+            return Err(format!(
+                "a gather of {xs:?} along dim {dim} by indices of shapes {:?}",
+                lists.iter().map(|l| &l.1).collect::<Vec<_>>()
+            ));
+        }
+        let mut shape = xs[..dim].to_vec();
+        shape.extend_from_slice(&index_shape);
+        shape.extend_from_slice(&xs[dim + k..]);
+        let len = (shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
+            .ok_or("the gather's size overflows")?;
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
-        kernels::layout::gather_rows(&table, [rows, width], &idx, &mut buf[..len])?;
+        let out = &mut buf[..len];
+        match (&xs[..], &lists[..]) {
+            ([rows, width], [(ids, _)]) if dim == 0 && !negative => {
+                kernels::layout::gather_rows(&data, [*rows, *width], ids, out)?;
+            }
+            _ => {
+                let outer = xs[..dim].iter().product();
+                let inner = xs[dim + k..].iter().product();
+                let slices: Vec<&[i64]> = lists.iter().map(|l| &l.0[..]).collect();
+                let dims = &xs[dim..dim + k];
+                kernels::layout::gather_along(&data, [outer, inner], dims, &slices, negative, out)?;
+            }
+        }
         Ok(shape)
     }
 

@@ -353,6 +353,7 @@ pub(super) fn lowering_keeping_sizes(op: &OpDef, args: &[Arg]) -> Option<Lowerin
         | Lowering::Split { .. }
         | Lowering::LayerNorm { .. }
         | Lowering::GroupNorm { .. }
+        | Lowering::ChannelNorm { .. }
         | Lowering::BatchNorm { .. }) => Some(l),
         _ => None,
     }

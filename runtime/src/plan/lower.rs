@@ -528,6 +528,7 @@ impl Builder<'_> {
         let place = match kind {
             _ if kind.is_planned() => Place::Slot,
             Kind::Recurrent { .. } => Place::Multi,
+            Kind::Lanes { .. } if self.graph.nodes[v].meta.len() > 1 => Place::Multi,
             _ => Place::Storage,
         };
         self.steps[v] = Some(self.step(v, kind));

@@ -87,7 +87,23 @@ impl Builder<'_> {
                 let operands = [query, key, value];
                 self.try_attention(v, operands, attn_mask, dropout_p, is_causal, scale)
             }
-            Lowering::Embedding { weight, indices } => self.try_embedding(v, weight, indices),
+            Lowering::Gather {
+                input,
+                dim,
+                indices,
+                negative,
+            } => self.try_gather(v, input, dim, &indices, negative),
+            Lowering::Roll {
+                input,
+                shifts,
+                dims,
+            } => self.try_roll(v, input, &shifts, &dims),
+            Lowering::Lanes { input, dim } => Some(Kind::Lanes {
+                op,
+                args: args.to_vec(),
+                x: self.operand(input),
+                dim: wrap_dim(dim, self.meta(input)?.rank().max(1))?,
+            }),
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
             Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),
@@ -224,31 +240,81 @@ impl Builder<'_> {
         })
     }
 
-    /// `embedding(weight, indices, ..)`: an f32 table, i64 ids.
-    fn try_embedding(&self, v: V, weight: V, ids: V) -> Option<Kind> {
-        let weight = self.f32_value(weight)?;
-        let ids_meta = self.meta(ids)?;
-        if !self.is_f32(v) || ids_meta.dtype != DType::I64 {
+    /// A gather of an f32 value (`embedding`, `index_select`, `index.Tensor`) by i64
+    /// indices of one shape, whose result has the dims the op's meta gave it (an
+    /// `index_select` by a 0-dim index keeps its dim, which a gather would drop).
+    fn try_gather(&self, v: V, input: V, dim: i64, indices: &[V], negative: bool) -> Option<Kind> {
+        let x = self.f32_value(input)?;
+        let rank = self.meta(input)?.rank();
+        let dim = wrap_dim(dim, rank)?;
+        let first = self.meta(*indices.first()?)?;
+        let alike = |&i: &V| {
+            self.meta(i).is_some_and(|m| {
+                m.dtype == DType::I64
+                    && m.rank() == first.rank()
+                    && m.sizes.iter().zip(&first.sizes).all(|(a, b)| a.same_as(b))
+            })
+        };
+        let out_rank = (rank + first.rank()).checked_sub(indices.len())?;
+        let fits = dim + indices.len() <= rank && self.meta(v)?.rank() == out_rank;
+        if !self.is_f32(v) || !fits || !indices.iter().all(alike) {
             return None;
         }
-        Some(Kind::Embedding {
-            weight,
-            ids: self.operand(ids),
+        Some(Kind::Gather {
+            x,
+            dim,
+            ids: indices.iter().map(|&i| self.operand(i)).collect(),
+            negative,
         })
     }
 
-    /// A group norm of f32 values (the op's `Lowering::GroupNorm`: `group_norm`, and
-    /// `native_group_norm`, planned as its output 0).
-    pub(super) fn try_group_norm(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
-        let Some(Lowering::GroupNorm {
-            input,
-            groups,
-            weight,
-            bias,
-            eps,
-        }) = lowering_keeping_sizes(op, args)
-        else {
+    /// `roll` of an f32 value by shifts along dims (none: the flattened value).
+    fn try_roll(&self, v: V, input: V, shifts: &[i64], dims: &[i64]) -> Option<Kind> {
+        let x = self.f32_value(input)?;
+        let rank = self.meta(input)?.rank();
+        if !self.is_f32(v) || rank == 0 {
             return None;
+        }
+        let (pairs, flat) = match (shifts, dims) {
+            (&[shift], []) => (vec![(shift, 0)], true),
+            _ if shifts.len() == dims.len() => {
+                let wrapped = dims.iter().map(|&d| wrap_dim(d, rank));
+                let pairs = shifts.iter().zip(wrapped).map(|(&s, d)| Some((s, d?)));
+                (pairs.collect::<Option<_>>()?, false)
+            }
+            _ => return None,
+        };
+        Some(Kind::Roll { x, pairs, flat })
+    }
+
+    /// A group norm of f32 values (the op's `Lowering::GroupNorm`: `group_norm`, and
+    /// `native_group_norm`, planned as its output 0). A norm of each channel by its
+    /// own statistics (`Lowering::ChannelNorm`) is one of a group per channel: in each
+    /// sample (`instance_norm`), or over a batch of one (`_native_batch_norm_legit.
+    /// no_stats`, which the core IR's `instance_norm` calls on its `[1, N * C, …]` view).
+    pub(super) fn try_group_norm(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
+        let (input, groups, weight, bias, eps) = match lowering_keeping_sizes(op, args)? {
+            Lowering::GroupNorm {
+                input,
+                groups,
+                weight,
+                bias,
+                eps,
+            } => (input, groups, weight, bias, eps),
+            Lowering::ChannelNorm {
+                input,
+                weight,
+                bias,
+                eps,
+                per_sample,
+            } => {
+                let sizes = &self.meta(input)?.sizes;
+                if !per_sample && sizes.first()?.as_int() != Some(1) {
+                    return None;
+                }
+                (input, sizes.get(1)?.as_int()?, weight, bias, eps)
+            }
+            _ => return None,
         };
         let x = self.f32_value(input)?;
         if !self.is_f32(v) {

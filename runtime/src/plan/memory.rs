@@ -143,7 +143,7 @@ fn reads(step: &Step) -> Vec<V> {
     };
     let ep = |e: &Option<Epilogue>| e.as_ref().map(|e| ops(&e.inputs)).unwrap_or_default();
     match &step.kind {
-        Kind::Fallback { args, .. } | Kind::Typed { args, .. } => {
+        Kind::Fallback { args, .. } | Kind::Typed { args, .. } | Kind::Lanes { args, .. } => {
             args.iter().flat_map(Arg::nodes).map(|n| n.0).collect()
         }
         Kind::GetItem { src, .. } | Kind::Alias { src, .. } => vec![*src],

@@ -241,6 +241,16 @@ pub enum Kind {
         inputs: Vec<Operand>,
         view: Option<ViewOp>,
     },
+    /// A call computed lane by lane along `dim` of `x` (the op's `Lowering::Lanes`:
+    /// `argmax`, `topk`, `sort`, `cumsum`, …): the op's own kernel on the storages, as a
+    /// fallback runs it, but planned — the split knows that it keeps the other dims
+    /// apart. Its results are storages (several: each read by a getitem).
+    Lanes {
+        op: &'static OpDef,
+        args: Vec<Arg>,
+        x: Operand,
+        dim: usize,
+    },
     GetItem {
         src: V,
         index: usize,
@@ -339,10 +349,23 @@ pub enum Kind {
         dims: Vec<usize>,
         op: ferrex_kernels::reduce::Reduction,
     },
-    /// `embedding(weight, indices)`: rows of an f32 table by integer ids.
-    Embedding {
-        weight: Operand,
-        ids: Operand,
+    /// Entries of an f32 value picked along `dim` and the dims after it, by one i64
+    /// index value per dim (all of one shape): `embedding` (a table's rows by ids, dim
+    /// 0), `index_select`, `index.Tensor` with adjacent indices (`negative`: an index may
+    /// count from the end) — [`ferrex_kernels::layout::gather_along`].
+    Gather {
+        x: Operand,
+        dim: usize,
+        ids: Vec<Operand>,
+        negative: bool,
+    },
+    /// `roll` by each `(shift, dim)` of `pairs` in turn (dims wrapped; `flat`: the
+    /// flattened tensor along its one dim): two block copies per run of the last rolled
+    /// dim ([`ferrex_kernels::layout::roll`]).
+    Roll {
+        x: Operand,
+        pairs: Vec<(i64, usize)>,
+        flat: bool,
     },
     /// `group_norm` / `native_group_norm` (output 0) over `groups` channel groups.
     GroupNorm {
@@ -655,6 +678,7 @@ impl Kind {
             self,
             Kind::Fallback { .. }
                 | Kind::Typed { .. }
+                | Kind::Lanes { .. }
                 | Kind::GetItem { .. }
                 | Kind::HigherOrder { .. }
                 | Kind::Compare { .. }
@@ -681,7 +705,8 @@ impl Kind {
                 x, weight, bias, ..
             } => [vec![*x], opt(weight), opt(bias)].concat(),
             Kind::Attention { q, k, v, mask, .. } => [vec![*q, *k, *v], opt(mask)].concat(),
-            Kind::Embedding { weight, ids } => vec![*weight, *ids],
+            Kind::Gather { x, ids, .. } => [vec![*x], ids.clone()].concat(),
+            Kind::Roll { x, .. } | Kind::Lanes { x, .. } => vec![*x],
             Kind::Bmm { a, b } => vec![*a, *b],
             Kind::Fused { inputs, .. } | Kind::Concat { xs: inputs, .. } => inputs.clone(),
             _ => Vec::new(),
@@ -1120,7 +1145,17 @@ fn step_label(kind: &Kind) -> String {
             ..
         } => attention_label(*causal, mask.is_some(), views.as_deref()),
         Kind::Reduce { dims, op, .. } => format!("{} over dims {dims:?}", op.name()),
-        Kind::Embedding { .. } => "embedding (row gather)".to_string(),
+        Kind::Gather { dim: 0, ids, .. } if ids.len() == 1 => "embedding (row gather)".to_string(),
+        Kind::Gather { dim, ids, .. } => {
+            format!("gather along dim {dim} by {} index(es)", ids.len())
+        }
+        Kind::Lanes { op, dim, .. } => format!("{} along dim {dim} (its kernel)", op.name()),
+        Kind::Roll {
+            pairs, flat: false, ..
+        } => format!("roll by (shift, dim) {pairs:?} (block copies)"),
+        Kind::Roll {
+            pairs, flat: true, ..
+        } => format!("roll of the flattened value by {pairs:?} (block copies)"),
         Kind::Recurrent { spec, .. } => recurrent_label(spec),
         Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
         Kind::Bmm { .. } => "bmm".to_string(),
@@ -1256,7 +1291,9 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::View { .. } => s.views += 1,
             Kind::Attention { .. } => s.attentions += 1,
             Kind::Reduce { .. } => s.reductions += 1,
-            Kind::Embedding { .. } => s.embeddings += 1,
+            Kind::Gather { .. } => s.gathers += 1,
+            Kind::Roll { .. } => s.views += 1,
+            Kind::Lanes { .. } => s.lanes += 1,
             Kind::Recurrent { .. } => s.recurrent += 1,
             Kind::Bmm { .. } => s.gemm += 1,
             Kind::Concat { .. } => s.concats += 1,

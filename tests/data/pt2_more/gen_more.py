@@ -384,3 +384,52 @@ class Resample(nn.Module):
                 s.un(p, ix), s.un(p, ix, output_size=(7, 7)), m, mi, s.cs(x), x.mT, x.mH @ x, i & 6, i | 1, i ^ 3, 5 & i)
 torch.manual_seed(15)
 go("resample", Resample(), (r(2, 4, 6, 7), r(1, 2, 2, 3, 4), torch.tensor([[-7, -3, 0, 5], [2, 9, -1, 4]])))
+class Windows(nn.Module):
+    # Swin-style shifted window attention: `torch.roll` (index_select by per-size indices in the core IR), window partition by view/permute, a relative position bias table indexed by a constant index buffer.
+    def __init__(s, d=16, heads=2, ws=2):
+        super().__init__()
+        s.ws, s.h = ws, heads
+        s.qkv = nn.Linear(d, 3 * d); s.proj = nn.Linear(d, d); s.norm = nn.LayerNorm(d)
+        s.table = nn.Parameter(torch.randn((2 * ws - 1) ** 2, heads) * 0.5)
+        c = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)
+        r = (c[:, :, None] - c[:, None, :]).permute(1, 2, 0) + (ws - 1)
+        s.register_buffer("index", r[:, :, 0] * (2 * ws - 1) + r[:, :, 1])
+    def forward(s, x):
+        B, H, W, C = x.shape; ws = s.ws
+        y = torch.roll(s.norm(x), shifts=(-1, -1), dims=(1, 2))
+        w = y.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, C)
+        q, k, v = s.qkv(w).reshape(w.shape[0], ws * ws, 3, s.h, C // s.h).permute(2, 0, 3, 1, 4)
+        att = (q * (C // s.h) ** -0.5) @ k.transpose(-2, -1)
+        bias = s.table[s.index.view(-1)].view(ws * ws, ws * ws, -1).permute(2, 0, 1)
+        o = s.proj(((att + bias.unsqueeze(0)).softmax(-1) @ v).transpose(1, 2).reshape(w.shape[0], ws * ws, C))
+        o = o.view(B, H // ws, W // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+        return x + torch.roll(o, shifts=(1, 1), dims=(1, 2))
+class Stylize(nn.Module):
+    # Style-transfer block: reflection padding (index_select / index.Tensor by per-size indices), instance norm (`_native_batch_norm_legit.no_stats` on a [1, N*C, H, W] view in the core IR), replicate padding, group norm, nearest upsampling.
+    def __init__(s):
+        super().__init__()
+        s.c1 = nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect"); s.n1 = nn.InstanceNorm2d(8, affine=True)
+        s.c2 = nn.Conv2d(8, 8, 3); s.n2 = nn.InstanceNorm2d(8); s.c3 = nn.Conv2d(8, 3, 1)
+    def forward(s, x):
+        y = F.relu(s.n1(s.c1(x)))
+        y = F.relu(s.n2(s.c2(F.pad(y, (1, 1, 1, 1), mode="replicate"))))
+        y = F.interpolate(F.avg_pool2d(y, 2), scale_factor=2, mode="nearest")
+        return torch.tanh(s.c3(y)) + x
+class Retrieval(nn.Module):
+    # Masked mean pooling of embeddings, `F.normalize`, `e @ e.T` (`numpy_T`), a classifier head's `argmax`, `topk` values and indices, `cumsum`, `sort`.
+    def __init__(s):
+        super().__init__(); s.emb = nn.Embedding(50, 8); s.proj = nn.Linear(8, 8); s.head = nn.Linear(8, 5)
+    def forward(s, ids, mask):
+        h = s.proj(s.emb(ids))
+        m = mask.unsqueeze(-1).to(h.dtype)
+        mean = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        e = F.normalize(mean, dim=-1)
+        logits = s.head(h)
+        top = torch.topk(logits, 2, dim=-1)
+        return e @ e.T, logits.argmax(-1), top.values, top.indices, torch.cumsum(h, 1), torch.sort(logits, dim=-1, descending=True).values
+torch.manual_seed(16)
+go("windows", Windows(), (r(2, 4, 4, 16),))
+torch.manual_seed(17)
+go("stylize", Stylize(), (r(2, 3, 8, 8),))
+torch.manual_seed(18)
+go("retrieval", Retrieval(), (torch.randint(0, 50, (4, 6)), torch.rand(4, 6) > 0.3))

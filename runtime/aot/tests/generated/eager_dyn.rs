@@ -5,13 +5,13 @@
 //
 // The plan, one step per line:
 //   narrow: eager aten::narrow.default
-//   cumsum: eager aten::cumsum.default
-//   max_1: eager aten::max.dim
+//   cumsum: aten::cumsum.default along dim 1 (its kernel)
+//   max_1: aten::max.dim along dim 1 (its kernel)
 //   getitem: getitem [0]
 //   flip: eager aten::flip.default
 //   mul: fused mul -> slot 0
 //   linear: gemm, prepacked weight + bias + add -> slot 1
-//   eager fallbacks: 4 (aten::narrow.default ×1, aten::cumsum.default ×1, aten::max.dim ×1, aten::flip.default ×1)
+//   eager fallbacks: 2 (aten::narrow.default ×1, aten::flip.default ×1)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON

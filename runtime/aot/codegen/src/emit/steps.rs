@@ -83,7 +83,9 @@ impl Gen<'_> {
             Kind::ConvTranspose(c) => self.conv_transpose(step, c, &mut code)?,
             // A call on bool or integer data: the op's kernel, as an eager call (the
             // generated code does not split the batch, so a view's sizes are the call's).
-            Kind::Fallback { op, args, .. } | Kind::Typed { op, args, .. } => {
+            Kind::Fallback { op, args, .. }
+            | Kind::Typed { op, args, .. }
+            | Kind::Lanes { op, args, .. } => {
                 self.fallback(step, op, args, &mut code)?;
             }
             Kind::GetItem { src, index } => self.getitem(step, *src, *index)?,
@@ -209,8 +211,16 @@ impl Gen<'_> {
         })
     }
 
-    /// An `i64` user input read as an embedding's indices: its slice and sizes.
+    /// A gather's `i64` indices — a user input, or an eager step's result (an index
+    /// computed from sizes, per size): its slice and sizes.
     pub(super) fn read_ids(&self, o: Operand) -> Result<Read, AotError> {
+        let name = |v: usize| {
+            self.plan
+                .names
+                .get(v)
+                .map_or("?", String::as_str)
+                .to_string()
+        };
         match o {
             Operand::Val(v) => match self.loc.get(v).copied().flatten() {
                 Some(Loc::Input(k)) if self.inputs[k].dtype == "i64" => Ok(Read {
@@ -218,13 +228,25 @@ impl Gen<'_> {
                     sizes: self.inputs[k].sizes.clone(),
                     slot: None,
                 }),
+                Some(Loc::Eager(e, i)) => {
+                    let meta = self.plan.metas.get(v).and_then(|m| m.first());
+                    match meta.filter(|m| m.dtype == ferrex::DType::I64) {
+                        Some(m) => Ok(Read {
+                            expr: format!("&{RT}::eager_i64(&ws.e{e}, {i})?[..]"),
+                            sizes: m.sizes.clone(),
+                            slot: None,
+                        }),
+                        None => Err(self
+                            .unsupported(format!("gather indices `{}` that are not i64", name(v)))),
+                    }
+                }
                 _ => Err(self.unsupported(format!(
-                    "embedding indices `{}` are not an i64 user input",
-                    self.plan.names.get(v).map_or("?", String::as_str)
+                    "gather indices `{}` are not an i64 user input or an eager result",
+                    name(v)
                 ))),
             },
             Operand::Const(_) => {
-                Err(self.unsupported("embedding indices that are a constant of the plan"))
+                Err(self.unsupported("gather indices that are a constant of the plan"))
             }
         }
     }
@@ -477,6 +499,7 @@ fn kind_name(k: &Kind) -> &'static str {
     match k {
         Kind::Fallback { .. } => "an eager fallback",
         Kind::Typed { .. } => "a call on bool or integer data",
+        Kind::Lanes { .. } => "a call lane by lane",
         Kind::Recurrent { .. } => "recurrent layers",
         Kind::GetItem { .. } => "getitem",
         Kind::HigherOrder { .. } => "a higher-order op",
@@ -491,7 +514,8 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::View { .. } => "strided view",
         Kind::Attention { .. } => "attention",
         Kind::Reduce { .. } => "reduction",
-        Kind::Embedding { .. } => "embedding",
+        Kind::Gather { .. } => "gather",
+        Kind::Roll { .. } => "roll",
         Kind::GroupNorm { .. } => "group norm",
         Kind::Bmm { .. } => "bmm",
         Kind::Concat { .. } => "concatenation",

@@ -46,7 +46,8 @@ impl Gen<'_> {
                 | Kind::Reduce { .. }
                 | Kind::GroupNorm { .. }
                 | Kind::Bmm { .. }
-                | Kind::Embedding { .. }
+                | Kind::Gather { .. }
+                | Kind::Roll { .. }
                 | Kind::Concat { .. }
                 | Kind::Upsample { .. }
         );
@@ -91,7 +92,13 @@ impl Gen<'_> {
             Kind::LayerNorm { .. } => self.layer_norm(step, out)?,
             Kind::Pool { .. } => self.pool(step, out)?,
             Kind::Attention { .. } => self.attention(step, out)?,
-            Kind::Embedding { weight, ids } => self.embedding(*weight, *ids, out)?,
+            Kind::Gather {
+                x,
+                dim,
+                ids,
+                negative,
+            } => self.gather(*x, *dim, ids, *negative, out)?,
+            Kind::Roll { x, pairs, flat } => self.roll(*x, pairs, *flat, out)?,
             Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
             Kind::Upsample { x, scales, mode } => {
                 self.upsample(*x, (*scales, *mode), &sizes, out)?
@@ -105,24 +112,61 @@ impl Gen<'_> {
         Ok(true)
     }
 
-    /// `rt::gather_rows(table, [rows, width], ids, out)` (`embedding`).
-    fn embedding(
+    /// `rt::roll(x, &shape, &[(shift, dim), …], out)` (of the flattened value: its
+    /// one dim).
+    fn roll(
         &mut self,
-        weight: Operand,
-        ids: Operand,
+        x: Operand,
+        pairs: &[(i64, usize)],
+        flat: bool,
         out: usize,
     ) -> Result<Vec<String>, AotError> {
-        let table = self.read_other(weight, out)?;
-        let ids = self.read_ids(ids)?;
-        let [rows, width] = &table.sizes[..] else {
-            return Err(self.unsupported(format!("an embedding table of {:?}", table.sizes)));
+        let x = self.read_other(x, out)?;
+        let shape = match flat {
+            true => format!("[{}]", self.dim(&numel(&x.sizes))),
+            false => self.shape(&x.sizes),
         };
         Ok(vec![format!(
-            "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
-            table.expr,
-            self.dim(rows),
-            self.dim(width),
-            ids.expr
+            "{RT}::roll({}, &{shape}, &{pairs:?}, out).map_err(|e| fail(&e))?;",
+            x.expr
+        )])
+    }
+
+    /// `rt::gather_rows(table, [rows, width], ids, out)` (`embedding`'s form: a 2-D
+    /// table's rows by one list of ids), else `rt::gather_along(x, [outer, inner],
+    /// &[dims], &[ids…], negative, out)`, as the runner chooses.
+    fn gather(
+        &mut self,
+        x: Operand,
+        dim: usize,
+        ids: &[Operand],
+        negative: bool,
+        out: usize,
+    ) -> Result<Vec<String>, AotError> {
+        let x = self.read_other(x, out)?;
+        let ids = (ids.iter().map(|&o| self.read_ids(o))).collect::<Result<Vec<_>, _>>()?;
+        let k = ids.len();
+        if let ([rows, width], [id], 0, false) = (&x.sizes[..], &ids[..], dim, negative) {
+            return Ok(vec![format!(
+                "{RT}::gather_rows({}, [{}, {}], {}, out).map_err(|e| fail(&e))?;",
+                x.expr,
+                self.dim(rows),
+                self.dim(width),
+                id.expr
+            )]);
+        }
+        if k == 0 || x.sizes.len() < dim + k {
+            return Err(self.unsupported(format!("a gather of {:?} along dim {dim}", x.sizes)));
+        }
+        let dims: Vec<String> = x.sizes[dim..dim + k].iter().map(|d| self.dim(d)).collect();
+        let lists: Vec<String> = ids.iter().map(|i| i.expr.clone()).collect();
+        Ok(vec![format!(
+            "{RT}::gather_along({}, [{}, {}], &[{}], &[{}], {negative}, out).map_err(|e| fail(&e))?;",
+            x.expr,
+            self.dim(&numel(&x.sizes[..dim])),
+            self.dim(&numel(&x.sizes[dim + k..])),
+            dims.join(", "),
+            lists.join(", ")
         )])
     }
 
