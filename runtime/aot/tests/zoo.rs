@@ -233,6 +233,38 @@ fn generated_masks_are_bit_identical_to_the_plan() {
     );
 }
 
+#[rustfmt::skip]
+#[path = "generated/indexing_b2.rs"]
+mod indexing_b2;
+
+/// A gather by an index input with negative entries, a roll, instance norm and lane
+/// ops: generated code, plan and interpreter agree bit for bit. (The reflection pad is
+/// an eager call here: the generator plans composites whole.)
+#[test]
+fn generated_gathers_and_rolls_are_bit_identical_to_the_plan() {
+    let m = indexing_b2::Model::new().unwrap();
+    let ep = support::load("indexing_b2");
+    let plan = ferrex_runtime::compile(&ep).unwrap();
+    assert!(
+        plan.describe().ends_with("eager fallbacks: none\n"),
+        "{}",
+        plan.describe()
+    );
+    for seed in 0..3 {
+        ferrex::manual_seed(70 + seed);
+        let (x, rows) = support::indexing_inputs();
+        let got = m.call((x.copy(), rows.copy())).unwrap();
+        let want = plan.call((x.copy(), rows.copy())).unwrap();
+        let reference = ep.module().call((x, rows)).unwrap();
+        assert_eq!(bits(&got[0]), bits(&want[0]));
+        assert_eq!(bits(&got[0]), bits(&reference[0]));
+    }
+    let source = include_str!("generated/indexing_b2.rs");
+    for call in ["rt::gather_along(", "rt::roll(", "rt::group_norm("] {
+        assert!(source.contains(call), "{call}");
+    }
+}
+
 #[test]
 fn generated_conv1d_is_bit_identical_to_the_plan() {
     ferrex::manual_seed(41);

@@ -219,6 +219,33 @@ impl Masks {
     }
 }
 
+/// Reflection padding (a gather by indices computed per size), instance norm, a roll,
+/// a gather by an index input with negative entries, and lane ops.
+#[ferrex::export_module]
+pub struct Indexing {}
+
+#[ferrex::export_module]
+impl Indexing {
+    fn forward(&self, x: &Tensor, rows: &Tensor) -> Tensor {
+        let p = ferrex::nn::functional::pad(x, &[1, 1, 1, 1], "reflect", None);
+        let n = p.instance_norm(None, None, 1e-5);
+        let g = n.roll(&[1, -2], &[2, 3]).index(&[None, None, Some(rows)]);
+        let (top, _) = g.topk(2, -1, true);
+        top + g
+            .argmax(Some(-1), false)
+            .unsqueeze(-1)
+            .to_dtype(ferrex::DType::F32)
+    }
+}
+
+/// The inputs of [`Indexing`] at batch 2.
+pub fn indexing_inputs() -> (Tensor, Tensor) {
+    (
+        Tensor::randn([2, 3, 5, 6]),
+        Tensor::from_slice(&[0i64, -1, 3, -7]),
+    )
+}
+
 /// The inputs of [`Masks`] at batch 2: scores and sample `s`'s last `s + 1` keys padded.
 pub fn masks_inputs() -> (Tensor, Tensor, Tensor) {
     let pad: Vec<bool> = (0..8).map(|k| k % 4 >= 3 - k / 4).collect();
@@ -450,6 +477,14 @@ pub const FIXTURES: &[Fixture] = &[
         export: || {
             ferrex::manual_seed(43);
             ferrex::export(&Masks {}, masks_inputs())
+                .unwrap_or_else(|e| panic!("exporting failed: {e}"))
+        },
+    },
+    Fixture {
+        name: "indexing_b2",
+        export: || {
+            ferrex::manual_seed(48);
+            ferrex::export(&Indexing {}, indexing_inputs())
                 .unwrap_or_else(|e| panic!("exporting failed: {e}"))
         },
     },
