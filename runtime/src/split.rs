@@ -595,12 +595,21 @@ impl<'p> Samples<'p> {
         }
     }
 
-    /// Where the batch of a lane step's output is: where its input's is, which is not
-    /// along the lanes, less one where the step reduces a dim before it away.
-    fn lanes_lead(&self, x: Operand, dim: usize, step: &Step) -> Result<Lead, String> {
+    /// Where the batch of a lane step's output is: where its inputs' is (the same for
+    /// each), which is not along the lanes, less one where the step reduces a dim before
+    /// it away.
+    fn lanes_lead(&self, xs: &[Operand], dim: usize, step: &Step) -> Result<Lead, String> {
+        let x = *xs
+            .first()
+            .ok_or_else(|| format!("`{}` reads nothing", step.info.name))?;
         let l = self.lead_of(x, step)?;
         if l.dim == dim {
             return Err(format!("`{}` works along the batch", step.info.name));
+        }
+        for &o in &xs[1..] {
+            if self.lead_of(o, step)? != l || self.sizes_of(o).len() != self.sizes_of(x).len() {
+                return Err(format!("`{}` reads lanes of other samples", step.info.name));
+            }
         }
         // Several outputs (values and indices) have one shape, output 0's.
         let sizes = step.metas.first().map_or(&step.sizes[..], |m| &m.sizes[..]);
@@ -608,17 +617,41 @@ impl<'p> Samples<'p> {
         Ok(l.at(l.dim - usize::from(dropped), sizes, &self.batch))
     }
 
-    /// Where a roll's batch is: its input's, along a dim it does not roll.
-    fn roll_lead(
+    /// [`Samples::out_lead`] of the steps that index or move data along some dims (lane
+    /// ops and their getitems, rolls, pads, gathers); `None` for the others.
+    fn indexing_lead(&self, step: &Step) -> Option<Result<Lead, String>> {
+        let at = |l: Lead| -> Result<Lead, String> { Ok(l.at(l.dim, &step.sizes, &self.batch)) };
+        let at = |l: Result<Lead, String>| l.and_then(at);
+        Some(match &step.kind {
+            Kind::Lanes { xs, dim, .. } => self.lanes_lead(xs, *dim, step),
+            Kind::GetItem { src, .. } if self.lanes.contains(src) => {
+                at(self.lead_of(Operand::Val(*src), step))
+            }
+            Kind::Roll { x, pairs, flat } => {
+                let rolls = |d: usize| *flat || pairs.iter().any(|p| p.1 == d);
+                at(self.kept_lead(*x, &rolls, "rolls the batch", step))
+            }
+            Kind::Pad { x, pads, .. } => {
+                let pads = |d: usize| pads.get(d) != Some(&(0, 0));
+                at(self.kept_lead(*x, &pads, "pads the batch", step))
+            }
+            Kind::Gather { x, dim, ids, .. } => at(self.gather_lead(*x, *dim, ids, step)),
+            _ => return None,
+        })
+    }
+
+    /// Where the batch of a step that moves data along some dims is: its input's, unless
+    /// `moves` its dim (then the step refuses: it `what`).
+    fn kept_lead(
         &self,
         x: Operand,
-        pairs: &[(i64, usize)],
-        flat: bool,
+        moves: &dyn Fn(usize) -> bool,
+        what: &str,
         step: &Step,
     ) -> Result<Lead, String> {
         let l = self.lead_of(x, step)?;
-        match flat || pairs.iter().any(|&(_, d)| d == l.dim) {
-            true => Err(format!("`{}` rolls the batch", step.info.name)),
+        match moves(l.dim) {
+            true => Err(format!("`{}` {what}", step.info.name)),
             false => Ok(l),
         }
     }
@@ -656,6 +689,9 @@ impl<'p> Samples<'p> {
                 )),
             }
         };
+        if let Some(lead) = self.indexing_lead(step) {
+            return lead;
+        }
         let at = |l: Lead| -> Result<Lead, String> { Ok(l.at(l.dim, &step.sizes, &self.batch)) };
         match &step.kind {
             Kind::Gemm(g) => {
@@ -684,12 +720,6 @@ impl<'p> Samples<'p> {
                 sizes,
                 at: None,
             } => self.view(Operand::Val(*src), &ViewOp::Reshape, sizes, step),
-            Kind::Lanes { x, dim, .. } => self.lanes_lead(*x, *dim, step),
-            Kind::GetItem { src, .. } if self.lanes.contains(src) => {
-                at(self.lead_of(Operand::Val(*src), step)?)
-            }
-            Kind::Roll { x, pairs, flat } => at(self.roll_lead(*x, pairs, *flat, step)?),
-            Kind::Gather { x, dim, ids, .. } => at(self.gather_lead(*x, *dim, ids, step)?),
             Kind::Concat { xs, .. } => match xs.iter().find(|o| self.lead_of(**o, step).is_ok()) {
                 Some(&x) => at(self.lead_of(x, step)?),
                 None => Err(format!("`{}` reads no input per sample", step.info.name)),
@@ -727,6 +757,10 @@ impl<'p> Samples<'p> {
                 Err(format!("`{}` runs eagerly", step.info.name))
             }
             Kind::Recurrent { .. } => Err(recurrent_refusal(step)),
+            // `indexing_lead`'s.
+            Kind::Lanes { .. } | Kind::Roll { .. } | Kind::Pad { .. } | Kind::Gather { .. } => {
+                Err(format!("`{}` is not followed", step.info.name))
+            }
         }
     }
 
@@ -864,7 +898,7 @@ impl<'p> Samples<'p> {
                 }
             }
             // Where the batch goes is `out_lead`'s.
-            Kind::Roll { .. } | Kind::Lanes { .. } => {}
+            Kind::Roll { .. } | Kind::Lanes { .. } | Kind::Pad { .. } => {}
             Kind::GetItem { src, .. } if self.lanes.contains(src) => {}
             Kind::Gather { x, ids, .. } => match self.lead_of(*x, step) {
                 Ok(_) => {

@@ -866,3 +866,63 @@ fn argmax_topk_and_cumsum_are_lane_steps_that_split() {
         assert!((v - want).abs() <= 1e-5, "{i}: {v} vs {want}");
     }
 }
+
+/// A constant pad (and crop) and a gather by per-sample indices.
+#[export_module]
+struct PadAndPick;
+
+#[export_module]
+impl PadAndPick {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let (_, top) = x.topk(2, -1, true);
+        (x.pad([1, 2, 0, -1], 0.5), x.gather(-1, &top))
+    }
+}
+
+/// `constant_pad_nd` is a planned pad (a fill and block copies) and `gather` by indices
+/// of the input's rank a lane step: no fallback, the calls split with the same bits, and
+/// each output is the one a loop here computes (the gather of `topk`'s indices is the
+/// two largest values of each lane).
+#[test]
+fn constant_pads_and_gathers_are_planned_and_split() {
+    ferrex::manual_seed(67);
+    let (b, t, d) = (4usize, 3usize, 5usize);
+    let x = Tensor::randn([b, t, d]);
+    let plans = check_both_irs(&PadAndPick, (x.clone(),), 1e-6);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(
+            describe.contains("constant pad [(0, 0), (0, -1), (1, 2)] with 0.5"),
+            "{describe}"
+        );
+        assert!(
+            describe.contains("aten::gather.default along dim 2 (its kernel)"),
+            "{describe}"
+        );
+        assert!(describe.contains("batch split: two halves"), "{describe}");
+    }
+    let xs = x.to_vec::<f32>().unwrap();
+    let out = plans[0].call((x.clone(),)).unwrap();
+    let (padded, picked) = (
+        out[0].to_vec::<f32>().unwrap(),
+        out[1].to_vec::<f32>().unwrap(),
+    );
+    assert_eq!(out[0].shape(), [b, t - 1, d + 3]);
+    for (at, v) in padded.iter().enumerate() {
+        let (s, r, c) = (
+            at / ((t - 1) * (d + 3)),
+            at / (d + 3) % (t - 1),
+            at % (d + 3),
+        );
+        let want = match c {
+            1..=5 => xs[(s * t + r) * d + c - 1],
+            _ => 0.5,
+        };
+        assert_eq!(*v, want, "{at}");
+    }
+    for (lane, row) in xs.chunks(d).enumerate() {
+        let mut sorted = row.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(&picked[lane * 2..lane * 2 + 2], &sorted[..2], "{lane}");
+    }
+}

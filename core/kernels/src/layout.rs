@@ -1,7 +1,7 @@
 //! Layout changes on plain slices: [`strided_copy`] (any strided view — reshape, expand,
 //! select, slice — made contiguous), [`permute`] (transposes and permutes as one strided
 //! copy), [`concat`] (`cat`, `stack`), [`gather_rows`] (`embedding`), [`gather_along`]
-//! (`index_select`, `index.Tensor`) and [`roll`], used by the
+//! (`index_select`, `index.Tensor`), [`roll`] and [`pad_constant`], used by the
 //! compiled runtime's steps and the eager ops alike.
 
 use crate::KernelError;
@@ -499,6 +499,96 @@ pub fn roll<T: Copy>(
         }
     }
     Ok(())
+}
+
+/// `pad`'s `(before, after)` pairs, given from the last dim backwards (as
+/// `constant_pad_nd` takes them), as one pair per dim of a tensor of `rank` dims; `None`
+/// for more pairs than dims, or an odd count.
+pub fn dim_pads(pad: &[i64], rank: usize) -> Option<Vec<(i64, i64)>> {
+    if !pad.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut pads = vec![(0i64, 0i64); rank];
+    for (i, pair) in pad.chunks_exact(2).enumerate() {
+        pads[rank.checked_sub(i + 1)?] = (pair[0], pair[1]);
+    }
+    Some(pads)
+}
+
+/// The contiguous `x` of `shape` padded along each dim `d` by `pads[d] = (before,
+/// after)` entries of `value` (a negative pad crops), into `out` of the padded shape
+/// (`constant_pad_nd`). The kept block is copied one run of its last dim at a time.
+///
+/// ```
+/// // [[1, 2], [3, 4]] padded by one 0 before each row, the last row cropped.
+/// let mut out = [9; 3];
+/// ferrex_kernels::layout::pad_constant(&[1, 2, 3, 4], &[2, 2], &[(0, -1), (1, 0)], 0, &mut out)
+///     .unwrap();
+/// assert_eq!(out, [0, 1, 2]);
+/// ```
+pub fn pad_constant<T: Copy>(
+    x: &[T],
+    shape: &[usize],
+    pads: &[(i64, i64)],
+    value: T,
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let bad = |what: &str| KernelError::new(format!("a constant pad's {what}"));
+    if pads.len() != shape.len() {
+        return Err(bad("pads are not one pair per dim"));
+    }
+    // Per dim: the padded size, and where the kept run starts in the input and output.
+    let mut dims = Vec::with_capacity(shape.len());
+    for (&n, &(before, after)) in shape.iter().zip(pads) {
+        let n = i64::try_from(n).map_err(|_| bad("size overflows"))?;
+        let padded = (n.checked_add(before)).and_then(|m| m.checked_add(after));
+        let padded = padded
+            .filter(|&m| m >= 0)
+            .ok_or_else(|| bad("size is negative"))?;
+        let (from, to) = ((-before).clamp(0, n), before.clamp(0, padded));
+        let len = (n - from).min(padded - to).max(0);
+        dims.push([padded, from, to, len].map(|v| v as usize));
+    }
+    let numel = |i: usize| dims.iter().try_fold(1usize, |p, d| p.checked_mul(d[i]));
+    let in_numel = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    match (numel(0), in_numel) {
+        (Some(o), Some(i)) if o == out.len() && i <= x.len() => {}
+        _ => return Err(bad("operands do not hold its shapes")),
+    }
+    out.fill(value);
+    if dims.iter().any(|d| d[3] == 0) || out.is_empty() {
+        return Ok(());
+    }
+    let rank = dims.len();
+    let (mut in_stride, mut out_stride) = (vec![1usize; rank], vec![1usize; rank]);
+    for d in (0..rank.saturating_sub(1)).rev() {
+        in_stride[d] = in_stride[d + 1] * shape[d + 1];
+        out_stride[d] = out_stride[d + 1] * dims[d + 1][0];
+    }
+    let run = dims.last().map_or(1, |d| d[3]);
+    let outer = rank.saturating_sub(1);
+    let mut at = vec![0usize; outer];
+    loop {
+        let (mut src, mut dst) = (0, 0);
+        for d in 0..rank {
+            let i = at.get(d).copied().unwrap_or(0);
+            src += (dims[d][1] + i) * in_stride[d];
+            dst += (dims[d][2] + i) * out_stride[d];
+        }
+        out[dst..dst + run].copy_from_slice(&x[src..src + run]);
+        let mut d = outer;
+        loop {
+            if d == 0 {
+                return Ok(());
+            }
+            d -= 1;
+            at[d] += 1;
+            if at[d] < dims[d][3] {
+                break;
+            }
+            at[d] = 0;
+        }
+    }
 }
 
 /// Writes contiguous `parts` side by side along one dim into `out` (`cat` along that

@@ -224,11 +224,21 @@ fn gather_kernel(args: &Gather, _: &[TensorMeta]) -> Result<Vec<Storage>, OpErro
     ])
 }
 
+/// Each lane of the result along `dim` reads the same lane of the input by the same
+/// lane of the index.
+fn gather_lowering<T: Clone>(a: &Gather<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Lanes {
+        inputs: vec![a.self_.clone(), a.index.clone()],
+        dim: a.dim,
+    })
+}
+
 op_def! {
     pub static GATHER: struct Gather =
         "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor" {
         meta: gather_meta,
         kernel: gather_kernel,
+        lowering: gather_lowering,
     }
 }
 

@@ -131,6 +131,9 @@ pub enum Lowering<T> {
         end: Option<SymInt>,
         step: SymInt,
     },
+    /// The input padded with `value` by `(before, after)` pairs in `pad`, given from
+    /// the last dim backwards (`constant_pad_nd`; a negative pad crops).
+    Pad { input: T, pad: Vec<i64>, value: f64 },
     /// The input rolled by `shifts[i]` along `dims[i]`, in turn (`roll`; `dims` empty:
     /// the flattened tensor by its one shift).
     Roll {
@@ -227,11 +230,12 @@ pub enum Lowering<T> {
         params: Vec<T>,
         spec: super::rnn::RecurrentSpec,
     },
-    /// Each lane of `input` along `dim` computed from that lane alone, every output
-    /// alike (`argmax`/`argmin` and `max`/`min` along a dim, `topk`, `sort`, `cumsum`,
-    /// `cumprod`, `cummax`/`cummin`, `logcumsumexp`): the runtime runs the op's own
-    /// kernel, and knows that the other dims stay apart.
-    Lanes { input: T, dim: i64 },
+    /// Each lane of the results along `dim` computed from the same lane of each of
+    /// `inputs` alone, every output alike (`argmax`/`argmin` and `max`/`min` along a dim,
+    /// `topk`, `sort`, `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`; `gather`
+    /// of an input by an index of its rank): the runtime runs the op's own kernel, and
+    /// knows that the other dims stay apart.
+    Lanes { inputs: Vec<T>, dim: i64 },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }
@@ -243,7 +247,7 @@ impl<T> Lowering<T> {
         T: Clone,
     {
         Ok(Lowering::Lanes {
-            input: input.clone(),
+            inputs: vec![input.clone()],
             dim,
         })
     }

@@ -1414,47 +1414,44 @@ fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, sizes)])
 }
 
-fn pad_typed<T: Element>(
-    x: &ArcArray<T, IxDyn>,
-    out_shape: &[usize],
-    pads: &[(i64, i64)],
-    fill: T,
-) -> ArcArray<T, IxDyn> {
-    let mut out = ArrayD::from_elem(IxDyn(out_shape), fill);
-    let mut src = x.view();
-    let mut dst = out.view_mut();
-    for (d, &(left, _)) in pads.iter().enumerate() {
-        let (n_in, n_out) = (x.shape()[d] as i64, out_shape[d] as i64);
-        // Clamped: a crop (negative pad) larger than the input leaves nothing to copy.
-        let src_start = left.saturating_neg().max(0).min(n_in);
-        let dst_start = left.max(0).min(n_out);
-        let len = (n_in - src_start).min(n_out - dst_start).max(0);
-        src.slice_axis_inplace(
-            Axis(d),
-            Slice::from(src_start as usize..(src_start + len) as usize),
-        );
-        dst.slice_axis_inplace(
-            Axis(d),
-            Slice::from(dst_start as usize..(dst_start + len) as usize),
-        );
-    }
-    dst.assign(&src);
-    out.into_shared()
-}
-
+/// The runtime's constant pad ([`ferrex_kernels::layout::pad_constant`]), into a new
+/// buffer.
 fn pad_kernel(a: &ConstantPadNd, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let shape = out_shape(metas)?;
-    let s = a.self_.storage_or_op_error()?;
+    let s = a.self_.storage_or_op_error()?.contiguous();
     let pad: Vec<i64> = a.pad.iter().map(SymInt::hint).collect();
-    let rank = shape.len();
-    let mut pads = vec![(0i64, 0i64); rank];
-    for i in 0..pad.len() / 2 {
-        pads[rank - 1 - i] = (pad[2 * i], pad[2 * i + 1]);
-    }
+    let pads = ferrex_kernels::layout::dim_pads(&pad, s.shape().len())
+        .ok_or_else(|| OpError::new("constant_pad_nd: more pads than dims"))?;
     let value = a.value.to::<f64>();
+    let numel = shape.iter().product();
+    let failed = |e: ferrex_kernels::KernelError| OpError(format!("constant_pad_nd: {e}"));
     Ok(vec![with_dtype!(s.dtype(), T => {
-        T::wrap(pad_typed(&s.typed::<T>(), &shape, &pads, T::from_f64(value)))
+        let fill = T::from_f64(value);
+        let x = s.typed::<T>();
+        let x = x.as_slice().ok_or_else(|| OpError::new("constant_pad_nd: input not contiguous"))?;
+        let mut out = ferrex_kernels::alloc::try_filled(numel, fill).map_err(failed)?;
+        ferrex_kernels::layout::pad_constant(x, s.shape(), &pads, fill, &mut out).map_err(failed)?;
+        T::wrap(ArrayD::from_shape_vec(IxDyn(&shape), out)
+            .map_err(|e| OpError(format!("constant_pad_nd: {e}")))?
+            .into_shared())
     })])
+}
+
+/// A constant pad by sizes known when the program is planned.
+fn pad_lowering<T: Clone>(a: &ConstantPadNd<T>) -> Result<Lowering<T>, OpError> {
+    let pad = a
+        .pad
+        .iter()
+        .map(SymInt::as_int)
+        .collect::<Option<Vec<i64>>>();
+    Ok(match pad {
+        Some(pad) => Lowering::Pad {
+            input: a.self_.clone(),
+            pad,
+            value: a.value.to::<f64>(),
+        },
+        None => Lowering::Eager,
+    })
 }
 
 op_def! {
@@ -1462,6 +1459,7 @@ op_def! {
         "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor" {
         meta: pad_meta,
         kernel: pad_kernel,
+        lowering: pad_lowering,
     }
 }
 

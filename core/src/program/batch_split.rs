@@ -192,9 +192,10 @@ impl Samples<'_> {
             | Lowering::Concat { .. }
             | Lowering::Split { .. }
             | Lowering::Select { .. }
-            | Lowering::Slice { .. }
-            | Lowering::Roll { .. }
-            | Lowering::Lanes { .. } => self.view(node, lowering, rows, at),
+            | Lowering::Slice { .. } => self.view(node, lowering, rows, at),
+            Lowering::Roll { .. } | Lowering::Lanes { .. } | Lowering::Pad { .. } => {
+                self.along_other_dims(node, lowering).map(|()| None)
+            }
             Lowering::Reduce { .. }
             | Lowering::Softmax { .. }
             | Lowering::LayerNorm { .. }
@@ -475,6 +476,44 @@ impl Samples<'_> {
         Ok(())
     }
 
+    /// Rolls, pads and lane ops: within each sample unless along the batch's dim.
+    fn along_other_dims(&self, node: &Node, lowering: &Lowering<usize>) -> Result<(), Refusal> {
+        let mixes = |what: &str| Err(format!("`{}` {what}", node.name));
+        let dim_of = |d: i64, x: usize| normalize_dim(d, sizes_of(self.graph, x).len()).ok();
+        match lowering {
+            Lowering::Pad { input, pad, .. } => {
+                let rank = sizes_of(self.graph, *input).len();
+                let pads = ferrex_kernels::layout::dim_pads(pad, rank);
+                if pads.is_none_or(|p| p.first().is_some_and(|&p| p != (0, 0))) {
+                    return mixes("pads the batch");
+                }
+                self.val(*input, node)?;
+            }
+            Lowering::Lanes { inputs, dim } => {
+                let first = inputs.first().copied().unwrap_or(usize::MAX);
+                if dim_of(*dim, first).is_none_or(|d| d == 0) {
+                    return mixes("works along the batch");
+                }
+                for &x in inputs {
+                    if sizes_of(self.graph, x).len() != sizes_of(self.graph, first).len()
+                        || self.val(x, node)? != self.val(first, node)?
+                    {
+                        return mixes("reads lanes of other samples");
+                    }
+                }
+            }
+            Lowering::Roll { input, dims, .. } => {
+                let rolls_batch = |&d: &i64| dim_of(d, *input).is_none_or(|d| d == 0);
+                if dims.is_empty() || dims.iter().any(rolls_batch) {
+                    return mixes("rolls the batch");
+                }
+                self.val(*input, node)?;
+            }
+            _ => return mixes("runs an op whose samples cannot be told apart"),
+        }
+        Ok(())
+    }
+
     /// Views and joins: they keep the batch first unless they index or move it.
     fn view(
         &mut self,
@@ -522,19 +561,6 @@ impl Samples<'_> {
                         return mixes("joins inputs of other rows per sample");
                     }
                 }
-            }
-            Lowering::Lanes { input, dim } => {
-                if dim_of(*dim, *input).is_none_or(|d| d == 0) {
-                    return mixes("works along the batch");
-                }
-                self.val(*input, node)?;
-            }
-            Lowering::Roll { input, dims, .. } => {
-                let rolls_batch = |&d: &i64| dim_of(d, *input).is_none_or(|d| d == 0);
-                if dims.is_empty() || dims.iter().any(rolls_batch) {
-                    return mixes("rolls the batch");
-                }
-                self.val(*input, node)?;
             }
             Lowering::Split { input, dim }
             | Lowering::Select { input, dim, .. }

@@ -14,7 +14,9 @@ pub use ferrex::{RunError, SourceLocation, Tensor};
 pub use ferrex_aot_codegen::{fnv1a, packed_layout, u32_le_at};
 pub use ferrex_kernels::attention::{attention, attention_strided, AttentionGeom, Strided};
 pub use ferrex_kernels::conv::{conv2d_prepared, conv_transpose, ConvWeight, TransposedConv};
-pub use ferrex_kernels::layout::{concat, gather_along, gather_rows, permute, roll, strided_copy};
+pub use ferrex_kernels::layout::{
+    concat, gather_along, gather_rows, pad_constant, permute, roll, strided_copy,
+};
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
 pub use ferrex_kernels::pool::{upsample_bilinear, upsample_nearest};
 pub use ferrex_kernels::reduce::extreme as reduce_extreme;

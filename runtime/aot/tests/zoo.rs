@@ -237,8 +237,8 @@ fn generated_masks_are_bit_identical_to_the_plan() {
 #[path = "generated/indexing_b2.rs"]
 mod indexing_b2;
 
-/// A gather by an index input with negative entries, a roll, instance norm and lane
-/// ops: generated code, plan and interpreter agree bit for bit. (The reflection pad is
+/// A gather by an index input with negative entries, a roll, instance norm, a constant
+/// pad and lane ops: generated code, plan and interpreter agree bit for bit. (The reflection pad is
 /// an eager call here: the generator plans composites whole.)
 #[test]
 fn generated_gathers_and_rolls_are_bit_identical_to_the_plan() {
@@ -260,7 +260,12 @@ fn generated_gathers_and_rolls_are_bit_identical_to_the_plan() {
         assert_eq!(bits(&got[0]), bits(&reference[0]));
     }
     let source = include_str!("generated/indexing_b2.rs");
-    for call in ["rt::gather_along(", "rt::roll(", "rt::group_norm("] {
+    for call in [
+        "rt::gather_along(",
+        "rt::roll(",
+        "rt::group_norm(",
+        "rt::pad_constant(",
+    ] {
         assert!(source.contains(call), "{call}");
     }
 }

@@ -41,6 +41,18 @@ impl Run<'_> {
                 ids,
                 negative,
             } => self.gather(*x, *dim, ids, *negative, buf, arena),
+            Kind::Pad { x, pads, value } => {
+                let (data, xs) = self.data(*x, arena)?;
+                let padded = (xs.iter().zip(pads)).map(|(&n, &(a, b))| n as i64 + a + b);
+                let shape = (padded.map(usize::try_from))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| format!("a pad of {xs:?} by {pads:?} has a negative size"))?;
+                let len = (shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
+                    .ok_or("the pad's size overflows")?;
+                kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
+                kernels::layout::pad_constant(&data, &xs, pads, *value, &mut buf[..len])?;
+                Ok(shape)
+            }
             Kind::Roll { x, pairs, flat } => {
                 let (data, xs) = self.data(*x, arena)?;
                 let len = data.len();

@@ -98,11 +98,22 @@ impl Builder<'_> {
                 shifts,
                 dims,
             } => self.try_roll(v, input, &shifts, &dims),
-            Lowering::Lanes { input, dim } => Some(Kind::Lanes {
+            Lowering::Pad { input, pad, value } => {
+                let rank = self.meta(input)?.rank();
+                if !self.is_f32(v) {
+                    return None;
+                }
+                Some(Kind::Pad {
+                    x: self.f32_value(input)?,
+                    pads: ferrex_kernels::layout::dim_pads(&pad, rank)?,
+                    value: value as f32,
+                })
+            }
+            Lowering::Lanes { inputs, dim } => Some(Kind::Lanes {
                 op,
                 args: args.to_vec(),
-                x: self.operand(input),
-                dim: wrap_dim(dim, self.meta(input)?.rank().max(1))?,
+                dim: wrap_dim(dim, self.meta(*inputs.first()?)?.rank().max(1))?,
+                xs: inputs.iter().map(|&x| self.operand(x)).collect(),
             }),
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),

@@ -241,14 +241,15 @@ pub enum Kind {
         inputs: Vec<Operand>,
         view: Option<ViewOp>,
     },
-    /// A call computed lane by lane along `dim` of `x` (the op's `Lowering::Lanes`:
-    /// `argmax`, `topk`, `sort`, `cumsum`, …): the op's own kernel on the storages, as a
-    /// fallback runs it, but planned — the split knows that it keeps the other dims
-    /// apart. Its results are storages (several: each read by a getitem).
+    /// A call computed lane by lane along `dim` of its inputs `xs`, all of one rank
+    /// (the op's `Lowering::Lanes`: `argmax`, `topk`, `sort`, `cumsum`, `gather`, …): the
+    /// op's own kernel on the storages, as a fallback runs it, but planned — the split
+    /// knows that it keeps the other dims apart. Its results are storages (several: each
+    /// read by a getitem).
     Lanes {
         op: &'static OpDef,
         args: Vec<Arg>,
-        x: Operand,
+        xs: Vec<Operand>,
         dim: usize,
     },
     GetItem {
@@ -358,6 +359,14 @@ pub enum Kind {
         dim: usize,
         ids: Vec<Operand>,
         negative: bool,
+    },
+    /// `constant_pad_nd`: `x` padded by `(before, after)` per dim with `value` (a
+    /// negative pad crops): a fill and one copy per run of the kept block
+    /// ([`ferrex_kernels::layout::pad_constant`]).
+    Pad {
+        x: Operand,
+        pads: Vec<(i64, i64)>,
+        value: f32,
     },
     /// `roll` by each `(shift, dim)` of `pairs` in turn (dims wrapped; `flat`: the
     /// flattened tensor along its one dim): two block copies per run of the last rolled
@@ -706,7 +715,8 @@ impl Kind {
             } => [vec![*x], opt(weight), opt(bias)].concat(),
             Kind::Attention { q, k, v, mask, .. } => [vec![*q, *k, *v], opt(mask)].concat(),
             Kind::Gather { x, ids, .. } => [vec![*x], ids.clone()].concat(),
-            Kind::Roll { x, .. } | Kind::Lanes { x, .. } => vec![*x],
+            Kind::Roll { x, .. } | Kind::Pad { x, .. } => vec![*x],
+            Kind::Lanes { xs, .. } => xs.clone(),
             Kind::Bmm { a, b } => vec![*a, *b],
             Kind::Fused { inputs, .. } | Kind::Concat { xs: inputs, .. } => inputs.clone(),
             _ => Vec::new(),
@@ -1149,6 +1159,7 @@ fn step_label(kind: &Kind) -> String {
         Kind::Gather { dim, ids, .. } => {
             format!("gather along dim {dim} by {} index(es)", ids.len())
         }
+        Kind::Pad { pads, value, .. } => format!("constant pad {pads:?} with {value} (copies)"),
         Kind::Lanes { op, dim, .. } => format!("{} along dim {dim} (its kernel)", op.name()),
         Kind::Roll {
             pairs, flat: false, ..
@@ -1292,7 +1303,7 @@ pub(crate) fn stats(plan: &Plan, s: &mut crate::PlanStats) {
             Kind::Attention { .. } => s.attentions += 1,
             Kind::Reduce { .. } => s.reductions += 1,
             Kind::Gather { .. } => s.gathers += 1,
-            Kind::Roll { .. } => s.views += 1,
+            Kind::Roll { .. } | Kind::Pad { .. } => s.views += 1,
             Kind::Lanes { .. } => s.lanes += 1,
             Kind::Recurrent { .. } => s.recurrent += 1,
             Kind::Bmm { .. } => s.gemm += 1,

@@ -220,7 +220,8 @@ impl Masks {
 }
 
 /// Reflection padding (a gather by indices computed per size), instance norm, a roll,
-/// a gather by an index input with negative entries, and lane ops.
+/// a gather by an index input with negative entries, a constant pad and crop, and lane
+/// ops.
 #[ferrex::export_module]
 pub struct Indexing {}
 
@@ -230,6 +231,7 @@ impl Indexing {
         let p = ferrex::nn::functional::pad(x, &[1, 1, 1, 1], "reflect", None);
         let n = p.instance_norm(None, None, 1e-5);
         let g = n.roll(&[1, -2], &[2, 3]).index(&[None, None, Some(rows)]);
+        let g = g.pad([1, -2], -2.0);
         let (top, _) = g.topk(2, -1, true);
         top + g
             .argmax(Some(-1), false)

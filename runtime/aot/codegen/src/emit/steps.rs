@@ -516,6 +516,7 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Reduce { .. } => "reduction",
         Kind::Gather { .. } => "gather",
         Kind::Roll { .. } => "roll",
+        Kind::Pad { .. } => "constant pad",
         Kind::GroupNorm { .. } => "group norm",
         Kind::Bmm { .. } => "bmm",
         Kind::Concat { .. } => "concatenation",

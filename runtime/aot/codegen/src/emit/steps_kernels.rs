@@ -48,6 +48,7 @@ impl Gen<'_> {
                 | Kind::Bmm { .. }
                 | Kind::Gather { .. }
                 | Kind::Roll { .. }
+                | Kind::Pad { .. }
                 | Kind::Concat { .. }
                 | Kind::Upsample { .. }
         );
@@ -99,6 +100,7 @@ impl Gen<'_> {
                 negative,
             } => self.gather(*x, *dim, ids, *negative, out)?,
             Kind::Roll { x, pairs, flat } => self.roll(*x, pairs, *flat, out)?,
+            Kind::Pad { x, pads, value } => self.pad(*x, pads, *value, out)?,
             Kind::Concat { xs, dim } => self.concat(xs, *dim, &sizes, out)?,
             Kind::Upsample { x, scales, mode } => {
                 self.upsample(*x, (*scales, *mode), &sizes, out)?
@@ -110,6 +112,23 @@ impl Gen<'_> {
         };
         code.push_str(&block(step, out, &self.dim(&numel(&sizes)), &lines));
         Ok(true)
+    }
+
+    /// `rt::pad_constant(x, &shape, &[(before, after), …], value, out)`.
+    fn pad(
+        &mut self,
+        x: Operand,
+        pads: &[(i64, i64)],
+        value: f32,
+        out: usize,
+    ) -> Result<Vec<String>, AotError> {
+        let x = self.read_other(x, out)?;
+        Ok(vec![format!(
+            "{RT}::pad_constant({}, &{}, &{pads:?}, {}, out).map_err(|e| fail(&e))?;",
+            x.expr,
+            self.shape(&x.sizes),
+            super::literal::f32_lit(value)
+        )])
     }
 
     /// `rt::roll(x, &shape, &[(shift, dim), …], out)` (of the flattened value: its
