@@ -471,8 +471,9 @@ impl Run<'_> {
                 // Bool or integer data (a `where`'s condition, a cast mask) as a fused
                 // step loads it; the planner gives other steps f32 operands only.
                 other => Ok((
-                    Cow::Owned(ferrex::with_storage!(other, a => {
-                        crate::fused::as_f32(a.iter().copied())
+                    Cow::Owned(ferrex::with_storage!(other, a => match a.as_slice() {
+                        Some(x) => crate::fused::as_f32(x.iter().copied()),
+                        None => crate::fused::as_f32(a.iter().copied()),
                     })),
                     other.shape().to_vec(),
                 )),

@@ -75,18 +75,24 @@ macro_rules! element {
                     _ => None,
                 }
             }
+            // Inlined across crates: conversions run per element (a mask loaded
+            // by a fused step, an eager cast).
+            #[inline]
             fn from_f64(v: f64) -> Self {
                 let f: fn(f64) -> $t = $from;
                 f(v)
             }
+            #[inline]
             fn to_f64(self) -> f64 {
                 let f: fn($t) -> f64 = $to;
                 f(self)
             }
+            #[inline]
             fn from_i64(v: i64) -> Self {
                 let f: fn(i64) -> $t = $from_int;
                 f(v)
             }
+            #[inline]
             fn to_i64(self) -> i64 {
                 let f: fn($t) -> i64 = $to_int;
                 f(self)
