@@ -683,6 +683,8 @@ impl ferrex_kernels::WideLoop for BinaryLoop<'_> {
             BinOp::Sub => binary_with(|x, y| x - y, a, b, dst),
             BinOp::Mul => binary_with(|x, y| x * y, a, b, dst),
             BinOp::Div => binary_with(|x, y| x / y, a, b, dst),
+            BinOp::Max => binary_with(ferrex_kernels::pointwise::max_of, a, b, dst),
+            BinOp::Min => binary_with(ferrex_kernels::pointwise::min_of, a, b, dst),
         }
     }
 }

@@ -926,3 +926,67 @@ fn constant_pads_and_gathers_are_planned_and_split() {
         assert_eq!(&picked[lane * 2..lane * 2 + 2], &sorted[..2], "{lane}");
     }
 }
+
+/// `maximum` and `minimum`: of two values, of a value and a per-channel constant after a
+/// convolution (the convolution's epilogue).
+#[export_module]
+struct Extremes {
+    conv: nn::Conv2d,
+    floor: Tensor,
+}
+
+#[export_module]
+impl Extremes {
+    fn forward(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let c = self.conv.forward(x).maximum(&self.floor);
+        (x.maximum(y).relu_(), x.minimum(&(y * 0.5)).neg(), c)
+    }
+}
+
+/// `maximum` / `minimum` are fused binary steps (and a convolution's epilogue step):
+/// no fallback, the interpreter's values, and each element's bits as the rule gives
+/// them: NaN where either operand is NaN, and the second operand where they are equal
+/// (so -0 and 0 give the same bits in every loop).
+#[test]
+fn maximum_and_minimum_are_fused_with_the_eager_bits() {
+    ferrex::manual_seed(71);
+    let m = Extremes {
+        conv: nn::Conv2d::new(2, 3, 3),
+        floor: Tensor::randn([3, 1, 1]) * 0.1,
+    };
+    let mut xs = Tensor::randn([2, 2, 6, 6]).to_vec::<f32>().unwrap();
+    let mut ys = Tensor::randn([2, 2, 6, 6]).to_vec::<f32>().unwrap();
+    (xs[0], xs[1], xs[2], ys[3]) = (f32::NAN, -0.0, 0.0, f32::NAN);
+    (ys[1], ys[2], xs[4], ys[4]) = (0.0, -0.0, -0.0, -0.0);
+    let (x, y) = (
+        Tensor::from_vec(xs.clone(), [2, 2, 6, 6]),
+        Tensor::from_vec(ys.clone(), [2, 2, 6, 6]),
+    );
+    // `a` where `a > b` (or `a < b`), else `b`; NaN if either is.
+    let pick = |a: f32, b: f32, keep_a: bool| match (a.is_nan() || b.is_nan(), keep_a) {
+        (true, _) => f32::NAN,
+        (false, true) => a,
+        (false, false) => b,
+    };
+    let bits = |v: Vec<f32>| -> Vec<u32> { v.into_iter().map(f32::to_bits).collect() };
+    let max: Vec<f32> = (xs.iter().zip(&ys))
+        .map(|(&a, &b)| pick(a, b, a > b))
+        .collect();
+    let max = max.into_iter().map(|v| if v < 0.0 { 0.0 } else { v });
+    let min = (xs.iter().zip(&ys)).map(|(&a, &b)| -pick(a, b * 0.5, a < b * 0.5));
+    for plan in check_both_irs(&m, (x.clone(), y.clone()), 0.0) {
+        let describe = plan.describe();
+        for step in ["conv2d gemm tiles + max", "fused max+relu", "min+neg"] {
+            assert!(describe.contains(step), "{describe}");
+        }
+        let out = plan.call((x.clone(), y.clone())).unwrap();
+        assert_eq!(
+            bits(out[0].to_vec::<f32>().unwrap()),
+            bits(max.clone().collect())
+        );
+        assert_eq!(
+            bits(out[1].to_vec::<f32>().unwrap()),
+            bits(min.clone().collect())
+        );
+    }
+}

@@ -1039,13 +1039,43 @@ pub fn log_sigmoid(x: f64) -> f64 {
     x.min(0.0) - (-x.abs()).exp().ln_1p()
 }
 
-/// Binary arithmetic the runtime fuses: `a + alpha * b`, `a - alpha * b`, `a * b`, `a / b`.
+/// Binary arithmetic the runtime fuses: `a + alpha * b`, `a - alpha * b`, `a * b`, `a / b`,
+/// and `maximum` / `minimum` (NaN if either is; `b` where they are equal, so -0 and 0
+/// give the same bits in every loop: [`max_of`], [`min_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
     Add,
     Sub,
     Mul,
     Div,
+    Max,
+    Min,
+}
+
+/// `maximum(a, b)` as ATen computes it: NaN if either is NaN, else the larger, `b`
+/// where they are equal. The eager op and every fused loop use this (one rule, one
+/// place), generic over the float width.
+#[inline(always)]
+pub fn max_of<T: PartialOrd + From<f32>>(a: T, b: T) -> T {
+    if a.partial_cmp(&b).is_none() {
+        T::from(f32::NAN)
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `minimum(a, b)`: as [`max_of`], the smaller.
+#[inline(always)]
+pub fn min_of<T: PartialOrd + From<f32>>(a: T, b: T) -> T {
+    if a.partial_cmp(&b).is_none() {
+        T::from(f32::NAN)
+    } else if a < b {
+        a
+    } else {
+        b
+    }
 }
 
 impl Binary {
@@ -1057,6 +1087,8 @@ impl Binary {
             Binary::Sub => a - b,
             Binary::Mul => a * b,
             Binary::Div => a / b,
+            Binary::Max => max_of(a, b),
+            Binary::Min => min_of(a, b),
         }
     }
 }

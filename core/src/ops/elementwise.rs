@@ -722,32 +722,23 @@ fn binary_float_meta(a: &BinaryArgs) -> Result<Vec<TensorMeta>, OpError> {
 }
 
 /// `max`/`min` of two floats where a NaN operand wins, as `torch.maximum` does.
-fn nan_propagating(x: f64, y: f64, pick: fn(f64, f64) -> f64) -> f64 {
-    if x.is_nan() || y.is_nan() {
-        f64::NAN
-    } else {
-        pick(x, y)
-    }
-}
-
+/// Floats by the runtime's rule (`pointwise::max_of`: NaN if either is, `y` where
+/// they are equal), so that eager and fused results have the same bits.
 fn maximum_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    binary_kernel(
-        out,
-        &a.self_,
-        &a.other,
-        |x, y| nan_propagating(x, y, f64::max),
-        |x, y| Ok(x.max(y)),
-    )
+    let max = ferrex_kernels::pointwise::max_of::<f64>;
+    binary_kernel(out, &a.self_, &a.other, max, |x, y| Ok(x.max(y)))
 }
 
 fn minimum_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
-    binary_kernel(
-        out,
-        &a.self_,
-        &a.other,
-        |x, y| nan_propagating(x, y, f64::min),
-        |x, y| Ok(x.min(y)),
-    )
+    let min = ferrex_kernels::pointwise::min_of::<f64>;
+    binary_kernel(out, &a.self_, &a.other, min, |x, y| Ok(x.min(y)))
+}
+
+fn maximum_lowering<T: Clone>(a: &BinaryArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Max, &a.self_, &a.other, 1.0)
+}
+fn minimum_lowering<T: Clone>(a: &BinaryArgs<T>) -> Result<Lowering<T>, OpError> {
+    binary_lowering(Binary::Min, &a.self_, &a.other, 1.0)
 }
 
 fn atan2_kernel(a: &BinaryArgs, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
@@ -852,21 +843,25 @@ op_def! {
     pub static MAXIMUM: BinaryArgs = "aten::maximum(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
         kernel: maximum_kernel,
+        lowering: maximum_lowering,
     }
     pub static MINIMUM: BinaryArgs = "aten::minimum(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
         kernel: minimum_kernel,
+        lowering: minimum_lowering,
     }
     /// `torch.max(a, b)`: `maximum`, which PyTorch's core IR writes for it.
     pub static MAX_OTHER: BinaryArgs = "aten::max.other(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
         kernel: maximum_kernel,
+        lowering: maximum_lowering,
         decomposition: |a: &BinaryArgs| both_tensors(a, Tensor::maximum),
     }
     /// `torch.min(a, b)`: `minimum`.
     pub static MIN_OTHER: BinaryArgs = "aten::min.other(Tensor self, Tensor other) -> Tensor" {
         meta: |a: &BinaryArgs| binary_meta(&a.self_, &a.other),
         kernel: minimum_kernel,
+        lowering: minimum_lowering,
         decomposition: |a: &BinaryArgs| both_tensors(a, Tensor::minimum),
     }
     pub static ATAN2: BinaryArgs = "aten::atan2(Tensor self, Tensor other) -> Tensor" {

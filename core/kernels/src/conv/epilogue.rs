@@ -163,6 +163,8 @@ fn binary_const(op: Binary, v: f32, x_first: bool, row: &mut [f32]) {
         Binary::Sub => each!(Binary::Sub),
         Binary::Mul => each!(Binary::Mul),
         Binary::Div => each!(Binary::Div),
+        Binary::Max => each!(Binary::Max),
+        Binary::Min => each!(Binary::Min),
     }
 }
 
@@ -187,6 +189,8 @@ fn binary_values(op: Binary, src: &[f32], x_first: bool, row: &mut [f32]) {
         Binary::Sub => each!(Binary::Sub),
         Binary::Mul => each!(Binary::Mul),
         Binary::Div => each!(Binary::Div),
+        Binary::Max => each!(Binary::Max),
+        Binary::Min => each!(Binary::Min),
     }
 }
 
@@ -259,10 +263,30 @@ pub(super) unsafe fn apply_tile_avx512<const R: usize, const P: usize>(
                     Binary::Sub => _mm512_sub_ps(a, b),
                     Binary::Mul => _mm512_mul_ps(a, b),
                     Binary::Div => _mm512_div_ps(a, b),
+                    Binary::Max => pick_avx512::<_CMP_GT_OQ>(a, b),
+                    Binary::Min => pick_avx512::<_CMP_LT_OQ>(a, b),
                 };
             }
         }
     }
+}
+
+/// `a` where `a CMP b`, else `b`, and NaN where either is ([`crate::pointwise::max_of`]'s
+/// rule, lane by lane).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn pick_avx512<const CMP: i32>(
+    a: std::arch::x86_64::__m512,
+    b: std::arch::x86_64::__m512,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let picked = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<CMP>(a, b), b, a);
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, b);
+    _mm512_mask_mov_ps(picked, nan, _mm512_set1_ps(f32::NAN))
 }
 
 /// `f` of a tile's first `mr` rows through memory, by the elementwise kernel's own loops
