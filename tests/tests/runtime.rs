@@ -1730,3 +1730,45 @@ fn attention_reads_its_heads_through_their_views() {
         assert_eq!(f32_bits(h), f32_bits(g));
     }
 }
+
+/// A constant returned as it is, and an input.
+#[export_module]
+struct Passthrough {
+    w: Tensor,
+}
+
+#[export_module]
+impl Passthrough {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        (self.w.clone(), x.clone())
+    }
+}
+
+/// Outputs that are the program's constant or the caller's input, returned as they are,
+/// are handles of their own in both runners: an in-place op on them changes neither
+/// the program's state nor the input.
+#[test]
+fn outputs_that_are_state_or_inputs_are_the_callers_own() {
+    let m = Passthrough {
+        w: Tensor::ones([2]),
+    };
+    let x = Tensor::ones([2]);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    let compiled = ferrex_runtime::compile(&ep).unwrap();
+    let interpreted = |x: &Tensor| ep.module().call((x.clone(),)).unwrap();
+    let run_compiled = |x: &Tensor| compiled.call((x.clone(),)).unwrap();
+    for run in [
+        &interpreted as &dyn Fn(&Tensor) -> Vec<Tensor>,
+        &run_compiled,
+    ] {
+        let out = run(&x);
+        out[0].add_(5);
+        out[1].add_(7);
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), [6.0, 6.0]);
+        assert_eq!(x.to_vec::<f32>().unwrap(), [1.0, 1.0]);
+        let w = ep.constants().get("w").unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(w, [1.0, 1.0]);
+        // The next call sees the program's constant unchanged.
+        assert_eq!(run(&x)[0].to_vec::<f32>().unwrap(), [1.0, 1.0]);
+    }
+}

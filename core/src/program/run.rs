@@ -154,9 +154,10 @@ pub struct CheckedInputs<'p> {
     pub placeholders: Vec<Storage>,
     /// The symbol values bound by the input sizes.
     pub bindings: Bindings,
-    /// Per placeholder, the program's own tensor where it reads the program's state:
-    /// the interpreter passes the handle on rather than wrapping its data anew.
-    state_tensors: Vec<Option<Tensor>>,
+    /// Per placeholder, the tensor it is read from (the program's state, the caller's
+    /// input): the interpreter passes the handle on rather than wrapping its data anew,
+    /// and an output that is one of them goes out as a handle of its own.
+    handles: Vec<Option<Tensor>>,
     /// The user input tensors by name, for writing back input mutations (empty when the
     /// program mutates no input).
     user_tensors: Vec<(String, Tensor)>,
@@ -169,8 +170,8 @@ pub struct CheckedInputs<'p> {
 struct MatchedInputs {
     /// The value of each placeholder, in graph order.
     placeholders: Vec<Storage>,
-    /// Each placeholder's tensor of the program's state, if it is one.
-    state_tensors: Vec<Option<Tensor>>,
+    /// Each placeholder's tensor (the program's state, the caller's input).
+    handles: Vec<Option<Tensor>>,
     bindings: Bindings,
     /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
     deferred: Vec<(String, usize, SymInt, i64)>,
@@ -305,14 +306,14 @@ impl<'p> ExportedModule<'p> {
             .flatten()
             .and_then(|s| Some((s, s.halves(bindings)?)));
         let Some((split, halves)) = split else {
-            let outputs = run_graph(graph, schedule, inputs, &checked.state_tensors, bindings)?;
+            let outputs = run_graph(graph, schedule, inputs, &checked.handles, bindings)?;
             return Ok(self.program.finish_call(checked, outputs));
         };
         let outputs = cache
             .split_policy
             .run(halves[0] + halves[1], |splits| match splits {
                 true => split.run(graph, schedule, &inputs, bindings, halves),
-                false => run_graph(graph, schedule, inputs, &checked.state_tensors, bindings),
+                false => run_graph(graph, schedule, inputs, &checked.handles, bindings),
             })?;
         Ok(self.program.finish_call(checked, outputs))
     }
@@ -389,7 +390,7 @@ impl<'p> ExportedModule<'p> {
         self.check_guards(&matched.bindings)?;
         Ok(CheckedInputs {
             placeholders: matched.placeholders,
-            state_tensors: matched.state_tensors,
+            handles: matched.handles,
             bindings: matched.bindings,
             user_tensors: matched.user_tensors,
             _state_guard: state_guard,
@@ -417,7 +418,7 @@ impl<'p> ExportedModule<'p> {
         let p = self.program;
         let mut matched = MatchedInputs {
             placeholders: Vec::with_capacity(p.signature.input_specs.len()),
-            state_tensors: Vec::with_capacity(p.signature.input_specs.len()),
+            handles: Vec::with_capacity(p.signature.input_specs.len()),
             bindings: Bindings::default(),
             deferred: Vec::new(),
             user_tensors: Vec::new(),
@@ -439,7 +440,7 @@ impl<'p> ExportedModule<'p> {
             let id = next_placeholder
                 .next()
                 .ok_or_else(|| RunError::Malformed("fewer placeholders than input specs".into()))?;
-            let (storage, state) = match spec.kind {
+            let (storage, handle) = match spec.kind {
                 InputKind::UserInput => {
                     let leaf =
                         leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
@@ -447,9 +448,11 @@ impl<'p> ExportedModule<'p> {
                     let tensor =
                         self.user_input(name, &p.graph.node(id).meta[0], leaf, &mut matched)?;
                     if mutates_inputs {
-                        matched.user_tensors.push((name.to_string(), tensor.0));
+                        matched
+                            .user_tensors
+                            .push((name.to_string(), tensor.0.clone()));
                     }
-                    (tensor.1, None)
+                    (tensor.1, Some(tensor.0))
                 }
                 _ => {
                     let (t, s) = self.state_input(spec.target.as_deref().unwrap_or_default())?;
@@ -457,7 +460,7 @@ impl<'p> ExportedModule<'p> {
                 }
             };
             matched.placeholders.push(storage);
-            matched.state_tensors.push(state);
+            matched.handles.push(handle);
         }
         if next_placeholder.next().is_some() {
             return Err(RunError::Malformed(
@@ -790,22 +793,34 @@ fn run_graph(
     graph: &Graph,
     schedule: &DropSchedule,
     inputs: Vec<Storage>,
-    state_tensors: &[Option<Tensor>],
+    handles: &[Option<Tensor>],
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
-    let mut state = state_tensors.iter();
+    let mut state = handles.iter();
     let inputs = (inputs.into_iter())
         .map(|s| match state.next() {
             Some(Some(t)) => t.clone(),
             _ => Tensor::from_storage(s),
         })
         .collect();
-    outputs_of(interpret_scheduled(
+    let mut outputs = outputs_of(interpret_scheduled(
         graph,
         schedule,
         inputs,
         &EagerEvaluator { bindings },
-    )?)
+    )?)?;
+    // An output that is an input's handle (a constant or an input returned as it is)
+    // goes out as a handle of its own: the caller's in-place ops on it must change
+    // neither the program nor the input.
+    for out in &mut outputs {
+        if handles.iter().flatten().any(|t| t.id() == out.id()) {
+            let data = out
+                .try_storage()
+                .map_err(|e| RunError::Malformed(e.to_string()))?;
+            *out = Tensor::from_storage(data);
+        }
+    }
+    Ok(outputs)
 }
 
 /// A graph's outputs as tensors (a size output as a 0-dim tensor of its bound value).
