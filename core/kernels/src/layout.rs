@@ -545,7 +545,7 @@ pub fn pad_constant<T: Copy>(
         let padded = padded
             .filter(|&m| m >= 0)
             .ok_or_else(|| bad("size is negative"))?;
-        let (from, to) = ((-before).clamp(0, n), before.clamp(0, padded));
+        let (from, to) = (before.saturating_neg().clamp(0, n), before.clamp(0, padded));
         let len = (n - from).min(padded - to).max(0);
         dims.push([padded, from, to, len].map(|v| v as usize));
     }
@@ -666,6 +666,20 @@ fn concat_with<'a, T: Copy + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pads at the ends of `i64` are errors or empty results, never an overflow.
+    #[test]
+    fn extreme_pads_are_refused_or_empty() {
+        let x = [1.0f32, 2.0];
+        let mut out = [0.0f32; 0];
+        assert!(pad_constant(&x, &[2], &[(i64::MAX, 0)], 0.0, &mut out).is_err());
+        assert!(pad_constant(&x, &[2], &[(i64::MIN, 0)], 0.0, &mut out).is_err());
+        // 2 + MIN + (MAX - 1) = 0: an empty result.
+        assert!(pad_constant(&x, &[2], &[(i64::MIN, i64::MAX - 1)], 0.0, &mut out).is_ok());
+        let mut two = [9.0f32; 2];
+        pad_constant(&x, &[2], &[(-1, 1)], 7.0, &mut two).unwrap();
+        assert_eq!(two, [2.0, 7.0]);
+    }
 
     #[test]
     fn a_broadcast_part_is_joined_at_every_outer_index() {

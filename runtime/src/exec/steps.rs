@@ -43,10 +43,12 @@ impl Run<'_> {
             } => self.gather(*x, *dim, ids, *negative, buf, arena),
             Kind::Pad { x, pads, value } => {
                 let (data, xs) = self.data(*x, arena)?;
-                let padded = (xs.iter().zip(pads)).map(|(&n, &(a, b))| n as i64 + a + b);
-                let shape = (padded.map(usize::try_from))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| format!("a pad of {xs:?} by {pads:?} has a negative size"))?;
+                let padded = (xs.iter().zip(pads)).map(|(&n, &(a, b))| {
+                    let n = i64::try_from(n).ok()?;
+                    usize::try_from(n.checked_add(a)?.checked_add(b)?).ok()
+                });
+                let shape = (padded.collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| format!("a pad of {xs:?} by {pads:?} has no valid size"))?;
                 let len = (shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
                     .ok_or("the pad's size overflows")?;
                 kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
