@@ -316,9 +316,17 @@ pub fn fused_on(
 /// [`crate::fused::as_f32`]) as the kernel's additive terms: 0 and -inf, as the eager
 /// op converts a bool mask (ATen's `convert_boolean_attn_mask`).
 pub fn keep_mask_additive(keep: &[f32]) -> Vec<f32> {
-    (keep.iter())
-        .map(|&k| if k != 0.0 { 0.0 } else { f32::NEG_INFINITY })
-        .collect()
+    let mut mask = keep.to_vec();
+    keep_mask_additive_in_place(&mut mask);
+    mask
+}
+
+/// [`keep_mask_additive`] of a mask already loaded into a buffer of its own (the plan's
+/// bool mask, just converted): no second buffer.
+fn keep_mask_additive_in_place(mask: &mut [f32]) {
+    for k in mask {
+        *k = if *k != 0.0 { 0.0 } else { f32::NEG_INFINITY };
+    }
 }
 
 /// A fused input `(data, sizes)` read broadcast to `shape`.

@@ -7,7 +7,9 @@ use ndarray::{ArcArray, ArrayD, Axis, IxDyn, Slice};
 
 use super::lowering::{Lowering, PermuteDims};
 use super::op_def;
-use super::util::{concrete, meta_of, normalize_dim, normalize_dims, sizes_match, with_dtype};
+use super::util::{
+    concrete, known_ints, meta_of, normalize_dim, normalize_dims, sizes_match, with_dtype,
+};
 use super::Value;
 use crate::error::OpError;
 use crate::symbolic::{format_sizes, CmpOp, SymInt};
@@ -913,12 +915,7 @@ fn roll_kernel(a: &Roll, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
 /// A roll along dims (or of the flattened tensor: `dims` empty), by shifts known when
 /// the program is planned.
 fn roll_lowering<T: Clone>(a: &Roll<T>) -> Result<super::Lowering<T>, OpError> {
-    let shifts = a
-        .shifts
-        .iter()
-        .map(SymInt::as_int)
-        .collect::<Option<Vec<i64>>>();
-    Ok(match shifts {
+    Ok(match known_ints(&a.shifts) {
         Some(shifts) => super::Lowering::Roll {
             input: a.self_.clone(),
             shifts,
@@ -1439,12 +1436,7 @@ fn pad_kernel(a: &ConstantPadNd, metas: &[TensorMeta]) -> Result<Vec<Storage>, O
 
 /// A constant pad by sizes known when the program is planned.
 fn pad_lowering<T: Clone>(a: &ConstantPadNd<T>) -> Result<Lowering<T>, OpError> {
-    let pad = a
-        .pad
-        .iter()
-        .map(SymInt::as_int)
-        .collect::<Option<Vec<i64>>>();
-    Ok(match pad {
+    Ok(match known_ints(&a.pad) {
         Some(pad) => Lowering::Pad {
             input: a.self_.clone(),
             pad,

@@ -10,6 +10,12 @@ pub fn concrete(sizes: &[SymInt]) -> Vec<usize> {
     sizes.iter().map(|s| s.hint().max(0) as usize).collect()
 }
 
+/// Sizes known when a program is planned, as integers; `None` if one is symbolic (a
+/// lowering then leaves the call to the eager kernel).
+pub fn known_ints(sizes: &[SymInt]) -> Option<Vec<i64>> {
+    sizes.iter().map(SymInt::as_int).collect()
+}
+
 /// Non-negative integers as an array of `N` (a 3-D call's per-dim parameters, its
 /// batched sizes); `what` names them in the error.
 pub(crate) fn usize_array<const N: usize>(v: &[i64], what: &str) -> Result<[usize; N], OpError> {

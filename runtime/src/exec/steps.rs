@@ -7,7 +7,7 @@ use ferrex::tensor::{view_to_vec, Storage};
 use ferrex_kernels::attention::{attention_strided, AttentionGeom, Strided};
 use ferrex_kernels::{self as kernels, Mat};
 
-use super::{keep_mask_additive, Arena, Run, Val};
+use super::{keep_mask_additive, keep_mask_additive_in_place, Arena, Run, Val};
 use crate::plan::{node_name, Cmp, FixedView, Kind, Operand, Step, ViewChain, ViewOp, NO_VIEWS};
 
 impl Run<'_> {
@@ -142,9 +142,13 @@ impl Run<'_> {
         let (q, k, v) = (strided(&qd, &ql)?, strided(&kd, &kl)?, strided(&vd, &vl)?);
         let mask_data = (mask.map(|(m, keep)| {
             let (data, shape) = self.data(m, arena)?;
-            let data = match keep {
-                true => Cow::Owned(keep_mask_additive(&data)),
-                false => data,
+            let data = match (keep, data) {
+                (true, Cow::Owned(mut loaded)) => {
+                    keep_mask_additive_in_place(&mut loaded);
+                    Cow::Owned(loaded)
+                }
+                (true, Cow::Borrowed(loaded)) => Cow::Owned(keep_mask_additive(loaded)),
+                (false, data) => data,
             };
             Ok::<_, String>((data, shape))
         }))
