@@ -834,7 +834,7 @@ impl Run<'_> {
     fn pool(
         &self,
         x: Operand,
-        win: &kernels::PoolWindow,
+        (win, ceil): (&kernels::PoolWindow, bool),
         avg: Option<kernels::AvgDivisor>,
         buf: &mut Vec<f32>,
         arena: &Arena,
@@ -844,7 +844,7 @@ impl Run<'_> {
             return Err(format!("expected a 4-D input, got {xs:?}"));
         }
         let dim = |i: usize, j: usize| {
-            ConvGeom::out_dim(xs[i], win.k[j], win.s[j], win.p[j], win.d[j])
+            kernels::pooled_dim(xs[i], win.k[j], win.s[j], win.p[j], win.d[j], ceil)
                 .ok_or_else(|| format!("the pooling window does not fit the input {xs:?}"))
         };
         let (oh, ow) = (dim(2, 0)?, dim(3, 1)?);
@@ -1284,7 +1284,7 @@ impl Run<'_> {
                 inputs,
                 views,
             } => self.fused(step, prog, (inputs, views), &mut buf, arena),
-            Kind::Pool { x, win, avg } => self.pool(*x, win, *avg, &mut buf, arena),
+            Kind::Pool { x, win, ceil, avg } => self.pool(*x, (win, *ceil), *avg, &mut buf, arena),
             Kind::Permute { x, dims } => self.permute(*x, dims, &mut buf, arena),
             Kind::Softmax { x, dim, log, safe } => {
                 self.softmax(*x, *dim, [*log, *safe], &mut buf, arena)

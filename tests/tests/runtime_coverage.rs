@@ -345,30 +345,55 @@ fn a_cond_predicate_is_a_planned_step() {
     }
 }
 
-/// Average poolings (padding counted or not, a divisor override) beside a max pooling.
+/// Average poolings (padding counted or not, a divisor override) beside max poolings,
+/// and both with `ceil_mode` (a partial window at the end of the width of 8).
 #[export_module]
 struct Pools {}
 
 #[export_module]
 impl Pools {
-    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
         let a = F::avg_pool2d(x, &[3], Some(&[2]), &[1], false, false, None);
         let b = F::avg_pool2d(x, &[2], None, &[0], false, true, Some(3));
         let m = F::max_pool2d(x, &[3], Some(&[2]), &[1], &[1], false);
-        (a, b, m)
+        let ceil_max = F::max_pool2d(x, &[3], Some(&[2]), &[1], &[1], true);
+        let ceil_avg = F::avg_pool2d(x, &[3], Some(&[2]), &[1], true, true, None);
+        (a, b, m, ceil_max, ceil_avg)
     }
 }
 
 #[test]
-fn average_pooling_is_a_planned_step_with_the_interpreters_bits() {
+fn poolings_are_planned_steps_with_the_interpreters_bits() {
     ferrex::manual_seed(25);
-    let plans = check_both_irs(&Pools {}, (Tensor::randn([2, 3, 9, 8]),), 0.0);
+    let x = Tensor::randn([2, 3, 9, 8]);
+    let plans = check_both_irs(&Pools {}, (x.clone(),), 0.0);
     for plan in &plans {
         let describe = plan.describe();
-        assert_eq!(plan.stats().pools, 3, "{describe}");
+        assert_eq!(plan.stats().pools, 5, "{describe}");
+        assert!(plan.stats().fallback_ops.is_empty(), "{describe}");
         assert!(describe.contains("avg_pool2d 3x3"), "{describe}");
         assert!(describe.contains("avg_pool2d 2x2"), "{describe}");
-        assert!(describe.contains("max_pool2d 3x3"), "{describe}");
+        assert!(
+            describe.contains("max_pool2d 3x3 (ceil_mode)"),
+            "{describe}"
+        );
+        assert!(
+            describe.contains("avg_pool2d 3x3 (ceil_mode)"),
+            "{describe}"
+        );
+    }
+    let out = plans[0].call((x.clone(),)).unwrap();
+    assert_eq!(out[3].shape(), [2, 3, 5, 5]);
+    // The last column's windows are the input's columns 7 and its padding.
+    let (xs, got) = (x.to_vec::<f32>().unwrap(), out[3].to_vec::<f32>().unwrap());
+    for plane in 0..6 {
+        for oy in 0..5usize {
+            let rows = (2 * oy).saturating_sub(1)..(2 * oy + 2).min(9);
+            let want = rows
+                .map(|y| xs[(plane * 9 + y) * 8 + 7])
+                .fold(f32::MIN, f32::max);
+            assert_eq!(got[(plane * 5 + oy) * 5 + 4], want);
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub use conv::{
     EpilogueOperand,
 };
 pub use gemm::{gemm, gemv, Float, Mat, GEMV_MAX_ROWS};
-pub use pool::{avg_pool2d, max_pool2d, max_pool2d_argmax, AvgDivisor, PoolWindow};
+pub use pool::{avg_pool2d, max_pool2d, max_pool2d_argmax, pooled_dim, AvgDivisor, PoolWindow};
 pub use sgemm::{
     gemm_packed, gemm_packed_a, gemm_packed_epilogue, gemm_packed_new, GemmEpilogue, PackedA,
     PackedB,

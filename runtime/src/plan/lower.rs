@@ -256,27 +256,42 @@ impl Builder<'_> {
         }))
     }
 
-    /// A 2-D max or average pooling of an f32 `[N, C, H, W]` value, `ceil_mode = false`
-    /// (the op's `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when
+    /// A 2-D max or average pooling of an f32 `[N, C, H, W]` value (the op's `Lowering::MaxPool`: `max_pool2d`, and `max_pool2d_with_indices` when
     /// only its output 0 is read; `Lowering::AvgPool`: `avg_pool2d`).
     fn try_pool(&self, v: V, op: &'static OpDef, args: &[Arg]) -> Option<Kind> {
-        let (x, kernel_size, stride, padding, dilation, avg) = match lowering_of(op, args)? {
+        let (x, kernel_size, stride, padding, dilation, ceil, avg) = match lowering_of(op, args)? {
             Lowering::MaxPool {
                 input,
                 kernel_size,
                 stride,
                 padding,
                 dilation,
-                ceil_mode: false,
-            } => (input, kernel_size, stride, padding, dilation, None),
+                ceil_mode,
+            } => (
+                input,
+                kernel_size,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+                None,
+            ),
             Lowering::AvgPool {
                 input,
                 kernel_size,
                 stride,
                 padding,
-                ceil_mode: false,
+                ceil_mode,
                 divisor,
-            } => (input, kernel_size, stride, padding, vec![1], Some(divisor)),
+            } => (
+                input,
+                kernel_size,
+                stride,
+                padding,
+                vec![1],
+                ceil_mode,
+                Some(divisor),
+            ),
             _ => return None,
         };
         if !self.single_output(v) || !self.is_f32(x) || !self.is_f32(v) {
@@ -298,6 +313,7 @@ impl Builder<'_> {
         Some(Kind::Pool {
             x: self.operand(x),
             win: ferrex_kernels::PoolWindow { k, s, p, d },
+            ceil,
             avg,
         })
     }

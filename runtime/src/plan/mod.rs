@@ -281,10 +281,12 @@ pub enum Kind {
         /// step's copy (`plan/views.rs`).
         views: Vec<Option<ReadView>>,
     },
-    /// A 2-D pooling: max, or average (`avg`: what divides each window's sum).
+    /// A 2-D pooling: max, or average (`avg`: what divides each window's sum); `ceil`:
+    /// a partial window at each dim's end (`ceil_mode`).
     Pool {
         x: Operand,
         win: ferrex_kernels::PoolWindow,
+        ceil: bool,
         avg: Option<ferrex_kernels::AvgDivisor>,
     },
     /// `softmax`/`log_softmax` (and `_softmax`/`_log_softmax`) along `dim`; `safe`:
@@ -1133,11 +1135,12 @@ fn step_label(kind: &Kind) -> String {
             0 => format!("fused {}", prog.label),
             n => format!("fused {} ({n} read through views)", prog.label),
         },
-        Kind::Pool { win, avg, .. } => format!(
-            "{}_pool2d {}x{}",
+        Kind::Pool { win, avg, ceil, .. } => format!(
+            "{}_pool2d {}x{}{}",
             if avg.is_some() { "avg" } else { "max" },
             win.k[0],
-            win.k[1]
+            win.k[1],
+            if *ceil { " (ceil_mode)" } else { "" }
         ),
         Kind::Permute { dims, .. } => format!("permute {dims:?} (strided copy)"),
         Kind::Softmax { dim, log, safe, .. } => format!(

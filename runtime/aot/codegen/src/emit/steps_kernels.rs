@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use ferrex::SymInt;
 use ferrex_kernels::pool::Interpolation;
-use ferrex_kernels::ConvGeom;
+use ferrex_kernels::{pooled_dim, ConvGeom};
 use ferrex_runtime::plan::{
     ConvStep, ConvTransposeStep, FixedView, Kind, Operand, Step, ViewChain,
 };
@@ -275,7 +275,7 @@ impl Gen<'_> {
     }
 
     fn pool(&mut self, step: &Step, out: usize) -> Result<Vec<String>, AotError> {
-        let Kind::Pool { x, win, avg } = &step.kind else {
+        let Kind::Pool { x, win, ceil, avg } = &step.kind else {
             return Ok(Vec::new());
         };
         Ok({
@@ -286,7 +286,7 @@ impl Gen<'_> {
             let [h, w] = self.static_dims([h, w], "a pooling window over")?;
             let nc = self.dim(&n.mul(c));
             let dim = |i: usize, j: usize| {
-                ConvGeom::out_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j])
+                pooled_dim([h, w][i], win.k[j], win.s[j], win.p[j], win.d[j], *ceil)
             };
             let (Some(oh), Some(ow)) = (dim(0, 0), dim(1, 1)) else {
                 return Err(self.unsupported("a pooling window that does not fit"));
