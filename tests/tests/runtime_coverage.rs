@@ -1015,3 +1015,86 @@ fn maximum_and_minimum_are_fused_with_the_eager_bits() {
         );
     }
 }
+
+/// Index tensors that broadcast (an `im2col`'s rows `[2, 1]` and columns `[3]`), a flip
+/// and a `logsumexp` along one dim, and a weight times batched columns (`w @ cols`, a
+/// 2-D matrix by a 3-D value): the ops of unfold-based convolutions, bidirectional RNNs
+/// in the core IR and contrastive heads.
+#[export_module]
+struct Unfolded {
+    rows: Tensor,
+    cols: Tensor,
+    w: Tensor,
+}
+
+#[export_module]
+impl Unfolded {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor, Tensor) {
+        let picked = x.index(&[None, None, Some(&self.rows), Some(&self.cols)]);
+        let flipped = x.flip(&[2]);
+        let lse = x.logsumexp(&[-1], false);
+        let mixed = self.w.matmul(&x.flatten(2, 3));
+        (picked, flipped, lse, mixed)
+    }
+}
+
+/// Every output element against a loop here, no fallback in either IR.
+#[test]
+fn broadcast_indices_flips_logsumexp_and_shared_matrices_are_planned() {
+    ferrex::manual_seed(61);
+    let (b, c, h, w) = (4usize, 3usize, 5usize, 6usize);
+    let m = Unfolded {
+        rows: Tensor::from_slice(&[4i64, -5]).reshape([2, 1]),
+        cols: Tensor::from_slice(&[0i64, 5, 2]),
+        w: Tensor::randn([2, c]),
+    };
+    let x = Tensor::randn([b, c, h, w]);
+    let plans = check_both_irs(&m, (x.clone(),), 1e-5);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(plan.stats().fallback_ops.is_empty(), "{describe}");
+        assert!(
+            describe.contains("gather along dim 2 by 2 index"),
+            "{describe}"
+        );
+    }
+    let export_ir = plans[0].describe();
+    assert!(
+        export_ir.contains("aten::flip.default along dim 2"),
+        "{export_ir}"
+    );
+    assert!(
+        export_ir.contains("aten::logsumexp.default along dim 3"),
+        "{export_ir}"
+    );
+    assert!(export_ir.contains("matmul: bmm"), "{export_ir}");
+    let xs = x.to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let ws = m.w.to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let out = plans[0].call((x.clone(),)).unwrap();
+    let got = |i: usize| out[i].to_dtype(DType::F64).to_vec::<f64>().unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+    let (rows, cols) = ([4usize, 0], [0usize, 5, 2]);
+    let (picked, flipped, lse, mixed) = (got(0), got(1), got(2), got(3));
+    assert_eq!(out[0].shape(), [b, c, 2, 3]);
+    for (at, &v) in picked.iter().enumerate() {
+        let (i, j, r, q) = (at / (c * 6), at / 6 % c, at / 3 % 2, at % 3);
+        assert_eq!(v, at4(&xs, [b, c, h, w], [i, j, rows[r], cols[q]]), "{at}");
+    }
+    for (at, &v) in flipped.iter().enumerate() {
+        let (i, j, k, l) = (at / (c * h * w), at / (h * w) % c, at / w % h, at % w);
+        assert_eq!(v, at4(&xs, [b, c, h, w], [i, j, h - 1 - k, l]), "{at}");
+    }
+    for (at, &v) in lse.iter().enumerate() {
+        let row = &xs[at * w..(at + 1) * w];
+        let want = row.iter().map(|a| a.exp()).sum::<f64>().ln();
+        assert!(close(v, want), "{at}: {v} vs {want}");
+    }
+    assert_eq!(out[3].shape(), [b, 2, h * w]);
+    for (at, &v) in mixed.iter().enumerate() {
+        let (i, o, p) = (at / (2 * h * w), at / (h * w) % 2, at % (h * w));
+        let want: f64 = (0..c)
+            .map(|j| ws[o * c + j] * xs[(i * c + j) * h * w + p])
+            .sum();
+        assert!(close(v, want), "{at}: {v} vs {want}");
+    }
+}

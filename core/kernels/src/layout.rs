@@ -357,6 +357,84 @@ impl<'a, T> EmbeddingTable<'a, T> {
     }
 }
 
+/// Index lists broadcast to one shape ([`broadcast_index_lists`]): the lists, and the
+/// shape.
+pub type BroadcastLists = (Vec<Vec<i64>>, Vec<usize>);
+
+/// Index lists of several shapes broadcast to their common shape, as `index.Tensor`
+/// broadcasts its index tensors (`x[:, rows[:, None], cols]`, an `im2col`'s, a bicubic
+/// resampling's): each `(entries, shape)` read at every position of the common shape,
+/// for [`gather_along`]. `Ok(None)` when the lists have one shape already (used as
+/// they are); an error when the shapes do not broadcast or a list is shorter than its
+/// shape.
+///
+/// ```
+/// let (rows, cols): (&[i64], &[i64]) = (&[0, 1], &[5, 6, 7]);
+/// let (lists, shape) = ferrex_kernels::layout::broadcast_index_lists(&[(rows, &[2, 1]), (cols, &[3])])
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(shape, [2, 3]);
+/// assert_eq!(lists, [vec![0, 0, 0, 1, 1, 1], vec![5, 6, 7, 5, 6, 7]]);
+/// ```
+pub fn broadcast_index_lists(
+    lists: &[(&[i64], &[usize])],
+) -> Result<Option<BroadcastLists>, KernelError> {
+    let Some(&(_, first)) = lists.first() else {
+        return Ok(None);
+    };
+    if lists.iter().all(|&(_, s)| s == first) {
+        return Ok(None);
+    }
+    let mismatch =
+        || KernelError::new("shape mismatch: indexing tensors could not be broadcast together");
+    let rank = lists.iter().map(|&(_, s)| s.len()).max().unwrap_or(0);
+    let mut to = vec![1usize; rank];
+    for &(_, shape) in lists {
+        for (t, &n) in to[rank - shape.len()..].iter_mut().zip(shape) {
+            match (*t, n) {
+                (a, b) if a == b || b == 1 => {}
+                (1, b) => *t = b,
+                _ => return Err(mismatch()),
+            }
+        }
+    }
+    let total = (to.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
+        .ok_or_else(|| KernelError::new("the broadcast indices' size overflows"))?;
+    let mut out = Vec::with_capacity(lists.len());
+    for &(entries, shape) in lists {
+        // Each list's step along every dim of `to`: 0 where it is broadcast.
+        let mut steps = vec![0usize; rank];
+        let mut step = 1usize;
+        for (k, &n) in shape.iter().enumerate().rev() {
+            if n != 1 {
+                steps[rank - shape.len() + k] = step;
+            }
+            step = step.checked_mul(n).ok_or_else(mismatch)?;
+        }
+        if entries.len() < step {
+            return Err(KernelError::new("an index list is shorter than its shape"));
+        }
+        let mut list = crate::alloc::try_filled(total, 0i64)?;
+        let mut at = vec![0usize; rank];
+        let mut offset = 0usize;
+        for dst in list.iter_mut() {
+            *dst = entries[offset];
+            // The odometer: the last dim fastest.
+            for d in (0..rank).rev() {
+                at[d] += 1;
+                offset += steps[d];
+                if at[d] < to[d] {
+                    break;
+                }
+                offset -= steps[d] * to[d];
+                at[d] = 0;
+            }
+        }
+        out.push(list);
+    }
+    Ok(Some((out, to)))
+}
+
 /// Entries of the contiguous `x`, read as `[outer, dims…, inner]`, picked along its
 /// indexed dims `dims` by `ids` (one index list per dim, all as long), into `out` as
 /// `[outer, ids, inner]`: `out[o, j, :] = x[o, ids[0][j], ids[1][j], …, :]` —
@@ -426,11 +504,22 @@ pub fn gather_along<T: Copy>(
             *f += at * stride;
         }
     }
-    let rows = out.chunks_exact_mut(inner);
-    for (k, dst) in rows.enumerate() {
-        let (o, j) = (k / n.max(1), k % n.max(1));
-        let from = (o * len + flat[j]) * inner;
-        copy_short(dst, &x[from..from + inner]);
+    // Per outer block: its `len` rows of `inner` read at the flat positions. Entries
+    // one at a time (`inner` 1: a resampling's gathers of single pixels) are a loop of
+    // their own, without a copy call per entry.
+    let blocks = out
+        .chunks_exact_mut(n * inner)
+        .zip(x.chunks_exact(len * inner));
+    for (dst, src) in blocks {
+        if inner == 1 {
+            for (d, &f) in dst.iter_mut().zip(&flat) {
+                *d = src[f];
+            }
+            continue;
+        }
+        for (row, &f) in dst.chunks_exact_mut(inner).zip(&flat) {
+            copy_short(row, &src[f * inner..][..inner]);
+        }
     }
     Ok(())
 }

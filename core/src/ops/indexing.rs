@@ -2,7 +2,7 @@
 //! `Tensor?[]`) and `embedding`. Indices are checked against the sizes before any data is
 //! read: an out-of-range index is an error, never a panic.
 
-use ndarray::{ArcArray, ArrayD, Axis, IxDyn};
+use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use super::op_def;
 use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
@@ -245,14 +245,12 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // index.Tensor
 
-/// How `self[indices]` maps to the result: the indexed dims, the broadcast shape of the
-/// index tensors, and where that shape goes in the result.
+/// How `self[indices]` maps to the result: the indexed dims, and the result's sizes
+/// (the index tensors' broadcast shape where the first indexed dim was when those dims
+/// are together, else first).
 struct IndexPlan {
     /// For each dim of `self`: whether an index tensor applies to it.
     indexed: Vec<bool>,
-    broadcast: Vec<SymInt>,
-    /// The dim of the result where the broadcast dims start.
-    at: usize,
     out: Vec<SymInt>,
 }
 
@@ -319,8 +317,6 @@ fn index_plan(self_meta: &TensorMeta, indices: &[Option<Tensor>]) -> Result<Inde
         // No index tensor: the result is the tensor itself.
         return Ok(IndexPlan {
             indexed,
-            broadcast,
-            at: 0,
             out: self_meta.sizes.clone(),
         });
     };
@@ -336,12 +332,7 @@ fn index_plan(self_meta: &TensorMeta, indices: &[Option<Tensor>]) -> Result<Inde
     let mut out = rest[..at].to_vec();
     out.extend(broadcast.iter().cloned());
     out.extend_from_slice(&rest[at..]);
-    Ok(IndexPlan {
-        indexed,
-        broadcast,
-        at,
-        out,
-    })
+    Ok(IndexPlan { indexed, out })
 }
 
 fn index_meta(args: &Index) -> Result<Vec<TensorMeta>, OpError> {
@@ -351,7 +342,11 @@ fn index_meta(args: &Index) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(m.dtype, plan.out)])
 }
 
-fn index_kernel(args: &Index, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
+/// `self[indices]` by the runtime's gather ([`ferrex_kernels::layout::gather_along`]):
+/// the index tensors broadcast together, the indexed dims moved first when they are
+/// apart (PyTorch then puts the broadcast dims first too), each entry checked against
+/// its dim before any read.
+fn index_kernel(args: &Index, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let s = args.self_.storage_or_op_error()?;
     let m = TensorMeta::from_shape(s.dtype(), s.shape());
     let indices = expand_masks(args.indices.clone())?;
@@ -359,51 +354,53 @@ fn index_kernel(args: &Index, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError>
     if !plan.indexed.iter().any(|&b| b) {
         return Ok(vec![s]);
     }
-    let shape = s.shape().to_vec();
-    let bshape = concrete(&plan.broadcast);
-    let nb: usize = bshape.iter().product();
-    // Broadcast every index tensor and check it against its dim.
-    let mut cols: Vec<(usize, Vec<usize>)> = Vec::new();
+    let out_shape = concrete(
+        &metas
+            .first()
+            .ok_or_else(|| OpError::new("index has one result"))?
+            .sizes,
+    );
+    let mut lists: Vec<(Vec<i64>, Vec<usize>)> = Vec::new();
+    let mut dims: Vec<usize> = Vec::new();
     for (d, t) in indices.iter().enumerate() {
         if let Some(t) = t {
-            let st = t.storage_or_op_error()?.typed::<i64>();
-            let b = st.broadcast(IxDyn(&bshape)).ok_or_else(|| {
-                OpError::new("shape mismatch: indexing tensors could not be broadcast together")
-            })?;
-            let b = Storage::I64(b.to_owned().into_shared());
-            let ids = checked_indices(&b, shape[d], true, &format!("index: dim {d}"))?;
-            cols.push((d, ids));
+            let st = t.storage_or_op_error()?;
+            lists.push((st.to_vec::<i64>(), st.shape().to_vec()));
+            dims.push(d);
         }
     }
-    // Move the indexed dims first: then each broadcast position selects one sub-block.
-    let mut perm: Vec<usize> = cols.iter().map(|(d, _)| *d).collect();
-    perm.extend((0..shape.len()).filter(|d| !plan.indexed[*d]));
-    let rest: Vec<usize> = perm[cols.len()..].iter().map(|&d| shape[d]).collect();
-    let rest_n: usize = rest.iter().product();
-    let out = with_dtype!(s.dtype(), T => {
+    let shapes: Vec<(&[i64], &[usize])> = lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
+    let broadcast = ferrex_kernels::layout::broadcast_index_lists(&shapes)
+        .map_err(|e| OpError(e.to_string()))?;
+    let ids: Vec<&[i64]> = match &broadcast {
+        Some((lists, _)) => lists.iter().map(|l| &l[..]).collect(),
+        None => lists.iter().map(|(l, _)| &l[..]).collect(),
+    };
+    // Apart, the indexed dims are moved first (a copy); together, read in place.
+    let together = dims.windows(2).all(|w| w[1] == w[0] + 1);
+    let first = if together { dims[0] } else { 0 };
+    let mut perm = dims.clone();
+    perm.extend((0..m.rank()).filter(|d| !plan.indexed[*d]));
+    let k = dims.len();
+    Ok(vec![with_dtype!(s.dtype(), T => {
         let x = s.typed::<T>();
-        let xp = x.view().permuted_axes(IxDyn(&perm));
-        let mut data: Vec<T> = Vec::with_capacity(nb * rest_n);
-        let mut view;
-        for b in 0..nb {
-            view = xp.view();
-            for (_, ids) in &cols {
-                view = view.index_axis_move(Axis(0), ids[b]);
-            }
-            data.extend(view.iter().copied());
-        }
-        let mut full_shape = bshape.clone();
-        full_shape.extend_from_slice(&rest);
-        let arr = ArrayD::from_shape_vec(IxDyn(&full_shape), data)
+        let x = match together {
+            true => x.as_standard_layout().into_owned(),
+            false => x.view().permuted_axes(IxDyn(&perm)).as_standard_layout().into_owned(),
+        };
+        let shape = x.shape().to_vec();
+        let data = x.as_slice().ok_or_else(|| OpError::new("index: input layout"))?;
+        let outer = shape[..first].iter().product();
+        let inner = shape[first + k..].iter().product();
+        let sizes = &shape[first..first + k];
+        let numel = out_shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+        let numel = numel.ok_or_else(|| OpError::new("index: the result's size overflows"))?;
+        let mut out = ferrex_kernels::alloc::try_filled(numel, T::default())
             .map_err(|e| OpError(e.to_string()))?;
-        // Put the broadcast dims where they belong.
-        let nbd = bshape.len();
-        let mut order: Vec<usize> = (nbd..nbd + plan.at).collect();
-        order.extend(0..nbd);
-        order.extend(nbd + plan.at..full_shape.len());
-        T::wrap(arr.permuted_axes(IxDyn(&order)).into_shared())
-    });
-    Ok(vec![out])
+        ferrex_kernels::layout::gather_along(data, [outer, inner], sizes, &ids, true, &mut out)
+            .map_err(|e| OpError(format!("index: {e}")))?;
+        Storage::from_vec(&out_shape, out).ok_or_else(|| OpError::new("index: output shape"))?
+    })])
 }
 
 /// Index tensors that follow one another (after any number of `None`s) are a gather

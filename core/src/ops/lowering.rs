@@ -232,9 +232,10 @@ pub enum Lowering<T> {
     },
     /// Each lane of the results along `dim` computed from the same lane of each of
     /// `inputs` alone, every output alike (`argmax`/`argmin` and `max`/`min` along a dim,
-    /// `topk`, `sort`, `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`; `gather`
-    /// of an input by an index of its rank): the runtime runs the op's own kernel, and
-    /// knows that the other dims stay apart.
+    /// `topk`, `sort`, `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`,
+    /// `logsumexp` and `flip` along one dim; `gather` of an input by an index of its
+    /// rank): the runtime runs the op's own kernel, and knows that the other dims stay
+    /// apart.
     Lanes { inputs: Vec<T>, dim: i64 },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,

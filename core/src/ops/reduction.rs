@@ -722,6 +722,16 @@ op_def! {
         "aten::logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor" {
         meta: logsumexp_meta,
         kernel: logsumexp_kernel,
+        lowering: logsumexp_lowering,
+    }
+}
+
+/// `logsumexp` over one dim reads each lane alone (a contrastive loss's row): the
+/// runtime runs its kernel as a planned step. Over several dims: the eager kernel.
+fn logsumexp_lowering<T: Clone>(a: &Logsumexp<T>) -> Result<Lowering<T>, OpError> {
+    match a.dim[..] {
+        [dim] => Lowering::lanes(&a.self_, dim),
+        _ => Ok(Lowering::Eager),
     }
 }
 

@@ -844,10 +844,21 @@ fn flip_kernel(a: &Flip, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     })])
 }
 
+/// A flip along one dim moves entries only along it (a bidirectional RNN's reversed
+/// sequence): the runtime runs the kernel as a planned step that keeps the other dims
+/// apart. Several dims: the eager kernel.
+fn flip_lowering<T: Clone>(a: &Flip<T>) -> Result<Lowering<T>, OpError> {
+    match a.dims[..] {
+        [dim] => Lowering::lanes(&a.self_, dim),
+        _ => Ok(Lowering::Eager),
+    }
+}
+
 op_def! {
     pub static FLIP: struct Flip = "aten::flip(Tensor self, int[] dims) -> Tensor" {
         meta: flip_meta,
         kernel: flip_kernel,
+        lowering: flip_lowering,
     }
 }
 

@@ -226,15 +226,23 @@ impl Run<'_> {
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
         let (data, xs) = self.data(x, arena)?;
-        let lists = (ids.iter().map(|&o| self.ids(o))).collect::<Result<Vec<_>, _>>()?;
+        let mut lists = (ids.iter().map(|&o| self.ids(o))).collect::<Result<Vec<_>, _>>()?;
         let k = lists.len();
-        let index_shape = lists.first().map(|l| l.1.clone()).unwrap_or_default();
-        if k == 0 || xs.len() < dim + k || lists.iter().any(|l| l.1 != index_shape) {
+        if k == 0 || xs.len() < dim + k {
             return Err(format!(
-                "a gather of {xs:?} along dim {dim} by indices of shapes {:?}",
-                lists.iter().map(|l| &l.1).collect::<Vec<_>>()
+                "a gather of {xs:?} along dim {dim} by {k} index lists"
             ));
         }
+        // Index tensors of shapes that broadcast (`x[:, rows[:, None], cols]`): read at
+        // every position of their common shape.
+        let shapes: Vec<(&[i64], &[usize])> = lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
+        if let Some((broadcast, shape)) = kernels::layout::broadcast_index_lists(&shapes)? {
+            lists = broadcast
+                .into_iter()
+                .map(|l| (Cow::Owned(l), shape.clone()))
+                .collect();
+        }
+        let index_shape = lists.first().map(|l| l.1.clone()).unwrap_or_default();
         let mut shape = xs[..dim].to_vec();
         shape.extend_from_slice(&index_shape);
         shape.extend_from_slice(&xs[dim + k..]);
@@ -295,26 +303,28 @@ impl Run<'_> {
         let ((ad, as_), (bd, bs)) = (self.data(a, arena)?, self.data(b, arena)?);
         let mismatch = || format!("bmm of {as_:?} and {bs:?}");
         // `[..batch, m, k] @ [..batch, k, n]`, the batch dims the same (a `matmul` of
-        // two batched operands is planned so, one product per batch).
+        // two batched operands is planned so, one product per batch), or `[m, k]` the
+        // same matrix for every batch (a `matmul` of a weight by batched columns).
         let (Some((lead, &[m, k])), Some((lead_b, &[k2, n]))) =
             (as_.split_last_chunk::<2>(), bs.split_last_chunk::<2>())
         else {
             return Err(mismatch());
         };
-        if lead.is_empty() || lead != lead_b || k != k2 {
+        if lead_b.is_empty() || !(lead.is_empty() || lead == lead_b) || k != k2 {
             return Err(mismatch());
         }
-        let nb: usize = lead.iter().product();
+        let a_step = if lead.is_empty() { 0 } else { m * k };
+        let nb: usize = lead_b.iter().product();
         let len = (nb.checked_mul(m))
             .and_then(|x| x.checked_mul(n))
             .ok_or_else(mismatch)?;
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         for (i, out) in buf[..len].chunks_exact_mut((m * n).max(1)).enumerate() {
-            let am = Mat::row_major(&ad[i * m * k..], m, k);
+            let am = Mat::row_major(&ad[i * a_step..], m, k);
             let bm = Mat::row_major(&bd[i * k * n..], k, n);
             kernels::gemm(1.0, am, bm, 0.0, out)?;
         }
-        Ok([lead, &[m, n]].concat())
+        Ok([lead_b, &[m, n]].concat())
     }
 
     /// `cat` / `stack`: each input's share of every block before dim `dim` of the

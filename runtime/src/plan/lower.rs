@@ -153,12 +153,14 @@ impl Builder<'_> {
     /// (attention's `q @ k.transpose(-2, -1)`): the `bmm` step over their batch.
     fn try_batched_matmul(&mut self, a: V, b: V) -> Option<Kind> {
         let (am, bm) = (self.meta(a)?, self.meta(b)?);
-        let r = am.rank();
-        if bm.rank() != r || r < 3 {
+        let r = bm.rank();
+        if !(am.rank() == r || am.rank() == 2) || r < 3 {
             return None;
         }
-        let (lead_a, lead_b) = (am.sizes.get(..r - 2)?, bm.sizes.get(..r - 2)?);
-        if !lead_a.iter().zip(lead_b).all(|(x, y)| x.same_as(y)) {
+        // A 2-D left operand is the same matrix for every batch (`w @ cols`).
+        let lead_a = am.sizes.get(..am.rank() - 2)?;
+        let lead_b = bm.sizes.get(..r - 2)?;
+        if !lead_a.is_empty() && !lead_a.iter().zip(lead_b).all(|(x, y)| x.same_as(y)) {
             return None;
         }
         Some(Kind::Bmm {

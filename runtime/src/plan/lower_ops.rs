@@ -252,23 +252,24 @@ impl Builder<'_> {
     }
 
     /// A gather of an f32 value (`embedding`, `index_select`, `index.Tensor`) by i64
-    /// indices of one shape, whose result has the dims the op's meta gave it (an
-    /// `index_select` by a 0-dim index keeps its dim, which a gather would drop).
+    /// indices whose shapes broadcast together (`index.Tensor`'s may differ), whose
+    /// result has the dims the op's meta gave it (an `index_select` by a 0-dim index
+    /// keeps its dim, which a gather would drop).
     fn try_gather(&self, v: V, input: V, dim: i64, indices: &[V], negative: bool) -> Option<Kind> {
         let x = self.f32_value(input)?;
         let rank = self.meta(input)?.rank();
         let dim = wrap_dim(dim, rank)?;
-        let first = self.meta(*indices.first()?)?;
-        let alike = |&i: &V| {
-            self.meta(i).is_some_and(|m| {
-                m.dtype == DType::I64
-                    && m.rank() == first.rank()
-                    && m.sizes.iter().zip(&first.sizes).all(|(a, b)| a.same_as(b))
-            })
-        };
-        let out_rank = (rank + first.rank()).checked_sub(indices.len())?;
+        let mut shape: Vec<SymInt> = Vec::new();
+        for &i in indices {
+            let m = self.meta(i)?;
+            if m.dtype != DType::I64 {
+                return None;
+            }
+            shape = ferrex::tensor::sizes::broadcast_shapes(&shape, &m.sizes).ok()?;
+        }
+        let out_rank = (rank + shape.len()).checked_sub(indices.len())?;
         let fits = dim + indices.len() <= rank && self.meta(v)?.rank() == out_rank;
-        if !self.is_f32(v) || !fits || !indices.iter().all(alike) {
+        if !self.is_f32(v) || indices.is_empty() || !fits {
             return None;
         }
         Some(Kind::Gather {

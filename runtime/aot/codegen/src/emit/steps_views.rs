@@ -268,12 +268,17 @@ impl Gen<'_> {
         ) else {
             return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
         };
-        let same_batch =
-            lead.len() == lead_b.len() && lead.iter().zip(lead_b).all(|(x, y)| same(x, y));
+        // The same batch, or a 2-D `a` shared by every batch of `b`.
+        let same_batch = lead.is_empty()
+            || lead.len() == lead_b.len() && lead.iter().zip(lead_b).all(|(x, y)| same(x, y));
         let mn = m.mul(n);
-        if lead.is_empty() || !same_batch || !same(k, k2) || mn.as_int() == Some(0) {
+        if lead_b.is_empty() || !same_batch || !same(k, k2) || mn.as_int() == Some(0) {
             return Err(self.unsupported(format!("bmm of {:?} and {:?}", a.sizes, b.sizes)));
         }
+        let a_rows = match lead.is_empty() {
+            true => "a".to_string(),
+            false => format!("&a[i * {}..]", self.dim(&m.mul(k))),
+        };
         // A per-call `m * n` may be 0: chunks of at least 1, as the runner takes.
         let chunk = match mn.as_int() {
             Some(_) => self.dim(&mn),
@@ -283,8 +288,7 @@ impl Gen<'_> {
                     format!("let (a, b) = ({}, {});", a.expr, b.expr),
                     format!("for (i, o) in out.chunks_exact_mut({chunk}).enumerate() {{"),
                     format!(
-                        "    {RT}::gemm(1.0f32, {RT}::Mat::row_major(&a[i * {}..], {}, {}), {RT}::Mat::row_major(&b[i * {}..], {}, {}), 0.0f32, o).map_err(|e| fail(&e))?;",
-                        self.dim(&m.mul(k)),
+                        "    {RT}::gemm(1.0f32, {RT}::Mat::row_major({a_rows}, {}, {}), {RT}::Mat::row_major(&b[i * {}..], {}, {}), 0.0f32, o).map_err(|e| fail(&e))?;",
                         self.dim(m),
                         self.dim(k),
                         self.dim(&k.mul(n)),
