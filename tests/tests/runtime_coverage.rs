@@ -1098,3 +1098,38 @@ fn broadcast_indices_flips_logsumexp_and_shared_matrices_are_planned() {
         assert!(close(v, want), "{at}: {v} vs {want}");
     }
 }
+
+#[export_module]
+struct Bicubic {}
+
+#[export_module]
+impl Bicubic {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let by_factor = F::interpolate(x, None, Some(&[2.0]), "bicubic");
+        let to_size = x.upsample_bicubic2d(Some(&[7, 5]), true, None);
+        (by_factor, to_size)
+    }
+}
+
+/// Bicubic upsampling (both corner rules) is a planned step with the interpreter's bits
+/// in both IRs (PyTorch's values: `nn_volumes_bags_grids.rs`' spatial model), and its
+/// calls split along the batch.
+#[test]
+fn bicubic_upsampling_is_a_planned_step() {
+    ferrex::manual_seed(62);
+    let plans = check_both_irs(&Bicubic {}, (Tensor::randn([2, 3, 4, 6]),), 0.0);
+    for plan in &plans {
+        let describe = plan.describe();
+        assert!(plan.stats().fallback_ops.is_empty(), "{describe}");
+        assert_eq!(plan.stats().upsamples, 2, "{describe}");
+        assert!(
+            describe.contains("upsample_bicubic2d (align_corners=false)"),
+            "{describe}"
+        );
+        assert!(
+            describe.contains("upsample_bicubic2d (align_corners=true)"),
+            "{describe}"
+        );
+        assert!(describe.contains("batch split: two halves"), "{describe}");
+    }
+}

@@ -402,6 +402,8 @@ pub enum Interpolation {
     Nearest,
     /// A weighted blend of the four around ([`upsample_bilinear`]).
     Bilinear { align_corners: bool },
+    /// A cubic blend of the 4×4 around ([`upsample_bicubic`]).
+    Bicubic { align_corners: bool },
 }
 
 /// PyTorch's `area_pixel_compute_scale`: how many input elements one output element
@@ -593,6 +595,48 @@ impl<T: Float> crate::WideLoop for BlendRows<'_, T> {
             *o = h0 * t + h1 * b;
         }
     }
+}
+
+/// Bicubic upsampling (`upsample_bicubic2d`): each of `planes` contiguous `[h, w]`
+/// planes of `x` resampled to `[oh, ow]` in `out`, as ATen's CPU kernel reads the 4×4
+/// taps of [`cubic_taps`] (indices clamped into the input), in f64: each of an output
+/// row's four source rows resampled along the width, then blended (the same four rows,
+/// as consecutive output rows of an enlargement read, are resampled once).
+#[allow(clippy::too_many_arguments)]
+pub fn upsample_bicubic<T: Float>(
+    x: &[T],
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    align_corners: bool,
+    scales: [Option<f64>; 2],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let Some(out_len) = upsample_extent(x.len(), out.len(), planes, [h, w], [oh, ow])? else {
+        return Ok(());
+    };
+    let rows = cubic_taps(h, oh, align_corners, scales[0]);
+    let cols = cubic_taps(w, ow, align_corners, scales[1]);
+    let mut lines = crate::alloc::try_filled(4 * ow, 0f64)?;
+    let dst = out[..out_len].chunks_exact_mut(oh * ow);
+    for (plane, dst) in x.chunks_exact(h * w).zip(dst) {
+        let mut held: Option<[usize; 4]> = None;
+        for ((ys, wy), line) in rows.iter().zip(dst.chunks_exact_mut(ow)) {
+            if held != Some(*ys) {
+                for (&y, resampled) in ys.iter().zip(lines.chunks_exact_mut(ow)) {
+                    let src = &plane[y * w..][..w];
+                    for ((xs, wx), r) in cols.iter().zip(resampled.iter_mut()) {
+                        *r = (0..4).map(|i| wx[i] * src[xs[i]].as_f64()).sum::<f64>();
+                    }
+                }
+                held = Some(*ys);
+            }
+            for (ox, o) in line.iter_mut().enumerate() {
+                *o = T::of_f64((0..4).map(|j| wy[j] * lines[j * ow + ox]).sum::<f64>());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Nearest-neighbour upsampling (`upsample_nearest2d`): each of `planes` contiguous

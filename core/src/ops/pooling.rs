@@ -852,8 +852,7 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // upsample_bicubic2d (.vec and the sizes-and-scales overload)
 
-/// Bicubic upsampling as ATen's CPU kernel: each output pixel the 4×4 taps of
-/// [`ferrex_kernels::pool::cubic_taps`] (indices clamped into the input), in f64.
+/// Bicubic upsampling by the runtime's kernel ([`ferrex_kernels::pool::upsample_bicubic`]).
 fn bicubic_run(
     x: &Tensor,
     align_corners: bool,
@@ -861,39 +860,42 @@ fn bicubic_run(
     scales: [Option<f64>; 2],
 ) -> Result<Vec<Storage>, OpError> {
     let shape = result_shape(metas)?;
-    let s = x.storage_or_op_error()?;
+    let s = x.storage_or_op_error()?.contiguous();
     let [n, c, h, w] = <[usize; 4]>::try_from(s.shape())
         .map_err(|_| OpError::new("upsample_bicubic2d: expected a 4-D input"))?;
     let (oh, ow) = (shape[2], shape[3]);
-    let rows = ferrex_kernels::pool::cubic_taps(h, oh, align_corners, scales[0]);
-    let cols = ferrex_kernels::pool::cubic_taps(w, ow, align_corners, scales[1]);
-    let src = s.to_vec::<f64>();
     let len = (n * c).checked_mul(oh * ow);
     let len = len.ok_or_else(|| OpError::new("upsample_bicubic2d: the output size overflows"))?;
-    let mut out = try_filled(len, 0f64).map_err(|e| OpError(e.0))?;
-    let (plane_len, out_len) = ((h * w).max(1), (oh * ow).max(1));
-    for (plane, dst) in src
-        .chunks_exact(plane_len)
-        .zip(out.chunks_exact_mut(out_len))
-    {
-        for ((ys, wy), line) in rows.iter().zip(dst.chunks_exact_mut(ow.max(1))) {
-            for ((xs, wx), o) in cols.iter().zip(line.iter_mut()) {
-                let row = |y: usize| (0..4).map(|i| wx[i] * plane[y * w + xs[i]]).sum::<f64>();
-                *o = (0..4).map(|j| wy[j] * row(ys[j])).sum();
-            }
-        }
-    }
-    Ok(vec![
-        with_float_dtype!(s.dtype(), "upsample_bicubic2d", T => {
-            let data: Vec<T> = out.into_iter().map(T::from_f64).collect();
-            Storage::from_vec(&shape, data).ok_or_else(|| OpError::new("upsample_bicubic2d: output shape"))?
-        }),
-    ])
+    let out = with_float_dtype!(s.dtype(), "upsample_bicubic2d", T => {
+        let a = s.typed::<T>();
+        let src = a.as_slice().unwrap_or(&[]);
+        let mut data = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::pool::upsample_bicubic(
+            src, n * c, [h, w], [oh, ow], align_corners, scales, &mut data,
+        )
+        .map_err(|e| OpError(format!("upsample_bicubic2d: {e}")))?;
+        Storage::from_vec(&shape, data)
+            .ok_or_else(|| OpError::new("upsample_bicubic2d: output shape"))?
+    });
+    Ok(vec![out])
+}
+
+/// What a bicubic upsampling offers the runtime.
+fn bicubic_lowering<T: Clone>(
+    input: &T,
+    align_corners: bool,
+    scales: [Option<f64>; 2],
+) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Upsample {
+        input: input.clone(),
+        scales,
+        mode: Interpolation::Bicubic { align_corners },
+    })
 }
 
 op_def! {
     /// `F.interpolate(mode="bicubic")`; kept whole by `run_decompositions` (PyTorch's
-    /// core IR spells it in pointwise ops and `index`), run as an eager step in plans.
+    /// core IR spells it in pointwise ops and `index`).
     pub static UPSAMPLE_BICUBIC2D_VEC: struct UpsampleBicubicVec =
         "aten::upsample_bicubic2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
         meta: |a: &UpsampleBicubicVec| float_upsample(upsample_sizes(
@@ -901,6 +903,9 @@ op_def! {
         )?.0, "upsample_bicubic2d"),
         kernel: |a: &UpsampleBicubicVec, m: &[TensorMeta]| {
             bicubic_run(&a.input, a.align_corners, m, vec_scales(&a.scale_factors))
+        },
+        lowering: |a: &UpsampleBicubicVec<_>| {
+            bicubic_lowering(&a.input, a.align_corners, vec_scales(&a.scale_factors))
         },
     }
     pub static UPSAMPLE_BICUBIC2D: struct UpsampleBicubic =
@@ -910,6 +915,9 @@ op_def! {
         )?.0, "upsample_bicubic2d"),
         kernel: |a: &UpsampleBicubic, m: &[TensorMeta]| {
             bicubic_run(&a.self_, a.align_corners, m, [a.scales_h, a.scales_w])
+        },
+        lowering: |a: &UpsampleBicubic<_>| {
+            bicubic_lowering(&a.self_, a.align_corners, [a.scales_h, a.scales_w])
         },
     }
 }

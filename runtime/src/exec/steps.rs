@@ -398,6 +398,18 @@ impl Run<'_> {
                     out,
                 )?;
             }
+            kernels::pool::Interpolation::Bicubic { align_corners } => {
+                let size = ([h, w], [oh, ow]);
+                kernels::pool::upsample_bicubic(
+                    &data,
+                    n * c,
+                    size.0,
+                    size.1,
+                    align_corners,
+                    scales,
+                    out,
+                )?;
+            }
         }
         Ok(shape)
     }

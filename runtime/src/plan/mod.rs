@@ -1179,6 +1179,9 @@ fn step_label(kind: &Kind) -> String {
             Interpolation::Bilinear { align_corners } => {
                 format!("upsample_bilinear2d (align_corners={align_corners})")
             }
+            Interpolation::Bicubic { align_corners } => {
+                format!("upsample_bicubic2d (align_corners={align_corners})")
+            }
         },
     }
 }

@@ -216,6 +216,10 @@ impl Gen<'_> {
                 "{RT}::upsample_bilinear({}, {planes}, [{h}, {w}], [{oh}, {ow}], {align_corners}, [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
                 x.expr,
             ),
+            Interpolation::Bicubic { align_corners } => format!(
+                "{RT}::upsample_bicubic({}, {planes}, [{h}, {w}], [{oh}, {ow}], {align_corners}, [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
+                x.expr,
+            ),
         }])
     }
 
