@@ -598,12 +598,12 @@ impl<'p> Samples<'p> {
     /// Where the batch of a lane step's output is: where its inputs' is (the same for
     /// each), which is not along the lanes, less one where the step reduces a dim before
     /// it away.
-    fn lanes_lead(&self, xs: &[Operand], dim: usize, step: &Step) -> Result<Lead, String> {
+    fn lanes_lead(&self, xs: &[Operand], dims: &[usize], step: &Step) -> Result<Lead, String> {
         let x = *xs
             .first()
             .ok_or_else(|| format!("`{}` reads nothing", step.info.name))?;
         let l = self.lead_of(x, step)?;
-        if l.dim == dim {
+        if dims.contains(&l.dim) {
             return Err(format!("`{}` works along the batch", step.info.name));
         }
         for &o in &xs[1..] {
@@ -613,7 +613,12 @@ impl<'p> Samples<'p> {
         }
         // Several outputs (values and indices) have one shape, output 0's.
         let sizes = step.metas.first().map_or(&step.sizes[..], |m| &m.sizes[..]);
-        let dropped = self.sizes_of(x).len() > sizes.len() && dim < l.dim;
+        let dropped = match (self.sizes_of(x).len() > sizes.len(), dims) {
+            (false, _) => false,
+            // A reduction of its one dim (`argmax` without `keepdim`).
+            (true, &[dim]) => dim < l.dim,
+            (true, _) => return Err(format!("`{}` drops dims", step.info.name)),
+        };
         Ok(l.at(l.dim - usize::from(dropped), sizes, &self.batch))
     }
 
@@ -623,7 +628,7 @@ impl<'p> Samples<'p> {
         let at = |l: Lead| -> Result<Lead, String> { Ok(l.at(l.dim, &step.sizes, &self.batch)) };
         let at = |l: Result<Lead, String>| l.and_then(at);
         Some(match &step.kind {
-            Kind::Lanes { xs, dim, .. } => self.lanes_lead(xs, *dim, step),
+            Kind::Lanes { xs, dims, .. } => self.lanes_lead(xs, dims, step),
             Kind::GetItem { src, .. } if self.lanes.contains(src) => {
                 at(self.lead_of(Operand::Val(*src), step))
             }

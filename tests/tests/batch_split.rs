@@ -70,6 +70,43 @@ fn zoo_models_split_their_batch_with_the_same_bits() {
     splits_alike(&Mlp::new(784, [512, 512], 10), &Tensor::randn([64, 784]));
 }
 
+/// A spatial transformer's sampling, bucketized features and a reversed sequence: ops
+/// run by their own kernels as planned steps, each sample's results from that sample
+/// alone.
+#[export_module]
+struct PerSample {
+    loc: nn::Linear,
+    edges: Tensor,
+    table: nn::Embedding,
+}
+
+#[export_module]
+impl PerSample {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        // (An affine grid's size names the batch: it cannot split.)
+        let grid = self
+            .loc
+            .forward(&x.flatten(1, -1))
+            .tanh()
+            .view([-1, 5, 6, 2]);
+        let sampled = F::grid_sample(x, &grid, "bilinear", "zeros", false);
+        let buckets = x.mean_dim(&[1], false).bucketize(&self.edges, false);
+        let rows = self.table.forward(&buckets).flip(&[1]);
+        (sampled, rows)
+    }
+}
+
+#[test]
+fn per_sample_kernels_split_with_the_same_bits() {
+    ferrex::manual_seed(9);
+    let m = PerSample {
+        loc: nn::Linear::new(2 * 5 * 6, 5 * 6 * 2),
+        edges: Tensor::from_slice(&[-0.5f32, 0.0, 0.5]),
+        table: nn::Embedding::new(4, 3),
+    };
+    splits_alike(&m, &Tensor::randn([4, 2, 5, 6]));
+}
+
 #[test]
 fn a_dynamic_batch_splits_at_every_size() {
     ferrex::manual_seed(8);
@@ -147,6 +184,7 @@ impl Mixer {
             4 => Tensor::cat(&[&Tensor::stack(&[&h, &h.relu()], 1), &h.unsqueeze(1)], 1),
             6 => h.reshape([2, -1]),
             7 => h.cumsum(0),
+            12 => h.flip(&[0]),
             8 => F::scaled_dot_product_attention(&h, &h, &h, None, 0.0, false, None, false),
             9 => h.t().relu().t(),
             10 => &h + &Tensor::ones([4, 8]),
@@ -198,6 +236,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
         (9, 4),
         (10, 4),
         (11, 4),
+        (12, 4),
     ];
     let (compiled, interpreter): (Vec<String>, Vec<String>) = cases
         .iter()
@@ -219,6 +258,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "",
             "",
             "`linear` reads a constant of the batch's size whose samples differ",
+            "`flip` works along the batch",
         ]
     );
     assert_eq!(
@@ -239,6 +279,7 @@ fn steps_that_mix_samples_keep_the_call_whole() {
             "`t` moves the batch from the first dim",
             "`add` reads `ones`, of the batch's size, across samples",
             "`mul` reads `reshape`, of the batch's size, across samples",
+            "`flip` works along the batch",
         ]
     );
 }

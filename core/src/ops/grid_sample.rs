@@ -344,11 +344,22 @@ op_def! {
             Value::Int(SymInt::Int(a.padding_mode)),
             Value::Bool(a.align_corners),
         ])),
+        lowering: grid_sampler_lowering,
     }
     /// In PyTorch's Core ATen opset.
     pub static GRID_SAMPLER_2D: GridSampler =
         "aten::grid_sampler_2d(Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners) -> Tensor" {
         meta: |a: &GridSampler| grid_sampler_meta(a, "grid_sampler_2d"),
         kernel: grid_sampler_kernel,
+        lowering: grid_sampler_lowering,
     }
+}
+
+/// Each sample's output reads that sample's input and grid alone (every dim but the
+/// first mixed): a planned step of the kernel, which the calls split around.
+fn grid_sampler_lowering<T: Clone>(a: &GridSampler<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Lanes {
+        inputs: vec![a.input.clone(), a.grid.clone()],
+        dims: vec![1, 2, 3],
+    })
 }

@@ -229,7 +229,7 @@ fn gather_kernel(args: &Gather, _: &[TensorMeta]) -> Result<Vec<Storage>, OpErro
 fn gather_lowering<T: Clone>(a: &Gather<T>) -> Result<super::Lowering<T>, OpError> {
     Ok(super::Lowering::Lanes {
         inputs: vec![a.self_.clone(), a.index.clone()],
-        dim: a.dim,
+        dims: vec![a.dim],
     })
 }
 

@@ -230,13 +230,15 @@ pub enum Lowering<T> {
         params: Vec<T>,
         spec: super::rnn::RecurrentSpec,
     },
-    /// Each lane of the results along `dim` computed from the same lane of each of
-    /// `inputs` alone, every output alike (`argmax`/`argmin` and `max`/`min` along a dim,
-    /// `topk`, `sort`, `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`,
-    /// `logsumexp` and `flip` along one dim; `gather` of an input by an index of its
-    /// rank): the runtime runs the op's own kernel, and knows that the other dims stay
+    /// Each entry of the results computed from the entries of `inputs` (all of one
+    /// rank) at the same position in every dim but `dims`, every output alike: lanes
+    /// along one dim (`argmax`/`argmin` and `max`/`min` along a dim, `topk`, `sort`,
+    /// `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`, `logsumexp` and `flip`
+    /// along one dim; `gather` of an input by an index of its rank), each entry alone
+    /// (`bucketize`: no dims), or each sample alone (`grid_sampler_2d`: all dims but the
+    /// first). The runtime runs the op's own kernel, and knows that the other dims stay
     /// apart.
-    Lanes { inputs: Vec<T>, dim: i64 },
+    Lanes { inputs: Vec<T>, dims: Vec<i64> },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
 }
@@ -249,7 +251,7 @@ impl<T> Lowering<T> {
     {
         Ok(Lowering::Lanes {
             inputs: vec![input.clone()],
-            dim,
+            dims: vec![dim],
         })
     }
 

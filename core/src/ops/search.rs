@@ -175,7 +175,16 @@ op_def! {
             Ok(vec![search_meta(&a.boundaries, &meta_of(&a.self_)?, a.out_int32)?])
         },
         kernel: |a: &Bucketize, out: &[TensorMeta]| search_kernel(&a.boundaries, &a.self_, a.right, out),
+        lowering: bucketize_lowering,
     }
+}
+
+/// Each value's bucket alone: a planned step of the kernel.
+fn bucketize_lowering<T: Clone>(a: &Bucketize<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Lanes {
+        inputs: vec![a.self_.clone()],
+        dims: Vec::new(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -489,9 +489,12 @@ impl Samples<'_> {
                 }
                 self.val(*input, node)?;
             }
-            Lowering::Lanes { inputs, dim } => {
+            Lowering::Lanes { inputs, dims } => {
                 let first = inputs.first().copied().unwrap_or(usize::MAX);
-                if dim_of(*dim, first).is_none_or(|d| d == 0) {
+                if dims
+                    .iter()
+                    .any(|&d| dim_of(d, first).is_none_or(|d| d == 0))
+                {
                     return mixes("works along the batch");
                 }
                 for &x in inputs {

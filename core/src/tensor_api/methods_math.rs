@@ -7,7 +7,7 @@
 
 use crate::error::TensorError;
 use crate::ops::{
-    activation, comparison, dispatch, dispatch1, einsum, elementwise, reduction, sort,
+    activation, comparison, dispatch, dispatch1, einsum, elementwise, reduction, search, sort,
 };
 use crate::ops::{OpDef, Value};
 
@@ -545,6 +545,28 @@ impl Tensor {
     pub fn all_dim(&self, dim: i64, keepdim: bool) -> Tensor {
         let args = with_keepdim(vec![t(self), int(dim)], keepdim);
         dispatch1(&reduction::ALL_DIM, args, here())
+    }
+
+    /// The bucket of each value among the sorted 1-D `boundaries`, as `torch.bucketize`
+    /// (i64): the number of boundaries below it (`right`: at or below it).
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    /// let edges = Tensor::from_slice(&[0.0f32, 1.0, 2.0]);
+    /// let x = Tensor::from_slice(&[-1.0f32, 0.0, 0.5, 2.0, 3.0]);
+    /// assert_eq!(x.bucketize(&edges, false).to_vec::<i64>().unwrap(), [0, 0, 1, 2, 3]);
+    /// assert_eq!(x.bucketize(&edges, true).to_vec::<i64>().unwrap(), [0, 1, 1, 3, 3]);
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn bucketize(&self, boundaries: &Tensor, right: bool) -> Tensor {
+        let args = vec![
+            t(self),
+            t(boundaries),
+            Value::Bool(false),
+            Value::Bool(right),
+        ];
+        dispatch1(&search::BUCKETIZE_TENSOR, args, here())
     }
 
     /// Running sum along `dim` (integers and bools give i64).

@@ -31,6 +31,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "avg_pool3d",
     "batch_norm",
     "bmm",
+    "bucketize",
     "ceil",
     "check",
     "chunk",

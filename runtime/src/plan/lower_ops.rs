@@ -109,12 +109,15 @@ impl Builder<'_> {
                     value: value as f32,
                 })
             }
-            Lowering::Lanes { inputs, dim } => Some(Kind::Lanes {
-                op,
-                args: args.to_vec(),
-                dim: wrap_dim(dim, self.meta(*inputs.first()?)?.rank().max(1))?,
-                xs: inputs.iter().map(|&x| self.operand(x)).collect(),
-            }),
+            Lowering::Lanes { inputs, dims } => {
+                let rank = self.meta(*inputs.first()?)?.rank().max(1);
+                Some(Kind::Lanes {
+                    op,
+                    args: args.to_vec(),
+                    dims: (dims.iter().map(|&d| wrap_dim(d, rank))).collect::<Option<_>>()?,
+                    xs: inputs.iter().map(|&x| self.operand(x)).collect(),
+                })
+            }
             Lowering::Bmm { a, b } => self.try_bmm(v, a, b),
             Lowering::Compare { input, op, rhs } => self.try_compare(v, input, op, rhs),
             Lowering::Concat { inputs, dim } => self.try_concat(v, &inputs, dim),

@@ -241,16 +241,17 @@ pub enum Kind {
         inputs: Vec<Operand>,
         view: Option<ViewOp>,
     },
-    /// A call computed lane by lane along `dim` of its inputs `xs`, all of one rank
-    /// (the op's `Lowering::Lanes`: `argmax`, `topk`, `sort`, `cumsum`, `gather`, …): the
-    /// op's own kernel on the storages, as a fallback runs it, but planned — the split
-    /// knows that it keeps the other dims apart. Its results are storages (several: each
-    /// read by a getitem).
+    /// A call computed lane by lane along `dims` of its inputs `xs`, all of one rank
+    /// (the op's `Lowering::Lanes`: `argmax`, `topk`, `sort`, `cumsum`, `gather`, …
+    /// along one dim; `bucketize` along none; `grid_sampler_2d` along all but the
+    /// first): the op's own kernel on the storages, as a fallback runs it, but planned —
+    /// the split knows that it keeps the other dims apart. Its results are storages
+    /// (several: each read by a getitem).
     Lanes {
         op: &'static OpDef,
         args: Vec<Arg>,
         xs: Vec<Operand>,
-        dim: usize,
+        dims: Vec<usize>,
     },
     GetItem {
         src: V,
@@ -1163,7 +1164,11 @@ fn step_label(kind: &Kind) -> String {
             format!("gather along dim {dim} by {} index(es)", ids.len())
         }
         Kind::Pad { pads, value, .. } => format!("constant pad {pads:?} with {value} (copies)"),
-        Kind::Lanes { op, dim, .. } => format!("{} along dim {dim} (its kernel)", op.name()),
+        Kind::Lanes { op, dims, .. } => match &dims[..] {
+            [] => format!("{} of each entry alone (its kernel)", op.name()),
+            [dim] => format!("{} along dim {dim} (its kernel)", op.name()),
+            _ => format!("{} along dims {dims:?} (its kernel)", op.name()),
+        },
         Kind::Roll {
             pairs, flat: false, ..
         } => format!("roll by (shift, dim) {pairs:?} (block copies)"),
