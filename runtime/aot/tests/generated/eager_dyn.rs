@@ -8,10 +8,10 @@
 //   cumsum: aten::cumsum.default along dim 1 (its kernel)
 //   max_1: aten::max.dim along dim 1 (its kernel)
 //   getitem: getitem [0]
-//   flip: eager aten::flip.default
+//   flip: aten::flip.default along dim 1 (its kernel)
 //   mul: fused mul -> slot 0
 //   linear: gemm, prepacked weight + bias + add -> slot 1
-//   eager fallbacks: 2 (aten::narrow.default ×1, aten::flip.default ×1)
+//   eager fallbacks: 1 (aten::narrow.default ×1)
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
