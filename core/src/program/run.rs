@@ -31,6 +31,18 @@ pub(super) struct InterpreterCache {
     /// that may split.
     split: std::sync::OnceLock<Result<GraphSplit, String>>,
     split_policy: SplitPolicy,
+    /// The placeholders in graph order, and per input spec the program's own tensor it
+    /// reads (parameters, buffers, constants; `None` for user inputs): found at the first
+    /// call rather than by a scan of the graph and a lookup by name per call (a tenth of
+    /// the tutorial module's interpreted call). The handles stay: a program's state
+    /// changes through them, never by replacing them.
+    inputs: std::sync::OnceLock<Result<InputSlots, String>>,
+}
+
+/// [`InterpreterCache::inputs`].
+struct InputSlots {
+    placeholders: Vec<NodeId>,
+    state: Vec<Option<Tensor>>,
 }
 
 impl std::fmt::Debug for InterpreterCache {
@@ -414,8 +426,33 @@ impl<'p> ExportedModule<'p> {
     /// Matches placeholders (in graph order) to values: user leaves, checked against
     /// their placeholder's meta, and the program's state; constant inputs are compared
     /// with the exported value.
+    fn input_slots(&self) -> Result<&InputSlots, RunError> {
+        let p = self.program;
+        let slots = p.interpreter.inputs.get_or_init(|| {
+            let placeholders: Vec<NodeId> = p.graph.placeholders().map(|(id, _)| id).collect();
+            let state = (p.signature.input_specs.iter())
+                .map(|spec| match (spec.kind, &spec.arg) {
+                    (InputKind::UserInput, _) | (_, ArgumentSpec::Constant { .. }) => Ok(None),
+                    _ => {
+                        let target = spec.target.as_deref().unwrap_or_default();
+                        let t = p.state_dict.get(target).or_else(|| p.constants.get(target));
+                        t.cloned()
+                            .map(Some)
+                            .ok_or_else(|| format!("no tensor for `{target}`"))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(InputSlots {
+                placeholders,
+                state,
+            })
+        });
+        slots.as_ref().map_err(|e| RunError::Malformed(e.clone()))
+    }
+
     fn match_leaves(&self, leaves: &[InputLeaf]) -> Result<MatchedInputs, RunError> {
         let p = self.program;
+        let slots = self.input_slots()?;
         let mut matched = MatchedInputs {
             placeholders: Vec::with_capacity(p.signature.input_specs.len()),
             handles: Vec::with_capacity(p.signature.input_specs.len()),
@@ -425,9 +462,9 @@ impl<'p> ExportedModule<'p> {
         };
         let mutates_inputs =
             (p.signature.output_specs.iter()).any(|s| s.kind == OutputKind::UserInputMutation);
-        let mut next_placeholder = p.graph.placeholders().map(|(id, _)| id);
+        let mut next_placeholder = slots.placeholders.iter().copied();
         let mut user_leaves = leaves.iter();
-        for spec in &p.signature.input_specs {
+        for (spec, state) in p.signature.input_specs.iter().zip(&slots.state) {
             let leaf = if spec.kind == InputKind::UserInput {
                 user_leaves.next()
             } else {
@@ -455,8 +492,11 @@ impl<'p> ExportedModule<'p> {
                     (tensor.1, Some(tensor.0))
                 }
                 _ => {
-                    let (t, s) = self.state_input(spec.target.as_deref().unwrap_or_default())?;
-                    (s, Some(t))
+                    let t = state.as_ref().ok_or_else(|| {
+                        RunError::Malformed("a state input without its tensor".into())
+                    })?;
+                    let s = (t.try_storage()).map_err(|e| RunError::Malformed(e.to_string()))?;
+                    (s, Some(t.clone()))
                 }
             };
             matched.placeholders.push(storage);
@@ -487,21 +527,6 @@ impl<'p> ExportedModule<'p> {
             &mut matched.deferred,
         )?;
         Ok((tensor, storage))
-    }
-
-    /// A parameter, buffer or constant tensor of the program, by its target, and its
-    /// data.
-    fn state_input(&self, target: &str) -> Result<(Tensor, Storage), RunError> {
-        let p = self.program;
-        let t = p
-            .state_dict
-            .get(target)
-            .or_else(|| p.constants.get(target))
-            .ok_or_else(|| RunError::Malformed(format!("no tensor for `{target}`")))?;
-        let storage = t
-            .try_storage()
-            .map_err(|e| RunError::Malformed(e.to_string()))?;
-        Ok((t.clone(), storage))
     }
 
     fn check_input(
