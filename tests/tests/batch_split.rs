@@ -107,6 +107,40 @@ fn per_sample_kernels_split_with_the_same_bits() {
     splits_alike(&m, &Tensor::randn([4, 2, 5, 6]));
 }
 
+/// A 3-D convolution and poolings, adaptive poolings to sizes other than 1, `tril` of
+/// each sample's matrix and a variance over a dim: planned steps of the ops' kernels.
+#[export_module]
+struct Volumes {
+    conv: nn::Conv3d,
+}
+
+#[export_module]
+impl Volumes {
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor, Tensor) {
+        let v = self.conv.forward(x).relu();
+        let pooled = v.max_pool3d(&[2], &[2], &[0], &[1], false);
+        let adaptive = v.adaptive_avg_pool3d([2, 1, 3]);
+        let planes = v.flatten(1, 2).adaptive_avg_pool2d([3, 2]);
+        let tri = planes.flatten(2, 3).tril(0).var_dim(&[1], 1, false);
+        (pooled, adaptive, planes, tri)
+    }
+}
+
+#[test]
+fn volumes_and_adaptive_poolings_split_with_the_same_bits() {
+    ferrex::manual_seed(10);
+    let m = Volumes {
+        conv: nn::Conv3d::new(2, 3, 3),
+    };
+    let x = Tensor::randn([4, 2, 6, 6, 6]);
+    splits_alike(&m, &x);
+    let ep = ferrex::export(&m, (x.copy(),)).unwrap();
+    for p in [ep.clone(), ep.run_decompositions().unwrap()] {
+        let c = ferrex_runtime::compile(&p).unwrap();
+        assert!(c.stats().fallback_ops.is_empty(), "{}", c.describe());
+    }
+}
+
 #[test]
 fn a_dynamic_batch_splits_at_every_size() {
     ferrex::manual_seed(8);

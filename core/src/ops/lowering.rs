@@ -235,9 +235,10 @@ pub enum Lowering<T> {
     /// along one dim (`argmax`/`argmin` and `max`/`min` along a dim, `topk`, `sort`,
     /// `cumsum`, `cumprod`, `cummax`/`cummin`, `logcumsumexp`, `logsumexp` and `flip`
     /// along one dim; `gather` of an input by an index of its rank), each entry alone
-    /// (`bucketize`: no dims), or each sample alone (`grid_sampler_2d`: all dims but the
-    /// first). The runtime runs the op's own kernel, and knows that the other dims stay
-    /// apart.
+    /// (`bucketize`: no dims), over a few dims (adaptive and 3-D poolings, `tril` /
+    /// `triu`, `var` / `std` over given dims), or each sample alone (`grid_sampler_2d`:
+    /// all dims but the first). The runtime runs the op's own kernel, and knows that the
+    /// other dims stay apart.
     Lanes { inputs: Vec<T>, dims: Vec<i64> },
     /// Not for these arguments (`div` with a rounding mode): the eager kernel.
     Eager,
@@ -249,9 +250,17 @@ impl<T> Lowering<T> {
     where
         T: Clone,
     {
+        Lowering::lanes_along(input, &[dim])
+    }
+
+    /// [`Lowering::Lanes`] of `input` along several dims (a pooling's spatial dims).
+    pub fn lanes_along(input: &T, dims: &[i64]) -> Result<Lowering<T>, OpError>
+    where
+        T: Clone,
+    {
         Ok(Lowering::Lanes {
             inputs: vec![input.clone()],
-            dims: vec![dim],
+            dims: dims.to_vec(),
         })
     }
 

@@ -4,6 +4,7 @@
 //! a row-major f64 copy, with ATen's CPU windows, NaN rule and divisors. The compiled
 //! runtime runs them as eager steps.
 
+use super::lowering::Lowering;
 use super::op_def;
 use super::pooling::{adaptive_window, expand_ints, max_values, pooled, result_shape};
 use super::util::{meta_of, usize_array, with_float_dtype};
@@ -12,6 +13,10 @@ use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
 use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
+
+/// The dims a 3-D pooling works over (`[N, C, D, H, W]` or `[C, D, H, W]`): each volume
+/// alone, a planned step of the op's kernel.
+const VOLUME: [i64; 3] = [-3, -2, -1];
 
 /// The leading sizes (batch and channels, as given) and the three spatial sizes of a
 /// 4-D or 5-D input of a floating type.
@@ -262,12 +267,14 @@ op_def! {
         meta: |a: &MaxPool3d| max_pool3d_meta(a, false),
         kernel: |a: &MaxPool3d, m: &[TensorMeta]| max_pool3d_kernel(a, m, false),
         decomposition: max_pool3d_decomposition,
+        lowering: |a: &MaxPool3d<_>| Lowering::lanes_along(&a.self_, &VOLUME),
     }
     /// In PyTorch's Core ATen opset; the indices are flat positions in each input volume.
     pub static MAX_POOL3D_WITH_INDICES: MaxPool3d =
         "aten::max_pool3d_with_indices(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)" {
         meta: |a: &MaxPool3d| max_pool3d_meta(a, true),
         kernel: |a: &MaxPool3d, m: &[TensorMeta]| max_pool3d_kernel(a, m, true),
+        lowering: |a: &MaxPool3d<_>| Lowering::lanes_along(&a.self_, &VOLUME),
         output0: MAX_POOL3D,
     }
 }
@@ -330,6 +337,7 @@ op_def! {
         "aten::avg_pool3d(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor" {
         meta: avg_pool3d_meta,
         kernel: avg_pool3d_kernel,
+        lowering: |a: &AvgPool3d<_>| Lowering::lanes_along(&a.self_, &VOLUME),
     }
 }
 
@@ -387,6 +395,7 @@ op_def! {
         "aten::adaptive_avg_pool3d(Tensor self, SymInt[3] output_size) -> Tensor" {
         meta: adaptive3d_meta,
         kernel: adaptive3d_kernel,
+        lowering: |a: &AdaptiveAvgPool3d<_>| Lowering::lanes_along(&a.self_, &VOLUME),
         decomposition: |a: &AdaptiveAvgPool3d| Ok(Tensor::call_op(
             &_ADAPTIVE_AVG_POOL3D,
             vec![Value::Tensor(a.self_.clone()), Value::IntList(a.output_size.clone())],
@@ -397,5 +406,6 @@ op_def! {
         "aten::_adaptive_avg_pool3d(Tensor self, SymInt[3] output_size) -> Tensor" {
         meta: adaptive3d_meta,
         kernel: adaptive3d_kernel,
+        lowering: |a: &AdaptiveAvgPool3d<_>| Lowering::lanes_along(&a.self_, &VOLUME),
     }
 }

@@ -490,7 +490,8 @@ fn adaptive_lowering<T: Clone>(a: &AdaptiveAvgPool2d<T>) -> Result<Lowering<T>, 
             dtype: None,
             op: Reduction::Mean,
         },
-        false => Lowering::Eager,
+        // Other sizes: each plane alone, by the op's kernel.
+        false => Lowering::lanes_along(&a.self_, &[-2, -1])?,
     })
 }
 
@@ -624,6 +625,7 @@ op_def! {
         "aten::adaptive_max_pool2d(Tensor self, int[2] output_size) -> (Tensor, Tensor)" {
         meta: adaptive_max_meta,
         kernel: adaptive_max_kernel,
+        lowering: |a: &AdaptiveMaxPool2d<_>| Lowering::lanes_along(&a.self_, &[-2, -1]),
     }
 }
 

@@ -693,11 +693,13 @@ op_def! {
         "aten::var.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor" {
         meta: var_meta,
         kernel: |a: &VarCorrection, m: &[TensorMeta]| var_std_kernel(a, m, false),
+        lowering: var_lowering,
     }
     pub static STD_CORRECTION: VarCorrection =
         "aten::std.correction(Tensor self, int[1]? dim=None, *, Scalar? correction=None, bool keepdim=False) -> Tensor" {
         meta: var_meta,
         kernel: |a: &VarCorrection, m: &[TensorMeta]| var_std_kernel(a, m, true),
+        lowering: var_lowering,
     }
     pub static VAR_DIM: struct VarDim =
         "aten::var.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> Tensor" {
@@ -723,6 +725,15 @@ op_def! {
         meta: logsumexp_meta,
         kernel: logsumexp_kernel,
         lowering: logsumexp_lowering,
+    }
+}
+
+/// `var` / `std` over given dims reads each lane alone: a planned step of its kernel.
+/// Over every dim (`dim=None`): the eager kernel.
+fn var_lowering<T: Clone>(a: &VarCorrection<T>) -> Result<Lowering<T>, OpError> {
+    match &a.dim {
+        Some(dims) if !dims.is_empty() => Lowering::lanes_along(&a.self_, dims),
+        _ => Ok(Lowering::Eager),
     }
 }
 

@@ -1008,11 +1008,13 @@ op_def! {
         meta: |a: &Tri| tri_meta(a, "tril"),
         kernel: tril_kernel,
         decomposition: |a: &Tri| tri_decomposition(a, true),
+        lowering: |a: &Tri<_>| Lowering::lanes_along(&a.self_, &[-2, -1]),
     }
     pub static TRIU: Tri = "aten::triu(Tensor self, int diagonal=0) -> Tensor" {
         meta: |a: &Tri| tri_meta(a, "triu"),
         kernel: triu_kernel,
         decomposition: |a: &Tri| tri_decomposition(a, false),
+        lowering: |a: &Tri<_>| Lowering::lanes_along(&a.self_, &[-2, -1]),
     }
 }
 

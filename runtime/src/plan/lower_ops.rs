@@ -109,6 +109,14 @@ impl Builder<'_> {
                     value: value as f32,
                 })
             }
+            // A 3-D convolution (`[N, C, D, H, W]`): each sample alone, by the op's
+            // kernel (the plan's convolution steps are 1-D and 2-D).
+            Lowering::Conv { input, .. } if self.meta(input)?.rank() == 5 => Some(Kind::Lanes {
+                op,
+                args: args.to_vec(),
+                dims: vec![1, 2, 3, 4],
+                xs: vec![self.operand(input)],
+            }),
             Lowering::Lanes { inputs, dims } => {
                 let rank = self.meta(*inputs.first()?)?.rank().max(1);
                 Some(Kind::Lanes {
