@@ -1164,11 +1164,7 @@ fn step_label(kind: &Kind) -> String {
             format!("gather along dim {dim} by {} index(es)", ids.len())
         }
         Kind::Pad { pads, value, .. } => format!("constant pad {pads:?} with {value} (copies)"),
-        Kind::Lanes { op, dims, .. } => match &dims[..] {
-            [] => format!("{} of each entry alone (its kernel)", op.name()),
-            [dim] => format!("{} along dim {dim} (its kernel)", op.name()),
-            _ => format!("{} along dims {dims:?} (its kernel)", op.name()),
-        },
+        Kind::Lanes { op, dims, .. } => lanes_label(op, dims),
         Kind::Roll {
             pairs, flat: false, ..
         } => format!("roll by (shift, dim) {pairs:?} (block copies)"),
@@ -1179,15 +1175,29 @@ fn step_label(kind: &Kind) -> String {
         Kind::GroupNorm { groups, .. } => format!("group_norm, {groups} groups"),
         Kind::Bmm { .. } => "bmm".to_string(),
         Kind::Concat { xs, dim } => format!("concat of {} along dim {dim} (copies)", xs.len()),
-        Kind::Upsample { mode, .. } => match mode {
-            Interpolation::Nearest => "upsample_nearest2d (gather copy)".to_string(),
-            Interpolation::Bilinear { align_corners } => {
-                format!("upsample_bilinear2d (align_corners={align_corners})")
-            }
-            Interpolation::Bicubic { align_corners } => {
-                format!("upsample_bicubic2d (align_corners={align_corners})")
-            }
-        },
+        Kind::Upsample { mode, .. } => upsample_label(*mode),
+    }
+}
+
+/// [`step_label`] of a lane step: the dims it works along.
+fn lanes_label(op: &OpDef, dims: &[usize]) -> String {
+    match dims {
+        [] => format!("{} of each entry alone (its kernel)", op.name()),
+        [dim] => format!("{} along dim {dim} (its kernel)", op.name()),
+        _ => format!("{} along dims {dims:?} (its kernel)", op.name()),
+    }
+}
+
+/// [`step_label`] of an upsampling.
+fn upsample_label(mode: Interpolation) -> String {
+    match mode {
+        Interpolation::Nearest => "upsample_nearest2d (gather copy)".to_string(),
+        Interpolation::Bilinear { align_corners } => {
+            format!("upsample_bilinear2d (align_corners={align_corners})")
+        }
+        Interpolation::Bicubic { align_corners } => {
+            format!("upsample_bicubic2d (align_corners={align_corners})")
+        }
     }
 }
 
