@@ -630,10 +630,12 @@ pub fn pad_constant<T: Copy>(
     let mut dims = Vec::with_capacity(shape.len());
     for (&n, &(before, after)) in shape.iter().zip(pads) {
         let n = i64::try_from(n).map_err(|_| bad("size overflows"))?;
-        let padded = (n.checked_add(before)).and_then(|m| m.checked_add(after));
-        let padded = padded
-            .filter(|&m| m >= 0)
-            .ok_or_else(|| bad("size is negative"))?;
+        // In i128: `n + before + after` may fit where `n + before` does not.
+        let padded = i128::from(n) + i128::from(before) + i128::from(after);
+        let padded = i64::try_from(padded).map_err(|_| bad("size overflows"))?;
+        if padded < 0 {
+            return Err(bad("size is negative"));
+        }
         let (from, to) = (before.saturating_neg().clamp(0, n), before.clamp(0, padded));
         let len = (n - from).min(padded - to).max(0);
         dims.push([padded, from, to, len].map(|v| v as usize));
@@ -765,6 +767,10 @@ mod tests {
         assert!(pad_constant(&x, &[2], &[(i64::MIN, 0)], 0.0, &mut out).is_err());
         // 2 + MIN + (MAX - 1) = 0: an empty result.
         assert!(pad_constant(&x, &[2], &[(i64::MIN, i64::MAX - 1)], 0.0, &mut out).is_ok());
+        // 1 + MAX - 2 fits though 1 + MAX does not: `[MAX - 1, 0]`, empty (a fuzzer's
+        // case the compiled plan refused where the eager op gave the empty result).
+        let pads = [(i64::MAX, -2), (0, -1)];
+        assert!(pad_constant(&x[..1], &[1, 1], &pads, 0.0, &mut out).is_ok());
         let mut two = [9.0f32; 2];
         pad_constant(&x, &[2], &[(-1, 1)], 7.0, &mut two).unwrap();
         assert_eq!(two, [2.0, 7.0]);

@@ -123,13 +123,24 @@ fn max_pool_plane<T: Float>(
         return max_pool_clipped(x, h, w, win, out, oh, ow);
     }
     let ([k0, k1], [s0, s1], [d0, d1], [p0, p1]) = (win.k, win.s, win.d, win.p);
-    // The rows and columns the windows span, from the padded plane's corner.
-    let rows = (oh - 1) * s0 + (k0 - 1) * d0 + 1;
-    let cols = (ow - 1) * s1 + (k1 - 1) * d1 + 1;
+    // The rows and columns the windows span, from the padded plane's corner (`None`
+    // past `usize`: only a hostile window, clipped one at a time).
+    let span = |n: usize, s: usize, k: usize, d: usize| {
+        (n - 1)
+            .checked_mul(s)?
+            .checked_add((k - 1).checked_mul(d)?)?
+            .checked_add(1)
+    };
+    let (Some(rows), Some(cols)) = (span(oh, s0, k0, d0), span(ow, s1, k1, d1)) else {
+        return max_pool_clipped(x, h, w, win, out, oh, ow);
+    };
     let (plane, pw) = if win.p == [0, 0] && rows <= h && cols <= w {
         (x, w)
     } else {
-        let (hp, wp) = (rows.max(p0 + h), cols.max(p1 + w));
+        let (hp, wp) = (
+            rows.max(p0.saturating_add(h)),
+            cols.max(p1.saturating_add(w)),
+        );
         if !padded_fits(hp, wp, h, w) {
             return max_pool_clipped(x, h, w, win, out, oh, ow);
         }

@@ -1412,7 +1412,20 @@ fn padded_meta(x: &Tensor, pad: &[SymInt]) -> Result<Vec<TensorMeta>, OpError> {
     for i in 0..pad.len() / 2 {
         let d = m.rank() - 1 - i;
         let (l, r) = (&pad[2 * i], &pad[2 * i + 1]);
-        let out = m.sizes[d].add(l).add(r);
+        // Known sizes in i128: `n + l + r` may fit where `n + l` does not (a pad of
+        // `i64::MAX` then a crop), which saturating `SymInt` sums would get wrong.
+        let out = match (m.sizes[d].as_int(), l.as_int(), r.as_int()) {
+            (Some(n), Some(a), Some(b)) => {
+                let sum = i128::from(n) + i128::from(a) + i128::from(b);
+                let sum = i64::try_from(sum).map_err(|_| {
+                    OpError::new(format!(
+                        "The input size {n}, plus padding {a} and {b} overflows. Check dimension {d} of your input."
+                    ))
+                })?;
+                SymInt::Int(sum)
+            }
+            _ => m.sizes[d].add(l).add(r),
+        };
         if out.hint() < 0 {
             op_bail!(
                 "The input size {}, plus negative padding {l} and {r} resulted in a negative output size, which is invalid. Check dimension {d} of your input.",

@@ -43,9 +43,11 @@ impl Run<'_> {
             } => self.gather(*x, *dim, ids, *negative, buf, arena),
             Kind::Pad { x, pads, value } => {
                 let (data, xs) = self.data(*x, arena)?;
+                // In i128: `n + a + b` may fit where `n + a` does not (a pad of
+                // `i64::MAX` then a crop of 2), as the eager op's size rule allows.
                 let padded = (xs.iter().zip(pads)).map(|(&n, &(a, b))| {
-                    let n = i64::try_from(n).ok()?;
-                    usize::try_from(n.checked_add(a)?.checked_add(b)?).ok()
+                    let n = i128::try_from(n).ok()?;
+                    usize::try_from(n + i128::from(a) + i128::from(b)).ok()
                 });
                 let shape = (padded.collect::<Option<Vec<_>>>())
                     .ok_or_else(|| format!("a pad of {xs:?} by {pads:?} has no valid size"))?;
