@@ -100,6 +100,26 @@ fn padded_fits(rows: usize, cols: usize, h: usize, w: usize) -> bool {
         .is_some_and(|n| n <= plane.saturating_mul(4).max(1 << 16))
 }
 
+/// `x`'s `[h, w]` plane (`w > 0`) at `(p0, p1)` in a `-inf` plane of `[hp, wp]` kept in
+/// `padded`, which holds it. The border stays `-inf` from plane to plane: only the
+/// inside is copied.
+fn pad_plane<'a, T: Float>(
+    x: &[T],
+    [h, w]: [usize; 2],
+    [p0, p1]: [usize; 2],
+    [hp, wp]: [usize; 2],
+    padded: &'a mut Vec<T>,
+) -> &'a [T] {
+    if padded.len() != hp * wp {
+        padded.clear();
+        padded.resize(hp * wp, T::NEG_INFINITY);
+    }
+    for (y, src) in x.chunks_exact(w).take(h).enumerate() {
+        copy_short(&mut padded[(y + p0) * wp + p1..][..w], src);
+    }
+    padded
+}
+
 /// One plane. Padding, and `ceil_mode`'s last windows past the input, read `-inf` from
 /// a padded copy: `-inf` never wins a max and a NaN still does, so each window's
 /// maximum is PyTorch's, which skips them (one window per output clipped to the input
@@ -119,7 +139,7 @@ fn max_pool_plane<T: Float>(
     if oh == 0 || ow == 0 {
         return;
     }
-    if win.k.contains(&0) {
+    if win.k.contains(&0) || h == 0 || w == 0 {
         return max_pool_clipped(x, h, w, win, out, oh, ow);
     }
     let ([k0, k1], [s0, s1], [d0, d1], [p0, p1]) = (win.k, win.s, win.d, win.p);
@@ -144,16 +164,8 @@ fn max_pool_plane<T: Float>(
         if !padded_fits(hp, wp, h, w) {
             return max_pool_clipped(x, h, w, win, out, oh, ow);
         }
-        let padded = &mut scratch.padded;
-        if padded.len() != hp * wp {
-            // The border stays `-inf` from plane to plane: only the inside is copied.
-            padded.clear();
-            padded.resize(hp * wp, T::NEG_INFINITY);
-        }
-        for (y, src) in x.chunks_exact(w).take(h).enumerate() {
-            copy_short(&mut padded[(y + p0) * wp + p1..][..w], src);
-        }
-        (&padded[..], wp)
+        let padded = pad_plane(x, [h, w], [p0, p1], [hp, wp], &mut scratch.padded);
+        (padded, wp)
     };
     if (k0, k1, s0, s1, d0, d1) == (2, 2, 2, 2, 1, 1) {
         pool_2x2_plane(plane, pw, out, oh, ow);
@@ -1186,6 +1198,21 @@ mod tests {
         assert_eq!(pooled_dim(2, 5, 1, 1, 1, true), None);
         assert_eq!(pooled_dim(8, 2, 0, 0, 1, false), None);
         assert_eq!(pooled_dim(usize::MAX, 2, 1, 1, 1, false), None);
+        // A plane of width 0 and its padding: windows of padding only, `-inf`.
+        let win = PoolWindow {
+            k: [2, 2],
+            s: [1, 1],
+            p: [1, 1],
+            d: [1, 1],
+        };
+        let (oh, ow) = (
+            pooled_dim(1, 2, 1, 1, 1, false),
+            pooled_dim(0, 2, 1, 1, 1, false),
+        );
+        assert_eq!((oh, ow), (Some(2), Some(1)));
+        let mut out = [0f32; 2];
+        max_pool2d::<f32>(&[], 1, 1, 0, &win, 2, 1, &mut out).unwrap();
+        assert_eq!(out, [f32::NEG_INFINITY; 2]);
     }
 
     /// PyTorch's definition of `avg_pool2d` (floor mode, pad <= k / 2): each window of
