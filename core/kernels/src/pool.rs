@@ -620,6 +620,29 @@ impl<T: Float> crate::WideLoop for BlendRows<'_, T> {
     }
 }
 
+/// The upsampling `mode` names ([`upsample_nearest`], [`upsample_bilinear`],
+/// [`upsample_bicubic`]) of `planes` contiguous `[h, w]` planes of `x` to `[oh, ow]`.
+#[allow(clippy::too_many_arguments)]
+pub fn upsample<T: Float>(
+    x: &[T],
+    planes: usize,
+    size: [usize; 2],
+    out_size: [usize; 2],
+    mode: Interpolation,
+    scales: [Option<f64>; 2],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    match mode {
+        Interpolation::Nearest => upsample_nearest(x, planes, size, out_size, scales, out),
+        Interpolation::Bilinear { align_corners } => {
+            upsample_bilinear(x, planes, size, out_size, align_corners, scales, out)
+        }
+        Interpolation::Bicubic { align_corners } => {
+            upsample_bicubic(x, planes, size, out_size, align_corners, scales, out)
+        }
+    }
+}
+
 /// Bicubic upsampling (`upsample_bicubic2d`): each of `planes` contiguous `[h, w]`
 /// planes of `x` resampled to `[oh, ow]` in `out`, as ATen's CPU kernel reads the 4×4
 /// taps of [`cubic_taps`] (indices clamped into the input), in f64: each of an output

@@ -384,35 +384,7 @@ impl Run<'_> {
         let len: usize = shape.iter().product();
         kernels::try_grow(buf, len, 0.0).map_err(|e| e.to_string())?;
         let out = &mut buf[..len];
-        match mode {
-            kernels::pool::Interpolation::Nearest => {
-                kernels::pool::upsample_nearest(&data, n * c, [h, w], [oh, ow], scales, out)?;
-            }
-            kernels::pool::Interpolation::Bilinear { align_corners } => {
-                let size = ([h, w], [oh, ow]);
-                kernels::pool::upsample_bilinear(
-                    &data,
-                    n * c,
-                    size.0,
-                    size.1,
-                    align_corners,
-                    scales,
-                    out,
-                )?;
-            }
-            kernels::pool::Interpolation::Bicubic { align_corners } => {
-                let size = ([h, w], [oh, ow]);
-                kernels::pool::upsample_bicubic(
-                    &data,
-                    n * c,
-                    size.0,
-                    size.1,
-                    align_corners,
-                    scales,
-                    out,
-                )?;
-            }
-        }
+        kernels::pool::upsample(&data, n * c, [h, w], [oh, ow], mode, scales, out)?;
         Ok(shape)
     }
 
