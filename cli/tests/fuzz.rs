@@ -91,3 +91,20 @@ fn one_case_reruns_alone_with_the_same_result() {
     );
     assert_eq!(a.stdout, b.stdout);
 }
+
+/// Cases that once disagreed (seed 49), now run alike by both runners: a size list that
+/// names no node (`as_sym_ints` of ints only), which the plan passed on to `reshape`
+/// unconverted, and a pad past `i64` before a crop brings the size back (`1 + MAX - 2`),
+/// whose size the meta saturated and the plan refused.
+#[test]
+fn past_disagreements_run_alike() {
+    for case in ["7770", "18632"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrex"))
+            .args(["fuzz", "--seed", "49", "--case", case])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{case}: {text}");
+        assert!(text.starts_with("ran ["), "{case}: {text}");
+    }
+}

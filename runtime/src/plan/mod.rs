@@ -1025,14 +1025,17 @@ pub(crate) fn compile_graph(
 
 /// The graph as it is planned: an argument naming a SymInt / SymBool node holds that
 /// node's expression instead (bound at run time like any size, `Bindings`), and those
-/// nodes, computed from sizes alone, read nothing and get no step.
+/// nodes, computed from sizes alone, read nothing and get no step. A size list in the
+/// graph's form (`Argument::SymInts`) becomes an int list even when it names no node
+/// (a file's `as_sym_ints` of `as_int`s only): the ops take int lists.
 fn sizes_inline(graph: &Graph) -> Result<Cow<'_, Graph>, CompileError> {
+    let inlines = |a: &Arg| !a.sym_refs().is_empty() || matches!(a, Argument::SymInts(_));
     let has_sym = graph.nodes.iter().any(|n| {
         is_size_node(n)
             || match &n.kind {
                 NodeKind::Call { args, .. }
                 | NodeKind::HigherOrder { args, .. }
-                | NodeKind::Output { args } => args.iter().any(|a| !a.sym_refs().is_empty()),
+                | NodeKind::Output { args } => args.iter().any(inlines),
                 _ => false,
             }
     });
