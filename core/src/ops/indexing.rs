@@ -378,15 +378,22 @@ fn index_kernel(args: &Index, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpEr
     };
     // Apart, the indexed dims are moved first (a copy); together, read in place.
     let together = dims.windows(2).all(|w| w[1] == w[0] + 1);
-    let first = if together { dims[0] } else { 0 };
-    let mut perm = dims.clone();
-    perm.extend((0..m.rank()).filter(|d| !plan.indexed[*d]));
+    let (first, perm) = match together {
+        true => (dims[0], None),
+        false => {
+            let rest = (0..m.rank()).filter(|d| !plan.indexed[*d]);
+            (
+                0,
+                Some(dims.iter().copied().chain(rest).collect::<Vec<_>>()),
+            )
+        }
+    };
     let k = dims.len();
     Ok(vec![with_dtype!(s.dtype(), T => {
         let x = s.typed::<T>();
-        let x = match together {
-            true => x.as_standard_layout().into_owned(),
-            false => x.view().permuted_axes(IxDyn(&perm)).as_standard_layout().into_owned(),
+        let x = match &perm {
+            None => x.as_standard_layout().into_owned(),
+            Some(perm) => x.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned(),
         };
         let shape = x.shape().to_vec();
         let data = x.as_slice().ok_or_else(|| OpError::new("index: input layout"))?;

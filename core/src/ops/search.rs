@@ -179,12 +179,9 @@ op_def! {
     }
 }
 
-/// Each value's bucket alone: a planned step of the kernel.
+/// Each value's bucket alone (along no dim): a planned step of the kernel.
 fn bucketize_lowering<T: Clone>(a: &Bucketize<T>) -> Result<super::Lowering<T>, OpError> {
-    Ok(super::Lowering::Lanes {
-        inputs: vec![a.self_.clone()],
-        dims: Vec::new(),
-    })
+    super::Lowering::lanes_along(&a.self_, &[])
 }
 
 // ---------------------------------------------------------------------------------------

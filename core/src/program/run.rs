@@ -423,9 +423,8 @@ impl<'p> ExportedModule<'p> {
         Ok(())
     }
 
-    /// Matches placeholders (in graph order) to values: user leaves, checked against
-    /// their placeholder's meta, and the program's state; constant inputs are compared
-    /// with the exported value.
+    /// The program's placeholders and state tensors, found at its first call
+    /// ([`InterpreterCache::inputs`]).
     fn input_slots(&self) -> Result<&InputSlots, RunError> {
         let p = self.program;
         let slots = p.interpreter.inputs.get_or_init(|| {
@@ -450,6 +449,9 @@ impl<'p> ExportedModule<'p> {
         slots.as_ref().map_err(|e| RunError::Malformed(e.clone()))
     }
 
+    /// Matches placeholders (in graph order) to values: user leaves, checked against
+    /// their placeholder's meta, and the program's state; constant inputs are compared
+    /// with the exported value.
     fn match_leaves(&self, leaves: &[InputLeaf]) -> Result<MatchedInputs, RunError> {
         let p = self.program;
         let slots = self.input_slots()?;
