@@ -357,115 +357,124 @@ impl<'a, T> EmbeddingTable<'a, T> {
     }
 }
 
-/// Index lists broadcast to one shape ([`broadcast_index_lists`]): the lists, and the
-/// shape.
-pub type BroadcastLists = (Vec<Vec<i64>>, Vec<usize>);
-
-/// Index lists of several shapes broadcast to their common shape, as `index.Tensor`
-/// broadcasts its index tensors (`x[:, rows[:, None], cols]`, an `im2col`'s, a bicubic
-/// resampling's): each `(entries, shape)` read at every position of the common shape,
-/// for [`gather_along`]. `Ok(None)` when the lists have one shape already (used as
-/// they are); an error when the shapes do not broadcast or a list is shorter than its
-/// shape.
+/// The shape index lists of `shapes` broadcast to, as `index.Tensor` broadcasts its
+/// index tensors (`x[:, rows[:, None], cols]`, an `im2col`'s, a bicubic resampling's):
+/// the index dims of a [`gather_along`]'s result. An error when they do not broadcast.
 ///
 /// ```
-/// let (rows, cols): (&[i64], &[i64]) = (&[0, 1], &[5, 6, 7]);
-/// let (lists, shape) = ferrex_kernels::layout::broadcast_index_lists(&[(rows, &[2, 1]), (cols, &[3])])
-///     .unwrap()
-///     .unwrap();
+/// let shape = ferrex_kernels::layout::broadcast_index_shape(&[&[2, 1], &[3]]).unwrap();
 /// assert_eq!(shape, [2, 3]);
-/// assert_eq!(lists, [vec![0, 0, 0, 1, 1, 1], vec![5, 6, 7, 5, 6, 7]]);
 /// ```
-pub fn broadcast_index_lists(
-    lists: &[(&[i64], &[usize])],
-) -> Result<Option<BroadcastLists>, KernelError> {
-    let Some(&(_, first)) = lists.first() else {
-        return Ok(None);
-    };
-    if lists.iter().all(|&(_, s)| s == first) {
-        return Ok(None);
-    }
-    let mismatch =
-        || KernelError::new("shape mismatch: indexing tensors could not be broadcast together");
-    let rank = lists.iter().map(|&(_, s)| s.len()).max().unwrap_or(0);
+pub fn broadcast_index_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, KernelError> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut to = vec![1usize; rank];
-    for &(_, shape) in lists {
-        for (t, &n) in to[rank - shape.len()..].iter_mut().zip(shape) {
+    for shape in shapes {
+        for (t, &n) in to[rank - shape.len()..].iter_mut().zip(*shape) {
             match (*t, n) {
                 (a, b) if a == b || b == 1 => {}
                 (1, b) => *t = b,
-                _ => return Err(mismatch()),
-            }
-        }
-    }
-    let total = (to.iter().try_fold(1usize, |p, &d| p.checked_mul(d)))
-        .ok_or_else(|| KernelError::new("the broadcast indices' size overflows"))?;
-    let mut out = Vec::with_capacity(lists.len());
-    for &(entries, shape) in lists {
-        // Each list's step along every dim of `to`: 0 where it is broadcast.
-        let mut steps = vec![0usize; rank];
-        let mut step = 1usize;
-        for (k, &n) in shape.iter().enumerate().rev() {
-            if n != 1 {
-                steps[rank - shape.len() + k] = step;
-            }
-            step = step.checked_mul(n).ok_or_else(mismatch)?;
-        }
-        if entries.len() < step {
-            return Err(KernelError::new("an index list is shorter than its shape"));
-        }
-        let mut list = crate::alloc::try_filled(total, 0i64)?;
-        let mut at = vec![0usize; rank];
-        let mut offset = 0usize;
-        for dst in list.iter_mut() {
-            *dst = entries[offset];
-            // The odometer: the last dim fastest.
-            for d in (0..rank).rev() {
-                at[d] += 1;
-                offset += steps[d];
-                if at[d] < to[d] {
-                    break;
+                _ => {
+                    return Err(KernelError::new(
+                        "shape mismatch: indexing tensors could not be broadcast together",
+                    ))
                 }
-                offset -= steps[d] * to[d];
-                at[d] = 0;
             }
         }
-        out.push(list);
     }
-    Ok(Some((out, to)))
+    Ok(to)
+}
+
+/// Calls `f(j, entry)` for every position `j` (row-major) of the broadcast shape `to`
+/// with the entry of `list` (of shape `shape`, which broadcasts to `to`) read there:
+/// the list's own entries in order when it has `to`'s shape, else by its strides, 0
+/// along the dims it is broadcast over.
+fn for_each_broadcast(
+    list: &[i64],
+    shape: &[usize],
+    to: &[usize],
+    mut f: impl FnMut(usize, i64) -> Result<(), KernelError>,
+) -> Result<(), KernelError> {
+    let numel = |s: &[usize]| s.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    let short = || KernelError::new("an index list is shorter than its shape");
+    let list = list
+        .get(..numel(shape).ok_or_else(short)?)
+        .ok_or_else(short)?;
+    if shape == to {
+        return (list.iter().enumerate()).try_for_each(|(j, &id)| f(j, id));
+    }
+    let (rank, total) = (to.len(), numel(to).ok_or_else(short)?);
+    // The list's step along every dim of `to`: 0 where it is broadcast (its size 1, or
+    // a leading dim it lacks). `broadcast_index_shape` made `to` from the shapes, so a
+    // dim of size other than 1 is `to`'s.
+    let mut steps = vec![0usize; rank];
+    let mut step = 1usize;
+    for (k, &n) in shape.iter().enumerate().rev() {
+        if n != 1 {
+            steps[rank - shape.len() + k] = step;
+        }
+        step = step.saturating_mul(n);
+    }
+    let (mut at, mut offset) = (vec![0usize; rank], 0usize);
+    for j in 0..total {
+        f(j, *list.get(offset).ok_or_else(short)?)?;
+        // The odometer: the last dim fastest.
+        for d in (0..rank).rev() {
+            at[d] += 1;
+            offset += steps[d];
+            if at[d] < to[d] {
+                break;
+            }
+            offset -= steps[d] * to[d];
+            at[d] = 0;
+        }
+    }
+    Ok(())
 }
 
 /// Entries of the contiguous `x`, read as `[outer, dims…, inner]`, picked along its
-/// indexed dims `dims` by `ids` (one index list per dim, all as long), into `out` as
-/// `[outer, ids, inner]`: `out[o, j, :] = x[o, ids[0][j], ids[1][j], …, :]` —
+/// indexed dims `dims` by `ids` (one index list per dim, each with its shape; the
+/// shapes broadcast together, [`broadcast_index_shape`]), into `out` as `[outer,
+/// index shape, inner]`: `out[o, j, :] = x[o, ids[0][j], ids[1][j], …, :]` —
 /// `index_select` (one dim), advanced indexing by adjacent index tensors
-/// (`index.Tensor`, `x[:, i, j]`), a per-size index (a reflection pad's, a roll's).
-/// With `negative`, an index in `-size..0` counts from the end (as `index.Tensor`'s
-/// do); any other index outside its dim is an error.
+/// (`index.Tensor`, `x[:, i, j]`, `x[:, rows[:, None], cols]`), a per-size index (a
+/// reflection pad's, a roll's). The broadcast lists are read in place, never
+/// written out. With `negative`, an index in `-size..0` counts from the end (as
+/// `index.Tensor`'s do); any other index outside its dim is an error.
 ///
 /// ```
 /// // [[1, 2, 3], [4, 5, 6]] indexed along dim 1 by [2, 0, -1] (counted from the end).
 /// let mut out = [0; 6];
 /// let ids: &[i64] = &[2, 0, -1];
-/// ferrex_kernels::layout::gather_along(&[1, 2, 3, 4, 5, 6], [2, 1], &[3], &[ids], true, &mut out)
+/// ferrex_kernels::layout::gather_along(&[1, 2, 3, 4, 5, 6], [2, 1], &[3], &[(ids, &[3])], true, &mut out)
 ///     .unwrap();
 /// assert_eq!(out, [3, 1, 3, 6, 4, 6]);
+///
+/// // x[rows[:, None], cols] of a 3×3 matrix: rows [0, 2] by columns [1, 2].
+/// let x = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+/// let (rows, cols): (&[i64], &[i64]) = (&[0, 2], &[1, 2]);
+/// let mut out = [0; 4];
+/// ferrex_kernels::layout::gather_along(&x, [1, 1], &[3, 3], &[(rows, &[2, 1]), (cols, &[2])], false, &mut out)
+///     .unwrap();
+/// assert_eq!(out, [1, 2, 7, 8]);
 /// ```
 pub fn gather_along<T: Copy>(
     x: &[T],
     [outer, inner]: [usize; 2],
     dims: &[usize],
-    ids: &[&[i64]],
+    ids: &[(&[i64], &[usize])],
     negative: bool,
     out: &mut [T],
 ) -> Result<(), KernelError> {
-    let n = ids.first().map_or(0, |i| i.len());
-    if dims.len() != ids.len() || dims.is_empty() || ids.iter().any(|i| i.len() != n) {
+    if dims.len() != ids.len() || dims.is_empty() {
         return Err(KernelError::new(
-            "a gather takes one index list of one length per indexed dim",
+            "a gather takes one index list per indexed dim",
         ));
     }
     let overflow = || KernelError::new("the gather's size overflows");
+    let shapes: Vec<&[usize]> = ids.iter().map(|&(_, s)| s).collect();
+    let to = broadcast_index_shape(&shapes)?;
+    let n = to.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    let n = n.ok_or_else(overflow)?;
     let len = dims
         .iter()
         .try_fold(1usize, |p, &d| p.checked_mul(d))
@@ -484,11 +493,11 @@ pub fn gather_along<T: Copy>(
         return Ok(());
     }
     // The flat position of each entry among the indexed dims' `len`, checked once.
-    let mut flat = vec![0usize; n];
+    let mut flat = crate::alloc::try_filled(n, 0usize)?;
     let mut stride = len;
-    for (&d, list) in dims.iter().zip(ids) {
+    for (&d, &(list, shape)) in dims.iter().zip(ids) {
         stride /= d.max(1);
-        for (f, &id) in flat.iter_mut().zip(list.iter()) {
+        for_each_broadcast(list, shape, &to, |j, id| {
             let wrapped = if negative && id < 0 {
                 id.checked_add(d as i64)
             } else {
@@ -501,8 +510,9 @@ pub fn gather_along<T: Copy>(
                         "index {id} is out of bounds for dimension with size {d}"
                     ))
                 })?;
-            *f += at * stride;
-        }
+            flat[j] += at * stride;
+            Ok(())
+        })?;
     }
     // Per outer block: its `len` rows of `inner` read at the flat positions. Entries
     // one at a time (`inner` 1: a resampling's gathers of single pixels) are a loop of
@@ -757,6 +767,99 @@ fn concat_with<'a, T: Copy + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Index lists of shapes that broadcast, read in place, against `x[o, a[i, j], b[i,
+    /// j], :]` written out with each list broadcast by hand; lists shorter than their
+    /// shape, shapes that do not broadcast, and indices out of range are errors.
+    #[test]
+    fn broadcast_gathers_match_their_definition() {
+        let (outer, d0, d1, inner) = (2usize, 3usize, 4usize, 2usize);
+        let x: Vec<i64> = (0..(outer * d0 * d1 * inner) as i64).collect();
+        // a: [3, 1] (negative entries count from the end) with b: [1, 2], to [3, 2]; and a
+        // rank-1 list against a rank-3 one.
+        let cases: [(&[i64], &[usize], &[i64], &[usize]); 2] = [
+            (&[0, -1, 2], &[3, 1], &[3, -4], &[1, 2]),
+            (&[1, 2], &[2], &[0, 1, 2, 3], &[2, 1, 2]),
+        ];
+        for (a, sa, b, sb) in cases {
+            let to = broadcast_index_shape(&[sa, sb]).unwrap();
+            let n: usize = to.iter().product();
+            let at = |list: &[i64], shape: &[usize], j: usize| {
+                // Position j of `to`, in the list's own (broadcast) coordinates.
+                let (mut rem, mut offset, mut step) = (j, 0usize, 1usize);
+                let pad = to.len() - shape.len();
+                for d in (0..to.len()).rev() {
+                    let coord = rem % to[d];
+                    rem /= to[d];
+                    if d >= pad && shape[d - pad] != 1 {
+                        offset += coord * step;
+                    }
+                    if d >= pad {
+                        step *= shape[d - pad];
+                    }
+                }
+                list[offset]
+            };
+            let mut want = Vec::new();
+            for o in 0..outer {
+                for j in 0..n {
+                    let (i0, i1) = (at(a, sa, j).rem_euclid(3), at(b, sb, j).rem_euclid(4));
+                    let base = ((o * d0 + i0 as usize) * d1 + i1 as usize) * inner;
+                    want.extend_from_slice(&x[base..base + inner]);
+                }
+            }
+            let mut out = vec![0i64; outer * n * inner];
+            gather_along(
+                &x,
+                [outer, inner],
+                &[d0, d1],
+                &[(a, sa), (b, sb)],
+                true,
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(out, want, "{sa:?} with {sb:?}");
+        }
+        let mut out = vec![0i64; 2 * 6 * 2];
+        let refused = [
+            gather_along(
+                &x,
+                [2, 2],
+                &[3, 4],
+                &[(&[0, 1], &[3, 1]), (&[0, 1], &[2])],
+                true,
+                &mut out,
+            ),
+            gather_along(
+                &x,
+                [2, 2],
+                &[3, 4],
+                &[(&[0, 1, 2], &[3]), (&[0, 1], &[2])],
+                true,
+                &mut out,
+            ),
+            gather_along(
+                &x,
+                [2, 2],
+                &[3, 4],
+                &[(&[0, 1, 3], &[3, 1]), (&[0, 1], &[2])],
+                false,
+                &mut out,
+            ),
+        ];
+        let messages: Vec<String> = refused
+            .into_iter()
+            .map(|r| r.unwrap_err().to_string())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "an index list is shorter than its shape",
+                "shape mismatch: indexing tensors could not be broadcast together",
+                "index 3 is out of bounds for dimension with size 3",
+            ]
+        );
+    }
 
     /// Pads at the ends of `i64` are errors or empty results, never an overflow.
     #[test]

@@ -89,6 +89,10 @@ pub enum CallFacts {
 #[derive(Clone, Debug)]
 pub struct DropSchedule {
     frees: Vec<Vec<NodeId>>,
+    /// Per node, the positions of the tensor arguments it reads last and once: the walk
+    /// moves those values out of its environment instead of copying their handles (an
+    /// atomic count up, then down, per argument).
+    moves: Vec<Vec<usize>>,
     facts: Vec<Option<CallFacts>>,
     /// The SymInt / SymBool nodes computed from sizes alone, which are not run.
     sizes_only: Vec<bool>,
@@ -148,8 +152,12 @@ impl DropSchedule {
             })
             .collect();
         let sizes_only = graph.nodes.iter().map(super::is_size_node).collect();
+        let moves = (graph.nodes.iter().zip(&frees))
+            .map(|(n, freed)| last_reads(n, freed))
+            .collect();
         DropSchedule {
             frees,
+            moves,
             facts,
             sizes_only,
             deferred,
@@ -190,6 +198,7 @@ pub fn interpret_scheduled<E: Evaluator>(
 ) -> Result<Vec<Argument<E::Value>>, E::Error> {
     let n = graph.nodes.len();
     if schedule.frees.len() != n
+        || schedule.moves.len() != n
         || schedule.facts.len() != n
         || schedule.sizes_only.len() != n
         || schedule.deferred.len() != n
@@ -218,7 +227,7 @@ pub fn interpret_scheduled<E: Evaluator>(
                 _ => return Err(e.malformed(format!("`{}` expands nothing", node.name))),
             },
             NodeKind::Call { op, args } => {
-                values_into(&mut call_args, graph, &env, args, e)?;
+                values_into(&mut call_args, graph, &mut env, args, &schedule.moves[i], e)?;
                 let out = match schedule.facts[i] {
                     Some(CallFacts::BroadcastMat2) if !defers => e.call(node, op, &call_args),
                     Some(facts) => e.call_scheduled(NodeId(i), node, op, &call_args, facts),
@@ -254,12 +263,12 @@ pub fn interpret_scheduled<E: Evaluator>(
                         })
                         .collect()
                 };
-                values_into(&mut call_args, graph, &env, args, e)?;
+                values_into(&mut call_args, graph, &mut env, args, &schedule.moves[i], e)?;
                 let args = std::mem::take(&mut call_args);
                 Slot::Many(e.higher_order(node, *op, args, &run)?)
             }
             NodeKind::Output { args } => {
-                values_into(&mut call_args, graph, &env, args, e)?;
+                values_into(&mut call_args, graph, &mut env, args, &schedule.moves[i], e)?;
                 return Ok(call_args);
             }
         };
@@ -288,6 +297,28 @@ impl<V> Slot<V> {
             _ => None,
         }
     }
+}
+
+/// The positions of `node`'s tensor arguments that are its only read of a value it is
+/// the last reader of (`freed`, from [`last_uses`]).
+fn last_reads(node: &Node, freed: &[NodeId]) -> Vec<usize> {
+    let args = match &node.kind {
+        NodeKind::Call { args, .. }
+        | NodeKind::Output { args }
+        | NodeKind::HigherOrder { args, .. } => args,
+        NodeKind::Placeholder | NodeKind::GetItem { .. } => return Vec::new(),
+    };
+    let inputs = node.inputs();
+    (args.iter().enumerate())
+        .filter_map(|(p, a)| match a {
+            Argument::Tensor(id)
+                if freed.contains(id) && inputs.iter().filter(|i| *i == id).count() == 1 =>
+            {
+                Some(p)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// For each node, the index of the last node that reads it.
@@ -327,18 +358,31 @@ fn unread<E: Evaluator>(graph: &Graph, id: NodeId, index: usize, e: &E) -> E::Er
     ))
 }
 
-/// Reads `args` from `env` into `values` (empty when called).
+/// Reads `args` from `env` into `values` (empty when called); the values at positions
+/// `moves` ([`DropSchedule::moves`]) are taken out of `env`.
 fn values_into<E: Evaluator>(
     values: &mut Vec<Argument<E::Value>>,
     graph: &Graph,
-    env: &[Slot<E::Value>],
+    env: &mut [Slot<E::Value>],
     args: &[super::Arg],
+    moves: &[usize],
     e: &E,
 ) -> Result<(), E::Error> {
     values.reserve(args.len());
-    for a in args {
+    for (p, a) in args.iter().enumerate() {
         // The common arguments directly; sizes and lists through the general path.
         values.push(match a {
+            Argument::Tensor(id) if moves.contains(&p) => match env.get_mut(id.0) {
+                Some(slot @ Slot::One(_)) => match std::mem::replace(slot, Slot::Empty) {
+                    Slot::One(v) => Argument::Tensor(v),
+                    _ => return Err(unread(graph, *id, 0, e)),
+                },
+                Some(Slot::Many(vs)) if vs.len() == 1 => match vs.pop() {
+                    Some(v) => Argument::Tensor(v),
+                    None => return Err(unread(graph, *id, 0, e)),
+                },
+                _ => Argument::Tensor(read(graph, env, *id, 0, e)?),
+            },
             Argument::Tensor(id) => Argument::Tensor(read(graph, env, *id, 0, e)?),
             Argument::Float(x) => Argument::Float(*x),
             Argument::Bool(b) => Argument::Bool(*b),

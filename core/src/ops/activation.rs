@@ -43,12 +43,20 @@ pub(super) fn float_kernel(x: &Tensor, f: F) -> Result<Vec<Storage>, OpError> {
 /// (strided data copied row-major first, so every layout gives the same bits); `None`
 /// for other dtypes.
 pub(super) fn pointwise_f32(s: &Storage, f: F) -> Result<Option<Storage>, OpError> {
-    let Storage::F32(_) = s else {
+    let Storage::F32(a) = s else {
         return Ok(None);
     };
-    let s = s.contiguous();
-    let Storage::F32(a) = &s else {
-        return Ok(None);
+    // Read in place when contiguous (most calls): no second handle of the data.
+    let copy;
+    let a = match a.as_slice() {
+        Some(_) => a,
+        None => match s.contiguous() {
+            Storage::F32(c) => {
+                copy = c;
+                &copy
+            }
+            _ => return Ok(None),
+        },
     };
     let Some(src) = a.as_slice() else {
         return Ok(None);

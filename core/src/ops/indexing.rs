@@ -369,13 +369,7 @@ fn index_kernel(args: &Index, metas: &[TensorMeta]) -> Result<Vec<Storage>, OpEr
             dims.push(d);
         }
     }
-    let shapes: Vec<(&[i64], &[usize])> = lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
-    let broadcast = ferrex_kernels::layout::broadcast_index_lists(&shapes)
-        .map_err(|e| OpError(e.to_string()))?;
-    let ids: Vec<&[i64]> = match &broadcast {
-        Some((lists, _)) => lists.iter().map(|l| &l[..]).collect(),
-        None => lists.iter().map(|(l, _)| &l[..]).collect(),
-    };
+    let ids: Vec<(&[i64], &[usize])> = lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
     // Apart, the indexed dims are moved first (a copy); together, read in place.
     let together = dims.windows(2).all(|w| w[1] == w[0] + 1);
     let (first, perm) = match together {

@@ -162,14 +162,15 @@ impl Bindings {
 #[derive(Debug)]
 pub struct CheckedInputs<'p> {
     /// The value of every placeholder of the program's graph, in graph order (state
-    /// read from the program, user inputs from the call).
+    /// read from the program, user inputs from the call). Empty when the interpreter
+    /// checked the inputs: it runs on the handles.
     pub placeholders: Vec<Storage>,
     /// The symbol values bound by the input sizes.
     pub bindings: Bindings,
     /// Per placeholder, the tensor it is read from (the program's state, the caller's
     /// input): the interpreter passes the handle on rather than wrapping its data anew,
     /// and an output that is one of them goes out as a handle of its own.
-    handles: Vec<Option<Tensor>>,
+    handles: Vec<Tensor>,
     /// The user input tensors by name, for writing back input mutations (empty when the
     /// program mutates no input).
     user_tensors: Vec<(String, Tensor)>,
@@ -178,12 +179,24 @@ pub struct CheckedInputs<'p> {
     _state_guard: Option<std::sync::MutexGuard<'p, ()>>,
 }
 
+/// What a runner reads of each placeholder's value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Its data too ([`CheckedInputs::placeholders`]): the compiled runtime's steps read
+    /// storages.
+    Storages,
+    /// Only its tensor: the interpreter's kernels read the tensors they are given, so a
+    /// copy of each storage's handle (a lock and two atomic counts) would be dropped
+    /// unread.
+    Handles,
+}
+
 /// Placeholder values and symbol bindings while the inputs of a call are matched.
 struct MatchedInputs {
-    /// The value of each placeholder, in graph order.
+    /// The value of each placeholder, in graph order (empty when reading handles).
     placeholders: Vec<Storage>,
     /// Each placeholder's tensor (the program's state, the caller's input).
-    handles: Vec<Option<Tensor>>,
+    handles: Vec<Tensor>,
     bindings: Bindings,
     /// Size checks that wait for every symbol to be bound: (input, dim, expected, got).
     deferred: Vec<(String, usize, SymInt, i64)>,
@@ -222,7 +235,7 @@ impl ExportedProgram {
     /// value of every placeholder. Every runner of the program (the interpreter,
     /// `ferrex-runtime`) checks through this, so their errors are the same.
     pub fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'_>, RunError> {
-        ExportedModule::new(self).check_inputs(leaves)
+        ExportedModule::new(self).check_inputs(leaves, Read::Storages)
     }
 
     /// The state lock, taken when a call of this program writes buffers back.
@@ -262,24 +275,30 @@ impl ExportedProgram {
     }
 }
 
-fn leaf_storage(leaf: &InputLeaf) -> Result<(Tensor, Storage), RunError> {
-    match &leaf.value {
-        LeafValue::Tensor(t) => match t.state() {
-            TensorState::Eager(s) => Ok((t.clone(), s)),
-            TensorState::Traced(_) => Err(RunError::NotATensor {
-                name: leaf.path.clone(),
-                got: "a traced tensor".into(),
-            }),
-            TensorState::Failed(e) => Err(RunError::NotATensor {
-                name: leaf.path.clone(),
-                got: format!("a failed tensor ({e})"),
-            }),
-        },
-        other => Err(RunError::NotATensor {
+/// The tensor a user leaf passes, with its data checked by `check` in place (no copy of
+/// the storage's handle when the caller does not keep it).
+fn leaf_tensor<R>(
+    leaf: &InputLeaf,
+    check: impl FnOnce(&Storage) -> Result<R, RunError>,
+) -> Result<(Tensor, R), RunError> {
+    let LeafValue::Tensor(t) = &leaf.value else {
+        return Err(RunError::NotATensor {
             name: leaf.path.clone(),
-            got: other.describe(),
+            got: leaf.value.describe(),
+        });
+    };
+    let checked = t.with_state(|state| match state {
+        TensorState::Eager(s) => check(s),
+        TensorState::Traced(_) => Err(RunError::NotATensor {
+            name: leaf.path.clone(),
+            got: "a traced tensor".into(),
         }),
-    }
+        TensorState::Failed(e) => Err(RunError::NotATensor {
+            name: leaf.path.clone(),
+            got: format!("a failed tensor ({e})"),
+        }),
+    })?;
+    Ok((t.clone(), checked))
 }
 
 fn constant_matches(c: &ConstantValue, v: &LeafValue) -> bool {
@@ -307,8 +326,7 @@ impl<'p> ExportedModule<'p> {
 
     /// Runs the program on already-flattened inputs.
     pub fn call_flat(&self, leaves: &[InputLeaf]) -> Result<Vec<Tensor>, RunError> {
-        let mut checked = self.check_inputs(leaves)?;
-        let inputs = std::mem::take(&mut checked.placeholders);
+        let checked = self.check_inputs(leaves, Read::Handles)?;
         let graph = &self.program.graph;
         let cache = &self.program.interpreter;
         let schedule = cache.schedule.get_or_init(|| DropSchedule::of(graph));
@@ -318,14 +336,17 @@ impl<'p> ExportedModule<'p> {
             .flatten()
             .and_then(|s| Some((s, s.halves(bindings)?)));
         let Some((split, halves)) = split else {
-            let outputs = run_graph(graph, schedule, inputs, &checked.handles, bindings)?;
+            let outputs = run_graph(graph, schedule, &checked.handles, bindings)?;
             return Ok(self.program.finish_call(checked, outputs));
         };
         let outputs = cache
             .split_policy
             .run(halves[0] + halves[1], |splits| match splits {
-                true => split.run(graph, schedule, &inputs, bindings, halves),
-                false => run_graph(graph, schedule, inputs, &checked.handles, bindings),
+                true => {
+                    let inputs = storages_of(&checked.handles)?;
+                    split.run(graph, schedule, &inputs, bindings, halves)
+                }
+                false => run_graph(graph, schedule, &checked.handles, bindings),
             })?;
         Ok(self.program.finish_call(checked, outputs))
     }
@@ -394,10 +415,14 @@ impl<'p> ExportedModule<'p> {
         self.split().as_ref().map(|_| ()).map_err(String::as_str)
     }
 
-    fn check_inputs(&self, leaves: &[InputLeaf]) -> Result<CheckedInputs<'p>, RunError> {
+    fn check_inputs(
+        &self,
+        leaves: &[InputLeaf],
+        read: Read,
+    ) -> Result<CheckedInputs<'p>, RunError> {
         self.check_input_count(leaves)?;
         let state_guard = self.program.lock_state_if_mutated();
-        let matched = self.match_leaves(leaves)?;
+        let matched = self.match_leaves(leaves, read)?;
         self.check_deferred(&matched.bindings, &matched.deferred)?;
         self.check_guards(&matched.bindings)?;
         Ok(CheckedInputs {
@@ -452,11 +477,14 @@ impl<'p> ExportedModule<'p> {
     /// Matches placeholders (in graph order) to values: user leaves, checked against
     /// their placeholder's meta, and the program's state; constant inputs are compared
     /// with the exported value.
-    fn match_leaves(&self, leaves: &[InputLeaf]) -> Result<MatchedInputs, RunError> {
+    fn match_leaves(&self, leaves: &[InputLeaf], read: Read) -> Result<MatchedInputs, RunError> {
         let p = self.program;
         let slots = self.input_slots()?;
         let mut matched = MatchedInputs {
-            placeholders: Vec::with_capacity(p.signature.input_specs.len()),
+            placeholders: match read {
+                Read::Storages => Vec::with_capacity(p.signature.input_specs.len()),
+                Read::Handles => Vec::new(),
+            },
             handles: Vec::with_capacity(p.signature.input_specs.len()),
             bindings: Bindings::default(),
             deferred: Vec::new(),
@@ -479,29 +507,37 @@ impl<'p> ExportedModule<'p> {
             let id = next_placeholder
                 .next()
                 .ok_or_else(|| RunError::Malformed("fewer placeholders than input specs".into()))?;
-            let (storage, handle) = match spec.kind {
+            let handle = match spec.kind {
                 InputKind::UserInput => {
                     let leaf =
                         leaf.ok_or_else(|| RunError::Malformed("missing user input".into()))?;
                     let name = spec.arg.name();
-                    let tensor =
-                        self.user_input(name, &p.graph.node(id).meta[0], leaf, &mut matched)?;
+                    let meta = &p.graph.node(id).meta[0];
+                    let (tensor, storage) = leaf_tensor(leaf, |s| {
+                        self.check_input(name, meta, s, &mut matched)?;
+                        Ok((read == Read::Storages).then(|| s.clone()))
+                    })?;
+                    matched.placeholders.extend(storage);
                     if mutates_inputs {
-                        matched
-                            .user_tensors
-                            .push((name.to_string(), tensor.0.clone()));
+                        (matched.user_tensors).push((name.to_string(), tensor.clone()));
                     }
-                    (tensor.1, Some(tensor.0))
+                    tensor
                 }
                 _ => {
                     let t = state.as_ref().ok_or_else(|| {
                         RunError::Malformed("a state input without its tensor".into())
                     })?;
-                    let s = (t.try_storage()).map_err(|e| RunError::Malformed(e.to_string()))?;
-                    (s, Some(t.clone()))
+                    // A state tensor without data is a malformed program, whatever reads it.
+                    let storage =
+                        || (t.try_storage()).map_err(|e| RunError::Malformed(e.to_string()));
+                    if read == Read::Storages {
+                        matched.placeholders.push(storage()?);
+                    } else if !t.with_state(|s| matches!(s, TensorState::Eager(_))) {
+                        storage()?;
+                    }
+                    t.clone()
                 }
             };
-            matched.placeholders.push(storage);
             matched.handles.push(handle);
         }
         if next_placeholder.next().is_some() {
@@ -512,33 +548,16 @@ impl<'p> ExportedModule<'p> {
         Ok(matched)
     }
 
-    /// A user tensor input, checked against its placeholder's meta (binding symbols).
-    fn user_input(
-        &self,
-        name: &str,
-        expected: &TensorMeta,
-        leaf: &InputLeaf,
-        matched: &mut MatchedInputs,
-    ) -> Result<(Tensor, Storage), RunError> {
-        let (tensor, storage) = leaf_storage(leaf)?;
-        self.check_input(
-            name,
-            expected,
-            &storage,
-            &mut matched.bindings,
-            &mut matched.deferred,
-        )?;
-        Ok((tensor, storage))
-    }
-
+    /// A user tensor input's data, checked against its placeholder's meta (binding
+    /// symbols, deferring the checks of sizes that need symbols bound later).
     fn check_input(
         &self,
         name: &str,
         expected: &TensorMeta,
         s: &Storage,
-        bindings: &mut Bindings,
-        deferred: &mut Vec<(String, usize, SymInt, i64)>,
+        matched: &mut MatchedInputs,
     ) -> Result<(), RunError> {
+        let (bindings, deferred) = (&mut matched.bindings, &mut matched.deferred);
         if s.dtype() != expected.dtype {
             return Err(RunError::InputDType {
                 name: name.into(),
@@ -819,28 +838,20 @@ pub fn storages_of(tensors: &[Tensor]) -> Result<Vec<Storage>, RunError> {
 fn run_graph(
     graph: &Graph,
     schedule: &DropSchedule,
-    inputs: Vec<Storage>,
-    handles: &[Option<Tensor>],
+    handles: &[Tensor],
     bindings: &Bindings,
 ) -> Result<Vec<Tensor>, RunError> {
-    let mut state = handles.iter();
-    let inputs = (inputs.into_iter())
-        .map(|s| match state.next() {
-            Some(Some(t)) => t.clone(),
-            _ => Tensor::from_storage(s),
-        })
-        .collect();
     let mut outputs = outputs_of(interpret_scheduled(
         graph,
         schedule,
-        inputs,
+        handles.to_vec(),
         &EagerEvaluator { bindings },
     )?)?;
     // An output that is an input's handle (a constant or an input returned as it is)
     // goes out as a handle of its own: the caller's in-place ops on it must change
     // neither the program nor the input.
     for out in &mut outputs {
-        if handles.iter().flatten().any(|t| t.id() == out.id()) {
+        if handles.iter().any(|t| t.id() == out.id()) {
             let data = out
                 .try_storage()
                 .map_err(|e| RunError::Malformed(e.to_string()))?;

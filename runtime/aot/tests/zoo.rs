@@ -237,9 +237,11 @@ fn generated_masks_are_bit_identical_to_the_plan() {
 #[path = "generated/indexing_b2.rs"]
 mod indexing_b2;
 
-/// A gather by an index input with negative entries, a roll, instance norm, a constant
-/// pad and lane ops: generated code, plan and interpreter agree bit for bit. (The reflection pad is
-/// an eager call here: the generator plans composites whole.)
+/// A gather by an index input with negative entries, a gather by index inputs whose
+/// shapes broadcast, a roll, instance norm, a constant pad and lane ops: generated code,
+/// plan and interpreter agree bit for bit, and the broadcast gather is
+/// `n[b, c, pick[i], rows[j]]` written out. (The reflection pad is an eager call here:
+/// the generator plans composites whole.)
 #[test]
 fn generated_gathers_and_rolls_are_bit_identical_to_the_plan() {
     let m = indexing_b2::Model::new().unwrap();
@@ -252,12 +254,32 @@ fn generated_gathers_and_rolls_are_bit_identical_to_the_plan() {
     );
     for seed in 0..3 {
         ferrex::manual_seed(70 + seed);
-        let (x, rows) = support::indexing_inputs();
-        let got = m.call((x.copy(), rows.copy())).unwrap();
-        let want = plan.call((x.copy(), rows.copy())).unwrap();
-        let reference = ep.module().call((x, rows)).unwrap();
-        assert_eq!(bits(&got[0]), bits(&want[0]));
-        assert_eq!(bits(&got[0]), bits(&reference[0]));
+        let (x, rows, pick) = support::indexing_inputs();
+        let got = m.call((x.copy(), rows.copy(), pick.copy())).unwrap();
+        let want = plan.call((x.copy(), rows.copy(), pick.copy())).unwrap();
+        let reference = ep.module().call((x.copy(), rows, pick)).unwrap();
+        for k in 0..2 {
+            assert_eq!(bits(&got[k]), bits(&want[k]));
+            assert_eq!(bits(&got[k]), bits(&reference[k]));
+        }
+        // The broadcast gather, from the padded and normalized input (the plan's and
+        // interpreter's `n`, recomputed eagerly), at [2, 3, 3, 4].
+        let n = ferrex::nn::functional::pad(&x, &[1, 1, 1, 1], "reflect", None)
+            .instance_norm(None, None, 1e-5)
+            .to_vec::<f32>()
+            .unwrap();
+        let (rows, pick) = ([0usize, 7, 3, 1], [1usize, 5, 6]);
+        let mut written = Vec::new();
+        for plane in 0..6 {
+            for p in pick {
+                written.extend(rows.map(|r| n[(plane * 7 + p) * 8 + r]));
+            }
+        }
+        assert_eq!(got[1].shape(), [2, 3, 3, 4]);
+        assert_eq!(
+            bits(&got[1]),
+            written.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
     let source = include_str!("generated/indexing_b2.rs");
     for call in [

@@ -228,23 +228,17 @@ impl Run<'_> {
         arena: &Arena,
     ) -> Result<Vec<usize>, String> {
         let (data, xs) = self.data(x, arena)?;
-        let mut lists = (ids.iter().map(|&o| self.ids(o))).collect::<Result<Vec<_>, _>>()?;
+        let lists = (ids.iter().map(|&o| self.ids(o))).collect::<Result<Vec<_>, _>>()?;
         let k = lists.len();
         if k == 0 || xs.len() < dim + k {
             return Err(format!(
                 "a gather of {xs:?} along dim {dim} by {k} index lists"
             ));
         }
-        // Index tensors of shapes that broadcast (`x[:, rows[:, None], cols]`): read at
-        // every position of their common shape.
-        let shapes: Vec<(&[i64], &[usize])> = lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
-        if let Some((broadcast, shape)) = kernels::layout::broadcast_index_lists(&shapes)? {
-            lists = broadcast
-                .into_iter()
-                .map(|l| (Cow::Owned(l), shape.clone()))
-                .collect();
-        }
-        let index_shape = lists.first().map(|l| l.1.clone()).unwrap_or_default();
+        // Index tensors of shapes that broadcast (`x[:, rows[:, None], cols]`) index the
+        // positions of their common shape.
+        let shapes: Vec<&[usize]> = lists.iter().map(|(_, s)| &s[..]).collect();
+        let index_shape = kernels::layout::broadcast_index_shape(&shapes)?;
         let mut shape = xs[..dim].to_vec();
         shape.extend_from_slice(&index_shape);
         shape.extend_from_slice(&xs[dim + k..]);
@@ -259,9 +253,10 @@ impl Run<'_> {
             _ => {
                 let outer = xs[..dim].iter().product();
                 let inner = xs[dim + k..].iter().product();
-                let slices: Vec<&[i64]> = lists.iter().map(|l| &l.0[..]).collect();
+                let lists: Vec<(&[i64], &[usize])> =
+                    lists.iter().map(|(l, s)| (&l[..], &s[..])).collect();
                 let dims = &xs[dim..dim + k];
-                kernels::layout::gather_along(&data, [outer, inner], dims, &slices, negative, out)?;
+                kernels::layout::gather_along(&data, [outer, inner], dims, &lists, negative, out)?;
             }
         }
         Ok(shape)

@@ -7,10 +7,11 @@
 //   pad: eager aten::pad.default
 //   instance_norm: group_norm, 3 groups -> slot 0
 //   roll: roll by (shift, dim) [(1, 2), (-2, 3)] (block copies) -> slot 1
-//   index: gather along dim 2 by 1 index(es) -> slot 0
+//   index: gather along dim 2 by 1 index(es) -> slot 2
 //   constant_pad_nd: constant pad [(0, 0), (0, 0), (0, 0), (1, -2)] with -2 (copies) -> slot 1
 //   topk: aten::topk.default along dim 3 (its kernel)
 //   getitem: getitem [0]
+//   index_1: gather along dim 2 by 2 index(es) -> slot 2
 //   argmax: aten::argmax.default along dim 3 (its kernel)
 //   unsqueeze: reshape of bool/integer data
 //   add: fused to+add -> slot 0
@@ -19,25 +20,25 @@
 
 /// The archive this module was generated from: its length, and where its JSON
 /// entries lie with their FNV-1a (`Model::from_bytes` refuses another archive).
-const ARCHIVE_LEN: usize = 12671;
-const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 11461, 0xf96b55f9aab289cb), (11900, 13, 0x84838c651624f4fd), (11997, 13, 0x84838c651624f4fd)];
+const ARCHIVE_LEN: usize = 14215;
+const FINGERPRINT: &[(usize, usize, u64)] = &[(290, 13005, 0xb726eae4bd24078a), (13444, 13, 0x84838c651624f4fd), (13541, 13, 0x84838c651624f4fd)];
 const ARCHIVE_NAME: &str = "tests/fixtures/indexing_b2.pt2";
 /// The archive, embedded; the weights are read from it.
 const ARCHIVE: &[u8] = include_bytes!("../fixtures/indexing_b2.pt2");
 const _: () = assert!(
-    ARCHIVE.len() == 12671,
+    ARCHIVE.len() == 14215,
     "`tests/fixtures/indexing_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/indexing_b2.pt2 -o tests/generated/indexing_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0x962228fa,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 245) == 0xb2fdf45c,
     "`tests/fixtures/indexing_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/indexing_b2.pt2 -o tests/generated/indexing_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 11834) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 13378) == 0x0e7543f2,
     "`tests/fixtures/indexing_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/indexing_b2.pt2 -o tests/generated/indexing_b2.rs` again"
 );
 const _: () = assert!(
-    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 11927) == 0x0e7543f2,
+    ::ferrex_aot::rt::u32_le_at(ARCHIVE, 13471) == 0x0e7543f2,
     "`tests/fixtures/indexing_b2.pt2` is not the archive this code was generated from: run `ferrex aot tests/fixtures/indexing_b2.pt2 -o tests/generated/indexing_b2.rs` again"
 );
 
@@ -48,7 +49,7 @@ pub struct Model {
     o1: &'static ::ferrex_aot::rt::OpDef,
     o2: &'static ::ferrex_aot::rt::OpDef,
     o3: &'static ::ferrex_aot::rt::OpDef,
-    f9: ::ferrex_aot::rt::FusedProgram,
+    f10: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
 
@@ -83,7 +84,7 @@ impl Model {
             o1: ::ferrex_aot::rt::op("aten::topk.default")?,
             o2: ::ferrex_aot::rt::op("aten::argmax.default")?,
             o3: ::ferrex_aot::rt::op("aten::unsqueeze.default")?,
-            f9: ::ferrex_aot::rt::FusedProgram {
+            f10: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
                     ::ferrex_aot::rt::Instr::Load { dst: 1, input: 1 },
@@ -98,15 +99,16 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 2 slots, 2688 bytes),
+/// The buffers `Model::forward` computes in (the plan's 3 slots, 3456 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
     s1: Vec<f32>,
-    e2: Vec<::ferrex_aot::rt::Storage>,
-    e7: Vec<::ferrex_aot::rt::Storage>,
-    e9: Vec<::ferrex_aot::rt::Storage>,
-    e10: Vec<::ferrex_aot::rt::Storage>,
+    s2: Vec<f32>,
+    e3: Vec<::ferrex_aot::rt::Storage>,
+    e8: Vec<::ferrex_aot::rt::Storage>,
+    e11: Vec<::ferrex_aot::rt::Storage>,
+    e12: Vec<::ferrex_aot::rt::Storage>,
 }
 
 impl Workspace {
@@ -115,80 +117,90 @@ impl Workspace {
         Ok(Workspace {
             s0: ::ferrex_aot::rt::zeros(336)?,
             s1: ::ferrex_aot::rt::zeros(336)?,
-            e2: Vec::new(),
-            e7: Vec::new(),
-            e9: Vec::new(),
-            e10: Vec::new(),
+            s2: ::ferrex_aot::rt::zeros(192)?,
+            e3: Vec::new(),
+            e8: Vec::new(),
+            e11: Vec::new(),
+            e12: Vec::new(),
         })
     }
 }
 
 impl Model {
-    /// Runs the program on row-major slices (`x`: f32[2, 3, 5, 6], `rows`: i64[4]) into `outputs` (`out0`: f32[2, 3, 4, 2]).
+    /// Runs the program on row-major slices (`x`: f32[2, 3, 5, 6], `rows`: i64[4], `pick`: i64[3, 1]) into `outputs` (`out0`: f32[2, 3, 4, 2], `out1`: f32[2, 3, 3, 4]).
     /// Allocates no buffer of its own: the plan's buffers are `ws`'s.
-    pub fn forward(&self, ws: &mut Workspace, x: &[f32], rows: &[i64], out0: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
+    pub fn forward(&self, ws: &mut Workspace, x: &[f32], rows: &[i64], pick: &[i64], out0: &mut [f32], out1: &mut [f32]) -> Result<(), ::ferrex_aot::rt::RunError> {
         ::ferrex_aot::rt::check_len("x", "f32[2, 3, 5, 6]", x.len(), 180)?;
         ::ferrex_aot::rt::check_len("rows", "i64[4]", rows.len(), 4)?;
+        ::ferrex_aot::rt::check_len("pick", "i64[3, 1]", pick.len(), 3)?;
         ::ferrex_aot::rt::check_len("out0", "f32[2, 3, 4, 2]", out0.len(), 48)?;
-        // pad: aten::pad.default at runtime/aot/tests/support/mod.rs:231
+        ::ferrex_aot::rt::check_len("out1", "f32[2, 3, 3, 4]", out1.len(), 72)?;
+        // pad: aten::pad.default at runtime/aot/tests/support/mod.rs:232
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("pad", "aten::pad.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 231, column: 17 }), e);
-            ws.e2 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[2, 3, 5, 6])?), ::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1)]), ::ferrex_aot::rt::Value::Str(String::from("reflect")), ::ferrex_aot::rt::Value::None], &fail)?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("pad", "aten::pad.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 232, column: 17 }), e);
+            ws.e3 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(x, &[2, 3, 5, 6])?), ::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1), ::ferrex_aot::rt::SymInt::Int(1)]), ::ferrex_aot::rt::Value::Str(String::from("reflect")), ::ferrex_aot::rt::Value::None], &fail)?;
         }
-        // instance_norm: aten::instance_norm.default at runtime/aot/tests/support/mod.rs:232
+        // instance_norm: aten::instance_norm.default at runtime/aot/tests/support/mod.rs:233
         {
             let out = &mut ws.s0[..336];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("instance_norm", "aten::instance_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 232, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("instance_norm", "aten::instance_norm.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 233, column: 19 }), e);
             let params = ::ferrex_aot::rt::LayerNormParams { weight: None, bias: None, eps: 1e-5f64 };
-            ::ferrex_aot::rt::group_norm(::ferrex_aot::rt::eager_f32(&ws.e2, 0)?, [2, 3, 56], 3, &params, out, None).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::group_norm(::ferrex_aot::rt::eager_f32(&ws.e3, 0)?, [2, 3, 56], 3, &params, out, None).map_err(|e| fail(&e))?;
         }
-        // roll: aten::roll.default at runtime/aot/tests/support/mod.rs:233
+        // roll: aten::roll.default at runtime/aot/tests/support/mod.rs:234
         {
             let out = &mut ws.s1[..336];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("roll", "aten::roll.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 233, column: 19 }), e);
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("roll", "aten::roll.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 234, column: 19 }), e);
             ::ferrex_aot::rt::roll(&ws.s0[..336], &[2, 3, 7, 8], &[(1, 2), (-2, 3)], out).map_err(|e| fail(&e))?;
         }
-        // index: aten::index.Tensor at runtime/aot/tests/support/mod.rs:233
+        // index: aten::index.Tensor at runtime/aot/tests/support/mod.rs:234
         {
-            let out = &mut ws.s0[..192];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("index", "aten::index.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 233, column: 43 }), e);
-            ::ferrex_aot::rt::gather_along(&ws.s1[..336], [6, 8], &[7], &[rows], true, out).map_err(|e| fail(&e))?;
+            let out = &mut ws.s2[..192];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("index", "aten::index.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 234, column: 43 }), e);
+            ::ferrex_aot::rt::gather_along(&ws.s1[..336], [6, 8], &[7], &[(rows, &[4])], true, out).map_err(|e| fail(&e))?;
         }
-        // constant_pad_nd: aten::constant_pad_nd.default at runtime/aot/tests/support/mod.rs:234
+        // constant_pad_nd: aten::constant_pad_nd.default at runtime/aot/tests/support/mod.rs:235
         {
             let out = &mut ws.s1[..168];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("constant_pad_nd", "aten::constant_pad_nd.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 234, column: 19 }), e);
-            ::ferrex_aot::rt::pad_constant(&ws.s0[..192], &[2, 3, 4, 8], &[(0, 0), (0, 0), (0, 0), (1, -2)], -2.0f32, out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("constant_pad_nd", "aten::constant_pad_nd.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 235, column: 19 }), e);
+            ::ferrex_aot::rt::pad_constant(&ws.s2[..192], &[2, 3, 4, 8], &[(0, 0), (0, 0), (0, 0), (1, -2)], -2.0f32, out).map_err(|e| fail(&e))?;
         }
-        // topk: aten::topk.default at runtime/aot/tests/support/mod.rs:235
+        // topk: aten::topk.default at runtime/aot/tests/support/mod.rs:236
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("topk", "aten::topk.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 235, column: 26 }), e);
-            ws.e7 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&ws.s1[..168], &[2, 3, 4, 7])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(2)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1)), ::ferrex_aot::rt::Value::Bool(true), ::ferrex_aot::rt::Value::Bool(true)], &fail)?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("topk", "aten::topk.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 236, column: 26 }), e);
+            ws.e8 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&ws.s1[..168], &[2, 3, 4, 7])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(2)), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1)), ::ferrex_aot::rt::Value::Bool(true), ::ferrex_aot::rt::Value::Bool(true)], &fail)?;
         }
-        // getitem: getitem at runtime/aot/tests/support/mod.rs:235
-        // argmax: aten::argmax.default at runtime/aot/tests/support/mod.rs:237
+        // getitem: getitem at runtime/aot/tests/support/mod.rs:236
+        // index_1: aten::index.Tensor at runtime/aot/tests/support/mod.rs:237
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("argmax", "aten::argmax.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 237, column: 14 }), e);
-            ws.e9 = ::ferrex_aot::rt::fallback(self.o2, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&ws.s1[..168], &[2, 3, 4, 7])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1)), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
+            let out = &mut ws.s2[..72];
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("index_1", "aten::index.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 237, column: 24 }), e);
+            ::ferrex_aot::rt::gather_along(&ws.s0[..336], [6, 1], &[7, 8], &[(pick, &[3, 1]), (rows, &[4])], true, out).map_err(|e| fail(&e))?;
+        }
+        // argmax: aten::argmax.default at runtime/aot/tests/support/mod.rs:238
+        {
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("argmax", "aten::argmax.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 238, column: 24 }), e);
+            ws.e11 = ::ferrex_aot::rt::fallback(self.o2, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(&ws.s1[..168], &[2, 3, 4, 7])?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1)), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
         }
         // unsqueeze: aten::unsqueeze.default at runtime/aot/tests/support/mod.rs:238
         {
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 238, column: 14 }), e);
-            ws.e10 = ::ferrex_aot::rt::fallback(self.o3, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e9, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1))], &fail)?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("unsqueeze", "aten::unsqueeze.default", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 238, column: 48 }), e);
+            ws.e12 = ::ferrex_aot::rt::fallback(self.o3, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::eager_tensor(&ws.e11, 0)?), ::ferrex_aot::rt::Value::Int(::ferrex_aot::rt::SymInt::Int(-1))], &fail)?;
         }
-        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:236
+        // add: aten::add.Tensor at runtime/aot/tests/support/mod.rs:239
         {
             let out = &mut ws.s0[..48];
-            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 236, column: 13 }), e);
-            ::ferrex_aot::rt::fused(&self.f9, &[(&::ferrex_aot::rt::eager_as_f32(&ws.e10, 0)?[..], &[2, 3, 4, 1]), (::ferrex_aot::rt::eager_f32(&ws.e7, 0)?, &[2, 3, 4, 2])], &[2, 3, 4, 2], out).map_err(|e| fail(&e))?;
+            let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "runtime/aot/tests/support/mod.rs", line: 239, column: 14 }), e);
+            ::ferrex_aot::rt::fused(&self.f10, &[(&::ferrex_aot::rt::eager_as_f32(&ws.e12, 0)?[..], &[2, 3, 4, 1]), (::ferrex_aot::rt::eager_f32(&ws.e8, 0)?, &[2, 3, 4, 2])], &[2, 3, 4, 2], out).map_err(|e| fail(&e))?;
         }
         ::ferrex_aot::rt::copy_out(out0, &ws.s0[..48])?;
+        ::ferrex_aot::rt::copy_out(out1, &ws.s2[..72])?;
         Ok(())
     }
 }
 
 /// The names of the program's arguments, for flattening `call`'s tuple.
-const ARG_NAMES: [&str; 2] = ["x", "rows"];
+const ARG_NAMES: [&str; 3] = ["x", "rows", "pick"];
 
 impl Model {
     /// Runs the program on `args` (a tuple, as for `export`) and returns the user
@@ -202,12 +214,14 @@ impl Model {
 
     /// Runs the program on already-flattened inputs.
     pub fn call_flat(&self, leaves: &[::ferrex_aot::rt::InputLeaf]) -> Result<Vec<::ferrex_aot::rt::Tensor>, ::ferrex_aot::rt::RunError> {
-        ::ferrex_aot::rt::check_count(leaves, 2)?;
+        ::ferrex_aot::rt::check_count(leaves, 3)?;
         let x = ::ferrex_aot::rt::input_f32(leaves, 0, "x", &[2, 3, 5, 6])?;
         let rows = ::ferrex_aot::rt::input_i64(leaves, 1, "rows", &[4])?;
+        let pick = ::ferrex_aot::rt::input_i64(leaves, 2, "pick", &[3, 1])?;
         let mut out0 = ::ferrex_aot::rt::zeros(48)?;
-        self.with_workspace(|ws| self.forward(ws, &::ferrex_aot::rt::f32_data(&x), &::ferrex_aot::rt::i64_data(&rows), &mut out0))?;
-        Ok(vec![::ferrex_aot::rt::tensor(&[2, 3, 4, 2], out0)?])
+        let mut out1 = ::ferrex_aot::rt::zeros(72)?;
+        self.with_workspace(|ws| self.forward(ws, &::ferrex_aot::rt::f32_data(&x), &::ferrex_aot::rt::i64_data(&rows), &::ferrex_aot::rt::i64_data(&pick), &mut out0, &mut out1))?;
+        Ok(vec![::ferrex_aot::rt::tensor(&[2, 3, 4, 2], out0)?, ::ferrex_aot::rt::tensor(&[2, 3, 3, 4], out1)?])
     }
 
     fn with_workspace<T>(

@@ -220,31 +220,32 @@ impl Masks {
 }
 
 /// Reflection padding (a gather by indices computed per size), instance norm, a roll,
-/// a gather by an index input with negative entries, a constant pad and crop, and lane
-/// ops.
+/// a gather by an index input with negative entries, a constant pad and crop, lane
+/// ops, and a gather by two index inputs whose shapes broadcast (`n[:, :, pick, rows]`,
+/// `pick` a column).
 #[ferrex::export_module]
 pub struct Indexing {}
 
 #[ferrex::export_module]
 impl Indexing {
-    fn forward(&self, x: &Tensor, rows: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor, rows: &Tensor, pick: &Tensor) -> (Tensor, Tensor) {
         let p = ferrex::nn::functional::pad(x, &[1, 1, 1, 1], "reflect", None);
         let n = p.instance_norm(None, None, 1e-5);
         let g = n.roll(&[1, -2], &[2, 3]).index(&[None, None, Some(rows)]);
         let g = g.pad([1, -2], -2.0);
         let (top, _) = g.topk(2, -1, true);
-        top + g
-            .argmax(Some(-1), false)
-            .unsqueeze(-1)
-            .to_dtype(ferrex::DType::F32)
+        let picked = n.index(&[None, None, Some(pick), Some(rows)]);
+        let argmax = g.argmax(Some(-1), false).unsqueeze(-1);
+        (top + argmax.to_dtype(ferrex::DType::F32), picked)
     }
 }
 
 /// The inputs of [`Indexing`] at batch 2.
-pub fn indexing_inputs() -> (Tensor, Tensor) {
+pub fn indexing_inputs() -> (Tensor, Tensor, Tensor) {
     (
         Tensor::randn([2, 3, 5, 6]),
         Tensor::from_slice(&[0i64, -1, 3, -7]),
+        Tensor::from_vec(vec![1i64, -2, 6], [3, 1]),
     )
 }
 

@@ -153,7 +153,7 @@ impl Gen<'_> {
 
     /// `rt::gather_rows(table, [rows, width], ids, out)` (`embedding`'s form: a 2-D
     /// table's rows by one list of ids), else `rt::gather_along(x, [outer, inner],
-    /// &[dims], &[ids…], negative, out)`, as the runner chooses.
+    /// &[dims], &[(ids, &[shape])…], negative, out)`, as the runner chooses.
     fn gather(
         &mut self,
         x: Operand,
@@ -178,7 +178,14 @@ impl Gen<'_> {
             return Err(self.unsupported(format!("a gather of {:?} along dim {dim}", x.sizes)));
         }
         let dims: Vec<String> = x.sizes[dim..dim + k].iter().map(|d| self.dim(d)).collect();
-        let lists: Vec<String> = ids.iter().map(|i| i.expr.clone()).collect();
+        // Each list with its shape: lists of shapes that broadcast together index the
+        // positions of their common shape.
+        let lists: Vec<String> = (ids.iter())
+            .map(|i| {
+                let shape: Vec<String> = i.sizes.iter().map(|d| self.dim(d)).collect();
+                format!("({}, &[{}])", i.expr, shape.join(", "))
+            })
+            .collect();
         Ok(vec![format!(
             "{RT}::gather_along({}, [{}, {}], &[{}], &[{}], {negative}, out).map_err(|e| fail(&e))?;",
             x.expr,
