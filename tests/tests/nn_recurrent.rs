@@ -37,6 +37,29 @@ impl GruBi {
     }
 }
 
+/// `LSTMProj`: 2 bidirectional batch-first layers with projections, then a time-major
+/// layer with projections and without biases from a given `(h0, c0)`.
+#[export_module]
+struct LstmProj {
+    a: nn::LSTM,
+    b: nn::LSTM,
+}
+
+#[export_module]
+impl LstmProj {
+    #[allow(clippy::type_complexity)]
+    fn forward(
+        &self,
+        x: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+    ) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) {
+        let (y, (h, c)) = self.a.forward(x);
+        let (z, (h2, c2)) = self.b.forward_with(&y.transpose(0, 1), (h0, c0));
+        (y, h, c, z, h2, c2)
+    }
+}
+
 /// `RNNs`: an `nn.RNN` as configured.
 #[export_module]
 struct Rnns {
@@ -138,6 +161,21 @@ fn layer_modules_give_pytorchs_programs_and_values() {
             .bidirectional(true),
     };
     check("rnn_relu", &relu, None, eager, |x| (x[0].copy(),));
+
+    let proj = LstmProj {
+        a: nn::LSTM::new(6, 16)
+            .num_layers(2)
+            .bidirectional(true)
+            .batch_first(true)
+            .proj_size(8),
+        b: nn::LSTM::new(16, 12).proj_size(8).bias(false),
+    };
+    let eager = |m: &LstmProj, x: &[Tensor]| {
+        let (y, h, c, z, h2, c2) = m.forward(&x[0], &x[1], &x[2]);
+        vec![y, h, c, z, h2, c2]
+    };
+    let args = |x: &[Tensor]| (x[0].copy(), x[1].copy(), x[2].copy());
+    check("lstm_proj", &proj, None, eager, args);
 }
 
 #[test]

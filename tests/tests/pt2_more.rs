@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 49, "{checked:?}");
+    assert_eq!(checked.len(), 50, "{checked:?}");
 }
 
 #[test]
@@ -52,6 +52,7 @@ const CORE_OP_DIFFERENCES: &[(&str, &str)] = &[
     ("gru", "the input projection is a 3-D `linear` (`view` + `addmm`); PyTorch's decomposition reaches `bmm` through `matmul` (`expand` + `bmm`)"),
     ("lstm", "as `gru`"),
     ("lstm_bi", "as `gru`"),
+    ("lstm_proj", "as `gru`"),
     ("gru_bi", "as `gru`"),
     ("rnn_tanh", "as `gru`"),
     ("rnn_relu", "as `gru`"),
@@ -231,12 +232,12 @@ fn programs_that_move_their_batch_split_with_the_same_bits() {
 #[test]
 fn eager_recurrent_cells_give_pytorchs_values() {
     let corpus = corpus();
-    for name in ["lstm", "gru"] {
-        recurrent_cells_agree(&corpus, name);
+    for (name, node) in [("lstm", "lstm"), ("gru", "gru"), ("lstm_proj", "lstm")] {
+        recurrent_cells_agree(&corpus, name, node);
     }
 }
 
-fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
+fn recurrent_cells_agree(corpus: &Corpus, name: &str, node: &str) {
     let file = corpus.file(name, false);
     let ep: ExportedProgram = ferrex::load(&file).unwrap();
     let decomposed = ep.run_decompositions().unwrap();
@@ -246,8 +247,8 @@ fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
             .nodes
             .iter()
             .filter_map(|n| n.op())
-            .all(|op| !op.name().contains(name)),
-        "the decomposed program has no {name} node"
+            .all(|op| !op.name().contains(node)),
+        "the decomposed program has no {node} node"
     );
     let io = corpus.io(name);
     for prefix in prefixes(&io) {
@@ -268,7 +269,8 @@ fn recurrent_cells_agree(corpus: &Corpus, name: &str) {
 /// The compiled plan of `nn.GRU` / `nn.LSTM` / `nn.RNN` (PyTorch's default IR, one
 /// `gru.input` / `lstm.input` / `rnn_tanh.input` / `rnn_relu.input` node; one layer or
 /// two, bidirectional or not, batch first or time-major, a
-/// dynamic batch down to 1, a given initial state) runs the op as one recurrent step: the
+/// dynamic batch down to 1, a given initial state; LSTMs with projections, with and
+/// without biases, two in one program) runs each op as one recurrent step: the
 /// interpreter's layer kernel (`ferrex::ops::rnn::recurrent_layers`), so the
 /// interpreter's bits and PyTorch's values, every output, with no eager fallback. Its
 /// calls run whole: the kernel splits the batch over the threads itself.
@@ -286,12 +288,22 @@ fn compiled_recurrent_layers_are_one_step_with_the_interpreters_bits() {
         ("gru_bi", "gru", "2 GRU layers, bidirectional"),
         ("rnn_tanh", "rnn_tanh", "2 RNN (tanh) layers, batch first"),
         ("rnn_relu", "rnn_relu", "1 RNN (relu) layer, bidirectional"),
+        (
+            "lstm_proj",
+            "lstm",
+            "2 LSTM layers, bidirectional, batch first, projected",
+        ),
     ] {
         let file = corpus.file(name, false);
         let compiled = ferrex_runtime::load(&file).unwrap();
         let d = compiled.describe();
         let stats = compiled.stats();
-        assert_eq!((stats.recurrent, stats.fallback_ops.len()), (1, 0), "{d}");
+        let layers = if name == "lstm_proj" { 2 } else { 1 };
+        assert_eq!(
+            (stats.recurrent, stats.fallback_ops.len()),
+            (layers, 0),
+            "{d}"
+        );
         let step = format!("{node}: {label} (layer kernel: packed product + fused cell per step)");
         assert!(d.contains(&step), "{d}");
         // (The dynamic batch's zero states refuse first.)

@@ -768,57 +768,65 @@ fn concat_with<'a, T: Copy + 'a>(
 mod tests {
     use super::*;
 
-    /// Index lists of shapes that broadcast, read in place, against `x[o, a[i, j], b[i,
-    /// j], :]` written out with each list broadcast by hand; lists shorter than their
-    /// shape, shapes that do not broadcast, and indices out of range are errors.
-    #[test]
-    fn broadcast_gathers_match_their_definition() {
-        let (outer, d0, d1, inner) = (2usize, 3usize, 4usize, 2usize);
-        let x: Vec<i64> = (0..(outer * d0 * d1 * inner) as i64).collect();
-        // a: [3, 1] (negative entries count from the end) with b: [1, 2], to [3, 2]; and a
-        // rank-1 list against a rank-3 one.
-        let cases: [(&[i64], &[usize], &[i64], &[usize]); 2] = [
-            (&[0, -1, 2], &[3, 1], &[3, -4], &[1, 2]),
-            (&[1, 2], &[2], &[0, 1, 2, 3], &[2, 1, 2]),
-        ];
-        for (a, sa, b, sb) in cases {
-            let to = broadcast_index_shape(&[sa, sb]).unwrap();
-            let n: usize = to.iter().product();
-            let at = |list: &[i64], shape: &[usize], j: usize| {
-                // Position j of `to`, in the list's own (broadcast) coordinates.
-                let (mut rem, mut offset, mut step) = (j, 0usize, 1usize);
-                let pad = to.len() - shape.len();
-                for d in (0..to.len()).rev() {
-                    let coord = rem % to[d];
-                    rem /= to[d];
-                    if d >= pad && shape[d - pad] != 1 {
-                        offset += coord * step;
-                    }
-                    if d >= pad {
-                        step *= shape[d - pad];
-                    }
+    /// An index list with its shape.
+    type List<'a> = (&'a [i64], &'a [usize]);
+
+    /// `x[o, a[j], b[j], :]` for `x` `[outer, 3, 4, inner]`, at every position `j` of the
+    /// lists' broadcast shape `to`, each list's entry found by hand from `j`'s
+    /// coordinates (negative entries counted from the end).
+    fn gather_by_hand(
+        x: &[i64],
+        [outer, inner]: [usize; 2],
+        lists: [List; 2],
+        to: &[usize],
+    ) -> Vec<i64> {
+        let entry = |(list, shape): List, j: usize| {
+            // Position j of `to`, in the list's own (broadcast) coordinates.
+            let (mut rem, mut offset, mut step) = (j, 0usize, 1usize);
+            let pad = to.len() - shape.len();
+            for d in (0..to.len()).rev() {
+                let coord = rem % to[d];
+                rem /= to[d];
+                if d >= pad && shape[d - pad] != 1 {
+                    offset += coord * step;
                 }
-                list[offset]
-            };
-            let mut want = Vec::new();
-            for o in 0..outer {
-                for j in 0..n {
-                    let (i0, i1) = (at(a, sa, j).rem_euclid(3), at(b, sb, j).rem_euclid(4));
-                    let base = ((o * d0 + i0 as usize) * d1 + i1 as usize) * inner;
-                    want.extend_from_slice(&x[base..base + inner]);
+                if d >= pad {
+                    step *= shape[d - pad];
                 }
             }
-            let mut out = vec![0i64; outer * n * inner];
-            gather_along(
-                &x,
-                [outer, inner],
-                &[d0, d1],
-                &[(a, sa), (b, sb)],
-                true,
-                &mut out,
-            )
-            .unwrap();
-            assert_eq!(out, want, "{sa:?} with {sb:?}");
+            list[offset]
+        };
+        let n: usize = to.iter().product();
+        let mut want = Vec::new();
+        for o in 0..outer {
+            for j in 0..n {
+                let i0 = entry(lists[0], j).rem_euclid(3) as usize;
+                let i1 = entry(lists[1], j).rem_euclid(4) as usize;
+                let base = ((o * 3 + i0) * 4 + i1) * inner;
+                want.extend_from_slice(&x[base..base + inner]);
+            }
+        }
+        want
+    }
+
+    /// Index lists of shapes that broadcast, read in place, against [`gather_by_hand`];
+    /// lists shorter than their shape, shapes that do not broadcast, and indices out of
+    /// range are errors.
+    #[test]
+    fn broadcast_gathers_match_their_definition() {
+        let (outer, inner) = (2usize, 2usize);
+        let x: Vec<i64> = (0..(outer * 3 * 4 * inner) as i64).collect();
+        // [3, 1] (negative entries) with [1, 2], to [3, 2]; a rank-1 list with a rank-3.
+        let cases: [[List; 2]; 2] = [
+            [(&[0, -1, 2], &[3, 1]), (&[3, -4], &[1, 2])],
+            [(&[1, 2], &[2]), (&[0, 1, 2, 3], &[2, 1, 2])],
+        ];
+        for lists in cases {
+            let to = broadcast_index_shape(&[lists[0].1, lists[1].1]).unwrap();
+            let want = gather_by_hand(&x, [outer, inner], lists, &to);
+            let mut out = vec![0i64; want.len()];
+            gather_along(&x, [outer, inner], &[3, 4], &lists, true, &mut out).unwrap();
+            assert_eq!(out, want, "{lists:?}");
         }
         let mut out = vec![0i64; 2 * 6 * 2];
         let refused = [

@@ -33,25 +33,31 @@ impl RecurrentCell {
 
 /// One recurrent layer in one direction, from its input's projection: per step the
 /// hidden state's projection (`h @ w_hh^T + b_hh`, the packed product `linear` runs),
-/// then the cell ([`lstm_cell_f32`] / [`gru_cell_f32`]).
+/// then the cell ([`lstm_cell_f32`] / [`gru_cell_f32`]), then for an LSTM with
+/// projections (`proj_size`) the new hidden state's projection `h @ w_hr^T`.
 #[derive(Clone, Copy, Debug)]
 pub struct RecurrentLayer<'a> {
     pub cell: RecurrentCell,
-    /// `[steps, batch, hidden]`.
+    /// `[steps, batch, hidden]`: `hidden` is the cell's size (an LSTM's cell state's).
     pub shape: [usize; 3],
     /// The input's projection for every step, `[steps, batch, gates * hidden]` (its
     /// bias added), row-major.
     pub projected: &'a [f32],
-    /// The recurrent weight `[gates * hidden, hidden]`, packed as the right operand
-    /// `[hidden, gates * hidden]` of the step's product.
+    /// The recurrent weight `[gates * hidden, out]`, packed as the right operand
+    /// `[out, gates * hidden]` of the step's product; `out` is the hidden state's size
+    /// ([`RecurrentLayer::out`]).
     pub w_hh: &'a PackedB,
     pub b_hh: Option<&'a [f32]>,
+    /// An LSTM's projection weight `[out, hidden]` (`proj_size`), packed as the right
+    /// operand `[hidden, out]`: each step's hidden state is then `[batch, out]`.
+    pub w_hr: Option<&'a PackedB>,
     /// Steps run from the last to the first (a bidirectional layer's backward half).
     pub reverse: bool,
 }
 
-/// A recurrent layer's results: every step's hidden state `[steps, batch, hidden]` (in
-/// time order) and the final states `[batch, hidden]` (`c` empty for a GRU).
+/// A recurrent layer's results: every step's hidden state `[steps, batch, out]` (in
+/// time order) and the final states, `h` `[batch, out]` and `c` `[batch, hidden]`
+/// (empty for a GRU or an RNN).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecurrentOutput {
     pub seq: Vec<f32>,
@@ -60,7 +66,13 @@ pub struct RecurrentOutput {
 }
 
 impl RecurrentLayer<'_> {
-    /// Runs the layer from the states `h0` (and `c0` for an LSTM) `[batch, hidden]`.
+    /// The hidden state's size: the projection's with `w_hr`, else the cell's.
+    pub fn out(&self) -> usize {
+        self.w_hr.map_or(self.shape[2], |w| w.shape()[1])
+    }
+
+    /// Runs the layer from the states `h0` `[batch, out]` (and `c0` `[batch, hidden]`
+    /// for an LSTM).
     ///
     /// With several threads and enough work, the batch is split over the pool, each
     /// share running all its steps on one core — one hand-off per layer, not per step
@@ -70,21 +82,27 @@ impl RecurrentLayer<'_> {
     pub fn run(&self, h0: &[f32], c0: &[f32]) -> Result<RecurrentOutput, KernelError> {
         let [steps, batch, hidden] = self.shape;
         let lstm = self.cell == RecurrentCell::Lstm;
+        let out = self.out();
         let width = hidden.checked_mul(self.cell.gates());
         let n = batch.checked_mul(hidden);
         // A step's projections (`batch * width`) and all steps' states fit too.
         let all = n.and_then(|n| n.checked_mul(steps));
         let per_step = n.zip(width).and_then(|(n, w)| n.checked_mul(w));
-        let (Some(width), Some(n), Some(all), Some(_)) = (width, n, all, per_step) else {
+        let outs = batch
+            .checked_mul(out.max(hidden))
+            .and_then(|n| n.checked_mul(steps));
+        let (Some(width), Some(n), Some(all), Some(_), Some(_)) = (width, n, all, per_step, outs)
+        else {
             return Err(KernelError::new("the recurrent layer's size overflows"));
         };
         if all
             .checked_mul(self.cell.gates())
             .is_none_or(|p| self.projected.len() < p)
-            || h0.len() != n
+            || h0.len() != batch * out
             || (lstm && c0.len() != n)
-            || self.w_hh.shape() != [hidden, width]
+            || self.w_hh.shape() != [out, width]
             || self.b_hh.is_some_and(|b| b.len() != width)
+            || (self.w_hr.is_some_and(|w| !lstm || w.shape()[0] != hidden))
         {
             return Err(KernelError::new(
                 "a recurrent layer's operand does not fit its shape",
@@ -101,7 +119,8 @@ impl RecurrentLayer<'_> {
         c0: &[f32],
     ) -> Result<RecurrentOutput, KernelError> {
         let [steps, batch, hidden] = self.shape;
-        let (n, all) = (batch * hidden, steps * batch * hidden);
+        let out = self.out();
+        let (n, all) = (batch * out, steps * batch * out);
         let lstm = self.cell == RecurrentCell::Lstm;
         if parts.len() <= 1 {
             return self.run_rows(0..batch, h0, c0);
@@ -119,37 +138,44 @@ impl RecurrentLayer<'_> {
         if !ran {
             return Err(KernelError::new("a recurrent layer's worker failed"));
         }
-        let mut out = RecurrentOutput {
+        let mut whole = RecurrentOutput {
             seq: crate::try_filled(all, 0f32)?,
             h: Vec::with_capacity(n),
-            c: Vec::with_capacity(if lstm { n } else { 0 }),
+            c: Vec::with_capacity(if lstm { batch * hidden } else { 0 }),
         };
         for (rows, part) in parts.iter().zip(done) {
             let part =
                 part.ok_or_else(|| KernelError::new("a recurrent layer's share did not run"))??;
-            let r = rows.len() * hidden;
+            let r = rows.len() * out;
             for (t, src) in part.seq.chunks_exact(r.max(1)).enumerate() {
-                let at = t * n + rows.start * hidden;
-                out.seq[at..at + r].copy_from_slice(src);
+                let at = t * n + rows.start * out;
+                whole.seq[at..at + r].copy_from_slice(src);
             }
-            out.h.extend_from_slice(&part.h);
-            out.c.extend_from_slice(&part.c);
+            whole.h.extend_from_slice(&part.h);
+            whole.c.extend_from_slice(&part.c);
         }
-        Ok(out)
+        Ok(whole)
     }
 
     /// The batch's shares, one per thread: one share (the whole batch) on one thread,
     /// for small work, or where a share's product would sum otherwise than the batch's.
     fn batch_shares(&self) -> Vec<Range<usize>> {
         let [steps, batch, hidden] = self.shape;
+        let out = self.out();
         let threads = crate::threads::num_threads().min(batch);
-        let macs = [batch, hidden, self.cell.gates() * hidden]
+        let macs = [batch, out, self.cell.gates() * hidden]
             .iter()
             .try_fold(steps, |acc, &d| acc.checked_mul(d));
         let parts = crate::threads::split_ranges(batch, threads);
+        // Both products of a step (the recurrent one over `out`, the projection over
+        // `hidden`) must sum a share's rows as the batch's.
+        let alike = |rows: usize| {
+            crate::sgemm::sums_alike(batch, rows, out)
+                && (self.w_hr.is_none() || crate::sgemm::sums_alike(batch, rows, hidden))
+        };
         let split = threads > 1
             && macs.is_some_and(|m| m >= crate::threads::PAR_MIN_MACS)
-            && (parts.iter()).all(|p| crate::sgemm::sums_alike(batch, p.len(), hidden));
+            && (parts.iter()).all(|p| alike(p.len()));
         if split {
             parts
         } else {
@@ -165,16 +191,16 @@ impl RecurrentLayer<'_> {
         c0: &[f32],
     ) -> Result<RecurrentOutput, KernelError> {
         let [steps, batch, hidden] = self.shape;
-        let width = self.cell.gates() * hidden;
-        let (r, n) = (rows.len(), rows.len() * hidden);
-        let state = rows.start * hidden..rows.end * hidden;
-        let mut h = h0[state.clone()].to_vec();
+        let (width, out) = (self.cell.gates() * hidden, self.out());
+        let (r, n) = (rows.len(), rows.len() * out);
+        let mut h = h0[rows.start * out..rows.end * out].to_vec();
         let mut c = match self.cell {
-            RecurrentCell::Lstm => c0[state].to_vec(),
+            RecurrentCell::Lstm => c0[rows.start * hidden..rows.end * hidden].to_vec(),
             _ => Vec::new(),
         };
         let mut seq = crate::try_filled(steps * n, 0f32)?;
-        let (mut h_next, mut c_next) = (vec![0f32; n], vec![0f32; c.len()]);
+        // The cell's new hidden state, `[r, hidden]` (projected to `h` when `w_hr`).
+        let (mut h_next, mut c_next) = (vec![0f32; r * hidden], vec![0f32; c.len()]);
         let epilogue = GemmEpilogue {
             bias: self.b_hh,
             ..GemmEpilogue::default()
@@ -182,7 +208,7 @@ impl RecurrentLayer<'_> {
         for k in 0..steps {
             let t = if self.reverse { steps - 1 - k } else { k };
             let gh =
-                crate::gemm_packed_new(1.0, &[Mat::row_major(&h, r, hidden)], self.w_hh, epilogue)?;
+                crate::gemm_packed_new(1.0, &[Mat::row_major(&h, r, out)], self.w_hh, epilogue)?;
             let at = (t * batch + rows.start) * width;
             let gi = &self.projected[at..at + r * width];
             match self.cell {
@@ -193,7 +219,13 @@ impl RecurrentLayer<'_> {
                 RecurrentCell::Gru => gru_cell_f32(&gh, gi, &h, [r, hidden], &mut h_next)?,
                 cell => rnn_cell_f32(cell, &gh, gi, [r, hidden], &mut h_next)?,
             }
-            std::mem::swap(&mut h, &mut h_next);
+            match self.w_hr {
+                Some(w_hr) => {
+                    let cell_h = Mat::row_major(&h_next, r, hidden);
+                    h = crate::gemm_packed_new(1.0, &[cell_h], w_hr, GemmEpilogue::default())?;
+                }
+                None => std::mem::swap(&mut h, &mut h_next),
+            }
             seq[t * n..(t + 1) * n].copy_from_slice(&h);
         }
         Ok(RecurrentOutput { seq, h, c })
@@ -574,6 +606,7 @@ mod tests {
                     projected: &proj,
                     w_hh: &packed,
                     b_hh: Some(&bias),
+                    w_hr: None,
                     reverse,
                 };
                 let one_share = std::iter::once(0..batch).collect::<Vec<_>>();

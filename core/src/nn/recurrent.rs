@@ -179,8 +179,10 @@ struct Layers {
     bias: bool,
     batch_first: bool,
     bidirectional: bool,
-    /// Per layer and direction `weight_ih`, `weight_hh`[, `bias_ih`, `bias_hh`], named
-    /// and ordered as PyTorch's `_flat_weights`.
+    /// An LSTM's projection size (`proj_size`; 0 for none): the hidden state's size.
+    proj_size: usize,
+    /// Per layer and direction `weight_ih`, `weight_hh`[, `bias_ih`, `bias_hh`][,
+    /// `weight_hr`], named and ordered as PyTorch's `_flat_weights`.
     params: Vec<(String, Tensor)>,
 }
 
@@ -194,9 +196,18 @@ impl Layers {
             bias: true,
             batch_first: false,
             bidirectional: false,
+            proj_size: 0,
             params: Vec::new(),
         }
         .initialised()
+    }
+
+    /// The hidden state's size: the projection's, else the hidden size.
+    fn out_size(&self) -> usize {
+        match self.proj_size {
+            0 => self.hidden_size,
+            p => p,
+        }
     }
 
     fn directions(&self) -> usize {
@@ -209,7 +220,7 @@ impl Layers {
 
     /// The parameters for the current configuration, freshly initialised.
     fn initialised(mut self) -> Layers {
-        let (h, g) = (self.hidden_size, self.recurrence.gates());
+        let (h, g, out) = (self.hidden_size, self.recurrence.gates(), self.out_size());
         self.params.clear();
         for layer in 0..self.num_layers {
             for direction in 0..self.directions() {
@@ -217,17 +228,20 @@ impl Layers {
                 let features = if layer == 0 {
                     self.input_size
                 } else {
-                    h * self.directions()
+                    out * self.directions()
                 };
                 let mut add = |kind: &str, shape: &[usize]| {
                     let name = format!("{kind}_l{layer}{suffix}");
                     self.params.push((name, uniform(shape, h)));
                 };
                 add("weight_ih", &[g * h, features]);
-                add("weight_hh", &[g * h, h]);
+                add("weight_hh", &[g * h, out]);
                 if self.bias {
                     add("bias_ih", &[g * h]);
                     add("bias_hh", &[g * h]);
+                }
+                if self.proj_size > 0 {
+                    add("weight_hr", &[out, h]);
                 }
             }
         }
@@ -252,14 +266,16 @@ impl Layers {
         };
         let hx: Vec<Tensor> = if states.is_empty() {
             let slots = SymInt::from(self.num_layers * self.directions());
-            let sizes = [slots, input.size(batch_dim), SymInt::from(self.hidden_size)];
-            let count = if self.recurrence == Recurrence::Lstm {
-                2
-            } else {
-                1
+            // `h0` of the hidden state's size, an LSTM's `c0` of the hidden size.
+            let sizes = match self.recurrence {
+                Recurrence::Lstm => &[self.out_size(), self.hidden_size][..],
+                _ => &[self.hidden_size][..],
             };
-            (0..count)
-                .map(|_| Tensor::zeros_dtype(sizes.to_vec(), input.dtype()))
+            (sizes.iter())
+                .map(|&size| {
+                    let sizes = vec![slots.clone(), input.size(batch_dim), SymInt::from(size)];
+                    Tensor::zeros_dtype(sizes, input.dtype())
+                })
                 .collect()
         } else {
             batching.states(states)
@@ -452,7 +468,8 @@ macro_rules! cell {
 
 /// PyTorch's `nn.LSTM`: parameters `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`,
 /// `bias_hh_l{k}` (and `…_reverse` when bidirectional), gates in PyTorch's order
-/// (input, forget, cell, output). No projections (`proj_size`).
+/// (input, forget, cell, output); with projections ([`LSTM::proj_size`]) a
+/// `weight_hr_l{k}` after them.
 ///
 /// ```
 /// use ferrex::prelude::*;
@@ -490,8 +507,32 @@ layer_stack!(
 );
 
 impl LSTM {
-    /// The output sequence (`[T, B, D·H]`) and the final `(h, c)` (`[layers·D, B, H]`),
-    /// from zero states.
+    /// Projections of the hidden state to `proj_size` values (PyTorch's `proj_size`,
+    /// smaller than the hidden size; 0 for none): each step's `h` is `w_hr · h`, the
+    /// output sequence and `h` are of that size, `c` stays of the hidden size (builder
+    /// style; parameters initialised again). A size not below the hidden size makes
+    /// `forward` fail with the op's error, as PyTorch refuses it.
+    ///
+    /// ```
+    /// use ferrex::prelude::*;
+    ///
+    /// let lstm = nn::LSTM::new(6, 16).proj_size(8).batch_first(true);
+    /// let (seq, (h, c)) = lstm.forward(&Tensor::randn([2, 5, 6]));
+    /// assert_eq!((seq.shape(), h.shape(), c.shape()), (vec![2, 5, 8], vec![1, 2, 8], vec![1, 2, 16]));
+    /// assert_eq!(lstm.named_parameters()[4].0, "weight_hr_l0");
+    /// ```
+    pub fn proj_size(self, proj_size: usize) -> LSTM {
+        LSTM(
+            Layers {
+                proj_size,
+                ..self.0
+            }
+            .initialised(),
+        )
+    }
+
+    /// The output sequence (`[T, B, D·H]`, `H` the projection's size with projections)
+    /// and the final `(h, c)` (`[layers·D, B, H]`), from zero states.
     #[track_caller]
     pub fn forward(&self, input: &Tensor) -> (Tensor, (Tensor, Tensor)) {
         let [y, h, c] = outputs("LSTM", self.0.forward("LSTM", input, &[]));

@@ -5,7 +5,9 @@
 //! per layer and direction as `w_ih, w_hh[, b_ih, b_hh]`; inputs are 3-D (`nn` modules
 //! add the batch dim of an unbatched input before calling the op). Dropout between
 //! layers is a training feature: an inference graph has none, so `train=True` with a
-//! dropout is refused. LSTM projections (`proj_size`) are refused.
+//! dropout is refused. An LSTM with projections (`proj_size`) has a fifth weight per
+//! layer and direction, `w_hr` `[proj, hidden]` (the third without biases), applied to
+//! each step's hidden state, which is then of the projection's size.
 
 // GRU: 3 gates, one state; LSTM: 4 gates, hidden and cell state; RNN: 1 gate, one state.
 use ferrex_kernels::rnn::{RecurrentCell as Cell, RecurrentLayer};
@@ -86,6 +88,7 @@ impl Rnn {
             args.bidirectional,
             args.batch_first,
             args.has_biases,
+            params.len(),
         );
         if args.train && args.dropout > 0.0 {
             op_bail!("{op}: dropout between layers in training mode is not supported (export an eval() model)");
@@ -95,20 +98,6 @@ impl Rnn {
                 "{op}: Expected input to be 3D, got {}D instead",
                 input.rank()
             );
-        }
-        // The states first: an LSTM with projections has an extra weight per layer.
-        let h0 = meta_of(&states[0])?;
-        if h0.rank() != 3 {
-            op_bail!(
-                "{op}: Expected hidden size to be 3D, got {}D instead",
-                h0.rank()
-            );
-        }
-        if let Some(c0) = states.get(1) {
-            let c0 = meta_of(c0)?;
-            if c0.rank() != 3 || c0.sizes[2].hint() != h0.sizes[2].hint() {
-                op_bail!("lstm: LSTM projections (proj_size) are not supported; h0 {} and c0 {} must have one hidden size", format_sizes(&h0.sizes), format_sizes(&c0.sizes));
-            }
         }
         let Some(spec) = spec.filter(|s| s.params() == params.len()) else {
             let layers = usize::try_from(args.num_layers).unwrap_or(0);
@@ -120,7 +109,68 @@ impl Rnn {
                 params.len()
             );
         };
+        // The states: `h0` of the hidden state's size (the projection's), `c0` of the
+        // cell's.
+        let h0 = meta_of(&states[0])?;
+        if h0.rank() != 3 {
+            op_bail!(
+                "{op}: Expected hidden size to be 3D, got {}D instead",
+                h0.rank()
+            );
+        }
+        let mut cell_size = h0.sizes[2].clone();
+        if let Some(c0) = states.get(1) {
+            let c0 = meta_of(c0)?;
+            let sizes_fit = match spec.projections {
+                true => c0.sizes[2].hint() > h0.sizes[2].hint(),
+                false => c0.sizes[2].hint() == h0.sizes[2].hint(),
+            };
+            if c0.rank() != 3 || !sizes_fit {
+                let (have, expected) = match spec.projections {
+                    true => ("with", "a smaller h0 than c0 (the projection's size)"),
+                    false => ("without", "one hidden size for h0 and c0"),
+                };
+                op_bail!(
+                    "lstm: an LSTM {have} projection weights expects {expected}; got h0 {} and c0 {}",
+                    format_sizes(&h0.sizes),
+                    format_sizes(&c0.sizes)
+                );
+            }
+            cell_size = c0.sizes[2].clone();
+        }
+        Rnn::check_weights(&spec, op, &params, &input, [&cell_size, &h0.sizes[2]])?;
+        Ok(Rnn {
+            spec,
+            name: op,
+            hidden: h0.sizes[2].clone(),
+            input,
+            states,
+            params,
+        })
+    }
+
+    /// Each layer's `w_ih` `[gates · cell, F]` (`F` the input's size for the first
+    /// layer), and with projections its `w_hr` `[out, cell]`.
+    fn check_weights(
+        spec: &RecurrentSpec,
+        op: &str,
+        params: &[Tensor],
+        input: &TensorMeta,
+        [cell_size, out]: [&SymInt; 2],
+    ) -> Result<(), OpError> {
+        let cell = spec.cell;
         let per_layer = spec.per_layer();
+        if spec.projections {
+            for w_hr in params.iter().skip(per_layer - 1).step_by(per_layer) {
+                let w = meta_of(w_hr)?;
+                if w.rank() != 2 || !w.sizes[0].sym_eq(out) || !w.sizes[1].sym_eq(cell_size) {
+                    op_bail!(
+                        "{op}: expected weight_hr of sizes [{out}, {cell_size}], got {}",
+                        format_sizes(&w.sizes)
+                    );
+                }
+            }
+        }
         for (i, w) in params.iter().enumerate().step_by(per_layer) {
             let w = meta_of(w)?;
             let first_layer = i < per_layer * spec.directions();
@@ -131,7 +181,7 @@ impl Rnn {
                     input.sizes[2]
                 );
             }
-            let rows = (cell.gates() as i64).saturating_mul(h0.sizes[2].hint());
+            let rows = (cell.gates() as i64).saturating_mul(cell_size.hint());
             if w.rank() != 2 || w.sizes[0].hint() != rows {
                 op_bail!(
                     "{op}: expected weight_ih {} to have {rows} rows ({} gates of the hidden size), got {}",
@@ -141,14 +191,7 @@ impl Rnn {
                 );
             }
         }
-        Ok(Rnn {
-            spec,
-            name: op,
-            hidden: h0.sizes[2].clone(),
-            input,
-            states,
-            params,
-        })
+        Ok(())
     }
 
     /// Output metas: the sequence output, then the final states (shaped as given).
@@ -162,22 +205,28 @@ impl Rnn {
         Ok(metas)
     }
 
-    /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction.
-    fn weights(&self, layer: usize, direction: usize) -> [Option<&Tensor>; 4] {
+    /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction, and its `w_hr` when the
+    /// LSTM has projections.
+    fn weights(&self, layer: usize, direction: usize) -> ([Option<&Tensor>; 4], Option<&Tensor>) {
         let w = self.spec.weights_of(&self.params, layer, direction);
-        [w.first(), w.get(1), w.get(2), w.get(3)]
+        let (w, w_hr) = match (self.spec.projections, w.split_last()) {
+            (true, Some((w_hr, w))) => (w, Some(w_hr)),
+            _ => (w, None),
+        };
+        ([w.first(), w.get(1), w.get(2), w.get(3)], w_hr)
     }
 }
 
 /// One time step, as PyTorch's `gru_cell` / `lstm_cell` decompositions: `gi` is this
 /// step's input projection `[B, G·H]`, the states are `[1, B, H]` (a layer's step) or
-/// `[B, H]` (a cell op's); the new hidden state (and cell state for an LSTM).
+/// `[B, H]` (a cell op's); the new hidden state (and cell state for an LSTM), the hidden
+/// state projected by `w_hr` when given (an LSTM's `proj_size`).
 fn step(
     cell: Cell,
     gi: &Tensor,
     state: &[Tensor],
-    w_hh: &Tensor,
-    b_hh: Option<&Tensor>,
+    (w_hh, b_hh): (&Tensor, Option<&Tensor>),
+    w_hr: Option<&Tensor>,
 ) -> Vec<Tensor> {
     let gh = state[0].linear(w_hh, b_hh);
     // The gates are the last dim: `[1, B, G·H]` for a layer's step, `[B, G·H]` for a cell.
@@ -198,7 +247,11 @@ fn step(
             let (i, f) = (g[0].sigmoid(), g[1].sigmoid());
             let (c_new, o) = (g[2].tanh(), g[3].sigmoid());
             let c = &(&f * &state[1]) + &(&i * &c_new);
-            vec![&o * &c.tanh(), c]
+            let h = &o * &c.tanh();
+            match w_hr {
+                Some(w_hr) => vec![h.linear(w_hr, None), c],
+                None => vec![h, c],
+            }
         }
     }
 }
@@ -219,25 +272,40 @@ pub struct RecurrentSpec {
     pub bidirectional: bool,
     pub batch_first: bool,
     pub has_biases: bool,
+    /// An LSTM's projections (`proj_size`): a `w_hr` after each layer and direction's
+    /// other parameters.
+    pub projections: bool,
 }
 
 impl RecurrentSpec {
-    /// The spec of a call's arguments; `None` for a layer count below 1.
+    /// The spec of a call's arguments, `params` the count of its parameter tensors
+    /// (one more per layer and direction for an LSTM with projections: the count says
+    /// which, as the sizes say it to PyTorch); `None` for a layer count below 1.
     pub fn new(
         cell: Cell,
         num_layers: i64,
         bidirectional: bool,
         batch_first: bool,
         has_biases: bool,
+        params: usize,
     ) -> Option<RecurrentSpec> {
         let layers = usize::try_from(num_layers).ok().filter(|&l| l > 0)?;
-        Some(RecurrentSpec {
+        let mut spec = RecurrentSpec {
             cell,
             layers,
             bidirectional,
             batch_first,
             has_biases,
-        })
+            projections: false,
+        };
+        let with_projections = RecurrentSpec {
+            projections: true,
+            ..spec
+        };
+        if cell == Cell::Lstm && params != spec.params() && params == with_projections.params() {
+            spec = with_projections;
+        }
+        Some(spec)
     }
 
     fn directions(&self) -> usize {
@@ -264,22 +332,33 @@ impl RecurrentSpec {
         .unwrap_or(0)
     }
 
-    /// Whether [`recurrent_layers`] runs f32 layers of this hidden size (their products
-    /// are `linear`'s packed ones), on any batch.
-    pub fn kernel_runs(&self, hidden: usize) -> bool {
+    /// Whether [`recurrent_layers`] runs f32 layers of this cell size and hidden state
+    /// size (`out`: the projection's, else the cell's): their products are `linear`'s
+    /// packed ones, on any batch.
+    pub fn kernel_runs(&self, [hidden, out]: [usize; 2]) -> bool {
         let width = self.cell.gates().checked_mul(hidden);
-        width.is_some_and(|w| super::linalg::linear_packs(1, w, hidden))
+        let projection = !self.projections || super::linalg::linear_packs(1, out, hidden);
+        projection && width.is_some_and(|w| super::linalg::linear_packs(1, w, out))
     }
 
     /// Whether the layer kernel runs a call whose results are `results`
-    /// (`[output, h_n(, c_n)]`): f32 results and a hidden size it runs.
+    /// (`[output, h_n(, c_n)]`): f32 results and sizes it runs.
     pub fn runs(&self, results: &[TensorMeta]) -> bool {
-        // `h_n` is `[layers·directions, B, H]`.
-        let hidden = results.get(1).and_then(|h| h.sizes.get(2)?.as_int());
+        // `h_n` is `[layers·directions, B, out]`, an LSTM's `c_n` `[.., .., hidden]`.
+        let size = |k: usize| {
+            let s = results.get(k).and_then(|m| m.sizes.get(2)?.as_int());
+            s.and_then(|s| usize::try_from(s).ok())
+        };
+        let out = size(1);
+        let hidden = if self.cell == Cell::Lstm {
+            size(2)
+        } else {
+            out
+        };
         let f32s = !results.is_empty() && results.iter().all(|m| m.dtype == DType::F32);
         f32s && hidden
-            .and_then(|h| usize::try_from(h).ok())
-            .is_some_and(|h| self.kernel_runs(h))
+            .zip(out)
+            .is_some_and(|(h, o)| self.kernel_runs([h, o]))
     }
 
     /// The parameters of `layer` in `direction`: `w_ih, w_hh[, b_ih, b_hh]` (fewer when
@@ -298,13 +377,10 @@ impl RecurrentSpec {
         (params.len() == self.params()).then_some((input, hx, params))
     }
 
-    /// Parameters per layer and direction: `w_ih, w_hh[, b_ih, b_hh]`.
+    /// Parameters per layer and direction: `w_ih, w_hh[, b_ih, b_hh][, w_hr]`.
     fn per_layer(&self) -> usize {
-        if self.has_biases {
-            4
-        } else {
-            2
-        }
+        let base = if self.has_biases { 4 } else { 2 };
+        base + usize::from(self.projections)
     }
 }
 
@@ -325,34 +401,47 @@ pub fn recurrent_layers(
     if tensors.clone().any(|s| s.dtype() != DType::F32) {
         return None;
     }
-    let (&[a, b, _], Some(&[_, batch, hidden])) = (input.shape(), hx.first().map(Storage::shape))
+    // `h0` is `[L·D, B, out]`; an LSTM's `c0` `[L·D, B, hidden]` (`out` the projection's
+    // size, else `hidden`).
+    let (&[a, b, _], Some(&[_, batch, out])) = (input.shape(), hx.first().map(Storage::shape))
     else {
         return None;
     };
+    let hidden = match hx.get(1).map(Storage::shape) {
+        Some(&[_, _, hidden]) => hidden,
+        _ => out,
+    };
     let (steps, b) = if spec.batch_first { (b, a) } else { (a, b) };
-    if b != batch || !spec.kernel_runs(hidden) {
+    if b != batch || !spec.kernel_runs([hidden, out]) {
         return None;
     }
     if steps == 0 || batch == 0 {
         // No step: an empty output, the states as they were.
         let mut out_shape = input.shape().to_vec();
-        out_shape[2] = hidden.checked_mul(spec.directions())?;
+        out_shape[2] = out.checked_mul(spec.directions())?;
         let output = Storage::full(&out_shape, 0.0, DType::F32);
         return Some(Ok([vec![output], hx.to_vec()].concat()));
     }
-    Some(layers_f32(spec, input, hx, params, [steps, batch, hidden]))
+    Some(layers_f32(
+        spec,
+        input,
+        hx,
+        params,
+        [steps, batch, hidden, out],
+    ))
 }
 
-/// [`recurrent_layers`] once it applies: `shape` is `[steps, batch, hidden]`.
+/// [`recurrent_layers`] once it applies: `shape` is `[steps, batch, hidden, out]`
+/// (`out` the hidden state's size).
 fn layers_f32(
     spec: &RecurrentSpec,
     input: &Storage,
     hx: &[Storage],
     params: &[Storage],
-    shape: [usize; 3],
+    [steps, batch, hidden, out]: [usize; 4],
 ) -> Result<Vec<Storage>, OpError> {
     let op = op_name(spec.cell);
-    let [steps, batch, hidden] = shape;
+    let shape = [steps, batch, hidden];
     let directions = spec.directions();
     // `params()` is 0 when the count overflows, and a spec has a layer at least.
     if params.is_empty() || params.len() != spec.params() || hx.len() != spec.states() {
@@ -365,9 +454,10 @@ fn layers_f32(
         );
     }
     let slots = spec.layers * directions;
-    if let Some(s) = hx.iter().find(|s| s.shape() != [slots, batch, hidden]) {
+    let sizes = [[slots, batch, out], [slots, batch, hidden]];
+    if let Some((s, want)) = hx.iter().zip(sizes).find(|(s, want)| s.shape() != want) {
         op_bail!(
-            "{op}: expected states of sizes [{slots}, {batch}, {hidden}], got {:?}",
+            "{op}: expected states of sizes {want:?}, got {:?}",
             s.shape()
         );
     }
@@ -384,26 +474,26 @@ fn layers_f32(
             let slot = layer * directions + direction;
             let w = spec.weights_of(params, layer, direction);
             let states: Vec<Vec<f32>> = hx.iter().map(|s| state_of(s, slot)).collect();
-            let out = one_direction(spec, &layer_input, w, &states, shape, direction == 1)?;
-            outputs.push(out.seq);
-            finals[0].extend(out.h);
+            let ran = one_direction(spec, &layer_input, w, &states, shape, direction == 1)?;
+            outputs.push(ran.seq);
+            finals[0].extend(ran.h);
             if let Some(c) = finals.get_mut(1) {
-                c.extend(out.c);
+                c.extend(ran.c);
             }
         }
-        let joined = join_directions(outputs, hidden)?;
-        layer_input = stored(&[steps, batch, hidden * directions], joined)?;
+        let joined = join_directions(outputs, out)?;
+        layer_input = stored(&[steps, batch, out * directions], joined)?;
     }
     let output = if spec.batch_first {
         super::shape::transpose_storage(&layer_input, 0, 1)
     } else {
         layer_input
     };
-    let mut out = vec![output];
-    for f in finals {
-        out.push(stored(&[slots, batch, hidden], f)?);
+    let mut results = vec![output];
+    for (f, size) in finals.into_iter().zip(sizes) {
+        results.push(stored(&size, f)?);
     }
-    Ok(out)
+    Ok(results)
 }
 
 /// The `[B, H]` state of layer and direction `slot` of a states tensor `[L·D, B, H]`.
@@ -415,7 +505,8 @@ fn state_of(s: &Storage, slot: usize) -> Vec<f32> {
 }
 
 /// One layer in one direction: `layer_input` `[T, B, F]` projected by `w_ih` (and
-/// `b_ih`), then the steps from `states` (`h0`, and `c0` for an LSTM).
+/// `b_ih`), then the steps from `states` (`h0`, and `c0` for an LSTM), each step's
+/// hidden state projected by `w_hr` (`w`'s last) when the LSTM has projections.
 fn one_direction(
     spec: &RecurrentSpec,
     layer_input: &Storage,
@@ -427,6 +518,15 @@ fn one_direction(
     let op = op_name(spec.cell);
     let hidden = shape[2];
     let width = spec.cell.gates() * hidden;
+    let (w, w_hr) = match (spec.projections, w.split_last()) {
+        (true, Some((Storage::F32(w_hr), w))) => (w, Some(w_hr)),
+        (true, _) => op_bail!("{op}: expected an f32 weight_hr"),
+        (false, _) => (w, None),
+    };
+    let out = w_hr.map_or(hidden, |w| w.shape()[0]);
+    if w_hr.is_some_and(|w| w.shape() != [out, hidden]) || w.len() < 2 {
+        op_bail!("{op}: expected weight_hr of sizes [{out}, {hidden}] after the other weights");
+    }
     let (b_ih, b_hh) = match spec.has_biases {
         true => (w.get(2), w.get(3)),
         false => (None, None),
@@ -440,9 +540,9 @@ fn one_direction(
     let (Storage::F32(projected), Storage::F32(w_hh)) = (&projected, &w[1]) else {
         op_bail!("{op}: expected f32 weights");
     };
-    if w_hh.shape() != [width, hidden] {
+    if w_hh.shape() != [width, out] {
         op_bail!(
-            "{op}: expected weight_hh of sizes [{width}, {hidden}], got {:?}",
+            "{op}: expected weight_hh of sizes [{width}, {out}], got {:?}",
             w_hh.shape()
         );
     }
@@ -456,6 +556,7 @@ fn one_direction(
         None => None,
     };
     let packed = super::prepack::packed_weight(w_hh)?;
+    let w_hr = w_hr.map(super::prepack::packed_weight).transpose()?;
     let projected = projected.view();
     let layer = RecurrentLayer {
         cell: spec.cell,
@@ -463,6 +564,7 @@ fn one_direction(
         projected: &view_as_slice(&projected),
         w_hh: &packed,
         b_hh: bias.as_deref(),
+        w_hr: w_hr.as_deref(),
         reverse,
     };
     let no_state = Vec::new();
@@ -501,14 +603,21 @@ fn one_layer(
     rnn: &Rnn,
     input: &Tensor,
     state: Vec<Tensor>,
-    w: [Option<&Tensor>; 4],
+    (w, w_hr): ([Option<&Tensor>; 4], Option<&Tensor>),
     reverse: bool,
 ) -> Result<(Tensor, Vec<Tensor>), OpError> {
     let (Some(w_ih), Some(w_hh)) = (w[0], w[1]) else {
         op_bail!("{}: missing weights", rnn.name);
     };
     let projected = input.linear(w_ih, w[2]);
-    one_layer_ops(rnn.spec.cell, &projected, &state, (w_hh, w[3]), reverse)
+    one_layer_ops(
+        rnn.spec.cell,
+        &projected,
+        &state,
+        (w_hh, w[3]),
+        w_hr,
+        reverse,
+    )
 }
 
 /// [`one_layer`]'s steps as the decomposition's ops (what an export records).
@@ -516,7 +625,8 @@ fn one_layer_ops(
     cell: Cell,
     projected: &Tensor,
     state: &[Tensor],
-    (w_hh, b_hh): (&Tensor, Option<&Tensor>),
+    recurrent: (&Tensor, Option<&Tensor>),
+    w_hr: Option<&Tensor>,
     reverse: bool,
 ) -> Result<(Tensor, Vec<Tensor>), OpError> {
     let steps = meta_of(projected)?.sizes[0].guard_int();
@@ -527,7 +637,7 @@ fn one_layer_ops(
         // Iterating over a tensor in Python: `unbind`, which PyTorch's core IR writes as
         // `slice` + `squeeze`.
         let gi = projected.slice(0, Some(t), Some(t + 1), 1).squeeze_dim(0);
-        state = step(cell, &gi, &state, w_hh, b_hh);
+        state = step(cell, &gi, &state, recurrent, w_hr);
         seq.push(state[0].clone());
     }
     if reverse {
@@ -639,6 +749,7 @@ macro_rules! recurrent_lowering {
             a.bidirectional,
             a.batch_first,
             a.has_biases,
+            a.params.len(),
         );
         match spec {
             Some(spec) if !(a.train && a.dropout > 0.0) => Ok(Lowering::Recurrent {
@@ -773,7 +884,7 @@ impl CellCall<'_> {
     fn ops(&self, cell: Cell) -> Result<Vec<Tensor>, OpError> {
         self.metas(cell)?;
         let gi = self.input.linear(self.w_ih, self.b_ih);
-        Ok(step(cell, &gi, &self.hx, self.w_hh, self.b_hh))
+        Ok(step(cell, &gi, &self.hx, (self.w_hh, self.b_hh), None))
     }
 }
 
@@ -868,84 +979,112 @@ mod tests {
     }
 
     /// The layer kernel (the cell kernels, the batch split over the threads when the
-    /// work is large enough) has the bits of the decomposition's ops: every cell, one
-    /// layer and two bidirectional batch-first ones, a size that runs on one thread and
-    /// one large enough to split on a machine of several cores.
+    /// work is large enough) has the bits of the decomposition's ops: every cell, an
+    /// LSTM with and without projections (`proj_size`), one layer and two bidirectional
+    /// batch-first ones, a size that runs on one thread and one large enough to split on
+    /// a machine of several cores.
     #[test]
     fn the_layer_kernel_has_the_bits_of_the_ops() {
         for cell in [Cell::Lstm, Cell::Gru, Cell::RnnTanh, Cell::RnnRelu] {
-            for [steps, batch, hidden, features] in [[5, 3, 16, 12], [24, 6, 96, 40]] {
-                for (layers, bidirectional) in [(1, false), (2, true)] {
-                    let batch_first = bidirectional;
-                    let spec = RecurrentSpec {
-                        cell,
-                        layers,
-                        bidirectional,
-                        batch_first,
-                        has_biases: true,
+            for sizes in [[5, 3, 16, 12], [24, 6, 96, 40]] {
+                for layout in [(1, false), (2, true)] {
+                    let projections: &[bool] = match cell {
+                        Cell::Lstm => &[false, true],
+                        _ => &[false],
                     };
-                    let directions = spec.directions();
-                    let in_shape = match batch_first {
-                        true => [batch, steps, features],
-                        false => [steps, batch, features],
-                    };
-                    let input =
-                        Tensor::from_vec(values(steps * batch * features, 1, 2.0), in_shape);
-                    let slots = layers * directions;
-                    let hx: Vec<Tensor> = (0..spec.states())
-                        .map(|i| {
-                            let v = values(slots * batch * hidden, 2 + i, 1.0);
-                            Tensor::from_vec(v, [slots, batch, hidden])
-                        })
-                        .collect();
-                    let width = cell.gates() * hidden;
-                    let mut params = Vec::new();
-                    for slot in 0..slots {
-                        let f = if slot < directions {
-                            features
-                        } else {
-                            hidden * directions
-                        };
-                        params.push(Tensor::from_vec(
-                            values(width * f, 4 + slot, 0.2),
-                            [width, f],
-                        ));
-                        let w_hh = values(width * hidden, 5 + slot, 0.2);
-                        params.push(Tensor::from_vec(w_hh, [width, hidden]));
-                        params.push(Tensor::from_vec(values(width, 6 + slot, 0.5), [width]));
-                        params.push(Tensor::from_vec(values(width, 7 + slot, 0.5), [width]));
-                    }
-                    let call = RnnCall {
-                        input: &input,
-                        hx: hx.clone(),
-                        params: &params,
-                        has_biases: true,
-                        num_layers: layers as i64,
-                        dropout: 0.0,
-                        train: false,
-                        bidirectional,
-                        batch_first,
-                    };
-                    let rnn = Rnn::read(&call, cell).unwrap();
-                    let storages = |ts: &[Tensor]| -> Vec<Storage> {
-                        ts.iter().map(|t| t.try_storage().unwrap()).collect()
-                    };
-                    let got = recurrent_layers(
-                        &spec,
-                        &input.try_storage().unwrap(),
-                        &storages(&hx),
-                        &storages(&params),
-                    )
-                    .expect("f32 data with a packed product runs the layer kernel")
-                    .unwrap();
-                    let want = rnn_ops(&rnn, &input).unwrap();
-                    assert_eq!(got.len(), want.len());
-                    for (g, w) in got.iter().zip(&want) {
-                        assert_eq!(g.shape(), w.shape().as_slice());
-                        assert_eq!(g.to_vec::<f32>(), w.to_vec::<f32>().unwrap());
+                    for &projections in projections {
+                        layers_have_the_bits_of_the_ops(cell, sizes, layout, projections);
                     }
                 }
             }
+        }
+    }
+
+    /// One case of [`the_layer_kernel_has_the_bits_of_the_ops`]: `[steps, batch, hidden,
+    /// features]`, `(layers, bidirectional)`; with projections the hidden state is half
+    /// the cell's size.
+    fn layers_have_the_bits_of_the_ops(
+        cell: Cell,
+        [steps, batch, hidden, features]: [usize; 4],
+        (layers, bidirectional): (usize, bool),
+        projections: bool,
+    ) {
+        let batch_first = bidirectional;
+        let out = if projections { hidden / 2 } else { hidden };
+        let spec = RecurrentSpec {
+            cell,
+            layers,
+            bidirectional,
+            batch_first,
+            has_biases: true,
+            projections,
+        };
+        let directions = spec.directions();
+        let in_shape = match batch_first {
+            true => [batch, steps, features],
+            false => [steps, batch, features],
+        };
+        let input = Tensor::from_vec(values(steps * batch * features, 1, 2.0), in_shape);
+        let slots = layers * directions;
+        let hx: Vec<Tensor> = [out, hidden][..spec.states()]
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let v = values(slots * batch * size, 2 + i, 1.0);
+                Tensor::from_vec(v, [slots, batch, size])
+            })
+            .collect();
+        let width = cell.gates() * hidden;
+        let mut params = Vec::new();
+        for slot in 0..slots {
+            let f = if slot < directions {
+                features
+            } else {
+                out * directions
+            };
+            params.push(Tensor::from_vec(
+                values(width * f, 4 + slot, 0.2),
+                [width, f],
+            ));
+            let w_hh = values(width * out, 5 + slot, 0.2);
+            params.push(Tensor::from_vec(w_hh, [width, out]));
+            params.push(Tensor::from_vec(values(width, 6 + slot, 0.5), [width]));
+            params.push(Tensor::from_vec(values(width, 7 + slot, 0.5), [width]));
+            if projections {
+                let w_hr = values(out * hidden, 8 + slot, 0.3);
+                params.push(Tensor::from_vec(w_hr, [out, hidden]));
+            }
+        }
+        let call = RnnCall {
+            input: &input,
+            hx: hx.clone(),
+            params: &params,
+            has_biases: true,
+            num_layers: layers as i64,
+            dropout: 0.0,
+            train: false,
+            bidirectional,
+            batch_first,
+        };
+        let rnn = Rnn::read(&call, cell).unwrap();
+        assert_eq!(rnn.spec, spec);
+        let storages = |ts: &[Tensor]| -> Vec<Storage> {
+            ts.iter().map(|t| t.try_storage().unwrap()).collect()
+        };
+        let got = recurrent_layers(
+            &spec,
+            &input.try_storage().unwrap(),
+            &storages(&hx),
+            &storages(&params),
+        )
+        .expect("f32 data with a packed product runs the layer kernel")
+        .unwrap();
+        let want = rnn_ops(&rnn, &input).unwrap();
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got[0].shape()[2], out * directions);
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.shape(), w.shape().as_slice());
+            assert_eq!(g.to_vec::<f32>(), w.to_vec::<f32>().unwrap());
         }
     }
 
@@ -959,6 +1098,7 @@ mod tests {
             bidirectional: false,
             batch_first: false,
             has_biases: false,
+            projections: false,
         };
         let f32s = |shape: &[usize]| Storage::full(shape, 0.5, DType::F32);
         let input = f32s(&[4, 2, 8]);

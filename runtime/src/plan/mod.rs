@@ -1276,7 +1276,8 @@ fn recurrent_label(spec: &ferrex::ops::rnn::RecurrentSpec) -> String {
     } else {
         ""
     };
-    format!("{layers}{bi}{first} (layer kernel: packed product + fused cell per step)")
+    let projected = if spec.projections { ", projected" } else { "" };
+    format!("{layers}{bi}{first}{projected} (layer kernel: packed product + fused cell per step)")
 }
 
 /// Counts for [`crate::PlanStats`].

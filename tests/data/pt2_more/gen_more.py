@@ -433,3 +433,12 @@ torch.manual_seed(17)
 go("stylize", Stylize(), (r(2, 3, 8, 8),))
 torch.manual_seed(18)
 go("retrieval", Retrieval(), (torch.randint(0, 50, (4, 6)), torch.rand(4, 6) > 0.3))
+class LSTMProj(nn.Module):
+    def __init__(s):
+        super().__init__(); s.a = nn.LSTM(6, 16, num_layers=2, bidirectional=True, batch_first=True, proj_size=8); s.b = nn.LSTM(16, 12, proj_size=8, bias=False)
+    def forward(s, x, h0, c0):
+        y, (h, c) = s.a(x)
+        z, (h2, c2) = s.b(y.transpose(0, 1), (h0, c0))
+        return y, h, c, z, h2, c2
+# Static: with a dynamic batch PyTorch writes the projected LSTM's steps out in the default IR.
+go("lstm_proj", LSTMProj(), (r(3, 5, 6), r(1, 3, 8), r(1, 3, 12)))

@@ -54,8 +54,8 @@ impl Gen<'_> {
             .map(|&v| self.tensor(v))
             .collect::<Result<Vec<_>, _>>()?;
         let spec = format!(
-            "{RT}::RecurrentSpec {{ cell: {RT}::RecurrentCell::{:?}, layers: {}, bidirectional: {}, batch_first: {}, has_biases: {} }}",
-            spec.cell, spec.layers, spec.bidirectional, spec.batch_first, spec.has_biases
+            "{RT}::RecurrentSpec {{ cell: {RT}::RecurrentCell::{:?}, layers: {}, bidirectional: {}, batch_first: {}, has_biases: {}, projections: {} }}",
+            spec.cell, spec.layers, spec.bidirectional, spec.batch_first, spec.has_biases, spec.projections
         );
         let call = format!(
             "{RT}::recurrent(&{spec}, vec![{}], &fail)?",
