@@ -703,8 +703,8 @@ fn edge_pads_read_the_mapped_input_index() {
 }
 
 /// `gather` along each dim of a 3-D input with an index smaller than the input in the
-/// other dims (so rows of the index skip input elements), negative indices included,
-/// against `out[i][j][k] = x[..index[i][j][k]..]` written out.
+/// other dims (so rows of the index skip input elements), against `out[i][j][k] =
+/// x[..index[i][j][k]..]` written out; a negative index is out of bounds, as in ATen.
 #[test]
 fn gather_along_every_dim_matches_its_definition() {
     let x = tensor(&[3, 4, 5], 31);
@@ -712,7 +712,7 @@ fn gather_along_every_dim_matches_its_definition() {
     let ishape = [2, 3, 4];
     for dim in 0..3usize {
         let size = [3i64, 4, 5][dim];
-        let idx: Vec<i64> = (0..24).map(|n| (n * 7 % (2 * size)) - size).collect();
+        let idx: Vec<i64> = (0..24).map(|n| n * 7 % size).collect();
         let index = Tensor::from_vec(idx.clone(), ishape);
         let got = x.gather(dim as i64, &index);
         assert_eq!(got.shape(), ishape);
@@ -720,8 +720,7 @@ fn gather_along_every_dim_matches_its_definition() {
         for i in 0..2 {
             for j in 0..3 {
                 for k in 0..4 {
-                    let v = idx[(i * 3 + j) * 4 + k];
-                    let v = if v < 0 { v + size } else { v } as usize;
+                    let v = idx[(i * 3 + j) * 4 + k] as usize;
                     let mut at = [i, j, k];
                     at[dim] = v;
                     want.push(f64::from(xs[(at[0] * 4 + at[1]) * 5 + at[2]]));
@@ -730,6 +729,104 @@ fn gather_along_every_dim_matches_its_definition() {
         }
         assert_close(&data(&got), &want, 0.0, &format!("gather along {dim}"));
     }
-    let out_of_range = x.gather(2, &Tensor::from_vec(vec![5i64], [1, 1, 1]));
-    assert!(out_of_range.to_vec::<f32>().is_err());
+    for bad in [5i64, -1] {
+        let out_of_range = x.gather(2, &Tensor::from_vec(vec![bad], [1, 1, 1]));
+        let err = out_of_range.to_vec::<f32>().unwrap_err().to_string();
+        let want = format!("index {bad} is out of bounds for dimension 2 with size 5");
+        assert!(err.contains(&want), "{err}");
+    }
+}
+
+/// `addr` (`beta * self + alpha * vec1 ⊗ vec2`, `self` broadcast, `beta = 0` ignoring a
+/// NaN `self` as ATen does) and `take_along_dim` (`out[i, j] = x[i, idx[i, j]]` along
+/// dim 1 with the operands broadcast to each other, along dim 0, and flattened with no
+/// dim), each against its definition written out; mismatched operands are errors.
+#[test]
+fn addr_and_take_along_dim_match_their_definitions() {
+    let call = |name: &str, args: Vec<Value>| {
+        run_eager(lookup(name).unwrap(), &args).map(|mut out| out.remove(0))
+    };
+    let (v1, v2) = (tensor(&[3], 1), tensor(&[4], 2));
+    let (a, b) = (data(&v1), data(&v2));
+    let row = Tensor::from_vec(vec![1.0f32, f32::NAN, 3.0, -2.0], [4]);
+    for (beta, alpha) in [(1.0, 1.0), (0.5, -2.0), (0.0, 3.0)] {
+        let got = call(
+            "aten::addr",
+            vec![
+                Value::Tensor(row.clone()),
+                Value::Tensor(v1.clone()),
+                Value::Tensor(v2.clone()),
+                Value::Float(beta),
+                Value::Float(alpha),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got.shape(), [3, 4]);
+        let want: Vec<f64> = (0..12)
+            .map(|k| {
+                let (i, j) = (k / 4, k % 4);
+                let term = if beta == 0.0 {
+                    0.0
+                } else {
+                    beta * f64::from(data(&row)[j])
+                };
+                term + alpha * f64::from(a[i]) * f64::from(b[j])
+            })
+            .collect();
+        let got = data(&got);
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            match w.is_nan() {
+                true => assert!(g.is_nan(), "addr({beta}, {alpha})[{k}]"),
+                false => assert!((f64::from(*g) - w).abs() < 1e-5, "addr[{k}]: {g} vs {w}"),
+            }
+        }
+    }
+    let bad = call(
+        "aten::addr",
+        vec![
+            Value::Tensor(row.clone()),
+            Value::Tensor(tensor(&[3, 1], 3)),
+            Value::Tensor(v2),
+        ],
+    );
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("Expected 1-D argument vec1 and vec2"));
+
+    // x [3, 4]; idx [1, 2] broadcast over x's rows along dim 1.
+    let x = tensor(&[3, 4], 4);
+    let xs = data(&x);
+    let idx = Tensor::from_vec(vec![3i64, -1], [1, 2]);
+    let take = |idx: &Tensor, dim: Value| {
+        call(
+            "aten::take_along_dim",
+            vec![Value::Tensor(x.clone()), Value::Tensor(idx.clone()), dim],
+        )
+    };
+    let got = take(&idx, Value::Int(SymInt::Int(1))).unwrap();
+    assert_eq!(got.shape(), [3, 2]);
+    let want: Vec<f32> = (0..3)
+        .flat_map(|i| [xs[i * 4 + 3], xs[i * 4 + 3]])
+        .collect();
+    assert_eq!(data(&got), want);
+    let rows = Tensor::from_vec(vec![2i64, 0, 1, 1], [1, 4]);
+    let got = take(&rows, Value::Int(SymInt::Int(0))).unwrap();
+    assert_eq!(data(&got), [xs[8], xs[1], xs[6], xs[7]]);
+    let flat = Tensor::from_vec(vec![11i64, 0, 5], [3]);
+    let got = take(&flat, Value::None).unwrap();
+    assert_eq!(data(&got), [xs[11], xs[0], xs[5]]);
+    let err = take(&flat, Value::Int(SymInt::Int(0)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("should have the same number of dimensions"),
+        "{err}"
+    );
+    // Along a dim an index wraps (PyTorch's `remainder`); flattened it does not.
+    let wrapped = Tensor::from_vec(vec![-5i64, 6], [1, 2]);
+    let got = take(&wrapped, Value::Int(SymInt::Int(1))).unwrap();
+    assert_eq!(data(&got), [xs[3], xs[2], xs[7], xs[6], xs[11], xs[10]]);
+    let negative = Tensor::from_vec(vec![-1i64], [1]);
+    assert!(take(&negative, Value::None).is_err());
 }

@@ -160,10 +160,8 @@ fn gather_typed<T: Element>(
 ) -> Result<ArcArray<T, IxDyn>, OpError> {
     if x.ndim() == 0 {
         let v = x.iter().next().copied().unwrap_or_default();
-        for &i in index.iter() {
-            if i != 0 && i != -1 {
-                op_bail!("gather(): index {i} is out of bounds for dimension 0 with size 1");
-            }
+        if let Some(i) = index.iter().find(|&&i| i != 0) {
+            op_bail!("index {i} is out of bounds for dimension 0 with size 1");
         }
         return Ok(index.map(|_| v).into_shared());
     }
@@ -182,7 +180,8 @@ fn gather_typed<T: Element>(
     for k in (0..shape.len().saturating_sub(1)).rev() {
         strides[k] = strides[k + 1] * shape[k + 1];
     }
-    if let Some(&i) = is.iter().find(|&&i| i < -len || i >= len) {
+    // ATen's gather counts no index from the end (`take_along_dim` wraps its own).
+    if let Some(&i) = is.iter().find(|&&i| i < 0 || i >= len) {
         op_bail!("index {i} is out of bounds for dimension {d} with size {len}");
     }
     let mut out = ferrex_kernels::try_filled(is.len(), T::default()).map_err(|e| OpError(e.0))?;
@@ -193,7 +192,7 @@ fn gather_typed<T: Element>(
     for (row, dst) in is.chunks(width).zip(out.chunks_mut(width)) {
         let src = &xs[base..];
         for (c, (o, &i)) in dst.iter_mut().zip(row).enumerate() {
-            let j = if i < 0 { i + len } else { i } as usize;
+            let j = i as usize; // checked in 0..len above
             *o = src[if d == last { j } else { c + j * strides[d] }];
         }
         for k in (0..last).rev() {
@@ -233,12 +232,77 @@ fn gather_lowering<T: Clone>(a: &Gather<T>) -> Result<super::Lowering<T>, OpErro
     })
 }
 
+/// `take_along_dim`'s operands broadcast against each other in every dim but `dim`
+/// (ATen's `_take_along_dim_helper`): `(self's sizes, indices' sizes)`; with no dim,
+/// both flattened.
+fn take_along_shapes(a: &TakeAlongDim) -> Result<(Vec<SymInt>, Vec<SymInt>, i64), OpError> {
+    let (x, i) = (meta_of(&a.self_)?, meta_of(&a.indices)?);
+    if i.dtype != DType::I64 {
+        op_bail!(
+            "torch.take_along_dim(): dtype of indices should be Long but got {}",
+            i.dtype
+        );
+    }
+    let Some(dim) = a.dim else {
+        return Ok((vec![x.numel()], vec![i.numel()], 0));
+    };
+    if x.rank() != i.rank() {
+        op_bail!(
+            "torch.take_along_dim(): input and indices should have the same number of dimensions, but got {} dimensions for input, and {} dimensions for indices",
+            x.rank(),
+            i.rank()
+        );
+    }
+    let d = normalize_dim(dim, x.rank())?;
+    let mut self_sizes = x.sizes.clone();
+    self_sizes[d] = i.sizes[d].clone();
+    let indices_to = broadcast_shapes(&self_sizes, &i.sizes)?;
+    let mut index_sizes = i.sizes.clone();
+    index_sizes[d] = x.sizes[d].clone();
+    let self_to = broadcast_shapes(&index_sizes, &x.sizes)?;
+    Ok((self_to, indices_to, d as i64))
+}
+
+fn take_along_dim_meta(a: &TakeAlongDim) -> Result<Vec<TensorMeta>, OpError> {
+    let dtype = meta_of(&a.self_)?.dtype;
+    let (_, indices, _) = take_along_shapes(a)?;
+    Ok(vec![TensorMeta::new(dtype, indices)])
+}
+
+/// `self` and `indices` broadcast to each other, the indices wrapped into the dim
+/// (`remainder`: -1 is the last, as PyTorch's decomposition), then `gather`; with no
+/// dim, both flattened and the indices as they are (a negative one is an error).
+fn take_along_dim_decomposition(a: &TakeAlongDim) -> Result<Vec<Tensor>, OpError> {
+    let (self_to, indices_to, dim) = take_along_shapes(a)?;
+    let (x, i) = match a.dim {
+        None => (a.self_.reshape(self_to), a.indices.reshape(indices_to)),
+        Some(_) => {
+            let size = self_to[dim as usize].clone();
+            let i = a.indices.expand(indices_to);
+            let args = vec![super::Value::Tensor(i), super::Value::Int(size)];
+            let wrapped = Tensor::call_op(&super::elementwise::REMAINDER_SCALAR, args);
+            let Some(wrapped) = wrapped.into_iter().next() else {
+                op_bail!("take_along_dim: remainder gave no result");
+            };
+            (a.self_.expand(self_to), wrapped)
+        }
+    };
+    Ok(vec![x.gather(dim, &i)])
+}
+
 op_def! {
     pub static GATHER: struct Gather =
         "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor" {
         meta: gather_meta,
         kernel: gather_kernel,
         lowering: gather_lowering,
+    }
+    /// `gather` of operands broadcast to each other but along `dim` (NumPy's
+    /// `take_along_axis`); of both flattened with no dim.
+    pub static TAKE_ALONG_DIM: struct TakeAlongDim =
+        "aten::take_along_dim(Tensor self, Tensor indices, int? dim=None) -> Tensor" {
+        meta: take_along_dim_meta,
+        composite: take_along_dim_decomposition,
     }
 }
 

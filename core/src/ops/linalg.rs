@@ -983,6 +983,21 @@ fn check_added_term(op: &str, self_: &Tensor, out: &TensorMeta) -> Result<(), Op
     Ok(())
 }
 
+fn addr_meta(a: &Addr) -> Result<Vec<TensorMeta>, OpError> {
+    let (x, y) = (meta_of(&a.vec1)?, meta_of(&a.vec2)?);
+    if x.rank() != 1 || y.rank() != 1 {
+        op_bail!(
+            "addr: Expected 1-D argument vec1 and vec2, but got {}-D and {}-D",
+            x.rank(),
+            y.rank()
+        );
+    }
+    let dtype = same_dtype(&x, &y, "addr")?;
+    let out = TensorMeta::new(dtype, vec![x.sizes[0].clone(), y.sizes[0].clone()]);
+    check_added_term("addr", &a.self_, &out)?;
+    Ok(vec![out])
+}
+
 fn outer_meta(a: &Outer) -> Result<Vec<TensorMeta>, OpError> {
     let (x, y) = (meta_of(&a.self_)?, meta_of(&a.vec2)?);
     if x.rank() != 1 || y.rank() != 1 {
@@ -1024,6 +1039,24 @@ op_def! {
             Ok(vec![scaled_sum(&a.self_, product, a.beta, a.alpha)])
         },
         core_aten,
+    }
+    /// `beta * self + (alpha * vec1)[:, None] * vec2[None, :]`, ATen's order of the
+    /// products.
+    pub static ADDR: struct Addr =
+        "aten::addr(Tensor self, Tensor vec1, Tensor vec2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
+        meta: addr_meta,
+        composite: |a: &Addr| {
+            let vec1 = a.vec1.unsqueeze(1);
+            let vec1 = match a.alpha {
+                Scalar::Int(1) => vec1,
+                Scalar::Float(f) if f == 1.0 => vec1,
+                Scalar::Int(i) => vec1.mul(i),
+                Scalar::Float(f) => vec1.mul(f),
+                Scalar::Bool(b) => vec1.mul(i64::from(b)),
+            };
+            let product = vec1.mul(a.vec2.unsqueeze(0));
+            Ok(vec![scaled_sum(&a.self_, product, a.beta, Scalar::Int(1))])
+        },
     }
     /// `x[:, None] * y[None, :]`.
     pub static OUTER: struct Outer = "aten::outer(Tensor self, Tensor vec2) -> Tensor" {
