@@ -33,6 +33,7 @@ pub mod normalization;
 pub mod pixel_shuffle;
 pub mod pool3d;
 pub mod pooling;
+pub mod quantize;
 mod prepack;
 pub mod reduction;
 pub mod resample;

@@ -442,3 +442,17 @@ class LSTMProj(nn.Module):
         return y, h, c, z, h2, c2
 # Static: with a dynamic batch PyTorch writes the projected LSTM's steps out in the default IR.
 go("lstm_proj", LSTMProj(), (r(3, 5, 6), r(1, 3, 8), r(1, 3, 12)))
+class FakeQuant(nn.Module):
+    def __init__(s):
+        super().__init__(); s.l = nn.Linear(8, 8)
+    def forward(s, x, sc, zp):
+        a = torch.fake_quantize_per_tensor_affine(x, 0.05, 3, -128, 127)
+        b = torch.fake_quantize_per_tensor_affine(s.l(a), sc, zp, 0, 255)
+        w = torch.fake_quantize_per_channel_affine(s.l.weight, torch.full((8,), 0.02), torch.arange(8, dtype=torch.int32) - 4, 0, -128, 127)
+        return b, x @ w.T
+torch.manual_seed(19)
+go("fake_quant", FakeQuant(), (r(4, 8) * 4, torch.tensor(0.04), torch.tensor(100, dtype=torch.int32)))
+class TakeAddr(nn.Module):
+    def forward(s, x, i, v):
+        return torch.take_along_dim(x, i, 1), torch.take_along_dim(x, i.abs()), torch.addr(x[:, :3], v, v[:3], beta=0.5, alpha=2.0)
+go("take_addr", TakeAddr(), (r(3, 4), torch.tensor([[3, -1], [0, -4], [2, 1]]), r(3)))
