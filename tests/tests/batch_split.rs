@@ -107,6 +107,75 @@ fn per_sample_kernels_split_with_the_same_bits() {
     splits_alike(&m, &Tensor::randn([4, 2, 5, 6]));
 }
 
+/// A region of each sample written in place through a view (`slice_scatter` once
+/// functionalized, and `copy` in PyTorch's core IR of such writes): planned steps, split
+/// along the batch with the same bits.
+#[export_module]
+struct Regions {}
+
+#[export_module]
+impl Regions {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.relu();
+        y.slice(2, Some(1), Some(4), 1)
+            .copy_(&x.slice(2, Some(0), Some(3), 1).tanh());
+        y.slice(3, Some(0), Some(6), 2)
+            .copy_(&x.slice(3, Some(1), Some(4), 1));
+        y * 2.0
+    }
+}
+
+#[test]
+fn regions_written_through_views_split_with_the_same_bits() {
+    ferrex::manual_seed(11);
+    let x = Tensor::randn([4, 2, 5, 6]);
+    splits_alike(&Regions {}, &x);
+    let ep = ferrex::export(&Regions {}, (x.copy(),)).unwrap();
+    let targets = ep.op_targets();
+    assert!(
+        targets.contains(&"aten::slice_scatter.default".to_string()),
+        "{targets:?}"
+    );
+    // The writes, by hand: rows 1..4 from tanh of rows 0..3, then columns 0, 2, 4 from
+    // columns 1..4 (after the first write), all doubled.
+    let xs = x.to_vec::<f32>().unwrap();
+    let mut want: Vec<f32> = xs.iter().map(|v| v.max(0.0)).collect();
+    for plane in 0..8 {
+        let at = |r: usize, c: usize| plane * 30 + r * 6 + c;
+        for r in 1..4 {
+            for c in 0..6 {
+                want[at(r, c)] = xs[at(r - 1, c)].tanh();
+            }
+        }
+        for r in 0..5 {
+            for (k, c) in [0, 2, 4].into_iter().enumerate() {
+                want[at(r, c)] = xs[at(r, k + 1)];
+            }
+        }
+    }
+    let want: Vec<f32> = want.iter().map(|v| v * 2.0).collect();
+    let eager = Regions {}.forward(&x).to_vec::<f32>().unwrap();
+    let exported = ep.module().call((x.copy(),)).unwrap()[0]
+        .to_vec::<f32>()
+        .unwrap();
+    // (ferrex's `tanh` is within an ulp or two of the standard library's.)
+    for got in [eager, exported] {
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+    for p in [ep.clone(), ep.run_decompositions().unwrap()] {
+        let c = ferrex_runtime::compile(&p).unwrap();
+        assert!(c.stats().fallback_ops.is_empty(), "{}", c.describe());
+        assert!(
+            c.describe()
+                .contains("slice_scatter: aten::slice_scatter.default along dim 2 (its kernel)"),
+            "{}",
+            c.describe()
+        );
+    }
+}
+
 /// A 3-D convolution and poolings, adaptive poolings to sizes other than 1, `tril` of
 /// each sample's matrix and a variance over a dim: planned steps of the ops' kernels.
 #[export_module]

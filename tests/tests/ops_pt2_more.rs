@@ -737,15 +737,15 @@ fn gather_along_every_dim_matches_its_definition() {
     }
 }
 
+fn call(name: &str, args: Vec<Value>) -> Result<Tensor, ferrex::error::OpError> {
+    run_eager(lookup(name).unwrap(), &args).map(|mut out| out.remove(0))
+}
+
 /// `addr` (`beta * self + alpha * vec1 ⊗ vec2`, `self` broadcast, `beta = 0` ignoring a
-/// NaN `self` as ATen does) and `take_along_dim` (`out[i, j] = x[i, idx[i, j]]` along
-/// dim 1 with the operands broadcast to each other, along dim 0, and flattened with no
-/// dim), each against its definition written out; mismatched operands are errors.
+/// NaN `self` as ATen does) against its definition written out; vectors of another rank
+/// are an error.
 #[test]
-fn addr_and_take_along_dim_match_their_definitions() {
-    let call = |name: &str, args: Vec<Value>| {
-        run_eager(lookup(name).unwrap(), &args).map(|mut out| out.remove(0))
-    };
+fn addr_matches_its_definition() {
     let (v1, v2) = (tensor(&[3], 1), tensor(&[4], 2));
     let (a, b) = (data(&v1), data(&v2));
     let row = Tensor::from_vec(vec![1.0f32, f32::NAN, 3.0, -2.0], [4]);
@@ -793,7 +793,13 @@ fn addr_and_take_along_dim_match_their_definitions() {
         .unwrap_err()
         .to_string()
         .contains("Expected 1-D argument vec1 and vec2"));
+}
 
+/// `take_along_dim` (`out[i, j] = x[i, idx[i, j]]` along dim 1 with the operands
+/// broadcast to each other, along dim 0, and flattened with no dim) against its
+/// definition written out; operands of other ranks are an error.
+#[test]
+fn take_along_dim_matches_its_definition() {
     // x [3, 4]; idx [1, 2] broadcast over x's rows along dim 1.
     let x = tensor(&[3, 4], 4);
     let xs = data(&x);

@@ -35,11 +35,21 @@ fn copy_kernel(a: &Copy, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
         .map_err(|e| OpError(e.to_string()))?])
 }
 
+/// `src` broadcast to the result (`self`'s sizes): a planned expand, or the value itself
+/// when the sizes are `src`'s (the runtime plans it only where both are f32: a cast is
+/// the kernel's).
+fn copy_lowering<T: Clone>(a: &Copy<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Expand {
+        input: a.src.clone(),
+    })
+}
+
 op_def! {
     pub static COPY: struct Copy =
         "aten::copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor" {
         meta: copy_meta,
         kernel: copy_kernel,
+        lowering: copy_lowering,
     }
     pub static COPY_: Copy =
         "aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)" {
@@ -62,6 +72,24 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use crate::{DType, Tensor};
+
+    /// In-place writes into `slice`, `narrow` and `select` views reach the tensor they
+    /// were taken from (views of views too), as PyTorch's shared memory does; a failed
+    /// write leaves both as they were.
+    #[test]
+    fn writes_into_views_reach_their_tensor() {
+        let x = Tensor::arange(12).reshape([3, 4]).to_dtype(DType::F32);
+        x.slice(1, Some(1), Some(3), 1)
+            .copy_(&Tensor::zeros([3, 2]));
+        x.select(0, 2).copy_(&Tensor::full([4], 7.0));
+        x.narrow(0, 0, 2).select(1, 3).mul_(10.0);
+        x.slice(1, Some(0), None::<i64>, 2).select(0, 1).add_(0.5);
+        let want = [0.0, 0.0, 0.0, 30.0, 4.5, 0.0, 0.5, 70.0, 7.0, 7.0, 7.0, 7.0];
+        assert_eq!(x.to_vec::<f32>().unwrap(), want);
+        let failed = x.select(0, 0).copy_(&Tensor::zeros([5]));
+        assert!(failed.to_vec::<f32>().is_err());
+        assert_eq!(x.to_vec::<f32>().unwrap(), want);
+    }
 
     #[test]
     fn copy_broadcasts_and_casts_into_the_destination() {

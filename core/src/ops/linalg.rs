@@ -1049,7 +1049,7 @@ op_def! {
             let vec1 = a.vec1.unsqueeze(1);
             let vec1 = match a.alpha {
                 Scalar::Int(1) => vec1,
-                Scalar::Float(f) if f == 1.0 => vec1,
+                Scalar::Float(1.0) => vec1,
                 Scalar::Int(i) => vec1.mul(i),
                 Scalar::Float(f) => vec1.mul(f),
                 Scalar::Bool(b) => vec1.mul(i64::from(b)),

@@ -130,14 +130,20 @@ fn quantize_each(
                 .enumerate()
                 .map(|(k, v)| f32_value(v, k))
                 .unzip();
-            (Storage::from_vec(&shape, out), Storage::from_vec(&shape, mask))
+            (
+                Storage::from_vec(&shape, out),
+                Storage::from_vec(&shape, mask),
+            )
         }
         _ => {
             let (out, mask): (Vec<f64>, Vec<bool>) = (s.to_vec::<f64>().into_iter())
                 .enumerate()
                 .map(|(k, v)| value(v, k))
                 .unzip();
-            (Storage::from_vec(&shape, out), Storage::from_vec(&shape, mask))
+            (
+                Storage::from_vec(&shape, out),
+                Storage::from_vec(&shape, mask),
+            )
         }
     };
     let lost = || OpError::new("fake_quantize: result shape");
@@ -175,7 +181,10 @@ fn item(t: &Tensor, what: &str) -> Result<f64, OpError> {
 fn per_channel_kernel(a: &PerChannel) -> Result<Vec<Storage>, OpError> {
     let s = a.self_.storage_or_op_error()?;
     let axis = normalize_dim(a.axis, s.shape().len())?;
-    let (scales, zs) = (a.scale.storage_or_op_error()?, a.zero_point.storage_or_op_error()?);
+    let (scales, zs) = (
+        a.scale.storage_or_op_error()?,
+        a.zero_point.storage_or_op_error()?,
+    );
     if zs.dtype().is_float() {
         op_bail!("fake_quantize_per_channel_affine: float zero points are not supported yet");
     }
@@ -204,7 +213,9 @@ fn per_channel_kernel(a: &PerChannel) -> Result<Vec<Storage>, OpError> {
 /// ATen's checks of per-channel parameters: 1-D, one per index along `axis`.
 fn per_channel_metas(a: &PerChannel, mask: bool) -> Result<Vec<TensorMeta>, OpError> {
     let m = meta_of(&a.self_)?;
-    let axis = usize::try_from(a.axis).ok().filter(|&d| d < m.rank().max(1));
+    let axis = usize::try_from(a.axis)
+        .ok()
+        .filter(|&d| d < m.rank().max(1));
     let Some(axis) = axis else {
         op_bail!("`axis` must be between 0 and number of dimensions of input");
     };
@@ -232,7 +243,10 @@ fn per_tensor_lowering<T: Clone>(x: &T) -> Result<Lowering<T>, OpError> {
 
 /// `op(args)[0]`: the output of a `_cachemask` form.
 fn output_of(op: &'static super::OpDef, args: Vec<Value>) -> Result<Vec<Tensor>, OpError> {
-    Ok(vec![first_result(Tensor::call_op(op, args), op.name().as_str())?])
+    Ok(vec![first_result(
+        Tensor::call_op(op, args),
+        op.name().as_str(),
+    )?])
 }
 
 op_def! {
@@ -335,15 +349,29 @@ mod tests {
     /// channel (x86's conversion).
     #[test]
     fn values_are_pytorchs() {
-        let x: [f32; 9] = [0.25, 0.35, -0.05, f32::NAN, 1e30, -1e30, 0.149999, 12.8, 12.9];
+        let x: [f32; 9] = [
+            0.25,
+            0.35,
+            -0.05,
+            f32::NAN,
+            1e30,
+            -1e30,
+            0.149999,
+            12.8,
+            12.9,
+        ];
         let grid = Grid::new(-128, 127, &[3]).unwrap();
         let s = [0.1f32, 1.0 / 0.1f32];
         let per_tensor: Vec<f32> = x.iter().map(|&v| grid.per_tensor(v, s, 3).0).collect();
         // 124 · 0.1 in f32 is 12.400001, PyTorch's value.
-        let want = [0.2f32, 0.4, 0.0, -13.1, 12.400001, -13.1, 0.1, 12.400001, 12.400001];
+        let want = [
+            0.2f32, 0.4, 0.0, -13.1, 12.400001, -13.1, 0.1, 12.400001, 12.400001,
+        ];
         assert_eq!(per_tensor, want);
         let per_channel: Vec<f32> = x.iter().map(|&v| grid.per_channel(v, s, 3).0).collect();
-        let want = [0.2f32, 0.4, 0.0, -13.1, -13.1, -13.1, 0.1, 12.400001, 12.400001];
+        let want = [
+            0.2f32, 0.4, 0.0, -13.1, -13.1, -13.1, 0.1, 12.400001, 12.400001,
+        ];
         assert_eq!(per_channel, want);
         let f64s: Vec<f64> = (x.iter())
             .map(|&v| grid.per_channel(f64::from(v), s, 3).0)
@@ -353,7 +381,10 @@ mod tests {
         assert_eq!(f64s, want64);
         // The mask: inside the grid before clamping.
         let masks: Vec<bool> = x.iter().map(|&v| grid.per_tensor(v, s, 3).1).collect();
-        assert_eq!(masks, [true, true, true, false, false, false, true, false, false]);
+        assert_eq!(
+            masks,
+            [true, true, true, false, false, false, true, false, false]
+        );
         assert!(Grid::new(5, 4, &[]).is_err());
         assert!(Grid::new(-128, 127, &[200]).is_err());
     }

@@ -144,11 +144,21 @@ fn select_scatter_kernel(args: &SelectScatter, _: &[TensorMeta]) -> Result<Vec<S
     ])
 }
 
+/// Each lane along `dim` of the result from the same lanes of `self` and `src` (of
+/// one rank): a planned step of the kernel, split along any other dim.
+fn slice_scatter_lowering<T: Clone>(a: &SliceScatter<T>) -> Result<super::Lowering<T>, OpError> {
+    Ok(super::Lowering::Lanes {
+        inputs: vec![a.self_.clone(), a.src.clone()],
+        dims: vec![a.dim],
+    })
+}
+
 op_def! {
     pub static SLICE_SCATTER: struct SliceScatter =
         "aten::slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor" {
         meta: slice_scatter_meta,
         kernel: slice_scatter_kernel,
+        lowering: slice_scatter_lowering,
     }
     pub static SELECT_SCATTER: struct SelectScatter =
         "aten::select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor" {

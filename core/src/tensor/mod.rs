@@ -144,12 +144,37 @@ pub(crate) fn end_private_states() {
 #[derive(Clone)]
 pub struct Tensor {
     cell: Arc<RwLock<TensorState>>,
+    /// For a `slice` / `select` / `narrow` view: the tensor it was taken from, which an
+    /// in-place write into the view reaches (`Tensor::take_inplace_result`).
+    view_of: Option<Arc<ViewOf>>,
+}
+
+/// Where a view's values sit in the tensor it was taken from ([`Tensor::view_of`]).
+pub(crate) struct ViewOf {
+    pub(crate) base: Tensor,
+    pub(crate) region: Region,
+}
+
+/// The region of a [`ViewOf`]: `slice.Tensor`'s arguments, or `select.int`'s.
+#[derive(Clone)]
+pub(crate) enum Region {
+    Slice {
+        dim: i64,
+        start: Option<SymInt>,
+        end: Option<SymInt>,
+        step: i64,
+    },
+    Select {
+        dim: i64,
+        index: SymInt,
+    },
 }
 
 impl Tensor {
     pub(crate) fn from_state(state: TensorState) -> Tensor {
         Tensor {
             cell: Arc::new(RwLock::new(state)),
+            view_of: None,
         }
     }
 
@@ -221,6 +246,23 @@ impl Tensor {
     }
 
     /// An address identifying this tensor handle (Rust's counterpart of Python's `id(x)`).
+    /// This tensor as a view of `base` over `region`: an in-place write into it is
+    /// scattered back into `base` (a failed view stays unlinked).
+    pub(crate) fn viewing(mut self, base: &Tensor, region: Region) -> Tensor {
+        if !matches!(self.state(), TensorState::Failed(_)) {
+            self.view_of = Some(Arc::new(ViewOf {
+                base: base.clone(),
+                region,
+            }));
+        }
+        self
+    }
+
+    /// The tensor this one is a `slice` / `select` / `narrow` view of, and where.
+    pub(crate) fn view_of(&self) -> Option<&ViewOf> {
+        self.view_of.as_deref()
+    }
+
     pub fn id(&self) -> usize {
         Arc::as_ptr(&self.cell) as *const u8 as usize
     }

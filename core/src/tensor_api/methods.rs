@@ -6,12 +6,12 @@ use std::panic::Location;
 
 use crate::error::SourceLocation;
 use crate::ops::{
-    activation, constructors, dispatch, dispatch1, elementwise, linalg, reduction, shape, OpDef,
-    Value,
+    activation, constructors, dispatch, dispatch1, elementwise, linalg, reduction, scatter, shape,
+    OpDef, Value,
 };
 use crate::symbolic::SymInt;
 
-use crate::tensor::{DType, Tensor, TensorState};
+use crate::tensor::{DType, Region, Tensor, TensorState};
 
 #[track_caller]
 pub(super) fn here() -> SourceLocation {
@@ -154,6 +154,38 @@ impl Tensor {
             return out;
         }
         self.set_state(state);
+        // A `slice` / `select` view writes its new values back into its tensor, as
+        // PyTorch's views share memory (while tracing: a `slice_scatter` /
+        // `select_scatter` into it, as functionalization records).
+        if let Some(v) = self.view_of() {
+            let scattered = match &v.region {
+                Region::Slice {
+                    dim,
+                    start,
+                    end,
+                    step,
+                } => {
+                    let opt = |b: &Option<SymInt>| b.clone().map_or(Value::None, Value::Int);
+                    let args = vec![
+                        t(&v.base),
+                        t(self),
+                        int(*dim),
+                        opt(start),
+                        opt(end),
+                        int(*step),
+                    ];
+                    dispatch1(&scatter::SLICE_SCATTER, args, here())
+                }
+                Region::Select { dim, index } => {
+                    let args = vec![t(&v.base), t(self), int(*dim), Value::Int(index.clone())];
+                    dispatch1(&scatter::SELECT_SCATTER, args, here())
+                }
+            };
+            let written = v.base.take_inplace_result(scattered);
+            if let TensorState::Failed(_) = written.state() {
+                return written;
+            }
+        }
         self.clone()
     }
 
@@ -521,16 +553,18 @@ impl Tensor {
         step: i64,
     ) -> Tensor {
         let opt = |v: Option<SymInt>| v.map(Value::Int).unwrap_or(Value::None);
-        let mut args = vec![
-            t(self),
-            int(dim),
-            opt(start.map(Into::into)),
-            opt(end.map(Into::into)),
-        ];
+        let (start, end) = (start.map(Into::into), end.map(Into::into));
+        let mut args = vec![t(self), int(dim), opt(start.clone()), opt(end.clone())];
         if step != 1 {
             args.push(int(step));
         }
-        dispatch1(&shape::SLICE, args, here())
+        let region = Region::Slice {
+            dim,
+            start,
+            end,
+            step,
+        };
+        dispatch1(&shape::SLICE, args, here()).viewing(self, region)
     }
 
     /// `self[start..]` along `dim`.

@@ -45,16 +45,31 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn select(&self, dim: i64, index: impl Into<SymInt>) -> Tensor {
-        let args = vec![t(self), int(dim), int(index)];
-        dispatch1(&shape::SELECT_INT, args, here())
+        let index = index.into();
+        let args = vec![t(self), int(dim), Value::Int(index.clone())];
+        let region = crate::tensor::Region::Select { dim, index };
+        dispatch1(&shape::SELECT_INT, args, here()).viewing(self, region)
     }
 
     /// `length` elements of `dim` from `start` (a view).
     #[track_caller]
     #[must_use]
     pub fn narrow(&self, dim: i64, start: impl Into<SymInt>, length: impl Into<SymInt>) -> Tensor {
-        let args = vec![t(self), int(dim), int(start), int(length)];
-        dispatch1(&shape::NARROW, args, here())
+        let (start, length) = (start.into(), length.into());
+        let end = start.add(&length);
+        let args = vec![
+            t(self),
+            int(dim),
+            Value::Int(start.clone()),
+            Value::Int(length),
+        ];
+        let region = crate::tensor::Region::Slice {
+            dim,
+            start: Some(start),
+            end: Some(end),
+            step: 1,
+        };
+        dispatch1(&shape::NARROW, args, here()).viewing(self, region)
     }
 
     /// Tiles the tensor `repeats[i]` times along each dim (extra leading repeats add dims).

@@ -4,12 +4,12 @@
 // generated.
 //
 // The plan, one step per line:
-//   copy: eager aten::copy.default
-//   copy_1: eager aten::copy.default
-//   sum_1: sum over dims [0, 1] -> slot 0
-//   sum_2: sum over dims [0, 1] -> slot 1
-//   add: fused add -> slot 2
-//   eager fallbacks: 2 (aten::copy.default ×2)
+//   copy: expand (strided copy) -> slot 0
+//   copy_1: expand (strided copy) -> slot 1
+//   sum_1: sum over dims [0, 1] -> slot 2
+//   sum_2: sum over dims [0, 1] -> slot 3
+//   add: fused add -> slot 4
+//   eager fallbacks: none
 #![allow(clippy::all, clippy::pedantic, clippy::too_many_lines, unused)]
 
 /// The archive this module was generated from: its length, and where its JSON
@@ -39,12 +39,10 @@ const _: () = assert!(
 /// The program `ModelAttrMutation`, compiled ahead of time: its weights, read once, and the
 /// plan's steps as code (`forward`, `call`).
 pub struct Model {
-    t0: ::ferrex_aot::rt::Tensor,
-    t1: ::ferrex_aot::rt::Tensor,
+    c0: Vec<f32>,
+    c1: Vec<f32>,
     b0: ::std::sync::Mutex<Vec<f32>>,
     b1: ::std::sync::Mutex<Vec<f32>>,
-    o0: &'static ::ferrex_aot::rt::OpDef,
-    o1: &'static ::ferrex_aot::rt::OpDef,
     f4: ::ferrex_aot::rt::FusedProgram,
     ws: ::std::sync::Mutex<Option<Workspace>>,
 }
@@ -79,19 +77,15 @@ impl Model {
         let c0 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
         // `zeros_1` = aten::zeros.default(…), folded: f32[3, 2]
         let c1 = ::ferrex_aot::rt::fold("aten::zeros.default", &[::ferrex_aot::rt::Value::IntList(vec![::ferrex_aot::rt::SymInt::Int(3), ::ferrex_aot::rt::SymInt::Int(2)]), ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None, ::ferrex_aot::rt::Value::None], 0)?;
-        let t0 = ::ferrex_aot::rt::tensor_of_f32(&c0, &[3, 2])?;
-        let t1 = ::ferrex_aot::rt::tensor_of_f32(&c1, &[3, 2])?;
         // `attr_0`, mutated by the program: f32[3, 2]
         let b0 = ::ferrex_aot::rt::f32_le(archive, 8545, 6)?;
         // `attr_1`, mutated by the program: f32[3, 2]
         let b1 = ::ferrex_aot::rt::f32_le(archive, 8642, 6)?;
         Ok(Model {
-            t0,
-            t1,
+            c0,
+            c1,
             b0: ::std::sync::Mutex::new(b0),
             b1: ::std::sync::Mutex::new(b1),
-            o0: ::ferrex_aot::rt::op("aten::copy.default")?,
-            o1: ::ferrex_aot::rt::op("aten::copy.default")?,
             f4: ::ferrex_aot::rt::FusedProgram {
                 instrs: vec![
                     ::ferrex_aot::rt::Instr::Load { dst: 0, input: 0 },
@@ -107,25 +101,25 @@ impl Model {
     }
 }
 
-/// The buffers `Model::forward` computes in (the plan's 3 slots, 12 bytes),
+/// The buffers `Model::forward` computes in (the plan's 5 slots, 60 bytes),
 /// allocated once and reused by every call.
 pub struct Workspace {
     s0: Vec<f32>,
     s1: Vec<f32>,
     s2: Vec<f32>,
-    e5: Vec<::ferrex_aot::rt::Storage>,
-    e6: Vec<::ferrex_aot::rt::Storage>,
+    s3: Vec<f32>,
+    s4: Vec<f32>,
 }
 
 impl Workspace {
     /// Allocates the slots.
     pub fn new() -> Result<Workspace, ::ferrex_aot::rt::RunError> {
         Ok(Workspace {
-            s0: ::ferrex_aot::rt::zeros(1)?,
-            s1: ::ferrex_aot::rt::zeros(1)?,
+            s0: ::ferrex_aot::rt::zeros(6)?,
+            s1: ::ferrex_aot::rt::zeros(6)?,
             s2: ::ferrex_aot::rt::zeros(1)?,
-            e5: Vec::new(),
-            e6: Vec::new(),
+            s3: ::ferrex_aot::rt::zeros(1)?,
+            s4: ::ferrex_aot::rt::zeros(1)?,
         })
     }
 }
@@ -142,35 +136,37 @@ impl Model {
         let b_attr_1: &[f32] = &b_attr_1_state;
         // copy: aten::copy.default at exportdb/src/cases/model_attr_mutation.rs:28
         {
+            let out = &mut ws.s0[..6];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("copy", "aten::copy.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 28, column: 21 }), e);
-            ws.e5 = ::ferrex_aot::rt::fallback(self.o0, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_0, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(self.t0.clone()), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
+            ::ferrex_aot::rt::strided_copy(&self.c0[..], 0, &[3, 2], &[2, 1], out).map_err(|e| fail(&e))?;
         }
         // copy_1: aten::copy.default at exportdb/src/cases/model_attr_mutation.rs:29
         {
+            let out = &mut ws.s1[..6];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("copy_1", "aten::copy.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 29, column: 21 }), e);
-            ws.e6 = ::ferrex_aot::rt::fallback(self.o1, vec![::ferrex_aot::rt::Value::Tensor(::ferrex_aot::rt::tensor_of_f32(b_attr_1, &[3, 2])?), ::ferrex_aot::rt::Value::Tensor(self.t1.clone()), ::ferrex_aot::rt::Value::Bool(false)], &fail)?;
+            ::ferrex_aot::rt::strided_copy(&self.c1[..], 0, &[3, 2], &[2, 1], out).map_err(|e| fail(&e))?;
         }
         // sum_1: aten::sum.default at exportdb/src/cases/model_attr_mutation.rs:30
         {
-            let out = &mut ws.s0[..1];
+            let out = &mut ws.s2[..1];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_1", "aten::sum.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 11 }), e);
             ::ferrex_aot::rt::reduce_sum(x, &[3, 2], &[true, true], 1.0f64, out).map_err(|e| fail(&e))?;
         }
         // sum_2: aten::sum.default at exportdb/src/cases/model_attr_mutation.rs:30
         {
-            let out = &mut ws.s1[..1];
+            let out = &mut ws.s3[..1];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("sum_2", "aten::sum.default", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 31 }), e);
-            ::ferrex_aot::rt::reduce_sum(::ferrex_aot::rt::eager_f32(&ws.e5, 0)?, &[3, 2], &[true, true], 1.0f64, out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::reduce_sum(&ws.s0[..6], &[3, 2], &[true, true], 1.0f64, out).map_err(|e| fail(&e))?;
         }
         // add: aten::add.Tensor at exportdb/src/cases/model_attr_mutation.rs:30
         {
-            let out = &mut ws.s2[..1];
+            let out = &mut ws.s4[..1];
             let fail = |e: &dyn ::std::fmt::Display| ::ferrex_aot::rt::failed("add", "aten::add.Tensor", Some(::ferrex_aot::rt::SourceLocation { file: "exportdb/src/cases/model_attr_mutation.rs", line: 30, column: 17 }), e);
-            ::ferrex_aot::rt::fused(&self.f4, &[(&ws.s0[..1], &[]), (&ws.s1[..1], &[])], &[], out).map_err(|e| fail(&e))?;
+            ::ferrex_aot::rt::fused(&self.f4, &[(&ws.s2[..1], &[]), (&ws.s3[..1], &[])], &[], out).map_err(|e| fail(&e))?;
         }
-        ::ferrex_aot::rt::copy_out(out0, &ws.s2[..1])?;
-        ::ferrex_aot::rt::copy_out(&mut b_attr_0_state, ::ferrex_aot::rt::eager_f32(&ws.e5, 0)?)?;
-        ::ferrex_aot::rt::copy_out(&mut b_attr_1_state, ::ferrex_aot::rt::eager_f32(&ws.e6, 0)?)?;
+        ::ferrex_aot::rt::copy_out(out0, &ws.s4[..1])?;
+        ::ferrex_aot::rt::copy_out(&mut b_attr_0_state, &ws.s0[..6])?;
+        ::ferrex_aot::rt::copy_out(&mut b_attr_1_state, &ws.s1[..6])?;
         Ok(())
     }
 }
