@@ -161,18 +161,25 @@ pub fn strided_copy<T: Copy>(
                 *o = x[base + j * inner_stride];
             }
         }
-        // Odometer over the outer dims (last fastest).
-        for d in (0..outer).rev() {
-            idx[d] += 1;
-            base += strides[d];
-            if idx[d] < sizes[d] {
-                break;
-            }
-            base -= strides[d] * sizes[d];
-            idx[d] = 0;
-        }
+        odometer_step(&mut idx, &mut base, &sizes[..outer], &strides[..outer]);
     }
     Ok(())
+}
+
+/// Advances the row-major index `at` over `sizes` by one (the last dim fastest),
+/// moving `offset` by `strides` along: the walk of a strided view, one element (or one
+/// row of the dims after `at`'s) at a time.
+#[inline]
+fn odometer_step(at: &mut [usize], offset: &mut usize, sizes: &[usize], strides: &[usize]) {
+    for d in (0..at.len()).rev() {
+        at[d] += 1;
+        *offset += strides[d];
+        if at[d] < sizes[d] {
+            return;
+        }
+        *offset -= strides[d] * sizes[d];
+        at[d] = 0;
+    }
 }
 
 /// [`strided_copy`] of a view whose dim `p` (not the last) has stride 1: for every index
@@ -417,16 +424,7 @@ fn for_each_broadcast(
     let (mut at, mut offset) = (vec![0usize; rank], 0usize);
     for j in 0..total {
         f(j, *list.get(offset).ok_or_else(short)?)?;
-        // The odometer: the last dim fastest.
-        for d in (0..rank).rev() {
-            at[d] += 1;
-            offset += steps[d];
-            if at[d] < to[d] {
-                break;
-            }
-            offset -= steps[d] * to[d];
-            at[d] = 0;
-        }
+        odometer_step(&mut at, &mut offset, to, &steps);
     }
     Ok(())
 }

@@ -191,8 +191,13 @@ fn per_channel_kernel(a: &PerChannel) -> Result<Vec<Storage>, OpError> {
     let (scales, zs) = (scales.to_vec::<f32>(), zs.to_vec::<i64>());
     let grid = Grid::new(a.quant_min, a.quant_max, &zs)?;
     // The channel of element k: its index along `axis`.
+    let Some(&size) = s.shape().get(axis) else {
+        op_bail!("fake_quantize_per_channel_affine: the input has no dim {axis}");
+    };
+    if scales.len() != size || zs.len() != size {
+        op_bail!("fake_quantize_per_channel_affine: expected {size} scales and zero points, got {} and {}", scales.len(), zs.len());
+    }
     let inner: usize = s.shape()[axis + 1..].iter().product();
-    let size = s.shape()[axis];
     let params = |k: usize| {
         let c = (k / inner.max(1)) % size.max(1);
         ([scales[c], 1.0 / scales[c]], zs[c])

@@ -523,7 +523,7 @@ fn one_direction(
         (true, _) => op_bail!("{op}: expected an f32 weight_hr"),
         (false, _) => (w, None),
     };
-    let out = w_hr.map_or(hidden, |w| w.shape()[0]);
+    let out = w_hr.map_or(hidden, |w| w.shape().first().copied().unwrap_or(0));
     if w_hr.is_some_and(|w| w.shape() != [out, hidden]) || w.len() < 2 {
         op_bail!("{op}: expected weight_hr of sizes [{out}, {hidden}] after the other weights");
     }

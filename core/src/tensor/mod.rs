@@ -249,7 +249,7 @@ impl Tensor {
     /// This tensor as a view of `base` over `region`: an in-place write into it is
     /// scattered back into `base` (a failed view stays unlinked).
     pub(crate) fn viewing(mut self, base: &Tensor, region: Region) -> Tensor {
-        if !matches!(self.state(), TensorState::Failed(_)) {
+        if !self.with_state(|s| matches!(s, TensorState::Failed(_))) {
             self.view_of = Some(Arc::new(ViewOf {
                 base: base.clone(),
                 region,
