@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --bin ferrex -- show PROGRAM.pt2
 //! cargo run --release --bin ferrex -- run PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
-//!                                         [--runner interpreter|compiled] [--atol 1e-5]
+//!                                         [--runner interpreter|compiled] [--atol 1e-5] [--rtol 0]
 //! cargo run --release --bin ferrex -- bench PROGRAM.pt2 --inputs IO.safetensors [--prefix P]
 //! cargo run --release --bin ferrex -- convert IN.pt2 OUT.pt2
 //! cargo run --release --bin ferrex -- fuzz --minutes 10 [--seed S] [--out DIR]
@@ -96,6 +96,10 @@ enum Command {
         /// The largest absolute difference accepted.
         #[arg(long, default_value_t = 1e-5)]
         atol: f64,
+        /// A difference relative to the expected value accepted on top of `--atol`:
+        /// `|got - want| <= atol + rtol · |want|` (outputs of large values).
+        #[arg(long, default_value_t = 0.0)]
+        rtol: f64,
     },
     /// Time both runners on inputs from a safetensors file (median and spread).
     Bench {
@@ -192,7 +196,14 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             prefix,
             runner,
             atol,
-        } => report::run(&program, &inputs, &prefix, runner, atol),
+            rtol,
+        } => report::run(
+            &program,
+            &inputs,
+            &prefix,
+            runner,
+            report::Tolerance { atol, rtol },
+        ),
         Command::Bench {
             program,
             inputs,

@@ -10,12 +10,29 @@ use crate::io::IoFile;
 use crate::runner::{self, Runner};
 use crate::{CliError, RunnerKind};
 
+/// How far a value may be from the expected one: `|got - want| <= atol + rtol · |want|`
+/// per element (NumPy's `allclose`); integers compare exactly whatever the tolerance.
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+impl std::fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rtol {
+            0.0 => write!(f, "{:e}", self.atol),
+            rtol => write!(f, "{:e} + {rtol:e}·|expected|", self.atol),
+        }
+    }
+}
+
 pub fn run(
     program: &Path,
     inputs: &Path,
     prefix: &str,
     kind: RunnerKind,
-    atol: f64,
+    tol: Tolerance,
 ) -> Result<ExitCode, CliError> {
     let runner = Runner::new(runner::load_program(program)?, kind)?;
     let io = IoFile::open(inputs, prefix)?;
@@ -49,8 +66,8 @@ pub fn run(
         outln!("{name}: {}", describe(value)?);
         if let Some(want) = io.expected(what, index) {
             checked += 1;
-            let mut verdict = compare(value, want)?;
-            let stale = !within(&verdict, atol)
+            let mut verdict = compare(value, want, tol.rtol)?;
+            let stale = !within(&verdict, tol)
                 && what == "mut"
                 && name.starts_with("buffer ")
                 && before_call.holds(index, want)?;
@@ -61,9 +78,9 @@ pub fn run(
                      the {} runner's value after the call instead",
                     format!("{:?}", before_call.other_kind()).to_lowercase()
                 );
-                verdict = compare(value, &before_call.other_after(index)?)?;
+                verdict = compare(value, &before_call.other_after(index)?, tol.rtol)?;
             }
-            let ok = within(&verdict, atol);
+            let ok = within(&verdict, tol);
             failed += usize::from(!ok);
             let label = if ok { colour.pass() } else { colour.fail() };
             outln!("  {label} against {prefix}{what}{index}: {verdict}");
@@ -72,10 +89,10 @@ pub fn run(
     if checked == 0 {
         outln!("(no expected values in the inputs file to compare with)");
     } else if failed == 0 {
-        outln!("{}: {checked} values within {atol:e}", colour.pass());
+        outln!("{}: {checked} values within {tol}", colour.pass());
     } else {
         outln!(
-            "{}: {failed} of {checked} values differ by more than {atol:e}",
+            "{}: {failed} of {checked} values differ by more than {tol}",
             colour.fail()
         );
         return Ok(ExitCode::from(1));
@@ -83,8 +100,8 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-fn within(verdict: &Verdict, atol: f64) -> bool {
-    matches!(verdict, Verdict::Diff(d) if *d <= atol)
+fn within(verdict: &Verdict, tol: Tolerance) -> bool {
+    matches!(verdict, Verdict::Diff { excess, .. } if *excess <= tol.atol)
 }
 
 /// A file whose expected buffer mutation is the buffer's value *before* the call:
@@ -168,8 +185,12 @@ fn format_value(v: f64, dtype: DType) -> String {
 
 /// How one value compares with the expected one.
 pub enum Verdict {
-    /// The largest absolute difference (NaN where both are NaN counts as equal).
-    Diff(f64),
+    /// The largest absolute difference (NaN where both are NaN counts as equal), and
+    /// the largest of `|got - want| - rtol · |want|` (what `atol` must cover).
+    Diff {
+        worst: f64,
+        excess: f64,
+    },
     Shape(Vec<usize>, Vec<usize>),
     DType(DType, DType),
 }
@@ -177,14 +198,14 @@ pub enum Verdict {
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Verdict::Diff(d) => write!(f, "max abs diff {d:.3e}"),
+            Verdict::Diff { worst, .. } => write!(f, "max abs diff {worst:.3e}"),
             Verdict::Shape(got, want) => write!(f, "shape {got:?}, expected {want:?}"),
             Verdict::DType(got, want) => write!(f, "dtype {got}, expected {want}"),
         }
     }
 }
 
-pub fn compare(got: &Tensor, want: &Tensor) -> Result<Verdict, CliError> {
+pub fn compare(got: &Tensor, want: &Tensor, rtol: f64) -> Result<Verdict, CliError> {
     if got.shape() != want.shape() {
         return Ok(Verdict::Shape(got.shape(), want.shape()));
     }
@@ -200,23 +221,28 @@ pub fn compare(got: &Tensor, want: &Tensor) -> Result<Verdict, CliError> {
             .map(|(x, y)| (i128::from(*x) - i128::from(*y)).unsigned_abs())
             .max()
             .unwrap_or(0);
-        return Ok(Verdict::Diff(worst as f64));
+        let worst = worst as f64;
+        return Ok(Verdict::Diff {
+            worst,
+            excess: worst,
+        });
     }
     let (a, b): (Vec<f64>, Vec<f64>) = (got.to_vec()?, want.to_vec()?);
-    let worst = a.iter().zip(&b).fold(0.0f64, |worst, (x, y)| {
+    let (mut worst, mut excess) = (0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(&b) {
         let d = if x.is_nan() && y.is_nan() || x == y {
             0.0
         } else {
             (x - y).abs()
         };
         // A NaN difference (NaN against a number) must fail, not vanish in `max`.
-        if d.is_nan() {
-            f64::INFINITY
-        } else {
-            worst.max(d)
-        }
-    });
-    Ok(Verdict::Diff(worst))
+        let d = if d.is_nan() { f64::INFINITY } else { d };
+        worst = worst.max(d);
+        // Infinite expected values count as any other: only equal ones pass (d = 0).
+        let allowed = if y.is_finite() { rtol * y.abs() } else { 0.0 };
+        excess = excess.max(d - allowed);
+    }
+    Ok(Verdict::Diff { worst, excess })
 }
 
 /// PASS/FAIL, in colour only on a terminal (and not under `NO_COLOR`).

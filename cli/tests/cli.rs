@@ -117,6 +117,35 @@ fn run_compares_outputs_and_mutations_with_both_runners() {
     }
 }
 
+/// `--rtol` accepts a difference relative to the expected value on top of `--atol`:
+/// the wrong mutation (-1.5 for an expected -13.5, 12 apart) passes within
+/// `1e-5 + 1·|expected|` (13.5) and fails within `1e-5 + 0.8·|expected|` (10.8).
+#[test]
+fn a_relative_tolerance_scales_with_the_expected_value() {
+    let files = Files::new("rtol");
+    let (program, io) = counter_files(&files, true);
+    for (rtol, code, last) in [
+        ("1", 0, "PASS: 3 values within 1e-5 + 1e0·|expected|\n"),
+        (
+            "0.8",
+            1,
+            "FAIL: 1 of 3 values differ by more than 1e-5 + 8e-1·|expected|\n",
+        ),
+    ] {
+        let mut args = run_args(&program, &io, "compiled");
+        args.extend(["--rtol", rtol]);
+        let o = ferrex(&args);
+        let (stdout, _) = text(&o);
+        assert_eq!(o.status.code(), Some(code), "{stdout}");
+        assert!(stdout.ends_with(last), "{stdout}");
+        // The printed difference stays the absolute one.
+        assert!(
+            stdout.contains("against p_mut1: max abs diff 1.200e1"),
+            "{stdout}"
+        );
+    }
+}
+
 #[test]
 fn a_wrong_mutation_fails_with_exit_status_1() {
     let files = Files::new("wrong");
