@@ -290,6 +290,19 @@ enum Slot<V> {
 }
 
 impl<V> Slot<V> {
+    /// The one value this slot holds, moved out (the slot left empty); `None`, and the
+    /// slot as it was, for a slot of several values or none.
+    fn take(&mut self) -> Option<V> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::One(v) => Some(v),
+            Slot::Many(mut vs) if vs.len() == 1 => vs.pop(),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
     fn get(&self, index: usize) -> Option<&V> {
         match self {
             Slot::One(v) if index == 0 => Some(v),
@@ -372,17 +385,12 @@ fn values_into<E: Evaluator>(
     for (p, a) in args.iter().enumerate() {
         // The common arguments directly; sizes and lists through the general path.
         values.push(match a {
-            Argument::Tensor(id) if moves.contains(&p) => match env.get_mut(id.0) {
-                Some(slot @ Slot::One(_)) => match std::mem::replace(slot, Slot::Empty) {
-                    Slot::One(v) => Argument::Tensor(v),
-                    _ => return Err(unread(graph, *id, 0, e)),
-                },
-                Some(Slot::Many(vs)) if vs.len() == 1 => match vs.pop() {
+            Argument::Tensor(id) if moves.contains(&p) => {
+                match env.get_mut(id.0).and_then(Slot::take) {
                     Some(v) => Argument::Tensor(v),
-                    None => return Err(unread(graph, *id, 0, e)),
-                },
-                _ => Argument::Tensor(read(graph, env, *id, 0, e)?),
-            },
+                    None => Argument::Tensor(read(graph, env, *id, 0, e)?),
+                }
+            }
             Argument::Tensor(id) => Argument::Tensor(read(graph, env, *id, 0, e)?),
             Argument::Float(x) => Argument::Float(*x),
             Argument::Bool(b) => Argument::Bool(*b),

@@ -5,7 +5,7 @@
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use super::op_def;
-use super::util::{broadcast_shapes, concrete, meta_of, normalize_dim, with_dtype};
+use super::util::{broadcast_shapes, concrete, first_result, meta_of, normalize_dim, with_dtype};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::SymInt;
@@ -281,10 +281,7 @@ fn take_along_dim_decomposition(a: &TakeAlongDim) -> Result<Vec<Tensor>, OpError
             let i = a.indices.expand(indices_to);
             let args = vec![super::Value::Tensor(i), super::Value::Int(size)];
             let wrapped = Tensor::call_op(&super::elementwise::REMAINDER_SCALAR, args);
-            let Some(wrapped) = wrapped.into_iter().next() else {
-                op_bail!("take_along_dim: remainder gave no result");
-            };
-            (a.self_.expand(self_to), wrapped)
+            (a.self_.expand(self_to), first_result(wrapped, "remainder")?)
         }
     };
     Ok(vec![x.gather(dim, &i)])

@@ -949,21 +949,22 @@ fn addmv_meta(a: &Addmv) -> Result<Vec<TensorMeta>, OpError> {
 /// `beta * self + alpha * product` (`baddbmm`, `addbmm`, `addmv`); `beta = 0` ignores
 /// `self` (NaN too). Integer factors stay integers (an integer product stays one).
 fn scaled_sum(self_: &Tensor, product: Tensor, beta: Scalar, alpha: Scalar) -> Tensor {
-    // The number as the kind it is (an integer factor keeps an integer product one).
-    let times = |t: &Tensor, s: Scalar| match s {
-        Scalar::Int(i) => t.mul(i),
-        Scalar::Float(f) => t.mul(f),
-        Scalar::Bool(b) => t.mul(i64::from(b)),
-    };
-    let p = if alpha.to::<f64>() == 1.0 {
-        product
-    } else {
-        times(&product, alpha)
-    };
+    let p = scaled(product, alpha);
     match beta.to::<f64>() {
         0.0 => p,
         1.0 => self_.add(&p),
-        _ => times(self_, beta).add(&p),
+        _ => scaled(self_.clone(), beta).add(&p),
+    }
+}
+
+/// `t · s`, the number as the kind it is (an integer factor keeps an integer product
+/// one); `t` itself for a factor of 1.
+fn scaled(t: Tensor, s: Scalar) -> Tensor {
+    match s {
+        _ if s.to::<f64>() == 1.0 => t,
+        Scalar::Int(i) => t.mul(i),
+        Scalar::Float(f) => t.mul(f),
+        Scalar::Bool(b) => t.mul(i64::from(b)),
     }
 }
 
@@ -1046,15 +1047,7 @@ op_def! {
         "aten::addr(Tensor self, Tensor vec1, Tensor vec2, *, Scalar beta=1, Scalar alpha=1) -> Tensor" {
         meta: addr_meta,
         composite: |a: &Addr| {
-            let vec1 = a.vec1.unsqueeze(1);
-            let vec1 = match a.alpha {
-                Scalar::Int(1) => vec1,
-                Scalar::Float(1.0) => vec1,
-                Scalar::Int(i) => vec1.mul(i),
-                Scalar::Float(f) => vec1.mul(f),
-                Scalar::Bool(b) => vec1.mul(i64::from(b)),
-            };
-            let product = vec1.mul(a.vec2.unsqueeze(0));
+            let product = scaled(a.vec1.unsqueeze(1), a.alpha).mul(a.vec2.unsqueeze(0));
             Ok(vec![scaled_sum(&a.self_, product, a.beta, Scalar::Int(1))])
         },
     }

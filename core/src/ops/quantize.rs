@@ -13,7 +13,7 @@ use super::util::{first_result, meta_of, normalize_dim};
 use super::Value;
 use crate::error::OpError;
 use crate::op_bail;
-use crate::tensor::{DType, Storage, Tensor, TensorMeta};
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// A call's quantization grid, `qmin..=qmax`.
 #[derive(Clone, Copy)]
@@ -115,39 +115,60 @@ fn fake_quantize_metas(x: &Tensor, mask: bool) -> Result<Vec<TensorMeta>, OpErro
     Ok(metas)
 }
 
-/// `x` fake-quantized by `value(x, k)` for each element `k` (row-major), into the
-/// output and the mask.
-fn quantize_each(
-    x: &Tensor,
-    value: impl Fn(f64, usize) -> (f64, bool),
-    f32_value: impl Fn(f32, usize) -> (f32, bool),
-) -> Result<Vec<Storage>, OpError> {
-    let s = x.storage_or_op_error()?;
-    let shape = s.shape().to_vec();
-    let (out, mask) = match s.dtype() {
-        DType::F32 => {
-            let (out, mask): (Vec<f32>, Vec<bool>) = (s.to_vec::<f32>().into_iter())
-                .enumerate()
-                .map(|(k, v)| f32_value(v, k))
-                .unzip();
-            (
-                Storage::from_vec(&shape, out),
-                Storage::from_vec(&shape, mask),
-            )
+/// How each element of a call is fake-quantized: per tensor (one scale and zero point)
+/// or per channel (those of the element's index along the axis).
+enum Quantizer {
+    PerTensor {
+        grid: Grid,
+        scale: [f32; 2],
+        z: i64,
+    },
+    PerChannel {
+        grid: Grid,
+        /// Per channel: the scale and its inverse, and the zero point.
+        params: Vec<([f32; 2], i64)>,
+        /// The elements after the axis (a channel's run).
+        inner: usize,
+    },
+}
+
+impl Quantizer {
+    /// Element `k` (row-major) of value `x`, fake-quantized, and whether it is inside
+    /// the grid.
+    fn at<T: Quantized>(&self, x: T, k: usize) -> (T, bool) {
+        match self {
+            Quantizer::PerTensor { grid, scale, z } => grid.per_tensor(x, *scale, *z),
+            Quantizer::PerChannel {
+                grid,
+                params,
+                inner,
+            } => {
+                let (scale, z) = params[(k / (*inner).max(1)) % params.len().max(1)];
+                grid.per_channel(x, scale, z)
+            }
         }
-        _ => {
-            let (out, mask): (Vec<f64>, Vec<bool>) = (s.to_vec::<f64>().into_iter())
-                .enumerate()
-                .map(|(k, v)| value(v, k))
-                .unzip();
-            (
-                Storage::from_vec(&shape, out),
-                Storage::from_vec(&shape, mask),
-            )
+    }
+
+    /// `s` fake-quantized, and the mask of its elements inside the grid.
+    fn run(&self, s: &Storage) -> Result<Vec<Storage>, OpError> {
+        match s.dtype() {
+            DType::F32 => self.each::<f32>(s),
+            _ => self.each::<f64>(s),
         }
-    };
-    let lost = || OpError::new("fake_quantize: result shape");
-    Ok(vec![out.ok_or_else(lost)?, mask.ok_or_else(lost)?])
+    }
+
+    fn each<T: Quantized + Element>(&self, s: &Storage) -> Result<Vec<Storage>, OpError> {
+        let (out, mask): (Vec<T>, Vec<bool>) = (s.to_vec::<T>().into_iter())
+            .enumerate()
+            .map(|(k, v)| self.at(v, k))
+            .unzip();
+        let stored =
+            |s: Option<Storage>| s.ok_or_else(|| OpError::new("fake_quantize: result shape"));
+        Ok(vec![
+            stored(Storage::from_vec(s.shape(), out))?,
+            stored(Storage::from_vec(s.shape(), mask))?,
+        ])
+    }
 }
 
 /// Per tensor: `scale` as ATen's kernel takes it (f32) and its inverse.
@@ -159,12 +180,8 @@ fn per_tensor_kernel(
 ) -> Result<Vec<Storage>, OpError> {
     let grid = Grid::new(qmin, qmax, &[z])?;
     let scale = scale as f32;
-    let s = [scale, 1.0 / scale];
-    quantize_each(
-        x,
-        |v, _| grid.per_tensor(v, s, z),
-        |v, _| grid.per_tensor(v, s, z),
-    )
+    let scale = [scale, 1.0 / scale];
+    Quantizer::PerTensor { grid, scale, z }.run(&x.storage_or_op_error()?)
 }
 
 /// The single value of a per-tensor parameter given as a tensor.
@@ -190,7 +207,7 @@ fn per_channel_kernel(a: &PerChannel) -> Result<Vec<Storage>, OpError> {
     }
     let (scales, zs) = (scales.to_vec::<f32>(), zs.to_vec::<i64>());
     let grid = Grid::new(a.quant_min, a.quant_max, &zs)?;
-    // The channel of element k: its index along `axis`.
+    // One scale and zero point per index along `axis`.
     let Some(&size) = s.shape().get(axis) else {
         op_bail!("fake_quantize_per_channel_affine: the input has no dim {axis}");
     };
@@ -198,21 +215,15 @@ fn per_channel_kernel(a: &PerChannel) -> Result<Vec<Storage>, OpError> {
         op_bail!("fake_quantize_per_channel_affine: expected {size} scales and zero points, got {} and {}", scales.len(), zs.len());
     }
     let inner: usize = s.shape()[axis + 1..].iter().product();
-    let params = |k: usize| {
-        let c = (k / inner.max(1)) % size.max(1);
-        ([scales[c], 1.0 / scales[c]], zs[c])
-    };
-    quantize_each(
-        &a.self_,
-        |v, k| {
-            let (s, z) = params(k);
-            grid.per_channel(v, s, z)
-        },
-        |v, k| {
-            let (s, z) = params(k);
-            grid.per_channel(v, s, z)
-        },
-    )
+    let params = (scales.iter().zip(zs))
+        .map(|(&s, z)| ([s, 1.0 / s], z))
+        .collect();
+    Quantizer::PerChannel {
+        grid,
+        params,
+        inner,
+    }
+    .run(&s)
 }
 
 /// ATen's checks of per-channel parameters: 1-D, one per index along `axis`.

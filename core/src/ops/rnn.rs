@@ -208,11 +208,8 @@ impl Rnn {
     /// `(w_ih, w_hh, b_ih, b_hh)` of one layer and direction, and its `w_hr` when the
     /// LSTM has projections.
     fn weights(&self, layer: usize, direction: usize) -> ([Option<&Tensor>; 4], Option<&Tensor>) {
-        let w = self.spec.weights_of(&self.params, layer, direction);
-        let (w, w_hr) = match (self.spec.projections, w.split_last()) {
-            (true, Some((w_hr, w))) => (w, Some(w_hr)),
-            _ => (w, None),
-        };
+        let (w, w_hr) =
+            (self.spec).projection_of(self.spec.weights_of(&self.params, layer, direction));
         ([w.first(), w.get(1), w.get(2), w.get(3)], w_hr)
     }
 }
@@ -369,6 +366,15 @@ impl RecurrentSpec {
         params.get(at..).map_or(&[], |p| &p[..per.min(p.len())])
     }
 
+    /// One layer and direction's parameters ([`RecurrentSpec::weights_of`]) without its
+    /// projection weight, and that weight (`w_hr`, the last) when the LSTM has one.
+    fn projection_of<'p, T>(&self, w: &'p [T]) -> (&'p [T], Option<&'p T>) {
+        match (self.projections, w.split_last()) {
+            (true, Some((w_hr, w))) => (w, Some(w_hr)),
+            _ => (w, None),
+        }
+    }
+
     /// A recurrent step's operands as a plan holds them, `[input, states…, params…]`,
     /// split into the three; `None` when their count is not the spec's.
     pub fn operands<'o, T>(&self, operands: &'o [T]) -> Option<(&'o T, &'o [T], &'o [T])> {
@@ -518,10 +524,10 @@ fn one_direction(
     let op = op_name(spec.cell);
     let hidden = shape[2];
     let width = spec.cell.gates() * hidden;
-    let (w, w_hr) = match (spec.projections, w.split_last()) {
-        (true, Some((Storage::F32(w_hr), w))) => (w, Some(w_hr)),
-        (true, _) => op_bail!("{op}: expected an f32 weight_hr"),
-        (false, _) => (w, None),
+    let (w, w_hr) = match spec.projection_of(w) {
+        (w, Some(Storage::F32(w_hr))) => (w, Some(w_hr)),
+        (w, None) if !spec.projections => (w, None),
+        _ => op_bail!("{op}: expected an f32 weight_hr"),
     };
     let out = w_hr.map_or(hidden, |w| w.shape().first().copied().unwrap_or(0));
     if w_hr.is_some_and(|w| w.shape() != [out, hidden]) || w.len() < 2 {

@@ -245,7 +245,6 @@ impl Tensor {
         Arc::ptr_eq(&self.cell, &other.cell)
     }
 
-    /// An address identifying this tensor handle (Rust's counterpart of Python's `id(x)`).
     /// This tensor as a view of `base` over `region`: an in-place write into it is
     /// scattered back into `base` (a failed view stays unlinked).
     pub(crate) fn viewing(mut self, base: &Tensor, region: Region) -> Tensor {
@@ -263,6 +262,7 @@ impl Tensor {
         self.view_of.as_deref()
     }
 
+    /// An address identifying this tensor handle (Rust's counterpart of Python's `id(x)`).
     pub fn id(&self) -> usize {
         Arc::as_ptr(&self.cell) as *const u8 as usize
     }

@@ -135,6 +135,36 @@ pub(super) fn ints(v: &[i64]) -> Value {
     Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
 }
 
+impl Region {
+    /// `base` with this region replaced by `value` (`slice_scatter` / `select_scatter`).
+    #[track_caller]
+    fn scatter(&self, base: &Tensor, value: &Tensor) -> Tensor {
+        match self {
+            Region::Slice {
+                dim,
+                start,
+                end,
+                step,
+            } => {
+                let opt = |b: &Option<SymInt>| b.clone().map_or(Value::None, Value::Int);
+                let args = vec![
+                    t(base),
+                    t(value),
+                    int(*dim),
+                    opt(start),
+                    opt(end),
+                    int(*step),
+                ];
+                dispatch1(&scatter::SLICE_SCATTER, args, here())
+            }
+            Region::Select { dim, index } => {
+                let args = vec![t(base), t(value), int(*dim), Value::Int(index.clone())];
+                dispatch1(&scatter::SELECT_SCATTER, args, here())
+            }
+        }
+    }
+}
+
 impl Tensor {
     /// Runs an in-place op: the result replaces this tensor's value in every alias.
     #[track_caller]
@@ -158,31 +188,8 @@ impl Tensor {
         // PyTorch's views share memory (while tracing: a `slice_scatter` /
         // `select_scatter` into it, as functionalization records).
         if let Some(v) = self.view_of() {
-            let scattered = match &v.region {
-                Region::Slice {
-                    dim,
-                    start,
-                    end,
-                    step,
-                } => {
-                    let opt = |b: &Option<SymInt>| b.clone().map_or(Value::None, Value::Int);
-                    let args = vec![
-                        t(&v.base),
-                        t(self),
-                        int(*dim),
-                        opt(start),
-                        opt(end),
-                        int(*step),
-                    ];
-                    dispatch1(&scatter::SLICE_SCATTER, args, here())
-                }
-                Region::Select { dim, index } => {
-                    let args = vec![t(&v.base), t(self), int(*dim), Value::Int(index.clone())];
-                    dispatch1(&scatter::SELECT_SCATTER, args, here())
-                }
-            };
-            let written = v.base.take_inplace_result(scattered);
-            if let TensorState::Failed(_) = written.state() {
+            let written = v.base.take_inplace_result(v.region.scatter(&v.base, self));
+            if written.with_state(|s| matches!(s, TensorState::Failed(_))) {
                 return written;
             }
         }
