@@ -91,6 +91,19 @@ mod tests {
         assert_eq!(x.to_vec::<f32>().unwrap(), want);
     }
 
+    /// A `narrow` view from a negative start (counted from the end) writes back into
+    /// the same region.
+    #[test]
+    fn a_narrow_view_from_the_end_writes_its_own_region() {
+        let x = Tensor::arange(6).reshape([2, 3]).to_dtype(DType::F32);
+        x.narrow(1, -2, 2).copy_(&Tensor::zeros([2, 2]));
+        x.narrow(0, -1, 1).add_(10.0);
+        assert_eq!(
+            x.to_vec::<f32>().unwrap(),
+            [0.0, 0.0, 0.0, 13.0, 10.0, 10.0]
+        );
+    }
+
     #[test]
     fn copy_broadcasts_and_casts_into_the_destination() {
         let dst = Tensor::zeros([2, 3]);

@@ -688,7 +688,11 @@ op_def! {
 }
 
 /// The non-negative start of `narrow` along a dim of size `len`.
-fn narrow_bounds(len: &SymInt, start: &SymInt, length: &SymInt) -> Result<SymInt, OpError> {
+pub(crate) fn narrow_bounds(
+    len: &SymInt,
+    start: &SymInt,
+    length: &SymInt,
+) -> Result<SymInt, OpError> {
     let start = if start.hint() < 0 {
         let wrapped = start.add(len);
         if wrapped.compare(CmpOp::Lt, &SymInt::Int(0)) {

@@ -56,20 +56,28 @@ impl Tensor {
     #[must_use]
     pub fn narrow(&self, dim: i64, start: impl Into<SymInt>, length: impl Into<SymInt>) -> Tensor {
         let (start, length) = (start.into(), length.into());
-        let end = start.add(&length);
         let args = vec![
             t(self),
             int(dim),
             Value::Int(start.clone()),
-            Value::Int(length),
+            Value::Int(length.clone()),
         ];
-        let region = crate::tensor::Region::Slice {
-            dim,
-            start: Some(start),
-            end: Some(end),
-            step: 1,
-        };
-        dispatch1(&shape::NARROW, args, here()).viewing(self, region)
+        let out = dispatch1(&shape::NARROW, args, here());
+        // The region from the wrapped start: a negative `start` counts from the end, and
+        // `start + length` would then end the slice at 0 (the dim's start) or before.
+        match shape::narrow_bounds(&self.size(dim), &start, &length) {
+            Ok(start) => {
+                let region = crate::tensor::Region::Slice {
+                    dim,
+                    end: Some(start.add(&length)),
+                    start: Some(start),
+                    step: 1,
+                };
+                out.viewing(self, region)
+            }
+            // The narrow failed: its result carries the error, and no view.
+            Err(_) => out,
+        }
     }
 
     /// Tiles the tensor `repeats[i]` times along each dim (extra leading repeats add dims).
