@@ -511,6 +511,8 @@ pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec
     let mut failure = None;
     let mut any_traced = false;
     for v in &args {
+        // A view whose tensor was written since it was taken is taken again, here.
+        v.for_each_tensor(|t| t.refresh(at));
         // Looked at in place: cloning each input's state was a tenth of a small op.
         v.for_each_tensor(|t| {
             t.with_state(|s| match s {

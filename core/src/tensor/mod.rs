@@ -20,6 +20,7 @@ pub use crate::dtype::{result_type, Category, DType, PromotionOperand, ScalarKin
 pub use random::{manual_seed, with_default_generator, Generator};
 pub use storage::{convert, view_as_slice, view_to_vec, Element, Scalar, Storage};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::{SourceLocation, TensorError};
@@ -143,37 +144,46 @@ pub(crate) fn end_private_states() {
 /// A tensor: eager data, a traced value during export, or a propagated error.
 #[derive(Clone)]
 pub struct Tensor {
-    cell: Arc<RwLock<TensorState>>,
-    /// For a `slice` / `select` / `narrow` view: the tensor it was taken from, which an
-    /// in-place write into the view reaches (`Tensor::take_inplace_result`).
+    cell: Arc<Cell>,
+    /// For a view (`slice`, `select`, `transpose`, `view`, …): the tensor it was taken
+    /// from, which an in-place write into the view reaches, and whose writes the view
+    /// sees (`tensor_api/views.rs`).
     view_of: Option<Arc<ViewOf>>,
 }
 
-/// Where a view's values sit in the tensor it was taken from ([`Tensor::view_of`]).
-pub(crate) struct ViewOf {
-    pub(crate) base: Tensor,
-    pub(crate) region: Region,
+/// What the aliases of a tensor share: its state, and a count of the times it was
+/// replaced (which tells a view whether its tensor changed since it was taken).
+struct Cell {
+    state: RwLock<TensorState>,
+    version: AtomicU64,
 }
 
-/// The region of a [`ViewOf`]: `slice.Tensor`'s arguments, or `select.int`'s.
-#[derive(Clone)]
-pub(crate) enum Region {
-    Slice {
-        dim: i64,
-        start: Option<SymInt>,
-        end: Option<SymInt>,
-        step: i64,
-    },
-    Select {
-        dim: i64,
-        index: SymInt,
-    },
+/// How a view was taken from its tensor, which the view reads again after the tensor
+/// changed and writes back into when written (implemented above this layer, by the
+/// tensor API's view ops: `tensor_api/views.rs`).
+pub(crate) trait ViewOp: Send + Sync {
+    /// The view taken from `base` as it is now (by a read at `at`).
+    fn take(&self, base: &Tensor, at: SourceLocation) -> Tensor;
+    /// `base`'s new contents after the view `view` was written (at `at`), or why they
+    /// cannot be written: the error of the write.
+    fn written_back(&self, base: &Tensor, view: &Tensor, at: SourceLocation) -> Tensor;
+}
+
+/// A view's link to the tensor it was taken from.
+pub(crate) struct ViewOf {
+    pub(crate) base: Tensor,
+    pub(crate) how: Box<dyn ViewOp>,
+    /// The version of `base` the view's contents are those of.
+    synced: AtomicU64,
 }
 
 impl Tensor {
     pub(crate) fn from_state(state: TensorState) -> Tensor {
         Tensor {
-            cell: Arc::new(RwLock::new(state)),
+            cell: Arc::new(Cell {
+                state: RwLock::new(state),
+                version: AtomicU64::new(0),
+            }),
             view_of: None,
         }
     }
@@ -198,6 +208,9 @@ impl Tensor {
     /// Reads the state: this thread's private one while it traces the tensor (see
     /// [`trace_privately`]), the shared one otherwise.
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&TensorState) -> R) -> R {
+        if let Some(view) = &self.view_of {
+            self.refresh_view(view, SourceLocation::GRAPH);
+        }
         if TRACING_PRIVATELY.get() {
             let key = self.id();
             let found = PRIVATE_STATES.with(|p| p.borrow().get(&key).map(|(_, s)| s.clone()));
@@ -205,7 +218,7 @@ impl Tensor {
                 return f(&state);
             }
         }
-        f(&self.cell.read().unwrap_or_else(|e| e.into_inner()))
+        f(&self.cell.state.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn state(&self) -> TensorState {
@@ -215,6 +228,7 @@ impl Tensor {
     /// Replaces the state in every alias — only on this thread while it traces the
     /// tensor privately.
     pub(crate) fn set_state(&self, state: TensorState) {
+        self.cell.version.fetch_add(1, Ordering::AcqRel);
         if TRACING_PRIVATELY.get() {
             let key = self.id();
             let stored = PRIVATE_STATES.with(|p| match p.borrow_mut().get_mut(&key) {
@@ -228,7 +242,24 @@ impl Tensor {
                 return;
             }
         }
-        *self.cell.write().unwrap_or_else(|e| e.into_inner()) = state;
+        *self.cell.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Replaces the state of a view taken again from its tensor: privately while this
+    /// thread traces privately, so that a view kept in a model (of a traced parameter)
+    /// is not left holding a value of the finished trace.
+    pub(crate) fn set_view_state(&self, state: TensorState) {
+        if TRACING_PRIVATELY.get() {
+            self.cell.version.fetch_add(1, Ordering::AcqRel);
+            self.trace_privately(state);
+        } else {
+            self.set_state(state);
+        }
+    }
+
+    /// How many times the state was replaced.
+    pub(crate) fn version(&self) -> u64 {
+        self.cell.version.load(Ordering::Acquire)
     }
 
     /// Gives this tensor `state` on this thread only, until [`end_private_states`]: how
@@ -245,21 +276,73 @@ impl Tensor {
         Arc::ptr_eq(&self.cell, &other.cell)
     }
 
-    /// This tensor as a view of `base` over `region`: an in-place write into it is
-    /// scattered back into `base` (a failed view stays unlinked).
-    pub(crate) fn viewing(mut self, base: &Tensor, region: Region) -> Tensor {
+    /// This tensor as a view of `base` taken by `how` (a failed view stays unlinked).
+    pub(crate) fn viewing(mut self, base: &Tensor, how: Box<dyn ViewOp>) -> Tensor {
         if !self.with_state(|s| matches!(s, TensorState::Failed(_))) {
             self.view_of = Some(Arc::new(ViewOf {
                 base: base.clone(),
-                region,
+                how,
+                synced: AtomicU64::new(base.version()),
             }));
         }
         self
     }
 
-    /// The tensor this one is a `slice` / `select` / `narrow` view of, and where.
+    /// The tensor this one is a view of, and how it was taken.
     pub(crate) fn view_of(&self) -> Option<&ViewOf> {
         self.view_of.as_deref()
+    }
+
+    /// Takes this view again from its tensor if the tensor changed since it was taken:
+    /// what an op called at `at` does first with its arguments (reading the view
+    /// otherwise does it too, with no source line).
+    pub(crate) fn refresh(&self, at: SourceLocation) {
+        if let Some(view) = &self.view_of {
+            self.refresh_view(view, at);
+        }
+    }
+
+    fn refresh_view(&self, view: &ViewOf, at: SourceLocation) {
+        // The tensor is taken again first if it is itself a stale view.
+        view.base.refresh(at);
+        let base_version = view.base.version();
+        if base_version == view.synced.load(Ordering::Acquire) {
+            return;
+        }
+        let again = view.how.take(&view.base, at);
+        self.set_view_state(again.state());
+        view.synced.store(base_version, Ordering::Release);
+    }
+
+    /// Stores an in-place op's result in this tensor (every alias sees it) and returns
+    /// the tensor. A failed eager op leaves the tensor as it was, as PyTorch's raising op
+    /// does, and returns the failure; while tracing the failure is stored, so that the
+    /// export reports it instead of silently dropping the mutation. A view writes its
+    /// new contents back into its tensor, as PyTorch's views share memory (traced: the
+    /// `slice_scatter`, `select_scatter` or inverse view functionalization records).
+    #[track_caller]
+    pub(crate) fn take_inplace_result(&self, out: Tensor) -> Tensor {
+        let state = out.state();
+        if matches!(state, TensorState::Failed(_)) && !hook::is_tracing() {
+            return out;
+        }
+        let previous = self.view_of().map(|_| self.state());
+        self.set_state(state);
+        if let Some(v) = self.view_of() {
+            let at = SourceLocation::from_caller(std::panic::Location::caller());
+            let written = v
+                .base
+                .take_inplace_result(v.how.written_back(&v.base, self, at));
+            if written.with_state(|s| matches!(s, TensorState::Failed(_))) {
+                // Eagerly, a write that cannot reach the tensor leaves the view as it was.
+                if let (Some(previous), false) = (previous, hook::is_tracing()) {
+                    self.set_state(previous);
+                }
+                return written;
+            }
+            v.synced.store(v.base.version(), Ordering::Release);
+        }
+        self.clone()
     }
 
     /// An address identifying this tensor handle (Rust's counterpart of Python's `id(x)`).

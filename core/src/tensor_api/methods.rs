@@ -6,12 +6,12 @@ use std::panic::Location;
 
 use crate::error::SourceLocation;
 use crate::ops::{
-    activation, constructors, dispatch, dispatch1, elementwise, linalg, reduction, scatter, shape,
-    OpDef, Value,
+    activation, constructors, dispatch, dispatch1, elementwise, linalg, reduction, shape, OpDef,
+    Value,
 };
 use crate::symbolic::SymInt;
 
-use crate::tensor::{DType, Region, Tensor, TensorState};
+use crate::tensor::{DType, Tensor};
 
 #[track_caller]
 pub(super) fn here() -> SourceLocation {
@@ -123,6 +123,14 @@ pub(super) fn t(x: &Tensor) -> Value {
     Value::Tensor(x.clone())
 }
 
+/// `self` followed by `rest`: a view op's arguments.
+pub(super) fn with_self(x: &Tensor, rest: &[Value]) -> Vec<Value> {
+    let mut args = Vec::with_capacity(rest.len() + 1);
+    args.push(t(x));
+    args.extend(rest.iter().cloned());
+    args
+}
+
 pub(super) fn opt_t(x: Option<&Tensor>) -> Value {
     x.map(t).unwrap_or(Value::None)
 }
@@ -135,36 +143,6 @@ pub(super) fn ints(v: &[i64]) -> Value {
     Value::IntList(v.iter().map(|&i| SymInt::Int(i)).collect())
 }
 
-impl Region {
-    /// `base` with this region replaced by `value` (`slice_scatter` / `select_scatter`).
-    #[track_caller]
-    fn scatter(&self, base: &Tensor, value: &Tensor) -> Tensor {
-        match self {
-            Region::Slice {
-                dim,
-                start,
-                end,
-                step,
-            } => {
-                let opt = |b: &Option<SymInt>| b.clone().map_or(Value::None, Value::Int);
-                let args = vec![
-                    t(base),
-                    t(value),
-                    int(*dim),
-                    opt(start),
-                    opt(end),
-                    int(*step),
-                ];
-                dispatch1(&scatter::SLICE_SCATTER, args, here())
-            }
-            Region::Select { dim, index } => {
-                let args = vec![t(base), t(value), int(*dim), Value::Int(index.clone())];
-                dispatch1(&scatter::SELECT_SCATTER, args, here())
-            }
-        }
-    }
-}
-
 impl Tensor {
     /// Runs an in-place op: the result replaces this tensor's value in every alias.
     #[track_caller]
@@ -172,28 +150,6 @@ impl Tensor {
         rest.insert(0, t(self));
         let out = dispatch1(op, rest, here());
         self.take_inplace_result(out)
-    }
-
-    /// Stores an in-place op's result in this tensor (every alias sees it) and returns
-    /// the tensor. A failed eager op leaves the tensor as it was, as PyTorch's raising op
-    /// does, and returns the failure; while tracing the failure is stored, so that the
-    /// export reports it instead of silently dropping the mutation.
-    pub(crate) fn take_inplace_result(&self, out: Tensor) -> Tensor {
-        let state = out.state();
-        if matches!(state, TensorState::Failed(_)) && !crate::tensor::hook::is_tracing() {
-            return out;
-        }
-        self.set_state(state);
-        // A `slice` / `select` view writes its new values back into its tensor, as
-        // PyTorch's views share memory (while tracing: a `slice_scatter` /
-        // `select_scatter` into it, as functionalization records).
-        if let Some(v) = self.view_of() {
-            let written = v.base.take_inplace_result(v.region.scatter(&v.base, self));
-            if written.with_state(|s| matches!(s, TensorState::Failed(_))) {
-                return written;
-            }
-        }
-        self.clone()
     }
 
     // ----- constructors ------------------------------------------------------------
@@ -498,36 +454,34 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn t(&self) -> Tensor {
-        dispatch1(&shape::T, vec![t(self)], here())
+        dispatch1(&shape::T, vec![t(self)], here()).view_result(self, &shape::T, &[])
     }
 
     /// Swaps two dims (a view).
     #[track_caller]
     #[must_use]
     pub fn transpose(&self, dim0: i64, dim1: i64) -> Tensor {
-        dispatch1(
-            &shape::TRANSPOSE,
-            vec![t(self), int(dim0), int(dim1)],
-            here(),
-        )
+        let args = [int(dim0), int(dim1)];
+        let out = dispatch1(&shape::TRANSPOSE, with_self(self, &args), here());
+        out.view_result(self, &shape::TRANSPOSE, &args)
     }
 
     /// Reorders the dims (a view).
     #[track_caller]
     #[must_use]
     pub fn permute(&self, dims: &[i64]) -> Tensor {
-        dispatch1(&shape::PERMUTE, vec![t(self), ints(dims)], here())
+        let args = [ints(dims)];
+        let out = dispatch1(&shape::PERMUTE, with_self(self, &args), here());
+        out.view_result(self, &shape::PERMUTE, &args)
     }
 
     /// Reshapes; one size may be `-1`.
     #[track_caller]
     #[must_use]
     pub fn view(&self, size: impl IntoSizes) -> Tensor {
-        dispatch1(
-            &shape::VIEW,
-            vec![t(self), Value::IntList(size.into_sizes())],
-            here(),
-        )
+        let args = [Value::IntList(size.into_sizes())];
+        let out = dispatch1(&shape::VIEW, with_self(self, &args), here());
+        out.view_result(self, &shape::VIEW, &args)
     }
 
     /// Reshapes (copying if needed); one size may be `-1`.
@@ -545,7 +499,9 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn unsqueeze(&self, dim: i64) -> Tensor {
-        dispatch1(&shape::UNSQUEEZE, vec![t(self), int(dim)], here())
+        let args = [int(dim)];
+        let out = dispatch1(&shape::UNSQUEEZE, with_self(self, &args), here());
+        out.view_result(self, &shape::UNSQUEEZE, &args)
     }
 
     /// `self[start:end:step]` along `dim` (Python slicing: negative and out-of-range
@@ -561,17 +517,13 @@ impl Tensor {
     ) -> Tensor {
         let opt = |v: Option<SymInt>| v.map(Value::Int).unwrap_or(Value::None);
         let (start, end) = (start.map(Into::into), end.map(Into::into));
-        let mut args = vec![t(self), int(dim), opt(start.clone()), opt(end.clone())];
+        let mut args = vec![int(dim), opt(start), opt(end)];
+        // The default step is left out, as PyTorch's graphs print it.
         if step != 1 {
             args.push(int(step));
         }
-        let region = Region::Slice {
-            dim,
-            start,
-            end,
-            step,
-        };
-        dispatch1(&shape::SLICE, args, here()).viewing(self, region)
+        let out = dispatch1(&shape::SLICE, with_self(self, &args), here());
+        out.view_result(self, &shape::SLICE, &args)
     }
 
     /// `self[start..]` along `dim`.

@@ -7,12 +7,26 @@ use std::borrow::Borrow;
 use crate::ops::{constructors, dispatch, dispatch1, indexing, pixel_shuffle, shape, Value};
 use crate::symbolic::SymInt;
 
-use super::methods::{here, int, ints, t};
+use super::methods::{here, int, ints, t, with_self};
+use super::views::slice_args;
 use super::{IntoSizes, Operand};
 use crate::tensor::{DType, Tensor};
 
 fn list<T: Borrow<Tensor>>(tensors: &[T]) -> Value {
     Value::TensorList(tensors.iter().map(|x| x.borrow().clone()).collect())
+}
+
+/// The pieces of `split` / `chunk` along `dim`, each linked to `x` as the slice it is.
+fn pieces_of(x: &Tensor, pieces: Vec<Tensor>, dim: i64) -> Vec<Tensor> {
+    let mut start = SymInt::Int(0);
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let end = start.add(&piece.size(dim));
+            let args = slice_args(dim, std::mem::replace(&mut start, end.clone()), end);
+            piece.view_result(x, &shape::SLICE, &args)
+        })
+        .collect()
 }
 
 impl Tensor {
@@ -22,15 +36,18 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn expand(&self, size: impl IntoSizes) -> Tensor {
-        let args = vec![t(self), Value::IntList(size.into_sizes())];
-        dispatch1(&shape::EXPAND, args, here())
+        let args = [Value::IntList(size.into_sizes())];
+        let out = dispatch1(&shape::EXPAND, with_self(self, &args), here());
+        out.view_result(self, &shape::EXPAND, &args)
     }
 
     /// Removes `dim` if its size is 1 (`aten::squeeze.dim`).
     #[track_caller]
     #[must_use]
     pub fn squeeze_dim(&self, dim: i64) -> Tensor {
-        dispatch1(&shape::SQUEEZE_DIM, vec![t(self), int(dim)], here())
+        let args = [int(dim)];
+        let out = dispatch1(&shape::SQUEEZE_DIM, with_self(self, &args), here());
+        out.view_result(self, &shape::SQUEEZE_DIM, &args)
     }
 
     /// Merges dims `start_dim..=end_dim` into one.
@@ -45,10 +62,9 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn select(&self, dim: i64, index: impl Into<SymInt>) -> Tensor {
-        let index = index.into();
-        let args = vec![t(self), int(dim), Value::Int(index.clone())];
-        let region = crate::tensor::Region::Select { dim, index };
-        dispatch1(&shape::SELECT_INT, args, here()).viewing(self, region)
+        let args = [int(dim), Value::Int(index.into())];
+        let out = dispatch1(&shape::SELECT_INT, with_self(self, &args), here());
+        out.view_result(self, &shape::SELECT_INT, &args)
     }
 
     /// `length` elements of `dim` from `start` (a view).
@@ -67,13 +83,8 @@ impl Tensor {
         // `start + length` would then end the slice at 0 (the dim's start) or before.
         match shape::narrow_bounds(&self.size(dim), &start, &length) {
             Ok(start) => {
-                let region = crate::tensor::Region::Slice {
-                    dim,
-                    end: Some(start.add(&length)),
-                    start: Some(start),
-                    step: 1,
-                };
-                out.viewing(self, region)
+                let end = start.add(&length);
+                out.view_result(self, &shape::SLICE, &slice_args(dim, start, end))
             }
             // The narrow failed: its result carries the error, and no view.
             Err(_) => out,
@@ -173,7 +184,7 @@ impl Tensor {
     #[must_use]
     pub fn split(&self, split_size: impl Into<SymInt>, dim: i64) -> Vec<Tensor> {
         let args = vec![t(self), int(split_size), int(dim)];
-        dispatch(&shape::SPLIT_TENSOR, args, here())
+        pieces_of(self, dispatch(&shape::SPLIT_TENSOR, args, here()), dim)
     }
 
     /// `chunks` pieces (or fewer) of equal size along `dim` (the last may be smaller).
@@ -181,7 +192,7 @@ impl Tensor {
     #[must_use]
     pub fn chunk(&self, chunks: i64, dim: i64) -> Vec<Tensor> {
         let args = vec![t(self), int(chunks), int(dim)];
-        dispatch(&shape::CHUNK, args, here())
+        pieces_of(self, dispatch(&shape::CHUNK, args, here()), dim)
     }
 
     /// Pads with `value` (`aten::constant_pad_nd`): `pad` lists `(left, right)` pairs from

@@ -8,5 +8,6 @@ mod methods_math;
 mod methods_mutation;
 mod methods_nn;
 mod methods_shape;
+mod views;
 
 pub use methods::{IntoSizes, Operand};
