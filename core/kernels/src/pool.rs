@@ -427,6 +427,12 @@ pub enum Interpolation {
     Bilinear { align_corners: bool },
     /// A cubic blend of the 4×4 around ([`upsample_bicubic`]).
     Bicubic { align_corners: bool },
+    /// A filter stretched over every source pixel a shrinking output pixel covers
+    /// ([`upsample_antialiased`]: `antialias=True`).
+    Antialiased {
+        filter: AntialiasFilter,
+        align_corners: bool,
+    },
 }
 
 /// PyTorch's `area_pixel_compute_scale`: how many input elements one output element
@@ -640,7 +646,173 @@ pub fn upsample<T: Float>(
         Interpolation::Bicubic { align_corners } => {
             upsample_bicubic(x, planes, size, out_size, align_corners, scales, out)
         }
+        Interpolation::Antialiased {
+            filter,
+            align_corners,
+        } => upsample_antialiased(
+            x,
+            planes,
+            size,
+            out_size,
+            filter,
+            align_corners,
+            scales,
+            out,
+        ),
     }
+}
+
+/// The filter of an antialiased resampling: ATen's `aa_filter` of its bilinear (a
+/// triangle) or bicubic (Keys' cubic, `a = -0.5`) interpolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AntialiasFilter {
+    Triangle,
+    Cubic,
+}
+
+impl AntialiasFilter {
+    /// Half the filter's width at scale 1 (ATen's `interp_size / 2`).
+    fn half_width(self) -> f64 {
+        match self {
+            AntialiasFilter::Triangle => 1.0,
+            AntialiasFilter::Cubic => 2.0,
+        }
+    }
+
+    /// The filter at `x`, each operation rounded by `r` (to the element type: ATen
+    /// computes it in `scalar_t`).
+    fn at(self, x: f64, r: impl Fn(f64) -> f64) -> f64 {
+        let x = x.abs();
+        match self {
+            AntialiasFilter::Triangle if x < 1.0 => r(1.0 - x),
+            // ((a + 2)·x − (a + 3))·x·x + 1
+            AntialiasFilter::Cubic if x < 1.0 => r(r(r(r(r(1.5 * x) - 2.5) * x) * x) + 1.0),
+            // ((a·x − 5a)·x + 8a)·x − 4a
+            AntialiasFilter::Cubic if x < 2.0 => {
+                r(r(r(r(r(r(-0.5 * x) + 2.5) * x) - 4.0) * x) + 2.0)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// One dim of an antialiased resampling (ATen's `_compute_indices_min_size_weights_aa`,
+/// PIL's resampler): for each output element, the first source element it reads, how
+/// many, and their weights (`taps` slots per output element, normalized to sum to 1).
+/// When shrinking, the filter is stretched over `ratio` source elements, so that every
+/// source element counts. Computed at `T`'s precision with ATen's promotions.
+struct AntialiasTaps<T> {
+    reads: Vec<(usize, usize)>,
+    weights: Vec<T>,
+    taps: usize,
+}
+
+impl<T: Float> AntialiasTaps<T> {
+    fn new(
+        input: usize,
+        output: usize,
+        filter: AntialiasFilter,
+        align_corners: bool,
+        scale: Option<f64>,
+    ) -> Result<Self, KernelError> {
+        let r = |v: f64| T::of_f64(v).as_f64();
+        let ratio = r(pixel_ratio(input, output, align_corners, scale));
+        let half = filter.half_width();
+        let support = r(if ratio >= 1.0 { half * ratio } else { half });
+        let invscale = r(if ratio >= 1.0 { 1.0 / ratio } else { 1.0 });
+        // ATen's `ceil(support) * 2 + 1` slots; an output element reads at most the
+        // whole input.
+        let taps = (support.ceil().min(input as f64) as usize * 2 + 1).min(input.max(1));
+        let len = output
+            .checked_mul(taps)
+            .ok_or_else(|| KernelError::new("the resampling's weights overflow"))?;
+        let mut weights = crate::alloc::try_filled(len, T::ZERO)?;
+        let mut reads = Vec::with_capacity(output.min(len));
+        let mut raw = Vec::with_capacity(taps);
+        for (i, w) in weights.chunks_exact_mut(taps).enumerate() {
+            let center = r(ratio * (i as f64 + 0.5));
+            // Truncated toward zero, as ATen's casts.
+            let lo = ((r(center - support) + 0.5) as i64).max(0);
+            let hi = ((r(center + support) + 0.5) as i64).min(input as i64);
+            let n = (hi - lo).clamp(0, taps as i64) as usize;
+            let lo = lo as usize;
+            raw.clear();
+            let mut total = 0.0;
+            for j in 0..n {
+                let at = (r((j + lo) as f64 - center) + 0.5) * invscale;
+                let v = filter.at(r(at), r);
+                raw.push(v);
+                total = r(total + v);
+            }
+            for (slot, &v) in w.iter_mut().zip(&raw) {
+                *slot = T::of_f64(if total == 0.0 { v } else { v / total });
+            }
+            reads.push((lo, n));
+        }
+        Ok(AntialiasTaps {
+            reads,
+            weights,
+            taps,
+        })
+    }
+
+    /// Output element `o` of a line whose source element `k` is `src(k)`: the weighted
+    /// sum in `T`, from the first tap on, as ATen's `interpolate_aa_single_dim`.
+    fn sum(&self, o: usize, src: impl Fn(usize) -> T) -> T {
+        let (lo, n) = self.reads[o];
+        let w = &self.weights[o * self.taps..][..self.taps];
+        (1..n).fold(src(lo) * w[0], |t, j| t + src(lo + j) * w[j])
+    }
+}
+
+/// Antialiased resampling (`_upsample_bilinear2d_aa`, `_upsample_bicubic2d_aa`:
+/// `F.interpolate(.., antialias=True)`, torchvision's `Resize`) of `planes` contiguous
+/// `[h, w]` planes of `x` to `[oh, ow]` in `out`: along the width, then along the
+/// height, as ATen's separable kernel; a dim whose size does not change is copied.
+#[allow(clippy::too_many_arguments)]
+pub fn upsample_antialiased<T: Float>(
+    x: &[T],
+    planes: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    filter: AntialiasFilter,
+    align_corners: bool,
+    scales: [Option<f64>; 2],
+    out: &mut [T],
+) -> Result<(), KernelError> {
+    let Some(out_len) = upsample_extent(x.len(), out.len(), planes, [h, w], [oh, ow])? else {
+        return Ok(());
+    };
+    let rows = planes * h;
+    let wide: std::borrow::Cow<'_, [T]> = if ow == w {
+        std::borrow::Cow::Borrowed(&x[..rows * w])
+    } else {
+        let cols = AntialiasTaps::<T>::new(w, ow, filter, align_corners, scales[1])?;
+        let len = rows
+            .checked_mul(ow)
+            .ok_or_else(|| KernelError::new("the resampling's size overflows"))?;
+        let mut wide = crate::alloc::try_filled(len, T::ZERO)?;
+        for (src, dst) in x.chunks_exact(w).zip(wide.chunks_exact_mut(ow)) {
+            for (o, d) in dst.iter_mut().enumerate() {
+                *d = cols.sum(o, |k| src[k]);
+            }
+        }
+        std::borrow::Cow::Owned(wide)
+    };
+    let out = &mut out[..out_len];
+    if oh == h {
+        out.copy_from_slice(&wide[..out_len]);
+        return Ok(());
+    }
+    let lines = AntialiasTaps::<T>::new(h, oh, filter, align_corners, scales[0])?;
+    for (plane, dst) in wide.chunks_exact(h * ow).zip(out.chunks_exact_mut(oh * ow)) {
+        for (o, line) in dst.chunks_exact_mut(ow).enumerate() {
+            for (c, d) in line.iter_mut().enumerate() {
+                *d = lines.sum(o, |k| plane[k * ow + c]);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bicubic upsampling (`upsample_bicubic2d`): each of `planes` contiguous `[h, w]`
@@ -1016,6 +1188,34 @@ fn argmax_inside<T: Float>(
 
 #[cfg(test)]
 mod tests {
+
+    /// A row of 4 shrunk to 2 by the antialiased triangle: each output reads 3 inputs,
+    /// weighted 3:3:1 (the filter stretched over 2 source pixels, normalized), written
+    /// out by hand; the unchanged height is copied; a row grown to 7 reads only its 2
+    /// neighbours (the filter unstretched).
+    #[test]
+    fn antialiased_resampling_stretches_its_filter_when_shrinking() {
+        let x = [1.0f64, 2.0, 3.0, 4.0];
+        let mut out = [0.0; 2];
+        let tri = AntialiasFilter::Triangle;
+        upsample_antialiased(&x, 1, [1, 4], [1, 2], tri, false, [None, None], &mut out).unwrap();
+        let want = [12.0 / 7.0, 23.0 / 7.0];
+        assert!(
+            out.iter().zip(want).all(|(o, w)| (o - w).abs() < 1e-15),
+            "{out:?}"
+        );
+        let mut wide = [0.0; 7];
+        upsample_antialiased(&x, 1, [1, 4], [1, 7], tri, false, [None, None], &mut wide).unwrap();
+        let bilinear = linear_taps(4, 7, false, None);
+        for (o, (i0, i1, w1)) in wide.iter().zip(bilinear) {
+            let w = x[i0] * (1.0 - w1) + x[i1] * w1;
+            assert!((o - w).abs() < 1e-12, "{wide:?}");
+        }
+        let mut small = [0.0; 1];
+        let err = upsample_antialiased(&x, 2, [1, 4], [1, 1], tri, false, [None, None], &mut small);
+        assert!(err.is_err());
+    }
+
     use super::*;
 
     /// The definition: the largest element of each (padded, dilated) window, NaN if the

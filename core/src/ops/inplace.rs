@@ -138,6 +138,7 @@ inplace_ops! { value_meta:
     HYPOT_ = "aten::hypot_(Tensor(a!) self, Tensor other) -> Tensor(a!)" => elementwise::HYPOT;
     I0_ = "aten::i0_(Tensor(a!) self) -> Tensor(a!)" => elementwise::I0;
     INDEX_ADD_ = "aten::index_add_(Tensor(a!) self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor(a!)" => scatter::INDEX_ADD;
+    INDEX_COPY_ = "aten::index_copy_(Tensor(a!) self, int dim, Tensor index, Tensor source) -> Tensor(a!)" => scatter::INDEX_COPY;
     INDEX_FILL_INT_SCALAR_ = "aten::index_fill_.int_Scalar(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_SCALAR;
     INDEX_FILL_INT_TENSOR_ = "aten::index_fill_.int_Tensor(Tensor(a!) self, int dim, Tensor index, Tensor value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_TENSOR;
     LEAKY_RELU_ = "aten::leaky_relu_(Tensor(a!) self, Scalar negative_slope=0.01) -> Tensor(a!)" => activation::LEAKY_RELU;

@@ -3,6 +3,7 @@
 //! `upsample_nearest2d.vec`. Inputs are `[N, C, H, W]` or unbatched `[C, H, W]`; each
 //! kernel works plane by plane on row-major data, accumulating sums in f64.
 
+use ferrex_kernels::pool::AntialiasFilter;
 use ferrex_kernels::{
     avg_pool2d, max_pool2d, max_pool2d_argmax, try_filled, AvgDivisor, PoolWindow,
 };
@@ -774,30 +775,43 @@ fn float_upsample(m: TensorMeta, op: &str) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// The bilinear upsampling kernel ([`ferrex_kernels::pool::upsample_bilinear`], which
-/// the compiled runtime's step calls too) over a float input's planes.
+/// An upsampling `op` of a float `[N, C, H, W]` input in `mode` by the runtime's kernel
+/// ([`ferrex_kernels::pool::upsample`], which the compiled runtime's step calls too).
+fn upsample_run(
+    op: &str,
+    x: &Tensor,
+    mode: Interpolation,
+    metas: &[TensorMeta],
+    scales: [Option<f64>; 2],
+) -> Result<Vec<Storage>, OpError> {
+    let shape = result_shape(metas)?;
+    let s = x.storage_or_op_error()?.contiguous();
+    let (Ok([n, c, h, w]), Some(&[_, _, oh, ow])) =
+        (<[usize; 4]>::try_from(s.shape()), shape.get(..4))
+    else {
+        op_bail!("{op}: expected a 4-D input");
+    };
+    let len = (n * c).checked_mul(oh * ow);
+    let len = len.ok_or_else(|| OpError(format!("{op}: the output size overflows")))?;
+    let out = with_float_dtype!(s.dtype(), op, T => {
+        let a = s.typed::<T>();
+        let src = a.as_slice().unwrap_or(&[]);
+        let mut data = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
+        ferrex_kernels::pool::upsample(src, n * c, [h, w], [oh, ow], mode, scales, &mut data)
+            .map_err(|e| OpError(format!("{op}: {e}")))?;
+        Storage::from_vec(&shape, data).ok_or_else(|| OpError(format!("{op}: output shape")))?
+    });
+    Ok(vec![out])
+}
+
 fn bilinear_run(
     x: &Tensor,
     align_corners: bool,
     metas: &[TensorMeta],
     scales: [Option<f64>; 2],
 ) -> Result<Vec<Storage>, OpError> {
-    let shape = result_shape(metas)?;
-    let s = x.storage_or_op_error()?.contiguous();
-    let (h, w, oh, ow) = (s.shape()[2], s.shape()[3], shape[2], shape[3]);
-    let planes = shape[0] * shape[1];
-    let out = with_float_dtype!(s.dtype(), "upsample_bilinear2d", T => {
-        let a = s.typed::<T>();
-        let src = a.as_slice().unwrap_or(&[]);
-        let mut data = try_filled(planes * oh * ow, T::default()).map_err(|e| OpError(e.0))?;
-        ferrex_kernels::pool::upsample_bilinear(
-            src, planes, [h, w], [oh, ow], align_corners, scales, &mut data,
-        )
-        .map_err(|e| OpError(format!("upsample_bilinear2d: {e}")))?;
-        Storage::from_vec(&shape, data)
-            .ok_or_else(|| OpError::new("upsample_bilinear2d: output shape"))?
-    });
-    Ok(vec![out])
+    let mode = Interpolation::Bilinear { align_corners };
+    upsample_run("upsample_bilinear2d", x, mode, metas, scales)
 }
 
 fn bilinear_vec_kernel(
@@ -854,32 +868,14 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // upsample_bicubic2d (.vec and the sizes-and-scales overload)
 
-/// Bicubic upsampling by the runtime's kernel ([`ferrex_kernels::pool::upsample_bicubic`]).
 fn bicubic_run(
     x: &Tensor,
     align_corners: bool,
     metas: &[TensorMeta],
     scales: [Option<f64>; 2],
 ) -> Result<Vec<Storage>, OpError> {
-    let shape = result_shape(metas)?;
-    let s = x.storage_or_op_error()?.contiguous();
-    let [n, c, h, w] = <[usize; 4]>::try_from(s.shape())
-        .map_err(|_| OpError::new("upsample_bicubic2d: expected a 4-D input"))?;
-    let (oh, ow) = (shape[2], shape[3]);
-    let len = (n * c).checked_mul(oh * ow);
-    let len = len.ok_or_else(|| OpError::new("upsample_bicubic2d: the output size overflows"))?;
-    let out = with_float_dtype!(s.dtype(), "upsample_bicubic2d", T => {
-        let a = s.typed::<T>();
-        let src = a.as_slice().unwrap_or(&[]);
-        let mut data = try_filled(len, T::default()).map_err(|e| OpError(e.0))?;
-        ferrex_kernels::pool::upsample_bicubic(
-            src, n * c, [h, w], [oh, ow], align_corners, scales, &mut data,
-        )
-        .map_err(|e| OpError(format!("upsample_bicubic2d: {e}")))?;
-        Storage::from_vec(&shape, data)
-            .ok_or_else(|| OpError::new("upsample_bicubic2d: output shape"))?
-    });
-    Ok(vec![out])
+    let mode = Interpolation::Bicubic { align_corners };
+    upsample_run("upsample_bicubic2d", x, mode, metas, scales)
 }
 
 /// What a bicubic upsampling offers the runtime.
@@ -921,6 +917,120 @@ op_def! {
         lowering: |a: &UpsampleBicubic<_>| {
             bicubic_lowering(&a.self_, a.align_corners, [a.scales_h, a.scales_w])
         },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// _upsample_bilinear2d_aa, _upsample_bicubic2d_aa (`F.interpolate(.., antialias=True)`)
+
+/// The meta of an antialiased upsampling `op` of `x` to the given sizes or scales.
+fn antialiased_meta(
+    op: &str,
+    x: &Tensor,
+    output_size: Option<Vec<SymInt>>,
+    scale_factors: Option<Vec<f64>>,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, _) = upsample_sizes(&meta_of(x)?, output_size, scale_factors, op)?;
+    float_upsample(m, op)
+}
+
+fn antialiased_mode(filter: AntialiasFilter, align_corners: bool) -> Interpolation {
+    Interpolation::Antialiased {
+        filter,
+        align_corners,
+    }
+}
+
+/// PyTorch's decomposition of an antialiased `.vec` upsampling: the overload of sizes
+/// and scales (`op`), the sizes computed from the scale factors where given.
+fn antialiased_by_sizes(
+    op: &'static super::OpDef,
+    x: &Tensor,
+    output_size: Option<Vec<SymInt>>,
+    align_corners: bool,
+    scale_factors: Option<Vec<f64>>,
+) -> Result<Vec<Tensor>, OpError> {
+    let (m, scales) = upsample_sizes(&meta_of(x)?, output_size, scale_factors, op.name().as_str())?;
+    let scale = |s: Option<f64>| s.map_or(Value::None, Value::Float);
+    let args = vec![
+        Value::Tensor(x.clone()),
+        Value::IntList(m.sizes[2..].to_vec()),
+        Value::Bool(align_corners),
+        scale(scales[0]),
+        scale(scales[1]),
+    ];
+    Ok(Tensor::call_op(op, args))
+}
+
+/// What an antialiased upsampling offers the runtime.
+fn antialiased_lowering<T: Clone>(
+    input: &T,
+    filter: AntialiasFilter,
+    align_corners: bool,
+    scales: [Option<f64>; 2],
+) -> Result<Lowering<T>, OpError> {
+    Ok(Lowering::Upsample {
+        input: input.clone(),
+        scales,
+        mode: antialiased_mode(filter, align_corners),
+    })
+}
+
+op_def! {
+    /// `F.interpolate(mode="bilinear", antialias=True)`: a triangle filter stretched over
+    /// every source pixel a shrinking output pixel covers (PIL's resize). In PyTorch's
+    /// Core ATen IR too.
+    pub static UPSAMPLE_BILINEAR2D_AA_VEC: struct UpsampleBilinearAaVec =
+        "aten::_upsample_bilinear2d_aa.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
+        meta: |a: &UpsampleBilinearAaVec| antialiased_meta(
+            "_upsample_bilinear2d_aa", &a.input, a.output_size.clone(), a.scale_factors.clone(),
+        ),
+        decomposition: |a: &UpsampleBilinearAaVec| antialiased_by_sizes(
+            &UPSAMPLE_BILINEAR2D_AA, &a.input, a.output_size.clone(), a.align_corners, a.scale_factors.clone(),
+        ),
+        kernel: |a: &UpsampleBilinearAaVec, m: &[TensorMeta]| {
+            let mode = antialiased_mode(AntialiasFilter::Triangle, a.align_corners);
+            upsample_run("_upsample_bilinear2d_aa", &a.input, mode, m, vec_scales(&a.scale_factors))
+        },
+        lowering: |a: &UpsampleBilinearAaVec<_>| antialiased_lowering(&a.input, AntialiasFilter::Triangle, a.align_corners, vec_scales(&a.scale_factors)),
+    }
+    pub static UPSAMPLE_BILINEAR2D_AA: struct UpsampleBilinearAa =
+        "aten::_upsample_bilinear2d_aa(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
+        meta: |a: &UpsampleBilinearAa| antialiased_meta(
+            "_upsample_bilinear2d_aa", &a.self_, Some(a.output_size.clone()), None,
+        ),
+        kernel: |a: &UpsampleBilinearAa, m: &[TensorMeta]| {
+            let mode = antialiased_mode(AntialiasFilter::Triangle, a.align_corners);
+            upsample_run("_upsample_bilinear2d_aa", &a.self_, mode, m, [a.scales_h, a.scales_w])
+        },
+        lowering: |a: &UpsampleBilinearAa<_>| antialiased_lowering(&a.self_, AntialiasFilter::Triangle, a.align_corners, [a.scales_h, a.scales_w]),
+    }
+    /// `F.interpolate(mode="bicubic", antialias=True)`: Keys' cubic stretched as the
+    /// bilinear one's triangle.
+    pub static UPSAMPLE_BICUBIC2D_AA_VEC: struct UpsampleBicubicAaVec =
+        "aten::_upsample_bicubic2d_aa.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
+        meta: |a: &UpsampleBicubicAaVec| antialiased_meta(
+            "_upsample_bicubic2d_aa", &a.input, a.output_size.clone(), a.scale_factors.clone(),
+        ),
+        decomposition: |a: &UpsampleBicubicAaVec| antialiased_by_sizes(
+            &UPSAMPLE_BICUBIC2D_AA, &a.input, a.output_size.clone(), a.align_corners, a.scale_factors.clone(),
+        ),
+        kernel: |a: &UpsampleBicubicAaVec, m: &[TensorMeta]| {
+            let mode = antialiased_mode(AntialiasFilter::Cubic, a.align_corners);
+            upsample_run("_upsample_bicubic2d_aa", &a.input, mode, m, vec_scales(&a.scale_factors))
+        },
+        lowering: |a: &UpsampleBicubicAaVec<_>| antialiased_lowering(&a.input, AntialiasFilter::Cubic, a.align_corners, vec_scales(&a.scale_factors)),
+    }
+    pub static UPSAMPLE_BICUBIC2D_AA: struct UpsampleBicubicAa =
+        "aten::_upsample_bicubic2d_aa(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
+        meta: |a: &UpsampleBicubicAa| antialiased_meta(
+            "_upsample_bicubic2d_aa", &a.self_, Some(a.output_size.clone()), None,
+        ),
+        kernel: |a: &UpsampleBicubicAa, m: &[TensorMeta]| {
+            let mode = antialiased_mode(AntialiasFilter::Cubic, a.align_corners);
+            upsample_run("_upsample_bicubic2d_aa", &a.self_, mode, m, [a.scales_h, a.scales_w])
+        },
+        lowering: |a: &UpsampleBicubicAa<_>| antialiased_lowering(&a.self_, AntialiasFilter::Cubic, a.align_corners, [a.scales_h, a.scales_w]),
     }
 }
 

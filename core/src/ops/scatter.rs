@@ -12,7 +12,7 @@ use super::util::{meta_of, normalize_dim};
 use crate::error::OpError;
 use crate::op_bail;
 use crate::symbolic::{format_sizes, SymInt};
-use crate::tensor::{Element, Storage, Tensor, TensorMeta};
+use crate::tensor::{DType, Element, Storage, Tensor, TensorMeta};
 
 /// The region of `self` a scatter replaces along `dim`.
 enum Region {
@@ -417,25 +417,73 @@ fn index_add_decomposition(a: &IndexAdd) -> Result<Vec<Tensor>, OpError> {
     Ok(Tensor::call_op(&SCATTER_ADD, args))
 }
 
-fn index_add_meta(a: &IndexAdd) -> Result<Vec<TensorMeta>, OpError> {
-    let (m, im, sm) = (meta_of(&a.self_)?, meta_of(&a.index)?, meta_of(&a.source)?);
-    let d = normalize_dim(a.dim, m.rank().max(1))?;
+/// The meta of `op` (`index_add`, `index_copy`): `source`'s slices along `dim` written
+/// at `index`'s positions of `self`.
+fn index_source_meta(
+    op: &str,
+    self_: &Tensor,
+    dim: i64,
+    index: &Tensor,
+    source: &Tensor,
+) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, im, sm) = (meta_of(self_)?, meta_of(index)?, meta_of(source)?);
+    let d = normalize_dim(dim, m.rank().max(1))?;
     if im.rank() > 1 {
-        op_bail!("index_add_(): Index is supposed to be a vector");
+        op_bail!("{op}_(): Index is supposed to be a vector");
     }
     if sm.rank() != m.rank()
         || (0..m.rank()).any(|k| k != d && sm.sizes[k].hint() != m.sizes[k].hint())
     {
         op_bail!(
-            "index_add_(): source {} does not fit self {} outside dim {d}",
+            "{op}_(): source {} does not fit self {} outside dim {d}",
             format_sizes(&sm.sizes),
             format_sizes(&m.sizes)
         );
     }
     if sm.sizes.get(d).map_or(1, SymInt::hint) != im.sizes.first().map_or(1, SymInt::hint) {
-        op_bail!("index_add_(): Number of indices should be equal to source.size(dim)");
+        op_bail!("{op}_(): Number of indices should be equal to source.size(dim)");
     }
     Ok(vec![m])
+}
+
+fn index_copy_meta(a: &IndexCopy) -> Result<Vec<TensorMeta>, OpError> {
+    let (m, im, sm) = (meta_of(&a.self_)?, meta_of(&a.index)?, meta_of(&a.source)?);
+    if im.dtype != DType::I64 {
+        op_bail!(
+            "index_copy_(): Expected a long tensor for index, but got {}",
+            im.dtype
+        );
+    }
+    if sm.dtype != m.dtype {
+        op_bail!(
+            "index_copy_(): self and source expected to have the same dtype, but got (self) {} and (source) {}",
+            m.dtype,
+            sm.dtype
+        );
+    }
+    index_source_meta("index_copy", &a.self_, a.dim, &a.index, &a.source)
+}
+
+/// `index_copy` as PyTorch's decomposition writes it: `index_put` with the index at
+/// `dim` (the dims before it taken whole).
+fn index_copy_decomposition(a: &IndexCopy) -> Result<Vec<Tensor>, OpError> {
+    let m = meta_of(&a.self_)?;
+    let d = normalize_dim(a.dim, m.rank().max(1))?;
+    let mut indices: Vec<Option<Tensor>> = vec![None; d];
+    // A 0-dim index is one position (a list of one, as `source` has one slice there).
+    let index = if meta_of(&a.index)?.rank() == 0 {
+        a.index.reshape([1])
+    } else {
+        a.index.clone()
+    };
+    indices.push(Some(index));
+    let args = vec![
+        super::Value::Tensor(a.self_.clone()),
+        super::Value::OptTensorList(indices),
+        super::Value::Tensor(a.source.clone()),
+        super::Value::Bool(false),
+    ];
+    Ok(Tensor::call_op(&super::mutation::INDEX_PUT, args))
 }
 
 op_def! {
@@ -456,7 +504,14 @@ op_def! {
     }
     pub static INDEX_ADD: struct IndexAdd =
         "aten::index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor" {
-        meta: index_add_meta,
+        meta: |a: &IndexAdd| index_source_meta("index_add", &a.self_, a.dim, &a.index, &a.source),
         composite: index_add_decomposition,
+    }
+    /// `x.index_copy(dim, index, source)`: `source`'s slices along `dim` replace those of
+    /// `x` at `index` (a KV cache's `cache.index_copy_(1, pos, k)`).
+    pub static INDEX_COPY: struct IndexCopy =
+        "aten::index_copy(Tensor self, int dim, Tensor index, Tensor source) -> Tensor" {
+        meta: index_copy_meta,
+        composite: index_copy_decomposition,
     }
 }

@@ -4,7 +4,7 @@
 //! makes it `index_put`, and a written input becomes a USER_INPUT_MUTATION output, so the
 //! exported program writes into the caller's tensor as the model did.
 
-use crate::ops::{dispatch1, mutation, Value};
+use crate::ops::{dispatch1, inplace, mutation, scatter, Value};
 use crate::symbolic::SymInt;
 
 use super::methods::here;
@@ -44,6 +44,34 @@ impl Tensor {
         )
     }
 
+    /// `source`'s slices along `dim` replace this tensor's at `index` (`aten::index_copy`;
+    /// `source` is this tensor's shape with `index.numel()` along `dim`).
+    ///
+    /// ```
+    /// use ferrex::Tensor;
+    /// let cache = Tensor::zeros([1, 4]);
+    /// let step = Tensor::from_vec(vec![7.0f32, 8.0], [1, 2]);
+    /// let pos = Tensor::from_slice(&[3i64, 0]);
+    /// assert_eq!(cache.index_copy(1, &pos, &step).to_vec::<f32>()?, [8.0, 0.0, 0.0, 7.0]);
+    /// cache.index_copy_(1, &pos, &step);
+    /// assert_eq!(cache.to_vec::<f32>()?, [8.0, 0.0, 0.0, 7.0]);
+    /// # Ok::<(), ferrex::TensorError>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn index_copy(&self, dim: i64, index: &Tensor, source: &Tensor) -> Tensor {
+        let args = index_copy_args(self, dim, index, source);
+        dispatch1(&scatter::INDEX_COPY, args, here())
+    }
+
+    /// [`Tensor::index_copy`] in place (a KV cache's `cache.index_copy_(1, pos, k)`).
+    #[track_caller]
+    pub fn index_copy_(&self, dim: i64, index: &Tensor, source: &Tensor) -> Tensor {
+        let mut rest = index_copy_args(self, dim, index, source);
+        rest.remove(0);
+        self.inplace(&inplace::INDEX_COPY_, rest)
+    }
+
     /// `self[i, j, …] = value` in place, like Python's `x[0, 0] = 3`: writes one element
     /// (or, with fewer indices than dimensions, the sub-tensor there). Negative indices
     /// count from the end. Recorded as `aten::index_put_`.
@@ -80,6 +108,15 @@ impl Tensor {
         );
         self.take_inplace_result(out)
     }
+}
+
+fn index_copy_args(x: &Tensor, dim: i64, index: &Tensor, source: &Tensor) -> Vec<Value> {
+    vec![
+        Value::Tensor(x.clone()),
+        Value::Int(SymInt::Int(dim)),
+        Value::Tensor(index.clone()),
+        Value::Tensor(source.clone()),
+    ]
 }
 
 fn put_args(x: &Tensor, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Vec<Value> {

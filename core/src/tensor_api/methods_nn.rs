@@ -607,6 +607,44 @@ impl Tensor {
         dispatch1(&pooling::UPSAMPLE_BICUBIC2D_VEC, args, here())
     }
 
+    /// Antialiased resampling of the last two dims of `[N, C, H, W]` to `output_size`
+    /// or by `scale_factors` (exactly one of them), as `F.interpolate(mode="bilinear",
+    /// antialias=True)` and torchvision's `Resize`: when shrinking, every source pixel
+    /// an output pixel covers counts (PIL's resize). `cubic` uses Keys' cubic
+    /// (`mode="bicubic"`) instead of the triangle.
+    ///
+    /// ```
+    /// use ferrex::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 1, 4]);
+    /// let half = x.upsample_antialiased(Some(&[1, 2]), false, None, false);
+    /// let want = [12.0 / 7.0, 23.0 / 7.0];
+    /// let got = half.to_vec::<f32>()?;
+    /// assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6));
+    /// # Ok::<(), ferrex::TensorError>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn upsample_antialiased(
+        &self,
+        output_size: Option<&[i64]>,
+        align_corners: bool,
+        scale_factors: Option<&[f64]>,
+        cubic: bool,
+    ) -> Tensor {
+        let args = vec![
+            t(self),
+            output_size.map(ints).unwrap_or(Value::None),
+            Value::Bool(align_corners),
+            scale_factors.map(floats).unwrap_or(Value::None),
+        ];
+        let op = if cubic {
+            &pooling::UPSAMPLE_BICUBIC2D_AA_VEC
+        } else {
+            &pooling::UPSAMPLE_BILINEAR2D_AA_VEC
+        };
+        dispatch1(op, args, here())
+    }
+
     /// The sampling grid `[N, H, W, 2]` of the affine maps `theta` (`[N, 2, 3]`) over an
     /// output of `size` (`[N, C, H, W]`), as `F.affine_grid`.
     #[track_caller]

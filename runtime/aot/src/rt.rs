@@ -18,7 +18,9 @@ pub use ferrex_kernels::layout::{
     concat, gather_along, gather_rows, pad_constant, permute, roll, strided_copy,
 };
 pub use ferrex_kernels::norm::{group_norm, layer_norm, safe_softmax, softmax, LayerNormParams};
-pub use ferrex_kernels::pool::{upsample_bicubic, upsample_bilinear, upsample_nearest};
+pub use ferrex_kernels::pool::{
+    upsample_antialiased, upsample_bicubic, upsample_bilinear, upsample_nearest, AntialiasFilter,
+};
 pub use ferrex_kernels::reduce::extreme as reduce_extreme;
 pub use ferrex_kernels::reduce::sum as reduce_sum;
 pub use ferrex_kernels::{

@@ -34,7 +34,7 @@ use ferrex::graph::{
 use ferrex::ops::OpDef;
 use ferrex::symbolic::{SymInt, Symbol};
 use ferrex::tensor::{DType, Storage, TensorMeta};
-use ferrex_kernels::pool::Interpolation;
+use ferrex_kernels::pool::{AntialiasFilter, Interpolation};
 
 use crate::fused::FusedProgram;
 use crate::CompileError;
@@ -1200,6 +1200,16 @@ fn upsample_label(mode: Interpolation) -> String {
         }
         Interpolation::Bicubic { align_corners } => {
             format!("upsample_bicubic2d (align_corners={align_corners})")
+        }
+        Interpolation::Antialiased {
+            filter,
+            align_corners,
+        } => {
+            let op = match filter {
+                AntialiasFilter::Triangle => "_upsample_bilinear2d_aa",
+                AntialiasFilter::Cubic => "_upsample_bicubic2d_aa",
+            };
+            format!("{op} (align_corners={align_corners})")
         }
     }
 }

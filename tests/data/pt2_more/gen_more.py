@@ -456,3 +456,16 @@ class TakeAddr(nn.Module):
     def forward(s, x, i, v):
         return torch.take_along_dim(x, i, 1), torch.take_along_dim(x, i.abs()), torch.addr(x[:, :3], v, v[:3], beta=0.5, alpha=2.0)
 go("take_addr", TakeAddr(), (r(3, 4), torch.tensor([[3, -1], [0, -4], [2, 1]]), r(3)))
+class ResizeAA(nn.Module):
+    def forward(s, x):
+        return (F.interpolate(x, size=(4, 5), mode="bilinear", antialias=True),
+                F.interpolate(x, size=(3, 9), mode="bicubic", antialias=True),
+                F.interpolate(x, scale_factor=0.6, mode="bilinear", antialias=True, align_corners=True),
+                F.interpolate(x, size=(11, 14), mode="bicubic", antialias=True, align_corners=True))
+go("resize_aa", ResizeAA(), (r(2, 3, 9, 13),))
+class IndexCopy(nn.Module):
+    def forward(s, cache, x, pos):
+        c = cache * 2.0
+        c.index_copy_(1, pos, x)
+        return c, x.sum(1).index_copy(1, pos[:2], x[:, 0, :2])
+go("index_copy", IndexCopy(), (r(2, 6, 4), r(2, 3, 4), torch.tensor([3, 0, 5])))

@@ -227,6 +227,13 @@ impl Gen<'_> {
                 "{RT}::upsample_bicubic({}, {planes}, [{h}, {w}], [{oh}, {ow}], {align_corners}, [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
                 x.expr,
             ),
+            Interpolation::Antialiased {
+                filter,
+                align_corners,
+            } => format!(
+                "{RT}::upsample_antialiased({}, {planes}, [{h}, {w}], [{oh}, {ow}], {RT}::AntialiasFilter::{filter:?}, {align_corners}, [{sh}, {sw}], out).map_err(|e| fail(&e))?;",
+                x.expr,
+            ),
         }])
     }
 
