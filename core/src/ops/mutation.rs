@@ -3,7 +3,7 @@
 //! `index_put_`; functionalization turns it into `index_put`, and a written input or
 //! buffer becomes a USER_INPUT_MUTATION / BUFFER_MUTATION output.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
 use super::op_def;
 use super::util::meta_of;
@@ -97,49 +97,21 @@ fn index_put_meta(args: &IndexPut) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![m])
 }
 
-/// Writes (or adds) `vals` at `indices` of `out`, whose leading dims are the indexed ones
-/// and `vals`' leading dims the index shape.
-fn put<T: Element>(
-    out: &mut ArrayD<T>,
-    indices: &[ArrayD<i64>],
-    index_shape: &[usize],
-    vals: ArrayViewD<T>,
-    accumulate: bool,
-) -> Result<(), OpError> {
-    let dims: Vec<usize> = out.shape().to_vec();
-    let idx: Vec<_> = indices
-        .iter()
-        .map(|a| a.broadcast(IxDyn(index_shape)))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| OpError::new("shape mismatch: indices could not be broadcast together"))?;
-    for pos in ndarray::indices(IxDyn(index_shape)) {
-        let mut target = out.view_mut();
-        for (d, ix) in idx.iter().enumerate() {
-            let size = dims[d] as i64;
-            let i = ix[&pos];
-            let j = if i < 0 { i + size } else { i };
-            if j < 0 || j >= size {
-                op_bail!("index {i} is out of bounds for dimension {d} with size {size}");
-            }
-            target = target.index_axis_move(Axis(0), j as usize);
-        }
-        let mut source = vals.view();
-        for k in 0..index_shape.len() {
-            source = source.index_axis_move(Axis(0), pos[k]);
-        }
-        target.zip_mut_with(&source, |o, &v| {
-            *o = if accumulate {
-                T::from_f64(o.to_f64() + v.to_f64())
-            } else {
-                v
-            }
-        });
+/// The offsets (row-major, in elements) of every position of `dims` of a tensor whose
+/// dims step by `steps`, the first dim outermost.
+fn dim_offsets(dims: &[usize], shape: &[usize], steps: &[usize]) -> Vec<usize> {
+    let mut offsets = vec![0];
+    for &d in dims {
+        offsets = (offsets.iter())
+            .flat_map(|&o| (0..shape[d]).map(move |c| o + c * steps[d]))
+            .collect();
     }
-    Ok(())
+    offsets
 }
 
-/// `self` with its indexed dims moved first (and `values` broadcast to the indexing
-/// result, its index dims moved first), written by [`put`], moved back.
+/// `self` with `values` (broadcast to the indexing result) written (or added) at
+/// `indices`, read in the result's order: the sliced dims before the index dims, the
+/// index positions, the sliced dims after — so that repeated positions add in order.
 fn put_any<T: Element>(
     s: &Storage,
     layout: &IndexLayout,
@@ -148,19 +120,13 @@ fn put_any<T: Element>(
     values: &Storage,
     accumulate: bool,
 ) -> Result<Storage, OpError> {
-    let perm: Vec<usize> = layout
-        .indexed
-        .iter()
-        .chain(&layout.sliced)
-        .copied()
-        .collect();
     let x = s.typed::<T>();
-    let mut out: ArrayD<T> = x
-        .view()
-        .permuted_axes(IxDyn(&perm))
-        .as_standard_layout()
-        .into_owned();
-    let sizes: Vec<SymInt> = x.shape().iter().map(|&n| SymInt::Int(n as i64)).collect();
+    let shape = x.shape().to_vec();
+    let mut steps = vec![1; shape.len()];
+    for d in (1..shape.len()).rev() {
+        steps[d - 1] = steps[d] * shape[d];
+    }
+    let sizes: Vec<SymInt> = shape.iter().map(|&n| SymInt::Int(n as i64)).collect();
     let index_sym: Vec<SymInt> = index_shape.iter().map(|&n| SymInt::Int(n as i64)).collect();
     let value_shape = crate::ops::util::concrete(&result_shape(&sizes, layout, &index_sym));
     let vals = values.typed::<T>();
@@ -171,23 +137,54 @@ fn put_any<T: Element>(
             value_shape
         ))
     })?;
-    // The index dims of the result, first.
-    let (at, k) = (layout.at, index_shape.len());
-    let value_perm: Vec<usize> = (at..at + k)
-        .chain(0..at)
-        .chain(at + k..value_shape.len())
-        .collect();
-    let vals = vals.permuted_axes(IxDyn(&value_perm));
-    put(&mut out, indices, index_shape, vals, accumulate)?;
-    let mut inverse = vec![0; perm.len()];
-    for (i, &p) in perm.iter().enumerate() {
-        inverse[p] = i;
+    let idx: Vec<_> = indices
+        .iter()
+        .map(|a| a.broadcast(IxDyn(index_shape)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| OpError::new("shape mismatch: indices could not be broadcast together"))?;
+    let mut idx: Vec<_> = idx.iter().map(|a| a.iter()).collect();
+    let mut positions = Vec::with_capacity(index_shape.iter().product());
+    for _ in 0..index_shape.iter().product::<usize>() {
+        let mut at = 0;
+        for (ix, &d) in idx.iter_mut().zip(&layout.indexed) {
+            let (i, size) = (ix.next().copied().unwrap_or(0), shape[d] as i64);
+            let j = if i < 0 { i + size } else { i };
+            if j < 0 || j >= size {
+                op_bail!("index {i} is out of bounds for dimension {d} with size {size}");
+            }
+            at += j as usize * steps[d];
+        }
+        positions.push(at);
     }
-    let back = out
-        .permuted_axes(IxDyn(&inverse))
-        .as_standard_layout()
-        .into_owned();
-    Ok(T::wrap(back.into_shared()))
+    let (before, after) = layout.sliced.split_at(layout.at.min(layout.sliced.len()));
+    let (before, after) = (
+        dim_offsets(before, &shape, &steps),
+        dim_offsets(after, &shape, &steps),
+    );
+    let mut out: ArrayD<T> = x.as_standard_layout().into_owned();
+    let Some(dst) = out.as_slice_mut() else {
+        op_bail!("index_put: the result is not laid out in order");
+    };
+    // Read in order by the strided copy (ndarray's walk of a permuted or broadcast view,
+    // element by element, was most of the op).
+    let vals: std::borrow::Cow<'_, [T]> = match vals.as_slice() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(crate::tensor::view_to_vec(&vals)),
+    };
+    let mut vals = vals.iter();
+    for b in &before {
+        for p in &positions {
+            for (a, v) in after.iter().zip(vals.by_ref()) {
+                let o = &mut dst[b + p + a];
+                *o = if accumulate {
+                    T::from_f64(o.to_f64() + v.to_f64())
+                } else {
+                    *v
+                };
+            }
+        }
+    }
+    Ok(T::wrap(out.into_shared()))
 }
 
 fn index_put_kernel(args: &IndexPut, _: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
@@ -368,6 +365,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("must match the size of tensor b (2)"), "{err}");
+    }
+
+    /// Sliced dims on both sides of the index dim, a repeated index that adds twice in
+    /// order, and values read through a permute: against the loop written out.
+    #[test]
+    fn index_put_reads_permuted_values_around_the_index_dim() {
+        let x = Tensor::arange(24).reshape([2, 4, 3]).to_dtype(DType::F32);
+        let idx = ints(&[3, 0, 3]);
+        let base = Tensor::arange(18).reshape([3, 2, 3]).to_dtype(DType::F32);
+        let v = base.permute(&[1, 0, 2]);
+        let args = vec![
+            super::super::Value::Tensor(x.clone()),
+            super::super::Value::OptTensorList(vec![None, Some(idx)]),
+            super::super::Value::Tensor(v),
+            super::super::Value::Bool(true),
+        ];
+        let y = super::super::run_eager(&INDEX_PUT, &args)
+            .unwrap()
+            .swap_remove(0);
+        let (mut want, b) = (x.to_vec::<f32>().unwrap(), base.to_vec::<f32>().unwrap());
+        for a in 0..2 {
+            for (p, row) in [3usize, 0, 3].into_iter().enumerate() {
+                for c in 0..3 {
+                    want[(a * 4 + row) * 3 + c] += b[(p * 2 + a) * 3 + c];
+                }
+            }
+        }
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
     }
 
     #[test]
