@@ -31,7 +31,7 @@ fn assert_close(got: &Tensor, want: &Tensor, what: &str) {
 
 #[test]
 fn writes_through_views_give_pytorchs_values_in_both_irs_with_both_runners() {
-    for name in ["kvcache", "inplace_view", "stale_view"] {
+    for name in ["kvcache", "inplace_view", "stale_view", "reshaping_views"] {
         let io = io(name);
         for ir in ["", ".core"] {
             let file = data(&format!("{name}{ir}.pt2"));
@@ -88,4 +88,24 @@ fn the_default_ir_becomes_the_scatters_pytorchs_core_ir_has() {
         stale.contains("let select_1: f32[4] = aten::select.int(add_, 0, 0);"),
         "{stale}"
     );
+}
+
+/// Writes through `t`, `view`, `unsqueeze` and `permute` views become the write-back
+/// into the viewed value and the view op's inverse, as ferrex's own export records them
+/// (`ops::view_inverse`).
+#[test]
+fn writes_through_reshaping_views_are_written_back_by_the_inverse_view() {
+    let code = ferrex::load(data("reshaping_views.pt2"))
+        .unwrap()
+        .graph_code(0);
+    for line in [
+        "let select_scatter: f32[4, 3] = aten::select_scatter.default(t, mul_, 0, 1);",
+        "let t_1: f32[3, 4] = aten::t.default(select_scatter);",
+        "let slice_scatter: f32[12] = aten::slice_scatter.default(view, fill_, 0, 2, 5);",
+        "let view_1: f32[3, 4] = aten::view.default(slice_scatter, [3, 4]);",
+        "let squeeze: f32[3, 4] = aten::squeeze.dim(select_scatter_2, 0);",
+        "let permute_1: f32[3, 4] = aten::permute.default(select_scatter_3, [1, 0]);",
+    ] {
+        assert!(code.contains(line), "{line}\n{code}");
+    }
 }

@@ -1217,6 +1217,34 @@ fn lerp_scalar_meta(a: &LerpScalar) -> Result<Vec<TensorMeta>, OpError> {
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
 
+/// The three operands broadcast together, of a floating-point type.
+fn lerp_tensor_meta(a: &LerpTensor) -> Result<Vec<TensorMeta>, OpError> {
+    let (dtype, sizes) = promote_operands(&[
+        &TensorOrNumber::Tensor(a.self_.clone()),
+        &TensorOrNumber::Tensor(a.end.clone()),
+        &TensorOrNumber::Tensor(a.weight.clone()),
+    ])?;
+    if !dtype.is_float() {
+        op_bail!("lerp_kernel_tensor not implemented for '{dtype}'");
+    }
+    Ok(vec![TensorMeta::new(dtype, sizes)])
+}
+
+/// `lerp(self, end, weight)` with a tensor weight, as PyTorch's decomposition writes it
+/// (and [`lerp`] computes): `coeff·(end − self) + base`, from `end` back by `1 − w`
+/// where `|w| ≥ 0.5`, from `self` forward by `w` elsewhere.
+fn lerp_tensor_decomposition(a: &LerpTensor) -> Result<Vec<Tensor>, OpError> {
+    Ok(vec![lerp_by_where(&a.self_, &a.end, &a.weight)])
+}
+
+fn lerp_by_where(x: &Tensor, end: &Tensor, weight: &Tensor) -> Tensor {
+    let diff = end.sub(x);
+    let far = weight.abs().ge(0.5);
+    let coeff = Tensor::where_(&far, &weight.sub(1.0), weight);
+    let base = Tensor::where_(&far, end, x);
+    coeff.mul(&diff).add(&base)
+}
+
 fn lerp_scalar_kernel(a: &LerpScalar, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> {
     let w = a.weight.to::<f64>();
     let (x, y) = (
@@ -1407,6 +1435,17 @@ op_def! {
         "aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor" {
         meta: lerp_scalar_meta,
         kernel: lerp_scalar_kernel,
+        // PyTorch's: the weight as a 0-dim tensor (`full`), then as `lerp.Tensor`.
+        decomposition: |a: &LerpScalar| {
+            let weight = Tensor::full(Vec::<i64>::new(), a.weight.to::<f64>());
+            Ok(vec![lerp_by_where(&a.self_, &a.end, &weight)])
+        },
+    }
+    /// `torch.lerp(x, y, w)` with a tensor `w` (broadcast with `x` and `y`).
+    pub static LERP_TENSOR: struct LerpTensor =
+        "aten::lerp.Tensor(Tensor self, Tensor end, Tensor weight) -> Tensor" {
+        meta: lerp_tensor_meta,
+        composite: lerp_tensor_decomposition,
     }
     /// `sqrt(x² + y²)` without overflow (`f64::hypot`).
     pub static HYPOT: BinaryArgs = "aten::hypot(Tensor self, Tensor other) -> Tensor" {

@@ -142,6 +142,7 @@ inplace_ops! { value_meta:
     INDEX_FILL_INT_SCALAR_ = "aten::index_fill_.int_Scalar(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_SCALAR;
     INDEX_FILL_INT_TENSOR_ = "aten::index_fill_.int_Tensor(Tensor(a!) self, int dim, Tensor index, Tensor value) -> Tensor(a!)" => mutation::INDEX_FILL_INT_TENSOR;
     LEAKY_RELU_ = "aten::leaky_relu_(Tensor(a!) self, Scalar negative_slope=0.01) -> Tensor(a!)" => activation::LEAKY_RELU;
+    LERP_TENSOR_ = "aten::lerp_.Tensor(Tensor(a!) self, Tensor end, Tensor weight) -> Tensor(a!)" => elementwise::LERP_TENSOR;
     LERP_SCALAR_ = "aten::lerp_.Scalar(Tensor(a!) self, Tensor end, Scalar weight) -> Tensor(a!)" => elementwise::LERP_SCALAR;
     LGAMMA_ = "aten::lgamma_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LGAMMA;
     LOG10_ = "aten::log10_(Tensor(a!) self) -> Tensor(a!)" => elementwise::LOG10;

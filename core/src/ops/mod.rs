@@ -47,6 +47,7 @@ pub mod sort;
 pub mod special;
 pub mod sym;
 mod util;
+pub mod view_inverse;
 
 pub use argument::Argument;
 pub use custom::{custom_op, CustomOpBuilder};

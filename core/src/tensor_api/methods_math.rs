@@ -216,6 +216,34 @@ impl Tensor {
         }
     }
 
+    /// `self + weight·(end − self)` (`torch.lerp`), `weight` a number or a tensor
+    /// (broadcast with both).
+    ///
+    /// ```
+    /// use ferrex::Tensor;
+    /// let (a, b) = (Tensor::zeros([2]), Tensor::full([2], 10.0));
+    /// let w = Tensor::from_slice(&[0.25f32, 0.75]);
+    /// assert_eq!(a.lerp(&b, &w).to_vec::<f32>()?, [2.5, 7.5]);
+    /// assert_eq!(a.lerp(&b, 0.5).to_vec::<f32>()?, [5.0, 5.0]);
+    /// # Ok::<(), ferrex::TensorError>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn lerp(&self, end: &Tensor, weight: impl Into<Operand>) -> Tensor {
+        match weight.into() {
+            Operand::Tensor(w) => dispatch1(
+                &elementwise::LERP_TENSOR,
+                vec![t(self), t(end), t(&w)],
+                here(),
+            ),
+            number => dispatch1(
+                &elementwise::LERP_SCALAR,
+                vec![t(self), t(end), number.into()],
+                here(),
+            ),
+        }
+    }
+
     /// Clamps into `[min, max]` (either bound optional, not both absent). The bounds are
     /// floats, so an integer tensor gives a float result, as in PyTorch with float bounds.
     #[track_caller]

@@ -11,19 +11,12 @@
 //! non-contiguous input in PyTorch) and `unfold` do not link.
 
 use crate::error::{SourceLocation, TensorError};
-use crate::ops::scatter::{SELECT_SCATTER, SLICE_SCATTER};
-use crate::ops::shape::{
-    EXPAND, PERMUTE, SELECT_INT, SLICE, SQUEEZE_DIM, T, TRANSPOSE, UNSQUEEZE, VIEW,
-};
+use crate::ops::view_inverse::{write_back, WriteArg};
 use crate::ops::{dispatch1, OpDef, Value};
 use crate::symbolic::SymInt;
 use crate::tensor::{Tensor, ViewOp};
 
 use super::methods::{int, t};
-
-fn is(op: &'static OpDef, which: &'static OpDef) -> bool {
-    std::ptr::eq(op, which)
-}
 
 /// A view taken by `op(base, args…)`.
 struct ViewCall {
@@ -51,82 +44,29 @@ impl ViewOp for ViewCall {
     }
 
     fn written_back(&self, base: &Tensor, view: &Tensor, at: SourceLocation) -> Tensor {
-        if let Err(message) = self.check_writable(base, view) {
-            let op = self.op.name();
-            return Tensor::failed(TensorError::Op { op, message, at });
-        }
-        let (op, args) = self.write_back_call(base, view);
+        let call = write_back(self.op, &self.args, &base.sizes(), &view.sizes());
+        let (op, args) = match call {
+            Some(Ok(call)) => call,
+            Some(Err(message)) => {
+                let op = self.op.name();
+                return Tensor::failed(TensorError::Op { op, message, at });
+            }
+            // Only the view ops that write through are linked (`Tensor::view_result`).
+            None => {
+                let message = "a write through this view cannot reach its tensor".to_string();
+                let op = self.op.name();
+                return Tensor::failed(TensorError::Op { op, message, at });
+            }
+        };
+        let args = (args.into_iter())
+            .map(|a| match a {
+                WriteArg::Base => t(base),
+                WriteArg::Value => t(view),
+                WriteArg::Arg(v) => v,
+            })
+            .collect();
         dispatch1(op, args, at)
     }
-}
-
-impl ViewCall {
-    /// Why a write into this view cannot reach its tensor: an `expand` that repeats
-    /// elements (PyTorch's error), or nothing.
-    fn check_writable(&self, base: &Tensor, view: &Tensor) -> Result<(), String> {
-        if !is(self.op, &EXPAND) {
-            return Ok(());
-        }
-        let (base, sizes) = (base.sizes(), view.sizes());
-        let lead = sizes.len().saturating_sub(base.len());
-        let repeats = sizes.iter().enumerate().any(|(i, s)| {
-            s.hint() > 1 && (i < lead || base.get(i - lead).is_some_and(|b| b.hint() == 1))
-        });
-        if repeats {
-            return Err(
-                "unsupported operation: more than one element of the written-to tensor refers \
-                 to a single memory location. Please clone() the tensor before performing the \
-                 operation."
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-
-    /// The call computing the tensor's new contents from the view's: the view op's
-    /// inverse.
-    fn write_back_call(&self, base: &Tensor, value: &Tensor) -> (&'static OpDef, Vec<Value>) {
-        let op = self.op;
-        let with = |first: Vec<Value>| {
-            let mut args = first;
-            args.extend(self.args.iter().cloned());
-            args
-        };
-        if is(op, &SLICE) {
-            (&SLICE_SCATTER, with(vec![t(base), t(value)]))
-        } else if is(op, &SELECT_INT) {
-            (&SELECT_SCATTER, with(vec![t(base), t(value)]))
-        } else if is(op, &T) {
-            (&T, vec![t(value)])
-        } else if is(op, &TRANSPOSE) {
-            (&TRANSPOSE, with(vec![t(value)]))
-        } else if is(op, &PERMUTE) {
-            (&PERMUTE, vec![t(value), inverse_permutation(&self.args)])
-        } else if is(op, &UNSQUEEZE) {
-            (&SQUEEZE_DIM, with(vec![t(value)]))
-        } else {
-            // `view`, `squeeze.dim` and an `expand` that repeats nothing: back to the
-            // tensor's sizes.
-            (&VIEW, vec![t(value), Value::IntList(base.sizes())])
-        }
-    }
-}
-
-/// `permute`'s inverse dims: `inverse[dims[i]] = i` (dims counted from the end wrap).
-fn inverse_permutation(args: &[Value]) -> Value {
-    let dims: Vec<i64> = match args.first() {
-        Some(Value::IntList(d)) => d.iter().map(SymInt::hint).collect(),
-        _ => Vec::new(),
-    };
-    let rank = dims.len() as i64;
-    let mut inverse = vec![SymInt::Int(0); dims.len()];
-    for (i, &d) in dims.iter().enumerate() {
-        let d = if d < 0 { d + rank } else { d };
-        if let Some(slot) = usize::try_from(d).ok().and_then(|d| inverse.get_mut(d)) {
-            *slot = SymInt::Int(i as i64);
-        }
-    }
-    Value::IntList(inverse)
 }
 
 /// The arguments of a `slice` along `dim` from `start` to `end` (a piece of `split` /

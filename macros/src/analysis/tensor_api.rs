@@ -92,6 +92,7 @@ pub const TENSOR_METHODS: &[&str] = &[
     "layer_norm",
     "le",
     "leaky_relu",
+    "lerp",
     "linear",
     "log",
     "log1p",

@@ -469,3 +469,8 @@ class IndexCopy(nn.Module):
         c.index_copy_(1, pos, x)
         return c, x.sum(1).index_copy(1, pos[:2], x[:, 0, :2])
 go("index_copy", IndexCopy(), (r(2, 6, 4), r(2, 3, 4), torch.tensor([3, 0, 5])))
+class Lerp(nn.Module):
+    def forward(s, x, y, w):
+        z = x.clone(); z.lerp_(y, w)
+        return torch.lerp(x, y, w), torch.lerp(x, y, 0.3), z
+go("lerp", Lerp(), (r(3, 4), r(3, 4), torch.rand(4) * 1.5 - 0.25))

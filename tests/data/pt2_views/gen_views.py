@@ -51,7 +51,18 @@ class StaleView(nn.Module):
         inner.mul_(10)
         return first * 1, y
 
+class ReshapingViews(nn.Module):
+    def forward(s, x):
+        y = x.clone()
+        rows = y[0]
+        y.t()[1].mul_(3)
+        y.view(-1)[2:5] = -1.0
+        y.unsqueeze(0)[0, 2].add_(rows)
+        y.permute(1, 0)[0].sub_(0.5)
+        return y, rows * 1
+
 r = torch.randn
 go("kvcache", KVCache(), (r(2, 2, 4),), [("b_", (r(2, 2, 4),))], mutates=["cache"])
 go("inplace_view", InplaceView(), (r(3, 4),), [("b_", (r(3, 4),))])
 go("stale_view", StaleView(), (r(3, 4),), [("b_", (r(3, 4),))])
+go("reshaping_views", ReshapingViews(), (r(3, 4),), [("b_", (r(3, 4),))])

@@ -1,16 +1,17 @@
 //! In-place ops on views, functionalized as PyTorch's core IR records them. A write into
-//! `select` / `slice` of a tensor (`y[:, 0] += 1`, `cache[:, 0:2] = x`) becomes the new
-//! value of the view and a `select_scatter` / `slice_scatter` of it into the viewed
-//! tensor, which is then the viewed tensor's current contents (and so, for an input or a
-//! buffer, a mutation of the program). Views of a tensor written since they were taken
-//! are taken again before they are next read. A write through any other view is refused.
+//! a view (`y[:, 0] += 1`, `cache[:, 0:2] = x`, `x.t().mul_(2)`, `h.view(-1)[i] = v`)
+//! becomes the new value of the view and a write-back into the viewed tensor
+//! (`select_scatter` / `slice_scatter`, or the view op's inverse: `ops::view_inverse`,
+//! the rule the tensor API's views follow), which is then the viewed tensor's current
+//! contents (and so, for an input or a buffer, a mutation of the program). Views of a
+//! tensor written since they were taken are taken again before they are next read. A
+//! write through any other view (`reshape`, `expand` repeating elements, …) is refused.
 
 use super::GraphReader;
 use crate::error::LoadError;
 use crate::graph::{Arg, Node, NodeId, NodeKind};
-use crate::ops::scatter::{SELECT_SCATTER, SLICE_SCATTER};
-use crate::ops::shape::{SELECT_INT, SLICE};
-use crate::ops::OpDef;
+use crate::ops::view_inverse::{write_back, WriteArg};
+use crate::ops::{OpDef, Value};
 
 /// A view the reader can write through: `op(base, args…)`.
 #[derive(Clone, Debug)]
@@ -18,22 +19,33 @@ pub(super) struct ViewOf {
     /// The root of the viewed tensor.
     pub(super) base: NodeId,
     pub(super) op: &'static OpDef,
-    /// The op writing the view's contents back into the viewed tensor.
-    pub(super) scatter: &'static OpDef,
     /// The view's arguments after `self`.
     pub(super) args: Vec<Arg>,
     /// The value of the viewed tensor the view's contents correspond to.
     pub(super) seen: NodeId,
 }
 
-/// The scatter op writing a view of `op` back into its base.
-fn scatter_of(op: &'static OpDef) -> Option<&'static OpDef> {
-    if std::ptr::eq(op, &SELECT_INT) {
-        Some(&SELECT_SCATTER)
-    } else if std::ptr::eq(op, &SLICE) {
-        Some(&SLICE_SCATTER)
-    } else {
-        None
+/// A view's number arguments as the tensor API holds them (`None` for others).
+fn values_of(args: &[Arg]) -> Option<Vec<Value>> {
+    (args.iter())
+        .map(|a| match a {
+            Arg::Int(i) => Some(Value::Int(i.clone())),
+            Arg::IntList(l) => Some(Value::IntList(l.clone())),
+            Arg::None => Some(Value::None),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A write-back's number argument in the graph (`None` for symbolic sizes, which the
+/// graph names by `sym_size` nodes).
+fn arg_of(v: Value) -> Option<Arg> {
+    let known = |i: &crate::symbolic::SymInt| matches!(i, crate::symbolic::SymInt::Int(_));
+    match v {
+        Value::Int(i) => Some(Arg::Int(i)),
+        Value::IntList(l) if l.iter().all(known) => Some(Arg::IntList(l)),
+        Value::None => Some(Arg::None),
+        _ => None,
     }
 }
 
@@ -52,17 +64,66 @@ impl GraphReader<'_> {
         let NodeKind::Call { op, args } = &self.graph.node(id).kind else {
             return;
         };
-        let (Some(scatter), Some(Arg::Tensor(base))) = (scatter_of(op), args.first()) else {
+        let Some(Arg::Tensor(base)) = args.first() else {
             return;
         };
+        let Some(values) = values_of(&args[1..]) else {
+            return;
+        };
+        // A view op that writes through (the sizes do not matter here).
+        if write_back(op, &values, &[], &[]).is_none() {
+            return;
+        }
         let view = ViewOf {
             base: self.root_of(*base),
             op,
-            scatter,
             args: args[1..].to_vec(),
             seen: *base,
         };
         self.views.insert(id, view);
+    }
+
+    /// The node writing `value`, the new contents of view `view` (node `root`), back into
+    /// the viewed tensor's current contents `base_now`.
+    fn written_back(
+        &self,
+        view: &ViewOf,
+        root: NodeId,
+        base_now: NodeId,
+        value: NodeId,
+        at: &str,
+    ) -> Result<NodeKind, LoadError> {
+        let sizes = |id: NodeId| {
+            (self.graph.node(id).meta.first())
+                .map(|m| m.sizes.clone())
+                .unwrap_or_default()
+        };
+        let (base_sizes, view_sizes) = (sizes(base_now), sizes(root));
+        let values = values_of(&view.args).unwrap_or_default();
+        let refused = |why: String| {
+            self.bad(
+                at,
+                format!(
+                    "an in-place op on `{}`, a view ({}), cannot reach its tensor: {why}",
+                    self.graph.node(root).name,
+                    view.op.name()
+                ),
+            )
+        };
+        let (op, args) = match write_back(view.op, &values, &base_sizes, &view_sizes) {
+            Some(Ok(call)) => call,
+            Some(Err(why)) => return Err(refused(why)),
+            None => return Err(refused("ferrex does not write through it".into())),
+        };
+        let args = (args.into_iter())
+            .map(|a| match a {
+                WriteArg::Base => Some(Arg::Tensor(base_now)),
+                WriteArg::Value => Some(Arg::Tensor(value)),
+                WriteArg::Arg(v) => arg_of(v),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| refused("the tensor's sizes are symbolic".into()))?;
+        Ok(NodeKind::Call { op, args })
     }
 
     /// A node the reader adds (a scatter, a view taken again), named apart from every
@@ -111,12 +172,13 @@ impl GraphReader<'_> {
         self.root.insert(id, root);
         self.latest.insert(root, id);
         if let Some(view) = self.views.get(&root).cloned() {
-            let scatter = view.scatter;
             let base_now = self.current(view.base);
-            let mut args = vec![Arg::Tensor(base_now), Arg::Tensor(id)];
-            args.extend(view.args.iter().cloned());
-            let kind = NodeKind::Call { op: scatter, args };
-            let written = self.push_synthesized(&scatter.base_name(), kind, base_now, id);
+            let kind = self.written_back(&view, root, base_now, id, at)?;
+            let name = match &kind {
+                NodeKind::Call { op, .. } => op.base_name(),
+                _ => String::new(),
+            };
+            let written = self.push_synthesized(&name, kind, base_now, id);
             self.write(view.base, written, at)?;
             let seen = self.current(view.base);
             if let Some(v) = self.views.get_mut(&root) {
@@ -130,7 +192,8 @@ impl GraphReader<'_> {
                     at,
                     format!(
                         "an in-place op on `{}`, a view ({}), is not supported: ferrex writes \
-                         through `select` and `slice` views only",
+                         through `select`, `slice`, `t`, `transpose`, `permute`, `view`, \
+                         `unsqueeze`, `squeeze` and `expand` views only",
                         self.graph.node(root).name,
                         op.schema.split('(').next().unwrap_or_default()
                     ),
