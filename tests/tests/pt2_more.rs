@@ -20,7 +20,7 @@ fn corpus() -> Corpus {
 
 fn check_all(runner: Runner, core: bool) {
     let checked = corpus().check_all(runner, core);
-    assert_eq!(checked.len(), 55, "{checked:?}");
+    assert_eq!(checked.len(), 56, "{checked:?}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Dense linear algebra of square matrices (and batches of them): `linalg.inv`, `det`,
-//! `slogdet`, `solve`, `cholesky` over `ferrex-kernels::dense`'s LU and Cholesky (in
+//! `slogdet`, `solve`, `solve_triangular`, `cholesky` over `ferrex-kernels::dense`'s LU and Cholesky (in
 //! f64, rounded to the input's dtype), and the composites `matrix_power` and the
 //! Frobenius / 1 / ∞ matrix norms. PyTorch's core IR spells these with `_ex` ops whose
 //! error checks are effect-token calls (`with_effects`), which ferrex does not read yet:
@@ -195,6 +195,74 @@ fn solve_kernel(a: &Solve, out: &[TensorMeta]) -> Result<Vec<Storage>, OpError> 
     Ok(vec![stacked(values, o)?])
 }
 
+fn solve_triangular_meta(a: &SolveTriangular) -> Result<Vec<TensorMeta>, OpError> {
+    let op = "linalg.solve_triangular";
+    let am = square_meta(&a.self_, op)?;
+    let bm = meta_of(&a.B)?;
+    if bm.rank() < 2 {
+        op_bail!("{op}: The input tensor B must have at least 2 dimensions.");
+    }
+    if bm.dtype != am.dtype {
+        op_bail!("{op}: Expected A and B to have the same dtype, but found A of type {} and B of type {} instead", am.dtype, bm.dtype);
+    }
+    let n = &am.sizes[am.rank() - 1];
+    let (rows, cols) = (&bm.sizes[bm.rank() - 2], &bm.sizes[bm.rank() - 1]);
+    if !(if a.left { rows } else { cols }).sym_eq(n) {
+        op_bail!(
+            "{op}: Incompatible shapes of A and B for the equation {} ({} and {})",
+            if a.left { "AX = B" } else { "XA = B" },
+            format_sizes(&am.sizes),
+            format_sizes(&bm.sizes)
+        );
+    }
+    let mut sizes =
+        crate::ops::util::broadcast_shapes(&batch_sizes(&am), &bm.sizes[..bm.rank() - 2])?;
+    sizes.extend([rows.clone(), cols.clone()]);
+    Ok(vec![TensorMeta::new(am.dtype, sizes)])
+}
+
+/// `A X = B` (or `X A = B`) for each broadcast batch, `A` triangular, by substitution
+/// in f64 (a zero on the diagonal gives infinities, as LAPACK's `trtrs` does not check).
+fn solve_triangular_kernel(
+    a: &SolveTriangular,
+    out: &[TensorMeta],
+) -> Result<Vec<Storage>, OpError> {
+    let o = &out[0];
+    let shape = concrete(&o.sizes);
+    let (p, q) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    let n = if a.left { p } else { q };
+    let mut a_full = o.sizes[..o.rank() - 2].to_vec();
+    a_full.extend([SymInt::Int(n as i64), SymInt::Int(n as i64)]);
+    let (mats, _) = matrices(&a.self_.expand(&a_full))?;
+    let rhs = a.B.expand(&o.sizes).storage_or_op_error()?.to_f64_vec();
+    let mut values = Vec::with_capacity(rhs.len());
+    for (m, b) in mats.into_iter().zip(rhs.chunks((p * q).max(1))) {
+        // `X A = B` is `Aᵀ Xᵀ = Bᵀ`: the matrix read transposed, the system by rows.
+        let at = |i: usize, j: usize| if a.left { m[i * n + j] } else { m[j * n + i] };
+        let lower = a.left != a.upper;
+        let (systems, step, stride) = if a.left { (q, q, 1) } else { (p, 1, q) };
+        let mut x = b.to_vec();
+        for s in 0..systems {
+            let base = s * stride;
+            let order: Box<dyn Iterator<Item = usize>> = match lower {
+                true => Box::new(0..n),
+                false => Box::new((0..n).rev()),
+            };
+            for i in order {
+                let known = |j: usize| at(i, j) * x[base + j * step];
+                let sum: f64 = match lower {
+                    true => (0..i).map(known).sum(),
+                    false => (i + 1..n).map(known).sum(),
+                };
+                let diagonal = if a.unitriangular { 1.0 } else { at(i, i) };
+                x[base + i * step] = (x[base + i * step] - sum) / diagonal;
+            }
+        }
+        values.extend(x);
+    }
+    Ok(vec![stacked(values, o)?])
+}
+
 /// `A^n` by repeated squaring (`n < 0`: of the inverse; `n = 0`: the identity).
 fn matrix_power(a: &MatrixPower) -> Result<Vec<Tensor>, OpError> {
     let m = square_meta(&a.self_, "linalg.matrix_power")?;
@@ -358,6 +426,13 @@ op_def! {
     pub static LINALG_SOLVE: struct Solve = "aten::linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor" {
         meta: solve_meta,
         kernel: solve_kernel,
+    }
+    /// `torch.linalg.solve_triangular(A, B, upper=…)`: `X` with `A X = B` (`left`) or
+    /// `X A = B`, reading only `A`'s triangle.
+    pub static LINALG_SOLVE_TRIANGULAR: struct SolveTriangular =
+        "aten::linalg_solve_triangular(Tensor self, Tensor B, *, bool upper, bool left=True, bool unitriangular=False) -> Tensor" {
+        meta: solve_triangular_meta,
+        kernel: solve_triangular_kernel,
     }
     pub static LINALG_CHOLESKY: struct Cholesky = "aten::linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor" {
         meta: |a: &Cholesky| Ok(vec![square_meta(&a.self_, "linalg.cholesky")?]),

@@ -2,8 +2,8 @@
 //! each operand unsqueezed and permuted to one label order (the output's labels, then
 //! the summed ones), then multiplied pairwise with `bmm` (batch, left-only,
 //! summed and right-only dims folded into three), then viewed to the output. Labels are
-//! letters; an ellipsis and a label repeated inside one operand (a diagonal) are
-//! refused.
+//! letters; an ellipsis stands for the dims no label names (broadcast across operands,
+//! as PyTorch's); a label repeated inside one operand (a diagonal) is refused.
 
 use super::op_def;
 use crate::error::OpError;
@@ -25,9 +25,6 @@ fn parse(equation: &str, operands: usize) -> Result<Equation, OpError> {
         Some((l, r)) => (l, Some(r)),
         None => (equation.as_str(), None),
     };
-    if equation.contains("...") {
-        op_bail!("einsum(): an ellipsis (`...`) is not supported by ferrex");
-    }
     let inputs: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
     if inputs.len() != operands {
         op_bail!("einsum(): more operands were provided than specified in the equation");
@@ -121,7 +118,65 @@ fn einsum_plan(args: &Einsum) -> Result<(Equation, Vec<TensorMeta>), OpError> {
             m.dtype
         );
     }
-    Ok((parse(equation, metas.len())?, metas))
+    let ranks: Vec<usize> = metas.iter().map(TensorMeta::rank).collect();
+    let equation = expand_ellipsis(equation, &ranks)?;
+    Ok((parse(&equation, metas.len())?, metas))
+}
+
+/// The equation with each `...` written out as labels of its own: an operand's ellipsis
+/// stands for its dims no label names, aligned from the right across operands (they
+/// broadcast); the output's (or, with no output given, the output's first dims) are all
+/// of them, as PyTorch's.
+fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, OpError> {
+    let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    if !equation.contains("...") {
+        return Ok(equation);
+    }
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l.to_string(), Some(r.to_string())),
+        None => (equation.clone(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    let mut counts = Vec::with_capacity(terms.len());
+    for (k, term) in terms.iter().enumerate() {
+        let named = term.replace("...", "").chars().count();
+        let rank = ranks.get(k).copied().unwrap_or(0);
+        counts.push(match term.contains("...") {
+            true if named <= rank => rank - named,
+            true => op_bail!("einsum(): the number of subscripts in the equation ({named}) is more than the number of dimensions ({rank}) for operand {k}"),
+            false => 0,
+        });
+    }
+    let width = counts.iter().copied().max().unwrap_or(0);
+    let fresh: Vec<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .filter(|c| !equation.contains(*c))
+        .take(width)
+        .collect();
+    if fresh.len() < width {
+        op_bail!("einsum(): too many dims under the ellipsis for the labels left");
+    }
+    let dims = |n: usize| -> String { fresh[width - n..].iter().collect() };
+    let mut out: Vec<String> = terms
+        .iter()
+        .zip(&counts)
+        .map(|(t, &n)| t.replacen("...", &dims(n), 1))
+        .collect::<Vec<_>>();
+    let output = match rhs {
+        Some(r) => r.replacen("...", &dims(width), 1),
+        None => {
+            // Implicit: the ellipsis dims, then the labels used once, sorted.
+            let named: Vec<char> = lhs.chars().filter(char::is_ascii_alphabetic).collect();
+            let mut once: Vec<char> = (named.iter().copied())
+                .filter(|c| named.iter().filter(|d| *d == c).count() == 1)
+                .collect();
+            once.sort_unstable();
+            dims(width) + &once.into_iter().collect::<String>()
+        }
+    };
+    out.push(String::new());
+    let lhs = out[..terms.len()].join(",");
+    Ok(format!("{lhs}->{output}"))
 }
 
 fn einsum_meta(args: &Einsum) -> Result<Vec<TensorMeta>, OpError> {
@@ -250,5 +305,26 @@ op_def! {
         "aten::einsum(str equation, Tensor[] tensors, *, int[]? path=None) -> Tensor" {
         meta: einsum_meta,
         composite: einsum_decomposition,
+    }
+}
+
+#[cfg(test)]
+mod ellipsis_tests {
+    use super::expand_ellipsis;
+
+    /// Each ellipsis becomes fresh labels for its operand's unnamed dims, aligned from the
+    /// right; with no output given, the output is those dims then the labels used once.
+    #[test]
+    fn an_ellipsis_is_written_out_as_labels() {
+        let e = |eq: &str, ranks: &[usize]| expand_ellipsis(eq, ranks);
+        assert_eq!(e("...ij,...jk->...ik", &[4, 3]).unwrap(), "ABij,Bjk->ABik");
+        assert_eq!(e("...i,i", &[3, 1]).unwrap(), "ABi,i->AB");
+        assert_eq!(e("b...,b...->...", &[3, 3]).unwrap(), "bAB,bAB->AB");
+        assert_eq!(e("ij,jk", &[2, 2]).unwrap(), "ij,jk");
+        let err = e("i...j", &[1]).unwrap_err().to_string();
+        assert!(
+            err.contains("more than the number of dimensions (1)"),
+            "{err}"
+        );
     }
 }

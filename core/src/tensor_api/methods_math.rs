@@ -671,7 +671,8 @@ impl Tensor {
     }
 
     /// `torch.einsum(equation, operands)`: `Tensor::einsum("bij,bjk->bik", &[&a, &b])`.
-    /// Labels are letters; no ellipsis, no label repeated within one operand.
+    /// Labels are letters; `...` stands for the dims no label names (broadcast across
+    /// operands: `"...ij,...jk->...ik"`); no label repeated within one operand.
     #[track_caller]
     #[must_use]
     pub fn einsum(equation: &str, operands: &[&Tensor]) -> Tensor {

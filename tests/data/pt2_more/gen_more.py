@@ -474,3 +474,11 @@ class Lerp(nn.Module):
         z = x.clone(); z.lerp_(y, w)
         return torch.lerp(x, y, w), torch.lerp(x, y, 0.3), z
 go("lerp", Lerp(), (r(3, 4), r(3, 4), torch.rand(4) * 1.5 - 0.25))
+class TriSolve(nn.Module):
+    def forward(s, a, b, c):
+        low, up = a.tril() + 3 * torch.eye(4), a.triu() + 3 * torch.eye(4)
+        return (torch.linalg.solve_triangular(low, b, upper=False),
+                torch.linalg.solve_triangular(up, b, upper=True, unitriangular=True),
+                torch.linalg.solve_triangular(up, c, upper=True, left=False),
+                torch.einsum("...ij,...jk->...ik", a, b), torch.einsum("b...,b...->...", c, c))
+go("tri_solve", TriSolve(), (r(2, 4, 4), r(2, 4, 3), r(2, 5, 4)))
