@@ -230,12 +230,7 @@ impl Tensor {
         align_corners: bool,
         scale_factors: Option<&[f64]>,
     ) -> Tensor {
-        let args = vec![
-            t(self),
-            output_size.map(ints).unwrap_or(Value::None),
-            Value::Bool(align_corners),
-            scale_factors.map(floats).unwrap_or(Value::None),
-        ];
+        let args = resample_args(self, output_size, align_corners, scale_factors);
         dispatch1(&pooling::UPSAMPLE_BILINEAR2D_VEC, args, here())
     }
 
@@ -598,12 +593,7 @@ impl Tensor {
         align_corners: bool,
         scale_factors: Option<&[f64]>,
     ) -> Tensor {
-        let args = vec![
-            t(self),
-            output_size.map(ints).unwrap_or(Value::None),
-            Value::Bool(align_corners),
-            scale_factors.map(floats).unwrap_or(Value::None),
-        ];
+        let args = resample_args(self, output_size, align_corners, scale_factors);
         dispatch1(&pooling::UPSAMPLE_BICUBIC2D_VEC, args, here())
     }
 
@@ -631,12 +621,7 @@ impl Tensor {
         scale_factors: Option<&[f64]>,
         cubic: bool,
     ) -> Tensor {
-        let args = vec![
-            t(self),
-            output_size.map(ints).unwrap_or(Value::None),
-            Value::Bool(align_corners),
-            scale_factors.map(floats).unwrap_or(Value::None),
-        ];
+        let args = resample_args(self, output_size, align_corners, scale_factors);
         let op = if cubic {
             &pooling::UPSAMPLE_BICUBIC2D_AA_VEC
         } else {
@@ -690,4 +675,20 @@ impl Tensor {
         ];
         dispatch1(&grid_sample::GRID_SAMPLER, args, here())
     }
+}
+
+/// The arguments of a `.vec` resampling with `align_corners` (bilinear, bicubic, their
+/// antialiased forms): `(input, output_size?, align_corners, scale_factors?)`.
+fn resample_args(
+    x: &Tensor,
+    output_size: Option<&[i64]>,
+    align_corners: bool,
+    scale_factors: Option<&[f64]>,
+) -> Vec<Value> {
+    vec![
+        t(x),
+        output_size.map(ints).unwrap_or(Value::None),
+        Value::Bool(align_corners),
+        scale_factors.map(floats).unwrap_or(Value::None),
+    ]
 }
