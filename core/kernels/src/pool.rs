@@ -760,6 +760,10 @@ impl<T: Float> AntialiasTaps<T> {
     /// sum in `T`, from the first tap on, as ATen's `interpolate_aa_single_dim`.
     fn sum(&self, o: usize, src: impl Fn(usize) -> T) -> T {
         let (lo, n) = self.reads[o];
+        if n == 0 {
+            // (No source element under the filter: reading `src(lo)` could be past the end.)
+            return T::ZERO;
+        }
         let w = &self.weights[o * self.taps..][..self.taps];
         (1..n).fold(src(lo) * w[0], |t, j| t + src(lo + j) * w[j])
     }
