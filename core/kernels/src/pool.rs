@@ -671,6 +671,14 @@ pub enum AntialiasFilter {
 }
 
 impl AntialiasFilter {
+    /// The ATen op that resamples with this filter.
+    pub fn op_name(self) -> &'static str {
+        match self {
+            AntialiasFilter::Triangle => "_upsample_bilinear2d_aa",
+            AntialiasFilter::Cubic => "_upsample_bicubic2d_aa",
+        }
+    }
+
     /// Half the filter's width at scale 1 (ATen's `interp_size / 2`).
     fn half_width(self) -> f64 {
         match self {

@@ -53,15 +53,7 @@ fn parse(equation: &str, operands: usize) -> Result<Equation, OpError> {
             }
             out
         }
-        None => {
-            let mut once: Vec<char> = seen
-                .iter()
-                .copied()
-                .filter(|c| seen.iter().filter(|d| *d == c).count() == 1)
-                .collect();
-            once.sort_unstable();
-            once
-        }
+        None => labels_used_once(&seen),
     };
     let mut order = output.clone();
     for c in seen {
@@ -74,6 +66,15 @@ fn parse(equation: &str, operands: usize) -> Result<Equation, OpError> {
         output,
         order,
     })
+}
+
+/// An implicit output (no `->`): the labels used once, sorted, as PyTorch's.
+fn labels_used_once(labels: &[char]) -> Vec<char> {
+    let mut once: Vec<char> = (labels.iter().copied())
+        .filter(|c| labels.iter().filter(|d| *d == c).count() == 1)
+        .collect();
+    once.sort_unstable();
+    once
 }
 
 /// The size of every label of `order`, checked across operands (a size of 1 broadcasts).
@@ -157,26 +158,18 @@ fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, OpError> {
         op_bail!("einsum(): too many dims under the ellipsis for the labels left");
     }
     let dims = |n: usize| -> String { fresh[width - n..].iter().collect() };
-    let mut out: Vec<String> = terms
-        .iter()
-        .zip(&counts)
+    let inputs: Vec<String> = (terms.iter().zip(&counts))
         .map(|(t, &n)| t.replacen("...", &dims(n), 1))
-        .collect::<Vec<_>>();
+        .collect();
     let output = match rhs {
         Some(r) => r.replacen("...", &dims(width), 1),
         None => {
             // Implicit: the ellipsis dims, then the labels used once, sorted.
             let named: Vec<char> = lhs.chars().filter(char::is_ascii_alphabetic).collect();
-            let mut once: Vec<char> = (named.iter().copied())
-                .filter(|c| named.iter().filter(|d| *d == c).count() == 1)
-                .collect();
-            once.sort_unstable();
-            dims(width) + &once.into_iter().collect::<String>()
+            dims(width) + &labels_used_once(&named).into_iter().collect::<String>()
         }
     };
-    out.push(String::new());
-    let lhs = out[..terms.len()].join(",");
-    Ok(format!("{lhs}->{output}"))
+    Ok(format!("{}->{output}", inputs.join(",")))
 }
 
 fn einsum_meta(args: &Einsum) -> Result<Vec<TensorMeta>, OpError> {

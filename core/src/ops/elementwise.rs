@@ -1206,26 +1206,15 @@ fn lerp(a: f64, b: f64, w: f64) -> f64 {
     }
 }
 
-fn lerp_scalar_meta(a: &LerpScalar) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_operands(&[
-        &TensorOrNumber::Tensor(a.self_.clone()),
-        &TensorOrNumber::Tensor(a.end.clone()),
-    ])?;
+/// `lerp`'s operands broadcast together, of a floating-point type (`kernel` names
+/// ATen's kernel in its message).
+fn lerp_meta(tensors: &[&Tensor], kernel: &str) -> Result<Vec<TensorMeta>, OpError> {
+    let operands: Vec<TensorOrNumber<Tensor>> = (tensors.iter())
+        .map(|t| TensorOrNumber::Tensor((*t).clone()))
+        .collect();
+    let (dtype, sizes) = promote_operands(&operands.iter().collect::<Vec<_>>())?;
     if !dtype.is_float() {
-        op_bail!("lerp_kernel_scalar not implemented for '{dtype}'");
-    }
-    Ok(vec![TensorMeta::new(dtype, sizes)])
-}
-
-/// The three operands broadcast together, of a floating-point type.
-fn lerp_tensor_meta(a: &LerpTensor) -> Result<Vec<TensorMeta>, OpError> {
-    let (dtype, sizes) = promote_operands(&[
-        &TensorOrNumber::Tensor(a.self_.clone()),
-        &TensorOrNumber::Tensor(a.end.clone()),
-        &TensorOrNumber::Tensor(a.weight.clone()),
-    ])?;
-    if !dtype.is_float() {
-        op_bail!("lerp_kernel_tensor not implemented for '{dtype}'");
+        op_bail!("{kernel} not implemented for '{dtype}'");
     }
     Ok(vec![TensorMeta::new(dtype, sizes)])
 }
@@ -1433,7 +1422,7 @@ op_def! {
     }
     pub static LERP_SCALAR: struct LerpScalar =
         "aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor" {
-        meta: lerp_scalar_meta,
+        meta: |a: &LerpScalar| lerp_meta(&[&a.self_, &a.end], "lerp_kernel_scalar"),
         kernel: lerp_scalar_kernel,
         // PyTorch's: the weight as a 0-dim tensor (`full`), then as `lerp.Tensor`.
         decomposition: |a: &LerpScalar| {
@@ -1444,7 +1433,7 @@ op_def! {
     /// `torch.lerp(x, y, w)` with a tensor `w` (broadcast with `x` and `y`).
     pub static LERP_TENSOR: struct LerpTensor =
         "aten::lerp.Tensor(Tensor self, Tensor end, Tensor weight) -> Tensor" {
-        meta: lerp_tensor_meta,
+        meta: |a: &LerpTensor| lerp_meta(&[&a.self_, &a.end, &a.weight], "lerp_kernel_tensor"),
         composite: lerp_tensor_decomposition,
     }
     /// `sqrt(x² + y²)` without overflow (`f64::hypot`).

@@ -512,10 +512,10 @@ pub fn dispatch(op: &'static OpDef, args: Vec<Value>, at: SourceLocation) -> Vec
     let mut failure = None;
     let mut any_traced = false;
     for v in &args {
-        // A view whose tensor was written since it was taken is taken again, here.
-        v.for_each_tensor(|t| t.refresh(at));
-        // Looked at in place: cloning each input's state was a tenth of a small op.
         v.for_each_tensor(|t| {
+            // A view whose tensor was written since it was taken is taken again, here.
+            t.refresh(at);
+            // Looked at in place: cloning each input's state was a tenth of a small op.
             t.with_state(|s| match s {
                 TensorState::Failed(e) if failure.is_none() => failure = Some((**e).clone()),
                 TensorState::Traced(_) => any_traced = true,

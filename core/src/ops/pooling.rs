@@ -923,13 +923,15 @@ op_def! {
 // ---------------------------------------------------------------------------------------
 // _upsample_bilinear2d_aa, _upsample_bicubic2d_aa (`F.interpolate(.., antialias=True)`)
 
-/// The meta of an antialiased upsampling `op` of `x` to the given sizes or scales.
+/// The meta of an antialiased upsampling with `filter` of `x` to the given sizes or
+/// scales.
 fn antialiased_meta(
-    op: &str,
+    filter: AntialiasFilter,
     x: &Tensor,
     output_size: Option<Vec<SymInt>>,
     scale_factors: Option<Vec<f64>>,
 ) -> Result<Vec<TensorMeta>, OpError> {
+    let op = filter.op_name();
     let (m, _) = upsample_sizes(&meta_of(x)?, output_size, scale_factors, op)?;
     float_upsample(m, op)
 }
@@ -939,6 +941,18 @@ fn antialiased_mode(filter: AntialiasFilter, align_corners: bool) -> Interpolati
         filter,
         align_corners,
     }
+}
+
+/// The antialiased upsampling kernel with `filter`.
+fn antialiased_run(
+    filter: AntialiasFilter,
+    x: &Tensor,
+    align_corners: bool,
+    metas: &[TensorMeta],
+    scales: [Option<f64>; 2],
+) -> Result<Vec<Storage>, OpError> {
+    let mode = antialiased_mode(filter, align_corners);
+    upsample_run(filter.op_name(), x, mode, metas, scales)
 }
 
 /// PyTorch's decomposition of an antialiased `.vec` upsampling: the overload of sizes
@@ -983,26 +997,24 @@ op_def! {
     pub static UPSAMPLE_BILINEAR2D_AA_VEC: struct UpsampleBilinearAaVec =
         "aten::_upsample_bilinear2d_aa.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
         meta: |a: &UpsampleBilinearAaVec| antialiased_meta(
-            "_upsample_bilinear2d_aa", &a.input, a.output_size.clone(), a.scale_factors.clone(),
+            AntialiasFilter::Triangle, &a.input, a.output_size.clone(), a.scale_factors.clone(),
         ),
         decomposition: |a: &UpsampleBilinearAaVec| antialiased_by_sizes(
             &UPSAMPLE_BILINEAR2D_AA, &a.input, a.output_size.clone(), a.align_corners, a.scale_factors.clone(),
         ),
-        kernel: |a: &UpsampleBilinearAaVec, m: &[TensorMeta]| {
-            let mode = antialiased_mode(AntialiasFilter::Triangle, a.align_corners);
-            upsample_run("_upsample_bilinear2d_aa", &a.input, mode, m, vec_scales(&a.scale_factors))
-        },
+        kernel: |a: &UpsampleBilinearAaVec, m: &[TensorMeta]| antialiased_run(
+            AntialiasFilter::Triangle, &a.input, a.align_corners, m, vec_scales(&a.scale_factors),
+        ),
         lowering: |a: &UpsampleBilinearAaVec<_>| antialiased_lowering(&a.input, AntialiasFilter::Triangle, a.align_corners, vec_scales(&a.scale_factors)),
     }
     pub static UPSAMPLE_BILINEAR2D_AA: struct UpsampleBilinearAa =
         "aten::_upsample_bilinear2d_aa(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
         meta: |a: &UpsampleBilinearAa| antialiased_meta(
-            "_upsample_bilinear2d_aa", &a.self_, Some(a.output_size.clone()), None,
+            AntialiasFilter::Triangle, &a.self_, Some(a.output_size.clone()), None,
         ),
-        kernel: |a: &UpsampleBilinearAa, m: &[TensorMeta]| {
-            let mode = antialiased_mode(AntialiasFilter::Triangle, a.align_corners);
-            upsample_run("_upsample_bilinear2d_aa", &a.self_, mode, m, [a.scales_h, a.scales_w])
-        },
+        kernel: |a: &UpsampleBilinearAa, m: &[TensorMeta]| antialiased_run(
+            AntialiasFilter::Triangle, &a.self_, a.align_corners, m, [a.scales_h, a.scales_w],
+        ),
         lowering: |a: &UpsampleBilinearAa<_>| antialiased_lowering(&a.self_, AntialiasFilter::Triangle, a.align_corners, [a.scales_h, a.scales_w]),
     }
     /// `F.interpolate(mode="bicubic", antialias=True)`: Keys' cubic stretched as the
@@ -1010,26 +1022,24 @@ op_def! {
     pub static UPSAMPLE_BICUBIC2D_AA_VEC: struct UpsampleBicubicAaVec =
         "aten::_upsample_bicubic2d_aa.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor" {
         meta: |a: &UpsampleBicubicAaVec| antialiased_meta(
-            "_upsample_bicubic2d_aa", &a.input, a.output_size.clone(), a.scale_factors.clone(),
+            AntialiasFilter::Cubic, &a.input, a.output_size.clone(), a.scale_factors.clone(),
         ),
         decomposition: |a: &UpsampleBicubicAaVec| antialiased_by_sizes(
             &UPSAMPLE_BICUBIC2D_AA, &a.input, a.output_size.clone(), a.align_corners, a.scale_factors.clone(),
         ),
-        kernel: |a: &UpsampleBicubicAaVec, m: &[TensorMeta]| {
-            let mode = antialiased_mode(AntialiasFilter::Cubic, a.align_corners);
-            upsample_run("_upsample_bicubic2d_aa", &a.input, mode, m, vec_scales(&a.scale_factors))
-        },
+        kernel: |a: &UpsampleBicubicAaVec, m: &[TensorMeta]| antialiased_run(
+            AntialiasFilter::Cubic, &a.input, a.align_corners, m, vec_scales(&a.scale_factors),
+        ),
         lowering: |a: &UpsampleBicubicAaVec<_>| antialiased_lowering(&a.input, AntialiasFilter::Cubic, a.align_corners, vec_scales(&a.scale_factors)),
     }
     pub static UPSAMPLE_BICUBIC2D_AA: struct UpsampleBicubicAa =
         "aten::_upsample_bicubic2d_aa(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor" {
         meta: |a: &UpsampleBicubicAa| antialiased_meta(
-            "_upsample_bicubic2d_aa", &a.self_, Some(a.output_size.clone()), None,
+            AntialiasFilter::Cubic, &a.self_, Some(a.output_size.clone()), None,
         ),
-        kernel: |a: &UpsampleBicubicAa, m: &[TensorMeta]| {
-            let mode = antialiased_mode(AntialiasFilter::Cubic, a.align_corners);
-            upsample_run("_upsample_bicubic2d_aa", &a.self_, mode, m, [a.scales_h, a.scales_w])
-        },
+        kernel: |a: &UpsampleBicubicAa, m: &[TensorMeta]| antialiased_run(
+            AntialiasFilter::Cubic, &a.self_, a.align_corners, m, [a.scales_h, a.scales_w],
+        ),
         lowering: |a: &UpsampleBicubicAa<_>| antialiased_lowering(&a.self_, AntialiasFilter::Cubic, a.align_corners, [a.scales_h, a.scales_w]),
     }
 }

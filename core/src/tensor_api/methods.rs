@@ -454,34 +454,28 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn t(&self) -> Tensor {
-        dispatch1(&shape::T, vec![t(self)], here()).view_result(self, &shape::T, &[])
+        self.view_by(&shape::T, vec![])
     }
 
     /// Swaps two dims (a view).
     #[track_caller]
     #[must_use]
     pub fn transpose(&self, dim0: i64, dim1: i64) -> Tensor {
-        let args = [int(dim0), int(dim1)];
-        let out = dispatch1(&shape::TRANSPOSE, with_self(self, &args), here());
-        out.view_result(self, &shape::TRANSPOSE, &args)
+        self.view_by(&shape::TRANSPOSE, vec![int(dim0), int(dim1)])
     }
 
     /// Reorders the dims (a view).
     #[track_caller]
     #[must_use]
     pub fn permute(&self, dims: &[i64]) -> Tensor {
-        let args = [ints(dims)];
-        let out = dispatch1(&shape::PERMUTE, with_self(self, &args), here());
-        out.view_result(self, &shape::PERMUTE, &args)
+        self.view_by(&shape::PERMUTE, vec![ints(dims)])
     }
 
     /// Reshapes; one size may be `-1`.
     #[track_caller]
     #[must_use]
     pub fn view(&self, size: impl IntoSizes) -> Tensor {
-        let args = [Value::IntList(size.into_sizes())];
-        let out = dispatch1(&shape::VIEW, with_self(self, &args), here());
-        out.view_result(self, &shape::VIEW, &args)
+        self.view_by(&shape::VIEW, vec![Value::IntList(size.into_sizes())])
     }
 
     /// Reshapes (copying if needed); one size may be `-1`.
@@ -499,9 +493,7 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn unsqueeze(&self, dim: i64) -> Tensor {
-        let args = [int(dim)];
-        let out = dispatch1(&shape::UNSQUEEZE, with_self(self, &args), here());
-        out.view_result(self, &shape::UNSQUEEZE, &args)
+        self.view_by(&shape::UNSQUEEZE, vec![int(dim)])
     }
 
     /// `self[start:end:step]` along `dim` (Python slicing: negative and out-of-range
@@ -522,8 +514,7 @@ impl Tensor {
         if step != 1 {
             args.push(int(step));
         }
-        let out = dispatch1(&shape::SLICE, with_self(self, &args), here());
-        out.view_result(self, &shape::SLICE, &args)
+        self.view_by(&shape::SLICE, args)
     }
 
     /// `self[start..]` along `dim`.

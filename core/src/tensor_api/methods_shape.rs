@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use crate::ops::{constructors, dispatch, dispatch1, indexing, pixel_shuffle, shape, Value};
 use crate::symbolic::SymInt;
 
-use super::methods::{here, int, ints, t, with_self};
+use super::methods::{here, int, ints, t};
 use super::views::slice_args;
 use super::{IntoSizes, Operand};
 use crate::tensor::{DType, Tensor};
@@ -24,7 +24,7 @@ fn pieces_of(x: &Tensor, pieces: Vec<Tensor>, dim: i64) -> Vec<Tensor> {
         .map(|piece| {
             let end = start.add(&piece.size(dim));
             let args = slice_args(dim, std::mem::replace(&mut start, end.clone()), end);
-            piece.view_result(x, &shape::SLICE, &args)
+            piece.view_result(x, &shape::SLICE, args)
         })
         .collect()
 }
@@ -36,18 +36,14 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn expand(&self, size: impl IntoSizes) -> Tensor {
-        let args = [Value::IntList(size.into_sizes())];
-        let out = dispatch1(&shape::EXPAND, with_self(self, &args), here());
-        out.view_result(self, &shape::EXPAND, &args)
+        self.view_by(&shape::EXPAND, vec![Value::IntList(size.into_sizes())])
     }
 
     /// Removes `dim` if its size is 1 (`aten::squeeze.dim`).
     #[track_caller]
     #[must_use]
     pub fn squeeze_dim(&self, dim: i64) -> Tensor {
-        let args = [int(dim)];
-        let out = dispatch1(&shape::SQUEEZE_DIM, with_self(self, &args), here());
-        out.view_result(self, &shape::SQUEEZE_DIM, &args)
+        self.view_by(&shape::SQUEEZE_DIM, vec![int(dim)])
     }
 
     /// Merges dims `start_dim..=end_dim` into one.
@@ -62,9 +58,7 @@ impl Tensor {
     #[track_caller]
     #[must_use]
     pub fn select(&self, dim: i64, index: impl Into<SymInt>) -> Tensor {
-        let args = [int(dim), Value::Int(index.into())];
-        let out = dispatch1(&shape::SELECT_INT, with_self(self, &args), here());
-        out.view_result(self, &shape::SELECT_INT, &args)
+        self.view_by(&shape::SELECT_INT, vec![int(dim), Value::Int(index.into())])
     }
 
     /// `length` elements of `dim` from `start` (a view).
@@ -84,7 +78,7 @@ impl Tensor {
         match shape::narrow_bounds(&self.size(dim), &start, &length) {
             Ok(start) => {
                 let end = start.add(&length);
-                out.view_result(self, &shape::SLICE, &slice_args(dim, start, end))
+                out.view_result(self, &shape::SLICE, slice_args(dim, start, end))
             }
             // The narrow failed: its result carries the error, and no view.
             Err(_) => out,

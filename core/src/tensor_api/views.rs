@@ -16,7 +16,7 @@ use crate::ops::{dispatch1, OpDef, Value};
 use crate::symbolic::SymInt;
 use crate::tensor::{Tensor, ViewOp};
 
-use super::methods::{int, t};
+use super::methods::{here, int, t, with_self};
 
 /// A view taken by `op(base, args…)`.
 struct ViewCall {
@@ -26,34 +26,32 @@ struct ViewCall {
 }
 
 impl Tensor {
-    /// Links the result of the view op `op(base, args…)` to `base`.
-    pub(crate) fn view_result(self, base: &Tensor, op: &'static OpDef, args: &[Value]) -> Tensor {
-        let how = ViewCall {
-            op,
-            args: args.to_vec(),
-        };
-        self.viewing(base, Box::new(how))
+    /// The view op `op(self, args…)`, its result linked to `self`.
+    #[track_caller]
+    pub(super) fn view_by(&self, op: &'static OpDef, args: Vec<Value>) -> Tensor {
+        let out = dispatch1(op, with_self(self, &args), here());
+        out.view_result(self, op, args)
+    }
+
+    /// Links the result of the view op `op(base, args…)` to `base` (a `narrow` or a
+    /// piece of `split` as the `slice` it is).
+    pub(super) fn view_result(self, base: &Tensor, op: &'static OpDef, args: Vec<Value>) -> Tensor {
+        self.viewing(base, Box::new(ViewCall { op, args }))
     }
 }
 
 impl ViewOp for ViewCall {
     fn take(&self, base: &Tensor, at: SourceLocation) -> Tensor {
-        let mut args = vec![t(base)];
-        args.extend(self.args.iter().cloned());
-        dispatch1(self.op, args, at)
+        dispatch1(self.op, with_self(base, &self.args), at)
     }
 
     fn written_back(&self, base: &Tensor, view: &Tensor, at: SourceLocation) -> Tensor {
-        let call = write_back(self.op, &self.args, &base.sizes(), &view.sizes());
+        // (Only the view ops that write through are linked: `None` is not expected.)
+        let call = write_back(self.op, &self.args, &base.sizes(), &view.sizes())
+            .unwrap_or_else(|| Err("a write through this view cannot reach its tensor".into()));
         let (op, args) = match call {
-            Some(Ok(call)) => call,
-            Some(Err(message)) => {
-                let op = self.op.name();
-                return Tensor::failed(TensorError::Op { op, message, at });
-            }
-            // Only the view ops that write through are linked (`Tensor::view_result`).
-            None => {
-                let message = "a write through this view cannot reach its tensor".to_string();
+            Ok(call) => call,
+            Err(message) => {
                 let op = self.op.name();
                 return Tensor::failed(TensorError::Op { op, message, at });
             }

@@ -34,7 +34,7 @@ use ferrex::graph::{
 use ferrex::ops::OpDef;
 use ferrex::symbolic::{SymInt, Symbol};
 use ferrex::tensor::{DType, Storage, TensorMeta};
-use ferrex_kernels::pool::{AntialiasFilter, Interpolation};
+use ferrex_kernels::pool::Interpolation;
 
 use crate::fused::FusedProgram;
 use crate::CompileError;
@@ -1204,13 +1204,7 @@ fn upsample_label(mode: Interpolation) -> String {
         Interpolation::Antialiased {
             filter,
             align_corners,
-        } => {
-            let op = match filter {
-                AntialiasFilter::Triangle => "_upsample_bilinear2d_aa",
-                AntialiasFilter::Cubic => "_upsample_bicubic2d_aa",
-            };
-            format!("{op} (align_corners={align_corners})")
-        }
+        } => format!("{} (align_corners={align_corners})", filter.op_name()),
     }
 }
 
